@@ -1,0 +1,5 @@
+import sys
+
+from eventsim.cli import main
+
+sys.exit(main())

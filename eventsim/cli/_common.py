@@ -1,0 +1,108 @@
+"""Shared plumbing for subcommands: one error format, overwrite protection, small parsers."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from eventsim.errors import EventsimError, OutputExistsError, ParameterError
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of calling sys.exit, so in-process tests see exit codes."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise _UsageError(f"{self.prog}: error: {message}")
+
+    def exit(self, status: int = 0, message: str | None = None):  # type: ignore[override]
+        if message:
+            print(message, file=sys.stderr, end="")
+        raise _ParserExit(status)
+
+
+class _UsageError(Exception):
+    pass
+
+
+class _ParserExit(Exception):
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+def make_parser(command: str, description: str) -> argparse.ArgumentParser:
+    return _Parser(prog=f"eventsim {command}", description=description)
+
+
+def cli_command(parser_factory: Callable[[], argparse.ArgumentParser]):
+    """Decorate ``run(args) -> int`` into ``main(argv) -> int``.
+
+    Usage errors exit 2; any `EventsimError` prints one line ``eventsim CMD: error: ...`` and
+    exits 1; KeyboardInterrupt exits 130.
+    """
+
+    def decorate(run: Callable[[argparse.Namespace], int | None]):
+        @functools.wraps(run)
+        def main(argv: list[str] | None = None) -> int:
+            parser = parser_factory()
+            try:
+                args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+            except _UsageError as exc:
+                print(exc, file=sys.stderr)
+                return EXIT_USAGE
+            except _ParserExit as exc:
+                return exc.status
+            try:
+                status = run(args)
+            except EventsimError as exc:
+                print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+                return EXIT_ERROR
+            except KeyboardInterrupt:
+                print(f"{parser.prog}: interrupted", file=sys.stderr)
+                return 130
+            return EXIT_OK if status is None else int(status)
+
+        main.build_parser = parser_factory  # type: ignore[attr-defined]
+        return main
+
+    return decorate
+
+
+def check_output(path: str | os.PathLike, force: bool) -> Path:
+    """Refuse to overwrite an existing output unless ``force``; create the parent folder."""
+    path = Path(path)
+    if path.exists() and not force:
+        raise OutputExistsError(f"output {str(path)!r} exists; pass --force to overwrite it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def parse_sensor_size(text: str) -> tuple[int, int]:
+    """``'640x480'`` -> ``(640, 480)``."""
+    parts = text.lower().replace("*", "x").split("x")
+    try:
+        width, height = (int(v) for v in parts)
+    except ValueError:
+        raise ParameterError(f"sensor size {text!r} is not WIDTHxHEIGHT, e.g. 640x480") from None
+    if width <= 0 or height <= 0:
+        raise ParameterError(f"sensor size {text!r} must be positive, e.g. 640x480")
+    return width, height
+
+
+def parse_assignments(items: list[str] | None) -> dict[str, str]:
+    """``['a=1', 'b.c=x']`` -> ``{'a': '1', 'b.c': 'x'}`` for ``--set FIELD=VALUE`` options."""
+    out: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ParameterError(f"--set {item!r} is not FIELD=VALUE")
+        out[key.strip()] = value.strip()
+    return out

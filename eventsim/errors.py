@@ -1,0 +1,62 @@
+"""Typed exceptions. Every error the toolkit raises on bad input derives from `EventsimError`,
+so callers (and the CLI) can catch one type and print a single readable line."""
+
+from __future__ import annotations
+
+
+class EventsimError(Exception):
+    """Base class of all errors raised by eventsim on bad input or state."""
+
+
+class InvalidEventsError(EventsimError, ValueError):
+    """An events array breaks the contract of `EVENT_DTYPE` (order, bounds, polarity)."""
+
+
+class ParameterError(EventsimError, ValueError):
+    """A parameter, option or recipe field has a value outside what is accepted."""
+
+
+class EventFileError(EventsimError, OSError):
+    """An event file is missing, empty, corrupt, or cannot be written."""
+
+
+class UnknownLayoutError(EventFileError):
+    """A file opened but matches none of the event layouts we know how to read."""
+
+
+class OutputExistsError(EventsimError, FileExistsError):
+    """The output path exists and overwriting was not requested."""
+
+
+class InputError(EventsimError, ValueError):
+    """A simulator input (video, frame folder, image) is missing, unreadable or inconsistent."""
+
+
+class DatasetError(EventsimError):
+    """A dataset directory or recipe is invalid, or a build step failed."""
+
+
+class RecipeError(DatasetError, ValueError):
+    """A recipe file names an unknown field or a value outside the allowed set."""
+
+
+class MissingDependencyError(EventsimError, ImportError):
+    """An optional dependency needed for the requested feature is not installed."""
+
+    def __init__(self, package: str, extra: str, feature: str) -> None:
+        super().__init__(
+            f"{feature} needs the optional package {package!r}; "
+            f"install it with: pip install 'eventsim[{extra}]'"
+        )
+        self.package = package
+        self.extra = extra
+
+
+def require(module: str, extra: str, feature: str):
+    """Import an optional dependency or raise `MissingDependencyError` naming the extra."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingDependencyError(module.split(".")[0], extra, feature) from exc

@@ -1,0 +1,207 @@
+"""The one events type of the toolkit.
+
+An events array is a 1-D numpy structured array of `EVENT_DTYPE`:
+``x``, ``y`` int16 pixel coordinates, ``t`` int64 microseconds, ``p`` int8 polarity in {0, 1}
+(1 = ON, brighter). Polarity is int8 rather than bool because tonic's voxel grid loses bool
+polarity; the field names and widths are tonic's, so tonic transforms accept our arrays as they are.
+
+Sensor sizes are always ``(width, height)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from eventsim.errors import InvalidEventsError, ParameterError
+
+EVENT_DTYPE = np.dtype([("x", np.int16), ("y", np.int16), ("t", np.int64), ("p", np.int8)])
+
+SensorSize = tuple[int, int]
+
+
+def empty_events() -> np.ndarray:
+    """A zero-length events array (never ``None``)."""
+    return np.zeros(0, dtype=EVENT_DTYPE)
+
+
+def normalize_polarity(p: np.ndarray, *, allow_signed: bool = True) -> np.ndarray:
+    """Return polarity as int8 in {0, 1}.
+
+    Accepts bool, {0, 1}, and (if ``allow_signed``) {-1, +1} encodings; -1 maps to 0.
+    Anything else raises `InvalidEventsError` naming the first bad value.
+    """
+    p = np.asarray(p)
+    if p.dtype == np.bool_:
+        return p.astype(np.int8)
+    if p.size == 0:
+        return p.astype(np.int8)
+    if np.issubdtype(p.dtype, np.floating) and not np.all(np.isfinite(p)):
+        bad = int(np.flatnonzero(~np.isfinite(p))[0])
+        raise InvalidEventsError(
+            f"polarity at index {bad} is {p[bad].item()!r}; expected 0/1 or -1/+1"
+        )
+    ok01 = (p == 0) | (p == 1)
+    if ok01.all():
+        return p.astype(np.int8)
+    if allow_signed:
+        okpm = (p == -1) | (p == 1)
+        if okpm.all():
+            return (p > 0).astype(np.int8)
+    bad = int(np.flatnonzero(~ok01)[0])
+    expected = "0/1 or -1/+1" if allow_signed else "0/1"
+    raise InvalidEventsError(f"polarity at index {bad} is {p[bad].item()!r}; expected {expected}")
+
+
+def make_events(
+    x: Iterable[int] | np.ndarray,
+    y: Iterable[int] | np.ndarray,
+    t: Iterable[int] | np.ndarray,
+    p: Iterable[int] | np.ndarray,
+    *,
+    allow_signed_polarity: bool = True,
+) -> np.ndarray:
+    """Build an `EVENT_DTYPE` array from columns (t in integer microseconds).
+
+    Coordinates must fit int16 and times must be integers; signed (-1/+1) or bool polarity is
+    converted to 0/1 unless ``allow_signed_polarity`` is False.
+    """
+    cols = [np.asarray(c) for c in (x, y, t, p)]
+    n = cols[0].shape[0] if cols[0].ndim else 0
+    for name, c in zip("xytp", cols):
+        if c.ndim != 1 or c.shape[0] != n:
+            raise InvalidEventsError(
+                f"column {name!r} has shape {c.shape}; expected 1-D of length {n} like 'x'"
+            )
+    x_, y_, t_, p_ = cols
+    for name, c in (("x", x_), ("y", y_)):
+        if c.size and (c.min() < np.iinfo(np.int16).min or c.max() > np.iinfo(np.int16).max):
+            raise InvalidEventsError(
+                f"column {name!r} has values outside int16: {c.min()}..{c.max()}"
+            )
+    if t_.size and np.issubdtype(t_.dtype, np.floating):
+        if not np.all(np.isfinite(t_)) or np.any(t_ != np.round(t_)):
+            raise InvalidEventsError(
+                "column 't' holds non-integer values; expected integer microseconds "
+                "(convert seconds with eventsim.events.seconds_to_us)"
+            )
+    out = np.empty(n, dtype=EVENT_DTYPE)
+    out["x"] = x_
+    out["y"] = y_
+    out["t"] = t_
+    out["p"] = normalize_polarity(p_, allow_signed=allow_signed_polarity)
+    return out
+
+
+def seconds_to_us(t_s: np.ndarray) -> np.ndarray:
+    """Float seconds to int64 microseconds, rounded to the nearest microsecond."""
+    return np.rint(np.asarray(t_s, dtype=np.float64) * 1e6).astype(np.int64)
+
+
+def as_events(arr: np.ndarray) -> np.ndarray:
+    """Return ``arr`` as an `EVENT_DTYPE` array, converting field types if needed.
+
+    Accepts structured arrays with fields x, y, t, p (any integer widths, bool or signed p).
+    """
+    arr = np.asarray(arr)
+    if arr.dtype == EVENT_DTYPE:
+        return arr
+    names = arr.dtype.names or ()
+    missing = [f for f in "xytp" if f not in names]
+    if missing:
+        raise InvalidEventsError(
+            f"array has fields {list(names)}; expected a structured array with x, y, t, p "
+            f"(missing {missing})"
+        )
+    return make_events(arr["x"], arr["y"], arr["t"], arr["p"])
+
+
+def validate_events(
+    events: np.ndarray,
+    sensor_size: SensorSize | None = None,
+    *,
+    check_sorted: bool = True,
+) -> None:
+    """Check the contract of an events array; raise `InvalidEventsError` on the first violation.
+
+    The message names the first bad index and its value: non-decreasing ``t``, ``0 <= x < width``,
+    ``0 <= y < height`` (when ``sensor_size`` is given) and ``p`` in {0, 1}.
+    """
+    if not isinstance(events, np.ndarray) or events.dtype != EVENT_DTYPE:
+        got = getattr(events, "dtype", type(events).__name__)
+        raise InvalidEventsError(f"events have dtype {got}; expected EVENT_DTYPE {EVENT_DTYPE}")
+    if events.ndim != 1:
+        raise InvalidEventsError(f"events have shape {events.shape}; expected a 1-D array")
+    if events.size == 0:
+        return
+    if check_sorted:
+        t = events["t"]
+        dec = np.flatnonzero(t[1:] < t[:-1])
+        if dec.size:
+            i = int(dec[0]) + 1
+            raise InvalidEventsError(
+                f"timestamps are not sorted: t[{i}] = {t[i]} us < t[{i - 1}] = {t[i - 1]} us"
+            )
+    p = events["p"]
+    badp = np.flatnonzero((p != 0) & (p != 1))
+    if badp.size:
+        i = int(badp[0])
+        raise InvalidEventsError(f"polarity p[{i}] = {p[i]}; expected 0 or 1")
+    x, y = events["x"], events["y"]
+    if sensor_size is not None:
+        width, height = check_sensor_size(sensor_size)
+        for name, c, limit in (("x", x, width), ("y", y, height)):
+            bad = np.flatnonzero((c < 0) | (c >= limit))
+            if bad.size:
+                i = int(bad[0])
+                raise InvalidEventsError(
+                    f"{name}[{i}] = {c[i]} is outside the sensor; expected 0 <= {name} < {limit} "
+                    f"for sensor size {width}x{height}"
+                )
+    else:
+        for name, c in (("x", x), ("y", y)):
+            bad = np.flatnonzero(c < 0)
+            if bad.size:
+                i = int(bad[0])
+                raise InvalidEventsError(f"{name}[{i}] = {c[i]} is negative")
+
+
+def check_sensor_size(sensor_size: Sequence[int]) -> SensorSize:
+    """Validate a ``(width, height)`` pair and return it as a tuple of ints."""
+    try:
+        width, height = (int(v) for v in sensor_size)
+    except (TypeError, ValueError):
+        raise ParameterError(
+            f"sensor size {sensor_size!r} is not a (width, height) pair of integers"
+        ) from None
+    if not (0 < width <= 32767 and 0 < height <= 32767):
+        raise ParameterError(
+            f"sensor size {width}x{height} is out of range; expected 1..32767 in each dimension"
+        )
+    return width, height
+
+
+def infer_sensor_size(events: np.ndarray) -> SensorSize:
+    """Smallest sensor that contains all events (max coordinate + 1); (1, 1) when empty."""
+    if events.size == 0:
+        return (1, 1)
+    return int(events["x"].max()) + 1, int(events["y"].max()) + 1
+
+
+def concat_events(chunks: Iterable[np.ndarray]) -> np.ndarray:
+    """Concatenate events arrays in order (empty input gives an empty array)."""
+    parts = [as_events(c) for c in chunks]
+    if not parts:
+        return empty_events()
+    return np.concatenate(parts)
+
+
+def slice_time(
+    events: np.ndarray, t_start_us: int | None = None, t_end_us: int | None = None
+) -> np.ndarray:
+    """Events with ``t_start_us <= t < t_end_us`` from a time-sorted array (a view, no copy)."""
+    t = events["t"]
+    lo = 0 if t_start_us is None else int(np.searchsorted(t, t_start_us, side="left"))
+    hi = len(events) if t_end_us is None else int(np.searchsorted(t, t_end_us, side="left"))
+    return events[lo : max(lo, hi)]
