@@ -1,0 +1,31 @@
+# Two entry points: `make demo` (main job on the built-in data) and `make test`.
+# Both create .venv, install torch first (TORCH_SPEC; the default is the CPU wheel this project is
+# tested with — an unpinned torch pulls gigabytes of CUDA packages), then the project with extras.
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+BIN := $(VENV)/bin
+DEMO_ARGS ?=
+
+.PHONY: setup demo test lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+setup: $(BIN)/python
+	$(BIN)/pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/pip install --quiet -e ".[dev]"
+
+demo: setup
+	$(BIN)/eventsim demo $(DEMO_ARGS)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: lint
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) demo-out build .pytest_cache .ruff_cache
