@@ -1,0 +1,384 @@
+"""The ``epvlm`` command: ``run`` (one question), ``eval`` (a built dataset), ``flops`` (costs).
+
+Each subcommand is a ``main(argv) -> int`` built with eventsim's CLI plumbing, so errors print
+one line (``epvlm CMD: error: ...``, exit 1), usage errors exit 2 and outputs are never
+overwritten without ``--force``. ``epvlm flops`` imports neither torch nor transformers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from eventsim._version import __version__
+from eventsim.cli._common import check_output, cli_command, make_parser
+from eventsim.errors import InputError, ParameterError
+
+
+def _parser(command: str, description: str) -> argparse.ArgumentParser:
+    p = make_parser(command, description)
+    p.prog = f"epvlm {command}"
+    return p
+
+
+def _selectors_arg(text: str) -> list[str]:
+    from epvlm.prior import SELECTORS
+
+    names = [s.strip() for s in text.split(",") if s.strip()]
+    bad = [s for s in names if s not in SELECTORS]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(
+            f"selector(s) {bad or text!r} unknown; expected a comma list of {', '.join(SELECTORS)}"
+        )
+    return names
+
+
+def _keeps_arg(text: str) -> list[float]:
+    try:
+        values = [float(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"keep list {text!r} is not comma-separated numbers") from None
+    if not values or any(not 0 < v <= 1 for v in values):
+        raise argparse.ArgumentTypeError(f"keep fractions {text!r} must lie in (0, 1]")
+    return values
+
+
+def _keep_arg(text: str) -> float:
+    values = _keeps_arg(text)
+    if len(values) != 1:
+        raise argparse.ArgumentTypeError(f"--keep takes one fraction, got {text!r}")
+    return values[0]
+
+
+def _add_runtime(p: argparse.ArgumentParser) -> None:
+    from epvlm.evaluate import DTYPES
+
+    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--dtype", default="float32", choices=DTYPES, help="model dtype")
+    p.add_argument(
+        "--rule",
+        default="topk",
+        choices=("topk", "quantile"),
+        help="event keep rule: exact top-k budget (default) or the paper's quantile threshold",
+    )
+
+
+# ---------------------------------------------------------------------------------------- run
+
+
+def build_run_parser() -> argparse.ArgumentParser:
+    p = _parser(
+        "run",
+        "Answer one question about an image with EP-VLM: the event prior (or a baseline "
+        "selector) decides which image tokens enter Qwen2-VL. Prints the answer, kept/total "
+        "tokens, FLOPs and latency.",
+    )
+    p.add_argument("--model", required=True, help="Qwen2-VL checkpoint directory")
+    p.add_argument("--image", required=True, help="RGB image file (PNG, JPEG, ...)")
+    p.add_argument("--events", help="event file aligned with the image (any supported layout)")
+    p.add_argument(
+        "--window-ms",
+        type=float,
+        help="use only the last WINDOW_MS of events before the end of the recording",
+    )
+    p.add_argument("--question", required=True)
+    p.add_argument("--choices", default="", help="comma-separated answer options")
+    p.add_argument("--keep", type=_keep_arg, default=0.5, help="keep fraction in (0, 1]")
+    p.add_argument(
+        "--selector",
+        default="event",
+        choices=("event", "random", "downsample", "center", "dense"),
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the random selector")
+    p.add_argument("--max-new-tokens", type=int, default=16)
+    p.add_argument("--overlay", help="save the kept/dropped block overlay to this PNG")
+    p.add_argument("--force", action="store_true", help="overwrite --overlay")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_runtime(p)
+    return p
+
+
+def _read_image(path: str):
+    import cv2
+
+    image = cv2.imread(path, cv2.IMREAD_COLOR)
+    if image is None:
+        raise InputError(f"cannot read image {path!r} (missing or not an image)")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def _read_events(path: str, window_ms: float | None):
+    from eventsim.io import open_events
+
+    reader = open_events(path)
+    try:
+        start = None
+        if window_ms is not None:
+            if window_ms <= 0:
+                raise ParameterError(f"--window-ms {window_ms} must be > 0")
+            start = reader.t_end_us + 1 - int(round(window_ms * 1000))
+        events = reader.read(start, reader.t_end_us + 1)
+        return events, tuple(reader.sensor_size)
+    finally:
+        close = getattr(reader, "close", None)
+        if close is not None:
+            close()
+
+
+@cli_command(build_run_parser)
+def run_main(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from epvlm.evaluate import answer_selections, load_model
+    from epvlm.flops import vlm_flops
+    from epvlm.prior import select_blocks
+    from epvlm.processing import grid_for_size
+
+    if args.selector == "event" and not args.events:
+        raise ParameterError("the event selector needs --events FILE")
+    if args.max_new_tokens < 1:
+        raise ParameterError(f"--max-new-tokens {args.max_new_tokens} must be >= 1")
+    overlay_path = check_output(args.overlay, args.force) if args.overlay else None
+    image = _read_image(args.image)
+    events, sensor = (None, None)
+    if args.events:
+        events, sensor = _read_events(args.events, args.window_ms)
+    model, proc = load_model(args.model, device=args.device, dtype=args.dtype)
+    height, width = image.shape[:2]
+    sel = select_blocks(
+        args.selector,
+        image,
+        keep=args.keep,
+        grid=grid_for_size(proc, height, width),
+        events=events,
+        sensor_size=sensor,
+        rule=args.rule,
+        seed=args.seed,
+    )
+    choices = [c.strip() for c in args.choices.split(",") if c.strip()]
+    answers, counts, seconds = answer_selections(
+        model, proc, [sel], [args.question], [choices], max_new_tokens=args.max_new_tokens
+    )
+    cnt = counts[0]
+    flops = vlm_flops(model.config, cnt["image_tokens"], cnt["text_tokens"], new_tokens=cnt["new_tokens"])
+    dense = vlm_flops(model.config, sel.total_tokens, cnt["text_tokens"], new_tokens=cnt["new_tokens"])
+    if overlay_path is not None:
+        import cv2
+
+        from eventsim.render import patch_grid_overlay
+
+        scores = sel.scores if sel.scores is not None else sel.mask.astype(np.float64)
+        overlay = patch_grid_overlay(sel.image, scores, sel.mask)
+        if not cv2.imwrite(str(overlay_path), cv2.cvtColor(overlay, cv2.COLOR_RGB2BGR)):
+            raise InputError(f"cannot write overlay {str(overlay_path)!r}")
+    result = {
+        "answer": answers[0],
+        "kept_tokens": sel.kept_tokens,
+        "total_tokens": sel.total_tokens,
+        "flops": flops.total,
+        "dense_flops": dense.total,
+        "latency_s": seconds,
+        "selector": sel.selector,
+        "keep": sel.keep,
+        "fallback": sel.fallback,
+    }
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"answer: {result['answer']}")
+    print(
+        f"tokens: {sel.kept_tokens} of {sel.total_tokens} image tokens kept "
+        f"({args.selector}, keep {args.keep:g})"
+        + (f"; no events in the window, fell back to {sel.fallback}" if sel.fallback else "")
+    )
+    print(
+        f"FLOPs: {flops.total / 1e9:.3f} G ({100 * flops.total / dense.total:.1f} % of dense "
+        f"{dense.total / 1e9:.3f} G)"
+    )
+    print(f"latency: {1000 * seconds:.1f} ms")
+    if overlay_path is not None:
+        print(f"overlay: {overlay_path}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------- eval
+
+
+def build_eval_parser() -> argparse.ArgumentParser:
+    p = _parser(
+        "eval",
+        "Run every sample of a built event-VQA dataset for each selector and keep fraction; "
+        "write results.json (one row per selector and keep), samples.jsonl, table.md and "
+        "accuracy_vs_flops.png. Dense is always included as the reference.",
+    )
+    p.add_argument("--model", required=True, help="Qwen2-VL checkpoint directory")
+    p.add_argument("--dataset", required=True, help="dataset folder built by 'eventsim build'")
+    p.add_argument("--split", default="test")
+    p.add_argument(
+        "--keep", type=_keeps_arg, default=[0.75, 0.5, 0.25], help="comma list, e.g. 0.75,0.5"
+    )
+    p.add_argument(
+        "--selector",
+        type=_selectors_arg,
+        default=["event", "random", "downsample"],
+        help="comma list of event, random, downsample, center, dense",
+    )
+    p.add_argument("--window-ms", type=float, help="event window before the frame (default: the dataset's)")
+    p.add_argument("--limit", type=int, help="evaluate only the first N samples")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--seed", type=int, default=0, help="seed of the random selector")
+    p.add_argument("-o", "--output", default="epvlm-eval", help="output folder (default epvlm-eval)")
+    p.add_argument("--force", action="store_true", help="overwrite earlier results in the folder")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the rows as JSON instead of a table")
+    _add_runtime(p)
+    return p
+
+
+@cli_command(build_eval_parser)
+def eval_main(args: argparse.Namespace) -> int:
+    from epvlm.evaluate import evaluate_dataset, results_table
+
+    result = evaluate_dataset(
+        args.model,
+        args.dataset,
+        split=args.split,
+        selectors=args.selector,
+        keeps=args.keep,
+        window_ms=args.window_ms,
+        limit=args.limit,
+        device=args.device,
+        dtype=args.dtype,
+        out_dir=args.output,
+        progress=not args.no_progress,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        rule=args.rule,
+        force=args.force,
+    )
+    if args.json:
+        print(json.dumps(result["rows"], indent=2))
+    else:
+        print(results_table(result["rows"]), end="")
+        print(f"results: {Path(args.output) / 'results.json'} (table.md, samples.jsonl, accuracy_vs_flops.png)")
+    return 0
+
+
+# -------------------------------------------------------------------------------------- flops
+
+
+def build_flops_parser() -> argparse.ArgumentParser:
+    from epvlm.flops import PRESETS
+
+    p = _parser(
+        "flops",
+        "Analytic FLOPs of Qwen2-VL answering about one image, dense and with a keep fraction "
+        "(no weights are loaded).",
+    )
+    p.add_argument(
+        "--config",
+        default="qwen2-vl-2b",
+        help=f"preset ({', '.join(PRESETS)}) or a checkpoint directory with config.json",
+    )
+    p.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"), default=[448, 448])
+    p.add_argument("--text-tokens", type=int, default=32, help="non-image prompt tokens")
+    p.add_argument("--new-tokens", type=int, default=1, help="generated tokens")
+    p.add_argument("--keep", type=_keep_arg, default=0.5, help="keep fraction in (0, 1]")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    return p
+
+
+@cli_command(build_flops_parser)
+def flops_main(args: argparse.Namespace) -> int:
+    from epvlm.flops import image_token_grid, load_dims, vlm_flops
+    from epvlm.prior import keep_budget
+
+    dims = load_dims(args.config)
+    if args.text_tokens < 0 or args.new_tokens < 0:
+        raise ParameterError("--text-tokens and --new-tokens must be >= 0")
+    h, w = args.image_size
+    rows, cols = image_token_grid(dims, h, w)
+    total = rows * cols
+    kept = keep_budget(total, args.keep)
+    sparse = vlm_flops(dims, kept, args.text_tokens, new_tokens=args.new_tokens)
+    dense = vlm_flops(dims, total, args.text_tokens, new_tokens=args.new_tokens)
+    result = {
+        "config": str(args.config),
+        "image_size": [h, w],
+        "token_grid": [rows, cols],
+        "keep": args.keep,
+        "kept_tokens": kept,
+        "total_tokens": total,
+        "text_tokens": args.text_tokens,
+        "new_tokens": args.new_tokens,
+        "flops": sparse.total,
+        "dense_flops": dense.total,
+        "flops_vs_dense": sparse.total / dense.total,
+        "vision": sparse.vision,
+        "merger": sparse.merger,
+        "language_model": sparse.language_model,
+        "decode": sparse.decode,
+        "dense": {
+            "vision": dense.vision,
+            "merger": dense.merger,
+            "language_model": dense.language_model,
+            "decode": dense.decode,
+        },
+    }
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    g = 1e9
+    print(f"config {args.config}: image {h}x{w} -> {rows}x{cols} = {total} image tokens")
+    print(f"{'':16}{'dense':>12}{f'keep {args.keep:g}':>14}")
+    print(f"{'image tokens':16}{total:>12}{kept:>14}")
+    for name, a, b in (
+        ("vision GFLOPs", dense.vision, sparse.vision),
+        ("merger GFLOPs", dense.merger, sparse.merger),
+        ("LLM GFLOPs", dense.language_model, sparse.language_model),
+        ("decode GFLOPs", dense.decode, sparse.decode),
+        ("total GFLOPs", dense.total, sparse.total),
+    ):
+        print(f"{name:16}{a / g:>12.1f}{b / g:>14.1f}")
+    print(f"saves {100 * (1 - sparse.total / dense.total):.1f} % of FLOPs")
+    return 0
+
+
+# ------------------------------------------------------------------------------------ dispatch
+
+COMMANDS = {
+    "run": (run_main, "answer one question with EP-VLM token selection"),
+    "eval": (eval_main, "evaluate selectors and keep fractions on a built dataset"),
+    "flops": (flops_main, "analytic FLOPs, dense vs a keep fraction (no weights needed)"),
+}
+
+
+def _usage() -> str:
+    lines = ["usage: epvlm [--version] {run,eval,flops} [ARGS ...]", "", "commands:"]
+    lines += [f"  {name:<6} {help_}" for name, (_, help_) in COMMANDS.items()]
+    lines += ["", "Run 'epvlm COMMAND --help' for a command's options."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_usage())
+        return 0 if argv else 2
+    if argv[0] == "--version":
+        print(f"epvlm {__version__}")
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(
+            f"epvlm: error: unknown command {name!r}; valid commands: {', '.join(COMMANDS)}",
+            file=sys.stderr,
+        )
+        return 2
+    return COMMANDS[name][0](rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

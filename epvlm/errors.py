@@ -1,0 +1,20 @@
+"""Errors raised by epvlm. They derive from `eventsim.errors` so both CLIs print one style."""
+
+from __future__ import annotations
+
+from eventsim.errors import EventsimError, InvalidEventsError, ParameterError
+
+
+class KeepMaskError(ParameterError):
+    """A keep mask does not fit the image it is applied to (length, dtype, or nothing kept)."""
+
+
+class ModelDirError(EventsimError, FileNotFoundError):
+    """A model or processor directory is missing or lacks the files a checkpoint needs."""
+
+
+class EventsOutsideImageError(InvalidEventsError):
+    """Events lie outside the image the prior is computed for."""
+
+
+__all__ = ["EventsOutsideImageError", "KeepMaskError", "ModelDirError"]

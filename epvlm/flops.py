@@ -1,0 +1,276 @@
+"""Analytic FLOPs of (sparse) Qwen2-VL inference: vision tower, merger, LLM prefill, decoding.
+
+Conventions (those of ``torch.utils.flop_counter.FlopCounterMode``): a matrix product of
+(m x k) by (k x n) costs 2mkn FLOPs; normalisations, activations, rotary embeddings, softmax
+and embedding look-ups are not counted (they are a small fraction and the counter ignores
+them too). Attention is counted as the two products QK^T and AV over the full score matrix
+of each segment (what an un-fused kernel computes; causal masking is not discounted). The
+test suite checks every term against the counter on a tiny model run with eager attention.
+
+Prefill counts the LM head for the last position only (``generate`` needs one row of logits);
+decoding step ``i`` (for new tokens 2..n) processes one token over a context of prefill + i
+cached tokens.
+
+This module imports neither torch nor transformers: ``epvlm flops`` answers without weights.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from epvlm.errors import ModelDirError
+from eventsim.errors import ParameterError
+
+__all__ = [
+    "PRESETS",
+    "FlopsBreakdown",
+    "VLMDims",
+    "image_token_grid",
+    "load_dims",
+    "vlm_flops",
+]
+
+
+@dataclass(frozen=True)
+class VLMDims:
+    """The sizes that determine Qwen2-VL's compute."""
+
+    vision_depth: int
+    vision_dim: int
+    vision_heads: int
+    vision_mlp_ratio: float
+    patch_size: int
+    temporal_patch_size: int
+    merge_size: int
+    in_channels: int
+    hidden_size: int
+    num_layers: int
+    num_heads: int
+    num_kv_heads: int
+    intermediate_size: int
+    vocab_size: int
+    min_pixels: int = 56 * 56
+    max_pixels: int = 28 * 28 * 1280
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden_size // self.num_heads
+
+
+_VISION_2B_7B = dict(
+    vision_depth=32,
+    vision_dim=1280,
+    vision_heads=16,
+    vision_mlp_ratio=4,
+    patch_size=14,
+    temporal_patch_size=2,
+    merge_size=2,
+    in_channels=3,
+)
+PRESETS: dict[str, VLMDims] = {
+    "qwen2-vl-2b": VLMDims(
+        **_VISION_2B_7B,
+        hidden_size=1536,
+        num_layers=28,
+        num_heads=12,
+        num_kv_heads=2,
+        intermediate_size=8960,
+        vocab_size=151936,
+    ),
+    "qwen2-vl-7b": VLMDims(
+        **_VISION_2B_7B,
+        hidden_size=3584,
+        num_layers=28,
+        num_heads=28,
+        num_kv_heads=4,
+        intermediate_size=18944,
+        vocab_size=152064,
+    ),
+}
+
+
+def _dims_from_dict(cfg: dict[str, Any], pixels: dict[str, Any] | None = None) -> VLMDims:
+    vision = cfg.get("vision_config") or {}
+    text = cfg.get("text_config") or cfg  # older checkpoints keep text fields at the top level
+    try:
+        dims = dict(
+            vision_depth=int(vision.get("depth", 32)),
+            vision_dim=int(vision.get("embed_dim", 1280)),
+            vision_heads=int(vision.get("num_heads", 16)),
+            vision_mlp_ratio=float(vision.get("mlp_ratio", 4)),
+            patch_size=int(vision.get("patch_size", 14)),
+            temporal_patch_size=int(vision.get("temporal_patch_size", 2)),
+            merge_size=int(vision.get("spatial_merge_size", 2)),
+            in_channels=int(vision.get("in_channels", 3)),
+            hidden_size=int(text["hidden_size"]),
+            num_layers=int(text["num_hidden_layers"]),
+            num_heads=int(text["num_attention_heads"]),
+            num_kv_heads=int(text.get("num_key_value_heads") or text["num_attention_heads"]),
+            intermediate_size=int(text["intermediate_size"]),
+            vocab_size=int(text["vocab_size"]),
+        )
+    except KeyError as exc:
+        raise ParameterError(f"Qwen2-VL config lacks the field {exc.args[0]!r}") from None
+    if pixels:
+        size = pixels.get("size") or {}
+        dims["min_pixels"] = int(pixels.get("min_pixels") or size.get("shortest_edge") or 56 * 56)
+        dims["max_pixels"] = int(
+            pixels.get("max_pixels") or size.get("longest_edge") or 28 * 28 * 1280
+        )
+    return VLMDims(**dims)
+
+
+def load_dims(config: str | Path | VLMDims | dict | Any) -> VLMDims:
+    """Dims from a preset name (``qwen2-vl-2b``, ``qwen2-vl-7b``), a checkpoint directory
+    (``config.json`` and, if present, the processor's pixel budget), a config dict, a
+    transformers ``Qwen2VLConfig`` or `VLMDims`."""
+    if isinstance(config, VLMDims):
+        return config
+    if isinstance(config, dict):
+        return _dims_from_dict(config)
+    if hasattr(config, "to_dict"):
+        return _dims_from_dict(config.to_dict())
+    name = str(config)
+    if name in PRESETS:
+        return PRESETS[name]
+    path = Path(name)
+    if not path.is_dir():
+        raise ModelDirError(
+            f"config {name!r} is neither a preset ({', '.join(PRESETS)}) nor a model directory"
+        )
+    cfg_file = path / "config.json"
+    if not cfg_file.is_file():
+        raise ModelDirError(f"model directory {name!r} has no config.json")
+    pixels = None
+    for fname in ("preprocessor_config.json", "processor_config.json"):
+        if (path / fname).is_file():
+            data = json.loads((path / fname).read_text())
+            pixels = data.get("image_processor", data)
+            break
+    return _dims_from_dict(json.loads(cfg_file.read_text()), pixels)
+
+
+def image_token_grid(dims: VLMDims, height: int, width: int) -> tuple[int, int]:
+    """(rows, cols) of LLM image tokens for an image of ``height`` x ``width`` px
+    (Qwen2-VL's ``smart_resize``: multiples of patch*merge within the pixel budget)."""
+    if height <= 0 or width <= 0:
+        raise ParameterError(f"image size {height}x{width} must be positive")
+    factor = dims.patch_size * dims.merge_size
+    if max(height, width) / min(height, width) > 200:
+        raise ParameterError(f"image aspect ratio of {height}x{width} exceeds 200")
+    h = max(factor, round(height / factor) * factor)
+    w = max(factor, round(width / factor) * factor)
+    if h * w > dims.max_pixels:
+        beta = math.sqrt((height * width) / dims.max_pixels)
+        h = max(factor, math.floor(height / beta / factor) * factor)
+        w = max(factor, math.floor(width / beta / factor) * factor)
+    elif h * w < dims.min_pixels:
+        beta = math.sqrt(dims.min_pixels / (height * width))
+        h = math.ceil(height * beta / factor) * factor
+        w = math.ceil(width * beta / factor) * factor
+    return h // factor, w // factor
+
+
+@dataclass(frozen=True)
+class FlopsBreakdown:
+    """FLOPs of one request (all images of it), split by component."""
+
+    vision_linear: int
+    vision_attention: int
+    merger: int
+    llm_linear: int
+    llm_attention: int
+    lm_head: int
+    decode: int
+    image_tokens: int
+    text_tokens: int
+    new_tokens: int
+
+    @property
+    def vision(self) -> int:
+        return self.vision_linear + self.vision_attention
+
+    @property
+    def language_model(self) -> int:
+        return self.llm_linear + self.llm_attention + self.lm_head
+
+    @property
+    def prefill(self) -> int:
+        return self.vision + self.merger + self.language_model
+
+    @property
+    def total(self) -> int:
+        return self.prefill + self.decode
+
+    def as_dict(self) -> dict[str, int]:
+        out = asdict(self)
+        out.update(
+            vision=self.vision,
+            language_model=self.language_model,
+            prefill=self.prefill,
+            total=self.total,
+        )
+        return out
+
+
+def _llm_token_linear(d: VLMDims) -> int:
+    kv = d.num_kv_heads * d.head_dim
+    attn = 2 * d.hidden_size * (2 * d.hidden_size + 2 * kv)
+    mlp = 2 * 3 * d.hidden_size * d.intermediate_size
+    return d.num_layers * (attn + mlp)
+
+
+def vlm_flops(
+    config: Any,
+    kept_tokens: int | Sequence[int],
+    text_tokens: int,
+    *,
+    new_tokens: int = 1,
+) -> FlopsBreakdown:
+    """FLOPs of answering one prompt with ``text_tokens`` non-image tokens and images of which
+    ``kept_tokens`` LLM tokens each (one int per image) enter the model; ``new_tokens``
+    generated tokens (the first comes from prefill)."""
+    d = load_dims(config)
+    kept = [int(kept_tokens)] if isinstance(kept_tokens, int) else [int(k) for k in kept_tokens]
+    if any(k < 0 for k in kept) or text_tokens < 0 or new_tokens < 0:
+        raise ParameterError(
+            f"token counts must be >= 0, got kept={kept}, text={text_tokens}, new={new_tokens}"
+        )
+    unit = d.merge_size**2
+    patches = [k * unit for k in kept]
+    n_patches = sum(patches)
+    vd = d.vision_dim
+    mlp_dim = int(vd * d.vision_mlp_ratio)
+    patch_in = d.in_channels * d.temporal_patch_size * d.patch_size**2
+    per_patch_block = 2 * vd * 3 * vd + 2 * vd * vd + 2 * 2 * vd * mlp_dim
+    vision_linear = n_patches * (2 * patch_in * vd + d.vision_depth * per_patch_block)
+    vision_attention = d.vision_depth * 4 * vd * sum(p * p for p in patches)
+    merged = unit * vd
+    merger = sum(kept) * (2 * merged * merged + 2 * merged * d.hidden_size)
+
+    seq = text_tokens + sum(kept)
+    llm_linear = seq * _llm_token_linear(d)
+    llm_attention = d.num_layers * 4 * d.hidden_size * seq * seq
+    lm_head = 2 * d.hidden_size * d.vocab_size if new_tokens > 0 else 0
+    decode = 0
+    for i in range(1, new_tokens):
+        context = seq + i
+        decode += _llm_token_linear(d) + d.num_layers * 4 * d.hidden_size * context
+        decode += 2 * d.hidden_size * d.vocab_size
+    return FlopsBreakdown(
+        vision_linear=vision_linear,
+        vision_attention=vision_attention,
+        merger=merger,
+        llm_linear=llm_linear,
+        llm_attention=llm_attention,
+        lm_head=lm_head,
+        decode=decode,
+        image_tokens=sum(kept),
+        text_tokens=text_tokens,
+        new_tokens=new_tokens,
+    )

@@ -1,0 +1,331 @@
+"""Position-preserving sparse Qwen2-VL: subclasses of transformers' Qwen2-VL (no fork).
+
+``image_keep_mask`` is a flat boolean tensor with one entry per LLM image token (one merged
+2x2 patch group) of every image in the batch, in batch order. Unkept groups never enter the
+vision tower: their four patch rows are removed before patch embedding, the kept rows keep
+their original 2-D rotary positions (precomputed ``position_ids``) and each image attends
+over its kept rows only (shorter ``cu_seqlens`` segments). In the language model the kept
+image tokens keep their original M-RoPE (t, h, w) ids and every text token gets exactly the
+position it has in the dense sequence, so a fully kept mask reproduces dense Qwen2-VL and a
+partial mask equals dense Qwen2-VL with the dropped tokens hidden from attention.
+
+Tested with transformers 5.23 (the ``vlm`` extra pins that range).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from transformers import Qwen2VLForConditionalGeneration, Qwen2VLModel
+from transformers.cache_utils import Cache
+from transformers.modeling_outputs import BaseModelOutputWithPooling, CausalLMOutputWithPast
+from transformers.modeling_utils import slice_logits_to_keep
+from transformers.models.qwen2_vl.modeling_qwen2_vl import Qwen2VLPreTrainedModel
+from transformers.utils.generic import accepts_precomputed_kwargs, can_return_tuple
+from transformers.vision_utils import get_vision_position_ids
+
+from epvlm.errors import KeepMaskError
+
+__all__ = [
+    "EPQwen2VLForConditionalGeneration",
+    "EPQwen2VLModel",
+    "SparsePlan",
+    "sparse_plan",
+]
+
+
+@dataclass(frozen=True)
+class SparsePlan:
+    """Which pixel rows enter the vision tower and how they are laid out."""
+
+    rows: torch.Tensor  # (kept_rows,) indices into the dense pixel_values rows
+    position_ids: torch.Tensor  # (kept_rows, 2) original (h, w) patch coordinates
+    cu_seqlens: torch.Tensor  # (segments + 1,) int32 boundaries, one segment per image frame
+    kept_per_image: list[int]  # kept LLM tokens per image
+    token_masks: list[torch.Tensor]  # per image, bool over its dense LLM tokens
+
+
+def _as_flat_mask(image_keep_mask, device) -> torch.Tensor:
+    if isinstance(image_keep_mask, (list, tuple)):
+        image_keep_mask = torch.cat([torch.as_tensor(m).reshape(-1) for m in image_keep_mask])
+    mask = torch.as_tensor(image_keep_mask, device=device)
+    if mask.dtype != torch.bool:
+        raise KeepMaskError(f"image_keep_mask must be a bool tensor, got dtype {mask.dtype}")
+    return mask.reshape(-1)
+
+
+def split_keep_mask(
+    image_keep_mask, grid_thw: torch.Tensor, spatial_merge_size: int
+) -> list[torch.Tensor]:
+    """Split the flat batch mask into one mask per image, checking its length and content."""
+    mask = _as_flat_mask(image_keep_mask, grid_thw.device)
+    counts = (grid_thw.prod(-1) // spatial_merge_size**2).tolist()
+    if mask.numel() != sum(counts):
+        raise KeepMaskError(
+            f"image_keep_mask has {mask.numel()} entries but the {len(counts)} image(s) have "
+            f"{sum(counts)} LLM image tokens ({counts} per image)"
+        )
+    parts = list(torch.split(mask, counts))
+    for i, part in enumerate(parts):
+        if not bool(part.any()):
+            raise KeepMaskError(f"image_keep_mask keeps no token of image {i}; keep at least one")
+    return parts
+
+
+def sparse_plan(image_keep_mask, grid_thw: torch.Tensor, spatial_merge_size: int) -> SparsePlan:
+    """Rows, original rotary positions and attention segments of the kept patch groups.
+
+    The processor orders pixel rows by merge group (rows ``u*g .. u*g+u-1`` form LLM token
+    ``g``, ``u = merge**2``), so token masks map to rows by ``repeat_interleave(u)``.
+    """
+    unit = spatial_merge_size**2
+    token_masks = split_keep_mask(image_keep_mask, grid_thw, spatial_merge_size)
+    row_mask = torch.cat([m.repeat_interleave(unit) for m in token_masks])
+    rows = torch.nonzero(row_mask, as_tuple=False).reshape(-1)
+    position_ids = get_vision_position_ids(grid_thw, spatial_merge_size)[rows]
+    seg_lengths = []
+    for (t, h, w), m in zip(grid_thw.tolist(), token_masks):
+        per_frame = m.reshape(t, (h * w) // unit).sum(-1) * unit
+        seg_lengths.extend(int(v) for v in per_frame.tolist() if v > 0)
+    lengths = torch.tensor(seg_lengths, dtype=torch.int32, device=grid_thw.device)
+    cu_seqlens = F.pad(lengths.cumsum(0, dtype=torch.int32), (1, 0), value=0)
+    return SparsePlan(
+        rows=rows,
+        position_ids=position_ids,
+        cu_seqlens=cu_seqlens,
+        kept_per_image=[int(m.sum()) for m in token_masks],
+        token_masks=token_masks,
+    )
+
+
+class EPQwen2VLModel(Qwen2VLModel):
+    """`Qwen2VLModel` whose image path accepts ``image_keep_mask``."""
+
+    @accepts_precomputed_kwargs(modality="image")
+    @can_return_tuple
+    def get_image_features(
+        self,
+        pixel_values: torch.Tensor,
+        image_grid_thw: torch.LongTensor | None = None,
+        image_keep_mask: torch.Tensor | None = None,
+        **kwargs,
+    ) -> tuple | BaseModelOutputWithPooling:
+        if image_keep_mask is None:
+            return super().get_image_features(pixel_values, image_grid_thw, **kwargs)
+        plan = sparse_plan(image_keep_mask, image_grid_thw, self.visual.spatial_merge_size)
+        kept_pixels = pixel_values[plan.rows.to(pixel_values.device)].type(self.visual.dtype)
+        vision_outputs = self.visual(
+            kept_pixels,
+            grid_thw=image_grid_thw,
+            position_ids=plan.position_ids,
+            cu_seqlens=plan.cu_seqlens,
+            **kwargs,
+        )
+        vision_outputs.pooler_output = torch.split(
+            vision_outputs.pooler_output, plan.kept_per_image
+        )
+        return vision_outputs
+
+    def get_rope_index(
+        self,
+        input_ids: torch.LongTensor,
+        mm_token_type_ids: torch.IntTensor,
+        image_grid_thw: torch.LongTensor | None = None,
+        video_grid_thw: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        image_keep_mask: torch.Tensor | None = None,
+        **kwargs,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Dense M-RoPE ids restricted to the kept image tokens.
+
+        Each image run takes the kept columns of its dense (t, h, w) ids and then advances the
+        running position by ``max(h, w) / merge`` exactly like the dense sequence, so every
+        text token (and every decoding step after the prompt) has its dense position.
+        """
+        if image_keep_mask is None or image_grid_thw is None:
+            return super().get_rope_index(
+                input_ids,
+                mm_token_type_ids,
+                image_grid_thw=image_grid_thw,
+                video_grid_thw=video_grid_thw,
+                attention_mask=attention_mask,
+            )
+        merge = self.config.vision_config.spatial_merge_size
+        image_masks = iter(split_keep_mask(image_keep_mask, image_grid_thw, merge))
+        grids = {
+            1: iter(image_grid_thw),
+            2: iter(video_grid_thw) if video_grid_thw is not None else None,
+        }
+        device = input_ids.device
+        position_ids = torch.zeros(3, *input_ids.shape, dtype=input_ids.dtype, device=device)
+        deltas = []
+        for b, ids in enumerate(input_ids):
+            types = mm_token_type_ids[b]
+            if attention_mask is not None:
+                keep_tok = attention_mask[b].bool()
+                ids, types = ids[keep_tok], types[keep_tok]
+            pieces = []
+            cur = 0
+            for modality, group in itertools.groupby(enumerate(types.tolist()), lambda x: x[1]):
+                group = list(group)
+                length = group[-1][0] + 1 - group[0][0]
+                if modality == 0:
+                    pieces.append(
+                        torch.arange(length, device=device).view(1, -1).expand(3, -1) + cur
+                    )
+                    cur += length
+                    continue
+                grid = next(grids[modality])
+                dense = self.get_vision_position_ids(cur, grid, 1, merge, device=device)
+                if modality == 1:
+                    kept = next(image_masks).to(device)
+                    if int(kept.sum()) != length:
+                        raise KeepMaskError(
+                            f"sample {b} has {length} image tokens in its prompt but its keep "
+                            f"mask keeps {int(kept.sum())}; the prompt must carry exactly the "
+                            "kept count of <|image_pad|> tokens"
+                        )
+                    dense = dense[:, kept]
+                pieces.append(dense)
+                cur += max(int(grid[1]), int(grid[2])) // merge
+            llm_positions = torch.cat(pieces, dim=1)
+            if attention_mask is not None:
+                position_ids[:, b, attention_mask[b].bool()] = llm_positions.to(position_ids.dtype)
+            else:
+                position_ids[:, b] = llm_positions.to(position_ids.dtype)
+            deltas.append(llm_positions.max() + 1 - len(ids))
+        return position_ids, torch.tensor(deltas, device=device).unsqueeze(1)
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        past_key_values: Cache | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        use_cache: bool | None = None,
+        pixel_values: torch.Tensor | None = None,
+        pixel_values_videos: torch.Tensor | None = None,
+        image_grid_thw: torch.LongTensor | None = None,
+        video_grid_thw: torch.LongTensor | None = None,
+        mm_token_type_ids: torch.IntTensor | None = None,
+        mm_encoder_outputs: dict[str, BaseModelOutputWithPooling] | None = None,
+        image_keep_mask: torch.Tensor | None = None,
+        **kwargs,
+    ):
+        if image_keep_mask is not None:
+            if pixel_values is not None:
+                encoded = dict(mm_encoder_outputs or {})
+                encoded["image"] = self.get_image_features(
+                    pixel_values,
+                    image_grid_thw,
+                    image_keep_mask=image_keep_mask,
+                    return_dict=True,
+                    **kwargs,
+                )
+                mm_encoder_outputs, pixel_values = encoded, None
+            past_length = 0 if past_key_values is None else past_key_values.get_seq_length()
+            if (
+                position_ids is None
+                and input_ids is not None
+                and mm_token_type_ids is not None
+                and image_grid_thw is not None
+                and (self.rope_deltas is None or past_length == 0)
+            ):
+                position_ids, self.rope_deltas = self.get_rope_index(
+                    input_ids,
+                    mm_token_type_ids,
+                    image_grid_thw=image_grid_thw,
+                    video_grid_thw=video_grid_thw,
+                    attention_mask=attention_mask,
+                    image_keep_mask=image_keep_mask,
+                )
+        return super().forward(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            past_key_values=past_key_values,
+            inputs_embeds=inputs_embeds,
+            use_cache=use_cache,
+            pixel_values=pixel_values,
+            pixel_values_videos=pixel_values_videos,
+            image_grid_thw=image_grid_thw,
+            video_grid_thw=video_grid_thw,
+            mm_token_type_ids=mm_token_type_ids,
+            mm_encoder_outputs=mm_encoder_outputs,
+            **kwargs,
+        )
+
+
+class EPQwen2VLForConditionalGeneration(Qwen2VLForConditionalGeneration):
+    """`Qwen2VLForConditionalGeneration` whose ``forward`` and ``generate`` take ``image_keep_mask``.
+
+    Loads any Qwen2-VL checkpoint with ``from_pretrained`` (same weights, same names).
+    """
+
+    def __init__(self, config):
+        # Skip the parent __init__ so the dense base model is not built (and initialised) twice.
+        Qwen2VLPreTrainedModel.__init__(self, config)
+        self.model = EPQwen2VLModel(config)
+        self.lm_head = torch.nn.Linear(
+            config.text_config.hidden_size, config.text_config.vocab_size, bias=False
+        )
+        self.post_init()
+
+    # generate() validates kwargs against this signature, hence the full parameter list.
+    @can_return_tuple
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        past_key_values: Cache | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.LongTensor | None = None,
+        use_cache: bool | None = None,
+        pixel_values: torch.Tensor | None = None,
+        pixel_values_videos: torch.Tensor | None = None,
+        image_grid_thw: torch.LongTensor | None = None,
+        video_grid_thw: torch.LongTensor | None = None,
+        mm_token_type_ids: torch.IntTensor | None = None,
+        logits_to_keep: int | torch.Tensor = 0,
+        mm_encoder_outputs: dict[str, BaseModelOutputWithPooling] | None = None,
+        image_keep_mask: torch.Tensor | None = None,
+        **kwargs,
+    ) -> tuple | CausalLMOutputWithPast:
+        outputs = self.model(
+            input_ids=input_ids,
+            pixel_values=pixel_values,
+            pixel_values_videos=pixel_values_videos,
+            image_grid_thw=image_grid_thw,
+            video_grid_thw=video_grid_thw,
+            mm_token_type_ids=mm_token_type_ids,
+            position_ids=position_ids,
+            attention_mask=attention_mask,
+            past_key_values=past_key_values,
+            inputs_embeds=inputs_embeds,
+            use_cache=use_cache,
+            mm_encoder_outputs=mm_encoder_outputs,
+            image_keep_mask=image_keep_mask,
+            **kwargs,
+        )
+        hidden_states = slice_logits_to_keep(outputs.last_hidden_state, logits_to_keep)
+        logits = self.lm_head(hidden_states)
+        loss = None
+        if labels is not None:
+            loss = self.loss_function(
+                logits=logits,
+                labels=labels,
+                vocab_size=self.config.text_config.vocab_size,
+                **kwargs,
+            )
+        return CausalLMOutputWithPast(
+            loss=loss,
+            logits=logits,
+            past_key_values=outputs.past_key_values,
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
+        )

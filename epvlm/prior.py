@@ -1,0 +1,304 @@
+"""Event prior and baseline token selectors for EP-VLM (numpy only).
+
+The event prior follows EP-VLM (Qin, Hu, Magno, arXiv 2506.07627): events in a window aligned
+with the RGB frame are accumulated into a map E, E is brought onto the processed image's pixel
+grid, cut into the ViT's 14-px patches, and each patch scores the L1 norm of E inside it.
+Qwen2-VL's merger fuses 2x2 patches into one LLM token, so the decision is made per 28-px
+block: a block scores the sum of its four patch scores (the L1 norm over the block).
+
+Two keep rules:
+
+- `keep_mask_quantile`: the paper's rule, keep blocks scoring at or above the (1 - keep)
+  quantile. Ties at the threshold are all kept, so it can keep more than ``keep`` (event-free
+  blocks all score 0; if over 1 - keep of the blocks are event-free, every block is kept).
+- `keep_mask_topk`: exactly ``budget(keep)`` blocks, highest scores first; ties are broken by
+  distance to the image centre, then by raster index, so equal scores give a stable result.
+
+Baselines share the interface of `select_blocks`: ``random`` (seeded), ``center`` (the blocks
+nearest the centre), ``downsample`` (the whole image resized so its token count is the budget)
+and ``dense`` (everything).
+
+Empty windows: when the window holds no events (every block scores 0) the ``event`` selector
+falls back to ``center`` with the same budget and reports ``fallback="center"``. The quantile
+rule would keep every block there (no saving) and plain top-k would keep an arbitrary band.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from epvlm.errors import EventsOutsideImageError, KeepMaskError
+from eventsim.errors import InvalidEventsError, ParameterError
+from eventsim.events import EVENT_DTYPE, check_sensor_size, slice_time
+
+SELECTORS: tuple[str, ...] = ("event", "random", "downsample", "center", "dense")
+EVENT_MAP_MODES: tuple[str, ...] = ("count", "signed")
+KEEP_RULES: tuple[str, ...] = ("topk", "quantile")
+PATCH_SIZE = 14
+MERGE_SIZE = 2
+
+__all__ = [
+    "EVENT_MAP_MODES",
+    "KEEP_RULES",
+    "SELECTORS",
+    "Selection",
+    "block_scores",
+    "check_keep",
+    "event_map",
+    "keep_budget",
+    "keep_mask_center",
+    "keep_mask_quantile",
+    "keep_mask_random",
+    "keep_mask_topk",
+    "patch_scores",
+    "select_blocks",
+]
+
+
+def check_keep(keep: float) -> float:
+    """Validate a keep fraction: a number in (0, 1]."""
+    try:
+        value = float(keep)
+    except (TypeError, ValueError):
+        raise ParameterError(f"keep fraction {keep!r} is not a number in (0, 1]") from None
+    if not (0.0 < value <= 1.0) or math.isnan(value):
+        raise ParameterError(f"keep fraction {keep!r} is outside (0, 1]; e.g. 0.5 keeps half")
+    return value
+
+
+def keep_budget(n_tokens: int, keep: float) -> int:
+    """Tokens kept at fraction ``keep`` of ``n_tokens``: round half up, at least one."""
+    keep = check_keep(keep)
+    return max(1, min(n_tokens, math.floor(keep * n_tokens + 0.5)))
+
+
+def event_map(
+    events: np.ndarray,
+    sensor_size: tuple[int, int],
+    *,
+    window_us: tuple[int | None, int | None] | None = None,
+    mode: str = "count",
+    out_size: tuple[int, int] | None = None,
+) -> np.ndarray:
+    """Accumulate events into a float32 map of shape (height, width) of ``out_size``.
+
+    ``mode="count"`` counts events per pixel; ``"signed"`` adds +1 for ON and -1 for OFF events
+    (opposite polarities at one pixel cancel). ``window_us=(t0, t1)`` keeps ``t0 <= t < t1``
+    (needs time-sorted events). ``out_size=(W', H')`` maps event coordinates onto another
+    pixel grid (the processed image) by scaling pixel centres, which keeps every event's mass,
+    so patch sums on the resized grid equal L1 sums over the matching sensor regions.
+    """
+    if mode not in EVENT_MAP_MODES:
+        raise ParameterError(
+            f"event map mode {mode!r} is unknown; expected one of {EVENT_MAP_MODES}"
+        )
+    events = np.asarray(events)
+    if events.dtype != EVENT_DTYPE:
+        raise InvalidEventsError(f"events have dtype {events.dtype}; expected EVENT_DTYPE")
+    width, height = check_sensor_size(sensor_size)
+    out_w, out_h = check_sensor_size(out_size) if out_size is not None else (width, height)
+    if window_us is not None:
+        events = slice_time(events, window_us[0], window_us[1])
+    emap = np.zeros((out_h, out_w), dtype=np.float32)
+    if events.size == 0:
+        return emap
+    x = events["x"].astype(np.int64)
+    y = events["y"].astype(np.int64)
+    outside = (x < 0) | (x >= width) | (y < 0) | (y >= height)
+    if outside.any():
+        i = int(np.flatnonzero(outside)[0])
+        raise EventsOutsideImageError(
+            f"{int(outside.sum())} event(s) lie outside the {width}x{height} image, first at "
+            f"index {i}: (x={x[i]}, y={y[i]}); events must share the image's pixel grid"
+        )
+    if (out_w, out_h) != (width, height):
+        x = np.minimum(((x + 0.5) * out_w / width).astype(np.int64), out_w - 1)
+        y = np.minimum(((y + 0.5) * out_h / height).astype(np.int64), out_h - 1)
+    weights = None if mode == "count" else np.where(events["p"] > 0, 1.0, -1.0)
+    flat = np.bincount(y * out_w + x, weights=weights, minlength=out_w * out_h)
+    emap[:] = flat.reshape(out_h, out_w)
+    return emap
+
+
+def patch_scores(emap: np.ndarray, patch_size: int = PATCH_SIZE) -> np.ndarray:
+    """L1 norm of the map inside each ``patch_size`` patch, shape (H/p, W/p)."""
+    h, w = emap.shape
+    if h % patch_size or w % patch_size:
+        raise ParameterError(
+            f"map of {w}x{h} px does not split into {patch_size}-px patches; "
+            "resize it to the processed image size first"
+        )
+    mag = np.abs(emap.astype(np.float64))
+    return mag.reshape(h // patch_size, patch_size, w // patch_size, patch_size).sum(axis=(1, 3))
+
+
+def block_scores(
+    emap: np.ndarray, patch_size: int = PATCH_SIZE, merge_size: int = MERGE_SIZE
+) -> np.ndarray:
+    """Per-LLM-token score: patch L1 norms summed over each ``merge x merge`` group."""
+    ps = patch_scores(emap, patch_size)
+    gh, gw = ps.shape
+    if gh % merge_size or gw % merge_size:
+        raise ParameterError(
+            f"patch grid {gh}x{gw} does not split into {merge_size}x{merge_size} merge groups"
+        )
+    return ps.reshape(gh // merge_size, merge_size, gw // merge_size, merge_size).sum(axis=(1, 3))
+
+
+def _center_distance(shape: tuple[int, int]) -> np.ndarray:
+    rows, cols = shape
+    r = np.arange(rows) + 0.5 - rows / 2
+    c = np.arange(cols) + 0.5 - cols / 2
+    return np.hypot(r[:, None], c[None, :])
+
+
+def keep_mask_quantile(scores: np.ndarray, keep: float) -> np.ndarray:
+    """The paper's rule: keep blocks with score >= the (1 - keep) quantile (ties all kept)."""
+    keep = check_keep(keep)
+    scores = np.asarray(scores, dtype=np.float64)
+    threshold = np.quantile(scores, 1.0 - keep)
+    return scores >= threshold
+
+
+def keep_mask_topk(
+    scores: np.ndarray, keep: float | None = None, *, k: int | None = None
+) -> np.ndarray:
+    """Exactly ``k`` blocks (or ``keep_budget(n, keep)``): highest score first, ties broken by
+    distance to the centre, then by raster index."""
+    scores = np.asarray(scores, dtype=np.float64)
+    n = scores.size
+    if k is None:
+        if keep is None:
+            raise ParameterError("keep_mask_topk needs keep or k")
+        k = keep_budget(n, keep)
+    if not 1 <= k <= n:
+        raise KeepMaskError(f"top-k budget k={k} is outside 1..{n} for {n} blocks")
+    order = np.lexsort((np.arange(n), _center_distance(scores.shape).ravel(), -scores.ravel()))
+    mask = np.zeros(n, dtype=bool)
+    mask[order[:k]] = True
+    return mask.reshape(scores.shape)
+
+
+def keep_mask_center(shape: tuple[int, int], keep: float) -> np.ndarray:
+    """The ``keep_budget`` blocks nearest the image centre."""
+    return keep_mask_topk(np.zeros(shape), keep)
+
+
+def keep_mask_random(
+    shape: tuple[int, int], keep: float, seed: int | np.random.Generator = 0
+) -> np.ndarray:
+    """``keep_budget`` blocks drawn uniformly without replacement (seeded)."""
+    n = int(np.prod(shape))
+    k = keep_budget(n, keep)
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    mask = np.zeros(n, dtype=bool)
+    mask[rng.choice(n, size=k, replace=False)] = True
+    return mask.reshape(shape)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What a selector decided for one image.
+
+    ``image`` is what enters the processor (resized for ``downsample``); ``mask`` has one
+    entry per LLM token of ``image`` on its (rows, cols) token grid; ``total_tokens`` counts
+    the tokens of the dense original image (the cost reference).
+    """
+
+    selector: str
+    keep: float
+    image: np.ndarray
+    mask: np.ndarray
+    total_tokens: int
+    scores: np.ndarray | None = None
+    fallback: str | None = None
+
+    @property
+    def kept_tokens(self) -> int:
+        return int(self.mask.sum())
+
+
+def _resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    import cv2
+
+    interp = cv2.INTER_AREA if width * height < image.shape[0] * image.shape[1] else cv2.INTER_CUBIC
+    return cv2.resize(image, (width, height), interpolation=interp)
+
+
+def downsample_grid(grid: tuple[int, int], budget: int) -> tuple[int, int]:
+    """Token grid of the resized image for ``downsample``: both sides scaled by
+    sqrt(budget / tokens) and rounded down or up, whichever pair lands nearest the budget
+    (ties: the smaller), so the aspect ratio is kept within one token row/column."""
+    rows, cols = grid
+    scale = math.sqrt(budget / (rows * cols))
+    cands = {
+        (min(rows, max(1, r)), min(cols, max(1, c)))
+        for r in (math.floor(rows * scale), math.ceil(rows * scale))
+        for c in (math.floor(cols * scale), math.ceil(cols * scale))
+    }
+    return min(cands, key=lambda rc: (abs(rc[0] * rc[1] - budget), rc[0] * rc[1], rc))
+
+
+def select_blocks(
+    selector: str,
+    image: np.ndarray,
+    *,
+    keep: float,
+    grid: tuple[int, int],
+    events: np.ndarray | None = None,
+    sensor_size: tuple[int, int] | None = None,
+    window_us: tuple[int | None, int | None] | None = None,
+    rule: str = "topk",
+    mode: str = "count",
+    seed: int | np.random.Generator = 0,
+    patch_size: int = PATCH_SIZE,
+    merge_size: int = MERGE_SIZE,
+) -> Selection:
+    """Choose the image tokens to keep.
+
+    ``grid`` is the (rows, cols) LLM token grid the processor makes of ``image``
+    (`epvlm.processing.grid_for_size`). ``events`` (needed by ``event``) are in the pixel grid
+    of ``sensor_size`` (default: the image's own (W, H)). ``rule`` picks the event keep rule:
+    ``topk`` (exact budget, comparable with the baselines) or ``quantile`` (the paper's).
+    """
+    if selector not in SELECTORS:
+        raise ParameterError(f"selector {selector!r} is unknown; expected one of {SELECTORS}")
+    if rule not in KEEP_RULES:
+        raise ParameterError(f"keep rule {rule!r} is unknown; expected one of {KEEP_RULES}")
+    keep = check_keep(keep)
+    rows, cols = (int(v) for v in grid)
+    if rows < 1 or cols < 1:
+        raise ParameterError(f"token grid {grid!r} must be at least 1x1")
+    total = rows * cols
+    if selector == "dense":
+        return Selection("dense", keep, image, np.ones((rows, cols), bool), total)
+    if selector == "random":
+        return Selection("random", keep, image, keep_mask_random((rows, cols), keep, seed), total)
+    if selector == "center":
+        return Selection("center", keep, image, keep_mask_center((rows, cols), keep), total)
+    if selector == "downsample":
+        r, c = downsample_grid((rows, cols), keep_budget(total, keep))
+        factor = patch_size * merge_size
+        small = _resize(np.asarray(image), c * factor, r * factor)
+        return Selection("downsample", keep, small, np.ones((r, c), bool), total)
+    if events is None:
+        raise ParameterError("the event selector needs events (got None)")
+    height, width = np.asarray(image).shape[:2]
+    factor = patch_size * merge_size
+    emap = event_map(
+        events,
+        sensor_size or (width, height),
+        window_us=window_us,
+        mode=mode,
+        out_size=(cols * factor, rows * factor),
+    )
+    scores = block_scores(emap, patch_size, merge_size)
+    if not scores.any():
+        return Selection(
+            "event", keep, image, keep_mask_center((rows, cols), keep), total, scores, "center"
+        )
+    mask = keep_mask_topk(scores, keep) if rule == "topk" else keep_mask_quantile(scores, keep)
+    return Selection("event", keep, image, mask, total, scores)

@@ -1,0 +1,344 @@
+"""Turning (images, questions, choices[, answers], keep masks) into Qwen2-VL tensors.
+
+One prompt format (`build_prompt`) and one encoder (`encode_batch`) serve training and
+evaluation alike, so the two cannot drift apart.
+
+Without torchvision the stock ``Qwen2VLProcessor`` cannot build its video processor; the
+processor here is an image-only subclass of it that saves and loads like the original, so a
+real checkpoint directory (``preprocessor_config.json`` + tokenizer files) and a tiny model
+saved by `build_offline_processor(...).save_pretrained(dir)` go through the same code path.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from transformers import Qwen2VLProcessor
+
+from epvlm.errors import KeepMaskError, ModelDirError
+from eventsim.errors import ParameterError
+
+# Qwen2-VL's added tokens in the order of their ids (151643 ... 151656 in the real vocabulary).
+QWEN2VL_SPECIAL_TOKENS: tuple[str, ...] = (
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|object_ref_start|>",
+    "<|object_ref_end|>",
+    "<|box_start|>",
+    "<|box_end|>",
+    "<|quad_start|>",
+    "<|quad_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|vision_pad|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+)
+UNK_TOKEN = "<unk>"
+IMAGE_TOKEN = "<|image_pad|>"
+VISION_START = "<|vision_start|>"
+VISION_END = "<|vision_end|>"
+IM_START = "<|im_start|>"
+IM_END = "<|im_end|>"
+PAD_TOKEN = "<|endoftext|>"
+
+# Words the prompt template itself uses; the offline tokenizer always contains them.
+PROMPT_WORDS: tuple[str, ...] = ("user", "assistant", "options", ":", ",", ".", "?")
+
+# Pixel budget of the tiny offline processor: 56x56 (4 tokens) up to 448x448 (256 tokens).
+DEFAULT_MIN_PIXELS = 56 * 56
+DEFAULT_MAX_PIXELS = 448 * 448
+
+
+class EPQwen2VLProcessor(Qwen2VLProcessor):
+    """Qwen2-VL processor without the video processor (which needs torchvision).
+
+    It carries the image processor and the tokenizer; `encode_batch` does the encoding so the
+    number of ``<|image_pad|>`` tokens can follow a keep mask instead of the dense grid.
+    """
+
+    def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
+        super().__init__(
+            image_processor=image_processor,
+            tokenizer=tokenizer,
+            video_processor=None,
+            chat_template=chat_template,
+            **kwargs,
+        )
+
+
+def _pre_tokenizer():
+    from tokenizers import pre_tokenizers
+
+    return pre_tokenizers.Whitespace()
+
+
+def words_of(text: str) -> list[str]:
+    """Split text the way the offline word-level tokenizer does (lower case, words/punctuation)."""
+    return [w for w, _ in _pre_tokenizer().pre_tokenize_str(text.lower())]
+
+
+def vocab_from_texts(texts: Sequence[str]) -> list[str]:
+    """Every word (sorted, unique) the offline tokenizer needs to encode ``texts`` without <unk>."""
+    words: set[str] = set()
+    for text in texts:
+        words.update(words_of(text))
+    return sorted(words)
+
+
+def normalize_answer(text: str) -> str:
+    """Canonical form for comparing a generated answer with the reference answer."""
+    return " ".join(words_of(text.replace(IM_END, " ")))
+
+
+def build_offline_tokenizer(vocab_words: Sequence[str]):
+    """Word-level tokenizer with Qwen2-VL's special tokens at ids 0..13 and ``<unk>`` at 14.
+
+    A tiny config built from it (`epvlm.tiny.tiny_config`) takes its token ids from this
+    tokenizer, so the ids the config expects and the ids the tokenizer emits always agree.
+    """
+    from tokenizers import AddedToken, Tokenizer, models, normalizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab: dict[str, int] = {}
+    for token in (*QWEN2VL_SPECIAL_TOKENS, UNK_TOKEN):
+        vocab[token] = len(vocab)
+    for word in sorted({w for text in (*PROMPT_WORDS, *vocab_words) for w in words_of(text)}):
+        if word not in vocab:
+            vocab[word] = len(vocab)
+    backend = Tokenizer(models.WordLevel(vocab, unk_token=UNK_TOKEN))
+    backend.normalizer = normalizers.Lowercase()
+    backend.pre_tokenizer = _pre_tokenizer()
+    backend.add_special_tokens(
+        [
+            AddedToken(t, special=True, normalized=False)
+            for t in (*QWEN2VL_SPECIAL_TOKENS, UNK_TOKEN)
+        ]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        unk_token=UNK_TOKEN,
+        pad_token=PAD_TOKEN,
+        eos_token=IM_END,
+        padding_side="left",
+    )
+
+
+def _image_processor(min_pixels: int, max_pixels: int):
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import (
+        Qwen2VLImageProcessorPil,
+    )
+
+    return Qwen2VLImageProcessorPil(min_pixels=min_pixels, max_pixels=max_pixels)
+
+
+def build_offline_processor(
+    vocab_words: Sequence[str],
+    *,
+    min_pixels: int = DEFAULT_MIN_PIXELS,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> EPQwen2VLProcessor:
+    """Processor for tiny models trained here: Qwen2-VL image preprocessing (patch 14, merge 2,
+    CLIP mean/std; PIL backend so torchvision is not needed) plus a word-level tokenizer over
+    ``vocab_words`` (any texts: they are split into words) and the prompt's own words."""
+    if min_pixels <= 0 or max_pixels < min_pixels:
+        raise ParameterError(
+            f"pixel budget min_pixels={min_pixels}, max_pixels={max_pixels} is invalid; "
+            "expected 0 < min_pixels <= max_pixels"
+        )
+    return EPQwen2VLProcessor(
+        image_processor=_image_processor(min_pixels, max_pixels),
+        tokenizer=build_offline_tokenizer(vocab_words),
+    )
+
+
+def load_processor(model_dir: str | Path) -> EPQwen2VLProcessor:
+    """Load the processor saved beside a model (a tiny model of ours or a real Qwen2-VL dir)."""
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        raise ModelDirError(f"model directory {str(model_dir)!r} does not exist")
+    if (
+        not (model_dir / "preprocessor_config.json").is_file()
+        and not (model_dir / "processor_config.json").is_file()
+    ):
+        raise ModelDirError(
+            f"model directory {str(model_dir)!r} has no preprocessor_config.json or "
+            "processor_config.json; expected a Qwen2-VL checkpoint saved with its processor"
+        )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*torchvision.*")
+        proc = EPQwen2VLProcessor.from_pretrained(str(model_dir))
+    proc.tokenizer.padding_side = "left"
+    if proc.tokenizer.pad_token_id is None:
+        proc.tokenizer.pad_token = PAD_TOKEN
+    return proc
+
+
+def tokens_per_image(proc: EPQwen2VLProcessor, height: int, width: int) -> int:
+    """Number of LLM image tokens (merged 2x2 patch groups) the processor makes of an image."""
+    grid = grid_for_size(proc, height, width)
+    return grid[0] * grid[1]
+
+
+def grid_for_size(proc: EPQwen2VLProcessor, height: int, width: int) -> tuple[int, int]:
+    """(rows, cols) of the LLM token grid for an image of ``height`` x ``width`` pixels."""
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_resize
+
+    ip = proc.image_processor
+    factor = ip.patch_size * ip.merge_size
+    min_pixels, max_pixels = _pixel_budget(ip)
+    h, w = smart_resize(height, width, factor=factor, min_pixels=min_pixels, max_pixels=max_pixels)
+    return h // factor, w // factor
+
+
+def _pixel_budget(ip) -> tuple[int, int]:
+    size = ip.size
+    shortest = getattr(size, "shortest_edge", None)
+    longest = getattr(size, "longest_edge", None)
+    if isinstance(size, dict):
+        shortest, longest = size.get("shortest_edge"), size.get("longest_edge")
+    return int(shortest or DEFAULT_MIN_PIXELS), int(longest or 28 * 28 * 1280)
+
+
+def build_prompt(question: str, choices: Sequence[str], n_image_tokens: int) -> str:
+    """The one prompt format of training and evaluation (Qwen2-VL chat layout, question first).
+
+    The question comes before the image so the image tokens can attend to it: small models
+    trained from scratch learn the task faster that way, and real Qwen2-VL handles either order.
+    """
+    if n_image_tokens < 1:
+        raise KeepMaskError(f"an image needs at least one kept token, got {n_image_tokens}")
+    options = f"\nOptions: {', '.join(choices)}" if choices else ""
+    return (
+        f"{IM_START}user\n{question}{options}\n"
+        f"{VISION_START}{IMAGE_TOKEN * n_image_tokens}{VISION_END}{IM_END}\n"
+        f"{IM_START}assistant\n"
+    )
+
+
+def answer_text(answer: str) -> str:
+    """The target the model is trained to generate after the prompt."""
+    return f"{answer}{IM_END}"
+
+
+def _as_rgb(image: Any) -> np.ndarray:
+    arr = np.asarray(image)
+    if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype != np.uint8:
+        raise ParameterError(
+            f"image must be an HxWx3 uint8 RGB array, got shape {arr.shape} dtype {arr.dtype}"
+        )
+    return arr
+
+
+def _check_mask(mask: Any, n_tokens: int, index: int) -> np.ndarray:
+    arr = np.asarray(mask)
+    if arr.dtype != np.bool_:
+        raise KeepMaskError(f"keep mask {index} must be boolean, got dtype {arr.dtype}")
+    arr = arr.reshape(-1)
+    if arr.size != n_tokens:
+        raise KeepMaskError(
+            f"keep mask {index} has {arr.size} entries but image {index} has {n_tokens} "
+            "LLM image tokens (one entry per merged 2x2 patch group, row-major)"
+        )
+    if not arr.any():
+        raise KeepMaskError(f"keep mask {index} keeps no token; keep at least one")
+    return arr
+
+
+def encode_batch(
+    proc: EPQwen2VLProcessor,
+    images: Sequence[np.ndarray],
+    questions: Sequence[str],
+    choices: Sequence[Sequence[str]],
+    keep_masks: Sequence[np.ndarray | None] | None = None,
+    answers: Sequence[str] | None = None,
+) -> dict[str, torch.Tensor]:
+    """Encode one image + question per sample into a left-padded batch.
+
+    ``keep_masks[i]`` is a boolean array with one entry per LLM image token of image ``i``
+    (shape (rows, cols) of `grid_for_size` or flat, row-major); None keeps all. The prompt of
+    sample ``i`` carries exactly ``keep_masks[i].sum()`` image tokens, so samples with different
+    kept counts pad to the longest. Returns ``input_ids``, ``attention_mask``, ``pixel_values``
+    (all dense patch rows; the model drops the unkept ones), ``image_grid_thw`` (dense grid),
+    ``mm_token_type_ids``, ``image_keep_mask`` (flat bool over all images' tokens, in batch
+    order) and, when ``answers`` are given, the answer tokens appended plus ``labels`` (the
+    answer and its ``<|im_end|>``; -100 elsewhere).
+    """
+    n = len(images)
+    if not (len(questions) == len(choices) == n) or n == 0:
+        raise ParameterError(
+            f"need one question and one choice list per image, got {n} images, "
+            f"{len(questions)} questions, {len(choices)} choice lists"
+        )
+    if keep_masks is not None and len(keep_masks) != n:
+        raise KeepMaskError(f"got {len(keep_masks)} keep masks for {n} images")
+    if answers is not None and len(answers) != n:
+        raise ParameterError(f"got {len(answers)} answers for {n} images")
+    rgb = [_as_rgb(im) for im in images]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*torchvision.*")
+        vision = proc.image_processor(images=rgb, return_tensors="pt")
+    grid_thw = vision["image_grid_thw"]
+    merge = proc.image_processor.merge_size
+    n_tokens = (grid_thw.prod(-1) // (merge * merge)).tolist()
+
+    masks: list[np.ndarray] = []
+    for i in range(n):
+        mask = None if keep_masks is None else keep_masks[i]
+        masks.append(
+            np.ones(n_tokens[i], dtype=bool) if mask is None else _check_mask(mask, n_tokens[i], i)
+        )
+
+    tok = proc.tokenizer
+    image_token_id = tok.convert_tokens_to_ids(IMAGE_TOKEN)
+    sequences: list[list[int]] = []
+    label_seqs: list[list[int]] = []
+    for i in range(n):
+        prompt = build_prompt(questions[i], list(choices[i]), int(masks[i].sum()))
+        ids = tok(prompt, add_special_tokens=False)["input_ids"]
+        labels = [-100] * len(ids)
+        if answers is not None:
+            target = tok(answer_text(answers[i]), add_special_tokens=False)["input_ids"]
+            ids = ids + target
+            labels = labels + target
+        sequences.append(ids)
+        label_seqs.append(labels)
+
+    length = max(len(s) for s in sequences)
+    pad_id = tok.pad_token_id
+    input_ids = torch.full((n, length), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros((n, length), dtype=torch.long)
+    labels_t = torch.full((n, length), -100, dtype=torch.long)
+    for i, (ids, labels) in enumerate(zip(sequences, label_seqs)):
+        start = length - len(ids)
+        input_ids[i, start:] = torch.tensor(ids, dtype=torch.long)
+        attention_mask[i, start:] = 1
+        labels_t[i, start:] = torch.tensor(labels, dtype=torch.long)
+    mm_token_type_ids = (input_ids == image_token_id).to(torch.int32)
+
+    batch = {
+        "input_ids": input_ids,
+        "attention_mask": attention_mask,
+        "pixel_values": vision["pixel_values"],
+        "image_grid_thw": grid_thw,
+        "mm_token_type_ids": mm_token_type_ids,
+        "image_keep_mask": torch.from_numpy(np.concatenate(masks)),
+    }
+    if answers is not None:
+        batch["labels"] = labels_t
+    return batch
+
+
+def decode_answers(
+    proc: EPQwen2VLProcessor, generated: torch.Tensor, prompt_length: int
+) -> list[str]:
+    """Text of the tokens ``generate()`` appended after a left-padded prompt batch."""
+    new_tokens = generated[:, prompt_length:]
+    texts = proc.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+    return [t.strip() for t in texts]

@@ -1,0 +1,115 @@
+"""``eventsim info FILE``: summarise an event file (or, for a folder, a built dataset)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from eventsim.cli._common import cli_command, make_parser, parse_sensor_size
+from eventsim.errors import DatasetError, EventFileError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = make_parser(
+        "info",
+        "Print events, duration, rate, sensor size, polarity balance, parameters and source of "
+        "an event file in any supported layout. For a folder, describe the built dataset.",
+    )
+    p.add_argument("path", help="event file, or a dataset folder built by 'eventsim build'")
+    p.add_argument(
+        "--sensor-size",
+        type=parse_sensor_size,
+        metavar="WxH",
+        help="sensor size for files that do not record one",
+    )
+    p.add_argument("--layout", default=None, help="force a layout instead of sniffing it")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    return p
+
+
+def summarize(reader: Any) -> dict[str, Any]:
+    """Statistics of an open reader; polarity is counted in one pass over packets."""
+    n = len(reader)
+    n_on = 0
+    for packet in reader.iter_chunks(1 << 20):
+        n_on += int(np.count_nonzero(packet["p"]))
+    duration_s = reader.duration_us / 1e6
+    return {
+        "path": str(reader.path),
+        "layout": reader.layout,
+        "events": n,
+        "t_start_us": reader.t_start_us,
+        "t_end_us": reader.t_end_us,
+        "duration_s": duration_s,
+        "rate_ev_per_s": n / duration_s if duration_s > 0 else 0.0,
+        "sensor_size": list(reader.sensor_size),
+        "sensor_size_inferred": bool(getattr(reader, "sensor_size_inferred", False)),
+        "on_events": n_on,
+        "off_events": n - n_on,
+        "on_fraction": n_on / n if n else 0.0,
+        "time_unit_detected": reader.time_unit_detected,
+        "frames": reader.num_frames,
+        "params": reader.params,
+        "source": reader.source,
+        "notes": list(reader.notes),
+    }
+
+
+def _rate(r: float) -> str:
+    if r >= 1e6:
+        return f"{r / 1e6:.3g} Mev/s"
+    if r >= 1e3:
+        return f"{r / 1e3:.3g} kev/s"
+    return f"{r:.3g} ev/s"
+
+
+def format_summary(s: dict[str, Any]) -> str:
+    w, h = s["sensor_size"]
+    size = f"{w}x{h}" + (" (inferred from coordinates)" if s["sensor_size_inferred"] else "")
+    lines = [
+        f"file:            {s['path']}",
+        f"layout:          {s['layout']}",
+        f"events:          {s['events']:,}",
+        f"time range:      {s['t_start_us']} .. {s['t_end_us']} us",
+        f"duration:        {s['duration_s']:.6g} s",
+        f"rate:            {_rate(s['rate_ev_per_s'])}",
+        f"sensor size:     {size}",
+        f"polarity:        {s['on_fraction']:.1%} ON ({s['on_events']:,} ON, "
+        f"{s['off_events']:,} OFF)",
+        f"time unit:       {'microseconds' if s['time_unit_detected'] == 'us' else 'seconds'}"
+        " in the file",
+    ]
+    if s["frames"]:
+        lines.append(f"frames:          {s['frames']}")
+    for title, d in (("parameters", s["params"]), ("source", s["source"])):
+        if d:
+            lines.append(f"{title}:")
+            lines += [f"  {k} = {json.dumps(v)}" for k, v in sorted(d.items())]
+        else:
+            lines.append(f"{title + ':':<16} (none recorded)")
+    lines += [f"note: {n}" for n in s["notes"]]
+    return "\n".join(lines)
+
+
+@cli_command(build_parser)
+def main(args: argparse.Namespace) -> int:
+    path = Path(args.path)
+    if path.is_dir():
+        try:
+            from eventsim.datasets import describe_dataset
+        except ImportError as exc:
+            raise DatasetError(f"cannot describe dataset folders: {exc}") from None
+        print(describe_dataset(path))
+        return 0
+    if not path.exists():
+        raise EventFileError(f"{str(path)!r} does not exist")
+    from eventsim.io import open_events
+
+    with open_events(path, sensor_size=args.sensor_size, layout=args.layout) as reader:
+        s = summarize(reader)
+    print(json.dumps(s, indent=2) if args.json else format_summary(s))
+    return 0

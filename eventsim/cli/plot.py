@@ -1,0 +1,45 @@
+"""``eventsim plot FILE -o OUT.png``: one summary figure of an event file (needs eventsim[viz])."""
+
+from __future__ import annotations
+
+import argparse
+
+from eventsim.cli._common import cli_command, make_parser, parse_sensor_size
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = make_parser(
+        "plot",
+        "Summary figure of an event file: event rate over time by polarity, spatial heat map, "
+        "per-pixel rate histogram and an x-y-t scatter of the busiest short window.",
+    )
+    p.add_argument("file", help="event file (any layout eventsim reads)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help=".png, .pdf or .svg")
+    p.add_argument("--bins", type=int, default=200, help="time bins of the rate plot (default 200)")
+    p.add_argument("--dpi", type=int, default=110, help="resolution of a PNG (default 110)")
+    p.add_argument(
+        "--sensor-size",
+        type=parse_sensor_size,
+        metavar="WxH",
+        help="sensor size for files that do not record it",
+    )
+    p.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return p
+
+
+@cli_command(build_parser)
+def main(args: argparse.Namespace) -> int:
+    from eventsim.render.summary import plot_summary
+
+    out = plot_summary(
+        args.file,
+        args.output,
+        force=args.force,
+        n_bins=args.bins,
+        dpi=args.dpi,
+        progress=not args.no_progress,
+        sensor_size=args.sensor_size,
+    )
+    print(f"wrote {out}")
+    return 0

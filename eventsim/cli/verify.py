@@ -1,0 +1,27 @@
+"""``eventsim verify DIR``: re-check a built dataset's checksums, events and frames."""
+
+from __future__ import annotations
+
+import argparse
+
+from eventsim.cli._common import cli_command, make_parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = make_parser(
+        "verify",
+        "Re-check a built event-VQA dataset: shard checksums, counts, event order, bounds and "
+        "windows, frame shapes. Exits 1 when anything is wrong.",
+    )
+    p.add_argument("dataset", help="dataset folder (holds dataset.json)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return p
+
+
+@cli_command(build_parser)
+def main(args: argparse.Namespace) -> int:
+    from eventsim.datasets.inspection import verify_dataset
+
+    report = verify_dataset(args.dataset, progress=not args.no_progress)
+    print(report.text())
+    return 0 if report.ok else 1

@@ -1,0 +1,466 @@
+"""The build engine: recipe -> planned shards -> samples built in parallel -> manifest.
+
+Shards are fixed ranges of each split's sample list, so what lands in a shard never depends on the
+number of workers, and every sample draws its own seeds from (recipe seed, split, index). A shard
+is written to a temporary name and renamed when complete; a re-run of the same build reuses
+complete shards (checked by recipe fingerprint and sample range) and builds the rest. Only the
+driver writes ``samples.jsonl``, ``errors.jsonl`` and ``dataset.json``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import shutil
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from eventsim._version import __version__
+from eventsim.datasets.recipe import Recipe, load_recipe
+from eventsim.datasets.shards import (
+    SHARD_FORMAT_VERSION,
+    read_shard_index,
+    shard_filename,
+    write_shard,
+)
+from eventsim.datasets.sources import SampleError, SampleMaker, SampleSpec, plan_split
+from eventsim.errors import DatasetError, OutputExistsError, ParameterError
+
+DATASET_FORMAT = "eventsim-vqa"
+DATASET_FORMAT_VERSION = "1.0"
+EXECUTORS = ("local", "dask")
+_STATE_FILE = ".build-state.json"
+_OUR_FILES = ("dataset.json", "samples.jsonl", "errors.jsonl", _STATE_FILE)
+
+
+@dataclasses.dataclass(frozen=True)
+class ShardTask:
+    recipe: Recipe
+    split: str
+    shard: int
+    specs: tuple[SampleSpec, ...]
+    path: str
+    strict: bool
+
+    @property
+    def start(self) -> int:
+        return self.specs[0].index
+
+    @property
+    def stop(self) -> int:
+        return self.specs[-1].index + 1
+
+    def expect(self) -> dict[str, Any]:
+        return {
+            "split": self.split,
+            "shard": self.shard,
+            "start": self.start,
+            "stop": self.stop,
+            "fingerprint": self.recipe.fingerprint,
+        }
+
+
+@dataclasses.dataclass
+class BuildSummary:
+    out_dir: Path
+    samples: dict[str, int]
+    errors: dict[str, int]
+    shards_built: int
+    shards_reused: int
+    elapsed_s: float
+
+    @property
+    def n_samples(self) -> int:
+        return sum(self.samples.values())
+
+    @property
+    def n_errors(self) -> int:
+        return sum(self.errors.values())
+
+    def text(self) -> str:
+        per_split = ", ".join(f"{k} {v}" for k, v in self.samples.items())
+        lines = [
+            f"built {self.n_samples} samples ({per_split}) in {self.elapsed_s:.1f} s "
+            f"into {self.out_dir}",
+            f"shards: {self.shards_built} built, {self.shards_reused} reused from an earlier run",
+        ]
+        if self.n_errors:
+            lines.append(
+                f"skipped {self.n_errors} bad sample(s); reasons in {self.out_dir / 'errors.jsonl'}"
+            )
+        return "\n".join(lines)
+
+
+def build_dataset(
+    recipe: Recipe | str | Path,
+    out_dir: str | Path,
+    *,
+    limit: int | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    workers: int = 1,
+    executor: str = "local",
+    scheduler: str | None = None,
+    strict: bool = False,
+    force: bool = False,
+    progress: bool = True,
+) -> BuildSummary:
+    """Build (or finish building) the dataset of ``recipe`` into ``out_dir``.
+
+    ``limit`` builds the first N samples of each split. ``workers`` processes build shards in
+    parallel (``executor="local"``: a process pool; ``"dask"``: a Dask cluster at ``scheduler``,
+    or a local one with ``workers`` processes). ``strict`` stops at the first bad sample instead of
+    skipping it. An existing output of the same recipe is resumed; anything else in ``out_dir``
+    is refused unless ``force`` (which deletes the earlier build's files).
+    """
+    t_start = time.perf_counter()
+    if isinstance(recipe, Recipe):
+        if overrides:
+            recipe = load_recipe(recipe.data, overrides, base_dir=recipe.base_dir)
+    else:
+        recipe = load_recipe(recipe, overrides)
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ParameterError(f"workers = {workers!r}; expected an integer >= 1")
+    if executor not in EXECUTORS:
+        raise ParameterError(f"executor {executor!r} is unknown; expected one of {', '.join(EXECUTORS)}")
+    if scheduler and executor != "dask":
+        raise ParameterError("a scheduler address needs executor 'dask'")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+        raise ParameterError(f"limit = {limit!r}; expected an integer >= 0")
+
+    out = Path(out_dir)
+    _prepare_output(out, recipe, force)
+    tasks = _plan(recipe, out, limit, strict)
+    results: dict[tuple[str, int], dict[str, Any]] = {}
+    pending: list[ShardTask] = []
+    for task in tasks:
+        done = read_shard_index(Path(task.path), task.expect())
+        if done is None:
+            pending.append(task)
+        else:
+            results[(task.split, task.shard)] = done
+    _remove_stale_temp(out / "shards")
+
+    total = sum(len(t.specs) for t in tasks)
+    already = total - sum(len(t.specs) for t in pending)
+    from tqdm.auto import tqdm
+
+    with tqdm(
+        total=total, initial=already, unit="sample", desc=f"build {recipe.name}",
+        disable=not progress, leave=False,
+    ) as bar:  # fmt: skip
+        for task, result in _execute(pending, workers, executor, scheduler, bar):
+            results[(task.split, task.shard)] = result
+
+    summary = _finalise(out, recipe, tasks, results, limit)
+    return BuildSummary(
+        out_dir=out,
+        samples=summary["samples"],
+        errors=summary["errors"],
+        shards_built=len(pending),
+        shards_reused=len(tasks) - len(pending),
+        elapsed_s=time.perf_counter() - t_start,
+    )
+
+
+# ----------------------------------------------------------------------------- output folder
+
+
+def _prepare_output(out: Path, recipe: Recipe, force: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise OutputExistsError(f"output {str(out)!r} exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()):
+        if force:
+            _remove_build(out)
+        elif _previous_fingerprint(out) != recipe.fingerprint:
+            raise OutputExistsError(
+                f"output folder {str(out)!r} is not empty and holds no unfinished build of this "
+                "recipe; pass --force to replace it (deletes its shards and manifest)"
+            )
+    (out / "shards").mkdir(parents=True, exist_ok=True)
+    state = {"fingerprint": recipe.fingerprint, "recipe": recipe.to_dict()}
+    _atomic_write(out / _STATE_FILE, json.dumps(state, sort_keys=True, indent=1) + "\n")
+
+
+def _previous_fingerprint(out: Path) -> str | None:
+    for name, key in ((_STATE_FILE, "fingerprint"), ("dataset.json", "recipe_fingerprint")):
+        path = out / name
+        if path.is_file():
+            try:
+                return json.loads(path.read_text(encoding="utf-8")).get(key)
+            except (OSError, ValueError):
+                return None
+    return None
+
+
+def _remove_build(out: Path) -> None:
+    for name in _OUR_FILES:
+        (out / name).unlink(missing_ok=True)
+    shards = out / "shards"
+    if shards.is_dir():
+        shutil.rmtree(shards)
+
+
+def _remove_stale_temp(shards: Path) -> None:
+    # temp files of a killed run; their shard is rebuilt
+    for tmp in shards.glob(".*.h5.tmp-*"):
+        tmp.unlink(missing_ok=True)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+# ----------------------------------------------------------------------------- planning
+
+
+def _plan(recipe: Recipe, out: Path, limit: int | None, strict: bool) -> list[ShardTask]:
+    tasks: list[ShardTask] = []
+    size = recipe.shard_size
+    for split in recipe.splits:
+        specs = plan_split(recipe, split, limit)
+        if strict:
+            bad = next((s for s in specs if s.error), None)
+            if bad is not None:
+                raise DatasetError(f"sample {bad.id} ({_where(bad)}): {bad.error}")
+        for k, lo in enumerate(range(0, len(specs), size)):
+            chunk = tuple(specs[lo : lo + size])
+            path = out / "shards" / shard_filename(split, k)
+            tasks.append(ShardTask(recipe, split, k, chunk, str(path), strict))
+    return tasks
+
+
+def _where(spec: SampleSpec) -> str:
+    prov = spec.provenance
+    if "line" in prov:
+        return f"{prov.get('file')} line {prov['line']}"
+    if "row" in prov:
+        return f"{prov.get('file')} row {prov['row']}"
+    return f"split {spec.split} index {spec.index}"
+
+
+# ----------------------------------------------------------------------------- running shards
+
+_MAKERS: dict[str, SampleMaker] = {}
+
+
+def run_shard(task: ShardTask) -> dict[str, Any]:
+    """Build and write one shard (runs in a worker process); returns its index and checksum."""
+    key = task.recipe.fingerprint
+    maker = _MAKERS.get(key)
+    if maker is None:
+        _MAKERS.clear()
+        maker = _MAKERS[key] = SampleMaker(task.recipe)
+    samples, errors = [], []
+    for spec in task.specs:
+        try:
+            samples.append((spec.index, maker.make(spec)))
+        except SampleError as exc:
+            if task.strict:
+                raise DatasetError(f"sample {spec.id} ({_where(spec)}): {exc}") from None
+            errors.append(
+                {"id": spec.id, "split": spec.split, "index": spec.index, "reason": str(exc),
+                 "source": spec.provenance}
+            )  # fmt: skip
+    width, height = task.recipe.sensor_size
+    info = {**task.expect(), "sensor_width": width, "sensor_height": height}
+    return write_shard(Path(task.path), samples, errors, info)
+
+
+@contextlib.contextmanager
+def single_threaded() -> Iterator[None]:
+    """One compute thread per worker: parallelism comes from processes, and one process then
+    uses the same single core that each of N workers gets (so speed-ups are honest)."""
+    import cv2
+
+    cv_threads = cv2.getNumThreads()
+    torch = None
+    with contextlib.suppress(ImportError):
+        import torch
+    torch_threads = torch.get_num_threads() if torch is not None else None
+    cv2.setNumThreads(1)
+    if torch is not None:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(cv_threads)
+        if torch is not None and torch_threads is not None:
+            torch.set_num_threads(torch_threads)
+
+
+def _init_worker() -> None:
+    os.environ["OMP_NUM_THREADS"] = "1"
+    import cv2
+
+    cv2.setNumThreads(1)
+    with contextlib.suppress(ImportError):
+        import torch
+
+        torch.set_num_threads(1)
+
+
+def _run_shard_single_threaded(task: ShardTask) -> dict[str, Any]:
+    with single_threaded():
+        return run_shard(task)
+
+
+def _execute(pending: list[ShardTask], workers: int, executor: str, scheduler: str | None, bar):
+    if not pending:
+        return
+    if executor == "dask":
+        yield from _execute_dask(pending, workers, scheduler, bar)
+    elif workers == 1:
+        with single_threaded():
+            for task in pending:
+                result = run_shard(task)
+                bar.update(len(task.specs))
+                yield task, result
+    else:
+        yield from _execute_pool(pending, workers, bar)
+
+
+def _execute_pool(pending: list[ShardTask], workers: int, bar):
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    ctx = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(
+        max_workers=min(workers, len(pending)), mp_context=ctx, initializer=_init_worker
+    )
+    try:
+        futures = {pool.submit(run_shard, task): task for task in pending}
+        remaining = set(futures)
+        while remaining:
+            done, remaining = wait(remaining, return_when=FIRST_COMPLETED)
+            for fut in sorted(done, key=lambda f: (futures[f].split, futures[f].shard)):
+                task = futures[fut]
+                try:
+                    result = fut.result()
+                except BrokenProcessPool:
+                    raise DatasetError(
+                        "a build worker process died (out of memory, killed, or started from a "
+                        "script without an `if __name__ == '__main__':` guard); run the same "
+                        "build again to resume it"
+                    ) from None
+                bar.update(len(task.specs))
+                yield task, result
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _execute_dask(pending: list[ShardTask], workers: int, scheduler: str | None, bar):
+    from eventsim.errors import require
+
+    distributed = require("distributed", "dask", "the dask executor")
+    cluster = None
+    if scheduler:
+        try:
+            client = distributed.Client(scheduler, timeout="20s")
+        except OSError as exc:
+            raise DatasetError(f"cannot reach the Dask scheduler at {scheduler!r}: {exc}") from None
+    else:
+        dask = require("dask", "dask", "the dask executor")
+        # numpy-heavy tasks run faster without glibc's trimming of freed memory on every task
+        with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+            cluster = distributed.LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+            )
+        client = distributed.Client(cluster)
+    try:
+        futures = client.map(_run_shard_single_threaded, pending, pure=False)
+        task_of = {f.key: t for f, t in zip(futures, pending)}
+        for fut in distributed.as_completed(futures):
+            task = task_of[fut.key]
+            result = fut.result()
+            bar.update(len(task.specs))
+            yield task, result
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+# ----------------------------------------------------------------------------- manifest
+
+
+def _versions() -> dict[str, str]:
+    out = {"eventsim": __version__, "python": sys.version.split()[0]}
+    for dist in ("numpy", "h5py", "hdf5plugin", "opencv-python-headless", "torch"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            out[dist] = metadata.version(dist)
+    return out
+
+
+def _finalise(out: Path, recipe: Recipe, tasks, results, limit) -> dict[str, Any]:
+    records: list[dict[str, Any]] = []
+    errors: list[dict[str, Any]] = []
+    shards = []
+    for task in tasks:
+        res = results[(task.split, task.shard)]
+        records += res["records"]
+        errors += res["errors"]
+        shards.append(
+            {
+                "file": f"shards/{Path(task.path).name}",
+                "split": task.split,
+                "shard": task.shard,
+                "start": task.start,
+                "stop": task.stop,
+                "samples": len(res["records"]),
+                "errors": len(res["errors"]),
+                "sha256": res["sha256"],
+                "bytes": res["bytes"],
+            }
+        )
+    splits: dict[str, Any] = {}
+    for split in recipe.splits:
+        recs = [r for r in records if r["split"] == split]
+        splits[split] = {
+            "samples": len(recs),
+            "errors": sum(e["split"] == split for e in errors),
+            "question_types": dict(sorted(Counter(r["question_type"] for r in recs).items())),
+            "target_motion": dict(
+                sorted(Counter(str(r["target_motion"]) for r in recs).items())
+            ),
+            "events": sum(r["n_events"] for r in recs),
+        }
+    manifest = {
+        "format": DATASET_FORMAT,
+        "format_version": DATASET_FORMAT_VERSION,
+        "shard_format_version": SHARD_FORMAT_VERSION,
+        "name": recipe.name,
+        "recipe": recipe.to_dict(),
+        "recipe_file": str(recipe.path) if recipe.path else None,
+        "recipe_fingerprint": recipe.fingerprint,
+        "limit": limit,
+        "versions": _versions(),
+        "sensor_size": list(recipe.sensor_size),
+        "window_us": recipe.window_us,
+        "counts": {"samples": len(records), "errors": len(errors)},
+        "splits": splits,
+        "shards": shards,
+    }
+    _atomic_write(
+        out / "samples.jsonl",
+        "".join(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in records),
+    )
+    _atomic_write(
+        out / "errors.jsonl",
+        "".join(json.dumps(e, sort_keys=True, ensure_ascii=False) + "\n" for e in errors),
+    )
+    _atomic_write(out / "dataset.json", json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+    (out / _STATE_FILE).unlink(missing_ok=True)
+    return {
+        "samples": {k: v["samples"] for k, v in splits.items()},
+        "errors": {k: v["errors"] for k, v in splits.items()},
+    }

@@ -1,0 +1,150 @@
+"""Describing and verifying built datasets (``eventsim info DIR``, ``eventsim verify DIR``)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from eventsim.datasets.loader import read_jsonl, read_manifest
+from eventsim.datasets.shards import file_digest, open_shard, read_events
+
+_MAX_REPORTED = 50
+
+
+def describe_dataset(root: str | Path) -> str:
+    """Readable summary: counts per split, question type and target motion, sensor, shards."""
+    root = Path(root)
+    m = read_manifest(root)
+    recipe = m.get("recipe", {})
+    src = recipe.get("source", {})
+    width, height = m["sensor_size"]
+    kind = src.get("kind", "?")
+    mode = f" (mode {src['mode']})" if "mode" in src else ""
+    size_mb = sum(s["bytes"] for s in m["shards"]) / 1e6
+    lines = [
+        f"dataset {m['name']} ({m['format']} {m['format_version']}) at {root}",
+        f"  source {kind}{mode}; sensor {width}x{height}; event window "
+        f"{m['window_us'] / 1000:g} ms; seed {recipe.get('dataset', {}).get('seed', '?')}"
+        + (f"; built with --limit {m['limit']}" if m.get("limit") is not None else ""),
+        f"  {len(m['shards'])} shard(s), {size_mb:.1f} MB; {m['counts']['samples']} samples, "
+        f"{m['counts']['errors']} skipped",
+        "",
+    ]
+    splits = m["splits"]
+    types = sorted({t for s in splits.values() for t in s["question_types"]})
+    motions = sorted({t for s in splits.values() for t in s["target_motion"]})
+    header = ["split", "samples", "skipped", "events/sample", *types, *(f"target {t}" for t in motions)]
+    rows = []
+    for name, s in splits.items():
+        per = s["events"] / s["samples"] if s["samples"] else 0.0
+        rows.append(
+            [name, str(s["samples"]), str(s["errors"]), f"{per:.0f}"]
+            + [str(s["question_types"].get(t, 0)) for t in types]
+            + [str(s["target_motion"].get(t, 0)) for t in motions]
+        )
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        lines.append("  " + "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))))
+    return "\n".join(lines)
+
+
+@dataclasses.dataclass
+class VerifyReport:
+    root: Path
+    n_samples: int
+    n_shards: int
+    problems: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def text(self) -> str:
+        if self.ok:
+            return f"ok: {self.n_samples} samples in {self.n_shards} shards verified ({self.root})"
+        shown = self.problems[:_MAX_REPORTED]
+        more = len(self.problems) - len(shown)
+        lines = [f"FAILED: {len(self.problems)} problem(s) in {self.root}", *(f"  {p}" for p in shown)]
+        if more:
+            lines.append(f"  ... and {more} more")
+        return "\n".join(lines)
+
+
+def verify_dataset(root: str | Path, *, progress: bool = False) -> VerifyReport:
+    """Re-check shard checksums, the manifest's counts, and every sample's events (sorted in
+    time, inside the sensor and the event window, polarity 0/1) and frame (HxWx3 uint8)."""
+    root = Path(root)
+    m = read_manifest(root)
+    problems: list[str] = []
+    width, height = m["sensor_size"]
+    records = read_jsonl(root / "samples.jsonl")
+    by_shard: dict[str, list[dict[str, Any]]] = {}
+    for r in records:
+        by_shard.setdefault(r["shard"], []).append(r)
+    if len(records) != m["counts"]["samples"]:
+        problems.append(
+            f"samples.jsonl has {len(records)} lines; dataset.json counts {m['counts']['samples']}"
+        )
+    per_split = Counter(r["split"] for r in records)
+    for split, info in m["splits"].items():
+        if per_split.get(split, 0) != info["samples"]:
+            problems.append(
+                f"split {split}: {per_split.get(split, 0)} samples listed, manifest says {info['samples']}"
+            )
+    known = {s["file"] for s in m["shards"]}
+    for shard in sorted(set(by_shard) - known):
+        problems.append(f"samples.jsonl refers to {shard}, which the manifest does not list")
+
+    from tqdm.auto import tqdm
+
+    for entry in tqdm(m["shards"], desc="verify", unit="shard", disable=not progress, leave=False):
+        path = root / entry["file"]
+        if not path.is_file():
+            problems.append(f"{entry['file']}: missing")
+            continue
+        digest, size = file_digest(path)
+        if digest != entry["sha256"] or size != entry["bytes"]:
+            problems.append(f"{entry['file']}: checksum mismatch (file changed or damaged)")
+            continue
+        recs = by_shard.get(entry["file"], [])
+        if len(recs) != entry["samples"]:
+            problems.append(
+                f"{entry['file']}: {len(recs)} samples listed, manifest says {entry['samples']}"
+            )
+        with open_shard(path) as f:
+            for r in recs:
+                problems += _check_sample(f, r, width, height)
+    return VerifyReport(root=root, n_samples=len(records), n_shards=len(m["shards"]), problems=problems)
+
+
+def _check_sample(f, rec: dict[str, Any], width: int, height: int) -> list[str]:
+    where = f"{rec['id']} ({rec['shard']}:{rec['group']})"
+    if rec["group"] not in f:
+        return [f"{where}: group missing"]
+    g = f[rec["group"]]
+    out = []
+    if g.attrs.get("id") != rec["id"]:
+        out.append(f"{where}: stored id {g.attrs.get('id')!r} differs")
+    frame = g["frame"]
+    if frame.dtype != np.uint8 or frame.shape != (height, width, 3):
+        out.append(f"{where}: frame is {frame.dtype} {frame.shape}; expected uint8 ({height}, {width}, 3)")
+    ev = read_events(g)
+    if len(ev) != rec["n_events"]:
+        out.append(f"{where}: {len(ev)} events, samples.jsonl says {rec['n_events']}")
+    if len(ev):
+        t = ev["t"]
+        dec = np.flatnonzero(t[1:] < t[:-1])
+        if dec.size:
+            out.append(f"{where}: events not sorted in time at index {int(dec[0]) + 1}")
+        t0, t1 = rec["window_us"]
+        if t[0] < t0 or t[-1] > t1:
+            out.append(f"{where}: event times {t.min()}..{t.max()} us outside the window {t0}..{t1}")
+        if ev["x"].max() >= width or ev["y"].max() >= height or ev["x"].min() < 0 or ev["y"].min() < 0:
+            out.append(f"{where}: event coordinates outside the {width}x{height} sensor")
+        if not np.isin(ev["p"], (0, 1)).all():
+            out.append(f"{where}: polarity outside {{0, 1}}")
+    return out

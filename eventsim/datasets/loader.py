@@ -1,0 +1,157 @@
+"""Reading built datasets: a map-style dataset (PyTorch-compatible, torch not needed) and a collate.
+
+`EventVQADataset` has ``__len__`` and ``__getitem__``, which is all a ``torch.utils.data``
+``DataLoader`` asks of a map-style dataset, so it works with one without importing torch here.
+Shard files are opened lazily per process (handles are dropped when the dataset is pickled into
+DataLoader workers).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from eventsim.datasets.shards import open_shard, read_events
+from eventsim.errors import DatasetError
+
+
+def read_manifest(root: str | Path) -> dict[str, Any]:
+    """``dataset.json`` of a built dataset (DatasetError if it is not one)."""
+    path = Path(root) / "dataset.json"
+    if not path.is_file():
+        raise DatasetError(
+            f"{str(root)!r} is not a built dataset (no dataset.json); build one with "
+            "'eventsim build RECIPE -o DIR'"
+        )
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DatasetError(f"cannot read {str(path)!r}: {exc}") from None
+    if manifest.get("format") != "eventsim-vqa":
+        raise DatasetError(f"{str(path)!r} is not an eventsim-vqa manifest")
+    return manifest
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    try:
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    except (OSError, ValueError) as exc:
+        raise DatasetError(f"cannot read {str(path)!r}: {exc}") from None
+
+
+class EventVQADataset:
+    """Samples of one split of a built dataset.
+
+    ``ds[i]`` is a dict: ``id``, ``image`` (HxWx3 uint8 RGB), ``events`` (``EVENT_DTYPE``, same
+    pixel grid as the image, absolute µs, window ending at the frame time), ``question``,
+    ``choices``, ``answer``, ``answer_index`` (-1 for open questions), ``question_type`` and
+    ``meta`` (``sensor_size``, ``window_us``, ``frame_t_us``, ``target_motion``, ``split``,
+    ``index``, ``source`` and the source's own details). ``transform`` is applied to that dict.
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        split: str = "test",
+        transform: Callable[[dict[str, Any]], Any] | None = None,
+    ) -> None:
+        self.root = Path(root)
+        self.manifest = read_manifest(self.root)
+        splits = list(self.manifest["splits"])
+        if split not in splits:
+            raise DatasetError(f"split {split!r} is not in {str(root)!r}; splits: {', '.join(splits)}")
+        self.split = split
+        self.transform = transform
+        self.sensor_size: tuple[int, int] = tuple(self.manifest["sensor_size"])  # type: ignore[assignment]
+        self.records = [r for r in read_jsonl(self.root / "samples.jsonl") if r["split"] == split]
+        self._files: dict[str, Any] = {}
+        self._pid = os.getpid()
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, i: int) -> Any:
+        n = len(self.records)
+        if isinstance(i, (np.integer,)):
+            i = int(i)
+        if not isinstance(i, int):
+            raise TypeError(f"index must be an integer, got {type(i).__name__}")
+        if not -n <= i < n:
+            raise IndexError(f"index {i} out of range for {n} samples")
+        rec = self.records[i]
+        group = self._file(rec["shard"])[rec["group"]]
+        sample = {
+            "id": rec["id"],
+            "image": group["frame"][()],
+            "events": read_events(group),
+            "question": rec["question"],
+            "choices": list(rec["choices"]),
+            "answer": rec["answer"],
+            "answer_index": int(rec["answer_index"]),
+            "question_type": rec["question_type"],
+            "meta": {
+                **rec.get("meta", {}),
+                "sensor_size": self.sensor_size,
+                "window_us": tuple(rec["window_us"]),
+                "frame_t_us": int(rec["frame_t_us"]),
+                "target_motion": rec.get("target_motion"),
+                "split": rec["split"],
+                "index": rec["index"],
+                "source": rec.get("source", {}),
+            },
+        }
+        return self.transform(sample) if self.transform is not None else sample
+
+    def _file(self, shard: str):
+        if os.getpid() != self._pid:
+            # an HDF5 handle must not cross a fork
+            self._files = {}
+            self._pid = os.getpid()
+        f = self._files.get(shard)
+        if f is None:
+            f = self._files[shard] = open_shard(self.root / shard)
+        return f
+
+    def close(self) -> None:
+        for f in self._files.values():
+            f.close()
+        self._files = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_files"] = {}
+        return state
+
+    def __enter__(self) -> EventVQADataset:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        w, h = self.sensor_size
+        return f"EventVQADataset({str(self.root)!r}, split={self.split!r}, n={len(self)}, sensor={w}x{h})"
+
+
+def collate_event_vqa(batch: list[dict[str, Any]]) -> dict[str, Any]:
+    """DataLoader ``collate_fn`` that keeps events as a list of numpy arrays (lengths differ).
+
+    Images of one size are stacked into a ``BxHxWx3`` uint8 array, ``answer_index`` becomes an
+    int64 array, everything else a list.
+    """
+    if not batch:
+        return {}
+    out: dict[str, Any] = {key: [s[key] for s in batch] for key in batch[0]}
+    images = out.get("image")
+    if images and all(im.shape == images[0].shape for im in images):
+        out["image"] = np.stack(images)
+    if "answer_index" in out:
+        out["answer_index"] = np.asarray(out["answer_index"], np.int64)
+    return out

@@ -1,0 +1,563 @@
+"""Dataset recipes: TOML files that say how to build an event-VQA dataset.
+
+A recipe has the tables ``[dataset]``, ``[source]``, ``[camera]``, ``[simulator]``
+(with an optional ``[simulator.params]`` sub-table of `DVSParams` overrides), ``[events]``,
+``[splits]`` and ``[build]``. Every field, its type, default and allowed values is listed in
+`RECIPE_FIELDS` / `SOURCE_FIELDS` and documented in ``docs/recipes.md`` (generated from them by
+`recipe_fields_markdown`). Loading validates everything and raises `RecipeError` naming the
+field and what it accepts.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import json
+import math
+import re
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from eventsim.datasets.scenes import (
+    DEFAULT_QUESTION_TYPES,
+    MODES,
+    POSITION_GRIDS,
+    QUESTION_TYPES,
+    SceneConfig,
+)
+from eventsim.errors import ParameterError, RecipeError
+
+SOURCE_KINDS = ("shapes", "image", "video")
+MOTIONS = ("saccade", "pan", "zoom", "random-walk")
+UPSAMPLE = ("none", "linear", "flow")
+RESIZE = ("crop", "stretch")
+IMAGE_FORMATS = ("auto", "jsonl", "parquet")
+_SPLIT_NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+
+
+@dataclasses.dataclass(frozen=True)
+class Field:
+    """One recipe field: ``kind`` is str, int, float, bool, pair (two numbers) or list (strings)."""
+
+    kind: str
+    default: Any
+    doc: str
+    choices: tuple[str, ...] | None = None
+    low: float | None = None
+    high: float | None = None
+    required: bool = False
+
+
+def _num(kind: str, default: Any, doc: str, low: float, high: float) -> Field:
+    return Field(kind, default, doc, low=low, high=high)
+
+
+def _scene_default(name: str) -> Any:
+    value = next(f for f in dataclasses.fields(SceneConfig) if f.name == name).default
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _camera_names() -> tuple[str, ...]:
+    from eventsim.simulator.params import CAMERAS
+
+    return ("", *CAMERAS)
+
+
+def _preset_names() -> tuple[str, ...]:
+    from eventsim.simulator.params import PRESETS
+
+    return tuple(PRESETS)
+
+
+RECIPE_FIELDS: dict[str, dict[str, Field]] = {
+    "dataset": {
+        "name": Field("str", None, "dataset name (used in ids and the manifest)", required=True),
+        "description": Field("str", "", "one-line description"),
+        "version": Field("str", "1.0", "version of the recipe / dataset"),
+        "license": Field("str", "", "licence of the built data (SPDX id or text)"),
+        "provenance": Field("str", "", "where the source data comes from, who made it"),
+        "homepage": Field("str", "", "URL of the source data"),
+        "seed": _num("int", 0, "master seed; every sample's seed derives from it", 0, 2**63 - 1),
+    },
+    "camera": {
+        "preset": Field(
+            "str", "", "camera preset that sets width/height (empty: use width/height)", None
+        ),
+        "width": Field("int", 224, "sensor and stored frame width in pixels", low=32, high=4096),
+        "height": Field("int", 224, "sensor and stored frame height in pixels", low=32, high=4096),
+    },
+    "simulator": {
+        "preset": Field("str", "clean", "DVSParams preset", None),
+        "upsample": Field("str", "none", "temporal upsampling of video input", UPSAMPLE),
+    },
+    "events": {
+        "window_ms": _num(
+            "float", 50.0, "length of the event window that ends at the frame time", 1, 10_000
+        ),
+    },
+    "build": {
+        "shard_size": _num("int", 64, "samples per HDF5 shard", 1, 100_000),
+    },
+}
+
+SOURCE_FIELDS: dict[str, dict[str, Field]] = {
+    "shapes": {
+        "mode": Field("str", _scene_default("mode"), "scene mode", MODES),
+        "question_types": Field(
+            "list",
+            [],
+            "question types to draw from (empty: mode default: "
+            + "; ".join(f"{m}: {', '.join(DEFAULT_QUESTION_TYPES[m])}" for m in MODES)
+            + ")",
+            tuple(sorted({q for qs in QUESTION_TYPES.values() for q in qs})),
+        ),
+        "n_objects": Field(
+            "pair", _scene_default("n_objects"), "vqa mode: number of coloured objects [min, max]"
+        ),
+        "moving_share": _num(
+            "float", _scene_default("moving_share"), "vqa mode: chance an object moves", 0, 1
+        ),
+        "n_clutter": Field(
+            "pair", _scene_default("n_clutter"), "target mode: grey clutter pieces [min, max]"
+        ),
+        "static_target_share": _num(
+            "float",
+            _scene_default("static_target_share"),
+            "target mode: share of samples whose target stays still",
+            0,
+            1,
+        ),
+        "object_size_px": Field(
+            "pair", _scene_default("object_size_px"), "object diameter in pixels [min, max]"
+        ),
+        "motion_px": Field(
+            "pair",
+            _scene_default("motion_px"),
+            "distance a moving object travels in the window, pixels [min, max]",
+        ),
+        "max_step_px": _num(
+            "float",
+            _scene_default("max_step_px"),
+            "largest motion between rendered frames (sets the frame rate)",
+            0.05,
+            8,
+        ),
+        "position_grid": Field(
+            "str", _scene_default("position_grid"), "regions of position questions",
+            tuple(POSITION_GRIDS),
+        ),  # fmt: skip
+        "n_choices": _num("int", _scene_default("n_choices"), "answer choices per question", 2, 9),
+        "textured": Field("bool", _scene_default("textured"), "texture the objects"),
+    },
+    "image": {
+        "format": Field(
+            "str", "auto", "split file format (auto: by extension .jsonl / .parquet)", IMAGE_FORMATS
+        ),
+        "root": Field(
+            "str", "", "folder that relative image paths start from (default: the split file's)"
+        ),
+        "motion": Field("str", "saccade", "synthetic camera motion over the window", MOTIONS),
+        "amplitude_px": _num("float", 6.0, "motion amplitude in pixels", 0.1, 1000),
+        "fps": _num(
+            "float", 0.0, "frame rate of the synthetic motion (0: simulator's default)", 0, 100_000
+        ),
+        "resize": Field("str", "crop", "fit images to the camera: centre crop or stretch", RESIZE),
+    },
+    "video": {
+        "root": Field(
+            "str", "", "folder that relative video paths start from (default: the split file's)"
+        ),
+        "resize": Field("str", "crop", "fit frames to the camera: centre crop or stretch", RESIZE),
+    },
+}
+_SOURCE_KIND_FIELD = Field("str", "shapes", "where samples come from", SOURCE_KINDS)
+_SPLITS_DOC = (
+    "split name -> number of samples (shapes) or path of the split's JSONL/parquet file "
+    "(image, video; relative to the recipe file)"
+)
+_PARAMS_DOC = "DVSParams field overrides, e.g. pos_threshold = 0.25 (unknown fields are errors)"
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """A validated recipe. ``data`` holds every table with defaults filled in."""
+
+    data: dict[str, Any]
+    base_dir: Path
+    path: Path | None = None
+
+    @property
+    def name(self) -> str:
+        return self.data["dataset"]["name"]
+
+    @property
+    def seed(self) -> int:
+        return int(self.data["dataset"]["seed"])
+
+    @property
+    def source_kind(self) -> str:
+        return self.data["source"]["kind"]
+
+    @property
+    def source(self) -> dict[str, Any]:
+        return self.data["source"]
+
+    @property
+    def sensor_size(self) -> tuple[int, int]:
+        cam = self.data["camera"]
+        return int(cam["width"]), int(cam["height"])
+
+    @property
+    def window_us(self) -> int:
+        return round(float(self.data["events"]["window_ms"]) * 1000)
+
+    @property
+    def shard_size(self) -> int:
+        return int(self.data["build"]["shard_size"])
+
+    @property
+    def splits(self) -> dict[str, Any]:
+        return dict(self.data["splits"])
+
+    def resolve_path(self, text: str) -> Path:
+        path = Path(text).expanduser()
+        return path if path.is_absolute() else (self.base_dir / path)
+
+    def scene_config(self) -> SceneConfig:
+        if self.source_kind != "shapes":
+            raise RecipeError(f"source.kind is {self.source_kind!r}; scenes need 'shapes'")
+        src = {k: v for k, v in self.source.items() if k != "kind"}
+        return SceneConfig(
+            image_size=self.sensor_size, window_ms=float(self.data["events"]["window_ms"]), **src
+        )
+
+    def dvs_params(self):
+        from eventsim.simulator.params import DVSParams
+
+        sim = self.data["simulator"]
+        return DVSParams.from_preset(sim["preset"]).with_overrides(sim.get("params", {}))
+
+    def to_dict(self) -> dict[str, Any]:
+        return copy.deepcopy(self.data)
+
+    @property
+    def fingerprint(self) -> str:
+        """Hash of everything that changes the built data (not where the recipe file sits)."""
+        payload: dict[str, Any] = {"recipe": self.data}
+        if self.source_kind != "shapes":
+            payload["base_dir"] = str(self.base_dir.resolve())
+        text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+def builtin_recipe_dir() -> Path:
+    """The repository's ``datasets/`` folder (recipes shipped with the source tree)."""
+    return Path(__file__).resolve().parents[2] / "datasets"
+
+
+def load_recipe(
+    recipe: str | Path | Mapping[str, Any],
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    base_dir: str | Path | None = None,
+) -> Recipe:
+    """Load and validate a recipe from a TOML path, a built-in name or a dict.
+
+    ``overrides`` maps field paths to values, e.g. ``{"dataset.seed": "3", "splits.test": 10}``
+    (strings are parsed to the field's type, as ``--set`` gives them). An unqualified name such
+    as ``seed`` is accepted when exactly one table has that field.
+    """
+    path: Path | None = None
+    if isinstance(recipe, Mapping):
+        raw = copy.deepcopy(dict(recipe))
+        where = "recipe"
+    else:
+        path = _find_recipe(recipe)
+        raw = _read_toml(path)
+        where = str(path)
+    base = Path(base_dir) if base_dir is not None else (path.parent if path else Path.cwd())
+    try:
+        data = _validate(raw, overrides or {})
+    except RecipeError as exc:
+        raise RecipeError(f"{where}: {exc}") from None
+    return Recipe(data=data, base_dir=base.resolve(), path=path)
+
+
+def _find_recipe(recipe: str | Path) -> Path:
+    path = Path(recipe).expanduser()
+    if path.is_file():
+        return path
+    if path.suffix == "" and len(path.parts) == 1:
+        candidate = builtin_recipe_dir() / f"{path.name}.toml"
+        if candidate.is_file():
+            return candidate
+    known = sorted(p.stem for p in builtin_recipe_dir().glob("*.toml"))
+    hint = f"; built-in recipes: {', '.join(known)}" if known else ""
+    raise RecipeError(f"recipe {str(recipe)!r} not found (expected a .toml file{hint})")
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - py3.10 has no tomllib
+        from eventsim.errors import require
+
+        tomllib = require("tomli", "dev", "reading recipes on Python 3.10")
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except OSError as exc:
+        raise RecipeError(f"cannot read recipe {str(path)!r}: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise RecipeError(f"{path}: not valid TOML: {exc}") from None
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+def _validate(raw: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    tables = ("dataset", "source", "camera", "simulator", "events", "splits", "build")
+    unknown = sorted(set(raw) - set(tables))
+    if unknown:
+        raise RecipeError(f"unknown table(s) {', '.join(unknown)}; valid tables: {', '.join(tables)}")
+    for table in tables:
+        if table in raw and not isinstance(raw[table], dict):
+            raise RecipeError(f"[{table}] must be a table, got {type(raw[table]).__name__}")
+    raw = {t: dict(raw.get(t, {})) for t in tables}
+    raw["simulator"]["params"] = dict(raw["simulator"].get("params", {}))
+    for key, value in overrides.items():
+        _apply_override(raw, key, value)
+
+    data: dict[str, Any] = {}
+    for table, fields in RECIPE_FIELDS.items():
+        extra = {"params"} if table == "simulator" else set()
+        data[table] = _check_table(table, raw[table], fields, extra)
+    data["simulator"]["params"] = raw["simulator"]["params"]
+
+    kind = _check_value("source.kind", raw["source"].get("kind", "shapes"), _SOURCE_KIND_FIELD)
+    src_fields = SOURCE_FIELDS[kind]
+    body = {k: v for k, v in raw["source"].items() if k != "kind"}
+    data["source"] = {"kind": kind, **_check_table("source", body, src_fields, set(), kind=kind)}
+    data["splits"] = _check_splits(raw["splits"], kind)
+
+    _check_cross(data)
+    return data
+
+
+def _all_fields(kind: str | None = None) -> dict[str, Field]:
+    out = {f"{t}.{n}": f for t, fs in RECIPE_FIELDS.items() for n, f in fs.items()}
+    kinds = [kind] if kind else list(SOURCE_FIELDS)
+    for k in kinds:
+        out.update({f"source.{n}": f for n, f in SOURCE_FIELDS[k].items()})
+    out["source.kind"] = _SOURCE_KIND_FIELD
+    return out
+
+
+def _apply_override(raw: dict[str, Any], key: str, value: Any) -> None:
+    key = key.strip()
+    parts = key.split(".")
+    if len(parts) == 1:
+        if parts[0] in ("kind",):
+            parts = ["source", "kind"]
+        else:
+            owners = sorted({p.split(".")[0] for p in _all_fields() if p.split(".")[1] == key})
+            if len(owners) != 1:
+                where = f"it is in {', '.join(owners)}" if owners else "no table has it"
+                raise RecipeError(
+                    f"--set {key}: give the table too, e.g. dataset.seed or splits.test ({where})"
+                )
+            parts = [owners[0], key]
+    table = parts[0]
+    if table not in raw:
+        raise RecipeError(f"--set {key}: unknown table {table!r}; valid tables: {', '.join(raw)}")
+    if table == "simulator" and len(parts) == 3 and parts[1] == "params":
+        raw["simulator"]["params"][parts[2]] = value
+        return
+    if len(parts) != 2:
+        raise RecipeError(
+            f"--set {key}: expected TABLE.FIELD (or simulator.params.FIELD), e.g. dataset.seed"
+        )
+    raw[table][parts[1]] = value
+
+
+def _check_table(
+    table: str, values: dict[str, Any], fields: dict[str, Field], extra: set[str], kind: str = ""
+) -> dict[str, Any]:
+    unknown = sorted(set(values) - set(fields) - extra)
+    if unknown:
+        scope = f" for source kind {kind!r}" if kind else ""
+        raise RecipeError(
+            f"unknown field {table}.{unknown[0]}{scope}; valid fields: "
+            + ", ".join(sorted(set(fields) | extra))
+        )
+    out: dict[str, Any] = {}
+    for name, spec in fields.items():
+        if name not in values:
+            if spec.required:
+                raise RecipeError(f"missing required field {table}.{name} ({spec.doc})")
+            out[name] = copy.deepcopy(spec.default)
+            continue
+        out[name] = _check_value(f"{table}.{name}", values[name], spec)
+    return out
+
+
+def _parse_text(name: str, text: str, spec: Field) -> Any:
+    text = text.strip()
+    try:
+        if spec.kind == "int":
+            as_float = float(text)
+            if not as_float.is_integer():
+                raise ValueError
+            return int(as_float)
+        if spec.kind == "float":
+            return float(text)
+        if spec.kind == "bool":
+            low = text.lower()
+            if low in ("true", "1", "yes", "on"):
+                return True
+            if low in ("false", "0", "no", "off"):
+                return False
+            raise ValueError
+        if spec.kind in ("pair", "list"):
+            items = [s.strip().strip("'\"") for s in text.strip("[]").split(",") if s.strip()]
+            if spec.kind == "pair":
+                return [float(s) if "." in s or "e" in s.lower() else int(s) for s in items]
+            return items
+    except ValueError:
+        raise RecipeError(f"{name} = {text!r} is not a valid {_kind_text(spec)}") from None
+    return text
+
+
+def _kind_text(spec: Field) -> str:
+    return {
+        "int": "integer",
+        "float": "number",
+        "bool": "boolean (true/false)",
+        "pair": "[low, high] pair of numbers",
+        "list": "list of strings",
+        "str": "string",
+    }[spec.kind]
+
+
+def _check_value(name: str, value: Any, spec: Field) -> Any:
+    if isinstance(value, str) and spec.kind != "str":
+        value = _parse_text(name, value, spec)
+    ok = {
+        "int": isinstance(value, int) and not isinstance(value, bool),
+        "float": isinstance(value, (int, float)) and not isinstance(value, bool),
+        "bool": isinstance(value, bool),
+        "str": isinstance(value, str),
+        "pair": isinstance(value, list)
+        and len(value) == 2
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value),
+        "list": isinstance(value, list) and all(isinstance(v, str) for v in value),
+    }[spec.kind]
+    if not ok:
+        raise RecipeError(f"{name} = {value!r}; expected a {_kind_text(spec)}")
+    if spec.kind == "float":
+        value = float(value)
+        if not math.isfinite(value):
+            raise RecipeError(f"{name} = {value!r}; expected a finite number")
+    if spec.kind == "pair" and value[0] > value[1]:
+        raise RecipeError(f"{name} = {value!r}; expected [low, high] with low <= high")
+    choices = spec.choices
+    if name == "camera.preset":
+        choices = _camera_names()
+    elif name == "simulator.preset":
+        choices = _preset_names()
+    if choices is not None:
+        items = value if spec.kind == "list" else [value]
+        for item in items:
+            if item not in choices:
+                shown = ", ".join(repr(c) if c == "" else c for c in choices)
+                raise RecipeError(f"{name} = {item!r}; allowed values: {shown}")
+    if spec.kind in ("int", "float") and spec.low is not None and spec.high is not None:
+        if not spec.low <= value <= spec.high:
+            raise RecipeError(f"{name} = {value!r}; expected {spec.low:g} <= value <= {spec.high:g}")
+    return value
+
+
+def _check_splits(splits: dict[str, Any], kind: str) -> dict[str, Any]:
+    if not splits:
+        raise RecipeError(f"[splits] is empty; give at least one split ({_SPLITS_DOC})")
+    out: dict[str, Any] = {}
+    for name, value in splits.items():
+        if not _SPLIT_NAME.match(name):
+            raise RecipeError(
+                f"split name {name!r} is not allowed; use letters, digits, '_' or '-' (max 32)"
+            )
+        field = f"splits.{name}"
+        if kind == "shapes":
+            value = _check_value(field, value, Field("int", 0, "", low=0, high=10**9))
+        elif not isinstance(value, str) or not value:
+            raise RecipeError(
+                f"{field} = {value!r}; expected the path of a JSONL or parquet file for source "
+                f"kind {kind!r}"
+            )
+        out[name] = value
+    return out
+
+
+def _check_cross(data: dict[str, Any]) -> None:
+    cam = data["camera"]
+    if cam["preset"]:
+        from eventsim.simulator.params import CAMERAS
+
+        cam["width"], cam["height"] = CAMERAS[cam["preset"]]
+    try:
+        from eventsim.simulator.params import DVSParams
+
+        DVSParams.from_preset(data["simulator"]["preset"]).with_overrides(
+            data["simulator"]["params"]
+        )
+    except ParameterError as exc:
+        raise RecipeError(f"simulator.params: {exc}") from None
+    if data["source"]["kind"] == "shapes":
+        src = {k: v for k, v in data["source"].items() if k != "kind"}
+        try:
+            SceneConfig(
+                image_size=(cam["width"], cam["height"]),
+                window_ms=data["events"]["window_ms"],
+                **src,
+            )
+        except ParameterError as exc:
+            raise RecipeError(f"source.{exc}") from None
+
+
+# ----------------------------------------------------------------------------- documentation
+
+
+def recipe_fields_markdown() -> str:
+    """Markdown tables of every recipe field (the body of ``docs/recipes.md``)."""
+
+    def rows(table: str, fields: dict[str, Field]) -> list[str]:
+        out = []
+        for name, f in fields.items():
+            default = "(required)" if f.required else json.dumps(f.default)
+            allowed = ""
+            if f.choices:
+                allowed = ", ".join(f"`{c}`" for c in f.choices)
+            elif f.low is not None:
+                allowed = f"{f.low:g} .. {f.high:g}"
+            if name == "preset" and table == "camera":
+                allowed = "`\"\"`, " + ", ".join(f"`{c}`" for c in _camera_names()[1:])
+            elif name == "preset" and table == "simulator":
+                allowed = ", ".join(f"`{c}`" for c in _preset_names())
+            out.append(f"| `{table}.{name}` | {_kind_text(f)} | `{default}` | {allowed} | {f.doc} |")
+        return out
+
+    head = ["| field | type | default | allowed | meaning |", "|---|---|---|---|---|"]
+    lines = ["## Common tables", "", *head]
+    for table, fields in RECIPE_FIELDS.items():
+        lines += rows(table, fields)
+    lines.append(f"| `simulator.params.*` | table | `{{}}` | DVSParams fields | {_PARAMS_DOC} |")
+    lines.append(f"| `splits.NAME` | int or path | (at least one) | | {_SPLITS_DOC} |")
+    lines += ["", "## `[source]`", "", *head]
+    kinds = ", ".join(f"`{k}`" for k in SOURCE_KINDS)
+    lines.append(f"| `source.kind` | string | `\"shapes\"` | {kinds} | {_SOURCE_KIND_FIELD.doc} |")
+    for kind, fields in SOURCE_FIELDS.items():
+        lines += ["", f"### `kind = \"{kind}\"`", "", *head, *rows("source", fields)]
+    return "\n".join(lines) + "\n"

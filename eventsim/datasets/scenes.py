@@ -1,0 +1,609 @@
+"""Procedural event-VQA scenes: coloured, textured shapes on textured backgrounds, some moving.
+
+Everything here is numpy + OpenCV and needs no build step, so a training script can draw fresh
+samples in memory::
+
+    from eventsim.datasets.scenes import SceneConfig, draw_sample, simulate_scene
+    cfg = SceneConfig(mode="target", image_size=(224, 224))
+    s = draw_sample(cfg, seed=123)        # s.image, s.frames, s.timestamps_us, s.question, ...
+    events = simulate_scene(s, seed=123)  # the DVS events of the window (needs the simulator)
+
+Two modes:
+
+``vqa``
+    2-4 objects with distinct colours and distinct shapes; each moves (in a straight line, left,
+    right, up or down) or stays still, with at least one of each when there are two or more.
+    Question types: ``color`` ("What colour is the star?"), ``shape``, ``position`` (3x3 or 2x2
+    region of the image at the question time), ``motion`` (direction, or "not moving") and
+    ``count``. Questions about a static object are asked as often as objects are static.
+``target``
+    One coloured, textured target among grey textured clutter. Either the target moves or it stays
+    still while one clutter piece moves (``static_target_share`` sets how often). Question types:
+    ``color``, ``shape``, ``position`` and (optional) ``motion`` ("Is the coloured object moving?").
+
+The frames of the event window are rendered at a rate that moves every object by at most
+``max_step_px`` per frame, so the simulator needs no upsampling. The answer is exact: it is read
+from the scene description, never from the pixels.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import cv2
+import numpy as np
+
+from eventsim.errors import ParameterError
+
+COLORS: dict[str, tuple[int, int, int]] = {
+    "red": (215, 35, 35),
+    "green": (40, 165, 55),
+    "blue": (40, 85, 225),
+    "yellow": (235, 205, 35),
+    "purple": (145, 55, 195),
+    "orange": (245, 135, 25),
+    "cyan": (35, 195, 210),
+}
+SHAPES: tuple[str, ...] = ("circle", "square", "triangle", "diamond", "star", "cross", "hexagon")
+DIRECTIONS: dict[str, tuple[int, int]] = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1)}
+NOT_MOVING = "not moving"
+MODES = ("vqa", "target")
+QUESTION_TYPES: dict[str, tuple[str, ...]] = {
+    "vqa": ("color", "shape", "position", "motion", "count"),
+    "target": ("color", "shape", "position", "motion"),
+}
+DEFAULT_QUESTION_TYPES: dict[str, tuple[str, ...]] = {
+    "vqa": QUESTION_TYPES["vqa"],
+    "target": ("color", "shape", "position"),
+}
+POSITION_GRIDS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "3x3": (
+        ("top left", "top", "top right"),
+        ("left", "center", "right"),
+        ("bottom left", "bottom", "bottom right"),
+    ),
+    "2x2": (("top left", "top right"), ("bottom left", "bottom right")),
+}
+
+_GAP_PX = 4.0  # clearance between objects (whole trajectories), so none is ever occluded
+_REGION_MARGIN = 0.15  # object centres keep this fraction of a cell away from cell borders
+_TEXTURE_STRENGTH = 0.28
+
+
+@dataclasses.dataclass(frozen=True)
+class SceneConfig:
+    """How scenes are drawn. Ranges are inclusive ``(low, high)`` pairs.
+
+    The recipe's ``[source]`` table (``kind = "shapes"``) sets these fields by name; ``image_size``
+    comes from ``[camera]`` and ``window_ms`` from ``[events]``.
+    """
+
+    mode: str = "vqa"
+    image_size: tuple[int, int] = (224, 224)
+    window_ms: float = 50.0
+    #: Question types to draw from (uniformly); empty = the mode's default set.
+    question_types: tuple[str, ...] = ()
+    #: ``vqa``: number of coloured objects.
+    n_objects: tuple[int, int] = (2, 4)
+    #: ``vqa``: probability that an object moves.
+    moving_share: float = 0.5
+    #: ``target``: number of grey clutter pieces.
+    n_clutter: tuple[int, int] = (2, 4)
+    #: ``target``: share of samples whose target stays still (a clutter piece moves instead).
+    static_target_share: float = 0.3
+    #: Object diameter in pixels.
+    object_size_px: tuple[float, float] = (30.0, 46.0)
+    #: Distance a moving object travels during the event window, in pixels.
+    motion_px: tuple[float, float] = (12.0, 24.0)
+    #: Largest motion between two rendered frames of the window, in pixels.
+    max_step_px: float = 1.0
+    #: Region names used by ``position`` questions.
+    position_grid: str = "3x3"
+    #: Number of answer choices (fewer when the question has fewer possible answers).
+    n_choices: int = 4
+    #: Texture the objects (stripes, checks, dots, noise); the background is always textured.
+    textured: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "image_size", tuple(int(v) for v in self.image_size))
+        object.__setattr__(self, "question_types", tuple(self.question_types))
+        for name in ("n_objects", "n_clutter", "object_size_px", "motion_px"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        self.validate()
+
+    def validate(self) -> None:
+        _choice("mode", self.mode, MODES)
+        _choice("position_grid", self.position_grid, tuple(POSITION_GRIDS))
+        for qt in self.question_types:
+            _choice("question_types", qt, QUESTION_TYPES[self.mode])
+        width, height = self.image_size
+        if not (32 <= width <= 4096 and 32 <= height <= 4096):
+            raise ParameterError(
+                f"image_size = {width}x{height}; expected 32..4096 pixels in each dimension"
+            )
+        _range("n_objects", self.n_objects, 1, len(SHAPES))
+        _range("n_clutter", self.n_clutter, 0, 12)
+        _range("object_size_px", self.object_size_px, 6, min(width, height) / 3)
+        _range("motion_px", self.motion_px, 0.5, min(width, height) / 2)
+        if not (math.isfinite(self.window_ms) and self.window_ms > 0):
+            raise ParameterError(f"window_ms = {self.window_ms!r}; expected a value > 0")
+        if not (math.isfinite(self.max_step_px) and 0.05 <= self.max_step_px <= 8):
+            raise ParameterError(f"max_step_px = {self.max_step_px!r}; expected 0.05..8")
+        for name in ("moving_share", "static_target_share"):
+            value = getattr(self, name)
+            if not 0 <= value <= 1:
+                raise ParameterError(f"{name} = {value!r}; expected a probability in 0..1")
+        if not 2 <= self.n_choices <= 9:
+            raise ParameterError(f"n_choices = {self.n_choices!r}; expected 2..9")
+        if self.mode == "target" and self.static_target_share > 0 and self.n_clutter[0] < 1:
+            raise ParameterError(
+                "n_clutter must be at least 1 when static_target_share > 0 "
+                f"(a clutter piece moves when the target is still); got {list(self.n_clutter)}"
+            )
+
+    @property
+    def active_question_types(self) -> tuple[str, ...]:
+        return self.question_types or DEFAULT_QUESTION_TYPES[self.mode]
+
+    def replace(self, **changes: Any) -> SceneConfig:
+        return dataclasses.replace(self, **changes)
+
+
+def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ParameterError(f"{name} = {value!r}; allowed values: {', '.join(allowed)}")
+
+
+def _range(name: str, pair: tuple, low: float, high: float) -> None:
+    if len(pair) != 2 or not all(isinstance(v, (int, float)) for v in pair):
+        raise ParameterError(f"{name} = {list(pair)!r}; expected a [low, high] pair of numbers")
+    lo, hi = pair
+    if not (low <= lo <= hi <= high):
+        raise ParameterError(
+            f"{name} = {list(pair)!r}; expected {low:g} <= low <= high <= {high:g}"
+        )
+
+
+@dataclasses.dataclass
+class SceneObject:
+    shape: str
+    color: str  # a COLORS name, or "grey" for clutter
+    rgb: tuple[float, float, float]
+    size_px: float
+    start: tuple[float, float]  # centre (x, y) at the window start
+    end: tuple[float, float]  # centre at the question time
+    direction: str | None  # None when still
+    region: str
+    sprite: np.ndarray = dataclasses.field(repr=False)  # premultiplied RGB + alpha, float32 SxSx4
+
+    @property
+    def moving(self) -> bool:
+        return self.direction is not None
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "shape": self.shape,
+            "color": self.color,
+            "size_px": round(self.size_px, 2),
+            "start_xy": [round(v, 2) for v in self.start],
+            "end_xy": [round(v, 2) for v in self.end],
+            "moving": self.moving,
+            "direction": self.direction,
+            "region": self.region,
+        }
+
+
+@dataclasses.dataclass
+class SceneSample:
+    """One drawn sample. ``image`` is the RGB frame at the question time (== ``frames[-1]``)."""
+
+    image: np.ndarray  # HxWx3 uint8 RGB
+    frames: np.ndarray  # TxHxWx3 uint8 RGB, the window's frames (only the last if not rendered)
+    timestamps_us: np.ndarray  # T int64, ends at the question time
+    question: str
+    choices: list[str]
+    answer: str
+    answer_index: int
+    question_type: str
+    target_motion: str | None  # "moving" | "static" | None (question about no single object)
+    meta: dict[str, Any]
+
+    @property
+    def sensor_size(self) -> tuple[int, int]:
+        return (int(self.image.shape[1]), int(self.image.shape[0]))
+
+    @property
+    def window_us(self) -> tuple[int, int]:
+        return (int(self.meta["window_us"][0]), int(self.meta["window_us"][1]))
+
+
+def draw_sample(config: SceneConfig, seed: int, *, render_frames: bool = True) -> SceneSample:
+    """Draw one scene and question from ``(config, seed)``; pure and deterministic.
+
+    With ``render_frames=False`` only the final frame is rendered (``frames`` has length 1):
+    the scene, question and image are the same as with frames, at a fraction of the cost.
+    """
+    if not isinstance(config, SceneConfig):
+        raise ParameterError(f"config is a {type(config).__name__}; expected a SceneConfig")
+    seq = np.random.SeedSequence(int(seed))
+    bg_rng, layout_rng, q_rng = (np.random.default_rng(s) for s in seq.spawn(3))
+    width, height = config.image_size
+    background, bg_level = _background(bg_rng, width, height)
+    if config.mode == "vqa":
+        objects = _layout_vqa(layout_rng, config)
+    else:
+        objects = _layout_target(layout_rng, config, bg_level)
+    question = _question(q_rng, config, objects)
+
+    window_us = round(config.window_ms * 1000)
+    longest = max((_dist(o.start, o.end) for o in objects), default=0.0)
+    n_frames = max(2, math.ceil(longest / config.max_step_px) + 1)
+    timestamps = np.rint(np.linspace(0, window_us, n_frames)).astype(np.int64)
+    steps = range(n_frames) if render_frames else [n_frames - 1]
+    frames = np.stack([_render(background, objects, k / (n_frames - 1)) for k in steps])
+    if not render_frames:
+        timestamps = timestamps[-1:]
+    meta = {
+        "mode": config.mode,
+        "seed": int(seed),
+        "objects": [o.describe() for o in objects],
+        "target": question.pop("target"),
+        "window_us": [0, window_us],
+        "frame_t_us": window_us,
+        "n_frames": n_frames,
+        "position_grid": config.position_grid,
+    }
+    return SceneSample(
+        image=frames[-1],
+        frames=frames,
+        timestamps_us=timestamps,
+        meta=meta,
+        **question,
+    )
+
+
+def simulate_scene(sample: SceneSample, params: Any = None, *, seed: int = 0) -> np.ndarray:
+    """DVS events of the sample's window (``EVENT_DTYPE``, times in µs, window end inclusive).
+
+    ``params`` is a `DVSParams` (default: the ``clean`` preset). Needs the frames rendered.
+    """
+    from eventsim.events import slice_time
+    from eventsim.simulator import DVSParams, EventSimulator
+
+    if len(sample.frames) < 2:
+        raise ParameterError(
+            "the sample has no window frames; draw it with render_frames=True to simulate events"
+        )
+    if params is None:
+        params = DVSParams.from_preset("clean")
+    sim = EventSimulator(params, sample.sensor_size, seed=seed)
+    events = sim.step(sample.frames, sample.timestamps_us)
+    t0, t1 = sample.window_us
+    return slice_time(events, t0, t1 + 1)
+
+
+# ----------------------------------------------------------------------------- scene layout
+
+
+def _dist(a: tuple[float, float], b: tuple[float, float]) -> float:
+    return math.hypot(a[0] - b[0], a[1] - b[1])
+
+
+def _segment_distance(a0, a1, b0, b1) -> float:
+    """Smallest distance between two straight trajectories (sampled; objects move < 1/4 image)."""
+    ts = np.linspace(0.0, 1.0, 9)
+    pa = np.asarray(a0) + ts[:, None] * (np.asarray(a1) - np.asarray(a0))
+    pb = np.asarray(b0) + ts[:, None] * (np.asarray(b1) - np.asarray(b0))
+    return float(np.min(np.linalg.norm(pa[:, None, :] - pb[None, :, :], axis=-1)))
+
+
+def _region_box(config: SceneConfig, row: int, col: int, radius: float):
+    """Allowed centre box of a region cell, or None if an object of this size cannot sit there."""
+    width, height = config.image_size
+    grid = POSITION_GRIDS[config.position_grid]
+    rows, cols = len(grid), len(grid[0])
+    cw, ch = width / cols, height / rows
+    x0 = max(col * cw + _REGION_MARGIN * cw, radius + 1)
+    x1 = min((col + 1) * cw - _REGION_MARGIN * cw, width - radius - 1)
+    y0 = max(row * ch + _REGION_MARGIN * ch, radius + 1)
+    y1 = min((row + 1) * ch - _REGION_MARGIN * ch, height - radius - 1)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    return x0, x1, y0, y1
+
+
+def region_of(config: SceneConfig, xy: tuple[float, float]) -> str:
+    """Name of the position-grid cell that contains the point ``(x, y)``."""
+    width, height = config.image_size
+    grid = POSITION_GRIDS[config.position_grid]
+    rows, cols = len(grid), len(grid[0])
+    col = min(cols - 1, max(0, int(xy[0] / (width / cols))))
+    row = min(rows - 1, max(0, int(xy[1] / (height / rows))))
+    return grid[row][col]
+
+
+def _place(rng, config: SceneConfig, placed: list[SceneObject], size: float, moving: bool):
+    """Pick end position (well inside a region), direction and start; None if nothing fits."""
+    width, height = config.image_size
+    radius = size / 2
+    grid = POSITION_GRIDS[config.position_grid]
+    for _ in range(60):
+        row, col = int(rng.integers(len(grid))), int(rng.integers(len(grid[0])))
+        box = _region_box(config, row, col, radius)
+        if box is None:
+            continue
+        end = (float(rng.uniform(box[0], box[1])), float(rng.uniform(box[2], box[3])))
+        start, direction = end, None
+        if moving:
+            direction = str(rng.choice(list(DIRECTIONS)))
+            travel = float(rng.uniform(*config.motion_px))
+            dx, dy = DIRECTIONS[direction]
+            start = (end[0] - dx * travel, end[1] - dy * travel)
+            if not (radius + 1 <= start[0] <= width - radius - 1):
+                continue
+            if not (radius + 1 <= start[1] <= height - radius - 1):
+                continue
+        clear = all(
+            _segment_distance(start, end, o.start, o.end) >= radius + o.size_px / 2 + _GAP_PX
+            for o in placed
+        )
+        if clear:
+            return start, end, direction, grid[row][col]
+    return None
+
+
+def _layout_vqa(rng, config: SceneConfig) -> list[SceneObject]:
+    for _ in range(50):
+        n = int(rng.integers(config.n_objects[0], config.n_objects[1] + 1))
+        shapes = [str(s) for s in rng.choice(SHAPES, n, replace=False)]
+        colors = [str(c) for c in rng.choice(list(COLORS), n, replace=False)]
+        moving = rng.random(n) < config.moving_share
+        if n >= 2 and 0 < config.moving_share < 1:
+            # "some moving, some still": at least one of each
+            if moving.all():
+                moving[int(rng.integers(n))] = False
+            if not moving.any():
+                moving[int(rng.integers(n))] = True
+        objects = _place_all(
+            rng, config, [(shapes[i], colors[i], COLORS[colors[i]], bool(moving[i])) for i in range(n)]
+        )
+        if objects is not None:
+            return objects
+    raise ParameterError(
+        f"cannot fit {config.n_objects} objects of {config.object_size_px} px into "
+        f"{config.image_size}; use smaller objects or fewer of them"
+    )
+
+
+def _layout_target(rng, config: SceneConfig, bg_level: float) -> list[SceneObject]:
+    for _ in range(50):
+        n_clutter = int(rng.integers(config.n_clutter[0], config.n_clutter[1] + 1))
+        target_moves = bool(rng.random() >= config.static_target_share) or n_clutter == 0
+        color = str(rng.choice(list(COLORS)))
+        specs = [(str(rng.choice(SHAPES)), color, COLORS[color], target_moves)]
+        mover = -1 if target_moves else int(rng.integers(n_clutter))
+        for i in range(n_clutter):
+            grey = _grey_level(rng, bg_level)
+            specs.append((str(rng.choice(SHAPES)), "grey", (grey, grey, grey), i == mover))
+        objects = _place_all(rng, config, specs)
+        if objects is not None:
+            return objects
+    raise ParameterError(
+        f"cannot fit a target and {config.n_clutter} clutter pieces of {config.object_size_px} px "
+        f"into {config.image_size}; use smaller objects or fewer of them"
+    )
+
+
+def _grey_level(rng, bg_level: float) -> float:
+    """A grey that stands out from the background's mean level."""
+    for _ in range(20):
+        g = float(rng.uniform(40, 220))
+        if abs(g - bg_level) > 40:
+            return g
+    return 30.0 if bg_level > 128 else 225.0
+
+
+def _place_all(rng, config, specs) -> list[SceneObject] | None:
+    objects: list[SceneObject] = []
+    for shape, color, rgb, moving in specs:
+        size = float(rng.uniform(*config.object_size_px))
+        spot = _place(rng, config, objects, size, moving)
+        if spot is None:
+            return None
+        start, end, direction, region = spot
+        sprite = _sprite(rng, shape, rgb, size, config.textured)
+        objects.append(
+            SceneObject(shape, color, tuple(float(v) for v in rgb), size, start, end, direction, region, sprite)
+        )
+    return objects
+
+
+# ----------------------------------------------------------------------------- questions
+
+
+def _choices(rng, answer: str, pool: list[str], n_choices: int) -> tuple[list[str], int]:
+    others = [c for c in pool if c != answer]
+    k = min(n_choices - 1, len(others))
+    picked = [str(c) for c in rng.choice(others, k, replace=False)] if k else []
+    choices = [answer, *picked]
+    order = rng.permutation(len(choices))
+    choices = [choices[i] for i in order]
+    return choices, choices.index(answer)
+
+
+def _question(rng, config: SceneConfig, objects: list[SceneObject]) -> dict[str, Any]:
+    qtype = str(rng.choice(config.active_question_types))
+    regions = [name for row in POSITION_GRIDS[config.position_grid] for name in row]
+    target: int | None
+    if config.mode == "target":
+        target = 0
+        obj = objects[0]
+        if qtype == "color":
+            text, answer, pool = "What colour is the coloured object?", obj.color, list(COLORS)
+        elif qtype == "shape":
+            text, answer, pool = "What shape is the coloured object?", obj.shape, list(SHAPES)
+        elif qtype == "position":
+            text, answer, pool = "Where is the coloured object?", obj.region, regions
+        else:
+            text, answer, pool = "Is the coloured object moving?", "yes" if obj.moving else "no", ["yes", "no"]
+    elif qtype == "count":
+        target = None
+        n_moving = sum(o.moving for o in objects)
+        variants = [
+            ("How many objects are there?", len(objects)),
+            ("How many objects are moving?", n_moving),
+            ("How many objects are not moving?", len(objects) - n_moving),
+        ]
+        text, count = variants[int(rng.integers(len(variants)))]
+        answer = str(count)
+        pool = [str(k) for k in range(config.n_objects[1] + 1)]
+    else:
+        target = int(rng.integers(len(objects)))
+        obj = objects[target]
+        if qtype == "color":
+            text, answer, pool = f"What colour is the {obj.shape}?", obj.color, list(COLORS)
+        elif qtype == "shape":
+            text, answer, pool = f"What shape is the {obj.color} object?", obj.shape, list(SHAPES)
+        elif qtype == "position":
+            text, answer, pool = f"Where is the {obj.color} {obj.shape}?", obj.region, regions
+        else:
+            text = f"Which way is the {obj.color} {obj.shape} moving?"
+            answer = obj.direction or NOT_MOVING
+            pool = [*DIRECTIONS, NOT_MOVING]
+    choices, index = _choices(rng, answer, pool, config.n_choices)
+    motion = None if target is None else ("moving" if objects[target].moving else "static")
+    return {
+        "question": text,
+        "choices": choices,
+        "answer": answer,
+        "answer_index": index,
+        "question_type": qtype,
+        "target_motion": motion,
+        "target": target,
+    }
+
+
+# ----------------------------------------------------------------------------- rendering
+
+
+def _smooth_noise(rng, width: int, height: int, cells: int) -> np.ndarray:
+    small = rng.normal(0.0, 1.0, (max(2, cells * height // width), max(2, cells))).astype(np.float32)
+    return cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)
+
+
+def _background(rng, width: int, height: int) -> tuple[np.ndarray, float]:
+    """A low-saturation textured background (float32 HxWx3) and its mean grey level."""
+    level = float(rng.uniform(85, 160))
+    lum = np.full((height, width), level, np.float32)
+    lum += 16 * _smooth_noise(rng, width, height, 4)
+    lum += 9 * _smooth_noise(rng, width, height, max(4, width // 10))
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    period = float(rng.uniform(9, 24))
+    angle = float(rng.uniform(0, math.pi))
+    kind = int(rng.integers(3))
+    if kind == 0:
+        pattern = np.sin(2 * math.pi * (xx * math.cos(angle) + yy * math.sin(angle)) / period)
+    elif kind == 1:
+        pattern = np.sign(np.sin(2 * math.pi * xx / period) * np.sin(2 * math.pi * yy / period))
+    else:
+        pattern = _smooth_noise(rng, width, height, max(4, width // 5))
+    lum += 10 * pattern.astype(np.float32)
+    lum += rng.normal(0.0, 4.0, (height, width)).astype(np.float32)
+    tint = rng.uniform(0.92, 1.08, 3).astype(np.float32)
+    bg = np.clip(lum[..., None] * tint[None, None, :], 0, 255).astype(np.float32)
+    return bg, level
+
+
+def _shape_points(shape: str, radius: float, center: float) -> np.ndarray:
+    def polygon(n: int, r: float, phase: float) -> list[tuple[float, float]]:
+        return [
+            (r * math.cos(phase + 2 * math.pi * k / n), r * math.sin(phase + 2 * math.pi * k / n))
+            for k in range(n)
+        ]
+
+    if shape == "circle":
+        pts = polygon(72, 0.95, 0.0)
+    elif shape == "square":
+        pts = [(-0.75, -0.75), (0.75, -0.75), (0.75, 0.75), (-0.75, 0.75)]
+    elif shape == "triangle":
+        pts = [(0.0, -0.95), (0.95, 0.75), (-0.95, 0.75)]
+    elif shape == "diamond":
+        pts = [(0.0, -1.0), (0.7, 0.0), (0.0, 1.0), (-0.7, 0.0)]
+    elif shape == "star":
+        outer = polygon(5, 1.0, -math.pi / 2)
+        inner = polygon(5, 0.45, -math.pi / 2 + math.pi / 5)
+        pts = [p for pair in zip(outer, inner) for p in pair]
+    elif shape == "cross":
+        a, b = 0.3, 0.92
+        pts = [(-a, -b), (a, -b), (a, -a), (b, -a), (b, a), (a, a), (a, b), (-a, b), (-a, a),
+               (-b, a), (-b, -a), (-a, -a)]  # fmt: skip
+    elif shape == "hexagon":
+        pts = polygon(6, 0.95, 0.0)
+    else:
+        raise ParameterError(f"shape {shape!r} is unknown; allowed values: {', '.join(SHAPES)}")
+    return np.array([(center + radius * x, center + radius * y) for x, y in pts], np.float64)
+
+
+def _texture(rng, size: int) -> np.ndarray:
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    kind = int(rng.integers(4))
+    period = float(rng.uniform(4, 9))
+    if kind == 0:
+        angle = float(rng.uniform(0, math.pi))
+        tex = np.sin(2 * math.pi * (xx * math.cos(angle) + yy * math.sin(angle)) / period)
+    elif kind == 1:
+        tex = np.sign(np.sin(2 * math.pi * xx / period) * np.sin(2 * math.pi * yy / period))
+    elif kind == 2:
+        tex = np.cos(2 * math.pi * xx / period) * np.cos(2 * math.pi * yy / period)
+    else:
+        tex = _smooth_noise(rng, size, size, max(2, size // 4))
+        tex /= max(1e-6, float(np.abs(tex).max()))
+    return tex.astype(np.float32)
+
+
+def _sprite(rng, shape: str, rgb, size: float, textured: bool) -> np.ndarray:
+    """Premultiplied RGBA sprite (float32) with an anti-aliased mask; 2 px transparent border."""
+    side = math.ceil(size) + 4
+    scale = 4
+    canvas = np.zeros((side * scale, side * scale), np.uint8)
+    pts = _shape_points(shape, size / 2 * scale, side * scale / 2)
+    cv2.fillPoly(canvas, [np.round(pts).astype(np.int32)], 255, lineType=cv2.LINE_AA)
+    alpha = cv2.resize(canvas, (side, side), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+    color = np.asarray(rgb, np.float32)[None, None, :]
+    if textured:
+        tex = _texture(rng, side)
+        color = np.clip(color * (1 + _TEXTURE_STRENGTH * tex[..., None]), 0, 255)
+    else:
+        color = np.broadcast_to(color, (side, side, 3))
+    return np.concatenate([color * alpha[..., None], alpha[..., None]], axis=-1).astype(np.float32)
+
+
+def _composite(frame: np.ndarray, sprite: np.ndarray, cx: float, cy: float) -> None:
+    side = sprite.shape[0]
+    left, top = cx - side / 2, cy - side / 2
+    ix, iy = math.floor(left), math.floor(top)
+    shift = np.float32([[1, 0, left - ix], [0, 1, top - iy]])
+    moved = cv2.warpAffine(
+        sprite, shift, (side + 1, side + 1), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
+    )
+    height, width = frame.shape[:2]
+    x0, y0 = max(ix, 0), max(iy, 0)
+    x1, y1 = min(ix + side + 1, width), min(iy + side + 1, height)
+    if x1 <= x0 or y1 <= y0:
+        return
+    patch = moved[y0 - iy : y1 - iy, x0 - ix : x1 - ix]
+    region = frame[y0:y1, x0:x1]
+    region *= 1 - patch[..., 3:4]
+    region += patch[..., :3]
+
+
+def _render(background: np.ndarray, objects: list[SceneObject], phase: float) -> np.ndarray:
+    frame = background.copy()
+    # still objects underneath so a mover is never hidden (layouts keep them apart anyway)
+    for obj in sorted(objects, key=lambda o: o.moving):
+        cx = obj.start[0] + phase * (obj.end[0] - obj.start[0])
+        cy = obj.start[1] + phase * (obj.end[1] - obj.start[1])
+        _composite(frame, obj.sprite, cx, cy)
+    return np.clip(np.rint(frame), 0, 255).astype(np.uint8)

@@ -1,0 +1,187 @@
+"""HDF5 shards: many samples per file, written atomically and byte-reproducibly.
+
+Layout of ``shards/<split>-<k>.h5``::
+
+    root attrs   format, format_version, split, shard, start, stop, fingerprint,
+                 sensor_width, sensor_height
+    /index_json  uint8: UTF-8 JSON {"records": [...], "errors": [...]} (what samples.jsonl and
+                 errors.jsonl hold for this shard, so a resumed build can reuse the shard)
+    /samples/<k> one group per sample (k = position in the shard, 5 digits)
+        events/x uint16, events/y uint16, events/t int64 (absolute µs), events/p uint8
+                 (the DSEC column names and types, Blosc-zstd + bitshuffle)
+        frame    HxWx3 uint8 RGB, the frame at the question time
+        attrs    id, question, choices (JSON), answer, answer_index, question_type,
+                 target_motion, window_us, frame_t_us, meta (JSON), source (JSON)
+
+Files are written to a temporary name and renamed when complete. No object carries a
+modification time and the file format version is pinned, so the same samples give the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import h5py
+import hdf5plugin
+import numpy as np
+
+from eventsim.datasets.sources import BuiltSample
+from eventsim.errors import DatasetError
+from eventsim.events import EVENT_DTYPE
+
+SHARD_FORMAT = "eventsim-vqa-shard"
+SHARD_FORMAT_VERSION = "1.0"
+_LIBVER = ("earliest", "v110")
+_COLUMNS = (("x", np.uint16), ("y", np.uint16), ("t", np.int64), ("p", np.uint8))
+
+
+def shard_filename(split: str, shard: int) -> str:
+    return f"{split}-{shard:05d}.h5"
+
+
+def group_name(position: int) -> str:
+    return f"samples/{position:05d}"
+
+
+def _events_filter() -> dict[str, Any]:
+    return dict(hdf5plugin.Blosc(cname="zstd", clevel=5, shuffle=hdf5plugin.Blosc.BITSHUFFLE))
+
+
+def _frame_filter() -> dict[str, Any]:
+    return dict(hdf5plugin.Blosc(cname="zstd", clevel=5, shuffle=hdf5plugin.Blosc.SHUFFLE))
+
+
+def _dataset(group: h5py.Group, name: str, data: np.ndarray, filt: dict[str, Any]) -> None:
+    if data.size == 0:
+        # chunked (filtered) datasets need at least one element per chunk
+        group.create_dataset(name, data=data, track_times=False)
+        return
+    group.create_dataset(name, data=data, chunks=data.shape, track_times=False, **filt)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+
+def sample_record(sample: BuiltSample, split: str, index: int, shard_rel: str, pos: int) -> dict:
+    """The samples.jsonl line of a sample (everything but the arrays)."""
+    return {
+        "id": sample.id,
+        "split": split,
+        "index": index,
+        "question": sample.question,
+        "choices": list(sample.choices),
+        "answer": sample.answer,
+        "answer_index": int(sample.answer_index),
+        "question_type": sample.question_type,
+        "target_motion": sample.target_motion,
+        "shard": shard_rel,
+        "group": group_name(pos),
+        "window_us": [int(sample.window_us[0]), int(sample.window_us[1])],
+        "frame_t_us": int(sample.frame_t_us),
+        "n_events": int(len(sample.events)),
+        "meta": sample.meta,
+        "source": sample.provenance,
+    }
+
+
+def write_shard(
+    path: Path,
+    samples: list[tuple[int, BuiltSample]],
+    errors: list[dict[str, Any]],
+    info: dict[str, Any],
+) -> dict[str, Any]:
+    """Write one shard atomically; returns ``{"records", "errors", "sha256", "bytes"}``.
+
+    ``samples`` are ``(index in split, sample)`` pairs in order; ``info`` holds the root
+    attributes (split, shard, start, stop, fingerprint, sensor_width, sensor_height).
+    """
+    path = Path(path)
+    shard_rel = f"shards/{path.name}"
+    records = [
+        sample_record(s, info["split"], index, shard_rel, pos) for pos, (index, s) in enumerate(samples)
+    ]
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with h5py.File(tmp, "w", libver=_LIBVER) as f:
+            f.attrs["format"] = SHARD_FORMAT
+            f.attrs["format_version"] = SHARD_FORMAT_VERSION
+            for key in ("split", "shard", "start", "stop", "fingerprint"):
+                f.attrs[key] = info[key]
+            f.attrs["sensor_width"] = int(info["sensor_width"])
+            f.attrs["sensor_height"] = int(info["sensor_height"])
+            index = _dumps({"records": records, "errors": errors}).encode()
+            _dataset(f, "index_json", np.frombuffer(index, np.uint8), _frame_filter())
+            root = f.create_group("samples")
+            for pos, (_, s) in enumerate(samples):
+                g = root.create_group(f"{pos:05d}")
+                ev = g.create_group("events")
+                for name, dtype in _COLUMNS:
+                    _dataset(ev, name, np.ascontiguousarray(s.events[name]).astype(dtype), _events_filter())
+                _dataset(g, "frame", np.ascontiguousarray(s.image, dtype=np.uint8), _frame_filter())
+                g.attrs["id"] = s.id
+                g.attrs["question"] = s.question
+                g.attrs["choices"] = _dumps(list(s.choices))
+                g.attrs["answer"] = s.answer
+                g.attrs["answer_index"] = int(s.answer_index)
+                g.attrs["question_type"] = s.question_type
+                g.attrs["target_motion"] = s.target_motion or ""
+                g.attrs["window_us"] = np.asarray(s.window_us, np.int64)
+                g.attrs["frame_t_us"] = int(s.frame_t_us)
+                g.attrs["meta"] = _dumps(s.meta)
+                g.attrs["source"] = _dumps(s.provenance)
+        digest, size = file_digest(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return {"records": records, "errors": errors, "sha256": digest, "bytes": size}
+
+
+def file_digest(path: Path) -> tuple[str, int]:
+    h = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+            size += len(block)
+    return h.hexdigest(), size
+
+
+def read_shard_index(path: Path, expect: dict[str, Any]) -> dict[str, Any] | None:
+    """The index of a complete shard whose attributes match ``expect``; None if it does not
+    match (another recipe, another sample range) or cannot be read (then it is rebuilt)."""
+    try:
+        with h5py.File(path, "r") as f:
+            if f.attrs.get("format") != SHARD_FORMAT:
+                return None
+            for key, value in expect.items():
+                got = f.attrs.get(key)
+                got = got.item() if isinstance(got, np.generic) else got
+                if got != value:
+                    return None
+            index = json.loads(bytes(f["index_json"][()]).decode())
+    except (OSError, KeyError, ValueError):
+        return None
+    digest, size = file_digest(path)
+    return {"records": index["records"], "errors": index["errors"], "sha256": digest, "bytes": size}
+
+
+def read_events(group: h5py.Group) -> np.ndarray:
+    ev = group["events"]
+    n = ev["t"].shape[0]
+    out = np.empty(n, dtype=EVENT_DTYPE)
+    for name, _ in _COLUMNS:
+        out[name] = ev[name][()]
+    return out
+
+
+def open_shard(path: Path) -> h5py.File:
+    try:
+        return h5py.File(path, "r")
+    except OSError as exc:
+        raise DatasetError(f"cannot open shard {str(path)!r}: {exc}") from None

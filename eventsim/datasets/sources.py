@@ -1,0 +1,405 @@
+"""Where samples come from: procedural scenes, static-image VQA files, or video QA files.
+
+Each source has two halves. `plan_split` runs in the driver: it lists a split's samples as small,
+picklable `SampleSpec` records (malformed input lines become specs that carry their error).
+`make_sample` runs in a worker: it turns one spec into a `BuiltSample` (frame + events + question)
+or raises `SampleError` with the reason the sample is skipped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import zlib
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from eventsim.datasets.recipe import Recipe
+from eventsim.errors import EventsimError
+from eventsim.events import empty_events, slice_time
+
+
+class SampleError(Exception):
+    """A sample that cannot be built; the message is the reason written to errors.jsonl."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SampleSpec:
+    split: str
+    index: int
+    id: str
+    seed: int
+    record: dict[str, Any] | None = None
+    error: str | None = None
+    provenance: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class BuiltSample:
+    id: str
+    image: np.ndarray  # HxWx3 uint8 RGB, the frame at the question time
+    events: np.ndarray  # EVENT_DTYPE, same pixel grid as image, inside window_us (inclusive end)
+    question: str
+    choices: list[str]
+    answer: str
+    answer_index: int
+    question_type: str
+    target_motion: str | None
+    window_us: tuple[int, int]
+    meta: dict[str, Any]
+    provenance: dict[str, Any]
+
+    @property
+    def frame_t_us(self) -> int:
+        return int(self.window_us[1])
+
+
+def sample_seeds(seed: int, split: str, index: int) -> tuple[int, int]:
+    """(scene seed, simulator seed) of one sample; independent of build order and workers."""
+    state = np.random.SeedSequence([int(seed), zlib.crc32(split.encode()), int(index)])
+    a, b = state.generate_state(2, np.uint64)
+    return int(a >> 1), int(b >> 1)
+
+
+def sample_id(split: str, index: int) -> str:
+    return f"{split}-{index:06d}"
+
+
+def plan_split(recipe: Recipe, split: str, limit: int | None = None) -> list[SampleSpec]:
+    kind = recipe.source_kind
+    if kind == "shapes":
+        n = int(recipe.splits[split])
+        n = n if limit is None else min(n, limit)
+        return [
+            SampleSpec(
+                split,
+                i,
+                sample_id(split, i),
+                sample_seeds(recipe.seed, split, i)[0],
+                provenance={"kind": "shapes", "mode": recipe.source["mode"]},
+            )
+            for i in range(n)
+        ]
+    path = recipe.resolve_path(recipe.splits[split])
+    fmt = recipe.source.get("format", "jsonl")
+    if fmt == "auto":
+        fmt = "parquet" if path.suffix.lower() in (".parquet", ".pq") else "jsonl"
+    if fmt == "parquet":
+        rows = _parquet_rows(path, limit)
+    else:
+        rows = _jsonl_rows(path, limit)
+    media_key = "video" if kind == "video" else "image"
+    specs = []
+    for i, (where, record, error) in enumerate(rows):
+        if error is None:
+            error = _check_record(record, media_key, kind)
+        prov = {"kind": kind, "file": str(path), **where}
+        if record is not None and "id" in record:
+            prov["source_id"] = str(record["id"])
+        specs.append(
+            SampleSpec(
+                split,
+                i,
+                sample_id(split, i),
+                sample_seeds(recipe.seed, split, i)[0],
+                record=None if error else record,
+                error=error,
+                provenance=prov,
+            )
+        )
+    return specs
+
+
+def _jsonl_rows(path: Path, limit: int | None):
+    from eventsim.errors import DatasetError
+
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise DatasetError(f"cannot read split file {str(path)!r}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"split file {str(path)!r} is not UTF-8 text: {exc}") from None
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        if limit is not None and len(rows) >= limit:
+            break
+        where = {"line": number}
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            rows.append((where, None, f"malformed JSONL line {number}: {exc.msg}"))
+            continue
+        if not isinstance(record, dict):
+            rows.append((where, None, f"malformed JSONL line {number}: expected a JSON object"))
+            continue
+        rows.append((where, record, None))
+    return rows
+
+
+def _parquet_rows(path: Path, limit: int | None):
+    from eventsim.errors import DatasetError, require
+
+    pq = require("pyarrow.parquet", "parquet", "reading parquet VQA files")
+    try:
+        schema = pq.read_schema(path)
+        wanted = [c for c in ("id", "question", "choices", "answer") if c in schema.names]
+        table = pq.read_table(path, columns=wanted)
+    except (OSError, ValueError) as exc:
+        raise DatasetError(f"cannot read parquet file {str(path)!r}: {exc}") from None
+    if "image" not in schema.names:
+        raise DatasetError(
+            f"parquet file {str(path)!r} has columns {schema.names}; expected image, question, answer"
+        )
+    rows = []
+    for i, row in enumerate(table.to_pylist()):
+        if limit is not None and i >= limit:
+            break
+        rows.append(({"row": i}, {**row, "image": {"parquet_row": i}}, None))
+    return rows
+
+
+def _check_record(record: dict[str, Any], media_key: str, kind: str) -> str | None:
+    required = [media_key, "question", "answer"] + (["time"] if kind == "video" else [])
+    missing = [k for k in required if record.get(k) is None]
+    if missing:
+        return f"record lacks field(s) {', '.join(missing)}; expected {', '.join(required)}"
+    if not isinstance(record["question"], str) or not isinstance(record["answer"], str):
+        return "question and answer must be strings"
+    choices = record.get("choices")
+    if choices is not None:
+        if not isinstance(choices, list) or not all(isinstance(c, str) for c in choices):
+            return f"choices must be a list of strings, got {choices!r}"
+        if record["answer"] not in choices:
+            return f"answer {record['answer']!r} is not one of the choices {choices}"
+    if kind == "video":
+        t = record["time"]
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) or t < 0:
+            return f"time must be a number of seconds >= 0, got {t!r}"
+    return None
+
+
+# ----------------------------------------------------------------------------- worker side
+
+
+class SampleMaker:
+    """Builds samples of one recipe; holds per-process caches (parquet tables, simulator)."""
+
+    def __init__(self, recipe: Recipe) -> None:
+        self.recipe = recipe
+        self.params = recipe.dvs_params()
+        self._parquet: dict[str, Any] = {}
+        self._scene = recipe.scene_config() if recipe.source_kind == "shapes" else None
+
+    def make(self, spec: SampleSpec) -> BuiltSample:
+        if spec.error:
+            raise SampleError(spec.error)
+        kind = self.recipe.source_kind
+        try:
+            if kind == "shapes":
+                return self._shapes(spec)
+            if kind == "image":
+                return self._image(spec)
+            return self._video(spec)
+        except EventsimError as exc:
+            raise SampleError(str(exc)) from exc
+
+    def _simulate(self, frames: np.ndarray, ts: np.ndarray, spec: SampleSpec) -> np.ndarray:
+        sim_seed = sample_seeds(self.recipe.seed, spec.split, spec.index)[1]
+        upsample = self.recipe.data["simulator"]["upsample"]
+        if upsample == "none":
+            from eventsim.simulator import EventSimulator
+
+            size = (int(frames.shape[2]), int(frames.shape[1]))
+            return EventSimulator(self.params, size, seed=sim_seed).step(frames, ts)
+        from eventsim.simulator import simulate_frames
+
+        return simulate_frames(frames, ts, self.params, seed=sim_seed, upsample=upsample)
+
+    def _shapes(self, spec: SampleSpec) -> BuiltSample:
+        from eventsim.datasets.scenes import draw_sample
+
+        s = draw_sample(self._scene, spec.seed)
+        t0, t1 = s.window_us
+        events = slice_time(self._simulate(s.frames, s.timestamps_us, spec), t0, t1 + 1)
+        meta = {k: v for k, v in s.meta.items() if k not in ("window_us", "frame_t_us")}
+        return BuiltSample(
+            spec.id, s.image, events, s.question, s.choices, s.answer, s.answer_index,
+            s.question_type, s.target_motion, (t0, t1), meta, spec.provenance,
+        )  # fmt: skip
+
+    def _qa_fields(self, spec: SampleSpec) -> tuple[list[str], int, str]:
+        rec = spec.record or {}
+        choices = list(rec.get("choices") or [])
+        index = choices.index(rec["answer"]) if choices else -1
+        return choices, index, str(rec.get("question_type") or "open")
+
+    def _media_path(self, spec: SampleSpec, value: str) -> Path:
+        path = Path(value).expanduser()
+        if path.is_absolute():
+            return path
+        root = self.recipe.source.get("root") or ""
+        base = self.recipe.resolve_path(root) if root else Path(spec.provenance["file"]).parent
+        return base / path
+
+    def _load_image(self, spec: SampleSpec) -> np.ndarray:
+        value = (spec.record or {})["image"]
+        if isinstance(value, dict) and "parquet_row" in value:
+            data = self._parquet_image(spec.provenance["file"], int(value["parquet_row"]))
+            if isinstance(data, dict) and data.get("bytes"):
+                buf = np.frombuffer(data["bytes"], np.uint8)
+                bgr = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+                if bgr is None:
+                    raise SampleError(f"parquet row {value['parquet_row']}: image bytes unreadable")
+                return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            if isinstance(data, dict) and data.get("path"):
+                value = data["path"]
+            else:
+                raise SampleError(f"parquet row {value['parquet_row']}: image has no bytes or path")
+        if not isinstance(value, str):
+            raise SampleError(f"image must be a path string, got {value!r}")
+        path = self._media_path(spec, value)
+        if not path.is_file():
+            raise SampleError(f"image not found: {path}")
+        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise SampleError(f"image unreadable (not a supported image file): {path}")
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+    def _parquet_image(self, file: str, row: int) -> Any:
+        if file not in self._parquet:
+            from eventsim.errors import require
+
+            pq = require("pyarrow.parquet", "parquet", "reading parquet VQA files")
+            self._parquet[file] = pq.read_table(file, columns=["image"]).column("image")
+        return self._parquet[file][row].as_py()
+
+    def _image(self, spec: SampleSpec) -> BuiltSample:
+        from eventsim.simulator.sources import ImageMotionSource
+
+        src = self.recipe.source
+        width, height = self.recipe.sensor_size
+        image = fit_frame(self._load_image(spec), (width, height), src["resize"])
+        kwargs: dict[str, Any] = {
+            "motion": src["motion"],
+            "duration_ms": float(self.recipe.data["events"]["window_ms"]),
+            "amplitude_px": float(src["amplitude_px"]),
+            "sensor_size": (width, height),
+            "seed": spec.seed,
+        }
+        if src["fps"] > 0:
+            kwargs["fps"] = float(src["fps"])
+        frames, ts = [], []
+        for frame, t_us in ImageMotionSource(image, **kwargs):
+            frames.append(_as_rgb(frame))
+            ts.append(int(t_us))
+        if len(frames) < 2:
+            raise SampleError("the camera motion gave fewer than 2 frames")
+        stack = np.stack(frames)
+        t_arr = np.asarray(ts, np.int64)
+        t1 = int(t_arr[-1])
+        t0 = max(int(t_arr[0]), t1 - self.recipe.window_us)
+        events = slice_time(self._simulate(stack, t_arr, spec), t0, t1 + 1)
+        choices, index, qtype = self._qa_fields(spec)
+        rec = spec.record or {}
+        meta = {"motion": src["motion"], "amplitude_px": src["amplitude_px"], "n_frames": len(ts)}
+        return BuiltSample(
+            spec.id, stack[-1], events, rec["question"], choices, rec["answer"], index, qtype,
+            rec.get("target_motion"), (t0, t1), meta, spec.provenance,
+        )  # fmt: skip
+
+    def _video(self, spec: SampleSpec) -> BuiltSample:
+        rec = spec.record or {}
+        path = self._media_path(spec, str(rec["video"]))
+        t_q = round(float(rec["time"]) * 1e6)
+        window = self.recipe.window_us
+        frames, ts = read_video_window(path, t_q - window, t_q, self.recipe.sensor_size,
+                                       self.recipe.source["resize"])  # fmt: skip
+        t1 = int(ts[-1])
+        t0 = t1 - window
+        events = empty_events()
+        if len(ts) > 1:
+            events = slice_time(self._simulate(frames, ts, spec), t0, t1 + 1)
+        choices, index, qtype = self._qa_fields(spec)
+        meta = {"video": str(path), "time_s": float(rec["time"]), "n_frames": len(ts)}
+        return BuiltSample(
+            spec.id, frames[-1], events, rec["question"], choices, rec["answer"], index, qtype,
+            rec.get("target_motion"), (t0, t1), meta, spec.provenance,
+        )  # fmt: skip
+
+
+def _as_rgb(frame: np.ndarray) -> np.ndarray:
+    frame = np.asarray(frame)
+    if frame.dtype != np.uint8:
+        frame = np.clip(np.rint(frame), 0, 255).astype(np.uint8)
+    if frame.ndim == 2:
+        frame = np.repeat(frame[..., None], 3, axis=-1)
+    return frame
+
+
+def fit_frame(image: np.ndarray, size: tuple[int, int], mode: str) -> np.ndarray:
+    """Resize an RGB image to ``size`` (W, H): ``crop`` keeps the aspect ratio (centre crop)."""
+    width, height = size
+    h, w = image.shape[:2]
+    if mode == "crop" and (w * height != h * width):
+        scale = max(width / w, height / h)
+        cw, ch = round(width / scale), round(height / scale)
+        x0, y0 = (w - cw) // 2, (h - ch) // 2
+        image = image[y0 : y0 + ch, x0 : x0 + cw]
+    if image.shape[1] == width and image.shape[0] == height:
+        return np.ascontiguousarray(image)
+    area = image.shape[1] > width
+    interp = cv2.INTER_AREA if area else cv2.INTER_LINEAR
+    return cv2.resize(image, (width, height), interpolation=interp)
+
+
+def read_video_window(
+    path: Path, t_start_us: int, t_end_us: int, size: tuple[int, int], resize: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """RGB frames (fitted to ``size``) from the last frame at or before ``t_start_us`` up to the
+    last frame at or before ``t_end_us``, with their container timestamps in µs."""
+    if not path.is_file():
+        raise SampleError(f"video not found: {path}")
+    cap = cv2.VideoCapture(str(path))
+    try:
+        if not cap.isOpened():
+            raise SampleError(f"video unreadable: {path}")
+        interval = round(1e6 / (cap.get(cv2.CAP_PROP_FPS) or 30.0))
+        frames: list[np.ndarray] = []
+        ts: list[int] = []
+        last_t: int | None = None
+        passed_end = False
+        while True:
+            ok, bgr = cap.read()
+            if not ok:
+                break
+            t = round(cap.get(cv2.CAP_PROP_POS_MSEC) * 1000)
+            if last_t is not None and t <= last_t:
+                # some containers repeat or omit timestamps; fall back to the nominal rate
+                t = last_t + interval
+            last_t = t
+            if t > t_end_us:
+                passed_end = True
+                break
+            if t <= t_start_us:
+                frames, ts = [], []
+            frames.append(fit_frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), size, resize))
+            ts.append(t)
+    finally:
+        cap.release()
+    if last_t is None:
+        raise SampleError(f"video unreadable or empty: {path}")
+    duration = last_t + interval
+    if not passed_end and t_end_us >= duration:
+        raise SampleError(
+            f"video {path.name} is {duration / 1e6:.3f} s long, shorter than the question time "
+            f"{t_end_us / 1e6:.3f} s"
+        )
+    if not frames:
+        raise SampleError(f"video {path.name} has no frame at or before {t_end_us / 1e6:.3f} s")
+    return np.stack(frames), np.asarray(ts, np.int64)

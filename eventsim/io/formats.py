@@ -1,0 +1,415 @@
+"""Writers for every output format, and the faery bridge for the raw camera formats.
+
+`write_stream` writes an iterable of event packets in any of `FORMATS`, always to a temporary
+name first and renamed on success. AEDAT4, EVT2/EVT3, DAT, ES and CSV go through faery (LGPL,
+extra ``formats``), imported only when one of them is used.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from eventsim.errors import (
+    EventFileError,
+    InvalidEventsError,
+    OutputExistsError,
+    ParameterError,
+    require,
+)
+from eventsim.events import EVENT_DTYPE, as_events, check_sensor_size, infer_sensor_size
+
+FAERY_EXTENSIONS = (".aedat4", ".aedat", ".raw", ".evt", ".dat", ".es", ".csv")
+
+
+@dataclass(frozen=True)
+class Format:
+    name: str
+    extensions: tuple[str, ...]
+    description: str
+    needs_faery: bool = False
+
+
+FORMATS: dict[str, Format] = {
+    f.name: f
+    for f in (
+        Format("h5", (".h5", ".hdf5"), "eventsim HDF5 (DSEC layout, indexed, compressed)"),
+        Format("v2e", (), "v2e HDF5: /events N x 4 int64 [t_us, x, y, p]"),
+        Format("evqa", (), "EvQA / event_utils HDF5: events/xs, ys, ts (µs), ps"),
+        Format("npy", (".npy",), "numpy structured array of EVENT_DTYPE"),
+        Format("npz", (".npz",), "numpy archive with x, y, t, p and sensor_size"),
+        Format("txt", (".txt",), "rpg text: 'width height' line, then 't x y p' (t in s)"),
+        Format("aedat4", (".aedat4", ".aedat"), "iniVation AEDAT4", True),
+        Format("evt3", (".raw", ".evt"), "Prophesee EVT 3.0 raw", True),
+        Format("evt2", (), "Prophesee EVT 2.0 raw (.raw)", True),
+        Format("dat", (".dat",), "Prophesee DAT", True),
+        Format("es", (".es",), "Event Stream", True),
+        Format("csv", (".csv",), "CSV 't,x,y,on' (t in µs)", True),
+    )
+}
+
+
+def format_from_path(path: str | os.PathLike, fmt: str | None = None) -> str:
+    """The output format named by ``fmt`` or, when None, by the path's extension."""
+    if fmt is not None:
+        fmt = fmt.lower()
+        if fmt not in FORMATS:
+            raise ParameterError(f"format {fmt!r} is unknown; valid: {', '.join(FORMATS)}")
+        return fmt
+    ext = Path(path).suffix.lower()
+    for f in FORMATS.values():
+        if ext in f.extensions:
+            return f.name
+    known = ", ".join(e for f in FORMATS.values() for e in f.extensions)
+    raise ParameterError(
+        f"cannot tell the output format from extension {ext!r}; use one of {known} "
+        f"or pass a format ({', '.join(FORMATS)})"
+    )
+
+
+def _faery(feature: str) -> Any:
+    return require("faery", "formats", feature)
+
+
+# -- reading through faery -----------------------------------------------------------------------
+def read_faery(
+    path: Path, sensor_size: tuple[int, int] | None = None
+) -> tuple[np.ndarray, tuple[int, int] | None, list[str], dict]:
+    """Decode an AEDAT4/EVT/DAT/ES/CSV file. Returns (events, recorded size or None, notes, meta)."""
+    faery = _faery(f"reading {path.suffix} files")
+    ext = path.suffix.lower()
+    notes: list[str] = []
+    file_size: tuple[int, int] | None = None
+    kwargs: dict[str, Any] = {}
+    if ext in (".raw", ".evt"):
+        with open(path, "rb") as fh:
+            if fh.read(1) != b"%":
+                raise EventFileError(
+                    f"{str(path)!r} is not an EVT file: it does not start with a '%' header"
+                )
+    if ext == ".csv":
+        kwargs, file_size, csv_notes = _csv_options(faery, path, sensor_size)
+        notes += csv_notes
+    elif sensor_size is not None:
+        kwargs["dimensions_fallback"] = tuple(sensor_size)
+    try:
+        decoder = faery.events_stream_from_file(path, **kwargs)
+        packets = [p for p in decoder if len(p)]
+        if ext != ".csv":
+            file_size = tuple(int(v) for v in decoder.dimensions())
+    except Exception as exc:  # faery raises bare Exception/RuntimeError for bad input
+        raise EventFileError(f"cannot decode {str(path)!r} with faery: {exc}") from None
+    if packets:
+        raw = np.concatenate(packets)
+        ev = np.empty(raw.shape[0], dtype=EVENT_DTYPE)
+        for name in ("x", "y"):
+            if raw[name].max() > np.iinfo(np.int16).max:
+                raise InvalidEventsError(f"{str(path)!r}: {name} exceeds 32767")
+            ev[name] = raw[name]
+        ev["t"] = raw["t"].astype(np.int64)
+        ev["p"] = raw["on"]
+    else:
+        ev = np.zeros(0, dtype=EVENT_DTYPE)
+    notes.append("time unit: microseconds")
+    layout = {
+        ".aedat4": "aedat4",
+        ".aedat": "aedat4",
+        ".raw": "evt",
+        ".evt": "evt",
+        ".dat": "dat",
+        ".es": "es",
+        ".csv": "csv",
+    }[ext]
+    return ev, file_size, notes, {"layout": layout}
+
+
+def _csv_options(
+    faery: Any, path: Path, sensor_size: tuple[int, int] | None
+) -> tuple[dict, tuple[int, int] | None, list[str]]:
+    """faery's CSV decoder options from the header (sizes as ``x@W,y@H``) and first rows."""
+    with open(path, "rb") as fh:
+        head = fh.read(65536).split(b"\n")
+    header = head[0].strip()
+    has_header = not header.replace(b",", b"").replace(b"-", b"").replace(b".", b"").isdigit()
+    notes: list[str] = []
+    file_size = None
+    if has_header:
+        fields = header.decode("utf-8", "replace").split(",")
+        sizes = {}
+        for fld in fields:
+            name, _, size = fld.partition("@")
+            if size.strip().isdigit():
+                sizes[name.strip()] = int(size)
+        if "x" in sizes and "y" in sizes:
+            file_size = (sizes["x"], sizes["y"])
+    rows = head[1:] if has_header else head
+    off = b"0"
+    for row in rows[:-1]:
+        cells = row.strip().split(b",")
+        if len(cells) >= 4 and cells[3].strip() == b"-1":
+            off = b"-1"
+            notes.append("polarity -1/+1 in the CSV converted to 0/1 (-1 -> 0, +1 -> 1)")
+            break
+    props = faery.CsvProperties(
+        has_header=has_header,
+        separator=b",",
+        t_index=0,
+        x_index=1,
+        y_index=2,
+        on_index=3,
+        t_scale=0.0,
+        on_value=b"1",
+        off_value=off,
+        skip_errors=False,
+    )
+    fallback = file_size or sensor_size or (32767, 32767)
+    return {"csv_properties": props, "dimensions_fallback": tuple(fallback)}, file_size, notes
+
+
+# -- writing -------------------------------------------------------------------------------------
+def _temp_for(path: Path) -> Path:
+    return path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
+
+
+def write_stream(
+    path: str | os.PathLike,
+    packets: Iterable[np.ndarray],
+    sensor_size: tuple[int, int],
+    *,
+    fmt: str | None = None,
+    force: bool = False,
+    params: dict | None = None,
+    source: dict | None = None,
+) -> int:
+    """Write time-sorted packets to ``path`` in ``fmt`` (default: from the extension).
+
+    Returns the number of events written. Nothing is left under ``path`` on failure.
+    """
+    path = Path(path)
+    fmt = format_from_path(path, fmt)
+    sensor_size = check_sensor_size(sensor_size)
+    if path.exists() and not force:
+        raise OutputExistsError(f"output {str(path)!r} exists; pass force=True to replace it")
+    if fmt == "h5":
+        from eventsim.io.hdf5 import EventWriter
+
+        with EventWriter(path, sensor_size, params=params, source=source, force=force) as w:
+            for packet in packets:
+                w.write(packet)
+        return w.n_events
+    writer: Callable[[Path, Iterable[np.ndarray], tuple[int, int], str], int] = {
+        "v2e": _write_v2e,
+        "evqa": _write_evqa,
+        "npy": _write_npy,
+        "npz": _write_npz,
+        "txt": _write_txt,
+    }.get(fmt, _write_faery)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temp_for(path)
+    checked = _checked(packets, sensor_size)
+    try:
+        n = writer(tmp, checked, sensor_size, fmt)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return n
+
+
+def _checked(packets: Iterable[np.ndarray], sensor_size: tuple[int, int]):
+    """Validate order (across packets too), bounds and polarity, naming the stream index."""
+    from eventsim.events import validate_events
+
+    base = 0
+    last = None
+    for packet in packets:
+        ev = as_events(packet)
+        if not len(ev):
+            continue
+        if last is not None and ev["t"][0] < last:
+            raise InvalidEventsError(
+                f"timestamps are not sorted across packets: event {base} has "
+                f"t = {ev['t'][0]} us < {last} us"
+            )
+        try:
+            validate_events(ev, sensor_size)
+        except InvalidEventsError as exc:
+            raise InvalidEventsError(f"in the packet starting at event {base}: {exc}") from None
+        last = int(ev["t"][-1])
+        base += len(ev)
+        yield ev
+
+
+def write_events(
+    path: str | os.PathLike,
+    events: np.ndarray,
+    sensor_size: tuple[int, int] | None = None,
+    *,
+    force: bool = False,
+    params: dict | None = None,
+    source: dict | None = None,
+    fmt: str | None = None,
+) -> Path:
+    """Write a whole events array; eventsim HDF5 for ``.h5``, otherwise by extension or ``fmt``.
+
+    ``sensor_size`` None is inferred from the largest coordinates.
+    """
+    events = as_events(events)
+    size = infer_sensor_size(events) if sensor_size is None else sensor_size
+    write_stream(path, [events], size, fmt=fmt, force=force, params=params, source=source)
+    return Path(path)
+
+
+def _collect(packets: Iterable[np.ndarray]) -> np.ndarray:
+    parts = list(packets)
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=EVENT_DTYPE)
+
+
+def _write_npy(tmp: Path, packets: Iterable[np.ndarray], size: tuple[int, int], fmt: str) -> int:
+    ev = _collect(packets)
+    with open(tmp, "wb") as fh:
+        np.save(fh, ev)
+    return len(ev)
+
+
+def _write_npz(tmp: Path, packets: Iterable[np.ndarray], size: tuple[int, int], fmt: str) -> int:
+    ev = _collect(packets)
+    with open(tmp, "wb") as fh:
+        np.savez_compressed(
+            fh,
+            x=ev["x"],
+            y=ev["y"],
+            t=ev["t"],
+            p=ev["p"],
+            sensor_size=np.asarray(size, dtype=np.int64),
+        )
+    return len(ev)
+
+
+def _write_txt(tmp: Path, packets: Iterable[np.ndarray], size: tuple[int, int], fmt: str) -> int:
+    n = 0
+    with open(tmp, "w", encoding="ascii") as fh:
+        fh.write(f"{size[0]} {size[1]}\n")
+        for ev in packets:
+            sec = ev["t"] // 1_000_000
+            frac = ev["t"] % 1_000_000
+            # integer formatting keeps the microseconds exact at any magnitude
+            table = np.column_stack([sec, frac, ev["x"], ev["y"], ev["p"]])
+            np.savetxt(fh, table, fmt="%d.%06d %d %d %d")
+            n += len(ev)
+    return n
+
+
+def _append(ds: h5py.Dataset, values: np.ndarray) -> None:
+    a = ds.shape[0]
+    ds.resize((a + values.shape[0], *ds.shape[1:]))
+    ds[a:] = values
+
+
+def _write_v2e(tmp: Path, packets: Iterable[np.ndarray], size: tuple[int, int], fmt: str) -> int:
+    with h5py.File(tmp, "w") as f:
+        ds = f.create_dataset(
+            "events",
+            shape=(0, 4),
+            maxshape=(None, 4),
+            dtype=np.int64,
+            chunks=(65536, 4),
+            compression="gzip",
+            compression_opts=1,
+            shuffle=True,
+        )
+        for ev in packets:
+            _append(ds, np.column_stack([ev["t"], ev["x"], ev["y"], ev["p"]]).astype(np.int64))
+        return int(ds.shape[0])
+
+
+def _write_evqa(tmp: Path, packets: Iterable[np.ndarray], size: tuple[int, int], fmt: str) -> int:
+    with h5py.File(tmp, "w") as f:
+        g = f.create_group("events")
+        spec = (
+            ("xs", np.uint16, "x"),
+            ("ys", np.uint16, "y"),
+            ("ts", np.int64, "t"),
+            ("ps", np.uint8, "p"),
+        )
+        ds = {
+            name: g.create_dataset(
+                name,
+                shape=(0,),
+                maxshape=(None,),
+                dtype=dtype,
+                chunks=(65536,),
+                compression="gzip",
+                compression_opts=1,
+                shuffle=True,
+            )
+            for name, dtype, _ in spec
+        }
+        n = 0
+        t_first = t_last = 0
+        for ev in packets:
+            if n == 0:
+                t_first = int(ev["t"][0])
+            for name, dtype, field in spec:
+                _append(ds[name], ev[field].astype(dtype))
+            n += len(ev)
+            t_last = int(ev["t"][-1])
+        f.attrs["sensor_resolution"] = np.asarray([size[1], size[0]], dtype=np.int64)
+        f.attrs["num_events"] = n
+        f.attrs["duration"] = (t_last - t_first) / 1e6
+        f.attrs["data_source"] = "eventsim"
+        return n
+
+
+def _write_faery(tmp: Path, packets: Iterable[np.ndarray], size: tuple[int, int], fmt: str) -> int:
+    faery = _faery(f"writing {fmt} files")
+    from faery.events_stream import EVENTS_DTYPE as FAERY_DTYPE
+
+    count = [0]
+
+    def convert():
+        for ev in packets:
+            if ev["t"][0] < 0:
+                raise InvalidEventsError(
+                    f"{fmt} cannot store negative timestamps (first is {ev['t'][0]} us)"
+                )
+            out = np.empty(len(ev), dtype=FAERY_DTYPE)
+            out["t"] = ev["t"]
+            out["x"] = ev["x"]
+            out["y"] = ev["y"]
+            out["on"] = ev["p"] == 1
+            count[0] += len(ev)
+            yield out
+
+    file_type = {
+        "aedat4": "aedat",
+        "evt3": "evt",
+        "evt2": "evt",
+        "dat": "dat",
+        "es": "es",
+        "csv": "csv",
+    }[fmt]
+    version = {"evt3": "evt3", "evt2": "evt2", "dat": "dat2"}.get(fmt)
+    try:
+        faery.file_encoder.events_to_file(
+            convert(),
+            tmp,
+            dimensions=tuple(size),
+            version=version,
+            file_type=file_type,
+            # ES would otherwise drop the first timestamp; EVT and DAT keep it in the header
+            zero_t0=fmt != "es",
+            use_write_suffix=False,
+        )
+    except (InvalidEventsError, MemoryError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # faery raises bare Exception/RuntimeError/AssertionError
+        raise EventFileError(f"faery could not write {fmt}: {exc}") from None
+    return count[0]

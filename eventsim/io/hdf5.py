@@ -1,0 +1,779 @@
+"""The eventsim HDF5 event format: DSEC-compatible, indexed, compressed, written as a stream.
+
+Layout (a DSEC reader loads it unchanged)::
+
+    /events/x  uint16      /events/y  uint16
+    /events/t  int64 µs, relative to /t_offset
+    /events/p  uint8 in {0, 1}
+    /t_offset  int64 scalar (µs)
+    /ms_to_idx uint64: t[ms_to_idx[ms]] >= 1000*ms > t[ms_to_idx[ms] - 1]
+    /frames (K, H, W[, 3]) uint8, /frame_ts_us int64 (absolute µs), /frame_event_idx uint64
+    root attributes: format, format_version, sensor_width, sensor_height, params (JSON),
+    source (JSON), software
+
+Columns are stored separately with Blosc + bitshuffle: bitshuffle is what makes slowly varying
+timestamps and clustered coordinates small, and per-column storage lets a reader decode only
+the fields it needs. ``ms_to_idx`` has one entry per millisecond up to and including the one
+after the last event, so every window end inside the recording has an index.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import h5py
+import hdf5plugin
+import numpy as np
+
+from eventsim._version import __version__
+from eventsim.errors import (
+    EventFileError,
+    InvalidEventsError,
+    OutputExistsError,
+    ParameterError,
+    UnknownLayoutError,
+)
+from eventsim.events import EVENT_DTYPE, as_events, check_sensor_size, empty_events
+
+FORMAT_NAME = "eventsim-events"
+FORMAT_VERSION = "1.0"
+
+# Chosen with tools/bench_h5.py (docs/bench-h5.md): 2^17 events per chunk keeps a random 1 ms
+# window read around a millisecond while the compression ratio is the same as with larger chunks.
+CHUNK_EVENTS = 1 << 17
+CODEC = "lz4"
+CLEVEL = 5
+# The writer buffers this many chunks before one append, so each flush is chunk-aligned.
+FLUSH_CHUNKS = 4
+_MS_CHUNK = 4096
+# h5py's default 1 MiB chunk cache per file cannot hold one decompressed 2^16 int64 chunk of
+# every column at once; 16 MiB keeps the chunks of a window hot across neighbouring reads.
+_READ_CACHE_BYTES = 16 << 20
+
+# events per read_direct call when reading long ranges (cache-friendly, few calls)
+_READ_STEP = 1 << 17
+_COLUMNS = (("x", np.uint16), ("y", np.uint16), ("t", np.int64), ("p", np.uint8))
+_INT16_MAX = np.iinfo(np.int16).max
+
+
+def blosc_filter(codec: str = CODEC, clevel: int = CLEVEL) -> hdf5plugin.Blosc:
+    """Blosc with bitshuffle; ``codec`` is ``"lz4"`` or ``"zstd"``."""
+    if codec not in ("lz4", "zstd"):
+        raise ParameterError(f"codec {codec!r} is not supported; expected 'lz4' or 'zstd'")
+    return hdf5plugin.Blosc(cname=codec, clevel=clevel, shuffle=hdf5plugin.Blosc.BITSHUFFLE)
+
+
+def _json_attr(value: Any) -> str:
+    try:
+        return json.dumps(value, sort_keys=True, default=_json_default)
+    except (TypeError, ValueError) as exc:
+        raise ParameterError(f"attribute value {value!r} cannot be stored as JSON: {exc}") from None
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, tuple):
+        return list(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+
+class EventWriter:
+    """Stream events into an eventsim HDF5 file.
+
+    Memory stays constant in stream length: packets go through a fixed buffer of
+    ``FLUSH_CHUNKS * chunk_events`` events that is appended chunk-aligned to the datasets, and
+    ``ms_to_idx`` is extended as soon as a millisecond is complete. The file is written under a
+    temporary name in the same folder and renamed on `close`; leaving a ``with`` block on an
+    exception (or calling `abort`) deletes it, so no half-written file ever has the final name.
+
+    ``t_offset_us`` is the DSEC ``/t_offset``; by default the time of the first event.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        sensor_size: tuple[int, int],
+        *,
+        params: dict | None = None,
+        source: dict | None = None,
+        force: bool = False,
+        t_offset_us: int | None = None,
+        chunk_events: int = CHUNK_EVENTS,
+        codec: str = CODEC,
+        clevel: int = CLEVEL,
+    ) -> None:
+        self.path = Path(path)
+        self.sensor_size = check_sensor_size(sensor_size)
+        self.force = force
+        if self.path.is_dir():
+            raise EventFileError(f"output {str(self.path)!r} is a directory; expected a file path")
+        if self.path.exists() and not force:
+            raise OutputExistsError(
+                f"output {str(self.path)!r} exists; pass force=True to replace it"
+            )
+        if chunk_events < 1024:
+            raise ParameterError(f"chunk_events={chunk_events} is too small; expected >= 1024")
+        self._filter = blosc_filter(codec, clevel)
+        self._chunk = int(chunk_events)
+        self._attrs: dict[str, Any] = {}
+        self._params = dict(params or {})
+        self._source = dict(source or {})
+        _json_attr(self._params)
+        _json_attr(self._source)
+        self._tmp = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._f = h5py.File(self._tmp, "w")
+        except OSError as exc:
+            raise EventFileError(f"cannot create {str(self.path)!r}: {exc}") from None
+        self._closed = False
+        try:
+            grp = self._f.create_group("events")
+            self._ds = {
+                name: grp.create_dataset(
+                    name,
+                    shape=(0,),
+                    maxshape=(None,),
+                    dtype=dtype,
+                    chunks=(self._chunk,),
+                    **self._filter,
+                )
+                for name, dtype in _COLUMNS
+            }
+            self._ms_ds = self._f.create_dataset(
+                "ms_to_idx",
+                shape=(0,),
+                maxshape=(None,),
+                dtype=np.uint64,
+                chunks=(_MS_CHUNK,),
+                **self._filter,
+            )
+        except Exception:
+            self.abort()
+            raise
+        cap = FLUSH_CHUNKS * self._chunk
+        self._buf = {name: np.empty(cap, dtype=dtype) for name, dtype in _COLUMNS}
+        self._nbuf = 0
+        self._nflushed = 0
+        self._t_offset = None if t_offset_us is None else int(t_offset_us)
+        self._last_t: int | None = None  # absolute µs of the last event accepted
+        self._ms_pending: list[np.ndarray] = []
+        self._ms_count = 0  # entries of ms_to_idx decided so far (flushed + pending)
+        self._ms_flushed = 0
+        # frames: datasets are created with the first frame; indices resolve lazily.
+        self._frames_ds: h5py.Dataset | None = None
+        self._frame_ts: list[int] = []
+        self._frame_idx: list[int | None] = []
+
+    # -- context manager -------------------------------------------------------------------
+    def __enter__(self) -> EventWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    @property
+    def n_events(self) -> int:
+        return self._nflushed + self._nbuf
+
+    @property
+    def t_offset_us(self) -> int:
+        return 0 if self._t_offset is None else self._t_offset
+
+    # -- events -----------------------------------------------------------------------------
+    def write(self, events: np.ndarray) -> None:
+        """Append a time-sorted packet; raises `InvalidEventsError` naming the stream index."""
+        self._check_open()
+        ev = as_events(events)
+        if ev.ndim != 1:
+            raise InvalidEventsError(f"events have shape {ev.shape}; expected a 1-D array")
+        n = ev.shape[0]
+        if n == 0:
+            return
+        self._validate(ev)
+        t = ev["t"]
+        if self._t_offset is None:
+            self._t_offset = int(t[0])
+        n_before = self.n_events
+        t_rel = t - self._t_offset
+        self._extend_ms_to_idx(t_rel, n_before)
+        self._last_t = int(t[-1])
+        pos = 0
+        cap = self._buf["t"].shape[0]
+        while pos < n:
+            take = min(cap - self._nbuf, n - pos)
+            sl = slice(self._nbuf, self._nbuf + take)
+            self._buf["x"][sl] = ev["x"][pos : pos + take]
+            self._buf["y"][sl] = ev["y"][pos : pos + take]
+            self._buf["t"][sl] = t_rel[pos : pos + take]
+            self._buf["p"][sl] = ev["p"][pos : pos + take]
+            self._nbuf += take
+            pos += take
+            if self._nbuf == cap:
+                self._flush()
+        self._resolve_frames(final=False)
+
+    def _validate(self, ev: np.ndarray) -> None:
+        base = self.n_events
+        t = ev["t"]
+        if self._last_t is not None and t[0] < self._last_t:
+            raise InvalidEventsError(
+                f"timestamps are not sorted across packets: event {base} has t = {t[0]} us "
+                f"< t = {self._last_t} us of the previous event"
+            )
+        if self._t_offset is not None and t[0] < self._t_offset:
+            raise InvalidEventsError(
+                f"event {base} has t = {t[0]} us, before t_offset_us = {self._t_offset}"
+            )
+        if t.shape[0] > 1:
+            dec = np.flatnonzero(t[1:] < t[:-1])
+            if dec.size:
+                i = int(dec[0]) + 1
+                raise InvalidEventsError(
+                    f"timestamps are not sorted: event {base + i} has t = {t[i]} us "
+                    f"< t = {t[i - 1]} us of event {base + i - 1}"
+                )
+        width, height = self.sensor_size
+        for name, limit in (("x", width), ("y", height)):
+            c = ev[name]
+            if c.min() < 0 or c.max() >= limit:
+                i = int(np.flatnonzero((c < 0) | (c >= limit))[0])
+                raise InvalidEventsError(
+                    f"event {base + i} has {name} = {c[i]}, outside the sensor; expected "
+                    f"0 <= {name} < {limit} for sensor size {width}x{height}"
+                )
+        p = ev["p"]
+        if p.min() < 0 or p.max() > 1:
+            i = int(np.flatnonzero((p != 0) & (p != 1))[0])
+            hint = " (convert -1/+1 with eventsim.events.normalize_polarity)" if p[i] == -1 else ""
+            raise InvalidEventsError(f"event {base + i} has p = {p[i]}; expected 0 or 1{hint}")
+
+    def _extend_ms_to_idx(self, t_rel: np.ndarray, n_before: int) -> None:
+        # Entries for milliseconds that start at or before the newest event are final: every
+        # earlier event lies before them (they start after the previous packet's last event).
+        stop = int(t_rel[-1]) // 1000 + 1
+        if stop <= self._ms_count:
+            return
+        ms = np.arange(self._ms_count, stop, dtype=np.int64)
+        idx = n_before + np.searchsorted(t_rel, ms * 1000, side="left")
+        self._ms_pending.append(idx.astype(np.uint64))
+        self._ms_count = stop
+
+    def _flush(self) -> None:
+        n = self._nbuf
+        if n:
+            a, b = self._nflushed, self._nflushed + n
+            for name, _ in _COLUMNS:
+                ds = self._ds[name]
+                ds.resize((b,))
+                ds[a:b] = self._buf[name][:n]
+            self._nflushed = b
+            self._nbuf = 0
+        if self._ms_pending:
+            entries = np.concatenate(self._ms_pending)
+            a = self._ms_flushed
+            self._ms_ds.resize((a + entries.shape[0],))
+            self._ms_ds[a:] = entries
+            self._ms_flushed += entries.shape[0]
+            self._ms_pending = []
+
+    # -- frames -----------------------------------------------------------------------------
+    def add_frame(self, frame: np.ndarray, t_us: int) -> None:
+        """Store an HxW or HxWx3 uint8 frame taken at absolute time ``t_us``.
+
+        ``frame_event_idx`` gets the number of events with ``t <= t_us``; it is resolved once
+        an event after ``t_us`` arrives or at `close`, so call this after writing the events up
+        to ``t_us``.
+        """
+        self._check_open()
+        frame = np.asarray(frame)
+        if (
+            frame.dtype != np.uint8
+            or frame.ndim not in (2, 3)
+            or (frame.ndim == 3 and frame.shape[2] != 3)
+        ):
+            raise ParameterError(
+                f"frame has dtype {frame.dtype} and shape {frame.shape}; "
+                "expected uint8 HxW or HxWx3"
+            )
+        t_us = int(t_us)
+        if self._frame_ts and t_us < self._frame_ts[-1]:
+            raise ParameterError(
+                f"frame {len(self._frame_ts)} has t = {t_us} us < t = {self._frame_ts[-1]} us "
+                "of the previous frame; frames must be added in time order"
+            )
+        if self._frames_ds is None:
+            self._frames_ds = self._f.create_dataset(
+                "frames",
+                shape=(0, *frame.shape),
+                maxshape=(None, *frame.shape),
+                dtype=np.uint8,
+                chunks=(1, *frame.shape),
+                **hdf5plugin.Blosc(cname="lz4", clevel=5, shuffle=hdf5plugin.Blosc.NOSHUFFLE),
+            )
+        elif self._frames_ds.shape[1:] != frame.shape:
+            raise ParameterError(
+                f"frame {len(self._frame_ts)} has shape {frame.shape}; earlier frames have "
+                f"shape {self._frames_ds.shape[1:]}"
+            )
+        k = self._frames_ds.shape[0]
+        self._frames_ds.resize((k + 1, *frame.shape))
+        self._frames_ds[k] = frame
+        self._frame_ts.append(t_us)
+        self._frame_idx.append(None)
+        self._resolve_frames(final=False)
+
+    def _resolve_frames(self, *, final: bool) -> None:
+        for k in range(len(self._frame_idx) - 1, -1, -1):
+            if self._frame_idx[k] is not None:
+                break
+        else:
+            k = -1
+        for j in range(k + 1, len(self._frame_idx)):
+            ft = self._frame_ts[j]
+            if not final and (self._last_t is None or ft >= self._last_t):
+                # later packets may still hold events at exactly ft
+                break
+            self._frame_idx[j] = self._count_le(ft)
+
+    def _count_le(self, t_abs: int) -> int:
+        """Number of events written so far with t <= t_abs."""
+        if self._last_t is None or self._t_offset is None or t_abs < self._t_offset:
+            return 0
+        if t_abs >= self._last_t:
+            return self.n_events
+        r = t_abs - self._t_offset
+        ms = r // 1000
+        lo = int(self._ms_entry(ms))
+        hi = int(self._ms_entry(ms + 1)) if ms + 1 < self._ms_count else self.n_events
+        return lo + int(np.searchsorted(self._t_slice(lo, hi), r, side="right"))
+
+    def _ms_entry(self, ms: int) -> int:
+        if ms < self._ms_flushed:
+            return int(self._ms_ds[ms])
+        return int(np.concatenate(self._ms_pending)[ms - self._ms_flushed])
+
+    def _t_slice(self, lo: int, hi: int) -> np.ndarray:
+        parts = []
+        if lo < self._nflushed:
+            parts.append(self._ds["t"][lo : min(hi, self._nflushed)])
+        if hi > self._nflushed:
+            parts.append(self._buf["t"][max(lo - self._nflushed, 0) : hi - self._nflushed])
+        return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+
+    # -- attributes and closing ---------------------------------------------------------------
+    def set_attrs(self, **kv: Any) -> None:
+        """Extra root attributes; non-scalar values are stored as JSON strings."""
+        self._check_open()
+        for key, value in kv.items():
+            if isinstance(value, (str, bool, int, float, np.integer, np.floating)):
+                self._attrs[key] = value
+            else:
+                self._attrs[key] = _json_attr(value)
+
+    def close(self) -> Path:
+        """Finish the file and move it to its final name; returns the final path."""
+        if self._closed:
+            return self.path
+        try:
+            self._finish()
+            self._f.close()
+            if self.path.exists() and not self.force:
+                raise OutputExistsError(
+                    f"output {str(self.path)!r} appeared while writing; pass force=True to replace it"
+                )
+            os.replace(self._tmp, self.path)
+        except BaseException:
+            self.abort()
+            raise
+        self._closed = True
+        return self.path
+
+    def _finish(self) -> None:
+        if self._last_t is not None:
+            # the entry after the last event's millisecond points past the end
+            self._ms_pending.append(np.array([self.n_events], dtype=np.uint64))
+            self._ms_count += 1
+        elif self._ms_count == 0:
+            self._ms_pending.append(np.array([0], dtype=np.uint64))
+            self._ms_count = 1
+        self._resolve_frames(final=True)
+        self._flush()
+        self._f.create_dataset("t_offset", data=np.int64(self.t_offset_us))
+        if self._frame_ts:
+            self._f.create_dataset("frame_ts_us", data=np.asarray(self._frame_ts, np.int64))
+            self._f.create_dataset(
+                "frame_event_idx", data=np.asarray(self._frame_idx, dtype=np.uint64)
+            )
+            self._f["frame_ts_us"].attrs["description"] = "absolute microseconds"
+        attrs = self._f.attrs
+        attrs["format"] = FORMAT_NAME
+        attrs["format_version"] = FORMAT_VERSION
+        attrs["sensor_width"] = self.sensor_size[0]
+        attrs["sensor_height"] = self.sensor_size[1]
+        attrs["params"] = _json_attr(self._params)
+        attrs["source"] = _json_attr(self._source)
+        attrs["software"] = f"eventsim {__version__}"
+        for key, value in self._attrs.items():
+            attrs[key] = value
+
+    def abort(self) -> None:
+        """Discard everything written: close and delete the temporary file."""
+        self._closed = True
+        # The file may already be unusable (that is often why we abort); removing it matters.
+        with contextlib.suppress(Exception):
+            self._f.close()
+        with contextlib.suppress(OSError):
+            self._tmp.unlink(missing_ok=True)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise EventFileError(f"writer for {str(self.path)!r} is closed")
+
+    def __del__(self) -> None:
+        if not getattr(self, "_closed", True):
+            self.abort()
+
+
+def _decode_attr(value: Any) -> Any:
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return value
+
+
+def _json_dict(value: Any) -> dict:
+    if value is None:
+        return {}
+    if isinstance(value, dict):
+        return value
+    try:
+        out = json.loads(value)
+    except (TypeError, ValueError):
+        return {"value": value}
+    return out if isinstance(out, dict) else {"value": out}
+
+
+def open_hdf5(path: Path) -> h5py.File:
+    """Open an HDF5 file for reading with clear errors for missing, empty and corrupt files."""
+    if not path.exists():
+        raise EventFileError(f"event file {str(path)!r} does not exist")
+    if path.is_dir():
+        raise EventFileError(f"{str(path)!r} is a directory; expected an event file")
+    if path.stat().st_size == 0:
+        raise EventFileError(f"event file {str(path)!r} is empty (0 bytes)")
+    try:
+        return h5py.File(path, "r", rdcc_nbytes=_READ_CACHE_BYTES, rdcc_nslots=10007)
+    except OSError as exc:
+        raise EventFileError(
+            f"cannot read {str(path)!r} as HDF5: the file is truncated or corrupt ({exc})"
+        ) from None
+
+
+class EventReader:
+    """Read an eventsim or DSEC-layout HDF5 file lazily.
+
+    Times are absolute microseconds (``/t_offset`` applied). ``t_end_us`` is one past the last
+    event, so ``read(r.t_start_us, r.t_end_us)`` returns everything. Files without
+    ``/ms_to_idx`` (e.g. RVT conversions) get an index built in memory on first use.
+    ``sensor_size`` is taken from the file's attributes, then from the argument, and is
+    otherwise inferred from the largest coordinates (``sensor_size_inferred`` is then True).
+    """
+
+    layout = "eventsim"
+    time_unit_detected = "us"
+
+    def __init__(
+        self, path: str | os.PathLike, *, sensor_size: tuple[int, int] | None = None
+    ) -> None:
+        self.path = Path(path)
+        self._f = open_hdf5(self.path)
+        self.notes: list[str] = []
+        try:
+            self._open(sensor_size)
+        except EventFileError:
+            self._f.close()
+            raise
+        except (OSError, KeyError, ValueError, RuntimeError) as exc:
+            self._f.close()
+            raise EventFileError(
+                f"cannot read events from {str(self.path)!r}: the file is truncated or "
+                f"corrupt ({exc})"
+            ) from None
+
+    def _open(self, sensor_size: tuple[int, int] | None) -> None:
+        f = self._f
+        grp = f.get("events")
+        if not isinstance(grp, h5py.Group) or not all(
+            isinstance(grp.get(k), h5py.Dataset) for k in "xytp"
+        ):
+            raise UnknownLayoutError(
+                f"{str(self.path)!r} does not have the DSEC layout "
+                f"(events/x, events/y, events/t, events/p); it has {sorted(f.keys())}"
+            )
+        self._x, self._y, self._t, self._p = (grp[k] for k in "xytp")
+        n = self._t.shape[0]
+        if any(d.shape != (n,) for d in (self._x, self._y, self._p)):
+            raise EventFileError(
+                f"{str(self.path)!r}: events/x, y, t, p have different lengths "
+                f"{[d.shape for d in (self._x, self._y, self._t, self._p)]}"
+            )
+        self._n = n
+        self._bufs: dict[str, np.ndarray] | None = None
+        self.attrs = {k: _decode_attr(v) for k, v in f.attrs.items()}
+        if self.attrs.get("format") != FORMAT_NAME:
+            self.layout = "dsec"
+        self.t_offset_us = int(f["t_offset"][()]) if "t_offset" in f else 0
+        ms = f.get("ms_to_idx")
+        self._ms = np.asarray(ms[()], dtype=np.int64) if isinstance(ms, h5py.Dataset) else None
+        if self._ms is None and n:
+            self._ms = self._build_ms_index()
+            self.notes.append("file has no ms_to_idx; built the index in memory")
+        if n:
+            self._t_first = int(self._t[0])
+            self._t_last = int(self._t[n - 1])
+        else:
+            self._t_first = self._t_last = 0
+        self.params = _json_dict(self.attrs.get("params"))
+        self.source = _json_dict(self.attrs.get("source"))
+        self.sensor_size_inferred = False
+        file_size = self._file_sensor_size()
+        if file_size is not None:
+            if sensor_size is not None and tuple(sensor_size) != file_size:
+                raise ParameterError(
+                    f"sensor size {sensor_size} was given but {str(self.path)!r} records "
+                    f"{file_size[0]}x{file_size[1]}"
+                )
+            self.sensor_size = file_size
+        elif sensor_size is not None:
+            self.sensor_size = check_sensor_size(sensor_size)
+        else:
+            self.sensor_size = self._infer_sensor_size()
+            self.sensor_size_inferred = True
+            self.notes.append(
+                f"sensor size not recorded; inferred {self.sensor_size[0]}x"
+                f"{self.sensor_size[1]} from the largest coordinates"
+            )
+        fr = f.get("frames")
+        self._frames = fr if isinstance(fr, h5py.Dataset) else None
+        if self._frames is not None and "frame_ts_us" in f:
+            self.frame_ts_us = np.asarray(f["frame_ts_us"][()], dtype=np.int64)
+            self.frame_event_idx = np.asarray(f["frame_event_idx"][()], dtype=np.int64)
+        else:
+            self._frames = None
+            self.frame_ts_us = np.zeros(0, np.int64)
+            self.frame_event_idx = np.zeros(0, np.int64)
+
+    def _file_sensor_size(self) -> tuple[int, int] | None:
+        w, h = self.attrs.get("sensor_width"), self.attrs.get("sensor_height")
+        if w is None or h is None:
+            grp = self._f["events"]
+            if isinstance(grp.get("width"), h5py.Dataset) and isinstance(
+                grp.get("height"), h5py.Dataset
+            ):
+                w, h = grp["width"][()], grp["height"][()]
+        if w is None or h is None:
+            return None
+        return check_sensor_size((int(w), int(h)))
+
+    def _infer_sensor_size(self) -> tuple[int, int]:
+        w = h = 0
+        for a in range(0, self._n, 1 << 20):
+            b = min(a + (1 << 20), self._n)
+            w = max(w, int(self._x[a:b].max()) + 1)
+            h = max(h, int(self._y[a:b].max()) + 1)
+        return (max(w, 1), max(h, 1))
+
+    def _build_ms_index(self) -> np.ndarray:
+        last = int(self._t[self._n - 1])
+        ms = np.arange(0, last // 1000 + 2, dtype=np.int64) * 1000
+        out = np.empty(ms.shape[0], np.int64)
+        pos = 0
+        done = 0
+        for a in range(0, self._n, 1 << 20):
+            t = np.asarray(self._t[a : a + (1 << 20)], dtype=np.int64)
+            stop = np.searchsorted(ms, t[-1], side="right")
+            out[done:stop] = a + np.searchsorted(t, ms[done:stop], side="left")
+            done = stop
+            pos = a + t.shape[0]
+        out[done:] = pos
+        return out
+
+    # -- basic properties -----------------------------------------------------------------------
+    def __enter__(self) -> EventReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._f.close()
+
+    def __len__(self) -> int:
+        return self._n
+
+    @property
+    def t_start_us(self) -> int:
+        return self.t_offset_us + self._t_first if self._n else 0
+
+    @property
+    def t_end_us(self) -> int:
+        return self.t_offset_us + self._t_last + 1 if self._n else 0
+
+    @property
+    def duration_us(self) -> int:
+        return self.t_end_us - self.t_start_us
+
+    # -- reading --------------------------------------------------------------------------------
+    def read_index(self, start: int | None = None, stop: int | None = None) -> np.ndarray:
+        """Events ``start:stop`` by index (clipped to the file)."""
+        a, b, _ = slice(start, stop).indices(self._n)
+        if b <= a:
+            return empty_events()
+        out = np.empty(b - a, dtype=EVENT_DTYPE)
+        try:
+            if b - a <= _READ_STEP:
+                self._read_into(out, a, b)
+            else:
+                # Reused cache-sized buffers: fresh large arrays per slice would page-fault.
+                for lo in range(a, b, _READ_STEP):
+                    self._read_into(out, lo, min(lo + _READ_STEP, b), a)
+        except OSError as exc:
+            raise EventFileError(
+                f"cannot read events {a}:{b} from {str(self.path)!r}: the file is truncated "
+                f"or corrupt ({exc})"
+            ) from None
+        return out
+
+    def _read_into(self, out: np.ndarray, lo: int, hi: int, base: int | None = None) -> None:
+        k = hi - lo
+        o = slice(lo - (lo if base is None else base), hi - (lo if base is None else base))
+        if self._bufs is None:
+            self._bufs = {
+                name: np.empty(_READ_STEP, dtype=ds.dtype)
+                for name, ds in (("x", self._x), ("y", self._y), ("t", self._t), ("p", self._p))
+            }
+        src = np.s_[lo:hi]
+        dst = np.s_[0:k]
+        for name, ds in (("x", self._x), ("y", self._y), ("t", self._t), ("p", self._p)):
+            buf = self._bufs[name]
+            ds.read_direct(buf, src, dst)
+            if name == "t" and self.t_offset_us:
+                out["t"][o] = buf[:k]
+                out["t"][o] += self.t_offset_us
+            else:
+                out[name][o] = buf[:k]
+
+    def _index_of(self, t_abs: int) -> int:
+        """First index with t >= t_abs (searchsorted 'left'), through ms_to_idx."""
+        if self._n == 0:
+            return 0
+        r = t_abs - self.t_offset_us
+        if r <= self._t_first:
+            return 0
+        if r > self._t_last:
+            return self._n
+        ms = self._ms
+        k = r // 1000
+        lo = int(ms[k]) if k < ms.shape[0] else self._n
+        if r % 1000 == 0:
+            return lo
+        hi = int(ms[k + 1]) if k + 1 < ms.shape[0] else self._n
+        if hi <= lo:
+            return lo
+        return lo + int(np.searchsorted(self._t[lo:hi], r, side="left"))
+
+    def read(self, t_start_us: int | None = None, t_end_us: int | None = None) -> np.ndarray:
+        """Events with ``t_start_us <= t < t_end_us`` (absolute µs; None means open-ended)."""
+        a = 0 if t_start_us is None else self._index_of(int(t_start_us))
+        b = self._n if t_end_us is None else self._index_of(int(t_end_us))
+        return self.read_index(a, b)
+
+    def iter_windows(
+        self,
+        window_us: int,
+        t_start_us: int | None = None,
+        t_end_us: int | None = None,
+    ) -> Iterator[np.ndarray]:
+        """Consecutive windows of ``window_us`` from ``t_start_us`` to ``t_end_us`` (empty ones too).
+
+        Windows are served from blocks of many windows so small windows cost one slice each.
+        """
+        yield from _iter_windows(self, window_us, t_start_us, t_end_us)
+
+    def iter_chunks(self, n_events: int) -> Iterator[np.ndarray]:
+        """Consecutive packets of ``n_events`` events (the last may be shorter)."""
+        if n_events <= 0:
+            raise ParameterError(f"n_events={n_events}; expected a positive count")
+        for a in range(0, self._n, n_events):
+            yield self.read_index(a, a + n_events)
+
+    # -- frames ---------------------------------------------------------------------------------
+    @property
+    def num_frames(self) -> int:
+        return 0 if self._frames is None else int(self._frames.shape[0])
+
+    def read_frame(self, i: int) -> np.ndarray:
+        n = self.num_frames
+        if not -n <= i < n:
+            raise ParameterError(f"frame index {i} is out of range; the file has {n} frames")
+        return np.asarray(self._frames[i])
+
+
+def _iter_windows(
+    reader: Any, window_us: int, t_start_us: int | None, t_end_us: int | None
+) -> Iterator[np.ndarray]:
+    window_us = int(window_us)
+    if window_us <= 0:
+        raise ParameterError(f"window_us={window_us}; expected a positive duration")
+    t0 = reader.t_start_us if t_start_us is None else int(t_start_us)
+    t1 = reader.t_end_us if t_end_us is None else int(t_end_us)
+    if t1 <= t0:
+        return
+    # blocks of whole windows covering about 100 ms (at least one window)
+    per_block = max(1, 100_000 // window_us)
+    start = t0
+    while start < t1:
+        block_end = min(start + per_block * window_us, t1)
+        block = reader.read(start, block_end)
+        bt = block["t"]
+        ws = start
+        while ws < block_end:
+            we = min(ws + window_us, t1)
+            a = int(np.searchsorted(bt, ws, side="left"))
+            b = int(np.searchsorted(bt, we, side="left"))
+            yield block[a:b]
+            ws = we
+        start = block_end
+
+
+def write_h5(
+    path: str | os.PathLike,
+    events: np.ndarray,
+    sensor_size: tuple[int, int],
+    *,
+    force: bool = False,
+    params: dict | None = None,
+    source: dict | None = None,
+) -> Path:
+    """Write a whole events array in one go (see `EventWriter`)."""
+    with EventWriter(path, sensor_size, params=params, source=source, force=force) as w:
+        w.write(events)
+    return w.path

@@ -1,0 +1,698 @@
+"""`open_events`: one entry point that sniffs an event file's layout and returns a reader.
+
+Our own files and any DSEC-layout HDF5 get the lazy, indexed `EventReader`. Other layouts are
+loaded into memory and served by `ArrayReader`, which has the same interface. Both carry
+``layout`` (which layout was detected), ``time_unit_detected`` (``"us"`` or ``"s"``) and
+``notes`` (every conversion applied: float seconds to µs, -1/+1 polarity to 0/1, sorting,
+an inferred sensor size), so tools can say what they did.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from eventsim.errors import (
+    EventFileError,
+    InvalidEventsError,
+    ParameterError,
+    UnknownLayoutError,
+)
+from eventsim.events import (
+    EVENT_DTYPE,
+    check_sensor_size,
+    empty_events,
+    infer_sensor_size,
+    make_events,
+    normalize_polarity,
+    seconds_to_us,
+)
+from eventsim.io.hdf5 import EventReader, _iter_windows, open_hdf5
+
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+ECF_FILTER_ID = 36559
+
+# HDF5 layouts in the order they are tried, with what identifies them.
+HDF5_LAYOUTS: dict[str, str] = {
+    "dsec": "eventsim/DSEC: events/x, events/y, events/t, events/p (+ t_offset, ms_to_idx)",
+    "event_utils": "event_utils/EvQA: events/xs, events/ys, events/ts, events/ps",
+    "v2e": "v2e: /events N x 4 [t_us, x, y, p]",
+    "prophesee": "Prophesee: /CD/events {x, y, p, t}",
+    "mvsec": "MVSEC: davis/left/events N x 4 [x, y, t_s, p]",
+}
+ARRAY_EXTENSIONS = {".npy": "npy", ".npz": "npz", ".txt": "txt"}
+HDF5_EXTENSIONS = (".h5", ".hdf5", ".hdf", ".he5")
+LAYOUT_CHOICES = (*HDF5_LAYOUTS, "npy", "npz", "txt", "faery")
+
+
+class ArrayReader:
+    """In-memory events with the `EventReader` interface."""
+
+    def __init__(
+        self,
+        events: np.ndarray,
+        sensor_size: tuple[int, int],
+        *,
+        path: str | os.PathLike | None = None,
+        layout: str = "array",
+        notes: list[str] | None = None,
+        attrs: dict | None = None,
+        params: dict | None = None,
+        source: dict | None = None,
+        time_unit_detected: str = "us",
+        sensor_size_inferred: bool = False,
+        frames: np.ndarray | None = None,
+        frame_ts_us: np.ndarray | None = None,
+    ) -> None:
+        self.path = None if path is None else Path(path)
+        self._ev = events
+        self.sensor_size = sensor_size
+        self.layout = layout
+        self.notes = list(notes or [])
+        self.attrs = dict(attrs or {})
+        self.params = dict(params or {})
+        self.source = dict(source or {})
+        self.time_unit_detected = time_unit_detected
+        self.sensor_size_inferred = sensor_size_inferred
+        self.t_offset_us = 0
+        if frames is None or frame_ts_us is None or len(frames) == 0:
+            self._frames = None
+            self.frame_ts_us = np.zeros(0, np.int64)
+            self.frame_event_idx = np.zeros(0, np.int64)
+        else:
+            self._frames = frames
+            self.frame_ts_us = np.asarray(frame_ts_us, np.int64)
+            self.frame_event_idx = np.searchsorted(
+                events["t"], self.frame_ts_us, side="right"
+            ).astype(np.int64)
+
+    def __enter__(self) -> ArrayReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Nothing to release; present for interface parity with `EventReader`."""
+
+    def __len__(self) -> int:
+        return int(self._ev.shape[0])
+
+    @property
+    def t_start_us(self) -> int:
+        return int(self._ev["t"][0]) if len(self) else 0
+
+    @property
+    def t_end_us(self) -> int:
+        return int(self._ev["t"][-1]) + 1 if len(self) else 0
+
+    @property
+    def duration_us(self) -> int:
+        return self.t_end_us - self.t_start_us
+
+    def read_index(self, start: int | None = None, stop: int | None = None) -> np.ndarray:
+        return self._ev[start:stop].copy()
+
+    def read(self, t_start_us: int | None = None, t_end_us: int | None = None) -> np.ndarray:
+        t = self._ev["t"]
+        a = 0 if t_start_us is None else int(np.searchsorted(t, t_start_us, side="left"))
+        b = len(t) if t_end_us is None else int(np.searchsorted(t, t_end_us, side="left"))
+        return self._ev[a : max(a, b)].copy()
+
+    def iter_windows(
+        self, window_us: int, t_start_us: int | None = None, t_end_us: int | None = None
+    ) -> Iterator[np.ndarray]:
+        yield from _iter_windows(self, window_us, t_start_us, t_end_us)
+
+    def iter_chunks(self, n_events: int) -> Iterator[np.ndarray]:
+        if n_events <= 0:
+            raise ParameterError(f"n_events={n_events}; expected a positive count")
+        for a in range(0, len(self), n_events):
+            yield self._ev[a : a + n_events].copy()
+
+    @property
+    def num_frames(self) -> int:
+        return 0 if self._frames is None else len(self._frames)
+
+    def read_frame(self, i: int) -> np.ndarray:
+        n = self.num_frames
+        if not -n <= i < n:
+            raise ParameterError(f"frame index {i} is out of range; the file has {n} frames")
+        return np.asarray(self._frames[i])
+
+
+# -- column helpers ----------------------------------------------------------------------------
+def times_to_us(
+    t: np.ndarray, what: str, notes: list[str], time_unit: str | None = None
+) -> tuple[np.ndarray, str]:
+    """Integer or float times to int64 µs, detecting the unit unless ``time_unit`` is given.
+
+    Integers are microseconds. Floats are seconds, unless every value is a whole number and
+    they span more than 1000 (whole-second timestamps over 16 minutes do not occur in event
+    data; float-typed microseconds do). The choice is appended to ``notes``.
+    """
+    t = np.asarray(t)
+    if time_unit not in (None, "us", "s"):
+        raise ParameterError(f"time_unit={time_unit!r}; expected 'us', 's' or None (detect)")
+    if t.dtype.kind in "fc" and t.size and not np.all(np.isfinite(t)):
+        bad = int(np.flatnonzero(~np.isfinite(t))[0])
+        raise InvalidEventsError(f"{what}[{bad}] is {t[bad]}; expected a finite time")
+    if time_unit is None:
+        if t.dtype.kind in "iub":
+            unit = "us"
+            how = f"integer {what}"
+        elif t.size and np.all(t == np.round(t)) and float(t.max() - t.min()) > 1000:
+            unit = "us"
+            how = f"whole-number float {what} spanning more than 1000"
+        else:
+            unit = "s"
+            how = f"float {what} with fractional values"
+        label = "microseconds" if unit == "us" else "seconds"
+        notes.append(f"time unit detected: {label} ({how})")
+    else:
+        unit = time_unit
+        notes.append(f"time unit given: {'microseconds' if unit == 'us' else 'seconds'}")
+    if unit == "s":
+        return seconds_to_us(t), unit
+    if t.dtype.kind in "fc":
+        return np.rint(t).astype(np.int64), unit
+    return t.astype(np.int64), unit
+
+
+def polarity_01(p: np.ndarray, what: str, notes: list[str]) -> np.ndarray:
+    """Polarity to int8 {0, 1}; -1/+1 is converted and the conversion noted."""
+    p = np.asarray(p)
+    if p.dtype != np.bool_ and p.size and np.any(p == -1):
+        out = normalize_polarity(p, allow_signed=True)
+        notes.append(f"polarity -1/+1 in {what} converted to 0/1 (-1 -> 0, +1 -> 1)")
+        return out
+    try:
+        return normalize_polarity(p, allow_signed=False)
+    except InvalidEventsError as exc:
+        raise InvalidEventsError(f"{what}: {exc}") from None
+
+
+def build_events(
+    x: np.ndarray,
+    y: np.ndarray,
+    t_us: np.ndarray,
+    p01: np.ndarray,
+    notes: list[str],
+) -> np.ndarray:
+    """Columns to `EVENT_DTYPE`, sorting by time (stable) with a note if needed."""
+    x, y = np.asarray(x), np.asarray(y)
+    for name, c in (("x", x), ("y", y)):
+        if c.dtype.kind == "f" and c.size and np.any(c != np.round(c)):
+            raise InvalidEventsError(f"coordinate column {name!r} holds non-integer values")
+    ev = make_events(x.astype(np.int64), y.astype(np.int64), t_us, p01)
+    t = ev["t"]
+    if t.size > 1:
+        n_bad = int(np.count_nonzero(t[1:] < t[:-1]))
+        if n_bad:
+            ev = ev[np.argsort(t, kind="stable")]
+            notes.append(f"events were not sorted by time ({n_bad} decreasing steps); sorted them")
+    return ev
+
+
+def resolve_sensor_size(
+    file_size: tuple[int, int] | None,
+    given: tuple[int, int] | None,
+    events: np.ndarray,
+    path: Path,
+    notes: list[str],
+) -> tuple[tuple[int, int], bool]:
+    """The file's size, else the given one, else inferred (noted). Returns (size, inferred)."""
+    if file_size is not None:
+        file_size = check_sensor_size(file_size)
+        if given is not None and tuple(given) != file_size:
+            raise ParameterError(
+                f"sensor size {given[0]}x{given[1]} was given but {str(path)!r} records "
+                f"{file_size[0]}x{file_size[1]}"
+            )
+        return file_size, False
+    if given is not None:
+        return check_sensor_size(given), False
+    size = infer_sensor_size(events)
+    notes.append(
+        f"sensor size not recorded; inferred {size[0]}x{size[1]} from the largest coordinates "
+        "(pass sensor_size / --sensor-size to set it)"
+    )
+    return size, True
+
+
+def _columns_from_matrix(arr: np.ndarray, columns: str, what: str) -> dict[str, np.ndarray]:
+    if arr.ndim != 2 or arr.shape[1] < 4:
+        raise UnknownLayoutError(f"{what} has shape {arr.shape}; expected N x 4 [{columns}]")
+    if sorted(columns) != sorted("txyp"):
+        raise ParameterError(f"columns={columns!r}; expected a permutation of 'txyp'")
+    return {c: arr[:, i] for i, c in enumerate(columns)}
+
+
+# -- entry point -------------------------------------------------------------------------------
+def open_events(
+    path: str | os.PathLike,
+    *,
+    sensor_size: tuple[int, int] | None = None,
+    layout: str | None = None,
+    time_unit: str | None = None,
+    columns: str = "txyp",
+) -> Any:
+    """Open any supported event file and return a reader (`EventReader` or `ArrayReader`).
+
+    ``layout`` forces one of `LAYOUT_CHOICES` instead of sniffing; ``time_unit`` (``"us"`` or
+    ``"s"``) overrides time-unit detection; ``columns`` is the column order of N x 4 arrays
+    in ``.npy``/``.npz`` files. ``sensor_size`` is used where the file does not record one.
+    """
+    path = Path(path)
+    if layout is not None and layout not in LAYOUT_CHOICES:
+        raise ParameterError(f"layout {layout!r} is unknown; valid: {', '.join(LAYOUT_CHOICES)}")
+    if sensor_size is not None:
+        sensor_size = check_sensor_size(sensor_size)
+    if not path.exists():
+        raise EventFileError(f"event file {str(path)!r} does not exist")
+    if path.is_dir():
+        raise EventFileError(f"{str(path)!r} is a directory; expected an event file")
+    size = path.stat().st_size
+    if size == 0:
+        raise EventFileError(f"event file {str(path)!r} is empty (0 bytes)")
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    ext = path.suffix.lower()
+    if head == HDF5_SIGNATURE or ext in HDF5_EXTENSIONS or layout in HDF5_LAYOUTS:
+        if head != HDF5_SIGNATURE and not h5py.is_hdf5(path):
+            raise EventFileError(
+                f"{str(path)!r} is not a readable HDF5 file (no HDF5 signature): it is "
+                "truncated or corrupt"
+            )
+        return _open_hdf5_layout(path, sensor_size, layout, time_unit)
+    kind = layout or ARRAY_EXTENSIONS.get(ext)
+    if kind == "npy":
+        return _open_npy(path, sensor_size, time_unit, columns)
+    if kind == "npz":
+        return _open_npz(path, sensor_size, time_unit, columns)
+    if kind == "txt":
+        return _open_txt(path, sensor_size, time_unit)
+    from eventsim.io import formats
+
+    if layout == "faery" or ext in formats.FAERY_EXTENSIONS:
+        events, file_size, notes, meta = formats.read_faery(path, sensor_size)
+        size_, inferred = resolve_sensor_size(file_size, sensor_size, events, path, notes)
+        return ArrayReader(
+            events,
+            size_,
+            path=path,
+            layout=meta["layout"],
+            notes=notes,
+            sensor_size_inferred=inferred,
+        )
+    raise UnknownLayoutError(
+        f"cannot tell the format of {str(path)!r} from its extension {ext!r} or contents; "
+        f"supported: HDF5 ({', '.join(HDF5_EXTENSIONS)}), .npy, .npz, .txt, "
+        f"{', '.join(formats.FAERY_EXTENSIONS)}"
+    )
+
+
+def load_events(path: str | os.PathLike, **kw: Any) -> np.ndarray:
+    """All events of a file as one `EVENT_DTYPE` array (see `open_events` for options)."""
+    with open_events(path, **kw) as r:
+        return r.read()
+
+
+def _sniff_hdf5(f: h5py.File) -> str | None:
+    ev = f.get("events")
+    if isinstance(ev, h5py.Group):
+        if all(isinstance(ev.get(k), h5py.Dataset) for k in "xytp"):
+            return "dsec"
+        if all(isinstance(ev.get(k), h5py.Dataset) for k in ("xs", "ys", "ts", "ps")):
+            return "event_utils"
+    if isinstance(ev, h5py.Dataset) and ev.ndim == 2 and ev.shape[1] >= 4:
+        return "v2e"
+    if isinstance(f.get("CD/events"), h5py.Dataset):
+        return "prophesee"
+    for side in ("left", "right"):
+        if isinstance(f.get(f"davis/{side}/events"), h5py.Dataset):
+            return "mvsec"
+    return None
+
+
+def _describe_keys(f: h5py.File) -> str:
+    names: list[str] = []
+    f.visit(lambda n: names.append(n) if len(names) < 12 else None)
+    return ", ".join(names) if names else "nothing"
+
+
+def _open_hdf5_layout(
+    path: Path, sensor_size: tuple[int, int] | None, layout: str | None, time_unit: str | None
+) -> Any:
+    f = open_hdf5(path)
+    try:
+        found = _sniff_hdf5(f)
+        if layout is not None and layout != found:
+            raise UnknownLayoutError(
+                f"{str(path)!r} does not have the {layout!r} layout "
+                f"({HDF5_LAYOUTS[layout]}); detected: {found or 'none'}"
+            )
+        if found is None:
+            tried = "; ".join(HDF5_LAYOUTS.values())
+            raise UnknownLayoutError(
+                f"{str(path)!r} is HDF5 but matches no known event layout. Tried: {tried}. "
+                f"The file contains: {_describe_keys(f)}"
+            )
+        if found == "dsec":
+            f.close()
+            reader = EventReader(path, sensor_size=sensor_size)
+            if time_unit == "s":
+                raise ParameterError("time_unit='s' does not apply to DSEC-layout files (µs)")
+            return reader
+        loader = {
+            "event_utils": _load_event_utils,
+            "v2e": _load_v2e,
+            "prophesee": _load_prophesee,
+            "mvsec": _load_mvsec,
+        }[found]
+        try:
+            return loader(f, path, sensor_size, time_unit)
+        except (OSError, KeyError, RuntimeError) as exc:
+            raise EventFileError(
+                f"cannot read the {found} events in {str(path)!r}: truncated or corrupt ({exc})"
+            ) from None
+    finally:
+        f.close()
+
+
+def _attr_size_hw(attrs: Any, key: str) -> tuple[int, int] | None:
+    """A (height, width) attribute such as event_utils' ``sensor_resolution`` as (W, H)."""
+    if key not in attrs:
+        return None
+    v = np.asarray(attrs[key]).ravel()
+    if v.size < 2:
+        return None
+    return int(v[1]), int(v[0])
+
+
+def _load_event_utils(
+    f: h5py.File, path: Path, sensor_size: tuple[int, int] | None, time_unit: str | None
+) -> ArrayReader:
+    g = f["events"]
+    notes: list[str] = []
+    t_us, unit = times_to_us(g["ts"][()], "events/ts", notes, time_unit)
+    p = polarity_01(g["ps"][()], "events/ps", notes)
+    ev = build_events(g["xs"][()], g["ys"][()], t_us, p, notes)
+    size, inferred = resolve_sensor_size(
+        _attr_size_hw(f.attrs, "sensor_resolution"), sensor_size, ev, path, notes
+    )
+    frames = frame_ts = None
+    imgs = f.get("images")
+    if isinstance(imgs, h5py.Group) and len(imgs):
+        names = sorted(k for k in imgs if isinstance(imgs[k], h5py.Dataset))
+        if names and all("timestamp" in imgs[k].attrs for k in names):
+            raw_ts = np.array([imgs[k].attrs["timestamp"] for k in names])
+            frame_ts = seconds_to_us(raw_ts) if unit == "s" else np.rint(raw_ts).astype(np.int64)
+            frames = [np.asarray(imgs[k][()]) for k in names]
+    attrs = {k: _plain(v) for k, v in f.attrs.items()}
+    return ArrayReader(
+        ev,
+        size,
+        path=path,
+        layout="event_utils",
+        notes=notes,
+        attrs=attrs,
+        time_unit_detected=unit,
+        sensor_size_inferred=inferred,
+        frames=frames,
+        frame_ts_us=frame_ts,
+    )
+
+
+def _load_v2e(
+    f: h5py.File, path: Path, sensor_size: tuple[int, int] | None, time_unit: str | None
+) -> ArrayReader:
+    arr = f["events"][()]
+    notes: list[str] = []
+    cols = _columns_from_matrix(arr, "txyp", "/events")
+    t_us, unit = times_to_us(cols["t"], "/events[:, 0]", notes, time_unit)
+    p = polarity_01(cols["p"], "/events[:, 3]", notes)
+    ev = build_events(cols["x"], cols["y"], t_us, p, notes)
+    size, inferred = resolve_sensor_size(None, sensor_size, ev, path, notes)
+    frames = frame_ts = None
+    if isinstance(f.get("frame"), h5py.Dataset) and isinstance(f.get("frame_ts"), h5py.Dataset):
+        frames = f["frame"][()]
+        raw_ts = f["frame_ts"][()]
+        frame_ts = seconds_to_us(raw_ts) if unit == "s" else np.rint(raw_ts).astype(np.int64)
+    return ArrayReader(
+        ev,
+        size,
+        path=path,
+        layout="v2e",
+        notes=notes,
+        time_unit_detected=unit,
+        sensor_size_inferred=inferred,
+        frames=frames,
+        frame_ts_us=frame_ts,
+    )
+
+
+def _filters(ds: h5py.Dataset) -> list[int]:
+    plist = ds.id.get_create_plist()
+    return [plist.get_filter(i)[0] for i in range(plist.get_nfilters())]
+
+
+def _load_prophesee(
+    f: h5py.File, path: Path, sensor_size: tuple[int, int] | None, time_unit: str | None
+) -> ArrayReader:
+    ds = f["CD/events"]
+    if ECF_FILTER_ID in _filters(ds):
+        raise EventFileError(
+            f"{str(path)!r} is a Prophesee HDF5 file compressed with the ECF codec (HDF5 filter "
+            f"{ECF_FILTER_ID}), which h5py cannot decode. Install Prophesee's ECF plugin "
+            "(hdf5_ecf, shipped with the Metavision SDK or OpenEB) and set HDF5_PLUGIN_PATH to "
+            "its folder, or convert the file to .raw (EVT3) with Metavision and read that"
+        )
+    names = ds.dtype.names or ()
+    if not all(k in names for k in "xytp"):
+        raise UnknownLayoutError(
+            f"{str(path)!r}: /CD/events has fields {list(names)}; expected x, y, p, t"
+        )
+    arr = ds[()]
+    notes: list[str] = []
+    t_us, unit = times_to_us(arr["t"], "/CD/events t", notes, time_unit)
+    p = polarity_01(arr["p"], "/CD/events p", notes)
+    ev = build_events(arr["x"], arr["y"], t_us, p, notes)
+    file_size = None
+    attrs = {k: _plain(v) for k, v in f.attrs.items()}
+    geom = attrs.get("geometry")
+    if isinstance(geom, str) and "x" in geom:
+        try:
+            w, h = (int(v) for v in geom.lower().split("x"))
+            file_size = (w, h)
+        except ValueError:
+            file_size = None
+    elif "width" in attrs and "height" in attrs:
+        file_size = (int(attrs["width"]), int(attrs["height"]))
+    size, inferred = resolve_sensor_size(file_size, sensor_size, ev, path, notes)
+    return ArrayReader(
+        ev,
+        size,
+        path=path,
+        layout="prophesee",
+        notes=notes,
+        attrs=attrs,
+        time_unit_detected=unit,
+        sensor_size_inferred=inferred,
+    )
+
+
+def _load_mvsec(
+    f: h5py.File, path: Path, sensor_size: tuple[int, int] | None, time_unit: str | None
+) -> ArrayReader:
+    side = "left" if "davis/left/events" in f else "right"
+    arr = f[f"davis/{side}/events"][()]
+    notes: list[str] = [f"read the {side} camera's events"]
+    cols = _columns_from_matrix(arr, "xytp", f"davis/{side}/events")
+    t_us, unit = times_to_us(cols["t"], f"davis/{side}/events t", notes, time_unit)
+    p = polarity_01(cols["p"], f"davis/{side}/events p", notes)
+    ev = build_events(cols["x"], cols["y"], t_us, p, notes)
+    size, inferred = resolve_sensor_size(None, sensor_size, ev, path, notes)
+    return ArrayReader(
+        ev,
+        size,
+        path=path,
+        layout="mvsec",
+        notes=notes,
+        time_unit_detected=unit,
+        sensor_size_inferred=inferred,
+    )
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, bytes):
+        return v.decode("utf-8", "replace")
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    return v
+
+
+# -- numpy and text files ------------------------------------------------------------------------
+def _events_from_array(
+    arr: np.ndarray, what: str, columns: str, time_unit: str | None, notes: list[str]
+) -> tuple[np.ndarray, str]:
+    names = arr.dtype.names
+    if names:
+        alias = {"x": ("x", "xs"), "y": ("y", "ys"), "t": ("t", "ts"), "p": ("p", "ps", "on")}
+        cols = {}
+        for key, options in alias.items():
+            name = next((n for n in options if n in names), None)
+            if name is None:
+                raise UnknownLayoutError(
+                    f"{what} is a structured array with fields {list(names)}; expected x, y, t, p"
+                )
+            cols[key] = arr[name]
+    else:
+        cols = _columns_from_matrix(arr, columns, what)
+    if arr.dtype == EVENT_DTYPE:
+        unit = "us"
+        notes.append("time unit: microseconds (EVENT_DTYPE)")
+        t_us = cols["t"]
+    else:
+        t_us, unit = times_to_us(cols["t"], f"{what} t", notes, time_unit)
+    p = polarity_01(cols["p"], f"{what} p", notes)
+    return build_events(cols["x"], cols["y"], t_us, p, notes), unit
+
+
+def _load_npy_array(path: Path) -> Any:
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise EventFileError(
+            f"cannot read {str(path)!r} as a numpy file: truncated or corrupt ({exc})"
+        ) from None
+
+
+def _open_npy(
+    path: Path, sensor_size: tuple[int, int] | None, time_unit: str | None, columns: str
+) -> ArrayReader:
+    arr = _load_npy_array(path)
+    if not isinstance(arr, np.ndarray):
+        raise UnknownLayoutError(f"{str(path)!r} is an .npz archive; rename it to .npz")
+    notes: list[str] = []
+    ev, unit = _events_from_array(arr, path.name, columns, time_unit, notes)
+    size, inferred = resolve_sensor_size(None, sensor_size, ev, path, notes)
+    return ArrayReader(
+        ev,
+        size,
+        path=path,
+        layout="npy",
+        notes=notes,
+        time_unit_detected=unit,
+        sensor_size_inferred=inferred,
+    )
+
+
+def _open_npz(
+    path: Path, sensor_size: tuple[int, int] | None, time_unit: str | None, columns: str
+) -> ArrayReader:
+    archive = _load_npy_array(path)
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise UnknownLayoutError(f"{str(path)!r} is a single .npy array; rename it to .npy")
+    with archive:
+        keys = set(archive.files)
+        notes: list[str] = []
+        file_size = None
+        if "sensor_size" in keys:
+            s = np.asarray(archive["sensor_size"]).ravel()
+            file_size = (int(s[0]), int(s[1]))
+        if "events" in keys:
+            ev, unit = _events_from_array(
+                archive["events"], f"{path.name}:events", columns, time_unit, notes
+            )
+        else:
+            picked = {}
+            for key, options in {
+                "x": ("x", "xs"),
+                "y": ("y", "ys"),
+                "t": ("t", "ts"),
+                "p": ("p", "ps"),
+            }.items():
+                name = next((n for n in options if n in keys), None)
+                if name is not None:
+                    picked[key] = archive[name]
+            if len(picked) == 4:
+                t_us, unit = times_to_us(picked["t"], f"{path.name}:t", notes, time_unit)
+                p = polarity_01(picked["p"], f"{path.name}:p", notes)
+                ev = build_events(picked["x"], picked["y"], t_us, p, notes)
+            elif len(keys) == 1:
+                (only,) = keys
+                ev, unit = _events_from_array(
+                    archive[only], f"{path.name}:{only}", columns, time_unit, notes
+                )
+            else:
+                raise UnknownLayoutError(
+                    f"{str(path)!r} holds arrays {sorted(keys)}; expected 'events' or "
+                    "x, y, t, p (optionally 'sensor_size')"
+                )
+    size, inferred = resolve_sensor_size(file_size, sensor_size, ev, path, notes)
+    return ArrayReader(
+        ev,
+        size,
+        path=path,
+        layout="npz",
+        notes=notes,
+        time_unit_detected=unit,
+        sensor_size_inferred=inferred,
+    )
+
+
+def _open_txt(
+    path: Path, sensor_size: tuple[int, int] | None, time_unit: str | None
+) -> ArrayReader:
+    """rpg text: optional first line ``width height``, then ``t x y p`` per line (t in s)."""
+    raw = path.read_bytes()
+    lines = raw.split(b"\n", 1)
+    first = lines[0].split()
+    file_size = None
+    body = raw
+    if len(first) == 2:
+        try:
+            file_size = (int(first[0]), int(first[1]))
+        except ValueError:
+            raise EventFileError(
+                f"{str(path)!r}: first line {lines[0][:80]!r} is neither 'width height' "
+                "nor 't x y p'"
+            ) from None
+        body = lines[1] if len(lines) > 1 else b""
+    tokens = body.split()
+    if len(tokens) % 4:
+        raise EventFileError(
+            f"{str(path)!r} is not rpg text: {len(tokens)} values is not a multiple of 4 "
+            "('t x y p' per line); the file may be truncated"
+        )
+    try:
+        vals = np.array(tokens, dtype=np.float64).reshape(-1, 4) if tokens else np.zeros((0, 4))
+    except ValueError as exc:
+        raise EventFileError(f"{str(path)!r} is not rpg text 't x y p': {exc}") from None
+    notes: list[str] = []
+    if time_unit is None and vals.shape[0] and b"." in body.lstrip()[:200].split(None, 1)[0]:
+        # rpg text writes seconds with a decimal point; without one, fall back to detection
+        t_us, unit = seconds_to_us(vals[:, 0]), "s"
+        notes.append("time unit detected: seconds (decimal times in rpg text)")
+    else:
+        t_us, unit = times_to_us(vals[:, 0], "column t", notes, time_unit)
+    p = polarity_01(vals[:, 3], "column p", notes)
+    ev = build_events(vals[:, 1], vals[:, 2], t_us, p, notes) if vals.shape[0] else empty_events()
+    size, inferred = resolve_sensor_size(file_size, sensor_size, ev, path, notes)
+    return ArrayReader(
+        ev,
+        size,
+        path=path,
+        layout="txt",
+        notes=notes,
+        time_unit_detected=unit,
+        sensor_size_inferred=inferred,
+    )

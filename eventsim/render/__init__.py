@@ -1,0 +1,58 @@
+"""Looking at events: polarity frames, count heat maps, time surfaces, voxel grids, overlays on
+frames, EP-VLM's patch-grid view, and streaming renders of whole files.
+
+The kernels (`render_polarity`, `count_map`, `time_surface`, `voxel_grid`, `overlay_events`,
+`patch_grid_overlay`, ...) are pure numpy/OpenCV functions returning RGB uint8 images or float
+arrays of shape (height, width); `render_file` and the sinks in `eventsim.render.writers` are
+the only parts that touch files.
+"""
+
+from eventsim.render.accumulate import (
+    split_by_count,
+    split_by_time,
+    stream_by_count,
+    stream_by_time,
+)
+from eventsim.render.colors import apply_colormap, palette, parse_color
+from eventsim.render.frames import (
+    TimeSurface,
+    count_map,
+    last_polarity,
+    polarity_counts,
+    render_heatmap,
+    render_polarity,
+    render_time_surface,
+    render_voxel_grid,
+    time_surface,
+    voxel_grid,
+)
+from eventsim.render.overlay import overlay_events, patch_grid_overlay
+from eventsim.render.pipeline import RenderResult, render_file
+from eventsim.render.renderer import MODES, FrameRenderer, RenderParams
+
+__all__ = [
+    "MODES",
+    "FrameRenderer",
+    "RenderParams",
+    "RenderResult",
+    "TimeSurface",
+    "apply_colormap",
+    "count_map",
+    "last_polarity",
+    "overlay_events",
+    "palette",
+    "parse_color",
+    "patch_grid_overlay",
+    "polarity_counts",
+    "render_file",
+    "render_heatmap",
+    "render_polarity",
+    "render_time_surface",
+    "render_voxel_grid",
+    "split_by_count",
+    "split_by_time",
+    "stream_by_count",
+    "stream_by_time",
+    "time_surface",
+    "voxel_grid",
+]

@@ -1,0 +1,134 @@
+"""Cutting an event stream into frames: fixed time windows or fixed event counts.
+
+The ``split_*`` functions work on an in-memory array; the ``stream_*`` functions pull from an
+open reader (anything with the EventReader interface) one window at a time, so memory stays
+flat however long the file is. Every generator yields ``(t_start_us, t_end_us, events)``
+with half-open ``[t_start_us, t_end_us)`` windows; empty time windows are yielded too.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from eventsim.errors import ParameterError
+from eventsim.events import concat_events, empty_events, slice_time
+
+Window = tuple[int, int, np.ndarray]
+
+
+def check_window_args(window_us: float | None, events_per_frame: int | None) -> None:
+    """Exactly one positive window kind, or neither (the caller's default applies)."""
+    if window_us is not None and events_per_frame is not None:
+        raise ParameterError(
+            "give a time window or an event count per frame, not both "
+            f"(got window {window_us / 1000:g} ms and {events_per_frame} events per frame)"
+        )
+    if window_us is not None and not (math.isfinite(window_us) and window_us > 0):
+        raise ParameterError(f"window {window_us / 1000:g} ms must be > 0")
+    if events_per_frame is not None and int(events_per_frame) < 1:
+        raise ParameterError(f"events per frame {events_per_frame} must be >= 1")
+
+
+def n_time_windows(t_start_us: int, t_end_us: int, window_us: float) -> int:
+    """Windows needed to cover ``[t_start_us, t_end_us)``; at least one."""
+    return max(1, math.ceil((t_end_us - t_start_us) / window_us))
+
+
+def _window_bounds(t_start_us: int, t_end_us: int, window_us: float) -> Iterator[tuple[int, int]]:
+    for k in range(n_time_windows(t_start_us, t_end_us, window_us)):
+        # Bounds from k * window (not accumulated) so fractional-µs windows do not drift.
+        yield (
+            t_start_us + round(k * window_us),
+            t_start_us + round((k + 1) * window_us),
+        )
+
+
+def split_by_time(
+    events: np.ndarray,
+    window_us: float,
+    t_start_us: int | None = None,
+    t_end_us: int | None = None,
+) -> Iterator[Window]:
+    """Consecutive time windows of a time-sorted array, from ``t_start_us`` (default: first
+    event) until ``t_end_us`` (default: just after the last event) is covered."""
+    check_window_args(window_us, None)
+    t = events["t"]
+    if t_start_us is None:
+        t0 = int(t[0]) if t.size else 0
+    else:
+        t0 = int(t_start_us)
+    if t_end_us is None:
+        t1 = int(t[-1]) + 1 if t.size else t0
+    else:
+        t1 = int(t_end_us)
+    for a, b in _window_bounds(t0, t1, window_us):
+        yield a, b, slice_time(events, a, min(b, t1))
+
+
+def split_by_count(events: np.ndarray, events_per_frame: int) -> Iterator[Window]:
+    """Consecutive runs of ``events_per_frame`` events (the last may be shorter); each window
+    spans its first event's time to just after its last."""
+    check_window_args(None, events_per_frame)
+    n = int(events_per_frame)
+    for i in range(0, len(events), n):
+        chunk = events[i : i + n]
+        yield int(chunk["t"][0]), int(chunk["t"][-1]) + 1, chunk
+
+
+def stream_by_time(
+    reader: Any, window_us: float, t_start_us: int, t_end_us: int
+) -> Iterator[Window]:
+    """Time windows read from ``reader`` (absolute µs, ``[t_start_us, t_end_us)``).
+
+    Whole-µs windows go through the reader's own ``iter_windows`` (it reads blocks of many
+    windows at once); fractional ones are read window by window.
+    """
+    check_window_args(window_us, None)
+    bounds = _window_bounds(t_start_us, t_end_us, window_us)
+    if float(window_us).is_integer() and t_end_us > t_start_us:
+        windows = reader.iter_windows(int(window_us), t_start_us, t_end_us)
+        for (a, b), events in zip(bounds, windows, strict=True):
+            yield a, b, events
+        return
+    for a, b in bounds:
+        yield a, b, reader.read(a, min(b, t_end_us))
+
+
+def stream_by_count(
+    reader: Any,
+    events_per_frame: int,
+    t_start_us: int | None = None,
+    t_end_us: int | None = None,
+) -> Iterator[Window]:
+    """Runs of ``events_per_frame`` events read from ``reader`` within ``[t_start_us, t_end_us)``.
+
+    Without a range this is the reader's own chunking; with one, events are read in time blocks
+    sized from the mean event rate (about four frames each) and re-cut, so only a few frames'
+    worth of events is ever held.
+    """
+    check_window_args(None, events_per_frame)
+    n = int(events_per_frame)
+    if t_start_us is None and t_end_us is None:
+        for chunk in reader.iter_chunks(n):
+            if len(chunk):
+                yield int(chunk["t"][0]), int(chunk["t"][-1]) + 1, chunk
+        return
+    if len(reader) == 0:
+        return
+    lo = int(reader.t_start_us if t_start_us is None else t_start_us)
+    hi = int(reader.t_end_us if t_end_us is None else t_end_us)
+    rate = len(reader) / max(int(reader.duration_us), 1)
+    block_us = max(1000, math.ceil(4 * n / max(rate, 1e-12)))
+    pending = empty_events()
+    for a in range(lo, hi, block_us):
+        block = reader.read(a, min(a + block_us, hi))
+        pending = concat_events([pending, block]) if len(pending) else block
+        while len(pending) >= n:
+            chunk, pending = pending[:n], pending[n:]
+            yield int(chunk["t"][0]), int(chunk["t"][-1]) + 1, chunk
+    if len(pending):
+        yield int(pending["t"][0]), int(pending["t"][-1]) + 1, pending

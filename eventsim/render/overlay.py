@@ -1,0 +1,125 @@
+"""Drawing on top of images: events over their matching frame, and EP-VLM's patch-grid view
+(score heat map plus kept/dropped blocks). Pure numpy/cv2, RGB uint8 in and out."""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+from eventsim.errors import ParameterError
+from eventsim.render.colors import RGB, apply_colormap, palette, to_rgb
+from eventsim.render.frames import COLOR_BY, last_polarity, polarity_counts
+
+KEPT_COLOR: RGB = (60, 255, 60)
+DROPPED_COLOR: RGB = (150, 40, 40)
+
+
+def overlay_events(
+    image: np.ndarray,
+    events: np.ndarray,
+    *,
+    on_color: RGB | None = None,
+    off_color: RGB | None = None,
+    alpha: float = 0.85,
+    color_by: str = "last",
+    grey_frame: bool = False,
+) -> np.ndarray:
+    """Paint events over an HxW grey or HxWx3 RGB frame of the same pixel grid.
+
+    Pixels with events become ``alpha * colour + (1 - alpha) * pixel``; the colour is the ON or
+    OFF colour by the last event there (``color_by="last"``) or by the sign of ON minus OFF.
+    ``grey_frame`` first turns an RGB frame to grey (like a DAVIS APS frame), so the event
+    colours stand out from coloured scenes.
+    """
+    img = to_rgb(image)
+    if grey_frame:
+        img = to_rgb(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY))
+    if not 0.0 <= alpha <= 1.0:
+        raise ParameterError(f"alpha {alpha} must be in [0, 1]")
+    if color_by not in COLOR_BY:
+        raise ParameterError(f"color_by {color_by!r} is not valid; expected one of {COLOR_BY}")
+    height, width = img.shape[:2]
+    _, on, off = palette("dark", on_color, off_color)
+    if color_by == "last":
+        pol = last_polarity(events, (width, height))
+        is_on, is_off = pol == 1, pol == 0
+    else:
+        counts = polarity_counts(events, (width, height))
+        is_on, is_off = counts[1] > counts[0], counts[0] > counts[1]
+    out = img.astype(np.float32)
+    for mask, color in ((is_on, on), (is_off, off)):
+        out[mask] = alpha * np.asarray(color, dtype=np.float32) + (1 - alpha) * out[mask]
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def _grid_geometry(height: int, width: int, rows: int, cols: int) -> tuple[int, int]:
+    """Integer block size (bh, bw) that covers the image, enlarged so outlines stay readable."""
+    bh, bw = math.ceil(height / rows), math.ceil(width / cols)
+    if min(bh, bw) < 12:
+        k = math.ceil(12 / min(bh, bw))
+        bh, bw = bh * k, bw * k
+    return bh, bw
+
+
+def patch_grid_overlay(
+    image: np.ndarray,
+    scores: np.ndarray,
+    keep: np.ndarray,
+    *,
+    alpha: float = 0.45,
+    colormap: str = "inferno",
+) -> np.ndarray:
+    """Show which image blocks a token selector kept.
+
+    ``scores`` and ``keep`` are (rows, cols) arrays over a regular grid of the image. The image
+    is blended with a heat map of the scores (min-max normalised; ``alpha`` is the heat map's
+    weight), dropped blocks are dimmed and outlined in dark red, kept blocks outlined in green.
+    Blocks are ``ceil(H / rows) x ceil(W / cols)`` pixels, enlarged to at least 12 px, and the
+    image is resized to ``rows * block_h`` by ``cols * block_w`` (unchanged when it already fits).
+    Returns an RGB uint8 image.
+    """
+    img = to_rgb(image)
+    scores = np.asarray(scores, dtype=np.float64)
+    keep = np.asarray(keep)
+    if scores.ndim != 2:
+        raise ParameterError(f"scores have shape {scores.shape}; expected (rows, cols)")
+    if keep.shape != scores.shape:
+        raise ParameterError(
+            f"keep mask has shape {keep.shape}; expected the scores' shape {scores.shape}"
+        )
+    if keep.dtype != np.bool_:
+        if not np.isin(keep, (0, 1)).all():
+            raise ParameterError("keep mask must be boolean (or 0/1)")
+        keep = keep.astype(bool)
+    if not 0.0 <= alpha <= 1.0:
+        raise ParameterError(f"alpha {alpha} must be in [0, 1]")
+    rows, cols = scores.shape
+    if rows == 0 or cols == 0:
+        raise ParameterError(f"scores have shape {scores.shape}; expected a non-empty grid")
+    height, width = img.shape[:2]
+    bh, bw = _grid_geometry(height, width, rows, cols)
+    out_h, out_w = rows * bh, cols * bw
+    if (out_h, out_w) != (height, width):
+        img = cv2.resize(img, (out_w, out_h), interpolation=cv2.INTER_LINEAR)
+
+    finite = np.isfinite(scores)
+    lo = scores[finite].min() if finite.any() else 0.0
+    hi = scores[finite].max() if finite.any() else 0.0
+    norm = np.where(finite, (scores - lo) / (hi - lo) if hi > lo else 0.0, 0.0)
+    heat = apply_colormap(norm, colormap)
+    heat = cv2.resize(heat, (out_w, out_h), interpolation=cv2.INTER_NEAREST)
+    out = (1 - alpha) * img.astype(np.float32) + alpha * heat.astype(np.float32)
+
+    keep_px = np.repeat(np.repeat(keep, bh, axis=0), bw, axis=1)
+    out[~keep_px] *= 0.35
+    out = np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+    thick = 2 if min(bh, bw) >= 24 else 1
+    # Dropped outlines first so kept (green) edges win where the two share a border.
+    for want, color in ((False, DROPPED_COLOR), (True, KEPT_COLOR)):
+        for r, c in zip(*np.nonzero(keep == want)):
+            y0, x0 = r * bh, c * bw
+            cv2.rectangle(out, (x0, y0), (x0 + bw - 1, y0 + bh - 1), color, thick)
+    return out

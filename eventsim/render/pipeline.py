@@ -1,0 +1,160 @@
+"""Render an event file to a PNG, a folder of PNGs, an MP4/AVI or a GIF, streaming window by
+window through the reader (memory does not grow with the file's length)."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from eventsim.errors import OutputExistsError, ParameterError
+from eventsim.events import empty_events
+from eventsim.render.accumulate import (
+    Window,
+    check_window_args,
+    n_time_windows,
+    stream_by_count,
+    stream_by_time,
+)
+from eventsim.render.renderer import FrameRenderer, RenderParams
+from eventsim.render.writers import open_sink, output_kind
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    """What was written; ``t_start_us``/``t_end_us`` span the rendered windows (absolute µs)."""
+
+    path: Path
+    kind: str
+    n_frames: int
+    frame_size: tuple[int, int]
+    t_start_us: int
+    t_end_us: int
+
+
+def check_range_args(start_ms: float | None, end_ms: float | None, fps: float) -> None:
+    if not (math.isfinite(fps) and fps > 0):
+        raise ParameterError(f"fps {fps} must be > 0")
+    if start_ms is not None and not (math.isfinite(start_ms) and start_ms >= 0):
+        raise ParameterError(f"start {start_ms} ms must be >= 0 (ms from the first event)")
+    if end_ms is not None and not (math.isfinite(end_ms) and end_ms > 0):
+        raise ParameterError(f"end {end_ms} ms must be > 0 (ms from the first event)")
+    if start_ms is not None and end_ms is not None and start_ms >= end_ms:
+        raise ParameterError(f"start {start_ms:g} ms is not before end {end_ms:g} ms")
+
+
+class _FrameSource:
+    """The saved frame shown under each window: the latest one at or before the window's end
+    (the first frame for windows that precede every frame). Keeps one decoded frame."""
+
+    def __init__(self, reader: Any) -> None:
+        self.reader = reader
+        self.ts = np.asarray(reader.frame_ts_us, dtype=np.int64)
+        self._cached: tuple[int, np.ndarray] | None = None
+
+    def at(self, t_us: int) -> np.ndarray:
+        i = max(0, int(np.searchsorted(self.ts, t_us, side="right")) - 1)
+        if self._cached is None or self._cached[0] != i:
+            self._cached = (i, self.reader.read_frame(i))
+        return self._cached[1]
+
+
+def render_file(
+    path: str | os.PathLike,
+    out: str | os.PathLike,
+    params: RenderParams | None = None,
+    *,
+    window_ms: float | None = None,
+    events_per_frame: int | None = None,
+    start_ms: float | None = None,
+    end_ms: float | None = None,
+    fps: float = 30.0,
+    force: bool = False,
+    progress: bool = True,
+    sensor_size: tuple[int, int] | None = None,
+) -> RenderResult:
+    """Render ``path`` (any layout `eventsim.io.open_events` reads) to ``out``.
+
+    The output kind follows the name: ``.png`` one frame, ``.mp4``/``.avi``/``.mov`` video,
+    ``.gif`` animation, no suffix a folder of PNGs. Frames are windows of ``window_ms`` or of
+    ``events_per_frame`` events (default: ``1000 / fps`` ms, i.e. real time). ``start_ms`` and
+    ``end_ms`` are milliseconds from the first event. A single PNG shows the first window, or
+    the whole ``[start, end)`` range when ``end_ms`` is given without a window.
+    """
+    from eventsim.io import open_events
+
+    params = params or RenderParams()
+    window_us = None if window_ms is None else float(window_ms) * 1000.0
+    check_window_args(window_us, events_per_frame)
+    check_range_args(start_ms, end_ms, fps)
+    kind = output_kind(out)
+    if Path(out).exists() and not force:
+        # The sink checks again; failing here spares reading the input first.
+        raise OutputExistsError(f"output {str(out)!r} exists; pass --force to overwrite it")
+
+    with open_events(path, sensor_size=sensor_size) as reader:
+        n_frames_saved = int(getattr(reader, "num_frames", 0) or 0)
+        if params.mode == "overlay" and n_frames_saved == 0:
+            raise ParameterError(
+                f"{str(path)!r} has no saved frames, so --mode overlay has nothing to draw on; "
+                "simulate with saved frames, or use --mode polarity, timesurface, heatmap or voxel"
+            )
+        origin = int(reader.t_start_us)
+        t0 = origin + round((start_ms or 0.0) * 1000)
+        t1 = int(reader.t_end_us) if end_ms is None else origin + round(end_ms * 1000)
+        if len(reader) and end_ms is None and t0 >= t1:
+            raise ParameterError(
+                f"start {start_ms:g} ms is past the last event "
+                f"({(reader.t_end_us - origin) / 1000:g} ms after the first)"
+            )
+        if events_per_frame is None and window_us is None:
+            whole_range = kind == "png" and end_ms is not None
+            window_us = max(1.0, float(t1 - t0)) if whole_range else 1e6 / fps
+
+        windows: Iterator[Window]
+        if events_per_frame is not None:
+            ranged = start_ms is not None or end_ms is not None
+            windows = stream_by_count(
+                reader, int(events_per_frame), t0 if ranged else None, t1 if ranged else None
+            )
+            total = math.ceil(len(reader) / int(events_per_frame)) if not ranged else None
+        else:
+            windows = stream_by_time(reader, float(window_us), t0, t1)
+            total = n_time_windows(t0, t1, float(window_us))
+        if kind == "png":
+            windows = itertools.islice(windows, 1)
+            total = 1
+
+        renderer = FrameRenderer(params, reader.sensor_size)
+        frames = _FrameSource(reader) if params.mode == "overlay" else None
+        with (
+            open_sink(out, fps=fps, force=force) as sink,
+            tqdm(total=total, unit="frame", desc="render", disable=not progress) as bar,
+        ):
+            first_us, last_us = t0, max(t1, t0 + 1)
+            for a, b, events in windows:
+                if sink.n_frames == 0:
+                    first_us = a
+                last_us = b
+                image = frames.at(b - 1) if frames is not None else None
+                sink.write(renderer.render(events, a, b, image))
+                bar.update(1)
+            if sink.n_frames == 0:
+                # A count-based render of a range without events: one blank frame, not an error.
+                image = frames.at(t0) if frames is not None else None
+                sink.write(renderer.render(empty_events(), first_us, last_us, image))
+    return RenderResult(
+        path=sink.path,
+        kind=kind,
+        n_frames=sink.n_frames,
+        frame_size=renderer.frame_size,
+        t_start_us=first_us,
+        t_end_us=last_us,
+    )

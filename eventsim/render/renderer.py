@@ -1,0 +1,179 @@
+"""One frozen parameter set for rendering (shared by the library and ``eventsim render``) and
+the frame renderer that applies it window after window."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from eventsim.errors import ParameterError
+from eventsim.events import SensorSize, check_sensor_size
+from eventsim.render.colors import BACKGROUNDS, RGB, check_colormap, parse_color, to_rgb
+from eventsim.render.frames import (
+    COLOR_BY,
+    TimeSurface,
+    count_map,
+    render_heatmap,
+    render_polarity,
+    render_time_surface,
+    render_voxel_grid,
+    voxel_grid,
+)
+from eventsim.render.overlay import overlay_events
+
+MODES = ("polarity", "overlay", "timesurface", "heatmap", "voxel")
+HEATMAP_SCALES = ("log", "linear")
+OVERLAY_FRAMES = ("grey", "rgb")
+
+
+@dataclass(frozen=True)
+class RenderParams:
+    """How each frame is drawn.
+
+    mode: polarity (ON/OFF colours), overlay (events over the saved frame), timesurface
+    (exponential decay, memory across frames), heatmap (event counts), voxel (time bins side
+    by side). background: dark, white or grey (signed grey). Colours None take the
+    background's palette (red ON, blue OFF). heatmap_scale: log or linear counts.
+    overlay_frame: grey (the saved frame in grey, so event colours stand out) or rgb.
+    scale: integer nearest-neighbour upscaling.
+    """
+
+    mode: str = "polarity"
+    background: str = "dark"
+    on_color: RGB | None = None
+    off_color: RGB | None = None
+    color_by: str = "last"
+    tau_ms: float = 30.0
+    colormap: str = "inferno"
+    max_count: float | None = None
+    heatmap_scale: str = "log"
+    overlay_alpha: float = 0.85
+    overlay_frame: str = "grey"
+    n_bins: int = 5
+    scale: int = 1
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ParameterError(
+                f"mode {self.mode!r} is not known; valid modes: {', '.join(MODES)}"
+            )
+        if self.background not in BACKGROUNDS:
+            raise ParameterError(
+                f"background {self.background!r} is not known; "
+                f"valid backgrounds: {', '.join(BACKGROUNDS)}"
+            )
+        if self.color_by not in COLOR_BY:
+            raise ParameterError(
+                f"color_by {self.color_by!r} is not known; valid: {', '.join(COLOR_BY)}"
+            )
+        for name in ("on_color", "off_color"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, parse_color(value))
+        check_colormap(self.colormap)
+        if not self.tau_ms > 0:
+            raise ParameterError(f"tau_ms {self.tau_ms} must be > 0")
+        if self.max_count is not None and not self.max_count > 0:
+            raise ParameterError(f"max_count {self.max_count} must be > 0")
+        if self.heatmap_scale not in HEATMAP_SCALES:
+            raise ParameterError(
+                f"heatmap_scale {self.heatmap_scale!r} is not known; "
+                f"valid: {', '.join(HEATMAP_SCALES)}"
+            )
+        if self.overlay_frame not in OVERLAY_FRAMES:
+            raise ParameterError(
+                f"overlay_frame {self.overlay_frame!r} is not known; "
+                f"valid: {', '.join(OVERLAY_FRAMES)}"
+            )
+        if not 0.0 <= self.overlay_alpha <= 1.0:
+            raise ParameterError(f"overlay_alpha {self.overlay_alpha} must be in [0, 1]")
+        if int(self.n_bins) < 1:
+            raise ParameterError(f"n_bins {self.n_bins} must be >= 1")
+        if int(self.scale) < 1:
+            raise ParameterError(f"scale {self.scale} must be an integer >= 1")
+
+    def replace(self, **changes) -> RenderParams:
+        return dataclasses.replace(self, **changes)
+
+
+class FrameRenderer:
+    """Turns successive windows of events into RGB frames of one fixed size.
+
+    Stateful only in timesurface mode (the last event time of every pixel carries over), so
+    feed windows in time order.
+    """
+
+    def __init__(self, params: RenderParams, sensor_size: SensorSize) -> None:
+        self.params = params
+        self.sensor_size = check_sensor_size(sensor_size)
+        self._surface = (
+            TimeSurface(self.sensor_size, params.tau_ms * 1000.0)
+            if params.mode == "timesurface"
+            else None
+        )
+
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        """(width, height) of the frames this renderer returns."""
+        width, height = self.sensor_size
+        if self.params.mode == "voxel":
+            width = self.params.n_bins * width + (self.params.n_bins - 1) * 2
+        return width * self.params.scale, height * self.params.scale
+
+    def render(
+        self,
+        events: np.ndarray,
+        t_start_us: int,
+        t_end_us: int,
+        image: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Frame for the window ``[t_start_us, t_end_us)``; ``image`` is needed in overlay mode."""
+        p = self.params
+        colors = {"on_color": p.on_color, "off_color": p.off_color}
+        if p.mode == "polarity":
+            frame = render_polarity(
+                events, self.sensor_size, background=p.background, color_by=p.color_by, **colors
+            )
+        elif p.mode == "overlay":
+            if image is None:
+                raise ParameterError("overlay mode needs the frame to draw on")
+            width, height = self.sensor_size
+            frame = to_rgb(image)
+            if frame.shape[:2] != (height, width):
+                frame = cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
+            frame = overlay_events(
+                frame,
+                events,
+                alpha=p.overlay_alpha,
+                color_by=p.color_by,
+                grey_frame=p.overlay_frame == "grey",
+                **colors,
+            )
+        elif p.mode == "timesurface":
+            assert self._surface is not None
+            self._surface.update(events)
+            frame = render_time_surface(
+                self._surface.surface(t_end_us - 1), background=p.background, **colors
+            )
+        elif p.mode == "heatmap":
+            frame = render_heatmap(
+                count_map(events, self.sensor_size),
+                colormap=p.colormap,
+                max_count=p.max_count,
+                log_scale=p.heatmap_scale == "log",
+            )
+        else:
+            grid = voxel_grid(
+                events, self.sensor_size, p.n_bins, t_start_us=t_start_us, t_end_us=t_end_us - 1
+            )
+            frame = render_voxel_grid(grid, background=p.background, **colors)
+        if p.scale > 1:
+            frame = cv2.resize(
+                frame,
+                (frame.shape[1] * p.scale, frame.shape[0] * p.scale),
+                interpolation=cv2.INTER_NEAREST,
+            )
+        return frame

@@ -1,0 +1,233 @@
+"""One-figure summary of an event file: event rate over time by polarity, spatial heat map,
+per-pixel rate histogram and an x-y-t scatter of a short window.
+
+`collect_summary` streams the file in fixed-size chunks (numpy only); `summary_figure` draws it
+with matplotlib (the ``viz`` extra), imported only when called and used through its
+object-oriented API with the Agg canvas, so no global backend or pyplot state is touched.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from eventsim.errors import OutputExistsError, ParameterError, require
+from eventsim.render.colors import palette
+from eventsim.render.frames import polarity_counts
+
+
+@dataclass(frozen=True)
+class EventSummary:
+    name: str
+    sensor_size: tuple[int, int]
+    n_events: int
+    t_start_us: int
+    t_end_us: int
+    bin_edges_us: np.ndarray  # (n_bins + 1,) absolute µs
+    bin_counts: np.ndarray  # (2, n_bins) OFF, ON events per bin
+    pixel_counts: np.ndarray  # (2, H, W) OFF, ON events per pixel
+    scatter: np.ndarray  # events of the short window (subsampled)
+    scatter_window_us: tuple[int, int]
+
+    @property
+    def duration_s(self) -> float:
+        return max(self.t_end_us - self.t_start_us, 1) / 1e6
+
+
+def collect_summary(
+    reader: Any,
+    *,
+    n_bins: int = 200,
+    scatter_events: int = 20_000,
+    chunk_events: int = 1_000_000,
+    name: str = "",
+    progress: bool = False,
+) -> EventSummary:
+    """Statistics of everything ``reader`` holds, reading ``chunk_events`` at a time.
+
+    The scatter window is centred on the busiest rate bin and sized to hold about
+    ``scatter_events`` events (at least one bin wide); it is thinned evenly to that many.
+    """
+    if n_bins < 1 or scatter_events < 1 or chunk_events < 1:
+        raise ParameterError(
+            f"n_bins={n_bins}, scatter_events={scatter_events}, chunk_events={chunk_events}; "
+            "expected all >= 1"
+        )
+    width, height = reader.sensor_size
+    n = len(reader)
+    t0, t1 = int(reader.t_start_us), max(int(reader.t_end_us), int(reader.t_start_us) + 1)
+    edges = np.linspace(t0, t1, n_bins + 1)
+    bin_counts = np.zeros((2, n_bins), np.int64)
+    pixel_counts = np.zeros((2, height, width), np.int64)
+    with tqdm(total=n, unit="ev", unit_scale=True, desc="plot", disable=not progress) as bar:
+        for chunk in reader.iter_chunks(chunk_events) if n else ():
+            pixel_counts += polarity_counts(chunk, (width, height))
+            for p in (0, 1):
+                sel = chunk["t"][chunk["p"] == p]
+                bin_counts[p] += np.histogram(sel, bins=edges)[0]
+            bar.update(len(chunk))
+
+    busiest = int(np.argmax(bin_counts.sum(axis=0))) if n else 0
+    rate = n / max(t1 - t0, 1)
+    span = max(math.ceil(scatter_events / max(rate, 1e-12)), math.ceil(edges[1] - edges[0]))
+    span = min(span, t1 - t0)
+    centre = (edges[busiest] + edges[busiest + 1]) / 2
+    a = int(max(t0, min(centre - span / 2, t1 - span)))
+    b = a + span
+    window = reader.read(a, b) if n else reader.read_index(0, 0)
+    if len(window) > scatter_events:
+        window = window[np.linspace(0, len(window) - 1, scatter_events).astype(np.int64)]
+    return EventSummary(
+        name=name,
+        sensor_size=(width, height),
+        n_events=n,
+        t_start_us=t0,
+        t_end_us=t1 if n else t0,
+        bin_edges_us=edges,
+        bin_counts=bin_counts,
+        pixel_counts=pixel_counts,
+        scatter=window,
+        scatter_window_us=(a, b),
+    )
+
+
+def summary_figure(summary: EventSummary) -> Any:
+    """A 2x2 matplotlib Figure of ``summary`` (not attached to pyplot)."""
+    require("matplotlib", "viz", "eventsim plot")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.colors import LogNorm
+    from matplotlib.figure import Figure
+
+    _, on, off = palette("white")
+    on_c = tuple(v / 255 for v in on)
+    off_c = tuple(v / 255 for v in off)
+    s = summary
+    width, height = s.sensor_size
+    fig = Figure(figsize=(13, 9.5), layout="constrained")
+    FigureCanvasAgg(fig)
+    t_origin = s.t_start_us
+    mean_rate = s.n_events / s.duration_s
+    fig.suptitle(
+        f"{s.name}  ·  {width}x{height}  ·  {s.n_events:,} events  ·  "
+        f"{s.duration_s:.3f} s  ·  mean {_rate_text(mean_rate)}",
+        fontsize=13,
+    )
+
+    ax = fig.add_subplot(2, 2, 1)
+    centres = ((s.bin_edges_us[:-1] + s.bin_edges_us[1:]) / 2 - t_origin) / 1e6
+    bin_s = (s.bin_edges_us[1] - s.bin_edges_us[0]) / 1e6
+    ax.plot(centres, s.bin_counts[1] / bin_s, color=on_c, lw=1.3, label="ON")
+    ax.plot(centres, s.bin_counts[0] / bin_s, color=off_c, lw=1.3, label="OFF")
+    ax.set_xlabel("time since first event [s]")
+    ax.set_ylabel("event rate [events/s]")
+    ax.set_title(f"Event rate by polarity (bins of {bin_s * 1e3:.3g} ms)")
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper right")
+
+    ax = fig.add_subplot(2, 2, 2)
+    total = s.pixel_counts.sum(axis=0)
+    vmax = max(int(total.max()), 1)
+    im = ax.imshow(
+        np.ma.masked_equal(total, 0),
+        cmap="inferno",
+        norm=LogNorm(vmin=1, vmax=max(vmax, 2)),
+        interpolation="nearest",
+    )
+    ax.set_facecolor("black")
+    ax.set_title("Events per pixel (log scale; black = none)")
+    ax.set_xlabel("x [px]")
+    ax.set_ylabel("y [px]")
+    fig.colorbar(im, ax=ax, label="events", shrink=0.85)
+
+    ax = fig.add_subplot(2, 2, 3)
+    counts = total.ravel()
+    active = counts[counts > 0]
+    silent = counts.size - active.size
+    if active.size:
+        # Bin edges at half-integer counts: log-spaced bins that fall between small integer
+        # counts would otherwise leave a comb of empty bins at the low end.
+        top = np.log10(active.max() + 1)
+        edges = np.unique(np.round(np.logspace(0, top, 50))) - 0.5
+        edges = np.append(edges, active.max() + 0.5) if edges[-1] < active.max() else edges
+        ax.hist(active / s.duration_s, bins=edges / s.duration_s, color="0.35")
+        ax.set_xscale("log")
+        median = float(np.median(active)) / s.duration_s
+        ax.axvline(median, color=on_c, ls="--", lw=1.2, label=f"median {median:.3g} ev/s")
+        ax.legend(loc="upper right")
+    ax.set_yscale("log")
+    ax.set_xlabel("per-pixel event rate [events/s]")
+    ax.set_ylabel("pixels")
+    ax.set_title(f"Per-pixel rate ({active.size:,} active, {silent:,} silent pixels)")
+    ax.grid(alpha=0.3)
+
+    ax = fig.add_subplot(2, 2, 4, projection="3d")
+    ev = s.scatter
+    a, b = s.scatter_window_us
+    if len(ev):
+        t_ms = (ev["t"] - t_origin) / 1e3
+        # One collection with per-point colours: separate ON and OFF collections are
+        # depth-sorted as wholes by mplot3d, so one polarity would hide the other.
+        colors = np.where(ev["p"][:, None] > 0, np.array([on_c]), np.array([off_c]))
+        ax.scatter(
+            ev["x"], t_ms, ev["y"], s=1.0, c=colors, alpha=0.7, depthshade=False, linewidths=0
+        )
+        for color, label in ((on_c, "ON"), (off_c, "OFF")):
+            ax.scatter([], [], [], s=6, color=color, label=label)
+        ax.legend(loc="upper left", markerscale=6)
+    ax.set_xlim(0, width)
+    ax.set_zlim(height, 0)
+    ax.set_xlabel("x [px]")
+    ax.set_ylabel("t [ms]")
+    ax.set_zlabel("y [px]")
+    ax.set_title(
+        f"x-y-t of {len(ev):,} events, {(a - t_origin) / 1e3:.1f}–{(b - t_origin) / 1e3:.1f} ms"
+    )
+    ax.view_init(elev=18, azim=-60)
+    return fig
+
+
+def _rate_text(rate: float) -> str:
+    for unit, scale in (("Mev/s", 1e6), ("kev/s", 1e3)):
+        if rate >= scale:
+            return f"{rate / scale:.3g} {unit}"
+    return f"{rate:.3g} ev/s"
+
+
+def plot_summary(
+    path: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    force: bool = False,
+    n_bins: int = 200,
+    dpi: int = 110,
+    progress: bool = False,
+    sensor_size: tuple[int, int] | None = None,
+) -> Path:
+    """Write the summary figure of the event file ``path`` to ``out`` (PNG, PDF or SVG)."""
+    from eventsim.io import open_events
+
+    out = Path(out)
+    if out.suffix.lower() not in (".png", ".pdf", ".svg"):
+        raise ParameterError(f"plot output {str(out)!r} must end in .png, .pdf or .svg")
+    if out.exists() and not force:
+        raise OutputExistsError(f"output {str(out)!r} exists; pass --force to overwrite it")
+    require("matplotlib", "viz", "eventsim plot")
+    with open_events(path, sensor_size=sensor_size) as reader:
+        summary = collect_summary(reader, n_bins=n_bins, name=Path(path).name, progress=progress)
+    fig = summary_figure(summary)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.partial-{os.getpid()}{out.suffix}")
+    try:
+        fig.savefig(tmp, dpi=dpi)
+        os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return out

@@ -1,0 +1,235 @@
+"""Frame sinks: one PNG, a folder of PNGs, an MP4/AVI video (OpenCV) or a GIF (Pillow).
+
+This is the only I/O in ``eventsim.render``. Every sink writes under a temporary name next to
+the target and renames on success, so a failed or interrupted render leaves no half-written
+output; an existing target is only replaced with ``force``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from eventsim.errors import EventFileError, OutputExistsError, ParameterError, require
+
+VIDEO_SUFFIXES = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG"}
+IMAGE_SUFFIXES = (".png",)
+GIF_SUFFIXES = (".gif",)
+
+
+def output_kind(path: str | os.PathLike) -> str:
+    """'png', 'folder', 'video' or 'gif' from the output name; a name without a suffix (or an
+    existing directory) is a folder of PNGs."""
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if p.is_dir() or str(path).endswith(("/", os.sep)) or not suffix:
+        return "folder"
+    if suffix in IMAGE_SUFFIXES:
+        return "png"
+    if suffix in VIDEO_SUFFIXES:
+        return "video"
+    if suffix in GIF_SUFFIXES:
+        return "gif"
+    valid = [*IMAGE_SUFFIXES, *VIDEO_SUFFIXES, *GIF_SUFFIXES]
+    raise ParameterError(
+        f"output {str(path)!r} has an unknown suffix {suffix!r}; valid: {', '.join(valid)}, "
+        "or a name without a suffix for a folder of PNGs"
+    )
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+def _imwrite_png(path: Path, frame_rgb: np.ndarray) -> None:
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise EventFileError(f"could not encode a PNG for {str(path)!r}")
+    path.write_bytes(buf.tobytes())
+
+
+class FrameSink(ABC):
+    """Context manager; ``write(frame)`` takes HxWx3 RGB uint8 frames of one size."""
+
+    def __init__(self, path: str | os.PathLike, *, force: bool = False) -> None:
+        self.path = Path(path)
+        self.force = force
+        if self.path.exists() and not force:
+            raise OutputExistsError(
+                f"output {str(self.path)!r} exists; pass --force to overwrite it"
+            )
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = self.path.with_name(f".{self.path.name}.partial-{os.getpid()}{self.path.suffix}")
+        _remove(self.tmp)
+        self.n_frames = 0
+        self._size: tuple[int, int] | None = None
+        self._done = False
+
+    def _check(self, frame: np.ndarray) -> None:
+        if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+            raise ParameterError(
+                f"frame has shape {frame.shape} and dtype {frame.dtype}; expected HxWx3 uint8"
+            )
+        size = (frame.shape[1], frame.shape[0])
+        if self._size is None:
+            self._size = size
+        elif size != self._size:
+            raise ParameterError(f"frame size {size} differs from the first frame's {self._size}")
+
+    def write(self, frame: np.ndarray) -> None:
+        self._check(frame)
+        self._write(frame)
+        self.n_frames += 1
+
+    @abstractmethod
+    def _write(self, frame: np.ndarray) -> None:
+        """Write one checked frame to the temporary output."""
+
+    def _finish(self) -> None:
+        """Complete the temporary output (called once, before the rename)."""
+        return None
+
+    def close(self) -> Path:
+        if self._done:
+            return self.path
+        self._done = True
+        try:
+            self._finish()
+            if self.n_frames == 0:
+                raise ParameterError(f"no frames to write to {str(self.path)!r}")
+            if self.path.exists() or self.path.is_symlink():
+                _remove(self.path)
+            os.replace(self.tmp, self.path)
+        except BaseException:
+            _remove(self.tmp)
+            raise
+        return self.path
+
+    def abort(self) -> None:
+        if not self._done:
+            self._done = True
+            self._abort()
+            _remove(self.tmp)
+
+    def _abort(self) -> None:
+        """Release resources before the temporary output is deleted."""
+        return None
+
+    def __enter__(self) -> FrameSink:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+class PngSink(FrameSink):
+    """A single PNG; a second frame is an error."""
+
+    def _write(self, frame: np.ndarray) -> None:
+        if self.n_frames:
+            raise ParameterError(f"{str(self.path)!r} is a single PNG; it takes one frame")
+        _imwrite_png(self.tmp, frame)
+
+
+class FolderSink(FrameSink):
+    """frame_000000.png, frame_000001.png, ... in a folder."""
+
+    def __init__(self, path: str | os.PathLike, *, force: bool = False) -> None:
+        super().__init__(path, force=force)
+        self.tmp.mkdir(parents=True)
+
+    def _write(self, frame: np.ndarray) -> None:
+        _imwrite_png(self.tmp / f"frame_{self.n_frames:06d}.png", frame)
+
+
+class VideoSink(FrameSink):
+    """MP4 (mp4v) or AVI (MJPG) through OpenCV. Frames with an odd width or height are padded
+    by one black row/column, because the MPEG-4 encoder silently crops odd sizes."""
+
+    def __init__(self, path: str | os.PathLike, *, fps: float, force: bool = False) -> None:
+        super().__init__(path, force=force)
+        if not fps > 0:
+            raise ParameterError(f"fps {fps} must be > 0")
+        self.fps = float(fps)
+        self.fourcc = VIDEO_SUFFIXES[self.path.suffix.lower()]
+        self._writer: cv2.VideoWriter | None = None
+
+    def _write(self, frame: np.ndarray) -> None:
+        height, width = frame.shape[:2]
+        pad_h, pad_w = height % 2, width % 2
+        if pad_h or pad_w:
+            frame = cv2.copyMakeBorder(frame, 0, pad_h, 0, pad_w, cv2.BORDER_CONSTANT, value=0)
+        if self._writer is None:
+            fourcc = cv2.VideoWriter_fourcc(*self.fourcc)
+            self._writer = cv2.VideoWriter(
+                str(self.tmp), fourcc, self.fps, (frame.shape[1], frame.shape[0])
+            )
+            if not self._writer.isOpened():
+                raise EventFileError(
+                    f"OpenCV could not open a {self.fourcc} video writer for {str(self.path)!r}"
+                )
+        self._writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+
+    def _finish(self) -> None:
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+
+    _abort = _finish
+
+
+class GifSink(FrameSink):
+    """Animated GIF via Pillow (OpenCV cannot write GIF). Pillow assembles the file at the end,
+    so palette frames (one byte per pixel) are held in memory: use MP4 for long clips."""
+
+    def __init__(self, path: str | os.PathLike, *, fps: float, force: bool = False) -> None:
+        self._image = require("PIL.Image", "viz", "GIF output")
+        super().__init__(path, force=force)
+        if not fps > 0:
+            raise ParameterError(f"fps {fps} must be > 0")
+        self.fps = float(fps)
+        self._frames: list = []
+
+    def _write(self, frame: np.ndarray) -> None:
+        img = self._image.fromarray(frame, mode="RGB")
+        self._frames.append(img.quantize(colors=256, method=self._image.Quantize.FASTOCTREE))
+
+    def _finish(self) -> None:
+        if not self._frames:
+            return
+        first, *rest = self._frames
+        first.save(
+            self.tmp,
+            format="GIF",
+            save_all=True,
+            append_images=rest,
+            duration=max(20, round(1000.0 / self.fps)),
+            loop=0,
+        )
+        self._frames = []
+
+    def _abort(self) -> None:
+        self._frames = []
+
+
+def open_sink(path: str | os.PathLike, *, fps: float = 30.0, force: bool = False) -> FrameSink:
+    """The sink for an output name (see `output_kind`)."""
+    kind = output_kind(path)
+    if kind == "png":
+        return PngSink(path, force=force)
+    if kind == "folder":
+        return FolderSink(Path(str(path).rstrip("/" + os.sep)), force=force)
+    if kind == "video":
+        return VideoSink(path, fps=fps, force=force)
+    return GifSink(path, fps=fps, force=force)

@@ -1,0 +1,30 @@
+"""DVS event simulator: ESIM-exact event timing with v2e's noise model.
+
+``from eventsim.simulator import DVSParams, CAMERAS, EventSimulator, simulate``. Importing this
+package does not import torch; the simulator imports it when it is built.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eventsim.simulator.core import EventSimulator
+from eventsim.simulator.params import CAMERAS, PRESETS, DVSParams
+
+__all__ = [
+    "CAMERAS",
+    "PRESETS",
+    "DVSParams",
+    "EventSimulator",
+    "simulate",
+    "simulate_frames",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # the pipeline pulls in the HDF5 writer (h5py); load it only when asked for
+    if name in ("simulate", "simulate_frames"):
+        from eventsim.simulator import pipeline
+
+        return getattr(pipeline, name)
+    raise AttributeError(f"module 'eventsim.simulator' has no attribute {name!r}")

@@ -1,0 +1,567 @@
+"""The DVS pixel array: frames in, events out, with torch tensor ops (CPU or CUDA).
+
+Model (see docs of `DVSParams`): per pixel a reference level ``r`` in log intensity. Between two
+consecutive frames the (filtered, leak-drifted) log intensity ``X`` is linear in time, and every
+level ``r + j*C_on`` crossed upwards (``r - j*C_off`` downwards) emits one event at its own
+linearly interpolated crossing time, as ESIM does; ``r`` then moves by whole thresholds.
+
+Choices worth knowing:
+- State is float64 and a level reached within 1e-9 of a threshold counts as crossed, so a return
+  to an earlier grey level always emits its event (float32 state loses some of these).
+- Event times are rounded *up* to the next whole microsecond, so an event never precedes its
+  crossing and the events of interval (t_{k-1}, t_k] stay inside it; chunking a video therefore
+  cannot reorder events.
+- Refractory: an event closer than ``refractory_period_us`` to the previous *emitted* event of its
+  pixel is dropped, but it still moves the reference (the pixel resets without reporting, as in
+  ESIM).
+- Noise draws are keyed by (seed, interval index), never by how the video was chunked.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from eventsim.errors import InputError, ParameterError
+from eventsim.events import EVENT_DTYPE, check_sensor_size, empty_events
+from eventsim.simulator.params import DVSParams
+
+if TYPE_CHECKING:
+    import torch
+
+_TOL = 1e-9  # relative slack on thresholds, far above float64 rounding, far below any signal
+_MIN_THRESHOLD = 0.01
+_ELEMENTS_PER_BATCH = 4_000_000  # bounds the float64 working set of one batch of frames
+# BT.601 luma in 15-bit fixed point, the coefficients OpenCV uses for RGB->GRAY on uint8
+_LUMA_Q15 = (9798, 19235, 3735)
+_LUMA_F = (0.299, 0.587, 0.114)
+
+
+def _torch():
+    from eventsim.errors import require
+
+    return require("torch", "sim", "the DVS simulator")
+
+
+def log_curve_np(intensity: np.ndarray, params: DVSParams) -> np.ndarray:
+    """Log intensity of DN values (float64), by the curve chosen in ``params``."""
+    i = np.asarray(intensity, dtype=np.float64)
+    if params.log_curve == "ln":
+        return np.log(i / 255.0 + params.log_eps)
+    lin_slope = math.log(20.0) / 20.0
+    return np.where(i <= 20.0, i * lin_slope, np.log(np.maximum(i, 20.0)))
+
+
+def _log_curve_t(intensity: torch.Tensor, params: DVSParams) -> torch.Tensor:
+    torch = _torch()
+    if params.log_curve == "ln":
+        return torch.log(intensity / 255.0 + params.log_eps)
+    lin_slope = math.log(20.0) / 20.0
+    return torch.where(
+        intensity <= 20.0, intensity * lin_slope, torch.log(intensity.clamp_min(20.0))
+    )
+
+
+def _shr(v: torch.Tensor, s: int) -> torch.Tensor:
+    """Logical right shift of int64 tensors (torch's >> is arithmetic)."""
+    return (v >> s) & ((1 << (64 - s)) - 1)
+
+
+def _mix64(z: torch.Tensor) -> torch.Tensor:
+    """splitmix64 finaliser on int64 tensors (wrapping multiply)."""
+    z = (z ^ _shr(z, 30)) * -4658895280553007687  # 0xBF58476D1CE4E5B9 as int64
+    z = (z ^ _shr(z, 27)) * -7723592293110705685  # 0x94D049BB133111EB as int64
+    return z ^ _shr(z, 31)
+
+
+def _hash_uniform(seed: int, a: torch.Tensor, b: torch.Tensor, stream: int) -> torch.Tensor:
+    """Uniform in (0, 1), float64, a pure function of (seed, a, b, stream)."""
+    torch = _torch()
+    key = (int(seed) * 1_000_003 + stream) & ((1 << 62) - 1)
+    z = _mix64(_mix64(a * 0x9E3779B1 + key) ^ b)
+    return (_shr(z, 11).to(torch.float64) + 0.5) / 2.0**53
+
+
+def _hash_normal(seed: int, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Standard normal per (a, b) pair by Box-Muller on two hashed uniforms."""
+    torch = _torch()
+    u1 = _hash_uniform(seed, a, b, 1)
+    u2 = _hash_uniform(seed, a, b, 2)
+    return torch.sqrt(-2.0 * torch.log(u1)) * torch.cos(2.0 * math.pi * u2)
+
+
+class EventSimulator:
+    """Streaming DVS simulator.
+
+    ``step(frames, timestamps_us)`` takes a chunk of frames ``[T,H,W]`` or ``[T,H,W,3]`` (RGB),
+    uint8 or float intensities in DN (0..255 nominal, HDR values above are fine) and returns the
+    events up to the last frame's time. The first frame after `reset` only sets the state.
+    Feeding a video in chunks gives exactly the events of feeding it whole.
+    """
+
+    def __init__(
+        self,
+        params: DVSParams,
+        sensor_size: tuple[int, int],
+        *,
+        seed: int = 0,
+        device: str = "cpu",
+    ) -> None:
+        torch = _torch()
+        if not isinstance(params, DVSParams):
+            raise ParameterError(f"params must be a DVSParams, got {type(params).__name__}")
+        self.params = params
+        self.sensor_size = check_sensor_size(sensor_size)
+        self.seed = int(seed)
+        self.device = _resolve_device(device)
+        width, height = self.sensor_size
+        n = width * height
+        self._n = n
+        dev = self.device
+        f64 = torch.float64
+
+        # fixed pattern noise, drawn on the host so CPU and CUDA runs share it
+        rng = np.random.default_rng([self.seed, 0])
+        c_on = np.full(n, params.pos_threshold)
+        c_off = np.full(n, params.neg_threshold)
+        if params.threshold_sigma > 0:
+            c_on = np.maximum(
+                _MIN_THRESHOLD, c_on + params.threshold_sigma * rng.standard_normal(n)
+            )
+            c_off = np.maximum(
+                _MIN_THRESHOLD, c_off + params.threshold_sigma * rng.standard_normal(n)
+            )
+        self._c_on = torch.from_numpy(c_on).to(dev, f64)
+        self._c_off = torch.from_numpy(c_off).to(dev, f64)
+        self._c_on_lo = self._c_on * (1 - _TOL)
+        self._c_off_lo = self._c_off * (1 - _TOL)
+
+        self._leak = params.leak_rate_hz > 0
+        if self._leak:
+            spread = params.leak_rate_spread_decades * math.log(10.0)
+            # log-normal gain normalised to mean 1, so the mean rate is the parameter
+            gain = np.exp(spread * rng.standard_normal(n) - spread**2 / 2)
+            # drift speed in log units per µs: one ON threshold per leak period
+            self._leak_speed0 = torch.from_numpy(params.leak_rate_hz * 1e-6 * gain * c_on).to(
+                dev, f64
+            )
+            self._leak_phase = torch.from_numpy(rng.random(n) * c_on).to(dev, f64)
+        n_hot = round(params.hot_pixel_fraction * n) if params.hot_pixel_rate_hz > 0 else 0
+        self._hot = np.sort(rng.choice(n, size=n_hot, replace=False)) if n_hot else None
+
+        levels = np.arange(256, dtype=np.float64)
+        self._log_lut = torch.from_numpy(log_curve_np(levels, params)).to(dev, f64)
+        self._a_lut = torch.from_numpy(np.minimum(1.0, (levels + 20.0) / 275.0)).to(dev, f64)
+        self._needs_intensity = params.cutoff_hz > 0 or (
+            params.shot_noise_rate_hz > 0 and params.shot_noise_bright_ratio != 1
+        )
+        self.reset()
+
+    # ------------------------------------------------------------------ state
+    def reset(self) -> None:
+        """Forget the previous frames; the next frame starts a new recording."""
+        self._started = False
+        self._t_prev: int | None = None
+        self._k = 0  # index of the next interval since reset: keys the noise draws
+        self._ref = None
+        self._x_prev = None
+        self._lp = None
+        self._t_last = None
+        self._leak_base = self._leak_speed = self._leak_anchor = self._n_events = None
+
+    @property
+    def t_last_us(self) -> int | None:
+        """Time of the last frame seen (None before the first frame)."""
+        return self._t_prev
+
+    # ------------------------------------------------------------------ input
+    def _check(self, frames: Any, timestamps_us: Any) -> tuple[np.ndarray, np.ndarray]:
+        width, height = self.sensor_size
+        if not isinstance(frames, np.ndarray):
+            raise InputError(f"frames must be a numpy array, got {type(frames).__name__}")
+        if frames.ndim == 4 and frames.shape[-1] == 1:
+            frames = frames[..., 0]
+        if not (
+            (frames.ndim == 3 and frames.shape[1:] == (height, width))
+            or (frames.ndim == 4 and frames.shape[1:] == (height, width, 3))
+        ):
+            raise InputError(
+                f"frames have shape {frames.shape}; expected [T,{height},{width}] or "
+                f"[T,{height},{width},3] for sensor size {width}x{height}"
+            )
+        if frames.dtype != np.uint8 and not np.issubdtype(frames.dtype, np.floating):
+            raise InputError(
+                f"frames have dtype {frames.dtype}; expected uint8 or float (HDR intensity in DN)"
+            )
+        ts = np.asarray(timestamps_us)
+        if ts.ndim != 1 or ts.shape[0] != frames.shape[0]:
+            raise InputError(
+                f"timestamps_us has shape {ts.shape}; expected ({frames.shape[0]},), one per frame"
+            )
+        if ts.size and not np.issubdtype(ts.dtype, np.integer):
+            if not np.all(np.isfinite(ts)) or np.any(ts != np.round(ts)):
+                raise InputError("timestamps_us must be integer microseconds")
+        ts = ts.astype(np.int64)
+        if ts.size:
+            steps = np.diff(ts)
+            bad = np.flatnonzero(steps <= 0)
+            if bad.size:
+                i = int(bad[0]) + 1
+                raise InputError(
+                    f"timestamps must increase strictly: frame {i} at {ts[i]} us follows "
+                    f"{ts[i - 1]} us"
+                )
+            if self._t_prev is not None and ts[0] <= self._t_prev:
+                raise InputError(
+                    f"timestamps must increase strictly: frame at {ts[0]} us follows the "
+                    f"previous chunk's last frame at {self._t_prev} us"
+                )
+        if np.issubdtype(frames.dtype, np.floating) and frames.size:
+            finite = np.isfinite(frames)
+            if not finite.all():
+                i = int(np.flatnonzero(~finite.reshape(frames.shape[0], -1).all(axis=1))[0])
+                raise InputError(f"frame {i} holds NaN or infinite intensities")
+            if frames.min() < 0:
+                raise InputError("frames hold negative intensities; expected values >= 0 (DN)")
+        return frames, ts
+
+    def _luma(self, frames: np.ndarray) -> torch.Tensor:
+        """[T,...] frames -> [T,N] luma: uint8 stays uint8 (OpenCV's rounding), float -> float64."""
+        torch = _torch()
+        t_count = frames.shape[0]
+        x = torch.from_numpy(np.ascontiguousarray(frames)).to(self.device)
+        if frames.dtype == np.uint8:
+            if x.ndim == 4:
+                x32 = x.to(torch.int32)
+                r, g, b = _LUMA_Q15
+                x = ((x32[..., 0] * r + x32[..., 1] * g + x32[..., 2] * b + 16384) >> 15).to(
+                    torch.uint8
+                )
+            return x.reshape(t_count, -1)
+        x = x.to(torch.float64)
+        if x.ndim == 4:
+            x = x[..., 0] * _LUMA_F[0] + x[..., 1] * _LUMA_F[1] + x[..., 2] * _LUMA_F[2]
+        return x.reshape(t_count, -1)
+
+    def _log(self, luma: torch.Tensor) -> torch.Tensor:
+        torch = _torch()
+        if luma.dtype == torch.uint8:
+            return self._log_lut[luma.to(torch.int64)]
+        return _log_curve_t(luma, self.params)
+
+    def _intensity_factor(self, luma: torch.Tensor) -> torch.Tensor:
+        """v2e's a = (I + 20) / 275, capped at 1: 0.073 for black, 1 at 255 DN."""
+        torch = _torch()
+        if luma.dtype == torch.uint8:
+            return self._a_lut[luma.to(torch.int64)]
+        return ((luma + 20.0) / 275.0).clamp_max(1.0)
+
+    def _drift(self, base, speed, anchor, t_us: int):
+        return base + speed * (t_us - anchor).to(speed.dtype)
+
+    # ------------------------------------------------------------------ main
+    def step(self, frames: np.ndarray, timestamps_us: np.ndarray) -> np.ndarray:
+        """Simulate a chunk of frames; returns the events (EVENT_DTYPE, time-sorted)."""
+        frames, ts = self._check(frames, timestamps_us)
+        if frames.shape[0] == 0:
+            return empty_events()
+        per_batch = max(1, _ELEMENTS_PER_BATCH // self._n)
+        parts = []
+        for lo in range(0, frames.shape[0], per_batch):
+            ev = self._step_batch(frames[lo : lo + per_batch], ts[lo : lo + per_batch])
+            if ev.size:
+                parts.append(ev)
+        if not parts:
+            return empty_events()
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def _start(self, luma0: torch.Tensor, t0: int) -> None:
+        torch = _torch()
+        n, dev = self._n, self.device
+        log0 = self._log(luma0).clone()
+        self._lp = log0
+        self._ref = log0.clone()
+        self._x_prev = log0
+        if self._leak:
+            # random phase so leak events of different pixels are not synchronised
+            self._leak_base = self._leak_phase.clone()
+            self._leak_speed = self._leak_speed0.clone()
+            self._leak_anchor = torch.full((n,), t0, dtype=torch.int64, device=dev)
+            self._n_events = torch.zeros(n, dtype=torch.int64, device=dev)
+            self._x_prev = log0 + self._leak_base
+        self._t_last = torch.full((n,), -(2**62), dtype=torch.int64, device=dev)
+        self._t_prev = t0
+        self._started = True
+
+    def _step_batch(self, frames: np.ndarray, ts: np.ndarray) -> np.ndarray:
+        torch = _torch()
+        p = self.params
+        luma = self._luma(frames)
+        if not self._started:
+            self._start(luma[0], int(ts[0]))
+            luma, ts = luma[1:], ts[1:]
+        t_count = luma.shape[0]
+        if t_count == 0:
+            return empty_events()
+        t_prev0 = self._t_prev
+        t_starts = [t_prev0, *(int(v) for v in ts[:-1])]
+        t_ends = [int(v) for v in ts]
+
+        # X: the log intensity the comparators see (after the photoreceptor filter)
+        if p.cutoff_hz > 0:
+            x_all = torch.empty((t_count, self._n), dtype=torch.float64, device=self.device)
+            lp = self._lp
+            w = 2 * math.pi * p.cutoff_hz * 1e-6
+            for k in range(t_count):
+                # exact first-order response to a step, stable for any interval length
+                eps = 1.0 - torch.exp(
+                    self._intensity_factor(luma[k]) * (-w * (t_ends[k] - t_starts[k]))
+                )
+                lp = lp + eps * (self._log(luma[k]) - lp)
+                x_all[k] = lp
+            self._lp = lp
+            hi, lo = x_all.amax(0), x_all.amin(0)
+        elif luma.dtype == torch.uint8:
+            x_all = None  # looked up only for the pixels that may fire
+            hi = self._log(luma.amax(0))
+            lo = self._log(luma.amin(0))
+        else:
+            x_all = self._log(luma)
+            hi, lo = x_all.amax(0), x_all.amin(0)
+        if self._leak:
+            # drift never decreases, so these bounds hold for every frame of the batch
+            hi = hi + self._drift(self._leak_base, self._leak_speed, self._leak_anchor, t_ends[-1])
+            lo = lo + self._drift(self._leak_base, self._leak_speed, self._leak_anchor, t_prev0)
+        ref = self._ref
+        maybe = (hi - ref >= self._c_on_lo) | (lo - ref <= -self._c_off_lo)
+        act = torch.nonzero(maybe).squeeze(1)
+        sig = self._crossings(act, luma, x_all, t_starts, t_ends) if act.numel() else []
+
+        x_last = x_all[-1] if x_all is not None else self._log(luma[-1])
+        if self._leak:
+            x_last = x_last + self._drift(
+                self._leak_base, self._leak_speed, self._leak_anchor, t_ends[-1]
+            )
+        self._x_prev = x_last
+        noise = []
+        if p.shot_noise_rate_hz > 0 or self._hot is not None:
+            for k in range(t_count):
+                a_k = self._intensity_factor(luma[k]) if self._needs_intensity else None
+                ev = self._noise_events(a_k, t_starts[k], t_ends[k] - t_starts[k], self._k + k)
+                if ev is not None:
+                    noise.append(ev)
+        self._t_prev = t_ends[-1]
+        self._k += t_count
+        return self._assemble(sig, noise)
+
+    def _crossings(self, act, luma, x_all, t_starts, t_ends) -> list[tuple]:
+        """Walk the frames for the pixels that may fire; return per-interval crossing records."""
+        torch = _torch()
+        p = self.params
+        xa = x_all[:, act] if x_all is not None else self._log(luma[:, act])
+        ref = self._ref[act]
+        xp = self._x_prev[act]
+        c_on, c_off = self._c_on[act], self._c_off[act]
+        c_on_lo, c_off_lo = self._c_on_lo[act], self._c_off_lo[act]
+        jitter = self._leak and p.leak_jitter_fraction > 0
+        if self._leak:
+            base = self._leak_base[act]
+            speed = self._leak_speed[act]
+            anchor = self._leak_anchor[act]
+            n_ev = self._n_events[act]
+        sig = []
+        for k in range(xa.shape[0]):
+            t_k = t_ends[k]
+            x_k = xa[k]
+            if self._leak:
+                x_k = x_k + self._drift(base, speed, anchor, t_k)
+            diff = x_k - ref
+            sel = torch.nonzero((diff >= c_on_lo) | (diff <= -c_off_lo)).squeeze(1)
+            if sel.numel():
+                d = diff[sel]
+                con, coff = c_on[sel], c_off[sel]
+                n_on = torch.floor(d / con + _TOL).clamp_min(0)
+                n_off = torch.floor(-d / coff + _TOL).clamp_min(0)
+                ref0 = ref[sel]
+                ref[sel] = ref0 + n_on * con - n_off * coff
+                n = n_on - n_off
+                sig.append(
+                    self._record(act[sel], n, ref0, xp[sel], x_k[sel], con, coff, t_starts[k], t_k)
+                )
+                if jitter:
+                    # each pixel's leak speed is re-drawn after it fires, from a hash of
+                    # (seed, pixel, event count): independent of how the video is chunked
+                    base[sel] = self._drift(base[sel], speed[sel], anchor[sel], t_k)
+                    anchor[sel] = t_k
+                    n_ev[sel] += n.abs().to(torch.int64)
+                    z = _hash_normal(self.seed, act[sel], n_ev[sel])
+                    speed[sel] = self._leak_speed0[act[sel]] * (
+                        1.0 + p.leak_jitter_fraction * z
+                    ).clamp_min(0.0)
+            xp = x_k
+        self._ref[act] = ref
+        if jitter:
+            self._leak_base[act] = base
+            self._leak_speed[act] = speed
+            self._leak_anchor[act] = anchor
+            self._n_events[act] = n_ev
+        return sig
+
+    def _noise_events(self, a_k: torch.Tensor | None, t_prev: int, dt: int, k: int):
+        """Shot noise and hot pixels of interval ``k``: (pixel, t, p) tensors, or None."""
+        torch = _torch()
+        p = self.params
+        rng = np.random.default_rng([self.seed, 1, k])
+        pix_parts, t_parts, p_parts = [], [], []
+        if p.shot_noise_rate_hz > 0:
+            count = int(rng.poisson(p.shot_noise_rate_hz * self._n * dt * 1e-6))
+            if count:
+                u = torch.from_numpy(rng.random(count)).to(self.device)
+                if a_k is None:
+                    pix = (u * self._n).to(torch.int64).clamp_max(self._n - 1)
+                else:
+                    # rate falls linearly with intensity (v2e's shape), normalised so that the
+                    # sensor-average rate equals the parameter
+                    w = 1.0 - (1.0 - p.shot_noise_bright_ratio) * a_k
+                    cdf = torch.cumsum(w, 0)
+                    pix = torch.searchsorted(cdf, u * cdf[-1], right=True).clamp_max(self._n - 1)
+                pix_parts.append(pix)
+                t_parts.append(t_prev + 1 + np.floor(rng.random(count) * dt).astype(np.int64))
+                p_parts.append(rng.random(count) < 0.5)
+        if self._hot is not None:
+            counts = rng.poisson(p.hot_pixel_rate_hz * dt * 1e-6, size=self._hot.size)
+            total = int(counts.sum())
+            if total:
+                pix_parts.append(torch.from_numpy(np.repeat(self._hot, counts)).to(self.device))
+                t_parts.append(t_prev + 1 + np.floor(rng.random(total) * dt).astype(np.int64))
+                p_parts.append(np.ones(total, dtype=bool))
+        if not pix_parts:
+            return None
+        pix = torch.cat(pix_parts)
+        t = torch.from_numpy(np.concatenate(t_parts)).to(self.device)
+        pol = torch.from_numpy(np.concatenate(p_parts)).to(self.device)
+        return pix, t, pol
+
+    def _record(self, pix, n, ref0, x0, x1, con, coff, t0: int, t1: int) -> tuple:
+        """Per-pixel crossing record: the j-th level sits at offset off0 + j*per_level µs."""
+        torch = _torch()
+        dt = t1 - t0
+        up = n > 0
+        us_per_log = dt / (x1 - x0)
+        per_level = torch.where(up, con, -coff) * us_per_log
+        off0 = (ref0 - x0) * us_per_log
+        m = pix.numel()
+        return (
+            pix,
+            n.abs().to(torch.int64),
+            up,
+            off0,
+            per_level,
+            torch.full((m,), t0, dtype=torch.int64, device=self.device),
+            torch.full((m,), dt, dtype=torch.int64, device=self.device),
+        )
+
+    def _assemble(self, sig: list[tuple], noise: list[tuple]) -> np.ndarray:
+        torch = _torch()
+        dev = self.device
+        pix_parts, t_parts, p_parts = [], [], []
+        if sig:
+            pix = torch.cat([s[0] for s in sig])
+            count = torch.cat([s[1] for s in sig])
+            up = torch.cat([s[2] for s in sig])
+            off0 = torch.cat([s[3] for s in sig])
+            per_level = torch.cat([s[4] for s in sig])
+            t0 = torch.cat([s[5] for s in sig])
+            dts = torch.cat([s[6] for s in sig])
+            total = int(count.sum())
+            if total != count.numel():
+                # several events in a pixel's interval: one row per crossed level j = 1..count
+                owner = torch.repeat_interleave(torch.arange(count.numel(), device=dev), count)
+                starts = torch.cumsum(count, 0) - count
+                j = (torch.arange(total, device=dev) - starts[owner] + 1).to(torch.float64)
+                pix, up, t0, dts = pix[owner], up[owner], t0[owner], dts[owner]
+                off = off0[owner] + j * per_level[owner]
+            else:
+                off = off0 + per_level
+            off = torch.minimum(torch.ceil(off).to(torch.int64).clamp_min(1), dts)
+            pix_parts.append(pix)
+            t_parts.append(t0 + off)
+            p_parts.append(up)
+        for pix, t, pol in noise:
+            pix_parts.append(pix)
+            t_parts.append(t)
+            p_parts.append(pol)
+        if not pix_parts:
+            return empty_events()
+        pix = torch.cat(pix_parts)
+        t = torch.cat(t_parts)
+        pol = torch.cat(p_parts)
+        if t.numel() > 1:
+            t, order = torch.sort(t, stable=True)
+            pix = pix[order]
+            pol = pol[order]
+        if self.params.refractory_period_us > 0:
+            keep = self._refractory(pix, t)
+            if keep is not None:
+                pix, t, pol = pix[keep], t[keep], pol[keep]
+        return self._to_numpy(pix, t, pol)
+
+    def _refractory(self, pix: torch.Tensor, t: torch.Tensor) -> torch.Tensor | None:
+        """Greedy per-pixel filter on time-sorted events; updates the last-event times."""
+        torch = _torch()
+        period = int(self.params.refractory_period_us)
+        order = torch.sort(pix, stable=True).indices  # grouped by pixel, time order kept
+        gp = pix[order]
+        gt = t[order]
+        m = gp.numel()
+        new_group = torch.ones(m, dtype=torch.bool, device=gp.device)
+        new_group[1:] = gp[1:] != gp[:-1]
+        prev_t = torch.empty_like(gt)
+        prev_t[1:] = gt[:-1]
+        prev_t = torch.where(new_group, self._t_last[gp], prev_t)
+        if bool((gt - prev_t >= period).all()):
+            # nothing to drop: only the last event of each pixel matters for the state
+            last = torch.ones(m, dtype=torch.bool, device=gp.device)
+            last[:-1] = gp[1:] != gp[:-1]
+            self._t_last[gp[last]] = gt[last]
+            return None
+        group_start = torch.nonzero(new_group).squeeze(1)
+        sizes = torch.diff(torch.cat([group_start, torch.tensor([m], device=gp.device)]))
+        rank = torch.arange(m, device=gp.device) - torch.repeat_interleave(group_start, sizes)
+        keep_sorted = torch.zeros(m, dtype=torch.bool, device=gp.device)
+        for r in range(int(sizes.max())):
+            sel = torch.nonzero(rank == r).squeeze(1)
+            px = gp[sel]
+            ok = gt[sel] - self._t_last[px] >= period
+            keep_sorted[sel] = ok
+            self._t_last[px] = torch.where(ok, gt[sel], self._t_last[px])
+        keep = torch.empty_like(keep_sorted)
+        keep[order] = keep_sorted
+        return keep
+
+    def _to_numpy(self, pix: torch.Tensor, t: torch.Tensor, pol: torch.Tensor) -> np.ndarray:
+        width = self.sensor_size[0]
+        pix_np = pix.cpu().numpy()
+        out = np.empty(pix_np.size, dtype=EVENT_DTYPE)
+        out["x"] = pix_np % width
+        out["y"] = pix_np // width
+        out["t"] = t.cpu().numpy()
+        out["p"] = pol.cpu().numpy()
+        return out
+
+
+def _resolve_device(device: Any):
+    torch = _torch()
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ParameterError(
+            f"device {device!r} is not a torch device; expected e.g. 'cpu' or 'cuda'"
+        ) from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ParameterError(f"device {device!r} requested but CUDA is not available here")
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise ParameterError(f"device {device!r} is not supported; expected 'cpu' or 'cuda'")
+    return dev

@@ -1,0 +1,193 @@
+"""DVS pixel parameters: one frozen dataclass, the single source of defaults for library and CLI."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from eventsim.errors import ParameterError
+
+LOG_CURVES = ("ln", "linlog")
+
+# Sensor sizes (width, height) of common event cameras.
+CAMERAS: dict[str, tuple[int, int]] = {
+    "dvs128": (128, 128),
+    "dvs240": (240, 180),
+    "davis346": (346, 260),
+    "dvxplorer": (640, 480),
+    "gen4": (1280, 720),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class DVSParams:
+    """Pixel model and simulation settings. Log units are natural-log intensity.
+
+    The field defaults are the ``ideal`` preset (a noise-free ESIM pixel); `from_preset` gives the
+    others. Every field can be overridden from the CLI with ``--set FIELD=VALUE``.
+    """
+
+    #: ``ln``: ln(I/255 + log_eps) (ESIM); ``linlog``: v2e's curve, linear below 20 DN.
+    log_curve: str = "ln"
+    log_eps: float = 1e-3
+    #: ON / OFF contrast thresholds in log units.
+    pos_threshold: float = 0.2
+    neg_threshold: float = 0.2
+    #: Std. dev. of the fixed per-pixel threshold mismatch (log units); thresholds are clamped
+    #: to at least 0.01.
+    threshold_sigma: float = 0.0
+    #: Photoreceptor low-pass cutoff at full intensity (0 = off); it scales with intensity.
+    cutoff_hz: float = 0.0
+    #: Minimum time between two events of one pixel; events inside it are dropped (0 = off).
+    refractory_period_us: int = 0
+    #: Mean leak (spontaneous ON) event rate per pixel (0 = off).
+    leak_rate_hz: float = 0.0
+    #: Per-pixel log-normal spread of the leak rate, in decades (mean rate is kept).
+    leak_rate_spread_decades: float = 0.1
+    #: Relative per-interval jitter of each pixel's leak rate.
+    leak_jitter_fraction: float = 0.1
+    #: Mean shot-noise event rate per pixel, both polarities together (0 = off).
+    shot_noise_rate_hz: float = 0.0
+    #: Shot-noise rate of a full-intensity pixel relative to a black one (v2e's 0.25).
+    shot_noise_bright_ratio: float = 0.25
+    #: Fraction of pixels that are hot (fire ON events at `hot_pixel_rate_hz`).
+    hot_pixel_fraction: float = 0.0
+    hot_pixel_rate_hz: float = 50.0
+    #: Adaptive upsampling: most motion (pixels) and log-intensity change per synthesised step.
+    max_motion_px: float = 1.0
+    max_log_change: float = 0.4
+    #: Upper bound on frames inserted per source interval (bounds the cost of fast motion).
+    max_upsample_factor: int = 32
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        if self.log_curve not in LOG_CURVES:
+            raise ParameterError(
+                f"log_curve {self.log_curve!r} is unknown; expected one of {', '.join(LOG_CURVES)}"
+            )
+        positive = ("pos_threshold", "neg_threshold", "max_motion_px", "max_log_change", "log_eps")
+        for name in positive:
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ParameterError(f"{name} = {value!r}; expected a finite value > 0")
+        non_negative = (
+            "threshold_sigma",
+            "cutoff_hz",
+            "refractory_period_us",
+            "leak_rate_hz",
+            "leak_rate_spread_decades",
+            "leak_jitter_fraction",
+            "shot_noise_rate_hz",
+            "shot_noise_bright_ratio",
+            "hot_pixel_rate_hz",
+        )
+        for name in non_negative:
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ParameterError(f"{name} = {value!r}; expected a finite value >= 0")
+        if not 0 <= self.hot_pixel_fraction <= 1:
+            raise ParameterError(f"hot_pixel_fraction = {self.hot_pixel_fraction!r}; expected 0..1")
+        if self.max_upsample_factor < 1:
+            raise ParameterError(
+                f"max_upsample_factor = {self.max_upsample_factor!r}; expected an integer >= 1"
+            )
+
+    @property
+    def has_noise(self) -> bool:
+        """True when any random process (beyond the fixed mismatch) is switched on."""
+        return (
+            self.leak_rate_hz > 0
+            or self.shot_noise_rate_hz > 0
+            or (self.hot_pixel_fraction > 0 and self.hot_pixel_rate_hz > 0)
+        )
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
+    @classmethod
+    def from_preset(cls, name: str) -> DVSParams:
+        """``ideal`` (all off), ``clean``/``noisy`` (v2e's presets) or ``v2e-default``."""
+        try:
+            values = PRESETS[name]
+        except KeyError:
+            raise ParameterError(
+                f"unknown preset {name!r}; valid presets: {', '.join(PRESETS)}"
+            ) from None
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> DVSParams:
+        unknown = sorted(set(changes) - set(self.field_names()))
+        if unknown:
+            raise ParameterError(
+                f"unknown parameter(s) {', '.join(unknown)}; valid fields: "
+                f"{', '.join(self.field_names())}"
+            )
+        return dataclasses.replace(self, **changes)
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> DVSParams:
+        """Apply ``{field: value}``; string values (from ``--set``) are parsed to the field type."""
+        types = {f.name: f.type for f in dataclasses.fields(self)}
+        changes: dict[str, Any] = {}
+        for key, value in overrides.items():
+            if key not in types:
+                raise ParameterError(
+                    f"unknown parameter {key!r}; valid fields: {', '.join(self.field_names())}"
+                )
+            changes[key] = _parse_value(key, value, getattr(self, key))
+        return self.replace(**changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _parse_value(name: str, value: Any, current: Any) -> Any:
+    kind = type(current)
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            if kind is int:
+                as_float = float(text)
+                if not as_float.is_integer():
+                    raise ValueError
+                return int(as_float)
+            if kind is float:
+                return float(text)
+        except ValueError:
+            raise ParameterError(f"{name} = {value!r} is not a valid {kind.__name__}") from None
+        return text
+    if kind is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise ParameterError(f"{name} = {value!r}; expected a {kind.__name__}")
+    return value
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "ideal": {},
+    # v2e --dvs_params clean
+    "clean": {"threshold_sigma": 0.02},
+    # v2e --dvs_params noisy (refractory stays at v2e's command-line default, 0.5 ms)
+    "noisy": {
+        "threshold_sigma": 0.05,
+        "cutoff_hz": 30.0,
+        "leak_rate_hz": 0.1,
+        "shot_noise_rate_hz": 5.0,
+        "refractory_period_us": 500,
+    },
+    # v2e's command-line defaults (what `v2e` does with no --dvs_params)
+    "v2e-default": {
+        "threshold_sigma": 0.03,
+        "cutoff_hz": 300.0,
+        "leak_rate_hz": 0.01,
+        "shot_noise_rate_hz": 0.001,
+        "refractory_period_us": 500,
+        "log_curve": "linlog",
+    },
+}

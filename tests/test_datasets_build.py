@@ -1,0 +1,242 @@
+"""Building shapes datasets: contract of the output, determinism, resume after SIGKILL, CLI."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from eventsim.cli.build import main as build_main
+from eventsim.cli.verify import main as verify_main
+from eventsim.datasets import (
+    EventVQADataset,
+    build_dataset,
+    describe_dataset,
+    load_recipe,
+    verify_dataset,
+)
+from eventsim.datasets.scenes import draw_sample, simulate_scene
+from eventsim.datasets.sources import sample_seeds
+from eventsim.errors import OutputExistsError, RecipeError
+
+TINY = """
+[dataset]
+name = "tiny"
+seed = 3
+
+[source]
+kind = "shapes"
+mode = "{mode}"
+n_objects = [2, 3]
+object_size_px = [10, 16]
+motion_px = [{motion}]
+max_step_px = {step}
+
+[camera]
+width = {size}
+height = {size}
+
+[simulator]
+preset = "clean"
+
+[events]
+window_ms = 20
+
+[splits]
+train = {train}
+test = {test}
+
+[build]
+shard_size = {shard}
+"""
+
+
+def tiny_recipe(tmp_path: Path, *, mode="vqa", size=64, train=4, test=5, shard=2, motion="4, 8", step=1.0):
+    path = tmp_path / f"tiny-{mode}-{size}.toml"
+    path.write_text(
+        TINY.format(mode=mode, size=size, train=train, test=test, shard=shard, motion=motion, step=step)
+    )
+    return path
+
+
+def shard_bytes(root: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted((root / "shards").glob("*.h5"))}
+
+
+def test_build_layout_and_samples_match_the_generator(tmp_path):
+    recipe = tiny_recipe(tmp_path, mode="target")
+    out = tmp_path / "ds"
+    summary = build_dataset(recipe, out, progress=False)
+    assert summary.samples == {"train": 4, "test": 5} and summary.n_errors == 0
+    manifest = json.loads((out / "dataset.json").read_text())
+    assert manifest["counts"] == {"samples": 9, "errors": 0}
+    assert [s["file"] for s in manifest["shards"]] == [
+        "shards/train-00000.h5", "shards/train-00001.h5",
+        "shards/test-00000.h5", "shards/test-00001.h5", "shards/test-00002.h5",
+    ]  # fmt: skip
+    assert manifest["recipe"]["dataset"]["seed"] == 3 and "numpy" in manifest["versions"]
+    lines = [json.loads(x) for x in (out / "samples.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in lines][:5] == ["train-000000", "train-000001", "train-000002", "train-000003", "test-000000"]
+    assert (out / "errors.jsonl").read_text() == ""
+
+    r = load_recipe(recipe)
+    ds = EventVQADataset(out, split="test")
+    assert len(ds) == 5
+    for i in range(len(ds)):
+        s = ds[i]
+        scene_seed, sim_seed = sample_seeds(r.seed, "test", i)
+        ref = draw_sample(r.scene_config(), scene_seed)
+        assert np.array_equal(s["image"], ref.image)
+        assert (s["question"], s["choices"], s["answer"]) == (ref.question, ref.choices, ref.answer)
+        # the stored events are the simulator's events of the window, unchanged
+        ref_ev = simulate_scene(ref, r.dvs_params(), seed=sim_seed)
+        assert np.array_equal(s["events"], ref_ev)
+        assert s["image"].shape == (64, 64, 3) and s["meta"]["sensor_size"] == (64, 64)
+        t0, t1 = s["meta"]["window_us"]
+        assert t1 == s["meta"]["frame_t_us"] and t1 - t0 == 20_000
+        assert s["events"]["t"].min() >= t0 and s["events"]["t"].max() <= t1
+        assert s["choices"][s["answer_index"]] == s["answer"]
+        assert s["meta"]["target_motion"] in ("moving", "static")
+    with pytest.raises(IndexError):
+        ds[5]
+    assert verify_dataset(out).ok
+    text = describe_dataset(out)
+    assert "train" in text and "test" in text and "tiny" in text
+    for qt in manifest["splits"]["test"]["question_types"]:
+        assert qt in text
+
+
+def test_workers_do_not_change_the_bytes(tmp_path):
+    recipe = tiny_recipe(tmp_path, train=0, test=6, shard=2)
+    build_dataset(recipe, tmp_path / "w1", workers=1, progress=False)
+    build_dataset(recipe, tmp_path / "w2", workers=2, progress=False)
+    a, b = shard_bytes(tmp_path / "w1"), shard_bytes(tmp_path / "w2")
+    assert len(a) == 3 and a == b
+    for name in ("dataset.json", "samples.jsonl"):
+        assert (tmp_path / "w1" / name).read_bytes() == (tmp_path / "w2" / name).read_bytes()
+    # another seed gives other data
+    build_dataset(recipe, tmp_path / "s2", overrides={"seed": 4}, progress=False)
+    assert shard_bytes(tmp_path / "s2") != a
+
+
+def test_limit_and_output_protection(tmp_path):
+    recipe = tiny_recipe(tmp_path, train=3, test=7, shard=4)
+    out = tmp_path / "ds"
+    s = build_dataset(recipe, out, limit=2, progress=False)
+    assert s.samples == {"train": 2, "test": 2}
+    # the same recipe without a limit resumes: the limited shards cover other ranges, so rebuilt
+    s = build_dataset(recipe, out, progress=False)
+    assert s.samples == {"train": 3, "test": 7} and s.shards_built == 3
+    full = shard_bytes(out)
+    s = build_dataset(recipe, out, progress=False)
+    assert s.shards_built == 0 and s.shards_reused == 3 and shard_bytes(out) == full
+    with pytest.raises(OutputExistsError, match="--force"):
+        build_dataset(recipe, out, overrides={"seed": 9}, progress=False)
+    s = build_dataset(recipe, out, overrides={"seed": 9}, force=True, progress=False)
+    assert s.shards_built == 3 and shard_bytes(out) != full
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    with pytest.raises(OutputExistsError):
+        build_dataset(recipe, other, progress=False)
+
+
+def test_verify_detects_damage(tmp_path, capsys):
+    out = tmp_path / "ds"
+    build_dataset(tiny_recipe(tmp_path, train=0, test=2, shard=1), out, progress=False)
+    assert verify_main([str(out), "--no-progress"]) == 0
+    assert "ok: 2 samples in 2 shards" in capsys.readouterr().out
+    shard = out / "shards" / "test-00001.h5"
+    data = bytearray(shard.read_bytes())
+    data[-100] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    report = verify_dataset(out)
+    assert not report.ok and "test-00001.h5: checksum mismatch" in report.text()
+    assert verify_main([str(out), "--no-progress"]) == 1
+    assert verify_main([str(tmp_path / "nothing")]) == 1
+    assert "not a built dataset" in capsys.readouterr().err
+
+
+def test_verify_checks_events_against_window_and_sensor(tmp_path):
+    out = tmp_path / "ds"
+    build_dataset(tiny_recipe(tmp_path, train=0, test=1, shard=1), out, progress=False)
+    shard = out / "shards" / "test-00000.h5"
+    with h5py.File(shard, "r+") as f:
+        x = f["samples/00000/events/x"]
+        x[0] = 64  # outside a 64-pixel-wide sensor
+    manifest = json.loads((out / "dataset.json").read_text())
+    from eventsim.datasets.shards import file_digest
+
+    manifest["shards"][0]["sha256"], manifest["shards"][0]["bytes"] = file_digest(shard)
+    (out / "dataset.json").write_text(json.dumps(manifest))
+    report = verify_dataset(out)
+    assert any("outside the 64x64 sensor" in p for p in report.problems)
+
+
+def test_cli_build_and_errors(tmp_path, capsys):
+    recipe = tiny_recipe(tmp_path, train=0, test=2, shard=2)
+    out = tmp_path / "cli"
+    assert build_main([str(recipe), "-o", str(out), "--set", "splits.test=3", "--no-progress"]) == 0
+    assert "built 3 samples" in capsys.readouterr().out
+    assert len(EventVQADataset(out, "test")) == 3
+    assert build_main([str(recipe), "-o", str(tmp_path / "x"), "--set", "source.mode=maze"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("eventsim build: error:") and "vqa, target" in err
+    assert not (tmp_path / "x" / "dataset.json").exists()
+    assert build_main([str(recipe), "-o", str(tmp_path / "y"), "--set", "novalue"]) == 1
+    assert build_main([str(recipe), "-o", str(tmp_path / "z"), "--workers", "0"]) == 1
+    assert build_main([str(recipe)]) == 2
+    with pytest.raises(RecipeError):
+        build_dataset(recipe, tmp_path / "w", overrides={"splits.test": -1})
+
+
+def test_sigkill_mid_build_then_resume_equals_uninterrupted(tmp_path):
+    # big enough samples (many frames) that the build is still running when we kill it
+    recipe = tiny_recipe(tmp_path, size=160, train=0, test=16, shard=2, motion="40, 50", step=0.4)
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "eventsim", "build", str(recipe), "-o", str(out), "--no-progress"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    shards = out / "shards"
+    deadline = time.monotonic() + 120
+    try:
+        while not list(shards.glob("test-*.h5")):
+            assert proc.poll() is None, proc.stderr.read().decode()
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert not (out / "dataset.json").exists(), "the build finished before it was killed"
+    finished = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in shards.glob("test-*.h5")}
+    assert 1 <= len(finished) < 8
+
+    summary = build_dataset(recipe, out, progress=False)
+    assert summary.shards_reused == len(finished) and summary.shards_built == 8 - len(finished)
+    for name, stamp in finished.items():
+        p = shards / name
+        assert (p.stat().st_ino, p.stat().st_mtime_ns) == stamp  # not rewritten
+    assert not list(shards.glob(".*tmp*"))
+
+    clean = tmp_path / "clean"
+    build_dataset(recipe, clean, progress=False)
+    assert shard_bytes(out) == shard_bytes(clean)
+    killed_m = json.loads((out / "dataset.json").read_text())
+    clean_m = json.loads((clean / "dataset.json").read_text())
+    assert [s["sha256"] for s in killed_m["shards"]] == [s["sha256"] for s in clean_m["shards"]]
+    assert verify_dataset(out).ok
+
+
+@pytest.mark.skipif(os.environ.get("EVENTSIM_SKIP_DASK") == "1", reason="dask disabled")
+def test_dask_local_cluster_gives_the_same_shards(tmp_path):
+    pytest.importorskip("distributed")
+    recipe = tiny_recipe(tmp_path, train=0, test=4, shard=2)
+    build_dataset(recipe, tmp_path / "local", progress=False)
+    s = build_dataset(recipe, tmp_path / "dask", executor="dask", workers=1, progress=False)
+    assert s.samples == {"train": 0, "test": 4}
+    assert shard_bytes(tmp_path / "dask") == shard_bytes(tmp_path / "local")

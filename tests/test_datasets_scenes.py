@@ -1,0 +1,148 @@
+"""Procedural scenes: exact answers that agree with the pixels and the events."""
+
+import numpy as np
+import pytest
+
+from eventsim.datasets.scenes import (
+    COLORS,
+    DIRECTIONS,
+    NOT_MOVING,
+    SHAPES,
+    SceneConfig,
+    draw_sample,
+    region_of,
+    simulate_scene,
+)
+from eventsim.errors import ParameterError
+
+SMALL = {"image_size": (96, 96), "object_size_px": (14, 20), "motion_px": (6, 10)}
+
+
+def _saturated_mask(image: np.ndarray) -> np.ndarray:
+    im = image.astype(np.int16)
+    return (im.max(axis=-1) - im.min(axis=-1)) > 70
+
+
+def _nearest_color(rgb: np.ndarray) -> str:
+    chroma = rgb / max(1e-6, rgb.sum())
+    names = list(COLORS)
+    ref = np.array([np.asarray(COLORS[n], float) / sum(COLORS[n]) for n in names])
+    return names[int(np.argmin(np.linalg.norm(ref - chroma, axis=1)))]
+
+
+def test_same_seed_same_sample_and_frames_optional():
+    cfg = SceneConfig(mode="vqa", **SMALL)
+    a, b = draw_sample(cfg, 11), draw_sample(cfg, 11)
+    assert np.array_equal(a.frames, b.frames) and a.question == b.question
+    c = draw_sample(cfg, 12)
+    assert not np.array_equal(a.image, c.image)
+    light = draw_sample(cfg, 11, render_frames=False)
+    assert np.array_equal(light.image, a.image)
+    assert light.frames.shape[0] == 1 and light.timestamps_us[0] == a.timestamps_us[-1]
+    assert (light.question, light.answer, light.meta["objects"]) == (a.question, a.answer, a.meta["objects"])
+
+
+def test_target_mode_colour_and_position_answers_match_the_pixels():
+    cfg = SceneConfig(mode="target", question_types=("color", "position"))
+    checked = 0
+    for seed in range(40):
+        s = draw_sample(cfg, seed, render_frames=False)
+        target = s.meta["objects"][s.meta["target"]]
+        mask = _saturated_mask(s.image)
+        ys, xs = np.nonzero(mask)
+        # the only saturated pixels are the target's; their centroid is its centre
+        assert abs(xs.mean() - target["end_xy"][0]) < 4 and abs(ys.mean() - target["end_xy"][1]) < 4
+        if s.question_type == "color":
+            assert _nearest_color(s.image[mask].astype(float).mean(axis=0)) == s.answer
+        else:
+            assert region_of(cfg, (xs.mean(), ys.mean())) == s.answer
+        assert s.choices[s.answer_index] == s.answer
+        checked += 1
+    assert checked == 40
+
+
+def test_vqa_mode_questions_are_exact():
+    cfg = SceneConfig(mode="vqa")
+    seen = set()
+    for seed in range(150):
+        s = draw_sample(cfg, seed, render_frames=False)
+        objs = s.meta["objects"]
+        seen.add(s.question_type)
+        assert len({o["shape"] for o in objs}) == len(objs) == len({o["color"] for o in objs})
+        assert any(o["moving"] for o in objs) and not all(o["moving"] for o in objs)
+        assert len(set(s.choices)) == len(s.choices) and s.choices[s.answer_index] == s.answer
+        if s.question_type == "count":
+            n_moving = sum(o["moving"] for o in objs)
+            expected = {
+                "How many objects are there?": len(objs),
+                "How many objects are moving?": n_moving,
+                "How many objects are not moving?": len(objs) - n_moving,
+            }[s.question]
+            assert s.answer == str(expected) and s.target_motion is None
+            continue
+        t = objs[s.meta["target"]]
+        assert s.target_motion == ("moving" if t["moving"] else "static")
+        if s.question_type == "motion":
+            assert s.answer == (t["direction"] or NOT_MOVING)
+            if t["moving"]:
+                dx, dy = DIRECTIONS[t["direction"]]
+                moved = np.subtract(t["end_xy"], t["start_xy"])
+                assert np.sign(moved[0]) == dx and np.sign(moved[1]) == dy
+        elif s.question_type == "shape":
+            assert s.answer == t["shape"] in SHAPES and t["color"] in s.question
+        elif s.question_type == "color":
+            assert s.answer == t["color"] and t["shape"] in s.question
+        else:
+            assert s.answer == region_of(cfg, t["end_xy"])
+    assert seen == {"color", "shape", "position", "motion", "count"}
+
+
+def test_frames_move_at_most_max_step_and_window_ends_at_frame():
+    cfg = SceneConfig(mode="vqa", max_step_px=0.5, window_ms=20, **SMALL)
+    s = draw_sample(cfg, 5)
+    longest = max(np.hypot(*np.subtract(o["end_xy"], o["start_xy"])) for o in s.meta["objects"])
+    assert longest / (len(s.frames) - 1) <= 0.5 + 1e-9
+    assert s.timestamps_us[0] == 0 and s.timestamps_us[-1] == 20_000 == s.window_us[1]
+    assert np.all(np.diff(s.timestamps_us) > 0)
+    assert np.array_equal(s.frames[-1], s.image)
+
+
+def test_static_target_share_is_honoured():
+    cfg = SceneConfig(mode="target", static_target_share=0.3, **SMALL)
+    static = [draw_sample(cfg, k, render_frames=False).target_motion == "static" for k in range(300)]
+    assert 0.22 < np.mean(static) < 0.38
+
+
+def test_events_come_from_the_moving_object_only():
+    """The event prior's premise: events mark the mover, whether it is the target or clutter."""
+    from eventsim.simulator import DVSParams
+
+    cfg = SceneConfig(mode="target", **SMALL)
+    ideal = DVSParams.from_preset("ideal")
+    for seed in range(6):
+        s = draw_sample(cfg, seed)
+        ev = simulate_scene(s, ideal, seed=seed)
+        assert len(ev) > 50
+        assert ev["t"].min() >= 0 and ev["t"].max() <= s.window_us[1]
+        mover = next(o for o in s.meta["objects"] if o["moving"])
+        lo = np.minimum(mover["start_xy"], mover["end_xy"]) - mover["size_px"] / 2 - 2
+        hi = np.maximum(mover["start_xy"], mover["end_xy"]) + mover["size_px"] / 2 + 2
+        inside = (ev["x"] >= lo[0]) & (ev["x"] <= hi[0]) & (ev["y"] >= lo[1]) & (ev["y"] <= hi[1])
+        assert inside.all()
+        assert (s.target_motion == "moving") == (mover["color"] != "grey")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "needle"),
+    [
+        ({"mode": "maze"}, "vqa, target"),
+        ({"position_grid": "4x4"}, "3x3, 2x2"),
+        ({"question_types": ("count",), "mode": "target"}, "color, shape, position, motion"),
+        ({"n_objects": (3, 2)}, "n_objects"),
+        ({"static_target_share": 1.5}, "static_target_share"),
+        ({"mode": "target", "n_clutter": (0, 2)}, "n_clutter"),
+    ],
+)
+def test_bad_config_names_field_and_allowed_values(kwargs, needle):
+    with pytest.raises(ParameterError, match=needle):
+        SceneConfig(**kwargs)

@@ -1,0 +1,108 @@
+"""Offline processor, prompt format and checkpoint round trip."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from epvlm.errors import ModelDirError  # noqa: E402
+from epvlm.processing import (  # noqa: E402
+    IMAGE_TOKEN,
+    QWEN2VL_SPECIAL_TOKENS,
+    build_offline_processor,
+    build_prompt,
+    encode_batch,
+    grid_for_size,
+    load_processor,
+    normalize_answer,
+    vocab_from_texts,
+)
+from epvlm.tiny import save_tiny_checkpoint, tiny_config  # noqa: E402
+from eventsim.errors import ParameterError  # noqa: E402
+
+WORDS = ["What colour is the cube?", "red", "dark-blue", "top left"]
+
+
+def test_special_tokens_sit_at_config_ids():
+    proc = build_offline_processor(WORDS)
+    tok = proc.tokenizer
+    for i, token in enumerate(QWEN2VL_SPECIAL_TOKENS):
+        assert tok.convert_tokens_to_ids(token) == i
+    config = tiny_config(proc)
+    assert config.image_token_id == tok.convert_tokens_to_ids("<|image_pad|>")
+    assert config.video_token_id == tok.convert_tokens_to_ids("<|video_pad|>")
+    assert config.vision_start_token_id == tok.convert_tokens_to_ids("<|vision_start|>")
+    assert config.text_config.eos_token_id == tok.convert_tokens_to_ids("<|im_end|>")
+    assert config.text_config.vocab_size == len(tok)
+    ids = tok("What colour is the cube? dark-blue", add_special_tokens=False)["input_ids"]
+    assert tok.unk_token_id not in ids
+
+
+def test_prompt_words_need_no_unknown_tokens():
+    vocab = vocab_from_texts(["Where is the red cube?", "Top-left", "right"])
+    assert vocab == sorted(set(vocab))
+    proc = build_offline_processor(vocab)
+    prompt = build_prompt("Where is the red cube?", ["top-left", "right"], 3)
+    ids = proc.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    assert proc.tokenizer.unk_token_id not in ids
+    assert ids.count(proc.tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)) == 3
+    assert prompt.index("Where") < prompt.index(IMAGE_TOKEN)  # question first
+
+
+def test_normalize_answer():
+    assert normalize_answer("Top-left") == normalize_answer("top - left")
+    assert normalize_answer(" Red<|im_end|>") == "red"
+    assert normalize_answer("red") != normalize_answer("blue")
+
+
+def test_grid_matches_processor_output():
+    proc = build_offline_processor(WORDS)
+    rng = np.random.default_rng(0)
+    for h, w in [(112, 112), (90, 150), (480, 640), (30, 30)]:
+        image = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        batch = encode_batch(proc, [image], ["what?"], [[]])
+        t, gh, gw = batch["image_grid_thw"][0].tolist()
+        assert (t, gh // 2, gw // 2) == (1, *grid_for_size(proc, h, w))
+        assert batch["image_keep_mask"].numel() == (gh // 2) * (gw // 2)
+        assert batch["pixel_values"].shape[0] == gh * gw
+
+
+def test_encode_batch_rejects_bad_input():
+    proc = build_offline_processor(WORDS)
+    image = np.zeros((56, 56, 3), np.uint8)
+    with pytest.raises(ParameterError, match="HxWx3 uint8"):
+        encode_batch(proc, [np.zeros((56, 56), np.uint8)], ["q"], [[]])
+    with pytest.raises(ParameterError, match="one question"):
+        encode_batch(proc, [image], ["q", "r"], [[]])
+    with pytest.raises(ParameterError, match="boolean"):
+        encode_batch(proc, [image], ["q"], [[]], keep_masks=[np.ones(4, np.int64)])
+
+
+def test_load_processor_errors(tmp_path):
+    with pytest.raises(ModelDirError, match="does not exist"):
+        load_processor(tmp_path / "missing")
+    with pytest.raises(ModelDirError, match="preprocessor_config"):
+        load_processor(tmp_path)
+
+
+def test_tiny_checkpoint_round_trip(tmp_path):
+    from transformers import Qwen2VLForConditionalGeneration
+
+    from epvlm.modeling import EPQwen2VLForConditionalGeneration
+
+    out = save_tiny_checkpoint(tmp_path / "tiny", WORDS, seed=3)
+    proc = load_processor(out)
+    assert proc.tokenizer.convert_tokens_to_ids(IMAGE_TOKEN) == 12
+    ours = EPQwen2VLForConditionalGeneration.from_pretrained(out).eval()
+    stock = Qwen2VLForConditionalGeneration.from_pretrained(out).eval()
+    image = np.random.default_rng(0).integers(0, 256, (56, 84, 3), dtype=np.uint8)
+    batch = encode_batch(proc, [image], ["What colour is the cube?"], [["red", "dark-blue"]])
+    dense = {k: v for k, v in batch.items() if k != "image_keep_mask"}
+    with torch.no_grad():
+        a = ours(**batch).logits
+        b = stock(**dense).logits
+    assert torch.equal(a, b)
+    assert a.abs().max() > 0.1  # initializer_range 0.1 gives non-trivial logits

@@ -1,0 +1,262 @@
+"""Oracle tests of the DVS pixel model (EventSimulator)."""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+import pytest
+
+from eventsim.errors import InputError, ParameterError
+from eventsim.events import EVENT_DTYPE, validate_events
+from eventsim.simulator import DVSParams, EventSimulator
+from eventsim.simulator.core import log_curve_np
+from eventsim.simulator.synthetic import moving_shapes_clip
+
+IDEAL = DVSParams.from_preset("ideal")
+
+
+def _run(params, frames, ts, *, seed=0, chunks=None, size=None):
+    h, w = frames.shape[1:3]
+    sim = EventSimulator(params, size or (w, h), seed=seed)
+    if chunks is None:
+        return sim.step(frames, ts)
+    out, lo = [], 0
+    for n in chunks:
+        out.append(sim.step(frames[lo : lo + n], ts[lo : lo + n]))
+        lo += n
+    assert lo == len(frames)
+    return np.concatenate(out)
+
+
+@pytest.fixture(scope="module")
+def clip():
+    frames, ts = moving_shapes_clip(64, 48, duration_s=0.5, fps=60, seed=3)
+    return frames, ts
+
+
+def test_ramp_event_times_match_analytic_crossings():
+    # 50 -> 100 -> 50 DN over 2 s, log-linear between the three frames (ESIM's model)
+    frames = np.array([50, 100, 50], np.uint8).reshape(3, 1, 1)
+    ts = np.array([0, 1_000_000, 2_000_000])
+    ev = _run(IDEAL, frames, ts)
+    l50, l100 = log_curve_np(np.array([50.0, 100.0]), IDEAL)
+    c = IDEAL.pos_threshold
+    n = math.floor((l100 - l50) / c)
+    up = np.arange(1, n + 1) * c / (l100 - l50) * 1e6
+    down = 1e6 + (l100 - (l50 + np.arange(n - 1, -1, -1) * c)) / (l100 - l50) * 1e6
+    expected = np.concatenate([up, down])
+    assert len(ev) == 2 * n  # includes the exact return to the starting level
+    assert np.all(np.abs(ev["t"] - expected) <= 1.0)
+    assert list(ev["p"]) == [1] * n + [0] * n
+
+
+def test_dense_float_ramp_gives_the_same_events_as_the_coarse_one():
+    l50, l100 = log_curve_np(np.array([50.0, 100.0]), IDEAL)
+    t = np.arange(0, 2_000_001, 10_000)  # 100 fps
+    logs = np.where(t <= 1e6, l50 + (l100 - l50) * t / 1e6, l100 - (l100 - l50) * (t - 1e6) / 1e6)
+    intensity = 255.0 * (np.exp(logs) - IDEAL.log_eps)
+    dense = _run(IDEAL, intensity.reshape(-1, 1, 1), t)
+    coarse = _run(IDEAL, np.array([50, 100, 50], np.uint8).reshape(3, 1, 1), t[[0, 100, 200]])
+    assert len(dense) == len(coarse)
+    assert np.all(np.abs(dense["t"] - coarse["t"]) <= 1)
+    assert np.array_equal(dense["p"], coarse["p"])
+
+
+def test_static_scene_gives_no_events_in_ideal():
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)
+    frames = np.repeat(frame[None], 20, axis=0)
+    ev = _run(IDEAL, frames, np.arange(20) * 33_333)
+    assert ev.dtype == EVENT_DTYPE and ev.size == 0
+
+
+@pytest.mark.parametrize("curve", ["ln", "linlog"])
+def test_brightness_step_gives_floor_dlog_over_c_events(curve):
+    params = IDEAL.replace(log_curve=curve, pos_threshold=0.17, neg_threshold=0.23)
+    rng = np.random.default_rng(1)
+    a = rng.integers(0, 256, (16, 16), dtype=np.uint8)
+    b = rng.integers(0, 256, (16, 16), dtype=np.uint8)
+    ev = _run(params, np.stack([a, b]), np.array([0, 10_000]))
+    la, lb = log_curve_np(a, params), log_curve_np(b, params)
+    d = lb - la
+    n_on = np.floor(np.maximum(d, 0) / params.pos_threshold + 1e-9).astype(int)
+    n_off = np.floor(np.maximum(-d, 0) / params.neg_threshold + 1e-9).astype(int)
+    got_on = np.zeros((16, 16), int)
+    got_off = np.zeros((16, 16), int)
+    np.add.at(got_on, (ev["y"][ev["p"] == 1], ev["x"][ev["p"] == 1]), 1)
+    np.add.at(got_off, (ev["y"][ev["p"] == 0], ev["x"][ev["p"] == 0]), 1)
+    assert np.array_equal(got_on, n_on)
+    assert np.array_equal(got_off, n_off)
+    assert n_on.sum() > 50 and n_off.sum() > 50
+    validate_events(ev, (16, 16))
+    assert np.all((ev["t"] > 0) & (ev["t"] <= 10_000))
+
+
+def test_rgb_input_uses_bt601_luma_like_opencv(clip):
+    frames, ts = clip
+    gray = np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames])
+    ev_rgb = _run(IDEAL, frames, ts)
+    ev_gray = _run(IDEAL, gray, ts)
+    assert ev_rgb.size > 1000
+    assert np.array_equal(ev_rgb, ev_gray)
+
+
+NOISY_ALL = DVSParams.from_preset("noisy").replace(
+    hot_pixel_fraction=0.01, leak_rate_hz=2.0, shot_noise_rate_hz=3.0
+)
+
+
+@pytest.mark.parametrize("params", [IDEAL, NOISY_ALL], ids=["ideal", "noisy"])
+def test_chunked_equals_whole_and_is_deterministic(clip, params):
+    frames, ts = clip
+    whole = _run(params, frames, ts, seed=5)
+    assert whole.size > 1000
+    validate_events(whole, (64, 48))
+    for chunks in ([1] * len(frames), [7, 1, 2, 5, len(frames) - 15]):
+        assert np.array_equal(_run(params, frames, ts, seed=5, chunks=chunks), whole)
+    assert _run(params, frames, ts, seed=5).tobytes() == whole.tobytes()
+    other = _run(params, frames, ts, seed=6)
+    if params.has_noise:
+        assert not np.array_equal(other, whole)
+
+
+def test_reset_restarts_the_recording(clip):
+    frames, ts = clip
+    sim = EventSimulator(NOISY_ALL, (64, 48), seed=2)
+    first = sim.step(frames, ts)
+    sim.reset()
+    assert np.array_equal(sim.step(frames, ts), first)
+
+
+def test_refractory_period_is_never_violated(clip):
+    frames, ts = clip
+    period = 3_000
+    params = DVSParams.from_preset("clean").replace(
+        refractory_period_us=period, shot_noise_rate_hz=20.0
+    )
+    sim = EventSimulator(params, (64, 48), seed=1)
+    ev = np.concatenate([sim.step(frames[i : i + 4], ts[i : i + 4]) for i in range(0, 30, 4)])
+    free = _run(params.replace(refractory_period_us=0), frames[:30], ts[:30], seed=1)
+    assert 0 < ev.size < free.size
+    order = np.lexsort((ev["t"], ev["y"].astype(int) * 64 + ev["x"]))
+    pix = ev["y"][order].astype(int) * 64 + ev["x"][order]
+    t = ev["t"][order]
+    same = pix[1:] == pix[:-1]
+    assert np.all(np.diff(t)[same] >= period)
+
+
+def test_symmetric_stimulus_balances_polarity():
+    # every pixel's log intensity swings symmetrically around its mean for whole periods
+    params = DVSParams.from_preset("clean")
+    rng = np.random.default_rng(4)
+    h, w = 32, 32
+    base = rng.uniform(-3.0, -0.5, (h, w))
+    amp = rng.uniform(0.3, 1.5, (h, w))
+    phase = rng.uniform(0, 2 * np.pi, (h, w))
+    t = np.arange(0, 2_000_001, 2_000)
+    logs = base + amp * np.sin(2 * np.pi * 5 * t[:, None, None] / 1e6 + phase)
+    frames = 255.0 * (np.exp(logs) - params.log_eps)
+    ev = _run(params, frames, t)
+    assert ev.size > 10_000
+    assert abs(ev["p"].mean() - 0.5) <= 0.01
+
+
+def _static(value=128, size=(48, 48), seconds=10.0, fps=20.0, dtype=np.uint8):
+    n = round(seconds * fps) + 1
+    frames = np.full((n, size[1], size[0]), value, dtype=dtype)
+    return frames, np.round(np.arange(n) * 1e6 / fps).astype(np.int64)
+
+
+def test_leak_rate_matches_parameter():
+    rate = 2.0
+    params = IDEAL.replace(threshold_sigma=0.03, leak_rate_hz=rate)
+    frames, ts = _static()
+    ev = _run(params, frames, ts)
+    expected = rate * 48 * 48 * 10.0
+    assert abs(ev.size / expected - 1) < 0.03
+    assert np.all(ev["p"] == 1)
+    # leak events are spread over time, not synchronised across pixels
+    assert np.unique(ev["t"]).size > ev.size // 4
+
+
+def test_shot_noise_rate_matches_parameter_and_falls_with_intensity():
+    rate = 3.0
+    params = IDEAL.replace(shot_noise_rate_hz=rate)
+    frames, ts = _static()
+    frames[:, :, :24] = 5  # dark half
+    frames[:, :, 24:] = 250  # bright half
+    ev = _run(params, frames, ts)
+    expected = rate * 48 * 48 * 10.0
+    assert abs(ev.size / expected - 1) < 0.03
+    assert abs(ev["p"].mean() - 0.5) < 0.02
+    dark = np.count_nonzero(ev["x"] < 24)
+    assert dark > 2 * (ev.size - dark)  # v2e's shape: 0.945 vs 0.25 of the black rate
+
+
+def test_hot_pixels_fire_at_their_rate():
+    params = IDEAL.replace(hot_pixel_fraction=0.02, hot_pixel_rate_hz=40.0)
+    frames, ts = _static(seconds=5.0)
+    ev = _run(params, frames, ts)
+    pix = np.unique(ev["y"].astype(int) * 48 + ev["x"])
+    n_hot = round(0.02 * 48 * 48)
+    assert pix.size == n_hot
+    assert abs(ev.size / (n_hot * 40.0 * 5.0) - 1) < 0.1
+
+
+def test_photoreceptor_lowpass_delays_dark_pixels_more():
+    params = IDEAL.replace(cutoff_hz=20.0)
+    n = 401
+    ts = np.arange(n) * 1_000  # 1 kHz sampling, 0.4 s
+    frames = np.zeros((n, 1, 2), np.float64)
+    frames[:, 0, 0] = 10.0  # dark pixel steps x4
+    frames[:, 0, 1] = 60.0  # bright pixel steps x4
+    frames[1:] *= 4
+    ev = _run(params, frames, ts)
+    ideal = _run(IDEAL, frames, ts)
+    for x in (0, 1):
+        got, ref = ev[ev["x"] == x], ideal[ideal["x"] == x]
+        assert got.size == ref.size  # the filter settles to the same level
+        assert got["t"][0] > ref["t"][0]
+    first = {x: ev["t"][ev["x"] == x][-1] for x in (0, 1)}
+    assert first[0] > first[1]
+
+
+def test_no_events_is_an_empty_array_never_none():
+    sim = EventSimulator(IDEAL, (4, 3))
+    ev = sim.step(np.zeros((1, 3, 4), np.uint8), np.array([0]))
+    assert isinstance(ev, np.ndarray) and ev.dtype == EVENT_DTYPE and ev.size == 0
+    ev = sim.step(np.zeros((0, 3, 4), np.uint8), np.zeros(0, np.int64))
+    assert ev.size == 0
+
+
+@pytest.mark.parametrize(
+    ("frames", "ts", "match"),
+    [
+        (np.zeros((2, 3, 5), np.uint8), [0, 1], "shape"),
+        (np.zeros((2, 3, 4), np.int32), [0, 1], "dtype"),
+        (np.full((2, 3, 4), np.nan), [0, 1], "NaN"),
+        (np.full((2, 3, 4), -1.0), [0, 1], "negative"),
+        (np.zeros((2, 3, 4), np.uint8), [5, 5], "increase"),
+        (np.zeros((2, 3, 4), np.uint8), [0], "one per frame"),
+    ],
+)
+def test_bad_frames_raise_input_error(frames, ts, match):
+    sim = EventSimulator(IDEAL, (4, 3))
+    with pytest.raises(InputError, match=match):
+        sim.step(frames, np.asarray(ts))
+
+
+def test_timestamps_must_increase_across_chunks():
+    sim = EventSimulator(IDEAL, (4, 3))
+    sim.step(np.zeros((2, 3, 4), np.uint8), np.array([0, 100]))
+    with pytest.raises(InputError, match="previous chunk"):
+        sim.step(np.zeros((1, 3, 4), np.uint8), np.array([100]))
+
+
+def test_bad_device_and_params_are_named():
+    with pytest.raises(ParameterError, match="device"):
+        EventSimulator(IDEAL, (4, 3), device="nonsense")
+    with pytest.raises(ParameterError, match="sensor size"):
+        EventSimulator(IDEAL, (0, 3))
