@@ -39,7 +39,9 @@ def _keeps_arg(text: str) -> list[float]:
     try:
         values = [float(s) for s in text.split(",") if s.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"keep list {text!r} is not comma-separated numbers") from None
+        raise argparse.ArgumentTypeError(
+            f"keep list {text!r} is not comma-separated numbers"
+        ) from None
     if not values or any(not 0 < v <= 1 for v in values):
         raise argparse.ArgumentTypeError(f"keep fractions {text!r} must lie in (0, 1]")
     return values
@@ -62,6 +64,12 @@ def _add_runtime(p: argparse.ArgumentParser) -> None:
         default="topk",
         choices=("topk", "quantile"),
         help="event keep rule: exact top-k budget (default) or the paper's quantile threshold",
+    )
+    p.add_argument(
+        "--event-mode",
+        default="count",
+        choices=("count", "signed"),
+        help="event map: events per pixel (default) or ON minus OFF; scored by the L1 norm",
     )
 
 
@@ -118,7 +126,7 @@ def _read_events(path: str, window_ms: float | None):
         if window_ms is not None:
             if window_ms <= 0:
                 raise ParameterError(f"--window-ms {window_ms} must be > 0")
-            start = reader.t_end_us + 1 - int(round(window_ms * 1000))
+            start = reader.t_end_us + 1 - round(window_ms * 1000)
         events = reader.read(start, reader.t_end_us + 1)
         return events, tuple(reader.sensor_size)
     finally:
@@ -155,6 +163,7 @@ def run_main(args: argparse.Namespace) -> int:
         events=events,
         sensor_size=sensor,
         rule=args.rule,
+        mode=args.event_mode,
         seed=args.seed,
     )
     choices = [c.strip() for c in args.choices.split(",") if c.strip()]
@@ -162,8 +171,12 @@ def run_main(args: argparse.Namespace) -> int:
         model, proc, [sel], [args.question], [choices], max_new_tokens=args.max_new_tokens
     )
     cnt = counts[0]
-    flops = vlm_flops(model.config, cnt["image_tokens"], cnt["text_tokens"], new_tokens=cnt["new_tokens"])
-    dense = vlm_flops(model.config, sel.total_tokens, cnt["text_tokens"], new_tokens=cnt["new_tokens"])
+    flops = vlm_flops(
+        model.config, cnt["image_tokens"], cnt["text_tokens"], new_tokens=cnt["new_tokens"]
+    )
+    dense = vlm_flops(
+        model.config, sel.total_tokens, cnt["text_tokens"], new_tokens=cnt["new_tokens"]
+    )
     if overlay_path is not None:
         import cv2
 
@@ -225,11 +238,15 @@ def build_eval_parser() -> argparse.ArgumentParser:
         default=["event", "random", "downsample"],
         help="comma list of event, random, downsample, center, dense",
     )
-    p.add_argument("--window-ms", type=float, help="event window before the frame (default: the dataset's)")
+    p.add_argument(
+        "--window-ms", type=float, help="event window before the frame (default: the dataset's)"
+    )
     p.add_argument("--limit", type=int, help="evaluate only the first N samples")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--seed", type=int, default=0, help="seed of the random selector")
-    p.add_argument("-o", "--output", default="epvlm-eval", help="output folder (default epvlm-eval)")
+    p.add_argument(
+        "-o", "--output", default="epvlm-eval", help="output folder (default epvlm-eval)"
+    )
     p.add_argument("--force", action="store_true", help="overwrite earlier results in the folder")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--json", action="store_true", help="print the rows as JSON instead of a table")
@@ -256,13 +273,16 @@ def eval_main(args: argparse.Namespace) -> int:
         seed=args.seed,
         batch_size=args.batch_size,
         rule=args.rule,
+        event_mode=args.event_mode,
         force=args.force,
     )
     if args.json:
         print(json.dumps(result["rows"], indent=2))
     else:
         print(results_table(result["rows"]), end="")
-        print(f"results: {Path(args.output) / 'results.json'} (table.md, samples.jsonl, accuracy_vs_flops.png)")
+        print(
+            f"results: {Path(args.output) / 'results.json'} (table.md, samples.jsonl, accuracy_vs_flops.png)"
+        )
     return 0
 
 

@@ -80,6 +80,7 @@ def make_selection(
     window_ms: float | None = None,
     seed: int | np.random.Generator = 0,
     rule: str = "topk",
+    event_mode: str = "count",
 ) -> Selection:
     """Apply a selector to one dataset sample (image, events, meta)."""
     from epvlm.processing import grid_for_size
@@ -91,8 +92,10 @@ def make_selection(
     if window_ms is not None:
         if not window_ms > 0:
             raise ParameterError(f"window_ms {window_ms!r} must be > 0")
-        end = int(meta.get("frame_t_us", sample["events"]["t"].max() if len(sample["events"]) else 0))
-        window = (end + 1 - int(round(window_ms * 1000)), end + 1)
+        end = int(
+            meta.get("frame_t_us", sample["events"]["t"].max() if len(sample["events"]) else 0)
+        )
+        window = (end + 1 - round(window_ms * 1000), end + 1)
     sensor = tuple(meta.get("sensor_size") or (width, height))
     return select_blocks(
         selector,
@@ -103,6 +106,7 @@ def make_selection(
         sensor_size=sensor,
         window_us=window,
         rule=rule,
+        mode=event_mode,
         seed=seed,
     )
 
@@ -196,7 +200,7 @@ def _configs(selectors: Iterable[str], keeps: Iterable[float]) -> list[tuple[str
 
 
 def _sample_seed(seed: int, index: int, keep: float) -> np.random.Generator:
-    return np.random.default_rng([seed, index, int(round(keep * 1_000_000))])
+    return np.random.default_rng([seed, index, round(keep * 1_000_000)])
 
 
 def _rows(samples: list[dict[str, Any]], configs: list[tuple[str, float]]) -> list[dict[str, Any]]:
@@ -298,9 +302,16 @@ def plot_accuracy_vs_flops(rows: list[dict[str, Any]], path: str | Path, title: 
         ax.plot(x, y, marker=markers.get(sel, "o"), ms=10 if sel == "dense" else 6, label=sel)
         for r, xi, yi in zip(rs, x, y):
             if sel != "dense":
-                ax.annotate(f"τ={r['keep']:g}", (xi, yi), fontsize=7, xytext=(3, 3), textcoords="offset points")
+                ax.annotate(
+                    f"τ={r['keep']:g}",
+                    (xi, yi),
+                    fontsize=7,
+                    xytext=(3, 3),
+                    textcoords="offset points",
+                )
     ax.set_xlabel("FLOPs (% of dense)")
     ax.set_ylabel("accuracy (%)")
+    ax.set_ylim(-2, 102)
     ax.grid(alpha=0.3)
     ax.legend()
     if title:
@@ -346,6 +357,7 @@ def evaluate_dataset(
     seed: int = 0,
     batch_size: int = 16,
     rule: str = "topk",
+    event_mode: str = "count",
     force: bool = False,
 ) -> dict[str, Any]:
     """Evaluate every (selector, keep) on a dataset split; see the module docstring.
@@ -356,10 +368,9 @@ def evaluate_dataset(
     """
     from tqdm.auto import tqdm
 
-    from eventsim.datasets import EventVQADataset
-
     from epvlm.flops import vlm_flops
     from epvlm.processing import normalize_answer
+    from eventsim.datasets import EventVQADataset
 
     configs = _configs(selectors, keeps)
     if limit is not None and limit < 1:
@@ -394,6 +405,7 @@ def evaluate_dataset(
                         window_ms=window_ms,
                         seed=_sample_seed(seed, start + j, keep),
                         rule=rule,
+                        event_mode=event_mode,
                     )
                     for j, s in enumerate(items)
                 ]

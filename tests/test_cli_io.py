@@ -127,3 +127,22 @@ def test_convert_errors(h5file, tmp_path, capsys):
     assert "x = 99" in capsys.readouterr().err
     assert not out.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.h5", "wide.npy"]
+
+
+def test_convert_keeps_frames_in_h5_and_says_when_dropped(tmp_path, small_events, capsys):
+    from eventsim.io import EventWriter
+
+    src = tmp_path / "frames.h5"
+    with EventWriter(src, SIZE) as w:
+        w.write(small_events)
+        w.add_frame(np.full((48, 64), 7, np.uint8), int(small_events["t"][100]))
+    out = tmp_path / "copy.h5"
+    assert convert.main([str(src), str(out)]) == 0
+    with open_events(out) as r:
+        assert r.num_frames == 1 and r.read_frame(0)[0, 0] == 7
+        assert r.frame_event_idx.tolist() == [
+            int(np.count_nonzero(small_events["t"] <= small_events["t"][100]))
+        ]
+    capsys.readouterr()
+    assert convert.main([str(src), str(tmp_path / "plain.npz")]) == 0
+    assert "1 frames not copied" in capsys.readouterr().err

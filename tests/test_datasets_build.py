@@ -57,10 +57,14 @@ shard_size = {shard}
 """
 
 
-def tiny_recipe(tmp_path: Path, *, mode="vqa", size=64, train=4, test=5, shard=2, motion="4, 8", step=1.0):
+def tiny_recipe(
+    tmp_path: Path, *, mode="vqa", size=64, train=4, test=5, shard=2, motion="4, 8", step=1.0
+):
     path = tmp_path / f"tiny-{mode}-{size}.toml"
     path.write_text(
-        TINY.format(mode=mode, size=size, train=train, test=test, shard=shard, motion=motion, step=step)
+        TINY.format(
+            mode=mode, size=size, train=train, test=test, shard=shard, motion=motion, step=step
+        )
     )
     return path
 
@@ -82,7 +86,13 @@ def test_build_layout_and_samples_match_the_generator(tmp_path):
     ]  # fmt: skip
     assert manifest["recipe"]["dataset"]["seed"] == 3 and "numpy" in manifest["versions"]
     lines = [json.loads(x) for x in (out / "samples.jsonl").read_text().splitlines()]
-    assert [r["id"] for r in lines][:5] == ["train-000000", "train-000001", "train-000002", "train-000003", "test-000000"]
+    assert [r["id"] for r in lines][:5] == [
+        "train-000000",
+        "train-000001",
+        "train-000002",
+        "train-000003",
+        "test-000000",
+    ]
     assert (out / "errors.jsonl").read_text() == ""
 
     r = load_recipe(recipe)

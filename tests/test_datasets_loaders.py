@@ -47,7 +47,9 @@ def test_dataset_contract(built):
 def test_torch_dataloader_with_collate(built):
     torch = pytest.importorskip("torch")
     ds = EventVQADataset(built, split="test")
-    loader = torch.utils.data.DataLoader(ds, batch_size=3, shuffle=False, collate_fn=collate_event_vqa)
+    loader = torch.utils.data.DataLoader(
+        ds, batch_size=3, shuffle=False, collate_fn=collate_event_vqa
+    )
     batches = list(loader)
     assert [len(b["id"]) for b in batches] == [3, 1]
     b = batches[0]
@@ -84,7 +86,9 @@ def test_tonic_to_frame_works_unchanged(built):
     assert target["question"] and target["image"].shape == (48, 64, 3)
 
     with_transform = TonicEventVQA(
-        built, split="test", transform=tonic.transforms.ToFrame(sensor_size=(64, 48, 2), n_time_bins=2)
+        built,
+        split="test",
+        transform=tonic.transforms.ToFrame(sensor_size=(64, 48, 2), n_time_bins=2),
     )
     x, _ = with_transform[1]
     events1, _ = ds[1]

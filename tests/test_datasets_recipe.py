@@ -71,7 +71,11 @@ def test_overrides_are_parsed_and_validated():
         (_minimal(camera={"width": 10}), {}, ["camera.width", "32"]),
         (_minimal(camera={"preset": "kinect"}), {}, ["camera.preset", "davis346"]),
         (_minimal(simulator={"preset": "perfect"}), {}, ["simulator.preset", "ideal, clean"]),
-        (_minimal(simulator={"params": {"threshold": 1}}), {}, ["simulator.params", "pos_threshold"]),
+        (
+            _minimal(simulator={"params": {"threshold": 1}}),
+            {},
+            ["simulator.params", "pos_threshold"],
+        ),
         (_minimal(events={"window_ms": -5}), {}, ["events.window_ms"]),
         (_minimal(), {"dataset.seed": "x"}, ["dataset.seed", "integer"]),
         (_minimal(), {"source.position_grid": "5x5"}, ["source.position_grid", "3x3, 2x2"]),
@@ -83,7 +87,10 @@ def test_overrides_are_parsed_and_validated():
         (_minimal(source={"kind": "image"}), {}, ["splits.test", "JSONL"]),
         (_minimal(extra={}), {}, ["extra", "valid tables"]),
         (
-            _minimal(source={"n_objects": [2, 4], "object_size_px": [80, 90]}, camera={"width": 96, "height": 96}),
+            _minimal(
+                source={"n_objects": [2, 4], "object_size_px": [80, 90]},
+                camera={"width": 96, "height": 96},
+            ),
             {},
             ["object_size_px"],
         ),

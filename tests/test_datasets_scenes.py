@@ -39,7 +39,11 @@ def test_same_seed_same_sample_and_frames_optional():
     light = draw_sample(cfg, 11, render_frames=False)
     assert np.array_equal(light.image, a.image)
     assert light.frames.shape[0] == 1 and light.timestamps_us[0] == a.timestamps_us[-1]
-    assert (light.question, light.answer, light.meta["objects"]) == (a.question, a.answer, a.meta["objects"])
+    assert (light.question, light.answer, light.meta["objects"]) == (
+        a.question,
+        a.answer,
+        a.meta["objects"],
+    )
 
 
 def test_target_mode_colour_and_position_answers_match_the_pixels():
@@ -109,7 +113,9 @@ def test_frames_move_at_most_max_step_and_window_ends_at_frame():
 
 def test_static_target_share_is_honoured():
     cfg = SceneConfig(mode="target", static_target_share=0.3, **SMALL)
-    static = [draw_sample(cfg, k, render_frames=False).target_motion == "static" for k in range(300)]
+    static = [
+        draw_sample(cfg, k, render_frames=False).target_motion == "static" for k in range(300)
+    ]
     assert 0.22 < np.mean(static) < 0.38
 
 

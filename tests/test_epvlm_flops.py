@@ -45,7 +45,9 @@ def test_prefill_flops_match_counter(setup, keep_all):
     mask = np.ones(24, bool)
     if not keep_all:
         mask[[1, 2, 5, 9, 10, 17, 20, 23]] = False
-    batch = encode_batch(proc, [image], ["what colour is it?"], [["red", "blue"]], keep_masks=[mask])
+    batch = encode_batch(
+        proc, [image], ["what colour is it?"], [["red", "blue"]], keep_masks=[mask]
+    )
     image_id = proc.tokenizer.convert_tokens_to_ids("<|image_pad|>")
     text_tokens = int((batch["input_ids"] != image_id).sum())
     expected = vlm_flops(models["eager"].config, int(mask.sum()), text_tokens, new_tokens=1)
@@ -89,7 +91,9 @@ def test_token_grid_matches_transformers_smart_resize():
 
     dims = PRESETS["qwen2-vl-2b"]
     for h, w in [(448, 448), (480, 640), (1080, 1920), (20, 30), (3000, 4000), (100, 2000)]:
-        rh, rw = smart_resize(h, w, factor=28, min_pixels=dims.min_pixels, max_pixels=dims.max_pixels)
+        rh, rw = smart_resize(
+            h, w, factor=28, min_pixels=dims.min_pixels, max_pixels=dims.max_pixels
+        )
         assert image_token_grid(dims, h, w) == (rh // 28, rw // 28)
 
 
@@ -119,7 +123,7 @@ def test_load_dims_from_dir_and_errors(tmp_path, setup):
         load_dims(tmp_path / "nope")
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(ModelDirError, match="config.json"):
+    with pytest.raises(ModelDirError, match=r"config\.json"):
         load_dims(empty)
     (empty / "config.json").write_text(json.dumps({"text_config": {"hidden_size": 8}}))
     from eventsim.errors import ParameterError

@@ -152,15 +152,20 @@ def _dense_prefill_with_hidden_tokens(model, dense_batch, masks, kept_features):
     embeds = lm.embed_tokens(ids).clone()
     flat_keep = torch.from_numpy(np.concatenate(masks))
     # dropped tokens get noise: hidden keys must make their content irrelevant
-    noise = torch.randn(int(image_pos.sum()), embeds.shape[-1], generator=torch.Generator().manual_seed(0))
+    noise = torch.randn(
+        int(image_pos.sum()), embeds.shape[-1], generator=torch.Generator().manual_seed(0)
+    )
     noise[flat_keep] = kept_features
     embeds[image_pos] = noise
     dropped = torch.zeros_like(attn)
     dropped[image_pos] = ~flat_keep
     position_ids, _ = model.model.get_rope_index(
-        ids, dense_batch["mm_token_type_ids"], dense_batch["image_grid_thw"], attention_mask=dense_batch["attention_mask"]
+        ids,
+        dense_batch["mm_token_type_ids"],
+        dense_batch["image_grid_thw"],
+        attention_mask=dense_batch["attention_mask"],
     )
-    n, length = ids.shape
+    _n, length = ids.shape
     causal = torch.tril(torch.ones(length, length, dtype=torch.bool))
     allowed = causal[None] & (attn & ~dropped)[:, None, :]
     allowed |= torch.eye(length, dtype=torch.bool)[None]  # padding rows stay finite
@@ -201,7 +206,9 @@ def test_training_batch_with_different_kept_counts(proc, model, images):
     masks = scattered_masks()
     masks[1] = masks[1].copy()
     masks[1][:] = True
-    batch = encode_batch(proc, images, QUESTIONS, CHOICES, keep_masks=masks, answers=["red", "top left"])
+    batch = encode_batch(
+        proc, images, QUESTIONS, CHOICES, keep_masks=masks, answers=["red", "top left"]
+    )
     labels = batch["labels"]
     for i, answer in enumerate(["red", "top left"]):
         target = labels[i][labels[i] != -100]
@@ -253,7 +260,9 @@ def test_cached_sparse_generate_equals_no_cache_greedy(proc, model, images):
     batch = encode_batch(proc, images, QUESTIONS, CHOICES, keep_masks=masks)
     steps = 6
     with torch.no_grad():
-        cached = model.generate(**batch, max_new_tokens=steps, do_sample=False, min_new_tokens=steps)
+        cached = model.generate(
+            **batch, max_new_tokens=steps, do_sample=False, min_new_tokens=steps
+        )
     model.model.rope_deltas = None
     reference = _greedy_no_cache(model, batch, steps)
     assert torch.equal(cached, reference)
@@ -266,7 +275,13 @@ def test_batched_sparse_generate_matches_single(proc, model, images):
     with torch.no_grad():
         both = model.generate(**batch, max_new_tokens=4, do_sample=False, min_new_tokens=4)
         for i in range(2):
-            one = encode_batch(proc, images[i : i + 1], QUESTIONS[i : i + 1], CHOICES[i : i + 1], keep_masks=masks[i : i + 1])
+            one = encode_batch(
+                proc,
+                images[i : i + 1],
+                QUESTIONS[i : i + 1],
+                CHOICES[i : i + 1],
+                keep_masks=masks[i : i + 1],
+            )
             single = model.generate(**one, max_new_tokens=4, do_sample=False, min_new_tokens=4)
             assert torch.equal(both[i, prompt_len:], single[0, one["input_ids"].shape[1] :])
 

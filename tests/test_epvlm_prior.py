@@ -116,7 +116,13 @@ def test_empty_events_fall_back_to_center():
     for events in (empty_events(), events_in_box(0, 0, 5, 5, 10, t0=50_000)):
         for rule in ("topk", "quantile"):
             sel = select_blocks(
-                "event", image, keep=0.25, grid=(4, 4), events=events, window_us=(0, 10_000), rule=rule
+                "event",
+                image,
+                keep=0.25,
+                grid=(4, 4),
+                events=events,
+                window_us=(0, 10_000),
+                rule=rule,
             )
             assert sel.fallback == "center"
             assert np.array_equal(sel.mask, keep_mask_center((4, 4), 0.25))

@@ -137,3 +137,13 @@ def test_write_events_infers_sensor_size(tmp_path, small_events):
             int(small_events["y"].max()) + 1,
         )
     assert load_events(path).dtype == EVENT_DTYPE
+
+
+@pytest.mark.parametrize("fmt", ["h5", "npz"])
+def test_signed_polarity_in_other_dtypes_is_refused_not_silently_converted(tmp_path, fmt):
+    arr = np.zeros(3, [("x", "<i4"), ("y", "<i4"), ("t", "<i8"), ("p", "<i2")])
+    arr["t"] = [1, 2, 3]
+    arr["p"] = [1, -1, 1]
+    with pytest.raises(InvalidEventsError, match=r"event 1 has p = -1.*normalize_polarity"):
+        write_events(tmp_path / f"a{EXT[fmt]}", arr, SIZE)
+    assert list(tmp_path.iterdir()) == []

@@ -94,10 +94,26 @@ def test_plain_h5py_dsec_reader_reads_our_file(tmp_path):
             assert t_rel[idx] >= ms * 1000
         if idx > 0:
             assert t_rel[idx - 1] < ms * 1000
-    # DSEC-style window read: events of [5 ms, 9 ms) relative to t_offset
-    a, b = int(ms_to_idx[5]), int(ms_to_idx[9])
-    expected = ev[(ev["t"] >= t_offset + 5000) & (ev["t"] < t_offset + 9000)]
-    assert np.array_equal(t_rel[a:b] + t_offset, expected["t"])
+
+    # DSEC's EventSlicer logic: conservative ms window through ms_to_idx (None past its end),
+    # then refine on t; windows up to the end of the recording must resolve.
+    def dsec_slice(t_start_us, t_end_us):
+        s_ms, e_ms = (t_start_us - t_offset) // 1000, -(-(t_end_us - t_offset) // 1000)
+        if e_ms >= len(ms_to_idx):
+            return None
+        a, b = int(ms_to_idx[s_ms]), int(ms_to_idx[e_ms])
+        t = t_rel[a:b]
+        lo = a + np.searchsorted(t, t_start_us - t_offset)
+        hi = a + np.searchsorted(t, t_end_us - t_offset)
+        return x[lo:hi], y[lo:hi], t_rel[lo:hi] + t_offset, p[lo:hi]
+
+    end = int(ev["t"][-1]) + 1
+    for t0, t1 in ((t_offset + 5000, t_offset + 9000), (t_offset + 1234, end), (end - 10, end)):
+        got = dsec_slice(t0, t1)
+        assert got is not None, (t0, t1)
+        want = ev[(ev["t"] >= t0) & (ev["t"] < t1)]
+        for col, name in zip(got, "xytp"):
+            assert np.array_equal(col, want[name])
 
 
 def test_time_window_reads_match_slice_time(tmp_path):
@@ -325,3 +341,27 @@ def test_truncated_and_corrupt_hdf5(tmp_path, small_events):
     header_only.write_bytes(data[:64])
     with pytest.raises(EventFileError, match="truncated or corrupt"):
         open_events(header_only)
+
+
+def test_params_dataclass_and_extra_attributes(tmp_path, small_events):
+    import dataclasses
+
+    @dataclasses.dataclass(frozen=True)
+    class Params:
+        threshold: float = 0.2
+        sizes: tuple = (1, 2)
+
+    path = tmp_path / "attrs.h5"
+    with EventWriter(path, SIZE, params=Params(), source={"seed": np.int64(3)}) as w:
+        w.write(small_events)
+        w.set_attrs(camera="dvs", fps=30.0, window_us=[0, 10])
+        with pytest.raises(ParameterError, match="reserved"):
+            w.set_attrs(sensor_width=3)
+    with EventReader(path) as r:
+        assert r.params == {"threshold": 0.2, "sizes": [1, 2]}
+        assert r.source == {"seed": 3}
+        assert r.attrs["camera"] == "dvs" and r.attrs["fps"] == 30.0
+        assert r.attrs["window_us"] == "[0, 10]"
+    with pytest.raises(ParameterError, match="expected a dict"):
+        EventWriter(tmp_path / "x.h5", SIZE, params=[1, 2])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["attrs.h5"]

@@ -178,3 +178,92 @@ def test_usage_errors_exit_2(tmp_path, events_file):
     assert main([str(events_file)]) == 2
     assert main([str(events_file), "-o", str(tmp_path / "a.png"), "--mode", "nope"]) == 2
     assert main([str(tmp_path / "missing.h5"), "-o", str(tmp_path / "a.png")]) == 1
+
+
+class _CountingReader:
+    """Wraps a reader and records the largest number of events any single read returned."""
+
+    def __init__(self, reader):
+        self._r = reader
+        self.largest = 0
+
+    def __getattr__(self, name):
+        return getattr(self._r, name)
+
+    def __len__(self):
+        return len(self._r)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._r.close()
+
+    def _seen(self, ev):
+        self.largest = max(self.largest, len(ev))
+        return ev
+
+    def read(self, *a, **kw):
+        return self._seen(self._r.read(*a, **kw))
+
+    def read_index(self, *a, **kw):
+        return self._seen(self._r.read_index(*a, **kw))
+
+    def iter_windows(self, *a, **kw):
+        for ev in self._r.iter_windows(*a, **kw):
+            yield self._seen(ev)
+
+    def iter_chunks(self, *a, **kw):
+        for ev in self._r.iter_chunks(*a, **kw):
+            yield self._seen(ev)
+
+
+def test_render_streams_instead_of_loading_the_file(tmp_path, events_file, monkeypatch):
+    import eventsim.io
+
+    readers = []
+    real_open = eventsim.io.open_events
+
+    def counting_open(path, **kw):
+        readers.append(_CountingReader(real_open(path, **kw)))
+        return readers[-1]
+
+    monkeypatch.setattr(eventsim.io, "open_events", counting_open)
+    render_file(events_file, tmp_path / "a.mp4", window_ms=2, progress=False)
+    render_file(events_file, tmp_path / "b.mp4", events_per_frame=300, start_ms=20, progress=False)
+    # 5000 events over 250 ms: no single read may hold anywhere near all of them
+    assert [r.largest for r in readers] and all(0 < r.largest < 2500 for r in readers)
+
+
+def test_count_windows_within_a_range_match_the_array_split(tmp_path, events_file, small_events):
+    from eventsim.events import slice_time
+    from eventsim.io import open_events
+    from eventsim.render import split_by_count, stream_by_count
+
+    t0 = int(small_events["t"][0])
+    expected = slice_time(small_events, t0 + 30_000, t0 + 180_000)
+    with open_events(events_file) as r:
+        got = list(stream_by_count(r, 700, t0 + 30_000, t0 + 180_000))
+    want = list(split_by_count(expected, 700))
+    assert [w[:2] for w in got] == [w[:2] for w in want]
+    assert all(np.array_equal(g[2], w[2]) for g, w in zip(got, want))
+
+
+@pytest.mark.parametrize("name", ["v.mp4", "v.gif", "frames", "one.png"])
+def test_failure_mid_render_leaves_no_output(tmp_path, events_file, monkeypatch, name):
+    from eventsim.render.renderer import FrameRenderer
+
+    real = FrameRenderer.render
+    calls = []
+
+    def failing(self, *a, **kw):
+        calls.append(1)
+        if len(calls) == (1 if name.endswith(".png") else 3):
+            raise ParameterError("boom")
+        return real(self, *a, **kw)
+
+    monkeypatch.setattr(FrameRenderer, "render", failing)
+    out = tmp_path / name
+    with pytest.raises(ParameterError, match="boom"):
+        render_file(events_file, out, window_ms=10, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ev.h5"]

@@ -50,7 +50,7 @@ def test_with_overrides_parses_strings():
 
 
 def test_unknown_field_lists_valid_ones():
-    with pytest.raises(ParameterError, match="valid fields: .*pos_threshold"):
+    with pytest.raises(ParameterError, match=r"valid fields: .*pos_threshold"):
         DVSParams().with_overrides({"pos_thresh": "0.3"})
     with pytest.raises(ParameterError, match="valid fields"):
         DVSParams().replace(nope=1)

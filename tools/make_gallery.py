@@ -26,18 +26,22 @@ PRESET = "clean"
 
 def simulate_clip(path: Path) -> int:
     """The moving-shapes clip through the simulator, frames saved alongside the events."""
-    from eventsim.io import EventWriter
-    from eventsim.simulator import DVSParams, EventSimulator
-    from eventsim.simulator.synthetic import moving_shapes_frames
+    from eventsim.io import open_events
+    from eventsim.simulator import DVSParams, simulate
+    from eventsim.simulator.sources import ArraySource
+    from eventsim.simulator.synthetic import moving_shapes_clip
 
-    params = DVSParams.from_preset(PRESET)
-    sim = EventSimulator(params, SENSOR, seed=CLIP["seed"])
-    source = {"synthetic": "moving_shapes", **CLIP, "sensor_size": list(SENSOR)}
-    with EventWriter(path, SENSOR, params={"preset": PRESET}, source=source, force=True) as w:
-        for frame, t_us in moving_shapes_frames(*SENSOR, **CLIP):
-            w.write(sim.step(frame[None], np.array([t_us], dtype=np.int64)))
-            w.add_frame(frame, t_us)
-        return w.n_events
+    frames, timestamps_us = moving_shapes_clip(*SENSOR, **CLIP)
+    simulate(
+        ArraySource(frames, timestamps_us),
+        DVSParams.from_preset(PRESET),
+        seed=CLIP["seed"],
+        out=path,
+        save_frames=True,
+        force=True,
+    )
+    with open_events(path) as r:
+        return len(r)
 
 
 def gallery_commands(clip: str, out: str) -> list[tuple[str, str, list[str]]]:

@@ -13,21 +13,39 @@ def build_parser() -> argparse.ArgumentParser:
         "Build an event-VQA dataset (frames + DVS events + questions) from a TOML recipe. "
         "Re-running an interrupted build finishes it without redoing complete shards.",
     )
-    p.add_argument("recipe", help="recipe .toml file, or the name of a built-in recipe (shapes-vqa)")
-    p.add_argument("-o", "--output", required=True, help="output dataset folder")
-    p.add_argument("--limit", type=int, default=None, help="build only the first N samples of each split")
     p.add_argument(
-        "--set", dest="assign", action="append", metavar="FIELD=VALUE", default=[],
+        "recipe", help="recipe .toml file, or the name of a built-in recipe (shapes-vqa)"
+    )
+    p.add_argument("-o", "--output", required=True, help="output dataset folder")
+    p.add_argument(
+        "--limit", type=int, default=None, help="build only the first N samples of each split"
+    )
+    p.add_argument(
+        "--set",
+        dest="assign",
+        action="append",
+        metavar="FIELD=VALUE",
+        default=[],
         help="override a recipe field, e.g. dataset.seed=3, splits.test=100, "
         "simulator.params.pos_threshold=0.25 (validated like the file)",
-    )  # fmt: skip
+    )
     p.add_argument("--workers", type=int, default=1, help="parallel worker processes (default 1)")
-    p.add_argument("--executor", choices=("local", "dask"), default="local",
-                   help="local process pool, or Dask distributed (extra 'dask')")  # fmt: skip
-    p.add_argument("--scheduler", default=None, metavar="ADDR",
-                   help="Dask scheduler address (tcp://host:8786); default: a local cluster")  # fmt: skip
+    p.add_argument(
+        "--executor",
+        choices=("local", "dask"),
+        default="local",
+        help="local process pool, or Dask distributed (extra 'dask')",
+    )
+    p.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDR",
+        help="Dask scheduler address (tcp://host:8786); default: a local cluster",
+    )
     p.add_argument("--strict", action="store_true", help="stop at the first bad sample")
-    p.add_argument("--force", action="store_true", help="replace an existing different build in DIR")
+    p.add_argument(
+        "--force", action="store_true", help="replace an existing different build in DIR"
+    )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return p
 

@@ -42,16 +42,26 @@ def build_parser() -> argparse.ArgumentParser:
 @cli_command(build_parser)
 def main(args: argparse.Namespace) -> int:
     from eventsim.io import open_events
-    from eventsim.io.formats import format_from_path, write_stream
+    from eventsim.io.formats import FRAME_FORMATS, format_from_path, write_stream
 
     src, dst = Path(args.input), Path(args.output)
     fmt = format_from_path(dst, args.fmt)
     if dst.exists() and src.exists() and dst.resolve() == src.resolve():
         raise ParameterError(f"input and output are the same file {str(src)!r}")
+    check_output(dst, args.force)
     with open_events(src, sensor_size=args.sensor_size, layout=args.layout) as reader:
         for note in reader.notes:
             print(f"eventsim convert: note: {note}", file=sys.stderr)
-        check_output(dst, args.force)
+        frames = None
+        if reader.num_frames:
+            if fmt in FRAME_FORMATS:
+                frames = ((reader.read_frame(i), int(t)) for i, t in enumerate(reader.frame_ts_us))
+            else:
+                print(
+                    f"eventsim convert: note: {reader.num_frames} frames not copied; "
+                    f"{fmt} stores events only",
+                    file=sys.stderr,
+                )
         source = {"converted_from": str(src), "input_layout": reader.layout}
         if reader.source:
             source["input_source"] = reader.source
@@ -63,6 +73,7 @@ def main(args: argparse.Namespace) -> int:
             force=args.force,
             params=reader.params,
             source=source,
+            frames=frames,
         )
         w, h = reader.sensor_size
     print(f"wrote {n:,} events ({w}x{h}) to {dst} as {fmt}")

@@ -57,7 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="pixel colour from the last event there, or from the sign of ON minus OFF counts",
     )
     look.add_argument(
-        "--tau-ms", type=float, default=DEFAULTS.tau_ms, help="time-surface decay constant"
+        "--tau-ms",
+        type=float,
+        default=DEFAULTS.tau_ms,
+        help="time-surface decay constant, ms (default: %(default)s)",
     )
     look.add_argument(
         "--colormap", choices=list(COLORMAPS), default=DEFAULTS.colormap, help="heat-map colours"
@@ -75,7 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="heat-map levels from log(1 + count) or count",
     )
     look.add_argument(
-        "--alpha", type=float, default=DEFAULTS.overlay_alpha, help="overlay opacity of events"
+        "--alpha",
+        type=float,
+        default=DEFAULTS.overlay_alpha,
+        help="overlay opacity of events (default: %(default)s)",
     )
     look.add_argument(
         "--overlay-frame",
@@ -83,9 +89,17 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULTS.overlay_frame,
         help="show the saved frame in grey (events stand out) or in colour",
     )
-    look.add_argument("--bins", type=int, default=DEFAULTS.n_bins, help="voxel-grid time bins")
     look.add_argument(
-        "--scale", type=int, default=DEFAULTS.scale, help="integer upscaling (nearest neighbour)"
+        "--bins",
+        type=int,
+        default=DEFAULTS.n_bins,
+        help="voxel-grid time bins (default: %(default)s)",
+    )
+    look.add_argument(
+        "--scale",
+        type=int,
+        default=DEFAULTS.scale,
+        help="integer upscaling, nearest neighbour (default: %(default)s)",
     )
     p.add_argument(
         "--sensor-size",

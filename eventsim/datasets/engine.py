@@ -128,7 +128,9 @@ def build_dataset(
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ParameterError(f"workers = {workers!r}; expected an integer >= 1")
     if executor not in EXECUTORS:
-        raise ParameterError(f"executor {executor!r} is unknown; expected one of {', '.join(EXECUTORS)}")
+        raise ParameterError(
+            f"executor {executor!r} is unknown; expected one of {', '.join(EXECUTORS)}"
+        )
     if scheduler and executor != "dask":
         raise ParameterError("a scheduler address needs executor 'dask'")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
@@ -152,9 +154,13 @@ def build_dataset(
     from tqdm.auto import tqdm
 
     with tqdm(
-        total=total, initial=already, unit="sample", desc=f"build {recipe.name}",
-        disable=not progress, leave=False,
-    ) as bar:  # fmt: skip
+        total=total,
+        initial=already,
+        unit="sample",
+        desc=f"build {recipe.name}",
+        disable=not progress,
+        leave=False,
+    ) as bar:
         for task, result in _execute(pending, workers, executor, scheduler, bar):
             results[(task.split, task.shard)] = result
 
@@ -267,9 +273,14 @@ def run_shard(task: ShardTask) -> dict[str, Any]:
             if task.strict:
                 raise DatasetError(f"sample {spec.id} ({_where(spec)}): {exc}") from None
             errors.append(
-                {"id": spec.id, "split": spec.split, "index": spec.index, "reason": str(exc),
-                 "source": spec.provenance}
-            )  # fmt: skip
+                {
+                    "id": spec.id,
+                    "split": spec.split,
+                    "index": spec.index,
+                    "reason": str(exc),
+                    "source": spec.provenance,
+                }
+            )
     width, height = task.recipe.sensor_size
     info = {**task.expect(), "sensor_width": width, "sensor_height": height}
     return write_shard(Path(task.path), samples, errors, info)
@@ -429,9 +440,7 @@ def _finalise(out: Path, recipe: Recipe, tasks, results, limit) -> dict[str, Any
             "samples": len(recs),
             "errors": sum(e["split"] == split for e in errors),
             "question_types": dict(sorted(Counter(r["question_type"] for r in recs).items())),
-            "target_motion": dict(
-                sorted(Counter(str(r["target_motion"]) for r in recs).items())
-            ),
+            "target_motion": dict(sorted(Counter(str(r["target_motion"]) for r in recs).items())),
             "events": sum(r["n_events"] for r in recs),
         }
     manifest = {

@@ -37,7 +37,14 @@ def describe_dataset(root: str | Path) -> str:
     splits = m["splits"]
     types = sorted({t for s in splits.values() for t in s["question_types"]})
     motions = sorted({t for s in splits.values() for t in s["target_motion"]})
-    header = ["split", "samples", "skipped", "events/sample", *types, *(f"target {t}" for t in motions)]
+    header = [
+        "split",
+        "samples",
+        "skipped",
+        "events/sample",
+        *types,
+        *(f"target {t}" for t in motions),
+    ]
     rows = []
     for name, s in splits.items():
         per = s["events"] / s["samples"] if s["samples"] else 0.0
@@ -48,7 +55,12 @@ def describe_dataset(root: str | Path) -> str:
         )
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
-        lines.append("  " + "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))))
+        lines.append(
+            "  "
+            + "  ".join(
+                c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))
+            )
+        )
     return "\n".join(lines)
 
 
@@ -68,7 +80,10 @@ class VerifyReport:
             return f"ok: {self.n_samples} samples in {self.n_shards} shards verified ({self.root})"
         shown = self.problems[:_MAX_REPORTED]
         more = len(self.problems) - len(shown)
-        lines = [f"FAILED: {len(self.problems)} problem(s) in {self.root}", *(f"  {p}" for p in shown)]
+        lines = [
+            f"FAILED: {len(self.problems)} problem(s) in {self.root}",
+            *(f"  {p}" for p in shown),
+        ]
         if more:
             lines.append(f"  ... and {more} more")
         return "\n".join(lines)
@@ -118,7 +133,9 @@ def verify_dataset(root: str | Path, *, progress: bool = False) -> VerifyReport:
         with open_shard(path) as f:
             for r in recs:
                 problems += _check_sample(f, r, width, height)
-    return VerifyReport(root=root, n_samples=len(records), n_shards=len(m["shards"]), problems=problems)
+    return VerifyReport(
+        root=root, n_samples=len(records), n_shards=len(m["shards"]), problems=problems
+    )
 
 
 def _check_sample(f, rec: dict[str, Any], width: int, height: int) -> list[str]:
@@ -131,7 +148,9 @@ def _check_sample(f, rec: dict[str, Any], width: int, height: int) -> list[str]:
         out.append(f"{where}: stored id {g.attrs.get('id')!r} differs")
     frame = g["frame"]
     if frame.dtype != np.uint8 or frame.shape != (height, width, 3):
-        out.append(f"{where}: frame is {frame.dtype} {frame.shape}; expected uint8 ({height}, {width}, 3)")
+        out.append(
+            f"{where}: frame is {frame.dtype} {frame.shape}; expected uint8 ({height}, {width}, 3)"
+        )
     ev = read_events(g)
     if len(ev) != rec["n_events"]:
         out.append(f"{where}: {len(ev)} events, samples.jsonl says {rec['n_events']}")
@@ -142,8 +161,15 @@ def _check_sample(f, rec: dict[str, Any], width: int, height: int) -> list[str]:
             out.append(f"{where}: events not sorted in time at index {int(dec[0]) + 1}")
         t0, t1 = rec["window_us"]
         if t[0] < t0 or t[-1] > t1:
-            out.append(f"{where}: event times {t.min()}..{t.max()} us outside the window {t0}..{t1}")
-        if ev["x"].max() >= width or ev["y"].max() >= height or ev["x"].min() < 0 or ev["y"].min() < 0:
+            out.append(
+                f"{where}: event times {t.min()}..{t.max()} us outside the window {t0}..{t1}"
+            )
+        if (
+            ev["x"].max() >= width
+            or ev["y"].max() >= height
+            or ev["x"].min() < 0
+            or ev["y"].min() < 0
+        ):
             out.append(f"{where}: event coordinates outside the {width}x{height} sensor")
         if not np.isin(ev["p"], (0, 1)).all():
             out.append(f"{where}: polarity outside {{0, 1}}")

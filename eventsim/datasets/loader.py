@@ -66,7 +66,9 @@ class EventVQADataset:
         self.manifest = read_manifest(self.root)
         splits = list(self.manifest["splits"])
         if split not in splits:
-            raise DatasetError(f"split {split!r} is not in {str(root)!r}; splits: {', '.join(splits)}")
+            raise DatasetError(
+                f"split {split!r} is not in {str(root)!r}; splits: {', '.join(splits)}"
+            )
         self.split = split
         self.transform = transform
         self.sensor_size: tuple[int, int] = tuple(self.manifest["sensor_size"])  # type: ignore[assignment]

@@ -33,7 +33,7 @@ from eventsim.errors import ParameterError, RecipeError
 SOURCE_KINDS = ("shapes", "image", "video")
 MOTIONS = ("saccade", "pan", "zoom", "random-walk")
 UPSAMPLE = ("none", "linear", "flow")
-RESIZE = ("crop", "stretch")
+RESIZE = ("crop", "resize")
 IMAGE_FORMATS = ("auto", "jsonl", "parquet")
 _SPLIT_NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 
@@ -146,9 +146,11 @@ SOURCE_FIELDS: dict[str, dict[str, Field]] = {
             8,
         ),
         "position_grid": Field(
-            "str", _scene_default("position_grid"), "regions of position questions",
+            "str",
+            _scene_default("position_grid"),
+            "regions of position questions",
             tuple(POSITION_GRIDS),
-        ),  # fmt: skip
+        ),
         "n_choices": _num("int", _scene_default("n_choices"), "answer choices per question", 2, 9),
         "textured": Field("bool", _scene_default("textured"), "texture the objects"),
     },
@@ -164,13 +166,23 @@ SOURCE_FIELDS: dict[str, dict[str, Field]] = {
         "fps": _num(
             "float", 0.0, "frame rate of the synthetic motion (0: simulator's default)", 0, 100_000
         ),
-        "resize": Field("str", "crop", "fit images to the camera: centre crop or stretch", RESIZE),
+        "resize": Field(
+            "str",
+            "crop",
+            "fit images to the camera: cover + centre crop, or stretch (resize)",
+            RESIZE,
+        ),
     },
     "video": {
         "root": Field(
             "str", "", "folder that relative video paths start from (default: the split file's)"
         ),
-        "resize": Field("str", "crop", "fit frames to the camera: centre crop or stretch", RESIZE),
+        "resize": Field(
+            "str",
+            "crop",
+            "fit frames to the camera: cover + centre crop, or stretch (resize)",
+            RESIZE,
+        ),
     },
 }
 _SOURCE_KIND_FIELD = Field("str", "shapes", "where samples come from", SOURCE_KINDS)
@@ -322,7 +334,9 @@ def _validate(raw: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, An
     tables = ("dataset", "source", "camera", "simulator", "events", "splits", "build")
     unknown = sorted(set(raw) - set(tables))
     if unknown:
-        raise RecipeError(f"unknown table(s) {', '.join(unknown)}; valid tables: {', '.join(tables)}")
+        raise RecipeError(
+            f"unknown table(s) {', '.join(unknown)}; valid tables: {', '.join(tables)}"
+        )
     for table in tables:
         if table in raw and not isinstance(raw[table], dict):
             raise RecipeError(f"[{table}] must be a table, got {type(raw[table]).__name__}")
@@ -476,7 +490,9 @@ def _check_value(name: str, value: Any, spec: Field) -> Any:
                 raise RecipeError(f"{name} = {item!r}; allowed values: {shown}")
     if spec.kind in ("int", "float") and spec.low is not None and spec.high is not None:
         if not spec.low <= value <= spec.high:
-            raise RecipeError(f"{name} = {value!r}; expected {spec.low:g} <= value <= {spec.high:g}")
+            raise RecipeError(
+                f"{name} = {value!r}; expected {spec.low:g} <= value <= {spec.high:g}"
+            )
     return value
 
 
@@ -543,10 +559,12 @@ def recipe_fields_markdown() -> str:
             elif f.low is not None:
                 allowed = f"{f.low:g} .. {f.high:g}"
             if name == "preset" and table == "camera":
-                allowed = "`\"\"`, " + ", ".join(f"`{c}`" for c in _camera_names()[1:])
+                allowed = '`""`, ' + ", ".join(f"`{c}`" for c in _camera_names()[1:])
             elif name == "preset" and table == "simulator":
                 allowed = ", ".join(f"`{c}`" for c in _preset_names())
-            out.append(f"| `{table}.{name}` | {_kind_text(f)} | `{default}` | {allowed} | {f.doc} |")
+            out.append(
+                f"| `{table}.{name}` | {_kind_text(f)} | `{default}` | {allowed} | {f.doc} |"
+            )
         return out
 
     head = ["| field | type | default | allowed | meaning |", "|---|---|---|---|---|"]
@@ -557,7 +575,7 @@ def recipe_fields_markdown() -> str:
     lines.append(f"| `splits.NAME` | int or path | (at least one) | | {_SPLITS_DOC} |")
     lines += ["", "## `[source]`", "", *head]
     kinds = ", ".join(f"`{k}`" for k in SOURCE_KINDS)
-    lines.append(f"| `source.kind` | string | `\"shapes\"` | {kinds} | {_SOURCE_KIND_FIELD.doc} |")
+    lines.append(f'| `source.kind` | string | `"shapes"` | {kinds} | {_SOURCE_KIND_FIELD.doc} |')
     for kind, fields in SOURCE_FIELDS.items():
-        lines += ["", f"### `kind = \"{kind}\"`", "", *head, *rows("source", fields)]
+        lines += ["", f'### `kind = "{kind}"`', "", *head, *rows("source", fields)]
     return "\n".join(lines) + "\n"

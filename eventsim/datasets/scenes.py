@@ -47,7 +47,12 @@ COLORS: dict[str, tuple[int, int, int]] = {
     "cyan": (35, 195, 210),
 }
 SHAPES: tuple[str, ...] = ("circle", "square", "triangle", "diamond", "star", "cross", "hexagon")
-DIRECTIONS: dict[str, tuple[int, int]] = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1)}
+DIRECTIONS: dict[str, tuple[int, int]] = {
+    "left": (-1, 0),
+    "right": (1, 0),
+    "up": (0, -1),
+    "down": (0, 1),
+}
 NOT_MOVING = "not moving"
 MODES = ("vqa", "target")
 QUESTION_TYPES: dict[str, tuple[str, ...]] = {
@@ -242,7 +247,13 @@ def draw_sample(config: SceneConfig, seed: int, *, render_frames: bool = True) -
     n_frames = max(2, math.ceil(longest / config.max_step_px) + 1)
     timestamps = np.rint(np.linspace(0, window_us, n_frames)).astype(np.int64)
     steps = range(n_frames) if render_frames else [n_frames - 1]
-    frames = np.stack([_render(background, objects, k / (n_frames - 1)) for k in steps])
+    # still objects go underneath movers, so they can be drawn once into the background
+    base = background
+    for obj in objects:
+        if not obj.moving:
+            _composite(base, obj.sprite, *obj.end)
+    movers = [o for o in objects if o.moving]
+    frames = np.stack([_render(base, movers, k / (n_frames - 1)) for k in steps])
     if not render_frames:
         timestamps = timestamps[-1:]
     meta = {
@@ -367,7 +378,9 @@ def _layout_vqa(rng, config: SceneConfig) -> list[SceneObject]:
             if not moving.any():
                 moving[int(rng.integers(n))] = True
         objects = _place_all(
-            rng, config, [(shapes[i], colors[i], COLORS[colors[i]], bool(moving[i])) for i in range(n)]
+            rng,
+            config,
+            [(shapes[i], colors[i], COLORS[colors[i]], bool(moving[i])) for i in range(n)],
         )
         if objects is not None:
             return objects
@@ -415,7 +428,17 @@ def _place_all(rng, config, specs) -> list[SceneObject] | None:
         start, end, direction, region = spot
         sprite = _sprite(rng, shape, rgb, size, config.textured)
         objects.append(
-            SceneObject(shape, color, tuple(float(v) for v in rgb), size, start, end, direction, region, sprite)
+            SceneObject(
+                shape,
+                color,
+                tuple(float(v) for v in rgb),
+                size,
+                start,
+                end,
+                direction,
+                region,
+                sprite,
+            )
         )
     return objects
 
@@ -447,7 +470,11 @@ def _question(rng, config: SceneConfig, objects: list[SceneObject]) -> dict[str,
         elif qtype == "position":
             text, answer, pool = "Where is the coloured object?", obj.region, regions
         else:
-            text, answer, pool = "Is the coloured object moving?", "yes" if obj.moving else "no", ["yes", "no"]
+            text, answer, pool = (
+                "Is the coloured object moving?",
+                "yes" if obj.moving else "no",
+                ["yes", "no"],
+            )
     elif qtype == "count":
         target = None
         n_moving = sum(o.moving for o in objects)
@@ -489,7 +516,9 @@ def _question(rng, config: SceneConfig, objects: list[SceneObject]) -> dict[str,
 
 
 def _smooth_noise(rng, width: int, height: int, cells: int) -> np.ndarray:
-    small = rng.normal(0.0, 1.0, (max(2, cells * height // width), max(2, cells))).astype(np.float32)
+    small = rng.normal(0.0, 1.0, (max(2, cells * height // width), max(2, cells))).astype(
+        np.float32
+    )
     return cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)
 
 
@@ -599,10 +628,9 @@ def _composite(frame: np.ndarray, sprite: np.ndarray, cx: float, cy: float) -> N
     region += patch[..., :3]
 
 
-def _render(background: np.ndarray, objects: list[SceneObject], phase: float) -> np.ndarray:
+def _render(background: np.ndarray, movers: list[SceneObject], phase: float) -> np.ndarray:
     frame = background.copy()
-    # still objects underneath so a mover is never hidden (layouts keep them apart anyway)
-    for obj in sorted(objects, key=lambda o: o.moving):
+    for obj in movers:
         cx = obj.start[0] + phase * (obj.end[0] - obj.start[0])
         cy = obj.start[1] + phase * (obj.end[1] - obj.start[1])
         _composite(frame, obj.sprite, cx, cy)

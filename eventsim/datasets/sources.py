@@ -215,6 +215,9 @@ class SampleMaker:
         if upsample == "none":
             from eventsim.simulator import EventSimulator
 
+            if frames.ndim == 4 and frames.dtype == np.uint8:
+                # the simulator's own luma (BT.601 with OpenCV's rounding), done with SIMD
+                frames = np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames])
             size = (int(frames.shape[2]), int(frames.shape[1]))
             return EventSimulator(self.params, size, seed=sim_seed).step(frames, ts)
         from eventsim.simulator import simulate_frames
@@ -229,15 +232,19 @@ class SampleMaker:
         events = slice_time(self._simulate(s.frames, s.timestamps_us, spec), t0, t1 + 1)
         meta = {k: v for k, v in s.meta.items() if k not in ("window_us", "frame_t_us")}
         return BuiltSample(
-            spec.id, s.image, events, s.question, s.choices, s.answer, s.answer_index,
-            s.question_type, s.target_motion, (t0, t1), meta, spec.provenance,
-        )  # fmt: skip
-
-    def _qa_fields(self, spec: SampleSpec) -> tuple[list[str], int, str]:
-        rec = spec.record or {}
-        choices = list(rec.get("choices") or [])
-        index = choices.index(rec["answer"]) if choices else -1
-        return choices, index, str(rec.get("question_type") or "open")
+            id=spec.id,
+            image=s.image,
+            events=events,
+            question=s.question,
+            choices=s.choices,
+            answer=s.answer,
+            answer_index=s.answer_index,
+            question_type=s.question_type,
+            target_motion=s.target_motion,
+            window_us=(t0, t1),
+            meta=meta,
+            provenance=spec.provenance,
+        )
 
     def _media_path(self, spec: SampleSpec, value: str) -> Path:
         path = Path(value).expanduser()
@@ -263,13 +270,9 @@ class SampleMaker:
                 raise SampleError(f"parquet row {value['parquet_row']}: image has no bytes or path")
         if not isinstance(value, str):
             raise SampleError(f"image must be a path string, got {value!r}")
-        path = self._media_path(spec, value)
-        if not path.is_file():
-            raise SampleError(f"image not found: {path}")
-        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if bgr is None:
-            raise SampleError(f"image unreadable (not a supported image file): {path}")
-        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        from eventsim.simulator.sources import read_image
+
+        return read_image(self._media_path(spec, value))
 
     def _parquet_image(self, file: str, row: int) -> Any:
         if file not in self._parquet:
@@ -283,54 +286,92 @@ class SampleMaker:
         from eventsim.simulator.sources import ImageMotionSource
 
         src = self.recipe.source
-        width, height = self.recipe.sensor_size
-        image = fit_frame(self._load_image(spec), (width, height), src["resize"])
-        kwargs: dict[str, Any] = {
-            "motion": src["motion"],
-            "duration_ms": float(self.recipe.data["events"]["window_ms"]),
-            "amplitude_px": float(src["amplitude_px"]),
-            "sensor_size": (width, height),
-            "seed": spec.seed,
-        }
-        if src["fps"] > 0:
-            kwargs["fps"] = float(src["fps"])
-        frames, ts = [], []
-        for frame, t_us in ImageMotionSource(image, **kwargs):
-            frames.append(_as_rgb(frame))
-            ts.append(int(t_us))
-        if len(frames) < 2:
-            raise SampleError("the camera motion gave fewer than 2 frames")
+        source = ImageMotionSource(
+            self._load_image(spec),
+            src["motion"],
+            duration_ms=float(self.recipe.data["events"]["window_ms"]),
+            amplitude_px=float(src["amplitude_px"]),
+            fps=float(src["fps"]) if src["fps"] > 0 else None,
+            sensor_size=self.recipe.sensor_size,
+            seed=spec.seed,
+            fit=src["resize"],
+        )
+        frames, ts = zip(*source)
         stack = np.stack(frames)
         t_arr = np.asarray(ts, np.int64)
         t1 = int(t_arr[-1])
         t0 = max(int(t_arr[0]), t1 - self.recipe.window_us)
         events = slice_time(self._simulate(stack, t_arr, spec), t0, t1 + 1)
-        choices, index, qtype = self._qa_fields(spec)
-        rec = spec.record or {}
         meta = {"motion": src["motion"], "amplitude_px": src["amplitude_px"], "n_frames": len(ts)}
+        return self._qa_sample(spec, _as_rgb(stack[-1]), events, (t0, t1), meta)
+
+    def _qa_sample(self, spec, image, events, window, meta) -> BuiltSample:
+        rec = spec.record or {}
+        choices = list(rec.get("choices") or [])
         return BuiltSample(
-            spec.id, stack[-1], events, rec["question"], choices, rec["answer"], index, qtype,
-            rec.get("target_motion"), (t0, t1), meta, spec.provenance,
-        )  # fmt: skip
+            id=spec.id,
+            image=image,
+            events=events,
+            question=rec["question"],
+            choices=choices,
+            answer=rec["answer"],
+            answer_index=choices.index(rec["answer"]) if choices else -1,
+            question_type=str(rec.get("question_type") or "open"),
+            target_motion=rec.get("target_motion"),
+            window_us=window,
+            meta=meta,
+            provenance=spec.provenance,
+        )
 
     def _video(self, spec: SampleSpec) -> BuiltSample:
+        from eventsim.simulator.sources import VideoSource
+
         rec = spec.record or {}
         path = self._media_path(spec, str(rec["video"]))
         t_q = round(float(rec["time"]) * 1e6)
-        window = self.recipe.window_us
-        frames, ts = read_video_window(path, t_q - window, t_q, self.recipe.sensor_size,
-                                       self.recipe.source["resize"])  # fmt: skip
+        size, fit = self.recipe.sensor_size, self.recipe.source["resize"]
+        whole = VideoSource(path, sensor_size=size, fit=fit)
+        interval = round(1e6 / whole.fps) if whole.fps > 0 else 33_333
+        if whole.n_frames and whole.fps > 0 and t_q >= whole.n_frames * interval:
+            raise SampleError(_too_short(path, whole.n_frames * interval, t_q))
+        # start one frame early so the frame at or before the window start is the reference
+        start_us = t_q - self.recipe.window_us - interval
+        video = (
+            whole
+            if start_us <= 0
+            else VideoSource(path, start_s=start_us / 1e6, sensor_size=size, fit=fit)
+        )
+        frames, ts = [], []
+        last_t, passed = -1, False
+        for frame, t in video:
+            last_t = t
+            if t > t_q:
+                passed = True
+                break
+            if t <= t_q - self.recipe.window_us:
+                frames, ts = [], []
+            frames.append(frame)
+            ts.append(t)
+        if not passed and t_q >= last_t + interval:
+            raise SampleError(_too_short(path, last_t + interval, t_q))
+        if not frames:
+            raise SampleError(f"video {path.name} has no frame at or before {t_q / 1e6:.3f} s")
         t1 = int(ts[-1])
-        t0 = t1 - window
+        t0 = t1 - self.recipe.window_us
         events = empty_events()
         if len(ts) > 1:
-            events = slice_time(self._simulate(frames, ts, spec), t0, t1 + 1)
-        choices, index, qtype = self._qa_fields(spec)
+            events = slice_time(
+                self._simulate(np.stack(frames), np.asarray(ts, np.int64), spec), t0, t1 + 1
+            )
         meta = {"video": str(path), "time_s": float(rec["time"]), "n_frames": len(ts)}
-        return BuiltSample(
-            spec.id, frames[-1], events, rec["question"], choices, rec["answer"], index, qtype,
-            rec.get("target_motion"), (t0, t1), meta, spec.provenance,
-        )  # fmt: skip
+        return self._qa_sample(spec, _as_rgb(frames[-1]), events, (t0, t1), meta)
+
+
+def _too_short(path: Path, duration_us: int, t_q: int) -> str:
+    return (
+        f"video {path.name} is {duration_us / 1e6:.3f} s long, shorter than the question time "
+        f"{t_q / 1e6:.3f} s"
+    )
 
 
 def _as_rgb(frame: np.ndarray) -> np.ndarray:
@@ -340,66 +381,3 @@ def _as_rgb(frame: np.ndarray) -> np.ndarray:
     if frame.ndim == 2:
         frame = np.repeat(frame[..., None], 3, axis=-1)
     return frame
-
-
-def fit_frame(image: np.ndarray, size: tuple[int, int], mode: str) -> np.ndarray:
-    """Resize an RGB image to ``size`` (W, H): ``crop`` keeps the aspect ratio (centre crop)."""
-    width, height = size
-    h, w = image.shape[:2]
-    if mode == "crop" and (w * height != h * width):
-        scale = max(width / w, height / h)
-        cw, ch = round(width / scale), round(height / scale)
-        x0, y0 = (w - cw) // 2, (h - ch) // 2
-        image = image[y0 : y0 + ch, x0 : x0 + cw]
-    if image.shape[1] == width and image.shape[0] == height:
-        return np.ascontiguousarray(image)
-    area = image.shape[1] > width
-    interp = cv2.INTER_AREA if area else cv2.INTER_LINEAR
-    return cv2.resize(image, (width, height), interpolation=interp)
-
-
-def read_video_window(
-    path: Path, t_start_us: int, t_end_us: int, size: tuple[int, int], resize: str
-) -> tuple[np.ndarray, np.ndarray]:
-    """RGB frames (fitted to ``size``) from the last frame at or before ``t_start_us`` up to the
-    last frame at or before ``t_end_us``, with their container timestamps in µs."""
-    if not path.is_file():
-        raise SampleError(f"video not found: {path}")
-    cap = cv2.VideoCapture(str(path))
-    try:
-        if not cap.isOpened():
-            raise SampleError(f"video unreadable: {path}")
-        interval = round(1e6 / (cap.get(cv2.CAP_PROP_FPS) or 30.0))
-        frames: list[np.ndarray] = []
-        ts: list[int] = []
-        last_t: int | None = None
-        passed_end = False
-        while True:
-            ok, bgr = cap.read()
-            if not ok:
-                break
-            t = round(cap.get(cv2.CAP_PROP_POS_MSEC) * 1000)
-            if last_t is not None and t <= last_t:
-                # some containers repeat or omit timestamps; fall back to the nominal rate
-                t = last_t + interval
-            last_t = t
-            if t > t_end_us:
-                passed_end = True
-                break
-            if t <= t_start_us:
-                frames, ts = [], []
-            frames.append(fit_frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), size, resize))
-            ts.append(t)
-    finally:
-        cap.release()
-    if last_t is None:
-        raise SampleError(f"video unreadable or empty: {path}")
-    duration = last_t + interval
-    if not passed_end and t_end_us >= duration:
-        raise SampleError(
-            f"video {path.name} is {duration / 1e6:.3f} s long, shorter than the question time "
-            f"{t_end_us / 1e6:.3f} s"
-        )
-    if not frames:
-        raise SampleError(f"video {path.name} has no frame at or before {t_end_us / 1e6:.3f} s")
-    return np.stack(frames), np.asarray(ts, np.int64)

@@ -24,8 +24,10 @@ from eventsim.errors import (
     ParameterError,
     require,
 )
-from eventsim.events import EVENT_DTYPE, as_events, check_sensor_size, infer_sensor_size
+from eventsim.events import EVENT_DTYPE, check_sensor_size, infer_sensor_size, validate_events
+from eventsim.io.hdf5 import EventWriter, strict_events
 
+FRAME_FORMATS = ("h5",)
 FAERY_EXTENSIONS = (".aedat4", ".aedat", ".raw", ".evt", ".dat", ".es", ".csv")
 
 
@@ -187,10 +189,12 @@ def write_stream(
     force: bool = False,
     params: dict | None = None,
     source: dict | None = None,
+    frames: Iterable[tuple[np.ndarray, int]] | None = None,
 ) -> int:
     """Write time-sorted packets to ``path`` in ``fmt`` (default: from the extension).
 
-    Returns the number of events written. Nothing is left under ``path`` on failure.
+    ``frames`` (``(image, t_us)`` pairs) are stored by the ``h5`` format only. Returns the
+    number of events written. Nothing is left under ``path`` on failure.
     """
     path = Path(path)
     fmt = format_from_path(path, fmt)
@@ -198,11 +202,11 @@ def write_stream(
     if path.exists() and not force:
         raise OutputExistsError(f"output {str(path)!r} exists; pass force=True to replace it")
     if fmt == "h5":
-        from eventsim.io.hdf5 import EventWriter
-
         with EventWriter(path, sensor_size, params=params, source=source, force=force) as w:
             for packet in packets:
                 w.write(packet)
+            for image, t_us in frames or ():
+                w.add_frame(image, t_us)
         return w.n_events
     writer: Callable[[Path, Iterable[np.ndarray], tuple[int, int], str], int] = {
         "v2e": _write_v2e,
@@ -225,12 +229,10 @@ def write_stream(
 
 def _checked(packets: Iterable[np.ndarray], sensor_size: tuple[int, int]):
     """Validate order (across packets too), bounds and polarity, naming the stream index."""
-    from eventsim.events import validate_events
-
     base = 0
     last = None
     for packet in packets:
-        ev = as_events(packet)
+        ev = strict_events(packet, base)
         if not len(ev):
             continue
         if last is not None and ev["t"][0] < last:
@@ -261,7 +263,7 @@ def write_events(
 
     ``sensor_size`` None is inferred from the largest coordinates.
     """
-    events = as_events(events)
+    events = strict_events(events)
     size = infer_sensor_size(events) if sensor_size is None else sensor_size
     write_stream(path, [events], size, fmt=fmt, force=force, params=params, source=source)
     return Path(path)
@@ -298,6 +300,10 @@ def _write_txt(tmp: Path, packets: Iterable[np.ndarray], size: tuple[int, int], 
     with open(tmp, "w", encoding="ascii") as fh:
         fh.write(f"{size[0]} {size[1]}\n")
         for ev in packets:
+            if ev["t"][0] < 0:
+                raise InvalidEventsError(
+                    f"txt cannot store negative timestamps (first is {ev['t'][0]} us)"
+                )
             sec = ev["t"] // 1_000_000
             frac = ev["t"] % 1_000_000
             # integer formatting keeps the microseconds exact at any magnitude
@@ -314,6 +320,7 @@ def _append(ds: h5py.Dataset, values: np.ndarray) -> None:
 
 
 def _write_v2e(tmp: Path, packets: Iterable[np.ndarray], size: tuple[int, int], fmt: str) -> int:
+    # gzip rather than Blosc: the tools that read these layouts may not load hdf5plugin
     with h5py.File(tmp, "w") as f:
         ds = f.create_dataset(
             "events",

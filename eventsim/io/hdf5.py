@@ -20,6 +20,7 @@ after the last event, so every window end inside the recording has an index.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import uuid
@@ -44,22 +45,26 @@ from eventsim.events import EVENT_DTYPE, as_events, check_sensor_size, empty_eve
 FORMAT_NAME = "eventsim-events"
 FORMAT_VERSION = "1.0"
 
-# Chosen with tools/bench_h5.py (docs/bench-h5.md): 2^17 events per chunk keeps a random 1 ms
-# window read around a millisecond while the compression ratio is the same as with larger chunks.
+# Chosen with tools/bench_h5.py --sweep (docs/bench-h5.md). lz4: zstd stores t ~25 % smaller
+# (2.96-3.02 instead of 3.17 bytes/event overall) but writes and reads at about half the speed.
+# 2^17 events per chunk: full reads are faster and the ratio slightly better than at 2^16, while
+# a random 1 ms window still decodes well under a millisecond (2^18 doubles that latency).
 CHUNK_EVENTS = 1 << 17
 CODEC = "lz4"
 CLEVEL = 5
 # The writer buffers this many chunks before one append, so each flush is chunk-aligned.
 FLUSH_CHUNKS = 4
 _MS_CHUNK = 4096
-# h5py's default 1 MiB chunk cache per file cannot hold one decompressed 2^16 int64 chunk of
-# every column at once; 16 MiB keeps the chunks of a window hot across neighbouring reads.
+# h5py's default chunk cache (1 MiB) cannot even hold one decompressed 2^17 int64 chunk, so a
+# window read would decode it again for every slice; 16 MiB keeps a window's chunks hot.
 _READ_CACHE_BYTES = 16 << 20
 
 # events per read_direct call when reading long ranges (cache-friendly, few calls)
 _READ_STEP = 1 << 17
 _COLUMNS = (("x", np.uint16), ("y", np.uint16), ("t", np.int64), ("p", np.uint8))
-_INT16_MAX = np.iinfo(np.int16).max
+_RESERVED_ATTRS = frozenset(
+    ("format", "format_version", "sensor_width", "sensor_height", "params", "source", "software")
+)
 
 
 def blosc_filter(codec: str = CODEC, clevel: int = CLEVEL) -> hdf5plugin.Blosc:
@@ -76,7 +81,19 @@ def _json_attr(value: Any) -> str:
         raise ParameterError(f"attribute value {value!r} cannot be stored as JSON: {exc}") from None
 
 
+def _as_dict(value: Any, what: str) -> dict:
+    if value is None:
+        return {}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, dict):
+        return dict(value)
+    raise ParameterError(f"{what} is a {type(value).__name__}; expected a dict or a dataclass")
+
+
 def _json_default(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return dataclasses.asdict(obj)
     if isinstance(obj, np.generic):
         return obj.item()
     if isinstance(obj, np.ndarray):
@@ -86,6 +103,20 @@ def _json_default(obj: Any) -> Any:
     if isinstance(obj, tuple):
         return list(obj)
     raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+
+def strict_events(events: np.ndarray, base: int = 0) -> np.ndarray:
+    """`as_events` that refuses -1/+1 polarity instead of converting it silently."""
+    arr = np.asarray(events)
+    if arr.dtype != EVENT_DTYPE and arr.dtype.names and "p" in arr.dtype.names:
+        p = arr["p"]
+        if p.dtype.kind in "if" and p.size and p.min() < 0:
+            i = int(np.flatnonzero(p < 0)[0])
+            raise InvalidEventsError(
+                f"event {base + i} has p = {p[i]}; expected 0 or 1 (convert -1/+1 with "
+                "eventsim.events.normalize_polarity)"
+            )
+    return as_events(arr)
 
 
 class EventWriter:
@@ -127,8 +158,8 @@ class EventWriter:
         self._filter = blosc_filter(codec, clevel)
         self._chunk = int(chunk_events)
         self._attrs: dict[str, Any] = {}
-        self._params = dict(params or {})
-        self._source = dict(source or {})
+        self._params = _as_dict(params, "params")
+        self._source = _as_dict(source, "source")
         _json_attr(self._params)
         _json_attr(self._source)
         self._tmp = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex[:8]}.tmp")
@@ -198,7 +229,7 @@ class EventWriter:
     def write(self, events: np.ndarray) -> None:
         """Append a time-sorted packet; raises `InvalidEventsError` naming the stream index."""
         self._check_open()
-        ev = as_events(events)
+        ev = strict_events(events, self.n_events)
         if ev.ndim != 1:
             raise InvalidEventsError(f"events have shape {ev.shape}; expected a 1-D array")
         n = ev.shape[0]
@@ -239,25 +270,24 @@ class EventWriter:
             raise InvalidEventsError(
                 f"event {base} has t = {t[0]} us, before t_offset_us = {self._t_offset}"
             )
-        if t.shape[0] > 1:
-            dec = np.flatnonzero(t[1:] < t[:-1])
-            if dec.size:
-                i = int(dec[0]) + 1
-                raise InvalidEventsError(
-                    f"timestamps are not sorted: event {base + i} has t = {t[i]} us "
-                    f"< t = {t[i - 1]} us of event {base + i - 1}"
-                )
+        if t.shape[0] > 1 and np.any(t[1:] < t[:-1]):
+            i = int(np.flatnonzero(t[1:] < t[:-1])[0]) + 1
+            raise InvalidEventsError(
+                f"timestamps are not sorted: event {base + i} has t = {t[i]} us "
+                f"< t = {t[i - 1]} us of event {base + i - 1}"
+            )
         width, height = self.sensor_size
         for name, limit in (("x", width), ("y", height)):
             c = ev[name]
-            if c.min() < 0 or c.max() >= limit:
+            # one pass: negative int16 values are >= 32768 when viewed as uint16
+            if c.view(np.uint16).max() >= limit:
                 i = int(np.flatnonzero((c < 0) | (c >= limit))[0])
                 raise InvalidEventsError(
                     f"event {base + i} has {name} = {c[i]}, outside the sensor; expected "
                     f"0 <= {name} < {limit} for sensor size {width}x{height}"
                 )
         p = ev["p"]
-        if p.min() < 0 or p.max() > 1:
+        if p.view(np.uint8).max() > 1:
             i = int(np.flatnonzero((p != 0) & (p != 1))[0])
             hint = " (convert -1/+1 with eventsim.events.normalize_polarity)" if p[i] == -1 else ""
             raise InvalidEventsError(f"event {base + i} has p = {p[i]}; expected 0 or 1{hint}")
@@ -380,6 +410,11 @@ class EventWriter:
         """Extra root attributes; non-scalar values are stored as JSON strings."""
         self._check_open()
         for key, value in kv.items():
+            if key in _RESERVED_ATTRS:
+                raise ParameterError(
+                    f"attribute {key!r} is written by the format itself; reserved: "
+                    f"{', '.join(sorted(_RESERVED_ATTRS))}"
+                )
             if isinstance(value, (str, bool, int, float, np.integer, np.floating)):
                 self._attrs[key] = value
             else:

@@ -364,11 +364,10 @@ def _open_hdf5_layout(
                 f"The file contains: {_describe_keys(f)}"
             )
         if found == "dsec":
-            f.close()
-            reader = EventReader(path, sensor_size=sensor_size)
             if time_unit == "s":
                 raise ParameterError("time_unit='s' does not apply to DSEC-layout files (µs)")
-            return reader
+            f.close()
+            return EventReader(path, sensor_size=sensor_size)
         loader = {
             "event_utils": _load_event_utils,
             "v2e": _load_v2e,

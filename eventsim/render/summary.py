@@ -51,8 +51,9 @@ def collect_summary(
 ) -> EventSummary:
     """Statistics of everything ``reader`` holds, reading ``chunk_events`` at a time.
 
-    The scatter window is centred on the busiest rate bin and sized to hold about
-    ``scatter_events`` events (at least one bin wide); it is thinned evenly to that many.
+    The scatter window is centred on the busiest rate bin and sized to hold about five times
+    ``scatter_events`` events at the mean rate (at least one bin wide); it is thinned evenly to
+    ``scatter_events``.
     """
     if n_bins < 1 or scatter_events < 1 or chunk_events < 1:
         raise ParameterError(
@@ -75,7 +76,9 @@ def collect_summary(
 
     busiest = int(np.argmax(bin_counts.sum(axis=0))) if n else 0
     rate = n / max(t1 - t0, 1)
-    span = max(math.ceil(scatter_events / max(rate, 1e-12)), math.ceil(edges[1] - edges[0]))
+    # Five times the events shown, thinned to one in five: long enough that motion tilts the
+    # space-time tubes visibly, light enough to draw.
+    span = max(math.ceil(5 * scatter_events / max(rate, 1e-12)), math.ceil(edges[1] - edges[0]))
     span = min(span, t1 - t0)
     centre = (edges[busiest] + edges[busiest + 1]) / 2
     a = int(max(t0, min(centre - span / 2, t1 - span)))
@@ -103,6 +106,7 @@ def summary_figure(summary: EventSummary) -> Any:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.colors import LogNorm
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     _, on, off = palette("white")
     on_c = tuple(v / 255 for v in on)
@@ -122,10 +126,14 @@ def summary_figure(summary: EventSummary) -> Any:
     ax = fig.add_subplot(2, 2, 1)
     centres = ((s.bin_edges_us[:-1] + s.bin_edges_us[1:]) / 2 - t_origin) / 1e6
     bin_s = (s.bin_edges_us[1] - s.bin_edges_us[0]) / 1e6
-    ax.plot(centres, s.bin_counts[1] / bin_s, color=on_c, lw=1.3, label="ON")
-    ax.plot(centres, s.bin_counts[0] / bin_s, color=off_c, lw=1.3, label="OFF")
+    peak = s.bin_counts.max() / bin_s if s.n_events else 0.0
+    unit, scale = next(
+        ((u, f) for u, f in (("Mev/s", 1e6), ("kev/s", 1e3)) if peak >= f), ("ev/s", 1)
+    )
+    ax.plot(centres, s.bin_counts[1] / bin_s / scale, color=on_c, lw=1.3, label="ON")
+    ax.plot(centres, s.bin_counts[0] / bin_s / scale, color=off_c, lw=1.3, label="OFF")
     ax.set_xlabel("time since first event [s]")
-    ax.set_ylabel("event rate [events/s]")
+    ax.set_ylabel(f"event rate [{unit}]")
     ax.set_title(f"Event rate by polarity (bins of {bin_s * 1e3:.3g} ms)")
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
@@ -180,7 +188,7 @@ def summary_figure(summary: EventSummary) -> Any:
         )
         for color, label in ((on_c, "ON"), (off_c, "OFF")):
             ax.scatter([], [], [], s=6, color=color, label=label)
-        ax.legend(loc="upper left", markerscale=6)
+        ax.legend(loc="upper left")
     ax.set_xlim(0, width)
     ax.set_zlim(height, 0)
     ax.set_xlabel("x [px]")
@@ -189,6 +197,7 @@ def summary_figure(summary: EventSummary) -> Any:
     ax.set_title(
         f"x-y-t of {len(ev):,} events, {(a - t_origin) / 1e3:.1f}–{(b - t_origin) / 1e3:.1f} ms"
     )
+    ax.yaxis.set_major_locator(MaxNLocator(4))
     ax.view_init(elev=18, azim=-60)
     return fig
 

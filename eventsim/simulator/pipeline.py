@@ -1,0 +1,315 @@
+"""Source -> (upsampling) -> simulator -> events array or HDF5 file, streaming.
+
+Frames are decoded in a background thread while the simulator works, and events go to the
+HDF5 writer batch by batch, so memory stays flat in the length of the video.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from eventsim.errors import InputError, ParameterError
+from eventsim.events import check_sensor_size, concat_events
+from eventsim.simulator.core import EventSimulator
+from eventsim.simulator.params import DVSParams
+from eventsim.simulator.sources import (
+    IMAGE_EXTENSIONS,
+    ArraySource,
+    FolderSource,
+    ImageMotionSource,
+    VideoSource,
+    fit_frame,
+)
+from eventsim.simulator.upsample import Upsampler, check_mode
+
+_BATCH_PIXELS = 4_000_000  # frames per simulator call ~ this many pixels
+_PREFETCH_BATCHES = 2
+
+
+def open_source(
+    source: Any, *, sensor_size: tuple[int, int] | None = None, fps: float | None = None
+):
+    """Turn a path into a source: folder -> FolderSource, image -> ImageMotionSource (saccade),
+    anything else -> VideoSource. Source objects are returned unchanged."""
+    if not isinstance(source, (str, os.PathLike)):
+        if not hasattr(source, "__iter__") or not hasattr(source, "sensor_size"):
+            raise ParameterError(
+                f"source {type(source).__name__} is not a frame source; pass a path or one of "
+                "VideoSource, FolderSource, PairSource, ImageMotionSource, ArraySource"
+            )
+        return source
+    path = Path(source)
+    if path.is_dir():
+        return FolderSource(path, fps=fps, sensor_size=sensor_size)
+    if not path.exists():
+        raise InputError(f"input {str(path)!r} does not exist")
+    if path.suffix.lower() in IMAGE_EXTENSIONS:
+        return ImageMotionSource(path, sensor_size=sensor_size)
+    return VideoSource(path, sensor_size=sensor_size)
+
+
+class _Prefetch:
+    """Iterate ``items`` in a worker thread through a bounded queue (errors re-raised here)."""
+
+    _END = object()
+
+    def __init__(self, items: Iterable, depth: int) -> None:
+        self._q: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(items,), daemon=True)
+        self._thread.start()
+
+    def _run(self, items: Iterable) -> None:
+        try:
+            for item in items:
+                if self._stop.is_set():
+                    return
+                self._put(("item", item))
+            self._put(("end", None))
+        except BaseException as exc:  # handed to the consumer thread
+            self._put(("error", exc))
+
+    def _put(self, msg) -> None:
+        while not self._stop.is_set():
+            try:
+                self._q.put(msg, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def __iter__(self) -> Iterator:
+        while True:
+            kind, value = self._q.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+
+    def close(self) -> None:
+        self._stop.set()
+        with contextlib.suppress(queue.Empty):
+            while True:
+                self._q.get_nowait()
+        self._thread.join(timeout=5)
+
+
+def _luma(frame: np.ndarray) -> np.ndarray:
+    """Luma the simulator would compute itself (OpenCV's BT.601 for uint8), done with SIMD."""
+    if frame.ndim == 3:
+        if frame.dtype == np.uint8:
+            return cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+        f = frame.astype(np.float64)
+        return f[..., 0] * 0.299 + f[..., 1] * 0.587 + f[..., 2] * 0.114
+    return frame
+
+
+def _batches(
+    frames: Iterable[tuple[np.ndarray, int]],
+    sensor_size: tuple[int, int],
+    upsampler: Upsampler | None,
+    keep_originals: bool,
+    batch_frames: int,
+) -> Iterator[tuple[np.ndarray, np.ndarray, list, int]]:
+    """Group (luma, t) into simulator batches.
+
+    Yields (luma [B,H,W], ts [B], originals, number of source frames in the batch); with
+    upsampling B also counts the inserted frames."""
+    width, height = sensor_size
+    lumas: list[np.ndarray] = []
+    times: list[int] = []
+    originals: list[tuple[np.ndarray, int]] = []
+    prev: tuple[np.ndarray, int] | None = None
+    n_in = 0
+    n_batch = 0
+    for frame, t in frames:
+        frame = np.asarray(frame)
+        if frame.shape[:2] != (height, width):
+            frame = fit_frame(frame, sensor_size)
+        t = int(t)
+        if prev is not None and t <= prev[1]:
+            raise InputError(
+                f"frame timestamps must increase strictly: frame {n_in} at {t} us follows "
+                f"{prev[1]} us"
+            )
+        luma = _luma(frame)
+        if upsampler is not None:
+            if prev is not None:
+                for mid, tm in upsampler.between(prev[0], luma, prev[1], t):
+                    lumas.append(mid)
+                    times.append(tm)
+            lumas.append(luma.astype(np.float64))
+        else:
+            lumas.append(luma)
+        times.append(t)
+        if keep_originals:
+            originals.append((_as_u8_frame(frame), t))
+        prev = (luma, t)
+        n_in += 1
+        n_batch += 1
+        if len(lumas) >= batch_frames:
+            yield np.stack(lumas), np.asarray(times, np.int64), originals, n_batch
+            lumas, times, originals, n_batch = [], [], [], 0
+    if lumas:
+        yield np.stack(lumas), np.asarray(times, np.int64), originals, n_batch
+    if n_in == 0:
+        raise InputError("the input has zero frames")
+
+
+def _as_u8_frame(frame: np.ndarray) -> np.ndarray:
+    if frame.dtype == np.uint8:
+        return frame
+    return np.clip(frame + 0.5, 0, 255).astype(np.uint8)
+
+
+def simulate(
+    source: Any,
+    params: DVSParams | None = None,
+    *,
+    sensor_size: tuple[int, int] | None = None,
+    seed: int = 0,
+    upsample: str = "none",
+    device: str = "cpu",
+    out: str | os.PathLike | None = None,
+    save_frames: bool = False,
+    force: bool = False,
+    progress: bool = False,
+    threads: int | None = 1,
+    flow_method: str = "dis",
+) -> np.ndarray | dict[str, Any]:
+    """Simulate events for a source (path or source object).
+
+    Returns the events array when ``out`` is None, else streams them into the HDF5 file ``out``
+    (all parameters and the source description in its attributes; ``save_frames`` stores the
+    original frames with ``frame_ts_us`` / ``frame_event_idx``) and returns a summary dict.
+    ``threads`` sets torch's CPU threads for the run (restored afterwards); one thread plus the
+    decoding thread uses two cores without the two competing.
+    """
+    params = DVSParams() if params is None else params
+    if not isinstance(params, DVSParams):
+        raise ParameterError(f"params must be a DVSParams, got {type(params).__name__}")
+    check_mode(upsample)
+    if sensor_size is not None:
+        sensor_size = check_sensor_size(sensor_size)
+    src = open_source(source, sensor_size=sensor_size)
+    size = sensor_size or check_sensor_size(src.sensor_size)
+    if save_frames and out is None:
+        raise ParameterError("save_frames needs an output file (out=...)")
+    sim = EventSimulator(params, size, seed=seed, device=device)
+    upsampler = None if upsample == "none" else Upsampler(upsample, params, flow_method=flow_method)
+    batch = max(1, _BATCH_PIXELS // (size[0] * size[1]))
+    describe = src.describe() if hasattr(src, "describe") else {"kind": type(src).__name__}
+    source_info = {**describe, "upsample": upsample, "seed": seed}
+
+    import torch
+
+    old_threads = torch.get_num_threads()
+    if threads is not None and sim.device.type == "cpu":
+        torch.set_num_threads(max(1, int(threads)))
+    bar = None
+    prefetch = None
+    started = time.perf_counter()
+    try:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(
+            total=getattr(src, "n_frames", None),
+            unit="frame",
+            disable=not progress,
+            desc="simulate",
+            dynamic_ncols=True,
+        )
+        prefetch = _Prefetch(
+            _batches(src, size, upsampler, save_frames, batch), depth=_PREFETCH_BATCHES
+        )
+        if out is None:
+            parts = []
+            n_frames = n_events = 0
+            for lumas, ts, _, n_src in prefetch:
+                ev = sim.step(lumas, ts)
+                parts.append(ev)
+                n_frames, n_events = _tick(bar, upsampler, n_frames + n_src, n_events + ev.size)
+                bar.update(n_src)
+            return concat_events(parts)
+        from eventsim.io import EventWriter
+
+        writer = EventWriter(
+            out,
+            size,
+            params=params.to_dict(),
+            source=source_info,
+            force=force,
+        )
+        with writer:
+            n_frames = n_events = 0
+            t_first = t_last = None
+            for lumas, ts, originals, n_src in prefetch:
+                ev = sim.step(lumas, ts)
+                writer.write(ev)
+                for frame, t in originals:
+                    writer.add_frame(frame, t)
+                if t_first is None:
+                    t_first = int(ts[0])
+                t_last = int(ts[-1])
+                n_frames, n_events = _tick(bar, upsampler, n_frames + n_src, n_events + ev.size)
+                bar.update(n_src)
+            elapsed = time.perf_counter() - started
+            writer.set_attrs(
+                simulator="eventsim.simulator.EventSimulator",
+                device=str(sim.device),
+                seed=int(seed),
+                first_frame_us=t_first,
+                last_frame_us=t_last,
+                n_frames=n_frames,
+            )
+        return {
+            "path": str(writer.path),
+            "n_events": int(writer.n_events),
+            "n_frames": n_frames,
+            "n_inserted_frames": upsampler.inserted if upsampler else 0,
+            "sensor_size": size,
+            "t_first_frame_us": t_first,
+            "t_last_frame_us": t_last,
+            "seconds": elapsed,
+            "frames_per_s": n_frames / elapsed if elapsed > 0 else float("inf"),
+            "events_per_s": writer.n_events / elapsed if elapsed > 0 else float("inf"),
+        }
+    finally:
+        if prefetch is not None:
+            prefetch.close()
+        if bar is not None:
+            bar.close()
+        torch.set_num_threads(old_threads)
+
+
+def _tick(bar, upsampler, n_frames: int, n_events: int) -> tuple[int, int]:
+    postfix = {"events": f"{n_events:,}"}
+    if upsampler is not None:
+        postfix["inserted"] = upsampler.inserted
+    bar.set_postfix(postfix, refresh=False)
+    return n_frames, n_events
+
+
+def simulate_frames(
+    frames: np.ndarray,
+    timestamps_us: np.ndarray,
+    params: DVSParams | None = None,
+    *,
+    seed: int = 0,
+    upsample: str = "none",
+    sensor_size: tuple[int, int] | None = None,
+    device: str = "cpu",
+) -> np.ndarray:
+    """Events of an in-memory clip ``[T,H,W(,3)]`` with int64 µs timestamps."""
+    src = ArraySource(frames, timestamps_us, sensor_size=sensor_size)
+    return simulate(src, params, seed=seed, upsample=upsample, device=device)

@@ -1,0 +1,536 @@
+"""Frame sources for the simulator: each is an iterable of ``(frame, t_us)``.
+
+Frames are uint8 RGB ``HxWx3`` (or grey ``HxW``), or float intensities in DN for HDR input,
+already fitted to ``sensor_size``: scaled to cover it and centre-cropped (``fit="crop"``) or
+stretched (``fit="resize"``). Every source has ``sensor_size`` (known before iterating),
+``n_frames`` (None when unknown) and ``describe()`` (a dict stored in the output file).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from eventsim.errors import InputError, ParameterError
+from eventsim.events import check_sensor_size
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
+FITS = ("crop", "resize")
+MOTIONS = ("saccade", "pan", "zoom", "random-walk")
+
+
+def fit_frame(frame: np.ndarray, sensor_size: tuple[int, int], fit: str = "crop") -> np.ndarray:
+    """Scale ``frame`` to ``sensor_size`` (W, H): cover and centre-crop, or stretch."""
+    width, height = sensor_size
+    h, w = frame.shape[:2]
+    if (w, h) == (width, height):
+        return frame
+    if fit == "resize":
+        interp = cv2.INTER_AREA if w * h > width * height else cv2.INTER_LINEAR
+        return cv2.resize(frame, (width, height), interpolation=interp)
+    if fit != "crop":
+        raise ParameterError(f"fit {fit!r} is unknown; expected one of {', '.join(FITS)}")
+    scale = max(width / w, height / h)
+    new_w, new_h = max(width, round(w * scale)), max(height, round(h * scale))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    if (new_w, new_h) != (w, h):
+        frame = cv2.resize(frame, (new_w, new_h), interpolation=interp)
+    x0, y0 = (new_w - width) // 2, (new_h - height) // 2
+    return np.ascontiguousarray(frame[y0 : y0 + height, x0 : x0 + width])
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Read an image file as uint8 RGB/grey, or float DN for 16-bit and float files."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"image {str(path)!r} does not exist")
+    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if img is None or img.size == 0:
+        raise InputError(f"image {str(path)!r} cannot be read (not an image OpenCV can decode)")
+    return _normalise_image(img, str(path), bgr=True)
+
+
+def _normalise_image(img: np.ndarray, name: str, *, bgr: bool) -> np.ndarray:
+    if img.ndim == 3 and img.shape[2] == 4:
+        img = img[..., :3]
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[..., 0]
+    if not (img.ndim == 2 or (img.ndim == 3 and img.shape[2] == 3)):
+        raise InputError(f"image {name} has shape {img.shape}; expected HxW or HxWx3")
+    if img.ndim == 3 and bgr:
+        img = img[..., ::-1]
+    if img.dtype == np.uint8:
+        return np.ascontiguousarray(img)
+    if img.dtype == np.uint16:
+        return img.astype(np.float64) / 257.0
+    if np.issubdtype(img.dtype, np.floating):
+        out = img.astype(np.float64)
+        if not np.all(np.isfinite(out)):
+            raise InputError(f"image {name} holds NaN or infinite values")
+        # float images are linear intensity with 1.0 = white (HDR above)
+        return out * 255.0
+    raise InputError(f"image {name} has dtype {img.dtype}; expected uint8, uint16 or float")
+
+
+def _as_image(image: np.ndarray | str | os.PathLike, name: str) -> np.ndarray:
+    if isinstance(image, np.ndarray):
+        if (image.ndim == 3 and image.shape[2] in (1, 3, 4)) or image.ndim == 2:
+            if image.size == 0:
+                raise InputError(f"{name} is empty")
+            return _normalise_image(image, name, bgr=False)
+        raise InputError(f"{name} has shape {image.shape}; expected HxW or HxWx3")
+    return read_image(image)
+
+
+def _target_size(sensor_size: Sequence[int] | None, frame: np.ndarray) -> tuple[int, int]:
+    if sensor_size is None:
+        return int(frame.shape[1]), int(frame.shape[0])
+    return check_sensor_size(sensor_size)
+
+
+class ArraySource:
+    """In-memory frames ``[T,H,W]`` / ``[T,H,W,3]`` with timestamps (µs) or a frame rate."""
+
+    def __init__(
+        self,
+        frames: np.ndarray,
+        timestamps_us: np.ndarray | Sequence[int] | None = None,
+        *,
+        fps: float | None = None,
+        sensor_size: Sequence[int] | None = None,
+        fit: str = "crop",
+    ) -> None:
+        frames = np.asarray(frames)
+        if frames.ndim not in (3, 4) or frames.shape[0] == 0:
+            raise InputError(
+                f"frames have shape {frames.shape}; expected a non-empty [T,H,W] or [T,H,W,3]"
+            )
+        if timestamps_us is None:
+            if not fps or fps <= 0:
+                raise ParameterError("in-memory frames need timestamps_us or fps > 0")
+            timestamps_us = np.round(np.arange(frames.shape[0]) * 1e6 / fps)
+        ts = np.asarray(timestamps_us)
+        if ts.shape != (frames.shape[0],):
+            raise InputError(
+                f"timestamps_us has shape {ts.shape}; expected ({frames.shape[0]},), one per frame"
+            )
+        _check_increasing(ts.astype(np.int64), "timestamps_us")
+        self.frames = frames
+        self.timestamps_us = ts.astype(np.int64)
+        self.sensor_size = _target_size(sensor_size, frames[0])
+        self.fit = fit
+        self.n_frames = frames.shape[0]
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, int]]:
+        for frame, t in zip(self.frames, self.timestamps_us):
+            yield fit_frame(frame, self.sensor_size, self.fit), int(t)
+
+    def describe(self) -> dict[str, Any]:
+        h, w = self.frames.shape[1:3]
+        return {"kind": "array", "n_frames": self.n_frames, "input_size": [w, h], "fit": self.fit}
+
+
+def _check_increasing(ts: np.ndarray, what: str) -> None:
+    bad = np.flatnonzero(np.diff(ts) <= 0)
+    if bad.size:
+        i = int(bad[0]) + 1
+        raise InputError(f"{what} must increase strictly: entry {i} ({ts[i]}) follows {ts[i - 1]}")
+
+
+class VideoSource:
+    """A video file decoded with OpenCV, stamped with the container's per-frame times."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        start_s: float | None = None,
+        stop_s: float | None = None,
+        sensor_size: Sequence[int] | None = None,
+        fit: str = "crop",
+    ) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise InputError(f"video {str(self.path)!r} does not exist")
+        if start_s is not None and stop_s is not None and stop_s <= start_s:
+            raise ParameterError(f"stop ({stop_s} s) must be after start ({start_s} s)")
+        cap = self._open()
+        try:
+            self.fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+            count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+            w = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0)
+            h = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
+            if w <= 0 or h <= 0:
+                ok, frame = cap.read()
+                if not ok or frame is None:
+                    raise InputError(f"video {str(self.path)!r} has no decodable frames")
+                h, w = frame.shape[:2]
+        finally:
+            cap.release()
+        self.input_size = (w, h)
+        self.sensor_size = check_sensor_size(sensor_size) if sensor_size else (w, h)
+        self.fit = fit
+        self.start_s, self.stop_s = start_s, stop_s
+        self.n_frames = count if count > 0 and start_s is None and stop_s is None else None
+        if self.n_frames is None and count > 0 and self.fps > 0:
+            lo = (start_s or 0.0) * self.fps
+            hi = count if stop_s is None else min(count, stop_s * self.fps)
+            self.n_frames = max(0, math.ceil(hi - lo))
+
+    def _open(self):
+        cap = cv2.VideoCapture(str(self.path))
+        if not cap.isOpened():
+            cap.release()
+            raise InputError(
+                f"video {str(self.path)!r} cannot be opened (corrupt or an unsupported format)"
+            )
+        return cap
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, int]]:
+        cap = self._open()
+        step_us = 1e6 / self.fps if self.fps > 0 else None
+        start_us = None if self.start_s is None else round(self.start_s * 1e6)
+        stop_us = None if self.stop_s is None else round(self.stop_s * 1e6)
+        t_prev: int | None = None
+        index = 0
+        yielded = 0
+        try:
+            while True:
+                if not cap.grab():
+                    break
+                t = self._frame_time(cap, index, t_prev, step_us)
+                index += 1
+                t_prev = t
+                if start_us is not None and t < start_us:
+                    continue
+                if stop_us is not None and t > stop_us:
+                    break
+                ok, frame = cap.retrieve()
+                if not ok or frame is None:
+                    break
+                if frame.ndim == 3:
+                    frame = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+                yielded += 1
+                yield fit_frame(frame, self.sensor_size, self.fit), t
+        finally:
+            cap.release()
+        if yielded == 0:
+            window = ""
+            if start_us is not None or stop_us is not None:
+                window = f" between {self.start_s} s and {self.stop_s} s"
+            raise InputError(f"video {str(self.path)!r} has no decodable frames{window}")
+
+    def _frame_time(self, cap, index: int, t_prev: int | None, step_us: float | None) -> int:
+        msec = cap.get(cv2.CAP_PROP_POS_MSEC)
+        t = round(msec * 1000) if msec is not None and math.isfinite(msec) else -1
+        if t_prev is None:
+            return max(t, 0)
+        if t <= t_prev:
+            # the container gave no usable time: fall back to the nominal frame rate
+            t = t_prev + (round(step_us) if step_us else 33_333)
+        return t
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "kind": "video",
+            "path": str(self.path),
+            "fps": self.fps,
+            "input_size": list(self.input_size),
+            "start_s": self.start_s,
+            "stop_s": self.stop_s,
+            "fit": self.fit,
+        }
+
+
+def _natural_key(name: str) -> list:
+    return [int(tok) if tok.isdigit() else tok.lower() for tok in re.split(r"(\d+)", name)]
+
+
+def read_timestamps_file(path: str | os.PathLike) -> np.ndarray:
+    """rpg_vid2e's ``timestamps.txt``: one time in seconds per line -> int64 µs."""
+    path = Path(path)
+    values = []
+    for lineno, line in enumerate(path.read_text().splitlines(), start=1):
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        try:
+            value = float(text.split()[0])
+        except ValueError:
+            raise InputError(
+                f"{str(path)!r} line {lineno}: {text!r} is not a time in seconds"
+            ) from None
+        if not math.isfinite(value):
+            raise InputError(f"{str(path)!r} line {lineno}: time {text!r} is not finite")
+        values.append(value)
+    ts = np.rint(np.asarray(values, dtype=np.float64) * 1e6).astype(np.int64)
+    bad = np.flatnonzero(np.diff(ts) <= 0)
+    if bad.size:
+        i = int(bad[0]) + 1
+        raise InputError(
+            f"{str(path)!r}: timestamps must increase strictly; entry {i + 1} "
+            f"({values[i]} s) follows {values[i - 1]} s"
+        )
+    return ts
+
+
+class FolderSource:
+    """A folder of images in name order, timed by ``timestamps.txt`` (seconds) or ``fps``."""
+
+    def __init__(
+        self,
+        folder: str | os.PathLike,
+        *,
+        fps: float | None = None,
+        timestamps_file: str | os.PathLike | None = None,
+        sensor_size: Sequence[int] | None = None,
+        fit: str = "crop",
+    ) -> None:
+        self.folder = Path(folder)
+        if not self.folder.is_dir():
+            raise InputError(f"frame folder {str(self.folder)!r} does not exist")
+        self.files = sorted(
+            (p for p in self.folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS),
+            key=lambda p: _natural_key(p.name),
+        )
+        if not self.files:
+            raise InputError(
+                f"frame folder {str(self.folder)!r} holds no images ({', '.join(IMAGE_EXTENSIONS)})"
+            )
+        ts_path = Path(timestamps_file) if timestamps_file else self.folder / "timestamps.txt"
+        if timestamps_file is not None and not ts_path.is_file():
+            raise InputError(f"timestamps file {str(ts_path)!r} does not exist")
+        if ts_path.is_file() and fps is None:
+            ts = read_timestamps_file(ts_path)
+            if ts.size != len(self.files):
+                raise InputError(
+                    f"{str(ts_path)!r} has {ts.size} times for {len(self.files)} images; "
+                    "expected one time per image"
+                )
+            self.timing = str(ts_path)
+        elif fps is not None:
+            if not fps > 0:
+                raise ParameterError(f"fps = {fps!r}; expected a value > 0")
+            ts = np.rint(np.arange(len(self.files)) * 1e6 / fps).astype(np.int64)
+            self.timing = f"{fps} fps"
+        else:
+            raise InputError(
+                f"frame folder {str(self.folder)!r} has no timestamps.txt; pass fps (--fps)"
+            )
+        self.timestamps_us = ts
+        first = read_image(self.files[0])
+        self.input_size = (first.shape[1], first.shape[0])
+        self.sensor_size = _target_size(sensor_size, first)
+        self.fit = fit
+        self.n_frames = len(self.files)
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, int]]:
+        for path, t in zip(self.files, self.timestamps_us):
+            img = read_image(path)
+            if (img.shape[1], img.shape[0]) != self.input_size:
+                raise InputError(
+                    f"image {str(path)!r} is {img.shape[1]}x{img.shape[0]}; the folder's first "
+                    f"image is {self.input_size[0]}x{self.input_size[1]}"
+                )
+            yield fit_frame(img, self.sensor_size, self.fit), int(t)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "kind": "folder",
+            "path": str(self.folder),
+            "n_frames": self.n_frames,
+            "timing": self.timing,
+            "input_size": list(self.input_size),
+            "fit": self.fit,
+        }
+
+
+class PairSource:
+    """Two images (paths or arrays) ``interval_ms`` apart."""
+
+    def __init__(
+        self,
+        first: np.ndarray | str | os.PathLike,
+        second: np.ndarray | str | os.PathLike,
+        *,
+        interval_ms: float = 10.0,
+        sensor_size: Sequence[int] | None = None,
+        fit: str = "crop",
+    ) -> None:
+        if not (math.isfinite(interval_ms) and interval_ms > 0):
+            raise ParameterError(f"interval_ms = {interval_ms!r}; expected a value > 0")
+        a = _as_image(first, "first image")
+        b = _as_image(second, "second image")
+        if a.shape[:2] != b.shape[:2]:
+            raise InputError(
+                f"image pair has different sizes: {a.shape[1]}x{a.shape[0]} and "
+                f"{b.shape[1]}x{b.shape[0]}"
+            )
+        if (a.ndim == 3) != (b.ndim == 3):
+            a, b = _to_rgb(a), _to_rgb(b)
+        if a.dtype != b.dtype:
+            a, b = a.astype(np.float64), b.astype(np.float64)
+        self.images = (a, b)
+        self.names = [str(x) if not isinstance(x, np.ndarray) else "array" for x in (first, second)]
+        self.interval_ms = float(interval_ms)
+        self.input_size = (a.shape[1], a.shape[0])
+        self.sensor_size = _target_size(sensor_size, a)
+        self.fit = fit
+        self.n_frames = 2
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, int]]:
+        yield fit_frame(self.images[0], self.sensor_size, self.fit), 0
+        yield fit_frame(self.images[1], self.sensor_size, self.fit), round(self.interval_ms * 1e3)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "kind": "pair",
+            "paths": self.names,
+            "interval_ms": self.interval_ms,
+            "input_size": list(self.input_size),
+            "fit": self.fit,
+        }
+
+
+def _to_rgb(img: np.ndarray) -> np.ndarray:
+    return img if img.ndim == 3 else np.repeat(img[..., None], 3, axis=2)
+
+
+class ImageMotionSource:
+    """One still image seen by a moving camera, rendered with sub-pixel warps.
+
+    ``motion``: ``saccade`` (N-MNIST-style: three straight sweeps around a triangle, back to the
+    start), ``pan`` (a straight sweep, direction ``angle_deg``), ``zoom`` (about the centre; the
+    border moves by ``amplitude_px``) or ``random-walk`` (a smooth random path within
+    ``amplitude_px``). ``fps`` defaults to a rate that keeps motion at <= 0.5 px per frame.
+    """
+
+    def __init__(
+        self,
+        image: np.ndarray | str | os.PathLike,
+        motion: str = "saccade",
+        *,
+        duration_ms: float = 300.0,
+        amplitude_px: float | None = None,
+        fps: float | None = None,
+        sensor_size: Sequence[int] | None = None,
+        seed: int = 0,
+        angle_deg: float = 0.0,
+        fit: str = "crop",
+    ) -> None:
+        if motion not in MOTIONS:
+            raise ParameterError(
+                f"motion {motion!r} is unknown; expected one of {', '.join(MOTIONS)}"
+            )
+        if not (math.isfinite(duration_ms) and duration_ms > 0):
+            raise ParameterError(f"duration_ms = {duration_ms!r}; expected a value > 0")
+        img = _as_image(image, "image")
+        self.name = str(image) if not isinstance(image, np.ndarray) else "array"
+        self.input_size = (img.shape[1], img.shape[0])
+        self.sensor_size = _target_size(sensor_size, img)
+        self.fit = fit
+        self.image = fit_frame(img, self.sensor_size, fit)
+        if self.image.dtype != np.uint8:
+            self.image = self.image.astype(np.float32)
+        width, height = self.sensor_size
+        if amplitude_px is None:
+            amplitude_px = max(2.0, round(0.025 * max(width, height), 1))
+        if not (math.isfinite(amplitude_px) and amplitude_px > 0):
+            raise ParameterError(f"amplitude_px = {amplitude_px!r}; expected a value > 0")
+        self.motion, self.duration_ms, self.amplitude_px = motion, float(duration_ms), amplitude_px
+        self.seed, self.angle_deg = int(seed), float(angle_deg)
+        duration_s = self.duration_ms / 1e3
+        if fps is None:
+            path = self._path_length_px()
+            fps = min(5000.0, max(100.0, math.ceil(path / duration_s / 0.5)))
+        if not (math.isfinite(fps) and fps > 0):
+            raise ParameterError(f"fps = {fps!r}; expected a value > 0")
+        self.fps = float(fps)
+        self.n_frames = max(2, round(duration_s * self.fps) + 1)
+        self.timestamps_us = np.rint(np.linspace(0, self.duration_ms * 1e3, self.n_frames)).astype(
+            np.int64
+        )
+        self._walk = self._random_walk() if motion == "random-walk" else None
+
+    def _path_length_px(self) -> float:
+        a = self.amplitude_px
+        if self.motion == "saccade":
+            return 3 * a
+        if self.motion == "random-walk":
+            return 6 * a
+        return a
+
+    def _random_walk(self) -> np.ndarray:
+        rng = np.random.default_rng(self.seed)
+        n = 64
+        steps = rng.standard_normal((n, 2))
+        path = np.cumsum(steps, axis=0)
+        kernel = np.hanning(9)
+        kernel /= kernel.sum()
+        path = np.stack([np.convolve(path[:, i], kernel, mode="same") for i in range(2)], axis=1)
+        path -= path.mean(axis=0)
+        peak = np.abs(path).max()
+        return path * (self.amplitude_px / peak if peak > 0 else 0.0)
+
+    def pose(self, u: float) -> tuple[float, float, float]:
+        """(dx, dy, scale) at fraction ``u`` of the duration."""
+        a = self.amplitude_px
+        if self.motion == "saccade":
+            verts = np.array([[0.0, 0.0], [a, 0.0], [a / 2, a * math.sqrt(3) / 2], [0.0, 0.0]])
+            verts -= verts[:3].mean(axis=0)
+            seg = min(2, int(u * 3))
+            f = u * 3 - seg
+            dx, dy = verts[seg] + f * (verts[seg + 1] - verts[seg])
+            return float(dx), float(dy), 1.0
+        if self.motion == "pan":
+            d = a * (u - 0.5)
+            rad = math.radians(self.angle_deg)
+            return d * math.cos(rad), d * math.sin(rad), 1.0
+        if self.motion == "zoom":
+            half = 0.5 * min(self.sensor_size)
+            return 0.0, 0.0, 1.0 + a * u / half
+        walk = self._walk
+        pos = u * (len(walk) - 1)
+        i = min(len(walk) - 2, int(pos))
+        f = pos - i
+        dx, dy = walk[i] + f * (walk[i + 1] - walk[i])
+        return float(dx), float(dy), 1.0
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, int]]:
+        width, height = self.sensor_size
+        cx, cy = (width - 1) / 2, (height - 1) / 2
+        total = self.duration_ms * 1e3
+        for t in self.timestamps_us:
+            dx, dy, s = self.pose(float(t) / total)
+            m = np.array(
+                [[s, 0.0, (1 - s) * cx + dx], [0.0, s, (1 - s) * cy + dy]], dtype=np.float64
+            )
+            frame = cv2.warpAffine(
+                self.image,
+                m,
+                (width, height),
+                flags=cv2.INTER_LINEAR,
+                borderMode=cv2.BORDER_REFLECT_101,
+            )
+            yield frame, int(t)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "kind": "image-motion",
+            "path": self.name,
+            "motion": self.motion,
+            "duration_ms": self.duration_ms,
+            "amplitude_px": self.amplitude_px,
+            "fps": self.fps,
+            "seed": self.seed,
+            "angle_deg": self.angle_deg,
+            "input_size": list(self.input_size),
+            "fit": self.fit,
+        }

@@ -1,0 +1,289 @@
+"""End to end: a dataset built by `eventsim build`, a tiny checkpoint, `epvlm eval|run|flops`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from epvlm.cli import main
+from epvlm.processing import normalize_answer, vocab_from_texts
+
+N_SAMPLES = 4
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    from epvlm.tiny import save_tiny_checkpoint
+    from eventsim.cli.build import main as build_main
+    from eventsim.datasets import EventVQADataset
+
+    root = tmp_path_factory.mktemp("epvlm-e2e")
+    ds_dir = root / "ds"
+    rc = build_main(
+        [
+            "shapes-vqa",
+            "-o",
+            str(ds_dir),
+            "--limit",
+            str(N_SAMPLES),
+            "--set",
+            "camera.width=112",
+            "--set",
+            "camera.height=112",
+            "--set",
+            "source.object_size_px=[16,28]",
+            "--set",
+            "source.motion_px=[6,12]",
+            "--set",
+            "splits.train=0",
+            "--set",
+            "splits.val=0",
+            "--no-progress",
+        ]
+    )
+    assert rc == 0
+    with EventVQADataset(ds_dir, split="test") as ds:
+        samples = [ds[i] for i in range(len(ds))]
+    texts = [s["question"] for s in samples] + [c for s in samples for c in s["choices"]]
+    model_dir = save_tiny_checkpoint(root / "model", vocab_from_texts(texts), seed=0)
+    return root, ds_dir, model_dir, samples
+
+
+def test_eval_end_to_end(built, capsys):
+    root, ds_dir, model_dir, samples = built
+    out = root / "eval"
+    argv = [
+        "eval",
+        "--model",
+        str(model_dir),
+        "--dataset",
+        str(ds_dir),
+        "--keep",
+        "0.5,0.25",
+        "--selector",
+        "event,random,downsample,center",
+        "--batch-size",
+        "3",
+        "--no-progress",
+        "-o",
+        str(out),
+    ]
+    assert main(argv) == 0
+    assert "accuracy" in capsys.readouterr().out
+    rows = json.loads((out / "results.json").read_text())
+    keys = [(r["selector"], r["keep"]) for r in rows]
+    assert keys[0] == ("dense", 1.0) and len(keys) == 1 + 4 * 2
+    for r in rows:
+        for field in (
+            "n",
+            "accuracy",
+            "accuracy_vs_dense",
+            "flops",
+            "flops_vs_dense",
+            "latency_s",
+            "per_type",
+        ):
+            assert field in r
+        assert r["n"] == N_SAMPLES
+        assert 0.0 <= r["accuracy"] <= 1.0
+        assert set(r["per_type"]) == {s["question_type"] for s in samples}
+    by_key = dict(zip(keys, rows))
+    assert by_key[("dense", 1.0)]["flops_vs_dense"] == 1.0
+    assert (
+        by_key[("event", 0.25)]["flops_vs_dense"] < by_key[("event", 0.5)]["flops_vs_dense"] < 1.0
+    )
+    # top-k selectors keep the exact budget: 16 tokens at 112 px
+    assert by_key[("event", 0.5)]["kept_tokens"] == by_key[("random", 0.5)]["kept_tokens"] == 8
+
+    lines = (out / "samples.jsonl").read_text().splitlines()
+    assert len(lines) == N_SAMPLES * len(rows)
+    motions = {s["id"]: s["meta"]["target_motion"] for s in samples}
+    for line in lines:
+        rec = json.loads(line)
+        assert rec["correct"] == (
+            normalize_answer(rec["prediction"]) == normalize_answer(rec["answer"])
+        )
+        assert rec["target_motion"] == motions[rec["id"]]
+        assert rec["total_tokens"] == 16 and 1 <= rec["kept_tokens"] <= 16
+    assert (out / "table.md").read_text().count("\n|") >= len(rows)
+    png = (out / "accuracy_vs_flops.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # results are not overwritten without --force
+    assert main(argv) == 1
+    assert "exists" in capsys.readouterr().err
+
+
+def _sample_files(built):
+    import cv2
+
+    from eventsim.io import write_events
+
+    root, _, _, samples = built
+    sample = next(s for s in samples if len(s["events"]))
+    image_path = root / "frame.png"
+    cv2.imwrite(str(image_path), cv2.cvtColor(sample["image"], cv2.COLOR_RGB2BGR))
+    events_path = root / "events.h5"
+    if not events_path.exists():
+        write_events(events_path, sample["events"], sensor_size=sample["meta"]["sensor_size"])
+    return sample, image_path, events_path
+
+
+def test_run_json_and_overlay(built, capsys):
+    root, _, model_dir, _ = built
+    sample, image_path, events_path = _sample_files(built)
+    overlay = root / "overlay.png"
+    argv = [
+        "run",
+        "--model",
+        str(model_dir),
+        "--image",
+        str(image_path),
+        "--events",
+        str(events_path),
+        "--question",
+        sample["question"],
+        "--choices",
+        ",".join(sample["choices"]),
+        "--keep",
+        "0.25",
+        "--json",
+        "--overlay",
+        str(overlay),
+    ]
+    assert main(argv) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result) >= {
+        "answer",
+        "kept_tokens",
+        "total_tokens",
+        "flops",
+        "dense_flops",
+        "latency_s",
+    }
+    assert result["kept_tokens"] == 4 and result["total_tokens"] == 16
+    assert result["flops"] < result["dense_flops"]
+    assert overlay.is_file()
+    assert main(argv) == 1  # overlay exists
+    assert "exists" in capsys.readouterr().err
+    assert main([*argv[:-2], "--window-ms", "5", "--event-mode", "signed"]) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert plain["kept_tokens"] == 4
+
+
+def test_run_errors(built, tmp_path, capsys):
+    _, _, model_dir, _ = built
+    _, image_path, _ = _sample_files(built)
+    rc = main(
+        [
+            "run",
+            "--model",
+            str(tmp_path / "none"),
+            "--image",
+            str(image_path),
+            "--question",
+            "q",
+            "--selector",
+            "dense",
+        ]
+    )
+    assert rc == 1
+    err = capsys.readouterr().err
+    assert err.startswith("epvlm run: error:") and "does not exist" in err
+    rc = main(["run", "--model", str(model_dir), "--image", str(image_path), "--question", "q"])
+    assert rc == 1 and "needs --events" in capsys.readouterr().err
+    rc = main(
+        [
+            "run",
+            "--model",
+            str(model_dir),
+            "--image",
+            str(image_path),
+            "--question",
+            "q",
+            "--keep",
+            "1.5",
+        ]
+    )
+    assert rc == 2
+    rc = main(
+        [
+            "run",
+            "--model",
+            str(model_dir),
+            "--image",
+            str(tmp_path / "x.png"),
+            "--question",
+            "q",
+            "--selector",
+            "dense",
+        ]
+    )
+    assert rc == 1 and "cannot read image" in capsys.readouterr().err
+
+
+def test_flops_cli(built, capsys):
+    _, _, model_dir, _ = built
+    assert (
+        main(
+            [
+                "flops",
+                "--config",
+                "qwen2-vl-2b",
+                "--image-size",
+                "448",
+                "448",
+                "--keep",
+                "0.5",
+                "--json",
+            ]
+        )
+        == 0
+    )
+    res = json.loads(capsys.readouterr().out)
+    assert res["total_tokens"] == 256 and res["kept_tokens"] == 128
+    assert res["flops"] == res["vision"] + res["merger"] + res["language_model"] + res["decode"]
+    assert res["flops"] / res["dense_flops"] <= 0.53
+    assert (
+        main(["flops", "--config", str(model_dir), "--image-size", "112", "112", "--keep", "0.25"])
+        == 0
+    )
+    assert "saves" in capsys.readouterr().out
+    assert main(["flops", "--config", "qwen2-vl-99b"]) == 1
+    assert "neither a preset" in capsys.readouterr().err
+    assert main(["flops", "--keep", "0"]) == 2
+    assert main(["nope"]) == 2
+
+
+def test_flops_cli_imports_no_torch():
+    code = (
+        "import sys; from epvlm.cli import main; rc = main(['flops', '--json']); "
+        "sys.exit(rc or ('torch' in sys.modules) or ('transformers' in sys.modules))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["kept_tokens"] == 128
+
+
+def test_evaluate_dataset_api(built):
+    from epvlm.evaluate import evaluate_dataset
+
+    _, ds_dir, model_dir, _ = built
+    res = evaluate_dataset(
+        model_dir, ds_dir, selectors=("event",), keeps=(1.0,), limit=2, progress=False
+    )
+    dense, event = res["rows"]
+    # keeping everything through the sparse path answers exactly like dense
+    preds = {}
+    for s in res["samples"]:
+        preds.setdefault(s["id"], set()).add(s["prediction"])
+    assert all(len(v) == 1 for v in preds.values())
+    assert dense["accuracy"] == event["accuracy"] and event["kept_tokens"] == 16
+    assert np.isclose(event["flops_vs_dense"], 1.0)
