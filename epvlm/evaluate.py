@@ -323,7 +323,7 @@ def plot_accuracy_vs_flops(rows: list[dict[str, Any]], path: str | Path, title: 
     return path
 
 
-def _write_outputs(out_dir: Path, rows, samples, title: str) -> None:
+def _write_outputs(out_dir: Path, rows, samples, title: str, note: str) -> None:
     tmp = out_dir / f".epvlm-eval-{os.getpid()}"
     tmp.mkdir(parents=True, exist_ok=True)
     try:
@@ -331,7 +331,9 @@ def _write_outputs(out_dir: Path, rows, samples, title: str) -> None:
         with open(tmp / "samples.jsonl", "w", encoding="utf-8") as f:
             for s in samples:
                 f.write(json.dumps(s) + "\n")
-        (tmp / "table.md").write_text(f"# {title}\n\n" + results_table(rows), encoding="utf-8")
+        (tmp / "table.md").write_text(
+            f"# {title}\n\n{note}\n\n" + results_table(rows), encoding="utf-8"
+        )
         plot_accuracy_vs_flops(rows, tmp / "accuracy_vs_flops.png", title)
         for name in RESULT_FILES:
             os.replace(tmp / name, out_dir / name)
@@ -443,5 +445,11 @@ def evaluate_dataset(
     if out_path is not None:
         out_path.mkdir(parents=True, exist_ok=True)
         title = f"epvlm eval: {Path(model_dir).name} on {Path(dataset_dir).name}/{split}, n={n}"
-        _write_outputs(out_path, rows, samples, title)
+        note = (
+            f"Selectors {', '.join(dict.fromkeys(c[0] for c in configs))}; event rule {rule}, "
+            f"event map {event_mode}; greedy decoding on {device} ({dtype}); latency is the "
+            f"batched generate() wall time per sample at batch size {batch_size}; FLOPs are "
+            "analytic (epvlm.flops) with each sample's kept, text and generated tokens."
+        )
+        _write_outputs(out_path, rows, samples, title, note)
     return {"rows": rows, "samples": samples}

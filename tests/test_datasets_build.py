@@ -222,6 +222,7 @@ def test_sigkill_mid_build_then_resume_equals_uninterrupted(tmp_path):
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+        proc.stderr.close()
     assert not (out / "dataset.json").exists(), "the build finished before it was killed"
     finished = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in shards.glob("test-*.h5")}
     assert 1 <= len(finished) < 8
@@ -250,3 +251,17 @@ def test_dask_local_cluster_gives_the_same_shards(tmp_path):
     s = build_dataset(recipe, tmp_path / "dask", executor="dask", workers=1, progress=False)
     assert s.samples == {"train": 0, "test": 4}
     assert shard_bytes(tmp_path / "dask") == shard_bytes(tmp_path / "local")
+
+
+def test_dask_scheduler_address_via_cli(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    recipe = tiny_recipe(tmp_path, train=0, test=2, shard=1)
+    build_dataset(recipe, tmp_path / "local", progress=False)
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+    ) as cluster:
+        argv = [str(recipe), "-o", str(tmp_path / "remote"), "--executor", "dask"]
+        argv += ["--scheduler", cluster.scheduler_address, "--no-progress"]
+        assert build_main(argv) == 0
+    assert shard_bytes(tmp_path / "remote") == shard_bytes(tmp_path / "local")
+    assert build_main([str(recipe), "-o", str(tmp_path / "bad"), "--scheduler", "tcp://x:1"]) == 1

@@ -152,3 +152,23 @@ def test_events_come_from_the_moving_object_only():
 def test_bad_config_names_field_and_allowed_values(kwargs, needle):
     with pytest.raises(ParameterError, match=needle):
         SceneConfig(**kwargs)
+
+
+@pytest.mark.parametrize("mode", ["vqa", "target"])
+def test_objects_never_overlap_and_stay_inside(mode):
+    cfg = SceneConfig(mode=mode)
+    w, h = cfg.image_size
+    phases = np.linspace(0, 1, 21)[:, None]
+    for seed in range(60):
+        objs = draw_sample(cfg, seed, render_frames=False).meta["objects"]
+        paths = [
+            np.add(o["start_xy"], phases * np.subtract(o["end_xy"], o["start_xy"])) for o in objs
+        ]
+        for o, p in zip(objs, paths):
+            r = o["size_px"] / 2
+            assert (p[:, 0] >= r).all() and (p[:, 0] <= w - r).all()
+            assert (p[:, 1] >= r).all() and (p[:, 1] <= h - r).all()
+        for i in range(len(objs)):
+            for j in range(i + 1, len(objs)):
+                gap = np.linalg.norm(paths[i] - paths[j], axis=1).min()
+                assert gap >= (objs[i]["size_px"] + objs[j]["size_px"]) / 2

@@ -106,3 +106,21 @@ def test_tiny_checkpoint_round_trip(tmp_path):
         b = stock(**dense).logits
     assert torch.equal(a, b)
     assert a.abs().max() > 0.1  # initializer_range 0.1 gives non-trivial logits
+
+
+def test_load_processor_from_real_checkpoint_layout(tmp_path):
+    """A Qwen2-VL checkpoint ships preprocessor_config.json + tokenizer files, no processor_config."""
+    import json
+
+    proc = build_offline_processor(WORDS)
+    proc.image_processor.save_pretrained(tmp_path)
+    proc.tokenizer.save_pretrained(tmp_path)
+    cfg_path = tmp_path / "preprocessor_config.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg.update(processor_class="Qwen2VLProcessor", min_pixels=56 * 56, max_pixels=28 * 28 * 1280)
+    cfg_path.write_text(json.dumps(cfg))
+    assert not (tmp_path / "processor_config.json").exists()
+    loaded = load_processor(tmp_path)
+    assert grid_for_size(loaded, 448, 448) == (16, 16)
+    assert loaded.tokenizer.convert_tokens_to_ids(IMAGE_TOKEN) == 12
+    assert loaded.tokenizer.padding_side == "left"

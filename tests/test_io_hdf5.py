@@ -157,21 +157,26 @@ def test_iter_windows_every_window_and_iter_chunks(tmp_path):
             list(r.iter_windows(0))
 
 
-def test_frames_and_frame_event_idx(tmp_path):
-    ev = make_stream(3000, seed=9, t0=0, span=90_000)
-    frame_ts = [0, 10_000, 10_000, 45_000, 89_000, 200_000]
+@pytest.mark.parametrize("chunk_events", [1024, 1 << 17])
+def test_frames_and_frame_event_idx(tmp_path, chunk_events):
+    # small chunks: late frames are resolved from events already flushed to the file
+    ev = make_stream(30_000, seed=9, t0=0, span=90_000)
+    # frames at event times too, so "t <= frame time" differs from "t < frame time"
+    early = int(ev["t"][np.searchsorted(ev["t"], 10_000)])
+    mid = int(ev["t"][np.searchsorted(ev["t"], 45_000)])
+    frame_ts = [0, early, early, mid, 89_000, 200_000]
     path = tmp_path / "f.h5"
     rng = np.random.default_rng(1)
     frames = [rng.integers(0, 255, (SIZE[1], SIZE[0], 3), dtype=np.uint8) for _ in frame_ts]
-    with EventWriter(path, SIZE) as w:
+    with EventWriter(path, SIZE, chunk_events=chunk_events) as w:
         # the first two frames are added late (after later events), the rest interleaved
         w.write(ev[ev["t"] <= 20_000])
         w.add_frame(frames[0], frame_ts[0])
         w.add_frame(frames[1], frame_ts[1])
         w.add_frame(frames[2], frame_ts[2])
-        w.write(ev[(ev["t"] > 20_000) & (ev["t"] <= 45_000)])
+        w.write(ev[(ev["t"] > 20_000) & (ev["t"] <= mid)])
         w.add_frame(frames[3], frame_ts[3])
-        w.write(ev[ev["t"] > 45_000])
+        w.write(ev[ev["t"] > mid])
         w.add_frame(frames[4], frame_ts[4])
         w.add_frame(frames[5], frame_ts[5])
         with pytest.raises(ParameterError, match="time order"):
@@ -365,3 +370,17 @@ def test_params_dataclass_and_extra_attributes(tmp_path, small_events):
     with pytest.raises(ParameterError, match="expected a dict"):
         EventWriter(tmp_path / "x.h5", SIZE, params=[1, 2])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["attrs.h5"]
+
+
+def test_read_into_a_reused_buffer(tmp_path, small_events):
+    path = tmp_path / "buf.h5"
+    write_events(path, small_events, SIZE)
+    buf = np.zeros(len(small_events), dtype=EVENT_DTYPE)
+    with EventReader(path) as r:
+        got = r.read(out=buf)
+        assert np.shares_memory(got, buf) and np.array_equal(got, small_events)
+        t0 = int(small_events["t"][100])
+        part = r.read(t0, t0 + 10_000, out=buf)
+        assert np.array_equal(part, slice_time(small_events, t0, t0 + 10_000))
+        with pytest.raises(ParameterError, match="at least"):
+            r.read_index(0, 10, out=np.zeros(5, EVENT_DTYPE))

@@ -260,3 +260,25 @@ def test_bad_device_and_params_are_named():
         EventSimulator(IDEAL, (4, 3), device="nonsense")
     with pytest.raises(ParameterError, match="sensor size"):
         EventSimulator(IDEAL, (0, 3))
+
+
+def _greedy_refractory(ev, period):
+    last: dict[tuple[int, int], int] = {}
+    keep = np.zeros(ev.size, bool)
+    for i, (x, y, t, _) in enumerate(ev.tolist()):
+        if t - last.get((x, y), -(10**18)) >= period:
+            keep[i] = True
+            last[(x, y)] = t
+    return ev[keep]
+
+
+def test_refractory_equals_a_greedy_filter_of_the_free_stream(clip):
+    # dropped events still move the reference, so the refractory stream is exactly the
+    # unfiltered stream passed through a per-pixel greedy filter
+    frames, ts = clip
+    params = NOISY_ALL.replace(refractory_period_us=4_000)
+    got = _run(params, frames, ts, seed=9, chunks=[5, 9, len(frames) - 14])
+    free = _run(params.replace(refractory_period_us=0), frames, ts, seed=9)
+    expected = _greedy_refractory(free, 4_000)
+    assert 0 < got.size < free.size
+    assert np.array_equal(got, expected)

@@ -1,7 +1,7 @@
 """Benchmark `eventsim build` on the default recipe: samples/s with 1 and 2 workers, speed-up,
 peak memory.
 
-    python tools/bench_build.py [--samples 240] [--shard-size 8] [--recipe datasets/shapes-vqa.toml]
+    python tools/bench_build.py [--samples 600] [--shard-size 8] [--recipe datasets/shapes-vqa.toml]
 
 Each configuration runs in a fresh Python process (so imports, worker start-up and peak RSS are
 counted the way a user's build sees them) and builds ``--samples`` test samples into a temporary
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -40,8 +41,10 @@ def run_one(recipe: str, samples: int, shard_size: int, workers: int) -> dict:
         )
         elapsed = time.perf_counter() - t0
         size = sum(p.stat().st_size for p in (Path(tmp) / "ds" / "shards").glob("*.h5"))
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    own, kids = me.ru_maxrss / 1024, children.ru_maxrss / 1024
+    cpu = me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
     return {
         "workers": workers,
         "samples": summary.n_samples,
@@ -50,13 +53,14 @@ def run_one(recipe: str, samples: int, shard_size: int, workers: int) -> dict:
         "peak_rss_driver_mib": own,
         "peak_rss_worker_mib": kids if workers > 1 else 0.0,
         "bytes_per_sample": size / max(1, summary.n_samples),
+        "cpu_ms_per_sample": 1000 * cpu / max(1, summary.n_samples),
     }
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--recipe", default=str(ROOT / "datasets" / "shapes-vqa.toml"))
-    p.add_argument("--samples", type=int, default=240)
+    p.add_argument("--samples", type=int, default=600)
     p.add_argument("--shard-size", type=int, default=8)
     p.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     p.add_argument("--one", type=int, default=None, help=argparse.SUPPRESS)
@@ -65,6 +69,8 @@ def main() -> int:
         print(json.dumps(run_one(args.recipe, args.samples, args.shard_size, args.one)))
         return 0
 
+    load = os.getloadavg()[0]
+    print(f"{os.cpu_count()} CPUs; load average before: {load:.2f}", flush=True)
     rows = []
     for w in args.workers:
         cmd = [sys.executable, __file__, "--recipe", args.recipe, "--samples", str(args.samples),
@@ -76,20 +82,24 @@ def main() -> int:
             f"workers={w}: {r['samples']} samples in {r['elapsed_s']:.1f} s = "
             f"{r['samples_per_s']:.1f} samples/s; peak RSS driver {r['peak_rss_driver_mib']:.0f} MiB"
             + (f", per worker {r['peak_rss_worker_mib']:.0f} MiB" if w > 1 else "")
-            + f"; {r['bytes_per_sample'] / 1024:.0f} KiB/sample",
+            + f"; {r['bytes_per_sample'] / 1024:.0f} KiB/sample"
+            + f"; {r['cpu_ms_per_sample']:.0f} CPU-ms/sample (all processes, imports included)",
             flush=True,
         )
+    print(f"load average after: {os.getloadavg()[0]:.2f} (other processes share these cores)")
     base = rows[0]["samples_per_s"]
     print()
     print(
-        "| workers | samples | time (s) | samples/s | speed-up | peak RSS driver (MiB) | peak RSS per worker (MiB) |"
+        "| workers | samples | time (s) | samples/s | speed-up | CPU-ms/sample "
+        "| peak RSS driver (MiB) | peak RSS per worker (MiB) |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         worker_rss = f"{r['peak_rss_worker_mib']:.0f}" if r["workers"] > 1 else "(in driver)"
         print(
             f"| {r['workers']} | {r['samples']} | {r['elapsed_s']:.1f} | {r['samples_per_s']:.1f} | "
-            f"{r['samples_per_s'] / base:.2f}x | {r['peak_rss_driver_mib']:.0f} | {worker_rss} |"
+            f"{r['samples_per_s'] / base:.2f}x | {r['cpu_ms_per_sample']:.0f} | "
+            f"{r['peak_rss_driver_mib']:.0f} | {worker_rss} |"
         )
     return 0
 

@@ -16,6 +16,7 @@ import os
 import statistics
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -106,16 +107,26 @@ class Clock:
         return f"{n / self.wall / 1e6:.0f} Mev/s wall, {n / self.cpu / 1e6:.0f} per CPU-second"
 
 
-def write_file(path: Path, ev: np.ndarray, packet: int, **kw) -> tuple[Clock, int | None]:
-    """Write ``ev`` in packets; returns (timing, peak extra resident bytes or None)."""
-    can_peak = _reset_peak()
-    base = _vm("VmRSS")
+def write_file(path: Path, ev: np.ndarray, packet: int, **kw) -> Clock:
+    """Write ``ev`` in packets; returns the timing."""
     with Clock() as clock, EventWriter(path, (640, 480), force=True, **kw) as w:
         for a in range(0, len(ev), packet):
             w.write(ev[a : a + packet])
+    return clock
+
+
+def writer_memory(path: Path, ev: np.ndarray, packet: int) -> tuple[int, int | None]:
+    """Peak bytes allocated through Python/numpy while writing (tracemalloc), and the growth
+    of the process's peak resident memory (covers HDF5/Blosc buffers too; None off Linux)."""
+    can_peak = _reset_peak()
+    base = _vm("VmRSS")
+    tracemalloc.start()
+    write_file(path, ev, packet)
+    traced = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
     peak = _vm("VmHWM")
-    extra = peak - base if (can_peak and peak is not None and base is not None) else None
-    return clock, extra
+    rss = peak - base if (can_peak and peak is not None and base is not None) else None
+    return traced, rss
 
 
 def window_latency(path: Path, window_us: int, n: int, seed: int = 1) -> float:
@@ -130,10 +141,83 @@ def window_latency(path: Path, window_us: int, n: int, seed: int = 1) -> float:
     return statistics.median(times) * 1e3
 
 
-def full_read(path: Path) -> tuple[Clock, np.ndarray]:
+def full_read(path: Path, out: np.ndarray | None = None) -> tuple[Clock, np.ndarray]:
     with EventReader(path) as r, Clock() as clock:
-        ev = r.read()
+        ev = r.read(out=out)
     return clock, ev
+
+
+def column_table(ev: np.ndarray, path: Path) -> None:
+    """Bytes/event and decode speed of each column under each Blosc setting (plain h5py)."""
+    import h5py
+    import hdf5plugin
+
+    n = len(ev)
+    cols = {
+        "x": ev["x"].astype(np.uint16),
+        "y": ev["y"].astype(np.uint16),
+        "t": ev["t"] - ev["t"][0],
+        "p": ev["p"].astype(np.uint8),
+    }
+    bit, byte = hdf5plugin.Blosc.BITSHUFFLE, hdf5plugin.Blosc.SHUFFLE
+    settings = {
+        "lz4-5 bitshuffle": ("lz4", 5, bit),
+        "lz4-9 byte shuffle": ("lz4", 9, byte),
+        "zstd-1 bitshuffle": ("zstd", 1, bit),
+        "zstd-1 byte shuffle": ("zstd", 1, byte),
+    }
+    print("\nper column, chunks of 2^17: bytes/event, decode Mev/s per CPU-second")
+    print("| setting | x | y | t | p |")
+    print("|---|---|---|---|---|")
+    for label, (cname, clevel, shuffle) in settings.items():
+        cells = []
+        for values in cols.values():
+            with h5py.File(path, "w") as f:
+                ds = f.create_dataset(
+                    "c",
+                    data=values,
+                    chunks=(1 << 17,),
+                    **hdf5plugin.Blosc(cname=cname, clevel=clevel, shuffle=shuffle),
+                )
+                bpe = ds.id.get_storage_size() / n
+            buf = np.empty(1 << 17, values.dtype)
+            best = float("inf")
+            with h5py.File(path, "r", rdcc_nbytes=0) as f:
+                ds = f["c"]
+                for _ in range(3):
+                    with Clock() as clock:
+                        for lo in range(0, n, 1 << 17):
+                            hi = min(lo + (1 << 17), n)
+                            ds.read_direct(buf, np.s_[lo:hi], np.s_[0 : hi - lo])
+                    best = min(best, clock.cpu)
+            cells.append(f"{bpe:.3f}, {n / best / 1e6:.0f}")
+        print(f"| {label} | " + " | ".join(cells) + " |")
+
+
+def sweep(sub: np.ndarray, path: Path, packet: int) -> None:
+    """Compare codecs and chunk sizes of the writer, then the per-column settings."""
+    print(f"\nsweep on {len(sub) / 1e6:.1f} M events")
+    print(
+        "| codec | chunk | bytes/event | write Mev/s (wall, CPU) "
+        "| read Mev/s (wall, CPU) | 1 ms window ms |"
+    )
+    print("|---|---|---|---|---|---|")
+    write_file(path, sub[:200_000], packet)
+    for codec, clevel in (("lz4", None), ("zstd", 1), ("zstd", 3)):
+        for chunk in (1 << 16, 1 << 17, 1 << 18):
+            wt = write_file(path, sub, packet, codec=codec, clevel=clevel, chunk_events=chunk)
+            bpe = os.path.getsize(path) / len(sub)
+            full_read(path)
+            rt, _ = full_read(path)
+            lat = window_latency(path, 1000, 100)
+            m = len(sub) / 1e6
+            name = f"{codec}-{'tuned' if clevel is None else clevel}"
+            print(
+                f"| {name} | 2^{chunk.bit_length() - 1} | {bpe:.3f} | "
+                f"{m / wt.wall:.0f}, {m / wt.cpu:.0f} | {m / rt.wall:.0f}, "
+                f"{m / rt.cpu:.0f} | {lat:.2f} |"
+            )
+    column_table(sub, path)
 
 
 def main() -> None:
@@ -158,40 +242,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         path = Path(tmp) / "bench.h5"
         if args.sweep:
-            sub = ev[: min(len(ev), 4_000_000)]
-            print(f"\nsweep on {len(sub) / 1e6:.1f} M events")
-            print(
-                "| codec | chunk | bytes/event | write Mev/s (wall, CPU) "
-                "| read Mev/s (wall, CPU) | 1 ms window ms |"
-            )
-            print("|---|---|---|---|---|---|")
-            for codec, clevel in (("lz4", 5), ("lz4", 9), ("zstd", 1), ("zstd", 3), ("zstd", 5)):
-                for chunk in (1 << 16, 1 << 17, 1 << 18):
-                    if codec != "lz4" and chunk != 1 << 16 and clevel != 1:
-                        continue
-                    wt, _ = write_file(
-                        path, sub, args.packet, codec=codec, clevel=clevel, chunk_events=chunk
-                    )
-                    bpe = os.path.getsize(path) / len(sub)
-                    rt, _ = full_read(path)
-                    lat = window_latency(path, 1000, 100)
-                    m = len(sub) / 1e6
-                    print(
-                        f"| {codec}-{clevel} | 2^{chunk.bit_length() - 1} | {bpe:.3f} | "
-                        f"{m / wt.wall:.0f}, {m / wt.cpu:.0f} | {m / rt.wall:.0f}, "
-                        f"{m / rt.cpu:.0f} | {lat:.2f} |"
-                    )
+            sweep(ev[: min(len(ev), 4_000_000)], path, args.packet)
             return
 
         # A small write warms the process up (plugin loading, first-touch memory: fresh pages
         # are expensive in a VM); throughput is then the best of a few runs.
         write_file(path, ev[:200_000], args.packet)
         short = ev[: len(ev) // 10]
-        _, peak_short = write_file(path, short, args.packet)
-        wt, peak_full = write_file(path, ev, args.packet)
+        mem_short = writer_memory(path, short, args.packet)
+        mem_full = writer_memory(path, ev, args.packet)
+        wt = write_file(path, ev, args.packet)
         for _ in range(args.repeat - 1):
-            again, _ = write_file(path, ev, args.packet)
-            wt = min(wt, again, key=lambda c: c.wall)
+            wt = min(wt, write_file(path, ev, args.packet), key=lambda c: c.wall)
         size = os.path.getsize(path)
         rt, back = full_read(path)
         if not np.array_equal(back, ev):
@@ -201,6 +263,12 @@ def main() -> None:
             again, back = full_read(path)
             del back
             rt = min(rt, again, key=lambda c: c.wall)
+        reuse = np.empty(len(ev), dtype=EVENT_DTYPE)
+        rt_reuse, _ = full_read(path, reuse)
+        for _ in range(args.repeat):
+            again, _ = full_read(path, reuse)
+            rt_reuse = min(rt_reuse, again, key=lambda c: c.wall)
+        del reuse
         lat1 = window_latency(path, 1_000, args.windows)
         lat10 = window_latency(path, 10_000, args.windows)
 
@@ -212,12 +280,20 @@ def main() -> None:
     print(
         f"full read:              {rt.rate(len(ev))}  ({rt.wall:.2f} s, best of {args.repeat + 1})"
     )
+    print(
+        f"full read, reused out: {rt_reuse.rate(len(ev))}  ({rt_reuse.wall:.2f} s, "
+        "no page faults for a fresh array)"
+    )
     print(f"1 ms window read:       {lat1:.2f} ms median of {args.windows}")
     print(f"10 ms window read:      {lat10:.2f} ms median of {args.windows}")
-    print(
-        f"writer peak memory:     {mib(peak_short)} for {len(short) / 1e6:.1f} M events, "
-        f"{mib(peak_full)} for {len(ev) / 1e6:.1f} M events (extra resident memory)"
-    )
+    for label, (traced, rss) in (
+        (f"{len(short) / 1e6:.1f} M", mem_short),
+        (f"{len(ev) / 1e6:.1f} M", mem_full),
+    ):
+        print(
+            f"writer memory, {label:>6} events: peak {mib(traced)} allocated (tracemalloc), "
+            f"peak resident +{mib(rss)}"
+        )
 
 
 if __name__ == "__main__":

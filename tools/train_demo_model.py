@@ -75,6 +75,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument(
         "--downsample-share", type=float, default=0.1, help="share of samples downsampled"
     )
+    ap.add_argument(
+        "--sparse-from",
+        type=float,
+        default=0.3,
+        help="fraction of --steps after which dropped/downsampled samples are mixed in "
+        "(dense only before: a model that cannot yet read the image learns nothing from "
+        "samples whose target was dropped)",
+    )
     ap.add_argument("--eval-samples", type=int, default=192, help="held-out samples per eval")
     ap.add_argument("--eval-every", type=int, default=250)
     ap.add_argument("--checkpoint-every", type=int, default=250)
@@ -95,9 +103,8 @@ def scene_config(recipe: str):
 
 def task_vocabulary(cfg) -> list[str]:
     """Every word a question, choice or answer of this scene config can contain."""
-    from eventsim.datasets import scenes
-
     from epvlm.processing import vocab_from_texts
+    from eventsim.datasets import scenes
 
     texts: list[str] = [*scenes.COLORS, *scenes.SHAPES, *scenes.DIRECTIONS, scenes.NOT_MOVING]
     texts += ["yes", "no", "grey"]
@@ -118,7 +125,6 @@ class _Batches:
     def make(self, step: int) -> tuple[dict[str, Any], list[str]]:
         from epvlm.prior import keep_mask_random, select_blocks
         from epvlm.processing import encode_batch, grid_for_size
-
         from eventsim.datasets.scenes import draw_sample
 
         a = self.args
@@ -128,7 +134,7 @@ class _Batches:
             seed = TRAIN_SEED_BASE + a.seed * 100_000_000 + step * a.batch_size + i
             s = draw_sample(self.cfg, seed, render_frames=False)
             image, mask = s.image, None
-            u = rng.random()
+            u = rng.random() if step >= a.sparse_from * a.steps else 1.0
             grid = grid_for_size(self.proc, *image.shape[:2])
             if u < a.drop_share:
                 keep = float(rng.choice(DROP_KEEPS))
@@ -166,7 +172,7 @@ def _worker_iter(proc, cfg, args, start: int, stop: int):
     return iter(loader)
 
 
-def answer_correct(logits, labels) -> "np.ndarray":
+def answer_correct(logits, labels) -> np.ndarray:
     """Per sample: every answer token (teacher-forced) is the arg-max prediction."""
     pred = logits[:, :-1].argmax(-1)
     target = labels[:, 1:]
@@ -181,7 +187,6 @@ def evaluate(model, proc, cfg, n: int, batch_size: int = 32) -> dict[str, Any]:
 
     from epvlm.prior import keep_mask_random
     from epvlm.processing import encode_batch, grid_for_size
-
     from eventsim.datasets.scenes import draw_sample
 
     samples = [draw_sample(cfg, EVAL_SEED_BASE + i, render_frames=False) for i in range(n)]
@@ -195,7 +200,10 @@ def evaluate(model, proc, cfg, n: int, batch_size: int = 32) -> dict[str, Any]:
                 masks = None
                 if name == "random50":
                     grid = grid_for_size(proc, *chunk[0].image.shape[:2])
-                    masks = [keep_mask_random(grid, 0.5, EVAL_SEED_BASE + b0 + i) for i in range(len(chunk))]
+                    masks = [
+                        keep_mask_random(grid, 0.5, EVAL_SEED_BASE + b0 + i)
+                        for i in range(len(chunk))
+                    ]
                 batch = encode_batch(
                     proc,
                     [s.image for s in chunk],
@@ -265,7 +273,10 @@ def main(argv: list[str] | None = None) -> int:
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embed" not in n]
     no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embed" not in n)]
     opt = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": args.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        [
+            {"params": decay, "weight_decay": args.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
         lr=args.lr,
     )
 
@@ -275,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         return warm * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
-    log = open(args.log, "a") if args.log else None  # noqa: SIM115 - closed in finally
+    log = open(args.log, "a") if args.log else None
 
     def record(entry: dict[str, Any]) -> None:
         if log:
@@ -283,7 +294,8 @@ def main(argv: list[str] | None = None) -> int:
             log.flush()
 
     info: dict[str, Any] = {
-        "command": "python tools/train_demo_model.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": "python tools/train_demo_model.py "
+        + " ".join(sys.argv[1:] if argv is None else argv),
         "recipe": str(Path(args.recipe).resolve().relative_to(REPO))
         if Path(args.recipe).resolve().is_relative_to(REPO)
         else str(args.recipe),
@@ -295,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         "drop_share": args.drop_share,
         "drop_keeps": list(DROP_KEEPS),
         "downsample_share": args.downsample_share,
+        "sparse_from_step": int(args.sparse_from * args.steps),
         "model_size": MODEL_SIZE,
         "parameters": n_params,
         "torch_threads": args.threads,
@@ -316,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
             sched.step()
-            losses.append(float(loss))
+            losses.append(loss.item())
             accs.append(float(answer_correct(outputs.logits.detach(), labels).mean()))
             bar.update(1)
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}", acc=f"{np.mean(accs[-50:]):.3f}")
@@ -336,7 +349,9 @@ def main(argv: list[str] | None = None) -> int:
                 ev = evaluate(model, proc, cfg, args.eval_samples)
                 evals.append({"step": step, **ev})
                 record({"step": step, "eval": ev, "elapsed_s": round(time.time() - t0, 1)})
-                bar.write(f"step {step}: held-out dense {ev['dense']['accuracy']:.3f} {ev['dense']['per_type']}, random 0.5 {ev['random50']['accuracy']:.3f}")
+                bar.write(
+                    f"step {step}: held-out dense {ev['dense']['accuracy']:.3f} {ev['dense']['per_type']}, random 0.5 {ev['random50']['accuracy']:.3f}"
+                )
             if step % args.checkpoint_every == 0 or last or over:
                 info.update(steps=step, train_time_s=round(time.time() - t0, 1), evals=evals[-1:])
                 save_checkpoint(model, proc, out, info)

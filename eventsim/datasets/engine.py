@@ -17,7 +17,7 @@ import shutil
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -120,10 +120,7 @@ def build_dataset(
     is refused unless ``force`` (which deletes the earlier build's files).
     """
     t_start = time.perf_counter()
-    if isinstance(recipe, Recipe):
-        if overrides:
-            recipe = load_recipe(recipe.data, overrides, base_dir=recipe.base_dir)
-    else:
+    if not isinstance(recipe, Recipe) or overrides:
         recipe = load_recipe(recipe, overrides)
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ParameterError(f"workers = {workers!r}; expected an integer >= 1")
@@ -137,8 +134,9 @@ def build_dataset(
         raise ParameterError(f"limit = {limit!r}; expected an integer >= 0")
 
     out = Path(out_dir)
-    _prepare_output(out, recipe, force)
+    # plan first: a recipe whose inputs cannot even be listed leaves no output behind
     tasks = _plan(recipe, out, limit, strict)
+    _prepare_output(out, recipe, force)
     results: dict[tuple[str, int], dict[str, Any]] = {}
     pending: list[ShardTask] = []
     for task in tasks:
@@ -258,7 +256,7 @@ def _where(spec: SampleSpec) -> str:
 _MAKERS: dict[str, SampleMaker] = {}
 
 
-def run_shard(task: ShardTask) -> dict[str, Any]:
+def run_shard(task: ShardTask, on_sample: Callable[[], Any] | None = None) -> dict[str, Any]:
     """Build and write one shard (runs in a worker process); returns its index and checksum."""
     key = task.recipe.fingerprint
     maker = _MAKERS.get(key)
@@ -281,6 +279,8 @@ def run_shard(task: ShardTask) -> dict[str, Any]:
                     "source": spec.provenance,
                 }
             )
+        if on_sample is not None:
+            on_sample()
     width, height = task.recipe.sensor_size
     info = {**task.expect(), "sensor_width": width, "sensor_height": height}
     return write_shard(Path(task.path), samples, errors, info)
@@ -332,9 +332,7 @@ def _execute(pending: list[ShardTask], workers: int, executor: str, scheduler: s
     elif workers == 1:
         with single_threaded():
             for task in pending:
-                result = run_shard(task)
-                bar.update(len(task.specs))
-                yield task, result
+                yield task, run_shard(task, on_sample=lambda: bar.update(1))
     else:
         yield from _execute_pool(pending, workers, bar)
 
@@ -440,7 +438,9 @@ def _finalise(out: Path, recipe: Recipe, tasks, results, limit) -> dict[str, Any
             "samples": len(recs),
             "errors": sum(e["split"] == split for e in errors),
             "question_types": dict(sorted(Counter(r["question_type"] for r in recs).items())),
-            "target_motion": dict(sorted(Counter(str(r["target_motion"]) for r in recs).items())),
+            "target_motion": dict(
+                sorted(Counter(r["target_motion"] or "n/a" for r in recs).items())
+            ),
             "events": sum(r["n_events"] for r in recs),
         }
     manifest = {
@@ -456,6 +456,7 @@ def _finalise(out: Path, recipe: Recipe, tasks, results, limit) -> dict[str, Any
         "sensor_size": list(recipe.sensor_size),
         "window_us": recipe.window_us,
         "counts": {"samples": len(records), "errors": len(errors)},
+        "samples": {name: info["samples"] for name, info in splits.items()},
         "splits": splits,
         "shards": shards,
     }
@@ -470,6 +471,6 @@ def _finalise(out: Path, recipe: Recipe, tasks, results, limit) -> dict[str, Any
     _atomic_write(out / "dataset.json", json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
     (out / _STATE_FILE).unlink(missing_ok=True)
     return {
-        "samples": {k: v["samples"] for k, v in splits.items()},
+        "samples": manifest["samples"],
         "errors": {k: v["errors"] for k, v in splits.items()},
     }

@@ -271,7 +271,7 @@ def builtin_recipe_dir() -> Path:
 
 
 def load_recipe(
-    recipe: str | Path | Mapping[str, Any],
+    recipe: str | Path | Mapping[str, Any] | Recipe,
     overrides: Mapping[str, Any] | None = None,
     *,
     base_dir: str | Path | None = None,
@@ -283,9 +283,13 @@ def load_recipe(
     as ``seed`` is accepted when exactly one table has that field.
     """
     path: Path | None = None
+    if isinstance(recipe, Recipe):
+        path = recipe.path
+        base_dir = recipe.base_dir if base_dir is None else base_dir
+        recipe = recipe.data
     if isinstance(recipe, Mapping):
         raw = copy.deepcopy(dict(recipe))
-        where = "recipe"
+        where = str(path) if path else "recipe"
     else:
         path = _find_recipe(recipe)
         raw = _read_toml(path)

@@ -253,7 +253,10 @@ def draw_sample(config: SceneConfig, seed: int, *, render_frames: bool = True) -
         if not obj.moving:
             _composite(base, obj.sprite, *obj.end)
     movers = [o for o in objects if o.moving]
-    frames = np.stack([_render(base, movers, k / (n_frames - 1)) for k in steps])
+    base_u8 = _to_u8(base)
+    frames = np.empty((len(steps), height, width, 3), np.uint8)
+    for i, k in enumerate(steps):
+        _render(frames[i], base, base_u8, movers, k / (n_frames - 1))
     if not render_frames:
         timestamps = timestamps[-1:]
     meta = {
@@ -302,12 +305,30 @@ def _dist(a: tuple[float, float], b: tuple[float, float]) -> float:
     return math.hypot(a[0] - b[0], a[1] - b[1])
 
 
+def _point_segment(p, a, b) -> float:
+    ab = (b[0] - a[0], b[1] - a[1])
+    denom = ab[0] ** 2 + ab[1] ** 2
+    u = 0.0 if denom == 0 else ((p[0] - a[0]) * ab[0] + (p[1] - a[1]) * ab[1]) / denom
+    u = min(1.0, max(0.0, u))
+    return math.hypot(p[0] - a[0] - u * ab[0], p[1] - a[1] - u * ab[1])
+
+
 def _segment_distance(a0, a1, b0, b1) -> float:
-    """Smallest distance between two straight trajectories (sampled; objects move < 1/4 image)."""
-    ts = np.linspace(0.0, 1.0, 9)
-    pa = np.asarray(a0) + ts[:, None] * (np.asarray(a1) - np.asarray(a0))
-    pb = np.asarray(b0) + ts[:, None] * (np.asarray(b1) - np.asarray(b0))
-    return float(np.min(np.linalg.norm(pa[:, None, :] - pb[None, :, :], axis=-1)))
+    """Smallest distance between two straight trajectories (0 when they cross)."""
+
+    def cross(o, p, q) -> float:
+        return (p[0] - o[0]) * (q[1] - o[1]) - (p[1] - o[1]) * (q[0] - o[0])
+
+    d1, d2 = cross(b0, b1, a0), cross(b0, b1, a1)
+    d3, d4 = cross(a0, a1, b0), cross(a0, a1, b1)
+    if d1 * d2 < 0 and d3 * d4 < 0:
+        return 0.0
+    return min(
+        _point_segment(a0, b0, b1),
+        _point_segment(a1, b0, b1),
+        _point_segment(b0, a0, a1),
+        _point_segment(b1, a0, a1),
+    )
 
 
 def _region_box(config: SceneConfig, row: int, col: int, radius: float):
@@ -609,7 +630,9 @@ def _sprite(rng, shape: str, rgb, size: float, textured: bool) -> np.ndarray:
     return np.concatenate([color * alpha[..., None], alpha[..., None]], axis=-1).astype(np.float32)
 
 
-def _composite(frame: np.ndarray, sprite: np.ndarray, cx: float, cy: float) -> None:
+def _placed(sprite: np.ndarray, cx: float, cy: float, shape: tuple[int, ...]):
+    """The sprite warped to sub-pixel centre (cx, cy), clipped to a frame of ``shape``:
+    ``(x0, y0, x1, y1, patch)`` or None when it lies outside."""
     side = sprite.shape[0]
     left, top = cx - side / 2, cy - side / 2
     ix, iy = math.floor(left), math.floor(top)
@@ -617,21 +640,48 @@ def _composite(frame: np.ndarray, sprite: np.ndarray, cx: float, cy: float) -> N
     moved = cv2.warpAffine(
         sprite, shift, (side + 1, side + 1), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
     )
-    height, width = frame.shape[:2]
+    height, width = shape[:2]
     x0, y0 = max(ix, 0), max(iy, 0)
     x1, y1 = min(ix + side + 1, width), min(iy + side + 1, height)
     if x1 <= x0 or y1 <= y0:
+        return None
+    return x0, y0, x1, y1, moved[y0 - iy : y1 - iy, x0 - ix : x1 - ix]
+
+
+def _composite(frame: np.ndarray, sprite: np.ndarray, cx: float, cy: float) -> None:
+    placed = _placed(sprite, cx, cy, frame.shape)
+    if placed is None:
         return
-    patch = moved[y0 - iy : y1 - iy, x0 - ix : x1 - ix]
+    x0, y0, x1, y1, patch = placed
     region = frame[y0:y1, x0:x1]
     region *= 1 - patch[..., 3:4]
     region += patch[..., :3]
 
 
-def _render(background: np.ndarray, movers: list[SceneObject], phase: float) -> np.ndarray:
-    frame = background.copy()
+def _render(
+    frame: np.ndarray,
+    base: np.ndarray,
+    base_u8: np.ndarray,
+    movers: list[SceneObject],
+    phase: float,
+) -> None:
+    """Fill ``frame``: the still layer with the movers at ``phase`` of their paths.
+
+    Only the pixels a mover covers are recomposited (movers never overlap, so each covered
+    pixel gets exactly the float value a full-frame composite would give)."""
+    frame[...] = base_u8
     for obj in movers:
         cx = obj.start[0] + phase * (obj.end[0] - obj.start[0])
         cy = obj.start[1] + phase * (obj.end[1] - obj.start[1])
-        _composite(frame, obj.sprite, cx, cy)
-    return np.clip(np.rint(frame), 0, 255).astype(np.uint8)
+        placed = _placed(obj.sprite, cx, cy, frame.shape)
+        if placed is None:
+            continue
+        x0, y0, x1, y1, patch = placed
+        alpha = patch[..., 3:4]
+        mixed = base[y0:y1, x0:x1] * (1 - alpha) + patch[..., :3]
+        covered = alpha[..., 0] > 0
+        frame[y0:y1, x0:x1][covered] = _to_u8(mixed[covered])
+
+
+def _to_u8(values: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(values), 0, 255).astype(np.uint8)

@@ -2,7 +2,7 @@
 
 Each source has two halves. `plan_split` runs in the driver: it lists a split's samples as small,
 picklable `SampleSpec` records (malformed input lines become specs that carry their error).
-`make_sample` runs in a worker: it turns one spec into a `BuiltSample` (frame + events + question)
+`SampleMaker.make` runs in a worker: it turns one spec into a `BuiltSample` (frame + events + question)
 or raises `SampleError` with the reason the sample is skipped.
 """
 
@@ -188,7 +188,7 @@ def _check_record(record: dict[str, Any], media_key: str, kind: str) -> str | No
 
 
 class SampleMaker:
-    """Builds samples of one recipe; holds per-process caches (parquet tables, simulator)."""
+    """Builds samples of one recipe; keeps per-process state (DVS parameters, scene config, parquet image columns)."""
 
     def __init__(self, recipe: Recipe) -> None:
         self.recipe = recipe

@@ -11,9 +11,9 @@ Layout (a DSEC reader loads it unchanged)::
     root attributes: format, format_version, sensor_width, sensor_height, params (JSON),
     source (JSON), software
 
-Columns are stored separately with Blosc + bitshuffle: bitshuffle is what makes slowly varying
-timestamps and clustered coordinates small, and per-column storage lets a reader decode only
-the fields it needs. ``ms_to_idx`` has one entry per millisecond up to and including the one
+Columns are stored separately, each compressed with Blosc-lz4 and the shuffle that suits it
+(bitshuffle for coordinates and polarity, byte shuffle for timestamps; see `column_filters`);
+per-column storage lets a reader decode only the fields it needs. ``ms_to_idx`` has one entry per millisecond up to and including the one
 after the last event, so every window end inside the recording has an index.
 """
 
@@ -45,13 +45,15 @@ from eventsim.events import EVENT_DTYPE, as_events, check_sensor_size, empty_eve
 FORMAT_NAME = "eventsim-events"
 FORMAT_VERSION = "1.0"
 
-# Chosen with tools/bench_h5.py --sweep (docs/bench-h5.md). lz4: zstd stores t ~25 % smaller
-# (2.96-3.02 instead of 3.17 bytes/event overall) but writes and reads at about half the speed.
-# 2^17 events per chunk: full reads are faster and the ratio slightly better than at 2^16, while
-# a random 1 ms window still decodes well under a millisecond (2^18 doubles that latency).
+# Chosen with tools/bench_h5.py --sweep (docs/bench-h5.md). Blosc-lz4 for every column:
+# zstd stores t ~20 % smaller but writes and reads at about half the speed. Coordinates and
+# polarity use bitshuffle (their high bits are constant); t uses byte shuffle at level 9,
+# which compresses it as well as bitshuffle (slowly growing µs: the high bytes repeat) and
+# decodes twice as fast. 2^17 events per chunk: full reads are faster and the ratio slightly
+# better than at 2^16, while a random 1 ms window still decodes in well under a millisecond
+# (2^18 doubles that latency).
 CHUNK_EVENTS = 1 << 17
 CODEC = "lz4"
-CLEVEL = 5
 # The writer buffers this many chunks before one append, so each flush is chunk-aligned.
 FLUSH_CHUNKS = 4
 _MS_CHUNK = 4096
@@ -67,11 +69,31 @@ _RESERVED_ATTRS = frozenset(
 )
 
 
-def blosc_filter(codec: str = CODEC, clevel: int = CLEVEL) -> hdf5plugin.Blosc:
-    """Blosc with bitshuffle; ``codec`` is ``"lz4"`` or ``"zstd"``."""
+def column_filters(codec: str = CODEC, clevel: int | None = None) -> dict[str, hdf5plugin.Blosc]:
+    """Blosc settings per column for ``codec`` ``"lz4"`` (default) or ``"zstd"``.
+
+    ``clevel`` None uses the measured defaults (lz4: 5, t at 9; zstd: 1); a number applies to
+    every column.
+    """
     if codec not in ("lz4", "zstd"):
         raise ParameterError(f"codec {codec!r} is not supported; expected 'lz4' or 'zstd'")
-    return hdf5plugin.Blosc(cname=codec, clevel=clevel, shuffle=hdf5plugin.Blosc.BITSHUFFLE)
+    if clevel is not None and not 0 <= int(clevel) <= 9:
+        raise ParameterError(f"clevel={clevel} is out of range; expected 0..9")
+    bit, byte = hdf5plugin.Blosc.BITSHUFFLE, hdf5plugin.Blosc.SHUFFLE
+    if codec == "lz4":
+        levels = {"x": 5, "y": 5, "t": 9, "p": 5}
+        shuffles = {"x": bit, "y": bit, "t": byte, "p": bit}
+    else:
+        levels = dict.fromkeys("xytp", 1)
+        shuffles = dict.fromkeys("xytp", bit)
+    return {
+        name: hdf5plugin.Blosc(
+            cname=codec,
+            clevel=levels[name] if clevel is None else int(clevel),
+            shuffle=shuffles[name],
+        )
+        for name in "xytp"
+    }
 
 
 def _json_attr(value: Any) -> str:
@@ -142,7 +164,7 @@ class EventWriter:
         t_offset_us: int | None = None,
         chunk_events: int = CHUNK_EVENTS,
         codec: str = CODEC,
-        clevel: int = CLEVEL,
+        clevel: int | None = None,
     ) -> None:
         self.path = Path(path)
         self.sensor_size = check_sensor_size(sensor_size)
@@ -155,7 +177,7 @@ class EventWriter:
             )
         if chunk_events < 1024:
             raise ParameterError(f"chunk_events={chunk_events} is too small; expected >= 1024")
-        self._filter = blosc_filter(codec, clevel)
+        self._filters = column_filters(codec, clevel)
         self._chunk = int(chunk_events)
         self._attrs: dict[str, Any] = {}
         self._params = _as_dict(params, "params")
@@ -165,7 +187,7 @@ class EventWriter:
         self._tmp = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex[:8]}.tmp")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._f = h5py.File(self._tmp, "w")
+            self._f = h5py.File(self._tmp, "w", rdcc_nbytes=0)
         except OSError as exc:
             raise EventFileError(f"cannot create {str(self.path)!r}: {exc}") from None
         self._closed = False
@@ -178,7 +200,7 @@ class EventWriter:
                     maxshape=(None,),
                     dtype=dtype,
                     chunks=(self._chunk,),
-                    **self._filter,
+                    **self._filters[name],
                 )
                 for name, dtype in _COLUMNS
             }
@@ -188,7 +210,7 @@ class EventWriter:
                 maxshape=(None,),
                 dtype=np.uint64,
                 chunks=(_MS_CHUNK,),
-                **self._filter,
+                **self._filters["t"],
             )
         except Exception:
             self.abort()
@@ -239,19 +261,21 @@ class EventWriter:
         t = ev["t"]
         if self._t_offset is None:
             self._t_offset = int(t[0])
-        n_before = self.n_events
-        t_rel = t - self._t_offset
-        self._extend_ms_to_idx(t_rel, n_before)
+        self._extend_ms_to_idx(t, self.n_events)
         self._last_t = int(t[-1])
         pos = 0
         cap = self._buf["t"].shape[0]
+        # same-width views (validated non-negative) copy faster than casting int16 -> uint16
+        bx, by, bp = self._buf["x"].view(np.int16), self._buf["y"].view(np.int16), self._buf["p"]
+        bp = bp.view(np.int8)
         while pos < n:
             take = min(cap - self._nbuf, n - pos)
             sl = slice(self._nbuf, self._nbuf + take)
-            self._buf["x"][sl] = ev["x"][pos : pos + take]
-            self._buf["y"][sl] = ev["y"][pos : pos + take]
-            self._buf["t"][sl] = t_rel[pos : pos + take]
-            self._buf["p"][sl] = ev["p"][pos : pos + take]
+            src = slice(pos, pos + take)
+            bx[sl] = ev["x"][src]
+            by[sl] = ev["y"][src]
+            np.subtract(t[src], self._t_offset, out=self._buf["t"][sl])
+            bp[sl] = ev["p"][src]
             self._nbuf += take
             pos += take
             if self._nbuf == cap:
@@ -292,14 +316,14 @@ class EventWriter:
             hint = " (convert -1/+1 with eventsim.events.normalize_polarity)" if p[i] == -1 else ""
             raise InvalidEventsError(f"event {base + i} has p = {p[i]}; expected 0 or 1{hint}")
 
-    def _extend_ms_to_idx(self, t_rel: np.ndarray, n_before: int) -> None:
+    def _extend_ms_to_idx(self, t: np.ndarray, n_before: int) -> None:
         # Entries for milliseconds that start at or before the newest event are final: every
         # earlier event lies before them (they start after the previous packet's last event).
-        stop = int(t_rel[-1]) // 1000 + 1
+        stop = (int(t[-1]) - self._t_offset) // 1000 + 1
         if stop <= self._ms_count:
             return
         ms = np.arange(self._ms_count, stop, dtype=np.int64)
-        idx = n_before + np.searchsorted(t_rel, ms * 1000, side="left")
+        idx = n_before + np.searchsorted(t, ms * 1000 + self._t_offset, side="left")
         self._ms_pending.append(idx.astype(np.uint64))
         self._ms_count = stop
 
@@ -677,12 +701,25 @@ class EventReader:
         return self.t_end_us - self.t_start_us
 
     # -- reading --------------------------------------------------------------------------------
-    def read_index(self, start: int | None = None, stop: int | None = None) -> np.ndarray:
-        """Events ``start:stop`` by index (clipped to the file)."""
+    def read_index(
+        self, start: int | None = None, stop: int | None = None, *, out: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Events ``start:stop`` by index (clipped to the file).
+
+        ``out``: an `EVENT_DTYPE` array to fill and return a view of, so a consumer reading
+        many ranges can reuse one buffer instead of allocating (and page-faulting) each time.
+        """
         a, b, _ = slice(start, stop).indices(self._n)
         if b <= a:
             return empty_events()
-        out = np.empty(b - a, dtype=EVENT_DTYPE)
+        if out is None:
+            out = np.empty(b - a, dtype=EVENT_DTYPE)
+        elif out.dtype != EVENT_DTYPE or out.ndim != 1 or out.shape[0] < b - a:
+            raise ParameterError(
+                f"out has dtype {out.dtype} and shape {out.shape}; expected a 1-D EVENT_DTYPE "
+                f"array of at least {b - a} events"
+            )
+        out = out[: b - a]
         try:
             if b - a <= _READ_STEP:
                 self._read_into(out, a, b)
@@ -710,11 +747,16 @@ class EventReader:
         for name, ds in (("x", self._x), ("y", self._y), ("t", self._t), ("p", self._p)):
             buf = self._bufs[name]
             ds.read_direct(buf, src, dst)
+            field = out[name]
+            values = buf[:k]
+            if values.dtype.itemsize == field.dtype.itemsize:
+                # same-width reinterpretation (uint16 -> int16) copies faster than a cast
+                values = values.view(field.dtype)
             if name == "t" and self.t_offset_us:
-                out["t"][o] = buf[:k]
-                out["t"][o] += self.t_offset_us
+                field[o] = values
+                field[o] += self.t_offset_us
             else:
-                out[name][o] = buf[:k]
+                field[o] = values
 
     def _index_of(self, t_abs: int) -> int:
         """First index with t >= t_abs (searchsorted 'left'), through ms_to_idx."""
@@ -735,11 +777,20 @@ class EventReader:
             return lo
         return lo + int(np.searchsorted(self._t[lo:hi], r, side="left"))
 
-    def read(self, t_start_us: int | None = None, t_end_us: int | None = None) -> np.ndarray:
-        """Events with ``t_start_us <= t < t_end_us`` (absolute µs; None means open-ended)."""
+    def read(
+        self,
+        t_start_us: int | None = None,
+        t_end_us: int | None = None,
+        *,
+        out: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Events with ``t_start_us <= t < t_end_us`` (absolute µs; None means open-ended).
+
+        ``out`` as in `read_index`.
+        """
         a = 0 if t_start_us is None else self._index_of(int(t_start_us))
         b = self._n if t_end_us is None else self._index_of(int(t_end_us))
-        return self.read_index(a, b)
+        return self.read_index(a, b, out=out)
 
     def iter_windows(
         self,
@@ -788,14 +839,12 @@ def _iter_windows(
     while start < t1:
         block_end = min(start + per_block * window_us, t1)
         block = reader.read(start, block_end)
-        bt = block["t"]
-        ws = start
-        while ws < block_end:
-            we = min(ws + window_us, t1)
-            a = int(np.searchsorted(bt, ws, side="left"))
-            b = int(np.searchsorted(bt, we, side="left"))
+        edges = np.minimum(np.arange(start, block_end + window_us, window_us), block_end)
+        edges = edges[: int(np.searchsorted(edges, block_end, side="left")) + 1]
+        # one contiguous copy and one vectorised search per block, not per window
+        idx = np.searchsorted(np.ascontiguousarray(block["t"]), edges, side="left")
+        for a, b in zip(idx[:-1].tolist(), idx[1:].tolist()):
             yield block[a:b]
-            ws = we
         start = block_end
 
 

@@ -309,6 +309,7 @@ class EventSimulator:
         t_starts = [t_prev0, *(int(v) for v in ts[:-1])]
         t_ends = [int(v) for v in ts]
 
+        a_all = self._intensity_factor(luma) if self._needs_intensity else None
         # X: the log intensity the comparators see (after the photoreceptor filter)
         if p.cutoff_hz > 0:
             x_all = torch.empty((t_count, self._n), dtype=torch.float64, device=self.device)
@@ -316,9 +317,7 @@ class EventSimulator:
             w = 2 * math.pi * p.cutoff_hz * 1e-6
             for k in range(t_count):
                 # exact first-order response to a step, stable for any interval length
-                eps = 1.0 - torch.exp(
-                    self._intensity_factor(luma[k]) * (-w * (t_ends[k] - t_starts[k]))
-                )
+                eps = 1.0 - torch.exp(a_all[k] * (-w * (t_ends[k] - t_starts[k])))
                 lp = lp + eps * (self._log(luma[k]) - lp)
                 x_all[k] = lp
             self._lp = lp
@@ -348,7 +347,7 @@ class EventSimulator:
         noise = []
         if p.shot_noise_rate_hz > 0 or self._hot is not None:
             for k in range(t_count):
-                a_k = self._intensity_factor(luma[k]) if self._needs_intensity else None
+                a_k = a_all[k] if a_all is not None else None
                 ev = self._noise_events(a_k, t_starts[k], t_ends[k] - t_starts[k], self._k + k)
                 if ev is not None:
                     noise.append(ev)
@@ -418,7 +417,8 @@ class EventSimulator:
         if p.shot_noise_rate_hz > 0:
             count = int(rng.poisson(p.shot_noise_rate_hz * self._n * dt * 1e-6))
             if count:
-                u = torch.from_numpy(rng.random(count)).to(self.device)
+                # sorted queries make the CDF lookup cache-friendly
+                u = torch.from_numpy(np.sort(rng.random(count))).to(self.device)
                 if a_k is None:
                     pix = (u * self._n).to(torch.int64).clamp_max(self._n - 1)
                 else:
@@ -511,35 +511,53 @@ class EventSimulator:
     def _refractory(self, pix: torch.Tensor, t: torch.Tensor, t_base: int):
         """Greedy per-pixel filter on time-sorted events; updates the last-event times.
 
-        Returns the mask of kept events, or None when all are kept."""
+        An event at least one period after its pixel's previous event (kept or not) is surely
+        kept, so only runs of close events ("clusters") need the sequential walk, and that walk
+        is vectorised over clusters, one position at a time. Returns the mask of kept events,
+        or None when all are kept."""
         torch = _torch()
-        t = t.to(torch.int64) + t_base
+        dev = pix.device
         period = int(self.params.refractory_period_us)
-        order = torch.sort(pix, stable=True).indices  # grouped by pixel, time order kept
+        t = t.to(torch.int64) + t_base
+        # grouped by pixel, time order kept (int32 keys sort about twice as fast)
+        key = pix.to(torch.int32) if self._n < 2**31 else pix
+        order = torch.sort(key, stable=True).indices
         gp = pix[order]
         gt = t[order]
         m = gp.numel()
-        new_group = torch.ones(m, dtype=torch.bool, device=gp.device)
+        new_group = torch.ones(m, dtype=torch.bool, device=dev)
         new_group[1:] = gp[1:] != gp[:-1]
+        last_of_group = torch.ones(m, dtype=torch.bool, device=dev)
+        last_of_group[:-1] = new_group[1:]
         prev_t = torch.empty_like(gt)
         prev_t[1:] = gt[:-1]
         prev_t = torch.where(new_group, self._t_last[gp], prev_t)
-        if bool((gt - prev_t >= period).all()):
-            # nothing to drop: only the last event of each pixel matters for the state
-            last = torch.ones(m, dtype=torch.bool, device=gp.device)
-            last[:-1] = gp[1:] != gp[:-1]
-            self._t_last[gp[last]] = gt[last]
+        close = gt - prev_t < period
+        if not bool(close.any()):
+            self._t_last[gp[last_of_group]] = gt[last_of_group]
             return None
-        group_start = torch.nonzero(new_group).squeeze(1)
-        sizes = torch.diff(torch.cat([group_start, torch.tensor([m], device=gp.device)]))
-        rank = torch.arange(m, device=gp.device) - torch.repeat_interleave(group_start, sizes)
-        keep_sorted = torch.zeros(m, dtype=torch.bool, device=gp.device)
-        for r in range(int(sizes.max())):
-            sel = torch.nonzero(rank == r).squeeze(1)
-            px = gp[sel]
-            ok = gt[sel] - self._t_last[px] >= period
-            keep_sorted[sel] = ok
-            self._t_last[px] = torch.where(ok, gt[sel], self._t_last[px])
+        head = new_group | ~close
+        cluster = torch.cumsum(head.to(torch.int64), 0) - 1
+        head_idx = torch.nonzero(head).squeeze(1)
+        # a head is kept unless it is a pixel's first event inside the period of its last one
+        head_keep = ~close[head_idx]
+        last_kept = torch.where(head_keep, gt[head_idx], prev_t[head_idx])
+        keep_sorted = head.clone()
+        keep_sorted[head_idx] = head_keep
+        members = torch.nonzero(~head).squeeze(1)
+        if members.numel():
+            rank = members - head_idx[cluster[members]]
+            by_rank = members[torch.sort(rank, stable=True).indices]
+            counts = torch.bincount(rank)[1:].tolist()
+            lo = 0
+            for c in counts:
+                sel = by_rank[lo : lo + c]
+                lo += c
+                cl = cluster[sel]
+                ok = gt[sel] - last_kept[cl] >= period
+                keep_sorted[sel] = ok
+                last_kept[cl] = torch.where(ok, gt[sel], last_kept[cl])
+        self._t_last[gp[last_of_group]] = last_kept[cluster[last_of_group]]
         keep = torch.empty_like(keep_sorted)
         keep[order] = keep_sorted
         return keep
@@ -566,6 +584,6 @@ def _resolve_device(device: Any):
         ) from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ParameterError(f"device {device!r} requested but CUDA is not available here")
-    if dev.type not in ("cpu", "cuda", "mps"):
+    if dev.type not in ("cpu", "cuda"):
         raise ParameterError(f"device {device!r} is not supported; expected 'cpu' or 'cuda'")
     return dev

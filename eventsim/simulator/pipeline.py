@@ -32,7 +32,7 @@ from eventsim.simulator.sources import (
 )
 from eventsim.simulator.upsample import Upsampler, check_mode
 
-_BATCH_PIXELS = 4_000_000  # frames per simulator call ~ this many pixels
+_BATCH_PIXELS = 1_500_000  # frames per simulator call ~ this many pixels (bounds memory)
 _PREFETCH_BATCHES = 2
 
 
@@ -186,13 +186,14 @@ def simulate(
     progress: bool = False,
     threads: int | None = 1,
     flow_method: str = "dis",
+    attrs: dict[str, Any] | None = None,
 ) -> np.ndarray | dict[str, Any]:
     """Simulate events for a source (path or source object).
 
     Returns the events array when ``out`` is None, else streams them into the HDF5 file ``out``
     (all parameters and the source description in its attributes; ``save_frames`` stores the
     original frames with ``frame_ts_us`` / ``frame_event_idx``) and returns a summary dict.
-    ``threads`` sets torch's CPU threads for the run (restored afterwards); one thread plus the
+    ``attrs`` are extra root attributes of the file. ``threads`` sets torch's CPU threads for the run (restored afterwards); one thread plus the
     decoding thread uses two cores without the two competing.
     """
     params = DVSParams() if params is None else params
@@ -271,6 +272,7 @@ def simulate(
                 first_frame_us=t_first,
                 last_frame_us=t_last,
                 n_frames=n_frames,
+                **(attrs or {}),
             )
         return {
             "path": str(writer.path),

@@ -106,6 +106,7 @@ class ArraySource:
         fps: float | None = None,
         sensor_size: Sequence[int] | None = None,
         fit: str = "crop",
+        info: dict[str, Any] | None = None,
     ) -> None:
         frames = np.asarray(frames)
         if frames.ndim not in (3, 4) or frames.shape[0] == 0:
@@ -127,6 +128,7 @@ class ArraySource:
         self.sensor_size = _target_size(sensor_size, frames[0])
         self.fit = fit
         self.n_frames = frames.shape[0]
+        self.info = dict(info or {})
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, int]]:
         for frame, t in zip(self.frames, self.timestamps_us):
@@ -134,7 +136,13 @@ class ArraySource:
 
     def describe(self) -> dict[str, Any]:
         h, w = self.frames.shape[1:3]
-        return {"kind": "array", "n_frames": self.n_frames, "input_size": [w, h], "fit": self.fit}
+        return {
+            "kind": "array",
+            "n_frames": self.n_frames,
+            "input_size": [w, h],
+            "fit": self.fit,
+            **self.info,
+        }
 
 
 def _check_increasing(ts: np.ndarray, what: str) -> None:
@@ -447,9 +455,9 @@ class ImageMotionSource:
         self.motion, self.duration_ms, self.amplitude_px = motion, float(duration_ms), amplitude_px
         self.seed, self.angle_deg = int(seed), float(angle_deg)
         duration_s = self.duration_ms / 1e3
+        self._walk = self._random_walk() if motion == "random-walk" else None
         if fps is None:
-            path = self._path_length_px()
-            fps = min(5000.0, max(100.0, math.ceil(path / duration_s / 0.5)))
+            fps = min(5000.0, max(100.0, math.ceil(self._max_speed_px_per_s() / 0.45)))
         if not (math.isfinite(fps) and fps > 0):
             raise ParameterError(f"fps = {fps!r}; expected a value > 0")
         self.fps = float(fps)
@@ -457,15 +465,15 @@ class ImageMotionSource:
         self.timestamps_us = np.rint(np.linspace(0, self.duration_ms * 1e3, self.n_frames)).astype(
             np.int64
         )
-        self._walk = self._random_walk() if motion == "random-walk" else None
 
-    def _path_length_px(self) -> float:
-        a = self.amplitude_px
+    def _max_speed_px_per_s(self) -> float:
+        a, duration_s = self.amplitude_px, self.duration_ms / 1e3
         if self.motion == "saccade":
-            return 3 * a
+            return 3 * a / duration_s
         if self.motion == "random-walk":
-            return 6 * a
-        return a
+            seg = np.hypot(*np.diff(self._walk, axis=0).T).max()
+            return seg * (len(self._walk) - 1) / duration_s
+        return a / duration_s
 
     def _random_walk(self) -> np.ndarray:
         rng = np.random.default_rng(self.seed)

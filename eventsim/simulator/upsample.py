@@ -54,7 +54,7 @@ def estimate_flow(a: np.ndarray, b: np.ndarray, method: str = "dis") -> np.ndarr
         raise ParameterError(
             f"flow method {method!r} is unknown; expected one of {', '.join(FLOW_METHODS)}"
         )
-    a8, b8 = _to_u8(a), _to_u8(b)
+    a8, b8 = np.ascontiguousarray(_to_u8(a)), np.ascontiguousarray(_to_u8(b))
     h, w = a8.shape
     scale = min(1.0, _FLOW_MAX_SIDE / max(h, w))
     if scale < 1.0:
@@ -62,10 +62,10 @@ def estimate_flow(a: np.ndarray, b: np.ndarray, method: str = "dis") -> np.ndarr
         a8 = cv2.resize(a8, size, interpolation=cv2.INTER_AREA)
         b8 = cv2.resize(b8, size, interpolation=cv2.INTER_AREA)
     if method == "dis":
-        dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+        dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
         flow = dis.calc(a8, b8, None)
     else:
-        flow = cv2.calcOpticalFlowFarneback(a8, b8, None, 0.5, 4, 15, 3, 5, 1.2, 0)
+        flow = cv2.calcOpticalFlowFarneback(a8, b8, None, 0.5, 5, 21, 5, 7, 1.5, 0)
     if scale < 1.0:
         sx, sy = w / flow.shape[1], h / flow.shape[0]
         flow = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR)

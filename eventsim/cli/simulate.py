@@ -1,0 +1,215 @@
+"""``eventsim simulate``: video, frame folder, image pair or single image -> event file."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from eventsim.cli._common import (
+    check_output,
+    cli_command,
+    make_parser,
+    parse_assignments,
+    parse_sensor_size,
+)
+from eventsim.errors import ParameterError
+
+EXAMPLES = """examples:
+  eventsim simulate clip.mp4 -o clip.h5 --camera davis346 --preset clean
+  eventsim simulate frames/ -o frames.h5 --fps 30            (or frames/timestamps.txt)
+  eventsim simulate --pair a.png b.png --interval-ms 10 -o pair.h5
+  eventsim simulate --image photo.jpg --motion saccade --duration-ms 300 -o photo.h5
+  eventsim simulate --synthetic moving-shapes -o shapes.h5 --save-frames
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from eventsim.simulator.params import CAMERAS, PRESETS
+    from eventsim.simulator.sources import FITS, MOTIONS
+    from eventsim.simulator.upsample import FLOW_METHODS, UPSAMPLE_MODES
+
+    p = make_parser("simulate", "Simulate DVS events from a video, frames or images.")
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.epilog = EXAMPLES
+    p.add_argument("input", nargs="?", help="video file, frame folder, or image (with --motion)")
+    p.add_argument("-o", "--output", required=True, help="output event file (.h5)")
+    p.add_argument("--force", action="store_true", help="overwrite the output")
+    src = p.add_argument_group("other inputs (instead of INPUT)")
+    src.add_argument("--image", metavar="IMG", help="one image seen by a moving camera")
+    src.add_argument("--pair", nargs=2, metavar=("A", "B"), help="two images --interval-ms apart")
+    src.add_argument("--synthetic", choices=["moving-shapes"], help="built-in synthetic clip")
+    opt = p.add_argument_group("input options")
+    opt.add_argument(
+        "--fps",
+        type=float,
+        help="frame rate of a folder without timestamps.txt "
+        "(or of an image motion / synthetic clip)",
+    )
+    opt.add_argument("--start", type=float, metavar="S", help="video start time (s)")
+    opt.add_argument("--stop", type=float, metavar="S", help="video stop time (s)")
+    opt.add_argument(
+        "--motion", choices=MOTIONS, default="saccade", help="camera motion for an image"
+    )
+    opt.add_argument(
+        "--duration-ms",
+        type=float,
+        default=None,
+        help="image motion / synthetic clip duration (default 300 / 1000 ms)",
+    )
+    opt.add_argument("--amplitude-px", type=float, help="image motion amplitude in pixels")
+    opt.add_argument("--interval-ms", type=float, default=10.0, help="time between --pair images")
+    sensor = p.add_argument_group("sensor and pixel model")
+    sensor.add_argument("--camera", choices=sorted(CAMERAS), help="sensor size of a camera")
+    sensor.add_argument("--size", metavar="WxH", help="sensor size, e.g. 640x480")
+    sensor.add_argument(
+        "--fit",
+        choices=FITS,
+        default="crop",
+        help="fit frames to the sensor by centre crop or stretch (default crop)",
+    )
+    sensor.add_argument(
+        "--preset", choices=list(PRESETS), default="ideal", help="pixel model preset"
+    )
+    sensor.add_argument(
+        "--set",
+        action="append",
+        metavar="FIELD=VALUE",
+        help="override a DVSParams field (repeatable)",
+    )
+    sensor.add_argument("--seed", type=int, default=0, help="random seed (mismatch and noise)")
+    run = p.add_argument_group("run")
+    run.add_argument(
+        "--upsample",
+        choices=UPSAMPLE_MODES,
+        default="none",
+        help="adaptive frame insertion (default none)",
+    )
+    run.add_argument("--flow-method", choices=FLOW_METHODS, default="dis")
+    run.add_argument(
+        "--save-frames",
+        action="store_true",
+        help="store the source frames with frame_ts_us and frame_event_idx",
+    )
+    run.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1)")
+    run.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    run.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def _sensor_size(args) -> tuple[int, int] | None:
+    from eventsim.simulator.params import CAMERAS
+
+    if args.camera and args.size:
+        raise ParameterError("give --camera or --size, not both")
+    if args.camera:
+        return CAMERAS[args.camera]
+    if args.size:
+        return parse_sensor_size(args.size)
+    return None
+
+
+def _make_source(args, size):
+    from eventsim.simulator import sources
+
+    given = [
+        n
+        for n, v in (
+            ("INPUT", args.input),
+            ("--image", args.image),
+            ("--pair", args.pair),
+            ("--synthetic", args.synthetic),
+        )
+        if v
+    ]
+    if len(given) != 1:
+        raise ParameterError(
+            "give exactly one input: INPUT, --image, --pair or --synthetic"
+            + (f" (got {', '.join(given)})" if given else "")
+        )
+    fit = args.fit
+    is_video = bool(args.input) and not args.image
+    if is_video:
+        from pathlib import Path
+
+        path = Path(args.input)
+        is_video = not path.is_dir() and path.suffix.lower() not in sources.IMAGE_EXTENSIONS
+    if (args.start is not None or args.stop is not None) and not is_video:
+        raise ParameterError("--start/--stop apply to a video INPUT only")
+    if args.pair:
+        return sources.PairSource(
+            args.pair[0], args.pair[1], interval_ms=args.interval_ms, sensor_size=size, fit=fit
+        )
+    if args.synthetic:
+        from eventsim.simulator.synthetic import moving_shapes_clip
+
+        width, height = size or (346, 260)
+        duration_s = (args.duration_ms or 1000.0) / 1e3
+        frames, ts = moving_shapes_clip(
+            width, height, duration_s, fps=args.fps or 60.0, seed=args.seed
+        )
+        info = {
+            "kind": "synthetic",
+            "name": "moving-shapes",
+            "duration_s": duration_s,
+            "fps": args.fps or 60.0,
+            "seed": args.seed,
+        }
+        return sources.ArraySource(frames, ts, sensor_size=size, fit=fit, info=info)
+    image = args.image
+    if image is None:
+        from pathlib import Path
+
+        path = Path(args.input)
+        if path.is_dir():
+            return sources.FolderSource(path, fps=args.fps, sensor_size=size, fit=fit)
+        if path.suffix.lower() not in sources.IMAGE_EXTENSIONS:
+            return sources.VideoSource(
+                path, start_s=args.start, stop_s=args.stop, sensor_size=size, fit=fit
+            )
+        image = path
+    return sources.ImageMotionSource(
+        image,
+        args.motion,
+        duration_ms=args.duration_ms or 300.0,
+        amplitude_px=args.amplitude_px,
+        fps=args.fps,
+        sensor_size=size,
+        seed=args.seed,
+        fit=fit,
+    )
+
+
+@cli_command(build_parser)
+def main(args: argparse.Namespace) -> int:
+    from eventsim.simulator import DVSParams
+    from eventsim.simulator.pipeline import simulate
+
+    out = check_output(args.output, args.force)
+    params = DVSParams.from_preset(args.preset).with_overrides(parse_assignments(args.set))
+    size = _sensor_size(args)
+    source = _make_source(args, size)
+    summary = simulate(
+        source,
+        params,
+        sensor_size=size,
+        seed=args.seed,
+        upsample=args.upsample,
+        device=args.device,
+        out=out,
+        save_frames=args.save_frames,
+        force=args.force,
+        progress=not args.quiet,
+        threads=args.threads,
+        flow_method=args.flow_method,
+        attrs={"preset": args.preset, "overrides": parse_assignments(args.set)},
+    )
+    width, height = summary["sensor_size"]
+    inserted = summary["n_inserted_frames"]
+    extra = f", {inserted} frames inserted" if inserted else ""
+    print(
+        f"wrote {summary['path']}: {summary['n_events']:,} events from {summary['n_frames']} "
+        f"frames ({width}x{height}{extra}) in {summary['seconds']:.1f} s "
+        f"({summary['frames_per_s']:.0f} frames/s)",
+        file=sys.stdout,
+    )
+    return 0

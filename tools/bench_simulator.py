@@ -1,0 +1,235 @@
+"""Benchmark the DVS simulator end to end: decode -> simulate -> HDF5.
+
+For each sensor size, renders the built-in moving-shapes clip to an MP4 (once, in a temp
+folder), then times `eventsim.simulator.simulate(video, out=...)` for the ``ideal`` preset and
+for v2e's default noise model (``v2e-default``: mismatch, 300 Hz photoreceptor, leak, shot noise,
+0.5 ms refractory). Also times the kernel alone on frames already in memory (what the esim_py and
+v2e figures in docs/benchmarks.md measure), and the peak RSS of a long synthetic run whose frames
+are generated on the fly (not decoded) to show memory stays flat.
+
+    python tools/bench_simulator.py                   # all sizes, 1-minute RSS run
+    python tools/bench_simulator.py --rss-minutes 10  # the 10-minute RSS figure
+    python tools/bench_simulator.py --sizes 346x260 --repeats 3 --no-rss
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+SIZES = {"346x260": 300, "640x480": 150, "1280x720": 90}  # frames per clip (30 fps)
+PRESETS = ("ideal", "v2e-default")
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def bench_end_to_end(video: Path, preset: str, repeats: int, threads: int, out: Path) -> dict:
+    from eventsim.simulator import DVSParams, simulate
+
+    params = DVSParams.from_preset(preset)
+    best = None
+    for _ in range(repeats):
+        cpu0 = time.process_time()
+        wall0 = time.perf_counter()
+        summary = simulate(video, params, out=out, force=True, threads=threads)
+        wall = time.perf_counter() - wall0
+        cpu = time.process_time() - cpu0
+        run = {
+            "wall_s": wall,
+            "cpu_s": cpu,
+            "n_frames": summary["n_frames"],
+            "n_events": summary["n_events"],
+        }
+        if best is None or wall < best["wall_s"]:
+            best = run
+    return best
+
+
+def bench_kernel(frames: np.ndarray, ts: np.ndarray, preset: str, repeats: int) -> dict:
+    import cv2
+    import torch
+
+    from eventsim.simulator import DVSParams, EventSimulator
+
+    torch.set_num_threads(1)
+    gray = np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames])
+    h, w = gray.shape[1:]
+    sim = EventSimulator(DVSParams.from_preset(preset), (w, h))
+    batch = max(1, 4_000_000 // (w * h))
+    best = None
+    for _ in range(repeats):
+        sim.reset()
+        n = 0
+        wall0 = time.perf_counter()
+        for i in range(0, len(gray), batch):
+            n += sim.step(gray[i : i + batch], ts[i : i + batch]).size
+        wall = time.perf_counter() - wall0
+        if best is None or wall < best["wall_s"]:
+            best = {"wall_s": wall, "n_frames": len(gray), "n_events": n}
+    return best
+
+
+class _SyntheticStream:
+    """The moving-shapes clip generated frame by frame (never decoded, never held whole)."""
+
+    def __init__(self, width: int, height: int, minutes: float) -> None:
+        self.sensor_size = (width, height)
+        self.minutes = minutes
+        self.n_frames = round(minutes * 60 * 30)
+
+    def __iter__(self):
+        from eventsim.simulator.synthetic import moving_shapes_frames
+
+        return moving_shapes_frames(*self.sensor_size, self.minutes * 60, fps=30.0, seed=0)
+
+    def describe(self) -> dict:
+        return {"kind": "synthetic-stream", "minutes": self.minutes}
+
+
+def rss_child(minutes: float, out: str, preset: str) -> None:
+    """Run in a subprocess: simulate a long stream, sample RSS, print JSON."""
+    from eventsim.simulator import DVSParams, simulate
+
+    samples: list[tuple[float, float]] = []
+    stop = threading.Event()
+    t0 = time.perf_counter()
+
+    def sample() -> None:
+        while not stop.is_set():
+            samples.append((time.perf_counter() - t0, _rss_mb()))
+            stop.wait(1.0)
+
+    th = threading.Thread(target=sample, daemon=True)
+    th.start()
+    summary = simulate(
+        _SyntheticStream(346, 260, minutes), DVSParams.from_preset(preset), out=out, force=True
+    )
+    stop.set()
+    th.join()
+    rss = [r for _, r in samples]
+    n = len(rss)
+    print(
+        json.dumps(
+            {
+                "minutes": minutes,
+                "preset": preset,
+                "n_frames": summary["n_frames"],
+                "n_events": summary["n_events"],
+                "wall_s": time.perf_counter() - t0,
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "rss_at_10pct_mb": rss[n // 10] if n else None,
+                "rss_at_50pct_mb": rss[n // 2] if n else None,
+                "rss_at_end_mb": rss[-1] if n else None,
+                "file_mb": os.path.getsize(out) / 2**20,
+            }
+        )
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", nargs="*", default=list(SIZES), choices=list(SIZES))
+    ap.add_argument("--presets", nargs="*", default=list(PRESETS))
+    ap.add_argument("--repeats", type=int, default=2, help="best of N runs")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads in the pipeline")
+    ap.add_argument("--rss-minutes", type=float, default=1.0, help="length of the RSS run")
+    ap.add_argument("--rss-preset", default="ideal")
+    ap.add_argument("--no-rss", action="store_true")
+    ap.add_argument("--no-kernel", action="store_true")
+    ap.add_argument(
+        "--_rss-child",
+        dest="rss_child",
+        nargs=2,
+        metavar=("MINUTES", "OUT"),
+        help=argparse.SUPPRESS,
+    )
+    args = ap.parse_args()
+    if args.rss_child:
+        rss_child(float(args.rss_child[0]), args.rss_child[1], args.rss_preset)
+        return
+
+    from eventsim.simulator import simulate_frames
+    from eventsim.simulator.synthetic import moving_shapes_clip, write_video
+
+    print(
+        f"# bench_simulator: {os.cpu_count()} CPUs visible, threads={args.threads}, "
+        f"best of {args.repeats}; clip = moving-shapes, 30 fps MP4 (mp4v)"
+    )
+    print()
+    print(
+        "| size | preset | frames | ev/frame | end-to-end frames/s | Mev/s | CPU s/frame (ms) "
+        "| kernel-only frames/s |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        # warm-up: imports (torch) and first-call costs stay out of the timings
+        warm, warm_ts = moving_shapes_clip(64, 48, duration_s=0.2, fps=30)
+        simulate_frames(warm, warm_ts)
+        results = {}
+        for size in args.sizes:
+            width, height = (int(v) for v in size.split("x"))
+            n = SIZES[size]
+            frames, ts = moving_shapes_clip(width, height, duration_s=n / 30, fps=30, seed=0)
+            video = write_video(tmp / f"clip_{size}.mp4", frames, fps=30)
+            for preset in args.presets:
+                e2e = bench_end_to_end(video, preset, args.repeats, args.threads, tmp / "o.h5")
+                kern = None if args.no_kernel else bench_kernel(frames, ts, preset, args.repeats)
+                fps = e2e["n_frames"] / e2e["wall_s"]
+                results[(size, preset)] = fps
+                kfps = f"{kern['n_frames'] / kern['wall_s']:.0f}" if kern else "-"
+                print(
+                    f"| {size} | {preset} | {e2e['n_frames']} | "
+                    f"{e2e['n_events'] / e2e['n_frames']:,.0f} | {fps:.0f} | "
+                    f"{e2e['n_events'] / e2e['wall_s'] / 1e6:.2f} | "
+                    f"{e2e['cpu_s'] / e2e['n_frames'] * 1e3:.2f} | {kfps} |",
+                    flush=True,
+                )
+        print()
+        for size in args.sizes:
+            if (size, "ideal") in results and (size, "v2e-default") in results:
+                ratio = results[(size, "ideal")] / results[(size, "v2e-default")]
+                print(f"- {size}: v2e-default noise costs {ratio:.2f}x the time of ideal")
+        if not args.no_rss:
+            out = tmp / "long.h5"
+            cmd = [
+                sys.executable,
+                __file__,
+                "--_rss-child",
+                str(args.rss_minutes),
+                str(out),
+                "--rss-preset",
+                args.rss_preset,
+            ]
+            res = json.loads(
+                subprocess.run(cmd, capture_output=True, text=True, check=True)
+                .stdout.strip()
+                .splitlines()[-1]
+            )
+            print(
+                f"- RSS, {res['minutes']:g}-minute synthetic 346x260 stream generated on the fly "
+                f"({res['n_frames']} frames, {res['n_events']:,} events, preset {res['preset']}, "
+                f"{res['wall_s']:.0f} s): peak {res['peak_rss_mb']:.0f} MiB; RSS at 10% / 50% / "
+                f"end: {res['rss_at_10pct_mb']:.0f} / {res['rss_at_50pct_mb']:.0f} / "
+                f"{res['rss_at_end_mb']:.0f} MiB; file {res['file_mb']:.0f} MiB"
+            )
+
+
+if __name__ == "__main__":
+    main()
