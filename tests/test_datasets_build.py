@@ -146,6 +146,12 @@ def test_limit_and_output_protection(tmp_path):
     full = shard_bytes(out)
     s = build_dataset(recipe, out, progress=False)
     assert s.shards_built == 0 and s.shards_reused == 3 and shard_bytes(out) == full
+    # a limited build of the same recipe reuses the first shards and drops the rest
+    s = build_dataset(recipe, out, limit=4, progress=False)
+    assert s.shards_reused == 2 and sorted(shard_bytes(out)) == ["test-00000.h5", "train-00000.h5"]
+    assert verify_dataset(out).ok
+    build_dataset(recipe, out, progress=False)
+    assert shard_bytes(out) == full
     with pytest.raises(OutputExistsError, match="--force"):
         build_dataset(recipe, out, overrides={"seed": 9}, progress=False)
     s = build_dataset(recipe, out, overrides={"seed": 9}, force=True, progress=False)

@@ -57,6 +57,12 @@ def test_torch_dataloader_with_collate(built):
     assert all(ev.dtype == EVENT_DTYPE for ev in b["events"])
     assert [len(ev) for ev in b["events"]] == [len(ds[i]["events"]) for i in range(3)]
     assert b["answer_index"].tolist() == [ds[i]["answer_index"] for i in range(3)]
+    # worker processes open their own shard handles
+    parallel = torch.utils.data.DataLoader(
+        ds, batch_size=2, num_workers=2, collate_fn=collate_event_vqa
+    )
+    got = [(i, len(ev)) for batch in parallel for i, ev in zip(batch["id"], batch["events"])]
+    assert got == [(ds[i]["id"], len(ds[i]["events"])) for i in range(len(ds))]
 
 
 def test_import_does_not_pull_torch():

@@ -56,6 +56,10 @@ def test_overrides_are_parsed_and_validated():
     assert r.source["n_objects"] == [2, 3] and r.source["question_types"] == ["color", "shape"]
     assert r.source["textured"] is False
     assert r.dvs_params().pos_threshold == 0.3
+    # a value given as text on the command line is the same recipe as the number in a file
+    as_text = load_recipe(_minimal(), {"simulator.params.pos_threshold": "0.3"})
+    as_number = load_recipe({**_minimal(), "simulator": {"params": {"pos_threshold": 0.3}}})
+    assert as_text.fingerprint == as_number.fingerprint
     assert load_recipe(_minimal(), {"seed": 4}).seed == 4
     # a different seed is a different dataset
     assert load_recipe(_minimal(), {"seed": 4}).fingerprint != load_recipe(_minimal()).fingerprint

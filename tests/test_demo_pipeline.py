@@ -23,7 +23,7 @@ from epvlm.demo import (
 )
 from eventsim.cli.demo import main
 
-N_QUESTIONS = 6
+N_QUESTIONS = 4
 
 
 @pytest.fixture(scope="module")
@@ -75,12 +75,12 @@ def test_demo_refuses_to_overwrite_and_reuses_the_split(demo_run, capsys):
     out = demo_run
     assert main(["-o", str(out), "--limit", str(N_QUESTIONS), "--no-progress"]) == 1
     assert "exists" in capsys.readouterr().err
-    assert main(["-o", str(out), "--limit", "3", "--no-progress", "--force"]) == 0
+    assert main(["-o", str(out), "--limit", "2", "--no-progress", "--force"]) == 0
     printed = capsys.readouterr().out
     assert str(out / "report.md") in printed
     assert "dataset reused" in (out / "report.md").read_text()
     rows = json.loads((out / "results.json").read_text())
-    assert {r["n"] for r in rows} == {3}
+    assert {r["n"] for r in rows} == {2}
 
 
 def test_demo_bad_arguments(tmp_path, capsys):

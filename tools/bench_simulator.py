@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -31,12 +30,16 @@ SIZES = {"346x260": 300, "640x480": 150, "1280x720": 90}  # frames per clip (30 
 PRESETS = ("ideal", "v2e-default")
 
 
-def _rss_mb() -> float:
+def _proc_status_mb(field: str) -> float:
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def _rss_mb() -> float:
+    return _proc_status_mb("VmRSS")
 
 
 def bench_end_to_end(video: Path, preset: str, repeats: int, threads: int, out: Path) -> dict:
@@ -132,7 +135,9 @@ def rss_child(minutes: float, out: str, preset: str) -> None:
                 "n_frames": summary["n_frames"],
                 "n_events": summary["n_events"],
                 "wall_s": time.perf_counter() - t0,
-                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                # VmHWM, not ru_maxrss: Linux keeps ru_maxrss across exec, so a child would report
+                # the parent's peak
+                "peak_rss_mb": _proc_status_mb("VmHWM"),
                 "rss_at_10pct_mb": rss[n // 10] if n else None,
                 "rss_at_50pct_mb": rss[n // 2] if n else None,
                 "rss_at_end_mb": rss[-1] if n else None,
@@ -167,9 +172,10 @@ def main() -> None:
     from eventsim.simulator import simulate_frames
     from eventsim.simulator.synthetic import moving_shapes_clip, write_video
 
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     print(
-        f"# bench_simulator: {os.cpu_count()} CPUs visible, threads={args.threads}, "
-        f"best of {args.repeats}; clip = moving-shapes, 30 fps MP4 (mp4v)"
+        f"# bench_simulator: {os.cpu_count()} CPUs visible, load average {load} at start, "
+        f"threads={args.threads}, best of {args.repeats}; clip = moving-shapes, 30 fps MP4"
     )
     print()
     print(

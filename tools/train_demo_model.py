@@ -112,7 +112,7 @@ def task_vocabulary(cfg) -> list[str]:
     texts += [str(k) for k in range(10)]
     for qtype in scenes.QUESTION_TYPES[cfg.mode]:
         one = cfg.replace(question_types=(qtype,))
-        texts += [scenes.draw_sample(one, s, render_frames=False).question for s in range(8)]
+        texts += [scenes.draw_sample(one, s, render_frames=False).question for s in range(4)]
     return vocab_from_texts(texts)
 
 

@@ -38,6 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="model directory (default: the shipped epvlm/assets/shapes-demo-tiny)",
     )
     p.add_argument("--workers", type=int, default=1, help="processes for the dataset build")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads for the model (default 1: the tiny model gains nothing from more)",
+    )
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     return p
 
@@ -56,6 +62,7 @@ def main(args: argparse.Namespace) -> int:
         model_dir=args.model,
         dataset_dir=args.dataset,
         workers=args.workers,
+        threads=args.threads,
         progress=not args.no_progress,
         command=command,
     )

@@ -479,8 +479,15 @@ def _check_value(name: str, value: Any, spec: Field) -> Any:
         value = float(value)
         if not math.isfinite(value):
             raise RecipeError(f"{name} = {value!r}; expected a finite number")
-    if spec.kind == "pair" and value[0] > value[1]:
-        raise RecipeError(f"{name} = {value!r}; expected [low, high] with low <= high")
+    if spec.kind == "pair":
+        if value[0] > value[1]:
+            raise RecipeError(f"{name} = {value!r}; expected [low, high] with low <= high")
+        if isinstance(spec.default[0], int):
+            if any(float(v) != int(v) for v in value):
+                raise RecipeError(f"{name} = {value!r}; expected a [low, high] pair of integers")
+            value = [int(v) for v in value]
+        else:
+            value = [float(v) for v in value]
     choices = spec.choices
     if name == "camera.preset":
         choices = _camera_names()
@@ -530,11 +537,12 @@ def _check_cross(data: dict[str, Any]) -> None:
     try:
         from eventsim.simulator.params import DVSParams
 
-        DVSParams.from_preset(data["simulator"]["preset"]).with_overrides(
-            data["simulator"]["params"]
-        )
+        params = data["simulator"]["params"]
+        parsed = DVSParams.from_preset(data["simulator"]["preset"]).with_overrides(params)
     except ParameterError as exc:
         raise RecipeError(f"simulator.params: {exc}") from None
+    # typed values, so "0.3" from --set and 0.3 from the file are the same recipe
+    data["simulator"]["params"] = {k: getattr(parsed, k) for k in sorted(params)}
     if data["source"]["kind"] == "shapes":
         src = {k: v for k, v in data["source"].items() if k != "kind"}
         try:

@@ -32,7 +32,9 @@ from eventsim.simulator.sources import (
 )
 from eventsim.simulator.upsample import Upsampler, check_mode
 
-_BATCH_PIXELS = 1_500_000  # frames per simulator call ~ this many pixels (bounds memory)
+# frames per simulator call: ~this many pixels, 4..16 frames (few calls, bounded memory)
+_BATCH_PIXELS = 4_000_000
+_BATCH_FRAMES = (4, 16)
 _PREFETCH_BATCHES = 2
 
 
@@ -208,7 +210,7 @@ def simulate(
         raise ParameterError("save_frames needs an output file (out=...)")
     sim = EventSimulator(params, size, seed=seed, device=device)
     upsampler = None if upsample == "none" else Upsampler(upsample, params, flow_method=flow_method)
-    batch = max(1, _BATCH_PIXELS // (size[0] * size[1]))
+    batch = min(_BATCH_FRAMES[1], max(_BATCH_FRAMES[0], _BATCH_PIXELS // (size[0] * size[1])))
     describe = src.describe() if hasattr(src, "describe") else {"kind": type(src).__name__}
     source_info = {**describe, "upsample": upsample, "seed": seed}
 
