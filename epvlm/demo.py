@@ -236,6 +236,21 @@ def findings(
             f"{_pct(d_st['accuracy'])} dense, a change of {_pts(st['accuracy'] - d_st['accuracy'])} "
             f"(95 % CI {_pts(lo)} to {_pts(hi)}); it keeps {_pct(st['vs_dense'])} of dense there."
         )
+    cov = {
+        (r["selector"], r["keep"], r["target_motion"]): r
+        for r in (summary.get("coverage") or {}).get("rows", [])
+    }
+    parts = []
+    for sel in ("event", "random"):
+        for motion in ("moving", "static"):
+            r = cov.get((sel, float(keep), motion))
+            if r is not None:
+                parts.append(
+                    f"`{sel}` keeps {_pct(r['mean_share_kept'])} of a {motion} target's area on "
+                    f"average and drops most of it in {_pct(r['mostly_dropped'])} of questions"
+                )
+    if parts:
+        out.append(f"Why, at τ = {keep:g}: " + "; ".join(parts) + ".")
     for name in ("random", "downsample"):
         other = _find(summary, name, keep)
         if other is None:
@@ -385,6 +400,16 @@ def write_report(
         "",
         report_tables(summary),
     ]
+    coverage = summary.get("coverage")
+    if coverage and coverage["rows"]:
+        lines += [
+            "### Where the kept blocks fall",
+            "",
+            "Share of the question's target (a disk of its size at the frame time) inside the "
+            f"kept blocks, on the first {coverage['n_questions']} questions:",
+            "",
+            coverage_table(coverage),
+        ]
     if base:
         lines += [
             "Shortcut baselines on the same questions: uniform guess among the choices "
@@ -586,6 +611,93 @@ def prepare_dataset(
     return data_dir, False
 
 
+# ----------------------------------------------------------------------------- coverage
+
+
+def target_coverage(
+    ds,
+    proc,
+    n: int,
+    *,
+    keeps: Sequence[float] = KEEPS,
+    selectors: Sequence[str] = ("event", "random"),
+    seed: int = 0,
+) -> dict[str, Any]:
+    """How much of the question's target each selector keeps, on the first ``n`` questions.
+
+    The target is the scene object the question is about (``meta.objects[meta.target]``), taken
+    as a disk of its size at the frame time. For each selector and τ: the mean share of the
+    disk's pixels inside kept blocks and the share of questions where under half of it was kept,
+    split by moving and static target. The random draws here are fresh seeded draws, not the
+    evaluation's own, which have the same distribution.
+    """
+    import cv2
+
+    from epvlm.evaluate import make_selection
+
+    rng = np.random.default_rng(seed)
+    acc: dict[tuple[str, float, str], list[float]] = defaultdict(list)
+    for i in range(n):
+        rec = ds.records[i]
+        meta = rec.get("meta") or {}
+        motion = rec.get("target_motion")
+        target = meta.get("target")
+        objects = meta.get("objects") or []
+        if motion not in ("moving", "static") or target is None or target >= len(objects):
+            continue
+        sample = ds[i]
+        height, width = sample["image"].shape[:2]
+        obj = objects[target]
+        cx, cy = obj["end_xy"]
+        yy, xx = np.mgrid[0:height, 0:width]
+        disk = (xx + 0.5 - cx) ** 2 + (yy + 0.5 - cy) ** 2 <= (obj["size_px"] / 2) ** 2
+        area = int(disk.sum())
+        if area == 0:
+            continue
+        for selector in selectors:
+            for keep in keeps:
+                sel = make_selection(proc, sample, selector, keep, seed=rng)
+                kept = cv2.resize(
+                    sel.mask.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST
+                ).astype(bool)
+                acc[(selector, float(keep), motion)].append(float((disk & kept).sum()) / area)
+    rows = []
+    for (selector, keep, motion), shares in sorted(acc.items()):
+        arr = np.asarray(shares)
+        rows.append(
+            {
+                "selector": selector,
+                "keep": keep,
+                "target_motion": motion,
+                "n": int(arr.size),
+                "mean_share_kept": float(arr.mean()),
+                "mostly_dropped": float((arr < 0.5).mean()),
+            }
+        )
+    return {"n_questions": n, "rows": rows}
+
+
+def coverage_table(coverage: dict[str, Any]) -> str:
+    by = {(r["selector"], r["keep"], r["target_motion"]): r for r in coverage["rows"]}
+    keys = sorted(
+        {(r["selector"], r["keep"]) for r in coverage["rows"]}, key=lambda k: (k[0], -k[1])
+    )
+    lines = [
+        "| selector | τ | moving: target area kept | moving: target mostly dropped (< 50 % kept) "
+        "| static: target area kept | static: target mostly dropped |",
+        "|---|---|---|---|---|---|",
+    ]
+    for sel, keep in keys:
+        cells = []
+        for motion in ("moving", "static"):
+            r = by.get((sel, keep, motion))
+            cells += ["–", "–"] if r is None else [
+                _pct(r["mean_share_kept"]), f"{_pct(r['mostly_dropped'])} of {r['n']}"
+            ]  # fmt: skip
+        lines.append(f"| {sel} | {keep:g} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 # ----------------------------------------------------------------------------- pipeline
 
 
@@ -604,10 +716,12 @@ def run_demo(
     batch_size: int = 32,
     seed: int = 0,
     threads: int | None = None,
+    coverage_questions: int = 500,
     command: str = "eventsim demo",
 ) -> DemoResult:
     """Run the whole demo; see the module docstring. ``dataset_dir`` (an existing build) skips
     the build step; otherwise the split is built into ``out_dir/data`` (reused when present).
+    ``coverage_questions`` bounds the target-coverage analysis (`target_coverage`).
     ``threads`` sets torch's CPU threads (None: leave as is); a tiny model gains nothing from
     more than one, and on a busy machine extra threads cost more than they give."""
     from epvlm.evaluate import evaluate_dataset, load_model
@@ -664,6 +778,9 @@ def run_demo(
         preds: dict[tuple[str, str, float], str] = {
             (s["id"], s["selector"], float(s["keep"])): s["prediction"] for s in result["samples"]
         }
+        summary["coverage"] = target_coverage(
+            ds, proc, min(n_eval, coverage_questions), keeps=keeps, seed=seed
+        )
         previews = []
         for motion, i in _pick_previews(ds, n_eval):
             sample = ds[i]

@@ -201,6 +201,16 @@ def test_cli_build_and_errors(tmp_path, capsys):
     assert build_main([str(recipe), "-o", str(out), "--set", "splits.test=3", "--no-progress"]) == 0
     assert "built 3 samples" in capsys.readouterr().out
     assert len(EventVQADataset(out, "test")) == 3
+    import cv2
+
+    sheet = cv2.imread(str(out / "preview.png"))
+    # two columns of (frame | frame with events), 64-px frames enlarged 4x
+    assert sheet is not None and sheet.shape[1] == 2 * 2 * 64 * 4
+    from eventsim.cli.info import main as info_main
+
+    assert info_main([str(out)]) == 0
+    shown = capsys.readouterr().out
+    assert "dataset tiny" in shown and "test" in shown and "events/sample" in shown
     assert build_main([str(recipe), "-o", str(tmp_path / "x"), "--set", "source.mode=maze"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("eventsim build: error:") and "vqa, target" in err

@@ -272,13 +272,34 @@ def _greedy_refractory(ev, period):
     return ev[keep]
 
 
-def test_refractory_equals_a_greedy_filter_of_the_free_stream(clip):
+@pytest.mark.parametrize(
+    ("params", "period"),
+    [(NOISY_ALL, 4_000), (IDEAL.replace(threshold_sigma=0.03), 12_000)],
+    ids=["noisy", "noise-free"],
+)
+def test_refractory_equals_a_greedy_filter_of_the_free_stream(clip, params, period):
     # dropped events still move the reference, so the refractory stream is exactly the
     # unfiltered stream passed through a per-pixel greedy filter
     frames, ts = clip
-    params = NOISY_ALL.replace(refractory_period_us=4_000)
+    params = params.replace(refractory_period_us=period)
     got = _run(params, frames, ts, seed=9, chunks=[5, 9, len(frames) - 14])
     free = _run(params.replace(refractory_period_us=0), frames, ts, seed=9)
-    expected = _greedy_refractory(free, 4_000)
+    expected = _greedy_refractory(free, period)
     assert 0 < got.size < free.size
+    assert np.array_equal(got, expected)
+
+
+def test_refractory_with_several_events_per_interval_inside_the_period():
+    # fast swings sampled at 500 fps: many crossings per 2 ms interval, closer than the period
+    rng = np.random.default_rng(8)
+    t = np.arange(0, 400_001, 2_000)
+    amp = rng.uniform(0.5, 3.0, (12, 12))
+    phase = rng.uniform(0, 2 * np.pi, (12, 12))
+    logs = -2.0 + amp * np.sin(2 * np.pi * 40 * t[:, None, None] / 1e6 + phase)
+    frames = 255.0 * (np.exp(logs) - IDEAL.log_eps)
+    params = IDEAL.replace(refractory_period_us=300)
+    got = _run(params, frames, t, chunks=[3, 50, len(t) - 53])
+    free = _run(params.replace(refractory_period_us=0), frames, t)
+    expected = _greedy_refractory(free, 300)
+    assert 0 < got.size < free.size - 1000
     assert np.array_equal(got, expected)

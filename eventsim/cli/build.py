@@ -47,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="replace an existing different build in DIR"
     )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument(
+        "--no-preview", action="store_true", help="do not write DIR/preview.png (a contact sheet)"
+    )
     return p
 
 
@@ -67,5 +70,9 @@ def main(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     print(summary.text())
+    if not args.no_preview and summary.n_samples:
+        from eventsim.datasets.inspection import preview_dataset
+
+        print(f"preview of the first samples: {preview_dataset(args.output)}")
     print(f"inspect it with: eventsim info {args.output}")
     return 0

@@ -23,6 +23,7 @@ _EXPORTS = {
     "verify_dataset": "eventsim.datasets.inspection",
     "describe_dataset": "eventsim.datasets.inspection",
     "VerifyReport": "eventsim.datasets.inspection",
+    "preview_dataset": "eventsim.datasets.inspection",
     "SceneConfig": "eventsim.datasets.scenes",
     "draw_sample": "eventsim.datasets.scenes",
     "simulate_scene": "eventsim.datasets.scenes",

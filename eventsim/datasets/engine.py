@@ -37,7 +37,7 @@ DATASET_FORMAT = "eventsim-vqa"
 DATASET_FORMAT_VERSION = "1.0"
 EXECUTORS = ("local", "dask")
 _STATE_FILE = ".build-state.json"
-_OUR_FILES = ("dataset.json", "samples.jsonl", "errors.jsonl", _STATE_FILE)
+_OUR_FILES = ("dataset.json", "samples.jsonl", "errors.jsonl", "preview.png", _STATE_FILE)
 
 
 @dataclasses.dataclass(frozen=True)

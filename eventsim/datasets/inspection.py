@@ -11,6 +11,7 @@ import numpy as np
 
 from eventsim.datasets.loader import read_jsonl, read_manifest
 from eventsim.datasets.shards import file_digest, open_shard, read_events
+from eventsim.errors import DatasetError
 
 _MAX_REPORTED = 50
 
@@ -174,3 +175,64 @@ def _check_sample(f, rec: dict[str, Any], width: int, height: int) -> list[str]:
         if not np.isin(ev["p"], (0, 1)).all():
             out.append(f"{where}: polarity outside {{0, 1}}")
     return out
+
+
+def preview_dataset(
+    root: str | Path, out: str | Path | None = None, *, split: str | None = None, n: int = 8
+) -> Path:
+    """A PNG contact sheet of the first ``n`` samples: the frame, the frame with the window's
+    events painted on it (ON red, OFF blue), and the question with its answer.
+
+    Written to ``out`` (default ``ROOT/preview.png``); ``split`` defaults to the first split
+    that has samples.
+    """
+    import cv2
+
+    from eventsim.datasets.loader import EventVQADataset
+    from eventsim.render import overlay_events
+
+    root = Path(root)
+    m = read_manifest(root)
+    names = [s for s, info in m["splits"].items() if info["samples"]] if split is None else [split]
+    if not names:
+        raise DatasetError(f"{str(root)!r} holds no samples to preview")
+    ds = EventVQADataset(root, names[0])
+    tiles = []
+    for i in range(min(n, len(ds))):
+        s = ds[i]
+        pair = np.concatenate([s["image"], overlay_events(s["image"], s["events"])], axis=1)
+        scale = -(-448 // pair.shape[1])  # small sensors are enlarged so the text fits
+        pair = cv2.resize(pair, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
+        band = np.full((44, pair.shape[1], 3), 255, np.uint8)
+        lines = [
+            s["question"],
+            f"-> {s['answer']}  ({s['question_type']}, {len(s['events'])} events)",
+        ]
+        for k, text in enumerate(lines):
+            cv2.putText(
+                band,
+                text[:70],
+                (6, 17 + 20 * k),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                0.45,
+                (0, 0, 0),
+                1,
+                cv2.LINE_AA,
+            )
+        tiles.append(np.concatenate([pair, band], axis=0))
+    ds.close()
+    if not tiles:
+        raise DatasetError(f"split {names[0]!r} of {str(root)!r} has no samples to preview")
+    width = max(t.shape[1] for t in tiles)
+    tiles = [
+        np.pad(t, ((0, 0), (0, width - t.shape[1]), (0, 0)), constant_values=255) for t in tiles
+    ]
+    cols = 2 if len(tiles) > 1 else 1
+    while len(tiles) % cols:
+        tiles.append(np.full_like(tiles[0], 255))
+    rows = [np.concatenate(tiles[r : r + cols], axis=1) for r in range(0, len(tiles), cols)]
+    sheet = np.concatenate(rows, axis=0)
+    path = Path(out) if out is not None else root / "preview.png"
+    if not cv2.imwrite(str(path), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR)):
+        raise DatasetError(f"cannot write preview image {str(path)!r}")
+    return path

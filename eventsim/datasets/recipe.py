@@ -19,7 +19,7 @@ import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eventsim.datasets.scenes import (
     DEFAULT_QUESTION_TYPES,
@@ -29,6 +29,9 @@ from eventsim.datasets.scenes import (
     SceneConfig,
 )
 from eventsim.errors import ParameterError, RecipeError
+
+if TYPE_CHECKING:
+    from eventsim.simulator.params import DVSParams
 
 SOURCE_KINDS = ("shapes", "image", "video")
 MOTIONS = ("saccade", "pan", "zoom", "random-walk")
@@ -246,7 +249,7 @@ class Recipe:
             image_size=self.sensor_size, window_ms=float(self.data["events"]["window_ms"]), **src
         )
 
-    def dvs_params(self):
+    def dvs_params(self) -> DVSParams:
         from eventsim.simulator.params import DVSParams
 
         sim = self.data["simulator"]
@@ -258,7 +261,10 @@ class Recipe:
     @property
     def fingerprint(self) -> str:
         """Hash of everything that changes the built data (not where the recipe file sits)."""
-        payload: dict[str, Any] = {"recipe": self.data}
+        from eventsim._version import __version__
+
+        # another eventsim version may simulate other events: never mix them in one build
+        payload: dict[str, Any] = {"recipe": self.data, "eventsim": __version__}
         if self.source_kind != "shapes":
             payload["base_dir"] = str(self.base_dir.resolve())
         text = json.dumps(payload, sort_keys=True, separators=(",", ":"))

@@ -14,7 +14,9 @@ Choices worth knowing:
 - Refractory: an event closer than ``refractory_period_us`` to the previous *emitted* event of its
   pixel is dropped, but it still moves the reference (the pixel resets without reporting, as in
   ESIM).
-- Noise draws are keyed by (seed, interval index), never by how the video was chunked.
+- Random draws are keyed by (seed, interval index) for shot noise and hot pixels and by
+  (seed, pixel, event count) for leak jitter, never by how the video was chunked, so chunked
+  and whole runs give byte-identical events.
 """
 
 from __future__ import annotations
@@ -56,6 +58,12 @@ def _lookup(lut, codes):
     return lut.index_select(0, codes.reshape(-1).to(torch.int32)).view(codes.shape)
 
 
+def _event_offset(off, dt: int):
+    """Crossing offsets (µs, float) -> whole µs in [1, dt], rounded up as in `_assemble`."""
+    torch = _torch()
+    return torch.ceil(off).to(torch.int64).clamp(1, dt)
+
+
 def log_curve_np(intensity: np.ndarray, params: DVSParams) -> np.ndarray:
     """Log intensity of DN values (float64), by the curve chosen in ``params``."""
     i = np.asarray(intensity, dtype=np.float64)
@@ -87,19 +95,15 @@ def _mix64(z: torch.Tensor) -> torch.Tensor:
     return z ^ _shr(z, 31)
 
 
-def _hash_uniform(seed: int, a: torch.Tensor, b: torch.Tensor, stream: int) -> torch.Tensor:
-    """Uniform in (0, 1), float64, a pure function of (seed, a, b, stream)."""
-    torch = _torch()
-    key = (int(seed) * 1_000_003 + stream) & ((1 << 62) - 1)
-    z = _mix64(_mix64(a * 0x9E3779B1 + key) ^ b)
-    return (_shr(z, 11).to(torch.float64) + 0.5) / 2.0**53
-
-
 def _hash_normal(seed: int, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Standard normal per (a, b) pair by Box-Muller on two hashed uniforms."""
+    """Standard normal per (a, b) pair, a pure function of (seed, a, b): Box-Muller on two
+    26-bit uniforms cut from one splitmix64 hash."""
     torch = _torch()
-    u1 = _hash_uniform(seed, a, b, 1)
-    u2 = _hash_uniform(seed, a, b, 2)
+    key = (int(seed) * 1_000_003 + 7) & ((1 << 62) - 1)
+    z = _mix64(_mix64(a * 0x9E3779B1 + key) ^ b)
+    scale = 1.0 / 2.0**26
+    u1 = (_shr(z, 38).to(torch.float64) + 0.5) * scale
+    u2 = (((z >> 11) & ((1 << 26) - 1)).to(torch.float64) + 0.5) * scale
     return torch.sqrt(-2.0 * torch.log(u1)) * torch.cos(2.0 * math.pi * u2)
 
 
@@ -125,6 +129,8 @@ class EventSimulator:
             raise ParameterError(f"params must be a DVSParams, got {type(params).__name__}")
         self.params = params
         self.sensor_size = check_sensor_size(sensor_size)
+        if int(seed) < 0:
+            raise ParameterError(f"seed {seed!r} is negative; expected an integer >= 0")
         self.seed = int(seed)
         self.device = _resolve_device(device)
         width, height = self.sensor_size
@@ -177,6 +183,8 @@ class EventSimulator:
         self._x_prev = None
         self._lp = None
         self._t_last = None
+        self._t_raw_last = None
+        self._screen = None
         self._leak_base = self._leak_speed = self._leak_anchor = self._n_events = None
 
     @property
@@ -266,6 +274,14 @@ class EventSimulator:
             return _lookup(self._a_lut, luma)
         return ((luma + 20.0) / 275.0).clamp_max(1.0)
 
+    def _mean_intensity_factor(self, luma: torch.Tensor) -> float:
+        torch = _torch()
+        if luma.dtype == torch.uint8:
+            # a = (I + 20) / 275 is linear on 0..255: an exact integer mean suffices
+            total = int(luma.sum(dtype=torch.int64))
+            return (total / luma.numel() + 20.0) / 275.0
+        return float(self._intensity_factor(luma).mean())
+
     def _drift(self, base, speed, anchor, t_us: int):
         return base + speed * (t_us - anchor).to(speed.dtype)
 
@@ -299,13 +315,16 @@ class EventSimulator:
             self._leak_anchor = torch.full((n,), t0, dtype=torch.int64, device=dev)
             self._n_events = torch.zeros(n, dtype=torch.int64, device=dev)
             self._x_prev = log0 + self._leak_base
+        # last emitted and last raw (before the refractory filter) event time per pixel
         self._t_last = torch.full((n,), -(2**62), dtype=torch.int64, device=dev)
+        self._t_raw_last = self._t_last.clone()
         self._t_prev = t0
         self._started = True
 
     def _step_batch(self, frames: np.ndarray, ts: np.ndarray) -> np.ndarray:
         torch = _torch()
         p = self.params
+        self._screen = None
         luma = self._luma(frames)
         if not self._started:
             self._start(luma[0], int(ts[0]))
@@ -382,6 +401,13 @@ class EventSimulator:
             speed = _sel(self._leak_speed, act)
             anchor = _sel(self._leak_anchor, act)
             n_ev = _sel(self._n_events, act)
+        period = int(p.refractory_period_us)
+        if period > 0:
+            # refractory pre-screen: a record whose first event is a period after the pixel's
+            # previous raw event and whose events are a period apart loses nothing
+            last_raw = _sel(self._t_raw_last, act)
+            dirty = torch.zeros(act.numel(), dtype=torch.bool, device=act.device)
+            fired = torch.zeros_like(dirty)
         sig = []
         for k in range(xa.shape[0]):
             t_k = t_ends[k]
@@ -398,19 +424,28 @@ class EventSimulator:
                 ref0 = _sel(ref, sel)
                 ref.index_copy_(0, sel, ref0 + n_on * con - n_off * coff)
                 n = n_on - n_off
-                sig.append(
-                    self._record(
-                        _sel(act, sel),
-                        n,
-                        ref0,
-                        _sel(xp, sel),
-                        _sel(x_k, sel),
-                        con,
-                        coff,
-                        t_starts[k],
-                        t_k,
-                    )
+                rec = self._record(
+                    _sel(act, sel),
+                    n,
+                    ref0,
+                    _sel(xp, sel),
+                    _sel(x_k, sel),
+                    con,
+                    coff,
+                    t_starts[k],
+                    t_k,
                 )
+                sig.append(rec)
+                if period > 0:
+                    _, count, _, off0, per_level, t0, dt = rec
+                    first = t0 + _event_offset(off0 + per_level, dt)
+                    last = t0 + _event_offset(off0 + count.to(torch.float64) * per_level, dt)
+                    clean = (first - _sel(last_raw, sel) >= period) & (
+                        (count == 1) | (per_level >= period + 1)
+                    )
+                    dirty.index_copy_(0, sel, _sel(dirty, sel) | ~clean)
+                    fired.index_fill_(0, sel, True)
+                    last_raw.index_copy_(0, sel, last)
                 if jitter:
                     # each pixel's leak speed is re-drawn after it fires, from a hash of
                     # (seed, pixel, event count): independent of how the video is chunked
@@ -425,6 +460,8 @@ class EventSimulator:
                     ).clamp_min(0.0)
             xp = x_k
         self._ref.index_copy_(0, act, ref)
+        if period > 0:
+            self._screen = (act, dirty, fired, last_raw)
         if jitter:
             self._leak_base[act] = base
             self._leak_speed[act] = speed
@@ -439,22 +476,30 @@ class EventSimulator:
         rng = np.random.default_rng([self.seed, 1, k])
         pix_parts, t_parts, p_parts = [], [], []
         if p.shot_noise_rate_hz > 0:
-            count = int(rng.poisson(p.shot_noise_rate_hz * self._n * dt * 1e-6))
+            # Poisson events with per-pixel rate R * w_i / mean(w), w = 1 - (1 - ratio) * a
+            # (v2e's fall with intensity, normalised so the sensor average is R), drawn by
+            # thinning: uniform candidates at the peak rate, each kept with probability w_i.
+            # Only the candidates' intensities are looked up.
+            ratio = p.shot_noise_bright_ratio
+            mean_w = 1.0 - (1.0 - ratio) * self._mean_intensity_factor(luma_k)
+            peak = p.shot_noise_rate_hz / mean_w
+            count = int(rng.poisson(peak * self._n * dt * 1e-6))
             if count:
-                # sorted queries make the CDF lookup cache-friendly
-                u = torch.from_numpy(np.sort(rng.random(count))).to(self.device)
-                if p.shot_noise_bright_ratio == 1:
-                    pix = (u * self._n).to(torch.int64).clamp_max(self._n - 1)
-                else:
-                    a_k = self._intensity_factor(luma_k)
-                    # rate falls linearly with intensity (v2e's shape), normalised so that the
-                    # sensor-average rate equals the parameter
-                    w = 1.0 - (1.0 - p.shot_noise_bright_ratio) * a_k
-                    cdf = torch.cumsum(w, 0)
-                    pix = torch.searchsorted(cdf, u * cdf[-1], right=True).clamp_max(self._n - 1)
+                cand = rng.integers(0, self._n, count)
+                t_c = t_prev + 1 + np.floor(rng.random(count) * dt).astype(np.int64)
+                pol_c = rng.random(count) < 0.5
+                u = rng.random(count)
+                pix = torch.from_numpy(cand).to(self.device)
+                if ratio != 1:
+                    a_c = self._intensity_factor(_sel(luma_k, pix))
+                    keep = torch.from_numpy(u).to(self.device) < 1.0 - (1.0 - ratio) * a_c
+                    keep_idx = torch.nonzero(keep).squeeze(1)
+                    pix = _sel(pix, keep_idx)
+                    keep_np = keep.cpu().numpy()
+                    t_c, pol_c = t_c[keep_np], pol_c[keep_np]
                 pix_parts.append(pix)
-                t_parts.append(t_prev + 1 + np.floor(rng.random(count) * dt).astype(np.int64))
-                p_parts.append(rng.random(count) < 0.5)
+                t_parts.append(t_c)
+                p_parts.append(pol_c)
         if self._hot is not None:
             counts = rng.poisson(p.hot_pixel_rate_hz * dt * 1e-6, size=self._hot.size)
             total = int(counts.sum())
@@ -533,11 +578,42 @@ class EventSimulator:
             pix = _sel(pix, order)
             pol = _sel(pol, order)
         if self.params.refractory_period_us > 0:
-            keep = self._refractory(pix, t, t_base)
+            keep = self._screened_refractory(pix, t, t_base, noise)
             if keep is not None:
                 ki = torch.nonzero(keep).squeeze(1)
                 pix, t, pol = _sel(pix, ki), _sel(t, ki), _sel(pol, ki)
         return self._to_numpy(pix, t, pol, t_base)
+
+    def _screened_refractory(self, pix, t, t_base: int, noise: list[tuple]):
+        """Refractory filter: pixels whose records all passed the pre-screen and that got no
+        noise keep every event; the others go through the exact filter."""
+        torch = _torch()
+        dev = pix.device
+        dirty = torch.zeros(self._n, dtype=torch.bool, device=dev)
+        for npix, _, _ in noise:
+            dirty.index_fill_(0, npix, True)
+        screen, self._screen = self._screen, None
+        if screen is None:
+            return self._refractory(pix, t, t_base)
+        act, act_dirty, fired, last_raw = screen
+        act_dirty = act_dirty | _sel(dirty, act)
+        dirty.index_copy_(0, act, act_dirty)
+        clean = torch.nonzero(fired & ~act_dirty).squeeze(1)
+        clean_pix = _sel(act, clean)
+        # every event of a clean pixel is kept: its last event is its last emitted one
+        self._t_last.index_copy_(0, clean_pix, _sel(last_raw, clean))
+        self._t_raw_last.index_copy_(0, clean_pix, _sel(last_raw, clean))
+        if not noise and not bool(act_dirty.any()):
+            return None
+        sub = torch.nonzero(_sel(dirty, pix)).squeeze(1)
+        if sub.numel() == 0:
+            return None
+        keep_sub = self._refractory(_sel(pix, sub), _sel(t, sub), t_base)
+        if keep_sub is None:
+            return None
+        keep = torch.ones(pix.numel(), dtype=torch.bool, device=dev)
+        keep.index_copy_(0, sub, keep_sub)
+        return keep
 
     def _refractory(self, pix: torch.Tensor, t: torch.Tensor, t_base: int):
         """Greedy per-pixel filter on time-sorted events; updates the last-event times.
@@ -564,13 +640,12 @@ class EventSimulator:
         prev_t.index_copy_(0, starts, _sel(self._t_last, _sel(gp, starts)))
         close = (gt - prev_t) < period
         ends = torch.cat([starts[1:] - 1, torch.tensor([m - 1], device=dev)])
+        self._t_raw_last.index_copy_(0, _sel(gp, ends), _sel(gt, ends))
         if not bool(close.any()):
             self._t_last.index_copy_(0, _sel(gp, ends), _sel(gt, ends))
             return None
         keep_sorted = ~close
         members = torch.nonzero(close & ~new_group).squeeze(1)
-        # last emitted time per pixel end: the kept end itself, else the start's reference
-        last_val = torch.where(_sel(keep_sorted, ends), _sel(gt, ends), _sel(prev_t, ends))
         if members.numel():
             head = new_group | ~close
             pos = torch.arange(m, device=dev)
@@ -591,10 +666,14 @@ class EventSimulator:
                 ok = ts_ - _sel(last_kept, sl) >= period
                 keep_sorted.index_copy_(0, sel, ok)
                 last_kept.index_copy_(0, sl, torch.where(ok, ts_, _sel(last_kept, sl)))
-            # a pixel whose last event is a dropped member keeps its cluster's last kept time
+        # last emitted time per pixel: its last event if kept; else, for a dropped member, its
+        # cluster's last kept time; else (a dropped first event) the previous emitted time
+        end_kept = _sel(keep_sorted, ends)
+        last_val = torch.where(end_kept, _sel(gt, ends), _sel(prev_t, ends))
+        if members.numel():
             end_head = _sel(head_pos, ends)
             hit = torch.searchsorted(heads, end_head).clamp_max(heads.numel() - 1)
-            in_walk = (_sel(heads, hit) == end_head) & ~_sel(keep_sorted, ends)
+            in_walk = (_sel(heads, hit) == end_head) & ~end_kept
             last_val = torch.where(in_walk, _sel(last_kept, hit), last_val)
         self._t_last.index_copy_(0, _sel(gp, ends), last_val)
         keep = torch.empty_like(keep_sorted)
