@@ -384,3 +384,45 @@ def test_read_into_a_reused_buffer(tmp_path, small_events):
         assert np.array_equal(part, slice_time(small_events, t0, t0 + 10_000))
         with pytest.raises(ParameterError, match="at least"):
             r.read_index(0, 10, out=np.zeros(5, EVENT_DTYPE))
+
+
+@pytest.mark.parametrize("bad_size", [10, 9000])  # staged in the buffer / larger than it
+def test_rejected_packet_leaves_the_writer_unchanged(tmp_path, bad_size):
+    ev = make_stream(20_000, seed=4, t0=0, span=200_000)
+    path = tmp_path / "atomic.h5"
+    with EventWriter(path, SIZE, chunk_events=1024) as w:
+        w.write(ev[:5000])
+        bad = ev[5000 : 5000 + bad_size].copy()
+        bad["y"][-1] = 48
+        with pytest.raises(InvalidEventsError, match=rf"event {5000 + bad_size - 1} has y = 48"):
+            w.write(bad)
+        assert w.n_events == 5000
+        w.write(ev[5000:])
+    with EventReader(path) as r:
+        assert digest(r.read()) == digest(ev)
+        s = int(ev["t"][4000])
+        assert np.array_equal(r.read(s, s + 20_000), slice_time(ev, s, s + 20_000))
+
+
+def test_long_reads_in_steps_match(tmp_path, monkeypatch):
+    """Reads longer than one read step go through the cache-free handles in pieces."""
+    import eventsim.io.hdf5 as h5mod
+
+    monkeypatch.setattr(h5mod, "_READ_STEP", 1000)
+    ev = make_stream(12_345, seed=12)
+    path = tmp_path / "long.h5"
+    write_events(path, ev, SIZE)
+    foreign = tmp_path / "u4.h5"
+    t_offset = int(ev["t"][0]) - 7
+    with h5py.File(foreign, "w") as f:
+        for k, dtype in (("x", np.uint16), ("y", np.uint16), ("p", np.uint8)):
+            f[f"events/{k}"] = ev[k].astype(dtype)
+        f["events/t"] = (ev["t"] - t_offset).astype(np.uint32)
+        f["t_offset"] = np.int64(t_offset)
+    for p in (path, foreign):
+        with EventReader(p, sensor_size=SIZE) as r:
+            assert digest(r.read()) == digest(ev)
+            assert np.array_equal(r.read_index(999, 5001), ev[999:5001])
+            s = int(ev["t"][2000])
+            assert np.array_equal(r.read(s, s + 150_000), slice_time(ev, s, s + 150_000))
+            assert np.array_equal(r.read_index(10, 20), ev[10:20])

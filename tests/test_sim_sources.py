@@ -194,3 +194,32 @@ def test_array_source_and_fit():
     wide[:, 10:20] = 255
     assert np.all(fit_frame(wide, (10, 10)) == 255)
     assert fit_frame(wide, (15, 5), "resize").shape == (5, 15)
+
+
+class _StubCapture:
+    """Stands in for cv2.VideoCapture's CAP_PROP_POS_MSEC readings."""
+
+    def __init__(self, msecs):
+        self.msecs = list(msecs)
+
+    def get(self, prop):
+        assert prop == cv2.CAP_PROP_POS_MSEC
+        return self.msecs.pop(0)
+
+
+def test_video_frame_times_follow_the_container_and_fall_back_to_fps(video):
+    src = VideoSource(video)
+    # variable frame rate: container times are used as they are
+    cap = _StubCapture([0.0, 10.0, 35.5, 36.0])
+    times, prev = [], None
+    for i in range(4):
+        prev = src._frame_time(cap, i, prev, 1e6 / 30)
+        times.append(prev)
+    assert times == [0, 10_000, 35_500, 36_000]
+    # a backend without usable times (repeats, zeros): nominal frame rate from the last time
+    cap = _StubCapture([0.0, 0.0, 0.0])
+    times, prev = [], None
+    for i in range(3):
+        prev = src._frame_time(cap, i, prev, 1e6 / 30)
+        times.append(prev)
+    assert times == [0, 33_333, 66_666]

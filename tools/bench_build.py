@@ -1,7 +1,7 @@
 """Benchmark `eventsim build` on the default recipe: samples/s with 1 and 2 workers, speed-up,
 peak memory.
 
-    python tools/bench_build.py [--samples 600] [--shard-size 8] [--recipe datasets/shapes-vqa.toml]
+    python tools/bench_build.py [--samples 1000] [--shard-size 8] [--recipe datasets/shapes-vqa.toml]
 
 Each configuration runs in a fresh Python process (so imports, worker start-up and peak RSS are
 counted the way a user's build sees them) and builds ``--samples`` test samples into a temporary
@@ -60,7 +60,7 @@ def run_one(recipe: str, samples: int, shard_size: int, workers: int) -> dict:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--recipe", default=str(ROOT / "datasets" / "shapes-vqa.toml"))
-    p.add_argument("--samples", type=int, default=600)
+    p.add_argument("--samples", type=int, default=1000)
     p.add_argument("--shard-size", type=int, default=8)
     p.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     p.add_argument("--one", type=int, default=None, help=argparse.SUPPRESS)

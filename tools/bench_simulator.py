@@ -112,20 +112,24 @@ def breakdown(repeats: int) -> None:
         "v2e-default without shot noise": full.replace(shot_noise_rate_hz=0.0),
         "v2e-default without photoreceptor low-pass": full.replace(cutoff_hz=0.0),
     }
-    print("| variant (346x260, frames in memory, 1 thread) | CPU ms/frame | ev/frame |")
-    print("|---|---|---|")
-    for name, params in variants.items():
-        sim = EventSimulator(params, (346, 260))
-        best = None
-        for _ in range(repeats):
+    sims = {name: EventSimulator(params, (346, 260)) for name, params in variants.items()}
+    best: dict[str, float] = {}
+    events: dict[str, int] = {}
+    # round-robin over the variants so load changes on a shared machine hit all of them alike
+    for _ in range(repeats):
+        for name, sim in sims.items():
             sim.reset()
             n = 0
             cpu0 = time.process_time()
             for i in range(0, len(gray), 16):
                 n += sim.step(gray[i : i + 16], ts[i : i + 16]).size
             cpu = time.process_time() - cpu0
-            best = cpu if best is None else min(best, cpu)
-        print(f"| {name} | {best / len(gray) * 1e3:.2f} | {n / len(gray):,.0f} |", flush=True)
+            best[name] = min(best.get(name, cpu), cpu)
+            events[name] = n
+    print("| variant (346x260, frames in memory, 1 thread) | CPU ms/frame | ev/frame |")
+    print("|---|---|---|")
+    for name in variants:
+        print(f"| {name} | {best[name] / len(gray) * 1e3:.2f} | {events[name] / len(gray):,.0f} |")
 
 
 class _SyntheticStream:

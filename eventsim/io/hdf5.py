@@ -249,7 +249,10 @@ class EventWriter:
 
     # -- events -----------------------------------------------------------------------------
     def write(self, events: np.ndarray) -> None:
-        """Append a time-sorted packet; raises `InvalidEventsError` naming the stream index."""
+        """Append a time-sorted packet; raises `InvalidEventsError` naming the stream index.
+
+        A rejected packet leaves the writer as it was.
+        """
         self._check_open()
         ev = strict_events(events, self.n_events)
         if ev.ndim != 1:
@@ -257,34 +260,45 @@ class EventWriter:
         n = ev.shape[0]
         if n == 0:
             return
-        self._validate(ev)
-        t = ev["t"]
+        cap = self._buf["t"].shape[0]
+        # same-width views: the copies are plain copies, not int16 -> uint16 casts
+        bx, by = self._buf["x"].view(np.int16), self._buf["y"].view(np.int16)
+        bt, bp = self._buf["t"], self._buf["p"].view(np.int8)
+        fits = self._nbuf + n <= cap
+        if fits:
+            # Stage in the free part of the buffer: checks then run on contiguous columns,
+            # and nothing is committed until they pass.
+            sl = slice(self._nbuf, self._nbuf + n)
+            x, y, t, p = bx[sl], by[sl], bt[sl], bp[sl]
+            x[...], y[...], t[...], p[...] = ev["x"], ev["y"], ev["t"], ev["p"]
+        else:
+            x, y, t, p = (np.ascontiguousarray(ev[k]) for k in "xytp")
+        self._validate(x, y, t, p)
         if self._t_offset is None:
             self._t_offset = int(t[0])
         self._extend_ms_to_idx(t, self.n_events)
         self._last_t = int(t[-1])
-        pos = 0
-        cap = self._buf["t"].shape[0]
-        # same-width views (validated non-negative) copy faster than casting int16 -> uint16
-        bx, by, bp = self._buf["x"].view(np.int16), self._buf["y"].view(np.int16), self._buf["p"]
-        bp = bp.view(np.int8)
-        while pos < n:
-            take = min(cap - self._nbuf, n - pos)
-            sl = slice(self._nbuf, self._nbuf + take)
-            src = slice(pos, pos + take)
-            bx[sl] = ev["x"][src]
-            by[sl] = ev["y"][src]
-            np.subtract(t[src], self._t_offset, out=self._buf["t"][sl])
-            bp[sl] = ev["p"][src]
-            self._nbuf += take
-            pos += take
+        if fits:
+            t -= self._t_offset
+            self._nbuf += n
             if self._nbuf == cap:
                 self._flush()
+        else:
+            pos = 0
+            while pos < n:
+                take = min(cap - self._nbuf, n - pos)
+                sl = slice(self._nbuf, self._nbuf + take)
+                src = slice(pos, pos + take)
+                bx[sl], by[sl], bp[sl] = x[src], y[src], p[src]
+                np.subtract(t[src], self._t_offset, out=bt[sl])
+                self._nbuf += take
+                pos += take
+                if self._nbuf == cap:
+                    self._flush()
         self._resolve_frames(final=False)
 
-    def _validate(self, ev: np.ndarray) -> None:
+    def _validate(self, x: np.ndarray, y: np.ndarray, t: np.ndarray, p: np.ndarray) -> None:
         base = self.n_events
-        t = ev["t"]
         if self._last_t is not None and t[0] < self._last_t:
             raise InvalidEventsError(
                 f"timestamps are not sorted across packets: event {base} has t = {t[0]} us "
@@ -301,8 +315,7 @@ class EventWriter:
                 f"< t = {t[i - 1]} us of event {base + i - 1}"
             )
         width, height = self.sensor_size
-        for name, limit in (("x", width), ("y", height)):
-            c = ev[name]
+        for name, c, limit in (("x", x, width), ("y", y, height)):
             # one pass: negative int16 values are >= 32768 when viewed as uint16
             if c.view(np.uint16).max() >= limit:
                 i = int(np.flatnonzero((c < 0) | (c >= limit))[0])
@@ -310,7 +323,6 @@ class EventWriter:
                     f"event {base + i} has {name} = {c[i]}, outside the sensor; expected "
                     f"0 <= {name} < {limit} for sensor size {width}x{height}"
                 )
-        p = ev["p"]
         if p.view(np.uint8).max() > 1:
             i = int(np.flatnonzero((p != 0) & (p != 1))[0])
             hint = " (convert -1/+1 with eventsim.events.normalize_polarity)" if p[i] == -1 else ""
@@ -588,6 +600,7 @@ class EventReader:
                 f"(events/x, events/y, events/t, events/p); it has {sorted(f.keys())}"
             )
         self._x, self._y, self._t, self._p = (grp[k] for k in "xytp")
+        self._bulk: dict[str, h5py.Dataset] | None = None
         n = self._t.shape[0]
         if any(d.shape != (n,) for d in (self._x, self._y, self._p)):
             raise EventFileError(
@@ -734,6 +747,17 @@ class EventReader:
             ) from None
         return out
 
+    def _bulk_handles(self) -> dict[str, h5py.Dataset]:
+        """Second handles without a chunk cache: a long read decodes each chunk once, straight
+        into the caller's buffer, instead of through (and evicting) the window-read cache."""
+        if self._bulk is None:
+            self._bulk = {}
+            for name, ds in (("x", self._x), ("y", self._y), ("t", self._t), ("p", self._p)):
+                dapl = h5py.h5p.create(h5py.h5p.DATASET_ACCESS)
+                dapl.set_chunk_cache(0, 0, 1.0)
+                self._bulk[name] = h5py.Dataset(h5py.h5d.open(self._f.id, ds.name.encode(), dapl))
+        return self._bulk
+
     def _read_into(self, out: np.ndarray, lo: int, hi: int, base: int | None = None) -> None:
         k = hi - lo
         o = slice(lo - (lo if base is None else base), hi - (lo if base is None else base))
@@ -742,9 +766,13 @@ class EventReader:
                 name: np.empty(_READ_STEP, dtype=ds.dtype)
                 for name, ds in (("x", self._x), ("y", self._y), ("t", self._t), ("p", self._p))
             }
+        if base is None:
+            handles = {"x": self._x, "y": self._y, "t": self._t, "p": self._p}
+        else:
+            handles = self._bulk_handles()
         src = np.s_[lo:hi]
         dst = np.s_[0:k]
-        for name, ds in (("x", self._x), ("y", self._y), ("t", self._t), ("p", self._p)):
+        for name, ds in handles.items():
             buf = self._bufs[name]
             ds.read_direct(buf, src, dst)
             field = out[name]

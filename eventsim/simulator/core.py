@@ -15,7 +15,7 @@ Choices worth knowing:
   pixel is dropped, but it still moves the reference (the pixel resets without reporting, as in
   ESIM).
 - Random draws are keyed by (seed, interval index) for shot noise and hot pixels and by
-  (seed, pixel, event count) for leak jitter, never by how the video was chunked, so chunked
+  (seed, pixel, leak period) for leak jitter, never by how the video was chunked, so chunked
   and whole runs give byte-identical events.
 """
 
@@ -185,7 +185,7 @@ class EventSimulator:
         self._t_last = None
         self._t_raw_last = None
         self._screen = None
-        self._leak_base = self._leak_speed = self._leak_anchor = self._n_events = None
+        self._leak_base = self._leak_speed = self._leak_anchor = self._leak_cycle = None
 
     @property
     def t_last_us(self) -> int | None:
@@ -247,7 +247,11 @@ class EventSimulator:
         """[T,...] frames -> [T,N] luma: uint8 stays uint8 (OpenCV's rounding), float -> float64."""
         torch = _torch()
         t_count = frames.shape[0]
-        x = torch.from_numpy(np.ascontiguousarray(frames)).to(self.device)
+        frames = np.ascontiguousarray(frames)
+        if not frames.flags.writeable:
+            # torch warns on read-only buffers even though the simulator never writes to them
+            frames = frames.copy()
+        x = torch.from_numpy(frames).to(self.device)
         if frames.dtype == np.uint8:
             if x.ndim == 4:
                 x32 = x.to(torch.int32)
@@ -313,7 +317,7 @@ class EventSimulator:
             self._leak_base = self._leak_phase.clone()
             self._leak_speed = self._leak_speed0.clone()
             self._leak_anchor = torch.full((n,), t0, dtype=torch.int64, device=dev)
-            self._n_events = torch.zeros(n, dtype=torch.int64, device=dev)
+            self._leak_cycle = torch.zeros(n, dtype=torch.int64, device=dev)
             self._x_prev = log0 + self._leak_base
         # last emitted and last raw (before the refractory filter) event time per pixel
         self._t_last = torch.full((n,), -(2**62), dtype=torch.int64, device=dev)
@@ -390,7 +394,10 @@ class EventSimulator:
         """Walk the frames for the pixels that may fire; return per-interval crossing records."""
         torch = _torch()
         p = self.params
-        xa = x_all[:, act] if x_all is not None else self._log(luma[:, act])
+        if x_all is not None:
+            xa = x_all.index_select(1, act)
+        else:
+            xa = self._log(luma.index_select(1, act))
         ref = _sel(self._ref, act)
         xp = _sel(self._x_prev, act)
         c_on, c_off = _sel(self._c_on, act), _sel(self._c_off, act)
@@ -400,7 +407,7 @@ class EventSimulator:
             base = _sel(self._leak_base, act)
             speed = _sel(self._leak_speed, act)
             anchor = _sel(self._leak_anchor, act)
-            n_ev = _sel(self._n_events, act)
+            cycle = _sel(self._leak_cycle, act)
         period = int(p.refractory_period_us)
         if period > 0:
             # refractory pre-screen: a record whose first event is a period after the pixel's
@@ -413,7 +420,8 @@ class EventSimulator:
             t_k = t_ends[k]
             x_k = xa[k]
             if self._leak:
-                x_k = x_k + self._drift(base, speed, anchor, t_k)
+                drift = self._drift(base, speed, anchor, t_k)
+                x_k = x_k + drift
             diff = x_k - ref
             sel = torch.nonzero((diff >= c_on_lo) | (diff <= -c_off_lo)).squeeze(1)
             if sel.numel():
@@ -447,17 +455,7 @@ class EventSimulator:
                     fired.index_fill_(0, sel, True)
                     last_raw.index_copy_(0, sel, last)
                 if jitter:
-                    # each pixel's leak speed is re-drawn after it fires, from a hash of
-                    # (seed, pixel, event count): independent of how the video is chunked
-                    base[sel] = self._drift(
-                        _sel(base, sel), _sel(speed, sel), _sel(anchor, sel), t_k
-                    )
-                    anchor[sel] = t_k
-                    n_ev[sel] += n.abs().to(torch.int64)
-                    z = _hash_normal(self.seed, _sel(act, sel), _sel(n_ev, sel))
-                    speed[sel] = _sel(self._leak_speed0, _sel(act, sel)) * (
-                        1.0 + p.leak_jitter_fraction * z
-                    ).clamp_min(0.0)
+                    self._jitter_leak(act, sel, con, drift, base, speed, anchor, cycle, t_k)
             xp = x_k
         self._ref.index_copy_(0, act, ref)
         if period > 0:
@@ -466,8 +464,27 @@ class EventSimulator:
             self._leak_base[act] = base
             self._leak_speed[act] = speed
             self._leak_anchor[act] = anchor
-            self._n_events[act] = n_ev
+            self._leak_cycle[act] = cycle
         return sig
+
+    def _jitter_leak(self, act, sel, c_on, drift, base, speed, anchor, cycle, t_k: int) -> None:
+        """Re-draw the leak speed of firing pixels that completed a leak period since the last
+        draw, from a hash of (seed, pixel, period index): chunking cannot change the draws."""
+        torch = _torch()
+        d = _sel(drift, sel)
+        done = torch.floor(d / c_on).to(torch.int64)
+        new = torch.nonzero(done > _sel(cycle, sel)).squeeze(1)
+        if new.numel() == 0:
+            return
+        idx = _sel(sel, new)
+        pix = _sel(act, idx)
+        n_done = _sel(done, new)
+        base.index_copy_(0, idx, _sel(d, new))
+        anchor.index_fill_(0, idx, t_k)
+        cycle.index_copy_(0, idx, n_done)
+        z = _hash_normal(self.seed, pix, n_done)
+        gain = (1.0 + self.params.leak_jitter_fraction * z).clamp_min(0.0)
+        speed.index_copy_(0, idx, _sel(self._leak_speed0, pix) * gain)
 
     def _noise_events(self, luma_k: torch.Tensor, t_prev: int, dt: int, k: int):
         """Shot noise and hot pixels of interval ``k``: (pixel, t, p) tensors, or None."""
@@ -544,26 +561,28 @@ class EventSimulator:
             dts = torch.repeat_interleave(
                 torch.tensor([s[6] for s in sig], dtype=tdt, device=dev), sizes
             )
-            total = int(count.sum())
-            if total != count.numel():
-                # several events in a pixel's interval: one row per crossed level j = 1..count
-                owner = torch.repeat_interleave(torch.arange(count.numel(), device=dev), count)
-                starts = torch.cumsum(count, 0) - count
-                j = (torch.arange(total, device=dev) - _sel(starts, owner) + 1).to(torch.float64)
-                pix, up, rel0, dts = (
-                    _sel(pix, owner),
-                    _sel(up, owner),
-                    _sel(rel0, owner),
-                    _sel(dts, owner),
-                )
-                off = _sel(off0, owner) + j * _sel(per_level, owner)
-            else:
-                off = off0 + per_level
-            # ceil: an event is stamped at or after its crossing, never before
-            off = torch.minimum(torch.ceil(off).to(tdt).clamp_min(1), dts)
+            # every record's first event (j = 1) needs no gather ...
+            first = torch.minimum(torch.ceil(off0 + per_level).to(tdt).clamp_min(1), dts)
             pix_parts.append(pix)
-            t_parts.append(rel0 + off)
+            t_parts.append(rel0 + first)
             p_parts.append(up)
+            extra = count - 1
+            n_extra = int(extra.sum())
+            if n_extra:
+                # ... the rest (j = 2..count, a pixel crossing several levels in one interval)
+                # are expanded from their records; the time sort below interleaves them
+                multi = torch.nonzero(extra).squeeze(1)
+                extra = _sel(extra, multi)
+                owner = torch.repeat_interleave(multi, extra)
+                starts = torch.cumsum(extra, 0) - extra
+                local = torch.repeat_interleave(torch.arange(multi.numel(), device=dev), extra)
+                j = (torch.arange(n_extra, device=dev) - _sel(starts, local) + 2).to(torch.float64)
+                off = _sel(off0, owner) + j * _sel(per_level, owner)
+                # ceil: an event is stamped at or after its crossing, never before
+                off = torch.minimum(torch.ceil(off).to(tdt).clamp_min(1), _sel(dts, owner))
+                pix_parts.append(_sel(pix, owner))
+                t_parts.append(_sel(rel0, owner) + off)
+                p_parts.append(_sel(up, owner))
         for pix, t, pol in noise:
             pix_parts.append(pix)
             t_parts.append((t - t_base).to(tdt))

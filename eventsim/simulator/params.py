@@ -46,7 +46,8 @@ class DVSParams:
     leak_rate_hz: float = 0.0
     #: Per-pixel log-normal spread of the leak rate, in decades (mean rate is kept).
     leak_rate_spread_decades: float = 0.1
-    #: Relative per-interval jitter of each pixel's leak rate.
+    #: Relative jitter of each leak period: a pixel's leak speed is re-drawn (normal, this
+    #: relative std. dev.) when it fires after completing another period.
     leak_jitter_fraction: float = 0.1
     #: Mean shot-noise event rate per pixel, both polarities together (0 = off).
     shot_noise_rate_hz: float = 0.0

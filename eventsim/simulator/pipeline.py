@@ -195,8 +195,9 @@ def simulate(
     Returns the events array when ``out`` is None, else streams them into the HDF5 file ``out``
     (all parameters and the source description in its attributes; ``save_frames`` stores the
     original frames with ``frame_ts_us`` / ``frame_event_idx``) and returns a summary dict.
-    ``attrs`` are extra root attributes of the file. ``threads`` sets torch's CPU threads for the run (restored afterwards); one thread plus the
-    decoding thread uses two cores without the two competing.
+    ``attrs`` are extra root attributes of the file. ``threads`` sets torch's CPU threads for
+    the run (restored afterwards); one thread plus the decoding thread uses two cores without
+    the two competing.
     """
     params = DVSParams() if params is None else params
     if not isinstance(params, DVSParams):
