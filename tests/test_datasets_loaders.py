@@ -101,3 +101,13 @@ def test_tonic_to_frame_works_unchanged(built):
     assert x.shape == (2, 2, 48, 64)
     # tonic's time bins end before the last timestamp, so only events at that instant are left out
     assert int(x.sum()) == int((events1["t"] < events1["t"].max()).sum())
+
+
+def test_open_shard_handles_are_bounded(built, monkeypatch):
+    import eventsim.datasets.loader as loader
+
+    monkeypatch.setattr(loader, "_MAX_OPEN_SHARDS", 1)
+    ds = EventVQADataset(built, split="test")  # 4 samples in 2 shards
+    ref = [len(EventVQADataset(built, split="test")[i]["events"]) for i in range(4)]
+    assert [len(ds[i]["events"]) for i in (0, 3, 1, 2, 0)] == [ref[i] for i in (0, 3, 1, 2, 0)]
+    assert len(ds._files) == 1

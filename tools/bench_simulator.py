@@ -231,7 +231,7 @@ def main() -> None:
     )
     print()
     print(
-        "| size | preset | frames | ev/frame | end-to-end frames/s | Mev/s | CPU s/frame (ms) "
+        "| size | preset | frames | ev/frame | end-to-end frames/s | Mev/s | CPU ms/frame "
         "| kernel-only frames/s |"
     )
     print("|---|---|---|---|---|---|---|---|")

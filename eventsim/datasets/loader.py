@@ -19,6 +19,8 @@ import numpy as np
 from eventsim.datasets.shards import open_shard, read_events
 from eventsim.errors import DatasetError
 
+_MAX_OPEN_SHARDS = 32
+
 
 def read_manifest(root: str | Path) -> dict[str, Any]:
     """``dataset.json`` of a built dataset (DatasetError if it is not one)."""
@@ -116,9 +118,14 @@ class EventVQADataset:
             # an HDF5 handle must not cross a fork
             self._files = {}
             self._pid = os.getpid()
-        f = self._files.get(shard)
+        f = self._files.pop(shard, None)
         if f is None:
-            f = self._files[shard] = open_shard(self.root / shard)
+            if len(self._files) >= _MAX_OPEN_SHARDS:
+                # shuffled access over a large dataset must not run out of file handles
+                oldest = next(iter(self._files))
+                self._files.pop(oldest).close()
+            f = open_shard(self.root / shard)
+        self._files[shard] = f  # most recently used last
         return f
 
     def close(self) -> None:

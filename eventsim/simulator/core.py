@@ -432,6 +432,15 @@ class EventSimulator:
                 ref0 = _sel(ref, sel)
                 ref.index_copy_(0, sel, ref0 + n_on * con - n_off * coff)
                 n = n_on - n_off
+                fire = torch.nonzero(n).squeeze(1)
+                if fire.numel() != n.numel():
+                    # within the 1e-9 slack a pixel can pass the comparator without a whole
+                    # level crossed: no event, no record
+                    sel, n, ref0 = _sel(sel, fire), _sel(n, fire), _sel(ref0, fire)
+                    con, coff = _sel(con, fire), _sel(coff, fire)
+                    if sel.numel() == 0:
+                        xp = x_k
+                        continue
                 rec = self._record(
                     _sel(act, sel),
                     n,
