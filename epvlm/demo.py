@@ -62,7 +62,10 @@ def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    # the bounds are exactly 0 and 1 at k = 0 and k = n; rounding would leave them a hair off
+    lo = 0.0 if k == 0 else max(0.0, centre - half)
+    hi = 1.0 if k == n else min(1.0, centre + half)
+    return (lo, hi)
 
 
 def paired_bootstrap(
@@ -464,9 +467,10 @@ def plot_by_target(summary: dict[str, Any], path: Path) -> Path:
                 continue
             x = [100 * c["flops_vs_dense"] for c in cs]
             y = [100 * cell["accuracy"] for cell in cells]
+            # clipped: at 0 % or 100 % rounding can put the Wilson bound a hair past the estimate
             err = [
-                [100 * (cell["accuracy"] - cell["ci95"][0]) for cell in cells],
-                [100 * (cell["ci95"][1] - cell["accuracy"]) for cell in cells],
+                [max(0.0, 100 * (cell["accuracy"] - cell["ci95"][0])) for cell in cells],
+                [max(0.0, 100 * (cell["ci95"][1] - cell["accuracy"])) for cell in cells],
             ]
             ax.errorbar(
                 x, y, yerr=err, marker=markers.get(sel, "o"), ms=10 if sel == "dense" else 6,

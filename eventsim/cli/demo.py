@@ -17,7 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         "Build the demo event-VQA test split (datasets/shapes-demo.toml), answer it with the "
         "shipped tiny Qwen2-VL for dense, event, random and downsample token selection at keep "
-        "fractions 0.75, 0.5 and 0.25, and write a report (accuracy with 95 %% intervals, "
+        "fractions 0.75, 0.5 and 0.25, and write a report (accuracy with 95 % intervals, "
         "FLOPs, latency, plots, preview images).",
     )
     p.add_argument("-o", "--output", default="demo-out", help="output folder (default demo-out)")
