@@ -154,6 +154,21 @@ def summarize(
             entry["subsets"][name] = cell
         configs.append(entry)
 
+    # paired comparison with the event prior at the same keep fraction
+    for entry in configs:
+        event = groups.get(("event", entry["keep"]))
+        if entry["selector"] in ("event", "dense") or event is None:
+            continue
+        mine = groups[(entry["selector"], entry["keep"])]
+        for name, sub in subsets.items():
+            common = [i for i in sub if i in mine and i in event]
+            boot = paired_bootstrap(
+                np.array([event[i]["correct"] for i in common], dtype=bool),
+                np.array([mine[i]["correct"] for i in common], dtype=bool),
+                seed=len(configs) + len(name),
+            )
+            entry["subsets"][name]["event_minus_this_ci95"] = list(boot["diff"])
+
     summary: dict[str, Any] = {
         "n_questions": len(ids),
         "n_moving": len(subsets["moving"]),
@@ -264,18 +279,20 @@ def findings(
                 continue
             gap = e["accuracy"] - o["accuracy"]
             label = {"moving": "moving-target", "static": "static-target", "all": "all"}[subset]
+            lo, hi = o.get("event_minus_this_ci95", (math.nan, math.nan))
+            paired = f"paired 95 % CI of event minus {name}: {_pts(lo)} to {_pts(hi)}"
             if gap <= 0:
                 out.append(
                     f"`{name}` at τ = {keep:g} matches or beats `event` on {label} questions: "
-                    f"{_pct(o['accuracy'])} vs {_pct(e['accuracy'])} ({_pct(other['flops_vs_dense'])} "
-                    f"vs {_pct(event['flops_vs_dense'])} of dense FLOPs)."
+                    f"{_pct(o['accuracy'])} vs {_pct(e['accuracy'])} at "
+                    f"{_pct(other['flops_vs_dense'])} vs {_pct(event['flops_vs_dense'])} of dense "
+                    f"FLOPs ({paired})."
                 )
             else:
-                overlap = o["ci95"][1] >= e["ci95"][0]
-                note = " (the 95 % intervals overlap)" if overlap else ""
+                noise = " — within noise" if math.isfinite(lo) and lo <= 0 else ""
                 out.append(
                     f"`event` beats `{name}` at τ = {keep:g} on {label} questions by "
-                    f"{_pts(gap)}: {_pct(e['accuracy'])} vs {_pct(o['accuracy'])}{note}."
+                    f"{_pts(gap)}: {_pct(e['accuracy'])} vs {_pct(o['accuracy'])} ({paired}){noise}."
                 )
     return out
 

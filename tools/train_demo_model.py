@@ -319,6 +319,8 @@ def main(argv: list[str] | None = None) -> int:
         "text_rope_theta": TEXT_ROPE_THETA,
         "parameters": n_params,
         "torch_threads": args.threads,
+        "eval_samples": args.eval_samples,
+        "torch_version": torch.__version__,
     }
     record({"event": "start", **info})
     t0 = time.time()
