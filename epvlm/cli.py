@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from eventsim._version import __version__
-from eventsim.cli._common import check_output, cli_command, make_parser
+from eventsim.cli._common import check_output, cli_command, dispatch, make_parser
 from eventsim.errors import InputError, ParameterError
 
 
@@ -375,29 +375,8 @@ COMMANDS = {
 }
 
 
-def _usage() -> str:
-    lines = ["usage: epvlm [--version] {run,eval,flops} [ARGS ...]", "", "commands:"]
-    lines += [f"  {name:<6} {help_}" for name, (_, help_) in COMMANDS.items()]
-    lines += ["", "Run 'epvlm COMMAND --help' for a command's options."]
-    return "\n".join(lines)
-
-
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help"):
-        print(_usage())
-        return 0 if argv else 2
-    if argv[0] == "--version":
-        print(f"epvlm {__version__}")
-        return 0
-    name, rest = argv[0], argv[1:]
-    if name not in COMMANDS:
-        print(
-            f"epvlm: error: unknown command {name!r}; valid commands: {', '.join(COMMANDS)}",
-            file=sys.stderr,
-        )
-        return 2
-    return COMMANDS[name][0](rest)
+    return dispatch("epvlm", __version__, COMMANDS, argv)
 
 
 if __name__ == "__main__":

@@ -4,10 +4,10 @@ function that returns an exit status, so commands are tested in-process and impo
 
 from __future__ import annotations
 
-import importlib
 import sys
 
 from eventsim._version import __version__
+from eventsim.cli._common import dispatch
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -22,36 +22,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def _usage() -> str:
-    width = max(len(n) for n in COMMANDS)
-    lines = [
-        "usage: eventsim [--version] COMMAND [ARGS ...]",
-        "",
-        "commands:",
-        *(f"  {name:<{width}}  {help_}" for name, (_, help_) in COMMANDS.items()),
-        "",
-        "Run 'eventsim COMMAND --help' for a command's options.",
-    ]
-    return "\n".join(lines)
-
-
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help"):
-        print(_usage())
-        return 0 if argv else 2
-    if argv[0] == "--version":
-        print(f"eventsim {__version__}")
-        return 0
-    name, rest = argv[0], argv[1:]
-    if name not in COMMANDS:
-        print(
-            f"eventsim: error: unknown command {name!r}; valid commands: {', '.join(COMMANDS)}",
-            file=sys.stderr,
-        )
-        return 2
-    module = importlib.import_module(COMMANDS[name][0])
-    return module.main(rest)
+    return dispatch("eventsim", __version__, COMMANDS, argv)
 
 
 if __name__ == "__main__":

@@ -106,3 +106,48 @@ def parse_assignments(items: list[str] | None) -> dict[str, str]:
             raise ParameterError(f"--set {item!r} is not FIELD=VALUE")
         out[key.strip()] = value.strip()
     return out
+
+
+def dispatch(
+    prog: str,
+    version: str,
+    commands: dict[str, tuple[str | Callable[[list[str]], int], str]],
+    argv: list[str] | None = None,
+) -> int:
+    """Top-level ``PROG COMMAND ARGS`` dispatch shared by the ``eventsim`` and ``epvlm`` scripts.
+
+    ``commands`` maps a name to ``(main, help)``, where ``main`` is a ``main(argv)`` function or
+    the dotted name of a module that has one (imported only when that command runs).
+    """
+    import importlib
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        width = max(len(n) for n in commands)
+        print(
+            "\n".join(
+                [
+                    f"usage: {prog} [--version] COMMAND [ARGS ...]",
+                    "",
+                    "commands:",
+                    *(f"  {name:<{width}}  {help_}" for name, (_, help_) in commands.items()),
+                    "",
+                    f"Run '{prog} COMMAND --help' for a command's options.",
+                ]
+            )
+        )
+        return EXIT_OK if argv else EXIT_USAGE
+    if argv[0] == "--version":
+        print(f"{prog} {version}")
+        return EXIT_OK
+    name, rest = argv[0], argv[1:]
+    if name not in commands:
+        print(
+            f"{prog}: error: unknown command {name!r}; valid commands: {', '.join(commands)}",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    target = commands[name][0]
+    if isinstance(target, str):
+        target = importlib.import_module(target).main
+    return target(rest)
