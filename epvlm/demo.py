@@ -269,6 +269,18 @@ def findings(
                 )
     if parts:
         out.append(f"Why, at τ = {keep:g}: " + "; ".join(parts) + ".")
+    down = _find(summary, "downsample", keep)
+    if (
+        down is not None
+        and down["subsets"]["all"]["accuracy"] >= event["subsets"]["all"]["accuracy"]
+    ):
+        out.append(
+            f"`downsample` keeps every object, only at lower resolution (the whole image in "
+            f"{down['kept_tokens']:.0f} instead of {down['total_tokens']:.0f} tokens "
+            f"at τ = {keep:g}), so a still target is never dropped and only what needs fine detail "
+            "is lost; where it matches or beats `event` below, the question did not need that "
+            "detail, and the event prior's advantage is limited to what random dropping loses."
+        )
     for name in ("random", "downsample"):
         other = _find(summary, name, keep)
         if other is None:
