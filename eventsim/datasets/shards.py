@@ -61,7 +61,12 @@ def _dataset(group: h5py.Group, name: str, data: np.ndarray, filt: dict[str, Any
         # chunked (filtered) datasets need at least one element per chunk
         group.create_dataset(name, data=data, track_times=False)
         return
-    group.create_dataset(name, data=data, chunks=data.shape, track_times=False, **filt)
+    ds = group.create_dataset(name, data=data, chunks=data.shape, track_times=False, **filt)
+    # The chunk sits in the raw-data cache until the dataset is closed, and when that happens
+    # depends on Python garbage collection (e.g. under Dask it was sometimes deferred to file
+    # close), which moved the chunk's file offset. Flushing now fixes where it lands, so the
+    # shard bytes do not depend on the executor.
+    ds.flush()
 
 
 def _dumps(value: Any) -> str:
