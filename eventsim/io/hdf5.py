@@ -45,7 +45,7 @@ from eventsim.events import EVENT_DTYPE, as_events, check_sensor_size, empty_eve
 FORMAT_NAME = "eventsim-events"
 FORMAT_VERSION = "1.0"
 
-# Chosen with tools/bench_h5.py --sweep (docs/bench-h5.md). Blosc-lz4 for every column:
+# Chosen with tools/bench_h5.py --sweep (docs/benchmarks.md). Blosc-lz4 for every column:
 # zstd stores t ~20 % smaller but writes and reads at about half the speed. Coordinates and
 # polarity use bitshuffle (their high bits are constant); t uses byte shuffle at level 9,
 # which compresses it as well as bitshuffle (slowly growing µs: the high bytes repeat) and
