@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from epvlm.evaluate import wilson_interval as wilson
 from eventsim.errors import DatasetError, OutputExistsError, ParameterError
 
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -52,20 +53,6 @@ class DemoResult:
 
 
 # ----------------------------------------------------------------------------- statistics
-
-
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95 % Wilson score interval of k successes in n trials (nan for n = 0)."""
-    if n == 0:
-        return (math.nan, math.nan)
-    p = k / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    # the bounds are exactly 0 and 1 at k = 0 and k = n; rounding would leave them a hair off
-    lo = 0.0 if k == 0 else max(0.0, centre - half)
-    hi = 1.0 if k == n else min(1.0, centre + half)
-    return (lo, hi)
 
 
 def paired_bootstrap(

@@ -173,14 +173,17 @@ def answer_selections(
 
 
 def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95 % Wilson score interval of a proportion k/n."""
+    """95 % Wilson score interval of k successes in n trials (nan for n = 0)."""
     if n == 0:
-        return (float("nan"), float("nan"))
+        return (math.nan, math.nan)
     p = k / n
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    # the bounds are exactly 0 and 1 at k = 0 and k = n; rounding would leave them a hair off
+    lo = 0.0 if k == 0 else max(0.0, centre - half)
+    hi = 1.0 if k == n else min(1.0, centre + half)
+    return (lo, hi)
 
 
 def _configs(selectors: Iterable[str], keeps: Iterable[float]) -> list[tuple[str, float]]:
