@@ -4,6 +4,6 @@ Importing the package is light; torch and transformers load only when a submodul
 them (`epvlm.modeling`, `epvlm.processing`, `epvlm.evaluate`, ...) is imported.
 """
 
-from eventsim._version import __version__
+from eventsim import __version__
 
 __all__ = ["__version__"]

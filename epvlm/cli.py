@@ -1,6 +1,6 @@
 """The ``epvlm`` command: ``run`` (one question), ``eval`` (a built dataset), ``flops`` (costs).
 
-Each subcommand is a ``main(argv) -> int`` built with eventsim's CLI plumbing, so errors print
+Each subcommand is a ``main(argv) -> int`` built with `eventsim.cli.common`, so errors print
 one line (``epvlm CMD: error: ...``, exit 1), usage errors exit 2 and outputs are never
 overwritten without ``--force``. ``epvlm flops`` imports neither torch nor transformers.
 """
@@ -12,15 +12,13 @@ import json
 import sys
 from pathlib import Path
 
-from eventsim._version import __version__
-from eventsim.cli._common import check_output, cli_command, dispatch, make_parser
+from epvlm import __version__
+from eventsim.cli.common import check_output, cli_command, dispatch, make_parser
 from eventsim.errors import InputError, ParameterError
 
 
 def _parser(command: str, description: str) -> argparse.ArgumentParser:
-    p = make_parser(command, description)
-    p.prog = f"epvlm {command}"
-    return p
+    return make_parser(command, description, prog="epvlm")
 
 
 def _selectors_arg(text: str) -> list[str]:

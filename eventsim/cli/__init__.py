@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 
 from eventsim._version import __version__
-from eventsim.cli._common import dispatch
+from eventsim.cli.common import dispatch
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {

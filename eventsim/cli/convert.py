@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from eventsim.cli._common import check_output, cli_command, make_parser, parse_sensor_size
+from eventsim.cli.common import check_output, cli_command, make_parser, parse_sensor_size
 from eventsim.errors import ParameterError
 
 PACKET_EVENTS = 1 << 20

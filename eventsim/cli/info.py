@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from eventsim.cli._common import cli_command, make_parser, parse_sensor_size
+from eventsim.cli.common import cli_command, make_parser, parse_sensor_size
 from eventsim.errors import DatasetError, EventFileError
 
 

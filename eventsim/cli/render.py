@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from eventsim.cli._common import cli_command, make_parser, parse_sensor_size
+from eventsim.cli.common import cli_command, make_parser, parse_sensor_size
 from eventsim.render.colors import BACKGROUNDS, COLORMAPS
 from eventsim.render.frames import COLOR_BY
 from eventsim.render.renderer import HEATMAP_SCALES, MODES, OVERLAY_FRAMES, RenderParams

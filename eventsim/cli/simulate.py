@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from eventsim.cli._common import (
+from eventsim.cli.common import (
     check_output,
     cli_command,
     make_parser,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from eventsim.cli._common import cli_command, make_parser
+from eventsim.cli.common import cli_command, make_parser
 
 
 def build_parser() -> argparse.ArgumentParser:

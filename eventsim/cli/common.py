@@ -1,4 +1,19 @@
-"""Shared plumbing for subcommands: one error format, overwrite protection, small parsers."""
+"""Public CLI plumbing shared by the ``eventsim`` and ``epvlm`` commands.
+
+Both scripts build their subcommands from these pieces, so every command behaves alike:
+
+- `make_parser` returns an argparse parser (``prog`` is ``"PROG COMMAND"``) that raises
+  instead of calling ``sys.exit``, so commands run in-process in tests.
+- `cli_command` turns ``run(args) -> int | None`` into ``main(argv) -> int``. A usage error
+  prints argparse's message and returns `EXIT_USAGE` (2); an `EventsimError` (epvlm's errors
+  derive from it) prints one line ``PROG COMMAND: error: ...`` and returns `EXIT_ERROR` (1);
+  Ctrl-C returns 130; otherwise the run's status, `EXIT_OK` (0) when it returns ``None``.
+- `check_output` refuses to overwrite an existing output unless ``--force`` was given.
+- `dispatch` is the top-level ``PROG [--version] COMMAND ARGS``: commands map to a ``main``
+  function or the dotted name of a module holding one, imported only when that command runs;
+  an unknown command exits 2 listing the valid ones (``moved`` names where it went).
+- `parse_sensor_size` and `parse_assignments` read ``WIDTHxHEIGHT`` and ``FIELD=VALUE``.
+"""
 
 from __future__ import annotations
 
@@ -38,8 +53,9 @@ class _ParserExit(Exception):
         self.status = status
 
 
-def make_parser(command: str, description: str) -> argparse.ArgumentParser:
-    return _Parser(prog=f"eventsim {command}", description=description)
+def make_parser(command: str, description: str, prog: str = "eventsim") -> argparse.ArgumentParser:
+    """A parser for ``PROG COMMAND`` whose errors reach `cli_command` as exit codes."""
+    return _Parser(prog=f"{prog} {command}", description=description)
 
 
 def cli_command(parser_factory: Callable[[], argparse.ArgumentParser]):
@@ -113,11 +129,14 @@ def dispatch(
     version: str,
     commands: dict[str, tuple[str | Callable[[list[str]], int], str]],
     argv: list[str] | None = None,
+    moved: dict[str, str] | None = None,
 ) -> int:
     """Top-level ``PROG COMMAND ARGS`` dispatch shared by the ``eventsim`` and ``epvlm`` scripts.
 
     ``commands`` maps a name to ``(main, help)``, where ``main`` is a ``main(argv)`` function or
     the dotted name of a module that has one (imported only when that command runs).
+    ``moved`` maps a former command name to the command line that replaced it, so the
+    unknown-command error can point there.
     """
     import importlib
 
@@ -142,8 +161,9 @@ def dispatch(
         return EXIT_OK
     name, rest = argv[0], argv[1:]
     if name not in commands:
+        hint = f"; it moved to '{moved[name]}'" if moved and name in moved else ""
         print(
-            f"{prog}: error: unknown command {name!r}; valid commands: {', '.join(commands)}",
+            f"{prog}: error: unknown command {name!r}{hint}; valid commands: {', '.join(commands)}",
             file=sys.stderr,
         )
         return EXIT_USAGE
