@@ -13,8 +13,13 @@ class ModelDirError(EventsimError, FileNotFoundError):
     """A model or processor directory is missing or lacks the files a checkpoint needs."""
 
 
+class CheckpointError(EventsimError, ValueError):
+    """A checkpoint's weights do not match the model its config describes (missing, unexpected
+    or wrongly shaped tensors), or its config names a model type epvlm does not support."""
+
+
 class EventsOutsideImageError(InvalidEventsError):
     """Events lie outside the image the prior is computed for."""
 
 
-__all__ = ["EventsOutsideImageError", "KeepMaskError", "ModelDirError"]
+__all__ = ["CheckpointError", "EventsOutsideImageError", "KeepMaskError", "ModelDirError"]

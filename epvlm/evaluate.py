@@ -41,10 +41,11 @@ __all__ = [
 
 
 def load_model(model_dir: str | Path, *, device: str = "cpu", dtype: str = "float32"):
-    """Load `EPQwen2VLForConditionalGeneration` and its processor from a checkpoint directory."""
+    """Load the EP-VLM model (class picked from ``model_type`` in ``config.json``, every tensor
+    checked, see `epvlm.loading.load_pretrained_model`) and its processor from a directory."""
     import torch
 
-    from epvlm.modeling import EPQwen2VLForConditionalGeneration
+    from epvlm.loading import load_pretrained_model
     from epvlm.processing import load_processor
 
     if dtype not in DTYPES:
@@ -59,10 +60,7 @@ def load_model(model_dir: str | Path, *, device: str = "cpu", dtype: str = "floa
     proc = load_processor(model_dir)
     if not (model_dir / "config.json").is_file():
         raise ModelDirError(f"model directory {str(model_dir)!r} has no config.json")
-    model = EPQwen2VLForConditionalGeneration.from_pretrained(
-        str(model_dir), dtype=getattr(torch, dtype)
-    )
-    model.to(dev).eval()
+    model = load_pretrained_model(model_dir, device=dev, dtype=getattr(torch, dtype))
     gen = model.generation_config
     if gen.pad_token_id is None:
         gen.pad_token_id = proc.tokenizer.pad_token_id

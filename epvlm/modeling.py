@@ -28,6 +28,7 @@ from transformers.utils.generic import accepts_precomputed_kwargs, can_return_tu
 from transformers.vision_utils import get_vision_position_ids
 
 from epvlm.errors import KeepMaskError
+from epvlm.loading import register_stock_conversions
 
 __all__ = [
     "EPQwen2VLForConditionalGeneration",
@@ -263,7 +264,8 @@ class EPQwen2VLModel(Qwen2VLModel):
 class EPQwen2VLForConditionalGeneration(Qwen2VLForConditionalGeneration):
     """`Qwen2VLForConditionalGeneration` whose ``forward`` and ``generate`` take ``image_keep_mask``.
 
-    Loads any Qwen2-VL checkpoint with ``from_pretrained`` (same weights, same names).
+    ``from_pretrained`` loads any Qwen2-VL checkpoint (legacy or current tensor names) exactly
+    as the stock class does; `epvlm.loading.load_pretrained_model` also rejects incomplete ones.
     """
 
     def __init__(self, config):
@@ -329,3 +331,7 @@ class EPQwen2VLForConditionalGeneration(Qwen2VLForConditionalGeneration):
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
         )
+
+
+# Stock transformers renames legacy checkpoint keys only for its own classes; give ours the same.
+register_stock_conversions(EPQwen2VLForConditionalGeneration, EPQwen2VLModel)

@@ -1,0 +1,202 @@
+"""Strict loading of Qwen2-VL and Qwen2.5-VL checkpoints into the EP-VLM classes.
+
+Checkpoints in the wild (the Hub's, and whatever stock transformers' ``save_pretrained``
+writes) use the legacy tensor names (``model.layers.*``, ``model.embed_tokens``, ``visual.*``,
+``lm_head``), while the modules are named ``model.language_model.*`` / ``model.visual.*``.
+transformers renames on load through a conversion mapping it registers per class name for its
+own classes only, and skips classes defined outside the library. `register_stock_conversions`
+registers the stock parent's mapping under the EP subclass's name, so both layouts (and the
+reverse on ``save_pretrained``) behave exactly as for the stock class.
+
+`load_pretrained_model` reads ``model_type`` from ``config.json``, picks the EP class and turns
+any missing, unexpected or mis-shaped tensor into a `CheckpointError` instead of transformers'
+warning (which leaves the missing layers randomly initialised).
+
+This module imports torch and transformers only inside its functions.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from importlib import import_module
+from pathlib import Path
+from typing import Any
+
+from epvlm.errors import CheckpointError, ModelDirError
+
+__all__ = [
+    "MODEL_CLASSES",
+    "checkpoint_keys",
+    "load_pretrained_model",
+    "model_class_for",
+    "read_model_type",
+    "register_stock_conversions",
+]
+
+# model_type in config.json -> (module, EP class)
+MODEL_CLASSES: dict[str, tuple[str, str]] = {
+    "qwen2_vl": ("epvlm.modeling", "EPQwen2VLForConditionalGeneration"),
+    "qwen2_5_vl": ("epvlm.modeling_qwen2_5_vl", "EPQwen2_5_VLForConditionalGeneration"),
+}
+
+_NAMES_SHOWN = 3
+
+
+def register_stock_conversions(*classes: type) -> None:
+    """Give each class the checkpoint conversion mapping transformers has for its nearest
+    stock ancestor (looked up by that ancestor's class name, as transformers does)."""
+    from transformers.conversion_mapping import (
+        get_checkpoint_conversion_mapping,
+        register_checkpoint_conversion_mapping,
+    )
+
+    for cls in classes:
+        stock = next(
+            (base for base in cls.__mro__[1:] if base.__module__.startswith("transformers.")),
+            None,
+        )
+        if stock is None:
+            raise TypeError(f"{cls.__name__} has no transformers base class")
+        mapping = get_checkpoint_conversion_mapping(stock.__name__)
+        if mapping is not None:
+            register_checkpoint_conversion_mapping(cls.__name__, mapping, overwrite=True)
+
+
+def read_model_type(model_dir: str | Path) -> str:
+    """``model_type`` of the checkpoint in ``model_dir`` (from its ``config.json``)."""
+    cfg_file = Path(model_dir) / "config.json"
+    if not cfg_file.is_file():
+        raise ModelDirError(f"model directory {str(model_dir)!r} has no config.json")
+    try:
+        cfg = json.loads(cfg_file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelDirError(f"cannot read {str(cfg_file)!r}: {exc}") from None
+    model_type = cfg.get("model_type") if isinstance(cfg, dict) else None
+    if not isinstance(model_type, str):
+        raise CheckpointError(
+            f"{str(cfg_file)!r} has no model_type; expected one of {_supported()}"
+        )
+    return model_type
+
+
+def _supported() -> str:
+    return ", ".join(MODEL_CLASSES)
+
+
+def model_class_for(model_type: str) -> type:
+    """The EP-VLM class for a ``model_type`` (``qwen2_vl`` or ``qwen2_5_vl``)."""
+    if model_type not in MODEL_CLASSES:
+        raise CheckpointError(
+            f"model_type {model_type!r} is not supported; expected one of {_supported()}"
+        )
+    module, name = MODEL_CLASSES[model_type]
+    return getattr(import_module(module), name)
+
+
+def checkpoint_keys(model_dir: str | Path) -> list[str]:
+    """Tensor names stored in a safetensors checkpoint (single file or sharded with an index),
+    read from the file headers without loading any tensor."""
+    from safetensors import safe_open
+
+    model_dir = Path(model_dir)
+    index = model_dir / "model.safetensors.index.json"
+    if index.is_file():
+        return sorted(json.loads(index.read_text(encoding="utf-8"))["weight_map"])
+    single = model_dir / "model.safetensors"
+    if not single.is_file():
+        raise ModelDirError(
+            f"model directory {str(model_dir)!r} has neither model.safetensors nor "
+            "model.safetensors.index.json"
+        )
+    with safe_open(str(single), framework="pt") as f:
+        return sorted(f.keys())
+
+
+def _stored_names(keys: list[str], stored: list[str]) -> list[str]:
+    """Model tensor names as the checkpoint spells them (legacy names when it uses those)."""
+    if any(k.startswith(("model.language_model.", "model.visual.")) for k in stored):
+        return sorted(keys)
+    out = []
+    for key in keys:
+        for current, legacy in (("model.language_model.", "model."), ("model.visual.", "visual.")):
+            if key.startswith(current):
+                key = legacy + key[len(current) :]
+                break
+        out.append(key)
+    return sorted(out)
+
+
+def _first(names: Any) -> str:
+    names = sorted(names)
+    shown = ", ".join(names[:_NAMES_SHOWN])
+    return shown + (f" and {len(names) - _NAMES_SHOWN} more" if len(names) > _NAMES_SHOWN else "")
+
+
+def _check_loading_info(model_dir: Path, cls: type, info: dict[str, Any]) -> None:
+    missing = list(info.get("missing_keys") or ())
+    unexpected = list(info.get("unexpected_keys") or ())
+    mismatched = list(info.get("mismatched_keys") or ())
+    errors = list(info.get("error_msgs") or ())
+    if not (missing or unexpected or mismatched or errors):
+        return
+    problems = []
+    if missing:
+        names = _stored_names(missing, checkpoint_keys(model_dir))
+        problems.append(f"{len(missing)} missing tensor(s): {_first(names)}")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected tensor(s): {_first(unexpected)}")
+    if mismatched:
+        shown = [
+            f"{m[0]} {tuple(m[1])} vs {tuple(m[2])}" if len(m) == 3 else str(m) for m in mismatched
+        ]
+        problems.append(f"{len(mismatched)} tensor(s) of the wrong shape: {_first(shown)}")
+    if errors:
+        problems.append(" ".join(str(e) for e in errors[:1]).replace("\n", " "))
+    raise CheckpointError(
+        f"checkpoint {str(model_dir)!r} does not match {cls.__name__}: " + "; ".join(problems)
+    )
+
+
+def _drop_load_report(record: logging.LogRecord) -> bool:
+    return "LOAD REPORT" not in str(record.msg)
+
+
+def load_pretrained_model(model_dir: str | Path, *, device: Any = "cpu", dtype: Any = "float32"):
+    """Load the checkpoint in ``model_dir`` into the EP-VLM class its ``model_type`` names, in
+    eval mode on ``device`` with floating weights in ``dtype`` (a torch dtype or its name).
+
+    Every tensor equals what the stock transformers class loads from the same directory; a
+    missing, unexpected or wrongly shaped tensor raises `CheckpointError` naming the first
+    ones. Weights are read straight into the model (safetensors, memory-mapped), so peak
+    memory stays near one copy of the weights.
+    """
+    import torch
+
+    model_dir = Path(model_dir)
+    cls = model_class_for(read_model_type(model_dir))
+    if isinstance(dtype, str):
+        torch_dtype = getattr(torch, dtype, None)
+        if not isinstance(torch_dtype, torch.dtype):
+            raise CheckpointError(f"dtype {dtype!r} is not a torch dtype")
+    else:
+        torch_dtype = dtype
+    checkpoint_keys(model_dir)  # one-line error for a directory without weights
+    # transformers logs a multi-line table of bad keys and raises a bare RuntimeError on shape
+    # mismatches; the same facts become one CheckpointError line below.
+    report_logger = logging.getLogger("transformers.modeling_utils")
+    report_logger.addFilter(_drop_load_report)
+    try:
+        model, info = cls.from_pretrained(
+            str(model_dir),
+            dtype=torch_dtype,
+            output_loading_info=True,
+            ignore_mismatched_sizes=True,
+        )
+    except (RuntimeError, ValueError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"cannot load checkpoint {str(model_dir)!r}: {first}") from exc
+    finally:
+        report_logger.removeFilter(_drop_load_report)
+    _check_loading_info(model_dir, cls, info)
+    return model.to(device).eval()
