@@ -258,6 +258,16 @@ def test_changelog_has_an_entry_for_the_current_version():
     assert re.search(r"^## \[Unreleased\]", text, re.M)
 
 
+def test_pre_commit_runs_the_pinned_ruff():
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    pinned = re.search(r'"ruff==([^"]+)"', pyproject)
+    assert pinned, "pyproject.toml's test extra must pin ruff with =="
+    assert re.search(r'"mypy==[^"]+"', pyproject), "pyproject.toml must pin mypy with =="
+    config = (ROOT / ".pre-commit-config.yaml").read_text()
+    rev = re.search(r"astral-sh/ruff-pre-commit\s+rev:\s*v(\S+)", config)
+    assert rev and rev.group(1) == pinned.group(1)
+
+
 def test_hash_events_sees_every_column():
     ev = _writer_events()
     base = hash_events(ev)
