@@ -49,9 +49,16 @@ class DVSParams:
     #: Relative jitter of each leak period: a pixel's leak speed is re-drawn (normal, this
     #: relative std. dev.) when it fires after completing another period.
     leak_jitter_fraction: float = 0.1
-    #: Mean shot-noise event rate per pixel, both polarities together (0 = off).
+    #: Shot-noise event rate per pixel, ON and OFF together (half each), averaged over the
+    #: sensor in every frame interval (0 = off): a uniform frame of any brightness gives this
+    #: rate at every pixel. Within a frame the rate is shared out by brightness (see
+    #: `shot_noise_bright_ratio`). v2e's parameter of the same name is instead the rate at the
+    #: dark end of its brightness curve, and mid-grey content gets 0.6 of it (README,
+    #: "Porting settings from v2e").
     shot_noise_rate_hz: float = 0.0
-    #: Shot-noise rate of a full-intensity pixel relative to a black one (v2e's 0.25).
+    #: Shape of the shot-noise rate over brightness, v2e's: a pixel's share is proportional to
+    #: ``1 - (1 - ratio) * a`` with ``a = min(1, (I + 20) / 275)`` (I in DN), i.e. 0.945 at
+    #: 0 DN and ``ratio`` (v2e's 0.25) at 255 DN; 1 makes shot noise uniform.
     shot_noise_bright_ratio: float = 0.25
     #: Fraction of pixels that are hot (fire ON events at `hot_pixel_rate_hz`).
     hot_pixel_fraction: float = 0.0
@@ -112,7 +119,8 @@ class DVSParams:
 
     @classmethod
     def from_preset(cls, name: str) -> DVSParams:
-        """``ideal`` (all off), ``clean``/``noisy`` (v2e's presets) or ``v2e-default``."""
+        """``ideal`` (all off), ``clean`` / ``noisy`` (v2e's ``--dvs_params`` presets; ``noisy``
+        keeps a 0.5 ms refractory period where v2e's sets none) or ``v2e-default``."""
         try:
             values = PRESETS[name]
         except KeyError:
@@ -172,9 +180,13 @@ def _parse_value(name: str, value: Any, current: Any) -> Any:
 
 PRESETS: dict[str, dict[str, Any]] = {
     "ideal": {},
-    # v2e --dvs_params clean
+    # v2e --dvs_params clean, with the `ln` log curve (v2e always uses lin-log, `linlog`)
     "clean": {"threshold_sigma": 0.02},
-    # v2e --dvs_params noisy (refractory stays at v2e's command-line default, 0.5 ms)
+    # v2e --dvs_params noisy, except the refractory period: v2e's noisy preset sets it to 0
+    # (EventEmulator.set_dvs_params in v2ecore/emulator.py); this one keeps 0.5 ms, v2e's
+    # command-line default; `--set refractory_period_us=0` removes the difference. Two others
+    # remain: the log curve stays `ln` (v2e always uses its lin-log curve, `linlog` here) and
+    # shot-noise rates are defined differently (see `shot_noise_rate_hz`).
     "noisy": {
         "threshold_sigma": 0.05,
         "cutoff_hz": 30.0,
