@@ -1,7 +1,14 @@
 """Turning (images, questions, choices[, answers], keep masks) into Qwen2-VL tensors.
 
-One prompt format (`build_prompt`) and one encoder (`encode_batch`) serve training and
-evaluation alike, so the two cannot drift apart.
+One encoder (`encode_batch`) serves training and evaluation alike, so the two cannot drift
+apart. It writes one of two prompt formats (`prompt_format`):
+
+* ``chat`` when the checkpoint ships a chat template (the Instruct models): the template
+  renders a system prompt and a user turn with the image before the text, as the models were
+  trained; multiple choice is asked as lettered options followed by `epvlm.answers.MC_INSTRUCTION`,
+  as public VLM harnesses ask RealWorldQA (`build_chat_prompt`).
+* ``plain`` for checkpoints without a template (the tiny models trained here): the question
+  before the image and the options as a comma list (`build_prompt`), the format they learnt.
 
 Without torchvision the stock ``Qwen2VLProcessor`` cannot build its video processor; the
 processor here is an image-only subclass of it that saves and loads like the original, so a
@@ -51,6 +58,36 @@ PAD_TOKEN = "<|endoftext|>"
 # Words the prompt template itself uses; the offline tokenizer always contains them.
 PROMPT_WORDS: tuple[str, ...] = ("user", "assistant", "options", ":", ",", ".", "?")
 
+# Words of the chat prompt (system prompt, option letters, instruction) an offline tokenizer
+# with a chat template needs.
+DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."
+CHAT_PROMPT_WORDS: tuple[str, ...] = (
+    "system",
+    DEFAULT_SYSTEM_PROMPT,
+    "Answer with the option's letter from the given choices directly.",
+    *"ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+)
+PROMPT_FORMATS = ("chat", "plain")
+
+# A chat template with Qwen2-VL's layout (default system turn, image placeholder where the
+# content list has an image, generation prompt), for offline tokenizers in tests; real
+# checkpoints bring their own.
+QWEN_STYLE_CHAT_TEMPLATE = (
+    "{%- for message in messages -%}"
+    "{%- if loop.first and message['role'] != 'system' -%}"
+    "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
+    "{%- endif -%}"
+    "<|im_start|>{{ message['role'] }}\n"
+    "{%- if message['content'] is string -%}{{ message['content'] }}"
+    "{%- else -%}{%- for part in message['content'] -%}"
+    "{%- if part['type'] == 'image' -%}<|vision_start|><|image_pad|><|vision_end|>"
+    "{%- elif part['type'] == 'text' -%}{{ part['text'] }}{%- endif -%}"
+    "{%- endfor -%}{%- endif -%}"
+    "<|im_end|>\n"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}<|im_start|>assistant\n{%- endif -%}"
+)
+
 # Pixel budget of the tiny offline processor: 56x56 (4 tokens) up to 448x448 (256 tokens).
 DEFAULT_MIN_PIXELS = 56 * 56
 DEFAULT_MAX_PIXELS = 448 * 448
@@ -97,12 +134,15 @@ def normalize_answer(text: str) -> str:
     return " ".join(words_of(text.replace(IM_END, " ")))
 
 
-def build_offline_tokenizer(vocab_words: Sequence[str]):
+def build_offline_tokenizer(vocab_words: Sequence[str], *, chat_template: str | None = None):
     """Word-level tokenizer with Qwen2-VL's special tokens at ids 0..13 and ``<unk>`` at 14.
 
     A tiny config built from it (`epvlm.tiny.tiny_config`) takes its token ids from this
     tokenizer, so the ids the config expects and the ids the tokenizer emits always agree.
+    With a ``chat_template`` the words of the chat prompt join the vocabulary.
     """
+    if chat_template is not None:
+        vocab_words = [*vocab_words, *CHAT_PROMPT_WORDS]
     from tokenizers import AddedToken, Tokenizer, models, normalizers
     from transformers import PreTrainedTokenizerFast
 
@@ -121,13 +161,16 @@ def build_offline_tokenizer(vocab_words: Sequence[str]):
             for t in (*QWEN2VL_SPECIAL_TOKENS, UNK_TOKEN)
         ]
     )
-    return PreTrainedTokenizerFast(
+    tok = PreTrainedTokenizerFast(
         tokenizer_object=backend,
         unk_token=UNK_TOKEN,
         pad_token=PAD_TOKEN,
         eos_token=IM_END,
         padding_side="left",
     )
+    if chat_template is not None:
+        tok.chat_template = chat_template
+    return tok
 
 
 def _image_processor(min_pixels: int, max_pixels: int):
@@ -143,10 +186,14 @@ def build_offline_processor(
     *,
     min_pixels: int = DEFAULT_MIN_PIXELS,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    chat_template: str | None = None,
 ) -> EPQwen2VLProcessor:
     """Processor for tiny models trained here: Qwen2-VL image preprocessing (patch 14, merge 2,
     CLIP mean/std; PIL backend so torchvision is not needed) plus a word-level tokenizer over
-    ``vocab_words`` (any texts: they are split into words) and the prompt's own words."""
+    ``vocab_words`` (any texts: they are split into words) and the prompt's own words.
+
+    Without ``chat_template`` (the demo model) prompts use the plain format; with one (e.g.
+    `QWEN_STYLE_CHAT_TEMPLATE`) they go through the chat path real Instruct checkpoints take."""
     if min_pixels <= 0 or max_pixels < min_pixels:
         raise ParameterError(
             f"pixel budget min_pixels={min_pixels}, max_pixels={max_pixels} is invalid; "
@@ -154,7 +201,8 @@ def build_offline_processor(
         )
     return EPQwen2VLProcessor(
         image_processor=_image_processor(min_pixels, max_pixels),
-        tokenizer=build_offline_tokenizer(vocab_words),
+        tokenizer=build_offline_tokenizer(vocab_words, chat_template=chat_template),
+        chat_template=chat_template,
     )
 
 
@@ -171,13 +219,57 @@ def load_processor(model_dir: str | Path) -> EPQwen2VLProcessor:
             f"model directory {str(model_dir)!r} has no preprocessor_config.json or "
             "processor_config.json; expected a Qwen2-VL checkpoint saved with its processor"
         )
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*torchvision.*")
-        proc = EPQwen2VLProcessor.from_pretrained(str(model_dir))
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*torchvision.*")
+            proc = EPQwen2VLProcessor.from_pretrained(str(model_dir))
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelDirError(
+            f"cannot load the processor (image processor + tokenizer) of {str(model_dir)!r}: "
+            f"{first}"
+        ) from None
     proc.tokenizer.padding_side = "left"
     if proc.tokenizer.pad_token_id is None:
         proc.tokenizer.pad_token = PAD_TOKEN
+    if (model_dir / "config.json").is_file():
+        check_token_ids(model_dir / "config.json", proc)
     return proc
+
+
+# config.json fields that name special tokens, and the token each must be in the tokenizer
+CONFIG_TOKEN_FIELDS: dict[str, str] = {
+    "image_token_id": IMAGE_TOKEN,
+    "video_token_id": "<|video_pad|>",
+    "vision_start_token_id": VISION_START,
+    "vision_end_token_id": VISION_END,
+}
+
+
+def check_token_ids(config_path: str | Path, proc: EPQwen2VLProcessor) -> None:
+    """Fail in one line when config.json's image/video/vision token ids are not those tokens
+    in the tokenizer (a tokenizer from another checkpoint, or an edited config): the model
+    would otherwise find no image placeholders, or the wrong ones, after a slow load."""
+    import json
+
+    try:
+        config = json.loads(Path(config_path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelDirError(f"cannot read {str(config_path)!r}: {exc}") from None
+    tok = proc.tokenizer
+    for field, token in CONFIG_TOKEN_FIELDS.items():
+        value = config.get(field)
+        if value is None:
+            continue
+        actual = tok.convert_ids_to_tokens(int(value)) if 0 <= int(value) < len(tok) else None
+        if actual != token:
+            expected = tok.convert_tokens_to_ids(token)
+            raise ModelDirError(
+                f"{str(config_path)!r}: {field} = {value} is "
+                + (f"{actual!r}" if actual is not None else "unknown")
+                + f" in the tokenizer; expected the id of {token} "
+                + (f"({expected})" if expected not in (None, tok.unk_token_id) else "(absent)")
+            )
 
 
 def tokens_per_image(proc: EPQwen2VLProcessor, height: int, width: int) -> int:
@@ -222,6 +314,79 @@ def build_prompt(question: str, choices: Sequence[str], n_image_tokens: int) -> 
     )
 
 
+def chat_template_of(proc: EPQwen2VLProcessor) -> str | None:
+    """The checkpoint's chat template (processor's first, then the tokenizer's), or None."""
+    template = getattr(proc, "chat_template", None) or getattr(
+        proc.tokenizer, "chat_template", None
+    )
+    if isinstance(template, dict):
+        template = template.get("default")
+    return template or None
+
+
+def prompt_format(proc: EPQwen2VLProcessor, requested: str = "auto") -> str:
+    """``chat`` when the checkpoint has a chat template, else ``plain`` (or the requested one)."""
+    if requested == "auto":
+        return "chat" if chat_template_of(proc) is not None else "plain"
+    if requested not in PROMPT_FORMATS:
+        raise ParameterError(
+            f"prompt format {requested!r} is unknown; expected auto or one of {PROMPT_FORMATS}"
+        )
+    if requested == "chat" and chat_template_of(proc) is None:
+        raise ParameterError(
+            "prompt format 'chat' needs a chat template, but the checkpoint's processor and "
+            "tokenizer have none; use 'plain'"
+        )
+    return requested
+
+
+def question_text(question: str, choices: Sequence[str]) -> str:
+    """The user text of a chat prompt: the question, then lettered options and the
+    instruction to answer with a letter (a question that already lists its options, as
+    RealWorldQA's do, is used as it stands)."""
+    from epvlm.answers import MC_INSTRUCTION, format_options
+
+    if not choices:
+        return question
+    return f"{question}\n{format_options(choices)}\n{MC_INSTRUCTION}"
+
+
+def build_chat_prompt(
+    proc: EPQwen2VLProcessor,
+    question: str,
+    choices: Sequence[str],
+    n_image_tokens: int,
+    *,
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT,
+) -> str:
+    """The checkpoint's chat template over a system turn and a user turn (image, then text),
+    with the one image placeholder expanded to ``n_image_tokens`` pad tokens."""
+    if n_image_tokens < 1:
+        raise KeepMaskError(f"an image needs at least one kept token, got {n_image_tokens}")
+    template = chat_template_of(proc)
+    if template is None:
+        raise ParameterError("the checkpoint has no chat template; use the plain prompt format")
+    messages = [
+        {"role": "system", "content": [{"type": "text", "text": system_prompt}]},
+        {
+            "role": "user",
+            "content": [
+                {"type": "image"},
+                {"type": "text", "text": question_text(question, choices)},
+            ],
+        },
+    ]
+    text = proc.tokenizer.apply_chat_template(
+        messages, chat_template=template, tokenize=False, add_generation_prompt=True
+    )
+    if text.count(IMAGE_TOKEN) != 1:
+        raise ModelDirError(
+            f"the checkpoint's chat template renders {text.count(IMAGE_TOKEN)} {IMAGE_TOKEN} "
+            "placeholders for one image; expected exactly one"
+        )
+    return text.replace(IMAGE_TOKEN, IMAGE_TOKEN * n_image_tokens)
+
+
 def answer_text(answer: str) -> str:
     """The target the model is trained to generate after the prompt."""
     return f"{answer}{IM_END}"
@@ -258,6 +423,9 @@ def encode_batch(
     choices: Sequence[Sequence[str]],
     keep_masks: Sequence[np.ndarray | None] | None = None,
     answers: Sequence[str] | None = None,
+    *,
+    prompt: str = "auto",
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT,
 ) -> dict[str, torch.Tensor]:
     """Encode one image + question per sample into a left-padded batch.
 
@@ -268,7 +436,8 @@ def encode_batch(
     (all dense patch rows; the model drops the unkept ones), ``image_grid_thw`` (dense grid),
     ``mm_token_type_ids``, ``image_keep_mask`` (flat bool over all images' tokens, in batch
     order) and, when ``answers`` are given, the answer tokens appended plus ``labels`` (the
-    answer and its ``<|im_end|>``; -100 elsewhere).
+    answer and its ``<|im_end|>``; -100 elsewhere). ``prompt`` picks the prompt format
+    (`prompt_format`: auto, chat or plain).
     """
     n = len(images)
     if not (len(questions) == len(choices) == n) or n == 0:
@@ -280,6 +449,10 @@ def encode_batch(
         raise KeepMaskError(f"got {len(keep_masks)} keep masks for {n} images")
     if answers is not None and len(answers) != n:
         raise ParameterError(f"got {len(answers)} answers for {n} images")
+    empty = [i for i, q in enumerate(questions) if not str(q).strip()]
+    if empty:
+        raise ParameterError(f"question {empty[0]} is empty; every sample needs a question")
+    fmt = prompt_format(proc, prompt)
     rgb = [_as_rgb(im) for im in images]
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*torchvision.*")
@@ -300,8 +473,15 @@ def encode_batch(
     sequences: list[list[int]] = []
     label_seqs: list[list[int]] = []
     for i in range(n):
-        prompt = build_prompt(questions[i], list(choices[i]), int(masks[i].sum()))
-        ids = tok(prompt, add_special_tokens=False)["input_ids"]
+        n_kept = int(masks[i].sum())
+        text = (
+            build_chat_prompt(
+                proc, questions[i], list(choices[i]), n_kept, system_prompt=system_prompt
+            )
+            if fmt == "chat"
+            else build_prompt(questions[i], list(choices[i]), n_kept)
+        )
+        ids = tok(text, add_special_tokens=False)["input_ids"]
         labels = [-100] * len(ids)
         if answers is not None:
             target = tok(answer_text(answers[i]), add_special_tokens=False)["input_ids"]

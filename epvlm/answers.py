@@ -1,0 +1,236 @@
+"""Turning a model's generated text into a scored answer, the way VLM benchmark harnesses do.
+
+Two modes:
+
+* **choice** (the sample has answer options, given as a list or written into the question as
+  ``A. ...`` lines, as RealWorldQA does): the generation is parsed into one option. A bare
+  letter (``B``, ``(B)``, ``B.``), a letter with its text (``B. red``), a stated letter
+  (``The answer is B``), the option's text (``red``) or the option's text inside a sentence
+  (``The object is red.``) all count; case, punctuation, number words and trailing special
+  tokens do not matter. Unparseable text scores wrong.
+* **free** (open questions): normalised exact match and a looser *contains* rule (the
+  normalised reference appears as whole words in the normalised generation); both are
+  reported, exact match is the headline.
+
+The raw generation is always kept next to the parsed result so any scoring can be redone.
+The rules follow the public description of lmms-eval's multiple-choice filter (option
+extraction from the question, text-to-letter mapping after stripping punctuation); the code
+is this project's own.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+__all__ = [
+    "MC_INSTRUCTION",
+    "ScoredAnswer",
+    "clean_generation",
+    "format_options",
+    "letter_of",
+    "normalize_text",
+    "options_in_question",
+    "parse_choice",
+    "reference_index",
+    "score_answer",
+]
+
+# The instruction public harnesses append to lettered options (lmms-eval, VLMEvalKit).
+MC_INSTRUCTION = "Answer with the option's letter from the given choices directly."
+
+LETTERS = string.ascii_uppercase
+
+# Qwen-style <|...|> markers plus the sentencepiece/LLaMA ones a generation may end with.
+_SPECIAL = re.compile(r"<\|[^|<>]*\|>|</s>|<s>|<unk>|<pad>|<eos>")
+_OPTION_LINE = re.compile(r"^\s*\(?([A-Z])[.)]\s+(\S.*?)\s*$")
+_NUMBER_WORDS = {
+    "zero": "0",
+    "one": "1",
+    "two": "2",
+    "three": "3",
+    "four": "4",
+    "five": "5",
+    "six": "6",
+    "seven": "7",
+    "eight": "8",
+    "nine": "9",
+    "ten": "10",
+}
+_ARTICLES = {"a", "an", "the"}
+
+
+def letter_of(index: int) -> str:
+    """Option letter of a 0-based index (A, B, ...)."""
+    if not 0 <= index < len(LETTERS):
+        raise ValueError(f"option index {index} is outside 0..{len(LETTERS) - 1}")
+    return LETTERS[index]
+
+
+def format_options(choices: Sequence[str]) -> str:
+    """``A. first\\nB. second ...``: the lettered option block of a multiple-choice prompt."""
+    return "\n".join(f"{letter_of(i)}. {c}" for i, c in enumerate(choices))
+
+
+def options_in_question(question: str) -> list[str]:
+    """Options written into the question as lines ``A. text``, ``B. text``, ... (RealWorldQA's
+    layout); empty when the lines are not a run of consecutive letters from A with at least two.
+    """
+    found: list[str] = []
+    for line in question.splitlines():
+        m = _OPTION_LINE.match(line)
+        if m is None:
+            continue
+        if len(found) >= len(LETTERS) or m.group(1) != LETTERS[len(found)]:
+            return []
+        found.append(m.group(2))
+    return found if len(found) >= 2 else []
+
+
+def clean_generation(text: str) -> str:
+    """The generation up to its first end-of-turn marker, special tokens removed, stripped."""
+    for stop in ("<|im_end|>", "<|endoftext|>", "</s>", "<eos>"):
+        cut = text.find(stop)
+        if cut >= 0:
+            text = text[:cut]
+    return _SPECIAL.sub(" ", text).strip()
+
+
+def normalize_text(text: str, *, drop_articles: bool = False) -> str:
+    """Lower case, punctuation as spaces, number words as digits, single spaces."""
+    text = clean_generation(text).lower()
+    text = re.sub(r"[^\w\s]", " ", text)
+    words = [_NUMBER_WORDS.get(w, w) for w in text.split()]
+    if drop_articles:
+        words = [w for w in words if w not in _ARTICLES]
+    return " ".join(words)
+
+
+def _contains_words(haystack: str, needle: str) -> int:
+    """Start offset of ``needle`` as whole words in ``haystack`` (both normalised), else -1."""
+    if not needle:
+        return -1
+    m = re.search(rf"(?<!\S){re.escape(needle)}(?!\S)", haystack)
+    return m.start() if m else -1
+
+
+def _letter_in(text: str, n: int) -> int | None:
+    """Index of an explicitly given option letter (within the first ``n``), else None."""
+    valid = LETTERS[:n]
+    bare = re.fullmatch(r"[(\[]?\s*([A-Za-z])\s*[)\].:]?", text)
+    if bare and bare.group(1).upper() in valid:
+        return valid.index(bare.group(1).upper())
+    # "B. red", "(B) red", "B) red", "B: red" at the start
+    lead = re.match(r"[(\[]?([A-Z])(?:[)\].:]|\s*[)\]])(?:\s|$)", text)
+    if lead and lead.group(1) in valid:
+        return valid.index(lead.group(1))
+    # "The answer is B", "Answer: (C)", "option B", "choice: D"
+    stated = re.search(
+        r"(?i:answer|option|choice)\s*(?i:is|:)?\s*(?i:option\s+)?[(\[]?([A-Z])\b(?![’'])", text
+    )
+    if stated and stated.group(1) in valid:
+        return valid.index(stated.group(1))
+    paren = re.findall(r"\(([A-Z])\)", text)
+    if len(set(paren)) == 1 and paren[0] in valid:
+        return valid.index(paren[0])
+    return None
+
+
+def parse_choice(generation: str, choices: Sequence[str]) -> int | None:
+    """Index of the option a generation names, or None when it names none (or is ambiguous).
+
+    Order: an explicit letter; the whole answer equal to an option's text; an option's text
+    inside the answer (the earliest mention; at the same place the longer option, so "dark
+    red" wins over "red"). Case, punctuation, number words and
+    special tokens are ignored.
+    """
+    if not choices:
+        return None
+    text = clean_generation(generation)
+    if not text:
+        return None
+    index = _letter_in(text, len(choices))
+    if index is not None:
+        return index
+    norm = normalize_text(text)
+    options = [normalize_text(c) for c in choices]
+    for i, opt in enumerate(options):
+        if opt and norm == opt:
+            return i
+    hits: list[tuple[int, int, int]] = []  # (start, -length, index)
+    for i, opt in enumerate(options):
+        start = _contains_words(norm, opt)
+        if start >= 0:
+            hits.append((start, -len(opt), i))
+    if not hits:
+        return None
+    # earliest mention wins; at the same offset the longer option ("dark red" over "red")
+    return min(hits)[2]
+
+
+def reference_index(answer: str, choices: Sequence[str]) -> int | None:
+    """Index of the reference answer among the options: its text, or its letter."""
+    if answer in choices:
+        return list(choices).index(answer)
+    norm = normalize_text(answer)
+    for i, c in enumerate(choices):
+        if normalize_text(c) == norm:
+            return i
+    letter = answer.strip().strip("().").upper()
+    if len(letter) == 1 and letter in LETTERS[: len(choices)]:
+        return LETTERS.index(letter)
+    return None
+
+
+@dataclass(frozen=True)
+class ScoredAnswer:
+    """One scored generation. ``parsed`` is the option letter (choice mode, None when the
+    text names no option) or the normalised text (free mode); ``prediction`` is the option's
+    text or the cleaned generation."""
+
+    mode: str
+    raw: str
+    prediction: str
+    parsed: str | None
+    correct: bool
+    exact_match: bool
+    contains: bool
+
+
+def score_answer(
+    generation: str, answer: str, choices: Sequence[str], question: str = ""
+) -> ScoredAnswer:
+    """Score one generation against the reference ``answer``.
+
+    Options are ``choices`` when given, else those written into ``question``; with options
+    (and a reference that is one of them, by text or letter) the sample is scored in choice
+    mode, otherwise in free mode.
+    """
+    options = list(choices) or options_in_question(question)
+    ref = reference_index(answer, options) if options else None
+    if ref is not None:
+        index = parse_choice(generation, options)
+        ok = index == ref
+        return ScoredAnswer(
+            mode="choice",
+            raw=generation,
+            prediction=options[index] if index is not None else clean_generation(generation),
+            parsed=letter_of(index) if index is not None else None,
+            correct=ok,
+            exact_match=ok,
+            contains=ok,
+        )
+    pred = normalize_text(generation, drop_articles=True)
+    ref_text = normalize_text(answer, drop_articles=True)
+    exact = bool(ref_text) and pred == ref_text
+    return ScoredAnswer(
+        mode="free",
+        raw=generation,
+        prediction=clean_generation(generation),
+        parsed=pred,
+        correct=exact,
+        exact_match=exact,
+        contains=exact or _contains_words(pred, ref_text) >= 0,
+    )
