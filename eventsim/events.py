@@ -10,7 +10,7 @@ Sensor sizes are always ``(width, height)``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -133,38 +133,90 @@ def validate_events(
         raise InvalidEventsError(f"events have dtype {got}; expected EVENT_DTYPE {EVENT_DTYPE}")
     if events.ndim != 1:
         raise InvalidEventsError(f"events have shape {events.shape}; expected a 1-D array")
+    size = None if sensor_size is None else check_sensor_size(sensor_size)
+    problem = _first_problem(events, size, check_sorted=check_sorted)
+    if problem is not None:
+        raise InvalidEventsError(problem)
+
+
+def _first_problem(
+    events: np.ndarray,
+    sensor_size: SensorSize | None,
+    *,
+    check_sorted: bool = True,
+    base: int = 0,
+    last_t: int | None = None,
+) -> str | None:
+    """The first broken rule of a packet (indices offset by ``base``), or None."""
     if events.size == 0:
-        return
+        return None
     if check_sorted:
         t = events["t"]
+        if last_t is not None and t[0] < last_t:
+            return f"timestamps are not sorted: t[{base}] = {t[0]} us < t[{base - 1}] = {last_t} us"
         dec = np.flatnonzero(t[1:] < t[:-1])
         if dec.size:
             i = int(dec[0]) + 1
-            raise InvalidEventsError(
-                f"timestamps are not sorted: t[{i}] = {t[i]} us < t[{i - 1}] = {t[i - 1]} us"
+            return (
+                f"timestamps are not sorted: t[{base + i}] = {t[i]} us "
+                f"< t[{base + i - 1}] = {t[i - 1]} us"
             )
     p = events["p"]
     badp = np.flatnonzero((p != 0) & (p != 1))
     if badp.size:
         i = int(badp[0])
-        raise InvalidEventsError(f"polarity p[{i}] = {p[i]}; expected 0 or 1")
+        return f"polarity p[{base + i}] = {p[i]}; expected 0 or 1"
     x, y = events["x"], events["y"]
     if sensor_size is not None:
-        width, height = check_sensor_size(sensor_size)
+        width, height = sensor_size
         for name, c, limit in (("x", x, width), ("y", y, height)):
             bad = np.flatnonzero((c < 0) | (c >= limit))
             if bad.size:
                 i = int(bad[0])
-                raise InvalidEventsError(
-                    f"{name}[{i}] = {c[i]} is outside the sensor; expected 0 <= {name} < {limit} "
-                    f"for sensor size {width}x{height}"
+                return (
+                    f"{name}[{base + i}] = {c[i]} is outside the sensor; expected "
+                    f"0 <= {name} < {limit} for sensor size {width}x{height}"
                 )
     else:
         for name, c in (("x", x), ("y", y)):
             bad = np.flatnonzero(c < 0)
             if bad.size:
                 i = int(bad[0])
-                raise InvalidEventsError(f"{name}[{i}] = {c[i]} is negative")
+                return f"{name}[{base + i}] = {c[i]} is negative"
+    return None
+
+
+class StreamCheck:
+    """The one validation of an event stream read or written in packets: time order (also
+    across packets), polarity in {0, 1}, coordinates inside the sensor.
+
+    ``check(packet)`` returns the first problem of the stream so far as a message naming the
+    stream index and value (None while all is well); `checked` wraps an iterable of packets and
+    raises `InvalidEventsError` at the first problem. Used by ``eventsim info`` (which warns, or
+    fails with ``--check``), ``convert``, ``render``, the file writers and the dataset builder.
+    """
+
+    def __init__(self, sensor_size: SensorSize | None = None) -> None:
+        self.sensor_size = None if sensor_size is None else check_sensor_size(sensor_size)
+        self.n_events = 0
+        self.problem: str | None = None
+        self._last_t: int | None = None
+
+    def check(self, packet: np.ndarray) -> str | None:
+        if self.problem is None and len(packet):
+            self.problem = _first_problem(
+                packet, self.sensor_size, base=self.n_events, last_t=self._last_t
+            )
+            self._last_t = int(packet["t"][-1])
+        self.n_events += len(packet)
+        return self.problem
+
+    def checked(self, packets: Iterable[np.ndarray], what: str = "events") -> Iterator[np.ndarray]:
+        """Yield the packets, raising `InvalidEventsError` (prefixed by ``what``) at a bad one."""
+        for packet in packets:
+            if self.check(packet) is not None:
+                raise InvalidEventsError(f"{what}: {self.problem}")
+            yield packet
 
 
 def check_sensor_size(sensor_size: Sequence[int]) -> SensorSize:

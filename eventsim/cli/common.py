@@ -6,8 +6,9 @@ Both scripts build their subcommands from these pieces, so every command behaves
   instead of calling ``sys.exit``, so commands run in-process in tests.
 - `cli_command` turns ``run(args) -> int | None`` into ``main(argv) -> int``. A usage error
   prints argparse's message and returns `EXIT_USAGE` (2); an `EventsimError` (epvlm's errors
-  derive from it) prints one line ``PROG COMMAND: error: ...`` and returns `EXIT_ERROR` (1);
-  Ctrl-C returns 130; otherwise the run's status, `EXIT_OK` (0) when it returns ``None``.
+  derive from it) or an OS error prints one line ``PROG COMMAND: error: ...`` and returns
+  `EXIT_ERROR` (1); Ctrl-C returns `EXIT_INTERRUPTED` (130); otherwise the run's status,
+  `EXIT_OK` (0) when it returns ``None``.
 - `check_output` refuses to overwrite an existing output unless ``--force`` was given.
 - `dispatch` is the top-level ``PROG [--version] COMMAND ARGS``: commands map to a ``main``
   function or the dotted name of a module holding one, imported only when that command runs;
@@ -25,10 +26,21 @@ from collections.abc import Callable
 from pathlib import Path
 
 from eventsim.errors import EventsimError, OutputExistsError, ParameterError
+from eventsim.outputs import (
+    check_interrupted,
+    describe_os_error,
+    remove_stale_temps,
+    sigint_flagged,
+)
 
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 class _Parser(argparse.ArgumentParser):
@@ -61,8 +73,11 @@ def make_parser(command: str, description: str, prog: str = "eventsim") -> argpa
 def cli_command(parser_factory: Callable[[], argparse.ArgumentParser]):
     """Decorate ``run(args) -> int`` into ``main(argv) -> int``.
 
-    Usage errors exit 2; any `EventsimError` prints one line ``eventsim CMD: error: ...`` and
-    exits 1; KeyboardInterrupt exits 130.
+    Usage errors exit 2; any `EventsimError` or OS error (disk full, read-only, permission, a
+    file where a folder should be...) prints one line ``eventsim CMD: error: ...`` and exits 1;
+    Ctrl-C prints one line and exits 130, also when a library swallowed the KeyboardInterrupt
+    (see `eventsim.outputs`). Any other exception prints one line naming it and exits 1; set
+    ``EVENTSIM_TRACEBACK=1`` to let it propagate with its traceback.
     """
 
     def decorate(run: Callable[[argparse.Namespace], int | None]):
@@ -77,13 +92,31 @@ def cli_command(parser_factory: Callable[[], argparse.ArgumentParser]):
             except _ParserExit as exc:
                 return exc.status
             try:
-                status = run(args)
-            except EventsimError as exc:
-                print(f"{parser.prog}: error: {exc}", file=sys.stderr)
-                return EXIT_ERROR
+                with sigint_flagged():
+                    status = run(args)
+                    # an interrupt that a library callback swallowed still stops the command
+                    check_interrupted()
             except KeyboardInterrupt:
-                print(f"{parser.prog}: interrupted", file=sys.stderr)
-                return 130
+                print(f"{parser.prog}: interrupted; partial outputs removed", file=sys.stderr)
+                return EXIT_INTERRUPTED
+            except EventsimError as exc:
+                print(f"{parser.prog}: error: {_one_line(str(exc))}", file=sys.stderr)
+                return EXIT_ERROR
+            except OSError as exc:
+                print(f"{parser.prog}: error: {describe_os_error(exc)}", file=sys.stderr)
+                return EXIT_ERROR
+            except MemoryError:
+                print(f"{parser.prog}: error: out of memory", file=sys.stderr)
+                return EXIT_ERROR
+            except Exception as exc:
+                if os.environ.get("EVENTSIM_TRACEBACK"):
+                    raise
+                print(
+                    f"{parser.prog}: internal error: {type(exc).__name__}: {_one_line(str(exc))} "
+                    "(set EVENTSIM_TRACEBACK=1 to see where)",
+                    file=sys.stderr,
+                )
+                return EXIT_ERROR
             return EXIT_OK if status is None else int(status)
 
         main.build_parser = parser_factory  # type: ignore[attr-defined]
@@ -93,11 +126,13 @@ def cli_command(parser_factory: Callable[[], argparse.ArgumentParser]):
 
 
 def check_output(path: str | os.PathLike, force: bool) -> Path:
-    """Refuse to overwrite an existing output unless ``force``; create the parent folder."""
+    """Refuse to overwrite an existing output unless ``force``; create the parent folder and
+    delete temporaries that killed runs left for this output."""
     path = Path(path)
     if path.exists() and not force:
         raise OutputExistsError(f"output {str(path)!r} exists; pass --force to overwrite it")
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(path)
     return path
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import numpy as np
 
 from eventsim.cli.common import cli_command, make_parser, parse_sensor_size
 from eventsim.errors import DatasetError, EventFileError
+from eventsim.events import StreamCheck
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,34 +30,52 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--layout", default=None, help="force a layout instead of sniffing it")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1 when the events break the format's rules (unsorted time, polarity not 0/1, "
+        "coordinates outside the sensor); without it such a file gets a warning",
+    )
     return p
 
 
 def summarize(reader: Any) -> dict[str, Any]:
-    """Statistics of an open reader; polarity is counted in one pass over packets."""
+    """Statistics of an open reader, in one pass over packets that also validates the stream
+    (`StreamCheck`); ``problem`` is the first broken rule, or None."""
     n = len(reader)
     n_on = 0
+    t_min = t_max = None
+    check = StreamCheck(reader.sensor_size)
     for packet in reader.iter_chunks(1 << 20):
-        n_on += int(np.count_nonzero(packet["p"]))
-    duration_s = reader.duration_us / 1e6
+        if not len(packet):
+            continue
+        n_on += int(np.count_nonzero(packet["p"] == 1))
+        check.check(packet)
+        lo, hi = int(packet["t"].min()), int(packet["t"].max())
+        t_min = lo if t_min is None else min(t_min, lo)
+        t_max = hi if t_max is None else max(t_max, hi)
+    t_start = reader.t_start_us if t_min is None else t_min
+    t_end = reader.t_end_us if t_max is None else t_max + 1  # exclusive, like the readers
+    duration_s = (t_end - t_start) / 1e6
     return {
         "path": str(reader.path),
         "layout": reader.layout,
         "events": n,
-        "t_start_us": reader.t_start_us,
-        "t_end_us": reader.t_end_us,
+        "t_start_us": t_start,
+        "t_end_us": t_end,
         "duration_s": duration_s,
         "rate_ev_per_s": n / duration_s if duration_s > 0 else 0.0,
         "sensor_size": list(reader.sensor_size),
         "sensor_size_inferred": bool(getattr(reader, "sensor_size_inferred", False)),
         "on_events": n_on,
-        "off_events": n - n_on,
+        "off_events": int(n - n_on),
         "on_fraction": n_on / n if n else 0.0,
         "time_unit_detected": reader.time_unit_detected,
         "frames": reader.num_frames,
         "params": reader.params,
         "source": reader.source,
         "notes": list(reader.notes),
+        "problem": check.problem,
     }
 
 
@@ -112,4 +132,12 @@ def main(args: argparse.Namespace) -> int:
     with open_events(path, sensor_size=args.sensor_size, layout=args.layout) as reader:
         s = summarize(reader)
     print(json.dumps(s, indent=2) if args.json else format_summary(s))
+    if s["problem"] is not None:
+        level = "error" if args.check else "warning"
+        print(
+            f"eventsim info: {level}: {path}: invalid events, the figures above are not "
+            f"trustworthy: {s['problem']}",
+            file=sys.stderr,
+        )
+        return 1 if args.check else 0
     return 0

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from eventsim.cli.common import cli_command, make_parser, parse_sensor_size
+from eventsim.errors import InvalidEventsError, OutputExistsError
+from eventsim.events import StreamCheck
 from eventsim.render.colors import BACKGROUNDS, COLORMAPS
 from eventsim.render.frames import COLOR_BY
 from eventsim.render.renderer import HEATMAP_SCALES, MODES, OVERLAY_FRAMES, RenderParams
@@ -112,6 +115,20 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def check_events_file(path: str, sensor_size: tuple[int, int] | None) -> None:
+    """Refuse a file whose events break the format's rules (`StreamCheck`): a frame drawn from
+    them would silently show wrong polarities or drop pixels."""
+    from eventsim.io import open_events
+
+    with open_events(path, sensor_size=sensor_size) as reader:
+        check = StreamCheck(reader.sensor_size)
+        for packet in reader.iter_chunks(1 << 20):
+            if check.check(packet) is not None:
+                raise InvalidEventsError(
+                    f"{path}: invalid events: {check.problem} (see 'eventsim info --check')"
+                )
+
+
 @cli_command(build_parser)
 def main(args: argparse.Namespace) -> int:
     from eventsim.render.pipeline import render_file
@@ -131,6 +148,9 @@ def main(args: argparse.Namespace) -> int:
         n_bins=args.bins,
         scale=args.scale,
     )
+    if Path(args.output).exists() and not args.force:
+        raise OutputExistsError(f"output {args.output!r} exists; pass --force to overwrite it")
+    check_events_file(args.file, args.sensor_size)
     result = render_file(
         args.file,
         args.output,

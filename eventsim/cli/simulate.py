@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from eventsim.cli.common import (
     check_output,
@@ -17,6 +18,8 @@ from eventsim.errors import ParameterError
 EXAMPLES = """examples:
   eventsim simulate clip.mp4 -o clip.h5 --camera davis346 --preset clean
   eventsim simulate frames/ -o frames.h5 --fps 30            (or frames/timestamps.txt)
+  eventsim simulate seq/ -o seq.h5           (ESIM layout: seq/images/ and seq/timestamps.txt)
+  eventsim simulate frames/ --timestamps times.txt -o frames.h5
   eventsim simulate --pair a.png b.png --interval-ms 10 -o pair.h5
   eventsim simulate --image photo.jpg --motion saccade --duration-ms 300 -o photo.h5
   eventsim simulate --synthetic moving-shapes -o shapes.h5 --save-frames
@@ -32,7 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.epilog = EXAMPLES
     p.add_argument("input", nargs="?", help="video file, frame folder, or image (with --motion)")
-    p.add_argument("-o", "--output", required=True, help="output event file (.h5)")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="output event file (.h5; convert it to other formats with 'eventsim convert')",
+    )
     p.add_argument("--force", action="store_true", help="overwrite the output")
     src = p.add_argument_group("other inputs (instead of INPUT)")
     src.add_argument("--image", metavar="IMG", help="one image seen by a moving camera")
@@ -44,6 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         help="frame rate of a folder without timestamps.txt "
         "(or of an image motion / synthetic clip)",
+    )
+    opt.add_argument(
+        "--timestamps",
+        metavar="FILE",
+        help="times of a frame folder's images, one per line in seconds (default: "
+        "timestamps.txt in the folder or beside its images/ subfolder)",
     )
     opt.add_argument("--start", type=float, metavar="S", help="video start time (s)")
     opt.add_argument("--stop", type=float, metavar="S", help="video stop time (s)")
@@ -91,9 +105,59 @@ def build_parser() -> argparse.ArgumentParser:
         help="store the source frames with frame_ts_us and frame_event_idx",
     )
     run.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1)")
-    run.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    run.add_argument(
+        "--threads", type=int, default=1, help="torch CPU threads, 1 or more (default 1)"
+    )
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     return p
+
+
+def _check_numbers(args) -> None:
+    """Reject values that would otherwise be ignored or replaced by a default silently."""
+    import math
+
+    positive = (
+        ("--fps", args.fps),
+        ("--duration-ms", args.duration_ms),
+        ("--amplitude-px", args.amplitude_px),
+        ("--interval-ms", args.interval_ms),
+    )
+    for name, value in positive:
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise ParameterError(f"{name} {value:g} must be a finite number > 0")
+    if args.threads < 1:
+        raise ParameterError(f"--threads {args.threads} must be 1 or more")
+    for name, value in (("--start", args.start), ("--stop", args.stop)):
+        if value is not None and not (math.isfinite(value) and value >= 0):
+            raise ParameterError(f"{name} {value:g} must be a time >= 0 s")
+    if args.start is not None and args.stop is not None and args.stop <= args.start:
+        raise ParameterError(f"--stop {args.stop:g} s is not after --start {args.start:g} s")
+
+
+def _check_output_name(output: str) -> None:
+    suffix = Path(output).suffix.lower()
+    if suffix not in (".h5", ".hdf5"):
+        raise ParameterError(
+            f"output {output!r}: simulate writes eventsim HDF5, so name it .h5 (not "
+            f"{suffix or 'without a suffix'}) and convert it afterwards, e.g. "
+            "'eventsim convert out.h5 out.npy'"
+        )
+
+
+def _frame_folder(path, timestamps: str | None):
+    """(image folder, timestamps file or None) for a folder INPUT, accepting ESIM's layout:
+    ``images/`` with ``timestamps.txt`` beside it."""
+    from eventsim.simulator import sources
+
+    has_images = any(p.suffix.lower() in sources.IMAGE_EXTENSIONS for p in path.iterdir())
+    if not has_images:
+        for sub in ("images", "imgs", "frames"):
+            if (path / sub).is_dir():
+                beside = path / "timestamps.txt"
+                if timestamps is None and beside.is_file():
+                    timestamps = str(beside)
+                return path / sub, timestamps
+    return path, timestamps
 
 
 def _sensor_size(args) -> tuple[int, int] | None:
@@ -129,12 +193,14 @@ def _make_source(args, size):
     fit = args.fit
     is_video = bool(args.input) and not args.image
     if is_video:
-        from pathlib import Path
-
         path = Path(args.input)
         is_video = not path.is_dir() and path.suffix.lower() not in sources.IMAGE_EXTENSIONS
     if (args.start is not None or args.stop is not None) and not is_video:
         raise ParameterError("--start/--stop apply to a video INPUT only")
+    if args.timestamps is not None and not (args.input and Path(args.input).is_dir()):
+        raise ParameterError("--timestamps applies to a frame folder INPUT only")
+    if args.timestamps is not None and args.fps is not None:
+        raise ParameterError("give --timestamps or --fps for a frame folder, not both")
     if args.pair:
         return sources.PairSource(
             args.pair[0], args.pair[1], interval_ms=args.interval_ms, sensor_size=size, fit=fit
@@ -157,11 +223,16 @@ def _make_source(args, size):
         return sources.ArraySource(frames, ts, sensor_size=size, fit=fit, info=info)
     image = args.image
     if image is None:
-        from pathlib import Path
-
         path = Path(args.input)
         if path.is_dir():
-            return sources.FolderSource(path, fps=args.fps, sensor_size=size, fit=fit)
+            folder, timestamps = _frame_folder(path, args.timestamps)
+            return sources.FolderSource(
+                folder,
+                fps=args.fps if timestamps is None else None,
+                timestamps_file=timestamps,
+                sensor_size=size,
+                fit=fit,
+            )
         if path.suffix.lower() not in sources.IMAGE_EXTENSIONS:
             return sources.VideoSource(
                 path, start_s=args.start, stop_s=args.stop, sensor_size=size, fit=fit
@@ -184,6 +255,8 @@ def main(args: argparse.Namespace) -> int:
     from eventsim.simulator import DVSParams
     from eventsim.simulator.pipeline import simulate
 
+    _check_numbers(args)
+    _check_output_name(args.output)
     out = check_output(args.output, args.force)
     params = DVSParams.from_preset(args.preset).with_overrides(parse_assignments(args.set))
     size = _sensor_size(args)

@@ -8,7 +8,6 @@ extra ``formats``), imported only when one of them is used.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,8 +23,9 @@ from eventsim.errors import (
     ParameterError,
     require,
 )
-from eventsim.events import EVENT_DTYPE, check_sensor_size, infer_sensor_size, validate_events
+from eventsim.events import EVENT_DTYPE, StreamCheck, check_sensor_size, infer_sensor_size
 from eventsim.io.hdf5 import EventWriter, strict_events
+from eventsim.outputs import check_interrupted, fsync_file, remove_stale_temps, temp_path
 
 FRAME_FORMATS = ("h5",)
 FAERY_EXTENSIONS = (".aedat4", ".aedat", ".raw", ".evt", ".dat", ".es", ".csv")
@@ -176,10 +176,6 @@ def _csv_options(
 
 
 # -- writing -------------------------------------------------------------------------------------
-def _temp_for(path: Path) -> Path:
-    return path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
-
-
 def write_stream(
     path: str | os.PathLike,
     packets: Iterable[np.ndarray],
@@ -201,6 +197,8 @@ def write_stream(
     sensor_size = check_sensor_size(sensor_size)
     if path.exists() and not force:
         raise OutputExistsError(f"output {str(path)!r} exists; pass force=True to replace it")
+    if path.is_dir():
+        raise EventFileError(f"output {str(path)!r} is a folder; expected a file name")
     if fmt == "h5":
         with EventWriter(path, sensor_size, params=params, source=source, force=force) as w:
             for packet in packets:
@@ -216,10 +214,13 @@ def write_stream(
         "txt": _write_txt,
     }.get(fmt, _write_faery)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temp_for(path)
-    checked = _checked(packets, sensor_size)
+    remove_stale_temps(path)
+    tmp = temp_path(path)
+    checked = _checked(packets, sensor_size, fmt)
     try:
         n = writer(tmp, checked, sensor_size, fmt)
+        fsync_file(tmp)
+        check_interrupted()
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -227,26 +228,35 @@ def write_stream(
     return n
 
 
-def _checked(packets: Iterable[np.ndarray], sensor_size: tuple[int, int]):
-    """Validate order (across packets too), bounds and polarity, naming the stream index."""
-    base = 0
-    last = None
+# ES encodes time as steps from 0 µs: one padding byte per ~127 µs without events.
+_ES_US_PER_PAD_BYTE = 127
+_ES_PAD_BUDGET_BYTES = 64 << 20
+
+
+def _checked(packets: Iterable[np.ndarray], sensor_size: tuple[int, int], fmt: str):
+    """Validate the stream (`StreamCheck`), and refuse outputs whose size would be absurd."""
+    check = StreamCheck(sensor_size)
     for packet in packets:
-        ev = strict_events(packet, base)
+        check_interrupted()
+        ev = strict_events(packet, check.n_events)
         if not len(ev):
             continue
-        if last is not None and ev["t"][0] < last:
-            raise InvalidEventsError(
-                f"timestamps are not sorted across packets: event {base} has "
-                f"t = {ev['t'][0]} us < {last} us"
-            )
-        try:
-            validate_events(ev, sensor_size)
-        except InvalidEventsError as exc:
-            raise InvalidEventsError(f"in the packet starting at event {base}: {exc}") from None
-        last = int(ev["t"][-1])
-        base += len(ev)
+        if check.check(ev) is not None:
+            raise InvalidEventsError(check.problem)
+        if fmt == "es":
+            _check_es_size(int(ev["t"][-1]), check.n_events)
         yield ev
+
+
+def _check_es_size(t_last_us: int, n_events: int) -> None:
+    pad = t_last_us // _ES_US_PER_PAD_BYTE
+    if pad > _ES_PAD_BUDGET_BYTES + 64 * n_events:
+        raise ParameterError(
+            f"ES stores time as steps from 0 us, so events up to t = {t_last_us} us would need "
+            f"about {pad / 1e9:.3g} GB of padding for {n_events:,} events; the timestamps look "
+            "like absolute (epoch) times: write h5, aedat4 or evt3 instead, which store them "
+            "compactly"
+        )
 
 
 def write_events(
@@ -274,10 +284,32 @@ def _collect(packets: Iterable[np.ndarray]) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0, dtype=EVENT_DTYPE)
 
 
+def npy_dtype(size: tuple[int, int]) -> np.dtype:
+    """`EVENT_DTYPE` whose x and y fields carry the sensor size as titles (``sensor_width=W``),
+    so a .npy keeps it; numpy ignores titles when comparing dtypes or indexing by name."""
+    return np.dtype(
+        {
+            "names": list(EVENT_DTYPE.names),
+            "formats": [EVENT_DTYPE[n] for n in EVENT_DTYPE.names],
+            "titles": [f"sensor_width={size[0]}", f"sensor_height={size[1]}", None, None],
+        }
+    )
+
+
+def npy_sensor_size(dtype: np.dtype) -> tuple[int, int] | None:
+    """The sensor size recorded by `npy_dtype`, or None."""
+    fields = dtype.fields or {}
+    try:
+        tx, ty = fields["x"][2], fields["y"][2]
+        return int(tx.split("=")[1]), int(ty.split("=")[1])
+    except (KeyError, IndexError, AttributeError, ValueError):
+        return None
+
+
 def _write_npy(tmp: Path, packets: Iterable[np.ndarray], size: tuple[int, int], fmt: str) -> int:
     ev = _collect(packets)
     with open(tmp, "wb") as fh:
-        np.save(fh, ev)
+        np.save(fh, ev.view(npy_dtype(size)))
     return len(ev)
 
 
@@ -334,6 +366,9 @@ def _write_v2e(tmp: Path, packets: Iterable[np.ndarray], size: tuple[int, int], 
         )
         for ev in packets:
             _append(ds, np.column_stack([ev["t"], ev["x"], ev["y"], ev["p"]]).astype(np.int64))
+        # v2e itself records no sensor size; our reader takes it from these attributes
+        f.attrs["sensor_width"] = size[0]
+        f.attrs["sensor_height"] = size[1]
         return int(ds.shape[0])
 
 

@@ -23,7 +23,6 @@ import contextlib
 import dataclasses
 import json
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -41,6 +40,7 @@ from eventsim.errors import (
     UnknownLayoutError,
 )
 from eventsim.events import EVENT_DTYPE, as_events, check_sensor_size, empty_events
+from eventsim.outputs import check_interrupted, fsync_file, remove_stale_temps, temp_path
 
 FORMAT_NAME = "eventsim-events"
 FORMAT_VERSION = "1.0"
@@ -184,9 +184,10 @@ class EventWriter:
         self._source = _as_dict(source, "source")
         _json_attr(self._params)
         _json_attr(self._source)
-        self._tmp = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex[:8]}.tmp")
+        self._tmp = temp_path(self.path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            remove_stale_temps(self.path)
             self._f = h5py.File(self._tmp, "w", rdcc_nbytes=0)
         except OSError as exc:
             raise EventFileError(f"cannot create {str(self.path)!r}: {exc}") from None
@@ -254,6 +255,7 @@ class EventWriter:
         A rejected packet leaves the writer as it was.
         """
         self._check_open()
+        check_interrupted()
         ev = strict_events(events, self.n_events)
         if ev.ndim != 1:
             raise InvalidEventsError(f"events have shape {ev.shape}; expected a 1-D array")
@@ -463,6 +465,8 @@ class EventWriter:
         try:
             self._finish()
             self._f.close()
+            fsync_file(self._tmp)
+            check_interrupted()
             if self.path.exists() and not self.force:
                 raise OutputExistsError(
                     f"output {str(self.path)!r} appeared while writing; pass force=True to replace it"

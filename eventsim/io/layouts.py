@@ -437,7 +437,10 @@ def _load_v2e(
     t_us, unit = times_to_us(cols["t"], "/events[:, 0]", notes, time_unit)
     p = polarity_01(cols["p"], "/events[:, 3]", notes)
     ev = build_events(cols["x"], cols["y"], t_us, p, notes)
-    size, inferred = resolve_sensor_size(None, sensor_size, ev, path, notes)
+    recorded = None
+    if "sensor_width" in f.attrs and "sensor_height" in f.attrs:
+        recorded = int(f.attrs["sensor_width"]), int(f.attrs["sensor_height"])
+    size, inferred = resolve_sensor_size(recorded, sensor_size, ev, path, notes)
     frames = frame_ts = None
     if isinstance(f.get("frame"), h5py.Dataset) and isinstance(f.get("frame_ts"), h5py.Dataset):
         frames = f["frame"][()]
@@ -582,7 +585,9 @@ def _open_npy(
         raise UnknownLayoutError(f"{str(path)!r} is an .npz archive; rename it to .npz")
     notes: list[str] = []
     ev, unit = _events_from_array(arr, path.name, columns, time_unit, notes)
-    size, inferred = resolve_sensor_size(None, sensor_size, ev, path, notes)
+    from eventsim.io.formats import npy_sensor_size
+
+    size, inferred = resolve_sensor_size(npy_sensor_size(arr.dtype), sensor_size, ev, path, notes)
     return ArrayReader(
         ev,
         size,

@@ -7,8 +7,8 @@ output; an existing target is only replaced with ``force``.
 
 from __future__ import annotations
 
+import contextlib
 import os
-import shutil
 from abc import ABC, abstractmethod
 from pathlib import Path
 
@@ -16,6 +16,13 @@ import cv2
 import numpy as np
 
 from eventsim.errors import EventFileError, OutputExistsError, ParameterError, require
+from eventsim.outputs import (
+    check_interrupted,
+    fsync_file,
+    remove_path,
+    remove_stale_temps,
+    temp_path,
+)
 
 VIDEO_SUFFIXES = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG"}
 IMAGE_SUFFIXES = (".png",)
@@ -42,13 +49,6 @@ def output_kind(path: str | os.PathLike) -> str:
     )
 
 
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
-
-
 def _imwrite_png(path: Path, frame_rgb: np.ndarray) -> None:
     ok, buf = cv2.imencode(".png", cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2BGR))
     if not ok:
@@ -66,9 +66,11 @@ class FrameSink(ABC):
             raise OutputExistsError(
                 f"output {str(self.path)!r} exists; pass --force to overwrite it"
             )
+        if self.path.is_dir() and not isinstance(self, FolderSink):
+            raise EventFileError(f"output {str(self.path)!r} is a folder; expected a file name")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = self.path.with_name(f".{self.path.name}.partial-{os.getpid()}{self.path.suffix}")
-        _remove(self.tmp)
+        remove_stale_temps(self.path)
+        self.tmp = temp_path(self.path)
         self.n_frames = 0
         self._size: tuple[int, int] | None = None
         self._done = False
@@ -85,6 +87,7 @@ class FrameSink(ABC):
             raise ParameterError(f"frame size {size} differs from the first frame's {self._size}")
 
     def write(self, frame: np.ndarray) -> None:
+        check_interrupted()
         self._check(frame)
         self._write(frame)
         self.n_frames += 1
@@ -105,19 +108,25 @@ class FrameSink(ABC):
             self._finish()
             if self.n_frames == 0:
                 raise ParameterError(f"no frames to write to {str(self.path)!r}")
+            self._sync()
+            check_interrupted()
             if self.path.exists() or self.path.is_symlink():
-                _remove(self.path)
+                remove_path(self.path)
             os.replace(self.tmp, self.path)
         except BaseException:
-            _remove(self.tmp)
+            remove_path(self.tmp)
             raise
         return self.path
+
+    def _sync(self) -> None:
+        fsync_file(self.tmp)
 
     def abort(self) -> None:
         if not self._done:
             self._done = True
-            self._abort()
-            _remove(self.tmp)
+            with contextlib.suppress(Exception):
+                self._abort()
+            remove_path(self.tmp)
 
     def _abort(self) -> None:
         """Release resources before the temporary output is deleted."""
@@ -152,6 +161,10 @@ class FolderSink(FrameSink):
     def _write(self, frame: np.ndarray) -> None:
         _imwrite_png(self.tmp / f"frame_{self.n_frames:06d}.png", frame)
 
+    def _sync(self) -> None:
+        for png in self.tmp.iterdir():
+            fsync_file(png)
+
 
 class VideoSink(FrameSink):
     """MP4 (mp4v) or AVI (MJPG) through OpenCV. Frames with an odd width or height are padded
@@ -179,14 +192,63 @@ class VideoSink(FrameSink):
                 raise EventFileError(
                     f"OpenCV could not open a {self.fourcc} video writer for {str(self.path)!r}"
                 )
-        self._writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+        with _quiet_opencv():
+            ok = self._writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+        # OpenCV < 5 returns None and gives no per-frame status; the check at the end remains
+        if ok is False:
+            raise EventFileError(
+                f"could not write frame {self.n_frames} of {str(self.path)!r}: "
+                f"{_disk_state(self.tmp)}"
+            )
 
     def _finish(self) -> None:
         if self._writer is not None:
-            self._writer.release()
+            with _quiet_opencv():
+                self._writer.release()
+            self._writer = None
+        if self.n_frames:
+            # a video whose trailer could not be written (disk full) does not open, or is short
+            capture = cv2.VideoCapture(str(self.tmp))
+            try:
+                count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if capture.isOpened() else 0
+            finally:
+                capture.release()
+            if count != self.n_frames:
+                raise EventFileError(
+                    f"{str(self.path)!r} came out incomplete ({count} of {self.n_frames} frames "
+                    f"readable): {_disk_state(self.tmp)}"
+                )
+
+    def _abort(self) -> None:
+        if self._writer is not None:
+            with _quiet_opencv():
+                self._writer.release()
             self._writer = None
 
-    _abort = _finish
+
+@contextlib.contextmanager
+def _quiet_opencv():
+    """Silence OpenCV's own warnings: a failed write is reported once, by us."""
+    logging = getattr(getattr(cv2, "utils", None), "logging", None)
+    if logging is None:
+        yield
+        return
+    level = logging.getLogLevel()
+    logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        logging.setLogLevel(level)
+
+
+def _disk_state(path: Path) -> str:
+    try:
+        st = os.statvfs(path.parent)
+    except OSError:
+        return "the encoder failed"
+    if st.f_bavail * st.f_frsize < (1 << 20):
+        return "no space left on the device; free some space or write elsewhere"
+    return "the encoder failed (is the disk full or the file system read-only?)"
 
 
 class GifSink(FrameSink):

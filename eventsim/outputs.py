@@ -1,0 +1,175 @@
+"""Publishing outputs safely: temporary names, leftovers of killed runs, Ctrl-C, OS errors.
+
+Every writer of the toolkit writes under `temp_path` (a hidden name beside the output that
+holds the writer's process id) and renames onto the output only once the file is complete and
+flushed, after calling `check_interrupted`. A run killed with SIGKILL leaves its temporary
+behind; `remove_stale_temps` deletes those of processes that no longer run, so the next run for
+the same output starts clean.
+
+Ctrl-C: `sigint_flagged` installs a SIGINT handler that raises `KeyboardInterrupt` like Python's
+own and also records the interrupt. h5py runs cleanup code in weakref callbacks, where Python
+prints and drops an exception ("Exception ignored in ..."); the recorded flag lets
+`check_interrupted` raise it again at the next packet or before the final rename, so an
+interrupt is never lost and no output is published after one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import re
+import shutil
+import signal
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+_TEMP_RE = re.compile(r"\.(?P<pid>\d+)-[0-9a-f]{8}\.tmp")
+_interrupted = threading.Event()
+
+
+def temp_path(path: str | os.PathLike) -> Path:
+    """A hidden temporary name beside ``path`` that keeps its suffix (writers that pick the
+    format from the suffix, such as OpenCV and Pillow, still see it)."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
+
+
+def _pid_running(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, owned by someone else
+    return True
+
+
+def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
+    """Delete temporaries of ``path`` left by runs that were killed; returns what was removed.
+
+    Temporaries of a process that still runs (a concurrent writer) are left alone.
+    """
+    path = Path(path)
+    removed = []
+    prefix = f".{path.name}."
+    try:
+        entries = list(path.parent.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        name = entry.name
+        if not name.startswith(prefix):
+            continue
+        m = _TEMP_RE.match(name[len(prefix) - 1 :])
+        if m is None or _pid_running(int(m["pid"])):
+            continue
+        with contextlib.suppress(OSError):
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+            removed.append(entry)
+    return removed
+
+
+def remove_path(path: Path) -> None:
+    """Delete a file, link or folder tree if it exists."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def fsync_file(path: Path) -> None:
+    """Flush a finished file to the disk, so the rename never publishes a file whose data a
+    crash could still lose (and a full disk shows up here rather than after the rename)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# -- Ctrl-C --------------------------------------------------------------------------------------
+def _on_sigint(signum: int, frame: object) -> None:
+    _interrupted.set()
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def sigint_flagged() -> Iterator[None]:
+    """Within the block, Ctrl-C raises KeyboardInterrupt and is also remembered (see module doc).
+
+    Outside the main thread (where handlers cannot be installed) this does nothing.
+    """
+    _interrupted.clear()
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is signal.SIG_IGN:
+        # e.g. started in the background by a shell: Ctrl-C is not meant for us
+        yield
+        return
+    signal.signal(signal.SIGINT, _on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def interrupted() -> bool:
+    """Whether Ctrl-C arrived since `sigint_flagged` was entered (even if it was swallowed)."""
+    return _interrupted.is_set()
+
+
+def check_interrupted() -> None:
+    """Raise KeyboardInterrupt if an interrupt arrived that something swallowed."""
+    if _interrupted.is_set():
+        raise KeyboardInterrupt
+
+
+# -- OS errors -----------------------------------------------------------------------------------
+_HINTS = {
+    errno.ENOSPC: "no space left on the device; free some space or write elsewhere",
+    errno.EDQUOT: "disk quota exceeded; free some space or write elsewhere",
+    errno.EROFS: "the file system is read-only; write elsewhere",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.ENOTDIR: "a part of the path is a file, not a folder",
+    errno.EEXIST: "a file is in the way (a part of the path exists and is not a folder)",
+    errno.EISDIR: "is a folder, expected a file",
+    errno.ENOENT: "no such file or folder",
+    errno.ENAMETOOLONG: "the name is too long",
+    errno.EMFILE: "too many open files",
+    errno.EIO: "input/output error (failing disk or removed medium)",
+}
+
+
+def _errno_of(exc: OSError) -> int | None:
+    if exc.errno:
+        return exc.errno
+    # h5py puts the C errno in its message: "... errno = 28, error message = ..."
+    m = re.search(r"errno = (\d+)", str(exc))
+    return int(m[1]) if m else None
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One line for an OS error: the path(s) involved and what went wrong."""
+    code = _errno_of(exc)
+    what = _HINTS.get(code) if code is not None else None
+    if what is None:
+        what = exc.strerror or str(exc) or type(exc).__name__
+    names = [n for n in (exc.filename, exc.filename2) if n is not None]
+    if not names:
+        m = re.search(r"name = '([^']*)'", str(exc))
+        names = [m[1]] if m else []
+    where = " -> ".join(repr(os.fsdecode(n)) for n in names)
+    text = f"{where}: {what}" if where else what
+    return " ".join(text.split())
