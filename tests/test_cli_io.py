@@ -1,6 +1,4 @@
 import json
-import sys
-import types
 
 import numpy as np
 import pytest
@@ -61,12 +59,52 @@ def test_info_errors_are_one_line(tmp_path, capsys):
     assert info.main([]) == 2
 
 
-def test_info_on_a_folder_describes_the_dataset(tmp_path, monkeypatch, capsys):
-    fake = types.ModuleType("eventsim.datasets")
-    fake.describe_dataset = lambda root: f"dataset at {root}: 3 samples"
-    monkeypatch.setitem(sys.modules, "eventsim.datasets", fake)
-    assert info.main([str(tmp_path)]) == 0
-    assert "3 samples" in capsys.readouterr().out
+_INFO_RECIPE = """
+[dataset]
+name = "info-check"
+seed = 5
+[source]
+kind = "shapes"
+mode = "vqa"
+n_objects = [2, 2]
+object_size_px = [8, 12]
+motion_px = [4, 8]
+max_step_px = 1.0
+[camera]
+width = 48
+height = 40
+[simulator]
+preset = "clean"
+[events]
+window_ms = 10
+[splits]
+train = 1
+test = 2
+[build]
+shard_size = 2
+"""
+
+
+def test_info_on_a_folder_describes_the_dataset(tmp_path, capsys):
+    from eventsim.datasets import build_dataset
+
+    recipe = tmp_path / "recipe.toml"
+    recipe.write_text(_INFO_RECIPE)
+    root = tmp_path / "ds"
+    build_dataset(recipe, root, progress=False)
+    manifest = json.loads((root / "dataset.json").read_text())
+    assert info.main([str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "dataset info-check" in out and "sensor 48x40" in out
+    assert "3 samples, 0 skipped" in out
+    events = {name: s["events"] for name, s in manifest["splits"].items()}
+    rows = {line.split()[0]: line.split() for line in out.splitlines() if line.strip()}
+    assert rows["train"][1:4] == ["1", "0", f"{events['train']:.0f}"]
+    assert rows["test"][1:4] == ["2", "0", f"{events['test'] / 2:.0f}"]
+    # a folder that is not a built dataset is a one-line error
+    assert info.main([str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not a built dataset" in err[0]
 
 
 def test_convert_roundtrip_h5_npy_h5(h5file, tmp_path, small_events, capsys):
