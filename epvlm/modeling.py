@@ -34,7 +34,10 @@ __all__ = [
     "EPQwen2VLForConditionalGeneration",
     "EPQwen2VLModel",
     "SparsePlan",
+    "prepare_sparse_inputs",
     "sparse_plan",
+    "sparse_rope_index",
+    "split_keep_mask",
 ]
 
 
@@ -102,6 +105,122 @@ def sparse_plan(image_keep_mask, grid_thw: torch.Tensor, spatial_merge_size: int
     )
 
 
+def sparse_rope_index(
+    model,
+    input_ids: torch.LongTensor,
+    mm_token_type_ids: torch.IntTensor,
+    image_grid_thw: torch.LongTensor,
+    video_grid_thw: torch.LongTensor | None,
+    attention_mask: torch.Tensor | None,
+    image_keep_mask,
+    video_time_intervals: list[float] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Dense M-RoPE ids restricted to the kept image tokens (Qwen2-VL and Qwen2.5-VL).
+
+    Each image run takes the kept columns of its dense (t, h, w) ids and then advances the
+    running position by ``max(h, w) / merge`` exactly like the dense sequence, so every
+    text token (and every decoding step after the prompt) has its dense position. Videos are
+    kept whole; ``video_time_intervals`` (Qwen2.5-VL) spaces their temporal ids.
+    """
+    merge = model.config.vision_config.spatial_merge_size
+    image_masks = iter(split_keep_mask(image_keep_mask, image_grid_thw, merge))
+    grids = {
+        1: iter(image_grid_thw),
+        2: iter(video_grid_thw) if video_grid_thw is not None else None,
+    }
+    intervals = iter(video_time_intervals) if video_time_intervals is not None else None
+    device = input_ids.device
+    position_ids = torch.zeros(3, *input_ids.shape, dtype=input_ids.dtype, device=device)
+    deltas = []
+    for b, ids in enumerate(input_ids):
+        types = mm_token_type_ids[b]
+        if attention_mask is not None:
+            keep_tok = attention_mask[b].bool()
+            ids, types = ids[keep_tok], types[keep_tok]
+        pieces = []
+        cur = 0
+        for modality, group in itertools.groupby(enumerate(types.tolist()), lambda x: x[1]):
+            group = list(group)
+            length = group[-1][0] + 1 - group[0][0]
+            if modality == 0:
+                pieces.append(torch.arange(length, device=device).view(1, -1).expand(3, -1) + cur)
+                cur += length
+                continue
+            grid = next(grids[modality])
+            interval = next(intervals) if modality == 2 and intervals is not None else 1
+            dense = model.get_vision_position_ids(cur, grid, 1, merge, interval, device=device)
+            if modality == 1:
+                kept = next(image_masks).to(device)
+                if int(kept.sum()) != length:
+                    raise KeepMaskError(
+                        f"sample {b} has {length} image tokens in its prompt but its keep "
+                        f"mask keeps {int(kept.sum())}; the prompt must carry exactly the "
+                        "kept count of <|image_pad|> tokens"
+                    )
+                dense = dense[:, kept]
+            pieces.append(dense)
+            cur += max(int(grid[1]), int(grid[2])) // merge
+        llm_positions = torch.cat(pieces, dim=1)
+        if attention_mask is not None:
+            position_ids[:, b, attention_mask[b].bool()] = llm_positions.to(position_ids.dtype)
+        else:
+            position_ids[:, b] = llm_positions.to(position_ids.dtype)
+        deltas.append(llm_positions.max() + 1 - len(ids))
+    return position_ids, torch.tensor(deltas, device=device).unsqueeze(1)
+
+
+def prepare_sparse_inputs(
+    model,
+    *,
+    input_ids,
+    attention_mask,
+    position_ids,
+    past_key_values,
+    pixel_values,
+    image_grid_thw,
+    video_grid_thw,
+    mm_token_type_ids,
+    mm_encoder_outputs,
+    image_keep_mask,
+    rope_kwargs: dict,
+    kwargs: dict,
+):
+    """Sparse image features and kept-token M-RoPE ids for a base model's ``forward``.
+
+    Returns ``(mm_encoder_outputs, pixel_values, position_ids)`` for the stock ``forward``:
+    the image features are precomputed from the kept patches (so ``pixel_values`` becomes
+    None) and the positions are computed at prefill (decoding steps reuse ``rope_deltas``).
+    """
+    if pixel_values is not None:
+        encoded = dict(mm_encoder_outputs or {})
+        encoded["image"] = model.get_image_features(
+            pixel_values,
+            image_grid_thw,
+            image_keep_mask=image_keep_mask,
+            return_dict=True,
+            **kwargs,
+        )
+        mm_encoder_outputs, pixel_values = encoded, None
+    past_length = 0 if past_key_values is None else past_key_values.get_seq_length()
+    if (
+        position_ids is None
+        and input_ids is not None
+        and mm_token_type_ids is not None
+        and image_grid_thw is not None
+        and (model.rope_deltas is None or past_length == 0)
+    ):
+        position_ids, model.rope_deltas = model.get_rope_index(
+            input_ids,
+            mm_token_type_ids,
+            image_grid_thw=image_grid_thw,
+            video_grid_thw=video_grid_thw,
+            attention_mask=attention_mask,
+            image_keep_mask=image_keep_mask,
+            **rope_kwargs,
+        )
+    return mm_encoder_outputs, pixel_values, position_ids
+
+
 class EPQwen2VLModel(Qwen2VLModel):
     """`Qwen2VLModel` whose image path accepts ``image_keep_mask``."""
 
@@ -140,12 +259,8 @@ class EPQwen2VLModel(Qwen2VLModel):
         image_keep_mask: torch.Tensor | None = None,
         **kwargs,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Dense M-RoPE ids restricted to the kept image tokens.
-
-        Each image run takes the kept columns of its dense (t, h, w) ids and then advances the
-        running position by ``max(h, w) / merge`` exactly like the dense sequence, so every
-        text token (and every decoding step after the prompt) has its dense position.
-        """
+        """Stock M-RoPE ids, or with ``image_keep_mask`` the dense ids of the kept tokens
+        (`sparse_rope_index`)."""
         if image_keep_mask is None or image_grid_thw is None:
             return super().get_rope_index(
                 input_ids,
@@ -154,51 +269,15 @@ class EPQwen2VLModel(Qwen2VLModel):
                 video_grid_thw=video_grid_thw,
                 attention_mask=attention_mask,
             )
-        merge = self.config.vision_config.spatial_merge_size
-        image_masks = iter(split_keep_mask(image_keep_mask, image_grid_thw, merge))
-        grids = {
-            1: iter(image_grid_thw),
-            2: iter(video_grid_thw) if video_grid_thw is not None else None,
-        }
-        device = input_ids.device
-        position_ids = torch.zeros(3, *input_ids.shape, dtype=input_ids.dtype, device=device)
-        deltas = []
-        for b, ids in enumerate(input_ids):
-            types = mm_token_type_ids[b]
-            if attention_mask is not None:
-                keep_tok = attention_mask[b].bool()
-                ids, types = ids[keep_tok], types[keep_tok]
-            pieces = []
-            cur = 0
-            for modality, group in itertools.groupby(enumerate(types.tolist()), lambda x: x[1]):
-                group = list(group)
-                length = group[-1][0] + 1 - group[0][0]
-                if modality == 0:
-                    pieces.append(
-                        torch.arange(length, device=device).view(1, -1).expand(3, -1) + cur
-                    )
-                    cur += length
-                    continue
-                grid = next(grids[modality])
-                dense = self.get_vision_position_ids(cur, grid, 1, merge, device=device)
-                if modality == 1:
-                    kept = next(image_masks).to(device)
-                    if int(kept.sum()) != length:
-                        raise KeepMaskError(
-                            f"sample {b} has {length} image tokens in its prompt but its keep "
-                            f"mask keeps {int(kept.sum())}; the prompt must carry exactly the "
-                            "kept count of <|image_pad|> tokens"
-                        )
-                    dense = dense[:, kept]
-                pieces.append(dense)
-                cur += max(int(grid[1]), int(grid[2])) // merge
-            llm_positions = torch.cat(pieces, dim=1)
-            if attention_mask is not None:
-                position_ids[:, b, attention_mask[b].bool()] = llm_positions.to(position_ids.dtype)
-            else:
-                position_ids[:, b] = llm_positions.to(position_ids.dtype)
-            deltas.append(llm_positions.max() + 1 - len(ids))
-        return position_ids, torch.tensor(deltas, device=device).unsqueeze(1)
+        return sparse_rope_index(
+            self,
+            input_ids,
+            mm_token_type_ids,
+            image_grid_thw,
+            video_grid_thw,
+            attention_mask,
+            image_keep_mask,
+        )
 
     def forward(
         self,
@@ -218,32 +297,21 @@ class EPQwen2VLModel(Qwen2VLModel):
         **kwargs,
     ):
         if image_keep_mask is not None:
-            if pixel_values is not None:
-                encoded = dict(mm_encoder_outputs or {})
-                encoded["image"] = self.get_image_features(
-                    pixel_values,
-                    image_grid_thw,
-                    image_keep_mask=image_keep_mask,
-                    return_dict=True,
-                    **kwargs,
-                )
-                mm_encoder_outputs, pixel_values = encoded, None
-            past_length = 0 if past_key_values is None else past_key_values.get_seq_length()
-            if (
-                position_ids is None
-                and input_ids is not None
-                and mm_token_type_ids is not None
-                and image_grid_thw is not None
-                and (self.rope_deltas is None or past_length == 0)
-            ):
-                position_ids, self.rope_deltas = self.get_rope_index(
-                    input_ids,
-                    mm_token_type_ids,
-                    image_grid_thw=image_grid_thw,
-                    video_grid_thw=video_grid_thw,
-                    attention_mask=attention_mask,
-                    image_keep_mask=image_keep_mask,
-                )
+            mm_encoder_outputs, pixel_values, position_ids = prepare_sparse_inputs(
+                self,
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                position_ids=position_ids,
+                past_key_values=past_key_values,
+                pixel_values=pixel_values,
+                image_grid_thw=image_grid_thw,
+                video_grid_thw=video_grid_thw,
+                mm_token_type_ids=mm_token_type_ids,
+                mm_encoder_outputs=mm_encoder_outputs,
+                image_keep_mask=image_keep_mask,
+                rope_kwargs={},
+                kwargs=kwargs,
+            )
         return super().forward(
             input_ids=input_ids,
             attention_mask=attention_mask,

@@ -1,7 +1,8 @@
-"""Tiny random Qwen2-VL configs and checkpoints for tests and for training small demo models.
+"""Tiny random Qwen2-VL / Qwen2.5-VL configs and checkpoints for tests and small demo models.
 
 The architecture is exactly Qwen2-VL's (vision tower with 2-D RoPE, 2x2 patch merger, M-RoPE
-language model); only the sizes are small. ``initializer_range`` defaults to 0.1 rather than
+language model) or Qwen2.5-VL's (the same with RMSNorm/SwiGLU vision blocks and window
+attention); only the sizes are small. ``initializer_range`` defaults to 0.1 rather than
 Qwen's 0.02: with 0.02 a tiny random model has near-zero logits (equivalence tests then compare
 tiny numbers) and a tiny model trained from scratch ignores the image.
 """
@@ -23,9 +24,13 @@ def mrope_section(head_dim: int) -> list[int]:
     return [half - 2 * h, h, h]
 
 
+MODEL_TYPES = ("qwen2_vl", "qwen2_5_vl")
+
+
 def tiny_config(
     processor=None,
     *,
+    model_type: str = "qwen2_vl",
     vocab_size: int | None = None,
     vision_depth: int = 2,
     vision_dim: int = 32,
@@ -39,11 +44,19 @@ def tiny_config(
     initializer_range: float = 0.1,
     tie_word_embeddings: bool = False,
     attn_implementation: str = "sdpa",
+    window_size: int = 56,
+    fullatt_block_indexes: tuple[int, ...] = (1,),
 ):
-    """A small `Qwen2VLConfig`. Token ids (image, video, vision start/end, eos, pad) and the
+    """A small `Qwen2VLConfig` (``model_type="qwen2_vl"``) or `Qwen2_5_VLConfig`
+    (``"qwen2_5_vl"``). Token ids (image, video, vision start/end, eos, pad) and the
     vocabulary size are taken from ``processor.tokenizer`` when given, so they always match
-    the offline tokenizer of `epvlm.processing.build_offline_processor`."""
-    from transformers import Qwen2VLConfig
+    the offline tokenizer of `epvlm.processing.build_offline_processor`.
+
+    ``window_size`` (px) and ``fullatt_block_indexes`` apply to Qwen2.5-VL only: the default
+    56 px windows hold 2x2 LLM tokens, so even small test images span several (partly
+    padded) windows, and with the default depth 2 one block uses windows, one full attention.
+    """
+    from transformers import Qwen2_5_VLConfig, Qwen2VLConfig
 
     from epvlm.processing import IM_END, IMAGE_TOKEN, PAD_TOKEN, VISION_END, VISION_START
 
@@ -71,16 +84,33 @@ def tiny_config(
             f"hidden_size {hidden_size} must divide by num_heads {num_heads}, num_heads by "
             f"num_kv_heads {num_kv_heads}, vision_dim {vision_dim} by vision_heads {vision_heads}"
         )
+    if model_type not in MODEL_TYPES:
+        raise ParameterError(f"model_type {model_type!r} is unknown; expected one of {MODEL_TYPES}")
     head_dim = hidden_size // num_heads
-    config = Qwen2VLConfig(
-        vision_config={
+    if model_type == "qwen2_vl":
+        config_cls = Qwen2VLConfig
+        vision = {
             "depth": vision_depth,
             "embed_dim": vision_dim,
             "hidden_size": hidden_size,
             "num_heads": vision_heads,
             "mlp_ratio": vision_mlp_ratio,
             "initializer_range": initializer_range,
-        },
+        }
+    else:
+        config_cls = Qwen2_5_VLConfig
+        vision = {
+            "depth": vision_depth,
+            "hidden_size": vision_dim,
+            "intermediate_size": vision_dim * vision_mlp_ratio,
+            "out_hidden_size": hidden_size,
+            "num_heads": vision_heads,
+            "window_size": window_size,
+            "fullatt_block_indexes": list(fullatt_block_indexes),
+            "initializer_range": initializer_range,
+        }
+    config = config_cls(
+        vision_config=vision,
         text_config={
             "vocab_size": vocab_size,
             "hidden_size": hidden_size,
@@ -110,13 +140,15 @@ def tiny_config(
 
 
 def tiny_model(config=None, *, seed: int = 0):
-    """A randomly initialised `EPQwen2VLForConditionalGeneration` in eval mode (float32)."""
+    """A randomly initialised EP-VLM model in eval mode (float32): the class the config's
+    ``model_type`` names (`epvlm.loading.model_class_for`)."""
     import torch
 
-    from epvlm.modeling import EPQwen2VLForConditionalGeneration
+    from epvlm.loading import model_class_for
 
+    config = config or tiny_config()
     torch.manual_seed(seed)
-    model = EPQwen2VLForConditionalGeneration(config or tiny_config())
+    model = model_class_for(config.model_type)(config)
     model.generation_config.pad_token_id = model.config.text_config.pad_token_id
     model.generation_config.eos_token_id = model.config.text_config.eos_token_id
     return model.eval()
