@@ -15,8 +15,9 @@ Two keep rules:
   distance to the image centre, then by raster index, so equal scores give a stable result.
 
 Baselines share the interface of `select_blocks`: ``random`` (seeded), ``center`` (the blocks
-nearest the centre), ``downsample`` (the whole image resized so its token count is the budget)
-and ``dense`` (everything).
+nearest the centre), ``downsample`` (the whole image resized to the smallest token grid of its
+aspect that holds the budget; the few surplus tokens, farthest from the centre, are masked, so it
+feeds exactly the budget like every other selector) and ``dense`` (everything).
 
 Empty windows: when the window holds no events (every block scores 0) the ``event`` selector
 falls back to ``center`` with the same budget and reports ``fallback="center"``. The quantile
@@ -228,18 +229,32 @@ def _resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
     return cv2.resize(image, (width, height), interpolation=interp)
 
 
-def downsample_grid(grid: tuple[int, int], budget: int) -> tuple[int, int]:
-    """Token grid of the resized image for ``downsample``: both sides scaled by
-    sqrt(budget / tokens) and rounded down or up, whichever pair lands nearest the budget
-    (ties: the smaller), so the aspect ratio is kept within one token row/column."""
-    rows, cols = grid
-    scale = math.sqrt(budget / (rows * cols))
+# Qwen2-VL's processor never makes an image smaller than 56 x 56 px (min_pixels = 56 * 56,
+# 2 x 2 merged tokens); a smaller downsampled image would come back upscaled to another grid.
+MIN_DOWNSAMPLE_TOKENS = 4
+
+
+def downsample_grid(
+    grid: tuple[int, int], budget: int, min_tokens: int = MIN_DOWNSAMPLE_TOKENS
+) -> tuple[int, int]:
+    """Token grid of the resized image for ``downsample``: the smallest grid with at least
+    ``budget`` (and ``min_tokens``) tokens whose sides are the original sides scaled by
+    sqrt(budget / tokens), each rounded down or up, so the aspect ratio is kept within one
+    token row/column. `select_blocks` masks the surplus tokens, so exactly ``budget`` are fed."""
+    rows, cols = (int(v) for v in grid)
+    total = rows * cols
+    if not 1 <= budget <= total:
+        raise KeepMaskError(f"downsample budget {budget} is outside 1..{total} for {total} tokens")
+    need = max(budget, min(min_tokens, total))
+    scale = math.sqrt(need / total)
     cands = {
         (min(rows, max(1, r)), min(cols, max(1, c)))
         for r in (math.floor(rows * scale), math.ceil(rows * scale))
         for c in (math.floor(cols * scale), math.ceil(cols * scale))
     }
-    return min(cands, key=lambda rc: (abs(rc[0] * rc[1] - budget), rc[0] * rc[1], rc))
+    fits = [rc for rc in cands if rc[0] * rc[1] >= need]
+    # rows*scale and cols*scale rounded up always hold `need`, so `fits` is never empty
+    return min(fits, key=lambda rc: (rc[0] * rc[1], abs(rc[0] - rows * scale), rc))
 
 
 def select_blocks(
@@ -280,10 +295,14 @@ def select_blocks(
     if selector == "center":
         return Selection("center", keep, image, keep_mask_center((rows, cols), keep), total)
     if selector == "downsample":
-        r, c = downsample_grid((rows, cols), keep_budget(total, keep))
+        budget = keep_budget(total, keep)
+        r, c = downsample_grid((rows, cols), budget)
         factor = patch_size * merge_size
-        small = _resize(np.asarray(image), c * factor, r * factor)
-        return Selection("downsample", keep, small, np.ones((r, c), bool), total)
+        small = np.asarray(image)
+        if (r, c) != (rows, cols):
+            small = _resize(small, c * factor, r * factor)
+        mask = keep_mask_topk(np.zeros((r, c)), k=budget)
+        return Selection("downsample", keep, small, mask, total)
     if events is None:
         raise ParameterError("the event selector needs events (got None)")
     height, width = np.asarray(image).shape[:2]

@@ -132,10 +132,49 @@ def test_downsample_and_dense():
     image = np.random.default_rng(0).integers(0, 256, (224, 224, 3), dtype=np.uint8)
     sel = select_blocks("downsample", image, keep=0.25, grid=(8, 8))
     assert sel.image.shape == (112, 112, 3) and sel.kept_tokens == 16 and sel.total_tokens == 64
-    assert downsample_grid((8, 8), 32) in {(5, 6), (6, 5)}
-    assert downsample_grid((6, 10), 30) == (4, 7)
+    assert sel.mask.all()
+    # 32 tokens: a 6x6 grid (168 px) with the 4 corner tokens masked, not a 30-token 6x5 grid
+    assert downsample_grid((8, 8), 32) == (6, 6)
+    half = select_blocks("downsample", image, keep=0.5, grid=(8, 8))
+    assert half.image.shape == (168, 168, 3) and half.kept_tokens == 32
+    assert not half.mask[0, 0] and not half.mask[-1, -1] and half.mask[2:4, 2:4].all()
+    assert downsample_grid((6, 10), 30) == (4, 8)
     dense = select_blocks("dense", image, keep=0.5, grid=(8, 8))
     assert dense.mask.all() and dense.image is image
+
+
+@pytest.mark.parametrize(
+    "grid", [(8, 8), (16, 16), (6, 10), (2, 2), (2, 3), (3, 3), (1, 1), (7, 5)]
+)
+@pytest.mark.parametrize("keep", [1.0, 0.75, 0.5, 0.25, 0.1])
+def test_downsample_feeds_the_same_tokens_as_event_and_random(grid, keep):
+    rows, cols = grid
+    image = np.random.default_rng(1).integers(0, 256, (rows * 28, cols * 28, 3), dtype=np.uint8)
+    ev = events_in_box(0, 0, cols * 28, rows * 28, 50)
+    down = select_blocks("downsample", image, keep=keep, grid=grid)
+    rand = select_blocks("random", image, keep=keep, grid=grid, seed=2)
+    event = select_blocks("event", image, keep=keep, grid=grid, events=ev)
+    assert (
+        down.kept_tokens == rand.kept_tokens == event.kept_tokens == keep_budget(rows * cols, keep)
+    )
+    r, c = down.mask.shape
+    assert down.image.shape[:2] == (r * 28, c * 28)
+    # never below the processor's 56x56 px minimum (unless the image itself is smaller)
+    assert r * c >= min(4, rows * cols)
+    # each side is the original side scaled to the needed token count, rounded down or up
+    scale = (max(down.kept_tokens, min(4, rows * cols)) / (rows * cols)) ** 0.5
+    assert abs(r - rows * scale) < 1 and abs(c - cols * scale) < 1
+
+
+def test_downsample_on_a_small_grid_goes_through_the_processor():
+    from epvlm.processing import build_offline_processor, encode_batch
+
+    proc = build_offline_processor(["what", "colour", "red", "blue"])
+    image = np.random.default_rng(0).integers(0, 256, (56, 56, 3), dtype=np.uint8)
+    for keep in (0.75, 0.5, 0.25):
+        sel = select_blocks("downsample", image, keep=keep, grid=(2, 2))
+        batch = encode_batch(proc, [sel.image], ["what colour"], [["red", "blue"]], [sel.mask])
+        assert int(batch["image_keep_mask"].sum()) == keep_budget(4, keep)
 
 
 def test_bad_inputs_raise_named_errors():
