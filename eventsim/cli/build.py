@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from eventsim.cli.common import cli_command, make_parser, parse_assignments
+from eventsim.errors import ParameterError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
 @cli_command(build_parser)
 def main(args: argparse.Namespace) -> int:
     from eventsim.datasets.engine import build_dataset
+
+    if args.limit is not None and args.limit < 1:
+        # like 'epvlm eval --limit': an empty dataset is never what was meant
+        raise ParameterError(f"--limit {args.limit} must be 1 or more (omit it to build all)")
+    if args.workers < 1:
+        raise ParameterError(f"--workers {args.workers} must be 1 or more")
 
     summary = build_dataset(
         args.recipe,

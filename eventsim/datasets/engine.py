@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import json
 import os
 import shutil
@@ -32,6 +33,7 @@ from eventsim.datasets.shards import (
 )
 from eventsim.datasets.sources import SampleError, SampleMaker, SampleSpec, plan_split
 from eventsim.errors import DatasetError, OutputExistsError, ParameterError
+from eventsim.outputs import check_interrupted, fsync_file, temp_path
 
 DATASET_FORMAT = "eventsim-vqa"
 DATASET_FORMAT_VERSION = "1.0"
@@ -145,7 +147,7 @@ def build_dataset(
             pending.append(task)
         else:
             results[(task.split, task.shard)] = done
-    _remove_stale_temp(out / "shards")
+    _remove_stale_temp(out)
 
     total = sum(len(t.specs) for t in tasks)
     already = total - sum(len(t.specs) for t in pending)
@@ -211,16 +213,23 @@ def _remove_build(out: Path) -> None:
         shutil.rmtree(shards)
 
 
-def _remove_stale_temp(shards: Path) -> None:
-    # temp files of a killed run; their shard is rebuilt
-    for tmp in shards.glob(".*.h5.tmp-*"):
-        tmp.unlink(missing_ok=True)
+def _remove_stale_temp(out: Path) -> None:
+    # temporaries of a killed run (no worker runs yet); their shard is rebuilt
+    for folder in (out, out / "shards"):
+        for tmp in folder.glob(".*.tmp*"):
+            tmp.unlink(missing_ok=True)
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    tmp = temp_path(path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        fsync_file(tmp)
+        check_interrupted()
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 # ----------------------------------------------------------------------------- planning
@@ -487,10 +496,12 @@ def _finalise(out: Path, recipe: Recipe, tasks, results, limit) -> dict[str, Any
         "splits": splits,
         "shards": shards,
     }
-    _atomic_write(
-        out / "samples.jsonl",
-        "".join(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in records),
+    samples_text = "".join(
+        json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in records
     )
+    # the loader and `eventsim verify` refuse labels edited after the build
+    manifest["samples_sha256"] = hashlib.sha256(samples_text.encode("utf-8")).hexdigest()
+    _atomic_write(out / "samples.jsonl", samples_text)
     _atomic_write(
         out / "errors.jsonl",
         "".join(json.dumps(e, sort_keys=True, ensure_ascii=False) + "\n" for e in errors),

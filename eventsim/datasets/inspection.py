@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from eventsim.datasets.loader import read_jsonl, read_manifest
-from eventsim.datasets.shards import file_digest, open_shard, read_events
+from eventsim.datasets.shards import file_digest, open_shard, read_events, read_shard_records
 from eventsim.errors import DatasetError
 
 _MAX_REPORTED = 50
@@ -97,15 +97,24 @@ def verify_dataset(root: str | Path, *, progress: bool = False) -> VerifyReport:
     m = read_manifest(root)
     problems: list[str] = []
     width, height = m["sensor_size"]
-    records = read_jsonl(root / "samples.jsonl")
+    samples_path = root / "samples.jsonl"
+    try:
+        records = read_jsonl(samples_path, required=True)
+    except DatasetError as exc:
+        records = []
+        problems.append(str(exc))
+    expected = m.get("samples_sha256")
+    # without a recorded hash (older builds) the labels are still compared with the shards
+    if expected is not None and samples_path.is_file() and file_digest(samples_path)[0] != expected:
+        problems.append("samples.jsonl was changed after the build (sha256 differs)")
     by_shard: dict[str, list[dict[str, Any]]] = {}
     for r in records:
-        by_shard.setdefault(r["shard"], []).append(r)
+        by_shard.setdefault(str(r.get("shard")), []).append(r)
     if len(records) != m["counts"]["samples"]:
         problems.append(
             f"samples.jsonl has {len(records)} lines; dataset.json counts {m['counts']['samples']}"
         )
-    per_split = Counter(r["split"] for r in records)
+    per_split = Counter(r.get("split") for r in records)
     for split, info in m["splits"].items():
         if per_split.get(split, 0) != info["samples"]:
             problems.append(
@@ -131,12 +140,29 @@ def verify_dataset(root: str | Path, *, progress: bool = False) -> VerifyReport:
             problems.append(
                 f"{entry['file']}: {len(recs)} samples listed, manifest says {entry['samples']}"
             )
+        problems += _compare_labels(entry["file"], read_shard_records(path), recs)
         with open_shard(path) as f:
             for r in recs:
                 problems += _check_sample(f, r, width, height)
     return VerifyReport(
         root=root, n_samples=len(records), n_shards=len(m["shards"]), problems=problems
     )
+
+
+def _compare_labels(
+    shard: str, built: list[dict[str, Any]], listed: list[dict[str, Any]]
+) -> list[str]:
+    """Every sample whose samples.jsonl line differs from the copy kept in its shard."""
+    out = []
+    for want, got in zip(built, listed):
+        if want != got:
+            keys = sorted(set(want) | set(got), key=str)
+            fields = [k for k in keys if want.get(k) != got.get(k)]
+            shown = ", ".join(f"{k} {got.get(k)!r} (built {want.get(k)!r})" for k in fields[:3])
+            out.append(f"{want.get('id')} ({shard}): samples.jsonl label differs: {shown}")
+    if len(built) > len(listed):
+        out.append(f"{shard}: samples.jsonl lacks sample {built[len(listed)].get('id')}")
+    return out
 
 
 def _check_sample(f, rec: dict[str, Any], width: int, height: int) -> list[str]:

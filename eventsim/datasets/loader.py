@@ -8,6 +8,7 @@ DataLoader workers).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Callable
@@ -25,6 +26,11 @@ _MAX_OPEN_SHARDS = 32
 def read_manifest(root: str | Path) -> dict[str, Any]:
     """``dataset.json`` of a built dataset (DatasetError if it is not one)."""
     path = Path(root) / "dataset.json"
+    if not path.is_file() and (Path(root) / ".build-state.json").is_file():
+        raise DatasetError(
+            f"{str(root)!r} is an unfinished build (it was interrupted or failed): rerun the same "
+            "'eventsim build' command to resume it"
+        )
     if not path.is_file():
         raise DatasetError(
             f"{str(root)!r} is not a built dataset (no dataset.json); build one with "
@@ -39,13 +45,67 @@ def read_manifest(root: str | Path) -> dict[str, Any]:
     return manifest
 
 
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
+def read_jsonl(path: Path, *, required: bool = False) -> list[dict[str, Any]]:
+    """The records of a JSON-lines file; a missing file is empty unless ``required``."""
     if not path.is_file():
+        if required:
+            raise DatasetError(
+                f"{str(path)!r} is missing; the dataset's labels are gone: rebuild it with the "
+                "same 'eventsim build' command (add --force) or restore the file"
+            )
         return []
     try:
         return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
     except (OSError, ValueError) as exc:
         raise DatasetError(f"cannot read {str(path)!r}: {exc}") from None
+
+
+def read_samples(root: str | Path, manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """``samples.jsonl`` of a built dataset, refused when it differs from what the build wrote
+    (``samples_sha256`` in the manifest); the error names the first differing sample."""
+    path = Path(root) / "samples.jsonl"
+    records = read_jsonl(path, required=True)
+    expected = manifest.get("samples_sha256")
+    if expected is not None and hashlib.sha256(path.read_bytes()).hexdigest() != expected:
+        problem = first_label_difference(root, manifest, records)
+        raise DatasetError(
+            f"{str(path)!r} was changed after the build: "
+            f"{problem or 'its bytes differ from what the build wrote'}; rebuild the dataset "
+            "or restore the file"
+        )
+    return records
+
+
+def first_label_difference(
+    root: str | Path, manifest: dict[str, Any], records: list[dict[str, Any]]
+) -> str | None:
+    """The first sample whose samples.jsonl line differs from the copy the build kept in its
+    shard, as ``'sample ID: field ...'``; None when all agree."""
+    from eventsim.datasets.shards import read_shard_records
+
+    by_shard: dict[str, list[dict[str, Any]]] = {}
+    for r in records:
+        by_shard.setdefault(str(r.get("shard")), []).append(r)
+    for entry in manifest.get("shards", []):
+        path = Path(root) / entry["file"]
+        if not path.is_file():
+            continue
+        built = read_shard_records(path)
+        listed = by_shard.get(entry["file"], [])
+        for want, got in zip(built, listed):
+            if want != got:
+                keys = sorted(set(want) | set(got), key=str)
+                field = next(k for k in keys if want.get(k) != got.get(k))
+                return (
+                    f"sample {want.get('id')}: {field} is {got.get(field)!r}, the build wrote "
+                    f"{want.get(field)!r}"
+                )
+        if len(built) != len(listed):
+            missing = [r.get("id") for r in built[len(listed) :]]
+            extra = [r.get("id") for r in listed[len(built) :]]
+            what = f"sample {missing[0]} is missing" if missing else f"sample {extra[0]} is extra"
+            return f"{entry['file']}: {what} ({len(listed)} listed, the build wrote {len(built)})"
+    return None
 
 
 class EventVQADataset:
@@ -74,7 +134,7 @@ class EventVQADataset:
         self.split = split
         self.transform = transform
         self.sensor_size: tuple[int, int] = tuple(self.manifest["sensor_size"])  # type: ignore[assignment]
-        self.records = [r for r in read_jsonl(self.root / "samples.jsonl") if r["split"] == split]
+        self.records = [r for r in read_samples(self.root, self.manifest) if r["split"] == split]
         self._files: dict[str, Any] = {}
         self._pid = os.getpid()
 

@@ -30,8 +30,9 @@ import hdf5plugin
 import numpy as np
 
 from eventsim.datasets.sources import BuiltSample
-from eventsim.errors import DatasetError
-from eventsim.events import EVENT_DTYPE
+from eventsim.errors import DatasetError, InvalidEventsError
+from eventsim.events import EVENT_DTYPE, validate_events
+from eventsim.outputs import check_interrupted, fsync_file, temp_path
 
 SHARD_FORMAT = "eventsim-vqa-shard"
 SHARD_FORMAT_VERSION = "1.0"
@@ -112,7 +113,13 @@ def write_shard(
         sample_record(s, info["split"], index, shard_rel, pos)
         for pos, (index, s) in enumerate(samples)
     ]
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    size_wh = (int(info["sensor_width"]), int(info["sensor_height"]))
+    for _, s in samples:
+        try:
+            validate_events(s.events, size_wh)
+        except InvalidEventsError as exc:
+            raise DatasetError(f"sample {s.id} has invalid events: {exc}") from None
+    tmp = temp_path(path)
     try:
         with h5py.File(tmp, "w", libver=_LIBVER) as f:
             f.attrs["format"] = SHARD_FORMAT
@@ -146,7 +153,9 @@ def write_shard(
                 g.attrs["frame_t_us"] = int(s.frame_t_us)
                 g.attrs["meta"] = _dumps(s.meta)
                 g.attrs["source"] = _dumps(s.provenance)
+        fsync_file(tmp)
         digest, size = file_digest(tmp)
+        check_interrupted()
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -181,6 +190,15 @@ def read_shard_index(path: Path, expect: dict[str, Any]) -> dict[str, Any] | Non
         return None
     digest, size = file_digest(path)
     return {"records": index["records"], "errors": index["errors"], "sha256": digest, "bytes": size}
+
+
+def read_shard_records(path: Path) -> list[dict[str, Any]]:
+    """The samples.jsonl lines the build wrote for a shard (kept in the shard's index)."""
+    with open_shard(path) as f:
+        try:
+            return json.loads(bytes(f["index_json"][()]).decode())["records"]
+        except (KeyError, ValueError) as exc:
+            raise DatasetError(f"shard {str(path)!r} has no readable index: {exc}") from None
 
 
 def read_events(group: h5py.Group) -> np.ndarray:
