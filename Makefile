@@ -18,7 +18,7 @@ setup: $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[dev]"
 
 demo: setup
-	$(BIN)/eventsim demo $(DEMO_ARGS)
+	$(BIN)/epvlm demo $(DEMO_ARGS)
 
 lint: setup
 	$(BIN)/ruff check .

@@ -1,4 +1,5 @@
-"""The ``epvlm`` command: ``run`` (one question), ``eval`` (a built dataset), ``flops`` (costs).
+"""The ``epvlm`` command: ``run`` (one question), ``eval`` (a built dataset), ``flops`` (costs),
+``demo`` (the end-to-end demonstration on the built-in data, `epvlm.demo`).
 
 Each subcommand is a ``main(argv) -> int`` built with `eventsim.cli.common`, so errors print
 one line (``epvlm CMD: error: ...``, exit 1), usage errors exit 2 and outputs are never
@@ -254,7 +255,8 @@ def build_eval_parser() -> argparse.ArgumentParser:
 
 @cli_command(build_eval_parser)
 def eval_main(args: argparse.Namespace) -> int:
-    from epvlm.evaluate import evaluate_dataset, results_table
+    from epvlm.evaluate import evaluate_dataset
+    from epvlm.results import results_table
 
     result = evaluate_dataset(
         args.model,
@@ -364,12 +366,93 @@ def flops_main(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------------------- demo
+
+
+def build_demo_parser() -> argparse.ArgumentParser:
+    p = _parser(
+        "demo",
+        "Build the demo event-VQA test split (datasets/shapes-demo.toml), answer it with the "
+        "shipped tiny Qwen2-VL for dense, event, random and downsample token selection at keep "
+        "fractions 0.75, 0.5 and 0.25, and write a report (accuracy with 95 % intervals, "
+        "FLOPs, latency, plots, preview images).",
+    )
+    p.add_argument("-o", "--output", default="demo-out", help="output folder (default demo-out)")
+    p.add_argument(
+        "--limit", type=int, default=None, metavar="N", help="use only the first N questions"
+    )
+    p.add_argument("--force", action="store_true", help="overwrite an existing report")
+    p.add_argument(
+        "--dataset",
+        default=None,
+        metavar="DIR",
+        help="an existing build of the demo recipe to use instead of building one",
+    )
+    p.add_argument(
+        "--model",
+        default=None,
+        metavar="DIR",
+        help="model directory (default: the shipped epvlm/assets/shapes-demo-tiny)",
+    )
+    p.add_argument("--workers", type=int, default=1, help="processes for the dataset build")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads for the model (default 1: the tiny model gains nothing from more)",
+    )
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    return p
+
+
+@cli_command(build_demo_parser)
+def demo_main(args: argparse.Namespace) -> int:
+    from eventsim.errors import require
+
+    require("torch", "vlm", "epvlm demo")
+    require("transformers", "vlm", "epvlm demo")
+    from epvlm.demo import run_demo
+
+    result = run_demo(
+        args.output,
+        limit=args.limit,
+        force=args.force,
+        model_dir=args.model,
+        dataset_dir=args.dataset,
+        workers=args.workers,
+        threads=args.threads,
+        progress=not args.no_progress,
+        command=_demo_command(args),
+    )
+    s = result.summary
+    scenarios = ", ".join(f"{n} {v}" for v, n in s["scenarios"].items())
+    print(
+        f"answered {s['n_questions']} questions ({s['scenario_field']}: {scenarios}) "
+        f"x {len(s['rows'])} configurations in {result.elapsed_s:.0f} s"
+    )
+    print(f"report: {result.report}")
+    print(f"results: {result.results_json}")
+    return 0
+
+
+def _demo_command(args: argparse.Namespace) -> str:
+    parts = ["epvlm demo", "-o", args.output]
+    if args.limit is not None:
+        parts += ["--limit", str(args.limit)]
+    if args.dataset:
+        parts += ["--dataset", args.dataset]
+    if args.model:
+        parts += ["--model", args.model]
+    return " ".join(parts)
+
+
 # ------------------------------------------------------------------------------------ dispatch
 
 COMMANDS = {
     "run": (run_main, "answer one question with EP-VLM token selection"),
     "eval": (eval_main, "evaluate selectors and keep fractions on a built dataset"),
     "flops": (flops_main, "analytic FLOPs, dense vs a keep fraction (no weights needed)"),
+    "demo": (demo_main, "end-to-end EP-VLM demo on the built-in data (build, evaluate, report)"),
 }
 
 

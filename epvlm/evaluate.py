@@ -1,6 +1,6 @@
 """Run a (sparse) Qwen2-VL over a built event-VQA dataset for each selector and keep fraction.
 
-`evaluate_dataset` is what ``epvlm eval`` and ``eventsim demo`` call. Every (selector, keep)
+`evaluate_dataset` is what ``epvlm eval`` and ``epvlm demo`` call. Every (selector, keep)
 pair answers every sample with greedy decoding; a sample is correct when its normalised answer
 (`epvlm.processing.normalize_answer`) equals the reference. FLOPs come from the analytic model
 (`epvlm.flops.vlm_flops`) with each sample's actual kept image tokens, text tokens and generated
@@ -12,11 +12,7 @@ reports its accuracy and FLOPs relative to dense.
 
 from __future__ import annotations
 
-import json
-import math
-import os
 import time
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,10 +21,10 @@ import numpy as np
 
 from epvlm.errors import ModelDirError
 from epvlm.prior import SELECTORS, Selection, check_keep, select_blocks
+from epvlm.results import aggregate, write_eval_outputs
 from eventsim.errors import OutputExistsError, ParameterError
 
 DTYPES = ("float32", "bfloat16", "float16")
-RESULT_FILES = ("results.json", "samples.jsonl", "table.md", "accuracy_vs_flops.png")
 
 __all__ = [
     "DTYPES",
@@ -36,7 +32,6 @@ __all__ = [
     "evaluate_dataset",
     "load_model",
     "make_selection",
-    "wilson_interval",
 ]
 
 
@@ -170,20 +165,6 @@ def answer_selections(
     return texts, counts, seconds
 
 
-def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95 % Wilson score interval of k successes in n trials (nan for n = 0)."""
-    if n == 0:
-        return (math.nan, math.nan)
-    p = k / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    # the bounds are exactly 0 and 1 at k = 0 and k = n; rounding would leave them a hair off
-    lo = 0.0 if k == 0 else max(0.0, centre - half)
-    hi = 1.0 if k == n else min(1.0, centre + half)
-    return (lo, hi)
-
-
 def _configs(selectors: Iterable[str], keeps: Iterable[float]) -> list[tuple[str, float]]:
     selectors = list(dict.fromkeys(selectors))
     bad = [s for s in selectors if s not in SELECTORS]
@@ -202,146 +183,6 @@ def _configs(selectors: Iterable[str], keeps: Iterable[float]) -> list[tuple[str
 
 def _sample_seed(seed: int, index: int, keep: float) -> np.random.Generator:
     return np.random.default_rng([seed, index, round(keep * 1_000_000)])
-
-
-def _rows(samples: list[dict[str, Any]], configs: list[tuple[str, float]]) -> list[dict[str, Any]]:
-    groups: dict[tuple[str, float], list[dict[str, Any]]] = defaultdict(list)
-    for s in samples:
-        groups[(s["selector"], s["keep"])].append(s)
-    dense = groups[("dense", 1.0)]
-    dense_acc = float(np.mean([s["correct"] for s in dense])) if dense else float("nan")
-    dense_flops = float(np.mean([s["flops"] for s in dense])) if dense else float("nan")
-    rows = []
-    for key in configs:
-        group = groups[key]
-        n = len(group)
-        k = sum(s["correct"] for s in group)
-        acc = k / n if n else float("nan")
-        flops = float(np.mean([s["flops"] for s in group])) if n else float("nan")
-        per_type: dict[str, list[bool]] = defaultdict(list)
-        per_motion: dict[str, list[bool]] = defaultdict(list)
-        for s in group:
-            per_type[s["question_type"]].append(s["correct"])
-            per_motion[str(s["target_motion"])].append(s["correct"])
-        lo, hi = wilson_interval(k, n)
-        rows.append(
-            {
-                "selector": key[0],
-                "keep": key[1],
-                "n": n,
-                "accuracy": acc,
-                "accuracy_ci95": [lo, hi],
-                "accuracy_vs_dense": acc / dense_acc if dense_acc > 0 else None,
-                "flops": flops,
-                "flops_vs_dense": flops / dense_flops if dense_flops > 0 else None,
-                "latency_s": float(np.mean([s["latency_s"] for s in group])) if n else None,
-                "kept_tokens": float(np.mean([s["kept_tokens"] for s in group])) if n else None,
-                "total_tokens": float(np.mean([s["total_tokens"] for s in group])) if n else None,
-                "per_type": {t: float(np.mean(v)) for t, v in sorted(per_type.items())},
-                "per_motion": {t: float(np.mean(v)) for t, v in sorted(per_motion.items())},
-            }
-        )
-    return rows
-
-
-def _fmt_pct(v: float | None) -> str:
-    return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.1f} %"
-
-
-def results_table(rows: list[dict[str, Any]]) -> str:
-    """Markdown table of evaluation rows."""
-    types = sorted({t for r in rows for t in r["per_type"]})
-    head = [
-        "selector",
-        "keep",
-        "n",
-        "accuracy (95 % CI)",
-        "% of dense acc.",
-        "GFLOPs",
-        "% of dense FLOPs",
-        "latency ms",
-        "kept / total tokens",
-        *types,
-    ]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in rows:
-        lo, hi = r["accuracy_ci95"]
-        cells = [
-            r["selector"],
-            f"{r['keep']:.2f}",
-            str(r["n"]),
-            f"{_fmt_pct(r['accuracy'])} ({_fmt_pct(lo)}–{_fmt_pct(hi)})",
-            _fmt_pct(r["accuracy_vs_dense"]),
-            f"{r['flops'] / 1e9:.3g}",
-            _fmt_pct(r["flops_vs_dense"]),
-            f"{1000 * r['latency_s']:.1f}" if r["latency_s"] is not None else "–",
-            f"{r['kept_tokens']:.1f} / {r['total_tokens']:.0f}" if r["n"] else "–",
-            *[_fmt_pct(r["per_type"].get(t)) for t in types],
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def plot_accuracy_vs_flops(rows: list[dict[str, Any]], path: str | Path, title: str = "") -> Path:
-    """Accuracy against FLOPs (% of dense), one line per selector."""
-    from eventsim.errors import require
-
-    matplotlib = require("matplotlib", "viz", "the accuracy-vs-FLOPs plot")
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4.2), dpi=120)
-    by_sel: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for r in rows:
-        if r["n"]:
-            by_sel[r["selector"]].append(r)
-    markers = {"dense": "*", "event": "o", "random": "s", "downsample": "^", "center": "D"}
-    for sel, rs in by_sel.items():
-        rs = sorted(rs, key=lambda r: r["flops"])
-        x = [100 * (r["flops_vs_dense"] or 0) for r in rs]
-        y = [100 * r["accuracy"] for r in rs]
-        ax.plot(x, y, marker=markers.get(sel, "o"), ms=10 if sel == "dense" else 6, label=sel)
-        for r, xi, yi in zip(rs, x, y):
-            if sel != "dense":
-                ax.annotate(
-                    f"τ={r['keep']:g}",
-                    (xi, yi),
-                    fontsize=7,
-                    xytext=(3, 3),
-                    textcoords="offset points",
-                )
-    ax.set_xlabel("FLOPs (% of dense)")
-    ax.set_ylabel("accuracy (%)")
-    ax.set_ylim(-2, 102)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    if title:
-        ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
-
-
-def _write_outputs(out_dir: Path, rows, samples, title: str, note: str) -> None:
-    tmp = out_dir / f".epvlm-eval-{os.getpid()}"
-    tmp.mkdir(parents=True, exist_ok=True)
-    try:
-        (tmp / "results.json").write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
-        with open(tmp / "samples.jsonl", "w", encoding="utf-8") as f:
-            for s in samples:
-                f.write(json.dumps(s) + "\n")
-        (tmp / "table.md").write_text(
-            f"# {title}\n\n{note}\n\n" + results_table(rows), encoding="utf-8"
-        )
-        plot_accuracy_vs_flops(rows, tmp / "accuracy_vs_flops.png", title)
-        for name in RESULT_FILES:
-            os.replace(tmp / name, out_dir / name)
-    finally:
-        for leftover in tmp.glob("*"):
-            leftover.unlink()
-        tmp.rmdir()
 
 
 def evaluate_dataset(
@@ -442,7 +283,7 @@ def evaluate_dataset(
         bar.close()
         ds.close()
 
-    rows = _rows(samples, configs)
+    rows = aggregate(samples, configs)
     if out_path is not None:
         out_path.mkdir(parents=True, exist_ok=True)
         title = f"epvlm eval: {Path(model_dir).name} on {Path(dataset_dir).name}/{split}, n={n}"
@@ -452,5 +293,5 @@ def evaluate_dataset(
             f"batched generate() wall time per sample at batch size {batch_size}; FLOPs are "
             "analytic (epvlm.flops) with each sample's kept, text and generated tokens."
         )
-        _write_outputs(out_path, rows, samples, title, note)
+        write_eval_outputs(out_path, rows, samples, title, note)
     return {"rows": rows, "samples": samples}

@@ -43,3 +43,28 @@ def test_console_script_exits_nonzero_on_error(tmp_path):
     )
     assert proc.returncode != 0
     assert "missing.h5" in proc.stderr and proc.stderr.count("\n") == 1
+
+
+def test_demo_moved_to_epvlm(capsys):
+    assert "demo" not in COMMANDS
+    assert main(["demo"]) == 2
+    assert "epvlm demo" in capsys.readouterr().err
+
+
+def test_eventsim_never_imports_epvlm():
+    import ast
+    from pathlib import Path
+
+    import eventsim
+
+    root = Path(eventsim.__file__).parent
+    offenders = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            offenders += [f"{path.name}: {n}" for n in names if n.split(".")[0] == "epvlm"]
+    assert offenders == []

@@ -1,27 +1,19 @@
-"""`eventsim demo` end to end on a tiny split (fast mode), and the report's statistics."""
+"""`epvlm demo` end to end on a tiny split (fast mode), and the report's statistics."""
 
 from __future__ import annotations
 
 import json
 import math
 
-import numpy as np
 import pytest
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("matplotlib")
 
-from epvlm.demo import (
-    DEFAULT_MODEL,
-    KEEPS,
-    SELECTORS,
-    findings,
-    paired_bootstrap,
-    summarize,
-    wilson,
-)
-from eventsim.cli.demo import main
+from epvlm.cli import demo_main as main
+from epvlm.demo import DEFAULT_MODEL, KEEPS, SELECTORS, findings, headline, summarize
+from epvlm.results import find_row
 
 N_QUESTIONS = 4
 
@@ -44,6 +36,7 @@ def test_demo_writes_a_report_with_every_selector_and_ratio(demo_run, capsys):
         "summary.json",
         "accuracy_vs_flops.png",
         "accuracy_vs_flops_by_target.png",
+        "accuracy_vs_flops_by_question_type.png",
     ):
         assert (out / name).is_file(), name
     rows = json.loads((out / "results.json").read_text())
@@ -57,8 +50,22 @@ def test_demo_writes_a_report_with_every_selector_and_ratio(demo_run, capsys):
     report = (out / "report.md").read_text()
     for sel, keep in expected:
         assert f"| {sel} | {keep:g} |" in report, (sel, keep)
-    for heading in ("## Findings", "### Moving vs static target", "### Per question type"):
+    for heading in (
+        "## Headline",
+        "## Findings",
+        "### Per scenario (target_motion",
+        "### Per question type",
+        "### Paired differences",
+    ):
         assert heading in report
+    summary = json.loads((out / "summary.json").read_text())
+    assert [(r["selector"], r["keep"]) for r in summary["rows"]] == [
+        (r["selector"], r["keep"]) for r in rows
+    ]
+    for r in summary["rows"]:
+        for value, n in summary["scenarios"].items():
+            assert f"{value} (n = {n})" in report
+            assert r["groups"]["target_motion"][value]["n"] == n
     assert "accuracy_vs_flops.png" in report
     # the preview images the report links to exist (PNG strips and event GIFs)
     for png in sorted(out.glob("preview_*")):
@@ -98,24 +105,6 @@ def test_shipped_model_is_the_default():
 # ----------------------------------------------------------------------------- statistics
 
 
-def test_wilson_interval_known_values():
-    lo, hi = wilson(0, 10)
-    assert lo == 0.0 and math.isclose(hi, 0.2775, abs_tol=1e-3)
-    lo, hi = wilson(50, 100)
-    assert math.isclose(lo, 0.4038, abs_tol=1e-3) and math.isclose(hi, 0.5962, abs_tol=1e-3)
-    assert all(math.isnan(v) for v in wilson(0, 0))
-
-
-def test_paired_bootstrap_ratio_and_difference():
-    a = np.array([1, 1, 1, 0] * 25)
-    same = paired_bootstrap(a, a)
-    assert same["ratio"] == (1.0, 1.0) and same["diff"] == (0.0, 0.0)
-    b = np.ones(100)
-    boot = paired_bootstrap(a, b)
-    assert boot["ratio"][0] < 0.75 < boot["ratio"][1] < 1.0
-    assert boot["diff"][1] < 0
-
-
 def _fake_samples(acc: dict[tuple[str, float], list[int]], motions: list[str]):
     samples = []
     for (sel, keep), outcomes in acc.items():
@@ -147,11 +136,11 @@ def test_summary_and_findings_follow_the_numbers():
     questions = {f"q{i}": {"choices": ["a", "b", "c", "d"], "answer": "a" if i < 7 else "b",
                            "question_type": "color" if i % 2 else "shape"} for i in range(10)}  # fmt: skip
     s = summarize(_fake_samples(acc, motions), questions)
-    assert (s["n_moving"], s["n_static"]) == (6, 4)
-    event = next(c for c in s["configs"] if c["selector"] == "event")
-    assert event["subsets"]["moving"]["accuracy"] == 1.0
-    assert event["subsets"]["static"]["accuracy"] == 0.25
-    assert event["subsets"]["all"]["vs_dense"] == 0.7
+    assert s["scenarios"] == {"moving": 6, "static": 4}
+    event = find_row(s["rows"], "event", 0.5)
+    assert event["groups"]["target_motion"]["moving"]["accuracy"] == 1.0
+    assert event["groups"]["target_motion"]["static"]["accuracy"] == 0.25
+    assert event["accuracy_vs_dense"] == 0.7
     assert event["flops_vs_dense"] == 0.5
     assert s["baselines"]["chance"] == 0.25
     text = "\n".join(findings(s))
@@ -167,3 +156,50 @@ def test_summary_needs_a_dense_configuration():
 
     with pytest.raises(ParameterError, match="dense"):
         summarize(_fake_samples({("event", 0.5): [1, 0]}, ["moving", "static"]))
+
+
+def _detail_samples():
+    """Ten questions: even ones ask a detail ('pattern'), odd ones the colour; half move, half
+    come from camera motion. event answers every detail question, downsample none, random half."""
+    acc = {
+        ("dense", 1.0): [1] * 10,
+        ("event", 0.5): [1] * 10,
+        ("downsample", 0.5): [0 if i % 2 == 0 else 1 for i in range(10)],
+        ("random", 0.5): [0 if i % 4 == 0 else 1 for i in range(10)],
+    }
+    samples = _fake_samples(acc, ["moving"] * 5 + ["camera"] * 5)
+    for s in samples:
+        s["question_type"] = "pattern" if int(s["id"][1:]) % 2 == 0 else "color"
+    return samples
+
+
+def test_headline_reports_event_minus_baselines_on_detail_questions():
+    s = summarize(_detail_samples())
+    assert s["detail_types"] == ["pattern"] and s["scenarios"] == {"camera": 5, "moving": 5}
+    event = find_row(s["rows"], "event", 0.5)
+    detail = event["groups"]["question_kind"]["detail"]
+    assert detail["n"] == 5
+    assert detail["paired"]["downsample"]["diff"] == 1.0
+    assert math.isclose(detail["paired"]["random"]["diff"], 0.6)
+    text = "\n".join(headline(s))
+    assert "On all 5 detail questions (pattern)" in text
+    assert "event − downsample = +100.0 points" in text and "interval above 0" in text
+    assert "event − random = +60.0 points" in text
+    assert "camera-motion detail questions" in text and "moving-target detail questions" in text
+    # the detail types come from the caller when given
+    s = summarize(_detail_samples(), detail_types=["color"])
+    assert "On all 5 detail questions (color)" in "\n".join(headline(s))
+    assert "event − downsample = +0.0 points" in "\n".join(headline(s))
+
+
+def test_headline_says_when_there_are_no_detail_questions_and_when_downsample_wins():
+    samples = [s for s in _detail_samples() if s["question_type"] == "color"]
+    assert "no detail questions" in "\n".join(headline(summarize(samples)))
+    flipped = _detail_samples()
+    for s in flipped:
+        if s["selector"] == "downsample":
+            s["correct"] = True
+        elif s["selector"] == "event" and s["question_type"] == "pattern":
+            s["correct"] = False
+    text = "\n".join(headline(summarize(flipped)))
+    assert "event − downsample = -100.0 points" in text and "`downsample` wins" in text

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 
-from eventsim._version import __version__
+from eventsim import __version__
 from eventsim.cli.common import dispatch
 
 # name -> (module, one-line help)
@@ -18,12 +18,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plot": ("eventsim.cli.plot", "summary plot of an event file (needs eventsim[viz])"),
     "build": ("eventsim.cli.build", "build an event-VQA dataset from a recipe"),
     "verify": ("eventsim.cli.verify", "re-check a built dataset's checksums and events"),
-    "demo": ("eventsim.cli.demo", "end-to-end EP-VLM demo on the built-in data"),
 }
+
+# former commands -> the command line that replaced them, named by the unknown-command error
+MOVED = {"demo": "epvlm demo"}
 
 
 def main(argv: list[str] | None = None) -> int:
-    return dispatch("eventsim", __version__, COMMANDS, argv)
+    return dispatch("eventsim", __version__, COMMANDS, argv, moved=MOVED)
 
 
 if __name__ == "__main__":

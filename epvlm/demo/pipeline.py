@@ -1,0 +1,230 @@
+"""The demo pipeline: build (or reuse) the test split, evaluate, analyse, preview, report.
+
+`run_demo` ties the steps together; each step lives in its own module: `epvlm.evaluate`
+answers the questions, `epvlm.results` aggregates them, `epvlm.demo.analysis` reads the numbers,
+`epvlm.demo.preview` draws the sample images and `epvlm.demo.report` writes ``report.md``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from epvlm.demo.analysis import KEEPS, SCENARIO_FIELD, summarize, target_coverage
+from epvlm.demo.preview import PREVIEW_KEEP, pick_previews, render_preview
+from epvlm.demo.report import BY_SCENARIO_PLOT, BY_TYPE_PLOT, write_report
+from epvlm.results import plot_accuracy_vs_flops_by
+from eventsim.errors import DatasetError, OutputExistsError, ParameterError
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+DEFAULT_MODEL = ASSETS / "shapes-demo-tiny"
+DEFAULT_RECIPE = "shapes-demo"
+SELECTORS: tuple[str, ...] = ("dense", "event", "random", "downsample")
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "DEFAULT_RECIPE",
+    "SELECTORS",
+    "DemoResult",
+    "prepare_dataset",
+    "run_demo",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoResult:
+    out_dir: Path
+    report: Path
+    results_json: Path
+    dataset_dir: Path
+    n_questions: int
+    elapsed_s: float
+    summary: dict[str, Any]
+
+
+# ----------------------------------------------------------------------------- dataset
+
+
+def _manifest_count(data_dir: Path, recipe) -> int | None:
+    """Test samples of an earlier complete build of ``recipe`` in ``data_dir`` (None: none)."""
+    manifest = data_dir / "dataset.json"
+    if not manifest.is_file():
+        return None
+    try:
+        info = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if info.get("recipe_fingerprint") != recipe.fingerprint:
+        return None
+    test = (info.get("splits") or {}).get("test") or {}
+    try:
+        # skipped samples count as done: rebuilding would skip them again
+        return int(test.get("samples", 0)) + int(test.get("errors", 0))
+    except (TypeError, ValueError):
+        return None
+
+
+def prepare_dataset(
+    data_dir: Path,
+    *,
+    recipe: str | Path = DEFAULT_RECIPE,
+    limit: int | None = None,
+    progress: bool = True,
+    workers: int = 1,
+) -> tuple[Path, bool]:
+    """Build the demo test split into ``data_dir`` unless a build of the same recipe with at
+    least the needed questions is there already. Returns (dir, reused)."""
+    from eventsim.datasets import build_dataset, load_recipe
+
+    rec = load_recipe(recipe)
+    wanted = int(rec.splits["test"]) if limit is None else min(limit, int(rec.splits["test"]))
+    have = _manifest_count(data_dir, rec)
+    if have is not None and have >= wanted:
+        return data_dir, True
+    build_dataset(rec, data_dir, limit=limit, force=True, progress=progress, workers=workers)
+    return data_dir, False
+
+
+# ----------------------------------------------------------------------------- pipeline
+
+
+def run_demo(
+    out_dir: str | Path = "demo-out",
+    *,
+    limit: int | None = None,
+    force: bool = False,
+    model_dir: str | Path | None = None,
+    dataset_dir: str | Path | None = None,
+    recipe: str | Path = DEFAULT_RECIPE,
+    selectors: Sequence[str] = SELECTORS,
+    keeps: Sequence[float] = KEEPS,
+    progress: bool = True,
+    workers: int = 1,
+    batch_size: int = 32,
+    seed: int = 0,
+    threads: int | None = None,
+    coverage_questions: int = 500,
+    detail_types: Sequence[str] | None = None,
+    command: str = "epvlm demo",
+) -> DemoResult:
+    """Run the whole demo; see the module docstring. ``dataset_dir`` (an existing build) skips
+    the build step; otherwise the split is built into ``out_dir/data`` (reused when present).
+    ``coverage_questions`` bounds the target-coverage analysis (`target_coverage`).
+    ``detail_types`` names the question types the headline is about (default: every type
+    but colour, see `epvlm.demo.analysis.summarize`).
+    ``threads`` sets torch's CPU threads (None: leave as is); a tiny model gains nothing from
+    more than one, and on a busy machine extra threads cost more than they give."""
+    from epvlm.evaluate import evaluate_dataset, load_model
+    from eventsim.datasets import EventVQADataset
+
+    t_start = time.perf_counter()
+    out = Path(out_dir)
+    report = out / "report.md"
+    if report.exists() and not force:
+        raise OutputExistsError(f"{str(report)!r} exists; pass --force to overwrite it")
+    if limit is not None and limit < 1:
+        raise ParameterError(f"limit {limit!r} must be >= 1")
+    model_path = Path(model_dir) if model_dir is not None else DEFAULT_MODEL
+    if not (model_path / "config.json").is_file():
+        raise ParameterError(
+            f"model directory {str(model_path)!r} has no config.json; expected the shipped demo "
+            "model (epvlm/assets/shapes-demo-tiny) or a Qwen2-VL checkpoint saved with its processor"
+        )
+    if threads is not None:
+        import torch
+
+        if threads < 1:
+            raise ParameterError(f"threads {threads!r} must be >= 1")
+        torch.set_num_threads(threads)
+    out.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+
+    t = time.perf_counter()
+    if dataset_dir is not None:
+        data = Path(dataset_dir)
+        if not (data / "dataset.json").is_file():
+            raise DatasetError(f"{str(data)!r} is not a built dataset (no dataset.json)")
+        timings["dataset (given)"] = 0.0
+    else:
+        data, reused = prepare_dataset(
+            out / "data", recipe=recipe, limit=limit, progress=progress, workers=workers
+        )
+        timings["dataset reused" if reused else "dataset build"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    result = evaluate_dataset(
+        model_path, data, selectors=selectors, keeps=keeps, limit=limit, out_dir=out,
+        progress=progress, seed=seed, batch_size=batch_size, force=True,
+    )  # fmt: skip
+    timings["evaluation"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    ds = EventVQADataset(data, split="test")
+    try:
+        n_eval = min(len(ds), limit) if limit is not None else len(ds)
+        questions = {r["id"]: r for r in ds.records[:n_eval]}
+        summary = summarize(result["samples"], questions, detail_types=detail_types)
+        _, proc = load_model(model_path)
+        preds: dict[tuple[str, str, float], str] = {
+            (s["id"], s["selector"], float(s["keep"])): s["prediction"] for s in result["samples"]
+        }
+        summary["coverage"] = target_coverage(
+            ds, proc, min(n_eval, coverage_questions), keeps=keeps, seed=seed
+        )
+        previews = []
+        for scenario, i in pick_previews(ds, n_eval, SCENARIO_FIELD):
+            sample = ds[i]
+            files = render_preview(sample, proc, out, f"preview_{scenario}")
+            previews.append(
+                {
+                    "title": f"{scenario} ({SCENARIO_FIELD}; {sample['id']})",
+                    "question": sample["question"],
+                    "choices": sample["choices"],
+                    "answer": sample["answer"],
+                    "window_ms": (sample["meta"]["window_us"][1] - sample["meta"]["window_us"][0])
+                    / 1000,
+                    "predictions": {
+                        f"{sel} τ={k:g}" if sel != "dense" else "dense": preds.get(
+                            (sample["id"], sel, k), "–"
+                        )
+                        for sel, k in [("dense", 1.0)]
+                        + [(s, PREVIEW_KEEP) for s in selectors if s != "dense"]
+                    },
+                    **files,
+                }
+            )
+    finally:
+        ds.close()
+    plot_accuracy_vs_flops_by(summary["rows"], SCENARIO_FIELD, out / BY_SCENARIO_PLOT)
+    plot_accuracy_vs_flops_by(summary["rows"], "question_type", out / BY_TYPE_PLOT)
+    timings["preview and report"] = time.perf_counter() - t
+    elapsed = time.perf_counter() - t_start
+    timings["total"] = elapsed
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    model_info = {"description": _model_description(model_path)}
+    write_report(
+        report, summary, model_dir=model_path, dataset_dir=data, command=command,
+        timings=timings, previews=previews, model_info=model_info,
+    )  # fmt: skip
+    return DemoResult(
+        out_dir=out, report=report, results_json=out / "results.json", dataset_dir=data,
+        n_questions=summary["n_questions"], elapsed_s=elapsed, summary=summary,
+    )  # fmt: skip
+
+
+def _model_description(model_dir: Path) -> str:
+    info = model_dir / "training.json"
+    if not info.is_file():
+        return "Qwen2-VL checkpoint"
+    try:
+        t = json.loads(info.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "Qwen2-VL checkpoint"
+    return (
+        f"tiny Qwen2-VL, {t.get('parameters', 0) / 1e6:.1f} M parameters, trained from scratch for "
+        f"{t.get('steps')} steps on {t.get('recipe')}; see its README.md"
+    )

@@ -1,0 +1,165 @@
+"""``report.md`` of the demo: a thin Markdown writer over `epvlm.results` tables and the
+sentences of `epvlm.demo.analysis`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from epvlm.demo.analysis import (
+    HEADLINE_KEEP,
+    KIND_FIELD,
+    SCENARIO_FIELD,
+    coverage_table,
+    findings,
+    headline,
+)
+from epvlm.results import (
+    BOOTSTRAP_RESAMPLES,
+    SELECTOR_ORDER,
+    accuracy_table,
+    fmt_ci,
+    fmt_pct,
+    paired_table,
+)
+
+__all__ = ["BY_SCENARIO_PLOT", "BY_TYPE_PLOT", "report_tables", "write_report"]
+
+BY_SCENARIO_PLOT = "accuracy_vs_flops_by_target.png"
+BY_TYPE_PLOT = "accuracy_vs_flops_by_question_type.png"
+
+
+def _counts(counts: Mapping[str, int]) -> str:
+    return ", ".join(f"{n} {v}" for v, n in counts.items()) or "none"
+
+
+def report_tables(summary: Mapping[str, Any]) -> str:
+    """The report's tables: all questions, per scenario, per question type, detail vs other,
+    and the paired differences for each of those groupings."""
+    rows = summary["rows"]
+    scenarios = ", ".join(summary.get("scenarios", {})) or "none"
+    sections = [
+        ("All questions", None),
+        (f"Per scenario ({SCENARIO_FIELD}: {scenarios})", SCENARIO_FIELD),
+        ("Per question type", "question_type"),
+        (
+            f"Detail questions ({', '.join(summary.get('detail_types', [])) or 'none'}) vs other",
+            KIND_FIELD,
+        ),
+        ("Question kind per scenario", f"{KIND_FIELD}+{SCENARIO_FIELD}"),
+    ]
+    lines: list[str] = []
+    for title, group in sections:
+        lines += [f"### {title}: accuracy (95 % CI)", "", accuracy_table(rows, group)]
+    lines += [
+        "### Paired differences (points, 95 % paired-bootstrap CI)",
+        "",
+        "Accuracy of `event` minus a baseline at the same τ on the same questions.",
+        "",
+    ]
+    for title, group in sections:
+        lines += [f"{title}:", "", paired_table(rows, group, summary.get("pairs", ()))]
+    return "\n".join(lines)
+
+
+def write_report(
+    path: Path,
+    summary: Mapping[str, Any],
+    *,
+    model_dir: Path,
+    dataset_dir: Path,
+    command: str,
+    timings: Mapping[str, float],
+    previews: Sequence[Mapping[str, Any]],
+    model_info: Mapping[str, Any],
+) -> Path:
+    rows = summary["rows"]
+    base = summary.get("baselines") or {}
+    selectors = sorted(
+        {r["selector"] for r in rows},
+        key=lambda s: SELECTOR_ORDER.index(s) if s in SELECTOR_ORDER else len(SELECTOR_ORDER),
+    )
+    keeps = sorted({r["keep"] for r in rows if r["selector"] != "dense"}, reverse=True)
+    lines = [
+        "# EP-VLM demo report",
+        "",
+        f"Command: `{command}`",
+        "",
+        f"- Model: `{model_dir}` ({model_info.get('description', 'Qwen2-VL checkpoint')})",
+        f"- Data: `{dataset_dir}`, split `test`: {summary['n_questions']} questions; scenarios "
+        f"({SCENARIO_FIELD}): {_counts(summary.get('scenarios', {}))}; question types: "
+        f"{_counts(summary.get('question_types', {}))}",
+        f"- Selectors: {', '.join(selectors)}; keep fractions τ: "
+        f"{', '.join(f'{k:g}' for k in keeps)}",
+        "- Time: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()),
+        "",
+        'Accuracy intervals are 95 % Wilson score intervals; "% of dense" intervals and paired '
+        "differences are 95 % paired-bootstrap intervals over questions "
+        f"({BOOTSTRAP_RESAMPLES} resamples). FLOPs are analytic (`epvlm.flops`) with each "
+        "question's kept image tokens, text tokens and generated tokens. `event`, `random` and "
+        "`downsample` keep the same number of image tokens at a given τ.",
+        "",
+        f"## Headline (τ = {HEADLINE_KEEP:g}, detail questions)",
+        "",
+        *[f"- {h}" for h in headline(summary)],
+        "",
+        "## Findings",
+        "",
+        *[f"- {f}" for f in findings(summary)],
+        "",
+        "## Accuracy vs FLOPs",
+        "",
+        "![accuracy vs FLOPs](accuracy_vs_flops.png)",
+        "",
+        f"![accuracy vs FLOPs by scenario]({BY_SCENARIO_PLOT})",
+        "",
+        f"![accuracy vs FLOPs by question type]({BY_TYPE_PLOT})",
+        "",
+        "## Tables",
+        "",
+        report_tables(summary),
+    ]
+    coverage = summary.get("coverage")
+    if coverage and coverage["rows"]:
+        lines += [
+            "### Where the kept blocks fall",
+            "",
+            "Share of the question's target (a disk of its size at the frame time) inside the "
+            f"kept blocks, on the first {coverage['n_questions']} questions:",
+            "",
+            coverage_table(coverage),
+        ]
+    if base:
+        lines += [
+            "Shortcut baselines on the same questions: uniform guess among the choices "
+            f"{fmt_pct(base['chance'])}, most frequent answer per question type "
+            f"{fmt_pct(base['majority'])} ({fmt_ci(base['majority_ci95'])}).",
+            "",
+        ]
+    if previews:
+        lines += ["## Preview", ""]
+        for p in previews:
+            lines += [
+                f"**{p['title']}**: {p['question']} (choices: {', '.join(p['choices'])}; "
+                f"answer: *{p['answer']}*)",
+                "",
+                f"![{p['title']}]({p['strip']})",
+                "",
+                f"Events of the {p['window_ms']:g} ms window before the frame: "
+                f"[{p['gif']}]({p['gif']}). Answers: "
+                + "; ".join(f"{k}: *{v}*" for k, v in p["predictions"].items()),
+                "",
+            ]
+    lines += [
+        "## Files",
+        "",
+        "- `results.json`, `samples.jsonl`, `table.md`, `accuracy_vs_flops.png`: written by "
+        "`epvlm.evaluate.evaluate_dataset` (`epvlm eval`); the rows of `results.json` are the "
+        "format of `epvlm.results`",
+        "- `summary.json`: the numbers of this report (the same rows, grouped also by detail vs "
+        "other questions, plus baselines and target coverage)",
+        "",
+    ]
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path

@@ -1,0 +1,548 @@
+"""The one evaluation result format of ``epvlm eval`` and ``epvlm demo``: aggregation, intervals,
+paired comparisons, Markdown tables and plots.
+
+Input is the per-answer records that `epvlm.evaluate.evaluate_dataset` produces (one per sample
+and configuration, as in ``samples.jsonl``): ``id``, ``selector``, ``keep``, ``correct``,
+``flops``, ``latency_s``, ``kept_tokens``, ``total_tokens`` and descriptive fields such as
+``question_type`` and ``target_motion``. `aggregate` turns them into one row per
+(selector, keep), the rows of ``results.json``::
+
+    {"selector": "event", "keep": 0.5,
+     "n", "correct", "accuracy", "accuracy_ci95",            # 95 % Wilson interval
+     "accuracy_vs_dense", "accuracy_vs_dense_ci95",           # ratio, paired bootstrap
+     "diff_vs_dense_ci95",                                    # accuracy - dense, paired bootstrap
+     "paired": {"downsample": {"n", "diff", "diff_ci95"}},    # this - other at the same keep
+     "flops", "flops_vs_dense", "latency_s", "kept_tokens", "total_tokens",
+     "groups": {"question_type": {"color": CELL, ...}, "target_motion": {"moving": CELL, ...}},
+     "per_type": {"color": accuracy, ...}, "per_motion": {"moving": accuracy, ...}}
+
+where CELL holds the accuracy keys of the row (``n`` ... ``paired``) for the answers whose field
+has that value. A group spec may also be a tuple of fields, e.g. ``("question_type",
+"target_motion")`` gives ``groups["question_type+target_motion"]["color/moving"]``. Pairs are
+matched by sample ``id``, so every comparison resamples questions, keeping each question's two
+outcomes together (`paired_bootstrap`). Bootstrap seeds derive from the cell's name, so a cell's
+interval does not depend on which other cells were computed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import zlib
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+BOOTSTRAP_RESAMPLES = 2000
+GROUP_BY: tuple[str, ...] = ("question_type", "target_motion")
+PAIRS: tuple[tuple[str, str], ...] = (("event", "downsample"), ("event", "random"))
+SELECTOR_ORDER: tuple[str, ...] = ("dense", "event", "random", "downsample", "center")
+RESULT_FILES = ("results.json", "samples.jsonl", "table.md", "accuracy_vs_flops.png")
+MARKERS = {"dense": "*", "event": "o", "random": "s", "downsample": "^", "center": "D"}
+
+GroupSpec = str | tuple[str, ...]
+
+__all__ = [
+    "BOOTSTRAP_RESAMPLES",
+    "GROUP_BY",
+    "PAIRS",
+    "RESULT_FILES",
+    "accuracy_table",
+    "aggregate",
+    "find_row",
+    "fmt_ci",
+    "fmt_pct",
+    "fmt_points",
+    "group_name",
+    "group_values",
+    "paired_bootstrap",
+    "paired_table",
+    "plot_accuracy_vs_flops",
+    "plot_accuracy_vs_flops_by",
+    "results_table",
+    "wilson_interval",
+    "write_eval_outputs",
+]
+
+
+# ----------------------------------------------------------------------------- statistics
+
+
+def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95 % Wilson score interval of k successes in n trials (nan for n = 0)."""
+    if n == 0:
+        return (math.nan, math.nan)
+    p = k / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    # the bounds are exactly 0 and 1 at k = 0 and k = n; rounding would leave them a hair off
+    lo = 0.0 if k == 0 else max(0.0, centre - half)
+    hi = 1.0 if k == n else min(1.0, centre + half)
+    return (lo, hi)
+
+
+def paired_bootstrap(
+    a: np.ndarray, b: np.ndarray, *, seed: int = 0, resamples: int = BOOTSTRAP_RESAMPLES
+) -> dict[str, tuple[float, float]]:
+    """95 % percentile intervals of mean(a)/mean(b) and mean(a)-mean(b), resampling questions.
+
+    ``a`` and ``b`` are 0/1 outcomes of the same questions under two configurations, so the
+    resampling keeps each question's pair together.
+    """
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.size == 0:
+        return {"ratio": (math.nan, math.nan), "diff": (math.nan, math.nan)}
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, a.size, size=(resamples, a.size))
+    ma, mb = a[idx].mean(1), b[idx].mean(1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(mb > 0, ma / mb, np.nan)
+    ratio = ratio[np.isfinite(ratio)]
+    diff = ma - mb
+    r = tuple(np.percentile(ratio, [2.5, 97.5])) if ratio.size else (math.nan, math.nan)
+    return {
+        "ratio": (float(r[0]), float(r[1])),
+        "diff": tuple(float(v) for v in np.percentile(diff, [2.5, 97.5])),
+    }
+
+
+def _seed(*parts: object) -> int:
+    return zlib.crc32("|".join(map(str, parts)).encode())
+
+
+# ----------------------------------------------------------------------------- aggregation
+
+
+def group_name(spec: GroupSpec) -> str:
+    """``"question_type"`` -> itself; ``("question_type", "target_motion")`` -> joined by +."""
+    return spec if isinstance(spec, str) else "+".join(spec)
+
+
+def _group_value(sample: Mapping[str, Any], spec: GroupSpec) -> str | None:
+    fields = (spec,) if isinstance(spec, str) else spec
+    values = [sample.get(f) for f in fields]
+    if any(v is None for v in values):
+        return None
+    return "/".join(str(v) for v in values)
+
+
+def _cell(
+    ids: Sequence[str],
+    mine: Mapping[str, Mapping[str, Any]],
+    dense: Mapping[str, Mapping[str, Any]] | None,
+    others: Mapping[str, Mapping[str, Mapping[str, Any]]],
+    name: str,
+    bootstrap: bool,
+) -> dict[str, Any]:
+    outcome = np.array([bool(mine[i]["correct"]) for i in ids], dtype=bool)
+    k, n = int(outcome.sum()), int(outcome.size)
+    cell: dict[str, Any] = {
+        "n": n,
+        "correct": k,
+        "accuracy": k / n if n else math.nan,
+        "accuracy_ci95": list(wilson_interval(k, n)),
+    }
+    if dense is not None:
+        common = [i for i in ids if i in dense]
+        a = np.array([bool(mine[i]["correct"]) for i in common], dtype=bool)
+        base = np.array([bool(dense[i]["correct"]) for i in common], dtype=bool)
+        dense_acc = float(base.mean()) if base.size else math.nan
+        cell["accuracy_vs_dense"] = float(a.mean()) / dense_acc if dense_acc > 0 else None
+        if bootstrap:
+            boot = paired_bootstrap(a, base, seed=_seed(name, "dense"))
+            cell["accuracy_vs_dense_ci95"] = list(boot["ratio"])
+            cell["diff_vs_dense_ci95"] = list(boot["diff"])
+    paired = {}
+    for other, theirs in others.items():
+        common = [i for i in ids if i in theirs]
+        a = np.array([bool(mine[i]["correct"]) for i in common], dtype=bool)
+        b = np.array([bool(theirs[i]["correct"]) for i in common], dtype=bool)
+        entry: dict[str, Any] = {
+            "n": len(common),
+            "diff": float(a.mean() - b.mean()) if common else math.nan,
+        }
+        if bootstrap:
+            entry["diff_ci95"] = list(paired_bootstrap(a, b, seed=_seed(name, other))["diff"])
+        paired[other] = entry
+    if paired:
+        cell["paired"] = paired
+    return cell
+
+
+def aggregate(
+    samples: Iterable[Mapping[str, Any]],
+    configs: Sequence[tuple[str, float]] | None = None,
+    *,
+    group_by: Sequence[GroupSpec] = GROUP_BY,
+    pairs: Sequence[tuple[str, str]] = PAIRS,
+    bootstrap: bool = True,
+) -> list[dict[str, Any]]:
+    """One row per (selector, keep) in the format of the module docstring.
+
+    ``configs`` fixes the rows and their order (default: the configurations found, dense first,
+    then by selector and falling keep). Rows relate to dense (``("dense", 1.0)``) when the
+    samples hold it. ``pairs`` lists (a, b) selector pairs whose paired difference a - b at the
+    same keep goes into a's rows and cells. ``bootstrap=False`` skips the resampled intervals.
+    """
+    by_config: dict[tuple[str, float], dict[str, Mapping[str, Any]]] = defaultdict(dict)
+    for s in samples:
+        by_config[(s["selector"], float(s["keep"]))][str(s["id"])] = s
+    if configs is None:
+        configs = sorted(
+            by_config,
+            key=lambda c: (
+                SELECTOR_ORDER.index(c[0]) if c[0] in SELECTOR_ORDER else len(SELECTOR_ORDER),
+                c[0],
+                -c[1],
+            ),
+        )
+    dense = by_config.get(("dense", 1.0))
+    dense_flops = _mean(dense.values(), "flops") if dense else math.nan
+    rows = []
+    for selector, keep in configs:
+        mine = by_config.get((selector, float(keep)), {})
+        others = {
+            b: by_config[(b, float(keep))]
+            for a, b in pairs
+            if a == selector and (b, float(keep)) in by_config
+        }
+        ref = dense if selector != "dense" or keep != 1.0 else None
+        name = f"{selector}@{keep:g}"
+        row: dict[str, Any] = {"selector": selector, "keep": keep}
+        row.update(_cell(list(mine), mine, ref, others, name, bootstrap))
+        if ref is None:
+            row["accuracy_vs_dense"] = 1.0 if dense is not None and row["accuracy"] > 0 else None
+        flops = _mean(mine.values(), "flops")
+        row.update(
+            {
+                "flops": flops,
+                "flops_vs_dense": flops / dense_flops if dense_flops > 0 else None,
+                "latency_s": _mean(mine.values(), "latency_s", None),
+                "kept_tokens": _mean(mine.values(), "kept_tokens", None),
+                "total_tokens": _mean(mine.values(), "total_tokens", None),
+            }
+        )
+        groups: dict[str, dict[str, Any]] = {}
+        for spec in group_by:
+            members: dict[str, list[str]] = defaultdict(list)
+            for i, s in mine.items():
+                value = _group_value(s, spec)
+                if value is not None:
+                    members[value].append(i)
+            gname = group_name(spec)
+            groups[gname] = {
+                value: _cell(ids, mine, ref, others, f"{name}|{gname}={value}", bootstrap)
+                for value, ids in sorted(members.items())
+            }
+        row["groups"] = groups
+        # compact views kept from the first results.json format
+        row["per_type"] = {v: c["accuracy"] for v, c in groups.get("question_type", {}).items()}
+        row["per_motion"] = {v: c["accuracy"] for v, c in groups.get("target_motion", {}).items()}
+        rows.append(row)
+    return rows
+
+
+def _mean(records: Iterable[Mapping[str, Any]], key: str, empty: float | None = math.nan):
+    values = [r[key] for r in records]
+    return float(np.mean(values)) if values else empty
+
+
+def find_row(rows: Sequence[dict[str, Any]], selector: str, keep: float) -> dict[str, Any] | None:
+    """The row of (selector, keep), or None."""
+    for r in rows:
+        if r["selector"] == selector and math.isclose(r["keep"], keep):
+            return r
+    return None
+
+
+def group_values(rows: Sequence[Mapping[str, Any]], group: str) -> list[str]:
+    """The values a group takes in any row, sorted."""
+    return sorted({v for r in rows for v in r.get("groups", {}).get(group, {})})
+
+
+def _subset(row: Mapping[str, Any], group: str | None, value: str | None) -> dict[str, Any]:
+    if group is None:
+        return dict(row)
+    return row.get("groups", {}).get(group, {}).get(value) or {"n": 0}
+
+
+# ----------------------------------------------------------------------------- formatting
+
+
+def fmt_pct(v: float | None, digits: int = 1) -> str:
+    """``0.5`` -> ``'50.0 %'``; ``'–'`` for None or nan."""
+    return "–" if v is None or not math.isfinite(v) else f"{100 * v:.{digits}f} %"
+
+
+def fmt_points(v: float | None) -> str:
+    """A difference of accuracies in percentage points, signed."""
+    return "–" if v is None or not math.isfinite(v) else f"{100 * v:+.1f} points"
+
+
+def fmt_ci(ci: Sequence[float] | None) -> str:
+    """``[0.4, 0.6]`` -> ``'40.0–60.0 %'``."""
+    if not ci:
+        return "–"
+    lo, hi = ci
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return "–"
+    return f"{100 * lo:.1f}–{100 * hi:.1f} %"
+
+
+def _acc(cell: Mapping[str, Any]) -> str:
+    if not cell.get("n"):
+        return "–"
+    return f"{fmt_pct(cell['accuracy'])} ({fmt_ci(cell['accuracy_ci95'])})"
+
+
+def _vs(cell: Mapping[str, Any]) -> str:
+    if not cell.get("n") or cell.get("accuracy_vs_dense") is None:
+        return "–"
+    return f"{fmt_pct(cell['accuracy_vs_dense'])} ({fmt_ci(cell.get('accuracy_vs_dense_ci95'))})"
+
+
+def _diff(entry: Mapping[str, Any] | None) -> str:
+    if not entry or not entry.get("n"):
+        return "–"
+    ci = entry.get("diff_ci95")
+    text = fmt_points(entry["diff"])
+    if ci and all(math.isfinite(v) for v in ci):
+        text += f" ({100 * ci[0]:+.1f} to {100 * ci[1]:+.1f})"
+    return text
+
+
+# ----------------------------------------------------------------------------- tables
+
+
+def results_table(rows: Sequence[Mapping[str, Any]]) -> str:
+    """Markdown table of evaluation rows (``epvlm eval``'s table.md and console output)."""
+    types = group_values(rows, "question_type")
+    head = [
+        "selector",
+        "keep",
+        "n",
+        "accuracy (95 % CI)",
+        "% of dense acc.",
+        "GFLOPs",
+        "% of dense FLOPs",
+        "latency ms",
+        "kept / total tokens",
+        *types,
+    ]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        lo, hi = r["accuracy_ci95"]
+        cells = [
+            r["selector"],
+            f"{r['keep']:.2f}",
+            str(r["n"]),
+            f"{fmt_pct(r['accuracy'])} ({fmt_pct(lo)}–{fmt_pct(hi)})",
+            fmt_pct(r["accuracy_vs_dense"]),
+            f"{r['flops'] / 1e9:.3g}",
+            fmt_pct(r["flops_vs_dense"]),
+            f"{1000 * r['latency_s']:.1f}" if r["latency_s"] is not None else "–",
+            f"{r['kept_tokens']:.1f} / {r['total_tokens']:.0f}" if r["n"] else "–",
+            *[fmt_pct(r["per_type"].get(t)) for t in types],
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def accuracy_table(rows: Sequence[Mapping[str, Any]], group: str | None = None) -> str:
+    """Markdown: one line per row. Without ``group``: accuracy, % of dense, FLOPs, tokens and
+    latency over all questions; with it: accuracy (95 % CI) per value of that group."""
+    if group is None:
+        lines = [
+            "| selector | τ | n | accuracy (95 % CI) | % of dense accuracy (95 % CI) "
+            "| FLOPs % of dense | kept / total image tokens | latency ms / question |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for r in rows:
+            latency = f"{1000 * r['latency_s']:.1f}" if r["latency_s"] is not None else "–"
+            tokens = f"{r['kept_tokens']:.1f} / {r['total_tokens']:.0f}" if r["n"] else "–"
+            lines.append(
+                f"| {r['selector']} | {r['keep']:g} | {r['n']} | {_acc(r)} | {_vs(r)} | "
+                f"{fmt_pct(r['flops_vs_dense'])} | {tokens} | {latency} |"
+            )
+        return "\n".join(lines) + "\n"
+    values = group_values(rows, group)
+    counts = {v: max((_subset(r, group, v)["n"] for r in rows), default=0) for v in values}
+    lines = [
+        "| selector | τ | FLOPs % of dense | "
+        + " | ".join(f"{v} (n = {counts[v]})" for v in values)
+        + " |",
+        "|---|---|---|" + "---|" * len(values),
+    ]
+    for r in rows:
+        cells = [_acc(_subset(r, group, v)) for v in values]
+        lines.append(
+            f"| {r['selector']} | {r['keep']:g} | {fmt_pct(r['flops_vs_dense'])} | "
+            + " | ".join(cells)
+            + " |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def paired_table(
+    rows: Sequence[Mapping[str, Any]],
+    group: str | None = None,
+    pairs: Sequence[tuple[str, str]] = PAIRS,
+) -> str:
+    """Markdown: paired differences a - b in points (95 % paired-bootstrap interval), one line
+    per pair and keep, one column for all questions or per value of ``group``."""
+    values = [None] if group is None else group_values(rows, group)
+    heads = ["all questions"] if group is None else list(values)
+    lines = [
+        "| difference | τ | " + " | ".join(heads) + " |",
+        "|---|---|" + "---|" * len(heads),
+    ]
+    for a, b in pairs:
+        for r in rows:
+            if r["selector"] != a or b not in (r.get("paired") or {}):
+                continue
+            cells = [
+                _diff((_subset(r, group, v).get("paired") or {}).get(b))
+                if group is not None
+                else _diff(r["paired"][b])
+                for v in values
+            ]
+            lines.append(f"| {a} − {b} | {r['keep']:g} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------------------- plots
+
+
+def _pyplot(what: str):
+    from eventsim.errors import require
+
+    matplotlib = require("matplotlib", "viz", what)
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_accuracy_vs_flops(
+    rows: Sequence[Mapping[str, Any]], path: str | Path, title: str = ""
+) -> Path:
+    """Accuracy against FLOPs (% of dense), one line per selector."""
+    plt = _pyplot("the accuracy-vs-FLOPs plot")
+    fig, ax = plt.subplots(figsize=(6, 4.2), dpi=120)
+    by_sel: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    for r in rows:
+        if r["n"]:
+            by_sel[r["selector"]].append(r)
+    for sel, rs in by_sel.items():
+        rs = sorted(rs, key=lambda r: r["flops"])
+        x = [100 * (r["flops_vs_dense"] or 0) for r in rs]
+        y = [100 * r["accuracy"] for r in rs]
+        ax.plot(x, y, marker=MARKERS.get(sel, "o"), ms=10 if sel == "dense" else 6, label=sel)
+        for r, xi, yi in zip(rs, x, y):
+            if sel != "dense":
+                ax.annotate(
+                    f"τ={r['keep']:g}",
+                    (xi, yi),
+                    fontsize=7,
+                    xytext=(3, 3),
+                    textcoords="offset points",
+                )
+    ax.set_xlabel("FLOPs (% of dense)")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_ylim(-2, 102)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def plot_accuracy_vs_flops_by(
+    rows: Sequence[Mapping[str, Any]],
+    group: str,
+    path: str | Path,
+    values: Sequence[str] | None = None,
+) -> Path:
+    """Accuracy vs FLOPs % of dense with 95 % Wilson bars, one panel per value of ``group``."""
+    plt = _pyplot("the accuracy-vs-FLOPs plot")
+    values = list(values) if values is not None else group_values(rows, group)
+    fig, axes = plt.subplots(
+        1, max(1, len(values)), figsize=(5 * max(1, len(values)), 4.2), dpi=110, sharey=True,
+        squeeze=False,
+    )  # fmt: skip
+    axes = axes[0]
+    by_sel: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    for r in rows:
+        by_sel[r["selector"]].append(r)
+    for ax, value in zip(axes, values):
+        for sel, rs in by_sel.items():
+            rs = sorted(rs, key=lambda r: r["flops_vs_dense"] or 0)
+            cells = [_subset(r, group, value) for r in rs]
+            keep = [i for i, c in enumerate(cells) if c.get("n")]
+            if not keep:
+                continue
+            x = [100 * (rs[i]["flops_vs_dense"] or 0) for i in keep]
+            y = [100 * cells[i]["accuracy"] for i in keep]
+            # clipped: at 0 % or 100 % rounding can put the Wilson bound a hair past the estimate
+            err = [
+                [max(0.0, 100 * (cells[i]["accuracy"] - cells[i]["accuracy_ci95"][0])) for i in keep],
+                [max(0.0, 100 * (cells[i]["accuracy_ci95"][1] - cells[i]["accuracy"])) for i in keep],
+            ]  # fmt: skip
+            ax.errorbar(
+                x, y, yerr=err, marker=MARKERS.get(sel, "o"), ms=10 if sel == "dense" else 6,
+                capsize=3, label=sel,
+            )  # fmt: skip
+        n = max((_subset(r, group, value)["n"] for r in rows), default=0)
+        ax.set_ylim(-2, 102)
+        ax.set_title(f"{group} = {value} (n = {n})", fontsize=10)
+        ax.set_xlabel("FLOPs (% of dense)")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("accuracy (%, 95 % Wilson CI)")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def write_eval_outputs(
+    out_dir: str | Path,
+    rows: Sequence[Mapping[str, Any]],
+    samples: Iterable[Mapping[str, Any]],
+    title: str,
+    note: str,
+) -> None:
+    """Write `RESULT_FILES` into ``out_dir`` together: each is written to a temporary folder
+    first and moved in place, so an interrupted run leaves the earlier set intact."""
+    out_dir = Path(out_dir)
+    tmp = out_dir / f".epvlm-eval-{os.getpid()}"
+    tmp.mkdir(parents=True, exist_ok=True)
+    try:
+        (tmp / "results.json").write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+        with open(tmp / "samples.jsonl", "w", encoding="utf-8") as f:
+            for s in samples:
+                f.write(json.dumps(s) + "\n")
+        (tmp / "table.md").write_text(
+            f"# {title}\n\n{note}\n\n" + results_table(rows), encoding="utf-8"
+        )
+        plot_accuracy_vs_flops(rows, tmp / "accuracy_vs_flops.png", title)
+        for name in RESULT_FILES:
+            os.replace(tmp / name, out_dir / name)
+    finally:
+        for leftover in tmp.glob("*"):
+            leftover.unlink()
+        tmp.rmdir()
