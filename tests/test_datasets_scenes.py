@@ -7,6 +7,7 @@ from eventsim.datasets.scenes import (
     COLORS,
     DIRECTIONS,
     NOT_MOVING,
+    PATTERNS,
     SHAPES,
     SceneConfig,
     draw_sample,
@@ -138,12 +139,110 @@ def test_events_come_from_the_moving_object_only():
         assert (s.target_motion == "moving") == (mover["color"] != "grey")
 
 
+DEMO = {
+    "mode": "target",
+    "question_types": ("color", "pattern"),
+    "object_size_px": (16, 24),
+    "position_grid": "2x2",
+}
+
+
+def _pattern_of(image: np.ndarray, xy) -> str:
+    """Read a target's pattern from the pixels: which neighbour differences are large in a
+    7x7 window at its centre (1-px stripes, checks or dots)."""
+    x, y = (round(v) for v in xy)
+    lum = image[y - 3 : y + 4, x - 3 : x + 4].astype(float).max(axis=-1)
+    dx = np.abs(np.diff(lum, axis=1)).mean()
+    dy = np.abs(np.diff(lum, axis=0)).mean()
+    diag = np.abs(lum[1:, 1:] - lum[:-1, :-1]).mean()
+    anti = np.abs(lum[:-1, 1:] - lum[1:, :-1]).mean()
+    big = 0.25 * max(dx, dy, diag, anti, 1.0)
+    if max(dx, dy) < 20:
+        return "plain"
+    if dx < big:
+        return "horizontal"
+    if dy < big:
+        return "vertical"
+    if diag < big:
+        return "checker"
+    assert min(dx, dy, diag, anti) > big, (dx, dy, diag, anti)
+    return "dots"
+
+
+def test_pattern_answers_match_the_pixels_and_downsampling_erases_them():
+    import cv2
+
+    cfg = SceneConfig(static_target_share=0.3, camera_share=0.3, **DEMO)
+    seen, motions = set(), set()
+    for seed in range(60):
+        s = draw_sample(cfg, seed, render_frames=False)
+        target = s.meta["objects"][s.meta["target"]]
+        assert target["pattern"] in PATTERNS
+        assert _pattern_of(s.image, target["end_xy"]) == target["pattern"]
+        if s.question_type == "pattern":
+            assert s.answer == target["pattern"] and s.choices[s.answer_index] == s.answer
+            seen.add(s.answer)
+        motions.add(s.target_motion)
+        # 1-px detail with one mean brightness: at the size downsample gives a quarter of the
+        # tokens (half the width and height) every pattern is the same flat colour
+        small = cv2.resize(s.image, (112, 112), interpolation=cv2.INTER_AREA)
+        x, y = (round(v / 2) for v in target["end_xy"])
+        centre = small[y - 1 : y + 1, x - 1 : x + 1].astype(float).max(axis=-1)
+        assert np.ptp(centre) <= 3
+    assert seen == set(PATTERNS) and motions == {"moving", "static", "camera"}
+
+
+def test_camera_scenario_still_scene_moving_camera():
+    """Nothing in the scene moves, the camera pans: events mark the objects' edges and texture,
+    the smoothly shaded background gives none, and the last frame is the question image."""
+    from eventsim.simulator import DVSParams
+
+    cfg = SceneConfig(camera_share=1.0, **DEMO)
+    clean = DVSParams.from_preset("clean")
+    for seed in range(4):
+        s = draw_sample(cfg, seed)
+        assert s.target_motion == "camera" and not any(o["moving"] for o in s.meta["objects"])
+        pan = np.hypot(*s.meta["camera_pan_px"])
+        assert cfg.motion_px[0] <= pan <= cfg.motion_px[1]
+        assert (len(s.frames) - 1) * cfg.max_step_px >= pan
+        assert np.array_equal(s.frames[-1], s.image) and not np.array_equal(s.frames[0], s.image)
+        ev = simulate_scene(s, clean, seed=seed)
+        near = np.zeros(len(ev), bool)
+        for o in s.meta["objects"]:
+            r = o["size_px"] / 2 + pan + 2
+            near |= (np.abs(ev["x"] - o["end_xy"][0]) <= r) & (
+                np.abs(ev["y"] - o["end_xy"][1]) <= r
+            )
+        assert len(ev) > 1000 and near.mean() > 0.98
+    share = np.mean(
+        [
+            draw_sample(SceneConfig(camera_share=0.3, **DEMO), k, render_frames=False).target_motion
+            == "camera"
+            for k in range(300)
+        ]
+    )
+    assert 0.22 < share < 0.38
+
+
+def test_new_options_leave_other_scenes_unchanged():
+    """Camera motion and patterns draw from a stream of their own: a config without them draws
+    the same scenes whatever the other new options say."""
+    base = SceneConfig(mode="target", **SMALL)
+    with_camera_off = SceneConfig(mode="target", camera_share=0.0, **SMALL)
+    for seed in range(5):
+        a = draw_sample(base, seed, render_frames=False)
+        b = draw_sample(with_camera_off, seed, render_frames=False)
+        assert np.array_equal(a.image, b.image) and a.question == b.question
+        assert "pattern" not in a.meta["objects"][0]
+
+
 @pytest.mark.parametrize(
     ("kwargs", "needle"),
     [
         ({"mode": "maze"}, "vqa, target"),
         ({"position_grid": "4x4"}, "3x3, 2x2"),
-        ({"question_types": ("count",), "mode": "target"}, "color, shape, position, motion"),
+        ({"question_types": ("count",), "mode": "target"}, "color, shape, position, pattern"),
+        ({"camera_share": 1.5}, "camera_share"),
         ({"n_objects": (3, 2)}, "n_objects"),
         ({"static_target_share": 1.5}, "static_target_share"),
         ({"mode": "target", "n_clutter": (0, 2)}, "n_clutter"),

@@ -23,7 +23,16 @@ output folder, model card included (the card is written by hand from the benchma
 
 A checkpoint (model, tokenizer, processor, ``training.json``) is written every
 ``--checkpoint-every`` steps and at the end, so a usable model exists if the run is cut short
-(``--max-minutes`` stops it cleanly).
+(``--max-minutes`` stops it cleanly). Until the run is complete the checkpoint also holds
+``trainer_state.pt`` (optimizer, schedule, step, elapsed time); ``--resume`` continues the run in
+``--out`` from it with the same arguments. Batch ``k`` depends only on the seed and ``k``, so a
+resumed run sees the batches the uninterrupted run would have seen. The finished checkpoint drops
+``trainer_state.pt`` (it would double the size of the shipped model).
+
+``--device`` trains on a GPU when there is one (``auto``: CUDA if available); ``--workers``
+data-loader processes draw and encode the batches; the model-size options (``--vision-depth``,
+``--vision-dim``, ``--hidden-size``, ``--num-layers``, ``--intermediate-size``) default to the
+shipped model's sizes.
 """
 
 from __future__ import annotations
@@ -66,6 +75,7 @@ MODEL_SIZE = {
 # unchanged: rope_theta is an ordinary config field.
 TEXT_ROPE_THETA = 10.0
 DROP_KEEPS = (0.75, 0.5, 0.25)
+STATE_FILE = "trainer_state.pt"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -103,6 +113,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="torch threads (default 1: on a shared 2-core machine 2 threads ran 2-3x slower)",
     )
     ap.add_argument("--workers", type=int, default=1, help="data loader processes (0: inline)")
+    ap.add_argument(
+        "--device", default="cpu", help="torch device: cpu, cuda, cuda:1, mps or auto (default cpu)"
+    )
+    ap.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the unfinished run whose checkpoint is --out (same arguments)",
+    )
+    for name, help_text in (
+        ("vision_depth", "vision transformer blocks"),
+        ("vision_dim", "vision transformer width"),
+        ("vision_heads", "vision attention heads"),
+        ("hidden_size", "language model width"),
+        ("num_layers", "language model layers"),
+        ("num_heads", "language model attention heads"),
+        ("intermediate_size", "language model MLP width"),
+    ):
+        ap.add_argument(
+            "--" + name.replace("_", "-"),
+            type=int,
+            default=MODEL_SIZE[name],
+            help=f"{help_text} (default {MODEL_SIZE[name]})",
+        )
     ap.add_argument("--log", default=None, help="append JSON lines of loss/accuracy here")
     ap.add_argument("--force", action="store_true", help="overwrite an existing --out")
     ap.add_argument("--no-progress", action="store_true")
@@ -167,23 +200,49 @@ class _Batches:
         return batch, qtypes
 
 
+def model_size(args: argparse.Namespace) -> dict[str, Any]:
+    """The model-size settings of this run (the shipped sizes unless overridden)."""
+    return {k: getattr(args, k, v) for k, v in MODEL_SIZE.items()}
+
+
 def _worker_iter(proc, cfg, args, start: int, stop: int):
+    """Batches ``start .. stop - 1`` in order. Worker ``w`` of ``W`` makes steps ``start + w``,
+    ``start + w + W``, ...; the loader takes one batch from each worker in turn, so the order
+    is the step order whatever the number of workers."""
     import torch
+
+    n_workers = args.workers
 
     class _It(torch.utils.data.IterableDataset):
         def __iter__(self):
             torch.set_num_threads(1)
+            info = torch.utils.data.get_worker_info()
+            wid, n = (info.id, info.num_workers) if info is not None else (0, 1)
             maker = _Batches(proc, cfg, args)
-            for step in range(start, stop):
+            for step in range(start + wid, stop, n):
                 yield maker.make(step)
 
-    if args.workers <= 0:
+    if n_workers <= 0:
         maker = _Batches(proc, cfg, args)
         return (maker.make(step) for step in range(start, stop))
     loader = torch.utils.data.DataLoader(
-        _It(), batch_size=None, num_workers=1, prefetch_factor=4, persistent_workers=False
+        _It(), batch_size=None, num_workers=n_workers, prefetch_factor=4, persistent_workers=False
     )
     return iter(loader)
+
+
+def resolve_device(name: str):
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise SystemExit(f"train_demo_model: --device {name!r} is not a torch device") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit(f"train_demo_model: --device {name} but torch sees no CUDA device")
+    return device
 
 
 def answer_correct(logits, labels) -> np.ndarray:
@@ -196,36 +255,45 @@ def answer_correct(logits, labels) -> np.ndarray:
 
 
 def evaluate(model, proc, cfg, n: int, batch_size: int = 32) -> dict[str, Any]:
-    """Teacher-forced exact-answer accuracy on fixed held-out scenes (dense and at keep 0.5)."""
+    """Teacher-forced exact-answer accuracy on fixed held-out scenes: dense, random half of the
+    blocks, and downsampled to half the tokens (which a fine-pattern question should not
+    survive)."""
     import torch
 
-    from epvlm.prior import keep_mask_random
+    from epvlm.prior import keep_mask_random, select_blocks
     from epvlm.processing import encode_batch, grid_for_size
     from eventsim.datasets.scenes import draw_sample
 
+    device = next(model.parameters()).device
     samples = [draw_sample(cfg, EVAL_SEED_BASE + i, render_frames=False) for i in range(n)]
     out: dict[str, Any] = {}
     model.eval()
     with torch.no_grad():
-        for name in ("dense", "random50"):
+        for name in ("dense", "random50", "downsample50"):
             per_type: dict[str, list[int]] = {}
             for b0 in range(0, n, batch_size):
                 chunk = samples[b0 : b0 + batch_size]
                 masks = None
+                images = [s.image for s in chunk]
+                grid = grid_for_size(proc, *chunk[0].image.shape[:2])
                 if name == "random50":
-                    grid = grid_for_size(proc, *chunk[0].image.shape[:2])
                     masks = [
                         keep_mask_random(grid, 0.5, EVAL_SEED_BASE + b0 + i)
                         for i in range(len(chunk))
                     ]
+                elif name == "downsample50":
+                    images = [
+                        select_blocks("downsample", im, keep=0.5, grid=grid).image for im in images
+                    ]
                 batch = encode_batch(
                     proc,
-                    [s.image for s in chunk],
+                    images,
                     [s.question for s in chunk],
                     [s.choices for s in chunk],
                     masks,
                     [s.answer for s in chunk],
                 )
+                batch = {k: v.to(device) for k, v in batch.items()}
                 labels = batch.pop("labels")
                 logits = model(**batch).logits
                 for s, ok in zip(chunk, answer_correct(logits, labels)):
@@ -239,14 +307,21 @@ def evaluate(model, proc, cfg, n: int, batch_size: int = 32) -> dict[str, Any]:
     return out
 
 
-def save_checkpoint(model, proc, out: Path, info: dict[str, Any]) -> None:
-    """Write to a sibling temp folder, then swap it in, so ``out`` is always a whole checkpoint."""
+def save_checkpoint(
+    model, proc, out: Path, info: dict[str, Any], state: dict[str, Any] | None = None
+) -> None:
+    """Write to a sibling temp folder, then swap it in, so ``out`` is always a whole checkpoint.
+    ``state`` (optimizer, schedule, step) goes to ``trainer_state.pt`` for ``--resume``."""
+    import torch
+
     tmp = out.with_name(out.name + ".tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
     model.save_pretrained(tmp)
     proc.save_pretrained(tmp)
     (tmp / "training.json").write_text(json.dumps(info, indent=2) + "\n")
+    if state is not None:
+        torch.save(state, tmp / STATE_FILE)
     old = out.with_name(out.name + ".old")
     if out.exists():
         if old.exists():
@@ -260,7 +335,15 @@ def save_checkpoint(model, proc, out: Path, info: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     out = Path(args.out)
-    if out.exists() and not args.force:
+    if args.resume:
+        if not (out / STATE_FILE).is_file():
+            print(
+                f"train_demo_model: --resume needs an unfinished run in {out} "
+                f"(no {STATE_FILE} there)",
+                file=sys.stderr,
+            )
+            return 1
+    elif out.exists() and not args.force:
         print(f"train_demo_model: {out} exists; pass --force to overwrite it", file=sys.stderr)
         return 1
 
@@ -273,11 +356,27 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
+    device = resolve_device(args.device)
     cfg = scene_config(args.recipe)
     proc = build_offline_processor(task_vocabulary(cfg))
-    config = tiny_config(proc, **MODEL_SIZE)
+    sizes = model_size(args)
+    config = tiny_config(proc, **sizes)
     config.text_config.rope_parameters["rope_theta"] = TEXT_ROPE_THETA
     model = EPQwen2VLForConditionalGeneration(config)
+    resumed: dict[str, Any] | None = None
+    if args.resume:
+        from safetensors.torch import load_file
+
+        resumed = torch.load(out / STATE_FILE, map_location="cpu", weights_only=False)
+        if resumed["args"] != _run_args(args):
+            print(
+                "train_demo_model: --resume with other settings than the run in "
+                f"{out}: {_arg_changes(resumed['args'], _run_args(args))}",
+                file=sys.stderr,
+            )
+            return 1
+        model.load_state_dict(load_file(out / "model.safetensors"))
+    model.to(device)
     model.generation_config.pad_token_id = config.text_config.pad_token_id
     model.generation_config.eos_token_id = config.text_config.eos_token_id
     model.generation_config.do_sample = False
@@ -301,6 +400,14 @@ def main(argv: list[str] | None = None) -> int:
         return warm * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
+    start_step, time_before = 0, 0.0
+    evals: list[dict[str, Any]] = []
+    if resumed is not None:
+        opt.load_state_dict(resumed["optimizer"])
+        sched.load_state_dict(resumed["scheduler"])
+        start_step, time_before = int(resumed["step"]), float(resumed["train_time_s"])
+        evals = list(resumed["evals"])
+        torch.set_rng_state(resumed["torch_rng"])
     log = open(args.log, "a") if args.log else None
 
     def record(entry: dict[str, Any]) -> None:
@@ -323,22 +430,30 @@ def main(argv: list[str] | None = None) -> int:
         "drop_keeps": list(DROP_KEEPS),
         "downsample_share": args.downsample_share,
         "sparse_from_step": int(args.sparse_from * args.steps),
-        "model_size": MODEL_SIZE,
+        "model_size": sizes,
         "text_rope_theta": TEXT_ROPE_THETA,
         "parameters": n_params,
         "torch_threads": args.threads,
+        "workers": args.workers,
+        "device": _device_name(device),
         "eval_samples": args.eval_samples,
         "torch_version": torch.__version__,
     }
-    record({"event": "start", **info})
-    t0 = time.time()
+    if resumed is not None:
+        info["command"] = resumed["command"]
+        info["resumed_at_steps"] = [*resumed.get("resumed_at_steps", []), start_step]
+    record({"event": "resume" if resumed else "start", **info})
+    t0 = time.time() - time_before
     losses: list[float] = []
     accs: list[float] = []
-    step = 0
-    evals: list[dict[str, Any]] = []
-    bar = tqdm(total=args.steps, disable=args.no_progress, desc="train", unit="step")
+    step = start_step
+    bar = tqdm(
+        total=args.steps, initial=start_step, disable=args.no_progress, desc="train", unit="step"
+    )
+    stream = _worker_iter(proc, cfg, args, start_step, args.steps)
     try:
-        for step, (batch, _) in enumerate(_worker_iter(proc, cfg, args, 0, args.steps), start=1):
+        for step, (batch, _) in enumerate(stream, start=start_step + 1):
+            batch = {k: v.to(device) for k, v in batch.items()}
             labels = batch["labels"]
             outputs = model(**batch)
             loss = outputs.loss
@@ -372,7 +487,20 @@ def main(argv: list[str] | None = None) -> int:
                 )
             if step % args.checkpoint_every == 0 or last or over:
                 info.update(steps=step, train_time_s=round(time.time() - t0, 1), evals=evals[-1:])
-                save_checkpoint(model, proc, out, info)
+                state = None
+                if not last:
+                    state = {
+                        "args": _run_args(args),
+                        "command": info["command"],
+                        "resumed_at_steps": info.get("resumed_at_steps", []),
+                        "step": step,
+                        "train_time_s": time.time() - t0,
+                        "optimizer": opt.state_dict(),
+                        "scheduler": sched.state_dict(),
+                        "evals": evals,
+                        "torch_rng": torch.get_rng_state(),
+                    }
+                save_checkpoint(model, proc, out, info, state)
             if over:
                 bar.write(f"stopping after {args.max_minutes} minutes at step {step}")
                 break
@@ -383,6 +511,39 @@ def main(argv: list[str] | None = None) -> int:
             log.close()
     print(f"trained {step} steps in {(time.time() - t0) / 60:.1f} min; checkpoint: {out}")
     return 0
+
+
+# Arguments that may differ between a run and its resumption (they change neither the batches
+# nor the optimisation).
+_RESUMABLE = {
+    "resume",
+    "force",
+    "log",
+    "no_progress",
+    "max_minutes",
+    "workers",
+    "device",
+    "threads",
+}
+
+
+def _run_args(args: argparse.Namespace) -> dict[str, Any]:
+    return {k: v for k, v in sorted(vars(args).items()) if k not in _RESUMABLE}
+
+
+def _arg_changes(old: dict[str, Any], new: dict[str, Any]) -> str:
+    keys = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+    return ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys)
+
+
+def _device_name(device) -> str:
+    import platform
+
+    import torch
+
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return f"{device.type} ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
 
 
 if __name__ == "__main__":

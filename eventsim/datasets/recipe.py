@@ -29,15 +29,19 @@ from eventsim.datasets.scenes import (
     SceneConfig,
 )
 from eventsim.errors import ParameterError, RecipeError
+from eventsim.options import (
+    CAMERA_NAMES,
+    FITS,
+    IMAGE_FORMATS,
+    MOTIONS,
+    PRESET_NAMES,
+    SOURCE_KINDS,
+    UPSAMPLE_MODES,
+)
 
 if TYPE_CHECKING:
     from eventsim.simulator.params import DVSParams
 
-SOURCE_KINDS = ("shapes", "image", "video")
-MOTIONS = ("saccade", "pan", "zoom", "random-walk")
-UPSAMPLE = ("none", "linear", "flow")
-RESIZE = ("crop", "resize")
-IMAGE_FORMATS = ("auto", "jsonl", "parquet")
 _SPLIT_NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 
 
@@ -64,15 +68,11 @@ def _scene_default(name: str) -> Any:
 
 
 def _camera_names() -> tuple[str, ...]:
-    from eventsim.simulator.params import CAMERAS
-
-    return ("", *CAMERAS)
+    return ("", *CAMERA_NAMES)
 
 
 def _preset_names() -> tuple[str, ...]:
-    from eventsim.simulator.params import PRESETS
-
-    return tuple(PRESETS)
+    return PRESET_NAMES
 
 
 RECIPE_FIELDS: dict[str, dict[str, Field]] = {
@@ -94,7 +94,7 @@ RECIPE_FIELDS: dict[str, dict[str, Field]] = {
     },
     "simulator": {
         "preset": Field("str", "clean", "DVSParams preset", None),
-        "upsample": Field("str", "none", "temporal upsampling of video input", UPSAMPLE),
+        "upsample": Field("str", "none", "temporal upsampling of video input", UPSAMPLE_MODES),
     },
     "events": {
         "window_ms": _num(
@@ -130,6 +130,13 @@ SOURCE_FIELDS: dict[str, dict[str, Field]] = {
             "float",
             _scene_default("static_target_share"),
             "target mode: share of samples whose target stays still",
+            0,
+            1,
+        ),
+        "camera_share": _num(
+            "float",
+            _scene_default("camera_share"),
+            "target mode: share of samples where the scene is still and the camera pans",
             0,
             1,
         ),
@@ -173,7 +180,7 @@ SOURCE_FIELDS: dict[str, dict[str, Field]] = {
             "str",
             "crop",
             "fit images to the camera: cover + centre crop, or stretch (resize)",
-            RESIZE,
+            FITS,
         ),
     },
     "video": {
@@ -184,7 +191,7 @@ SOURCE_FIELDS: dict[str, dict[str, Field]] = {
             "str",
             "crop",
             "fit frames to the camera: cover + centre crop, or stretch (resize)",
-            RESIZE,
+            FITS,
         ),
     },
 }

@@ -17,9 +17,21 @@ Two modes:
     region of the image at the question time), ``motion`` (direction, or "not moving") and
     ``count``. Questions about a static object are asked as often as objects are static.
 ``target``
-    One coloured, textured target among grey textured clutter. Either the target moves or it stays
-    still while one clutter piece moves (``static_target_share`` sets how often). Question types:
-    ``color``, ``shape``, ``position`` and (optional) ``motion`` ("Is the coloured object moving?").
+    One coloured, textured target among grey textured clutter, in one of three scenarios
+    (``target_motion``): ``moving`` (the target moves), ``static`` (the target stays still while
+    one clutter piece moves; ``static_target_share`` of the non-camera samples) and ``camera``
+    (``camera_share`` of the samples: nothing in the scene moves, the camera pans across the still
+    scene, which lies on a smoothly shaded background, so events mark edges and texture as in
+    the still-image datasets EP-VLM evaluates). Question types: ``color``, ``shape``,
+    ``position``, ``pattern`` and (optional) ``motion`` ("Is the coloured object moving?").
+
+``pattern`` questions ask for the fine pattern of the target: 1-px ``horizontal`` or
+``vertical`` stripes, a 1-px ``checker`` board, 1-px ``dots`` on a 2-px lattice, or ``plain``.
+Every pattern has the same mean brightness and repeats within 2 x 2 px, so an image resized to
+half its width and height (a quarter of the tokens) shows all five as the same flat colour;
+at gentler scales an attenuated moire of the pattern remains. The colour survives any resize. When ``pattern`` is among the question types every target carries
+one of the patterns (whatever the question) and its final position is snapped to whole pixels so
+the pattern is crisp in the question-time image.
 
 The frames of the event window are rendered at a rate that moves every object by at most
 ``max_step_px`` per frame, so the simulator needs no upsampling. The answer is exact: it is read
@@ -54,10 +66,11 @@ DIRECTIONS: dict[str, tuple[int, int]] = {
     "down": (0, 1),
 }
 NOT_MOVING = "not moving"
+PATTERNS: tuple[str, ...] = ("horizontal", "vertical", "checker", "dots", "plain")
 MODES = ("vqa", "target")
 QUESTION_TYPES: dict[str, tuple[str, ...]] = {
     "vqa": ("color", "shape", "position", "motion", "count"),
-    "target": ("color", "shape", "position", "motion"),
+    "target": ("color", "shape", "position", "pattern", "motion"),
 }
 DEFAULT_QUESTION_TYPES: dict[str, tuple[str, ...]] = {
     "vqa": QUESTION_TYPES["vqa"],
@@ -96,8 +109,11 @@ class SceneConfig:
     moving_share: float = 0.5
     #: ``target``: number of grey clutter pieces.
     n_clutter: tuple[int, int] = (2, 4)
-    #: ``target``: share of samples whose target stays still (a clutter piece moves instead).
+    #: ``target``: share of samples whose target stays still (a clutter piece moves instead),
+    #: among the samples that are not camera-motion samples.
     static_target_share: float = 0.3
+    #: ``target``: share of samples where the scene is still and the camera pans across it.
+    camera_share: float = 0.0
     #: Object diameter in pixels.
     object_size_px: tuple[float, float] = (30.0, 46.0)
     #: Distance a moving object travels during the event window, in pixels.
@@ -136,7 +152,7 @@ class SceneConfig:
             raise ParameterError(f"window_ms = {self.window_ms!r}; expected a value > 0")
         if not (math.isfinite(self.max_step_px) and 0.05 <= self.max_step_px <= 8):
             raise ParameterError(f"max_step_px = {self.max_step_px!r}; expected 0.05..8")
-        for name in ("moving_share", "static_target_share"):
+        for name in ("moving_share", "static_target_share", "camera_share"):
             value = getattr(self, name)
             if not 0 <= value <= 1:
                 raise ParameterError(f"{name} = {value!r}; expected a probability in 0..1")
@@ -182,13 +198,14 @@ class SceneObject:
     direction: str | None  # None when still
     region: str
     sprite: np.ndarray = dataclasses.field(repr=False)  # premultiplied RGB + alpha, float32 SxSx4
+    pattern: str | None = None  # a PATTERNS name when the object carries a fine pattern
 
     @property
     def moving(self) -> bool:
         return self.direction is not None
 
     def describe(self) -> dict[str, Any]:
-        return {
+        out = {
             "shape": self.shape,
             "color": self.color,
             "size_px": round(self.size_px, 2),
@@ -198,6 +215,9 @@ class SceneObject:
             "direction": self.direction,
             "region": self.region,
         }
+        if self.pattern is not None:
+            out["pattern"] = self.pattern
+        return out
 
 
 @dataclasses.dataclass
@@ -212,7 +232,7 @@ class SceneSample:
     answer: str
     answer_index: int
     question_type: str
-    target_motion: str | None  # "moving" | "static" | None (question about no single object)
+    target_motion: str | None  # "moving" | "static" | "camera" | None (no single object asked)
     meta: dict[str, Any]
 
     @property
@@ -233,17 +253,35 @@ def draw_sample(config: SceneConfig, seed: int, *, render_frames: bool = True) -
     if not isinstance(config, SceneConfig):
         raise ParameterError(f"config is a {type(config).__name__}; expected a SceneConfig")
     seq = np.random.SeedSequence(int(seed))
-    bg_rng, layout_rng, q_rng = (np.random.default_rng(s) for s in seq.spawn(3))
+    # The scenario and the pattern come from a fourth stream: the first three are the same as
+    # with three streams, so configs without camera motion or patterns draw the scenes they
+    # always drew.
+    bg_rng, layout_rng, q_rng, extra_rng = (np.random.default_rng(s) for s in seq.spawn(4))
     width, height = config.image_size
-    background, bg_level = _background(bg_rng, width, height)
+    target_mode = config.mode == "target"
+    camera = target_mode and config.camera_share > 0 and extra_rng.random() < config.camera_share
+    pattern = None
+    if target_mode and "pattern" in config.active_question_types:
+        pattern = str(extra_rng.choice(PATTERNS))
+    if camera:
+        background, bg_level = _smooth_background(bg_rng, width, height)
+    else:
+        background, bg_level = _background(bg_rng, width, height)
     if config.mode == "vqa":
         objects = _layout_vqa(layout_rng, config)
     else:
-        objects = _layout_target(layout_rng, config, bg_level)
-    question = _question(q_rng, config, objects)
+        objects = _layout_target(layout_rng, config, bg_level, camera=camera, pattern=pattern)
+    question = _question(q_rng, config, objects, camera=camera)
 
     window_us = round(config.window_ms * 1000)
-    longest = max((_dist(o.start, o.end) for o in objects), default=0.0)
+    pan = None
+    if camera:
+        travel = float(extra_rng.uniform(*config.motion_px))
+        angle = float(extra_rng.uniform(0, 2 * math.pi))
+        pan = (travel * math.cos(angle), travel * math.sin(angle))
+        longest = travel
+    else:
+        longest = max((_dist(o.start, o.end) for o in objects), default=0.0)
     n_frames = max(2, math.ceil(longest / config.max_step_px) + 1)
     timestamps = np.rint(np.linspace(0, window_us, n_frames)).astype(np.int64)
     steps = range(n_frames) if render_frames else [n_frames - 1]
@@ -256,7 +294,10 @@ def draw_sample(config: SceneConfig, seed: int, *, render_frames: bool = True) -
     base_u8 = _to_u8(base)
     frames = np.empty((len(steps), height, width, 3), np.uint8)
     for i, k in enumerate(steps):
-        _render(frames[i], base, base_u8, movers, k / (n_frames - 1))
+        if pan is None:
+            _render(frames[i], base, base_u8, movers, k / (n_frames - 1))
+        else:
+            _render_pan(frames[i], base, base_u8, pan, k / (n_frames - 1))
     if not render_frames:
         timestamps = timestamps[-1:]
     meta = {
@@ -269,6 +310,10 @@ def draw_sample(config: SceneConfig, seed: int, *, render_frames: bool = True) -
         "n_frames": n_frames,
         "position_grid": config.position_grid,
     }
+    if pan is not None:
+        # the scene moves by -pan relative to the camera over the window, ending where the
+        # question-time image shows it
+        meta["camera_pan_px"] = [round(pan[0], 3), round(pan[1], 3)]
     return SceneSample(
         image=frames[-1],
         frames=frames,
@@ -411,16 +456,20 @@ def _layout_vqa(rng, config: SceneConfig) -> list[SceneObject]:
     )
 
 
-def _layout_target(rng, config: SceneConfig, bg_level: float) -> list[SceneObject]:
+def _layout_target(
+    rng, config: SceneConfig, bg_level: float, *, camera: bool = False, pattern: str | None = None
+) -> list[SceneObject]:
     for _ in range(50):
         n_clutter = int(rng.integers(config.n_clutter[0], config.n_clutter[1] + 1))
         target_moves = bool(rng.random() >= config.static_target_share) or n_clutter == 0
+        if camera:
+            target_moves = False
         color = str(rng.choice(list(COLORS)))
-        specs = [(str(rng.choice(SHAPES)), color, COLORS[color], target_moves)]
-        mover = -1 if target_moves else int(rng.integers(n_clutter))
+        specs = [(str(rng.choice(SHAPES)), color, COLORS[color], target_moves, pattern)]
+        mover = -1 if target_moves or camera else int(rng.integers(n_clutter))
         for i in range(n_clutter):
             grey = _grey_level(rng, bg_level)
-            specs.append((str(rng.choice(SHAPES)), "grey", (grey, grey, grey), i == mover))
+            specs.append((str(rng.choice(SHAPES)), "grey", (grey, grey, grey), i == mover, None))
         objects = _place_all(rng, config, specs)
         if objects is not None:
             return objects
@@ -440,14 +489,24 @@ def _grey_level(rng, bg_level: float) -> float:
 
 
 def _place_all(rng, config, specs) -> list[SceneObject] | None:
+    """Place objects given as ``(shape, colour, rgb, moving[, pattern])``; None if one does not fit."""
     objects: list[SceneObject] = []
-    for shape, color, rgb, moving in specs:
+    for shape, color, rgb, moving, *rest in specs:
+        pattern = rest[0] if rest else None
         size = float(rng.uniform(*config.object_size_px))
         spot = _place(rng, config, objects, size, moving)
         if spot is None:
             return None
         start, end, direction, region = spot
-        sprite = _sprite(rng, shape, rgb, size, config.textured)
+        if pattern is not None:
+            # a 1-px pattern survives only at a whole-pixel offset (a sub-pixel warp blurs it);
+            # the shift is under half a pixel, far inside the clearance between objects
+            side = math.ceil(size) + 4
+            dx = round(end[0] - side / 2) + side / 2 - end[0]
+            dy = round(end[1] - side / 2) + side / 2 - end[1]
+            start, end = (start[0] + dx, start[1] + dy), (end[0] + dx, end[1] + dy)
+            region = region_of(config, end)
+        sprite = _sprite(rng, shape, rgb, size, config.textured, pattern)
         objects.append(
             SceneObject(
                 shape,
@@ -459,6 +518,7 @@ def _place_all(rng, config, specs) -> list[SceneObject] | None:
                 direction,
                 region,
                 sprite,
+                pattern,
             )
         )
     return objects
@@ -477,7 +537,9 @@ def _choices(rng, answer: str, pool: list[str], n_choices: int) -> tuple[list[st
     return choices, choices.index(answer)
 
 
-def _question(rng, config: SceneConfig, objects: list[SceneObject]) -> dict[str, Any]:
+def _question(
+    rng, config: SceneConfig, objects: list[SceneObject], *, camera: bool = False
+) -> dict[str, Any]:
     qtype = str(rng.choice(config.active_question_types))
     regions = [name for row in POSITION_GRIDS[config.position_grid] for name in row]
     target: int | None
@@ -490,6 +552,10 @@ def _question(rng, config: SceneConfig, objects: list[SceneObject]) -> dict[str,
             text, answer, pool = "What shape is the coloured object?", obj.shape, list(SHAPES)
         elif qtype == "position":
             text, answer, pool = "Where is the coloured object?", obj.region, regions
+        elif qtype == "pattern":
+            if obj.pattern is None:
+                raise ParameterError("pattern questions need a patterned target")
+            text, answer, pool = "What pattern is on the coloured object?", obj.pattern, PATTERNS
         else:
             text, answer, pool = (
                 "Is the coloured object moving?",
@@ -522,6 +588,8 @@ def _question(rng, config: SceneConfig, objects: list[SceneObject]) -> dict[str,
             pool = [*DIRECTIONS, NOT_MOVING]
     choices, index = _choices(rng, answer, pool, config.n_choices)
     motion = None if target is None else ("moving" if objects[target].moving else "static")
+    if camera and target is not None:
+        motion = "camera"
     return {
         "question": text,
         "choices": choices,
@@ -564,6 +632,39 @@ def _background(rng, width: int, height: int) -> tuple[np.ndarray, float]:
     tint = rng.uniform(0.92, 1.08, 3).astype(np.float32)
     bg = np.clip(lum[..., None] * tint[None, None, :], 0, 255).astype(np.float32)
     return bg, level
+
+
+def _smooth_background(rng, width: int, height: int) -> tuple[np.ndarray, float]:
+    """A plain, smoothly shaded background (float32 HxWx3): a gentle gradient and broad blobs,
+    nothing a panning camera turns into events, and its mean grey level."""
+    level = float(rng.uniform(85, 160))
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    angle = float(rng.uniform(0, 2 * math.pi))
+    ramp = (xx * math.cos(angle) + yy * math.sin(angle)) / max(width, height)
+    lum = level + float(rng.uniform(10, 30)) * ramp
+    lum += 8 * _smooth_noise(rng, width, height, 2)
+    tint = rng.uniform(0.92, 1.08, 3).astype(np.float32)
+    bg = np.clip(lum[..., None] * tint[None, None, :], 0, 255).astype(np.float32)
+    return bg, level
+
+
+def _pattern(name: str, size: int) -> np.ndarray:
+    """Brightness factor of a pattern on the sprite's pixel grid (float32 size x size).
+
+    Every pattern averages 0.75 over any 2 x 2 px square: stripes and checks alternate 0.5 and 1,
+    dots are black on every fourth pixel, plain is 0.75 throughout."""
+    yy, xx = np.mgrid[0:size, 0:size]
+    if name == "horizontal":
+        return np.where(yy % 2 == 0, 0.5, 1.0).astype(np.float32)
+    if name == "vertical":
+        return np.where(xx % 2 == 0, 0.5, 1.0).astype(np.float32)
+    if name == "checker":
+        return np.where((xx + yy) % 2 == 0, 0.5, 1.0).astype(np.float32)
+    if name == "dots":
+        return np.where((xx % 2 == 0) & (yy % 2 == 0), 0.0, 1.0).astype(np.float32)
+    if name == "plain":
+        return np.full((size, size), 0.75, np.float32)
+    raise ParameterError(f"pattern {name!r} is unknown; allowed values: {', '.join(PATTERNS)}")
 
 
 def _shape_points(shape: str, radius: float, center: float) -> np.ndarray:
@@ -613,8 +714,12 @@ def _texture(rng, size: int) -> np.ndarray:
     return tex.astype(np.float32)
 
 
-def _sprite(rng, shape: str, rgb, size: float, textured: bool) -> np.ndarray:
-    """Premultiplied RGBA sprite (float32) with an anti-aliased mask; 2 px transparent border."""
+def _sprite(
+    rng, shape: str, rgb, size: float, textured: bool, pattern: str | None = None
+) -> np.ndarray:
+    """Premultiplied RGBA sprite (float32) with an anti-aliased mask; 2 px transparent border.
+
+    ``pattern`` (a PATTERNS name) replaces the texture with that fine pattern."""
     side = math.ceil(size) + 4
     scale = 4
     canvas = np.zeros((side * scale, side * scale), np.uint8)
@@ -622,7 +727,9 @@ def _sprite(rng, shape: str, rgb, size: float, textured: bool) -> np.ndarray:
     cv2.fillPoly(canvas, [np.round(pts).astype(np.int32)], 255, lineType=cv2.LINE_AA)
     alpha = cv2.resize(canvas, (side, side), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
     color = np.asarray(rgb, np.float32)[None, None, :]
-    if textured:
+    if pattern is not None:
+        color = color * _pattern(pattern, side)[..., None]
+    elif textured:
         tex = _texture(rng, side)
         color = np.clip(color * (1 + _TEXTURE_STRENGTH * tex[..., None]), 0, 255)
     else:
@@ -673,6 +780,8 @@ def _render(
     for obj in movers:
         cx = obj.start[0] + phase * (obj.end[0] - obj.start[0])
         cy = obj.start[1] + phase * (obj.end[1] - obj.start[1])
+        if phase >= 1:
+            cx, cy = obj.end  # exactly: a snapped (patterned) target must not be resampled
         placed = _placed(obj.sprite, cx, cy, frame.shape)
         if placed is None:
             continue
@@ -681,6 +790,27 @@ def _render(
         mixed = base[y0:y1, x0:x1] * (1 - alpha) + patch[..., :3]
         covered = alpha[..., 0] > 0
         frame[y0:y1, x0:x1][covered] = _to_u8(mixed[covered])
+
+
+def _render_pan(
+    frame: np.ndarray,
+    base: np.ndarray,
+    base_u8: np.ndarray,
+    pan: tuple[float, float],
+    phase: float,
+) -> None:
+    """Fill ``frame`` with the still scene seen by a camera that pans by ``pan`` over the
+    window and arrives at the question-time view (the borders reflect, as in
+    `eventsim.simulator.sources.ImageMotionSource`)."""
+    if phase >= 1:
+        frame[...] = base_u8
+        return
+    height, width = base.shape[:2]
+    shift = np.float32([[1, 0, (1 - phase) * pan[0]], [0, 1, (1 - phase) * pan[1]]])
+    moved = cv2.warpAffine(
+        base, shift, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101
+    )
+    frame[...] = _to_u8(moved)
 
 
 def _to_u8(values: np.ndarray) -> np.ndarray:
