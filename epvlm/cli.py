@@ -55,19 +55,20 @@ def _keep_arg(text: str) -> float:
 
 def _add_runtime(p: argparse.ArgumentParser) -> None:
     from epvlm.evaluate import DTYPES
+    from epvlm.prior import EVENT_MAP_MODES, KEEP_RULES
 
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument("--dtype", default="float32", choices=DTYPES, help="model dtype")
     p.add_argument(
         "--rule",
         default="topk",
-        choices=("topk", "quantile"),
+        choices=KEEP_RULES,
         help="event keep rule: exact top-k budget (default) or the paper's quantile threshold",
     )
     p.add_argument(
         "--event-mode",
         default="count",
-        choices=("count", "signed"),
+        choices=EVENT_MAP_MODES,
         help="event map: events per pixel (default) or ON minus OFF; scored by the L1 norm",
     )
 
@@ -76,6 +77,8 @@ def _add_runtime(p: argparse.ArgumentParser) -> None:
 
 
 def build_run_parser() -> argparse.ArgumentParser:
+    from epvlm.prior import SELECTORS
+
     p = _parser(
         "run",
         "Answer one question about an image with EP-VLM: the event prior (or a baseline "
@@ -96,7 +99,7 @@ def build_run_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--selector",
         default="event",
-        choices=("event", "random", "downsample", "center", "dense"),
+        choices=SELECTORS,
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the random selector")
     p.add_argument("--max-new-tokens", type=int, default=16)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import numpy as np
 
@@ -35,9 +36,13 @@ from epvlm.errors import EventsOutsideImageError, KeepMaskError
 from eventsim.errors import InvalidEventsError, ParameterError
 from eventsim.events import EVENT_DTYPE, check_sensor_size, slice_time
 
-SELECTORS: tuple[str, ...] = ("event", "random", "downsample", "center", "dense")
-EVENT_MAP_MODES: tuple[str, ...] = ("count", "signed")
-KEEP_RULES: tuple[str, ...] = ("topk", "quantile")
+# the option types of token selection; their choice tuples derive from them (as eventsim.options)
+Selector = Literal["event", "random", "downsample", "center", "dense"]
+EventMapMode = Literal["count", "signed"]
+KeepRule = Literal["topk", "quantile"]
+SELECTORS: tuple[Selector, ...] = get_args(Selector)
+EVENT_MAP_MODES: tuple[EventMapMode, ...] = get_args(EventMapMode)
+KEEP_RULES: tuple[KeepRule, ...] = get_args(KeepRule)
 PATCH_SIZE = 14
 MERGE_SIZE = 2
 
@@ -45,7 +50,10 @@ __all__ = [
     "EVENT_MAP_MODES",
     "KEEP_RULES",
     "SELECTORS",
+    "EventMapMode",
+    "KeepRule",
     "Selection",
+    "Selector",
     "block_scores",
     "check_keep",
     "event_map",
@@ -81,7 +89,7 @@ def event_map(
     sensor_size: tuple[int, int],
     *,
     window_us: tuple[int | None, int | None] | None = None,
-    mode: str = "count",
+    mode: EventMapMode = "count",
     out_size: tuple[int, int] | None = None,
 ) -> np.ndarray:
     """Accumulate events into a float32 map of shape (height, width) of ``out_size``.
@@ -209,7 +217,7 @@ class Selection:
     the tokens of the dense original image (the cost reference).
     """
 
-    selector: str
+    selector: Selector
     keep: float
     image: np.ndarray
     mask: np.ndarray
@@ -258,7 +266,7 @@ def downsample_grid(
 
 
 def select_blocks(
-    selector: str,
+    selector: Selector,
     image: np.ndarray,
     *,
     keep: float,
@@ -266,8 +274,8 @@ def select_blocks(
     events: np.ndarray | None = None,
     sensor_size: tuple[int, int] | None = None,
     window_us: tuple[int | None, int | None] | None = None,
-    rule: str = "topk",
-    mode: str = "count",
+    rule: KeepRule = "topk",
+    mode: EventMapMode = "count",
     seed: int | np.random.Generator = 0,
     patch_size: int = PATCH_SIZE,
     merge_size: int = MERGE_SIZE,

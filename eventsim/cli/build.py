@@ -6,6 +6,7 @@ import argparse
 
 from eventsim.cli.common import cli_command, make_parser, parse_assignments
 from eventsim.errors import ParameterError
+from eventsim.options import EXECUTORS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1, help="parallel worker processes (default 1)")
     p.add_argument(
         "--executor",
-        choices=("local", "dask"),
+        choices=EXECUTORS,
         default="local",
         help="local process pool, or Dask distributed (extra 'dask')",
     )

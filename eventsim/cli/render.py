@@ -9,9 +9,9 @@ from pathlib import Path
 from eventsim.cli.common import cli_command, make_parser, parse_sensor_size
 from eventsim.errors import InvalidEventsError, OutputExistsError
 from eventsim.events import StreamCheck
-from eventsim.render.colors import BACKGROUNDS, COLORMAPS
-from eventsim.render.frames import COLOR_BY
-from eventsim.render.renderer import HEATMAP_SCALES, MODES, OVERLAY_FRAMES, RenderParams
+from eventsim.options import BACKGROUNDS, COLOR_BY, HEATMAP_SCALES, OVERLAY_FRAMES, RENDER_MODES
+from eventsim.render.colors import COLORMAPS
+from eventsim.render.renderer import RenderParams
 
 DEFAULTS = RenderParams()
 
@@ -44,7 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     win.add_argument("--fps", type=float, default=30.0, help="output frame rate (default: 30)")
     look = p.add_argument_group("look")
-    look.add_argument("--mode", choices=MODES, default=DEFAULTS.mode, help="what each frame shows")
+    look.add_argument(
+        "--mode", choices=RENDER_MODES, default=DEFAULTS.mode, help="what each frame shows"
+    )
     look.add_argument(
         "--background",
         choices=BACKGROUNDS,

@@ -27,9 +27,15 @@ EXAMPLES = """examples:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from eventsim.simulator.params import CAMERAS, PRESETS
-    from eventsim.simulator.sources import FITS, MOTIONS
-    from eventsim.simulator.upsample import FLOW_METHODS, UPSAMPLE_MODES
+    from eventsim.options import (
+        CAMERA_NAMES,
+        FITS,
+        FLOW_METHODS,
+        MOTIONS,
+        PRESET_NAMES,
+        SYNTHETIC_CLIPS,
+        UPSAMPLE_MODES,
+    )
 
     p = make_parser("simulate", "Simulate DVS events from a video, frames or images.")
     p.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -45,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     src = p.add_argument_group("other inputs (instead of INPUT)")
     src.add_argument("--image", metavar="IMG", help="one image seen by a moving camera")
     src.add_argument("--pair", nargs=2, metavar=("A", "B"), help="two images --interval-ms apart")
-    src.add_argument("--synthetic", choices=["moving-shapes"], help="built-in synthetic clip")
+    src.add_argument("--synthetic", choices=SYNTHETIC_CLIPS, help="built-in synthetic clip")
     opt = p.add_argument_group("input options")
     opt.add_argument(
         "--fps",
@@ -73,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     opt.add_argument("--amplitude-px", type=float, help="image motion amplitude in pixels")
     opt.add_argument("--interval-ms", type=float, default=10.0, help="time between --pair images")
     sensor = p.add_argument_group("sensor and pixel model")
-    sensor.add_argument("--camera", choices=sorted(CAMERAS), help="sensor size of a camera")
+    sensor.add_argument("--camera", choices=sorted(CAMERA_NAMES), help="sensor size of a camera")
     sensor.add_argument("--size", metavar="WxH", help="sensor size, e.g. 640x480")
     sensor.add_argument(
         "--fit",
@@ -82,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="fit frames to the sensor by centre crop or stretch (default crop)",
     )
     sensor.add_argument(
-        "--preset", choices=list(PRESETS), default="ideal", help="pixel model preset"
+        "--preset", choices=PRESET_NAMES, default="ideal", help="pixel model preset"
     )
     sensor.add_argument(
         "--set",

@@ -8,10 +8,10 @@ import cv2
 import numpy as np
 
 from eventsim.errors import ParameterError
+from eventsim.options import BACKGROUNDS
 
 RGB = tuple[int, int, int]
 
-BACKGROUNDS = ("dark", "white", "grey")
 
 # Red ON / blue OFF, the convention of most event-camera figures. The dark-background pair is
 # lighter so both polarities stay visible on black; the white-background pair is deeper.

@@ -8,9 +8,8 @@ import numpy as np
 
 from eventsim.errors import InvalidEventsError, ParameterError
 from eventsim.events import EVENT_DTYPE, SensorSize, check_sensor_size
+from eventsim.options import COLOR_BY
 from eventsim.render.colors import RGB, apply_colormap, palette
-
-COLOR_BY = ("last", "net")
 
 
 def _checked(events: np.ndarray, sensor_size: SensorSize) -> tuple[np.ndarray, int, int]:

@@ -11,6 +11,16 @@ import numpy as np
 
 from eventsim.errors import ParameterError
 from eventsim.events import SensorSize, check_sensor_size
+from eventsim.options import (
+    HEATMAP_SCALES,
+    OVERLAY_FRAMES,
+    RENDER_MODES,
+    Background,
+    ColorBy,
+    HeatmapScale,
+    OverlayFrame,
+    RenderMode,
+)
 from eventsim.render.colors import BACKGROUNDS, RGB, check_colormap, parse_color, to_rgb
 from eventsim.render.frames import (
     COLOR_BY,
@@ -24,9 +34,7 @@ from eventsim.render.frames import (
 )
 from eventsim.render.overlay import overlay_events
 
-MODES = ("polarity", "overlay", "timesurface", "heatmap", "voxel")
-HEATMAP_SCALES = ("log", "linear")
-OVERLAY_FRAMES = ("grey", "rgb")
+MODES = RENDER_MODES  # the name `eventsim.render` exports
 
 
 @dataclass(frozen=True)
@@ -41,17 +49,17 @@ class RenderParams:
     scale: integer nearest-neighbour upscaling.
     """
 
-    mode: str = "polarity"
-    background: str = "dark"
+    mode: RenderMode = "polarity"
+    background: Background = "dark"
     on_color: RGB | None = None
     off_color: RGB | None = None
-    color_by: str = "last"
+    color_by: ColorBy = "last"
     tau_ms: float = 30.0
     colormap: str = "inferno"
     max_count: float | None = None
-    heatmap_scale: str = "log"
+    heatmap_scale: HeatmapScale = "log"
     overlay_alpha: float = 0.85
-    overlay_frame: str = "grey"
+    overlay_frame: OverlayFrame = "grey"
     n_bins: int = 5
     scale: int = 1
 

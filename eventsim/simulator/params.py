@@ -8,8 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from eventsim.errors import ParameterError
-
-LOG_CURVES = ("ln", "linlog")
+from eventsim.options import LOG_CURVES, LogCurve
 
 # Sensor sizes (width, height) of common event cameras.
 CAMERAS: dict[str, tuple[int, int]] = {
@@ -30,7 +29,7 @@ class DVSParams:
     """
 
     #: ``ln``: ln(I/255 + log_eps) (ESIM); ``linlog``: v2e's curve, linear below 20 DN.
-    log_curve: str = "ln"
+    log_curve: LogCurve = "ln"
     log_eps: float = 1e-3
     #: ON / OFF contrast thresholds in log units.
     pos_threshold: float = 0.2

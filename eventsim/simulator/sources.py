@@ -20,13 +20,12 @@ import numpy as np
 
 from eventsim.errors import InputError, ParameterError
 from eventsim.events import check_sensor_size
+from eventsim.options import FITS, MOTIONS, Fit, Motion
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
-FITS = ("crop", "resize")
-MOTIONS = ("saccade", "pan", "zoom", "random-walk")
 
 
-def fit_frame(frame: np.ndarray, sensor_size: tuple[int, int], fit: str = "crop") -> np.ndarray:
+def fit_frame(frame: np.ndarray, sensor_size: tuple[int, int], fit: Fit = "crop") -> np.ndarray:
     """Scale ``frame`` to ``sensor_size`` (W, H): cover and centre-crop, or stretch."""
     width, height = sensor_size
     h, w = frame.shape[:2]
@@ -105,7 +104,7 @@ class ArraySource:
         *,
         fps: float | None = None,
         sensor_size: Sequence[int] | None = None,
-        fit: str = "crop",
+        fit: Fit = "crop",
         info: dict[str, Any] | None = None,
     ) -> None:
         frames = np.asarray(frames)
@@ -162,7 +161,7 @@ class VideoSource:
         start_s: float | None = None,
         stop_s: float | None = None,
         sensor_size: Sequence[int] | None = None,
-        fit: str = "crop",
+        fit: Fit = "crop",
     ) -> None:
         self.path = Path(path)
         if not self.path.is_file():
@@ -299,7 +298,7 @@ class FolderSource:
         fps: float | None = None,
         timestamps_file: str | os.PathLike | None = None,
         sensor_size: Sequence[int] | None = None,
-        fit: str = "crop",
+        fit: Fit = "crop",
     ) -> None:
         self.folder = Path(folder)
         if not self.folder.is_dir():
@@ -370,7 +369,7 @@ class PairSource:
         *,
         interval_ms: float = 10.0,
         sensor_size: Sequence[int] | None = None,
-        fit: str = "crop",
+        fit: Fit = "crop",
     ) -> None:
         if not (math.isfinite(interval_ms) and interval_ms > 0):
             raise ParameterError(f"interval_ms = {interval_ms!r}; expected a value > 0")
@@ -423,7 +422,7 @@ class ImageMotionSource:
     def __init__(
         self,
         image: np.ndarray | str | os.PathLike,
-        motion: str = "saccade",
+        motion: Motion = "saccade",
         *,
         duration_ms: float = 300.0,
         amplitude_px: float | None = None,
@@ -431,7 +430,7 @@ class ImageMotionSource:
         sensor_size: Sequence[int] | None = None,
         seed: int = 0,
         angle_deg: float = 0.0,
-        fit: str = "crop",
+        fit: Fit = "crop",
     ) -> None:
         if motion not in MOTIONS:
             raise ParameterError(

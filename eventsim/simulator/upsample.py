@@ -25,10 +25,9 @@ import cv2
 import numpy as np
 
 from eventsim.errors import ParameterError
+from eventsim.options import FLOW_METHODS, UPSAMPLE_MODES, FlowMethod, UpsampleMode
 from eventsim.simulator.params import DVSParams
 
-UPSAMPLE_MODES = ("none", "linear", "flow")
-FLOW_METHODS = ("dis", "farneback")
 _PERCENTILE = 99.9
 _FB_TOLERANCE_PX = 1.5  # forward-backward flow mismatch above this marks an occlusion
 _FLOW_MAX_SIDE = 640  # larger frames are downscaled for the flow estimate
@@ -48,7 +47,7 @@ def _to_u8(frame: np.ndarray) -> np.ndarray:
     return np.clip(frame + 0.5, 0, 255).astype(np.uint8)
 
 
-def estimate_flow(a: np.ndarray, b: np.ndarray, method: str = "dis") -> np.ndarray:
+def estimate_flow(a: np.ndarray, b: np.ndarray, method: FlowMethod = "dis") -> np.ndarray:
     """Dense flow from grey frame ``a`` to ``b`` (HxWx2 float32, pixels): a(x) ~ b(x + F(x))."""
     if method not in FLOW_METHODS:
         raise ParameterError(
@@ -95,7 +94,9 @@ def _robust_max(values: np.ndarray) -> float:
 class Upsampler:
     """Yields the intermediate frames between consecutive frames (the second one excluded)."""
 
-    def __init__(self, mode: str, params: DVSParams, *, flow_method: str = "dis") -> None:
+    def __init__(
+        self, mode: UpsampleMode, params: DVSParams, *, flow_method: FlowMethod = "dis"
+    ) -> None:
         self.mode = check_mode(mode)
         if flow_method not in FLOW_METHODS:
             raise ParameterError(
