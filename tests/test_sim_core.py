@@ -317,3 +317,37 @@ def test_refractory_with_several_events_per_interval_inside_the_period():
     expected = _greedy_refractory(free, 300)
     assert 0 < got.size < free.size - 1000
     assert np.array_equal(got, expected)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [IDEAL, NOISY_ALL, IDEAL.replace(refractory_period_us=12_000, threshold_sigma=0.03)],
+    ids=["ideal", "noisy", "refractory"],
+)
+def test_numba_kernel_and_torch_path_give_identical_events(clip, params, monkeypatch):
+    pytest.importorskip("numba")
+    import eventsim.simulator.core as core
+
+    frames, ts = clip
+    chunks = [4, 1, 11, len(frames) - 16]
+    fast = _run(params, frames, ts, seed=2, chunks=chunks)
+    monkeypatch.setattr(core, "_USE_NUMBA", False)
+    slow = _run(params, frames, ts, seed=2, chunks=chunks)
+    assert fast.size > 1000
+    assert fast.tobytes() == slow.tobytes()
+
+
+def test_long_frame_gaps_sort_like_short_ones(monkeypatch):
+    # a 30 s gap between frames takes the kernel's comparison-sort branch instead of its
+    # counting sort; both must give the torch path's order
+    import eventsim.simulator.core as core
+
+    rng = np.random.default_rng(4)
+    frames = rng.integers(0, 256, (4, 20, 30), dtype=np.uint8)
+    ts = np.array([0, 30_000_000, 30_033_333, 90_000_000])
+    params = IDEAL.replace(refractory_period_us=7_000_000)
+    fast = _run(params, frames, ts, chunks=[2, 2])
+    monkeypatch.setattr(core, "_USE_NUMBA", False)
+    slow = _run(params, frames, ts, chunks=[2, 2])
+    assert fast.size > 100
+    assert fast.tobytes() == slow.tobytes()

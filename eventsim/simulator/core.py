@@ -39,6 +39,9 @@ _ELEMENTS_PER_BATCH = 4_000_000  # bounds the float64 working set of one batch o
 # BT.601 luma in 15-bit fixed point, the coefficients OpenCV uses for RGB->GRAY on uint8
 _LUMA_Q15 = (9798, 19235, 3735)
 _LUMA_F = (0.299, 0.587, 0.114)
+#: Use the numba kernel for event assembly on CPU when numba is installed (tests switch it off
+#: to check that the pure-torch path gives the same events).
+_USE_NUMBA = True
 
 
 def _torch():
@@ -167,6 +170,10 @@ class EventSimulator:
             self._leak_phase = torch.from_numpy(rng.random(n) * c_on).to(dev, f64)
         n_hot = round(params.hot_pixel_fraction * n) if params.hot_pixel_rate_hz > 0 else 0
         self._hot = np.sort(rng.choice(n, size=n_hot, replace=False)) if n_hot else None
+
+        # the fused numba kernel replaces the torch assembly on CPU (same events); CUDA and
+        # installs without numba use the torch path
+        self._kernel = _load_kernel() if self.device.type == "cpu" and _USE_NUMBA else None
 
         levels = np.arange(256, dtype=np.float64)
         self._log_lut = torch.from_numpy(log_curve_np(levels, params)).to(dev, f64)
@@ -388,6 +395,8 @@ class EventSimulator:
                     noise.append(ev)
         self._t_prev = t_ends[-1]
         self._k += t_count
+        if self._kernel is not None:
+            return self._assemble_numba(sig, noise, t_starts, t_ends)
         return self._assemble(sig, noise, t_prev0, t_ends[-1])
 
     def _crossings(self, act, luma, x_all, t_starts, t_ends) -> list[tuple]:
@@ -408,7 +417,8 @@ class EventSimulator:
             speed = _sel(self._leak_speed, act)
             anchor = _sel(self._leak_anchor, act)
             cycle = _sel(self._leak_cycle, act)
-        period = int(p.refractory_period_us)
+        # the numba kernel applies the exact filter at memory speed: no pre-screen needed
+        period = int(p.refractory_period_us) if self._kernel is None else 0
         if period > 0:
             # refractory pre-screen: a record whose first event is a period after the pixel's
             # previous raw event and whose events are a period apart loses nothing
@@ -612,6 +622,67 @@ class EventSimulator:
                 pix, t, pol = _sel(pix, ki), _sel(t, ki), _sel(pol, ki)
         return self._to_numpy(pix, t, pol, t_base)
 
+    def _assemble_numba(self, sig: list[tuple], noise: list[tuple], t_starts, t_ends):
+        """`_assemble` by the numba kernel: the same events in the same order."""
+        torch = _torch()
+        i64 = np.int64
+        t_base = t_starts[0]
+        n_iv = len(t_starts)
+        rec_lo = np.zeros(n_iv, i64)
+        rec_hi = np.zeros(n_iv, i64)
+        if sig:
+            pix = torch.cat([s[0] for s in sig]).numpy()
+            count = torch.cat([s[1] for s in sig]).numpy()
+            up = torch.cat([s[2] for s in sig]).numpy()
+            off0 = torch.cat([s[3] for s in sig]).numpy()
+            per_level = torch.cat([s[4] for s in sig]).numpy()
+            interval = {t0: k for k, t0 in enumerate(t_starts)}
+            lo = 0
+            for s in sig:
+                k = interval[s[5]]
+                rec_lo[k] = lo
+                lo += s[0].numel()
+                rec_hi[k] = lo
+        else:
+            pix = count = np.empty(0, i64)
+            up = np.empty(0, np.bool_)
+            off0 = per_level = np.empty(0, np.float64)
+        if noise:
+            noise_pix = torch.cat([n[0] for n in noise]).numpy()
+            noise_rel = torch.cat([n[1] for n in noise]).numpy() - t_base
+            noise_pol = torch.cat([n[2] for n in noise]).numpy()
+        else:
+            noise_pix = noise_rel = np.empty(0, i64)
+            noise_pol = np.empty(0, np.bool_)
+        total = int(count.sum()) + noise_pix.size
+        if total == 0:
+            return empty_events()
+        out = np.empty(total, dtype=EVENT_DTYPE)
+        kept = self._kernel(
+            pix,
+            count,
+            up,
+            off0,
+            per_level,
+            rec_lo,
+            rec_hi,
+            np.asarray(t_starts, dtype=i64) - t_base,
+            np.asarray(t_ends, dtype=i64) - np.asarray(t_starts, dtype=i64),
+            noise_pix,
+            noise_rel,
+            noise_pol,
+            self.sensor_size[0],
+            t_base,
+            int(self.params.refractory_period_us),
+            self._t_last.numpy(),
+            self._t_raw_last.numpy(),
+            out["x"],
+            out["y"],
+            out["t"],
+            out["p"],
+        )
+        return out[:kept] if kept < total else out
+
     def _screened_refractory(self, pix, t, t_base: int, noise: list[tuple]):
         """Refractory filter: pixels whose records all passed the pre-screen and that got no
         noise keep every event; the others go through the exact filter."""
@@ -718,6 +789,15 @@ class EventSimulator:
         out["t"] += t_base
         out["p"] = pol.cpu().numpy()
         return out
+
+
+def _load_kernel():
+    """The numba assembly kernel, or None when numba is not installed."""
+    try:
+        from eventsim.simulator._kernels import assemble
+    except ImportError:
+        return None
+    return assemble
 
 
 def _resolve_device(device: Any):
