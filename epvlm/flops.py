@@ -1,4 +1,5 @@
-"""Analytic FLOPs of (sparse) Qwen2-VL inference: vision tower, merger, LLM prefill, decoding.
+"""Analytic FLOPs of (sparse) Qwen2-VL / Qwen2.5-VL inference: vision tower, merger, LLM
+prefill, decoding.
 
 Conventions (those of ``torch.utils.flop_counter.FlopCounterMode``): a matrix product of
 (m x k) by (k x n) costs 2mkn FLOPs; normalisations, activations, rotary embeddings, softmax
@@ -6,6 +7,13 @@ and embedding look-ups are not counted (they are a small fraction and the counte
 them too). Attention is counted as the two products QK^T and AV over the full score matrix
 of each segment (what an un-fused kernel computes; causal masking is not discounted). The
 test suite checks every term against the counter on a tiny model run with eager attention.
+
+Qwen2.5-VL's vision tower attends within windows of ``window_size`` px (``window_size /
+(patch * merge)`` LLM tokens per side) except in ``fullatt_block_indexes``; its window layers
+cost the sum of squared kept rows per window, so they depend on where the kept tokens lie.
+`vlm_flops` takes the exact per-window counts (`window_token_counts` of a keep mask) or, given
+only the token grid, spreads the kept tokens over its windows in proportion to their sizes.
+Window attention is under 1 % of a 2.5 vision tower's FLOPs, so the estimate barely matters.
 
 Prefill counts the LM head for the last position only (``generate`` needs one row of logits);
 decoding step ``i`` (for new tokens 2..n) processes one token over a context of prefill + i
@@ -33,12 +41,21 @@ __all__ = [
     "image_token_grid",
     "load_dims",
     "vlm_flops",
+    "window_token_counts",
 ]
+
+
+MODEL_TYPES = ("qwen2_vl", "qwen2_5_vl")
 
 
 @dataclass(frozen=True)
 class VLMDims:
-    """The sizes that determine Qwen2-VL's compute."""
+    """The sizes that determine Qwen2-VL's (and Qwen2.5-VL's) compute.
+
+    ``vision_intermediate_size`` is set for Qwen2.5-VL's gated (SwiGLU) vision MLP; Qwen2-VL's
+    two-matrix MLP is ``vision_dim * vision_mlp_ratio`` wide. ``window_size`` (px, 0 = none)
+    and ``fullatt_block_indexes`` describe Qwen2.5-VL's window attention.
+    """
 
     vision_depth: int
     vision_dim: int
@@ -56,10 +73,26 @@ class VLMDims:
     vocab_size: int
     min_pixels: int = 56 * 56
     max_pixels: int = 28 * 28 * 1280
+    model_type: str = "qwen2_vl"
+    vision_intermediate_size: int | None = None
+    window_size: int = 0
+    fullatt_block_indexes: tuple[int, ...] = ()
 
     @property
     def head_dim(self) -> int:
         return self.hidden_size // self.num_heads
+
+    @property
+    def window_tokens(self) -> int:
+        """LLM tokens per side of a vision attention window (0: no window attention)."""
+        return self.window_size // (self.patch_size * self.merge_size)
+
+    @property
+    def window_layers(self) -> int:
+        """Vision blocks that attend within windows."""
+        if not self.window_tokens:
+            return 0
+        return self.vision_depth - len(set(self.fullatt_block_indexes))
 
 
 _VISION_2B_7B = dict(
@@ -72,6 +105,21 @@ _VISION_2B_7B = dict(
     merge_size=2,
     in_channels=3,
 )
+_VISION_2_5 = dict(
+    vision_depth=32,
+    vision_dim=1280,
+    vision_heads=16,
+    vision_mlp_ratio=3420 / 1280,
+    vision_intermediate_size=3420,
+    patch_size=14,
+    temporal_patch_size=2,
+    merge_size=2,
+    in_channels=3,
+    model_type="qwen2_5_vl",
+    window_size=112,
+    fullatt_block_indexes=(7, 15, 23, 31),
+)
+# Sizes from the public config.json files of the Qwen/*-Instruct checkpoints.
 PRESETS: dict[str, VLMDims] = {
     "qwen2-vl-2b": VLMDims(
         **_VISION_2B_7B,
@@ -91,31 +139,71 @@ PRESETS: dict[str, VLMDims] = {
         intermediate_size=18944,
         vocab_size=152064,
     ),
+    "qwen2.5-vl-3b": VLMDims(
+        **_VISION_2_5,
+        hidden_size=2048,
+        num_layers=36,
+        num_heads=16,
+        num_kv_heads=2,
+        intermediate_size=11008,
+        vocab_size=151936,
+    ),
+    "qwen2.5-vl-7b": VLMDims(
+        **_VISION_2_5,
+        hidden_size=3584,
+        num_layers=28,
+        num_heads=28,
+        num_kv_heads=4,
+        intermediate_size=18944,
+        vocab_size=152064,
+    ),
 }
 
 
 def _dims_from_dict(cfg: dict[str, Any], pixels: dict[str, Any] | None = None) -> VLMDims:
+    model_type = cfg.get("model_type") or "qwen2_vl"
+    if model_type not in MODEL_TYPES:
+        raise ParameterError(
+            f"model_type {model_type!r} is not supported; expected one of {', '.join(MODEL_TYPES)}"
+        )
     vision = cfg.get("vision_config") or {}
     text = cfg.get("text_config") or cfg  # older checkpoints keep text fields at the top level
     try:
+        if model_type == "qwen2_5_vl":
+            vision_dim = int(vision.get("hidden_size", 1280))
+            mlp = int(vision.get("intermediate_size", 3420))
+            vision_dims = dict(
+                vision_dim=vision_dim,
+                vision_mlp_ratio=mlp / vision_dim,
+                vision_intermediate_size=mlp,
+                window_size=int(vision.get("window_size", 112)),
+                fullatt_block_indexes=tuple(
+                    int(i) for i in vision.get("fullatt_block_indexes", (7, 15, 23, 31))
+                ),
+            )
+        else:
+            vision_dims = dict(
+                vision_dim=int(vision.get("embed_dim", 1280)),
+                vision_mlp_ratio=float(vision.get("mlp_ratio", 4)),
+            )
         dims = dict(
             vision_depth=int(vision.get("depth", 32)),
-            vision_dim=int(vision.get("embed_dim", 1280)),
             vision_heads=int(vision.get("num_heads", 16)),
-            vision_mlp_ratio=float(vision.get("mlp_ratio", 4)),
             patch_size=int(vision.get("patch_size", 14)),
             temporal_patch_size=int(vision.get("temporal_patch_size", 2)),
             merge_size=int(vision.get("spatial_merge_size", 2)),
-            in_channels=int(vision.get("in_channels", 3)),
+            in_channels=int(vision.get("in_channels", vision.get("in_chans", 3))),
             hidden_size=int(text["hidden_size"]),
             num_layers=int(text["num_hidden_layers"]),
             num_heads=int(text["num_attention_heads"]),
             num_kv_heads=int(text.get("num_key_value_heads") or text["num_attention_heads"]),
             intermediate_size=int(text["intermediate_size"]),
             vocab_size=int(text["vocab_size"]),
+            model_type=model_type,
+            **vision_dims,
         )
     except KeyError as exc:
-        raise ParameterError(f"Qwen2-VL config lacks the field {exc.args[0]!r}") from None
+        raise ParameterError(f"{model_type} config lacks the field {exc.args[0]!r}") from None
     if pixels:
         size = pixels.get("size") or {}
         dims["min_pixels"] = int(pixels.get("min_pixels") or size.get("shortest_edge") or 56 * 56)
@@ -126,9 +214,10 @@ def _dims_from_dict(cfg: dict[str, Any], pixels: dict[str, Any] | None = None) -
 
 
 def load_dims(config: str | Path | VLMDims | dict | Any) -> VLMDims:
-    """Dims from a preset name (``qwen2-vl-2b``, ``qwen2-vl-7b``), a checkpoint directory
-    (``config.json`` and, if present, the processor's pixel budget), a config dict, a
-    transformers ``Qwen2VLConfig`` or `VLMDims`."""
+    """Dims from a preset name (`PRESETS`: ``qwen2-vl-2b``, ``qwen2-vl-7b``,
+    ``qwen2.5-vl-3b``, ``qwen2.5-vl-7b``), a checkpoint directory (``config.json``, whose
+    ``model_type`` says Qwen2-VL or Qwen2.5-VL, and if present the processor's pixel budget), a
+    config dict, a transformers ``Qwen2VLConfig`` / ``Qwen2_5_VLConfig`` or `VLMDims`."""
     if isinstance(config, VLMDims):
         return config
     if isinstance(config, dict):
@@ -225,16 +314,85 @@ def _llm_token_linear(d: VLMDims) -> int:
     return d.num_layers * (attn + mlp)
 
 
+def window_token_counts(
+    config: Any, rows: int, cols: int, mask: Sequence[bool] | None = None
+) -> list[int]:
+    """Kept LLM tokens in each vision attention window of a ``rows`` x ``cols`` token grid
+    (``mask``: one bool per token in raster order; None keeps all). Windows tile the grid
+    from the top-left corner, the last row and column of windows being partial, as in
+    Qwen2.5-VL; a model without window attention has one window, the whole grid."""
+    d = load_dims(config)
+    if rows <= 0 or cols <= 0:
+        raise ParameterError(f"token grid {rows}x{cols} must be positive")
+    if mask is not None and len(mask) != rows * cols:
+        raise ParameterError(f"mask has {len(mask)} entries, the {rows}x{cols} grid {rows * cols}")
+    side = d.window_tokens or max(rows, cols)
+    per_row = -(-cols // side)
+    counts = [0] * (-(-rows // side) * per_row)
+    for i in range(rows * cols):
+        if mask is None or mask[i]:
+            r, c = divmod(i, cols)
+            counts[(r // side) * per_row + c // side] += 1
+    return counts
+
+
+def _spread(kept: int, sizes: list[int]) -> list[int]:
+    """``kept`` tokens over windows of ``sizes`` tokens, proportionally (largest remainder)."""
+    total = sum(sizes)
+    shares = [kept * s / total for s in sizes]
+    counts = [int(x) for x in shares]
+    order = sorted(range(len(sizes)), key=lambda i: counts[i] - shares[i])
+    for i in order[: kept - sum(counts)]:
+        counts[i] += 1
+    return counts
+
+
+def _window_counts(
+    d: VLMDims,
+    kept: list[int],
+    windows: Sequence[Sequence[int]] | None,
+    token_grids: Sequence[tuple[int, int]] | None,
+) -> list[list[int]]:
+    if windows is not None:
+        windows = [[int(n) for n in w] for w in windows]
+        if len(windows) != len(kept) or any(sum(w) != k for w, k in zip(windows, kept)):
+            raise ParameterError(
+                f"windows must give each image's kept tokens per window; their sums "
+                f"{[sum(w) for w in windows]} differ from kept {kept}"
+            )
+        return windows
+    if token_grids is not None:
+        if len(token_grids) != len(kept):
+            raise ParameterError(f"{len(token_grids)} token grids for {len(kept)} images")
+        out = []
+        for (rows, cols), k in zip(token_grids, kept):
+            if k > rows * cols:
+                raise ParameterError(f"{k} kept tokens exceed the {rows}x{cols} grid")
+            out.append(_spread(k, window_token_counts(d, rows, cols)))
+        return out
+    # without a grid: the kept tokens fill whole windows (an upper bound of the cost)
+    full = d.window_tokens**2
+    return [[full] * (k // full) + ([k % full] if k % full else []) for k in kept]
+
+
 def vlm_flops(
     config: Any,
     kept_tokens: int | Sequence[int],
     text_tokens: int,
     *,
     new_tokens: int = 1,
+    windows: Sequence[Sequence[int]] | None = None,
+    token_grids: Sequence[tuple[int, int]] | None = None,
 ) -> FlopsBreakdown:
     """FLOPs of answering one prompt with ``text_tokens`` non-image tokens and images of which
     ``kept_tokens`` LLM tokens each (one int per image) enter the model; ``new_tokens``
-    generated tokens (the first comes from prefill)."""
+    generated tokens (the first comes from prefill).
+
+    Qwen2.5-VL's window attention needs to know where the kept tokens lie: ``windows`` gives
+    each image's kept tokens per window (`window_token_counts` of its mask, exact);
+    otherwise ``token_grids`` gives each image's (rows, cols) and the kept tokens are spread
+    over its windows in proportion to their sizes (exact when all are kept); with neither,
+    they fill whole windows. Qwen2-VL ignores both."""
     d = load_dims(config)
     kept = [int(kept_tokens)] if isinstance(kept_tokens, int) else [int(k) for k in kept_tokens]
     if any(k < 0 for k in kept) or text_tokens < 0 or new_tokens < 0:
@@ -245,11 +403,19 @@ def vlm_flops(
     patches = [k * unit for k in kept]
     n_patches = sum(patches)
     vd = d.vision_dim
-    mlp_dim = int(vd * d.vision_mlp_ratio)
     patch_in = d.in_channels * d.temporal_patch_size * d.patch_size**2
-    per_patch_block = 2 * vd * 3 * vd + 2 * vd * vd + 2 * 2 * vd * mlp_dim
+    if d.vision_intermediate_size:  # gated MLP: gate, up, down
+        mlp = 3 * 2 * vd * d.vision_intermediate_size
+    else:
+        mlp = 2 * 2 * vd * int(vd * d.vision_mlp_ratio)
+    per_patch_block = 2 * vd * 3 * vd + 2 * vd * vd + mlp
     vision_linear = n_patches * (2 * patch_in * vd + d.vision_depth * per_patch_block)
-    vision_attention = d.vision_depth * 4 * vd * sum(p * p for p in patches)
+    full_layers = d.vision_depth - d.window_layers
+    vision_attention = full_layers * 4 * vd * sum(p * p for p in patches)
+    if d.window_layers:
+        per_window = _window_counts(d, kept, windows, token_grids)
+        squares = sum((n * unit) ** 2 for w in per_window for n in w)
+        vision_attention += d.window_layers * 4 * vd * squares
     merged = unit * vd
     merger = sum(kept) * (2 * merged * merged + 2 * merged * d.hidden_size)
 

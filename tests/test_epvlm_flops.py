@@ -130,3 +130,143 @@ def test_load_dims_from_dir_and_errors(tmp_path, setup):
 
     with pytest.raises(ParameterError, match="lacks the field"):
         load_dims(empty)
+
+
+# ------------------------------------------------------------------------------ Qwen2.5-VL
+
+
+@pytest.fixture(scope="module")
+def setup_2_5():
+    from epvlm.processing import build_offline_processor
+    from epvlm.tiny import tiny_config, tiny_model
+
+    proc = build_offline_processor(["what colour is it red blue"])
+    models = {
+        impl: tiny_model(
+            tiny_config(
+                proc,
+                model_type="qwen2_5_vl",
+                vision_heads=4,
+                vision_depth=3,
+                attn_implementation=impl,
+            ),
+            seed=0,
+        )
+        for impl in ("eager", "sdpa")
+    }
+    return proc, models
+
+
+@pytest.mark.parametrize("keep_all", [True, False])
+def test_qwen2_5_prefill_flops_match_counter(setup_2_5, keep_all):
+    from epvlm.flops import window_token_counts
+    from epvlm.processing import encode_batch
+
+    proc, models = setup_2_5
+    image = np.random.default_rng(0).integers(0, 256, (140, 168, 3), dtype=np.uint8)  # 5x6
+    mask = np.ones(30, bool)
+    if not keep_all:
+        mask[[1, 2, 5, 9, 10, 17, 20, 23, 24, 25]] = False
+    batch = encode_batch(
+        proc, [image], ["what colour is it?"], [["red", "blue"]], keep_masks=[mask]
+    )
+    image_id = proc.tokenizer.convert_tokens_to_ids("<|image_pad|>")
+    text_tokens = int((batch["input_ids"] != image_id).sum())
+    config = models["eager"].config
+    dims = load_dims(config)
+    assert dims.model_type == "qwen2_5_vl" and dims.window_tokens == 2
+    assert dims.window_layers == 2  # blocks 0 and 2; block 1 attends over the whole image
+    windows = window_token_counts(config, 5, 6, mask.tolist())
+    assert len(windows) == 9 and sum(windows) == int(mask.sum())
+    expected = vlm_flops(config, int(mask.sum()), text_tokens, new_tokens=1, windows=[windows])
+
+    counted = _count(lambda: models["eager"](**batch, logits_to_keep=1))
+    assert counted == expected.prefill
+    vis = _count(
+        lambda: models["eager"].model.get_image_features(
+            batch["pixel_values"], batch["image_grid_thw"], image_keep_mask=batch["image_keep_mask"]
+        )
+    )
+    assert vis == expected.vision + expected.merger
+    counted_sdpa = _count(lambda: models["sdpa"](**batch, logits_to_keep=1))
+    attention = expected.vision_attention + expected.llm_attention
+    assert counted_sdpa in (expected.prefill - attention, expected.prefill)
+    # the window layers' cost depends on where the kept tokens lie
+    grid_estimate = vlm_flops(config, int(mask.sum()), text_tokens, token_grids=[(5, 6)])
+    assert (grid_estimate.vision_attention == expected.vision_attention) == keep_all
+    assert grid_estimate.vision_linear == expected.vision_linear
+
+
+def test_qwen2_5_decode_flops_match_counter(setup_2_5):
+    from epvlm.processing import encode_batch
+
+    proc, models = setup_2_5
+    model = models["eager"]
+    image = np.random.default_rng(1).integers(0, 256, (56, 112, 3), dtype=np.uint8)
+    batch = encode_batch(proc, [image], ["what colour is it?"], [[]])
+    new = 3
+    counted = _count(
+        lambda: model.generate(**batch, max_new_tokens=new, min_new_tokens=new, do_sample=False)
+    )
+    image_id = proc.tokenizer.convert_tokens_to_ids("<|image_pad|>")
+    text = batch["input_ids"].shape[1] - int((batch["input_ids"] == image_id).sum())
+    _t, h, w = batch["image_grid_thw"][0].tolist()
+    assert (h // 2, w // 2) == (2, 4)  # two 2x2-token windows
+    expected = vlm_flops(model.config, 8, text, new_tokens=new, token_grids=[(2, 4)])
+    assert counted == expected.total
+
+
+def test_qwen2_5_presets_and_config_dirs(tmp_path, setup_2_5):
+    from epvlm.flops import window_token_counts
+
+    for name, hidden, layers in (("qwen2.5-vl-3b", 2048, 36), ("qwen2.5-vl-7b", 3584, 28)):
+        d = PRESETS[name]
+        assert (d.model_type, d.hidden_size, d.num_layers) == ("qwen2_5_vl", hidden, layers)
+        assert d.window_tokens == 4 and d.window_layers == 28
+    assert window_token_counts("qwen2.5-vl-3b", 16, 16) == [16] * 16
+    assert window_token_counts("qwen2.5-vl-3b", 5, 6) == [16, 8, 4, 2]
+    assert window_token_counts("qwen2-vl-2b", 5, 6) == [30]
+    # 448x448: 256 tokens in 16 full windows, so the packed default is exact for dense
+    dense = vlm_flops("qwen2.5-vl-3b", 256, 30)
+    assert dense == vlm_flops("qwen2.5-vl-3b", 256, 30, token_grids=[(16, 16)])
+    half = vlm_flops("qwen2.5-vl-3b", 128, 30, token_grids=[(16, 16)])
+    assert 0.45 < half.total / dense.total < 0.53
+    one = vlm_flops("qwen2.5-vl-3b", 1, 0, new_tokens=0)
+    assert 5.0e9 < one.vision + one.merger < 5.2e9  # 1280-wide SwiGLU blocks, 4 patches
+    assert 5.4e9 < one.language_model < 5.6e9  # 36 layers of 2048
+    assert vlm_flops("qwen2.5-vl-7b", 1, 0).language_model > one.language_model
+    with pytest.raises(Exception, match="sums"):
+        vlm_flops("qwen2.5-vl-3b", 5, 0, windows=[[1, 2]])
+
+    _proc, models = setup_2_5
+    models["sdpa"].config.save_pretrained(tmp_path)
+    dims = load_dims(tmp_path)
+    assert dims.model_type == "qwen2_5_vl"
+    assert dims.vision_intermediate_size == 64 and dims.fullatt_block_indexes == (1,)
+    assert dims == load_dims(models["sdpa"].config)
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "llava"}))
+    from eventsim.errors import ParameterError
+
+    with pytest.raises(ParameterError, match="'llava' is not supported"):
+        load_dims(tmp_path)
+
+
+def test_flops_cli_qwen2_5(capsys, tmp_path, setup_2_5):
+    from epvlm.cli import main
+
+    argv = ["flops", "--config", "qwen2.5-vl-3b", "--image-size", "448", "448", "--keep", "0.5"]
+    assert main([*argv, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["total_tokens"], out["kept_tokens"]) == (256, 128)
+    assert out["dense_flops"] == vlm_flops("qwen2.5-vl-3b", 256, 32).total
+    assert 0.45 < out["flops_vs_dense"] < 0.55
+    assert out["vision"] < out["dense"]["vision"] and out["language_model"] > 0
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "qwen2.5-vl-3b" in text and "vision GFLOPs" in text and "LLM GFLOPs" in text
+    # a Qwen2.5-VL checkpoint directory is read by its model_type
+    _proc, models = setup_2_5
+    models["sdpa"].config.save_pretrained(tmp_path)
+    assert main(["flops", "--config", str(tmp_path), "--image-size", "112", "112", "--json"]) == 0
+    small = json.loads(capsys.readouterr().out)
+    assert small["total_tokens"] == 16 and small["flops"] < small["dense_flops"]
