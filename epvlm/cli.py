@@ -297,13 +297,14 @@ def build_flops_parser() -> argparse.ArgumentParser:
 
     p = _parser(
         "flops",
-        "Analytic FLOPs of Qwen2-VL answering about one image, dense and with a keep fraction "
-        "(no weights are loaded).",
+        "Analytic FLOPs of Qwen2-VL or Qwen2.5-VL answering about one image, dense and with a "
+        "keep fraction (no weights are loaded).",
     )
     p.add_argument(
         "--config",
         default="qwen2-vl-2b",
-        help=f"preset ({', '.join(PRESETS)}) or a checkpoint directory with config.json",
+        help=f"preset ({', '.join(PRESETS)}) or a checkpoint directory whose config.json "
+        "model_type is qwen2_vl or qwen2_5_vl",
     )
     p.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"), default=[448, 448])
     p.add_argument("--text-tokens", type=int, default=32, help="non-image prompt tokens")
@@ -325,8 +326,10 @@ def flops_main(args: argparse.Namespace) -> int:
     rows, cols = image_token_grid(dims, h, w)
     total = rows * cols
     kept = keep_budget(total, args.keep)
-    sparse = vlm_flops(dims, kept, args.text_tokens, new_tokens=args.new_tokens)
-    dense = vlm_flops(dims, total, args.text_tokens, new_tokens=args.new_tokens)
+    # Qwen2.5-VL window attention: kept tokens spread over the grid's windows by size
+    grids = [(rows, cols)]
+    sparse = vlm_flops(dims, kept, args.text_tokens, new_tokens=args.new_tokens, token_grids=grids)
+    dense = vlm_flops(dims, total, args.text_tokens, new_tokens=args.new_tokens, token_grids=grids)
     result = {
         "config": str(args.config),
         "image_size": [h, w],
