@@ -101,3 +101,70 @@ def test_training_is_reproducible(tool, tmp_path):
     assert wa.keys() == wb.keys()
     assert all(np.array_equal(wa[k], wb[k]) for k in wa)
     assert all(math.isfinite(float(v)) for v in wa["lm_head.weight"].ravel()[:10])
+
+
+SMALL_MODEL = [
+    "--vision-depth", "1", "--vision-dim", "32", "--vision-heads", "2", "--hidden-size", "64",
+    "--num-layers", "1", "--num-heads", "4", "--intermediate-size", "128",
+]  # fmt: skip
+
+
+def test_loss_falls_and_weights_change_on_a_tiny_task(tool, tmp_path):
+    out, log = tmp_path / "m", tmp_path / "train.log"
+    argv = [
+        "-o", str(out), "--steps", "100", "--batch-size", "4", "--workers", "0",
+        "--lr", "3e-3", "--warmup", "10", "--eval-samples", "8", "--eval-every", "100",
+        "--checkpoint-every", "100", "--log", str(log), "--no-progress", "--threads", "1",
+        "--sparse-from", "1", *SMALL_MODEL,
+    ]  # fmt: skip
+    assert tool.main(argv) == 0
+    losses = [json.loads(line)["loss"] for line in log.read_text().splitlines() if '"loss"' in line]
+    assert len(losses) == 4
+    # the first 25 steps start from chance over a 70-word vocabulary (~4 nats); by the last 25
+    # the model at least answers with one of the offered choices and <|im_end|>
+    assert losses[-1] < 0.6 * losses[0], losses
+
+    from epvlm.modeling import EPQwen2VLForConditionalGeneration
+    from epvlm.processing import build_offline_processor
+
+    args = tool.parse_args(argv)
+    proc = build_offline_processor(tool.task_vocabulary(tool.scene_config(args.recipe)))
+    initial = tool.build_model(proc, tool.model_size(args), args.seed).state_dict()
+    trained = EPQwen2VLForConditionalGeneration.from_pretrained(out).state_dict()
+    assert trained.keys() == initial.keys()
+    changed = [k for k in initial if not torch.equal(initial[k], trained[k])]
+    for part in ("visual.patch_embed", "visual.merger", "language_model.layers.0", "lm_head"):
+        assert any(part in k for k in changed), part
+    assert not (out / tool.STATE_FILE).exists()  # a finished run keeps no optimizer state
+
+
+def test_resume_continues_exactly(tool, tmp_path):
+    common = [
+        "--steps", "4", "--batch-size", "2", "--workers", "0", "--eval-samples", "2",
+        "--eval-every", "100", "--checkpoint-every", "100", "--no-progress", "--threads", "1",
+        "--sparse-from", "0.25", *SMALL_MODEL,
+    ]  # fmt: skip
+    assert tool.main(["-o", str(tmp_path / "straight"), *common]) == 0
+    cut = tmp_path / "cut"
+    # --max-minutes 0 stops after the first step, with a resumable checkpoint
+    assert tool.main(["-o", str(cut), *common, "--max-minutes", "0"]) == 0
+    assert json.loads((cut / "training.json").read_text())["steps"] == 1
+    assert (cut / tool.STATE_FILE).exists()
+    # other training settings are refused
+    assert tool.main(["-o", str(cut), *common, "--lr", "1e-3", "--resume"]) == 1
+    assert tool.main(["-o", str(cut), *common, "--resume", "--workers", "1"]) == 0
+    info = json.loads((cut / "training.json").read_text())
+    assert info["steps"] == 4 and info["resumed_at_steps"] == [1]
+    assert not (cut / tool.STATE_FILE).exists()
+    from safetensors.numpy import load_file
+
+    a = load_file(tmp_path / "straight" / "model.safetensors")
+    b = load_file(cut / "model.safetensors")
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    # nothing to resume in a finished run
+    assert tool.main(["-o", str(cut), *common, "--resume"]) == 1
+
+
+def test_bad_device_is_refused(tool, tmp_path):
+    with pytest.raises(SystemExit, match="device"):
+        tool.main(["-o", str(tmp_path / "m"), "--device", "tpu9", "--no-progress"])

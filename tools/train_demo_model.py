@@ -231,6 +231,24 @@ def _worker_iter(proc, cfg, args, start: int, stop: int):
     return iter(loader)
 
 
+def build_model(proc, sizes: dict[str, Any], seed: int):
+    """The untrained model of a run: a tiny Qwen2-VL of ``sizes``, initialised from ``seed``."""
+    import torch
+
+    from epvlm.modeling import EPQwen2VLForConditionalGeneration
+    from epvlm.tiny import tiny_config
+
+    torch.manual_seed(seed)
+    config = tiny_config(proc, **sizes)
+    config.text_config.rope_parameters["rope_theta"] = TEXT_ROPE_THETA
+    model = EPQwen2VLForConditionalGeneration(config)
+    model.generation_config.pad_token_id = config.text_config.pad_token_id
+    model.generation_config.eos_token_id = config.text_config.eos_token_id
+    model.generation_config.do_sample = False
+    model.generation_config.max_new_tokens = 4
+    return model
+
+
 def resolve_device(name: str):
     import torch
 
@@ -350,22 +368,17 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from tqdm import tqdm
 
-    from epvlm.modeling import EPQwen2VLForConditionalGeneration
     from epvlm.processing import build_offline_processor
-    from epvlm.tiny import tiny_config
 
     torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
     device = resolve_device(args.device)
     cfg = scene_config(args.recipe)
     proc = build_offline_processor(task_vocabulary(cfg))
     sizes = model_size(args)
-    config = tiny_config(proc, **sizes)
-    config.text_config.rope_parameters["rope_theta"] = TEXT_ROPE_THETA
-    model = EPQwen2VLForConditionalGeneration(config)
+    model = build_model(proc, sizes, args.seed)
     resumed: dict[str, Any] | None = None
     if args.resume:
-        from safetensors.torch import load_file
+        from epvlm.modeling import EPQwen2VLForConditionalGeneration
 
         resumed = torch.load(out / STATE_FILE, map_location="cpu", weights_only=False)
         if resumed["args"] != _run_args(args):
@@ -375,12 +388,9 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 1
-        model.load_state_dict(load_file(out / "model.safetensors"))
+        saved = EPQwen2VLForConditionalGeneration.from_pretrained(out)
+        model.load_state_dict(saved.state_dict())
     model.to(device)
-    model.generation_config.pad_token_id = config.text_config.pad_token_id
-    model.generation_config.eos_token_id = config.text_config.eos_token_id
-    model.generation_config.do_sample = False
-    model.generation_config.max_new_tokens = 4
     n_params = sum(p.numel() for p in model.parameters())
     model.train()
 
