@@ -1,11 +1,13 @@
 import hashlib
+import json
+from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
 
 from eventsim.errors import EventFileError, ParameterError, UnknownLayoutError
-from eventsim.events import EVENT_DTYPE, slice_time
+from eventsim.events import EVENT_DTYPE, slice_time, validate_events
 from eventsim.io import load_events, open_events
 from eventsim.io.layouts import HDF5_LAYOUTS
 
@@ -227,3 +229,77 @@ def test_layout_and_sensor_size_arguments(tmp_path, ev):
     with pytest.raises(ParameterError, match="records 64x48"):
         open_events(npz, sensor_size=(100, 100))
     assert load_events(path, layout="v2e").dtype == EVENT_DTYPE
+
+
+# --------------------------------------------------------------------------- owners' layouts
+# Written once by tools/make_test_fixtures.py with h5py, following each layout owner's own
+# writer code (v2e, event_utils, MVSEC), reader (OpenEB for Prophesee) or file description
+# (EvQA); tests/data/README.md names the file and commit each one follows.
+DATA = Path(__file__).resolve().parent / "data"
+FIXTURES = json.loads((DATA / "fixtures.json").read_text())
+# name: (layout, sensor size recorded in the file or None, time unit in the file)
+HDF5_FIXTURES = {
+    "v2e": ("v2e", None, "us"),
+    "event-utils": ("event_utils", (48, 40), "s"),
+    "evqa": ("event_utils", (56, 42), "us"),
+    "prophesee": ("prophesee", (1280, 720), "us"),
+    "mvsec": ("mvsec", None, "s"),
+}
+
+
+def _fixture(name):
+    info = FIXTURES[name]
+    path = DATA / info["file"]
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == info["sha256"]
+    return path, np.load(DATA / info["expected"])
+
+
+@pytest.mark.parametrize("name", sorted(HDF5_FIXTURES))
+def test_reads_layouts_as_their_owners_write_them(name):
+    layout, recorded, unit = HDF5_FIXTURES[name]
+    path, want = _fixture(name)
+    with open_events(path) as r:
+        assert r.layout == layout and r.time_unit_detected == unit
+        ev = r.read()
+        if recorded is not None:
+            assert r.sensor_size == recorded and not r.sensor_size_inferred
+        else:
+            assert r.sensor_size_inferred
+        validate_events(ev, r.sensor_size)
+        for col in "xytp":
+            assert np.array_equal(ev[col], want[col]), col
+    assert len(ev) == want["x"].size > 300
+
+
+def test_v2e_frames_and_their_event_index():
+    path, want = _fixture("v2e")
+    with open_events(path, sensor_size=(64, 48)) as r:
+        # v2e's frame times went through float32 seconds, as its events' did
+        assert r.frame_ts_us.tolist() == want["frame_ts_us"].tolist()
+        # v2e records the events written after each frame: the events up to its time
+        assert r.frame_event_idx.tolist() == want["frame_idx"].tolist()
+        assert r.read_frame(0).shape == (48, 64)
+
+
+def test_event_utils_images_and_their_event_index():
+    path, want = _fixture("event-utils")
+    with open_events(path) as r:
+        assert r.frame_ts_us.tolist() == want["image_ts_us"].tolist()
+        # event_utils stores the last event before the image, we count the events up to it
+        assert r.frame_event_idx.tolist() == (want["image_event_idx"] + 1).tolist()
+    path, want = _fixture("evqa")
+    with open_events(path) as r:
+        assert r.frame_ts_us.tolist() == want["image_ts_us"].tolist()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="event_utils' rosbag_to_h5 records sensor_resolution as [max(ys), max(xs)] when a "
+    "bag has no images, one pixel short; the reader trusts it (reported, not fixed here)",
+)
+def test_event_utils_without_images_gets_a_sensor_that_holds_its_events():
+    path, want = _fixture("event-utils-no-images")
+    with open_events(path) as r:
+        ev = r.read()
+        assert np.array_equal(ev["x"], want["x"])
+        validate_events(ev, r.sensor_size)
