@@ -56,9 +56,26 @@ def _keep_arg(text: str) -> float:
 def _add_runtime(p: argparse.ArgumentParser) -> None:
     from epvlm.evaluate import DTYPES
     from epvlm.prior import EVENT_MAP_MODES, KEEP_RULES
+    from epvlm.processing import PROMPT_FORMATS
 
-    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
-    p.add_argument("--dtype", default="float32", choices=DTYPES, help="model dtype")
+    p.add_argument(
+        "--device",
+        default="auto",
+        help="auto (default: cuda when available, else cpu), cpu, cuda or cuda:N",
+    )
+    p.add_argument(
+        "--dtype",
+        default="auto",
+        choices=("auto", *DTYPES),
+        help="model dtype; auto (default) = bfloat16 on GPUs that support it, float32 on CPU",
+    )
+    p.add_argument(
+        "--prompt-format",
+        default="auto",
+        choices=("auto", *PROMPT_FORMATS),
+        help="auto (default): the checkpoint's chat template when it has one (system prompt, "
+        "image before text, lettered options), else the plain format the tiny models learnt",
+    )
     p.add_argument(
         "--rule",
         default="topk",
@@ -75,6 +92,11 @@ def _add_runtime(p: argparse.ArgumentParser) -> None:
 
 # ---------------------------------------------------------------------------------------- run
 
+# Event window of `epvlm run --frame-time-us` without --window-ms: the demo recipes' window.
+RUN_WINDOW_MS = 50.0
+# Recordings at least this long get a note saying which window `epvlm run` used.
+LONG_RECORDING_US = 1_000_000
+
 
 def build_run_parser() -> argparse.ArgumentParser:
     from epvlm.prior import SELECTORS
@@ -89,9 +111,16 @@ def build_run_parser() -> argparse.ArgumentParser:
     p.add_argument("--image", required=True, help="RGB image file (PNG, JPEG, ...)")
     p.add_argument("--events", help="event file aligned with the image (any supported layout)")
     p.add_argument(
+        "--frame-time-us",
+        type=int,
+        help="time of the image in the event recording (µs); events are taken from the "
+        f"window ending there (--window-ms, default {RUN_WINDOW_MS:g} ms)",
+    )
+    p.add_argument(
         "--window-ms",
         type=float,
-        help="use only the last WINDOW_MS of events before the end of the recording",
+        help="event window length before the frame (default: the whole recording, or "
+        f"{RUN_WINDOW_MS:g} ms with --frame-time-us)",
     )
     p.add_argument("--question", required=True)
     p.add_argument("--choices", default="", help="comma-separated answer options")
@@ -102,7 +131,11 @@ def build_run_parser() -> argparse.ArgumentParser:
         choices=SELECTORS,
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the random selector")
-    p.add_argument("--max-new-tokens", type=int, default=16)
+    p.add_argument(
+        "--max-new-tokens",
+        type=int,
+        help="generation budget (default: 32 for chat checkpoints, the longest option else)",
+    )
     p.add_argument("--overlay", help="save the kept/dropped block overlay to this PNG")
     p.add_argument("--force", action="store_true", help="overwrite --overlay")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -119,18 +152,38 @@ def _read_image(path: str):
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def _read_events(path: str, window_ms: float | None):
+def _read_events(path: str, window_ms: float | None, frame_time_us: int | None):
+    """Events of the window before the frame, the sensor size, the window used and a note
+    saying which window was taken from a long recording when the user did not pick one."""
+    from epvlm.evaluate import event_window
     from eventsim.io import open_events
 
     reader = open_events(path)
     try:
-        start = None
-        if window_ms is not None:
-            if window_ms <= 0:
-                raise ParameterError(f"--window-ms {window_ms} must be > 0")
-            start = reader.t_end_us + 1 - round(window_ms * 1000)
-        events = reader.read(start, reader.t_end_us + 1)
-        return events, tuple(reader.sensor_size)
+        first, end = int(reader.t_start_us), int(reader.t_end_us)
+        last = max(first, end - 1)
+        note = None
+        if frame_time_us is not None:
+            window = event_window(frame_time_us, RUN_WINDOW_MS if window_ms is None else window_ms)
+            if window[1] <= first or window[0] > last:
+                # most likely ms or s given as µs: an empty window would silently fall back
+                raise ParameterError(
+                    f"the event window [{window[0]}, {window[1]}) µs ending at --frame-time-us "
+                    f"{frame_time_us} lies outside the recording [{first}, {last}] µs of {path!r}"
+                )
+        elif window_ms is not None:
+            window = event_window(last, window_ms)
+        else:
+            window = (first, last + 1)
+        if frame_time_us is None and last - first >= LONG_RECORDING_US:
+            note = (
+                f"events: window [{window[0]}, {window[1]}) µs of a "
+                f"{(last - first) / 1e6:.1f} s recording "
+                + ("(its end)" if window_ms is not None else "(all of it)")
+                + "; pass --frame-time-us T for the frame's time"
+            )
+        events = reader.read(*window)
+        return events, tuple(reader.sensor_size), window, note
     finally:
         close = getattr(reader, "close", None)
         if close is not None:
@@ -141,22 +194,31 @@ def _read_events(path: str, window_ms: float | None):
 def run_main(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from epvlm.evaluate import answer_selections, load_model
+    from epvlm.answers import clean_generation, letter_of, options_in_question, parse_choice
+    from epvlm.evaluate import answer_selections, check_sensor_size, load_model
     from epvlm.flops import vlm_flops
     from epvlm.prior import select_blocks
-    from epvlm.processing import grid_for_size
+    from epvlm.processing import grid_for_size, prompt_format
 
     if args.selector == "event" and not args.events:
         raise ParameterError("the event selector needs --events FILE")
-    if args.max_new_tokens < 1:
+    if args.max_new_tokens is not None and args.max_new_tokens < 1:
         raise ParameterError(f"--max-new-tokens {args.max_new_tokens} must be >= 1")
+    if not args.question.strip():
+        raise ParameterError("--question is empty")
+    if (args.frame_time_us is not None or args.window_ms is not None) and not args.events:
+        raise ParameterError("--frame-time-us and --window-ms need --events FILE")
     overlay_path = check_output(args.overlay, args.force) if args.overlay else None
     image = _read_image(args.image)
-    events, sensor = (None, None)
-    if args.events:
-        events, sensor = _read_events(args.events, args.window_ms)
-    model, proc = load_model(args.model, device=args.device, dtype=args.dtype)
     height, width = image.shape[:2]
+    events, sensor, window = None, None, None
+    if args.events:
+        events, sensor, window, note = _read_events(args.events, args.window_ms, args.frame_time_us)
+        sensor = check_sensor_size(sensor, height, width)
+        if note is not None:
+            print(note, file=sys.stderr)
+    model, proc = load_model(args.model, device=args.device, dtype=args.dtype)
+    fmt = prompt_format(proc, args.prompt_format)
     sel = select_blocks(
         args.selector,
         image,
@@ -169,10 +231,18 @@ def run_main(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     choices = [c.strip() for c in args.choices.split(",") if c.strip()]
-    answers, counts, seconds = answer_selections(
-        model, proc, [sel], [args.question], [choices], max_new_tokens=args.max_new_tokens
+    _, counts, seconds = answer_selections(
+        model,
+        proc,
+        [sel],
+        [args.question],
+        [choices],
+        max_new_tokens=args.max_new_tokens,
+        prompt=fmt,
     )
     cnt = counts[0]
+    options = choices or options_in_question(args.question)
+    index = parse_choice(cnt["raw"], options) if options else None
     flops = vlm_flops(
         model.config, cnt["image_tokens"], cnt["text_tokens"], new_tokens=cnt["new_tokens"]
     )
@@ -189,7 +259,11 @@ def run_main(args: argparse.Namespace) -> int:
         if not cv2.imwrite(str(overlay_path), cv2.cvtColor(overlay, cv2.COLOR_RGB2BGR)):
             raise InputError(f"cannot write overlay {str(overlay_path)!r}")
     result = {
-        "answer": answers[0],
+        "answer": options[index] if index is not None else clean_generation(cnt["raw"]),
+        "parsed": letter_of(index) if index is not None else None,
+        "raw_output": cnt["raw"],
+        "prompt_format": fmt,
+        "event_window_us": list(window) if window is not None else None,
         "kept_tokens": sel.kept_tokens,
         "total_tokens": sel.total_tokens,
         "flops": flops.total,
@@ -198,11 +272,16 @@ def run_main(args: argparse.Namespace) -> int:
         "selector": sel.selector,
         "keep": sel.keep,
         "fallback": sel.fallback,
+        # row-major indices of the kept tokens in the selection's token grid
+        "kept_indices": np.flatnonzero(sel.mask).tolist(),
     }
     if args.json:
         print(json.dumps(result))
         return 0
-    print(f"answer: {result['answer']}")
+    print(
+        f"answer: {result['answer']}"
+        + (f" (option {result['parsed']})" if result["parsed"] is not None else "")
+    )
     print(
         f"tokens: {sel.kept_tokens} of {sel.total_tokens} image tokens kept "
         f"({args.selector}, keep {args.keep:g})"
@@ -244,7 +323,17 @@ def build_eval_parser() -> argparse.ArgumentParser:
         "--window-ms", type=float, help="event window before the frame (default: the dataset's)"
     )
     p.add_argument("--limit", type=int, help="evaluate only the first N samples")
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=16,
+        help="samples per generate() call (left-padded, one attention mask per sample)",
+    )
+    p.add_argument(
+        "--max-new-tokens",
+        type=int,
+        help="generation budget (default: 32 for chat checkpoints, the longest option else)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the random selector")
     p.add_argument(
         "-o", "--output", default="epvlm-eval", help="output folder (default epvlm-eval)"
@@ -278,6 +367,8 @@ def eval_main(args: argparse.Namespace) -> int:
         rule=args.rule,
         event_mode=args.event_mode,
         force=args.force,
+        prompt=args.prompt_format,
+        max_new_tokens=args.max_new_tokens,
     )
     if args.json:
         print(json.dumps(result["rows"], indent=2))

@@ -1,10 +1,12 @@
 """Run a (sparse) Qwen2-VL over a built event-VQA dataset for each selector and keep fraction.
 
 `evaluate_dataset` is what ``epvlm eval`` and ``epvlm demo`` call. Every (selector, keep)
-pair answers every sample with greedy decoding; a sample is correct when its normalised answer
-(`epvlm.processing.normalize_answer`) equals the reference. FLOPs come from the analytic model
-(`epvlm.flops.vlm_flops`) with each sample's actual kept image tokens, text tokens and generated
-tokens. Latency is wall time of the batched ``generate`` call divided by the batch size.
+pair answers every sample with greedy decoding in the checkpoint's prompt format
+(`epvlm.processing.prompt_format`); the generation is scored like public VLM harnesses do
+(`epvlm.answers.score_answer`: the option a multiple-choice answer names, or normalised exact
+match for open questions), and the raw generation is kept beside the parsed answer. FLOPs
+come from the analytic model (`epvlm.flops.vlm_flops`) with each sample's actual kept image
+tokens, text tokens and generated tokens. Latency is wall time of the batched ``generate`` call divided by the batch size.
 
 The dense configuration is always evaluated (added when not requested) because every row
 reports its accuracy and FLOPs relative to dense.
@@ -12,7 +14,9 @@ reports its accuracy and FLOPs relative to dense.
 
 from __future__ import annotations
 
+import math
 import time
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,43 +29,105 @@ from epvlm.results import aggregate, write_eval_outputs
 from eventsim.errors import OutputExistsError, ParameterError
 
 DTYPES = ("float32", "bfloat16", "float16")
+# Generation budget of chat checkpoints: a letter, a short sentence, or a short free answer
+# (lmms-eval uses 16 for RealWorldQA; a little more leaves room for "The answer is ...").
+CHAT_MAX_NEW_TOKENS = 32
 
 __all__ = [
     "DTYPES",
     "answer_selections",
     "evaluate_dataset",
+    "event_window",
     "load_model",
     "make_selection",
+    "resolve_device",
+    "resolve_dtype",
 ]
+
+
+def resolve_device(device: str = "auto"):
+    """``auto`` -> cuda when available, else cpu; any other torch device string as given."""
+    import torch
+
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise ParameterError(
+            f"device {device!r} is not a torch device; expected auto, cpu or cuda[:N]"
+        ) from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ParameterError(f"device {device!r} requested but CUDA is not available")
+    return dev
+
+
+def resolve_dtype(dtype: str, device) -> Any:
+    """``auto`` -> bfloat16 on a GPU that supports it, float16 on an older GPU, float32 on
+    CPU (half precision on CPU is slow and gains nothing); any name of `DTYPES` as given."""
+    import torch
+
+    if dtype == "auto":
+        dev = torch.device(device)
+        if dev.type != "cuda":
+            return torch.float32
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if dtype not in DTYPES:
+        raise ParameterError(f"dtype {dtype!r} is unknown; expected auto or one of {DTYPES}")
+    return getattr(torch, dtype)
 
 
 def load_model(model_dir: str | Path, *, device: str = "cpu", dtype: str = "float32"):
     """Load the EP-VLM model (class picked from ``model_type`` in ``config.json``, every tensor
     checked, see `epvlm.loading.load_pretrained_model`) and its processor from a directory."""
-    import torch
-
     from epvlm.loading import load_pretrained_model
     from epvlm.processing import load_processor
 
-    if dtype not in DTYPES:
-        raise ParameterError(f"dtype {dtype!r} is unknown; expected one of {DTYPES}")
-    try:
-        dev = torch.device(device)
-    except RuntimeError:
-        raise ParameterError(f"device {device!r} is not a torch device, e.g. cpu or cuda") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ParameterError(f"device {device!r} requested but CUDA is not available")
+    dev = resolve_device(device)
+    torch_dtype = resolve_dtype(dtype, dev)
     model_dir = Path(model_dir)
     proc = load_processor(model_dir)
     if not (model_dir / "config.json").is_file():
         raise ModelDirError(f"model directory {str(model_dir)!r} has no config.json")
-    model = load_pretrained_model(model_dir, device=dev, dtype=getattr(torch, dtype))
+    model = load_pretrained_model(model_dir, device=dev, dtype=torch_dtype)
     gen = model.generation_config
     if gen.pad_token_id is None:
         gen.pad_token_id = proc.tokenizer.pad_token_id
     if gen.eos_token_id is None:
         gen.eos_token_id = proc.tokenizer.eos_token_id
     return model, proc
+
+
+def event_window(frame_t_us: int, window_ms: float) -> tuple[int, int]:
+    """Half-open µs interval ``[t0, t1)`` of the ``window_ms`` of events ending at the frame
+    (the frame's own timestamp included). ``epvlm run --frame-time-us`` and ``epvlm eval``
+    both take their events through this."""
+    if not (isinstance(window_ms, (int, float)) and math.isfinite(window_ms) and window_ms > 0):
+        raise ParameterError(f"event window {window_ms!r} ms must be a number > 0")
+    end = int(frame_t_us) + 1
+    return end - round(window_ms * 1000), end
+
+
+# relative aspect-ratio difference still treated as the same field of view (sensor sizes such
+# as 346x260 against a 640x480 frame differ by rounding only)
+ASPECT_TOLERANCE = 0.01
+
+
+def check_sensor_size(sensor_size: Sequence[int], height: int, width: int) -> tuple[int, int]:
+    """The events' (W, H) when they cover the image's field of view: same size, or the same
+    aspect ratio (events are then rescaled onto the image grid); otherwise a one-line error
+    naming both sizes."""
+    from eventsim.errors import InvalidEventsError
+
+    sw, sh = (int(v) for v in sensor_size)
+    if (sw, sh) == (width, height):
+        return sw, sh
+    if sw <= 0 or sh <= 0 or abs((sw / sh) / (width / height) - 1) > ASPECT_TOLERANCE:
+        raise InvalidEventsError(
+            f"events have sensor size {sw}x{sh} but the image is {width}x{height} (W x H) with "
+            "another aspect ratio; events and image must show the same field of view"
+        )
+    return sw, sh
 
 
 def make_selection(
@@ -83,13 +149,11 @@ def make_selection(
     meta = sample.get("meta") or {}
     window = None
     if window_ms is not None:
-        if not window_ms > 0:
-            raise ParameterError(f"window_ms {window_ms!r} must be > 0")
         end = int(
             meta.get("frame_t_us", sample["events"]["t"].max() if len(sample["events"]) else 0)
         )
-        window = (end + 1 - round(window_ms * 1000), end + 1)
-    sensor = tuple(meta.get("sensor_size") or (width, height))
+        window = event_window(end, window_ms)
+    sensor = check_sensor_size(meta.get("sensor_size") or (width, height), height, width)
     return select_blocks(
         selector,
         image,
@@ -104,6 +168,20 @@ def make_selection(
     )
 
 
+def plain_answer_budget(proc, choices: Sequence[Sequence[str]]) -> int:
+    """Tokens of the longest option plus its end-of-turn token (16 without options): the
+    generation budget of plain-format models, which answer with an option's words."""
+    from epvlm.processing import answer_text
+
+    tok = proc.tokenizer
+    lengths = [
+        len(tok(answer_text(c), add_special_tokens=False)["input_ids"])
+        for cs in choices
+        for c in cs
+    ]
+    return max(lengths, default=16)
+
+
 def answer_selections(
     model,
     proc,
@@ -112,27 +190,36 @@ def answer_selections(
     choices: Sequence[Sequence[str]],
     *,
     max_new_tokens: int | None = None,
-) -> tuple[list[str], list[dict[str, int]], float]:
-    """Greedy answers for a batch; returns (answers, per-sample token counts, seconds)."""
+    prompt: str = "auto",
+) -> tuple[list[str], list[dict[str, Any]], float]:
+    """Greedy answers for a left-padded batch; returns (answers, per-sample details, seconds).
+
+    Each detail dict holds ``image_tokens``, ``text_tokens``, ``new_tokens`` (counted up to
+    the first end-of-turn token) and ``raw`` (the generated text with its special tokens).
+    ``max_new_tokens`` defaults to the longest option for the plain prompt format (the tiny
+    models answer with an option's words) and to `CHAT_MAX_NEW_TOKENS` for chat checkpoints,
+    which may answer in a sentence.
+    """
     import torch
 
-    from epvlm.processing import IMAGE_TOKEN, answer_text, decode_answers, encode_batch
+    from epvlm.processing import IMAGE_TOKEN, encode_batch, prompt_format
 
+    fmt = prompt_format(proc, prompt)
     batch = encode_batch(
         proc,
         [s.image for s in selections],
         questions,
         choices,
         keep_masks=[s.mask for s in selections],
+        prompt=fmt,
     )
     tok = proc.tokenizer
     if max_new_tokens is None:
-        lengths = [
-            len(tok(answer_text(c), add_special_tokens=False)["input_ids"])
-            for cs in choices
-            for c in cs
-        ]
-        max_new_tokens = max(lengths, default=8)
+        max_new_tokens = (
+            CHAT_MAX_NEW_TOKENS if fmt == "chat" else plain_answer_budget(proc, choices)
+        )
+    if max_new_tokens < 1:
+        raise ParameterError(f"max_new_tokens {max_new_tokens} must be >= 1")
     device = model.device
     batch = {k: v.to(device) for k, v in batch.items()}
     batch["pixel_values"] = batch["pixel_values"].to(model.dtype)
@@ -140,12 +227,13 @@ def answer_selections(
     with torch.no_grad():
         out = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False)
     seconds = time.perf_counter() - start
+    out = out.cpu()
     prompt_len = batch["input_ids"].shape[1]
-    texts = decode_answers(proc, out.cpu(), prompt_len)
     image_id = tok.convert_tokens_to_ids(IMAGE_TOKEN)
     eos = tok.eos_token_id
     pad = tok.pad_token_id
-    counts = []
+    texts: list[str] = []
+    details: list[dict[str, Any]] = []
     for i in range(len(selections)):
         valid = batch["attention_mask"][i].bool()
         ids = batch["input_ids"][i][valid]
@@ -155,14 +243,17 @@ def answer_selections(
             n_new = new.index(eos) + 1
         elif pad in new and pad != eos:
             n_new = new.index(pad)
-        counts.append(
+        answer = new[:n_new]
+        texts.append(tok.decode(answer, skip_special_tokens=True).strip())
+        details.append(
             {
                 "image_tokens": int((ids == image_id).sum()),
                 "text_tokens": int((ids != image_id).sum()),
                 "new_tokens": max(1, n_new),
+                "raw": tok.decode(answer, skip_special_tokens=False),
             }
         )
-    return texts, counts, seconds
+    return texts, details, seconds
 
 
 def _configs(selectors: Iterable[str], keeps: Iterable[float]) -> list[tuple[str, float]]:
@@ -185,6 +276,24 @@ def _sample_seed(seed: int, index: int, keep: float) -> np.random.Generator:
     return np.random.default_rng([seed, index, round(keep * 1_000_000)])
 
 
+def _add_scoring_fields(rows: list[dict[str, Any]], samples, fmt: str) -> None:
+    """Per row: the prompt format, how its answers were scored (choice/free counts, choice
+    answers that named no option) and the free-form *contains* rule's accuracy next to the
+    headline accuracy (normalised exact match for free-form answers)."""
+    groups: dict[tuple[str, float], list[dict[str, Any]]] = defaultdict(list)
+    for s in samples:
+        groups[(s["selector"], s["keep"])].append(s)
+    for row in rows:
+        group = groups[(row["selector"], row["keep"])]
+        modes = [s["answer_mode"] for s in group]
+        row["prompt_format"] = fmt
+        row["answer_modes"] = {m: modes.count(m) for m in ("choice", "free")}
+        row["unparsed"] = sum(s["answer_mode"] == "choice" and s["parsed"] is None for s in group)
+        row["contains_accuracy"] = (
+            float(np.mean([s["contains"] for s in group])) if group else float("nan")
+        )
+
+
 def evaluate_dataset(
     model_dir: str | Path,
     dataset_dir: str | Path,
@@ -203,17 +312,23 @@ def evaluate_dataset(
     rule: str = "topk",
     event_mode: str = "count",
     force: bool = False,
+    prompt: str = "auto",
+    max_new_tokens: int | None = None,
 ) -> dict[str, Any]:
     """Evaluate every (selector, keep) on a dataset split; see the module docstring.
 
-    Returns ``dict(rows=[...], samples=[...])``; with ``out_dir`` also writes results.json
-    (the rows), samples.jsonl, table.md and accuracy_vs_flops.png there (refusing to replace
-    an existing results.json unless ``force``).
+    ``prompt`` is the prompt format (auto: the checkpoint's chat template when it has one,
+    see `epvlm.processing.prompt_format`); generations are scored by
+    `epvlm.answers.score_answer`. Returns ``dict(rows=[...], samples=[...])``; with
+    ``out_dir`` also writes results.json (the rows), samples.jsonl, table.md and
+    accuracy_vs_flops.png there (refusing to replace an existing results.json unless
+    ``force``).
     """
     from tqdm.auto import tqdm
 
+    from epvlm.answers import score_answer
     from epvlm.flops import vlm_flops
-    from epvlm.processing import normalize_answer
+    from epvlm.processing import prompt_format
     from eventsim.datasets import EventVQADataset
 
     configs = _configs(selectors, keeps)
@@ -226,11 +341,22 @@ def evaluate_dataset(
         raise OutputExistsError(
             f"{str(out_path / 'results.json')!r} exists; pass force=True (--force) to overwrite"
         )
-    model, proc = load_model(model_dir, device=device, dtype=dtype)
     ds = EventVQADataset(dataset_dir, split=split)
-    n = len(ds) if limit is None else min(limit, len(ds))
-    if n == 0:
-        raise ParameterError(f"split {split!r} of {str(dataset_dir)!r} has no samples")
+    try:
+        n = len(ds) if limit is None else min(limit, len(ds))
+        if n == 0:
+            raise ParameterError(f"split {split!r} of {str(dataset_dir)!r} has no samples")
+        empty = [r["id"] for r in ds.records[:n] if not str(r["question"]).strip()]
+        if empty:
+            raise ParameterError(f"sample {empty[0]!r} has an empty question")
+        model, proc = load_model(model_dir, device=device, dtype=dtype)
+        fmt = prompt_format(proc, prompt)
+        if max_new_tokens is None and fmt == "plain":
+            # one budget for the whole split, so an answer cannot depend on its batch-mates
+            max_new_tokens = plain_answer_budget(proc, [r["choices"] for r in ds.records[:n]])
+    except BaseException:
+        ds.close()
+        raise
 
     samples: list[dict[str, Any]] = []
     bar = tqdm(total=n * len(configs), desc="epvlm eval", unit="answer", disable=not progress)
@@ -253,8 +379,17 @@ def evaluate_dataset(
                     )
                     for j, s in enumerate(items)
                 ]
-                answers, counts, seconds = answer_selections(model, proc, sels, questions, choices)
-                for s, sel, pred, cnt in zip(items, sels, answers, counts):
+                _, counts, seconds = answer_selections(
+                    model,
+                    proc,
+                    sels,
+                    questions,
+                    choices,
+                    max_new_tokens=max_new_tokens,
+                    prompt=fmt,
+                )
+                for s, sel, cnt in zip(items, sels, counts):
+                    scored = score_answer(cnt["raw"], s["answer"], s["choices"], s["question"])
                     flops = vlm_flops(
                         model.config,
                         cnt["image_tokens"],
@@ -266,9 +401,15 @@ def evaluate_dataset(
                             "id": s["id"],
                             "selector": selector,
                             "keep": keep,
-                            "prediction": pred,
+                            "prediction": scored.prediction,
                             "answer": s["answer"],
-                            "correct": normalize_answer(pred) == normalize_answer(s["answer"]),
+                            "correct": scored.correct,
+                            "raw_output": scored.raw,
+                            "parsed": scored.parsed,
+                            "answer_mode": scored.mode,
+                            "exact_match": scored.exact_match,
+                            "contains": scored.contains,
+                            "prompt_format": fmt,
                             "question_type": s["question_type"],
                             "target_motion": (s.get("meta") or {}).get("target_motion"),
                             "kept_tokens": sel.kept_tokens,
@@ -284,12 +425,14 @@ def evaluate_dataset(
         ds.close()
 
     rows = aggregate(samples, configs)
+    _add_scoring_fields(rows, samples, fmt)
     if out_path is not None:
         out_path.mkdir(parents=True, exist_ok=True)
         title = f"epvlm eval: {Path(model_dir).name} on {Path(dataset_dir).name}/{split}, n={n}"
         note = (
             f"Selectors {', '.join(dict.fromkeys(c[0] for c in configs))}; event rule {rule}, "
-            f"event map {event_mode}; greedy decoding on {device} ({dtype}); latency is the "
+            f"event map {event_mode}; {fmt} prompt format; greedy decoding on {model.device} "
+            f"({str(model.dtype).removeprefix('torch.')}); latency is the "
             f"batched generate() wall time per sample at batch size {batch_size}; FLOPs are "
             "analytic (epvlm.flops) with each sample's kept, text and generated tokens."
         )

@@ -287,3 +287,117 @@ def test_evaluate_dataset_api(built):
     assert all(len(v) == 1 for v in preds.values())
     assert dense["accuracy"] == event["accuracy"] and event["kept_tokens"] == 16
     assert np.isclose(event["flops_vs_dense"], 1.0)
+
+
+def test_batched_eval_matches_batch_size_one(built):
+    """Left padding with per-sample masks: a batch answers like each sample alone."""
+    import torch
+
+    from epvlm.evaluate import evaluate_dataset, load_model, make_selection
+    from epvlm.processing import encode_batch
+
+    _, ds_dir, model_dir, samples = built
+    kwargs = dict(selectors=("event", "random"), keeps=(0.5, 0.25), progress=False)
+    one = evaluate_dataset(model_dir, ds_dir, batch_size=1, **kwargs)["samples"]
+    many = evaluate_dataset(model_dir, ds_dir, batch_size=N_SAMPLES, **kwargs)["samples"]
+    key = ("id", "selector", "keep", "raw_output", "parsed", "correct", "kept_tokens")
+    assert sorted(tuple(s[k] for k in key) for s in one) == sorted(
+        tuple(s[k] for k in key) for s in many
+    )
+
+    # next-token logits of the batch equal each sample's own, samples padded to different lengths
+    model, proc = load_model(model_dir)
+    sels = [
+        make_selection(proc, s, "random", keep, seed=i)
+        for i, (s, keep) in enumerate(zip(samples, (1.0, 0.25, 0.5, 0.75)))
+    ]
+    assert len({s.kept_tokens for s in sels}) == len(sels)
+    questions = [s["question"] for s in samples]
+    choices = [s["choices"] for s in samples]
+    batch = encode_batch(proc, [s.image for s in sels], questions, choices, [s.mask for s in sels])
+    assert (batch["attention_mask"] == 0).any()
+    with torch.no_grad():
+        together = model(**batch).logits[:, -1]
+        for i, sel in enumerate(sels):
+            alone = encode_batch(proc, [sel.image], [questions[i]], [choices[i]], [sel.mask])
+            ref = model(**alone).logits[0, -1]
+            torch.testing.assert_close(together[i], ref, atol=1e-4, rtol=1e-4)
+
+
+def _two_part_recording(path, sensor=(112, 112)):
+    """Events in the top-left token for 50 ms, then in the bottom-right token 3 s later."""
+    from eventsim.events import EVENT_DTYPE
+    from eventsim.io import write_events
+
+    rng = np.random.default_rng(0)
+    parts = []
+    for t0, x0, y0 in ((0, 0, 0), (3_000_000, 84, 84)):  # in 112x112 image pixels
+        ev = np.zeros(400, EVENT_DTYPE)
+        ev["t"] = np.linspace(t0, t0 + 49_999, 400).astype(np.int64)
+        ev["x"] = rng.integers(x0 * sensor[0] // 112, (x0 + 28) * sensor[0] // 112, 400)
+        ev["y"] = rng.integers(y0 * sensor[1] // 112, (y0 + 28) * sensor[1] // 112, 400)
+        ev["p"] = rng.integers(0, 2, 400)
+        parts.append(ev)
+    write_events(path, np.concatenate(parts), sensor_size=sensor)
+    return path
+
+
+def _run_json(argv, capsys):
+    assert main([*argv, "--json"]) == 0, capsys.readouterr().err
+    captured = capsys.readouterr()
+    return json.loads(captured.out), captured.err
+
+
+def test_run_frame_time_picks_the_window(built, tmp_path, capsys):
+    _, _, model_dir, _ = built
+    sample, image_path, _ = _sample_files(built)
+    events = _two_part_recording(tmp_path / "long.h5")
+    base = [
+        "run",
+        "--model",
+        str(model_dir),
+        "--image",
+        str(image_path),
+        "--events",
+        str(events),
+        "--question",
+        sample["question"],
+        "--choices",
+        ",".join(sample["choices"]),
+        "--keep",
+        "0.0625",  # one of the 16 tokens
+    ]
+    early, err = _run_json([*base, "--frame-time-us", "49999"], capsys)
+    assert early["event_window_us"] == [49_999 + 1 - 50_000, 50_000] and "recording" not in err
+    assert early["kept_indices"] == [0]
+    late, _ = _run_json([*base, "--frame-time-us", "3049999", "--window-ms", "20"], capsys)
+    assert late["event_window_us"] == [3_030_000, 3_050_000]
+    assert late["kept_indices"] == [15]
+    # without a frame time on a multi-second recording: all of it, and a note saying so
+    whole, err = _run_json(base, capsys)
+    assert whole["event_window_us"][0] == 0 and "3.0 s recording" in err
+    assert "--frame-time-us" in err
+    assert main([*base, "--frame-time-us", "9000000"]) == 1
+    assert "outside the recording" in capsys.readouterr().err
+
+
+def test_run_checks_before_loading(built, tmp_path, capsys):
+    _, _, model_dir, _ = built
+    sample, image_path, _ = _sample_files(built)
+    base = ["run", "--model", str(model_dir), "--image", str(image_path)]
+    # events of a 224x224 sensor over a 112x112 image: same aspect ratio, rescaled
+    same_aspect = _two_part_recording(tmp_path / "big.h5", sensor=(224, 224))
+    res, _ = _run_json(
+        [*base, "--events", str(same_aspect), "--question", sample["question"],
+         "--keep", "0.0625", "--frame-time-us", "49999"],
+        capsys,
+    )  # fmt: skip
+    assert res["kept_indices"] == [0]
+    wide = _two_part_recording(tmp_path / "wide.h5", sensor=(224, 112))
+    rc = main([*base, "--events", str(wide), "--question", "q"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "224x112" in err and "112x112" in err and err.count("\n") == 1
+    assert main([*base, "--selector", "dense", "--question", "  "]) == 1
+    assert "empty" in capsys.readouterr().err
+    assert main([*base, "--selector", "dense", "--question", "q", "--device", "tpu"]) == 1
+    assert "not a torch device" in capsys.readouterr().err

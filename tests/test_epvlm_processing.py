@@ -124,3 +124,95 @@ def test_load_processor_from_real_checkpoint_layout(tmp_path):
     assert grid_for_size(loaded, 448, 448) == (16, 16)
     assert loaded.tokenizer.convert_tokens_to_ids(IMAGE_TOKEN) == 12
     assert loaded.tokenizer.padding_side == "left"
+
+
+# ------------------------------------------------------------------ chat template prompt format
+
+
+def _chat_processor(words=WORDS):
+    from epvlm.processing import QWEN_STYLE_CHAT_TEMPLATE
+
+    return build_offline_processor(words, chat_template=QWEN_STYLE_CHAT_TEMPLATE)
+
+
+def test_prompt_format_follows_the_checkpoint():
+    from epvlm.demo import DEFAULT_MODEL
+    from epvlm.processing import prompt_format
+
+    assert prompt_format(build_offline_processor(WORDS)) == "plain"
+    assert prompt_format(load_processor(DEFAULT_MODEL)) == "plain"  # the demo model: no template
+    chat = _chat_processor()
+    assert prompt_format(chat) == "chat"
+    assert prompt_format(chat, "plain") == "plain"
+    with pytest.raises(ParameterError, match="needs a chat template"):
+        prompt_format(build_offline_processor(WORDS), "chat")
+    with pytest.raises(ParameterError, match="unknown"):
+        prompt_format(chat, "fancy")
+
+
+def test_chat_prompt_layout():
+    from epvlm.answers import MC_INSTRUCTION
+    from epvlm.processing import DEFAULT_SYSTEM_PROMPT, build_chat_prompt
+
+    proc = _chat_processor()
+    text = build_chat_prompt(proc, "What colour is the cube?", ["red", "dark-blue"], 3)
+    assert text.startswith(f"<|im_start|>system\n{DEFAULT_SYSTEM_PROMPT}<|im_end|>\n")
+    assert text.count(IMAGE_TOKEN) == 3
+    # image before the text, lettered options, the harness instruction, generation prompt
+    assert text.index(IMAGE_TOKEN) < text.index("What colour")
+    assert "What colour is the cube?\nA. red\nB. dark-blue\n" + MC_INSTRUCTION in text
+    assert text.endswith("<|im_start|>assistant\n")
+    ids = proc.tokenizer(text, add_special_tokens=False)["input_ids"]
+    assert proc.tokenizer.unk_token_id not in ids
+    # an open question gets no options and no instruction
+    open_text = build_chat_prompt(proc, "What colour is the cube?", [], 1)
+    assert MC_INSTRUCTION not in open_text and "A." not in open_text
+    batch = encode_batch(
+        proc,
+        [np.zeros((56, 56, 3), np.uint8)],
+        ["What colour is the cube?"],
+        [["red", "dark-blue"]],
+    )
+    decoded = proc.tokenizer.decode(batch["input_ids"][0])
+    assert "system" in decoded and "options" not in decoded  # not the plain format
+
+
+def test_chat_template_survives_save_and_load(tmp_path):
+    from epvlm.processing import prompt_format
+
+    _chat_processor().save_pretrained(tmp_path)
+    loaded = load_processor(tmp_path)
+    assert prompt_format(loaded) == "chat"
+
+
+def test_empty_question_is_refused():
+    proc = build_offline_processor(WORDS)
+    with pytest.raises(ParameterError, match="question 1 is empty"):
+        encode_batch(proc, [np.zeros((56, 56, 3), np.uint8)] * 2, ["q", "  "], [[], []])
+
+
+def test_config_token_ids_must_match_the_tokenizer(tmp_path):
+    import json
+
+    out = save_tiny_checkpoint(tmp_path / "tiny", WORDS)
+    assert load_processor(out).tokenizer is not None
+    cfg_path = out / "config.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg["image_token_id"] = 151655  # the real vocabulary's id, unknown to this tokenizer
+    cfg_path.write_text(json.dumps(cfg))
+    with pytest.raises(ModelDirError, match=r"image_token_id = 151655 is unknown") as err:
+        load_processor(out)
+    assert "\n" not in str(err.value) and "(12)" in str(err.value)
+    cfg["image_token_id"] = 13  # <|video_pad|>
+    cfg_path.write_text(json.dumps(cfg))
+    with pytest.raises(ModelDirError, match=r"'<\|video_pad\|>' in the tokenizer"):
+        load_processor(out)
+
+
+def test_missing_tokenizer_is_a_one_line_error(tmp_path):
+    out = save_tiny_checkpoint(tmp_path / "tiny", WORDS)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        (out / name).unlink(missing_ok=True)
+    with pytest.raises(ModelDirError) as err:
+        load_processor(out)
+    assert "\n" not in str(err.value)

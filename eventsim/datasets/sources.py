@@ -89,7 +89,12 @@ def plan_split(recipe: Recipe, split: str, limit: int | None = None) -> list[Sam
     if fmt == "auto":
         fmt = "parquet" if path.suffix.lower() in (".parquet", ".pq") else "jsonl"
     if fmt == "parquet":
-        rows = _parquet_rows(path, limit)
+        rows = []
+        for part in _parquet_shards(path):
+            left = None if limit is None else limit - len(rows)
+            if left is not None and left <= 0:
+                break
+            rows += [({"file": str(part), **w}, r, e) for w, r, e in _parquet_rows(part, left)]
     else:
         rows = _jsonl_rows(path, limit)
     media_key = "video" if kind == "video" else "image"
@@ -140,6 +145,19 @@ def _jsonl_rows(path: Path, limit: int | None):
             continue
         rows.append((where, record, None))
     return rows
+
+
+def _parquet_shards(path: Path) -> list[Path]:
+    """The file itself, or the sorted files a wildcard name matches (``test-*.parquet``: the
+    Hub's sharded splits, e.g. RealWorldQA's two test shards)."""
+    from eventsim.errors import DatasetError
+
+    if not any(ch in path.name for ch in "*?["):
+        return [path]
+    files = sorted(p for p in path.parent.glob(path.name) if p.is_file())
+    if not files:
+        raise DatasetError(f"no parquet file matches {str(path)!r}")
+    return files
 
 
 def _parquet_rows(path: Path, limit: int | None):
