@@ -432,3 +432,11 @@ def test_long_reads_in_steps_match(tmp_path, monkeypatch):
             s = int(ev["t"][2000])
             assert np.array_equal(r.read(s, s + 150_000), slice_time(ev, s, s + 150_000))
             assert np.array_equal(r.read_index(10, 20), ev[10:20])
+            cols = r.read_columns()
+            assert [c.dtype for c in cols] == [EVENT_DTYPE[k] for k in "xytp"]
+            assert all(np.array_equal(getattr(cols, k), ev[k]) for k in "xytp")
+            win = r.read_columns(s, s + 150_000)
+            want = slice_time(ev, s, s + 150_000)
+            assert len(win) == want.size > 0
+            assert all(np.array_equal(getattr(win, k), want[k]) for k in "xytp")
+            assert len(r.read_index_columns(10, 5)) == 0
