@@ -1,14 +1,26 @@
-"""Benchmark EP-VLM prefill cost at Qwen2-VL-2B's real dimensions (random weights).
+"""Benchmark EP-VLM at real model size: prefill and end-to-end time, dense vs event selection.
 
-Builds a randomly initialised Qwen2-VL with the 2B model's sizes (ViT 1280 x 32 layers, 16 heads;
-LLM 1536 x 28 layers, 12/2 heads, MLP 8960, vocabulary 151936), encodes one image with a short
-question, and for each keep fraction reports the analytic FLOPs and the measured prefill time
-(vision tower + merger + LLM over the prompt, logits for the last position), with repetitions
-interleaved across keep fractions and medians reported. Masks are scattered (seeded random
-blocks with the exact budget); cost does not depend on which blocks are kept.
+Without ``--model`` it builds a randomly initialised model with the true sizes of a preset of
+`epvlm.flops` (default Qwen2-VL-2B: ViT 1280 x 32 layers, 16 heads; LLM 1536 x 28 layers,
+12/2 heads, MLP 8960, vocabulary 151936; full depth) straight from a config, no download. With
+``--model DIR`` it loads a real checkpoint (`epvlm.loading.load_pretrained_model`, class from
+``model_type``) and its processor.
 
-    python tools/bench_epvlm.py                       # 448x448, keeps 1,0.5,0.25, 2 reps, 1 thread
-    python tools/bench_epvlm.py --reps 3 --threads 2 --json out.json
+One image with synthetic events (a few moving blobs) and a multiple-choice question is answered
+dense (tau = 1) and with the ``event`` selector at each tau. For each configuration:
+
+- prefill: vision tower + merger + LLM over the prompt, last-position logits (prebuilt batch);
+- end to end: event selection + processor encoding + ``generate`` of ``--new-tokens`` tokens.
+
+Repetitions are interleaved across configurations (alternating order) after one warm-up; medians
+are reported with ratios to dense, next to the analytic FLOPs ratio. Peak RSS (``ru_maxrss``) is
+recorded after the model is built or loaded and at the end. ``--load-check`` also saves the
+random model as a stock-layout checkpoint in a temporary directory and loads it in a fresh
+process with `load_pretrained_model`, reporting that process's peak RSS against the weight bytes.
+
+    python tools/bench_epvlm.py                          # 2B dims, bf16, taus 0.75,0.5,0.25
+    python tools/bench_epvlm.py --reps 1 --load-check --json out.json
+    python tools/bench_epvlm.py --model /path/Qwen2-VL-2B-Instruct --device cuda
 """
 
 from __future__ import annotations
@@ -16,58 +28,100 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import resource
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
+QUESTION = "Which object in the image is moving, and in which direction is it moving?"
+CHOICES = ["the red cube to the left", "the blue ball to the right", "nothing moves"]
 
-def build_model(dims_name: str, proc, seed: int):
-    import torch
-    from transformers import Qwen2VLConfig
-    from transformers.initialization import no_init_weights
 
-    from epvlm.flops import load_dims
-    from epvlm.modeling import EPQwen2VLForConditionalGeneration
+def peak_rss_mib() -> float:
+    """Peak resident set size of this process so far (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# The public checkpoints tie the LM head to the embeddings at 2B/3B, not at 7B.
+TIED = {"qwen2-vl-2b": True, "qwen2-vl-7b": False, "qwen2.5-vl-3b": True, "qwen2.5-vl-7b": False}
+
+
+def config_from_dims(dims, tok, tie_word_embeddings: bool = True):
+    """A transformers config with the preset's sizes and the tokenizer's special-token ids
+    (the offline tokenizer puts them at small ids; the cost is the same)."""
+    from transformers import Qwen2_5_VLConfig, Qwen2VLConfig
+
     from epvlm.tiny import mrope_section
 
-    d = load_dims(dims_name)
-    tok = proc.tokenizer
-    config = Qwen2VLConfig(
-        vision_config={
-            "depth": d.vision_depth,
-            "embed_dim": d.vision_dim,
-            "hidden_size": d.hidden_size,
-            "num_heads": d.vision_heads,
-            "mlp_ratio": int(d.vision_mlp_ratio),
+    text = {
+        "vocab_size": max(dims.vocab_size, len(tok)),
+        "hidden_size": dims.hidden_size,
+        "intermediate_size": dims.intermediate_size,
+        "num_hidden_layers": dims.num_layers,
+        "num_attention_heads": dims.num_heads,
+        "num_key_value_heads": dims.num_kv_heads,
+        "rope_parameters": {
+            "rope_type": "default",
+            "rope_theta": 1_000_000.0,
+            "mrope_section": mrope_section(dims.head_dim),
         },
-        text_config={
-            "vocab_size": max(d.vocab_size, len(tok)),
-            "hidden_size": d.hidden_size,
-            "intermediate_size": d.intermediate_size,
-            "num_hidden_layers": d.num_layers,
-            "num_attention_heads": d.num_heads,
-            "num_key_value_heads": d.num_kv_heads,
-            "rope_parameters": {
-                "rope_type": "default",
-                "rope_theta": 1_000_000.0,
-                "mrope_section": mrope_section(d.head_dim),
-            },
-            "bos_token_id": tok.pad_token_id,
-            "eos_token_id": tok.eos_token_id,
-            "pad_token_id": tok.pad_token_id,
-        },
-        # the offline tokenizer puts the special tokens at small ids; the cost is the same
+        "bos_token_id": tok.pad_token_id,
+        "eos_token_id": tok.eos_token_id,
+        "pad_token_id": tok.pad_token_id,
+    }
+    if dims.model_type == "qwen2_5_vl":
+        cls = Qwen2_5_VLConfig
+        vision = {
+            "depth": dims.vision_depth,
+            "hidden_size": dims.vision_dim,
+            "intermediate_size": dims.vision_intermediate_size,
+            "out_hidden_size": dims.hidden_size,
+            "num_heads": dims.vision_heads,
+            "window_size": dims.window_size,
+            "fullatt_block_indexes": list(dims.fullatt_block_indexes),
+        }
+    else:
+        cls = Qwen2VLConfig
+        vision = {
+            "depth": dims.vision_depth,
+            "embed_dim": dims.vision_dim,
+            "hidden_size": dims.hidden_size,
+            "num_heads": dims.vision_heads,
+            "mlp_ratio": int(dims.vision_mlp_ratio),
+        }
+    return cls(
+        vision_config=vision,
+        text_config=text,
         image_token_id=tok.convert_tokens_to_ids("<|image_pad|>"),
         video_token_id=tok.convert_tokens_to_ids("<|video_pad|>"),
         vision_start_token_id=tok.convert_tokens_to_ids("<|vision_start|>"),
         vision_end_token_id=tok.convert_tokens_to_ids("<|vision_end|>"),
-        tie_word_embeddings=True,
+        tie_word_embeddings=tie_word_embeddings,
     )
+
+
+def build_random_model(dims_name: str, proc, seed: int, dtype):
+    """A randomly initialised EP model of the preset's true sizes, in ``dtype``."""
+    import torch
+    from transformers.initialization import no_init_weights
+
+    from epvlm.flops import load_dims
+    from epvlm.loading import model_class_for
+
+    dims = load_dims(dims_name)
+    config = config_from_dims(dims, proc.tokenizer, TIED.get(dims_name, True))
     # Skipping transformers' per-module init and filling weights directly is much faster at 2B.
-    with no_init_weights():
-        model = EPQwen2VLForConditionalGeneration(config)
+    torch.set_default_dtype(dtype)
+    try:
+        with no_init_weights():
+            model = model_class_for(dims.model_type)(config)
+    finally:
+        torch.set_default_dtype(torch.float32)
     model.tie_weights()
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
@@ -78,17 +132,83 @@ def build_model(dims_name: str, proc, seed: int):
                 p.fill_(1.0)
             else:
                 p.normal_(0.0, 0.02, generator=gen)
-    return model.eval(), config
+    model.generation_config.pad_token_id = proc.tokenizer.pad_token_id
+    model.generation_config.eos_token_id = proc.tokenizer.eos_token_id
+    return model.eval()
+
+
+def synthetic_events(height: int, width: int, seed: int, n_blobs: int = 3) -> np.ndarray:
+    """Events of a few small blobs moving over 50 ms: a sparse, structured event map."""
+    from eventsim.events import EVENT_DTYPE
+
+    rng = np.random.default_rng(seed)
+    parts = []
+    for _ in range(n_blobs):
+        x0, y0 = rng.uniform(0.15, 0.85) * width, rng.uniform(0.15, 0.85) * height
+        vx, vy = rng.uniform(-1, 1, 2) * 0.002 * max(width, height)  # px per ms
+        radius = rng.uniform(0.04, 0.08) * min(width, height)
+        n = 20_000
+        t = np.sort(rng.integers(0, 50_000, n))
+        angle = rng.uniform(0, 2 * np.pi, n)
+        r = radius * np.sqrt(rng.uniform(0, 1, n))
+        x = x0 + vx * t / 1000 + r * np.cos(angle)
+        y = y0 + vy * t / 1000 + r * np.sin(angle)
+        ev = np.zeros(n, EVENT_DTYPE)
+        ev["x"] = np.clip(x, 0, width - 1)
+        ev["y"] = np.clip(y, 0, height - 1)
+        ev["t"] = t
+        ev["p"] = rng.integers(0, 2, n)
+        parts.append(ev)
+    events = np.concatenate(parts)
+    return events[np.argsort(events["t"], kind="stable")]
+
+
+def load_check(model, proc, dtype_name: str) -> dict:
+    """Save ``model`` as a stock-layout checkpoint and load it in a fresh process."""
+    with tempfile.TemporaryDirectory(prefix="bench-epvlm-") as tmp:
+        out = Path(tmp) / "model"
+        model.save_pretrained(out)
+        proc.save_pretrained(out)
+        weight_bytes = sum(p.stat().st_size for p in out.glob("*.safetensors"))
+        probe = (
+            "import resource, sys, time; import torch; import epvlm.loading as L; "
+            "import epvlm.modeling, epvlm.modeling_qwen2_5_vl; "
+            "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; t = time.perf_counter(); "
+            f"m = L.load_pretrained_model(sys.argv[1], dtype={dtype_name!r}); "
+            "print(base, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "
+            "time.perf_counter() - t, sum(p.numel() for p in m.parameters()))"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", probe, str(out)], capture_output=True, text=True, check=False
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"load check failed: {done.stderr.strip().splitlines()[-1]}")
+        base_kib, peak_kib, seconds, params = done.stdout.split()[-4:]
+    return {
+        "weight_bytes": weight_bytes,
+        "params": int(params),
+        "baseline_rss_mib": int(base_kib) / 1024,
+        "peak_rss_mib": int(peak_kib) / 1024,
+        "load_s": float(seconds),
+        "peak_vs_weights": int(peak_kib) * 1024 / weight_bytes,
+        "added_vs_weights": (int(peak_kib) - int(base_kib)) * 1024 / weight_bytes,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument(
-        "--dims", default="qwen2-vl-2b", help="preset of epvlm.flops (qwen2-vl-2b, qwen2-vl-7b)"
+        "--dims",
+        default="qwen2-vl-2b",
+        help="preset of epvlm.flops for random weights (qwen2-vl-2b, qwen2-vl-7b, "
+        "qwen2.5-vl-3b, qwen2.5-vl-7b)",
     )
+    p.add_argument("--model", help="a real checkpoint directory instead of random weights")
     p.add_argument("--image-size", type=int, default=448, help="square image side in px")
-    p.add_argument("--keeps", default="1,0.5,0.25")
+    p.add_argument("--taus", default="0.75,0.5,0.25", help="keep fractions of the event selector")
     p.add_argument("--reps", type=int, default=2)
+    p.add_argument("--new-tokens", type=int, default=4, help="tokens generated end to end")
+    p.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float16", "float32"])
     p.add_argument(
         "--threads",
         type=int,
@@ -99,98 +219,184 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--device", default="cpu")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--load-check",
+        action="store_true",
+        help="also save the random model and measure a fresh process loading it (peak RSS)",
+    )
     p.add_argument("--json", help="also write the figures to this JSON file")
     args = p.parse_args(argv)
 
     import torch
 
-    from epvlm.flops import vlm_flops
-    from epvlm.prior import keep_mask_random
-    from epvlm.processing import IMAGE_TOKEN, build_offline_processor, encode_batch, grid_for_size
+    from epvlm.flops import vlm_flops, window_token_counts
+    from epvlm.loading import load_pretrained_model
+    from epvlm.prior import check_keep, select_blocks
+    from epvlm.processing import (
+        IMAGE_TOKEN,
+        build_offline_processor,
+        encode_batch,
+        grid_for_size,
+        load_processor,
+    )
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    keeps = [float(k) for k in args.keeps.split(",")]
-    question = "Which object in the image is moving, and in which direction is it moving?"
-    choices = ["the red cube to the left", "the blue ball to the right", "nothing moves"]
-    proc = build_offline_processor(
-        [question, *choices], max_pixels=max(448 * 448, args.image_size**2)
-    )
+    taus = [check_keep(float(t)) for t in args.taus.split(",")]
+    dtype = getattr(torch, args.dtype)
+    rss_before = peak_rss_mib()
     t0 = time.perf_counter()
-    model, config = build_model(args.dims, proc, args.seed)
-    model.to(args.device)
-    build_s = time.perf_counter() - t0
+    if args.model:
+        proc = load_processor(args.model)
+        model = load_pretrained_model(args.model, device=args.device, dtype=dtype)
+        source = f"checkpoint {args.model}"
+    else:
+        proc = build_offline_processor(
+            [QUESTION, *CHOICES], max_pixels=max(448 * 448, args.image_size**2)
+        )
+        model = build_random_model(args.dims, proc, args.seed, dtype).to(args.device)
+        source = f"{args.dims} dims, random init"
+    setup_s = time.perf_counter() - t0
+    rss_model = peak_rss_mib()
     n_params = sum(p.numel() for p in model.parameters())
+    weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
+    config = model.config
 
     rng = np.random.default_rng(args.seed)
-    image = rng.integers(0, 256, (args.image_size, args.image_size, 3), dtype=np.uint8)
-    grid = grid_for_size(proc, args.image_size, args.image_size)
-    batches = {}
-    for keep in keeps:
-        mask = keep_mask_random(grid, keep, seed=args.seed)
-        b = encode_batch(proc, [image], [question], [choices], keep_masks=[mask])
-        batches[keep] = {k: v.to(args.device) for k, v in b.items()}
-    image_id = proc.tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
-    text_tokens = int((batches[keeps[0]]["input_ids"] != image_id).sum())
+    side = args.image_size
+    image = rng.integers(0, 256, (side, side, 3), dtype=np.uint8)
+    events = synthetic_events(side, side, args.seed)
+    grid = grid_for_size(proc, side, side)
+    configs = [("dense", 1.0)] + [("event", t) for t in taus]
 
-    def prefill(keep: float) -> float:
+    def select_and_encode(selector: str, tau: float):
+        sel = select_blocks(
+            selector, image, keep=tau, grid=grid, events=events, sensor_size=(side, side)
+        )
+        batch = encode_batch(proc, [sel.image], [QUESTION], [CHOICES], keep_masks=[sel.mask])
+        return sel, {k: v.to(args.device) for k, v in batch.items()}
+
+    prepared = {c: select_and_encode(*c) for c in configs}
+
+    def sync() -> None:
         if args.device.startswith("cuda"):
             torch.cuda.synchronize()
+
+    def prefill(c) -> float:
+        batch = prepared[c][1]
+        sync()
         start = time.perf_counter()
         with torch.no_grad():
-            model(**batches[keep], logits_to_keep=1, use_cache=False)
-        if args.device.startswith("cuda"):
-            torch.cuda.synchronize()
+            model(**batch, logits_to_keep=1, use_cache=False)
+        sync()
         return time.perf_counter() - start
 
-    prefill(min(keeps))  # warm-up (allocator, kernels)
-    times: dict[float, list[float]] = {k: [] for k in keeps}
+    def end_to_end(c) -> float:
+        sync()
+        start = time.perf_counter()
+        _sel, batch = select_and_encode(*c)
+        with torch.no_grad():
+            model.generate(
+                **batch,
+                max_new_tokens=args.new_tokens,
+                min_new_tokens=args.new_tokens,
+                do_sample=False,
+            )
+        sync()
+        return time.perf_counter() - start
+
+    prefill(configs[-1])  # warm-up (allocator, kernels)
+    times = {c: {"prefill": [], "e2e": []} for c in configs}
     for rep in range(args.reps):
-        order = keeps if rep % 2 == 0 else keeps[::-1]
-        for keep in order:
-            times[keep].append(prefill(keep))
+        order = configs if rep % 2 == 0 else configs[::-1]
+        for c in order:
+            times[c]["prefill"].append(prefill(c))
+            times[c]["e2e"].append(end_to_end(c))
             print(
-                f"rep {rep + 1}/{args.reps} keep {keep:g}: {times[keep][-1]:.2f} s", file=sys.stderr
+                f"rep {rep + 1}/{args.reps} {c[0]} tau {c[1]:g}: prefill "
+                f"{times[c]['prefill'][-1]:.2f} s, end to end {times[c]['e2e'][-1]:.2f} s",
+                file=sys.stderr,
             )
 
-    dense_keep = max(keeps)
+    image_id = proc.tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
     results = []
-    for keep in keeps:
-        kept = int(batches[keep]["image_keep_mask"].sum())
-        fl = vlm_flops(config, kept, text_tokens, new_tokens=1)
+    for c in configs:
+        sel, batch = prepared[c]
+        kept = int(batch["image_keep_mask"].sum())
+        text_tokens = int((batch["input_ids"] != image_id).sum())
+        windows = [window_token_counts(config, *grid, sel.mask.reshape(-1).tolist())]
+        fl = vlm_flops(config, kept, text_tokens, new_tokens=1, windows=windows)
         results.append(
             {
-                "keep": keep,
+                "selector": c[0],
+                "tau": c[1],
                 "kept_tokens": kept,
                 "total_tokens": grid[0] * grid[1],
-                "flops": fl.prefill,
-                "vision_flops": fl.vision + fl.merger,
-                "llm_flops": fl.language_model,
-                "prefill_s_median": statistics.median(times[keep]),
-                "prefill_s_all": times[keep],
+                "text_tokens": text_tokens,
+                "prefill_flops": fl.prefill,
+                "prefill_s_median": statistics.median(times[c]["prefill"]),
+                "prefill_s_all": times[c]["prefill"],
+                "e2e_s_median": statistics.median(times[c]["e2e"]),
+                "e2e_s_all": times[c]["e2e"],
             }
         )
-    ref = next(r for r in results if r["keep"] == dense_keep)
-    print(
-        f"# {args.dims} dims, random init ({n_params / 1e9:.2f} B params, built in {build_s:.0f} s), "
-        f"{args.image_size}x{args.image_size} image, {text_tokens} text tokens, device {args.device}, "
-        f"{torch.get_num_threads()} threads, torch {torch.__version__}, {platform.processor() or platform.machine()}"
-    )
-    print(
-        "| keep | image tokens | GFLOPs (prefill) | FLOPs vs keep 1 | median prefill s | time vs keep 1 |"
-    )
-    print("|---|---|---|---|---|---|")
+    dense = results[0]
     for r in results:
-        r["flops_ratio"] = r["flops"] / ref["flops"]
-        r["time_ratio"] = r["prefill_s_median"] / ref["prefill_s_median"]
+        r["flops_ratio"] = r["prefill_flops"] / dense["prefill_flops"]
+        r["prefill_ratio"] = r["prefill_s_median"] / dense["prefill_s_median"]
+        r["e2e_ratio"] = r["e2e_s_median"] / dense["e2e_s_median"]
+    rss_end = peak_rss_mib()
+    memory = {
+        "rss_before_model_mib": rss_before,
+        "peak_rss_after_model_mib": rss_model,
+        "peak_rss_end_mib": rss_end,
+        "weight_mib": weight_bytes / 2**20,
+    }
+    loaded = None
+    if args.load_check and not args.model:
+        print("load check: saving and reloading the model in a fresh process", file=sys.stderr)
+        loaded = load_check(model, proc, args.dtype)
+
+    device = args.device
+    if device.startswith("cuda"):
+        device += f" ({torch.cuda.get_device_name()})"
+    print(
+        f"# {source} ({model.config.model_type}, {n_params / 1e9:.2f} B params, {args.dtype}, "
+        f"ready in {setup_s:.0f} s), {side}x{side} image, {grid[0]}x{grid[1]} tokens, "
+        f"{args.new_tokens} new tokens end to end, device {device}, "
+        f"{torch.get_num_threads()} threads, torch {torch.__version__}, "
+        f"{platform.processor() or platform.machine()}"
+    )
+    print(
+        "| selection | image tokens | FLOPs vs dense | prefill s | prefill vs dense "
+        "| end to end s | end to end vs dense |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for r in results:
+        name = "dense" if r["selector"] == "dense" else f"event τ = {r['tau']:g}"
         print(
-            f"| {r['keep']:g} | {r['kept_tokens']} / {r['total_tokens']} | {r['flops'] / 1e9:.0f} | "
-            f"{r['flops_ratio']:.3f} | {r['prefill_s_median']:.2f} | {r['time_ratio']:.3f} |"
+            f"| {name} | {r['kept_tokens']} / {r['total_tokens']} | {r['flops_ratio']:.3f} | "
+            f"{r['prefill_s_median']:.2f} | {r['prefill_ratio']:.3f} | "
+            f"{r['e2e_s_median']:.2f} | {r['e2e_ratio']:.3f} |"
+        )
+    print(
+        f"peak RSS: {rss_before:.0f} MiB before the model, {rss_model:.0f} MiB with it "
+        f"({weight_bytes / 2**20:.0f} MiB of weights), {rss_end:.0f} MiB at the end"
+    )
+    if loaded:
+        print(
+            f"load check: {loaded['weight_bytes'] / 2**20:.0f} MiB of safetensors loaded in "
+            f"{loaded['load_s']:.1f} s; fresh process peak RSS {loaded['peak_rss_mib']:.0f} MiB "
+            f"({loaded['peak_vs_weights']:.2f}x the weights; "
+            f"{loaded['added_vs_weights']:.2f}x above the {loaded['baseline_rss_mib']:.0f} MiB "
+            "of the interpreter and libraries)"
         )
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(
-                {"args": vars(args), "text_tokens": text_tokens, "results": results}, f, indent=2
+                {"args": vars(args), "results": results, "memory": memory, "load_check": loaded},
+                f,
+                indent=2,
             )
     return 0
 
