@@ -270,3 +270,37 @@ def test_flops_cli_qwen2_5(capsys, tmp_path, setup_2_5):
     assert main(["flops", "--config", str(tmp_path), "--image-size", "112", "112", "--json"]) == 0
     small = json.loads(capsys.readouterr().out)
     assert small["total_tokens"] == 16 and small["flops"] < small["dense_flops"]
+
+
+def test_hub_style_qwen2_5_config_matches_preset(tmp_path):
+    """The public Qwen2.5-VL-3B-Instruct config.json layout (text fields at the top level)."""
+    hub = {
+        "architectures": ["Qwen2_5_VLForConditionalGeneration"],
+        "model_type": "qwen2_5_vl",
+        "hidden_size": 2048,
+        "intermediate_size": 11008,
+        "num_attention_heads": 16,
+        "num_hidden_layers": 36,
+        "num_key_value_heads": 2,
+        "vocab_size": 151936,
+        "tie_word_embeddings": True,
+        "rope_scaling": {"type": "mrope", "mrope_section": [16, 24, 24]},
+        "vision_config": {
+            "depth": 32,
+            "hidden_act": "silu",
+            "hidden_size": 1280,
+            "intermediate_size": 3420,
+            "num_heads": 16,
+            "in_chans": 3,
+            "out_hidden_size": 2048,
+            "patch_size": 14,
+            "spatial_merge_size": 2,
+            "spatial_patch_size": 14,
+            "window_size": 112,
+            "fullatt_block_indexes": [7, 15, 23, 31],
+            "tokens_per_second": 2,
+            "temporal_patch_size": 2,
+        },
+    }
+    (tmp_path / "config.json").write_text(json.dumps(hub))
+    assert load_dims(tmp_path) == PRESETS["qwen2.5-vl-3b"]
