@@ -25,9 +25,11 @@ import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 
 _TEMP_RE = re.compile(r"\.(?P<pid>\d+)-[0-9a-f]{8}\.tmp")
 _interrupted = threading.Event()
+_retries: list[threading.Timer] = []
 
 
 def temp_path(path: str | os.PathLike) -> Path:
@@ -97,8 +99,28 @@ def fsync_file(path: Path) -> None:
 
 
 # -- Ctrl-C --------------------------------------------------------------------------------------
-def _on_sigint(signum: int, frame: object) -> None:
+def _in_finalizer(frame: FrameType | None) -> bool:
+    """Whether Python is running a finalizer (``__del__``, a weakref callback) that would drop
+    an exception raised in it with an "Exception ignored" report."""
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == "__del__" or code.co_filename.endswith("weakref.py"):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _on_sigint(signum: int, frame: FrameType | None) -> None:
     _interrupted.set()
+    if _in_finalizer(frame):
+        # raising here would be dropped (and print a traceback): ask again in a moment, from
+        # wherever the program is then; `check_interrupted` also raises it at the next packet
+        if not any(t.is_alive() for t in _retries):
+            timer = threading.Timer(0.02, os.kill, (os.getpid(), signal.SIGINT))
+            timer.daemon = True
+            _retries.append(timer)
+            timer.start()
+        return
     raise KeyboardInterrupt
 
 
@@ -121,6 +143,9 @@ def sigint_flagged() -> Iterator[None]:
     try:
         yield
     finally:
+        for timer in _retries:
+            timer.cancel()
+        _retries.clear()
         signal.signal(signal.SIGINT, previous)
 
 

@@ -203,6 +203,11 @@ def dispatch(
         )
         return EXIT_USAGE
     target = commands[name][0]
-    if isinstance(target, str):
-        target = importlib.import_module(target).main
-    return target(rest)
+    try:
+        if isinstance(target, str):
+            target = importlib.import_module(target).main
+        return target(rest)
+    except KeyboardInterrupt:
+        # Ctrl-C while the command's modules were still being imported
+        print(f"{prog} {name}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED

@@ -190,7 +190,12 @@ class EventWriter:
             remove_stale_temps(self.path)
             self._f = h5py.File(self._tmp, "w", rdcc_nbytes=0)
         except OSError as exc:
+            self._tmp.unlink(missing_ok=True)
             raise EventFileError(f"cannot create {str(self.path)!r}: {exc}") from None
+        except BaseException:
+            # Ctrl-C while the file was being created
+            self._tmp.unlink(missing_ok=True)
+            raise
         self._closed = False
         try:
             grp = self._f.create_group("events")
@@ -213,7 +218,7 @@ class EventWriter:
                 chunks=(_MS_CHUNK,),
                 **self._filters["t"],
             )
-        except Exception:
+        except BaseException:
             self.abort()
             raise
         cap = FLUSH_CHUNKS * self._chunk
