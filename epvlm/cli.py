@@ -282,6 +282,10 @@ def run_main(args: argparse.Namespace) -> int:
         f"answer: {result['answer']}"
         + (f" (option {result['parsed']})" if result["parsed"] is not None else "")
     )
+    if options and result["parsed"] is None:
+        print(f"raw output (names no option): {cnt['raw']!r}")
+    if window is not None:
+        print(f"events: window [{window[0]}, {window[1]}) µs; {fmt} prompt format")
     print(
         f"tokens: {sel.kept_tokens} of {sel.total_tokens} image tokens kept "
         f"({args.selector}, keep {args.keep:g})"

@@ -377,6 +377,10 @@ def test_run_frame_time_picks_the_window(built, tmp_path, capsys):
     whole, err = _run_json(base, capsys)
     assert whole["event_window_us"][0] == 0 and "3.0 s recording" in err
     assert "--frame-time-us" in err
+    assert main([*base, "--frame-time-us", "49999"]) == 0
+    printed = capsys.readouterr().out
+    assert "events: window [0, 50000) µs; plain prompt format" in printed
+    assert printed.startswith("answer: ")
     assert main([*base, "--frame-time-us", "9000000"]) == 1
     assert "outside the recording" in capsys.readouterr().err
 
@@ -401,3 +405,25 @@ def test_run_checks_before_loading(built, tmp_path, capsys):
     assert "empty" in capsys.readouterr().err
     assert main([*base, "--selector", "dense", "--question", "q", "--device", "tpu"]) == 1
     assert "not a torch device" in capsys.readouterr().err
+
+
+def test_device_and_dtype_resolution(monkeypatch):
+    import torch
+
+    from epvlm.evaluate import resolve_device, resolve_dtype
+    from eventsim.errors import ParameterError
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == torch.device("cpu")
+    assert resolve_dtype("auto", torch.device("cpu")) == torch.float32
+    assert resolve_dtype("float16", torch.device("cpu")) == torch.float16
+    with pytest.raises(ParameterError, match="CUDA is not available"):
+        resolve_device("cuda")
+    with pytest.raises(ParameterError, match="expected auto or one of"):
+        resolve_dtype("float8", "cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == torch.device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)
+    assert resolve_dtype("auto", torch.device("cuda")) == torch.bfloat16
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
+    assert resolve_dtype("auto", "cuda:0") == torch.float16

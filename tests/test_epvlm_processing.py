@@ -216,3 +216,32 @@ def test_missing_tokenizer_is_a_one_line_error(tmp_path):
     with pytest.raises(ModelDirError) as err:
         load_processor(out)
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("where", ["chat_template.json", "tokenizer"])
+def test_chat_template_of_a_hub_layout_checkpoint(tmp_path, where):
+    """Qwen2-VL Instruct dirs carry the template in chat_template.json and in the tokenizer."""
+    import json
+
+    from epvlm.processing import CHAT_PROMPT_WORDS, QWEN_STYLE_CHAT_TEMPLATE, prompt_format
+
+    template = QWEN_STYLE_CHAT_TEMPLATE if where == "tokenizer" else None
+    proc = build_offline_processor([*WORDS, *CHAT_PROMPT_WORDS], chat_template=template)
+    proc.image_processor.save_pretrained(tmp_path)
+    proc.tokenizer.save_pretrained(tmp_path)
+    if where == "chat_template.json":
+        (tmp_path / "chat_template.json").write_text(
+            json.dumps({"chat_template": QWEN_STYLE_CHAT_TEMPLATE})
+        )
+    cfg_path = tmp_path / "preprocessor_config.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg["processor_class"] = "Qwen2VLProcessor"
+    cfg_path.write_text(json.dumps(cfg))
+    loaded = load_processor(tmp_path)
+    assert prompt_format(loaded) == "chat"
+    batch = encode_batch(
+        loaded, [np.zeros((56, 56, 3), np.uint8)], ["What colour is the cube?"], [[]]
+    )
+    assert loaded.tokenizer.unk_token_id not in batch["input_ids"][0].tolist()
+    text = loaded.tokenizer.decode(batch["input_ids"][0])
+    assert text.startswith("<|im_start|> system you are a helpful assistant")
