@@ -64,12 +64,14 @@ def _params(preset: str):
     return DVSParams.from_preset(preset)
 
 
-def _clip_case(width: int, height: int, preset: str, upsample: str = "none") -> np.ndarray:
+def _clip_case(
+    width: int, height: int, preset: str, upsample: str = "none", fps: float = 60
+) -> np.ndarray:
     from eventsim.simulator import simulate
     from eventsim.simulator.sources import ArraySource
     from eventsim.simulator.synthetic import moving_shapes_clip
 
-    frames, ts = moving_shapes_clip(width, height, duration_s=0.25, fps=60, seed=3)
+    frames, ts = moving_shapes_clip(width, height, duration_s=0.25, fps=fps, seed=3)
     src = ArraySource(frames, ts)
     return _events(simulate(src, _params(preset), seed=7, upsample=upsample))
 
@@ -104,7 +106,9 @@ SIM_CASES: dict[str, Callable[[], np.ndarray]] = {
     "clip-64x48-clean": lambda: _clip_case(64, 48, "clean"),
     "clip-64x48-noisy": lambda: _clip_case(64, 48, "noisy"),
     "clip-96x72-v2e-default": lambda: _clip_case(96, 72, "v2e-default"),
-    "clip-48x32-clean-linear-upsample": lambda: _clip_case(48, 32, "clean", "linear"),
+    # 15 fps: the shapes move several pixels per frame, so both upsamplers insert frames
+    "clip-96x72-15fps-clean-linear": lambda: _clip_case(96, 72, "clean", "linear", fps=15),
+    "clip-96x72-15fps-clean-flow": lambda: _clip_case(96, 72, "clean", "flow", fps=15),
     "saccade-40x30-ideal": lambda: _saccade_case(40, 30, "ideal"),
     "saccade-40x30-noisy": lambda: _saccade_case(40, 30, "noisy"),
     "saccade-64x48-clean": lambda: _saccade_case(64, 48, "clean"),
