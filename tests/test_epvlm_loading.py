@@ -116,6 +116,64 @@ def test_ep_save_writes_the_stock_layout(tmp_path, proc, model_type):
                 assert torch.equal(a.get_tensor(key), b.get_tensor(key)), key
 
 
+def _hub_style_config(model_type: str) -> dict:
+    """A config.json in the layout of the Hub's Qwen2-VL / Qwen2.5-VL Instruct checkpoints (text
+    fields at the top level, ``rope_scaling`` of type mrope), with tiny sizes."""
+    cfg = {
+        "model_type": model_type,
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "num_attention_heads": 4,
+        "num_hidden_layers": 2,
+        "num_key_value_heads": 2,
+        "vocab_size": 40,
+        "tie_word_embeddings": True,
+        "rms_norm_eps": 1e-6,
+        "rope_theta": 1000000.0,
+        "rope_scaling": {"type": "mrope", "mrope_section": [2, 3, 3]},
+        "bos_token_id": 0,
+        "eos_token_id": 2,
+        "image_token_id": 12,
+        "video_token_id": 13,
+        "vision_start_token_id": 9,
+        "vision_end_token_id": 10,
+    }
+    common = {"depth": 2, "num_heads": 2, "in_chans": 3, "patch_size": 14, "spatial_merge_size": 2}
+    if model_type == "qwen2_vl":
+        cfg["architectures"] = ["Qwen2VLForConditionalGeneration"]
+        cfg["vision_config"] = {**common, "embed_dim": 32, "mlp_ratio": 2, "hidden_size": 64}
+    else:
+        cfg["architectures"] = ["Qwen2_5_VLForConditionalGeneration"]
+        cfg["vision_config"] = {
+            **common,
+            "hidden_size": 32,
+            "intermediate_size": 48,
+            "out_hidden_size": 64,
+            "window_size": 56,
+            "fullatt_block_indexes": [1],
+        }
+    return cfg
+
+
+@pytest.mark.parametrize("model_type", sorted(STOCK))
+def test_hub_style_config_and_weights_load_exactly(tmp_path, model_type):
+    from transformers import AutoConfig
+
+    hub = _hub_style_config(model_type)
+    (tmp_path / "config.json").write_text(json.dumps(hub))
+    stock_cls, ep_cls = STOCK[model_type]
+    torch.manual_seed(0)
+    stock_cls(AutoConfig.from_pretrained(tmp_path)).save_pretrained(tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps(hub))  # keep the Hub's config layout
+    assert any(k.startswith("model.layers.") for k in checkpoint_keys(tmp_path))
+    expected = stock_cls.from_pretrained(str(tmp_path)).state_dict()
+    model = load_pretrained_model(tmp_path)
+    assert type(model) is ep_cls
+    got = model.state_dict()
+    assert list(got) == list(expected)
+    assert all(torch.equal(got[k], v) for k, v in expected.items())
+
+
 def _drop_tensor(path, key):
     state = load_file(path / "model.safetensors")
     del state[key]
