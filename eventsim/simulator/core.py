@@ -42,6 +42,9 @@ _LUMA_F = (0.299, 0.587, 0.114)
 #: Use the numba kernel for event assembly on CPU when numba is installed (tests switch it off
 #: to check that the pure-torch path gives the same events).
 _USE_NUMBA = True
+# events after which a simulator loads the kernel (its ~0.5 s load is then repaid)
+_KERNEL_AFTER_EVENTS = 3_000_000
+_NO_NUMBA = False  # set once an import of numba failed
 
 
 def _torch():
@@ -172,8 +175,12 @@ class EventSimulator:
         self._hot = np.sort(rng.choice(n, size=n_hot, replace=False)) if n_hot else None
 
         # the fused numba kernel replaces the torch assembly on CPU (same events); CUDA and
-        # installs without numba use the torch path
-        self._kernel = _load_kernel() if self.device.type == "cpu" and _USE_NUMBA else None
+        # installs without numba use the torch path. Loading numba costs about half a second
+        # (it imports scipy), so a short run stays on the torch path unless this process
+        # has loaded the kernel already (see `_kernel_for`).
+        self._kernel = None
+        self._may_use_kernel = self.device.type == "cpu"
+        self._n_emitted = 0
 
         levels = np.arange(256, dtype=np.float64)
         self._log_lut = torch.from_numpy(log_curve_np(levels, params)).to(dev, f64)
@@ -343,6 +350,8 @@ class EventSimulator:
         t_count = luma.shape[0]
         if t_count == 0:
             return empty_events()
+        if self._may_use_kernel and self._kernel is None:
+            self._kernel = _kernel_for(self._n_emitted)
         t_prev0 = self._t_prev
         t_starts = [t_prev0, *(int(v) for v in ts[:-1])]
         t_ends = [int(v) for v in ts]
@@ -396,8 +405,11 @@ class EventSimulator:
         self._t_prev = t_ends[-1]
         self._k += t_count
         if self._kernel is not None:
-            return self._assemble_numba(sig, noise, t_starts, t_ends)
-        return self._assemble(sig, noise, t_prev0, t_ends[-1])
+            ev = self._assemble_numba(sig, noise, t_starts, t_ends)
+        else:
+            ev = self._assemble(sig, noise, t_prev0, t_ends[-1])
+        self._n_emitted += ev.size
+        return ev
 
     def _crossings(self, act, luma, x_all, t_starts, t_ends) -> list[tuple]:
         """Walk the frames for the pixels that may fire; return per-interval crossing records."""
@@ -791,11 +803,21 @@ class EventSimulator:
         return out
 
 
-def _load_kernel():
-    """The numba assembly kernel, or None when numba is not installed."""
+def _kernel_for(n_emitted: int):
+    """The numba assembly kernel once it pays: already loaded in this process, or the
+    simulator has emitted `_KERNEL_AFTER_EVENTS` events (a long run). None without numba."""
+    import sys
+
+    global _NO_NUMBA
+    if not _USE_NUMBA or _NO_NUMBA:
+        return None
+    loaded = sys.modules.get("eventsim.simulator._kernels")
+    if loaded is None and n_emitted < _KERNEL_AFTER_EVENTS:
+        return None
     try:
         from eventsim.simulator._kernels import assemble
     except ImportError:
+        _NO_NUMBA = True
         return None
     return assemble
 
