@@ -195,6 +195,15 @@ def test_headline_reports_event_minus_baselines_on_detail_questions():
 def test_headline_says_when_there_are_no_detail_questions_and_when_downsample_wins():
     samples = [s for s in _detail_samples() if s["question_type"] == "color"]
     assert "no detail questions" in "\n".join(headline(summarize(samples)))
+    unlearned = _detail_samples()
+    for s in unlearned:
+        if s["question_type"] == "pattern":
+            s["correct"] = False
+    questions = {f"q{i}": {"choices": ["a", "b", "c", "d"], "answer": "a",
+                           "question_type": "pattern" if i % 2 == 0 else "color"} for i in range(10)}  # fmt: skip
+    text = "\n".join(headline(summarize(unlearned, questions)))
+    assert "this model has not learned them" in text
+    assert "not learned" not in "\n".join(headline(summarize(_detail_samples(), questions)))
     flipped = _detail_samples()
     for s in flipped:
         if s["selector"] == "downsample":

@@ -283,6 +283,14 @@ def headline(summary: Mapping[str, Any], keep: float = HEADLINE_KEEP) -> list[st
             + "; ".join(parts)
             + "."
         )
+    chance = (summary.get("baselines") or {}).get("chance")
+    dense_detail = _cell(dense, KIND_FIELD, "detail").get("accuracy")
+    if chance is not None and dense_detail is not None and dense_detail <= chance:
+        out.append(
+            f"Dense itself scores {fmt_pct(dense_detail)} on the detail questions, no better than "
+            f"a uniform guess ({fmt_pct(chance)}): this model has not learned them, so the "
+            "differences above say nothing about the event prior."
+        )
     return out
 
 
