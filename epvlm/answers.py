@@ -139,12 +139,11 @@ def _letter_in(text: str, n: int) -> int | None:
 
 
 def parse_choice(generation: str, choices: Sequence[str]) -> int | None:
-    """Index of the option a generation names, or None when it names none (or is ambiguous).
+    """Index of the option a generation names, or None when it names none.
 
     Order: an explicit letter; the whole answer equal to an option's text; an option's text
     inside the answer (the earliest mention; at the same place the longer option, so "dark
-    red" wins over "red"). Case, punctuation, number words and
-    special tokens are ignored.
+    red" wins over "red"). Case, punctuation, number words and special tokens are ignored.
     """
     if not choices:
         return None
