@@ -185,6 +185,21 @@ def _errno_of(exc: OSError) -> int | None:
     return int(m[1]) if m else None
 
 
+def with_disk_state(exc: Exception, path: str | os.PathLike) -> Exception:
+    """``exc`` as an ENOSPC `OSError` when it does not say why it failed (numpy's "N requested
+    and M written", HDF5's RuntimeErrors after a failed write) and the disk of ``path`` is
+    full; ``exc`` itself otherwise."""
+    if isinstance(exc, OSError) and _errno_of(exc) is not None:
+        return exc
+    try:
+        st = os.statvfs(Path(path).parent)
+    except OSError:
+        return exc
+    if st.f_bavail * st.f_frsize < (1 << 20):
+        return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), os.fspath(path))
+    return exc
+
+
 def describe_os_error(exc: OSError) -> str:
     """One line for an OS error: the path(s) involved and what went wrong."""
     code = _errno_of(exc)

@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import sys
 import time
 from collections import Counter
@@ -187,7 +188,7 @@ def _prepare_output(out: Path, recipe: Recipe, force: bool) -> None:
         elif _previous_fingerprint(out) != recipe.fingerprint:
             raise OutputExistsError(
                 f"output folder {str(out)!r} is not empty and holds no unfinished build of this "
-                "recipe; pass --force to replace it (deletes its shards and manifest)"
+                "recipe; pass force=True to replace it (deletes its shards and manifest)"
             )
     (out / "shards").mkdir(parents=True, exist_ok=True)
     state = {"fingerprint": recipe.fingerprint, "recipe": recipe.to_dict()}
@@ -383,7 +384,11 @@ def _execute_pool(pending: list[ShardTask], workers: int, bar):
         max_workers=min(workers, len(pending)), mp_context=ctx, initializer=_worker_setup
     )
     try:
-        futures = {pool.submit(run_shard, task): task for task in pending}
+        # Workers start with SIGINT blocked (the mask survives spawn's exec), so a terminal's
+        # Ctrl-C reaches only this process, which tears them down; a Ctrl-C meanwhile stays
+        # pending here and is raised as soon as the mask is restored.
+        with _sigint_blocked():
+            futures = {pool.submit(run_shard, task): task for task in pending}
         remaining = set(futures)
         while remaining:
             done, remaining = wait(remaining, return_when=FIRST_COMPLETED)
@@ -399,8 +404,26 @@ def _execute_pool(pending: list[ShardTask], workers: int, bar):
                     ) from None
                 bar.update(len(task.specs))
                 yield task, result
-    finally:
+    except BaseException:
+        # Ctrl-C or a failure: stop the shards in progress now rather than waiting for them;
+        # their temporaries are removed by the next run
+        for proc in list(getattr(pool, "_processes", {}).values()):
+            proc.terminate()
         pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+
+
+@contextlib.contextmanager
+def _sigint_blocked() -> Iterator[None]:
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _execute_dask(pending: list[ShardTask], workers: int, scheduler: str | None, bar):

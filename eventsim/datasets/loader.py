@@ -28,8 +28,8 @@ def read_manifest(root: str | Path) -> dict[str, Any]:
     path = Path(root) / "dataset.json"
     if not path.is_file() and (Path(root) / ".build-state.json").is_file():
         raise DatasetError(
-            f"{str(root)!r} is an unfinished build (it was interrupted or failed): rerun the same "
-            "'eventsim build' command to resume it"
+            f"{str(root)!r}: unfinished build: rerun the same command to resume (an "
+            "'eventsim build' into this folder was interrupted or failed)"
         )
     if not path.is_file():
         raise DatasetError(

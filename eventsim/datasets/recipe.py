@@ -253,7 +253,7 @@ class Recipe:
             raise RecipeError(f"source.kind is {self.source_kind!r}; scenes need 'shapes'")
         src = {k: v for k, v in self.source.items() if k != "kind"}
         return SceneConfig(
-            image_size=self.sensor_size, window_ms=float(self.data["events"]["window_ms"]), **src
+            sensor_size=self.sensor_size, window_ms=float(self.data["events"]["window_ms"]), **src
         )
 
     def dvs_params(self) -> DVSParams:
@@ -279,8 +279,14 @@ class Recipe:
 
 
 def builtin_recipe_dir() -> Path:
-    """The repository's ``datasets/`` folder (recipes shipped with the source tree)."""
-    return Path(__file__).resolve().parents[2] / "datasets"
+    """Where the built-in recipes are: the checkout's ``datasets/`` folder (the source users see
+    and edit) when running from a source tree, else the copy a wheel ships in
+    ``eventsim/datasets/recipes`` (made by ``setup.py`` at build time)."""
+    checkout = Path(__file__).resolve().parents[2]
+    # site-packages may hold an unrelated top-level "datasets" package: only a checkout counts
+    if (checkout / "pyproject.toml").is_file() and (checkout / "datasets").is_dir():
+        return checkout / "datasets"
+    return Path(__file__).resolve().parent / "recipes"
 
 
 def load_recipe(
@@ -560,7 +566,7 @@ def _check_cross(data: dict[str, Any]) -> None:
         src = {k: v for k, v in data["source"].items() if k != "kind"}
         try:
             SceneConfig(
-                image_size=(cam["width"], cam["height"]),
+                sensor_size=(cam["width"], cam["height"]),
                 window_ms=data["events"]["window_ms"],
                 **src,
             )

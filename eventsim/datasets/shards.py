@@ -32,7 +32,7 @@ import numpy as np
 from eventsim.datasets.sources import BuiltSample
 from eventsim.errors import DatasetError, InvalidEventsError
 from eventsim.events import EVENT_DTYPE, validate_events
-from eventsim.outputs import check_interrupted, fsync_file, temp_path
+from eventsim.outputs import check_interrupted, fsync_file, temp_path, with_disk_state
 
 SHARD_FORMAT = "eventsim-vqa-shard"
 SHARD_FORMAT_VERSION = "1.0"
@@ -157,6 +157,12 @@ def write_shard(
         digest, size = file_digest(tmp)
         check_interrupted()
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as exc:
+        tmp.unlink(missing_ok=True)
+        err = with_disk_state(exc, path)
+        if err is exc:
+            raise
+        raise err from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -25,7 +25,13 @@ from eventsim.errors import (
 )
 from eventsim.events import EVENT_DTYPE, StreamCheck, check_sensor_size, infer_sensor_size
 from eventsim.io.hdf5 import EventWriter, strict_events
-from eventsim.outputs import check_interrupted, fsync_file, remove_stale_temps, temp_path
+from eventsim.outputs import (
+    check_interrupted,
+    fsync_file,
+    remove_stale_temps,
+    temp_path,
+    with_disk_state,
+)
 
 FRAME_FORMATS = ("h5",)
 FAERY_EXTENSIONS = (".aedat4", ".aedat", ".raw", ".evt", ".dat", ".es", ".csv")
@@ -222,6 +228,12 @@ def write_stream(
         fsync_file(tmp)
         check_interrupted()
         os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        err = with_disk_state(exc, path)
+        if err is exc:
+            raise
+        raise err from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -1,0 +1,476 @@
+"""Bad inputs, full disks, read-only folders and Ctrl-C against every command.
+
+Each case asserts the exit code, a one-line message without a traceback, and that nothing
+appeared at (or vanished from) the output path. Disk-full and read-only cases mount a small
+tmpfs, which needs root; elsewhere they skip and say why.
+"""
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from eventsim.cli import main as eventsim_main
+from eventsim.datasets import EventVQADataset
+from eventsim.errors import DatasetError
+from eventsim.events import EVENT_DTYPE
+from eventsim.io import open_events
+from eventsim.io.formats import write_events
+
+RECIPE = """
+[dataset]
+name = "bad-inputs"
+seed = 5
+
+[source]
+kind = "shapes"
+mode = "vqa"
+n_objects = [2, 3]
+object_size_px = [10, 16]
+motion_px = [4, 8]
+
+[camera]
+width = 64
+height = 64
+
+[simulator]
+preset = "clean"
+
+[events]
+window_ms = 20
+
+[splits]
+train = 0
+test = {test}
+
+[build]
+shard_size = 2
+"""
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    rc = eventsim_main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def assert_one_line(err: str, *needles: str) -> None:
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def listing(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def events(n: int = 2000, size=(64, 48), t0: int = 0, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    ev = np.zeros(n, EVENT_DTYPE)
+    ev["x"] = rng.integers(0, size[0], n)
+    ev["y"] = rng.integers(0, size[1], n)
+    ev["t"] = t0 + np.sort(rng.integers(0, 200_000, n))
+    ev["p"] = rng.integers(0, 2, n)
+    return ev
+
+
+@pytest.fixture
+def good_h5(tmp_path) -> Path:
+    path = tmp_path / "in.h5"
+    write_events(path, events(), (64, 48))
+    return path
+
+
+# -- file-system trouble ---------------------------------------------------------------------------
+def _can_mount() -> str | None:
+    if os.geteuid() != 0:
+        return "mounting a tmpfs needs root"
+    probe = tempfile.mkdtemp()
+    try:
+        r = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", probe], capture_output=True
+        )
+        if r.returncode:
+            return f"mount failed: {r.stderr.decode().strip()}"
+        subprocess.run(["umount", probe], check=True)
+        return None
+    except OSError as exc:
+        return f"cannot run mount: {exc}"
+    finally:
+        os.rmdir(probe)
+
+
+MOUNT_PROBLEM = _can_mount()
+needs_mount = pytest.mark.skipif(MOUNT_PROBLEM is not None, reason=str(MOUNT_PROBLEM))
+
+
+@contextlib.contextmanager
+def tmpfs(tmp_path: Path, size: str, *, read_only: bool = False):
+    where = tmp_path / f"fs-{size}-{'ro' if read_only else 'rw'}"
+    where.mkdir()
+    opts = f"size={size}" + (",ro" if read_only else "")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(where)], check=True)
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=True)
+
+
+@needs_mount
+@pytest.mark.parametrize(
+    "make_argv",
+    [
+        lambda src, out: ["convert", src, out / "big.npy"],
+        lambda src, out: ["convert", src, out / "big.txt"],
+        lambda src, out: ["convert", src, out / "big.h5"],
+        lambda src, out: ["render", src, "-o", out / "frames", "--window-ms", "1", "--no-progress"],
+        lambda src, out: [
+            "render",
+            src,
+            "-o",
+            out / "clip.mp4",
+            "--window-ms",
+            "1",
+            "--no-progress",
+        ],
+    ],
+    ids=["npy", "txt", "h5", "png-folder", "mp4"],
+)
+def test_disk_full_is_one_line_and_leaves_nothing(tmp_path, capsys, make_argv):
+    src = tmp_path / "many.h5"
+    write_events(src, events(200_000, size=(346, 260), seed=1), (346, 260))
+    with tmpfs(tmp_path, "96k") as disk:
+        rc, _, err = run(capsys, *make_argv(src, disk))
+        assert rc == 1
+        assert_one_line(err, "no space left")
+        assert listing(disk) == []
+
+
+@needs_mount
+def test_disk_full_during_simulate_and_build(tmp_path, capsys):
+    with tmpfs(tmp_path, "48k") as disk:
+        rc, _, err = run(
+            capsys, "simulate", "--synthetic", "moving-shapes", "-q", "-o", disk / "s.h5"
+        )
+        assert rc == 1
+        assert_one_line(err, "no space left")
+        assert listing(disk) == []
+    recipe = tmp_path / "r.toml"
+    recipe.write_text(RECIPE.format(test=4))
+    with tmpfs(tmp_path, "16k") as disk:
+        rc, _, err = run(capsys, "build", recipe, "-o", disk / "ds", "--no-progress")
+        assert rc == 1
+        assert_one_line(err, "no space left")
+        assert not (disk / "ds" / "dataset.json").exists()
+
+
+@needs_mount
+def test_read_only_file_system(tmp_path, capsys, good_h5):
+    with tmpfs(tmp_path, "1m", read_only=True) as ro:
+        for argv in (
+            ["convert", good_h5, ro / "new" / "x.npy"],
+            ["render", good_h5, "-o", ro / "frames", "--no-progress"],
+            ["simulate", "--synthetic", "moving-shapes", "-q", "-o", ro / "s.h5"],
+        ):
+            rc, _, err = run(capsys, *argv)
+            assert rc == 1, argv
+            assert_one_line(err, "read-only")
+        assert listing(ro) == []
+
+
+def test_output_under_a_file_is_one_line(tmp_path, capsys, good_h5):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    for argv in (
+        ["convert", good_h5, blocker / "x.npy"],
+        ["convert", good_h5, blocker / "sub" / "x.h5"],
+        ["render", good_h5, "-o", blocker / "f.png", "--no-progress"],
+        ["simulate", "--synthetic", "moving-shapes", "-q", "-o", blocker / "s.h5"],
+        ["build", "shapes-vqa", "-o", blocker / "ds", "--limit", "1", "--no-progress"],
+    ):
+        rc, _, err = run(capsys, *argv)
+        assert rc == 1, argv
+        assert_one_line(err)
+    assert blocker.read_text() == "x"
+
+
+def test_stale_temporaries_of_killed_runs_are_removed(tmp_path, capsys, good_h5):
+    out = tmp_path / "o.npy"
+    dead = 2**22 + 12345  # above the default pid_max of 4194304: never a running process
+    stale = tmp_path / f".o.npy.{dead}-0123abcd.tmp.npy"
+    stale.write_bytes(b"partial")
+    live = tmp_path / f".o.npy.{os.getpid()}-0123abcd.tmp.npy"
+    live.write_bytes(b"someone else's")
+    rc, _, err = run(capsys, "convert", good_h5, out)
+    assert rc == 0, err
+    assert not stale.exists()
+    assert live.exists()  # a writer that still runs keeps its temporary
+    live.unlink()
+    assert listing(tmp_path) == ["in.h5", "o.npy"]
+
+
+# -- one validation of event streams ---------------------------------------------------------------
+def _damaged(tmp_path: Path, what: str) -> Path:
+    path = tmp_path / f"{what}.h5"
+    write_events(path, events(), (64, 48))
+    with h5py.File(path, "r+") as f:
+        if what == "polarity":
+            p = f["events/p"][()]
+            p[10] = 2
+            f["events/p"][...] = p
+        elif what == "unsorted":
+            t = f["events/t"][()]
+            t[100], t[101] = t[101] + 5, t[100]
+            f["events/t"][...] = t
+        else:
+            x = f["events/x"][()]
+            x[7] = 200
+            f["events/x"][...] = x
+    return path
+
+
+@pytest.mark.parametrize("what", ["polarity", "unsorted", "outside"])
+def test_invalid_events_are_caught_by_info_convert_render(tmp_path, capsys, what):
+    bad = _damaged(tmp_path, what)
+    rc, out, err = run(capsys, "info", bad)
+    assert rc == 0 and "events:" in out
+    assert_one_line(err, "warning", "invalid events")
+    rc, _, err = run(capsys, "info", "--check", bad)
+    assert rc == 1
+    assert_one_line(err, "error", "invalid events")
+    for argv in (
+        ["convert", bad, tmp_path / "o.npy"],
+        ["convert", bad, tmp_path / "o.h5"],
+        ["render", bad, "-o", tmp_path / "o.png", "--no-progress"],
+    ):
+        rc, _, err = run(capsys, *argv)
+        assert rc == 1, argv
+        assert_one_line(err)
+    assert listing(tmp_path) == [bad.name]
+
+
+def test_epoch_timestamps_to_es_are_refused_up_front(tmp_path, capsys):
+    pytest.importorskip("faery")
+    src = tmp_path / "epoch.h5"
+    write_events(src, events(t0=1_700_000_000_000_000), (64, 48))
+    started = time.perf_counter()
+    rc, _, err = run(capsys, "convert", src, tmp_path / "o.es")
+    assert rc == 1
+    assert_one_line(err, "ES", "GB")
+    assert time.perf_counter() - started < 30
+    assert listing(tmp_path) == ["epoch.h5"]
+
+
+@pytest.mark.parametrize("fmt", ["npy", "v2e"])
+def test_round_trips_keep_the_sensor_size(tmp_path, capsys, fmt):
+    src = tmp_path / "in.h5"
+    write_events(src, events(size=(300, 200)), (346, 260))
+    out = tmp_path / ("o.npy" if fmt == "npy" else "o.h5")
+    rc, _, err = run(capsys, "convert", src, out, "--to", fmt)
+    assert rc == 0, err
+    with open_events(out) as r:
+        assert r.sensor_size == (346, 260)
+        assert not r.sensor_size_inferred
+
+
+# -- simulate options ------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "extra, needle",
+    [
+        (["--fps", "0"], "--fps"),
+        (["--fps", "nan"], "--fps"),
+        (["--threads", "0"], "--threads"),
+        (["--duration-ms", "-5"], "--duration-ms"),
+    ],
+)
+def test_simulate_rejects_values_it_would_ignore(tmp_path, capsys, extra, needle):
+    out = tmp_path / "s.h5"
+    rc, _, err = run(capsys, "simulate", "--synthetic", "moving-shapes", "-o", out, *extra)
+    assert rc == 1
+    assert_one_line(err, needle)
+    assert listing(tmp_path) == []
+
+
+def test_simulate_refuses_a_non_hdf5_output_name(tmp_path, capsys):
+    rc, _, err = run(capsys, "simulate", "--synthetic", "moving-shapes", "-o", tmp_path / "o.npy")
+    assert rc == 1
+    assert_one_line(err, "convert")
+    assert listing(tmp_path) == []
+
+
+def _frames(folder: Path, n: int = 4) -> None:
+    import cv2
+
+    folder.mkdir(parents=True)
+    for i in range(n):
+        img = np.full((32, 40, 3), 40, np.uint8)
+        img[8:20, 4 + 5 * i : 14 + 5 * i] = 230
+        cv2.imwrite(str(folder / f"frame_{i:04d}.png"), img)
+
+
+def test_simulate_reads_esim_layout_and_a_timestamps_file(tmp_path, capsys):
+    seq = tmp_path / "seq"
+    _frames(seq / "images")
+    (seq / "timestamps.txt").write_text("0.0\n0.01\n0.02\n0.03\n")
+    rc, _, err = run(capsys, "simulate", seq, "-q", "-o", tmp_path / "a.h5")
+    assert rc == 0, err
+    with open_events(tmp_path / "a.h5") as r:
+        assert r.source["timing"].endswith("timestamps.txt")
+    times = tmp_path / "times.txt"
+    times.write_text("0\n0.02\n0.04\n0.06\n")
+    rc, _, err = run(
+        capsys, "simulate", seq / "images", "--timestamps", times, "-q", "-o", tmp_path / "b.h5"
+    )
+    assert rc == 0, err
+    with open_events(tmp_path / "b.h5") as r:
+        assert r.source["timing"] == str(times)
+    rc, _, err = run(
+        capsys, "simulate", seq, "--timestamps", tmp_path / "missing.txt", "-o", tmp_path / "c.h5"
+    )
+    assert rc == 1
+    assert_one_line(err, "missing.txt")
+    assert not (tmp_path / "c.h5").exists()
+
+
+# -- datasets: labels, unfinished builds, limits ----------------------------------------------------
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("built")
+    recipe = root / "r.toml"
+    recipe.write_text(RECIPE.format(test=4))
+    assert eventsim_main(["build", str(recipe), "-o", str(root / "ds"), "--no-progress"]) == 0
+    return root / "ds"
+
+
+@pytest.mark.parametrize("field", ["answer", "answer_index", "question"])
+def test_verify_and_loader_refuse_edited_labels(tmp_path, capsys, built, field):
+    ds = tmp_path / "ds"
+    shutil.copytree(built, ds)
+    lines = (ds / "samples.jsonl").read_text().splitlines()
+    rec = json.loads(lines[2])
+    rec[field] = {"answer": "edited", "answer_index": 0, "question": "Edited?"}[field]
+    if rec[field] == json.loads(lines[2])[field]:
+        rec[field] = 1
+    lines[2] = json.dumps(rec, sort_keys=True)
+    (ds / "samples.jsonl").write_text("\n".join(lines) + "\n")
+    rc, out, _ = run(capsys, "verify", ds, "--no-progress")
+    assert rc == 1
+    assert rec["id"] in out and field in out
+    with pytest.raises(DatasetError, match=f"sample {rec['id']}: {field}"):
+        EventVQADataset(ds, "test")
+
+
+def test_missing_labels_and_unfinished_builds_are_errors(tmp_path, capsys, built):
+    ds = tmp_path / "ds"
+    shutil.copytree(built, ds)
+    (ds / "samples.jsonl").unlink()
+    rc, out, _ = run(capsys, "verify", ds, "--no-progress")
+    assert rc == 1 and "samples.jsonl" in out and "missing" in out
+    with pytest.raises(DatasetError, match="missing"):
+        EventVQADataset(ds, "test")
+    # what a killed build leaves: the state file, shards, no manifest
+    (ds / "dataset.json").unlink()
+    (ds / ".build-state.json").write_text("{}")
+    rc, _, err = run(capsys, "verify", ds, "--no-progress")
+    assert rc == 1
+    assert_one_line(err, "unfinished build", "rerun the same command")
+    rc, _, err = run(capsys, "info", ds)
+    assert rc == 1
+    assert_one_line(err, "unfinished build")
+
+
+@pytest.mark.parametrize("extra", [["--limit", "0"], ["--limit", "-1"], ["--workers", "0"]])
+def test_build_rejects_empty_or_negative_counts(tmp_path, capsys, extra):
+    rc, _, err = run(capsys, "build", "shapes-vqa", "-o", tmp_path / "ds", *extra)
+    assert rc == 1
+    assert_one_line(err, extra[0])
+    assert listing(tmp_path) == []
+
+
+# -- Ctrl-C ----------------------------------------------------------------------------------------
+def _interrupt(argv: list[str], cwd: Path, after_s: float) -> tuple[int, str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "eventsim", *argv],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    time.sleep(after_s)
+    # as a terminal's Ctrl-C does: to the whole process group (worker processes included)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    return proc.returncode, err
+
+
+@pytest.fixture(scope="module")
+def big_h5(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("big") / "big.h5"
+    rng = np.random.default_rng(3)
+
+    def packets():
+        for k in range(24):
+            n = 1 << 20
+            ev = np.zeros(n, EVENT_DTYPE)
+            ev["x"] = rng.integers(0, 346, n)
+            ev["y"] = rng.integers(0, 260, n)
+            ev["t"] = k * 1_000_000 + np.sort(rng.integers(0, 1_000_000, n))
+            ev["p"] = rng.integers(0, 2, n)
+            yield ev
+
+    from eventsim.io.formats import write_stream
+
+    write_stream(path, packets(), (346, 260))
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("attempt", range(4))
+@pytest.mark.parametrize("target", ["o.h5", "o.npy"])
+def test_ctrl_c_during_convert(tmp_path, big_h5, attempt, target):
+    out = tmp_path / "out"
+    out.mkdir()
+    rc, err = _interrupt(["convert", str(big_h5), str(out / target)], tmp_path, 1.0 + 0.3 * attempt)
+    if rc == 0:
+        pytest.skip("convert finished before the interrupt on this machine")
+    assert rc == 130, err
+    assert_one_line(err, "interrupted")
+    assert listing(out) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("attempt", range(3))
+def test_ctrl_c_during_simulate(tmp_path, attempt):
+    out = tmp_path / "out"
+    out.mkdir()
+    argv = ["simulate", "--synthetic", "moving-shapes", "--duration-ms", "5000", "-q"]
+    rc, err = _interrupt([*argv, "-o", str(out / "s.h5")], tmp_path, 2.5 + attempt)
+    assert rc == 130, err
+    assert_one_line(err, "interrupted")
+    assert listing(out) == []
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_a_parallel_build(tmp_path):
+    recipe = tmp_path / "r.toml"
+    recipe.write_text(RECIPE.format(test=40))
+    out = tmp_path / "ds"
+    argv = ["build", str(recipe), "-o", str(out), "--workers", "2", "--no-progress"]
+    rc, err = _interrupt(argv, tmp_path, 6.0)
+    assert rc == 130, err
+    assert_one_line(err, "interrupted")
+    assert not (out / "dataset.json").exists()
+    assert not [p for p in (out / "shards").iterdir() if ".tmp" in p.name]

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Packaging check (part of `make test`): build the wheel, install it into a fresh virtual
+# environment outside the checkout, and run the demo and the simulator from there, so missing
+# package data (recipes, model assets) fails CI rather than a user's first run.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+PYTHON="${PYTHON:-python3}"
+# an unpinned torch pulls gigabytes of CUDA packages; this is the CPU wheel the project tests with
+TORCH_SPEC="${TORCH_SPEC:-torch==2.13.0}"
+BUILD_PIP="${BUILD_PIP:-$ROOT/.venv/bin/pip}"
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/eventsim-wheel.XXXXXX")"
+trap 'rm -rf "$WORK"' EXIT
+
+echo "package check: building the wheel in $WORK"
+# build from a copy of the tracked and new files, so the checkout gets no build/ folder
+mkdir "$WORK/src"
+(cd "$ROOT" && git ls-files -z --cached --others --exclude-standard |
+    tar --null -T - -cf - 2>/dev/null) | tar -C "$WORK/src" -xf -
+"$BUILD_PIP" wheel --quiet --no-deps --no-build-isolation "$WORK/src" -w "$WORK/dist"
+WHEEL="$(ls "$WORK"/dist/eventsim-*.whl)"
+
+echo "package check: installing $(basename "$WHEEL") into a fresh environment"
+"$PYTHON" -m venv "$WORK/venv"
+"$WORK/venv/bin/pip" install --quiet "$TORCH_SPEC"
+"$WORK/venv/bin/pip" install --quiet "$WHEEL[vlm,sim,viz]"
+
+mkdir "$WORK/run"
+cd "$WORK/run"
+"$WORK/venv/bin/python" - "$ROOT" <<'PY'
+import sys
+from pathlib import Path
+
+import eventsim
+
+where = Path(eventsim.__file__).resolve()
+if Path(sys.argv[1]).resolve() in where.parents:
+    sys.exit(f"package check: eventsim was imported from the checkout ({where})")
+PY
+echo "package check: epvlm demo --limit 20"
+"$WORK/venv/bin/epvlm" demo --limit 20 --no-progress -o demo-out
+echo "package check: eventsim simulate --synthetic moving-shapes"
+"$WORK/venv/bin/eventsim" simulate --synthetic moving-shapes -q -o shapes.h5
+"$WORK/venv/bin/eventsim" info --check shapes.h5 >/dev/null
+echo "package check: ok"
