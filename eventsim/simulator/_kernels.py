@@ -42,7 +42,6 @@ def assemble(
     t_base,
     period,
     t_last,
-    t_raw_last,
     out_x,
     out_y,
     out_t,
@@ -54,7 +53,9 @@ def assemble(
     iv_rel0[k] + iv_dt[k]]`` belong to interval k. The order before the stable time sort is the
     torch path's concatenation: every record's first event, then the further events of
     multi-level records (record by record, level by level), then the noise; intervals cover
-    disjoint times, so sorting each interval on its own gives the same order."""
+    disjoint times, so sorting each interval on its own gives the same order. ``t_last`` (last
+    emitted time per pixel) is updated; the last raw times feed only the torch path's
+    pre-screen, which a simulator never returns to once it uses this kernel."""
     m = out_x.shape[0]
     key = np.empty(m, np.int64)
     packed = np.empty(m, np.int64)  # pixel * 2 + polarity
@@ -133,7 +134,6 @@ def assemble(
         pxl = pk >> 1
         t = key[s] + t_base
         if period > 0:
-            t_raw_last[pxl] = t
             if t - t_last[pxl] < period:
                 continue
             t_last[pxl] = t

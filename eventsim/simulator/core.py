@@ -687,7 +687,6 @@ class EventSimulator:
             t_base,
             int(self.params.refractory_period_us),
             self._t_last.numpy(),
-            self._t_raw_last.numpy(),
             out["x"],
             out["y"],
             out["t"],
