@@ -7,7 +7,7 @@ TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 DEMO_ARGS ?=
 
-.PHONY: setup demo test lint clean
+.PHONY: setup demo test lint package-check clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,11 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint
+# the wheel, installed outside the checkout, must run the demo and the simulator
+package-check: setup
+	PYTHON="$(PYTHON)" BUILD_PIP="$(BIN)/pip" TORCH_SPEC="$(TORCH_SPEC)" ./tools/check_package.sh
+
+test: lint package-check
 	$(BIN)/pytest
 
 clean:
