@@ -35,7 +35,7 @@ def test_builtin_name_and_defaults():
     assert r.path == builtin_recipe_dir() / "shapes-vqa.toml"
     assert r.source_kind == "shapes" and r.sensor_size == (224, 224)
     cfg = r.scene_config()
-    assert cfg.image_size == (224, 224) and cfg.window_ms == r.window_us / 1000
+    assert cfg.sensor_size == (224, 224) and cfg.window_ms == r.window_us / 1000
     # the video example's camera preset sets the size
     assert load_recipe(ROOT / "datasets" / "video-qa.example.toml").sensor_size == (346, 260)
 

@@ -16,7 +16,7 @@ from eventsim.datasets.scenes import (
 )
 from eventsim.errors import ParameterError
 
-SMALL = {"image_size": (96, 96), "object_size_px": (14, 20), "motion_px": (6, 10)}
+SMALL = {"sensor_size": (96, 96), "object_size_px": (14, 20), "motion_px": (6, 10)}
 
 
 def _saturated_mask(image: np.ndarray) -> np.ndarray:
@@ -256,7 +256,7 @@ def test_bad_config_names_field_and_allowed_values(kwargs, needle):
 @pytest.mark.parametrize("mode", ["vqa", "target"])
 def test_objects_never_overlap_and_stay_inside(mode):
     cfg = SceneConfig(mode=mode)
-    w, h = cfg.image_size
+    w, h = cfg.sensor_size
     phases = np.linspace(0, 1, 21)[:, None]
     for seed in range(60):
         objs = draw_sample(cfg, seed, render_frames=False).meta["objects"]

@@ -4,7 +4,7 @@ Everything here is numpy + OpenCV and needs no build step, so a training script 
 samples in memory::
 
     from eventsim.datasets.scenes import SceneConfig, draw_sample, simulate_scene
-    cfg = SceneConfig(mode="target", image_size=(224, 224))
+    cfg = SceneConfig(mode="target", sensor_size=(224, 224))
     s = draw_sample(cfg, seed=123)        # s.image, s.frames, s.timestamps_us, s.question, ...
     events = simulate_scene(s, seed=123)  # the DVS events of the window (needs the simulator)
 
@@ -88,18 +88,20 @@ POSITION_GRIDS: dict[str, tuple[tuple[str, ...], ...]] = {
 _GAP_PX = 4.0  # clearance between objects (whole trajectories), so none is ever occluded
 _REGION_MARGIN = 0.15  # object centres keep this fraction of a cell away from cell borders
 _TEXTURE_STRENGTH = 0.28
+_RENAMED_FIELDS = {"image_size": "sensor_size (W, H)"}
 
 
 @dataclasses.dataclass(frozen=True)
 class SceneConfig:
     """How scenes are drawn. Ranges are inclusive ``(low, high)`` pairs.
 
-    The recipe's ``[source]`` table (``kind = "shapes"``) sets these fields by name; ``image_size``
-    comes from ``[camera]`` and ``window_ms`` from ``[events]``.
+    The recipe's ``[source]`` table (``kind = "shapes"``) sets these fields by name;
+    ``sensor_size`` (W, H), the size of the frames and of the simulated sensor, comes from
+    ``[camera]`` and ``window_ms`` from ``[events]``.
     """
 
     mode: str = "vqa"
-    image_size: tuple[int, int] = (224, 224)
+    sensor_size: tuple[int, int] = (224, 224)
     window_ms: float = 50.0
     #: Question types to draw from (uniformly); empty = the mode's default set.
     question_types: tuple[str, ...] = ()
@@ -127,8 +129,15 @@ class SceneConfig:
     #: Texture the objects (stripes, checks, dots, noise); the background is always textured.
     textured: bool = True
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> SceneConfig:
+        # name the new spelling instead of Python's bare "unexpected keyword argument"
+        for old, new in _RENAMED_FIELDS.items():
+            if old in kwargs:
+                raise TypeError(f"SceneConfig({old}=...) was renamed {new}")
+        return super().__new__(cls)
+
     def __post_init__(self) -> None:
-        object.__setattr__(self, "image_size", tuple(int(v) for v in self.image_size))
+        object.__setattr__(self, "sensor_size", tuple(int(v) for v in self.sensor_size))
         object.__setattr__(self, "question_types", tuple(self.question_types))
         for name in ("n_objects", "n_clutter", "object_size_px", "motion_px"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
@@ -139,10 +148,10 @@ class SceneConfig:
         _choice("position_grid", self.position_grid, tuple(POSITION_GRIDS))
         for qt in self.question_types:
             _choice("question_types", qt, QUESTION_TYPES[self.mode])
-        width, height = self.image_size
+        width, height = self.sensor_size
         if not (32 <= width <= 4096 and 32 <= height <= 4096):
             raise ParameterError(
-                f"image_size = {width}x{height}; expected 32..4096 pixels in each dimension"
+                f"sensor_size = {width}x{height}; expected 32..4096 pixels in each dimension"
             )
         _range("n_objects", self.n_objects, 1, len(SHAPES))
         _range("n_clutter", self.n_clutter, 0, 12)
@@ -257,7 +266,7 @@ def draw_sample(config: SceneConfig, seed: int, *, render_frames: bool = True) -
     # with three streams, so configs without camera motion or patterns draw the scenes they
     # always drew.
     bg_rng, layout_rng, q_rng, extra_rng = (np.random.default_rng(s) for s in seq.spawn(4))
-    width, height = config.image_size
+    width, height = config.sensor_size
     target_mode = config.mode == "target"
     camera = target_mode and config.camera_share > 0 and extra_rng.random() < config.camera_share
     pattern = None
@@ -378,7 +387,7 @@ def _segment_distance(a0, a1, b0, b1) -> float:
 
 def _region_box(config: SceneConfig, row: int, col: int, radius: float):
     """Allowed centre box of a region cell, or None if an object of this size cannot sit there."""
-    width, height = config.image_size
+    width, height = config.sensor_size
     grid = POSITION_GRIDS[config.position_grid]
     rows, cols = len(grid), len(grid[0])
     cw, ch = width / cols, height / rows
@@ -393,7 +402,7 @@ def _region_box(config: SceneConfig, row: int, col: int, radius: float):
 
 def region_of(config: SceneConfig, xy: tuple[float, float]) -> str:
     """Name of the position-grid cell that contains the point ``(x, y)``."""
-    width, height = config.image_size
+    width, height = config.sensor_size
     grid = POSITION_GRIDS[config.position_grid]
     rows, cols = len(grid), len(grid[0])
     col = min(cols - 1, max(0, int(xy[0] / (width / cols))))
@@ -403,7 +412,7 @@ def region_of(config: SceneConfig, xy: tuple[float, float]) -> str:
 
 def _place(rng, config: SceneConfig, placed: list[SceneObject], size: float, moving: bool):
     """Pick end position (well inside a region), direction and start; None if nothing fits."""
-    width, height = config.image_size
+    width, height = config.sensor_size
     radius = size / 2
     grid = POSITION_GRIDS[config.position_grid]
     for _ in range(60):
@@ -452,7 +461,7 @@ def _layout_vqa(rng, config: SceneConfig) -> list[SceneObject]:
             return objects
     raise ParameterError(
         f"cannot fit {config.n_objects} objects of {config.object_size_px} px into "
-        f"{config.image_size}; use smaller objects or fewer of them"
+        f"{config.sensor_size}; use smaller objects or fewer of them"
     )
 
 
@@ -475,7 +484,7 @@ def _layout_target(
             return objects
     raise ParameterError(
         f"cannot fit a target and {config.n_clutter} clutter pieces of {config.object_size_px} px "
-        f"into {config.image_size}; use smaller objects or fewer of them"
+        f"into {config.sensor_size}; use smaller objects or fewer of them"
     )
 
 
