@@ -171,6 +171,14 @@ def test_eval_runs_the_chat_path_and_scores_like_a_harness(built, capsys):
         )
         assert s["answer_mode"] == ("free" if s["answer"] == "2" else "choice")
     assert "chat prompt format" in (out / "table.md").read_text()
+    # chat checkpoints may answer in a sentence: the budget is not the longest option's length
+    from epvlm.evaluate import CHAT_MAX_NEW_TOKENS
+    from epvlm.processing import load_processor
+
+    tok = load_processor(model_dir).tokenizer
+    lengths = [len(tok(s["raw_output"], add_special_tokens=False)["input_ids"]) for s in samples]
+    assert max(lengths) <= CHAT_MAX_NEW_TOKENS
+    assert max(lengths) > 3  # longer than any option ("straight" + <|im_end|>)
 
 
 def test_plain_format_can_be_forced(built, capsys):
