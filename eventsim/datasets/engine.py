@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
@@ -316,6 +317,9 @@ def _mallopt(trim: int, mmap: int) -> None:
     libc.mallopt(_M_TRIM_THRESHOLD, trim)
 
 
+_POOL_LIMITS: Any = None  # the pool worker's threadpoolctl limits, held for its lifetime
+
+
 def _worker_setup() -> None:
     """Settings of a build process: one compute thread (parallelism comes from processes, so
     ``--workers N`` uses N cores) and an allocator that keeps freed frames for reuse."""
@@ -330,6 +334,18 @@ def _worker_setup() -> None:
     _mallopt(256 << 20, 64 << 20)
 
 
+def _pool_worker_init() -> None:
+    """Initializer of a pool worker: ignore Ctrl-C (the parent tears the pool down) and pin
+    every BLAS/OpenMP pool already loaded to one thread; OMP_NUM_THREADS alone comes too late
+    for libraries imported before it was set."""
+    global _POOL_LIMITS
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _worker_setup()
+    from threadpoolctl import threadpool_limits
+
+    _POOL_LIMITS = threadpool_limits(limits=1)
+
+
 @contextlib.contextmanager
 def worker_settings() -> Iterator[None]:
     """`_worker_setup` for the duration of an in-process build, then the caller's settings."""
@@ -342,9 +358,13 @@ def worker_settings() -> Iterator[None]:
     torch_threads = torch.get_num_threads() if torch is not None else None
     omp = os.environ.get("OMP_NUM_THREADS")
     _worker_setup()
+    from threadpoolctl import threadpool_limits
+
+    limits = threadpool_limits(limits=1)
     try:
         yield
     finally:
+        limits.restore_original_limits()
         cv2.setNumThreads(cv_threads)
         if torch is not None and torch_threads is not None:
             torch.set_num_threads(torch_threads)
@@ -379,9 +399,10 @@ def _execute_pool(pending: list[ShardTask], workers: int, bar):
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
-    ctx = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(
-        max_workers=min(workers, len(pending)), mp_context=ctx, initializer=_worker_setup
+        max_workers=min(workers, len(pending)),
+        mp_context=_pool_context(multiprocessing),
+        initializer=_pool_worker_init,
     )
     try:
         # Workers start with SIGINT blocked (the mask survives spawn's exec), so a terminal's
@@ -412,6 +433,20 @@ def _execute_pool(pending: list[ShardTask], workers: int, bar):
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
+
+
+def _pool_context(multiprocessing: Any) -> Any:
+    """Workers forked from a fork server that has imported torch and the build code once, so
+    each worker starts in milliseconds instead of importing them again (as spawn does); the
+    server holds no threads, so forking it is safe. Spawn where there is no fork server."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("forkserver")
+    preload = ["eventsim.datasets.engine"]
+    if importlib.util.find_spec("torch") is not None:
+        preload.append("torch")
+    ctx.set_forkserver_preload(preload)
+    return ctx
 
 
 @contextlib.contextmanager
