@@ -9,6 +9,16 @@ from eventsim.errors import ParameterError
 from eventsim.options import EXECUTORS
 
 
+def _usable_cores() -> int:
+    """Cores this process may run on (its affinity mask, which containers narrow)."""
+    import os
+
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = make_parser(
         "build",
@@ -31,7 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="override a recipe field, e.g. dataset.seed=3, splits.test=100, "
         "simulator.params.pos_threshold=0.25 (validated like the file)",
     )
-    p.add_argument("--workers", type=int, default=1, help="parallel worker processes (default 1)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=_usable_cores(),
+        help="parallel worker processes (default: the usable cores, here %(default)s)",
+    )
     p.add_argument(
         "--executor",
         choices=EXECUTORS,
