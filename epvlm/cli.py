@@ -14,7 +14,13 @@ import sys
 from pathlib import Path
 
 from epvlm import __version__
-from eventsim.cli.common import check_output, cli_command, dispatch, make_parser
+from eventsim.cli.common import (
+    add_renamed_option,
+    check_output,
+    cli_command,
+    dispatch,
+    make_parser,
+)
 from eventsim.errors import InputError, ParameterError
 
 
@@ -401,7 +407,15 @@ def build_flops_parser() -> argparse.ArgumentParser:
         help=f"preset ({', '.join(PRESETS)}) or a checkpoint directory whose config.json "
         "model_type is qwen2_vl or qwen2_5_vl",
     )
-    p.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"), default=[448, 448])
+    p.add_argument(
+        "--image-hw",
+        type=int,
+        nargs=2,
+        metavar=("H", "W"),
+        default=[448, 448],
+        help="image height and width in px (transformers' order)",
+    )
+    add_renamed_option(p, "--image-size", "--image-hw (H W)")
     p.add_argument("--text-tokens", type=int, default=32, help="non-image prompt tokens")
     p.add_argument("--new-tokens", type=int, default=1, help="generated tokens")
     p.add_argument("--keep", type=_keep_arg, default=0.5, help="keep fraction in (0, 1]")
@@ -417,7 +431,7 @@ def flops_main(args: argparse.Namespace) -> int:
     dims = load_dims(args.config)
     if args.text_tokens < 0 or args.new_tokens < 0:
         raise ParameterError("--text-tokens and --new-tokens must be >= 0")
-    h, w = args.image_size
+    h, w = args.image_hw
     rows, cols = image_token_grid(dims, h, w)
     total = rows * cols
     kept = keep_budget(total, args.keep)
@@ -427,7 +441,7 @@ def flops_main(args: argparse.Namespace) -> int:
     dense = vlm_flops(dims, total, args.text_tokens, new_tokens=args.new_tokens, token_grids=grids)
     result = {
         "config": str(args.config),
-        "image_size": [h, w],
+        "image_hw": [h, w],
         "token_grid": [rows, cols],
         "keep": args.keep,
         "kept_tokens": kept,

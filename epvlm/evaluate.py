@@ -339,7 +339,7 @@ def evaluate_dataset(
     out_path = Path(out_dir) if out_dir is not None else None
     if out_path is not None and (out_path / "results.json").exists() and not force:
         raise OutputExistsError(
-            f"{str(out_path / 'results.json')!r} exists; pass force=True (--force) to overwrite"
+            f"{str(out_path / 'results.json')!r} exists; pass force=True to overwrite"
         )
     ds = EventVQADataset(dataset_dir, split=split)
     try:

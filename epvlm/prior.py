@@ -27,6 +27,8 @@ rule would keep every block there (no saving) and plain top-k would keep an arbi
 from __future__ import annotations
 
 import math
+import operator
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, get_args
 
@@ -90,13 +92,13 @@ def event_map(
     *,
     window_us: tuple[int | None, int | None] | None = None,
     mode: EventMapMode = "count",
-    out_size: tuple[int, int] | None = None,
+    out_hw: tuple[int, int] | None = None,
 ) -> np.ndarray:
-    """Accumulate events into a float32 map of shape (height, width) of ``out_size``.
+    """Accumulate events into a float32 map of shape ``out_hw`` (default: the sensor's (H, W)).
 
     ``mode="count"`` counts events per pixel; ``"signed"`` adds +1 for ON and -1 for OFF events
     (opposite polarities at one pixel cancel). ``window_us=(t0, t1)`` keeps ``t0 <= t < t1``
-    (needs time-sorted events). ``out_size=(W', H')`` maps event coordinates onto another
+    (needs time-sorted events). ``out_hw=(H', W')`` maps event coordinates onto another
     pixel grid (the processed image) by scaling pixel centres, which keeps every event's mass,
     so patch sums on the resized grid equal L1 sums over the matching sensor regions.
     """
@@ -108,7 +110,7 @@ def event_map(
     if events.dtype != EVENT_DTYPE:
         raise InvalidEventsError(f"events have dtype {events.dtype}; expected EVENT_DTYPE")
     width, height = check_sensor_size(sensor_size)
-    out_w, out_h = check_sensor_size(out_size) if out_size is not None else (width, height)
+    out_h, out_w = (height, width) if out_hw is None else _check_hw("out_hw", out_hw)
     if window_us is not None:
         events = slice_time(events, window_us[0], window_us[1])
     emap = np.zeros((out_h, out_w), dtype=np.float32)
@@ -130,6 +132,16 @@ def event_map(
     flat = np.bincount(y * out_w + x, weights=weights, minlength=out_w * out_h)
     emap[:] = flat.reshape(out_h, out_w)
     return emap
+
+
+def _check_hw(name: str, hw: Sequence[int]) -> tuple[int, int]:
+    try:
+        h, w = (operator.index(v) for v in hw)
+    except (TypeError, ValueError):
+        raise ParameterError(f"{name} {hw!r} is not a (height, width) pair of ints") from None
+    if h < 1 or w < 1:
+        raise ParameterError(f"{name} {hw!r} must be positive (height, width)")
+    return h, w
 
 
 def patch_scores(emap: np.ndarray, patch_size: int = PATCH_SIZE) -> np.ndarray:
@@ -320,7 +332,7 @@ def select_blocks(
         sensor_size or (width, height),
         window_us=window_us,
         mode=mode,
-        out_size=(cols * factor, rows * factor),
+        out_hw=(rows * factor, cols * factor),
     )
     scores = block_scores(emap, patch_size, merge_size)
     if not scores.any():

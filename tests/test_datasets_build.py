@@ -152,7 +152,7 @@ def test_limit_and_output_protection(tmp_path):
     assert verify_dataset(out).ok
     build_dataset(recipe, out, progress=False)
     assert shard_bytes(out) == full
-    with pytest.raises(OutputExistsError, match="--force"):
+    with pytest.raises(OutputExistsError, match="force=True"):
         build_dataset(recipe, out, overrides={"seed": 9}, progress=False)
     s = build_dataset(recipe, out, overrides={"seed": 9}, force=True, progress=False)
     assert s.shards_built == 3 and shard_bytes(out) != full

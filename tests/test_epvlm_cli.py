@@ -237,7 +237,7 @@ def test_flops_cli(built, capsys):
                 "flops",
                 "--config",
                 "qwen2-vl-2b",
-                "--image-size",
+                "--image-hw",
                 "448",
                 "448",
                 "--keep",
@@ -252,7 +252,7 @@ def test_flops_cli(built, capsys):
     assert res["flops"] == res["vision"] + res["merger"] + res["language_model"] + res["decode"]
     assert res["flops"] / res["dense_flops"] <= 0.53
     assert (
-        main(["flops", "--config", str(model_dir), "--image-size", "112", "112", "--keep", "0.25"])
+        main(["flops", "--config", str(model_dir), "--image-hw", "112", "112", "--keep", "0.25"])
         == 0
     )
     assert "saves" in capsys.readouterr().out

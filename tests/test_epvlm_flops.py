@@ -254,7 +254,7 @@ def test_qwen2_5_presets_and_config_dirs(tmp_path, setup_2_5):
 def test_flops_cli_qwen2_5(capsys, tmp_path, setup_2_5):
     from epvlm.cli import main
 
-    argv = ["flops", "--config", "qwen2.5-vl-3b", "--image-size", "448", "448", "--keep", "0.5"]
+    argv = ["flops", "--config", "qwen2.5-vl-3b", "--image-hw", "448", "448", "--keep", "0.5"]
     assert main([*argv, "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert (out["total_tokens"], out["kept_tokens"]) == (256, 128)
@@ -267,7 +267,7 @@ def test_flops_cli_qwen2_5(capsys, tmp_path, setup_2_5):
     # a Qwen2.5-VL checkpoint directory is read by its model_type
     _proc, models = setup_2_5
     models["sdpa"].config.save_pretrained(tmp_path)
-    assert main(["flops", "--config", str(tmp_path), "--image-size", "112", "112", "--json"]) == 0
+    assert main(["flops", "--config", str(tmp_path), "--image-hw", "112", "112", "--json"]) == 0
     small = json.loads(capsys.readouterr().out)
     assert small["total_tokens"] == 16 and small["flops"] < small["dense_flops"]
 

@@ -43,7 +43,7 @@ def test_event_map_counts_and_signs():
 
 def test_event_map_resize_keeps_mass_and_location():
     ev = events_in_box(0, 0, 50, 40, 500, seed=1)
-    emap = event_map(ev, (200, 160), out_size=(56, 56))
+    emap = event_map(ev, (200, 160), out_hw=(56, 56))
     assert emap.shape == (56, 56) and emap.sum() == 500
     # the box covers the top-left quarter of the sensor -> top-left quarter of the map
     assert emap[:14, :14].sum() == 500

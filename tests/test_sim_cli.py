@@ -94,7 +94,7 @@ def test_image_with_motion(tmp_path, clip):
                 "-o",
                 str(out),
                 "-q",
-                "--size",
+                "--sensor-size",
                 "40x30",
             ]
         )
@@ -104,7 +104,7 @@ def test_image_with_motion(tmp_path, clip):
     assert source["motion"] == "saccade" and ev["t"].max() <= 300_000
     # INPUT that is an image means the same
     out2 = tmp_path / "i2.h5"
-    assert main([img, "-o", str(out2), "-q", "--size", "40x30"]) == 0
+    assert main([img, "-o", str(out2), "-q", "--sensor-size", "40x30"]) == 0
     with EventReader(out2) as r:
         assert np.array_equal(r.read(), ev)
 
@@ -118,7 +118,7 @@ def test_synthetic_with_upsampling(tmp_path):
                 "moving-shapes",
                 "--duration-ms",
                 "200",
-                "--size",
+                "--sensor-size",
                 "64x48",
                 "--upsample",
                 "flow",

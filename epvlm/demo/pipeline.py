@@ -125,7 +125,7 @@ def run_demo(
     out = Path(out_dir)
     report = out / "report.md"
     if report.exists() and not force:
-        raise OutputExistsError(f"{str(report)!r} exists; pass --force to overwrite it")
+        raise OutputExistsError(f"{str(report)!r} exists; pass force=True to overwrite it")
     if limit is not None and limit < 1:
         raise ParameterError(f"limit {limit!r} must be >= 1")
     model_path = Path(model_dir) if model_dir is not None else DEFAULT_MODEL

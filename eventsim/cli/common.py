@@ -14,6 +14,10 @@ Both scripts build their subcommands from these pieces, so every command behaves
   function or the dotted name of a module holding one, imported only when that command runs;
   an unknown command exits 2 listing the valid ones (``moved`` names where it went).
 - `parse_sensor_size` and `parse_assignments` read ``WIDTHxHEIGHT`` and ``FIELD=VALUE``.
+- `add_renamed_option` keeps an old option spelling as a hidden one that fails naming the new.
+
+Library errors speak Python (``pass force=True``); `cli_command` prints them in the CLI's words
+(``pass --force``), so one message serves both.
 """
 
 from __future__ import annotations
@@ -41,6 +45,11 @@ EXIT_INTERRUPTED = 130
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
+
+
+def _cli_words(text: str) -> str:
+    """A library error on one line, its keyword arguments spelled as this CLI's options."""
+    return _one_line(text).replace("force=True", "--force")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -100,7 +109,7 @@ def cli_command(parser_factory: Callable[[], argparse.ArgumentParser]):
                 print(f"{parser.prog}: interrupted; partial outputs removed", file=sys.stderr)
                 return EXIT_INTERRUPTED
             except EventsimError as exc:
-                print(f"{parser.prog}: error: {_one_line(str(exc))}", file=sys.stderr)
+                print(f"{parser.prog}: error: {_cli_words(str(exc))}", file=sys.stderr)
                 return EXIT_ERROR
             except OSError as exc:
                 print(f"{parser.prog}: error: {describe_os_error(exc)}", file=sys.stderr)
@@ -146,6 +155,27 @@ def parse_sensor_size(text: str) -> tuple[int, int]:
     if width <= 0 or height <= 0:
         raise ParameterError(f"sensor size {text!r} must be positive, e.g. 640x480")
     return width, height
+
+
+class _RenamedOption(argparse.Action):
+    def __call__(self, parser, namespace, values, option_string=None):  # type: ignore[no-untyped-def]
+        parser.error(f"{option_string} was renamed {self.metavar}")
+
+
+def add_renamed_option(parser: argparse.ArgumentParser, old: str, new: str) -> None:
+    """Keep ``old`` as a hidden option that fails with "OLD was renamed NEW" (exit 2).
+
+    ``new`` is the text after "renamed", e.g. ``"--image-hw (H W)"``. It takes any number of
+    values, so the error names the rename rather than a stray value.
+    """
+    parser.add_argument(
+        old,
+        action=_RenamedOption,
+        nargs="*",
+        metavar=new,
+        help=argparse.SUPPRESS,
+        default=argparse.SUPPRESS,
+    )
 
 
 def parse_assignments(items: list[str] | None) -> dict[str, str]:

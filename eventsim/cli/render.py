@@ -166,7 +166,7 @@ def main(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         sensor_size=args.sensor_size,
     )
-    width, height = result.frame_size
+    width, height = result.frame_wh
     span_ms = (result.t_end_us - result.t_start_us) / 1000
     print(
         f"wrote {result.path} ({result.kind}): {result.n_frames} frame"

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from eventsim.cli.common import (
+    add_renamed_option,
     check_output,
     cli_command,
     make_parser,
@@ -80,7 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     opt.add_argument("--interval-ms", type=float, default=10.0, help="time between --pair images")
     sensor = p.add_argument_group("sensor and pixel model")
     sensor.add_argument("--camera", choices=sorted(CAMERA_NAMES), help="sensor size of a camera")
-    sensor.add_argument("--size", metavar="WxH", help="sensor size, e.g. 640x480")
+    sensor.add_argument("--sensor-size", metavar="WxH", help="sensor size, e.g. 640x480")
+    add_renamed_option(sensor, "--size", "--sensor-size (WxH)")
     sensor.add_argument(
         "--fit",
         choices=FITS,
@@ -169,12 +171,12 @@ def _frame_folder(path, timestamps: str | None):
 def _sensor_size(args) -> tuple[int, int] | None:
     from eventsim.simulator.params import CAMERAS
 
-    if args.camera and args.size:
-        raise ParameterError("give --camera or --size, not both")
+    if args.camera and args.sensor_size:
+        raise ParameterError("give --camera or --sensor-size, not both")
     if args.camera:
         return CAMERAS[args.camera]
-    if args.size:
-        return parse_sensor_size(args.size)
+    if args.sensor_size:
+        return parse_sensor_size(args.sensor_size)
     return None
 
 

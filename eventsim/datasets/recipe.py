@@ -420,14 +420,23 @@ def _apply_override(raw: dict[str, Any], key: str, value: Any) -> None:
     raw[table][parts[1]] = value
 
 
+# SceneConfig fields that a [source] table does not set: the camera gives the frame size
+_SET_ELSEWHERE = {
+    f"source.{name}": "camera.width and camera.height (W, H), or camera.preset"
+    for name in ("sensor_size", "image_size", "image_hw")
+}
+
+
 def _check_table(
     table: str, values: dict[str, Any], fields: dict[str, Field], extra: set[str], kind: str = ""
 ) -> dict[str, Any]:
     unknown = sorted(set(values) - set(fields) - extra)
     if unknown:
         scope = f" for source kind {kind!r}" if kind else ""
+        elsewhere = _SET_ELSEWHERE.get(f"{table}.{unknown[0]}")
+        hint = f" (it is {elsewhere})" if elsewhere else ""
         raise RecipeError(
-            f"unknown field {table}.{unknown[0]}{scope}; valid fields: "
+            f"unknown field {table}.{unknown[0]}{scope}{hint}; valid fields: "
             + ", ".join(sorted(set(fields) | extra))
         )
     out: dict[str, Any] = {}

@@ -34,7 +34,7 @@ class RenderResult:
     path: Path
     kind: str
     n_frames: int
-    frame_size: tuple[int, int]
+    frame_wh: tuple[int, int]
     t_start_us: int
     t_end_us: int
 
@@ -97,7 +97,7 @@ def render_file(
     kind = output_kind(out)
     if Path(out).exists() and not force:
         # The sink checks again; failing here spares reading the input first.
-        raise OutputExistsError(f"output {str(out)!r} exists; pass --force to overwrite it")
+        raise OutputExistsError(f"output {str(out)!r} exists; pass force=True to overwrite it")
 
     with open_events(path, sensor_size=sensor_size) as reader:
         n_frames_saved = int(getattr(reader, "num_frames", 0) or 0)
@@ -154,7 +154,7 @@ def render_file(
         path=sink.path,
         kind=kind,
         n_frames=sink.n_frames,
-        frame_size=renderer.frame_size,
+        frame_wh=renderer.frame_wh,
         t_start_us=first_us,
         t_end_us=last_us,
     )

@@ -124,7 +124,7 @@ class FrameRenderer:
         )
 
     @property
-    def frame_size(self) -> tuple[int, int]:
+    def frame_wh(self) -> tuple[int, int]:
         """(width, height) of the frames this renderer returns."""
         width, height = self.sensor_size
         if self.params.mode == "voxel":

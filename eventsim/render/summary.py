@@ -226,7 +226,7 @@ def plot_summary(
     if out.suffix.lower() not in (".png", ".pdf", ".svg"):
         raise ParameterError(f"plot output {str(out)!r} must end in .png, .pdf or .svg")
     if out.exists() and not force:
-        raise OutputExistsError(f"output {str(out)!r} exists; pass --force to overwrite it")
+        raise OutputExistsError(f"output {str(out)!r} exists; pass force=True to overwrite it")
     require("matplotlib", "viz", "eventsim plot")
     with open_events(path, sensor_size=sensor_size) as reader:
         summary = collect_summary(reader, n_bins=n_bins, name=Path(path).name, progress=progress)

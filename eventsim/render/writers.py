@@ -64,7 +64,7 @@ class FrameSink(ABC):
         self.force = force
         if self.path.exists() and not force:
             raise OutputExistsError(
-                f"output {str(self.path)!r} exists; pass --force to overwrite it"
+                f"output {str(self.path)!r} exists; pass force=True to overwrite it"
             )
         if self.path.is_dir() and not isinstance(self, FolderSink):
             raise EventFileError(f"output {str(self.path)!r} is a folder; expected a file name")
