@@ -296,14 +296,16 @@ def _collect(packets: Iterable[np.ndarray]) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0, dtype=EVENT_DTYPE)
 
 
-def npy_dtype(size: tuple[int, int]) -> np.dtype:
-    """`EVENT_DTYPE` whose x and y fields carry the sensor size as titles (``sensor_width=W``),
-    so a .npy keeps it; numpy ignores titles when comparing dtypes or indexing by name."""
+def npy_dtype(sensor_size: tuple[int, int]) -> np.dtype:
+    """`EVENT_DTYPE` whose x and y fields carry ``sensor_size`` (W, H) as titles
+    (``sensor_width=W``), so a .npy keeps it; numpy ignores titles when comparing dtypes or
+    indexing by name."""
+    width, height = sensor_size
     return np.dtype(
         {
             "names": list(EVENT_DTYPE.names),
             "formats": [EVENT_DTYPE[n] for n in EVENT_DTYPE.names],
-            "titles": [f"sensor_width={size[0]}", f"sensor_height={size[1]}", None, None],
+            "titles": [f"sensor_width={width}", f"sensor_height={height}", None, None],
         }
     )
 
