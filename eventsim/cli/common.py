@@ -158,7 +158,13 @@ def parse_sensor_size(text: str) -> tuple[int, int]:
 
 
 class _RenamedOption(argparse.Action):
-    def __call__(self, parser, namespace, values, option_string=None):  # type: ignore[no-untyped-def]
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
         parser.error(f"{option_string} was renamed {self.metavar}")
 
 

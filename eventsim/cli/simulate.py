@@ -82,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     sensor = p.add_argument_group("sensor and pixel model")
     sensor.add_argument("--camera", choices=sorted(CAMERA_NAMES), help="sensor size of a camera")
     sensor.add_argument("--sensor-size", metavar="WxH", help="sensor size, e.g. 640x480")
-    add_renamed_option(sensor, "--size", "--sensor-size (WxH)")
+    add_renamed_option(p, "--size", "--sensor-size (WxH)")
     sensor.add_argument(
         "--fit",
         choices=FITS,
