@@ -145,15 +145,19 @@ def check_output(path: str | os.PathLike, force: bool) -> Path:
     return path
 
 
+class _OptionValueError(ParameterError, argparse.ArgumentTypeError):
+    """A bad option value: argparse shows its message as it is (not 'invalid ... value')."""
+
+
 def parse_sensor_size(text: str) -> tuple[int, int]:
     """``'640x480'`` -> ``(640, 480)``."""
     parts = text.lower().replace("*", "x").split("x")
     try:
         width, height = (int(v) for v in parts)
     except ValueError:
-        raise ParameterError(f"sensor size {text!r} is not WIDTHxHEIGHT, e.g. 640x480") from None
-    if width <= 0 or height <= 0:
-        raise ParameterError(f"sensor size {text!r} must be positive, e.g. 640x480")
+        raise _OptionValueError(f"sensor size {text!r} is not WIDTHxHEIGHT, e.g. 640x480") from None
+    if not (0 < width <= 32767 and 0 < height <= 32767):
+        raise _OptionValueError(f"sensor size {text!r} must be 1..32767 each, e.g. 640x480")
     return width, height
 
 

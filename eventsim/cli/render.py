@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
 from eventsim.cli.common import cli_command, make_parser, parse_sensor_size
-from eventsim.errors import InvalidEventsError, OutputExistsError
+from eventsim.errors import InvalidEventsError, OutputExistsError, ParameterError
 from eventsim.events import StreamCheck
 from eventsim.options import BACKGROUNDS, COLOR_BY, HEATMAP_SCALES, OVERLAY_FRAMES, RENDER_MODES
 from eventsim.render.colors import COLORMAPS
@@ -117,9 +118,17 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def check_events_file(path: str, sensor_size: tuple[int, int] | None) -> None:
+# Beyond these, an output is refused up front: most frames would be empty, or it would not fit
+# in memory (GIF frames are held until the end) or on a typical disk.
+MAX_FRAMES = 100_000
+MAX_FRAMES_PER_EVENT = 10
+MAX_GIF_FRAMES = 10_000
+MAX_FRAME_PIXELS = 1 << 26
+
+
+def check_events_file(path: str, sensor_size: tuple[int, int] | None) -> dict:
     """Refuse a file whose events break the format's rules (`StreamCheck`): a frame drawn from
-    them would silently show wrong polarities or drop pixels."""
+    them would silently show wrong polarities or drop pixels. Returns what sizing needs."""
     from eventsim.io import open_events
 
     with open_events(path, sensor_size=sensor_size) as reader:
@@ -129,6 +138,48 @@ def check_events_file(path: str, sensor_size: tuple[int, int] | None) -> None:
                 raise InvalidEventsError(
                     f"{path}: invalid events: {check.problem} (see 'eventsim info --check')"
                 )
+        return {
+            "events": len(reader),
+            "t_start_us": int(reader.t_start_us),
+            "t_end_us": int(reader.t_end_us),
+            "sensor_size": tuple(reader.sensor_size),
+        }
+
+
+def check_output_size(args: argparse.Namespace, stats: dict) -> None:
+    """Refuse renders whose frame count or frame size is absurd for the input."""
+    width, height = stats["sensor_size"]
+    scale = max(1, args.scale)
+    if width * height * scale * scale > MAX_FRAME_PIXELS:
+        raise ParameterError(
+            f"--scale {args.scale} makes {width * scale}x{height * scale} frames; keep "
+            f"width x height under {MAX_FRAME_PIXELS:,} pixels"
+        )
+    from eventsim.render.writers import output_kind
+
+    kind = output_kind(args.output)
+    if kind == "png":
+        return
+    n = stats["events"]
+    if args.events_per_frame is not None:
+        if args.events_per_frame < 1:
+            return  # the renderer reports it
+        frames = -(-n // args.events_per_frame)
+    else:
+        if args.window_ms is None and not args.fps > 0:
+            return  # the renderer reports a bad --fps
+        window_us = (args.window_ms if args.window_ms is not None else 1000.0 / args.fps) * 1000
+        lo = stats["t_start_us"] + (args.start or 0.0) * 1000.0
+        hi = stats["t_end_us"] if args.end is None else stats["t_start_us"] + args.end * 1000.0
+        if not (math.isfinite(window_us) and window_us > 0 and math.isfinite(hi - lo) and hi > lo):
+            return  # the renderer reports these
+        frames = math.ceil((hi - lo) / window_us)
+    limit = MAX_GIF_FRAMES if kind == "gif" else max(MAX_FRAMES, MAX_FRAMES_PER_EVENT * n)
+    if frames > limit:
+        raise ParameterError(
+            f"these settings give {frames:,} frames for {n:,} events (limit {limit:,} for "
+            f"{kind} output); use a longer --window-ms, more --events-per-frame, or --start/--end"
+        )
 
 
 @cli_command(build_parser)
@@ -152,7 +203,7 @@ def main(args: argparse.Namespace) -> int:
     )
     if Path(args.output).exists() and not args.force:
         raise OutputExistsError(f"output {args.output!r} exists; pass --force to overwrite it")
-    check_events_file(args.file, args.sensor_size)
+    check_output_size(args, check_events_file(args.file, args.sensor_size))
     result = render_file(
         args.file,
         args.output,

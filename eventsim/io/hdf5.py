@@ -40,7 +40,13 @@ from eventsim.errors import (
     UnknownLayoutError,
 )
 from eventsim.events import EVENT_DTYPE, as_events, check_sensor_size, empty_events
-from eventsim.outputs import check_interrupted, fsync_file, remove_stale_temps, temp_path
+from eventsim.outputs import (
+    check_interrupted,
+    describe_os_error,
+    fsync_file,
+    remove_stale_temps,
+    temp_path,
+)
 
 FORMAT_NAME = "eventsim-events"
 FORMAT_VERSION = "1.0"
@@ -191,7 +197,9 @@ class EventWriter:
             self._f = h5py.File(self._tmp, "w", rdcc_nbytes=0)
         except OSError as exc:
             self._tmp.unlink(missing_ok=True)
-            raise EventFileError(f"cannot create {str(self.path)!r}: {exc}") from None
+            raise EventFileError(
+                f"cannot create {str(self.path)!r}: {describe_os_error(exc)}"
+            ) from None
         except BaseException:
             # Ctrl-C while the file was being created
             self._tmp.unlink(missing_ok=True)

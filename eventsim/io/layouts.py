@@ -353,9 +353,10 @@ def _open_hdf5_layout(
     try:
         found = _sniff_hdf5(f)
         if layout is not None and layout != found:
+            what = HDF5_LAYOUTS.get(layout, "not an HDF5 layout")
             raise UnknownLayoutError(
-                f"{str(path)!r} does not have the {layout!r} layout "
-                f"({HDF5_LAYOUTS[layout]}); detected: {found or 'none'}"
+                f"{str(path)!r} does not have the {layout!r} layout ({what}); "
+                f"detected: {found or 'none'}"
             )
         if found is None:
             tried = "; ".join(HDF5_LAYOUTS.values())
