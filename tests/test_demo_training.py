@@ -50,6 +50,27 @@ def test_batches_are_deterministic_and_mix_in_sparse_samples(tool, tmp_path):
     assert not bool((a["labels"] == unk).any())
 
 
+def test_vocabulary_covers_every_answer_and_question():
+    """An answer word outside the vocabulary becomes <unk>: the model then learns to answer
+    <unk>, and teacher-forced accuracy calls that correct."""
+    spec = importlib.util.spec_from_file_location("train_demo_model_vocab", TOOL)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    from epvlm.processing import build_offline_processor
+    from eventsim.datasets import scenes
+
+    base = tool.scene_config(tool.DEFAULT_RECIPE)
+    for qtype in scenes.QUESTION_TYPES["target"]:
+        cfg = base.replace(question_types=(qtype,))
+        proc = build_offline_processor(tool.task_vocabulary(cfg))
+        unk = proc.tokenizer.unk_token_id
+        for seed in range(12):
+            s = scenes.draw_sample(cfg, seed, render_frames=False)
+            for text in (s.question, *s.choices):
+                ids = proc.tokenizer(text)["input_ids"]
+                assert unk not in ids, (qtype, text)
+
+
 def test_training_runs_a_few_steps_and_saves_a_loadable_checkpoint(tool, tmp_path):
     out = tmp_path / "model"
     log = tmp_path / "train.log"

@@ -154,6 +154,7 @@ def task_vocabulary(cfg) -> list[str]:
     from eventsim.datasets import scenes
 
     texts: list[str] = [*scenes.COLORS, *scenes.SHAPES, *scenes.DIRECTIONS, scenes.NOT_MOVING]
+    texts += list(scenes.PATTERNS)
     texts += ["yes", "no", "grey"]
     texts += [name for grid in scenes.POSITION_GRIDS.values() for row in grid for name in row]
     texts += [str(k) for k in range(10)]
