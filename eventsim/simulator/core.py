@@ -184,7 +184,8 @@ class EventSimulator:
 
         levels = np.arange(256, dtype=np.float64)
         self._log_lut = torch.from_numpy(log_curve_np(levels, params)).to(dev, f64)
-        self._a_lut = torch.from_numpy(np.minimum(1.0, (levels + 20.0) / 275.0)).to(dev, f64)
+        self._a_lut_np = np.minimum(1.0, (levels + 20.0) / 275.0)
+        self._a_lut = torch.from_numpy(self._a_lut_np).to(dev, f64)
         self.reset()
 
     # ------------------------------------------------------------------ state
@@ -285,20 +286,27 @@ class EventSimulator:
             return _lookup(self._log_lut, luma)
         return _log_curve_t(luma, self.params)
 
-    def _intensity_factor(self, luma: torch.Tensor) -> torch.Tensor:
-        """v2e's a = (I + 20) / 275, capped at 1: 0.073 for black, 1 at 255 DN."""
+    def _intensity_factor(self, luma):
+        """v2e's a = (I + 20) / 275, capped at 1: 0.073 for black, 1 at 255 DN (a tensor, or
+        a numpy array for numpy input: the same float64 values)."""
         torch = _torch()
+        if isinstance(luma, np.ndarray):
+            if luma.dtype == np.uint8:
+                return self._a_lut_np[luma]
+            return np.minimum((luma + 20.0) / 275.0, 1.0)
         if luma.dtype == torch.uint8:
             return _lookup(self._a_lut, luma)
         return ((luma + 20.0) / 275.0).clamp_max(1.0)
 
-    def _mean_intensity_factor(self, luma: torch.Tensor) -> float:
+    def _mean_intensity_factors(self, luma: torch.Tensor) -> list[float]:
+        """Mean of a = (I + 20) / 275 (capped at 1) over each frame of ``luma`` [T, N]."""
         torch = _torch()
         if luma.dtype == torch.uint8:
-            # a = (I + 20) / 275 is linear on 0..255: an exact integer mean suffices
-            total = int(luma.sum(dtype=torch.int64))
-            return (total / luma.numel() + 20.0) / 275.0
-        return float(self._intensity_factor(luma).mean())
+            # a is linear on 0..255: an exact integer mean suffices
+            n = luma.shape[1]
+            totals = luma.sum(dim=1, dtype=torch.int64).tolist()
+            return [(total / n + 20.0) / 275.0 for total in totals]
+        return [float(self._intensity_factor(row).mean()) for row in luma]
 
     def _drift(self, base, speed, anchor, t_us: int):
         return base + speed * (t_us - anchor).to(speed.dtype)
@@ -398,8 +406,16 @@ class EventSimulator:
         self._x_prev = x_last
         noise = []
         if p.shot_noise_rate_hz > 0 or self._hot is not None:
+            # one pass over the batch for every interval's mean intensity factor
+            mean_a = self._mean_intensity_factors(luma) if p.shot_noise_rate_hz > 0 else None
             for k in range(t_count):
-                ev = self._noise_events(luma[k], t_starts[k], t_ends[k] - t_starts[k], self._k + k)
+                ev = self._noise_events(
+                    luma[k],
+                    t_starts[k],
+                    t_ends[k] - t_starts[k],
+                    self._k + k,
+                    None if mean_a is None else mean_a[k],
+                )
                 if ev is not None:
                     noise.append(ev)
         self._t_prev = t_ends[-1]
@@ -517,7 +533,7 @@ class EventSimulator:
         gain = (1.0 + self.params.leak_jitter_fraction * z).clamp_min(0.0)
         speed.index_copy_(0, idx, _sel(self._leak_speed0, pix) * gain)
 
-    def _noise_events(self, luma_k: torch.Tensor, t_prev: int, dt: int, k: int):
+    def _noise_events(self, luma_k: torch.Tensor, t_prev: int, dt: int, k: int, mean_a):
         """Shot noise and hot pixels of interval ``k``: (pixel, t, p) tensors, or None."""
         torch = _torch()
         p = self.params
@@ -529,22 +545,27 @@ class EventSimulator:
             # thinning: uniform candidates at the peak rate, each kept with probability w_i.
             # Only the candidates' intensities are looked up.
             ratio = p.shot_noise_bright_ratio
-            mean_w = 1.0 - (1.0 - ratio) * self._mean_intensity_factor(luma_k)
+            mean_w = 1.0 - (1.0 - ratio) * mean_a
             peak = p.shot_noise_rate_hz / mean_w
             count = int(rng.poisson(peak * self._n * dt * 1e-6))
             if count:
                 cand = rng.integers(0, self._n, count)
-                t_c = t_prev + 1 + np.floor(rng.random(count) * dt).astype(np.int64)
-                pol_c = rng.random(count) < 0.5
-                u = rng.random(count)
-                pix = torch.from_numpy(cand).to(self.device)
+                # the same three uniform streams as three calls, drawn in one
+                t_u, pol_u, u = rng.random((3, count))
+                t_c = t_prev + 1 + np.floor(t_u * dt).astype(np.int64)
+                pol_c = pol_u < 0.5
                 if ratio != 1:
-                    a_c = self._intensity_factor(_sel(luma_k, pix))
-                    keep = torch.from_numpy(u).to(self.device) < 1.0 - (1.0 - ratio) * a_c
-                    keep_idx = torch.nonzero(keep).squeeze(1)
-                    pix = _sel(pix, keep_idx)
-                    keep_np = keep.cpu().numpy()
-                    t_c, pol_c = t_c[keep_np], pol_c[keep_np]
+                    if self.device.type == "cpu":
+                        a_c = self._intensity_factor(luma_k.numpy()[cand])
+                        keep_np = u < 1.0 - (1.0 - ratio) * a_c
+                    else:
+                        a_c = self._intensity_factor(
+                            _sel(luma_k, torch.from_numpy(cand).to(self.device))
+                        )
+                        keep = torch.from_numpy(u).to(self.device) < 1.0 - (1.0 - ratio) * a_c
+                        keep_np = keep.cpu().numpy()
+                    cand, t_c, pol_c = cand[keep_np], t_c[keep_np], pol_c[keep_np]
+                pix = torch.from_numpy(cand).to(self.device)
                 pix_parts.append(pix)
                 t_parts.append(t_c)
                 p_parts.append(pol_c)
