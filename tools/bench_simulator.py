@@ -1,4 +1,4 @@
-"""Benchmark the DVS simulator end to end: decode -> simulate -> HDF5.
+"""Benchmark the DVS simulator end to end: decode -> simulate -> HDF5, and against esim_py.
 
 For each sensor size, renders the built-in moving-shapes clip to an MP4 (once, in a temp
 folder), then times `eventsim.simulator.simulate(video, out=...)` for the ``ideal`` preset and
@@ -10,11 +10,23 @@ are generated on the fly (not decoded) to show memory stays flat.
     python tools/bench_simulator.py                   # all sizes, 1-minute RSS run
     python tools/bench_simulator.py --rss-minutes 10  # the 10-minute RSS figure
     python tools/bench_simulator.py --sizes 346x260 --repeats 3 --no-rss
+    python tools/bench_simulator.py --peers --esim-python /path/to/venv/bin/python
+
+``--peers`` compares with esim_py (ESIM's C++ core; GPL, so it is never vendored: build it in
+its own virtual environment, docs/benchmarks.md says how, and pass that interpreter with
+``--esim-python`` or ``$ESIM_PY_PYTHON``). Runs alternate between the two tools (interleaved,
+best of ``--repeats``), at one thread each: frames already in memory (ideal preset, and our
+``clean``/``noisy`` presets against our ideal), and a command line reading a folder of PNG
+frames and writing HDF5 (``eventsim simulate`` against esim_py plus an uncompressed h5py write),
+timed from process start to exit. In-memory runs of esim_py use ``generateFromFrames``, a
+measurement-only binding over the same ``esim.cpp`` code path as ``generateFromFolder``; without
+it only the command-line comparison runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -132,6 +144,154 @@ def breakdown(repeats: int) -> None:
         print(f"| {name} | {best[name] / len(gray) * 1e3:.2f} | {events[name] / len(gray):,.0f} |")
 
 
+ESIM_CHILD = r"""
+import json, sys, time
+import numpy as np
+import esim_py
+mode, arg = sys.argv[1], sys.argv[2]
+sim = esim_py.EventSimulator(0.2, 0.2, 0.0, 1e-3, True)
+if mode == "ram":
+    frames = np.load(arg + "/gray.npy")
+    ts = (np.load(arg + "/ts.npy") / 1e6).tolist()
+    if not hasattr(sim, "generateFromFrames"):
+        print(json.dumps(None))
+        sys.exit(0)
+    t0 = time.perf_counter()
+    ev = sim.generateFromFrames(frames, ts)
+    print(json.dumps({"wall_s": time.perf_counter() - t0, "n_events": int(ev.shape[0])}))
+else:
+    import h5py
+    ev = sim.generateFromFolder(arg + "/images", arg + "/timestamps.txt")
+    with h5py.File(sys.argv[3], "w") as f:
+        f["events/x"] = ev[:, 0].astype(np.uint16)
+        f["events/y"] = ev[:, 1].astype(np.uint16)
+        f["events/t"] = np.round(ev[:, 2] * 1e6).astype(np.int64)
+        f["events/p"] = (ev[:, 3] > 0).astype(np.uint8)
+    print(json.dumps({"n_events": int(ev.shape[0])}))
+"""
+
+
+def find_esim_python(given: str | None) -> str | None:
+    """An interpreter that can import esim_py: ``given``, $ESIM_PY_PYTHON, or this one."""
+    for cand in (given, os.environ.get("ESIM_PY_PYTHON"), sys.executable):
+        if not cand:
+            continue
+        ok = subprocess.run([cand, "-c", "import esim_py"], capture_output=True).returncode == 0
+        if ok:
+            return cand
+        if cand is given:
+            raise SystemExit(f"{cand} cannot import esim_py")
+    return None
+
+
+def _esim(python: str, *args: str) -> dict | None:
+    res = subprocess.run(
+        [python, "-c", ESIM_CHILD, *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1", "OPENCV_FOR_THREADS_NUM": "1"},
+    )
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def _ours_ram(gray: np.ndarray, ts: np.ndarray, preset: str) -> dict:
+    from eventsim.simulator import DVSParams, EventSimulator
+
+    h, w = gray.shape[1:]
+    sim = EventSimulator(DVSParams.from_preset(preset), (w, h))
+    batch = max(1, 4_000_000 // (w * h))
+    n = 0
+    wall0 = time.perf_counter()
+    for i in range(0, len(gray), batch):
+        n += sim.step(gray[i : i + batch], ts[i : i + batch]).size
+    return {"wall_s": time.perf_counter() - wall0, "n_events": n}
+
+
+def peers(sizes: list[str], repeats: int, esim_python: str | None) -> None:
+    """Interleaved ours-vs-esim_py runs: frames in RAM, and frame folder -> HDF5 from the shell."""
+    import cv2
+    import torch
+
+    # the numba kernel once loaded (as in any long run); its load time is start-up, counted in
+    # the command-line rows below
+    with contextlib.suppress(ImportError):
+        import eventsim.simulator._kernels  # noqa: F401
+    from eventsim.simulator.synthetic import moving_shapes_clip
+
+    torch.set_num_threads(1)
+    python = find_esim_python(esim_python)
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    print(
+        f"# peers: {os.cpu_count()} CPUs visible, load average {load} at start, 1 thread each, "
+        f"interleaved, best of {repeats}; esim_py: {python or 'not importable (skipped)'}"
+    )
+    ram: dict[tuple[str, str], float] = {}
+    cli: dict[tuple[str, str], float] = {}
+    counts: dict[tuple[str, str], int] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in sizes:
+            w, h = (int(v) for v in size.split("x"))
+            n = SIZES[size]
+            frames, ts = moving_shapes_clip(w, h, duration_s=n / 30, fps=30, seed=0)
+            gray = np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames])
+            d = Path(tmp) / size
+            (d / "images").mkdir(parents=True)
+            for i, g in enumerate(gray):
+                cv2.imwrite(str(d / "images" / f"{i:05d}.png"), g)
+            (d / "timestamps.txt").write_text("".join(f"{t / 1e6:.6f}\n" for t in ts))
+            np.save(d / "gray.npy", gray)
+            np.save(d / "ts.npy", ts)
+            _ours_ram(gray[:3], ts[:3], "ideal")  # first-call costs out of the timings
+            ours_cmd = [sys.executable, "-m", "eventsim", "simulate", str(d), "-o",
+                        str(d / "ours.h5"), "--force", "-q", "--threads", "1"]  # fmt: skip
+            for _ in range(repeats):
+                for preset in ("ideal", "clean", "noisy"):
+                    r = _ours_ram(gray, ts, preset)
+                    key = (size, preset)
+                    ram[key] = min(ram.get(key, float("inf")), r["wall_s"])
+                    counts[key] = r["n_events"]
+                if python:
+                    r = _esim(python, "ram", str(d))
+                    if r is not None:
+                        ram[(size, "esim")] = min(ram.get((size, "esim"), 1e9), r["wall_s"])
+                        counts[(size, "esim")] = r["n_events"]
+                t0 = time.perf_counter()
+                subprocess.run(ours_cmd, check=True, capture_output=True)
+                cli[(size, "ours")] = min(cli.get((size, "ours"), 1e9), time.perf_counter() - t0)
+                if python:
+                    t0 = time.perf_counter()
+                    _esim(python, "folder", str(d), str(d / "esim.h5"))
+                    cli[(size, "esim")] = min(
+                        cli.get((size, "esim"), 1e9), time.perf_counter() - t0
+                    )
+    print()
+    print("| size | frames | ev/frame (ours, esim_py) | ours ideal fr/s | esim_py fr/s | ratio "
+          "| clean / ideal time | noisy / ideal time |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
+    for size in sizes:
+        n = SIZES[size]
+        ideal = ram[(size, "ideal")]
+        esim = ram.get((size, "esim"))
+        ev_e = f"{counts[(size, 'esim')] / n:,.0f}" if esim else "-"
+        print(
+            f"| {size} | {n} | {counts[(size, 'ideal')] / n:,.0f}, {ev_e} | {n / ideal:.0f} | "
+            f"{f'{n / esim:.0f}' if esim else '-'} | {f'{esim / ideal:.2f}x' if esim else '-'} | "
+            f"{ram[(size, 'clean')] / ideal:.2f} | {ram[(size, 'noisy')] / ideal:.2f} |"
+        )
+    print()
+    print("| size | `eventsim simulate` folder -> HDF5 (s) | esim_py folder -> HDF5 (s) | ratio |")
+    print("|---|---|---|---|")
+    for size in sizes:
+        ours = cli[(size, "ours")]
+        esim = cli.get((size, "esim"))
+        print(
+            f"| {size} | {ours:.2f} | {f'{esim:.2f}' if esim else '-'} | "
+            f"{f'{esim / ours:.2f}x' if esim else '-'} |"
+        )
+    print(f"\nload average at the end: {', '.join(f'{v:.1f}' for v in os.getloadavg())}")
+
+
 class _SyntheticStream:
     """The moving-shapes clip generated frame by frame (never decoded, never held whole)."""
 
@@ -206,6 +366,8 @@ def main() -> None:
         action="store_true",
         help="only the per-feature CPU cost table of v2e-default at 346x260",
     )
+    ap.add_argument("--peers", action="store_true", help="only the comparison with esim_py")
+    ap.add_argument("--esim-python", help="interpreter that can import esim_py")
     ap.add_argument(
         "--_rss-child",
         dest="rss_child",
@@ -219,6 +381,9 @@ def main() -> None:
         return
     if args.breakdown:
         breakdown(args.repeats)
+        return
+    if args.peers:
+        peers(args.sizes, args.repeats, args.esim_python)
         return
 
     from eventsim.simulator import simulate_frames
