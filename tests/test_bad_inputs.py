@@ -254,6 +254,7 @@ def test_invalid_events_are_caught_by_info_convert_render(tmp_path, capsys, what
         ["convert", bad, tmp_path / "o.npy"],
         ["convert", bad, tmp_path / "o.h5"],
         ["render", bad, "-o", tmp_path / "o.png", "--no-progress"],
+        ["plot", bad, "-o", tmp_path / "p.png", "--no-progress"],
     ):
         rc, _, err = run(capsys, *argv)
         assert rc == 1, argv

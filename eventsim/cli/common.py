@@ -188,6 +188,30 @@ def add_renamed_option(parser: argparse.ArgumentParser, old: str, new: str) -> N
     )
 
 
+def check_events_file(path: str | os.PathLike, sensor_size: tuple[int, int] | None) -> dict:
+    """Refuse an event file whose events break the format's rules (`StreamCheck`: time order,
+    polarity 0/1, coordinates inside the sensor), before a command draws wrong figures or
+    frames from it. Returns ``events``, ``t_start_us``, ``t_end_us`` and ``sensor_size``."""
+    from eventsim.errors import InvalidEventsError
+    from eventsim.events import StreamCheck
+    from eventsim.io import open_events
+
+    with open_events(path, sensor_size=sensor_size) as reader:
+        check = StreamCheck(reader.sensor_size)
+        for packet in reader.iter_chunks(1 << 20):
+            if check.check(packet) is not None:
+                raise InvalidEventsError(
+                    f"{os.fspath(path)}: invalid events: {check.problem} "
+                    "(see 'eventsim info --check')"
+                )
+        return {
+            "events": len(reader),
+            "t_start_us": int(reader.t_start_us),
+            "t_end_us": int(reader.t_end_us),
+            "sensor_size": tuple(reader.sensor_size),
+        }
+
+
 def parse_assignments(items: list[str] | None) -> dict[str, str]:
     """``['a=1', 'b.c=x']`` -> ``{'a': '1', 'b.c': 'x'}`` for ``--set FIELD=VALUE`` options."""
     out: dict[str, str] = {}

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from eventsim.cli.common import cli_command, make_parser, parse_sensor_size
+from eventsim.cli.common import check_events_file, cli_command, make_parser, parse_sensor_size
+from eventsim.errors import OutputExistsError, ParameterError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,6 +34,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(args: argparse.Namespace) -> int:
     from eventsim.render.summary import plot_summary
 
+    if not 1 <= args.bins <= 100_000:
+        raise ParameterError(f"--bins {args.bins} must be 1..100000")
+    if not 10 <= args.dpi <= 2000:
+        raise ParameterError(f"--dpi {args.dpi} must be 10..2000")
+    if Path(args.output).exists() and not args.force:
+        raise OutputExistsError(f"output {args.output!r} exists; pass --force to overwrite it")
+    check_events_file(args.file, args.sensor_size)
     out = plot_summary(
         args.file,
         args.output,

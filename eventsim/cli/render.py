@@ -7,9 +7,8 @@ import math
 import sys
 from pathlib import Path
 
-from eventsim.cli.common import cli_command, make_parser, parse_sensor_size
-from eventsim.errors import InvalidEventsError, OutputExistsError, ParameterError
-from eventsim.events import StreamCheck
+from eventsim.cli.common import check_events_file, cli_command, make_parser, parse_sensor_size
+from eventsim.errors import OutputExistsError, ParameterError
 from eventsim.options import BACKGROUNDS, COLOR_BY, HEATMAP_SCALES, OVERLAY_FRAMES, RENDER_MODES
 from eventsim.render.colors import COLORMAPS
 from eventsim.render.renderer import RenderParams
@@ -124,26 +123,6 @@ MAX_FRAMES = 100_000
 MAX_FRAMES_PER_EVENT = 10
 MAX_GIF_FRAMES = 10_000
 MAX_FRAME_PIXELS = 1 << 26
-
-
-def check_events_file(path: str, sensor_size: tuple[int, int] | None) -> dict:
-    """Refuse a file whose events break the format's rules (`StreamCheck`): a frame drawn from
-    them would silently show wrong polarities or drop pixels. Returns what sizing needs."""
-    from eventsim.io import open_events
-
-    with open_events(path, sensor_size=sensor_size) as reader:
-        check = StreamCheck(reader.sensor_size)
-        for packet in reader.iter_chunks(1 << 20):
-            if check.check(packet) is not None:
-                raise InvalidEventsError(
-                    f"{path}: invalid events: {check.problem} (see 'eventsim info --check')"
-                )
-        return {
-            "events": len(reader),
-            "t_start_us": int(reader.t_start_us),
-            "t_end_us": int(reader.t_end_us),
-            "sensor_size": tuple(reader.sensor_size),
-        }
 
 
 def check_output_size(args: argparse.Namespace, stats: dict) -> None:
