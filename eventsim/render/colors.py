@@ -71,7 +71,7 @@ def parse_color(value: str | Sequence[int]) -> RGB:
         raise ParameterError(f"colour {value!r} is not an (r, g, b) triple") from None
     if len(rgb) != 3 or not all(0 <= v <= 255 for v in rgb):
         raise ParameterError(f"colour {value!r} must be three integers in 0..255")
-    return rgb  # type: ignore[return-value]
+    return rgb
 
 
 def palette(

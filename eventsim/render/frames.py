@@ -276,6 +276,7 @@ def render_voxel_grid(
     # event, which a linear scale would render as near-background.
     level = (np.sign(level) * np.sqrt(np.abs(level)))[..., None]
     bg_ = np.asarray(bg, dtype=np.float32)
+    tiles: np.ndarray
     if background == "grey":
         tiles = np.repeat(128.0 + 127.0 * level, 3, axis=3)
     else:

@@ -114,10 +114,6 @@ def render_file(
                 f"start {start_ms:g} ms is past the last event "
                 f"({(reader.t_end_us - origin) / 1000:g} ms after the first)"
             )
-        if events_per_frame is None and window_us is None:
-            whole_range = kind == "png" and end_ms is not None
-            window_us = max(1.0, float(t1 - t0)) if whole_range else 1e6 / fps
-
         windows: Iterator[Window]
         if events_per_frame is not None:
             ranged = start_ms is not None or end_ms is not None
@@ -126,6 +122,9 @@ def render_file(
             )
             total = math.ceil(len(reader) / int(events_per_frame)) if not ranged else None
         else:
+            if window_us is None:
+                whole_range = kind == "png" and end_ms is not None
+                window_us = max(1.0, float(t1 - t0)) if whole_range else 1e6 / fps
             windows = stream_by_time(reader, float(window_us), t0, t1)
             total = n_time_windows(t0, t1, float(window_us))
         if kind == "png":

@@ -140,10 +140,14 @@ class FrameRenderer:
     ) -> np.ndarray:
         """Frame for the window ``[t_start_us, t_end_us)``; ``image`` is needed in overlay mode."""
         p = self.params
-        colors = {"on_color": p.on_color, "off_color": p.off_color}
         if p.mode == "polarity":
             frame = render_polarity(
-                events, self.sensor_size, background=p.background, color_by=p.color_by, **colors
+                events,
+                self.sensor_size,
+                background=p.background,
+                color_by=p.color_by,
+                on_color=p.on_color,
+                off_color=p.off_color,
             )
         elif p.mode == "overlay":
             if image is None:
@@ -158,13 +162,17 @@ class FrameRenderer:
                 alpha=p.overlay_alpha,
                 color_by=p.color_by,
                 grey_frame=p.overlay_frame == "grey",
-                **colors,
+                on_color=p.on_color,
+                off_color=p.off_color,
             )
         elif p.mode == "timesurface":
             assert self._surface is not None
             self._surface.update(events)
             frame = render_time_surface(
-                self._surface.surface(t_end_us - 1), background=p.background, **colors
+                self._surface.surface(t_end_us - 1),
+                background=p.background,
+                on_color=p.on_color,
+                off_color=p.off_color,
             )
         elif p.mode == "heatmap":
             frame = render_heatmap(
@@ -177,7 +185,9 @@ class FrameRenderer:
             grid = voxel_grid(
                 events, self.sensor_size, p.n_bins, t_start_us=t_start_us, t_end_us=t_end_us - 1
             )
-            frame = render_voxel_grid(grid, background=p.background, **colors)
+            frame = render_voxel_grid(
+                grid, background=p.background, on_color=p.on_color, off_color=p.off_color
+            )
         if p.scale > 1:
             frame = cv2.resize(
                 frame,

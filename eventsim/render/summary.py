@@ -164,7 +164,7 @@ def summary_figure(summary: EventSummary) -> Any:
         top = np.log10(active.max() + 1)
         edges = np.unique(np.round(np.logspace(0, top, 50))) - 0.5
         edges = np.append(edges, active.max() + 0.5) if edges[-1] < active.max() else edges
-        ax.hist(active / s.duration_s, bins=edges / s.duration_s, color="0.35")
+        ax.hist(active / s.duration_s, bins=(edges / s.duration_s).tolist(), color="0.35")
         ax.set_xscale("log")
         median = float(np.median(active)) / s.duration_s
         ax.axvline(median, color=on_c, ls="--", lw=1.2, label=f"median {median:.3g} ev/s")

@@ -184,7 +184,7 @@ class VideoSink(FrameSink):
         if pad_h or pad_w:
             frame = cv2.copyMakeBorder(frame, 0, pad_h, 0, pad_w, cv2.BORDER_CONSTANT, value=0)
         if self._writer is None:
-            fourcc = cv2.VideoWriter_fourcc(*self.fourcc)
+            fourcc = cv2.VideoWriter.fourcc(*self.fourcc)
             self._writer = cv2.VideoWriter(
                 str(self.tmp), fourcc, self.fps, (frame.shape[1], frame.shape[0])
             )
