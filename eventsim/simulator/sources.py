@@ -469,7 +469,7 @@ class ImageMotionSource:
         a, duration_s = self.amplitude_px, self.duration_ms / 1e3
         if self.motion == "saccade":
             return 3 * a / duration_s
-        if self.motion == "random-walk":
+        if self._walk is not None:
             seg = np.hypot(*np.diff(self._walk, axis=0).T).max()
             return seg * (len(self._walk) - 1) / duration_s
         return a / duration_s
@@ -504,6 +504,7 @@ class ImageMotionSource:
             half = 0.5 * min(self.sensor_size)
             return 0.0, 0.0, 1.0 + a * u / half
         walk = self._walk
+        assert walk is not None  # the only motion left is random-walk, whose path __init__ drew
         pos = u * (len(walk) - 1)
         i = min(len(walk) - 2, int(pos))
         f = pos - i

@@ -93,7 +93,7 @@ def moving_shapes_frames(
             x0, y0 = int(np.floor(x)), int(np.floor(y))
             fx, fy = x - x0, y - y0
             bw, bh = min(s.w + 1, width - x0), min(s.h + 1, height - y0)
-            m = np.float32([[1, 0, fx], [0, 1, fy]])
+            m = np.array([[1, 0, fx], [0, 1, fy]], dtype=np.float32)
             sprite = cv2.warpAffine(
                 s.sprite, m, (bw, bh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
             )
@@ -133,7 +133,7 @@ def write_video(
             f"frames have shape {frames.shape} and dtype {frames.dtype}; expected uint8 [T,H,W(,3)]"
         )
     height, width = frames.shape[1:3]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codec), float(fps), (width, height))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*codec), float(fps), (width, height))
     if not writer.isOpened():
         raise ParameterError(f"cannot write video {str(path)!r} with codec {codec!r}")
     try:

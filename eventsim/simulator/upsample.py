@@ -60,11 +60,12 @@ def estimate_flow(a: np.ndarray, b: np.ndarray, method: FlowMethod = "dis") -> n
         size = (max(8, round(w * scale)), max(8, round(h * scale)))
         a8 = cv2.resize(a8, size, interpolation=cv2.INTER_AREA)
         b8 = cv2.resize(b8, size, interpolation=cv2.INTER_AREA)
+    # opencv's stubs type the output flow array as required; None asks opencv to allocate it
     if method == "dis":
-        dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-        flow = dis.calc(a8, b8, None)
+        dis = cv2.DISOpticalFlow.create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+        flow = dis.calc(a8, b8, None)  # type: ignore[call-overload]
     else:
-        flow = cv2.calcOpticalFlowFarneback(a8, b8, None, 0.5, 5, 21, 5, 7, 1.5, 0)
+        flow = cv2.calcOpticalFlowFarneback(a8, b8, None, 0.5, 5, 21, 5, 7, 1.5, 0)  # type: ignore[call-overload]
     if scale < 1.0:
         sx, sy = w / flow.shape[1], h / flow.shape[0]
         flow = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR)
@@ -73,7 +74,9 @@ def estimate_flow(a: np.ndarray, b: np.ndarray, method: FlowMethod = "dis") -> n
     return flow.astype(np.float32)
 
 
-def _warp(img: np.ndarray, grid: tuple[np.ndarray, np.ndarray], flow: np.ndarray, s: float):
+def _warp(
+    img: np.ndarray, grid: tuple[np.ndarray, np.ndarray], flow: np.ndarray, s: float
+) -> np.ndarray:
     """Sample ``img`` at x + s*flow(x)."""
     gx, gy = grid
     return cv2.remap(
@@ -136,7 +139,13 @@ class Upsampler:
         n_motion = math.ceil(motion / p.max_motion_px) if use_flow else 1
         n_log = math.ceil(_robust_max(resid if use_flow else plain) / p.max_log_change)
         n = max(1, min(p.max_upsample_factor, max(n_motion, n_log)))
-        return n, {"f01": f01, "f10": f10, "occluded": occluded, "use_flow": use_flow}
+        return n, {
+            "f01": f01,
+            "f10": f10,
+            "grid": self._grid,
+            "occluded": occluded,
+            "use_flow": use_flow,
+        }
 
     def between(
         self, a: np.ndarray, b: np.ndarray, t0: int, t1: int
@@ -157,8 +166,8 @@ class Upsampler:
             s = i / n
             blend = (1 - s) * af + s * bf
             if use_flow:
-                w0 = _warp(af, self._grid, aux["f10"], s)
-                w1 = _warp(bf, self._grid, aux["f01"], 1 - s)
+                w0 = _warp(af, aux["grid"], aux["f10"], s)
+                w1 = _warp(bf, aux["grid"], aux["f01"], 1 - s)
                 frame = (1 - s) * w0 + s * w1
                 frame = np.where(aux["occluded"], blend, frame)
             else:
