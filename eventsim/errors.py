@@ -3,6 +3,8 @@ so callers (and the CLI) can catch one type and print a single readable line."""
 
 from __future__ import annotations
 
+from types import ModuleType
+
 
 class EventsimError(Exception):
     """Base class of all errors raised by eventsim on bad input or state."""
@@ -52,7 +54,7 @@ class MissingDependencyError(EventsimError, ImportError):
         self.extra = extra
 
 
-def require(module: str, extra: str, feature: str):
+def require(module: str, extra: str, feature: str) -> ModuleType:
     """Import an optional dependency or raise `MissingDependencyError` naming the extra."""
     import importlib
 

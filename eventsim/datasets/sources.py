@@ -27,6 +27,10 @@ class SampleError(Exception):
     """A sample that cannot be built; the message is the reason written to errors.jsonl."""
 
 
+# (where in the split file, the record or None, why the record is unusable or None)
+SourceRow = tuple[dict[str, Any], dict[str, Any] | None, str | None]
+
+
 @dataclasses.dataclass(frozen=True)
 class SampleSpec:
     split: str
@@ -88,6 +92,7 @@ def plan_split(recipe: Recipe, split: str, limit: int | None = None) -> list[Sam
     fmt = recipe.source.get("format", "jsonl")
     if fmt == "auto":
         fmt = "parquet" if path.suffix.lower() in (".parquet", ".pq") else "jsonl"
+    rows: list[SourceRow]
     if fmt == "parquet":
         rows = []
         for part in _parquet_shards(path):
@@ -100,7 +105,7 @@ def plan_split(recipe: Recipe, split: str, limit: int | None = None) -> list[Sam
     media_key = "video" if kind == "video" else "image"
     specs = []
     for i, (where, record, error) in enumerate(rows):
-        if error is None:
+        if record is not None and error is None:
             error = _check_record(record, media_key, kind)
         prov = {"kind": kind, "file": str(path), **where}
         if record is not None and "id" in record:
@@ -119,7 +124,7 @@ def plan_split(recipe: Recipe, split: str, limit: int | None = None) -> list[Sam
     return specs
 
 
-def _jsonl_rows(path: Path, limit: int | None):
+def _jsonl_rows(path: Path, limit: int | None) -> list[SourceRow]:
     from eventsim.errors import DatasetError
 
     try:
@@ -128,7 +133,7 @@ def _jsonl_rows(path: Path, limit: int | None):
         raise DatasetError(f"cannot read split file {str(path)!r}: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:
         raise DatasetError(f"split file {str(path)!r} is not UTF-8 text: {exc}") from None
-    rows = []
+    rows: list[SourceRow] = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -160,7 +165,7 @@ def _parquet_shards(path: Path) -> list[Path]:
     return files
 
 
-def _parquet_rows(path: Path, limit: int | None):
+def _parquet_rows(path: Path, limit: int | None) -> list[SourceRow]:
     from eventsim.errors import DatasetError, require
 
     pq = require("pyarrow.parquet", "parquet", "reading parquet VQA files")
@@ -174,7 +179,7 @@ def _parquet_rows(path: Path, limit: int | None):
         raise DatasetError(
             f"parquet file {str(path)!r} has columns {schema.names}; expected image, question, answer"
         )
-    rows = []
+    rows: list[SourceRow] = []
     for i, row in enumerate(table.to_pylist()):
         if limit is not None and i >= limit:
             break
@@ -245,6 +250,7 @@ class SampleMaker:
     def _shapes(self, spec: SampleSpec) -> BuiltSample:
         from eventsim.datasets.scenes import draw_sample
 
+        assert self._scene is not None  # __init__ reads it for every shapes recipe
         s = draw_sample(self._scene, spec.seed)
         t0, t1 = s.window_us
         events = slice_time(self._simulate(s.frames, s.timestamps_us, spec), t0, t1 + 1)
@@ -359,7 +365,8 @@ class SampleMaker:
             if start_us <= 0
             else VideoSource(path, start_s=start_us / 1e6, sensor_size=size, fit=fit)
         )
-        frames, ts = [], []
+        frames: list[np.ndarray] = []
+        ts: list[int] = []
         last_t, passed = -1, False
         for frame, t in video:
             last_t = t

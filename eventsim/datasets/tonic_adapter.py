@@ -11,17 +11,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eventsim.errors import require
 
-tonic = require("tonic", "tonic", "the tonic dataset adapter")
+if TYPE_CHECKING:
+    from tonic import Dataset as TonicDataset
+else:
+    TonicDataset = require("tonic", "tonic", "the tonic dataset adapter").Dataset
 
-from eventsim.datasets.loader import EventVQADataset  # noqa: E402
-from eventsim.events import EVENT_DTYPE  # noqa: E402
+from eventsim.datasets.loader import EventVQADataset
+from eventsim.events import EVENT_DTYPE
 
 
-class TonicEventVQA(tonic.Dataset):
+class TonicEventVQA(TonicDataset):
     """One split of a built event-VQA dataset as a ``tonic.Dataset``."""
 
     dtype = EVENT_DTYPE
