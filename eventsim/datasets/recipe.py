@@ -420,7 +420,8 @@ def _apply_override(raw: dict[str, Any], key: str, value: Any) -> None:
     raw[table][parts[1]] = value
 
 
-# SceneConfig fields that a [source] table does not set: the camera gives the frame size
+# size fields someone may put in [source] (SceneConfig.sensor_size, old or model-side names):
+# the camera table sets the frame size
 _SET_ELSEWHERE = {
     f"source.{name}": "camera.width and camera.height (W, H), or camera.preset"
     for name in ("sensor_size", "image_size", "image_hw")
