@@ -797,7 +797,7 @@ class EventReader:
         self._decode(handles, self._bufs, lo, hi)
         self._pack(out, self._bufs, 0, hi - lo)
 
-    def _read_long(self, out: np.ndarray, a: int, b: int) -> None:
+    def _read_long(self, out: Any, a: int, b: int) -> None:
         """A long range: decode block i+1 (HDF5, on this thread) while a helper thread packs
         block i into the 13-byte records (numpy copies, which release the GIL), so the
         packing costs little beyond the decoding. Two reused cache-sized buffer sets: fresh
@@ -830,12 +830,14 @@ class EventReader:
         for name, ds in handles.items():
             ds.read_direct(bufs[name], np.s_[lo:hi], np.s_[0 : hi - lo])
 
-    def _pack(self, out: np.ndarray, bufs: dict, at: int, k: int) -> None:
+    def _pack(self, out: Any, bufs: dict, at: int, k: int) -> None:
+        """Copy decoded block columns into ``out``: an `EVENT_DTYPE` array (packing records)
+        or a dict of column arrays (plain contiguous copies)."""
         o = slice(at, at + k)
         for name in "xytp":
             field = out[name]
             values = bufs[name][:k]
-            if values.dtype.itemsize == field.dtype.itemsize:
+            if values.dtype.itemsize == field.dtype.itemsize and values.dtype.kind in "iu":
                 # same-width reinterpretation (uint16 -> int16) copies faster than a cast
                 values = values.view(field.dtype)
             field[o] = values
@@ -859,30 +861,22 @@ class EventReader:
         """Events ``start:stop`` by index (clipped to the file) as four arrays."""
         a, b, _ = slice(start, stop).indices(self._n)
         k = max(b - a, 0)
-        handles = (
-            self._bulk_handles()
-            if k > _READ_STEP
-            else {"x": self._x, "y": self._y, "t": self._t, "p": self._p}
-        )
-        cols = {}
+        cols = {name: np.empty(k, dtype=want) for name, want in _COLUMN_DTYPES.items()}
         try:
-            for name, ds in handles.items():
-                want = _COLUMN_DTYPES[name]
-                arr = np.empty(k, dtype=ds.dtype)
-                if k:
-                    ds.read_direct(arr, np.s_[a:b], np.s_[0:k])
-                if arr.dtype != want:
-                    # same-width views are free (uint16 -> int16); other widths are cast
-                    same = arr.dtype.itemsize == want.itemsize and arr.dtype.kind in "iu"
-                    arr = arr.view(want) if same else arr.astype(want)
-                cols[name] = arr
+            if k > _READ_STEP:
+                # the pipeline of `read`, with contiguous copies instead of record packing
+                self._read_long(cols, a, b)
+            elif k:
+                if self._bufs is None:
+                    self._bufs = self._new_buffers()
+                handles = {"x": self._x, "y": self._y, "t": self._t, "p": self._p}
+                self._decode(handles, self._bufs, a, b)
+                self._pack(cols, self._bufs, 0, k)
         except OSError as exc:
             raise EventFileError(
                 f"cannot read events {a}:{b} from {str(self.path)!r}: the file is truncated "
                 f"or corrupt ({exc})"
             ) from None
-        if self.t_offset_us:
-            cols["t"] += self.t_offset_us
         return EventColumns(**cols)
 
     def _index_of(self, t_abs: int) -> int:
