@@ -24,7 +24,15 @@ from typing import Any
 import numpy as np
 
 from epvlm.errors import ModelDirError
-from epvlm.prior import SELECTORS, Selection, check_keep, select_blocks
+from epvlm.prior import (
+    SELECTORS,
+    EventMapMode,
+    KeepRule,
+    Selection,
+    Selector,
+    check_keep,
+    select_blocks,
+)
 from epvlm.results import aggregate, write_eval_outputs
 from eventsim.errors import OutputExistsError, ParameterError
 
@@ -133,13 +141,13 @@ def check_sensor_size(sensor_size: Sequence[int], height: int, width: int) -> tu
 def make_selection(
     proc,
     sample: dict[str, Any],
-    selector: str,
+    selector: Selector,
     keep: float,
     *,
     window_ms: float | None = None,
     seed: int | np.random.Generator = 0,
-    rule: str = "topk",
-    event_mode: str = "count",
+    rule: KeepRule = "topk",
+    event_mode: EventMapMode = "count",
 ) -> Selection:
     """Apply a selector to one dataset sample (image, events, meta)."""
     from epvlm.processing import grid_for_size
@@ -256,19 +264,19 @@ def answer_selections(
     return texts, details, seconds
 
 
-def _configs(selectors: Iterable[str], keeps: Iterable[float]) -> list[tuple[str, float]]:
-    selectors = list(dict.fromkeys(selectors))
-    bad = [s for s in selectors if s not in SELECTORS]
+def _configs(selectors: Iterable[Selector], keeps: Iterable[float]) -> list[tuple[Selector, float]]:
+    unique = list(dict.fromkeys(selectors))
+    bad = [s for s in unique if s not in SELECTORS]
     if bad:
         raise ParameterError(f"selector(s) {bad} unknown; expected some of {SELECTORS}")
-    keeps = [check_keep(k) for k in keeps]
-    if not keeps:
+    fractions = [check_keep(k) for k in keeps]
+    if not fractions:
         raise ParameterError("no keep fractions given")
-    configs = [("dense", 1.0)]
-    for sel in selectors:
+    configs: list[tuple[Selector, float]] = [("dense", 1.0)]
+    for sel in unique:
         if sel == "dense":
             continue
-        configs.extend((sel, k) for k in dict.fromkeys(keeps))
+        configs.extend((sel, k) for k in dict.fromkeys(fractions))
     return configs
 
 
@@ -299,7 +307,7 @@ def evaluate_dataset(
     dataset_dir: str | Path,
     *,
     split: str = "test",
-    selectors: Sequence[str] = ("dense", "event", "random", "downsample"),
+    selectors: Sequence[Selector] = ("dense", "event", "random", "downsample"),
     keeps: Sequence[float] = (0.75, 0.5, 0.25),
     window_ms: float | None = None,
     limit: int | None = None,
@@ -309,8 +317,8 @@ def evaluate_dataset(
     progress: bool = True,
     seed: int = 0,
     batch_size: int = 16,
-    rule: str = "topk",
-    event_mode: str = "count",
+    rule: KeepRule = "topk",
+    event_mode: EventMapMode = "count",
     force: bool = False,
     prompt: str = "auto",
     max_new_tokens: int | None = None,

@@ -106,9 +106,10 @@ def paired_bootstrap(
     ratio = ratio[np.isfinite(ratio)]
     diff = ma - mb
     r = tuple(np.percentile(ratio, [2.5, 97.5])) if ratio.size else (math.nan, math.nan)
+    d_lo, d_hi = np.percentile(diff, [2.5, 97.5])
     return {
         "ratio": (float(r[0]), float(r[1])),
-        "diff": tuple(float(v) for v in np.percentile(diff, [2.5, 97.5])),
+        "diff": (float(d_lo), float(d_hi)),
     }
 
 
@@ -396,8 +397,9 @@ def paired_table(
 ) -> str:
     """Markdown: paired differences a - b in points (95 % paired-bootstrap interval), one line
     per pair and keep, one column for all questions or per value of ``group``."""
-    values = [None] if group is None else group_values(rows, group)
-    heads = ["all questions"] if group is None else list(values)
+    names = [] if group is None else group_values(rows, group)
+    values: list[str | None] = [None] if group is None else list(names)
+    heads = ["all questions"] if group is None else names
     lines = [
         "| difference | τ | " + " | ".join(heads) + " |",
         "|---|---|" + "---|" * len(heads),

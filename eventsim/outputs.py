@@ -57,7 +57,7 @@ def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
     Temporaries of a process that still runs (a concurrent writer) are left alone.
     """
     path = Path(path)
-    removed = []
+    removed: list[Path] = []
     prefix = f".{path.name}."
     try:
         entries = list(path.parent.iterdir())

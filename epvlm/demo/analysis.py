@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from epvlm.prior import Selector
 from epvlm.results import (
     PAIRS,
     aggregate,
@@ -138,7 +139,7 @@ def target_coverage(
     n: int,
     *,
     keeps: Sequence[float] = KEEPS,
-    selectors: Sequence[str] = ("event", "random"),
+    selectors: Sequence[Selector] = ("event", "random"),
     seed: int = 0,
 ) -> dict[str, Any]:
     """How much of the question's target each selector keeps, on the first ``n`` questions.
@@ -154,7 +155,7 @@ def target_coverage(
     from epvlm.evaluate import make_selection
 
     rng = np.random.default_rng(seed)
-    acc: dict[tuple[str, float, str], list[float]] = defaultdict(list)
+    acc: dict[tuple[Selector, float, str], list[float]] = defaultdict(list)
     for i in range(n):
         rec = ds.records[i]
         meta = rec.get("meta") or {}

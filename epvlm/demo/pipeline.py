@@ -17,13 +17,14 @@ from typing import Any
 from epvlm.demo.analysis import KEEPS, SCENARIO_FIELD, summarize, target_coverage
 from epvlm.demo.preview import PREVIEW_KEEP, pick_previews, render_preview
 from epvlm.demo.report import BY_SCENARIO_PLOT, BY_TYPE_PLOT, write_report
+from epvlm.prior import Selector
 from epvlm.results import plot_accuracy_vs_flops_by
 from eventsim.errors import DatasetError, OutputExistsError, ParameterError
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 DEFAULT_MODEL = ASSETS / "shapes-demo-tiny"
 DEFAULT_RECIPE = "shapes-demo"
-SELECTORS: tuple[str, ...] = ("dense", "event", "random", "downsample")
+SELECTORS: tuple[Selector, ...] = ("dense", "event", "random", "downsample")
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -100,7 +101,7 @@ def run_demo(
     model_dir: str | Path | None = None,
     dataset_dir: str | Path | None = None,
     recipe: str | Path = DEFAULT_RECIPE,
-    selectors: Sequence[str] = SELECTORS,
+    selectors: Sequence[Selector] = SELECTORS,
     keeps: Sequence[float] = KEEPS,
     progress: bool = True,
     workers: int = 1,
