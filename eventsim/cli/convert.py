@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from eventsim.cli.common import check_output, cli_command, make_parser, parse_sensor_size
 from eventsim.errors import ParameterError
@@ -62,7 +63,7 @@ def main(args: argparse.Namespace) -> int:
                     f"{fmt} stores events only",
                     file=sys.stderr,
                 )
-        source = {"converted_from": str(src), "input_layout": reader.layout}
+        source: dict[str, Any] = {"converted_from": str(src), "input_layout": reader.layout}
         if reader.source:
             source["input_source"] = reader.source
         n = write_stream(

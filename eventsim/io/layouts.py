@@ -10,7 +10,7 @@ an inferred sensor size), so tools can say what they did.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from eventsim.events import (
     seconds_to_us,
 )
 from eventsim.io.hdf5 import EventReader, _iter_windows, open_hdf5
+from eventsim.io.reader import EventFileReader
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 ECF_FILTER_ID = 36559
@@ -66,7 +67,7 @@ class ArrayReader:
         source: dict | None = None,
         time_unit_detected: str = "us",
         sensor_size_inferred: bool = False,
-        frames: np.ndarray | None = None,
+        frames: Sequence[np.ndarray] | np.ndarray | None = None,
         frame_ts_us: np.ndarray | None = None,
     ) -> None:
         self.path = None if path is None else Path(path)
@@ -105,20 +106,25 @@ class ArrayReader:
 
     @property
     def t_start_us(self) -> int:
+        """Time of the first event (0 when there is none)."""
         return int(self._ev["t"][0]) if len(self) else 0
 
     @property
     def t_end_us(self) -> int:
+        """One past the time of the last event (0 when there is none)."""
         return int(self._ev["t"][-1]) + 1 if len(self) else 0
 
     @property
     def duration_us(self) -> int:
+        """``t_end_us - t_start_us``."""
         return self.t_end_us - self.t_start_us
 
     def read_index(self, start: int | None = None, stop: int | None = None) -> np.ndarray:
+        """Events ``start:stop`` by index (a copy)."""
         return self._ev[start:stop].copy()
 
     def read(self, t_start_us: int | None = None, t_end_us: int | None = None) -> np.ndarray:
+        """Events with ``t_start_us <= t < t_end_us`` (None means open-ended; a copy)."""
         t = self._ev["t"]
         a = 0 if t_start_us is None else int(np.searchsorted(t, t_start_us, side="left"))
         b = len(t) if t_end_us is None else int(np.searchsorted(t, t_end_us, side="left"))
@@ -127,9 +133,11 @@ class ArrayReader:
     def iter_windows(
         self, window_us: int, t_start_us: int | None = None, t_end_us: int | None = None
     ) -> Iterator[np.ndarray]:
+        """Consecutive windows of ``window_us`` from ``t_start_us`` to ``t_end_us`` (empty ones too)."""
         yield from _iter_windows(self, window_us, t_start_us, t_end_us)
 
     def iter_chunks(self, n_events: int) -> Iterator[np.ndarray]:
+        """Consecutive packets of ``n_events`` events (the last may be shorter)."""
         if n_events <= 0:
             raise ParameterError(f"n_events={n_events}; expected a positive count")
         for a in range(0, len(self), n_events):
@@ -137,13 +145,16 @@ class ArrayReader:
 
     @property
     def num_frames(self) -> int:
+        """Number of saved frames."""
         return 0 if self._frames is None else len(self._frames)
 
     def read_frame(self, i: int) -> np.ndarray:
-        n = self.num_frames
-        if not -n <= i < n:
+        """Saved frame ``i`` (negative indices count from the end)."""
+        frames = self._frames
+        n = 0 if frames is None else len(frames)
+        if frames is None or not -n <= i < n:
             raise ParameterError(f"frame index {i} is out of range; the file has {n} frames")
-        return np.asarray(self._frames[i])
+        return np.asarray(frames[i])
 
 
 # -- column helpers ----------------------------------------------------------------------------
@@ -261,7 +272,7 @@ def open_events(
     layout: str | None = None,
     time_unit: str | None = None,
     columns: str = "txyp",
-) -> Any:
+) -> EventFileReader:
     """Open any supported event file and return a reader (`EventReader` or `ArrayReader`).
 
     ``layout`` forces one of `LAYOUT_CHOICES` instead of sniffing; ``time_unit`` (``"us"`` or
@@ -348,7 +359,7 @@ def _describe_keys(f: h5py.File) -> str:
 
 def _open_hdf5_layout(
     path: Path, sensor_size: tuple[int, int] | None, layout: str | None, time_unit: str | None
-) -> Any:
+) -> EventFileReader:
     f = open_hdf5(path)
     try:
         found = _sniff_hdf5(f)
