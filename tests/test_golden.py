@@ -52,8 +52,7 @@ def _image(width: int, height: int) -> np.ndarray:
 
 
 def _events(result: Any) -> np.ndarray:
-    # `simulate` may return the array itself or a result object holding it
-    ev = result if isinstance(result, np.ndarray) else result.events
+    ev = result.events
     assert ev.dtype == EVENT_DTYPE
     return ev
 

@@ -32,8 +32,9 @@ def test_simulate_video_to_h5_with_frames(tmp_path, clip):
     video = write_video(tmp_path / "c.mp4", clip[0], fps=30)
     params = DVSParams.from_preset("clean").replace(pos_threshold=0.25)
     out = tmp_path / "c.h5"
-    summary = simulate(video, params, out=out, save_frames=True, seed=3)
-    assert summary["n_frames"] == len(clip[0]) and out.exists()
+    result = simulate(video, params, out=out, save_frames=True, seed=3)
+    assert result.n_frames == len(clip[0]) and out.exists()
+    assert result.path == out and result.events is None
     decoded = list(VideoSource(video))
     expected = simulate_frames(
         np.stack([f for f, _ in decoded]), np.array([t for _, t in decoded]), params, seed=3
@@ -47,7 +48,7 @@ def test_simulate_video_to_h5_with_frames(tmp_path, clip):
         fts = r.frame_ts_us
         idx = r.frame_event_idx
         frame0 = r.read_frame(0)
-    assert np.array_equal(ev, expected) and summary["n_events"] == ev.size
+    assert np.array_equal(ev, expected) and result.n_events == ev.size
     validate_events(ev, (64, 48))
     assert np.array_equal(fts, [t for _, t in decoded])
     assert list(idx) == [int(np.count_nonzero(ev["t"] <= t)) for t in fts]
@@ -76,9 +77,12 @@ def test_bad_arguments():
 
 
 def test_sensor_size_fits_frames(clip):
-    ev = simulate(ArraySource(clip[0], clip[1]), sensor_size=(32, 24))
+    result = simulate(ArraySource(clip[0], clip[1]), sensor_size=(32, 24))
+    ev = result.events
     validate_events(ev, (32, 24))
-    assert ev.size > 0
+    assert ev.size > 0 and result.n_events == ev.size and result.path is None
+    assert result.sensor_size == (32, 24) and result.n_frames == len(clip[0])
+    assert result.t_first_frame_us == clip[1][0] and result.t_last_frame_us == clip[1][-1]
 
 
 def _histogram(ev):
@@ -94,10 +98,12 @@ def test_flow_upsampling_recovers_fast_motion():
     img = np.repeat(np.repeat(rng.uniform(30, 220, (12, 40)), 4, axis=0), 4, axis=1)
     img = cv2.GaussianBlur(img.astype(np.uint8), (0, 0), 1.0)
     params = DVSParams.from_preset("ideal")
-    truth = simulate(ImageMotionSource(img, "pan", duration_ms=200, amplitude_px=48, fps=2000))
+    truth = simulate(
+        ImageMotionSource(img, "pan", duration_ms=200, amplitude_px=48, fps=2000)
+    ).events
     coarse = ImageMotionSource(img, "pan", duration_ms=200, amplitude_px=48, fps=20)
-    none = simulate(coarse, params)
-    up = simulate(coarse, params, upsample="flow")
+    none = simulate(coarse, params).events
+    up = simulate(coarse, params, upsample="flow").events
     ref = _histogram(truth)
 
     def dist(ev):
@@ -114,8 +120,8 @@ def test_linear_upsampling_follows_intensity_linear_ramp():
     b = np.full((4, 4), 200, np.uint8)
     params = DVSParams(max_log_change=0.02)
     src = ArraySource(np.stack([a, b]), [0, 1_000_000])
-    up = simulate(src, params, upsample="linear")
-    none = simulate(src, params)
+    up = simulate(src, params, upsample="linear").events
+    none = simulate(src, params).events
     assert up.size == none.size == 16 * 6
     eps = params.log_eps
     levels = np.log(50 / 255 + eps) + 0.2 * np.arange(1, 7)

@@ -62,14 +62,14 @@ def bench_end_to_end(video: Path, preset: str, repeats: int, threads: int, out: 
     for _ in range(repeats):
         cpu0 = time.process_time()
         wall0 = time.perf_counter()
-        summary = simulate(video, params, out=out, force=True, threads=threads)
+        result = simulate(video, params, out=out, force=True, threads=threads)
         wall = time.perf_counter() - wall0
         cpu = time.process_time() - cpu0
         run = {
             "wall_s": wall,
             "cpu_s": cpu,
-            "n_frames": summary["n_frames"],
-            "n_events": summary["n_events"],
+            "n_frames": result.n_frames,
+            "n_events": result.n_events,
         }
         if best is None or wall < best["wall_s"]:
             best = run
@@ -324,7 +324,7 @@ def rss_child(minutes: float, out: str, preset: str) -> None:
 
     th = threading.Thread(target=sample, daemon=True)
     th.start()
-    summary = simulate(
+    result = simulate(
         _SyntheticStream(346, 260, minutes), DVSParams.from_preset(preset), out=out, force=True
     )
     stop.set()
@@ -336,8 +336,8 @@ def rss_child(minutes: float, out: str, preset: str) -> None:
             {
                 "minutes": minutes,
                 "preset": preset,
-                "n_frames": summary["n_frames"],
-                "n_events": summary["n_events"],
+                "n_frames": result.n_frames,
+                "n_events": result.n_events,
                 "wall_s": time.perf_counter() - t0,
                 # VmHWM, not ru_maxrss: Linux keeps ru_maxrss across exec, so a child would report
                 # the parent's peak

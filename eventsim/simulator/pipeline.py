@@ -7,6 +7,7 @@ HDF5 writer batch by batch, so memory stays flat in the length of the video.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import queue
 import threading
@@ -20,6 +21,7 @@ import numpy as np
 
 from eventsim.errors import InputError, ParameterError
 from eventsim.events import check_sensor_size, concat_events
+from eventsim.options import FlowMethod, UpsampleMode
 from eventsim.simulator.core import EventSimulator
 from eventsim.simulator.params import DVSParams
 from eventsim.simulator.sources import (
@@ -36,6 +38,38 @@ from eventsim.simulator.upsample import Upsampler, check_mode
 _BATCH_PIXELS = 4_000_000
 _BATCH_FRAMES = (4, 16)
 _PREFETCH_BATCHES = 2
+
+
+@dataclasses.dataclass(frozen=True)
+class SimulationResult:
+    """What one `simulate` run produced.
+
+    ``events`` (`EVENT_DTYPE`) is set when the run kept the events in memory (``out=None``);
+    ``path`` is the HDF5 file they were streamed to otherwise, and ``events`` is then None.
+    ``n_frames`` counts source frames, ``n_inserted_frames`` the frames upsampling added
+    between them; ``t_first_frame_us`` / ``t_last_frame_us`` are the first and last source
+    frame times (None when the source had no frames); ``seconds`` is the run's wall time.
+    """
+
+    sensor_size: tuple[int, int]
+    n_events: int
+    n_frames: int
+    n_inserted_frames: int
+    t_first_frame_us: int | None
+    t_last_frame_us: int | None
+    seconds: float
+    path: Path | None = None
+    events: np.ndarray | None = dataclasses.field(default=None, repr=False, compare=False)
+
+    @property
+    def frames_per_s(self) -> float:
+        """Source frames simulated per second of wall time."""
+        return self.n_frames / self.seconds if self.seconds > 0 else float("inf")
+
+    @property
+    def events_per_s(self) -> float:
+        """Events produced per second of wall time."""
+        return self.n_events / self.seconds if self.seconds > 0 else float("inf")
 
 
 def open_source(
@@ -180,29 +214,29 @@ def simulate(
     *,
     sensor_size: tuple[int, int] | None = None,
     seed: int = 0,
-    upsample: str = "none",
+    upsample: UpsampleMode = "none",
     device: str = "cpu",
     out: str | os.PathLike | None = None,
     save_frames: bool = False,
     force: bool = False,
     progress: bool = False,
     threads: int | None = 1,
-    flow_method: str = "dis",
+    flow_method: FlowMethod = "dis",
     attrs: dict[str, Any] | None = None,
-) -> np.ndarray | dict[str, Any]:
+) -> SimulationResult:
     """Simulate events for a source (path or source object).
 
-    Returns the events array when ``out`` is None, else streams them into the HDF5 file ``out``
-    (all parameters and the source description in its attributes; ``save_frames`` stores the
-    original frames with ``frame_ts_us`` / ``frame_event_idx``) and returns a summary dict.
-    ``attrs`` are extra root attributes of the file. ``threads`` sets torch's CPU threads for
+    Keeps the events in memory (``result.events``) when ``out`` is None, else streams them
+    into the HDF5 file ``out`` (``result.path``; all parameters and the source description in
+    its attributes; ``save_frames`` stores the original frames with ``frame_ts_us`` /
+    ``frame_event_idx``). ``attrs`` are extra root attributes of the file. ``threads`` sets torch's CPU threads for
     the run (restored afterwards); one thread plus the decoding thread uses two cores without
     the two competing.
     """
     params = DVSParams() if params is None else params
     if not isinstance(params, DVSParams):
         raise ParameterError(f"params must be a DVSParams, got {type(params).__name__}")
-    check_mode(upsample)
+    upsample = check_mode(upsample)
     if sensor_size is not None:
         sensor_size = check_sensor_size(sensor_size)
     src = open_source(source, sensor_size=sensor_size)
@@ -239,12 +273,26 @@ def simulate(
         if out is None:
             parts = []
             n_frames = n_events = 0
+            t_first = t_last = None
             for lumas, ts, _, n_src in prefetch:
                 ev = sim.step(lumas, ts)
                 parts.append(ev)
+                if t_first is None:
+                    t_first = int(ts[0])
+                t_last = int(ts[-1])
                 n_frames, n_events = _tick(bar, upsampler, n_frames + n_src, n_events + ev.size)
                 bar.update(n_src)
-            return concat_events(parts)
+            events = concat_events(parts)
+            return SimulationResult(
+                sensor_size=size,
+                n_events=int(events.size),
+                n_frames=n_frames,
+                n_inserted_frames=upsampler.inserted if upsampler else 0,
+                t_first_frame_us=t_first,
+                t_last_frame_us=t_last,
+                seconds=time.perf_counter() - started,
+                events=events,
+            )
         from eventsim.io import EventWriter
 
         writer = EventWriter(
@@ -277,18 +325,16 @@ def simulate(
                 n_frames=n_frames,
                 **(attrs or {}),
             )
-        return {
-            "path": str(writer.path),
-            "n_events": int(writer.n_events),
-            "n_frames": n_frames,
-            "n_inserted_frames": upsampler.inserted if upsampler else 0,
-            "sensor_size": size,
-            "t_first_frame_us": t_first,
-            "t_last_frame_us": t_last,
-            "seconds": elapsed,
-            "frames_per_s": n_frames / elapsed if elapsed > 0 else float("inf"),
-            "events_per_s": writer.n_events / elapsed if elapsed > 0 else float("inf"),
-        }
+        return SimulationResult(
+            sensor_size=size,
+            n_events=int(writer.n_events),
+            n_frames=n_frames,
+            n_inserted_frames=upsampler.inserted if upsampler else 0,
+            t_first_frame_us=t_first,
+            t_last_frame_us=t_last,
+            seconds=elapsed,
+            path=Path(writer.path),
+        )
     finally:
         if prefetch is not None:
             prefetch.close()
@@ -311,10 +357,12 @@ def simulate_frames(
     params: DVSParams | None = None,
     *,
     seed: int = 0,
-    upsample: str = "none",
+    upsample: UpsampleMode = "none",
     sensor_size: tuple[int, int] | None = None,
     device: str = "cpu",
 ) -> np.ndarray:
     """Events of an in-memory clip ``[T,H,W(,3)]`` with int64 µs timestamps."""
     src = ArraySource(frames, timestamps_us, sensor_size=sensor_size)
-    return simulate(src, params, seed=seed, upsample=upsample, device=device)
+    result = simulate(src, params, seed=seed, upsample=upsample, device=device)
+    assert result.events is not None  # no ``out``: the events stay in memory
+    return result.events

@@ -33,12 +33,14 @@ _FB_TOLERANCE_PX = 1.5  # forward-backward flow mismatch above this marks an occ
 _FLOW_MAX_SIDE = 640  # larger frames are downscaled for the flow estimate
 
 
-def check_mode(mode: str) -> str:
-    if mode not in UPSAMPLE_MODES:
-        raise ParameterError(
-            f"upsample mode {mode!r} is unknown; expected one of {', '.join(UPSAMPLE_MODES)}"
-        )
-    return mode
+def check_mode(mode: str) -> UpsampleMode:
+    """``mode`` as an `UpsampleMode`, or `ParameterError` naming the modes."""
+    for choice in UPSAMPLE_MODES:
+        if mode == choice:
+            return choice
+    raise ParameterError(
+        f"upsample mode {mode!r} is unknown; expected one of {', '.join(UPSAMPLE_MODES)}"
+    )
 
 
 def _to_u8(frame: np.ndarray) -> np.ndarray:
