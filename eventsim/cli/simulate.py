@@ -120,6 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+SYNTHETIC_MAX_BYTES = 2 << 30
+MAX_AMPLITUDE_PX = 10_000.0
+MAX_DURATION_MS = 3_600_000.0
+
+
 def _check_numbers(args) -> None:
     """Reject values that would otherwise be ignored or replaced by a default silently."""
     import math
@@ -135,6 +140,18 @@ def _check_numbers(args) -> None:
             raise ParameterError(f"{name} {value:g} must be a finite number > 0")
     if args.threads < 1:
         raise ParameterError(f"--threads {args.threads} must be 1 or more")
+    # an image seen by a moving camera: beyond these the run only produces noise, for hours
+    if args.amplitude_px is not None and args.amplitude_px > MAX_AMPLITUDE_PX:
+        raise ParameterError(
+            f"--amplitude-px {args.amplitude_px:g} is more than {MAX_AMPLITUDE_PX:g} pixels"
+        )
+    if args.duration_ms is not None and args.duration_ms > MAX_DURATION_MS:
+        raise ParameterError(
+            f"--duration-ms {args.duration_ms:g} is more than an hour ({MAX_DURATION_MS:g} ms); "
+            "simulate a video for long recordings"
+        )
+    if args.seed < 0:
+        raise ParameterError(f"--seed {args.seed} must be 0 or more")
     for name, value in (("--start", args.start), ("--stop", args.stop)):
         if value is not None and not (math.isfinite(value) and value >= 0):
             raise ParameterError(f"{name} {value:g} must be a time >= 0 s")
@@ -218,6 +235,15 @@ def _make_source(args, size):
 
         width, height = size or (346, 260)
         duration_s = (args.duration_ms or 1000.0) / 1e3
+        n_frames = duration_s * (args.fps or 60.0)
+        # the clip is made in memory before the simulation starts
+        if n_frames * width * height * 3 > SYNTHETIC_MAX_BYTES:
+            raise ParameterError(
+                f"--synthetic with {duration_s:g} s at {args.fps or 60.0:g} fps is "
+                f"{n_frames:,.0f} frames of {width}x{height}, more than "
+                f"{SYNTHETIC_MAX_BYTES / 2**30:g} GiB in memory; shorten --duration-ms or "
+                "lower --fps"
+            )
         frames, ts = moving_shapes_clip(
             width, height, duration_s, fps=args.fps or 60.0, seed=args.seed
         )
@@ -269,7 +295,7 @@ def main(args: argparse.Namespace) -> int:
     params = DVSParams.from_preset(args.preset).with_overrides(parse_assignments(args.set))
     size = _sensor_size(args)
     source = _make_source(args, size)
-    summary = simulate(
+    result = simulate(
         source,
         params,
         sensor_size=size,
@@ -284,13 +310,13 @@ def main(args: argparse.Namespace) -> int:
         flow_method=args.flow_method,
         attrs={"preset": args.preset, "overrides": parse_assignments(args.set)},
     )
-    width, height = summary["sensor_size"]
-    inserted = summary["n_inserted_frames"]
+    width, height = result.sensor_size
+    inserted = result.n_inserted_frames
     extra = f", {inserted} frames inserted" if inserted else ""
     print(
-        f"wrote {summary['path']}: {summary['n_events']:,} events from {summary['n_frames']} "
-        f"frames ({width}x{height}{extra}) in {summary['seconds']:.1f} s "
-        f"({summary['frames_per_s']:.0f} frames/s)",
+        f"wrote {result.path}: {result.n_events:,} events from {result.n_frames} "
+        f"frames ({width}x{height}{extra}) in {result.seconds:.1f} s "
+        f"({result.frames_per_s:.0f} frames/s)",
         file=sys.stdout,
     )
     return 0
