@@ -26,8 +26,9 @@ import argparse
 import functools
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import NoReturn, Protocol
 
 from eventsim.errors import EventsimError, OutputExistsError, ParameterError
 from eventsim.outputs import (
@@ -55,10 +56,10 @@ def _cli_words(text: str) -> str:
 class _Parser(argparse.ArgumentParser):
     """argparse that raises instead of calling sys.exit, so in-process tests see exit codes."""
 
-    def error(self, message: str):  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         raise _UsageError(f"{self.prog}: error: {message}")
 
-    def exit(self, status: int = 0, message: str | None = None):  # type: ignore[override]
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
         if message:
             print(message, file=sys.stderr, end="")
         raise _ParserExit(status)
@@ -79,7 +80,15 @@ def make_parser(command: str, description: str, prog: str = "eventsim") -> argpa
     return _Parser(prog=f"{prog} {command}", description=description)
 
 
-def cli_command(parser_factory: Callable[[], argparse.ArgumentParser]):
+class CommandMain(Protocol):
+    """What `cli_command` returns: ``main(argv) -> exit status`` (argv None: ``sys.argv[1:]``)."""
+
+    def __call__(self, argv: list[str] | None = None) -> int: ...
+
+
+def cli_command(
+    parser_factory: Callable[[], argparse.ArgumentParser],
+) -> Callable[[Callable[[argparse.Namespace], int | None]], CommandMain]:
     """Decorate ``run(args) -> int`` into ``main(argv) -> int``.
 
     Usage errors exit 2; any `EventsimError` or OS error (disk full, read-only, permission, a
@@ -89,7 +98,7 @@ def cli_command(parser_factory: Callable[[], argparse.ArgumentParser]):
     ``EVENTSIM_TRACEBACK=1`` to let it propagate with its traceback.
     """
 
-    def decorate(run: Callable[[argparse.Namespace], int | None]):
+    def decorate(run: Callable[[argparse.Namespace], int | None]) -> CommandMain:
         @functools.wraps(run)
         def main(argv: list[str] | None = None) -> int:
             parser = parser_factory()
@@ -128,7 +137,6 @@ def cli_command(parser_factory: Callable[[], argparse.ArgumentParser]):
                 return EXIT_ERROR
             return EXIT_OK if status is None else int(status)
 
-        main.build_parser = parser_factory  # type: ignore[attr-defined]
         return main
 
     return decorate
@@ -226,7 +234,7 @@ def parse_assignments(items: list[str] | None) -> dict[str, str]:
 def dispatch(
     prog: str,
     version: str,
-    commands: dict[str, tuple[str | Callable[[list[str]], int], str]],
+    commands: Mapping[str, tuple[str | Callable[[list[str]], int], str]],
     argv: list[str] | None = None,
     moved: dict[str, str] | None = None,
 ) -> int:
