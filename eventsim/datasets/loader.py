@@ -21,6 +21,15 @@ from eventsim.datasets.shards import open_shard, read_events
 from eventsim.errors import DatasetError
 
 _MAX_OPEN_SHARDS = 32
+# what readers of a manifest rely on
+_MANIFEST_FIELDS = {
+    "name": str,
+    "sensor_size": list,
+    "window_us": int,
+    "counts": dict,
+    "splits": dict,
+    "shards": list,
+}
 
 
 def read_manifest(root: str | Path) -> dict[str, Any]:
@@ -40,8 +49,14 @@ def read_manifest(root: str | Path) -> dict[str, Any]:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise DatasetError(f"cannot read {str(path)!r}: {exc}") from None
-    if manifest.get("format") != "eventsim-vqa":
+    if not isinstance(manifest, dict) or manifest.get("format") != "eventsim-vqa":
         raise DatasetError(f"{str(path)!r} is not an eventsim-vqa manifest")
+    for key, kind in _MANIFEST_FIELDS.items():
+        if not isinstance(manifest.get(key), kind):
+            raise DatasetError(
+                f"{str(path)!r} is damaged: {key!r} is missing or not a {kind.__name__}; "
+                "rebuild the dataset"
+            )
     return manifest
 
 
