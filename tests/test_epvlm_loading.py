@@ -318,3 +318,28 @@ def test_run_exits_with_one_line_on_a_missing_tensor(demo_resaved, tmp_path, cap
     assert rc == 1
     assert len(err) == 1 and err[0].startswith("epvlm run: error:")
     assert key in err[0]
+
+
+def test_run_picks_qwen2_5_vl_from_config(tmp_path, capsys):
+    """`epvlm run --model DIR` on a Qwen2.5-VL checkpoint: the class comes from model_type."""
+    from PIL import Image
+
+    from epvlm.cli import main
+    from epvlm.evaluate import load_model
+    from epvlm.tiny import save_tiny_checkpoint
+
+    model_dir = save_tiny_checkpoint(
+        tmp_path / "model", ["what colour is it", "red", "blue"], model_type="qwen2_5_vl"
+    )
+    assert read_model_type(model_dir) == "qwen2_5_vl"
+    model, _proc = load_model(model_dir)
+    assert type(model) is EPQwen2_5_VLForConditionalGeneration
+    image = tmp_path / "image.png"
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (112, 112, 3), dtype=np.uint8)).save(image)
+    argv = ["run", "--model", str(model_dir), "--image", str(image)]
+    argv += ["--question", "what colour is it?", "--choices", "red,blue"]
+    assert main([*argv, "--selector", "random", "--keep", "0.5", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["kept_tokens"] == 8 and result["total_tokens"] == 16
+    assert result["flops"] < result["dense_flops"]
