@@ -21,9 +21,12 @@ import json
 import logging
 from importlib import import_module
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from epvlm.errors import CheckpointError, ModelDirError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 __all__ = [
     "MODEL_CLASSES",
@@ -84,7 +87,7 @@ def _supported() -> str:
     return ", ".join(MODEL_CLASSES)
 
 
-def model_class_for(model_type: str) -> type:
+def model_class_for(model_type: str) -> type[PreTrainedModel]:
     """The EP-VLM class for a ``model_type`` (``qwen2_vl`` or ``qwen2_5_vl``)."""
     if model_type not in MODEL_CLASSES:
         raise CheckpointError(
@@ -187,12 +190,15 @@ def load_pretrained_model(model_dir: str | Path, *, device: Any = "cpu", dtype: 
     report_logger = logging.getLogger("transformers.modeling_utils")
     report_logger.addFilter(_drop_load_report)
     try:
-        model, info = cls.from_pretrained(
+        # transformers annotates from_pretrained as returning the model alone; with
+        # output_loading_info=True it returns (model, loading info)
+        loaded: tuple[PreTrainedModel, dict[str, Any]] = cls.from_pretrained(  # type: ignore[assignment]
             str(model_dir),
             dtype=torch_dtype,
             output_loading_info=True,
             ignore_mismatched_sizes=True,
         )
+        model, info = loaded
     except (RuntimeError, ValueError, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"cannot load checkpoint {str(model_dir)!r}: {first}") from exc

@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import signal
+import threading
 import sys
 import time
 from collections import Counter
@@ -352,10 +353,11 @@ def worker_settings() -> Iterator[None]:
     import cv2
 
     cv_threads = cv2.getNumThreads()
-    torch = None
+    torch_threads: int | None = None
     with contextlib.suppress(ImportError):
         import torch
-    torch_threads = torch.get_num_threads() if torch is not None else None
+
+        torch_threads = torch.get_num_threads()
     omp = os.environ.get("OMP_NUM_THREADS")
     _worker_setup()
     from threadpoolctl import threadpool_limits
@@ -366,7 +368,9 @@ def worker_settings() -> Iterator[None]:
     finally:
         limits.restore_original_limits()
         cv2.setNumThreads(cv_threads)
-        if torch is not None and torch_threads is not None:
+        if torch_threads is not None:
+            import torch
+
             torch.set_num_threads(torch_threads)
         if omp is None:
             os.environ.pop("OMP_NUM_THREADS", None)
@@ -435,6 +439,9 @@ def _execute_pool(pending: list[ShardTask], workers: int, bar):
     pool.shutdown(wait=True)
 
 
+_HAS_SIGMASK = hasattr(signal, "pthread_sigmask")
+
+
 def _pool_context(multiprocessing: Any) -> Any:
     """Workers forked from a fork server that has imported torch and the build code once, so
     each worker starts in milliseconds instead of importing them again (as spawn does); the
@@ -451,14 +458,23 @@ def _pool_context(multiprocessing: Any) -> Any:
 
 @contextlib.contextmanager
 def _sigint_blocked() -> Iterator[None]:
-    if not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    """Hold Ctrl-C back while worker processes start: they inherit SIGINT blocked, and this
+    process raises it only once every worker is registered with the pool (a worker half
+    started when the pool is torn down would print a traceback)."""
+    caught: list[int] = []
+    in_main = threading.current_thread() is threading.main_thread()
+    # another thread may take the signal; its Python handler still runs here, so replace it
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum)) if in_main else None
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT}) if _HAS_SIGMASK else None
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        if old is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        if in_main:
+            signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
 
 
 def _execute_dask(pending: list[ShardTask], workers: int, scheduler: str | None, bar):

@@ -148,7 +148,7 @@ class EventVQADataset:
             )
         self.split = split
         self.transform = transform
-        self.sensor_size: tuple[int, int] = tuple(self.manifest["sensor_size"])  # type: ignore[assignment]
+        self.sensor_size: tuple[int, int] = tuple(self.manifest["sensor_size"])
         self.records = [r for r in read_samples(self.root, self.manifest) if r["split"] == split]
         self._files: dict[str, Any] = {}
         self._pid = os.getpid()
