@@ -300,6 +300,24 @@ def test_cached_sparse_generate_equals_no_cache_greedy(proc, model, images):
     assert torch.equal(cached, _greedy_no_cache(model, batch, steps))
 
 
+def test_batched_sparse_generate_matches_single(proc, model, images):
+    masks = scattered_masks()
+    batch = encode_batch(proc, images, QUESTIONS, CHOICES, keep_masks=masks)
+    prompt_len = batch["input_ids"].shape[1]
+    with torch.no_grad():
+        both = model.generate(**batch, max_new_tokens=4, do_sample=False, min_new_tokens=4)
+        for i in range(2):
+            one = encode_batch(
+                proc,
+                images[i : i + 1],
+                QUESTIONS[i : i + 1],
+                CHOICES[i : i + 1],
+                keep_masks=masks[i : i + 1],
+            )
+            single = model.generate(**one, max_new_tokens=4, do_sample=False, min_new_tokens=4)
+            assert torch.equal(both[i, prompt_len:], single[0, one["input_ids"].shape[1] :])
+
+
 def test_mask_errors(proc, model, images):
     batch = encode_batch(proc, images, QUESTIONS, CHOICES, keep_masks=scattered_masks())
     with torch.no_grad(), pytest.raises(KeepMaskError, match="entries"):
