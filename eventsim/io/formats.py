@@ -8,7 +8,7 @@ extra ``formats``), imported only when one of them is used.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -111,7 +111,8 @@ def read_faery(
         decoder = faery.events_stream_from_file(path, **kwargs)
         packets = [p for p in decoder if len(p)]
         if ext != ".csv":
-            file_size = tuple(int(v) for v in decoder.dimensions())
+            width, height = decoder.dimensions()
+            file_size = (int(width), int(height))
     except Exception as exc:  # faery raises bare Exception/RuntimeError for bad input
         raise EventFileError(f"cannot decode {str(path)!r} with faery: {exc}") from None
     if packets:
@@ -301,18 +302,21 @@ def npy_dtype(sensor_size: tuple[int, int]) -> np.dtype:
     (``sensor_width=W``), so a .npy keeps it; numpy ignores titles when comparing dtypes or
     indexing by name."""
     width, height = sensor_size
+    titles = {"x": f"sensor_width={width}", "y": f"sensor_height={height}"}
     return np.dtype(
-        {
-            "names": list(EVENT_DTYPE.names),
-            "formats": [EVENT_DTYPE[n] for n in EVENT_DTYPE.names],
-            "titles": [f"sensor_width={width}", f"sensor_height={height}", None, None],
-        }
+        [
+            ((titles[name], name), EVENT_DTYPE[name])
+            if name in titles
+            else (name, EVENT_DTYPE[name])
+            for name in EVENT_DTYPE.names or ()
+        ]
     )
 
 
 def npy_sensor_size(dtype: np.dtype) -> tuple[int, int] | None:
     """The sensor size recorded by `npy_dtype`, or None."""
-    fields = dtype.fields or {}
+    # (field dtype, offset[, title]) per field name
+    fields: Mapping[str, tuple[Any, ...]] = dtype.fields or {}
     try:
         tx, ty = fields["x"][2], fields["y"][2]
         return int(tx.split("=")[1]), int(ty.split("=")[1])
