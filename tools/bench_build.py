@@ -41,6 +41,14 @@ def run_one(recipe: str, samples: int, shard_size: int, workers: int) -> dict:
         )
         elapsed = time.perf_counter() - t0
         size = sum(p.stat().st_size for p in (Path(tmp) / "ds" / "shards").glob("*.h5"))
+    # pool workers are forked by multiprocessing's fork server, not by this process: stop the
+    # server (private API, measurement only) so its and its workers' usage reaches
+    # RUSAGE_CHILDREN
+    from multiprocessing import forkserver
+
+    server = getattr(forkserver, "_forkserver", None)
+    if server is not None and hasattr(server, "_stop"):
+        server._stop()
     me = resource.getrusage(resource.RUSAGE_SELF)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     own, kids = me.ru_maxrss / 1024, children.ru_maxrss / 1024
@@ -59,6 +67,9 @@ def run_one(recipe: str, samples: int, shard_size: int, workers: int) -> dict:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument(
+        "--rounds", type=int, default=1, help="repeat the worker counts, interleaved, N times"
+    )
     p.add_argument("--recipe", default=str(ROOT / "datasets" / "shapes-vqa.toml"))
     p.add_argument("--samples", type=int, default=1000)
     p.add_argument("--shard-size", type=int, default=8)
@@ -72,7 +83,7 @@ def main() -> int:
     load = os.getloadavg()[0]
     print(f"{os.cpu_count()} CPUs; load average before: {load:.2f}", flush=True)
     rows = []
-    for w in args.workers:
+    for w in [w for _ in range(args.rounds) for w in args.workers]:
         cmd = [sys.executable, __file__, "--recipe", args.recipe, "--samples", str(args.samples),
                "--shard-size", str(args.shard_size), "--one", str(w)]  # fmt: skip
         out = subprocess.run(cmd, capture_output=True, text=True, check=True)
@@ -87,14 +98,16 @@ def main() -> int:
             flush=True,
         )
     print(f"load average after: {os.getloadavg()[0]:.2f} (other processes share these cores)")
-    base = rows[0]["samples_per_s"]
+    # speed-up against the 1-worker run of the same round
+    per_round = len(args.workers)
+    base_of = [rows[i - i % per_round]["samples_per_s"] for i in range(len(rows))]
     print()
     print(
         "| workers | samples | time (s) | samples/s | speed-up | CPU-ms/sample "
         "| peak RSS driver (MiB) | peak RSS per worker (MiB) |"
     )
     print("|---|---|---|---|---|---|---|---|")
-    for r in rows:
+    for r, base in zip(rows, base_of):
         worker_rss = f"{r['peak_rss_worker_mib']:.0f}" if r["workers"] > 1 else "(in driver)"
         print(
             f"| {r['workers']} | {r['samples']} | {r['elapsed_s']:.1f} | {r['samples_per_s']:.1f} | "
