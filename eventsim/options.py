@@ -14,6 +14,7 @@ from typing import Literal, get_args
 __all__ = [
     "BACKGROUNDS",
     "CAMERA_NAMES",
+    "CODECS",
     "COLOR_BY",
     "EXECUTORS",
     "FITS",
@@ -31,6 +32,7 @@ __all__ = [
     "UPSAMPLE_MODES",
     "Background",
     "CameraName",
+    "Codec",
     "ColorBy",
     "Executor",
     "Fit",
@@ -60,6 +62,11 @@ UpsampleMode = Literal["none", "linear", "flow"]
 """Temporal upsampling of frame-rate video before simulation."""
 FlowMethod = Literal["dis", "farneback"]
 """OpenCV optical flow used by ``flow`` upsampling."""
+
+# ----------------------------------------------------------------------------- files
+
+Codec = Literal["lz4", "zstd"]
+"""Blosc compressor of the event columns in eventsim's HDF5 files."""
 
 # ----------------------------------------------------------------------------- inputs
 
@@ -96,6 +103,7 @@ PRESET_NAMES: tuple[PresetName, ...] = get_args(PresetName)
 CAMERA_NAMES: tuple[CameraName, ...] = get_args(CameraName)
 UPSAMPLE_MODES: tuple[UpsampleMode, ...] = get_args(UpsampleMode)
 FLOW_METHODS: tuple[FlowMethod, ...] = get_args(FlowMethod)
+CODECS: tuple[Codec, ...] = get_args(Codec)
 MOTIONS: tuple[Motion, ...] = get_args(Motion)
 FITS: tuple[Fit, ...] = get_args(Fit)
 SYNTHETIC_CLIPS: tuple[SyntheticClip, ...] = get_args(SyntheticClip)

@@ -17,6 +17,7 @@ PAIRS = [
     ("CameraName", "CAMERA_NAMES"),
     ("UpsampleMode", "UPSAMPLE_MODES"),
     ("FlowMethod", "FLOW_METHODS"),
+    ("Codec", "CODECS"),
     ("Motion", "MOTIONS"),
     ("Fit", "FITS"),
     ("SyntheticClip", "SYNTHETIC_CLIPS"),

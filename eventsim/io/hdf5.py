@@ -40,6 +40,8 @@ from eventsim.errors import (
     UnknownLayoutError,
 )
 from eventsim.events import EVENT_DTYPE, as_events, check_sensor_size, empty_events
+from eventsim.io.reader import EventFileReader
+from eventsim.options import CODECS, Codec
 from eventsim.outputs import (
     check_interrupted,
     describe_os_error,
@@ -59,7 +61,7 @@ FORMAT_VERSION = "1.0"
 # better than at 2^16, while a random 1 ms window still decodes in well under a millisecond
 # (2^18 doubles that latency).
 CHUNK_EVENTS = 1 << 17
-CODEC = "lz4"
+CODEC: Codec = "lz4"
 # The writer buffers this many chunks before one append, so each flush is chunk-aligned.
 FLUSH_CHUNKS = 4
 _MS_CHUNK = 4096
@@ -75,14 +77,16 @@ _RESERVED_ATTRS = frozenset(
 )
 
 
-def column_filters(codec: str = CODEC, clevel: int | None = None) -> dict[str, hdf5plugin.Blosc]:
+def column_filters(codec: Codec = CODEC, clevel: int | None = None) -> dict[str, hdf5plugin.Blosc]:
     """Blosc settings per column for ``codec`` ``"lz4"`` (default) or ``"zstd"``.
 
     ``clevel`` None uses the measured defaults (lz4: 5, t at 9; zstd: 1); a number applies to
     every column.
     """
-    if codec not in ("lz4", "zstd"):
-        raise ParameterError(f"codec {codec!r} is not supported; expected 'lz4' or 'zstd'")
+    if codec not in CODECS:
+        raise ParameterError(
+            f"codec {codec!r} is not supported; expected {' or '.join(map(repr, CODECS))}"
+        )
     if clevel is not None and not 0 <= int(clevel) <= 9:
         raise ParameterError(f"clevel={clevel} is out of range; expected 0..9")
     bit, byte = hdf5plugin.Blosc.BITSHUFFLE, hdf5plugin.Blosc.SHUFFLE
@@ -169,7 +173,7 @@ class EventWriter:
         force: bool = False,
         t_offset_us: int | None = None,
         chunk_events: int = CHUNK_EVENTS,
-        codec: str = CODEC,
+        codec: Codec = CODEC,
         clevel: int | None = None,
     ) -> None:
         self.path = Path(path)
@@ -346,11 +350,12 @@ class EventWriter:
     def _extend_ms_to_idx(self, t: np.ndarray, n_before: int) -> None:
         # Entries for milliseconds that start at or before the newest event are final: every
         # earlier event lies before them (they start after the previous packet's last event).
-        stop = (int(t[-1]) - self._t_offset) // 1000 + 1
+        offset = self.t_offset_us  # set by `write` before it calls this
+        stop = (int(t[-1]) - offset) // 1000 + 1
         if stop <= self._ms_count:
             return
         ms = np.arange(self._ms_count, stop, dtype=np.int64)
-        idx = n_before + np.searchsorted(t, ms * 1000 + self._t_offset, side="left")
+        idx = n_before + np.searchsorted(t, ms * 1000 + offset, side="left")
         self._ms_pending.append(idx.astype(np.uint64))
         self._ms_count = stop
 
@@ -817,7 +822,8 @@ class EventReader:
                 if pending is not None:
                     pending.result()
                 pending = pool.submit(self._pack, out, bufs, lo - a, hi - lo)
-            pending.result()
+            if pending is not None:
+                pending.result()
 
     def _new_buffers(self) -> dict[str, np.ndarray]:
         return {
@@ -881,14 +887,14 @@ class EventReader:
 
     def _index_of(self, t_abs: int) -> int:
         """First index with t >= t_abs (searchsorted 'left'), through ms_to_idx."""
-        if self._n == 0:
+        ms = self._ms  # None only for a file without events
+        if self._n == 0 or ms is None:
             return 0
         r = t_abs - self.t_offset_us
         if r <= self._t_first:
             return 0
         if r > self._t_last:
             return self._n
-        ms = self._ms
         k = r // 1000
         lo = int(ms[k]) if k < ms.shape[0] else self._n
         if r % 1000 == 0:
@@ -938,14 +944,16 @@ class EventReader:
         return 0 if self._frames is None else int(self._frames.shape[0])
 
     def read_frame(self, i: int) -> np.ndarray:
+        """Saved frame ``i`` (negative indices count from the end)."""
+        frames = self._frames
         n = self.num_frames
-        if not -n <= i < n:
+        if frames is None or not -n <= i < n:
             raise ParameterError(f"frame index {i} is out of range; the file has {n} frames")
-        return np.asarray(self._frames[i])
+        return np.asarray(frames[i])
 
 
 def _iter_windows(
-    reader: Any, window_us: int, t_start_us: int | None, t_end_us: int | None
+    reader: EventFileReader, window_us: int, t_start_us: int | None, t_end_us: int | None
 ) -> Iterator[np.ndarray]:
     window_us = int(window_us)
     if window_us <= 0:
