@@ -474,7 +474,9 @@ def _layout_target(
         if camera:
             target_moves = False
         color = str(rng.choice(list(COLORS)))
-        specs = [(str(rng.choice(SHAPES)), color, COLORS[color], target_moves, pattern)]
+        specs: list[tuple[str, str, tuple[float, float, float], bool, str | None]] = [
+            (str(rng.choice(SHAPES)), color, COLORS[color], target_moves, pattern)
+        ]
         mover = -1 if target_moves or camera else int(rng.integers(n_clutter))
         for i in range(n_clutter):
             grey = _grey_level(rng, bg_level)
@@ -520,7 +522,7 @@ def _place_all(rng, config, specs) -> list[SceneObject] | None:
             SceneObject(
                 shape,
                 color,
-                tuple(float(v) for v in rgb),
+                (float(rgb[0]), float(rgb[1]), float(rgb[2])),
                 size,
                 start,
                 end,
@@ -564,7 +566,11 @@ def _question(
         elif qtype == "pattern":
             if obj.pattern is None:
                 raise ParameterError("pattern questions need a patterned target")
-            text, answer, pool = "What pattern is on the coloured object?", obj.pattern, PATTERNS
+            text, answer, pool = (
+                "What pattern is on the coloured object?",
+                obj.pattern,
+                list(PATTERNS),
+            )
         else:
             text, answer, pool = (
                 "Is the coloured object moving?",
@@ -752,7 +758,7 @@ def _placed(sprite: np.ndarray, cx: float, cy: float, shape: tuple[int, ...]):
     side = sprite.shape[0]
     left, top = cx - side / 2, cy - side / 2
     ix, iy = math.floor(left), math.floor(top)
-    shift = np.float32([[1, 0, left - ix], [0, 1, top - iy]])
+    shift = np.array([[1, 0, left - ix], [0, 1, top - iy]], dtype=np.float32)
     moved = cv2.warpAffine(
         sprite, shift, (side + 1, side + 1), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
     )
@@ -815,7 +821,7 @@ def _render_pan(
         frame[...] = base_u8
         return
     height, width = base.shape[:2]
-    shift = np.float32([[1, 0, (1 - phase) * pan[0]], [0, 1, (1 - phase) * pan[1]]])
+    shift = np.array([[1, 0, (1 - phase) * pan[0]], [0, 1, (1 - phase) * pan[1]]], dtype=np.float32)
     moved = cv2.warpAffine(
         base, shift, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101
     )
