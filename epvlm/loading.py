@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from epvlm.errors import CheckpointError, ModelDirError
 
 if TYPE_CHECKING:
-    from transformers import PreTrainedModel
+    from transformers import PreTrainedConfig, PreTrainedModel
 
 __all__ = [
     "MODEL_CLASSES",
@@ -64,6 +64,24 @@ def register_stock_conversions(*classes: type) -> None:
         mapping = get_checkpoint_conversion_mapping(stock.__name__)
         if mapping is not None:
             register_checkpoint_conversion_mapping(cls.__name__, mapping, overwrite=True)
+
+
+def vision_config(config: PreTrainedConfig) -> PreTrainedConfig:
+    """The vision sub-config of a Qwen2-VL / Qwen2.5-VL config.
+
+    transformers annotates ``vision_config`` with what its constructor accepts (``dict |
+    PreTrainedConfig | None``); the constructor always turns it into a config object, which
+    this returns (the text side has ``config.get_text_config()``).
+    """
+    from transformers import PreTrainedConfig
+
+    vision = getattr(config, "vision_config", None)
+    if not isinstance(vision, PreTrainedConfig):
+        raise CheckpointError(
+            f"{type(config).__name__} has vision_config {type(vision).__name__}; expected a "
+            "vision config object (a Qwen2-VL or Qwen2.5-VL config)"
+        )
+    return vision
 
 
 def read_model_type(model_dir: str | Path) -> str:

@@ -10,8 +10,12 @@ tiny numbers) and a tiny model trained from scratch ignores the image.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from eventsim.errors import ParameterError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, Qwen2_5_VLConfig, Qwen2VLConfig
 
 
 def mrope_section(head_dim: int) -> list[int]:
@@ -46,7 +50,7 @@ def tiny_config(
     attn_implementation: str = "sdpa",
     window_size: int = 56,
     fullatt_block_indexes: tuple[int, ...] = (1,),
-):
+) -> Qwen2VLConfig | Qwen2_5_VLConfig:
     """A small `Qwen2VLConfig` (``model_type="qwen2_vl"``) or `Qwen2_5_VLConfig`
     (``"qwen2_5_vl"``). Token ids (image, video, vision start/end, eos, pad) and the
     vocabulary size are taken from ``processor.tokenizer`` when given, so they always match
@@ -58,6 +62,7 @@ def tiny_config(
     """
     from transformers import Qwen2_5_VLConfig, Qwen2VLConfig
 
+    from epvlm.loading import vision_config
     from epvlm.processing import IM_END, IMAGE_TOKEN, PAD_TOKEN, VISION_END, VISION_START
 
     if processor is not None:
@@ -87,6 +92,8 @@ def tiny_config(
     if model_type not in MODEL_TYPES:
         raise ParameterError(f"model_type {model_type!r} is unknown; expected one of {MODEL_TYPES}")
     head_dim = hidden_size // num_heads
+    config_cls: type[Qwen2VLConfig | Qwen2_5_VLConfig]
+    vision: dict[str, Any]
     if model_type == "qwen2_vl":
         config_cls = Qwen2VLConfig
         vision = {
@@ -134,12 +141,14 @@ def tiny_config(
         **ids,
     )
     config._attn_implementation = attn_implementation
-    config.vision_config._attn_implementation = attn_implementation
-    config.text_config._attn_implementation = attn_implementation
+    vision_config(config)._attn_implementation = attn_implementation
+    config.get_text_config()._attn_implementation = attn_implementation
     return config
 
 
-def tiny_model(config=None, *, seed: int = 0):
+def tiny_model(
+    config: Qwen2VLConfig | Qwen2_5_VLConfig | None = None, *, seed: int = 0
+) -> PreTrainedModel:
     """A randomly initialised EP-VLM model in eval mode (float32): the class the config's
     ``model_type`` names (`epvlm.loading.model_class_for`)."""
     import torch
