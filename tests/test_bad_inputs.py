@@ -467,10 +467,10 @@ def test_ctrl_c_during_simulate(tmp_path, attempt):
 @pytest.mark.slow
 def test_ctrl_c_during_a_parallel_build(tmp_path):
     recipe = tmp_path / "r.toml"
-    recipe.write_text(RECIPE.format(test=40))
+    recipe.write_text(RECIPE.format(test=400))
     out = tmp_path / "ds"
     argv = ["build", str(recipe), "-o", str(out), "--workers", "2", "--no-progress"]
-    rc, err = _interrupt(argv, tmp_path, 6.0)
+    rc, err = _interrupt(argv, tmp_path, 3.0)
     assert rc == 130, err
     assert_one_line(err, "interrupted")
     assert not (out / "dataset.json").exists()

@@ -17,8 +17,8 @@ import json
 import os
 import shutil
 import signal
-import threading
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
@@ -464,7 +464,11 @@ def _sigint_blocked() -> Iterator[None]:
     caught: list[int] = []
     in_main = threading.current_thread() is threading.main_thread()
     # another thread may take the signal; its Python handler still runs here, so replace it
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum)) if in_main else None
+    previous = (
+        signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+        if in_main
+        else None
+    )
     old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT}) if _HAS_SIGMASK else None
     try:
         yield
