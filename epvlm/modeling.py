@@ -90,7 +90,7 @@ def sparse_plan(image_keep_mask, grid_thw: torch.Tensor, spatial_merge_size: int
     row_mask = torch.cat([m.repeat_interleave(unit) for m in token_masks])
     rows = torch.nonzero(row_mask, as_tuple=False).reshape(-1)
     position_ids = get_vision_position_ids(grid_thw, spatial_merge_size)[rows]
-    seg_lengths = []
+    seg_lengths: list[int] = []
     for (t, h, w), m in zip(grid_thw.tolist(), token_masks):
         per_frame = m.reshape(t, (h * w) // unit).sum(-1) * unit
         seg_lengths.extend(int(v) for v in per_frame.tolist() if v > 0)
@@ -139,8 +139,8 @@ def sparse_rope_index(
             ids, types = ids[keep_tok], types[keep_tok]
         pieces = []
         cur = 0
-        for modality, group in itertools.groupby(enumerate(types.tolist()), lambda x: x[1]):
-            group = list(group)
+        for modality, run in itertools.groupby(enumerate(types.tolist()), lambda x: x[1]):
+            group = list(run)
             length = group[-1][0] + 1 - group[0][0]
             if modality == 0:
                 pieces.append(torch.arange(length, device=device).view(1, -1).expand(3, -1) + cur)
@@ -235,6 +235,8 @@ class EPQwen2VLModel(Qwen2VLModel):
     ) -> tuple | BaseModelOutputWithPooling:
         if image_keep_mask is None:
             return super().get_image_features(pixel_values, image_grid_thw, **kwargs)
+        if image_grid_thw is None:
+            raise KeepMaskError("image_keep_mask needs image_grid_thw to map tokens to images")
         plan = sparse_plan(image_keep_mask, image_grid_thw, self.visual.spatial_merge_size)
         kept_pixels = pixel_values[plan.rows.to(pixel_values.device)].type(self.visual.dtype)
         vision_outputs = self.visual(
@@ -296,6 +298,15 @@ class EPQwen2VLModel(Qwen2VLModel):
         image_keep_mask: torch.Tensor | None = None,
         **kwargs,
     ):
+        """`Qwen2VLModel.forward`, plus ``image_keep_mask``.
+
+        ``image_keep_mask``: bool, shape ``(N,)`` with ``N = sum(t * h * w) // merge**2`` over
+        the rows ``(t, h, w)`` of ``image_grid_thw`` (merge = ``spatial_merge_size``, 2): one
+        entry per LLM image token, images in batch order, each image's tokens row-major over
+        its ``(t, h // merge, w // merge)`` token grid (a list of per-image masks of those
+        shapes is concatenated to the same). Every image keeps at least one token, and each
+        prompt carries exactly its kept count of image tokens. None: dense Qwen2-VL.
+        """
         if image_keep_mask is not None:
             mm_encoder_outputs, pixel_values, position_ids = prepare_sparse_inputs(
                 self,
@@ -366,6 +377,9 @@ class EPQwen2VLForConditionalGeneration(Qwen2VLForConditionalGeneration):
         image_keep_mask: torch.Tensor | None = None,
         **kwargs,
     ) -> tuple | CausalLMOutputWithPast:
+        """`Qwen2VLForConditionalGeneration.forward`, plus ``image_keep_mask``: bool, shape
+        ``(N,)``, one entry per LLM image token of every image in batch order (see
+        `EPQwen2VLModel.forward` for ``N`` and the order); None runs dense Qwen2-VL."""
         outputs = self.model(
             input_ids=input_ids,
             pixel_values=pixel_values,
@@ -389,7 +403,7 @@ class EPQwen2VLForConditionalGeneration(Qwen2VLForConditionalGeneration):
             loss = self.loss_function(
                 logits=logits,
                 labels=labels,
-                vocab_size=self.config.text_config.vocab_size,
+                vocab_size=self.config.get_text_config().vocab_size,
                 **kwargs,
             )
         return CausalLMOutputWithPast(

@@ -29,7 +29,8 @@ from transformers.models.qwen2_5_vl.modeling_qwen2_5_vl import Qwen2_5_VLPreTrai
 from transformers.utils.generic import accepts_precomputed_kwargs, can_return_tuple
 from transformers.vision_utils import get_vision_window_index
 
-from epvlm.loading import register_stock_conversions
+from epvlm.errors import KeepMaskError
+from epvlm.loading import register_stock_conversions, vision_config
 from epvlm.modeling import SparsePlan, prepare_sparse_inputs, sparse_plan, sparse_rope_index
 
 __all__ = [
@@ -89,6 +90,8 @@ class EPQwen2_5_VLModel(Qwen2_5_VLModel):
     ) -> tuple | BaseModelOutputWithPooling:
         if image_keep_mask is None:
             return super().get_image_features(pixel_values, image_grid_thw, **kwargs)
+        if image_grid_thw is None:
+            raise KeepMaskError("image_keep_mask needs image_grid_thw to map tokens to images")
         visual = self.visual
         plan = sparse_plan(image_keep_mask, image_grid_thw, visual.spatial_merge_size)
         window_index, cu_window_seqlens = sparse_window_plan(
@@ -137,7 +140,7 @@ class EPQwen2_5_VLModel(Qwen2_5_VLModel):
                 if second_per_grid_ts is not None
                 else [1] * len(video_grid_thw)
             )
-            intervals = [self.config.vision_config.tokens_per_second * s for s in per_video]
+            intervals = [vision_config(self.config).tokens_per_second * s for s in per_video]
         return sparse_rope_index(
             self,
             input_ids,
@@ -167,6 +170,10 @@ class EPQwen2_5_VLModel(Qwen2_5_VLModel):
         image_keep_mask: torch.Tensor | None = None,
         **kwargs,
     ):
+        """`Qwen2_5_VLModel.forward`, plus ``image_keep_mask``: bool, shape ``(N,)`` with
+        ``N = sum(t * h * w) // merge**2`` over the rows ``(t, h, w)`` of ``image_grid_thw``
+        (merge = ``spatial_merge_size``, 2), one entry per LLM image token, images in batch
+        order (as `epvlm.modeling.EPQwen2VLModel.forward`). None: dense Qwen2.5-VL."""
         if image_keep_mask is not None:
             mm_encoder_outputs, pixel_values, position_ids = prepare_sparse_inputs(
                 self,
@@ -236,6 +243,9 @@ class EPQwen2_5_VLForConditionalGeneration(Qwen2_5_VLForConditionalGeneration):
         image_keep_mask: torch.Tensor | None = None,
         **kwargs,
     ) -> tuple | CausalLMOutputWithPast:
+        """`Qwen2_5_VLForConditionalGeneration.forward`, plus ``image_keep_mask``: bool, shape
+        ``(N,)``, one entry per LLM image token of every image in batch order (see
+        `EPQwen2_5_VLModel.forward`); None runs dense Qwen2.5-VL."""
         outputs = self.model(
             input_ids=input_ids,
             pixel_values=pixel_values,
@@ -260,7 +270,7 @@ class EPQwen2_5_VLForConditionalGeneration(Qwen2_5_VLForConditionalGeneration):
             loss = self.loss_function(
                 logits=logits,
                 labels=labels,
-                vocab_size=self.config.text_config.vocab_size,
+                vocab_size=self.config.get_text_config().vocab_size,
                 **kwargs,
             )
         return CausalLMOutputWithPast(
