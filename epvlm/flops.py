@@ -95,7 +95,8 @@ class VLMDims:
         return self.vision_depth - len(set(self.fullatt_block_indexes))
 
 
-_VISION_2B_7B = dict(
+# keyword arguments of VLMDims shared by the presets of one model family
+_VISION_2B_7B: dict[str, Any] = dict(
     vision_depth=32,
     vision_dim=1280,
     vision_heads=16,
@@ -105,7 +106,7 @@ _VISION_2B_7B = dict(
     merge_size=2,
     in_channels=3,
 )
-_VISION_2_5 = dict(
+_VISION_2_5: dict[str, Any] = dict(
     vision_depth=32,
     vision_dim=1280,
     vision_heads=16,
@@ -168,6 +169,7 @@ def _dims_from_dict(cfg: dict[str, Any], pixels: dict[str, Any] | None = None) -
         )
     vision = cfg.get("vision_config") or {}
     text = cfg.get("text_config") or cfg  # older checkpoints keep text fields at the top level
+    vision_dims: dict[str, Any]
     try:
         if model_type == "qwen2_5_vl":
             vision_dim = int(vision.get("hidden_size", 1280))
@@ -186,7 +188,7 @@ def _dims_from_dict(cfg: dict[str, Any], pixels: dict[str, Any] | None = None) -
                 vision_dim=int(vision.get("embed_dim", 1280)),
                 vision_mlp_ratio=float(vision.get("mlp_ratio", 4)),
             )
-        dims = dict(
+        dims: dict[str, Any] = dict(
             vision_depth=int(vision.get("depth", 32)),
             vision_heads=int(vision.get("num_heads", 16)),
             patch_size=int(vision.get("patch_size", 14)),
@@ -354,13 +356,13 @@ def _window_counts(
     token_grids: Sequence[tuple[int, int]] | None,
 ) -> list[list[int]]:
     if windows is not None:
-        windows = [[int(n) for n in w] for w in windows]
-        if len(windows) != len(kept) or any(sum(w) != k for w, k in zip(windows, kept)):
+        given = [[int(n) for n in w] for w in windows]
+        if len(given) != len(kept) or any(sum(w) != k for w, k in zip(given, kept)):
             raise ParameterError(
                 f"windows must give each image's kept tokens per window; their sums "
-                f"{[sum(w) for w in windows]} differ from kept {kept}"
+                f"{[sum(w) for w in given]} differ from kept {kept}"
             )
-        return windows
+        return given
     if token_grids is not None:
         if len(token_grids) != len(kept):
             raise ParameterError(f"{len(token_grids)} token grids for {len(kept)} images")
