@@ -22,6 +22,7 @@ Choices worth knowing:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -122,6 +123,18 @@ class EventSimulator:
     Feeding a video in chunks gives exactly the events of feeding it whole.
     """
 
+    # Per-recording state: `_start` sets it from the first frame after `reset`, before
+    # anything reads it (the leak tensors only when the leak is on).
+    _ref: torch.Tensor
+    _x_prev: torch.Tensor
+    _lp: torch.Tensor
+    _t_last: torch.Tensor
+    _t_raw_last: torch.Tensor
+    _leak_base: torch.Tensor
+    _leak_speed: torch.Tensor
+    _leak_anchor: torch.Tensor
+    _leak_cycle: torch.Tensor
+
     def __init__(
         self,
         params: DVSParams,
@@ -178,7 +191,7 @@ class EventSimulator:
         # installs without numba use the torch path. Loading numba costs about half a second
         # (it imports scipy), so a short run stays on the torch path unless this process
         # has loaded the kernel already (see `_kernel_for`).
-        self._kernel = None
+        self._kernel: Callable[..., Any] | None = None
         self._may_use_kernel = self.device.type == "cpu"
         self._n_emitted = 0
 
@@ -194,13 +207,8 @@ class EventSimulator:
         self._started = False
         self._t_prev: int | None = None
         self._k = 0  # index of the next interval since reset: keys the noise draws
-        self._ref = None
-        self._x_prev = None
-        self._lp = None
-        self._t_last = None
-        self._t_raw_last = None
-        self._screen = None
-        self._leak_base = self._leak_speed = self._leak_anchor = self._leak_cycle = None
+        # (pixels, dirty, fired, last raw time) of the last batch's refractory pre-screen
+        self._screen: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None = None
 
     @property
     def t_last_us(self) -> int | None:
@@ -361,6 +369,7 @@ class EventSimulator:
         if self._may_use_kernel and self._kernel is None:
             self._kernel = _kernel_for(self._n_emitted)
         t_prev0 = self._t_prev
+        assert t_prev0 is not None  # set by _start
         t_starts = [t_prev0, *(int(v) for v in ts[:-1])]
         t_ends = [int(v) for v in ts]
 
@@ -691,7 +700,9 @@ class EventSimulator:
         if total == 0:
             return empty_events()
         out = np.empty(total, dtype=EVENT_DTYPE)
-        kept = self._kernel(
+        kernel = self._kernel
+        assert kernel is not None  # _step_batch calls this only with the kernel loaded
+        kept = kernel(
             pix,
             count,
             up,
@@ -823,7 +834,7 @@ class EventSimulator:
         return out
 
 
-def _kernel_for(n_emitted: int):
+def _kernel_for(n_emitted: int) -> Callable[..., Any] | None:
     """The numba assembly kernel once it pays: already loaded in this process, or the
     simulator has emitted `_KERNEL_AFTER_EVENTS` events (a long run). None without numba."""
     import sys
