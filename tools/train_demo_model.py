@@ -117,6 +117,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--device", default="cpu", help="torch device: cpu, cuda, cuda:1, mps or auto (default cpu)"
     )
     ap.add_argument(
+        "--init-from",
+        default=None,
+        help="start from this checkpoint's weights instead of a random initialisation (same "
+        "model sizes); token embeddings and output rows are matched by token, words new to "
+        "this vocabulary keep their random initialisation",
+    )
+    ap.add_argument(
         "--resume",
         action="store_true",
         help="continue the unfinished run whose checkpoint is --out (same arguments)",
@@ -250,6 +257,39 @@ def build_model(proc, sizes: dict[str, Any], seed: int):
     return model
 
 
+def init_from(model, proc, path: str) -> dict[str, int]:
+    """Copy the weights of the checkpoint at ``path`` into ``model``. Vocabulary-indexed
+    matrices (token embeddings, output layer) are copied row by row for the tokens both
+    vocabularies have; every other tensor must have the same shape. Returns counts."""
+    import torch
+
+    from epvlm.modeling import EPQwen2VLForConditionalGeneration
+    from epvlm.processing import load_processor
+
+    src = EPQwen2VLForConditionalGeneration.from_pretrained(path).state_dict()
+    src_vocab = load_processor(path).tokenizer.get_vocab()
+    own_vocab = proc.tokenizer.get_vocab()
+    shared = [(own_vocab[t], src_vocab[t]) for t in own_vocab if t in src_vocab]
+    rows_new = torch.tensor([a for a, _ in shared])
+    rows_src = torch.tensor([b for _, b in shared])
+    state = model.state_dict()
+    if state.keys() != src.keys():
+        raise SystemExit(f"train_demo_model: --init-from {path} has other weights than this model")
+    for name, value in src.items():
+        own = state[name]
+        if "embed_tokens" in name or name.startswith("lm_head"):
+            own[rows_new] = value[rows_src].to(own.dtype)
+        elif own.shape == value.shape:
+            own.copy_(value)
+        else:
+            raise SystemExit(
+                f"train_demo_model: --init-from {path}: {name} is {tuple(value.shape)}, this "
+                f"model's is {tuple(own.shape)}; use the same model sizes"
+            )
+    model.load_state_dict(state)
+    return {"shared_tokens": len(shared), "new_tokens": len(own_vocab) - len(shared)}
+
+
 def resolve_device(name: str):
     import torch
 
@@ -377,6 +417,9 @@ def main(argv: list[str] | None = None) -> int:
     proc = build_offline_processor(task_vocabulary(cfg))
     sizes = model_size(args)
     model = build_model(proc, sizes, args.seed)
+    init_info = None
+    if args.init_from and not args.resume:
+        init_info = init_from(model, proc, args.init_from)
     resumed: dict[str, Any] | None = None
     if args.resume:
         from epvlm.modeling import EPQwen2VLForConditionalGeneration
@@ -442,6 +485,8 @@ def main(argv: list[str] | None = None) -> int:
         "downsample_share": args.downsample_share,
         "sparse_from_step": int(args.sparse_from * args.steps),
         "model_size": sizes,
+        "init_from": args.init_from,
+        "init_tokens": init_info,
         "text_rope_theta": TEXT_ROPE_THETA,
         "parameters": n_params,
         "torch_threads": args.threads,
