@@ -183,6 +183,7 @@ def test_read_only_file_system(tmp_path, capsys, good_h5):
             ["convert", good_h5, ro / "new" / "x.npy"],
             ["render", good_h5, "-o", ro / "frames", "--no-progress"],
             ["simulate", "--synthetic", "moving-shapes", "-q", "-o", ro / "s.h5"],
+            ["build", "shapes-vqa", "-o", ro / "ds", "--limit", "1", "--no-progress"],
         ):
             rc, _, err = run(capsys, *argv)
             assert rc == 1, argv
