@@ -9,7 +9,21 @@ cheap; torch is never imported here (the simulator imports it when a build runs)
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    # what __getattr__ loads on first use, visible to type checkers and IDEs
+    from eventsim.datasets.engine import BuildSummary, build_dataset
+    from eventsim.datasets.inspection import (
+        VerifyReport,
+        describe_dataset,
+        preview_dataset,
+        verify_dataset,
+    )
+    from eventsim.datasets.loader import EventVQADataset, collate_event_vqa, read_manifest
+    from eventsim.datasets.recipe import Recipe, load_recipe, recipe_fields_markdown
+    from eventsim.datasets.scenes import SceneConfig, draw_sample, simulate_scene
+    from eventsim.datasets.tonic_adapter import TonicEventVQA
 
 _EXPORTS = {
     "load_recipe": "eventsim.datasets.recipe",
@@ -30,7 +44,25 @@ _EXPORTS = {
     "TonicEventVQA": "eventsim.datasets.tonic_adapter",
 }
 
-__all__ = sorted(_EXPORTS)
+# a literal list (not derived from _EXPORTS) so linters see the names re-exported
+__all__ = [
+    "BuildSummary",
+    "EventVQADataset",
+    "Recipe",
+    "SceneConfig",
+    "TonicEventVQA",
+    "VerifyReport",
+    "build_dataset",
+    "collate_event_vqa",
+    "describe_dataset",
+    "draw_sample",
+    "load_recipe",
+    "preview_dataset",
+    "read_manifest",
+    "recipe_fields_markdown",
+    "simulate_scene",
+    "verify_dataset",
+]
 
 
 def __getattr__(name: str) -> Any:
