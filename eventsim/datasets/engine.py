@@ -449,9 +449,9 @@ def _pool_context(multiprocessing: Any) -> Any:
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     ctx = multiprocessing.get_context("forkserver")
-    preload = ["eventsim.datasets.engine"]
+    preload = ["eventsim.datasets.engine", "threadpoolctl"]
     if importlib.util.find_spec("torch") is not None:
-        preload.append("torch")
+        preload += ["torch", "eventsim.simulator.core"]
     ctx.set_forkserver_preload(preload)
     return ctx
 
