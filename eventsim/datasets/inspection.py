@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import numpy as np
 from eventsim.datasets.loader import read_jsonl, read_manifest
 from eventsim.datasets.shards import file_digest, open_shard, read_events, read_shard_records
 from eventsim.errors import DatasetError
+from eventsim.outputs import check_interrupted, fsync_file, remove_stale_temps, temp_path
 
 _MAX_REPORTED = 50
 
@@ -259,6 +261,17 @@ def preview_dataset(
     rows = [np.concatenate(tiles[r : r + cols], axis=1) for r in range(0, len(tiles), cols)]
     sheet = np.concatenate(rows, axis=0)
     path = Path(out) if out is not None else root / "preview.png"
-    if not cv2.imwrite(str(path), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR)):
-        raise DatasetError(f"cannot write preview image {str(path)!r}")
+    ok, png = cv2.imencode(".png", cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise DatasetError(f"cannot encode preview image {str(path)!r}")
+    remove_stale_temps(path)
+    tmp = temp_path(path)
+    try:
+        tmp.write_bytes(png.tobytes())
+        fsync_file(tmp)
+        check_interrupted()
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
