@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from eventsim.errors import ParameterError
 from eventsim.events import concat_events, empty_events, slice_time
+
+if TYPE_CHECKING:
+    from eventsim.io.reader import EventFileReader
 
 Window = tuple[int, int, np.ndarray]
 
@@ -80,7 +83,7 @@ def split_by_count(events: np.ndarray, events_per_frame: int) -> Iterator[Window
 
 
 def stream_by_time(
-    reader: Any, window_us: float, t_start_us: int, t_end_us: int
+    reader: EventFileReader, window_us: float, t_start_us: int, t_end_us: int
 ) -> Iterator[Window]:
     """Time windows read from ``reader`` (absolute µs, ``[t_start_us, t_end_us)``).
 
@@ -99,7 +102,7 @@ def stream_by_time(
 
 
 def stream_by_count(
-    reader: Any,
+    reader: EventFileReader,
     events_per_frame: int,
     t_start_us: int | None = None,
     t_end_us: int | None = None,

@@ -89,6 +89,7 @@ def palette(
 
 
 def check_colormap(name: str) -> int:
+    """The OpenCV colour map constant for ``name`` (a key of `COLORMAPS`)."""
     if name not in COLORMAPS:
         raise ParameterError(
             f"colour map {name!r} is not known; valid colour maps: {', '.join(COLORMAPS)}"

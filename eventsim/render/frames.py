@@ -152,6 +152,7 @@ class TimeSurface:
         self.last_t = np.full((2, height, width), self._NEVER, dtype=np.int64)
 
     def update(self, events: np.ndarray) -> None:
+        """Record the latest event time of each pixel and polarity."""
         events, width, height = _checked(events, self.sensor_size)
         if events.size == 0:
             return

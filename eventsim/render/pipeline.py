@@ -9,7 +9,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tqdm import tqdm
@@ -26,6 +26,9 @@ from eventsim.render.accumulate import (
 from eventsim.render.renderer import FrameRenderer, RenderParams
 from eventsim.render.writers import open_sink, output_kind
 
+if TYPE_CHECKING:
+    from eventsim.io.reader import EventFileReader
+
 
 @dataclass(frozen=True)
 class RenderResult:
@@ -40,6 +43,7 @@ class RenderResult:
 
 
 def check_range_args(start_ms: float | None, end_ms: float | None, fps: float) -> None:
+    """A positive fps and, when given, ``0 <= start_ms < end_ms`` (ms from the first event)."""
     if not (math.isfinite(fps) and fps > 0):
         raise ParameterError(f"fps {fps} must be > 0")
     if start_ms is not None and not (math.isfinite(start_ms) and start_ms >= 0):
@@ -54,7 +58,7 @@ class _FrameSource:
     """The saved frame shown under each window: the latest one at or before the window's end
     (the first frame for windows that precede every frame). Keeps one decoded frame."""
 
-    def __init__(self, reader: Any) -> None:
+    def __init__(self, reader: EventFileReader) -> None:
         self.reader = reader
         self.ts = np.asarray(reader.frame_ts_us, dtype=np.int64)
         self._cached: tuple[int, np.ndarray] | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -103,7 +104,8 @@ class RenderParams:
         if int(self.scale) < 1:
             raise ParameterError(f"scale {self.scale} must be an integer >= 1")
 
-    def replace(self, **changes) -> RenderParams:
+    def replace(self, **changes: Any) -> RenderParams:
+        """A copy with ``changes`` applied (validated again)."""
         return dataclasses.replace(self, **changes)
 
 

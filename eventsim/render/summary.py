@@ -12,7 +12,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tqdm import tqdm
@@ -20,6 +20,9 @@ from tqdm import tqdm
 from eventsim.errors import OutputExistsError, ParameterError, require
 from eventsim.render.colors import palette
 from eventsim.render.frames import polarity_counts
+
+if TYPE_CHECKING:
+    from eventsim.io.reader import EventFileReader
 
 
 @dataclass(frozen=True)
@@ -37,11 +40,12 @@ class EventSummary:
 
     @property
     def duration_s(self) -> float:
+        """The span of the events in seconds (at least 1 µs)."""
         return max(self.t_end_us - self.t_start_us, 1) / 1e6
 
 
 def collect_summary(
-    reader: Any,
+    reader: EventFileReader,
     *,
     n_bins: int = 200,
     scatter_events: int = 20_000,

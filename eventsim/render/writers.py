@@ -87,6 +87,7 @@ class FrameSink(ABC):
             raise ParameterError(f"frame size {size} differs from the first frame's {self._size}")
 
     def write(self, frame: np.ndarray) -> None:
+        """Append one RGB frame (H, W, 3) uint8; every frame must have the first one's size."""
         check_interrupted()
         self._check(frame)
         self._write(frame)
@@ -101,6 +102,7 @@ class FrameSink(ABC):
         return None
 
     def close(self) -> Path:
+        """Finish the output and move it into place (replacing an old one); returns its path."""
         if self._done:
             return self.path
         self._done = True
@@ -122,6 +124,7 @@ class FrameSink(ABC):
         fsync_file(self.tmp)
 
     def abort(self) -> None:
+        """Drop the output: the temporary file is removed and nothing reaches ``path``."""
         if not self._done:
             self._done = True
             with contextlib.suppress(Exception):
