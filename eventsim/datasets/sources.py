@@ -59,6 +59,7 @@ class BuiltSample:
 
     @property
     def frame_t_us(self) -> int:
+        """Time of the image: the end of the event window."""
         return int(self.window_us[1])
 
 
@@ -70,10 +71,13 @@ def sample_seeds(seed: int, split: str, index: int) -> tuple[int, int]:
 
 
 def sample_id(split: str, index: int) -> str:
+    """The stable id of sample ``index`` of ``split`` (``test-000042``)."""
     return f"{split}-{index:06d}"
 
 
 def plan_split(recipe: Recipe, split: str, limit: int | None = None) -> list[SampleSpec]:
+    """One `SampleSpec` per sample of ``split`` (at most ``limit``): scene seeds for a shapes
+    source, else one per row of the split file, rows that cannot be used carrying their error."""
     kind = recipe.source_kind
     if kind == "shapes":
         n = int(recipe.splits[split])
@@ -220,6 +224,7 @@ class SampleMaker:
         self._scene = recipe.scene_config() if recipe.source_kind == "shapes" else None
 
     def make(self, spec: SampleSpec) -> BuiltSample:
+        """Build one sample; `SampleError` (the reason for errors.jsonl) when it cannot be."""
         if spec.error:
             raise SampleError(spec.error)
         kind = self.recipe.source_kind

@@ -134,6 +134,7 @@ class ArraySource:
             yield fit_frame(frame, self.sensor_size, self.fit), int(t)
 
     def describe(self) -> dict[str, Any]:
+        """The source as stored in an output file's ``source`` attribute (JSON-ready)."""
         h, w = self.frames.shape[1:3]
         return {
             "kind": "array",
@@ -245,6 +246,7 @@ class VideoSource:
         return t
 
     def describe(self) -> dict[str, Any]:
+        """The source as stored in an output file's ``source`` attribute (JSON-ready)."""
         return {
             "kind": "video",
             "path": str(self.path),
@@ -349,6 +351,7 @@ class FolderSource:
             yield fit_frame(img, self.sensor_size, self.fit), int(t)
 
     def describe(self) -> dict[str, Any]:
+        """The source as stored in an output file's ``source`` attribute (JSON-ready)."""
         return {
             "kind": "folder",
             "path": str(self.folder),
@@ -397,6 +400,7 @@ class PairSource:
         yield fit_frame(self.images[1], self.sensor_size, self.fit), round(self.interval_ms * 1e3)
 
     def describe(self) -> dict[str, Any]:
+        """The source as stored in an output file's ``source`` attribute (JSON-ready)."""
         return {
             "kind": "pair",
             "paths": self.names,
@@ -530,6 +534,7 @@ class ImageMotionSource:
             yield frame, int(t)
 
     def describe(self) -> dict[str, Any]:
+        """The source as stored in an output file's ``source`` attribute (JSON-ready)."""
         return {
             "kind": "image-motion",
             "path": self.name,
