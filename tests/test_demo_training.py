@@ -189,3 +189,36 @@ def test_resume_continues_exactly(tool, tmp_path):
 def test_bad_device_is_refused(tool, tmp_path):
     with pytest.raises(SystemExit, match="device"):
         tool.main(["-o", str(tmp_path / "m"), "--device", "tpu9", "--no-progress"])
+
+
+def test_init_from_copies_weights_and_matches_tokens(tool, tmp_path):
+    from epvlm.processing import build_offline_processor
+
+    args = tool.parse_args(["-o", str(tmp_path / "x"), *SMALL_MODEL])
+    sizes = tool.model_size(args)
+    old_proc = build_offline_processor(["what", "colour", "red", "blue"])
+    old = tool.build_model(old_proc, sizes, seed=1)
+    old.save_pretrained(tmp_path / "old")
+    old_proc.save_pretrained(tmp_path / "old")
+    proc = build_offline_processor(["what", "colour", "red", "blue", "dots"])
+    model = tool.build_model(proc, sizes, seed=2)
+    fresh_dots = model.lm_head.weight[proc.tokenizer.convert_tokens_to_ids("dots")].clone()
+    counts = tool.init_from(model, proc, str(tmp_path / "old"))
+    assert counts["new_tokens"] == 1 and counts["shared_tokens"] == len(old_proc.tokenizer)
+    a, b = model.state_dict(), old.state_dict()
+    for name in a:
+        if "embed_tokens" in name or name.startswith("lm_head"):
+            continue
+        assert torch.equal(a[name], b[name]), name
+    for word in ("red", "<|im_end|>"):
+        new_id = proc.tokenizer.convert_tokens_to_ids(word)
+        old_id = old_proc.tokenizer.convert_tokens_to_ids(word)
+        assert torch.equal(model.lm_head.weight[new_id], old.lm_head.weight[old_id])
+    # a word the old vocabulary lacks keeps its fresh initialisation
+    assert torch.equal(
+        model.lm_head.weight[proc.tokenizer.convert_tokens_to_ids("dots")], fresh_dots
+    )
+    other = tool.parse_args(["-o", str(tmp_path / "y"), *SMALL_MODEL, "--hidden-size", "32"])
+    small = tool.build_model(proc, tool.model_size(other), seed=0)
+    with pytest.raises(SystemExit, match="same model sizes"):
+        tool.init_from(small, proc, str(tmp_path / "old"))
