@@ -21,11 +21,14 @@ import os
 import re
 import shutil
 import signal
+import stat
 import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
+
+from eventsim.errors import EventFileError
 
 _TEMP_RE = re.compile(r"\.(?P<pid>\d+)-[0-9a-f]{8}\.tmp")
 _interrupted = threading.Event()
@@ -37,6 +40,21 @@ def temp_path(path: str | os.PathLike) -> Path:
     format from the suffix, such as OpenCV and Pillow, still see it)."""
     path = Path(path)
     return path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
+
+
+def check_replaceable(path: str | os.PathLike, *, folder: bool = False) -> None:
+    """Refuse an existing output that is not a regular file (or a folder, for folder outputs):
+    renaming onto a device or a pipe would replace it with a file."""
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    if stat.S_ISREG(mode) or (folder and stat.S_ISDIR(mode)):
+        return
+    what = "a folder" if stat.S_ISDIR(mode) else "a device, pipe or socket"
+    expected = "a file or folder" if folder else "a regular file"
+    raise EventFileError(f"output {str(path)!r} is {what}; expected {expected}")
 
 
 def _pid_running(pid: int) -> bool:

@@ -207,6 +207,18 @@ def test_output_under_a_file_is_one_line(tmp_path, capsys, good_h5):
     assert blocker.read_text() == "x"
 
 
+def test_devices_are_never_replaced(tmp_path, capsys, good_h5):
+    for argv in (
+        ["convert", good_h5, "/dev/null", "--to", "npy", "--force"],
+        ["convert", good_h5, "/dev/null", "--to", "h5", "--force"],
+        ["render", good_h5, "-o", "/dev/null", "--force", "--no-progress"],
+    ):
+        rc, _, err = run(capsys, *argv)
+        assert rc == 1, argv
+        assert_one_line(err, "device")
+    assert Path("/dev/null").is_char_device()
+
+
 def test_stale_temporaries_of_killed_runs_are_removed(tmp_path, capsys, good_h5):
     out = tmp_path / "o.npy"
     dead = 2**22 + 12345  # above the default pid_max of 4194304: never a running process

@@ -33,6 +33,7 @@ from typing import NoReturn, Protocol
 from eventsim.errors import EventsimError, OutputExistsError, ParameterError
 from eventsim.outputs import (
     check_interrupted,
+    check_replaceable,
     describe_os_error,
     remove_stale_temps,
     sigint_flagged,
@@ -146,6 +147,7 @@ def check_output(path: str | os.PathLike, force: bool) -> Path:
     """Refuse to overwrite an existing output unless ``force``; create the parent folder and
     delete temporaries that killed runs left for this output."""
     path = Path(path)
+    check_replaceable(path)
     if path.exists() and not force:
         raise OutputExistsError(f"output {str(path)!r} exists; pass --force to overwrite it")
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -27,6 +27,7 @@ from eventsim.events import EVENT_DTYPE, StreamCheck, check_sensor_size, infer_s
 from eventsim.io.hdf5 import EventWriter, strict_events
 from eventsim.outputs import (
     check_interrupted,
+    check_replaceable,
     fsync_file,
     remove_stale_temps,
     temp_path,
@@ -202,10 +203,9 @@ def write_stream(
     path = Path(path)
     fmt = format_from_path(path, fmt)
     sensor_size = check_sensor_size(sensor_size)
+    check_replaceable(path)
     if path.exists() and not force:
         raise OutputExistsError(f"output {str(path)!r} exists; pass force=True to replace it")
-    if path.is_dir():
-        raise EventFileError(f"output {str(path)!r} is a folder; expected a file name")
     if fmt == "h5":
         with EventWriter(path, sensor_size, params=params, source=source, force=force) as w:
             for packet in packets:

@@ -44,6 +44,7 @@ from eventsim.io.reader import EventFileReader
 from eventsim.options import CODECS, Codec
 from eventsim.outputs import (
     check_interrupted,
+    check_replaceable,
     describe_os_error,
     fsync_file,
     remove_stale_temps,
@@ -179,8 +180,7 @@ class EventWriter:
         self.path = Path(path)
         self.sensor_size = check_sensor_size(sensor_size)
         self.force = force
-        if self.path.is_dir():
-            raise EventFileError(f"output {str(self.path)!r} is a directory; expected a file path")
+        check_replaceable(self.path)
         if self.path.exists() and not force:
             raise OutputExistsError(
                 f"output {str(self.path)!r} exists; pass force=True to replace it"

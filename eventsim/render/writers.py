@@ -18,6 +18,7 @@ import numpy as np
 from eventsim.errors import EventFileError, OutputExistsError, ParameterError, require
 from eventsim.outputs import (
     check_interrupted,
+    check_replaceable,
     fsync_file,
     remove_path,
     remove_stale_temps,
@@ -66,8 +67,7 @@ class FrameSink(ABC):
             raise OutputExistsError(
                 f"output {str(self.path)!r} exists; pass force=True to overwrite it"
             )
-        if self.path.is_dir() and not isinstance(self, FolderSink):
-            raise EventFileError(f"output {str(self.path)!r} is a folder; expected a file name")
+        check_replaceable(self.path, folder=isinstance(self, FolderSink))
         self.path.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temps(self.path)
         self.tmp = temp_path(self.path)
