@@ -80,6 +80,7 @@ class VLMDims:
 
     @property
     def head_dim(self) -> int:
+        """Width of one LLM attention head."""
         return self.hidden_size // self.num_heads
 
     @property
@@ -284,21 +285,26 @@ class FlopsBreakdown:
 
     @property
     def vision(self) -> int:
+        """Vision tower FLOPs (linear layers and attention)."""
         return self.vision_linear + self.vision_attention
 
     @property
     def language_model(self) -> int:
+        """Language model FLOPs, LM head included."""
         return self.llm_linear + self.llm_attention + self.lm_head
 
     @property
     def prefill(self) -> int:
+        """Vision tower, merger and language model over the prompt."""
         return self.vision + self.merger + self.language_model
 
     @property
     def total(self) -> int:
+        """Prefill and decoding."""
         return self.prefill + self.decode
 
     def as_dict(self) -> dict[str, int]:
+        """Every field and the vision, language_model, prefill and total sums."""
         out = asdict(self)
         out.update(
             vision=self.vision,

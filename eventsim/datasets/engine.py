@@ -56,13 +56,16 @@ class ShardTask:
 
     @property
     def start(self) -> int:
+        """Index of the shard's first sample in its split."""
         return self.specs[0].index
 
     @property
     def stop(self) -> int:
+        """One past the index of the shard's last sample."""
         return self.specs[-1].index + 1
 
     def expect(self) -> dict[str, Any]:
+        """What the shard's index must record for a finished shard to be reused on resume."""
         return {
             "split": self.split,
             "shard": self.shard,
@@ -83,13 +86,16 @@ class BuildSummary:
 
     @property
     def n_samples(self) -> int:
+        """Samples built, all splits."""
         return sum(self.samples.values())
 
     @property
     def n_errors(self) -> int:
+        """Samples that could not be built (listed in errors.jsonl), all splits."""
         return sum(self.errors.values())
 
     def text(self) -> str:
+        """The summary ``eventsim build`` prints."""
         per_split = ", ".join(f"{k} {v}" for k, v in self.samples.items())
         lines = [
             f"built {self.n_samples} samples ({per_split}) in {self.elapsed_s:.1f} s "

@@ -204,6 +204,7 @@ class EventVQADataset:
         return f
 
     def close(self) -> None:
+        """Close the shard files this process opened (they reopen on the next access)."""
         for f in self._files.values():
             f.close()
         self._files = {}

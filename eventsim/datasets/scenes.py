@@ -144,6 +144,7 @@ class SceneConfig:
         self.validate()
 
     def validate(self) -> None:
+        """`ParameterError` naming the first field outside its allowed values or range."""
         _choice("mode", self.mode, MODES)
         _choice("position_grid", self.position_grid, tuple(POSITION_GRIDS))
         for qt in self.question_types:
@@ -175,9 +176,11 @@ class SceneConfig:
 
     @property
     def active_question_types(self) -> tuple[str, ...]:
+        """The question types asked: ``question_types``, or the mode's defaults when empty."""
         return self.question_types or DEFAULT_QUESTION_TYPES[self.mode]
 
     def replace(self, **changes: Any) -> SceneConfig:
+        """A copy with ``changes`` applied (validated again)."""
         return dataclasses.replace(self, **changes)
 
 
@@ -211,9 +214,11 @@ class SceneObject:
 
     @property
     def moving(self) -> bool:
+        """Whether the object moves during the window."""
         return self.direction is not None
 
     def describe(self) -> dict[str, Any]:
+        """The object as recorded in a sample's ``meta.objects`` (JSON-ready, rounded)."""
         out = {
             "shape": self.shape,
             "color": self.color,
@@ -246,10 +251,12 @@ class SceneSample:
 
     @property
     def sensor_size(self) -> tuple[int, int]:
+        """(W, H) of the image and the event grid."""
         return (int(self.image.shape[1]), int(self.image.shape[0]))
 
     @property
     def window_us(self) -> tuple[int, int]:
+        """(start, end) µs of the event window; the image is the frame at its end."""
         return (int(self.meta["window_us"][0]), int(self.meta["window_us"][1]))
 
 
