@@ -18,47 +18,71 @@ __all__ = ["EventFileReader"]
 
 
 class EventFileReader(Protocol):
-    """A sorted event stream read from one file; times are absolute microseconds.
-
-    ``t_end_us`` is one past the last event, so ``read(r.t_start_us, r.t_end_us)`` returns
-    everything. ``layout`` names the detected file layout, ``time_unit_detected`` is ``"us"``
-    or ``"s"``, ``notes`` lists every conversion applied while reading, and
-    ``sensor_size_inferred`` is True when the (W, H) ``sensor_size`` came from the largest
-    coordinates rather than the file or the caller.
-    """
+    """A time-sorted event stream read from one file; times are absolute microseconds."""
 
     @property
-    def path(self) -> Path | None: ...
+    def path(self) -> Path | None:
+        """The file read (None for events handed over in memory)."""
+
     @property
-    def sensor_size(self) -> tuple[int, int]: ...
+    def sensor_size(self) -> tuple[int, int]:
+        """(W, H) of the pixel grid."""
+
     @property
-    def layout(self) -> str: ...
+    def layout(self) -> str:
+        """The detected file layout (``eventsim``, ``dsec``, ``v2e``, ``npy``...)."""
+
     @property
-    def notes(self) -> list[str]: ...
+    def notes(self) -> list[str]:
+        """Every conversion applied while reading (time unit, polarity, sorting, size)."""
+
     @property
-    def attrs(self) -> dict[str, Any]: ...
+    def attrs(self) -> dict[str, Any]:
+        """The file's root attributes, decoded."""
+
     @property
-    def params(self) -> dict[str, Any]: ...
+    def params(self) -> dict[str, Any]:
+        """The simulator parameters the file records (empty when it records none)."""
+
     @property
-    def source(self) -> dict[str, Any]: ...
+    def source(self) -> dict[str, Any]:
+        """The description of what the events were made from (empty when not recorded)."""
+
     @property
-    def time_unit_detected(self) -> str: ...
+    def time_unit_detected(self) -> str:
+        """``"us"`` or ``"s"``: the unit the file's times were read in."""
+
     @property
-    def sensor_size_inferred(self) -> bool: ...
+    def sensor_size_inferred(self) -> bool:
+        """True when ``sensor_size`` came from the largest coordinates, not the file or caller."""
+
     @property
-    def t_offset_us(self) -> int: ...
+    def t_offset_us(self) -> int:
+        """Offset added to the stored times to make them absolute."""
+
     @property
-    def frame_ts_us(self) -> np.ndarray: ...
+    def frame_ts_us(self) -> np.ndarray:
+        """int64 times of the saved frames (empty without frames)."""
+
     @property
-    def frame_event_idx(self) -> np.ndarray: ...
+    def frame_event_idx(self) -> np.ndarray:
+        """Per saved frame, the number of events at or before its time."""
+
     @property
-    def t_start_us(self) -> int: ...
+    def t_start_us(self) -> int:
+        """Time of the first event (0 when there is none)."""
+
     @property
-    def t_end_us(self) -> int: ...
+    def t_end_us(self) -> int:
+        """One past the last event's time, so ``read(t_start_us, t_end_us)`` reads all."""
+
     @property
-    def duration_us(self) -> int: ...
+    def duration_us(self) -> int:
+        """``t_end_us - t_start_us``."""
+
     @property
-    def num_frames(self) -> int: ...
+    def num_frames(self) -> int:
+        """Number of saved frames."""
 
     def __enter__(self) -> EventFileReader: ...
     def __exit__(self, *exc: object) -> None: ...
