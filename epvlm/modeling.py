@@ -233,6 +233,9 @@ class EPQwen2VLModel(Qwen2VLModel):
         image_keep_mask: torch.Tensor | None = None,
         **kwargs,
     ) -> tuple | BaseModelOutputWithPooling:
+        """`Qwen2VLModel.get_image_features`; with ``image_keep_mask`` (bool, ``(N,)``, one entry
+        per LLM image token, see ``forward``) only the kept tokens' patch rows enter the vision
+        tower, and ``pooler_output`` holds each image's kept tokens only."""
         if image_keep_mask is None:
             return super().get_image_features(pixel_values, image_grid_thw, **kwargs)
         if image_grid_thw is None:
