@@ -259,10 +259,12 @@ class EventWriter:
 
     @property
     def n_events(self) -> int:
+        """Events written so far (buffered ones included)."""
         return self._nflushed + self._nbuf
 
     @property
     def t_offset_us(self) -> int:
+        """The file's ``/t_offset``: the first event's time unless given (0 before any)."""
         return 0 if self._t_offset is None else self._t_offset
 
     # -- events -----------------------------------------------------------------------------
@@ -734,6 +736,7 @@ class EventReader:
         self.close()
 
     def close(self) -> None:
+        """Close the file."""
         self._f.close()
 
     def __len__(self) -> int:
@@ -741,14 +744,17 @@ class EventReader:
 
     @property
     def t_start_us(self) -> int:
+        """Time of the first event (0 when there is none)."""
         return self.t_offset_us + self._t_first if self._n else 0
 
     @property
     def t_end_us(self) -> int:
+        """One past the time of the last event (0 when there is none)."""
         return self.t_offset_us + self._t_last + 1 if self._n else 0
 
     @property
     def duration_us(self) -> int:
+        """``t_end_us - t_start_us``."""
         return self.t_end_us - self.t_start_us
 
     # -- reading --------------------------------------------------------------------------------
@@ -941,6 +947,7 @@ class EventReader:
     # -- frames ---------------------------------------------------------------------------------
     @property
     def num_frames(self) -> int:
+        """Number of saved frames."""
         return 0 if self._frames is None else int(self._frames.shape[0])
 
     def read_frame(self, i: int) -> np.ndarray:
