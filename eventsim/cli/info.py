@@ -6,13 +6,16 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from eventsim.cli.common import cli_command, make_parser, parse_sensor_size
 from eventsim.errors import DatasetError, EventFileError
 from eventsim.events import StreamCheck
+
+if TYPE_CHECKING:
+    from eventsim.io.reader import EventFileReader
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def summarize(reader: Any) -> dict[str, Any]:
+def summarize(reader: EventFileReader) -> dict[str, Any]:
     """Statistics of an open reader, in one pass over packets that also validates the stream
     (`StreamCheck`); ``problem`` is the first broken rule, or None."""
     n = len(reader)
