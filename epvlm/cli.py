@@ -201,7 +201,12 @@ def run_main(args: argparse.Namespace) -> int:
     import numpy as np
 
     from epvlm.answers import clean_generation, letter_of, options_in_question, parse_choice
-    from epvlm.evaluate import answer_selections, check_sensor_size, load_model
+    from epvlm.evaluate import (
+        answer_selections,
+        check_sensor_size,
+        load_model,
+        selection_flops,
+    )
     from epvlm.flops import vlm_flops
     from epvlm.prior import select_blocks
     from epvlm.processing import grid_for_size, prompt_format
@@ -225,11 +230,12 @@ def run_main(args: argparse.Namespace) -> int:
             print(note, file=sys.stderr)
     model, proc = load_model(args.model, device=args.device, dtype=args.dtype)
     fmt = prompt_format(proc, args.prompt_format)
+    grid = grid_for_size(proc, height, width)
     sel = select_blocks(
         args.selector,
         image,
         keep=args.keep,
-        grid=grid_for_size(proc, height, width),
+        grid=grid,
         events=events,
         sensor_size=sensor,
         rule=args.rule,
@@ -249,11 +255,13 @@ def run_main(args: argparse.Namespace) -> int:
     cnt = counts[0]
     options = choices or options_in_question(args.question)
     index = parse_choice(cnt["raw"], options) if options else None
-    flops = vlm_flops(
-        model.config, cnt["image_tokens"], cnt["text_tokens"], new_tokens=cnt["new_tokens"]
-    )
+    flops = selection_flops(model.config, sel, cnt["text_tokens"], cnt["new_tokens"])
     dense = vlm_flops(
-        model.config, sel.total_tokens, cnt["text_tokens"], new_tokens=cnt["new_tokens"]
+        model.config,
+        sel.total_tokens,
+        cnt["text_tokens"],
+        new_tokens=cnt["new_tokens"],
+        token_grids=[grid],
     )
     if overlay_path is not None:
         import cv2

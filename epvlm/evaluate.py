@@ -176,6 +176,16 @@ def make_selection(
     )
 
 
+def selection_flops(config: Any, sel: Selection, text_tokens: int, new_tokens: int):
+    """Analytic FLOPs of answering with ``sel``; Qwen2.5-VL's window attention is counted from
+    the windows the kept tokens actually fall in, not from an even spread."""
+    from epvlm.flops import vlm_flops, window_token_counts
+
+    rows, cols = sel.mask.shape
+    windows = [window_token_counts(config, rows, cols, sel.mask.ravel().tolist())]
+    return vlm_flops(config, sel.kept_tokens, text_tokens, new_tokens=new_tokens, windows=windows)
+
+
 def plain_answer_budget(proc, choices: Sequence[Sequence[str]]) -> int:
     """Tokens of the longest option plus its end-of-turn token (16 without options): the
     generation budget of plain-format models, which answer with an option's words."""
@@ -335,7 +345,6 @@ def evaluate_dataset(
     from tqdm.auto import tqdm
 
     from epvlm.answers import score_answer
-    from epvlm.flops import vlm_flops
     from epvlm.processing import prompt_format
     from eventsim.datasets import EventVQADataset
 
@@ -398,11 +407,8 @@ def evaluate_dataset(
                 )
                 for s, sel, cnt in zip(items, sels, counts):
                     scored = score_answer(cnt["raw"], s["answer"], s["choices"], s["question"])
-                    flops = vlm_flops(
-                        model.config,
-                        cnt["image_tokens"],
-                        cnt["text_tokens"],
-                        new_tokens=cnt["new_tokens"],
+                    flops = selection_flops(
+                        model.config, sel, cnt["text_tokens"], cnt["new_tokens"]
                     ).total
                     samples.append(
                         {

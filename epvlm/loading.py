@@ -207,6 +207,12 @@ def load_pretrained_model(model_dir: str | Path, *, device: Any = "cpu", dtype: 
     # mismatches; the same facts become one CheckpointError line below.
     report_logger = logging.getLogger("transformers.modeling_utils")
     report_logger.addFilter(_drop_load_report)
+    # a "Loading weights" bar on stderr would stand before the one-line error of a bad
+    # checkpoint; the bar is restored afterwards so callers' own settings stay theirs
+    from transformers.utils import logging as hf_logging
+
+    bar_was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
     try:
         # transformers annotates from_pretrained as returning the model alone; with
         # output_loading_info=True it returns (model, loading info)
@@ -222,5 +228,7 @@ def load_pretrained_model(model_dir: str | Path, *, device: Any = "cpu", dtype: 
         raise CheckpointError(f"cannot load checkpoint {str(model_dir)!r}: {first}") from exc
     finally:
         report_logger.removeFilter(_drop_load_report)
+        if bar_was_on:
+            hf_logging.enable_progress_bar()
     _check_loading_info(model_dir, cls, info)
     return model.to(device).eval()

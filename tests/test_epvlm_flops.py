@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from epvlm.errors import ModelDirError
-from epvlm.flops import PRESETS, image_token_grid, load_dims, vlm_flops
+from epvlm.flops import PRESETS, image_token_grid, load_dims, vlm_flops, window_token_counts
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -304,3 +304,36 @@ def test_hub_style_qwen2_5_config_matches_preset(tmp_path):
     }
     (tmp_path / "config.json").write_text(json.dumps(hub))
     assert load_dims(tmp_path) == PRESETS["qwen2.5-vl-3b"]
+
+
+def test_eval_flops_count_the_windows_the_kept_tokens_fall_in():
+    """Qwen2.5-VL: kept tokens packed into few windows cost more window attention (quadratic
+    per window) than the same number spread one per window; `selection_flops` sees it."""
+    import numpy as np
+
+    from epvlm.evaluate import selection_flops
+    from epvlm.prior import Selection
+    from epvlm.tiny import tiny_config
+
+    config = tiny_config(model_type="qwen2_5_vl", window_size=56, fullatt_block_indexes=(1,))
+    rows, cols = 8, 8  # 2x2 tokens per window -> 16 windows
+    packed = np.zeros((rows, cols), dtype=bool)
+    packed[:4, :4] = True  # 16 tokens filling 4 whole windows
+    spread = np.zeros((rows, cols), dtype=bool)
+    spread[::2, ::2] = True  # 16 tokens, one in each window
+
+    def flops(mask):
+        sel = Selection("event", 0.25, np.zeros((112, 112, 3), np.uint8), mask, rows * cols)
+        return selection_flops(config, sel, text_tokens=10, new_tokens=1)
+
+    assert flops(packed).image_tokens == flops(spread).image_tokens == 16
+    assert flops(packed).vision > flops(spread).vision
+    assert (
+        flops(packed).total
+        == vlm_flops(
+            config,
+            16,
+            10,
+            windows=[window_token_counts(config, rows, cols, packed.ravel().tolist())],
+        ).total
+    )
