@@ -8,9 +8,10 @@ the same output starts clean.
 
 Ctrl-C: `sigint_flagged` installs a SIGINT handler that raises `KeyboardInterrupt` like Python's
 own and also records the interrupt. h5py runs cleanup code in weakref callbacks, where Python
-prints and drops an exception ("Exception ignored in ..."); the recorded flag lets
-`check_interrupted` raise it again at the next packet or before the final rename, so an
-interrupt is never lost and no output is published after one.
+prints and drops an exception ("Exception ignored in ..."): when the signal lands in such a
+finalizer the handler does not raise but sends SIGINT again 20 ms later, and the recorded flag
+lets `check_interrupted` raise it at the next packet or before the final rename. So an interrupt
+is never lost, never prints a traceback, and no output is published after one.
 """
 
 from __future__ import annotations
