@@ -488,3 +488,52 @@ def test_ctrl_c_during_a_parallel_build(tmp_path):
     assert_one_line(err, "interrupted")
     assert not (out / "dataset.json").exists()
     assert not [p for p in (out / "shards").iterdir() if ".tmp" in p.name]
+
+
+# -- the pieces behind the commands ----------------------------------------------------------------
+def test_stream_check_names_the_stream_index_across_packets():
+    from eventsim.events import StreamCheck
+
+    a, b = events(100, seed=1), events(100, seed=2)
+    check = StreamCheck((64, 48))
+    assert check.check(a) is None
+    b["t"] -= 1  # starts before the end of the previous packet
+    assert check.check(b).startswith("timestamps are not sorted: t[100]")
+    # the first problem is kept
+    assert check.check(events(10, seed=3)).startswith("timestamps are not sorted: t[100]")
+    bad = events(50)
+    bad["y"][7] = 48
+    assert "y[7] = 48 is outside the sensor" in StreamCheck((64, 48)).check(bad)
+
+
+def test_os_errors_read_as_one_line():
+    import errno
+
+    from eventsim.outputs import describe_os_error
+
+    h5 = OSError(
+        "Unable to synchronously create file (unable to open file: name = '/x/.o.h5.tmp', "
+        "errno = 28, error message = 'No space left on device', flags = 13)"
+    )
+    assert (
+        describe_os_error(h5)
+        == "'/x/.o.h5.tmp': no space left on the device; free some space or write elsewhere"
+    )
+    text = describe_os_error(OSError(errno.EROFS, "Read-only file system", "/ro/a\nb"))
+    assert "read-only" in text and "\n" not in text
+
+
+def test_labels_are_compared_with_the_shards_without_a_recorded_hash(tmp_path, capsys, built):
+    ds = tmp_path / "ds"
+    shutil.copytree(built, ds)
+    manifest = json.loads((ds / "dataset.json").read_text())
+    del manifest["samples_sha256"]  # as written by an older eventsim
+    (ds / "dataset.json").write_text(json.dumps(manifest))
+    assert run(capsys, "verify", ds, "--no-progress")[0] == 0
+    lines = (ds / "samples.jsonl").read_text().splitlines()
+    rec = json.loads(lines[0])
+    rec["answer"] = "tampered"
+    lines[0] = json.dumps(rec, sort_keys=True)
+    (ds / "samples.jsonl").write_text("\n".join(lines) + "\n")
+    rc, out, _ = run(capsys, "verify", ds, "--no-progress")
+    assert rc == 1 and rec["id"] in out and "tampered" in out
