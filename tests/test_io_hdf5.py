@@ -415,6 +415,7 @@ def test_long_reads_in_steps_match(tmp_path, monkeypatch):
     import eventsim.io.hdf5 as h5mod
 
     monkeypatch.setattr(h5mod, "_READ_STEP", 1000)
+    monkeypatch.setattr(h5mod, "_LONG_STEP", 3000)
     ev = make_stream(12_345, seed=12)
     path = tmp_path / "long.h5"
     write_events(path, ev, SIZE)
