@@ -12,9 +12,10 @@ are generated on the fly (not decoded) to show memory stays flat.
     python tools/bench_simulator.py --sizes 346x260 --repeats 3 --no-rss
     python tools/bench_simulator.py --peers --esim-python /path/to/venv/bin/python
 
-``--peers`` compares with esim_py (ESIM's C++ core; GPL, so it is never vendored: build it in
-its own virtual environment, docs/benchmarks.md says how, and pass that interpreter with
-``--esim-python`` or ``$ESIM_PY_PYTHON``). Runs alternate between the two tools (interleaved,
+``--peers`` runs only the comparison with esim_py, which a full run also ends with whenever
+esim_py is found: ESIM's C++ core, GPL, so it is never vendored. Build it in its own virtual
+environment (the build notes are in the development setup's shared peers notes, see
+docs/benchmarks.md) and pass that interpreter with ``--esim-python`` or ``$ESIM_PY_PYTHON``. Runs alternate between the two tools (interleaved,
 best of ``--repeats``), at one thread each: frames already in memory (ideal preset, and our
 ``clean``/``noisy`` presets against our ideal), and a command line reading a folder of PNG
 frames and writing HDF5 (``eventsim simulate`` against esim_py plus an uncompressed h5py write),
@@ -452,6 +453,10 @@ def main() -> None:
                 f"end: {res['rss_at_10pct_mb']:.0f} / {res['rss_at_50pct_mb']:.0f} / "
                 f"{res['rss_at_end_mb']:.0f} MiB; file {res['file_mb']:.0f} MiB"
             )
+
+    if find_esim_python(args.esim_python) is not None:
+        print()
+        peers(args.sizes, args.repeats, args.esim_python)
 
 
 if __name__ == "__main__":
