@@ -561,8 +561,6 @@ class EventSimulator:
                 cand = rng.integers(0, self._n, count)
                 # the same three uniform streams as three calls, drawn in one
                 t_u, pol_u, u = rng.random((3, count))
-                t_c = t_prev + 1 + np.floor(t_u * dt).astype(np.int64)
-                pol_c = pol_u < 0.5
                 if ratio != 1:
                     if self.device.type == "cpu":
                         a_c = self._intensity_factor(luma_k.numpy()[cand])
@@ -573,11 +571,14 @@ class EventSimulator:
                         )
                         keep = torch.from_numpy(u).to(self.device) < 1.0 - (1.0 - ratio) * a_c
                         keep_np = keep.cpu().numpy()
-                    cand, t_c, pol_c = cand[keep_np], t_c[keep_np], pol_c[keep_np]
-                pix = torch.from_numpy(cand).to(self.device)
-                pix_parts.append(pix)
+                    # thin first: times and polarities only for the kept candidates
+                    cand, t_u, pol_u = cand[keep_np], t_u[keep_np], pol_u[keep_np]
+                # truncation is floor here: t_u * dt >= 0
+                t_c = (t_u * dt).astype(np.int64)
+                t_c += t_prev + 1
+                pix_parts.append(torch.from_numpy(cand).to(self.device))
                 t_parts.append(t_c)
-                p_parts.append(pol_c)
+                p_parts.append(pol_u < 0.5)
         if self._hot is not None:
             counts = rng.poisson(p.hot_pixel_rate_hz * dt * 1e-6, size=self._hot.size)
             total = int(counts.sum())
