@@ -470,8 +470,11 @@ def test_ctrl_c_during_convert(tmp_path, big_h5, attempt, target):
 def test_ctrl_c_during_simulate(tmp_path, attempt):
     out = tmp_path / "out"
     out.mkdir()
-    argv = ["simulate", "--synthetic", "moving-shapes", "--duration-ms", "5000", "-q"]
-    rc, err = _interrupt([*argv, "-o", str(out / "s.h5")], tmp_path, 2.5 + attempt)
+    argv = ["simulate", "--synthetic", "moving-shapes", "--duration-ms", "12000", "-q"]
+    rc, err = _interrupt([*argv, "-o", str(out / "s.h5")], tmp_path, 2.0 + 0.9 * attempt)
+    if (out / "s.h5").exists() and rc in (0, -signal.SIGINT):
+        # finished (the signal may land in interpreter teardown, after Python's handler is gone)
+        pytest.skip("simulate finished before the interrupt on this machine")
     assert rc == 130, err
     assert_one_line(err, "interrupted")
     assert listing(out) == []

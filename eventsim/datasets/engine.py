@@ -36,7 +36,7 @@ from eventsim.datasets.shards import (
 )
 from eventsim.datasets.sources import SampleError, SampleMaker, SampleSpec, plan_split
 from eventsim.errors import DatasetError, OutputExistsError, ParameterError
-from eventsim.outputs import check_interrupted, fsync_file, temp_path
+from eventsim.outputs import check_interrupted, fsync_file, remove_stale_temps, temp_path
 
 DATASET_FORMAT = "eventsim-vqa"
 DATASET_FORMAT_VERSION = "1.0"
@@ -436,11 +436,13 @@ def _execute_pool(pending: list[ShardTask], workers: int, bar):
                 bar.update(len(task.specs))
                 yield task, result
     except BaseException:
-        # Ctrl-C or a failure: stop the shards in progress now rather than waiting for them;
-        # their temporaries are removed by the next run
+        # Ctrl-C or a failure: stop the shards in progress now rather than waiting for them,
+        # then delete what the stopped workers were writing
         for proc in list(getattr(pool, "_processes", {}).values()):
             proc.terminate()
         pool.shutdown(wait=True, cancel_futures=True)
+        for task in pending:
+            remove_stale_temps(task.path)
         raise
     pool.shutdown(wait=True)
 
