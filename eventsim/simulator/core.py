@@ -45,7 +45,7 @@ _LUMA_F = (0.299, 0.587, 0.114)
 _USE_NUMBA = True
 # events after which a simulator loads the kernel (its ~0.5 s load is then repaid)
 _KERNEL_AFTER_EVENTS = 3_000_000
-_NO_NUMBA = False  # set once an import of numba failed
+_NO_NUMBA = False  # set once loading the kernel failed
 
 
 def _torch():
@@ -848,7 +848,8 @@ def _kernel_for(n_emitted: int) -> Callable[..., Any] | None:
         return None
     try:
         from eventsim.simulator._kernels import assemble
-    except ImportError:
+    except (ImportError, RuntimeError, OSError):
+        # no numba, or numba finds no writable cache folder (RuntimeError): the torch path
         _NO_NUMBA = True
         return None
     return assemble
