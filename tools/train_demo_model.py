@@ -107,6 +107,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--checkpoint-every", type=int, default=250)
     ap.add_argument("--max-minutes", type=float, default=60.0, help="stop cleanly after this")
     ap.add_argument(
+        "--stop-after",
+        type=int,
+        default=None,
+        help="stop cleanly after this many steps (the schedule still spans --steps); "
+        "reproduces a run that was stopped early",
+    )
+    ap.add_argument(
         "--threads",
         type=int,
         default=1,
@@ -533,7 +540,7 @@ def main(argv: list[str] | None = None) -> int:
                     }
                 )
             last = step == args.steps
-            over = (time.time() - t0) / 60 > args.max_minutes
+            over = (time.time() - t0) / 60 > args.max_minutes or step == args.stop_after
             if step % args.eval_every == 0 or last or over:
                 ev = evaluate(model, proc, cfg, args.eval_samples)
                 evals.append({"step": step, **ev})

@@ -30,8 +30,8 @@ Two modes:
 Every pattern has the same mean brightness and repeats within 2 x 2 px, so an image resized to
 half its width and height (a quarter of the tokens) shows all five as the same flat colour;
 at gentler scales an attenuated moire of the pattern remains. The colour survives any resize. When ``pattern`` is among the question types every target carries
-one of the patterns (whatever the question) and its final position is snapped to whole pixels so
-the pattern is crisp in the question-time image.
+one of the patterns (whatever the question) and its final position is snapped to even pixels, so
+the pattern is crisp in the question-time image and in phase with the image's pixel grid.
 
 The frames of the event window are rendered at a rate that moves every object by at most
 ``max_step_px`` per frame, so the simulator needs no upsampling. The answer is exact: it is read
@@ -524,11 +524,13 @@ def _place_all(rng, config, specs) -> list[SceneObject] | None:
             return None
         start, end, direction, region = spot
         if pattern is not None:
-            # a 1-px pattern survives only at a whole-pixel offset (a sub-pixel warp blurs it);
-            # the shift is under half a pixel, far inside the clearance between objects
+            # a 1-px pattern survives only at a whole-pixel offset (a sub-pixel warp blurs it),
+            # and an even one puts its dark pixels on even image rows/columns, in the same phase
+            # in every (14-px, even-aligned) ViT patch; the shift is at most one pixel, far inside
+            # the clearance between objects
             side = math.ceil(size) + 4
-            dx = round(end[0] - side / 2) + side / 2 - end[0]
-            dy = round(end[1] - side / 2) + side / 2 - end[1]
+            dx = 2 * round((end[0] - side / 2) / 2) + side / 2 - end[0]
+            dy = 2 * round((end[1] - side / 2) / 2) + side / 2 - end[1]
             start, end = (start[0] + dx, start[1] + dy), (end[0] + dx, end[1] + dy)
             region = region_of(config, end)
         sprite = make_sprite(rng, shape, rgb, size, config.textured, pattern)
