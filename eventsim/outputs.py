@@ -9,13 +9,14 @@ the same output starts clean.
 Ctrl-C: `sigint_flagged` installs a SIGINT handler that raises `KeyboardInterrupt` like Python's
 own and also records the interrupt. h5py runs cleanup code in weakref callbacks, where Python
 prints and drops an exception ("Exception ignored in ..."): when the signal lands in such a
-finalizer the handler does not raise but sends SIGINT again 20 ms later, and the recorded flag
+finalizer the handler does not raise but runs itself again 20 ms later, and the recorded flag
 lets `check_interrupted` raise it at the next packet or before the final rename. So an interrupt
 is never lost, never prints a traceback, and no output is published after one.
 """
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import errno
 import os
@@ -34,6 +35,8 @@ from eventsim.errors import EventFileError
 _TEMP_RE = re.compile(r"\.(?P<pid>\d+)-[0-9a-f]{8}\.tmp")
 _interrupted = threading.Event()
 _retries: list[threading.Timer] = []
+_retry_lock = threading.Lock()
+_handler_active = False
 
 
 def temp_path(path: str | os.PathLike) -> Path:
@@ -129,18 +132,30 @@ def _in_finalizer(frame: FrameType | None) -> bool:
     return False
 
 
+def _retry_interrupt() -> None:
+    with _retry_lock:
+        if _handler_active:
+            # runs the Python-level handler in the main thread, like a signal, without sending
+            # one (a real signal could arrive after our handler is gone and kill the process)
+            _thread.interrupt_main(signal.SIGINT)
+
+
 def _on_sigint(signum: int, frame: FrameType | None) -> None:
     _interrupted.set()
     if _in_finalizer(frame):
         # raising here would be dropped (and print a traceback): ask again in a moment, from
         # wherever the program is then; `check_interrupted` also raises it at the next packet
         if not any(t.is_alive() for t in _retries):
-            timer = threading.Timer(0.02, os.kill, (os.getpid(), signal.SIGINT))
+            timer = threading.Timer(0.02, _retry_interrupt)
             timer.daemon = True
             _retries.append(timer)
             timer.start()
         return
     raise KeyboardInterrupt
+
+
+def _pending_handlers_run() -> None:
+    """Calling a Python function lets the main thread run the handlers of pending signals."""
 
 
 @contextlib.contextmanager
@@ -149,6 +164,7 @@ def sigint_flagged() -> Iterator[None]:
 
     Outside the main thread (where handlers cannot be installed) this does nothing.
     """
+    global _handler_active
     _interrupted.clear()
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -159,13 +175,20 @@ def sigint_flagged() -> Iterator[None]:
         yield
         return
     signal.signal(signal.SIGINT, _on_sigint)
+    _handler_active = True
     try:
         yield
     finally:
+        with _retry_lock:
+            _handler_active = False
         for timer in _retries:
             timer.cancel()
         _retries.clear()
-        signal.signal(signal.SIGINT, previous)
+        try:
+            # a retry delivered just now raises here, while our handler is still installed
+            _pending_handlers_run()
+        finally:
+            signal.signal(signal.SIGINT, previous)
 
 
 def interrupted() -> bool:
