@@ -207,6 +207,9 @@ def _dims_from_dict(cfg: dict[str, Any], pixels: dict[str, Any] | None = None) -
         )
     except KeyError as exc:
         raise ParameterError(f"{model_type} config lacks the field {exc.args[0]!r}") from None
+    except (TypeError, ValueError, AttributeError) as exc:
+        # a field of the wrong type: a string where a number belongs, a list for a section
+        raise ParameterError(f"{model_type} config has a field of the wrong type: {exc}") from None
     if pixels:
         size = pixels.get("size") or {}
         dims["min_pixels"] = int(pixels.get("min_pixels") or size.get("shortest_edge") or 56 * 56)
@@ -241,10 +244,28 @@ def load_dims(config: str | Path | VLMDims | dict | Any) -> VLMDims:
     pixels = None
     for fname in ("preprocessor_config.json", "processor_config.json"):
         if (path / fname).is_file():
-            data = json.loads((path / fname).read_text())
+            data = _read_json_object(path / fname)
             pixels = data.get("image_processor", data)
+            if not isinstance(pixels, dict):
+                raise ModelDirError(f"{path / fname}: 'image_processor' is not a JSON object")
             break
-    return _dims_from_dict(json.loads(cfg_file.read_text()), pixels)
+    return _dims_from_dict(_read_json_object(cfg_file), pixels)
+
+
+def _read_json_object(path: Path) -> dict[str, Any]:
+    """A checkpoint's JSON file as a dict; a file that is not one JSON object is a
+    `ModelDirError` naming the file and where it breaks."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ModelDirError(f"{path}: not a UTF-8 text file; expected a JSON object") from None
+    except json.JSONDecodeError as exc:
+        raise ModelDirError(
+            f"{path}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+        ) from None
+    if not isinstance(data, dict):
+        raise ModelDirError(f"{path}: holds a JSON {type(data).__name__}; expected an object")
+    return data
 
 
 def image_token_grid(dims: VLMDims, height: int, width: int) -> tuple[int, int]:

@@ -20,6 +20,7 @@ from epvlm.demo.report import BY_SCENARIO_PLOT, BY_TYPE_PLOT, write_report
 from epvlm.prior import Selector
 from epvlm.results import plot_accuracy_vs_flops_by
 from eventsim.errors import DatasetError, OutputExistsError, ParameterError
+from eventsim.outputs import remove_path
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 DEFAULT_MODEL = ASSETS / "shapes-demo-tiny"
@@ -119,9 +120,6 @@ def run_demo(
     but colour, see `epvlm.demo.analysis.summarize`).
     ``threads`` sets torch's CPU threads (None: leave as is); a tiny model gains nothing from
     more than one, and on a busy machine extra threads cost more than they give."""
-    from epvlm.evaluate import evaluate_dataset, load_model
-    from eventsim.datasets import EventVQADataset
-
     t_start = time.perf_counter()
     out = Path(out_dir)
     report = out / "report.md"
@@ -135,13 +133,56 @@ def run_demo(
             f"model directory {str(model_path)!r} has no config.json; expected the shipped demo "
             "model (epvlm/assets/shapes-demo-tiny) or a Qwen2-VL checkpoint saved with its processor"
         )
+    if workers < 1:
+        raise ParameterError(f"workers {workers!r} must be >= 1")
+    if threads is not None and threads < 1:
+        raise ParameterError(f"threads {threads!r} must be >= 1")
+    if dataset_dir is not None and not (Path(dataset_dir) / "dataset.json").is_file():
+        raise DatasetError(f"{str(dataset_dir)!r} is not a built dataset (no dataset.json)")
     if threads is not None:
         import torch
 
-        if threads < 1:
-            raise ParameterError(f"threads {threads!r} must be >= 1")
         torch.set_num_threads(threads)
+    # what this run creates, so an error or Ctrl-C removes it and nothing that was there before
+    created = next((p for p in reversed((out, *out.parents)) if not p.exists()), None)
+    before = {p.name for p in out.iterdir()} if created is None and out.is_dir() else set()
     out.mkdir(parents=True, exist_ok=True)
+    try:
+        return _run_steps(
+            out, report, t_start, model_path, dataset_dir, recipe, limit, selectors, keeps,
+            progress, workers, batch_size, seed, coverage_questions, detail_types, command,
+        )  # fmt: skip
+    except BaseException:
+        if created is not None:
+            remove_path(created)
+        else:
+            for p in list(out.iterdir()):
+                if p.name not in before:
+                    remove_path(p)
+        raise
+
+
+def _run_steps(
+    out: Path,
+    report: Path,
+    t_start: float,
+    model_path: Path,
+    dataset_dir: str | Path | None,
+    recipe: str | Path,
+    limit: int | None,
+    selectors: Sequence[Selector],
+    keeps: Sequence[float],
+    progress: bool,
+    workers: int,
+    batch_size: int,
+    seed: int,
+    coverage_questions: int,
+    detail_types: Sequence[str] | None,
+    command: str,
+) -> DemoResult:
+    from epvlm.evaluate import evaluate_dataset, load_model
+    from eventsim.datasets import EventVQADataset
+
     timings: dict[str, float] = {}
 
     t = time.perf_counter()

@@ -34,6 +34,7 @@ import numpy as np
 from eventsim._version import __version__
 from eventsim.errors import (
     EventFileError,
+    EventsimError,
     InvalidEventsError,
     OutputExistsError,
     ParameterError,
@@ -622,7 +623,7 @@ class EventReader:
         self.notes: list[str] = []
         try:
             self._open(sensor_size)
-        except EventFileError:
+        except EventsimError:
             self._f.close()
             raise
         except (OSError, KeyError, ValueError, RuntimeError) as exc:
@@ -643,6 +644,13 @@ class EventReader:
                 f"(events/x, events/y, events/t, events/p); it has {sorted(f.keys())}"
             )
         self._x, self._y, self._t, self._p = (grp[k] for k in "xytp")
+        for name, ds in zip("xytp", (self._x, self._y, self._t, self._p), strict=True):
+            # a float or string column would be truncated or garbled by the integer casts
+            if ds.dtype.kind not in "iub":
+                raise EventFileError(
+                    f"{str(self.path)!r}: events/{name} holds {ds.dtype} values; expected "
+                    f"integers ({EVENT_DTYPE[name]})"
+                )
         self._bulk: dict[str, h5py.Dataset] | None = None
         n = self._t.shape[0]
         if any(d.shape != (n,) for d in (self._x, self._y, self._p)):
@@ -673,7 +681,8 @@ class EventReader:
         if file_size is not None:
             if sensor_size is not None and tuple(sensor_size) != file_size:
                 raise ParameterError(
-                    f"sensor size {sensor_size} was given but {str(self.path)!r} records "
+                    f"sensor size {sensor_size[0]}x{sensor_size[1]} was given but "
+                    f"{str(self.path)!r} records "
                     f"{file_size[0]}x{file_size[1]}"
                 )
             self.sensor_size = file_size

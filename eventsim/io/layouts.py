@@ -414,9 +414,20 @@ def _load_event_utils(
     t_us, unit = times_to_us(g["ts"][()], "events/ts", notes, time_unit)
     p = polarity_01(g["ps"][()], "events/ps", notes)
     ev = build_events(g["xs"][()], g["ys"][()], t_us, p, notes)
-    size, inferred = resolve_sensor_size(
-        _attr_size_hw(f.attrs, "sensor_resolution"), sensor_size, ev, path, notes
-    )
+    recorded = _attr_size_hw(f.attrs, "sensor_resolution")
+    if recorded is not None and len(ev):
+        # rosbag_to_h5 records [max(ys), max(xs)] when a bag has no images: one pixel short.
+        # Grow by that pixel; a larger overshoot is bad data that validation reports.
+        reach = (int(ev["x"].max()) + 1, int(ev["y"].max()) + 1)
+        grown = (max(recorded[0], reach[0]), max(recorded[1], reach[1]))
+        if grown != recorded and grown[0] - recorded[0] <= 1 and grown[1] - recorded[1] <= 1:
+            notes.append(
+                f"sensor_resolution records {recorded[0]}x{recorded[1]} but events reach "
+                f"x={reach[0] - 1}, y={reach[1] - 1} (event_utils stores the largest "
+                f"coordinates when a recording has no images); using {grown[0]}x{grown[1]}"
+            )
+            recorded = grown
+    size, inferred = resolve_sensor_size(recorded, sensor_size, ev, path, notes)
     frames = frame_ts = None
     imgs = f.get("images")
     if isinstance(imgs, h5py.Group) and len(imgs):

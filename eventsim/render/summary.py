@@ -18,6 +18,14 @@ import numpy as np
 from tqdm import tqdm
 
 from eventsim.errors import OutputExistsError, ParameterError, require
+from eventsim.outputs import (
+    check_interrupted,
+    check_replaceable,
+    fsync_file,
+    remove_path,
+    remove_stale_temps,
+    temp_path,
+)
 from eventsim.render.colors import palette
 from eventsim.render.frames import polarity_counts
 
@@ -229,6 +237,7 @@ def plot_summary(
     out = Path(out)
     if out.suffix.lower() not in (".png", ".pdf", ".svg"):
         raise ParameterError(f"plot output {str(out)!r} must end in .png, .pdf or .svg")
+    check_replaceable(out)
     if out.exists() and not force:
         raise OutputExistsError(f"output {str(out)!r} exists; pass force=True to overwrite it")
     require("matplotlib", "viz", "eventsim plot")
@@ -236,11 +245,13 @@ def plot_summary(
         summary = collect_summary(reader, n_bins=n_bins, name=Path(path).name, progress=progress)
     fig = summary_figure(summary)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.partial-{os.getpid()}{out.suffix}")
+    remove_stale_temps(out)
+    tmp = temp_path(out)
     try:
         fig.savefig(tmp, dpi=dpi)
+        fsync_file(tmp)
+        check_interrupted()
         os.replace(tmp, out)
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        remove_path(tmp)
     return out
