@@ -19,6 +19,7 @@ from eventsim.cli.common import (
     check_output,
     cli_command,
     dispatch,
+    ignore_late_sigint,
     make_parser,
 )
 from eventsim.errors import InputError, ParameterError
@@ -580,7 +581,10 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    return dispatch("epvlm", __version__, COMMANDS, argv)
+    status = dispatch("epvlm", __version__, COMMANDS, argv)
+    if argv is None:
+        ignore_late_sigint()
+    return status
 
 
 if __name__ == "__main__":

@@ -1,8 +1,16 @@
 """eventsim: DVS event simulation, event I/O, rendering and event-VQA dataset building.
 
-Importing this package is cheap: numpy only. Heavier parts (h5py I/O, the torch simulator,
-matplotlib plots) are imported when used.
+Importing this package is cheap: not even numpy. The event helpers (`EVENT_DTYPE`,
+`make_events`, ...) load numpy on first use, and heavier parts (h5py I/O, the torch simulator,
+matplotlib plots) are imported when used. Keeping the import this small also keeps short the
+time during which a Ctrl-C at start-up, before the command line installs its handler, would
+print Python's traceback.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from eventsim._version import __version__
 from eventsim.errors import (
@@ -17,15 +25,28 @@ from eventsim.errors import (
     RecipeError,
     UnknownLayoutError,
 )
-from eventsim.events import (
-    EVENT_DTYPE,
-    as_events,
-    concat_events,
-    empty_events,
-    make_events,
-    slice_time,
-    validate_events,
-)
+
+if TYPE_CHECKING:
+    # what __getattr__ loads on first use, visible to type checkers and IDEs
+    from eventsim.events import (
+        EVENT_DTYPE,
+        as_events,
+        concat_events,
+        empty_events,
+        make_events,
+        slice_time,
+        validate_events,
+    )
+
+_EXPORTS = {
+    "EVENT_DTYPE": "eventsim.events",
+    "as_events": "eventsim.events",
+    "concat_events": "eventsim.events",
+    "empty_events": "eventsim.events",
+    "make_events": "eventsim.events",
+    "slice_time": "eventsim.events",
+    "validate_events": "eventsim.events",
+}
 
 __all__ = [
     "EVENT_DTYPE",
@@ -47,3 +68,14 @@ __all__ = [
     "slice_time",
     "validate_events",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'eventsim' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

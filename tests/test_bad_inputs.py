@@ -414,9 +414,7 @@ def test_build_rejects_empty_or_negative_counts(tmp_path, capsys, extra):
 
 
 # -- Ctrl-C ----------------------------------------------------------------------------------------
-# 130, or killed by SIGINT (-2; a shell shows 130 too): now and then CPython ends a process that
-# handled Ctrl-C that way after the command has printed its line and removed its output
-INTERRUPTED = (130, -signal.SIGINT)
+INTERRUPTED = 130
 
 
 def _interrupt(argv: list[str], cwd: Path, after_s: float, writing_in: Path | None = None):
@@ -439,6 +437,9 @@ def _interrupt(argv: list[str], cwd: Path, after_s: float, writing_in: Path | No
     # as a terminal's Ctrl-C does: to the whole process group (worker processes included)
     os.killpg(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=120)
+    if proc.returncode == 0 and "interrupted" not in err:
+        # on a loaded machine the command can finish before the signal lands: nothing to test
+        pytest.skip(f"'eventsim {argv[0]}' finished before the Ctrl-C arrived")
     return proc.returncode, err
 
 
@@ -474,7 +475,7 @@ def test_ctrl_c_during_convert(tmp_path, big_h5, attempt, target):
     # an .npy is written in one go at the end, an .h5 packet by packet
     step = 0.15 if target.endswith(".h5") else 0.02
     rc, err = _interrupt(argv, tmp_path, step * attempt, writing_in=out)
-    assert rc in INTERRUPTED, err
+    assert rc == INTERRUPTED, err
     assert_one_line(err, "interrupted")
     assert listing(out) == []
 
@@ -486,7 +487,7 @@ def test_ctrl_c_during_simulate(tmp_path, attempt):
     out.mkdir()
     argv = ["simulate", "--synthetic", "moving-shapes", "--duration-ms", "12000", "-q"]
     rc, err = _interrupt([*argv, "-o", str(out / "s.h5")], tmp_path, 0.3 * attempt, writing_in=out)
-    assert rc in INTERRUPTED, err
+    assert rc == INTERRUPTED, err
     assert_one_line(err, "interrupted")
     assert listing(out) == []
 
@@ -498,7 +499,7 @@ def test_ctrl_c_during_a_parallel_build(tmp_path):
     out = tmp_path / "ds"
     argv = ["build", str(recipe), "-o", str(out), "--workers", "2", "--no-progress"]
     rc, err = _interrupt(argv, tmp_path, 3.0)
-    assert rc in INTERRUPTED, err
+    assert rc == INTERRUPTED, err
     assert_one_line(err, "interrupted")
     assert not (out / "dataset.json").exists()
     assert not [p for p in (out / "shards").iterdir() if ".tmp" in p.name]

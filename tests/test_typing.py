@@ -38,3 +38,17 @@ def test_simulator_lazy_exports_are_typed(name):
     typed = _type_checking_imports("eventsim.simulator")
     assert typed[name] == "eventsim.simulator.pipeline"
     assert getattr(sim, name) is getattr(pipeline, name) and name in sim.__all__
+
+
+def test_top_level_exports_are_typed_and_import_light():
+    import subprocess
+    import sys
+
+    import eventsim
+
+    assert _type_checking_imports("eventsim") == eventsim._EXPORTS
+    assert set(eventsim._EXPORTS) <= set(eventsim.__all__)
+    # numpy loads on first use of an event helper, not with the package (or the CLI's entry)
+    code = "import sys, eventsim, eventsim.cli, epvlm; print('numpy' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -7,7 +7,6 @@ from __future__ import annotations
 import sys
 
 from eventsim import __version__
-from eventsim.cli.common import dispatch
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -25,7 +24,17 @@ MOVED = {"demo": "epvlm demo"}
 
 
 def main(argv: list[str] | None = None) -> int:
-    return dispatch("eventsim", __version__, COMMANDS, argv, moved=MOVED)
+    try:
+        # imported here, inside the try: a Ctrl-C at start-up is one line too, not a traceback
+        from eventsim.cli.common import dispatch, ignore_late_sigint
+
+        status = dispatch("eventsim", __version__, COMMANDS, argv, moved=MOVED)
+        if argv is None:
+            ignore_late_sigint()
+        return status
+    except KeyboardInterrupt:
+        print("eventsim: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -233,6 +233,17 @@ def parse_assignments(items: list[str] | None) -> dict[str, str]:
     return out
 
 
+def ignore_late_sigint() -> None:
+    """Ignore Ctrl-C from here on, for a script whose command has finished: while Python shuts
+    down it restores the default action, and a Ctrl-C landing then would kill the process
+    (status -2, no message) instead of letting it exit with the command's status."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def dispatch(
     prog: str,
     version: str,
