@@ -229,6 +229,12 @@ def run_main(args: argparse.Namespace) -> int:
         sensor = check_sensor_size(sensor, height, width)
         if note is not None:
             print(note, file=sys.stderr)
+        if sensor != (width, height):
+            print(
+                f"epvlm run: note: events from a {sensor[0]}x{sensor[1]} sensor rescaled onto "
+                f"the {width}x{height} image (same aspect ratio within 1 %)",
+                file=sys.stderr,
+            )
     model, proc = load_model(args.model, device=args.device, dtype=args.dtype)
     fmt = prompt_format(proc, args.prompt_format)
     grid = grid_for_size(proc, height, width)

@@ -552,3 +552,101 @@ def test_labels_are_compared_with_the_shards_without_a_recorded_hash(tmp_path, c
     (ds / "samples.jsonl").write_text("\n".join(lines) + "\n")
     rc, out, _ = run(capsys, "verify", ds, "--no-progress")
     assert rc == 1 and rec["id"] in out and "tampered" in out
+
+
+# -- epvlm and the readers ---------------------------------------------------------------------------
+def run_epvlm(capsys, *argv: str) -> tuple[int, str, str]:
+    from epvlm.cli import main as epvlm_main
+
+    rc = epvlm_main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+@pytest.mark.parametrize(
+    "text, needle",
+    [
+        ('{"model_type": "qwen2_vl", ', "not valid JSON"),
+        ("[1, 2]", "JSON list"),
+        (b"\xff\xfe{}", "UTF-8"),
+        ('{"model_type": "qwen2_vl", "vision_config": [1], "hidden_size": 8}', "wrong type"),
+        ('{"model_type": "qwen2_vl", "hidden_size": "big"}', "wrong type"),
+    ],
+    ids=["truncated", "list", "binary", "section-list", "string-number"],
+)
+def test_flops_with_a_broken_config_json(tmp_path, capsys, text, needle):
+    model = tmp_path / "m"
+    model.mkdir()
+    cfg = model / "config.json"
+    cfg.write_bytes(text if isinstance(text, bytes) else text.encode())
+    rc, out, err = run_epvlm(capsys, "flops", "--config", model)
+    assert rc == 1 and out == ""
+    assert_one_line(err, needle)
+    assert "internal error" not in err
+    assert listing(model) == ["config.json"]
+
+
+def test_demo_checks_options_before_creating_anything(tmp_path, capsys):
+    pytest.importorskip("transformers")
+    for extra, needle in ((["--workers", "0"], "workers"), (["--threads", "0"], "threads")):
+        rc, _, err = run_epvlm(capsys, "demo", "-o", tmp_path / "deep" / "demo", *extra)
+        assert rc == 1
+        assert_one_line(err, needle)
+        assert listing(tmp_path) == []
+
+
+@pytest.mark.parametrize("existing", [False, True])
+def test_demo_removes_what_it_created_on_ctrl_c(tmp_path, capsys, built, monkeypatch, existing):
+    pytest.importorskip("transformers")
+    import epvlm.evaluate
+
+    def interrupted(*args, **kwargs):
+        (tmp_path / "out" / "results.json").write_text("partial")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(epvlm.evaluate, "evaluate_dataset", interrupted)
+    out = tmp_path / "out"
+    if existing:
+        out.mkdir()
+        (out / "mine.txt").write_text("keep me")
+    rc, _, err = run_epvlm(capsys, "demo", "-o", out, "--dataset", built, "--no-progress")
+    assert rc == 130
+    assert_one_line(err, "interrupted")
+    if existing:
+        assert listing(out) == ["mine.txt"] and (out / "mine.txt").read_text() == "keep me"
+    else:
+        assert listing(tmp_path) == []
+
+
+def test_plot_removes_stale_temporaries_and_publishes_whole(tmp_path, capsys, good_h5):
+    pytest.importorskip("matplotlib")
+    dead = 2**22 + 12345  # above the default pid_max: never a running process
+    stale = tmp_path / f".p.png.{dead}-0123abcd.tmp.png"
+    stale.write_bytes(b"partial")
+    rc, _, err = run(capsys, "plot", good_h5, "-o", tmp_path / "p.png", "--no-progress")
+    assert rc == 0, err
+    assert listing(tmp_path) == ["in.h5", "p.png"]
+    assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("column", ["x", "y", "t", "p"])
+def test_hdf5_reader_refuses_non_integer_columns(tmp_path, capsys, column):
+    path = tmp_path / "float.h5"
+    ev = events(100)
+    with h5py.File(path, "w") as f:
+        g = f.create_group("events")
+        for name in "xytp":
+            values = ev[name].astype(np.float64) + (0.5 if name == column else 0)
+            g[name] = values if name == column else ev[name]
+    for argv in (["info", path], ["convert", path, tmp_path / "o.npy"]):
+        rc, _, err = run(capsys, *argv)
+        assert rc == 1, argv
+        assert_one_line(err, f"events/{column}", "float64", "integers")
+    assert listing(tmp_path) == ["float.h5"]
+
+
+def test_a_wrong_sensor_size_is_not_called_corrupt(tmp_path, capsys, good_h5):
+    rc, _, err = run(capsys, "info", good_h5, "--sensor-size", "32x32")
+    assert rc == 1
+    assert_one_line(err, "32x32", "64x48")
+    assert "corrupt" not in err

@@ -391,12 +391,15 @@ def test_run_checks_before_loading(built, tmp_path, capsys):
     base = ["run", "--model", str(model_dir), "--image", str(image_path)]
     # events of a 224x224 sensor over a 112x112 image: same aspect ratio, rescaled
     same_aspect = _two_part_recording(tmp_path / "big.h5", sensor=(224, 224))
-    res, _ = _run_json(
+    res, err = _run_json(
         [*base, "--events", str(same_aspect), "--question", sample["question"],
          "--keep", "0.0625", "--frame-time-us", "49999"],
         capsys,
     )  # fmt: skip
     assert res["kept_indices"] == [0]
+    # the rescaling is said, on one line
+    notes = [ln for ln in err.splitlines() if "rescaled" in ln]
+    assert len(notes) == 1 and "224x224" in notes[0] and "112x112" in notes[0], err
     wide = _two_part_recording(tmp_path / "wide.h5", sensor=(224, 112))
     rc = main([*base, "--events", str(wide), "--question", "q"])
     err = capsys.readouterr().err
