@@ -222,3 +222,65 @@ def test_init_from_copies_weights_and_matches_tokens(tool, tmp_path):
     small = tool.build_model(proc, tool.model_size(other), seed=0)
     with pytest.raises(SystemExit, match="same model sizes"):
         tool.init_from(small, proc, str(tmp_path / "old"))
+
+
+def test_reinit_keeps_the_fresh_patch_embedding(tool, tmp_path):
+    from epvlm.processing import build_offline_processor
+
+    args = tool.parse_args(["-o", str(tmp_path / "x"), *SMALL_MODEL])
+    sizes = tool.model_size(args)
+    proc = build_offline_processor(["what", "colour", "red", "blue"])
+    old = tool.build_model(proc, sizes, seed=1)
+    old.save_pretrained(tmp_path / "old")
+    proc.save_pretrained(tmp_path / "old")
+    model = tool.build_model(proc, sizes, seed=2)
+    fresh = {k: v.clone() for k, v in model.state_dict().items()}
+    counts = tool.init_from(model, proc, str(tmp_path / "old"), ("visual.patch_embed",))
+    assert counts["reinit_tensors"] == 1
+    a, b = model.state_dict(), old.state_dict()
+    for name in a:
+        if "visual.patch_embed" in name:
+            assert torch.equal(a[name], fresh[name]) and not torch.equal(a[name], b[name]), name
+        else:
+            assert torch.equal(a[name], b[name]), name
+    with pytest.raises(SystemExit, match="matches no weight"):
+        tool.init_from(model, proc, str(tmp_path / "old"), ("visual.no_such_layer",))
+    # --reinit without a checkpoint to start from is refused before any training
+    assert tool.main(["-o", str(tmp_path / "y"), "--reinit", "visual.patch_embed"]) == 1
+
+
+def test_question_share_raises_the_pattern_share_on_the_same_scenes(tool, tmp_path):
+    from epvlm.processing import build_offline_processor
+
+    plain = _args(tool, tmp_path / "m")
+    cfg = tool.scene_config(plain.recipe)
+    proc = build_offline_processor(tool.task_vocabulary(cfg))
+    steps = range(6)
+    base = [tool._Batches(proc, cfg, plain).make(k) for k in steps]
+    only = tool._Batches(proc, cfg, _args(tool, tmp_path / "m", "--question-share", "pattern=1"))
+    mostly = tool._Batches(
+        proc, cfg, _args(tool, tmp_path / "m", "--question-share", "pattern=0.75")
+    )
+    recipe_mix = tool._Batches(
+        proc, cfg, _args(tool, tmp_path / "m", "--question-share", "pattern=0.5")
+    )
+    qtypes_mostly = []
+    for k, (batch, qtypes) in zip(steps, base):
+        forced, forced_types = only.make(k)
+        assert forced_types == ["pattern"] * len(qtypes)
+        # the same scenes, only the question differs
+        assert torch.equal(forced["pixel_values"], batch["pixel_values"])
+        qtypes_mostly += mostly.make(k)[1]
+        same, same_types = recipe_mix.make(k)
+        assert same_types == qtypes and torch.equal(same["input_ids"], batch["input_ids"])
+    base_types = [q for _, qtypes in base for q in qtypes]
+    assert qtypes_mostly.count("pattern") >= base_types.count("pattern")
+    for bad, match in (
+        ("pattern=0.2", "at least"),
+        ("color=0.8", "only the pattern share"),
+        ("shape=0.9", "not a question type"),
+        ("pattern", "TYPE=SHARE"),
+        ("pattern=1.5", "TYPE=SHARE"),
+    ):
+        with pytest.raises(SystemExit, match=match):
+            tool._Batches(proc, cfg, _args(tool, tmp_path / "m", "--question-share", bad))

@@ -131,6 +131,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "this vocabulary keep their random initialisation",
     )
     ap.add_argument(
+        "--reinit",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="with --init-from: parameters whose name contains NAME keep their random "
+        "initialisation (repeatable; e.g. visual.patch_embed, so a patch embedding trained on "
+        "colour alone can learn fine texture again)",
+    )
+    ap.add_argument(
+        "--reinit-lr-scale",
+        type=float,
+        default=1.0,
+        help="learning-rate multiplier for the --reinit parameters (default 1)",
+    )
+    ap.add_argument(
+        "--question-share",
+        default=None,
+        metavar="TYPE=SHARE",
+        help="this share of training samples ask a TYPE question (one of the recipe's types; "
+        "the rest follow the recipe's mix); the scenes are the recipe's either way, and "
+        "evaluation keeps the recipe's mix",
+    )
+    ap.add_argument(
         "--resume",
         action="store_true",
         help="continue the unfinished run whose checkpoint is --out (same arguments)",
@@ -178,11 +201,48 @@ def task_vocabulary(cfg) -> list[str]:
     return vocab_from_texts(texts)
 
 
+def parse_question_share(text: str | None, cfg) -> tuple[str, float] | None:
+    """``TYPE=SHARE`` of ``--question-share`` checked against the recipe's question types."""
+    if text is None:
+        return None
+    qtype, sep, share = text.partition("=")
+    try:
+        value = float(share) if sep else float("nan")
+    except ValueError:
+        value = float("nan")
+    if not 0.0 <= value <= 1.0:
+        raise SystemExit(
+            f"train_demo_model: --question-share {text!r}: expected TYPE=SHARE with SHARE in [0, 1]"
+        )
+    types = cfg.active_question_types
+    if qtype not in types:
+        raise SystemExit(
+            f"train_demo_model: --question-share {text!r}: {qtype!r} is not a question type of "
+            f"the recipe ({', '.join(types)})"
+        )
+    if value < 1.0 / len(types):
+        raise SystemExit(
+            f"train_demo_model: --question-share {text!r}: the recipe already asks {qtype} in "
+            f"{1 / len(types):.0%} of the samples; expected a share at least that"
+        )
+    if qtype != "pattern" and "pattern" in types:
+        # asking only another type would also take the pattern off the target: other scenes
+        raise SystemExit(
+            f"train_demo_model: --question-share {text!r}: with pattern questions in the recipe "
+            "only the pattern share can be raised"
+        )
+    return qtype, value
+
+
 class _Batches:
     """Deterministic stream of encoded training batches (batch ``k`` depends only on ``k``)."""
 
     def __init__(self, proc, cfg, args: argparse.Namespace, start: int = 0) -> None:
         self.proc, self.cfg, self.args, self.start = proc, cfg, args, start
+        self.share = parse_question_share(getattr(args, "question_share", None), cfg)
+        # Asking only the raised type draws the same scene: the scene's random streams do not
+        # depend on the question (parse_question_share refuses the case where they would).
+        self.only = None if self.share is None else cfg.replace(question_types=(self.share[0],))
 
     def make(self, step: int) -> tuple[dict[str, Any], list[str]]:
         from epvlm.prior import keep_mask_random, select_blocks
@@ -191,10 +251,18 @@ class _Batches:
 
         a = self.args
         rng = np.random.default_rng([a.seed, step])
+        # A stream of its own, so runs without --question-share draw the batches they always drew.
+        q_rng = np.random.default_rng([a.seed, step, 1])
         images, questions, choices, answers, masks, qtypes = [], [], [], [], [], []
         for i in range(a.batch_size):
             seed = TRAIN_SEED_BASE + a.seed * 100_000_000 + step * a.batch_size + i
-            s = draw_sample(self.cfg, seed, render_frames=False)
+            cfg = self.cfg
+            if self.share is not None:
+                # the recipe's mix asks the type too: top it up to the requested share
+                base = 1.0 / len(self.cfg.active_question_types)
+                if q_rng.random() < (self.share[1] - base) / (1.0 - base):
+                    cfg = self.only
+            s = draw_sample(cfg, seed, render_frames=False)
             image, mask = s.image, None
             u = rng.random() if step >= a.sparse_from * a.steps else 1.0
             grid = grid_for_size(self.proc, *image.shape[:2])
@@ -264,10 +332,11 @@ def build_model(proc, sizes: dict[str, Any], seed: int):
     return model
 
 
-def init_from(model, proc, path: str) -> dict[str, int]:
+def init_from(model, proc, path: str, reinit: tuple[str, ...] = ()) -> dict[str, int]:
     """Copy the weights of the checkpoint at ``path`` into ``model``. Vocabulary-indexed
     matrices (token embeddings, output layer) are copied row by row for the tokens both
-    vocabularies have; every other tensor must have the same shape. Returns counts."""
+    vocabularies have; every other tensor must have the same shape. Tensors whose name contains
+    one of ``reinit`` keep ``model``'s own (random) values. Returns counts."""
     import torch
 
     from epvlm.modeling import EPQwen2VLForConditionalGeneration
@@ -282,8 +351,16 @@ def init_from(model, proc, path: str) -> dict[str, int]:
     state = model.state_dict()
     if state.keys() != src.keys():
         raise SystemExit(f"train_demo_model: --init-from {path} has other weights than this model")
+    kept = [name for name in src if any(r in name for r in reinit)]
+    missing = [r for r in reinit if not any(r in name for name in src)]
+    if missing:
+        raise SystemExit(
+            f"train_demo_model: --reinit {missing[0]!r} matches no weight of the model"
+        )
     for name, value in src.items():
         own = state[name]
+        if name in kept:
+            continue
         if "embed_tokens" in name or name.startswith("lm_head"):
             own[rows_new] = value[rows_src].to(own.dtype)
         elif own.shape == value.shape:
@@ -294,7 +371,10 @@ def init_from(model, proc, path: str) -> dict[str, int]:
                 f"model's is {tuple(own.shape)}; use the same model sizes"
             )
     model.load_state_dict(state)
-    return {"shared_tokens": len(shared), "new_tokens": len(own_vocab) - len(shared)}
+    counts = {"shared_tokens": len(shared), "new_tokens": len(own_vocab) - len(shared)}
+    if reinit:
+        counts["reinit_tensors"] = len(kept)
+    return counts
 
 
 def resolve_device(name: str):
@@ -426,7 +506,10 @@ def main(argv: list[str] | None = None) -> int:
     model = build_model(proc, sizes, args.seed)
     init_info = None
     if args.init_from and not args.resume:
-        init_info = init_from(model, proc, args.init_from)
+        init_info = init_from(model, proc, args.init_from, tuple(args.reinit))
+    elif args.reinit and not args.init_from:
+        print("train_demo_model: --reinit needs --init-from", file=sys.stderr)
+        return 1
     resumed: dict[str, Any] | None = None
     if args.resume:
         from epvlm.modeling import EPQwen2VLForConditionalGeneration
@@ -445,12 +528,21 @@ def main(argv: list[str] | None = None) -> int:
     n_params = sum(p.numel() for p in model.parameters())
     model.train()
 
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embed" not in n]
-    no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embed" not in n)]
+    groups: dict[tuple[bool, bool], list] = {}
+    for n, p in model.named_parameters():
+        decays = p.ndim >= 2 and "embed" not in n
+        fresh = any(r in n for r in args.reinit)
+        groups.setdefault((decays, fresh), []).append(p)
     opt = torch.optim.AdamW(
         [
-            {"params": decay, "weight_decay": args.weight_decay},
-            {"params": no_decay, "weight_decay": 0.0},
+            {
+                "params": params,
+                "weight_decay": args.weight_decay if decays else 0.0,
+                "lr": args.lr * (args.reinit_lr_scale if fresh else 1.0),
+            }
+            for (decays, fresh), params in sorted(
+                groups.items(), key=lambda kv: (not kv[0][0], kv[0][1])
+            )
         ],
         lr=args.lr,
     )
@@ -494,6 +586,9 @@ def main(argv: list[str] | None = None) -> int:
         "model_size": sizes,
         "init_from": args.init_from,
         "init_tokens": init_info,
+        "reinit": list(args.reinit),
+        "reinit_lr_scale": args.reinit_lr_scale,
+        "question_share": args.question_share,
         "text_rope_theta": TEXT_ROPE_THETA,
         "parameters": n_params,
         "torch_threads": args.threads,
