@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -276,9 +277,30 @@ def run_main(args: argparse.Namespace) -> int:
         from eventsim.render import patch_grid_overlay
 
         scores = sel.scores if sel.scores is not None else sel.mask.astype(np.float64)
+        from eventsim.outputs import (
+            check_interrupted,
+            fsync_file,
+            remove_path,
+            temp_path,
+            with_disk_state,
+        )
+
         overlay = patch_grid_overlay(sel.image, scores, sel.mask)
-        if not cv2.imwrite(str(overlay_path), cv2.cvtColor(overlay, cv2.COLOR_RGB2BGR)):
-            raise InputError(f"cannot write overlay {str(overlay_path)!r}")
+        # under a temporary name, renamed when complete: a full disk leaves no truncated PNG
+        tmp = temp_path(overlay_path)
+        try:
+            # OpenCV only says that it failed; creating the file first gives the OS's reason
+            # (read-only, permission)
+            open(tmp, "wb").close()
+            if not cv2.imwrite(str(tmp), cv2.cvtColor(overlay, cv2.COLOR_RGB2BGR)):
+                raise with_disk_state(
+                    InputError(f"cannot write overlay {str(overlay_path)!r}"), tmp
+                )
+            fsync_file(tmp)
+            check_interrupted()
+            os.replace(tmp, overlay_path)
+        finally:
+            remove_path(tmp)
     result = {
         "answer": options[index] if index is not None else clean_generation(cnt["raw"]),
         "parsed": letter_of(index) if index is not None else None,

@@ -441,7 +441,6 @@ def evaluate_dataset(
     rows = aggregate(samples, configs)
     _add_scoring_fields(rows, samples, fmt)
     if out_path is not None:
-        out_path.mkdir(parents=True, exist_ok=True)
         title = f"epvlm eval: {Path(model_dir).name} on {Path(dataset_dir).name}/{split}, n={n}"
         note = (
             f"Selectors {', '.join(dict.fromkeys(c[0] for c in configs))}; event rule {rule}, "

@@ -219,6 +219,13 @@ def load_processor(model_dir: str | Path) -> EPQwen2VLProcessor:
             f"model directory {str(model_dir)!r} has no preprocessor_config.json or "
             "processor_config.json; expected a Qwen2-VL checkpoint saved with its processor"
         )
+    tokenizer_files = ("tokenizer.json", "tokenizer_config.json", "vocab.json")
+    if not any((model_dir / name).is_file() for name in tokenizer_files):
+        # transformers would otherwise build some other tokenizer, whose ids do not match
+        raise ModelDirError(
+            f"model directory {str(model_dir)!r} has no tokenizer ({', '.join(tokenizer_files)}); "
+            "expected a Qwen2-VL checkpoint saved with its processor"
+        )
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*torchvision.*")

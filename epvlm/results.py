@@ -530,9 +530,16 @@ def write_eval_outputs(
 ) -> None:
     """Write `RESULT_FILES` into ``out_dir`` together: each is written to a temporary folder
     first and moved in place, so an interrupted run leaves the earlier set intact."""
+    from eventsim.outputs import check_interrupted, remove_path, remove_stale_temps, temp_path
+
     out_dir = Path(out_dir)
-    tmp = out_dir / f".epvlm-eval-{os.getpid()}"
-    tmp.mkdir(parents=True, exist_ok=True)
+    # an output folder this call creates goes again if the set is never published
+    created = next((p for p in reversed((out_dir, *out_dir.parents)) if not p.exists()), None)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(out_dir / "results")  # left by killed runs
+    tmp = temp_path(out_dir / "results")
+    tmp.mkdir()
+    published = False
     try:
         (tmp / "results.json").write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
         with open(tmp / "samples.jsonl", "w", encoding="utf-8") as f:
@@ -542,9 +549,11 @@ def write_eval_outputs(
             f"# {title}\n\n{note}\n\n" + results_table(rows), encoding="utf-8"
         )
         plot_accuracy_vs_flops(rows, tmp / "accuracy_vs_flops.png", title)
+        check_interrupted()
         for name in RESULT_FILES:
             os.replace(tmp / name, out_dir / name)
+        published = True
     finally:
-        for leftover in tmp.glob("*"):
-            leftover.unlink()
-        tmp.rmdir()
+        remove_path(tmp)
+        if not published and created is not None:
+            remove_path(created)

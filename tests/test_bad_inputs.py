@@ -650,3 +650,100 @@ def test_a_wrong_sensor_size_is_not_called_corrupt(tmp_path, capsys, good_h5):
     assert rc == 1
     assert_one_line(err, "32x32", "64x48")
     assert "corrupt" not in err
+
+
+# -- held-out replay: cases that failed once ---------------------------------------------------------
+def test_convert_refuses_a_format_that_contradicts_the_suffix(tmp_path, capsys, good_h5):
+    rc, _, err = run(capsys, "convert", good_h5, tmp_path / "o.npy", "--to", "h5")
+    assert rc == 1
+    assert_one_line(err, ".npy", "'h5'")
+    assert listing(tmp_path) == ["in.h5"]
+    # a suffix no format claims is the user's choice
+    rc, _, err = run(capsys, "convert", good_h5, tmp_path / "o.bin", "--to", "npy")
+    assert rc == 0, err
+    assert np.load(tmp_path / "o.bin").dtype.names == EVENT_DTYPE.names
+
+
+def test_info_on_a_dataset_with_a_missing_shard(tmp_path, capsys, built):
+    ds = tmp_path / "ds"
+    shutil.copytree(built, ds)
+    shard = sorted((ds / "shards").glob("*.h5"))[0]
+    shard.unlink()
+    rc, out, err = run(capsys, "info", ds)
+    assert rc == 0 and "samples" in out
+    assert_one_line(err, "warning", shard.name, "eventsim verify")
+    rc, _, err = run(capsys, "info", "--check", ds)
+    assert rc == 1
+    assert_one_line(err, "error", shard.name)
+
+
+def test_plot_never_replaces_a_folder(tmp_path, capsys, good_h5):
+    pytest.importorskip("matplotlib")
+    folder = tmp_path / "p.png"
+    folder.mkdir()
+    (folder / "mine.txt").write_text("keep")
+    rc, _, err = run(capsys, "plot", good_h5, "-o", folder, "--force", "--no-progress")
+    assert rc == 1
+    assert_one_line(err, "folder")
+    assert listing(folder) == ["mine.txt"]
+
+
+@pytest.fixture
+def demo_model(tmp_path) -> Path:
+    pytest.importorskip("transformers")
+    from epvlm.demo.pipeline import DEFAULT_MODEL
+
+    return Path(shutil.copytree(DEFAULT_MODEL, tmp_path / "model"))
+
+
+def test_a_model_without_tokenizer_is_named(tmp_path, capsys, demo_model, good_h5):
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        (demo_model / name).unlink()
+    image = tmp_path / "i.png"
+    _frames(tmp_path / "fr", 1)
+    shutil.copy(tmp_path / "fr" / "frame_0000.png", image)
+    rc, _, err = run_epvlm(
+        capsys, "run", "--model", demo_model, "--image", image, "--question", "q?",
+        "--selector", "dense",
+    )  # fmt: skip
+    assert rc == 1
+    assert_one_line(err, "no tokenizer", "tokenizer.json")
+
+
+@pytest.mark.parametrize("earlier", [False, True])
+def test_eval_interrupted_before_publishing_leaves_the_folder_as_it_was(
+    tmp_path, capsys, demo_model, built, monkeypatch, earlier
+):
+    import epvlm.results
+
+    out = tmp_path / "deep" / "ev"
+    if earlier:
+        out.mkdir(parents=True)
+        (out / "results.json").write_text("[]\n")
+    before = {p.name: p.read_bytes() for p in out.iterdir()} if earlier else None
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(epvlm.results, "plot_accuracy_vs_flops", interrupted)
+    argv = ["eval", "--model", demo_model, "--dataset", built, "-o", out, "--no-progress"]
+    rc, _, err = run_epvlm(capsys, *argv, "--selector", "dense", "--limit", "1", "--force")
+    assert rc == 130
+    assert_one_line(err, "interrupted")
+    if earlier:
+        assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    else:
+        assert listing(tmp_path) == ["model"]
+
+
+@needs_mount
+def test_run_overlay_on_a_read_only_file_system(tmp_path, capsys, demo_model):
+    _frames(tmp_path / "fr", 1)
+    with tmpfs(tmp_path, "1m", read_only=True) as ro:
+        rc, _, err = run_epvlm(
+            capsys, "run", "--model", demo_model, "--image", tmp_path / "fr" / "frame_0000.png",
+            "--question", "q?", "--selector", "random", "--overlay", ro / "o.png",
+        )  # fmt: skip
+        assert rc == 1
+        assert_one_line(err, "read-only")
+        assert listing(ro) == []

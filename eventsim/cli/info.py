@@ -127,6 +127,22 @@ def main(args: argparse.Namespace) -> int:
         except ImportError as exc:
             raise DatasetError(f"cannot describe dataset folders: {exc}") from None
         print(describe_dataset(path))
+        from eventsim.datasets import read_manifest
+
+        # the summary comes from the manifest: say when the shards it lists are not all there
+        bad = [
+            s["file"]
+            for s in read_manifest(path)["shards"]
+            if not (path / s["file"]).is_file() or (path / s["file"]).stat().st_size != s["bytes"]
+        ]
+        if bad:
+            level = "error" if args.check else "warning"
+            print(
+                f"eventsim info: {level}: {len(bad)} shard(s) missing or of the wrong size, "
+                f"first {bad[0]!r} (run 'eventsim verify {path}')",
+                file=sys.stderr,
+            )
+            return 1 if args.check else 0
         return 0
     if not path.exists():
         raise EventFileError(f"{str(path)!r} does not exist")

@@ -35,6 +35,11 @@ from eventsim.outputs import (
 )
 
 FRAME_FORMATS = ("h5",)
+_CONTAINER_EXTENSIONS = {
+    "v2e": (".h5", ".hdf5"),
+    "evqa": (".h5", ".hdf5"),
+    "evt2": (".raw", ".evt"),
+}
 FAERY_EXTENSIONS = (".aedat4", ".aedat", ".raw", ".evt", ".dat", ".es", ".csv")
 
 
@@ -67,12 +72,19 @@ FORMATS: dict[str, Format] = {
 
 def format_from_path(path: str | os.PathLike, fmt: str | None = None) -> str:
     """The output format named by ``fmt`` or, when None, by the path's extension."""
+    ext = Path(path).suffix.lower()
     if fmt is not None:
         fmt = fmt.lower()
         if fmt not in FORMATS:
             raise ParameterError(f"format {fmt!r} is unknown; valid: {', '.join(FORMATS)}")
+        # v2e and evqa files are HDF5, EVT 2.0 shares .raw with EVT 3.0
+        fitting = _CONTAINER_EXTENSIONS.get(fmt, FORMATS[fmt].extensions)
+        if ext not in fitting and any(ext in f.extensions for f in FORMATS.values()):
+            raise ParameterError(
+                f"output {os.fspath(path)!r} ends in {ext} but format {fmt!r} writes "
+                f"{' or '.join(fitting)} files; rename the output or pick its format"
+            )
         return fmt
-    ext = Path(path).suffix.lower()
     for f in FORMATS.values():
         if ext in f.extensions:
             return f.name
