@@ -33,7 +33,9 @@ from types import FrameType
 from eventsim.errors import EventFileError
 
 _TEMP_RE = re.compile(r"\.(?P<pid>\d+)-[0-9a-f]{8}\.tmp")
-_interrupted = threading.Event()
+# a plain flag, not a threading.Event: the handler sets it, and an Event's lock taken in a
+# handler that a second Ctrl-C interrupts would be held forever
+_interrupted = False
 _retries: list[threading.Timer] = []
 _retry_lock = threading.Lock()
 _handler_active = False
@@ -141,7 +143,8 @@ def _retry_interrupt() -> None:
 
 
 def _on_sigint(signum: int, frame: FrameType | None) -> None:
-    _interrupted.set()
+    global _interrupted
+    _interrupted = True
     if _in_finalizer(frame):
         # raising here would be dropped (and print a traceback): ask again in a moment, from
         # wherever the program is then; `check_interrupted` also raises it at the next packet
@@ -164,8 +167,8 @@ def sigint_flagged() -> Iterator[None]:
 
     Outside the main thread (where handlers cannot be installed) this does nothing.
     """
-    global _handler_active
-    _interrupted.clear()
+    global _handler_active, _interrupted
+    _interrupted = False
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -193,13 +196,45 @@ def sigint_flagged() -> Iterator[None]:
 
 def interrupted() -> bool:
     """Whether Ctrl-C arrived since `sigint_flagged` was entered (even if it was swallowed)."""
-    return _interrupted.is_set()
+    return _interrupted
 
 
 def check_interrupted() -> None:
     """Raise KeyboardInterrupt if an interrupt arrived that something swallowed."""
-    if _interrupted.is_set():
+    if _interrupted:
         raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def sigint_deferred(*, deliver: bool = True) -> Iterator[None]:
+    """Hold Ctrl-C back within the block: it is raised at the block's end (by the handler that
+    was in place, so `sigint_flagged` records it), or dropped with ``deliver=False`` (cleanup
+    that runs because the program is stopping anyway).
+
+    For code that must not be cut at an arbitrary bytecode: Python-level locks (`queue.Queue`,
+    `threading.Condition`, concurrent.futures' waiting) can be left held by a KeyboardInterrupt
+    raised just after they were taken, and whoever needs them next waits forever; cleanup that
+    a second Ctrl-C cuts short leaves files behind. Keep such blocks short: Ctrl-C waits for
+    their end. Outside the main thread, or where Ctrl-C is ignored, this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    if previous is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, previous)
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught and deliver:
+        if callable(previous):
+            previous(signal.SIGINT, None)
+        else:
+            signal.raise_signal(signal.SIGINT)
 
 
 # -- OS errors -----------------------------------------------------------------------------------

@@ -36,7 +36,13 @@ from eventsim.datasets.shards import (
 )
 from eventsim.datasets.sources import SampleError, SampleMaker, SampleSpec, plan_split
 from eventsim.errors import DatasetError, OutputExistsError, ParameterError
-from eventsim.outputs import check_interrupted, fsync_file, remove_stale_temps, temp_path
+from eventsim.outputs import (
+    check_interrupted,
+    fsync_file,
+    remove_stale_temps,
+    sigint_deferred,
+    temp_path,
+)
 
 DATASET_FORMAT = "eventsim-vqa"
 DATASET_FORMAT_VERSION = "1.0"
@@ -170,8 +176,10 @@ def build_dataset(
         disable=not progress,
         leave=False,
     ) as bar:
-        for task, result in _execute(pending, workers, executor, scheduler, bar):
-            results[(task.split, task.shard)] = result
+        # closed here, not when garbage collected: a stopped build tears its workers down now
+        with contextlib.closing(_execute(pending, workers, executor, scheduler, bar)) as runs:
+            for task, result in runs:
+                results[(task.split, task.shard)] = result
 
     summary = _finalise(out, recipe, tasks, results, limit)
     return BuildSummary(
@@ -342,15 +350,38 @@ def _worker_setup() -> None:
 
 
 def _pool_worker_init() -> None:
-    """Initializer of a pool worker: ignore Ctrl-C (the parent tears the pool down) and pin
-    every BLAS/OpenMP pool already loaded to one thread; OMP_NUM_THREADS alone comes too late
-    for libraries imported before it was set."""
+    """Initializer of a pool worker: ignore Ctrl-C (the parent tears the pool down), exit with
+    the parent, and pin every BLAS/OpenMP pool already loaded to one thread; OMP_NUM_THREADS
+    alone comes too late for libraries imported before it was set."""
     global _POOL_LIMITS
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _exit_with_parent()
     _worker_setup()
     from threadpoolctl import threadpool_limits
 
     _POOL_LIMITS = threadpool_limits(limits=1)
+
+
+def _exit_with_parent() -> None:
+    """End this worker as soon as the build process is gone. A parent killed with SIGKILL
+    cannot tear the pool down, and a worker waiting for its next shard would wait forever (its
+    parent is the fork server, so PR_SET_PDEATHSIG cannot help); it would also keep the fork
+    server alive, which exits when the last process holding its "alive" pipe is gone.
+    `parent_process().sentinel` is a pipe whose other end only the parent holds: it reads as
+    closed once the parent has exited, however it died."""
+    import multiprocessing
+    from multiprocessing.connection import wait
+
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+    sentinel = parent.sentinel
+
+    def watch() -> None:
+        wait([sentinel])
+        os._exit(1)
+
+    threading.Thread(target=watch, name="eventsim-parent-watch", daemon=True).start()
 
 
 @contextlib.contextmanager
@@ -404,10 +435,12 @@ def _execute(pending: list[ShardTask], workers: int, executor: str, scheduler: s
         yield from _execute_pool(pending, workers, bar)
 
 
+_POLL_S = 0.2  # longest wait before a Ctrl-C during a parallel build is acted upon
+
+
 def _execute_pool(pending: list[ShardTask], workers: int, bar):
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-    from concurrent.futures.process import BrokenProcessPool
 
     pool = ProcessPoolExecutor(
         max_workers=min(workers, len(pending)),
@@ -422,29 +455,74 @@ def _execute_pool(pending: list[ShardTask], workers: int, bar):
             futures = {pool.submit(run_shard, task): task for task in pending}
         remaining = set(futures)
         while remaining:
-            done, remaining = wait(remaining, return_when=FIRST_COMPLETED)
-            for fut in sorted(done, key=lambda f: (futures[f].split, futures[f].shard)):
-                task = futures[fut]
-                try:
-                    result = fut.result()
-                except BrokenProcessPool:
-                    raise DatasetError(
-                        "a build worker process died (out of memory, killed, or started from a "
-                        "script without an `if __name__ == '__main__':` guard); run the same "
-                        "build again to resume it"
-                    ) from None
+            # concurrent.futures waits in Python code that takes locks its manager thread also
+            # needs; a KeyboardInterrupt raised just after one was taken would leave it held
+            # and the teardown below would wait forever. So Ctrl-C is taken between short
+            # waits only.
+            with sigint_deferred():
+                done, remaining = wait(remaining, timeout=_POLL_S, return_when=FIRST_COMPLETED)
+                finished = [
+                    (futures[fut], _shard_result(fut))
+                    for fut in sorted(done, key=lambda f: (futures[f].split, futures[f].shard))
+                ]
+            for task, result in finished:
                 bar.update(len(task.specs))
                 yield task, result
     except BaseException:
-        # Ctrl-C or a failure: stop the shards in progress now rather than waiting for them,
-        # then delete what the stopped workers were writing
-        for proc in list(getattr(pool, "_processes", {}).values()):
-            proc.terminate()
-        pool.shutdown(wait=True, cancel_futures=True)
-        for task in pending:
-            remove_stale_temps(task.path)
+        # Ctrl-C, a failure, or the caller stopped early: stop the shards in progress now
+        # rather than waiting for them, then delete what the stopped workers were writing. A
+        # second Ctrl-C must not cut this short (it would leave workers and files behind).
+        with sigint_deferred(deliver=False):
+            _tear_down(pool)
+            for task in pending:
+                remove_stale_temps(task.path)
         raise
-    pool.shutdown(wait=True)
+    with sigint_deferred():
+        pool.shutdown(wait=True)
+
+
+def _shard_result(fut: Any) -> dict[str, Any]:
+    from concurrent.futures.process import BrokenProcessPool
+
+    try:
+        return fut.result()
+    except BrokenProcessPool:
+        raise DatasetError(
+            "a build worker process died (out of memory, killed, or started from a script "
+            "without an `if __name__ == '__main__':` guard); run the same build again to "
+            "resume it"
+        ) from None
+
+
+def _tear_down(pool: Any) -> None:
+    """Kill the pool's workers, wait until they are gone, and stop the fork server."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    for proc in procs:
+        proc.terminate()
+    deadline = time.monotonic() + 5.0
+    for proc in procs:
+        proc.join(timeout=max(0.0, deadline - time.monotonic()))
+        if proc.is_alive():
+            proc.kill()
+            proc.join(timeout=1.0)
+    pool.shutdown(wait=True, cancel_futures=True)
+    _stop_fork_server()
+
+
+def _stop_fork_server() -> None:
+    """Stop the fork server: it holds torch and the build code (~250 MB) and would otherwise
+    live as long as this process. The next pool starts a fresh one."""
+    from multiprocessing import forkserver
+
+    server = getattr(forkserver, "_forkserver", None)
+    pid = getattr(server, "_forkserver_pid", None)
+    stop = getattr(server, "_stop", None)
+    if pid is None or stop is None:
+        return
+    # it also waits for processes forked for someone else in this process: end it now
+    with contextlib.suppress(OSError):
+        os.kill(pid, signal.SIGTERM)
+    stop()
 
 
 _HAS_SIGMASK = hasattr(signal, "pthread_sigmask")

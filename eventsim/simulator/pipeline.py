@@ -6,7 +6,6 @@ HDF5 writer batch by batch, so memory stays flat in the length of the video.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import queue
@@ -95,49 +94,67 @@ def open_source(
 
 
 class _Prefetch:
-    """Iterate ``items`` in a worker thread through a bounded queue (errors re-raised here)."""
+    """Iterate ``items`` in a worker thread, at most ``depth`` items ahead (errors re-raised here).
 
-    _END = object()
+    Ctrl-C raises KeyboardInterrupt in the consuming main thread at whatever bytecode it is
+    running. `queue.Queue` takes its lock in Python code, where the interrupt can land just
+    after the lock was taken and leave it held, and `close` then waited for it forever. So the
+    consumer only makes single calls into C (`queue.SimpleQueue`), which an interrupt cannot
+    split, and `close` touches no queue or lock: it raises a flag that the producer reads
+    between items and while it waits for room.
+    """
+
+    _POLL_S = 0.05
+    _JOIN_S = 5.0
 
     def __init__(self, items: Iterable, depth: int) -> None:
-        self._q: queue.Queue = queue.Queue(maxsize=depth)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(items,), daemon=True)
+        self._items: queue.SimpleQueue = queue.SimpleQueue()
+        # one token per item the producer may have queued ahead of the consumer
+        self._room: queue.SimpleQueue = queue.SimpleQueue()
+        for _ in range(depth):
+            self._room.put(None)
+        self._stopped = False
+        self._thread = threading.Thread(
+            target=self._run, args=(items,), name="eventsim-prefetch", daemon=True
+        )
         self._thread.start()
 
     def _run(self, items: Iterable) -> None:
         try:
             for item in items:
-                if self._stop.is_set():
+                if not self._wait_for_room():
                     return
-                self._put(("item", item))
-            self._put(("end", None))
+                self._items.put(("item", item))
+            self._items.put(("end", None))
         except BaseException as exc:  # handed to the consumer thread
-            self._put(("error", exc))
+            self._items.put(("error", exc))
 
-    def _put(self, msg) -> None:
-        while not self._stop.is_set():
+    def _wait_for_room(self) -> bool:
+        while not self._stopped:
             try:
-                self._q.put(msg, timeout=0.1)
-                return
-            except queue.Full:
+                self._room.get(timeout=self._POLL_S)
+            except queue.Empty:
                 continue
+            return not self._stopped
+        return False
 
     def __iter__(self) -> Iterator:
         while True:
-            kind, value = self._q.get()
+            kind, value = self._items.get()
             if kind == "end":
                 return
             if kind == "error":
                 raise value
+            self._room.put(None)
             yield value
 
     def close(self) -> None:
-        self._stop.set()
-        with contextlib.suppress(queue.Empty):
-            while True:
-                self._q.get_nowait()
-        self._thread.join(timeout=5)
+        """Stop the producer: at once when it waits for room, after the item it is making
+        otherwise, which is waited for up to ``_JOIN_S`` (the thread is a daemon: it cannot
+        keep the process alive)."""
+        self._stopped = True
+        self._room.put(None)  # wakes a producer waiting for room
+        self._thread.join(timeout=self._JOIN_S)
 
 
 def _luma(frame: np.ndarray) -> np.ndarray:

@@ -1,0 +1,333 @@
+"""Ctrl-C and kills: a command stops with status 130 and one line, never hangs, and leaves no
+process behind (issue 12).
+
+Ctrl-C raises KeyboardInterrupt at whatever bytecode the main thread is running; these tests
+land it at many random moments of a simulation (whose frames are decoded in a thread) and of
+a parallel build (a worker pool forked from a fork server), from a terminal (SIGINT to the
+process group) and with SIGKILL to the build process alone.
+"""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from eventsim.datasets import build_dataset, verify_dataset
+
+INTERRUPTED = 130
+
+RECIPE = """
+[dataset]
+name = "interrupts"
+seed = 3
+
+[source]
+kind = "shapes"
+mode = "vqa"
+n_objects = [2, 3]
+object_size_px = [10, 16]
+motion_px = [40, 50]
+max_step_px = 0.4
+
+[camera]
+width = 160
+height = 160
+
+[simulator]
+preset = "clean"
+
+[events]
+window_ms = 20
+
+[splits]
+train = 0
+test = {test}
+
+[build]
+shard_size = 2
+"""
+
+# Runs `eventsim simulate` in one process again and again (no start-up cost per run) and sends
+# it SIGINT from a timer thread at a random moment of each run, sometimes twice in a row as an
+# impatient user does. Prints one JSON line per run. A run that hangs makes faulthandler print
+# every thread's stack and exit 1.
+DRIVER = r"""
+import contextlib, faulthandler, io, json, os, random, signal, sys, threading, time
+from pathlib import Path
+from eventsim.cli.simulate import main
+
+out_dir, runs, seed = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+rng = random.Random(seed)
+# between runs a Ctrl-C that came late must not stop the driver
+signal.signal(signal.SIGINT, lambda signum, frame: None)
+argv = ["--synthetic", "moving-shapes", "--duration-ms", "2000", "-q", "-o"]
+
+def run(path):
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        rc = main([*argv, str(path)])
+    return rc, err.getvalue()
+
+# first run: every module imported (an import cut by Ctrl-C is not what this tests); second
+# run: how long one takes
+for k in range(2):
+    t0 = time.monotonic()
+    assert run(out_dir / "warm.h5")[0] == 0
+    span = time.monotonic() - t0
+    (out_dir / "warm.h5").unlink()
+for i in range(runs):
+    path = out_dir / f"s{i}.h5"
+    delay, burst = rng.uniform(0.0, 0.9 * span), rng.random() < 0.4
+    fired = []
+
+    def fire():
+        fired.append(time.monotonic())
+        os.kill(os.getpid(), signal.SIGINT)
+        if burst:
+            time.sleep(rng.uniform(0.0, 0.03))
+            os.kill(os.getpid(), signal.SIGINT)
+
+    faulthandler.dump_traceback_later(30, exit=True)
+    timer = threading.Timer(delay, fire)
+    started = time.monotonic()
+    timer.start()
+    rc, err = run(path)
+    returned = time.monotonic()
+    timer.join()
+    time.sleep(0.05)  # a late second signal lands before the listing
+    faulthandler.cancel_dump_traceback_later()
+    left = sorted(p.name for p in out_dir.iterdir())
+    print(json.dumps({"run": i, "rc": rc, "err": err, "burst": burst, "left": left,
+                      "late_s": fired[0] - returned, "took_s": returned - started}), flush=True)
+    for p in out_dir.iterdir():
+        p.unlink()
+"""
+
+
+def test_simulate_stops_at_any_ctrl_c(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = subprocess.run(
+        [sys.executable, "-c", DRIVER, str(out), "30", str(random.randrange(1 << 30))],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-6000:]
+    runs = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert len(runs) == 30
+    for r in runs:
+        if r["rc"] == 0:
+            # finished before the signal: only when it came (nearly) after the command returned
+            assert r["late_s"] > -0.2, r
+            assert r["left"] == [f"s{r['run']}.h5"], r
+            continue
+        assert r["rc"] == INTERRUPTED, r
+        lines = r["err"].splitlines()
+        assert len(lines) == 1 and "interrupted" in lines[0], r
+        assert f"s{r['run']}.h5" not in r["left"], r
+        if not r["burst"]:
+            assert r["left"] == [], r
+    # the signals landed while the command ran, not after it
+    assert sum(r["rc"] == INTERRUPTED for r in runs) >= 10, runs
+
+
+def _simulate(out: Path) -> subprocess.Popen:
+    argv = ["simulate", "--synthetic", "moving-shapes", "--duration-ms", "12000", "-q"]
+    return subprocess.Popen(
+        [sys.executable, "-m", "eventsim", *argv, "-o", str(out / "s.h5")],
+        cwd=out,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+@pytest.mark.slow
+def test_simulate_stops_at_a_terminal_ctrl_c(tmp_path):
+    rng = random.Random()
+    # three at once: no start-up paid three times over
+    outs = [tmp_path / f"o{k}" for k in range(3)]
+    for out in outs:
+        out.mkdir()
+    procs = [_simulate(out) for out in outs]
+    plans = [
+        (out, proc, rng.uniform(0.0, 0.8), k == 2) for k, (out, proc) in enumerate(zip(outs, procs))
+    ]
+    pending = list(plans)
+    deadline = time.monotonic() + 120
+    while pending:
+        assert time.monotonic() < deadline, "a simulation never started writing"
+        for plan in list(pending):
+            out, proc, after_s, burst = plan
+            # while the output is being written (its temporary exists)
+            if any(out.iterdir()) or proc.poll() is not None:
+                time.sleep(after_s)
+                os.killpg(proc.pid, signal.SIGINT)
+                if burst:
+                    time.sleep(0.01)
+                    os.killpg(proc.pid, signal.SIGINT)
+                pending.remove(plan)
+        time.sleep(0.005)
+    for out, proc, _, burst in plans:
+        try:
+            _, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            pytest.fail("simulate hung after Ctrl-C")
+        assert proc.returncode == INTERRUPTED, err
+        assert "Traceback" not in err and "Exception ignored" not in err, err
+        assert not (out / "s.h5").exists()
+        if not burst:
+            assert len(err.splitlines()) == 1 and "interrupted" in err, err
+            assert list(out.iterdir()) == []
+
+
+# -- processes --------------------------------------------------------------------------------
+def _process_table() -> dict[int, tuple[int, str]]:
+    """pid -> (parent pid, state letter) of every process, from /proc."""
+    table = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{name}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        table[int(name)] = (int(fields[1]), fields[0])
+    return table
+
+
+def _descendants(root: int) -> set[int]:
+    table = _process_table()
+    found: set[int] = set()
+    frontier = {root}
+    while frontier:
+        frontier = {pid for pid, (ppid, _) in table.items() if ppid in frontier} - found
+        found |= frontier
+    return found
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def _survivors(pids: set[int], marker: str) -> list[str]:
+    """Live processes (zombies are dead) among ``pids`` or whose command line has ``marker``."""
+    alive = []
+    for pid, (_, state) in _process_table().items():
+        if state != "Z" and pid != os.getpid() and (pid in pids or marker in _cmdline(pid)):
+            alive.append(f"{pid}: {_cmdline(pid)[:200]}")
+    return alive
+
+
+def _wait_until_gone(pids: set[int], marker: str, timeout_s: float) -> list[str]:
+    deadline = time.monotonic() + timeout_s
+    while (alive := _survivors(pids, marker)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return alive
+
+
+def _start_parallel_build(tmp_path: Path, test: int) -> tuple[subprocess.Popen, Path, set[int]]:
+    """``eventsim build --workers 2`` until its workers have started a shard; returns the
+    process, the output folder and every process it started (tracked through /proc)."""
+    recipe = tmp_path / "r.toml"
+    recipe.write_text(RECIPE.format(test=test))
+    out = tmp_path / "ds"
+    cmd = [sys.executable, "-m", "eventsim", "build", str(recipe), "-o", str(out)]
+    proc = subprocess.Popen(
+        [*cmd, "--workers", "2", "--no-progress"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    started: set[int] = set()
+    deadline = time.monotonic() + 120
+    shards = out / "shards"
+    while not (shards.is_dir() and any(shards.iterdir())):
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        assert time.monotonic() < deadline, "the build never started a shard"
+        started |= _descendants(proc.pid)
+        time.sleep(0.01)
+    started |= _descendants(proc.pid)
+    # the fork server and two workers at least
+    assert len(started) >= 3, [_cmdline(p) for p in started]
+    return proc, out, started
+
+
+@pytest.mark.slow
+def test_killed_parallel_build_leaves_no_process_behind_and_resumes(tmp_path):
+    proc, out, started = _start_parallel_build(tmp_path, test=40)
+    # as the OOM killer would: the build process alone, no chance to clean up
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=60)
+    assert _wait_until_gone(started, str(tmp_path), 10.0) == []
+    assert not (out / "dataset.json").exists(), "the build finished before it was killed"
+
+    finished = {p.name: p.stat().st_mtime_ns for p in (out / "shards").glob("test-*.h5")}
+    summary = build_dataset(tmp_path / "r.toml", out, workers=2, progress=False)
+    assert summary.shards_reused == len(finished)
+    assert summary.shards_built == 20 - len(finished)
+    for name, stamp in finished.items():
+        assert (out / "shards" / name).stat().st_mtime_ns == stamp  # not rewritten
+    assert not [p for p in (out / "shards").iterdir() if ".tmp" in p.name]
+    assert verify_dataset(out).ok
+
+
+@pytest.mark.slow
+def test_ctrl_c_on_a_parallel_build_leaves_no_process_behind(tmp_path):
+    proc, out, started = _start_parallel_build(tmp_path, test=40)
+    # a terminal's Ctrl-C: the whole process group, workers and fork server included
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        _, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        pytest.fail("the build hung after Ctrl-C")
+    assert proc.returncode == INTERRUPTED, err
+    assert len(err.splitlines()) == 1 and "interrupted" in err, err
+    assert _wait_until_gone(started, str(tmp_path), 10.0) == []
+    assert not (out / "dataset.json").exists()
+    assert not [p for p in (out / "shards").iterdir() if ".tmp" in p.name]
+
+
+def test_stopped_in_process_build_stops_its_workers_and_fork_server(tmp_path):
+    """A build run by a long-lived process (a notebook, a service) that is stopped midway
+    leaves neither workers nor the fork server (torch preloaded, ~250 MB) running."""
+    from eventsim.datasets import engine
+
+    recipe = tmp_path / "r.toml"
+    recipe.write_text(RECIPE.format(test=40))
+    seen: dict[int, str] = {}
+
+    class Stop(Exception):
+        pass
+
+    class Bar:
+        def update(self, n: int) -> None:
+            seen.update({pid: _cmdline(pid) for pid in _descendants(os.getpid())})
+            raise Stop
+
+    tasks = engine._plan(engine.load_recipe(recipe), tmp_path / "ds", None, False)
+    (tmp_path / "ds" / "shards").mkdir(parents=True)
+    with pytest.raises(Stop):
+        for _ in engine._execute(tasks, 2, "local", None, Bar()):
+            pass
+    # workers are forked from the fork server: their command line is its own
+    pool = {pid for pid, cmd in seen.items() if "multiprocessing.forkserver" in cmd}
+    assert len(pool) >= 3, seen
+    assert _wait_until_gone(pool, str(tmp_path), 10.0) == []
