@@ -226,8 +226,8 @@ def test_sigkill_mid_build_then_resume_equals_uninterrupted(tmp_path):
     # big enough samples (many frames) that the build is still running when we kill it
     recipe = tiny_recipe(tmp_path, size=160, train=0, test=16, shard=2, motion="40, 50", step=0.4)
     out = tmp_path / "killed"
-    # one process: SIGKILL to the parent does not reach pool workers, which would go on
-    # finishing shards after the snapshot below
+    # one process, so the snapshot below is final at once (pool workers notice the parent's
+    # death a moment later); the --workers 2 variant is in test_interrupts.py
     cmd = [sys.executable, "-m", "eventsim", "build", str(recipe), "-o", str(out), "--no-progress"]
     cmd += ["--workers", "1"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
