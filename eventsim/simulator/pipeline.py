@@ -21,6 +21,7 @@ import numpy as np
 from eventsim.errors import InputError, ParameterError
 from eventsim.events import check_sensor_size, concat_events
 from eventsim.options import FlowMethod, UpsampleMode
+from eventsim.outputs import sigint_deferred
 from eventsim.simulator.core import EventSimulator
 from eventsim.simulator.params import DVSParams
 from eventsim.simulator.sources import (
@@ -284,9 +285,11 @@ def simulate(
             desc="simulate",
             dynamic_ncols=True,
         )
-        prefetch = _Prefetch(
-            _batches(src, size, upsampler, save_frames, batch), depth=_PREFETCH_BATCHES
-        )
+        # Thread.start waits on a Python-level lock: no Ctrl-C in the middle of it
+        with sigint_deferred():
+            prefetch = _Prefetch(
+                _batches(src, size, upsampler, save_frames, batch), depth=_PREFETCH_BATCHES
+            )
         if out is None:
             parts = []
             n_frames = n_events = 0
@@ -353,11 +356,13 @@ def simulate(
             path=Path(writer.path),
         )
     finally:
-        if prefetch is not None:
-            prefetch.close()
-        if bar is not None:
-            bar.close()
-        torch.set_num_threads(old_threads)
+        # a second Ctrl-C does not cut the cleanup short; it is raised once that is done
+        with sigint_deferred():
+            if prefetch is not None:
+                prefetch.close()
+            if bar is not None:
+                bar.close()
+            torch.set_num_threads(old_threads)
 
 
 def _tick(bar, upsampler, n_frames: int, n_events: int) -> tuple[int, int]:
