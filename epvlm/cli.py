@@ -609,10 +609,17 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    status = dispatch("epvlm", __version__, COMMANDS, argv)
-    if argv is None:
-        ignore_late_sigint()
-    return status
+    status: int | None = None
+    try:
+        status = dispatch("epvlm", __version__, COMMANDS, argv)
+        if argv is None:
+            ignore_late_sigint()
+        return status
+    except KeyboardInterrupt:
+        if status is not None:  # the command has finished and said its last line
+            return status
+        print("epvlm: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

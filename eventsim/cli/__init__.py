@@ -24,6 +24,7 @@ MOVED = {"demo": "epvlm demo"}
 
 
 def main(argv: list[str] | None = None) -> int:
+    status: int | None = None
     try:
         # imported here, inside the try: a Ctrl-C at start-up is one line too, not a traceback
         from eventsim.cli.common import dispatch, ignore_late_sigint
@@ -33,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
             ignore_late_sigint()
         return status
     except KeyboardInterrupt:
+        if status is not None:  # the command has finished and said its last line
+            return status
         print("eventsim: interrupted", file=sys.stderr)
         return 130
 

@@ -30,6 +30,7 @@ from eventsim.outputs import (
     check_replaceable,
     fsync_file,
     remove_stale_temps,
+    sigint_deferred,
     temp_path,
     with_disk_state,
 )
@@ -248,7 +249,8 @@ def write_stream(
             raise
         raise err from exc
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        with sigint_deferred(deliver=False):  # a second Ctrl-C must not leave the temporary
+            tmp.unlink(missing_ok=True)
         raise
     return n
 

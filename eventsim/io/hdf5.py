@@ -49,6 +49,7 @@ from eventsim.outputs import (
     describe_os_error,
     fsync_file,
     remove_stale_temps,
+    sigint_deferred,
     temp_path,
 )
 
@@ -533,11 +534,13 @@ class EventWriter:
     def abort(self) -> None:
         """Discard everything written: close and delete the temporary file."""
         self._closed = True
-        # The file may already be unusable (that is often why we abort); removing it matters.
-        with contextlib.suppress(Exception):
-            self._f.close()
-        with contextlib.suppress(OSError):
-            self._tmp.unlink(missing_ok=True)
+        # The file may already be unusable (that is often why we abort); removing it matters,
+        # so a second Ctrl-C must not cut the cleanup short (the first is already on its way).
+        with sigint_deferred(deliver=False):
+            with contextlib.suppress(Exception):
+                self._f.close()
+            with contextlib.suppress(OSError):
+                self._tmp.unlink(missing_ok=True)
 
     def _check_open(self) -> None:
         if self._closed:
