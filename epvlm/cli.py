@@ -20,8 +20,8 @@ from eventsim.cli.common import (
     check_output,
     cli_command,
     dispatch,
-    ignore_late_sigint,
     make_parser,
+    prepare_script_exit,
 )
 from eventsim.errors import InputError, ParameterError
 
@@ -613,7 +613,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         status = dispatch("epvlm", __version__, COMMANDS, argv)
         if argv is None:
-            ignore_late_sigint()
+            prepare_script_exit()
         return status
     except KeyboardInterrupt:
         if status is not None:  # the command has finished and said its last line

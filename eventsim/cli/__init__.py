@@ -27,11 +27,11 @@ def main(argv: list[str] | None = None) -> int:
     status: int | None = None
     try:
         # imported here, inside the try: a Ctrl-C at start-up is one line too, not a traceback
-        from eventsim.cli.common import dispatch, ignore_late_sigint
+        from eventsim.cli.common import dispatch, prepare_script_exit
 
         status = dispatch("eventsim", __version__, COMMANDS, argv, moved=MOVED)
         if argv is None:
-            ignore_late_sigint()
+            prepare_script_exit()
         return status
     except KeyboardInterrupt:
         if status is not None:  # the command has finished and said its last line

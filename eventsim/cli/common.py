@@ -233,13 +233,20 @@ def parse_assignments(items: list[str] | None) -> dict[str, str]:
     return out
 
 
-def ignore_late_sigint() -> None:
-    """Ignore Ctrl-C from here on, for a script whose command has finished: while Python shuts
-    down it restores the default action, and a Ctrl-C landing then would kill the process
-    (status -2, no message) instead of letting it exit with the command's status."""
+def prepare_script_exit() -> None:
+    """Let a script whose command has finished exit with the command's status after Ctrl-C.
+
+    Two CPython behaviours would otherwise end it with SIGINT (status -2, no message): a Ctrl-C
+    that landed in code run from source text (``eval``/``exec`` of a string, as namedtuple and
+    dataclass creation do) is remembered as "unhandled" even though the command caught it, and
+    under ``python -m`` the interpreter then kills itself with SIGINT at exit; evaluating a
+    string again clears that record. And while Python shuts down it restores the default
+    action, so a Ctrl-C landing then would kill the process: from here on Ctrl-C is ignored.
+    """
     import signal
     import threading
 
+    eval("None")
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
