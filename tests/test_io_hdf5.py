@@ -412,7 +412,7 @@ def test_rejected_packet_leaves_the_writer_unchanged(tmp_path, bad_size):
 
 def test_long_reads_in_steps_match(tmp_path, monkeypatch):
     """Reads longer than one read step go through the cache-free handles in pieces."""
-    import eventsim.io.hdf5 as h5mod
+    import eventsim.io.hdf5_reader as h5mod
 
     monkeypatch.setattr(h5mod, "_READ_STEP", 1000)
     monkeypatch.setattr(h5mod, "_LONG_STEP", 3000)
