@@ -10,7 +10,6 @@ print Python's traceback.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
 from eventsim._version import __version__
 from eventsim.errors import (
@@ -25,6 +24,10 @@ from eventsim.errors import (
     RecipeError,
     UnknownLayoutError,
 )
+
+# typing.TYPE_CHECKING without importing typing (mypy reads the name the same way): every
+# module imported here lengthens the start-up during which a Ctrl-C prints a traceback
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:
     # what __getattr__ loads on first use, visible to type checkers and IDEs
@@ -70,7 +73,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'eventsim' has no attribute {name!r}")
