@@ -20,7 +20,6 @@ mkdir "$WORK/src"
 WHEEL="$(ls "$WORK"/dist/eventsim-*.whl)"
 
 echo "package check: installing $(basename "$WHEEL") into a fresh environment"
-# --no-compile: byte-compiling all of torch takes longer than the rest of the install
 "$PYTHON" -m venv "$WORK/venv"
 # --no-compile: byte-compiling all of torch costs more than the rest of the install
 "$WORK/venv/bin/pip" install --quiet --no-compile "$TORCH_SPEC"

@@ -266,7 +266,8 @@ def _model_description(model_dir: Path) -> str:
         t = json.loads(info.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return "Qwen2-VL checkpoint"
+    start = "warm-started from an earlier model and trained" if t.get("init_from") else "trained"
     return (
-        f"tiny Qwen2-VL, {t.get('parameters', 0) / 1e6:.1f} M parameters, trained from scratch for "
+        f"tiny Qwen2-VL, {t.get('parameters', 0) / 1e6:.1f} M parameters, {start} for "
         f"{t.get('steps')} steps on {t.get('recipe')}; see its README.md"
     )
