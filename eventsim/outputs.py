@@ -123,12 +123,19 @@ def fsync_file(path: Path) -> None:
 
 
 # -- Ctrl-C --------------------------------------------------------------------------------------
+# Code called back from C that drops an exception raised in it with an "Exception ignored"
+# report: llvmlite's ctypes callbacks run while numba compiles the simulator's kernel.
+_CALLBACK_PACKAGES = (f"{os.sep}llvmlite{os.sep}",)
+
+
 def _in_finalizer(frame: FrameType | None) -> bool:
-    """Whether Python is running a finalizer (``__del__``, a weakref callback) that would drop
-    an exception raised in it with an "Exception ignored" report."""
+    """Whether Python is running a finalizer (``__del__``, a weakref callback) or a callback
+    from C that would drop an exception raised in it with an "Exception ignored" report."""
     while frame is not None:
         code = frame.f_code
         if code.co_name == "__del__" or code.co_filename.endswith("weakref.py"):
+            return True
+        if any(part in code.co_filename for part in _CALLBACK_PACKAGES):
             return True
         frame = frame.f_back
     return False

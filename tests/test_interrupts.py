@@ -331,3 +331,22 @@ def test_stopped_in_process_build_stops_its_workers_and_fork_server(tmp_path):
     pool = {pid for pid, cmd in seen.items() if "multiprocessing.forkserver" in cmd}
     assert len(pool) >= 3, seen
     assert _wait_until_gone(pool, str(tmp_path), 10.0) == []
+
+
+def test_ctrl_c_inside_a_callback_from_c_is_deferred_not_dropped():
+    """A Ctrl-C that lands in llvmlite's ctypes callbacks (numba compiling the simulator's
+    kernel on a first run) would be dropped with an "Exception ignored" traceback if raised
+    there: the handler only records it, for the retry or `check_interrupted` to raise."""
+    from eventsim import outputs
+
+    source = "def notify(handler, sys):\n    handler(2, sys._getframe())\n"
+    names: dict = {}
+    fake = os.path.join(os.sep, "venv", "site-packages", "llvmlite", "binding", "engine.py")
+    exec(compile(source, fake, "exec"), names)
+    outputs._interrupted = False
+    names["notify"](outputs._on_sigint, sys)  # does not raise
+    assert outputs.interrupted()
+    outputs._interrupted = False
+    with pytest.raises(KeyboardInterrupt):
+        outputs._on_sigint(2, sys._getframe())  # our own code: raised at once
+    outputs._interrupted = False
