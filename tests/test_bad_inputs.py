@@ -495,14 +495,16 @@ def test_ctrl_c_during_simulate(tmp_path, attempt):
 @pytest.mark.slow
 def test_ctrl_c_during_a_parallel_build(tmp_path):
     recipe = tmp_path / "r.toml"
-    recipe.write_text(RECIPE.format(test=400))
+    # big enough that a quiet machine is still building when the Ctrl-C lands
+    recipe.write_text(RECIPE.format(test=3000))
     out = tmp_path / "ds"
     argv = ["build", str(recipe), "-o", str(out), "--workers", "2", "--no-progress"]
-    rc, err = _interrupt(argv, tmp_path, 3.0)
+    rc, err = _interrupt(argv, tmp_path, 2.0)
     assert rc == INTERRUPTED, err
     assert_one_line(err, "interrupted")
     assert not (out / "dataset.json").exists()
-    assert not [p for p in (out / "shards").iterdir() if ".tmp" in p.name]
+    shards = out / "shards"
+    assert not shards.exists() or not [p for p in shards.iterdir() if ".tmp" in p.name]
 
 
 # -- the pieces behind the commands ----------------------------------------------------------------

@@ -350,3 +350,24 @@ def test_ctrl_c_inside_a_callback_from_c_is_deferred_not_dropped():
     with pytest.raises(KeyboardInterrupt):
         outputs._on_sigint(2, sys._getframe())  # our own code: raised at once
     outputs._interrupted = False
+
+
+def test_a_ctrl_c_wrapped_in_another_error_still_exits_130(capsys):
+    """Python wraps a KeyboardInterrupt raised while a class body is being built (an import
+    under way) in a RuntimeError ("Error calling __set_name__ ..."): still an interrupt."""
+    from eventsim.cli.common import cli_command, make_parser
+
+    def wrapped(args):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as exc:
+            raise RuntimeError("Error calling __set_name__ on 'Field' instance") from exc
+
+    def plain(args):
+        raise RuntimeError("a real bug")
+
+    for run, status in ((wrapped, 130), (plain, 1)):
+        main = cli_command(lambda: make_parser("demo-cmd", "test"))(run)
+        assert main([]) == status
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and ("interrupted" in err[0]) == (status == 130)

@@ -35,6 +35,7 @@ from eventsim.outputs import (
     check_interrupted,
     check_replaceable,
     describe_os_error,
+    interrupted,
     remove_stale_temps,
     sigint_flagged,
 )
@@ -118,16 +119,21 @@ def cli_command(
             except KeyboardInterrupt:
                 print(f"{parser.prog}: interrupted; partial outputs removed", file=sys.stderr)
                 return EXIT_INTERRUPTED
-            except EventsimError as exc:
-                print(f"{parser.prog}: error: {_cli_words(str(exc))}", file=sys.stderr)
-                return EXIT_ERROR
-            except OSError as exc:
-                print(f"{parser.prog}: error: {describe_os_error(exc)}", file=sys.stderr)
-                return EXIT_ERROR
-            except MemoryError:
-                print(f"{parser.prog}: error: out of memory", file=sys.stderr)
-                return EXIT_ERROR
             except Exception as exc:
+                if interrupted() or _from_interrupt(exc):
+                    # library code can turn a Ctrl-C into another error (a RuntimeError from a
+                    # class body being built at import, an error of a write cut short)
+                    print(f"{parser.prog}: interrupted; partial outputs removed", file=sys.stderr)
+                    return EXIT_INTERRUPTED
+                if isinstance(exc, EventsimError):
+                    print(f"{parser.prog}: error: {_cli_words(str(exc))}", file=sys.stderr)
+                    return EXIT_ERROR
+                if isinstance(exc, OSError):
+                    print(f"{parser.prog}: error: {describe_os_error(exc)}", file=sys.stderr)
+                    return EXIT_ERROR
+                if isinstance(exc, MemoryError):
+                    print(f"{parser.prog}: error: out of memory", file=sys.stderr)
+                    return EXIT_ERROR
                 if os.environ.get("EVENTSIM_TRACEBACK"):
                     raise
                 print(
@@ -153,6 +159,18 @@ def check_output(path: str | os.PathLike, force: bool) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(path)
     return path
+
+
+def _from_interrupt(exc: BaseException) -> bool:
+    """Whether a KeyboardInterrupt is among the causes or contexts of ``exc``."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 class _OptionValueError(ParameterError, argparse.ArgumentTypeError):
