@@ -437,9 +437,6 @@ def _interrupt(argv: list[str], cwd: Path, after_s: float, writing_in: Path | No
     # as a terminal's Ctrl-C does: to the whole process group (worker processes included)
     os.killpg(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=120)
-    if proc.returncode == 0 and "interrupted" not in err:
-        # on a loaded machine the command can finish before the signal lands: nothing to test
-        pytest.skip(f"'eventsim {argv[0]}' finished before the Ctrl-C arrived")
     return proc.returncode, err
 
 
@@ -475,6 +472,13 @@ def test_ctrl_c_during_convert(tmp_path, big_h5, attempt, target):
     # an .npy is written in one go at the end, an .h5 packet by packet
     step = 0.15 if target.endswith(".h5") else 0.02
     rc, err = _interrupt(argv, tmp_path, step * attempt, writing_in=out)
+    if rc == 0:
+        # the late attempts can land after the rename: then the output must be whole
+        assert "interrupted" not in err
+        assert listing(out) == [target]
+        with open_events(out / target, sensor_size=(346, 260)) as reader:
+            assert len(reader) == 24 << 20
+        return
     assert rc == INTERRUPTED, err
     assert_one_line(err, "interrupted")
     assert listing(out) == []
