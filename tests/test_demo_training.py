@@ -284,3 +284,82 @@ def test_question_share_raises_the_pattern_share_on_the_same_scenes(tool, tmp_pa
     ):
         with pytest.raises(SystemExit, match=match):
             tool._Batches(proc, cfg, _args(tool, tmp_path / "m", "--question-share", bad))
+
+
+def test_token_labels_mark_the_target_and_follow_dropped_tokens(tool, tmp_path):
+    from eventsim.datasets.scenes import PATTERNS, draw_sample
+
+    cfg = tool.scene_config(tool.DEFAULT_RECIPE)
+    colors = tool.aux_classes()[1]
+    labelled = 0
+    for seed in range(12):
+        s = draw_sample(cfg, seed, render_frames=False)
+        target = s.meta["objects"][s.meta["target"]]
+        pat, col = tool.token_labels(s, (8, 8))
+        assert pat.shape == col.shape == (64,)
+        on = pat > 0
+        assert set(col[~on]) == {-100}
+        if not on.any():  # a small target split over four tokens covers none of them enough
+            continue
+        labelled += 1
+        assert set(pat[on]) == {1 + PATTERNS.index(target["pattern"])}
+        assert set(col[on]) == {colors.index(target["color"])}
+        # the labelled tokens touch the target's centre token, and there are few of them
+        cx, cy = target["end_xy"]
+        rows, cols = np.nonzero(on.reshape(8, 8))
+        assert np.all(np.abs(rows - cy // 28) <= 1) and np.all(np.abs(cols - cx // 28) <= 1)
+        assert on.sum() <= 4
+    assert labelled >= 6
+    # in training batches the labels follow the kept tokens, and downsampled images are ignored
+    args = _args(tool, tmp_path / "m", "--steps", "4", "--sparse-from", "0", "--drop-share", "1")
+    from epvlm.processing import build_offline_processor
+
+    proc = build_offline_processor(tool.task_vocabulary(cfg))
+    batch, _ = tool._Batches(proc, cfg, args).make(1)
+    assert batch["aux_pattern"].numel() == int(batch["image_keep_mask"].sum())
+    args = _args(tool, tmp_path / "m", "--steps", "4", "--sparse-from", "0", "--drop-share", "0",
+                 "--downsample-share", "1")  # fmt: skip
+    batch, _ = tool._Batches(proc, cfg, args).make(1)
+    assert bool((batch["aux_pattern"] == -100).all())
+
+
+def test_vision_pretraining_trains_the_tower_alone(tool, tmp_path):
+    from epvlm.processing import build_offline_processor
+
+    args = _args(tool, tmp_path / "m", "--vision-pretrain-steps", "3", *SMALL_MODEL)
+    cfg = tool.scene_config(args.recipe)
+    proc = build_offline_processor(tool.task_vocabulary(cfg))
+    model = tool.build_model(proc, tool.model_size(args), args.seed)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    head = torch.nn.Linear(model.config.text_config.hidden_size, sum(map(len, tool.aux_classes())))
+    records = []
+    result = tool.pretrain_vision(model, head, proc, cfg, args, "cpu", records.append, False)
+    after = model.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.startswith("model.visual.") for k in changed)
+    assert any("patch_embed" in k for k in changed)
+    for key in ("target_token_pattern_acc", "target_token_color_acc", "background_token_acc"):
+        assert 0.0 <= result[key] <= 1.0
+    assert records[-1]["event"] == "vision_pretrain"
+
+
+def test_aux_loss_run_resumes_exactly_and_saves_the_current_layout(tool, tmp_path):
+    common = [
+        "--steps", "3", "--batch-size", "2", "--workers", "0", "--eval-samples", "2",
+        "--eval-every", "100", "--checkpoint-every", "100", "--no-progress", "--threads", "1",
+        "--sparse-from", "0.3", "--vision-pretrain-steps", "2", "--aux-weight", "0.5",
+        *SMALL_MODEL,
+    ]  # fmt: skip
+    assert tool.main(["-o", str(tmp_path / "straight"), *common]) == 0
+    cut = tmp_path / "cut"
+    assert tool.main(["-o", str(cut), *common, "--max-minutes", "0"]) == 0
+    assert tool.main(["-o", str(cut), *common, "--resume"]) == 0
+    info = json.loads((cut / "training.json").read_text())
+    assert info["aux_weight"] == 0.5 and info["vision_pretrain"]["steps"] == 2
+    from safetensors.numpy import load_file
+
+    a = load_file(tmp_path / "straight" / "model.safetensors")
+    b = load_file(cut / "model.safetensors")
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+    assert any(k.startswith("model.language_model.") for k in a)
+    assert any(k.startswith("model.visual.") for k in a)

@@ -54,6 +54,7 @@ DEFAULT_RECIPE = REPO / "datasets" / "shapes-demo.toml"
 # Training seeds start here; the dataset builder's per-sample seeds are derived from the recipe
 # seed and never enumerate this range, so training never sees a test scene.
 TRAIN_SEED_BASE = 7_000_000_000
+VISION_SEED_BASE = 7_500_000_000
 EVAL_SEED_BASE = 8_000_000_000
 
 MODEL_SIZE = {
@@ -154,6 +155,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "evaluation keeps the recipe's mix",
     )
     ap.add_argument(
+        "--vision-pretrain-steps",
+        type=int,
+        default=0,
+        help="first train the vision tower alone for this many steps to name, per image "
+        "token, the target's pattern and colour (or background); a pre-trained encoder's "
+        "stand-in: end to end, the answer's gradient alone left the pattern at chance",
+    )
+    ap.add_argument(
+        "--aux-weight",
+        type=float,
+        default=0.0,
+        help="weight of that per-token loss added to the answer loss during training "
+        "(keeps the tower's pattern features while the language model learns to read them)",
+    )
+    ap.add_argument(
         "--resume",
         action="store_true",
         help="continue the unfinished run whose checkpoint is --out (same arguments)",
@@ -234,6 +250,36 @@ def parse_question_share(text: str | None, cfg) -> tuple[str, float] | None:
     return qtype, value
 
 
+def aux_classes() -> tuple[list[str], list[str]]:
+    """Classes of the per-token auxiliary heads: background + patterns, and colours."""
+    from eventsim.datasets import scenes
+
+    return ["background", *scenes.PATTERNS], list(scenes.COLORS)
+
+
+# A token counts as the target's when this share of its pixels is saturated: the target is the
+# only coloured object (clutter is grey, the background's tint stays far below the threshold).
+TARGET_COVER = 0.25
+SATURATION_MIN = 40
+
+
+def token_labels(sample, grid: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Per LLM image token (row-major over ``grid``): pattern class (0 background) and colour
+    class (-100 off the target) of the auxiliary loss."""
+    patterns, colors = aux_classes()
+    rows, cols = grid
+    image = sample.image.astype(np.int16)
+    h, w = image.shape[:2]
+    saturated = (image.max(-1) - image.min(-1)) > SATURATION_MIN
+    cover = saturated.reshape(rows, h // rows, cols, w // cols).mean((1, 3)).reshape(-1)
+    target = sample.meta["objects"][sample.meta["target"]]
+    on = cover >= TARGET_COVER
+    pattern = patterns.index(target["pattern"]) if target.get("pattern") else -100
+    pat = np.where(on, pattern, 0)
+    col = np.where(on, colors.index(target["color"]), -100)
+    return pat.astype(np.int64), col.astype(np.int64)
+
+
 class _Batches:
     """Deterministic stream of encoded training batches (batch ``k`` depends only on ``k``)."""
 
@@ -245,6 +291,8 @@ class _Batches:
         self.only = None if self.share is None else cfg.replace(question_types=(self.share[0],))
 
     def make(self, step: int) -> tuple[dict[str, Any], list[str]]:
+        import torch
+
         from epvlm.prior import keep_mask_random, select_blocks
         from epvlm.processing import encode_batch, grid_for_size
         from eventsim.datasets.scenes import draw_sample
@@ -254,6 +302,8 @@ class _Batches:
         # A stream of its own, so runs without --question-share draw the batches they always drew.
         q_rng = np.random.default_rng([a.seed, step, 1])
         images, questions, choices, answers, masks, qtypes = [], [], [], [], [], []
+        aux_pat: list[np.ndarray] = []
+        aux_col: list[np.ndarray] = []
         for i in range(a.batch_size):
             seed = TRAIN_SEED_BASE + a.seed * 100_000_000 + step * a.batch_size + i
             cfg = self.cfg
@@ -266,13 +316,20 @@ class _Batches:
             image, mask = s.image, None
             u = rng.random() if step >= a.sparse_from * a.steps else 1.0
             grid = grid_for_size(self.proc, *image.shape[:2])
+            pat, col = token_labels(s, grid)
             if u < a.drop_share:
                 keep = float(rng.choice(DROP_KEEPS))
                 mask = keep_mask_random(grid, keep, rng)
+                kept = np.asarray(mask).reshape(-1)
+                pat, col = pat[kept], col[kept]
             elif u < a.drop_share + a.downsample_share:
                 keep = float(rng.choice(DROP_KEEPS))
                 sel = select_blocks("downsample", image, keep=keep, grid=grid)
                 image = sel.image
+                small = grid_for_size(self.proc, *image.shape[:2])
+                pat = col = np.full(small[0] * small[1], -100, np.int64)
+            aux_pat.append(pat)
+            aux_col.append(col)
             images.append(image)
             masks.append(mask)
             questions.append(s.question)
@@ -280,7 +337,35 @@ class _Batches:
             answers.append(s.answer)
             qtypes.append(s.question_type)
         batch = encode_batch(self.proc, images, questions, choices, masks, answers)
+        batch["aux_pattern"] = torch.from_numpy(np.concatenate(aux_pat))
+        batch["aux_color"] = torch.from_numpy(np.concatenate(aux_col))
         return batch, qtypes
+
+    def make_vision(self, step: int, base: int = VISION_SEED_BASE) -> dict[str, Any]:
+        """Batch ``step`` of the vision pre-training: dense images and their token labels only
+        (scenes of a seed range of their own)."""
+        import torch
+
+        from epvlm.processing import grid_for_size
+        from eventsim.datasets.scenes import draw_sample
+
+        a = self.args
+        pixels, grids, pats, cols = [], [], [], []
+        for i in range(a.batch_size):
+            seed = base + a.seed * 100_000_000 + step * a.batch_size + i
+            s = draw_sample(self.cfg, seed, render_frames=False)
+            enc = self.proc.image_processor(images=[s.image], return_tensors="pt")
+            pixels.append(enc["pixel_values"])
+            grids.append(enc["image_grid_thw"])
+            pat, col = token_labels(s, grid_for_size(self.proc, *s.image.shape[:2]))
+            pats.append(pat)
+            cols.append(col)
+        return {
+            "pixel_values": torch.cat(pixels),
+            "image_grid_thw": torch.cat(grids),
+            "aux_pattern": torch.from_numpy(np.concatenate(pats)),
+            "aux_color": torch.from_numpy(np.concatenate(cols)),
+        }
 
 
 def model_size(args: argparse.Namespace) -> dict[str, Any]:
@@ -377,6 +462,76 @@ def init_from(model, proc, path: str, reinit: tuple[str, ...] = ()) -> dict[str,
     return counts
 
 
+# The target covers a few of the image's tokens: its tokens weigh this much more in the
+# per-token pattern loss, so "background everywhere" is not a cheap minimum.
+TARGET_TOKEN_WEIGHT = 8.0
+VISION_PRETRAIN_LR = 1e-3
+
+
+def aux_loss(head, tokens, pattern, color):
+    """Per-token loss of the auxiliary heads on the vision tower's merged tokens."""
+    import torch.nn.functional as F
+
+    n_pat = len(aux_classes()[0])
+    logits = head(tokens.float())
+    weight = (pattern > 0).float() * (TARGET_TOKEN_WEIGHT - 1) + (pattern != -100).float()
+    per_token = F.cross_entropy(logits[:, :n_pat], pattern.clamp(min=0), reduction="none")
+    loss = (per_token * weight).sum() / weight.sum().clamp(min=1.0)
+    if (color != -100).any():
+        loss = loss + F.cross_entropy(logits[:, n_pat:], color, ignore_index=-100)
+    return loss, logits
+
+
+def pretrain_vision(model, head, proc, cfg, args, device, record, progress: bool) -> dict:
+    """Train the vision tower (and the heads) alone on per-token labels; returns the
+    held-out per-token accuracies at the end."""
+    import torch
+    from tqdm import tqdm
+
+    visual = model.model.visual
+    n_pat = len(aux_classes()[0])
+    params = [*visual.parameters(), *head.parameters()]
+    opt = torch.optim.AdamW(params, lr=VISION_PRETRAIN_LR, weight_decay=args.weight_decay)
+    steps = args.vision_pretrain_steps
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda k: min(1.0, (k + 1) / 50) * (0.05 + 0.475 * (1 + math.cos(math.pi * k / steps)))
+    )
+    maker = _Batches(proc, cfg, args)
+    t0 = time.time()
+    for k in tqdm(range(steps), desc="vision", unit="step", disable=not progress):
+        batch = {n: v.to(device) for n, v in maker.make_vision(k).items()}
+        tokens = visual(batch["pixel_values"], grid_thw=batch["image_grid_thw"]).pooler_output
+        loss, _ = aux_loss(head, tokens, batch["aux_pattern"], batch["aux_color"])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        sched.step()
+        if (k + 1) % 25 == 0:
+            record(
+                {"vision_step": k + 1, "loss": loss.item(), "elapsed_s": round(time.time() - t0, 1)}
+            )
+    held = maker.make_vision(0, base=EVAL_SEED_BASE + 1_000_000)
+    with torch.no_grad():
+        batch = {n: v.to(device) for n, v in held.items()}
+        tokens = visual(batch["pixel_values"], grid_thw=batch["image_grid_thw"]).pooler_output
+        _, logits = aux_loss(head, tokens, batch["aux_pattern"], batch["aux_color"])
+    on = batch["aux_pattern"] > 0
+    result = {
+        "steps": steps,
+        "time_s": round(time.time() - t0, 1),
+        "target_token_pattern_acc": float(
+            (logits[on, :n_pat].argmax(-1) == batch["aux_pattern"][on]).float().mean()
+        ),
+        "target_token_color_acc": float(
+            (logits[on, n_pat:].argmax(-1) == batch["aux_color"][on]).float().mean()
+        ),
+        "background_token_acc": float((logits[~on, :n_pat].argmax(-1) == 0).float().mean()),
+    }
+    record({"event": "vision_pretrain", **result})
+    return result
+
+
 def resolve_device(name: str):
     import torch
 
@@ -453,6 +608,17 @@ def evaluate(model, proc, cfg, n: int, batch_size: int = 32) -> dict[str, Any]:
     return out
 
 
+def write_current_layout(model, folder: Path) -> None:
+    """Rewrite ``folder/model.safetensors`` under the module's own tensor names
+    (``model.language_model.*``, ``model.visual.*``). ``save_pretrained`` writes transformers'
+    older names (``model.layers.*``, ``visual.*``) for a freshly built model; the shipped
+    checkpoint keeps the current layout, which the loading tests check both ways."""
+    from safetensors.torch import save_file
+
+    state = {k: v.detach().cpu().clone().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(folder / "model.safetensors"), metadata={"format": "pt"})
+
+
 def save_checkpoint(
     model, proc, out: Path, info: dict[str, Any], state: dict[str, Any] | None = None
 ) -> None:
@@ -464,6 +630,7 @@ def save_checkpoint(
     if tmp.exists():
         shutil.rmtree(tmp)
     model.save_pretrained(tmp)
+    write_current_layout(model, tmp)
     proc.save_pretrained(tmp)
     (tmp / "training.json").write_text(json.dumps(info, indent=2) + "\n")
     if state is not None:
@@ -527,12 +694,26 @@ def main(argv: list[str] | None = None) -> int:
     model.to(device)
     n_params = sum(p.numel() for p in model.parameters())
     model.train()
+    # The auxiliary heads read the vision tower's output tokens; they are not part of the
+    # shipped model (a stock Qwen2-VL), only of the trainer's state.
+    head = None
+    if args.vision_pretrain_steps or args.aux_weight:
+        n_out = sum(len(c) for c in aux_classes())
+        head = torch.nn.Linear(model.config.text_config.hidden_size, n_out).to(device)
+        if resumed is not None and "aux_head" in resumed:
+            head.load_state_dict(resumed["aux_head"])
+    captured: dict[str, Any] = {}
+    model.model.visual.register_forward_hook(
+        lambda module, inputs, output: captured.__setitem__("tokens", output.pooler_output)
+    )
 
     groups: dict[tuple[bool, bool], list] = {}
     for n, p in model.named_parameters():
         decays = p.ndim >= 2 and "embed" not in n
         fresh = any(r in n for r in args.reinit)
         groups.setdefault((decays, fresh), []).append(p)
+    if head is not None and args.aux_weight:
+        groups.setdefault((True, False), []).extend(head.parameters())
     opt = torch.optim.AdamW(
         [
             {
@@ -589,6 +770,8 @@ def main(argv: list[str] | None = None) -> int:
         "reinit": list(args.reinit),
         "reinit_lr_scale": args.reinit_lr_scale,
         "question_share": args.question_share,
+        "vision_pretrain_steps": args.vision_pretrain_steps,
+        "aux_weight": args.aux_weight,
         "text_rope_theta": TEXT_ROPE_THETA,
         "parameters": n_params,
         "torch_threads": args.threads,
@@ -600,7 +783,13 @@ def main(argv: list[str] | None = None) -> int:
     if resumed is not None:
         info["command"] = resumed["command"]
         info["resumed_at_steps"] = [*resumed.get("resumed_at_steps", []), start_step]
+        if "vision_pretrain" in resumed:
+            info["vision_pretrain"] = resumed["vision_pretrain"]
     record({"event": "resume" if resumed else "start", **info})
+    if head is not None and args.vision_pretrain_steps and resumed is None:
+        info["vision_pretrain"] = pretrain_vision(
+            model, head, proc, cfg, args, device, record, not args.no_progress
+        )
     t0 = time.time() - time_before
     losses: list[float] = []
     accs: list[float] = []
@@ -612,9 +801,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for step, (batch, _) in enumerate(stream, start=start_step + 1):
             batch = {k: v.to(device) for k, v in batch.items()}
+            aux_pattern, aux_color = batch.pop("aux_pattern"), batch.pop("aux_color")
             labels = batch["labels"]
             outputs = model(**batch)
             loss = outputs.loss
+            if args.aux_weight:
+                extra, _ = aux_loss(head, captured["tokens"], aux_pattern, aux_color)
+                loss = loss + args.aux_weight * extra
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -658,6 +851,10 @@ def main(argv: list[str] | None = None) -> int:
                         "evals": evals,
                         "torch_rng": torch.get_rng_state(),
                     }
+                    if head is not None:
+                        state["aux_head"] = head.state_dict()
+                    if "vision_pretrain" in info:
+                        state["vision_pretrain"] = info["vision_pretrain"]
                 save_checkpoint(model, proc, out, info, state)
             if over:
                 bar.write(f"stopping after {args.max_minutes} minutes at step {step}")
