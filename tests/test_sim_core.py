@@ -338,6 +338,74 @@ def test_numba_kernel_and_torch_path_give_identical_events(clip, params, monkeyp
     assert fast.tobytes() == slow.tobytes()
 
 
+@pytest.mark.parametrize("kind", ["uint8", "float"])
+@pytest.mark.parametrize(
+    "params",
+    [
+        DVSParams.from_preset("v2e-default"),
+        # a leak period of ~50 ms: most pixels complete one or more per batch, so the kernel
+        # stops them several times for their new leak speed and merges their records back
+        NOISY_ALL.replace(leak_rate_hz=20.0),
+    ],
+    ids=["v2e-default", "fast-leak"],
+)
+def test_numba_walk_matches_torch_for_lowpass_leak_and_float_input(clip, params, kind, monkeypatch):
+    kernels = pytest.importorskip("eventsim.simulator._kernels")
+    import eventsim.simulator.core as core
+
+    walks = []
+    walk = kernels.walk
+
+    def counted(*args):
+        walks.append(1)
+        return walk(*args)
+
+    monkeypatch.setattr(kernels, "walk", counted)
+    frames, ts = clip
+    frames = frames.mean(axis=-1) * 1.3 if kind == "float" else frames
+
+    def run():
+        sim = EventSimulator(params, (64, 48), seed=4)
+        lo, parts = 0, []
+        for n in (1, 13, 2, len(frames) - 16):
+            parts.append(sim.step(frames[lo : lo + n], ts[lo : lo + n]))
+            lo += n
+        # the state too: a last-bit difference in the filter changes few events of a short clip
+        state = [sim._ref, sim._x_prev, sim._lp]
+        if params.leak_rate_hz > 0:
+            state += [sim._leak_base, sim._leak_speed, sim._leak_anchor, sim._leak_cycle]
+        return np.concatenate(parts), [v.numpy().copy() for v in state]
+
+    fast, fast_state = run()
+    assert walks  # the kernel's walk ran, not the torch path
+    monkeypatch.setattr(core, "_USE_NUMBA", False)
+    slow, slow_state = run()
+    assert fast.size > 1000
+    assert fast.tobytes() == slow.tobytes()
+    for a, b in zip(fast_state, slow_state):
+        assert a.tobytes() == b.tobytes()
+
+
+def test_low_pass_rounding_probe_matches_torch_addcmul():
+    # the kernel's low-pass step rounds as the probe says torch's addcmul does
+    from fractions import Fraction
+
+    import torch
+
+    import eventsim.simulator.core as core
+
+    fused = core._addcmul_rounding()
+    if fused is None:
+        pytest.skip("torch rounds addcmul both ways here: the low-pass stays on torch")
+    rng = np.random.default_rng(0)
+    a, b, c = rng.standard_normal((3, 301))
+    got = torch.addcmul(*(torch.from_numpy(v) for v in (a, b, c))).numpy()
+    once = np.array([float(Fraction(x) + Fraction(y) * Fraction(z)) for x, y, z in zip(a, b, c)])
+    twice = a + b * c
+    assert not np.array_equal(once, twice)  # the data tells the two roundings apart
+    assert np.array_equal(got, once if fused else twice)
+
+
 def test_long_frame_gaps_sort_like_short_ones(monkeypatch):
     # a 30 s gap between frames takes the kernel's comparison-sort branch instead of its
     # counting sort; both must give the torch path's order

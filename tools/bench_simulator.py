@@ -11,6 +11,7 @@ are generated on the fly (not decoded) to show memory stays flat.
     python tools/bench_simulator.py --rss-minutes 10  # the 10-minute RSS figure
     python tools/bench_simulator.py --sizes 346x260 --repeats 3 --no-rss
     python tools/bench_simulator.py --peers --esim-python /path/to/venv/bin/python
+    python tools/bench_simulator.py --noise-cost --repeats 3      # noisy vs ideal, short
 
 ``--peers`` runs only the comparison with esim_py, which a full run also ends with whenever
 esim_py is found: ESIM's C++ core, GPL, so it is never vendored. Build it in its own virtual
@@ -293,6 +294,65 @@ def peers(sizes: list[str], repeats: int, esim_python: str | None) -> None:
     print(f"\nload average at the end: {', '.join(f'{v:.1f}' for v in os.getloadavg())}")
 
 
+NOISE_COST_FRAMES = {"346x260": 120, "640x480": 60, "1280x720": 30}
+
+
+def noise_cost(sizes: list[str], repeats: int) -> None:
+    """``noisy`` vs ``ideal`` per frame, frames in RAM as grey uint8, the numba kernels loaded
+    (as in any long run), one thread; presets alternate within each round, best of N."""
+    import cv2
+    import torch
+
+    from eventsim.simulator import DVSParams, EventSimulator
+    from eventsim.simulator.synthetic import moving_shapes_clip
+
+    # the kernels as a long run has them; their load time is start-up, not per-frame cost
+    with contextlib.suppress(ImportError):
+        import eventsim.simulator._kernels  # noqa: F401
+    torch.set_num_threads(1)
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    stamp = time.strftime("%H:%M", time.gmtime())
+    print(f"# noise cost: {stamp} UTC, load average {load} at start, 1 thread, best of {repeats}")
+    print()
+    print("| size | frames | preset | ev/frame | wall ms/frame | CPU ms/frame |")
+    print("|---|---|---|---|---|---|")
+    ratios = []
+    for size in sizes:
+        w, h = (int(v) for v in size.split("x"))
+        n = NOISE_COST_FRAMES[size]
+        frames, ts = moving_shapes_clip(w, h, duration_s=n / 30, fps=30, seed=0)
+        gray = np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames])
+        batch = max(1, 4_000_000 // (w * h))
+        sims = {p: EventSimulator(DVSParams.from_preset(p), (w, h)) for p in ("ideal", "noisy")}
+        best: dict[str, tuple[float, float]] = {}
+        events: dict[str, int] = {}
+        for _ in range(repeats):
+            for preset, sim in sims.items():
+                sim.reset()
+                n_ev = 0
+                cpu0, wall0 = time.process_time(), time.perf_counter()
+                for i in range(0, n, batch):
+                    n_ev += sim.step(gray[i : i + batch], ts[i : i + batch]).size
+                run = (time.perf_counter() - wall0, time.process_time() - cpu0)
+                best[preset] = min(best.get(preset, run), run)
+                events[preset] = n_ev
+        for preset in sims:
+            wall, cpu = best[preset]
+            print(
+                f"| {size} | {n} | {preset} | {events[preset] / n:,.0f} | "
+                f"{wall / n * 1e3:.2f} | {cpu / n * 1e3:.2f} |",
+                flush=True,
+            )
+        ratios.append(
+            f"{size} {best['noisy'][0] / best['ideal'][0]:.2f}x wall, "
+            f"{best['noisy'][1] / best['ideal'][1]:.2f}x CPU, "
+            f"{events['noisy'] / events['ideal']:.2f}x events"
+        )
+    print()
+    print("noisy / ideal: " + "; ".join(ratios))
+    print(f"load average at the end: {', '.join(f'{v:.1f}' for v in os.getloadavg())}")
+
+
 class _SyntheticStream:
     """The moving-shapes clip generated frame by frame (never decoded, never held whole)."""
 
@@ -368,6 +428,11 @@ def main() -> None:
         help="only the per-feature CPU cost table of v2e-default at 346x260",
     )
     ap.add_argument("--peers", action="store_true", help="only the comparison with esim_py")
+    ap.add_argument(
+        "--noise-cost",
+        action="store_true",
+        help="only noisy vs ideal per frame, frames in RAM (short clips)",
+    )
     ap.add_argument("--esim-python", help="interpreter that can import esim_py")
     ap.add_argument(
         "--_rss-child",
@@ -385,6 +450,9 @@ def main() -> None:
         return
     if args.peers:
         peers(args.sizes, args.repeats, args.esim_python)
+        return
+    if args.noise_cost:
+        noise_cost(args.sizes, args.repeats)
         return
 
     from eventsim.simulator import simulate_frames

@@ -22,7 +22,7 @@ Choices worth knowing:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -46,6 +46,8 @@ _USE_NUMBA = True
 # events after which a simulator loads the kernel (its ~0.5 s load is then repaid)
 _KERNEL_AFTER_EVENTS = 3_000_000
 _NO_NUMBA = False  # set once loading the kernel failed
+_UNPROBED = object()
+_ADDCMUL_FUSED: object = _UNPROBED  # see `_addcmul_rounding`
 
 
 def _torch():
@@ -134,6 +136,7 @@ class EventSimulator:
     _leak_speed: torch.Tensor
     _leak_anchor: torch.Tensor
     _leak_cycle: torch.Tensor
+    _gains: dict[int, torch.Tensor]  # low-pass gain tables by interval length (µs)
 
     def __init__(
         self,
@@ -191,9 +194,14 @@ class EventSimulator:
         # installs without numba use the torch path. Loading numba costs about half a second
         # (it imports scipy), so a short run stays on the torch path unless this process
         # has loaded the kernel already (see `_kernel_for`).
-        self._kernel: Callable[..., Any] | None = None
+        self._kernel: ModuleType | None = None
         self._may_use_kernel = self.device.type == "cpu"
         self._n_emitted = 0
+        # the numba walk's record and pause buffers, grown as needed and kept between batches
+        self._rec_buf = np.empty((6, 0), np.float64)
+        self._pause_buf = np.empty((3, 0), np.int64)
+        self._w = 2 * math.pi * params.cutoff_hz * 1e-6  # low-pass corner at full intensity
+        self._gains = {}
 
         levels = np.arange(256, dtype=np.float64)
         self._log_lut = torch.from_numpy(log_curve_np(levels, params)).to(dev, f64)
@@ -310,10 +318,7 @@ class EventSimulator:
         """Mean of a = (I + 20) / 275 (capped at 1) over each frame of ``luma`` [T, N]."""
         torch = _torch()
         if luma.dtype == torch.uint8:
-            # a is linear on 0..255: an exact integer mean suffices
-            n = luma.shape[1]
-            totals = luma.sum(dim=1, dtype=torch.int64).tolist()
-            return [(total / n + 20.0) / 275.0 for total in totals]
+            return _mean_factors(luma.sum(dim=1, dtype=torch.int64).tolist(), luma.shape[1])
         return [float(self._intensity_factor(row).mean()) for row in luma]
 
     def _drift(self, base, speed, anchor, t_us: int):
@@ -356,7 +361,6 @@ class EventSimulator:
         self._started = True
 
     def _step_batch(self, frames: np.ndarray, ts: np.ndarray) -> np.ndarray:
-        torch = _torch()
         p = self.params
         self._screen = None
         luma = self._luma(frames)
@@ -373,23 +377,80 @@ class EventSimulator:
         t_starts = [t_prev0, *(int(v) for v in ts[:-1])]
         t_ends = [int(v) for v in ts]
 
+        totals = None
+        if self._kernel is not None and self._walk_ok(luma):
+            records, totals = self._walk(luma, t_starts, t_ends)
+        else:
+            records = self._records_torch(luma, t_starts, t_ends)
+        noise = []
+        if p.shot_noise_rate_hz > 0 or self._hot is not None:
+            # one pass over the batch for every interval's mean intensity factor
+            mean_a = None
+            if p.shot_noise_rate_hz > 0:
+                mean_a = (
+                    self._mean_intensity_factors(luma)
+                    if totals is None
+                    else _mean_factors(totals, self._n)
+                )
+            for k in range(t_count):
+                ev = self._noise_events(
+                    luma[k],
+                    t_starts[k],
+                    t_ends[k] - t_starts[k],
+                    self._k + k,
+                    None if mean_a is None else mean_a[k],
+                )
+                if ev is not None:
+                    noise.append(ev)
+        self._t_prev = t_ends[-1]
+        self._k += t_count
+        if self._kernel is not None:
+            if isinstance(records, list):
+                records = _record_arrays(records, t_starts)
+            ev = self._assemble_numba(records, noise, t_starts, t_ends)
+        else:
+            ev = self._assemble(records, noise, t_prev0, t_ends[-1])
+        self._n_emitted += ev.size
+        return ev
+
+    def _lowpass(self, luma: torch.Tensor, t_starts: list[int], t_ends: list[int]):
+        """[T, N] photoreceptor output after each frame; moves the filter state along."""
+        torch = _torch()
+        x_all = torch.empty(luma.shape, dtype=torch.float64, device=self.device)
+        prev = self._lp
+        u8 = luma.dtype == torch.uint8
+        for k in range(luma.shape[0]):
+            # exact first-order response to a step, stable for any interval length;
+            # for uint8 input the gain is a 256-entry table per interval
+            if u8:
+                eps = _lookup(self._gain_table(t_ends[k] - t_starts[k]), luma[k])
+            else:
+                decay = -self._w * (t_ends[k] - t_starts[k])
+                eps = 1.0 - torch.exp(self._intensity_factor(luma[k]) * decay)
+            torch.addcmul(prev, eps, self._log(luma[k]) - prev, out=x_all[k])
+            prev = x_all[k]
+        self._lp = prev.clone()
+        return x_all
+
+    def _gain_table(self, dt: int) -> torch.Tensor:
+        """Low-pass gain 1 - exp(-w * a * dt) of each uint8 level for an interval of dt µs."""
+        torch = _torch()
+        table = self._gains.get(dt)
+        if table is None:
+            if len(self._gains) >= 64:  # variable frame rates: keep the cache bounded
+                self._gains.clear()
+            table = 1.0 - torch.exp(self._a_lut * (-self._w * dt))
+            self._gains[dt] = table
+        return table
+
+    def _records_torch(self, luma: torch.Tensor, t_starts: list[int], t_ends: list[int]):
+        """Crossing records of the batch by torch ops over the pixels that may fire."""
+        torch = _torch()
+        p = self.params
+        t_prev0 = t_starts[0]
         # X: the log intensity the comparators see (after the photoreceptor filter)
         if p.cutoff_hz > 0:
-            x_all = torch.empty((t_count, self._n), dtype=torch.float64, device=self.device)
-            prev = self._lp
-            w = 2 * math.pi * p.cutoff_hz * 1e-6
-            u8 = luma.dtype == torch.uint8
-            for k in range(t_count):
-                # exact first-order response to a step, stable for any interval length;
-                # for uint8 input the gain is a 256-entry table per interval
-                decay = -w * (t_ends[k] - t_starts[k])
-                if u8:
-                    eps = _lookup(1.0 - torch.exp(self._a_lut * decay), luma[k])
-                else:
-                    eps = 1.0 - torch.exp(self._intensity_factor(luma[k]) * decay)
-                torch.addcmul(prev, eps, self._log(luma[k]) - prev, out=x_all[k])
-                prev = x_all[k]
-            self._lp = prev.clone()
+            x_all = self._lowpass(luma, t_starts, t_ends)
             hi, lo = x_all.amax(0), x_all.amin(0)
         elif luma.dtype == torch.uint8:
             x_all = None  # looked up only for the pixels that may fire
@@ -413,28 +474,117 @@ class EventSimulator:
                 self._leak_base, self._leak_speed, self._leak_anchor, t_ends[-1]
             )
         self._x_prev = x_last
-        noise = []
-        if p.shot_noise_rate_hz > 0 or self._hot is not None:
-            # one pass over the batch for every interval's mean intensity factor
-            mean_a = self._mean_intensity_factors(luma) if p.shot_noise_rate_hz > 0 else None
-            for k in range(t_count):
-                ev = self._noise_events(
-                    luma[k],
-                    t_starts[k],
-                    t_ends[k] - t_starts[k],
-                    self._k + k,
-                    None if mean_a is None else mean_a[k],
+        return sig
+
+    def _walk_ok(self, luma: torch.Tensor) -> bool:
+        """Whether `_walk` gives the torch path's records here: uint8 input through the
+        low-pass needs to know how torch rounds its addcmul (see `_addcmul_rounding`)."""
+        torch = _torch()
+        if luma.dtype != torch.uint8 or self.params.cutoff_hz <= 0:
+            return True
+        return _addcmul_rounding() is not None
+
+    def _walk(self, luma: torch.Tensor, t_starts: list[int], t_ends: list[int]):
+        """`_records_torch` by the numba kernel in one pass over the pixels: the same records
+        (already in `_assemble_numba`'s order) and state; also each frame's sum of uint8 codes
+        for the shot noise (None for float input)."""
+        torch = _torch()
+        kern = self._kernel
+        assert kern is not None  # _step_batch calls this only with the kernel loaded
+        p = self.params
+        n_t = luma.shape[0]
+        i64, f64 = np.int64, np.float64
+        no_i64 = np.empty(0, i64)
+        no_f64 = np.empty(0, f64)
+        if luma.dtype == torch.uint8:
+            codes = luma.numpy()
+            x_in = np.empty((0, 0), f64)
+            log_lut = self._log_lut.numpy()
+            gains = np.empty((0, 256), f64)
+            if p.cutoff_hz > 0:
+                gains = np.stack(
+                    [self._gain_table(t1 - t0).numpy() for t0, t1 in zip(t_starts, t_ends)]
                 )
-                if ev is not None:
-                    noise.append(ev)
-        self._t_prev = t_ends[-1]
-        self._k += t_count
-        if self._kernel is not None:
-            ev = self._assemble_numba(sig, noise, t_starts, t_ends)
+            sums = np.zeros(n_t, i64) if p.shot_noise_rate_hz > 0 else no_i64
         else:
-            ev = self._assemble(sig, noise, t_prev0, t_ends[-1])
-        self._n_emitted += ev.size
-        return ev
+            codes = np.empty((0, 0), np.uint8)
+            x_all = self._lowpass(luma, t_starts, t_ends) if p.cutoff_hz > 0 else self._log(luma)
+            x_in = x_all.numpy()
+            log_lut = no_f64
+            gains = np.empty((0, 256), f64)
+            sums = no_i64
+        # the kernel writes the state in place: the torch path may have left the filter
+        # state and the previous input as one tensor, or the latter as a view of a batch
+        x_prev = self._x_prev
+        if x_prev.data_ptr() == self._lp.data_ptr() or x_prev.untyped_storage().nbytes() != (
+            x_prev.numel() * x_prev.element_size()
+        ):
+            self._x_prev = x_prev.clone()
+        if self._leak:
+            leak_state = (
+                self._leak_base.numpy(),
+                self._leak_speed.numpy(),
+                self._leak_anchor.numpy(),
+                self._leak_cycle.numpy(),
+            )
+        else:
+            leak_state = (no_f64, no_f64, no_i64, no_i64)
+        jitter = self._leak and p.leak_jitter_fraction > 0
+        fused = bool(_addcmul_rounding())
+
+        t_starts_a = np.asarray(t_starts, i64)
+        t_ends_a = np.asarray(t_ends, i64)
+        n_rec = n_pause = 0
+
+        def run(pixels: np.ndarray, k_first: np.ndarray, sums: np.ndarray) -> None:
+            nonlocal n_rec, n_pause
+            n_walk = pixels.size or self._n
+            i = 0
+            while True:
+                i, n_rec, n_pause = kern.walk(
+                    codes,
+                    x_in,
+                    log_lut,
+                    gains,
+                    fused,
+                    t_starts_a,
+                    t_ends_a,
+                    self._ref.numpy(),
+                    self._x_prev.numpy(),
+                    self._lp.numpy(),
+                    self._c_on.numpy(),
+                    self._c_off.numpy(),
+                    self._leak,
+                    jitter,
+                    *leak_state,
+                    pixels,
+                    k_first,
+                    sums,
+                    i,
+                    self._rec_buf,
+                    n_rec,
+                    self._pause_buf,
+                    n_pause,
+                )
+                if i == n_walk:
+                    return
+                # buffers full: grow them (kept for the next batches) and walk on
+                if n_rec + n_t > self._rec_buf.shape[1]:
+                    self._rec_buf = _grown(self._rec_buf, n_rec, n_rec + n_t)
+                if n_pause == self._pause_buf.shape[1]:
+                    self._pause_buf = _grown(self._pause_buf, n_pause, n_pause + 1)
+
+        run(no_i64, no_i64, sums)
+        n_first = n_rec
+        done_pauses = 0
+        while n_pause > done_pauses:
+            # pixels that completed a leak period: their new speeds, then the rest of their walk
+            pix, k_next, period = self._pause_buf[:, done_pauses:n_pause].copy()
+            done_pauses = n_pause
+            self._redraw_leak_speed(torch.from_numpy(pix), torch.from_numpy(period))
+            run(pix, k_next, no_i64)
+        records = kern.order_records(n_t, self._n, n_first, self._rec_buf, n_rec)
+        return records, (sums.tolist() if sums.size else None)
 
     def _crossings(self, act, luma, x_all, t_starts, t_ends) -> list[tuple]:
         """Walk the frames for the pixels that may fire; return per-interval crossing records."""
@@ -533,14 +683,41 @@ class EventSimulator:
         if new.numel() == 0:
             return
         idx = _sel(sel, new)
-        pix = _sel(act, idx)
         n_done = _sel(done, new)
         base.index_copy_(0, idx, _sel(d, new))
         anchor.index_fill_(0, idx, t_k)
         cycle.index_copy_(0, idx, n_done)
+        speed.index_copy_(0, idx, self._leak_speed_for(_sel(act, idx), n_done))
+
+    def _leak_speed_for(self, pix: torch.Tensor, n_done: torch.Tensor) -> torch.Tensor:
+        """Leak speed of pixels ``pix`` after their period ``n_done``: the mean speed times a
+        gain drawn from the hash of (seed, pixel, period)."""
         z = _hash_normal(self.seed, pix, n_done)
         gain = (1.0 + self.params.leak_jitter_fraction * z).clamp_min(0.0)
-        speed.index_copy_(0, idx, _sel(self._leak_speed0, pix) * gain)
+        return _sel(self._leak_speed0, pix) * gain
+
+    def _redraw_leak_speed(self, pix: torch.Tensor, n_done: torch.Tensor) -> None:
+        self._leak_speed.index_copy_(0, pix, self._leak_speed_for(pix, n_done))
+
+    def _thin(self, luma_k: torch.Tensor, cand, uniforms, ratio: float, dt: int, t_prev: int):
+        """Shot-noise candidates -> (pixels, times, ON) of the kept ones (`shot_noise` in the
+        numba kernels does the same in one pass)."""
+        torch = _torch()
+        t_u, pol_u, u = uniforms
+        if ratio != 1:
+            if self.device.type == "cpu":
+                a_c = self._intensity_factor(luma_k.numpy()[cand])
+                keep_np = u < 1.0 - (1.0 - ratio) * a_c
+            else:
+                a_c = self._intensity_factor(_sel(luma_k, torch.from_numpy(cand).to(self.device)))
+                keep = torch.from_numpy(u).to(self.device) < 1.0 - (1.0 - ratio) * a_c
+                keep_np = keep.cpu().numpy()
+            # thin first: times and polarities only for the kept candidates
+            cand, t_u, pol_u = cand[keep_np], t_u[keep_np], pol_u[keep_np]
+        # truncation is floor here: t_u * dt >= 0
+        t_c = (t_u * dt).astype(np.int64)
+        t_c += t_prev + 1
+        return cand, t_c, pol_u < 0.5
 
     def _noise_events(self, luma_k: torch.Tensor, t_prev: int, dt: int, k: int, mean_a):
         """Shot noise and hot pixels of interval ``k``: (pixel, t, p) tensors, or None."""
@@ -560,25 +737,18 @@ class EventSimulator:
             if count:
                 cand = rng.integers(0, self._n, count)
                 # the same three uniform streams as three calls, drawn in one
-                t_u, pol_u, u = rng.random((3, count))
-                if ratio != 1:
-                    if self.device.type == "cpu":
-                        a_c = self._intensity_factor(luma_k.numpy()[cand])
-                        keep_np = u < 1.0 - (1.0 - ratio) * a_c
-                    else:
-                        a_c = self._intensity_factor(
-                            _sel(luma_k, torch.from_numpy(cand).to(self.device))
-                        )
-                        keep = torch.from_numpy(u).to(self.device) < 1.0 - (1.0 - ratio) * a_c
-                        keep_np = keep.cpu().numpy()
-                    # thin first: times and polarities only for the kept candidates
-                    cand, t_u, pol_u = cand[keep_np], t_u[keep_np], pol_u[keep_np]
-                # truncation is floor here: t_u * dt >= 0
-                t_c = (t_u * dt).astype(np.int64)
-                t_c += t_prev + 1
+                uniforms = rng.random((3, count))
+                if self._kernel is not None and luma_k.dtype == torch.uint8:
+                    # lookup, thinning, times and polarities in one pass (numpy's boolean-mask
+                    # gathers cost more than the draws)
+                    cand, t_c, pol = self._kernel.shot_noise(
+                        cand, uniforms, luma_k.numpy(), self._a_lut_np, ratio, dt, t_prev + 1
+                    )
+                else:
+                    cand, t_c, pol = self._thin(luma_k, cand, uniforms, ratio, dt, t_prev)
                 pix_parts.append(torch.from_numpy(cand).to(self.device))
                 t_parts.append(t_c)
-                p_parts.append(pol_u < 0.5)
+                p_parts.append(pol)
         if self._hot is not None:
             counts = rng.poisson(p.hot_pixel_rate_hz * dt * 1e-6, size=self._hot.size)
             total = int(counts.sum())
@@ -665,31 +835,14 @@ class EventSimulator:
                 pix, t, pol = _sel(pix, ki), _sel(t, ki), _sel(pol, ki)
         return self._to_numpy(pix, t, pol, t_base)
 
-    def _assemble_numba(self, sig: list[tuple], noise: list[tuple], t_starts, t_ends):
-        """`_assemble` by the numba kernel: the same events in the same order."""
+    def _assemble_numba(self, records: tuple, noise: list[tuple], t_starts, t_ends):
+        """`_assemble` by the numba kernel: the same events in the same order. ``records``
+        are (pixel, count, up, off0, per_level, first, end) arrays, interval k's records at
+        ``first[k]:end[k]`` (see `_record_arrays`)."""
         torch = _torch()
         i64 = np.int64
         t_base = t_starts[0]
-        n_iv = len(t_starts)
-        rec_lo = np.zeros(n_iv, i64)
-        rec_hi = np.zeros(n_iv, i64)
-        if sig:
-            pix = torch.cat([s[0] for s in sig]).numpy()
-            count = torch.cat([s[1] for s in sig]).numpy()
-            up = torch.cat([s[2] for s in sig]).numpy()
-            off0 = torch.cat([s[3] for s in sig]).numpy()
-            per_level = torch.cat([s[4] for s in sig]).numpy()
-            interval = {t0: k for k, t0 in enumerate(t_starts)}
-            lo = 0
-            for s in sig:
-                k = interval[s[5]]
-                rec_lo[k] = lo
-                lo += s[0].numel()
-                rec_hi[k] = lo
-        else:
-            pix = count = np.empty(0, i64)
-            up = np.empty(0, np.bool_)
-            off0 = per_level = np.empty(0, np.float64)
+        pix, count, up, off0, per_level, rec_lo, rec_hi = records
         if noise:
             noise_pix = torch.cat([n[0] for n in noise]).numpy()
             noise_rel = torch.cat([n[1] for n in noise]).numpy() - t_base
@@ -703,7 +856,7 @@ class EventSimulator:
         out = np.empty(total, dtype=EVENT_DTYPE)
         kernel = self._kernel
         assert kernel is not None  # _step_batch calls this only with the kernel loaded
-        kept = kernel(
+        kept = kernel.assemble(
             pix,
             count,
             up,
@@ -835,8 +988,8 @@ class EventSimulator:
         return out
 
 
-def _kernel_for(n_emitted: int) -> Callable[..., Any] | None:
-    """The numba assembly kernel once it pays: already loaded in this process, or the
+def _kernel_for(n_emitted: int) -> ModuleType | None:
+    """The numba kernels' module once it pays: already loaded in this process, or the
     simulator has emitted `_KERNEL_AFTER_EVENTS` events (a long run). None without numba."""
     import sys
 
@@ -847,12 +1000,72 @@ def _kernel_for(n_emitted: int) -> Callable[..., Any] | None:
     if loaded is None and n_emitted < _KERNEL_AFTER_EVENTS:
         return None
     try:
-        from eventsim.simulator._kernels import assemble
+        from eventsim.simulator import _kernels
     except (ImportError, RuntimeError, OSError):
         # no numba, or numba finds no writable cache folder (RuntimeError): the torch path
         _NO_NUMBA = True
         return None
-    return assemble
+    return _kernels
+
+
+def _addcmul_rounding() -> bool | None:
+    """How this torch rounds ``addcmul`` (the low-pass step) on CPU: True when once (a fused
+    multiply-add, as builds for FMA-capable CPUs do), False when after the product and the
+    sum, None when it mixes both (then only the torch path reproduces it)."""
+    global _ADDCMUL_FUSED
+    if _ADDCMUL_FUSED is _UNPROBED:
+        torch = _torch()
+        # (1 + 2^-30)^2 = 1 + 2^-29 + 2^-60: the 2^-60 survives only a single rounding; 67
+        # elements reach both the vectorised body and the scalar tail of the CPU loop
+        n = 67
+        x = torch.full((n,), 1.0 + 2.0**-30, dtype=torch.float64)
+        got = torch.addcmul(torch.full((n,), -1.0, dtype=torch.float64), x, x).tolist()
+        fused = {v == 2.0**-29 + 2.0**-60 for v in got}
+        plain = {v == 2.0**-29 for v in got}
+        if fused == {True}:
+            _ADDCMUL_FUSED = True
+        elif plain == {True}:
+            _ADDCMUL_FUSED = False
+        else:
+            _ADDCMUL_FUSED = None
+    return _ADDCMUL_FUSED  # type: ignore[return-value]
+
+
+def _grown(buf: np.ndarray, used: int, need: int) -> np.ndarray:
+    """A [rows, >= need] copy of ``buf`` (its first ``used`` columns kept), doubling."""
+    out = np.empty((buf.shape[0], max(need, 2 * buf.shape[1], 1024)), buf.dtype)
+    out[:, :used] = buf[:, :used]
+    return out
+
+
+def _mean_factors(totals: list[int], n: int) -> list[float]:
+    """Mean of a = (I + 20) / 275 over frames of n uint8 pixels summing to ``totals``: a is
+    linear on 0..255, so an exact integer sum gives the mean."""
+    return [(total / n + 20.0) / 275.0 for total in totals]
+
+
+def _record_arrays(sig: list[tuple], t_starts: list[int]) -> tuple:
+    """The torch path's per-interval records as `_assemble_numba`'s arrays."""
+    torch = _torch()
+    i64 = np.int64
+    n_iv = len(t_starts)
+    rec_lo = np.zeros(n_iv, i64)
+    rec_hi = np.zeros(n_iv, i64)
+    if not sig:
+        no_i64, no_f64 = np.empty(0, i64), np.empty(0, np.float64)
+        return no_i64, no_i64, np.empty(0, np.bool_), no_f64, no_f64, rec_lo, rec_hi
+    interval = {t0: k for k, t0 in enumerate(t_starts)}
+    lo = 0
+    for s in sig:
+        k = interval[s[5]]
+        rec_lo[k] = lo
+        lo += s[0].numel()
+        rec_hi[k] = lo
+    return (
+        *(torch.cat([s[i] for s in sig]).numpy() for i in range(5)),
+        rec_lo,
+        rec_hi,
+    )
 
 
 def _resolve_device(device: Any):
