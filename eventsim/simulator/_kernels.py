@@ -239,10 +239,10 @@ def walk(
     there with its state stored and the new period's base, anchor and cycle set, and is
     listed in the pauses; the caller stores its speed and walks it on from the next frame.
 
-    Records go to ``records`` (pixel, interval, count, up, off0, per_level as float64
-    columns [6, capacity]) from row ``n_rec`` on, pixel by pixel and interval by interval
-    within a pixel; pauses to ``pauses`` (pixel, next frame, period index: [3, capacity])
-    from ``n_pause``. The buffers are the caller's, so the hot loop never reallocates (a
+    Records go to ``records`` (rows of pixel, interval, count, up, off0, per_level as
+    float64, [capacity, 6]) from row ``n_rec`` on, pixel by pixel and interval by interval
+    within a pixel; pauses to ``pauses`` (rows of pixel, next frame, period index,
+    [capacity, 3]) from row ``n_pause``. The buffers are the caller's, so the hot loop never reallocates (a
     reassigned array costs reference counting on every iteration): the walk stops before a
     pixel that might not fit, and returns (pixels walked up to, n_rec, n_pause)."""
     n_frames = t_ends.shape[0]
@@ -253,8 +253,8 @@ def walk(
     all_pixels = pixels.shape[0] == 0
     n_walk = ref.shape[0] if all_pixels else pixels.shape[0]
     do_sums = sums.shape[0] > 0
-    rec_cap = records.shape[1]
-    pause_cap = pauses.shape[1]
+    rec_cap = records.shape[0]
+    pause_cap = pauses.shape[0]
     # one pixel's comparator inputs, leak drifts and filter states over the batch
     xs = np.empty(n_frames, np.float64)
     drs = np.empty(n_frames, np.float64)
@@ -311,8 +311,13 @@ def walk(
                 x = xs[k]
                 diff = x - r
                 if diff >= con_lo or diff <= coff_lo:
-                    n_on = max(np.floor(diff / con + tol), 0.0)
-                    n_off = max(np.floor(-diff / coff + tol), 0.0)
+                    # the other direction's count is 0 (its quotient + tol < 1): no division
+                    if diff > 0:
+                        n_on = max(np.floor(diff / con + tol), 0.0)
+                        n_off = 0.0
+                    else:
+                        n_on = 0.0
+                        n_off = max(np.floor(-diff / coff + tol), 0.0)
                     r0 = r
                     r = r0 + n_on * con - n_off * coff
                     n = n_on - n_off
@@ -321,12 +326,12 @@ def walk(
                         # torch divides a number by a tensor as reciprocal times the number
                         us_per_log = (1.0 / (x - xp)) * np.float64(t_k - t_starts[k])
                         up = n > 0
-                        records[0, n_rec] = p
-                        records[1, n_rec] = k
-                        records[2, n_rec] = abs(n)
-                        records[3, n_rec] = 1.0 if up else 0.0
-                        records[4, n_rec] = (r0 - xp) * us_per_log
-                        records[5, n_rec] = (con if up else -coff) * us_per_log
+                        records[n_rec, 0] = p
+                        records[n_rec, 1] = k
+                        records[n_rec, 2] = abs(n)
+                        records[n_rec, 3] = 1.0 if up else 0.0
+                        records[n_rec, 4] = (r0 - xp) * us_per_log
+                        records[n_rec, 5] = (con if up else -coff) * us_per_log
                         n_rec += 1
                         if jitter:
                             done = np.int64(np.floor(drs[k] / con))
@@ -334,9 +339,9 @@ def walk(
                                 base[p] = drs[k]
                                 anchor[p] = t_k
                                 cycle[p] = done
-                                pauses[0, n_pause] = p
-                                pauses[1, n_pause] = k + 1
-                                pauses[2, n_pause] = done
+                                pauses[n_pause, 0] = p
+                                pauses[n_pause, 1] = k + 1
+                                pauses[n_pause, 2] = done
                                 n_pause += 1
                                 k_end = k + 1
                                 break
@@ -355,8 +360,8 @@ def order_records(n_iv, n_pix, n_first, records, m):
     rest from the walks of paused pixels) in the torch path's order, interval by interval and
     pixel by pixel within one, as (pixel, count, up, off0, per_level) arrays for `assemble`,
     with each interval's slice bounds."""
-    pix = records[0]
-    iv = records[1]
+    pix = records[:, 0]
+    iv = records[:, 1]
     bounds = np.zeros(n_iv + 1, np.int64)
     for i in range(m):
         bounds[np.int64(iv[i]) + 1] += 1
@@ -407,10 +412,10 @@ def order_records(n_iv, n_pix, n_first, records, m):
     for d in range(m):
         i = order[d]
         o_pix[d] = np.int64(pix[i])
-        o_count[d] = np.int64(records[2, i])
-        o_up[d] = records[3, i] != 0.0
-        o_off0[d] = records[4, i]
-        o_per[d] = records[5, i]
+        o_count[d] = np.int64(records[i, 2])
+        o_up[d] = records[i, 3] != 0.0
+        o_off0[d] = records[i, 4]
+        o_per[d] = records[i, 5]
     return o_pix, o_count, o_up, o_off0, o_per, bounds[:n_iv].copy(), bounds[1:].copy()
 
 

@@ -198,8 +198,8 @@ class EventSimulator:
         self._may_use_kernel = self.device.type == "cpu"
         self._n_emitted = 0
         # the numba walk's record and pause buffers, grown as needed and kept between batches
-        self._rec_buf = np.empty((6, 0), np.float64)
-        self._pause_buf = np.empty((3, 0), np.int64)
+        self._rec_buf = np.empty((0, 6), np.float64)
+        self._pause_buf = np.empty((0, 3), np.int64)
         self._w = 2 * math.pi * params.cutoff_hz * 1e-6  # low-pass corner at full intensity
         self._gains = {}
 
@@ -569,9 +569,9 @@ class EventSimulator:
                 if i == n_walk:
                     return
                 # buffers full: grow them (kept for the next batches) and walk on
-                if n_rec + n_t > self._rec_buf.shape[1]:
+                if n_rec + n_t > self._rec_buf.shape[0]:
                     self._rec_buf = _grown(self._rec_buf, n_rec, n_rec + n_t)
-                if n_pause == self._pause_buf.shape[1]:
+                if n_pause == self._pause_buf.shape[0]:
                     self._pause_buf = _grown(self._pause_buf, n_pause, n_pause + 1)
 
         run(no_i64, no_i64, sums)
@@ -579,7 +579,7 @@ class EventSimulator:
         done_pauses = 0
         while n_pause > done_pauses:
             # pixels that completed a leak period: their new speeds, then the rest of their walk
-            pix, k_next, period = self._pause_buf[:, done_pauses:n_pause].copy()
+            pix, k_next, period = self._pause_buf[done_pauses:n_pause].T.copy()
             done_pauses = n_pause
             self._redraw_leak_speed(torch.from_numpy(pix), torch.from_numpy(period))
             run(pix, k_next, no_i64)
@@ -1032,9 +1032,9 @@ def _addcmul_rounding() -> bool | None:
 
 
 def _grown(buf: np.ndarray, used: int, need: int) -> np.ndarray:
-    """A [rows, >= need] copy of ``buf`` (its first ``used`` columns kept), doubling."""
-    out = np.empty((buf.shape[0], max(need, 2 * buf.shape[1], 1024)), buf.dtype)
-    out[:, :used] = buf[:, :used]
+    """A [>= need, columns] copy of ``buf`` (its first ``used`` rows kept), doubling."""
+    out = np.empty((max(need, 2 * buf.shape[0], 1024), buf.shape[1]), buf.dtype)
+    out[:used] = buf[:used]
     return out
 
 
