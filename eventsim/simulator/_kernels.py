@@ -21,11 +21,7 @@ _AHEAD = 32  # events between a prefetch and its use
 _PREFETCH = "llvm.prefetch.p0" if llvm_version_info >= (17,) else "llvm.prefetch.p0i8"
 
 
-@intrinsic
-def _prefetch(typingctx, arr, index):
-    """Hint the CPU to fetch ``arr[index]`` for writing; no effect on results."""
-    sig = types.void(arr, index)
-
+def _prefetch_codegen(write: int):
     def codegen(context, builder, signature, args):
         arr_type = signature.args[0]
         array = context.make_array(arr_type)(context, builder, args[0])
@@ -37,11 +33,23 @@ def _prefetch(typingctx, arr, index):
         fn = cgutils.get_or_insert_function(
             builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]), _PREFETCH
         )
-        # write access, keep in all cache levels, data cache
-        builder.call(fn, [builder.bitcast(ptr, i8p), i32(1), i32(3), i32(1)])
+        # (address, read 0 / write 1, keep in all cache levels, data cache)
+        builder.call(fn, [builder.bitcast(ptr, i8p), i32(write), i32(3), i32(1)])
         return context.get_dummy_value()
 
-    return sig, codegen
+    return codegen
+
+
+@intrinsic
+def _prefetch(typingctx, arr, index):
+    """Hint the CPU to fetch ``arr[index]`` for writing; no effect on results."""
+    return types.void(arr, index), _prefetch_codegen(1)
+
+
+@intrinsic
+def _prefetch_read(typingctx, arr, index):
+    """Hint the CPU to fetch ``arr[index]`` for reading; no effect on results."""
+    return types.void(arr, index), _prefetch_codegen(0)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -434,6 +442,9 @@ def shot_noise(cand, uniforms, codes, a_lut, ratio, dt, t_first):
     fdt = np.float64(dt)
     m = 0
     for i in range(count):
+        if thin and i + _AHEAD < count:
+            # candidates are uniform over the sensor: each lookup would miss the cache
+            _prefetch_read(codes, cand[i + _AHEAD])
         c = cand[i]
         # written unconditionally, kept by advancing: the keep test is a coin flip that a
         # branch would mispredict

@@ -409,6 +409,9 @@ class EventSimulator:
                 records = _record_arrays(records, t_starts)
             ev = self._assemble_numba(records, noise, t_starts, t_ends)
         else:
+            torch = _torch()
+            dev = self.device
+            noise = [tuple(torch.from_numpy(a).to(dev) for a in ev) for ev in noise]
             ev = self._assemble(records, noise, t_prev0, t_ends[-1])
         self._n_emitted += ev.size
         return ev
@@ -720,7 +723,7 @@ class EventSimulator:
         return cand, t_c, pol_u < 0.5
 
     def _noise_events(self, luma_k: torch.Tensor, t_prev: int, dt: int, k: int, mean_a):
-        """Shot noise and hot pixels of interval ``k``: (pixel, t, p) tensors, or None."""
+        """Shot noise and hot pixels of interval ``k``: (pixel, t, p) numpy arrays, or None."""
         torch = _torch()
         p = self.params
         rng = np.random.default_rng([self.seed, 1, k])
@@ -746,22 +749,21 @@ class EventSimulator:
                     )
                 else:
                     cand, t_c, pol = self._thin(luma_k, cand, uniforms, ratio, dt, t_prev)
-                pix_parts.append(torch.from_numpy(cand).to(self.device))
+                pix_parts.append(cand)
                 t_parts.append(t_c)
                 p_parts.append(pol)
         if self._hot is not None:
             counts = rng.poisson(p.hot_pixel_rate_hz * dt * 1e-6, size=self._hot.size)
             total = int(counts.sum())
             if total:
-                pix_parts.append(torch.from_numpy(np.repeat(self._hot, counts)).to(self.device))
+                pix_parts.append(np.repeat(self._hot, counts))
                 t_parts.append(t_prev + 1 + np.floor(rng.random(total) * dt).astype(np.int64))
                 p_parts.append(np.ones(total, dtype=bool))
         if not pix_parts:
             return None
-        pix = torch.cat(pix_parts)
-        t = torch.from_numpy(np.concatenate(t_parts)).to(self.device)
-        pol = torch.from_numpy(np.concatenate(p_parts)).to(self.device)
-        return pix, t, pol
+        if len(pix_parts) == 1:
+            return pix_parts[0], t_parts[0], p_parts[0]
+        return np.concatenate(pix_parts), np.concatenate(t_parts), np.concatenate(p_parts)
 
     def _record(self, pix, n, ref0, x0, x1, con, coff, t0: int, t1: int) -> tuple:
         """Per-pixel crossing record: level j = 1..count sits at t0 + off0 + j*per_level µs."""
@@ -839,14 +841,12 @@ class EventSimulator:
         """`_assemble` by the numba kernel: the same events in the same order. ``records``
         are (pixel, count, up, off0, per_level, first, end) arrays, interval k's records at
         ``first[k]:end[k]`` (see `_record_arrays`)."""
-        torch = _torch()
         i64 = np.int64
         t_base = t_starts[0]
         pix, count, up, off0, per_level, rec_lo, rec_hi = records
         if noise:
-            noise_pix = torch.cat([n[0] for n in noise]).numpy()
-            noise_rel = torch.cat([n[1] for n in noise]).numpy() - t_base
-            noise_pol = torch.cat([n[2] for n in noise]).numpy()
+            noise_pix, noise_rel, noise_pol = (np.concatenate(c) for c in zip(*noise))
+            noise_rel -= t_base
         else:
             noise_pix = noise_rel = np.empty(0, i64)
             noise_pol = np.empty(0, np.bool_)
