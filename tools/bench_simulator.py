@@ -299,7 +299,8 @@ NOISE_COST_FRAMES = {"346x260": 120, "640x480": 60, "1280x720": 30}
 
 def noise_cost(sizes: list[str], repeats: int) -> None:
     """``noisy`` vs ``ideal`` per frame, frames in RAM as grey uint8, the numba kernels loaded
-    (as in any long run), one thread; presets alternate within each round, best of N."""
+    (as in any long run), one thread; ``noisy`` also with one of its parts off at a time, to
+    show what each costs. Variants alternate within each round, best of N."""
     import cv2
     import torch
 
@@ -310,11 +311,20 @@ def noise_cost(sizes: list[str], repeats: int) -> None:
     with contextlib.suppress(ImportError):
         import eventsim.simulator._kernels  # noqa: F401
     torch.set_num_threads(1)
+    noisy = DVSParams.from_preset("noisy")
+    variants = {
+        "ideal": DVSParams(),
+        "noisy": noisy,
+        "noisy without shot noise": noisy.replace(shot_noise_rate_hz=0.0),
+        "noisy without leak": noisy.replace(leak_rate_hz=0.0),
+        "noisy without low-pass": noisy.replace(cutoff_hz=0.0),
+        "noisy without refractory": noisy.replace(refractory_period_us=0),
+    }
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     stamp = time.strftime("%H:%M", time.gmtime())
     print(f"# noise cost: {stamp} UTC, load average {load} at start, 1 thread, best of {repeats}")
     print()
-    print("| size | frames | preset | ev/frame | wall ms/frame | CPU ms/frame |")
+    print("| size | frames | variant | ev/frame | wall ms/frame | CPU ms/frame |")
     print("|---|---|---|---|---|---|")
     ratios = []
     for size in sizes:
@@ -323,23 +333,23 @@ def noise_cost(sizes: list[str], repeats: int) -> None:
         frames, ts = moving_shapes_clip(w, h, duration_s=n / 30, fps=30, seed=0)
         gray = np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames])
         batch = max(1, 4_000_000 // (w * h))
-        sims = {p: EventSimulator(DVSParams.from_preset(p), (w, h)) for p in ("ideal", "noisy")}
+        sims = {name: EventSimulator(params, (w, h)) for name, params in variants.items()}
         best: dict[str, tuple[float, float]] = {}
         events: dict[str, int] = {}
         for _ in range(repeats):
-            for preset, sim in sims.items():
+            for name, sim in sims.items():
                 sim.reset()
                 n_ev = 0
                 cpu0, wall0 = time.process_time(), time.perf_counter()
                 for i in range(0, n, batch):
                     n_ev += sim.step(gray[i : i + batch], ts[i : i + batch]).size
                 run = (time.perf_counter() - wall0, time.process_time() - cpu0)
-                best[preset] = min(best.get(preset, run), run)
-                events[preset] = n_ev
-        for preset in sims:
-            wall, cpu = best[preset]
+                best[name] = min(best.get(name, run), run)
+                events[name] = n_ev
+        for name in sims:
+            wall, cpu = best[name]
             print(
-                f"| {size} | {n} | {preset} | {events[preset] / n:,.0f} | "
+                f"| {size} | {n} | {name} | {events[name] / n:,.0f} | "
                 f"{wall / n * 1e3:.2f} | {cpu / n * 1e3:.2f} |",
                 flush=True,
             )

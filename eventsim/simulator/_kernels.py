@@ -223,6 +223,7 @@ def walk(
     cycle,
     pixels,
     k_first,
+    slots,
     sums,
     i_start,
     records,
@@ -237,22 +238,26 @@ def walk(
     Input per frame is ``codes`` [T, N] (uint8, through ``log_lut`` and, when the low-pass is
     on, through the per-interval gain table ``gain_lut`` [T, 256]; ``fused``: the low-pass
     step rounds once, as torch's addcmul does here) or, when ``codes`` is empty, ``x_in``
-    [T, N] (float64, the filtered log intensity the torch path computed). Walks every pixel
-    from frame 0, or when ``pixels`` is not empty those pixels from frames ``k_first``,
-    starting at the ``i_start``-th. ``sums`` (size T, or empty) accumulates each frame's sum
-    of the codes.
+    [T, N] (float64, the filtered log intensity the torch path computed). ``sums`` (size T,
+    or empty) accumulates each frame's sum of the codes.
+
+    Walks every pixel from frame 0 (``pixels`` empty), writing records to ``records`` (rows
+    of pixel, interval, count, up, off0, per_level as float64) from row ``n_rec`` on: pixel
+    by pixel, interval by interval within a pixel, so one stable counting sort by interval
+    gives the torch path's order (`order_records`). The buffers are the caller's, so the hot
+    loop never reallocates (a reassigned array costs reference counting on every
+    iteration): the walk stops before the ``i``-th pixel if it might not fit and returns
+    (i, n_rec, n_pause); the caller grows the buffers and calls again from ``i_start = i``.
 
     A firing pixel that completed a leak period needs a new leak speed, drawn by the torch
     path's hash (whose log and cos this kernel cannot reproduce bit for bit): the pixel stops
     there with its state stored and the new period's base, anchor and cycle set, and is
-    listed in the pauses; the caller stores its speed and walks it on from the next frame.
-
-    Records go to ``records`` (rows of pixel, interval, count, up, off0, per_level as
-    float64, [capacity, 6]) from row ``n_rec`` on, pixel by pixel and interval by interval
-    within a pixel; pauses to ``pauses`` (rows of pixel, next frame, period index,
-    [capacity, 3]) from row ``n_pause``. The buffers are the caller's, so the hot loop never reallocates (a
-    reassigned array costs reference counting on every iteration): the walk stops before a
-    pixel that might not fit, and returns (pixels walked up to, n_rec, n_pause)."""
+    listed in ``pauses`` (rows of pixel, next frame, period index, slot) from row
+    ``n_pause``; its slot is a run of empty rows (count 0) reserved right after its records,
+    one per frame left. The caller stores the new speeds and walks the listed ``pixels``
+    on from frames ``k_first``, each writing into its ``slots`` row, so the records stay
+    in pixel order without a merge.
+    """
     n_frames = t_ends.shape[0]
     use_codes = codes.shape[0] > 0
     lowpass = gain_lut.shape[0] > 0
@@ -263,6 +268,7 @@ def walk(
     do_sums = sums.shape[0] > 0
     rec_cap = records.shape[0]
     pause_cap = pauses.shape[0]
+    row = n_rec
     # one pixel's comparator inputs, leak drifts and filter states over the batch
     xs = np.empty(n_frames, np.float64)
     drs = np.empty(n_frames, np.float64)
@@ -270,8 +276,11 @@ def walk(
     for i in range(i_start, n_walk):
         p = i if all_pixels else pixels[i]
         k0 = 0 if all_pixels else k_first[i]
-        if n_rec + n_frames - k0 > rec_cap or n_pause >= pause_cap:
-            return i, n_rec, n_pause
+        # a pixel writes at most one row per frame: records and the slot it reserves
+        if (all_pixels and row + n_frames > rec_cap) or n_pause >= pause_cap:
+            return i, (row if all_pixels else n_rec), n_pause
+        if not all_pixels:
+            row = slots[i]
         r = ref[p]
         con = c_on[p]
         coff = c_off[p]
@@ -334,13 +343,13 @@ def walk(
                         # torch divides a number by a tensor as reciprocal times the number
                         us_per_log = (1.0 / (x - xp)) * np.float64(t_k - t_starts[k])
                         up = n > 0
-                        records[n_rec, 0] = p
-                        records[n_rec, 1] = k
-                        records[n_rec, 2] = abs(n)
-                        records[n_rec, 3] = 1.0 if up else 0.0
-                        records[n_rec, 4] = (r0 - xp) * us_per_log
-                        records[n_rec, 5] = (con if up else -coff) * us_per_log
-                        n_rec += 1
+                        records[row, 0] = p
+                        records[row, 1] = k
+                        records[row, 2] = abs(n)
+                        records[row, 3] = 1.0 if up else 0.0
+                        records[row, 4] = (r0 - xp) * us_per_log
+                        records[row, 5] = (con if up else -coff) * us_per_log
+                        row += 1
                         if jitter:
                             done = np.int64(np.floor(drs[k] / con))
                             if done > cycle[p]:
@@ -350,7 +359,11 @@ def walk(
                                 pauses[n_pause, 0] = p
                                 pauses[n_pause, 1] = k + 1
                                 pauses[n_pause, 2] = done
+                                pauses[n_pause, 3] = row
                                 n_pause += 1
+                                for q in range(row, row + n_frames - k - 1):
+                                    records[q, 2] = 0.0
+                                row += n_frames - k - 1
                                 k_end = k + 1
                                 break
                 xp = x
@@ -359,71 +372,38 @@ def walk(
             x_prev[p] = xs[k_end - 1]
             if lowpass:
                 lp[p] = lps[k_end - 1]
-    return n_walk, n_rec, n_pause
+    return n_walk, (row if all_pixels else n_rec), n_pause
 
 
 @numba.njit(cache=True, nogil=True)
-def order_records(n_iv, n_pix, n_first, records, m):
-    """`walk`'s first ``m`` records (the first ``n_first`` from the walk over all pixels, the
-    rest from the walks of paused pixels) in the torch path's order, interval by interval and
-    pixel by pixel within one, as (pixel, count, up, off0, per_level) arrays for `assemble`,
-    with each interval's slice bounds."""
-    pix = records[:, 0]
-    iv = records[:, 1]
+def order_records(n_iv, records, m):
+    """`walk`'s first ``m`` record rows, pixel-major, in the torch path's order (interval by
+    interval, pixel by pixel within one) by a stable counting sort on the interval, empty
+    rows (count 0) left out: (pixel, count, up, off0, per_level) arrays for `assemble`, and
+    each interval's slice bounds."""
     bounds = np.zeros(n_iv + 1, np.int64)
     for i in range(m):
-        bounds[np.int64(iv[i]) + 1] += 1
+        if records[i, 2] != 0.0:
+            bounds[np.int64(records[i, 1]) + 1] += 1
     for k in range(n_iv):
         bounds[k + 1] += bounds[k]
-    # the first walk is pixel-major: a stable counting sort by interval orders it
-    fill = np.zeros(n_iv + 1, np.int64)
-    for i in range(n_first):
-        fill[np.int64(iv[i]) + 1] += 1
-    for k in range(n_iv):
-        fill[k + 1] += fill[k]
-    first = np.empty(n_first, np.int64)
-    for i in range(n_first):
-        k = np.int64(iv[i])
-        first[fill[k]] = i
-        fill[k] += 1
-    if n_first == m:
-        order = first
-    else:
-        rest = np.empty(m - n_first, np.int64)
-        for i in range(n_first, m):
-            rest[i - n_first] = np.int64(iv[i]) * n_pix + np.int64(pix[i])
-        rest_order = np.argsort(rest, kind="mergesort") + n_first
-        # a pixel's records of one interval all come from one walk, so keys never tie
-        order = np.empty(m, np.int64)
-        a = 0
-        b = 0
-        for d in range(m):
-            if b == rest_order.shape[0]:
-                take_first = True
-            elif a == n_first:
-                take_first = False
-            else:
-                fa = first[a]
-                fb = rest_order[b]
-                take_first = (iv[fa], pix[fa]) < (iv[fb], pix[fb])
-            if take_first:
-                order[d] = first[a]
-                a += 1
-            else:
-                order[d] = rest_order[b]
-                b += 1
-    o_pix = np.empty(m, np.int64)
-    o_count = np.empty(m, np.int64)
-    o_up = np.empty(m, np.bool_)
-    o_off0 = np.empty(m, np.float64)
-    o_per = np.empty(m, np.float64)
-    for d in range(m):
-        i = order[d]
-        o_pix[d] = np.int64(pix[i])
-        o_count[d] = np.int64(records[i, 2])
-        o_up[d] = records[i, 3] != 0.0
-        o_off0[d] = records[i, 4]
-        o_per[d] = records[i, 5]
+    n_out = bounds[n_iv]
+    fill = bounds[:n_iv].copy()
+    o_pix = np.empty(n_out, np.int64)
+    o_count = np.empty(n_out, np.int64)
+    o_up = np.empty(n_out, np.bool_)
+    o_off0 = np.empty(n_out, np.float64)
+    o_per = np.empty(n_out, np.float64)
+    for i in range(m):
+        if records[i, 2] != 0.0:
+            k = np.int64(records[i, 1])
+            d = fill[k]
+            fill[k] += 1
+            o_pix[d] = np.int64(records[i, 0])
+            o_count[d] = np.int64(records[i, 2])
+            o_up[d] = records[i, 3] != 0.0
+            o_off0[d] = records[i, 4]
+            o_per[d] = records[i, 5]
     return o_pix, o_count, o_up, o_off0, o_per, bounds[:n_iv].copy(), bounds[1:].copy()
 
 

@@ -199,7 +199,7 @@ class EventSimulator:
         self._n_emitted = 0
         # the numba walk's record and pause buffers, grown as needed and kept between batches
         self._rec_buf = np.empty((0, 6), np.float64)
-        self._pause_buf = np.empty((0, 3), np.int64)
+        self._pause_buf = np.empty((0, 4), np.int64)
         self._w = 2 * math.pi * params.cutoff_hz * 1e-6  # low-pass corner at full intensity
         self._gains = {}
 
@@ -539,7 +539,7 @@ class EventSimulator:
         t_ends_a = np.asarray(t_ends, i64)
         n_rec = n_pause = 0
 
-        def run(pixels: np.ndarray, k_first: np.ndarray, sums: np.ndarray) -> None:
+        def run(pixels: np.ndarray, k_first: np.ndarray, slots: np.ndarray, sums: np.ndarray):
             nonlocal n_rec, n_pause
             n_walk = pixels.size or self._n
             i = 0
@@ -562,6 +562,7 @@ class EventSimulator:
                     *leak_state,
                     pixels,
                     k_first,
+                    slots,
                     sums,
                     i,
                     self._rec_buf,
@@ -577,16 +578,15 @@ class EventSimulator:
                 if n_pause == self._pause_buf.shape[0]:
                     self._pause_buf = _grown(self._pause_buf, n_pause, n_pause + 1)
 
-        run(no_i64, no_i64, sums)
-        n_first = n_rec
+        run(no_i64, no_i64, no_i64, sums)
         done_pauses = 0
         while n_pause > done_pauses:
             # pixels that completed a leak period: their new speeds, then the rest of their walk
-            pix, k_next, period = self._pause_buf[done_pauses:n_pause].T.copy()
+            pix, k_next, period, slots = self._pause_buf[done_pauses:n_pause].T.copy()
             done_pauses = n_pause
             self._redraw_leak_speed(torch.from_numpy(pix), torch.from_numpy(period))
-            run(pix, k_next, no_i64)
-        records = kern.order_records(n_t, self._n, n_first, self._rec_buf, n_rec)
+            run(pix, k_next, slots, no_i64)
+        records = kern.order_records(n_t, self._rec_buf, n_rec)
         return records, (sums.tolist() if sums.size else None)
 
     def _crossings(self, act, luma, x_all, t_starts, t_ends) -> list[tuple]:
