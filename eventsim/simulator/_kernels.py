@@ -96,28 +96,43 @@ def assemble(
     emitted time per pixel) is updated; the last raw times feed only the torch path's
     pre-screen, which a simulator never returns to once it uses this kernel."""
     m = out_x.shape[0]
-    key = np.empty(m, np.int64)
-    packed = np.empty(m, np.int64)  # pixel * 2 + polarity
+    n_ivs = iv_dt.shape[0]
+    n_noise = noise_pix.shape[0]
     max_dt = 1
-    for k in range(iv_dt.shape[0]):
+    for k in range(n_ivs):
         max_dt = max(max_dt, iv_dt[k])
     hist = np.zeros(min(max_dt, 1 << 22) + 2, np.int64)
-    n_noise = noise_pix.shape[0]
+    # each interval's first slot, noise events and choice of sort
+    starts = np.zeros(n_ivs + 1, np.int64)
+    noise_end = np.zeros(n_ivs, np.int64)
+    by_count = np.zeros(n_ivs, np.bool_)
     q = 0
-    pos = 0
-    for k in range(iv_dt.shape[0]):
+    any_compare = False
+    for k in range(n_ivs):
+        dt = iv_dt[k]
+        while q < n_noise and noise_rel[q] <= iv_rel0[k] + dt:
+            q += 1
+        noise_end[k] = q
+        n_iv = q - (noise_end[k - 1] if k > 0 else 0)
+        for r in range(rec_lo[k], rec_hi[k]):
+            n_iv += count[r]
+        starts[k + 1] = starts[k] + n_iv
+        by_count[k] = dt + 2 <= hist.shape[0] and dt <= 4 * n_iv + 65536
+        any_compare |= n_iv > 0 and not by_count[k]
+    # one word per event, scattered once: (µs offset in its interval << 32) | pixel * 2 +
+    # polarity; intervals sorted by comparison (long gaps) keep their times in `key`
+    packed = np.empty(m, np.int64)
+    key = np.empty(m if any_compare else 0, np.int64)
+    for k in range(n_ivs):
         dt = iv_dt[k]
         rel0 = iv_rel0[k]
         lo, hi = rec_lo[k], rec_hi[k]
-        q0 = q
-        while q < n_noise and noise_rel[q] <= rel0 + dt:
-            q += 1
-        n_iv = q - q0
-        for r in range(lo, hi):
-            n_iv += count[r]
-        if n_iv == 0:
+        q0 = noise_end[k - 1] if k > 0 else 0
+        q = noise_end[k]
+        pos = starts[k]
+        if starts[k + 1] == pos:
             continue
-        if dt + 2 <= hist.shape[0] and dt <= 4 * n_iv + 65536:
+        if by_count[k]:
             # stable counting sort on the µs offset within the interval
             hist[: dt + 2] = 0
             for r in range(lo, hi):
@@ -133,21 +148,18 @@ def assemble(
                 v = _level_time(off0[r], per_level[r], 1, dt)
                 d = pos + hist[v]
                 hist[v] += 1
-                key[d] = rel0 + v
-                packed[d] = pix[r] * 2 + up[r]
+                packed[d] = (v << 32) | (pix[r] * 2 + up[r])
             for r in range(lo, hi):
                 for j in range(2, count[r] + 1):
                     v = _level_time(off0[r], per_level[r], j, dt)
                     d = pos + hist[v]
                     hist[v] += 1
-                    key[d] = rel0 + v
-                    packed[d] = pix[r] * 2 + up[r]
+                    packed[d] = (v << 32) | (pix[r] * 2 + up[r])
             for e in range(q0, q):
                 v = noise_rel[e] - rel0
                 d = pos + hist[v]
                 hist[v] += 1
-                key[d] = noise_rel[e]
-                packed[d] = noise_pix[e] * 2 + noise_pol[e]
+                packed[d] = (v << 32) | (noise_pix[e] * 2 + noise_pol[e])
         else:
             i = pos
             for r in range(lo, hi):
@@ -166,25 +178,29 @@ def assemble(
             order = np.argsort(key[pos:i], kind="mergesort")
             key[pos:i] = key[pos:i][order]
             packed[pos:i] = packed[pos:i][order]
-        pos += n_iv
+    low = (1 << 32) - 1
+    end = starts[n_ivs]
     n_out = 0
-    for s in range(pos):
-        if period > 0 and s + _AHEAD < pos:
-            # time order visits pixels at random: without the prefetch every event waits
-            # for its pixel's last time to come from memory (~4x slower here)
-            _prefetch(t_last, packed[s + _AHEAD] >> 1)
-        pk = packed[s]
-        pxl = pk >> 1
-        t = key[s] + t_base
-        if period > 0:
-            if t - t_last[pxl] < period:
-                continue
-            t_last[pxl] = t
-        out_x[n_out] = pxl % width
-        out_y[n_out] = pxl // width
-        out_t[n_out] = t
-        out_p[n_out] = pk & 1
-        n_out += 1
+    for k in range(n_ivs):
+        t0 = t_base + iv_rel0[k]
+        for s in range(starts[k], starts[k + 1]):
+            if period > 0 and s + _AHEAD < end:
+                # time order visits pixels at random: without the prefetch every event waits
+                # for its pixel's last time to come from memory (~4x slower here)
+                _prefetch(t_last, (packed[s + _AHEAD] & low) >> 1)
+            val = packed[s]
+            pk = val & low
+            pxl = pk >> 1
+            t = t0 + (val >> 32) if by_count[k] else key[s] + t_base
+            if period > 0:
+                if t - t_last[pxl] < period:
+                    continue
+                t_last[pxl] = t
+            out_x[n_out] = pxl % width
+            out_y[n_out] = pxl // width
+            out_t[n_out] = t
+            out_p[n_out] = pk & 1
+            n_out += 1
     return n_out
 
 
