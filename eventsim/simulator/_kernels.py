@@ -1,10 +1,17 @@
-"""Optional numba kernel for the CPU simulator: expands crossing records to events, merges the
-noise, sorts by time, applies the refractory filter and packs the records, in two linear passes.
+"""Optional numba kernels for the CPU simulator, one pass over the data each:
 
-It computes exactly what the torch path of `EventSimulator._assemble` computes (same float64
-operations, same stable time order, same greedy refractory rule), so events are bit-identical;
-without numba, or on CUDA, the torch path runs. Import this module only through
-`eventsim.simulator.core`, which falls back when numba is missing.
+- `walk`: per pixel, a batch of frames' photoreceptor low-pass, leak drift and threshold
+  crossings, as crossing records (what `EventSimulator._records_torch` computes with torch);
+- `order_records`: those records in the torch path's order;
+- `shot_noise`: shot-noise candidates thinned by intensity, with their times and polarities;
+- `assemble`: records expanded to events, merged with the noise, sorted by time, filtered by
+  the refractory period and packed (what `EventSimulator._assemble` does).
+
+They compute exactly what the torch path computes (same float64 operations in the same order,
+torch's own rounding of its fused low-pass step, same stable time order, same greedy
+refractory rule), so events are bit-identical; without numba, or on CUDA, the torch path
+runs. Import this module only through `eventsim.simulator.core`, which falls back when numba
+is missing.
 """
 
 from __future__ import annotations
@@ -120,7 +127,8 @@ def assemble(
         by_count[k] = dt + 2 <= hist.shape[0] and dt <= 4 * n_iv + 65536
         any_compare |= n_iv > 0 and not by_count[k]
     # one word per event, scattered once: (µs offset in its interval << 32) | pixel * 2 +
-    # polarity; intervals sorted by comparison (long gaps) keep their times in `key`
+    # polarity (< 2^31: sensors are at most 32767 pixels a side; offsets < 2^22 here);
+    # intervals sorted by comparison (long gaps) keep their times in `key`
     packed = np.empty(m, np.int64)
     key = np.empty(m if any_compare else 0, np.int64)
     for k in range(n_ivs):

@@ -40,8 +40,8 @@ _ELEMENTS_PER_BATCH = 4_000_000  # bounds the float64 working set of one batch o
 # BT.601 luma in 15-bit fixed point, the coefficients OpenCV uses for RGB->GRAY on uint8
 _LUMA_Q15 = (9798, 19235, 3735)
 _LUMA_F = (0.299, 0.587, 0.114)
-#: Use the numba kernel for event assembly on CPU when numba is installed (tests switch it off
-#: to check that the pure-torch path gives the same events).
+#: Use the numba kernels (pixel walk, shot noise, event assembly) on CPU when numba is
+#: installed (tests switch them off to check that the pure-torch path gives the same events).
 _USE_NUMBA = True
 # events after which a simulator loads the kernel (its ~0.5 s load is then repaid)
 _KERNEL_AFTER_EVENTS = 3_000_000
@@ -190,10 +190,11 @@ class EventSimulator:
         n_hot = round(params.hot_pixel_fraction * n) if params.hot_pixel_rate_hz > 0 else 0
         self._hot = np.sort(rng.choice(n, size=n_hot, replace=False)) if n_hot else None
 
-        # the fused numba kernel replaces the torch assembly on CPU (same events); CUDA and
-        # installs without numba use the torch path. Loading numba costs about half a second
-        # (it imports scipy), so a short run stays on the torch path unless this process
-        # has loaded the kernel already (see `_kernel_for`).
+        # the numba kernels replace the torch per-pixel walk, shot-noise thinning and event
+        # assembly on CPU (same events and state); CUDA and installs without numba use the
+        # torch path. Loading numba costs about half a second (it imports scipy), so a short
+        # run stays on the torch path unless this process has loaded the kernels already
+        # (see `_kernel_for`).
         self._kernel: ModuleType | None = None
         self._may_use_kernel = self.device.type == "cpu"
         self._n_emitted = 0
