@@ -318,7 +318,7 @@ def walk(
             b = base[p]
             s = speed[p]
             a = anchor[p]
-        # pass 1, branch-free: the inputs, and whether any frame reaches a level (the
+        # pass 1, no branch on the data: the inputs, and whether any frame reaches a level (the
         # reference moves only when one does, so comparing with the current one decides)
         hit = False
         for k in range(k0, n_frames):
