@@ -267,6 +267,9 @@ def _model_description(model_dir: Path) -> str:
     except (OSError, ValueError):
         return "Qwen2-VL checkpoint"
     start = "warm-started from an earlier model and trained" if t.get("init_from") else "trained"
+    vision = t.get("vision_pretrain") or {}
+    if vision.get("steps"):
+        start = f"vision tower pre-trained for {vision['steps']} steps, then {start}"
     return (
         f"tiny Qwen2-VL, {t.get('parameters', 0) / 1e6:.1f} M parameters, {start} for "
         f"{t.get('steps')} steps on {t.get('recipe')}; see its README.md"
