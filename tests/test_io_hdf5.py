@@ -411,14 +411,14 @@ def test_rejected_packet_leaves_the_writer_unchanged(tmp_path, bad_size):
 
 
 def test_long_reads_in_steps_match(tmp_path, monkeypatch):
-    """Reads longer than one read step go through the cache-free handles in pieces."""
+    """Reads longer than one block go block by block (whole chunks, or `_BLOCK_EVENTS` for
+    unchunked columns)."""
     import eventsim.io.hdf5_reader as h5mod
 
-    monkeypatch.setattr(h5mod, "_READ_STEP", 1000)
-    monkeypatch.setattr(h5mod, "_LONG_STEP", 3000)
+    monkeypatch.setattr(h5mod, "_BLOCK_EVENTS", 1000)
     ev = make_stream(12_345, seed=12)
     path = tmp_path / "long.h5"
-    write_events(path, ev, SIZE)
+    write_packets(path, ev, chunk_events=1024)
     foreign = tmp_path / "u4.h5"
     t_offset = int(ev["t"][0]) - 7
     with h5py.File(foreign, "w") as f:

@@ -6,6 +6,7 @@ layouts in `eventsim.io.layouts` share.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,16 +23,19 @@ from eventsim.events import EVENT_DTYPE, check_sensor_size, empty_events
 from eventsim.io.hdf5_format import FORMAT_NAME
 from eventsim.io.reader import EventFileReader
 
-# h5py's default chunk cache (1 MiB) cannot even hold one decompressed 2^17 int64 chunk, so a
-# window read would decode it again for every slice; 16 MiB keeps a window's chunks hot.
-_READ_CACHE_BYTES = 16 << 20
+# Events per block of a record read: whole chunks of the columns (a block is decoded into small
+# reused buffers and packed into the records while they are still in cache).
+_BLOCK_EVENTS = 1 << 17
 
-# ranges up to this many events are read through the cached handles (window reads)
-_READ_STEP = 1 << 17
+# Each column gets its own HDF5 chunk cache of one block plus one chunk: enough for a window
+# read to find the chunk the previous one decoded. A larger cache (16 MiB was used) made full
+# reads 1.4x slower: every chunk then went through a fresh cache slot instead of a buffer
+# still hot in the CPU cache.
+_CACHE_SLOTS = 101
 
-# `read_columns` decodes long ranges straight into its arrays in blocks of this many events:
-# per-call overhead made 2^17-event calls ~1.5x slower than plain h5py; 2^21 reaches its speed
-_LONG_STEP = 1 << 21
+# the file-wide default chunk cache (datasets other than the event columns, foreign layouts):
+# h5py's 1 MiB cannot hold one decompressed 2^17-event int64 chunk
+_FILE_CACHE_BYTES = 16 << 20
 
 
 def _decode_attr(value: Any) -> Any:
@@ -65,11 +69,67 @@ def open_hdf5(path: Path) -> h5py.File:
     if path.stat().st_size == 0:
         raise EventFileError(f"event file {str(path)!r} is empty (0 bytes)")
     try:
-        return h5py.File(path, "r", rdcc_nbytes=_READ_CACHE_BYTES, rdcc_nslots=10007)
+        return h5py.File(path, "r", rdcc_nbytes=_FILE_CACHE_BYTES, rdcc_nslots=10007)
     except OSError as exc:
         raise EventFileError(
             f"cannot read {str(path)!r} as HDF5: the file is truncated or corrupt ({exc})"
         ) from None
+
+
+def _column_layout(grp: h5py.Group, path: Path) -> tuple[list[tuple[str, int, int]], int]:
+    """(name, chunk length (0: not chunked), item size) of the four event columns, checked,
+    and their length."""
+    cols = [grp[k] for k in "xytp"]
+    for name, ds in zip("xytp", cols, strict=True):
+        # a float or string column would be truncated or garbled by the integer casts
+        if ds.dtype.kind not in "iub":
+            raise EventFileError(
+                f"{str(path)!r}: events/{name} holds {ds.dtype} values; expected "
+                f"integers ({EVENT_DTYPE[name]})"
+            )
+    n = cols[2].shape[0]
+    if any(d.shape != (n,) for d in cols):
+        raise EventFileError(
+            f"{str(path)!r}: events/x, y, t, p have different lengths {[d.shape for d in cols]}"
+        )
+    return [(d.name, d.chunks[0] if d.chunks else 0, d.dtype.itemsize) for d in cols], n
+
+
+def _block_events(chunks: list[int]) -> int:
+    """Events per block of a record read: a whole number of every column's chunks (of the
+    largest one when a common multiple would be much longer than `_BLOCK_EVENTS`)."""
+    sizes = [c for c in chunks if c]
+    if not sizes:
+        return _BLOCK_EVENTS
+    unit = math.lcm(*sizes)
+    if unit > 4 * _BLOCK_EVENTS:
+        unit = max(sizes)
+    return unit * max(1, _BLOCK_EVENTS // unit)
+
+
+def _open_column(f: h5py.File, name: str, cache_bytes: int) -> h5py.Dataset:
+    """The dataset ``name`` with its own chunk cache; fully read chunks are evicted first
+    (w0 = 1), so a long read leaves behind the partly read chunk a window read may want."""
+    dapl = h5py.h5p.create(h5py.h5p.DATASET_ACCESS)
+    dapl.set_chunk_cache(_CACHE_SLOTS, cache_bytes, 1.0)
+    return h5py.Dataset(h5py.h5d.open(f.id, name.encode(), dapl))
+
+
+def _as_event_type(name: str, values: np.ndarray) -> np.ndarray:
+    """``values`` viewed as the event field's type when only signedness differs."""
+    want = EVENT_DTYPE[name]
+    if values.dtype.itemsize == want.itemsize and values.dtype.kind in "iu":
+        return values.view(want)
+    return values
+
+
+def _add_offset(values: np.ndarray, off: int, dest: np.ndarray) -> None:
+    """``dest[:] = values + off`` in int64 (one pass over ``dest``)."""
+    if values.dtype == np.int64:
+        np.add(values, off, out=dest)
+    else:
+        dest[...] = values
+        dest += off
 
 
 class EventColumns(NamedTuple):
@@ -129,22 +189,16 @@ class EventReader:
                 f"{str(self.path)!r} does not have the DSEC layout "
                 f"(events/x, events/y, events/t, events/p); it has {sorted(f.keys())}"
             )
-        self._x, self._y, self._t, self._p = (grp[k] for k in "xytp")
-        for name, ds in zip("xytp", (self._x, self._y, self._t, self._p), strict=True):
-            # a float or string column would be truncated or garbled by the integer casts
-            if ds.dtype.kind not in "iub":
-                raise EventFileError(
-                    f"{str(self.path)!r}: events/{name} holds {ds.dtype} values; expected "
-                    f"integers ({EVENT_DTYPE[name]})"
-                )
-        self._bulk: dict[str, h5py.Dataset] | None = None
-        n = self._t.shape[0]
-        if any(d.shape != (n,) for d in (self._x, self._y, self._p)):
-            raise EventFileError(
-                f"{str(self.path)!r}: events/x, y, t, p have different lengths "
-                f"{[d.shape for d in (self._x, self._y, self._t, self._p)]}"
-            )
+        # only names and shapes leave `_column_layout`: HDF5 shares one open dataset (and its
+        # chunk cache) between all handles to it, so no other handle may be open when the
+        # columns are reopened with their own caches
+        layout, n = _column_layout(grp, self.path)
         self._n = n
+        self._block = _block_events([c for _, c, _ in layout])
+        # one block plus one chunk: what a window read straddling a block edge touches
+        self._x, self._y, self._t, self._p = (
+            _open_column(f, name, (self._block + c) * size if c else 0) for name, c, size in layout
+        )
         self._bufs: dict[str, np.ndarray] | None = None
         self.attrs = {k: _decode_attr(v) for k, v in f.attrs.items()}
         if self.attrs.get("format") != FORMAT_NAME:
@@ -276,10 +330,7 @@ class EventReader:
             )
         out = out[: b - a]
         try:
-            if b - a <= _READ_STEP:
-                self._read_into(out, a, b)
-            else:
-                self._read_long(out, a, b)
+            self._read_records(out, a, b)
         except OSError as exc:
             raise EventFileError(
                 f"cannot read events {a}:{b} from {str(self.path)!r}: the file is truncated "
@@ -287,81 +338,39 @@ class EventReader:
             ) from None
         return out
 
-    def _bulk_handles(self) -> dict[str, h5py.Dataset]:
-        """Second handles without a chunk cache: a long read decodes each chunk once, straight
-        into the caller's buffer, instead of through (and evicting) the window-read cache."""
-        if self._bulk is None:
-            self._bulk = {}
-            for name, ds in (("x", self._x), ("y", self._y), ("t", self._t), ("p", self._p)):
-                dapl = h5py.h5p.create(h5py.h5p.DATASET_ACCESS)
-                dapl.set_chunk_cache(0, 0, 1.0)
-                self._bulk[name] = h5py.Dataset(h5py.h5d.open(self._f.id, ds.name.encode(), dapl))
-        return self._bulk
+    def _columns(self) -> tuple[tuple[str, h5py.Dataset], ...]:
+        return (("x", self._x), ("y", self._y), ("t", self._t), ("p", self._p))
 
-    def _read_into(self, out: np.ndarray, lo: int, hi: int) -> None:
-        """A short range through the cached handles (window reads)."""
+    def _read_records(self, out: np.ndarray, a: int, b: int) -> None:
+        """Events ``a:b`` into the records ``out``, one block of whole chunks at a time:
+        decoded into small reused buffers, then packed while they are still in the CPU cache
+        (fresh full-size column arrays would cost page faults and a second pass)."""
         if self._bufs is None:
-            self._bufs = self._new_buffers()
-        handles = {"x": self._x, "y": self._y, "t": self._t, "p": self._p}
-        self._decode(handles, self._bufs, lo, hi)
-        self._pack(out, self._bufs, 0, hi - lo)
-
-    def _read_long(self, out: Any, a: int, b: int) -> None:
-        """A long range, decoded block by block into reused cache-sized buffers (fresh large
-        arrays per block would page-fault) and copied into ``out``. A helper thread packing
-        block i while block i+1 decodes was tried and measured slower: h5py holds the GIL."""
-        handles = self._bulk_handles()
-        if self._bufs is None:
-            self._bufs = self._new_buffers()
-        for lo in range(a, b, _READ_STEP):
-            hi = min(lo + _READ_STEP, b)
-            self._decode(handles, self._bufs, lo, hi)
-            self._pack(out, self._bufs, lo - a, hi - lo)
-
-    def _read_columns_long(self, cols: dict[str, np.ndarray], a: int, b: int) -> None:
-        """Decode straight into the column arrays (a same-width integer view of the file's
-        type), in large blocks; other file types go through `_read_long`'s buffers."""
-        handles = self._bulk_handles()
-        direct = all(
-            ds.dtype == cols[name].dtype
-            or (ds.dtype.itemsize == cols[name].dtype.itemsize and ds.dtype.kind in "iu")
-            for name, ds in handles.items()
-        )
-        if not direct:
-            self._read_long(cols, a, b)
-            return
-        for name, ds in handles.items():
-            dest = cols[name].view(ds.dtype)
-            for lo in range(a, b, _LONG_STEP):
-                hi = min(lo + _LONG_STEP, b)
-                ds.read_direct(dest, np.s_[lo:hi], np.s_[lo - a : hi - a])
-        if self.t_offset_us:
-            cols["t"] += self.t_offset_us
-
-    def _new_buffers(self) -> dict[str, np.ndarray]:
-        return {
-            name: np.empty(_READ_STEP, dtype=ds.dtype)
-            for name, ds in (("x", self._x), ("y", self._y), ("t", self._t), ("p", self._p))
-        }
-
-    @staticmethod
-    def _decode(handles: dict, bufs: dict, lo: int, hi: int) -> None:
-        for name, ds in handles.items():
-            ds.read_direct(bufs[name], np.s_[lo:hi], np.s_[0 : hi - lo])
-
-    def _pack(self, out: Any, bufs: dict, at: int, k: int) -> None:
-        """Copy decoded block columns into ``out``: an `EVENT_DTYPE` array (packing records)
-        or a dict of column arrays (plain contiguous copies)."""
-        o = slice(at, at + k)
-        for name in "xytp":
-            field = out[name]
-            values = bufs[name][:k]
-            if values.dtype.itemsize == field.dtype.itemsize and values.dtype.kind in "iu":
-                # same-width reinterpretation (uint16 -> int16) copies faster than a cast
-                values = values.view(field.dtype)
-            field[o] = values
-            if name == "t" and self.t_offset_us:
-                field[o] += self.t_offset_us
+            self._bufs = {
+                name: np.empty(self._block, dtype=ds.dtype) for name, ds in self._columns()
+            }
+        # same-width integer columns are packed as views (uint16 -> int16 copies faster than
+        # a cast; values are reinterpreted exactly as a cast would)
+        views = [(name, _as_event_type(name, self._bufs[name])) for name in "xytp"]
+        reads = [(ds.id, self._bufs[name]) for name, ds in self._columns()]
+        fspace = self._t.id.get_space()
+        step = self._block
+        full = h5py.h5s.create_simple((step,))
+        lo = a
+        while lo < b:
+            hi = min((lo // step + 1) * step, b)
+            k = hi - lo
+            mspace = full if k == step else h5py.h5s.create_simple((k,))
+            fspace.select_hyperslab((lo,), (k,))
+            for dsid, buf in reads:
+                dsid.read(mspace, fspace, buf[:k])
+            o = slice(lo - a, hi - a)
+            for name, values in views:
+                if name == "t" and self.t_offset_us:
+                    _add_offset(values[:k], self.t_offset_us, out["t"][o])
+                else:
+                    out[name][o] = values[:k]
+            lo = hi
 
     def read_columns(
         self, t_start_us: int | None = None, t_end_us: int | None = None
@@ -382,20 +391,41 @@ class EventReader:
         k = max(b - a, 0)
         cols = {name: np.empty(k, dtype=want) for name, want in _COLUMN_DTYPES.items()}
         try:
-            if k > _READ_STEP:
-                self._read_columns_long(cols, a, b)
-            elif k:
-                if self._bufs is None:
-                    self._bufs = self._new_buffers()
-                handles = {"x": self._x, "y": self._y, "t": self._t, "p": self._p}
-                self._decode(handles, self._bufs, a, b)
-                self._pack(cols, self._bufs, 0, k)
+            if k:
+                for name, ds in self._columns():
+                    self._read_column(ds, cols[name], a, b, self.t_offset_us if name == "t" else 0)
         except OSError as exc:
             raise EventFileError(
                 f"cannot read events {a}:{b} from {str(self.path)!r}: the file is truncated "
                 f"or corrupt ({exc})"
             ) from None
         return EventColumns(**cols)
+
+    def _read_column(self, ds: h5py.Dataset, dest: np.ndarray, a: int, b: int, off: int) -> None:
+        """Values ``a:b`` of one column into ``dest``, plus ``off``. A column whose type has
+        the width of ``dest``'s is decoded straight into it: in one call without an offset,
+        else block by block with the offset added while the block is in the CPU cache. Other
+        types are decoded into a buffer and cast."""
+        direct = dest.dtype.itemsize == ds.dtype.itemsize and ds.dtype.kind in "iu"
+        fspace = ds.id.get_space()
+        if direct and not off:
+            fspace.select_hyperslab((a,), (b - a,))
+            ds.id.read(h5py.h5s.create_simple((b - a,)), fspace, dest.view(ds.dtype))
+            return
+        step = self._block
+        buf = None if direct else np.empty(min(step, b - a), dtype=ds.dtype)
+        lo = a
+        while lo < b:
+            hi = min((lo // step + 1) * step, b)
+            part = dest[lo - a : hi - a]
+            fspace.select_hyperslab((lo,), (hi - lo,))
+            into = part.view(ds.dtype) if buf is None else buf[: hi - lo]
+            ds.id.read(h5py.h5s.create_simple((hi - lo,)), fspace, into)
+            if buf is not None:
+                part[...] = into
+            if off:
+                part += off
+            lo = hi
 
     def _index_of(self, t_abs: int) -> int:
         """First index with t >= t_abs (searchsorted 'left'), through ms_to_idx."""
