@@ -7,6 +7,7 @@ window reads, and the writer's peak memory for a short and the full stream (flat
 
     python tools/bench_h5.py                   # the recorded figures
     python tools/bench_h5.py --sweep           # codec / chunk-size comparison on 4 M events
+    python tools/bench_h5.py --vs-h5py         # read() and read_columns() against plain h5py
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from eventsim.events import EVENT_DTYPE
-from eventsim.io import EventReader, EventWriter
+from eventsim.io import EventColumns, EventReader, EventWriter
 
 
 def clustered_stream(n: int, duration_s: float, size=(640, 480), seed: int = 0) -> np.ndarray:
@@ -194,6 +195,61 @@ def column_table(ev: np.ndarray, path: Path) -> None:
         print(f"| {label} | " + " | ".join(cells) + " |")
 
 
+def vs_h5py(path: Path, ev: np.ndarray, rounds: int) -> None:
+    """`read_columns()` and `read()` (numpy packing, then the numba kernel where installed)
+    against plain h5py reading the four columns into fresh arrays, alternating in one process,
+    a fresh reader per read; best of ``rounds`` each, as wall time and ratio."""
+    import h5py
+    import hdf5plugin  # noqa: F401  (registers the Blosc filter)
+
+    import eventsim.io.hdf5_reader as h5mod
+
+    def plain() -> object:
+        with h5py.File(path, "r") as f:
+            return [f["events"][k][()] for k in "xytp"]
+
+    def columns() -> object:
+        with EventReader(path) as r:
+            return r.read_columns()
+
+    def records(kernel: bool):
+        def run() -> object:
+            h5mod._USE_NUMBA = kernel
+            h5mod._KERNEL_AFTER_EVENTS = 0 if kernel else 1 << 62
+            with EventReader(path) as r:
+                return r.read()
+
+        return run
+
+    runs = {"plain h5py": plain, "read_columns()": columns, "read(), numpy packing": records(False)}
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        print("numba is not installed: read() packs with numpy only")
+    else:
+        runs["read(), numba kernel"] = records(True)
+    for name, run in list(runs.items())[1:]:  # ours checked once each, and the kernel loaded
+        got = run()
+        if isinstance(got, EventColumns):
+            same = all(np.array_equal(getattr(got, k), ev[k]) for k in "xytp")
+        else:
+            same = np.array_equal(got, ev)
+        if not same:
+            raise SystemExit(f"{name}: read-back mismatch")
+        del got
+    best = dict.fromkeys(runs, float("inf"))
+    for _ in range(rounds):
+        for name, run in runs.items():
+            with Clock() as clock:
+                got = run()
+            del got
+            best[name] = min(best[name], clock.wall)
+    base = best["plain h5py"]
+    print(f"\n{len(ev) / 1e6:.1f} M events, best of {rounds} alternating rounds:")
+    for name, wall in best.items():
+        print(f"  {name:24s} {wall * 1e3:6.1f} ms  {base / wall:.2f}x plain h5py")
+
+
 def sweep(sub: np.ndarray, path: Path, packet: int) -> None:
     """Compare codecs and chunk sizes of the writer, then the per-column settings."""
     print(f"\nsweep on {len(sub) / 1e6:.1f} M events (best of 3 runs each)")
@@ -229,12 +285,22 @@ def main() -> None:
     ap.add_argument("--windows", type=int, default=300, help="random window reads per size")
     ap.add_argument("--repeat", type=int, default=2, help="timed runs (best is reported)")
     ap.add_argument("--sweep", action="store_true", help="compare codecs and chunk sizes")
+    ap.add_argument(
+        "--vs-h5py", action="store_true", help="read() and read_columns() against plain h5py"
+    )
+    ap.add_argument(
+        "--t0-us",
+        type=int,
+        default=0,
+        help="start the stream at this time (the file's /t_offset, which reads add to t)",
+    )
     ap.add_argument("--dir", default=None, help="folder for the files (default: a temp folder)")
     args = ap.parse_args()
 
     n = int(args.events)
     t0 = time.perf_counter()
     ev = clustered_stream(n, args.duration_s)
+    ev["t"] += args.t0_us
     gen_s = time.perf_counter() - t0
     print(
         f"stream: {len(ev) / 1e6:.1f} M events, 640x480, {args.duration_s:g} s "
@@ -244,6 +310,10 @@ def main() -> None:
         path = Path(tmp) / "bench.h5"
         if args.sweep:
             sweep(ev[: min(len(ev), 4_000_000)], path, args.packet)
+            return
+        if args.vs_h5py:
+            write_file(path, ev, args.packet)
+            vs_h5py(path, ev, max(args.repeat, 5))
             return
 
         # A small write warms the process up (plugin loading, first-touch memory: fresh pages
