@@ -135,6 +135,29 @@ def test_workers_do_not_change_the_bytes(tmp_path):
     assert shard_bytes(tmp_path / "s2") != a
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts threads in /proc")
+def test_pool_workers_hold_no_blas_or_openmp_threads():
+    """Workers inherit no BLAS/OpenMP thread pool from the fork server: an OpenBLAS server
+    thread spins on sched_yield after it starts, CPU the build's samples then lack."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from threadpoolctl import threadpool_info
+
+    from eventsim.datasets import engine
+
+    ctx = engine._pool_context(multiprocessing)
+    try:
+        with ProcessPoolExecutor(1, mp_context=ctx, initializer=engine._pool_worker_init) as pool:
+            threads = pool.submit(os.listdir, "/proc/self/task").result()
+            pools = pool.submit(threadpool_info).result()
+    finally:
+        engine._stop_fork_server()
+    # the worker's own thread and the one that ends it with the build process
+    assert len(threads) == 2, threads
+    assert pools and all(p["num_threads"] == 1 for p in pools), pools
+
+
 def test_limit_and_output_protection(tmp_path):
     recipe = tiny_recipe(tmp_path, train=3, test=7, shard=4)
     out = tmp_path / "ds"

@@ -7,12 +7,18 @@ Each configuration runs in a fresh Python process (so imports, worker start-up a
 counted the way a user's build sees them) and builds ``--samples`` test samples into a temporary
 folder. Samples/s is end to end: recipe loading, worker start-up, rendering, simulation, HDF5
 shards and the manifest. Peak memory is the largest resident set of the driver and of any one
-worker process.
+worker process. CPU is that of the whole process tree (driver, fork server, workers, resource
+tracker; imports included): this script adopts the orphaned fork server as a subreaper (Linux)
+so that its usage is counted even after the build process has exited. "CPU share" is that CPU
+time over the run's wall time: on a loaded machine it shows how much of the cores the build
+got, which with the CPU per sample explains the samples/s.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
+import datetime
 import json
 import os
 import resource
@@ -65,6 +71,33 @@ def run_one(recipe: str, samples: int, shard_size: int, workers: int) -> dict:
     }
 
 
+def _utc() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _become_subreaper() -> bool:
+    """Adopt this process's orphaned descendants (PR_SET_CHILD_SUBREAPER): the fork server
+    outlives the build process, and its usage and its workers' reach RUSAGE_CHILDREN only if
+    someone waits for it."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return False
+    pr_set_child_subreaper = 36
+    return libc.prctl(pr_set_child_subreaper, 1, 0, 0, 0) == 0
+
+
+def _reap_orphans() -> None:
+    """Wait for every descendant the finished run left behind (its fork server)."""
+    while True:
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            return
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument(
@@ -80,39 +113,65 @@ def main() -> int:
         print(json.dumps(run_one(args.recipe, args.samples, args.shard_size, args.one)))
         return 0
 
-    load = os.getloadavg()[0]
-    print(f"{os.cpu_count()} CPUs; load average before: {load:.2f}", flush=True)
+    subreaper = _become_subreaper()
+    load = os.getloadavg()
+    print(
+        f"{_utc()}; {os.cpu_count()} CPUs; load average before: "
+        + " ".join(f"{x:.2f}" for x in load),
+        flush=True,
+    )
     rows = []
     for w in [w for _ in range(args.rounds) for w in args.workers]:
         cmd = [sys.executable, __file__, "--recipe", args.recipe, "--samples", str(args.samples),
                "--shard-size", str(args.shard_size), "--one", str(w)]  # fmt: skip
+        load_1min = os.getloadavg()[0]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
         out = subprocess.run(cmd, capture_output=True, text=True, check=True)
-        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
-        r = rows[-1]
+        wall = time.perf_counter() - t0
+        if subreaper:
+            _reap_orphans()
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        if subreaper:
+            tree_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+            r["cpu_ms_per_sample"] = 1000 * tree_cpu / max(1, r["samples"])
+            r["cpu_share"] = tree_cpu / wall
+        r["load_1min"] = load_1min
+        rows.append(r)
         print(
-            f"workers={w}: {r['samples']} samples in {r['elapsed_s']:.1f} s = "
-            f"{r['samples_per_s']:.1f} samples/s; peak RSS driver {r['peak_rss_driver_mib']:.0f} MiB"
+            f"{_utc()} load {load_1min:.2f}: workers={w}: {r['samples']} samples in "
+            f"{r['elapsed_s']:.1f} s = {r['samples_per_s']:.1f} samples/s; peak RSS driver "
+            f"{r['peak_rss_driver_mib']:.0f} MiB"
             + (f", per worker {r['peak_rss_worker_mib']:.0f} MiB" if w > 1 else "")
             + f"; {r['bytes_per_sample'] / 1024:.0f} KiB/sample"
-            + f"; {r['cpu_ms_per_sample']:.0f} CPU-ms/sample (all processes, imports included)",
+            + f"; {r['cpu_ms_per_sample']:.1f} CPU-ms/sample (all processes, imports included)"
+            + (f"; CPU share {r['cpu_share']:.2f}" if "cpu_share" in r else ""),
             flush=True,
         )
-    print(f"load average after: {os.getloadavg()[0]:.2f} (other processes share these cores)")
+    load = os.getloadavg()
+    print(
+        f"{_utc()}; load average after: "
+        + " ".join(f"{x:.2f}" for x in load)
+        + " (other processes share these cores)"
+    )
     # speed-up against the 1-worker run of the same round
     per_round = len(args.workers)
     base_of = [rows[i - i % per_round]["samples_per_s"] for i in range(len(rows))]
     print()
     print(
-        "| workers | samples | time (s) | samples/s | speed-up | CPU-ms/sample "
-        "| peak RSS driver (MiB) | peak RSS per worker (MiB) |"
+        "| workers | samples | load (1 min) | time (s) | samples/s | speed-up | CPU-ms/sample "
+        "| CPU share | peak RSS driver (MiB) | peak RSS per worker (MiB) |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r, base in zip(rows, base_of):
         worker_rss = f"{r['peak_rss_worker_mib']:.0f}" if r["workers"] > 1 else "(in driver)"
+        share = f"{r['cpu_share']:.2f}" if "cpu_share" in r else "n/a"
         print(
-            f"| {r['workers']} | {r['samples']} | {r['elapsed_s']:.1f} | {r['samples_per_s']:.1f} | "
-            f"{r['samples_per_s'] / base:.2f}x | {r['cpu_ms_per_sample']:.0f} | "
-            f"{r['peak_rss_driver_mib']:.0f} | {worker_rss} |"
+            f"| {r['workers']} | {r['samples']} | {r['load_1min']:.2f} | {r['elapsed_s']:.1f} | "
+            f"{r['samples_per_s']:.1f} | {r['samples_per_s'] / base:.2f}x | "
+            f"{r['cpu_ms_per_sample']:.1f} | {share} | {r['peak_rss_driver_mib']:.0f} | "
+            f"{worker_rss} |"
         )
     return 0
 

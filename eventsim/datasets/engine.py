@@ -530,12 +530,14 @@ _HAS_SIGMASK = hasattr(signal, "pthread_sigmask")
 
 def _pool_context(multiprocessing: Any) -> Any:
     """Workers forked from a fork server that has imported torch and the build code once, so
-    each worker starts in milliseconds instead of importing them again (as spawn does); the
-    server holds no threads, so forking it is safe. Spawn where there is no fork server."""
+    each worker starts in milliseconds instead of importing them again (as spawn does). The
+    first module it imports sets the BLAS/OpenMP libraries to one thread before they load, so
+    the server holds no threads (forking it is safe) and no worker inherits a spinning BLAS
+    thread. Spawn where there is no fork server."""
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     ctx = multiprocessing.get_context("forkserver")
-    preload = ["eventsim.datasets.engine", "threadpoolctl"]
+    preload = ["eventsim.datasets._pool_threads", "eventsim.datasets.engine", "threadpoolctl"]
     if importlib.util.find_spec("torch") is not None:
         preload += ["torch", "eventsim.simulator.core"]
     ctx.set_forkserver_preload(preload)
