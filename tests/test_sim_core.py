@@ -395,15 +395,15 @@ def test_low_pass_rounding_probe_matches_torch_addcmul():
     import eventsim.simulator.core as core
 
     fused = core._addcmul_rounding()
-    if fused is None:
-        pytest.skip("torch rounds addcmul both ways here: the low-pass stays on torch")
     rng = np.random.default_rng(0)
     a, b, c = rng.standard_normal((3, 301))
     got = torch.addcmul(*(torch.from_numpy(v) for v in (a, b, c))).numpy()
     once = np.array([float(Fraction(x) + Fraction(y) * Fraction(z)) for x, y, z in zip(a, b, c)])
     twice = a + b * c
     assert not np.array_equal(once, twice)  # the data tells the two roundings apart
-    assert np.array_equal(got, once if fused else twice)
+    # True: rounds once; False: rounds twice; None: mixes both, so matches neither
+    assert np.array_equal(got, once) == (fused is True)
+    assert np.array_equal(got, twice) == (fused is False)
 
 
 def test_long_frame_gaps_sort_like_short_ones(monkeypatch):
