@@ -707,9 +707,10 @@ def main(argv: list[str] | None = None) -> int:
         if resumed is not None and "aux_head" in resumed:
             head.load_state_dict(resumed["aux_head"])
     captured: dict[str, Any] = {}
-    model.model.visual.register_forward_hook(
-        lambda module, inputs, output: captured.__setitem__("tokens", output.pooler_output)
-    )
+    if args.aux_weight:
+        model.model.visual.register_forward_hook(
+            lambda module, inputs, output: captured.__setitem__("tokens", output.pooler_output)
+        )
 
     groups: dict[tuple[bool, bool], list] = {}
     for n, p in model.named_parameters():
