@@ -65,6 +65,18 @@ def test_overrides_are_parsed_and_validated():
     assert load_recipe(_minimal(), {"seed": 4}).fingerprint != load_recipe(_minimal()).fingerprint
 
 
+def test_optional_field_without_default_stays_out_of_the_recipe():
+    """An unset ``target_size_px`` is absent, not null: recipes written before the field existed
+    keep their fingerprints (and their partly built datasets stay resumable)."""
+    plain = load_recipe(_minimal())
+    assert "target_size_px" not in plain.source
+    assert plain.scene_config().target_size_px is None
+    sized = load_recipe(_minimal(), {"source.target_size_px": "[8, 12]"})
+    assert sized.source["target_size_px"] == [8.0, 12.0]
+    assert sized.scene_config().target_size_px == (8.0, 12.0)
+    assert sized.fingerprint != plain.fingerprint
+
+
 @pytest.mark.parametrize(
     ("data", "overrides", "needles"),
     [

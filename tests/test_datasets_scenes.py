@@ -236,10 +236,24 @@ def test_new_options_leave_other_scenes_unchanged():
         assert "pattern" not in a.meta["objects"][0]
 
 
+def test_target_size_sets_the_target_only():
+    small = SceneConfig(mode="target", **{**SMALL, "sensor_size": (160, 160)})
+    tiny = small.replace(target_size_px=(7, 9))
+    assert small.target_size_px is None
+    for seed in range(6):
+        objects = draw_sample(tiny, seed, render_frames=False).meta["objects"]
+        assert 7 <= objects[0]["size_px"] <= 9
+        assert all(14 <= o["size_px"] <= 20 for o in objects[1:])
+        # unset, the target draws from object_size_px like the clutter
+        objects = draw_sample(small, seed, render_frames=False).meta["objects"]
+        assert all(14 <= o["size_px"] <= 20 for o in objects)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "needle"),
     [
         ({"mode": "maze"}, "vqa, target"),
+        ({"target_size_px": (2, 4)}, "target_size_px"),
         ({"position_grid": "4x4"}, "3x3, 2x2"),
         ({"question_types": ("count",), "mode": "target"}, "color, shape, position, pattern"),
         ({"camera_share": 1.5}, "camera_share"),

@@ -291,7 +291,6 @@ def test_token_labels_mark_the_target_and_follow_dropped_tokens(tool, tmp_path):
 
     cfg = tool.scene_config(tool.DEFAULT_RECIPE)
     colors = tool.aux_classes()[1]
-    labelled = 0
     for seed in range(12):
         s = draw_sample(cfg, seed, render_frames=False)
         target = s.meta["objects"][s.meta["target"]]
@@ -299,9 +298,8 @@ def test_token_labels_mark_the_target_and_follow_dropped_tokens(tool, tmp_path):
         assert pat.shape == col.shape == (64,)
         on = pat > 0
         assert set(col[~on]) == {-100}
-        if not on.any():  # a small target split over four tokens covers none of them enough
-            continue
-        labelled += 1
+        # a target smaller than a token still labels the token that holds most of it
+        assert on.any(), f"seed {seed}: no token labelled"
         assert set(pat[on]) == {1 + PATTERNS.index(target["pattern"])}
         assert set(col[on]) == {colors.index(target["color"])}
         # the labelled tokens touch the target's centre token, and there are few of them
@@ -309,7 +307,6 @@ def test_token_labels_mark_the_target_and_follow_dropped_tokens(tool, tmp_path):
         rows, cols = np.nonzero(on.reshape(8, 8))
         assert np.all(np.abs(rows - cy // 28) <= 1) and np.all(np.abs(cols - cx // 28) <= 1)
         assert on.sum() <= 4
-    assert labelled >= 6
     # in training batches the labels follow the kept tokens, and downsampled images are ignored
     args = _args(tool, tmp_path / "m", "--steps", "4", "--sparse-from", "0", "--drop-share", "1")
     from epvlm.processing import build_offline_processor

@@ -261,9 +261,12 @@ def aux_classes() -> tuple[list[str], list[str]]:
     return ["background", *scenes.PATTERNS], list(scenes.COLORS)
 
 
-# A token counts as the target's when this share of its pixels is saturated: the target is the
-# only coloured object (clutter is grey, the background's tint stays far below the threshold).
+# A token counts as the target's when this share of its pixels is saturated (the target is the
+# only coloured object: clutter is grey, the background's tint stays far below the threshold),
+# or when it holds this share of the target's saturated pixels, and the best-covered token always
+# does: a target smaller than a token covers no token by a quarter and would get no label at all.
 TARGET_COVER = 0.25
+TARGET_SHARE = 0.3
 SATURATION_MIN = 40
 
 
@@ -278,6 +281,9 @@ def token_labels(sample, grid: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]
     cover = saturated.reshape(rows, h // rows, cols, w // cols).mean((1, 3)).reshape(-1)
     target = sample.meta["objects"][sample.meta["target"]]
     on = cover >= TARGET_COVER
+    if cover.sum() > 0:
+        on |= cover >= TARGET_SHARE * cover.sum()
+        on[np.argmax(cover)] = True
     pattern = patterns.index(target["pattern"]) if target.get("pattern") else -100
     pat = np.where(on, pattern, 0)
     col = np.where(on, colors.index(target["color"]), -100)

@@ -143,6 +143,11 @@ SOURCE_FIELDS: dict[str, dict[str, Field]] = {
         "object_size_px": Field(
             "pair", _scene_default("object_size_px"), "object diameter in pixels [min, max]"
         ),
+        "target_size_px": Field(
+            "pair",
+            _scene_default("target_size_px"),
+            "target mode: the target's diameter in pixels [min, max]; unset: object_size_px",
+        ),
         "motion_px": Field(
             "pair",
             _scene_default("motion_px"),
@@ -445,7 +450,10 @@ def _check_table(
         if name not in values:
             if spec.required:
                 raise RecipeError(f"missing required field {table}.{name} ({spec.doc})")
-            out[name] = copy.deepcopy(spec.default)
+            # an optional field without a default stays out, so adding one leaves the
+            # fingerprints of recipes that do not set it (and their resumable builds) as they were
+            if spec.default is not None:
+                out[name] = copy.deepcopy(spec.default)
             continue
         out[name] = _check_value(f"{table}.{name}", values[name], spec)
     return out
@@ -511,7 +519,7 @@ def _check_value(name: str, value: Any, spec: Field) -> Any:
     if spec.kind == "pair":
         if value[0] > value[1]:
             raise RecipeError(f"{name} = {value!r}; expected [low, high] with low <= high")
-        if isinstance(spec.default[0], int):
+        if spec.default is not None and isinstance(spec.default[0], int):
             if any(float(v) != int(v) for v in value):
                 raise RecipeError(f"{name} = {value!r}; expected a [low, high] pair of integers")
             value = [int(v) for v in value]
@@ -594,6 +602,8 @@ def recipe_fields_markdown() -> str:
         out = []
         for name, f in fields.items():
             default = "(required)" if f.required else json.dumps(f.default)
+            if f.default is None and not f.required:
+                default = "(unset)"
             allowed = ""
             if f.choices:
                 allowed = ", ".join(f"`{c}`" for c in f.choices)

@@ -125,6 +125,8 @@ class SceneConfig:
     camera_share: float = 0.0
     #: Object diameter in pixels.
     object_size_px: tuple[float, float] = (30.0, 46.0)
+    #: ``target``: the target's diameter in pixels; ``None``: ``object_size_px``, like clutter.
+    target_size_px: tuple[float, float] | None = None
     #: Distance a moving object travels during the event window, in pixels.
     motion_px: tuple[float, float] = (12.0, 24.0)
     #: Largest motion between two rendered frames of the window, in pixels.
@@ -148,6 +150,8 @@ class SceneConfig:
         object.__setattr__(self, "question_types", tuple(self.question_types))
         for name in ("n_objects", "n_clutter", "object_size_px", "motion_px"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
+        if self.target_size_px is not None:
+            object.__setattr__(self, "target_size_px", tuple(self.target_size_px))
         self.validate()
 
     def validate(self) -> None:
@@ -164,6 +168,8 @@ class SceneConfig:
         _range("n_objects", self.n_objects, 1, len(SHAPES))
         _range("n_clutter", self.n_clutter, 0, 12)
         _range("object_size_px", self.object_size_px, 6, min(width, height) / 3)
+        if self.target_size_px is not None:
+            _range("target_size_px", self.target_size_px, 6, min(width, height) / 3)
         _range("motion_px", self.motion_px, 0.5, min(width, height) / 2)
         if not (math.isfinite(self.window_ms) and self.window_ms > 0):
             raise ParameterError(f"window_ms = {self.window_ms!r}; expected a value > 0")
@@ -495,7 +501,7 @@ def _layout_target(
         for i in range(n_clutter):
             grey = _grey_level(rng, bg_level)
             specs.append((str(rng.choice(SHAPES)), "grey", (grey, grey, grey), i == mover, None))
-        objects = _place_all(rng, config, specs)
+        objects = _place_all(rng, config, specs, first_size_px=config.target_size_px)
         if objects is not None:
             return objects
     raise ParameterError(
@@ -513,12 +519,18 @@ def _grey_level(rng, bg_level: float) -> float:
     return 30.0 if bg_level > 128 else 225.0
 
 
-def _place_all(rng, config, specs) -> list[SceneObject] | None:
-    """Place objects given as ``(shape, colour, rgb, moving[, pattern])``; None if one does not fit."""
+def _place_all(
+    rng, config, specs, first_size_px: tuple[float, float] | None = None
+) -> list[SceneObject] | None:
+    """Place objects given as ``(shape, colour, rgb, moving[, pattern])``; None if one does not fit.
+
+    ``first_size_px`` is the size range of the first object (the target), when not the others'.
+    """
     objects: list[SceneObject] = []
     for shape, color, rgb, moving, *rest in specs:
         pattern = rest[0] if rest else None
-        size = float(rng.uniform(*config.object_size_px))
+        size_range = first_size_px if first_size_px is not None and not objects else None
+        size = float(rng.uniform(*(size_range or config.object_size_px)))
         spot = _place(rng, config, objects, size, moving)
         if spot is None:
             return None
