@@ -237,6 +237,7 @@ def vs_h5py(path: Path, ev: np.ndarray, rounds: int) -> None:
         if not same:
             raise SystemExit(f"{name}: read-back mismatch")
         del got
+    load_before = os.getloadavg()
     best = dict.fromkeys(runs, float("inf"))
     for _ in range(rounds):
         for name, run in runs.items():
@@ -245,7 +246,9 @@ def vs_h5py(path: Path, ev: np.ndarray, rounds: int) -> None:
             del got
             best[name] = min(best[name], clock.wall)
     base = best["plain h5py"]
-    print(f"\n{len(ev) / 1e6:.1f} M events, best of {rounds} alternating rounds:")
+    # ratios on this shared 2-core VM swing with other jobs: the load says how shared it was
+    load = " -> ".join(" ".join(f"{v:.2f}" for v in la) for la in (load_before, os.getloadavg()))
+    print(f"\n{len(ev) / 1e6:.1f} M events, best of {rounds} alternating rounds (load {load}):")
     for name, wall in best.items():
         print(f"  {name:24s} {wall * 1e3:6.1f} ms  {base / wall:.2f}x plain h5py")
 
