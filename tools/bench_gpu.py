@@ -92,14 +92,14 @@ def clips(quick: bool, n_random: int) -> dict[str, tuple[np.ndarray, np.ndarray]
         "sine-32x32-float": _sine(60 if quick else 400),
     }
     frames, ts = moving_shapes_clip(
-        346, 260, duration_s=0.25 if quick else 2.0, fps=30, seed=0, n_shapes=4
+        346, 260, duration_s=0.25 if quick else 1.0, fps=30, seed=0, n_shapes=4
     )
     out["shapes-346x260-rgb"] = (frames, ts)
     rand = _random_video(346, 260, n_random)
     rand_ts = np.round(np.arange(n_random) * 1e6 / 30).astype(np.int64)
     out[f"random-346x260-{n_random}f"] = (rand, rand_ts)
     # HDR float input takes the device's own log and exp (no uint8 lookup tables)
-    n_float = min(n_random, 100)
+    n_float = min(n_random, 60)
     out[f"random-346x260-{n_float}f-float"] = (rand[:n_float] * 1.3, rand_ts[:n_float])
     return out
 
@@ -262,9 +262,12 @@ def simulators_on(device: str) -> Iterator[None]:
     import eventsim.simulator.pipeline as pipeline
     from eventsim.simulator.core import EventSimulator
 
+    built = []
+
     class OnDevice(EventSimulator):
         def __init__(self, *args: Any, device: str = "cpu", **kwargs: Any) -> None:
             super().__init__(*args, device=target, **kwargs)
+            built.append(self.device)
 
     target = device
     saved = package.EventSimulator, pipeline.EventSimulator
@@ -273,6 +276,9 @@ def simulators_on(device: str) -> Iterator[None]:
         yield
     finally:
         package.EventSimulator, pipeline.EventSimulator = saved  # type: ignore[misc]
+    if not built:
+        # a case that imports the class some other way would silently stay on CPU
+        raise RuntimeError("a golden case built no simulator through the replaced class")
 
 
 def golden(device: str, has_numba: bool, report: dict) -> int:
@@ -388,9 +394,10 @@ def speed(args: argparse.Namespace, has_numba: bool, report: dict) -> None:
                 results[where] = (n, *best)
             fps = {k: n / wall for k, (n, wall, _) in results.items()}
             for where, (n, wall, n_ev) in results.items():
+                label = device if where == "device" else "cpu"
                 ratio = f"{fps['device'] / fps['cpu']:.1f}x" if where == "device" else ""
                 print(
-                    f"| {size} | {preset} | {device if where == 'device' else 'cpu'} | {n} | {n_ev / n:,.0f} | {n / wall:,.1f} | "
+                    f"| {size} | {preset} | {label} | {n} | {n_ev / n:,.0f} | {n / wall:,.1f} | "
                     f"{n_ev / wall / 1e6:.2f} | {wall / n * 1e3:.2f} | {ratio} |",
                     flush=True,
                 )
@@ -398,7 +405,7 @@ def speed(args: argparse.Namespace, has_numba: bool, report: dict) -> None:
                     {
                         "size": size,
                         "preset": preset,
-                        "where": device if where == "device" else "cpu",
+                        "where": label,
                         "frames": n,
                         "events": n_ev,
                         "wall_s": wall,
@@ -443,13 +450,26 @@ def header(device: str, report: dict) -> bool:
 
     has_numba = importlib.util.find_spec("numba") is not None
     if has_numba:
+        # numba compiles on first call: a small noisy run (walk, shot noise, assembly) shows
+        # whether this numba builds the kernels, before the tables depend on them
+        params = presets()["noisy+hot"]
+        frames, _ = _step_pair()
         try:
-            import eventsim.simulator._kernels  # noqa: F401
-        except (ImportError, RuntimeError, OSError) as exc:
-            print(f"numba kernels do not load ({exc}); CPU runs use the torch path")
+            with cpu_path(True):
+                run_sim(
+                    params, np.concatenate([frames, frames[:1]]), [0, 10_000, 20_000], "cpu", True
+                )
+        except Exception as exc:  # any failure here means: measure without the kernels
+            print(f"numba kernels do not work here ({type(exc).__name__}: {exc})")
+            print("CPU runs use the torch path")
             has_numba = False
     import eventsim.simulator.core as core
 
+    memory = (
+        f"{torch.cuda.get_device_properties(device).total_memory / 2**30:.1f} GiB"
+        if device.startswith("cuda")
+        else None
+    )
     info = {
         "device": device,
         "device_name": (
@@ -457,6 +477,7 @@ def header(device: str, report: dict) -> bool:
             if device.startswith("cuda")
             else platform.processor()
         ),
+        "device_memory": memory,
         "torch": torch.__version__,
         "cuda": torch.version.cuda,
         "python": platform.python_version(),
@@ -485,7 +506,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, help="device frames per speed run (default 300)")
     parser.add_argument("--cpu-frames", type=int, help="CPU frames per speed run (default 20)")
     parser.add_argument(
-        "--random-frames", type=int, help="frames of the random 346x260 clip (default 300)"
+        "--random-frames", type=int, help="frames of the random 346x260 clip (default 200)"
     )
     parser.add_argument("--repeats", type=int, default=2, help="timed runs, best kept")
     parser.add_argument("--cpu-threads", type=int, help="torch CPU threads (default: torch's)")
@@ -495,7 +516,7 @@ def main(argv: list[str] | None = None) -> int:
     args.sizes = args.sizes or (["160x120", "320x240"] if args.quick else list(SPEED_SIZES))
     args.frames = args.frames or (12 if args.quick else 300)
     args.cpu_frames = args.cpu_frames or (6 if args.quick else 20)
-    args.random_frames = args.random_frames or (20 if args.quick else 300)
+    args.random_frames = args.random_frames or (20 if args.quick else 200)
     if min(args.frames, args.cpu_frames, args.repeats, args.random_frames - 1) < 1:
         print(
             "error: --frames, --cpu-frames and --repeats must be >= 1, --random-frames >= 2",
