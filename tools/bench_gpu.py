@@ -543,19 +543,27 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     started = time.perf_counter()
     report: dict[str, Any] = {"args": {k: str(v) for k, v in vars(args).items()}}
-    has_numba = header(args.device, report)
+
+    def save() -> None:
+        # after every section, so a run cut short by a time limit keeps what it measured
+        report["mismatches"] = bad
+        report["seconds"] = round(time.perf_counter() - started, 1)
+        if out_file is not None:
+            out_file.parent.mkdir(parents=True, exist_ok=True)
+            out_file.write_text(json.dumps(report, indent=2) + "\n")
+
     bad = 0
+    has_numba = header(args.device, report)
     if not args.no_identity:
         bad += identity(args.device, args.quick, args.random_frames, has_numba, report)
+        save()
         bad += golden(args.device, has_numba, report)
+        save()
     if not args.no_speed:
         speed(args, has_numba, report)
-    report["mismatches"] = bad
-    report["seconds"] = round(time.perf_counter() - started, 1)
+    save()
     print(f"\n{bad} run(s) differ from the CPU reference; {report['seconds']} s in all")
     if out_file is not None:
-        out_file.parent.mkdir(parents=True, exist_ok=True)
-        out_file.write_text(json.dumps(report, indent=2) + "\n")
         print(f"wrote {out_file}")
     return 1 if bad else 0
 
