@@ -108,6 +108,10 @@ def _hash_normal(seed: int, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Standard normal per (a, b) pair, a pure function of (seed, a, b): Box-Muller on two
     26-bit uniforms cut from one splitmix64 hash."""
     torch = _torch()
+    if a.device.type != "cpu":
+        # CUDA's log and cos may differ from the CPU's in the last bit, and a leak speed that
+        # differs in the last bit can move a leak event: draw on the CPU, as the CPU path does
+        return _hash_normal(seed, a.cpu(), b.cpu()).to(a.device)
     key = (int(seed) * 1_000_003 + 7) & ((1 << 62) - 1)
     z = _mix64(_mix64(a * 0x9E3779B1 + key) ^ b)
     scale = 1.0 / 2.0**26
@@ -320,7 +324,8 @@ class EventSimulator:
         torch = _torch()
         if luma.dtype == torch.uint8:
             return _mean_factors(luma.sum(dim=1, dtype=torch.int64).tolist(), luma.shape[1])
-        return [float(self._intensity_factor(row).mean()) for row in luma]
+        # on the CPU: a CUDA reduction sums in another order, and the mean sets the noise rate
+        return [float(self._intensity_factor(row.cpu()).mean()) for row in luma]
 
     def _drift(self, base, speed, anchor, t_us: int):
         return base + speed * (t_us - anchor).to(speed.dtype)
@@ -443,7 +448,9 @@ class EventSimulator:
         if table is None:
             if len(self._gains) >= 64:  # variable frame rates: keep the cache bounded
                 self._gains.clear()
-            table = 1.0 - torch.exp(self._a_lut * (-self._w * dt))
+            # on the CPU for every device: CUDA's exp may differ in the last bit
+            a_lut = torch.from_numpy(self._a_lut_np)
+            table = (1.0 - torch.exp(a_lut * (-self._w * dt))).to(self.device)
             self._gains[dt] = table
         return table
 
