@@ -296,10 +296,11 @@ def headline(summary: Mapping[str, Any], keep: float = HEADLINE_KEEP) -> list[st
 
 
 def findings(
-    summary: Mapping[str, Any], keep: float = HEADLINE_KEEP, target: float = 0.98
+    summary: Mapping[str, Any], keep: float = HEADLINE_KEEP, target: float = 0.95
 ) -> list[str]:
     """Plain statements read off the numbers, including where a baseline matches or beats the
-    event prior and what still targets cost."""
+    event prior and what still targets cost. ``target`` is the share of dense accuracy the demo
+    asks of `event` where things move (issue 11: 95 % at τ = 0.5)."""
     out: list[str] = []
     rows = summary["rows"]
     dense = find_row(rows, "dense", 1.0)
