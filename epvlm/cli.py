@@ -15,13 +15,12 @@ import sys
 from pathlib import Path
 
 from epvlm import __version__
+from eventsim.cli import run_script
 from eventsim.cli.common import (
     add_renamed_option,
     check_output,
     cli_command,
-    dispatch,
     make_parser,
-    prepare_script_exit,
 )
 from eventsim.errors import InputError, ParameterError
 
@@ -609,17 +608,7 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    status: int | None = None
-    try:
-        status = dispatch("epvlm", __version__, COMMANDS, argv)
-        if argv is None:
-            prepare_script_exit()
-        return status
-    except KeyboardInterrupt:
-        if status is not None:  # the command has finished and said its last line
-            return status
-        print("epvlm: interrupted", file=sys.stderr)
-        return 130
+    return run_script("epvlm", __version__, COMMANDS, argv)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ function that returns an exit status, so commands are tested in-process and impo
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Mapping
 
 from eventsim import __version__
 
@@ -23,21 +24,33 @@ COMMANDS: dict[str, tuple[str, str]] = {
 MOVED = {"demo": "epvlm demo"}
 
 
-def main(argv: list[str] | None = None) -> int:
+def run_script(
+    prog: str,
+    version: str,
+    commands: Mapping[str, tuple[str | Callable[[list[str]], int], str]],
+    argv: list[str] | None,
+    moved: dict[str, str] | None = None,
+) -> int:
+    """A script's ``main``: dispatch the command, and turn a Ctrl-C into one line and status 130
+    (shared by the ``eventsim`` and ``epvlm`` scripts)."""
     status: int | None = None
     try:
         # imported here, inside the try: a Ctrl-C at start-up is one line too, not a traceback
         from eventsim.cli.common import dispatch, prepare_script_exit
 
-        status = dispatch("eventsim", __version__, COMMANDS, argv, moved=MOVED)
+        status = dispatch(prog, version, commands, argv, moved=moved)
         if argv is None:
             prepare_script_exit()
         return status
     except KeyboardInterrupt:
         if status is not None:  # the command has finished and said its last line
             return status
-        print("eventsim: interrupted", file=sys.stderr)
+        print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_script("eventsim", __version__, COMMANDS, argv, moved=MOVED)
 
 
 if __name__ == "__main__":
