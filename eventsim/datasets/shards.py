@@ -32,12 +32,12 @@ import numpy as np
 from eventsim.datasets.sources import BuiltSample
 from eventsim.errors import DatasetError, InvalidEventsError
 from eventsim.events import EVENT_DTYPE, validate_events
+from eventsim.io.hdf5_format import COLUMNS
 from eventsim.outputs import check_interrupted, fsync_file, temp_path, with_disk_state
 
 SHARD_FORMAT = "eventsim-vqa-shard"
 SHARD_FORMAT_VERSION = "1.0"
 _LIBVER = ("earliest", "v110")
-_COLUMNS = (("x", np.uint16), ("y", np.uint16), ("t", np.int64), ("p", np.uint8))
 
 
 def shard_filename(split: str, shard: int) -> str:
@@ -134,7 +134,7 @@ def write_shard(
             for pos, (_, s) in enumerate(samples):
                 g = root.create_group(f"{pos:05d}")
                 ev = g.create_group("events")
-                for name, dtype in _COLUMNS:
+                for name, dtype in COLUMNS:
                     _dataset(
                         ev,
                         name,
@@ -211,7 +211,7 @@ def read_events(group: h5py.Group) -> np.ndarray:
     ev = group["events"]
     n = ev["t"].shape[0]
     out = np.empty(n, dtype=EVENT_DTYPE)
-    for name, _ in _COLUMNS:
+    for name, _ in COLUMNS:
         out[name] = ev[name][()]
     return out
 

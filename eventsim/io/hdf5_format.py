@@ -20,5 +20,14 @@ the last event, so every window end inside the recording has an index.
 
 from __future__ import annotations
 
+import numpy as np
+
 FORMAT_NAME = "eventsim-events"
 FORMAT_VERSION = "1.0"
+#: The /events columns and their stored dtypes, in DSEC's layout (built datasets' shards too).
+COLUMNS: tuple[tuple[str, type[np.generic]], ...] = (
+    ("x", np.uint16),
+    ("y", np.uint16),
+    ("t", np.int64),
+    ("p", np.uint8),
+)

@@ -18,7 +18,7 @@ import numpy as np
 from eventsim._version import __version__
 from eventsim.errors import EventFileError, InvalidEventsError, OutputExistsError, ParameterError
 from eventsim.events import EVENT_DTYPE, as_events, check_sensor_size
-from eventsim.io.hdf5_format import FORMAT_NAME, FORMAT_VERSION
+from eventsim.io.hdf5_format import COLUMNS, FORMAT_NAME, FORMAT_VERSION
 from eventsim.options import CODECS, Codec
 from eventsim.outputs import (
     check_interrupted,
@@ -43,7 +43,6 @@ CODEC: Codec = "lz4"
 # The writer buffers this many chunks before one append, so each flush is chunk-aligned.
 FLUSH_CHUNKS = 4
 _MS_CHUNK = 4096
-_COLUMNS = (("x", np.uint16), ("y", np.uint16), ("t", np.int64), ("p", np.uint8))
 _RESERVED_ATTRS = frozenset(
     ("format", "format_version", "sensor_width", "sensor_height", "params", "source", "software")
 )
@@ -191,7 +190,7 @@ class EventWriter:
                     chunks=(self._chunk,),
                     **self._filters[name],
                 )
-                for name, dtype in _COLUMNS
+                for name, dtype in COLUMNS
             }
             self._ms_ds = self._f.create_dataset(
                 "ms_to_idx",
@@ -205,7 +204,7 @@ class EventWriter:
             self.abort()
             raise
         cap = FLUSH_CHUNKS * self._chunk
-        self._buf = {name: np.empty(cap, dtype=dtype) for name, dtype in _COLUMNS}
+        self._buf = {name: np.empty(cap, dtype=dtype) for name, dtype in COLUMNS}
         self._nbuf = 0
         self._nflushed = 0
         self._t_offset = None if t_offset_us is None else int(t_offset_us)
@@ -336,7 +335,7 @@ class EventWriter:
         n = self._nbuf
         if n:
             a, b = self._nflushed, self._nflushed + n
-            for name, _ in _COLUMNS:
+            for name, _ in COLUMNS:
                 ds = self._ds[name]
                 ds.resize((b,))
                 ds[a:b] = self._buf[name][:n]
