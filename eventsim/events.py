@@ -246,7 +246,11 @@ def concat_events(chunks: Iterable[np.ndarray]) -> np.ndarray:
     parts = [as_events(c) for c in chunks]
     if not parts:
         return empty_events()
-    return np.concatenate(parts)
+    if len(parts) == 1:
+        return parts[0].copy()
+    # as raw bytes: numpy copies a packed structured dtype field by field, 7x slower
+    raw = np.concatenate([np.ascontiguousarray(p).view(np.uint8) for p in parts])
+    return raw.view(EVENT_DTYPE)
 
 
 def slice_time(

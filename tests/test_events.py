@@ -73,6 +73,17 @@ def test_concat_and_empty(small_events):
     both = concat_events([small_events[:10], empty_events(), small_events[10:20]])
     assert np.array_equal(both, small_events[:20])
     assert concat_events([]).dtype == EVENT_DTYPE
+    # strided views, a single part (a copy, not the caller's array) and other field widths
+    strided = concat_events([small_events[::3], small_events[1::3]])
+    assert strided.dtype == EVENT_DTYPE
+    assert np.array_equal(strided, np.concatenate([small_events[::3], small_events[1::3]]))
+    alone = concat_events([small_events])
+    assert np.array_equal(alone, small_events) and not np.shares_memory(alone, small_events)
+    wide = np.zeros(2, dtype=[("x", "u4"), ("y", "u4"), ("t", "u8"), ("p", "?")])
+    wide["t"], wide["p"] = [7, 9], [True, False]
+    mixed = concat_events([small_events[:1], wide])
+    assert mixed.dtype == EVENT_DTYPE and mixed["t"][1:].tolist() == [7, 9]
+    assert mixed["p"][1:].tolist() == [1, 0]
 
 
 def test_as_events_converts_field_widths(small_events):

@@ -23,7 +23,13 @@ from eventsim.errors import (
     ParameterError,
     require,
 )
-from eventsim.events import EVENT_DTYPE, StreamCheck, check_sensor_size, infer_sensor_size
+from eventsim.events import (
+    EVENT_DTYPE,
+    StreamCheck,
+    check_sensor_size,
+    concat_events,
+    infer_sensor_size,
+)
 from eventsim.io.hdf5 import EventWriter, strict_events
 from eventsim.outputs import (
     check_interrupted,
@@ -307,8 +313,7 @@ def write_events(
 
 
 def _collect(packets: Iterable[np.ndarray]) -> np.ndarray:
-    parts = list(packets)
-    return np.concatenate(parts) if parts else np.zeros(0, dtype=EVENT_DTYPE)
+    return concat_events(packets)
 
 
 def npy_dtype(sensor_size: tuple[int, int]) -> np.dtype:

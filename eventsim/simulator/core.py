@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from eventsim.errors import InputError, ParameterError
-from eventsim.events import EVENT_DTYPE, check_sensor_size, empty_events
+from eventsim.events import EVENT_DTYPE, check_sensor_size, concat_events, empty_events
 from eventsim.simulator.params import DVSParams
 
 if TYPE_CHECKING:
@@ -344,7 +344,7 @@ class EventSimulator:
                 parts.append(ev)
         if not parts:
             return empty_events()
-        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+        return parts[0] if len(parts) == 1 else concat_events(parts)
 
     def _start(self, luma0: torch.Tensor, t0: int) -> None:
         torch = _torch()
