@@ -312,10 +312,6 @@ def write_events(
     return Path(path)
 
 
-def _collect(packets: Iterable[np.ndarray]) -> np.ndarray:
-    return concat_events(packets)
-
-
 def npy_dtype(sensor_size: tuple[int, int]) -> np.dtype:
     """`EVENT_DTYPE` whose x and y fields carry ``sensor_size`` (W, H) as titles
     (``sensor_width=W``), so a .npy keeps it; numpy ignores titles when comparing dtypes or
@@ -344,14 +340,14 @@ def npy_sensor_size(dtype: np.dtype) -> tuple[int, int] | None:
 
 
 def _write_npy(tmp: Path, packets: Iterable[np.ndarray], size: tuple[int, int], fmt: str) -> int:
-    ev = _collect(packets)
+    ev = concat_events(packets)
     with open(tmp, "wb") as fh:
         np.save(fh, ev.view(npy_dtype(size)))
     return len(ev)
 
 
 def _write_npz(tmp: Path, packets: Iterable[np.ndarray], size: tuple[int, int], fmt: str) -> int:
-    ev = _collect(packets)
+    ev = concat_events(packets)
     with open(tmp, "wb") as fh:
         np.savez_compressed(
             fh,
