@@ -68,3 +68,46 @@ def test_eventsim_never_imports_epvlm():
                 names = [node.module]
             offenders += [f"{path.name}: {n}" for n in names if n.split(".")[0] == "epvlm"]
     assert offenders == []
+
+
+_EXIT_NOW = """
+import atexit, sys, threading
+from pathlib import Path
+from eventsim.cli.common import exit_now
+atexit.register(lambda: Path(sys.argv[1]).write_text("atexit ran"))
+if sys.argv[2] == "thread":
+    gate = threading.Event()
+    threading.Thread(target=gate.wait).start()
+    exit_now(3)
+    print("returned", end="")
+    gate.set()
+    sys.exit(4)
+sys.stdout.write("buffered, never flushed")
+exit_now(3)
+print("not reached")
+"""
+
+
+def test_exit_now_flushes_output_runs_atexit_and_keeps_the_status(tmp_path):
+    marker = tmp_path / "marker"
+    proc = subprocess.run(
+        [sys.executable, "-c", _EXIT_NOW, str(marker), "plain"], capture_output=True, text=True
+    )
+    assert (proc.returncode, proc.stdout) == (3, "buffered, never flushed")
+    assert marker.read_text() == "atexit ran"
+
+
+def test_exit_now_leaves_the_normal_exit_to_a_running_thread(tmp_path):
+    marker = tmp_path / "marker"
+    proc = subprocess.run(
+        [sys.executable, "-c", _EXIT_NOW, str(marker), "thread"], capture_output=True, text=True
+    )
+    assert (proc.returncode, proc.stdout) == (4, "returned")
+    assert marker.read_text() == "atexit ran"
+
+
+def test_console_script_output_survives_the_fast_exit(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "eventsim", "--version"], capture_output=True, text=True
+    )
+    assert (proc.returncode, proc.stdout.strip()) == (0, f"eventsim {__version__}")

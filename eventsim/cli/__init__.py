@@ -36,11 +36,12 @@ def run_script(
     status: int | None = None
     try:
         # imported here, inside the try: a Ctrl-C at start-up is one line too, not a traceback
-        from eventsim.cli.common import dispatch, prepare_script_exit
+        from eventsim.cli.common import dispatch, exit_now, prepare_script_exit
 
         status = dispatch(prog, version, commands, argv, moved=moved)
         if argv is None:
             prepare_script_exit()
+            exit_now(status)
         return status
     except KeyboardInterrupt:
         if status is not None:  # the command has finished and said its last line

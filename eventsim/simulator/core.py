@@ -22,6 +22,7 @@ Choices worth knowing:
 from __future__ import annotations
 
 import math
+import time
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -43,8 +44,12 @@ _LUMA_F = (0.299, 0.587, 0.114)
 #: Use the numba kernels (pixel walk, shot noise, event assembly) on CPU when numba is
 #: installed (tests switch them off to check that the pure-torch path gives the same events).
 _USE_NUMBA = True
-# events after which a simulator loads the kernel (its ~0.5 s load is then repaid)
-_KERNEL_AFTER_EVENTS = 3_000_000
+# seconds a simulator spends on the torch path before it loads the kernels. Their load (numba's
+# import and target set-up, ~0.5 s here) is repaid only by a long run: the kernels save about
+# half of the torch path's time without noise and 70 % with shot noise, so an event count is a
+# poor proxy (ideal breaks even near 20 M events, noisy near 4 M). Waiting until the torch path
+# has cost about what the load costs bounds the loss either way (the ski-rental rule).
+_KERNEL_AFTER_TORCH_S = 1.0
 _NO_NUMBA = False  # set once loading the kernel failed
 _UNPROBED = object()
 _ADDCMUL_FUSED: object = _UNPROBED  # see `_addcmul_rounding`
@@ -201,7 +206,7 @@ class EventSimulator:
         # (see `_kernel_for`).
         self._kernel: ModuleType | None = None
         self._may_use_kernel = self.device.type == "cpu"
-        self._n_emitted = 0
+        self._torch_path_s = 0.0
         # the numba walk's record and pause buffers, grown as needed and kept between batches
         self._rec_buf = np.empty((0, 6), np.float64)
         self._pause_buf = np.empty((0, 4), np.int64)
@@ -377,7 +382,8 @@ class EventSimulator:
         if t_count == 0:
             return empty_events()
         if self._may_use_kernel and self._kernel is None:
-            self._kernel = _kernel_for(self._n_emitted)
+            self._kernel = _kernel_for(self._torch_path_s)
+        started = time.perf_counter() if self._kernel is None else None
         t_prev0 = self._t_prev
         assert t_prev0 is not None  # set by _start
         t_starts = [t_prev0, *(int(v) for v in ts[:-1])]
@@ -419,7 +425,8 @@ class EventSimulator:
             dev = self.device
             noise = [tuple(torch.from_numpy(a).to(dev) for a in ev) for ev in noise]
             ev = self._assemble(records, noise, t_prev0, t_ends[-1])
-        self._n_emitted += ev.size
+        if started is not None:
+            self._torch_path_s += time.perf_counter() - started
         return ev
 
     def _lowpass(self, luma: torch.Tensor, t_starts: list[int], t_ends: list[int]):
@@ -996,16 +1003,17 @@ class EventSimulator:
         return out
 
 
-def _kernel_for(n_emitted: int) -> ModuleType | None:
+def _kernel_for(torch_path_s: float) -> ModuleType | None:
     """The numba kernels' module once it pays: already loaded in this process, or the
-    simulator has emitted `_KERNEL_AFTER_EVENTS` events (a long run). None without numba."""
+    simulator has spent `_KERNEL_AFTER_TORCH_S` on the torch path (a long run). None without
+    numba."""
     import sys
 
     global _NO_NUMBA
     if not _USE_NUMBA or _NO_NUMBA:
         return None
     loaded = sys.modules.get("eventsim.simulator._kernels")
-    if loaded is None and n_emitted < _KERNEL_AFTER_EVENTS:
+    if loaded is None and torch_path_s < _KERNEL_AFTER_TORCH_S:
         return None
     try:
         from eventsim.simulator import _kernels
