@@ -122,14 +122,31 @@ def test_build_layout_and_samples_match_the_generator(tmp_path):
         assert qt in text
 
 
-def test_workers_do_not_change_the_bytes(tmp_path):
+def test_workers_do_not_change_the_bytes(tmp_path, monkeypatch):
+    from eventsim.datasets import _cpu
+
     recipe = tiny_recipe(tmp_path, train=0, test=6, shard=2)
-    build_dataset(recipe, tmp_path / "w1", workers=1, progress=False)
-    build_dataset(recipe, tmp_path / "w2", workers=2, progress=False)
-    a, b = shard_bytes(tmp_path / "w1"), shard_bytes(tmp_path / "w2")
-    assert len(a) == 3 and a == b
-    for name in ("dataset.json", "samples.jsonl"):
-        assert (tmp_path / "w1" / name).read_bytes() == (tmp_path / "w2" / name).read_bytes()
+    w1 = build_dataset(recipe, tmp_path / "w1", workers=1, progress=False)
+    assert (w1.shards_in_process, w1.pool_workers, w1.workers_note) == (3, 0, "")
+    w2 = build_dataset(recipe, tmp_path / "w2", workers=2, progress=False, exact_workers=True)
+    assert (w2.shards_in_process, w2.pool_workers) == (0, 2)
+    # the cores free for the build, as measured before each shard: 0.7 -> build it here, 2.2 ->
+    # hand the rest to a pool
+    free = iter([0.7, 2.2])
+    monkeypatch.setattr(_cpu.FreeCores, "read", lambda self, min_window_s=0.0: next(free))
+    mixed = build_dataset(recipe, tmp_path / "mixed", workers=2, progress=False)
+    assert (mixed.shards_in_process, mixed.pool_workers) == (1, 2)
+    assert "1 shard(s) built in this process" in mixed.text()
+    monkeypatch.setattr(_cpu.FreeCores, "read", lambda self, min_window_s=0.0: 0.7)
+    busy = build_dataset(recipe, tmp_path / "busy", workers=4, progress=False)
+    assert (busy.shards_in_process, busy.pool_workers) == (3, 0)
+    assert "0.7 core(s) free" in busy.text()
+    a = shard_bytes(tmp_path / "w1")
+    assert len(a) == 3
+    for other in ("w2", "mixed", "busy"):
+        assert shard_bytes(tmp_path / other) == a
+        for name in ("dataset.json", "samples.jsonl"):
+            assert (tmp_path / "w1" / name).read_bytes() == (tmp_path / other / name).read_bytes()
     # another seed gives other data
     build_dataset(recipe, tmp_path / "s2", overrides={"seed": 4}, progress=False)
     assert shard_bytes(tmp_path / "s2") != a

@@ -248,7 +248,7 @@ def _start_parallel_build(tmp_path: Path, test: int) -> tuple[subprocess.Popen, 
     out = tmp_path / "ds"
     cmd = [sys.executable, "-m", "eventsim", "build", str(recipe), "-o", str(out)]
     proc = subprocess.Popen(
-        [*cmd, "--workers", "2", "--no-progress"],
+        [*cmd, "--workers", "2", "--exact-workers", "--no-progress"],
         cwd=tmp_path,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -325,7 +325,7 @@ def test_stopped_in_process_build_stops_its_workers_and_fork_server(tmp_path):
     tasks = engine._plan(engine.load_recipe(recipe), tmp_path / "ds", None, False)
     (tmp_path / "ds" / "shards").mkdir(parents=True)
     with pytest.raises(Stop):
-        for _ in engine._execute(tasks, 2, "local", None, Bar()):
+        for _ in engine._execute(tasks, 2, "local", None, Bar(), None, engine._Share()):
             pass
     # workers are forked from the fork server: their command line is its own
     pool = {pid for pid, cmd in seen.items() if "multiprocessing.forkserver" in cmd}

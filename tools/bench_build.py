@@ -17,11 +17,13 @@ got, which with the CPU per sample explains the samples/s.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import datetime
 import json
 import os
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -68,6 +70,8 @@ def run_one(recipe: str, samples: int, shard_size: int, workers: int) -> dict:
         "peak_rss_worker_mib": kids if workers > 1 else 0.0,
         "bytes_per_sample": size / max(1, summary.n_samples),
         "cpu_ms_per_sample": 1000 * cpu / max(1, summary.n_samples),
+        "shards_in_process": summary.shards_in_process,
+        "pool_workers": summary.pool_workers,
     }
 
 
@@ -107,12 +111,44 @@ def main() -> int:
     p.add_argument("--samples", type=int, default=1000)
     p.add_argument("--shard-size", type=int, default=8)
     p.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    p.add_argument(
+        "--competing-load",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run N busy loops, each in its own session (as other users' jobs are), while "
+        "measuring",
+    )
     p.add_argument("--one", type=int, default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.one is not None:
         print(json.dumps(run_one(args.recipe, args.samples, args.shard_size, args.one)))
         return 0
 
+    # started by a launcher that exits at once, before this process becomes a subreaper: the
+    # loops are then nobody's children here, and reaping the build's orphans never waits on them
+    launcher = (
+        "import subprocess, sys\n"
+        f"loops = [subprocess.Popen([sys.executable, '-c', 'while True: pass'], "
+        f"start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) "
+        f"for _ in range({args.competing_load})]\n"
+        "print(' '.join(str(p.pid) for p in loops))"
+    )
+    loops = []
+    if args.competing_load:
+        out = subprocess.run([sys.executable, "-c", launcher], capture_output=True, text=True)
+        loops = [int(pid) for pid in out.stdout.split()]
+    try:
+        return _measure(args)
+    finally:
+        for pid in loops:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _measure(args: argparse.Namespace) -> int:
+    if args.competing_load:
+        print(f"competing load: {args.competing_load} busy loop(s), each in its own session")
     subreaper = _become_subreaper()
     load = os.getloadavg()
     print(
@@ -143,10 +179,16 @@ def main() -> int:
             f"{_utc()} load {load_1min:.2f}: workers={w}: {r['samples']} samples in "
             f"{r['elapsed_s']:.1f} s = {r['samples_per_s']:.1f} samples/s; peak RSS driver "
             f"{r['peak_rss_driver_mib']:.0f} MiB"
-            + (f", per worker {r['peak_rss_worker_mib']:.0f} MiB" if w > 1 else "")
+            + (f", per worker {r['peak_rss_worker_mib']:.0f} MiB" if r["pool_workers"] else "")
             + f"; {r['bytes_per_sample'] / 1024:.0f} KiB/sample"
             + f"; {r['cpu_ms_per_sample']:.1f} CPU-ms/sample (all processes, imports included)"
-            + (f"; CPU share {r['cpu_share']:.2f}" if "cpu_share" in r else ""),
+            + (f"; CPU share {r['cpu_share']:.2f}" if "cpu_share" in r else "")
+            + (
+                f"; shards in the build process {r['shards_in_process']}, pool of "
+                f"{r['pool_workers']}"
+                if w > 1
+                else ""
+            ),
             flush=True,
         )
     load = os.getloadavg()
@@ -165,7 +207,8 @@ def main() -> int:
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r, base in zip(rows, base_of):
-        worker_rss = f"{r['peak_rss_worker_mib']:.0f}" if r["workers"] > 1 else "(in driver)"
+        pooled = r["workers"] > 1 and r.get("pool_workers", r["workers"])
+        worker_rss = f"{r['peak_rss_worker_mib']:.0f}" if pooled else "(in driver)"
         share = f"{r['cpu_share']:.2f}" if "cpu_share" in r else "n/a"
         print(
             f"| {r['workers']} | {r['samples']} | {r['load_1min']:.2f} | {r['elapsed_s']:.1f} | "

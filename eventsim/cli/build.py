@@ -45,7 +45,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers",
         type=int,
         default=_usable_cores(),
-        help="parallel worker processes (default: the usable cores, here %(default)s)",
+        help="parallel worker processes at most (default: the usable cores, here "
+        "%(default)s); the pool is sized to the cores free for the build, and while fewer "
+        "than two are free it builds in its own process",
+    )
+    p.add_argument(
+        "--exact-workers",
+        action="store_true",
+        help="start all --workers processes even when the cores are busy",
     )
     p.add_argument(
         "--executor",
@@ -91,6 +98,7 @@ def main(args: argparse.Namespace) -> int:
         strict=args.strict,
         force=args.force,
         progress=not args.no_progress,
+        exact_workers=args.exact_workers,
     )
     print(summary.text())
     if not args.no_preview and summary.n_samples:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from eventsim._version import __version__
+from eventsim.datasets._cpu import FreeCores
 from eventsim.datasets.recipe import Recipe, load_recipe
 from eventsim.datasets.shards import (
     SHARD_FORMAT_VERSION,
@@ -89,6 +90,13 @@ class BuildSummary:
     shards_built: int
     shards_reused: int
     elapsed_s: float
+    #: shards built by the calling process (all of them with one worker; with more, those
+    #: built while the cores had no free time for a second worker)
+    shards_in_process: int = 0
+    #: size of the worker pool that built the other shards (0 when none was started)
+    pool_workers: int = 0
+    #: how the shards were shared out, when more than one worker was asked for
+    workers_note: str = ""
 
     @property
     def n_samples(self) -> int:
@@ -108,6 +116,8 @@ class BuildSummary:
             f"into {self.out_dir}",
             f"shards: {self.shards_built} built, {self.shards_reused} reused from an earlier run",
         ]
+        if self.workers_note:
+            lines.append(f"workers: {self.workers_note}")
         if self.n_errors:
             lines.append(
                 f"skipped {self.n_errors} bad sample(s); reasons in {self.out_dir / 'errors.jsonl'}"
@@ -127,20 +137,26 @@ def build_dataset(
     strict: bool = False,
     force: bool = False,
     progress: bool = True,
+    exact_workers: bool = False,
 ) -> BuildSummary:
     """Build (or finish building) the dataset of ``recipe`` into ``out_dir``.
 
     ``limit`` builds the first N samples of each split. ``workers`` processes build shards in
     parallel (``executor="local"``: a process pool; ``"dask"``: a Dask cluster at ``scheduler``,
-    or a local one with ``workers`` processes). ``strict`` stops at the first bad sample instead of
-    skipping it. An existing output of the same recipe is resumed; anything else in ``out_dir``
-    is refused unless ``force`` (which deletes the earlier build's files).
+    or a local one with ``workers`` processes). A local pool is sized to the cores free for the
+    build, at most ``workers``, and while fewer than two are free the shards are built in this
+    process (see `_execute_local`); ``exact_workers`` starts all ``workers`` regardless.
+    ``strict`` stops at the first bad sample instead of skipping it. An existing output of the
+    same recipe is resumed; anything else in ``out_dir`` is refused unless ``force`` (which
+    deletes the earlier build's files).
     """
     t_start = time.perf_counter()
     if not isinstance(recipe, Recipe) or overrides:
         recipe = load_recipe(recipe, overrides)
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ParameterError(f"workers = {workers!r}; expected an integer >= 1")
+    # free cores are measured from here on: planning is the first window (see `_execute_local`)
+    free = FreeCores() if workers > 1 and executor == "local" and not exact_workers else None
     if executor not in EXECUTORS:
         raise ParameterError(
             f"executor {executor!r} is unknown; expected one of {', '.join(EXECUTORS)}"
@@ -177,7 +193,9 @@ def build_dataset(
         leave=False,
     ) as bar:
         # closed here, not when garbage collected: a stopped build tears its workers down now
-        with contextlib.closing(_execute(pending, workers, executor, scheduler, bar)) as runs:
+        share = _Share()
+        runs = _execute(pending, workers, executor, scheduler, bar, free, share)
+        with contextlib.closing(runs):
             for task, result in runs:
                 results[(task.split, task.shard)] = result
 
@@ -189,6 +207,9 @@ def build_dataset(
         shards_built=len(pending),
         shards_reused=len(tasks) - len(pending),
         elapsed_s=time.perf_counter() - t_start,
+        shards_in_process=share.in_process,
+        pool_workers=share.pool_workers,
+        workers_note=share.note(workers) if executor == "local" and workers > 1 else "",
     )
 
 
@@ -422,17 +443,92 @@ def _run_shard_in_worker(task: ShardTask) -> dict[str, Any]:
         return run_shard(task)
 
 
-def _execute(pending: list[ShardTask], workers: int, executor: str, scheduler: str | None, bar):
+@dataclasses.dataclass
+class _Share:
+    """How a local build's shards were shared out."""
+
+    in_process: int = 0
+    pool_workers: int = 0
+    free_cores: float | None = None  # at the last look, when the cores were judged
+
+    def note(self, asked: int) -> str:
+        if not self.pool_workers and not self.in_process:
+            return ""
+        if not self.pool_workers:
+            if self.free_cores is None:
+                return "1, this process (a single shard to build)"
+            return (
+                f"1, this process: {self.free_cores:.1f} core(s) free for this build, too few "
+                f"for more of the {asked} asked for"
+            )
+        if self.in_process:
+            return (
+                f"{self.in_process} shard(s) built in this process while no second core was "
+                f"free, the rest by a pool of {self.pool_workers}"
+            )
+        return f"a pool of {self.pool_workers}"
+
+
+def _execute(
+    pending: list[ShardTask],
+    workers: int,
+    executor: str,
+    scheduler: str | None,
+    bar,
+    free: FreeCores | None,
+    share: _Share,
+):
     if not pending:
         return
     if executor == "dask":
         yield from _execute_dask(pending, workers, scheduler, bar)
     elif workers == 1:
+        share.in_process = len(pending)
         with worker_settings():
             for task in pending:
                 yield task, run_shard(task, on_sample=lambda: bar.update(1))
     else:
-        yield from _execute_pool(pending, workers, bar)
+        yield from _execute_local(pending, workers, bar, free, share)
+
+
+# a pool is started when the cores free for this build round to 2 or more; judged over at least
+# this long a window (planning, else a short wait; then each shard built in this process)
+_FREE_WINDOW_S = 0.1
+
+
+def _execute_local(
+    pending: list[ShardTask], workers: int, bar, free: FreeCores | None, share: _Share
+):
+    """``workers`` >= 2 on this machine: a pool of up to ``workers`` processes, sized to the
+    cores free for this build. While fewer than two are free, shards are built in this process
+    instead (as with one worker): more processes could not get more CPU time (see
+    `eventsim.datasets._cpu`) and would only add their own start-up and overhead. This process
+    does no building once the pool runs. A single shard is always built here. Without ``free``
+    (``exact_workers``) the pool has ``workers`` processes from the start."""
+    i = 0
+    # entered at the first shard built here: it imports torch, which a pool-only driver skips
+    with contextlib.ExitStack() as settings:
+        while i < len(pending):
+            if len(pending) - i > 1:
+                if free is None:
+                    break
+                cores = free.read(_FREE_WINDOW_S)
+                if cores is None:
+                    break
+                share.free_cores = cores
+                if int(cores + 0.5) >= 2:
+                    workers = min(workers, int(cores + 0.5))
+                    break
+            if i == 0:
+                settings.enter_context(worker_settings())
+            task = pending[i]
+            result = run_shard(task, on_sample=lambda: bar.update(1))
+            share.in_process += 1
+            yield task, result
+            i += 1
+    if i < len(pending):
+        share.pool_workers = min(workers, len(pending) - i)
+        yield from _execute_pool(pending[i:], share.pool_workers, bar)
 
 
 _POLL_S = 0.2  # longest wait before a Ctrl-C during a parallel build is acted upon
