@@ -489,7 +489,8 @@ def test_ctrl_c_during_convert(tmp_path, big_h5, attempt, target):
 def test_ctrl_c_during_simulate(tmp_path, attempt):
     out = tmp_path / "out"
     out.mkdir()
-    argv = ["simulate", "--synthetic", "moving-shapes", "--duration-ms", "12000", "-q"]
+    # ~2.4 s of simulating here: the Ctrl-C (up to 0.6 s after writing starts) lands in it
+    argv = ["simulate", "--synthetic", "moving-shapes", "--duration-ms", "40000", "-q"]
     rc, err = _interrupt([*argv, "-o", str(out / "s.h5")], tmp_path, 0.3 * attempt, writing_in=out)
     assert rc == INTERRUPTED, err
     assert_one_line(err, "interrupted")
@@ -502,8 +503,8 @@ def test_ctrl_c_during_a_parallel_build(tmp_path):
     # big enough that a quiet machine is still building when the Ctrl-C lands
     recipe.write_text(RECIPE.format(test=3000))
     out = tmp_path / "ds"
-    argv = ["build", str(recipe), "-o", str(out), "--workers", "2", "--no-progress"]
-    rc, err = _interrupt(argv, tmp_path, 2.0)
+    argv = ["build", str(recipe), "-o", str(out), "--workers", "2", "--exact-workers"]
+    rc, err = _interrupt([*argv, "--no-progress"], tmp_path, 2.0)
     assert rc == INTERRUPTED, err
     assert_one_line(err, "interrupted")
     assert not (out / "dataset.json").exists()

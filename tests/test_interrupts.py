@@ -140,7 +140,8 @@ def test_simulate_stops_at_any_ctrl_c(tmp_path):
 
 
 def _simulate(out: Path) -> subprocess.Popen:
-    argv = ["simulate", "--synthetic", "moving-shapes", "--duration-ms", "12000", "-q"]
+    # ~2.4 s of simulating here, so a Ctrl-C up to 0.8 s after the output appears lands in it
+    argv = ["simulate", "--synthetic", "moving-shapes", "--duration-ms", "40000", "-q"]
     return subprocess.Popen(
         [sys.executable, "-m", "eventsim", *argv, "-o", str(out / "s.h5")],
         cwd=out,
