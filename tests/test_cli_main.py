@@ -1,6 +1,8 @@
 import subprocess
 import sys
 
+import pytest
+
 from eventsim import __version__
 from eventsim.cli import COMMANDS, main
 
@@ -88,21 +90,21 @@ print("not reached")
 """
 
 
-def test_exit_now_flushes_output_runs_atexit_and_keeps_the_status(tmp_path):
+@pytest.mark.parametrize(
+    ("case", "status", "stdout"),
+    [
+        # output still buffered at the exit is written, atexit handlers run, the status is kept
+        ("plain", 3, "buffered, never flushed"),
+        # a non-daemon thread still running: the normal exit, which waits for it
+        ("thread", 4, "returned"),
+    ],
+)
+def test_exit_now(tmp_path, case, status, stdout):
     marker = tmp_path / "marker"
     proc = subprocess.run(
-        [sys.executable, "-c", _EXIT_NOW, str(marker), "plain"], capture_output=True, text=True
+        [sys.executable, "-c", _EXIT_NOW, str(marker), case], capture_output=True, text=True
     )
-    assert (proc.returncode, proc.stdout) == (3, "buffered, never flushed")
-    assert marker.read_text() == "atexit ran"
-
-
-def test_exit_now_leaves_the_normal_exit_to_a_running_thread(tmp_path):
-    marker = tmp_path / "marker"
-    proc = subprocess.run(
-        [sys.executable, "-c", _EXIT_NOW, str(marker), "thread"], capture_output=True, text=True
-    )
-    assert (proc.returncode, proc.stdout) == (4, "returned")
+    assert (proc.returncode, proc.stdout) == (status, stdout)
     assert marker.read_text() == "atexit ran"
 
 
