@@ -118,3 +118,33 @@ def test_kernel_loads_only_when_it_pays(monkeypatch):
     monkeypatch.delitem(sys.modules, "eventsim.simulator._kernels", raising=False)
     assert h5mod._kernel_for(999) is None
     assert h5mod._kernel_for(1) is not None
+
+
+def test_prefault_maps_pages_without_touching_their_contents():
+    arr = np.arange(6 << 20, dtype=np.int64)  # 48 MiB, already written
+    thread = h5mod._prefault([arr])
+    if thread is not None:  # Linux
+        thread.join()
+    assert np.array_equal(arr, np.arange(6 << 20, dtype=np.int64))
+    assert h5mod._prefault([np.empty(16, np.int64)]) is None  # small arrays: no thread
+
+
+def test_reads_into_prefaulted_arrays_give_the_same_events(recording, packer, monkeypatch):
+    path, ev = recording
+    started = []
+
+    def spy(arrays):
+        thread = prefault(arrays)
+        started.append(thread)
+        return thread
+
+    prefault = h5mod._prefault
+    monkeypatch.setattr(h5mod, "_PREFAULT_MIN_BYTES", 0)
+    monkeypatch.setattr(h5mod, "_prefault", spy)
+    with EventReader(path) as r:
+        assert np.array_equal(r.read(), ev)
+        cols = r.read_columns()
+    for name in "xytp":
+        assert np.array_equal(getattr(cols, name), ev[name])
+    assert len(started) == 2
+    assert all(t is not None for t in started) or not h5mod.sys.platform.startswith("linux")

@@ -5,11 +5,14 @@ layouts in `eventsim.io.layouts` share.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
+import mmap
 import os
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any, NamedTuple
@@ -47,9 +50,53 @@ _KERNEL_AFTER_EVENTS = 1 << 30
 _NO_NUMBA = False  # set once loading the kernel failed
 _records_read = 0
 
+# New output arrays at least this large have their pages faulted in by a second thread while
+# this one decodes (`_prefault`).
+_PREFAULT_MIN_BYTES = 16 << 20
+_MADV_POPULATE_WRITE = 23  # Linux >= 5.14
+
 # the file-wide default chunk cache (datasets other than the event columns, foreign layouts):
 # h5py's 1 MiB cannot hold one decompressed 2^17-event int64 chunk
 _FILE_CACHE_BYTES = 16 << 20
+
+
+@functools.cache
+def _madvise() -> Callable[[int, int, int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).madvise
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+def _prefault(arrays: list[np.ndarray]) -> threading.Thread | None:
+    """Fault in the pages of new output arrays on a second thread while the caller decodes
+    into them. The first touch of fresh memory (~30 ms per 260 MB here, huge pages included)
+    is otherwise paid inside the decode or the record packing, on the reading thread: with it
+    moved, a 20 M-event `read()` went from 0.85x to 1.00x of plain h5py on an idle machine.
+    ``madvise(MADV_POPULATE_WRITE)`` maps the pages without writing to them, so it cannot race
+    with the reader's own writes, and ctypes releases the GIL while it runs. Returns the
+    thread to join, None where nothing was started (small arrays, not Linux)."""
+    spans = [(a.ctypes.data, a.nbytes) for a in arrays if a.nbytes >= _PREFAULT_MIN_BYTES]
+    madvise = _madvise() if spans else None
+    if madvise is None:
+        return None
+
+    def run() -> None:
+        for addr, size in spans:
+            start = addr - addr % mmap.PAGESIZE
+            if madvise(start, size + addr - start, _MADV_POPULATE_WRITE) != 0:
+                return  # a kernel without it (EINVAL): the reader faults the pages in itself
+
+    thread = threading.Thread(target=run, name="eventsim-prefault", daemon=True)
+    thread.start()
+    return thread
 
 
 def _decode_attr(value: Any) -> Any:
@@ -358,8 +405,10 @@ class EventReader:
         a, b, _ = slice(start, stop).indices(self._n)
         if b <= a:
             return empty_events()
+        prefault = None
         if out is None:
             out = np.empty(b - a, dtype=EVENT_DTYPE)
+            prefault = _prefault([out])
         elif out.dtype != EVENT_DTYPE or out.ndim != 1 or out.shape[0] < b - a:
             raise ParameterError(
                 f"out has dtype {out.dtype} and shape {out.shape}; expected a 1-D EVENT_DTYPE "
@@ -373,6 +422,9 @@ class EventReader:
                 f"cannot read events {a}:{b} from {str(self.path)!r}: the file is truncated "
                 f"or corrupt ({exc})"
             ) from None
+        finally:
+            if prefault is not None:
+                prefault.join()
         return out
 
     def _columns(self) -> tuple[tuple[str, h5py.Dataset], ...]:
@@ -436,6 +488,7 @@ class EventReader:
         a, b, _ = slice(start, stop).indices(self._n)
         k = max(b - a, 0)
         cols = {name: np.empty(k, dtype=want) for name, want in _COLUMN_DTYPES.items()}
+        prefault = _prefault(list(cols.values()))
         try:
             if k:
                 for name, ds in self._columns():
@@ -445,6 +498,9 @@ class EventReader:
                 f"cannot read events {a}:{b} from {str(self.path)!r}: the file is truncated "
                 f"or corrupt ({exc})"
             ) from None
+        finally:
+            if prefault is not None:
+                prefault.join()
         return EventColumns(**cols)
 
     def _read_column(self, ds: h5py.Dataset, dest: np.ndarray, a: int, b: int, off: int) -> None:
