@@ -36,8 +36,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from epvlm.prior import Selector
 
 QUESTION = "Which object in the image is moving, and in which direction is it moving?"
 CHOICES = ["the red cube to the left", "the blue ball to the right", "nothing moves"]
@@ -76,7 +80,7 @@ def config_from_dims(dims, tok, tie_word_embeddings: bool = True):
         "pad_token_id": tok.pad_token_id,
     }
     if dims.model_type == "qwen2_5_vl":
-        cls = Qwen2_5_VLConfig
+        cls: type[Qwen2VLConfig | Qwen2_5_VLConfig] = Qwen2_5_VLConfig
         vision = {
             "depth": dims.vision_depth,
             "hidden_size": dims.vision_dim,
@@ -325,7 +329,12 @@ def main(argv: list[str] | None = None) -> int:
 
     def select_and_encode(selector: str, tau: float):
         sel = select_blocks(
-            selector, image, keep=tau, grid=grid, events=events, sensor_size=(side, side)
+            cast("Selector", selector),
+            image,
+            keep=tau,
+            grid=grid,
+            events=events,
+            sensor_size=(side, side),
         )
         batch = encode_batch(proc, [sel.image], [QUESTION], [CHOICES], keep_masks=[sel.mask])
         return sel, {k: v.to(args.device) for k, v in batch.items()}
@@ -360,7 +369,9 @@ def main(argv: list[str] | None = None) -> int:
         return time.perf_counter() - start
 
     prefill(configs[-1])  # warm-up (allocator, kernels)
-    times = {c: {"prefill": [], "e2e": []} for c in configs}
+    times: dict[tuple[str, float], dict[str, list[float]]] = {
+        c: {"prefill": [], "e2e": []} for c in configs
+    }
     for rep in range(args.reps):
         order = configs if rep % 2 == 0 else configs[::-1]
         for c in order:
@@ -373,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
             )
 
     image_id = proc.tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
-    results = []
+    results: list[dict[str, Any]] = []
     for c in configs:
         sel, batch = prepared[c]
         kept = int(batch["image_keep_mask"].sum())

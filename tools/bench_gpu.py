@@ -28,9 +28,12 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 CHUNK_SIZES = (1, 7, 2, 13, 4, 30)  # fed in this cycle: batch edges fall everywhere
@@ -58,7 +61,9 @@ def _random_video(width: int, height: int, n: int, seed: int = 0) -> np.ndarray:
     for i in range(n):
         k, f = divmod(i, 30)
         coarse = keys[k] + (keys[k + 1] - keys[k]) * (f / 30)
-        field = cv2.resize(coarse.astype(np.float32), (width, height), cv2.INTER_CUBIC)
+        # cv2.resize's third positional argument is dst, not interpolation (hence the ignore):
+        # OpenCV drops this int and resizes bilinearly. Left so the frames stay those measured.
+        field = cv2.resize(coarse.astype(np.float32), (width, height), cv2.INTER_CUBIC)  # type: ignore[call-overload]
         field = np.roll(field, shift=i // 8, axis=1)
         field += rng.normal(0, 0.7, field.shape).astype(np.float32)
         frames[i] = np.clip(field + 0.5, 0, 255).astype(np.uint8)
@@ -263,7 +268,7 @@ def simulators_on(device: str) -> Iterator[None]:
     import eventsim.simulator.pipeline as pipeline
     from eventsim.simulator.core import EventSimulator
 
-    built = []
+    built: list[torch.device] = []
 
     class OnDevice(EventSimulator):
         def __init__(self, *args: Any, device: str = "cpu", **kwargs: Any) -> None:

@@ -19,6 +19,7 @@ import tempfile
 import time
 import tracemalloc
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -161,7 +162,7 @@ def column_table(ev: np.ndarray, path: Path) -> None:
         "p": ev["p"].astype(np.uint8),
     }
     bit, byte = hdf5plugin.Blosc.BITSHUFFLE, hdf5plugin.Blosc.SHUFFLE
-    settings = {
+    settings: dict[str, tuple[Literal["lz4", "zstd"], int, int]] = {
         "lz4-5 bitshuffle": ("lz4", 5, bit),
         "lz4-9 byte shuffle": ("lz4", 9, byte),
         "zstd-1 bitshuffle": ("zstd", 1, bit),

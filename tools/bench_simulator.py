@@ -75,6 +75,8 @@ def bench_end_to_end(video: Path, preset: str, repeats: int, threads: int, out: 
         }
         if best is None or wall < best["wall_s"]:
             best = run
+    if best is None:  # no runs
+        raise ValueError(f"repeats must be at least 1, got {repeats}")
     return best
 
 
@@ -99,6 +101,8 @@ def bench_kernel(frames: np.ndarray, ts: np.ndarray, preset: str, repeats: int) 
         wall = time.perf_counter() - wall0
         if best is None or wall < best["wall_s"]:
             best = {"wall_s": wall, "n_frames": len(gray), "n_events": n}
+    if best is None:  # no runs
+        raise ValueError(f"repeats must be at least 1, got {repeats}")
     return best
 
 
@@ -247,6 +251,7 @@ def peers(sizes: list[str], repeats: int, esim_python: str | None) -> None:
             _ours_ram(gray[:3], ts[:3], "ideal")  # first-call costs out of the timings
             ours_cmd = [sys.executable, "-m", "eventsim", "simulate", str(d), "-o",
                         str(d / "ours.h5"), "--force", "-q", "--threads", "1"]  # fmt: skip
+            r: dict | None  # our runs, then esim_py's
             for _ in range(repeats):
                 for preset in ("ideal", "clean", "noisy"):
                     r = _ours_ram(gray, ts, preset)
@@ -479,8 +484,8 @@ def main() -> None:
         "| kernel-only frames/s |"
     )
     print("|---|---|---|---|---|---|---|---|")
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
         # warm-up: imports (torch) and first-call costs stay out of the timings
         warm, warm_ts = moving_shapes_clip(64, 48, duration_s=0.2, fps=30)
         simulate_frames(warm, warm_ts)

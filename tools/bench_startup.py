@@ -94,8 +94,8 @@ def main() -> int:
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     print(f"# bench_startup: {os.cpu_count()} CPUs, load average {load} at start, best of "
           f"{args.repeats}, interleaved")  # fmt: skip
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
         _prepare(tmp)
         rows = _rows(tmp)
         best: dict[str, float] = {}

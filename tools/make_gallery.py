@@ -14,13 +14,22 @@ import shlex
 import sys
 import time
 from pathlib import Path
+from typing import TypedDict
 
 import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 SENSOR = (346, 260)
-CLIP = {"duration_s": 1.0, "fps": 60.0, "seed": 0}
+
+
+class _ClipSettings(TypedDict):
+    duration_s: float
+    fps: float
+    seed: int
+
+
+CLIP: _ClipSettings = {"duration_s": 1.0, "fps": 60.0, "seed": 0}
 PRESET = "clean"
 
 

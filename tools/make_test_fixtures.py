@@ -40,7 +40,7 @@ def _version(dist: str) -> str:
     return importlib.metadata.version(dist)
 
 
-def _events(n: int, width: int, height: int, t0: int, span: int, seed: int) -> np.ndarray:
+def _events(n: int, width: int, height: int, t0: int, span: int, seed: int) -> np.recarray:
     """Sorted events with runs of equal timestamps, a long gap and both sensor edges hit."""
     rng = np.random.default_rng(seed)
     t = np.sort(rng.integers(0, span, n)) + t0
@@ -50,7 +50,9 @@ def _events(n: int, width: int, height: int, t0: int, span: int, seed: int) -> n
     y = rng.integers(0, height, n)
     x[:2], y[:2] = (0, width - 1), (height - 1, 0)
     p = rng.integers(0, 2, n)
-    return np.rec.fromarrays([x, y, t, p], names="x,y,t,p")
+    # numpy's stub only accepts names= together with formats=, which fromarrays infers from
+    # the arrays when left out
+    return np.rec.fromarrays([x, y, t, p], names="x,y,t,p")  # type: ignore[call-overload]
 
 
 def _save_expected(name: str, x, y, t, p, **extra: Any) -> str:

@@ -49,9 +49,12 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from transformers import Qwen2VLTextConfig
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_RECIPE = REPO / "datasets" / "shapes-demo.toml"
@@ -418,10 +421,19 @@ def build_model(proc, sizes: dict[str, Any], seed: int):
 
     torch.manual_seed(seed)
     config = tiny_config(proc, **sizes)
-    config.text_config.rope_parameters["rope_theta"] = TEXT_ROPE_THETA
+    # tiny_config builds text_config as a Qwen2VLTextConfig whose rope_parameters is a dict;
+    # transformers declares both as optional unions
+    text_rope = cast(
+        "dict[str, Any]", cast("Qwen2VLTextConfig", config.text_config).rope_parameters
+    )
+    text_rope["rope_theta"] = TEXT_ROPE_THETA
     model = EPQwen2VLForConditionalGeneration(config)
-    model.generation_config.pad_token_id = config.text_config.pad_token_id
-    model.generation_config.eos_token_id = config.text_config.eos_token_id
+    model.generation_config.pad_token_id = cast(
+        "Qwen2VLTextConfig", config.text_config
+    ).pad_token_id
+    model.generation_config.eos_token_id = cast(
+        "Qwen2VLTextConfig", config.text_config
+    ).eos_token_id
     model.generation_config.do_sample = False
     model.generation_config.max_new_tokens = 4
     return model
