@@ -61,9 +61,11 @@ def _random_video(width: int, height: int, n: int, seed: int = 0) -> np.ndarray:
     for i in range(n):
         k, f = divmod(i, 30)
         coarse = keys[k] + (keys[k + 1] - keys[k]) * (f / 30)
-        # cv2.resize's third positional argument is dst, not interpolation (hence the ignore):
-        # OpenCV drops this int and resizes bilinearly. Left so the frames stay those measured.
-        field = cv2.resize(coarse.astype(np.float32), (width, height), cv2.INTER_CUBIC)  # type: ignore[call-overload]
+        # bilinear: the frames behind the recorded CUDA figures (an earlier version asked for
+        # INTER_CUBIC as the positional `dst` argument, which OpenCV ignored)
+        field = cv2.resize(
+            coarse.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR
+        )
         field = np.roll(field, shift=i // 8, axis=1)
         field += rng.normal(0, 0.7, field.shape).astype(np.float32)
         frames[i] = np.clip(field + 0.5, 0, 255).astype(np.uint8)
