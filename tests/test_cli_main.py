@@ -108,6 +108,17 @@ def test_exit_now(tmp_path, case, status, stdout):
     assert marker.read_text() == "atexit ran"
 
 
+def test_profiling_a_command_still_writes_the_profile(tmp_path):
+    out = tmp_path / "cli.prof"
+    proc = subprocess.run(
+        [sys.executable, "-m", "cProfile", "-o", str(out), "-m", "eventsim", "--version"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert out.stat().st_size > 0
+
+
 def test_console_script_output_survives_the_fast_exit(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "eventsim", "--version"], capture_output=True, text=True

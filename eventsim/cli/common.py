@@ -275,12 +275,15 @@ def exit_now(status: int) -> None:
     which takes 0.4 s once torch is imported (more with transformers) and does nothing a
     finished command needs: its outputs are closed, and atexit handlers still run here.
 
-    Returns instead, leaving the normal exit, while a non-daemon thread is still running: a
-    normal exit waits for it.
+    Returns instead, leaving the normal exit, while a non-daemon thread is still running (a
+    normal exit waits for it), and under a profiler, tracer or debugger (``python -m cProfile
+    -o out.prof -m eventsim ...`` writes its file after the script returns).
     """
     import atexit
     import threading
 
+    if sys.getprofile() is not None or sys.gettrace() is not None:
+        return
     main = threading.main_thread()
     if any(t is not main and not t.daemon and t.is_alive() for t in threading.enumerate()):
         return
