@@ -482,11 +482,6 @@ def _execute(
         return
     if executor == "dask":
         yield from _execute_dask(pending, workers, scheduler, bar)
-    elif workers == 1:
-        share.in_process = len(pending)
-        with worker_settings():
-            for task in pending:
-                yield task, run_shard(task, on_sample=lambda: bar.update(1))
     else:
         yield from _execute_local(pending, workers, bar, free, share)
 
@@ -499,17 +494,18 @@ _FREE_WINDOW_S = 0.1
 def _execute_local(
     pending: list[ShardTask], workers: int, bar, free: FreeCores | None, share: _Share
 ):
-    """``workers`` >= 2 on this machine: a pool of up to ``workers`` processes, sized to the
-    cores free for this build. While fewer than two are free, shards are built in this process
-    instead (as with one worker): more processes could not get more CPU time (see
-    `eventsim.datasets._cpu`) and would only add their own start-up and overhead. This process
-    does no building once the pool runs. A single shard is always built here. Without ``free``
-    (``exact_workers``) the pool has ``workers`` processes from the start."""
+    """The shards on this machine. One worker: all in this process. More: a pool of up to
+    ``workers`` processes, sized to the cores free for this build; while fewer than two are
+    free, shards are built in this process instead (as with one worker): more processes could
+    not get more CPU time (see `eventsim.datasets._cpu`) and would only add their own start-up
+    and overhead. This process does no building once the pool runs. A single shard is always
+    built here. Without ``free`` (``exact_workers``) the pool has ``workers`` processes from the
+    start."""
     i = 0
     # entered at the first shard built here: it imports torch, which a pool-only driver skips
     with contextlib.ExitStack() as settings:
         while i < len(pending):
-            if len(pending) - i > 1:
+            if workers > 1 and len(pending) - i > 1:
                 if free is None:
                     break
                 cores = free.read(_FREE_WINDOW_S)
