@@ -383,7 +383,8 @@ class EventSimulator:
             return empty_events()
         if self._may_use_kernel and self._kernel is None:
             self._kernel = _kernel_for(self._torch_path_s)
-        started = time.perf_counter() if self._kernel is None else None
+        # torch-path time counts towards loading the kernels only where they can run
+        started = time.perf_counter() if self._may_use_kernel and self._kernel is None else None
         t_prev0 = self._t_prev
         assert t_prev0 is not None  # set by _start
         t_starts = [t_prev0, *(int(v) for v in ts[:-1])]
