@@ -207,8 +207,7 @@ def _measure(args: argparse.Namespace) -> int:
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r, base in zip(rows, base_of):
-        pooled = r["workers"] > 1 and r.get("pool_workers", r["workers"])
-        worker_rss = f"{r['peak_rss_worker_mib']:.0f}" if pooled else "(in driver)"
+        worker_rss = f"{r['peak_rss_worker_mib']:.0f}" if r["pool_workers"] else "(in driver)"
         share = f"{r['cpu_share']:.2f}" if "cpu_share" in r else "n/a"
         print(
             f"| {r['workers']} | {r['samples']} | {r['load_1min']:.2f} | {r['elapsed_s']:.1f} | "
