@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import cv2
@@ -374,7 +375,7 @@ def test_numba_walk_matches_torch_for_lowpass_leak_and_float_input(clip, params,
         state = [sim._ref, sim._x_prev, sim._lp]
         if params.leak_rate_hz > 0:
             state += [sim._leak_base, sim._leak_speed, sim._leak_anchor, sim._leak_cycle]
-        return np.concatenate(parts), [v.numpy().copy() for v in state]
+        return np.concatenate(parts), [core._np(v).copy() for v in state]
 
     fast, fast_state = run()
     assert walks  # the kernel's walk ran, not the torch path
@@ -384,6 +385,105 @@ def test_numba_walk_matches_torch_for_lowpass_leak_and_float_input(clip, params,
     assert fast.tobytes() == slow.tobytes()
     for a, b in zip(fast_state, slow_state):
         assert a.tobytes() == b.tobytes()
+
+
+@pytest.mark.parametrize("params", [IDEAL, NOISY_ALL], ids=["ideal", "noisy"])
+def test_uint8_and_float_chunks_in_one_stream_give_the_torch_paths_events(
+    clip, params, monkeypatch
+):
+    # uint8 chunks run on numpy state, float chunks on tensors: the state crosses between them
+    pytest.importorskip("eventsim.simulator._kernels")
+    import eventsim.simulator.core as core
+
+    frames, ts = clip
+    grey = frames.mean(axis=-1)
+    spans = list(itertools.pairwise([0, 5, 9, 10, 17, len(frames)]))
+
+    def run():
+        sim = EventSimulator(params, (64, 48), seed=3)
+        out = [
+            sim.step((frames if i % 2 == 0 else grey)[lo:hi], ts[lo:hi])
+            for i, (lo, hi) in enumerate(spans)
+        ]
+        return np.concatenate(out)
+
+    fast = run()
+    monkeypatch.setattr(core, "_USE_NUMBA", False)
+    slow = run()
+    assert fast.size > 1000
+    assert fast.tobytes() == slow.tobytes()
+
+
+@pytest.mark.parametrize("first", [1, 3])
+@pytest.mark.parametrize(
+    "params", [NOISY_ALL, IDEAL.replace(cutoff_hz=40.0)], ids=["noisy", "lowpass"]
+)
+def test_kernels_loaded_after_the_torch_path_started_give_its_events(
+    clip, params, first, monkeypatch
+):
+    # the torch path leaves its state as tensors (the filter state and the previous input may
+    # be one); the kernels then take it over as numpy arrays mid-stream
+    kernels = pytest.importorskip("eventsim.simulator._kernels")
+    import eventsim.simulator.core as core
+
+    frames, ts = clip
+    chunks = [first, 4, len(frames) - 4 - first]
+    monkeypatch.setattr(core, "_USE_NUMBA", False)
+    slow = _run(params, frames, ts, seed=1, chunks=chunks)
+    monkeypatch.setattr(core, "_USE_NUMBA", True)
+    calls = []
+
+    def late(torch_path_s):
+        calls.append(torch_path_s)
+        return kernels if len(calls) > 1 else None
+
+    monkeypatch.setattr(core, "_kernel_for", late)
+    fast = _run(params, frames, ts, seed=1, chunks=chunks)
+    assert len(calls) == 2
+    assert slow.size > 1000
+    assert fast.tobytes() == slow.tobytes()
+
+
+_NO_TORCH_RUN = """
+import sys
+import numpy as np
+from eventsim.simulator import DVSParams, EventSimulator
+
+frames, ts = np.load(sys.argv[1]), np.load(sys.argv[2])
+sim = EventSimulator(DVSParams.from_preset(sys.argv[3]), (64, 48), seed=2)
+events = np.concatenate([sim.step(frames[:7], ts[:7]), sim.step(frames[7:], ts[7:])])
+np.save(sys.argv[4], events)
+print("torch" in sys.modules, sim.device_name)
+"""
+
+
+@pytest.mark.parametrize(("preset", "torch_used"), [("clean", False), ("noisy", True)])
+def test_a_process_without_torch_simulates_uint8_input_without_importing_it(
+    clip, preset, torch_used, tmp_path, monkeypatch
+):
+    # the kernels load at once in a process that has not imported torch; only the low-pass
+    # and leak draws (noisy) then need torch, for its own math
+    pytest.importorskip("eventsim.simulator._kernels")
+    import subprocess
+    import sys
+
+    import eventsim.simulator.core as core
+
+    frames, ts = clip
+    np.save(tmp_path / "f.npy", frames)
+    np.save(tmp_path / "t.npy", ts)
+    out = tmp_path / "ev.npy"
+    done = subprocess.run(
+        [sys.executable, "-c", _NO_TORCH_RUN, str(tmp_path / "f.npy"), str(tmp_path / "t.npy"),
+         preset, str(out)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert done.stdout.split() == [str(torch_used), "cpu"]
+    monkeypatch.setattr(core, "_USE_NUMBA", False)
+    expected = _run(DVSParams.from_preset(preset), frames, ts, seed=2, chunks=[7, len(ts) - 7])
+    got = np.load(out)
+    assert got.size > 1000
+    assert got.tobytes() == expected.tobytes()
 
 
 def test_low_pass_rounding_probe_matches_torch_addcmul():

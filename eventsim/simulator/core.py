@@ -1,4 +1,5 @@
-"""The DVS pixel array: frames in, events out, with torch tensor ops (CPU or CUDA).
+"""The DVS pixel array: frames in, events out, with torch tensor ops (CPU or CUDA), or on CPU
+with numba kernels over numpy arrays (the same events; see `EventSimulator`).
 
 Model (see docs of `DVSParams`): per pixel a reference level ``r`` in log intensity. Between two
 consecutive frames the (filtered, leak-drifted) log intensity ``X`` is linear in time, and every
@@ -51,6 +52,26 @@ _USE_NUMBA = True
 # has cost about what the load costs bounds the loss either way (the ski-rental rule).
 _KERNEL_AFTER_TORCH_S = 1.0
 _NO_NUMBA = False  # set once loading the kernel failed
+# the per-recording state and per-pixel constants, numpy arrays or torch tensors together
+_STATE = (
+    "_c_on",
+    "_c_off",
+    "_c_on_lo",
+    "_c_off_lo",
+    "_leak_speed0",
+    "_leak_phase",
+    "_log_lut",
+    "_a_lut",
+    "_ref",
+    "_x_prev",
+    "_lp",
+    "_t_last",
+    "_t_raw_last",
+    "_leak_base",
+    "_leak_speed",
+    "_leak_anchor",
+    "_leak_cycle",
+)
 _UNPROBED = object()
 _ADDCMUL_FUSED: object = _UNPROBED  # see `_addcmul_rounding`
 
@@ -132,19 +153,26 @@ class EventSimulator:
     uint8 or float intensities in DN (0..255 nominal, HDR values above are fine) and returns the
     events up to the last frame's time. The first frame after `reset` only sets the state.
     Feeding a video in chunks gives exactly the events of feeding it whole.
+
+    On CPU with numba installed, uint8 input runs through numba kernels over numpy state, and
+    a process that has not imported torch loads those kernels at once: a noise-free run then
+    never imports torch (~1 s of start-up here). Otherwise the state lives in torch tensors and
+    the torch path runs (CUDA, float input, or until the kernels pay for their load). Both
+    compute the same float64 operations and give the same events, bit for bit.
     """
 
     # Per-recording state: `_start` sets it from the first frame after `reset`, before
-    # anything reads it (the leak tensors only when the leak is on).
-    _ref: torch.Tensor
-    _x_prev: torch.Tensor
-    _lp: torch.Tensor
-    _t_last: torch.Tensor
-    _t_raw_last: torch.Tensor
-    _leak_base: torch.Tensor
-    _leak_speed: torch.Tensor
-    _leak_anchor: torch.Tensor
-    _leak_cycle: torch.Tensor
+    # anything reads it (the leak arrays only when the leak is on). numpy arrays, or torch
+    # tensors while the torch path holds them (`_as_torch`, `_as_numpy`).
+    _ref: Any
+    _x_prev: Any
+    _lp: Any
+    _t_last: Any
+    _t_raw_last: Any
+    _leak_base: Any
+    _leak_speed: Any
+    _leak_anchor: Any
+    _leak_cycle: Any
     _gains: dict[int, torch.Tensor]  # low-pass gain tables by interval length (µs)
 
     def __init__(
@@ -155,7 +183,6 @@ class EventSimulator:
         seed: int = 0,
         device: str = "cpu",
     ) -> None:
-        torch = _torch()
         if not isinstance(params, DVSParams):
             raise ParameterError(f"params must be a DVSParams, got {type(params).__name__}")
         self.params = params
@@ -163,12 +190,13 @@ class EventSimulator:
         if int(seed) < 0:
             raise ParameterError(f"seed {seed!r} is negative; expected an integer >= 0")
         self.seed = int(seed)
-        self.device = _resolve_device(device)
+        self._device = _resolve_device(device)
+        self._on_cpu = self._device is None or self._device.type == "cpu"
+        #: where the simulator runs, as torch writes it ("cpu", "cuda:0")
+        self.device_name = "cpu" if self._device is None else str(self._device)
         width, height = self.sensor_size
         n = width * height
         self._n = n
-        dev = self.device
-        f64 = torch.float64
 
         # fixed pattern noise, drawn on the host so CPU and CUDA runs share it
         rng = np.random.default_rng([self.seed, 0])
@@ -181,10 +209,12 @@ class EventSimulator:
             c_off = np.maximum(
                 _MIN_THRESHOLD, c_off + params.threshold_sigma * rng.standard_normal(n)
             )
-        self._c_on = torch.from_numpy(c_on).to(dev, f64)
-        self._c_off = torch.from_numpy(c_off).to(dev, f64)
-        self._c_on_lo = self._c_on * (1 - _TOL)
-        self._c_off_lo = self._c_off * (1 - _TOL)
+        # numpy until the torch path needs tensors (`_as_torch`)
+        self._tensors = False
+        self._c_on = c_on
+        self._c_off = c_off
+        self._c_on_lo = c_on * (1 - _TOL)
+        self._c_off_lo = c_off * (1 - _TOL)
 
         self._leak = params.leak_rate_hz > 0
         if self._leak:
@@ -192,10 +222,8 @@ class EventSimulator:
             # log-normal gain normalised to mean 1, so the mean rate is the parameter
             gain = np.exp(spread * rng.standard_normal(n) - spread**2 / 2)
             # drift speed in log units per µs: one ON threshold per leak period
-            self._leak_speed0 = torch.from_numpy(params.leak_rate_hz * 1e-6 * gain * c_on).to(
-                dev, f64
-            )
-            self._leak_phase = torch.from_numpy(rng.random(n) * c_on).to(dev, f64)
+            self._leak_speed0 = params.leak_rate_hz * 1e-6 * gain * c_on
+            self._leak_phase = rng.random(n) * c_on
         n_hot = round(params.hot_pixel_fraction * n) if params.hot_pixel_rate_hz > 0 else 0
         self._hot = np.sort(rng.choice(n, size=n_hot, replace=False)) if n_hot else None
 
@@ -205,7 +233,7 @@ class EventSimulator:
         # run stays on the torch path unless this process has loaded the kernels already
         # (see `_kernel_for`).
         self._kernel: ModuleType | None = None
-        self._may_use_kernel = self.device.type == "cpu"
+        self._may_use_kernel = self._on_cpu
         self._torch_path_s = 0.0
         # the numba walk's record and pause buffers, grown as needed and kept between batches
         self._rec_buf = np.empty((0, 6), np.float64)
@@ -214,10 +242,43 @@ class EventSimulator:
         self._gains = {}
 
         levels = np.arange(256, dtype=np.float64)
-        self._log_lut = torch.from_numpy(log_curve_np(levels, params)).to(dev, f64)
+        self._log_lut = log_curve_np(levels, params)
         self._a_lut_np = np.minimum(1.0, (levels + 20.0) / 275.0)
-        self._a_lut = torch.from_numpy(self._a_lut_np).to(dev, f64)
+        self._a_lut = self._a_lut_np
         self.reset()
+
+    @property
+    def device(self) -> torch.device:
+        """The torch device the simulator runs on (importing torch: see `device_name`)."""
+        if self._device is None:
+            self._device = _torch().device("cpu")
+        return self._device
+
+    def _as_torch(self) -> None:
+        """Hold the state as torch tensors on the device (on CPU they share the arrays)."""
+        if self._tensors:
+            return
+        torch = _torch()
+        dev = self.device
+        for name in _STATE:
+            value = self.__dict__.get(name)
+            if value is not None:
+                setattr(self, name, torch.from_numpy(value).to(dev))
+        self._tensors = True
+
+    def _as_numpy(self) -> None:
+        """Hold the state as numpy arrays (CPU only; they share the tensors' memory)."""
+        if not self._tensors:
+            return
+        for name in _STATE:
+            value = self.__dict__.get(name)
+            if value is not None:
+                setattr(self, name, value.numpy())
+        if self._started:
+            # the kernel writes it in place, and the torch path may have left it as the filter
+            # state itself or as a row of a batch
+            self._x_prev = self._x_prev.copy()
+        self._tensors = False
 
     # ------------------------------------------------------------------ state
     def reset(self) -> None:
@@ -306,6 +367,21 @@ class EventSimulator:
             x = x[..., 0] * _LUMA_F[0] + x[..., 1] * _LUMA_F[1] + x[..., 2] * _LUMA_F[2]
         return x.reshape(t_count, -1)
 
+    def _luma_np(self, frames: np.ndarray) -> np.ndarray:
+        """`_luma` of uint8 frames in numpy (the same integer arithmetic)."""
+        t_count = frames.shape[0]
+        frames = np.ascontiguousarray(frames)
+        if frames.ndim == 4:
+            x32 = frames.astype(np.int32)
+            r, g, b = _LUMA_Q15
+            frames = ((x32[..., 0] * r + x32[..., 1] * g + x32[..., 2] * b + 16384) >> 15).astype(
+                np.uint8
+            )
+        elif not frames.flags.writeable:
+            # a read-only array is another type to numba: one more compile of every kernel
+            frames = frames.copy()
+        return frames.reshape(t_count, -1)
+
     def _log(self, luma: torch.Tensor) -> torch.Tensor:
         torch = _torch()
         if luma.dtype == torch.uint8:
@@ -351,7 +427,10 @@ class EventSimulator:
             return empty_events()
         return parts[0] if len(parts) == 1 else concat_events(parts)
 
-    def _start(self, luma0: torch.Tensor, t0: int) -> None:
+    def _start(self, luma0: torch.Tensor | np.ndarray, t0: int) -> None:
+        if isinstance(luma0, np.ndarray):
+            self._start_np(luma0, t0)
+            return
         torch = _torch()
         n, dev = self._n, self.device
         log0 = self._log(luma0).clone()
@@ -371,18 +450,47 @@ class EventSimulator:
         self._t_prev = t0
         self._started = True
 
+    def _start_np(self, codes0: np.ndarray, t0: int) -> None:
+        """`_start` in numpy, from uint8 codes (the same values)."""
+        n = self._n
+        log0 = self._log_lut[codes0]
+        self._lp = log0
+        self._ref = log0.copy()
+        self._x_prev = log0.copy()
+        if self._leak:
+            self._leak_base = self._leak_phase.copy()
+            self._leak_speed = self._leak_speed0.copy()
+            self._leak_anchor = np.full(n, t0, dtype=np.int64)
+            self._leak_cycle = np.zeros(n, dtype=np.int64)
+            self._x_prev = log0 + self._leak_base
+        self._t_last = np.full(n, -(2**62), dtype=np.int64)
+        self._t_raw_last = self._t_last.copy()
+        self._t_prev = t0
+        self._started = True
+
     def _step_batch(self, frames: np.ndarray, ts: np.ndarray) -> np.ndarray:
         p = self.params
         self._screen = None
-        luma = self._luma(frames)
+        if self._may_use_kernel and self._kernel is None:
+            self._kernel = _kernel_for(self._torch_path_s)
+        # the kernel's walk gives the torch path's records unless uint8 input goes through a
+        # low-pass whose rounding in torch is unknown (see `_addcmul_rounding`)
+        walk = self._kernel is not None and (
+            frames.dtype != np.uint8 or p.cutoff_hz <= 0 or _addcmul_rounding() is not None
+        )
+        luma: Any
+        if walk and frames.dtype == np.uint8:
+            self._as_numpy()
+            luma = self._luma_np(frames)
+        else:
+            self._as_torch()
+            luma = self._luma(frames)
         if not self._started:
             self._start(luma[0], int(ts[0]))
             luma, ts = luma[1:], ts[1:]
         t_count = luma.shape[0]
         if t_count == 0:
             return empty_events()
-        if self._may_use_kernel and self._kernel is None:
-            self._kernel = _kernel_for(self._torch_path_s)
         # torch-path time counts towards loading the kernels only where they can run
         started = time.perf_counter() if self._may_use_kernel and self._kernel is None else None
         t_prev0 = self._t_prev
@@ -391,7 +499,7 @@ class EventSimulator:
         t_ends = [int(v) for v in ts]
 
         totals = None
-        if self._kernel is not None and self._walk_ok(luma):
+        if walk:
             records, totals = self._walk(luma, t_starts, t_ends)
         else:
             records = self._records_torch(luma, t_starts, t_ends)
@@ -495,19 +603,11 @@ class EventSimulator:
         self._x_prev = x_last
         return sig
 
-    def _walk_ok(self, luma: torch.Tensor) -> bool:
-        """Whether `_walk` gives the torch path's records here: uint8 input through the
-        low-pass needs to know how torch rounds its addcmul (see `_addcmul_rounding`)."""
-        torch = _torch()
-        if luma.dtype != torch.uint8 or self.params.cutoff_hz <= 0:
-            return True
-        return _addcmul_rounding() is not None
-
-    def _walk(self, luma: torch.Tensor, t_starts: list[int], t_ends: list[int]):
+    def _walk(self, luma: torch.Tensor | np.ndarray, t_starts: list[int], t_ends: list[int]):
         """`_records_torch` by the numba kernel in one pass over the pixels: the same records
         (already in `_assemble_numba`'s order) and state; also each frame's sum of uint8 codes
-        for the shot noise (None for float input)."""
-        torch = _torch()
+        for the shot noise (None for float input). uint8 input comes as numpy codes with the
+        state in numpy, float input as a tensor with the state in tensors."""
         kern = self._kernel
         assert kern is not None  # _step_batch calls this only with the kernel loaded
         p = self.params
@@ -515,10 +615,10 @@ class EventSimulator:
         i64, f64 = np.int64, np.float64
         no_i64 = np.empty(0, i64)
         no_f64 = np.empty(0, f64)
-        if luma.dtype == torch.uint8:
-            codes = luma.numpy()
+        if isinstance(luma, np.ndarray):
+            codes = luma
             x_in = np.empty((0, 0), f64)
-            log_lut = self._log_lut.numpy()
+            log_lut = self._log_lut
             gains = np.empty((0, 256), f64)
             if p.cutoff_hz > 0:
                 gains = np.stack(
@@ -535,21 +635,23 @@ class EventSimulator:
         # the kernel writes the state in place: the torch path may have left the filter
         # state and the previous input as one tensor, or the latter as a view of a batch
         x_prev = self._x_prev
-        if x_prev.data_ptr() == self._lp.data_ptr() or x_prev.untyped_storage().nbytes() != (
-            x_prev.numel() * x_prev.element_size()
+        if self._tensors and (
+            x_prev.data_ptr() == self._lp.data_ptr()
+            or x_prev.untyped_storage().nbytes() != (x_prev.numel() * x_prev.element_size())
         ):
             self._x_prev = x_prev.clone()
         if self._leak:
             leak_state = (
-                self._leak_base.numpy(),
-                self._leak_speed.numpy(),
-                self._leak_anchor.numpy(),
-                self._leak_cycle.numpy(),
+                _np(self._leak_base),
+                _np(self._leak_speed),
+                _np(self._leak_anchor),
+                _np(self._leak_cycle),
             )
         else:
             leak_state = (no_f64, no_f64, no_i64, no_i64)
         jitter = self._leak and p.leak_jitter_fraction > 0
-        fused = bool(_addcmul_rounding())
+        # only the low-pass of uint8 input rounds as torch's addcmul (no torch otherwise)
+        fused = bool(_addcmul_rounding()) if p.cutoff_hz > 0 and codes.size else True
 
         t_starts_a = np.asarray(t_starts, i64)
         t_ends_a = np.asarray(t_ends, i64)
@@ -568,11 +670,11 @@ class EventSimulator:
                     fused,
                     t_starts_a,
                     t_ends_a,
-                    self._ref.numpy(),
-                    self._x_prev.numpy(),
-                    self._lp.numpy(),
-                    self._c_on.numpy(),
-                    self._c_off.numpy(),
+                    _np(self._ref),
+                    _np(self._x_prev),
+                    _np(self._lp),
+                    _np(self._c_on),
+                    _np(self._c_off),
                     self._leak,
                     jitter,
                     *leak_state,
@@ -600,7 +702,7 @@ class EventSimulator:
             # pixels that completed a leak period: their new speeds, then the rest of their walk
             pix, k_next, period, slots = self._pause_buf[done_pauses:n_pause].T.copy()
             done_pauses = n_pause
-            self._redraw_leak_speed(torch.from_numpy(pix), torch.from_numpy(period))
+            self._redraw_leak_speed(pix, period)
             run(pix, k_next, slots, no_i64)
         records = kern.order_records(n_t, self._rec_buf, n_rec)
         return records, (sums.tolist() if sums.size else None)
@@ -715,8 +817,13 @@ class EventSimulator:
         gain = (1.0 + self.params.leak_jitter_fraction * z).clamp_min(0.0)
         return _sel(self._leak_speed0, pix) * gain
 
-    def _redraw_leak_speed(self, pix: torch.Tensor, n_done: torch.Tensor) -> None:
-        self._leak_speed.index_copy_(0, pix, self._leak_speed_for(pix, n_done))
+    def _redraw_leak_speed(self, pix: np.ndarray, n_done: np.ndarray) -> None:
+        """`_leak_speed_for` for the kernel's paused pixels, in the state's own arrays."""
+        torch = _torch()
+        # the draw stays in torch's math on the CPU, whose log and cos the torch path uses
+        z = _hash_normal(self.seed, torch.from_numpy(pix), torch.from_numpy(n_done))
+        gain = (1.0 + self.params.leak_jitter_fraction * z).clamp_min(0.0).numpy()
+        _np(self._leak_speed)[pix] = _np(self._leak_speed0)[pix] * gain
 
     def _thin(self, luma_k: torch.Tensor, cand, uniforms, ratio: float, dt: int, t_prev: int):
         """Shot-noise candidates -> (pixels, times, ON) of the kept ones (`shot_noise` in the
@@ -724,7 +831,7 @@ class EventSimulator:
         torch = _torch()
         t_u, pol_u, u = uniforms
         if ratio != 1:
-            if self.device.type == "cpu":
+            if self._on_cpu:
                 a_c = self._intensity_factor(luma_k.numpy()[cand])
                 keep_np = u < 1.0 - (1.0 - ratio) * a_c
             else:
@@ -738,9 +845,10 @@ class EventSimulator:
         t_c += t_prev + 1
         return cand, t_c, pol_u < 0.5
 
-    def _noise_events(self, luma_k: torch.Tensor, t_prev: int, dt: int, k: int, mean_a):
+    def _noise_events(
+        self, luma_k: torch.Tensor | np.ndarray, t_prev: int, dt: int, k: int, mean_a
+    ):
         """Shot noise and hot pixels of interval ``k``: (pixel, t, p) numpy arrays, or None."""
-        torch = _torch()
         p = self.params
         rng = np.random.default_rng([self.seed, 1, k])
         pix_parts, t_parts, p_parts = [], [], []
@@ -757,11 +865,12 @@ class EventSimulator:
                 cand = rng.integers(0, self._n, count)
                 # the same three uniform streams as three calls, drawn in one
                 uniforms = rng.random((3, count))
-                if self._kernel is not None and luma_k.dtype == torch.uint8:
-                    # lookup, thinning, times and polarities in one pass (numpy's boolean-mask
-                    # gathers cost more than the draws)
+                if isinstance(luma_k, np.ndarray):
+                    # (numpy codes come only with the kernels) lookup, thinning, times and
+                    # polarities in one pass: numpy's boolean-mask gathers cost more than the draws
+                    assert self._kernel is not None
                     cand, t_c, pol = self._kernel.shot_noise(
-                        cand, uniforms, luma_k.numpy(), self._a_lut_np, ratio, dt, t_prev + 1
+                        cand, uniforms, luma_k, self._a_lut_np, ratio, dt, t_prev + 1
                     )
                 else:
                     cand, t_c, pol = self._thin(luma_k, cand, uniforms, ratio, dt, t_prev)
@@ -888,7 +997,7 @@ class EventSimulator:
             self.sensor_size[0],
             t_base,
             int(self.params.refractory_period_us),
-            self._t_last.numpy(),
+            _np(self._t_last),
             out["x"],
             out["y"],
             out["t"],
@@ -1009,16 +1118,18 @@ class EventSimulator:
 
 
 def _kernel_for(torch_path_s: float) -> ModuleType | None:
-    """The numba kernels' module once it pays: already loaded in this process, or the
-    simulator has spent `_KERNEL_AFTER_TORCH_S` on the torch path (a long run). None without
-    numba."""
+    """The numba kernels' module once it pays: already loaded in this process, torch not
+    imported, or the simulator has spent `_KERNEL_AFTER_TORCH_S` on the torch path (a long
+    run). None without numba."""
     import sys
 
     global _NO_NUMBA
     if not _USE_NUMBA or _NO_NUMBA:
         return None
     loaded = sys.modules.get("eventsim.simulator._kernels")
-    if loaded is None and torch_path_s < _KERNEL_AFTER_TORCH_S:
+    # a process without torch loads the kernels at once: that costs less than importing
+    # torch (~0.55 s against ~0.95 s here), and uint8 input then runs without torch at all
+    if loaded is None and torch_path_s < _KERNEL_AFTER_TORCH_S and "torch" in sys.modules:
         return None
     try:
         from eventsim.simulator import _kernels
@@ -1089,7 +1200,15 @@ def _record_arrays(sig: list[tuple], t_starts: list[int]) -> tuple:
     )
 
 
-def _resolve_device(device: Any):
+def _np(a: Any) -> np.ndarray:
+    """A state array as numpy: itself, or a CPU tensor's memory."""
+    return a if isinstance(a, np.ndarray) else a.numpy()
+
+
+def _resolve_device(device: Any) -> torch.device | None:
+    """The torch device for ``device``; None for "cpu", which needs no torch (yet)."""
+    if isinstance(device, str) and device == "cpu":
+        return None
     torch = _torch()
     try:
         dev = torch.device(device)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import queue
+import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -267,11 +268,8 @@ def simulate(
     describe = src.describe() if hasattr(src, "describe") else {"kind": type(src).__name__}
     source_info = {**describe, "upsample": upsample, "seed": seed}
 
-    import torch
-
-    old_threads = torch.get_num_threads()
-    if threads is not None and sim.device.type == "cpu":
-        torch.set_num_threads(max(1, int(threads)))
+    torch_threads = _TorchThreads(threads if sim.device_name.startswith("cpu") else None)
+    torch_threads.apply()
     bar = None
     prefetch = None
     started = time.perf_counter()
@@ -296,6 +294,7 @@ def simulate(
             t_first = t_last = None
             for lumas, ts, _, n_src in prefetch:
                 ev = sim.step(lumas, ts)
+                torch_threads.apply()
                 parts.append(ev)
                 if t_first is None:
                     t_first = int(ts[0])
@@ -327,6 +326,7 @@ def simulate(
             t_first = t_last = None
             for lumas, ts, originals, n_src in prefetch:
                 ev = sim.step(lumas, ts)
+                torch_threads.apply()
                 writer.write(ev)
                 for frame, t in originals:
                     writer.add_frame(frame, t)
@@ -338,7 +338,7 @@ def simulate(
             elapsed = time.perf_counter() - started
             writer.set_attrs(
                 simulator="eventsim.simulator.EventSimulator",
-                device=str(sim.device),
+                device=sim.device_name,
                 seed=int(seed),
                 first_frame_us=t_first,
                 last_frame_us=t_last,
@@ -362,7 +362,30 @@ def simulate(
                 prefetch.close()
             if bar is not None:
                 bar.close()
-            torch.set_num_threads(old_threads)
+            torch_threads.restore()
+
+
+class _TorchThreads:
+    """Sets torch's CPU threads for a run once torch is in use, and restores them. A simulator
+    on CPU may never import torch (see `EventSimulator`), and importing it only to set its
+    threads would cost a second of start-up."""
+
+    def __init__(self, threads: int | None) -> None:
+        self._threads = None if threads is None else max(1, int(threads))
+        self._old: int | None = None
+
+    def apply(self) -> None:
+        if self._threads is None or self._old is not None:
+            return
+        torch = sys.modules.get("torch")
+        if torch is not None:
+            self._old = torch.get_num_threads()
+            torch.set_num_threads(self._threads)
+
+    def restore(self) -> None:
+        if self._old is not None:
+            sys.modules["torch"].set_num_threads(self._old)
+            self._old = None
 
 
 def _tick(bar, upsampler, n_frames: int, n_events: int) -> tuple[int, int]:
