@@ -45,6 +45,14 @@ def _rows(tmp: Path) -> dict[str, list[str]]:
         "import eventsim": [py, "-c", "import eventsim"],
         "import torch": [py, "-c", "import torch"],
         "import h5py, hdf5plugin, cv2, torch": [py, "-c", "import h5py, hdf5plugin, cv2, torch"],
+        # what `simulate` loads instead of torch where numba is installed
+        "import h5py, hdf5plugin, cv2; 2 frames through the numba kernels": [
+            py,
+            "-c",
+            "import h5py, hdf5plugin, cv2, numpy as np; "
+            "from eventsim.simulator import DVSParams, EventSimulator; "
+            "EventSimulator(DVSParams(), (8, 8)).step(np.zeros((2, 8, 8), np.uint8), [0, 1])",
+        ],
         "eventsim simulate (30 frames 346x260 -> HDF5)": [
             py,
             "-m",
