@@ -486,6 +486,36 @@ def test_a_process_without_torch_simulates_uint8_input_without_importing_it(
     assert got.tobytes() == expected.tobytes()
 
 
+_MANY_SHORT_RUNS = """
+import sys
+import numpy as np
+import torch
+import eventsim.simulator.core as core
+from eventsim.simulator import DVSParams, EventSimulator
+
+core._KERNEL_AFTER_TORCH_S = 0.05
+frames = np.random.default_rng(0).integers(0, 256, (3, 32, 32), dtype=np.uint8)
+for i in range(2000):
+    EventSimulator(DVSParams(), (32, 32)).step(frames, [0, 1000, 2000])
+    if "eventsim.simulator._kernels" in sys.modules:
+        break
+print(i)
+"""
+
+
+def test_many_short_simulations_load_the_kernels_once_the_process_has_paid_for_them():
+    # the kernels' load is once per process, so a dataset build's one short simulation per
+    # sample counts towards it: none of these alone spends the (lowered) threshold
+    pytest.importorskip("eventsim.simulator._kernels")
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", _MANY_SHORT_RUNS], capture_output=True, text=True, check=True
+    )
+    assert 5 < int(done.stdout) < 1999
+
+
 def test_low_pass_rounding_probe_matches_torch_addcmul():
     # the kernel's low-pass step rounds as the probe says torch's addcmul does
     from fractions import Fraction

@@ -45,12 +45,15 @@ _LUMA_F = (0.299, 0.587, 0.114)
 #: Use the numba kernels (pixel walk, shot noise, event assembly) on CPU when numba is
 #: installed (tests switch them off to check that the pure-torch path gives the same events).
 _USE_NUMBA = True
-# seconds a simulator spends on the torch path before it loads the kernels. Their load (numba's
-# import and target set-up, ~0.5 s here) is repaid only by a long run: the kernels save about
-# half of the torch path's time without noise and 70 % with shot noise, so an event count is a
-# poor proxy (ideal breaks even near 20 M events, noisy near 4 M). Waiting until the torch path
-# has cost about what the load costs bounds the loss either way (the ski-rental rule).
+# seconds this process spends on the torch path before it loads the kernels. Their load
+# (numba's import and target set-up, ~0.5 s here) is repaid only by a long run: the kernels save
+# about half of the torch path's time without noise and 70 % with shot noise, so an event count
+# is a poor proxy (ideal breaks even near 20 M events, noisy near 4 M). Waiting until the torch
+# path has cost about what the load costs bounds the loss either way (the ski-rental rule). The
+# load is once per process, so the time counts over all its simulators: a dataset build runs
+# one short simulation per sample.
 _KERNEL_AFTER_TORCH_S = 1.0
+_torch_path_s = 0.0  # time this process's simulators have spent on the torch path
 _NO_NUMBA = False  # set once loading the kernel failed
 # the per-recording state and per-pixel constants, numpy arrays or torch tensors together
 _STATE = (
@@ -234,7 +237,6 @@ class EventSimulator:
         # (see `_kernel_for`).
         self._kernel: ModuleType | None = None
         self._may_use_kernel = self._on_cpu
-        self._torch_path_s = 0.0
         # the numba walk's record and pause buffers, grown as needed and kept between batches
         self._rec_buf = np.empty((0, 6), np.float64)
         self._pause_buf = np.empty((0, 4), np.int64)
@@ -469,10 +471,11 @@ class EventSimulator:
         self._started = True
 
     def _step_batch(self, frames: np.ndarray, ts: np.ndarray) -> np.ndarray:
+        global _torch_path_s
         p = self.params
         self._screen = None
         if self._may_use_kernel and self._kernel is None:
-            self._kernel = _kernel_for(self._torch_path_s)
+            self._kernel = _kernel_for(_torch_path_s)
         # the kernel's walk gives the torch path's records unless uint8 input goes through a
         # low-pass whose rounding in torch is unknown (see `_addcmul_rounding`)
         walk = self._kernel is not None and (
@@ -535,7 +538,7 @@ class EventSimulator:
             noise = [tuple(torch.from_numpy(a).to(dev) for a in ev) for ev in noise]
             ev = self._assemble(records, noise, t_prev0, t_ends[-1])
         if started is not None:
-            self._torch_path_s += time.perf_counter() - started
+            _torch_path_s += time.perf_counter() - started
         return ev
 
     def _lowpass(self, luma: torch.Tensor, t_starts: list[int], t_ends: list[int]):
@@ -1119,8 +1122,8 @@ class EventSimulator:
 
 def _kernel_for(torch_path_s: float) -> ModuleType | None:
     """The numba kernels' module once it pays: already loaded in this process, torch not
-    imported, or the simulator has spent `_KERNEL_AFTER_TORCH_S` on the torch path (a long
-    run). None without numba."""
+    imported, or the process's simulators have spent `_KERNEL_AFTER_TORCH_S` on the torch path
+    (``torch_path_s``). None without numba."""
     import sys
 
     global _NO_NUMBA
