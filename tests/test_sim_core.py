@@ -516,6 +516,27 @@ def test_many_short_simulations_load_the_kernels_once_the_process_has_paid_for_t
     assert 5 < int(done.stdout) < 1999
 
 
+def test_the_kernels_pixel_row_multiply_equals_floor_division():
+    # `assemble` finds an event's row by a multiply and a shift, for any sensor width
+    kernels = pytest.importorskip("eventsim.simulator._kernels")
+    rng = np.random.default_rng(0)
+    widths = [1, 2, 3, 7, 240, 346, 640, 1280, 1920, 4097, 32767, 65535, 2**30 + 1, 2**31 - 1]
+    for d in widths + rng.integers(1, 2**31, 20).tolist():
+        magic, shift = kernels.divisor(d)
+        # the hardest cases sit next to multiples of d
+        near = rng.integers(0, (2**31 - 1) // d + 1, 10_000) * d + np.array([[-1], [0], [1]])
+        n = np.concatenate(
+            [
+                np.arange(0, 4096),
+                2**31 - 1 - np.arange(4096),
+                rng.integers(0, 2**31, 100_000),
+                near[(near >= 0) & (near < 2**31)],
+            ]
+        ).astype(np.int64)
+        assert 0 < magic < 2**32
+        assert np.array_equal((n * magic) >> shift, n // d), d
+
+
 def test_low_pass_rounding_probe_matches_torch_addcmul():
     # the kernel's low-pass step rounds as the probe says torch's addcmul does
     from fractions import Fraction
