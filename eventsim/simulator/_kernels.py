@@ -145,6 +145,10 @@ def assemble(
     # intervals sorted by comparison (long gaps) keep their times in `key`
     packed = np.empty(m, np.int64)
     key = np.empty(m if any_compare else 0, np.int64)
+    longest = 0
+    for k in range(n_ivs):
+        longest = max(longest, starts[k + 1] - starts[k])
+    offs = np.empty(longest, np.int32)  # < 2^22 where the counting sort runs
     for k in range(n_ivs):
         dt = iv_dt[k]
         rel0 = iv_rel0[k]
@@ -156,29 +160,45 @@ def assemble(
             continue
         if by_count[k]:
             # stable counting sort on the µs offset within the interval
+            # each event's offset, computed once, in the concatenation's order
             hist[: dt + 2] = 0
-            for r in range(lo, hi):
-                hist[_level_time(off0[r], per_level[r], 1, dt) + 1] += 1
-            for r in range(lo, hi):
-                for j in range(2, count[r] + 1):
-                    hist[_level_time(off0[r], per_level[r], j, dt) + 1] += 1
-            for e in range(q0, q):
-                hist[noise_rel[e] - rel0 + 1] += 1
-            for b in range(1, dt + 2):
-                hist[b] += hist[b - 1]
+            i = 0
             for r in range(lo, hi):
                 v = _level_time(off0[r], per_level[r], 1, dt)
+                offs[i] = v
+                hist[v + 1] += 1
+                i += 1
+            for r in range(lo, hi):
+                for j in range(2, count[r] + 1):
+                    v = _level_time(off0[r], per_level[r], j, dt)
+                    offs[i] = v
+                    hist[v + 1] += 1
+                    i += 1
+            for e in range(q0, q):
+                v = noise_rel[e] - rel0
+                offs[i] = v
+                hist[v + 1] += 1
+                i += 1
+            for b in range(1, dt + 2):
+                hist[b] += hist[b - 1]
+            i = 0
+            for r in range(lo, hi):
+                v = np.int64(offs[i])
+                i += 1
                 d = pos + hist[v]
                 hist[v] += 1
                 packed[d] = (v << 32) | (pix[r] * 2 + up[r])
             for r in range(lo, hi):
-                for j in range(2, count[r] + 1):
-                    v = _level_time(off0[r], per_level[r], j, dt)
+                word = pix[r] * 2 + up[r]
+                for _ in range(count[r] - 1):
+                    v = np.int64(offs[i])
+                    i += 1
                     d = pos + hist[v]
                     hist[v] += 1
-                    packed[d] = (v << 32) | (pix[r] * 2 + up[r])
+                    packed[d] = (v << 32) | word
             for e in range(q0, q):
-                v = noise_rel[e] - rel0
+                v = np.int64(offs[i])
+                i += 1
                 d = pos + hist[v]
                 hist[v] += 1
                 packed[d] = (v << 32) | (noise_pix[e] * 2 + noise_pol[e])
