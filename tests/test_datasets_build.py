@@ -175,6 +175,43 @@ def test_pool_workers_hold_no_blas_or_openmp_threads():
     assert pools and all(p["num_threads"] == 1 for p in pools), pools
 
 
+def test_pool_workers_start_with_the_kernels_loaded_and_without_torch():
+    # the fork server loads the numba kernels once; the recipes' pixel models need no torch
+    pytest.importorskip("eventsim.simulator._kernels")
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from eventsim.datasets import engine
+
+    probe = "[m in __import__('sys').modules for m in ('eventsim.simulator._kernels', 'torch')]"
+    ctx = engine._pool_context(multiprocessing)
+    try:
+        with ProcessPoolExecutor(1, mp_context=ctx, initializer=engine._pool_worker_init) as pool:
+            loaded = pool.submit(eval, probe).result()
+    finally:
+        engine._stop_fork_server()
+    assert loaded == [True, False]
+
+
+_BUILD_WITHOUT_TORCH = """
+import sys
+from eventsim.datasets import build_dataset
+
+summary = build_dataset(sys.argv[1], sys.argv[2], progress=False)
+print(summary.n_samples, "torch" in sys.modules)
+"""
+
+
+def test_an_in_process_build_of_a_noise_free_recipe_never_imports_torch(tmp_path):
+    pytest.importorskip("eventsim.simulator._kernels")
+    recipe = tiny_recipe(tmp_path, train=2, test=1)
+    done = subprocess.run(
+        [sys.executable, "-c", _BUILD_WITHOUT_TORCH, str(recipe), str(tmp_path / "ds")],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert done.stdout.split() == ["3", "False"]
+
+
 def test_limit_and_output_protection(tmp_path):
     recipe = tiny_recipe(tmp_path, train=3, test=7, shard=4)
     out = tmp_path / "ds"

@@ -358,14 +358,14 @@ _POOL_LIMITS: Any = None  # the pool worker's threadpoolctl limits, held for its
 
 def _worker_setup() -> None:
     """Settings of a build process: one compute thread (parallelism comes from processes, so
-    ``--workers N`` uses N cores) and an allocator that keeps freed frames for reuse."""
-    os.environ["OMP_NUM_THREADS"] = "1"
+    ``--workers N`` uses N cores) and an allocator that keeps freed frames for reuse. torch
+    is set only where it is loaded: the simulator imports it only for some pixel models, and
+    then for a few small tables (see `eventsim.simulator.EventSimulator`)."""
     import cv2
 
     cv2.setNumThreads(1)
-    with contextlib.suppress(ImportError):
-        import torch
-
+    torch = sys.modules.get("torch")
+    if torch is not None:
         torch.set_num_threads(1)
     _mallopt(256 << 20, 64 << 20)
 
@@ -377,6 +377,8 @@ def _pool_worker_init() -> None:
     global _POOL_LIMITS
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _exit_with_parent()
+    # a library the worker imports later (torch, for some pixel models) starts with one thread
+    os.environ["OMP_NUM_THREADS"] = "1"
     _worker_setup()
     from threadpoolctl import threadpool_limits
 
@@ -407,16 +409,14 @@ def _exit_with_parent() -> None:
 
 @contextlib.contextmanager
 def worker_settings() -> Iterator[None]:
-    """`_worker_setup` for the duration of an in-process build, then the caller's settings."""
+    """`_worker_setup` for the duration of an in-process build, then the caller's settings.
+    The environment is left alone: a torch first imported during the build keeps the
+    thread count it chose itself."""
     import cv2
 
     cv_threads = cv2.getNumThreads()
-    torch_threads: int | None = None
-    with contextlib.suppress(ImportError):
-        import torch
-
-        torch_threads = torch.get_num_threads()
-    omp = os.environ.get("OMP_NUM_THREADS")
+    torch = sys.modules.get("torch")
+    torch_threads = None if torch is None else torch.get_num_threads()
     _worker_setup()
     from threadpoolctl import threadpool_limits
 
@@ -426,14 +426,8 @@ def worker_settings() -> Iterator[None]:
     finally:
         limits.restore_original_limits()
         cv2.setNumThreads(cv_threads)
-        if torch_threads is not None:
-            import torch
-
+        if torch is not None and torch_threads is not None:
             torch.set_num_threads(torch_threads)
-        if omp is None:
-            os.environ.pop("OMP_NUM_THREADS", None)
-        else:
-            os.environ["OMP_NUM_THREADS"] = omp
         _mallopt(_GLIBC_DEFAULT_THRESHOLD, _GLIBC_DEFAULT_THRESHOLD)
 
 
@@ -621,8 +615,9 @@ _HAS_SIGMASK = hasattr(signal, "pthread_sigmask")
 
 
 def _pool_context(multiprocessing: Any) -> Any:
-    """Workers forked from a fork server that has imported torch and the build code once, so
-    each worker starts in milliseconds instead of importing them again (as spawn does). The
+    """Workers forked from a fork server that has imported the build code and the simulator's
+    numba kernels (torch where numba is missing) once, so each worker starts in milliseconds
+    instead of importing and loading them again (as spawn does). The
     first module it imports sets the BLAS/OpenMP libraries to one thread before they load, so
     the server holds no threads (forking it is safe) and no worker inherits a spinning BLAS
     thread. Spawn where there is no fork server."""
@@ -630,7 +625,9 @@ def _pool_context(multiprocessing: Any) -> Any:
         return multiprocessing.get_context("spawn")
     ctx = multiprocessing.get_context("forkserver")
     preload = ["eventsim.datasets._pool_threads", "eventsim.datasets.engine", "threadpoolctl"]
-    if importlib.util.find_spec("torch") is not None:
+    if importlib.util.find_spec("numba") is not None:
+        preload.append("eventsim.datasets._pool_kernels")
+    elif importlib.util.find_spec("torch") is not None:
         preload += ["torch", "eventsim.simulator.core"]
     ctx.set_forkserver_preload(preload)
     return ctx

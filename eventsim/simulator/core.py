@@ -1143,6 +1143,17 @@ def _kernel_for(torch_path_s: float) -> ModuleType | None:
     return _kernels
 
 
+def preload_kernels() -> bool:
+    """Load the numba kernels now and run them once on a tiny clip, so that this process (and
+    any process it forks) simulates uint8 input on them from the first frame; False where
+    numba is missing or cannot load (the torch path then runs)."""
+    if _kernel_for(math.inf) is None:
+        return False
+    frames = np.zeros((2, 8, 8), np.uint8)
+    EventSimulator(DVSParams(), (8, 8)).step(frames, np.array([0, 1]))
+    return True
+
+
 def _addcmul_rounding() -> bool | None:
     """How this torch rounds ``addcmul`` (the low-pass step) on CPU: True when once (a fused
     multiply-add, as builds for FMA-capable CPUs do), False when after the product and the
