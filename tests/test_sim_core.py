@@ -516,6 +516,16 @@ def test_many_short_simulations_load_the_kernels_once_the_process_has_paid_for_t
     assert 5 < int(done.stdout) < 1999
 
 
+def test_every_log_curve_table_rises_with_the_code():
+    # the kernel's walk screens a noise-free pixel by its batch's extreme codes alone
+    from eventsim.options import LOG_CURVES
+    from eventsim.simulator.core import log_curve_np
+
+    for curve in LOG_CURVES:
+        table = log_curve_np(np.arange(256), IDEAL.replace(log_curve=curve))
+        assert np.all(np.diff(table) > 0), curve
+
+
 def test_the_kernels_pixel_row_multiply_equals_floor_division():
     # `assemble` finds an event's row by a multiply and a shift, for any sensor width
     kernels = pytest.importorskip("eventsim.simulator._kernels")

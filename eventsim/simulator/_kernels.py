@@ -324,6 +324,7 @@ def walk(
     tol = 1e-9
     lo_scale = 1 - tol
     all_pixels = pixels.shape[0] == 0
+    screen = use_codes and not lowpass and not leak
     n_walk = ref.shape[0] if all_pixels else pixels.shape[0]
     do_sums = sums.shape[0] > 0
     rec_cap = records.shape[0]
@@ -354,10 +355,28 @@ def walk(
             b = base[p]
             s = speed[p]
             a = anchor[p]
+        hit = False
+        if screen:
+            # every log curve rises with the code (tests/test_sim_core.py checks the tables),
+            # so the batch's brightest and darkest codes decide whether any frame reaches a
+            # level: only such pixels need every frame
+            c_hi = 0
+            c_lo = 255
+            for k in range(k0, n_frames):
+                code = codes[k, p]
+                if do_sums:
+                    sums[k] += code
+                c_hi = max(c_hi, code)
+                c_lo = min(c_lo, code)
+            hit = (log_lut[c_hi] - r >= con_lo) | (log_lut[c_lo] - r <= coff_lo)
+            if not hit:
+                x_prev[p] = log_lut[codes[n_frames - 1, p]]
+                continue
+            for k in range(k0, n_frames):
+                xs[k] = log_lut[codes[k, p]]
         # pass 1, no branch on the data: the inputs, and whether any frame reaches a level (the
         # reference moves only when one does, so comparing with the current one decides)
-        hit = False
-        for k in range(k0, n_frames):
+        for k in range(n_frames if screen else k0, n_frames):
             if use_codes:
                 code = codes[k, p]
                 if do_sums:
