@@ -11,6 +11,7 @@ are generated on the fly (not decoded) to show memory stays flat.
     python tools/bench_simulator.py --rss-minutes 10  # the 10-minute RSS figure
     python tools/bench_simulator.py --sizes 346x260 --repeats 3 --no-rss
     python tools/bench_simulator.py --peers --esim-python /path/to/venv/bin/python
+    python tools/bench_simulator.py --peers --v2e /path/to/v2e-venv/bin/python /path/to/v2e
     python tools/bench_simulator.py --noise-cost --repeats 3      # noisy vs ideal, short
 
 ``--peers`` runs only the comparison with esim_py, which a full run also ends with whenever
@@ -22,7 +23,9 @@ best of ``--repeats``), at one thread each: frames already in memory (ideal pres
 frames and writing HDF5 (``eventsim simulate`` against esim_py plus an uncompressed h5py write),
 timed from process start to exit. In-memory runs of esim_py use ``generateFromFrames``, a
 measurement-only binding over the same ``esim.cpp`` code path as ``generateFromFolder``; without
-it only the command-line comparison runs.
+it only the command-line comparison runs. With ``--v2e PYTHON SRC`` the in-memory comparison
+also times v2e's ``EventEmulator`` (GPL; its sources in their own venv, never vendored) on the
+same frames, noise-free, against our ``ideal`` preset with v2e's lin-log curve.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -177,6 +181,51 @@ else:
 """
 
 
+# v2e (GPL) from its own sources in its own venv, frames in RAM, ideal settings; measurement only
+V2E_CHILD = r"""
+import json, sys, time, types
+import numpy as np
+src, folder = sys.argv[1], sys.argv[2]
+# v2e imports GUI and AEDAT4 helpers at module level; its emulator uses none of them
+for name in ("screeninfo", "easygui", "dv_processing", "tkinter", "tkinter.filedialog"):
+    try:
+        __import__(name)
+    except ImportError:
+        sys.modules[name] = types.ModuleType(name)
+if not hasattr(sys.modules["screeninfo"], "get_monitors"):
+    sys.modules["screeninfo"].get_monitors = lambda: []
+sys.modules["tkinter"].filedialog = sys.modules["tkinter.filedialog"]
+sys.path.insert(0, src)
+import torch
+torch.set_num_threads(1)
+from v2ecore.emulator import EventEmulator
+frames = np.load(folder + "/gray.npy")
+ts = np.load(folder + "/ts.npy") / 1e6
+emu = EventEmulator(pos_thres=0.2, neg_thres=0.2, sigma_thres=0.0, cutoff_hz=0.0,
+                    leak_rate_hz=0.0, refractory_period_s=0.0, shot_noise_rate_hz=0.0,
+                    device="cpu", seed=1)
+n = 0
+t0 = time.perf_counter()
+with torch.no_grad():
+    for f, t in zip(frames, ts):
+        ev = emu.generate_events(f, float(t))
+        if ev is not None:
+            n += ev.shape[0]
+print(json.dumps({"wall_s": time.perf_counter() - t0, "n_events": n}))
+"""
+
+
+def _v2e(python: str, src: str, folder: str) -> dict:
+    res = subprocess.run(
+        [python, "-c", V2E_CHILD, src, folder],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
 def find_esim_python(given: str | None) -> str | None:
     """An interpreter that can import esim_py: ``given``, $ESIM_PY_PYTHON, or this one."""
     for cand in (given, os.environ.get("ESIM_PY_PYTHON"), sys.executable):
@@ -201,11 +250,11 @@ def _esim(python: str, *args: str) -> dict | None:
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
-def _ours_ram(gray: np.ndarray, ts: np.ndarray, preset: str) -> dict:
+def _ours_ram(gray: np.ndarray, ts: np.ndarray, preset: str, **changes: Any) -> dict:
     from eventsim.simulator import DVSParams, EventSimulator
 
     h, w = gray.shape[1:]
-    sim = EventSimulator(DVSParams.from_preset(preset), (w, h))
+    sim = EventSimulator(DVSParams.from_preset(preset).replace(**changes), (w, h))
     batch = max(1, 4_000_000 // (w * h))
     n = 0
     wall0 = time.perf_counter()
@@ -214,8 +263,15 @@ def _ours_ram(gray: np.ndarray, ts: np.ndarray, preset: str) -> dict:
     return {"wall_s": time.perf_counter() - wall0, "n_events": n}
 
 
-def peers(sizes: list[str], repeats: int, esim_python: str | None) -> None:
-    """Interleaved ours-vs-esim_py runs: frames in RAM, and frame folder -> HDF5 from the shell."""
+def peers(
+    sizes: list[str],
+    repeats: int,
+    esim_python: str | None,
+    v2e: tuple[str, str] | None = None,
+) -> None:
+    """Interleaved ours-vs-esim_py runs: frames in RAM, and frame folder -> HDF5 from the shell;
+    with ``v2e`` (interpreter, source folder) also ours-vs-v2e in RAM, both with v2e's lin-log
+    curve."""
     import cv2
     import torch
 
@@ -258,6 +314,13 @@ def peers(sizes: list[str], repeats: int, esim_python: str | None) -> None:
                     key = (size, preset)
                     ram[key] = min(ram.get(key, float("inf")), r["wall_s"])
                     counts[key] = r["n_events"]
+                if v2e:
+                    r = _ours_ram(gray, ts, "ideal", log_curve="linlog")
+                    ram[(size, "linlog")] = min(ram.get((size, "linlog"), 1e9), r["wall_s"])
+                    counts[(size, "linlog")] = r["n_events"]
+                    r = _v2e(*v2e, str(d))
+                    ram[(size, "v2e")] = min(ram.get((size, "v2e"), 1e9), r["wall_s"])
+                    counts[(size, "v2e")] = r["n_events"]
                 if python:
                     r = _esim(python, "ram", str(d))
                     if r is not None:
@@ -286,6 +349,17 @@ def peers(sizes: list[str], repeats: int, esim_python: str | None) -> None:
             f"{f'{n / esim:.0f}' if esim else '-'} | {f'{esim / ideal:.2f}x' if esim else '-'} | "
             f"{ram[(size, 'clean')] / ideal:.2f} | {ram[(size, 'noisy')] / ideal:.2f} |"
         )
+    if v2e:
+        print()
+        print("| size | ev/frame (ours linlog, v2e) | ours fr/s | v2e fr/s | ratio |")
+        print("|---|---|---|---|---|")
+        for size in sizes:
+            n = SIZES[size]
+            ours, theirs = ram[(size, "linlog")], ram[(size, "v2e")]
+            print(
+                f"| {size} | {counts[(size, 'linlog')] / n:,.0f}, {counts[(size, 'v2e')] / n:,.0f} "
+                f"| {n / ours:.0f} | {n / theirs:.0f} | {theirs / ours:.2f}x |"
+            )
     print()
     print("| size | `eventsim simulate` folder -> HDF5 (s) | esim_py folder -> HDF5 (s) | ratio |")
     print("|---|---|---|---|")
@@ -450,6 +524,13 @@ def main() -> None:
     )
     ap.add_argument("--esim-python", help="interpreter that can import esim_py")
     ap.add_argument(
+        "--v2e",
+        nargs=2,
+        metavar=("PYTHON", "SRC"),
+        help="with --peers: also time v2e, run by PYTHON from its source folder SRC (the one "
+        "holding v2ecore)",
+    )
+    ap.add_argument(
         "--_rss-child",
         dest="rss_child",
         nargs=2,
@@ -464,7 +545,7 @@ def main() -> None:
         breakdown(args.repeats)
         return
     if args.peers:
-        peers(args.sizes, args.repeats, args.esim_python)
+        peers(args.sizes, args.repeats, args.esim_python, args.v2e)
         return
     if args.noise_cost:
         noise_cost(args.sizes, args.repeats)
