@@ -426,7 +426,7 @@ def worker_settings() -> Iterator[None]:
     finally:
         limits.restore_original_limits()
         cv2.setNumThreads(cv_threads)
-        if torch is not None and torch_threads is not None:
+        if torch is not None:
             torch.set_num_threads(torch_threads)
         _mallopt(_GLIBC_DEFAULT_THRESHOLD, _GLIBC_DEFAULT_THRESHOLD)
 
