@@ -193,6 +193,36 @@ def test_pool_workers_start_with_the_kernels_loaded_and_without_torch():
     assert loaded == [True, False]
 
 
+def test_an_in_process_build_restores_the_callers_thread_settings(tmp_path, monkeypatch):
+    # the build runs one compute thread, then hands back torch's and OpenCV's own counts and
+    # leaves the environment as it was
+    import cv2
+    import torch
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    old_torch, old_cv = torch.get_num_threads(), cv2.getNumThreads()
+    torch.set_num_threads(2)
+    cv2.setNumThreads(3)
+    seen = []
+    from eventsim.datasets import engine
+
+    run_shard = engine.run_shard
+
+    def spy(task, **kw):
+        seen.append((torch.get_num_threads(), cv2.getNumThreads()))
+        return run_shard(task, **kw)
+
+    monkeypatch.setattr(engine, "run_shard", spy)
+    try:
+        build_dataset(tiny_recipe(tmp_path, train=2, test=1), tmp_path / "ds", progress=False)
+        assert seen and set(seen) == {(1, 1)}
+        assert (torch.get_num_threads(), cv2.getNumThreads()) == (2, 3)
+        assert "OMP_NUM_THREADS" not in os.environ
+    finally:
+        torch.set_num_threads(old_torch)
+        cv2.setNumThreads(old_cv)
+
+
 _BUILD_WITHOUT_TORCH = """
 import sys
 from eventsim.datasets import build_dataset
