@@ -159,8 +159,8 @@ def assemble(
         if starts[k + 1] == pos:
             continue
         if by_count[k]:
-            # stable counting sort on the µs offset within the interval
-            # each event's offset, computed once, in the concatenation's order
+            # stable counting sort on the µs offset within the interval; each event's offset is
+            # computed once, in the concatenation's order, and kept for the scatter
             hist[: dt + 2] = 0
             i = 0
             for r in range(lo, hi):
@@ -374,31 +374,32 @@ def walk(
                 continue
             for k in range(k0, n_frames):
                 xs[k] = log_lut[codes[k, p]]
-        # pass 1, no branch on the data: the inputs, and whether any frame reaches a level (the
-        # reference moves only when one does, so comparing with the current one decides)
-        for k in range(n_frames if screen else k0, n_frames):
-            if use_codes:
-                code = codes[k, p]
-                if do_sums:
-                    sums[k] += code
-                if lowpass:
-                    if fused:
-                        lpv = _fma(gain_lut[k, code], log_lut[code] - lpv, lpv)
+        else:
+            # pass 1, no branch on the data: the inputs, and whether any frame reaches a level (the
+            # reference moves only when one does, so comparing with the current one decides)
+            for k in range(k0, n_frames):
+                if use_codes:
+                    code = codes[k, p]
+                    if do_sums:
+                        sums[k] += code
+                    if lowpass:
+                        if fused:
+                            lpv = _fma(gain_lut[k, code], log_lut[code] - lpv, lpv)
+                        else:
+                            lpv = lpv + gain_lut[k, code] * (log_lut[code] - lpv)
+                        lps[k] = lpv
+                        x = lpv
                     else:
-                        lpv = lpv + gain_lut[k, code] * (log_lut[code] - lpv)
-                    lps[k] = lpv
-                    x = lpv
+                        x = log_lut[code]
                 else:
-                    x = log_lut[code]
-            else:
-                x = x_in[k, p]
-            if leak:
-                dr = b + s * np.float64(t_ends[k] - a)
-                drs[k] = dr
-                x = x + dr
-            xs[k] = x
-            diff = x - r
-            hit |= (diff >= con_lo) | (diff <= coff_lo)
+                    x = x_in[k, p]
+                if leak:
+                    dr = b + s * np.float64(t_ends[k] - a)
+                    drs[k] = dr
+                    x = x + dr
+                xs[k] = x
+                diff = x - r
+                hit |= (diff >= con_lo) | (diff <= coff_lo)
         k_end = n_frames
         if hit:
             # pass 2: the crossings of a pixel that fires in this batch
