@@ -813,19 +813,21 @@ class EventSimulator:
         cycle.index_copy_(0, idx, n_done)
         speed.index_copy_(0, idx, self._leak_speed_for(_sel(act, idx), n_done))
 
-    def _leak_speed_for(self, pix: torch.Tensor, n_done: torch.Tensor) -> torch.Tensor:
-        """Leak speed of pixels ``pix`` after their period ``n_done``: the mean speed times a
-        gain drawn from the hash of (seed, pixel, period)."""
+    def _leak_gain(self, pix: torch.Tensor, n_done: torch.Tensor) -> torch.Tensor:
+        """Gain on the mean leak speed of pixels ``pix`` after their period ``n_done``, drawn
+        from the hash of (seed, pixel, period)."""
         z = _hash_normal(self.seed, pix, n_done)
-        gain = (1.0 + self.params.leak_jitter_fraction * z).clamp_min(0.0)
-        return _sel(self._leak_speed0, pix) * gain
+        return (1.0 + self.params.leak_jitter_fraction * z).clamp_min(0.0)
+
+    def _leak_speed_for(self, pix: torch.Tensor, n_done: torch.Tensor) -> torch.Tensor:
+        """Leak speed of pixels ``pix`` after their period ``n_done`` (torch path)."""
+        return _sel(self._leak_speed0, pix) * self._leak_gain(pix, n_done)
 
     def _redraw_leak_speed(self, pix: np.ndarray, n_done: np.ndarray) -> None:
-        """`_leak_speed_for` for the kernel's paused pixels, in the state's own arrays."""
+        """`_leak_speed_for` for the kernel's paused pixels, in the state's own arrays; the draw
+        stays in torch's math on the CPU, whose log and cos the torch path uses."""
         torch = _torch()
-        # the draw stays in torch's math on the CPU, whose log and cos the torch path uses
-        z = _hash_normal(self.seed, torch.from_numpy(pix), torch.from_numpy(n_done))
-        gain = (1.0 + self.params.leak_jitter_fraction * z).clamp_min(0.0).numpy()
+        gain = self._leak_gain(torch.from_numpy(pix), torch.from_numpy(n_done)).numpy()
         _np(self._leak_speed)[pix] = _np(self._leak_speed0)[pix] * gain
 
     def _thin(self, luma_k: torch.Tensor, cand, uniforms, ratio: float, dt: int, t_prev: int):
