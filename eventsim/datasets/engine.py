@@ -496,7 +496,7 @@ def _execute_local(
     built here. Without ``free`` (``exact_workers``) the pool has ``workers`` processes from the
     start."""
     i = 0
-    # entered at the first shard built here: it imports torch, which a pool-only driver skips
+    # entered at the first shard built here: a driver that only runs the pool keeps its settings
     with contextlib.ExitStack() as settings:
         while i < len(pending):
             if workers > 1 and len(pending) - i > 1:
