@@ -215,17 +215,6 @@ print(json.dumps({"wall_s": time.perf_counter() - t0, "n_events": n}))
 """
 
 
-def _v2e(python: str, src: str, folder: str) -> dict:
-    res = subprocess.run(
-        [python, "-c", V2E_CHILD, src, folder],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-    )
-    return json.loads(res.stdout.strip().splitlines()[-1])
-
-
 def find_esim_python(given: str | None) -> str | None:
     """An interpreter that can import esim_py: ``given``, $ESIM_PY_PYTHON, or this one."""
     for cand in (given, os.environ.get("ESIM_PY_PYTHON"), sys.executable):
@@ -239,9 +228,10 @@ def find_esim_python(given: str | None) -> str | None:
     return None
 
 
-def _esim(python: str, *args: str) -> dict | None:
+def _peer(python: str, code: str, *args: str) -> dict | None:
+    """Run a peer's measuring child (`ESIM_CHILD`, `V2E_CHILD`) at one thread; its last line."""
     res = subprocess.run(
-        [python, "-c", ESIM_CHILD, *args],
+        [python, "-c", code, *args],
         capture_output=True,
         text=True,
         check=True,
@@ -318,11 +308,12 @@ def peers(
                     r = _ours_ram(gray, ts, "ideal", log_curve="linlog")
                     ram[(size, "linlog")] = min(ram.get((size, "linlog"), 1e9), r["wall_s"])
                     counts[(size, "linlog")] = r["n_events"]
-                    r = _v2e(*v2e, str(d))
-                    ram[(size, "v2e")] = min(ram.get((size, "v2e"), 1e9), r["wall_s"])
-                    counts[(size, "v2e")] = r["n_events"]
+                    r = _peer(v2e[0], V2E_CHILD, v2e[1], str(d))
+                    if r is not None:
+                        ram[(size, "v2e")] = min(ram.get((size, "v2e"), 1e9), r["wall_s"])
+                        counts[(size, "v2e")] = r["n_events"]
                 if python:
-                    r = _esim(python, "ram", str(d))
+                    r = _peer(python, ESIM_CHILD, "ram", str(d))
                     if r is not None:
                         ram[(size, "esim")] = min(ram.get((size, "esim"), 1e9), r["wall_s"])
                         counts[(size, "esim")] = r["n_events"]
@@ -331,7 +322,7 @@ def peers(
                 cli[(size, "ours")] = min(cli.get((size, "ours"), 1e9), time.perf_counter() - t0)
                 if python:
                     t0 = time.perf_counter()
-                    _esim(python, "folder", str(d), str(d / "esim.h5"))
+                    _peer(python, ESIM_CHILD, "folder", str(d), str(d / "esim.h5"))
                     cli[(size, "esim")] = min(
                         cli.get((size, "esim"), 1e9), time.perf_counter() - t0
                     )
