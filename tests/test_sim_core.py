@@ -387,6 +387,38 @@ def test_numba_walk_matches_torch_for_lowpass_leak_and_float_input(clip, params,
         assert a.tobytes() == b.tobytes()
 
 
+@pytest.mark.parametrize(
+    "params",
+    [IDEAL, DVSParams.from_preset("v2e-default"), NOISY_ALL.replace(leak_rate_hz=20.0)],
+    ids=["ideal", "v2e-default", "fast-leak"],
+)
+def test_numba_walk_blocks_end_mid_sensor_and_resume_after_full_buffers(params, monkeypatch):
+    # 67 x 45 pixels: the walk's last block of pixels is a partial one; and the record buffer
+    # starts empty, so the first batch's walk stops before some block and resumes there
+    kernels = pytest.importorskip("eventsim.simulator._kernels")
+    import eventsim.simulator.core as core
+
+    frames, ts = moving_shapes_clip(67, 45, duration_s=0.4, fps=60, seed=8)
+    assert (67 * 45) % kernels.BLOCK != 0
+    resumed = []
+    walk = kernels.walk
+
+    def counted(*args):
+        if args[18].size == 0 and args[22] > 0:  # all pixels, from a later block
+            assert args[22] % kernels.BLOCK == 0
+            resumed.append(args[22])
+        return walk(*args)
+
+    monkeypatch.setattr(kernels, "walk", counted)
+    chunks = [9, 1, len(frames) - 10]
+    fast = _run(params, frames, ts, seed=6, chunks=chunks)
+    assert resumed
+    monkeypatch.setattr(core, "_USE_NUMBA", False)
+    slow = _run(params, frames, ts, seed=6, chunks=chunks)
+    assert fast.size > 1000
+    assert fast.tobytes() == slow.tobytes()
+
+
 @pytest.mark.parametrize("params", [IDEAL, NOISY_ALL], ids=["ideal", "noisy"])
 def test_uint8_and_float_chunks_in_one_stream_give_the_torch_paths_events(
     clip, params, monkeypatch

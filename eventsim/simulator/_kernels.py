@@ -259,6 +259,12 @@ def _fma(typingctx, a, b, c):
     return sig, codegen
 
 
+# pixels that `walk` steps side by side, frame by frame: each step is then a short loop over
+# adjacent pixels with few live values, which the compiler turns into tight (partly SIMD)
+# code, where a pixel at a time ran every frame through one loop full of branches and spills
+BLOCK = 128
+
+
 # error_model="numpy": a level crossed between two equal inputs divides by zero exactly as
 # the torch path does (inf / nan records) instead of raising
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -291,9 +297,9 @@ def walk(
     pauses,
     n_pause,
 ):
-    """The per-pixel part of `EventSimulator._step_batch` for a batch of T frames, pixel by
-    pixel with the state in registers: photoreceptor low-pass, leak drift, threshold
-    crossings and their records, with the torch path's float64 operations in its order.
+    """The per-pixel part of `EventSimulator._step_batch` for a batch of T frames, with the
+    state in registers: photoreceptor low-pass, leak drift, threshold crossings and their
+    records, with the torch path's float64 operations in its order.
 
     Input per frame is ``codes`` [T, N] (uint8, through ``log_lut`` and, when the low-pass is
     on, through the per-interval gain table ``gain_lut`` [T, 256]; ``fused``: the low-pass
@@ -301,13 +307,15 @@ def walk(
     [T, N] (float64, the filtered log intensity the torch path computed). ``sums`` (size T,
     or empty) accumulates each frame's sum of the codes.
 
-    Walks every pixel from frame 0 (``pixels`` empty), writing records to ``records`` (rows
-    of pixel, interval, count, up, off0, per_level as float64) from row ``n_rec`` on: pixel
-    by pixel, interval by interval within a pixel, so one stable counting sort by interval
-    gives the torch path's order (`order_records`). The buffers are the caller's, so the hot
-    loop never reallocates (a reassigned array costs reference counting on every
-    iteration): the walk stops before the ``i``-th pixel if it might not fit and returns
-    (i, n_rec, n_pause); the caller grows the buffers and calls again from ``i_start = i``.
+    Walks every pixel from frame 0 (``pixels`` empty) in blocks of `BLOCK` pixels: pass 1
+    steps a block's pixels side by side, frame by frame; pass 2 takes the pixels that reach a
+    level one at a time and writes records to ``records`` (rows of pixel, interval, count,
+    up, off0, per_level as float64) from row ``n_rec`` on: pixel by pixel, interval by
+    interval within a pixel, so one stable counting sort by interval gives the torch path's
+    order (`order_records`). The buffers are the caller's, so the hot loop never reallocates
+    (a reassigned array costs reference counting on every iteration): the walk stops before
+    the block from the ``i``-th pixel if it might not fit and returns (i, n_rec, n_pause);
+    the caller grows the buffers and calls again from ``i_start = i``.
 
     A firing pixel that completed a leak period needs a new leak speed, drawn by the torch
     path's hash (whose log and cos this kernel cannot reproduce bit for bit): the pixel stops
@@ -315,8 +323,8 @@ def walk(
     listed in ``pauses`` (rows of pixel, next frame, period index, slot) from row
     ``n_pause``; its slot is a run of empty rows (count 0) reserved right after its records,
     one per frame left. The caller stores the new speeds and walks the listed ``pixels``
-    on from frames ``k_first``, each writing into its ``slots`` row, so the records stay
-    in pixel order without a merge.
+    (one at a time) on from frames ``k_first``, each writing into its ``slots`` row, so the
+    records stay in pixel order without a merge.
     """
     n_frames = t_ends.shape[0]
     use_codes = codes.shape[0] > 0
@@ -326,132 +334,175 @@ def walk(
     all_pixels = pixels.shape[0] == 0
     screen = use_codes and not lowpass and not leak
     n_walk = ref.shape[0] if all_pixels else pixels.shape[0]
+    step = BLOCK if all_pixels else 1
     do_sums = sums.shape[0] > 0
     rec_cap = records.shape[0]
     pause_cap = pauses.shape[0]
     row = n_rec
-    # one pixel's comparator inputs, leak drifts and filter states over the batch
-    xs = np.empty(n_frames, np.float64)
-    drs = np.empty(n_frames, np.float64)
-    lps = np.empty(n_frames, np.float64)
-    for i in range(i_start, n_walk):
-        p = i if all_pixels else pixels[i]
+    # a block's comparator inputs, leak drifts and filter states over the batch ([frame,
+    # pixel]: pass 1 writes a frame's row at a time), brightest and darkest codes, and whether
+    # each pixel reaches a level
+    xs = np.empty((n_frames, step), np.float64)
+    drs = np.empty((n_frames, step), np.float64)
+    lps = np.empty((n_frames, step), np.float64)
+    c_hi = np.zeros(step, np.uint8)
+    c_lo = np.zeros(step, np.uint8)
+    hit = np.zeros(step, np.bool_)
+    for i in range(i_start, n_walk, step):
+        nb = min(step, n_walk - i)
+        # first pixel of the block (blocks of listed pixels are one pixel long)
+        p0 = i if all_pixels else pixels[i]
         k0 = 0 if all_pixels else k_first[i]
-        # a pixel writes at most one row per frame: records and the slot it reserves
-        if (all_pixels and row + n_frames > rec_cap) or n_pause >= pause_cap:
+        # a pixel writes at most one row per frame (records and the slot it reserves) and one
+        # pause
+        if (all_pixels and row + nb * n_frames > rec_cap) or n_pause + nb > pause_cap:
             return i, (row if all_pixels else n_rec), n_pause
         if not all_pixels:
             row = slots[i]
-        r = ref[p]
-        con = c_on[p]
-        coff = c_off[p]
-        con_lo = con * lo_scale
-        coff_lo = -(coff * lo_scale)
-        lpv = lp[p] if lowpass else 0.0
-        b = 0.0
-        s = 0.0
-        a = 0
-        if leak:
-            b = base[p]
-            s = speed[p]
-            a = anchor[p]
-        hit = False
+        for j in range(nb):
+            hit[j] = False
         if screen:
             # every log curve rises with the code (tests/test_sim_core.py checks the tables),
             # so the batch's brightest and darkest codes decide whether any frame reaches a
             # level: only such pixels need every frame
-            c_hi = 0
-            c_lo = 255
+            for j in range(nb):
+                c_hi[j] = 0
+                c_lo[j] = 255
             for k in range(k0, n_frames):
-                code = codes[k, p]
+                ck = codes[k, p0 : p0 + nb]
                 if do_sums:
-                    sums[k] += code
-                c_hi = max(c_hi, code)
-                c_lo = min(c_lo, code)
-            hit = (log_lut[c_hi] - r >= con_lo) | (log_lut[c_lo] - r <= coff_lo)
-            if not hit:
-                x_prev[p] = log_lut[codes[n_frames - 1, p]]
-                continue
-            for k in range(k0, n_frames):
-                xs[k] = log_lut[codes[k, p]]
+                    total = 0
+                    for j in range(nb):
+                        total += ck[j]
+                    sums[k] += total
+                for j in range(nb):
+                    c = ck[j]
+                    c_hi[j] = max(c_hi[j], c)
+                    c_lo[j] = min(c_lo[j], c)
+            last = codes[n_frames - 1, p0 : p0 + nb]
+            xl = xs[n_frames - 1]
+            for j in range(nb):
+                p = p0 + j
+                r = ref[p]
+                hit[j] = (log_lut[c_hi[j]] - r >= c_on[p] * lo_scale) | (
+                    log_lut[c_lo[j]] - r <= -(c_off[p] * lo_scale)
+                )
+                xl[j] = log_lut[last[j]]
+            for j in range(nb):
+                if hit[j]:
+                    for k in range(k0, n_frames - 1):
+                        xs[k, j] = log_lut[codes[k, p0 + j]]
         else:
             # pass 1, no branch on the data: the inputs, and whether any frame reaches a level (the
             # reference moves only when one does, so comparing with the current one decides)
+            rb = ref[p0 : p0 + nb]
+            onb = c_on[p0 : p0 + nb]
+            offb = c_off[p0 : p0 + nb]
+            lpb = lp[p0 : p0 + nb] if lowpass else lp
+            bb = base[p0 : p0 + nb] if leak else base
+            sb = speed[p0 : p0 + nb] if leak else speed
+            ab = anchor[p0 : p0 + nb] if leak else anchor
             for k in range(k0, n_frames):
+                xk = xs[k]
                 if use_codes:
-                    code = codes[k, p]
+                    ck = codes[k, p0 : p0 + nb]
                     if do_sums:
-                        sums[k] += code
+                        total = 0
+                        for j in range(nb):
+                            total += ck[j]
+                        sums[k] += total
                     if lowpass:
+                        gk = gain_lut[k]
+                        lk = lps[k]
                         if fused:
-                            lpv = _fma(gain_lut[k, code], log_lut[code] - lpv, lpv)
+                            for j in range(nb):
+                                c = ck[j]
+                                v = _fma(gk[c], log_lut[c] - lpb[j], lpb[j])
+                                lpb[j] = v
+                                lk[j] = v
+                                xk[j] = v
                         else:
-                            lpv = lpv + gain_lut[k, code] * (log_lut[code] - lpv)
-                        lps[k] = lpv
-                        x = lpv
+                            for j in range(nb):
+                                c = ck[j]
+                                v = lpb[j] + gk[c] * (log_lut[c] - lpb[j])
+                                lpb[j] = v
+                                lk[j] = v
+                                xk[j] = v
                     else:
-                        x = log_lut[code]
+                        for j in range(nb):
+                            xk[j] = log_lut[ck[j]]
                 else:
-                    x = x_in[k, p]
+                    for j in range(nb):
+                        xk[j] = x_in[k, p0 + j]
                 if leak:
-                    dr = b + s * np.float64(t_ends[k] - a)
-                    drs[k] = dr
-                    x = x + dr
-                xs[k] = x
-                diff = x - r
-                hit |= (diff >= con_lo) | (diff <= coff_lo)
-        k_end = n_frames
-        if hit:
-            # pass 2: the crossings of a pixel that fires in this batch
-            xp = x_prev[p]
-            for k in range(k0, n_frames):
-                x = xs[k]
-                diff = x - r
-                if diff >= con_lo or diff <= coff_lo:
-                    # the other direction's count is 0 (its quotient + tol < 1): no division
-                    if diff > 0:
-                        n_on = max(np.floor(diff / con + tol), 0.0)
-                        n_off = 0.0
-                    else:
-                        n_on = 0.0
-                        n_off = max(np.floor(-diff / coff + tol), 0.0)
-                    r0 = r
-                    r = r0 + n_on * con - n_off * coff
-                    n = n_on - n_off
-                    if n != 0:
-                        t_k = t_ends[k]
-                        # torch divides a number by a tensor as reciprocal times the number
-                        us_per_log = (1.0 / (x - xp)) * np.float64(t_k - t_starts[k])
-                        up = n > 0
-                        records[row, 0] = p
-                        records[row, 1] = k
-                        records[row, 2] = abs(n)
-                        records[row, 3] = 1.0 if up else 0.0
-                        records[row, 4] = (r0 - xp) * us_per_log
-                        records[row, 5] = (con if up else -coff) * us_per_log
-                        row += 1
-                        if jitter:
-                            done = np.int64(np.floor(drs[k] / con))
-                            if done > cycle[p]:
-                                base[p] = drs[k]
-                                anchor[p] = t_k
-                                cycle[p] = done
-                                pauses[n_pause, 0] = p
-                                pauses[n_pause, 1] = k + 1
-                                pauses[n_pause, 2] = done
-                                pauses[n_pause, 3] = row
-                                n_pause += 1
-                                for q in range(row, row + n_frames - k - 1):
-                                    records[q, 2] = 0.0
-                                row += n_frames - k - 1
-                                k_end = k + 1
-                                break
-                xp = x
-            ref[p] = r
-        if k_end > k0:
-            x_prev[p] = xs[k_end - 1]
-            if lowpass:
-                lp[p] = lps[k_end - 1]
+                    dk = drs[k]
+                    t_k = t_ends[k]
+                    for j in range(nb):
+                        dr = bb[j] + sb[j] * np.float64(t_k - ab[j])
+                        dk[j] = dr
+                        xk[j] = xk[j] + dr
+                for j in range(nb):
+                    diff = xk[j] - rb[j]
+                    hit[j] |= (diff >= onb[j] * lo_scale) | (diff <= -(offb[j] * lo_scale))
+        for j in range(nb):
+            p = p0 + j
+            k_end = n_frames
+            if hit[j]:
+                # pass 2: the crossings of a pixel that fires in this batch
+                r = ref[p]
+                con = c_on[p]
+                coff = c_off[p]
+                con_lo = con * lo_scale
+                coff_lo = -(coff * lo_scale)
+                xp = x_prev[p]
+                for k in range(k0, n_frames):
+                    x = xs[k, j]
+                    diff = x - r
+                    if diff >= con_lo or diff <= coff_lo:
+                        # the other direction's count is 0 (its quotient + tol < 1): no division
+                        if diff > 0:
+                            n_on = max(np.floor(diff / con + tol), 0.0)
+                            n_off = 0.0
+                        else:
+                            n_on = 0.0
+                            n_off = max(np.floor(-diff / coff + tol), 0.0)
+                        r0 = r
+                        r = r0 + n_on * con - n_off * coff
+                        n = n_on - n_off
+                        if n != 0:
+                            t_k = t_ends[k]
+                            # torch divides a number by a tensor as reciprocal times the number
+                            us_per_log = (1.0 / (x - xp)) * np.float64(t_k - t_starts[k])
+                            up = n > 0
+                            records[row, 0] = p
+                            records[row, 1] = k
+                            records[row, 2] = abs(n)
+                            records[row, 3] = 1.0 if up else 0.0
+                            records[row, 4] = (r0 - xp) * us_per_log
+                            records[row, 5] = (con if up else -coff) * us_per_log
+                            row += 1
+                            if jitter:
+                                done = np.int64(np.floor(drs[k, j] / con))
+                                if done > cycle[p]:
+                                    base[p] = drs[k, j]
+                                    anchor[p] = t_k
+                                    cycle[p] = done
+                                    pauses[n_pause, 0] = p
+                                    pauses[n_pause, 1] = k + 1
+                                    pauses[n_pause, 2] = done
+                                    pauses[n_pause, 3] = row
+                                    n_pause += 1
+                                    for q in range(row, row + n_frames - k - 1):
+                                        records[q, 2] = 0.0
+                                    row += n_frames - k - 1
+                                    k_end = k + 1
+                                    break
+                    xp = x
+                ref[p] = r
+            if k_end > k0:
+                x_prev[p] = xs[k_end - 1, j]
+                if lowpass and k_end < n_frames:
+                    lp[p] = lps[k_end - 1, j]
     return n_walk, (row if all_pixels else n_rec), n_pause
 
 

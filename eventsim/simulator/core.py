@@ -693,11 +693,13 @@ class EventSimulator:
                 )
                 if i == n_walk:
                     return
-                # buffers full: grow them (kept for the next batches) and walk on
-                if n_rec + n_t > self._rec_buf.shape[0]:
-                    self._rec_buf = _grown(self._rec_buf, n_rec, n_rec + n_t)
-                if n_pause == self._pause_buf.shape[0]:
-                    self._pause_buf = _grown(self._pause_buf, n_pause, n_pause + 1)
+                # buffers full: grow them (kept for the next batches) and walk on; the walk
+                # wants room for a block of pixels at a time
+                room = kern.BLOCK * n_t
+                if n_rec + room > self._rec_buf.shape[0]:
+                    self._rec_buf = _grown(self._rec_buf, n_rec, n_rec + room)
+                if n_pause + kern.BLOCK > self._pause_buf.shape[0]:
+                    self._pause_buf = _grown(self._pause_buf, n_pause, n_pause + kern.BLOCK)
 
         run(no_i64, no_i64, no_i64, sums)
         done_pauses = 0
