@@ -334,7 +334,8 @@ def walk(
     all_pixels = pixels.shape[0] == 0
     screen = use_codes and not lowpass and not leak
     n_walk = ref.shape[0] if all_pixels else pixels.shape[0]
-    step = BLOCK if all_pixels else 1
+    # half blocks for long batches: measured 4 % slower at 4 frames, 10-15 % faster at 13-44
+    step = (BLOCK if n_frames <= 8 else BLOCK // 2) if all_pixels else 1
     do_sums = sums.shape[0] > 0
     rec_cap = records.shape[0]
     pause_cap = pauses.shape[0]
