@@ -399,13 +399,13 @@ def test_numba_walk_blocks_end_mid_sensor_and_resume_after_full_buffers(params, 
     import eventsim.simulator.core as core
 
     frames, ts = moving_shapes_clip(67, 45, duration_s=0.4, fps=60, seed=8)
-    assert (67 * 45) % kernels.BLOCK != 0
+    assert (67 * 45) % (kernels.BLOCK // 2) != 0  # blocks hold BLOCK or BLOCK / 2 pixels
     resumed = []
     walk = kernels.walk
 
     def counted(*args):
         if args[18].size == 0 and args[22] > 0:  # all pixels, from a later block
-            assert args[22] % kernels.BLOCK == 0
+            assert args[22] % (kernels.BLOCK // 2) == 0
             resumed.append(args[22])
         return walk(*args)
 
