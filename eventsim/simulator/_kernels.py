@@ -297,9 +297,9 @@ def walk(
     pauses,
     n_pause,
 ):
-    """The per-pixel part of `EventSimulator._step_batch` for a batch of T frames, with the
-    state in registers: photoreceptor low-pass, leak drift, threshold crossings and their
-    records, with the torch path's float64 operations in its order.
+    """The per-pixel part of `EventSimulator._step_batch` for a batch of T frames:
+    photoreceptor low-pass, leak drift, threshold crossings and their records, with the torch
+    path's float64 operations in its order for every pixel.
 
     Input per frame is ``codes`` [T, N] (uint8, through ``log_lut`` and, when the low-pass is
     on, through the per-interval gain table ``gain_lut`` [T, 256]; ``fused``: the low-pass
@@ -307,15 +307,16 @@ def walk(
     [T, N] (float64, the filtered log intensity the torch path computed). ``sums`` (size T,
     or empty) accumulates each frame's sum of the codes.
 
-    Walks every pixel from frame 0 (``pixels`` empty) in blocks of `BLOCK` pixels: pass 1
-    steps a block's pixels side by side, frame by frame; pass 2 takes the pixels that reach a
-    level one at a time and writes records to ``records`` (rows of pixel, interval, count,
-    up, off0, per_level as float64) from row ``n_rec`` on: pixel by pixel, interval by
-    interval within a pixel, so one stable counting sort by interval gives the torch path's
-    order (`order_records`). The buffers are the caller's, so the hot loop never reallocates
-    (a reassigned array costs reference counting on every iteration): the walk stops before
-    the block from the ``i``-th pixel if it might not fit and returns (i, n_rec, n_pause);
-    the caller grows the buffers and calls again from ``i_start = i``.
+    Walks every pixel from frame 0 (``pixels`` empty) in blocks of `BLOCK` adjacent pixels
+    (half that for batches of more than 8 frames): pass 1 steps a block's pixels side by
+    side, frame by frame, their state in place; pass 2 takes the pixels that reach a level
+    one at a time and writes records to ``records`` (rows of pixel, interval, count, up,
+    off0, per_level as float64) from row ``n_rec`` on: pixel by pixel, interval by interval
+    within a pixel, so one stable counting sort by interval gives the torch path's order
+    (`order_records`). The buffers are the caller's, so the hot loop never reallocates (a
+    reassigned array costs reference counting on every iteration): the walk stops before the
+    block from the ``i``-th pixel if it might not fit and returns (i, n_rec, n_pause); the
+    caller grows the buffers and calls again from ``i_start = i``.
 
     A firing pixel that completed a leak period needs a new leak speed, drawn by the torch
     path's hash (whose log and cos this kernel cannot reproduce bit for bit): the pixel stops
