@@ -6,6 +6,7 @@ HDF5 writer batch by batch, so memory stays flat in the length of the video.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import queue
@@ -288,72 +289,61 @@ def simulate(
             prefetch = _Prefetch(
                 _batches(src, size, upsampler, save_frames, batch), depth=_PREFETCH_BATCHES
             )
-        if out is None:
-            parts = []
-            n_frames = n_events = 0
-            t_first = t_last = None
-            for lumas, ts, _, n_src in prefetch:
-                ev = sim.step(lumas, ts)
-                torch_threads.apply()
-                parts.append(ev)
-                if t_first is None:
-                    t_first = int(ts[0])
-                t_last = int(ts[-1])
-                n_frames, n_events = _tick(bar, upsampler, n_frames + n_src, n_events + ev.size)
-                bar.update(n_src)
-            events = concat_events(parts)
-            return SimulationResult(
-                sensor_size=size,
-                n_events=int(events.size),
-                n_frames=n_frames,
-                n_inserted_frames=upsampler.inserted if upsampler else 0,
-                t_first_frame_us=t_first,
-                t_last_frame_us=t_last,
-                seconds=time.perf_counter() - started,
-                events=events,
-            )
-        from eventsim.io import EventWriter
+        writer = None
+        if out is not None:
+            from eventsim.io import EventWriter
 
-        writer = EventWriter(
-            out,
-            size,
-            params=params.to_dict(),
-            source=source_info,
-            force=force,
-        )
-        with writer:
-            n_frames = n_events = 0
-            t_first = t_last = None
+            writer = EventWriter(
+                out,
+                size,
+                params=params.to_dict(),
+                source=source_info,
+                force=force,
+            )
+        parts: list[np.ndarray] = []
+        n_frames = n_events = 0
+        t_first = t_last = None
+        with writer if writer is not None else contextlib.nullcontext():
             for lumas, ts, originals, n_src in prefetch:
                 ev = sim.step(lumas, ts)
                 torch_threads.apply()
-                writer.write(ev)
-                for frame, t in originals:
-                    writer.add_frame(frame, t)
+                if writer is None:
+                    parts.append(ev)
+                else:
+                    writer.write(ev)
+                    for frame, t in originals:
+                        writer.add_frame(frame, t)
                 if t_first is None:
                     t_first = int(ts[0])
                 t_last = int(ts[-1])
                 n_frames, n_events = _tick(bar, upsampler, n_frames + n_src, n_events + ev.size)
                 bar.update(n_src)
-            elapsed = time.perf_counter() - started
-            writer.set_attrs(
-                simulator="eventsim.simulator.EventSimulator",
-                device=sim.device_name,
-                seed=int(seed),
-                first_frame_us=t_first,
-                last_frame_us=t_last,
-                n_frames=n_frames,
-                **(attrs or {}),
-            )
+            if writer is not None:
+                writer.set_attrs(
+                    simulator="eventsim.simulator.EventSimulator",
+                    device=sim.device_name,
+                    seed=int(seed),
+                    first_frame_us=t_first,
+                    last_frame_us=t_last,
+                    n_frames=n_frames,
+                    **(attrs or {}),
+                )
+        events: np.ndarray | None = None
+        if writer is None:
+            events = concat_events(parts)
+            n_out, path = int(events.size), None
+        else:
+            n_out, path = int(writer.n_events), Path(writer.path)
         return SimulationResult(
             sensor_size=size,
-            n_events=int(writer.n_events),
+            n_events=n_out,
             n_frames=n_frames,
             n_inserted_frames=upsampler.inserted if upsampler else 0,
             t_first_frame_us=t_first,
             t_last_frame_us=t_last,
-            seconds=elapsed,
-            path=Path(writer.path),
+            seconds=time.perf_counter() - started,
+            events=events,
+            path=path,
         )
     finally:
         # a second Ctrl-C does not cut the cleanup short; it is raised once that is done
