@@ -548,6 +548,29 @@ def test_many_short_simulations_load_the_kernels_once_the_process_has_paid_for_t
     assert 5 < int(done.stdout) < 1999
 
 
+_PRELOAD = """
+import eventsim.simulator._kernels as kernels
+from eventsim.simulator.core import preload_kernels
+
+print(preload_kernels(), len(kernels.walk.signatures), len(kernels.assemble.signatures))
+"""
+
+
+def test_preload_kernels_loads_the_walk_and_the_assembly():
+    # the build's fork server preloads them, so that no pool worker compiles or loads its own
+    pytest.importorskip("eventsim.simulator._kernels")
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", _PRELOAD], capture_output=True, text=True, check=True
+    )
+    loaded, n_walk, n_assemble = done.stdout.split()
+    assert loaded == "True"
+    assert int(n_walk) >= 1
+    assert int(n_assemble) >= 1
+
+
 def test_every_log_curve_table_rises_with_the_code():
     # the kernel's walk screens a noise-free pixel by its batch's extreme codes alone
     from eventsim.options import LOG_CURVES

@@ -1153,8 +1153,10 @@ def preload_kernels() -> bool:
     numba is missing or cannot load (the torch path then runs)."""
     if _kernel_for(math.inf) is None:
         return False
+    # a step from black to white: events, so that the assembly kernel is loaded too
     frames = np.zeros((2, 8, 8), np.uint8)
-    EventSimulator(DVSParams(), (8, 8)).step(frames, np.array([0, 1]))
+    frames[1] = 255
+    EventSimulator(DVSParams(), (8, 8)).step(frames, np.array([0, 1000]))
     return True
 
 
