@@ -622,6 +622,19 @@ def test_low_pass_rounding_probe_matches_torch_addcmul():
     assert np.array_equal(got, twice) == (fused is False)
 
 
+@pytest.mark.parametrize("n", [0, 1, 2, 7, 64, 1000, 4099])
+def test_merge_sort_orders_like_a_stable_argsort(n):
+    kernels = pytest.importorskip("eventsim.simulator._kernels")
+    rng = np.random.default_rng(n)
+    key = rng.integers(0, max(1, n // 8), n)  # many equal keys: stability shows
+    val = np.arange(n, dtype=np.int64) * 3 + 1
+    order = np.argsort(key, kind="stable")
+    expected_key, expected_val = key[order], val[order]
+    kernels._merge_sort(key, val)
+    assert np.array_equal(key, expected_key)
+    assert np.array_equal(val, expected_val)
+
+
 def test_long_frame_gaps_sort_like_short_ones(monkeypatch):
     # a 30 s gap between frames takes the kernel's comparison-sort branch instead of its
     # counting sort; both must give the torch path's order

@@ -85,6 +85,49 @@ def divisor(d):
 
 
 @numba.njit(cache=True, nogil=True)
+def _merge_runs(src_k, src_v, dst_k, dst_v, width):
+    """One bottom-up merge pass: sorted runs of ``width`` in src -> runs of twice that in dst;
+    a right run's item goes first only if strictly smaller, so equal keys keep their order."""
+    n = src_k.shape[0]
+    for lo in range(0, n, 2 * width):
+        mid = min(lo + width, n)
+        hi = min(lo + 2 * width, n)
+        i, j = lo, mid
+        for o in range(lo, hi):
+            if j < hi and (i >= mid or src_k[j] < src_k[i]):
+                dst_k[o] = src_k[j]
+                dst_v[o] = src_v[j]
+                j += 1
+            else:
+                dst_k[o] = src_k[i]
+                dst_v[o] = src_v[i]
+                i += 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _merge_sort(key, val):
+    """Sort ``key`` in place, stably, carrying ``val`` along (the order of
+    ``np.argsort(kind="stable")``, without the argsort and gather kernels, which took numba
+    longer to compile than the rest of `assemble`)."""
+    n = key.shape[0]
+    tmp_k = np.empty(n, key.dtype)
+    tmp_v = np.empty(n, val.dtype)
+    width = 1
+    in_tmp = False
+    while width < n:
+        if in_tmp:
+            _merge_runs(tmp_k, tmp_v, key, val, width)
+        else:
+            _merge_runs(key, val, tmp_k, tmp_v, width)
+        in_tmp = not in_tmp
+        width *= 2
+    if in_tmp:
+        for o in range(n):
+            key[o] = tmp_k[o]
+            val[o] = tmp_v[o]
+
+
+@numba.njit(cache=True, nogil=True)
 def assemble(
     pix,
     count,
@@ -217,9 +260,7 @@ def assemble(
                 key[i] = noise_rel[e]
                 packed[i] = noise_pix[e] * 2 + noise_pol[e]
                 i += 1
-            order = np.argsort(key[pos:i], kind="mergesort")
-            key[pos:i] = key[pos:i][order]
-            packed[pos:i] = packed[pos:i][order]
+            _merge_sort(key[pos:i], packed[pos:i])
     low = (1 << 32) - 1
     magic, shift = divisor(width)
     end = starts[n_ivs]
