@@ -404,6 +404,13 @@ def walk(
             row = slots[i]
         for j in range(nb):
             hit[j] = False
+        if do_sums:  # (sums come only with codes)
+            for k in range(k0, n_frames):
+                ck = codes[k, p0 : p0 + nb]
+                total = 0
+                for j in range(nb):
+                    total += ck[j]
+                sums[k] += total
         if screen:
             # every log curve rises with the code (tests/test_sim_core.py checks the tables),
             # so the batch's brightest and darkest codes decide whether any frame reaches a
@@ -413,11 +420,6 @@ def walk(
                 c_lo[j] = 255
             for k in range(k0, n_frames):
                 ck = codes[k, p0 : p0 + nb]
-                if do_sums:
-                    total = 0
-                    for j in range(nb):
-                        total += ck[j]
-                    sums[k] += total
                 for j in range(nb):
                     c = ck[j]
                     c_hi[j] = max(c_hi[j], c)
@@ -449,11 +451,6 @@ def walk(
                 xk = xs[k]
                 if use_codes:
                     ck = codes[k, p0 : p0 + nb]
-                    if do_sums:
-                        total = 0
-                        for j in range(nb):
-                            total += ck[j]
-                        sums[k] += total
                     if lowpass:
                         gk = gain_lut[k]
                         lk = lps[k]
