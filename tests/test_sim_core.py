@@ -419,6 +419,48 @@ def test_numba_walk_blocks_end_mid_sensor_and_resume_after_full_buffers(params, 
     assert fast.tobytes() == slow.tobytes()
 
 
+@pytest.mark.parametrize(
+    "params",
+    [
+        DVSParams.from_preset("v2e-default").replace(leak_rate_hz=20.0),
+        # a slow filter: dark pixels settle a last bit away from their input, or not at all
+        NOISY_ALL.replace(leak_rate_hz=20.0, cutoff_hz=5.0),
+        NOISY_ALL.replace(leak_rate_hz=0.0),
+    ],
+    ids=["v2e-default", "slow-filter", "no-leak"],
+)
+def test_numba_walk_of_still_blocks_gives_the_torch_paths_events_and_state(
+    params, monkeypatch
+):
+    # the top half never changes, so the walk skips its filter steps block by block; the
+    # fast leak still makes those pixels fire (and stop for new leak speeds) inside such blocks
+    pytest.importorskip("eventsim.simulator._kernels")
+    import eventsim.simulator.core as core
+
+    frames, ts = moving_shapes_clip(96, 64, duration_s=0.6, fps=60, seed=2)
+    frames[:, :32] = frames[0, :32]
+
+    def run():
+        sim = EventSimulator(params, (96, 64), seed=3)
+        lo, parts = 0, []
+        for n in (1, 6, 1, 9, len(frames) - 17):
+            parts.append(sim.step(frames[lo : lo + n], ts[lo : lo + n]))
+            lo += n
+        state = [sim._ref, sim._x_prev, sim._lp]
+        if params.leak_rate_hz > 0:
+            state += [sim._leak_base, sim._leak_speed, sim._leak_anchor, sim._leak_cycle]
+        return np.concatenate(parts), [core._np(v).copy() for v in state]
+
+    fast, fast_state = run()
+    monkeypatch.setattr(core, "_USE_NUMBA", False)
+    slow, slow_state = run()
+    if params.leak_rate_hz > 0:
+        assert np.count_nonzero(fast["y"] < 32) > 500
+    assert fast.tobytes() == slow.tobytes()
+    for a, b in zip(fast_state, slow_state):
+        assert a.tobytes() == b.tobytes()
+
+
 @pytest.mark.parametrize("params", [IDEAL, NOISY_ALL], ids=["ideal", "noisy"])
 def test_uint8_and_float_chunks_in_one_stream_give_the_torch_paths_events(
     clip, params, monkeypatch

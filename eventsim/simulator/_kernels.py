@@ -350,8 +350,9 @@ def walk(
 
     Walks every pixel from frame 0 (``pixels`` empty) in blocks of `BLOCK` adjacent pixels
     (half that for batches of more than 8 frames): pass 1 steps a block's pixels side by
-    side, frame by frame, their state in place; pass 2 takes the pixels that reach a level
-    one at a time and writes records to ``records`` (rows of pixel, interval, count, up,
+    side, frame by frame, their state in place (a still block, whose codes do not change and
+    whose filter has settled, skips the filter's steps); pass 2 takes the pixels that reach
+    a level one at a time and writes records to ``records`` (rows of pixel, interval, count, up,
     off0, per_level as float64) from row ``n_rec`` on: pixel by pixel, interval by interval
     within a pixel, so one stable counting sort by interval gives the torch path's order
     (`order_records`). The buffers are the caller's, so the hot loop never reallocates (a
@@ -438,8 +439,6 @@ def walk(
                     for k in range(k0, n_frames - 1):
                         xs[k, j] = log_lut[codes[k, p0 + j]]
         else:
-            # pass 1, no branch on the data: the inputs, and whether any frame reaches a level (the
-            # reference moves only when one does, so comparing with the current one decides)
             rb = ref[p0 : p0 + nb]
             onb = c_on[p0 : p0 + nb]
             offb = c_off[p0 : p0 + nb]
@@ -447,43 +446,108 @@ def walk(
             bb = base[p0 : p0 + nb] if leak else base
             sb = speed[p0 : p0 + nb] if leak else speed
             ab = anchor[p0 : p0 + nb] if leak else anchor
-            for k in range(k0, n_frames):
-                xk = xs[k]
-                if use_codes:
+            # a still block: codes unchanged over the batch and every filter state settled on
+            # its code's log value, so the low-pass returns that value every frame whatever its
+            # gain (lp + g * 0; equal values are equal bits here: a -0.0 never arises). The
+            # drift never decreases, so its first and last frames decide whether any frame
+            # reaches a level, and only the pixels that do need every frame's input (for pass 2)
+            still = lowpass and use_codes and k0 < n_frames
+            if still:
+                c0 = codes[k0, p0 : p0 + nb]
+                for k in range(k0 + 1, n_frames):
                     ck = codes[k, p0 : p0 + nb]
-                    if lowpass:
-                        gk = gain_lut[k]
-                        lk = lps[k]
-                        if fused:
-                            for j in range(nb):
-                                c = ck[j]
-                                v = _fma(gk[c], log_lut[c] - lpb[j], lpb[j])
-                                lpb[j] = v
-                                lk[j] = v
-                                xk[j] = v
-                        else:
-                            for j in range(nb):
-                                c = ck[j]
-                                v = lpb[j] + gk[c] * (log_lut[c] - lpb[j])
-                                lpb[j] = v
-                                lk[j] = v
-                                xk[j] = v
-                    else:
-                        for j in range(nb):
-                            xk[j] = log_lut[ck[j]]
+                    moved = 0
+                    for j in range(nb):
+                        moved += ck[j] != c0[j]
+                    if moved:
+                        still = False
+                        break
+            if still:
+                settled = 0
+                for j in range(nb):
+                    settled += lpb[j] == log_lut[c0[j]]
+                still = settled == nb
+            if still:
+                xl = xs[n_frames - 1]
+                if leak:
+                    t_a = t_ends[k0]
+                    t_b = t_ends[n_frames - 1]
+                    for j in range(nb):
+                        x_a = lpb[j] + (bb[j] + sb[j] * np.float64(t_a - ab[j]))
+                        x_b = lpb[j] + (bb[j] + sb[j] * np.float64(t_b - ab[j]))
+                        hit[j] = (x_b - rb[j] >= onb[j] * lo_scale) | (
+                            x_a - rb[j] <= -(offb[j] * lo_scale)
+                        )
+                        xl[j] = x_b
                 else:
                     for j in range(nb):
-                        xk[j] = x_in[k, p0 + j]
-                if leak:
-                    dk = drs[k]
-                    t_k = t_ends[k]
-                    for j in range(nb):
-                        dr = bb[j] + sb[j] * np.float64(t_k - ab[j])
-                        dk[j] = dr
-                        xk[j] = xk[j] + dr
+                        diff = lpb[j] - rb[j]
+                        hit[j] = (diff >= onb[j] * lo_scale) | (diff <= -(offb[j] * lo_scale))
+                        xl[j] = lpb[j]
                 for j in range(nb):
-                    diff = xk[j] - rb[j]
-                    hit[j] |= (diff >= onb[j] * lo_scale) | (diff <= -(offb[j] * lo_scale))
+                    if hit[j]:
+                        v = lpb[j]
+                        for k in range(k0, n_frames):
+                            lps[k, j] = v
+                            if leak:
+                                dr = bb[j] + sb[j] * np.float64(t_ends[k] - ab[j])
+                                drs[k, j] = dr
+                                xs[k, j] = v + dr
+                            else:
+                                xs[k, j] = v
+            else:
+                # pass 1, no branch on the data: the inputs, and whether any frame reaches a
+                # level (the reference moves only when one does, so comparing with the current
+                # one decides)
+                for k in range(k0, n_frames):
+                    xk = xs[k]
+                    if use_codes:
+                        ck = codes[k, p0 : p0 + nb]
+                        if lowpass:
+                            gk = gain_lut[k]
+                            lk = lps[k]
+                            if fused:
+                                for j in range(nb):
+                                    c = ck[j]
+                                    v = _fma(gk[c], log_lut[c] - lpb[j], lpb[j])
+                                    lpb[j] = v
+                                    lk[j] = v
+                                    xk[j] = v
+                            else:
+                                for j in range(nb):
+                                    c = ck[j]
+                                    v = lpb[j] + gk[c] * (log_lut[c] - lpb[j])
+                                    lpb[j] = v
+                                    lk[j] = v
+                                    xk[j] = v
+                        else:
+                            for j in range(nb):
+                                xk[j] = log_lut[ck[j]]
+                    else:
+                        for j in range(nb):
+                            xk[j] = x_in[k, p0 + j]
+                    if leak:
+                        dk = drs[k]
+                        t_k = t_ends[k]
+                        for j in range(nb):
+                            dr = bb[j] + sb[j] * np.float64(t_k - ab[j])
+                            dk[j] = dr
+                            xk[j] = xk[j] + dr
+                    for j in range(nb):
+                        diff = xk[j] - rb[j]
+                        hit[j] |= (diff >= onb[j] * lo_scale) | (diff <= -(offb[j] * lo_scale))
+        # most blocks have no pixel that fires: their last inputs in one vectorised store,
+        # not pixel by pixel through pass 2's branches
+        n_hit = 0
+        for j in range(nb):
+            n_hit += hit[j]
+        if n_hit == 0:
+            if k0 < n_frames:
+                xl = xs[n_frames - 1]
+                xpb = x_prev[p0 : p0 + nb]
+                for j in range(nb):
+                    xpb[j] = xl[j]
+            continue
         for j in range(nb):
             p = p0 + j
             k_end = n_frames
