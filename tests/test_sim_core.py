@@ -429,9 +429,7 @@ def test_numba_walk_blocks_end_mid_sensor_and_resume_after_full_buffers(params, 
     ],
     ids=["v2e-default", "slow-filter", "no-leak"],
 )
-def test_numba_walk_of_still_blocks_gives_the_torch_paths_events_and_state(
-    params, monkeypatch
-):
+def test_numba_walk_of_still_blocks_gives_the_torch_paths_events_and_state(params, monkeypatch):
     # the top half never changes, so the walk skips its filter steps block by block; the
     # fast leak still makes those pixels fire (and stop for new leak speeds) inside such blocks
     pytest.importorskip("eventsim.simulator._kernels")
