@@ -621,6 +621,37 @@ def test_every_log_curve_table_rises_with_the_code():
         assert np.all(np.diff(table) > 0), curve
 
 
+@pytest.mark.parametrize("ratio", [0.3, 1.0])
+def test_shot_noise_kernel_draws_numpys_uniforms_and_leaves_the_generator_as_numpy_does(ratio):
+    # the kernel steps numpy's PCG64 itself: its events must be those of
+    # rng.random((3, count)), and later draws (hot pixels) must not notice
+    kernels = pytest.importorskip("eventsim.simulator._kernels")
+    from eventsim.simulator.core import _uniform_rows
+
+    a_lut = np.minimum(1.0, (np.arange(256) + 20.0) / 275.0)
+    codes = np.random.default_rng(0).integers(0, 256, 5000).astype(np.uint8)
+    spare = set()
+    for seed in range(6):
+        ours, ref = (np.random.default_rng([seed, 1, 7]) for _ in range(2))
+        cand = ours.integers(0, codes.size, 1001 + seed)
+        assert np.array_equal(ref.integers(0, codes.size, 1001 + seed), cand)
+        # an odd number of 32-bit draws leaves a spare half-word in the generator
+        spare.add(ours.bit_generator.state["has_uint32"])
+        pix, t, pol = kernels.shot_noise(
+            cand, _uniform_rows(ours, cand.size), codes, a_lut, ratio, 33_333, 100
+        )
+        u = ref.random((3, cand.size))
+        keep = u[2] < 1.0 - (1.0 - ratio) * a_lut[codes[cand]]
+        assert 0 < keep.sum() <= cand.size
+        assert np.array_equal(pix, cand[keep])
+        assert np.array_equal(t, np.floor(u[0] * 33_333).astype(np.int64)[keep] + 100)
+        assert np.array_equal(pol, (u[1] < 0.5)[keep])
+        assert ours.bit_generator.state == ref.bit_generator.state
+        assert np.array_equal(ours.integers(0, 1000, 9), ref.integers(0, 1000, 9))
+        assert np.array_equal(ours.random(5), ref.random(5))
+    assert spare == {0, 1}
+
+
 def test_the_kernels_pixel_row_multiply_equals_floor_division():
     # `assemble` finds an event's row by a multiply and a shift, for any sensor width
     kernels = pytest.importorskip("eventsim.simulator._kernels")

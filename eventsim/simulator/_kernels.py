@@ -3,7 +3,8 @@
 - `walk`: per pixel, a batch of frames' photoreceptor low-pass, leak drift and threshold
   crossings, as crossing records (what `EventSimulator._records_torch` computes with torch);
 - `order_records`: those records in the torch path's order;
-- `shot_noise`: shot-noise candidates thinned by intensity, with their times and polarities;
+- `shot_noise`: shot-noise candidates thinned by intensity, with their times and polarities
+  (drawing numpy's uniforms itself);
 - `assemble`: records expanded to events, merged with the noise, sorted by time, filtered by
   the refractory period and packed (what `EventSimulator._assemble` does).
 
@@ -298,6 +299,43 @@ def _fma(typingctx, a, b, c):
         return builder.fma(*args)
 
     return sig, codegen
+
+
+@intrinsic
+def _umulhi(typingctx, a, b):
+    """The high 64 bits of the 128-bit product of two uint64."""
+    sig = types.uint64(types.uint64, types.uint64)
+
+    def codegen(context, builder, signature, args):
+        i128 = ir.IntType(128)
+        prod = builder.mul(builder.zext(args[0], i128), builder.zext(args[1], i128))
+        return builder.trunc(builder.lshr(prod, i128(64)), ir.IntType(64))
+
+    return sig, codegen
+
+
+# numpy's PCG64: a 128-bit LCG, state = state * _PCG_MULT + inc, read out by XSL-RR
+_PCG_MULT = 0x2360ED051FC65DA44385DF649FCCF645
+_PCG_M_HI = np.uint64(_PCG_MULT >> 64)
+_PCG_M_LO = np.uint64(_PCG_MULT & 0xFFFFFFFFFFFFFFFF)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _pcg_step(hi, lo, inc_hi, inc_lo):
+    """One step of the 128-bit LCG held as (hi, lo) words."""
+    new_lo = lo * _PCG_M_LO
+    new_hi = _umulhi(lo, _PCG_M_LO) + lo * _PCG_M_HI + hi * _PCG_M_LO
+    out_lo = new_lo + inc_lo
+    return new_hi + inc_hi + np.uint64(out_lo < new_lo), out_lo
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _pcg_double(hi, lo):
+    """numpy's ``random()`` from a stepped state: XSL-RR output, its top 53 bits / 2^53."""
+    x = hi ^ lo
+    rot = hi >> np.uint64(58)
+    out = (x >> rot) | (x << ((np.uint64(64) - rot) & np.uint64(63)))
+    return np.float64(out >> np.uint64(11)) * (1.0 / 9007199254740992.0)
 
 
 # pixels that `walk` steps side by side, frame by frame: each step is then a short loop over
@@ -643,11 +681,15 @@ def order_records(n_iv, records, m):
 
 
 @numba.njit(cache=True, nogil=True)
-def shot_noise(cand, uniforms, codes, a_lut, ratio, dt, t_first):
-    """Shot-noise candidates -> events, as `EventSimulator._noise_events` computes them:
-    candidate i (pixel ``cand[i]``) is kept when ``uniforms[2, i] < 1 - (1 - ratio) * a``
-    (a from the pixel's uint8 code; all kept when ratio is 1), at time ``t_first +
-    floor(uniforms[0, i] * dt)``, ON when ``uniforms[1, i] < 0.5``."""
+def shot_noise(cand, rows, codes, a_lut, ratio, dt, t_first):
+    """Shot-noise candidates -> events, as `EventSimulator._noise_events` computes them from
+    ``u = rng.random((3, count))``: candidate i (pixel ``cand[i]``) is kept when ``u[2, i] < 1 -
+    (1 - ratio) * a`` (a from the pixel's uint8 code; all kept when ratio is 1), at time
+    ``t_first + floor(u[0, i] * dt)``, ON when ``u[1, i] < 0.5``.
+
+    ``rows`` holds the PCG64 states u's three rows start from and the increment (uint64 words
+    hi, lo of row 0, 1, 2, then of inc; see `EventSimulator._noise_events`): the kernel steps
+    the three rows side by side, so the uniforms are never stored."""
     count = cand.shape[0]
     pix = np.empty(count, np.int64)
     t = np.empty(count, np.int64)
@@ -655,19 +697,24 @@ def shot_noise(cand, uniforms, codes, a_lut, ratio, dt, t_first):
     thin = ratio != 1
     scale = 1.0 - ratio
     fdt = np.float64(dt)
+    t_hi, t_lo, p_hi, p_lo, u_hi, u_lo = rows[0], rows[1], rows[2], rows[3], rows[4], rows[5]
+    inc_hi, inc_lo = rows[6], rows[7]
     m = 0
     for i in range(count):
         if thin and i + _AHEAD < count:
             # candidates are uniform over the sensor: each lookup would miss the cache
             _prefetch_read(codes, cand[i + _AHEAD])
+        t_hi, t_lo = _pcg_step(t_hi, t_lo, inc_hi, inc_lo)
+        p_hi, p_lo = _pcg_step(p_hi, p_lo, inc_hi, inc_lo)
         c = cand[i]
         # written unconditionally, kept by advancing: the keep test is a coin flip that a
         # branch would mispredict
         pix[m] = c
-        t[m] = np.int64(uniforms[0, i] * fdt) + t_first
-        pol[m] = uniforms[1, i] < 0.5
+        t[m] = np.int64(_pcg_double(t_hi, t_lo) * fdt) + t_first
+        pol[m] = _pcg_double(p_hi, p_lo) < 0.5
         if thin:
-            m += uniforms[2, i] < 1.0 - scale * a_lut[codes[c]]
+            u_hi, u_lo = _pcg_step(u_hi, u_lo, inc_hi, inc_lo)
+            m += _pcg_double(u_hi, u_lo) < 1.0 - scale * a_lut[codes[c]]
         else:
             m += 1
     return pix[:m], t[:m], pol[:m]

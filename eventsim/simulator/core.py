@@ -870,16 +870,23 @@ class EventSimulator:
             count = int(rng.poisson(peak * self._n * dt * 1e-6))
             if count:
                 cand = rng.integers(0, self._n, count)
-                # the same three uniform streams as three calls, drawn in one
-                uniforms = rng.random((3, count))
                 if isinstance(luma_k, np.ndarray):
-                    # (numpy codes come only with the kernels) lookup, thinning, times and
-                    # polarities in one pass: numpy's boolean-mask gathers cost more than the draws
+                    # (numpy codes come only with the kernels) the uniforms, lookup, thinning,
+                    # times and polarities in one pass: numpy's boolean-mask gathers cost more
+                    # than the draws, and storing the draws about as much as drawing them
                     assert self._kernel is not None
                     cand, t_c, pol = self._kernel.shot_noise(
-                        cand, uniforms, luma_k, self._a_lut_np, ratio, dt, t_prev + 1
+                        cand,
+                        _uniform_rows(rng, count),
+                        luma_k,
+                        self._a_lut_np,
+                        ratio,
+                        dt,
+                        t_prev + 1,
                     )
                 else:
+                    # the same three uniform streams as three calls, drawn in one
+                    uniforms = rng.random((3, count))
                     cand, t_c, pol = self._thin(luma_k, cand, uniforms, ratio, dt, t_prev)
                 pix_parts.append(cand)
                 t_parts.append(t_c)
@@ -1181,6 +1188,30 @@ def _addcmul_rounding() -> bool | None:
         else:
             _ADDCMUL_FUSED = None
     return _ADDCMUL_FUSED  # type: ignore[return-value]
+
+
+def _uniform_rows(rng: np.random.Generator, count: int) -> np.ndarray:
+    """Where ``rng.random((3, count))`` would draw its three rows from, for the `shot_noise`
+    kernel to draw them itself: the PCG64 state before each row and the increment, as uint64
+    (hi, lo) words; ``rng`` moves past them as that call would move it."""
+    bits = rng.bit_generator
+    assert isinstance(bits, np.random.PCG64)  # `default_rng`'s, whose steps the kernel takes
+    before = bits.state
+    words = []
+    for _ in range(3):
+        value = bits.state["state"]["state"]
+        words += [value >> 64, value & 0xFFFFFFFFFFFFFFFF]
+        # one 64-bit output per double
+        bits.advance(count)
+    inc = before["state"]["inc"]
+    words += [inc >> 64, inc & 0xFFFFFFFFFFFFFFFF]
+    # `advance` drops the spare half of a 64-bit output that 32-bit draws keep; drawing
+    # doubles leaves it
+    after = bits.state
+    after["has_uint32"] = before["has_uint32"]
+    after["uinteger"] = before["uinteger"]
+    bits.state = after
+    return np.array(words, np.uint64)
 
 
 def _grown(buf: np.ndarray, used: int, need: int) -> np.ndarray:
