@@ -339,6 +339,23 @@ def test_numba_kernel_and_torch_path_give_identical_events(clip, params, monkeyp
     assert fast.tobytes() == slow.tobytes()
 
 
+def _events_and_state(params, frames, ts, *, seed, chunks):
+    """A chunked run's events and the simulator's state after it: a last-bit difference in
+    the filter changes few events of a short clip."""
+    from eventsim.simulator.core import _np
+
+    h, w = frames.shape[1:3]
+    sim = EventSimulator(params, (w, h), seed=seed)
+    lo, parts = 0, []
+    for n in chunks:
+        parts.append(sim.step(frames[lo : lo + n], ts[lo : lo + n]))
+        lo += n
+    state = [sim._ref, sim._x_prev, sim._lp]
+    if params.leak_rate_hz > 0:
+        state += [sim._leak_base, sim._leak_speed, sim._leak_anchor, sim._leak_cycle]
+    return np.concatenate(parts), [_np(v).copy() for v in state]
+
+
 @pytest.mark.parametrize("kind", ["uint8", "float"])
 @pytest.mark.parametrize(
     "params",
@@ -365,22 +382,11 @@ def test_numba_walk_matches_torch_for_lowpass_leak_and_float_input(clip, params,
     frames, ts = clip
     frames = frames.mean(axis=-1) * 1.3 if kind == "float" else frames
 
-    def run():
-        sim = EventSimulator(params, (64, 48), seed=4)
-        lo, parts = 0, []
-        for n in (1, 13, 2, len(frames) - 16):
-            parts.append(sim.step(frames[lo : lo + n], ts[lo : lo + n]))
-            lo += n
-        # the state too: a last-bit difference in the filter changes few events of a short clip
-        state = [sim._ref, sim._x_prev, sim._lp]
-        if params.leak_rate_hz > 0:
-            state += [sim._leak_base, sim._leak_speed, sim._leak_anchor, sim._leak_cycle]
-        return np.concatenate(parts), [core._np(v).copy() for v in state]
-
-    fast, fast_state = run()
+    chunks = (1, 13, 2, len(frames) - 16)
+    fast, fast_state = _events_and_state(params, frames, ts, seed=4, chunks=chunks)
     assert walks  # the kernel's walk ran, not the torch path
     monkeypatch.setattr(core, "_USE_NUMBA", False)
-    slow, slow_state = run()
+    slow, slow_state = _events_and_state(params, frames, ts, seed=4, chunks=chunks)
     assert fast.size > 1000
     assert fast.tobytes() == slow.tobytes()
     for a, b in zip(fast_state, slow_state):
@@ -438,20 +444,10 @@ def test_numba_walk_of_still_blocks_gives_the_torch_paths_events_and_state(param
     frames, ts = moving_shapes_clip(96, 64, duration_s=0.6, fps=60, seed=2)
     frames[:, :32] = frames[0, :32]
 
-    def run():
-        sim = EventSimulator(params, (96, 64), seed=3)
-        lo, parts = 0, []
-        for n in (1, 6, 1, 9, len(frames) - 17):
-            parts.append(sim.step(frames[lo : lo + n], ts[lo : lo + n]))
-            lo += n
-        state = [sim._ref, sim._x_prev, sim._lp]
-        if params.leak_rate_hz > 0:
-            state += [sim._leak_base, sim._leak_speed, sim._leak_anchor, sim._leak_cycle]
-        return np.concatenate(parts), [core._np(v).copy() for v in state]
-
-    fast, fast_state = run()
+    chunks = (1, 6, 1, 9, len(frames) - 17)
+    fast, fast_state = _events_and_state(params, frames, ts, seed=3, chunks=chunks)
     monkeypatch.setattr(core, "_USE_NUMBA", False)
-    slow, slow_state = run()
+    slow, slow_state = _events_and_state(params, frames, ts, seed=3, chunks=chunks)
     if params.leak_rate_hz > 0:
         assert np.count_nonzero(fast["y"] < 32) > 500
     assert fast.tobytes() == slow.tobytes()
