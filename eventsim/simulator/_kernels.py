@@ -688,7 +688,7 @@ def shot_noise(cand, rows, codes, a_lut, ratio, dt, t_first):
     ``t_first + floor(u[0, i] * dt)``, ON when ``u[1, i] < 0.5``.
 
     ``rows`` holds the PCG64 states u's three rows start from and the increment (uint64 words
-    hi, lo of row 0, 1, 2, then of inc; see `EventSimulator._noise_events`): the kernel steps
+    hi, lo of row 0, 1, 2, then of inc; see `core._uniform_rows`): the kernel steps
     the three rows side by side, so the uniforms are never stored."""
     count = cand.shape[0]
     pix = np.empty(count, np.int64)
