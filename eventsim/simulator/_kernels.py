@@ -338,6 +338,13 @@ def _pcg_double(hi, lo):
     return np.float64(out >> np.uint64(11)) * (1.0 / 9007199254740992.0)
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _drift(base, speed, anchor, t):
+    """A pixel's leak drift at ``t`` µs, in the torch path's operations (`walk` computes it in
+    several places, which must agree to the bit)."""
+    return base + speed * np.float64(t - anchor)
+
+
 # pixels that `walk` steps side by side, frame by frame: each step is then a short loop over
 # adjacent pixels with few live values, which the compiler turns into tight (partly SIMD)
 # code, where a pixel at a time ran every frame through one loop full of branches and spills
@@ -511,8 +518,8 @@ def walk(
                     t_a = t_ends[k0]
                     t_b = t_ends[n_frames - 1]
                     for j in range(nb):
-                        x_a = lpb[j] + (bb[j] + sb[j] * np.float64(t_a - ab[j]))
-                        x_b = lpb[j] + (bb[j] + sb[j] * np.float64(t_b - ab[j]))
+                        x_a = lpb[j] + _drift(bb[j], sb[j], ab[j], t_a)
+                        x_b = lpb[j] + _drift(bb[j], sb[j], ab[j], t_b)
                         hit[j] = (x_b - rb[j] >= onb[j] * lo_scale) | (
                             x_a - rb[j] <= -(offb[j] * lo_scale)
                         )
@@ -528,7 +535,7 @@ def walk(
                         for k in range(k0, n_frames):
                             lps[k, j] = v
                             if leak:
-                                dr = bb[j] + sb[j] * np.float64(t_ends[k] - ab[j])
+                                dr = _drift(bb[j], sb[j], ab[j], t_ends[k])
                                 drs[k, j] = dr
                                 xs[k, j] = v + dr
                             else:
@@ -568,7 +575,7 @@ def walk(
                         dk = drs[k]
                         t_k = t_ends[k]
                         for j in range(nb):
-                            dr = bb[j] + sb[j] * np.float64(t_k - ab[j])
+                            dr = _drift(bb[j], sb[j], ab[j], t_k)
                             dk[j] = dr
                             xk[j] = xk[j] + dr
                     for j in range(nb):
