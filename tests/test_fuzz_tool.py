@@ -25,7 +25,7 @@ def fuzz(monkeypatch):
 
 
 def test_random_cases_give_the_same_events_and_state_on_both_paths(fuzz):
-    # cases 2..24 are small (about 1.5 s together): odd sizes, gaps, leak, noise, chunkings
+    # cases 2..24 are small (about 2.5 s together): odd sizes, gaps, leak, noise, chunkings
     results = [fuzz.check_case(case) for case in range(2, 25)]
     assert all(same for same, _ in results)
     assert sum(n for _, n in results) > 1_000_000

@@ -5,8 +5,8 @@ settings and chunkings, where both must give the same events and the same state,
     python tools/fuzz_kernels.py --case 1234        # re-run one case and print it
 
 The tests check the two paths on chosen clips; this walks many more corners (tiny and odd
-sensor sizes, frame gaps from 1 µs to 5 s, still and flickering regions, leak periods shorter
-than a frame, several crossings a frame, chunk splits anywhere). Each case is a pure function of
+sensor sizes, uint8 and float frames, frame gaps from 1 µs to 5 s, still and flickering
+regions, leak periods shorter than a frame, several crossings a frame, chunk splits anywhere). Each case is a pure function of
 its number, so a failure is reproduced with ``--case``. Exit status 1 when any case differs.
 """
 
@@ -115,6 +115,9 @@ def check_case(case: int, verbose: bool = False) -> tuple[bool, int]:
     rng = np.random.default_rng(case)
     params = make_params(rng)
     frames, ts = make_clip(rng)
+    if rng.random() < 0.2:
+        # float input (HDR frames, upsampling): the kernels walk the torch path's filter output
+        frames = frames * float(rng.uniform(0.5, 3.0))
     span_s = (ts[-1] - ts[0]) * 1e-6
     rate = (
         params.leak_rate_hz
