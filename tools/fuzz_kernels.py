@@ -6,7 +6,8 @@ settings and chunkings, where both must give the same events and the same state,
 
 The tests check the two paths on chosen clips; this walks many more corners (tiny and odd
 sensor sizes, uint8 and float frames, frame gaps from 1 µs to 5 s, still and flickering
-regions, leak periods shorter than a frame, several crossings a frame, chunk splits anywhere). Each case is a pure function of
+regions, leak periods shorter than a frame, several crossings a frame, chunk splits anywhere,
+kernels loaded mid-stream after the torch path ran, uint8 and float chunks in one stream). Each case is a pure function of
 its number, so a failure is reproduced with ``--case``. Exit status 1 when any case differs.
 """
 
@@ -85,19 +86,32 @@ def make_params(rng: np.random.Generator) -> Any:
 
 
 def run_path(
-    params: Any, frames: np.ndarray, ts: np.ndarray, seed: int, chunks: list[int], kernel: bool
+    params: Any,
+    frames: np.ndarray,
+    ts: np.ndarray,
+    seed: int,
+    chunks: list[int],
+    kernel: bool,
+    torch_chunks: int = 0,
+    float_chunks: frozenset[int] = frozenset(),
 ) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Events and final state of a chunked run on the kernels or on the torch path."""
+    """Events and final state of a chunked run on the kernels (after ``torch_chunks`` chunks on
+    the torch path, as when a process loads the kernels mid-stream) or on the torch path; the
+    chunks numbered in ``float_chunks`` go in as float frames."""
     import eventsim.simulator.core as core
     from eventsim.simulator import EventSimulator
 
     h, w = frames.shape[1:3]
-    before, core._USE_NUMBA = core._USE_NUMBA, kernel
+    before = core._USE_NUMBA
     try:
         sim = EventSimulator(params, (w, h), seed=seed)
         lo, parts = 0, []
-        for n in chunks:
-            parts.append(sim.step(frames[lo : lo + n], ts[lo : lo + n]))
+        for i, n in enumerate(chunks):
+            core._USE_NUMBA = kernel and i >= torch_chunks
+            chunk = frames[lo : lo + n]
+            parts.append(
+                sim.step(chunk.astype(np.float64) if i in float_chunks else chunk, ts[lo : lo + n])
+            )
             lo += n
     finally:
         core._USE_NUMBA = before
@@ -130,15 +144,26 @@ def check_case(case: int, verbose: bool = False) -> tuple[bool, int]:
     cuts = sorted(set(rng.integers(1, n, int(rng.integers(0, 4))).tolist()))
     chunks = np.diff([0, *cuts, n]).tolist()
     seed = int(rng.integers(0, 100))
-    fast, fast_state = run_path(params, frames, ts, seed, chunks, kernel=True)
-    slow, slow_state = run_path(params, frames, ts, seed, chunks, kernel=False)
+    # sometimes the kernels load only after the torch path ran, or uint8 and float chunks mix
+    torch_chunks = (
+        int(rng.integers(1, len(chunks))) if len(chunks) > 1 and rng.random() < 0.25 else 0
+    )
+    floats = (
+        frozenset(np.flatnonzero(rng.random(len(chunks)) < 0.3).tolist())
+        if rng.random() < 0.15
+        else frozenset()
+    )
+    mixes = (torch_chunks, floats)
+    fast, fast_state = run_path(params, frames, ts, seed, chunks, True, *mixes)
+    slow, slow_state = run_path(params, frames, ts, seed, chunks, False, *mixes)
     same = fast.tobytes() == slow.tobytes() and all(
         a.tobytes() == b.tobytes() for a, b in zip(fast_state, slow_state)
     )
     if verbose or not same:
         print(
             f"case {case}: {'same' if same else 'DIFFERENT'}; {frames.shape[2]}x{frames.shape[1]}, "
-            f"{n} frames, chunks {chunks}, seed {seed}, events {fast.size} (kernels) / "
+            f"{n} frames, chunks {chunks} (torch path for the first {torch_chunks}, float: "
+            f"{sorted(floats)}), seed {seed}, events {fast.size} (kernels) / "
             f"{slow.size} (torch path)\n  {params}",
             flush=True,
         )
