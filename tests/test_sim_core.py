@@ -561,8 +561,16 @@ import torch
 import eventsim.simulator.core as core
 from eventsim.simulator import DVSParams, EventSimulator
 
-core._KERNEL_AFTER_TORCH_S = 0.05
 frames = np.random.default_rng(0).integers(0, 256, (3, 32, 32), dtype=np.uint8)
+core._USE_NUMBA = False
+# torch's first calls set up its operators; then one run's time on the torch path sets the
+# threshold at ten runs, whatever this machine's speed and load
+for _ in range(3):
+    core._torch_path_s = 0.0
+    EventSimulator(DVSParams(), (32, 32)).step(frames, [0, 1000, 2000])
+core._KERNEL_AFTER_TORCH_S = 10 * core._torch_path_s
+core._torch_path_s = 0.0
+core._USE_NUMBA = True
 for i in range(2000):
     EventSimulator(DVSParams(), (32, 32)).step(frames, [0, 1000, 2000])
     if "eventsim.simulator._kernels" in sys.modules:
@@ -573,7 +581,8 @@ print(i)
 
 def test_many_short_simulations_load_the_kernels_once_the_process_has_paid_for_them():
     # the kernels' load is once per process, so a dataset build's one short simulation per
-    # sample counts towards it: none of these alone spends the (lowered) threshold
+    # sample counts towards it: none of these alone spends the (lowered) threshold, about ten
+    # together do
     pytest.importorskip("eventsim.simulator._kernels")
     import subprocess
     import sys
@@ -581,7 +590,7 @@ def test_many_short_simulations_load_the_kernels_once_the_process_has_paid_for_t
     done = subprocess.run(
         [sys.executable, "-c", _MANY_SHORT_RUNS], capture_output=True, text=True, check=True
     )
-    assert 5 < int(done.stdout) < 1999
+    assert 3 <= int(done.stdout) < 1999
 
 
 _PRELOAD = """
