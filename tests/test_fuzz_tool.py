@@ -49,6 +49,8 @@ def test_a_path_that_differs_is_reported_and_fails_the_run(fuzz, monkeypatch, ca
     assert fuzz.main(["--case", "2"]) == 1
     monkeypatch.setattr(fuzz, "run_path", run_path)
     assert fuzz.main(["--case", "2"]) == 0
+    assert fuzz.main(["--device", "nonsense", "--case", "2"]) == 2
+    assert "nonsense" in capsys.readouterr().err
     # and the kernels stay on for whatever runs next in this process
     import eventsim.simulator.core as core
 

@@ -3,6 +3,7 @@ settings and chunkings, where both must give the same events and the same state,
 
     python tools/fuzz_kernels.py [--seconds 600] [--first-case 0]
     python tools/fuzz_kernels.py --case 1234        # re-run one case and print it
+    python tools/fuzz_kernels.py --device cuda      # the torch path on a GPU instead
 
 The tests check the two paths on chosen clips; this walks many more corners (tiny and odd
 sensor sizes, uint8 and float frames, frame gaps from 1 µs to 5 s, still and flickering
@@ -94,17 +95,18 @@ def run_path(
     kernel: bool,
     torch_chunks: int = 0,
     float_chunks: frozenset[int] = frozenset(),
+    device: str = "cpu",
 ) -> tuple[np.ndarray, list[np.ndarray]]:
     """Events and final state of a chunked run on the kernels (after ``torch_chunks`` chunks on
-    the torch path, as when a process loads the kernels mid-stream) or on the torch path; the
-    chunks numbered in ``float_chunks`` go in as float frames."""
+    the torch path, as when a process loads the kernels mid-stream) or on the torch path on
+    ``device``; the chunks numbered in ``float_chunks`` go in as float frames."""
     import eventsim.simulator.core as core
     from eventsim.simulator import EventSimulator
 
     h, w = frames.shape[1:3]
     before = core._USE_NUMBA
     try:
-        sim = EventSimulator(params, (w, h), seed=seed)
+        sim = EventSimulator(params, (w, h), seed=seed, device="cpu" if kernel else device)
         lo, parts = 0, []
         for i, n in enumerate(chunks):
             core._USE_NUMBA = kernel and i >= torch_chunks
@@ -120,12 +122,13 @@ def run_path(
     state = [sim._ref, sim._x_prev, sim._lp]
     if params.leak_rate_hz > 0:
         state += [sim._leak_base, sim._leak_speed, sim._leak_anchor, sim._leak_cycle]
-    return np.concatenate(parts), [core._np(v).copy() for v in state]
+    host = [v if isinstance(v, np.ndarray) else v.cpu().numpy() for v in state]
+    return np.concatenate(parts), [v.copy() for v in host]
 
 
-def check_case(case: int, verbose: bool = False) -> tuple[bool, int]:
-    """(same events and state on both paths, events) for case number ``case``; a skipped
-    case counts as passing with 0 events."""
+def check_case(case: int, verbose: bool = False, device: str = "cpu") -> tuple[bool, int]:
+    """(same events and state on both paths, events) for case number ``case``, the torch path
+    on ``device``; a skipped case counts as passing with 0 events."""
     rng = np.random.default_rng(case)
     params = make_params(rng)
     frames, ts = make_clip(rng)
@@ -155,7 +158,7 @@ def check_case(case: int, verbose: bool = False) -> tuple[bool, int]:
     )
     mixes = (torch_chunks, floats)
     fast, fast_state = run_path(params, frames, ts, seed, chunks, True, *mixes)
-    slow, slow_state = run_path(params, frames, ts, seed, chunks, False, *mixes)
+    slow, slow_state = run_path(params, frames, ts, seed, chunks, False, *mixes, device)
     same = fast.tobytes() == slow.tobytes() and all(
         a.tobytes() == b.tobytes() for a, b in zip(fast_state, slow_state)
     )
@@ -164,7 +167,7 @@ def check_case(case: int, verbose: bool = False) -> tuple[bool, int]:
             f"case {case}: {'same' if same else 'DIFFERENT'}; {frames.shape[2]}x{frames.shape[1]}, "
             f"{n} frames, chunks {chunks} (torch path for the first {torch_chunks}, float: "
             f"{sorted(floats)}), seed {seed}, events {fast.size} (kernels) / "
-            f"{slow.size} (torch path)\n  {params}",
+            f"{slow.size} (torch path, {device})\n  {params}",
             flush=True,
         )
     return same, int(fast.size)
@@ -175,22 +178,30 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=600.0, help="how long to run (default 600)")
     ap.add_argument("--first-case", type=int, default=0, help="number of the first case")
     ap.add_argument("--case", type=int, help="run only this case and print it")
+    ap.add_argument("--device", default="cpu", help="where the torch path runs (cpu, cuda)")
     args = ap.parse_args(argv)
 
     from tqdm.auto import tqdm
 
+    from eventsim.errors import EventsimError
+    from eventsim.simulator import DVSParams, EventSimulator
     from eventsim.simulator.core import preload_kernels
 
     if not preload_kernels():
         print("fuzz_kernels: numba's kernels cannot load here; nothing to compare", file=sys.stderr)
         return 2
+    try:
+        EventSimulator(DVSParams(), (1, 1), device=args.device)
+    except EventsimError as exc:
+        print(f"fuzz_kernels: {exc}", file=sys.stderr)
+        return 2
     if args.case is not None:
-        return 0 if check_case(args.case, verbose=True)[0] else 1
+        return 0 if check_case(args.case, verbose=True, device=args.device)[0] else 1
     stop = time.monotonic() + args.seconds
     case, bad, events = args.first_case, [], 0
     with tqdm(unit="case", desc="kernels vs torch path") as bar:
         while time.monotonic() < stop:
-            same, n = check_case(case)
+            same, n = check_case(case, device=args.device)
             if not same:
                 bad.append(case)
             events += n
