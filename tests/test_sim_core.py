@@ -320,6 +320,25 @@ def test_refractory_with_several_events_per_interval_inside_the_period():
     assert np.array_equal(got, expected)
 
 
+def test_a_frame_whose_noise_candidates_are_all_thinned_out_gives_no_events(monkeypatch):
+    # a still, bright scene fed frame by frame: no pixel reaches a level, and at full
+    # brightness the thinning keeps a quarter of the shot-noise candidates, so some frames draw
+    # candidates and keep none. The torch path's refractory filter then got an empty batch and
+    # raised IndexError (found by tools/fuzz_kernels.py)
+    import eventsim.simulator.core as core
+
+    params = IDEAL.replace(cutoff_hz=30.0, shot_noise_rate_hz=5.0, refractory_period_us=500)
+    frames = np.full((200, 4, 4), 255, np.uint8)
+    ts = np.arange(200, dtype=np.int64) * 1000
+    chunks = [1] * 200
+    monkeypatch.setattr(core, "_USE_NUMBA", False)
+    slow = _run(params, frames, ts, seed=0, chunks=chunks)
+    assert slow.size > 5
+    pytest.importorskip("eventsim.simulator._kernels")
+    monkeypatch.setattr(core, "_USE_NUMBA", True)
+    assert _run(params, frames, ts, seed=0, chunks=chunks).tobytes() == slow.tobytes()
+
+
 @pytest.mark.parametrize(
     "params",
     [IDEAL, NOISY_ALL, IDEAL.replace(refractory_period_us=12_000, threshold_sigma=0.03)],

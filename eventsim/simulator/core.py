@@ -1059,6 +1059,10 @@ class EventSimulator:
         position at a time. Returns the mask of kept events, or None when all are kept."""
         torch = _torch()
         dev = pix.device
+        m = pix.numel()
+        if m == 0:
+            # a batch whose only events were shot-noise candidates, all thinned out
+            return None
         period = int(self.params.refractory_period_us)
         t = t.to(torch.int64) + t_base
         # grouped by pixel, time order kept (int32 keys sort about twice as fast)
@@ -1066,7 +1070,6 @@ class EventSimulator:
         order = torch.sort(key, stable=True).indices
         gp = _sel(pix, order)
         gt = _sel(t, order)
-        m = gp.numel()
         new_group = torch.ones(m, dtype=torch.bool, device=dev)
         torch.ne(gp[1:], gp[:-1], out=new_group[1:])
         starts = torch.nonzero(new_group).squeeze(1)
