@@ -31,7 +31,7 @@ def test_random_cases_give_the_same_events_and_state_on_both_paths(fuzz):
     assert sum(n for _, n in results) > 1_000_000
 
 
-def test_a_path_that_differs_is_reported_and_fails_the_run(fuzz, monkeypatch, capsys):
+def test_a_path_that_differs_or_raises_is_reported_and_fails_the_run(fuzz, monkeypatch, capsys):
     run_path = fuzz.run_path
 
     def off_by_one(*args):
@@ -49,6 +49,14 @@ def test_a_path_that_differs_is_reported_and_fails_the_run(fuzz, monkeypatch, ca
     assert fuzz.main(["--case", "2"]) == 1
     monkeypatch.setattr(fuzz, "run_path", run_path)
     assert fuzz.main(["--case", "2"]) == 0
+
+    def failing(*args):
+        raise IndexError("index out of range in self")
+
+    monkeypatch.setattr(fuzz, "run_path", failing)
+    assert fuzz.main(["--seconds", "0.2", "--first-case", "2"]) == 1
+    assert "case 2: ERROR IndexError: index out of range" in capsys.readouterr().out
+    monkeypatch.setattr(fuzz, "run_path", run_path)
     assert fuzz.main(["--device", "nonsense", "--case", "2"]) == 2
     assert "nonsense" in capsys.readouterr().err
     # and the kernels stay on for whatever runs next in this process

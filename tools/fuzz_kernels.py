@@ -9,7 +9,8 @@ The tests check the two paths on chosen clips; this walks many more corners (tin
 sensor sizes, uint8 and float frames, frame gaps from 1 µs to 5 s, still and flickering
 regions, leak periods shorter than a frame, several crossings a frame, chunk splits anywhere,
 kernels loaded mid-stream after the torch path ran, uint8 and float chunks in one stream). Each case is a pure function of
-its number, so a failure is reproduced with ``--case``. Exit status 1 when any case differs.
+its number, so a failure is reproduced with ``--case`` (with the traceback where a path
+raised). Exit status 1 when any case differs or raises.
 """
 
 from __future__ import annotations
@@ -201,7 +202,11 @@ def main(argv: list[str] | None = None) -> int:
     case, bad, events = args.first_case, [], 0
     with tqdm(unit="case", desc="kernels vs torch path") as bar:
         while time.monotonic() < stop:
-            same, n = check_case(case, device=args.device)
+            try:
+                same, n = check_case(case, device=args.device)
+            except Exception as exc:  # a path that fails is a finding too: report, go on
+                print(f"case {case}: ERROR {type(exc).__name__}: {exc}", flush=True)
+                same, n = False, 0
             if not same:
                 bad.append(case)
             events += n
