@@ -372,3 +372,35 @@ def test_a_ctrl_c_wrapped_in_another_error_still_exits_130(capsys):
         assert main([]) == status
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and ("interrupted" in err[0]) == (status == 130)
+
+
+_CTRL_C_IN_A_DEL = """
+import os, signal
+from eventsim.cli.common import cli_command, make_parser
+
+class Bar:
+    # what tqdm's bar or a writer does on being freed, with a second Ctrl-C landing meanwhile
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGINT)
+        sum(range(100_000))  # the signal is handled at some bytecode in here
+
+def run(args):
+    bar = Bar()
+    raise KeyboardInterrupt
+
+main = cli_command(lambda: make_parser("demo-cmd", "test"))(run)
+status = main([])
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+raise SystemExit(status)
+"""
+
+
+def test_a_second_ctrl_c_while_the_command_frees_its_objects_prints_nothing_more():
+    """The interrupted command's objects are freed while Ctrl-C is held back: a second Ctrl-C
+    landing in one's ``__del__`` (tqdm's) printed "Exception ignored ... KeyboardInterrupt"."""
+    done = subprocess.run(
+        [sys.executable, "-c", _CTRL_C_IN_A_DEL], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == INTERRUPTED, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].endswith("demo-cmd: interrupted; partial outputs removed")

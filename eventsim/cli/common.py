@@ -38,6 +38,7 @@ from eventsim.outputs import (
     describe_os_error,
     interrupted,
     remove_stale_temps,
+    sigint_deferred,
     sigint_flagged,
 )
 
@@ -117,13 +118,15 @@ def cli_command(
                     status = run(args)
                     # an interrupt that a library callback swallowed still stops the command
                     check_interrupted()
-            except KeyboardInterrupt:
+            except KeyboardInterrupt as exc:
+                _free_frames(exc)
                 print(f"{parser.prog}: interrupted; partial outputs removed", file=sys.stderr)
                 return EXIT_INTERRUPTED
             except Exception as exc:
                 if interrupted() or _from_interrupt(exc):
                     # library code can turn a Ctrl-C into another error (a RuntimeError from a
                     # class body being built at import, an error of a write cut short)
+                    _free_frames(exc)
                     print(f"{parser.prog}: interrupted; partial outputs removed", file=sys.stderr)
                     return EXIT_INTERRUPTED
                 if isinstance(exc, EventsimError):
@@ -160,6 +163,26 @@ def check_output(path: str | os.PathLike, force: bool) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(path)
     return path
+
+
+def _free_frames(exc: BaseException) -> None:
+    """Free the interrupted command's objects now, with Ctrl-C held back: they live on in the
+    frames of ``exc``'s tracebacks until the handler ends, and a second Ctrl-C landing in one's
+    ``__del__`` then (a progress bar's, a writer's) prints "Exception ignored ..."."""
+    import traceback
+
+    seen: set[int] = set()
+    stack: list[BaseException | None] = [exc]
+    with sigint_deferred(deliver=False):
+        while stack:
+            e = stack.pop()
+            if e is None or id(e) in seen:
+                continue
+            seen.add(id(e))
+            if e.__traceback__ is not None:
+                traceback.clear_frames(e.__traceback__)
+                e.__traceback__ = None
+            stack += [e.__cause__, e.__context__]
 
 
 def _from_interrupt(exc: BaseException) -> bool:
