@@ -68,6 +68,36 @@ def test_failed_run_leaves_no_output(tmp_path):
     assert list(tmp_path.iterdir()) == [bad]
 
 
+@pytest.mark.parametrize("failing_write", [1, 3])
+def test_a_write_that_fails_behind_the_simulation_stops_it_and_leaves_no_output(
+    tmp_path, monkeypatch, failing_write
+):
+    # the events are written by a thread while the next batch is simulated: its error
+    # reaches the caller, at the next batch or at the end, and the file is still deleted
+    import threading
+
+    from eventsim.io import EventWriter
+
+    write = EventWriter.write
+    calls = []
+
+    def full_disk(self, events):
+        calls.append(threading.current_thread().name)
+        if len(calls) == failing_write:
+            raise OSError(28, "No space left on device")
+        write(self, events)
+
+    monkeypatch.setattr(EventWriter, "write", full_disk)
+    # 16-frame batches: five writes
+    frames, ts = moving_shapes_clip(64, 48, duration_s=2.5, fps=30, seed=2)
+    out = tmp_path / "o.h5"
+    with pytest.raises(OSError, match="No space left"):
+        simulate(ArraySource(frames, ts), out=out)
+    assert calls and set(calls) == {"eventsim-write"}
+    assert list(tmp_path.iterdir()) == []
+    assert not any(t.name == "eventsim-write" for t in threading.enumerate())
+
+
 def test_bad_arguments():
     src = ArraySource(np.zeros((2, 4, 4), np.uint8), fps=10)
     with pytest.raises(ParameterError, match="upsample"):

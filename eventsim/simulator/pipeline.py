@@ -40,6 +40,8 @@ from eventsim.simulator.upsample import Upsampler, check_mode
 _BATCH_PIXELS = 4_000_000
 _BATCH_FRAMES = (4, 16)
 _PREFETCH_BATCHES = 2
+# batches of events the simulation may run ahead of the HDF5 writer
+_WRITE_BEHIND_BATCHES = 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,6 +160,76 @@ class _Prefetch:
         self._stopped = True
         self._room.put(None)  # wakes a producer waiting for room
         self._thread.join(timeout=self._JOIN_S)
+
+
+class _WriteBehind:
+    """Write batches of events (and saved frames) to ``writer`` in a worker thread, in the
+    order they come, while the caller simulates the next batch: the numba kernels run without
+    the GIL, so writing (validation, buffering, Blosc compression) overlaps them on another
+    core. At most ``depth`` batches wait. A write error is raised in the caller at its next
+    `put` or at `finish`.
+
+    The caller's side keeps to single calls into C (`queue.SimpleQueue`), which Ctrl-C cannot
+    split (see `_Prefetch`). The writer is the thread's alone until `finish` or `close` has
+    joined it: only then may the caller close or abort the file.
+    """
+
+    _POLL_S = 0.05
+
+    def __init__(self, writer: Any, depth: int) -> None:
+        self._writer = writer
+        self._items: queue.SimpleQueue = queue.SimpleQueue()
+        # one token per batch that may wait for the writer
+        self._room: queue.SimpleQueue = queue.SimpleQueue()
+        for _ in range(depth):
+            self._room.put(None)
+        self._stopped = False
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="eventsim-write", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self._stopped:
+                item = self._items.get()
+                if item is None or self._stopped:
+                    return
+                events, frames = item
+                self._writer.write(events)
+                for frame, t in frames:
+                    self._writer.add_frame(frame, t)
+                self._room.put(None)
+        except BaseException as exc:  # handed to the caller's thread
+            self._error = exc
+
+    def _check(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def put(self, events: np.ndarray, frames: list) -> None:
+        """Queue a batch, once fewer than ``depth`` wait; raises the writer's error."""
+        while True:
+            self._check()
+            try:
+                self._room.get(timeout=self._POLL_S)
+                break
+            except queue.Empty:
+                if not self._thread.is_alive():
+                    self._check()
+        self._items.put((events, frames))
+
+    def finish(self) -> None:
+        """Wait until every batch is written; raises the writer's error."""
+        self._items.put(None)
+        while self._thread.is_alive():
+            self._thread.join(self._POLL_S)
+        self._check()
+
+    def close(self) -> None:
+        """Stop after the batch being written (the rest are dropped) and wait for the thread."""
+        self._stopped = True
+        self._items.put(None)
+        self._thread.join()
 
 
 def _luma(frame: np.ndarray) -> np.ndarray:
@@ -304,20 +376,30 @@ def simulate(
         n_frames = n_events = 0
         t_first = t_last = None
         with writer if writer is not None else contextlib.nullcontext():
-            for lumas, ts, originals, n_src in prefetch:
-                ev = sim.step(lumas, ts)
-                torch_threads.apply()
-                if writer is None:
-                    parts.append(ev)
-                else:
-                    writer.write(ev)
-                    for frame, t in originals:
-                        writer.add_frame(frame, t)
-                if t_first is None:
-                    t_first = int(ts[0])
-                t_last = int(ts[-1])
-                n_frames, n_events = _tick(bar, upsampler, n_frames + n_src, n_events + ev.size)
-                bar.update(n_src)
+            behind = None
+            try:
+                if writer is not None:
+                    with sigint_deferred():
+                        behind = _WriteBehind(writer, _WRITE_BEHIND_BATCHES)
+                for lumas, ts, originals, n_src in prefetch:
+                    ev = sim.step(lumas, ts)
+                    torch_threads.apply()
+                    if behind is None:
+                        parts.append(ev)
+                    else:
+                        behind.put(ev, originals)
+                    if t_first is None:
+                        t_first = int(ts[0])
+                    t_last = int(ts[-1])
+                    n_frames, n_events = _tick(bar, upsampler, n_frames + n_src, n_events + ev.size)
+                    bar.update(n_src)
+                if behind is not None:
+                    behind.finish()
+            finally:
+                # the writer thread lets go of the file before the file is closed or deleted
+                if behind is not None:
+                    with sigint_deferred():
+                        behind.close()
             if writer is not None:
                 writer.set_attrs(
                     simulator="eventsim.simulator.EventSimulator",
