@@ -85,6 +85,35 @@ def test_folder_with_timestamps_in_natural_order(tmp_path, clip):
     assert np.array_equal(items[10][0], frames[10])
 
 
+@pytest.mark.parametrize("threads", [1, 3])
+def test_folder_images_decoded_side_by_side_come_in_order_and_fail_in_order(
+    tmp_path, clip, monkeypatch, threads
+):
+    import threading
+
+    from eventsim.simulator import sources
+
+    monkeypatch.setattr(sources, "_decode_threads", lambda: threads)
+    frames = clip[0][:12]
+    folder = _write_folder(tmp_path / "f", frames)
+    items = list(FolderSource(folder, fps=10))
+    assert len(items) == 12
+    for (got, t), want, k in zip(items, frames, range(12)):
+        assert t == k * 100_000 and np.array_equal(got, want)
+    # a bad image is reported when its turn comes, after the frames before it
+    (folder / "frame_7.png").write_bytes(b"garbage")
+    got = []
+    with pytest.raises(InputError, match=r"frame_7\.png.*cannot be read"):
+        for frame, _ in FolderSource(folder, fps=10):
+            got.append(frame)
+    assert len(got) == 7
+    # stopping early leaves no decoding thread behind
+    it = iter(FolderSource(folder, fps=10))
+    next(it)
+    it.close()
+    assert not [t for t in threading.enumerate() if t.name.startswith("eventsim-decode")]
+
+
 def test_folder_with_fps_and_errors(tmp_path, clip):
     folder = _write_folder(tmp_path / "g", clip[0][:4])
     assert [t for _, t in FolderSource(folder, fps=20)] == [0, 50_000, 100_000, 150_000]

@@ -8,6 +8,8 @@ stretched (``fit="resize"``). Every source has ``sensor_size`` (known before ite
 
 from __future__ import annotations
 
+import collections
+import itertools
 import math
 import os
 import re
@@ -23,6 +25,16 @@ from eventsim.events import check_sensor_size
 from eventsim.options import FITS, MOTIONS, Fit, Motion
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
+# threads that decode a frame folder's images side by side (OpenCV decodes without the GIL)
+_MAX_DECODE_THREADS = 4
+
+
+def _decode_threads() -> int:
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(_MAX_DECODE_THREADS, cores))
 
 
 def fit_frame(frame: np.ndarray, sensor_size: tuple[int, int], fit: Fit = "crop") -> np.ndarray:
@@ -341,14 +353,36 @@ class FolderSource:
         self.n_frames = len(self.files)
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, int]]:
-        for path, t in zip(self.files, self.timestamps_us):
-            img = read_image(path)
-            if (img.shape[1], img.shape[0]) != self.input_size:
-                raise InputError(
-                    f"image {str(path)!r} is {img.shape[1]}x{img.shape[0]}; the folder's first "
-                    f"image is {self.input_size[0]}x{self.input_size[1]}"
-                )
-            yield fit_frame(img, self.sensor_size, self.fit), int(t)
+        threads = _decode_threads()
+        frames = zip(self.files, self.timestamps_us)
+        if threads == 1:
+            for path, t in frames:
+                yield self._fitted(read_image(path), path), int(t)
+            return
+        # decoding a large PNG takes longer than simulating it: several images are decoded at
+        # once, a few ahead of the one yielded, in order
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = ThreadPoolExecutor(threads, thread_name_prefix="eventsim-decode")
+        try:
+            ahead: collections.deque = collections.deque()
+            for path, t in itertools.islice(frames, 2 * threads):
+                ahead.append((pool.submit(read_image, path), path, t))
+            while ahead:
+                done, path, t = ahead.popleft()
+                for next_path, next_t in itertools.islice(frames, 1):
+                    ahead.append((pool.submit(read_image, next_path), next_path, next_t))
+                yield self._fitted(done.result(), path), int(t)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _fitted(self, img: np.ndarray, path: Path) -> np.ndarray:
+        if (img.shape[1], img.shape[0]) != self.input_size:
+            raise InputError(
+                f"image {str(path)!r} is {img.shape[1]}x{img.shape[0]}; the folder's first "
+                f"image is {self.input_size[0]}x{self.input_size[1]}"
+            )
+        return fit_frame(img, self.sensor_size, self.fit)
 
     def describe(self) -> dict[str, Any]:
         """The source as stored in an output file's ``source`` attribute (JSON-ready)."""
