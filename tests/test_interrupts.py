@@ -66,7 +66,9 @@ out_dir, runs, seed = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 rng = random.Random(seed)
 # between runs a Ctrl-C that came late must not stop the driver
 signal.signal(signal.SIGINT, lambda signum, frame: None)
-argv = ["--synthetic", "moving-shapes", "--duration-ms", "2000", "-q", "-o"]
+# a frame folder (decoded by a thread pool) when one is given, else the synthetic clip
+source = sys.argv[4:] or ["--synthetic", "moving-shapes", "--duration-ms", "2000"]
+argv = [*source, "-q", "-o"]
 
 def run(path):
     err = io.StringIO()
@@ -110,11 +112,23 @@ for i in range(runs):
 """
 
 
-def test_simulate_stops_at_any_ctrl_c(tmp_path):
+@pytest.mark.parametrize("source", ["synthetic", "folder"])
+def test_simulate_stops_at_any_ctrl_c(tmp_path, source):
     out = tmp_path / "out"
     out.mkdir()
+    folder = []
+    if source == "folder":
+        import cv2
+
+        from eventsim.simulator.synthetic import moving_shapes_clip
+
+        frames, _ = moving_shapes_clip(346, 260, duration_s=2.0, fps=60, seed=1)
+        (tmp_path / "frames").mkdir()
+        for i, frame in enumerate(frames):
+            cv2.imwrite(str(tmp_path / "frames" / f"{i:04d}.png"), frame[..., ::-1])
+        folder = [str(tmp_path / "frames"), "--fps", "60"]
     proc = subprocess.run(
-        [sys.executable, "-c", DRIVER, str(out), "30", str(random.randrange(1 << 30))],
+        [sys.executable, "-c", DRIVER, str(out), "30", str(random.randrange(1 << 30)), *folder],
         cwd=tmp_path,
         capture_output=True,
         text=True,
