@@ -4,19 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from eventsim._system import usable_cores
 from eventsim.cli.common import cli_command, make_parser, parse_assignments
 from eventsim.errors import ParameterError
 from eventsim.options import EXECUTORS
-
-
-def _usable_cores() -> int:
-    """Cores this process may run on (its affinity mask, which containers narrow)."""
-    import os
-
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:
-        return os.cpu_count() or 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--workers",
         type=int,
-        default=_usable_cores(),
+        default=usable_cores(),
         help="parallel worker processes at most (default: the usable cores, here "
         "%(default)s); the pool is sized to the cores free for the build, and while fewer "
         "than two are free it builds in its own process",

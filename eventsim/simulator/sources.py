@@ -20,6 +20,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from eventsim._system import usable_cores
 from eventsim.errors import InputError, ParameterError
 from eventsim.events import check_sensor_size
 from eventsim.options import FITS, MOTIONS, Fit, Motion
@@ -30,11 +31,7 @@ _MAX_DECODE_THREADS = 4
 
 
 def _decode_threads() -> int:
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(_MAX_DECODE_THREADS, cores))
+    return min(_MAX_DECODE_THREADS, usable_cores())
 
 
 def fit_frame(frame: np.ndarray, sensor_size: tuple[int, int], fit: Fit = "crop") -> np.ndarray:
