@@ -209,13 +209,13 @@ class _WriteBehind:
     def put(self, events: np.ndarray, frames: list) -> None:
         """Queue a batch, once fewer than ``depth`` wait; raises the writer's error."""
         while True:
+            # a thread that failed puts no token back: look for its error between waits
             self._check()
             try:
                 self._room.get(timeout=self._POLL_S)
                 break
             except queue.Empty:
-                if not self._thread.is_alive():
-                    self._check()
+                continue
         self._items.put((events, frames))
 
     def finish(self) -> None:
