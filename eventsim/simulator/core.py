@@ -965,6 +965,9 @@ class EventSimulator:
         pix = torch.cat(pix_parts) if len(pix_parts) > 1 else pix_parts[0]
         t = torch.cat(t_parts) if len(t_parts) > 1 else t_parts[0]
         pol = torch.cat(p_parts) if len(p_parts) > 1 else p_parts[0]
+        if pix.numel() == 0:
+            # shot-noise candidates that the thinning all dropped, and nothing else
+            return empty_events()
         if t.numel() > 1:
             t, order = torch.sort(t, stable=True)
             pix = _sel(pix, order)
@@ -1059,10 +1062,6 @@ class EventSimulator:
         position at a time. Returns the mask of kept events, or None when all are kept."""
         torch = _torch()
         dev = pix.device
-        m = pix.numel()
-        if m == 0:
-            # a batch whose only events were shot-noise candidates, all thinned out
-            return None
         period = int(self.params.refractory_period_us)
         t = t.to(torch.int64) + t_base
         # grouped by pixel, time order kept (int32 keys sort about twice as fast)
@@ -1070,6 +1069,7 @@ class EventSimulator:
         order = torch.sort(key, stable=True).indices
         gp = _sel(pix, order)
         gt = _sel(t, order)
+        m = gp.numel()
         new_group = torch.ones(m, dtype=torch.bool, device=dev)
         torch.ne(gp[1:], gp[:-1], out=new_group[1:])
         starts = torch.nonzero(new_group).squeeze(1)
