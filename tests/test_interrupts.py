@@ -154,8 +154,11 @@ def test_simulate_stops_at_any_ctrl_c(tmp_path, source):
 
 
 def _simulate(out: Path) -> subprocess.Popen:
-    # ~2.4 s of simulating here, so a Ctrl-C up to 0.8 s after the output appears lands in it
-    argv = ["simulate", "--synthetic", "moving-shapes", "--duration-ms", "40000", "-q"]
+    # ~3.4 s of simulating alone here (more with three at once; `noisy` is slower than `ideal`
+    # for the same frames in memory), so a Ctrl-C up to 0.8 s after the output appears lands in
+    # it even for the last of the three, whose wait follows the other two's
+    argv = ["simulate", "--synthetic", "moving-shapes", "--duration-ms", "40000", "--preset"]
+    argv += ["noisy", "-q"]
     return subprocess.Popen(
         [sys.executable, "-m", "eventsim", *argv, "-o", str(out / "s.h5")],
         cwd=out,
