@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -277,8 +276,8 @@ def run_main(args: argparse.Namespace) -> int:
 
         scores = sel.scores if sel.scores is not None else sel.mask.astype(np.float64)
         from eventsim.outputs import (
-            check_interrupted,
             fsync_file,
+            publish,
             remove_path,
             temp_path,
             with_disk_state,
@@ -296,8 +295,7 @@ def run_main(args: argparse.Namespace) -> int:
                     InputError(f"cannot write overlay {str(overlay_path)!r}"), tmp
                 )
             fsync_file(tmp)
-            check_interrupted()
-            os.replace(tmp, overlay_path)
+            publish(tmp, overlay_path)
         finally:
             remove_path(tmp)
     result = {

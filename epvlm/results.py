@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import zlib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -530,7 +529,14 @@ def write_eval_outputs(
 ) -> None:
     """Write `RESULT_FILES` into ``out_dir`` together: each is written to a temporary folder
     first and moved in place, so an interrupted run leaves the earlier set intact."""
-    from eventsim.outputs import check_interrupted, remove_path, remove_stale_temps, temp_path
+    from eventsim.outputs import (
+        check_interrupted,
+        publish,
+        remove_path,
+        remove_stale_temps,
+        sigint_deferred,
+        temp_path,
+    )
 
     out_dir = Path(out_dir)
     # an output folder this call creates goes again if the set is never published
@@ -550,9 +556,11 @@ def write_eval_outputs(
         )
         plot_accuracy_vs_flops(rows, tmp / "accuracy_vs_flops.png", title)
         check_interrupted()
-        for name in RESULT_FILES:
-            os.replace(tmp / name, out_dir / name)
-        published = True
+        # all files or none: a Ctrl-C between two renames waits for the last
+        with sigint_deferred():
+            for name in RESULT_FILES:
+                publish(tmp / name, out_dir / name)
+            published = True
     finally:
         remove_path(tmp)
         if not published and created is not None:

@@ -2,7 +2,7 @@
 
 Every writer of the toolkit writes under `temp_path` (a hidden name beside the output that
 holds the writer's process id) and renames onto the output only once the file is complete and
-flushed, after calling `check_interrupted`. A run killed with SIGKILL leaves its temporary
+flushed, with `publish` (which calls `check_interrupted` first). A run killed with SIGKILL leaves its temporary
 behind; `remove_stale_temps` deletes those of processes that no longer run, so the next run for
 the same output starts clean.
 
@@ -12,6 +12,11 @@ prints and drops an exception ("Exception ignored in ..."): when the signal land
 finalizer the handler does not raise but runs itself again 20 ms later, and the recorded flag
 lets `check_interrupted` raise it at the next packet or before the final rename. So an interrupt
 is never lost, never prints a traceback, and no output is published after one.
+
+A Ctrl-C can also land after a command's output was published, while it closes its threads or
+prints its summary. A command that names its output with `expect_final_output` is then done, not
+interrupted: `finished_outputs` lists what it published, and the CLI reports success rather
+than claim that the (complete) output was removed.
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ _interrupted = False
 _retries: list[threading.Timer] = []
 _retry_lock = threading.Lock()
 _handler_active = False
+# the running command's final outputs (absolute paths) and whether each has been published
+_final_outputs: dict[str, bool] = {}
 
 
 def temp_path(path: str | os.PathLike) -> Path:
@@ -112,6 +119,33 @@ def remove_path(path: Path) -> None:
             path.unlink()
 
 
+def publish(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
+    """Rename the finished temporary ``tmp`` onto ``path``, unless Ctrl-C came first.
+
+    A Ctrl-C during the rename is raised once it is done and recorded (see
+    `expect_final_output`), so the output is never published unrecorded.
+    """
+    check_interrupted()
+    with sigint_deferred():
+        os.replace(tmp, path)
+        key = os.path.abspath(path)
+        if key in _final_outputs:
+            _final_outputs[key] = True
+
+
+def expect_final_output(path: str | os.PathLike) -> None:
+    """Name an output whose publication completes the running command (within
+    `sigint_flagged`): a Ctrl-C after all such outputs are published finds the work done."""
+    _final_outputs[os.path.abspath(path)] = False
+
+
+def finished_outputs() -> list[Path]:
+    """The running command's final outputs if every one of them has been published, else []."""
+    if _final_outputs and all(_final_outputs.values()):
+        return [Path(p) for p in _final_outputs]
+    return []
+
+
 def fsync_file(path: Path) -> None:
     """Flush a finished file to the disk, so the rename never publishes a file whose data a
     crash could still lose (and a full disk shows up here rather than after the rename)."""
@@ -176,6 +210,7 @@ def sigint_flagged() -> Iterator[None]:
     """
     global _handler_active, _interrupted
     _interrupted = False
+    _final_outputs.clear()
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -207,8 +242,10 @@ def interrupted() -> bool:
 
 
 def check_interrupted() -> None:
-    """Raise KeyboardInterrupt if an interrupt arrived that something swallowed."""
-    if _interrupted:
+    """Raise KeyboardInterrupt if an interrupt arrived that something swallowed, within
+    `sigint_flagged` (outside it Python's own handler raises every Ctrl-C, and a flag left by
+    an earlier command must not stop library code run after it)."""
+    if _interrupted and _handler_active:
         raise KeyboardInterrupt
 
 

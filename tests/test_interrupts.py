@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from eventsim.datasets import build_dataset, verify_dataset
@@ -421,3 +422,93 @@ def test_a_second_ctrl_c_while_the_command_frees_its_objects_prints_nothing_more
     assert done.returncode == INTERRUPTED, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].endswith("demo-cmd: interrupted; partial outputs removed")
+
+
+def _events_file(path: Path) -> Path:
+    from eventsim.events import EVENT_DTYPE
+    from eventsim.io.formats import write_events
+
+    rng = random.Random(4)
+    ev = [
+        (rng.randrange(64), rng.randrange(48), 1000 + 37 * i, rng.randrange(2)) for i in range(5000)
+    ]
+    write_events(path, np.array(ev, dtype=EVENT_DTYPE), (64, 48))
+    return path
+
+
+class _InterruptedWrite:
+    """A stdout whose writing is cut by Ctrl-C: the command's summary line."""
+
+    def write(self, text: str) -> int:
+        raise KeyboardInterrupt
+
+    def flush(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("when", ["rename", "summary"])
+@pytest.mark.parametrize("command", ["simulate", "convert-h5", "convert-npy", "render", "plot"])
+def test_a_ctrl_c_after_the_output_was_published_keeps_it_and_exits_0(
+    tmp_path, capsys, monkeypatch, command, when
+):
+    """A Ctrl-C that lands once the command's output is complete (during its rename, or while
+    the summary prints) finds the work done: exit 0, the output kept, one line saying so. Before,
+    the command said "interrupted; partial outputs removed", exited 130 and left the output."""
+    from eventsim.cli import main as eventsim_main
+
+    if command == "plot":
+        pytest.importorskip("matplotlib")
+    out = tmp_path / {"convert-npy": "o.npy", "render": "o.png", "plot": "o.png"}.get(
+        command, "o.h5"
+    )
+    if command == "simulate":
+        argv = ["simulate", "--synthetic", "moving-shapes", "--duration-ms", "200", "-q"]
+    else:
+        source = _events_file(tmp_path / "in.h5")
+        name = command.split("-")[0]
+        argv = [name, str(source)] + (["--no-progress"] if name in ("plot", "render") else [])
+    # convert names its output without -o
+    argv += [str(out)] if command.startswith("convert") else ["-o", str(out)]
+    replace = os.replace
+
+    def replace_then_ctrl_c(src, dst):
+        replace(src, dst)
+        if Path(dst) == out:
+            signal.raise_signal(signal.SIGINT)
+
+    if when == "rename":
+        monkeypatch.setattr(os, "replace", replace_then_ctrl_c)
+    else:
+        monkeypatch.setattr(sys, "stdout", _InterruptedWrite())
+    rc = eventsim_main(argv)
+    monkeypatch.undo()
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert rc == 0, err
+    assert len(lines) == 1 and "Ctrl-C came after" in lines[0] and str(out) in lines[0], err
+    inputs = [] if command == "simulate" else ["in.h5"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([out.name, *inputs])
+    assert out.stat().st_size > 0
+    # the Ctrl-C is spent: library code run afterwards in this process is not stopped by it
+    _events_file(tmp_path / "after.h5")
+
+
+def test_a_ctrl_c_before_the_rename_still_removes_the_output(tmp_path, capsys, monkeypatch):
+    """The control: the same Ctrl-C one step earlier (while the file is flushed) is an
+    interruption, and nothing is published."""
+    from eventsim import outputs
+    from eventsim.cli import main as eventsim_main
+
+    fsync = outputs.fsync_file
+
+    def fsync_then_ctrl_c(path):
+        fsync(path)
+        signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr("eventsim.io.hdf5_writer.fsync_file", fsync_then_ctrl_c)
+    argv = ["simulate", "--synthetic", "moving-shapes", "--duration-ms", "200", "-q"]
+    rc = eventsim_main([*argv, "-o", str(tmp_path / "o.h5")])
+    err = capsys.readouterr().err
+    assert rc == INTERRUPTED, err
+    assert err.strip().endswith("interrupted; partial outputs removed"), err
+    assert list(tmp_path.iterdir()) == []

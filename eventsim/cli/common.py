@@ -9,7 +9,9 @@ Both scripts build their subcommands from these pieces, so every command behaves
   derive from it) or an OS error prints one line ``PROG COMMAND: error: ...`` and returns
   `EXIT_ERROR` (1); Ctrl-C returns `EXIT_INTERRUPTED` (130); otherwise the run's status,
   `EXIT_OK` (0) when it returns ``None``.
-- `check_output` refuses to overwrite an existing output unless ``--force`` was given.
+- `check_output` refuses to overwrite an existing output unless ``--force`` was given; with
+  ``final=True`` a Ctrl-C after that output was published exits 0 and keeps it (the
+  command's work was done).
 - `dispatch` is the top-level ``PROG [--version] COMMAND ARGS``: commands map to a ``main``
   function or the dotted name of a module holding one, imported only when that command runs;
   an unknown command exits 2 listing the valid ones (``moved`` names where it went).
@@ -36,6 +38,8 @@ from eventsim.outputs import (
     check_interrupted,
     check_replaceable,
     describe_os_error,
+    expect_final_output,
+    finished_outputs,
     interrupted,
     remove_stale_temps,
     sigint_deferred,
@@ -98,7 +102,8 @@ def cli_command(
     Usage errors exit 2; any `EventsimError` or OS error (disk full, read-only, permission, a
     file where a folder should be...) prints one line ``eventsim CMD: error: ...`` and exits 1;
     Ctrl-C prints one line and exits 130, also when a library swallowed the KeyboardInterrupt
-    (see `eventsim.outputs`). Any other exception prints one line naming it and exits 1; set
+    (see `eventsim.outputs`), unless it came after the command's final output was published
+    (`check_output` with ``final=True``). Any other exception prints one line naming it and exits 1; set
     ``EVENTSIM_TRACEBACK=1`` to let it propagate with its traceback.
     """
 
@@ -119,16 +124,12 @@ def cli_command(
                     # an interrupt that a library callback swallowed still stops the command
                     check_interrupted()
             except KeyboardInterrupt as exc:
-                _free_frames(exc)
-                print(f"{parser.prog}: interrupted; partial outputs removed", file=sys.stderr)
-                return EXIT_INTERRUPTED
+                return _interrupt_status(parser.prog, exc)
             except Exception as exc:
                 if interrupted() or _from_interrupt(exc):
                     # library code can turn a Ctrl-C into another error (a RuntimeError from a
                     # class body being built at import, an error of a write cut short)
-                    _free_frames(exc)
-                    print(f"{parser.prog}: interrupted; partial outputs removed", file=sys.stderr)
-                    return EXIT_INTERRUPTED
+                    return _interrupt_status(parser.prog, exc)
                 if isinstance(exc, EventsimError):
                     print(f"{parser.prog}: error: {_cli_words(str(exc))}", file=sys.stderr)
                     return EXIT_ERROR
@@ -153,16 +154,33 @@ def cli_command(
     return decorate
 
 
-def check_output(path: str | os.PathLike, force: bool) -> Path:
+def check_output(path: str | os.PathLike, force: bool, *, final: bool = False) -> Path:
     """Refuse to overwrite an existing output unless ``force``; create the parent folder and
-    delete temporaries that killed runs left for this output."""
+    delete temporaries that killed runs left for this output.
+
+    ``final``: once this output is published the command has done its work, so a Ctrl-C that
+    lands after that (while threads close, or the summary prints) exits 0 and keeps it.
+    """
     path = Path(path)
     check_replaceable(path)
     if path.exists() and not force:
         raise OutputExistsError(f"output {str(path)!r} exists; pass --force to overwrite it")
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(path)
+    if final:
+        expect_final_output(path)
     return path
+
+
+def _interrupt_status(prog: str, exc: BaseException) -> int:
+    _free_frames(exc)
+    done = finished_outputs()
+    if done:
+        names = ", ".join(repr(str(p)) for p in done)
+        print(f"{prog}: Ctrl-C came after {names} was complete; kept it", file=sys.stderr)
+        return EXIT_OK
+    print(f"{prog}: interrupted; partial outputs removed", file=sys.stderr)
+    return EXIT_INTERRUPTED
 
 
 def _free_frames(exc: BaseException) -> None:

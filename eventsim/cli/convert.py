@@ -49,7 +49,7 @@ def main(args: argparse.Namespace) -> int:
     fmt = format_from_path(dst, args.fmt)
     if dst.exists() and src.exists() and dst.resolve() == src.resolve():
         raise ParameterError(f"input and output are the same file {str(src)!r}")
-    check_output(dst, args.force)
+    check_output(dst, args.force, final=True)
     with open_events(src, sensor_size=args.sensor_size, layout=args.layout) as reader:
         for note in reader.notes:
             print(f"eventsim convert: note: {note}", file=sys.stderr)

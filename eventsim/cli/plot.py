@@ -7,6 +7,7 @@ from pathlib import Path
 
 from eventsim.cli.common import check_events_file, cli_command, make_parser, parse_sensor_size
 from eventsim.errors import OutputExistsError, ParameterError
+from eventsim.outputs import expect_final_output
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,6 +42,7 @@ def main(args: argparse.Namespace) -> int:
     if Path(args.output).exists() and not args.force:
         raise OutputExistsError(f"output {args.output!r} exists; pass --force to overwrite it")
     check_events_file(args.file, args.sensor_size)
+    expect_final_output(args.output)
     out = plot_summary(
         args.file,
         args.output,

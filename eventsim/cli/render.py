@@ -10,6 +10,7 @@ from pathlib import Path
 from eventsim.cli.common import check_events_file, cli_command, make_parser, parse_sensor_size
 from eventsim.errors import OutputExistsError, ParameterError
 from eventsim.options import BACKGROUNDS, COLOR_BY, HEATMAP_SCALES, OVERLAY_FRAMES, RENDER_MODES
+from eventsim.outputs import expect_final_output
 from eventsim.render.colors import COLORMAPS
 from eventsim.render.renderer import RenderParams
 
@@ -183,6 +184,7 @@ def main(args: argparse.Namespace) -> int:
     if Path(args.output).exists() and not args.force:
         raise OutputExistsError(f"output {args.output!r} exists; pass --force to overwrite it")
     check_output_size(args, check_events_file(args.file, args.sensor_size))
+    expect_final_output(args.output)
     result = render_file(
         args.file,
         args.output,

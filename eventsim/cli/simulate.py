@@ -291,7 +291,7 @@ def main(args: argparse.Namespace) -> int:
 
     _check_numbers(args)
     _check_output_name(args.output)
-    out = check_output(args.output, args.force)
+    out = check_output(args.output, args.force, final=True)
     params = DVSParams.from_preset(args.preset).with_overrides(parse_assignments(args.set))
     size = _sensor_size(args)
     source = _make_source(args, size)

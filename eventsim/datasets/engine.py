@@ -38,8 +38,8 @@ from eventsim.datasets.shards import (
 from eventsim.datasets.sources import SampleError, SampleMaker, SampleSpec, plan_split
 from eventsim.errors import DatasetError, OutputExistsError, ParameterError
 from eventsim.outputs import (
-    check_interrupted,
     fsync_file,
+    publish,
     remove_stale_temps,
     sigint_deferred,
     temp_path,
@@ -263,8 +263,7 @@ def _atomic_write(path: Path, text: str) -> None:
     try:
         tmp.write_text(text, encoding="utf-8")
         fsync_file(tmp)
-        check_interrupted()
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ import numpy as np
 from eventsim.datasets.loader import read_jsonl, read_manifest
 from eventsim.datasets.shards import file_digest, open_shard, read_events, read_shard_records
 from eventsim.errors import DatasetError
-from eventsim.outputs import check_interrupted, fsync_file, remove_stale_temps, temp_path
+from eventsim.outputs import fsync_file, publish, remove_stale_temps, temp_path
 
 _MAX_REPORTED = 50
 
@@ -269,8 +268,7 @@ def preview_dataset(
     try:
         tmp.write_bytes(png.tobytes())
         fsync_file(tmp)
-        check_interrupted()
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,7 @@ from eventsim.datasets.sources import BuiltSample
 from eventsim.errors import DatasetError, InvalidEventsError
 from eventsim.events import EVENT_DTYPE, validate_events
 from eventsim.io.hdf5_format import COLUMNS
-from eventsim.outputs import check_interrupted, fsync_file, temp_path, with_disk_state
+from eventsim.outputs import fsync_file, publish, temp_path, with_disk_state
 
 SHARD_FORMAT = "eventsim-vqa-shard"
 SHARD_FORMAT_VERSION = "1.0"
@@ -155,8 +154,7 @@ def write_shard(
                 g.attrs["source"] = _dumps(s.provenance)
         fsync_file(tmp)
         digest, size = file_digest(tmp)
-        check_interrupted()
-        os.replace(tmp, path)
+        publish(tmp, path)
     except (OSError, RuntimeError) as exc:
         tmp.unlink(missing_ok=True)
         err = with_disk_state(exc, path)

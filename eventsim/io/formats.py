@@ -35,6 +35,7 @@ from eventsim.outputs import (
     check_interrupted,
     check_replaceable,
     fsync_file,
+    publish,
     remove_stale_temps,
     sigint_deferred,
     temp_path,
@@ -246,8 +247,7 @@ def write_stream(
     try:
         n = writer(tmp, checked, sensor_size, fmt)
         fsync_file(tmp)
-        check_interrupted()
-        os.replace(tmp, path)
+        publish(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         err = with_disk_state(exc, path)

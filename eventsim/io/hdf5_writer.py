@@ -25,6 +25,7 @@ from eventsim.outputs import (
     check_replaceable,
     describe_os_error,
     fsync_file,
+    publish,
     remove_stale_temps,
     sigint_deferred,
     temp_path,
@@ -456,12 +457,11 @@ class EventWriter:
             self._finish()
             self._f.close()
             fsync_file(self._tmp)
-            check_interrupted()
             if self.path.exists() and not self.force:
                 raise OutputExistsError(
                     f"output {str(self.path)!r} appeared while writing; pass force=True to replace it"
                 )
-            os.replace(self._tmp, self.path)
+            publish(self._tmp, self.path)
         except BaseException:
             self.abort()
             raise

@@ -19,9 +19,9 @@ from tqdm import tqdm
 
 from eventsim.errors import OutputExistsError, ParameterError, require
 from eventsim.outputs import (
-    check_interrupted,
     check_replaceable,
     fsync_file,
+    publish,
     remove_path,
     remove_stale_temps,
     temp_path,
@@ -250,8 +250,7 @@ def plot_summary(
     try:
         fig.savefig(tmp, dpi=dpi)
         fsync_file(tmp)
-        check_interrupted()
-        os.replace(tmp, out)
+        publish(tmp, out)
     finally:
         remove_path(tmp)
     return out

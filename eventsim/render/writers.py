@@ -20,6 +20,7 @@ from eventsim.outputs import (
     check_interrupted,
     check_replaceable,
     fsync_file,
+    publish,
     remove_path,
     remove_stale_temps,
     temp_path,
@@ -111,10 +112,11 @@ class FrameSink(ABC):
             if self.n_frames == 0:
                 raise ParameterError(f"no frames to write to {str(self.path)!r}")
             self._sync()
+            # before the old output goes: a Ctrl-C here leaves it in place
             check_interrupted()
             if self.path.exists() or self.path.is_symlink():
                 remove_path(self.path)
-            os.replace(self.tmp, self.path)
+            publish(self.tmp, self.path)
         except BaseException:
             remove_path(self.tmp)
             raise
