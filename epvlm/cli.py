@@ -392,8 +392,11 @@ def build_eval_parser() -> argparse.ArgumentParser:
 @cli_command(build_eval_parser)
 def eval_main(args: argparse.Namespace) -> int:
     from epvlm.evaluate import evaluate_dataset
-    from epvlm.results import results_table
+    from epvlm.results import RESULT_FILES, results_table
+    from eventsim.outputs import expect_final_output
 
+    for name in RESULT_FILES:
+        expect_final_output(Path(args.output) / name)
     result = evaluate_dataset(
         args.model,
         args.dataset,
@@ -561,7 +564,10 @@ def demo_main(args: argparse.Namespace) -> int:
     require("torch", "vlm", "epvlm demo")
     require("transformers", "vlm", "epvlm demo")
     from epvlm.demo import run_demo
+    from eventsim.outputs import expect_final_output
 
+    # written last: once it is there, a Ctrl-C finds the demo done
+    expect_final_output(Path(args.output) / "report.md")
     result = run_demo(
         args.output,
         limit=args.limit,

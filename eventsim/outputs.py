@@ -133,6 +133,18 @@ def publish(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
             _final_outputs[key] = True
 
 
+def publish_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` whole: to a temporary, flushed, then `publish`-ed."""
+    tmp = temp_path(path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        fsync_file(tmp)
+        publish(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def expect_final_output(path: str | os.PathLike) -> None:
     """Name an output whose publication completes the running command (within
     `sigint_flagged`): a Ctrl-C after all such outputs are published finds the work done."""
@@ -140,9 +152,11 @@ def expect_final_output(path: str | os.PathLike) -> None:
 
 
 def finished_outputs() -> list[Path]:
-    """The running command's final outputs if every one of them has been published, else []."""
-    if _final_outputs and all(_final_outputs.values()):
-        return [Path(p) for p in _final_outputs]
+    """The running command's final outputs if every one of them has been published (and is
+    still there: cleanup after an interrupt may have removed it again), else []."""
+    done = [Path(p) for p, published in _final_outputs.items() if published]
+    if done and len(done) == len(_final_outputs) and all(p.exists() for p in done):
+        return done
     return []
 
 

@@ -743,6 +743,56 @@ def test_eval_interrupted_before_publishing_leaves_the_folder_as_it_was(
         assert listing(tmp_path) == ["model"]
 
 
+class _CutStdout:
+    """A stdout whose writing is cut by Ctrl-C: the command's closing summary."""
+
+    def write(self, text: str) -> int:
+        raise KeyboardInterrupt
+
+    def flush(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("case", ["eval", "demo", "demo-before-returning"])
+def test_a_ctrl_c_after_the_results_are_written(
+    tmp_path, capsys, demo_model, built, monkeypatch, case
+):
+    """A Ctrl-C while the summary prints finds the results (eval) or the report (demo) complete:
+    they are kept, one line says so, exit 0. One that lands in the demo before it returns is
+    an interruption: the demo removes what it wrote, so exit 130 and nothing left."""
+    import epvlm.demo.pipeline
+    from epvlm.cli import main as epvlm_main
+    from epvlm.results import RESULT_FILES
+
+    out = tmp_path / "out"
+    if case == "eval":
+        argv = ["eval", "--model", demo_model, "--dataset", built, "--selector", "dense"]
+        argv += ["--limit", "1"]
+    else:
+        argv = ["demo", "--dataset", built, "--limit", "2"]
+    if case == "demo-before-returning":
+
+        def interrupted(*args, **kwargs):
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(epvlm.demo.pipeline, "DemoResult", interrupted)
+    else:
+        monkeypatch.setattr(sys, "stdout", _CutStdout())
+    rc = epvlm_main([str(a) for a in [*argv, "-o", out, "--no-progress"]])
+    monkeypatch.undo()
+    err = capsys.readouterr().err
+    if case == "demo-before-returning":
+        assert rc == 130, err
+        assert_one_line(err, "interrupted; partial outputs removed")
+        assert listing(tmp_path) == ["model"]
+        return
+    assert rc == 0, err
+    assert_one_line(err, "Ctrl-C came after", str(out))
+    assert set(RESULT_FILES) <= set(listing(out))
+    if case == "demo":
+        assert (out / "report.md").read_text().startswith("#")
+
+
 @needs_mount
 def test_run_overlay_on_a_read_only_file_system(tmp_path, capsys, demo_model):
     _frames(tmp_path / "fr", 1)

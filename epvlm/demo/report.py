@@ -23,6 +23,7 @@ from epvlm.results import (
     fmt_pct,
     paired_table,
 )
+from eventsim.outputs import publish_text
 
 __all__ = ["BY_SCENARIO_PLOT", "BY_TYPE_PLOT", "report_tables", "write_report"]
 
@@ -161,5 +162,5 @@ def write_report(
         "other questions, plus baselines and target coverage)",
         "",
     ]
-    path.write_text("\n".join(lines), encoding="utf-8")
+    publish_text(path, "\n".join(lines))
     return path

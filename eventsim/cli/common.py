@@ -177,7 +177,8 @@ def _interrupt_status(prog: str, exc: BaseException) -> int:
     done = finished_outputs()
     if done:
         names = ", ".join(repr(str(p)) for p in done)
-        print(f"{prog}: Ctrl-C came after {names} was complete; kept it", file=sys.stderr)
+        were, them = ("was", "it") if len(done) == 1 else ("were", "them")
+        print(f"{prog}: Ctrl-C came after {names} {were} complete; kept {them}", file=sys.stderr)
         return EXIT_OK
     print(f"{prog}: interrupted; partial outputs removed", file=sys.stderr)
     return EXIT_INTERRUPTED

@@ -38,11 +38,9 @@ from eventsim.datasets.shards import (
 from eventsim.datasets.sources import SampleError, SampleMaker, SampleSpec, plan_split
 from eventsim.errors import DatasetError, OutputExistsError, ParameterError
 from eventsim.outputs import (
-    fsync_file,
-    publish,
+    publish_text,
     remove_stale_temps,
     sigint_deferred,
-    temp_path,
 )
 
 DATASET_FORMAT = "eventsim-vqa"
@@ -229,7 +227,7 @@ def _prepare_output(out: Path, recipe: Recipe, force: bool) -> None:
             )
     (out / "shards").mkdir(parents=True, exist_ok=True)
     state = {"fingerprint": recipe.fingerprint, "recipe": recipe.to_dict()}
-    _atomic_write(out / _STATE_FILE, json.dumps(state, sort_keys=True, indent=1) + "\n")
+    publish_text(out / _STATE_FILE, json.dumps(state, sort_keys=True, indent=1) + "\n")
 
 
 def _previous_fingerprint(out: Path) -> str | None:
@@ -256,17 +254,6 @@ def _remove_stale_temp(out: Path) -> None:
     for folder in (out, out / "shards"):
         for tmp in folder.glob(".*.tmp*"):
             tmp.unlink(missing_ok=True)
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = temp_path(path)
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        fsync_file(tmp)
-        publish(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 # ----------------------------------------------------------------------------- planning
@@ -755,12 +742,12 @@ def _finalise(out: Path, recipe: Recipe, tasks, results, limit) -> dict[str, Any
     )
     # the loader and `eventsim verify` refuse labels edited after the build
     manifest["samples_sha256"] = hashlib.sha256(samples_text.encode("utf-8")).hexdigest()
-    _atomic_write(out / "samples.jsonl", samples_text)
-    _atomic_write(
+    publish_text(out / "samples.jsonl", samples_text)
+    publish_text(
         out / "errors.jsonl",
         "".join(json.dumps(e, sort_keys=True, ensure_ascii=False) + "\n" for e in errors),
     )
-    _atomic_write(out / "dataset.json", json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+    publish_text(out / "dataset.json", json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
     # shards of an earlier build of this recipe that this one does not list (another --limit)
     listed = {Path(t.path).name for t in tasks}
     for path in (out / "shards").glob("*.h5"):
