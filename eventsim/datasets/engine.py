@@ -124,7 +124,7 @@ class BuildSummary:
 
 
 def build_dataset(
-    recipe: Recipe | str | Path,
+    recipe: Recipe | str | Path | Mapping[str, Any],
     out_dir: str | Path,
     *,
     limit: int | None = None,
@@ -138,6 +138,8 @@ def build_dataset(
     exact_workers: bool = False,
 ) -> BuildSummary:
     """Build (or finish building) the dataset of ``recipe`` into ``out_dir``.
+
+    ``recipe``: a `Recipe`, a TOML path, a built-in name or a dict (as `load_recipe` takes).
 
     ``limit`` builds the first N samples of each split. ``workers`` processes build shards in
     parallel (``executor="local"``: a process pool; ``"dask"``: a Dask cluster at ``scheduler``,
