@@ -60,15 +60,20 @@ def _rss_mb() -> float:
     return _proc_status_mb("VmRSS")
 
 
-def bench_end_to_end(video: Path, preset: str, repeats: int, threads: int, out: Path) -> dict:
+def bench_end_to_end(
+    video: Path, preset: str, repeats: int, threads: int, out: Path, upsample: str = "none"
+) -> dict:
     from eventsim.simulator import DVSParams, simulate
+    from eventsim.simulator.upsample import check_mode
 
     params = DVSParams.from_preset(preset)
     best = None
     for _ in range(repeats):
         cpu0 = time.process_time()
         wall0 = time.perf_counter()
-        result = simulate(video, params, out=out, force=True, threads=threads)
+        result = simulate(
+            video, params, out=out, force=True, threads=threads, upsample=check_mode(upsample)
+        )
         wall = time.perf_counter() - wall0
         cpu = time.process_time() - cpu0
         run = {
@@ -76,6 +81,7 @@ def bench_end_to_end(video: Path, preset: str, repeats: int, threads: int, out: 
             "cpu_s": cpu,
             "n_frames": result.n_frames,
             "n_events": result.n_events,
+            "n_inserted": result.n_inserted_frames,
         }
         if best is None or wall < best["wall_s"]:
             best = run
@@ -493,6 +499,8 @@ def rss_child(minutes: float, out: str, preset: str) -> None:
 
 
 def main() -> None:
+    from eventsim.options import UPSAMPLE_MODES
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", nargs="*", default=list(SIZES), choices=list(SIZES))
     ap.add_argument("--presets", nargs="*", default=list(PRESETS))
@@ -502,6 +510,13 @@ def main() -> None:
     ap.add_argument("--rss-preset", default="ideal")
     ap.add_argument("--no-rss", action="store_true")
     ap.add_argument("--no-kernel", action="store_true")
+    ap.add_argument(
+        "--upsample",
+        default="none",
+        choices=UPSAMPLE_MODES,
+        help="end-to-end runs insert frames this way (with --no-kernel: the kernel-only "
+        "figures never upsample)",
+    )
     ap.add_argument(
         "--breakdown",
         action="store_true",
@@ -562,13 +577,18 @@ def main() -> None:
         warm, warm_ts = moving_shapes_clip(64, 48, duration_s=0.2, fps=30)
         simulate_frames(warm, warm_ts)
         results = {}
+        inserted: dict[tuple[str, str], float] = {}
         for size in args.sizes:
             width, height = (int(v) for v in size.split("x"))
             n = SIZES[size]
             frames, ts = moving_shapes_clip(width, height, duration_s=n / 30, fps=30, seed=0)
             video = write_video(tmp / f"clip_{size}.mp4", frames, fps=30)
             for preset in args.presets:
-                e2e = bench_end_to_end(video, preset, args.repeats, args.threads, tmp / "o.h5")
+                e2e = bench_end_to_end(
+                    video, preset, args.repeats, args.threads, tmp / "o.h5", args.upsample
+                )
+                if e2e["n_inserted"]:
+                    inserted[(size, preset)] = e2e["n_inserted"] / e2e["n_frames"]
                 kern = None if args.no_kernel else bench_kernel(frames, ts, preset, args.repeats)
                 fps = e2e["n_frames"] / e2e["wall_s"]
                 results[(size, preset)] = fps
@@ -581,6 +601,9 @@ def main() -> None:
                     flush=True,
                 )
         print()
+        for (size, preset), per_frame in inserted.items():
+            print(f"- {size} {preset}: --upsample {args.upsample} inserted {per_frame:.2f} frames")
+            print("  per source frame (frames/s above count source frames)")
         for size in args.sizes:
             if (size, "ideal") in results and (size, "v2e-default") in results:
                 ratio = results[(size, "ideal")] / results[(size, "v2e-default")]
