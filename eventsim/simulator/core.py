@@ -112,13 +112,14 @@ def log_curve_np(intensity: np.ndarray, params: DVSParams) -> np.ndarray:
 
 
 def _log_curve_t(intensity: torch.Tensor, params: DVSParams) -> torch.Tensor:
+    # in place after the first operation: the same values, without a batch-sized temporary
+    # (and its page faults) per step
     torch = _torch()
     if params.log_curve == "ln":
-        return torch.log(intensity / 255.0 + params.log_eps)
+        return (intensity / 255.0).add_(params.log_eps).log_()
     lin_slope = math.log(20.0) / 20.0
-    return torch.where(
-        intensity <= 20.0, intensity * lin_slope, torch.log(intensity.clamp_min(20.0))
-    )
+    logs = intensity.clamp_min(20.0).log_()
+    return torch.where(intensity <= 20.0, intensity * lin_slope, logs, out=logs)
 
 
 def _shr(v: torch.Tensor, s: int) -> torch.Tensor:
@@ -400,7 +401,7 @@ class EventSimulator:
             return np.minimum((luma + 20.0) / 275.0, 1.0)
         if luma.dtype == torch.uint8:
             return _lookup(self._a_lut, luma)
-        return ((luma + 20.0) / 275.0).clamp_max(1.0)
+        return (luma + 20.0).div_(275.0).clamp_max_(1.0)
 
     def _mean_intensity_factors(self, luma: torch.Tensor) -> list[float]:
         """Mean of a = (I + 20) / 275 (capped at 1) over each frame of ``luma`` [T, N]."""
@@ -554,8 +555,9 @@ class EventSimulator:
                 eps = _lookup(self._gain_table(t_ends[k] - t_starts[k]), luma[k])
             else:
                 decay = -self._w * (t_ends[k] - t_starts[k])
-                eps = 1.0 - torch.exp(self._intensity_factor(luma[k]) * decay)
-            torch.addcmul(prev, eps, self._log(luma[k]) - prev, out=x_all[k])
+                # 1 - exp(a * decay) in place (-x + 1 is 1 - x to the bit)
+                eps = self._intensity_factor(luma[k]).mul_(decay).exp_().neg_().add_(1.0)
+            torch.addcmul(prev, eps, self._log(luma[k]).sub_(prev), out=x_all[k])
             prev = x_all[k]
         self._lp = prev.clone()
         return x_all
