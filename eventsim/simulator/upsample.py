@@ -77,17 +77,29 @@ def estimate_flow(a: np.ndarray, b: np.ndarray, method: FlowMethod = "dis") -> n
 
 
 def _warp(
-    img: np.ndarray, grid: tuple[np.ndarray, np.ndarray], flow: np.ndarray, s: float
+    img: np.ndarray,
+    grid: tuple[np.ndarray, np.ndarray],
+    flow: tuple[np.ndarray, np.ndarray],
+    s: float,
+    maps: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
-    """Sample ``img`` at x + s*flow(x)."""
+    """Sample ``img`` at x + s*flow(x); ``flow`` as its x and y planes (contiguous: the maps
+    are built in two passes each, not from a strided HxWx2 array), the maps built in
+    ``maps`` when given (float32 buffers of the frame's shape, reused across calls)."""
     gx, gy = grid
+    fx, fy = flow
+    map_x, map_y = maps if maps is not None else (None, None)
+    map_x = np.multiply(fx, np.float32(s), out=map_x)
+    map_x += gx
+    map_y = np.multiply(fy, np.float32(s), out=map_y)
+    map_y += gy
     return cv2.remap(
-        img,
-        gx + s * flow[..., 0],
-        gy + s * flow[..., 1],
-        interpolation=cv2.INTER_LINEAR,
-        borderMode=cv2.BORDER_REPLICATE,
+        img, map_x, map_y, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
     )
+
+
+def _planes(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return np.ascontiguousarray(flow[..., 0]), np.ascontiguousarray(flow[..., 1])
 
 
 def _robust_max(values: np.ndarray) -> float:
@@ -130,22 +142,23 @@ class Upsampler:
         if self._grid is None or self._grid[0].shape != (h, w):
             gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
             self._grid = (gx, gy)
-        motion = _robust_max(np.hypot(f01[..., 0], f01[..., 1]))
+        f01_xy, f10_xy = _planes(f01), _planes(f10)
+        motion = _robust_max(np.hypot(*f01_xy))
         # residual log change once motion is accounted for
-        warped = _warp(lb, self._grid, f01, 1.0)
+        warped = _warp(lb, self._grid, f01_xy, 1.0)
         resid = np.abs(warped - la)
         plain = np.abs(lb - la)
         use_flow = float(resid.mean()) <= float(plain.mean())
-        fb = _warp(f10, self._grid, f01, 1.0) + f01
+        fb = _warp(f10, self._grid, f01_xy, 1.0) + f01
         occluded = np.hypot(fb[..., 0], fb[..., 1]) > _FB_TOLERANCE_PX
         n_motion = math.ceil(motion / p.max_motion_px) if use_flow else 1
         n_log = math.ceil(_robust_max(resid if use_flow else plain) / p.max_log_change)
         n = max(1, min(p.max_upsample_factor, max(n_motion, n_log)))
         return n, {
-            "f01": f01,
-            "f10": f10,
+            "f01": f01_xy,
+            "f10": f10_xy,
             "grid": self._grid,
-            "occluded": occluded,
+            "occluded": np.flatnonzero(occluded),
             "use_flow": use_flow,
         }
 
@@ -164,15 +177,25 @@ class Upsampler:
         use_flow = aux.get("use_flow", False)
         if self.mode == "flow" and not use_flow:
             self.fallbacks += 1
+        if use_flow:
+            occluded = aux["occluded"]
+            af_occ, bf_occ = af.ravel()[occluded], bf.ravel()[occluded]
+            maps = (np.empty_like(af), np.empty_like(af))
+        # float32 throughout, in place where it changes no value: (1 - s) * A + s * B, warped
+        # or not, and the plain blend only where the flows disagree
         for i in range(1, n):
             s = i / n
-            blend = (1 - s) * af + s * bf
+            wa, wb = np.float32(1 - s), np.float32(s)
             if use_flow:
-                w0 = _warp(af, aux["grid"], aux["f10"], s)
-                w1 = _warp(bf, aux["grid"], aux["f01"], 1 - s)
-                frame = (1 - s) * w0 + s * w1
-                frame = np.where(aux["occluded"], blend, frame)
+                frame = _warp(af, aux["grid"], aux["f10"], s, maps)
+                frame *= wa
+                w1 = _warp(bf, aux["grid"], aux["f01"], 1 - s, maps)
+                w1 *= wb
+                frame += w1
+                frame.ravel()[occluded] = wa * af_occ + wb * bf_occ
             else:
-                frame = blend
+                frame = np.multiply(af, wa)
+                frame += np.multiply(bf, wb)
+            np.maximum(frame, 0, out=frame)
             self.inserted += 1
-            yield np.maximum(frame, 0).astype(np.float64), t0 + round(s * (t1 - t0))
+            yield frame.astype(np.float64), t0 + round(s * (t1 - t0))
