@@ -2,9 +2,9 @@
 
 Every writer of the toolkit writes under `temp_path` (a hidden name beside the output that
 holds the writer's process id) and renames onto the output only once the file is complete and
-flushed, with `publish` (which calls `check_interrupted` first). A run killed with SIGKILL leaves its temporary
-behind; `remove_stale_temps` deletes those of processes that no longer run, so the next run for
-the same output starts clean.
+flushed, with `publish` (which calls `check_interrupted` first). A run killed with SIGKILL
+leaves its temporary behind; `remove_stale_temps` deletes those of processes that no longer
+run, so the next run for the same output starts clean.
 
 Ctrl-C: `sigint_flagged` installs a SIGINT handler that raises `KeyboardInterrupt` like Python's
 own and also records the interrupt. h5py runs cleanup code in weakref callbacks, where Python

@@ -103,8 +103,8 @@ def cli_command(
     file where a folder should be...) prints one line ``eventsim CMD: error: ...`` and exits 1;
     Ctrl-C prints one line and exits 130, also when a library swallowed the KeyboardInterrupt
     (see `eventsim.outputs`), unless it came after the command's final output was published
-    (`check_output` with ``final=True``). Any other exception prints one line naming it and exits 1; set
-    ``EVENTSIM_TRACEBACK=1`` to let it propagate with its traceback.
+    (`check_output` with ``final=True``). Any other exception prints one line naming it and
+    exits 1; set ``EVENTSIM_TRACEBACK=1`` to let it propagate with its traceback.
     """
 
     def decorate(run: Callable[[argparse.Namespace], int | None]) -> CommandMain:
