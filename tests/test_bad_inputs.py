@@ -512,6 +512,24 @@ def test_ctrl_c_during_a_parallel_build(tmp_path):
     assert not shards.exists() or not [p for p in shards.iterdir() if ".tmp" in p.name]
 
 
+def test_a_ctrl_c_after_the_build_wrote_its_manifest_keeps_the_dataset(
+    tmp_path, capsys, monkeypatch
+):
+    """The manifest is written last: a Ctrl-C while the summary prints (or the preview is
+    drawn) finds a complete dataset, which stays, and the build exits 0 saying so."""
+    recipe = tmp_path / "r.toml"
+    recipe.write_text(RECIPE.format(test=4))
+    out = tmp_path / "ds"
+    monkeypatch.setattr(sys, "stdout", _CutStdout())
+    rc = eventsim_main(["build", str(recipe), "-o", str(out), "--no-progress"])
+    monkeypatch.undo()
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    assert_one_line(err, "Ctrl-C came after", "dataset.json")
+    rc, _, err = run(capsys, "verify", out)
+    assert rc == 0, err
+
+
 # -- the pieces behind the commands ----------------------------------------------------------------
 def test_stream_check_names_the_stream_index_across_packets():
     from eventsim.events import StreamCheck

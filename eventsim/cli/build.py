@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from eventsim._system import usable_cores
 from eventsim.cli.common import cli_command, make_parser, parse_assignments
 from eventsim.errors import ParameterError
 from eventsim.options import EXECUTORS
+from eventsim.outputs import expect_final_output
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,6 +80,9 @@ def main(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise ParameterError(f"--workers {args.workers} must be 1 or more")
 
+    # the manifest is written last: once it is there the dataset is complete, and a Ctrl-C
+    # during the summary or the preview finds the build done
+    expect_final_output(Path(args.output) / "dataset.json")
     summary = build_dataset(
         args.recipe,
         args.output,
