@@ -530,7 +530,6 @@ def write_eval_outputs(
     """Write `RESULT_FILES` into ``out_dir`` together: each is written to a temporary folder
     first and moved in place, so an interrupted run leaves the earlier set intact."""
     from eventsim.outputs import (
-        check_interrupted,
         publish,
         remove_path,
         remove_stale_temps,
@@ -555,8 +554,8 @@ def write_eval_outputs(
             f"# {title}\n\n{note}\n\n" + results_table(rows), encoding="utf-8"
         )
         plot_accuracy_vs_flops(rows, tmp / "accuracy_vs_flops.png", title)
-        check_interrupted()
-        # all files or none: a Ctrl-C between two renames waits for the last
+        # all files or none: a Ctrl-C between two renames waits for the last (an earlier one
+        # stops the first `publish`)
         with sigint_deferred():
             for name in RESULT_FILES:
                 publish(tmp / name, out_dir / name)
