@@ -184,7 +184,11 @@ def _state(sim) -> list[np.ndarray]:
     names = ["_ref", "_x_prev", "_lp", "_t_last"]
     if sim.params.leak_rate_hz > 0:
         names += ["_leak_base", "_leak_speed", "_leak_anchor", "_leak_cycle"]
-    return [getattr(sim, n).cpu().numpy() for n in names if hasattr(sim, n)]
+    # the CPU kernels keep their state in numpy arrays, the torch path in tensors
+    return [
+        np.asarray(v.cpu() if hasattr(v, "cpu") else v)
+        for v in (getattr(sim, n) for n in names if hasattr(sim, n))
+    ]
 
 
 def _same_state(a, b) -> bool:
