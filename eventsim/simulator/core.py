@@ -389,6 +389,10 @@ class EventSimulator:
         torch = _torch()
         if luma.dtype == torch.uint8:
             return _lookup(self._log_lut, luma)
+        if luma.device.type != "cpu":
+            # CUDA's log differs from the CPU's in the last bit for about 1 value in 3000:
+            # the CPU takes the logs of float input for every device, as it builds the tables
+            return _log_curve_t(luma.cpu(), self.params).to(luma.device)
         return _log_curve_t(luma, self.params)
 
     def _intensity_factor(self, luma):
@@ -548,16 +552,23 @@ class EventSimulator:
         x_all = torch.empty(luma.shape, dtype=torch.float64, device=self.device)
         prev = self._lp
         u8 = luma.dtype == torch.uint8
+        # float input's gains and logs come from the CPU's exp and log on every device (CUDA's
+        # differ in the last bit), like uint8 input's tables: one copy of the batch to the host
+        host = luma.cpu() if not u8 and luma.device.type != "cpu" else luma
         for k in range(luma.shape[0]):
             # exact first-order response to a step, stable for any interval length;
             # for uint8 input the gain is a 256-entry table per interval
             if u8:
                 eps = _lookup(self._gain_table(t_ends[k] - t_starts[k]), luma[k])
+                log = self._log(luma[k])
             else:
                 decay = -self._w * (t_ends[k] - t_starts[k])
                 # 1 - exp(a * decay) in place (-x + 1 is 1 - x to the bit)
-                eps = self._intensity_factor(luma[k]).mul_(decay).exp_().neg_().add_(1.0)
-            torch.addcmul(prev, eps, self._log(luma[k]).sub_(prev), out=x_all[k])
+                eps = self._intensity_factor(host[k]).mul_(decay).exp_().neg_().add_(1.0)
+                log = _log_curve_t(host[k], self.params)
+                if host is not luma:
+                    eps, log = eps.to(luma.device), log.to(luma.device)
+            torch.addcmul(prev, eps, log.sub_(prev), out=x_all[k])
             prev = x_all[k]
         self._lp = prev.clone()
         return x_all
