@@ -822,3 +822,25 @@ def test_run_overlay_on_a_read_only_file_system(tmp_path, capsys, demo_model):
         assert rc == 1
         assert_one_line(err, "read-only")
         assert listing(ro) == []
+
+
+def test_absurd_rate_is_named_not_out_of_memory(tmp_path, capsys):
+    rc, _, err = run(
+        capsys, "simulate", "--synthetic", "moving-shapes", "-o", tmp_path / "s.h5",
+        "--set", "leak_rate_hz=1e9",
+    )  # fmt: skip
+    assert rc == 1
+    assert_one_line(err, "leak_rate_hz = 1e+09 Hz")
+    assert listing(tmp_path) == []
+
+
+def test_out_of_memory_says_how_much(tmp_path, capsys, monkeypatch):
+    import eventsim.simulator.pipeline as pipeline
+
+    def too_big(*args, **kwargs):
+        raise MemoryError("Unable to allocate 22.4 GiB for an array with shape (3000000000,)")
+
+    monkeypatch.setattr(pipeline, "simulate", too_big)  # the command imports it when it runs
+    rc, _, err = run(capsys, "simulate", "--synthetic", "moving-shapes", "-o", tmp_path / "s.h5")
+    assert rc == 1
+    assert_one_line(err, "out of memory: Unable to allocate 22.4 GiB")

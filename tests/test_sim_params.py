@@ -85,3 +85,10 @@ def test_import_does_not_pull_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("field", ["leak_rate_hz", "shot_noise_rate_hz", "hot_pixel_rate_hz"])
+def test_rates_faster_than_the_microsecond_clock_are_refused(field):
+    assert getattr(DVSParams().replace(**{field: 1e6}), field) == 1e6
+    with pytest.raises(ParameterError, match=rf"{field} = 1e\+09 Hz; expected at most 1e\+06"):
+        DVSParams().with_overrides({field: "1e9"})

@@ -137,7 +137,12 @@ def cli_command(
                     print(f"{parser.prog}: error: {describe_os_error(exc)}", file=sys.stderr)
                     return EXIT_ERROR
                 if isinstance(exc, MemoryError):
-                    print(f"{parser.prog}: error: out of memory", file=sys.stderr)
+                    # numpy's message names the size it could not get, which helps
+                    detail = _one_line(str(exc))
+                    print(
+                        f"{parser.prog}: error: out of memory{': ' + detail if detail else ''}",
+                        file=sys.stderr,
+                    )
                     return EXIT_ERROR
                 if os.environ.get("EVENTSIM_TRACEBACK"):
                     raise

@@ -20,6 +20,10 @@ CAMERAS: dict[str, tuple[int, int]] = {
 }
 
 
+#: Highest per-pixel noise rate a parameter may ask for.
+MAX_RATE_HZ = 1e6
+
+
 @dataclasses.dataclass(frozen=True)
 class DVSParams:
     """Pixel model and simulation settings. Log units are natural-log intensity.
@@ -96,6 +100,14 @@ class DVSParams:
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ParameterError(f"{name} = {value!r}; expected a finite value >= 0")
+        for name in ("leak_rate_hz", "shot_noise_rate_hz", "hot_pixel_rate_hz"):
+            value = getattr(self, name)
+            if value > MAX_RATE_HZ:
+                # events carry whole microseconds: a pixel cannot fire faster than its clock
+                raise ParameterError(
+                    f"{name} = {value:g} Hz; expected at most {MAX_RATE_HZ:g} Hz (one event "
+                    "per pixel per microsecond, the time resolution of events)"
+                )
         if not 0 <= self.hot_pixel_fraction <= 1:
             raise ParameterError(f"hot_pixel_fraction = {self.hot_pixel_fraction!r}; expected 0..1")
         if self.max_upsample_factor < 1:
