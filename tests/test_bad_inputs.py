@@ -683,10 +683,21 @@ def test_convert_refuses_a_format_that_contradicts_the_suffix(tmp_path, capsys, 
     assert rc == 1
     assert_one_line(err, ".npy", "'h5'")
     assert listing(tmp_path) == ["in.h5"]
-    # a suffix no format claims is the user's choice
+    # a suffix no format claims is the user's choice, with a word on how to read it back
     rc, _, err = run(capsys, "convert", good_h5, tmp_path / "o.bin", "--to", "npy")
     assert rc == 0, err
+    assert_one_line(err, "note: o.bin does not end in .npy", "--layout npy")
     assert np.load(tmp_path / "o.bin").dtype.names == EVENT_DTYPE.names
+    with open_events(tmp_path / "o.bin", layout="npy", sensor_size=(64, 48)) as r:
+        assert len(r) == len(np.load(tmp_path / "o.bin"))
+
+
+def test_convert_refuses_a_suffix_faery_cannot_read_back(tmp_path, capsys, good_h5):
+    # faery reads EVT 2.0 back only from .raw / .evt files: a .evt2 file would be write-only
+    rc, _, err = run(capsys, "convert", good_h5, tmp_path / "o.evt2", "--to", "evt2")
+    assert rc == 1
+    assert_one_line(err, ".evt2", "'evt2'", ".raw or .evt")
+    assert listing(tmp_path) == ["in.h5"]
 
 
 def test_info_on_a_dataset_with_a_missing_shard(tmp_path, capsys, built):

@@ -47,6 +47,18 @@ def main(args: argparse.Namespace) -> int:
 
     src, dst = Path(args.input), Path(args.output)
     fmt = format_from_path(dst, args.fmt)
+    # HDF5 is recognised by its contents, faery's formats only by the right suffix (which
+    # format_from_path insists on); these three are found by suffix or by --layout
+    if (
+        fmt in ("npy", "npz", "txt")
+        and dst.suffix.lower() != f".{fmt}"
+        and not dst.is_char_device()
+    ):
+        print(
+            f"eventsim convert: note: {dst.name} does not end in .{fmt}; read it back with "
+            f"--layout {fmt}",
+            file=sys.stderr,
+        )
     if dst.exists() and src.exists() and dst.resolve() == src.resolve():
         raise ParameterError(f"input and output are the same file {str(src)!r}")
     check_output(dst, args.force, final=True)

@@ -87,10 +87,13 @@ def format_from_path(path: str | os.PathLike, fmt: str | None = None) -> str:
             raise ParameterError(f"format {fmt!r} is unknown; valid: {', '.join(FORMATS)}")
         # v2e and evqa files are HDF5, EVT 2.0 shares .raw with EVT 3.0
         fitting = _CONTAINER_EXTENSIONS.get(fmt, FORMATS[fmt].extensions)
-        if ext not in fitting and any(ext in f.extensions for f in FORMATS.values()):
+        # another format's suffix misleads every reader; faery, which reads its formats back,
+        # goes by the suffix alone, so for those an unclaimed suffix is as bad
+        claimed = any(ext in f.extensions for f in FORMATS.values())
+        if ext not in fitting and (claimed or FORMATS[fmt].needs_faery):
             raise ParameterError(
-                f"output {os.fspath(path)!r} ends in {ext} but format {fmt!r} writes "
-                f"{' or '.join(fitting)} files; rename the output or pick its format"
+                f"output {os.fspath(path)!r} ends in {ext or 'no suffix'} but format {fmt!r} "
+                f"writes {' or '.join(fitting)} files; rename the output or pick its format"
             )
         return fmt
     for f in FORMATS.values():
