@@ -855,3 +855,20 @@ def test_out_of_memory_says_how_much(tmp_path, capsys, monkeypatch):
     rc, _, err = run(capsys, "simulate", "--synthetic", "moving-shapes", "-o", tmp_path / "s.h5")
     assert rc == 1
     assert_one_line(err, "out of memory: Unable to allocate 22.4 GiB")
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "needle"),
+    [
+        ("--alpha", "2", "--alpha 2.0 must be in [0, 1]"),
+        ("--tau-ms", "0", "--tau-ms 0.0 must be > 0"),
+        ("--max-count", "-1", "--max-count -1.0 must be > 0"),
+        ("--bins", "0", "--bins 0 must be >= 1"),
+        ("--scale", "0", "--scale 0 must be an integer >= 1"),
+    ],
+)
+def test_render_errors_name_the_flag(tmp_path, capsys, good_h5, flag, value, needle):
+    rc, _, err = run(capsys, "render", good_h5, "-o", tmp_path / "f.png", flag, value)
+    assert rc == 1
+    assert_one_line(err, needle)
+    assert listing(tmp_path) == ["in.h5"]

@@ -162,11 +162,28 @@ def check_output_size(args: argparse.Namespace, stats: dict) -> None:
         )
 
 
-@cli_command(build_parser)
-def main(args: argparse.Namespace) -> int:
-    from eventsim.render.pipeline import render_file
+# RenderParams names its fields; a command-line user typed these flags
+_FLAGS = {
+    "tau_ms": "--tau-ms",
+    "max_count": "--max-count",
+    "overlay_alpha": "--alpha",
+    "n_bins": "--bins",
+    "scale": "--scale",
+}
 
-    params = RenderParams(
+
+def _render_params(args: argparse.Namespace) -> RenderParams:
+    try:
+        return _params_from(args)
+    except ParameterError as exc:
+        field, _, rest = str(exc).partition(" ")
+        if field in _FLAGS:
+            raise ParameterError(f"{_FLAGS[field]} {rest}") from None
+        raise
+
+
+def _params_from(args: argparse.Namespace) -> RenderParams:
+    return RenderParams(
         mode=args.mode,
         background=args.background,
         on_color=args.on_color,
@@ -181,6 +198,13 @@ def main(args: argparse.Namespace) -> int:
         n_bins=args.bins,
         scale=args.scale,
     )
+
+
+@cli_command(build_parser)
+def main(args: argparse.Namespace) -> int:
+    from eventsim.render.pipeline import render_file
+
+    params = _render_params(args)
     if Path(args.output).exists() and not args.force:
         raise OutputExistsError(f"output {args.output!r} exists; pass --force to overwrite it")
     check_output_size(args, check_events_file(args.file, args.sensor_size))
