@@ -31,7 +31,7 @@ import signal
 import stat
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import FrameType
 
@@ -149,6 +149,11 @@ def expect_final_output(path: str | os.PathLike) -> None:
     """Name an output whose publication completes the running command (within
     `sigint_flagged`): a Ctrl-C after all such outputs are published finds the work done."""
     _final_outputs[os.path.abspath(path)] = False
+
+
+def final_output_paths() -> list[str]:
+    """The running command's final outputs, as named to `expect_final_output`."""
+    return list(_final_outputs)
 
 
 def finished_outputs() -> list[Path]:
@@ -335,8 +340,10 @@ def with_disk_state(exc: Exception, path: str | os.PathLike) -> Exception:
     return exc
 
 
-def describe_os_error(exc: OSError) -> str:
-    """One line for an OS error: the path(s) involved and what went wrong."""
+def describe_os_error(exc: OSError, writing: Sequence[str | os.PathLike] = ()) -> str:
+    """One line for an OS error: the path(s) involved and what went wrong. A full disk or quota
+    reported without a path (a failed write says none) names ``writing``, the outputs being
+    written, instead."""
     code = _errno_of(exc)
     what = _HINTS.get(code) if code is not None else None
     if what is None:
@@ -345,6 +352,8 @@ def describe_os_error(exc: OSError) -> str:
     if not names:
         m = re.search(r"name = '([^']*)'", str(exc))
         names = [m[1]] if m else []
+    if not names and writing and code in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return " ".join(f"writing {', '.join(repr(os.fspath(w)) for w in writing)}: {what}".split())
     where = " -> ".join(repr(os.fsdecode(n)) for n in names)
     text = f"{where}: {what}" if where else what
     return " ".join(text.split())

@@ -154,7 +154,7 @@ def test_disk_full_is_one_line_and_leaves_nothing(tmp_path, capsys, make_argv):
     with tmpfs(tmp_path, "96k") as disk:
         rc, _, err = run(capsys, *make_argv(src, disk))
         assert rc == 1
-        assert_one_line(err, "no space left")
+        assert_one_line(err, "no space left", str(disk))  # where, even when the OS says not
         assert listing(disk) == []
 
 
@@ -561,6 +561,11 @@ def test_os_errors_read_as_one_line():
     )
     text = describe_os_error(OSError(errno.EROFS, "Read-only file system", "/ro/a\nb"))
     assert "read-only" in text and "\n" not in text
+    full = OSError(errno.ENOSPC, "No space left on device")  # what a failed write() says
+    assert describe_os_error(full, writing=["/d/o.png"]).startswith("writing '/d/o.png': no space")
+    # a path the error names wins; other errors without a path do not guess one
+    assert describe_os_error(OSError(errno.ENOSPC, "x", "/a"), writing=["/b"]).startswith("'/a'")
+    assert "/b" not in describe_os_error(OSError(errno.EIO, "I/O error"), writing=["/b"])
 
 
 def test_labels_are_compared_with_the_shards_without_a_recorded_hash(tmp_path, capsys, built):

@@ -39,6 +39,7 @@ from eventsim.outputs import (
     check_replaceable,
     describe_os_error,
     expect_final_output,
+    final_output_paths,
     finished_outputs,
     interrupted,
     remove_stale_temps,
@@ -134,7 +135,8 @@ def cli_command(
                     print(f"{parser.prog}: error: {_cli_words(str(exc))}", file=sys.stderr)
                     return EXIT_ERROR
                 if isinstance(exc, OSError):
-                    print(f"{parser.prog}: error: {describe_os_error(exc)}", file=sys.stderr)
+                    text = describe_os_error(exc, writing=final_output_paths())
+                    print(f"{parser.prog}: error: {text}", file=sys.stderr)
                     return EXIT_ERROR
                 if isinstance(exc, MemoryError):
                     # numpy's message names the size it could not get, which helps
