@@ -59,6 +59,19 @@ def _keep_arg(text: str) -> float:
     return values[0]
 
 
+def _choices_arg(text: str) -> list[str]:
+    """``--choices``: comma-separated options, none when the value is blank."""
+    if not text.strip():
+        return []
+    options = [c.strip() for c in text.split(",")]
+    if not all(options):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} has an empty option; expected comma-separated non-empty "
+            "options, e.g. 'red,green,blue'"
+        )
+    return options
+
+
 def _add_runtime(p: argparse.ArgumentParser) -> None:
     from epvlm.evaluate import DTYPES
     from epvlm.prior import EVENT_MAP_MODES, KEEP_RULES
@@ -102,6 +115,10 @@ def _add_runtime(p: argparse.ArgumentParser) -> None:
 RUN_WINDOW_MS = 50.0
 # Recordings at least this long get a note saying which window `epvlm run` used.
 LONG_RECORDING_US = 1_000_000
+# --overlay formats: OpenCV writes these from an RGB image (.pgm/.pbm take grey images only)
+OVERLAY_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+# --keep when not given; the dense selector keeps everything whatever --keep says
+RUN_KEEP = 0.5
 
 
 def build_run_parser() -> argparse.ArgumentParser:
@@ -129,8 +146,14 @@ def build_run_parser() -> argparse.ArgumentParser:
         f"{RUN_WINDOW_MS:g} ms with --frame-time-us)",
     )
     p.add_argument("--question", required=True)
-    p.add_argument("--choices", default="", help="comma-separated answer options")
-    p.add_argument("--keep", type=_keep_arg, default=0.5, help="keep fraction in (0, 1]")
+    p.add_argument(
+        "--choices", type=_choices_arg, default=[], help="comma-separated answer options"
+    )
+    p.add_argument(
+        "--keep",
+        type=_keep_arg,
+        help=f"keep fraction in (0, 1] (default {RUN_KEEP:g}; the dense selector keeps all)",
+    )
     p.add_argument(
         "--selector",
         default="event",
@@ -142,7 +165,10 @@ def build_run_parser() -> argparse.ArgumentParser:
         type=int,
         help="generation budget (default: 32 for chat checkpoints, the longest option else)",
     )
-    p.add_argument("--overlay", help="save the kept/dropped block overlay to this PNG")
+    p.add_argument(
+        "--overlay",
+        help=f"save the kept/dropped block overlay to this image ({', '.join(OVERLAY_SUFFIXES)})",
+    )
     p.add_argument("--force", action="store_true", help="overwrite --overlay")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     _add_runtime(p)
@@ -158,14 +184,64 @@ def _read_image(path: str):
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
+def _check_overlay(path: str, force: bool) -> Path:
+    """The --overlay path, refused before the model loads when OpenCV cannot write its format
+    or it exists without --force (its folder is created, as for every output)."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in OVERLAY_SUFFIXES:
+        raise ParameterError(
+            f"--overlay {path!r} has "
+            + (f"the unsupported extension {suffix!r}" if suffix else "no extension")
+            + f"; expected one of {', '.join(OVERLAY_SUFFIXES)}"
+        )
+    return check_output(path, force)
+
+
+def _write_overlay(path: Path, overlay_rgb) -> None:
+    """Write the overlay whole (under a temporary name, renamed when complete: a full disk
+    leaves no truncated image); a failed write is a one-line error."""
+    import cv2
+
+    from eventsim.outputs import fsync_file, publish, remove_path, temp_path, with_disk_state
+
+    tmp = temp_path(path)
+    try:
+        # OpenCV only says that it failed; creating the file first gives the OS's reason
+        # (read-only, permission)
+        open(tmp, "wb").close()
+        try:
+            ok = cv2.imwrite(str(tmp), cv2.cvtColor(overlay_rgb, cv2.COLOR_RGB2BGR))
+            why = ""
+        except cv2.error as exc:
+            # "OpenCV(5.0.0) /path/loadsave.cpp:1072: error: (-2:...) reason in function ..."
+            ok, why = False, ": " + " ".join(str(exc).split("error: ", 1)[-1].split())
+        if not ok:
+            raise with_disk_state(InputError(f"cannot write overlay {str(path)!r}{why}"), tmp)
+        fsync_file(tmp)
+        publish(tmp, path)
+    finally:
+        remove_path(tmp)
+
+
 def _read_events(path: str, window_ms: float | None, frame_time_us: int | None):
     """Events of the window before the frame, the sensor size, the window used and a note
-    saying which window was taken from a long recording when the user did not pick one."""
+    saying which window was taken from a long recording when the user did not pick one.
+
+    The whole file is checked first (`StreamCheck`, the check of ``eventsim convert``,
+    ``render`` and ``plot``): unsorted times would make the window drop events silently."""
     from epvlm.evaluate import event_window
+    from eventsim.errors import InvalidEventsError
+    from eventsim.events import StreamCheck
     from eventsim.io import open_events
 
     reader = open_events(path)
     try:
+        check = StreamCheck(reader.sensor_size)
+        for packet in reader.iter_chunks(1 << 20):
+            if check.check(packet) is not None:
+                raise InvalidEventsError(
+                    f"{path}: invalid events: {check.problem} (see 'eventsim info --check')"
+                )
         first, end = int(reader.t_start_us), int(reader.t_end_us)
         last = max(first, end - 1)
         note = None
@@ -219,7 +295,17 @@ def run_main(args: argparse.Namespace) -> int:
         raise ParameterError("--question is empty")
     if (args.frame_time_us is not None or args.window_ms is not None) and not args.events:
         raise ParameterError("--frame-time-us and --window-ms need --events FILE")
-    overlay_path = check_output(args.overlay, args.force) if args.overlay else None
+    keep = RUN_KEEP if args.keep is None else args.keep
+    if args.selector == "dense":
+        if keep < 1 and args.keep is not None:
+            print(
+                f"epvlm run: note: the dense selector keeps every token; --keep {keep:g} "
+                "does not apply",
+                file=sys.stderr,
+            )
+        # as in `epvlm eval`, where dense is the keep-1 reference
+        keep = 1.0
+    overlay_path = _check_overlay(args.overlay, args.force) if args.overlay else None
     image = _read_image(args.image)
     height, width = image.shape[:2]
     events, sensor, window = None, None, None
@@ -240,7 +326,7 @@ def run_main(args: argparse.Namespace) -> int:
     sel = select_blocks(
         args.selector,
         image,
-        keep=args.keep,
+        keep=keep,
         grid=grid,
         events=events,
         sensor_size=sensor,
@@ -248,7 +334,7 @@ def run_main(args: argparse.Namespace) -> int:
         mode=args.event_mode,
         seed=args.seed,
     )
-    choices = [c.strip() for c in args.choices.split(",") if c.strip()]
+    choices = args.choices
     _, counts, seconds = answer_selections(
         model,
         proc,
@@ -270,34 +356,10 @@ def run_main(args: argparse.Namespace) -> int:
         token_grids=[grid],
     )
     if overlay_path is not None:
-        import cv2
-
         from eventsim.render import patch_grid_overlay
 
         scores = sel.scores if sel.scores is not None else sel.mask.astype(np.float64)
-        from eventsim.outputs import (
-            fsync_file,
-            publish,
-            remove_path,
-            temp_path,
-            with_disk_state,
-        )
-
-        overlay = patch_grid_overlay(sel.image, scores, sel.mask)
-        # under a temporary name, renamed when complete: a full disk leaves no truncated PNG
-        tmp = temp_path(overlay_path)
-        try:
-            # OpenCV only says that it failed; creating the file first gives the OS's reason
-            # (read-only, permission)
-            open(tmp, "wb").close()
-            if not cv2.imwrite(str(tmp), cv2.cvtColor(overlay, cv2.COLOR_RGB2BGR)):
-                raise with_disk_state(
-                    InputError(f"cannot write overlay {str(overlay_path)!r}"), tmp
-                )
-            fsync_file(tmp)
-            publish(tmp, overlay_path)
-        finally:
-            remove_path(tmp)
+        _write_overlay(overlay_path, patch_grid_overlay(sel.image, scores, sel.mask))
     result = {
         "answer": options[index] if index is not None else clean_generation(cnt["raw"]),
         "parsed": letter_of(index) if index is not None else None,
@@ -328,7 +390,7 @@ def run_main(args: argparse.Namespace) -> int:
         print(f"events: window [{window[0]}, {window[1]}) µs; {fmt} prompt format")
     print(
         f"tokens: {sel.kept_tokens} of {sel.total_tokens} image tokens kept "
-        f"({args.selector}, keep {args.keep:g})"
+        f"({sel.selector}, keep {sel.keep:g})"
         + (f"; no events in the window, fell back to {sel.fallback}" if sel.fallback else "")
     )
     print(

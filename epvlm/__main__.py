@@ -1,0 +1,5 @@
+import sys
+
+from epvlm.cli import main
+
+sys.exit(main())
