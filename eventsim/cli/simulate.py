@@ -57,8 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     opt.add_argument(
         "--fps",
         type=float,
-        help="frame rate of a folder without timestamps.txt "
-        "(or of an image motion / synthetic clip)",
+        help="frame rate of a folder without timestamps.txt, of an image motion or of a "
+        "synthetic clip (a video keeps its own times, --pair uses --interval-ms)",
     )
     opt.add_argument(
         "--timestamps",
@@ -226,6 +226,15 @@ def _make_source(args, size):
         raise ParameterError("--timestamps applies to a frame folder INPUT only")
     if args.timestamps is not None and args.fps is not None:
         raise ParameterError("give --timestamps or --fps for a frame folder, not both")
+    if args.fps is not None and is_video:
+        raise ParameterError(
+            f"--fps does not apply to a video: its frames keep the times stored in "
+            f"{args.input!r} (cut it with --start/--stop)"
+        )
+    if args.fps is not None and args.pair:
+        raise ParameterError(
+            "--fps does not apply to --pair: its two images are --interval-ms apart"
+        )
     if args.pair:
         return sources.PairSource(
             args.pair[0], args.pair[1], interval_ms=args.interval_ms, sensor_size=size, fit=fit
@@ -260,12 +269,14 @@ def _make_source(args, size):
         path = Path(args.input)
         if path.is_dir():
             folder, timestamps = _frame_folder(path, args.timestamps)
+            times = Path(timestamps) if timestamps else folder / "timestamps.txt"
+            if args.fps is not None and times.is_file():
+                raise ParameterError(
+                    f"--fps does not apply: the images are timed by {str(times)!r} (seconds, "
+                    "one line per image); drop --fps, or give other times with --timestamps FILE"
+                )
             return sources.FolderSource(
-                folder,
-                fps=args.fps if timestamps is None else None,
-                timestamps_file=timestamps,
-                sensor_size=size,
-                fit=fit,
+                folder, fps=args.fps, timestamps_file=timestamps, sensor_size=size, fit=fit
             )
         if path.suffix.lower() not in sources.IMAGE_EXTENSIONS:
             return sources.VideoSource(
@@ -284,6 +295,23 @@ def _make_source(args, size):
     )
 
 
+def _make_source_and_warn(args, size):
+    """`_make_source`, its timing warnings printed as one line each like other CLI warnings."""
+    import warnings
+
+    from eventsim.simulator.sources import TimestampsWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", TimestampsWarning)
+        source = _make_source(args, size)
+    for w in caught:
+        if issubclass(w.category, TimestampsWarning):
+            print(f"eventsim simulate: warning: {w.message}", file=sys.stderr)
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    return source
+
+
 @cli_command(build_parser)
 def main(args: argparse.Namespace) -> int:
     from eventsim.simulator import DVSParams
@@ -294,7 +322,7 @@ def main(args: argparse.Namespace) -> int:
     out = check_output(args.output, args.force, final=True)
     params = DVSParams.from_preset(args.preset).with_overrides(parse_assignments(args.set))
     size = _sensor_size(args)
-    source = _make_source(args, size)
+    source = _make_source_and_warn(args, size)
     result = simulate(
         source,
         params,

@@ -242,6 +242,22 @@ def _luma(frame: np.ndarray) -> np.ndarray:
     return frame
 
 
+def _too_few_frames(src: Any, n: int) -> InputError:
+    """The error for an input of fewer than 2 frames, naming it (and a video's window)."""
+    if isinstance(src, VideoSource):
+        name, where = f"video {str(src.path)!r}", src.window()
+    elif isinstance(src, FolderSource):
+        name, where = f"frame folder {str(src.folder)!r}", ""
+    else:
+        name, where = "the input", ""
+    if n == 0:
+        return InputError(f"{name} has zero frames{where}")
+    return InputError(
+        f"{name} has {n} frame{where}; at least 2 are needed (events come from the changes "
+        "between frames)"
+    )
+
+
 def _batches(
     frames: Iterable[tuple[np.ndarray, int]],
     sensor_size: tuple[int, int],
@@ -288,10 +304,11 @@ def _batches(
         if len(lumas) >= batch_frames:
             yield np.stack(lumas), np.asarray(times, np.int64), originals, n_batch
             lumas, times, originals, n_batch = [], [], [], 0
+    # raised before the last batch is handed on: a run of fewer than 2 frames writes nothing
+    if n_in < 2:
+        raise _too_few_frames(frames, n_in)
     if lumas:
         yield np.stack(lumas), np.asarray(times, np.int64), originals, n_batch
-    if n_in == 0:
-        raise InputError("the input has zero frames")
 
 
 def _as_u8_frame(frame: np.ndarray) -> np.ndarray:
@@ -333,6 +350,9 @@ def simulate(
         sensor_size = check_sensor_size(sensor_size)
     src = open_source(source, sensor_size=sensor_size)
     size = sensor_size or check_sensor_size(src.sensor_size)
+    n_known = getattr(src, "n_frames", None)
+    if n_known is not None and n_known < 2:
+        raise _too_few_frames(src, n_known)
     if save_frames and out is None:
         raise ParameterError("save_frames needs an output file (out=...)")
     sim = EventSimulator(params, size, seed=seed, device=device)

@@ -3,7 +3,8 @@
 Frames are uint8 RGB ``HxWx3`` (or grey ``HxW``), or float intensities in DN for HDR input,
 already fitted to ``sensor_size``: scaled to cover it and centre-cropped (``fit="crop"``) or
 stretched (``fit="resize"``). Every source has ``sensor_size`` (known before iterating),
-``n_frames`` (None when unknown) and ``describe()`` (a dict stored in the output file).
+``n_frames`` (None when unknown; a count under 2 is exact, so `simulate` can refuse such an input
+before it starts) and ``describe()`` (a dict stored in the output file).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import itertools
 import math
 import os
 import re
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,12 @@ from eventsim.options import FITS, MOTIONS, Fit, Motion
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
 # threads that decode a frame folder's images side by side (OpenCV decodes without the GIL)
 _MAX_DECODE_THREADS = 4
+# a timestamps file whose median frame gap is this long was probably written in milliseconds
+_SLOW_FRAME_GAP_US = 1_000_000
+
+
+class TimestampsWarning(UserWarning):
+    """A timestamps file is read as seconds although its times look like another unit."""
 
 
 def _decode_threads() -> int:
@@ -162,7 +170,11 @@ def _check_increasing(ts: np.ndarray, what: str) -> None:
 
 
 class VideoSource:
-    """A video file decoded with OpenCV, stamped with the container's per-frame times."""
+    """A video file decoded with OpenCV, stamped with the container's per-frame times.
+
+    ``n_frames`` is the container's frame count (an estimate within ``start_s``/``stop_s``), or
+    None when unknown; a count under 2 is only given once decoding confirmed it.
+    """
 
     def __init__(
         self,
@@ -195,11 +207,39 @@ class VideoSource:
         self.sensor_size = check_sensor_size(sensor_size) if sensor_size else (w, h)
         self.fit = fit
         self.start_s, self.stop_s = start_s, stop_s
-        self.n_frames = count if count > 0 and start_s is None and stop_s is None else None
-        if self.n_frames is None and count > 0 and self.fps > 0:
+        self.n_frames: int | None = None
+        windowed = start_s is not None or stop_s is not None
+        if not windowed and count > 2:
+            self.n_frames = count
+        elif not windowed:
+            # a container's count can be missing or estimated: a tiny one is checked by decoding
+            decoded = self._count_up_to(3)
+            self.n_frames = decoded if decoded < 3 else None
+        elif count > 0 and self.fps > 0:
+            duration_s = count / self.fps
+            # one frame of slack: the count and the nominal rate only estimate the frame times
+            if start_s is not None and start_s >= duration_s + 1 / self.fps:
+                raise InputError(
+                    f"video {str(self.path)!r} has no decodable frames after {start_s:g} s "
+                    f"(the video is {duration_s:g} s long)"
+                )
             lo = (start_s or 0.0) * self.fps
             hi = count if stop_s is None else min(count, stop_s * self.fps)
-            self.n_frames = max(0, math.ceil(hi - lo))
+            estimate = math.ceil(hi - lo)
+            # a window's ends are estimated to within a frame: a guess under 2 could be wrong
+            self.n_frames = estimate if estimate >= 2 else None
+
+    def _count_up_to(self, limit: int) -> int:
+        cap = self._open()
+        try:
+            n = 0
+            while n < limit and cap.grab():
+                n += 1
+        finally:
+            cap.release()
+        if n == 0:
+            raise InputError(f"video {str(self.path)!r} has no decodable frames")
+        return n
 
     def _open(self):
         cap = cv2.VideoCapture(str(self.path))
@@ -239,10 +279,21 @@ class VideoSource:
         finally:
             cap.release()
         if yielded == 0:
-            window = ""
-            if start_us is not None or stop_us is not None:
-                window = f" between {self.start_s} s and {self.stop_s} s"
+            window = self.window()
+            if self.start_s is not None and self.stop_s is None and t_prev is not None:
+                length_s = (t_prev + (step_us or 0.0)) / 1e6
+                window += f" (the video is {length_s:.3g} s long)"
             raise InputError(f"video {str(self.path)!r} has no decodable frames{window}")
+
+    def window(self) -> str:
+        """The part of the video that is read, in words (`` between 1 s and 2 s``), or ``""``."""
+        if self.start_s is not None and self.stop_s is not None:
+            return f" between {self.start_s:g} s and {self.stop_s:g} s"
+        if self.start_s is not None:
+            return f" after {self.start_s:g} s"
+        if self.stop_s is not None:
+            return f" before {self.stop_s:g} s"
+        return ""
 
     def _frame_time(self, cap, index: int, t_prev: int | None, step_us: float | None) -> int:
         msec = cap.get(cv2.CAP_PROP_POS_MSEC)
@@ -299,8 +350,29 @@ def read_timestamps_file(path: str | os.PathLike) -> np.ndarray:
     return ts
 
 
+def _warn_slow_frames(ts: np.ndarray, path: Path) -> None:
+    """Warn when a timestamps file's frames are seconds apart: its times are likely in ms."""
+    if ts.size < 2:
+        return
+    gap_us = float(np.median(np.diff(ts)))
+    if gap_us >= _SLOW_FRAME_GAP_US:
+        warnings.warn(
+            f"{str(path)!r} is read as seconds and its median frame gap is {gap_us / 1e6:g} s "
+            f"({ts.size} frames over {(ts[-1] - ts[0]) / 1e6:g} s); if its times are in "
+            "milliseconds, divide them by 1000",
+            TimestampsWarning,
+            stacklevel=3,
+        )
+
+
 class FolderSource:
-    """A folder of images in name order, timed by ``timestamps.txt`` (seconds) or ``fps``."""
+    """A folder of images in name order, timed by ``timestamps.txt`` (seconds) or ``fps``.
+
+    ``fps`` is for a folder without times: with ``timestamps_file`` or a ``timestamps.txt`` in
+    the folder it is refused. Times whose median gap is 1 s or more are read all the same (time
+    lapses exist) with a `TimestampsWarning`, as milliseconds written where seconds belong
+    look like that.
+    """
 
     def __init__(
         self,
@@ -325,13 +397,18 @@ class FolderSource:
         ts_path = Path(timestamps_file) if timestamps_file else self.folder / "timestamps.txt"
         if timestamps_file is not None and not ts_path.is_file():
             raise InputError(f"timestamps file {str(ts_path)!r} does not exist")
-        if ts_path.is_file() and fps is None:
+        if ts_path.is_file() and fps is not None:
+            raise ParameterError(
+                f"fps = {fps!r} does not apply: the images are timed by {str(ts_path)!r}"
+            )
+        if ts_path.is_file():
             ts = read_timestamps_file(ts_path)
             if ts.size != len(self.files):
                 raise InputError(
                     f"{str(ts_path)!r} has {ts.size} times for {len(self.files)} images; "
                     "expected one time per image"
                 )
+            _warn_slow_frames(ts, ts_path)
             self.timing = str(ts_path)
         elif fps is not None:
             if not fps > 0:
