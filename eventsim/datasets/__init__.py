@@ -20,7 +20,12 @@ if TYPE_CHECKING:
         preview_dataset,
         verify_dataset,
     )
-    from eventsim.datasets.loader import EventVQADataset, collate_event_vqa, read_manifest
+    from eventsim.datasets.loader import (
+        DamagedShardError,
+        EventVQADataset,
+        collate_event_vqa,
+        read_manifest,
+    )
     from eventsim.datasets.recipe import Recipe, load_recipe, recipe_fields_markdown
     from eventsim.datasets.scenes import SceneConfig, draw_sample, simulate_scene
     from eventsim.datasets.tonic_adapter import TonicEventVQA
@@ -32,6 +37,7 @@ _EXPORTS = {
     "build_dataset": "eventsim.datasets.engine",
     "BuildSummary": "eventsim.datasets.engine",
     "EventVQADataset": "eventsim.datasets.loader",
+    "DamagedShardError": "eventsim.datasets.loader",
     "collate_event_vqa": "eventsim.datasets.loader",
     "read_manifest": "eventsim.datasets.loader",
     "verify_dataset": "eventsim.datasets.inspection",
@@ -47,6 +53,7 @@ _EXPORTS = {
 # a literal list (not derived from _EXPORTS) so linters see the names re-exported
 __all__ = [
     "BuildSummary",
+    "DamagedShardError",
     "EventVQADataset",
     "Recipe",
     "SceneConfig",

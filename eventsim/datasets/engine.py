@@ -3,7 +3,8 @@
 Shards are fixed ranges of each split's sample list, so what lands in a shard never depends on the
 number of workers, and every sample draws its own seeds from (recipe seed, split, index). A shard
 is written to a temporary name and renamed when complete; a re-run of the same build reuses
-complete shards (checked by recipe fingerprint and sample range) and builds the rest. Only the
+complete shards (checked by recipe fingerprint and sample range) and builds the rest. A finished
+dataset is only ever finished again by the same build, never replaced without ``force``. Only the
 driver writes ``samples.jsonl``, ``errors.jsonl`` and ``dataset.json``.
 """
 
@@ -146,9 +147,11 @@ def build_dataset(
     or a local one with ``workers`` processes). A local pool is sized to the cores free for the
     build, at most ``workers``, and while fewer than two are free the shards are built in this
     process (see `_execute_local`); ``exact_workers`` starts all ``workers`` regardless.
-    ``strict`` stops at the first bad sample instead of skipping it. An existing output of the
-    same recipe is resumed; anything else in ``out_dir`` is refused unless ``force`` (which
-    deletes the earlier build's files).
+    ``strict`` stops at the first bad sample instead of skipping it. An unfinished build of the
+    same recipe in ``out_dir`` is resumed (with any ``limit``: its shards this build also plans
+    are reused), and a finished dataset of the same recipe and samples is finished again (its
+    unchanged shards reused); anything else, a finished dataset with another ``limit``
+    included, is refused unless ``force`` (which deletes the earlier build's files).
     """
     t_start = time.perf_counter()
     if not isinstance(recipe, Recipe) or overrides:
@@ -169,11 +172,15 @@ def build_dataset(
     out = Path(out_dir)
     # plan first: a recipe whose inputs cannot even be listed leaves no output behind
     tasks = _plan(recipe, out, limit, strict)
-    _prepare_output(out, recipe, force)
+    recorded = _prepare_output(out, recipe, tasks, limit, force)
     results: dict[tuple[str, int], dict[str, Any]] = {}
     pending: list[ShardTask] = []
     for task in tasks:
         done = read_shard_index(Path(task.path), task.expect())
+        # a shard of the finished build that changed since is rebuilt, not taken as it now is
+        name = Path(task.path).name
+        if done is not None and name in recorded and recorded[name] != done["sha256"]:
+            done = None
         if done is None:
             pending.append(task)
         else:
@@ -216,31 +223,121 @@ def build_dataset(
 # ----------------------------------------------------------------------------- output folder
 
 
-def _prepare_output(out: Path, recipe: Recipe, force: bool) -> None:
+def _prepare_output(
+    out: Path, recipe: Recipe, tasks: list[ShardTask], limit: int | None, force: bool
+) -> dict[str, str]:
+    """Make ``out`` ready for this build; returns the sha256 of each shard (by file name) of
+    the finished dataset it finishes again, {} for any other build."""
     if out.exists() and not out.is_dir():
         raise OutputExistsError(f"output {str(out)!r} exists and is not a folder")
+    recorded: dict[str, str] = {}
     if out.is_dir() and any(out.iterdir()):
         if force:
             _remove_build(out)
-        elif _previous_fingerprint(out) != recipe.fingerprint:
-            raise OutputExistsError(
-                f"output folder {str(out)!r} is not empty and holds no unfinished build of this "
-                "recipe; pass force=True to replace it (deletes its shards and manifest)"
-            )
+        else:
+            recorded = _check_resumable(out, recipe, tasks, limit)
     (out / "shards").mkdir(parents=True, exist_ok=True)
     state = {"fingerprint": recipe.fingerprint, "recipe": recipe.to_dict()}
     publish_text(out / _STATE_FILE, json.dumps(state, sort_keys=True, indent=1) + "\n")
+    return recorded
 
 
-def _previous_fingerprint(out: Path) -> str | None:
-    for name, key in ((_STATE_FILE, "fingerprint"), ("dataset.json", "recipe_fingerprint")):
-        path = out / name
-        if path.is_file():
-            try:
-                return json.loads(path.read_text(encoding="utf-8")).get(key)
-            except (OSError, ValueError):
-                return None
-    return None
+_REPLACE = "; pass force=True to replace it (deletes its shards and manifest)"
+
+
+def _check_resumable(
+    out: Path, recipe: Recipe, tasks: list[ShardTask], limit: int | None
+) -> dict[str, str]:
+    """Refuse a non-empty ``out`` unless it holds an unfinished build of this recipe (whatever
+    its limit: shards are fixed sample ranges, so those this build plans too are reused) or a
+    finished dataset of this recipe with the same samples. A finished dataset is never
+    replaced by another without ``force``, a build with another limit included."""
+    manifest = _read_json(out / "dataset.json")
+    previous = manifest if manifest is not None else _read_json(out / _STATE_FILE)
+    if previous is None:
+        raise OutputExistsError(
+            f"output folder {str(out)!r} is not empty and holds no build of this recipe{_REPLACE}"
+        )
+    what = "a finished dataset" if manifest is not None else "an unfinished build"
+    key = "recipe_fingerprint" if manifest is not None else "fingerprint"
+    if previous.get(key) != recipe.fingerprint:
+        raise OutputExistsError(
+            f"output folder {str(out)!r} holds {what} of another recipe "
+            f"({_recipe_difference(previous.get('recipe'), recipe.to_dict())}){_REPLACE}"
+        )
+    if manifest is None:
+        return {}
+    shards = manifest.get("shards")
+    planned = {t.split: t.stop for t in tasks}
+    if not isinstance(shards, list) or any(
+        not isinstance(e, dict) or not isinstance(e.get("file"), str) for e in shards
+    ):
+        raise OutputExistsError(
+            f"output folder {str(out)!r} holds a finished dataset whose dataset.json lists no "
+            f"readable shards{_REPLACE}"
+        )
+    built = {e.get("split"): e.get("stop") for e in shards}
+    if built != planned:
+        was, now = manifest.get("limit"), limit
+        n_was = sum(v for v in built.values() if isinstance(v, int))
+        n_now = sum(planned.values())
+        why = (
+            f"built with {_limit_words(was)} ({n_was} samples), asked for {_limit_words(now)} "
+            f"({n_now} samples)"
+            if was != now
+            else f"it holds {n_was} samples, this build of the same recipe and "
+            f"{_limit_words(now)} plans {n_now} (its split files changed)"
+        )
+        raise OutputExistsError(
+            f"output folder {str(out)!r} holds a finished dataset {why}{_REPLACE}"
+        )
+    return {Path(e["file"]).name: e["sha256"] for e in shards if isinstance(e.get("sha256"), str)}
+
+
+def _limit_words(limit: Any) -> str:
+    return "no --limit" if limit is None else f"--limit {limit}"
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(value, dict):
+        return {prefix: value}
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        out.update(_flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+    return out
+
+
+def _recipe_difference(before: Any, now: dict[str, Any], most: int = 3) -> str:
+    """The recipe fields that differ, as ``'dataset.seed is 0 there, 3 here'``."""
+    if not isinstance(before, dict):
+        return "its recipe is not recorded"
+    was, new = _flatten(before), _flatten(now)
+    missing = object()
+    keys = sorted(k for k in was.keys() | new.keys() if was.get(k, missing) != new.get(k, missing))
+    if not keys:
+        # the fingerprint also covers the eventsim version and where a file source's files are
+        return "same fields, but another eventsim version or recipe folder"
+
+    def show(value: Any) -> str:
+        return "unset" if value is missing else json.dumps(value, ensure_ascii=False)
+
+    parts = [
+        f"{k} is {show(was.get(k, missing))} there, {show(new.get(k, missing))} here"
+        for k in keys[:most]
+    ]
+    if len(keys) > most:
+        parts.append(f"{len(keys) - most} more field(s)")
+    return ", ".join(parts)
 
 
 def _remove_build(out: Path) -> None:

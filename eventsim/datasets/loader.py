@@ -3,7 +3,9 @@
 `EventVQADataset` has ``__len__`` and ``__getitem__``, which is all a ``torch.utils.data``
 ``DataLoader`` asks of a map-style dataset, so it works with one without importing torch here.
 Shard files are opened lazily per process (handles are dropped when the dataset is pickled into
-DataLoader workers).
+DataLoader workers). A shard is checked against the sha256 the manifest records the first time a
+process opens it: HDF5 reads damaged chunks without complaint, and a few flipped bytes would
+otherwise reach a model as a plausible image.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from eventsim.datasets.shards import open_shard, read_events
+from eventsim.datasets.shards import file_digest, open_shard, read_events
 from eventsim.errors import DatasetError
 
 _MAX_OPEN_SHARDS = 32
@@ -30,6 +32,46 @@ _MANIFEST_FIELDS = {
     "splits": dict,
     "shards": list,
 }
+
+
+class DamagedShardError(DatasetError):
+    """A shard's bytes differ from what the build recorded in dataset.json (size or sha256)."""
+
+
+# sha256 of the shards this process has hashed, by what identifies their bytes: (path, device,
+# inode, size, mtime, ctime). Rewriting a file in place or replacing it changes one of these, so
+# each version of a shard is hashed once per process however often it is reopened.
+_DIGESTS: dict[tuple[str, int, int, int, int, int], str] = {}
+
+
+def check_shard(path: Path, entry: dict[str, Any], root: str | Path) -> None:
+    """Raise `DamagedShardError` unless the shard at ``path`` has the size and sha256 its
+    manifest ``entry`` records (hashed on the first check of each version of the file in this
+    process; entries without a sha256, from older builds, are not checked)."""
+    expected = entry.get("sha256")
+    if not isinstance(expected, str):
+        return
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise DatasetError(
+            f"shard {str(path)!r} cannot be read ({exc.strerror or exc}); rebuild the dataset"
+        ) from None
+    how = f"run 'eventsim verify {root}' to see what else is damaged, then rebuild the dataset"
+    if isinstance(entry.get("bytes"), int) and st.st_size != entry["bytes"]:
+        raise DamagedShardError(
+            f"shard {str(path)!r} has {st.st_size} bytes, the build wrote {entry['bytes']} (the "
+            f"file was changed or damaged); {how}"
+        )
+    key = (str(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    digest = _DIGESTS.get(key)
+    if digest is None:
+        digest = _DIGESTS[key] = file_digest(path)[0]
+    if digest != expected:
+        raise DamagedShardError(
+            f"shard {str(path)!r} does not match the sha256 in dataset.json (the file was "
+            f"changed or damaged); {how}"
+        )
 
 
 def read_manifest(root: str | Path) -> dict[str, Any]:
@@ -150,6 +192,9 @@ class EventVQADataset:
         self.transform = transform
         self.sensor_size: tuple[int, int] = tuple(self.manifest["sensor_size"])
         self.records = [r for r in read_samples(self.root, self.manifest) if r["split"] == split]
+        self._entries = {
+            e["file"]: e for e in self.manifest["shards"] if isinstance(e, dict) and "file" in e
+        }
         self._files: dict[str, Any] = {}
         self._pid = os.getpid()
 
@@ -199,7 +244,15 @@ class EventVQADataset:
                 # shuffled access over a large dataset must not run out of file handles
                 oldest = next(iter(self._files))
                 self._files.pop(oldest).close()
-            f = open_shard(self.root / shard)
+            path = self.root / shard
+            entry = self._entries.get(shard)
+            if entry is None:
+                raise DatasetError(
+                    f"{str(self.root / 'samples.jsonl')!r} refers to {shard!r}, which "
+                    "dataset.json does not list; rebuild the dataset"
+                )
+            check_shard(path, entry, self.root)
+            f = open_shard(path)
         self._files[shard] = f  # most recently used last
         return f
 
