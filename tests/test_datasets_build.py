@@ -247,18 +247,17 @@ def test_limit_and_output_protection(tmp_path):
     out = tmp_path / "ds"
     s = build_dataset(recipe, out, limit=2, progress=False)
     assert s.samples == {"train": 2, "test": 2}
-    # the same recipe without a limit resumes: the limited shards cover other ranges, so rebuilt
-    s = build_dataset(recipe, out, progress=False)
+    # a finished dataset is not replaced by a build with another limit unless forced
+    with pytest.raises(OutputExistsError, match="built with --limit 2"):
+        build_dataset(recipe, out, progress=False)
+    s = build_dataset(recipe, out, force=True, progress=False)
     assert s.samples == {"train": 3, "test": 7} and s.shards_built == 3
     full = shard_bytes(out)
     s = build_dataset(recipe, out, progress=False)
     assert s.shards_built == 0 and s.shards_reused == 3 and shard_bytes(out) == full
-    # a limited build of the same recipe reuses the first shards and drops the rest
-    s = build_dataset(recipe, out, limit=4, progress=False)
-    assert s.shards_reused == 2 and sorted(shard_bytes(out)) == ["test-00000.h5", "train-00000.h5"]
-    assert verify_dataset(out).ok
-    build_dataset(recipe, out, progress=False)
-    assert shard_bytes(out) == full
+    with pytest.raises(OutputExistsError, match="asked for --limit 4"):
+        build_dataset(recipe, out, limit=4, progress=False)
+    assert shard_bytes(out) == full and verify_dataset(out).ok
     with pytest.raises(OutputExistsError, match="force=True"):
         build_dataset(recipe, out, overrides={"seed": 9}, progress=False)
     s = build_dataset(recipe, out, overrides={"seed": 9}, force=True, progress=False)
