@@ -38,6 +38,10 @@ class DatasetError(EventsimError):
     """A dataset directory or recipe is invalid, or a build step failed."""
 
 
+class DamagedShardError(DatasetError):
+    """A shard's bytes differ from what the build recorded in dataset.json (size or sha256)."""
+
+
 class RecipeError(DatasetError, ValueError):
     """A recipe file names an unknown field or a value outside the allowed set."""
 

@@ -21,7 +21,6 @@ if TYPE_CHECKING:
         verify_dataset,
     )
     from eventsim.datasets.loader import (
-        DamagedShardError,
         EventVQADataset,
         collate_event_vqa,
         read_manifest,
@@ -29,6 +28,7 @@ if TYPE_CHECKING:
     from eventsim.datasets.recipe import Recipe, load_recipe, recipe_fields_markdown
     from eventsim.datasets.scenes import SceneConfig, draw_sample, simulate_scene
     from eventsim.datasets.tonic_adapter import TonicEventVQA
+    from eventsim.errors import DamagedShardError
 
 _EXPORTS = {
     "load_recipe": "eventsim.datasets.recipe",
@@ -37,7 +37,7 @@ _EXPORTS = {
     "build_dataset": "eventsim.datasets.engine",
     "BuildSummary": "eventsim.datasets.engine",
     "EventVQADataset": "eventsim.datasets.loader",
-    "DamagedShardError": "eventsim.datasets.loader",
+    "DamagedShardError": "eventsim.errors",
     "collate_event_vqa": "eventsim.datasets.loader",
     "read_manifest": "eventsim.datasets.loader",
     "verify_dataset": "eventsim.datasets.inspection",

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from eventsim.datasets.shards import file_digest, open_shard, read_events
-from eventsim.errors import DatasetError
+from eventsim.errors import DamagedShardError, DatasetError
 
 _MAX_OPEN_SHARDS = 32
 # what readers of a manifest rely on
@@ -32,10 +32,6 @@ _MANIFEST_FIELDS = {
     "splits": dict,
     "shards": list,
 }
-
-
-class DamagedShardError(DatasetError):
-    """A shard's bytes differ from what the build recorded in dataset.json (size or sha256)."""
 
 
 # sha256 of the shards this process has hashed, by what identifies their bytes: (path, device,
