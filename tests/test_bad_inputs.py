@@ -877,3 +877,29 @@ def test_render_errors_name_the_flag(tmp_path, capsys, good_h5, flag, value, nee
     assert rc == 1
     assert_one_line(err, needle)
     assert listing(tmp_path) == ["in.h5"]
+
+
+def test_render_of_an_empty_file_without_a_size_asks_for_one(tmp_path, capsys):
+    empty = tmp_path / "empty.npy"
+    np.save(empty, np.zeros(0, EVENT_DTYPE))
+    rc, _, err = run(capsys, "render", empty, "-o", tmp_path / "e.png", "--no-progress")
+    assert rc == 1
+    assert_one_line(err, "holds no events", "--sensor-size")
+    assert listing(tmp_path) == ["empty.npy"]
+    rc, _, err = run(
+        capsys, "render", empty, "-o", tmp_path / "e.png", "--sensor-size", "32x24", "--no-progress"
+    )
+    assert rc == 0, err
+    import cv2
+
+    assert cv2.imread(str(tmp_path / "e.png")).shape == (24, 32, 3)
+
+
+def test_render_summary_says_how_much_of_a_long_window_holds_events(tmp_path, capsys, good_h5):
+    with open_events(good_h5) as r:
+        span_ms = (int(r.t_end_us) + 1 - int(r.t_start_us)) / 1000
+    rc, out, _ = run(
+        capsys, "render", good_h5, "-o", tmp_path / "w.png", "--window-ms", "50000", "--no-progress"
+    )
+    assert rc == 0
+    assert f"{span_ms:g} ms of events in 50000 ms of windows" in out

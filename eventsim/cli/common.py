@@ -275,6 +275,12 @@ def check_events_file(path: str | os.PathLike, sensor_size: tuple[int, int] | No
     from eventsim.io import open_events
 
     with open_events(path, sensor_size=sensor_size) as reader:
+        if len(reader) == 0 and getattr(reader, "sensor_size_inferred", False):
+            # the size would be a guess from no coordinates at all: a 1x1 picture
+            raise ParameterError(
+                f"{os.fspath(path)!r} holds no events and does not record its sensor size; "
+                "pass --sensor-size WxH"
+            )
         check = StreamCheck(reader.sensor_size)
         for packet in reader.iter_chunks(1 << 20):
             if check.check(packet) is not None:

@@ -207,7 +207,8 @@ def main(args: argparse.Namespace) -> int:
     params = _render_params(args)
     if Path(args.output).exists() and not args.force:
         raise OutputExistsError(f"output {args.output!r} exists; pass --force to overwrite it")
-    check_output_size(args, check_events_file(args.file, args.sensor_size))
+    stats = check_events_file(args.file, args.sensor_size)
+    check_output_size(args, stats)
     expect_final_output(args.output)
     result = render_file(
         args.file,
@@ -223,11 +224,16 @@ def main(args: argparse.Namespace) -> int:
         sensor_size=args.sensor_size,
     )
     width, height = result.frame_wh
-    span_ms = (result.t_end_us - result.t_start_us) / 1000
+    # the frames' windows may reach past the recording (a window longer than the file)
+    lo = max(result.t_start_us, stats["t_start_us"])
+    hi = min(result.t_end_us, stats["t_end_us"] + 1)
+    window = (result.t_end_us - result.t_start_us) / 1000
+    covered = f"{window:g} ms of events"
+    if hi - lo < result.t_end_us - result.t_start_us:
+        covered = f"{max(0, hi - lo) / 1000:g} ms of events in {window:g} ms of windows"
     print(
         f"wrote {result.path} ({result.kind}): {result.n_frames} frame"
-        f"{'s' if result.n_frames != 1 else ''} of {width}x{height}, {params.mode}, "
-        f"{span_ms:g} ms of events",
+        f"{'s' if result.n_frames != 1 else ''} of {width}x{height}, {params.mode}, {covered}",
         file=sys.stdout,
     )
     return 0
