@@ -903,3 +903,11 @@ def test_render_summary_says_how_much_of_a_long_window_holds_events(tmp_path, ca
     )
     assert rc == 0
     assert f"{span_ms:g} ms of events in 50000 ms of windows" in out
+
+
+def test_a_plain_matrix_error_says_how_its_columns_were_read(tmp_path, capsys):
+    plain = tmp_path / "plain.npy"
+    np.save(plain, np.array([[3, 1, 2, 3], [4, 5, 6, 1]]))
+    rc, _, err = run(capsys, "convert", plain, tmp_path / "p.h5")
+    assert rc == 1
+    assert_one_line(err, "read as columns t, x, y, p", "polarity at index 0 is 3")

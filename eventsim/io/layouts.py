@@ -581,6 +581,8 @@ def _events_from_array(
             cols[key] = arr[name]
     else:
         cols = _columns_from_matrix(arr, columns, what)
+        # a plain matrix has no names: say which column was taken as what
+        what = f"{what} (an N x {arr.shape[1]} array read as columns {', '.join(columns)})"
     if arr.dtype == EVENT_DTYPE:
         unit = "us"
         notes.append("time unit: microseconds (EVENT_DTYPE)")
