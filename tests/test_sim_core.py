@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import warnings
 
 import cv2
 import numpy as np
@@ -745,3 +746,21 @@ def test_long_frame_gaps_sort_like_short_ones(monkeypatch):
     slow = _run(params, frames, ts, chunks=[2, 2])
     assert fast.size > 100
     assert fast.tobytes() == slow.tobytes()
+
+
+def test_float_frames_scaled_to_one_draw_a_warning_once():
+    from eventsim.simulator import FrameScaleWarning
+
+    rng = np.random.default_rng(0)
+    frames = rng.uniform(0.1, 0.9, (4, 6, 8))
+    ts = np.arange(4, dtype=np.int64) * 1000
+    sim = EventSimulator(DVSParams(), (8, 6))
+    with pytest.warns(
+        FrameScaleWarning, match=r"peak at 0\.8\d*; .* multiply 0\.\.1 frames by 255"
+    ):
+        sim.step(frames[:2], ts[:2])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sim.step(frames[2:], ts[2:])  # looked at once per simulator
+        EventSimulator(DVSParams(), (8, 6)).step(frames * 255, ts)  # DN floats: no warning
+        EventSimulator(DVSParams(), (8, 6)).step(np.zeros((2, 6, 8)), ts[:2])  # black: none

@@ -90,7 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="fit frames to the sensor by centre crop or stretch (default crop)",
     )
     sensor.add_argument(
-        "--preset", choices=PRESET_NAMES, default="ideal", help="pixel model preset"
+        "--preset",
+        choices=PRESET_NAMES,
+        default="ideal",
+        help="pixel model preset (default ideal: noise-free; dataset recipes default to clean)",
     )
     sensor.add_argument(
         "--set",

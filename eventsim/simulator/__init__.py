@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from eventsim.simulator.core import EventSimulator
+from eventsim.simulator.core import EventSimulator, FrameScaleWarning
 from eventsim.simulator.params import CAMERAS, PRESETS, DVSParams
 
 if TYPE_CHECKING:
@@ -21,6 +21,7 @@ __all__ = [
     "PRESETS",
     "DVSParams",
     "EventSimulator",
+    "FrameScaleWarning",
     "SimulationResult",
     "simulate",
     "simulate_frames",

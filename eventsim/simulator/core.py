@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -150,6 +151,10 @@ def _hash_normal(seed: int, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.sqrt(-2.0 * torch.log(u1)) * torch.cos(2.0 * math.pi * u2)
 
 
+class FrameScaleWarning(UserWarning):
+    """Float frames that look scaled to 0..1, where the simulator reads DN (0..255)."""
+
+
 class EventSimulator:
     """Streaming DVS simulator.
 
@@ -194,6 +199,7 @@ class EventSimulator:
         if int(seed) < 0:
             raise ParameterError(f"seed {seed!r} is negative; expected an integer >= 0")
         self.seed = int(seed)
+        self._scale_checked = False  # float frames' scale is looked at once (see `_check`)
         self._device = _resolve_device(device)
         self._on_cpu = self._device is None or self._device.type == "cpu"
         #: where the simulator runs, as torch writes it ("cpu", "cuda:0")
@@ -346,6 +352,18 @@ class EventSimulator:
                 raise InputError(f"frame {i} holds NaN or infinite intensities")
             if frames.min() < 0:
                 raise InputError("frames hold negative intensities; expected values >= 0 (DN)")
+            if not self._scale_checked:
+                # 0..1 floats (torchvision's and skimage's convention) would run as a very dark
+                # scene: every log change compressed by log_eps, fewer events and no error
+                self._scale_checked = True
+                peak = float(frames.max())
+                if 0 < peak <= 1.0:
+                    warnings.warn(
+                        f"float frames peak at {peak:g}; EventSimulator reads float frames as "
+                        "intensities in DN (0..255 nominal): multiply 0..1 frames by 255",
+                        FrameScaleWarning,
+                        stacklevel=3,
+                    )
         return frames, ts
 
     def _luma(self, frames: np.ndarray) -> torch.Tensor:
