@@ -911,3 +911,17 @@ def test_a_plain_matrix_error_says_how_its_columns_were_read(tmp_path, capsys):
     rc, _, err = run(capsys, "convert", plain, tmp_path / "p.h5")
     assert rc == 1
     assert_one_line(err, "read as columns t, x, y, p", "polarity at index 0 is 3")
+
+
+def test_an_empty_dat_is_refused_as_unreadable(tmp_path, capsys):
+    pytest.importorskip("faery")
+    empty = tmp_path / "empty.h5"
+    write_events(empty, np.zeros(0, EVENT_DTYPE), (32, 24))
+    rc, _, err = run(capsys, "convert", empty, tmp_path / "e.dat")
+    assert rc == 1
+    assert_one_line(err, "cannot hold zero events")
+    assert listing(tmp_path) == ["empty.h5"]
+    # the formats that read an empty recording back are still written
+    assert run(capsys, "convert", empty, tmp_path / "e.aedat4")[0] == 0
+    with open_events(tmp_path / "e.aedat4") as r:
+        assert len(r) == 0 and r.sensor_size == (32, 24)

@@ -490,4 +490,11 @@ def _write_faery(tmp: Path, packets: Iterable[np.ndarray], size: tuple[int, int]
         raise
     except Exception as exc:  # faery raises bare Exception/RuntimeError/AssertionError
         raise EventFileError(f"faery could not write {fmt}: {exc}") from None
+    if fmt == "dat" and count[0] == 0:
+        # faery writes a DAT's event type and size bytes with the first event, and cannot read
+        # a file without them back
+        raise EventFileError(
+            "a DAT file cannot hold zero events (faery cannot read it back); write .h5, "
+            ".aedat4, .raw or .npy instead"
+        )
     return count[0]
