@@ -225,7 +225,9 @@ def _write_overlay(path: Path, overlay_rgb) -> None:
 
 def _read_events(path: str, window_ms: float | None, frame_time_us: int | None):
     """Events of the window before the frame, the sensor size, the window used and a note
-    saying which window was taken from a long recording when the user did not pick one.
+    saying which window was taken from a long recording when the user did not pick one, or
+    that the default window was cut at the first event. A ``window_ms`` reaching back before
+    the first event is refused: the file holds no events of that time.
 
     The whole file is checked first (`StreamCheck`, the check of ``eventsim convert``,
     ``render`` and ``plot``): unsorted times would make the window drop events silently."""
@@ -257,7 +259,22 @@ def _read_events(path: str, window_ms: float | None, frame_time_us: int | None):
             window = event_window(last, window_ms)
         else:
             window = (first, last + 1)
-        if frame_time_us is None and last - first >= LONG_RECORDING_US:
+        if window[0] < first:
+            # no events were recorded before the first: the run would silently be one over a
+            # shorter window
+            held_ms = (window[1] - first) / 1000
+            if window_ms is not None:
+                raise ParameterError(
+                    f"the {window_ms:g} ms event window [{window[0]}, {window[1]}) µs starts "
+                    f"before the first event of {path!r} at {first} µs, so only {held_ms:g} ms "
+                    f"of events precede the frame; pass --window-ms {held_ms:g} or less"
+                )
+            note = (
+                f"epvlm run: note: the default {RUN_WINDOW_MS:g} ms event window starts before "
+                f"the first event at {first} µs; it holds {held_ms:g} ms of events"
+            )
+            window = (first, window[1])
+        elif frame_time_us is None and last - first >= LONG_RECORDING_US:
             note = (
                 f"events: window [{window[0]}, {window[1]}) µs of a "
                 f"{(last - first) / 1e6:.1f} s recording "
@@ -426,7 +443,10 @@ def build_eval_parser() -> argparse.ArgumentParser:
         help="comma list of event, random, downsample, center, dense",
     )
     p.add_argument(
-        "--window-ms", type=float, help="event window before the frame (default: the dataset's)"
+        "--window-ms",
+        type=float,
+        help="event window before the frame, at most the one the dataset stores (default: the "
+        "dataset's)",
     )
     p.add_argument("--limit", type=int, help="evaluate only the first N samples")
     p.add_argument(

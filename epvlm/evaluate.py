@@ -50,6 +50,7 @@ __all__ = [
     "make_selection",
     "resolve_device",
     "resolve_dtype",
+    "stored_window_ms",
 ]
 
 
@@ -114,6 +115,40 @@ def event_window(frame_t_us: int, window_ms: float) -> tuple[int, int]:
         raise ParameterError(f"event window {window_ms!r} ms must be a number > 0")
     end = int(frame_t_us) + 1
     return end - round(window_ms * 1000), end
+
+
+def stored_window_ms(
+    window_ms: float | None,
+    records: Sequence[dict[str, Any]],
+    dataset_window_us: int,
+    dataset: str | Path,
+) -> float:
+    """The event window (ms) an evaluation of ``records`` uses: ``window_ms``, or the dataset's
+    ``[events] window_ms`` when None. A longer window than a record stores before its frame is
+    refused (the events before the stored window were never simulated, so the run would
+    silently be one over the shorter window); a shorter one is a sub-window of the stored
+    events."""
+    if window_ms is None:
+        return dataset_window_us / 1000
+    event_window(0, window_ms)  # a number > 0
+    for rec in records:
+        frame_t_us = int(rec["frame_t_us"])
+        t0 = int(rec["window_us"][0])
+        if event_window(frame_t_us, window_ms)[0] >= t0:
+            continue
+        held_ms = (frame_t_us - t0) / 1000
+        where = (
+            f"the {held_ms:g} ms of events {str(dataset)!r} stores before each question"
+            if frame_t_us - t0 >= dataset_window_us
+            else f"the {held_ms:g} ms of events sample {rec['id']!r} of {str(dataset)!r} stores "
+            f"before its frame (the dataset's window is {dataset_window_us / 1000:g} ms)"
+        )
+        raise ParameterError(
+            f"event window {window_ms:g} ms is longer than {where}; rebuild the dataset with "
+            f"[events] window_ms >= {window_ms:g} for a {window_ms:g} ms window, or ask for "
+            f"{held_ms:g} ms or less"
+        )
+    return float(window_ms)
 
 
 # relative aspect-ratio difference still treated as the same field of view (sensor sizes such
@@ -366,6 +401,9 @@ def evaluate_dataset(
         empty = [r["id"] for r in ds.records[:n] if not str(r["question"]).strip()]
         if empty:
             raise ParameterError(f"sample {empty[0]!r} has an empty question")
+        used_window_ms = stored_window_ms(
+            window_ms, ds.records[:n], int(ds.manifest["window_us"]), dataset_dir
+        )
         model, proc = load_model(model_dir, device=device, dtype=dtype)
         fmt = prompt_format(proc, prompt)
         if max_new_tokens is None and fmt == "plain":
@@ -440,12 +478,36 @@ def evaluate_dataset(
 
     rows = aggregate(samples, configs)
     _add_scoring_fields(rows, samples, fmt)
+    dtype_name = str(model.dtype).removeprefix("torch.")
+    settings = {
+        "model": str(model_dir),
+        "dataset": str(dataset_dir),
+        "split": split,
+        "window_ms": used_window_ms,
+        "dataset_window_ms": int(ds.manifest["window_us"]) / 1000,
+        "rule": rule,
+        "event_mode": event_mode,
+        "device": str(model.device),
+        "dtype": dtype_name,
+        "batch_size": batch_size,
+        "seed": seed,
+        # the budget answer_selections resolves for chat checkpoints when none is given
+        "max_new_tokens": CHAT_MAX_NEW_TOKENS if max_new_tokens is None else max_new_tokens,
+    }
+    for row in rows:
+        row.update(settings)
     if out_path is not None:
         title = f"epvlm eval: {Path(model_dir).name} on {Path(dataset_dir).name}/{split}, n={n}"
+        stored = (
+            "the dataset's window"
+            if window_ms is None
+            else f"the dataset stores {settings['dataset_window_ms']:g} ms"
+        )
         note = (
             f"Selectors {', '.join(dict.fromkeys(c[0] for c in configs))}; event rule {rule}, "
-            f"event map {event_mode}; {fmt} prompt format; greedy decoding on {model.device} "
-            f"({str(model.dtype).removeprefix('torch.')}); latency is the "
+            f"event map {event_mode}, events of the {used_window_ms:g} ms before each frame "
+            f"({stored}); {fmt} prompt format; greedy decoding on {model.device} "
+            f"({dtype_name}); latency is the "
             f"batched generate() wall time per sample at batch size {batch_size}; FLOPs are "
             "analytic (epvlm.flops) with each sample's kept, text and generated tokens."
         )

@@ -22,6 +22,13 @@ has that value. A group spec may also be a tuple of fields, e.g. ``("question_ty
 matched by sample ``id``, so every comparison resamples questions, keeping each question's two
 outcomes together (`paired_bootstrap`). Bootstrap seeds derive from the cell's name, so a cell's
 interval does not depend on which other cells were computed.
+
+`epvlm.evaluate.evaluate_dataset` adds to every row how its answers were scored
+(``prompt_format``, ``answer_modes``, ``unparsed``, ``contains_accuracy``) and the settings that
+shape the numbers, the ones table.md states: ``model``, ``dataset``, ``split``, ``window_ms``
+(the event window before each frame that was used; the dataset's unless asked for),
+``dataset_window_ms`` (the window the dataset stores), ``rule``, ``event_mode``, ``device``,
+``dtype``, ``batch_size``, ``seed`` (of the random selector) and ``max_new_tokens``.
 """
 
 from __future__ import annotations
