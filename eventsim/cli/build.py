@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from eventsim._system import usable_cores
 from eventsim.cli.common import cli_command, make_parser, parse_assignments
 from eventsim.errors import ParameterError
 from eventsim.options import EXECUTORS
 from eventsim.outputs import expect_final_output
+
+if TYPE_CHECKING:
+    from eventsim.datasets.engine import BuildSummary
+    from eventsim.datasets.recipe import Recipe
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
 @cli_command(build_parser)
 def main(args: argparse.Namespace) -> int:
     from eventsim.datasets.engine import build_dataset
+    from eventsim.datasets.recipe import load_recipe
 
     if args.limit is not None and args.limit < 1:
         # like 'epvlm eval --limit': an empty dataset is never what was meant
@@ -83,11 +90,11 @@ def main(args: argparse.Namespace) -> int:
     # the manifest is written last: once it is there the dataset is complete, and a Ctrl-C
     # during the summary or the preview finds the build done
     expect_final_output(Path(args.output) / "dataset.json")
+    recipe = load_recipe(args.recipe, parse_assignments(args.assign))
     summary = build_dataset(
-        args.recipe,
+        recipe,
         args.output,
         limit=args.limit,
-        overrides=parse_assignments(args.assign),
         workers=args.workers,
         executor=args.executor,
         scheduler=args.scheduler,
@@ -102,4 +109,38 @@ def main(args: argparse.Namespace) -> int:
 
         print(f"preview of the first samples: {preview_dataset(args.output)}")
     print(f"inspect it with: eventsim info {args.output}")
-    return 0
+    return _report_empty_splits(recipe, summary)
+
+
+def _report_empty_splits(recipe: Recipe, summary: BuildSummary) -> int:
+    """Warn of each split that was given records (or a file) and has no samples; 1 when the
+    whole dataset has none for that reason. A split the recipe asks to be empty is no news."""
+    errors_file = summary.out_dir / "errors.jsonl"
+    empty_files = []
+    for split, n in summary.samples.items():
+        if n:
+            continue
+        rejected = summary.errors.get(split, 0)
+        if rejected:
+            warning = (
+                f"all {rejected} record(s) were rejected, so it has no samples; "
+                f"reasons in {errors_file}"
+            )
+        elif recipe.source_kind != "shapes":
+            empty_files.append(split)
+            path = recipe.resolve_path(recipe.splits[split])
+            warning = f"its file {path} holds no records, so it has no samples"
+        else:
+            continue
+        print(f"eventsim build: warning: split {split}: {warning}", file=sys.stderr)
+    if summary.n_samples or not (summary.n_errors or empty_files):
+        return 0
+    if summary.n_errors:
+        why = (
+            f"{summary.n_errors} record(s) rejected; the dataset is still written, so "
+            f"{errors_file} can be read"
+        )
+    else:
+        why = "the split files hold no records"
+    print(f"eventsim build: error: no samples were built: {why}", file=sys.stderr)
+    return 1

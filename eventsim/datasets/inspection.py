@@ -63,7 +63,19 @@ def describe_dataset(root: str | Path) -> str:
                 c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))
             )
         )
+    notes = _skipped_splits(m, root)
+    lines += ["", *(f"  note: {n}" for n in notes)] if notes else []
     return "\n".join(lines)
+
+
+def _skipped_splits(m: dict[str, Any], root: Path) -> list[str]:
+    """A note for each split whose records were all skipped (a build that made nothing)."""
+    return [
+        f"split {name} has no samples: all {s['errors']} record(s) were skipped; reasons in "
+        f"{root / 'errors.jsonl'}"
+        for name, s in m["splits"].items()
+        if not s["samples"] and s["errors"]
+    ]
 
 
 @dataclasses.dataclass
@@ -72,6 +84,8 @@ class VerifyReport:
     n_samples: int
     n_shards: int
     problems: list[str]
+    #: splits whose records were all skipped at build time: sound files, but nothing to use
+    notes: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -79,7 +93,8 @@ class VerifyReport:
 
     def text(self) -> str:
         if self.ok:
-            return f"ok: {self.n_samples} samples in {self.n_shards} shards verified ({self.root})"
+            head = f"ok: {self.n_samples} samples in {self.n_shards} shards verified ({self.root})"
+            return "\n".join([head, *(f"  note: {n}" for n in self.notes)])
         shown = self.problems[:_MAX_REPORTED]
         more = len(self.problems) - len(shown)
         lines = [
@@ -146,7 +161,11 @@ def verify_dataset(root: str | Path, *, progress: bool = False) -> VerifyReport:
             for r in recs:
                 problems += _check_sample(f, r, width, height)
     return VerifyReport(
-        root=root, n_samples=len(records), n_shards=len(m["shards"]), problems=problems
+        root=root,
+        n_samples=len(records),
+        n_shards=len(m["shards"]),
+        problems=problems,
+        notes=_skipped_splits(m, root),
     )
 
 

@@ -8,7 +8,9 @@ or raises `SampleError` with the reason the sample is skipped.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
+import itertools
 import json
 import math
 import zlib
@@ -20,7 +22,7 @@ import numpy as np
 
 from eventsim.datasets.recipe import Recipe
 from eventsim.errors import EventsimError
-from eventsim.events import empty_events, slice_time
+from eventsim.events import slice_time
 
 
 class SampleError(Exception):
@@ -108,12 +110,18 @@ def plan_split(recipe: Recipe, split: str, limit: int | None = None) -> list[Sam
         rows = _jsonl_rows(path, limit)
     media_key = "video" if kind == "video" else "image"
     specs = []
+    # each id names one record; a later record with the same id would be kept under a label
+    # that no longer says which line it came from
+    first_use: dict[str, str] = {}
     for i, (where, record, error) in enumerate(rows):
         if record is not None and error is None:
             error = _check_record(record, media_key, kind)
         prov = {"kind": kind, "file": str(path), **where}
         if record is not None and "id" in record:
             prov["source_id"] = str(record["id"])
+            earlier = first_use.setdefault(prov["source_id"], _place(where))
+            if earlier != _place(where) and error is None:
+                error = f"id {prov['source_id']!r} already used by {earlier}"
         specs.append(
             SampleSpec(
                 split,
@@ -126,6 +134,14 @@ def plan_split(recipe: Recipe, split: str, limit: int | None = None) -> list[Sam
             )
         )
     return specs
+
+
+def _place(where: dict[str, Any]) -> str:
+    """``line 3`` of a JSONL file, ``row 3`` (``of test-00001.parquet``) of a parquet one."""
+    if "line" in where:
+        return f"line {where['line']}"
+    shard = f" of {Path(where['file']).name}" if "file" in where else ""
+    return f"row {where['row']}{shard}"
 
 
 def _jsonl_rows(path: Path, limit: int | None) -> list[SourceRow]:
@@ -202,8 +218,21 @@ def _check_record(record: dict[str, Any], media_key: str, kind: str) -> str | No
     if choices is not None:
         if not isinstance(choices, list) or not all(isinstance(c, str) for c in choices):
             return f"choices must be a list of strings, got {choices!r}"
-        if record["answer"] not in choices:
-            return f"answer {record['answer']!r} is not one of the choices {choices}"
+        if not choices:
+            return (
+                "choices is an empty list; list the options, or leave it out for an open question"
+            )
+        repeated = next((c for k, c in enumerate(choices) if c in choices[:k]), None)
+        if repeated is not None:
+            return (
+                f"choices {choices} list {repeated!r} more than once; the answer's index would "
+                "be ambiguous"
+            )
+        answer = record["answer"]
+        if answer not in choices:
+            near = [c for c in choices if c.casefold() == answer.casefold()]
+            hint = f" (choices are case-sensitive: {near[0]!r} differs in case)" if near else ""
+            return f"answer {answer!r} is not one of the choices {choices}{hint}"
     if kind == "video":
         t = record["time"]
         if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) or t < 0:
@@ -345,7 +374,10 @@ class SampleMaker:
             choices=choices,
             answer=rec["answer"],
             answer_index=choices.index(rec["answer"]) if choices else -1,
-            question_type=str(rec.get("question_type") or "open"),
+            # the answer format is all that is known of a record without its own type
+            question_type=str(
+                rec.get("question_type") or ("multiple-choice" if choices else "open")
+            ),
             target_motion=rec.get("target_motion"),
             window_us=window,
             meta=meta,
@@ -363,8 +395,11 @@ class SampleMaker:
         interval = round(1e6 / whole.fps) if whole.fps > 0 else 33_333
         if whole.n_frames and whole.fps > 0 and t_q >= whole.n_frames * interval:
             raise SampleError(_too_short(path, whole.n_frames * interval, t_q))
-        # start one frame early so the frame at or before the window start is the reference
-        start_us = t_q - self.recipe.window_us - interval
+        window = self.recipe.window_us
+        # the window ends at the frame shown at the question time, up to a frame before it, and
+        # its reference frame (which only sets the simulator's state) is at or before its start,
+        # up to a frame earlier again
+        start_us = t_q - window - 2 * interval
         video = (
             whole
             if start_us <= 0
@@ -373,26 +408,37 @@ class SampleMaker:
         frames: list[np.ndarray] = []
         ts: list[int] = []
         last_t, passed = -1, False
-        for frame, t in video:
+        frame_iter = iter(video)
+        for frame, t in frame_iter:
             last_t = t
             if t > t_q:
                 passed = True
                 break
-            if t <= t_q - self.recipe.window_us:
-                frames, ts = [], []
             frames.append(frame)
             ts.append(t)
+            # the window ends at this frame or a later one: earlier references are not needed
+            drop = bisect.bisect_right(ts, t - window) - 1
+            if drop > 0:
+                del frames[:drop], ts[:drop]
         if not passed and t_q >= last_t + interval:
             raise SampleError(_too_short(path, last_t + interval, t_q))
         if not frames:
             raise SampleError(f"video {path.name} has no frame at or before {t_q / 1e6:.3f} s")
         t1 = int(ts[-1])
-        t0 = t1 - self.recipe.window_us
-        events = empty_events()
-        if len(ts) > 1:
-            events = slice_time(
-                self._simulate(np.stack(frames), np.asarray(ts, np.int64), spec), t0, t1 + 1
-            )
+        t0 = t1 - window
+        if ts[0] > t0:
+            if video is not whole:
+                raise SampleError(
+                    f"video {path.name} has no frame at or before the event window's start "
+                    f"{t0 / 1e6:.3f} s"
+                )
+            # a question near the start: events would cover part of the window, or none of it
+            later = itertools.chain([last_t] if passed else [], (u for _, u in frame_iter))
+            needed = next((u for u in later if u - window >= ts[0]), None)
+            raise SampleError(_too_early(path, t_q, t1, window, ts[0], needed))
+        events = slice_time(
+            self._simulate(np.stack(frames), np.asarray(ts, np.int64), spec), t0, t1 + 1
+        )
         meta = {"video": str(path), "time_s": float(rec["time"]), "n_frames": len(ts)}
         return self._qa_sample(spec, _as_rgb(frames[-1]), events, (t0, t1), meta)
 
@@ -402,6 +448,23 @@ def _too_short(path: Path, duration_us: int, t_q: int) -> str:
         f"video {path.name} is {duration_us / 1e6:.3f} s long, shorter than the question time "
         f"{t_q / 1e6:.3f} s"
     )
+
+
+def _too_early(
+    path: Path, t_q: int, t_frame: int, window: int, t_first: int, needed: int | None
+) -> str:
+    # a question time inside the video but off its frame grid: the shown frame is what is late
+    late = t_q - window >= t_first
+    shown = f" (the frame shown then is at {t_frame / 1e6:g} s)" if late else ""
+    text = (
+        f"question time {t_q / 1e6:g} s{shown} is earlier than the {window / 1000:g} ms event "
+        "window"
+    )
+    if t_first:
+        text += f" after the video's first frame at {t_first / 1e6:g} s"
+    if needed is None:
+        return f"{text}; video {path.name} has no frame late enough"
+    return f"{text}; needs time >= {needed / 1e6:g} s"
 
 
 def _as_rgb(frame: np.ndarray) -> np.ndarray:
