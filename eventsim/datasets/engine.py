@@ -156,6 +156,8 @@ def build_dataset(
     t_start = time.perf_counter()
     if not isinstance(recipe, Recipe) or overrides:
         recipe = load_recipe(recipe, overrides)
+    # once per build: every shard and worker checks against the split files as planned now
+    recipe = recipe.with_split_files_hashed()
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ParameterError(f"workers = {workers!r}; expected an integer >= 1")
     # free cores are measured from here on: planning is the first window (see `_execute_local`)
@@ -237,7 +239,11 @@ def _prepare_output(
         else:
             recorded = _check_resumable(out, recipe, tasks, limit)
     (out / "shards").mkdir(parents=True, exist_ok=True)
-    state = {"fingerprint": recipe.fingerprint, "recipe": recipe.to_dict()}
+    state = {
+        "fingerprint": recipe.fingerprint,
+        "recipe": recipe.to_dict(),
+        "split_files": recipe.split_file_hashes,
+    }
     publish_text(out / _STATE_FILE, json.dumps(state, sort_keys=True, indent=1) + "\n")
     return recorded
 
@@ -261,9 +267,14 @@ def _check_resumable(
     what = "a finished dataset" if manifest is not None else "an unfinished build"
     key = "recipe_fingerprint" if manifest is not None else "fingerprint"
     if previous.get(key) != recipe.fingerprint:
+        why = _recipe_difference(
+            previous.get("recipe"),
+            recipe.to_dict(),
+            previous.get("split_files"),
+            recipe.split_file_hashes,
+        )
         raise OutputExistsError(
-            f"output folder {str(out)!r} holds {what} of another recipe "
-            f"({_recipe_difference(previous.get('recipe'), recipe.to_dict())}){_REPLACE}"
+            f"output folder {str(out)!r} holds {what} of another recipe ({why}){_REPLACE}"
         )
     if manifest is None:
         return {}
@@ -317,16 +328,20 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _recipe_difference(before: Any, now: dict[str, Any], most: int = 3) -> str:
-    """The recipe fields that differ, as ``'dataset.seed is 0 there, 3 here'``."""
+def _recipe_difference(
+    before: Any,
+    now: dict[str, Any],
+    files_before: Any = None,
+    files_now: Mapping[str, str] | None = None,
+    most: int = 3,
+) -> str:
+    """The recipe fields and split files that differ, as ``'dataset.seed is 0 there, 3 here'``
+    and ``"its split file 'data/test.jsonl' changed"`` (files: name -> sha256)."""
     if not isinstance(before, dict):
         return "its recipe is not recorded"
     was, new = _flatten(before), _flatten(now)
     missing = object()
     keys = sorted(k for k in was.keys() | new.keys() if was.get(k, missing) != new.get(k, missing))
-    if not keys:
-        # the fingerprint also covers the eventsim version and where a file source's files are
-        return "same fields, but another eventsim version or recipe folder"
 
     def show(value: Any) -> str:
         return "unset" if value is missing else json.dumps(value, ensure_ascii=False)
@@ -337,7 +352,25 @@ def _recipe_difference(before: Any, now: dict[str, Any], most: int = 3) -> str:
     ]
     if len(keys) > most:
         parts.append(f"{len(keys) - most} more field(s)")
-    return ", ".join(parts)
+    files_now = files_now or {}
+    if isinstance(files_before, dict):
+        for name in sorted(files_before.keys() | files_now.keys()):
+            if name not in files_now:
+                parts.append(f"its split file {name!r} is no longer read")
+            elif name not in files_before:
+                parts.append(f"split file {name!r} is new")
+            elif files_before[name] != files_now[name]:
+                parts.append(f"its split file {name!r} changed")
+    if parts:
+        return ", ".join(parts)
+    # the fingerprint also covers the eventsim version and where a file source's files are
+    if files_before is None and files_now:
+        # recorded before split files counted: they may have changed too
+        return (
+            "same fields, but another eventsim version or recipe folder, or built before "
+            "split file contents were recorded"
+        )
+    return "same fields, but another eventsim version or recipe folder"
 
 
 def _remove_build(out: Path) -> None:
@@ -827,6 +860,7 @@ def _finalise(out: Path, recipe: Recipe, tasks, results, limit) -> dict[str, Any
         "recipe": recipe.to_dict(),
         "recipe_file": str(recipe.path) if recipe.path else None,
         "recipe_fingerprint": recipe.fingerprint,
+        "split_files": recipe.split_file_hashes,
         "limit": limit,
         "versions": _versions(),
         "sensor_size": list(recipe.sensor_size),

@@ -43,6 +43,12 @@ if TYPE_CHECKING:
     from eventsim.simulator.params import DVSParams
 
 _SPLIT_NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+_WILDCARD = re.compile(r"[*?[]")
+
+
+class _Text(str):
+    """A value given as text (``--set``, `load_recipe`'s overrides): parsed to the field's type.
+    A string in the recipe itself where another type is expected is a mistake and refused."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -215,6 +221,10 @@ class Recipe:
     data: dict[str, Any]
     base_dir: Path
     path: Path | None = None
+    #: sha256 of each split file as `with_split_files_hashed` read them (None: read when asked)
+    split_hashes: Mapping[str, str] | None = dataclasses.field(
+        default=None, repr=False, compare=False
+    )
 
     @property
     def name(self) -> str:
@@ -270,17 +280,68 @@ class Recipe:
     def to_dict(self) -> dict[str, Any]:
         return copy.deepcopy(self.data)
 
+    def split_files(self) -> dict[str, Path]:
+        """The files the source reads its samples from (the existing ones; a missing one is
+        reported when the build plans its split), by name relative to the recipe folder."""
+        if self.source_kind == "shapes":
+            return {}
+        files: list[Path] = []
+        for text in self.splits.values():
+            path = self.resolve_path(text)
+            if not path.is_file() and _WILDCARD.search(path.name):
+                # a parquet wildcard name (``test-*.parquet``): the source reads every match
+                files += sorted(p for p in path.parent.glob(path.name) if p.is_file())
+            elif path.is_file():
+                files.append(path)
+        out = {}
+        for path in files:
+            try:
+                name = path.resolve().relative_to(self.base_dir.resolve()).as_posix()
+            except ValueError:
+                name = str(path.resolve())
+            out[name] = path
+        return dict(sorted(out.items()))
+
+    @property
+    def split_file_hashes(self) -> dict[str, str]:
+        """sha256 of each of `split_files` (name -> hex digest); taken once by
+        `with_split_files_hashed`, else read now. Images and videos the files name are not
+        hashed (they may be many GB)."""
+        if self.split_hashes is not None:
+            return dict(self.split_hashes)
+        return {name: _sha256_file(path) for name, path in self.split_files().items()}
+
+    def with_split_files_hashed(self) -> Recipe:
+        """This recipe with its split files hashed now, once: a build's shards and workers then
+        share one fingerprint for the files it planned from."""
+        return dataclasses.replace(self, split_hashes=self.split_file_hashes)
+
     @property
     def fingerprint(self) -> str:
-        """Hash of everything that changes the built data (not where the recipe file sits)."""
+        """Hash of everything that changes the built data (not where the recipe file sits):
+        the recipe, the eventsim version and, for a file source, the recipe folder and the
+        bytes of its split files."""
         from eventsim._version import __version__
 
         # another eventsim version may simulate other events: never mix them in one build
         payload: dict[str, Any] = {"recipe": self.data, "eventsim": __version__}
         if self.source_kind != "shapes":
             payload["base_dir"] = str(self.base_dir.resolve())
+            # an edited split file gives other questions and answers under the same recipe
+            payload["split_files"] = self.split_file_hashes
         text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+    except OSError as exc:
+        raise RecipeError(f"cannot read split file {str(path)!r}: {exc.strerror or exc}") from None
+    return digest.hexdigest()
 
 
 def builtin_recipe_dir() -> Path:
@@ -412,6 +473,8 @@ def _apply_override(raw: dict[str, Any], key: str, value: Any) -> None:
                     f"--set {key}: give the table too, e.g. dataset.seed or splits.test ({where})"
                 )
             parts = [owners[0], key]
+    if isinstance(value, str):
+        value = _Text(value)
     table = parts[0]
     if table not in raw:
         raise RecipeError(f"--set {key}: unknown table {table!r}; valid tables: {', '.join(raw)}")
@@ -463,10 +526,11 @@ def _parse_text(name: str, text: str, spec: Field) -> Any:
     text = text.strip()
     try:
         if spec.kind == "int":
-            as_float = float(text)
-            if not as_float.is_integer():
-                raise ValueError
-            return int(as_float)
+            try:
+                return int(text)
+            except ValueError:
+                # "160.0" is the float TOML would read: refused as in a file, with the same words
+                return float(text)
         if spec.kind == "float":
             return float(text)
         if spec.kind == "bool":
@@ -482,11 +546,17 @@ def _parse_text(name: str, text: str, spec: Field) -> Any:
                 return [float(s) if "." in s or "e" in s.lower() else int(s) for s in items]
             return items
     except ValueError:
-        raise RecipeError(f"{name} = {text!r} is not a valid {_kind_text(spec)}") from None
+        raise RecipeError(f"{name}: expected {_a(_kind_text(spec))}, got {text}") from None
     return text
 
 
+def _int_pair(spec: Field) -> bool:
+    return spec.kind == "pair" and spec.default is not None and isinstance(spec.default[0], int)
+
+
 def _kind_text(spec: Field) -> str:
+    if _int_pair(spec):
+        return "[low, high] pair of integers"
     return {
         "int": "integer",
         "float": "number",
@@ -497,9 +567,57 @@ def _kind_text(spec: Field) -> str:
     }[spec.kind]
 
 
+def _a(text: str) -> str:
+    return ("an " if text[0] in "aeiou" else "a ") + text
+
+
+def _toml(value: Any) -> str:
+    """``value`` as a TOML file writes it (true, "text", [1, 2]), for messages."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(str(value), ensure_ascii=False)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
+def _toml_type(value: Any) -> str:
+    for kind, name in (
+        (bool, "a boolean"),
+        (int, "an integer"),
+        (float, "a float"),
+        (str, "a string"),
+        ((list, tuple), "an array"),
+        (Mapping, "a table"),
+    ):
+        if isinstance(value, kind):
+            return name
+    return "a date or time" if hasattr(value, "isoformat") else _a(type(value).__name__)
+
+
+def _type_error(name: str, value: Any, expected: str, spec: Field) -> RecipeError:
+    hint = ""
+    if isinstance(value, str) and spec.kind in ("int", "float", "bool"):
+        try:
+            _parse_text(name, value, spec)
+            hint = "; write it without quotes"
+        except RecipeError:
+            pass
+    return RecipeError(
+        f"{name}: expected {_a(expected)}, got {_toml(value)} ({_toml_type(value)}){hint}"
+    )
+
+
 def _check_value(name: str, value: Any, spec: Field) -> Any:
-    if isinstance(value, str) and spec.kind != "str":
-        value = _parse_text(name, value, spec)
+    if isinstance(value, _Text):
+        value = _parse_text(name, value, spec) if spec.kind != "str" else str(value)
     ok = {
         "int": isinstance(value, int) and not isinstance(value, bool),
         "float": isinstance(value, (int, float)) and not isinstance(value, bool),
@@ -507,24 +625,22 @@ def _check_value(name: str, value: Any, spec: Field) -> Any:
         "str": isinstance(value, str),
         "pair": isinstance(value, list)
         and len(value) == 2
-        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value),
+        and all(
+            isinstance(v, int if _int_pair(spec) else (int, float)) and not isinstance(v, bool)
+            for v in value
+        ),
         "list": isinstance(value, list) and all(isinstance(v, str) for v in value),
     }[spec.kind]
     if not ok:
-        raise RecipeError(f"{name} = {value!r}; expected a {_kind_text(spec)}")
+        raise _type_error(name, value, _kind_text(spec), spec)
     if spec.kind == "float":
         value = float(value)
         if not math.isfinite(value):
-            raise RecipeError(f"{name} = {value!r}; expected a finite number")
+            raise RecipeError(f"{name} = {_toml(value)}; expected a finite number")
     if spec.kind == "pair":
         if value[0] > value[1]:
-            raise RecipeError(f"{name} = {value!r}; expected [low, high] with low <= high")
-        if spec.default is not None and isinstance(spec.default[0], int):
-            if any(float(v) != int(v) for v in value):
-                raise RecipeError(f"{name} = {value!r}; expected a [low, high] pair of integers")
-            value = [int(v) for v in value]
-        else:
-            value = [float(v) for v in value]
+            raise RecipeError(f"{name} = {_toml(value)}; expected [low, high] with low <= high")
+        value = [int(v) for v in value] if _int_pair(spec) else [float(v) for v in value]
     choices = spec.choices
     if name == "camera.preset":
         choices = _camera_names()
@@ -535,11 +651,11 @@ def _check_value(name: str, value: Any, spec: Field) -> Any:
         for item in items:
             if item not in choices:
                 shown = ", ".join(repr(c) if c == "" else c for c in choices)
-                raise RecipeError(f"{name} = {item!r}; allowed values: {shown}")
+                raise RecipeError(f"{name} = {_toml(item)}; allowed values: {shown}")
     if spec.kind in ("int", "float") and spec.low is not None and spec.high is not None:
         if not spec.low <= value <= spec.high:
             raise RecipeError(
-                f"{name} = {value!r}; expected {spec.low:g} <= value <= {spec.high:g}"
+                f"{name} = {_toml(value)}; expected {spec.low:g} <= value <= {spec.high:g}"
             )
     return value
 
@@ -558,11 +674,28 @@ def _check_splits(splits: dict[str, Any], kind: str) -> dict[str, Any]:
             value = _check_value(field, value, Field("int", 0, "", low=0, high=10**9))
         elif not isinstance(value, str) or not value:
             raise RecipeError(
-                f"{field} = {value!r}; expected the path of a JSONL or parquet file for source "
-                f"kind {kind!r}"
+                f"{field} = {_toml(value)}; expected the path of a JSONL or parquet file for "
+                f"source kind {kind!r}"
             )
-        out[name] = value
+        out[name] = str(value) if isinstance(value, str) else value
     return out
+
+
+def _check_param(name: str, value: Any, current: Any) -> None:
+    """A DVSParams override from the recipe file has the field's TOML type (text from --set is
+    parsed by `DVSParams.with_overrides`; an unknown field is refused there)."""
+    if current is None or isinstance(value, _Text):
+        return
+    kind = {bool: "bool", int: "int", float: "float"}.get(type(current), "str")
+    spec = Field(kind, None, "")
+    ok = {
+        "bool": isinstance(value, bool),
+        "int": isinstance(value, int) and not isinstance(value, bool),
+        "float": isinstance(value, (int, float)) and not isinstance(value, bool),
+        "str": isinstance(value, str),
+    }[kind]
+    if not ok:
+        raise _type_error(name, value, _kind_text(spec), spec)
 
 
 def _check_cross(data: dict[str, Any]) -> None:
@@ -574,8 +707,13 @@ def _check_cross(data: dict[str, Any]) -> None:
     try:
         from eventsim.simulator.params import DVSParams
 
+        preset = DVSParams.from_preset(data["simulator"]["preset"])
         params = data["simulator"]["params"]
-        parsed = DVSParams.from_preset(data["simulator"]["preset"]).with_overrides(params)
+        for key, value in params.items():
+            _check_param(f"simulator.params.{key}", value, getattr(preset, key, None))
+        # text from --set goes as plain str: with_overrides parses it
+        params = {k: str(v) if isinstance(v, _Text) else v for k, v in params.items()}
+        parsed = preset.with_overrides(params)
     except ParameterError as exc:
         raise RecipeError(f"simulator.params: {exc}") from None
     # typed values, so "0.3" from --set and 0.3 from the file are the same recipe
