@@ -226,8 +226,8 @@ def _write_overlay(path: Path, overlay_rgb) -> None:
 def _read_events(path: str, window_ms: float | None, frame_time_us: int | None):
     """Events of the window before the frame, the sensor size, the window used and a note
     saying which window was taken from a long recording when the user did not pick one, or
-    that the default window was cut at the first event. A ``window_ms`` reaching back before
-    the first event is refused: the file holds no events of that time.
+    that the window was cut at the first event (the file cannot say whether its recording began
+    earlier, with no events).
 
     The whole file is checked first (`StreamCheck`, the check of ``eventsim convert``,
     ``render`` and ``plot``): unsorted times would make the window drop events silently."""
@@ -260,18 +260,13 @@ def _read_events(path: str, window_ms: float | None, frame_time_us: int | None):
         else:
             window = (first, last + 1)
         if window[0] < first:
-            # no events were recorded before the first: the run would silently be one over a
-            # shorter window
+            # an event file does not record when its recording began (a simulated one starts
+            # at its first frame, before any event), so this is said, not refused
             held_ms = (window[1] - first) / 1000
-            if window_ms is not None:
-                raise ParameterError(
-                    f"the {window_ms:g} ms event window [{window[0]}, {window[1]}) µs starts "
-                    f"before the first event of {path!r} at {first} µs, so only {held_ms:g} ms "
-                    f"of events precede the frame; pass --window-ms {held_ms:g} or less"
-                )
+            asked = RUN_WINDOW_MS if window_ms is None else window_ms
             note = (
-                f"epvlm run: note: the default {RUN_WINDOW_MS:g} ms event window starts before "
-                f"the first event at {first} µs; it holds {held_ms:g} ms of events"
+                f"epvlm run: note: the {asked:g} ms event window starts before the first event "
+                f"of {path!r} at {first} µs; it holds {held_ms:g} ms of events"
             )
             window = (first, window[1])
         elif frame_time_us is None and last - first >= LONG_RECORDING_US:

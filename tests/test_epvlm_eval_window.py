@@ -129,23 +129,30 @@ def _run_argv(model, root, events, *extra):
             "--question", "what shape is moving", "--choices", "circle,square", *extra]  # fmt: skip
 
 
-def test_run_refuses_a_window_before_the_first_event(built, tmp_path, capsys):
-    root, _, _, _ = built
+def test_run_notes_a_window_that_starts_before_the_first_event(built, tmp_path, capsys):
+    # a file cannot say whether its recording began before its first event (a simulated one
+    # starts at its first frame): the window is taken, cut there, and the cut is said
+    _, _, model_dir, _ = built
     events = _events_file(tmp_path / "short.h5", 10_000, 69_999)  # 60 ms of events
-    missing = root / "no-model"
-    # longer than the recording, ending at its last event
-    assert main(_run_argv(missing, tmp_path, events, "--window-ms", "200")) == 1
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "starts before the first event" in err
-    assert "at 10000 µs, so only 60 ms" in err and "--window-ms 60 or less" in err
-    # ending at a frame early in the recording
-    argv = _run_argv(missing, tmp_path, events, "--frame-time-us", "39999", "--window-ms", "50")
-    assert main(argv) == 1
-    assert "only 30 ms of events precede the frame" in capsys.readouterr().err
-    # inside the recording: on to the model (here missing)
-    argv = _run_argv(missing, tmp_path, events, "--frame-time-us", "69999", "--window-ms", "60")
-    assert main(argv) == 1
-    assert "does not exist" in capsys.readouterr().err
+    argv = _run_argv(model_dir, tmp_path, events, "--window-ms", "200", "--json")
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["event_window_us"] == [10_000, 70_000]
+    assert "200 ms event window starts before the first event" in captured.err
+    assert "holds 60 ms of events" in captured.err
+    argv = _run_argv(
+        model_dir, tmp_path, events, "--frame-time-us", "39999", "--window-ms", "50", "--json"
+    )
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["event_window_us"] == [10_000, 40_000]
+    assert "holds 30 ms of events" in captured.err
+    # inside the recording: no note
+    argv = _run_argv(
+        model_dir, tmp_path, events, "--frame-time-us", "69999", "--window-ms", "60", "--json"
+    )
+    assert main(argv) == 0
+    assert "note" not in capsys.readouterr().err
 
 
 def test_run_cuts_the_default_window_at_the_first_event(built, tmp_path, capsys):
@@ -155,5 +162,5 @@ def test_run_cuts_the_default_window_at_the_first_event(built, tmp_path, capsys)
     assert main(argv) == 0
     captured = capsys.readouterr()
     assert json.loads(captured.out)["event_window_us"] == [20_000, 50_000]
-    assert "default 50 ms event window starts before the first event at 20000 µs" in captured.err
+    assert "50 ms event window starts before the first event" in captured.err
     assert "holds 30 ms of events" in captured.err
