@@ -253,3 +253,27 @@ def test_epvlm_eval_on_a_damaged_dataset_fails_in_one_line(tmp_path, capsys):
     assert rc != 0 and len(err.splitlines()) == 1
     assert "test-00001.h5" in err and "eventsim verify" in err
     assert not (tmp_path / "eval" / "results.json").exists()
+
+
+def test_verify_finds_a_shard_kept_from_another_build(tmp_path):
+    # what a resumed build could leave before split files were part of the fingerprint: a shard
+    # of other labels whose checksum dataset.json recorded
+    out = tmp_path / "ds"
+    build_dataset(recipe(tmp_path), out, progress=False)
+    assert verify_dataset(out).ok
+    shard = out / "shards" / "test-00001.h5"
+    with h5py.File(shard, "r+") as f:
+        f.attrs["fingerprint"] = "0" * 16
+    manifest = json.loads((out / "dataset.json").read_text())
+    from eventsim.datasets.shards import file_digest
+
+    for entry in manifest["shards"]:
+        if entry["file"].endswith(shard.name):
+            entry["sha256"], entry["bytes"] = file_digest(shard)
+    (out / "dataset.json").write_text(json.dumps(manifest))
+    report = verify_dataset(out)
+    assert not report.ok
+    assert [p for p in report.problems if "built from another recipe" in p] == [
+        f"shards/{shard.name}: built from another recipe or split files than dataset.json "
+        "records; rebuild with --force"
+    ]

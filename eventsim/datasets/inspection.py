@@ -158,6 +158,14 @@ def verify_dataset(root: str | Path, *, progress: bool = False) -> VerifyReport:
             )
         problems += _compare_labels(entry["file"], read_shard_records(path), recs)
         with open_shard(path) as f:
+            built_by = f.attrs.get("fingerprint")
+            if m.get("recipe_fingerprint") and built_by != m["recipe_fingerprint"]:
+                # a shard kept from another build of the folder (before split files were part
+                # of the fingerprint, a resumed build could mix them)
+                problems.append(
+                    f"{entry['file']}: built from another recipe or split files than "
+                    "dataset.json records; rebuild with --force"
+                )
             for r in recs:
                 problems += _check_sample(f, r, width, height)
     return VerifyReport(
