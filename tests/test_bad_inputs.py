@@ -925,3 +925,10 @@ def test_an_empty_dat_is_refused_as_unreadable(tmp_path, capsys):
     assert run(capsys, "convert", empty, tmp_path / "e.aedat4")[0] == 0
     with open_events(tmp_path / "e.aedat4") as r:
         assert len(r) == 0 and r.sensor_size == (32, 24)
+
+
+def test_info_on_one_shard_points_at_the_dataset(capsys, built):
+    shard = sorted((built / "shards").glob("*.h5"))[0]
+    rc, _, err = run(capsys, "info", shard)
+    assert rc == 1
+    assert_one_line(err, "is a shard of an eventsim dataset", f"eventsim info {built}")

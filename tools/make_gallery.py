@@ -147,10 +147,21 @@ def patch_grid_example(clip: Path, out: Path) -> None:
 
 PATCH_SNIPPET = """\
 from eventsim.render import count_map, patch_grid_overlay
-scores = cv2.resize(count_map(events, (346, 260)).astype("float32"), (13, 10),
-                    interpolation=cv2.INTER_AREA)          # events per block
-keep = scores >= np.quantile(scores, 0.7)                  # EP-VLM keeps the busiest 30 %
+
+scores = cv2.resize(
+    count_map(events, (346, 260)).astype("float32"), (13, 10), interpolation=cv2.INTER_AREA
+)  # events per block
+keep = scores >= np.quantile(scores, 0.7)  # EP-VLM keeps the busiest 30 %
 img = patch_grid_overlay(frame, np.log1p(scores), keep)"""
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the repository where it lies inside it (the commands the gallery's
+    README shows), else as given."""
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -167,9 +178,9 @@ def main(argv: list[str] | None = None) -> int:
     clip = work_dir / "shapes.h5"
     t = time.perf_counter()
     n = simulate_clip(clip)
-    print(f"simulated {clip.relative_to(ROOT)}: {n:,} events in {time.perf_counter() - t:.1f} s")
+    print(f"simulated {_shown(clip)}: {n:,} events in {time.perf_counter() - t:.1f} s")
 
-    clip_rel, out_rel = str(clip.relative_to(ROOT)), str(out_dir.relative_to(ROOT))
+    clip_rel, out_rel = _shown(clip), _shown(out_dir)
     lines = [
         "# Gallery",
         "",

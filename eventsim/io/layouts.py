@@ -370,6 +370,14 @@ def _open_hdf5_layout(
                 f"detected: {found or 'none'}"
             )
         if found is None:
+            if "index_json" in f and "samples" in f:
+                # a user who opens one shard of a built dataset wants the dataset's tools
+                dataset = path.parent.parent
+                raise UnknownLayoutError(
+                    f"{str(path)!r} is a shard of an eventsim dataset (many samples' events), not "
+                    f"one recording; use 'eventsim info {dataset}' or 'eventsim verify "
+                    f"{dataset}', and EventVQADataset({str(dataset)!r}, split) in Python"
+                )
             tried = "; ".join(HDF5_LAYOUTS.values())
             raise UnknownLayoutError(
                 f"{str(path)!r} is HDF5 but matches no known event layout. Tried: {tried}. "
