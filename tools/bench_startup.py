@@ -96,7 +96,7 @@ def _rows(tmp: Path) -> dict[str, list[str]]:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
