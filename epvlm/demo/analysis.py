@@ -39,6 +39,7 @@ SCENARIO_LABELS = {
 __all__ = [
     "HEADLINE_KEEP",
     "KEEPS",
+    "coverage_scope",
     "coverage_table",
     "findings",
     "headline",
@@ -198,6 +199,13 @@ def target_coverage(
     return {"n_questions": n, "rows": rows}
 
 
+def coverage_scope(n_coverage: int, n_questions: int) -> str:
+    """Which questions `target_coverage` measured: all of them or the first ``n_coverage``."""
+    if n_coverage >= n_questions:
+        return f"all {n_questions} questions"
+    return f"the first {n_coverage} of the {n_questions} questions"
+
+
 def coverage_table(coverage: Mapping[str, Any]) -> str:
     """Markdown: target area kept and questions whose target was mostly dropped, per scenario."""
     by = {(r["selector"], r["keep"], r[SCENARIO_FIELD]): r for r in coverage["rows"]}
@@ -295,12 +303,116 @@ def headline(summary: Mapping[str, Any], keep: float = HEADLINE_KEEP) -> list[st
     return out
 
 
+def _interval(ci: Sequence[float] | None) -> str:
+    """Where a 95 % interval of a difference lies: ``"above"`` or ``"below"`` 0 (beyond noise),
+    ``"within"`` (it includes 0: within noise) or ``"unknown"`` (no finite interval)."""
+    lo, hi = ci if ci else (math.nan, math.nan)
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return "unknown"
+    if lo > 0:
+        return "above"
+    if hi < 0:
+        return "below"
+    return "within"
+
+
+_NOISE = {
+    "above": "interval above 0",
+    "below": "interval below 0",
+    "within": "interval includes 0: within noise",
+    "unknown": "no interval",
+}
+
+
+def _static_sentence(
+    event: Mapping[str, Any],
+    dense: Mapping[str, Any],
+    scenarios: Sequence[str],
+    keep: float,
+) -> str:
+    """What the static-target numbers show: a failure case of the event prior only where it
+    loses to dense beyond noise and is no better than `random` there."""
+    e = _cell(event, SCENARIO_FIELD, "static")
+    d = _cell(dense, SCENARIO_FIELD, "static")
+    lo, hi = e.get("diff_vs_dense_ci95") or (math.nan, math.nan)
+    vs_dense = _interval((lo, hi))
+    numbers = (
+        f"on the {e['n']} questions about a target that did not move, `event` at τ = {keep:g} "
+        f"scores {fmt_pct(e['accuracy'])} vs {fmt_pct(d.get('accuracy'))} dense, a change of "
+        f"{fmt_points(e['accuracy'] - d['accuracy'])} (95 % CI {fmt_points(lo)} to "
+        f"{fmt_points(hi)}; {_NOISE[vs_dense]})"
+    )
+    random = (e.get("paired") or {}).get("random") or {}
+    vs_random = _interval(random.get("diff_ci95")) if random.get("n") else "unknown"
+    random_part = (
+        f"event minus `random` is {fmt_points(random['diff'])} (paired 95 % CI "
+        f"{_ci_points(random)}; {_NOISE[vs_random]})"
+        if vs_random != "unknown"
+        else ""
+    )
+    kept = f"it keeps {fmt_pct(e.get('accuracy_vs_dense'))} of dense there"
+    if vs_dense == "below":
+        others_lose = [
+            _label(s)
+            for s in scenarios
+            if s != "static"
+            and _interval(_cell(event, SCENARIO_FIELD, s).get("diff_vs_dense_ci95")) == "below"
+        ]
+        if vs_random in ("within", "below"):
+            who = (
+                "a failure case of the event prior (so are "
+                + ", ".join(f"{s} questions" for s in others_lose)
+                + ")"
+                if others_lose
+                else "the event prior's failure case"
+            )
+            than_random = (
+                "it does no better than `random` there"
+                if vs_random == "within"
+                else "`random` beats it there"
+            )
+            return f"Static targets are {who}: {numbers}, and {than_random}: {random_part}; {kept}."
+        tail = f"; it still beats `random` there: {random_part}" if vs_random == "above" else ""
+        return f"Static targets cost the event prior accuracy: {numbers}{tail}; {kept}."
+    lead = {
+        "within": "Static targets cost the event prior nothing beyond noise here",
+        "above": "On static targets the event prior scores above dense beyond noise",
+        "unknown": "Static targets: no interval for the event prior's change from dense",
+    }[vs_dense]
+    tail = f"; {random_part}" if random_part else ""
+    return f"{lead}: {numbers}{tail}; {kept}."
+
+
+def _target_verdict(cell: Mapping[str, Any], target: float) -> str:
+    """Whether ``cell``'s share of dense accuracy meets ``target``, read with its interval."""
+    ratio = cell.get("accuracy_vs_dense")
+    goal = f"the {fmt_pct(target, 0)} target"
+    if ratio is None:
+        return f"dense scores 0 % here, so no share of it can be held against {goal}"
+    lo, hi = cell.get("accuracy_vs_dense_ci95") or (math.nan, math.nan)
+    side = _interval((lo - target, hi - target))
+    if side == "above":
+        return f"it meets {goal}, its whole interval above it"
+    if side == "below":
+        return f"it misses {goal}, its whole interval below it"
+    verb = "meets" if ratio >= target else "misses"
+    if side == "within":
+        return (
+            f"it {verb} {goal} on the point estimate only, within noise (the interval includes it)"
+        )
+    return f"it {verb} {goal} on the point estimate (no interval)"
+
+
 def findings(
     summary: Mapping[str, Any], keep: float = HEADLINE_KEEP, target: float = 0.95
 ) -> list[str]:
     """Plain statements read off the numbers, including where a baseline matches or beats the
     event prior and what still targets cost. ``target`` is the share of dense accuracy the demo
-    asks of `event` where things move (issue 11: 95 % at τ = 0.5)."""
+    asks of `event` where things move (issue 11: 95 % at τ = 0.5).
+
+    Every comparison is read with its 95 % interval: a difference whose interval includes 0
+    (or, for the target, an interval that includes the target) is said to be within noise, and
+    no sentence claims more than its numbers show."""
     out: list[str] = []
     rows = summary["rows"]
     dense = find_row(rows, "dense", 1.0)
@@ -328,28 +440,17 @@ def findings(
         if not e.get("n"):
             continue
         if scenario == "static":
-            lo, hi = e.get("diff_vs_dense_ci95") or (math.nan, math.nan)
-            out.append(
-                f"Static targets are the event prior's failure case: on the {e['n']} questions "
-                f"about a target that did not move, `event` at τ = {keep:g} scores "
-                f"{fmt_pct(e['accuracy'])} vs {fmt_pct(d['accuracy'])} dense, a change of "
-                f"{fmt_points(e['accuracy'] - d['accuracy'])} (95 % CI {fmt_points(lo)} to "
-                f"{fmt_points(hi)}); it keeps {fmt_pct(e['accuracy_vs_dense'])} of dense there."
-            )
+            out.append(_static_sentence(event, dense, scenarios, keep))
             continue
-        ratio = e.get("accuracy_vs_dense")
-        verdict = "meets" if ratio is not None and ratio >= target else "misses"
         out.append(
             f"`event` at τ = {keep:g} costs {fmt_pct(event['flops_vs_dense'])} of the dense FLOPs "
-            f"and keeps {fmt_pct(ratio)} of dense accuracy on {_label(scenario)} questions "
-            f"(95 % CI {fmt_ci(e.get('accuracy_vs_dense_ci95'))}; {fmt_pct(e['accuracy'])} vs "
-            f"{fmt_pct(d['accuracy'])}, n = {e['n']}); it {verdict} the {fmt_pct(target, 0)} "
-            "target on the point estimate."
+            f"and keeps {fmt_pct(e.get('accuracy_vs_dense'))} of dense accuracy on "
+            f"{_label(scenario)} questions (95 % CI {fmt_ci(e.get('accuracy_vs_dense_ci95'))}; "
+            f"{fmt_pct(e['accuracy'])} vs {fmt_pct(d['accuracy'])}, n = {e['n']}); "
+            f"{_target_verdict(e, target)}."
         )
-    cov = {
-        (r["selector"], r["keep"], r[SCENARIO_FIELD]): r
-        for r in (summary.get("coverage") or {}).get("rows", [])
-    }
+    coverage = summary.get("coverage") or {}
+    cov = {(r["selector"], r["keep"], r[SCENARIO_FIELD]): r for r in coverage.get("rows", [])}
     parts = []
     for sel in ("event", "random"):
         for scenario in scenarios:
@@ -358,19 +459,17 @@ def findings(
                 parts.append(
                     f"`{sel}` keeps {fmt_pct(r['mean_share_kept'])} of a {scenario} target's area "
                     f"on average and drops most of it in {fmt_pct(r['mostly_dropped'])} of "
-                    "questions"
+                    f"{r['n']} questions"
                 )
     if parts:
-        out.append(f"Why, at τ = {keep:g}: " + "; ".join(parts) + ".")
-    down = find_row(rows, "downsample", keep)
-    if down is not None and down["accuracy"] >= event["accuracy"]:
         out.append(
-            f"`downsample` keeps every object, only at lower resolution (the whole image in "
-            f"{down['kept_tokens']:.0f} instead of {down['total_tokens']:.0f} tokens "
-            f"at τ = {keep:g}), so a still target is never dropped and only what needs fine detail "
-            "is lost; where it matches or beats `event` below, the question did not need that "
-            "detail, and the event prior's advantage is limited to what random dropping loses."
+            f"Why, at τ = {keep:g} (target coverage on "
+            f"{coverage_scope(coverage['n_questions'], summary['n_questions'])}): "
+            + "; ".join(parts)
+            + "."
         )
+    comparisons: list[str] = []
+    down_matches = False
     for name in ("random", "downsample"):
         other = find_row(rows, name, keep)
         if other is None or name not in (event.get("paired") or {}):
@@ -382,20 +481,30 @@ def findings(
                 continue
             entry = (e.get("paired") or {}).get(name) or {}
             gap = e["accuracy"] - o["accuracy"]
-            lo, _ = entry.get("diff_ci95") or (math.nan, math.nan)
+            side = _interval(entry.get("diff_ci95"))
+            noise = {"within": " — within noise", "unknown": " — no interval"}.get(side, "")
             paired = f"paired 95 % CI of event minus {name}: {_ci_points(entry)}"
             if gap <= 0:
-                out.append(
+                down_matches = down_matches or name == "downsample"
+                comparisons.append(
                     f"`{name}` at τ = {keep:g} matches or beats `event` on {_label(scenario)} "
                     f"questions: {fmt_pct(o['accuracy'])} vs {fmt_pct(e['accuracy'])} at "
                     f"{fmt_pct(other['flops_vs_dense'])} vs {fmt_pct(event['flops_vs_dense'])} of "
-                    f"dense FLOPs ({paired})."
+                    f"dense FLOPs ({paired}){noise}."
                 )
             else:
-                noise = " — within noise" if math.isfinite(lo) and lo <= 0 else ""
-                out.append(
+                comparisons.append(
                     f"`event` beats `{name}` at τ = {keep:g} on {_label(scenario)} questions by "
                     f"{fmt_points(gap)}: {fmt_pct(e['accuracy'])} vs {fmt_pct(o['accuracy'])} "
                     f"({paired}){noise}."
                 )
-    return out
+    down = find_row(rows, "downsample", keep)
+    if down is not None and down_matches:
+        out.append(
+            f"`downsample` keeps every object, only at lower resolution (the whole image in "
+            f"{down['kept_tokens']:.0f} instead of {down['total_tokens']:.0f} tokens "
+            f"at τ = {keep:g}), so a still target is never dropped and only what needs finer "
+            "detail than that is lost: where it matches or beats `event` below, that resolution "
+            "was enough for those questions."
+        )
+    return out + comparisons

@@ -11,12 +11,14 @@ from epvlm.demo.analysis import (
     HEADLINE_KEEP,
     KIND_FIELD,
     SCENARIO_FIELD,
+    coverage_scope,
     coverage_table,
     findings,
     headline,
 )
 from epvlm.results import (
     BOOTSTRAP_RESAMPLES,
+    RESULT_FILES,
     SELECTOR_ORDER,
     accuracy_table,
     fmt_ci,
@@ -25,10 +27,19 @@ from epvlm.results import (
 )
 from eventsim.outputs import publish_text
 
-__all__ = ["BY_SCENARIO_PLOT", "BY_TYPE_PLOT", "report_tables", "write_report"]
+__all__ = [
+    "BY_SCENARIO_PLOT",
+    "BY_TYPE_PLOT",
+    "SUMMARY_FILE",
+    "demo_files",
+    "report_tables",
+    "write_report",
+]
 
 BY_SCENARIO_PLOT = "accuracy_vs_flops_by_target.png"
 BY_TYPE_PLOT = "accuracy_vs_flops_by_question_type.png"
+# written by `epvlm.demo.pipeline`
+SUMMARY_FILE = "summary.json"
 
 
 def _counts(counts: Mapping[str, int]) -> str:
@@ -127,7 +138,7 @@ def write_report(
             "### Where the kept blocks fall",
             "",
             "Share of the question's target (a disk of its size at the frame time) inside the "
-            f"kept blocks, on the first {coverage['n_questions']} questions:",
+            f"kept blocks, on {coverage_scope(coverage['n_questions'], summary['n_questions'])}:",
             "",
             coverage_table(coverage),
         ]
@@ -152,15 +163,33 @@ def write_report(
                 + "; ".join(f"{k}: *{v}*" for k, v in p["predictions"].items()),
                 "",
             ]
-    lines += [
-        "## Files",
-        "",
-        "- `results.json`, `samples.jsonl`, `table.md`, `accuracy_vs_flops.png`: written by "
-        "`epvlm.evaluate.evaluate_dataset` (`epvlm eval`); the rows of `results.json` are the "
-        "format of `epvlm.results`",
-        "- `summary.json`: the numbers of this report (the same rows, grouped also by detail vs "
-        "other questions, plus baselines and target coverage)",
-        "",
-    ]
+    lines += ["## Files", "", *demo_files(path, dataset_dir, previews), ""]
     publish_text(path, "\n".join(lines))
     return path
+
+
+def demo_files(report: Path, dataset_dir: Path, previews: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Markdown bullets naming everything the demo writes beside ``report``: the names come
+    from the modules that write them (`epvlm.results.RESULT_FILES`, the plot names above, the
+    previews' own file names) and ``data/`` only where the split was built into the folder."""
+    names = ", ".join(f"`{name}`" for name in RESULT_FILES)
+    lines = [
+        f"- `{report.name}`: this report",
+        f"- {names}: written by `epvlm.evaluate.evaluate_dataset` (`epvlm eval`); the rows of "
+        "`results.json` are the format of `epvlm.results`",
+        f"- `{SUMMARY_FILE}`: the numbers of this report (the same rows, grouped also by detail vs "
+        "other questions, plus baselines and target coverage)",
+        f"- `{BY_SCENARIO_PLOT}`, `{BY_TYPE_PLOT}`: accuracy vs FLOPs per scenario and per "
+        "question type",
+    ]
+    for p in previews:
+        lines.append(
+            f"- `{p['strip']}`, `{p['gif']}`: the preview strip and events GIF of {p['title']}"
+        )
+    data = report.parent / "data"
+    if Path(dataset_dir).resolve() == data.resolve():
+        lines.append(
+            f"- `{data.name}/`: the built test split (`eventsim build` output: `dataset.json`, "
+            "samples and shards), reused by a later run"
+        )
+    return lines
