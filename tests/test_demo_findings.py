@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from epvlm.demo import findings, summarize
+from epvlm.demo import findings, headline, summarize
+from epvlm.demo.analysis import shortcut_baselines
 from epvlm.demo.report import demo_files
 
 MOVING, STATIC = 40, 40
@@ -211,3 +212,21 @@ def test_the_files_section_lists_everything_the_demo_wrote(demo_out):
     present = {p.name + ("/" if p.is_dir() else "") for p in demo_out.iterdir()}
     assert any(name.endswith(".gif") for name in present) and "data/" in present
     assert listed == present
+
+
+def test_headline_flags_a_dense_score_within_noise_of_a_guess():
+    def headline_text(dense_pattern_right: int) -> str:
+        outcomes = _outcomes(_right(STATIC), _right(STATIC))
+        # the pattern questions are the odd ones: 20 per scenario, 40 in all
+        pattern = tuple(i for i in range(MOVING) if i % 2)
+        outcomes[("dense", 1.0)] = {
+            "moving": _right(MOVING, pattern[dense_pattern_right:]),
+            "static": _right(STATIC, pattern),
+        }
+        four_choices = {"choices": ["a", "b", "c", "d"], "answer": "a", "question_type": "x"}
+        baselines = shortcut_baselines([four_choices] * (MOVING + STATIC))
+        return "\n".join(headline(_summary(outcomes, baselines=baselines)))
+
+    assert "within noise of a uniform guess (25.0 %)" in headline_text(12)  # 12 of 40: 30 %
+    assert "no better than a uniform guess" in headline_text(8)  # 20 %
+    assert "uniform guess" not in headline_text(20)  # 50 %: its interval lies above 25 %

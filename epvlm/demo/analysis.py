@@ -293,12 +293,21 @@ def headline(summary: Mapping[str, Any], keep: float = HEADLINE_KEEP) -> list[st
             + "."
         )
     chance = (summary.get("baselines") or {}).get("chance")
-    dense_detail = _cell(dense, KIND_FIELD, "detail").get("accuracy")
+    dense_cell = _cell(dense, KIND_FIELD, "detail")
+    dense_detail = dense_cell.get("accuracy")
+    lo = (dense_cell.get("accuracy_ci95") or [math.nan])[0]
     if chance is not None and dense_detail is not None and dense_detail <= chance:
         out.append(
             f"Dense itself scores {fmt_pct(dense_detail)} on the detail questions, no better than "
             f"a uniform guess ({fmt_pct(chance)}): this model has not learned them, so the "
             "differences above say nothing about the event prior."
+        )
+    elif chance is not None and dense_detail is not None and math.isfinite(lo) and lo <= chance:
+        out.append(
+            f"Dense itself scores {fmt_pct(dense_detail)} ({fmt_ci(dense_cell['accuracy_ci95'])}) "
+            f"on the detail questions, within noise of a uniform guess ({fmt_pct(chance)}): this "
+            "model may not have learned them, so the differences above say little about the "
+            "event prior."
         )
     return out
 
