@@ -75,7 +75,7 @@ def test_static_targets_named_a_failure_case_only_when_the_numbers_show_one():
     fine = findings(_summary(_outcomes(_right(STATIC), _right(STATIC, range(0, 20)))))
     line = _static_line(fine)
     assert "failure case" not in "\n".join(fine)
-    assert line.startswith("Static targets cost the event prior nothing beyond noise here:")
+    assert line.startswith("On static targets the event prior shows no loss beyond noise:")
     assert "100.0 % vs 100.0 % dense, a change of +0.0 points" in line
     assert "interval includes 0: within noise" in line
     assert "event minus `random` is +50.0 points" in line and "interval above 0" in line
@@ -83,7 +83,7 @@ def test_static_targets_named_a_failure_case_only_when_the_numbers_show_one():
     # a small loss is within noise, whatever its sign
     small = findings(_summary(_outcomes(_right(STATIC, (0, 1)), _right(STATIC, (0, 1)))))
     line = _static_line(small)
-    assert "failure case" not in line and "nothing beyond noise" in line
+    assert "failure case" not in line and "no loss beyond noise" in line
     assert "a change of -5.0 points" in line
 
 

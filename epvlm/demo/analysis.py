@@ -384,7 +384,7 @@ def _static_sentence(
         tail = f"; it still beats `random` there: {random_part}" if vs_random == "above" else ""
         return f"Static targets cost the event prior accuracy: {numbers}{tail}; {kept}."
     lead = {
-        "within": "Static targets cost the event prior nothing beyond noise here",
+        "within": "On static targets the event prior shows no loss beyond noise",
         "above": "On static targets the event prior scores above dense beyond noise",
         "unknown": "Static targets: no interval for the event prior's change from dense",
     }[vs_dense]
