@@ -26,6 +26,12 @@ measurement-only binding over the same ``esim.cpp`` code path as ``generateFromF
 it only the command-line comparison runs. With ``--v2e PYTHON SRC`` the in-memory comparison
 also times v2e's ``EventEmulator`` (GPL; its sources in their own venv, never vendored) on the
 same frames, noise-free, against our ``ideal`` preset with v2e's lin-log curve.
+
+Every timed configuration first runs untimed on the clip's first frames (end to end: its first
+second through the same call; in memory: two steps of the timed size through the simulator that
+is then timed, reset afterwards, or through a fresh one of the same settings), so that one-off
+costs (loading each numba kernel from its cache, imports, gain tables, first allocations) stay
+out of the timings and ``--repeats 1`` agrees with best of more.
 """
 
 from __future__ import annotations
@@ -37,7 +43,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -46,6 +51,24 @@ import numpy as np
 
 SIZES = {"346x260": 300, "640x480": 150, "1280x720": 90}  # frames per clip (30 fps)
 PRESETS = ("ideal", "v2e-default")
+
+
+def _warm_up(sim: Any, gray: np.ndarray, ts: np.ndarray, batch: int) -> None:
+    """Untimed, the clip's first two steps of ``batch`` frames through ``sim``, then reset: the
+    kernels its settings use are loaded and its tables made, as after any earlier repeat. Two
+    steps of the timed size, not a few frames: the first run's buffers of that size otherwise
+    cost a first timed run of 346x260 `ideal` 10-30 % (fresh pages; later runs reuse them)."""
+    for i in range(0, min(len(gray), 2 * batch), batch):
+        sim.step(gray[i : i + batch], ts[i : i + batch])
+    sim.reset()
+
+
+def _load_kernels() -> None:
+    """Load the numba kernels now, as a long run has them: with torch imported first the
+    simulator would otherwise run on the torch path until it had spent a second there, and load
+    them inside some variant's timing."""
+    with contextlib.suppress(ImportError):
+        import eventsim.simulator._kernels  # noqa: F401
 
 
 def _proc_status_mb(field: str) -> float:
@@ -101,6 +124,7 @@ def bench_kernel(frames: np.ndarray, ts: np.ndarray, preset: str, repeats: int) 
     h, w = gray.shape[1:]
     sim = EventSimulator(DVSParams.from_preset(preset), (w, h))
     batch = max(1, 4_000_000 // (w * h))
+    _warm_up(sim, gray, ts, batch)
     best = None
     for _ in range(repeats):
         sim.reset()
@@ -116,6 +140,9 @@ def bench_kernel(frames: np.ndarray, ts: np.ndarray, preset: str, repeats: int) 
     return best
 
 
+BREAKDOWN_BATCH = 16  # frames a step
+
+
 def breakdown(repeats: int) -> None:
     """Kernel-only CPU time per frame at 346x260 as v2e-default's parts are switched off."""
     import cv2
@@ -124,6 +151,7 @@ def breakdown(repeats: int) -> None:
     from eventsim.simulator import DVSParams, EventSimulator
     from eventsim.simulator.synthetic import moving_shapes_clip
 
+    _load_kernels()
     torch.set_num_threads(1)
     frames, ts = moving_shapes_clip(346, 260, duration_s=4.0, fps=30, seed=0)
     gray = np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames])
@@ -141,6 +169,8 @@ def breakdown(repeats: int) -> None:
         "v2e-default without photoreceptor low-pass": full.replace(cutoff_hz=0.0),
     }
     sims = {name: EventSimulator(params, (346, 260)) for name, params in variants.items()}
+    for sim in sims.values():
+        _warm_up(sim, gray, ts, BREAKDOWN_BATCH)
     best: dict[str, float] = {}
     events: dict[str, int] = {}
     # round-robin over the variants so load changes on a shared machine hit all of them alike
@@ -149,11 +179,13 @@ def breakdown(repeats: int) -> None:
             sim.reset()
             n = 0
             cpu0 = time.process_time()
-            for i in range(0, len(gray), 16):
-                n += sim.step(gray[i : i + 16], ts[i : i + 16]).size
+            for i in range(0, len(gray), BREAKDOWN_BATCH):
+                n += sim.step(gray[i : i + BREAKDOWN_BATCH], ts[i : i + BREAKDOWN_BATCH]).size
             cpu = time.process_time() - cpu0
             best[name] = min(best.get(name, cpu), cpu)
             events[name] = n
+    print(f"# breakdown: untimed warm-up of each variant, best of {repeats}")
+    print()
     print("| variant (346x260, frames in memory, 1 thread) | CPU ms/frame | ev/frame |")
     print("|---|---|---|")
     for name in variants:
@@ -271,10 +303,9 @@ def peers(
     import cv2
     import torch
 
-    # the numba kernel once loaded (as in any long run); its load time is start-up, counted in
-    # the command-line rows below
-    with contextlib.suppress(ImportError):
-        import eventsim.simulator._kernels  # noqa: F401
+    # the numba kernels once loaded (as in any long run); their load time is start-up, counted
+    # in the command-line rows below
+    _load_kernels()
     from eventsim.simulator.synthetic import moving_shapes_clip
 
     torch.set_num_threads(1)
@@ -282,7 +313,8 @@ def peers(
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     print(
         f"# peers: {os.cpu_count()} CPUs visible, load average {load} at start, 1 thread each, "
-        f"interleaved, best of {repeats}; esim_py: {python or 'not importable (skipped)'}"
+        f"interleaved, untimed warm-up of each of ours, best of {repeats}; "
+        f"esim_py: {python or 'not importable (skipped)'}"
     )
     ram: dict[tuple[str, str], float] = {}
     cli: dict[tuple[str, str], float] = {}
@@ -300,7 +332,15 @@ def peers(
             (d / "timestamps.txt").write_text("".join(f"{t / 1e6:.6f}\n" for t in ts))
             np.save(d / "gray.npy", gray)
             np.save(d / "ts.npy", ts)
-            _ours_ram(gray[:3], ts[:3], "ideal")  # first-call costs out of the timings
+            # every timed variant's first-call costs out of the timings (each timed run makes a
+            # fresh simulator, so a fresh one here too), on two steps of the timed size (see
+            # `_warm_up`)
+            n_warm = 2 * max(1, 4_000_000 // (w * h))
+            warm = (gray[:n_warm], ts[:n_warm])
+            for preset in ("ideal", "clean", "noisy"):
+                _ours_ram(*warm, preset)
+            if v2e:
+                _ours_ram(*warm, "ideal", log_curve="linlog")
             ours_cmd = [sys.executable, "-m", "eventsim", "simulate", str(d), "-o",
                         str(d / "ours.h5"), "--force", "-q", "--threads", "1"]  # fmt: skip
             r: dict | None  # our runs, then esim_py's
@@ -384,8 +424,7 @@ def noise_cost(sizes: list[str], repeats: int) -> None:
     from eventsim.simulator.synthetic import moving_shapes_clip
 
     # the kernels as a long run has them; their load time is start-up, not per-frame cost
-    with contextlib.suppress(ImportError):
-        import eventsim.simulator._kernels  # noqa: F401
+    _load_kernels()
     torch.set_num_threads(1)
     noisy = DVSParams.from_preset("noisy")
     variants = {
@@ -398,7 +437,10 @@ def noise_cost(sizes: list[str], repeats: int) -> None:
     }
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     stamp = time.strftime("%H:%M", time.gmtime())
-    print(f"# noise cost: {stamp} UTC, load average {load} at start, 1 thread, best of {repeats}")
+    print(
+        f"# noise cost: {stamp} UTC, load average {load} at start, 1 thread, untimed warm-up of "
+        f"each variant, best of {repeats}"
+    )
     print()
     print("| size | frames | variant | ev/frame | wall ms/frame | CPU ms/frame |")
     print("|---|---|---|---|---|---|")
@@ -410,6 +452,8 @@ def noise_cost(sizes: list[str], repeats: int) -> None:
         gray = np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames])
         batch = max(1, 4_000_000 // (w * h))
         sims = {name: EventSimulator(params, (w, h)) for name, params in variants.items()}
+        for sim in sims.values():
+            _warm_up(sim, gray, ts, batch)
         best: dict[str, tuple[float, float]] = {}
         events: dict[str, int] = {}
         for _ in range(repeats):
@@ -456,28 +500,41 @@ class _SyntheticStream:
         return {"kind": "synthetic-stream", "minutes": self.minutes}
 
 
+RSS_POINTS = {"rss_at_10pct_mb": 0.1, "rss_at_50pct_mb": 0.5}
+
+
 def rss_child(minutes: float, out: str, preset: str) -> None:
-    """Run in a subprocess: simulate a long stream, sample RSS, print JSON."""
-    from eventsim.simulator import DVSParams, simulate
+    """Run in a subprocess: simulate a long stream, print JSON with its RSS by stream progress.
 
-    samples: list[tuple[float, float]] = []
-    stop = threading.Event()
+    The 10 % and 50 % points are read right after the simulator's step that brings the frames
+    it has simulated to that share of the stream, the end point once ``simulate`` has returned:
+    by progress, whatever the run's length, and never before the first step (imports and
+    set-up). Not by the frames the source has handed out: the pipeline reads a few batches
+    ahead, so a short stream is half handed out before its first step."""
+    from eventsim.simulator import DVSParams, pipeline, simulate
+
+    stream = _SyntheticStream(346, 260, minutes)
+    at: dict[str, float] = {}
+
+    # measurement only: `simulate` makes its simulator from this module's name
+    class _Progress(pipeline.EventSimulator):
+        done = 0
+
+        def step(self, frames: np.ndarray, timestamps_us: np.ndarray) -> np.ndarray:
+            ev = super().step(frames, timestamps_us)
+            _Progress.done += len(frames)
+            for key, share in RSS_POINTS.items():
+                if key not in at and _Progress.done >= share * stream.n_frames:
+                    at[key] = _rss_mb()
+            return ev
+
+    pipeline.EventSimulator = _Progress  # type: ignore[misc]
     t0 = time.perf_counter()
-
-    def sample() -> None:
-        while not stop.is_set():
-            samples.append((time.perf_counter() - t0, _rss_mb()))
-            stop.wait(1.0)
-
-    th = threading.Thread(target=sample, daemon=True)
-    th.start()
-    result = simulate(
-        _SyntheticStream(346, 260, minutes), DVSParams.from_preset(preset), out=out, force=True
-    )
-    stop.set()
-    th.join()
-    rss = [r for _, r in samples]
-    n = len(rss)
+    result = simulate(stream, DVSParams.from_preset(preset), out=out, force=True)
+    wall = time.perf_counter() - t0
+    at["rss_at_end_mb"] = _rss_mb()
+    if _Progress.done == 0:
+        raise SystemExit("simulate() no longer makes its simulator as pipeline.EventSimulator")
     print(
         json.dumps(
             {
@@ -485,13 +542,12 @@ def rss_child(minutes: float, out: str, preset: str) -> None:
                 "preset": preset,
                 "n_frames": result.n_frames,
                 "n_events": result.n_events,
-                "wall_s": time.perf_counter() - t0,
+                "wall_s": wall,
                 # VmHWM, not ru_maxrss: Linux keeps ru_maxrss across exec, so a child would report
                 # the parent's peak
                 "peak_rss_mb": _proc_status_mb("VmHWM"),
-                "rss_at_10pct_mb": rss[n // 10] if n else None,
-                "rss_at_50pct_mb": rss[n // 2] if n else None,
-                "rss_at_end_mb": rss[-1] if n else None,
+                **{key: at[key] for key in RSS_POINTS},
+                "rss_at_end_mb": at["rss_at_end_mb"],
                 "file_mb": os.path.getsize(out) / 2**20,
             }
         )
@@ -501,7 +557,7 @@ def rss_child(minutes: float, out: str, preset: str) -> None:
 def main() -> None:
     from eventsim.options import UPSAMPLE_MODES
 
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", nargs="*", default=list(SIZES), choices=list(SIZES))
     ap.add_argument("--presets", nargs="*", default=list(PRESETS))
     ap.add_argument("--repeats", type=int, default=2, help="best of N runs")
@@ -557,13 +613,13 @@ def main() -> None:
         noise_cost(args.sizes, args.repeats)
         return
 
-    from eventsim.simulator import simulate_frames
     from eventsim.simulator.synthetic import moving_shapes_clip, write_video
 
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     print(
         f"# bench_simulator: {os.cpu_count()} CPUs visible, load average {load} at start, "
-        f"threads={args.threads}, best of {args.repeats}; clip = moving-shapes, 30 fps MP4"
+        f"threads={args.threads}, best of {args.repeats} after an untimed warm-up of each "
+        "preset; clip = moving-shapes, 30 fps MP4"
     )
     print()
     print(
@@ -573,9 +629,6 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        # warm-up: imports (torch) and first-call costs stay out of the timings
-        warm, warm_ts = moving_shapes_clip(64, 48, duration_s=0.2, fps=30)
-        simulate_frames(warm, warm_ts)
         results = {}
         inserted: dict[tuple[str, str], float] = {}
         for size in args.sizes:
@@ -583,6 +636,15 @@ def main() -> None:
             n = SIZES[size]
             frames, ts = moving_shapes_clip(width, height, duration_s=n / 30, fps=30, seed=0)
             video = write_video(tmp / f"clip_{size}.mp4", frames, fps=30)
+            # warm-up, untimed: each preset's imports, kernels and first-call costs stay out of
+            # the timings, through the same call as the timed runs (decode, upsampling, HDF5
+            # writer), on the clip's first second at this size: several of the pipeline's
+            # batches, so that buffers of their size have been made once (see `_warm_up`)
+            warm_video = write_video(tmp / f"warm_{size}.mp4", frames[:30], fps=30)
+            for preset in args.presets:
+                bench_end_to_end(
+                    warm_video, preset, 1, args.threads, tmp / "warm.h5", args.upsample
+                )
             for preset in args.presets:
                 e2e = bench_end_to_end(
                     video, preset, args.repeats, args.threads, tmp / "o.h5", args.upsample
