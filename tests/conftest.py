@@ -1,3 +1,6 @@
+from collections.abc import Callable
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -15,3 +18,45 @@ def small_events() -> np.ndarray:
     ev["t"] = np.sort(rng.integers(0, 250_000, n))
     ev["p"] = rng.integers(0, 2, n)
     return ev
+
+
+_SHAPES_RECIPE = """
+[dataset]
+name = "{name}"
+seed = 5
+
+[source]
+kind = "shapes"
+mode = "vqa"
+n_objects = [2, 3]
+object_size_px = [10, 16]
+motion_px = [4, 8]
+
+[camera]
+width = 64
+height = 64
+
+[simulator]
+preset = "clean"
+
+[events]
+window_ms = 20
+
+[splits]
+train = {train}
+test = {test}
+
+[build]
+shard_size = 2
+"""
+
+
+@pytest.fixture(scope="session")
+def shapes_recipe() -> Callable[..., Path]:
+    """Writes a small 64x64 shapes recipe (shards of 2 samples) to a path and returns it."""
+
+    def write(path: Path, *, name: str = "small", train: int = 0, test: int = 4) -> Path:
+        path.write_text(_SHAPES_RECIPE.format(name=name, train=train, test=test))
+        return path
+
+    return write

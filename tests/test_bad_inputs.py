@@ -27,36 +27,6 @@ from eventsim.events import EVENT_DTYPE
 from eventsim.io import open_events
 from eventsim.io.formats import write_events
 
-RECIPE = """
-[dataset]
-name = "bad-inputs"
-seed = 5
-
-[source]
-kind = "shapes"
-mode = "vqa"
-n_objects = [2, 3]
-object_size_px = [10, 16]
-motion_px = [4, 8]
-
-[camera]
-width = 64
-height = 64
-
-[simulator]
-preset = "clean"
-
-[events]
-window_ms = 20
-
-[splits]
-train = 0
-test = {test}
-
-[build]
-shard_size = 2
-"""
-
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
     rc = eventsim_main([str(a) for a in argv])
@@ -159,7 +129,7 @@ def test_disk_full_is_one_line_and_leaves_nothing(tmp_path, capsys, make_argv):
 
 
 @needs_mount
-def test_disk_full_during_simulate_and_build(tmp_path, capsys):
+def test_disk_full_during_simulate_and_build(tmp_path, capsys, shapes_recipe):
     with tmpfs(tmp_path, "48k") as disk:
         rc, _, err = run(
             capsys, "simulate", "--synthetic", "moving-shapes", "-q", "-o", disk / "s.h5"
@@ -167,8 +137,7 @@ def test_disk_full_during_simulate_and_build(tmp_path, capsys):
         assert rc == 1
         assert_one_line(err, "no space left")
         assert listing(disk) == []
-    recipe = tmp_path / "r.toml"
-    recipe.write_text(RECIPE.format(test=4))
+    recipe = shapes_recipe(tmp_path / "r.toml", test=4)
     with tmpfs(tmp_path, "16k") as disk:
         rc, _, err = run(capsys, "build", recipe, "-o", disk / "ds", "--no-progress")
         assert rc == 1
@@ -360,10 +329,9 @@ def test_simulate_reads_esim_layout_and_a_timestamps_file(tmp_path, capsys):
 
 # -- datasets: labels, unfinished builds, limits ----------------------------------------------------
 @pytest.fixture(scope="module")
-def built(tmp_path_factory) -> Path:
+def built(tmp_path_factory, shapes_recipe) -> Path:
     root = tmp_path_factory.mktemp("built")
-    recipe = root / "r.toml"
-    recipe.write_text(RECIPE.format(test=4))
+    recipe = shapes_recipe(root / "r.toml", test=4)
     assert eventsim_main(["build", str(recipe), "-o", str(root / "ds"), "--no-progress"]) == 0
     return root / "ds"
 
@@ -498,10 +466,9 @@ def test_ctrl_c_during_simulate(tmp_path, attempt):
 
 
 @pytest.mark.slow
-def test_ctrl_c_during_a_parallel_build(tmp_path):
-    recipe = tmp_path / "r.toml"
+def test_ctrl_c_during_a_parallel_build(tmp_path, shapes_recipe):
     # big enough that a quiet machine is still building when the Ctrl-C lands
-    recipe.write_text(RECIPE.format(test=3000))
+    recipe = shapes_recipe(tmp_path / "r.toml", test=3000)
     out = tmp_path / "ds"
     argv = ["build", str(recipe), "-o", str(out), "--workers", "2", "--exact-workers"]
     rc, err = _interrupt([*argv, "--no-progress"], tmp_path, 2.0)
@@ -513,12 +480,11 @@ def test_ctrl_c_during_a_parallel_build(tmp_path):
 
 
 def test_a_ctrl_c_after_the_build_wrote_its_manifest_keeps_the_dataset(
-    tmp_path, capsys, monkeypatch
+    tmp_path, capsys, monkeypatch, shapes_recipe
 ):
     """The manifest is written last: a Ctrl-C while the summary prints (or the preview is
     drawn) finds a complete dataset, which stays, and the build exits 0 saying so."""
-    recipe = tmp_path / "r.toml"
-    recipe.write_text(RECIPE.format(test=4))
+    recipe = shapes_recipe(tmp_path / "r.toml", test=4)
     out = tmp_path / "ds"
     monkeypatch.setattr(sys, "stdout", _CutStdout())
     rc = eventsim_main(["build", str(recipe), "-o", str(out), "--no-progress"])

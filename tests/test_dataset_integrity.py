@@ -20,41 +20,15 @@ from eventsim.datasets import (
 )
 from eventsim.errors import DatasetError, OutputExistsError
 
-RECIPE = """
-[dataset]
-name = "integrity"
-seed = 5
 
-[source]
-kind = "shapes"
-mode = "vqa"
-n_objects = [2, 3]
-object_size_px = [10, 16]
-motion_px = [4, 8]
+@pytest.fixture
+def recipe(tmp_path, shapes_recipe):
+    """Writes the test's recipe (train / test samples, shards of 2) and returns its path."""
 
-[camera]
-width = 64
-height = 64
+    def write(train: int = 3, test: int = 6) -> Path:
+        return shapes_recipe(tmp_path / "integrity.toml", name="integrity", train=train, test=test)
 
-[simulator]
-preset = "clean"
-
-[events]
-window_ms = 20
-
-[splits]
-train = {train}
-test = {test}
-
-[build]
-shard_size = 2
-"""
-
-
-def recipe(tmp_path: Path, train: int = 3, test: int = 6) -> Path:
-    path = tmp_path / "integrity.toml"
-    path.write_text(RECIPE.format(train=train, test=test))
-    return path
+    return write
 
 
 def shard_bytes(root: Path) -> dict[str, bytes]:
@@ -76,8 +50,8 @@ def damage_frame(shard: Path, position: int = 0) -> None:
 # ----------------------------------------------------------------------------- rebuilding
 
 
-def test_a_finished_dataset_is_not_replaced_by_a_build_with_another_limit(tmp_path):
-    path, out = recipe(tmp_path), tmp_path / "ds"
+def test_a_finished_dataset_is_not_replaced_by_a_build_with_another_limit(tmp_path, recipe):
+    path, out = recipe(), tmp_path / "ds"
     build_dataset(path, out, limit=3, progress=False)
     before = shard_bytes(out)
     manifest = (out / "dataset.json").read_text()
@@ -95,8 +69,10 @@ def test_a_finished_dataset_is_not_replaced_by_a_build_with_another_limit(tmp_pa
     assert s.samples == {"train": 2, "test": 2} and verify_dataset(out).ok
 
 
-def test_the_cli_refuses_another_limit_in_one_line_naming_folder_and_force(tmp_path, capsys):
-    path, out = recipe(tmp_path, train=2, test=2), tmp_path / "ds"
+def test_the_cli_refuses_another_limit_in_one_line_naming_folder_and_force(
+    tmp_path, capsys, recipe
+):
+    path, out = recipe(train=2, test=2), tmp_path / "ds"
     argv = [str(path), "-o", str(out), "--no-progress", "--no-preview", "--workers", "1"]
     assert build_main([*argv, "--limit", "2"]) == 0
     capsys.readouterr()
@@ -109,15 +85,15 @@ def test_the_cli_refuses_another_limit_in_one_line_naming_folder_and_force(tmp_p
     assert EventVQADataset(out, "test").manifest["limit"] == 1
 
 
-def test_another_recipe_is_refused_naming_the_field_that_differs(tmp_path):
-    path, out = recipe(tmp_path, train=1, test=1), tmp_path / "ds"
+def test_another_recipe_is_refused_naming_the_field_that_differs(tmp_path, recipe):
+    path, out = recipe(train=1, test=1), tmp_path / "ds"
     build_dataset(path, out, progress=False)
     with pytest.raises(OutputExistsError, match=r"dataset\.seed is 5 there, 9 here"):
         build_dataset(path, out, overrides={"seed": 9}, progress=False)
 
 
-def test_rerunning_the_same_finished_build_reuses_all_its_shards(tmp_path):
-    path, out = recipe(tmp_path), tmp_path / "ds"
+def test_rerunning_the_same_finished_build_reuses_all_its_shards(tmp_path, recipe):
+    path, out = recipe(), tmp_path / "ds"
     first = build_dataset(path, out, limit=3, progress=False)
     before = shard_bytes(out)
     again = build_dataset(path, out, limit=3, progress=False)
@@ -136,8 +112,10 @@ def _interrupt_before_the_manifest(monkeypatch) -> None:
     monkeypatch.setattr(engine, "_finalise", stop)
 
 
-def test_an_unfinished_build_resumes_with_another_limit_reusing_its_shards(tmp_path, monkeypatch):
-    path, out = recipe(tmp_path), tmp_path / "ds"
+def test_an_unfinished_build_resumes_with_another_limit_reusing_its_shards(
+    tmp_path, monkeypatch, recipe
+):
+    path, out = recipe(), tmp_path / "ds"
     with monkeypatch.context() as m:
         _interrupt_before_the_manifest(m)
         with pytest.raises(KeyboardInterrupt):
@@ -154,8 +132,8 @@ def test_an_unfinished_build_resumes_with_another_limit_reusing_its_shards(tmp_p
     assert verify_dataset(out).ok
 
 
-def test_a_damaged_shard_of_a_finished_build_is_rebuilt_not_reused(tmp_path):
-    path, out = recipe(tmp_path, train=0, test=4), tmp_path / "ds"
+def test_a_damaged_shard_of_a_finished_build_is_rebuilt_not_reused(tmp_path, recipe):
+    path, out = recipe(train=0, test=4), tmp_path / "ds"
     build_dataset(path, out, progress=False)
     good = shard_bytes(out)
     damage_frame(out / "shards" / "test-00001.h5")
@@ -169,11 +147,11 @@ def test_a_damaged_shard_of_a_finished_build_is_rebuilt_not_reused(tmp_path):
 
 
 @pytest.fixture
-def built(tmp_path, monkeypatch):
+def built(tmp_path, monkeypatch, recipe):
     """A dataset of 4 test samples in 2 shards, and a fresh per-process digest cache."""
     monkeypatch.setattr(loader, "_DIGESTS", {})
     out = tmp_path / "ds"
-    build_dataset(recipe(tmp_path, train=0, test=4), out, progress=False)
+    build_dataset(recipe(train=0, test=4), out, progress=False)
     return out
 
 
@@ -255,11 +233,11 @@ def test_epvlm_eval_on_a_damaged_dataset_fails_in_one_line(tmp_path, capsys):
     assert not (tmp_path / "eval" / "results.json").exists()
 
 
-def test_verify_finds_a_shard_kept_from_another_build(tmp_path):
+def test_verify_finds_a_shard_kept_from_another_build(tmp_path, recipe):
     # what a resumed build could leave before split files were part of the fingerprint: a shard
     # of other labels whose checksum dataset.json recorded
     out = tmp_path / "ds"
-    build_dataset(recipe(tmp_path), out, progress=False)
+    build_dataset(recipe(), out, progress=False)
     assert verify_dataset(out).ok
     shard = out / "shards" / "test-00001.h5"
     with h5py.File(shard, "r+") as f:
