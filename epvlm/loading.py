@@ -162,14 +162,21 @@ def _check_loading_info(model_dir: Path, cls: type, info: dict[str, Any]) -> Non
     if not (missing or unexpected or mismatched or errors):
         return
     problems = []
+    # every name as the checkpoint's files spell it, which is what the user can look up
+    stored = checkpoint_keys(model_dir)
     if missing:
-        names = _stored_names(missing, checkpoint_keys(model_dir))
-        problems.append(f"{len(missing)} missing tensor(s): {_first(names)}")
+        problems.append(
+            f"{len(missing)} missing tensor(s): {_first(_stored_names(missing, stored))}"
+        )
     if unexpected:
-        problems.append(f"{len(unexpected)} unexpected tensor(s): {_first(unexpected)}")
+        names = _stored_names(unexpected, stored)
+        problems.append(f"{len(unexpected)} unexpected tensor(s): {_first(names)}")
     if mismatched:
         shown = [
-            f"{m[0]} {tuple(m[1])} vs {tuple(m[2])}" if len(m) == 3 else str(m) for m in mismatched
+            f"{_stored_names([m[0]], stored)[0]} {tuple(m[1])} vs {tuple(m[2])}"
+            if len(m) == 3
+            else str(m)
+            for m in mismatched
         ]
         problems.append(f"{len(mismatched)} tensor(s) of the wrong shape: {_first(shown)}")
     if errors:
@@ -186,6 +193,8 @@ def _drop_load_report(record: logging.LogRecord) -> bool:
 def load_pretrained_model(model_dir: str | Path, *, device: Any = "cpu", dtype: Any = "float32"):
     """Load the checkpoint in ``model_dir`` into the EP-VLM class its ``model_type`` names, in
     eval mode on ``device`` with floating weights in ``dtype`` (a torch dtype or its name).
+    ``"auto"`` for either means what the command line's ``--device auto`` / ``--dtype auto``
+    mean (`epvlm.evaluate.resolve_device`, `epvlm.evaluate.resolve_dtype`).
 
     Every tensor equals what the stock transformers class loads from the same directory; a
     missing, unexpected or wrongly shaped tensor raises `CheckpointError` naming the first
@@ -196,6 +205,11 @@ def load_pretrained_model(model_dir: str | Path, *, device: Any = "cpu", dtype: 
 
     model_dir = Path(model_dir)
     cls = model_class_for(read_model_type(model_dir))
+    if device == "auto" or dtype == "auto":
+        from epvlm.evaluate import resolve_device, resolve_dtype
+
+        device = resolve_device(device) if device == "auto" else device
+        dtype = resolve_dtype("auto", device) if dtype == "auto" else dtype
     if isinstance(dtype, str):
         torch_dtype = getattr(torch, dtype, None)
         if not isinstance(torch_dtype, torch.dtype):

@@ -198,8 +198,18 @@ def test_missing_unexpected_and_misshaped_tensors_raise(tmp_path, proc, model_ty
         load_pretrained_model(path)
     msg = str(exc.value)
     assert "\n" not in msg
-    assert "unexpected tensor(s): model.visual.extra.weight" in msg
-    assert "wrong shape: model.language_model.layers.1.mlp.up_proj.weight (3, 3)" in msg
+    # named as the checkpoint's files spell them (here the legacy names), as missing ones are
+    assert "unexpected tensor(s): visual.extra.weight" in msg
+    assert "wrong shape: model.layers.1.mlp.up_proj.weight (3, 3)" in msg
+
+
+def test_auto_device_and_dtype_mean_what_the_command_line_means(tmp_path, proc):
+    path = _stock_checkpoint(tmp_path / "ckpt", proc, "qwen2_vl", True, "legacy")
+    model = load_pretrained_model(path, device="auto", dtype="auto")
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert next(model.parameters()).device.type == expected
+    if expected == "cpu":
+        assert next(model.parameters()).dtype == torch.float32
 
 
 def test_untied_checkpoint_without_lm_head_raises(tmp_path, proc):
