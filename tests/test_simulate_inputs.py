@@ -201,3 +201,25 @@ def test_counts_of_tiny_videos_are_checked(tmp_path, clip):
     assert VideoSource(two).n_frames == 2
     assert VideoSource(write_video(tmp_path / "many.mp4", clip[0][:5], fps=FPS)).n_frames == 5
     assert np.array_equal([t for _, t in VideoSource(two)], [0, round(1e6 / FPS)])
+
+
+# --- saved frames from a folder of grey and colour images ----------------------------------
+@pytest.mark.parametrize("first", ["rgb", "grey"])
+def test_a_folder_mixing_grey_and_colour_saves_its_frames(tmp_path, clip, capsys, first):
+    frames = clip[0][:6]
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    for i, frame in enumerate(frames):
+        grey = (i % 2 == 1) == (first == "rgb")
+        img = (
+            cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+            if grey
+            else cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
+        )
+        assert cv2.imwrite(str(folder / f"{i:03d}.png"), img)
+    rc, err, out = _run(tmp_path, capsys, folder, "--fps", FPS, "--save-frames", "-q")
+    assert rc == 0, err
+    with EventReader(out) as r:
+        assert r.num_frames == 6
+        shapes = {r.read_frame(i).shape for i in range(6)}
+    assert shapes == {(24, 32, 3)} if first == "rgb" else {(24, 32)}

@@ -274,6 +274,7 @@ def _batches(
     times: list[int] = []
     originals: list[tuple[np.ndarray, int]] = []
     prev: tuple[np.ndarray, int] | None = None
+    saved_ndim: int | None = None
     n_in = 0
     n_batch = 0
     for frame, t in frames:
@@ -297,7 +298,18 @@ def _batches(
             lumas.append(luma)
         times.append(t)
         if keep_originals:
-            originals.append((_as_u8_frame(frame), t))
+            saved = _as_u8_frame(frame)
+            if saved_ndim is None:
+                saved_ndim = saved.ndim
+            elif saved.ndim != saved_ndim:
+                # a folder may mix grey and colour images: every frame is stored as the first
+                # one is (grey repeated into RGB, or colour as the luma the simulator saw)
+                saved = (
+                    np.repeat(saved[..., None], 3, axis=2)
+                    if saved_ndim == 3
+                    else _as_u8_frame(luma)
+                )
+            originals.append((saved, t))
         prev = (luma, t)
         n_in += 1
         n_batch += 1
