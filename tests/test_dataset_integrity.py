@@ -215,8 +215,6 @@ def test_epvlm_eval_on_a_damaged_dataset_fails_in_one_line(tmp_path, capsys):
     from epvlm.cli import main as epvlm_main
 
     model = Path(__file__).resolve().parents[1] / "epvlm" / "assets" / "shapes-demo-tiny"
-    if not model.is_dir():
-        pytest.skip("the shipped tiny model is not in this checkout")
     out = tmp_path / "ds"
     sets = ["splits.train=0", "splits.val=0", "splits.test=2", "build.shard_size=1"]
     argv = ["shapes-vqa", "-o", str(out), "--no-progress", "--no-preview", "--workers", "1"]
