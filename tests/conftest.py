@@ -60,3 +60,45 @@ def shapes_recipe() -> Callable[..., Path]:
         return path
 
     return write
+
+
+@pytest.fixture(scope="session")
+def eval_setup() -> Callable[..., tuple]:
+    """Builds what the epvlm end-to-end tests run on (see `_build_eval_setup`)."""
+    return _build_eval_setup
+
+
+def _build_eval_setup(root: Path, n_samples: int, *settings: str) -> tuple:
+    """A 112x112 `shapes-vqa` test split of ``n_samples`` in ``root/ds`` (recipe ``settings``
+    as FIELD=VALUE on top) and a tiny checkpoint whose vocabulary covers its questions and
+    choices in ``root/model``: (root, dataset dir, model dir, samples)."""
+    from epvlm.processing import vocab_from_texts
+    from epvlm.tiny import save_tiny_checkpoint
+    from eventsim.cli.build import main as build_main
+    from eventsim.datasets import EventVQADataset
+
+    ds_dir = root / "ds"
+    sets = [
+        "camera.width=112",
+        "camera.height=112",
+        "source.object_size_px=[16,28]",
+        "source.motion_px=[6,12]",
+        "splits.train=0",
+        "splits.val=0",
+        *settings,
+    ]
+    argv = [
+        "shapes-vqa",
+        "-o",
+        str(ds_dir),
+        "--limit",
+        str(n_samples),
+        "--no-progress",
+        "--no-preview",
+    ]
+    assert build_main([*argv, *(a for s in sets for a in ("--set", s))]) == 0
+    with EventVQADataset(ds_dir, split="test") as ds:
+        samples = [ds[i] for i in range(len(ds))]
+    texts = [s["question"] for s in samples] + [c for s in samples for c in s["choices"]]
+    model_dir = save_tiny_checkpoint(root / "model", vocab_from_texts(texts), seed=0)
+    return root, ds_dir, model_dir, samples

@@ -12,48 +12,16 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
+
 from epvlm.cli import main
-from epvlm.processing import normalize_answer, vocab_from_texts
+from epvlm.processing import normalize_answer
 
 N_SAMPLES = 4
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    from epvlm.tiny import save_tiny_checkpoint
-    from eventsim.cli.build import main as build_main
-    from eventsim.datasets import EventVQADataset
-
-    root = tmp_path_factory.mktemp("epvlm-e2e")
-    ds_dir = root / "ds"
-    rc = build_main(
-        [
-            "shapes-vqa",
-            "-o",
-            str(ds_dir),
-            "--limit",
-            str(N_SAMPLES),
-            "--set",
-            "camera.width=112",
-            "--set",
-            "camera.height=112",
-            "--set",
-            "source.object_size_px=[16,28]",
-            "--set",
-            "source.motion_px=[6,12]",
-            "--set",
-            "splits.train=0",
-            "--set",
-            "splits.val=0",
-            "--no-progress",
-        ]
-    )
-    assert rc == 0
-    with EventVQADataset(ds_dir, split="test") as ds:
-        samples = [ds[i] for i in range(len(ds))]
-    texts = [s["question"] for s in samples] + [c for s in samples for c in s["choices"]]
-    model_dir = save_tiny_checkpoint(root / "model", vocab_from_texts(texts), seed=0)
-    return root, ds_dir, model_dir, samples
+def built(tmp_path_factory, eval_setup):
+    return eval_setup(tmp_path_factory.mktemp("epvlm-e2e"), N_SAMPLES)
 
 
 def test_eval_end_to_end(built, capsys):

@@ -11,35 +11,17 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
+
 from epvlm.cli import main
 from epvlm.evaluate import stored_window_ms
-from epvlm.processing import vocab_from_texts
 from eventsim.errors import ParameterError
 
 WINDOW_MS = 20  # the [events] window_ms of the dataset built here
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    from epvlm.tiny import save_tiny_checkpoint
-    from eventsim.cli.build import main as build_main
-    from eventsim.datasets import EventVQADataset
-
-    root = tmp_path_factory.mktemp("eval-window")
-    ds_dir = root / "ds"
-    rc = build_main(
-        ["shapes-vqa", "-o", str(ds_dir), "--limit", "2", "--no-progress", "--no-preview",
-         "--set", "camera.width=112", "--set", "camera.height=112",
-         "--set", "source.object_size_px=[16,28]", "--set", "source.motion_px=[6,12]",
-         "--set", "splits.train=0", "--set", "splits.val=0",
-         "--set", f"events.window_ms={WINDOW_MS}"]
-    )  # fmt: skip
-    assert rc == 0
-    with EventVQADataset(ds_dir, split="test") as ds:
-        samples = [ds[i] for i in range(len(ds))]
-    texts = [s["question"] for s in samples] + [c for s in samples for c in s["choices"]]
-    model_dir = save_tiny_checkpoint(root / "model", vocab_from_texts(texts), seed=0)
-    return root, ds_dir, model_dir, samples
+def built(tmp_path_factory, eval_setup):
+    return eval_setup(tmp_path_factory.mktemp("eval-window"), 2, f"events.window_ms={WINDOW_MS}")
 
 
 def _eval_argv(model, ds_dir, out, *extra):
