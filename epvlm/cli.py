@@ -18,6 +18,7 @@ from eventsim.cli import run_script
 from eventsim.cli.common import (
     add_renamed_option,
     check_output,
+    check_reader,
     cli_command,
     make_parser,
 )
@@ -232,18 +233,11 @@ def _read_events(path: str, window_ms: float | None, frame_time_us: int | None):
     The whole file is checked first (`StreamCheck`, the check of ``eventsim convert``,
     ``render`` and ``plot``): unsorted times would make the window drop events silently."""
     from epvlm.evaluate import event_window
-    from eventsim.errors import InvalidEventsError
-    from eventsim.events import StreamCheck
     from eventsim.io import open_events
 
     reader = open_events(path)
     try:
-        check = StreamCheck(reader.sensor_size)
-        for packet in reader.iter_chunks(1 << 20):
-            if check.check(packet) is not None:
-                raise InvalidEventsError(
-                    f"{path}: invalid events: {check.problem} (see 'eventsim info --check')"
-                )
+        check_reader(reader, path)
         first, end = int(reader.t_start_us), int(reader.t_end_us)
         last = max(first, end - 1)
         note = None

@@ -31,7 +31,7 @@ import os
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import NoReturn, Protocol
+from typing import Any, NoReturn, Protocol
 
 from eventsim.errors import EventsimError, OutputExistsError, ParameterError
 from eventsim.outputs import (
@@ -266,12 +266,24 @@ def add_renamed_option(parser: argparse.ArgumentParser, old: str, new: str) -> N
     )
 
 
+def check_reader(reader: Any, path: str | os.PathLike) -> None:
+    """Raise `InvalidEventsError` when the open event reader's events break the format's rules
+    (`StreamCheck`: time order, polarity 0/1, coordinates inside the sensor)."""
+    from eventsim.errors import InvalidEventsError
+    from eventsim.events import StreamCheck
+
+    check = StreamCheck(reader.sensor_size)
+    for packet in reader.iter_chunks(1 << 20):
+        if check.check(packet) is not None:
+            raise InvalidEventsError(
+                f"{os.fspath(path)}: invalid events: {check.problem} (see 'eventsim info --check')"
+            )
+
+
 def check_events_file(path: str | os.PathLike, sensor_size: tuple[int, int] | None) -> dict:
     """Refuse an event file whose events break the format's rules (`StreamCheck`: time order,
     polarity 0/1, coordinates inside the sensor), before a command draws wrong figures or
     frames from it. Returns ``events``, ``t_start_us``, ``t_end_us`` and ``sensor_size``."""
-    from eventsim.errors import InvalidEventsError
-    from eventsim.events import StreamCheck
     from eventsim.io import open_events
 
     with open_events(path, sensor_size=sensor_size) as reader:
@@ -281,13 +293,7 @@ def check_events_file(path: str | os.PathLike, sensor_size: tuple[int, int] | No
                 f"{os.fspath(path)!r} holds no events and does not record its sensor size; "
                 "pass --sensor-size WxH"
             )
-        check = StreamCheck(reader.sensor_size)
-        for packet in reader.iter_chunks(1 << 20):
-            if check.check(packet) is not None:
-                raise InvalidEventsError(
-                    f"{os.fspath(path)}: invalid events: {check.problem} "
-                    "(see 'eventsim info --check')"
-                )
+        check_reader(reader, path)
         return {
             "events": len(reader),
             "t_start_us": int(reader.t_start_us),
