@@ -764,3 +764,48 @@ def test_float_frames_scaled_to_one_draw_a_warning_once():
         sim.step(frames[2:], ts[2:])  # looked at once per simulator
         EventSimulator(DVSParams(), (8, 6)).step(frames * 255, ts)  # DN floats: no warning
         EventSimulator(DVSParams(), (8, 6)).step(np.zeros((2, 6, 8)), ts[:2])  # black: none
+
+
+def test_device_path_thins_shot_noise_with_the_kernel_on_a_host_copy(clip, monkeypatch):
+    # on CUDA the torch path hands each batch's uint8 luma to the numba `shot_noise` kernel;
+    # a CPU simulator marked as off the CPU takes that route here, with torch tensors as state
+    pytest.importorskip("eventsim.simulator._kernels")
+    import eventsim.simulator.core as core
+
+    frames, ts = clip
+    chunks = [4, 1, 11, len(frames) - 16]
+    monkeypatch.setattr(core, "_USE_NUMBA", False)
+    reference = _run(NOISY_ALL, frames, ts, seed=2, chunks=chunks)
+    monkeypatch.setattr(core, "_USE_NUMBA", True)
+    sim = EventSimulator(NOISY_ALL, frames.shape[2:0:-1], seed=2)
+    sim._on_cpu = sim._may_use_kernel = False
+    got = np.concatenate([sim.step(f, t) for f, t in _chunked(frames, ts, chunks)])
+    assert sim._noise_kernel is not None and sim._kernel is None
+    assert reference.size > 1000
+    assert got.tobytes() == reference.tobytes()
+
+
+def _chunked(frames, ts, chunks):
+    lo = 0
+    for n in chunks:
+        yield frames[lo : lo + n], ts[lo : lo + n]
+        lo += n
+
+
+def test_events_packed_as_bytes_equal_the_column_writes():
+    # `_packed_events` (CUDA's single copy to the host) against `_to_numpy`'s numpy columns
+    torch = pytest.importorskip("torch")
+    import eventsim.simulator.core as core
+
+    rng = np.random.default_rng(0)
+    width, height, t_base = 1280, 720, 2**40 + 17
+    pix = torch.from_numpy(rng.integers(0, width * height, 5000))
+    t = torch.from_numpy(np.sort(rng.integers(1, 2**31 - 1, 5000)).astype(np.int32))
+    pol = torch.from_numpy(rng.random(5000) < 0.5)
+    sim = EventSimulator(IDEAL, (width, height))
+    want = sim._to_numpy(pix, t, pol, t_base)
+    got = core._packed_events(pix, t, pol, t_base, width)
+    assert got.dtype == EVENT_DTYPE
+    assert got.tobytes() == want.tobytes()
+    assert want["t"][0] > 2**40
+    assert core._packed_events(pix[:0], t[:0], pol[:0], t_base, width).size == 0

@@ -244,6 +244,8 @@ class EventSimulator:
         # (see `_kernel_for`).
         self._kernel: ModuleType | None = None
         self._may_use_kernel = self._on_cpu
+        # the kernels' module for the shot noise of uint8 input on CUDA (see `_step_batch`)
+        self._noise_kernel: ModuleType | None = None
         # the numba walk's record and pause buffers, grown as needed and kept between batches
         self._rec_buf = np.empty((0, 6), np.float64)
         self._pause_buf = np.empty((0, 4), np.int64)
@@ -533,15 +535,17 @@ class EventSimulator:
         if p.shot_noise_rate_hz > 0 or self._hot is not None:
             # one pass over the batch for every interval's mean intensity factor
             mean_a = None
+            noise_luma = luma
             if p.shot_noise_rate_hz > 0:
                 mean_a = (
                     self._mean_intensity_factors(luma)
                     if totals is None
                     else _mean_factors(totals, self._n)
                 )
+                noise_luma = self._noise_luma(luma)
             for k in range(t_count):
                 ev = self._noise_events(
-                    luma[k],
+                    noise_luma[k],
                     t_starts[k],
                     t_ends[k] - t_starts[k],
                     self._k + k,
@@ -558,6 +562,9 @@ class EventSimulator:
         else:
             torch = _torch()
             dev = self.device
+            if len(noise) > 1:
+                # one upload per column for the batch: the intervals' noise stays in order
+                noise = [tuple(np.concatenate(c) for c in zip(*noise))]
             noise = [tuple(torch.from_numpy(a).to(dev) for a in ev) for ev in noise]
             ev = self._assemble(records, noise, t_prev0, t_ends[-1])
         if started is not None:
@@ -863,6 +870,20 @@ class EventSimulator:
         gain = self._leak_gain(torch.from_numpy(pix), torch.from_numpy(n_done)).numpy()
         _np(self._leak_speed)[pix] = _np(self._leak_speed0)[pix] * gain
 
+    def _noise_luma(self, luma: Any) -> Any:
+        """The luma the shot noise reads: on CUDA, uint8 luma comes to the host once per
+        batch for the numba `shot_noise` kernel, whose one pass over the candidates replaces
+        numpy's draws, boolean gathers and a device round trip of the keep mask per frame (the
+        same events: the kernel and `_thin` draw and compare the same values)."""
+        if self._on_cpu or isinstance(luma, np.ndarray) or luma.dtype != _torch().uint8:
+            return luma
+        if self._noise_kernel is None:
+            # the load (~0.5 s) is repaid within a few frames at any size worth a GPU
+            self._noise_kernel = _kernel_for(math.inf)
+            if self._noise_kernel is None:
+                return luma
+        return luma.cpu().numpy()
+
     def _thin(self, luma_k: torch.Tensor, cand, uniforms, ratio: float, dt: int, t_prev: int):
         """Shot-noise candidates -> (pixels, times, ON) of the kept ones (`shot_noise` in the
         numba kernels does the same in one pass)."""
@@ -905,8 +926,9 @@ class EventSimulator:
                     # (numpy codes come only with the kernels) the uniforms, lookup, thinning,
                     # times and polarities in one pass: numpy's boolean-mask gathers cost more
                     # than the draws, and storing the draws about as much as drawing them
-                    assert self._kernel is not None
-                    cand, t_c, pol = self._kernel.shot_noise(
+                    kernel = self._kernel or self._noise_kernel
+                    assert kernel is not None
+                    cand, t_c, pol = kernel.shot_noise(
                         cand,
                         _uniform_rows(rng, count),
                         luma_k,
@@ -1150,6 +1172,8 @@ class EventSimulator:
         return keep
 
     def _to_numpy(self, pix, t, pol, t_base: int) -> np.ndarray:
+        if pix.device.type != "cpu":
+            return _packed_events(pix, t, pol, t_base, self.sensor_size[0])
         torch = _torch()
         pix_np = pix.to(torch.int32).cpu().numpy()
         width = np.int32(self.sensor_size[0])
@@ -1163,6 +1187,26 @@ class EventSimulator:
         out["t"] += t_base
         out["p"] = pol.cpu().numpy()
         return out
+
+
+def _packed_events(pix, t, pol, t_base: int, width: int) -> np.ndarray:
+    """Events from (pixel, time after ``t_base``, ON) tensors, built as EVENT_DTYPE's bytes
+    where the tensors are and copied to the host once: from CUDA, three copies and the host's
+    column writes cost more than the packing (both sides are little-endian, as the dtype)."""
+    torch = _torch()
+    n = pix.numel()
+    y = torch.div(pix, width, rounding_mode="floor")
+    x = pix - y * width
+    columns = (
+        x.to(torch.int16),
+        y.to(torch.int16),
+        t.to(torch.int64) + t_base,
+        pol.to(torch.int8),
+    )
+    raw = torch.cat([c.view(torch.uint8).view(n, c.element_size()) for c in columns], dim=1)
+    out = np.empty(n, dtype=EVENT_DTYPE)
+    torch.from_numpy(out.view(np.uint8).reshape(n, EVENT_DTYPE.itemsize)).copy_(raw)
+    return out
 
 
 def _kernel_for(torch_path_s: float) -> ModuleType | None:
