@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
-import types
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
@@ -768,61 +766,23 @@ def test_float_frames_scaled_to_one_draw_a_warning_once():
         EventSimulator(DVSParams(), (8, 6)).step(np.zeros((2, 6, 8)), ts[:2])  # black: none
 
 
-@pytest.mark.parametrize("block_min", [None, 3], ids=["one-call", "threaded-blocks"])
-def test_device_path_thins_shot_noise_with_the_kernel_on_a_host_copy(clip, block_min, monkeypatch):
-    # on CUDA the torch path hands each batch's uint8 luma to the numba `shot_noise` kernel
-    # (on threads, in blocks, when a frame has many candidates); a CPU simulator marked as off
-    # the CPU takes that route here, with torch tensors as state
+def test_device_path_thins_shot_noise_with_the_kernel_on_a_host_copy(clip, monkeypatch):
+    # on CUDA the torch path hands each batch's uint8 luma to the numba `shot_noise` kernel;
+    # a CPU simulator marked as off the CPU takes that route here, with torch tensors as state
     pytest.importorskip("eventsim.simulator._kernels")
     import eventsim.simulator.core as core
 
     frames, ts = clip
-    params = NOISY_ALL.replace(shot_noise_rate_hz=300.0)  # ~15 candidates a frame
     chunks = [4, 1, 11, len(frames) - 16]
     monkeypatch.setattr(core, "_USE_NUMBA", False)
-    reference = _run(params, frames, ts, seed=2, chunks=chunks)
+    reference = _run(NOISY_ALL, frames, ts, seed=2, chunks=chunks)
     monkeypatch.setattr(core, "_USE_NUMBA", True)
-    if block_min is not None:
-        monkeypatch.setattr(core, "_NOISE_BLOCK_MIN", block_min)
-        monkeypatch.setattr(core, "_noise_pool", (ThreadPoolExecutor(3), 3))
-        calls = []
-        blocks = core._shot_noise_blocks
-        monkeypatch.setattr(core, "_shot_noise_blocks", lambda *a: calls.append(1) or blocks(*a))
-    sim = EventSimulator(params, frames.shape[2:0:-1], seed=2)
+    sim = EventSimulator(NOISY_ALL, frames.shape[2:0:-1], seed=2)
     sim._on_cpu = sim._may_use_kernel = False
     got = np.concatenate([sim.step(f, t) for f, t in _chunked(frames, ts, chunks)])
     assert sim._noise_kernel is not None and sim._kernel is None
     assert reference.size > 1000
     assert got.tobytes() == reference.tobytes()
-    if block_min is not None:
-        assert len(calls) > 10
-
-
-def test_shot_noise_in_blocks_equals_one_call(monkeypatch):
-    kernels = pytest.importorskip("eventsim.simulator._kernels")
-    import eventsim.simulator.core as core
-
-    monkeypatch.setattr(core, "_noise_pool", (ThreadPoolExecutor(3), 3))
-    monkeypatch.setattr(core, "_NOISE_BLOCK_MIN", 10_000)
-    calls = []
-    counted = types.SimpleNamespace(
-        shot_noise=lambda cand, *a: calls.append(cand.size) or kernels.shot_noise(cand, *a)
-    )
-
-    rng = np.random.default_rng([4, 1, 9])
-    count, n = 100_003, 5000
-    codes = np.random.default_rng(1).integers(0, 256, n).astype(np.uint8)
-    cand = rng.integers(0, n, count)
-    rows = core._uniform_rows(rng, count)
-    a_lut = np.minimum(1.0, (np.arange(256) + 20.0) / 275.0)
-    args = (codes, a_lut, 0.25, 33_333, 1_000_001)
-    whole = kernels.shot_noise(cand, rows, *args)
-    blocks = core._shot_noise_blocks(counted, cand, rows, args)
-    assert calls == [33_334, 33_334, 33_335]
-    assert 0 < whole[0].size < count
-    for want, got in zip(whole, blocks):
-        assert got.dtype == want.dtype
-        assert np.array_equal(got, want)
 
 
 def _chunked(frames, ts, chunks):

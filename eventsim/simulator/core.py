@@ -22,7 +22,6 @@ Choices worth knowing:
 
 from __future__ import annotations
 
-import itertools
 import math
 import time
 import warnings
@@ -57,11 +56,6 @@ _USE_NUMBA = True
 _KERNEL_AFTER_TORCH_S = 1.0
 _torch_path_s = 0.0  # time this process's simulators have spent on the torch path
 _NO_NUMBA = False  # set once loading the kernel failed
-# shot noise on a device: candidates per thread at least, and threads at most (the thread pool
-# is made on first use; see `_shot_noise_blocks`)
-_NOISE_BLOCK_MIN = 65_536
-_NOISE_THREADS = 8
-_noise_pool: tuple[Any, int] | None = None  # (ThreadPoolExecutor, its threads)
 # the per-recording state and per-pixel constants, numpy arrays or torch tensors together
 _STATE = (
     "_c_on",
@@ -934,12 +928,15 @@ class EventSimulator:
                     # than the draws, and storing the draws about as much as drawing them
                     kernel = self._kernel or self._noise_kernel
                     assert kernel is not None
-                    args = (luma_k, self._a_lut_np, ratio, dt, t_prev + 1)
-                    rows = _uniform_rows(rng, count)
-                    if self._on_cpu or count < 2 * _NOISE_BLOCK_MIN:
-                        cand, t_c, pol = kernel.shot_noise(cand, rows, *args)
-                    else:
-                        cand, t_c, pol = _shot_noise_blocks(kernel, cand, rows, args)
+                    cand, t_c, pol = kernel.shot_noise(
+                        cand,
+                        _uniform_rows(rng, count),
+                        luma_k,
+                        self._a_lut_np,
+                        ratio,
+                        dt,
+                        t_prev + 1,
+                    )
                 else:
                     # the same three uniform streams as three calls, drawn in one
                     uniforms = rng.random((3, count))
@@ -1293,51 +1290,6 @@ def _uniform_rows(rng: np.random.Generator, count: int) -> np.ndarray:
     after["uinteger"] = before["uinteger"]
     bits.state = after
     return np.array(words, np.uint64)
-
-
-def _advanced_rows(rows: np.ndarray, steps: int) -> np.ndarray:
-    """`_uniform_rows`'s words with each row's PCG64 state moved ``steps`` outputs on."""
-    inc = (int(rows[6]) << 64) | int(rows[7])
-    bits = np.random.PCG64()
-    out = rows.copy()
-    for r in range(3):
-        state = (int(rows[2 * r]) << 64) | int(rows[2 * r + 1])
-        bits.state = {
-            "bit_generator": "PCG64",
-            "state": {"state": state, "inc": inc},
-            "has_uint32": 0,
-            "uinteger": 0,
-        }
-        bits.advance(steps)
-        value = bits.state["state"]["state"]
-        out[2 * r], out[2 * r + 1] = value >> 64, value & 0xFFFFFFFFFFFFFFFF
-    return out
-
-
-def _shot_noise_blocks(kernel: ModuleType, cand: np.ndarray, rows: np.ndarray, args: tuple):
-    """``kernel.shot_noise`` over blocks of the candidates on threads (it releases the GIL),
-    each block's uniforms from its rows' states advanced to the block: the serial call's
-    events, in its order. For CUDA, whose host thread otherwise waits for the device."""
-    global _noise_pool
-    if _noise_pool is None:
-        from concurrent.futures import ThreadPoolExecutor
-
-        from eventsim._system import usable_cores
-
-        workers = min(_NOISE_THREADS, usable_cores())
-        _noise_pool = ThreadPoolExecutor(workers, thread_name_prefix="eventsim-noise"), workers
-    pool, workers = _noise_pool
-    count = cand.shape[0]
-    n_blocks = min(workers, count // _NOISE_BLOCK_MIN)
-    if n_blocks < 2:
-        return kernel.shot_noise(cand, rows, *args)
-    edges = [count * b // n_blocks for b in range(n_blocks + 1)]
-    jobs = [
-        pool.submit(kernel.shot_noise, cand[lo:hi], _advanced_rows(rows, lo), *args)
-        for lo, hi in itertools.pairwise(edges)
-    ]
-    parts = [job.result() for job in jobs]
-    return tuple(np.concatenate(col) for col in zip(*parts))
 
 
 def _grown(buf: np.ndarray, used: int, need: int) -> np.ndarray:
