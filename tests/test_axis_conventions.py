@@ -75,7 +75,7 @@ def test_scene_config_image_size_was_renamed_sensor_size():
     with pytest.raises(TypeError, match=r"image_size=\.\.\.\) was renamed sensor_size \(W, H\)"):
         SceneConfig(image_size=(WIDE_W, WIDE_H))
     with pytest.raises(AttributeError):
-        _ = SceneConfig().image_size  # type: ignore[attr-defined]
+        _ = SceneConfig().image_size
 
 
 @pytest.mark.parametrize("field", ["image_size", "sensor_size"])
@@ -91,7 +91,7 @@ def test_event_map_out_size_was_renamed_out_hw():
 
     ev = np.zeros(0, EVENT_DTYPE)
     with pytest.raises(TypeError, match="out_size"):
-        event_map(ev, (WIDE_W, WIDE_H), out_size=(56, 28))  # type: ignore[call-arg]
+        event_map(ev, (WIDE_W, WIDE_H), out_size=(56, 28))
 
 
 def test_render_result_frame_size_was_renamed_frame_wh():

@@ -55,7 +55,7 @@ def _reasons(out: Path) -> dict[str, str]:
 
 
 def _write_video(path: Path, fps: float, n_frames: int = 12) -> None:
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (80, 60))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, (80, 60))
     assert writer.isOpened()
     base = _textured(5)
     for k in range(n_frames):

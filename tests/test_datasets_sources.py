@@ -162,7 +162,7 @@ def test_image_parquet_layout(tmp_path):
 
 
 def _write_video(path: Path, n_frames: int = 20, fps: float = 20.0) -> None:
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (80, 60))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, (80, 60))
     assert writer.isOpened()
     base = _textured(5)
     for k in range(n_frames):

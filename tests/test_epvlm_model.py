@@ -5,16 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from transformers import AttentionInterface  # noqa: E402
-from transformers.vision_utils import get_vision_position_ids  # noqa: E402
+import torch
+from transformers import AttentionInterface
+from transformers.vision_utils import get_vision_position_ids
 
-from epvlm.errors import KeepMaskError  # noqa: E402
-from epvlm.modeling import sparse_plan  # noqa: E402
-from epvlm.processing import build_offline_processor, encode_batch  # noqa: E402
-from epvlm.tiny import tiny_config, tiny_model  # noqa: E402
+from epvlm.errors import KeepMaskError
+from epvlm.modeling import sparse_plan
+from epvlm.processing import build_offline_processor, encode_batch
+from epvlm.tiny import tiny_config, tiny_model
 
 WORDS = ["what colour is the object", "where is it", "red blue green left right top bottom"]
 QUESTIONS = ["What colour is the object?", "Where is it?"]

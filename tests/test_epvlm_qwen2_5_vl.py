@@ -7,23 +7,24 @@ import itertools
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from transformers import AttentionInterface, Qwen2_5_VLForConditionalGeneration  # noqa: E402
-from transformers.vision_utils import (  # noqa: E402
+import torch
+from transformers import AttentionInterface, Qwen2_5_VLForConditionalGeneration
+from transformers.vision_utils import (
     get_vision_position_ids,
     get_vision_window_index,
 )
 
-from epvlm.errors import KeepMaskError  # noqa: E402
-from epvlm.modeling import sparse_plan  # noqa: E402
-from epvlm.modeling_qwen2_5_vl import (  # noqa: E402
+from epvlm.errors import KeepMaskError
+from epvlm.modeling import sparse_plan
+from epvlm.modeling_qwen2_5_vl import (
     EPQwen2_5_VLForConditionalGeneration,
     sparse_window_plan,
 )
-from epvlm.processing import build_offline_processor, encode_batch  # noqa: E402
-from epvlm.tiny import tiny_config, tiny_model  # noqa: E402
+from epvlm.processing import build_offline_processor, encode_batch
+from epvlm.tiny import tiny_config, tiny_model
 
 WORDS = ["what colour is the object", "where is it", "red blue green left right top bottom"]
 QUESTIONS = ["What colour is the object?", "Where is it?"]

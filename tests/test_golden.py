@@ -32,6 +32,7 @@ import pytest
 
 import eventsim
 from eventsim.events import EVENT_DTYPE
+from eventsim.options import Codec, UpsampleMode
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).resolve().parent / "data" / "golden_events.json"
@@ -64,7 +65,7 @@ def _params(preset: str):
 
 
 def _clip_case(
-    width: int, height: int, preset: str, upsample: str = "none", fps: float = 60
+    width: int, height: int, preset: str, upsample: UpsampleMode = "none", fps: float = 60
 ) -> np.ndarray:
     from eventsim.simulator import simulate
     from eventsim.simulator.sources import ArraySource
@@ -136,7 +137,7 @@ def _writer_events() -> np.ndarray:
     return ev
 
 
-def _write_h5(path: Path, codec: str) -> None:
+def _write_h5(path: Path, codec: Codec) -> None:
     from eventsim.io import EventWriter
 
     ev = _writer_events()
@@ -183,7 +184,7 @@ def hash_h5(path: Path) -> str:
     return h.hexdigest()
 
 
-def _h5_case(codec: str) -> Callable[[Path], str]:
+def _h5_case(codec: Codec) -> Callable[[Path], str]:
     def run(tmp: Path) -> str:
         path = tmp / f"golden-{codec}.h5"
         _write_h5(path, codec)
@@ -290,7 +291,7 @@ def record(tmp: Path) -> int:
         ev = fn()
         sim[case] = {"sha256": hash_events(ev), "n_events": int(ev.size)}
     h5 = {case: {"sha256": fn(tmp)} for case, fn in sorted(H5_CASES.items())}
-    new = {"version": eventsim.__version__, "simulator": sim, "hdf5": h5}
+    new: dict[str, Any] = {"version": eventsim.__version__, "simulator": sim, "hdf5": h5}
     if GOLDEN.exists():
         old = _recorded()
         changed = [

@@ -36,7 +36,7 @@ def test_cameras():
 def test_frozen_and_replace():
     p = DVSParams()
     with pytest.raises(dataclasses.FrozenInstanceError):
-        p.pos_threshold = 0.3  # type: ignore[misc]
+        p.pos_threshold = 0.3
     q = p.replace(pos_threshold=0.3)
     assert q.pos_threshold == 0.3 and p.pos_threshold == 0.2
 

@@ -12,7 +12,7 @@ import pytest
 
 def _type_checking_imports(package: str) -> dict[str, str]:
     """name -> module of the imports under ``if TYPE_CHECKING:`` in a package's __init__."""
-    init = Path(importlib.import_module(package).__file__)
+    init = Path(str(importlib.import_module(package).__file__))
     tree = ast.parse(init.read_text(encoding="utf-8"))
     found: dict[str, str] = {}
     for node in tree.body:
