@@ -121,6 +121,11 @@ _VISION_2_5: dict[str, Any] = dict(
     window_size=112,
     fullatt_block_indexes=(7, 15, 23, 31),
 )
+# The pixel budget of the public preprocessor_config.json of every Qwen2-VL and Qwen2.5-VL
+# Instruct checkpoint (4 to 16384 image tokens), which `epvlm run` / `eval` use with those
+# checkpoints; VLMDims' own defaults are transformers' class defaults (1280 tokens at most),
+# which a checkpoint directory without a processor config gets.
+_PUBLIC_PIXELS: dict[str, Any] = dict(min_pixels=4 * 28 * 28, max_pixels=16384 * 28 * 28)
 # Sizes from the public config.json files of the Qwen/*-Instruct checkpoints.
 PRESETS: dict[str, VLMDims] = {
     "qwen2-vl-2b": VLMDims(
@@ -131,6 +136,7 @@ PRESETS: dict[str, VLMDims] = {
         num_kv_heads=2,
         intermediate_size=8960,
         vocab_size=151936,
+        **_PUBLIC_PIXELS,
     ),
     "qwen2-vl-7b": VLMDims(
         **_VISION_2B_7B,
@@ -140,6 +146,7 @@ PRESETS: dict[str, VLMDims] = {
         num_kv_heads=4,
         intermediate_size=18944,
         vocab_size=152064,
+        **_PUBLIC_PIXELS,
     ),
     "qwen2.5-vl-3b": VLMDims(
         **_VISION_2_5,
@@ -149,6 +156,7 @@ PRESETS: dict[str, VLMDims] = {
         num_kv_heads=2,
         intermediate_size=11008,
         vocab_size=151936,
+        **_PUBLIC_PIXELS,
     ),
     "qwen2.5-vl-7b": VLMDims(
         **_VISION_2_5,
@@ -158,6 +166,7 @@ PRESETS: dict[str, VLMDims] = {
         num_kv_heads=4,
         intermediate_size=18944,
         vocab_size=152064,
+        **_PUBLIC_PIXELS,
     ),
 }
 
@@ -276,8 +285,10 @@ def image_token_grid(dims: VLMDims, height: int, width: int) -> tuple[int, int]:
     factor = dims.patch_size * dims.merge_size
     if max(height, width) / min(height, width) > 200:
         raise ParameterError(f"image aspect ratio of {height}x{width} exceeds 200")
-    h = max(factor, round(height / factor) * factor)
-    w = max(factor, round(width / factor) * factor)
+    # no floor of one factor here: a side under factor/2 rounds to 0, which sends the image
+    # through the min_pixels branch as in transformers (a floor would skip it)
+    h = round(height / factor) * factor
+    w = round(width / factor) * factor
     if h * w > dims.max_pixels:
         beta = math.sqrt((height * width) / dims.max_pixels)
         h = max(factor, math.floor(height / beta / factor) * factor)
@@ -286,6 +297,11 @@ def image_token_grid(dims: VLMDims, height: int, width: int) -> tuple[int, int]:
         beta = math.sqrt(dims.min_pixels / (height * width))
         h = math.ceil(height * beta / factor) * factor
         w = math.ceil(width * beta / factor) * factor
+    if h == 0 or w == 0:
+        raise ParameterError(
+            f"image size {height}x{width} gives no image token with min_pixels "
+            f"{dims.min_pixels}; expected min_pixels > 0 or sides over {factor // 2} px"
+        )
     return h // factor, w // factor
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -89,12 +90,17 @@ def test_decode_flops_match_counter(setup):
 def test_token_grid_matches_transformers_smart_resize():
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_resize
 
-    dims = PRESETS["qwen2-vl-2b"]
-    for h, w in [(448, 448), (480, 640), (1080, 1920), (20, 30), (3000, 4000), (100, 2000)]:
-        rh, rw = smart_resize(
-            h, w, factor=28, min_pixels=dims.min_pixels, max_pixels=dims.max_pixels
-        )
-        assert image_token_grid(dims, h, w) == (rh // 28, rw // 28)
+    sizes = [(448, 448), (480, 640), (1080, 1920), (20, 30), (3000, 4000), (100, 2000)]
+    # a side under 14 px rounds to 0 and goes through the min_pixels branch
+    sizes += [(10, 500), (3, 200), (13, 13), (14, 40), (500, 6)]
+    # transformers' class-default budget, which a checkpoint without a processor config gets
+    tiny_budget = replace(PRESETS["qwen2-vl-2b"], min_pixels=56 * 56, max_pixels=28 * 28 * 1280)
+    for dims in (PRESETS["qwen2-vl-2b"], tiny_budget):
+        for h, w in sizes:
+            rh, rw = smart_resize(
+                h, w, factor=28, min_pixels=dims.min_pixels, max_pixels=dims.max_pixels
+            )
+            assert image_token_grid(dims, h, w) == (rh // 28, rw // 28), (h, w, dims.max_pixels)
 
 
 def test_presets_and_savings():
@@ -303,6 +309,19 @@ def test_hub_style_qwen2_5_config_matches_preset(tmp_path):
         },
     }
     (tmp_path / "config.json").write_text(json.dumps(hub))
+    # without a processor config: transformers' class-default pixel budget, all else the same
+    bare = load_dims(tmp_path)
+    assert (bare.min_pixels, bare.max_pixels) == (56 * 56, 28 * 28 * 1280)
+    # the checkpoint's public preprocessor_config.json carries the presets' budget
+    processor = {
+        "min_pixels": 3136,
+        "max_pixels": 12845056,
+        "patch_size": 14,
+        "temporal_patch_size": 2,
+        "merge_size": 2,
+        "image_processor_type": "Qwen2VLImageProcessor",
+    }
+    (tmp_path / "preprocessor_config.json").write_text(json.dumps(processor))
     assert load_dims(tmp_path) == PRESETS["qwen2.5-vl-3b"]
 
 
