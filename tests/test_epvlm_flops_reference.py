@@ -13,13 +13,14 @@ discount), and the LM head runs on the last position only, as the module's docst
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
 
 from epvlm.flops import PRESETS, image_token_grid, vlm_flops
 
-PUBLIC = {
+PUBLIC: dict[str, dict[str, Any]] = {
     "qwen2-vl-2b": dict(
         family="qwen2_vl", depth=32, vdim=1280, vheads=16, vmlp=5120,
         hidden=1536, layers=28, heads=12, kv_heads=2, inter=8960, vocab=151936,
