@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import time
+import weakref
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -235,6 +236,10 @@ def plain_answer_budget(proc, choices: Sequence[Sequence[str]]) -> int:
     return max(lengths, default=16)
 
 
+# models that have run one untimed `generate` in this process (see `answer_selections`)
+_WARMED: weakref.WeakSet = weakref.WeakSet()
+
+
 def answer_selections(
     model,
     proc,
@@ -252,6 +257,12 @@ def answer_selections(
     ``max_new_tokens`` defaults to the longest option for the plain prompt format (the tiny
     models answer with an option's words) and to `CHAT_MAX_NEW_TOKENS` for chat checkpoints,
     which may answer in a sentence.
+
+    The seconds are the wall time of ``model.generate`` (vision tower, prefill and every
+    decoding step), synchronised with the GPU on CUDA. A model's first call in a process is
+    preceded by an untimed prefill of the same batch: the first call pays one-off costs (35 %
+    more time on the tiny model on CPU) that would otherwise fall on whichever configuration
+    an evaluation runs first, the dense one.
     """
     import torch
 
@@ -276,10 +287,18 @@ def answer_selections(
     device = model.device
     batch = {k: v.to(device) for k, v in batch.items()}
     batch["pixel_values"] = batch["pixel_values"].to(model.dtype)
-    start = time.perf_counter()
+    sync = torch.cuda.synchronize if device.type == "cuda" else None
     with torch.no_grad():
+        if model not in _WARMED:
+            model.generate(**batch, max_new_tokens=1, do_sample=False)
+            _WARMED.add(model)
+        if sync is not None:
+            sync(device)
+        start = time.perf_counter()
         out = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False)
-    seconds = time.perf_counter() - start
+        if sync is not None:
+            sync(device)
+        seconds = time.perf_counter() - start
     out = out.cpu()
     prompt_len = batch["input_ids"].shape[1]
     image_id = tok.convert_tokens_to_ids(IMAGE_TOKEN)
@@ -447,7 +466,7 @@ def evaluate_dataset(
                     scored = score_answer(cnt["raw"], s["answer"], s["choices"], s["question"])
                     flops = selection_flops(
                         model.config, sel, cnt["text_tokens"], cnt["new_tokens"]
-                    ).total
+                    )
                     samples.append(
                         {
                             "id": s["id"],
@@ -466,7 +485,8 @@ def evaluate_dataset(
                             "target_motion": (s.get("meta") or {}).get("target_motion"),
                             "kept_tokens": sel.kept_tokens,
                             "total_tokens": sel.total_tokens,
-                            "flops": int(flops),
+                            "flops": int(flops.total),
+                            "prefill_flops": int(flops.prefill),
                             "latency_s": seconds / len(items),
                             "fallback": sel.fallback,
                         }
@@ -507,9 +527,13 @@ def evaluate_dataset(
             f"Selectors {', '.join(dict.fromkeys(c[0] for c in configs))}; event rule {rule}, "
             f"event map {event_mode}, events of the {used_window_ms:g} ms before each frame "
             f"({stored}); {fmt} prompt format; greedy decoding on {model.device} "
-            f"({dtype_name}); latency is the "
-            f"batched generate() wall time per sample at batch size {batch_size}; FLOPs are "
-            "analytic (epvlm.flops) with each sample's kept, text and generated tokens."
+            f"({dtype_name}) of at most {settings['max_new_tokens']} new tokens; selection "
+            f"seed {seed}; latency is the "
+            f"batched generate() wall time per sample at batch size {batch_size} (vision "
+            "tower, prefill and decoding, after one untimed warm-up call); FLOPs are analytic "
+            "(epvlm.flops) with each sample's kept, text and generated tokens, so a "
+            "configuration that answers at more length costs more; results.json's "
+            "prefill_flops_vs_dense leaves decoding out."
         )
         write_eval_outputs(out_path, rows, samples, title, note)
     return {"rows": rows, "samples": samples}

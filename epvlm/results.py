@@ -3,7 +3,8 @@ paired comparisons, Markdown tables and plots.
 
 Input is the per-answer records that `epvlm.evaluate.evaluate_dataset` produces (one per sample
 and configuration, as in ``samples.jsonl``): ``id``, ``selector``, ``keep``, ``correct``,
-``flops``, ``latency_s``, ``kept_tokens``, ``total_tokens`` and descriptive fields such as
+``flops``, ``prefill_flops`` (optional), ``latency_s``, ``kept_tokens``, ``total_tokens`` and
+descriptive fields such as
 ``question_type`` and ``target_motion``. `aggregate` turns them into one row per
 (selector, keep), the rows of ``results.json``::
 
@@ -13,6 +14,7 @@ and configuration, as in ``samples.jsonl``): ``id``, ``selector``, ``keep``, ``c
      "diff_vs_dense_ci95",                                    # accuracy - dense, paired bootstrap
      "paired": {"downsample": {"n", "diff", "diff_ci95"}},    # this - other at the same keep
      "flops", "flops_vs_dense", "latency_s", "kept_tokens", "total_tokens",
+     "prefill_flops", "prefill_flops_vs_dense",               # when the records carry them
      "groups": {"question_type": {"color": CELL, ...}, "target_motion": {"moving": CELL, ...}},
      "per_type": {"color": accuracy, ...}, "per_motion": {"moving": accuracy, ...}}
 
@@ -211,6 +213,7 @@ def aggregate(
         )
     dense = by_config.get(("dense", 1.0))
     dense_flops = _mean(dense.values(), "flops") if dense else math.nan
+    dense_prefill = _prefill_mean(dense.values()) if dense else None
     rows = []
     for selector, keep in configs:
         mine = by_config.get((selector, float(keep)), {})
@@ -235,6 +238,10 @@ def aggregate(
                 "total_tokens": _mean(mine.values(), "total_tokens", None),
             }
         )
+        prefill = _prefill_mean(mine.values())
+        if prefill is not None:
+            row["prefill_flops"] = prefill
+            row["prefill_flops_vs_dense"] = prefill / dense_prefill if dense_prefill else None
         groups: dict[str, dict[str, Any]] = {}
         for spec in group_by:
             members: dict[str, list[str]] = defaultdict(list)
@@ -258,6 +265,15 @@ def aggregate(
 def _mean(records: Iterable[Mapping[str, Any]], key: str, empty: float | None = math.nan):
     values = [r[key] for r in records]
     return float(np.mean(values)) if values else empty
+
+
+def _prefill_mean(records: Iterable[Mapping[str, Any]]) -> float | None:
+    """Mean ``prefill_flops``, or None unless every record has one (results written before
+    the field existed have none)."""
+    values = [r.get("prefill_flops") for r in records]
+    if not values or any(v is None for v in values):
+        return None
+    return float(np.mean([float(v) for v in values if v is not None]))
 
 
 def find_row(rows: Sequence[dict[str, Any]], selector: str, keep: float) -> dict[str, Any] | None:

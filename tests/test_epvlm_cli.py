@@ -55,10 +55,14 @@ def test_eval_end_to_end(built, capsys):
             "accuracy_vs_dense",
             "flops",
             "flops_vs_dense",
+            "prefill_flops",
+            "prefill_flops_vs_dense",
             "latency_s",
             "per_type",
         ):
             assert field in r
+        # decoding costs the same for every selection: leaving it out lowers the ratio
+        assert r["prefill_flops_vs_dense"] <= r["flops_vs_dense"]
         assert r["n"] == N_SAMPLES
         assert 0.0 <= r["accuracy"] <= 1.0
         assert set(r["per_type"]) == {s["question_type"] for s in samples}

@@ -127,3 +127,15 @@ def test_plots_write_pngs(tmp_path):
         plot_accuracy_vs_flops_by(rows, "target_motion", tmp_path / "b.png"),
     ):
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_prefill_flops_aggregate_only_when_every_record_has_them():
+    samples = _samples(OUTCOMES)
+    rows = aggregate(samples)
+    assert "prefill_flops" not in find_row(rows, "event", 0.5)
+    for s in samples:
+        s["prefill_flops"] = 180 if s["selector"] == "dense" else 60
+    event = find_row(aggregate(samples), "event", 0.5)
+    assert event["prefill_flops"] == 60
+    assert math.isclose(event["prefill_flops_vs_dense"], 1 / 3)
+    assert event["flops_vs_dense"] == 0.5
