@@ -10,8 +10,10 @@ otherwise reach a model as a plausible image.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
+import operator
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -199,10 +201,11 @@ class EventVQADataset:
 
     def __getitem__(self, i: int) -> Any:
         n = len(self.records)
-        if isinstance(i, (np.integer,)):
-            i = int(i)
-        if not isinstance(i, int):
-            raise TypeError(f"index must be an integer, got {type(i).__name__}")
+        try:
+            # ints, numpy integers and 0-d integer tensors (``Subset(ds, torch.randperm(n))``)
+            i = operator.index(i)
+        except TypeError:
+            raise TypeError(f"index must be an integer, got {type(i).__name__}") from None
         if not -n <= i < n:
             raise IndexError(f"index {i} out of range for {n} samples")
         rec = self.records[i]
@@ -216,15 +219,17 @@ class EventVQADataset:
             "answer": rec["answer"],
             "answer_index": int(rec["answer_index"]),
             "question_type": rec["question_type"],
+            # copies: a transform that edits a sample's nested meta must not change the records
+            # the next read of that sample (or the next epoch) starts from
             "meta": {
-                **rec.get("meta", {}),
+                **copy.deepcopy(rec.get("meta", {})),
                 "sensor_size": self.sensor_size,
                 "window_us": tuple(rec["window_us"]),
                 "frame_t_us": int(rec["frame_t_us"]),
                 "target_motion": rec.get("target_motion"),
                 "split": rec["split"],
                 "index": rec["index"],
-                "source": rec.get("source", {}),
+                "source": copy.deepcopy(rec.get("source", {})),
             },
         }
         return self.transform(sample) if self.transform is not None else sample
@@ -277,14 +282,19 @@ class EventVQADataset:
 def collate_event_vqa(batch: list[dict[str, Any]]) -> dict[str, Any]:
     """DataLoader ``collate_fn`` that keeps events as a list of numpy arrays (lengths differ).
 
-    Images of one size are stacked into a ``BxHxWx3`` uint8 array, ``answer_index`` becomes an
-    int64 array, everything else a list.
+    Images that are numpy arrays of one shape and dtype (as the dataset returns them) are stacked
+    into a ``BxHxWx3`` array, ``answer_index`` becomes an int64 array, everything else a list
+    (images a transform made into tensors too: batch those with torch's default collate).
     """
     if not batch:
         return {}
     out: dict[str, Any] = {key: [s[key] for s in batch] for key in batch[0]}
     images = out.get("image")
-    if images and all(im.shape == images[0].shape for im in images):
+    if (
+        images
+        and all(isinstance(im, np.ndarray) for im in images)
+        and all(im.shape == images[0].shape and im.dtype == images[0].dtype for im in images)
+    ):
         out["image"] = np.stack(images)
     if "answer_index" in out:
         out["answer_index"] = np.asarray(out["answer_index"], np.int64)

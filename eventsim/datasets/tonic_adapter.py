@@ -4,7 +4,17 @@
 events array as tonic expects it (fields x, y, t, p; t in µs) and a target dict with the image,
 question, choices, answer, answer_index, question_type and meta. ``sensor_size`` is
 ``(width, height, 2)``, so ``tonic.transforms.ToFrame(sensor_size=ds.sensor_size, ...)`` and the
-other transforms work on samples unchanged.
+other transforms work on samples unchanged. Polarity is int8 0/1, so ``ToVoxelGrid`` keeps its
+sign (a bool polarity would count every event as ON).
+
+The target dict holds strings, lists and a nested ``meta``: torch's default collate and
+``tonic.DiskCachedDataset`` cannot batch or store it, so give ``target_transform`` (here, not to
+the cache) a function that picks what the model trains on, e.g. ``lambda t: t["answer_index"]``.
+A sample may have no events (a still scene, a high threshold). tonic 1.7 handles an empty array
+badly: ``ToVoxelGrid`` and ``Denoise`` raise, and ``ToFrame`` returns float64 zeros shaped
+(T, P, W, H) instead of int16 (T, P, H, W), which torch cannot stack with the other frames of a
+batch on a non-square sensor. Leave such samples out, e.g.
+``Subset(ds, [i for i, r in enumerate(ds.records) if r["n_events"]])``.
 """
 
 from __future__ import annotations
@@ -45,6 +55,8 @@ class TonicEventVQA(TonicDataset):
             transforms=transforms,
         )
         self._data = EventVQADataset(root, split)
+        # the samples.jsonl lines of the split, as `EventVQADataset.records` (n_events, labels)
+        self.records = self._data.records
         width, height = self._data.sensor_size
         self.sensor_size = (width, height, 2)
         self.split = split
@@ -63,6 +75,16 @@ class TonicEventVQA(TonicDataset):
 
     def __len__(self) -> int:
         return len(self._data)
+
+    def close(self) -> None:
+        """Close the shard files this process opened (they reopen on the next access)."""
+        self._data.close()
+
+    def __enter__(self) -> TonicEventVQA:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _check_exists(self) -> bool:
         return (self._data.root / "dataset.json").is_file()
