@@ -149,3 +149,31 @@ def test_tonic_transforms_keep_polarity_sign_and_units(built):
     np.testing.assert_allclose(grid[0, 0], expected, atol=1e-9)
     down = tonic.transforms.Downsample(spatial_factor=0.5)(events)
     assert down["x"].max() < 24 and down["y"].max() < 16 and set(np.unique(down["p"])) <= {0, 1}
+
+
+def test_tonic_frames_on_the_sample_window_match_a_histogram(built):
+    tonic = pytest.importorskip("tonic")
+    from eventsim.datasets import TonicEventVQA
+
+    k = 4
+
+    def window_frames(events, target):
+        w0, w1 = target["meta"]["window_us"]
+        to_frame = tonic.transforms.ToFrame(
+            sensor_size=(48, 32, 2), time_window=(w1 - w0) / k, start_time=w0, end_time=w1
+        )
+        return to_frame(events), target
+
+    plain = TonicEventVQA(built)
+    framed = TonicEventVQA(built, transforms=window_frames)
+    for i in range(len(plain)):
+        events, target = plain[i]
+        frames, _ = framed[i]
+        w0, w1 = target["meta"]["window_us"]
+        # the docstring's recipe: k equal bins over [w0, w1), (time, polarity, y, x)
+        b = np.floor((events["t"] - w0) * k / (w1 - w0)).astype(int)
+        inside = b < k
+        expected = np.zeros((k, 2, 32, 48), np.int64)
+        ev = events[inside]
+        np.add.at(expected, (b[inside], ev["p"].astype(int), ev["y"], ev["x"]), 1)
+        assert np.array_equal(frames, expected)

@@ -7,6 +7,12 @@ question, choices, answer, answer_index, question_type and meta. ``sensor_size``
 other transforms work on samples unchanged. Polarity is int8 0/1, so ``ToVoxelGrid`` keeps its
 sign (a bool polarity would count every event as ON).
 
+``ToFrame(n_time_bins=k)`` splits the span from a sample's first to its last event, so bins
+differ between samples. For bins on the sample's own window (``target["meta"]["window_us"]``,
+absolute µs), give ``transforms`` a function of ``(events, target)`` that applies
+``ToFrame(sensor_size=ds.sensor_size, time_window=(w1 - w0) / k, start_time=w0, end_time=w1)``
+(events at the window's last microsecond fall outside its bins).
+
 The target dict holds strings, lists and a nested ``meta``: torch's default collate and
 ``tonic.DiskCachedDataset`` cannot batch or store it, so give ``target_transform`` (here, not to
 the cache) a function that picks what the model trains on, e.g. ``lambda t: t["answer_index"]``.
