@@ -124,6 +124,36 @@ MAX_FRAMES = 100_000
 MAX_FRAMES_PER_EVENT = 10
 MAX_GIF_FRAMES = 10_000
 MAX_FRAME_PIXELS = 1 << 26
+# event times are int64 µs: a longer span cannot be a window or an offset into a recording
+MAX_SPAN_MS = (2**63 - 1) / 1000
+# below this the video encoder has no valid time base and a GIF frame outlasts its 655 s limit
+MIN_PLAYBACK_FPS = 0.01
+
+
+def check_times(args: argparse.Namespace) -> None:
+    """Refuse times beyond the int64 µs range of event times, and playback rates that no
+    video or GIF can hold."""
+    for flag, value in (
+        ("--window-ms", args.window_ms),
+        ("--start", args.start),
+        ("--end", args.end),
+    ):
+        if value is not None and math.isfinite(value) and abs(value) > MAX_SPAN_MS:
+            raise ParameterError(
+                f"{flag} {value:g} ms is beyond the time range of events "
+                f"(at most {MAX_SPAN_MS:.3g} ms)"
+            )
+    from eventsim.render.writers import output_kind
+
+    if (
+        output_kind(args.output) in ("video", "gif")
+        and math.isfinite(args.fps)
+        and 0 < args.fps < MIN_PLAYBACK_FPS
+    ):
+        raise ParameterError(
+            f"--fps {args.fps:g} is below {MIN_PLAYBACK_FPS:g}, the slowest a video or GIF "
+            "plays; set the frames' time span with --window-ms"
+        )
 
 
 def check_output_size(args: argparse.Namespace, stats: dict) -> None:
@@ -156,8 +186,9 @@ def check_output_size(args: argparse.Namespace, stats: dict) -> None:
         frames = math.ceil((hi - lo) / window_us)
     limit = MAX_GIF_FRAMES if kind == "gif" else max(MAX_FRAMES, MAX_FRAMES_PER_EVENT * n)
     if frames > limit:
+        count = f"{frames:,}" if frames < 10**15 else f"{frames:.3g}"
         raise ParameterError(
-            f"these settings give {frames:,} frames for {n:,} events (limit {limit:,} for "
+            f"these settings give {count} frames for {n:,} events (limit {limit:,} for "
             f"{kind} output); use a longer --window-ms, more --events-per-frame, or --start/--end"
         )
 
@@ -205,6 +236,7 @@ def main(args: argparse.Namespace) -> int:
     from eventsim.render.pipeline import render_file
 
     params = _render_params(args)
+    check_times(args)
     if Path(args.output).exists() and not args.force:
         raise OutputExistsError(f"output {args.output!r} exists; pass --force to overwrite it")
     stats = check_events_file(args.file, args.sensor_size)

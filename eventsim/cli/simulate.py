@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -126,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
 SYNTHETIC_MAX_BYTES = 2 << 30
 MAX_AMPLITUDE_PX = 10_000.0
 MAX_DURATION_MS = 3_600_000.0
+MAX_SEED = 2**64 - 1
 
 
 def _check_numbers(args) -> None:
@@ -153,8 +155,9 @@ def _check_numbers(args) -> None:
             f"--duration-ms {args.duration_ms:g} is more than an hour ({MAX_DURATION_MS:g} ms); "
             "simulate a video for long recordings"
         )
-    if args.seed < 0:
-        raise ParameterError(f"--seed {args.seed} must be 0 or more")
+    if not 0 <= args.seed <= MAX_SEED:
+        # the seed is stored in the output as a 64-bit attribute
+        raise ParameterError(f"--seed {args.seed} must be 0..{MAX_SEED}")
     for name, value in (("--start", args.start), ("--stop", args.stop)):
         if value is not None and not (math.isfinite(value) and value >= 0):
             raise ParameterError(f"{name} {value:g} must be a time >= 0 s")
@@ -191,11 +194,11 @@ def _frame_folder(path, timestamps: str | None):
 def _sensor_size(args) -> tuple[int, int] | None:
     from eventsim.simulator.params import CAMERAS
 
-    if args.camera and args.sensor_size:
+    if args.camera and args.sensor_size is not None:
         raise ParameterError("give --camera or --sensor-size, not both")
     if args.camera:
         return CAMERAS[args.camera]
-    if args.sensor_size:
+    if args.sensor_size is not None:
         return parse_sensor_size(args.sensor_size)
     return None
 
@@ -218,6 +221,9 @@ def _make_source(args, size):
             "give exactly one input: INPUT, --image, --pair or --synthetic"
             + (f" (got {', '.join(given)})" if given else "")
         )
+    for name, image in (("--image", args.image), *(("--pair", p) for p in args.pair or ())):
+        if image is not None and Path(image).is_dir():
+            raise ParameterError(f"{name} {image!r} is a folder; expected an image file")
     fit = args.fit
     is_video = bool(args.input) and not args.image
     if is_video:
@@ -322,6 +328,9 @@ def main(args: argparse.Namespace) -> int:
 
     _check_numbers(args)
     _check_output_name(args.output)
+    # FFmpeg inside OpenCV logs its own lines ("moov atom not found") on a broken video, ahead
+    # of the one-line error this command prints; the user can still ask for them
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     out = check_output(args.output, args.force, final=True)
     params = DVSParams.from_preset(args.preset).with_overrides(parse_assignments(args.set))
     size = _sensor_size(args)

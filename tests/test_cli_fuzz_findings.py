@@ -1,0 +1,144 @@
+"""Cases a fuzz of every command line found breaking the CLI's rules: each must end in one
+line naming the bad value, a non-zero exit, no traceback and nothing left at the output."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from eventsim.cli import main as eventsim_main
+from eventsim.events import EVENT_DTYPE
+from eventsim.io.formats import write_events
+
+
+def run(capsys, *argv: object) -> tuple[int, str]:
+    rc = eventsim_main([str(a) for a in argv])
+    err = capsys.readouterr().err
+    return rc, err
+
+
+def one_line(err: str, *needles: str) -> str:
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err and "internal error" not in err, err
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.fixture
+def events_h5(tmp_path) -> Path:
+    rng = np.random.default_rng(0)
+    ev = np.zeros(500, EVENT_DTYPE)
+    ev["x"] = rng.integers(0, 32, ev.size)
+    ev["y"] = rng.integers(0, 24, ev.size)
+    ev["t"] = np.sort(rng.integers(0, 100_000, ev.size))
+    ev["p"] = rng.integers(0, 2, ev.size)
+    path = tmp_path / "ev.h5"
+    write_events(path, ev, sensor_size=(32, 24))
+    return path
+
+
+SYNTHETIC = ["simulate", "--synthetic", "moving-shapes", "--duration-ms", "40", "-q"]
+
+
+def test_simulate_refuses_an_empty_sensor_size(tmp_path, capsys):
+    out = tmp_path / "a.h5"
+    # an empty value used to be taken for "not given" and the default size used
+    rc, err = run(capsys, *SYNTHETIC, "--sensor-size", "", "-o", out)
+    assert rc == 1
+    one_line(err, "sensor size ''", "WIDTHxHEIGHT")
+    assert not out.exists()
+
+
+def test_simulate_refuses_a_seed_beyond_64_bits(tmp_path, capsys):
+    out = tmp_path / "a.h5"
+    big = str(2**64)
+    rc, err = run(capsys, *SYNTHETIC, "--sensor-size", "32x24", "--seed", big, "-o", out)
+    assert rc == 1
+    one_line(err, f"--seed {big}", str(2**64 - 1))
+    assert not out.exists()
+
+
+def test_simulate_accepts_the_largest_seed(tmp_path, capsys):
+    out = tmp_path / "a.h5"
+    seed = str(2**64 - 1)
+    rc, err = run(capsys, *SYNTHETIC, "--sensor-size", "32x24", "--seed", seed, "-o", out)
+    assert rc == 0, err
+    assert out.is_file()
+
+
+@pytest.mark.parametrize("option", ["--image", "--pair"])
+def test_simulate_names_a_folder_given_as_an_image(tmp_path, capsys, option):
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    out = tmp_path / "a.h5"
+    images = [folder] if option == "--image" else [folder, folder]
+    rc, err = run(capsys, "simulate", option, *images, "-o", out)
+    assert rc == 1
+    # it used to say the folder "does not exist"
+    one_line(err, option, repr(str(folder)), "is a folder", "image file")
+    assert not out.exists()
+
+
+def test_simulate_of_an_empty_video_prints_only_its_own_line(tmp_path):
+    video = tmp_path / "empty.mp4"
+    video.touch()
+    out = tmp_path / "a.h5"
+    # FFmpeg's own log ("moov atom not found") is printed by C code: only a subprocess sees it
+    proc = subprocess.run(
+        [sys.executable, "-m", "eventsim", "simulate", str(video), "-o", str(out)],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 1
+    one_line(proc.stderr, "empty.mp4", "cannot be opened")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("flag", ["--window-ms", "--end"])
+def test_render_refuses_times_beyond_the_event_time_range(tmp_path, capsys, events_h5, flag):
+    out = tmp_path / "a.gif"
+    rc, err = run(capsys, "render", events_h5, "-o", out, flag, "1e300", "--no-progress")
+    assert rc == 1
+    one_line(err, f"{flag} 1e+300 ms", "time range")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("name", ["a.gif", "a.mp4"])
+def test_render_refuses_a_playback_rate_no_video_holds(tmp_path, capsys, events_h5, name):
+    out = tmp_path / name
+    rc, err = run(capsys, "render", events_h5, "-o", out, "--fps", "0.001", "--no-progress")
+    assert rc == 1
+    one_line(err, "--fps 0.001", "0.01")
+    assert not out.exists()
+
+
+def test_render_of_one_png_takes_any_rate(tmp_path, capsys, events_h5):
+    out = tmp_path / "a.png"
+    rc, err = run(capsys, "render", events_h5, "-o", out, "--fps", "0.001", "--no-progress")
+    assert rc == 0, err
+    assert out.is_file()
+
+
+def test_render_frame_count_of_a_huge_rate_stays_short(tmp_path, capsys, events_h5):
+    out = tmp_path / "a.gif"
+    rc, err = run(capsys, "render", events_h5, "-o", out, "--fps", "1e300", "--no-progress")
+    assert rc == 1
+    line = one_line(err, "frames for 500 events")
+    assert len(line) < 250, line
+
+
+@pytest.mark.parametrize("content", [b"\x89PNG\r\n\x1a\n\x00\x00", "café = 1\n".encode("latin-1")])
+def test_build_names_a_recipe_that_is_not_text(tmp_path, capsys, content):
+    recipe = tmp_path / "recipe.toml"
+    recipe.write_bytes(content)
+    out = tmp_path / "ds"
+    rc, err = run(capsys, "build", recipe, "-o", out, "--no-progress")
+    assert rc == 1
+    one_line(err, repr(str(recipe)), "UTF-8")
+    assert not out.exists()
