@@ -177,3 +177,20 @@ def test_tonic_frames_on_the_sample_window_match_a_histogram(built):
         ev = events[inside]
         np.add.at(expected, (b[inside], ev["p"].astype(int), ev["y"], ev["x"]), 1)
         assert np.array_equal(frames, expected)
+
+
+def test_threads_share_a_dataset_with_more_shards_than_open_handles(built, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    import eventsim.datasets.loader as loader
+
+    ds = EventVQADataset(built)  # 5 samples in 3 shards
+    want = [_fingerprint(ds[i]) for i in range(len(ds))]
+    ds.close()
+    # every other read evicts the handle another thread may be reading through
+    monkeypatch.setattr(loader, "_MAX_OPEN_SHARDS", 1)
+    order = [i % len(ds) for i in range(600)]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda i: _fingerprint(ds[i]), order))
+    assert got == [want[i] for i in order]
+    assert len(ds._files) == 1

@@ -15,6 +15,7 @@ import hashlib
 import json
 import operator
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,21 @@ _MANIFEST_FIELDS = {
     "shards": list,
 }
 
+
+# Held while a sample's arrays are read and while the open-shard cache changes: a thread must not
+# read through a handle another thread is evicting. h5py serialises its calls under one lock
+# anyway, so this costs threads no parallel reading; transforms run outside it.
+_READ_LOCK = threading.RLock()
+
+
+def _new_read_lock() -> None:
+    # a thread of the parent may have held the lock when the process forked
+    global _READ_LOCK
+    _READ_LOCK = threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_read_lock)
 
 # sha256 of the shards this process has hashed, by what identifies their bytes: (path, device,
 # inode, size, mtime, ctime). Rewriting a file in place or replacing it changes one of these, so
@@ -209,11 +225,14 @@ class EventVQADataset:
         if not -n <= i < n:
             raise IndexError(f"index {i} out of range for {n} samples")
         rec = self.records[i]
-        group = self._file(rec["shard"])[rec["group"]]
+        with _READ_LOCK:
+            group = self._file(rec["shard"])[rec["group"]]
+            image = group["frame"][()]
+            events = read_events(group)
         sample = {
             "id": rec["id"],
-            "image": group["frame"][()],
-            "events": read_events(group),
+            "image": image,
+            "events": events,
             "question": rec["question"],
             "choices": list(rec["choices"]),
             "answer": rec["answer"],
@@ -259,9 +278,10 @@ class EventVQADataset:
 
     def close(self) -> None:
         """Close the shard files this process opened (they reopen on the next access)."""
-        for f in self._files.values():
-            f.close()
-        self._files = {}
+        with _READ_LOCK:
+            for f in self._files.values():
+                f.close()
+            self._files = {}
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
