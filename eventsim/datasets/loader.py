@@ -3,9 +3,9 @@
 `EventVQADataset` has ``__len__`` and ``__getitem__``, which is all a ``torch.utils.data``
 ``DataLoader`` asks of a map-style dataset, so it works with one without importing torch here.
 Shard files are opened lazily per process (handles are dropped when the dataset is pickled into
-DataLoader workers). A shard is checked against the sha256 the manifest records the first time a
-process opens it: HDF5 reads damaged chunks without complaint, and a few flipped bytes would
-otherwise reach a model as a plausible image.
+DataLoader workers; threads of one process can share a dataset). A shard is checked against the
+sha256 the manifest records the first time a process opens it: HDF5 reads damaged chunks without
+complaint, and a few flipped bytes would otherwise reach a model as a plausible image.
 """
 
 from __future__ import annotations
