@@ -3,6 +3,7 @@ line naming the bad value, a non-zero exit, no traceback and nothing left at the
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -142,3 +143,55 @@ def test_build_names_a_recipe_that_is_not_text(tmp_path, capsys, content):
     assert rc == 1
     one_line(err, repr(str(recipe)), "UTF-8")
     assert not out.exists()
+
+
+# -- epvlm eval / demo: the results' samples.jsonl must not replace anything ----------------------
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory, shapes_recipe) -> Path:
+    root = tmp_path_factory.mktemp("fuzzds")
+    recipe = shapes_recipe(root / "r.toml", test=2)
+    assert eventsim_main(["build", str(recipe), "-o", str(root / "ds"), "--no-progress"]) == 0
+    return root / "ds"
+
+
+def run_epvlm(capsys, *argv: object) -> tuple[int, str]:
+    from epvlm.cli import main as epvlm_main
+
+    rc = epvlm_main([str(a) for a in argv])
+    return rc, capsys.readouterr().err
+
+
+def contents(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("command", ["eval", "demo"])
+@pytest.mark.parametrize("force", [False, True])
+def test_results_never_go_into_a_dataset_folder(tmp_path, capsys, dataset, command, force):
+    pytest.importorskip("transformers")
+    from epvlm.demo.pipeline import DEFAULT_MODEL
+
+    target = Path(shutil.copytree(dataset, tmp_path / "ds"))
+    before = contents(target)
+    argv = [command, "--model", DEFAULT_MODEL, "--dataset", target, "-o", target, "--limit", "1"]
+    rc, err = run_epvlm(capsys, *argv, "--no-progress", *(["--force"] if force else []))
+    assert rc == 1
+    # the results' samples.jsonl used to replace the dataset's label index
+    one_line(err, repr(str(target)), "holds a dataset")
+    assert contents(target) == before
+
+
+@pytest.mark.parametrize("command", ["eval", "demo"])
+@pytest.mark.parametrize("name", ["samples.jsonl", "table.md"])
+def test_an_earlier_result_file_needs_force(tmp_path, capsys, dataset, command, name):
+    pytest.importorskip("transformers")
+    from epvlm.demo.pipeline import DEFAULT_MODEL
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / name).write_text("mine\n")
+    argv = [command, "--model", DEFAULT_MODEL, "--dataset", dataset, "-o", out, "--limit", "1"]
+    rc, err = run_epvlm(capsys, *argv, "--no-progress")
+    assert rc == 1
+    one_line(err, repr(str(out / name)), "--force")
+    assert contents(out) == {name: b"mine\n"}
