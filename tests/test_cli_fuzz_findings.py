@@ -134,6 +134,18 @@ def test_render_frame_count_of_a_huge_rate_stays_short(tmp_path, capsys, events_
     assert len(line) < 250, line
 
 
+@pytest.mark.parametrize("name", ["a.png", "a.gif", "a.mp4"])
+def test_render_keeps_a_folder_named_like_a_file_even_with_force(tmp_path, capsys, events_h5, name):
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / "mine.txt").write_text("mine\n")
+    rc, err = run(capsys, "render", events_h5, "-o", folder, "--force", "--no-progress")
+    assert rc == 1
+    # it used to be taken for a folder-of-PNGs output, its contents deleted for frames
+    one_line(err, repr(str(folder)), "is a folder")
+    assert sorted(p.name for p in folder.iterdir()) == ["mine.txt"]
+
+
 @pytest.mark.parametrize("content", [b"\x89PNG\r\n\x1a\n\x00\x00", "café = 1\n".encode("latin-1")])
 def test_build_names_a_recipe_that_is_not_text(tmp_path, capsys, content):
     recipe = tmp_path / "recipe.toml"

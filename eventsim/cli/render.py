@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -193,6 +194,20 @@ def check_output_size(args: argparse.Namespace, stats: dict) -> None:
         )
 
 
+def _check_not_a_folder(output: str) -> None:
+    """An existing folder named like a file (``out.png``) is not taken for a folder-of-PNGs
+    output: with --force its contents would be deleted for frames the user did not ask for."""
+    from eventsim.render.writers import GIF_SUFFIXES, IMAGE_SUFFIXES, VIDEO_SUFFIXES
+
+    path = Path(output)
+    suffixes = (*IMAGE_SUFFIXES, *VIDEO_SUFFIXES, *GIF_SUFFIXES)
+    if path.is_dir() and not output.endswith(("/", os.sep)) and path.suffix.lower() in suffixes:
+        raise ParameterError(
+            f"output {output!r} is a folder; expected a {path.suffix.lower()} file (for a "
+            "folder of PNGs, name one without a suffix)"
+        )
+
+
 # RenderParams names its fields; a command-line user typed these flags
 _FLAGS = {
     "tau_ms": "--tau-ms",
@@ -237,6 +252,7 @@ def main(args: argparse.Namespace) -> int:
 
     params = _render_params(args)
     check_times(args)
+    _check_not_a_folder(args.output)
     if Path(args.output).exists() and not args.force:
         raise OutputExistsError(f"output {args.output!r} exists; pass --force to overwrite it")
     stats = check_events_file(args.file, args.sensor_size)
