@@ -110,6 +110,24 @@ def _add_runtime(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _check_runtime(args: argparse.Namespace) -> None:
+    """Refuse a negative --seed (numpy's generator raises a bare ValueError on it) and a torch
+    device type this package does not run on ('mps' parses as a device, then fails deep in
+    torch), before the model loads."""
+    import re
+
+    if args.seed < 0:
+        raise ParameterError(f"--seed {args.seed} must be 0 or more")
+    if re.fullmatch(r"auto|(cpu|cuda)(:\d+)?", args.device):
+        return
+    from epvlm.evaluate import resolve_device
+
+    resolve_device(args.device)  # names a string that is no torch device at all
+    raise ParameterError(
+        f"device {args.device!r} is not supported; expected auto, cpu, cuda or cuda:N"
+    )
+
+
 # ---------------------------------------------------------------------------------------- run
 
 # Event window of `epvlm run --frame-time-us` without --window-ms: the demo recipes' window.
@@ -179,6 +197,12 @@ def build_run_parser() -> argparse.ArgumentParser:
 def _read_image(path: str):
     import cv2
 
+    # checked here: OpenCV logs a warning line of its own for a path it cannot open
+    if not path or not Path(path).is_file():
+        what = (
+            "is empty" if not path else "is a folder" if Path(path).is_dir() else "does not exist"
+        )
+        raise InputError(f"--image {path!r} {what}; expected an image file (PNG, JPEG, ...)")
     image = cv2.imread(path, cv2.IMREAD_COLOR)
     if image is None:
         raise InputError(f"cannot read image {path!r} (missing or not an image)")
@@ -293,6 +317,7 @@ def run_main(args: argparse.Namespace) -> int:
     from epvlm.prior import select_blocks
     from epvlm.processing import grid_for_size, prompt_format
 
+    _check_runtime(args)
     if args.selector == "event" and not args.events:
         raise ParameterError("the event selector needs --events FILE")
     if args.max_new_tokens is not None and args.max_new_tokens < 1:
@@ -311,6 +336,8 @@ def run_main(args: argparse.Namespace) -> int:
             )
         # as in `epvlm eval`, where dense is the keep-1 reference
         keep = 1.0
+    if args.overlay and Path(args.overlay).resolve() == Path(args.image).resolve():
+        raise ParameterError(f"--overlay {args.overlay!r} is the input --image; name another file")
     overlay_path = _check_overlay(args.overlay, args.force) if args.overlay else None
     image = _read_image(args.image)
     height, width = image.shape[:2]
@@ -486,6 +513,7 @@ def eval_main(args: argparse.Namespace) -> int:
     from epvlm.results import RESULT_FILES, results_table
     from eventsim.outputs import expect_final_output
 
+    _check_runtime(args)
     _check_result_folder(Path(args.output), args.dataset, args.force)
     for name in RESULT_FILES:
         expect_final_output(Path(args.output) / name)

@@ -207,3 +207,75 @@ def test_an_earlier_result_file_needs_force(tmp_path, capsys, dataset, command, 
     assert rc == 1
     one_line(err, repr(str(out / name)), "--force")
     assert contents(out) == {name: b"mine\n"}
+
+
+# -- epvlm run / eval: checked before the model loads ---------------------------------------------
+@pytest.fixture
+def image(tmp_path) -> Path:
+    from PIL import Image
+
+    path = tmp_path / "i.png"
+    Image.fromarray(np.full((24, 32, 3), 128, np.uint8)).save(path)
+    return path
+
+
+def run_args(image: Path) -> list[object]:
+    from epvlm.demo.pipeline import DEFAULT_MODEL
+
+    return [
+        "run",
+        "--model",
+        DEFAULT_MODEL,
+        "--question",
+        "q?",
+        "--selector",
+        "dense",
+        "--image",
+        image,
+    ]
+
+
+@pytest.mark.parametrize("what", ["missing", "folder"])
+def test_run_names_an_image_that_is_not_a_file(tmp_path, capsys, what):
+    pytest.importorskip("transformers")
+    path = tmp_path / "pic.png"
+    if what == "folder":
+        path.mkdir()
+    rc, err = run_epvlm(capsys, *run_args(path))
+    assert rc == 1
+    # OpenCV used to log a warning line of its own before "missing or not an image"
+    one_line(err, f"--image {str(path)!r}", "does not exist" if what == "missing" else "folder")
+
+
+def test_run_refuses_an_overlay_over_its_own_image(tmp_path, capsys, image):
+    pytest.importorskip("transformers")
+    before = image.read_bytes()
+    rc, err = run_epvlm(capsys, *run_args(image), "--overlay", image, "--force")
+    assert rc == 1
+    one_line(err, "--overlay", "is the input --image")
+    assert image.read_bytes() == before
+
+
+@pytest.mark.parametrize("command", ["run", "eval"])
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        (["--seed", "-1"], "--seed -1 must be 0 or more"),
+        (["--device", "mps"], "'mps' is not supported"),
+    ],
+)
+def test_seed_and_device_are_checked_up_front(
+    tmp_path, capsys, image, dataset, command, extra, needle
+):
+    pytest.importorskip("transformers")
+    if command == "run":
+        argv = [*run_args(image), "--selector", "random"]
+    else:
+        from epvlm.demo.pipeline import DEFAULT_MODEL
+
+        argv = ["eval", "--model", DEFAULT_MODEL, "--dataset", dataset, "-o", tmp_path / "e"]
+    rc, err = run_epvlm(capsys, *argv, *extra)
+    assert rc == 1
+    # both were internal errors (numpy's ValueError, torch's RuntimeError)
+    one_line(err, needle)
+    assert not (tmp_path / "e").exists()
