@@ -202,7 +202,9 @@ def _read_image(path: str):
         what = (
             "is empty" if not path else "is a folder" if Path(path).is_dir() else "does not exist"
         )
-        raise InputError(f"--image {path!r} {what}; expected an image file (PNG, JPEG, ...)")
+        raise InputError(
+            f"cannot read image {path!r}: the path {what}; expected an image file (PNG, JPEG, ...)"
+        )
     image = cv2.imread(path, cv2.IMREAD_COLOR)
     if image is None:
         raise InputError(f"cannot read image {path!r} (missing or not an image)")

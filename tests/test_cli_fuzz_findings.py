@@ -244,7 +244,9 @@ def test_run_names_an_image_that_is_not_a_file(tmp_path, capsys, what):
     rc, err = run_epvlm(capsys, *run_args(path))
     assert rc == 1
     # OpenCV used to log a warning line of its own before "missing or not an image"
-    one_line(err, f"--image {str(path)!r}", "does not exist" if what == "missing" else "folder")
+    one_line(
+        err, f"cannot read image {str(path)!r}", "does not exist" if what == "missing" else "folder"
+    )
 
 
 def test_run_refuses_an_overlay_over_its_own_image(tmp_path, capsys, image):
