@@ -56,7 +56,7 @@ __all__ = [
 
 
 def resolve_device(device: str = "auto"):
-    """``auto`` -> cuda when available, else cpu; any other torch device string as given."""
+    """``auto`` -> cuda when available, else cpu; ``cpu``, ``cuda`` or ``cuda:N`` as given."""
     import torch
 
     if device == "auto":
@@ -67,6 +67,11 @@ def resolve_device(device: str = "auto"):
         raise ParameterError(
             f"device {device!r} is not a torch device; expected auto, cpu or cuda[:N]"
         ) from None
+    if dev.type not in ("cpu", "cuda"):
+        # ('mps' and the like parse as devices, then fail deep inside torch)
+        raise ParameterError(
+            f"device {device!r} is not supported; expected auto, cpu, cuda or cuda:N"
+        )
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ParameterError(f"device {device!r} requested but CUDA is not available")
     return dev

@@ -210,7 +210,11 @@ def load_processor(model_dir: str | Path) -> EPQwen2VLProcessor:
     """Load the processor saved beside a model (a tiny model of ours or a real Qwen2-VL dir)."""
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
-        raise ModelDirError(f"model directory {str(model_dir)!r} does not exist")
+        what = "is a file" if model_dir.exists() else "does not exist"
+        raise ModelDirError(
+            f"model directory {str(model_dir)!r} {what}; expected the folder holding "
+            "config.json and the weights"
+        )
     if (
         not (model_dir / "preprocessor_config.json").is_file()
         and not (model_dir / "processor_config.json").is_file()

@@ -833,7 +833,7 @@ def test_out_of_memory_says_how_much(tmp_path, capsys, monkeypatch):
     [
         ("--alpha", "2", "--alpha 2.0 must be in [0, 1]"),
         ("--tau-ms", "0", "--tau-ms 0.0 must be > 0"),
-        ("--max-count", "-1", "--max-count -1.0 must be > 0"),
+        ("--max-count", "-1", "--max-count -1.0 must be a finite value > 0"),
         ("--bins", "0", "--bins 0 must be >= 1"),
         ("--scale", "0", "--scale 0 must be an integer >= 1"),
     ],

@@ -281,3 +281,46 @@ def test_seed_and_device_are_checked_up_front(
     # both were internal errors (numpy's ValueError, torch's RuntimeError)
     one_line(err, needle)
     assert not (tmp_path / "e").exists()
+
+
+def test_render_refuses_an_infinite_max_count(tmp_path, capsys, events_h5):
+    # an infinite colour scale rendered every frame blank
+    rc, err = run(capsys, "render", events_h5, "-o", tmp_path / "f.png", "--max-count", "inf")
+    assert rc == 1
+    one_line(err, "--max-count inf must be a finite value > 0")
+    assert not (tmp_path / "f.png").exists()
+
+
+def test_library_entry_points_name_what_they_were_given(tmp_path):
+    # the errors the CLI fixes above made at its boundary, where library users meet them too
+    from eventsim.datasets import load_recipe
+    from eventsim.errors import InputError, RecipeError
+    from eventsim.simulator.sources import read_image
+
+    recipe = tmp_path / "binary.toml"
+    recipe.write_bytes(b"\x89PNG\r\n\x1a\n\x00")
+    with pytest.raises(RecipeError, match="is not UTF-8 text"):
+        load_recipe(recipe)
+    with pytest.raises(InputError, match="is a folder; expected an image file"):
+        read_image(tmp_path)
+
+
+def test_model_dir_that_is_a_file_is_named_as_such(tmp_path):
+    pytest.importorskip("transformers")
+    from epvlm.errors import ModelDirError
+    from epvlm.processing import load_processor
+
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(b"x")
+    with pytest.raises(ModelDirError, match=r"is a file; expected the folder holding config\.json"):
+        load_processor(path)
+
+
+def test_unsupported_devices_are_refused_by_the_library_too():
+    pytest.importorskip("torch")
+    from epvlm.evaluate import resolve_device
+    from eventsim.errors import ParameterError
+
+    with pytest.raises(ParameterError, match="'mps' is not supported; expected auto, cpu"):
+        resolve_device("mps")
+    assert resolve_device("cpu").type == "cpu"

@@ -61,6 +61,7 @@ def test_unknown_field_lists_valid_ones():
     [
         ("pos_threshold", "abc"),
         ("pos_threshold", "-0.1"),
+        ("neg_threshold", "1e-30"),  # ran out of memory in the kernels' walk
         ("refractory_period_us", "1.5"),
         ("log_curve", "log10"),
         ("hot_pixel_fraction", "2"),
@@ -70,6 +71,12 @@ def test_unknown_field_lists_valid_ones():
 def test_bad_values_are_named(field, value):
     with pytest.raises(ParameterError, match=field):
         DVSParams().with_overrides({field: value})
+
+
+def test_smallest_threshold_is_the_mismatch_floor():
+    assert DVSParams(pos_threshold=0.01, neg_threshold=0.01).pos_threshold == 0.01
+    with pytest.raises(ParameterError, match=r"pos_threshold = 0.009; expected at least 0.01"):
+        DVSParams(pos_threshold=0.009)
 
 
 def test_unknown_preset_lists_valid_ones():

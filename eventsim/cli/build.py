@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from eventsim._system import usable_cores
 from eventsim.cli.common import cli_command, make_parser, parse_assignments
-from eventsim.errors import ParameterError, RecipeError
+from eventsim.errors import ParameterError
 from eventsim.options import EXECUTORS
 from eventsim.outputs import expect_final_output
 
@@ -90,13 +90,7 @@ def main(args: argparse.Namespace) -> int:
     # the manifest is written last: once it is there the dataset is complete, and a Ctrl-C
     # during the summary or the preview finds the build done
     expect_final_output(Path(args.output) / "dataset.json")
-    try:
-        recipe = load_recipe(args.recipe, parse_assignments(args.assign))
-    except UnicodeDecodeError:
-        # tomllib decodes the whole file first: a binary file given as the recipe
-        raise RecipeError(
-            f"recipe {args.recipe!r} is not UTF-8 text; expected a TOML recipe"
-        ) from None
+    recipe = load_recipe(args.recipe, parse_assignments(args.assign))
     summary = build_dataset(
         recipe,
         args.output,

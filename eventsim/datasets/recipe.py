@@ -414,6 +414,11 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise RecipeError(f"cannot read recipe {str(path)!r}: {exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise RecipeError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        # tomllib decodes the whole file first: a binary file given as the recipe
+        raise RecipeError(
+            f"recipe {str(path)!r} is not UTF-8 text; expected a TOML recipe"
+        ) from None
 
 
 # ----------------------------------------------------------------------------- validation

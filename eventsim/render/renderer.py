@@ -4,6 +4,7 @@ the frame renderer that applies it window after window."""
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,8 +86,10 @@ class RenderParams:
         check_colormap(self.colormap)
         if not self.tau_ms > 0:
             raise ParameterError(f"tau_ms {self.tau_ms} must be > 0")
-        if self.max_count is not None and not self.max_count > 0:
-            raise ParameterError(f"max_count {self.max_count} must be > 0")
+        if self.max_count is not None and not (
+            math.isfinite(self.max_count) and self.max_count > 0
+        ):
+            raise ParameterError(f"max_count {self.max_count} must be a finite value > 0")
         if self.heatmap_scale not in HEATMAP_SCALES:
             raise ParameterError(
                 f"heatmap_scale {self.heatmap_scale!r} is not known; "

@@ -32,13 +32,12 @@ import numpy as np
 
 from eventsim.errors import InputError, ParameterError
 from eventsim.events import EVENT_DTYPE, check_sensor_size, concat_events, empty_events
-from eventsim.simulator.params import DVSParams
+from eventsim.simulator.params import MIN_THRESHOLD, DVSParams
 
 if TYPE_CHECKING:
     import torch
 
 _TOL = 1e-9  # relative slack on thresholds, far above float64 rounding, far below any signal
-_MIN_THRESHOLD = 0.01
 _ELEMENTS_PER_BATCH = 4_000_000  # bounds the float64 working set of one batch of frames
 # BT.601 luma in 15-bit fixed point, the coefficients OpenCV uses for RGB->GRAY on uint8
 _LUMA_Q15 = (9798, 19235, 3735)
@@ -213,11 +212,9 @@ class EventSimulator:
         c_on = np.full(n, params.pos_threshold)
         c_off = np.full(n, params.neg_threshold)
         if params.threshold_sigma > 0:
-            c_on = np.maximum(
-                _MIN_THRESHOLD, c_on + params.threshold_sigma * rng.standard_normal(n)
-            )
+            c_on = np.maximum(MIN_THRESHOLD, c_on + params.threshold_sigma * rng.standard_normal(n))
             c_off = np.maximum(
-                _MIN_THRESHOLD, c_off + params.threshold_sigma * rng.standard_normal(n)
+                MIN_THRESHOLD, c_off + params.threshold_sigma * rng.standard_normal(n)
             )
         # numpy until the torch path needs tensors (`_as_torch`)
         self._tensors = False

@@ -22,6 +22,8 @@ CAMERAS: dict[str, tuple[int, int]] = {
 
 #: Highest per-pixel noise rate a parameter may ask for.
 MAX_RATE_HZ = 1e6
+#: Smallest contrast threshold (log units), also the floor of mismatched thresholds.
+MIN_THRESHOLD = 0.01
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,6 +87,15 @@ class DVSParams:
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 raise ParameterError(f"{name} = {value!r}; expected a finite value > 0")
+        for name in ("pos_threshold", "neg_threshold"):
+            value = getattr(self, name)
+            if value < MIN_THRESHOLD:
+                # the floor the mismatch clamps each pixel's threshold to; towards 0 the events
+                # per frame grow without bound (1e-30 ran out of memory)
+                raise ParameterError(
+                    f"{name} = {value!r}; expected at least {MIN_THRESHOLD} (log units), the "
+                    "floor the threshold mismatch is clamped to"
+                )
         non_negative = (
             "threshold_sigma",
             "cutoff_hz",

@@ -66,7 +66,8 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     """Read an image file as uint8 RGB/grey, or float DN for 16-bit and float files."""
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"image {str(path)!r} does not exist")
+        what = "is a folder" if path.is_dir() else "does not exist"
+        raise InputError(f"image {str(path)!r} {what}; expected an image file")
     img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if img is None or img.size == 0:
         raise InputError(f"image {str(path)!r} cannot be read (not an image OpenCV can decode)")
