@@ -34,31 +34,40 @@ class DVSParams:
     others. Every field can be overridden from the CLI with ``--set FIELD=VALUE``.
     """
 
-    #: ``ln``: ln(I/255 + log_eps) (ESIM); ``linlog``: v2e's curve, linear below 20 DN.
+    #: ``ln``: ln(I/255 + log_eps) (ESIM; its ROS default eps is also 1e-3, rpg_vid2e's
+    #: esim_torch script uses 1e-5); ``linlog``: v2e's ``lin_log``, I*ln(20)/20 up to 20 DN and
+    #: ln(I) above (``log_eps`` unused).
     log_curve: LogCurve = "ln"
     log_eps: float = 1e-3
     #: ON / OFF contrast thresholds in log units.
     pos_threshold: float = 0.2
     neg_threshold: float = 0.2
-    #: Std. dev. of the fixed per-pixel threshold mismatch (log units); thresholds are clamped
-    #: to at least 0.01.
+    #: Std. dev. of the fixed per-pixel threshold mismatch (log units), ON and OFF drawn
+    #: independently once, as v2e's ``--sigma_thres`` (ROS ESIM re-draws every interval);
+    #: thresholds are clamped to at least 0.01.
     threshold_sigma: float = 0.0
-    #: Photoreceptor low-pass cutoff at full intensity (0 = off); it scales with intensity.
+    #: Photoreceptor low-pass cutoff at full intensity (255 DN; 0 = off); it scales with
+    #: intensity by v2e's ``a = (I + 20) / 275``. Each frame interval gets the exact first-order
+    #: response (v2e takes one Euler step, the same only when frames come faster than ~60x this).
     cutoff_hz: float = 0.0
-    #: Minimum time between two events of one pixel; events inside it are dropped (0 = off).
+    #: Minimum time between two events of one pixel; events inside it are dropped but still
+    #: move the reference, as in ESIM (in v2e they do not) (0 = off).
     refractory_period_us: int = 0
     #: Mean leak (spontaneous ON) event rate per pixel (0 = off).
     leak_rate_hz: float = 0.0
     #: Per-pixel log-normal spread of the leak rate, in decades (mean rate is kept).
     leak_rate_spread_decades: float = 0.1
     #: Relative jitter of each leak period: a pixel's leak speed is re-drawn (normal, this
-    #: relative std. dev.) when it fires after completing another period.
+    #: relative std. dev.) when it fires after completing another period. v2e re-draws its
+    #: jitter every frame interval, so its periods spread only by about jitter * sqrt(leak rate /
+    #: frame rate) (README, "Porting settings from v2e").
     leak_jitter_fraction: float = 0.1
     #: Shot-noise event rate per pixel, ON and OFF together (half each), averaged over the
     #: sensor in every frame interval (0 = off): a uniform frame of any brightness gives this
     #: rate at every pixel. Within a frame the rate is shared out by brightness (see
     #: `shot_noise_bright_ratio`). v2e's parameter of the same name is instead the rate at the
-    #: dark end of its brightness curve, and mid-grey content gets 0.6 of it (README,
+    #: dark end of its brightness curve (0.945 of it at 0 DN), and mid-grey content gets 0.6 of
+    #: it, times v2e's mean nominal/actual threshold (1.08 at its ``noisy`` mismatch) (README,
     #: "Porting settings from v2e").
     shot_noise_rate_hz: float = 0.0
     #: Shape of the shot-noise rate over brightness, v2e's: a pixel's share is proportional to
