@@ -63,6 +63,20 @@ def shapes_recipe() -> Callable[..., Path]:
 
 
 @pytest.fixture(scope="session")
+def build_shapes(tmp_path_factory, shapes_recipe) -> Callable[[int], Path]:
+    """Builds a `shapes_recipe` dataset of ``test`` samples in a fresh folder; returns it."""
+    from eventsim.cli import main as eventsim_main
+
+    def build(test: int) -> Path:
+        root = tmp_path_factory.mktemp("shapes")
+        recipe = shapes_recipe(root / "r.toml", test=test)
+        assert eventsim_main(["build", str(recipe), "-o", str(root / "ds"), "--no-progress"]) == 0
+        return root / "ds"
+
+    return build
+
+
+@pytest.fixture(scope="session")
 def eval_setup() -> Callable[..., tuple]:
     """Builds what the epvlm end-to-end tests run on (see `_build_eval_setup`)."""
     return _build_eval_setup

@@ -329,11 +329,8 @@ def test_simulate_reads_esim_layout_and_a_timestamps_file(tmp_path, capsys):
 
 # -- datasets: labels, unfinished builds, limits ----------------------------------------------------
 @pytest.fixture(scope="module")
-def built(tmp_path_factory, shapes_recipe) -> Path:
-    root = tmp_path_factory.mktemp("built")
-    recipe = shapes_recipe(root / "r.toml", test=4)
-    assert eventsim_main(["build", str(recipe), "-o", str(root / "ds"), "--no-progress"]) == 0
-    return root / "ds"
+def built(build_shapes) -> Path:
+    return build_shapes(4)
 
 
 @pytest.mark.parametrize("field", ["answer", "answer_index", "question"])

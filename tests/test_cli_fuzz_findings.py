@@ -159,11 +159,8 @@ def test_build_names_a_recipe_that_is_not_text(tmp_path, capsys, content):
 
 # -- epvlm eval / demo: the results' samples.jsonl must not replace anything ----------------------
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory, shapes_recipe) -> Path:
-    root = tmp_path_factory.mktemp("fuzzds")
-    recipe = shapes_recipe(root / "r.toml", test=2)
-    assert eventsim_main(["build", str(recipe), "-o", str(root / "ds"), "--no-progress"]) == 0
-    return root / "ds"
+def dataset(build_shapes) -> Path:
+    return build_shapes(2)
 
 
 def run_epvlm(capsys, *argv: object) -> tuple[int, str]:
