@@ -179,7 +179,8 @@ def summary_figure(summary: EventSummary) -> Any:
         ax.hist(active / s.duration_s, bins=(edges / s.duration_s).tolist(), color="0.35")
         ax.set_xscale("log")
         median = float(np.median(active)) / s.duration_s
-        ax.axvline(median, color=on_c, ls="--", lw=1.2, label=f"median {median:.3g} ev/s")
+        # neutral: in this figure red means ON events, and the median counts both polarities
+        ax.axvline(median, color="black", ls="--", lw=1.2, label=f"median {median:.3g} ev/s")
         ax.legend(loc="upper right")
     ax.set_yscale("log")
     ax.set_xlabel("per-pixel event rate [events/s]")
