@@ -171,3 +171,25 @@ def test_identical_series_stay_visible(tmp_path, by_group):
     # "random" drawn exactly over "event" left little more than event's legend entry visible
     # (5-11 % of random's pixels); rings and dash gaps show 25 % (error bars) to 58 %
     assert event > 0.18 * random, (event, random)
+
+
+def test_summary_heat_map_is_not_washed_out_by_hot_pixels(tmp_path):
+    pytest.importorskip("matplotlib")
+    from eventsim.events import make_events
+    from eventsim.render.summary import collect_summary, summary_figure
+
+    # an edge of 200 pixels with 8 events each, and 2 hot pixels with 500 each
+    xs = np.concatenate([np.repeat(np.arange(10, 50), 5 * 8), np.repeat([3, 60], 500)])
+    ys = np.concatenate([np.tile(np.repeat(np.arange(20, 25), 8), 40), np.repeat([2, 40], 500)])
+    order = np.arange(len(xs))
+    events = make_events(xs, ys, order * 10, order % 2)
+    path = tmp_path / "hot.h5"
+    write_events(path, events, (W, H))
+    with open_events(path) as r:
+        fig = summary_figure(collect_summary(r, n_bins=20, scatter_events=200))
+    (heat_ax,) = [ax for ax in fig.axes if ax.get_title().startswith("Events per pixel")]
+    (image,) = heat_ax.get_images()
+    # the edge's 8 events sit near the top of the colour scale, not at log(8)/log(500) = 1/3
+    assert image.norm(8) > 0.9
+    assert "clipped" in heat_ax.get_title()
+    assert image.colorbar is not None and image.colorbar.extend == "max"

@@ -153,18 +153,24 @@ def summary_figure(summary: EventSummary) -> Any:
 
     ax = fig.add_subplot(2, 2, 2)
     total = s.pixel_counts.sum(axis=0)
-    vmax = max(int(total.max()), 1)
+    # full scale at the 99th percentile of active pixels, as `eventsim render --mode heatmap`:
+    # a few hot pixels would otherwise take the top of the scale and dim every edge
+    active_counts = total[total > 0]
+    vmax = max(float(np.percentile(active_counts, 99)) if active_counts.size else 1.0, 2.0)
+    clipped = int(total.max()) > vmax
     im = ax.imshow(
         np.ma.masked_equal(total, 0),
         cmap="inferno",
-        norm=LogNorm(vmin=1, vmax=max(vmax, 2)),
+        norm=LogNorm(vmin=1, vmax=vmax),
         interpolation="nearest",
     )
     ax.set_facecolor("black")
-    ax.set_title("Events per pixel (log scale; black = none)")
+    ax.set_title(
+        "Events per pixel (log scale" + ("; top 1 % clipped" if clipped else "") + "; black = none)"
+    )
     ax.set_xlabel("x [px]")
     ax.set_ylabel("y [px]")
-    fig.colorbar(im, ax=ax, label="events", shrink=0.85)
+    fig.colorbar(im, ax=ax, label="events", shrink=0.85, extend="max" if clipped else "neither")
 
     ax = fig.add_subplot(2, 2, 3)
     counts = total.ravel()
