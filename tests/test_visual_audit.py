@@ -151,7 +151,9 @@ def test_accuracy_plot_legend_covers_no_data_point(tmp_path, saved_figures, by_g
 def _colour_pixels(png, rgb: tuple[int, int, int]) -> int:
     import cv2
 
-    img = cv2.cvtColor(cv2.imread(str(png)), cv2.COLOR_BGR2RGB).astype(int)
+    bgr = cv2.imread(str(png))
+    assert bgr is not None, png
+    img = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB).astype(int)
     return int((np.abs(img - np.asarray(rgb)).sum(axis=2) < 40).sum())
 
 
