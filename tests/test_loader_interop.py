@@ -194,3 +194,19 @@ def test_threads_share_a_dataset_with_more_shards_than_open_handles(built, monke
         got = list(pool.map(lambda i: _fingerprint(ds[i]), order))
     assert got == [want[i] for i in order]
     assert len(ds._files) == 1
+
+
+def test_a_dataset_rebuilt_while_open_is_named_as_rebuilt(tmp_path):
+    from eventsim.errors import DatasetError
+
+    out = tmp_path / "ds"
+    build_dataset(RECIPE, out, progress=False)
+    ds = EventVQADataset(out)
+    ds[0]
+    ds.close()
+    other = {**RECIPE, "dataset": {**RECIPE["dataset"], "seed": 4}}
+    build_dataset(other, out, progress=False, force=True)
+    # the shards now hold other samples: before, this said the shard was damaged
+    with pytest.raises(DatasetError, match="was rebuilt after it was opened"):
+        ds[0]
+    assert EventVQADataset(out)[0]["id"] == ds.records[0]["id"]

@@ -271,10 +271,29 @@ class EventVQADataset:
                     f"{str(self.root / 'samples.jsonl')!r} refers to {shard!r}, which "
                     "dataset.json does not list; rebuild the dataset"
                 )
-            check_shard(path, entry, self.root)
+            try:
+                check_shard(path, entry, self.root)
+            except DatasetError:
+                self._check_not_rebuilt()
+                raise
             f = open_shard(path)
         self._files[shard] = f  # most recently used last
         return f
+
+    def _check_not_rebuilt(self) -> None:
+        """A shard that no longer matches may belong to a build made after this dataset was
+        opened (`eventsim build --force` over it): say so rather than call it damaged."""
+        try:
+            current = read_manifest(self.root)
+        except DatasetError:
+            return
+        if current.get("fingerprint") != self.manifest.get("fingerprint") or current.get(
+            "shards"
+        ) != self.manifest.get("shards"):
+            raise DatasetError(
+                f"dataset {str(self.root)!r} was rebuilt after it was opened (its dataset.json "
+                "changed); open it again"
+            )
 
     def close(self) -> None:
         """Close the shard files this process opened (they reopen on the next access)."""
