@@ -152,6 +152,46 @@ def test_workers_do_not_change_the_bytes(tmp_path, monkeypatch):
     assert shard_bytes(tmp_path / "s2") != a
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="builds are locked on POSIX only")
+def test_a_second_build_into_the_same_folder_is_refused_while_one_runs(tmp_path):
+    from eventsim.datasets import engine
+    from eventsim.errors import DatasetError
+
+    recipe = tiny_recipe(tmp_path, train=0, test=4, shard=2)
+    out = tmp_path / "ds"
+    with engine._build_lock(out):
+        # (the lock is the folder's, so it holds against another handle in this process too)
+        with pytest.raises(DatasetError, match=r"another build is writing to .*ds'; wait"):
+            build_dataset(recipe, out, progress=False)
+        assert list(out.iterdir()) == []
+    # a build with a pool leaves the folder unlocked, as does a finished one
+    build_dataset(recipe, out, workers=2, exact_workers=True, progress=False)
+    assert build_dataset(recipe, out, progress=False).samples == {"train": 0, "test": 4}
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_child_forked_during_a_build_does_not_keep_the_folder_locked(tmp_path):
+    from eventsim.datasets import engine
+
+    out = tmp_path / "ds"
+    ready, started = os.pipe()
+    with engine._build_lock(out):
+        pid = os.fork()
+        if pid == 0:  # the child outlives the build that took the lock
+            os.write(started, b"1")  # (the fork hooks have run by now)
+            time.sleep(3)
+            os._exit(0)
+    os.read(ready, 1)
+    try:
+        with engine._build_lock(out):
+            pass
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        os.close(ready)
+        os.close(started)
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts threads in /proc")
 def test_pool_workers_hold_no_blas_or_openmp_threads():
     """Workers inherit no BLAS/OpenMP thread pool from the fork server: an OpenBLAS server

@@ -174,6 +174,25 @@ def build_dataset(
     out = Path(out_dir)
     # plan first: a recipe whose inputs cannot even be listed leaves no output behind
     tasks = _plan(recipe, out, limit, strict)
+    with _build_lock(out):
+        return _build(
+            recipe, out, tasks, limit, force, workers, executor, scheduler, free, progress, t_start
+        )
+
+
+def _build(
+    recipe: Recipe,
+    out: Path,
+    tasks: list[ShardTask],
+    limit: int | None,
+    force: bool,
+    workers: int,
+    executor: str,
+    scheduler: str | None,
+    free: FreeCores | None,
+    progress: bool,
+    t_start: float,
+) -> BuildSummary:
     recorded = _prepare_output(out, recipe, tasks, limit, force)
     results: dict[tuple[str, int], dict[str, Any]] = {}
     pending: list[ShardTask] = []
@@ -223,6 +242,50 @@ def build_dataset(
 
 
 # ----------------------------------------------------------------------------- output folder
+
+# descriptors of the folders this process holds build locks on. Pool workers come from a fork
+# server that is exec'd and inherits none; a child the caller forks during a build closes its
+# copies, so it cannot hold the folder locked after the build ends
+_LOCK_FDS: set[int] = set()
+
+
+def _close_lock_fds() -> None:
+    for fd in _LOCK_FDS:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _LOCK_FDS.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_close_lock_fds)
+
+
+@contextlib.contextmanager
+def _build_lock(out: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the folder ``out`` (made here if missing) while building into
+    it: a second build into the same folder, from another terminal or a retried job, would take
+    this one's temporaries for a killed run's, delete them and write the same shards."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: builds are not locked
+        yield
+        return
+    if out.exists() and not out.is_dir():
+        raise OutputExistsError(f"output {str(out)!r} exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise DatasetError(
+                f"another build is writing to {str(out)!r}; wait for it to finish or stop it"
+            ) from None
+        _LOCK_FDS.add(fd)
+        yield
+    finally:
+        _LOCK_FDS.discard(fd)
+        os.close(fd)
 
 
 def _prepare_output(
