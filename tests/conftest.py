@@ -23,18 +23,19 @@ def small_events() -> np.ndarray:
 _SHAPES_RECIPE = """
 [dataset]
 name = "{name}"
-seed = 5
+seed = {seed}
 
 [source]
 kind = "shapes"
-mode = "vqa"
+mode = "{mode}"
 n_objects = [2, 3]
 object_size_px = [10, 16]
-motion_px = [4, 8]
+motion_px = [{motion}]
+max_step_px = {step}
 
 [camera]
-width = 64
-height = 64
+width = {size}
+height = {size}
 
 [simulator]
 preset = "clean"
@@ -47,16 +48,41 @@ train = {train}
 test = {test}
 
 [build]
-shard_size = 2
+shard_size = {shard}
 """
 
 
 @pytest.fixture(scope="session")
 def shapes_recipe() -> Callable[..., Path]:
-    """Writes a small 64x64 shapes recipe (shards of 2 samples) to a path and returns it."""
+    """Writes a small shapes recipe (64x64 and shards of 2 samples unless asked otherwise) to
+    a path and returns it."""
 
-    def write(path: Path, *, name: str = "small", train: int = 0, test: int = 4) -> Path:
-        path.write_text(_SHAPES_RECIPE.format(name=name, train=train, test=test))
+    def write(
+        path: Path,
+        *,
+        name: str = "small",
+        seed: int = 5,
+        mode: str = "vqa",
+        size: int = 64,
+        train: int = 0,
+        test: int = 4,
+        shard: int = 2,
+        motion: str = "4, 8",
+        step: float = 1.0,
+    ) -> Path:
+        path.write_text(
+            _SHAPES_RECIPE.format(
+                name=name,
+                seed=seed,
+                mode=mode,
+                size=size,
+                train=train,
+                test=test,
+                shard=shard,
+                motion=motion,
+                step=step,
+            )
+        )
         return path
 
     return write

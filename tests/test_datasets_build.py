@@ -25,55 +25,25 @@ from eventsim.datasets.scenes import draw_sample, simulate_scene
 from eventsim.datasets.sources import sample_seeds
 from eventsim.errors import OutputExistsError, RecipeError
 
-TINY = """
-[dataset]
-name = "tiny"
-seed = 3
 
-[source]
-kind = "shapes"
-mode = "{mode}"
-n_objects = [2, 3]
-object_size_px = [10, 16]
-motion_px = [{motion}]
-max_step_px = {step}
+@pytest.fixture
+def tiny_recipe(shapes_recipe):
+    """`shapes_recipe` with this module's seed and defaults, named by mode and size."""
 
-[camera]
-width = {size}
-height = {size}
-
-[simulator]
-preset = "clean"
-
-[events]
-window_ms = 20
-
-[splits]
-train = {train}
-test = {test}
-
-[build]
-shard_size = {shard}
-"""
-
-
-def tiny_recipe(
-    tmp_path: Path, *, mode="vqa", size=64, train=4, test=5, shard=2, motion="4, 8", step=1.0
-):
-    path = tmp_path / f"tiny-{mode}-{size}.toml"
-    path.write_text(
-        TINY.format(
-            mode=mode, size=size, train=train, test=test, shard=shard, motion=motion, step=step
+    def write(tmp_path: Path, *, mode="vqa", size=64, train=4, test=5, **kw) -> Path:
+        path = tmp_path / f"tiny-{mode}-{size}.toml"
+        return shapes_recipe(
+            path, name="tiny", seed=3, mode=mode, size=size, train=train, test=test, **kw
         )
-    )
-    return path
+
+    return write
 
 
 def shard_bytes(root: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted((root / "shards").glob("*.h5"))}
 
 
-def test_build_layout_and_samples_match_the_generator(tmp_path):
+def test_build_layout_and_samples_match_the_generator(tmp_path, tiny_recipe):
     recipe = tiny_recipe(tmp_path, mode="target")
     out = tmp_path / "ds"
     summary = build_dataset(recipe, out, progress=False)
@@ -122,7 +92,7 @@ def test_build_layout_and_samples_match_the_generator(tmp_path):
         assert qt in text
 
 
-def test_workers_do_not_change_the_bytes(tmp_path, monkeypatch):
+def test_workers_do_not_change_the_bytes(tmp_path, monkeypatch, tiny_recipe):
     from eventsim.datasets import _cpu
 
     recipe = tiny_recipe(tmp_path, train=0, test=6, shard=2)
@@ -153,7 +123,7 @@ def test_workers_do_not_change_the_bytes(tmp_path, monkeypatch):
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="builds are locked on POSIX only")
-def test_a_second_build_into_the_same_folder_is_refused_while_one_runs(tmp_path):
+def test_a_second_build_into_the_same_folder_is_refused_while_one_runs(tmp_path, tiny_recipe):
     from eventsim.datasets import engine
     from eventsim.errors import DatasetError
 
@@ -233,7 +203,9 @@ def test_pool_workers_start_with_the_kernels_loaded_and_without_torch():
     assert loaded == [True, False]
 
 
-def test_an_in_process_build_restores_the_callers_thread_settings(tmp_path, monkeypatch):
+def test_an_in_process_build_restores_the_callers_thread_settings(
+    tmp_path, monkeypatch, tiny_recipe
+):
     # the build runs one compute thread, then hands back torch's and OpenCV's own counts and
     # leaves the environment as it was
     import cv2
@@ -272,7 +244,7 @@ print(summary.n_samples, "torch" in sys.modules)
 """
 
 
-def test_an_in_process_build_of_a_noise_free_recipe_never_imports_torch(tmp_path):
+def test_an_in_process_build_of_a_noise_free_recipe_never_imports_torch(tmp_path, tiny_recipe):
     pytest.importorskip("eventsim.simulator._kernels")
     recipe = tiny_recipe(tmp_path, train=2, test=1)
     done = subprocess.run(
@@ -282,7 +254,7 @@ def test_an_in_process_build_of_a_noise_free_recipe_never_imports_torch(tmp_path
     assert done.stdout.split() == ["3", "False"]
 
 
-def test_limit_and_output_protection(tmp_path):
+def test_limit_and_output_protection(tmp_path, tiny_recipe):
     recipe = tiny_recipe(tmp_path, train=3, test=7, shard=4)
     out = tmp_path / "ds"
     s = build_dataset(recipe, out, limit=2, progress=False)
@@ -309,7 +281,7 @@ def test_limit_and_output_protection(tmp_path):
         build_dataset(recipe, other, progress=False)
 
 
-def test_verify_detects_damage(tmp_path, capsys):
+def test_verify_detects_damage(tmp_path, capsys, tiny_recipe):
     out = tmp_path / "ds"
     build_dataset(tiny_recipe(tmp_path, train=0, test=2, shard=1), out, progress=False)
     assert verify_main([str(out), "--no-progress"]) == 0
@@ -325,7 +297,7 @@ def test_verify_detects_damage(tmp_path, capsys):
     assert "not a built dataset" in capsys.readouterr().err
 
 
-def test_verify_checks_events_against_window_and_sensor(tmp_path):
+def test_verify_checks_events_against_window_and_sensor(tmp_path, tiny_recipe):
     out = tmp_path / "ds"
     build_dataset(tiny_recipe(tmp_path, train=0, test=1, shard=1), out, progress=False)
     shard = out / "shards" / "test-00000.h5"
@@ -341,7 +313,7 @@ def test_verify_checks_events_against_window_and_sensor(tmp_path):
     assert any("outside the 64x64 sensor" in p for p in report.problems)
 
 
-def test_cli_build_and_errors(tmp_path, capsys):
+def test_cli_build_and_errors(tmp_path, capsys, tiny_recipe):
     recipe = tiny_recipe(tmp_path, train=0, test=2, shard=2)
     out = tmp_path / "cli"
     assert build_main([str(recipe), "-o", str(out), "--set", "splits.test=3", "--no-progress"]) == 0
@@ -368,7 +340,7 @@ def test_cli_build_and_errors(tmp_path, capsys):
         build_dataset(recipe, tmp_path / "w", overrides={"splits.test": -1})
 
 
-def test_sigkill_mid_build_then_resume_equals_uninterrupted(tmp_path):
+def test_sigkill_mid_build_then_resume_equals_uninterrupted(tmp_path, tiny_recipe):
     # big enough samples (many frames) that the build is still running when we kill it
     recipe = tiny_recipe(tmp_path, size=160, train=0, test=16, shard=2, motion="40, 50", step=0.4)
     out = tmp_path / "killed"
@@ -409,7 +381,7 @@ def test_sigkill_mid_build_then_resume_equals_uninterrupted(tmp_path):
 
 
 @pytest.mark.skipif(os.environ.get("EVENTSIM_SKIP_DASK") == "1", reason="dask disabled")
-def test_dask_local_cluster_gives_the_same_shards(tmp_path):
+def test_dask_local_cluster_gives_the_same_shards(tmp_path, tiny_recipe):
     pytest.importorskip("distributed")
     recipe = tiny_recipe(tmp_path, train=0, test=4, shard=2)
     build_dataset(recipe, tmp_path / "local", progress=False)
@@ -418,7 +390,7 @@ def test_dask_local_cluster_gives_the_same_shards(tmp_path):
     assert shard_bytes(tmp_path / "dask") == shard_bytes(tmp_path / "local")
 
 
-def test_dask_scheduler_address_via_cli(tmp_path):
+def test_dask_scheduler_address_via_cli(tmp_path, tiny_recipe):
     distributed = pytest.importorskip("distributed")
     recipe = tiny_recipe(tmp_path, train=0, test=2, shard=1)
     build_dataset(recipe, tmp_path / "local", progress=False)
