@@ -5,20 +5,11 @@ import json
 from pathlib import Path
 
 import cv2
-import numpy as np
 
 from eventsim.cli.build import main as build_main
 from eventsim.datasets import EventVQADataset, build_dataset, describe_dataset, verify_dataset
 
-
-def _textured(seed: int, w: int = 80, h: int = 60) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    small = rng.integers(0, 256, (h // 6, w // 6, 3), dtype=np.uint8)
-    return cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST)
-
-
-def _write_jsonl(path: Path, records: list) -> None:
-    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+from user_media import textured, write_jsonl, write_video
 
 
 def _recipe(tmp_path: Path, kind: str, splits: dict[str, str], window_ms: float = 50) -> Path:
@@ -46,7 +37,7 @@ shard_size = 8
 
 def _image(tmp_path: Path) -> None:
     (tmp_path / "img").mkdir(exist_ok=True)
-    cv2.imwrite(str(tmp_path / "img" / "a.png"), _textured(0))
+    cv2.imwrite(str(tmp_path / "img" / "a.png"), textured(0))
 
 
 def _reasons(out: Path) -> dict[str, str]:
@@ -55,14 +46,7 @@ def _reasons(out: Path) -> dict[str, str]:
 
 
 def _write_video(path: Path, fps: float, n_frames: int = 12) -> None:
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, (80, 60))
-    assert writer.isOpened()
-    base = _textured(5)
-    for k in range(n_frames):
-        frame = base.copy()
-        cv2.rectangle(frame, (5 + 3 * k, 20), (20 + 3 * k, 35), (255, 255, 255), -1)
-        writer.write(frame)
-    writer.release()
+    write_video(path, fps, n_frames, step_px=3)
 
 
 def _qa(time: float) -> dict:
@@ -71,7 +55,7 @@ def _qa(time: float) -> dict:
 
 def test_video_question_earlier_than_the_window_is_skipped(tmp_path):
     _write_video(tmp_path / "v.avi", fps=20.0)  # a frame every 50 ms
-    _write_jsonl(tmp_path / "qa.jsonl", [_qa(0.02), _qa(0.1), _qa(0.12)])
+    write_jsonl(tmp_path / "qa.jsonl", [_qa(0.02), _qa(0.1), _qa(0.12)])
     out = tmp_path / "ds"
     summary = build_dataset(
         _recipe(tmp_path, "video", {"test": "qa.jsonl"}, window_ms=100), out, progress=False
@@ -92,7 +76,7 @@ def test_video_question_earlier_than_the_window_is_skipped(tmp_path):
 def test_video_question_whose_frame_is_earlier_than_the_window_is_skipped(tmp_path):
     _write_video(tmp_path / "v.avi", fps=25.0)  # a frame every 40 ms
     # at 0.1 s the frame shown is the one of 0.08 s: the window would start at -0.02 s
-    _write_jsonl(tmp_path / "qa.jsonl", [_qa(0.1), _qa(0.12)])
+    write_jsonl(tmp_path / "qa.jsonl", [_qa(0.1), _qa(0.12)])
     out = tmp_path / "ds"
     summary = build_dataset(
         _recipe(tmp_path, "video", {"test": "qa.jsonl"}, window_ms=100), out, progress=False
@@ -108,7 +92,7 @@ def test_video_reference_frame_is_at_or_before_the_window_start(tmp_path):
     _write_video(tmp_path / "v.avi", fps=25.0)
     # the frame shown at 0.23 s is the one of 0.2 s; its window starts at 0.1 s, between the
     # frames of 0.08 s and 0.12 s: the 0.08 s frame is the reference, so 0.1..0.12 s has events
-    _write_jsonl(tmp_path / "qa.jsonl", [_qa(0.23)])
+    write_jsonl(tmp_path / "qa.jsonl", [_qa(0.23)])
     out = tmp_path / "ds"
     build_dataset(
         _recipe(tmp_path, "video", {"test": "qa.jsonl"}, window_ms=100), out, progress=False
@@ -124,7 +108,7 @@ def _rec(**kw) -> dict:
 
 def test_duplicate_ids_and_choices_are_refused(tmp_path):
     _image(tmp_path)
-    _write_jsonl(
+    write_jsonl(
         tmp_path / "t.jsonl",
         [
             _rec(id="a", choices=["red", "green"], answer="red"),
@@ -150,7 +134,7 @@ def test_duplicate_ids_and_choices_are_refused(tmp_path):
 
 def test_question_type_says_multiple_choice_for_records_with_choices(tmp_path):
     _image(tmp_path)
-    _write_jsonl(
+    write_jsonl(
         tmp_path / "t.jsonl",
         [
             _rec(choices=["red", "green"], answer="red"),
@@ -172,8 +156,8 @@ def _build(recipe: Path, out: Path, *extra: str) -> int:
 
 def test_build_with_no_samples_warns_and_fails(tmp_path, capsys):
     _image(tmp_path)
-    _write_jsonl(tmp_path / "bad.jsonl", [_rec(choices=["red"], answer="Red"), _rec(answer=3)])
-    _write_jsonl(tmp_path / "good.jsonl", [_rec(answer="red")])
+    write_jsonl(tmp_path / "bad.jsonl", [_rec(choices=["red"], answer="Red"), _rec(answer=3)])
+    write_jsonl(tmp_path / "good.jsonl", [_rec(answer="red")])
     out = tmp_path / "all-bad"
     assert _build(_recipe(tmp_path, "image", {"test": "bad.jsonl"}), out) == 1
     err = capsys.readouterr().err

@@ -11,26 +11,18 @@ from eventsim.cli.build import main as build_main
 from eventsim.datasets import EventVQADataset, build_dataset, verify_dataset
 from eventsim.errors import DatasetError
 
+from user_media import textured, write_jsonl, write_video
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _textured(seed: int, w: int = 80, h: int = 60) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    small = rng.integers(0, 256, (h // 6, w // 6, 3), dtype=np.uint8)
-    return cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST)
-
-
-def _write_jsonl(path: Path, lines: list) -> None:
-    path.write_text("".join((x if isinstance(x, str) else json.dumps(x)) + "\n" for x in lines))
 
 
 def _image_fixture(tmp_path: Path) -> Path:
     data = tmp_path / "data"
     (data / "img").mkdir(parents=True)
     for k in range(2):
-        cv2.imwrite(str(data / "img" / f"ok{k}.png"), _textured(k))
+        cv2.imwrite(str(data / "img" / f"ok{k}.png"), textured(k))
     (data / "img" / "broken.png").write_bytes(b"not a png at all")
-    _write_jsonl(
+    write_jsonl(
         data / "test.jsonl",
         [
             {
@@ -130,7 +122,7 @@ def test_strict_stops_at_the_first_bad_sample(tmp_path, capsys):
     assert build_main([str(recipe), "-o", str(tmp_path / "s2"), "--strict", "--no-progress"]) == 1
     assert "malformed JSONL line 3" in capsys.readouterr().err
     # with only the missing image before any malformed line, the worker side stops too
-    _write_jsonl(split, [json.loads(split.read_text().splitlines()[1])])
+    write_jsonl(split, [json.loads(split.read_text().splitlines()[1])])
     with pytest.raises(DatasetError, match=r"missing\.png"):
         build_dataset(recipe, tmp_path / "s3", strict=True, progress=False)
 
@@ -140,7 +132,7 @@ def test_image_parquet_layout(tmp_path):
     pq = pytest.importorskip("pyarrow.parquet")
     rows = []
     for k in range(3):
-        ok, png = cv2.imencode(".png", _textured(10 + k))
+        ok, png = cv2.imencode(".png", textured(10 + k))
         assert ok
         rows.append(
             {
@@ -162,21 +154,14 @@ def test_image_parquet_layout(tmp_path):
 
 
 def _write_video(path: Path, n_frames: int = 20, fps: float = 20.0) -> None:
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, (80, 60))
-    assert writer.isOpened()
-    base = _textured(5)
-    for k in range(n_frames):
-        frame = base.copy()
-        cv2.rectangle(frame, (5 + 2 * k, 20), (20 + 2 * k, 35), (255, 255, 255), -1)
-        writer.write(frame)
-    writer.release()
+    write_video(path, fps, n_frames, step_px=2)
 
 
 def test_video_qa_builds_and_skips_short_videos(tmp_path):
     data = tmp_path / "v"
     data.mkdir()
     _write_video(data / "clip.avi")  # 20 frames at 20 fps: 1.0 s
-    _write_jsonl(
+    write_jsonl(
         data / "qa.jsonl",
         [
             {
