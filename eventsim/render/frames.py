@@ -109,6 +109,13 @@ def render_polarity(
     return img
 
 
+def count_full_scale(counts: np.ndarray) -> float:
+    """Full scale of a count map: the 99th percentile of its non-zero counts (1 when there are
+    none), so a few hot pixels do not take the top of the scale and dim every edge."""
+    nonzero = counts[counts > 0]
+    return float(np.percentile(nonzero, 99)) if nonzero.size else 1.0
+
+
 def render_heatmap(
     counts: np.ndarray,
     *,
@@ -122,8 +129,7 @@ def render_heatmap(
     next to busy texture; otherwise c / max_count."""
     counts = np.asarray(counts, dtype=np.float64)
     if max_count is None:
-        nonzero = counts[counts > 0]
-        max_count = float(np.percentile(nonzero, 99)) if nonzero.size else 1.0
+        max_count = count_full_scale(counts)
     if max_count <= 0:
         raise ParameterError(f"max_count {max_count} must be > 0")
     if log_scale:

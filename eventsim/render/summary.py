@@ -27,7 +27,7 @@ from eventsim.outputs import (
     temp_path,
 )
 from eventsim.render.colors import palette
-from eventsim.render.frames import polarity_counts
+from eventsim.render.frames import count_full_scale, polarity_counts
 
 if TYPE_CHECKING:
     from eventsim.io.reader import EventFileReader
@@ -153,10 +153,8 @@ def summary_figure(summary: EventSummary) -> Any:
 
     ax = fig.add_subplot(2, 2, 2)
     total = s.pixel_counts.sum(axis=0)
-    # full scale at the 99th percentile of active pixels, as `eventsim render --mode heatmap`:
-    # a few hot pixels would otherwise take the top of the scale and dim every edge
-    active_counts = total[total > 0]
-    vmax = max(float(np.percentile(active_counts, 99)) if active_counts.size else 1.0, 2.0)
+    # the scale `eventsim render --mode heatmap` uses (LogNorm needs vmax above vmin = 1)
+    vmax = max(count_full_scale(total), 2.0)
     clipped = int(total.max()) > vmax
     im = ax.imshow(
         np.ma.masked_equal(total, 0),
