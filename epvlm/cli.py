@@ -22,7 +22,7 @@ from eventsim.cli.common import (
     cli_command,
     make_parser,
 )
-from eventsim.errors import InputError, OutputExistsError, ParameterError
+from eventsim.errors import InputError, ParameterError
 
 
 def _parser(command: str, description: str) -> argparse.ArgumentParser:
@@ -481,26 +481,6 @@ def build_eval_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _check_result_folder(out: Path, dataset: str | None, force: bool) -> None:
-    """Refuse an output folder that is a dataset (its samples.jsonl is the dataset's label
-    index, which the results' samples.jsonl would replace), and any result file already there
-    without --force (the library checks one file only: results.json, or the demo's report.md).
-    """
-    from epvlm.results import RESULT_FILES
-
-    same = dataset is not None and out.exists() and out.resolve() == Path(dataset).resolve()
-    if same or (out / "dataset.json").is_file():
-        raise ParameterError(
-            f"output folder {str(out)!r} holds a dataset; its samples.jsonl would be replaced by "
-            "the results; pick another -o folder"
-        )
-    if force:
-        return
-    for name in RESULT_FILES:
-        if (out / name).exists():
-            raise OutputExistsError(f"{str(out / name)!r} exists; pass --force to overwrite")
-
-
 @cli_command(build_eval_parser)
 def eval_main(args: argparse.Namespace) -> int:
     from epvlm.evaluate import evaluate_dataset
@@ -508,7 +488,6 @@ def eval_main(args: argparse.Namespace) -> int:
     from eventsim.outputs import expect_final_output
 
     _check_runtime(args)
-    _check_result_folder(Path(args.output), args.dataset, args.force)
     for name in RESULT_FILES:
         expect_final_output(Path(args.output) / name)
     result = evaluate_dataset(
@@ -680,7 +659,6 @@ def demo_main(args: argparse.Namespace) -> int:
     from epvlm.demo import run_demo
     from eventsim.outputs import expect_final_output
 
-    _check_result_folder(Path(args.output), args.dataset, args.force)
     # written last: once it is there, a Ctrl-C finds the demo done
     expect_final_output(Path(args.output) / "report.md")
     result = run_demo(

@@ -34,8 +34,8 @@ from epvlm.prior import (
     check_keep,
     select_blocks,
 )
-from epvlm.results import aggregate, write_eval_outputs
-from eventsim.errors import OutputExistsError, ParameterError
+from epvlm.results import aggregate, check_results_folder, write_eval_outputs
+from eventsim.errors import ParameterError
 
 DTYPES = ("float32", "bfloat16", "float16")
 # Generation budget of chat checkpoints: a letter, a short sentence, or a short free answer
@@ -413,10 +413,8 @@ def evaluate_dataset(
     if batch_size < 1:
         raise ParameterError(f"batch_size {batch_size!r} must be >= 1")
     out_path = Path(out_dir) if out_dir is not None else None
-    if out_path is not None and (out_path / "results.json").exists() and not force:
-        raise OutputExistsError(
-            f"{str(out_path / 'results.json')!r} exists; pass force=True to overwrite"
-        )
+    if out_path is not None:
+        check_results_folder(out_path, dataset_dir, force)
     ds = EventVQADataset(dataset_dir, split=split)
     try:
         n = len(ds) if limit is None else min(limit, len(ds))

@@ -61,6 +61,7 @@ __all__ = [
     "RESULT_FILES",
     "accuracy_table",
     "aggregate",
+    "check_results_folder",
     "find_row",
     "fmt_ci",
     "fmt_pct",
@@ -561,6 +562,26 @@ def plot_accuracy_vs_flops_by(
 
 
 # ----------------------------------------------------------------------------- files
+
+
+def check_results_folder(out_dir: str | Path, dataset_dir: str | Path | None, force: bool) -> None:
+    """Refuse ``out_dir`` for `write_eval_outputs` when it is a dataset folder, even with
+    ``force`` (the results' samples.jsonl would replace the dataset's label index), and unless
+    ``force`` when any of `RESULT_FILES` is there already."""
+    from eventsim.errors import OutputExistsError, ParameterError
+
+    out = Path(out_dir)
+    same = dataset_dir is not None and out.exists() and out.resolve() == Path(dataset_dir).resolve()
+    if same or (out / "dataset.json").is_file():
+        raise ParameterError(
+            f"output folder {str(out)!r} holds a dataset; its samples.jsonl would be replaced by "
+            "the results; pick another output folder"
+        )
+    if force:
+        return
+    for name in RESULT_FILES:
+        if (out / name).exists():
+            raise OutputExistsError(f"{str(out / name)!r} exists; pass force=True to overwrite")
 
 
 def write_eval_outputs(

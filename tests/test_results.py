@@ -139,3 +139,22 @@ def test_prefill_flops_aggregate_only_when_every_record_has_them():
     assert event["prefill_flops"] == 60
     assert math.isclose(event["prefill_flops_vs_dense"], 1 / 3)
     assert event["flops_vs_dense"] == 0.5
+
+
+def test_results_folder_check_guards_datasets_and_earlier_results(tmp_path):
+    from epvlm.results import check_results_folder
+    from eventsim.errors import OutputExistsError, ParameterError
+
+    ds = tmp_path / "ds"
+    ds.mkdir()
+    (ds / "dataset.json").write_text("{}")
+    for force in (False, True):
+        with pytest.raises(ParameterError, match="holds a dataset"):
+            check_results_folder(ds, None, force)
+    out = tmp_path / "out"
+    out.mkdir()
+    check_results_folder(out, ds, False)
+    (out / "table.md").write_text("mine")
+    with pytest.raises(OutputExistsError, match=r"table\.md' exists; pass force=True"):
+        check_results_folder(out, ds, False)
+    check_results_folder(out, ds, True)

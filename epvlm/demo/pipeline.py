@@ -18,7 +18,7 @@ from epvlm.demo.analysis import KEEPS, SCENARIO_FIELD, summarize, target_coverag
 from epvlm.demo.preview import PREVIEW_KEEP, pick_previews, render_preview
 from epvlm.demo.report import BY_SCENARIO_PLOT, BY_TYPE_PLOT, write_report
 from epvlm.prior import Selector
-from epvlm.results import plot_accuracy_vs_flops_by
+from epvlm.results import check_results_folder, plot_accuracy_vs_flops_by
 from eventsim.errors import DatasetError, OutputExistsError, ParameterError
 from eventsim.outputs import remove_path
 
@@ -126,6 +126,8 @@ def run_demo(
     report = out / "report.md"
     if report.exists() and not force:
         raise OutputExistsError(f"{str(report)!r} exists; pass force=True to overwrite it")
+    # the evaluation's files go into the same folder
+    check_results_folder(out, dataset_dir, force)
     if limit is not None and limit < 1:
         raise ParameterError(f"limit {limit!r} must be >= 1")
     model_path = Path(model_dir) if model_dir is not None else DEFAULT_MODEL
