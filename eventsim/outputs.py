@@ -183,15 +183,18 @@ _CALLBACK_PACKAGES = (f"{os.sep}llvmlite{os.sep}",)
 
 def _in_finalizer(frame: FrameType | None) -> bool:
     """Whether Python is running a finalizer (``__del__``, a weakref callback) or a callback
-    from C that would drop an exception raised in it with an "Exception ignored" report."""
+    from C that would drop an exception raised in it with an "Exception ignored" report, or
+    an import that C code started with no Python caller beneath it (an extension importing a
+    module lazily), whose failure C prints as a traceback and carries on from."""
+    bottom = frame
     while frame is not None:
         code = frame.f_code
         if code.co_name == "__del__" or code.co_filename.endswith("weakref.py"):
             return True
         if any(part in code.co_filename for part in _CALLBACK_PACKAGES):
             return True
-        frame = frame.f_back
-    return False
+        bottom, frame = frame, frame.f_back
+    return bottom is not None and bottom.f_code.co_filename.startswith("<frozen importlib")
 
 
 def _retry_interrupt() -> None:

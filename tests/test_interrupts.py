@@ -371,6 +371,33 @@ def test_ctrl_c_inside_a_callback_from_c_is_deferred_not_dropped():
     outputs._interrupted = False
 
 
+def test_ctrl_c_inside_an_import_started_from_c_is_deferred():
+    """An extension that imports a module lazily from C runs it with no Python frame beneath
+    the import, and prints a KeyboardInterrupt raised there as a traceback before carrying on
+    (seen once in `eventsim simulate` under a burst of Ctrl-C): such a Ctrl-C is deferred too,
+    while the same import under our own code raises at once."""
+    from types import SimpleNamespace
+
+    from eventsim import outputs
+
+    def frame(name, filename, back):
+        return SimpleNamespace(
+            f_code=SimpleNamespace(co_name=name, co_filename=filename), f_back=back
+        )
+
+    def lazy_import(beneath):
+        bootstrap = frame("_find_and_load", "<frozen importlib._bootstrap>", beneath)
+        return frame("<module>", os.path.join(os.sep, "pkg", "lazy.py"), bootstrap)
+
+    outputs._interrupted = False
+    outputs._on_sigint(2, lazy_import(None))  # does not raise
+    assert outputs.interrupted()
+    outputs._interrupted = False
+    with pytest.raises(KeyboardInterrupt):
+        outputs._on_sigint(2, lazy_import(frame("<module>", "main.py", None)))
+    outputs._interrupted = False
+
+
 def test_a_ctrl_c_wrapped_in_another_error_still_exits_130(capsys):
     """Python wraps a KeyboardInterrupt raised while a class body is being built (an import
     under way) in a RuntimeError ("Error calling __set_name__ ..."): still an interrupt."""
