@@ -178,7 +178,8 @@ def build_run_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--overlay",
-        help=f"save the kept/dropped block overlay to this image ({', '.join(OVERLAY_SUFFIXES)})",
+        help=f"save the kept/dropped block overlay to this image ({', '.join(OVERLAY_SUFFIXES)}; "
+        "with --selector event, a legend of events per block below it)",
     )
     p.add_argument("--force", action="store_true", help="overwrite --overlay")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -386,7 +387,12 @@ def run_main(args: argparse.Namespace) -> int:
         from eventsim.render import patch_grid_overlay
 
         scores = sel.scores if sel.scores is not None else sel.mask.astype(np.float64)
-        _write_overlay(overlay_path, patch_grid_overlay(sel.image, scores, sel.mask))
+        # the event selector's heat map gets a legend of what it counts; other selectors' only
+        # repeats the kept mask, which the outlines show
+        legend = None
+        if sel.scores is not None:
+            legend = ("events" if args.event_mode == "count" else "|ON-OFF|") + " per token block"
+        _write_overlay(overlay_path, patch_grid_overlay(sel.image, scores, sel.mask, legend=legend))
     result = {
         "answer": options[index] if index is not None else clean_generation(cnt["raw"]),
         "parsed": letter_of(index) if index is not None else None,

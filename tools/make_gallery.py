@@ -1,6 +1,7 @@
 """Render the docs gallery: a few views of the built-in synthetic clip (moving shapes).
 
     python tools/make_gallery.py            # writes docs/gallery/*.png and docs/gallery/README.md
+    python tools/make_gallery.py --only heatmap.png   # remakes one image (and the README)
 
 The clip is simulated once into build/gallery/shapes.h5 (with its frames, for the overlay);
 every image is then made by one `eventsim` command, run in-process and listed in the README
@@ -103,7 +104,9 @@ def gallery_commands(clip: str, out: str) -> list[tuple[str, str, list[str]]]:
         ),
         (
             "heatmap.png",
-            "Events per pixel over 200 ms (log scale)",
+            "Events per pixel over 200 ms (log scale). The colour bar in the corner reads 0, the "
+            "count halfway up the log scale and the full scale of this frame (the 99th percentile "
+            "of its active pixels, or `--max-count`); `+` because brighter counts are clipped",
             render("heatmap.png", "--start", "300", "--window-ms", "200", "--mode", "heatmap"),
         ),
         (
@@ -141,18 +144,21 @@ def patch_grid_example(clip: Path, out: Path) -> None:
     order = np.argsort(-scores.ravel(), kind="stable")
     keep = np.zeros(scores.size, bool)
     keep[order[: round(0.3 * scores.size)]] = True
-    img = patch_grid_overlay(frame, np.log1p(scores), keep.reshape(scores.shape))
+    img = patch_grid_overlay(
+        frame, np.log1p(scores), keep.reshape(scores.shape), legend=PATCH_LEGEND
+    )
     cv2.imwrite(str(out), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
 
 
-PATCH_SNIPPET = """\
+PATCH_LEGEND = "log(1 + events per block)"
+PATCH_SNIPPET = f"""\
 from eventsim.render import count_map, patch_grid_overlay
 
 scores = cv2.resize(
     count_map(events, (346, 260)).astype("float32"), (13, 10), interpolation=cv2.INTER_AREA
 )  # events per block
 keep = scores >= np.quantile(scores, 0.7)  # EP-VLM keeps the busiest 30 %
-img = patch_grid_overlay(frame, np.log1p(scores), keep)"""
+img = patch_grid_overlay(frame, np.log1p(scores), keep, legend="{PATCH_LEGEND}")"""
 
 
 def _shown(path: Path) -> str:
@@ -168,7 +174,18 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default="docs/gallery", help="gallery folder (relative to the repo)")
     ap.add_argument("--work", default="build/gallery", help="where the simulated clip goes")
+    ap.add_argument(
+        "--only",
+        nargs="+",
+        metavar="NAME",
+        help="remake only these images (e.g. heatmap.png); the README is always rewritten whole",
+    )
     args = ap.parse_args(argv)
+    names = [name for name, _, _ in gallery_commands("", "")] + ["patch_grid.png"]
+    unknown = sorted(set(args.only or ()) - set(names))
+    if unknown:
+        ap.error(f"--only {', '.join(unknown)}: not a gallery image; expected some of {names}")
+    wanted = set(args.only or names)
 
     from eventsim.cli import main as eventsim
 
@@ -194,20 +211,22 @@ def main(argv: list[str] | None = None) -> int:
         "",
     ]
     for name, caption, argv_ in gallery_commands(clip_rel, out_rel):
-        rc = _run_in(ROOT, eventsim, [*argv_, "--force", "--no-progress"])
+        rc = _run_in(ROOT, eventsim, [*argv_, "--force", "--no-progress"]) if name in wanted else 0
         if rc != 0:
             print(f"eventsim {shlex.join(argv_)} failed with exit status {rc}", file=sys.stderr)
             return rc
         lines += [f"## {name}", "", caption, "", f"![{name}]({name})", ""]
         lines += ["```sh", f"eventsim {shlex.join(argv_)}", "```", ""]
 
-    patch_grid_example(clip, out_dir / "patch_grid.png")
+    if "patch_grid.png" in wanted:
+        patch_grid_example(clip, out_dir / "patch_grid.png")
     lines += [
         "## patch_grid.png",
         "",
         "`eventsim.render.patch_grid_overlay`, the view EP-VLM uses for its token selection:",
         "a 10x13 block grid scored by events per block over 50 ms (log scale heat map),",
-        "the busiest 30 % of blocks kept (green), the rest dimmed (red outline).",
+        "the busiest 30 % of blocks kept (green), the rest dimmed (red outline);",
+        "`legend=` adds the strip below: the score's colour ramp, lowest to highest, and the keys.",
         "Made by `python tools/make_gallery.py` (function `patch_grid_example`), in essence:",
         "",
         "![patch_grid.png](patch_grid.png)",
@@ -218,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
     ]
     (out_dir / "README.md").write_text("\n".join(lines))
-    print(f"wrote {out_rel}/README.md and {len(gallery_commands('', '')) + 1} images")
+    print(f"wrote {out_rel}/README.md and {len(wanted)} images")
     return 0
 
 

@@ -1,5 +1,7 @@
 """Preview images of the demo: for a sample, a PNG strip (frame | events | the blocks that
-`event` and `random` keep | the `downsample` image) and a GIF of its events over the frame."""
+`event` and `random` keep | the `downsample` image) over a legend of the block colours, and a
+GIF of its events over the frame. Events are drawn as everywhere in the toolkit: the picture
+in grey, ON and OFF in the colours of `eventsim.render.colors.OVERLAY_PALETTE`."""
 
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ import numpy as np
 from eventsim.errors import DatasetError
 
 PREVIEW_KEEP = 0.5
+# the `event` selector's block score with make_selection's default event map (counts)
+SCORE_LABEL = "events per token block"
 
 __all__ = ["PREVIEW_KEEP", "pick_previews", "render_preview"]
 
@@ -42,20 +46,27 @@ def render_preview(
     keep: float = PREVIEW_KEEP,
     n_slices: int = 10,
 ) -> dict[str, str]:
-    """A strip (frame | events | event / random / downsample blocks at ``keep``) and a GIF of
-    the window's events in ``n_slices`` time slices over the dimmed frame."""
+    """A strip (frame | events | event / random / downsample blocks at ``keep``) above the
+    legend of the block overlays (the heat map's events per block from the lowest to the
+    highest, kept and dropped outlines), and a GIF of the window's events in ``n_slices`` time
+    slices over the frame, in grey and dimmed."""
     import cv2
 
     from epvlm.evaluate import make_selection
     from eventsim.events import slice_time
     from eventsim.render import overlay_events, patch_grid_overlay, render_polarity
+    from eventsim.render.colors import OVERLAY_FRAME, OVERLAY_PALETTE
+    from eventsim.render.scales import patch_grid_legend, score_range
     from eventsim.render.writers import open_sink
 
     image = sample["image"]
     height, width = image.shape[:2]
     events = sample["events"]
     sensor = (width, height)
-    panels = [_label(image, "RGB frame"), _label(render_polarity(events, sensor), "events")]
+    panels = [
+        _label(image, "RGB frame"),
+        _label(render_polarity(events, sensor, background=OVERLAY_PALETTE), "events"),
+    ]
     event_sel = make_selection(proc, sample, "event", keep)
     scores = event_sel.scores if event_sel.scores is not None else np.zeros(event_sel.mask.shape)
     for name, sel, sc in (
@@ -70,6 +81,9 @@ def render_preview(
     panels.append(_label(small, f"downsample tau={keep:g}: {down.kept_tokens}/{down.total_tokens}"))
     gap = np.full((panels[0].shape[0], 6, 3), 255, np.uint8)
     strip = np.concatenate([p for panel in panels for p in (panel, gap)][:-1], axis=1)
+    # one legend for both overlays: they colour the same scores
+    legend = patch_grid_legend(strip.shape[1], *score_range(scores), label=SCORE_LABEL)
+    strip = np.concatenate([strip, legend], axis=0)
     strip_name = f"{stem}.png"
     _write_png(out_dir / strip_name, strip)
 
@@ -79,7 +93,9 @@ def render_preview(
     gif_name = f"{stem}_events.gif"
     with open_sink(out_dir / gif_name, fps=5, force=True) as sink:
         for a, b in itertools.pairwise(edges):
-            frame = overlay_events(dim, slice_time(events, int(a), int(b)))
+            frame = overlay_events(
+                dim, slice_time(events, int(a), int(b)), grey_frame=OVERLAY_FRAME == "grey"
+            )
             frame = cv2.resize(frame, (2 * width, 2 * height), interpolation=cv2.INTER_NEAREST)
             sink.write(_label(frame, f"{(a - t0) / 1000:.0f}-{(b - t0) / 1000:.0f} ms"))
     return {"strip": strip_name, "gif": gif_name}

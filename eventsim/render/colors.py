@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from eventsim.errors import ParameterError
-from eventsim.options import BACKGROUNDS
+from eventsim.options import BACKGROUNDS, Background, OverlayFrame
 
 RGB = tuple[int, int, int]
 
@@ -20,6 +20,16 @@ PALETTES: dict[str, dict[str, RGB]] = {
     "white": {"background": (255, 255, 255), "on": (215, 25, 28), "off": (30, 80, 220)},
     "grey": {"background": (128, 128, 128), "on": (255, 255, 255), "off": (0, 0, 0)},
 }
+
+# Events drawn over a picture (`eventsim render --mode overlay`, the demo's preview GIF,
+# `eventsim build`'s preview.png) follow one convention: the picture in grey, so no colour of
+# the scene reads as an event, and the events in this palette's ON and OFF colours.
+OVERLAY_PALETTE: Background = "dark"
+OVERLAY_FRAME: OverlayFrame = "grey"
+
+# EP-VLM's patch-grid view: outlines of the blocks a token selector kept and dropped.
+KEPT_COLOR: RGB = (60, 255, 60)
+DROPPED_COLOR: RGB = (150, 40, 40)
 
 NAMED_COLORS: dict[str, RGB] = {
     "red": (255, 0, 0),

@@ -9,11 +9,17 @@ import cv2
 import numpy as np
 
 from eventsim.errors import ParameterError
-from eventsim.render.colors import RGB, apply_colormap, palette, to_rgb
+from eventsim.render.colors import (
+    DROPPED_COLOR,
+    KEPT_COLOR,
+    OVERLAY_PALETTE,
+    RGB,
+    apply_colormap,
+    palette,
+    to_rgb,
+)
 from eventsim.render.frames import COLOR_BY, last_polarity, polarity_counts
-
-KEPT_COLOR: RGB = (60, 255, 60)
-DROPPED_COLOR: RGB = (150, 40, 40)
+from eventsim.render.scales import DROPPED_DIM, patch_grid_legend, score_range
 
 
 def overlay_events(
@@ -31,7 +37,8 @@ def overlay_events(
     Pixels with events become ``alpha * colour + (1 - alpha) * pixel``; the colour is the ON or
     OFF colour by the last event there (``color_by="last"``) or by the sign of ON minus OFF.
     ``grey_frame`` first turns an RGB frame to grey (like a DAVIS APS frame), so the event
-    colours stand out from coloured scenes.
+    colours stand out from coloured scenes; the toolkit's own views (``eventsim render --mode
+    overlay``, the demo and build previews) all do, per `eventsim.render.colors.OVERLAY_FRAME`.
     """
     img = to_rgb(image)
     if grey_frame:
@@ -41,7 +48,7 @@ def overlay_events(
     if color_by not in COLOR_BY:
         raise ParameterError(f"color_by {color_by!r} is not valid; expected one of {COLOR_BY}")
     height, width = img.shape[:2]
-    _, on, off = palette("dark", on_color, off_color)
+    _, on, off = palette(OVERLAY_PALETTE, on_color, off_color)
     if color_by == "last":
         pol = last_polarity(events, (width, height))
         is_on, is_off = pol == 1, pol == 0
@@ -70,6 +77,7 @@ def patch_grid_overlay(
     *,
     alpha: float = 0.45,
     colormap: str = "inferno",
+    legend: str | None = None,
 ) -> np.ndarray:
     """Show which image blocks a token selector kept.
 
@@ -78,6 +86,8 @@ def patch_grid_overlay(
     weight), dropped blocks are dimmed and outlined in dark red, kept blocks outlined in green.
     Blocks are ``ceil(H / rows) x ceil(W / cols)`` pixels, enlarged to at least 12 px, and the
     image is resized to ``rows * block_h`` by ``cols * block_w`` (unchanged when it already fits).
+    ``legend`` (what a score is, e.g. "events per block") appends `patch_grid_legend` below:
+    the colour ramp from the lowest to the highest score, and the kept and dropped outlines.
     Returns an RGB uint8 image.
     """
     img = to_rgb(image)
@@ -104,16 +114,14 @@ def patch_grid_overlay(
     if (out_h, out_w) != (height, width):
         img = cv2.resize(img, (out_w, out_h), interpolation=cv2.INTER_LINEAR)
 
-    finite = np.isfinite(scores)
-    lo = scores[finite].min() if finite.any() else 0.0
-    hi = scores[finite].max() if finite.any() else 0.0
-    norm = np.where(finite, (scores - lo) / (hi - lo) if hi > lo else 0.0, 0.0)
+    lo, hi = score_range(scores)
+    norm = np.where(np.isfinite(scores), (scores - lo) / (hi - lo) if hi > lo else 0.0, 0.0)
     heat = apply_colormap(norm, colormap)
     heat = cv2.resize(heat, (out_w, out_h), interpolation=cv2.INTER_NEAREST)
     out = (1 - alpha) * img.astype(np.float32) + alpha * heat.astype(np.float32)
 
     keep_px = np.repeat(np.repeat(keep, bh, axis=0), bw, axis=1)
-    out[~keep_px] *= 0.35
+    out[~keep_px] *= DROPPED_DIM
     out = np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
     thick = 2 if min(bh, bw) >= 24 else 1
@@ -122,4 +130,7 @@ def patch_grid_overlay(
         for r, c in zip(*np.nonzero(keep == want)):
             y0, x0 = r * bh, c * bw
             cv2.rectangle(out, (x0, y0), (x0 + bw - 1, y0 + bh - 1), color, thick)
+    if legend is not None:
+        strip = patch_grid_legend(out_w, lo, hi, label=legend, colormap=colormap)
+        out = np.concatenate([out, strip], axis=0)
     return out

@@ -23,10 +23,18 @@ from eventsim.options import (
     OverlayFrame,
     RenderMode,
 )
-from eventsim.render.colors import BACKGROUNDS, RGB, check_colormap, parse_color, to_rgb
+from eventsim.render.colors import (
+    BACKGROUNDS,
+    OVERLAY_FRAME,
+    RGB,
+    check_colormap,
+    parse_color,
+    to_rgb,
+)
 from eventsim.render.frames import (
     COLOR_BY,
     TimeSurface,
+    count_full_scale,
     count_map,
     render_heatmap,
     render_polarity,
@@ -35,6 +43,7 @@ from eventsim.render.frames import (
     voxel_grid,
 )
 from eventsim.render.overlay import overlay_events
+from eventsim.render.scales import draw_heatmap_colorbar
 
 MODES = RENDER_MODES  # the name `eventsim.render` exports
 
@@ -47,6 +56,9 @@ class RenderParams:
     (exponential decay, memory across frames), heatmap (event counts), voxel (time bins side
     by side). background: dark, white or grey (signed grey). Colours None take the
     background's palette (red ON, blue OFF). heatmap_scale: log or linear counts.
+    colorbar: heatmap frames carry a colour bar in their bottom-right corner (events per pixel,
+    0 to the full scale used for that frame); it is drawn over the frame, after ``scale``, so
+    frame sizes do not change, and left out of frames too small to hold it legibly.
     overlay_frame: grey (the saved frame in grey, so event colours stand out) or rgb.
     scale: integer nearest-neighbour upscaling.
     """
@@ -60,8 +72,9 @@ class RenderParams:
     colormap: str = "inferno"
     max_count: float | None = None
     heatmap_scale: HeatmapScale = "log"
+    colorbar: bool = True
     overlay_alpha: float = 0.85
-    overlay_frame: OverlayFrame = "grey"
+    overlay_frame: OverlayFrame = OVERLAY_FRAME
     n_bins: int = 5
     scale: int = 1
 
@@ -180,10 +193,12 @@ class FrameRenderer:
                 off_color=p.off_color,
             )
         elif p.mode == "heatmap":
+            counts = count_map(events, self.sensor_size)
+            full_scale = count_full_scale(counts) if p.max_count is None else p.max_count
             frame = render_heatmap(
-                count_map(events, self.sensor_size),
+                counts,
                 colormap=p.colormap,
-                max_count=p.max_count,
+                max_count=full_scale,
                 log_scale=p.heatmap_scale == "log",
             )
         else:
@@ -198,5 +213,9 @@ class FrameRenderer:
                 frame,
                 (frame.shape[1] * p.scale, frame.shape[0] * p.scale),
                 interpolation=cv2.INTER_NEAREST,
+            )
+        if p.mode == "heatmap" and p.colorbar:
+            frame = draw_heatmap_colorbar(
+                frame, full_scale, colormap=p.colormap, log_scale=p.heatmap_scale == "log"
             )
         return frame

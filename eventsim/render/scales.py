@@ -1,0 +1,200 @@
+"""Colour scales drawn with OpenCV (no matplotlib), so a reader can tell what a colour means:
+the heat map's colour bar, drawn inside the frame, and the legend strip of the patch-grid view
+(score bar plus the kept and dropped keys), drawn below it. RGB uint8 in and out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import cv2
+import numpy as np
+
+from eventsim.errors import ParameterError
+from eventsim.render.colors import DROPPED_COLOR, KEPT_COLOR, RGB, apply_colormap
+
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+FONT_SCALE = 0.4
+TEXT_COLOR: RGB = (235, 235, 235)
+# the bar's box: black like the heat map's zero, with a mid-grey edge that sets it apart
+BOX_COLOR: RGB = (0, 0, 0)
+EDGE_COLOR: RGB = (128, 128, 128)
+LEGEND_BACKGROUND: RGB = (255, 255, 255)
+LEGEND_TEXT: RGB = (0, 0, 0)
+PAD = 4
+BAR_HEIGHT = 7
+MIN_BAR_LENGTH = 48
+# the legend's block swatches: a mid grey, dimmed as `patch_grid_overlay` dims dropped blocks
+SWATCH_GREY = 170
+DROPPED_DIM = 0.35
+
+# (width, gap after, draw(image, x, top)) of one legend item
+Item = tuple[int, int, Callable[[np.ndarray, int, int], None]]
+
+
+def format_value(value: float) -> str:
+    """A scale label: three significant digits, whole numbers from 100 up."""
+    if abs(value) >= 100:
+        return f"{value:.0f}"
+    return f"{value:.3g}"
+
+
+def _text_size(text: str) -> tuple[int, int, int]:
+    (w, h), base = cv2.getTextSize(text, FONT, FONT_SCALE, 1)
+    return w, h, base
+
+
+def _put(img: np.ndarray, text: str, x: int, y_baseline: int, color: RGB) -> None:
+    cv2.putText(img, text, (x, y_baseline), FONT, FONT_SCALE, color, 1, cv2.LINE_AA)
+
+
+def _gradient(length: int, colormap: str) -> np.ndarray:
+    """A (BAR_HEIGHT, length, 3) bar running through ``colormap`` from 0 to 1."""
+    ramp = np.linspace(0.0, 1.0, max(length, 2))[None, :length]
+    return np.repeat(apply_colormap(ramp, colormap), BAR_HEIGHT, axis=0)
+
+
+def heatmap_ticks(full_scale: float, log_scale: bool) -> list[tuple[float, str]]:
+    """(position along the bar in [0, 1], label) of the heat map's scale: 0, the count at the
+    bar's middle (``sqrt(1 + full) - 1`` on the log scale, ``full / 2`` on the linear one) and
+    full scale. The last label ends in "+": every count above full scale takes the top colour."""
+    if not (np.isfinite(full_scale) and full_scale > 0):
+        raise ParameterError(f"full scale {full_scale} must be a finite value > 0")
+    middle = float(np.sqrt(1.0 + full_scale) - 1.0) if log_scale else full_scale / 2
+    return [(0.0, "0"), (0.5, format_value(middle)), (1.0, format_value(full_scale) + "+")]
+
+
+def heatmap_colorbar(
+    full_scale: float, *, colormap: str = "inferno", log_scale: bool = True, unit: str = "events/px"
+) -> np.ndarray:
+    """The heat map's colour bar as a small RGB image: a title naming ``unit`` and the scale
+    (log or linear), the colour ramp, and tick labels from `heatmap_ticks`."""
+    title = f"{unit} ({'log' if log_scale else 'linear'})"
+    ticks = heatmap_ticks(full_scale, log_scale)
+    title_w, text_h, base = _text_size(title)
+    label_ws = [_text_size(label)[0] for _, label in ticks]
+    # room for the three labels side by side, with a gap, and at least the title's width
+    length = max(title_w, MIN_BAR_LENGTH, 2 * (label_ws[0] + label_ws[2]) + label_ws[1] + 8)
+    row = text_h + base
+    height = PAD + row + 2 + BAR_HEIGHT + 2 + row + PAD - base
+    width = length + 2 * PAD
+    box = np.empty((height, width, 3), np.uint8)
+    box[:] = BOX_COLOR
+    _put(box, title, PAD, PAD + text_h, TEXT_COLOR)
+    bar_y = PAD + row + 2
+    box[bar_y : bar_y + BAR_HEIGHT, PAD : PAD + length] = _gradient(length, colormap)
+    label_y = bar_y + BAR_HEIGHT + 2 + text_h
+    for (pos, label), w in zip(ticks, label_ws):
+        centre = PAD + round(pos * (length - 1))
+        x = min(max(centre - w // 2, PAD), PAD + length - w)
+        _put(box, label, x, label_y, TEXT_COLOR)
+        box[bar_y + BAR_HEIGHT : bar_y + BAR_HEIGHT + 2, centre] = TEXT_COLOR
+    cv2.rectangle(box, (0, 0), (width - 1, height - 1), EDGE_COLOR, 1)
+    return box
+
+
+def colorbar_fits(frame_wh: tuple[int, int], bar_wh: tuple[int, int]) -> bool:
+    """Whether a bar of ``bar_wh`` fits a frame of ``frame_wh`` without covering more than half
+    its width or a quarter of its height (smaller frames are left without one: enlarge them
+    with ``scale``)."""
+    return bar_wh[0] + 2 * PAD <= frame_wh[0] // 2 and bar_wh[1] + 2 * PAD <= frame_wh[1] // 4
+
+
+def draw_heatmap_colorbar(
+    frame: np.ndarray,
+    full_scale: float,
+    *,
+    colormap: str = "inferno",
+    log_scale: bool = True,
+    unit: str = "events/px",
+) -> np.ndarray:
+    """``frame`` with `heatmap_colorbar` pasted in its bottom-right corner (a copy, same size,
+    so videos and pipelines keep their frame size). Frames too small for a legible bar (see
+    `colorbar_fits`) come back unchanged."""
+    bar = heatmap_colorbar(full_scale, colormap=colormap, log_scale=log_scale, unit=unit)
+    height, width = frame.shape[:2]
+    out = frame.copy()
+    if not colorbar_fits((width, height), (bar.shape[1], bar.shape[0])):
+        return out
+    y0, x0 = height - PAD - bar.shape[0], width - PAD - bar.shape[1]
+    out[y0 : y0 + bar.shape[0], x0 : x0 + bar.shape[1]] = bar
+    return out
+
+
+def score_range(scores: np.ndarray) -> tuple[float, float]:
+    """(lowest, highest) finite score: the ends of the patch-grid view's colour scale (0, 0
+    when no score is finite)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    finite = scores[np.isfinite(scores)]
+    return (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+
+
+def patch_grid_legend(
+    width: int,
+    lo: float,
+    hi: float,
+    *,
+    label: str,
+    colormap: str = "inferno",
+    keys: Sequence[tuple[str, RGB, float]] = (
+        ("kept", KEPT_COLOR, 1.0),
+        ("dropped", DROPPED_COLOR, DROPPED_DIM),
+    ),
+) -> np.ndarray:
+    """A white legend strip ``width`` px wide for `patch_grid_overlay`: ``label`` (what the
+    score is), the colour ramp from ``lo`` to ``hi``, and per (name, outline colour, dimming)
+    key a grey swatch dimmed and outlined like such a block. Words flow left to right and wrap
+    onto further rows when the strip is narrow."""
+    if width < 1:
+        raise ParameterError(f"legend width {width} must be >= 1")
+    _, text_h, base = _text_size("Ag")
+    row_h = max(text_h + base, BAR_HEIGHT) + 8
+    side = row_h - 8
+    space = _text_size("a b")[0] - _text_size("ab")[0]
+    lo_text, hi_text = format_value(lo), format_value(hi)
+    lo_w, hi_w = _text_size(lo_text)[0], _text_size(hi_text)[0]
+
+    def baseline(top: int) -> int:
+        return top + (row_h + text_h) // 2 - 1
+
+    def word(text: str) -> Item:
+        return (
+            _text_size(text)[0],
+            space,
+            lambda img, x, top: _put(img, text, x, baseline(top), LEGEND_TEXT),
+        )
+
+    def ramp(img: np.ndarray, x: int, top: int) -> None:
+        _put(img, lo_text, x, baseline(top), LEGEND_TEXT)
+        bx, by = x + lo_w + 4, top + (row_h - BAR_HEIGHT) // 2
+        bar = _gradient(MIN_BAR_LENGTH, colormap)
+        img[by : by + BAR_HEIGHT, bx : bx + MIN_BAR_LENGTH] = bar[:, : max(img.shape[1] - bx, 0)]
+        _put(img, hi_text, bx + MIN_BAR_LENGTH + 4, baseline(top), LEGEND_TEXT)
+
+    def swatch(name: str, color: RGB, dim: float) -> Item:
+        def draw(img: np.ndarray, x: int, top: int) -> None:
+            y = top + (row_h - side) // 2
+            img[y : y + side, x : x + side] = round(SWATCH_GREY * dim)
+            cv2.rectangle(img, (x, y), (x + side - 1, y + side - 1), color, 2)
+            _put(img, name, x + side + 4, baseline(top), LEGEND_TEXT)
+
+        return side + 4 + _text_size(name)[0], 12, draw
+
+    words = (label + ":").split()
+    items: list[Item] = [word(w) for w in words]
+    items[-1] = (items[-1][0], 12, items[-1][2])
+    items.append((lo_w + 4 + MIN_BAR_LENGTH + 4 + hi_w, 12, ramp))
+    items += [swatch(name, color, dim) for name, color, dim in keys]
+    rows: list[list[tuple[int, Item]]] = [[]]
+    x = PAD
+    for item in items:
+        if rows[-1] and x + item[0] + PAD > width:
+            rows.append([])
+            x = PAD
+        rows[-1].append((x, item))
+        x += item[0] + item[1]
+    strip = np.empty((len(rows) * row_h + PAD, width, 3), np.uint8)
+    strip[:] = LEGEND_BACKGROUND
+    for r, row in enumerate(rows):
+        for x, (_, _, draw) in row:
+            draw(strip, x, PAD // 2 + r * row_h)
+    return strip
