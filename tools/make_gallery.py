@@ -104,9 +104,9 @@ def gallery_commands(clip: str, out: str) -> list[tuple[str, str, list[str]]]:
         ),
         (
             "heatmap.png",
-            "Events per pixel over 200 ms (log scale). The colour bar in the corner reads 0, the "
-            "count halfway up the log scale and the full scale of this frame (the 99th percentile "
-            "of its active pixels, or `--max-count`); `+` because brighter counts are clipped",
+            "Events per pixel over 200 ms (log scale). The colour bar reads 0, the count halfway "
+            "up the log scale and this frame's full scale (99th percentile of its active pixels, "
+            "or `--max-count`), `+` as higher counts take the top colour",
             render("heatmap.png", "--start", "300", "--window-ms", "200", "--mode", "heatmap"),
         ),
         (
@@ -131,7 +131,8 @@ def gallery_commands(clip: str, out: str) -> list[tuple[str, str, list[str]]]:
 
 
 def patch_grid_example(clip: Path, out: Path) -> None:
-    """EP-VLM's patch view: a 10x13 block grid scored by event counts, top 30 % kept."""
+    """EP-VLM's patch view: a 10x13 block grid scored by its blocks' mean events per pixel,
+    top 30 % kept."""
     from eventsim.io import open_events
     from eventsim.render import count_map, patch_grid_overlay
 
@@ -140,7 +141,7 @@ def patch_grid_example(clip: Path, out: Path) -> None:
         events = r.read(t0, t0 + 50_000)
         frame = r.read_frame(int(np.searchsorted(r.frame_ts_us, t0 + 50_000, side="right")) - 1)
         counts = count_map(events, r.sensor_size).astype(np.float32)
-    scores = cv2.resize(counts, (13, 10), interpolation=cv2.INTER_AREA)
+    scores = cv2.resize(counts, (13, 10), interpolation=cv2.INTER_AREA)  # block means
     order = np.argsort(-scores.ravel(), kind="stable")
     keep = np.zeros(scores.size, bool)
     keep[order[: round(0.3 * scores.size)]] = True
@@ -150,13 +151,13 @@ def patch_grid_example(clip: Path, out: Path) -> None:
     cv2.imwrite(str(out), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
 
 
-PATCH_LEGEND = "log(1 + events per block)"
+PATCH_LEGEND = "log(1 + mean events/px of block)"
 PATCH_SNIPPET = f"""\
 from eventsim.render import count_map, patch_grid_overlay
 
 scores = cv2.resize(
     count_map(events, (346, 260)).astype("float32"), (13, 10), interpolation=cv2.INTER_AREA
-)  # events per block
+)  # mean events per pixel of each block
 keep = scores >= np.quantile(scores, 0.7)  # EP-VLM keeps the busiest 30 %
 img = patch_grid_overlay(frame, np.log1p(scores), keep, legend="{PATCH_LEGEND}")"""
 
@@ -224,8 +225,9 @@ def main(argv: list[str] | None = None) -> int:
         "## patch_grid.png",
         "",
         "`eventsim.render.patch_grid_overlay`, the view EP-VLM uses for its token selection:",
-        "a 10x13 block grid scored by events per block over 50 ms (log scale heat map),",
-        "the busiest 30 % of blocks kept (green), the rest dimmed (red outline);",
+        "a 10x13 block grid scored by each block's mean events per pixel over 50 ms",
+        "(log scale heat map), the busiest 30 % of blocks kept (green), the rest dimmed",
+        "(red outline);",
         "`legend=` adds the strip below: the score's colour ramp, lowest to highest, and the keys.",
         "Made by `python tools/make_gallery.py` (function `patch_grid_example`), in essence:",
         "",

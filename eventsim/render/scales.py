@@ -72,8 +72,8 @@ def heatmap_colorbar(
     ticks = heatmap_ticks(full_scale, log_scale)
     title_w, text_h, base = _text_size(title)
     label_ws = [_text_size(label)[0] for _, label in ticks]
-    # room for the three labels side by side, with a gap, and at least the title's width
-    length = max(title_w, MIN_BAR_LENGTH, 2 * (label_ws[0] + label_ws[2]) + label_ws[1] + 8)
+    # the middle label is centred: each half holds half of it, an end label and a gap
+    length = max(title_w, MIN_BAR_LENGTH, 2 * max(label_ws[0], label_ws[2]) + label_ws[1] + 8)
     row = text_h + base
     height = PAD + row + 2 + BAR_HEIGHT + 2 + row + PAD - base
     width = length + 2 * PAD
@@ -94,9 +94,9 @@ def heatmap_colorbar(
 
 def colorbar_fits(frame_wh: tuple[int, int], bar_wh: tuple[int, int]) -> bool:
     """Whether a bar of ``bar_wh`` fits a frame of ``frame_wh`` without covering more than half
-    its width or a quarter of its height (smaller frames are left without one: enlarge them
+    its width or a third of its height (smaller frames are left without one: enlarge them
     with ``scale``)."""
-    return bar_wh[0] + 2 * PAD <= frame_wh[0] // 2 and bar_wh[1] + 2 * PAD <= frame_wh[1] // 4
+    return bar_wh[0] + 2 * PAD <= frame_wh[0] // 2 and bar_wh[1] + 2 * PAD <= frame_wh[1] // 3
 
 
 def draw_heatmap_colorbar(
