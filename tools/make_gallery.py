@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
     ]
     (out_dir / "README.md").write_text("\n".join(lines))
-    print(f"wrote {out_rel}/README.md and {len(wanted)} images")
+    print(f"wrote {out_rel}/README.md and {', '.join(sorted(wanted))}")
     return 0
 
 

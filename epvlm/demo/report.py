@@ -150,7 +150,16 @@ def write_report(
             "",
         ]
     if previews:
-        lines += ["## Preview", ""]
+        lines += [
+            "## Preview",
+            "",
+            "Each strip shows the frame, its events, the blocks `event` and `random` keep over a "
+            "heat map of the `event` selector's scores (events per token block, from the lowest "
+            "to the highest as the legend below the strip reads; kept blocks outlined green, "
+            "dropped ones dimmed and outlined dark red) and the `downsample` image. The GIFs "
+            "draw ON events red and OFF events blue over the frame in grey.",
+            "",
+        ]
         for p in previews:
             lines += [
                 f"**{p['title']}**: {p['question']} (choices: {', '.join(p['choices'])}; "

@@ -3,8 +3,9 @@ frames, EP-VLM's patch-grid view, and streaming renders of whole files.
 
 The kernels (`render_polarity`, `count_map`, `time_surface`, `voxel_grid`, `overlay_events`,
 `patch_grid_overlay`, ...) are pure numpy/OpenCV functions returning RGB uint8 images or float
-arrays of shape (height, width); `render_file` and the sinks in `eventsim.render.writers` are
-the only parts that touch files.
+arrays of shape (height, width); their colour scales (`heatmap_colorbar`, `patch_grid_legend`)
+are drawn with OpenCV too. `render_file` and the sinks in `eventsim.render.writers` are the only
+parts that touch files.
 """
 
 from eventsim.render.accumulate import (
@@ -29,6 +30,7 @@ from eventsim.render.frames import (
 from eventsim.render.overlay import overlay_events, patch_grid_overlay
 from eventsim.render.pipeline import RenderResult, render_file
 from eventsim.render.renderer import MODES, FrameRenderer, RenderParams
+from eventsim.render.scales import draw_heatmap_colorbar, heatmap_colorbar, patch_grid_legend
 
 __all__ = [
     "MODES",
@@ -38,10 +40,13 @@ __all__ = [
     "TimeSurface",
     "apply_colormap",
     "count_map",
+    "draw_heatmap_colorbar",
+    "heatmap_colorbar",
     "last_polarity",
     "overlay_events",
     "palette",
     "parse_color",
+    "patch_grid_legend",
     "patch_grid_overlay",
     "polarity_counts",
     "render_file",
