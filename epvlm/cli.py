@@ -19,8 +19,10 @@ from eventsim.cli.common import (
     add_renamed_option,
     check_output,
     check_reader,
+    check_threads,
     cli_command,
     make_parser,
+    path_arg,
 )
 from eventsim.errors import InputError, ParameterError
 
@@ -141,9 +143,23 @@ def build_run_parser() -> argparse.ArgumentParser:
         "selector) decides which image tokens enter Qwen2-VL. Prints the answer, kept/total "
         "tokens, FLOPs and latency.",
     )
-    p.add_argument("--model", required=True, help="Qwen2-VL checkpoint directory")
-    p.add_argument("--image", required=True, help="RGB image file (PNG, JPEG, ...)")
-    p.add_argument("--events", help="event file aligned with the image (any supported layout)")
+    p.add_argument(
+        "--model",
+        required=True,
+        type=path_arg("a checkpoint directory"),
+        help="Qwen2-VL checkpoint directory",
+    )
+    p.add_argument(
+        "--image",
+        required=True,
+        type=path_arg("an image file"),
+        help="RGB image file (PNG, JPEG, ...)",
+    )
+    p.add_argument(
+        "--events",
+        type=path_arg("an event file"),
+        help="event file aligned with the image (any supported layout)",
+    )
     p.add_argument(
         "--frame-time-us",
         type=int,
@@ -178,6 +194,7 @@ def build_run_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--overlay",
+        type=path_arg("an image file name"),
         help=f"save the kept/dropped block overlay to this image ({', '.join(OVERLAY_SUFFIXES)}; "
         "with --selector event, a legend of events per block below it)",
     )
@@ -446,8 +463,18 @@ def build_eval_parser() -> argparse.ArgumentParser:
         "write results.json (one row per selector and keep), samples.jsonl, table.md and "
         "accuracy_vs_flops.png. Dense is always included as the reference.",
     )
-    p.add_argument("--model", required=True, help="Qwen2-VL checkpoint directory")
-    p.add_argument("--dataset", required=True, help="dataset folder built by 'eventsim build'")
+    p.add_argument(
+        "--model",
+        required=True,
+        type=path_arg("a checkpoint directory"),
+        help="Qwen2-VL checkpoint directory",
+    )
+    p.add_argument(
+        "--dataset",
+        required=True,
+        type=path_arg("a dataset folder"),
+        help="dataset folder built by 'eventsim build'",
+    )
     p.add_argument("--split", default="test")
     p.add_argument(
         "--keep", type=_keeps_arg, default=[0.75, 0.5, 0.25], help="comma list, e.g. 0.75,0.5"
@@ -478,7 +505,11 @@ def build_eval_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the random selector")
     p.add_argument(
-        "-o", "--output", default="epvlm-eval", help="output folder (default epvlm-eval)"
+        "-o",
+        "--output",
+        default="epvlm-eval",
+        type=path_arg("a folder name"),
+        help="output folder (default epvlm-eval)",
     )
     p.add_argument("--force", action="store_true", help="overwrite earlier results in the folder")
     p.add_argument("--no-progress", action="store_true")
@@ -540,6 +571,7 @@ def build_flops_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--config",
         default="qwen2-vl-2b",
+        type=path_arg("a preset name or a checkpoint directory"),
         help=f"preset ({', '.join(PRESETS)}) or a checkpoint directory whose config.json "
         "model_type is qwen2_vl or qwen2_5_vl",
     )
@@ -628,7 +660,13 @@ def build_demo_parser() -> argparse.ArgumentParser:
         "fractions 0.75, 0.5 and 0.25, and write a report (accuracy with 95 % intervals, "
         "FLOPs, latency, plots, preview images).",
     )
-    p.add_argument("-o", "--output", default="demo-out", help="output folder (default demo-out)")
+    p.add_argument(
+        "-o",
+        "--output",
+        default="demo-out",
+        type=path_arg("a folder name"),
+        help="output folder (default demo-out)",
+    )
     p.add_argument(
         "--limit", type=int, default=None, metavar="N", help="use only the first N questions"
     )
@@ -636,12 +674,14 @@ def build_demo_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--dataset",
         default=None,
+        type=path_arg("a dataset folder"),
         metavar="DIR",
         help="an existing build of the demo recipe to use instead of building one",
     )
     p.add_argument(
         "--model",
         default=None,
+        type=path_arg("a model directory"),
         metavar="DIR",
         help="model directory (default: the shipped epvlm/assets/shapes-demo-tiny)",
     )
@@ -650,7 +690,8 @@ def build_demo_parser() -> argparse.ArgumentParser:
         "--threads",
         type=int,
         default=1,
-        help="torch CPU threads for the model (default 1: the tiny model gains nothing from more)",
+        help="torch CPU threads for the model, 1..the usable cores (default 1: the tiny model "
+        "gains nothing from more)",
     )
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     return p
@@ -660,6 +701,7 @@ def build_demo_parser() -> argparse.ArgumentParser:
 def demo_main(args: argparse.Namespace) -> int:
     from eventsim.errors import require
 
+    check_threads(args.threads)
     require("torch", "vlm", "epvlm demo")
     require("transformers", "vlm", "epvlm demo")
     from epvlm.demo import run_demo

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from eventsim._system import usable_cores
-from eventsim.cli.common import cli_command, make_parser, parse_assignments
+from eventsim.cli.common import cli_command, make_parser, parse_assignments, path_arg
 from eventsim.errors import ParameterError
 from eventsim.options import EXECUTORS
 from eventsim.outputs import expect_final_output
@@ -25,9 +25,17 @@ def build_parser() -> argparse.ArgumentParser:
         "Re-running an interrupted build finishes it without redoing complete shards.",
     )
     p.add_argument(
-        "recipe", help="recipe .toml file, or the name of a built-in recipe (shapes-vqa)"
+        "recipe",
+        type=path_arg("a recipe .toml file or a built-in recipe name"),
+        help="recipe .toml file, or the name of a built-in recipe (shapes-vqa)",
     )
-    p.add_argument("-o", "--output", required=True, help="output dataset folder")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        type=path_arg("a dataset folder name"),
+        help="output dataset folder",
+    )
     p.add_argument(
         "--limit", type=int, default=None, help="build only the first N samples of each split"
     )

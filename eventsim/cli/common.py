@@ -15,7 +15,12 @@ Both scripts build their subcommands from these pieces, so every command behaves
 - `dispatch` is the top-level ``PROG [--version] COMMAND ARGS``: commands map to a ``main``
   function or the dotted name of a module holding one, imported only when that command runs;
   an unknown command exits 2 listing the valid ones (``moved`` names where it went).
-- `parse_sensor_size` and `parse_assignments` read ``WIDTHxHEIGHT`` and ``FIELD=VALUE``.
+- `parse_sensor_size` and `parse_assignments` read ``WIDTHxHEIGHT`` and ``FIELD=VALUE``;
+  `path_arg` is the ``type`` of every path argument (an empty one is refused, not read as
+  '.'); `check_threads` bounds ``--threads`` by the cores the process may use.
+- A value that starts with '-' but cannot be an option (``--sensor-size -5x3``) is given to
+  its option, as ``--sensor-size=-5x3`` would be, so the option's own check speaks; one that
+  looks like an unknown option (``--on-color -red``) is refused naming the ``=`` spelling.
 - `add_renamed_option` keeps an old option spelling as a hidden one that fails naming the new.
 
 Library errors speak Python (``pass force=True``); `cli_command` prints them in the CLI's words
@@ -28,11 +33,13 @@ import argparse
 import contextlib
 import functools
 import os
+import re
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NoReturn, Protocol
 
+from eventsim._system import usable_cores
 from eventsim.errors import EventsimError, OutputExistsError, ParameterError
 from eventsim.outputs import (
     check_interrupted,
@@ -113,12 +120,14 @@ def cli_command(
         def main(argv: list[str] | None = None) -> int:
             parser = parser_factory()
             try:
-                args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+                words = list(sys.argv[1:] if argv is None else argv)
+                args = parser.parse_args(_dash_values(parser, words))
             except _UsageError as exc:
                 print(exc, file=sys.stderr)
                 return EXIT_USAGE
             except _ParserExit as exc:
                 return exc.status
+            bars_before = _progress_bar_ids()
             try:
                 with sigint_flagged():
                     status = run(args)
@@ -131,6 +140,7 @@ def cli_command(
                     # library code can turn a Ctrl-C into another error (a RuntimeError from a
                     # class body being built at import, an error of a write cut short)
                     return _interrupt_status(parser.prog, exc)
+                _close_progress_bars(bars_before)
                 if isinstance(exc, EventsimError):
                     print(f"{parser.prog}: error: {_cli_words(str(exc))}", file=sys.stderr)
                     return EXIT_ERROR
@@ -159,6 +169,123 @@ def cli_command(
         return main
 
     return decorate
+
+
+# A word argparse would take for an option name (``-q``, ``--no-progress``); any other word
+# that starts with '-' (``-5x3``, ``-out.h5``, ``-x=1``) cannot name an option.
+_OPTION_LIKE = re.compile(r"--?[A-Za-z][A-Za-z0-9_-]*")
+
+
+def _is_option(parser: argparse.ArgumentParser, word: str) -> bool:
+    """Whether argparse would read ``word`` as one of the parser's options (with an attached
+    value, or abbreviated)."""
+    options = parser._option_string_actions
+    name = word.split("=", 1)[0]
+    if name in options:
+        return True
+    if word.startswith("--"):
+        return any(o.startswith(name) for o in options if o.startswith("--"))
+    return word[:2] in options
+
+
+def _value_option(parser: argparse.ArgumentParser, word: str) -> str | None:
+    """The option string ``word`` names (abbreviations resolved) when that option takes
+    exactly one value and none is attached to ``word``."""
+    options = parser._option_string_actions
+    if "=" in word or not word.startswith("-"):
+        return None
+    name = word
+    if name not in options and word.startswith("--") and parser.allow_abbrev:
+        found = {o for o in options if o.startswith(word)}
+        if len(found) != 1:
+            return None
+        name = found.pop()
+    action = options.get(name)
+    return name if action is not None and action.nargs is None else None
+
+
+def _dash_values(parser: argparse.ArgumentParser, words: list[str]) -> list[str]:
+    """``words`` with each one-value option followed by a word that starts with '-' written
+    ``--option=-word`` when that word cannot be an option, so the value reaches the option's
+    check instead of argparse's "expected one argument".
+
+    A following word that is one of the parser's options stays apart (it is that flag; the
+    value is missing), and one that looks like an option the parser lacks is refused here,
+    naming the ``--option=-word`` spelling that passes it as the value."""
+    out: list[str] = []
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if word == "--":
+            out += words[i:]
+            break
+        name = _value_option(parser, word)
+        after = words[i + 1] if i + 1 < len(words) else None
+        if name is None or after is None or not after.startswith("-") or after in ("-", "--"):
+            out.append(word)
+            i += 1
+            continue
+        if _is_option(parser, after):
+            out.append(word)
+            i += 1
+            continue
+        if _OPTION_LIKE.fullmatch(after):
+            option = "/".join(parser._option_string_actions[name].option_strings)
+            raise _UsageError(
+                f"{parser.prog}: error: argument {option}: expected one argument ({after!r} is "
+                f"not an option of this command; to pass it as the value, write {name}={after})"
+            )
+        out.append(f"{name}={after}")
+        i += 2
+    return out
+
+
+def _progress_bars() -> list[Any]:
+    """The tqdm bars open in this process (none when tqdm was never imported)."""
+    std = sys.modules.get("tqdm.std")
+    return list(getattr(std.tqdm, "_instances", ())) if std is not None else []
+
+
+def _progress_bar_ids() -> set[int]:
+    return {id(bar) for bar in _progress_bars()}
+
+
+def _close_progress_bars(keep: set[int]) -> None:
+    """Close the progress bars a failing command left drawn (a ``for ... in tqdm(...)`` loop
+    that an error left keeps its bar open while the traceback holds it), so that the error
+    line starts a line of its own; bars open before the command (``keep``: a caller's, in
+    process) are left alone. A closed bar keeps its last state on screen, or clears its line
+    when it was made with ``leave=False``."""
+    for bar in _progress_bars():
+        if id(bar) not in keep:
+            with contextlib.suppress(Exception):
+                bar.close()
+
+
+def path_arg(expected: str) -> Callable[[str], str]:
+    """The argparse ``type`` of a path argument: an empty value is refused (``Path('')`` is
+    the current folder, so it would be reported, or used, as '.'). ``expected`` completes
+    "expected ...", e.g. ``"an event file"``."""
+
+    def path(text: str) -> str:
+        if not text:
+            raise _OptionValueError(f"the path is empty (''); expected {expected}")
+        return text
+
+    return path
+
+
+def check_threads(threads: int, option: str = "--threads") -> int:
+    """``threads`` when it is 1..the cores this process may run on (its affinity mask):
+    torch's CPU threads beyond the cores only take turns on them, which is slower, and a
+    huge count makes torch start that many threads."""
+    cores = usable_cores()
+    if not 1 <= threads <= cores:
+        raise ParameterError(
+            f"{option} {threads} must be 1..{cores}, the CPU cores this process may use "
+            "(more threads than cores only slow torch down)"
+        )
+    return threads
 
 
 def check_output(path: str | os.PathLike, force: bool, *, final: bool = False) -> Path:

@@ -7,7 +7,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from eventsim.cli.common import check_output, cli_command, make_parser, parse_sensor_size
+from eventsim.cli.common import (
+    check_output,
+    cli_command,
+    make_parser,
+    parse_sensor_size,
+    path_arg,
+)
 from eventsim.errors import ParameterError
 
 PACKET_EVENTS = 1 << 20
@@ -24,8 +30,12 @@ def build_parser() -> argparse.ArgumentParser:
         "Convert an event file (any layout 'eventsim info' reads) to another format. "
         f"Output formats: {listing}. AEDAT4, EVT, DAT, ES and CSV need eventsim[formats].",
     )
-    p.add_argument("input", help="input event file")
-    p.add_argument("output", help="output file; its extension picks the format unless --to")
+    p.add_argument("input", type=path_arg("an event file"), help="input event file")
+    p.add_argument(
+        "output",
+        type=path_arg("an output file name"),
+        help="output file; its extension picks the format unless --to",
+    )
     p.add_argument(
         "--to", dest="fmt", default=None, metavar="FMT", help=f"output format: {', '.join(FORMATS)}"
     )

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from eventsim.cli.common import cli_command, make_parser, parse_sensor_size
+from eventsim.cli.common import cli_command, make_parser, parse_sensor_size, path_arg
 from eventsim.errors import DatasetError, EventFileError
 from eventsim.events import StreamCheck
 
@@ -24,7 +24,11 @@ def build_parser() -> argparse.ArgumentParser:
         "Print events, duration, rate, sensor size, polarity balance, parameters and source of "
         "an event file in any supported layout. For a folder, describe the built dataset.",
     )
-    p.add_argument("path", help="event file, or a dataset folder built by 'eventsim build'")
+    p.add_argument(
+        "path",
+        type=path_arg("an event file or a dataset folder"),
+        help="event file, or a dataset folder built by 'eventsim build'",
+    )
     p.add_argument(
         "--sensor-size",
         type=parse_sensor_size,

@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from eventsim.cli.common import check_events_file, cli_command, make_parser, parse_sensor_size
+from eventsim.cli.common import (
+    check_events_file,
+    cli_command,
+    make_parser,
+    parse_sensor_size,
+    path_arg,
+)
 from eventsim.errors import OutputExistsError, ParameterError
 from eventsim.outputs import expect_final_output
 
@@ -16,8 +22,17 @@ def build_parser() -> argparse.ArgumentParser:
         "Summary figure of an event file: event rate over time by polarity, spatial heat map, "
         "per-pixel rate histogram and an x-y-t scatter of the busiest short window.",
     )
-    p.add_argument("file", help="event file (any layout eventsim reads)")
-    p.add_argument("-o", "--output", required=True, metavar="OUT", help=".png, .pdf or .svg")
+    p.add_argument(
+        "file", type=path_arg("an event file"), help="event file (any layout eventsim reads)"
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        type=path_arg("a .png, .pdf or .svg file name"),
+        metavar="OUT",
+        help=".png, .pdf or .svg",
+    )
     p.add_argument("--bins", type=int, default=200, help="time bins of the rate plot (default 200)")
     p.add_argument("--dpi", type=int, default=110, help="resolution of a PNG (default 110)")
     p.add_argument(

@@ -8,7 +8,13 @@ import os
 import sys
 from pathlib import Path
 
-from eventsim.cli.common import check_events_file, cli_command, make_parser, parse_sensor_size
+from eventsim.cli.common import (
+    check_events_file,
+    cli_command,
+    make_parser,
+    parse_sensor_size,
+    path_arg,
+)
 from eventsim.errors import OutputExistsError, ParameterError
 from eventsim.options import BACKGROUNDS, COLOR_BY, HEATMAP_SCALES, OVERLAY_FRAMES, RENDER_MODES
 from eventsim.outputs import expect_final_output
@@ -25,8 +31,17 @@ def build_parser() -> argparse.ArgumentParser:
         "frame), OUT.mp4 / .avi / .mov (video), OUT.gif (animation), or a name without a suffix "
         "(folder of PNGs). Times are milliseconds from the first event.",
     )
-    p.add_argument("file", help="event file (any layout eventsim reads)")
-    p.add_argument("-o", "--output", required=True, metavar="OUT", help="output path")
+    p.add_argument(
+        "file", type=path_arg("an event file"), help="event file (any layout eventsim reads)"
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        type=path_arg("an image, video or GIF file name, or a folder name"),
+        metavar="OUT",
+        help="output path",
+    )
     win = p.add_argument_group("frames")
     win.add_argument(
         "--window-ms",

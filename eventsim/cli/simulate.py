@@ -10,10 +10,12 @@ from pathlib import Path
 from eventsim.cli.common import (
     add_renamed_option,
     check_output,
+    check_threads,
     cli_command,
     make_parser,
     parse_assignments,
     parse_sensor_size,
+    path_arg,
 )
 from eventsim.errors import ParameterError
 
@@ -42,17 +44,34 @@ def build_parser() -> argparse.ArgumentParser:
     p = make_parser("simulate", "Simulate DVS events from a video, frames or images.")
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.epilog = EXAMPLES
-    p.add_argument("input", nargs="?", help="video file, frame folder, or image (with --motion)")
+    p.add_argument(
+        "input",
+        nargs="?",
+        type=path_arg("a video file, a frame folder or an image"),
+        help="video file, frame folder, or image (with --motion)",
+    )
     p.add_argument(
         "-o",
         "--output",
         required=True,
+        type=path_arg("an .h5 file name"),
         help="output event file (.h5; convert it to other formats with 'eventsim convert')",
     )
     p.add_argument("--force", action="store_true", help="overwrite the output")
     src = p.add_argument_group("other inputs (instead of INPUT)")
-    src.add_argument("--image", metavar="IMG", help="one image seen by a moving camera")
-    src.add_argument("--pair", nargs=2, metavar=("A", "B"), help="two images --interval-ms apart")
+    src.add_argument(
+        "--image",
+        type=path_arg("an image file"),
+        metavar="IMG",
+        help="one image seen by a moving camera",
+    )
+    src.add_argument(
+        "--pair",
+        nargs=2,
+        type=path_arg("an image file"),
+        metavar=("A", "B"),
+        help="two images --interval-ms apart",
+    )
     src.add_argument("--synthetic", choices=SYNTHETIC_CLIPS, help="built-in synthetic clip")
     opt = p.add_argument_group("input options")
     opt.add_argument(
@@ -63,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     opt.add_argument(
         "--timestamps",
+        type=path_arg("a timestamps file"),
         metavar="FILE",
         help="times of a frame folder's images, one per line in seconds (default: "
         "timestamps.txt in the folder or beside its images/ subfolder)",
@@ -118,7 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1)")
     run.add_argument(
-        "--threads", type=int, default=1, help="torch CPU threads, 1 or more (default 1)"
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads, 1..the usable cores (default 1)",
     )
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     return p
@@ -143,8 +166,7 @@ def _check_numbers(args) -> None:
     for name, value in positive:
         if value is not None and not (math.isfinite(value) and value > 0):
             raise ParameterError(f"{name} {value:g} must be a finite number > 0")
-    if args.threads < 1:
-        raise ParameterError(f"--threads {args.threads} must be 1 or more")
+    check_threads(args.threads)
     # an image seen by a moving camera: beyond these the run only produces noise, for hours
     if args.amplitude_px is not None and args.amplitude_px > MAX_AMPLITUDE_PX:
         raise ParameterError(

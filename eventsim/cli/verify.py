@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from eventsim.cli.common import cli_command, make_parser
+from eventsim.cli.common import cli_command, make_parser, path_arg
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -13,7 +13,9 @@ def build_parser() -> argparse.ArgumentParser:
         "Re-check a built event-VQA dataset: shard checksums, counts, event order, bounds and "
         "windows, frame shapes. Exits 1 when anything is wrong.",
     )
-    p.add_argument("dataset", help="dataset folder (holds dataset.json)")
+    p.add_argument(
+        "dataset", type=path_arg("a dataset folder"), help="dataset folder (holds dataset.json)"
+    )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return p
 
