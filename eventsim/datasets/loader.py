@@ -6,24 +6,29 @@ Shard files are opened lazily per process (handles are dropped when the dataset 
 DataLoader workers; threads of one process can share a dataset). A shard is checked against the
 sha256 the manifest records the first time a process opens it: HDF5 reads damaged chunks without
 complaint, and a few flipped bytes would otherwise reach a model as a plausible image.
+
+A split's ``samples.jsonl`` lines are kept as one byte array and an array of offsets, not as a
+list of dicts: forked DataLoader workers then share those pages with the parent for good, where
+the reference counts and garbage-collector passes of ~100 k Python dicts made every worker copy
+most of them (docs/benchmarks.md, "Dataset loader memory").
 """
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import operator
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
+import h5py
 import numpy as np
 
-from eventsim.datasets.shards import file_digest, open_shard, read_events
-from eventsim.errors import DamagedShardError, DatasetError
+from eventsim.datasets.shards import file_digest, read_events
+from eventsim.errors import DamagedShardError, DatasetError, ParameterError
 
 _MAX_OPEN_SHARDS = 32
 # what readers of a manifest rely on
@@ -138,13 +143,126 @@ def read_samples(root: str | Path, manifest: dict[str, Any]) -> list[dict[str, A
     records = read_jsonl(path, required=True)
     expected = manifest.get("samples_sha256")
     if expected is not None and hashlib.sha256(path.read_bytes()).hexdigest() != expected:
-        problem = first_label_difference(root, manifest, records)
-        raise DatasetError(
-            f"{str(path)!r} was changed after the build: "
-            f"{problem or 'its bytes differ from what the build wrote'}; rebuild the dataset "
-            "or restore the file"
-        )
+        raise _changed_samples(root, manifest, records)
     return records
+
+
+def _changed_samples(
+    root: str | Path, manifest: dict[str, Any], records: list[dict[str, Any]]
+) -> DatasetError:
+    problem = first_label_difference(root, manifest, records)
+    return DatasetError(
+        f"{str(Path(root) / 'samples.jsonl')!r} was changed after the build: "
+        f"{problem or 'its bytes differ from what the build wrote'}; rebuild the dataset "
+        "or restore the file"
+    )
+
+
+class SampleRecords(Sequence[dict[str, Any]]):
+    """The ``samples.jsonl`` lines of one split, read-only: ``records[i]`` decodes line ``i``
+    into a new dict on each access (so editing it changes nothing stored), a slice gives a list
+    of dicts, and iteration decodes line by line. Equal to a list of the same dicts.
+
+    The lines are one uint8 array and int64 offsets: no per-sample Python objects, so pages a
+    forked worker reads stay shared with its parent.
+    """
+
+    __slots__ = ("_blob", "_offsets")
+
+    def __init__(self, blob: np.ndarray, offsets: np.ndarray) -> None:
+        self._blob = blob
+        self._offsets = offsets
+
+    @classmethod
+    def from_spans(cls, data: bytes, starts: Sequence[int], ends: Sequence[int]) -> SampleRecords:
+        """Records from the JSON lines at ``data[starts[k]:ends[k]]``."""
+        offsets = np.zeros(len(starts) + 1, np.int64)
+        np.cumsum(np.subtract(ends, starts, dtype=np.int64), out=offsets[1:])
+        source = np.frombuffer(data, np.uint8)
+        blob = np.empty(int(offsets[-1]), np.uint8)
+        for k, (a, b) in enumerate(zip(starts, ends)):
+            blob[offsets[k] : offsets[k + 1]] = source[a:b]
+        blob.flags.writeable = False
+        return cls(blob, offsets)
+
+    def __len__(self) -> int:
+        return len(self._offsets) - 1
+
+    @overload
+    def __getitem__(self, i: int) -> dict[str, Any]: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[dict[str, Any]]: ...
+
+    def __getitem__(self, i: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        if isinstance(i, slice):
+            return [self._decode(k) for k in range(*i.indices(len(self)))]
+        n = len(self)
+        i = operator.index(i)
+        if not -n <= i < n:
+            raise IndexError(f"record {i} out of range for {n} records")
+        return self._decode(i % n)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for k in range(len(self)):
+            yield self._decode(k)
+
+    def _decode(self, k: int) -> dict[str, Any]:
+        return json.loads(self._blob[self._offsets[k] : self._offsets[k + 1]].tobytes())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (SampleRecords, list)):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"SampleRecords(n={len(self)}, bytes={self._blob.size})"
+
+
+def read_split_records(root: str | Path, manifest: dict[str, Any], split: str) -> SampleRecords:
+    """The ``samples.jsonl`` lines of ``split`` as `SampleRecords`, with `read_samples`'
+    checks (missing file, unreadable line, bytes that differ from what the build wrote)."""
+    path = Path(root) / "samples.jsonl"
+    if not path.is_file():
+        read_jsonl(path, required=True)  # raises: the file is missing
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DatasetError(f"cannot read {str(path)!r}: {exc}") from None
+    expected = manifest.get("samples_sha256")
+    if expected is not None and hashlib.sha256(data).hexdigest() != expected:
+        try:
+            records = [json.loads(line) for line in data.splitlines() if line]
+        except ValueError as exc:
+            raise DatasetError(f"cannot read {str(path)!r}: {exc}") from None
+        raise _changed_samples(root, manifest, records)
+    starts: list[int] = []
+    ends: list[int] = []
+    start, number = 0, 0
+    # each line is decoded once, to check it and learn its split, and dropped: the records of
+    # all splits never exist as dicts at the same time
+    while start < len(data):
+        end = data.find(b"\n", start)
+        end = len(data) if end < 0 else end
+        number += 1
+        line = data[start:end]
+        if line.strip():
+            try:
+                rec = json.loads(line)
+            except ValueError as exc:
+                raise DatasetError(f"cannot read {str(path)!r}: line {number}: {exc}") from None
+            if not isinstance(rec, dict) or not isinstance(rec.get("split"), str):
+                raise DatasetError(
+                    f"{str(path)!r} is damaged: line {number} is not a sample record (a JSON "
+                    "object with a 'split'); rebuild the dataset"
+                )
+            if rec["split"] == split:
+                starts.append(start)
+                ends.append(end)
+        start = end + 1
+    return SampleRecords.from_spans(data, starts, ends)
 
 
 def first_label_difference(
@@ -187,6 +305,17 @@ class EventVQADataset:
     ``choices``, ``answer``, ``answer_index`` (-1 for open questions), ``question_type`` and
     ``meta`` (``sensor_size``, ``window_us``, ``frame_t_us``, ``target_motion``, ``split``,
     ``index``, ``source`` and the source's own details). ``transform`` is applied to that dict.
+
+    ``records`` holds the split's ``samples.jsonl`` lines (labels, ``n_events``, ``shard``...)
+    as a read-only `SampleRecords`: ``records[i]`` is a new dict each time, a slice a list.
+
+    ``locking`` is passed to ``h5py.File`` when shards are opened: None (the default) keeps
+    HDF5's own choice, which the ``HDF5_USE_FILE_LOCKING`` environment variable sets; ``False``
+    opens shards without HDF5 file locks, for datasets on NFS or read-only media where taking
+    the lock fails ("unable to lock file"); ``"best-effort"`` locks where the file system
+    supports it. Reading without locks is safe against a build: it writes each shard under a
+    temporary name and renames it into place, and a rebuild while the dataset is open is
+    reported as such.
     """
 
     def __init__(
@@ -194,6 +323,8 @@ class EventVQADataset:
         root: str | Path,
         split: str = "test",
         transform: Callable[[dict[str, Any]], Any] | None = None,
+        *,
+        locking: bool | str | None = None,
     ) -> None:
         self.root = Path(root)
         self.manifest = read_manifest(self.root)
@@ -202,10 +333,15 @@ class EventVQADataset:
             raise DatasetError(
                 f"split {split!r} is not in {str(root)!r}; splits: {', '.join(splits)}"
             )
+        if locking not in (None, True, False, "best-effort"):
+            raise ParameterError(
+                f"locking must be None, True, False or 'best-effort', got {locking!r}"
+            )
         self.split = split
         self.transform = transform
+        self.locking = locking
         self.sensor_size: tuple[int, int] = tuple(self.manifest["sensor_size"])
-        self.records = [r for r in read_samples(self.root, self.manifest) if r["split"] == split]
+        self.records = read_split_records(self.root, self.manifest, split)
         self._entries = {
             e["file"]: e for e in self.manifest["shards"] if isinstance(e, dict) and "file" in e
         }
@@ -224,6 +360,8 @@ class EventVQADataset:
             raise TypeError(f"index must be an integer, got {type(i).__name__}") from None
         if not -n <= i < n:
             raise IndexError(f"index {i} out of range for {n} samples")
+        # a new dict on each read: a transform that edits the sample (its nested meta too)
+        # cannot change what the next read of it (or the next epoch) starts from
         rec = self.records[i]
         with _READ_LOCK:
             group = self._file(rec["shard"])[rec["group"]]
@@ -238,17 +376,15 @@ class EventVQADataset:
             "answer": rec["answer"],
             "answer_index": int(rec["answer_index"]),
             "question_type": rec["question_type"],
-            # copies: a transform that edits a sample's nested meta must not change the records
-            # the next read of that sample (or the next epoch) starts from
             "meta": {
-                **copy.deepcopy(rec.get("meta", {})),
+                **rec.get("meta", {}),
                 "sensor_size": self.sensor_size,
                 "window_us": tuple(rec["window_us"]),
                 "frame_t_us": int(rec["frame_t_us"]),
                 "target_motion": rec.get("target_motion"),
                 "split": rec["split"],
                 "index": rec["index"],
-                "source": copy.deepcopy(rec.get("source", {})),
+                "source": rec.get("source", {}),
             },
         }
         return self.transform(sample) if self.transform is not None else sample
@@ -276,7 +412,7 @@ class EventVQADataset:
             except DatasetError:
                 self._check_not_rebuilt()
                 raise
-            f = open_shard(path)
+            f = _open_shard(path, self.locking)
         self._files[shard] = f  # most recently used last
         return f
 
@@ -315,6 +451,27 @@ class EventVQADataset:
     def __repr__(self) -> str:
         w, h = self.sensor_size
         return f"EventVQADataset({str(self.root)!r}, split={self.split!r}, n={len(self)}, sensor={w}x{h})"
+
+
+def _open_shard(path: Path, locking: bool | str | None) -> h5py.File:
+    try:
+        # locking=None leaves h5py's default (the HDF5_USE_FILE_LOCKING variable) in force
+        return h5py.File(path, "r", **({} if locking is None else {"locking": locking}))
+    except OSError as exc:
+        hint = ""
+        if "locking flag values don't match" in str(exc):
+            # HDF5 opens a file once per process, with one locking setting
+            hint = (
+                " (this process already has it open with another locking setting, through "
+                "another dataset of the same files: close that one, or open both with the same "
+                "locking)"
+            )
+        elif "lock" in str(exc).lower() and locking is not False:
+            hint = (
+                " (file locking fails on some NFS mounts and read-only media: open the dataset "
+                "with EventVQADataset(..., locking=False) or set HDF5_USE_FILE_LOCKING=FALSE)"
+            )
+        raise DatasetError(f"cannot open shard {str(path)!r}: {exc}{hint}") from None
 
 
 def collate_event_vqa(batch: list[dict[str, Any]]) -> dict[str, Any]:

@@ -1,0 +1,188 @@
+"""Benchmark `EventVQADataset` memory with forked DataLoader workers: how much of the parent's
+memory each worker ends up owning after reading its share, the parent's own size, and the time
+to open the dataset.
+
+    python tools/bench_loader.py [--samples 100000] [--workers 2] [--batch-size 64] [--read N]
+
+A small dataset is built for real (``--base`` samples of ``--recipe``'s test split, in a child
+process so that the build's imports do not sit in this process), then its ``samples.jsonl`` is
+replicated to ``--samples`` lines: each line is a real sample's line with a new ``id`` and
+``index``, pointing at that real sample's shard group, and ``dataset.json`` gets the new counts
+and the new ``samples_sha256`` (so the loader's checks all run as on a built dataset). Only the
+records are synthetic; every read decodes a real frame and real events.
+
+Memory comes from ``/proc/<pid>/smaps_rollup`` (Linux only): USS (private clean + private dirty:
+what the process alone holds, freed when it exits) and PSS (shared pages split among their
+users). A worker's growth is its USS/PSS after its last batch minus at its start (right after
+the fork): pages it touched and so copied from the parent. Each batch is collated inside its
+worker into a memory reading, so nothing but those readings travels back to this process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+
+_FIELDS = {"Rss": "rss", "Pss": "pss", "Private_Clean": "uss", "Private_Dirty": "uss"}
+_AT_START: dict[str, float] = {}
+
+
+def smaps(pid: int | str = "self") -> dict[str, float]:
+    """Rss, Pss and USS of a process in MiB."""
+    out = {"rss": 0.0, "pss": 0.0, "uss": 0.0}
+    with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as fh:
+        for line in fh:
+            key, _, rest = line.partition(":")
+            if key in _FIELDS:
+                out[_FIELDS[key]] += int(rest.split()[0]) / 1024
+    return out
+
+
+def _worker_init(_worker_id: int) -> None:
+    _AT_START.update(smaps())
+
+
+def _collate(batch: list[dict[str, Any]]) -> dict[str, Any]:
+    # the samples were read and decoded; only the reading leaves the worker
+    return {"pid": os.getpid(), "n": len(batch), "start": dict(_AT_START), "now": smaps()}
+
+
+def _utc() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def build_base(recipe: str, n: int, out: Path) -> None:
+    """A real ``n``-sample test split of ``recipe`` (shards of 2) in ``out``, built in a child
+    process."""
+    code = (
+        "import sys\n"
+        "from eventsim.datasets import build_dataset\n"
+        "build_dataset(sys.argv[1], sys.argv[2], overrides={'splits.train': 0, 'splits.val': 0,"
+        " 'splits.test': int(sys.argv[3]), 'build.shard_size': 2}, workers=1, progress=False)\n"
+    )
+    subprocess.run([sys.executable, "-c", code, recipe, str(out), str(n)], check=True)
+
+
+def replicate(base: Path, out: Path, n: int) -> int:
+    """``out``: ``base``'s test split with its samples.jsonl lines replicated to ``n`` (new ids
+    and indices, the same shard groups); the shards are linked, not copied. Returns the size of
+    the new samples.jsonl in bytes."""
+    import hashlib
+
+    lines = [json.loads(x) for x in (base / "samples.jsonl").read_text("utf-8").splitlines() if x]
+    real = [r for r in lines if r["split"] == "test"]
+    if not real:
+        raise SystemExit(f"{base}: no test samples to replicate")
+    out.mkdir(parents=True)
+    (out / "shards").mkdir()
+    for shard in (base / "shards").iterdir():
+        (out / "shards" / shard.name).symlink_to(shard.resolve())
+    with open(out / "samples.jsonl", "w", encoding="utf-8") as fh:
+        for i in range(n):
+            rec = {**real[i % len(real)], "id": f"test-{i:06d}", "index": i}
+            fh.write(json.dumps(rec, sort_keys=True, ensure_ascii=False) + "\n")
+    data = (out / "samples.jsonl").read_bytes()
+    manifest = json.loads((base / "dataset.json").read_text("utf-8"))
+    manifest["counts"]["samples"] = n
+    manifest["samples"] = {split: (n if split == "test" else 0) for split in manifest["samples"]}
+    manifest["splits"] = {"test": {**manifest["splits"]["test"], "samples": n}}
+    manifest["shards"] = [e for e in manifest["shards"] if e["split"] == "test"]
+    manifest["samples_sha256"] = hashlib.sha256(data).hexdigest()
+    (out / "dataset.json").write_text(json.dumps(manifest, indent=2), "utf-8")
+    return len(data)
+
+
+def _fmt(m: dict[str, float]) -> str:
+    return f"RSS {m['rss']:.1f}  PSS {m['pss']:.1f}  USS {m['uss']:.1f} MiB"
+
+
+def measure(root: Path, workers: int, batch_size: int, read: int | None) -> None:
+    import torch.utils.data as tud
+
+    # imported before the first reading, so that the growth on opening is the dataset's
+    from eventsim.datasets.loader import EventVQADataset
+
+    before = smaps()
+    t0 = time.perf_counter()
+    ds = EventVQADataset(root, "test")
+    open_s = time.perf_counter() - t0
+    opened = smaps()
+    print(f"dataset: {len(ds)} samples opened in {open_s:.2f} s")
+    print(f"parent before opening: {_fmt(before)}")
+    print(f"parent after opening:  {_fmt(opened)} (+{opened['rss'] - before['rss']:.1f} MiB RSS)")
+
+    subset: Any = ds if read is None else tud.Subset(ds, range(min(read, len(ds))))
+    loader = tud.DataLoader(
+        subset,
+        batch_size=batch_size,
+        num_workers=workers,
+        collate_fn=_collate,
+        worker_init_fn=_worker_init,
+        # the case measured: workers forked from a parent that holds the dataset
+        multiprocessing_context="fork" if workers else None,
+    )
+    last: dict[int, dict[str, Any]] = {}
+    counts: dict[int, int] = {}
+    t0 = time.perf_counter()
+    from tqdm import tqdm
+
+    for batch in tqdm(loader, desc="reading", unit="batch", mininterval=2.0):
+        last[batch["pid"]] = batch
+        counts[batch["pid"]] = counts.get(batch["pid"], 0) + batch["n"]
+    read_s = time.perf_counter() - t0
+    n_read = sum(counts.values())
+    print(f"read {n_read} samples in {read_s:.1f} s ({n_read / read_s:.0f} samples/s)")
+    for pid, b in last.items():
+        start, now = b["start"] or b["now"], b["now"]
+        print(
+            f"worker {pid}: {counts[pid]} samples; USS {start['uss']:.1f} -> {now['uss']:.1f} MiB "
+            f"(+{now['uss'] - start['uss']:.1f}), PSS {start['pss']:.1f} -> {now['pss']:.1f} "
+            f"(+{now['pss'] - start['pss']:.1f}), RSS {now['rss']:.1f}"
+        )
+    print(f"parent after reading:  {_fmt(smaps())}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--samples", type=int, default=100_000, help="records in the split")
+    p.add_argument("--workers", type=int, default=2, help="DataLoader workers (forked)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument(
+        "--read", type=int, default=None, metavar="N", help="read only the first N samples"
+    )
+    p.add_argument("--recipe", default=str(ROOT / "datasets" / "shapes-vqa.toml"))
+    p.add_argument("--base", type=int, default=8, help="real samples built and replicated")
+    args = p.parse_args(argv)
+    if not Path("/proc/self/smaps_rollup").is_file():
+        print("bench_loader: needs /proc/<pid>/smaps_rollup (Linux 4.14 or later)")
+        return 1
+    if args.samples < 1 or args.base < 1 or args.workers < 0:
+        print("bench_loader: --samples and --base must be >= 1, --workers >= 0")
+        return 1
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"{_utc()}; {os.cpu_count()} CPUs; load average {load}", flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        build_base(args.recipe, args.base, Path(tmp) / "base")
+        size = replicate(Path(tmp) / "base", Path(tmp) / "ds", args.samples)
+        print(
+            f"base: {args.base} real samples built, replicated to {args.samples} records "
+            f"({size / args.samples:.0f} bytes of JSON each) in {time.perf_counter() - t0:.1f} s",
+            flush=True,
+        )
+        measure(Path(tmp) / "ds", args.workers, args.batch_size, args.read)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
