@@ -251,3 +251,26 @@ def test_epvlm_run_overlay_of_the_event_selector_has_a_legend(tmp_path, capsys):
     colours = {tuple(int(v) for v in c) for c in img[112:].reshape(-1, 3)}
     assert {KEPT_COLOR, DROPPED_COLOR} <= colours
     assert tuple(apply_colormap(np.ones((1, 1)))[0, 0]) in colours
+
+
+def test_the_build_preview_paints_events_over_the_grey_frame(build_shapes):
+    """`preview_dataset`'s second tile is the frame in grey with the window's events in the
+    shared colours, as every other preview draws them (it painted over the colour frame)."""
+    from eventsim.datasets.inspection import preview_dataset
+    from eventsim.datasets.loader import EventVQADataset
+
+    root = build_shapes(1)
+    sheet = cv2_imread_rgb(preview_dataset(root, root / "sheet.png", n=1))
+    s = EventVQADataset(root, "test")[0]
+    h, w = s["image"].shape[:2]
+    scale = -(-448 // (2 * w))
+    tile = sheet[: h * scale : scale, w * scale : 2 * w * scale : scale]
+    expected = overlay_events(s["image"], s["events"], grey_frame=True)
+    np.testing.assert_array_equal(tile, expected)
+    assert not np.array_equal(expected, overlay_events(s["image"], s["events"]))
+
+
+def cv2_imread_rgb(path) -> np.ndarray:
+    import cv2
+
+    return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)

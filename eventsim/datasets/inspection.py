@@ -235,7 +235,8 @@ def preview_dataset(
     root: str | Path, out: str | Path | None = None, *, split: str | None = None, n: int = 8
 ) -> Path:
     """A PNG contact sheet of the first ``n`` samples: the frame, the frame with the window's
-    events painted on it (ON red, OFF blue), and the question with its answer.
+    events painted over it in grey (ON red, OFF blue, as every overlay), and the question with
+    its answer.
 
     Written to ``out`` (default ``ROOT/preview.png``); ``split`` defaults to the first split
     that has samples.
@@ -244,6 +245,7 @@ def preview_dataset(
 
     from eventsim.datasets.loader import EventVQADataset
     from eventsim.render import overlay_events
+    from eventsim.render.colors import OVERLAY_FRAME
 
     root = Path(root)
     m = read_manifest(root)
@@ -254,7 +256,8 @@ def preview_dataset(
     tiles = []
     for i in range(min(n, len(ds))):
         s = ds[i]
-        pair = np.concatenate([s["image"], overlay_events(s["image"], s["events"])], axis=1)
+        painted = overlay_events(s["image"], s["events"], grey_frame=OVERLAY_FRAME == "grey")
+        pair = np.concatenate([s["image"], painted], axis=1)
         scale = -(-448 // pair.shape[1])  # small sensors are enlarged so the text fits
         pair = cv2.resize(pair, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
         band = np.full((44, pair.shape[1], 3), 255, np.uint8)
