@@ -101,6 +101,11 @@ def test_real_flags_after_an_option_still_mean_a_missing_value(tmp_path, capsys,
     rc, err = run(capsys, *SYNTHETIC, "--sensor-size", "8x8", "-o", "-q")
     assert rc == 2
     one_line(err, "argument -o/--output: expected one argument")
+    assert "-o=-q" not in err
+    # argparse would read '-out.h5' as '-o ut.h5'
+    rc, err = run(capsys, *SYNTHETIC, "-o", "-out.h5")
+    assert rc == 2
+    one_line(err, "argument -o/--output: expected one argument", "write -o=-out.h5")
     # plain negative numbers were values before and still are
     rc, err = run(capsys, *SYNTHETIC, "-o", out, "--duration-ms", "-5")
     assert rc == 1

@@ -176,16 +176,14 @@ def cli_command(
 _OPTION_LIKE = re.compile(r"--?[A-Za-z][A-Za-z0-9_-]*")
 
 
-def _is_option(parser: argparse.ArgumentParser, word: str) -> bool:
-    """Whether argparse would read ``word`` as one of the parser's options (with an attached
-    value, or abbreviated)."""
+def _names_option(parser: argparse.ArgumentParser, word: str) -> bool:
+    """Whether ``word`` is one of the parser's options as written (perhaps with ``=VALUE``)
+    or abbreviated: the user typed that flag."""
     options = parser._option_string_actions
     name = word.split("=", 1)[0]
     if name in options:
         return True
-    if word.startswith("--"):
-        return any(o.startswith(name) for o in options if o.startswith("--"))
-    return word[:2] in options
+    return word.startswith("--") and any(o.startswith(name) for o in options)
 
 
 def _value_option(parser: argparse.ArgumentParser, word: str) -> str | None:
@@ -210,8 +208,9 @@ def _dash_values(parser: argparse.ArgumentParser, words: list[str]) -> list[str]
     check instead of argparse's "expected one argument".
 
     A following word that is one of the parser's options stays apart (it is that flag; the
-    value is missing), and one that looks like an option the parser lacks is refused here,
-    naming the ``--option=-word`` spelling that passes it as the value."""
+    value is missing), and one that looks like an option the parser lacks, or that argparse
+    would read as a short option with its value attached, is refused here, naming the
+    ``--option=-word`` spelling that passes it as the value."""
     out: list[str] = []
     i = 0
     while i < len(words):
@@ -225,11 +224,12 @@ def _dash_values(parser: argparse.ArgumentParser, words: list[str]) -> list[str]
             out.append(word)
             i += 1
             continue
-        if _is_option(parser, after):
+        if _names_option(parser, after):
             out.append(word)
             i += 1
             continue
-        if _OPTION_LIKE.fullmatch(after):
+        # '-out.h5' after '-o' would be read as '-o ut.h5': refused like a flag-like word
+        if _OPTION_LIKE.fullmatch(after) or after[:2] in parser._option_string_actions:
             option = "/".join(parser._option_string_actions[name].option_strings)
             raise _UsageError(
                 f"{parser.prog}: error: argument {option}: expected one argument ({after!r} is "
