@@ -274,3 +274,20 @@ def cv2_imread_rgb(path) -> np.ndarray:
     import cv2
 
     return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+
+
+def test_render_no_colorbar_writes_the_plain_heat_map(tmp_path):
+    from eventsim.cli.render import main as render_main
+    from eventsim.io import write_events
+
+    events = _busy_events()
+    src = tmp_path / "ev.h5"
+    write_events(src, events, SENSOR)
+    end = str((int(events["t"][-1]) + 1) / 1000)
+    with_bar, without = tmp_path / "bar.png", tmp_path / "plain.png"
+    common = ["--mode", "heatmap", "--window-ms", end]
+    assert render_main([str(src), "-o", str(with_bar), *common]) == 0
+    assert render_main([str(src), "-o", str(without), *common, "--no-colorbar"]) == 0
+    plain = render_heatmap(count_map(events, SENSOR), max_count=None)
+    assert np.array_equal(cv2_imread_rgb(without), plain)
+    assert not np.array_equal(cv2_imread_rgb(with_bar), plain)

@@ -94,6 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="heat-map full scale in events (default: 99th percentile of each frame)",
     )
     look.add_argument(
+        "--no-colorbar",
+        action="store_true",
+        help="heat map without the colour bar in its bottom-right corner",
+    )
+    look.add_argument(
         "--heatmap-scale",
         choices=HEATMAP_SCALES,
         default=DEFAULTS.heatmap_scale,
@@ -254,6 +259,7 @@ def _params_from(args: argparse.Namespace) -> RenderParams:
         colormap=args.colormap,
         max_count=args.max_count,
         heatmap_scale=args.heatmap_scale,
+        colorbar=not args.no_colorbar,
         overlay_alpha=args.alpha,
         overlay_frame=args.overlay_frame,
         n_bins=args.bins,
