@@ -196,3 +196,14 @@ def test_locking_takes_only_what_h5py_takes(built):
     with pytest.raises(ParameterError, match="'no'"):
         EventVQADataset(built, "test", locking="no")
     assert len(EventVQADataset(built, "test", locking="best-effort")) == 5
+
+
+def test_tonic_adapter_passes_locking_on(built, monkeypatch):
+    pytest.importorskip("tonic")
+    from eventsim.datasets import TonicEventVQA
+
+    calls = _record_opens(monkeypatch)
+    with TonicEventVQA(built, "test", locking=False) as ds:
+        events, target = ds[1]
+        assert ds.records[1]["id"] == target["id"] and len(events) == ds.records[1]["n_events"]
+    assert calls and all(c.get("locking") is False for c in calls)

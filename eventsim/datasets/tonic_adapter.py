@@ -41,7 +41,8 @@ from eventsim.events import EVENT_DTYPE
 
 
 class TonicEventVQA(TonicDataset):
-    """One split of a built event-VQA dataset as a ``tonic.Dataset``."""
+    """One split of a built event-VQA dataset as a ``tonic.Dataset``; ``locking`` is
+    `EventVQADataset`'s (False opens shards without HDF5 file locks, e.g. on NFS)."""
 
     dtype = EVENT_DTYPE
     ordering = "xytp"
@@ -53,6 +54,8 @@ class TonicEventVQA(TonicDataset):
         transform: Callable | None = None,
         target_transform: Callable | None = None,
         transforms: Callable | None = None,
+        *,
+        locking: bool | str | None = None,
     ) -> None:
         super().__init__(
             save_to=str(root),
@@ -60,8 +63,9 @@ class TonicEventVQA(TonicDataset):
             target_transform=target_transform,
             transforms=transforms,
         )
-        self._data = EventVQADataset(root, split)
-        # the samples.jsonl lines of the split, as `EventVQADataset.records` (n_events, labels)
+        self._data = EventVQADataset(root, split, locking=locking)
+        # the samples.jsonl lines of the split (n_events, labels): `EventVQADataset.records`, a
+        # read-only sequence that decodes a line on access
         self.records = self._data.records
         width, height = self._data.sensor_size
         self.sensor_size = (width, height, 2)
