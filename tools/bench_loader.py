@@ -121,7 +121,9 @@ def measure(root: Path, workers: int, batch_size: int, read: int | None) -> None
     print(f"parent before opening: {_fmt(before)}")
     print(f"parent after opening:  {_fmt(opened)} (+{opened['rss'] - before['rss']:.1f} MiB RSS)")
 
-    subset: Any = ds if read is None else tud.Subset(ds, range(min(read, len(ds))))
+    # map-style without subclassing torch's Dataset, which its type hints ask for
+    whole: Any = ds
+    subset: Any = whole if read is None else tud.Subset(whole, range(min(read, len(ds))))
     loader = tud.DataLoader(
         subset,
         batch_size=batch_size,
@@ -145,7 +147,7 @@ def measure(root: Path, workers: int, batch_size: int, read: int | None) -> None
     for pid, b in last.items():
         start, now = b["start"] or b["now"], b["now"]
         print(
-            f"worker {pid}: {counts[pid]} samples; USS {start['uss']:.1f} -> {now['uss']:.1f} MiB "
+            f"{'no worker' if pid == os.getpid() else f'worker {pid}'}: {counts[pid]} samples; USS {start['uss']:.1f} -> {now['uss']:.1f} MiB "
             f"(+{now['uss'] - start['uss']:.1f}), PSS {start['pss']:.1f} -> {now['pss']:.1f} "
             f"(+{now['pss'] - start['pss']:.1f}), RSS {now['rss']:.1f}"
         )
