@@ -273,7 +273,9 @@ def test_the_build_preview_paints_events_over_the_grey_frame(build_shapes):
 def cv2_imread_rgb(path) -> np.ndarray:
     import cv2
 
-    return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+    image = cv2.imread(str(path))
+    assert image is not None, path
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 def test_render_no_colorbar_writes_the_plain_heat_map(tmp_path):
