@@ -24,10 +24,9 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, overload
 
-import h5py
 import numpy as np
 
-from eventsim.datasets.shards import file_digest, read_events
+from eventsim.datasets.shards import file_digest, open_shard, read_events
 from eventsim.errors import DamagedShardError, DatasetError, ParameterError
 
 _MAX_OPEN_SHARDS = 32
@@ -412,7 +411,7 @@ class EventVQADataset:
             except DatasetError:
                 self._check_not_rebuilt()
                 raise
-            f = _open_shard(path, self.locking)
+            f = open_shard(path, self.locking)
         self._files[shard] = f  # most recently used last
         return f
 
@@ -451,27 +450,6 @@ class EventVQADataset:
     def __repr__(self) -> str:
         w, h = self.sensor_size
         return f"EventVQADataset({str(self.root)!r}, split={self.split!r}, n={len(self)}, sensor={w}x{h})"
-
-
-def _open_shard(path: Path, locking: bool | str | None) -> h5py.File:
-    try:
-        # locking=None leaves h5py's default (the HDF5_USE_FILE_LOCKING variable) in force
-        return h5py.File(path, "r", **({} if locking is None else {"locking": locking}))
-    except OSError as exc:
-        hint = ""
-        if "locking flag values don't match" in str(exc):
-            # HDF5 opens a file once per process, with one locking setting
-            hint = (
-                " (this process already has it open with another locking setting, through "
-                "another dataset of the same files: close that one, or open both with the same "
-                "locking)"
-            )
-        elif "lock" in str(exc).lower() and locking is not False:
-            hint = (
-                " (file locking fails on some NFS mounts and read-only media: open the dataset "
-                "with EventVQADataset(..., locking=False) or set HDF5_USE_FILE_LOCKING=FALSE)"
-            )
-        raise DatasetError(f"cannot open shard {str(path)!r}: {exc}{hint}") from None
 
 
 def collate_event_vqa(batch: list[dict[str, Any]]) -> dict[str, Any]:

@@ -214,8 +214,23 @@ def read_events(group: h5py.Group) -> np.ndarray:
     return out
 
 
-def open_shard(path: Path) -> h5py.File:
+def open_shard(path: Path, locking: bool | str | None = None) -> h5py.File:
+    """``path`` opened for reading; ``locking`` goes to ``h5py.File`` (None leaves HDF5's
+    default, which the ``HDF5_USE_FILE_LOCKING`` variable sets)."""
     try:
-        return h5py.File(path, "r")
+        return h5py.File(path, "r", **({} if locking is None else {"locking": locking}))
     except OSError as exc:
-        raise DatasetError(f"cannot open shard {str(path)!r}: {exc}") from None
+        hint = ""
+        if "locking flag values don't match" in str(exc):
+            # HDF5 opens a file once per process, with one locking setting
+            hint = (
+                " (this process already has it open with another locking setting, through "
+                "another dataset of the same files: close that one, or open both with the same "
+                "locking)"
+            )
+        elif "lock" in str(exc).lower() and locking is not False:
+            hint = (
+                " (file locking fails on some NFS mounts and read-only media: open the dataset "
+                "with EventVQADataset(..., locking=False) or set HDF5_USE_FILE_LOCKING=FALSE)"
+            )
+        raise DatasetError(f"cannot open shard {str(path)!r}: {exc}{hint}") from None
