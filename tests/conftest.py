@@ -1,3 +1,7 @@
+import atexit
+import os
+import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -5,6 +9,12 @@ import numpy as np
 import pytest
 
 from eventsim.events import EVENT_DTYPE
+
+# the shard digests the loader remembers (eventsim.datasets._digests) go to a folder of this
+# run, in this process and the ones it starts, not to the user's cache
+_DIGEST_CACHE = tempfile.mkdtemp(prefix="eventsim-test-cache-")
+os.environ["EVENTSIM_CACHE_DIR"] = _DIGEST_CACHE
+atexit.register(shutil.rmtree, _DIGEST_CACHE, True)
 
 
 @pytest.fixture

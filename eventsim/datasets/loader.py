@@ -26,6 +26,7 @@ from typing import Any, overload
 
 import numpy as np
 
+from eventsim.datasets import _digests
 from eventsim.datasets.shards import file_digest, open_shard, read_events
 from eventsim.errors import DamagedShardError, DatasetError, ParameterError
 
@@ -56,16 +57,18 @@ def _new_read_lock() -> None:
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_new_read_lock)
 
-# sha256 of the shards this process has hashed, by what identifies their bytes: (path, device,
+# sha256 of the shards this process has checked, by what identifies their bytes: (path, device,
 # inode, size, mtime, ctime). Rewriting a file in place or replacing it changes one of these, so
-# each version of a shard is hashed once per process however often it is reopened.
+# each version of a shard is hashed once however often it is reopened, and `_digests` keeps it
+# for other processes.
 _DIGESTS: dict[tuple[str, int, int, int, int, int], str] = {}
 
 
 def check_shard(path: Path, entry: dict[str, Any], root: str | Path) -> None:
     """Raise `DamagedShardError` unless the shard at ``path`` has the size and sha256 its
-    manifest ``entry`` records (hashed on the first check of each version of the file in this
-    process; entries without a sha256, from older builds, are not checked)."""
+    manifest ``entry`` records (hashed on the first check of each version of the file, by this
+    process or another: `eventsim.datasets._digests`; entries without a sha256, from older
+    builds, are not checked)."""
     expected = entry.get("sha256")
     if not isinstance(expected, str):
         return
@@ -84,7 +87,13 @@ def check_shard(path: Path, entry: dict[str, Any], root: str | Path) -> None:
     key = (str(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
     digest = _DIGESTS.get(key)
     if digest is None:
-        digest = _DIGESTS[key] = file_digest(path)[0]
+        # other processes (DataLoader workers, earlier epochs and runs) hashed it already
+        name = _digests.identity(path, st)
+        digest = _digests.remembered(name)
+        if digest is None:
+            digest = file_digest(path)[0]
+            _digests.remember(name, digest)
+        _DIGESTS[key] = digest
     if digest != expected:
         raise DamagedShardError(
             f"shard {str(path)!r} does not match the sha256 in dataset.json (the file was "
