@@ -158,7 +158,9 @@ def read_samples(root: str | Path, manifest: dict[str, Any]) -> list[dict[str, A
 def _changed_samples(
     root: str | Path, manifest: dict[str, Any], records: list[dict[str, Any]]
 ) -> DatasetError:
-    problem = first_label_difference(root, manifest, records)
+    # a line edited into something other than a record (a number, a list) is not compared
+    # field by field: the file is still reported as changed
+    problem = first_label_difference(root, manifest, [r for r in records if isinstance(r, dict)])
     return DatasetError(
         f"{str(Path(root) / 'samples.jsonl')!r} was changed after the build: "
         f"{problem or 'its bytes differ from what the build wrote'}; rebuild the dataset "
@@ -185,7 +187,10 @@ class SampleRecords(Sequence[dict[str, Any]]):
     def from_spans(cls, data: bytes, starts: Sequence[int], ends: Sequence[int]) -> SampleRecords:
         """Records from the JSON lines at ``data[starts[k]:ends[k]]``."""
         offsets = np.zeros(len(starts) + 1, np.int64)
-        np.cumsum(np.subtract(ends, starts, dtype=np.int64), out=offsets[1:])
+        # as int64 arrays: an empty split's empty lists would be float64, which
+        # np.subtract(..., dtype=int64) refuses to cast
+        lengths = np.asarray(ends, np.int64) - np.asarray(starts, np.int64)
+        np.cumsum(lengths, out=offsets[1:])
         source = np.frombuffer(data, np.uint8)
         blob = np.empty(int(offsets[-1]), np.uint8)
         for k, (a, b) in enumerate(zip(starts, ends)):
@@ -241,10 +246,14 @@ def read_split_records(root: str | Path, manifest: dict[str, Any], split: str) -
         raise DatasetError(f"cannot read {str(path)!r}: {exc}") from None
     expected = manifest.get("samples_sha256")
     if expected is not None and hashlib.sha256(data).hexdigest() != expected:
-        try:
-            records = [json.loads(line) for line in data.splitlines() if line]
-        except ValueError as exc:
-            raise DatasetError(f"cannot read {str(path)!r}: {exc}") from None
+        records: list[Any] = []
+        # numbered as below: json's own "line 1" is the position inside one line
+        for number, line in enumerate(data.split(b"\n"), 1):
+            if line.strip():
+                try:
+                    records.append(json.loads(line))
+                except ValueError as exc:
+                    raise DatasetError(f"cannot read {str(path)!r}: line {number}: {exc}") from None
         raise _changed_samples(root, manifest, records)
     starts: list[int] = []
     ends: list[int] = []
