@@ -101,3 +101,14 @@ def test_the_spelling_the_refusal_suggests_passes_the_word_as_the_value(
     monkeypatch.chdir(tmp_path)
     assert eventsim_main(["render", str(events_npy), "-o=--colour=red.png"]) == 0
     assert (tmp_path / "--colour=red.png").is_file()
+
+
+def test_a_value_with_a_space_is_still_a_value_though_it_starts_like_an_option():
+    # argparse reads a word with a space as a value, whatever it starts with
+    import epvlm.cli as epvlm_cli
+    from eventsim.cli.common import _dash_values
+
+    parser = epvlm_cli.build_run_parser()
+    words = ["--model", "m", "--image", "i.png", "--question", "--x=1 or 2?", "--seed", "-3"]
+    args = parser.parse_args(_dash_values(parser, words))
+    assert args.question == "--x=1 or 2?" and args.seed == -3

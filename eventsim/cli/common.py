@@ -229,8 +229,9 @@ def _dash_values(parser: argparse.ArgumentParser, words: list[str]) -> list[str]
             i += 1
             continue
         # '-out.h5' after '-o' would be read as '-o ut.h5': refused like a flag-like word, as
-        # is '--colour=red', an option the parser lacks with its value attached
-        flag = after.split("=", 1)[0] if after.startswith("--") else after
+        # is '--colour=red', an option the parser lacks with its value attached (argparse
+        # reads a word with a space, '--x=1 or 2', as a value)
+        flag = after.split("=", 1)[0] if after.startswith("--") and " " not in after else after
         if _OPTION_LIKE.fullmatch(flag) or after[:2] in parser._option_string_actions:
             option = "/".join(parser._option_string_actions[name].option_strings)
             raise _UsageError(
