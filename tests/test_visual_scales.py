@@ -95,6 +95,9 @@ def test_heatmap_tick_labels_name_the_values_at_their_positions():
     assert heatmap_ticks(30, False) == [(0.0, "0"), (0.5, "15"), (1.0, "30+")]
     assert heatmap_ticks(2.5, False)[2] == (1.0, "2.5+")
     assert [format_value(v) for v in (0.1234, 7, 99.94, 1234.4)] == ["0.123", "7", "99.9", "1234"]
+    assert [format_value(v) for v in (99999.4, 1e6, 1.234e12)] == ["99999", "1e+06", "1.23e+12"]
+    # a huge full scale still leaves a bar that fits a 346x260 frame
+    assert heatmap_colorbar(1e12, log_scale=False).shape[1] <= SENSOR[0] // 2
     # a bigger full scale gives other labels, so a bar of another value differs
     assert not np.array_equal(heatmap_colorbar(30), heatmap_colorbar(31))
 

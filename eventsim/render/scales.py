@@ -32,8 +32,9 @@ Item = tuple[int, int, Callable[[np.ndarray, int, int], None]]
 
 
 def format_value(value: float) -> str:
-    """A scale label: three significant digits, whole numbers from 100 up."""
-    if abs(value) >= 100:
+    """A scale label: three significant digits, whole numbers from 100 to 99,999, powers of
+    ten above (``1.5e+06``), so that a label never widens the bar past the frame."""
+    if 100 <= abs(value) < 1e5:
         return f"{value:.0f}"
     return f"{value:.3g}"
 
