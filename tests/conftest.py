@@ -152,3 +152,18 @@ def _build_eval_setup(root: Path, n_samples: int, *settings: str) -> tuple:
     texts = [s["question"] for s in samples] + [c for s in samples for c in s["choices"]]
     model_dir = save_tiny_checkpoint(root / "model", vocab_from_texts(texts), seed=0)
     return root, ds_dir, model_dir, samples
+
+
+@pytest.fixture
+def events_npy(tmp_path) -> Path:
+    """100 events on a 32x24 sensor, as a .npy file."""
+    from eventsim.io import write_events
+
+    ev = np.zeros(100, EVENT_DTYPE)
+    ev["x"] = np.arange(100) % 32
+    ev["y"] = np.arange(100) % 24
+    ev["t"] = np.arange(100) * 10
+    ev["p"] = np.arange(100) % 2
+    path = tmp_path / "ev.npy"
+    write_events(path, ev, sensor_size=(32, 24))
+    return path

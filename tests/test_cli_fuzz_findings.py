@@ -15,20 +15,13 @@ from eventsim.cli import main as eventsim_main
 from eventsim.events import EVENT_DTYPE
 from eventsim.io.formats import write_events
 
+from cli_checks import one_line
+
 
 def run(capsys, *argv: object) -> tuple[int, str]:
     rc = eventsim_main([str(a) for a in argv])
     err = capsys.readouterr().err
     return rc, err
-
-
-def one_line(err: str, *needles: str) -> str:
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert len(lines) == 1, err
-    assert "Traceback" not in err and "internal error" not in err, err
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import shutil
 from pathlib import Path
 
 import cv2
-import numpy as np
 import pytest
 
 from epvlm.cli import main as epvlm_main
@@ -16,9 +15,8 @@ from eventsim._system import usable_cores
 from eventsim.cli import main as eventsim_main
 from eventsim.cli.common import cli_command, make_parser
 from eventsim.errors import InputError
-from eventsim.events import EVENT_DTYPE
-from eventsim.io.formats import write_events
 
+from cli_checks import one_line
 from user_media import textured
 
 SYNTHETIC = ["simulate", "--synthetic", "moving-shapes", "--duration-ms", "40", "-q"]
@@ -27,27 +25,6 @@ SYNTHETIC = ["simulate", "--synthetic", "moving-shapes", "--duration-ms", "40", 
 def run(capsys, *argv: object, prog=eventsim_main) -> tuple[int, str]:
     rc = prog([str(a) for a in argv])
     return rc, capsys.readouterr().err
-
-
-def one_line(err: str, *needles: str) -> str:
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert len(lines) == 1, err
-    assert "Traceback" not in err and "internal error" not in err, err
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
-
-
-@pytest.fixture
-def events_npy(tmp_path) -> Path:
-    ev = np.zeros(100, EVENT_DTYPE)
-    ev["x"] = np.arange(100) % 32
-    ev["y"] = np.arange(100) % 24
-    ev["t"] = np.arange(100) * 10
-    ev["p"] = np.arange(100) % 2
-    path = tmp_path / "ev.npy"
-    write_events(path, ev, sensor_size=(32, 24))
-    return path
 
 
 # -- values that start with '-' -------------------------------------------------------------

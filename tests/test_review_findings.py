@@ -8,15 +8,12 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from eventsim.cli import main as eventsim_main
 from eventsim.datasets import EventVQADataset
 from eventsim.datasets.loader import SampleRecords
 from eventsim.errors import DatasetError
-from eventsim.events import EVENT_DTYPE
-from eventsim.io.formats import write_events
 
 
 @pytest.fixture(scope="module")
@@ -66,18 +63,6 @@ def test_an_unreadable_line_of_an_edited_samples_file_is_named_by_its_number(bui
 
 
 # -- a mistyped --option=value where a value was expected --------------------------------------
-
-
-@pytest.fixture
-def events_npy(tmp_path) -> Path:
-    ev = np.zeros(50, EVENT_DTYPE)
-    ev["x"] = np.arange(50) % 16
-    ev["y"] = np.arange(50) % 12
-    ev["t"] = np.arange(50) * 100
-    ev["p"] = np.arange(50) % 2
-    path = tmp_path / "ev.npy"
-    write_events(path, ev, sensor_size=(16, 12))
-    return path
 
 
 @pytest.mark.parametrize("typo", ["--colour=red", "--on-colour=-red"])
