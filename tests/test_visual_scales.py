@@ -126,6 +126,15 @@ def test_patch_grid_legend_follows_the_scores_and_shows_both_keys():
     assert {KEPT_COLOR, DROPPED_COLOR} <= {tuple(c) for c in narrow.reshape(-1, 3)}
 
 
+def test_equal_scores_get_one_colour_not_a_ramp():
+    """Blocks of one score all take the ramp's bottom colour; the legend shows that colour."""
+    flat = patch_grid_legend(600, 5.0, 5.0, label="x")
+    colours = {tuple(c) for c in flat.reshape(-1, 3)}
+    bottom, top = (tuple(apply_colormap(np.full((1, 1), e))[0, 0]) for e in (0.0, 1.0))
+    assert bottom in colours and top not in colours
+    assert top in {tuple(c) for c in patch_grid_legend(600, 5.0, 6.0, label="x").reshape(-1, 3)}
+
+
 def test_rendering_a_heatmap_with_its_bar_imports_no_matplotlib():
     code = (
         "import sys\n"

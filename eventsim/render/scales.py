@@ -144,14 +144,17 @@ def patch_grid_legend(
     """A white legend strip ``width`` px wide for `patch_grid_overlay`: ``label`` (what the
     score is), the colour ramp from ``lo`` to ``hi``, and per (name, outline colour, dimming)
     key a grey swatch dimmed and outlined like such a block. Words flow left to right and wrap
-    onto further rows when the strip is narrow."""
+    onto further rows when the strip is narrow. When ``lo == hi`` the ramp is one flat colour,
+    the one every block takes, with the one value."""
     if width < 1:
         raise ParameterError(f"legend width {width} must be >= 1")
     _, text_h, base = _text_size("Ag")
     row_h = max(text_h + base, BAR_HEIGHT) + 8
     side = row_h - 8
     space = _text_size("a b")[0] - _text_size("ab")[0]
-    lo_text, hi_text = format_value(lo), format_value(hi)
+    # equal scores all take the ramp's bottom colour: one value, one colour, no range
+    flat = lo == hi
+    lo_text, hi_text = format_value(lo), "" if flat else format_value(hi)
     lo_w, hi_w = _text_size(lo_text)[0], _text_size(hi_text)[0]
 
     def baseline(top: int) -> int:
@@ -168,8 +171,11 @@ def patch_grid_legend(
         _put(img, lo_text, x, baseline(top), LEGEND_TEXT)
         bx, by = x + lo_w + 4, top + (row_h - BAR_HEIGHT) // 2
         bar = _gradient(MIN_BAR_LENGTH, colormap)
+        if flat:
+            bar[:] = bar[:, :1]
         img[by : by + BAR_HEIGHT, bx : bx + MIN_BAR_LENGTH] = bar[:, : max(img.shape[1] - bx, 0)]
-        _put(img, hi_text, bx + MIN_BAR_LENGTH + 4, baseline(top), LEGEND_TEXT)
+        if hi_text:
+            _put(img, hi_text, bx + MIN_BAR_LENGTH + 4, baseline(top), LEGEND_TEXT)
 
     def swatch(name: str, color: RGB, dim: float) -> Item:
         def draw(img: np.ndarray, x: int, top: int) -> None:
@@ -183,7 +189,7 @@ def patch_grid_legend(
     words = (label + ":").split()
     items: list[Item] = [word(w) for w in words]
     items[-1] = (items[-1][0], 12, items[-1][2])
-    items.append((lo_w + 4 + MIN_BAR_LENGTH + 4 + hi_w, 12, ramp))
+    items.append((lo_w + 4 + MIN_BAR_LENGTH + (4 + hi_w if hi_text else 0), 12, ramp))
     items += [swatch(name, color, dim) for name, color, dim in keys]
     rows: list[list[tuple[int, Item]]] = [[]]
     x = PAD
