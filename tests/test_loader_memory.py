@@ -196,6 +196,10 @@ def test_locking_takes_only_what_h5py_takes(built):
     with pytest.raises(ParameterError, match="'no'"):
         EventVQADataset(built, "test", locking="no")
     assert len(EventVQADataset(built, "test", locking="best-effort")) == 5
+    for word in ("true", "false"):
+        assert len(EventVQADataset(built, "test", locking=word)) == 5
+    with pytest.raises(ParameterError, match="got 0"):
+        EventVQADataset(built, "test", locking=0)
 
 
 def test_tonic_adapter_passes_locking_on(built, monkeypatch):

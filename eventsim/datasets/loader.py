@@ -31,6 +31,7 @@ from eventsim.datasets.shards import file_digest, open_shard, read_events
 from eventsim.errors import DamagedShardError, DatasetError, ParameterError
 
 _MAX_OPEN_SHARDS = 32
+_LOCKING_WORDS = ("true", "false", "best-effort")
 # what readers of a manifest rely on
 _MANIFEST_FIELDS = {
     "name": str,
@@ -328,6 +329,7 @@ class EventVQADataset:
 
     ``locking`` is passed to ``h5py.File`` when shards are opened: None (the default) keeps
     HDF5's own choice, which the ``HDF5_USE_FILE_LOCKING`` environment variable sets; ``False``
+    (or h5py's ``"false"``)
     opens shards without HDF5 file locks, for datasets on NFS or read-only media where taking
     the lock fails ("unable to lock file"); ``"best-effort"`` locks where the file system
     supports it. Reading without locks is safe against a build: it writes each shard under a
@@ -350,9 +352,11 @@ class EventVQADataset:
             raise DatasetError(
                 f"split {split!r} is not in {str(root)!r}; splits: {', '.join(splits)}"
             )
-        if locking not in (None, True, False, "best-effort"):
+        # h5py's values (its strings too); 0 and 1 are refused, not read as False and True
+        if not (locking is None or isinstance(locking, bool)) and locking not in _LOCKING_WORDS:
             raise ParameterError(
-                f"locking must be None, True, False or 'best-effort', got {locking!r}"
+                f"locking must be None, True, False, 'true', 'false' or 'best-effort', got "
+                f"{locking!r}"
             )
         self.split = split
         self.transform = transform
