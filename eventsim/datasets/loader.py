@@ -330,10 +330,10 @@ class EventVQADataset:
     ``locking`` is passed to ``h5py.File`` when shards are opened: None (the default) keeps
     HDF5's own choice, which the ``HDF5_USE_FILE_LOCKING`` environment variable sets; ``False``
     (or h5py's ``"false"``) opens shards without HDF5 file locks, for datasets on NFS or
-    read-only media where taking the lock fails ("unable to lock file"); ``"best-effort"`` locks where the file system
-    supports it. Reading without locks is safe against a build: it writes each shard under a
-    temporary name and renames it into place, and a rebuild while the dataset is open is
-    reported as such.
+    read-only media where taking the lock fails ("unable to lock file"); ``"best-effort"``
+    locks where the file system supports it. Reading without locks is safe against a build: it
+    writes each shard under a temporary name and renames it into place, and a rebuild while
+    the dataset is open is reported as such.
     """
 
     def __init__(
