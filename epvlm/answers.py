@@ -21,9 +21,10 @@ is this project's own.
 from __future__ import annotations
 
 import re
-import string
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from eventsim.datasets.questions import OPTION_LETTERS, options_in_question
 
 __all__ = [
     "MC_INSTRUCTION",
@@ -41,11 +42,10 @@ __all__ = [
 # The instruction public harnesses append to lettered options (lmms-eval, VLMEvalKit).
 MC_INSTRUCTION = "Answer with the option's letter from the given choices directly."
 
-LETTERS = string.ascii_uppercase
+LETTERS = OPTION_LETTERS
 
 # Qwen-style <|...|> markers plus the sentencepiece/LLaMA ones a generation may end with.
 _SPECIAL = re.compile(r"<\|[^|<>]*\|>|</s>|<s>|<unk>|<pad>|<eos>")
-_OPTION_LINE = re.compile(r"^\s*\(?([A-Z])[.)]\s+(\S.*?)\s*$")
 _NUMBER_WORDS = {
     "zero": "0",
     "one": "1",
@@ -72,21 +72,6 @@ def letter_of(index: int) -> str:
 def format_options(choices: Sequence[str]) -> str:
     """``A. first\\nB. second ...``: the lettered option block of a multiple-choice prompt."""
     return "\n".join(f"{letter_of(i)}. {c}" for i, c in enumerate(choices))
-
-
-def options_in_question(question: str) -> list[str]:
-    """Options written into the question as lines ``A. text``, ``B. text``, ... (RealWorldQA's
-    layout); empty when the lines are not a run of consecutive letters from A with at least two.
-    """
-    found: list[str] = []
-    for line in question.splitlines():
-        m = _OPTION_LINE.match(line)
-        if m is None:
-            continue
-        if len(found) >= len(LETTERS) or m.group(1) != LETTERS[len(found)]:
-            return []
-        found.append(m.group(2))
-    return found if len(found) >= 2 else []
 
 
 def clean_generation(text: str) -> str:

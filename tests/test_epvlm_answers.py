@@ -127,3 +127,13 @@ def test_score_free_mode_reports_exact_and_contains():
     # "2" inside "12" is not a whole-word match
     assert not score_answer("12", "2", []).contains
     assert not score_answer("", "", []).exact_match
+
+
+def test_a_letter_answer_to_options_in_the_question_is_multiple_choice():
+    from eventsim.datasets.questions import answers_an_option
+
+    assert answers_an_option(REALWORLDQA_QUESTION, "C")
+    assert answers_an_option(REALWORLDQA_QUESTION, "(c).")
+    assert not answers_an_option(REALWORLDQA_QUESTION, "E")  # three options: A to C
+    assert not answers_an_option(REALWORLDQA_QUESTION, "Right")
+    assert not answers_an_option("How many cars are there?", "A")

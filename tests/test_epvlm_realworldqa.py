@@ -115,6 +115,9 @@ def test_parquet_builds_into_saccade_events(built):
             assert s["question"] == question and s["answer"] == answer
             assert s["choices"] == [] and s["image"].shape == (112, 112, 3)
             assert len(s["events"]) > 0 and s["meta"]["motion"] == "saccade"
+            # options in the question and a letter answer: multiple choice, as it is scored
+            expected = "open" if answer == "2" else "multiple-choice"
+            assert s["question_type"] == expected
         files = {r["source"]["file"] for r in ds.records}
         assert len(files) == 2  # both shards were read
 

@@ -374,10 +374,7 @@ class SampleMaker:
             choices=choices,
             answer=rec["answer"],
             answer_index=choices.index(rec["answer"]) if choices else -1,
-            # the answer format is all that is known of a record without its own type
-            question_type=str(
-                rec.get("question_type") or ("multiple-choice" if choices else "open")
-            ),
+            question_type=str(rec.get("question_type") or _question_type(rec, choices)),
             target_motion=rec.get("target_motion"),
             window_us=window,
             meta=meta,
@@ -474,3 +471,14 @@ def _as_rgb(frame: np.ndarray) -> np.ndarray:
     if frame.ndim == 2:
         frame = np.repeat(frame[..., None], 3, axis=-1)
     return frame
+
+
+def _question_type(rec: dict[str, Any], choices: list[str]) -> str:
+    """The answer format, all that is known of a record without its own type: options as a
+    list, or written into the question with a letter as the answer (RealWorldQA), make it
+    multiple-choice."""
+    from eventsim.datasets.questions import answers_an_option
+
+    if choices or answers_an_option(str(rec["question"]), str(rec["answer"])):
+        return "multiple-choice"
+    return "open"
