@@ -50,12 +50,29 @@ class MissingDependencyError(EventsimError, ImportError):
     """An optional dependency needed for the requested feature is not installed."""
 
     def __init__(self, package: str, extra: str, feature: str) -> None:
+        install = f"pip install 'eventsim[{extra}]'"
+        if extra in _TORCH_EXTRAS and not _installed("torch"):
+            # the extra's torch is unpinned: pip would take the newest release with its CUDA
+            # packages, gigabytes a CPU machine does not need (README, "Quick start")
+            install = (
+                "pip install torch==2.13.0 first (or the torch build for your CUDA from "
+                f"pytorch.org), then {install}"
+            )
         super().__init__(
-            f"{feature} needs the optional package {package!r}; "
-            f"install it with: pip install 'eventsim[{extra}]'"
+            f"{feature} needs the optional package {package!r}; install it with: {install}"
         )
         self.package = package
         self.extra = extra
+
+
+# the extras that pull torch in (pyproject.toml)
+_TORCH_EXTRAS = frozenset({"sim", "vlm", "all", "dev"})
+
+
+def _installed(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
 
 
 def require(module: str, extra: str, feature: str) -> ModuleType:

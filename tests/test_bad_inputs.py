@@ -895,3 +895,21 @@ def test_info_on_one_shard_points_at_the_dataset(capsys, built):
     rc, _, err = run(capsys, "info", shard)
     assert rc == 1
     assert_one_line(err, "is a shard of an eventsim dataset", f"eventsim info {built}")
+
+
+def test_a_missing_torch_is_installed_pinned_first(monkeypatch):
+    """An extra's torch is unpinned: the message says to install the pinned torch first."""
+    import importlib.util
+
+    from eventsim.errors import MissingDependencyError
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a)
+    )
+    msg = str(MissingDependencyError("torch", "sim", "the DVS simulator"))
+    assert "pip install torch==2.13.0 first" in msg and "then pip install 'eventsim[sim]'" in msg
+    # extras without torch, or torch already there: the extra alone
+    assert "torch==" not in str(MissingDependencyError("matplotlib", "viz", "eventsim plot"))
+    monkeypatch.setattr(importlib.util, "find_spec", real)
+    assert "torch==" not in str(MissingDependencyError("numba", "sim", "the kernels"))
