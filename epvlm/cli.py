@@ -12,6 +12,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from epvlm import __version__
 from eventsim.cli import run_script
@@ -25,6 +26,9 @@ from eventsim.cli.common import (
     path_arg,
 )
 from eventsim.errors import InputError, ParameterError
+
+if TYPE_CHECKING:
+    from epvlm.evaluate import EvalInterrupted
 
 
 def _parser(command: str, description: str) -> argparse.ArgumentParser:
@@ -461,7 +465,9 @@ def build_eval_parser() -> argparse.ArgumentParser:
         "eval",
         "Run every sample of a built event-VQA dataset for each selector and keep fraction; "
         "write results.json (one row per selector and keep), samples.jsonl, table.md and "
-        "accuracy_vs_flops.png. Dense is always included as the reference.",
+        "accuracy_vs_flops.png. Dense is always included as the reference. Finished answers "
+        "are kept in the folder as they come (partial-answers.jsonl): after a Ctrl-C or a "
+        "crash, rerun the same command to resume.",
     )
     p.add_argument(
         "--model",
@@ -511,7 +517,12 @@ def build_eval_parser() -> argparse.ArgumentParser:
         type=path_arg("a folder name"),
         help="output folder (default epvlm-eval)",
     )
-    p.add_argument("--force", action="store_true", help="overwrite earlier results in the folder")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="overwrite earlier results in the folder and discard an unfinished evaluation "
+        "there instead of resuming it",
+    )
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--json", action="store_true", help="print the rows as JSON instead of a table")
     _add_runtime(p)
@@ -520,33 +531,36 @@ def build_eval_parser() -> argparse.ArgumentParser:
 
 @cli_command(build_eval_parser)
 def eval_main(args: argparse.Namespace) -> int:
-    from epvlm.evaluate import evaluate_dataset
+    from epvlm.evaluate import EvalInterrupted, evaluate_dataset
     from epvlm.results import RESULT_FILES, results_table
     from eventsim.outputs import expect_final_output
 
     _check_runtime(args)
     for name in RESULT_FILES:
         expect_final_output(Path(args.output) / name)
-    result = evaluate_dataset(
-        args.model,
-        args.dataset,
-        split=args.split,
-        selectors=args.selector,
-        keeps=args.keep,
-        window_ms=args.window_ms,
-        limit=args.limit,
-        device=args.device,
-        dtype=args.dtype,
-        out_dir=args.output,
-        progress=not args.no_progress,
-        seed=args.seed,
-        batch_size=args.batch_size,
-        rule=args.rule,
-        event_mode=args.event_mode,
-        force=args.force,
-        prompt=args.prompt_format,
-        max_new_tokens=args.max_new_tokens,
-    )
+    try:
+        result = evaluate_dataset(
+            args.model,
+            args.dataset,
+            split=args.split,
+            selectors=args.selector,
+            keeps=args.keep,
+            window_ms=args.window_ms,
+            limit=args.limit,
+            device=args.device,
+            dtype=args.dtype,
+            out_dir=args.output,
+            progress=not args.no_progress,
+            seed=args.seed,
+            batch_size=args.batch_size,
+            rule=args.rule,
+            event_mode=args.event_mode,
+            force=args.force,
+            prompt=args.prompt_format,
+            max_new_tokens=args.max_new_tokens,
+        )
+    except EvalInterrupted as exc:
+        return _resumable_interrupt(exc, args)
     if args.json:
         print(json.dumps(result["rows"], indent=2))
     else:
@@ -555,6 +569,32 @@ def eval_main(args: argparse.Namespace) -> int:
             f"results: {Path(args.output) / 'results.json'} (table.md, samples.jsonl, accuracy_vs_flops.png)"
         )
     return 0
+
+
+def _resumable_interrupt(exc: EvalInterrupted, args: argparse.Namespace) -> int:
+    """Ctrl-C with the finished answers kept: one line saying how many and how to resume,
+    in place of `cli_command`'s "partial outputs removed"; exit 130."""
+    from epvlm.results import remove_partial
+    from eventsim import outputs
+    from eventsim.cli.common import EXIT_INTERRUPTED
+
+    if outputs.finished_outputs():
+        # the Ctrl-C landed as the results were published: they are complete, and
+        # cli_command reports that; the kept answers have served their purpose
+        with outputs.sigint_deferred(deliver=False):
+            remove_partial(exc.out_dir)
+        raise exc
+    again = "the same command without --force" if args.force else "the same command"
+    with outputs.sigint_deferred(deliver=False):
+        # the interrupt is reported here; cli_command must not raise it again after the run
+        # (there is no public way to clear the flag its handler set)
+        outputs._interrupted = False
+        print(
+            f"epvlm eval: interrupted; {exc.done:,} of {exc.total:,} answers kept in "
+            f"{str(exc.out_dir)!r}; rerun {again} to resume",
+            file=sys.stderr,
+        )
+    return EXIT_INTERRUPTED
 
 
 # -------------------------------------------------------------------------------------- flops

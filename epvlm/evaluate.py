@@ -15,6 +15,7 @@ reports its accuracy and FLOPs relative to dense.
 from __future__ import annotations
 
 import math
+import sys
 import time
 import weakref
 from collections import defaultdict
@@ -34,7 +35,17 @@ from epvlm.prior import (
     check_keep,
     select_blocks,
 )
-from epvlm.results import aggregate, check_results_folder, write_eval_outputs
+from epvlm.results import (
+    PARTIAL_ANSWERS,
+    PARTIAL_STATE,
+    PartialAnswers,
+    aggregate,
+    check_results_folder,
+    partial_state,
+    read_partial_answers,
+    remove_partial,
+    write_eval_outputs,
+)
 from eventsim.errors import ParameterError
 
 DTYPES = ("float32", "bfloat16", "float16")
@@ -44,11 +55,13 @@ CHAT_MAX_NEW_TOKENS = 32
 
 __all__ = [
     "DTYPES",
+    "EvalInterrupted",
     "answer_selections",
     "evaluate_dataset",
     "event_window",
     "load_model",
     "make_selection",
+    "model_files_fingerprint",
     "resolve_device",
     "resolve_dtype",
     "stored_window_ms",
@@ -371,6 +384,126 @@ def _add_scoring_fields(rows: list[dict[str, Any]], samples, fmt: str) -> None:
         )
 
 
+class EvalInterrupted(KeyboardInterrupt):
+    """Ctrl-C during an evaluation whose finished answers stay in its output folder
+    (`PARTIAL_ANSWERS`): the same call resumes it. ``done`` of ``total`` answers are kept in
+    ``out_dir``."""
+
+    def __init__(self, out_dir: Path, done: int, total: int) -> None:
+        super().__init__(f"{done} of {total} answers kept in {str(out_dir)!r}")
+        self.out_dir = out_dir
+        self.done = done
+        self.total = total
+
+
+# the files of a checkpoint that shape its answers: config, weights, tokenizer, processor and
+# chat template (README.md and the like do not)
+MODEL_FILE_SUFFIXES = (
+    ".json", ".safetensors", ".bin", ".pt", ".pth", ".model", ".txt", ".jinja", ".tiktoken",
+)  # fmt: skip
+
+
+def model_files_fingerprint(model_dir: str | Path) -> dict[str, list[int]]:
+    """``{name: [bytes, mtime_ns]}`` of a checkpoint's files (`MODEL_FILE_SUFFIXES`, top level:
+    checkpoints are flat; links followed, as a hub cache's are).
+
+    Sizes and modification times, not hashes: hashing the 4.4 GB of a 2B checkpoint costs
+    seconds on every rerun, while a file that is replaced or rewritten gets a new time. A copied
+    or touched file reads as changed, which refuses to resume (the safe side) rather than mix
+    the answers of two models."""
+    root = Path(model_dir)
+    found: dict[str, list[int]] = {}
+    if not root.is_dir():
+        return found
+    for entry in sorted(root.iterdir()):
+        if entry.name.startswith(".") or entry.suffix not in MODEL_FILE_SUFFIXES:
+            continue
+        if entry.is_file():
+            st = entry.stat()
+            found[entry.name] = [st.st_size, st.st_mtime_ns]
+    return found
+
+
+def _run_settings(
+    model_dir: str | Path,
+    manifest: dict[str, Any],
+    split: str,
+    configs: Sequence[tuple[Selector, float]],
+    **settings: Any,
+) -> dict[str, Any]:
+    """What an evaluation's answers and their order depend on, for `partial_state`; the first
+    that differs is the one a refused resume names."""
+    from importlib.metadata import version
+
+    import torch
+
+    import epvlm
+
+    dev = resolve_device(settings.pop("device"))
+    dtype = str(resolve_dtype(settings.pop("dtype"), dev)).removeprefix("torch.")
+    shards = [e for e in manifest.get("shards", []) if isinstance(e, dict)]
+    return {
+        "model": str(Path(model_dir).resolve()),
+        "model_files": model_files_fingerprint(model_dir),
+        # the labels (all splits) and the split's shards, as the build recorded them
+        "dataset": {
+            "samples_sha256": manifest.get("samples_sha256"),
+            **{
+                e["file"]: e.get("sha256", e.get("bytes"))
+                for e in shards
+                if e.get("split") == split
+            },
+        },
+        "split": split,
+        "selectors": list(dict.fromkeys(sel for sel, _ in configs)),
+        "keeps": list(dict.fromkeys(k for sel, k in configs if sel != "dense")),
+        **settings,
+        "dtype": dtype,
+        "device": str(dev),
+        "versions": {
+            "epvlm": epvlm.__version__,
+            "torch": torch.__version__,
+            "transformers": version("transformers"),
+        },
+    }
+
+
+StepKey = tuple[int, str, float]
+
+
+def _finished_steps(
+    records: Sequence[dict[str, Any]],
+    ids: Sequence[str],
+    batch_size: int,
+    configs: Sequence[tuple[Selector, float]],
+    out_dir: Path,
+) -> dict[StepKey, list[dict[str, Any]]]:
+    """The answers of each finished (batch start, selector, keep) in `PARTIAL_ANSWERS`
+    records, each checked against the evaluation's plan and sample ids."""
+    from eventsim.errors import OutputExistsError
+
+    plan = set(configs)
+    steps: dict[StepKey, list[dict[str, Any]]] = {}
+    for number, rec in enumerate(records, 1):
+        start, selector, keep = rec["start"], rec["selector"], rec["keep"]
+        answers = rec["answers"]
+        ok = isinstance(start, int) and 0 <= start < len(ids) and start % batch_size == 0
+        ok = ok and isinstance(keep, (int, float)) and (selector, keep) in plan
+        if ok:
+            want = ids[start : start + batch_size]
+            ok = [a.get("id") if isinstance(a, dict) else None for a in answers] == list(want)
+            ok = ok and all(
+                a.get("selector") == selector and a.get("keep") == keep for a in answers
+            )
+        if not ok:
+            raise OutputExistsError(
+                f"{str(out_dir / PARTIAL_ANSWERS)!r} line {number} holds answers this "
+                "evaluation does not ask for; pass force=True to start it over"
+            )
+        steps.setdefault((start, selector, float(keep)), answers)
+    return steps
+
+
 def evaluate_dataset(
     model_dir: str | Path,
     dataset_dir: str | Path,
@@ -400,12 +533,21 @@ def evaluate_dataset(
     ``out_dir`` also writes results.json (the rows), samples.jsonl, table.md and
     accuracy_vs_flops.png there (refusing to replace an existing results.json unless
     ``force``).
+
+    With ``out_dir`` the run is resumable: each batch's answers for each configuration are
+    appended to ``partial-answers.jsonl`` there and flushed to the disk, beside
+    ``partial-state.json``, the settings they depend on (`epvlm.results.PARTIAL_FILES`). The
+    same call after a crash or Ctrl-C (raised as `EvalInterrupted`) keeps those answers, their
+    latencies as measured then, and answers the rest; the results are those of an
+    uninterrupted run, and the partial files go once they are written. Other settings are
+    refused naming the first that differs; ``force`` starts over.
     """
     from tqdm.auto import tqdm
 
     from epvlm.answers import score_answer
     from epvlm.processing import prompt_format
     from eventsim.datasets import EventVQADataset
+    from eventsim.outputs import sigint_deferred
 
     configs = _configs(selectors, keeps)
     if limit is not None and limit < 1:
@@ -414,8 +556,10 @@ def evaluate_dataset(
         raise ParameterError(f"batch_size {batch_size!r} must be >= 1")
     out_path = Path(out_dir) if out_dir is not None else None
     if out_path is not None:
-        check_results_folder(out_path, dataset_dir, force)
+        # a dataset folder is refused before the dataset is read
+        check_results_folder(out_path, dataset_dir, True)
     ds = EventVQADataset(dataset_dir, split=split)
+    total = done = resumed = 0
     try:
         n = len(ds) if limit is None else min(limit, len(ds))
         if n == 0:
@@ -426,23 +570,59 @@ def evaluate_dataset(
         used_window_ms = stored_window_ms(
             window_ms, ds.records[:n], int(ds.manifest["window_us"]), dataset_dir
         )
+        total = n * len(configs)
+        finished: dict[StepKey, list[dict[str, Any]]] = {}
+        writer: PartialAnswers | None = None
+        if out_path is not None:
+            state = partial_state(
+                _run_settings(
+                    model_dir, ds.manifest, split, configs, limit=limit,
+                    window_ms=None if window_ms is None else float(window_ms), seed=seed,
+                    batch_size=batch_size, rule=rule, event_mode=event_mode, prompt=prompt,
+                    max_new_tokens=max_new_tokens, device=device, dtype=dtype,
+                )
+            )  # fmt: skip
+            check_results_folder(out_path, dataset_dir, force, state)
+            if force:
+                remove_partial(out_path)
+            else:
+                ids = [str(r["id"]) for r in ds.records[:n]]
+                finished = _finished_steps(
+                    read_partial_answers(out_path), ids, batch_size, configs, out_path
+                )
+            done = resumed = sum(map(len, finished.values()))
+            if resumed:
+                print(
+                    f"resuming: {resumed:,} of {total:,} answers done "
+                    f"({str(out_path / PARTIAL_ANSWERS)!r})",
+                    file=sys.stderr,
+                )
+            writer = PartialAnswers(out_path, state)
         model, proc = load_model(model_dir, device=device, dtype=dtype)
         fmt = prompt_format(proc, prompt)
         if max_new_tokens is None and fmt == "plain":
             # one budget for the whole split, so an answer cannot depend on its batch-mates
             max_new_tokens = plain_answer_budget(proc, [r["choices"] for r in ds.records[:n]])
-    except BaseException:
+    except BaseException as exc:
         ds.close()
+        if isinstance(exc, KeyboardInterrupt) and out_path is not None and done:
+            raise EvalInterrupted(out_path, done, total) from None
         raise
 
     samples: list[dict[str, Any]] = []
-    bar = tqdm(total=n * len(configs), desc="epvlm eval", unit="answer", disable=not progress)
+    bar = tqdm(total=total, initial=done, desc="epvlm eval", unit="answer", disable=not progress)
     try:
         for start in range(0, n, batch_size):
-            items = [ds[i] for i in range(start, min(n, start + batch_size))]
+            todo = [c for c in configs if (start, *c) not in finished]
+            stop = min(n, start + batch_size)
+            items = [ds[i] for i in range(start, stop)] if todo else []
             questions = [s["question"] for s in items]
             choices = [list(s["choices"]) for s in items]
             for selector, keep in configs:
+                kept = finished.get((start, selector, keep))
+                if kept is not None:
+                    samples.extend(kept)
+                    continue
                 sels = [
                     make_selection(
                         proc,
@@ -465,12 +645,13 @@ def evaluate_dataset(
                     max_new_tokens=max_new_tokens,
                     prompt=fmt,
                 )
+                step: list[dict[str, Any]] = []
                 for s, sel, cnt in zip(items, sels, counts):
                     scored = score_answer(cnt["raw"], s["answer"], s["choices"], s["question"])
                     flops = selection_flops(
                         model.config, sel, cnt["text_tokens"], cnt["new_tokens"]
                     )
-                    samples.append(
+                    step.append(
                         {
                             "id": s["id"],
                             "selector": selector,
@@ -494,49 +675,66 @@ def evaluate_dataset(
                             "fallback": sel.fallback,
                         }
                     )
+                if writer is not None:
+                    writer.append(start, selector, keep, step)
+                    done += len(step)
+                samples.extend(step)
                 bar.update(len(items))
+
+        rows = aggregate(samples, configs)
+        _add_scoring_fields(rows, samples, fmt)
+        dtype_name = str(model.dtype).removeprefix("torch.")
+        settings = {
+            "model": str(model_dir),
+            "dataset": str(dataset_dir),
+            "split": split,
+            "window_ms": used_window_ms,
+            "dataset_window_ms": int(ds.manifest["window_us"]) / 1000,
+            "rule": rule,
+            "event_mode": event_mode,
+            "device": str(model.device),
+            "dtype": dtype_name,
+            "batch_size": batch_size,
+            "seed": seed,
+            # the budget answer_selections resolves for chat checkpoints when none is given
+            "max_new_tokens": CHAT_MAX_NEW_TOKENS if max_new_tokens is None else max_new_tokens,
+        }
+        for row in rows:
+            row.update(settings)
+        if out_path is not None:
+            title = f"epvlm eval: {Path(model_dir).name} on {Path(dataset_dir).name}/{split}, n={n}"
+            stored = (
+                "the dataset's window"
+                if window_ms is None
+                else f"the dataset stores {settings['dataset_window_ms']:g} ms"
+            )
+            note = (
+                f"Selectors {', '.join(dict.fromkeys(c[0] for c in configs))}; event rule "
+                f"{rule}, event map {event_mode}, events of the {used_window_ms:g} ms before "
+                f"each frame ({stored}); {fmt} prompt format; greedy decoding on "
+                f"{model.device} ({dtype_name}) of at most {settings['max_new_tokens']} new "
+                f"tokens; selection seed {seed}; latency is the "
+                f"batched generate() wall time per sample at batch size {batch_size} (vision "
+                "tower, prefill and decoding, after one untimed warm-up call); FLOPs are "
+                "analytic (epvlm.flops) with each sample's kept, text and generated tokens, so "
+                "a configuration that answers at more length costs more; results.json's "
+                "prefill_flops_vs_dense leaves decoding out."
+            )
+            if resumed:
+                note += (
+                    f" {resumed:,} of {total:,} answers were kept from an interrupted run of "
+                    "the same evaluation; their latency is the one measured then."
+                )
+            write_eval_outputs(out_path, rows, samples, title, note)
+            with sigint_deferred():
+                remove_partial(out_path)
+    except KeyboardInterrupt:
+        if out_path is not None and (out_path / PARTIAL_STATE).is_file() and done:
+            raise EvalInterrupted(out_path, done, total) from None
+        raise
     finally:
         bar.close()
         ds.close()
-
-    rows = aggregate(samples, configs)
-    _add_scoring_fields(rows, samples, fmt)
-    dtype_name = str(model.dtype).removeprefix("torch.")
-    settings = {
-        "model": str(model_dir),
-        "dataset": str(dataset_dir),
-        "split": split,
-        "window_ms": used_window_ms,
-        "dataset_window_ms": int(ds.manifest["window_us"]) / 1000,
-        "rule": rule,
-        "event_mode": event_mode,
-        "device": str(model.device),
-        "dtype": dtype_name,
-        "batch_size": batch_size,
-        "seed": seed,
-        # the budget answer_selections resolves for chat checkpoints when none is given
-        "max_new_tokens": CHAT_MAX_NEW_TOKENS if max_new_tokens is None else max_new_tokens,
-    }
-    for row in rows:
-        row.update(settings)
-    if out_path is not None:
-        title = f"epvlm eval: {Path(model_dir).name} on {Path(dataset_dir).name}/{split}, n={n}"
-        stored = (
-            "the dataset's window"
-            if window_ms is None
-            else f"the dataset stores {settings['dataset_window_ms']:g} ms"
-        )
-        note = (
-            f"Selectors {', '.join(dict.fromkeys(c[0] for c in configs))}; event rule {rule}, "
-            f"event map {event_mode}, events of the {used_window_ms:g} ms before each frame "
-            f"({stored}); {fmt} prompt format; greedy decoding on {model.device} "
-            f"({dtype_name}) of at most {settings['max_new_tokens']} new tokens; selection "
-            f"seed {seed}; latency is the "
-            f"batched generate() wall time per sample at batch size {batch_size} (vision "
-            "tower, prefill and decoding, after one untimed warm-up call); FLOPs are analytic "
-            "(epvlm.flops) with each sample's kept, text and generated tokens, so a "
-            "configuration that answers at more length costs more; results.json's "
-            "prefill_flops_vs_dense leaves decoding out."
-        )
-        write_eval_outputs(out_path, rows, samples, title, note)
+        if writer is not None:
+            writer.close()
     return {"rows": rows, "samples": samples}

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import zlib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -58,7 +59,11 @@ __all__ = [
     "BOOTSTRAP_RESAMPLES",
     "GROUP_BY",
     "PAIRS",
+    "PARTIAL_ANSWERS",
+    "PARTIAL_FILES",
+    "PARTIAL_STATE",
     "RESULT_FILES",
+    "PartialAnswers",
     "accuracy_table",
     "aggregate",
     "check_results_folder",
@@ -70,8 +75,13 @@ __all__ = [
     "group_values",
     "paired_bootstrap",
     "paired_table",
+    "partial_state",
+    "partial_state_difference",
     "plot_accuracy_vs_flops",
     "plot_accuracy_vs_flops_by",
+    "read_partial_answers",
+    "read_partial_state",
+    "remove_partial",
     "results_table",
     "wilson_interval",
     "write_eval_outputs",
@@ -564,10 +574,30 @@ def plot_accuracy_vs_flops_by(
 # ----------------------------------------------------------------------------- files
 
 
-def check_results_folder(out_dir: str | Path, dataset_dir: str | Path | None, force: bool) -> None:
+# An unfinished ``epvlm eval`` keeps its answers beside a record of the run, so the same
+# command resumes it (see `epvlm.evaluate.evaluate_dataset`)
+PARTIAL_STATE = "partial-state.json"
+PARTIAL_ANSWERS = "partial-answers.jsonl"
+PARTIAL_FILES = (PARTIAL_STATE, PARTIAL_ANSWERS)
+PARTIAL_FORMAT = "epvlm-eval-partial"
+PARTIAL_VERSION = 1
+
+
+def check_results_folder(
+    out_dir: str | Path,
+    dataset_dir: str | Path | None,
+    force: bool,
+    run_state: Mapping[str, Any] | None = None,
+) -> None:
     """Refuse ``out_dir`` for `write_eval_outputs` when it is a dataset folder, even with
     ``force`` (the results' samples.jsonl would replace the dataset's label index), and unless
-    ``force`` when any of `RESULT_FILES` is there already."""
+    ``force`` when any of `RESULT_FILES` or `PARTIAL_FILES` is there already.
+
+    ``run_state`` (the settings of the evaluation about to run, see `partial_state`) accepts a
+    folder holding an unfinished evaluation with the same settings, earlier results included
+    (a ``force`` run that was stopped, or one stopped after publishing them): the evaluation
+    resumes there. A partial state with other settings is refused naming the first that
+    differs."""
     from eventsim.errors import OutputExistsError, ParameterError
 
     out = Path(out_dir)
@@ -579,9 +609,141 @@ def check_results_folder(out_dir: str | Path, dataset_dir: str | Path | None, fo
         )
     if force:
         return
-    for name in RESULT_FILES:
-        if (out / name).exists():
-            raise OutputExistsError(f"{str(out / name)!r} exists; pass force=True to overwrite")
+    partial = [out / name for name in PARTIAL_FILES if (out / name).exists()]
+    if partial and run_state is not None:
+        difference = partial_state_difference(read_partial_state(out), run_state)
+        if difference is None:
+            return
+        raise OutputExistsError(
+            f"{str(out)!r} holds an unfinished evaluation that this one cannot resume "
+            f"({difference}); pass force=True to start over"
+        )
+    for path in [*partial, *(out / name for name in RESULT_FILES)]:
+        if path.exists():
+            raise OutputExistsError(f"{str(path)!r} exists; pass force=True to overwrite")
+
+
+def partial_state(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The record of an evaluation run that `PARTIAL_STATE` holds: ``settings`` (everything
+    that changes an answer or the answers' order, in the order differences are reported)
+    under a format name and version."""
+    return {"format": PARTIAL_FORMAT, "version": PARTIAL_VERSION, "settings": dict(settings)}
+
+
+def read_partial_state(out_dir: str | Path) -> dict[str, Any] | None:
+    """The `partial_state` record in ``out_dir``, or None when it is missing or unreadable."""
+    try:
+        state = json.loads((Path(out_dir) / PARTIAL_STATE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(state, dict) or not isinstance(state.get("settings"), dict):
+        return None
+    return state
+
+
+def partial_state_difference(
+    saved: Mapping[str, Any] | None, current: Mapping[str, Any]
+) -> str | None:
+    """None when the saved `partial_state` is the current run's; else what differs first, in
+    words, e.g. ``"batch_size was 16, now 8"``."""
+    if saved is None:
+        return f"{PARTIAL_STATE} is missing or unreadable"
+    if (saved.get("format"), saved.get("version")) != (current["format"], current["version"]):
+        return f"{PARTIAL_STATE} is of another format ({saved.get('format')!r} version {saved.get('version')!r})"
+    old, new = saved["settings"], current["settings"]
+    # a JSON round trip, so tuples and lists compare alike
+    new = json.loads(json.dumps(new))
+    for key in [*new, *(k for k in old if k not in new)]:
+        if old.get(key) == new.get(key):
+            continue
+        if isinstance(old.get(key), dict) and isinstance(new.get(key), dict):
+            for sub in [*new[key], *(k for k in old[key] if k not in new[key])]:
+                if old[key].get(sub) != new[key].get(sub):
+                    return f"{key} {sub!r} was {old[key].get(sub)!r}, now {new[key].get(sub)!r}"
+        return f"{key} was {old.get(key)!r}, now {new.get(key)!r}"
+    return None
+
+
+def read_partial_answers(out_dir: str | Path) -> list[dict[str, Any]]:
+    """The step records of `PARTIAL_ANSWERS` in ``out_dir`` (none when it is missing), one per
+    finished batch and configuration: ``start`` (the batch's first sample), ``selector``,
+    ``keep`` and ``answers`` (the per-answer records of samples.jsonl).
+
+    A last line that a killed run left torn (no line end, or not JSON) is dropped from the
+    file, so appending goes on after the last whole record; a damaged line before it is
+    refused."""
+    from eventsim.errors import OutputExistsError
+
+    path = Path(out_dir) / PARTIAL_ANSWERS
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return []
+    lines = data.split(b"\n")
+    keep = len(data) - len(lines[-1])  # bytes up to the last line end
+    lines = lines[:-1]
+    records: list[dict[str, Any]] = []
+    for number, line in enumerate(lines, 1):
+        try:
+            record = json.loads(line)
+            ok = isinstance(record, dict) and isinstance(record.get("answers"), list)
+            ok = ok and all(k in record for k in ("start", "selector", "keep"))
+        except ValueError:
+            ok = False
+        if ok:
+            records.append(record)
+            continue
+        if number < len(lines):
+            raise OutputExistsError(
+                f"{str(path)!r} line {number} is not a record of finished answers; pass "
+                "force=True to start the evaluation over"
+            )
+        keep -= len(line) + 1
+    if keep < len(data):
+        with open(path, "r+b") as f:
+            f.truncate(keep)
+            f.flush()
+            os.fsync(f.fileno())
+    return records
+
+
+class PartialAnswers:
+    """Appends finished answers to `PARTIAL_ANSWERS` in ``out_dir``, each batch and
+    configuration as one line, flushed to the disk before the next starts; the folder, and
+    `PARTIAL_STATE` with ``state``, are written with the first line."""
+
+    def __init__(self, out_dir: str | Path, state: Mapping[str, Any]) -> None:
+        self.out_dir = Path(out_dir)
+        self.state = state
+        self._file: Any = None
+
+    def append(self, start: int, selector: str, keep: float, answers: Sequence[Any]) -> None:
+        from eventsim.outputs import publish_text, remove_stale_temps, sigint_deferred
+
+        if self._file is None:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            state_path = self.out_dir / PARTIAL_STATE
+            if read_partial_state(self.out_dir) != json.loads(json.dumps(self.state)):
+                remove_stale_temps(state_path)
+                publish_text(state_path, json.dumps(self.state, indent=1) + "\n")
+            self._file = open(self.out_dir / PARTIAL_ANSWERS, "a", encoding="utf-8")
+        line = json.dumps({"start": start, "selector": selector, "keep": keep, "answers": answers})
+        # a Ctrl-C waits for the line's end (a kill can still tear it: the reader drops that)
+        with sigint_deferred():
+            self._file.write(line + "\n")
+            self._file.flush()
+            os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def remove_partial(out_dir: str | Path) -> None:
+    """Delete the unfinished-evaluation files of ``out_dir`` (`PARTIAL_FILES`)."""
+    for name in PARTIAL_FILES:
+        (Path(out_dir) / name).unlink(missing_ok=True)
 
 
 def write_eval_outputs(

@@ -18,7 +18,7 @@ from epvlm.demo.analysis import KEEPS, SCENARIO_FIELD, summarize, target_coverag
 from epvlm.demo.preview import PREVIEW_KEEP, pick_previews, render_preview
 from epvlm.demo.report import BY_SCENARIO_PLOT, BY_TYPE_PLOT, write_report
 from epvlm.prior import Selector
-from epvlm.results import check_results_folder, plot_accuracy_vs_flops_by
+from epvlm.results import check_results_folder, plot_accuracy_vs_flops_by, remove_partial
 from eventsim.errors import DatasetError, OutputExistsError, ParameterError
 from eventsim.outputs import remove_path
 
@@ -162,6 +162,9 @@ def run_demo(
             for p in list(out.iterdir()):
                 if p.name not in before:
                     remove_path(p)
+            # the demo starts its evaluation over every time (force), so the answers an
+            # interrupted one kept there would only be discarded by the next
+            remove_partial(out)
         raise
 
 
