@@ -473,7 +473,7 @@ StepKey = tuple[int, str, float]
 
 def _finished_steps(
     records: Sequence[dict[str, Any]],
-    ids: Sequence[str],
+    ids: list[str],
     batch_size: int,
     configs: Sequence[tuple[Selector, float]],
     out_dir: Path,
@@ -491,7 +491,7 @@ def _finished_steps(
         ok = ok and isinstance(keep, (int, float)) and (selector, keep) in plan
         if ok:
             want = ids[start : start + batch_size]
-            ok = [a.get("id") if isinstance(a, dict) else None for a in answers] == list(want)
+            ok = [str(a.get("id")) if isinstance(a, dict) else None for a in answers] == want
             ok = ok and all(
                 a.get("selector") == selector and a.get("keep") == keep for a in answers
             )
@@ -555,9 +555,6 @@ def evaluate_dataset(
     if batch_size < 1:
         raise ParameterError(f"batch_size {batch_size!r} must be >= 1")
     out_path = Path(out_dir) if out_dir is not None else None
-    if out_path is not None:
-        # a dataset folder is refused before the dataset is read
-        check_results_folder(out_path, dataset_dir, True)
     ds = EventVQADataset(dataset_dir, split=split)
     total = done = resumed = 0
     try:

@@ -718,21 +718,34 @@ class PartialAnswers:
         self._file: Any = None
 
     def append(self, start: int, selector: str, keep: float, answers: Sequence[Any]) -> None:
-        from eventsim.outputs import publish_text, remove_stale_temps, sigint_deferred
+        from eventsim.outputs import sigint_deferred
 
-        if self._file is None:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-            state_path = self.out_dir / PARTIAL_STATE
-            if read_partial_state(self.out_dir) != json.loads(json.dumps(self.state)):
-                remove_stale_temps(state_path)
-                publish_text(state_path, json.dumps(self.state, indent=1) + "\n")
-            self._file = open(self.out_dir / PARTIAL_ANSWERS, "a", encoding="utf-8")
         line = json.dumps({"start": start, "selector": selector, "keep": keep, "answers": answers})
-        # a Ctrl-C waits for the line's end (a kill can still tear it: the reader drops that)
+        # a Ctrl-C waits for the line's end, and for the state that goes with the first (a
+        # kill can still tear a line: `read_partial_answers` drops it)
         with sigint_deferred():
+            if self._file is None:
+                self._open()
             self._file.write(line + "\n")
             self._file.flush()
             os.fsync(self._file.fileno())
+
+    def _open(self) -> None:
+        from eventsim.outputs import publish_text, remove_path, remove_stale_temps
+
+        out = self.out_dir
+        created = next((p for p in reversed((out, *out.parents)) if not p.exists()), None)
+        out.mkdir(parents=True, exist_ok=True)
+        try:
+            state_path = out / PARTIAL_STATE
+            if read_partial_state(out) != json.loads(json.dumps(self.state)):
+                remove_stale_temps(state_path)  # left by a killed run
+                publish_text(state_path, json.dumps(self.state, indent=1) + "\n")
+            self._file = open(out / PARTIAL_ANSWERS, "a", encoding="utf-8")
+        except BaseException:
+            if created is not None:
+                remove_path(created)
+            raise
 
     def close(self) -> None:
         if self._file is not None:

@@ -318,3 +318,39 @@ def test_results_folder_check_with_partial_state(tmp_path):
     (out / "dataset.json").write_text("{}\n")
     with pytest.raises(Exception, match="holds a dataset"):
         check_results_folder(out, None, True, state)
+
+
+def test_a_ctrl_c_as_the_results_are_published_finds_the_work_done(
+    built, reference, tmp_path, capsys, monkeypatch
+):
+    """A Ctrl-C during the last rename (held back until the renames are done) comes after the
+    results are complete: exit 0 as for any command, and the kept answers go."""
+    from epvlm.results import RESULT_FILES
+
+    _, ds, model, _ = built
+    out = tmp_path / "out"
+    replace = os.replace
+
+    def replace_then_ctrl_c(src, dst):
+        replace(src, dst)
+        if Path(dst) == out / RESULT_FILES[-1]:
+            signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(os, "replace", replace_then_ctrl_c)
+    rc, err = _run(capsys, _argv(model, ds, out))
+    monkeypatch.undo()
+    assert rc == 0 and len(err) == 1 and "Ctrl-C came after" in err[0], err
+    _assert_same_results(out, reference)
+
+
+def test_answers_of_another_plan_are_refused(built, tmp_path, capsys, monkeypatch):
+    _, ds, model, _ = built
+    out = tmp_path / "out"
+    _interrupted(monkeypatch, capsys, _argv(model, ds, out), steps=1)
+    path = out / PARTIAL_ANSWERS
+    record = json.loads(path.read_text())
+    record["start"] = 1  # not where a batch of 2 starts
+    path.write_text(json.dumps(record) + "\n")
+    rc, err = _run(capsys, _argv(model, ds, out))
+    assert rc == 1 and len(err) == 1, err
+    assert "line 1 holds answers this evaluation does not ask for" in err[0]
