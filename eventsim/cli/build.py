@@ -18,6 +18,12 @@ if TYPE_CHECKING:
     from eventsim.datasets.recipe import Recipe
 
 
+def _builtin_names() -> str:
+    from eventsim.datasets.recipe import builtin_recipe_dir
+
+    return ", ".join(sorted(p.stem for p in builtin_recipe_dir().glob("*.toml"))) or "none"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = make_parser(
         "build",
@@ -27,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "recipe",
         type=path_arg("a recipe .toml file or a built-in recipe name"),
-        help="recipe .toml file, or the name of a built-in recipe (shapes-vqa)",
+        help=f"recipe .toml file, or the name of a built-in recipe ({_builtin_names()})",
     )
     p.add_argument(
         "-o",

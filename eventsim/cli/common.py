@@ -58,6 +58,8 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+# what a shell reports for a program that SIGPIPE ended (`eventsim info x.h5 | head -1`)
+EXIT_BROKEN_PIPE = 141
 
 
 def _one_line(text: str) -> str:
@@ -140,6 +142,11 @@ def cli_command(
                     # library code can turn a Ctrl-C into another error (a RuntimeError from a
                     # class body being built at import, an error of a write cut short)
                     return _interrupt_status(parser.prog, exc)
+                if isinstance(exc, BrokenPipeError) and _stdout_reader_gone():
+                    # the reader of our output left (`| head`): stop quietly, as tools that
+                    # SIGPIPE ends do; nothing more can reach it
+                    _silence_stdout()
+                    return EXIT_BROKEN_PIPE
                 _close_progress_bars(bars_before)
                 if isinstance(exc, EventsimError):
                     print(f"{parser.prog}: error: {_cli_words(str(exc))}", file=sys.stderr)
@@ -241,6 +248,31 @@ def _dash_values(parser: argparse.ArgumentParser, words: list[str]) -> list[str]
         out.append(f"{name}={after}")
         i += 2
     return out
+
+
+def _stdout_reader_gone() -> bool:
+    """Whether stdout is a pipe whose reading end is closed (poll reports an error on it)."""
+    import select
+
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return False
+    if not hasattr(select, "poll"):
+        return False
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(events & select.POLLERR for _, events in poller.poll(0))
+
+
+def _silence_stdout() -> None:
+    """Point stdout at the null device, so that the flush at exit does not fail again and print
+    Python's "Exception ignored" lines."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    finally:
+        os.close(devnull)
 
 
 def _progress_bars() -> list[Any]:
@@ -480,9 +512,15 @@ def exit_now(status: int) -> None:
         return
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
-        # a reader that went away (``| head``) must not turn a finished command into an error
-        with contextlib.suppress(OSError, ValueError):
+        try:
             stream.flush()
+        except BrokenPipeError:
+            # a reader that went away (``| head``) cut the output short: the quiet SIGPIPE
+            # status, as when that happens while the command runs, not Python's error lines
+            if stream is sys.stdout and status == EXIT_OK:
+                status = EXIT_BROKEN_PIPE
+        except (OSError, ValueError):
+            pass
     os._exit(status)
 
 

@@ -127,18 +127,20 @@ def main(args: argparse.Namespace) -> int:
     path = Path(args.path)
     if path.is_dir():
         try:
-            from eventsim.datasets import describe_dataset
+            from eventsim.datasets import read_manifest
+            from eventsim.datasets.inspection import describe_dataset, summarize_dataset
         except ImportError as exc:
             raise DatasetError(f"cannot describe dataset folders: {exc}") from None
-        print(describe_dataset(path))
-        from eventsim.datasets import read_manifest
-
         # the summary comes from the manifest: say when the shards it lists are not all there
         bad = [
             s["file"]
             for s in read_manifest(path)["shards"]
             if not (path / s["file"]).is_file() or (path / s["file"]).stat().st_size != s["bytes"]
         ]
+        if args.json:
+            print(json.dumps({**summarize_dataset(path), "damaged_shards": bad}, indent=2))
+        else:
+            print(describe_dataset(path))
         if bad:
             level = "error" if args.check else "warning"
             print(

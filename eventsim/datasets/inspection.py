@@ -17,6 +17,41 @@ from eventsim.outputs import fsync_file, publish, remove_stale_temps, temp_path
 _MAX_REPORTED = 50
 
 
+def summarize_dataset(root: str | Path) -> dict[str, Any]:
+    """What `describe_dataset` shows, as JSON-ready data: name, format, source, sensor size,
+    event window, seed, shards and bytes, and per split its samples, skipped samples, events and
+    counts per question type and target motion (from the manifest, without opening shards)."""
+    root = Path(root)
+    m = read_manifest(root)
+    recipe = m.get("recipe", {})
+    src = recipe.get("source", {})
+    return {
+        "path": str(root),
+        "name": m["name"],
+        "format": m["format"],
+        "format_version": m["format_version"],
+        "source": {"kind": src.get("kind"), "mode": src.get("mode")},
+        "sensor_size": list(m["sensor_size"]),
+        "window_ms": m["window_us"] / 1000,
+        "seed": recipe.get("dataset", {}).get("seed"),
+        "limit": m.get("limit"),
+        "shards": len(m["shards"]),
+        "bytes": sum(s["bytes"] for s in m["shards"]),
+        "samples": m["counts"]["samples"],
+        "skipped": m["counts"]["errors"],
+        "splits": {
+            name: {
+                "samples": sp["samples"],
+                "skipped": sp["errors"],
+                "events": sp["events"],
+                "question_types": dict(sp["question_types"]),
+                "target_motion": dict(sp["target_motion"]),
+            }
+            for name, sp in m["splits"].items()
+        },
+    }
+
+
 def describe_dataset(root: str | Path) -> str:
     """Readable summary: counts per split, question type and target motion, sensor, shards."""
     root = Path(root)
