@@ -12,7 +12,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from epvlm import __version__
 from eventsim.cli import run_script
@@ -560,7 +560,7 @@ def eval_main(args: argparse.Namespace) -> int:
             max_new_tokens=args.max_new_tokens,
         )
     except EvalInterrupted as exc:
-        return _resumable_interrupt(exc, args)
+        _resumable_interrupt(exc, args)
     if args.json:
         print(json.dumps(result["rows"], indent=2))
     else:
@@ -571,12 +571,11 @@ def eval_main(args: argparse.Namespace) -> int:
     return 0
 
 
-def _resumable_interrupt(exc: EvalInterrupted, args: argparse.Namespace) -> int:
-    """Ctrl-C with the finished answers kept: one line saying how many and how to resume,
-    in place of `cli_command`'s "partial outputs removed"; exit 130."""
+def _resumable_interrupt(exc: EvalInterrupted, args: argparse.Namespace) -> NoReturn:
+    """Ctrl-C with the finished answers kept: `cli_command` prints how many and how to resume
+    (a `KeptInterrupt`) in place of "partial outputs removed", and exits 130."""
     from epvlm.results import remove_partial
     from eventsim import outputs
-    from eventsim.cli.common import EXIT_INTERRUPTED
 
     if outputs.finished_outputs():
         # the Ctrl-C landed as the results were published: they are complete, and
@@ -585,16 +584,10 @@ def _resumable_interrupt(exc: EvalInterrupted, args: argparse.Namespace) -> int:
             remove_partial(exc.out_dir)
         raise exc
     again = "the same command without --force" if args.force else "the same command"
-    with outputs.sigint_deferred(deliver=False):
-        # the interrupt is reported here; cli_command must not raise it again after the run
-        # (there is no public way to clear the flag its handler set)
-        outputs._interrupted = False
-        print(
-            f"epvlm eval: interrupted; {exc.done:,} of {exc.total:,} answers kept in "
-            f"{str(exc.out_dir)!r}; rerun {again} to resume",
-            file=sys.stderr,
-        )
-    return EXIT_INTERRUPTED
+    raise outputs.KeptInterrupt(
+        f"{exc.done:,} of {exc.total:,} answers kept in {str(exc.out_dir)!r}; rerun {again} to "
+        "resume"
+    ) from None
 
 
 # -------------------------------------------------------------------------------------- flops

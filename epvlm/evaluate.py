@@ -47,6 +47,7 @@ from epvlm.results import (
     write_eval_outputs,
 )
 from eventsim.errors import ParameterError
+from eventsim.outputs import KeptInterrupt
 
 DTYPES = ("float32", "bfloat16", "float16")
 # Generation budget of chat checkpoints: a letter, a short sentence, or a short free answer
@@ -384,13 +385,15 @@ def _add_scoring_fields(rows: list[dict[str, Any]], samples, fmt: str) -> None:
         )
 
 
-class EvalInterrupted(KeyboardInterrupt):
+class EvalInterrupted(KeptInterrupt):
     """Ctrl-C during an evaluation whose finished answers stay in its output folder
     (`PARTIAL_ANSWERS`): the same call resumes it. ``done`` of ``total`` answers are kept in
     ``out_dir``."""
 
     def __init__(self, out_dir: Path, done: int, total: int) -> None:
-        super().__init__(f"{done} of {total} answers kept in {str(out_dir)!r}")
+        super().__init__(
+            f"{done} of {total} answers kept in {str(out_dir)!r}; the same call resumes"
+        )
         self.out_dir = out_dir
         self.done = done
         self.total = total

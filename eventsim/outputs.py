@@ -258,6 +258,12 @@ def sigint_flagged() -> Iterator[None]:
             signal.signal(signal.SIGINT, previous)
 
 
+class KeptInterrupt(KeyboardInterrupt):
+    """Ctrl-C after which a command keeps what it finished, on purpose, so that running it
+    again goes on from there (a resumable evaluation's answers). Its text says what was kept
+    and how to go on; the command line prints it in place of "partial outputs removed"."""
+
+
 def interrupted() -> bool:
     """Whether Ctrl-C arrived since `sigint_flagged` was entered (even if it was swallowed)."""
     return _interrupted

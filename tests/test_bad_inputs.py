@@ -715,29 +715,37 @@ def test_a_model_without_tokenizer_is_named(tmp_path, capsys, demo_model, good_h
 
 
 @pytest.mark.parametrize("earlier", [False, True])
-def test_eval_interrupted_before_publishing_leaves_the_folder_as_it_was(
+def test_eval_interrupted_before_publishing_keeps_its_answers_and_the_old_results(
     tmp_path, capsys, demo_model, built, monkeypatch, earlier
 ):
+    """Ctrl-C while the results are being written: earlier results stay as they were, the
+    finished answers are kept to resume from, and the same command without --force resumes."""
     import epvlm.results
+    from epvlm.results import PARTIAL_FILES, RESULT_FILES
 
     out = tmp_path / "deep" / "ev"
     if earlier:
         out.mkdir(parents=True)
         (out / "results.json").write_text("[]\n")
-    before = {p.name: p.read_bytes() for p in out.iterdir()} if earlier else None
+    before = {p.name: p.read_bytes() for p in out.iterdir()} if earlier else {}
+    real_plot = epvlm.results.plot_accuracy_vs_flops
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(epvlm.results, "plot_accuracy_vs_flops", interrupted)
     argv = ["eval", "--model", demo_model, "--dataset", built, "-o", out, "--no-progress"]
-    rc, _, err = run_epvlm(capsys, *argv, "--selector", "dense", "--limit", "1", "--force")
+    argv += ["--selector", "dense", "--limit", "1"]
+    rc, _, err = run_epvlm(capsys, *argv, "--force")
     assert rc == 130
-    assert_one_line(err, "interrupted")
-    if earlier:
-        assert {p.name: p.read_bytes() for p in out.iterdir()} == before
-    else:
-        assert listing(tmp_path) == ["model"]
+    assert_one_line(err, "interrupted", "1 of 1 answers kept", "without --force to resume")
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.name in RESULT_FILES} == before
+    assert set(PARTIAL_FILES) <= set(listing(out))
+    monkeypatch.setattr(epvlm.results, "plot_accuracy_vs_flops", real_plot)
+    rc, _, err = run_epvlm(capsys, *argv)
+    assert rc == 0, err
+    assert "resuming: 1 of 1 answers done" in err
+    assert sorted(listing(out)) == sorted(RESULT_FILES)
 
 
 class _CutStdout:

@@ -11,7 +11,7 @@ from eventsim._system import usable_cores
 from eventsim.cli.common import cli_command, make_parser, parse_assignments, path_arg
 from eventsim.errors import ParameterError
 from eventsim.options import EXECUTORS
-from eventsim.outputs import expect_final_output
+from eventsim.outputs import KeptInterrupt, expect_final_output
 
 if TYPE_CHECKING:
     from eventsim.datasets.engine import BuildSummary
@@ -105,18 +105,22 @@ def main(args: argparse.Namespace) -> int:
     # during the summary or the preview finds the build done
     expect_final_output(Path(args.output) / "dataset.json")
     recipe = load_recipe(args.recipe, parse_assignments(args.assign))
-    summary = build_dataset(
-        recipe,
-        args.output,
-        limit=args.limit,
-        workers=args.workers,
-        executor=args.executor,
-        scheduler=args.scheduler,
-        strict=args.strict,
-        force=args.force,
-        progress=not args.no_progress,
-        exact_workers=args.exact_workers,
-    )
+    try:
+        summary = build_dataset(
+            recipe,
+            args.output,
+            limit=args.limit,
+            workers=args.workers,
+            executor=args.executor,
+            scheduler=args.scheduler,
+            strict=args.strict,
+            force=args.force,
+            progress=not args.no_progress,
+            exact_workers=args.exact_workers,
+        )
+    except KeyboardInterrupt:
+        _report_kept_shards(Path(args.output), args.force)
+        raise
     print(summary.text())
     if not args.no_preview and summary.n_samples:
         from eventsim.datasets.inspection import preview_dataset
@@ -124,6 +128,22 @@ def main(args: argparse.Namespace) -> int:
         print(f"preview of the first samples: {preview_dataset(args.output)}")
     print(f"inspect it with: eventsim info {args.output}")
     return _report_empty_splits(recipe, summary)
+
+
+def _report_kept_shards(out: Path, force: bool) -> None:
+    """After Ctrl-C: when the build left its plan to resume from, raise a `KeptInterrupt`
+    saying how many finished shards it kept and how to finish the build (the command line
+    prints that in place of "partial outputs removed")."""
+    from eventsim.datasets.engine import STATE_FILE
+
+    if not (out / STATE_FILE).is_file() or (out / "dataset.json").is_file():
+        return
+    shards = out / "shards"
+    kept = len([p for p in shards.glob("*.h5") if not p.name.startswith(".")])
+    again = "the same command without --force" if force else "the same command"
+    raise KeptInterrupt(
+        f"{kept} finished shard(s) kept in {str(out)!r}; rerun {again} to finish the build"
+    ) from None
 
 
 def _report_empty_splits(recipe: Recipe, summary: BuildSummary) -> int:

@@ -42,6 +42,7 @@ from typing import Any, NoReturn, Protocol
 from eventsim._system import usable_cores
 from eventsim.errors import EventsimError, OutputExistsError, ParameterError
 from eventsim.outputs import (
+    KeptInterrupt,
     check_interrupted,
     check_replaceable,
     describe_os_error,
@@ -349,7 +350,8 @@ def _interrupt_status(prog: str, exc: BaseException) -> int:
         were, them = ("was", "it") if len(done) == 1 else ("were", "them")
         print(f"{prog}: Ctrl-C came after {names} {were} complete; kept {them}", file=sys.stderr)
         return EXIT_OK
-    print(f"{prog}: interrupted; partial outputs removed", file=sys.stderr)
+    kept = exc if isinstance(exc, KeptInterrupt) else None
+    print(f"{prog}: interrupted; {kept or 'partial outputs removed'}", file=sys.stderr)
     return EXIT_INTERRUPTED
 
 

@@ -47,8 +47,8 @@ from eventsim.outputs import (
 DATASET_FORMAT = "eventsim-vqa"
 DATASET_FORMAT_VERSION = "1.0"
 EXECUTORS = ("local", "dask")
-_STATE_FILE = ".build-state.json"
-_OUR_FILES = ("dataset.json", "samples.jsonl", "errors.jsonl", "preview.png", _STATE_FILE)
+STATE_FILE = ".build-state.json"
+_OUR_FILES = ("dataset.json", "samples.jsonl", "errors.jsonl", "preview.png", STATE_FILE)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -307,7 +307,7 @@ def _prepare_output(
         "recipe": recipe.to_dict(),
         "split_files": recipe.split_file_hashes,
     }
-    publish_text(out / _STATE_FILE, json.dumps(state, sort_keys=True, indent=1) + "\n")
+    publish_text(out / STATE_FILE, json.dumps(state, sort_keys=True, indent=1) + "\n")
     return recorded
 
 
@@ -322,7 +322,7 @@ def _check_resumable(
     finished dataset of this recipe with the same samples. A finished dataset is never
     replaced by another without ``force``, a build with another limit included."""
     manifest = _read_json(out / "dataset.json")
-    previous = manifest if manifest is not None else _read_json(out / _STATE_FILE)
+    previous = manifest if manifest is not None else _read_json(out / STATE_FILE)
     if previous is None:
         raise OutputExistsError(
             f"output folder {str(out)!r} is not empty and holds no build of this recipe{_REPLACE}"
@@ -949,7 +949,7 @@ def _finalise(out: Path, recipe: Recipe, tasks, results, limit) -> dict[str, Any
     for path in (out / "shards").glob("*.h5"):
         if path.name not in listed:
             path.unlink()
-    (out / _STATE_FILE).unlink(missing_ok=True)
+    (out / STATE_FILE).unlink(missing_ok=True)
     return {
         "samples": manifest["samples"],
         "errors": {k: v["errors"] for k, v in splits.items()},
