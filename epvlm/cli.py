@@ -31,6 +31,15 @@ if TYPE_CHECKING:
     from epvlm.evaluate import EvalInterrupted
 
 
+def _add_model(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--model",
+        required=True,
+        type=path_arg("a checkpoint directory"),
+        help="Qwen2-VL or Qwen2.5-VL checkpoint directory (config.json names which)",
+    )
+
+
 def _parser(command: str, description: str) -> argparse.ArgumentParser:
     return make_parser(command, description, prog="epvlm")
 
@@ -147,12 +156,7 @@ def build_run_parser() -> argparse.ArgumentParser:
         "selector) decides which image tokens enter Qwen2-VL. Prints the answer, kept/total "
         "tokens, FLOPs and latency.",
     )
-    p.add_argument(
-        "--model",
-        required=True,
-        type=path_arg("a checkpoint directory"),
-        help="Qwen2-VL checkpoint directory",
-    )
+    _add_model(p)
     p.add_argument(
         "--image",
         required=True,
@@ -469,12 +473,7 @@ def build_eval_parser() -> argparse.ArgumentParser:
         "are kept in the folder as they come (partial-answers.jsonl): after a Ctrl-C or a "
         "crash, rerun the same command to resume.",
     )
-    p.add_argument(
-        "--model",
-        required=True,
-        type=path_arg("a checkpoint directory"),
-        help="Qwen2-VL checkpoint directory",
-    )
+    _add_model(p)
     p.add_argument(
         "--dataset",
         required=True,
