@@ -115,7 +115,8 @@ def _add_runtime(p: argparse.ArgumentParser) -> None:
         "--rule",
         default="topk",
         choices=KEEP_RULES,
-        help="event keep rule: exact top-k budget (default) or the paper's quantile threshold",
+        help="keep rule of the event and edges selectors: exact top-k budget (default) or the "
+        "paper's quantile threshold",
     )
     p.add_argument(
         "--event-mode",
@@ -193,6 +194,9 @@ def build_run_parser() -> argparse.ArgumentParser:
         "--selector",
         default="event",
         choices=SELECTORS,
+        help="event (default; needs --events): blocks with the most events; edges: blocks with "
+        "the strongest image gradients (RGB only, no events); random, downsample, center: "
+        "content-blind baselines; dense: every token",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the random selector")
     p.add_argument(
@@ -204,7 +208,7 @@ def build_run_parser() -> argparse.ArgumentParser:
         "--overlay",
         type=path_arg("an image file name"),
         help=f"save the kept/dropped block overlay to this image ({', '.join(OVERLAY_SUFFIXES)}; "
-        "with --selector event, a legend of events per block below it)",
+        "with --selector event or edges, a heat map of the block scores and its legend below)",
     )
     p.add_argument("--force", action="store_true", help="overwrite --overlay")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -412,10 +416,12 @@ def run_main(args: argparse.Namespace) -> int:
         from eventsim.render import patch_grid_overlay
 
         scores = sel.scores if sel.scores is not None else sel.mask.astype(np.float64)
-        # the event selector's heat map gets a legend of what it counts; other selectors' only
-        # repeats the kept mask, which the outlines show
+        # the event and edges selectors' heat maps get a legend of what they score; other
+        # selectors' only repeats the kept mask, which the outlines show
         legend = None
-        if sel.scores is not None:
+        if sel.selector == "edges":
+            legend = "mean image gradient (Sobel, luma) per token block"
+        elif sel.scores is not None:
             legend = ("events" if args.event_mode == "count" else "|ON-OFF|") + " per token block"
         _write_overlay(overlay_path, patch_grid_overlay(sel.image, scores, sel.mask, legend=legend))
     result = {
@@ -488,7 +494,9 @@ def build_eval_parser() -> argparse.ArgumentParser:
         "--selector",
         type=_selectors_arg,
         default=["event", "random", "downsample"],
-        help="comma list of event, random, downsample, center, dense",
+        help="comma list of event, edges, random, downsample, center, dense (default "
+        "event,random,downsample); e.g. event,edges,random,downsample adds the image-only "
+        "edges baseline at the event selector's token counts",
     )
     p.add_argument(
         "--window-ms",

@@ -14,14 +14,20 @@ Two keep rules:
 - `keep_mask_topk`: exactly ``budget(keep)`` blocks, highest scores first; ties are broken by
   distance to the image centre, then by raster index, so equal scores give a stable result.
 
-Baselines share the interface of `select_blocks`: ``random`` (seeded), ``center`` (the blocks
-nearest the centre), ``downsample`` (the whole image resized to the smallest token grid of its
+Baselines share the interface of `select_blocks`: ``edges`` (image only but content-aware: each
+block scores the mean Sobel gradient magnitude of the image's luma on the processed pixel grid,
+`edge_block_scores`, and blocks are kept by the same rule and tie-breaking as ``event``, so the
+two compare at identical token counts; it asks whether events add anything beyond where the RGB
+frame itself has detail), ``random`` (seeded), ``center`` (the blocks nearest the centre),
+``downsample`` (the whole image resized to the smallest token grid of its
 aspect that holds the budget; the few surplus tokens, farthest from the centre, are masked, so it
 feeds exactly the budget like every other selector) and ``dense`` (everything).
 
 Empty windows: when the window holds no events (every block scores 0) the ``event`` selector
 falls back to ``center`` with the same budget and reports ``fallback="center"``. The quantile
 rule would keep every block there (no saving) and plain top-k would keep an arbitrary band.
+``edges`` needs no events and has no fallback: a flat image (every block 0) keeps the blocks
+nearest the centre under ``topk`` through the tie-breaking, and every block under ``quantile``.
 """
 
 from __future__ import annotations
@@ -35,11 +41,11 @@ from typing import Literal, get_args
 import numpy as np
 
 from epvlm.errors import EventsOutsideImageError, KeepMaskError
-from eventsim.errors import InvalidEventsError, ParameterError
+from eventsim.errors import InvalidEventsError, ParameterError, require
 from eventsim.events import EVENT_DTYPE, check_sensor_size, slice_time
 
 # the option types of token selection; their choice tuples derive from them (as eventsim.options)
-Selector = Literal["event", "random", "downsample", "center", "dense"]
+Selector = Literal["event", "edges", "random", "downsample", "center", "dense"]
 EventMapMode = Literal["count", "signed"]
 KeepRule = Literal["topk", "quantile"]
 SELECTORS: tuple[Selector, ...] = get_args(Selector)
@@ -58,6 +64,8 @@ __all__ = [
     "Selector",
     "block_scores",
     "check_keep",
+    "edge_block_scores",
+    "edge_map",
     "event_map",
     "keep_budget",
     "keep_mask_center",
@@ -167,6 +175,48 @@ def block_scores(
             f"patch grid {gh}x{gw} does not split into {merge_size}x{merge_size} merge groups"
         )
     return ps.reshape(gh // merge_size, merge_size, gw // merge_size, merge_size).sum(axis=(1, 3))
+
+
+def edge_map(image: np.ndarray, out_hw: tuple[int, int] | None = None) -> np.ndarray:
+    """Sobel gradient magnitude (3x3 kernels, reflected border) of the image's luma as a
+    float32 (H', W') map; ``image`` is HxWx3 RGB or HxW grey uint8.
+
+    ``out_hw=(H', W')`` first resizes the image to the processed pixel grid the ViT sees, the
+    way Qwen2-VL's image processor does (Pillow, bicubic), so the gradients are those of the
+    pixels the model is given. Pillow (the ``vlm`` extra) is needed only for that resize."""
+    import cv2
+
+    arr = np.asarray(image)
+    if arr.dtype != np.uint8 or not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] == 3)):
+        raise ParameterError(
+            f"image must be an HxWx3 RGB or HxW grey uint8 array, got shape {arr.shape} "
+            f"dtype {arr.dtype}"
+        )
+    if out_hw is not None:
+        out_h, out_w = _check_hw("out_hw", out_hw)
+        if (out_h, out_w) != arr.shape[:2]:
+            pil = require("PIL.Image", "vlm", "the edges selector's resize to the processed grid")
+            arr = np.asarray(pil.fromarray(arr).resize((out_w, out_h), pil.Resampling.BICUBIC))
+    rgb = arr.astype(np.float32)
+    luma = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if rgb.ndim == 3 else rgb
+    gx = cv2.Sobel(luma, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(luma, cv2.CV_32F, 0, 1, ksize=3)
+    return cv2.magnitude(gx, gy)
+
+
+def edge_block_scores(
+    image: np.ndarray,
+    grid: tuple[int, int],
+    patch_size: int = PATCH_SIZE,
+    merge_size: int = MERGE_SIZE,
+) -> np.ndarray:
+    """Per-LLM-token score of the ``edges`` selector: the mean `edge_map` magnitude inside each
+    block of the (rows, cols) token ``grid``, computed on the processed pixel grid
+    (rows x cols blocks of ``patch_size * merge_size`` px)."""
+    rows, cols = _check_hw("token grid", grid)
+    factor = patch_size * merge_size
+    emap = edge_map(image, (rows * factor, cols * factor))
+    return block_scores(emap, patch_size, merge_size) / (factor * factor)
 
 
 def _center_distance(shape: tuple[int, int]) -> np.ndarray:
@@ -296,8 +346,9 @@ def select_blocks(
 
     ``grid`` is the (rows, cols) LLM token grid the processor makes of ``image``
     (`epvlm.processing.grid_for_size`). ``events`` (needed by ``event``) are in the pixel grid
-    of ``sensor_size`` (default: the image's own (W, H)). ``rule`` picks the event keep rule:
-    ``topk`` (exact budget, comparable with the baselines) or ``quantile`` (the paper's).
+    of ``sensor_size`` (default: the image's own (W, H)); ``edges`` ignores them. ``rule``
+    picks the keep rule of ``event`` and ``edges``: ``topk`` (exact budget, comparable with
+    the baselines) or ``quantile`` (the paper's).
     """
     if selector not in SELECTORS:
         raise ParameterError(f"selector {selector!r} is unknown; expected one of {SELECTORS}")
@@ -323,6 +374,9 @@ def select_blocks(
             small = _resize(small, c * factor, r * factor)
         mask = keep_mask_topk(np.zeros((r, c)), k=budget)
         return Selection("downsample", keep, small, mask, total)
+    if selector == "edges":
+        scores = edge_block_scores(image, (rows, cols), patch_size, merge_size)
+        return Selection("edges", keep, image, _keep_mask(scores, keep, rule), total, scores)
     if events is None:
         raise ParameterError("the event selector needs events (got None)")
     height, width = np.asarray(image).shape[:2]
@@ -339,5 +393,9 @@ def select_blocks(
         return Selection(
             "event", keep, image, keep_mask_center((rows, cols), keep), total, scores, "center"
         )
-    mask = keep_mask_topk(scores, keep) if rule == "topk" else keep_mask_quantile(scores, keep)
-    return Selection("event", keep, image, mask, total, scores)
+    return Selection("event", keep, image, _keep_mask(scores, keep, rule), total, scores)
+
+
+def _keep_mask(scores: np.ndarray, keep: float, rule: KeepRule) -> np.ndarray:
+    """The keep rule shared by the score-based selectors (``event`` and ``edges``)."""
+    return keep_mask_topk(scores, keep) if rule == "topk" else keep_mask_quantile(scores, keep)

@@ -48,10 +48,22 @@ import numpy as np
 
 BOOTSTRAP_RESAMPLES = 2000
 GROUP_BY: tuple[str, ...] = ("question_type", "target_motion")
-PAIRS: tuple[tuple[str, str], ...] = (("event", "downsample"), ("event", "random"))
-SELECTOR_ORDER: tuple[str, ...] = ("dense", "event", "random", "downsample", "center")
+# event - edges asks whether events add anything beyond where the RGB frame has detail
+PAIRS: tuple[tuple[str, str], ...] = (
+    ("event", "downsample"),
+    ("event", "random"),
+    ("event", "edges"),
+)
+SELECTOR_ORDER: tuple[str, ...] = ("dense", "event", "edges", "random", "downsample", "center")
 RESULT_FILES = ("results.json", "samples.jsonl", "table.md", "accuracy_vs_flops.png")
-MARKERS = {"dense": "*", "event": "o", "random": "s", "downsample": "^", "center": "D"}
+MARKERS = {
+    "dense": "*",
+    "event": "o",
+    "edges": "P",
+    "random": "s",
+    "downsample": "^",
+    "center": "D",
+}
 
 GroupSpec = str | tuple[str, ...]
 
@@ -466,19 +478,40 @@ def _pyplot(what: str):
 
 # Selectors often score the same (a static scene gives `event` nothing to go on): line styles
 # and shrinking markers drawn bigger-first keep a series visible under an identical later one.
-LINESTYLES = {"dense": "-", "event": "-", "random": "--", "downsample": ":", "center": "-."}
-MARKER_SIZES = {"dense": 12.0, "event": 9.0, "random": 6.5, "downsample": 4.5, "center": 4.5}
+LINESTYLES = {
+    "dense": "-",
+    "event": "-",
+    "edges": (0, (5, 1, 1, 1, 1, 1)),
+    "random": "--",
+    "downsample": ":",
+    "center": "-.",
+}
+MARKER_SIZES = {
+    "dense": 12.0,
+    "event": 9.0,
+    "edges": 7.5,
+    "random": 6.5,
+    "downsample": 4.5,
+    "center": 4.5,
+}
+# the other selectors take matplotlib's colour cycle in plotting order (C0-C4 for five
+# series); edges has a fixed colour outside that range, so it never shares one with event
+COLORS = {"edges": "tab:olive"}
+LABELS = {"edges": "edges (RGB gradients)"}
 
 
 def _series_style(sel: str) -> dict[str, Any]:
     ms = MARKER_SIZES.get(sel, 4.5)
-    return {
+    style: dict[str, Any] = {
         "marker": MARKERS.get(sel, "o"),
         "ms": ms,
         "ls": LINESTYLES.get(sel, "-"),
         "zorder": 3 + (12.0 - ms) / 10,
-        "label": sel,
+        "label": LABELS.get(sel, sel),
     }
+    if sel in COLORS:
+        style["color"] = COLORS[sel]
+    return style
 
 
 def plot_accuracy_vs_flops(
