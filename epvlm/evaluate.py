@@ -458,8 +458,10 @@ def _run_settings(
             },
         },
         "split": split,
-        "selectors": list(dict.fromkeys(sel for sel, _ in configs)),
-        "keeps": list(dict.fromkeys(k for sel, k in configs if sel != "dense")),
+        # sets: each answer is found by its batch, selector and keep, so a resume given them in
+        # another order ('random,event') writes what an uninterrupted run in that order does
+        "selectors": sorted({sel for sel, _ in configs}),
+        "keeps": sorted({k for sel, k in configs if sel != "dense"}),
         **settings,
         "dtype": dtype,
         "device": str(dev),
@@ -491,7 +493,8 @@ def _finished_steps(
         start, selector, keep = rec["start"], rec["selector"], rec["keep"]
         answers = rec["answers"]
         ok = isinstance(start, int) and 0 <= start < len(ids) and start % batch_size == 0
-        ok = ok and isinstance(keep, (int, float)) and (selector, keep) in plan
+        ok = ok and isinstance(selector, str) and type(keep) in (int, float)
+        ok = ok and (selector, keep) in plan
         if ok:
             want = ids[start : start + batch_size]
             ok = [str(a.get("id")) if isinstance(a, dict) else None for a in answers] == want
@@ -677,7 +680,6 @@ def evaluate_dataset(
                     )
                 if writer is not None:
                     writer.append(start, selector, keep, step)
-                    done += len(step)
                 samples.extend(step)
                 bar.update(len(items))
 
@@ -729,6 +731,7 @@ def evaluate_dataset(
             with sigint_deferred():
                 remove_partial(out_path)
     except KeyboardInterrupt:
+        done = resumed + (writer.written if writer is not None else 0)
         if out_path is not None and (out_path / PARTIAL_STATE).is_file() and done:
             raise EvalInterrupted(out_path, done, total) from None
         raise

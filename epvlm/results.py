@@ -749,6 +749,9 @@ class PartialAnswers:
         self.out_dir = Path(out_dir)
         self.state = state
         self._file: Any = None
+        # answers on the disk, counted as each line is flushed: a Ctrl-C held back while one is
+        # written is raised in `append` after it, and the caller's count never sees that line
+        self.written = 0
 
     def append(self, start: int, selector: str, keep: float, answers: Sequence[Any]) -> None:
         from eventsim.outputs import sigint_deferred
@@ -762,6 +765,7 @@ class PartialAnswers:
             self._file.write(line + "\n")
             self._file.flush()
             os.fsync(self._file.fileno())
+            self.written += len(answers)
 
     def _open(self) -> None:
         from eventsim.outputs import publish_text, remove_path, remove_stale_temps

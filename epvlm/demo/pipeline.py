@@ -20,7 +20,7 @@ from epvlm.demo.report import BY_SCENARIO_PLOT, BY_TYPE_PLOT, write_report
 from epvlm.prior import Selector
 from epvlm.results import check_results_folder, plot_accuracy_vs_flops_by, remove_partial
 from eventsim.errors import DatasetError, OutputExistsError, ParameterError
-from eventsim.outputs import remove_path
+from eventsim.outputs import KeptInterrupt, remove_path
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 DEFAULT_MODEL = ASSETS / "shapes-demo-tiny"
@@ -155,7 +155,7 @@ def run_demo(
             out, report, t_start, model_path, dataset_dir, recipe, limit, selectors, keeps,
             progress, workers, batch_size, seed, coverage_questions, detail_types, command,
         )  # fmt: skip
-    except BaseException:
+    except BaseException as exc:
         if created is not None:
             remove_path(created)
         else:
@@ -165,6 +165,9 @@ def run_demo(
             # the demo starts its evaluation over every time (force), so the answers an
             # interrupted one kept there would only be discarded by the next
             remove_partial(out)
+        if isinstance(exc, KeptInterrupt):
+            # the evaluation's "answers kept, rerun to resume" is untrue here: they are gone
+            raise KeyboardInterrupt from None
         raise
 
 
