@@ -178,14 +178,17 @@ def block_scores(
 
 
 def edge_map(image: np.ndarray, out_hw: tuple[int, int] | None = None) -> np.ndarray:
-    """Sobel gradient magnitude (3x3 kernels, reflected border) of the image's luma as a
-    float32 (H', W') map; ``image`` is HxWx3 RGB or HxW grey uint8.
+    """Sobel gradient magnitude (3x3 kernels, border reflected without repeating the edge
+    pixel, as OpenCV's default) of the image's luma (ITU-R BT.601 weights) as a float64
+    (H', W') map; ``image`` is HxWx3 RGB or HxW grey uint8.
 
     ``out_hw=(H', W')`` first resizes the image to the processed pixel grid the ViT sees, the
     way Qwen2-VL's image processor does (Pillow, bicubic), so the gradients are those of the
-    pixels the model is given. Pillow (the ``vlm`` extra) is needed only for that resize."""
-    import cv2
+    pixels the model is given. Pillow (the ``vlm`` extra) is needed only for that resize.
 
+    Computed with numpy's element-wise float64 operations rather than ``cv2.Sobel``: OpenCV's
+    float results change in the last bits with the buffer's alignment, which would break exact
+    ties between mirror-image blocks, and ties decide `keep_mask_topk`'s order."""
     arr = np.asarray(image)
     if arr.dtype != np.uint8 or not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] == 3)):
         raise ParameterError(
@@ -197,11 +200,15 @@ def edge_map(image: np.ndarray, out_hw: tuple[int, int] | None = None) -> np.nda
         if (out_h, out_w) != arr.shape[:2]:
             pil = require("PIL.Image", "vlm", "the edges selector's resize to the processed grid")
             arr = np.asarray(pil.fromarray(arr).resize((out_w, out_h), pil.Resampling.BICUBIC))
-    rgb = arr.astype(np.float32)
-    luma = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if rgb.ndim == 3 else rgb
-    gx = cv2.Sobel(luma, cv2.CV_32F, 1, 0, ksize=3)
-    gy = cv2.Sobel(luma, cv2.CV_32F, 0, 1, ksize=3)
-    return cv2.magnitude(gx, gy)
+    px = arr.astype(np.float64)
+    luma = px if px.ndim == 2 else 0.299 * px[..., 0] + 0.587 * px[..., 1] + 0.114 * px[..., 2]
+    pad = np.pad(luma, 1, mode="reflect")
+    # separable Sobel: smoothing [1, 2, 1] across the derivative [-1, 0, 1]
+    smooth_rows = pad[:-2] + 2 * pad[1:-1] + pad[2:]
+    smooth_cols = pad[:, :-2] + 2 * pad[:, 1:-1] + pad[:, 2:]
+    gx = smooth_rows[:, 2:] - smooth_rows[:, :-2]
+    gy = smooth_cols[2:] - smooth_cols[:-2]
+    return np.sqrt(gx * gx + gy * gy)
 
 
 def edge_block_scores(
