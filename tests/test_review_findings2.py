@@ -127,3 +127,26 @@ def test_selectors_and_keeps_given_in_another_order_resume(built, tmp_path, caps
     assert calls.count == 3 * 5 - 6
     _assert_same_results(out, reference)
     assert not (out / PARTIAL_STATE).exists()
+
+
+def test_no_home_folder_leaves_the_shard_digest_cache_out(build_shapes, tmp_path, monkeypatch):
+    """With no home folder known (HOME unset, the user not in the password database) the
+    cache folder was '~/.cache/eventsim' relative to the working directory: every process
+    reading a dataset made a folder named '~' there."""
+    import pwd
+
+    import eventsim.datasets.loader as loader
+    from eventsim.datasets import EventVQADataset
+
+    def unknown_user(uid: int) -> pwd.struct_passwd:
+        raise KeyError(f"getpwuid(): uid not found: {uid}")
+
+    ds_dir = build_shapes(2)
+    for name in ("EVENTSIM_CACHE_DIR", "XDG_CACHE_HOME", "HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(pwd, "getpwuid", unknown_user)
+    monkeypatch.setattr(loader, "_DIGESTS", {})
+    monkeypatch.chdir(tmp_path)
+    with EventVQADataset(ds_dir, "test") as ds:
+        assert [ds[i]["id"] for i in range(len(ds))]
+    assert list(tmp_path.iterdir()) == []

@@ -30,11 +30,19 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 def cache_folder() -> Path:
-    """Where remembered shard digests are kept (see the module's docstring)."""
+    """Where remembered shard digests are kept (see the module's docstring); a relative path
+    when there is none: no home folder is known (HOME unset, the user not in the password
+    database, as in some containers), and `remembered` and `remember` then do nothing rather
+    than fill a folder named '~' in the working directory."""
     root = os.environ.get("EVENTSIM_CACHE_DIR")
-    if not root:
-        xdg = os.environ.get("XDG_CACHE_HOME")
-        root = os.path.join(xdg, "eventsim") if xdg else os.path.expanduser("~/.cache/eventsim")
+    if root:
+        return Path(os.path.abspath(root)) / "shard-sha256"
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    # the XDG specification says to ignore a relative path there
+    if xdg and os.path.isabs(xdg):
+        root = os.path.join(xdg, "eventsim")
+    else:
+        root = os.path.expanduser("~/.cache/eventsim")
     return Path(root) / "shard-sha256"
 
 
@@ -47,8 +55,11 @@ def identity(path: Path, st: os.stat_result) -> str:
 
 def remembered(name: str) -> str | None:
     """The digest an earlier process wrote under ``name``, if any (and well formed)."""
+    folder = cache_folder()
+    if not folder.is_absolute():
+        return None
     try:
-        text = (cache_folder() / name).read_text(encoding="ascii").strip()
+        text = (folder / name).read_text(encoding="ascii").strip()
     except (OSError, UnicodeDecodeError):
         return None
     return text if _HEX64.fullmatch(text) else None
@@ -57,6 +68,8 @@ def remembered(name: str) -> str | None:
 def remember(name: str, digest: str) -> None:
     """Write ``digest`` under ``name``; a cache that cannot be written is skipped."""
     folder = cache_folder()
+    if not folder.is_absolute():
+        return
     tmp = folder / f".{name}.{os.getpid()}.tmp"
     try:
         folder.mkdir(parents=True, exist_ok=True)
