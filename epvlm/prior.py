@@ -187,8 +187,9 @@ def edge_map(image: np.ndarray, out_hw: tuple[int, int] | None = None) -> np.nda
     pixels the model is given. Pillow (the ``vlm`` extra) is needed only for that resize.
 
     Computed with numpy's element-wise float64 operations rather than ``cv2.Sobel``: OpenCV's
-    float results change in the last bits with the buffer's alignment, which would break exact
-    ties between mirror-image blocks, and ties decide `keep_mask_topk`'s order."""
+    float32 Sobel gave results differing in the last bits between calls on the same pixels
+    (OpenCV 5.0 here, also with one thread), which would break exact ties between
+    mirror-image blocks, and ties decide `keep_mask_topk`'s order."""
     arr = np.asarray(image)
     if arr.dtype != np.uint8 or not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] == 3)):
         raise ParameterError(
