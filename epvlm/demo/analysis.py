@@ -95,7 +95,8 @@ def summarize(
         ),
         "question_types": dict(sorted(types.items())),
         "detail_types": sorted(detail),
-        "pairs": [list(p) for p in pairs],
+        # the pairs these samples can compare (both selectors present)
+        "pairs": [list(p) for p in pairs if {*p} <= {str(s["selector"]) for s in samples}],
         "rows": rows,
     }
     if questions:
