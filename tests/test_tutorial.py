@@ -8,7 +8,8 @@ comment is skipped (the set-up block, which this test does itself). Every image 
 shows from ``docs/tutorial/`` must be one of the files its own commands write.
 
 After changing the tutorial, refresh its images from a fresh run with
-``.venv/bin/python tests/test_tutorial.py --update-images``.
+``.venv/bin/python tests/test_tutorial.py --update-images``. What the tutorial says its
+commands print (its ```text blocks and the figures in `QUOTED`) must be in their output.
 """
 
 from __future__ import annotations
@@ -91,10 +92,11 @@ def _environment() -> dict[str, str]:
     return env
 
 
-def run_tutorial(work: Path) -> None:
+def run_tutorial(work: Path) -> str:
     """Run every block of the tutorial in ``work``; raise AssertionError naming the first
-    block that exits non-zero, with its output."""
+    block that exits non-zero, with its output. Returns everything the blocks printed."""
     env = _environment()
+    printed: list[str] = []
     for block in parse_blocks(TUTORIAL.read_text(encoding="utf-8")):
         if not block.run or block.language not in RUN_LANGUAGES:
             continue
@@ -113,6 +115,25 @@ def run_tutorial(work: Path) -> None:
                 f"{proc.returncode}\n--- block\n{block.code}--- stdout\n{proc.stdout[-4000:]}"
                 f"--- stderr\n{proc.stderr[-4000:]}"
             )
+        printed += [proc.stdout, proc.stderr]
+    return "\n".join(printed)
+
+
+def _words(text: str) -> str:
+    return " ".join(text.split())
+
+
+def quoted_output(text: str) -> list[str]:
+    """What the tutorial says its commands print: every line of its ```text blocks but the
+    ``...`` that stand for omitted lines, and the `QUOTED` passages of its prose."""
+    lines = [
+        line
+        for b in parse_blocks(text)
+        if b.language == "text"
+        for line in b.code.splitlines()
+        if line.strip() and line.strip() != "..."
+    ]
+    return [_words(line) for line in lines] + list(QUOTED)
 
 
 def test_parse_blocks_skips_marked_and_rejects_unclosed() -> None:
@@ -145,9 +166,26 @@ def test_tutorial_images_exist_and_are_small() -> None:
         assert path.stat().st_size < MAX_IMAGE_BYTES, f"{path} is over {MAX_IMAGE_BYTES} bytes"
 
 
+# figures the tutorial's prose quotes from its commands' output (timings left out): the
+# simulator and the builder are deterministic, so a change to either shows here
+QUOTED = (
+    "wrote clean.h5: 714,351 events from 60 frames (346x260)",
+    "(19, 2, 260, 346)",
+    "ok: 40 samples in 1 shards verified",
+    "vertical (option C)",
+)
+
+
+def test_quoted_passages_are_in_the_tutorial() -> None:
+    text = _words(TUTORIAL.read_text(encoding="utf-8"))
+    assert [q for q in QUOTED if q not in text] == []
+
+
 @pytest.mark.slow
 def test_tutorial_runs(tmp_path: Path) -> None:
-    run_tutorial(tmp_path)
+    printed = _words(run_tutorial(tmp_path))
+    stale = [q for q in quoted_output(TUTORIAL.read_text(encoding="utf-8")) if q not in printed]
+    assert not stale, f"the tutorial quotes output its commands no longer print: {stale}"
     names = tutorial_images(TUTORIAL.read_text(encoding="utf-8"))
     missing = [name for name in names if not (tmp_path / name).is_file()]
     assert not missing, f"images the tutorial shows but its commands do not write: {missing}"
