@@ -475,6 +475,16 @@ def _run_settings(
 
 StepKey = tuple[int, str, float]
 
+# the fields of every answer (a samples.jsonl line); a resumed answer must carry them all
+ANSWER_FIELDS = frozenset(
+    {
+        "id", "selector", "keep", "prediction", "answer", "correct", "raw_output", "parsed",
+        "answer_mode", "exact_match", "contains", "prompt_format", "question_type",
+        "target_motion", "kept_tokens", "total_tokens", "flops", "prefill_flops", "latency_s",
+        "fallback",
+    }
+)  # fmt: skip
+
 
 def _finished_steps(
     records: Sequence[dict[str, Any]],
@@ -499,7 +509,10 @@ def _finished_steps(
             want = ids[start : start + batch_size]
             ok = [str(a.get("id")) if isinstance(a, dict) else None for a in answers] == want
             ok = ok and all(
-                a.get("selector") == selector and a.get("keep") == keep for a in answers
+                a.get("selector") == selector
+                and a.get("keep") == keep
+                and ANSWER_FIELDS <= a.keys()
+                for a in answers
             )
         if not ok:
             raise OutputExistsError(
@@ -579,7 +592,7 @@ def evaluate_dataset(
         if out_path is not None:
             state = partial_state(
                 _run_settings(
-                    model_dir, ds.manifest, split, configs, limit=limit,
+                    model_dir, ds.manifest, split, configs, samples=n,
                     window_ms=None if window_ms is None else float(window_ms), seed=seed,
                     batch_size=batch_size, rule=rule, event_mode=event_mode, prompt=prompt,
                     max_new_tokens=max_new_tokens, device=device, dtype=dtype,

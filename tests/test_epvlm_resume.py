@@ -164,7 +164,7 @@ def test_an_interrupt_before_the_first_answer_keeps_nothing(built, tmp_path, cap
         (["--batch-size", "3"], "batch_size was 2, now 3"),
         (["--seed", "1"], "seed was 0, now 1"),
         (["--keep", "0.25"], "keeps was [0.5], now [0.25]"),
-        (["--limit", "4"], "limit was None, now 4"),
+        (["--limit", "4"], "samples was 5, now 4"),
         (["--max-new-tokens", "2"], "max_new_tokens was None, now 2"),
     ],
 )
@@ -354,3 +354,35 @@ def test_answers_of_another_plan_are_refused(built, tmp_path, capsys, monkeypatc
     rc, err = _run(capsys, _argv(model, ds, out))
     assert rc == 1 and len(err) == 1, err
     assert "line 1 holds answers this evaluation does not ask for" in err[0]
+
+
+def test_a_limit_past_the_end_is_the_same_run_as_none(
+    built, reference, tmp_path, capsys, monkeypatch
+):
+    """`--limit` at or beyond the split's size evaluates the same samples as no limit."""
+    _, ds, model, _ = built
+    out = tmp_path / "out"
+    _interrupted(monkeypatch, capsys, _argv(model, ds, out, "--limit", "1000"), steps=4)
+    rc, err = _run(capsys, _argv(model, ds, out))
+    assert rc == 0, err
+    _assert_same_results(out, reference)
+
+
+def test_kept_answers_missing_a_field_are_refused_by_line(built, tmp_path, capsys, monkeypatch):
+    _, ds, model, _ = built
+    out = tmp_path / "out"
+    argv = _argv(model, ds, out)
+    _interrupted(monkeypatch, capsys, argv, steps=4)
+    lines = (out / PARTIAL_ANSWERS).read_text().splitlines()
+    record = json.loads(lines[1])
+    del record["answers"][0]["flops"]
+    lines[1] = json.dumps(record)
+    (out / PARTIAL_ANSWERS).write_text("\n".join(lines) + "\n")
+    rc, err = _run(capsys, argv)
+    assert rc == 1 and len(err) == 1, err
+    assert "line 2 holds answers this evaluation does not ask for" in err[0]
+
+
+def test_answer_fields_are_what_an_evaluation_writes(reference):
+    _, samples = _results(reference)
+    assert all(set(s) == epvlm.evaluate.ANSWER_FIELDS for s in samples)
