@@ -52,3 +52,22 @@ def test_build_help_lists_every_built_in_recipe(capsys):
     assert len(names) >= 3
     # argparse may break a long name at its hyphen
     assert all(n in shown.replace("- ", "-") for n in names), shown
+
+
+def test_an_interrupted_build_says_what_it_kept(tmp_path):
+    from eventsim.cli.build import _report_kept_shards
+    from eventsim.datasets.engine import STATE_FILE
+    from eventsim.outputs import KeptInterrupt
+
+    out = tmp_path / "ds"
+    (out / "shards").mkdir(parents=True)
+    _report_kept_shards(out, force=False)  # no plan to resume from: nothing to say
+    (out / STATE_FILE).write_text("{}")
+    with pytest.raises(KeptInterrupt, match="no shard was finished yet; rerun the same command"):
+        _report_kept_shards(out, force=False)
+    for name in ("test-00000.h5", "test-00001.h5", ".test-00002.h5.1-abcdef01.tmp.h5"):
+        (out / "shards" / name).write_bytes(b"")
+    with pytest.raises(KeptInterrupt, match=r"2 finished shard\(s\) kept .* without --force"):
+        _report_kept_shards(out, force=True)
+    (out / "dataset.json").write_text("{}")
+    _report_kept_shards(out, force=False)  # finished: Ctrl-C came after the build

@@ -141,6 +141,8 @@ def _report_kept_shards(out: Path, force: bool) -> None:
     shards = out / "shards"
     kept = len([p for p in shards.glob("*.h5") if not p.name.startswith(".")])
     again = "the same command without --force" if force else "the same command"
+    if not kept:
+        raise KeptInterrupt(f"no shard was finished yet; rerun {again} to build") from None
     raise KeptInterrupt(
         f"{kept} finished shard(s) kept in {str(out)!r}; rerun {again} to finish the build"
     ) from None
