@@ -21,8 +21,10 @@ def summarize_dataset(root: str | Path) -> dict[str, Any]:
     """What `describe_dataset` shows, as JSON-ready data: name, format, source, sensor size,
     event window, seed, shards and bytes, and per split its samples, skipped samples, events and
     counts per question type and target motion (from the manifest, without opening shards)."""
-    root = Path(root)
-    m = read_manifest(root)
+    return _summary(read_manifest(root), Path(root))
+
+
+def _summary(m: dict[str, Any], root: Path) -> dict[str, Any]:
     recipe = m.get("recipe", {})
     src = recipe.get("source", {})
     return {
@@ -56,22 +58,20 @@ def describe_dataset(root: str | Path) -> str:
     """Readable summary: counts per split, question type and target motion, sensor, shards."""
     root = Path(root)
     m = read_manifest(root)
-    recipe = m.get("recipe", {})
-    src = recipe.get("source", {})
-    width, height = m["sensor_size"]
-    kind = src.get("kind", "?")
-    mode = f" (mode {src['mode']})" if "mode" in src else ""
-    size_mb = sum(s["bytes"] for s in m["shards"]) / 1e6
+    d = _summary(m, root)
+    width, height = d["sensor_size"]
+    kind, mode = d["source"]["kind"] or "?", d["source"]["mode"]
+    seed = "?" if d["seed"] is None else d["seed"]
     lines = [
-        f"dataset {m['name']} ({m['format']} {m['format_version']}) at {root}",
-        f"  source {kind}{mode}; sensor {width}x{height}; event window "
-        f"{m['window_us'] / 1000:g} ms; seed {recipe.get('dataset', {}).get('seed', '?')}"
-        + (f"; built with --limit {m['limit']}" if m.get("limit") is not None else ""),
-        f"  {len(m['shards'])} shard(s), {size_mb:.1f} MB; {m['counts']['samples']} samples, "
-        f"{m['counts']['errors']} skipped",
+        f"dataset {d['name']} ({d['format']} {d['format_version']}) at {root}",
+        f"  source {kind}{f' (mode {mode})' if mode is not None else ''}; sensor "
+        f"{width}x{height}; event window {d['window_ms']:g} ms; seed {seed}"
+        + (f"; built with --limit {d['limit']}" if d["limit"] is not None else ""),
+        f"  {d['shards']} shard(s), {d['bytes'] / 1e6:.1f} MB; {d['samples']} samples, "
+        f"{d['skipped']} skipped",
         "",
     ]
-    splits = m["splits"]
+    splits = d["splits"]
     types = sorted({t for s in splits.values() for t in s["question_types"]})
     motions = sorted({t for s in splits.values() for t in s["target_motion"]})
     header = [
@@ -86,7 +86,7 @@ def describe_dataset(root: str | Path) -> str:
     for name, s in splits.items():
         per = s["events"] / s["samples"] if s["samples"] else 0.0
         rows.append(
-            [name, str(s["samples"]), str(s["errors"]), f"{per:.0f}"]
+            [name, str(s["samples"]), str(s["skipped"]), f"{per:.0f}"]
             + [str(s["question_types"].get(t, 0)) for t in types]
             + [str(s["target_motion"].get(t, 0)) for t in motions]
         )
