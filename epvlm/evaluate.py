@@ -742,6 +742,8 @@ def evaluate_dataset(
                 )
             write_eval_outputs(out_path, rows, samples, title, note)
             with sigint_deferred():
+                if writer is not None:
+                    writer.close()
                 remove_partial(out_path)
     except KeyboardInterrupt:
         done = resumed + (writer.written if writer is not None else 0)
