@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -125,3 +126,130 @@ def test_other_processes_do_not_hash_again(dataset):
         [sys.executable, "-c", refuse + read], capture_output=True, text=True, env=env
     )
     assert run.returncode != 0 and "hashed again" in run.stderr
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """An empty digest cache of this test's own."""
+    monkeypatch.setenv("EVENTSIM_CACHE_DIR", str(tmp_path / "cache"))
+    return _digests.cache_folder()
+
+
+def _copy(root, to):
+    # new files: new inodes, so digests not remembered yet
+    shutil.copytree(root, to)
+    return to
+
+
+def _entry_names(root) -> set[str]:
+    return {_digests.identity(p, os.stat(p)) for p in (root / "shards").iterdir()}
+
+
+def _entries(cache) -> set[str]:
+    return {p.name for p in cache.iterdir() if not p.name.startswith(".")}
+
+
+def test_entries_that_can_never_be_used_again_are_pruned_once_a_day(
+    dataset, cache, monkeypatch, tmp_path
+):
+    gone = _copy(dataset, tmp_path / "gone")
+    _read_all(gone)
+    _read_all(dataset)
+    gone_names, kept_names = _entry_names(gone), _entry_names(dataset)
+    touched = dataset / "shards" / "test-00000.h5"
+    before_touch = _digests.identity(touched, os.stat(touched))
+    shutil.rmtree(gone)
+    os.utime(touched, ns=(1, 1))  # same bytes, another identity: its entry is dead
+    _read_all(_copy(dataset, tmp_path / "later"))
+    # pruned on the first write above; not again within the interval
+    assert gone_names | {before_touch} <= _entries(cache)
+
+    monkeypatch.setattr(_digests, "PRUNE_INTERVAL_S", 0)
+    newest = _copy(dataset, tmp_path / "newest")
+    _read_all(newest)
+    left = _entries(cache)
+    assert not left & (gone_names | {before_touch})
+    kept_names.remove(before_touch)
+    assert left == kept_names | _entry_names(tmp_path / "later") | _entry_names(newest)
+
+
+def test_beyond_the_cap_the_oldest_entries_go(dataset, cache, monkeypatch, tmp_path):
+    _read_all(dataset)
+    first = sorted(_entry_names(dataset))
+    assert _entries(cache) == set(first)
+    now = time.time()
+    for k, name in enumerate(first):  # written a minute apart, long ago
+        os.utime(cache / name, (now - 3600 + 60 * k, now - 3600 + 60 * k))
+    monkeypatch.setattr(_digests, "MAX_ENTRIES", len(first) + 1)
+    monkeypatch.setattr(_digests, "PRUNE_INTERVAL_S", 0)
+    second = _copy(dataset, tmp_path / "second")
+    _read_all(second)
+    assert _entries(cache) == _entry_names(second) | {first[-1]}
+
+
+def test_pruning_drops_what_it_cannot_check_and_files_of_dead_processes(
+    dataset, cache, hashes, monkeypatch, tmp_path
+):
+    shard = dataset / "shards" / "test-00000.h5"
+    name = _digests.identity(shard, os.stat(shard))
+    cache.mkdir(parents=True)
+    # an entry of an older version (the bare digest, no path) is still used...
+    (cache / name).write_text(loader.file_digest(shard)[0])
+    hashes.clear()
+    EventVQADataset(dataset, "test")[0]
+    assert hashes == []
+    long_ago = time.time() - 2 * 24 * 3600
+    strays = [cache / f".{name}.123.tmp", cache / f".{name}.lock"]
+    fresh = [cache / f".{'0' * 64}.456.tmp", cache / f".{'0' * 64}.lock"]
+    for path in strays + fresh:
+        path.write_text("")
+    for path in strays:
+        os.utime(path, (long_ago, long_ago))
+    (cache / ("f" * 64)).write_text("not a digest")
+    (cache / "notes.txt").write_text("not ours")
+    monkeypatch.setattr(_digests, "PRUNE_INTERVAL_S", 0)
+    _read_all(_copy(dataset, tmp_path / "other"))
+    # ...but it cannot be checked: dropped by the pruning (and written anew by the next hash)
+    assert name not in _entries(cache) and "f" * 64 not in _entries(cache)
+    assert not any(p.exists() for p in strays)
+    assert all(p.exists() for p in fresh) and (cache / "notes.txt").exists()
+
+
+def test_workers_starting_together_hash_each_shard_once(dataset, cache, tmp_path):
+    """Real processes that all start reading at once, each hash made slow: every shard is
+    hashed by one of them while the others wait for its digest."""
+    log, ready, n = tmp_path / "hashed.log", tmp_path / "ready", 3
+    ready.mkdir()
+    code = textwrap.dedent(
+        f"""
+        import os, time
+        import eventsim.datasets.loader as loader
+        from eventsim.datasets import EventVQADataset
+
+        real = loader.file_digest
+
+        def slow(path):
+            with open({str(log)!r}, "a") as fh:
+                fh.write(str(path) + "\\n")
+            time.sleep(0.5)  # the other processes ask for the same shard meanwhile
+            return real(path)
+
+        loader.file_digest = slow
+        ds = EventVQADataset({str(dataset)!r}, "test")
+        open(os.path.join({str(ready)!r}, str(os.getpid())), "w").close()
+        while len(os.listdir({str(ready)!r})) < {n}:
+            time.sleep(0.01)
+        for i in range(len(ds)):
+            ds[i]
+        """
+    )
+    runs = [
+        subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True)
+        for _ in range(n)
+    ]
+    for run in runs:
+        _, err = run.communicate(timeout=300)
+        assert run.returncode == 0, err
+    hashed = log.read_text().splitlines()
+    assert sorted(hashed) == sorted(str(p) for p in (dataset / "shards").iterdir())
+    assert not [p for p in cache.iterdir() if p.name.endswith(".lock")]

@@ -14,6 +14,20 @@ or the inode, so a remembered digest is only ever used for the bytes it was comp
 rot that leaves those untouched is not seen after the first check; ``eventsim verify`` always
 hashes in full.
 
+Workers that start together and need the same digest (the first epoch) compute it once: the
+first takes a lock on the entry (``flock``, released by the kernel if its process dies) and the
+others wait for it, then read what it wrote. Where locks are not available (no ``fcntl``, a
+file system that refuses them, a folder that cannot be written) each process hashes on its own,
+as without the lock.
+
+The folder is pruned at most once every `PRUNE_INTERVAL_S`, by the process that writes an entry
+after that time: entries whose file is gone or is no longer the same bytes (another inode,
+size or time; they can never be used again) are dropped, and then the oldest beyond
+`MAX_ENTRIES`. Each entry records the path it was made for so that this needs a ``stat`` per
+entry and no hashing. Other processes may read, write or delete entries meanwhile: every entry
+is written whole under a temporary name and renamed, and an entry that disappears only costs
+its hash again.
+
 The folder is ``$EVENTSIM_CACHE_DIR``, else ``$XDG_CACHE_HOME/eventsim``, else
 ``~/.cache/eventsim``, in ``shard-sha256/``. A folder that cannot be written leaves the check
 as it was, once per process; deleting the folder only costs the hashes again.
@@ -22,11 +36,28 @@ as it was, once per process; deleting the folder only costs the hashes again.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
+import time
+from collections.abc import Callable
 from pathlib import Path
 
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; each process hashes on its own
+    fcntl = None  # type: ignore[assignment]
+
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+
+#: seconds between two prunings of the folder
+PRUNE_INTERVAL_S = 24 * 3600
+#: entries kept at most; the oldest written go first
+MAX_ENTRIES = 10_000
+# a temporary or lock file this old was left by a process that died while writing or hashing
+_STRAY_AGE_S = 24 * 3600
+# its modification time is when the folder was last pruned
+_PRUNED_MARKER = ".pruned"
 
 
 def cache_folder() -> Path:
@@ -53,27 +84,46 @@ def identity(path: Path, st: os.stat_result) -> str:
     return hashlib.sha256(what.encode("utf-8", "surrogateescape")).hexdigest()
 
 
+def _read_entry(path: Path) -> tuple[str | None, str | None]:
+    """(digest, path of the file it is for) of an entry; None for what is missing or malformed.
+    Entries written before paths were recorded hold the bare digest."""
+    try:
+        text = path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None, None
+    if _HEX64.fullmatch(text):
+        return text, None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None, None
+    if not isinstance(data, dict):
+        return None, None
+    digest, source = data.get("sha256"), data.get("path")
+    digest = digest if isinstance(digest, str) and _HEX64.fullmatch(digest) else None
+    return digest, source if isinstance(source, str) else None
+
+
 def remembered(name: str) -> str | None:
     """The digest an earlier process wrote under ``name``, if any (and well formed)."""
     folder = cache_folder()
     if not folder.is_absolute():
         return None
-    try:
-        text = (folder / name).read_text(encoding="ascii").strip()
-    except (OSError, UnicodeDecodeError):
-        return None
-    return text if _HEX64.fullmatch(text) else None
+    return _read_entry(folder / name)[0]
 
 
-def remember(name: str, digest: str) -> None:
-    """Write ``digest`` under ``name``; a cache that cannot be written is skipped."""
+def remember(name: str, digest: str, path: Path) -> bool:
+    """Write ``digest`` of the file at ``path`` under ``name``; False when the cache cannot be
+    written, which is otherwise ignored."""
     folder = cache_folder()
     if not folder.is_absolute():
-        return
+        return False
     tmp = folder / f".{name}.{os.getpid()}.tmp"
+    # ASCII (escapes for any other character of the path) and one line
+    text = json.dumps({"sha256": digest, "path": os.path.realpath(path)})
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(digest, encoding="ascii")
+        tmp.write_text(text, encoding="ascii")
         # a reader in another worker sees the old file or the whole new one, never a part
         os.replace(tmp, folder / name)
     except OSError:
@@ -81,3 +131,135 @@ def remember(name: str, digest: str) -> None:
             tmp.unlink(missing_ok=True)
         except OSError:
             pass
+        return False
+    return True
+
+
+def sha256_of(path: Path, st: os.stat_result, compute: Callable[[], str]) -> str:
+    """The sha256 of the bytes ``st`` describes at ``path``: the one an earlier process
+    remembered, else ``compute()``, remembered for the others. Processes asking at the same
+    time compute it once (see the module's docstring)."""
+    name = identity(path, st)
+    digest = remembered(name)
+    if digest is not None:
+        return digest
+    lock = _lock(name)
+    try:
+        # the process that held the lock may have written it meanwhile
+        digest = remembered(name) if lock is not None else None
+        if digest is None:
+            digest = compute()
+            if remember(name, digest, path) and lock is not None:
+                # removed while held: a process waiting on it rereads the entry once it has
+                # the lock, and one arriving later finds the entry before it needs a lock
+                _unlink(lock[1])
+    finally:
+        if lock is not None:
+            os.close(lock[0])  # releases the flock
+    # only after a hash, the one way the folder grows, and with no lock held
+    _prune_if_due(cache_folder())
+    return digest
+
+
+def _lock(name: str) -> tuple[int, Path] | None:
+    """An exclusive ``flock`` on ``name``'s lock file, waited for; None where there is none."""
+    folder = cache_folder()
+    if fcntl is None or not folder.is_absolute():
+        return None
+    path = folder / f".{name}.lock"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    except BaseException as exc:
+        os.close(fd)
+        if isinstance(exc, OSError):  # a file system without flock (some NFS mounts)
+            return None
+        raise
+    return fd, path
+
+
+def _unlink(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+def _prune_if_due(folder: Path) -> None:
+    if not folder.is_absolute():
+        return
+    marker = folder / _PRUNED_MARKER
+    try:
+        if time.time() - marker.stat().st_mtime < PRUNE_INTERVAL_S:
+            return
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return
+    try:
+        # claimed first, so that the processes writing next do not prune the folder as well
+        marker.touch()
+    except OSError:
+        return
+    prune(folder)
+
+
+def prune(folder: Path | None = None) -> int:
+    """Remove the entries of ``folder`` (default `cache_folder`) that can never be used again
+    (their file is gone or holds other bytes; entries that do not record their file), then the
+    oldest beyond `MAX_ENTRIES`, and temporary and lock files left by processes that died.
+    Returns how many files were removed. Safe while other processes use the folder."""
+    folder = cache_folder() if folder is None else folder
+    if not folder.is_absolute():
+        return 0
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return 0
+    now = time.time()
+    removed = 0
+    kept: list[tuple[float, Path]] = []
+    for name in names:
+        entry = folder / name
+        if name.startswith(".") and name.endswith((".tmp", ".lock")):
+            try:
+                stale = now - entry.stat().st_mtime > _STRAY_AGE_S
+            except OSError:
+                continue
+            if stale:
+                _unlink(entry)
+                removed += 1
+        elif _HEX64.fullmatch(name):
+            try:
+                written = entry.stat().st_mtime
+            except OSError:  # removed by another process meanwhile
+                continue
+            if _usable(name, entry):
+                kept.append((written, entry))
+            else:
+                _unlink(entry)
+                removed += 1
+    kept.sort()
+    for _, entry in kept[: max(0, len(kept) - MAX_ENTRIES)]:
+        _unlink(entry)
+        removed += 1
+    return removed
+
+
+def _usable(name: str, entry: Path) -> bool:
+    digest, source = _read_entry(entry)
+    if digest is None or source is None:
+        return False
+    try:
+        st = os.stat(source)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError:
+        # cannot tell (no permission, a network file system that is down): kept, until
+        # MAX_ENTRIES pushes it out
+        return True
+    return identity(Path(source), st) == name

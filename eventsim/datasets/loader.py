@@ -88,12 +88,9 @@ def check_shard(path: Path, entry: dict[str, Any], root: str | Path) -> None:
     key = (str(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
     digest = _DIGESTS.get(key)
     if digest is None:
-        # other processes (DataLoader workers, earlier epochs and runs) hashed it already
-        name = _digests.identity(path, st)
-        digest = _digests.remembered(name)
-        if digest is None:
-            digest = file_digest(path)[0]
-            _digests.remember(name, digest)
+        # other processes (DataLoader workers, earlier epochs and runs) hashed it already, or
+        # are hashing it now
+        digest = _digests.sha256_of(path, st, lambda: file_digest(path)[0])
         _DIGESTS[key] = digest
     if digest != expected:
         raise DamagedShardError(
