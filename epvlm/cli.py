@@ -9,8 +9,10 @@ overwritten without ``--force``. ``epvlm flops`` imports neither torch nor trans
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -28,7 +30,7 @@ from eventsim.cli.common import (
 from eventsim.errors import InputError, ParameterError
 
 if TYPE_CHECKING:
-    from epvlm.evaluate import EvalInterrupted
+    from epvlm.evaluate import EvalInterrupted, EvalResume
 
 
 def _add_model(p: argparse.ArgumentParser) -> None:
@@ -546,26 +548,28 @@ def eval_main(args: argparse.Namespace) -> int:
     for name in RESULT_FILES:
         expect_final_output(Path(args.output) / name)
     try:
-        result = evaluate_dataset(
-            args.model,
-            args.dataset,
-            split=args.split,
-            selectors=args.selector,
-            keeps=args.keep,
-            window_ms=args.window_ms,
-            limit=args.limit,
-            device=args.device,
-            dtype=args.dtype,
-            out_dir=args.output,
-            progress=not args.no_progress,
-            seed=args.seed,
-            batch_size=args.batch_size,
-            rule=args.rule,
-            event_mode=args.event_mode,
-            force=args.force,
-            prompt=args.prompt_format,
-            max_new_tokens=args.max_new_tokens,
-        )
+        with _lock_warning_lines():
+            result = evaluate_dataset(
+                args.model,
+                args.dataset,
+                split=args.split,
+                selectors=args.selector,
+                keeps=args.keep,
+                window_ms=args.window_ms,
+                limit=args.limit,
+                device=args.device,
+                dtype=args.dtype,
+                out_dir=args.output,
+                progress=not args.no_progress,
+                seed=args.seed,
+                batch_size=args.batch_size,
+                rule=args.rule,
+                event_mode=args.event_mode,
+                force=args.force,
+                prompt=args.prompt_format,
+                max_new_tokens=args.max_new_tokens,
+                on_resume=_print_resume,
+            )
     except EvalInterrupted as exc:
         _resumable_interrupt(exc, args)
     if args.json:
@@ -576,6 +580,36 @@ def eval_main(args: argparse.Namespace) -> int:
             f"results: {Path(args.output) / 'results.json'} (table.md, samples.jsonl, accuracy_vs_flops.png)"
         )
     return 0
+
+
+def _print_resume(resume: EvalResume) -> None:
+    print(
+        f"resuming: {resume.done:,} of {resume.total:,} answers done "
+        f"({str(resume.answers_path)!r})",
+        file=sys.stderr,
+    )
+
+
+@contextlib.contextmanager
+def _lock_warning_lines() -> Iterator[None]:
+    """A results folder that cannot be locked is said as it happens, in one warning line,
+    rather than as Python's two-line warning naming library code."""
+    import warnings
+
+    from epvlm.results import FolderLockWarning
+
+    with warnings.catch_warnings():
+        show = warnings.showwarning
+
+        def one_line(message, category, *rest) -> None:
+            if issubclass(category, FolderLockWarning):
+                print(f"epvlm eval: warning: {message}", file=sys.stderr)
+            else:
+                show(message, category, *rest)
+
+        warnings.simplefilter("always", FolderLockWarning)
+        warnings.showwarning = one_line
+        yield
 
 
 def _resumable_interrupt(exc: EvalInterrupted, args: argparse.Namespace) -> NoReturn:

@@ -14,12 +14,13 @@ reports its accuracy and FLOPs relative to dense.
 
 from __future__ import annotations
 
+import logging
 import math
-import sys
 import time
 import weakref
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +37,14 @@ from epvlm.prior import (
     select_blocks,
 )
 from epvlm.results import (
+    _WAYS_OUT,
     PARTIAL_ANSWERS,
     PARTIAL_STATE,
     PartialAnswers,
+    ResultsFolderLock,
     aggregate,
     check_results_folder,
+    lock_results_folder,
     partial_state,
     read_partial_answers,
     remove_partial,
@@ -54,9 +58,12 @@ DTYPES = ("float32", "bfloat16", "float16")
 # (lmms-eval uses 16 for RealWorldQA; a little more leaves room for "The answer is ...").
 CHAT_MAX_NEW_TOKENS = 32
 
+_log = logging.getLogger(__name__)
+
 __all__ = [
     "DTYPES",
     "EvalInterrupted",
+    "EvalResume",
     "answer_selections",
     "evaluate_dataset",
     "event_window",
@@ -399,6 +406,16 @@ class EvalInterrupted(KeptInterrupt):
         self.total = total
 
 
+@dataclass(frozen=True)
+class EvalResume:
+    """What `evaluate_dataset` found to resume: ``done`` of ``total`` answers kept in
+    ``answers_path`` (`PARTIAL_ANSWERS`) by an interrupted run of the same evaluation."""
+
+    done: int
+    total: int
+    answers_path: Path
+
+
 # the files of a checkpoint that shape its answers: config, weights, tokenizer, processor and
 # chat template (README.md and the like do not)
 MODEL_FILE_SUFFIXES = (
@@ -517,7 +534,7 @@ def _finished_steps(
         if not ok:
             raise OutputExistsError(
                 f"{str(out_dir / PARTIAL_ANSWERS)!r} line {number} holds answers this "
-                "evaluation does not ask for; pass force=True to start it over"
+                f"evaluation does not ask for; {_WAYS_OUT}"
             )
         steps.setdefault((start, selector, float(keep)), answers)
     return steps
@@ -543,6 +560,7 @@ def evaluate_dataset(
     force: bool = False,
     prompt: str = "auto",
     max_new_tokens: int | None = None,
+    on_resume: Callable[[EvalResume], None] | None = None,
 ) -> dict[str, Any]:
     """Evaluate every (selector, keep) on a dataset split; see the module docstring.
 
@@ -559,7 +577,13 @@ def evaluate_dataset(
     same call after a crash or Ctrl-C (raised as `EvalInterrupted`) keeps those answers, their
     latencies as measured then, and answers the rest; the results are those of an
     uninterrupted run, and the partial files go once they are written. Other settings are
-    refused naming the first that differs; ``force`` starts over.
+    refused naming the first that differs; ``force`` starts over. A resume calls
+    ``on_resume`` with what it keeps (an `EvalResume`) before answering the rest, and logs it
+    on this module's logger at INFO; nothing is printed.
+
+    The run holds an exclusive lock on ``out_dir`` (`epvlm.results.lock_results_folder`): a
+    second evaluation into the same folder while it runs raises
+    `epvlm.results.ResultsFolderInUseError` and changes nothing there.
     """
     from tqdm.auto import tqdm
 
@@ -576,6 +600,7 @@ def evaluate_dataset(
     out_path = Path(out_dir) if out_dir is not None else None
     ds = EventVQADataset(dataset_dir, split=split)
     total = done = resumed = 0
+    lock: ResultsFolderLock | None = None
     try:
         n = len(ds) if limit is None else min(limit, len(ds))
         if n == 0:
@@ -590,6 +615,10 @@ def evaluate_dataset(
         finished: dict[StepKey, list[dict[str, Any]]] = {}
         writer: PartialAnswers | None = None
         if out_path is not None:
+            # a dataset folder is refused before the lock file could be put there
+            check_results_folder(out_path, dataset_dir, True)
+            # held until the run ends: everything below reads, truncates or writes the folder
+            lock = lock_results_folder(out_path)
             state = partial_state(
                 _run_settings(
                     model_dir, ds.manifest, split, configs, samples=n,
@@ -608,11 +637,12 @@ def evaluate_dataset(
                 )
             done = resumed = sum(map(len, finished.values()))
             if resumed:
-                print(
-                    f"resuming: {resumed:,} of {total:,} answers done "
-                    f"({str(out_path / PARTIAL_ANSWERS)!r})",
-                    file=sys.stderr,
+                resume = EvalResume(resumed, total, out_path / PARTIAL_ANSWERS)
+                _log.info(
+                    "resuming: %d of %d answers done (%s)", resumed, total, resume.answers_path
                 )
+                if on_resume is not None:
+                    on_resume(resume)
             writer = PartialAnswers(out_path, state)
         model, proc = load_model(model_dir, device=device, dtype=dtype)
         fmt = prompt_format(proc, prompt)
@@ -621,6 +651,8 @@ def evaluate_dataset(
             max_new_tokens = plain_answer_budget(proc, [r["choices"] for r in ds.records[:n]])
     except BaseException as exc:
         ds.close()
+        if lock is not None:
+            lock.release()
         if isinstance(exc, KeyboardInterrupt) and out_path is not None and done:
             raise EvalInterrupted(out_path, done, total) from None
         raise
@@ -755,4 +787,6 @@ def evaluate_dataset(
         ds.close()
         if writer is not None:
             writer.close()
+        if lock is not None:
+            lock.release()
     return {"rows": rows, "samples": samples}

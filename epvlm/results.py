@@ -35,9 +35,12 @@ shape the numbers, the ones table.md states: ``model``, ``dataset``, ``split``, 
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
+import socket
+import warnings
 import zlib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -45,6 +48,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from eventsim.errors import EventsimError
 
 BOOTSTRAP_RESAMPLES = 2000
 GROUP_BY: tuple[str, ...] = ("question_type", "target_motion")
@@ -69,13 +74,17 @@ GroupSpec = str | tuple[str, ...]
 
 __all__ = [
     "BOOTSTRAP_RESAMPLES",
+    "EVAL_LOCK",
     "GROUP_BY",
     "PAIRS",
     "PARTIAL_ANSWERS",
     "PARTIAL_FILES",
     "PARTIAL_STATE",
     "RESULT_FILES",
+    "FolderLockWarning",
     "PartialAnswers",
+    "ResultsFolderInUseError",
+    "ResultsFolderLock",
     "accuracy_table",
     "aggregate",
     "check_results_folder",
@@ -85,10 +94,12 @@ __all__ = [
     "fmt_points",
     "group_name",
     "group_values",
+    "lock_results_folder",
     "paired_bootstrap",
     "paired_table",
     "partial_state",
     "partial_state_difference",
+    "partial_state_problem",
     "plot_accuracy_vs_flops",
     "plot_accuracy_vs_flops_by",
     "read_partial_answers",
@@ -644,6 +655,12 @@ def check_results_folder(
         return
     partial = [out / name for name in PARTIAL_FILES if (out / name).exists()]
     if partial and run_state is not None:
+        problem = partial_state_problem(out)
+        if problem is not None:
+            raise OutputExistsError(
+                f"{str(out)!r} holds an unfinished evaluation that this one cannot resume "
+                f"({PARTIAL_STATE} is missing or unreadable: {problem}); {_WAYS_OUT}"
+            )
         difference = partial_state_difference(read_partial_state(out), run_state)
         if difference is None:
             return
@@ -661,6 +678,56 @@ def partial_state(settings: Mapping[str, Any]) -> dict[str, Any]:
     that changes an answer or the answers' order, in the order differences are reported)
     under a format name and version."""
     return {"format": PARTIAL_FORMAT, "version": PARTIAL_VERSION, "settings": dict(settings)}
+
+
+# what a user can do about damaged partial files: either way the kept answers are lost (a
+# state rebuilt from the current settings could pair them with another model's answers)
+_WAYS_OUT = (
+    f"pass force=True to start the evaluation over, or delete {PARTIAL_STATE} and "
+    f"{PARTIAL_ANSWERS} there"
+)
+
+
+def partial_state_problem(out_dir: str | Path) -> str | None:
+    """What is wrong with `PARTIAL_STATE` in ``out_dir``, in words naming the file (missing,
+    unreadable, not JSON, cut short, a value of the wrong type); None when it is a record
+    `read_partial_state` returns. Another format or version is not a problem here (see
+    `partial_state_difference`)."""
+    path = Path(out_dir) / PARTIAL_STATE
+    where = repr(str(path))
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return f"{where} is not there"
+    except OSError as exc:
+        return f"{where} cannot be read ({exc.strerror or exc})"
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return f"{where} is not UTF-8 text"
+    if not text.strip():
+        return f"{where} is empty"
+    try:
+        state = json.loads(text)
+    except json.JSONDecodeError as exc:
+        # an error at the end of the text is a record cut short (a copy or disk that lost its
+        # tail), one before it a damaged one
+        cut = "cut short" if exc.pos >= len(text.rstrip()) else "not JSON"
+        return f"{where} is {cut} ({exc.msg} at line {exc.lineno} column {exc.colno})"
+    if not isinstance(state, dict):
+        return f"{where} holds a JSON {_json_type(state)}, not an object"
+    if not isinstance(state.get("settings"), dict):
+        if "settings" not in state:
+            return f"{where} has no 'settings'"
+        return f"{where} has 'settings' of JSON type {_json_type(state['settings'])}, not an object"
+    return None
+
+
+def _json_type(value: Any) -> str:
+    for kind, name in ((bool, "boolean"), (str, "string"), (list, "array"), (dict, "object")):
+        if isinstance(value, kind):
+            return name
+    return "null" if value is None else "number"
 
 
 def read_partial_state(out_dir: str | Path) -> dict[str, Any] | None:
@@ -728,8 +795,7 @@ def read_partial_answers(out_dir: str | Path) -> list[dict[str, Any]]:
             continue
         if number < len(lines):
             raise OutputExistsError(
-                f"{str(path)!r} line {number} is not a record of finished answers; pass "
-                "force=True to start the evaluation over"
+                f"{str(path)!r} line {number} is not a record of finished answers; {_WAYS_OUT}"
             )
         keep -= len(line) + 1
     if keep < len(data):
@@ -794,6 +860,139 @@ def remove_partial(out_dir: str | Path) -> None:
     """Delete the unfinished-evaluation files of ``out_dir`` (`PARTIAL_FILES`)."""
     for name in PARTIAL_FILES:
         (Path(out_dir) / name).unlink(missing_ok=True)
+
+
+# Held by the process evaluating into a results folder, so that a second one cannot interleave
+# its answers with the first's (see `lock_results_folder`)
+EVAL_LOCK = ".epvlm-eval.lock"
+# what flock fails with on a filesystem without locks (NFS without a lock service, some FUSE
+# mounts; macOS says ENOTSUP)
+_NO_LOCKS = frozenset({errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS})
+
+
+class ResultsFolderInUseError(EventsimError, BlockingIOError):
+    """Another process evaluates into the same results folder (it holds `EVAL_LOCK`)."""
+
+
+class FolderLockWarning(UserWarning):
+    """The results folder cannot be locked (its filesystem has no file locks): the evaluation
+    runs without the guard against a second one writing into the same folder."""
+
+
+class ResultsFolderLock:
+    """The exclusive lock of `lock_results_folder`; `release` (or leaving a ``with`` block)
+    gives it up. ``guarded`` is False when the filesystem could not lock."""
+
+    def __init__(self, out_dir: Path, fd: int | None, created: Path | None) -> None:
+        self.out_dir = out_dir
+        self.guarded = fd is not None
+        self._fd = fd
+        self._created = created
+
+    def release(self) -> None:
+        """Remove the lock file (while still holding it, so a process waiting for it cannot
+        lock a file that is gone) and unlock; a folder the lock created goes again when
+        nothing was written into it. Calling it again does nothing."""
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            try:
+                if _same_file(fd, self.out_dir / EVAL_LOCK):
+                    (self.out_dir / EVAL_LOCK).unlink()
+            finally:
+                os.close(fd)
+        created, self._created = self._created, None
+        if created is not None:
+            for folder in (self.out_dir, *self.out_dir.parents):
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break
+                if folder == created:
+                    break
+
+    def __enter__(self) -> ResultsFolderLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return False
+    own = os.fstat(fd)
+    return (st.st_dev, st.st_ino) == (own.st_dev, own.st_ino)
+
+
+def _holder(fd: int) -> str:
+    """``" (pid N)"``, ``" (pid N on host H)"`` from another host, or ``""`` when the lock
+    file does not say (its holder may not have written it yet)."""
+    try:
+        record = json.loads(os.pread(fd, 4096, 0))
+        pid, host = int(record["pid"]), str(record.get("host", ""))
+    except (OSError, ValueError, TypeError, KeyError):
+        return ""
+    if host and host != socket.gethostname():
+        return f" (pid {pid} on host {host})"
+    return f" (pid {pid})"
+
+
+def lock_results_folder(out_dir: str | Path) -> ResultsFolderLock:
+    """Lock ``out_dir`` for one evaluation, creating the folder when needed: an exclusive
+    ``flock`` on `EVAL_LOCK` there, which also names this process.
+
+    Another process holding it raises `ResultsFolderInUseError` at once, naming the folder
+    and that process, and changes nothing. The lock belongs to the open file, so the system
+    drops it whenever the process ends (a crash or a kill included): a lock file left behind
+    does not block the next run. Where the filesystem has no file locks (some NFS mounts) the
+    evaluation is not refused: a `FolderLockWarning` says it runs unguarded, and the returned
+    lock has ``guarded`` False."""
+    out = Path(out_dir)
+    created = next((p for p in reversed((out, *out.parents)) if not p.exists()), None)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / EVAL_LOCK
+    try:
+        import fcntl
+    except ImportError:  # Windows has no flock
+        return _unguarded(out, created, "this system has no flock")
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder(fd)
+            os.close(fd)
+            raise ResultsFolderInUseError(
+                f"results folder {str(out)!r} is in use by another epvlm eval{holder}; wait "
+                "for it to end or pick another output folder"
+            ) from None
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno not in _NO_LOCKS:
+                raise
+            path.unlink(missing_ok=True)
+            return _unguarded(out, created, os.strerror(exc.errno))
+        # the holder before us removes the file as it lets go: ours may be that unlinked one
+        if _same_file(fd, path):
+            break
+        os.close(fd)
+    record = json.dumps({"pid": os.getpid(), "host": socket.gethostname()})
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, (record + "\n").encode(), 0)
+    return ResultsFolderLock(out, fd, created)
+
+
+def _unguarded(out: Path, created: Path | None, why: str) -> ResultsFolderLock:
+    warnings.warn(
+        FolderLockWarning(
+            f"results folder {str(out)!r} cannot be locked ({why}); evaluating without the "
+            "guard against a second epvlm eval writing into it at the same time"
+        ),
+        stacklevel=3,
+    )
+    return ResultsFolderLock(out, None, created)
 
 
 def write_eval_outputs(
