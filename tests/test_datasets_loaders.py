@@ -111,3 +111,21 @@ def test_open_shard_handles_are_bounded(built, monkeypatch):
     ref = [len(EventVQADataset(built, split="test")[i]["events"]) for i in range(4)]
     assert [len(ds[i]["events"]) for i in (0, 3, 1, 2, 0)] == [ref[i] for i in (0, 3, 1, 2, 0)]
     assert len(ds._files) == 1
+
+
+@pytest.mark.parametrize("json_flag", [[], ["--json"]])
+def test_info_reads_the_manifest_once(built, monkeypatch, capsys, json_flag):
+    from eventsim.cli import main as eventsim_main
+
+    reads = []
+    real = Path.read_text
+
+    def counted(self, *args, **kwargs):
+        if self.name == "dataset.json":
+            reads.append(self)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", counted)
+    assert eventsim_main(["info", str(built), *json_flag]) == 0
+    assert len(reads) == 1
+    assert "test" in capsys.readouterr().out

@@ -131,16 +131,18 @@ def main(args: argparse.Namespace) -> int:
             from eventsim.datasets.inspection import describe_dataset, summarize_dataset
         except ImportError as exc:
             raise DatasetError(f"cannot describe dataset folders: {exc}") from None
+        manifest = read_manifest(path)
         # the summary comes from the manifest: say when the shards it lists are not all there
         bad = [
             s["file"]
-            for s in read_manifest(path)["shards"]
+            for s in manifest["shards"]
             if not (path / s["file"]).is_file() or (path / s["file"]).stat().st_size != s["bytes"]
         ]
         if args.json:
-            print(json.dumps({**summarize_dataset(path), "damaged_shards": bad}, indent=2))
+            summary = summarize_dataset(path, manifest=manifest)
+            print(json.dumps({**summary, "damaged_shards": bad}, indent=2))
         else:
-            print(describe_dataset(path))
+            print(describe_dataset(path, manifest=manifest))
         if bad:
             level = "error" if args.check else "warning"
             print(

@@ -17,11 +17,14 @@ from eventsim.outputs import fsync_file, publish, remove_stale_temps, temp_path
 _MAX_REPORTED = 50
 
 
-def summarize_dataset(root: str | Path) -> dict[str, Any]:
+def summarize_dataset(
+    root: str | Path, *, manifest: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """What `describe_dataset` shows, as JSON-ready data: name, format, source, sensor size,
     event window, seed, shards and bytes, and per split its samples, skipped samples, events and
-    counts per question type and target motion (from the manifest, without opening shards)."""
-    return _summary(read_manifest(root), Path(root))
+    counts per question type and target motion (from the manifest, without opening shards).
+    ``manifest`` is ``root``'s `read_manifest`, when the caller has read it already."""
+    return _summary(read_manifest(root) if manifest is None else manifest, Path(root))
 
 
 def _summary(m: dict[str, Any], root: Path) -> dict[str, Any]:
@@ -54,10 +57,11 @@ def _summary(m: dict[str, Any], root: Path) -> dict[str, Any]:
     }
 
 
-def describe_dataset(root: str | Path) -> str:
-    """Readable summary: counts per split, question type and target motion, sensor, shards."""
+def describe_dataset(root: str | Path, *, manifest: dict[str, Any] | None = None) -> str:
+    """Readable summary: counts per split, question type and target motion, sensor, shards.
+    ``manifest`` is ``root``'s `read_manifest`, when the caller has read it already."""
     root = Path(root)
-    m = read_manifest(root)
+    m = read_manifest(root) if manifest is None else manifest
     d = _summary(m, root)
     width, height = d["sensor_size"]
     kind, mode = d["source"]["kind"] or "?", d["source"]["mode"]
