@@ -204,8 +204,12 @@ def _build(
             done = None
         if done is None:
             pending.append(task)
-        else:
-            results[(task.split, task.shard)] = done
+            continue
+        if task.strict and done["errors"]:
+            # strict is not part of the fingerprint: a shard an earlier, lenient run wrote
+            # with a skipped sample is reused, and would be the dataset a strict build forbids
+            _raise_strict(task, done["errors"][0])
+        results[(task.split, task.shard)] = done
     _remove_stale_temp(out)
 
     total = sum(len(t.specs) for t in tasks)
@@ -302,6 +306,10 @@ def _prepare_output(
         else:
             recorded = _check_resumable(out, recipe, tasks, limit)
     (out / "shards").mkdir(parents=True, exist_ok=True)
+    if (out / "dataset.json").is_file():
+        # finishing a finished dataset again: its manifest says what to resume, and a state
+        # file would be left in it by a build stopped before `_finalise` removes it
+        return recorded
     state = {
         "fingerprint": recipe.fingerprint,
         "recipe": recipe.to_dict(),
@@ -468,6 +476,14 @@ def _plan(recipe: Recipe, out: Path, limit: int | None, strict: bool) -> list[Sh
             path = out / "shards" / shard_filename(split, k)
             tasks.append(ShardTask(recipe, split, k, chunk, str(path), strict))
     return tasks
+
+
+def _raise_strict(task: ShardTask, error: dict[str, Any]) -> None:
+    spec = next((s for s in task.specs if s.id == error.get("id")), task.specs[0])
+    raise DatasetError(
+        f"sample {spec.id} ({_where(spec)}): {error.get('reason')} (skipped by an earlier "
+        f"build without --strict into this folder)"
+    )
 
 
 def _where(spec: SampleSpec) -> str:

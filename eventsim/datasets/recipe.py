@@ -391,7 +391,8 @@ def _find_recipe(recipe: str | Path) -> Path:
     path = Path(recipe).expanduser()
     if path.is_file():
         return path
-    if path.suffix == "" and len(path.parts) == 1:
+    # a bare name; built-in names may hold a dot ("image-vqa.example"), so no suffix test
+    if len(path.parts) == 1 and path.suffix != ".toml":
         candidate = builtin_recipe_dir() / f"{path.name}.toml"
         if candidate.is_file():
             return candidate
@@ -435,7 +436,13 @@ def _validate(raw: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, An
         if table in raw and not isinstance(raw[table], dict):
             raise RecipeError(f"[{table}] must be a table, got {type(raw[table]).__name__}")
     raw = {t: dict(raw.get(t, {})) for t in tables}
-    raw["simulator"]["params"] = dict(raw["simulator"].get("params", {}))
+    params = raw["simulator"].get("params", {})
+    if not isinstance(params, dict):
+        raise RecipeError(
+            f"simulator.params must be a table of DVSParams fields ([simulator.params]), got "
+            f"{_toml(params)} ({_toml_type(params)})"
+        )
+    raw["simulator"]["params"] = dict(params)
     for key, value in overrides.items():
         _apply_override(raw, key, value)
 
@@ -483,7 +490,11 @@ def _apply_override(raw: dict[str, Any], key: str, value: Any) -> None:
     table = parts[0]
     if table not in raw:
         raise RecipeError(f"--set {key}: unknown table {table!r}; valid tables: {', '.join(raw)}")
-    if table == "simulator" and len(parts) == 3 and parts[1] == "params":
+    if table == "simulator" and parts[1:2] == ["params"]:
+        if len(parts) != 3:
+            raise RecipeError(
+                f"--set {key}: give one DVSParams field, e.g. simulator.params.pos_threshold=0.25"
+            )
         raw["simulator"]["params"][parts[2]] = value
         return
     if len(parts) != 2:
@@ -551,7 +562,8 @@ def _parse_text(name: str, text: str, spec: Field) -> Any:
                 return [float(s) if "." in s or "e" in s.lower() else int(s) for s in items]
             return items
     except ValueError:
-        raise RecipeError(f"{name}: expected {_a(_kind_text(spec))}, got {text}") from None
+        got = text or "nothing"  # --set camera.width=
+        raise RecipeError(f"{name}: expected {_a(_kind_text(spec))}, got {got}") from None
     return text
 
 
@@ -660,9 +672,15 @@ def _check_value(name: str, value: Any, spec: Field) -> Any:
     if spec.kind in ("int", "float") and spec.low is not None and spec.high is not None:
         if not spec.low <= value <= spec.high:
             raise RecipeError(
-                f"{name} = {_toml(value)}; expected {spec.low:g} <= value <= {spec.high:g}"
+                f"{name} = {_toml(value)}; expected {_bound(spec.low)} <= value <= "
+                f"{_bound(spec.high)}"
             )
     return value
+
+
+def _bound(value: float) -> str:
+    """A range limit for messages: 9223372036854775807, not 9.22337e+18."""
+    return str(value) if isinstance(value, int) else f"{value:g}"
 
 
 def _check_splits(splits: dict[str, Any], kind: str) -> dict[str, Any]:

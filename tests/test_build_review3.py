@@ -1,0 +1,104 @@
+"""Findings of the third review of `eventsim build` (recipes, resume, strict builds)."""
+
+import json
+from pathlib import Path
+
+import cv2
+import pytest
+
+from eventsim.cli.build import main as build_main
+from eventsim.datasets import build_dataset, load_recipe
+from eventsim.datasets.recipe import builtin_recipe_dir
+from eventsim.errors import DatasetError, RecipeError
+
+from user_media import textured, write_jsonl
+
+
+def test_a_builtin_recipe_whose_name_has_a_dot_is_found_by_name():
+    # `build --help` lists image-vqa.example and video-qa.example as built-in names
+    recipe = load_recipe("image-vqa.example")
+    assert recipe.path == builtin_recipe_dir() / "image-vqa.example.toml"
+    assert load_recipe("video-qa.example").source_kind == "video"
+
+
+def _minimal(**tables) -> dict:
+    return {"dataset": {"name": "x"}, "splits": {"test": 1}, **tables}
+
+
+def test_simulator_params_that_are_not_a_table_are_a_recipe_error():
+    with pytest.raises(RecipeError, match=r"simulator\.params must be a table.*got 3"):
+        load_recipe(_minimal(simulator={"params": 3}))
+
+
+def test_set_simulator_params_without_a_field_is_a_recipe_error():
+    with pytest.raises(RecipeError, match=r"--set simulator\.params: give one DVSParams field"):
+        load_recipe(_minimal(), {"simulator.params": "3"})
+
+
+def test_an_empty_set_value_says_nothing_was_given():
+    with pytest.raises(RecipeError, match=r"camera\.width: expected an integer, got nothing$"):
+        load_recipe(_minimal(), {"camera.width": ""})
+
+
+def test_an_integer_range_is_written_in_full():
+    with pytest.raises(RecipeError, match=r"expected 0 <= value <= 9223372036854775807$"):
+        load_recipe(_minimal(dataset={"name": "x", "seed": -1}))
+
+
+@pytest.fixture
+def image_recipe(tmp_path: Path) -> Path:
+    """An image recipe of three records, the second naming a missing image."""
+    (tmp_path / "imgs").mkdir()
+    cv2.imwrite(str(tmp_path / "imgs" / "a.png"), textured(1, 64, 48))
+    write_jsonl(
+        tmp_path / "qa.jsonl",
+        [
+            {"image": "imgs/a.png", "question": "Q1", "choices": ["x", "y"], "answer": "x"},
+            {"image": "imgs/missing.png", "question": "Q2", "answer": "a"},
+            {"image": "imgs/a.png", "question": "Q3", "answer": "b"},
+        ],
+    )
+    path = tmp_path / "img.toml"
+    path.write_text(
+        '[dataset]\nname = "img"\n[source]\nkind = "image"\n[camera]\nwidth = 64\n'
+        'height = 48\n[events]\nwindow_ms = 10\n[splits]\ntest = "qa.jsonl"\n'
+        "[build]\nshard_size = 2\n"
+    )
+    return path
+
+
+def test_a_strict_rerun_refuses_a_sample_an_earlier_lenient_run_skipped(tmp_path, image_recipe):
+    out = tmp_path / "ds"
+    summary = build_dataset(image_recipe, out, progress=False)
+    assert summary.n_errors == 1
+    with pytest.raises(DatasetError, match=r"sample test-000001 \(.*qa\.jsonl line 2\): image"):
+        build_dataset(image_recipe, out, progress=False, strict=True)
+
+
+def test_a_failed_rebuild_of_a_finished_dataset_leaves_no_build_state(
+    tmp_path, image_recipe, monkeypatch
+):
+    from eventsim.datasets import engine
+
+    out = tmp_path / "ds"
+    build_dataset(image_recipe, out, progress=False)
+    (out / "shards" / "test-00001.h5").unlink()
+
+    def fail(task, on_sample=None):
+        raise DatasetError("disk full")
+
+    monkeypatch.setattr(engine, "run_shard", fail)
+    with pytest.raises(DatasetError, match="disk full"):
+        build_dataset(image_recipe, out, progress=False)
+    assert not (out / engine.STATE_FILE).exists()
+    assert json.loads((out / "dataset.json").read_text())["counts"]["errors"] == 1
+
+
+def test_the_cli_strict_rerun_fails_in_one_line(tmp_path, image_recipe, capsys):
+    out = tmp_path / "ds"
+    assert build_main([str(image_recipe), "-o", str(out), "--no-progress", "--no-preview"]) == 0
+    capsys.readouterr()
+    args = [str(image_recipe), "-o", str(out), "--no-progress", "--strict"]
+    assert build_main(args) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "earlier build without --strict" in err[0]
