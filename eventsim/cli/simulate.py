@@ -255,8 +255,6 @@ def _make_source(args, size):
         raise ParameterError("--start/--stop apply to a video INPUT only")
     if args.timestamps is not None and not (args.input and Path(args.input).is_dir()):
         raise ParameterError("--timestamps applies to a frame folder INPUT only")
-    if args.timestamps is not None and args.fps is not None:
-        raise ParameterError("give --timestamps or --fps for a frame folder, not both")
     if args.fps is not None and is_video:
         raise ParameterError(
             f"--fps does not apply to a video: its frames keep the times stored in "
@@ -301,10 +299,11 @@ def _make_source(args, size):
         if path.is_dir():
             folder, timestamps = _frame_folder(path, args.timestamps)
             times = Path(timestamps) if timestamps else folder / "timestamps.txt"
-            if args.fps is not None and times.is_file():
+            if args.fps is not None and (args.timestamps is not None or times.is_file()):
+                other = "" if args.timestamps else ", or give other times with --timestamps FILE"
                 raise ParameterError(
                     f"--fps does not apply: the images are timed by {str(times)!r} (seconds, "
-                    "one line per image); drop --fps, or give other times with --timestamps FILE"
+                    f"one line per image); drop --fps{other}"
                 )
             return sources.FolderSource(
                 folder, fps=args.fps, timestamps_file=timestamps, sensor_size=size, fit=fit

@@ -32,6 +32,8 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", "
 _MAX_DECODE_THREADS = 4
 # a timestamps file whose median frame gap is this long was probably written in milliseconds
 _SLOW_FRAME_GAP_US = 1_000_000
+# the largest time a timestamps file may hold, in seconds: int64 µs with room to spare
+_MAX_TIME_S = 9e12
 
 
 class TimestampsWarning(UserWarning):
@@ -326,8 +328,17 @@ def _natural_key(name: str) -> list:
 def read_timestamps_file(path: str | os.PathLike) -> np.ndarray:
     """rpg_vid2e's ``timestamps.txt``: one time in seconds per line -> int64 µs."""
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"timestamps file {str(path)!r} is a folder; expected a text file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InputError(
+            f"timestamps file {str(path)!r} is not UTF-8 text; expected one time in seconds "
+            "per line"
+        ) from None
     values = []
-    for lineno, line in enumerate(path.read_text().splitlines(), start=1):
+    for lineno, line in enumerate(text.splitlines(), start=1):
         text = line.split("#", 1)[0].strip()
         if not text:
             continue
@@ -339,6 +350,11 @@ def read_timestamps_file(path: str | os.PathLike) -> np.ndarray:
             ) from None
         if not math.isfinite(value):
             raise InputError(f"{str(path)!r} line {lineno}: time {text!r} is not finite")
+        if abs(value) > _MAX_TIME_S:
+            # past this the time in µs does not fit the events' int64
+            raise InputError(
+                f"{str(path)!r} line {lineno}: time {text!r} s is beyond +-{_MAX_TIME_S:g} s"
+            )
         values.append(value)
     ts = np.rint(np.asarray(values, dtype=np.float64) * 1e6).astype(np.int64)
     bad = np.flatnonzero(np.diff(ts) <= 0)
@@ -396,13 +412,14 @@ class FolderSource:
                 f"frame folder {str(self.folder)!r} holds no images ({', '.join(IMAGE_EXTENSIONS)})"
             )
         ts_path = Path(timestamps_file) if timestamps_file else self.folder / "timestamps.txt"
-        if timestamps_file is not None and not ts_path.is_file():
+        if timestamps_file is not None and not ts_path.exists():
             raise InputError(f"timestamps file {str(ts_path)!r} does not exist")
-        if ts_path.is_file() and fps is not None:
+        timed = timestamps_file is not None or ts_path.is_file()
+        if timed and fps is not None:
             raise ParameterError(
                 f"fps = {fps!r} does not apply: the images are timed by {str(ts_path)!r}"
             )
-        if ts_path.is_file():
+        if timed:
             ts = read_timestamps_file(ts_path)
             if ts.size != len(self.files):
                 raise InputError(
