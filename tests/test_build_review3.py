@@ -102,3 +102,52 @@ def test_the_cli_strict_rerun_fails_in_one_line(tmp_path, image_recipe, capsys):
     assert build_main(args) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "earlier build without --strict" in err[0]
+
+
+def _tiny_shapes_args(out: Path) -> list[str]:
+    return [
+        "shapes-vqa",
+        "-o",
+        str(out),
+        "--limit",
+        "1",
+        "--set",
+        "splits.train=0",
+        "--set",
+        "splits.val=0",
+        "--set",
+        "camera.width=64",
+        "--set",
+        "camera.height=64",
+        "--set",
+        "source.object_size_px=[10,16]",
+        "--no-progress",
+        "--no-preview",
+    ]
+
+
+def test_force_into_a_folder_of_ones_own_keeps_files_the_build_did_not_write(tmp_path, capsys):
+    out = tmp_path / "project"
+    (out / "shards").mkdir(parents=True)
+    (out / "shards" / "notes.txt").write_text("mine")
+    assert build_main(_tiny_shapes_args(out)) == 1  # not empty: refused without --force
+    assert build_main([*_tiny_shapes_args(out), "--force"]) == 0
+    assert (out / "shards" / "notes.txt").read_text() == "mine"
+    assert build_main([*_tiny_shapes_args(out), "--force", "--set", "dataset.seed=2"]) == 0
+    assert sorted(p.name for p in (out / "shards").iterdir()) == ["notes.txt", "test-00000.h5"]
+
+
+def test_force_removes_the_shards_folder_it_emptied(tmp_path):
+    out = tmp_path / "ds"
+    assert build_main(_tiny_shapes_args(out)) == 0
+    (out / "shards" / ".test-00001.h5.1-ab.tmp.h5").write_bytes(b"x")
+    from eventsim.datasets.engine import _remove_build
+
+    _remove_build(out)
+    assert not (out / "shards").exists()
+
+
+def test_the_inspect_hint_quotes_a_folder_with_a_space(tmp_path, capsys):
+    out = tmp_path / "my data"
+    assert build_main(_tiny_shapes_args(out)) == 0
+    assert f"inspect it with: eventsim info '{out}'" in capsys.readouterr().out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -126,7 +127,8 @@ def main(args: argparse.Namespace) -> int:
         from eventsim.datasets.inspection import preview_dataset
 
         print(f"preview of the first samples: {preview_dataset(args.output)}")
-    print(f"inspect it with: eventsim info {args.output}")
+    # quoted, so a folder name with a space or a quote can be pasted back into the shell
+    print(f"inspect it with: eventsim info {shlex.quote(str(args.output))}")
     return _report_empty_splits(recipe, summary)
 
 

@@ -16,7 +16,6 @@ import hashlib
 import importlib.util
 import json
 import os
-import shutil
 import signal
 import sys
 import threading
@@ -448,8 +447,15 @@ def _remove_build(out: Path) -> None:
     for name in _OUR_FILES:
         (out / name).unlink(missing_ok=True)
     shards = out / "shards"
-    if shards.is_dir():
-        shutil.rmtree(shards)
+    if not shards.is_dir():
+        return
+    # only what a build writes there: --force into a folder of the user's own that happens to
+    # have a "shards" folder must not delete their files
+    for path in [*shards.glob("*.h5"), *shards.glob(".*.tmp*")]:
+        if path.is_file() or path.is_symlink():
+            path.unlink()
+    with contextlib.suppress(OSError):
+        shards.rmdir()
 
 
 def _remove_stale_temp(out: Path) -> None:
