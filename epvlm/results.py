@@ -710,9 +710,10 @@ def partial_state_problem(out_dir: str | Path) -> str | None:
     try:
         state = json.loads(text)
     except json.JSONDecodeError as exc:
-        # an error at the end of the text is a record cut short (a copy or disk that lost its
-        # tail), one before it a damaged one
-        cut = "cut short" if exc.pos >= len(text.rstrip()) else "not JSON"
+        # an error at the end of the text, or a string still open there, is a record cut
+        # short (a copy or a disk that lost its tail); one before it, a damaged record
+        tail = exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string")
+        cut = "cut short" if tail else "not JSON"
         return f"{where} is {cut} ({exc.msg} at line {exc.lineno} column {exc.colno})"
     if not isinstance(state, dict):
         return f"{where} holds a JSON {_json_type(state)}, not an object"
