@@ -45,11 +45,22 @@ def test_an_integer_range_is_written_in_full():
         load_recipe(_minimal(dataset={"name": "x", "seed": -1}))
 
 
+def _image_recipe(tmp_path: Path) -> Path:
+    """An image recipe reading ``qa.jsonl`` (written by the caller) with images in imgs/."""
+    (tmp_path / "imgs").mkdir(exist_ok=True)
+    cv2.imwrite(str(tmp_path / "imgs" / "a.png"), textured(1, 64, 48))
+    path = tmp_path / "img.toml"
+    path.write_text(
+        '[dataset]\nname = "img"\n[source]\nkind = "image"\n[camera]\nwidth = 64\n'
+        'height = 48\n[events]\nwindow_ms = 10\n[splits]\ntest = "qa.jsonl"\n'
+        "[build]\nshard_size = 2\n"
+    )
+    return path
+
+
 @pytest.fixture
 def image_recipe(tmp_path: Path) -> Path:
     """An image recipe of three records, the second naming a missing image."""
-    (tmp_path / "imgs").mkdir()
-    cv2.imwrite(str(tmp_path / "imgs" / "a.png"), textured(1, 64, 48))
     write_jsonl(
         tmp_path / "qa.jsonl",
         [
@@ -58,13 +69,7 @@ def image_recipe(tmp_path: Path) -> Path:
             {"image": "imgs/a.png", "question": "Q3", "answer": "b"},
         ],
     )
-    path = tmp_path / "img.toml"
-    path.write_text(
-        '[dataset]\nname = "img"\n[source]\nkind = "image"\n[camera]\nwidth = 64\n'
-        'height = 48\n[events]\nwindow_ms = 10\n[splits]\ntest = "qa.jsonl"\n'
-        "[build]\nshard_size = 2\n"
-    )
-    return path
+    return _image_recipe(tmp_path)
 
 
 def test_a_strict_rerun_refuses_a_sample_an_earlier_lenient_run_skipped(tmp_path, image_recipe):
@@ -151,3 +156,62 @@ def test_the_inspect_hint_quotes_a_folder_with_a_space(tmp_path, capsys):
     out = tmp_path / "my data"
     assert build_main(_tiny_shapes_args(out)) == 0
     assert f"inspect it with: eventsim info '{out}'" in capsys.readouterr().out
+
+
+def _reasons(out: Path) -> dict[int, str]:
+    lines = (out / "errors.jsonl").read_text().splitlines()
+    return {e["index"]: e["reason"] for e in map(json.loads, lines)}
+
+
+def test_record_labels_of_the_wrong_type_are_skipped_not_a_crash(tmp_path):
+    img = {"image": "imgs/a.png", "question": "Q", "answer": "a"}
+    write_jsonl(
+        tmp_path / "qa.jsonl",
+        [
+            {**img, "target_motion": 3},  # was a TypeError when the manifest was written
+            {**img, "question_type": ["x"]},
+            {**img, "id": {"x": 1}},
+            {**img, "answer": 5},
+            {**img, "question": " "},
+            {**img, "id": None},
+            {**img, "id": None},  # null is no id: not "already used"
+            {**img, "id": 7},
+        ],
+    )
+    out = tmp_path / "ds"
+    summary = build_dataset(_image_recipe(tmp_path), out, progress=False)
+    assert summary.samples == {"test": 3}
+    assert _reasons(out) == {
+        0: "target_motion must be a string, got 3",
+        1: "question_type must be a string, got ['x']",
+        2: "id must be a string or an integer, got {'x': 1}",
+        3: "answer must be a string, got 5",
+        4: "question is empty",
+    }
+    records = [json.loads(x) for x in (out / "samples.jsonl").read_text().splitlines()]
+    assert [r["source"].get("source_id") for r in records] == [None, None, "7"]
+
+
+def test_a_split_file_with_a_byte_order_mark_reads_its_first_line(tmp_path):
+    line = json.dumps({"image": "imgs/a.png", "question": "Q", "answer": "a"})
+    (tmp_path / "qa.jsonl").write_bytes(("\ufeff" + line + "\r\n" + line + "\r\n").encode())
+    summary = build_dataset(_image_recipe(tmp_path), tmp_path / "ds", progress=False)
+    assert summary.samples == {"test": 2} and summary.n_errors == 0
+
+
+def test_text_with_unicode_line_separators_is_one_record_and_one_samples_line(tmp_path, capsys):
+    from eventsim.cli.verify import main as verify_main
+    from eventsim.datasets import EventVQADataset
+
+    question = "Which\u2028one\x85is\u2029it?"
+    (tmp_path / "qa.jsonl").write_text(
+        json.dumps({"image": "imgs/a.png", "question": question, "answer": "é"}, ensure_ascii=False)
+        + "\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "ds"
+    summary = build_dataset(_image_recipe(tmp_path), out, progress=False)
+    assert summary.samples == {"test": 1} and summary.n_errors == 0
+    assert len((out / "samples.jsonl").read_text(encoding="utf-8").splitlines()) == 1
+    assert verify_main([str(out), "--no-progress"]) == 0, capsys.readouterr()
+    assert EventVQADataset(out, "test")[0]["question"] == question

@@ -904,6 +904,17 @@ def _versions() -> dict[str, str]:
     return out
 
 
+# what str.splitlines() ends a line at and json.dumps(ensure_ascii=False) leaves unescaped
+_LINE_BREAKS = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+
+
+def _jsonl_line(value: Any) -> str:
+    """One JSONL line, non-ASCII text kept readable, but the three line breaks JSON allows
+    inside a string escaped: a question with a U+2028 would otherwise be two lines to a
+    reader that splits with str.splitlines()."""
+    return json.dumps(value, sort_keys=True, ensure_ascii=False).translate(_LINE_BREAKS) + "\n"
+
+
 def _finalise(out: Path, recipe: Recipe, tasks, results, limit) -> dict[str, Any]:
     records: list[dict[str, Any]] = []
     errors: list[dict[str, Any]] = []
@@ -955,15 +966,13 @@ def _finalise(out: Path, recipe: Recipe, tasks, results, limit) -> dict[str, Any
         "splits": splits,
         "shards": shards,
     }
-    samples_text = "".join(
-        json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in records
-    )
+    samples_text = "".join(_jsonl_line(r) for r in records)
     # the loader and `eventsim verify` refuse labels edited after the build
     manifest["samples_sha256"] = hashlib.sha256(samples_text.encode("utf-8")).hexdigest()
     publish_text(out / "samples.jsonl", samples_text)
     publish_text(
         out / "errors.jsonl",
-        "".join(json.dumps(e, sort_keys=True, ensure_ascii=False) + "\n" for e in errors),
+        "".join(_jsonl_line(e) for e in errors),
     )
     publish_text(out / "dataset.json", json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
     # shards of an earlier build of this recipe that this one does not list (another --limit)

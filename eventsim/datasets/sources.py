@@ -117,7 +117,7 @@ def plan_split(recipe: Recipe, split: str, limit: int | None = None) -> list[Sam
         if record is not None and error is None:
             error = _check_record(record, media_key, kind)
         prov = {"kind": kind, "file": str(path), **where}
-        if record is not None and "id" in record:
+        if record is not None and record.get("id") is not None:
             prov["source_id"] = str(record["id"])
             earlier = first_use.setdefault(prov["source_id"], _place(where))
             if earlier != _place(where) and error is None:
@@ -148,7 +148,11 @@ def _jsonl_rows(path: Path, limit: int | None) -> list[SourceRow]:
     from eventsim.errors import DatasetError
 
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        # utf-8-sig: a byte-order mark (Windows editors write one) is not part of line 1.
+        # Lines end at "\n" only: str.splitlines would also cut a record at a U+2028 or U+0085
+        # that JSON allows unescaped inside a string
+        text = path.read_text(encoding="utf-8-sig")
+        lines = [line.removesuffix("\r") for line in text.split("\n")]
     except OSError as exc:
         raise DatasetError(f"cannot read split file {str(path)!r}: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:
@@ -212,8 +216,20 @@ def _check_record(record: dict[str, Any], media_key: str, kind: str) -> str | No
     missing = [k for k in required if record.get(k) is None]
     if missing:
         return f"record lacks field(s) {', '.join(missing)}; expected {', '.join(required)}"
-    if not isinstance(record["question"], str) or not isinstance(record["answer"], str):
-        return "question and answer must be strings"
+    for key in ("question", "answer"):
+        if not isinstance(record[key], str):
+            return f"{key} must be a string, got {record[key]!r}"
+        if not record[key].strip():
+            return f"{key} is empty"
+    source_id = record.get("id")
+    if source_id is not None and (
+        isinstance(source_id, bool) or not isinstance(source_id, (str, int))
+    ):
+        return f"id must be a string or an integer, got {source_id!r}"
+    for key in ("question_type", "target_motion"):
+        # both become labels of the sample (and keys of the manifest's per-split counts)
+        if record.get(key) is not None and not isinstance(record[key], str):
+            return f"{key} must be a string, got {record[key]!r}"
     choices = record.get("choices")
     if choices is not None:
         if not isinstance(choices, list) or not all(isinstance(c, str) for c in choices):
