@@ -215,3 +215,22 @@ def test_text_with_unicode_line_separators_is_one_record_and_one_samples_line(tm
     assert len((out / "samples.jsonl").read_text(encoding="utf-8").splitlines()) == 1
     assert verify_main([str(out), "--no-progress"]) == 0, capsys.readouterr()
     assert EventVQADataset(out, "test")[0]["question"] == question
+
+
+def test_ctrl_c_while_a_finished_dataset_is_repaired_says_it_is_kept(tmp_path, monkeypatch, capsys):
+    from eventsim.datasets import engine
+
+    out = tmp_path / "ds"
+    assert build_main(_tiny_shapes_args(out)) == 0
+    (out / "shards" / "test-00000.h5").unlink()
+
+    def interrupt(task, on_sample=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(engine, "run_shard", interrupt)
+    capsys.readouterr()
+    assert build_main(_tiny_shapes_args(out)) == 130
+    err = capsys.readouterr().err
+    assert "partial outputs removed" not in err
+    assert f"the dataset built earlier in {str(out)!r} is kept; rerun the same command" in err
+    assert (out / "dataset.json").is_file()

@@ -138,11 +138,19 @@ def _report_kept_shards(out: Path, force: bool) -> None:
     prints that in place of "partial outputs removed")."""
     from eventsim.datasets.engine import STATE_FILE
 
-    if not (out / STATE_FILE).is_file() or (out / "dataset.json").is_file():
+    if (out / "dataset.json").is_file():
+        # an earlier build's manifest, not this one's (a Ctrl-C after this build published
+        # its own reports the dataset complete): it is being finished again, or --force had
+        # not deleted it yet; either way nothing of it was removed
+        raise KeptInterrupt(
+            f"the dataset built earlier in {str(out)!r} is kept; rerun the same command to "
+            "finish this build"
+        ) from None
+    again = "the same command without --force" if force else "the same command"
+    if not (out / STATE_FILE).is_file():
         return
     shards = out / "shards"
     kept = len([p for p in shards.glob("*.h5") if not p.name.startswith(".")])
-    again = "the same command without --force" if force else "the same command"
     if not kept:
         raise KeptInterrupt(f"no shard was finished yet; rerun {again} to build") from None
     raise KeptInterrupt(
