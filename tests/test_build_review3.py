@@ -234,3 +234,17 @@ def test_ctrl_c_while_a_finished_dataset_is_repaired_says_it_is_kept(tmp_path, m
     assert "partial outputs removed" not in err
     assert f"the dataset built earlier in {str(out)!r} is kept; rerun the same command" in err
     assert (out / "dataset.json").is_file()
+
+
+def test_an_empty_or_non_text_media_path_is_named_as_such(tmp_path):
+    write_jsonl(
+        tmp_path / "qa.jsonl",
+        [
+            {"image": "", "question": "Q", "answer": "a"},  # was "image '<folder>' is a folder"
+            {"image": 5, "question": "Q", "answer": "a"},
+            {"image": "imgs/a.png", "question": "Q", "answer": "a"},
+        ],
+    )
+    out = tmp_path / "ds"
+    assert build_dataset(_image_recipe(tmp_path), out, progress=False).samples == {"test": 1}
+    assert _reasons(out) == {0: "image is an empty path", 1: "image must be a path string, got 5"}

@@ -216,6 +216,11 @@ def _check_record(record: dict[str, Any], media_key: str, kind: str) -> str | No
     missing = [k for k in required if record.get(k) is None]
     if missing:
         return f"record lacks field(s) {', '.join(missing)}; expected {', '.join(required)}"
+    media = record[media_key]
+    if isinstance(media, str) and not media.strip():
+        return f"{media_key} is an empty path"
+    if not isinstance(media, str) and not (kind == "image" and isinstance(media, dict)):
+        return f"{media_key} must be a path string, got {media!r}"
     for key in ("question", "answer"):
         if not isinstance(record[key], str):
             return f"{key} must be a string, got {record[key]!r}"
