@@ -4,9 +4,12 @@ render, verify): each test failed before its fix."""
 from __future__ import annotations
 
 import cv2
+import numpy as np
 import pytest
 
 from eventsim.cli.simulate import main as simulate_main
+from eventsim.events import EVENT_DTYPE
+from eventsim.io import load_events, open_events, write_events
 from eventsim.simulator.synthetic import moving_shapes_clip
 
 from cli_checks import one_line
@@ -70,3 +73,60 @@ def test_fps_with_timestamps_is_refused_by_one_check(tmp_path, capsys, frame_fol
         (timed / p.name).write_bytes(p.read_bytes())
     (timed / "timestamps.txt").write_text(times.read_text())
     _simulate_fails(tmp_path, capsys, [timed, "--fps", 30], "drop --fps", "--timestamps FILE")
+
+
+def _sparse_events(n: int, span_us: int, seed: int = 0) -> np.ndarray:
+    """Events ~12 ms apart over ``span_us``: time-high steps without events are skipped."""
+    rng = np.random.default_rng(seed)
+    ev = np.zeros(n, dtype=EVENT_DTYPE)
+    ev["x"] = rng.integers(0, 64, n)
+    ev["y"] = rng.integers(0, 48, n)
+    ev["t"] = np.sort(rng.integers(0, span_us, n)) + 1_000
+    ev["p"] = rng.integers(0, 2, n)
+    return ev
+
+
+@pytest.mark.parametrize("chunk_words", [None, 5])
+def test_evt3_keeps_times_after_a_wrap_of_its_24_bit_clock(tmp_path, monkeypatch, chunk_words):
+    """faery wrote these events correctly but read every event after 16.78 s (the first wrap
+    of EVT 3.0's 24-bit time) at a time before it: a 60 s recording came back ending at 16.8 s.
+    Decoded in chunks of any size, the events come back exactly."""
+    pytest.importorskip("faery")
+    if chunk_words is not None:
+        from eventsim.io import evt3
+
+        monkeypatch.setattr(evt3, "_CHUNK_WORDS", chunk_words)
+    ev = _sparse_events(5000, 60_000_000)
+    path = write_events(tmp_path / "sparse.raw", ev, (64, 48), fmt="evt3")
+    with open_events(path) as r:
+        back = r.read()
+        assert r.sensor_size == (64, 48) and not r.sensor_size_inferred
+    for col in "xytp":
+        np.testing.assert_array_equal(back[col], ev[col], err_msg=col)
+
+
+def test_evt3_vectors_and_a_file_without_a_size_decode(tmp_path):
+    """Dense events (faery writes runs along x as 12- and 8-bit vectors) decode exactly; a
+    header without a size gives the size from the coordinates, not a made-up 1280x720."""
+    pytest.importorskip("faery")
+    ev = np.zeros(64 * 3, dtype=EVENT_DTYPE)
+    ev["x"] = np.tile(np.arange(64), 3)
+    ev["y"] = np.repeat([5, 6, 47], 64)
+    ev["t"] = np.repeat([10, 20, 17_000_000], 64)
+    ev["p"] = (ev["x"] % 3 == 0).astype(np.int8)
+    path = write_events(tmp_path / "dense.raw", ev, (64, 48), fmt="evt3")
+    np.testing.assert_array_equal(load_events(path), ev)
+    raw = path.read_bytes()
+    body = raw[raw.index(b"% t0") :]
+    bare = tmp_path / "bare.raw"
+    bare.write_bytes(b"% evt 3.0\n" + body)
+    with open_events(bare) as r:
+        np.testing.assert_array_equal(r.read(), ev)
+        assert r.sensor_size == (64, 48) and r.sensor_size_inferred
+    # without a wrap faery decodes the file, and reported its fallback size as the file's
+    early = write_events(tmp_path / "early.raw", ev[:128], (64, 48), fmt="evt3")
+    raw = early.read_bytes()
+    bare.write_bytes(b"% evt 3.0\n" + raw[raw.index(b"% t0") :])
+    with open_events(bare) as r:
+        np.testing.assert_array_equal(r.read(), ev[:128])
+        assert r.sensor_size == (64, 7) and r.sensor_size_inferred

@@ -114,18 +114,31 @@ def _faery(feature: str) -> Any:
 def read_faery(
     path: Path, sensor_size: tuple[int, int] | None = None
 ) -> tuple[np.ndarray, tuple[int, int] | None, list[str], dict]:
-    """Decode an AEDAT4/EVT/DAT/ES/CSV file. Returns (events, recorded size or None, notes, meta)."""
-    faery = _faery(f"reading {path.suffix} files")
+    """Decode an AEDAT4/EVT/DAT/ES/CSV file. Returns (events, recorded size or None, notes, meta).
+
+    An EVT 3.0 file whose times faery would misread (a 24-bit wrap in a gap between events,
+    as faery's own encoder writes them) is decoded by `eventsim.io.evt3` instead.
+    """
     ext = path.suffix.lower()
-    notes: list[str] = []
-    file_size: tuple[int, int] | None = None
-    kwargs: dict[str, Any] = {}
+    header = None
     if ext in (".raw", ".evt"):
         with open(path, "rb") as fh:
             if fh.read(1) != b"%":
                 raise EventFileError(
                     f"{str(path)!r} is not an EVT file: it does not start with a '%' header"
                 )
+        from eventsim.io import evt3
+
+        header = evt3.read_header(path)
+        # faery reads a raw file without a version as EVT 3.0 too
+        if header.version in (None, "3") and evt3.faery_misreads(path, header):
+            size = header.size or (tuple(sensor_size) if sensor_size is not None else None)
+            events = evt3.read_evt3(path, size, header)
+            return events, header.size, ["time unit: microseconds"], {"layout": "evt"}
+    faery = _faery(f"reading {path.suffix} files")
+    notes: list[str] = []
+    file_size: tuple[int, int] | None = None
+    kwargs: dict[str, Any] = {}
     if ext == ".csv":
         kwargs, file_size, csv_notes = _csv_options(faery, path, sensor_size)
         notes += csv_notes
@@ -134,7 +147,8 @@ def read_faery(
     try:
         decoder = faery.events_stream_from_file(path, **kwargs)
         packets = [p for p in decoder if len(p)]
-        if ext != ".csv":
+        # without a size in an EVT header faery reports its fallback, 1280x720 unless given
+        if ext != ".csv" and (header is None or header.size is not None):
             width, height = decoder.dimensions()
             file_size = (int(width), int(height))
     except Exception as exc:  # faery raises bare Exception/RuntimeError for bad input
