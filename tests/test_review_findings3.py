@@ -130,3 +130,25 @@ def test_evt3_vectors_and_a_file_without_a_size_decode(tmp_path):
     with open_events(bare) as r:
         np.testing.assert_array_equal(r.read(), ev[:128])
         assert r.sensor_size == (64, 7) and r.sensor_size_inferred
+
+
+def test_verify_names_a_missing_folder_and_an_event_file(tmp_path, capsys):
+    """Both were 'is not a built dataset (no dataset.json)'; an event file now points to the
+    check that applies to it."""
+    from eventsim.cli.verify import main as verify_main
+
+    assert verify_main([str(tmp_path / "missing")]) == 1
+    one_line(capsys.readouterr().err, "does not exist")
+    events = write_events(tmp_path / "ev.h5", _sparse_events(10, 1000), (64, 48))
+    assert verify_main([str(events)]) == 1
+    one_line(capsys.readouterr().err, "is a file", "eventsim info --check")
+
+
+def test_render_of_an_empty_file_says_it_drew_no_events(tmp_path, capsys):
+    """The summary said '0.001 ms of events' for a file without events."""
+    from eventsim.cli.render import main as render_main
+
+    empty = write_events(tmp_path / "empty.h5", np.zeros(0, dtype=EVENT_DTYPE), (16, 12))
+    assert render_main([str(empty), "-o", str(tmp_path / "e.png"), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "no events in 33.333 ms of windows" in out and "0.001 ms" not in out

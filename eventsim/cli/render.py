@@ -298,7 +298,9 @@ def main(args: argparse.Namespace) -> int:
     hi = min(result.t_end_us, stats["t_end_us"] + 1)
     window = (result.t_end_us - result.t_start_us) / 1000
     covered = f"{window:g} ms of events"
-    if hi - lo < result.t_end_us - result.t_start_us:
+    if stats["events"] == 0:
+        covered = f"no events in {window:g} ms of windows"
+    elif hi - lo < result.t_end_us - result.t_start_us:
         covered = f"{max(0, hi - lo) / 1000:g} ms of events in {window:g} ms of windows"
     print(
         f"wrote {result.path} ({result.kind}): {result.n_frames} frame"

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from eventsim.cli.common import cli_command, make_parser, path_arg
+from eventsim.errors import InputError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,6 +26,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(args: argparse.Namespace) -> int:
     from eventsim.datasets.inspection import verify_dataset
 
-    report = verify_dataset(args.dataset, progress=not args.no_progress)
+    root = Path(args.dataset)
+    if not root.exists():
+        raise InputError(f"dataset folder {args.dataset!r} does not exist")
+    if not root.is_dir():
+        raise InputError(
+            f"{args.dataset!r} is a file, not a dataset folder; check an event file with "
+            f"'eventsim info --check {args.dataset}'"
+        )
+    report = verify_dataset(root, progress=not args.no_progress)
     print(report.text())
     return 0 if report.ok else 1
