@@ -248,3 +248,14 @@ def test_an_empty_or_non_text_media_path_is_named_as_such(tmp_path):
     out = tmp_path / "ds"
     assert build_dataset(_image_recipe(tmp_path), out, progress=False).samples == {"test": 1}
     assert _reasons(out) == {0: "image is an empty path", 1: "image must be a path string, got 5"}
+
+
+def test_a_parquet_file_with_brackets_in_its_name_is_read_as_named(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    _image_recipe(tmp_path)
+    rows = [{"image": {"bytes": None, "path": "imgs/a.png"}, "question": "Q", "answer": "a"}]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "test[v2].parquet")
+    recipe = load_recipe(tmp_path / "img.toml", {"splits.test": "test[v2].parquet"})
+    summary = build_dataset(recipe, tmp_path / "ds", progress=False)
+    assert summary.samples == {"test": 1} and summary.n_errors == 0

@@ -181,7 +181,8 @@ def _parquet_shards(path: Path) -> list[Path]:
     Hub's sharded splits, e.g. RealWorldQA's two test shards)."""
     from eventsim.errors import DatasetError
 
-    if not any(ch in path.name for ch in "*?["):
+    if path.is_file() or not any(ch in path.name for ch in "*?["):
+        # an existing file is read as named, brackets and all ("test[v2].parquet")
         return [path]
     files = sorted(p for p in path.parent.glob(path.name) if p.is_file())
     if not files:
