@@ -152,3 +152,18 @@ def test_render_of_an_empty_file_says_it_drew_no_events(tmp_path, capsys):
     assert render_main([str(empty), "-o", str(tmp_path / "e.png"), "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "no events in 33.333 ms of windows" in out and "0.001 ms" not in out
+
+
+def test_in_memory_float_times_are_rounded_and_seconds_are_named():
+    """Float times were truncated (33333.7 us -> 33333) and times in seconds all became 0,
+    refused as 'entry 1 (0) follows 0'."""
+    from eventsim.errors import InputError
+    from eventsim.simulator.sources import ArraySource
+
+    frames = np.zeros((3, 4, 5), np.uint8)
+    src = ArraySource(frames, np.array([0.0, 33333.7, 66666.6]))
+    assert src.timestamps_us.tolist() == [0, 33334, 66667]
+    with pytest.raises(InputError, match="microseconds, so times in seconds"):
+        ArraySource(frames, np.array([0.0, 1 / 30, 2 / 30]))
+    with pytest.raises(InputError, match="NaN"):
+        ArraySource(frames, np.array([0.0, np.nan, 2.0]))

@@ -141,6 +141,18 @@ class ArraySource:
             raise InputError(
                 f"timestamps_us has shape {ts.shape}; expected ({frames.shape[0]},), one per frame"
             )
+        if np.issubdtype(ts.dtype, np.floating):
+            if not np.all(np.isfinite(ts)):
+                raise InputError("timestamps_us holds NaN or infinite values")
+            # rounded like the CLI's times, not truncated towards zero
+            rounded = np.rint(ts).astype(np.int64)
+            if np.all(np.diff(ts) > 0) and np.any(np.diff(rounded) <= 0):
+                raise InputError(
+                    f"timestamps_us increase by less than 1 us somewhere (the last is "
+                    f"{ts[-1]:g}): they are microseconds, so times in seconds or milliseconds "
+                    "need multiplying by 1e6 or 1e3"
+                )
+            ts = rounded
         _check_increasing(ts.astype(np.int64), "timestamps_us")
         self.frames = frames
         self.timestamps_us = ts.astype(np.int64)
