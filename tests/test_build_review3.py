@@ -259,3 +259,13 @@ def test_a_parquet_file_with_brackets_in_its_name_is_read_as_named(tmp_path):
     recipe = load_recipe(tmp_path / "img.toml", {"splits.test": "test[v2].parquet"})
     summary = build_dataset(recipe, tmp_path / "ds", progress=False)
     assert summary.samples == {"test": 1} and summary.n_errors == 0
+
+
+def test_a_damaged_manifest_is_named_when_a_rerun_is_refused(tmp_path, capsys):
+    out = tmp_path / "ds"
+    assert build_main(_tiny_shapes_args(out)) == 0
+    (out / "dataset.json").write_text('{"name": ')
+    capsys.readouterr()
+    assert build_main(_tiny_shapes_args(out)) == 1
+    err = capsys.readouterr().err
+    assert "whose dataset.json is not a readable JSON object" in err and "--force" in err

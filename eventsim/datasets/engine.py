@@ -331,6 +331,12 @@ def _check_resumable(
     manifest = _read_json(out / "dataset.json")
     previous = manifest if manifest is not None else _read_json(out / STATE_FILE)
     if previous is None:
+        unreadable = next((n for n in ("dataset.json", STATE_FILE) if (out / n).exists()), None)
+        if unreadable is not None:
+            raise OutputExistsError(
+                f"output folder {str(out)!r} holds a build whose {unreadable} is not a readable "
+                f"JSON object (edited or damaged), so it cannot be resumed{_REPLACE}"
+            )
         raise OutputExistsError(
             f"output folder {str(out)!r} is not empty and holds no build of this recipe{_REPLACE}"
         )
