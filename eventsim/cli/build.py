@@ -106,6 +106,8 @@ def main(args: argparse.Namespace) -> int:
     # during the summary or the preview finds the build done
     expect_final_output(Path(args.output) / "dataset.json")
     recipe = load_recipe(args.recipe, parse_assignments(args.assign))
+    earlier = Path(args.output, "dataset.json")
+    had_dataset = earlier.is_file()
     try:
         summary = build_dataset(
             recipe,
@@ -120,6 +122,14 @@ def main(args: argparse.Namespace) -> int:
             exact_workers=args.exact_workers,
         )
     except KeyboardInterrupt:
+        if had_dataset and earlier.is_file():
+            # a finished dataset being finished again (a damaged shard rebuilt), or one --force
+            # had not deleted yet: nothing of it was removed. (A Ctrl-C after this build
+            # published its own manifest is reported as complete instead.)
+            raise KeptInterrupt(
+                f"the dataset built earlier in {str(Path(args.output))!r} is kept; rerun the "
+                "same command to finish this build"
+            ) from None
         _report_kept_shards(Path(args.output), args.force)
         raise
     print(summary.text())
@@ -138,17 +148,9 @@ def _report_kept_shards(out: Path, force: bool) -> None:
     prints that in place of "partial outputs removed")."""
     from eventsim.datasets.engine import STATE_FILE
 
-    if (out / "dataset.json").is_file():
-        # an earlier build's manifest, not this one's (a Ctrl-C after this build published
-        # its own reports the dataset complete): it is being finished again, or --force had
-        # not deleted it yet; either way nothing of it was removed
-        raise KeptInterrupt(
-            f"the dataset built earlier in {str(out)!r} is kept; rerun the same command to "
-            "finish this build"
-        ) from None
-    again = "the same command without --force" if force else "the same command"
-    if not (out / STATE_FILE).is_file():
+    if not (out / STATE_FILE).is_file() or (out / "dataset.json").is_file():
         return
+    again = "the same command without --force" if force else "the same command"
     shards = out / "shards"
     kept = len([p for p in shards.glob("*.h5") if not p.name.startswith(".")])
     if not kept:
