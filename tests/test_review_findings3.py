@@ -167,3 +167,16 @@ def test_in_memory_float_times_are_rounded_and_seconds_are_named():
         ArraySource(frames, np.array([0.0, 1 / 30, 2 / 30]))
     with pytest.raises(InputError, match="NaN"):
         ArraySource(frames, np.array([0.0, np.nan, 2.0]))
+
+
+def test_flow_method_without_flow_upsampling_is_refused(tmp_path, capsys, frame_folder):
+    """--flow-method was ignored silently unless --upsample flow (and had no help line)."""
+    _simulate_fails(
+        tmp_path,
+        capsys,
+        [frame_folder, "--fps", 30, "--flow-method", "farneback"],
+        "--flow-method farneback applies to --upsample flow only",
+    )
+    out = tmp_path / "flow.h5"
+    argv = [frame_folder, "--fps", 30, "--upsample", "flow", "--flow-method", "farneback"]
+    assert simulate_main([*map(str, argv), "-o", str(out), "-q"]) == 0

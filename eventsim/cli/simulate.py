@@ -130,7 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="none",
         help="adaptive frame insertion (default none)",
     )
-    run.add_argument("--flow-method", choices=FLOW_METHODS, default="dis")
+    run.add_argument(
+        "--flow-method",
+        choices=FLOW_METHODS,
+        default=None,
+        help="optical flow of --upsample flow (default dis)",
+    )
     run.add_argument(
         "--save-frames",
         action="store_true",
@@ -167,6 +172,11 @@ def _check_numbers(args) -> None:
         if value is not None and not (math.isfinite(value) and value > 0):
             raise ParameterError(f"{name} {value:g} must be a finite number > 0")
     check_threads(args.threads)
+    if args.flow_method is not None and args.upsample != "flow":
+        raise ParameterError(
+            f"--flow-method {args.flow_method} applies to --upsample flow only (got --upsample "
+            f"{args.upsample})"
+        )
     # an image seen by a moving camera: beyond these the run only produces noise, for hours
     if args.amplitude_px is not None and args.amplitude_px > MAX_AMPLITUDE_PX:
         raise ParameterError(
@@ -368,7 +378,7 @@ def main(args: argparse.Namespace) -> int:
         force=args.force,
         progress=not args.quiet,
         threads=args.threads,
-        flow_method=args.flow_method,
+        flow_method=args.flow_method or "dis",
         attrs={"preset": args.preset, "overrides": parse_assignments(args.set)},
     )
     width, height = result.sensor_size
