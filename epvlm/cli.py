@@ -341,7 +341,7 @@ def run_main(args: argparse.Namespace) -> int:
     )
     from epvlm.flops import vlm_flops
     from epvlm.prior import select_blocks
-    from epvlm.processing import grid_for_size, prompt_format
+    from epvlm.processing import check_image_size, grid_for_size, prompt_format
 
     _check_runtime(args)
     if args.selector == "event" and not args.events:
@@ -367,6 +367,7 @@ def run_main(args: argparse.Namespace) -> int:
     overlay_path = _check_overlay(args.overlay, args.force) if args.overlay else None
     image = _read_image(args.image)
     height, width = image.shape[:2]
+    check_image_size(height, width)  # before the model loads
     events, sensor, window = None, None, None
     if args.events:
         events, sensor, window, note = _read_events(args.events, args.window_ms, args.frame_time_us)

@@ -148,6 +148,21 @@ def _stored_names(keys: list[str], stored: list[str]) -> list[str]:
     return sorted(out)
 
 
+# a vision-tower tensor name only one model type has (legacy ``visual.`` or current
+# ``model.visual.`` prefix): Qwen2-VL's blocks have a GELU MLP (fc1/fc2), Qwen2.5-VL's SwiGLU
+_VISION_MLP_OF = {".mlp.fc1.": "qwen2_vl", ".mlp.gate_proj.": "qwen2_5_vl"}
+
+
+def _weights_model_type(stored: list[str]) -> str | None:
+    """The model type the checkpoint's vision tensors belong to, when they show one."""
+    for part, model_type in _VISION_MLP_OF.items():
+        if any(
+            k.startswith(("visual.blocks.", "model.visual.blocks.")) and part in k for k in stored
+        ):
+            return model_type
+    return None
+
+
 def _first(names: Any) -> str:
     names = sorted(names)
     shown = ", ".join(names[:_NAMES_SHOWN])
@@ -181,8 +196,16 @@ def _check_loading_info(model_dir: Path, cls: type, info: dict[str, Any]) -> Non
         problems.append(f"{len(mismatched)} tensor(s) of the wrong shape: {_first(shown)}")
     if errors:
         problems.append(" ".join(str(e) for e in errors[:1]).replace("\n", " "))
+    declared = read_model_type(model_dir)
+    actual = _weights_model_type(stored)
+    hint = ""
+    if actual is not None and actual != declared:
+        hint = (
+            f" (the weights are those of model_type {actual!r} but config.json says "
+            f"{declared!r}; use the config.json that came with the weights)"
+        )
     raise CheckpointError(
-        f"checkpoint {str(model_dir)!r} does not match {cls.__name__}: " + "; ".join(problems)
+        f"checkpoint {str(model_dir)!r} does not match {cls.__name__}{hint}: " + "; ".join(problems)
     )
 
 

@@ -215,10 +215,16 @@ def load_processor(model_dir: str | Path) -> EPQwen2VLProcessor:
             f"model directory {str(model_dir)!r} {what}; expected the folder holding "
             "config.json and the weights"
         )
-    if (
-        not (model_dir / "preprocessor_config.json").is_file()
-        and not (model_dir / "processor_config.json").is_file()
-    ):
+    has_processor = (model_dir / "preprocessor_config.json").is_file() or (
+        model_dir / "processor_config.json"
+    ).is_file()
+    if not has_processor and not (model_dir / "config.json").is_file():
+        raise ModelDirError(
+            f"{str(model_dir)!r} is not a model checkpoint folder: it has no config.json and no "
+            "preprocessor_config.json; expected a Qwen2-VL or Qwen2.5-VL checkpoint (config.json, "
+            "weights, processor and tokenizer files)"
+        )
+    if not has_processor:
         raise ModelDirError(
             f"model directory {str(model_dir)!r} has no preprocessor_config.json or "
             "processor_config.json; expected a Qwen2-VL checkpoint saved with its processor"
@@ -293,11 +299,30 @@ def grid_for_size(proc: EPQwen2VLProcessor, height: int, width: int) -> tuple[in
     """(rows, cols) of the LLM token grid for an image of ``height`` x ``width`` pixels."""
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_resize
 
+    check_image_size(height, width)
     ip = proc.image_processor
     factor = ip.patch_size * ip.merge_size
     min_pixels, max_pixels = _pixel_budget(ip)
     h, w = smart_resize(height, width, factor=factor, min_pixels=min_pixels, max_pixels=max_pixels)
     return h // factor, w // factor
+
+
+# Qwen2-VL's resize (smart_resize) refuses images whose longer side is more than this many
+# times the shorter one, with a bare ValueError
+MAX_ASPECT_RATIO = 200
+
+
+def check_image_size(height: int, width: int) -> None:
+    """Refuse in one line an image the Qwen2-VL image processor cannot take: an empty one, or
+    one whose sides differ by more than `MAX_ASPECT_RATIO` times."""
+    if height < 1 or width < 1:
+        raise ParameterError(f"image of {width}x{height} px (W x H) is empty")
+    ratio = max(height, width) / min(height, width)
+    if ratio > MAX_ASPECT_RATIO:
+        raise ParameterError(
+            f"image of {width}x{height} px (W x H) has an aspect ratio of {ratio:g}:1; "
+            f"Qwen2-VL's image processor takes at most {MAX_ASPECT_RATIO}:1 (crop or pad it)"
+        )
 
 
 def _pixel_budget(ip) -> tuple[int, int]:
@@ -409,6 +434,7 @@ def _as_rgb(image: Any) -> np.ndarray:
         raise ParameterError(
             f"image must be an HxWx3 uint8 RGB array, got shape {arr.shape} dtype {arr.dtype}"
         )
+    check_image_size(arr.shape[0], arr.shape[1])
     return arr
 
 
@@ -467,7 +493,10 @@ def encode_batch(
     rgb = [_as_rgb(im) for im in images]
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*torchvision.*")
-        vision = proc.image_processor(images=rgb, return_tensors="pt")
+        # said, not guessed: an image 1 or 3 px high would be read as channels-first
+        vision = proc.image_processor(
+            images=rgb, return_tensors="pt", input_data_format="channels_last"
+        )
     grid_thw = vision["image_grid_thw"]
     merge = proc.image_processor.merge_size
     n_tokens = (grid_thw.prod(-1) // (merge * merge)).tolist()

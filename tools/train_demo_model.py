@@ -630,29 +630,22 @@ def evaluate(model, proc, cfg, n: int, batch_size: int = 32) -> dict[str, Any]:
     return out
 
 
-def write_current_layout(model, folder: Path) -> None:
-    """Rewrite ``folder/model.safetensors`` under the module's own tensor names
-    (``model.language_model.*``, ``model.visual.*``). ``save_pretrained`` writes transformers'
-    older names (``model.layers.*``, ``visual.*``) for a freshly built model; the shipped
-    checkpoint keeps the current layout, which the loading tests check both ways."""
-    from safetensors.torch import save_file
-
-    state = {k: v.detach().cpu().clone().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(folder / "model.safetensors"), metadata={"format": "pt"})
-
-
 def save_checkpoint(
     model, proc, out: Path, info: dict[str, Any], state: dict[str, Any] | None = None
 ) -> None:
     """Write to a sibling temp folder, then swap it in, so ``out`` is always a whole checkpoint.
-    ``state`` (optimizer, schedule, step) goes to ``trainer_state.pt`` for ``--resume``."""
+    ``state`` (optimizer, schedule, step) goes to ``trainer_state.pt`` for ``--resume``.
+
+    The weights are written once, under the module's own tensor names
+    (``model.language_model.*``, ``model.visual.*``): ``save_original_format=False`` skips
+    transformers' renaming to its older names (``model.layers.*``, ``visual.*``). The shipped
+    checkpoint keeps the current layout, which the loading tests check both ways."""
     import torch
 
     tmp = out.with_name(out.name + ".tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
-    model.save_pretrained(tmp)
-    write_current_layout(model, tmp)
+    model.save_pretrained(tmp, save_original_format=False)
     proc.save_pretrained(tmp)
     (tmp / "training.json").write_text(json.dumps(info, indent=2) + "\n")
     if state is not None:

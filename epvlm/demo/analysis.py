@@ -97,6 +97,10 @@ def summarize(
         "detail_types": sorted(detail),
         # the pairs these samples can compare (both selectors present)
         "pairs": [list(p) for p in pairs if {*p} <= {str(s["selector"]) for s in samples}],
+        # questions whose event window held no event: `event` kept the centre blocks there
+        "event_fallbacks": len(
+            {str(s["id"]) for s in samples if s["selector"] == "event" and s.get("fallback")}
+        ),
         "rows": rows,
     }
     if questions:
@@ -439,6 +443,13 @@ def findings(
             f"the choices) or {fmt_pct(base['majority'])} (most frequent answer per question type)"
         )
     out.append(line + ".")
+    fallbacks = summary.get("event_fallbacks", 0)
+    if fallbacks:
+        out.append(
+            f"{fallbacks} of {summary['n_questions']} questions had no event in their window: "
+            "`event` kept the blocks nearest the image centre for them (its fallback), so its "
+            "rows there measure `center`, not the event prior."
+        )
 
     event = find_row(rows, "event", keep)
     if event is None:

@@ -189,7 +189,8 @@ def _run_steps(
     detail_types: Sequence[str] | None,
     command: str,
 ) -> DemoResult:
-    from epvlm.evaluate import evaluate_dataset, load_model
+    from epvlm.evaluate import evaluate_dataset
+    from epvlm.processing import load_processor
     from eventsim.datasets import EventVQADataset
 
     timings: dict[str, float] = {}
@@ -219,7 +220,9 @@ def _run_steps(
         n_eval = min(len(ds), limit) if limit is not None else len(ds)
         questions = {r["id"]: r for r in ds.records[:n_eval]}
         summary = summarize(result["samples"], questions, detail_types=detail_types)
-        _, proc = load_model(model_path)
+        # the processor alone: the evaluation is done with the model, and a real checkpoint
+        # given as --model would otherwise be loaded a second time
+        proc = load_processor(model_path)
         preds: dict[tuple[str, str, float], str] = {
             (s["id"], s["selector"], float(s["keep"])): s["prediction"] for s in result["samples"]
         }
