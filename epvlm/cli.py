@@ -232,7 +232,14 @@ def _read_image(path: str):
     image = cv2.imread(path, cv2.IMREAD_COLOR)
     if image is None:
         raise InputError(f"cannot read image {path!r} (missing or not an image)")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    # OpenCV's colour read drops an alpha channel, leaving whatever colour lies under it
+    raw = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    if raw is not None and raw.ndim == 3 and raw.shape[2] == 4 and raw.shape[:2] == rgb.shape[:2]:
+        from epvlm.processing import composite_on_white
+
+        rgb = composite_on_white(rgb, raw[..., 3])
+    return rgb
 
 
 def _check_overlay(path: str, force: bool) -> Path:

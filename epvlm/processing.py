@@ -428,6 +428,14 @@ def answer_text(answer: str) -> str:
     return f"{answer}{IM_END}"
 
 
+def composite_on_white(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """``rgb`` (HxWx3 uint8) blended onto white by ``alpha`` (HxW unsigned ints, opaque at the
+    dtype's maximum), rounded as transformers' image processors convert an image with
+    transparency to RGB, so a transparent PNG gives the model the pixels stock Qwen2-VL gets."""
+    opacity = alpha.astype(np.float64)[..., None] / np.iinfo(alpha.dtype).max
+    return np.round(opacity * rgb + (1 - opacity) * 255).astype(np.uint8)
+
+
 def _as_rgb(image: Any) -> np.ndarray:
     arr = np.asarray(image)
     if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype != np.uint8:

@@ -232,6 +232,42 @@ def test_run_takes_tiny_grey_and_rgba_images(hub, tmp_path, capsys, height, widt
     assert result["total_tokens"] == result["kept_tokens"] == rows * cols
 
 
+@pytest.mark.parametrize("mode", ["RGBA", "LA", "P"])
+def test_transparent_image_is_blended_onto_white_as_transformers_does(tmp_path, mode):
+    """OpenCV's colour read dropped the alpha channel: a transparent PNG gave the model the
+    colour under the transparency (here red) where stock transformers blends onto white."""
+    from PIL import Image
+    from transformers.image_transforms import convert_to_rgb
+
+    from epvlm.cli import _read_image
+
+    rgba = np.zeros((20, 30, 4), np.uint8)
+    rgba[..., 0] = 200
+    rgba[:, :10, 3] = 255
+    rgba[:, 10:20, 3] = 128
+    path = tmp_path / "transparent.png"
+    if mode == "P":
+        palette = Image.fromarray(rgba[..., :3]).convert("P")
+        palette.save(path, transparency=int(np.asarray(palette)[0, 25]))
+    else:
+        Image.fromarray(rgba if mode == "RGBA" else rgba[..., [0, 3]].copy(), mode).save(path)
+    ours = _read_image(str(path))
+    stock = convert_to_rgb(np.asarray(Image.open(path).convert("RGBA")), return_numpy=True)
+    assert ours.dtype == np.uint8 and ours.shape == (20, 30, 3)
+    assert np.array_equal(ours, stock)
+    if mode != "P":
+        assert (ours[:, 20:] == 255).all()  # fully transparent: white, not the red under it
+    assert (ours != cv2_colour_read(path)).any()
+    via_pil = np.asarray(convert_to_rgb(Image.open(path), return_numpy=True), dtype=int)
+    assert np.abs(ours.astype(int) - via_pil).max() <= 1  # PIL's integer blend rounds its own way
+
+
+def cv2_colour_read(path: Path) -> np.ndarray:
+    import cv2
+
+    return cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
 def test_encode_batch_reads_images_as_height_width_channels():
     from epvlm.processing import build_offline_processor, encode_batch, grid_for_size
 
