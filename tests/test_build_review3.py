@@ -269,3 +269,8 @@ def test_a_damaged_manifest_is_named_when_a_rerun_is_refused(tmp_path, capsys):
     assert build_main(_tiny_shapes_args(out)) == 1
     err = capsys.readouterr().err
     assert "whose dataset.json is not a readable JSON object" in err and "--force" in err
+
+
+def test_split_names_that_differ_only_in_case_are_refused():
+    with pytest.raises(RecipeError, match=r"split names 'test' and 'Test' differ only in case"):
+        load_recipe({"dataset": {"name": "x"}, "splits": {"test": 1, "Test": 1}})

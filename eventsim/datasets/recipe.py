@@ -687,10 +687,19 @@ def _check_splits(splits: dict[str, Any], kind: str) -> dict[str, Any]:
     if not splits:
         raise RecipeError(f"[splits] is empty; give at least one split ({_SPLITS_DOC})")
     out: dict[str, Any] = {}
+    folded: dict[str, str] = {}
     for name, value in splits.items():
         if not _SPLIT_NAME.match(name):
             raise RecipeError(
                 f"split name {name!r} is not allowed; use letters, digits, '_' or '-' (max 32)"
+            )
+        # shard files are named after the split: on a case-insensitive file system (macOS,
+        # Windows) "Test" and "test" would write the same files
+        other = folded.setdefault(name.casefold(), name)
+        if other != name:
+            raise RecipeError(
+                f"split names {other!r} and {name!r} differ only in case; their shard files "
+                "would be the same file on macOS and Windows"
             )
         field = f"splits.{name}"
         if kind == "shapes":
