@@ -497,3 +497,13 @@ def test_training_tool_writes_the_weights_once_and_as_shipped(tmp_path, monkeypa
     again = load_pretrained_model(out).state_dict()
     ref = shipped.state_dict()
     assert list(again) == list(ref) and all(torch.equal(again[k], ref[k]) for k in ref)
+
+
+@pytest.mark.parametrize(
+    ("model_type", "name"), [("qwen2_vl", "Qwen2-VL"), ("qwen2_5_vl", "Qwen2.5-VL")]
+)
+def test_demo_report_names_the_model_family(hub, model_type, name):
+    """The report called every checkpoint without a training.json a Qwen2-VL one."""
+    from epvlm.demo.pipeline import _model_description
+
+    assert _model_description(hub[model_type]) == f"{name} checkpoint"

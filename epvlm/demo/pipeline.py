@@ -274,14 +274,21 @@ def _run_steps(
     )  # fmt: skip
 
 
+# model_type in config.json -> the family's name in the report
+_FAMILY_NAMES = {"qwen2_vl": "Qwen2-VL", "qwen2_5_vl": "Qwen2.5-VL"}
+
+
 def _model_description(model_dir: Path) -> str:
+    from epvlm.loading import read_model_type
+
+    checkpoint = f"{_FAMILY_NAMES.get(read_model_type(model_dir), 'Qwen2-VL')} checkpoint"
     info = model_dir / "training.json"
     if not info.is_file():
-        return "Qwen2-VL checkpoint"
+        return checkpoint
     try:
         t = json.loads(info.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return "Qwen2-VL checkpoint"
+        return checkpoint
     start = "warm-started from an earlier model and trained" if t.get("init_from") else "trained"
     vision = t.get("vision_pretrain") or {}
     if vision.get("steps"):
