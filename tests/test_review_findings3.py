@@ -180,3 +180,28 @@ def test_flow_method_without_flow_upsampling_is_refused(tmp_path, capsys, frame_
     out = tmp_path / "flow.h5"
     argv = [frame_folder, "--fps", 30, "--upsample", "flow", "--flow-method", "farneback"]
     assert simulate_main([*map(str, argv), "-o", str(out), "-q"]) == 0
+
+
+@pytest.mark.parametrize(
+    ("argv", "option"),
+    [
+        (["--fps", 30, "--motion", "pan"], "--motion"),
+        (["--fps", 30, "--amplitude-px", 5], "--amplitude-px"),
+        (["--fps", 30, "--duration-ms", 100], "--duration-ms"),
+        (["--fps", 30, "--interval-ms", 5], "--interval-ms"),
+    ],
+)
+def test_options_the_input_ignores_are_refused(tmp_path, capsys, frame_folder, argv, option):
+    """Image-motion, synthetic and --pair options were ignored silently on a frame folder
+    (and on a video), as --fps is not."""
+    _simulate_fails(tmp_path, capsys, [frame_folder, *argv], f"{option} applies to")
+
+
+def test_image_motion_options_still_apply_to_an_image_input(tmp_path, frame_folder):
+    image = sorted(frame_folder.glob("*.png"))[0]
+    out = tmp_path / "image.h5"
+    argv = [image, "--motion", "pan", "--amplitude-px", 3, "--duration-ms", 50]
+    assert simulate_main([*map(str, argv), "-o", str(out), "-q"]) == 0
+    with open_events(out) as r:
+        src = r.source
+    assert (src["kind"], src["motion"], src["amplitude_px"]) == ("image-motion", "pan", 3.0)

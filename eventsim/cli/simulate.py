@@ -90,7 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     opt.add_argument("--start", type=float, metavar="S", help="video start time (s)")
     opt.add_argument("--stop", type=float, metavar="S", help="video stop time (s)")
     opt.add_argument(
-        "--motion", choices=MOTIONS, default="saccade", help="camera motion for an image"
+        "--motion",
+        choices=MOTIONS,
+        default=None,
+        help="camera motion for an image (default saccade)",
     )
     opt.add_argument(
         "--duration-ms",
@@ -99,7 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="image motion / synthetic clip duration (default 300 / 1000 ms)",
     )
     opt.add_argument("--amplitude-px", type=float, help="image motion amplitude in pixels")
-    opt.add_argument("--interval-ms", type=float, default=10.0, help="time between --pair images")
+    opt.add_argument(
+        "--interval-ms", type=float, default=None, help="time between --pair images (default 10)"
+    )
     sensor = p.add_argument_group("sensor and pixel model")
     sensor.add_argument("--camera", choices=sorted(CAMERA_NAMES), help="sensor size of a camera")
     sensor.add_argument("--sensor-size", metavar="WxH", help="sensor size, e.g. 640x480")
@@ -235,6 +240,23 @@ def _sensor_size(args) -> tuple[int, int] | None:
     return None
 
 
+def _check_applies(args, is_image: bool) -> None:
+    """Refuse an option the chosen input would ignore."""
+    kinds = {
+        "--motion": (args.motion, is_image, "an image (--image, or an image INPUT)"),
+        "--amplitude-px": (args.amplitude_px, is_image, "an image (--image, or an image INPUT)"),
+        "--duration-ms": (
+            args.duration_ms,
+            is_image or bool(args.synthetic),
+            "an image or --synthetic",
+        ),
+        "--interval-ms": (args.interval_ms, bool(args.pair), "--pair"),
+    }
+    for name, (value, applies, what) in kinds.items():
+        if value is not None and not applies:
+            raise ParameterError(f"{name} applies to {what} only; this input ignores it")
+
+
 def _make_source(args, size):
     from eventsim.simulator import sources
 
@@ -261,6 +283,12 @@ def _make_source(args, size):
     if is_video:
         path = Path(args.input)
         is_video = not path.is_dir() and path.suffix.lower() not in sources.IMAGE_EXTENSIONS
+    is_image = bool(args.image) or (
+        bool(args.input)
+        and not Path(args.input).is_dir()
+        and Path(args.input).suffix.lower() in sources.IMAGE_EXTENSIONS
+    )
+    _check_applies(args, is_image)
     if (args.start is not None or args.stop is not None) and not is_video:
         raise ParameterError("--start/--stop apply to a video INPUT only")
     if args.timestamps is not None and not (args.input and Path(args.input).is_dir()):
@@ -276,7 +304,11 @@ def _make_source(args, size):
         )
     if args.pair:
         return sources.PairSource(
-            args.pair[0], args.pair[1], interval_ms=args.interval_ms, sensor_size=size, fit=fit
+            args.pair[0],
+            args.pair[1],
+            interval_ms=args.interval_ms or 10.0,
+            sensor_size=size,
+            fit=fit,
         )
     if args.synthetic:
         from eventsim.simulator.synthetic import moving_shapes_clip
@@ -325,7 +357,7 @@ def _make_source(args, size):
         image = path
     return sources.ImageMotionSource(
         image,
-        args.motion,
+        args.motion or "saccade",
         duration_ms=args.duration_ms or 300.0,
         amplitude_px=args.amplitude_px,
         fps=args.fps,
