@@ -83,7 +83,12 @@ def _preset_names() -> tuple[str, ...]:
 
 RECIPE_FIELDS: dict[str, dict[str, Field]] = {
     "dataset": {
-        "name": Field("str", None, "dataset name (in the manifest, `eventsim info` and the progress bar)", required=True),
+        "name": Field(
+            "str",
+            None,
+            "dataset name (in the manifest, `eventsim info` and the progress bar)",
+            required=True,
+        ),
         "description": Field("str", "", "one-line description"),
         "version": Field("str", "1.0", "version of the recipe / dataset"),
         "license": Field("str", "", "licence of the built data (SPDX id or text)"),
