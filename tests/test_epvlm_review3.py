@@ -507,3 +507,44 @@ def test_demo_report_names_the_model_family(hub, model_type, name):
     from epvlm.demo.pipeline import _model_description
 
     assert _model_description(hub[model_type]) == f"{name} checkpoint"
+
+
+@pytest.mark.parametrize("model_type", sorted(STOCK))
+def test_sparse_prompt_keeps_every_dense_position_on_a_hub_layout_folder(hub, model_type):
+    """Kept image tokens carry their dense (t, h, w) M-RoPE ids and every text token, before
+    and after the image, its dense position, in a left-padded batch of two."""
+    from epvlm.evaluate import load_model
+    from epvlm.prior import keep_mask_random
+    from epvlm.processing import encode_batch, grid_for_size
+
+    model, proc = load_model(hub[model_type])
+    rng = np.random.default_rng(5)
+    images = [rng.integers(0, 256, (*hw, 3), dtype=np.uint8) for hw in ((37, 201), (90, 70))]
+    masks = [
+        keep_mask_random(grid_for_size(proc, *im.shape[:2]), 0.4, i) for i, im in enumerate(images)
+    ]
+    args = (proc, images, ["What is it?", "Which one?"], [["a cat", "a dog"], []])
+    dense, sparse = encode_batch(*args), encode_batch(*args, keep_masks=masks)
+
+    def positions(batch, keep_mask):
+        ids, _ = model.model.get_rope_index(
+            batch["input_ids"],
+            batch["mm_token_type_ids"],
+            image_grid_thw=batch["image_grid_thw"],
+            attention_mask=batch["attention_mask"],
+            image_keep_mask=keep_mask,
+        )
+        return ids
+
+    dense_pos = positions(dense, None)
+    sparse_pos = positions(sparse, sparse["image_keep_mask"])
+    for i, mask in enumerate(masks):
+        d_valid = dense["attention_mask"][i].bool()
+        s_valid = sparse["attention_mask"][i].bool()
+        d_image = dense["mm_token_type_ids"][i][d_valid].bool()
+        s_image = sparse["mm_token_type_ids"][i][s_valid].bool()
+        d, s = dense_pos[:, i, d_valid], sparse_pos[:, i, s_valid]
+        kept = torch.from_numpy(mask.reshape(-1))
+        assert torch.equal(s[:, s_image], d[:, d_image][:, kept])
+        assert torch.equal(s[:, ~s_image], d[:, ~d_image])
+        assert int(s_image.sum()) == int(kept.sum()) < int(d_image.sum())
