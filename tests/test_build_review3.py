@@ -274,3 +274,16 @@ def test_a_damaged_manifest_is_named_when_a_rerun_is_refused(tmp_path, capsys):
 def test_split_names_that_differ_only_in_case_are_refused():
     with pytest.raises(RecipeError, match=r"split names 'test' and 'Test' differ only in case"):
         load_recipe({"dataset": {"name": "x"}, "splits": {"test": 1, "Test": 1}})
+
+
+def test_a_folder_on_a_file_system_without_locks_is_built_unlocked(tmp_path, monkeypatch):
+    import errno
+
+    fcntl = pytest.importorskip("fcntl")
+
+    def no_locks(fd, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    assert build_main(_tiny_shapes_args(tmp_path / "ds")) == 0
+    assert (tmp_path / "ds" / "dataset.json").is_file()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import hashlib
 import importlib.util
 import json
@@ -284,6 +285,13 @@ def _build_lock(out: Path) -> Iterator[None]:
             raise DatasetError(
                 f"another build is writing to {str(out)!r}; wait for it to finish or stop it"
             ) from None
+        except OSError as exc:
+            # a file system without locks (NFS without a lock daemon: ENOLCK) builds unlocked,
+            # as a non-POSIX system does, rather than not at all
+            if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
+                raise
+            yield
+            return
         _LOCK_FDS.add(fd)
         yield
     finally:
