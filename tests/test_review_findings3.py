@@ -205,3 +205,25 @@ def test_image_motion_options_still_apply_to_an_image_input(tmp_path, frame_fold
     with open_events(out) as r:
         src = r.source
     assert (src["kind"], src["motion"], src["amplitude_px"]) == ("image-motion", "pan", 3.0)
+
+
+def test_render_force_replaces_only_a_folder_of_frames(tmp_path, capsys, monkeypatch):
+    """--force onto an existing folder deleted it whole, a user's files with it; '-o .'
+    was an internal error."""
+    from eventsim.cli.render import main as render_main
+
+    events = write_events(tmp_path / "ev.h5", _sparse_events(500, 200_000), (64, 48))
+    frames = tmp_path / "frames"
+    argv = [str(events), "-o", str(frames), "--window-ms", "100", "--no-progress", "--force"]
+    assert render_main(argv) == 0
+    assert render_main(argv) == 0  # an earlier render's folder is replaced
+    capsys.readouterr()
+    keep = frames / "notes.txt"
+    keep.write_text("mine")
+    assert render_main(argv) == 1
+    one_line(capsys.readouterr().err, "'notes.txt'", "not a rendered frame")
+    assert keep.read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ev.h5", "frames"]
+    monkeypatch.chdir(tmp_path)  # '.' is then this test's folder, whatever happens
+    assert render_main([*argv[:2], ".", *argv[3:]]) == 1
+    one_line(capsys.readouterr().err, "names no folder")

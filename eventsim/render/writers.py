@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import re
 from abc import ABC, abstractmethod
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from eventsim.outputs import (
 VIDEO_SUFFIXES = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG"}
 IMAGE_SUFFIXES = (".png",)
 GIF_SUFFIXES = (".gif",)
+_FRAME_NAME = re.compile(r"frame_\d{6,}\.png")
 
 
 def output_kind(path: str | os.PathLike) -> str:
@@ -158,9 +160,16 @@ class PngSink(FrameSink):
 
 
 class FolderSink(FrameSink):
-    """frame_000000.png, frame_000001.png, ... in a folder."""
+    """frame_000000.png, frame_000001.png, ... in a folder. ``force`` replaces a folder of
+    such frames (an earlier render) and nothing else: the old folder is deleted whole."""
 
     def __init__(self, path: str | os.PathLike, *, force: bool = False) -> None:
+        if not Path(path).name or Path(path).name == "..":
+            raise ParameterError(
+                f"output {os.fspath(path)!r} names no folder of its own; give one, e.g. frames/"
+            )
+        if force and Path(path).is_dir():
+            _check_only_frames(Path(path))
         super().__init__(path, force=force)
         self.tmp.mkdir(parents=True)
 
@@ -170,6 +179,17 @@ class FolderSink(FrameSink):
     def _sync(self) -> None:
         for png in self.tmp.iterdir():
             fsync_file(png)
+
+
+def _check_only_frames(folder: Path) -> None:
+    """Refuse to replace a folder that holds anything but rendered frames: --force must not
+    delete a user's files along with old frames."""
+    other = next((p for p in folder.iterdir() if not _FRAME_NAME.fullmatch(p.name)), None)
+    if other is not None:
+        raise OutputExistsError(
+            f"output folder {str(folder)!r} holds {other.name!r}, which is not a rendered frame; "
+            "--force replaces only a folder of frame_NNNNNN.png files: choose a new folder"
+        )
 
 
 class VideoSink(FrameSink):
