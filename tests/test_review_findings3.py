@@ -227,3 +227,27 @@ def test_render_force_replaces_only_a_folder_of_frames(tmp_path, capsys, monkeyp
     monkeypatch.chdir(tmp_path)  # '.' is then this test's folder, whatever happens
     assert render_main([*argv[:2], ".", *argv[3:]]) == 1
     one_line(capsys.readouterr().err, "names no folder")
+
+
+def test_a_foreign_ms_to_idx_that_does_not_match_the_times_is_rebuilt(tmp_path):
+    """A DSEC-layout file from another tool whose ms_to_idx follows another convention (or
+    is cut short) gave wrong time windows silently; it is now checked and rebuilt."""
+    import h5py
+
+    ev = _sparse_events(5000, 2_000_000)
+    t = ev["t"]
+    right = np.searchsorted(t, np.arange(t[-1] // 1000 + 1) * 1000)
+    for name, ms in (("right", right), ("halved", right // 2), ("short", right[:100])):
+        path = tmp_path / f"{name}.h5"
+        with h5py.File(path, "w") as f:
+            for col, dtype in (("x", np.uint16), ("y", np.uint16), ("t", np.uint32)):
+                f[f"events/{col}"] = ev[col].astype(dtype)
+            f["events/p"] = ev["p"].astype(np.uint8)
+            f["t_offset"] = np.int64(0)
+            f["ms_to_idx"] = ms.astype(np.uint64)
+        with open_events(path) as r:
+            rebuilt = any("does not match" in n for n in r.notes)
+            assert rebuilt == (name != "right"), (name, r.notes)
+            for a, b in ((500_000, 700_000), (123_456, 1_234_567), (1_900_000, 2_100_000)):
+                want = ev[(t >= a) & (t < b)]
+                np.testing.assert_array_equal(r.read(a, b), want, err_msg=f"{name} {a}..{b}")

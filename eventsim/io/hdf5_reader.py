@@ -290,14 +290,20 @@ class EventReader:
         self.t_offset_us = int(f["t_offset"][()]) if "t_offset" in f else 0
         ms = f.get("ms_to_idx")
         self._ms = np.asarray(ms[()], dtype=np.int64) if isinstance(ms, h5py.Dataset) else None
-        if self._ms is None and n:
-            self._ms = self._build_ms_index()
-            self.notes.append("file has no ms_to_idx; built the index in memory")
         if n:
             self._t_first = int(self._t[0])
             self._t_last = int(self._t[n - 1])
         else:
             self._t_first = self._t_last = 0
+        if self._ms is None and n:
+            self._ms = self._build_ms_index()
+            self.notes.append("file has no ms_to_idx; built the index in memory")
+        elif n and self.layout == "dsec" and not self._ms_index_fits():
+            # another tool's index (another convention, or cut short) would give wrong windows
+            self._ms = self._build_ms_index()
+            self.notes.append(
+                "the file's ms_to_idx does not match its event times; built the index in memory"
+            )
         self.params = _json_dict(self.attrs.get("params"))
         self.source = _json_dict(self.attrs.get("source"))
         self.sensor_size_inferred = False
@@ -348,6 +354,25 @@ class EventReader:
             w = max(w, int(self._x[a:b].max()) + 1)
             h = max(h, int(self._y[a:b].max()) + 1)
         return (max(w, 1), max(h, 1))
+
+    def _ms_index_fits(self) -> bool:
+        """Whether ``ms_to_idx`` follows the layout's rule, ``t[ms_to_idx[k]] >= 1000 k >
+        t[ms_to_idx[k] - 1]``, up to the last event's millisecond: checked in full on its
+        shape and order, and on the events at up to 64 of its entries."""
+        ms = self._ms
+        if ms is None or ms.ndim != 1 or self._t_first < 0:
+            return False
+        if ms.shape[0] < self._t_last // 1000 + 1 or ms[0] < 0 or ms[-1] > self._n:
+            return False
+        if np.any(np.diff(ms) < 0):
+            return False
+        for k in np.unique(np.linspace(0, self._t_last // 1000, 64).astype(np.int64)):
+            i = int(ms[k])
+            if i < self._n and int(self._t[i]) < 1000 * k:
+                return False
+            if i > 0 and int(self._t[i - 1]) >= 1000 * k:
+                return False
+        return True
 
     def _build_ms_index(self) -> np.ndarray:
         last = int(self._t[self._n - 1])
