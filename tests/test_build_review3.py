@@ -287,3 +287,13 @@ def test_a_folder_on_a_file_system_without_locks_is_built_unlocked(tmp_path, mon
     monkeypatch.setattr(fcntl, "flock", no_locks)
     assert build_main(_tiny_shapes_args(tmp_path / "ds")) == 0
     assert (tmp_path / "ds" / "dataset.json").is_file()
+
+
+def test_a_camera_size_beside_a_camera_preset_that_differs_is_refused():
+    # it was ignored: the dataset came out at the preset's 346x260
+    with pytest.raises(RecipeError, match=r'camera\.width = 128 but camera\.preset = "davis346"'):
+        load_recipe("video-qa.example", {"camera.width": "128"})
+    recipe = load_recipe("video-qa.example", {"camera.width": "128", "camera.preset": ""})
+    assert recipe.sensor_size == (128, 224)  # the default height: the file sets none
+    assert load_recipe("video-qa.example", {"camera.width": "346"}).sensor_size == (346, 260)
+    assert load_recipe(load_recipe("video-qa.example")).sensor_size == (346, 260)

@@ -98,7 +98,10 @@ RECIPE_FIELDS: dict[str, dict[str, Field]] = {
     },
     "camera": {
         "preset": Field(
-            "str", "", "camera preset that sets width/height (empty: use width/height)", None
+            "str",
+            "",
+            "camera preset that sets width/height (empty: use width/height; a width or height that differs from the preset is an error)",
+            None,
         ),
         "width": Field("int", 224, "sensor and stored frame width in pixels", low=32, high=4096),
         "height": Field("int", 224, "sensor and stored frame height in pixels", low=32, high=4096),
@@ -463,7 +466,9 @@ def _validate(raw: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, An
     data["source"] = {"kind": kind, **_check_table("source", body, src_fields, set(), kind=kind)}
     data["splits"] = _check_splits(raw["splits"], kind)
 
-    _check_cross(data)
+    _check_cross(
+        data, given_size={k: data["camera"][k] for k in ("width", "height") if k in raw["camera"]}
+    )
     return data
 
 
@@ -735,12 +740,23 @@ def _check_param(name: str, value: Any, current: Any) -> None:
         raise _type_error(name, value, _kind_text(spec), spec)
 
 
-def _check_cross(data: dict[str, Any]) -> None:
+def _check_cross(data: dict[str, Any], given_size: Mapping[str, int] | None = None) -> None:
+    """Checks across tables. ``given_size``: camera.width/height as the recipe or --set gave
+    them (not the defaults)."""
     cam = data["camera"]
     if cam["preset"]:
         from eventsim.simulator.params import CAMERAS
 
-        cam["width"], cam["height"] = CAMERAS[cam["preset"]]
+        size = dict(zip(("width", "height"), CAMERAS[cam["preset"]]))
+        for key, value in (given_size or {}).items():
+            # the preset sets the size: a width given beside it would be ignored without a word
+            if value != size[key]:
+                raise RecipeError(
+                    f"camera.{key} = {value} but camera.preset = {_toml(cam['preset'])} is "
+                    f"{size['width']}x{size['height']}; to set the size, also set "
+                    'camera.preset = "" (--set camera.preset=)'
+                )
+        cam["width"], cam["height"] = size["width"], size["height"]
     try:
         from eventsim.simulator.params import DVSParams
 
