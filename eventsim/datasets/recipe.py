@@ -799,7 +799,7 @@ def recipe_fields_markdown() -> str:
             if f.choices:
                 allowed = ", ".join(f"`{c}`" for c in f.choices)
             elif f.low is not None:
-                allowed = f"{f.low:g} .. {f.high:g}"
+                allowed = f"{_bound(f.low)} .. {_bound(f.high)}"
             if name == "preset" and table == "camera":
                 allowed = '`""`, ' + ", ".join(f"`{c}`" for c in _camera_names()[1:])
             elif name == "preset" and table == "simulator":
