@@ -297,3 +297,8 @@ def test_a_camera_size_beside_a_camera_preset_that_differs_is_refused():
     assert recipe.sensor_size == (128, 224)  # the default height: the file sets none
     assert load_recipe("video-qa.example", {"camera.width": "346"}).sensor_size == (346, 260)
     assert load_recipe(load_recipe("video-qa.example")).sensor_size == (346, 260)
+
+
+def test_a_folder_given_as_the_recipe_is_named_a_folder(tmp_path):
+    with pytest.raises(RecipeError, match=r"is a folder; expected a \.toml file"):
+        load_recipe(tmp_path)

@@ -406,6 +406,8 @@ def _find_recipe(recipe: str | Path) -> Path:
             return candidate
     known = sorted(p.stem for p in builtin_recipe_dir().glob("*.toml"))
     hint = f"; built-in recipes: {', '.join(known)}" if known else ""
+    if path.is_dir():
+        raise RecipeError(f"recipe {str(recipe)!r} is a folder; expected a .toml file{hint}")
     raise RecipeError(f"recipe {str(recipe)!r} not found (expected a .toml file{hint})")
 
 
