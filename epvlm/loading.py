@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MODEL_CLASSES",
+    "check_weight_files",
     "checkpoint_keys",
     "load_pretrained_model",
     "model_class_for",
@@ -115,23 +116,75 @@ def model_class_for(model_type: str) -> type[PreTrainedModel]:
     return getattr(import_module(module), name)
 
 
+def _weight_map(index: Path) -> dict[str, str]:
+    """Tensor name -> file of a sharded checkpoint's ``model.safetensors.index.json``."""
+    try:
+        data = json.loads(index.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelDirError(f"cannot read {str(index)!r}: {exc}") from None
+    weight_map = data.get("weight_map") if isinstance(data, dict) else None
+    if (
+        not isinstance(weight_map, dict)
+        or not weight_map
+        or not all(isinstance(f, str) for f in weight_map.values())
+    ):
+        raise ModelDirError(
+            f"{str(index)!r} has no weight_map (tensor name -> file name); expected the index "
+            "saved with the sharded weights"
+        )
+    return weight_map
+
+
+def _header_keys(path: Path) -> list[str]:
+    """Tensor names in a safetensors file's header; a file whose header does not read or does
+    not cover the file (an interrupted download or copy) is a `CheckpointError` naming it."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return sorted(f.keys())
+    except (SafetensorError, OSError) as exc:
+        why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(
+            f"weight file {str(path)!r} is damaged or incomplete (an interrupted download or "
+            f"copy?): {why}"
+        ) from None
+
+
+def check_weight_files(model_dir: str | Path) -> None:
+    """Every safetensors file of the checkpoint is there and whole (`_header_keys`; tensor
+    data is not read), so a bad one is a `CheckpointError` naming it before transformers
+    meets it."""
+    model_dir = Path(model_dir)
+    index = model_dir / "model.safetensors.index.json"
+    if not index.is_file():
+        checkpoint_keys(model_dir)
+        return
+    files = sorted(set(_weight_map(index).values()))
+    missing = [f for f in files if not (model_dir / f).is_file()]
+    if missing:
+        raise CheckpointError(
+            f"checkpoint {str(model_dir)!r} lacks {len(missing)} of the {len(files)} weight "
+            f"files its index names: {_first(missing)}"
+        )
+    for name in files:
+        _header_keys(model_dir / name)
+
+
 def checkpoint_keys(model_dir: str | Path) -> list[str]:
     """Tensor names stored in a safetensors checkpoint (single file or sharded with an index),
     read from the file headers without loading any tensor."""
-    from safetensors import safe_open
-
     model_dir = Path(model_dir)
     index = model_dir / "model.safetensors.index.json"
     if index.is_file():
-        return sorted(json.loads(index.read_text(encoding="utf-8"))["weight_map"])
+        return sorted(_weight_map(index))
     single = model_dir / "model.safetensors"
     if not single.is_file():
         raise ModelDirError(
             f"model directory {str(model_dir)!r} has neither model.safetensors nor "
             "model.safetensors.index.json"
         )
-    with safe_open(str(single), framework="pt") as f:
-        return sorted(f.keys())
+    return _header_keys(single)
 
 
 def _stored_names(keys: list[str], stored: list[str]) -> list[str]:
@@ -239,7 +292,7 @@ def load_pretrained_model(model_dir: str | Path, *, device: Any = "cpu", dtype: 
             raise CheckpointError(f"dtype {dtype!r} is not a torch dtype")
     else:
         torch_dtype = dtype
-    checkpoint_keys(model_dir)  # one-line error for a directory without weights
+    check_weight_files(model_dir)
     # transformers logs a multi-line table of bad keys and raises a bare RuntimeError on shape
     # mismatches; the same facts become one CheckpointError line below.
     report_logger = logging.getLogger("transformers.modeling_utils")

@@ -365,7 +365,7 @@ def test_a_folder_that_is_no_checkpoint_says_so(tmp_path, capsys):
         ("preprocessor_config.json", "has no preprocessor_config.json"),
         ("config.json", "has no config.json"),
         ("model.safetensors.index.json", "neither model.safetensors nor"),
-        ("model-00002-of-", "No such file"),
+        ("model-00002-of-", "lacks 1 of the 2 weight files its index names: model-00002-of-00002"),
     ],
 )
 def test_missing_checkpoint_files_are_one_line(hub, tmp_path, capsys, removed, says):
@@ -376,6 +376,42 @@ def test_missing_checkpoint_files_are_one_line(hub, tmp_path, capsys, removed, s
     for f in folder.glob(f"{removed}*"):
         f.unlink()
     image = _png(tmp_path / "frame.png", 56, 56)
+    assert main(_run(folder, image, "--selector", "dense")) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("epvlm run: error: ") and err.count("\n") == 1 and says in err
+
+
+@pytest.mark.parametrize(
+    "damage", ["cut shard", "cut single file", "index without map", "index not json"]
+)
+def test_damaged_weight_files_are_one_line_naming_the_file(hub, tmp_path, capsys, damage):
+    """A weight file cut short (an interrupted download or copy) or a damaged index was an
+    internal error (SafetensorError, KeyError, JSONDecodeError) with no file named."""
+    import shutil
+
+    from epvlm.loading import load_pretrained_model
+
+    folder = tmp_path / "ckpt"
+    if damage == "cut single file":
+        from epvlm.tiny import save_tiny_checkpoint
+
+        save_tiny_checkpoint(folder, ["what is it"])
+        bad = folder / "model.safetensors"
+    else:
+        shutil.copytree(hub["qwen2_vl"], folder)
+        bad = sorted(folder.glob("model-*.safetensors"))[0]
+    if damage.startswith("cut"):
+        bad.write_bytes(bad.read_bytes()[: bad.stat().st_size // 2])
+        says = f"weight file {str(bad)!r} is damaged or incomplete"
+    else:
+        bad = folder / "model.safetensors.index.json"
+        bad.write_text("{}" if damage == "index without map" else "{not json")
+        says = str(bad)
+    with pytest.raises((CheckpointError, ModelDirError)) as exc:
+        load_pretrained_model(folder)
+    assert "\n" not in str(exc.value) and says in str(exc.value)
+    image = _png(tmp_path / "frame.png", 56, 56)
+    capsys.readouterr()  # the tiny checkpoint's save
     assert main(_run(folder, image, "--selector", "dense")) == 1
     err = capsys.readouterr().err
     assert err.startswith("epvlm run: error: ") and err.count("\n") == 1 and says in err
