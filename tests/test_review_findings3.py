@@ -251,3 +251,40 @@ def test_a_foreign_ms_to_idx_that_does_not_match_the_times_is_rebuilt(tmp_path):
             for a, b in ((500_000, 700_000), (123_456, 1_234_567), (1_900_000, 2_100_000)):
                 want = ev[(t >= a) & (t < b)]
                 np.testing.assert_array_equal(r.read(a, b), want, err_msg=f"{name} {a}..{b}")
+
+
+def test_convert_reads_vid2e_nanoseconds_and_esim_py_column_order(tmp_path, capsys):
+    """rpg_vid2e's esim_torch times are nanoseconds: read as µs they came out 1000x too long,
+    with no option to say so; esim_py's N x 4 float arrays are x, y, t, p and were refused
+    as 'coordinate column 'y' holds non-integer values' with no way to give the order."""
+    from eventsim.cli.convert import main as convert_main
+
+    ev = _sparse_events(300, 500_000)
+    np.savez(tmp_path / "vid2e.npz", x=ev["x"], y=ev["y"], t=ev["t"] * 1000, p=ev["p"] * 2 - 1)
+    out = tmp_path / "vid2e.h5"
+    argv = [str(tmp_path / "vid2e.npz"), str(out), "--sensor-size", "64x48"]
+    assert convert_main([*argv, "--time-unit", "ns"]) == 0
+    np.testing.assert_array_equal(load_events(out), ev)
+
+    matrix = np.stack([ev["x"], ev["y"], ev["t"] / 1e6, ev["p"] * 2 - 1], axis=1)
+    np.save(tmp_path / "esim.npy", matrix.astype(np.float64))
+    argv = [str(tmp_path / "esim.npy"), str(tmp_path / "esim.h5"), "--sensor-size", "64x48"]
+    capsys.readouterr()
+    assert convert_main(argv) == 1
+    one_line(capsys.readouterr().err, "read as columns t, x, y, p", "--columns")
+    assert convert_main([*argv, "--columns", "xytp"]) == 0
+    np.testing.assert_array_equal(load_events(tmp_path / "esim.h5"), ev)
+
+
+def test_a_time_unit_that_the_format_fixes_is_refused(tmp_path):
+    """time_unit was ignored silently for faery's formats and for EVENT_DTYPE arrays."""
+    from eventsim.errors import ParameterError
+
+    ev = _sparse_events(50, 100_000)
+    raw = write_events(tmp_path / "a.raw", ev, (64, 48), fmt="evt3")
+    with pytest.raises(ParameterError, match="fixes the unit"):
+        open_events(raw, time_unit="s")
+    npy = tmp_path / "a.npy"
+    np.save(npy, ev)
+    with open_events(npy, time_unit="ms", sensor_size=(64, 48)) as r:
+        assert r.read()["t"].tolist() == (ev["t"] * 1000).tolist()

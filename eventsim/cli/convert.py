@@ -21,6 +21,7 @@ PACKET_EVENTS = 1 << 20
 
 def build_parser() -> argparse.ArgumentParser:
     from eventsim.io.formats import FORMATS
+    from eventsim.io.layouts import TIME_UNITS
 
     listing = "; ".join(
         f"{f.name} ({', '.join(f.extensions) or '--to only'})" for f in FORMATS.values()
@@ -46,6 +47,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="sensor size when the input does not record one (e.g. a .npy)",
     )
     p.add_argument("--layout", default=None, help="force the input layout instead of sniffing")
+    p.add_argument(
+        "--time-unit",
+        choices=TIME_UNITS,
+        default=None,
+        help="unit of the input's times where its format does not fix one (npy, npz, txt, "
+        "v2e/EvQA/other HDF5 layouts; e.g. ns for rpg_vid2e's esim_torch); default: detected "
+        "(integers are µs, floats s), as the note says",
+    )
+    p.add_argument(
+        "--columns",
+        default="txyp",
+        metavar="ORDER",
+        help="column order of an N x 4 array in a .npy/.npz (default txyp; esim_py: xytp)",
+    )
     p.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
     return p
 
@@ -72,7 +87,13 @@ def main(args: argparse.Namespace) -> int:
     if dst.exists() and src.exists() and dst.resolve() == src.resolve():
         raise ParameterError(f"input and output are the same file {str(src)!r}")
     check_output(dst, args.force, final=True)
-    with open_events(src, sensor_size=args.sensor_size, layout=args.layout) as reader:
+    with open_events(
+        src,
+        sensor_size=args.sensor_size,
+        layout=args.layout,
+        time_unit=args.time_unit,
+        columns=args.columns,
+    ) as reader:
         for note in reader.notes:
             print(f"eventsim convert: note: {note}", file=sys.stderr)
         frames = None

@@ -2,7 +2,8 @@
 
 Our own files and any DSEC-layout HDF5 get the lazy, indexed `EventReader`. Other layouts are
 loaded into memory and served by `ArrayReader`, which has the same interface. Both carry
-``layout`` (which layout was detected), ``time_unit_detected`` (``"us"`` or ``"s"``) and
+``layout`` (which layout was detected), ``time_unit_detected`` (``"us"`` or ``"s"``; a unit
+given to `open_events` is recorded as given: ``"ms"``, ``"ns"``) and
 ``notes`` (every conversion applied: float seconds to µs, -1/+1 polarity to 0/1, sorting,
 an inferred sensor size), so tools can say what they did.
 """
@@ -49,6 +50,8 @@ HDF5_LAYOUTS: dict[str, str] = {
 ARRAY_EXTENSIONS = {".npy": "npy", ".npz": "npz", ".txt": "txt"}
 HDF5_EXTENSIONS = (".h5", ".hdf5", ".hdf", ".he5")
 LAYOUT_CHOICES = (*HDF5_LAYOUTS, "npy", "npz", "txt", "faery")
+#: units `open_events` takes for times a file does not label (``time_unit``)
+TIME_UNITS = {"us": "microseconds", "s": "seconds", "ms": "milliseconds", "ns": "nanoseconds"}
 
 
 class ArrayReader:
@@ -168,8 +171,10 @@ def times_to_us(
     data; float-typed microseconds do). The choice is appended to ``notes``.
     """
     t = np.asarray(t)
-    if time_unit not in (None, "us", "s"):
-        raise ParameterError(f"time_unit={time_unit!r}; expected 'us', 's' or None (detect)")
+    if time_unit not in (None, *TIME_UNITS):
+        raise ParameterError(
+            f"time_unit={time_unit!r}; expected {', '.join(map(repr, TIME_UNITS))} or None (detect)"
+        )
     if t.dtype.kind in "fc" and t.size and not np.all(np.isfinite(t)):
         bad = int(np.flatnonzero(~np.isfinite(t))[0])
         raise InvalidEventsError(f"{what}[{bad}] is {t[bad]}; expected a finite time")
@@ -183,15 +188,18 @@ def times_to_us(
         else:
             unit = "s"
             how = f"float {what} with fractional values"
-        label = "microseconds" if unit == "us" else "seconds"
-        notes.append(f"time unit detected: {label} ({how})")
+        notes.append(f"time unit detected: {TIME_UNITS[unit]} ({how})")
     else:
         unit = time_unit
-        notes.append(f"time unit given: {'microseconds' if unit == 'us' else 'seconds'}")
+        notes.append(f"time unit given: {TIME_UNITS[unit]}")
     if unit == "s":
         return seconds_to_us(t), unit
-    if t.dtype.kind in "fc":
-        return np.rint(t).astype(np.int64), unit
+    per_us = {"us": 1, "ms": 1e-3, "ns": 1e3}[unit]
+    if t.dtype.kind in "fc" or unit == "ms":
+        return np.rint(np.asarray(t, dtype=np.float64) / per_us).astype(np.int64), unit
+    if unit == "ns":
+        # to the nearest microsecond, in integers: float64 would round large ns times
+        return np.floor_divide(t.astype(np.int64) + 500, 1000), unit
     return t.astype(np.int64), unit
 
 
@@ -275,8 +283,9 @@ def open_events(
 ) -> EventFileReader:
     """Open any supported event file and return a reader (`EventReader` or `ArrayReader`).
 
-    ``layout`` forces one of `LAYOUT_CHOICES` instead of sniffing; ``time_unit`` (``"us"`` or
-    ``"s"``) overrides time-unit detection; ``columns`` is the column order of N x 4 arrays
+    ``layout`` forces one of `LAYOUT_CHOICES` instead of sniffing; ``time_unit`` (a key of
+    `TIME_UNITS`: ``"us"``, ``"s"``, ``"ms"``, ``"ns"``, e.g. rpg_vid2e's nanoseconds)
+    overrides time-unit detection; ``columns`` is the column order of N x 4 arrays
     in ``.npy``/``.npz`` files. ``sensor_size`` is used where the file does not record one.
     """
     path = Path(path)
@@ -311,6 +320,11 @@ def open_events(
     from eventsim.io import formats
 
     if layout == "faery" or ext in formats.FAERY_EXTENSIONS:
+        if time_unit not in (None, "us"):
+            raise ParameterError(
+                f"time_unit={time_unit!r} does not apply to {ext or 'these'} files: their "
+                "format fixes the unit (µs)"
+            )
         events, file_size, notes, meta = formats.read_faery(path, sensor_size)
         size_, inferred = resolve_sensor_size(file_size, sensor_size, events, path, notes)
         return ArrayReader(
@@ -384,8 +398,10 @@ def _open_hdf5_layout(
                 f"The file contains: {_describe_keys(f)}"
             )
         if found == "dsec":
-            if time_unit == "s":
-                raise ParameterError("time_unit='s' does not apply to DSEC-layout files (µs)")
+            if time_unit not in (None, "us"):
+                raise ParameterError(
+                    f"time_unit={time_unit!r} does not apply to DSEC-layout files (µs)"
+                )
             f.close()
             return EventReader(path, sensor_size=sensor_size)
         loader = {
@@ -591,14 +607,23 @@ def _events_from_array(
         cols = _columns_from_matrix(arr, columns, what)
         # a plain matrix has no names: say which column was taken as what
         what = f"{what} (an N x {arr.shape[1]} array read as columns {', '.join(columns)})"
-    if arr.dtype == EVENT_DTYPE:
-        unit = "us"
-        notes.append("time unit: microseconds (EVENT_DTYPE)")
-        t_us = cols["t"]
-    else:
-        t_us, unit = times_to_us(cols["t"], f"{what} t", notes, time_unit)
-    p = polarity_01(cols["p"], f"{what} p", notes)
-    return build_events(cols["x"], cols["y"], t_us, p, notes), unit
+    try:
+        if arr.dtype == EVENT_DTYPE and time_unit in (None, "us"):
+            unit = "us"
+            notes.append("time unit: microseconds (EVENT_DTYPE)")
+            t_us = cols["t"]
+        else:
+            t_us, unit = times_to_us(cols["t"], f"{what} t", notes, time_unit)
+        p = polarity_01(cols["p"], f"{what} p", notes)
+        return build_events(cols["x"], cols["y"], t_us, p, notes), unit
+    except InvalidEventsError as exc:
+        if names:
+            raise
+        # the usual cause: another tool's column order (esim_py's N x 4 arrays are x, y, t, p)
+        raise InvalidEventsError(
+            f"{exc} in {what}; if its columns are in another order, give it (columns= in "
+            "open_events, --columns in 'eventsim convert'; esim_py writes xytp)"
+        ) from None
 
 
 def _load_npy_array(path: Path) -> Any:
