@@ -281,6 +281,13 @@ def load_pretrained_model(model_dir: str | Path, *, device: Any = "cpu", dtype: 
 
     model_dir = Path(model_dir)
     cls = model_class_for(read_model_type(model_dir))
+    generation = model_dir / "generation_config.json"
+    if generation.is_file():
+        # transformers drops an unreadable one for defaults, silently changing the stop tokens
+        try:
+            json.loads(generation.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ModelDirError(f"cannot read {str(generation)!r}: {exc}") from None
     if device == "auto" or dtype == "auto":
         from epvlm.evaluate import resolve_device, resolve_dtype
 

@@ -244,7 +244,7 @@ def load_processor(model_dir: str | Path) -> EPQwen2VLProcessor:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelDirError(
             f"cannot load the processor (image processor + tokenizer) of {str(model_dir)!r}: "
-            f"{first}"
+            + (_damaged_json(model_dir) or first)
         ) from None
     proc.tokenizer.padding_side = "left"
     if proc.tokenizer.pad_token_id is None:
@@ -252,6 +252,36 @@ def load_processor(model_dir: str | Path) -> EPQwen2VLProcessor:
     if (model_dir / "config.json").is_file():
         check_token_ids(model_dir / "config.json", proc)
     return proc
+
+
+# the JSON files transformers reads to build a processor; its errors for a damaged one (a
+# copy cut short) often do not say which
+PROCESSOR_JSON_FILES = (
+    "config.json",
+    "preprocessor_config.json",
+    "processor_config.json",
+    "tokenizer_config.json",
+    "tokenizer.json",
+    "chat_template.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "vocab.json",
+)
+
+
+def _damaged_json(model_dir: Path) -> str | None:
+    """Which of `PROCESSOR_JSON_FILES` in ``model_dir`` does not parse, and why (None: all do)."""
+    import json
+
+    for name in PROCESSOR_JSON_FILES:
+        path = model_dir / name
+        if not path.is_file():
+            continue
+        try:
+            json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            return f"{name} is not valid JSON (damaged or cut short?): {exc}"
+    return None
 
 
 # config.json fields that name special tokens, and the token each must be in the tokenizer

@@ -417,6 +417,32 @@ def test_damaged_weight_files_are_one_line_naming_the_file(hub, tmp_path, capsys
     assert err.startswith("epvlm run: error: ") and err.count("\n") == 1 and says in err
 
 
+@pytest.mark.parametrize(
+    ("model_type", "name"),
+    [
+        ("qwen2_vl", "tokenizer.json"),
+        ("qwen2_vl", "config.json"),
+        ("qwen2_vl", "generation_config.json"),
+        ("qwen2_5_vl", "chat_template.json"),
+    ],
+)
+def test_a_damaged_json_file_is_named(hub, tmp_path, capsys, model_type, name):
+    """A processor file cut short gave transformers' bare JSON error (no file named; a damaged
+    config.json was blamed on the processor without saying so), and a damaged
+    generation_config.json was dropped in silence for defaults (other stop tokens)."""
+    import shutil
+
+    folder = tmp_path / "ckpt"
+    shutil.copytree(hub[model_type], folder)
+    path = folder / name
+    path.write_bytes(path.read_bytes()[:30])
+    image = _png(tmp_path / "frame.png", 56, 56)
+    assert main(_run(folder, image, "--selector", "dense")) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("epvlm run: error: ") and err.count("\n") == 1
+    assert name in err and ("not valid JSON" in err or "cannot read" in err)
+
+
 def test_the_missing_and_not_a_folder_cases_stay_model_dir_errors(tmp_path):
     from epvlm.processing import load_processor
 
