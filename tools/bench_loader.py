@@ -3,6 +3,7 @@ memory each worker ends up owning after reading its share, the parent's own size
 to open the dataset.
 
     python tools/bench_loader.py [--samples 100000] [--workers 2] [--batch-size 64] [--read N]
+                                 [--gc-freeze]
 
 A small dataset is built for real (``--base`` samples of ``--recipe``'s test split, in a child
 process so that the build's imports do not sit in this process), then its ``samples.jsonl`` is
@@ -15,13 +16,21 @@ Memory comes from ``/proc/<pid>/smaps_rollup`` (Linux only): USS (private clean 
 what the process alone holds, freed when it exits) and PSS (shared pages split among their
 users). A worker's growth is its USS/PSS after its last batch minus at its start (right after
 the fork): pages it touched and so copied from the parent. Each batch is collated inside its
-worker into a memory reading, so nothing but those readings travels back to this process.
+worker into a memory reading, so nothing but those readings travels back to this process; the
+reading is taken while the worker holds that batch's decoded samples.
+
+A worker's first full garbage collection writes to the header of every object it inherited
+from the parent, which copies all the pages of the parent's Python objects into the worker at
+once; the count of full collections each worker made is printed beside its growth.
+``--gc-freeze`` calls ``gc.freeze()`` first thing in each worker, so that its collections leave
+the inherited objects alone (docs/benchmarks.md, "Dataset loader memory").
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import gc
 import json
 import os
 import subprocess
@@ -35,6 +44,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 _FIELDS = {"Rss": "rss", "Pss": "pss", "Private_Clean": "uss", "Private_Dirty": "uss"}
 _AT_START: dict[str, float] = {}
+# set before the workers fork: whether they call gc.freeze() on starting
+_FREEZE = False
 
 
 def smaps(pid: int | str = "self") -> dict[str, float]:
@@ -48,13 +59,20 @@ def smaps(pid: int | str = "self") -> dict[str, float]:
     return out
 
 
+def _full_collections() -> int:
+    return gc.get_stats()[2]["collections"]
+
+
 def _worker_init(_worker_id: int) -> None:
-    _AT_START.update(smaps())
+    if _FREEZE:
+        gc.freeze()
+    _AT_START.update(smaps(), full_gc=_full_collections())
 
 
 def _collate(batch: list[dict[str, Any]]) -> dict[str, Any]:
     # the samples were read and decoded; only the reading leaves the worker
-    return {"pid": os.getpid(), "n": len(batch), "start": dict(_AT_START), "now": smaps()}
+    now = {**smaps(), "full_gc": _full_collections()}
+    return {"pid": os.getpid(), "n": len(batch), "start": dict(_AT_START), "now": now}
 
 
 def _utc() -> str:
@@ -106,7 +124,8 @@ def _fmt(m: dict[str, float]) -> str:
     return f"RSS {m['rss']:.1f}  PSS {m['pss']:.1f}  USS {m['uss']:.1f} MiB"
 
 
-def measure(root: Path, workers: int, batch_size: int, read: int | None) -> None:
+def measure(root: Path, workers: int, batch_size: int, read: int | None, freeze: bool) -> None:
+    global _FREEZE
     import torch.utils.data as tud
 
     # imported before the first reading, so that the growth on opening is the dataset's
@@ -122,6 +141,7 @@ def measure(root: Path, workers: int, batch_size: int, read: int | None) -> None
     print(f"parent after opening:  {_fmt(opened)} (+{opened['rss'] - before['rss']:.1f} MiB RSS)")
 
     # map-style without subclassing torch's Dataset, which its type hints ask for
+    _FREEZE = freeze
     whole: Any = ds
     subset: Any = whole if read is None else tud.Subset(whole, range(min(read, len(ds))))
     loader = tud.DataLoader(
@@ -149,7 +169,8 @@ def measure(root: Path, workers: int, batch_size: int, read: int | None) -> None
         print(
             f"{'no worker' if pid == os.getpid() else f'worker {pid}'}: {counts[pid]} samples; USS {start['uss']:.1f} -> {now['uss']:.1f} MiB "
             f"(+{now['uss'] - start['uss']:.1f}), PSS {start['pss']:.1f} -> {now['pss']:.1f} "
-            f"(+{now['pss'] - start['pss']:.1f}), RSS {now['rss']:.1f}"
+            f"(+{now['pss'] - start['pss']:.1f}), RSS {now['rss']:.1f}; "
+            f"{int(now['full_gc'] - start['full_gc'])} full garbage collection(s)"
         )
     print(f"parent after reading:  {_fmt(smaps())}")
 
@@ -164,6 +185,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--recipe", default=str(ROOT / "datasets" / "shapes-vqa.toml"))
     p.add_argument("--base", type=int, default=8, help="real samples built and replicated")
+    p.add_argument(
+        "--gc-freeze",
+        action="store_true",
+        help="call gc.freeze() when a worker starts (its garbage collections then leave the "
+        "objects it inherited alone)",
+    )
     args = p.parse_args(argv)
     if not Path("/proc/self/smaps_rollup").is_file():
         print("bench_loader: needs /proc/<pid>/smaps_rollup (Linux 4.14 or later)")
@@ -182,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
             f"({size / args.samples:.0f} bytes of JSON each) in {time.perf_counter() - t0:.1f} s",
             flush=True,
         )
-        measure(Path(tmp) / "ds", args.workers, args.batch_size, args.read)
+        measure(Path(tmp) / "ds", args.workers, args.batch_size, args.read, args.gc_freeze)
     return 0
 
 

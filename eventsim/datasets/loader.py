@@ -11,6 +11,13 @@ A split's ``samples.jsonl`` lines are kept as one byte array and an array of off
 list of dicts: forked DataLoader workers then share those pages with the parent for good, where
 the reference counts and garbage-collector passes of ~100 k Python dicts made every worker copy
 most of them (docs/benchmarks.md, "Dataset loader memory").
+
+What a forked worker still copies is the parent's own Python objects (torch and the rest of what
+the training script imported), all at once at the worker's first full garbage collection, which
+writes to every object's header: about 36 MiB per worker under tools/bench_loader.py, bounded
+and not this loader's. ``gc.freeze()`` in the parent before iterating the DataLoader, or first
+thing in ``worker_init_fn``, keeps the collector away from them; the loader leaves that
+process-wide choice to the script.
 """
 
 from __future__ import annotations
