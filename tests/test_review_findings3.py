@@ -307,3 +307,24 @@ def test_evt3_decoder_reads_the_owner_fixture_like_faery():
     want = np.load(data / info["expected"])
     for col in "xytp":
         np.testing.assert_array_equal(ev[col], want[col], err_msg=col)
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["--tau-ms", "5"], "--tau-ms does not apply to --mode polarity"),
+        (["--bins", "3"], "--bins does not apply to --mode polarity"),
+        (["--mode", "heatmap", "--color-by", "net"], "--color-by does not apply"),
+        (["--mode", "polarity", "--no-colorbar"], "--no-colorbar does not apply"),
+    ],
+)
+def test_render_refuses_look_options_its_mode_ignores(tmp_path, capsys, argv, needle):
+    """Mode-specific options (time-surface decay, voxel bins, heat-map settings...) were
+    ignored silently by the other modes."""
+    from eventsim.cli.render import main as render_main
+
+    events = write_events(tmp_path / "ev.h5", _sparse_events(200, 100_000), (64, 48))
+    out = tmp_path / "f.png"
+    assert render_main([str(events), "-o", str(out), "--no-progress", *argv]) == 1
+    one_line(capsys.readouterr().err, needle)
+    assert not out.exists()

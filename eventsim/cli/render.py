@@ -238,14 +238,43 @@ _FLAGS = {
 }
 
 
+# the modes that use each look option; elsewhere a changed value would be ignored
+_MODE_OPTIONS = (
+    ("--background", "background", DEFAULTS.background, ("polarity", "timesurface", "voxel")),
+    ("--on-color", "on_color", None, ("polarity", "overlay", "timesurface", "voxel")),
+    ("--off-color", "off_color", None, ("polarity", "overlay", "timesurface", "voxel")),
+    ("--color-by", "color_by", DEFAULTS.color_by, ("polarity", "overlay")),
+    ("--tau-ms", "tau_ms", DEFAULTS.tau_ms, ("timesurface",)),
+    ("--colormap", "colormap", DEFAULTS.colormap, ("heatmap",)),
+    ("--max-count", "max_count", DEFAULTS.max_count, ("heatmap",)),
+    ("--no-colorbar", "no_colorbar", False, ("heatmap",)),
+    ("--heatmap-scale", "heatmap_scale", DEFAULTS.heatmap_scale, ("heatmap",)),
+    ("--alpha", "alpha", DEFAULTS.overlay_alpha, ("overlay",)),
+    ("--overlay-frame", "overlay_frame", DEFAULTS.overlay_frame, ("overlay",)),
+    ("--bins", "bins", DEFAULTS.n_bins, ("voxel",)),
+)
+
+
+def _check_mode_options(args: argparse.Namespace) -> None:
+    """Refuse a look option that the chosen --mode does not use."""
+    for flag, name, default, modes in _MODE_OPTIONS:
+        if getattr(args, name) != default and args.mode not in modes:
+            raise ParameterError(
+                f"{flag} does not apply to --mode {args.mode}; it is used by --mode "
+                f"{' / '.join(modes)}"
+            )
+
+
 def _render_params(args: argparse.Namespace) -> RenderParams:
     try:
-        return _params_from(args)
+        params = _params_from(args)
     except ParameterError as exc:
         field, _, rest = str(exc).partition(" ")
         if field in _FLAGS:
             raise ParameterError(f"{_FLAGS[field]} {rest}") from None
         raise
+    _check_mode_options(args)
+    return params
 
 
 def _params_from(args: argparse.Namespace) -> RenderParams:
