@@ -328,3 +328,20 @@ def test_render_refuses_look_options_its_mode_ignores(tmp_path, capsys, argv, ne
     assert render_main([str(events), "-o", str(out), "--no-progress", *argv]) == 1
     one_line(capsys.readouterr().err, needle)
     assert not out.exists()
+
+
+def test_hidden_files_in_a_frame_folder_are_not_frames(tmp_path, capsys, frame_folder):
+    """macOS's '._0001.png' companions of copied images stopped the run as unreadable
+    images; an ESIM-layout folder holding only such a file was not looked into."""
+    seq = tmp_path / "seq"
+    images = seq / "images"
+    images.mkdir(parents=True)
+    for p in frame_folder.iterdir():
+        (images / p.name).write_bytes(p.read_bytes())
+        (images / f"._{p.name}").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+    (seq / "._cover.png").write_bytes(b"\x00\x05\x16\x07")
+    (seq / "timestamps.txt").write_text("".join(f"{i / 30}\n" for i in range(6)))
+    out = tmp_path / "seq.h5"
+    assert simulate_main([str(seq), "-o", str(out), "-q"]) == 0
+    with open_events(out) as r:
+        assert r.source["n_frames"] == 6

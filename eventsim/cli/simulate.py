@@ -217,7 +217,10 @@ def _frame_folder(path, timestamps: str | None):
     ``images/`` with ``timestamps.txt`` beside it."""
     from eventsim.simulator import sources
 
-    has_images = any(p.suffix.lower() in sources.IMAGE_EXTENSIONS for p in path.iterdir())
+    has_images = any(
+        p.suffix.lower() in sources.IMAGE_EXTENSIONS and not p.name.startswith(".")
+        for p in path.iterdir()
+    )
     if not has_images:
         for sub in ("images", "imgs", "frames"):
             if (path / sub).is_dir():

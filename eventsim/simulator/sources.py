@@ -416,7 +416,12 @@ class FolderSource:
         if not self.folder.is_dir():
             raise InputError(f"frame folder {str(self.folder)!r} does not exist")
         self.files = sorted(
-            (p for p in self.folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS),
+            # hidden names are no frames: macOS leaves '._0001.png' beside copied images
+            (
+                p
+                for p in self.folder.iterdir()
+                if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
+            ),
             key=lambda p: _natural_key(p.name),
         )
         if not self.files:
