@@ -345,3 +345,19 @@ def test_hidden_files_in_a_frame_folder_are_not_frames(tmp_path, capsys, frame_f
     assert simulate_main([str(seq), "-o", str(out), "-q"]) == 0
     with open_events(out) as r:
         assert r.source["n_frames"] == 6
+
+
+def test_a_time_span_too_long_for_ms_to_idx_is_named(tmp_path, capsys):
+    """Ten years of times (nanoseconds read as µs, a bad timestamps file) asked numpy for
+    terabytes of ms_to_idx and ended as 'out of memory: Unable to allocate 338. TiB'."""
+    from eventsim.cli.convert import main as convert_main
+
+    ev = _sparse_events(10, 1000)
+    ev["t"][-1] = 10 * 365 * 86_400 * 10**6
+    npy = tmp_path / "far.npy"
+    np.save(npy, ev)
+    out = tmp_path / "far.h5"
+    assert convert_main([str(npy), str(out), "--sensor-size", "64x48"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    one_line(err[-1], "error:", "days after the first", "ms_to_idx", "microseconds")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["far.npy"]

@@ -44,6 +44,8 @@ CODEC: Codec = "lz4"
 # The writer buffers this many chunks before one append, so each flush is chunk-aligned.
 FLUSH_CHUNKS = 4
 _MS_CHUNK = 4096
+# ms_to_idx entries a file may have: 2^31 ms (24.9 days after its first event), 16 GiB
+MAX_MS_INDEX = 1 << 31
 _RESERVED_ATTRS = frozenset(
     ("format", "format_version", "sensor_width", "sensor_height", "params", "source", "software")
 )
@@ -327,6 +329,13 @@ class EventWriter:
         stop = (int(t[-1]) - offset) // 1000 + 1
         if stop <= self._ms_count:
             return
+        if stop > MAX_MS_INDEX:
+            raise InvalidEventsError(
+                f"an event at t = {int(t[-1])} us is {(int(t[-1]) - offset) / 86.4e9:.3g} days "
+                f"after the first (t = {offset} us): the file's ms_to_idx (one 8-byte entry per "
+                f"millisecond) would need {stop * 8 / 2**30:,.0f} GiB; check that the times "
+                "are microseconds, or split the recording"
+            )
         ms = np.arange(self._ms_count, stop, dtype=np.int64)
         idx = n_before + np.searchsorted(t, ms * 1000 + offset, side="left")
         self._ms_pending.append(idx.astype(np.uint64))
