@@ -459,10 +459,12 @@ def answer_text(answer: str) -> str:
 
 
 def composite_on_white(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """``rgb`` (HxWx3 uint8) blended onto white by ``alpha`` (HxW unsigned ints, opaque at the
-    dtype's maximum), rounded as transformers' image processors convert an image with
-    transparency to RGB, so a transparent PNG gives the model the pixels stock Qwen2-VL gets."""
-    opacity = alpha.astype(np.float64)[..., None] / np.iinfo(alpha.dtype).max
+    """``rgb`` (HxWx3 uint8) blended onto white by ``alpha`` (HxW: unsigned ints opaque at the
+    dtype's maximum, or floats opaque at 1), rounded as transformers' image processors convert
+    an image with transparency to RGB, so a transparent PNG gives the model the pixels stock
+    Qwen2-VL gets."""
+    full = np.iinfo(alpha.dtype).max if np.issubdtype(alpha.dtype, np.integer) else 1.0
+    opacity = np.clip(alpha.astype(np.float64)[..., None] / full, 0.0, 1.0)
     return np.round(opacity * rgb + (1 - opacity) * 255).astype(np.uint8)
 
 

@@ -262,6 +262,29 @@ def test_transparent_image_is_blended_onto_white_as_transformers_does(tmp_path, 
     assert np.abs(ours.astype(int) - via_pil).max() <= 1  # PIL's integer blend rounds its own way
 
 
+def test_alpha_of_any_depth_is_blended(tmp_path):
+    import cv2
+
+    from epvlm.cli import _read_image
+    from epvlm.processing import composite_on_white
+
+    rgb = np.full((2, 2, 3), 100, np.uint8)
+    for alpha in (
+        np.array([[0, 65535], [32768, 65535]], np.uint16),
+        np.array([[0.0, 1.0], [0.5, 1.5]], np.float32),  # floats: opaque at 1
+    ):
+        out = composite_on_white(rgb, alpha)[..., 0]
+        assert out[0, 0] == 255 and out[0, 1] == 100 and out[1, 1] == 100
+        assert abs(int(out[1, 0]) - 178) <= 1
+    bgra16 = np.zeros((20, 30, 4), np.uint16)
+    bgra16[..., 2] = 200 * 257
+    bgra16[:, :10, 3] = 65535
+    path = tmp_path / "deep.png"
+    cv2.imwrite(str(path), bgra16)
+    image = _read_image(str(path))
+    assert (image[:, :10] == (200, 0, 0)).all() and (image[:, 10:] == 255).all()
+
+
 def cv2_colour_read(path: Path) -> np.ndarray:
     import cv2
 
