@@ -633,3 +633,36 @@ def test_sparse_prompt_keeps_every_dense_position_on_a_hub_layout_folder(hub, mo
         assert torch.equal(s[:, s_image], d[:, d_image][:, kept])
         assert torch.equal(s[:, ~s_image], d[:, ~d_image])
         assert int(s_image.sum()) == int(kept.sum()) < int(d_image.sum())
+
+
+@pytest.mark.parametrize("damage", ["no tokenizer", "cut weights", "unknown model_type"])
+def test_demo_checks_the_model_folder_before_building_the_split(tmp_path, monkeypatch, damage):
+    """A broken --model failed only once the split was built (a minute for the full demo),
+    and the build went with the failed run."""
+    import shutil
+
+    import epvlm.demo.pipeline as pipeline
+    from epvlm.demo import DEFAULT_MODEL, run_demo
+
+    folder = tmp_path / "model"
+    shutil.copytree(DEFAULT_MODEL, folder)
+    if damage == "no tokenizer":
+        (folder / "tokenizer.json").unlink()
+        (folder / "tokenizer_config.json").unlink()
+    elif damage == "cut weights":
+        weights = folder / "model.safetensors"
+        weights.write_bytes(weights.read_bytes()[:1000])
+    else:
+        cfg = json.loads((folder / "config.json").read_text())
+        (folder / "config.json").write_text(json.dumps({**cfg, "model_type": "qwen3_vl"}))
+
+    def no_build(*args, **kwargs):
+        raise AssertionError("the split was built before the model folder was checked")
+
+    monkeypatch.setattr(pipeline, "prepare_dataset", no_build)
+    with pytest.raises((ModelDirError, CheckpointError)) as exc:
+        run_demo(tmp_path / "out", limit=1, model_dir=folder, progress=False)
+    msg = str(exc.value)
+    says = {"no tokenizer": "has no tokenizer", "cut weights": "is damaged or incomplete"}
+    assert "\n" not in msg and says.get(damage, "'qwen3_vl' is not supported") in msg
+    assert not (tmp_path / "out").exists()

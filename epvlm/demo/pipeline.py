@@ -142,6 +142,7 @@ def run_demo(
         raise ParameterError(f"threads {threads!r} must be >= 1")
     if dataset_dir is not None and not (Path(dataset_dir) / "dataset.json").is_file():
         raise DatasetError(f"{str(dataset_dir)!r} is not a built dataset (no dataset.json)")
+    _check_model_files(model_path)
     if threads is not None:
         import torch
 
@@ -169,6 +170,18 @@ def run_demo(
             # the evaluation's "answers kept, rerun to resume" is untrue here: they are gone
             raise KeyboardInterrupt from None
         raise
+
+
+def _check_model_files(model_path: Path) -> None:
+    """What of a checkpoint can be checked without loading its weights (processor and
+    tokenizer, model type, whole weight files), before the split is built: a broken --model
+    would otherwise fail only after the build, which then goes with the failed run."""
+    from epvlm.loading import check_weight_files, model_class_for, read_model_type
+    from epvlm.processing import load_processor
+
+    load_processor(model_path)
+    model_class_for(read_model_type(model_path))
+    check_weight_files(model_path)
 
 
 def _run_steps(
