@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "path",
         type=path_arg("an event file or a dataset folder"),
-        help="event file, or a dataset folder built by 'eventsim build'",
+        help="event file, or a dataset folder built by 'eventsim build' (or its dataset.json)",
     )
     p.add_argument(
         "--sensor-size",
@@ -125,6 +125,8 @@ def format_summary(s: dict[str, Any]) -> str:
 @cli_command(build_parser)
 def main(args: argparse.Namespace) -> int:
     path = Path(args.path)
+    if path.name == "dataset.json" and path.is_file():
+        path = path.parent  # a dataset's manifest stands for the dataset
     if path.is_dir():
         try:
             from eventsim.datasets import read_manifest

@@ -16,7 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
         "windows, frame shapes. Exits 1 when anything is wrong.",
     )
     p.add_argument(
-        "dataset", type=path_arg("a dataset folder"), help="dataset folder (holds dataset.json)"
+        "dataset", type=path_arg("a dataset folder"), help="dataset folder, or its dataset.json"
     )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return p
@@ -27,6 +27,8 @@ def main(args: argparse.Namespace) -> int:
     from eventsim.datasets.inspection import verify_dataset
 
     root = Path(args.dataset)
+    if root.name == "dataset.json" and root.is_file():
+        root = root.parent  # a dataset's manifest stands for the dataset
     if not root.exists():
         raise InputError(f"dataset folder {args.dataset!r} does not exist")
     if not root.is_dir():

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from eventsim.datasets.loader import read_jsonl, read_manifest
+from eventsim.datasets.loader import dataset_root, read_jsonl, read_manifest
 from eventsim.datasets.shards import file_digest, open_shard, read_events, read_shard_records
 from eventsim.errors import DatasetError
 from eventsim.outputs import fsync_file, publish, remove_stale_temps, temp_path
@@ -24,7 +24,8 @@ def summarize_dataset(
     event window, seed, shards and bytes, and per split its samples, skipped samples, events and
     counts per question type and target motion (from the manifest, without opening shards).
     ``manifest`` is ``root``'s `read_manifest`, when the caller has read it already."""
-    return _summary(read_manifest(root) if manifest is None else manifest, Path(root))
+    root = dataset_root(root)
+    return _summary(read_manifest(root) if manifest is None else manifest, root)
 
 
 def _summary(m: dict[str, Any], root: Path) -> dict[str, Any]:
@@ -60,7 +61,7 @@ def _summary(m: dict[str, Any], root: Path) -> dict[str, Any]:
 def describe_dataset(root: str | Path, *, manifest: dict[str, Any] | None = None) -> str:
     """Readable summary: counts per split, question type and target motion, sensor, shards.
     ``manifest`` is ``root``'s `read_manifest`, when the caller has read it already."""
-    root = Path(root)
+    root = dataset_root(root)
     m = read_manifest(root) if manifest is None else manifest
     d = _summary(m, root)
     width, height = d["sensor_size"]
@@ -148,9 +149,10 @@ class VerifyReport:
 def verify_dataset(root: str | Path, *, progress: bool = False) -> VerifyReport:
     """Re-check shard checksums, the manifest's counts, and every sample's events (sorted in
     time, inside the sensor and the event window, polarity 0/1) and frame (HxWx3 uint8)."""
-    root = Path(root)
+    root = dataset_root(root)
     m = read_manifest(root)
     problems: list[str] = []
+    unchecked: list[str] = []
     width, height = m["sensor_size"]
     samples_path = root / "samples.jsonl"
     try:
@@ -187,9 +189,11 @@ def verify_dataset(root: str | Path, *, progress: bool = False) -> VerifyReport:
             problems.append(f"{entry['file']}: missing")
             continue
         digest, size = file_digest(path)
-        if digest != entry["sha256"] or size != entry["bytes"]:
+        if digest != entry.get("sha256", digest) or size != entry["bytes"]:
             problems.append(f"{entry['file']}: checksum mismatch (file changed or damaged)")
             continue
+        if "sha256" not in entry:
+            unchecked.append(entry["file"])
         recs = by_shard.get(entry["file"], [])
         if len(recs) != entry["samples"]:
             problems.append(
@@ -205,6 +209,14 @@ def verify_dataset(root: str | Path, *, progress: bool = False) -> VerifyReport:
                     f"{entry['file']}: built from another recipe or split files than "
                     "dataset.json records; rebuild with --force"
                 )
+            built_for = [f.attrs.get("sensor_width"), f.attrs.get("sensor_height")]
+            if None not in built_for and [int(v) for v in built_for] != [width, height]:
+                problems.append(
+                    f"{entry['file']}: built for a {built_for[0]}x{built_for[1]} sensor; "
+                    f"dataset.json says {width}x{height} (the manifest was edited)"
+                )
+                # every frame and most events would be reported against the wrong size
+                continue
             for r in recs:
                 problems += _check_sample(f, r, width, height)
     return VerifyReport(
@@ -212,7 +224,15 @@ def verify_dataset(root: str | Path, *, progress: bool = False) -> VerifyReport:
         n_samples=len(records),
         n_shards=len(m["shards"]),
         problems=problems,
-        notes=_skipped_splits(m, root),
+        notes=_skipped_splits(m, root)
+        + (
+            [
+                f"dataset.json records no sha256 for {len(unchecked)} shard(s) (an older "
+                f"build), first {unchecked[0]}: their sizes were checked, not their bytes"
+            ]
+            if unchecked
+            else []
+        ),
     )
 
 
@@ -286,7 +306,7 @@ def preview_dataset(
     from eventsim.render import overlay_events
     from eventsim.render.colors import OVERLAY_FRAME
 
-    root = Path(root)
+    root = dataset_root(root)
     m = read_manifest(root)
     names = [s for s, info in m["splits"].items() if info["samples"]] if split is None else [split]
     if not names:

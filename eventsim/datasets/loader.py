@@ -39,15 +39,9 @@ from eventsim.errors import DamagedShardError, DatasetError, ParameterError
 
 _MAX_OPEN_SHARDS = 32
 _LOCKING_WORDS = ("true", "false", "best-effort")
-# what readers of a manifest rely on
-_MANIFEST_FIELDS = {
-    "name": str,
-    "sensor_size": list,
-    "window_us": int,
-    "counts": dict,
-    "splits": dict,
-    "shards": list,
-}
+# the largest sensor side: event coordinates are int16
+_MAX_SENSOR_SIDE = 32767
+_MISSING = object()
 
 
 # Held while a sample's arrays are read and while the open-shard cache changes: a thread must not
@@ -106,13 +100,30 @@ def check_shard(path: Path, entry: dict[str, Any], root: str | Path) -> None:
         )
 
 
+def dataset_root(path: str | Path) -> Path:
+    """The dataset folder ``path`` names: the folder itself, or the folder of its
+    ``dataset.json`` (the file is as natural a name for the dataset as its folder)."""
+    path = Path(path)
+    if path.name == "dataset.json" and path.is_file():
+        return path.parent
+    return path
+
+
 def read_manifest(root: str | Path) -> dict[str, Any]:
-    """``dataset.json`` of a built dataset (DatasetError if it is not one)."""
-    path = Path(root) / "dataset.json"
-    if not path.is_file() and (Path(root) / ".build-state.json").is_file():
+    """``dataset.json`` of a built dataset (``root`` is its folder, or the file itself);
+    DatasetError if it is not one, or if a field the readers use is missing or of the wrong
+    kind (a hand-edited or damaged file), naming the field."""
+    root = dataset_root(root)
+    path = root / "dataset.json"
+    if not path.is_file() and (root / ".build-state.json").is_file():
         raise DatasetError(
             f"{str(root)!r}: unfinished build: rerun the same command to resume (an "
             "'eventsim build' into this folder was interrupted or failed)"
+        )
+    if root.is_file():
+        raise DatasetError(
+            f"{str(root)!r} is a file, not a dataset folder; pass the folder that holds "
+            "dataset.json (the -o DIR of 'eventsim build')"
         )
     if not path.is_file():
         raise DatasetError(
@@ -125,17 +136,105 @@ def read_manifest(root: str | Path) -> dict[str, Any]:
         raise DatasetError(f"cannot read {str(path)!r}: {exc}") from None
     if not isinstance(manifest, dict) or manifest.get("format") != "eventsim-vqa":
         raise DatasetError(f"{str(path)!r} is not an eventsim-vqa manifest")
-    for key, kind in _MANIFEST_FIELDS.items():
-        if not isinstance(manifest.get(key), kind):
-            raise DatasetError(
-                f"{str(path)!r} is damaged: {key!r} is missing or not a {kind.__name__}; "
-                "rebuild the dataset"
-            )
+    _check_manifest(manifest, path)
     return manifest
 
 
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _check_manifest(m: dict[str, Any], path: Path) -> None:
+    """Refuse a manifest that lacks a field `eventsim info`, `eventsim verify` or the loader
+    index, or holds one of the wrong kind: a hand edit would otherwise surface as a KeyError
+    or TypeError deep inside them. Only the manifest is read: events are verify's."""
+
+    def need(
+        table: dict[str, Any], key: str, ok: Callable[[Any], bool], expected: str, where: str
+    ) -> None:
+        value = table.get(key, _MISSING)
+        if value is _MISSING or not ok(value):
+            got = "missing" if value is _MISSING else _shown(value)
+            raise DatasetError(
+                f"{str(path)!r} is damaged: {where}{key!r} is {got}; expected {expected}; "
+                "restore the file or rebuild the dataset"
+            )
+
+    def optional(
+        table: dict[str, Any], key: str, ok: Callable[[Any], bool], expected: str, where: str
+    ) -> None:
+        if key in table:
+            need(table, key, ok, expected, where)
+
+    text = "a string"
+    count = "an integer >= 0"
+    table = "a JSON object"
+    need(m, "name", lambda v: isinstance(v, str), text, "")
+    need(m, "format_version", lambda v: isinstance(v, str), text, "")
+    need(
+        m,
+        "sensor_size",
+        lambda v: (
+            isinstance(v, list)
+            and len(v) == 2
+            and all(_count(s) and 0 < s <= _MAX_SENSOR_SIDE for s in v)
+        ),
+        f"[width, height], two integers 1..{_MAX_SENSOR_SIDE}",
+        "",
+    )
+    need(m, "window_us", lambda v: _count(v) and v > 0, "an integer > 0 (microseconds)", "")
+    need(m, "counts", lambda v: isinstance(v, dict), table, "")
+    for key in ("samples", "errors"):
+        need(m["counts"], key, _count, count, "'counts' field ")
+    need(m, "splits", lambda v: isinstance(v, dict), f"{table} of splits", "")
+    for name, split in m["splits"].items():
+        need(m["splits"], name, lambda v: isinstance(v, dict), table, "'splits' field ")
+        for key in ("samples", "errors", "events"):
+            need(split, key, _count, count, f"split {name!r} field ")
+        for key in ("question_types", "target_motion"):
+            need(
+                split,
+                key,
+                lambda v: isinstance(v, dict),
+                f"{table} of counts",
+                f"split {name!r} field ",
+            )
+    need(m, "shards", lambda v: isinstance(v, list), "a list of shard entries", "")
+    for k, entry in enumerate(m["shards"]):
+        if not isinstance(entry, dict):
+            raise DatasetError(
+                f"{str(path)!r} is damaged: shard entry {k} is {_shown(entry)}; expected "
+                f"{table} with 'file', 'samples', 'bytes' and 'sha256'; restore the file or "
+                "rebuild the dataset"
+            )
+        name = entry.get("file")
+        where = f"shard entry {k}" + (f" ({name!r})" if isinstance(name, str) else "") + " field "
+        need(entry, "file", lambda v: isinstance(v, str) and v != "", "the shard's path", where)
+        need(entry, "samples", _count, count, where)
+        need(entry, "bytes", _count, f"the shard's size, {count}", where)
+        # builds before checksums were recorded have none: their shards are read unchecked
+        optional(
+            entry, "sha256", lambda v: isinstance(v, str), "the shard's sha256, " + text, where
+        )
+    optional(m, "samples_sha256", lambda v: v is None or isinstance(v, str), text, "")
+    optional(m, "recipe_fingerprint", lambda v: v is None or isinstance(v, str), text, "")
+    optional(m, "limit", lambda v: v is None or _count(v), f"null or {count}", "")
+    optional(m, "recipe", lambda v: isinstance(v, dict), table, "")
+    for key in ("source", "dataset"):
+        optional(m.get("recipe", {}), key, lambda v: isinstance(v, dict), table, "'recipe' field ")
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def read_jsonl(path: Path, *, required: bool = False) -> list[dict[str, Any]]:
-    """The records of a JSON-lines file; a missing file is empty unless ``required``."""
+    """The records of a JSON-lines file; a missing file is empty unless ``required``.
+
+    Lines end at a line feed (after an optional carriage return) only: str.splitlines() would
+    also end one at a U+2028, U+2029 or U+0085 that JSON allows unescaped inside a string, and
+    datasets built before the builder escaped them hold them raw in samples.jsonl."""
     if not path.is_file():
         if required:
             raise DatasetError(
@@ -144,9 +243,18 @@ def read_jsonl(path: Path, *, required: bool = False) -> list[dict[str, Any]]:
             )
         return []
     try:
-        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+        text = path.read_text(encoding="utf-8")
     except (OSError, ValueError) as exc:
         raise DatasetError(f"cannot read {str(path)!r}: {exc}") from None
+    records = []
+    # numbered: json's own "line 1" is the position inside one line
+    for number, line in enumerate(text.split("\n"), 1):
+        if line.strip(" \t\r"):
+            try:
+                records.append(json.loads(line))
+            except ValueError as exc:
+                raise DatasetError(f"cannot read {str(path)!r}: line {number}: {exc}") from None
+    return records
 
 
 def read_samples(root: str | Path, manifest: dict[str, Any]) -> list[dict[str, Any]]:
@@ -348,7 +456,7 @@ class EventVQADataset:
         *,
         locking: bool | str | None = None,
     ) -> None:
-        self.root = Path(root)
+        self.root = dataset_root(root)
         self.manifest = read_manifest(self.root)
         splits = list(self.manifest["splits"])
         if split not in splits:
@@ -437,8 +545,29 @@ class EventVQADataset:
                 self._check_not_rebuilt()
                 raise
             f = open_shard(path, self.locking)
+            try:
+                self._check_sensor(f, shard)
+            except DatasetError:
+                f.close()
+                raise
         self._files[shard] = f  # most recently used last
         return f
+
+    def _check_sensor(self, f: Any, shard: str) -> None:
+        """The shard records the sensor it was built for, and its sha256 is checked: a
+        ``sensor_size`` edited in dataset.json differs from it (two attributes, no events
+        read; events outside the sensor are `eventsim verify`'s to find)."""
+        built = (f.attrs.get("sensor_width"), f.attrs.get("sensor_height"))
+        if built[0] is None or built[1] is None:
+            return
+        built = (int(built[0]), int(built[1]))
+        if built != self.sensor_size:
+            self._check_not_rebuilt()
+            raise DatasetError(
+                f"{str(self.root / 'dataset.json')!r} gives sensor_size "
+                f"{list(self.sensor_size)}, but shard {shard!r} was built for "
+                f"{list(built)}: dataset.json was edited; restore it or rebuild the dataset"
+            )
 
     def _check_not_rebuilt(self) -> None:
         """A shard that no longer matches may belong to a build made after this dataset was
