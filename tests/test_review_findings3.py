@@ -361,3 +361,20 @@ def test_a_time_span_too_long_for_ms_to_idx_is_named(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     one_line(err[-1], "error:", "days after the first", "ms_to_idx", "microseconds")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["far.npy"]
+
+
+def test_python_simulate_of_a_folder_path(tmp_path, frame_folder):
+    """simulate('frames/') told the user to 'pass fps (--fps)', which simulate() does not
+    take, and did not read ESIM's images/ + timestamps.txt layout that the CLI reads."""
+    from eventsim.errors import InputError
+    from eventsim.simulator import simulate
+
+    with pytest.raises(InputError, match=r"FolderSource\(.*fps="):
+        simulate(str(frame_folder))
+    seq = tmp_path / "seq"
+    (seq / "images").mkdir(parents=True)
+    for p in frame_folder.iterdir():
+        (seq / "images" / p.name).write_bytes(p.read_bytes())
+    (seq / "timestamps.txt").write_text("".join(f"{i / 30}\n" for i in range(6)))
+    result = simulate(str(seq))
+    assert result.n_frames == 6 and result.t_last_frame_us == 166_667

@@ -212,25 +212,6 @@ def _check_output_name(output: str) -> None:
         )
 
 
-def _frame_folder(path, timestamps: str | None):
-    """(image folder, timestamps file or None) for a folder INPUT, accepting ESIM's layout:
-    ``images/`` with ``timestamps.txt`` beside it."""
-    from eventsim.simulator import sources
-
-    has_images = any(
-        p.suffix.lower() in sources.IMAGE_EXTENSIONS and not p.name.startswith(".")
-        for p in path.iterdir()
-    )
-    if not has_images:
-        for sub in ("images", "imgs", "frames"):
-            if (path / sub).is_dir():
-                beside = path / "timestamps.txt"
-                if timestamps is None and beside.is_file():
-                    timestamps = str(beside)
-                return path / sub, timestamps
-    return path, timestamps
-
-
 def _sensor_size(args) -> tuple[int, int] | None:
     from eventsim.simulator.params import CAMERAS
 
@@ -342,7 +323,7 @@ def _make_source(args, size):
     if image is None:
         path = Path(args.input)
         if path.is_dir():
-            folder, timestamps = _frame_folder(path, args.timestamps)
+            folder, timestamps = sources.frame_folder_layout(path, args.timestamps)
             times = Path(timestamps) if timestamps else folder / "timestamps.txt"
             if args.fps is not None and (args.timestamps is not None or times.is_file()):
                 other = "" if args.timestamps else ", or give other times with --timestamps FILE"

@@ -33,6 +33,7 @@ from eventsim.simulator.sources import (
     ImageMotionSource,
     VideoSource,
     fit_frame,
+    frame_folder_layout,
 )
 from eventsim.simulator.upsample import Upsampler, check_mode
 
@@ -79,8 +80,9 @@ class SimulationResult:
 def open_source(
     source: Any, *, sensor_size: tuple[int, int] | None = None, fps: float | None = None
 ):
-    """Turn a path into a source: folder -> FolderSource, image -> ImageMotionSource (saccade),
-    anything else -> VideoSource. Source objects are returned unchanged."""
+    """Turn a path into a source: folder -> FolderSource (ESIM's ``images/`` +
+    ``timestamps.txt`` layout too), image -> ImageMotionSource (saccade), anything else ->
+    VideoSource. Source objects are returned unchanged."""
     if not isinstance(source, (str, os.PathLike)):
         if not hasattr(source, "__iter__") or not hasattr(source, "sensor_size"):
             raise ParameterError(
@@ -90,7 +92,14 @@ def open_source(
         return source
     path = Path(source)
     if path.is_dir():
-        return FolderSource(path, fps=fps, sensor_size=sensor_size)
+        folder, timestamps = frame_folder_layout(path)
+        if fps is None and timestamps is None and not (folder / "timestamps.txt").is_file():
+            # simulate() takes no frame rate: the folder source does
+            raise InputError(
+                f"frame folder {str(path)!r} has no timestamps.txt; give its frame rate with "
+                f"simulate(FolderSource({str(path)!r}, fps=...), ...)"
+            )
+        return FolderSource(folder, fps=fps, timestamps_file=timestamps, sensor_size=sensor_size)
     if not path.exists():
         raise InputError(f"input {str(path)!r} does not exist")
     if path.suffix.lower() in IMAGE_EXTENSIONS:

@@ -394,6 +394,27 @@ def _warn_slow_frames(ts: np.ndarray, path: Path) -> None:
         )
 
 
+def frame_folder_layout(
+    path: str | os.PathLike, timestamps: str | os.PathLike | None = None
+) -> tuple[Path, str | None]:
+    """(image folder, timestamps file or None) for a folder of frames, accepting ESIM's and
+    rpg_vid2e's layout: ``images/`` (or ``imgs/``, ``frames/``) with ``timestamps.txt`` beside
+    it. A ``timestamps`` file given wins over the one beside."""
+    path = Path(path)
+    has_images = any(
+        p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".") for p in path.iterdir()
+    )
+    given = None if timestamps is None else os.fspath(timestamps)
+    if not has_images:
+        for sub in ("images", "imgs", "frames"):
+            if (path / sub).is_dir():
+                beside = path / "timestamps.txt"
+                if given is None and beside.is_file():
+                    given = str(beside)
+                return path / sub, given
+    return path, given
+
+
 class FolderSource:
     """A folder of images in name order, timed by ``timestamps.txt`` (seconds) or ``fps``.
 
