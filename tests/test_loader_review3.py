@@ -99,6 +99,27 @@ def test_a_damaged_samples_line_is_named_by_its_line_number(copy):
     assert not report.ok and "samples.jsonl': line 2:" in report.text()
 
 
+@pytest.mark.parametrize(
+    ("edit", "says"),
+    [
+        (lambda r: 3, "samples.jsonl record 1: 3 is not a sample record (a JSON object)"),
+        (lambda r: r.pop("group") and r, "samples.jsonl record 1: 'group' is missing"),
+        (lambda r: r.update(window_us="x") or r, "record 1: 'window_us' is \"x\"; expected"),
+        (lambda r: r.update(n_events=None) or r, "record 1: 'n_events' is null; expected"),
+    ],
+)
+def test_verify_reports_a_samples_line_without_the_fields_it_checks(copy, capsys, edit, says):
+    """Each was an 'internal error' (AttributeError, KeyError, ValueError) of verify."""
+    samples = copy / "samples.jsonl"
+    lines = samples.read_text(encoding="utf-8").split("\n")
+    lines[0] = json.dumps(edit(json.loads(lines[0])))
+    samples.write_text("\n".join(lines), encoding="utf-8")
+    report = verify_dataset(copy)
+    assert not report.ok and says in report.problems[0], report.text()
+    assert verify_main([str(copy), "--no-progress"]) == 1
+    assert says in capsys.readouterr().out
+
+
 # ------------------------------------------------------------- the manifest's fields
 
 

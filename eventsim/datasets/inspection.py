@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -156,10 +157,17 @@ def verify_dataset(root: str | Path, *, progress: bool = False) -> VerifyReport:
     width, height = m["sensor_size"]
     samples_path = root / "samples.jsonl"
     try:
-        records = read_jsonl(samples_path, required=True)
+        lines = read_jsonl(samples_path, required=True)
     except DatasetError as exc:
-        records = []
+        lines = []
         problems.append(str(exc))
+    records: list[dict[str, Any]] = []
+    for number, line in enumerate(lines, 1):
+        why = _not_a_record(line)
+        if why is None:
+            records.append(line)
+        else:
+            problems.append(f"samples.jsonl record {number}: {why}")
     expected = m.get("samples_sha256")
     # without a recorded hash (older builds) the labels are still compared with the shards
     if expected is not None and samples_path.is_file() and file_digest(samples_path)[0] != expected:
@@ -167,9 +175,9 @@ def verify_dataset(root: str | Path, *, progress: bool = False) -> VerifyReport:
     by_shard: dict[str, list[dict[str, Any]]] = {}
     for r in records:
         by_shard.setdefault(str(r.get("shard")), []).append(r)
-    if len(records) != m["counts"]["samples"]:
+    if len(lines) != m["counts"]["samples"]:
         problems.append(
-            f"samples.jsonl has {len(records)} lines; dataset.json counts {m['counts']['samples']}"
+            f"samples.jsonl has {len(lines)} lines; dataset.json counts {m['counts']['samples']}"
         )
     per_split = Counter(r.get("split") for r in records)
     for split, info in m["splits"].items():
@@ -221,7 +229,7 @@ def verify_dataset(root: str | Path, *, progress: bool = False) -> VerifyReport:
                 problems += _check_sample(f, r, width, height)
     return VerifyReport(
         root=root,
-        n_samples=len(records),
+        n_samples=len(lines),
         n_shards=len(m["shards"]),
         problems=problems,
         notes=_skipped_splits(m, root)
@@ -234,6 +242,41 @@ def verify_dataset(root: str | Path, *, progress: bool = False) -> VerifyReport:
             else []
         ),
     )
+
+
+def _is_text(v: Any) -> bool:
+    return isinstance(v, str)
+
+
+def _is_count(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def _is_window(v: Any) -> bool:
+    return isinstance(v, list) and len(v) == 2 and all(_is_count(t) for t in v)
+
+
+# what the per-sample checks read of a samples.jsonl line
+_RECORD_FIELDS = (
+    ("id", _is_text, "a string"),
+    ("split", _is_text, "a string"),
+    ("shard", _is_text, "a string"),
+    ("group", _is_text, "a string"),
+    ("n_events", _is_count, "an integer >= 0"),
+    ("window_us", _is_window, "[start, end] in microseconds"),
+)
+
+
+def _not_a_record(line: Any) -> str | None:
+    """Why a samples.jsonl line cannot be checked as a sample (an edit left it without a field
+    the checks read); None when it can."""
+    if not isinstance(line, dict):
+        return f"{json.dumps(line)[:60]} is not a sample record (a JSON object)"
+    for key, ok, expected in _RECORD_FIELDS:
+        if not ok(line.get(key)):
+            got = json.dumps(line[key])[:60] if key in line else "missing"
+            return f"{key!r} is {got}; expected {expected}"
+    return None
 
 
 def _compare_labels(
