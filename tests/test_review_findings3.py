@@ -378,3 +378,14 @@ def test_python_simulate_of_a_folder_path(tmp_path, frame_folder):
     (seq / "timestamps.txt").write_text("".join(f"{i / 30}\n" for i in range(6)))
     result = simulate(str(seq))
     assert result.n_frames == 6 and result.t_last_frame_us == 166_667
+
+
+def test_a_timestamps_file_in_microseconds_is_named_so(tmp_path, frame_folder):
+    """DSEC's image_timestamps.txt holds integer µs; read as seconds, the warning told the
+    user to divide by 1000 (milliseconds), which leaves the times 1000x too long."""
+    from eventsim.simulator.sources import FolderSource, TimestampsWarning
+
+    times = tmp_path / "image_timestamps.txt"
+    times.write_text("".join(f"{49_599_300_523 + 50_000 * i}\n" for i in range(6)))
+    with pytest.warns(TimestampsWarning, match="in microseconds, divide them by 1e6"):
+        FolderSource(frame_folder, timestamps_file=times)

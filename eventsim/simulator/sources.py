@@ -380,15 +380,24 @@ def read_timestamps_file(path: str | os.PathLike) -> np.ndarray:
 
 
 def _warn_slow_frames(ts: np.ndarray, path: Path) -> None:
-    """Warn when a timestamps file's frames are seconds apart: its times are likely in ms."""
+    """Warn when a timestamps file's frames are seconds apart: its times are likely in ms
+    (or, for gaps of 1000 s and more, in µs as DSEC's image_timestamps.txt, or ns)."""
     if ts.size < 2:
         return
     gap_us = float(np.median(np.diff(ts)))
     if gap_us >= _SLOW_FRAME_GAP_US:
+        # the unit that puts the gap between 1 ms and 1 s (1..1000 fps)
+        gap_s = gap_us / 1e6
+        if gap_s < 1e3:
+            unit, factor = "milliseconds", "1000"
+        elif gap_s < 1e6:
+            unit, factor = "microseconds", "1e6"
+        else:
+            unit, factor = "nanoseconds", "1e9"
         warnings.warn(
             f"{str(path)!r} is read as seconds and its median frame gap is {gap_us / 1e6:g} s "
             f"({ts.size} frames over {(ts[-1] - ts[0]) / 1e6:g} s); if its times are in "
-            "milliseconds, divide them by 1000",
+            f"{unit}, divide them by {factor}",
             TimestampsWarning,
             stacklevel=3,
         )
