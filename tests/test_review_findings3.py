@@ -389,3 +389,18 @@ def test_a_timestamps_file_in_microseconds_is_named_so(tmp_path, frame_folder):
     times.write_text("".join(f"{49_599_300_523 + 50_000 * i}\n" for i in range(6)))
     with pytest.warns(TimestampsWarning, match="in microseconds, divide them by 1e6"):
         FolderSource(frame_folder, timestamps_file=times)
+
+
+@pytest.mark.parametrize(("fmt", "size"), [("evt3", (3000, 10)), ("evt3", (10, 2049))])
+def test_evt3_refuses_sensors_its_11_bit_coordinates_cannot_hold(tmp_path, fmt, size):
+    """faery wrote EVT 3.0 for sensors up to 4096 wide, keeping x mod 2048: a 3000-wide
+    recording came back with other coordinates, silently."""
+    from eventsim.errors import ParameterError
+
+    ev = _sparse_events(20, 1000)
+    ev["x"] %= size[0]
+    ev["y"] %= size[1]
+    ev["x"][0], ev["y"][1] = size[0] - 1, size[1] - 1
+    with pytest.raises(ParameterError, match=r"11 bits.*2048x2048"):
+        write_events(tmp_path / "a.raw", ev, size, fmt=fmt)
+    assert list(tmp_path.iterdir()) == []

@@ -48,6 +48,8 @@ _CONTAINER_EXTENSIONS = {
     "evqa": (".h5", ".hdf5"),
     "evt2": (".raw", ".evt"),
 }
+# the largest sensor side each fixed-width format can address
+_MAX_SENSOR_SIDE = {"evt3": 2048, "evt2": 2048, "dat": 16384}
 FAERY_EXTENSIONS = (".aedat4", ".aedat", ".raw", ".evt", ".dat", ".es", ".csv")
 
 
@@ -243,6 +245,14 @@ def write_stream(
     check_replaceable(path)
     if path.exists() and not force:
         raise OutputExistsError(f"output {str(path)!r} exists; pass force=True to replace it")
+    limit = _MAX_SENSOR_SIDE.get(fmt)
+    if limit is not None and max(sensor_size) > limit:
+        # faery writes EVT 3.0 up to 4096 wide, but its 11-bit fields keep x mod 2048
+        raise ParameterError(
+            f"{fmt} stores coordinates in {limit.bit_length() - 1} bits, so sensors up to "
+            f"{limit}x{limit}; {sensor_size[0]}x{sensor_size[1]} does not fit: write .h5, "
+            ".aedat4 or .npy instead"
+        )
     if fmt == "h5":
         with EventWriter(path, sensor_size, params=params, source=source, force=force) as w:
             for packet in packets:
