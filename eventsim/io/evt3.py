@@ -1,12 +1,12 @@
 """Prophesee EVT 3.0 decoder (numpy, chunked), for the files faery misreads.
 
 faery 0.7.1 decodes EVT 3.0 but counts a wrap of the 24-bit time (every 16.78 s) only when the
-12-bit time-high counter steps from 4095 to 0. A camera writes every step, so its recordings
-read fine; faery's own encoder, like any writer of sparse events, skips the steps in which no
-event falls, and faery then reads every event after such a wrap at the time before it. This
-decoder counts a wrap whenever time-high falls by more than half its range, as the format's
-owners' decoders do, and otherwise decodes like faery: a time-high word resets the low 12 bits,
-times never decrease, and the ``% t0`` header line (written by faery) is added to every time.
+12-bit time-high counter steps from 4095 to 0. Its own encoder skips the time-high steps in which
+no event falls (up to 1024 at once), so in a file with gaps faery reads every event after such
+a wrap at the time before it. This decoder counts a wrap whenever time-high falls by more than
+half its range, so a wrap that skips steps is still seen, and otherwise decodes like faery: a
+time-high word resets the low 12 bits, times never decrease, and the ``% t0`` header line
+(written by faery) is added to every time.
 """
 
 from __future__ import annotations
