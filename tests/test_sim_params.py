@@ -99,3 +99,17 @@ def test_rates_faster_than_the_microsecond_clock_are_refused(field):
     assert getattr(DVSParams().replace(**{field: 1e6}), field) == 1e6
     with pytest.raises(ParameterError, match=rf"{field} = 1e\+09 Hz; expected at most 1e\+06"):
         DVSParams().with_overrides({field: "1e9"})
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("refractory_period_us", "abc", "expected an integer"),
+        ("refractory_period_us", "1.5", "expected an integer"),
+        ("cutoff_hz", "fast", "expected a number"),
+        ("cutoff_hz", [1], "expected a number"),
+    ],
+)
+def test_override_errors_name_the_kind_in_words(field, value, expected):
+    with pytest.raises(ParameterError, match=rf"^{field} = .*; {expected}$"):
+        DVSParams().with_overrides({field: value})

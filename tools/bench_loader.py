@@ -97,7 +97,7 @@ def replicate(base: Path, out: Path, n: int) -> int:
     the new samples.jsonl in bytes."""
     import hashlib
 
-    lines = [json.loads(x) for x in (base / "samples.jsonl").read_text("utf-8").splitlines() if x]
+    lines = [json.loads(x) for x in (base / "samples.jsonl").read_text("utf-8").split("\n") if x]
     real = [r for r in lines if r["split"] == "test"]
     if not real:
         raise SystemExit(f"{base}: no test samples to replicate")

@@ -185,8 +185,12 @@ class DVSParams:
         return dataclasses.asdict(self)
 
 
+_KIND_WORDS = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+
+
 def _parse_value(name: str, value: Any, current: Any) -> Any:
     kind = type(current)
+    expected = _KIND_WORDS.get(kind, kind.__name__)
     if isinstance(value, str):
         text = value.strip()
         try:
@@ -198,14 +202,14 @@ def _parse_value(name: str, value: Any, current: Any) -> Any:
             if kind is float:
                 return float(text)
         except ValueError:
-            raise ParameterError(f"{name} = {value!r} is not a valid {kind.__name__}") from None
+            raise ParameterError(f"{name} = {value!r}; expected {expected}") from None
         return text
     if kind is int and isinstance(value, float) and value.is_integer():
         return int(value)
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if not isinstance(value, kind) or isinstance(value, bool):
-        raise ParameterError(f"{name} = {value!r}; expected a {kind.__name__}")
+        raise ParameterError(f"{name} = {value!r}; expected {expected}")
     return value
 
 
