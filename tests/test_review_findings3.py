@@ -224,6 +224,11 @@ def test_render_force_replaces_only_a_folder_of_frames(tmp_path, capsys, monkeyp
     one_line(capsys.readouterr().err, "'notes.txt'", "not a rendered frame")
     assert keep.read_text() == "mine"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ev.h5", "frames"]
+    notes = tmp_path / "NOTES"
+    notes.write_text("mine")
+    assert render_main([*argv[:2], str(notes), *argv[3:]]) == 1
+    one_line(capsys.readouterr().err, "is a file", "does not replace it")
+    assert notes.read_text() == "mine"
     monkeypatch.chdir(tmp_path)  # '.' is then this test's folder, whatever happens
     assert render_main([*argv[:2], ".", *argv[3:]]) == 1
     one_line(capsys.readouterr().err, "names no folder")

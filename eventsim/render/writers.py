@@ -170,6 +170,11 @@ class FolderSink(FrameSink):
             )
         if force and Path(path).is_dir():
             _check_only_frames(Path(path))
+        elif force and Path(path).is_file():
+            raise OutputExistsError(
+                f"output {os.fspath(path)!r} is a file; a folder of PNGs does not replace it "
+                "(name a .png, video or .gif output, or a new folder)"
+            )
         super().__init__(path, force=force)
         self.tmp.mkdir(parents=True)
 
