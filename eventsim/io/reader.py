@@ -50,7 +50,8 @@ class EventFileReader(Protocol):
 
     @property
     def time_unit_detected(self) -> str:
-        """``"us"`` or ``"s"``: the unit the file's times were read in."""
+        """``"us"`` or ``"s"``: the unit the file's times were read in (``"ms"`` or ``"ns"``
+        only when given to `open_events` as ``time_unit``)."""
 
     @property
     def sensor_size_inferred(self) -> bool:
