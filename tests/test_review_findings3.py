@@ -409,3 +409,12 @@ def test_evt3_refuses_sensors_its_11_bit_coordinates_cannot_hold(tmp_path, fmt, 
     with pytest.raises(ParameterError, match=r"11 bits.*2048x2048"):
         write_events(tmp_path / "a.raw", ev, size, fmt=fmt)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_timestamps_file_with_a_byte_order_mark_is_read(tmp_path):
+    """Notepad's UTF-8 files start with a BOM: line 1 was "'\\ufeff0.0' is not a time"."""
+    from eventsim.simulator.sources import read_timestamps_file
+
+    times = tmp_path / "timestamps.txt"
+    times.write_bytes("\ufeff0.0\r\n0.033\r\n".encode())
+    assert read_timestamps_file(times).tolist() == [0, 33000]

@@ -343,7 +343,7 @@ def read_timestamps_file(path: str | os.PathLike) -> np.ndarray:
     if path.is_dir():
         raise InputError(f"timestamps file {str(path)!r} is a folder; expected a text file")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # Windows editors lead with a BOM
     except UnicodeDecodeError:
         raise InputError(
             f"timestamps file {str(path)!r} is not UTF-8 text; expected one time in seconds "
