@@ -418,3 +418,11 @@ def test_a_timestamps_file_with_a_byte_order_mark_is_read(tmp_path):
     times = tmp_path / "timestamps.txt"
     times.write_bytes("\ufeff0.0\r\n0.033\r\n".encode())
     assert read_timestamps_file(times).tolist() == [0, 33000]
+
+
+def test_rpg_text_events_with_a_byte_order_mark_are_read(tmp_path):
+    """The BOM made the 'width height' line unreadable."""
+    path = tmp_path / "events.txt"
+    path.write_bytes("\ufeff640 480\n0.000001 1 2 1\n0.000002 3 4 0\n".encode())
+    with open_events(path) as r:
+        assert r.sensor_size == (640, 480) and r.read()["t"].tolist() == [1, 2]

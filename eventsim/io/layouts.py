@@ -715,7 +715,7 @@ def _open_txt(
     path: Path, sensor_size: tuple[int, int] | None, time_unit: str | None
 ) -> ArrayReader:
     """rpg text: optional first line ``width height``, then ``t x y p`` per line (t in s)."""
-    raw = path.read_bytes()
+    raw = path.read_bytes().removeprefix(b"\xef\xbb\xbf")  # Windows editors lead with a BOM
     lines = raw.split(b"\n", 1)
     first = lines[0].split()
     file_size = None
