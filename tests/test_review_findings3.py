@@ -426,3 +426,18 @@ def test_rpg_text_events_with_a_byte_order_mark_are_read(tmp_path):
     path.write_bytes("\ufeff640 480\n0.000001 1 2 1\n0.000002 3 4 0\n".encode())
     with open_events(path) as r:
         assert r.sensor_size == (640, 480) and r.read()["t"].tolist() == [1, 2]
+
+
+def test_an_unordered_timestamps_file_names_the_line(tmp_path):
+    """The error counted entries, not lines, so a file with comments or blank lines pointed
+    at the wrong line; times less than 1 µs apart are said to be so."""
+    from eventsim.errors import InputError
+    from eventsim.simulator.sources import read_timestamps_file
+
+    times = tmp_path / "timestamps.txt"
+    times.write_text("# seconds\n0.0\n\n0.033\n0.020\n")
+    with pytest.raises(InputError, match=r"line 5 \(0.02 s\) follows 0.033 s$"):
+        read_timestamps_file(times)
+    times.write_text("0.0000001\n0.0000002\n")
+    with pytest.raises(InputError, match=r"line 2 .* \(less than 1 us later\)"):
+        read_timestamps_file(times)

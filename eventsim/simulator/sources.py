@@ -349,32 +349,35 @@ def read_timestamps_file(path: str | os.PathLike) -> np.ndarray:
             f"timestamps file {str(path)!r} is not UTF-8 text; expected one time in seconds "
             "per line"
         ) from None
-    values = []
+    values: list[float] = []
+    linenos: list[int] = []
     for lineno, line in enumerate(text.splitlines(), start=1):
-        text = line.split("#", 1)[0].strip()
-        if not text:
+        field = line.split("#", 1)[0].strip()
+        if not field:
             continue
         try:
-            value = float(text.split()[0])
+            value = float(field.split()[0])
         except ValueError:
             raise InputError(
-                f"{str(path)!r} line {lineno}: {text!r} is not a time in seconds"
+                f"{str(path)!r} line {lineno}: {field!r} is not a time in seconds"
             ) from None
         if not math.isfinite(value):
-            raise InputError(f"{str(path)!r} line {lineno}: time {text!r} is not finite")
+            raise InputError(f"{str(path)!r} line {lineno}: time {field!r} is not finite")
         if abs(value) > _MAX_TIME_S:
             # past this the time in µs does not fit the events' int64
             raise InputError(
-                f"{str(path)!r} line {lineno}: time {text!r} s is beyond +-{_MAX_TIME_S:g} s"
+                f"{str(path)!r} line {lineno}: time {field!r} s is beyond +-{_MAX_TIME_S:g} s"
             )
         values.append(value)
+        linenos.append(lineno)
     ts = np.rint(np.asarray(values, dtype=np.float64) * 1e6).astype(np.int64)
     bad = np.flatnonzero(np.diff(ts) <= 0)
     if bad.size:
         i = int(bad[0]) + 1
+        closer = " (less than 1 us later)" if values[i] > values[i - 1] else ""
         raise InputError(
-            f"{str(path)!r}: timestamps must increase strictly; entry {i + 1} "
-            f"({values[i]} s) follows {values[i - 1]} s"
+            f"{str(path)!r}: timestamps must increase strictly; line {linenos[i]} "
+            f"({values[i]} s) follows {values[i - 1]} s{closer}"
         )
     return ts
 
