@@ -65,8 +65,14 @@ def _keeps_arg(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(
             f"keep list {text!r} is not comma-separated numbers"
         ) from None
-    if not values or any(not 0 < v <= 1 for v in values):
-        raise argparse.ArgumentTypeError(f"keep fractions {text!r} must lie in (0, 1]")
+    if not values:
+        raise argparse.ArgumentTypeError(
+            f"keep list {text!r} holds no number; expected fractions in (0, 1], e.g. 0.5"
+        )
+    bad = [v for v in values if not 0 < v <= 1]
+    if bad:
+        what = f"{text!r}" if len(values) == 1 else f"{bad[0]:g} in {text!r}"
+        raise argparse.ArgumentTypeError(f"keep fraction {what} must lie in (0, 1]")
     return values
 
 
@@ -90,10 +96,9 @@ def _choices_arg(text: str) -> list[str]:
     return options
 
 
-def _add_runtime(p: argparse.ArgumentParser) -> None:
+def _add_device(p: argparse.ArgumentParser) -> None:
+    """--device and --dtype of every command that loads a model (checked by `_check_device`)."""
     from epvlm.evaluate import DTYPES
-    from epvlm.prior import EVENT_MAP_MODES, KEEP_RULES
-    from epvlm.processing import PROMPT_FORMATS
 
     p.add_argument(
         "--device",
@@ -106,6 +111,21 @@ def _add_runtime(p: argparse.ArgumentParser) -> None:
         choices=("auto", *DTYPES),
         help="model dtype; auto (default) = bfloat16 on GPUs that support it, float32 on CPU",
     )
+
+
+def _check_device(args: argparse.Namespace) -> None:
+    """Refuse a --device this package does not run on or this machine lacks, before the model
+    loads (`epvlm.evaluate.resolve_device` names the devices there are)."""
+    from epvlm.evaluate import resolve_device
+
+    resolve_device(args.device)
+
+
+def _add_runtime(p: argparse.ArgumentParser) -> None:
+    from epvlm.prior import EVENT_MAP_MODES, KEEP_RULES
+    from epvlm.processing import PROMPT_FORMATS
+
+    _add_device(p)
     p.add_argument(
         "--prompt-format",
         default="auto",
@@ -131,11 +151,9 @@ def _add_runtime(p: argparse.ArgumentParser) -> None:
 def _check_runtime(args: argparse.Namespace) -> None:
     """Refuse a negative --seed (numpy's generator raises a bare ValueError on it) and a device
     this package does not run on, before the model loads."""
-    from epvlm.evaluate import resolve_device
-
     if args.seed < 0:
         raise ParameterError(f"--seed {args.seed} must be 0 or more")
-    resolve_device(args.device)
+    _check_device(args)
 
 
 # ---------------------------------------------------------------------------------------- run
@@ -213,6 +231,12 @@ def build_run_parser() -> argparse.ArgumentParser:
         "with --selector event or edges, a heat map of the block scores and its legend below)",
     )
     p.add_argument("--force", action="store_true", help="overwrite --overlay")
+    p.add_argument(
+        "--warm-up",
+        action="store_true",
+        help="run one untimed prefill first, so the latency is a warm model's (costs one more "
+        "vision and prefill pass); without it the latency is that of a cold first call",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     _add_runtime(p)
     return p
@@ -410,6 +434,8 @@ def run_main(args: argparse.Namespace) -> int:
         [choices],
         max_new_tokens=args.max_new_tokens,
         prompt=fmt,
+        # one question: a warm-up pass only when asked for a warm latency figure
+        warm_up=args.warm_up,
     )
     cnt = counts[0]
     options = choices or options_in_question(args.question)
@@ -445,9 +471,12 @@ def run_main(args: argparse.Namespace) -> int:
         "flops": flops.total,
         "dense_flops": dense.total,
         "latency_s": seconds,
+        # False: latency_s is a cold first call's, one-off start-up costs included
+        "warm_up": args.warm_up,
         "selector": sel.selector,
         "keep": sel.keep,
         "fallback": sel.fallback,
+        "fallback_reason": sel.fallback_reason,
         # row-major indices of the kept tokens in the selection's token grid
         "kept_indices": np.flatnonzero(sel.mask).tolist(),
     }
@@ -465,13 +494,20 @@ def run_main(args: argparse.Namespace) -> int:
     print(
         f"tokens: {sel.kept_tokens} of {sel.total_tokens} image tokens kept "
         f"({sel.selector}, keep {sel.keep:g})"
-        + (f"; no events in the window, fell back to {sel.fallback}" if sel.fallback else "")
+        + (f"; {sel.fallback_reason}, fell back to {sel.fallback}" if sel.fallback else "")
     )
     print(
         f"FLOPs: {flops.total / 1e9:.3f} G ({100 * flops.total / dense.total:.1f} % of dense "
         f"{dense.total / 1e9:.3f} G)"
     )
-    print(f"latency: {1000 * seconds:.1f} ms")
+    print(
+        f"latency: {1000 * seconds:.1f} ms"
+        + (
+            ""
+            if args.warm_up
+            else " (cold first call, start-up costs included; --warm-up for a warm one)"
+        )
+    )
     if overlay_path is not None:
         print(f"overlay: {overlay_path}")
     return 0
@@ -604,7 +640,7 @@ def _lock_warning_lines() -> Iterator[None]:
     rather than as Python's two-line warning naming library code."""
     import warnings
 
-    from epvlm.results import FolderLockWarning
+    from epvlm.errors import FolderLockWarning
 
     with warnings.catch_warnings():
         show = warnings.showwarning
@@ -776,6 +812,7 @@ def build_demo_parser() -> argparse.ArgumentParser:
         "gains nothing from more)",
     )
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    _add_device(p)
     return p
 
 
@@ -786,6 +823,7 @@ def demo_main(args: argparse.Namespace) -> int:
     check_threads(args.threads)
     require("torch", "vlm", "epvlm demo")
     require("transformers", "vlm", "epvlm demo")
+    _check_device(args)
     from epvlm.demo import run_demo
     from eventsim.outputs import expect_final_output
 
@@ -800,6 +838,8 @@ def demo_main(args: argparse.Namespace) -> int:
         workers=args.workers,
         threads=args.threads,
         progress=not args.no_progress,
+        device=args.device,
+        dtype=args.dtype,
         command=_demo_command(args),
     )
     s = result.summary
@@ -821,6 +861,9 @@ def _demo_command(args: argparse.Namespace) -> str:
         parts += ["--dataset", args.dataset]
     if args.model:
         parts += ["--model", args.model]
+    for option in ("device", "dtype"):
+        if getattr(args, option) != "auto":
+            parts += [f"--{option}", getattr(args, option)]
     return " ".join(parts)
 
 

@@ -22,4 +22,27 @@ class EventsOutsideImageError(InvalidEventsError):
     """Events lie outside the image the prior is computed for."""
 
 
-__all__ = ["CheckpointError", "EventsOutsideImageError", "KeepMaskError", "ModelDirError"]
+class ResultsFolderInUseError(EventsimError, BlockingIOError):
+    """Another process evaluates into the same results folder (it holds the folder's lock,
+    `epvlm.results.EVAL_LOCK`)."""
+
+
+class ResultsFolderLockError(EventsimError, OSError):
+    """The results folder, or its lock file, cannot be created (a read-only or foreign
+    folder): the evaluation cannot write there."""
+
+
+class FolderLockWarning(UserWarning):
+    """The results folder cannot be locked (its filesystem has no file locks): the evaluation
+    runs without the guard against a second one writing into the same folder."""
+
+
+__all__ = [
+    "CheckpointError",
+    "EventsOutsideImageError",
+    "FolderLockWarning",
+    "KeepMaskError",
+    "ModelDirError",
+    "ResultsFolderInUseError",
+    "ResultsFolderLockError",
+]

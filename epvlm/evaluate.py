@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from epvlm.errors import ModelDirError
+from epvlm.errors import ModelDirError, ResultsFolderLockError
 from epvlm.prior import (
     SELECTORS,
     EventMapMode,
@@ -65,6 +65,7 @@ __all__ = [
     "EvalInterrupted",
     "EvalResume",
     "answer_selections",
+    "available_devices",
     "evaluate_dataset",
     "event_window",
     "load_model",
@@ -76,25 +77,44 @@ __all__ = [
 ]
 
 
+def available_devices() -> list[str]:
+    """The devices this machine offers: ``cpu``, then ``cuda:0`` .. ``cuda:N-1``."""
+    import torch
+
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    return ["cpu", *(f"cuda:{i}" for i in range(count))]
+
+
 def resolve_device(device: str = "auto"):
-    """``auto`` -> cuda when available, else cpu; ``cpu``, ``cuda`` or ``cuda:N`` as given."""
+    """``auto`` -> cuda when available, else cpu; ``cpu``, ``cuda`` or ``cuda:N`` as given.
+
+    A device this package does not run on, or one this machine lacks (``cuda`` without a GPU,
+    ``cuda:5`` with two), is refused here, naming the devices there are, so that it fails
+    before a model loads rather than inside torch after."""
     import torch
 
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    here = f"available here: auto, {', '.join(available_devices())}"
     try:
         dev = torch.device(device)
-    except RuntimeError:
+    except (RuntimeError, TypeError):
         raise ParameterError(
-            f"device {device!r} is not a torch device; expected auto, cpu or cuda[:N]"
+            f"device {device!r} is not a torch device; expected auto, cpu or cuda[:N] ({here})"
         ) from None
     if dev.type not in ("cpu", "cuda"):
         # ('mps' and the like parse as devices, then fail deep inside torch)
         raise ParameterError(
-            f"device {device!r} is not supported; expected auto, cpu, cuda or cuda:N"
+            f"device {device!r} is not supported; expected auto, cpu, cuda or cuda:N ({here})"
         )
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ParameterError(f"device {device!r} requested but CUDA is not available")
+        raise ParameterError(f"device {device!r} requested but CUDA is not available ({here})")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        count = torch.cuda.device_count()
+        raise ParameterError(
+            f"device {device!r} does not exist: this machine has {count} CUDA "
+            f"device{'s' if count != 1 else ''} ({here})"
+        )
     return dev
 
 
@@ -275,6 +295,7 @@ def answer_selections(
     *,
     max_new_tokens: int | None = None,
     prompt: str = "auto",
+    warm_up: bool = True,
 ) -> tuple[list[str], list[dict[str, Any]], float]:
     """Greedy answers for a left-padded batch; returns (answers, per-sample details, seconds).
 
@@ -285,10 +306,13 @@ def answer_selections(
     which may answer in a sentence.
 
     The seconds are the wall time of ``model.generate`` (vision tower, prefill and every
-    decoding step), synchronised with the GPU on CUDA. A model's first call in a process is
-    preceded by an untimed prefill of the same batch: the first call pays one-off costs (35 %
-    more time on the tiny model on CPU) that would otherwise fall on whichever configuration
-    an evaluation runs first, the dense one.
+    decoding step), synchronised with the GPU on CUDA. With ``warm_up`` (for latency that is
+    compared or reported, as ``epvlm eval`` and ``epvlm demo`` do) a model's first call in a
+    process is preceded by an untimed prefill of the same batch: the first call pays one-off
+    costs (35 % more time on the tiny model on CPU) that would otherwise fall on whichever
+    configuration an evaluation runs first, the dense one. Without it (``epvlm run``'s single
+    question) nothing extra runs, and a first call's seconds include those costs. The answers
+    are the same either way.
     """
     import torch
 
@@ -315,7 +339,7 @@ def answer_selections(
     batch["pixel_values"] = batch["pixel_values"].to(model.dtype)
     sync = torch.cuda.synchronize if device.type == "cuda" else None
     with torch.no_grad():
-        if model not in _WARMED:
+        if warm_up and model not in _WARMED:
             model.generate(**batch, max_new_tokens=1, do_sample=False)
             _WARMED.add(model)
         if sync is not None:
@@ -583,7 +607,9 @@ def evaluate_dataset(
 
     The run holds an exclusive lock on ``out_dir`` (`epvlm.results.lock_results_folder`): a
     second evaluation into the same folder while it runs raises
-    `epvlm.results.ResultsFolderInUseError` and changes nothing there.
+    `epvlm.errors.ResultsFolderInUseError` and changes nothing there. A folder that cannot be
+    written (read-only, permission) is refused like any other when it holds results and
+    ``force`` is not given, else with `epvlm.errors.ResultsFolderLockError` naming it.
     """
     from tqdm.auto import tqdm
 
@@ -617,8 +643,6 @@ def evaluate_dataset(
         if out_path is not None:
             # a dataset folder is refused before the lock file could be put there
             check_results_folder(out_path, dataset_dir, True)
-            # held until the run ends: everything below reads, truncates or writes the folder
-            lock = lock_results_folder(out_path)
             state = partial_state(
                 _run_settings(
                     model_dir, ds.manifest, split, configs, samples=n,
@@ -627,6 +651,14 @@ def evaluate_dataset(
                     max_new_tokens=max_new_tokens, device=device, dtype=dtype,
                 )
             )  # fmt: skip
+            # held until the run ends: everything below reads, truncates or writes the folder
+            try:
+                lock = lock_results_folder(out_path)
+            except ResultsFolderLockError:
+                # a read-only folder holding results: "exists, pass --force" says more than
+                # the lock file it cannot hold (which --force would not help with)
+                check_results_folder(out_path, dataset_dir, force, state)
+                raise
             check_results_folder(out_path, dataset_dir, force, state)
             if force:
                 remove_partial(out_path)

@@ -268,7 +268,8 @@ def _drop_load_report(record: logging.LogRecord) -> bool:
 
 def load_pretrained_model(model_dir: str | Path, *, device: Any = "cpu", dtype: Any = "float32"):
     """Load the checkpoint in ``model_dir`` into the EP-VLM class its ``model_type`` names, in
-    eval mode on ``device`` with floating weights in ``dtype`` (a torch dtype or its name).
+    eval mode on ``device`` with floating weights in ``dtype`` (a torch dtype or its name, one
+    of `epvlm.evaluate.DTYPES`; anything else is a one-line `ParameterError` listing them).
     ``"auto"`` for either means what the command line's ``--device auto`` / ``--dtype auto``
     mean (`epvlm.evaluate.resolve_device`, `epvlm.evaluate.resolve_dtype`).
 
@@ -288,17 +289,14 @@ def load_pretrained_model(model_dir: str | Path, *, device: Any = "cpu", dtype: 
             json.loads(generation.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ModelDirError(f"cannot read {str(generation)!r}: {exc}") from None
-    if device == "auto" or dtype == "auto":
-        from epvlm.evaluate import resolve_device, resolve_dtype
+    from epvlm.evaluate import resolve_device, resolve_dtype
 
-        device = resolve_device(device) if device == "auto" else device
-        dtype = resolve_dtype("auto", device) if dtype == "auto" else dtype
-    if isinstance(dtype, str):
-        torch_dtype = getattr(torch, dtype, None)
-        if not isinstance(torch_dtype, torch.dtype):
-            raise CheckpointError(f"dtype {dtype!r} is not a torch dtype")
-    else:
-        torch_dtype = dtype
+    # refused here, before the weights are read: torch would fail on them only after
+    device = resolve_device(str(device))
+    # a torch dtype by its name: float8 and the like are refused in one line, not by a
+    # TypeError from inside transformers
+    name = str(dtype).removeprefix("torch.") if isinstance(dtype, torch.dtype) else dtype
+    torch_dtype = resolve_dtype(name if isinstance(name, str) else repr(name), device)
     check_weight_files(model_dir)
     # transformers logs a multi-line table of bad keys and raises a bare RuntimeError on shape
     # mismatches; the same facts become one CheckpointError line below.

@@ -24,7 +24,9 @@ aspect that holds the budget; the few surplus tokens, farthest from the centre, 
 feeds exactly the budget like every other selector) and ``dense`` (everything).
 
 Empty windows: when the window holds no events (every block scores 0) the ``event`` selector
-falls back to ``center`` with the same budget and reports ``fallback="center"``. The quantile
+falls back to ``center`` with the same budget and reports ``fallback="center"`` and why in
+``fallback_reason`` (no events, or with ``mode="signed"`` ON and OFF events that cancel at
+every pixel). The quantile
 rule would keep every block there (no saving) and plain top-k would keep an arbitrary band.
 ``edges`` needs no events and has no fallback: a flat image (every block 0) keeps the blocks
 nearest the centre under ``topk`` through the tie-breaking, and every block under ``quantile``.
@@ -294,6 +296,8 @@ class Selection:
     total_tokens: int
     scores: np.ndarray | None = None
     fallback: str | None = None
+    # why the selector fell back, in words for a user (None when it did not)
+    fallback_reason: str | None = None
 
     @property
     def kept_tokens(self) -> int:
@@ -398,9 +402,15 @@ def select_blocks(
     )
     scores = block_scores(emap, patch_size, merge_size)
     if not scores.any():
-        return Selection(
-            "event", keep, image, keep_mask_center((rows, cols), keep), total, scores, "center"
+        in_window = events if window_us is None else slice_time(events, *window_us)
+        reason = (
+            f"the signed event mass is zero everywhere ({len(in_window)} ON and OFF events "
+            "cancel at every pixel)"
+            if mode == "signed" and len(in_window)
+            else "no events in the window"
         )
+        center = keep_mask_center((rows, cols), keep)
+        return Selection("event", keep, image, center, total, scores, "center", reason)
     return Selection("event", keep, image, _keep_mask(scores, keep, rule), total, scores)
 
 

@@ -3,8 +3,9 @@ paired comparisons, Markdown tables and plots.
 
 Input is the per-answer records that `epvlm.evaluate.evaluate_dataset` produces (one per sample
 and configuration, as in ``samples.jsonl``): ``id``, ``selector``, ``keep``, ``correct``,
-``flops``, ``prefill_flops`` (optional), ``latency_s``, ``kept_tokens``, ``total_tokens`` and
-descriptive fields such as
+``flops``, ``prefill_flops`` (optional), ``latency_s``, ``kept_tokens``, ``total_tokens``,
+``fallback`` (optional: the selector a selection fell back to, e.g. ``event``'s ``center`` for
+a window without event signal) and descriptive fields such as
 ``question_type`` and ``target_motion``. `aggregate` turns them into one row per
 (selector, keep), the rows of ``results.json``::
 
@@ -14,6 +15,7 @@ descriptive fields such as
      "diff_vs_dense_ci95",                                    # accuracy - dense, paired bootstrap
      "paired": {"downsample": {"n", "diff", "diff_ci95"}},    # this - other at the same keep
      "flops", "flops_vs_dense", "latency_s", "kept_tokens", "total_tokens",
+     "fallbacks",                                             # answers that used the fallback
      "prefill_flops", "prefill_flops_vs_dense",               # when the records carry them
      "groups": {"question_type": {"color": CELL, ...}, "target_motion": {"moving": CELL, ...}},
      "per_type": {"color": accuracy, ...}, "per_motion": {"moving": accuracy, ...}}
@@ -49,7 +51,7 @@ from typing import Any
 
 import numpy as np
 
-from eventsim.errors import EventsimError
+from epvlm.errors import FolderLockWarning, ResultsFolderInUseError, ResultsFolderLockError
 
 BOOTSTRAP_RESAMPLES = 2000
 GROUP_BY: tuple[str, ...] = ("question_type", "target_motion")
@@ -81,9 +83,7 @@ __all__ = [
     "PARTIAL_FILES",
     "PARTIAL_STATE",
     "RESULT_FILES",
-    "FolderLockWarning",
     "PartialAnswers",
-    "ResultsFolderInUseError",
     "ResultsFolderLock",
     "accuracy_table",
     "aggregate",
@@ -270,6 +270,7 @@ def aggregate(
                 "latency_s": _mean(mine.values(), "latency_s", None),
                 "kept_tokens": _mean(mine.values(), "kept_tokens", None),
                 "total_tokens": _mean(mine.values(), "total_tokens", None),
+                "fallbacks": sum(1 for s in mine.values() if s.get("fallback")),
             }
         )
         prefill = _prefill_mean(mine.values())
@@ -408,7 +409,20 @@ def results_table(rows: Sequence[Mapping[str, Any]]) -> str:
             *[fmt_pct(r["per_type"].get(t)) for t in types],
         ]
         lines.append("| " + " | ".join(cells) + " |")
+    notes = [_fallback_note(r) for r in rows if r.get("fallbacks")]
+    if notes:
+        lines += ["", *notes]
     return "\n".join(lines) + "\n"
+
+
+def _fallback_note(row: Mapping[str, Any]) -> str:
+    """The answers of a row whose selector found nothing to score and used another (the event
+    selector's `center` when its window scored zero everywhere)."""
+    return (
+        f"Note: {row['selector']} at keep {row['keep']:.2f}: {row['fallbacks']} of {row['n']} "
+        "answers fell back to the center selection (no event signal in the sample's window), "
+        "so they measure center, not the event prior."
+    )
 
 
 def accuracy_table(rows: Sequence[Mapping[str, Any]], group: str | None = None) -> str:
@@ -871,15 +885,6 @@ EVAL_LOCK = ".epvlm-eval.lock"
 _NO_LOCKS = frozenset({errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS})
 
 
-class ResultsFolderInUseError(EventsimError, BlockingIOError):
-    """Another process evaluates into the same results folder (it holds `EVAL_LOCK`)."""
-
-
-class FolderLockWarning(UserWarning):
-    """The results folder cannot be locked (its filesystem has no file locks): the evaluation
-    runs without the guard against a second one writing into the same folder."""
-
-
 class ResultsFolderLock:
     """The exclusive lock of `lock_results_folder`; `release` (or leaving a ``with`` block)
     gives it up. ``guarded`` is False when the filesystem could not lock."""
@@ -949,17 +954,26 @@ def lock_results_folder(out_dir: str | Path) -> ResultsFolderLock:
     drops it whenever the process ends (a crash or a kill included): a lock file left behind
     does not block the next run. Where the filesystem has no file locks (some NFS mounts) the
     evaluation is not refused: a `FolderLockWarning` says it runs unguarded, and the returned
-    lock has ``guarded`` False."""
+    lock has ``guarded`` False. A folder or lock file that cannot be created (read-only,
+    permission) raises `ResultsFolderLockError` naming the folder."""
     out = Path(out_dir)
     created = next((p for p in reversed((out, *out.parents)) if not p.exists()), None)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _cannot_lock(out, exc) from None
     path = out / EVAL_LOCK
     try:
         import fcntl
     except ImportError:  # Windows has no flock
         return _unguarded(out, created, "this system has no flock")
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            # no lock held: release only removes the folders this call created
+            ResultsFolderLock(out, None, created).release()
+            raise _cannot_lock(out, exc) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -983,6 +997,13 @@ def lock_results_folder(out_dir: str | Path) -> ResultsFolderLock:
     os.ftruncate(fd, 0)
     os.pwrite(fd, (record + "\n").encode(), 0)
     return ResultsFolderLock(out, fd, created)
+
+
+def _cannot_lock(out: Path, exc: OSError) -> ResultsFolderLockError:
+    return ResultsFolderLockError(
+        f"cannot create the lock file {EVAL_LOCK} in results folder {str(out)!r} "
+        f"({exc.strerror or exc}); epvlm eval writes there, so pick a folder you can write to"
+    )
 
 
 def _unguarded(out: Path, created: Path | None, why: str) -> ResultsFolderLock:

@@ -112,6 +112,8 @@ def run_demo(
     coverage_questions: int | None = None,
     detail_types: Sequence[str] | None = None,
     command: str = "epvlm demo",
+    device: str = "cpu",
+    dtype: str = "float32",
 ) -> DemoResult:
     """Run the whole demo; see the module docstring. ``dataset_dir`` (an existing build) skips
     the build step; otherwise the split is built into ``out_dir/data`` (reused when present).
@@ -120,7 +122,9 @@ def run_demo(
     ``detail_types`` names the question types the headline is about (default: every type
     but colour, see `epvlm.demo.analysis.summarize`).
     ``threads`` sets torch's CPU threads (None: leave as is); a tiny model gains nothing from
-    more than one, and on a busy machine extra threads cost more than they give."""
+    more than one, and on a busy machine extra threads cost more than they give.
+    ``device`` and ``dtype`` are those of `epvlm.evaluate.evaluate_dataset` (``"auto"`` as
+    ``epvlm demo --device auto``), checked before the split is built."""
     t_start = time.perf_counter()
     out = Path(out_dir)
     report = out / "report.md"
@@ -142,6 +146,9 @@ def run_demo(
         raise ParameterError(f"threads {threads!r} must be >= 1")
     if dataset_dir is not None and not (Path(dataset_dir) / "dataset.json").is_file():
         raise DatasetError(f"{str(dataset_dir)!r} is not a built dataset (no dataset.json)")
+    from epvlm.evaluate import resolve_device, resolve_dtype
+
+    resolve_dtype(dtype, resolve_device(device))
     _check_model_files(model_path)
     if threads is not None:
         import torch
@@ -155,6 +162,7 @@ def run_demo(
         return _run_steps(
             out, report, t_start, model_path, dataset_dir, recipe, limit, selectors, keeps,
             progress, workers, batch_size, seed, coverage_questions, detail_types, command,
+            device, dtype,
         )  # fmt: skip
     except BaseException as exc:
         if created is not None:
@@ -201,6 +209,8 @@ def _run_steps(
     coverage_questions: int | None,
     detail_types: Sequence[str] | None,
     command: str,
+    device: str,
+    dtype: str,
 ) -> DemoResult:
     from epvlm.evaluate import evaluate_dataset
     from epvlm.processing import load_processor
@@ -223,7 +233,8 @@ def _run_steps(
     t = time.perf_counter()
     result = evaluate_dataset(
         model_path, data, selectors=selectors, keeps=keeps, limit=limit, out_dir=out,
-        progress=progress, seed=seed, batch_size=batch_size, force=True,
+        progress=progress, seed=seed, batch_size=batch_size, force=True, device=device,
+        dtype=dtype,
     )  # fmt: skip
     timings["evaluation"] = time.perf_counter() - t
 
