@@ -441,3 +441,28 @@ def test_an_unordered_timestamps_file_names_the_line(tmp_path):
     times.write_text("0.0000001\n0.0000002\n")
     with pytest.raises(InputError, match=r"line 2 .* \(less than 1 us later\)"):
         read_timestamps_file(times)
+
+
+def test_a_video_that_stops_decoding_early_is_reported(tmp_path, capsys):
+    """A truncated or corrupt video was simulated up to where it broke, exit 0 and no word
+    (27 of 60 frames); it now says so in one warning line and keeps the output."""
+    from eventsim.simulator.sources import VideoDecodeWarning, VideoSource
+
+    frames, _ = moving_shapes_clip(64, 48, duration_s=2.0, fps=30, seed=2)
+    whole = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(whole), cv2.VideoWriter.fourcc(*"MJPG"), 30, (64, 48))
+    for frame in frames:
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(data[: len(data) // 2])
+    out = tmp_path / "cut.h5"
+    assert simulate_main([str(cut), "-o", str(out), "-q"]) == 0
+    err = capsys.readouterr().err
+    one_line(err, "warning:", "stopped decoding after frame", "of the 60")
+    assert out.is_file()
+    with pytest.warns(VideoDecodeWarning):
+        list(VideoSource(cut))
+    assert simulate_main([str(whole), "-o", str(tmp_path / "whole.h5"), "-q"]) == 0
+    assert capsys.readouterr().err == ""

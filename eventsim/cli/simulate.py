@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from pathlib import Path
 
 from eventsim.cli.common import (
@@ -353,8 +354,6 @@ def _make_source(args, size):
 
 def _make_source_and_warn(args, size):
     """`_make_source`, its timing warnings printed as one line each like other CLI warnings."""
-    import warnings
-
     from eventsim.simulator.sources import TimestampsWarning
 
     with warnings.catch_warnings(record=True) as caught:
@@ -372,6 +371,7 @@ def _make_source_and_warn(args, size):
 def main(args: argparse.Namespace) -> int:
     from eventsim.simulator import DVSParams
     from eventsim.simulator.pipeline import simulate
+    from eventsim.simulator.sources import VideoDecodeWarning
 
     _check_numbers(args)
     _check_output_name(args.output)
@@ -382,21 +382,27 @@ def main(args: argparse.Namespace) -> int:
     params = DVSParams.from_preset(args.preset).with_overrides(parse_assignments(args.set))
     size = _sensor_size(args)
     source = _make_source_and_warn(args, size)
-    result = simulate(
-        source,
-        params,
-        sensor_size=size,
-        seed=args.seed,
-        upsample=args.upsample,
-        device=args.device,
-        out=out,
-        save_frames=args.save_frames,
-        force=args.force,
-        progress=not args.quiet,
-        threads=args.threads,
-        flow_method=args.flow_method or "dis",
-        attrs={"preset": args.preset, "overrides": parse_assignments(args.set)},
-    )
+    with warnings.catch_warnings():
+        # said below in one line, like the other warnings of this command
+        warnings.simplefilter("ignore", VideoDecodeWarning)
+        result = simulate(
+            source,
+            params,
+            sensor_size=size,
+            seed=args.seed,
+            upsample=args.upsample,
+            device=args.device,
+            out=out,
+            save_frames=args.save_frames,
+            force=args.force,
+            progress=not args.quiet,
+            threads=args.threads,
+            flow_method=args.flow_method or "dis",
+            attrs={"preset": args.preset, "overrides": parse_assignments(args.set)},
+        )
+    problem = getattr(source, "decode_problem", None)
+    if problem:
+        print(f"eventsim simulate: warning: {problem}", file=sys.stderr)
     width, height = result.sensor_size
     inserted = result.n_inserted_frames
     extra = f", {inserted} frames inserted" if inserted else ""

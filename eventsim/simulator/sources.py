@@ -40,6 +40,11 @@ class TimestampsWarning(UserWarning):
     """A timestamps file is read as seconds although its times look like another unit."""
 
 
+class VideoDecodeWarning(UserWarning):
+    """A video stopped decoding before the frame count its container gives (truncated or
+    corrupt): the frames up to there were used."""
+
+
 def _decode_threads() -> int:
     return min(_MAX_DECODE_THREADS, usable_cores())
 
@@ -222,6 +227,9 @@ class VideoSource:
         self.sensor_size = check_sensor_size(sensor_size) if sensor_size else (w, h)
         self.fit = fit
         self.start_s, self.stop_s = start_s, stop_s
+        self.container_frames = count
+        #: set by a run that stopped decoding early: what happened, in words
+        self.decode_problem: str | None = None
         self.n_frames: int | None = None
         windowed = start_s is not None or stop_s is not None
         if not windowed and count > 2:
@@ -273,6 +281,7 @@ class VideoSource:
         t_prev: int | None = None
         index = 0
         yielded = 0
+        stopped = False  # by --stop, not by the end of what decodes
         try:
             while True:
                 if not cap.grab():
@@ -283,9 +292,11 @@ class VideoSource:
                 if start_us is not None and t < start_us:
                     continue
                 if stop_us is not None and t > stop_us:
+                    stopped = True
                     break
                 ok, frame = cap.retrieve()
                 if not ok or frame is None:
+                    index -= 1
                     break
                 if frame.ndim == 3:
                     frame = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
@@ -299,6 +310,15 @@ class VideoSource:
                 length_s = (t_prev + (step_us or 0.0)) / 1e6
                 window += f" (the video is {length_s:.3g} s long)"
             raise InputError(f"video {str(self.path)!r} has no decodable frames{window}")
+        # a container's count may be an estimate (from duration x rate): a little slack
+        short = self.container_frames - max(2, self.container_frames // 100)
+        if not stopped and index < short:
+            self.decode_problem = (
+                f"video {str(self.path)!r} stopped decoding after frame {index} of the "
+                f"{self.container_frames} its container lists (truncated or corrupt?); the "
+                "events end there"
+            )
+            warnings.warn(self.decode_problem, VideoDecodeWarning, stacklevel=2)
 
     def window(self) -> str:
         """The part of the video that is read, in words (`` between 1 s and 2 s``), or ``""``."""
