@@ -466,3 +466,23 @@ def test_a_video_that_stops_decoding_early_is_reported(tmp_path, capsys):
         list(VideoSource(cut))
     assert simulate_main([str(whole), "-o", str(tmp_path / "whole.h5"), "-q"]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_dsec_layout_with_times_before_zero_reads_the_right_windows(tmp_path):
+    """A foreign DSEC-layout file with int64 times below 0: a window there looked up
+    ms_to_idx[-1] (the end of the file), so read(-1000, -100) returned every event."""
+    import h5py
+
+    ev = _sparse_events(1000, 2_000_000)
+    ev["t"] -= 5_000
+    path = tmp_path / "negative.h5"
+    with h5py.File(path, "w") as f:
+        for col, dtype in (("x", np.uint16), ("y", np.uint16), ("t", np.int64), ("p", np.uint8)):
+            f[f"events/{col}"] = ev[col].astype(dtype)
+        t = ev["t"]
+        f["ms_to_idx"] = np.searchsorted(t, np.arange(t[-1] // 1000 + 1) * 1000).astype(np.uint64)
+    with open_events(path, sensor_size=(64, 48)) as r:
+        assert not any("ms_to_idx" in n for n in r.notes)  # its index follows the rule
+        for a, b in ((-4_000, -100), (-300, 7_000), (-10_000, 0), (1_000, 900_000)):
+            want = ev[(t >= a) & (t < b)]
+            np.testing.assert_array_equal(r.read(a, b), want, err_msg=f"{a}..{b}")

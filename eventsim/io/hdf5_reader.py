@@ -360,7 +360,7 @@ class EventReader:
         t[ms_to_idx[k] - 1]``, up to the last event's millisecond: checked in full on its
         shape and order, and on the events at up to 64 of its entries."""
         ms = self._ms
-        if ms is None or ms.ndim != 1 or self._t_first < 0:
+        if ms is None or ms.ndim != 1:
             return False
         if ms.shape[0] < self._t_last // 1000 + 1 or ms[0] < 0 or ms[-1] > self._n:
             return False
@@ -565,6 +565,10 @@ class EventReader:
         if r > self._t_last:
             return self._n
         k = r // 1000
+        if k < 0:
+            # a foreign file's times before 0 all come before ms_to_idx[0]
+            head = int(ms[0]) if ms.shape[0] else self._n
+            return int(np.searchsorted(self._t[0:head], r, side="left"))
         lo = int(ms[k]) if k < ms.shape[0] else self._n
         if r % 1000 == 0:
             return lo
