@@ -294,7 +294,7 @@ def test_verify_detects_damage(tmp_path, capsys, tiny_recipe):
     assert not report.ok and "test-00001.h5: checksum mismatch" in report.text()
     assert verify_main([str(out), "--no-progress"]) == 1
     assert verify_main([str(tmp_path / "nothing")]) == 1
-    assert "not a built dataset" in capsys.readouterr().err
+    assert "does not exist" in capsys.readouterr().err
 
 
 def test_verify_checks_events_against_window_and_sensor(tmp_path, tiny_recipe):
