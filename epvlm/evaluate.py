@@ -655,7 +655,7 @@ def evaluate_dataset(
             try:
                 lock = lock_results_folder(out_path)
             except ResultsFolderLockError:
-                # a read-only folder holding results: "exists, pass --force" says more than
+                # a read-only folder holding results: the "results exist" refusal says more than
                 # the lock file it cannot hold (which --force would not help with)
                 check_results_folder(out_path, dataset_dir, force, state)
                 raise
