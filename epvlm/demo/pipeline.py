@@ -115,8 +115,9 @@ def run_demo(
     device: str = "cpu",
     dtype: str = "float32",
 ) -> DemoResult:
-    """Run the whole demo; see the module docstring. ``dataset_dir`` (an existing build) skips
-    the build step; otherwise the split is built into ``out_dir/data`` (reused when present).
+    """Run the whole demo; see the module docstring. ``dataset_dir`` (an existing build: its
+    folder or its dataset.json) skips the build step; otherwise the split is built into
+    ``out_dir/data`` (reused when present).
     ``coverage_questions`` bounds the target-coverage analysis (`target_coverage`; None:
     every question, about 0.25 s per 100 with the shipped model).
     ``detail_types`` names the question types the headline is about (default: every type
@@ -130,6 +131,11 @@ def run_demo(
     report = out / "report.md"
     if report.exists() and not force:
         raise OutputExistsError(f"{str(report)!r} exists; pass force=True to overwrite it")
+    if dataset_dir is not None:
+        from eventsim.datasets.loader import dataset_root
+
+        # DIR/dataset.json names the dataset as well as DIR, as for the rest of the toolkit
+        dataset_dir = dataset_root(dataset_dir)
     # the evaluation's files go into the same folder
     check_results_folder(out, dataset_dir, force)
     if limit is not None and limit < 1:

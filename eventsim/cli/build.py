@@ -80,7 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ADDR",
         help="Dask scheduler address (tcp://host:8786); default: a local cluster",
     )
-    p.add_argument("--strict", action="store_true", help="stop at the first bad sample")
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="stop at the first bad sample (in dataset order, whatever --workers)",
+    )
     p.add_argument(
         "--force", action="store_true", help="replace an existing different build in DIR"
     )
@@ -121,7 +125,7 @@ def main(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
             exact_workers=args.exact_workers,
         )
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         if had_dataset and earlier.is_file():
             # a finished dataset being finished again (a damaged shard rebuilt), or one --force
             # had not deleted yet: nothing of it was removed. (A Ctrl-C after this build
@@ -130,7 +134,7 @@ def main(args: argparse.Namespace) -> int:
                 f"the dataset built earlier in {str(Path(args.output))!r} is kept; rerun the "
                 "same command to finish this build"
             ) from None
-        _report_kept_shards(Path(args.output), args.force)
+        _report_kept_shards(Path(args.output), args.force, getattr(exc, "shards_kept", None))
         raise
     print(summary.text())
     if not args.no_preview and summary.n_samples:
@@ -142,17 +146,19 @@ def main(args: argparse.Namespace) -> int:
     return _report_empty_splits(recipe, summary)
 
 
-def _report_kept_shards(out: Path, force: bool) -> None:
+def _report_kept_shards(out: Path, force: bool, kept: int | None = None) -> None:
     """After Ctrl-C: when the build left its plan to resume from, raise a `KeptInterrupt`
     saying how many finished shards it kept and how to finish the build (the command line
-    prints that in place of "partial outputs removed")."""
+    prints that in place of "partial outputs removed"). ``kept``: the finished shards the
+    build counted as its own (None: stopped before it planned them; then the shard files)."""
     from eventsim.datasets.engine import STATE_FILE
 
     if not (out / STATE_FILE).is_file() or (out / "dataset.json").is_file():
         return
     again = "the same command without --force" if force else "the same command"
     shards = out / "shards"
-    kept = len([p for p in shards.glob("*.h5") if not p.name.startswith(".")])
+    if kept is None:
+        kept = len([p for p in shards.glob("*.h5") if not p.name.startswith(".")])
     if not kept:
         raise KeptInterrupt(f"no shard was finished yet; rerun {again} to build") from None
     raise KeptInterrupt(

@@ -96,6 +96,8 @@ class BuildSummary:
     pool_workers: int = 0
     #: how the shards were shared out, when more than one worker was asked for
     workers_note: str = ""
+    #: what a user should know of samples that were built (one line each)
+    notes: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def n_samples(self) -> int:
@@ -121,7 +123,17 @@ class BuildSummary:
             lines.append(
                 f"skipped {self.n_errors} bad sample(s); reasons in {self.out_dir / 'errors.jsonl'}"
             )
+        lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
+
+
+class BuildInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a build. ``shards_kept``: the finished shards a re-run of the same build
+    reuses (not those another ``limit`` left in the folder, which it deletes)."""
+
+    def __init__(self, shards_kept: int) -> None:
+        super().__init__()
+        self.shards_kept = shards_kept
 
 
 def build_dataset(
@@ -175,9 +187,30 @@ def build_dataset(
     # plan first: a recipe whose inputs cannot even be listed leaves no output behind
     tasks = _plan(recipe, out, limit, strict)
     with _build_lock(out):
-        return _build(
-            recipe, out, tasks, limit, force, workers, executor, scheduler, free, progress, t_start
-        )
+        try:
+            return _build(
+                recipe, out, tasks, limit, force, workers, executor, scheduler, free, progress,
+                t_start,
+            )  # fmt: skip
+        except KeyboardInterrupt:
+            raise BuildInterrupted(_count_kept(tasks)) from None
+
+
+def _count_kept(tasks: list[ShardTask]) -> int:
+    """The shards of ``tasks`` that are finished on disk (their recorded sample range and
+    recipe are this build's), read from the shards' attributes alone."""
+    import h5py
+
+    kept = 0
+    for task in tasks:
+        try:
+            with h5py.File(task.path, "r") as f:
+                attrs = {k: f.attrs.get(k) for k in task.expect()}
+        except (OSError, ValueError):
+            continue
+        got = {k: v.item() if hasattr(v, "item") else v for k, v in attrs.items()}
+        kept += got == task.expect()
+    return kept
 
 
 def _build(
@@ -242,6 +275,7 @@ def _build(
         shards_in_process=share.in_process,
         pool_workers=share.pool_workers,
         workers_note=share.note(workers) if executor == "local" and workers > 1 else "",
+        notes=summary["notes"],
     )
 
 
@@ -333,9 +367,11 @@ def _check_resumable(
     out: Path, recipe: Recipe, tasks: list[ShardTask], limit: int | None
 ) -> dict[str, str]:
     """Refuse a non-empty ``out`` unless it holds an unfinished build of this recipe (whatever
-    its limit: shards are fixed sample ranges, so those this build plans too are reused) or a
-    finished dataset of this recipe with the same samples. A finished dataset is never
-    replaced by another without ``force``, a build with another limit included."""
+    its limit: shards are fixed sample ranges, so those this build plans too are reused), a
+    finished dataset of this recipe with the same samples, or only this recipe's shards and
+    the files a build writes beside them (a build whose dataset.json was deleted). A finished
+    dataset is never replaced by another without ``force``, a build with another limit
+    included."""
     manifest = _read_json(out / "dataset.json")
     previous = manifest if manifest is not None else _read_json(out / STATE_FILE)
     if previous is None:
@@ -345,9 +381,20 @@ def _check_resumable(
                 f"output folder {str(out)!r} holds a build whose {unreadable} is not a readable "
                 f"JSON object (edited or damaged), so it cannot be resumed{_REPLACE}"
             )
-        raise OutputExistsError(
-            f"output folder {str(out)!r} is not empty and holds no build of this recipe{_REPLACE}"
-        )
+        orphans = _orphan_shards(out, recipe)
+        if orphans is None:
+            raise OutputExistsError(
+                f"output folder {str(out)!r} is not empty and holds no build of this "
+                f"recipe{_REPLACE}"
+            )
+        if orphans:
+            raise OutputExistsError(
+                f"output folder {str(out)!r} holds the shards of a build whose dataset.json is "
+                f"missing, {orphans}, so they cannot be reused{_REPLACE}"
+            )
+        # each shard records the recipe fingerprint and sample range it was built for, and is
+        # reused only where both are this build's (as when an unfinished build is resumed)
+        return {}
     what = "a finished dataset" if manifest is not None else "an unfinished build"
     key = "recipe_fingerprint" if manifest is not None else "fingerprint"
     if previous.get(key) != recipe.fingerprint:
@@ -387,6 +434,31 @@ def _check_resumable(
             f"output folder {str(out)!r} holds a finished dataset {why}{_REPLACE}"
         )
     return {Path(e["file"]).name: e["sha256"] for e in shards if isinstance(e.get("sha256"), str)}
+
+
+def _orphan_shards(out: Path, recipe: Recipe) -> str | None:
+    """For a folder with neither dataset.json nor a build state: None when it is not what a
+    build leaves (no shards, or files of someone else's); "" when the shards that can be read
+    are all of ``recipe``; else why they cannot be reused."""
+    import h5py
+
+    folder = out / "shards"
+    shards = sorted(folder.glob("*.h5")) if folder.is_dir() else []
+    if not shards or any(p.name not in (*_OUR_FILES, "shards") for p in out.iterdir()):
+        return None
+    fingerprints = set()
+    for path in shards:
+        # unreadable ones (a killed write, damage) are rebuilt, as on resume
+        with contextlib.suppress(OSError, ValueError), h5py.File(path, "r") as f:
+            fingerprints.add(f.attrs.get("fingerprint"))
+    if not fingerprints:
+        return "none of whose shards can be read"
+    if fingerprints == {recipe.fingerprint}:
+        return ""
+    return (
+        "built from another recipe or other split files (their recipe fingerprint is not this "
+        "recipe's)"
+    )
 
 
 def _limit_words(limit: Any) -> str:
@@ -520,6 +592,10 @@ def _where(spec: SampleSpec) -> str:
 _MAKERS: dict[str, SampleMaker] = {}
 
 
+class StrictStop(DatasetError):
+    """The bad sample a ``strict`` build stops at (the first of its shard)."""
+
+
 def run_shard(task: ShardTask, on_sample: Callable[[], Any] | None = None) -> dict[str, Any]:
     """Build and write one shard (runs in a worker process); returns its index and checksum."""
     key = task.recipe.fingerprint
@@ -533,7 +609,7 @@ def run_shard(task: ShardTask, on_sample: Callable[[], Any] | None = None) -> di
             samples.append((spec.index, maker.make(spec)))
         except SampleError as exc:
             if task.strict:
-                raise DatasetError(f"sample {spec.id} ({_where(spec)}): {exc}") from None
+                raise StrictStop(f"sample {spec.id} ({_where(spec)}): {exc}") from None
             errors.append(
                 {
                     "id": spec.id,
@@ -756,7 +832,11 @@ def _execute_pool(pending: list[ShardTask], workers: int, bar):
         # pending here and is raised as soon as the mask is restored.
         with _sigint_blocked():
             futures = {pool.submit(run_shard, task): task for task in pending}
+        order = {fut: k for k, fut in enumerate(futures)}
         remaining = set(futures)
+        # a strict build names the first bad sample in dataset order, whichever worker met one
+        # first: the (position, error) of the earliest shard stopped so far
+        stop: tuple[int, StrictStop] | None = None
         while remaining:
             # concurrent.futures waits in Python code that takes locks its manager thread also
             # needs; a KeyboardInterrupt raised just after one was taken would leave it held
@@ -764,13 +844,26 @@ def _execute_pool(pending: list[ShardTask], workers: int, bar):
             # waits only.
             with sigint_deferred():
                 done, remaining = wait(remaining, timeout=_POLL_S, return_when=FIRST_COMPLETED)
-                finished = [
-                    (futures[fut], _shard_result(fut))
-                    for fut in sorted(done, key=lambda f: (futures[f].split, futures[f].shard))
-                ]
+                finished = []
+                for fut in sorted(done, key=order.__getitem__):
+                    exc = None if fut.cancelled() else fut.exception()
+                    if isinstance(exc, StrictStop):
+                        if stop is None or order[fut] < stop[0]:
+                            stop = (order[fut], exc)
+                    elif not fut.cancelled():
+                        finished.append((futures[fut], _shard_result(fut)))
+                if stop is not None:
+                    # later shards cannot hold an earlier bad sample: only earlier ones are
+                    # waited for (those not started yet are dropped)
+                    for fut in remaining:
+                        if order[fut] > stop[0]:
+                            fut.cancel()
+                    remaining = {f for f in remaining if order[f] < stop[0]}
             for task, result in finished:
                 bar.update(len(task.specs))
                 yield task, result
+        if stop is not None:
+            raise stop[1]
     except BaseException:
         # Ctrl-C, a failure, or the caller stopped early: stop the shards in progress now
         # rather than waiting for them, then delete what the stopped workers were writing. A
@@ -895,12 +988,27 @@ def _execute_dask(pending: list[ShardTask], workers: int, scheduler: str | None,
         client = distributed.Client(cluster)
     try:
         futures = client.map(_run_shard_in_worker, pending, pure=False)
-        task_of = {f.key: t for f, t in zip(futures, pending)}
+        order = {f.key: k for k, f in enumerate(futures)}
+        # as in `_execute_pool`: a strict build names the first bad sample in dataset order
+        stop: tuple[int, StrictStop] | None = None
+        unfinished = set(order.values())
         for fut in distributed.as_completed(futures):
-            task = task_of[fut.key]
-            result = fut.result()
-            bar.update(len(task.specs))
-            yield task, result
+            k = order[fut.key]
+            unfinished.discard(k)
+            if stop is not None and k > stop[0]:
+                continue
+            try:
+                result = fut.result()
+            except StrictStop as exc:
+                if stop is None or k < stop[0]:
+                    stop = (k, exc)
+                    for later in futures[k + 1 :]:
+                        later.cancel()
+            else:
+                bar.update(len(pending[k].specs))
+                yield pending[k], result
+            if stop is not None and not any(i < stop[0] for i in unfinished):
+                raise stop[1]
     finally:
         client.close()
         if cluster is not None:
@@ -998,4 +1106,20 @@ def _finalise(out: Path, recipe: Recipe, tasks, results, limit) -> dict[str, Any
     return {
         "samples": manifest["samples"],
         "errors": {k: v["errors"] for k, v in splits.items()},
+        "notes": _sample_notes(records),
     }
+
+
+def _sample_notes(records: list[dict[str, Any]]) -> list[str]:
+    """Notes on samples that were built but that a user should hear of, from the records
+    (dataset order, so the same whichever process built which shard)."""
+    damaged = [r for r in records if (r.get("meta") or {}).get("decode_problem")]
+    if not damaged:
+        return []
+    first = damaged[0]
+    video = Path(str(first["meta"].get("video", ""))).name
+    return [
+        f"{len(damaged)} sample(s) come from a video that stops decoding after their question "
+        f"time (truncated or corrupt?), first {first['id']} ({video}); each one's "
+        "meta.decode_problem says where"
+    ]

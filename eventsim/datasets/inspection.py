@@ -282,16 +282,31 @@ def _not_a_record(line: Any) -> str | None:
 def _compare_labels(
     shard: str, built: list[dict[str, Any]], listed: list[dict[str, Any]]
 ) -> list[str]:
-    """Every sample whose samples.jsonl line differs from the copy kept in its shard."""
+    """Every sample whose samples.jsonl line differs from the copy kept in its shard. Lines
+    are matched to the shard's copies by sample id, not by position: a damaged or deleted line
+    would shift every later one onto the wrong sample."""
     out = []
-    for want, got in zip(built, listed):
+    built_by_id = {r.get("id"): r for r in built}
+    seen: set[Any] = set()
+    for got in listed:
+        sid = got.get("id")
+        want = built_by_id.get(sid)
+        if want is None:
+            out.append(f"{sid} ({shard}): samples.jsonl lists a sample this shard does not hold")
+            continue
+        if sid in seen:
+            out.append(f"{sid} ({shard}): samples.jsonl lists this sample more than once")
+            continue
+        seen.add(sid)
         if want != got:
             keys = sorted(set(want) | set(got), key=str)
             fields = [k for k in keys if want.get(k) != got.get(k)]
             shown = ", ".join(f"{k} {got.get(k)!r} (built {want.get(k)!r})" for k in fields[:3])
-            out.append(f"{want.get('id')} ({shard}): samples.jsonl label differs: {shown}")
-    if len(built) > len(listed):
-        out.append(f"{shard}: samples.jsonl lacks sample {built[len(listed)].get('id')}")
+            out.append(f"{sid} ({shard}): samples.jsonl label differs: {shown}")
+    lacking = [r.get("id") for r in built if r.get("id") not in seen]
+    if lacking:
+        more = f" and {len(lacking) - 1} more" if len(lacking) > 1 else ""
+        out.append(f"{shard}: samples.jsonl lacks sample {lacking[0]}{more}")
     return out
 
 

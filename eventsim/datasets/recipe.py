@@ -783,6 +783,62 @@ def _check_cross(data: dict[str, Any], given_size: Mapping[str, int] | None = No
             )
         except ParameterError as exc:
             raise RecipeError(f"source.{exc}") from None
+    if data["source"]["kind"] == "image":
+        _check_image_frames(data, (cam["width"], cam["height"]))
+
+
+#: The most memory one sample's frames may take (RGB, 8 bits, the camera's size). A build
+#: process holds them about twice over (the rendered frames and their stack) plus the
+#: simulator's grey copy, and each worker builds a sample of its own.
+MAX_SAMPLE_FRAME_BYTES = 1 << 30
+
+
+def max_sample_frames(sensor_size: tuple[int, int]) -> int:
+    """The most frames one sample may render at ``sensor_size`` (W, H)."""
+    width, height = sensor_size
+    return MAX_SAMPLE_FRAME_BYTES // (width * height * 3)
+
+
+def too_many_frames(n_frames: int, sensor_size: tuple[int, int]) -> str | None:
+    """Why ``n_frames`` frames of ``sensor_size`` are too many for one sample; None if not."""
+    most = max_sample_frames(sensor_size)
+    if n_frames <= most:
+        return None
+    width, height = sensor_size
+    gib = n_frames * width * height * 3 / 2**30
+    return (
+        f"{n_frames} frames per sample ({gib:.3g} GiB of {width}x{height} RGB frames); at most "
+        f"{most} fit the {MAX_SAMPLE_FRAME_BYTES >> 30} GiB a sample's frames may take"
+    )
+
+
+def _check_image_frames(data: dict[str, Any], sensor_size: tuple[int, int]) -> None:
+    """Refuse an image source whose motion renders more frames than a sample's memory allows
+    (``fps = 100000`` over a 10 s window: a million frames)."""
+    import numpy as np
+
+    from eventsim.simulator.sources import ImageMotionSource
+
+    src, window_ms = data["source"], float(data["events"]["window_ms"])
+    fps = float(src["fps"])
+    # the frame count is the source's own, from its rate (fps = 0: the rate the motion needs;
+    # a random walk's differs per sample, and is checked again as each sample is built)
+    source = ImageMotionSource(
+        np.zeros((2, 2, 3), np.uint8),
+        src["motion"],
+        duration_ms=window_ms,
+        amplitude_px=float(src["amplitude_px"]),
+        fps=fps if fps > 0 else None,
+        sensor_size=sensor_size,
+    )
+    why = too_many_frames(source.n_frames, sensor_size)
+    if why is None:
+        return
+    rate = f"{_toml(src['fps'])}" if fps > 0 else f"0 (for this motion: {source.fps:g} fps)"
+    raise RecipeError(
+        f"source.fps = {rate} over events.window_ms = {_toml(data['events']['window_ms'])} "
+        f"implies {why}; lower source.fps, events.window_ms or the camera size"
+    )
 
 
 # ----------------------------------------------------------------------------- documentation

@@ -13,6 +13,7 @@ import dataclasses
 import itertools
 import json
 import math
+import warnings
 import zlib
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from eventsim.datasets.recipe import Recipe
-from eventsim.errors import EventsimError
+from eventsim.datasets.recipe import Recipe, too_many_frames
+from eventsim.errors import EventsimError, InputError
 from eventsim.events import slice_time
 
 
@@ -339,11 +340,14 @@ class SampleMaker:
         if isinstance(value, dict) and "parquet_row" in value:
             data = self._parquet_image(spec.provenance["file"], int(value["parquet_row"]))
             if isinstance(data, dict) and data.get("bytes"):
+                from eventsim.simulator.sources import apply_exif_orientation
+
                 buf = np.frombuffer(data["bytes"], np.uint8)
-                bgr = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+                # turned upright by the one rule every image reader of the toolkit applies
+                bgr = cv2.imdecode(buf, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
                 if bgr is None:
                     raise SampleError(f"parquet row {value['parquet_row']}: image bytes unreadable")
-                return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+                return apply_exif_orientation(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), data["bytes"])
             if isinstance(data, dict) and data.get("path"):
                 value = data["path"]
             else:
@@ -376,6 +380,10 @@ class SampleMaker:
             seed=spec.seed,
             fit=src["resize"],
         )
+        # the recipe's check drew a random walk of its own; this sample's may need more frames
+        too_many = too_many_frames(source.n_frames, self.recipe.sensor_size)
+        if too_many is not None:
+            raise SampleError(f"its {src['motion']} motion at {source.fps:g} fps needs {too_many}")
         frames, ts = zip(*source)
         stack = np.stack(frames)
         t_arr = np.asarray(ts, np.int64)
@@ -404,16 +412,27 @@ class SampleMaker:
         )
 
     def _video(self, spec: SampleSpec) -> BuiltSample:
+        from eventsim.simulator.sources import VideoDecodeWarning
+
+        # a video that stops decoding early is reported per sample (a skip reason, or the
+        # sample's meta.decode_problem), not as a Python warning from whichever process built it
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", VideoDecodeWarning)
+            return self._video_sample(spec)
+
+    def _video_sample(self, spec: SampleSpec) -> BuiltSample:
         from eventsim.simulator.sources import VideoSource
 
         rec = spec.record or {}
         path = self._media_path(spec, str(rec["video"]))
+        if path.is_dir():
+            raise SampleError(f"video {str(path)!r} is a folder, not a video file")
         t_q = round(float(rec["time"]) * 1e6)
         size, fit = self.recipe.sensor_size, self.recipe.source["resize"]
         whole = VideoSource(path, sensor_size=size, fit=fit)
         interval = round(1e6 / whole.fps) if whole.fps > 0 else 33_333
         if whole.n_frames and whole.fps > 0 and t_q >= whole.n_frames * interval:
-            raise SampleError(_too_short(path, whole.n_frames * interval, t_q))
+            raise SampleError(_too_short(path, whole.n_frames * interval, rec["time"]))
         window = self.recipe.window_us
         # the window ends at the frame shown at the question time, up to a frame before it, and
         # its reference frame (which only sets the simulator's state) is at or before its start,
@@ -428,21 +447,38 @@ class SampleMaker:
         ts: list[int] = []
         last_t, passed = -1, False
         frame_iter = iter(video)
-        for frame, t in frame_iter:
-            last_t = t
-            if t > t_q:
-                passed = True
-                break
-            frames.append(frame)
-            ts.append(t)
-            # the window ends at this frame or a later one: earlier references are not needed
-            drop = bisect.bisect_right(ts, t - window) - 1
-            if drop > 0:
-                del frames[:drop], ts[:drop]
+        try:
+            for frame, t in frame_iter:
+                last_t = t
+                if t > t_q:
+                    passed = True
+                    break
+                frames.append(frame)
+                ts.append(t)
+                # the window ends at this frame or a later one: earlier references are not needed
+                drop = bisect.bisect_right(ts, t - window) - 1
+                if drop > 0:
+                    del frames[:drop], ts[:drop]
+        except InputError:
+            if video is whole:
+                raise
+            # nothing decodes after the window's start, where the container lists frames
+            raise SampleError(
+                f"video {path.name} {_decode_problem(whole, f'before {start_us / 1e6:.3f} s')}"
+                f", before the question time {_seconds(rec['time'])} s"
+            ) from None
         if not passed and t_q >= last_t + interval:
-            raise SampleError(_too_short(path, last_t + interval, t_q))
+            if video.decode_problem is not None:
+                end = f"at {(last_t + interval) / 1e6:.3f} s"
+                raise SampleError(
+                    f"video {path.name} {_decode_problem(video, end)}, before the question "
+                    f"time {_seconds(rec['time'])} s"
+                )
+            raise SampleError(_too_short(path, last_t + interval, rec["time"]))
         if not frames:
-            raise SampleError(f"video {path.name} has no frame at or before {t_q / 1e6:.3f} s")
+            raise SampleError(
+                f"video {path.name} has no frame at or before {_seconds(rec['time'])} s"
+            )
         t1 = int(ts[-1])
         t0 = t1 - window
         if ts[0] > t0:
@@ -454,18 +490,40 @@ class SampleMaker:
             # a question near the start: events would cover part of the window, or none of it
             later = itertools.chain([last_t] if passed else [], (u for _, u in frame_iter))
             needed = next((u for u in later if u - window >= ts[0]), None)
-            raise SampleError(_too_early(path, t_q, t1, window, ts[0], needed))
+            reason = _too_early(path, t_q, t1, window, ts[0], needed)
+            if needed is None and video.decode_problem is not None:
+                reason += f" (it {_decode_problem(video)})"
+            raise SampleError(reason)
         events = slice_time(
             self._simulate(np.stack(frames), np.asarray(ts, np.int64), spec), t0, t1 + 1
         )
         meta = {"video": str(path), "time_s": float(rec["time"]), "n_frames": len(ts)}
+        if video.decode_problem is not None:
+            # the frames up to the question time decoded: the sample is sound, but the video
+            # is damaged after it
+            meta["decode_problem"] = _decode_problem(video, f"at {(last_t + interval) / 1e6:.3f} s")
         return self._qa_sample(spec, _as_rgb(frames[-1]), events, (t0, t1), meta)
 
 
-def _too_short(path: Path, duration_us: int, t_q: int) -> str:
+def _too_short(path: Path, duration_us: int, time_s: float) -> str:
     return (
         f"video {path.name} is {duration_us / 1e6:.3f} s long, shorter than the question time "
-        f"{t_q / 1e6:.3f} s"
+        f"{_seconds(time_s)} s"
+    )
+
+
+def _seconds(value: float) -> str:
+    """A record's time as it was given (``1e+300``, ``2.5``), not expanded to its digits."""
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def _decode_problem(video: Any, where: str = "") -> str:
+    """``stops decoding at 1.200 s, short of the 60 frames its container lists (truncated or
+    corrupt?)``: a `VideoSource` that stopped decoding early, ``where`` (``at 1.200 s``)."""
+    at = f" {where}" if where else ""
+    return (
+        f"stops decoding{at}, short of the {video.container_frames} frames its container "
+        "lists (truncated or corrupt?)"
     )
 
 
