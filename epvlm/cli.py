@@ -253,12 +253,19 @@ def _read_image(path: str):
         raise InputError(
             f"cannot read image {path!r}: the path {what}; expected an image file (PNG, JPEG, ...)"
         )
-    image = cv2.imread(path, cv2.IMREAD_COLOR)
+    from eventsim.simulator.sources import apply_exif_orientation, exif_orientation
+
+    # both reads turned upright by the one EXIF rule every image reader of the toolkit applies
+    # (OpenCV's colour read would apply it and its unchanged read not, misplacing the alpha)
+    orientation = exif_orientation(path)
+    image = cv2.imread(path, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
     if image is None:
         raise InputError(f"cannot read image {path!r} (missing or not an image)")
-    rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    rgb = apply_exif_orientation(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), orientation)
     # OpenCV's colour read drops an alpha channel, leaving whatever colour lies under it
     raw = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    if raw is not None:
+        raw = apply_exif_orientation(raw, orientation)
     if raw is not None and raw.ndim == 3 and raw.shape[2] == 4 and raw.shape[:2] == rgb.shape[:2]:
         from epvlm.processing import composite_on_white
 

@@ -9,9 +9,10 @@ Both scripts build their subcommands from these pieces, so every command behaves
   derive from it) or an OS error prints one line ``PROG COMMAND: error: ...`` and returns
   `EXIT_ERROR` (1); Ctrl-C returns `EXIT_INTERRUPTED` (130); otherwise the run's status,
   `EXIT_OK` (0) when it returns ``None``.
-- `check_output` refuses to overwrite an existing output unless ``--force`` was given; with
-  ``final=True`` a Ctrl-C after that output was published exits 0 and keeps it (the
-  command's work was done).
+- `check_output` refuses to overwrite an existing output unless ``--force`` was given and
+  creates its missing parent folders, which a command that then fails (error, usage of a bad
+  input, Ctrl-C) removes again while they are empty; with ``final=True`` a Ctrl-C after that
+  output was published exits 0 and keeps it (the command's work was done).
 - `dispatch` is the top-level ``PROG [--version] COMMAND ARGS``: commands map to a ``main``
   function or the dotted name of a module holding one, imported only when that command runs;
   an unknown command exits 2 listing the valid ones (``moved`` names where it went).
@@ -61,6 +62,9 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 # what a shell reports for a program that SIGPIPE ended (`eventsim info x.h5 | head -1`)
 EXIT_BROKEN_PIPE = 141
+# the folders that `check_output` created for the running command's outputs, removed again
+# (when still empty) if the command fails
+_created_folders: list[Path] = []
 
 
 def _one_line(text: str) -> str:
@@ -121,6 +125,18 @@ def cli_command(
     def decorate(run: Callable[[argparse.Namespace], int | None]) -> CommandMain:
         @functools.wraps(run)
         def main(argv: list[str] | None = None) -> int:
+            outer = _created_folders.copy()
+            _created_folders.clear()
+            status = EXIT_ERROR
+            try:
+                status = _main(argv)
+            finally:
+                if status != EXIT_OK:
+                    _remove_created_folders(_created_folders)
+                _created_folders[:] = outer
+            return status
+
+        def _main(argv: list[str] | None) -> int:
             parser = parser_factory()
             try:
                 words = list(sys.argv[1:] if argv is None else argv)
@@ -326,7 +342,9 @@ def check_threads(threads: int, option: str = "--threads") -> int:
 
 def check_output(path: str | os.PathLike, force: bool, *, final: bool = False) -> Path:
     """Refuse to overwrite an existing output unless ``force``; create the parent folder and
-    delete temporaries that killed runs left for this output.
+    delete temporaries that killed runs left for this output. The folders created here are
+    removed again, when still empty, if the command (within `cli_command`) then fails or is
+    interrupted.
 
     ``final``: once this output is published the command has done its work, so a Ctrl-C that
     lands after that (while threads close, or the summary prints) exits 0 and keeps it.
@@ -335,11 +353,43 @@ def check_output(path: str | os.PathLike, force: bool, *, final: bool = False) -
     check_replaceable(path)
     if path.exists() and not force:
         raise OutputExistsError(f"output {str(path)!r} exists; pass --force to overwrite it")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _make_parents(path.parent)
     remove_stale_temps(path)
     if final:
         expect_final_output(path)
     return path
+
+
+def _make_parents(folder: Path) -> None:
+    """``folder.mkdir(parents=True, exist_ok=True)``, remembering each folder it created so a
+    command that then fails can remove them again (`_remove_created_folders`)."""
+    missing: list[Path] = []
+    for parent in (folder, *folder.parents):
+        if parent.exists() or parent.is_symlink():
+            break
+        missing.append(parent)
+    for parent in reversed(missing):
+        try:
+            parent.mkdir()
+        except FileExistsError:
+            # made meanwhile by someone else: theirs, not ours to remove
+            if not parent.is_dir():
+                raise
+            continue
+        _created_folders.append(parent)
+
+
+def _remove_created_folders(folders: list[Path]) -> None:
+    """Remove ``folders`` (this command created them), deepest first, each only while empty:
+    a failed command leaves the file system as it found it, and never removes what someone
+    else put there meanwhile."""
+    with sigint_deferred(deliver=False):
+        for folder in reversed(folders):
+            try:
+                folder.rmdir()
+            except OSError:
+                # not empty (a file someone put there, or a folder above a kept one) or gone
+                continue
 
 
 def _interrupt_status(prog: str, exc: BaseException) -> int:

@@ -64,6 +64,7 @@ def summarize(reader: EventFileReader) -> dict[str, Any]:
     t_start = reader.t_start_us if t_min is None else t_min
     t_end = reader.t_end_us if t_max is None else t_max + 1  # exclusive, like the readers
     duration_s = (t_end - t_start) / 1e6
+    inferred = bool(getattr(reader, "sensor_size_inferred", False))
     return {
         "path": str(reader.path),
         "layout": reader.layout,
@@ -71,12 +72,15 @@ def summarize(reader: EventFileReader) -> dict[str, Any]:
         "t_start_us": t_start,
         "t_end_us": t_end,
         "duration_s": duration_s,
-        "rate_ev_per_s": n / duration_s if duration_s > 0 else 0.0,
-        "sensor_size": list(reader.sensor_size),
-        "sensor_size_inferred": bool(getattr(reader, "sensor_size_inferred", False)),
+        # events at one time have no rate: the 1 us of the exclusive end is a convention, and
+        # 1 event / 1 us would read as 1 Mev/s
+        "rate_ev_per_s": n / duration_s if t_min is not None and t_max > t_min else None,
+        # an empty file that does not record its size has none: the reader's 1x1 is a stand-in
+        "sensor_size": None if inferred and n == 0 else list(reader.sensor_size),
+        "sensor_size_inferred": inferred,
         "on_events": n_on,
         "off_events": int(n - n_on),
-        "on_fraction": n_on / n if n else 0.0,
+        "on_fraction": n_on / n if n else None,
         "time_unit_detected": reader.time_unit_detected,
         "frames": reader.num_frames,
         "params": reader.params,
@@ -86,7 +90,9 @@ def summarize(reader: EventFileReader) -> dict[str, Any]:
     }
 
 
-def _rate(r: float) -> str:
+def _rate(r: float | None, events: int) -> str:
+    if r is None:
+        return "n/a (no events)" if not events else "n/a (all events at one time)"
     if r >= 1e6:
         return f"{r / 1e6:.3g} Mev/s"
     if r >= 1e3:
@@ -95,18 +101,24 @@ def _rate(r: float) -> str:
 
 
 def format_summary(s: dict[str, Any]) -> str:
-    w, h = s["sensor_size"]
-    size = f"{w}x{h}" + (" (inferred from coordinates)" if s["sensor_size_inferred"] else "")
+    if s["sensor_size"] is None:
+        size = "unknown (not recorded, and no events to infer it from)"
+    else:
+        w, h = s["sensor_size"]
+        size = f"{w}x{h}" + (" (inferred from coordinates)" if s["sensor_size_inferred"] else "")
+    if s["on_fraction"] is None:
+        polarity = "n/a (no events)"
+    else:
+        polarity = f"{s['on_fraction']:.1%} ON ({s['on_events']:,} ON, {s['off_events']:,} OFF)"
     lines = [
         f"file:            {s['path']}",
         f"layout:          {s['layout']}",
         f"events:          {s['events']:,}",
         f"time range:      {s['t_start_us']} .. {s['t_end_us']} us",
         f"duration:        {s['duration_s']:.6g} s",
-        f"rate:            {_rate(s['rate_ev_per_s'])}",
+        f"rate:            {_rate(s['rate_ev_per_s'], s['events'])}",
         f"sensor size:     {size}",
-        f"polarity:        {s['on_fraction']:.1%} ON ({s['on_events']:,} ON, "
-        f"{s['off_events']:,} OFF)",
+        f"polarity:        {polarity}",
         f"time unit:       {'microseconds' if s['time_unit_detected'] == 'us' else 'seconds'}"
         " in the file",
     ]

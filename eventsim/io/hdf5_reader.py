@@ -324,6 +324,8 @@ class EventReader:
             self.notes.append(
                 f"sensor size not recorded; inferred {self.sensor_size[0]}x"
                 f"{self.sensor_size[1]} from the largest coordinates"
+                if len(self)
+                else "sensor size not recorded and no events to infer it from"
             )
         fr = f.get("frames")
         self._frames = fr if isinstance(fr, h5py.Dataset) else None

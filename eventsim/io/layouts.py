@@ -257,10 +257,16 @@ def resolve_sensor_size(
     if given is not None:
         return check_sensor_size(given), False
     size = infer_sensor_size(events)
-    notes.append(
-        f"sensor size not recorded; inferred {size[0]}x{size[1]} from the largest coordinates "
-        "(pass sensor_size / --sensor-size to set it)"
-    )
+    if events.size:
+        notes.append(
+            f"sensor size not recorded; inferred {size[0]}x{size[1]} from the largest "
+            "coordinates (pass sensor_size / --sensor-size to set it)"
+        )
+    else:
+        notes.append(
+            "sensor size not recorded and no events to infer it from (pass sensor_size / "
+            "--sensor-size to set it)"
+        )
     return size, True
 
 

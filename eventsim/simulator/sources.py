@@ -70,7 +70,8 @@ def fit_frame(frame: np.ndarray, sensor_size: tuple[int, int], fit: Fit = "crop"
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Read an image file as uint8 RGB/grey, or float DN for 16-bit and float files."""
+    """Read an image file as uint8 RGB/grey, or float DN for 16-bit and float files, turned
+    upright by its EXIF orientation (`apply_exif_orientation`)."""
     path = Path(path)
     if not path.is_file():
         what = "is a folder" if path.is_dir() else "does not exist"
@@ -78,7 +79,122 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if img is None or img.size == 0:
         raise InputError(f"image {str(path)!r} cannot be read (not an image OpenCV can decode)")
-    return _normalise_image(img, str(path), bgr=True)
+    return _normalise_image(apply_exif_orientation(img, path), str(path), bgr=True)
+
+
+# -- EXIF orientation ----------------------------------------------------------------------------
+# Every image reader of the toolkit (simulate's --image, --pair and frame folders, the dataset
+# builder's files and parquet bytes, epvlm run) decodes the stored pixels and then applies this
+# one rule, as phones' viewers and Pillow's ImageOps.exif_transpose do. OpenCV alone would not
+# agree with itself: its colour read applies the tag and its IMREAD_UNCHANGED read (which keeps
+# depth and alpha) does not, so events and the frame beside them came out rotated differently.
+_EXIF_ORIENTATION_TAG = 0x0112
+# the bytes of a file read to find its EXIF block: JPEG and PNG put it before the pixels
+_EXIF_SEARCH_BYTES = 1 << 20
+
+
+def exif_orientation(source: str | os.PathLike | bytes) -> int:
+    """The EXIF orientation (1..8) of a JPEG, PNG, WebP or TIFF file or its bytes; 1 (upright)
+    when the image has none, another format, or an unreadable EXIF block."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        head = bytes(source[:_EXIF_SEARCH_BYTES])
+    else:
+        try:
+            with open(source, "rb") as fh:
+                head = fh.read(_EXIF_SEARCH_BYTES)
+        except OSError:
+            return 1
+    try:
+        tiff = _exif_block(head)
+        value = _tiff_orientation(tiff) if tiff else 1
+    except (IndexError, ValueError):
+        return 1
+    return value if 1 <= value <= 8 else 1
+
+
+def _exif_block(head: bytes) -> bytes | None:
+    """The TIFF-structured EXIF data of an image file's first bytes, or None."""
+    if head[:4] in (b"II*\x00", b"MM\x00*"):
+        return head
+    if head[:2] == b"\xff\xd8":  # JPEG: segments up to the first scan
+        pos = 2
+        while pos + 4 <= len(head) and head[pos] == 0xFF:
+            marker = head[pos + 1]
+            if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+                pos += 2
+                continue
+            if marker in (0xDA, 0xD9):
+                return None
+            length = int.from_bytes(head[pos + 2 : pos + 4], "big")
+            body = head[pos + 4 : pos + 2 + length]
+            if marker == 0xE1 and body.startswith(b"Exif\x00\x00"):
+                return body[6:]
+            pos += 2 + length
+        return None
+    if head[:8] == b"\x89PNG\r\n\x1a\n":  # PNG: chunks up to the pixels, as OpenCV reads
+        pos = 8
+        while pos + 8 <= len(head):
+            length = int.from_bytes(head[pos : pos + 4], "big")
+            kind = head[pos + 4 : pos + 8]
+            if kind in (b"IDAT", b"IEND"):
+                return None
+            if kind == b"eXIf":
+                return head[pos + 8 : pos + 8 + length]
+            pos += 12 + length
+        return None
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        pos = 12
+        while pos + 8 <= len(head):
+            kind = head[pos : pos + 4]
+            length = int.from_bytes(head[pos + 4 : pos + 8], "little")
+            if kind == b"EXIF":
+                body = head[pos + 8 : pos + 8 + length]
+                return body[6:] if body.startswith(b"Exif\x00\x00") else body
+            pos += 8 + length + (length & 1)
+        return None
+    return None
+
+
+def _tiff_orientation(tiff: bytes) -> int:
+    """The orientation entry of a TIFF structure's first directory (1 when absent)."""
+    order = {b"II": "little", b"MM": "big"}.get(tiff[:2])
+    if order is None:
+        return 1
+    ifd = int.from_bytes(tiff[4:8], order)
+    count = int.from_bytes(tiff[ifd : ifd + 2], order)
+    for i in range(count):
+        entry = tiff[ifd + 2 + 12 * i : ifd + 14 + 12 * i]
+        if len(entry) < 12:
+            break
+        if int.from_bytes(entry[:2], order) == _EXIF_ORIENTATION_TAG:
+            return int.from_bytes(entry[8:10], order)
+    return 1
+
+
+def apply_exif_orientation(
+    image: np.ndarray, source: str | os.PathLike | bytes | int
+) -> np.ndarray:
+    """``image`` (rows, columns[, channels], as decoded without EXIF rotation) turned upright
+    by the EXIF orientation of ``source`` (its file, its bytes, or the value 1..8); an image
+    without the tag comes back as it is."""
+    value = source if isinstance(source, int) else exif_orientation(source)
+    if value == 2:
+        image = image[:, ::-1]
+    elif value == 3:
+        image = image[::-1, ::-1]
+    elif value == 4:
+        image = image[::-1]
+    elif value == 5:
+        image = image.swapaxes(0, 1)
+    elif value == 6:
+        image = np.rot90(image, -1)
+    elif value == 7:
+        image = image.swapaxes(0, 1)[::-1, ::-1]
+    elif value == 8:
+        image = np.rot90(image, 1)
+    else:
+        return image
+    return np.ascontiguousarray(image)
 
 
 def _normalise_image(img: np.ndarray, name: str, *, bgr: bool) -> np.ndarray:
