@@ -144,6 +144,20 @@ def test_info_of_an_empty_file_without_a_size_does_not_call_it_1x1(tmp_path, cap
     assert _field(text, "sensor size") == "32x24" and s["sensor_size"] == [32, 24]
 
 
+def test_the_time_unit_note_gives_the_true_reason(tmp_path):
+    """Was "float ... t with fractional values" for an empty array and for whole numbers."""
+    cases = {"empty": np.zeros((0, 4)), "whole": np.array([[1000.0, 3, 4, 1]])}
+    cases["fraction"] = np.array([[0.5, 3, 4, 1]])
+    reasons = {}
+    for name, arr in cases.items():
+        np.save(tmp_path / f"{name}.npy", arr)
+        with open_events(tmp_path / f"{name}.npy") as r:
+            reasons[name] = next(n for n in r.notes if n.startswith("time unit detected"))
+    assert "no events" in reasons["empty"] and "fractional" not in reasons["empty"]
+    assert "whole-number" in reasons["whole"] and "fractional" not in reasons["whole"]
+    assert "with fractional values" in reasons["fraction"]
+
+
 def test_info_rate_of_a_real_span_is_unchanged(tmp_path, capsys, small_events):
     path = write_events(tmp_path / "ev.h5", small_events, (64, 48))
     _, s = _info(capsys, path)

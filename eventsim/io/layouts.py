@@ -187,7 +187,12 @@ def times_to_us(
             how = f"whole-number float {what} spanning more than 1000"
         else:
             unit = "s"
-            how = f"float {what} with fractional values"
+            if not t.size:
+                how = f"float {what}, no events to tell by"
+            elif np.all(t == np.round(t)):
+                how = f"whole-number float {what} spanning 1000 or less"
+            else:
+                how = f"float {what} with fractional values"
         notes.append(f"time unit detected: {TIME_UNITS[unit]} ({how})")
     else:
         unit = time_unit
