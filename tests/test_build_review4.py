@@ -65,7 +65,7 @@ def test_a_video_that_stops_decoding_early_is_reported_per_sample(tmp_path):
     assert summary.samples == {"test": 1}
     reason = _reasons(out)["test-000001"]
     assert "cut.avi stops decoding" in reason and "short of the 60 frames" in reason
-    assert "before the question time 1.8 s" in reason
+    assert "before the question time 1.800 s" in reason
     meta = EventVQADataset(out, "test")[0]["meta"]
     assert "short of the 60 frames its container lists" in meta["decode_problem"]
     notes = [line for line in summary.text().splitlines() if line.startswith("note:")]

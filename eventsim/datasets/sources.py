@@ -513,8 +513,13 @@ def _too_short(path: Path, duration_us: int, time_s: float) -> str:
 
 
 def _seconds(value: float) -> str:
-    """A record's time as it was given (``1e+300``, ``2.5``), not expanded to its digits."""
-    return repr(value) if isinstance(value, float) else str(value)
+    """A record's time in seconds as the durations beside it (``2.500``), but one too large
+    for that as it was given (``1e+300``), not expanded to hundreds of digits."""
+    return f"{value:.3f}" if abs(value) < _LONG_S else repr(value)
+
+
+# a question time past this (about 31 years) is shown as given
+_LONG_S = 1e9
 
 
 def _decode_problem(video: Any, where: str = "") -> str:
