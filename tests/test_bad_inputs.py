@@ -868,12 +868,20 @@ def test_render_of_an_empty_file_without_a_size_asks_for_one(tmp_path, capsys):
 
 def test_render_summary_says_how_much_of_a_long_window_holds_events(tmp_path, capsys, good_h5):
     with open_events(good_h5) as r:
-        span_ms = (int(r.t_end_us) + 1 - int(r.t_start_us)) / 1000
+        span_ms = r.duration_us / 1000  # t_end_us is already one past the last event
     rc, out, _ = run(
         capsys, "render", good_h5, "-o", tmp_path / "w.png", "--window-ms", "50000", "--no-progress"
     )
     assert rc == 0
     assert f"{span_ms:g} ms of events in 50000 ms of windows" in out
+
+
+def test_render_summary_of_one_event_spans_one_microsecond(tmp_path, capsys):
+    one = tmp_path / "one.h5"
+    write_events(one, np.array([(3, 4, 500, 1)], dtype=EVENT_DTYPE), (32, 24))
+    rc, out, _ = run(capsys, "render", one, "-o", tmp_path / "one.png", "--no-progress")
+    assert rc == 0
+    assert "0.001 ms of events" in out, out
 
 
 def test_a_plain_matrix_error_says_how_its_columns_were_read(tmp_path, capsys):

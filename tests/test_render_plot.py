@@ -49,3 +49,40 @@ def test_plot_single_event_file_and_bad_output(tmp_path, capsys):
     assert main([str(path), "-o", str(tmp_path / "one.jpg"), "--no-progress"]) == 1
     assert ".png, .pdf or .svg" in capsys.readouterr().err
     assert not (tmp_path / "one.jpg").exists()
+
+
+def _figure_texts(fig) -> str:
+    texts = [fig._suptitle.get_text()] if fig._suptitle is not None else []
+    for ax in fig.axes:
+        texts += [ax.get_title(), ax.get_xlabel(), ax.get_ylabel()]
+        legend = ax.get_legend()
+        if legend is not None:
+            texts += [t.get_text() for t in legend.get_texts()]
+    return " | ".join(texts)
+
+
+@pytest.mark.parametrize(
+    ("ts", "reason"), [([5], "all events at one time"), ([7, 7, 7], "all events at one time")]
+)
+def test_summary_figure_gives_no_rate_for_events_at_one_time(tmp_path, ts, reason):
+    pytest.importorskip("matplotlib")
+    from eventsim.render.summary import summary_figure
+
+    path = tmp_path / "one.h5"
+    n = len(ts)
+    write_events(path, make_events([1] * n, [2] * n, ts, [0] * n), (W, H))
+    with open_events(path) as r:
+        s = collect_summary(r)
+    text = _figure_texts(summary_figure(s))
+    assert f"rate n/a ({reason})" in text
+    assert "ev/s" not in text, text
+
+
+def test_summary_figure_gives_rates_over_a_real_span(events_file):
+    pytest.importorskip("matplotlib")
+    from eventsim.render.summary import summary_figure
+
+    with open_events(events_file) as r:
+        s = collect_summary(r)
+    text = _figure_texts(summary_figure(s))
+    assert "mean " in text and "ev/s" in text and "n/a" not in text

@@ -324,7 +324,7 @@ def main(args: argparse.Namespace) -> int:
     width, height = result.frame_wh
     # the frames' windows may reach past the recording (a window longer than the file)
     lo = max(result.t_start_us, stats["t_start_us"])
-    hi = min(result.t_end_us, stats["t_end_us"] + 1)
+    hi = min(result.t_end_us, stats["t_end_us"])
     window = (result.t_end_us - result.t_start_us) / 1000
     covered = f"{window:g} ms of events"
     if stats["events"] == 0:

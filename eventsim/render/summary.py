@@ -51,6 +51,16 @@ class EventSummary:
         """The span of the events in seconds (at least 1 µs)."""
         return max(self.t_end_us - self.t_start_us, 1) / 1e6
 
+    @property
+    def rates_known(self) -> bool:
+        """Whether the events span more than one timestamp: a rate over the 1 µs that one
+        event (or several at one time) occupies would read as a made-up Mev/s."""
+        return self.t_end_us - self.t_start_us > 1
+
+    @property
+    def no_rate_reason(self) -> str:
+        return "no events" if self.n_events == 0 else "all events at one time"
+
 
 def collect_summary(
     reader: EventFileReader,
@@ -128,25 +138,33 @@ def summary_figure(summary: EventSummary) -> Any:
     fig = Figure(figsize=(13, 9.5), layout="constrained")
     FigureCanvasAgg(fig)
     t_origin = s.t_start_us
-    mean_rate = s.n_events / s.duration_s
+    if s.rates_known:
+        rate_text = f"{s.duration_s:.3f} s  ·  mean {_rate_text(s.n_events / s.duration_s)}"
+    else:
+        rate_text = f"rate n/a ({s.no_rate_reason})"
     fig.suptitle(
-        f"{s.name}  ·  {width}x{height}  ·  {s.n_events:,} events  ·  "
-        f"{s.duration_s:.3f} s  ·  mean {_rate_text(mean_rate)}",
+        f"{s.name}  ·  {width}x{height}  ·  {s.n_events:,} events  ·  {rate_text}",
         fontsize=13,
     )
 
     ax = fig.add_subplot(2, 2, 1)
     centres = ((s.bin_edges_us[:-1] + s.bin_edges_us[1:]) / 2 - t_origin) / 1e6
     bin_s = (s.bin_edges_us[1] - s.bin_edges_us[0]) / 1e6
-    peak = s.bin_counts.max() / bin_s if s.n_events else 0.0
-    unit, scale = next(
-        ((u, f) for u, f in (("Mev/s", 1e6), ("kev/s", 1e3)) if peak >= f), ("ev/s", 1)
-    )
-    ax.plot(centres, s.bin_counts[1] / bin_s / scale, color=on_c, lw=1.3, label="ON")
-    ax.plot(centres, s.bin_counts[0] / bin_s / scale, color=off_c, lw=1.3, label="OFF")
+    if s.rates_known:
+        peak = s.bin_counts.max() / bin_s
+        unit, scale = next(
+            ((u, f) for u, f in (("Mev/s", 1e6), ("kev/s", 1e3)) if peak >= f), ("ev/s", 1)
+        )
+        per_bin = bin_s * scale
+        ax.set_ylabel(f"event rate [{unit}]")
+        ax.set_title(f"Event rate by polarity (bins of {bin_s * 1e3:.3g} ms)")
+    else:
+        per_bin = 1.0
+        ax.set_ylabel("events")
+        ax.set_title(f"Events by polarity (no rate: {s.no_rate_reason})")
+    ax.plot(centres, s.bin_counts[1] / per_bin, color=on_c, lw=1.3, label="ON")
+    ax.plot(centres, s.bin_counts[0] / per_bin, color=off_c, lw=1.3, label="OFF")
     ax.set_xlabel("time since first event [s]")
-    ax.set_ylabel(f"event rate [{unit}]")
-    ax.set_title(f"Event rate by polarity (bins of {bin_s * 1e3:.3g} ms)")
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
     ax.legend(loc="upper right")
@@ -180,14 +198,18 @@ def summary_figure(summary: EventSummary) -> Any:
         top = np.log10(active.max() + 1)
         edges = np.unique(np.round(np.logspace(0, top, 50))) - 0.5
         edges = np.append(edges, active.max() + 0.5) if edges[-1] < active.max() else edges
-        ax.hist(active / s.duration_s, bins=(edges / s.duration_s).tolist(), color="0.35")
+        per = s.duration_s if s.rates_known else 1.0
+        unit = "ev/s" if s.rates_known else "events"
+        ax.hist(active / per, bins=(edges / per).tolist(), color="0.35")
         ax.set_xscale("log")
-        median = float(np.median(active)) / s.duration_s
+        median = float(np.median(active)) / per
         # neutral: in this figure red means ON events, and the median counts both polarities
-        ax.axvline(median, color="black", ls="--", lw=1.2, label=f"median {median:.3g} ev/s")
+        ax.axvline(median, color="black", ls="--", lw=1.2, label=f"median {median:.3g} {unit}")
         ax.legend(loc="upper right")
     ax.set_yscale("log")
-    ax.set_xlabel("per-pixel event rate [events/s]")
+    ax.set_xlabel(
+        "per-pixel event rate [events/s]" if s.rates_known else "events per pixel (no rate)"
+    )
     ax.set_ylabel("pixels")
     ax.set_title(f"Per-pixel rate ({active.size:,} active, {silent:,} silent pixels)")
     ax.grid(alpha=0.3)
