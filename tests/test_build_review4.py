@@ -154,6 +154,21 @@ def test_strict_names_the_first_bad_sample_in_dataset_order_with_workers(tmp_pat
         )
 
 
+def test_strict_builds_the_shards_before_a_reused_one_with_a_skipped_sample(tmp_path):
+    """A shard an earlier lenient build wrote with a skipped sample was named at once, though a
+    shard before it, still to be built, held an earlier bad sample."""
+    cv2.imwrite(str(tmp_path / "a.png"), textured(1, 64, 48))
+    good = {"image": "a.png", "question": "Q", "answer": "a"}
+    bad = {"image": "missing.png", "question": "Q", "answer": "a"}
+    write_jsonl(tmp_path / "qa.jsonl", [good, bad, good, bad])
+    recipe = _recipe(tmp_path, "image", "qa.jsonl", shard_size=2)
+    out = tmp_path / "ds"
+    assert build_dataset(recipe, out, progress=False).n_errors == 2
+    (out / "shards" / "test-00000.h5").unlink()
+    with pytest.raises(DatasetError, match=r"sample test-000001 \(.*line 2\)"):
+        build_dataset(recipe, out, strict=True, progress=False)
+
+
 def test_the_demo_takes_a_datasets_manifest_for_the_dataset(tmp_path, monkeypatch):
     from epvlm.demo import pipeline
 

@@ -159,7 +159,8 @@ def build_dataset(
     or a local one with ``workers`` processes). A local pool is sized to the cores free for the
     build, at most ``workers``, and while fewer than two are free the shards are built in this
     process (see `_execute_local`); ``exact_workers`` starts all ``workers`` regardless.
-    ``strict`` stops at the first bad sample instead of skipping it. An unfinished build of the
+    ``strict`` stops at the first bad sample (in dataset order, whatever the workers)
+    instead of skipping it. An unfinished build of the
     same recipe in ``out_dir`` is resumed (with any ``limit``: its shards this build also plans
     are reused), and a finished dataset of the same recipe and samples is finished again (its
     unchanged shards reused); anything else, a finished dataset with another ``limit``
@@ -229,6 +230,10 @@ def _build(
     recorded = _prepare_output(out, recipe, tasks, limit, force)
     results: dict[tuple[str, int], dict[str, Any]] = {}
     pending: list[ShardTask] = []
+    # strict is not part of the fingerprint: a shard an earlier, lenient run wrote with a
+    # skipped sample is reused, and would be the dataset a strict build forbids. Its sample is
+    # named once the shards before it are built (one of them may hold an earlier bad sample)
+    reused_bad: tuple[ShardTask, dict[str, Any]] | None = None
     for task in tasks:
         done = read_shard_index(Path(task.path), task.expect())
         # a shard of the finished build that changed since is rebuilt, not taken as it now is
@@ -239,13 +244,13 @@ def _build(
             pending.append(task)
             continue
         if task.strict and done["errors"]:
-            # strict is not part of the fingerprint: a shard an earlier, lenient run wrote
-            # with a skipped sample is reused, and would be the dataset a strict build forbids
-            _raise_strict(task, done["errors"][0])
+            reused_bad = (task, done["errors"][0])
+            break
         results[(task.split, task.shard)] = done
     _remove_stale_temp(out)
 
-    total = sum(len(t.specs) for t in tasks)
+    planned = tasks if reused_bad is None else tasks[: tasks.index(reused_bad[0])]
+    total = sum(len(t.specs) for t in planned)
     already = total - sum(len(t.specs) for t in pending)
     from tqdm.auto import tqdm
 
@@ -263,6 +268,8 @@ def _build(
         with contextlib.closing(runs):
             for task, result in runs:
                 results[(task.split, task.shard)] = result
+    if reused_bad is not None:
+        _raise_strict(*reused_bad)
 
     summary = _finalise(out, recipe, tasks, results, limit)
     return BuildSummary(
