@@ -99,6 +99,25 @@ def test_an_image_source_of_too_many_frames_is_refused_up_front():
     assert load_recipe({**base, "source": {"kind": "image", "fps": 1000}}).source["fps"] == 1000
 
 
+def test_a_video_whose_window_holds_too_many_frames_is_skipped(tmp_path):
+    """The frame limit of an image source holds for a video's window too: 1000 fps over 1 s at
+    1024x1024 is 1002 frames of 3 MiB."""
+    write_video(tmp_path / "fast.avi", 1000, 5, step_px=1)
+    write_jsonl(
+        tmp_path / "qa.jsonl",
+        [{"video": "fast.avi", "time": 0.003, "question": "Q", "answer": "a"}],
+    )
+    recipe = load_recipe(
+        _recipe(tmp_path, "video", "qa.jsonl"),
+        {"camera.width": "1024", "camera.height": "1024", "events.window_ms": "1000"},
+    )
+    out = tmp_path / "ds"
+    build_dataset(recipe, out, progress=False)
+    reason = _reasons(out)["test-000000"]
+    assert reason.startswith("video fast.avi at 1000 fps over the 1000 ms event window needs 1002")
+    assert "at most 341 fit the 1 GiB" in reason
+
+
 def test_a_video_path_that_is_a_folder_is_said_to_be_one(tmp_path):
     (tmp_path / "clips").mkdir()
     out = tmp_path / "ds"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from eventsim.cli.common import cli_command, make_parser, path_arg
 from eventsim.errors import InputError
@@ -25,10 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
 @cli_command(build_parser)
 def main(args: argparse.Namespace) -> int:
     from eventsim.datasets.inspection import verify_dataset
+    from eventsim.datasets.loader import dataset_root
 
-    root = Path(args.dataset)
-    if root.name == "dataset.json" and root.is_file():
-        root = root.parent  # a dataset's manifest stands for the dataset
+    root = dataset_root(args.dataset)
     if not root.exists():
         raise InputError(f"dataset folder {args.dataset!r} does not exist")
     if not root.is_dir():

@@ -434,6 +434,14 @@ class SampleMaker:
         if whole.n_frames and whole.fps > 0 and t_q >= whole.n_frames * interval:
             raise SampleError(_too_short(path, whole.n_frames * interval, rec["time"]))
         window = self.recipe.window_us
+        # the frames of one window are held at once: a fast video over a long window at a large
+        # camera size would exhaust memory (the limit of an image source's frames)
+        too_many = too_many_frames(window // max(interval, 1) + 2, size)
+        if too_many is not None:
+            raise SampleError(
+                f"video {path.name} at {whole.fps:g} fps over the {window / 1000:g} ms event "
+                f"window needs {too_many}"
+            )
         # the window ends at the frame shown at the question time, up to a frame before it, and
         # its reference frame (which only sets the simulator's state) is at or before its start,
         # up to a frame earlier again
