@@ -308,3 +308,27 @@ def test_simulate_image_uses_the_upright_picture(tmp_path, capsys, rotated):
     assert rc == 0, capsys.readouterr().err
     with open_events(out) as r:
         assert r.sensor_size == (6, 10)
+
+
+def test_exif_orientation_found_past_the_first_read(tmp_path):
+    """The reader reads 64 KiB first and the rest of the first MiB only when the headers run on
+    (large text/ICC chunks first, WebP's EXIF after its pixels, TIFF's directory at the end)."""
+    Image, _ = _pil()
+    rng = np.random.default_rng(3)
+    noisy = rng.integers(0, 256, (200, 300, 3), dtype=np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    png_info = pytest.importorskip("PIL.PngImagePlugin").PngInfo()
+    png_info.add_text("comment", "x" * 100_000)
+    cases = {
+        "big-text.png": {"pnginfo": png_info},
+        "noisy.webp": {"lossless": True},
+        "noisy.tif": {},
+    }
+    for name, kw in cases.items():
+        path = tmp_path / name
+        Image.fromarray(noisy).save(path, exif=exif.tobytes(), **kw)
+        data = path.read_bytes()
+        assert len(data) > sources._EXIF_FIRST_BYTES, name
+        assert sources.exif_orientation(path) == 6, name
+        assert sources.exif_orientation(data) == 6, name
