@@ -592,7 +592,7 @@ def build_eval_parser() -> argparse.ArgumentParser:
 @cli_command(build_eval_parser)
 def eval_main(args: argparse.Namespace) -> int:
     from epvlm.evaluate import EvalInterrupted, evaluate_dataset
-    from epvlm.results import RESULT_FILES, results_table
+    from epvlm.results import RESULT_FILES, json_ready, results_table
     from eventsim.outputs import expect_final_output
 
     _check_runtime(args)
@@ -624,7 +624,7 @@ def eval_main(args: argparse.Namespace) -> int:
     except EvalInterrupted as exc:
         _resumable_interrupt(exc, args)
     if args.json:
-        print(json.dumps(result["rows"], indent=2))
+        print(json.dumps(json_ready(result["rows"]), indent=2, allow_nan=False))
     else:
         print(results_table(result["rows"]), end="")
         print(

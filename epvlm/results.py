@@ -25,7 +25,9 @@ has that value. A group spec may also be a tuple of fields, e.g. ``("question_ty
 "target_motion")`` gives ``groups["question_type+target_motion"]["color/moving"]``. Pairs are
 matched by sample ``id``, so every comparison resamples questions, keeping each question's two
 outcomes together (`paired_bootstrap`). Bootstrap seeds derive from the cell's name, so a cell's
-interval does not depend on which other cells were computed.
+interval does not depend on which other cells were computed. An undefined value (a ratio to a
+dense accuracy of 0, the interval of no answers) is nan in the rows and null in results.json
+(`json_ready`).
 
 `epvlm.evaluate.evaluate_dataset` adds to every row how its answers were scored
 (``prompt_format``, ``answer_modes``, ``unparsed``, ``contains_accuracy``) and the settings that
@@ -1017,6 +1019,19 @@ def _unguarded(out: Path, created: Path | None, why: str) -> ResultsFolderLock:
     return ResultsFolderLock(out, None, created)
 
 
+def json_ready(value: Any) -> Any:
+    """``value`` with every non-finite float (an undefined ratio, an interval of no answers) as
+    None, for results.json and ``epvlm eval --json``: standard JSON has no NaN, and strict
+    parsers (JavaScript's JSON.parse, serde_json, Go's encoding/json) refuse the file."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {k: json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    return value
+
+
 def write_eval_outputs(
     out_dir: str | Path,
     rows: Sequence[Mapping[str, Any]],
@@ -1043,10 +1058,12 @@ def write_eval_outputs(
     tmp.mkdir()
     published = False
     try:
-        (tmp / "results.json").write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+        (tmp / "results.json").write_text(
+            json.dumps(json_ready(rows), indent=2, allow_nan=False) + "\n", encoding="utf-8"
+        )
         with open(tmp / "samples.jsonl", "w", encoding="utf-8") as f:
             for s in samples:
-                f.write(json.dumps(s) + "\n")
+                f.write(json.dumps(json_ready(s), allow_nan=False) + "\n")
         (tmp / "table.md").write_text(
             f"# {title}\n\n{note}\n\n" + results_table(rows), encoding="utf-8"
         )
