@@ -84,9 +84,30 @@ def _keep_arg(text: str) -> float:
 
 
 def _choices_arg(text: str) -> list[str]:
-    """``--choices``: comma-separated options, none when the value is blank."""
+    """``--choices``: comma-separated options, or a JSON list of strings for options that hold
+    commas ("1,000", "Paris, France"; a dataset's choices as samples.jsonl writes them); none
+    when the value is blank."""
     if not text.strip():
         return []
+    if text.lstrip().startswith("["):
+        # split on commas, '["1,000", "2,000"]' became four options named after JSON fragments
+        try:
+            options = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} starts with '[' but is not a JSON list ({exc.msg}); expected e.g. "
+                '\'["1,000", "2,000"]\' or comma-separated options'
+            ) from None
+        if not (
+            isinstance(options, list)
+            and options
+            and all(isinstance(c, str) and c.strip() for c in options)
+        ):
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not a JSON list of non-empty strings; expected e.g. "
+                '\'["1,000", "2,000"]\''
+            )
+        return options
     options = [c.strip() for c in text.split(",")]
     if not all(options):
         raise argparse.ArgumentTypeError(
@@ -203,7 +224,11 @@ def build_run_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--question", required=True)
     p.add_argument(
-        "--choices", type=_choices_arg, default=[], help="comma-separated answer options"
+        "--choices",
+        type=_choices_arg,
+        default=[],
+        help="comma-separated answer options, or a JSON list for options with commas: "
+        '\'["1,000", "2,000"]\'',
     )
     p.add_argument(
         "--keep",

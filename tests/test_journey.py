@@ -6,7 +6,9 @@ that journey."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytest.importorskip("torch")
@@ -51,6 +53,8 @@ def journey(tmp_path_factory):
          "choices": ["left", "right"], "answer": "right"},
         {"video": "clip.avi", "time": 1.0, "question": "What colour is the square?",
          "choices": ["white", "black", "red"], "answer": "white"},
+        {"video": "clip.avi", "time": 1.2, "question": "How many pixels does it cover?",
+         "choices": ["1,000", "2,000"], "answer": "2,000"},
     ]  # fmt: skip
     write_jsonl(root / "test.jsonl", questions)
     (root / "recipe.toml").write_text(RECIPE)
@@ -59,7 +63,25 @@ def journey(tmp_path_factory):
     model = hub_checkpoint(
         root / "Qwen2-VL-tiny", "qwen2_vl", tie=True, template="tokenizer_config"
     )
-    return {"root": root, "data": data, "model": model}
+    says_b = hub_checkpoint(
+        root / "Qwen2.5-VL-tiny-B", "qwen2_5_vl", tie=False, template="chat_template.json"
+    )
+    _always_answer(says_b, "B")
+    return {"root": root, "data": data, "model": model, "says_b": says_b}
+
+
+def _always_answer(model: Path, text: str) -> None:
+    """Make a random checkpoint answer ``text`` then end its turn, through the Hub file a
+    checkpoint ships for that (generation_config.json's sequence_bias), so answers are scored
+    right or wrong on purpose and stock transformers generates the same."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(model))
+    ids = tok(text)["input_ids"]
+    path = model / "generation_config.json"
+    config = json.loads(path.read_text())
+    config["sequence_bias"] = [[ids, 100.0], [[*ids, tok.eos_token_id], 200.0]]
+    path.write_text(json.dumps(config))
 
 
 def _strict_json(text: str):
@@ -87,3 +109,33 @@ def test_results_json_is_standard_json_when_a_ratio_is_undefined(journey, tmp_pa
     assert 0 < event["flops_vs_dense"] < 1
     for line in (out / "samples.jsonl").read_text().splitlines():
         _strict_json(line)
+
+
+def test_run_takes_a_datasets_options_that_hold_commas(journey, tmp_path, capsys):
+    """Replaying a dataset question with `epvlm run` needs its options as they are; a comma in
+    one ("1,000") split it into two, so run answered with another option than eval did. A JSON
+    list (samples.jsonl's form) keeps them whole."""
+    from PIL import Image
+
+    from eventsim.datasets import EventVQADataset
+
+    out = tmp_path / "eval"
+    args = ["eval", "--model", str(journey["says_b"]), "--dataset", str(journey["data"])]
+    assert epvlm_main([*args, "--selector", "dense", "-o", str(out), "--no-progress"]) == 0
+    capsys.readouterr()
+    (row,) = _strict_json((out / "results.json").read_text())
+    assert (row["n"], row["correct"]) == (3, 2)  # "right" and "2,000" are option B
+    answers = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
+    with EventVQADataset(journey["data"], split="test") as ds:
+        index = next(i for i in range(len(ds)) if "1,000" in ds[i]["choices"])
+        sample = ds[index]
+    evaluated = next(a for a in answers if a["id"] == sample["id"])
+    assert evaluated["prediction"] == "2,000" and evaluated["correct"]
+    image = tmp_path / "frame.png"
+    Image.fromarray(np.ascontiguousarray(sample["image"])).save(image)
+    run = ["run", "--model", str(journey["says_b"]), "--image", str(image), "--selector", "dense"]
+    run += ["--question", sample["question"], "--choices", json.dumps(sample["choices"]), "--json"]
+    assert epvlm_main(run) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert (result["answer"], result["parsed"]) == (evaluated["prediction"], "B")
+    assert result["raw_output"] == evaluated["raw_output"]
