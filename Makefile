@@ -1,9 +1,14 @@
 # Two entry points: `make demo` (main job on the built-in data) and `make test`.
-# Both create .venv, install torch first (TORCH_SPEC; the default is the CPU wheel this project is
-# tested with — an unpinned torch pulls gigabytes of CUDA packages), then the project with extras.
+# Both create .venv, install torch first (TORCH_SPEC, the version this project is tested with:
+# an unpinned torch would pull whatever is newest), then the project with extras. PyPI's Linux
+# torch wheels bring gigabytes of CUDA libraries; TORCH_INDEX=https://download.pytorch.org/whl/cpu
+# installs the CPU build instead (where a local CPU wheel is configured, as on the project's CI
+# machine, the default takes it).
 PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
+TORCH_INDEX ?=
+TORCH_PIP_ARGS := $(if $(TORCH_INDEX),--index-url "$(TORCH_INDEX)")
 BIN := $(VENV)/bin
 DEMO_ARGS ?=
 
@@ -14,7 +19,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 setup: $(BIN)/python
-	$(BIN)/pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/pip install --quiet $(TORCH_PIP_ARGS) "$(TORCH_SPEC)"
 	$(BIN)/pip install --quiet -e ".[dev]"
 
 demo: setup
@@ -27,7 +32,8 @@ lint: setup
 
 # the wheel, installed outside the checkout, must run the demo and the simulator
 package-check: setup
-	PYTHON="$(PYTHON)" BUILD_PIP="$(BIN)/pip" TORCH_SPEC="$(TORCH_SPEC)" ./tools/check_package.sh
+	PYTHON="$(PYTHON)" BUILD_PIP="$(BIN)/pip" TORCH_SPEC="$(TORCH_SPEC)" TORCH_INDEX="$(TORCH_INDEX)" \
+		./tools/check_package.sh
 
 test: lint package-check
 	$(BIN)/pytest

@@ -5,7 +5,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 PYTHON="${PYTHON:-python3}"
-# an unpinned torch pulls gigabytes of CUDA packages; this is the CPU wheel the project tests with
+# the torch the project tests with (TORCH_INDEX, when set, is the index it comes from: see Makefile)
 TORCH_SPEC="${TORCH_SPEC:-torch==2.13.0}"
 BUILD_PIP="${BUILD_PIP:-$ROOT/.venv/bin/pip}"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/eventsim-wheel.XXXXXX")"
@@ -22,7 +22,7 @@ WHEEL="$(ls "$WORK"/dist/eventsim-*.whl)"
 echo "package check: installing $(basename "$WHEEL") into a fresh environment"
 "$PYTHON" -m venv "$WORK/venv"
 # --no-compile: byte-compiling all of torch costs more than the rest of the install
-"$WORK/venv/bin/pip" install --quiet --no-compile "$TORCH_SPEC"
+"$WORK/venv/bin/pip" install --quiet --no-compile ${TORCH_INDEX:+--index-url "$TORCH_INDEX"} "$TORCH_SPEC"
 "$WORK/venv/bin/pip" install --quiet --no-compile "$WHEEL[vlm,sim,viz]"
 
 mkdir "$WORK/run"

@@ -187,14 +187,20 @@ def build_dataset(
     out = Path(out_dir)
     # plan first: a recipe whose inputs cannot even be listed leaves no output behind
     tasks = _plan(recipe, out, limit, strict)
-    with _build_lock(out):
+    with _build_lock(out) as locked:
         try:
-            return _build(
+            summary = _build(
                 recipe, out, tasks, limit, force, workers, executor, scheduler, free, progress,
                 t_start,
             )  # fmt: skip
         except KeyboardInterrupt:
             raise BuildInterrupted(_count_kept(tasks)) from None
+    if not locked:
+        summary.notes.append(
+            f"built without the folder lock: the file system of {str(out)!r} has no file "
+            "locks, so a second build into it at the same time would not have been refused"
+        )
+    return summary
 
 
 def _count_kept(tasks: list[ShardTask]) -> int:
@@ -306,14 +312,15 @@ if hasattr(os, "register_at_fork"):
 
 
 @contextlib.contextmanager
-def _build_lock(out: Path) -> Iterator[None]:
+def _build_lock(out: Path) -> Iterator[bool]:
     """Hold an exclusive lock on the folder ``out`` (made here if missing) while building into
     it: a second build into the same folder, from another terminal or a retried job, would take
-    this one's temporaries for a killed run's, delete them and write the same shards."""
+    this one's temporaries for a killed run's, delete them and write the same shards. Yields
+    whether the folder is locked."""
     try:
         import fcntl
     except ImportError:  # not POSIX: builds are not locked
-        yield
+        yield False
         return
     if out.exists() and not out.is_dir():
         raise OutputExistsError(f"output {str(out)!r} exists and is not a folder")
@@ -331,10 +338,10 @@ def _build_lock(out: Path) -> Iterator[None]:
             # as a non-POSIX system does, rather than not at all
             if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
                 raise
-            yield
+            yield False
             return
         _LOCK_FDS.add(fd)
-        yield
+        yield True
     finally:
         _LOCK_FDS.discard(fd)
         os.close(fd)
