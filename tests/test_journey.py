@@ -139,3 +139,64 @@ def test_run_takes_a_datasets_options_that_hold_commas(journey, tmp_path, capsys
     result = json.loads(capsys.readouterr().out)
     assert (result["answer"], result["parsed"]) == (evaluated["prediction"], "B")
     assert result["raw_output"] == evaluated["raw_output"]
+
+
+@pytest.mark.parametrize("family", ["model", "says_b"])
+def test_dense_answers_equal_the_stock_class_on_the_hub_prompt(journey, tmp_path, family):
+    """`epvlm eval`'s dense answers are what the stock transformers class generates from the
+    checkpoint's own chat template (its default system turn), image processor and
+    generation_config.json, built here without epvlm's prompt code."""
+    import torch
+    from PIL import Image
+    from transformers import (
+        AutoImageProcessor,
+        AutoTokenizer,
+        Qwen2_5_VLForConditionalGeneration,
+        Qwen2VLForConditionalGeneration,
+    )
+
+    from epvlm.processing import question_text
+    from eventsim.datasets import EventVQADataset
+
+    model_dir = journey[family]
+    out = tmp_path / "eval"
+    args = ["eval", "--model", str(model_dir), "--dataset", str(journey["data"])]
+    assert epvlm_main([*args, "--selector", "dense", "-o", str(out), "--no-progress"]) == 0
+    evaluated = {
+        a["id"]: a for a in map(json.loads, (out / "samples.jsonl").read_text().splitlines())
+    }
+    config = json.loads((model_dir / "config.json").read_text())
+    cls = {
+        "qwen2_vl": Qwen2VLForConditionalGeneration,
+        "qwen2_5_vl": Qwen2_5_VLForConditionalGeneration,
+    }[config["model_type"]]
+    stock = cls.from_pretrained(str(model_dir), dtype=torch.float32).eval()
+    tok = AutoTokenizer.from_pretrained(str(model_dir))
+    images = AutoImageProcessor.from_pretrained(str(model_dir))
+    template = tok.chat_template
+    if template is None:
+        template = json.loads((model_dir / "chat_template.json").read_text())["chat_template"]
+    pad = "<|image_pad|>"
+    with EventVQADataset(journey["data"], split="test") as ds:
+        samples = [ds[i] for i in range(len(ds))]
+    for s in samples:
+        user = [
+            {"type": "image"},
+            {"type": "text", "text": question_text(s["question"], s["choices"])},
+        ]
+        text = tok.apply_chat_template(
+            [{"role": "user", "content": user}],
+            chat_template=template,
+            tokenize=False,
+            add_generation_prompt=True,
+        )
+        pixels = images(images=[Image.fromarray(s["image"])], return_tensors="pt")
+        text = text.replace(pad, pad * (int(pixels["image_grid_thw"].prod()) // 4))
+        inputs = dict(tok([text], return_tensors="pt"), **pixels)
+        inputs["mm_token_type_ids"] = (inputs["input_ids"] == tok.convert_tokens_to_ids(pad)).long()
+        with torch.no_grad():
+            out_ids = stock.generate(**inputs, max_new_tokens=32)
+        new = out_ids[0, inputs["input_ids"].shape[1] :].tolist()
+        if tok.eos_token_id in new:
+            new = new[: new.index(tok.eos_token_id) + 1]
+        assert tok.decode(new) == evaluated[s["id"]]["raw_output"], s["id"]
