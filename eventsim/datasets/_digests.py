@@ -16,9 +16,10 @@ hashes in full.
 
 Workers that start together and need the same digest (the first epoch) compute it once: the
 first takes a lock on the entry (``flock``, released by the kernel if its process dies) and the
-others wait for it, then read what it wrote. Where locks are not available (no ``fcntl``, a
-file system that refuses them, a folder that cannot be written) each process hashes on its own,
-as without the lock.
+others wait for it, then read what it wrote; a holder that takes far longer than a slow disk
+would (stopped with Ctrl-Z, hung) is waited for no longer. Where locks are not available (no
+``fcntl``, a file system that refuses them, a folder that cannot be written) each process
+hashes on its own, as without the lock.
 
 The folder is pruned at most once every `PRUNE_INTERVAL_S`, by the process that writes an entry
 after that time: entries whose file is gone or is no longer the same bytes (another inode,
@@ -56,6 +57,12 @@ PRUNE_INTERVAL_S = 24 * 3600
 MAX_ENTRIES = 10_000
 # a temporary or lock file this old was left by a process that died while writing or hashing
 _STRAY_AGE_S = 24 * 3600
+# a process waits for another hashing the same file at most this long, plus the time a slow
+# disk takes to read it, then hashes on its own
+_WAIT_S = 30.0
+_SLOW_HASH_BYTES_PER_S = 20e6
+# the longest pause between two looks at a held lock
+_POLL_S = 0.05
 # its modification time is when the folder was last pruned
 _PRUNED_MARKER = ".pruned"
 
@@ -143,26 +150,33 @@ def sha256_of(path: Path, st: os.stat_result, compute: Callable[[], str]) -> str
     digest = remembered(name)
     if digest is not None:
         return digest
-    lock = _lock(name)
+    lock = _lock(name, _WAIT_S + st.st_size / _SLOW_HASH_BYTES_PER_S)
+    hashed = False
     try:
-        # the process that held the lock may have written it meanwhile
-        digest = remembered(name) if lock is not None else None
+        # the process that held the lock (or kept it too long) may have written it meanwhile
+        digest = remembered(name)
         if digest is None:
+            hashed = True
             digest = compute()
-            if remember(name, digest, path) and lock is not None:
-                # removed while held: a process waiting on it rereads the entry once it has
-                # the lock, and one arriving later finds the entry before it needs a lock
-                _unlink(lock[1])
+            remember(name, digest, path)
     finally:
         if lock is not None:
+            if hashed:
+                # removed while held, whether the hash was written or failed: a process
+                # waiting on it rereads the entry (or hashes) once it has the lock, one arriving
+                # later finds the entry before it needs a lock, and none is left behind
+                _unlink(lock[1])
             os.close(lock[0])  # releases the flock
     # only after a hash, the one way the folder grows, and with no lock held
     _prune_if_due(cache_folder())
     return digest
 
 
-def _lock(name: str) -> tuple[int, Path] | None:
-    """An exclusive ``flock`` on ``name``'s lock file, waited for; None where there is none."""
+def _lock(name: str, wait_s: float) -> tuple[int, Path] | None:
+    """An exclusive ``flock`` on ``name``'s lock file, waited for while the entry is not
+    written, for ``wait_s`` at most; None where there is none, once the entry is written, and
+    after that wait (its holder stopped, as by Ctrl-Z, or hung: this process hashes on its
+    own rather than wait for ever)."""
     folder = cache_folder()
     if fcntl is None or not folder.is_absolute():
         return None
@@ -172,14 +186,24 @@ def _lock(name: str) -> tuple[int, Path] | None:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError:
         return None
+    deadline = time.monotonic() + wait_s
+    pause = 0.001
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return fd, path
+            except BlockingIOError:
+                if time.monotonic() >= deadline or remembered(name) is not None:
+                    os.close(fd)
+                    return None
+            time.sleep(pause)
+            pause = min(2 * pause, _POLL_S)
     except BaseException as exc:
         os.close(fd)
         if isinstance(exc, OSError):  # a file system without flock (some NFS mounts)
             return None
         raise
-    return fd, path
 
 
 def _unlink(path: Path) -> None:

@@ -49,6 +49,9 @@ def read_header(path: str | os.PathLike) -> Evt3Header:
             if not line.startswith(b"%"):
                 break
             length += len(line)
+            if line.rstrip(b"\r\n") == b"% end":
+                # Metavision ends its header so: the data after it may start with a '%' byte
+                break
             words = line[1:].decode("latin-1").replace(";", " ").split()
             if len(words) < 2:
                 continue
@@ -87,7 +90,7 @@ class _State:
     t: int = 0
     y: int = 0
     x: int = 0  # where the next vector starts
-    p: int = 0
+    p: int = 0  # the polarity of the next vector
 
 
 def _last_index(mask: np.ndarray) -> np.ndarray:
@@ -119,13 +122,14 @@ def _decode_chunk(words: np.ndarray, st: _State) -> tuple[np.ndarray, ...]:
 
     last_y = _last_index(kind == _ADDR_Y)
     y = np.where(last_y >= 0, val[np.maximum(last_y, 0)] & 0x7FF, st.y)
-    sets_x = (kind == _ADDR_X) | (kind == _VECT_BASE_X)
-    last_x = _last_index(sets_x)
-    base = np.where(last_x >= 0, val[np.maximum(last_x, 0)] & 0x7FF, st.x)
-    p = np.where(last_x >= 0, val[np.maximum(last_x, 0)] >> 11, st.p)
+    # only VECT_BASE_X sets where vectors start and their polarity: a single event (EVT_ADDR_X)
+    # between a base and its vectors carries its own x and polarity and changes neither
+    last_base = _last_index(kind == _VECT_BASE_X)
+    base = np.where(last_base >= 0, val[np.maximum(last_base, 0)] & 0x7FF, st.x)
+    p = np.where(last_base >= 0, val[np.maximum(last_base, 0)] >> 11, st.p)
     width = np.where(kind == _VECT_12, 12, np.where(kind == _VECT_8, 8, 0))
     done = np.cumsum(width) - width  # vector bits before each word
-    x_start = base + done - np.where(last_x >= 0, done[np.maximum(last_x, 0)], 0)
+    x_start = base + done - np.where(last_base >= 0, done[np.maximum(last_base, 0)], 0)
 
     single = np.flatnonzero(kind == _ADDR_X)
     vec = np.flatnonzero(width > 0)
@@ -135,7 +139,8 @@ def _decode_chunk(words: np.ndarray, st: _State) -> tuple[np.ndarray, ...]:
     at = np.concatenate((single, vec[row]))
     order = np.argsort(at, kind="stable")  # single events first; vector bits ascending
     at = at[order]
-    ex = np.concatenate((base[single], x_start[vec[row]] + bit))[order]
+    ex = np.concatenate((val[single] & 0x7FF, x_start[vec[row]] + bit))[order]
+    ep = np.concatenate((val[single] >> 11, p[vec[row]]))[order]
 
     if words.size:
         st.time_high = int(highs[-1]) if highs.size else st.time_high
@@ -143,7 +148,7 @@ def _decode_chunk(words: np.ndarray, st: _State) -> tuple[np.ndarray, ...]:
         st.high, st.low, st.t = int(high[-1]), int(low[-1]), int(t[-1])
         st.y, st.p = int(y[-1]), int(p[-1])
         st.x = int(x_start[-1] + width[-1])
-    return t[at], ex, y[at], p[at]
+    return t[at], ex, y[at], ep
 
 
 def faery_misreads(path: str | os.PathLike, header: Evt3Header) -> bool:

@@ -364,11 +364,14 @@ class EventReader:
         ms = self._ms
         if ms is None or ms.ndim != 1:
             return False
-        if ms.shape[0] < self._t_last // 1000 + 1 or ms[0] < 0 or ms[-1] > self._n:
+        top = self._t_last // 1000  # the last event's millisecond; negative in foreign files
+        if ms.shape[0] < top + 1:
             return False
-        if np.any(np.diff(ms) < 0):
+        if ms.shape[0] == 0:
+            return True  # every event is before t = 0: no entry is needed
+        if ms[0] < 0 or ms[-1] > self._n or np.any(np.diff(ms) < 0):
             return False
-        for k in np.unique(np.linspace(0, self._t_last // 1000, 64).astype(np.int64)):
+        for k in np.unique(np.linspace(0, max(top, 0), 64).astype(np.int64)):
             i = int(ms[k])
             if i < self._n and int(self._t[i]) < 1000 * k:
                 return False

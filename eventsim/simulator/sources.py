@@ -10,10 +10,12 @@ before it starts) and ``describe()`` (a dict stored in the output file).
 from __future__ import annotations
 
 import collections
+import functools
 import itertools
 import math
 import os
 import re
+import struct
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -184,6 +186,43 @@ def _exif_block(head: bytes) -> bytes | None:
     return None
 
 
+def _is_tiff(source: str | os.PathLike | bytes) -> bool:
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        head = bytes(source[:4])
+    else:
+        try:
+            with open(source, "rb") as fh:
+                head = fh.read(4)
+        except OSError:
+            return False
+    return head in (b"II*\x00", b"MM\x00*")
+
+
+@functools.cache
+def _opencv_orients_tiff(value: int) -> bool:
+    """Whether this OpenCV's TIFF decoder turns the pixels by orientation ``value`` itself, as
+    5.0 does for 2..4 with every imread flag (5..8 it cannot decode): applied again, they would
+    come back as stored. Told by decoding a 2x2 TIFF tagged so."""
+    # 2x2, 8-bit grey, uncompressed, one strip of 4 bytes at 134 (after this 10-entry
+    # directory)
+    tags = ((256, 2), (257, 2), (258, 8), (259, 1), (262, 1), (273, 134), (274, value))
+    tags += ((277, 1), (278, 2), (279, 4))
+    ifd = b"".join(
+        struct.pack("<HHII", tag, 4, 1, v)
+        if tag in (273, 279)
+        else struct.pack("<HHIHH", tag, 3, 1, v, 0)
+        for tag, v in tags
+    )
+    stored = np.array([[0, 1], [2, 3]], np.uint8)
+    data = b"II*\x00" + struct.pack("<IH", 8, len(tags)) + ifd + bytes(4) + stored.tobytes()
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    return (
+        value != 1
+        and img is not None
+        and np.array_equal(img, apply_exif_orientation(stored, value))
+    )
+
+
 def _tiff_orientation(tiff: bytes) -> int:
     """The orientation entry of a TIFF structure's first directory (1 when absent)."""
     order = {b"II": "little", b"MM": "big"}.get(tiff[:2])
@@ -205,10 +244,16 @@ def _tiff_orientation(tiff: bytes) -> int:
 def apply_exif_orientation(
     image: np.ndarray, source: str | os.PathLike | bytes | int
 ) -> np.ndarray:
-    """``image`` (rows, columns[, channels], as decoded without EXIF rotation) turned upright
-    by the EXIF orientation of ``source`` (its file, its bytes, or the value 1..8); an image
-    without the tag comes back as it is."""
-    value = source if isinstance(source, int) else exif_orientation(source)
+    """``image`` (rows, columns[, channels], as OpenCV decoded it) turned upright by the EXIF
+    orientation of ``source`` (its file, its bytes, or the value 1..8); an image without the
+    tag comes back as it is, and so does a TIFF file's (or bytes') where OpenCV's TIFF decoder
+    applied the tag already (`_opencv_orients_tiff`): pass the file, not its value."""
+    if isinstance(source, int):
+        value = source
+    else:
+        value = exif_orientation(source)
+        if value != 1 and _is_tiff(source) and _opencv_orients_tiff(value):
+            return image
     if value == 2:
         image = image[:, ::-1]
     elif value == 3:
