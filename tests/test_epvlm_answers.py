@@ -137,3 +137,21 @@ def test_a_letter_answer_to_options_in_the_question_is_multiple_choice():
     assert not answers_an_option(REALWORLDQA_QUESTION, "E")  # three options: A to C
     assert not answers_an_option(REALWORLDQA_QUESTION, "Right")
     assert not answers_an_option("How many cars are there?", "A")
+
+
+@pytest.mark.parametrize(
+    ("generation", "answer", "correct", "contains"),
+    [
+        ("A", "A", True, True),
+        ("a.", "A", True, True),
+        ("The", "the", True, True),
+        ("B", "A", False, False),
+        ("The letter is A", "A", False, True),
+        ("a red square", "red square", True, True),
+    ],
+)
+def test_free_answers_of_articles_alone_can_be_right(generation, answer, correct, contains):
+    scored = score_answer(generation, answer, [], "Which letter is on the sign?")
+    assert scored.mode == "free"
+    assert scored.correct is correct and scored.exact_match is correct
+    assert scored.contains is contains
