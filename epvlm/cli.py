@@ -267,6 +267,9 @@ def build_run_parser() -> argparse.ArgumentParser:
     return p
 
 
+_VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
+
+
 def _read_image(path: str):
     import cv2
 
@@ -285,7 +288,12 @@ def _read_image(path: str):
     orientation = exif_orientation(path)
     image = cv2.imread(path, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
     if image is None:
-        raise InputError(f"cannot read image {path!r} (missing or not an image)")
+        if Path(path).suffix.lower() in _VIDEO_SUFFIXES:
+            raise InputError(
+                f"cannot read image {path!r}: it is a video; give one of its frames as --image "
+                "(PNG, JPEG, ...)"
+            )
+        raise InputError(f"cannot read image {path!r} (not an image OpenCV can decode)")
     rgb = apply_exif_orientation(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), orientation)
     # OpenCV's colour read drops an alpha channel, leaving whatever colour lies under it
     raw = cv2.imread(path, cv2.IMREAD_UNCHANGED)
@@ -564,7 +572,7 @@ def build_eval_parser() -> argparse.ArgumentParser:
         type=path_arg("a dataset folder"),
         help="dataset folder built by 'eventsim build'",
     )
-    p.add_argument("--split", default="test")
+    p.add_argument("--split", default="test", help="the dataset split to evaluate (default: test)")
     p.add_argument(
         "--keep", type=_keeps_arg, default=[0.75, 0.5, 0.25], help="comma list, e.g. 0.75,0.5"
     )

@@ -243,6 +243,10 @@ def load_dims(config: str | Path | VLMDims | dict | Any) -> VLMDims:
     if name in PRESETS:
         return PRESETS[name]
     path = Path(name)
+    if path.name == "config.json" and path.is_file():
+        # the file names its checkpoint as well as the folder does (the processor's pixel
+        # budget beside it is read too)
+        path = path.parent
     if not path.is_dir():
         raise ModelDirError(
             f"config {name!r} is neither a preset ({', '.join(PRESETS)}) nor a model directory"

@@ -314,3 +314,13 @@ def test_unsupported_devices_are_refused_by_the_library_too():
     with pytest.raises(ParameterError, match="'mps' is not supported; expected auto, cpu"):
         resolve_device("mps")
     assert resolve_device("cpu").type == "cpu"
+
+
+@pytest.mark.parametrize(("name", "says"), [("clip.mp4", "it is a video"), ("x.png", "decode")])
+def test_run_names_a_file_that_is_not_an_image(tmp_path, capsys, name, says):
+    pytest.importorskip("transformers")
+    path = tmp_path / name
+    path.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(64))
+    rc, err = run_epvlm(capsys, *run_args(path))
+    assert rc == 1
+    one_line(err, f"cannot read image {str(path)!r}", says)

@@ -125,6 +125,8 @@ def test_load_dims_from_dir_and_errors(tmp_path, setup):
         **{**load_dims(model.config).__dict__, "max_pixels": 448 * 448}
     )
     assert dims.max_pixels == 448 * 448
+    # the config.json file names its checkpoint as the folder does (pixel budget included)
+    assert load_dims(tmp_path / "config.json") == dims
     with pytest.raises(ModelDirError, match="neither a preset"):
         load_dims(tmp_path / "nope")
     empty = tmp_path / "empty"
