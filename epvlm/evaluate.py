@@ -519,8 +519,8 @@ StepKey = tuple[int, str, float]
 # the fields of every answer (a samples.jsonl line); a resumed answer must carry them all
 ANSWER_FIELDS = frozenset(
     {
-        "id", "selector", "keep", "prediction", "answer", "correct", "raw_output", "parsed",
-        "answer_mode", "exact_match", "contains", "prompt_format", "question_type",
+        "id", "source_id", "selector", "keep", "prediction", "answer", "correct", "raw_output",
+        "parsed", "answer_mode", "exact_match", "contains", "prompt_format", "question_type",
         "target_motion", "kept_tokens", "total_tokens", "flops", "prefill_flops", "latency_s",
         "fallback",
     }
@@ -734,6 +734,8 @@ def evaluate_dataset(
                     step.append(
                         {
                             "id": s["id"],
+                            # the id the split file gave the question, to join answers back
+                            "source_id": (s["meta"].get("source") or {}).get("source_id"),
                             "selector": selector,
                             "keep": keep,
                             "prediction": scored.prediction,

@@ -49,11 +49,11 @@ def journey(tmp_path_factory):
     root = tmp_path_factory.mktemp("journey")
     write_video(root / "clip.avi", fps=20, n_frames=30, step_px=2)
     questions = [
-        {"video": "clip.avi", "time": 0.5, "question": "Which way does the square move?",
+        {"id": "q-move", "video": "clip.avi", "time": 0.5, "question": "Which way does the square move?",
          "choices": ["left", "right"], "answer": "right"},
-        {"video": "clip.avi", "time": 1.0, "question": "What colour is the square?",
+        {"id": "q-colour", "video": "clip.avi", "time": 1.0, "question": "What colour is the square?",
          "choices": ["white", "black", "red"], "answer": "white"},
-        {"video": "clip.avi", "time": 1.2, "question": "How many pixels does it cover?",
+        {"id": "q-size", "video": "clip.avi", "time": 1.2, "question": "How many pixels does it cover?",
          "choices": ["1,000", "2,000"], "answer": "2,000"},
     ]  # fmt: skip
     write_jsonl(root / "test.jsonl", questions)
@@ -203,3 +203,13 @@ def test_dense_answers_equal_the_stock_class_on_the_hub_prompt(journey, tmp_path
         if tok.eos_token_id in new:
             new = new[: new.index(tok.eos_token_id) + 1]
         assert tok.decode(new) == evaluated[s["id"]]["raw_output"], s["id"]
+
+
+def test_answers_name_the_split_files_own_question_ids(journey, tmp_path):
+    """samples.jsonl's ids are the dataset's (test-000000...); the researcher's own ids from the
+    split file come along as source_id, so answers join back to their questions."""
+    out = tmp_path / "eval"
+    args = ["eval", "--model", str(journey["model"]), "--dataset", str(journey["data"])]
+    assert epvlm_main([*args, "--selector", "dense", "-o", str(out), "--no-progress"]) == 0
+    answers = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
+    assert sorted(a["source_id"] for a in answers) == ["q-colour", "q-move", "q-size"]
