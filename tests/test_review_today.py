@@ -157,3 +157,17 @@ def test_a_waiter_takes_the_digest_written_while_the_lock_is_still_held(digest_c
         writer.join()
         releaser.join()
         os.close(holder)
+
+
+def test_evt3_coordinates_outside_a_given_sensor_size_name_where_the_size_came_from(tmp_path):
+    # a header without a size: the sensor size is the caller's, not "its header names"
+    from eventsim.errors import EventFileError
+    from eventsim.io import open_events
+
+    # time high 4000, then 5: a wrap that skips steps, which this decoder reads (not faery)
+    words = [_word(8, 4000), _word(6, 1), _word(0, 2), _word(2, 10), _word(8, 5), _word(2, 3)]
+    path = tmp_path / "no-size.raw"
+    path.write_bytes(b"% evt 3.0\n" + np.array(words, dtype="<u2").tobytes())
+    assert evt3.faery_misreads(path, evt3.read_header(path))
+    with pytest.raises(EventFileError, match=r"x = 10, outside the 8x8 sensor given as its"):
+        open_events(path, sensor_size=(8, 8))

@@ -182,6 +182,7 @@ def read_evt3(
     header = read_header(path) if header is None else header
     st = _State()
     parts = []
+    given = "its header names" if size == header.size else "given as its sensor size"
     with open(path, "rb") as fh:
         fh.seek(header.length)
         while True:
@@ -195,7 +196,7 @@ def read_evt3(
                     if v.max() >= limit:
                         raise EventFileError(
                             f"{str(path)!r}: an event has {name} = {int(v.max())}, outside the "
-                            f"{size[0]}x{size[1]} sensor its header names"
+                            f"{size[0]}x{size[1]} sensor {given}"
                         )
             ev = np.empty(t.size, dtype=EVENT_DTYPE)
             ev["t"], ev["x"], ev["y"], ev["p"] = t + header.t0_us, x, y, p
