@@ -152,12 +152,12 @@ def _header_keys(path: Path) -> list[str]:
 
 
 def check_weight_files(model_dir: str | Path) -> None:
-    """Every safetensors file of the checkpoint is there and whole (`_header_keys`; tensor
-    data is not read), so a bad one is a `CheckpointError` naming it before transformers
-    meets it."""
+    """Every safetensors file transformers will read (model.safetensors when there is one,
+    else the shards the index names) is there and whole (`_header_keys`; tensor data is not
+    read), so a bad one is a `CheckpointError` naming it before transformers meets it."""
     model_dir = Path(model_dir)
     index = model_dir / "model.safetensors.index.json"
-    if not index.is_file():
+    if (model_dir / "model.safetensors").is_file() or not index.is_file():
         checkpoint_keys(model_dir)
         return
     files = sorted(set(_weight_map(index).values()))
@@ -173,18 +173,20 @@ def check_weight_files(model_dir: str | Path) -> None:
 
 def checkpoint_keys(model_dir: str | Path) -> list[str]:
     """Tensor names stored in a safetensors checkpoint (single file or sharded with an index),
-    read from the file headers without loading any tensor."""
+    read from the file headers without loading any tensor. A folder holding both is read as
+    transformers reads it: model.safetensors, whatever index (left from a sharded save) lies
+    beside it."""
     model_dir = Path(model_dir)
-    index = model_dir / "model.safetensors.index.json"
-    if index.is_file():
-        return sorted(_weight_map(index))
     single = model_dir / "model.safetensors"
-    if not single.is_file():
+    if single.is_file():
+        return _header_keys(single)
+    index = model_dir / "model.safetensors.index.json"
+    if not index.is_file():
         raise ModelDirError(
             f"model directory {str(model_dir)!r} has neither model.safetensors nor "
             "model.safetensors.index.json"
         )
-    return _header_keys(single)
+    return sorted(_weight_map(index))
 
 
 def _stored_names(keys: list[str], stored: list[str]) -> list[str]:
