@@ -463,7 +463,12 @@ def composite_on_white(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     dtype's maximum, or floats opaque at 1), rounded as transformers' image processors convert
     an image with transparency to RGB, so a transparent PNG gives the model the pixels stock
     Qwen2-VL gets."""
-    full = np.iinfo(alpha.dtype).max if np.issubdtype(alpha.dtype, np.integer) else 1.0
+    full = 1.0
+    if np.issubdtype(alpha.dtype, np.integer):
+        # PIL, which transformers loads images with, keeps the high byte of a deeper alpha
+        # (as OpenCV's colour read does of the colour)
+        alpha = alpha >> max(np.iinfo(alpha.dtype).bits - 8, 0)
+        full = 255
     opacity = np.clip(alpha.astype(np.float64)[..., None] / full, 0.0, 1.0)
     return np.round(opacity * rgb + (1 - opacity) * 255).astype(np.uint8)
 
