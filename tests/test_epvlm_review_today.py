@@ -76,3 +76,27 @@ def test_a_16_bit_transparent_png_gives_the_pixels_stock_transformers_gets(tmp_p
     cv2.imwrite(str(path), bgra)
     stock = convert_to_rgb(Image.open(path), return_numpy=True)
     assert np.array_equal(_read_image(str(path)), stock)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="epvlm/cli.py _read_image passes the orientation value to apply_exif_orientation, "
+    "which then cannot see that OpenCV's TIFF decoder turned the image already (pass the path)",
+)
+@pytest.mark.parametrize("orientation", [2, 3, 4])
+def test_a_tiff_with_an_orientation_tag_is_turned_once(tmp_path, orientation):
+    """OpenCV's TIFF decoder applies the orientation tag even with IMREAD_IGNORE_ORIENTATION;
+    turning the image again by the tag's value mirrored or flipped it back (before today's
+    change the read was upright, as PIL's exif_transpose makes it)."""
+    import numpy as np
+    from PIL import Image, ImageOps
+
+    from epvlm.cli import _read_image
+
+    pixels = np.random.default_rng(1).integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / "turned.tif"
+    Image.fromarray(pixels).save(path, exif=exif)
+    upright = np.asarray(ImageOps.exif_transpose(Image.open(path)).convert("RGB"))
+    assert np.array_equal(_read_image(str(path)), upright)
