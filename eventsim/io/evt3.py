@@ -20,8 +20,10 @@ import numpy as np
 from eventsim.errors import EventFileError
 from eventsim.events import EVENT_DTYPE
 
-# 16-bit words decoded at once: a few arrays of 8 bytes per word stay ~1 GiB at most
-_CHUNK_WORDS = 1 << 24
+# 16-bit words decoded at once. A vector word holds up to 12 events and the decoder keeps about
+# ten arrays of 8 bytes per event, so this bounds a chunk's arrays to ~1 GiB (16 Mi words took
+# 13 GiB beyond the events on a file of full VECT_12 words)
+_CHUNK_WORDS = 1 << 20
 _ADDR_Y, _ADDR_X, _VECT_BASE_X, _VECT_12, _VECT_8, _TIME_LOW, _TIME_HIGH = 0, 2, 3, 4, 5, 6, 8
 _HALF_TIME_HIGH = 1 << 11
 
