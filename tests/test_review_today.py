@@ -171,3 +171,20 @@ def test_evt3_coordinates_outside_a_given_sensor_size_name_where_the_size_came_f
     assert evt3.faery_misreads(path, evt3.read_header(path))
     with pytest.raises(EventFileError, match=r"x = 10, outside the 8x8 sensor given as its"):
         open_events(path, sensor_size=(8, 8))
+
+
+def test_a_reader_that_fails_unexpectedly_closes_its_file(tmp_path, monkeypatch):
+    # only EventsimError and the usual h5py errors closed it: anything else (the IndexError
+    # above, Ctrl-C) left the file open, so it could not be rewritten in this process
+    path = tmp_path / "dsec.h5"
+    _dsec_file(path, np.array([0, 1500], np.int64), np.array([0, 1], np.uint64))
+
+    def interrupted(self):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(EventReader, "_ms_index_fits", interrupted)
+    with pytest.raises(KeyboardInterrupt) as caught:
+        EventReader(path)
+    assert caught.value is not None  # the traceback, and the reader in it, still live
+    with h5py.File(path, "w"):
+        pass

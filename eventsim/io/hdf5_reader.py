@@ -262,6 +262,11 @@ class EventReader:
                 f"cannot read events from {str(self.path)!r}: the file is truncated or "
                 f"corrupt ({exc})"
             ) from None
+        except BaseException:
+            # anything else (Ctrl-C, a bug) must not keep the file open, and HDF5's lock on it,
+            # for as long as its traceback lives
+            self._f.close()
+            raise
 
     def _open(self, sensor_size: tuple[int, int] | None) -> None:
         f = self._f
