@@ -281,11 +281,12 @@ def _read_image(path: str):
         raise InputError(
             f"cannot read image {path!r}: the path {what}; expected an image file (PNG, JPEG, ...)"
         )
-    from eventsim.simulator.sources import apply_exif_orientation, exif_orientation
+    from eventsim.simulator.sources import apply_exif_orientation
 
     # both reads turned upright by the one EXIF rule every image reader of the toolkit applies
-    # (OpenCV's colour read would apply it and its unchanged read not, misplacing the alpha)
-    orientation = exif_orientation(path)
+    # (OpenCV's colour read would apply it and its unchanged read not, misplacing the alpha);
+    # given the file, not its tag's value, the rule also sees where OpenCV's TIFF decoder
+    # turned the image already
     image = cv2.imread(path, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
     if image is None:
         if Path(path).suffix.lower() in _VIDEO_SUFFIXES:
@@ -294,11 +295,11 @@ def _read_image(path: str):
                 "(PNG, JPEG, ...)"
             )
         raise InputError(f"cannot read image {path!r} (not an image OpenCV can decode)")
-    rgb = apply_exif_orientation(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), orientation)
+    rgb = apply_exif_orientation(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), path)
     # OpenCV's colour read drops an alpha channel, leaving whatever colour lies under it
     raw = cv2.imread(path, cv2.IMREAD_UNCHANGED)
     if raw is not None:
-        raw = apply_exif_orientation(raw, orientation)
+        raw = apply_exif_orientation(raw, path)
     if raw is not None and raw.ndim == 3 and raw.shape[2] == 4 and raw.shape[:2] == rgb.shape[:2]:
         from epvlm.processing import composite_on_white
 

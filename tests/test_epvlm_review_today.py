@@ -78,11 +78,6 @@ def test_a_16_bit_transparent_png_gives_the_pixels_stock_transformers_gets(tmp_p
     assert np.array_equal(_read_image(str(path)), stock)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="epvlm/cli.py _read_image passes the orientation value to apply_exif_orientation, "
-    "which then cannot see that OpenCV's TIFF decoder turned the image already (pass the path)",
-)
 @pytest.mark.parametrize("orientation", [2, 3, 4])
 def test_a_tiff_with_an_orientation_tag_is_turned_once(tmp_path, orientation):
     """OpenCV's TIFF decoder applies the orientation tag even with IMREAD_IGNORE_ORIENTATION;
