@@ -241,3 +241,11 @@ def test_another_file_is_named_a_file_not_a_dataset(built):
     shard = built / "shards" / "test-00000.h5"
     with pytest.raises(DatasetError, match=r"is a file, not a dataset folder; pass the folder"):
         EventVQADataset(shard, "test")
+
+
+def test_a_dataset_folder_that_does_not_exist_is_named_so(tmp_path):
+    """It said "not a built dataset (no dataset.json)", as for a folder holding other things."""
+    with pytest.raises(DatasetError, match=r"dataset folder '.*nowhere' does not exist"):
+        EventVQADataset(tmp_path / "nowhere")
+    with pytest.raises(DatasetError, match=r"is not a built dataset \(no dataset\.json\)"):
+        EventVQADataset(tmp_path)

@@ -125,6 +125,11 @@ def read_manifest(root: str | Path) -> dict[str, Any]:
             f"{str(root)!r} is a file, not a dataset folder; pass the folder that holds "
             "dataset.json (the -o DIR of 'eventsim build')"
         )
+    if not root.exists():
+        raise DatasetError(
+            f"dataset folder {str(root)!r} does not exist; build one with "
+            "'eventsim build RECIPE -o DIR'"
+        )
     if not path.is_file():
         raise DatasetError(
             f"{str(root)!r} is not a built dataset (no dataset.json); build one with "
