@@ -48,6 +48,9 @@ def test_demo_writes_a_report_with_every_selector_and_ratio(demo_run, capsys):
     assert len(samples) == N_QUESTIONS * len(expected)
 
     report = (out / "report.md").read_text()
+    # float32 by default on any device (the documented figures are float32 ones), and said
+    assert all(r["dtype"] == "float32" for r in rows)
+    assert f"run on {rows[0]['device']}, float32" in report
     for sel, keep in expected:
         assert f"| {sel} | {keep:g} |" in report, (sel, keep)
     for heading in (

@@ -213,3 +213,28 @@ def test_answers_name_the_split_files_own_question_ids(journey, tmp_path):
     assert epvlm_main([*args, "--selector", "dense", "-o", str(out), "--no-progress"]) == 0
     answers = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
     assert sorted(a["source_id"] for a in answers) == ["q-colour", "q-move", "q-size"]
+
+
+@pytest.mark.parametrize(
+    ("text", "options"),
+    [
+        ('["1,000", "2,000"]', ["1,000", "2,000"]),
+        ("red, green", ["red", "green"]),
+        ("[A] red,[B] blue", ["[A] red", "[B] blue"]),  # split on commas before JSON lists too
+        ("  ", []),
+    ],
+)
+def test_choices_take_json_lists_and_comma_lists(text, options):
+    from epvlm.cli import _choices_arg
+
+    assert _choices_arg(text) == options
+
+
+@pytest.mark.parametrize("text", ['["1,000", "2,000"', '["a", ""]', "[1, 2]", "red,,blue"])
+def test_choices_that_are_neither_are_refused(text):
+    import argparse
+
+    from epvlm.cli import _choices_arg
+
+    with pytest.raises(argparse.ArgumentTypeError):
+        _choices_arg(text)

@@ -297,11 +297,18 @@ def _run_steps(
     write_report(
         report, summary, model_dir=model_path, dataset_dir=data, command=command,
         timings=timings, previews=previews, model_info=model_info,
+        runtime=_runtime(result["rows"]),
     )  # fmt: skip
     return DemoResult(
         out_dir=out, report=report, results_json=out / "results.json", dataset_dir=data,
         n_questions=summary["n_questions"], elapsed_s=elapsed, summary=summary,
     )  # fmt: skip
+
+
+def _runtime(rows: list[dict[str, Any]]) -> str:
+    """ "cpu, float32": where the answers were computed, which moves accuracy (bfloat16) and
+    latency."""
+    return f"{rows[0]['device']}, {rows[0]['dtype']}" if rows else ""
 
 
 # model_type in config.json -> the family's name in the report

@@ -85,6 +85,7 @@ def write_report(
     timings: Mapping[str, float],
     previews: Sequence[Mapping[str, Any]],
     model_info: Mapping[str, Any],
+    runtime: str = "",
 ) -> Path:
     rows = summary["rows"]
     base = summary.get("baselines") or {}
@@ -98,7 +99,8 @@ def write_report(
         "",
         f"Command: `{command}`",
         "",
-        f"- Model: `{model_dir}` ({model_info.get('description', 'Qwen2-VL checkpoint')})",
+        f"- Model: `{model_dir}` ({model_info.get('description', 'Qwen2-VL checkpoint')})"
+        + (f", run on {runtime}" if runtime else ""),
         f"- Data: `{dataset_dir}`, split `test`: {summary['n_questions']} questions; scenarios "
         f"({SCENARIO_FIELD}): {_counts(summary.get('scenarios', {}))}; question types: "
         f"{_counts(summary.get('question_types', {}))}",
