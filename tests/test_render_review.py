@@ -1,0 +1,68 @@
+"""Findings of a fresh-eyes review of `eventsim render` and `eventsim plot`: what a researcher
+sees in the pictures, frame counts and timings of the outputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from eventsim.events import EVENT_DTYPE
+from eventsim.render import RenderParams, render_file
+
+
+def _events(rows: list[tuple[int, int, int, int]]) -> np.ndarray:
+    ev = np.zeros(len(rows), dtype=EVENT_DTYPE)
+    for i, row in enumerate(rows):
+        ev[i] = row
+    return ev
+
+
+def _gif_frames(path) -> tuple[list[np.ndarray], list[int]]:
+    from PIL import Image
+
+    frames, durations = [], []
+    with Image.open(path) as im:
+        for k in range(im.n_frames):
+            im.seek(k)
+            frames.append(np.asarray(im.convert("RGB")))
+            durations.append(im.info["duration"])
+    return frames, durations
+
+
+def _png_frames(folder) -> list[np.ndarray]:
+    import cv2
+
+    return [cv2.imread(str(p))[:, :, ::-1] for p in sorted(folder.glob("frame_*.png"))]
+
+
+@pytest.mark.parametrize("mode", ["polarity", "heatmap"])
+def test_gif_keeps_one_frame_per_window_when_windows_repeat(tmp_path, mode):
+    """Empty windows between events minutes apart repeat the frame before; Pillow folded such
+    repeats into one GIF frame, so 11 windows came out as 5 frames."""
+    pytest.importorskip("PIL")
+    src = tmp_path / "gap.npy"
+    minute = 60_000_000
+    np.save(src, _events([(1, 1, 0, 1), (2, 2, 5 * minute, 0), (3, 3, 10 * minute, 1)]))
+    params = RenderParams(mode=mode, colorbar=False)
+    kw = {"window_ms": 60_000, "progress": False, "sensor_size": (4, 4)}
+    result = render_file(src, tmp_path / "v.gif", params, **kw)
+    render_file(src, tmp_path / "frames", params, **kw)
+    frames, durations = _gif_frames(tmp_path / "v.gif")
+    expected = _png_frames(tmp_path / "frames")
+    assert result.n_frames == len(expected) == len(frames) == 11
+    for got, want in zip(frames, expected, strict=True):
+        np.testing.assert_array_equal(got, want)
+    assert sum(durations) == 370  # 11 frames at 30 fps, in whole centiseconds
+
+
+def test_gif_of_a_range_without_events_is_still_animated(tmp_path):
+    pytest.importorskip("PIL")
+    src = tmp_path / "two.npy"
+    np.save(src, _events([(0, 0, 0, 1), (1, 0, 1000, 0)]))
+    out = tmp_path / "blank.gif"
+    result = render_file(
+        src, out, window_ms=1, start_ms=3, end_ms=9, progress=False, sensor_size=(4, 3)
+    )
+    frames, _ = _gif_frames(out)
+    assert result.n_frames == len(frames) == 6
+    assert all(not f.any() for f in frames)
