@@ -66,3 +66,34 @@ def test_gif_of_a_range_without_events_is_still_animated(tmp_path):
     frames, _ = _gif_frames(out)
     assert result.n_frames == len(frames) == 6
     assert all(not f.any() for f in frames)
+
+
+def test_summary_of_a_short_recording_reads_in_milliseconds(tmp_path):
+    """A 0.2 ms recording was titled "0.000 s" and its rate plot ticked 0.000000, 0.000025, ...
+    seconds, labels that ran into each other."""
+    pytest.importorskip("matplotlib")
+    from eventsim.io import open_events
+    from eventsim.render.summary import collect_summary, summary_figure
+
+    src = tmp_path / "short.npy"
+    np.save(src, _events([(0, 0, 0, 1), (5, 1, 100, 0), (9, 1, 200, 1)]))
+    with open_events(src, sensor_size=(10, 2)) as reader:
+        fig = summary_figure(collect_summary(reader))
+    title = fig._suptitle.get_text()
+    assert "0.201 ms" in title and "0.000 s" not in title, title
+    assert fig.axes[0].get_xlabel() == "time since first event [ms]"
+    ticks = [float(t) for t in fig.axes[0].get_xticks()]
+    assert max(ticks) < 1.0  # the plot spans 0.2 ms, drawn in ms
+
+
+def test_summary_of_a_long_recording_keeps_seconds(tmp_path):
+    pytest.importorskip("matplotlib")
+    from eventsim.io import open_events
+    from eventsim.render.summary import collect_summary, summary_figure
+
+    src = tmp_path / "long.npy"
+    np.save(src, _events([(0, 0, 0, 1), (1, 0, 2_500_000, 0)]))
+    with open_events(src, sensor_size=(2, 1)) as reader:
+        fig = summary_figure(collect_summary(reader))
+    assert "2.500 s" in fig._suptitle.get_text()
+    assert fig.axes[0].get_xlabel() == "time since first event [s]"

@@ -139,7 +139,9 @@ def summary_figure(summary: EventSummary) -> Any:
     FigureCanvasAgg(fig)
     t_origin = s.t_start_us
     if s.rates_known:
-        rate_text = f"{s.duration_s:.3f} s  ·  mean {_rate_text(s.n_events / s.duration_s)}"
+        rate_text = (
+            f"{_duration_text(s.duration_s)}  ·  mean {_rate_text(s.n_events / s.duration_s)}"
+        )
     else:
         rate_text = f"rate n/a ({s.no_rate_reason})"
     fig.suptitle(
@@ -148,7 +150,9 @@ def summary_figure(summary: EventSummary) -> Any:
     )
 
     ax = fig.add_subplot(2, 2, 1)
-    centres = ((s.bin_edges_us[:-1] + s.bin_edges_us[1:]) / 2 - t_origin) / 1e6
+    # milliseconds under a second: ticks of 0.000025 s run into each other
+    t_unit, t_scale = ("s", 1e6) if s.duration_s >= 1 else ("ms", 1e3)
+    centres = ((s.bin_edges_us[:-1] + s.bin_edges_us[1:]) / 2 - t_origin) / t_scale
     bin_s = (s.bin_edges_us[1] - s.bin_edges_us[0]) / 1e6
     if s.rates_known:
         peak = s.bin_counts.max() / bin_s
@@ -164,7 +168,7 @@ def summary_figure(summary: EventSummary) -> Any:
         ax.set_title(f"Events by polarity (no rate: {s.no_rate_reason})")
     ax.plot(centres, s.bin_counts[1] / per_bin, color=on_c, lw=1.3, label="ON")
     ax.plot(centres, s.bin_counts[0] / per_bin, color=off_c, lw=1.3, label="OFF")
-    ax.set_xlabel("time since first event [s]")
+    ax.set_xlabel(f"time since first event [{t_unit}]")
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
     ax.legend(loc="upper right")
@@ -239,6 +243,11 @@ def summary_figure(summary: EventSummary) -> Any:
     ax.yaxis.set_major_locator(MaxNLocator(4))
     ax.view_init(elev=18, azim=-60)
     return fig
+
+
+def _duration_text(seconds: float) -> str:
+    """Seconds from 1 s up, milliseconds below: "0.000 s" for a 0.2 ms recording says nothing."""
+    return f"{seconds:.3f} s" if seconds >= 1 else f"{seconds * 1e3:.3g} ms"
 
 
 def _rate_text(rate: float) -> str:
