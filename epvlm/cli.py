@@ -14,7 +14,7 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from epvlm import __version__
 from eventsim.cli import run_script
@@ -694,7 +694,7 @@ def _lock_warning_lines() -> Iterator[None]:
     with warnings.catch_warnings():
         show = warnings.showwarning
 
-        def one_line(message, category, *rest) -> None:
+        def one_line(message: Any, category: Any, *rest: Any, **kw: Any) -> None:
             if issubclass(category, FolderLockWarning):
                 print(f"epvlm eval: warning: {message}", file=sys.stderr)
             else:

@@ -92,6 +92,7 @@ def _start(script: str, *args: str, ready: str) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
     )
+    assert proc.stdout is not None
     line = proc.stdout.readline().strip()
     if line != ready:
         proc.kill()
@@ -107,7 +108,7 @@ def _snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
 def _stop(monkeypatch, after: int) -> None:
     """The evaluation's answering step after ``after`` of them raises KeyboardInterrupt."""
     answer = epvlm.evaluate.answer_selections
-    calls = []
+    calls: list[int] = []
 
     def stopping(*args, **kwargs):
         if len(calls) == after:

@@ -288,7 +288,9 @@ def test_alpha_of_any_depth_is_blended(tmp_path):
 def cv2_colour_read(path: Path) -> np.ndarray:
     import cv2
 
-    return cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    assert image is not None, path
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 def test_encode_batch_reads_images_as_height_width_channels():

@@ -74,7 +74,9 @@ def summarize(reader: EventFileReader) -> dict[str, Any]:
         "duration_s": duration_s,
         # events at one time have no rate: the 1 us of the exclusive end is a convention, and
         # 1 event / 1 us would read as 1 Mev/s
-        "rate_ev_per_s": n / duration_s if t_min is not None and t_max > t_min else None,
+        "rate_ev_per_s": (
+            n / duration_s if t_min is not None and t_max is not None and t_max > t_min else None
+        ),
         # an empty file that does not record its size has none: the reader's 1x1 is a stand-in
         "sensor_size": None if inferred and n == 0 else list(reader.sensor_size),
         "sensor_size_inferred": inferred,

@@ -856,7 +856,7 @@ def recipe_fields_markdown() -> str:
             allowed = ""
             if f.choices:
                 allowed = ", ".join(f"`{c}`" for c in f.choices)
-            elif f.low is not None:
+            elif f.low is not None and f.high is not None:
                 allowed = f"{_bound(f.low)} .. {_bound(f.high)}"
             if name == "preset" and table == "camera":
                 allowed = '`""`, ' + ", ".join(f"`{c}`" for c in _camera_names()[1:])

@@ -134,7 +134,9 @@ def read_faery(
         header = evt3.read_header(path)
         # faery reads a raw file without a version as EVT 3.0 too
         if header.version in (None, "3") and evt3.faery_misreads(path, header):
-            size = header.size or (tuple(sensor_size) if sensor_size is not None else None)
+            size = header.size or (
+                (int(sensor_size[0]), int(sensor_size[1])) if sensor_size is not None else None
+            )
             events = evt3.read_evt3(path, size, header)
             return events, header.size, ["time unit: microseconds"], {"layout": "evt"}
     faery = _faery(f"reading {path.suffix} files")

@@ -19,7 +19,7 @@ import struct
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import cv2
 import numpy as np
@@ -205,8 +205,10 @@ def _opencv_orients_tiff(value: int) -> bool:
     come back as stored. Told by decoding a 2x2 TIFF tagged so."""
     # 2x2, 8-bit grey, uncompressed, one strip of 4 bytes at 134 (after this 10-entry
     # directory)
-    tags = ((256, 2), (257, 2), (258, 8), (259, 1), (262, 1), (273, 134), (274, value))
-    tags += ((277, 1), (278, 2), (279, 4))
+    tags: tuple[tuple[int, int], ...] = (
+        (256, 2), (257, 2), (258, 8), (259, 1), (262, 1), (273, 134), (274, value),
+        (277, 1), (278, 2), (279, 4),
+    )  # fmt: skip
     ifd = b"".join(
         struct.pack("<HHII", tag, 4, 1, v)
         if tag in (273, 279)
@@ -225,8 +227,12 @@ def _opencv_orients_tiff(value: int) -> bool:
 
 def _tiff_orientation(tiff: bytes) -> int:
     """The orientation entry of a TIFF structure's first directory (1 when absent)."""
-    order = {b"II": "little", b"MM": "big"}.get(tiff[:2])
-    if order is None:
+    order: Literal["little", "big"]
+    if tiff[:2] == b"II":
+        order = "little"
+    elif tiff[:2] == b"MM":
+        order = "big"
+    else:
         return 1
     ifd = int.from_bytes(tiff[4:8], order)
     if ifd + 2 > len(tiff):
