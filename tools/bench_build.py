@@ -152,6 +152,16 @@ def main() -> int:
                 os.kill(pid, signal.SIGKILL)
 
 
+def _failed(res: subprocess.CompletedProcess, what: str) -> bool:
+    """Say why a build process failed (its output is captured, so a bad --recipe would otherwise
+    show only this script's CalledProcessError)."""
+    if res.returncode == 0:
+        return False
+    last = (res.stderr.strip().splitlines() or [f"exit status {res.returncode}"])[-1]
+    print(f"bench_build: {what} failed: {last}", file=sys.stderr)
+    return True
+
+
 def _measure(args: argparse.Namespace) -> int:
     if args.competing_load:
         print(f"competing load: {args.competing_load} busy loop(s), each in its own session")
@@ -167,7 +177,8 @@ def _measure(args: argparse.Namespace) -> int:
     warm_cmd = [sys.executable, __file__, "--recipe", args.recipe, "--samples",
                 str(WARM_UP_SAMPLES), "--shard-size", str(args.shard_size), "--one", "1"]  # fmt: skip
     t0 = time.perf_counter()
-    subprocess.run(warm_cmd, capture_output=True, text=True, check=True)
+    if _failed(subprocess.run(warm_cmd, capture_output=True, text=True), "the warm-up build"):
+        return 1
     warm_s = time.perf_counter() - t0
     if subreaper:
         _reap_orphans()
@@ -183,8 +194,10 @@ def _measure(args: argparse.Namespace) -> int:
         load_1min = os.getloadavg()[0]
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
-        out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        out = subprocess.run(cmd, capture_output=True, text=True)
         wall = time.perf_counter() - t0
+        if _failed(out, f"the {w}-worker build"):
+            return 1
         if subreaper:
             _reap_orphans()
         after = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -250,6 +250,11 @@ print(json.dumps({
 """
 
 
+def _count(n: int) -> str:
+    """A parameter count in B, or in M below 1 B (a tiny checkpoint read '0.00 B')."""
+    return f"{n / 1e9:.2f} B" if n >= 1e9 else f"{n / 1e6:.2f} M"
+
+
 def main(argv: list[str] | None = None) -> int:
     from eventsim.cli.common import add_renamed_option
 
@@ -283,7 +288,12 @@ def main(argv: list[str] | None = None) -> int:
         help="also save the random model and measure a fresh process loading it (peak RSS)",
     )
     p.add_argument("--json", help="also write the figures to this JSON file")
+    p.add_argument("--force", action="store_true", help="overwrite an existing --json file")
     args = p.parse_args(argv)
+    # refused before the minutes of measuring, not after them
+    if args.json and Path(args.json).exists() and not args.force:
+        print(f"bench_epvlm: {args.json} exists; pass --force to overwrite it", file=sys.stderr)
+        return 2
 
     import torch
 
@@ -426,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
     if device.startswith("cuda"):
         device += f" ({torch.cuda.get_device_name()})"
     print(
-        f"# {source} ({model.config.model_type}, {n_params / 1e9:.2f} B params, {args.dtype}, "
+        f"# {source} ({model.config.model_type}, {_count(n_params)} params, {args.dtype}, "
         f"ready in {setup_s:.0f} s), {side}x{side} image, {grid[0]}x{grid[1]} tokens, "
         f"{args.new_tokens} new tokens end to end, device {device}, "
         f"{torch.get_num_threads()} threads, torch {torch.__version__}, "

@@ -300,6 +300,11 @@ def main() -> None:
     )
     ap.add_argument("--dir", default=None, help="folder for the files (default: a temp folder)")
     args = ap.parse_args()
+    if args.events < 1 or args.packet < 1 or args.windows < 1 or args.repeat < 1:
+        ap.error("--events, --packet, --windows and --repeat must be at least 1")
+    # the random window reads start anywhere before the stream's last 10 ms
+    if args.duration_s <= 0.011:
+        ap.error(f"--duration-s must be more than 0.011 s (10 ms windows), got {args.duration_s:g}")
 
     n = int(args.events)
     t0 = time.perf_counter()

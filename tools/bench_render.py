@@ -26,7 +26,7 @@ from eventsim.cli import main
 t = time.perf_counter()
 rc = main(sys.argv[1:])
 print(json.dumps({"rc": rc, "wall_s": time.perf_counter() - t,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
 
@@ -60,7 +60,10 @@ def run(argv: list[str]) -> dict:
     out = subprocess.run(
         [sys.executable, "-c", RUNNER, *argv], capture_output=True, text=True, check=False
     )
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    lines = out.stdout.strip().splitlines()
+    # a process that died (an exception, killed for memory) prints no result line: say why
+    # instead of failing to parse it
+    result = json.loads(lines[-1]) if out.returncode == 0 and lines else {"rc": None}
     if result["rc"] != 0:
         raise SystemExit(f"eventsim {' '.join(argv)} failed:\n{out.stderr}")
     return result
@@ -102,13 +105,13 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"sensor {SENSOR[0]}x{SENSOR[1]}, {args.rate_mev:g} Mev/s, window {args.window_ms:g} ms")
     print()
-    print("| command | recording | events | wall s | frames/s | Mev/s | peak RSS MB |")
+    print("| command | recording | events | wall s | frames/s | Mev/s | peak RSS MiB |")
     print("|---|---|---|---|---|---|---|")
     for name, seconds, n, r, frames in rows:
         fps = f"{frames / r['wall_s']:.0f}" if frames else "–"
         print(
             f"| {name} | {seconds:g} s | {n / 1e6:.1f} M | {r['wall_s']:.2f} | {fps} | "
-            f"{n / 1e6 / r['wall_s']:.1f} | {r['peak_rss_mb']:.0f} |"
+            f"{n / 1e6 / r['wall_s']:.1f} | {r['peak_rss_mib']:.0f} |"
         )
     return 0
 

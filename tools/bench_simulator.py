@@ -609,6 +609,8 @@ def main() -> None:
         help=argparse.SUPPRESS,
     )
     args = ap.parse_args()
+    if args.repeats < 1:
+        ap.error(f"--repeats must be at least 1, got {args.repeats}")
     if args.rss_child:
         rss_child(float(args.rss_child[0]), args.rss_child[1], args.rss_preset)
         return

@@ -95,10 +95,12 @@ def _rows(tmp: Path) -> dict[str, list[str]]:
     }
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeats", type=int, default=3)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
+    if args.repeats < 1:
+        ap.error(f"--repeats must be at least 1, got {args.repeats}")
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     print(f"# bench_startup: {os.cpu_count()} CPUs, load average {load} at start, best of "
           f"{args.repeats}, interleaved")  # fmt: skip
@@ -124,6 +126,11 @@ def main() -> int:
         got = f"{best[name]:.2f}" if name in best else f"failed: {failed.get(name)}"
         print(f"| {name} | {got} |")
     print(f"\nload average at the end: {', '.join(f'{v:.1f}' for v in os.getloadavg())}")
+    # a row that never ran is no figure: exit non-zero so a script using this table notices
+    missing = [name for name in rows if name not in best]
+    if missing:
+        print(f"bench_startup: {len(missing)} row(s) failed: {'; '.join(missing)}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -3,6 +3,22 @@
 # environment outside the checkout, and run the demo and the simulator from there, so missing
 # package data (recipes, model assets) fails CI rather than a user's first run.
 set -euo pipefail
+# takes no arguments: an unknown one (a typo, --help) would otherwise start the minutes-long build
+if [ "$#" -gt 0 ]; then
+    case "$1" in
+    -h | --help)
+        echo "usage: tools/check_package.sh   (no arguments; environment: PYTHON, TORCH_SPEC,"
+        echo "       TORCH_INDEX, BUILD_PIP, TMPDIR)"
+        echo "Builds the wheel, installs it with torch into a fresh virtual environment outside"
+        echo "the checkout and runs 'epvlm demo' and 'eventsim simulate' from there."
+        exit 0
+        ;;
+    *)
+        echo "check_package.sh: takes no arguments, got '$1' (see --help)" >&2
+        exit 2
+        ;;
+    esac
+fi
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 PYTHON="${PYTHON:-python3}"
 # the torch the project tests with (TORCH_INDEX, when set, is the index it comes from: see Makefile)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import importlib.metadata
+import importlib.util
 import json
 import sys
 from collections.abc import Callable
@@ -579,6 +580,10 @@ FIXTURES: dict[str, tuple[str, Callable[[], dict[str, Any]]]] = {
 }
 
 
+# (module, distribution) of the formats' owners' libraries the fixtures are written and read with
+OWNERS = (("dv_processing", "dv-processing"), ("faery", "faery"), ("evlib", "evlib"))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--force", action="store_true", help="overwrite existing fixtures")
@@ -588,6 +593,16 @@ def main(argv: list[str] | None = None) -> int:
     if existing and not args.force:
         print(
             f"fixtures exist ({', '.join(existing)}); pass --force to regenerate", file=sys.stderr
+        )
+        return 1
+    # every fixture is deleted just before it is remade: a library found missing half-way would
+    # leave tests/data without the committed fixtures it had deleted so far
+    missing = [dist for module, dist in OWNERS if importlib.util.find_spec(module) is None]
+    if missing:
+        print(
+            f"make_test_fixtures: {', '.join(missing)} not installed in this Python; run it in "
+            "the throw-away environment the docstring sets up (nothing was changed)",
+            file=sys.stderr,
         )
         return 1
     manifest: dict[str, Any] = {}
