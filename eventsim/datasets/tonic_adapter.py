@@ -16,10 +16,12 @@ absolute µs), give ``transforms`` a function of ``(events, target)`` that appli
 The target dict holds strings, lists and a nested ``meta``: torch's default collate and
 ``tonic.DiskCachedDataset`` cannot batch or store it, so give ``target_transform`` (here, not to
 the cache) a function that picks what the model trains on, e.g. ``lambda t: t["answer_index"]``.
+As in tonic's datasets, ``transforms`` runs after ``target_transform`` and gets its result: with
+both window bins and a picked label, pick the label inside ``transforms`` instead.
 A sample may have no events (a still scene, a high threshold). tonic 1.7 handles an empty array
-badly: ``ToVoxelGrid``, ``ToTimesurface`` and ``Denoise`` raise, and ``ToFrame`` returns float64 zeros shaped
-(T, P, W, H) instead of int16 (T, P, H, W), which torch cannot stack with the other frames of a
-batch on a non-square sensor. Leave such samples out, e.g.
+badly: ``ToVoxelGrid``, ``ToTimesurface`` and ``Denoise`` raise, and ``ToFrame`` returns float64
+zeros shaped (T, P, W, H) instead of int16 (T, P, H, W), which torch cannot stack with the other
+frames of a batch on a non-square sensor. Leave such samples out, e.g.
 ``Subset(ds, [i for i, r in enumerate(ds.records) if r["n_events"]])``.
 """
 
