@@ -97,3 +97,57 @@ def test_summary_of_a_long_recording_keeps_seconds(tmp_path):
         fig = summary_figure(collect_summary(reader))
     assert "2.500 s" in fig._suptitle.get_text()
     assert fig.axes[0].get_xlabel() == "time since first event [s]"
+
+
+def _corner_events(x0: int, x1: int, y0: int, y1: int, n: int = 400) -> np.ndarray:
+    rng = np.random.default_rng(7)
+    rows = [
+        (int(x), int(y), i, int(p))
+        for i, (x, y, p) in enumerate(
+            zip(rng.integers(x0, x1, n), rng.integers(y0, y1, n), rng.integers(0, 2, n))
+        )
+    ]
+    return _events(rows)
+
+
+def _bar_at(frame: np.ndarray, bar: np.ndarray, corner: str) -> bool:
+    from eventsim.render.scales import colorbar_box
+
+    x0, y0, x1, y1 = colorbar_box((frame.shape[1], frame.shape[0]), bar.shape[1::-1], corner)
+    return np.array_equal(frame[y0:y1, x0:x1], bar)
+
+
+def test_heatmap_colour_bar_does_not_hide_events_in_its_corner():
+    """Events in the bottom-right corner were painted over by the colour bar although three
+    corners were empty."""
+    from eventsim.render import FrameRenderer, count_map, render_heatmap
+    from eventsim.render.frames import count_full_scale
+    from eventsim.render.scales import heatmap_colorbar
+
+    sensor = (346, 260)
+    events = _corner_events(280, 346, 200, 260)
+    counts = count_map(events, sensor)
+    full = count_full_scale(counts)
+    frame = FrameRenderer(RenderParams(mode="heatmap"), sensor).render(events, 0, 400)
+    plain = render_heatmap(counts, max_count=full)
+    bar = heatmap_colorbar(full)
+    lit = counts > 0
+    np.testing.assert_array_equal(frame[lit], plain[lit])
+    assert _bar_at(frame, bar, "bottom-left")
+
+
+def test_heatmap_colour_bar_stays_put_in_a_video_while_it_hides_nothing():
+    from eventsim.render import FrameRenderer
+    from eventsim.render.scales import heatmap_colorbar
+
+    sensor = (346, 260)
+    renderer = FrameRenderer(RenderParams(mode="heatmap", max_count=4.0), sensor)
+    bar = heatmap_colorbar(4.0)
+    first = renderer.render(_corner_events(280, 346, 200, 260), 0, 400)
+    # bottom right is free again, but the bar does not jump back
+    second = renderer.render(_corner_events(150, 200, 100, 150), 400, 800)
+    assert _bar_at(first, bar, "bottom-left") and _bar_at(second, bar, "bottom-left")
+    # with no corner free it stays where it is
+    third = renderer.render(_corner_events(0, 346, 0, 260, 20000), 800, 20800)
+    assert _bar_at(third, bar, "bottom-left")
+    assert not _bar_at(third, bar, "bottom-right")

@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     look.add_argument(
         "--no-colorbar",
         action="store_true",
-        help="heat map without the colour bar in its bottom-right corner",
+        help="heat map without its colour bar (bottom right, or a corner free of events)",
     )
     look.add_argument(
         "--heatmap-scale",

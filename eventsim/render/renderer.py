@@ -43,7 +43,13 @@ from eventsim.render.frames import (
     voxel_grid,
 )
 from eventsim.render.overlay import overlay_events
-from eventsim.render.scales import draw_heatmap_colorbar
+from eventsim.render.scales import (
+    CORNERS,
+    colorbar_box,
+    colorbar_fits,
+    colorbar_size,
+    draw_heatmap_colorbar,
+)
 
 MODES = RENDER_MODES  # the name `eventsim.render` exports
 
@@ -56,9 +62,11 @@ class RenderParams:
     (exponential decay, memory across frames), heatmap (event counts), voxel (time bins side
     by side). background: dark, white or grey (signed grey). Colours None take the
     background's palette (red ON, blue OFF). heatmap_scale: log or linear counts.
-    colorbar: heatmap frames carry a colour bar in their bottom-right corner (events per pixel,
-    0 to the full scale used for that frame); it is drawn over the frame, after ``scale``, so
-    frame sizes do not change, and left out of frames too small to hold it legibly.
+    colorbar: heatmap frames carry a colour bar (events per pixel, 0 to the full scale used for
+    that frame) in their bottom-right corner, or in another corner when that one would hide
+    events and the other holds none (in a video it stays where it is while it hides none); it
+    is drawn over the frame, after ``scale``, so frame sizes do not change, and left out of
+    frames too small to hold it legibly.
     overlay_frame: grey (the saved frame in grey, so event colours stand out) or rgb.
     scale: integer nearest-neighbour upscaling.
     """
@@ -140,6 +148,7 @@ class FrameRenderer:
             if params.mode == "timesurface"
             else None
         )
+        self._bar_corner = CORNERS[0]
 
     @property
     def frame_wh(self) -> tuple[int, int]:
@@ -215,7 +224,26 @@ class FrameRenderer:
                 interpolation=cv2.INTER_NEAREST,
             )
         if p.mode == "heatmap" and p.colorbar:
+            log = p.heatmap_scale == "log"
+            self._bar_corner = self._free_corner(counts, frame, full_scale)
             frame = draw_heatmap_colorbar(
-                frame, full_scale, colormap=p.colormap, log_scale=p.heatmap_scale == "log"
+                frame, full_scale, colormap=p.colormap, log_scale=log, corner=self._bar_corner
             )
         return frame
+
+    def _free_corner(self, counts: np.ndarray, frame: np.ndarray, full_scale: float) -> str:
+        """The colour bar's corner: the last frame's while it hides no events, else the first
+        of `CORNERS` that hides none, else the last frame's (no corner is free)."""
+        p = self.params
+        frame_wh = (frame.shape[1], frame.shape[0])
+        bar_wh = colorbar_size(full_scale, colormap=p.colormap, log_scale=p.heatmap_scale == "log")
+        if not colorbar_fits(frame_wh, bar_wh):
+            return self._bar_corner
+
+        def hides_events(corner: str) -> bool:
+            x0, y0, x1, y1 = colorbar_box(frame_wh, bar_wh, corner)
+            s = p.scale
+            return bool(counts[y0 // s : -(-y1 // s), x0 // s : -(-x1 // s)].any())
+
+        order = (self._bar_corner, *(c for c in CORNERS if c != self._bar_corner))
+        return next((c for c in order if not hides_events(c)), self._bar_corner)

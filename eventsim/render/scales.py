@@ -109,6 +109,31 @@ def colorbar_fits(frame_wh: tuple[int, int], bar_wh: tuple[int, int]) -> bool:
     return bar_wh[0] + 2 * PAD <= frame_wh[0] // 2 and bar_wh[1] + 2 * PAD <= frame_wh[1] // 3
 
 
+# where a heat map's colour bar may sit, in the order they are tried
+CORNERS = ("bottom-right", "bottom-left", "top-right", "top-left")
+
+
+def colorbar_box(
+    frame_wh: tuple[int, int], bar_wh: tuple[int, int], corner: str = "bottom-right"
+) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1), end-exclusive, of a bar of ``bar_wh`` in ``corner`` of a frame of
+    ``frame_wh`` (4 px from the edges)."""
+    if corner not in CORNERS:
+        raise ParameterError(f"corner {corner!r} is not known; valid: {', '.join(CORNERS)}")
+    (width, height), (bar_w, bar_h) = frame_wh, bar_wh
+    x0 = width - PAD - bar_w if corner.endswith("right") else PAD
+    y0 = height - PAD - bar_h if corner.startswith("bottom") else PAD
+    return x0, y0, x0 + bar_w, y0 + bar_h
+
+
+def colorbar_size(
+    full_scale: float, *, colormap: str = "inferno", log_scale: bool = True, unit: str = "events/px"
+) -> tuple[int, int]:
+    """(width, height) of `heatmap_colorbar` for these settings."""
+    bar = _colorbar(full_scale, colormap, log_scale, unit)
+    return bar.shape[1], bar.shape[0]
+
+
 def draw_heatmap_colorbar(
     frame: np.ndarray,
     full_scale: float,
@@ -116,17 +141,18 @@ def draw_heatmap_colorbar(
     colormap: str = "inferno",
     log_scale: bool = True,
     unit: str = "events/px",
+    corner: str = "bottom-right",
 ) -> np.ndarray:
-    """``frame`` with `heatmap_colorbar` pasted in its bottom-right corner (a copy, same size,
-    so videos and pipelines keep their frame size). Frames too small for a legible bar (see
-    `colorbar_fits`) come back unchanged."""
+    """``frame`` with `heatmap_colorbar` pasted in ``corner`` (one of `CORNERS`; a copy, same
+    size, so videos and pipelines keep their frame size). Frames too small for a legible bar
+    (see `colorbar_fits`) come back unchanged."""
     bar = _colorbar(full_scale, colormap, log_scale, unit)
     height, width = frame.shape[:2]
+    x0, y0, x1, y1 = colorbar_box((width, height), (bar.shape[1], bar.shape[0]), corner)
     out = frame.copy()
     if not colorbar_fits((width, height), (bar.shape[1], bar.shape[0])):
         return out
-    y0, x0 = height - PAD - bar.shape[0], width - PAD - bar.shape[1]
-    out[y0 : y0 + bar.shape[0], x0 : x0 + bar.shape[1]] = bar
+    out[y0:y1, x0:x1] = bar
     return out
 
 
