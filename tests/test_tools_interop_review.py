@@ -102,6 +102,7 @@ def test_make_test_fixtures_force_deletes_nothing_without_the_owners_libraries(
         ("bench_h5.py", ["--windows", "0", "--events", "1000", "--duration-s", "0.1"]),
         ("bench_h5.py", ["--events", "1000", "--duration-s", "0.005"]),
         ("bench_startup.py", ["--repeats", "0"]),
+        ("fuzz_kernels.py", ["--seconds", "0"]),
     ],
 )
 def test_benchmarks_refuse_counts_they_cannot_measure_before_running(tool, args):

@@ -190,6 +190,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--case", type=int, help="run only this case and print it")
     ap.add_argument("--device", default="cpu", help="where the torch path runs (cpu, cuda)")
     args = ap.parse_args(argv)
+    # no time, no case compared: a run that checked nothing must not pass
+    if args.case is None and args.seconds <= 0:
+        ap.error(f"--seconds must be more than 0, got {args.seconds:g}")
 
     from tqdm.auto import tqdm
 
