@@ -99,6 +99,7 @@ def test_make_test_fixtures_force_deletes_nothing_without_the_owners_libraries(
     ("tool", "args"),
     [
         ("bench_simulator.py", ["--repeats", "0", "--no-rss", "--no-kernel"]),
+        ("bench_simulator.py", ["--presets", "nope", "--sizes", "346x260", "--no-rss"]),
         ("bench_h5.py", ["--windows", "0", "--events", "1000", "--duration-s", "0.1"]),
         ("bench_h5.py", ["--events", "1000", "--duration-s", "0.005"]),
         ("bench_startup.py", ["--repeats", "0"]),

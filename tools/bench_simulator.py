@@ -611,6 +611,12 @@ def main() -> None:
     args = ap.parse_args()
     if args.repeats < 1:
         ap.error(f"--repeats must be at least 1, got {args.repeats}")
+    from eventsim.simulator import PRESETS as KNOWN_PRESETS
+
+    # named now, not as a traceback after the clips were rendered and the first preset timed
+    unknown = [p for p in [*args.presets, args.rss_preset] if p not in KNOWN_PRESETS]
+    if unknown:
+        ap.error(f"unknown preset {', '.join(unknown)}; expected one of {', '.join(KNOWN_PRESETS)}")
     if args.rss_child:
         rss_child(float(args.rss_child[0]), args.rss_child[1], args.rss_preset)
         return
@@ -692,11 +698,11 @@ def main() -> None:
                 "--rss-preset",
                 args.rss_preset,
             ]
-            res = json.loads(
-                subprocess.run(cmd, capture_output=True, text=True, check=True)
-                .stdout.strip()
-                .splitlines()[-1]
-            )
+            child = subprocess.run(cmd, capture_output=True, text=True)
+            if child.returncode != 0:
+                # its output is captured: say why instead of a bare CalledProcessError
+                raise SystemExit(f"bench_simulator: the RSS run failed:\n{child.stderr}")
+            res = json.loads(child.stdout.strip().splitlines()[-1])
             print(
                 f"- RSS, {res['minutes']:g}-minute synthetic 346x260 stream generated on the fly "
                 f"({res['n_frames']} frames, {res['n_events']:,} events, preset {res['preset']}, "
