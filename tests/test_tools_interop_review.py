@@ -150,3 +150,11 @@ def test_tonic_transforms_read_our_hdf5_events_at_the_sensor_edges(tmp_path):
         assert out.dtype == EVENT_DTYPE and set(np.unique(out["p"])) <= {0, 1}
     down = transforms.Downsample(sensor_size=sensor, target_size=(20, 15))(events)
     assert down["x"].max() == 19 and down["y"].max() == 14  # the far edge stays on the sensor
+
+
+def test_tonic_adapter_ordering_is_tonic_datasets_dtype_names():
+    tonic = pytest.importorskip("tonic")
+    from eventsim.datasets import TonicEventVQA
+
+    # tonic's own datasets: ``ordering = dtype.names`` (NMNIST: x, y, t, p as ours)
+    assert TonicEventVQA.ordering == TonicEventVQA.dtype.names == tonic.datasets.NMNIST.ordering

@@ -47,7 +47,8 @@ class TonicEventVQA(TonicDataset):
     `EventVQADataset`'s (False opens shards without HDF5 file locks, e.g. on NFS)."""
 
     dtype = EVENT_DTYPE
-    ordering = "xytp"
+    # tonic 1.x datasets give their dtype's field names (a tuple), not the old "xytp" string
+    ordering: tuple[str, ...] = ("x", "y", "t", "p")
 
     def __init__(
         self,
