@@ -151,3 +151,21 @@ def test_heatmap_colour_bar_stays_put_in_a_video_while_it_hides_nothing():
     third = renderer.render(_corner_events(0, 346, 0, 260, 20000), 800, 20800)
     assert _bar_at(third, bar, "bottom-left")
     assert not _bar_at(third, bar, "bottom-right")
+
+
+def test_summary_heat_map_shows_pixels_with_one_event(tmp_path):
+    """The summary's heat map ran LogNorm from 1 event: a pixel with one event took the colour
+    map's black bottom, the colour of pixels without events, so sparse edges vanished."""
+    pytest.importorskip("matplotlib")
+    from eventsim.io import open_events
+    from eventsim.render.summary import collect_summary, summary_figure
+
+    rows = [(0, 0, t, 1) for t in range(100)] + [(3, 2, 200, 0)]
+    src = tmp_path / "sparse.npy"
+    np.save(src, _events(rows))
+    with open_events(src, sensor_size=(4, 3)) as reader:
+        fig = summary_figure(collect_summary(reader))
+    heat = fig.axes[1].get_images()[0]
+    one_event = heat.to_rgba(np.array([[1.0]]))[0, 0, :3]
+    none = heat.to_rgba(np.array([[0.0]]))[0, 0, :3]
+    assert one_event.max() > 0.15 and np.abs(one_event - none).max() > 0.15, one_event

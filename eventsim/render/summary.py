@@ -126,7 +126,7 @@ def summary_figure(summary: EventSummary) -> Any:
     """A 2x2 matplotlib Figure of ``summary`` (not attached to pyplot)."""
     require("matplotlib", "viz", "eventsim plot")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.colors import LogNorm
+    from matplotlib.colors import FuncNorm
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
@@ -175,13 +175,14 @@ def summary_figure(summary: EventSummary) -> Any:
 
     ax = fig.add_subplot(2, 2, 2)
     total = s.pixel_counts.sum(axis=0)
-    # the scale `eventsim render --mode heatmap` uses (LogNorm needs vmax above vmin = 1)
-    vmax = max(count_full_scale(total), 2.0)
+    # the scale `eventsim render --mode heatmap` uses: log(1 + count), 0 at the colour map's
+    # black bottom, so one event is a colour (LogNorm from 1 drew it black, like no event)
+    vmax = count_full_scale(total)
     clipped = int(total.max()) > vmax
     im = ax.imshow(
         np.ma.masked_equal(total, 0),
         cmap="inferno",
-        norm=LogNorm(vmin=1, vmax=vmax),
+        norm=FuncNorm((np.log1p, np.expm1), vmin=0, vmax=vmax),
         interpolation="nearest",
     )
     ax.set_facecolor("black")
@@ -190,7 +191,10 @@ def summary_figure(summary: EventSummary) -> Any:
     )
     ax.set_xlabel("x [px]")
     ax.set_ylabel("y [px]")
-    fig.colorbar(im, ax=ax, label="events", shrink=0.85, extend="max" if clipped else "neither")
+    bar = fig.colorbar(
+        im, ax=ax, label="events", shrink=0.85, extend="max" if clipped else "neither"
+    )
+    bar.ax.yaxis.set_major_locator(MaxNLocator(integer=True))
 
     ax = fig.add_subplot(2, 2, 3)
     counts = total.ravel()
