@@ -50,6 +50,10 @@ def test_bench_epvlm_keeps_an_existing_json_before_measuring(tmp_path, capsys):
     rc = bench.main(["--model", str(tmp_path / "missing"), "--json", str(out)])
     assert rc == 2 and out.read_text() == "{}"
     assert "pass --force" in capsys.readouterr().err
+    # --load-check measures only the random model: with --model it was silently skipped
+    with pytest.raises(SystemExit) as exc:
+        bench.main(["--model", str(tmp_path / "missing"), "--load-check"])
+    assert exc.value.code == 2 and "--load-check" in capsys.readouterr().err
     # the tiny shipped model has 2.6 M parameters: '0.00 B' said nothing
     assert bench._count(2_600_000) == "2.60 M" and bench._count(2_200_000_000) == "2.20 B"
 

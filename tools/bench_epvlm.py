@@ -290,6 +290,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", help="also write the figures to this JSON file")
     p.add_argument("--force", action="store_true", help="overwrite an existing --json file")
     args = p.parse_args(argv)
+    if args.load_check and args.model:
+        p.error("--load-check saves and reloads the random model; with --model there is none")
     # refused before the minutes of measuring, not after them
     if args.json and Path(args.json).exists() and not args.force:
         print(f"bench_epvlm: {args.json} exists; pass --force to overwrite it", file=sys.stderr)
