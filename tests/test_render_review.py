@@ -169,3 +169,22 @@ def test_summary_heat_map_shows_pixels_with_one_event(tmp_path):
     one_event = heat.to_rgba(np.array([[1.0]]))[0, 0, :3]
     none = heat.to_rgba(np.array([[0.0]]))[0, 0, :3]
     assert one_event.max() > 0.15 and np.abs(one_event - none).max() > 0.15, one_event
+
+
+def test_windows_shorter_than_a_microsecond_are_refused(tmp_path):
+    """Window bounds are whole µs: a 0.5 µs window made every other frame zero-length, and an
+    event at the first window's start landed in the second frame."""
+    from eventsim.errors import ParameterError
+    from eventsim.render import split_by_time
+
+    events = _events([(0, 0, 0, 1), (1, 0, 1, 1), (2, 0, 2, 0)])
+    with pytest.raises(ParameterError, match="shorter than 1 µs"):
+        list(split_by_time(events, 0.5))
+    src = tmp_path / "ev.npy"
+    np.save(src, events)
+    with pytest.raises(ParameterError, match="shorter than 1 µs"):
+        render_file(src, tmp_path / "f", window_ms=0.0005, progress=False, sensor_size=(3, 1))
+    assert not (tmp_path / "f").exists()
+    # one µs is the finest window: one event per frame, each in its own window
+    windows = list(split_by_time(events, 1.0))
+    assert [(a, b, len(ev)) for a, b, ev in windows] == [(0, 1, 1), (1, 2, 1), (2, 3, 1)]

@@ -24,7 +24,8 @@ Window = tuple[int, int, np.ndarray]
 
 
 def check_window_args(window_us: float | None, events_per_frame: int | None) -> None:
-    """Exactly one positive window kind, or neither (the caller's default applies)."""
+    """Exactly one window kind (at least 1 µs, or at least 1 event), or neither (the caller's
+    default applies)."""
     if window_us is not None and events_per_frame is not None:
         raise ParameterError(
             "give a time window or an event count per frame, not both "
@@ -32,6 +33,12 @@ def check_window_args(window_us: float | None, events_per_frame: int | None) -> 
         )
     if window_us is not None and not (math.isfinite(window_us) and window_us > 0):
         raise ParameterError(f"window {window_us / 1000:g} ms must be > 0")
+    if window_us is not None and window_us < 1:
+        # bounds are whole µs: shorter windows alternate between empty and one µs long
+        raise ParameterError(
+            f"window {window_us / 1000:g} ms is shorter than 1 µs (0.001 ms), "
+            "the resolution of event times"
+        )
     if events_per_frame is not None and int(events_per_frame) < 1:
         raise ParameterError(f"events per frame {events_per_frame} must be >= 1")
 
