@@ -55,6 +55,24 @@ def test_gif_keeps_one_frame_per_window_when_windows_repeat(tmp_path, mode):
     assert sum(durations) == 370  # 11 frames at 30 fps, in whole centiseconds
 
 
+def test_gif_keeps_frames_of_a_fade_that_quantises_to_the_same_colours(tmp_path):
+    """A time surface fading slowly after the last event changes each frame by a level or so;
+    quantised to the GIF's 255 colours, consecutive frames came out equal and were folded."""
+    pytest.importorskip("PIL")
+    rng = np.random.default_rng(3)
+    n = 20_000
+    ev = np.zeros(n, dtype=EVENT_DTYPE)
+    ev["x"], ev["y"] = rng.integers(0, 64, n), rng.integers(0, 48, n)
+    ev["t"], ev["p"] = np.sort(rng.integers(0, 50_000, n)), rng.integers(0, 2, n)
+    src = tmp_path / "fade.npy"
+    np.save(src, ev)
+    params = RenderParams(mode="timesurface", tau_ms=1000.0)
+    kw = {"window_ms": 1, "end_ms": 80, "progress": False, "sensor_size": (64, 48)}
+    result = render_file(src, tmp_path / "v.gif", params, **kw)
+    frames, _ = _gif_frames(tmp_path / "v.gif")
+    assert result.n_frames == len(frames) == 80
+
+
 def test_gif_of_a_range_without_events_is_still_animated(tmp_path):
     pytest.importorskip("PIL")
     src = tmp_path / "two.npy"

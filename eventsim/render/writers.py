@@ -305,33 +305,40 @@ class GifSink(FrameSink):
             raise ParameterError(f"fps {fps} must be > 0")
         self.fps = float(fps)
         self._frames: list = []
-        # the last distinct frame: its RGB, palette indices and palette, and the two pixels
-        # whose indices are swapped in its repeats (None when no colour covers two pixels)
-        self._last: np.ndarray | None = None
+        # the last distinct frame: its colours as decoded, palette indices and palette, and
+        # the two pixels whose indices are swapped in its repeats (None when no colour
+        # covers two pixels)
+        self._shown: np.ndarray | None = None
         self._indices = np.zeros((0, 0), np.uint8)
         self._colors: list[int] = []
         self._pair: tuple[int, int] | None = None
         self._swapped = False
 
     def _write(self, frame: np.ndarray) -> None:
-        if self._last is not None and self._pair is not None and np.array_equal(frame, self._last):
-            # Pillow folds a frame equal to the one before into it (adding up their delays),
-            # so windows with nothing new would vanish from the file. A repeat keeps its own
-            # GIF frame by swapping two pixels of one colour, one drawn from a twin palette
-            # entry: the picture is the same, the palette indices are not.
-            a, b = self._pair
-            indices = self._indices.copy()
-            self._swapped = not self._swapped
-            if self._swapped:
-                indices.flat[a], indices.flat[b] = indices.flat[b], indices.flat[a]
-            self._frames.append(self._paletted(indices))
-            return
         # 255 colours leave the last palette slot for the twin
         img = self._image.fromarray(frame, mode="RGB").quantize(
             colors=255, method=self._image.Quantize.FASTOCTREE
         )
         colors = img.getpalette() or []
         indices = np.asarray(img, dtype=np.uint8).copy()
+        shown = np.asarray(colors, np.uint8).reshape(-1, 3)[indices]
+        if (
+            self._shown is not None
+            and self._pair is not None
+            and np.array_equal(shown, self._shown)
+        ):
+            # Pillow folds a frame that looks like the one before (the same window content,
+            # or a slow fade that quantises to the same colours) into it, adding up their
+            # delays, so windows would vanish from the file. A repeat keeps its own GIF frame
+            # by swapping two pixels of one colour, one drawn from a twin palette entry: the
+            # picture is the same, the palette indices are not.
+            a, b = self._pair
+            repeat = self._indices.copy()
+            self._swapped = not self._swapped
+            if self._swapped:
+                repeat.flat[a], repeat.flat[b] = repeat.flat[b], repeat.flat[a]
+            self._frames.append(self._paletted(repeat))
+            return
         counts = np.bincount(indices.ravel())
         common = int(counts.argmax())
         self._pair = None
@@ -342,12 +349,7 @@ class GifSink(FrameSink):
             indices.flat[a] = len(colors) // 3
             colors = [*colors, *colors[3 * common : 3 * common + 3]]
             self._pair = (a, b)
-        self._last, self._indices, self._colors, self._swapped = (
-            frame.copy(),
-            indices,
-            colors,
-            False,
-        )
+        self._shown, self._indices, self._colors, self._swapped = shown, indices, colors, False
         self._frames.append(self._paletted(indices))
 
     def _paletted(self, indices: np.ndarray):
@@ -368,11 +370,11 @@ class GifSink(FrameSink):
             loop=0,
         )
         self._frames = []
-        self._last = None
+        self._shown = None
 
     def _abort(self) -> None:
         self._frames = []
-        self._last = None
+        self._shown = None
 
 
 def open_sink(path: str | os.PathLike, *, fps: float = 30.0, force: bool = False) -> FrameSink:
