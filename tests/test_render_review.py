@@ -206,3 +206,18 @@ def test_windows_shorter_than_a_microsecond_are_refused(tmp_path):
     # one µs is the finest window: one event per frame, each in its own window
     windows = list(split_by_time(events, 1.0))
     assert [(a, b, len(ev)) for a, b, ev in windows] == [(0, 1, 1), (1, 2, 1), (2, 3, 1)]
+
+
+def test_mp4_too_wide_for_mpeg4_is_refused_in_one_line(tmp_path, capfd):
+    """A 32767-px-wide sensor ended in FFmpeg's and OpenCV's own log lines and "OpenCV could
+    not open a mp4v video writer", which did not say why."""
+    from eventsim.errors import ParameterError
+    from eventsim.render.writers import MAX_MPEG4_SIDE, VideoSink
+
+    with VideoSink(tmp_path / "ok.mp4", fps=30.0) as sink:
+        sink.write(np.zeros((2, MAX_MPEG4_SIDE, 3), np.uint8))
+    with pytest.raises(ParameterError, match="too large for MPEG-4"):
+        with VideoSink(tmp_path / "wide.mp4", fps=30.0) as sink:
+            sink.write(np.zeros((2, MAX_MPEG4_SIDE + 1, 3), np.uint8))
+    assert not (tmp_path / "wide.mp4").exists()
+    assert "dimensions too large" not in capfd.readouterr().err

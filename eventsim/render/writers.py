@@ -29,6 +29,8 @@ from eventsim.outputs import (
 )
 
 VIDEO_SUFFIXES = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG"}
+# FFmpeg's MPEG-4 Part 2 encoder takes at most 13-bit sizes; frames are padded to even sizes
+MAX_MPEG4_SIDE = 8190
 IMAGE_SUFFIXES = (".png",)
 GIF_SUFFIXES = (".gif",)
 _FRAME_NAME = re.compile(r"frame_\d{6,}\.png")
@@ -215,10 +217,16 @@ class VideoSink(FrameSink):
         if pad_h or pad_w:
             frame = cv2.copyMakeBorder(frame, 0, pad_h, 0, pad_w, cv2.BORDER_CONSTANT, value=0)
         if self._writer is None:
+            if self.fourcc == "mp4v" and max(frame.shape[:2]) > MAX_MPEG4_SIDE:
+                raise ParameterError(
+                    f"{width}x{height} frames are too large for MPEG-4 video (at most "
+                    f"{MAX_MPEG4_SIDE} px a side); write an .avi, a .gif or a folder of PNGs"
+                )
             fourcc = cv2.VideoWriter.fourcc(*self.fourcc)
-            self._writer = cv2.VideoWriter(
-                str(self.tmp), fourcc, self.fps, (frame.shape[1], frame.shape[0])
-            )
+            with _quiet_opencv():
+                self._writer = cv2.VideoWriter(
+                    str(self.tmp), fourcc, self.fps, (frame.shape[1], frame.shape[0])
+                )
             if not self._writer.isOpened():
                 raise EventFileError(
                     f"OpenCV could not open a {self.fourcc} video writer for {str(self.path)!r}"
