@@ -86,3 +86,12 @@ def test_summary_figure_gives_rates_over_a_real_span(events_file):
         s = collect_summary(r)
     text = _figure_texts(summary_figure(s))
     assert "mean " in text and "ev/s" in text and "n/a" not in text
+
+
+def test_heat_map_colour_bar_ticks_do_not_bunch_on_the_log_scale():
+    """Evenly spaced whole counts (0, 15, ..., 135) crowded the top of the log(1 + count) bar."""
+    from eventsim.render.summary import _log_count_ticks
+
+    assert _log_count_ticks(135) == [0, 1, 2, 5, 10, 20, 50, 100]
+    assert _log_count_ticks(1) == [0, 1]
+    assert _log_count_ticks(5e6) == [0, 1, 10, 100, 1000, 10_000, 100_000, 1_000_000]

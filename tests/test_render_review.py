@@ -32,7 +32,12 @@ def _gif_frames(path) -> tuple[list[np.ndarray], list[int]]:
 def _png_frames(folder) -> list[np.ndarray]:
     import cv2
 
-    return [cv2.imread(str(p))[:, :, ::-1] for p in sorted(folder.glob("frame_*.png"))]
+    frames = []
+    for p in sorted(folder.glob("frame_*.png")):
+        image = cv2.imread(str(p))
+        assert image is not None, p
+        frames.append(image[:, :, ::-1])
+    return frames
 
 
 @pytest.mark.parametrize("mode", ["polarity", "heatmap"])

@@ -194,7 +194,7 @@ def summary_figure(summary: EventSummary) -> Any:
     bar = fig.colorbar(
         im, ax=ax, label="events", shrink=0.85, extend="max" if clipped else "neither"
     )
-    bar.ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    bar.set_ticks(_log_count_ticks(vmax))
 
     ax = fig.add_subplot(2, 2, 3)
     counts = total.ravel()
@@ -252,6 +252,18 @@ def summary_figure(summary: EventSummary) -> Any:
 def _duration_text(seconds: float) -> str:
     """Seconds from 1 s up, milliseconds below: "0.000 s" for a 0.2 ms recording says nothing."""
     return f"{seconds:.3f} s" if seconds >= 1 else f"{seconds * 1e3:.3g} ms"
+
+
+def _log_count_ticks(vmax: float) -> list[int]:
+    """Whole counts for a log(1 + count) colour bar: 0 and 1-2-5 steps up to ``vmax``, only the
+    powers of ten when those would crowd it (evenly spaced counts bunch up at its top)."""
+    decades = []
+    decade = 1
+    while decade <= vmax:
+        decades.append(decade)
+        decade *= 10
+    steps = [m * d for d in decades for m in (1, 2, 5) if m * d <= vmax]
+    return [0, *(decades if len(steps) > 9 else steps)]
 
 
 def _rate_text(rate: float) -> str:
