@@ -39,7 +39,6 @@ shape the numbers, the ones table.md states: ``model``, ``dataset``, ``split``, 
 
 from __future__ import annotations
 
-import errno
 import json
 import math
 import os
@@ -54,6 +53,7 @@ from typing import Any
 import numpy as np
 
 from epvlm.errors import FolderLockWarning, ResultsFolderInUseError, ResultsFolderLockError
+from eventsim._locks import LocksUnsupported, try_lock
 
 BOOTSTRAP_RESAMPLES = 2000
 GROUP_BY: tuple[str, ...] = ("question_type", "target_motion")
@@ -882,9 +882,6 @@ def remove_partial(out_dir: str | Path) -> None:
 # Held by the process evaluating into a results folder, so that a second one cannot interleave
 # its answers with the first's (see `lock_results_folder`)
 EVAL_LOCK = ".epvlm-eval.lock"
-# what flock fails with on a filesystem without locks (NFS without a lock service, some FUSE
-# mounts; macOS says ENOTSUP)
-_NO_LOCKS = frozenset({errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS})
 
 
 class ResultsFolderLock:
@@ -965,10 +962,6 @@ def lock_results_folder(out_dir: str | Path) -> ResultsFolderLock:
     except OSError as exc:
         raise _cannot_lock(out, exc) from None
     path = out / EVAL_LOCK
-    try:
-        import fcntl
-    except ImportError:  # Windows has no flock
-        return _unguarded(out, created, "this system has no flock")
     while True:
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -977,20 +970,21 @@ def lock_results_folder(out_dir: str | Path) -> ResultsFolderLock:
             ResultsFolderLock(out, None, created).release()
             raise _cannot_lock(out, exc) from None
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+            locked = try_lock(fd)
+        except LocksUnsupported as exc:
+            os.close(fd)
+            path.unlink(missing_ok=True)
+            return _unguarded(out, created, exc.strerror or str(exc))
+        except OSError:
+            os.close(fd)
+            raise
+        if not locked:
             holder = _holder(fd)
             os.close(fd)
             raise ResultsFolderInUseError(
                 f"results folder {str(out)!r} is in use by another epvlm eval{holder}; wait "
                 "for it to end or pick another output folder"
-            ) from None
-        except OSError as exc:
-            os.close(fd)
-            if exc.errno not in _NO_LOCKS:
-                raise
-            path.unlink(missing_ok=True)
-            return _unguarded(out, created, os.strerror(exc.errno))
+            )
         # the holder before us removes the file as it lets go: ours may be that unlinked one
         if _same_file(fd, path):
             break

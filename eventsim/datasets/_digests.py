@@ -44,10 +44,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-try:
-    import fcntl
-except ImportError:  # Windows: no flock; each process hashes on its own
-    fcntl = None  # type: ignore[assignment]
+from eventsim._locks import HAVE_FLOCK, try_lock
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
@@ -178,7 +175,7 @@ def _lock(name: str, wait_s: float) -> tuple[int, Path] | None:
     after that wait (its holder stopped, as by Ctrl-Z, or hung: this process hashes on its
     own rather than wait for ever)."""
     folder = cache_folder()
-    if fcntl is None or not folder.is_absolute():
+    if not HAVE_FLOCK or not folder.is_absolute():
         return None
     path = folder / f".{name}.lock"
     try:
@@ -190,13 +187,11 @@ def _lock(name: str, wait_s: float) -> tuple[int, Path] | None:
     pause = 0.001
     try:
         while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if try_lock(fd):
                 return fd, path
-            except BlockingIOError:
-                if time.monotonic() >= deadline or remembered(name) is not None:
-                    os.close(fd)
-                    return None
+            if time.monotonic() >= deadline or remembered(name) is not None:
+                os.close(fd)
+                return None
             time.sleep(pause)
             pause = min(2 * pause, _POLL_S)
     except BaseException as exc:

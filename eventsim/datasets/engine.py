@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import errno
 import hashlib
 import importlib.util
 import json
@@ -27,6 +26,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from eventsim._locks import HAVE_FLOCK, LocksUnsupported, try_lock
 from eventsim._version import __version__
 from eventsim.datasets._cpu import FreeCores
 from eventsim.datasets.recipe import Recipe, load_recipe
@@ -317,9 +317,7 @@ def _build_lock(out: Path) -> Iterator[bool]:
     it: a second build into the same folder, from another terminal or a retried job, would take
     this one's temporaries for a killed run's, delete them and write the same shards. Yields
     whether the folder is locked."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: builds are not locked
+    if not HAVE_FLOCK:  # not POSIX: builds are not locked
         yield False
         return
     if out.exists() and not out.is_dir():
@@ -328,18 +326,16 @@ def _build_lock(out: Path) -> Iterator[bool]:
     fd = os.open(out, os.O_RDONLY)
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise DatasetError(
-                f"another build is writing to {str(out)!r}; wait for it to finish or stop it"
-            ) from None
-        except OSError as exc:
-            # a file system without locks (NFS without a lock daemon: ENOLCK) builds unlocked,
-            # as a non-POSIX system does, rather than not at all
-            if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
-                raise
+            locked = try_lock(fd)
+        except LocksUnsupported:
+            # a file system without locks (NFS without a lock daemon) builds unlocked, as a
+            # non-POSIX system does, rather than not at all
             yield False
             return
+        if not locked:
+            raise DatasetError(
+                f"another build is writing to {str(out)!r}; wait for it to finish or stop it"
+            )
         _LOCK_FDS.add(fd)
         yield True
     finally:
