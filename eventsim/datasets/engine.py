@@ -34,6 +34,7 @@ from eventsim.datasets.shards import (
     SHARD_FORMAT_VERSION,
     read_shard_index,
     shard_filename,
+    shard_matches,
     write_shard,
 )
 from eventsim.datasets.sources import SampleError, SampleMaker, SampleSpec, plan_split
@@ -212,11 +213,9 @@ def _count_kept(tasks: list[ShardTask]) -> int:
     for task in tasks:
         try:
             with h5py.File(task.path, "r") as f:
-                attrs = {k: f.attrs.get(k) for k in task.expect()}
+                kept += shard_matches(f, task.expect())
         except (OSError, ValueError):
             continue
-        got = {k: v.item() if hasattr(v, "item") else v for k, v in attrs.items()}
-        kept += got == task.expect()
     return kept
 
 

@@ -177,18 +177,25 @@ def file_digest(path: Path) -> tuple[str, int]:
     return h.hexdigest(), size
 
 
+def shard_matches(f: h5py.File, expect: dict[str, Any]) -> bool:
+    """Whether the open shard ``f`` is one of ours with the attributes ``expect`` (its recipe
+    fingerprint and sample range), read without touching its events."""
+    if f.attrs.get("format") != SHARD_FORMAT:
+        return False
+    for key, value in expect.items():
+        got = f.attrs.get(key)
+        if (got.item() if isinstance(got, np.generic) else got) != value:
+            return False
+    return True
+
+
 def read_shard_index(path: Path, expect: dict[str, Any]) -> dict[str, Any] | None:
     """The index of a complete shard whose attributes match ``expect``; None if it does not
     match (another recipe, another sample range) or cannot be read (then it is rebuilt)."""
     try:
         with h5py.File(path, "r") as f:
-            if f.attrs.get("format") != SHARD_FORMAT:
+            if not shard_matches(f, expect):
                 return None
-            for key, value in expect.items():
-                got = f.attrs.get(key)
-                got = got.item() if isinstance(got, np.generic) else got
-                if got != value:
-                    return None
             index = json.loads(bytes(f["index_json"][()]).decode())
     except (OSError, KeyError, ValueError):
         return None
