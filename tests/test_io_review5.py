@@ -1,0 +1,89 @@
+"""Fifth review of eventsim's I/O, rendering and file commands: each test fails without its fix."""
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from eventsim.events import EVENT_DTYPE
+from eventsim.io import open_events
+from eventsim.io.hdf5_reader import EventReader
+
+
+def _events(n: int, span_us: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    ev = np.zeros(n, dtype=EVENT_DTYPE)
+    ev["x"] = rng.integers(0, 64, n)
+    ev["y"] = rng.integers(0, 48, n)
+    # whole milliseconds are frequent, so an index of another convention differs from the rule
+    ev["t"] = np.sort(rng.integers(0, span_us // 250, n) * 250)
+    ev["p"] = rng.integers(0, 2, n)
+    return ev
+
+
+def _foreign_dsec(path: Path, ev: np.ndarray, ms: np.ndarray, chunk: int = 256) -> None:
+    with h5py.File(path, "w") as f:
+        for col, dtype in (("x", np.uint16), ("y", np.uint16), ("t", np.uint32), ("p", np.uint8)):
+            f.create_dataset(f"events/{col}", data=ev[col].astype(dtype), chunks=(chunk,))
+        f["t_offset"] = np.int64(0)
+        f["ms_to_idx"] = ms.astype(np.uint64)
+
+
+def _rule_index(t: np.ndarray) -> np.ndarray:
+    return np.searchsorted(t, np.arange(t[-1] // 1000 + 2) * 1000, side="left")
+
+
+def _windows(t: np.ndarray) -> list[tuple[int, int]]:
+    # whole-millisecond bounds use one ms_to_idx entry, others two
+    last = int(t[-1])
+    return [(a, a + w) for a in range(0, last + 2000, 997) for w in (1000, 1, 2500)]
+
+
+def test_a_foreign_ms_to_idx_wrong_only_in_the_middle_gives_right_windows(tmp_path):
+    # the open-time check looked at 64 entries: one wrong entry elsewhere passed and its
+    # windows came out wrong; now every entry is checked before a read uses it
+    ev = _events(20_000, 400_000)
+    t = ev["t"]
+    ms = _rule_index(t)
+    k = len(ms) // 2 + 3
+    assert ms[k + 1] > ms[k] + 2
+    ms[k] += 2  # two events of millisecond k counted in k - 1
+    path = tmp_path / "middle.h5"
+    _foreign_dsec(path, ev, ms)
+    with open_events(path, sensor_size=(64, 48)) as r:
+        for a, b in _windows(t):
+            want = ev[(t >= a) & (t < b)]
+            np.testing.assert_array_equal(r.read(a, b), want, err_msg=f"{a}..{b}")
+        assert any("does not match" in n for n in r.notes)
+
+
+@pytest.mark.parametrize("kind", ["right", "offset"])
+def test_a_foreign_ms_to_idx_of_another_convention_is_caught_on_open(tmp_path, kind):
+    ev = _events(20_000, 400_000)
+    t = ev["t"]
+    ms = _rule_index(t)
+    if kind == "right":
+        ms = np.searchsorted(t, np.arange(t[-1] // 1000 + 2) * 1000, side="right")
+    else:
+        ms = np.concatenate([ms[1:], ms[-1:]])
+    path = tmp_path / f"{kind}.h5"
+    _foreign_dsec(path, ev, ms)
+    with open_events(path, sensor_size=(64, 48)) as r:
+        assert any("does not match" in n for n in r.notes)
+        for a, b in _windows(t)[::7]:
+            np.testing.assert_array_equal(r.read(a, b), ev[(t >= a) & (t < b)])
+
+
+def test_a_foreign_ms_to_idx_that_fits_is_kept_and_read_right(tmp_path):
+    ev = _events(20_000, 400_000)
+    t = ev["t"]
+    path = tmp_path / "fits.h5"
+    _foreign_dsec(path, ev, _rule_index(t)[:-1])
+    with EventReader(path, sensor_size=(64, 48)) as r:
+        assert r.notes == []
+        # only the entries of the first and last chunks were checked on open
+        assert r._unchecked is not None and r._unchecked.any()
+        for a, b in _windows(t):
+            np.testing.assert_array_equal(r.read(a, b), ev[(t >= a) & (t < b)])
+        assert r.notes == []
