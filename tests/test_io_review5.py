@@ -87,3 +87,18 @@ def test_a_foreign_ms_to_idx_that_fits_is_kept_and_read_right(tmp_path):
         for a, b in _windows(t):
             np.testing.assert_array_equal(r.read(a, b), ev[(t >= a) & (t < b)])
         assert r.notes == []
+
+
+def test_an_es_output_of_epoch_times_is_refused_without_blaming_faery(tmp_path):
+    # the ES size check runs in the packets faery pulls: its ParameterError came out as
+    # "EventFileError: faery could not write es: ..."
+    pytest.importorskip("faery")
+    from eventsim.errors import ParameterError
+    from eventsim.io.formats import write_events
+
+    ev = _events(10, 1000)
+    ev["t"] += 1_700_000_000_000_000
+    with pytest.raises(ParameterError) as caught:
+        write_events(tmp_path / "epoch.es", ev, (64, 48))
+    assert "faery" not in str(caught.value) and "absolute (epoch)" in str(caught.value)
+    assert list(tmp_path.iterdir()) == []

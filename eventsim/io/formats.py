@@ -18,6 +18,7 @@ import numpy as np
 
 from eventsim.errors import (
     EventFileError,
+    EventsimError,
     InvalidEventsError,
     OutputExistsError,
     ParameterError,
@@ -512,7 +513,9 @@ def _write_faery(tmp: Path, packets: Iterable[np.ndarray], size: tuple[int, int]
             zero_t0=fmt != "es",
             use_write_suffix=False,
         )
-    except (InvalidEventsError, MemoryError, KeyboardInterrupt):
+    except (EventsimError, MemoryError, KeyboardInterrupt):
+        # raised by the packets' own checks or reading (the reader's damaged-file errors, the
+        # ES size limit): each says what is wrong, and it is not faery
         raise
     except Exception as exc:  # faery raises bare Exception/RuntimeError/AssertionError
         raise EventFileError(f"faery could not write {fmt}: {exc}") from None
