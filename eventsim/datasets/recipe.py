@@ -783,8 +783,7 @@ def _check_cross(data: dict[str, Any], given_size: Mapping[str, int] | None = No
             )
         except ParameterError as exc:
             raise RecipeError(f"source.{exc}") from None
-    if data["source"]["kind"] == "image":
-        _check_image_frames(data, (cam["width"], cam["height"]))
+    _check_frames(data, (cam["width"], cam["height"]), parsed)
 
 
 #: The most memory one sample's frames may take (RGB, 8 bits, the camera's size). A build
@@ -799,22 +798,75 @@ def max_sample_frames(sensor_size: tuple[int, int]) -> int:
     return MAX_SAMPLE_FRAME_BYTES // (width * height * 3)
 
 
-def too_many_frames(n_frames: int, sensor_size: tuple[int, int]) -> str | None:
-    """Why ``n_frames`` frames of ``sensor_size`` are too many for one sample; None if not."""
-    most = max_sample_frames(sensor_size)
-    if n_frames <= most:
-        return None
+def upsampled_frames_held(max_upsample_factor: int) -> int:
+    """The most frames the simulator's upsampling holds at once, each as 8-byte luma: the
+    frames it inserts into one source interval (up to ``max_upsample_factor``, the second
+    source frame included) are all made before it hands on a batch, which may already hold
+    a batch's worth but one (`eventsim.simulator.pipeline`)."""
+    from eventsim.simulator.pipeline import _BATCH_FRAMES
+
+    return _BATCH_FRAMES[1] - 1 + max_upsample_factor
+
+
+def too_many_frames(
+    n_frames: int, sensor_size: tuple[int, int], max_upsample_factor: int | None = None
+) -> str | None:
+    """Why ``n_frames`` frames of ``sensor_size`` are too many for one sample; None if not.
+    ``max_upsample_factor``: the simulator upsamples them (None: it does not), and the frames
+    it holds at once count too."""
     width, height = sensor_size
-    gib = n_frames * width * height * 3 / 2**30
+    most = max_sample_frames(sensor_size)
+    limit = f"the {MAX_SAMPLE_FRAME_BYTES >> 30} GiB a sample's frames may take"
+    if max_upsample_factor is None or n_frames > most:
+        if n_frames <= most:
+            return None
+        gib = n_frames * width * height * 3 / 2**30
+        return (
+            f"{n_frames} frames per sample ({gib:.3g} GiB of {width}x{height} RGB frames); at "
+            f"most {most} fit {limit}"
+        )
+    held = upsampled_frames_held(max_upsample_factor)
+    total = n_frames * width * height * 3 + held * width * height * 8
+    if total <= MAX_SAMPLE_FRAME_BYTES:
+        return None
     return (
-        f"{n_frames} frames per sample ({gib:.3g} GiB of {width}x{height} RGB frames); at most "
-        f"{most} fit the {MAX_SAMPLE_FRAME_BYTES >> 30} GiB a sample's frames may take"
+        f"{n_frames} RGB frames per sample and up to {held} frames at once in the simulator's "
+        f"upsampling (8-byte luma): {total / 2**30:.3g} GiB at {width}x{height}, over {limit}"
     )
 
 
-def _check_image_frames(data: dict[str, Any], sensor_size: tuple[int, int]) -> None:
-    """Refuse an image source whose motion renders more frames than a sample's memory allows
-    (``fps = 100000`` over a 10 s window: a million frames)."""
+def _check_frames(data: dict[str, Any], sensor_size: tuple[int, int], params: DVSParams) -> None:
+    """Refuse a recipe whose samples would take more frame memory than `MAX_SAMPLE_FRAME_BYTES`,
+    from what is known before any input is read: the frames an image motion or a shapes scene
+    renders (``fps = 100000`` over a 10 s window: a million frames), and those the simulator's
+    upsampling holds at once. A video's frame rate is known only when it is opened: its frames
+    are checked as each sample is built."""
+    src, kind = data["source"], data["source"]["kind"]
+    upsample = data["simulator"]["upsample"]
+    factor = None if upsample == "none" else int(params.max_upsample_factor)
+    if kind == "image":
+        n_frames, fields = _image_frames(data, sensor_size)
+        remedy = "lower source.fps, events.window_ms or the camera size"
+    elif kind == "shapes":
+        n_frames, fields = _shape_frames(src)
+        remedy = "lower source.motion_px or the camera size, or raise source.max_step_px"
+    else:
+        # the least a video window holds: its reference frame and the frame shown
+        n_frames, fields, remedy = 2, "", ""
+    why = too_many_frames(n_frames, sensor_size)
+    if why is not None:
+        raise RecipeError(f"{fields} implies {why}; {remedy}")
+    why = too_many_frames(n_frames, sensor_size, factor)
+    if why is not None:
+        raise RecipeError(
+            f"simulator.upsample = {_toml(upsample)} with simulator.params.max_upsample_factor "
+            f"= {factor} needs {why}; lower simulator.params.max_upsample_factor or the camera "
+            'size, or set simulator.upsample = "none"'
+        )
+
+
+def _image_frames(data: dict[str, Any], sensor_size: tuple[int, int]) -> tuple[int, str]:
+    """The frames of an image source's motion, and the fields that set their number."""
     import numpy as np
 
     from eventsim.simulator.sources import ImageMotionSource
@@ -831,13 +883,22 @@ def _check_image_frames(data: dict[str, Any], sensor_size: tuple[int, int]) -> N
         fps=fps if fps > 0 else None,
         sensor_size=sensor_size,
     )
-    why = too_many_frames(source.n_frames, sensor_size)
-    if why is None:
-        return
     rate = f"{_toml(src['fps'])}" if fps > 0 else f"0 (for this motion: {source.fps:g} fps)"
-    raise RecipeError(
-        f"source.fps = {rate} over events.window_ms = {_toml(data['events']['window_ms'])} "
-        f"implies {why}; lower source.fps, events.window_ms or the camera size"
+    return source.n_frames, (
+        f"source.fps = {rate} over events.window_ms = {_toml(data['events']['window_ms'])}"
+    )
+
+
+def _shape_frames(src: dict[str, Any]) -> tuple[int, str]:
+    """The most frames a shapes scene renders (`eventsim.datasets.scenes.draw_sample`: enough
+    that nothing moves more than max_step_px between two), and the fields that set it."""
+    if src["mode"] == "vqa" and src["moving_share"] == 0:
+        return 2, ""  # nothing moves
+    longest = float(src["motion_px"][1])
+    n_frames = max(2, math.ceil(longest / float(src["max_step_px"])) + 1)
+    return n_frames, (
+        f"source.motion_px = {_toml(src['motion_px'])} at source.max_step_px = "
+        f"{_toml(src['max_step_px'])}"
     )
 
 

@@ -274,6 +274,9 @@ class SampleMaker:
         self.params = recipe.dvs_params()
         self._parquet: dict[str, Any] = {}
         self._scene = recipe.scene_config() if recipe.source_kind == "shapes" else None
+        upsampled = recipe.data["simulator"]["upsample"] != "none"
+        # the frames the simulator's upsampling holds at once count towards a sample's limit
+        self._upsample_factor = int(self.params.max_upsample_factor) if upsampled else None
 
     def make(self, spec: SampleSpec) -> BuiltSample:
         """Build one sample; `SampleError` (the reason for errors.jsonl) when it cannot be."""
@@ -381,7 +384,7 @@ class SampleMaker:
             fit=src["resize"],
         )
         # the recipe's check drew a random walk of its own; this sample's may need more frames
-        too_many = too_many_frames(source.n_frames, self.recipe.sensor_size)
+        too_many = too_many_frames(source.n_frames, self.recipe.sensor_size, self._upsample_factor)
         if too_many is not None:
             raise SampleError(f"its {src['motion']} motion at {source.fps:g} fps needs {too_many}")
         frames, ts = zip(*source)
@@ -436,7 +439,7 @@ class SampleMaker:
         window = self.recipe.window_us
         # the frames of one window are held at once: a fast video over a long window at a large
         # camera size would exhaust memory (the limit of an image source's frames)
-        too_many = too_many_frames(window // max(interval, 1) + 2, size)
+        too_many = too_many_frames(window // max(interval, 1) + 2, size, self._upsample_factor)
         if too_many is not None:
             raise SampleError(
                 f"video {path.name} at {whole.fps:g} fps over the {window / 1000:g} ms event "

@@ -1,0 +1,100 @@
+"""Findings of the fifth review of `eventsim build` (the dataset builder and its inputs)."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from eventsim.datasets import build_dataset, load_recipe
+from eventsim.errors import RecipeError
+
+from user_media import write_jsonl, write_video
+
+
+def _recipe(tmp_path: Path, kind: str, split: str, extra: str = "", shard_size: int = 64) -> Path:
+    path = tmp_path / f"{kind}.toml"
+    split_value = split if kind == "shapes" else f'"{split}"'
+    if kind == "shapes":
+        # scaled to the small camera
+        extra += "\nobject_size_px = [8, 12]\ntarget_size_px = [8, 12]"
+    path.write_text(
+        f'[dataset]\nname = "r5"\n[source]\nkind = "{kind}"\n{extra}\n[camera]\nwidth = 64\n'
+        f"height = 48\n[events]\nwindow_ms = 20\n[splits]\ntest = {split_value}\n"
+        f"[build]\nshard_size = {shard_size}\n"
+    )
+    return path
+
+
+def _reasons(out: Path) -> dict[str, str]:
+    lines = (out / "errors.jsonl").read_text().splitlines()
+    return {json.loads(x)["id"]: json.loads(x)["reason"] for x in lines}
+
+
+# ----------------------------------------------------------------------------- frame memory
+
+
+def test_a_shapes_scene_of_too_many_frames_is_refused_up_front():
+    """A shapes scene renders every frame of its window at once (one frame per max_step_px of
+    the longest motion); 4096x4096 with motion_px up to 2000 at 0.05 px a step asked for 40001
+    frames (1.9 TB) and the build stopped "out of memory" once it got to the sample."""
+    big = {"camera": {"width": 4096, "height": 4096}, "dataset": {"name": "x"}}
+    source = {"kind": "shapes", "max_step_px": 0.05, "motion_px": [1000, 2000]}
+    with pytest.raises(
+        RecipeError,
+        match=r"source\.motion_px = \[1000\.0, 2000\.0\] at source\.max_step_px = 0\.05 implies "
+        r"40001 frames per sample .* at most 21 fit the 1 GiB",
+    ):
+        load_recipe({**big, "source": source, "splits": {"test": 1}})
+    # a scene where nothing moves renders two frames, whatever its motion_px
+    still = {**source, "mode": "vqa", "moving_share": 0.0}
+    assert load_recipe({**big, "source": still, "splits": {"test": 1}}).sensor_size == (4096, 4096)
+    assert load_recipe({"dataset": {"name": "x"}, "splits": {"test": 1}}).source["mode"] == "vqa"
+
+
+def test_the_frames_the_upsampling_holds_count_towards_the_limit():
+    """The simulator's upsampling makes all the frames of one source interval (up to
+    max_upsample_factor) before it hands them on, as 8-byte luma: 100000 of them at 224x224 is
+    37 GiB, which the recipe's frame limit did not see."""
+    base = {"dataset": {"name": "x"}, "splits": {"test": 1}}
+    upsample = {"upsample": "linear", "params": {"max_upsample_factor": 100000}}
+    with pytest.raises(
+        RecipeError,
+        match=r'simulator\.upsample = "linear" with simulator\.params\.max_upsample_factor = '
+        r"100000 needs .* up to 100015 frames at once in the simulator's upsampling .* over the "
+        r"1 GiB",
+    ):
+        load_recipe({**base, "simulator": upsample})
+    # every source kind: a video's frame rate is not known yet, its least window is counted
+    video = {**base, "source": {"kind": "video"}, "splits": {"test": "qa.jsonl"}}
+    with pytest.raises(RecipeError, match=r"max_upsample_factor = 100000 needs 2 RGB frames"):
+        load_recipe({**video, "simulator": upsample})
+    # the default factor at common sizes is fine
+    for size in (224, 1280):
+        camera = {"width": size, "height": 720 if size > 224 else 224}
+        load_recipe({**base, "camera": camera, "simulator": {"upsample": "flow"}})
+
+
+def test_a_video_window_is_checked_with_the_upsampling_it_gets(tmp_path):
+    """Per sample, a video's window frames and the upsampling's frames together: 302 frames of
+    512x512 fit without upsampling, but not beside 415 upsampled ones."""
+    write_video(tmp_path / "fast.avi", 1000, 5, step_px=1)
+    write_jsonl(
+        tmp_path / "qa.jsonl",
+        [{"video": "fast.avi", "time": 0.003, "question": "Q", "answer": "a"}],
+    )
+    settings = {"camera.width": "512", "camera.height": "512", "events.window_ms": "300"}
+    upsampled = {
+        **settings,
+        "simulator.upsample": "linear",
+        "simulator.params.max_upsample_factor": "400",
+    }
+    recipe = load_recipe(_recipe(tmp_path, "video", "qa.jsonl"), upsampled)
+    out = tmp_path / "ds"
+    build_dataset(recipe, out, progress=False)
+    reason = _reasons(out)["test-000000"]
+    assert reason.startswith("video fast.avi at 1000 fps over the 300 ms event window needs 302 ")
+    assert "up to 415 frames at once in the simulator's upsampling" in reason
+    # without upsampling the same window is only too early
+    plain = load_recipe(_recipe(tmp_path, "video", "qa.jsonl"), settings)
+    build_dataset(plain, out, progress=False, force=True)
+    assert "is earlier than the 300 ms event window" in _reasons(out)["test-000000"]
