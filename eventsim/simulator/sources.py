@@ -16,6 +16,7 @@ import math
 import os
 import re
 import struct
+import threading
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -78,10 +79,136 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     if not path.is_file():
         what = "is a folder" if path.is_dir() else "does not exist"
         raise InputError(f"image {str(path)!r} {what}; expected an image file")
+    if _is_tiff(path):
+        return _read_tiff(path)
     img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if img is None or img.size == 0:
         raise InputError(f"image {str(path)!r} cannot be read (not an image OpenCV can decode)")
     return _normalise_image(apply_exif_orientation(img, path), str(path), bgr=True)
+
+
+# -- TIFF ----------------------------------------------------------------------------------------
+# TIFF compressions (tag 259) that the libtiff inside every opencv-python build decodes: none,
+# CCITT, LZW, JPEG, deflate, PackBits. Others (LZMA, ZSTD, WebP, ...) it may lack.
+_OPENCV_TIFF_CODECS = frozenset({1, 2, 3, 4, 5, 6, 7, 8, 32773, 32946})
+_TIFF_CODEC_NAMES = {
+    1: "no",
+    2: "CCITT RLE",
+    3: "CCITT Group 3",
+    4: "CCITT Group 4",
+    5: "LZW",
+    6: "old-style JPEG",
+    7: "JPEG",
+    8: "Adobe deflate",
+    32773: "PackBits",
+    32946: "deflate",
+    34712: "JPEG 2000",
+    34887: "LERC",
+    34925: "LZMA",
+    50000: "ZSTD",
+    50001: "WebP",
+    50002: "JPEG XL",
+}
+_TIFF_COMPRESSION, _TIFF_BITS = 259, 258
+# OpenCV's log level is global: turned off and back by one decoding thread at a time
+_OPENCV_LOG_LOCK = threading.Lock()
+
+
+def _read_tiff(path: Path) -> np.ndarray:
+    """A TIFF file as `read_image` returns images. OpenCV decodes it from memory with its
+    orientation entry set to 1, and the EXIF rule turns it upright: OpenCV 5.0 applies
+    orientations 2..4 itself and fails on 5..8 unless the image is square ("original_ptr ==
+    real_mat.data"). A compression OpenCV cannot decode goes to Pillow where it is installed."""
+    name = str(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"image {name!r} cannot be read ({exc.strerror or exc})") from None
+    try:
+        entries = _tiff_directory(data)
+    except (_Truncated, IndexError, ValueError):
+        entries = {}
+    compression = entries.get(_TIFF_COMPRESSION, (1, 0, 0))[0]
+    orientation = entries.get(_EXIF_ORIENTATION_TAG, (1, 0, 0))[0]
+    if not 1 <= orientation <= 8:
+        orientation = 1
+    buf: bytes | bytearray = data
+    if orientation != 1:
+        _, at, size = entries[_EXIF_ORIENTATION_TAG]
+        buf = bytearray(data)
+        buf[at : at + size] = (1).to_bytes(size, "little" if data[:2] == b"II" else "big")
+    baseline = compression in _OPENCV_TIFF_CODECS
+    img = _imdecode(buf, quiet=not baseline)
+    if img is not None:
+        return _normalise_image(apply_exif_orientation(img, orientation), name, bgr=True)
+    if baseline:
+        raise InputError(f"image {name!r} cannot be read (not an image OpenCV can decode)")
+    codec = _TIFF_CODEC_NAMES.get(compression, "an unknown")
+    what = f"{codec} compression (tag 259 = {compression})"
+    rgb = _pillow_tiff(buf, name, what, entries.get(_TIFF_BITS, (8, 0, 0))[0])
+    if rgb is None:
+        raise InputError(
+            f"image {name!r} is a TIFF with {what}, which OpenCV here cannot decode; install "
+            "Pillow to read it, or save the image with LZW or deflate compression"
+        )
+    return _normalise_image(apply_exif_orientation(rgb, orientation), name, bgr=False)
+
+
+def _imdecode(buf: bytes | bytearray, *, quiet: bool) -> np.ndarray | None:
+    """cv2.imdecode keeping depth and channels; ``quiet`` keeps OpenCV's log lines (several
+    per file from a decoder that lacks the codec) off the terminal."""
+    raw = np.frombuffer(buf, np.uint8)
+    try:
+        if not quiet:
+            img = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED)
+        else:
+            log = cv2.utils.logging
+            with _OPENCV_LOG_LOCK:
+                level = log.getLogLevel()
+                log.setLogLevel(log.LOG_LEVEL_SILENT)
+                try:
+                    img = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED)
+                finally:
+                    log.setLogLevel(level)
+    except cv2.error:
+        return None
+    return None if img is None or img.size == 0 else img
+
+
+# Pillow modes whose arrays `_normalise_image` takes as they are; others are made RGB or grey
+_PILLOW_MODES = frozenset({"L", "RGB", "RGBA", "I;16", "I;16L", "I;16B", "I;16N", "I", "F"})
+
+
+def _pillow_tiff(data: bytes | bytearray, name: str, what: str, bits: int) -> np.ndarray | None:
+    """The pixels of a TIFF (with orientation 1) by Pillow, as stored and in RGB order; None
+    without Pillow."""
+    try:
+        import io
+
+        from PIL import Image
+    except ImportError:
+        return None
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im.load()
+    except Exception as exc:  # Pillow raises many types for files it cannot decode
+        raise InputError(
+            f"image {name!r} is a TIFF with {what}, which neither OpenCV nor Pillow here "
+            f"decodes ({type(exc).__name__}: {exc})"
+        ) from None
+    if im.mode == "1":
+        return np.asarray(im, dtype=np.uint8) * np.uint8(255)  # as OpenCV reads bilevel
+    if bits > 8 and im.mode in ("RGB", "RGBA", "RGBX", "CMYK", "YCbCr", "LAB"):
+        # Pillow keeps 8 bits of each colour sample; the other images keep their depth
+        raise InputError(
+            f"image {name!r} is a {bits}-bit colour TIFF with {what}: OpenCV here cannot "
+            f"decode that compression and Pillow reads {bits}-bit colour as 8 bits; save it "
+            "with LZW or deflate compression"
+        )
+    if im.mode not in _PILLOW_MODES:
+        im = im.convert("L" if im.mode in ("LA", "La") else "RGB")
+    arr = np.asarray(im)
+    return arr.astype(arr.dtype.newbyteorder("=")) if arr.dtype.byteorder == ">" else arr
 
 
 # -- EXIF orientation ----------------------------------------------------------------------------
@@ -227,24 +354,44 @@ def _opencv_orients_tiff(value: int) -> bool:
 
 def _tiff_orientation(tiff: bytes) -> int:
     """The orientation entry of a TIFF structure's first directory (1 when absent)."""
+    return _tiff_directory(tiff).get(_EXIF_ORIENTATION_TAG, (1, 0, 0))[0]
+
+
+# bytes of the TIFF field types read: SHORT and LONG
+_TIFF_TYPE_SIZES = {3: 2, 4: 4}
+
+
+def _tiff_directory(tiff: bytes) -> dict[int, tuple[int, int, int]]:
+    """The SHORT and LONG entries of a TIFF structure's first directory: {tag: (first value,
+    offset of that value, its size in bytes)}; empty when ``tiff`` is no TIFF."""
     order: Literal["little", "big"]
     if tiff[:2] == b"II":
         order = "little"
     elif tiff[:2] == b"MM":
         order = "big"
     else:
-        return 1
+        return {}
     ifd = int.from_bytes(tiff[4:8], order)
     if ifd + 2 > len(tiff):
         raise _Truncated  # a TIFF file may keep its directory after the pixels
     count = int.from_bytes(tiff[ifd : ifd + 2], order)
+    entries: dict[int, tuple[int, int, int]] = {}
     for i in range(count):
-        entry = tiff[ifd + 2 + 12 * i : ifd + 14 + 12 * i]
+        pos = ifd + 2 + 12 * i
+        entry = tiff[pos : pos + 12]
         if len(entry) < 12:
             break
-        if int.from_bytes(entry[:2], order) == _EXIF_ORIENTATION_TAG:
-            return int.from_bytes(entry[8:10], order)
-    return 1
+        kind = int.from_bytes(entry[2:4], order)
+        size = _TIFF_TYPE_SIZES.get(kind)
+        n = int.from_bytes(entry[4:8], order)
+        if size is None or n < 1:
+            continue
+        # values that fit the entry's 4 bytes sit there, others at the offset it holds
+        at = pos + 8 if size * n <= 4 else int.from_bytes(entry[8:12], order)
+        if at + size <= len(tiff):
+            value = int.from_bytes(tiff[at : at + size], order)
+            entries.setdefault(int.from_bytes(entry[:2], order), (value, at, size))
+    return entries
 
 
 def apply_exif_orientation(

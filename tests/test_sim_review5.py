@@ -1,0 +1,176 @@
+"""Simulator review 5: TIFF decoding (orientation 5..8, compressions OpenCV lacks) and the
+`eventsim simulate` audit's findings."""
+
+from __future__ import annotations
+
+import lzma
+import struct
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from eventsim.cli.simulate import main as simulate_main
+from eventsim.errors import InputError
+from eventsim.io import open_events
+from eventsim.simulator import sources
+from eventsim.simulator.sources import apply_exif_orientation, read_image
+
+from cli_checks import one_line
+
+# -- TIFF ----------------------------------------------------------------------------------------
+
+
+def _tiff(pixels: np.ndarray, *, compression: int = 1, orientation: int = 1) -> bytes:
+    """A one-strip little-endian TIFF of ``pixels`` (grey or RGB, uint8 or uint16), written by
+    hand so that the test needs no encoder: no compression (1) or LZMA (34925, as libtiff
+    writes it: an .xz stream without check)."""
+    h, w = pixels.shape[:2]
+    spp = 1 if pixels.ndim == 2 else pixels.shape[2]
+    bits = pixels.dtype.itemsize * 8
+    raw = np.ascontiguousarray(pixels, pixels.dtype.newbyteorder("<")).tobytes()
+    if compression == 34925:
+        raw = lzma.compress(raw, format=lzma.FORMAT_XZ, check=lzma.CHECK_NONE)
+    entries = [
+        (256, 3, 1, w),
+        (257, 3, 1, h),
+        (258, 3, spp, bits),
+        (259, 3, 1, compression),
+        (262, 3, 1, 2 if spp == 3 else 1),
+        (273, 4, 1, 0),  # the strip's offset, filled in below
+        (274, 3, 1, orientation),
+        (277, 3, 1, spp),
+        (278, 3, 1, h),
+        (279, 4, 1, len(raw)),
+    ]
+    extra_at = 8 + 2 + 12 * len(entries) + 4
+    extra = struct.pack(f"<{spp}H", *[bits] * spp) if spp > 1 else b""
+    data_at = extra_at + len(extra)
+    ifd = b""
+    for tag, kind, count, value in entries:
+        if tag == 273:
+            value = data_at
+        if tag == 258 and spp > 1:
+            ifd += struct.pack("<HHII", tag, kind, count, extra_at)
+        elif kind == 3:
+            ifd += struct.pack("<HHIHH", tag, kind, count, value, 0)
+        else:
+            ifd += struct.pack("<HHII", tag, kind, count, value)
+    head = b"II*\x00" + struct.pack("<IH", 8, len(entries))
+    return head + ifd + bytes(4) + extra + raw
+
+
+@pytest.fixture
+def stored():
+    rng = np.random.default_rng(5)
+    return {
+        "rgb8": rng.integers(0, 256, (6, 10, 3), dtype=np.uint8),
+        "grey16": rng.integers(0, 65536, (6, 10), dtype=np.uint16),
+    }
+
+
+def _as_read(pixels: np.ndarray) -> np.ndarray:
+    return pixels / 257.0 if pixels.dtype == np.uint16 else pixels
+
+
+@pytest.mark.parametrize("orientation", [5, 6, 7, 8])
+@pytest.mark.parametrize("kind", ["rgb8", "grey16"])
+def test_a_tiff_turned_by_90_degrees_reads_upright(tmp_path, stored, kind, orientation):
+    # OpenCV 5.0 fails on a non-square TIFF tagged 5..8 ("original_ptr == real_mat.data"),
+    # with every imread flag: such images were "not an image OpenCV can decode"
+    pixels = stored[kind]
+    path = tmp_path / "a.tif"
+    path.write_bytes(_tiff(pixels, orientation=orientation))
+    got = read_image(path)
+    assert got.shape[:2] == (10, 6)
+    np.testing.assert_array_equal(got, _as_read(apply_exif_orientation(pixels, orientation)))
+
+
+@pytest.mark.parametrize("orientation", [1, 3, 6])
+def test_a_tiff_compression_opencv_lacks_is_read_by_pillow(tmp_path, stored, orientation):
+    pytest.importorskip("PIL")
+    pixels = stored["grey16"]
+    path = tmp_path / "lzma.tif"
+    path.write_bytes(_tiff(pixels, compression=34925, orientation=orientation))
+    assert cv2.imread(str(path), cv2.IMREAD_UNCHANGED) is None or orientation == 1
+    got = read_image(path)
+    # 16-bit depth kept, turned upright by the one EXIF rule
+    np.testing.assert_array_equal(got, _as_read(apply_exif_orientation(pixels, orientation)))
+
+
+def test_a_tiff_compression_opencv_lacks_without_pillow_is_one_line(tmp_path, stored, monkeypatch):
+    path = tmp_path / "lzma.tif"
+    path.write_bytes(_tiff(stored["rgb8"], compression=34925))
+    if cv2.imread(str(path), cv2.IMREAD_UNCHANGED) is not None:
+        pytest.skip("this OpenCV decodes LZMA TIFFs")
+    monkeypatch.setitem(sys.modules, "PIL", None)
+    with pytest.raises(InputError, match=r"'.*lzma\.tif' is a TIFF with LZMA compression") as exc:
+        read_image(path)
+    assert "install Pillow" in str(exc.value)
+
+
+def test_16_bit_colour_that_only_pillow_decodes_is_refused(tmp_path, stored):
+    # Pillow reads 16-bit colour samples as 8 bits: the depth would be lost without a word
+    pytest.importorskip("PIL")
+    path = tmp_path / "rgb16.tif"
+    rgb16 = np.repeat(stored["grey16"][..., None], 3, axis=2)
+    path.write_bytes(_tiff(rgb16, compression=34925))
+    if cv2.imread(str(path), cv2.IMREAD_UNCHANGED) is not None:
+        pytest.skip("this OpenCV decodes LZMA TIFFs")
+    with pytest.raises(InputError, match="16-bit colour TIFF with LZMA compression"):
+        read_image(path)
+
+
+def test_opencv_log_level_is_restored_after_a_quiet_decode(tmp_path, stored):
+    pytest.importorskip("PIL")
+    level = cv2.utils.logging.getLogLevel()
+    path = tmp_path / "lzma.tif"
+    path.write_bytes(_tiff(stored["rgb8"], compression=34925))
+    read_image(path)
+    assert cv2.utils.logging.getLogLevel() == level
+
+
+def test_simulate_reads_such_tiffs_as_folder_image_and_pair(tmp_path, stored, capfd):
+    pytest.importorskip("PIL")
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    base = stored["grey16"]
+    for i in range(3):
+        frame = np.clip(base.astype(np.int64) + 6000 * i, 0, 65535).astype(np.uint16)
+        compression = 34925 if i % 2 else 1
+        (folder / f"{i}.tif").write_bytes(_tiff(frame, compression=compression, orientation=6))
+    runs = {
+        "folder": [str(folder), "--fps", "100"],
+        "image": ["--image", str(folder / "1.tif"), "--duration-ms", "20"],
+        "pair": ["--pair", str(folder / "0.tif"), str(folder / "1.tif")],
+    }
+    for name, argv in runs.items():
+        out = tmp_path / f"{name}.h5"
+        assert simulate_main([*argv, "-o", str(out), "-q"]) == 0
+        err = capfd.readouterr().err
+        # no OpenCV log lines from the decoder that lacks LZMA
+        assert err == "", err
+        with open_events(out) as r:
+            assert r.sensor_size == (6, 10), name
+            assert len(r) > 0, name
+
+
+def test_simulate_names_a_tiff_it_cannot_decode(tmp_path, stored, monkeypatch, capfd):
+    path = tmp_path / "lzma.tif"
+    path.write_bytes(_tiff(stored["rgb8"], compression=34925))
+    if cv2.imread(str(path), cv2.IMREAD_UNCHANGED) is not None:
+        pytest.skip("this OpenCV decodes LZMA TIFFs")
+    capfd.readouterr()
+    monkeypatch.setitem(sys.modules, "PIL", None)
+    rc = simulate_main(["--image", str(path), "-o", str(tmp_path / "x.h5"), "-q"])
+    assert rc == 1
+    one_line(capfd.readouterr().err, "lzma.tif", "LZMA compression")
+
+
+def test_exif_orientation_of_tiff_still_found(tmp_path, stored):
+    # the directory walk that finds compression and orientation also serves exif_orientation
+    data = _tiff(stored["rgb8"], orientation=7)
+    assert sources.exif_orientation(data) == 7
+    big_endian = b"MM\x00*" + struct.pack(">IH", 8, 1) + struct.pack(">HHIHH", 274, 3, 1, 8, 0)
+    assert sources.exif_orientation(big_endian + bytes(4)) == 8
