@@ -3,12 +3,14 @@
 import json
 from pathlib import Path
 
+import cv2
 import pytest
 
+from eventsim.cli.build import main as build_main
 from eventsim.datasets import build_dataset, load_recipe
-from eventsim.errors import RecipeError
+from eventsim.errors import DatasetError, RecipeError
 
-from user_media import write_jsonl, write_video
+from user_media import textured, write_jsonl, write_video
 
 
 def _recipe(tmp_path: Path, kind: str, split: str, extra: str = "", shard_size: int = 64) -> Path:
@@ -98,3 +100,48 @@ def test_a_video_window_is_checked_with_the_upsampling_it_gets(tmp_path):
     plain = load_recipe(_recipe(tmp_path, "video", "qa.jsonl"), settings)
     build_dataset(plain, out, progress=False, force=True)
     assert "is earlier than the 300 ms event window" in _reasons(out)["test-000000"]
+
+
+# ----------------------------------------------------------------------------- strict order
+
+
+def _two_split_recipe(tmp_path: Path) -> Path:
+    path = tmp_path / "two.toml"
+    path.write_text(
+        '[dataset]\nname = "two"\n[source]\nkind = "image"\nfps = 2000\n[camera]\nwidth = 64\n'
+        'height = 48\n[events]\nwindow_ms = 5\n[splits]\nfirst = "first.jsonl"\n'
+        'second = "second.jsonl"\n[build]\nshard_size = 1\n'
+    )
+    return path
+
+
+def test_strict_names_a_build_error_of_an_earlier_split_before_a_later_splits_bad_line(
+    tmp_path, capsys
+):
+    """A malformed line of a later split (found while planning) was named at once, though a
+    sample of an earlier split could not be built: the first error in dataset order is now."""
+    cv2.imwrite(str(tmp_path / "a.png"), textured(1, 64, 48))
+    good = {"image": "a.png", "question": "Q", "answer": "a"}
+    write_jsonl(tmp_path / "first.jsonl", [good, {**good, "image": "missing.png"}])
+    (tmp_path / "second.jsonl").write_text('{"image": \n')
+    recipe = _two_split_recipe(tmp_path)
+    out = tmp_path / "ds"
+    with pytest.raises(DatasetError, match=r"sample first-000001 \(.*line 2\): image .*missing"):
+        build_dataset(recipe, out, strict=True, progress=False)
+    args = [str(recipe), "-o", str(tmp_path / "cli"), "--strict", "--no-progress"]
+    assert build_main(args) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "first-000001" in err[0] and "missing.png" in err[0]
+    # with the first split sound, the later split's line is named, and nothing after it built
+    write_jsonl(tmp_path / "first.jsonl", [good, good])
+    with pytest.raises(DatasetError, match=r"sample second-000000 \(.*line 1\): malformed"):
+        build_dataset(recipe, out, strict=True, progress=False, force=True)
+    assert sorted(p.name for p in (out / "shards").glob("*.h5")) == [
+        "first-00000.h5",
+        "first-00001.h5",
+    ]
+    # a bad first line of the first split is named before anything is written
+    (tmp_path / "first.jsonl").write_text("[1]\n")
+    with pytest.raises(DatasetError, match=r"sample first-000000 .*expected a JSON object"):
+        build_dataset(recipe, tmp_path / "none", strict=True, progress=False)
+    assert not (tmp_path / "none").exists()

@@ -116,15 +116,16 @@ def test_image_jsonl_builds_and_skips_bad_samples(tmp_path):
 def test_strict_stops_at_the_first_bad_sample(tmp_path, capsys):
     split = _image_fixture(tmp_path)
     recipe = _recipe(tmp_path, "image", split.relative_to(tmp_path).as_posix())
-    with pytest.raises(DatasetError, match="malformed JSONL line 3"):
+    # line 2's missing image comes before line 3's malformed JSON (found while planning)
+    with pytest.raises(DatasetError, match=r"line 2\): .*missing\.png"):
         build_dataset(recipe, tmp_path / "strict", strict=True, progress=False)
-    assert not (tmp_path / "strict").exists()  # found while planning: nothing written
     assert build_main([str(recipe), "-o", str(tmp_path / "s2"), "--strict", "--no-progress"]) == 1
-    assert "malformed JSONL line 3" in capsys.readouterr().err
-    # with only the missing image before any malformed line, the worker side stops too
-    write_jsonl(split, [json.loads(split.read_text().splitlines()[1])])
-    with pytest.raises(DatasetError, match=r"missing\.png"):
+    assert "missing.png" in capsys.readouterr().err
+    # a malformed first line is named while planning: nothing written
+    split.write_text(split.read_text().splitlines()[2] + "\n")
+    with pytest.raises(DatasetError, match="malformed JSONL line 1"):
         build_dataset(recipe, tmp_path / "s3", strict=True, progress=False)
+    assert not (tmp_path / "s3").exists()
 
 
 def test_image_parquet_layout(tmp_path):

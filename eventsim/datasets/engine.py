@@ -239,7 +239,9 @@ def _build(
     # skipped sample is reused, and would be the dataset a strict build forbids. Its sample is
     # named once the shards before it are built (one of them may hold an earlier bad sample)
     reused_bad: tuple[ShardTask, dict[str, Any]] | None = None
-    for task in tasks:
+    # the shards up to where a strict build is sure to stop
+    planned = tasks
+    for k, task in enumerate(tasks):
         done = read_shard_index(Path(task.path), task.expect())
         # a shard of the finished build that changed since is rebuilt, not taken as it now is
         name = Path(task.path).name
@@ -247,14 +249,19 @@ def _build(
             done = None
         if done is None:
             pending.append(task)
+            if task.strict and any(spec.error for spec in task.specs):
+                # a record the plan found bad (a malformed line) stops the build in this shard,
+                # unless a sample before it fails to build first: later shards are not needed
+                planned = tasks[: k + 1]
+                break
             continue
         if task.strict and done["errors"]:
             reused_bad = (task, done["errors"][0])
+            planned = tasks[:k]
             break
         results[(task.split, task.shard)] = done
     _remove_stale_temp(out)
 
-    planned = tasks if reused_bad is None else tasks[: tasks.index(reused_bad[0])]
     total = sum(len(t.specs) for t in planned)
     already = total - sum(len(t.specs) for t in pending)
     from tqdm.auto import tqdm
@@ -568,10 +575,11 @@ def _plan(recipe: Recipe, out: Path, limit: int | None, strict: bool) -> list[Sh
     size = recipe.shard_size
     for split in recipe.splits:
         specs = plan_split(recipe, split, limit)
-        if strict:
-            bad = next((s for s in specs if s.error), None)
-            if bad is not None:
-                raise DatasetError(f"sample {bad.id} ({_where(bad)}): {bad.error}")
+        if strict and not tasks and specs and specs[0].error:
+            # the dataset's first sample: no sample before it can fail first, so it is named
+            # before anything is written. A record found bad here after other samples is named
+            # only if none of those fails to build (see `_build`)
+            raise DatasetError(f"sample {specs[0].id} ({_where(specs[0])}): {specs[0].error}")
         for k, lo in enumerate(range(0, len(specs), size)):
             chunk = tuple(specs[lo : lo + size])
             path = out / "shards" / shard_filename(split, k)
