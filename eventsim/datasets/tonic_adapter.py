@@ -10,8 +10,10 @@ sign (a bool polarity would count every event as ON).
 ``ToFrame(n_time_bins=k)`` splits the span from a sample's first to its last event, so bins
 differ between samples. For bins on the sample's own window (``target["meta"]["window_us"]``,
 absolute µs), give ``transforms`` a function of ``(events, target)`` that applies
-``ToFrame(sensor_size=ds.sensor_size, time_window=(w1 - w0) / k, start_time=w0, end_time=w1)``
-(events at the window's last microsecond fall outside its bins).
+``ToFrame(sensor_size=ds.sensor_size, time_window=(w1 - w0) / k, start_time=w0, end_time=w1 + 1)``
+for ``k`` frames (events at the window's last microsecond may fall outside the last one). The
+``+ 1`` is needed: tonic counts the bins in floating point, and with ``end_time=w1`` a third
+of a 20 ms window fits only twice.
 
 The target dict holds strings, lists and a nested ``meta``: torch's default collate and
 ``tonic.DiskCachedDataset`` cannot batch or store it, so give ``target_transform`` (here, not to

@@ -1,0 +1,48 @@
+"""Findings of the fifth review of the dataset reading side: the loader with torch and tonic,
+`eventsim info` and `verify`, on damaged, moved, unreadable and half-built datasets."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture(scope="module")
+def built(build_shapes) -> Path:
+    """A 64x64 dataset of 3 test samples in 2 shards, 20 ms windows; not to be changed."""
+    return build_shapes(3)
+
+
+@pytest.fixture
+def copy(built, tmp_path) -> Path:
+    """A copy of `built` that a test may damage."""
+    shutil.copytree(built, tmp_path / "ds")
+    return tmp_path / "ds"
+
+
+def test_the_documented_window_frames_give_the_asked_number_of_frames(built):
+    tonic = pytest.importorskip("tonic")
+    import eventsim.datasets.tonic_adapter as adapter
+
+    # the recipe exactly as the adapter's docstring gives it
+    recipe = re.search(
+        r"``(ToFrame\(sensor_size=ds\.sensor_size, time_window=[^`]*\))``", adapter.__doc__
+    )
+    assert recipe is not None
+    ds = adapter.TonicEventVQA(built)
+    for i in range(len(ds)):
+        events, target = ds[i]
+        w0, w1 = target["meta"]["window_us"]
+        assert w1 - w0 == 20_000
+        # with end_time=w1, k = 3, 6, 7, 11, 12 gave one frame fewer (tonic's float arithmetic)
+        for k in range(1, 13):
+            to_frame = eval(recipe.group(1), {"ToFrame": tonic.transforms.ToFrame, "ds": ds, "w0": w0, "w1": w1, "k": k})  # fmt: skip
+            frames = to_frame(events)
+            assert frames.shape == (k, 2, 64, 64), k
+            b = (events["t"] - w0) * k // (w1 - w0)
+            for j in range(k):
+                assert frames[j].sum() == np.count_nonzero(b == j), (k, j)
