@@ -10,6 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from eventsim.datasets import EventVQADataset
+from eventsim.errors import DatasetError
+
 
 @pytest.fixture(scope="module")
 def built(build_shapes) -> Path:
@@ -46,3 +49,12 @@ def test_the_documented_window_frames_give_the_asked_number_of_frames(built):
             b = (events["t"] - w0) * k // (w1 - w0)
             for j in range(k):
                 assert frames[j].sum() == np.count_nonzero(b == j), (k, j)
+
+
+def test_a_dataset_being_built_is_not_called_interrupted(copy):
+    # what a reader sees while `eventsim build` runs: its state file, no manifest yet
+    (copy / "dataset.json").rename(copy / ".build-state.json")
+    with pytest.raises(DatasetError, match="unfinished build") as err:
+        EventVQADataset(copy)
+    assert "still running (wait for it to finish)" in str(err.value)
+    assert "rerun the same command to resume" in str(err.value)

@@ -116,9 +116,12 @@ def read_manifest(root: str | Path) -> dict[str, Any]:
     root = dataset_root(root)
     path = root / "dataset.json"
     if not path.is_file() and (root / ".build-state.json").is_file():
+        # a build running now looks the same from here: saying only "interrupted" sent
+        # readers polling for the dataset to rerun a build that was still going
         raise DatasetError(
-            f"{str(root)!r}: unfinished build: rerun the same command to resume (an "
-            "'eventsim build' into this folder was interrupted or failed)"
+            f"{str(root)!r}: unfinished build: an 'eventsim build' into this folder is still "
+            "running (wait for it to finish) or was interrupted or failed (rerun the same "
+            "command to resume)"
         )
     if root.is_file():
         raise DatasetError(
