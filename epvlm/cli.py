@@ -676,6 +676,12 @@ def eval_main(args: argparse.Namespace) -> int:
 
 
 def _print_resume(resume: EvalResume) -> None:
+    if resume.rebuilt_state is not None:
+        print(
+            f"epvlm eval: note: {resume.rebuilt_state}; rewritten from this run's settings, "
+            "which every kept answer records",
+            file=sys.stderr,
+        )
     print(
         f"resuming: {resume.done:,} of {resume.total:,} answers done "
         f"({str(resume.answers_path)!r})",

@@ -47,7 +47,9 @@ from epvlm.results import (
     lock_results_folder,
     partial_state,
     read_partial_answers,
+    rebuild_partial_state,
     remove_partial,
+    state_digest,
     write_eval_outputs,
 )
 from eventsim.errors import ParameterError
@@ -433,11 +435,15 @@ class EvalInterrupted(KeptInterrupt):
 @dataclass(frozen=True)
 class EvalResume:
     """What `evaluate_dataset` found to resume: ``done`` of ``total`` answers kept in
-    ``answers_path`` (`PARTIAL_ANSWERS`) by an interrupted run of the same evaluation."""
+    ``answers_path`` (`PARTIAL_ANSWERS`) by an interrupted run of the same evaluation.
+    ``rebuilt_state``: what was wrong with `PARTIAL_STATE` when it was missing or damaged and
+    has been rewritten from this run's settings, which every kept answer records
+    (`epvlm.results.rebuild_partial_state`); None when it was sound."""
 
     done: int
     total: int
     answers_path: Path
+    rebuilt_state: str | None = None
 
 
 # the files of a checkpoint that shape its answers: config, weights, tokenizer, processor and
@@ -533,9 +539,11 @@ def _finished_steps(
     batch_size: int,
     configs: Sequence[tuple[Selector, float]],
     out_dir: Path,
+    digest: str,
 ) -> dict[StepKey, list[dict[str, Any]]]:
     """The answers of each finished (batch start, selector, keep) in `PARTIAL_ANSWERS`
-    records, each checked against the evaluation's plan and sample ids."""
+    records, each checked against the evaluation's plan and sample ids, and against the
+    run's settings ``digest`` where the line records one (lines of older versions do not)."""
     from eventsim.errors import OutputExistsError
 
     plan = set(configs)
@@ -545,7 +553,7 @@ def _finished_steps(
         answers = rec["answers"]
         ok = isinstance(start, int) and 0 <= start < len(ids) and start % batch_size == 0
         ok = ok and isinstance(selector, str) and type(keep) in (int, float)
-        ok = ok and (selector, keep) in plan
+        ok = ok and (selector, keep) in plan and rec.get("state", digest) == digest
         if ok:
             want = ids[start : start + batch_size]
             ok = [str(a.get("id")) if isinstance(a, dict) else None for a in answers] == want
@@ -601,7 +609,9 @@ def evaluate_dataset(
     same call after a crash or Ctrl-C (raised as `EvalInterrupted`) keeps those answers, their
     latencies as measured then, and answers the rest; the results are those of an
     uninterrupted run, and the partial files go once they are written. Other settings are
-    refused naming the first that differs; ``force`` starts over. A resume calls
+    refused naming the first that differs; ``force`` starts over. A missing or damaged
+    ``partial-state.json`` is rewritten when every kept answer line carries this run's
+    settings digest (`epvlm.results.rebuild_partial_state`), else refused. A resume calls
     ``on_resume`` with what it keeps (an `EvalResume`) before answering the rest, and logs it
     on this module's logger at INFO; nothing is printed.
 
@@ -659,17 +669,25 @@ def evaluate_dataset(
                 # the lock file it cannot hold (which --force would not help with)
                 check_results_folder(out_path, dataset_dir, force, state)
                 raise
+            rebuilt = None if force else rebuild_partial_state(out_path, state)
             check_results_folder(out_path, dataset_dir, force, state)
             if force:
                 remove_partial(out_path)
             else:
                 ids = [str(r["id"]) for r in ds.records[:n]]
                 finished = _finished_steps(
-                    read_partial_answers(out_path), ids, batch_size, configs, out_path
+                    read_partial_answers(out_path),
+                    ids,
+                    batch_size,
+                    configs,
+                    out_path,
+                    state_digest(state),
                 )
             done = resumed = sum(map(len, finished.values()))
             if resumed:
-                resume = EvalResume(resumed, total, out_path / PARTIAL_ANSWERS)
+                resume = EvalResume(resumed, total, out_path / PARTIAL_ANSWERS, rebuilt)
+                if rebuilt is not None:
+                    _log.info("%s; rebuilt from this run's settings", rebuilt)
                 _log.info(
                     "resuming: %d of %d answers done (%s)", resumed, total, resume.answers_path
                 )

@@ -39,6 +39,7 @@ shape the numbers, the ones table.md states: ``model``, ``dataset``, ``split``, 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -106,8 +107,10 @@ __all__ = [
     "plot_accuracy_vs_flops_by",
     "read_partial_answers",
     "read_partial_state",
+    "rebuild_partial_state",
     "remove_partial",
     "results_table",
+    "state_digest",
     "wilson_interval",
     "write_eval_outputs",
 ]
@@ -657,7 +660,8 @@ def check_results_folder(
     folder holding an unfinished evaluation with the same settings, earlier results included
     (a ``force`` run that was stopped, or one stopped after publishing them): the evaluation
     resumes there. A partial state with other settings is refused naming the first that
-    differs."""
+    differs; a missing or damaged one is refused too (`rebuild_partial_state` first rewrites
+    it where the kept answers prove they are this run's)."""
     from eventsim.errors import OutputExistsError, ParameterError
 
     out = Path(out_dir)
@@ -675,7 +679,8 @@ def check_results_folder(
         if problem is not None:
             raise OutputExistsError(
                 f"{str(out)!r} holds an unfinished evaluation that this one cannot resume "
-                f"({PARTIAL_STATE} is missing or unreadable: {problem}); {_WAYS_OUT}"
+                f"({PARTIAL_STATE} is missing or unreadable: {problem}; the kept answers do "
+                f"not show that they were made with this run's settings); {_WAYS_OUT}"
             )
         difference = partial_state_difference(read_partial_state(out), run_state)
         if difference is None:
@@ -696,8 +701,51 @@ def partial_state(settings: Mapping[str, Any]) -> dict[str, Any]:
     return {"format": PARTIAL_FORMAT, "version": PARTIAL_VERSION, "settings": dict(settings)}
 
 
-# what a user can do about damaged partial files: either way the kept answers are lost (a
-# state rebuilt from the current settings could pair them with another model's answers)
+def state_digest(state: Mapping[str, Any]) -> str:
+    """sha256 (hex) of a `partial_state` record as canonical JSON (keys sorted), which each
+    line of `PARTIAL_ANSWERS` carries as ``state``: equal digests, equal settings."""
+    text = json.dumps(state, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def rebuild_partial_state(out_dir: str | Path, state: Mapping[str, Any]) -> str | None:
+    """Rewrite a missing or damaged `PARTIAL_STATE` in ``out_dir`` with ``state`` (the run
+    about to resume) when the kept answers prove they are that run's: every whole line of
+    `PARTIAL_ANSWERS` carries ``state``'s `state_digest`. Returns what was wrong with the file
+    (`partial_state_problem`) when it was rewritten; None when the file is sound or the
+    answers prove nothing (no whole line, a damaged line, lines written before lines carried
+    the digest, or another run's digest), which leaves the usual refusal to the caller."""
+    from eventsim.outputs import publish_text, remove_stale_temps
+
+    out = Path(out_dir)
+    path = out / PARTIAL_STATE
+    problem = partial_state_problem(out)
+    if problem is None or (path.exists() and not path.is_file()):
+        return None
+    try:
+        data = (out / PARTIAL_ANSWERS).read_bytes()
+    except OSError:
+        return None
+    # a torn last line (no line end) proves nothing; `read_partial_answers` drops it
+    lines = data.split(b"\n")[:-1]
+    digest = state_digest(state)
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            return None
+        if not isinstance(record, dict) or record.get("state") != digest:
+            return None
+    if not lines:
+        return None
+    remove_stale_temps(path)  # left by a killed run
+    publish_text(path, json.dumps(state, indent=1) + "\n")
+    return problem
+
+
+# what a user can do about partial files that cannot be resumed: either way the kept answers
+# are lost (a state rebuilt from the current settings could pair them with another model's
+# answers; `rebuild_partial_state` does so only for answers carrying this run's digest)
 _WAYS_OUT = (
     f"pass force=True to start the evaluation over, or delete {PARTIAL_STATE} and "
     f"{PARTIAL_ANSWERS} there"
@@ -784,7 +832,8 @@ def partial_state_difference(
 def read_partial_answers(out_dir: str | Path) -> list[dict[str, Any]]:
     """The step records of `PARTIAL_ANSWERS` in ``out_dir`` (none when it is missing), one per
     finished batch and configuration: ``start`` (the batch's first sample), ``selector``,
-    ``keep`` and ``answers`` (the per-answer records of samples.jsonl).
+    ``keep``, ``answers`` (the per-answer records of samples.jsonl) and ``state`` (the
+    `state_digest` of the run's settings; absent from lines written before it was recorded).
 
     A last line that a killed run left torn (no line end, or not JSON) is dropped from the
     file, so appending goes on after the last whole record; a damaged line before it is
@@ -832,6 +881,7 @@ class PartialAnswers:
         self.out_dir = Path(out_dir)
         self.state = state
         self._file: Any = None
+        self._digest = state_digest(state)
         # answers on the disk, counted as each line is flushed: a Ctrl-C held back while one is
         # written is raised in `append` after it, and the caller's count never sees that line
         self.written = 0
@@ -839,7 +889,17 @@ class PartialAnswers:
     def append(self, start: int, selector: str, keep: float, answers: Sequence[Any]) -> None:
         from eventsim.outputs import sigint_deferred
 
-        line = json.dumps({"start": start, "selector": selector, "keep": keep, "answers": answers})
+        # the run's settings digest on every line: a lost or damaged `PARTIAL_STATE` can be
+        # rebuilt from answers that prove whose they are (`rebuild_partial_state`)
+        line = json.dumps(
+            {
+                "start": start,
+                "selector": selector,
+                "keep": keep,
+                "state": self._digest,
+                "answers": answers,
+            }
+        )
         # a Ctrl-C waits for the line's end, and for the state that goes with the first (a
         # kill can still tear a line: `read_partial_answers` drops it)
         with sigint_deferred():

@@ -276,6 +276,13 @@ def test_a_damaged_state_is_refused_in_one_line_naming_it_and_the_ways_out(
     assert _run(capsys, _argv(model, ds, out))[0] == 130
     monkeypatch.undo()
     change, problem = DAMAGED_STATES[damage]
+    # answers of a version that did not record the run's settings digest on each line (with
+    # it, the state is rebuilt: tests/test_epvlm_review5.py)
+    answers = out / PARTIAL_ANSWERS
+    lines = [json.loads(ln) for ln in answers.read_text().splitlines()]
+    for record in lines:
+        del record["state"]
+    answers.write_text("".join(json.dumps(r) + "\n" for r in lines))
     path = out / PARTIAL_STATE
     if change is None:
         path.unlink()

@@ -1,0 +1,219 @@
+"""Review 5 of epvlm: a resumable `epvlm eval` whose partial-state.json was lost or damaged
+resumes when its kept answers prove they are the same run's, and the audit's findings."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+import epvlm.evaluate
+from epvlm.cli import main
+from epvlm.results import PARTIAL_ANSWERS, PARTIAL_STATE
+
+N_SAMPLES = 4
+BATCH = 2
+ANSWERS = 2 * N_SAMPLES  # dense and event@0.5
+STEPS = 2 * 2  # two batches x two configurations
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, eval_setup):
+    return eval_setup(tmp_path_factory.mktemp("epvlm-review5"), N_SAMPLES)
+
+
+def _argv(model: Path, ds: Path, out: Path, *extra: str) -> list[str]:
+    return ["eval", "--model", str(model), "--dataset", str(ds), "--keep", "0.5",
+            "--selector", "event", "--batch-size", str(BATCH), "--no-progress",
+            "-o", str(out), *extra]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def reference(built) -> Path:
+    """An uninterrupted run's output folder."""
+    root, ds, model, _ = built
+    out = root / "reference"
+    assert main(_argv(model, ds, out)) == 0
+    return out
+
+
+class Calls:
+    """Counts `answer_selections` calls; the call after ``stop_after`` raises Ctrl-C."""
+
+    def __init__(self, monkeypatch, stop_after: int | None = None):
+        self.count = 0
+        self.stop_after = stop_after
+        self._answer = epvlm.evaluate.answer_selections
+        monkeypatch.setattr(epvlm.evaluate, "answer_selections", self)
+
+    def __call__(self, *args, **kwargs):
+        if self.stop_after is not None and self.count == self.stop_after:
+            raise KeyboardInterrupt
+        self.count += 1
+        return self._answer(*args, **kwargs)
+
+
+def _run(capsys, argv: list[str]) -> tuple[int, list[str]]:
+    rc = main(argv)
+    return rc, [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+
+
+def _interrupted(monkeypatch, capsys, argv: list[str], steps: int) -> None:
+    Calls(monkeypatch, stop_after=steps)
+    rc, err = _run(capsys, argv)
+    monkeypatch.undo()
+    assert rc == 130, err
+
+
+def _snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
+    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.iterdir())}
+
+
+def _without_latency(records: list[dict]) -> list[dict]:
+    return [{k: v for k, v in r.items() if k != "latency_s"} for r in records]
+
+
+def _results(out: Path) -> tuple[list[dict], list[dict]]:
+    rows = json.loads((out / "results.json").read_text())
+    samples = [json.loads(ln) for ln in (out / "samples.jsonl").read_text().splitlines()]
+    return _without_latency(rows), _without_latency(samples)
+
+
+def _damage_state(out: Path, how: str) -> None:
+    path = out / PARTIAL_STATE
+    if how == "gone":
+        path.unlink()
+    elif how == "cut short":
+        path.write_text(path.read_text()[:40])
+    else:
+        path.write_text("")
+
+
+# ------------------------------------------------------------ a lost or damaged partial state
+
+
+@pytest.mark.parametrize("how", ["gone", "cut short", "empty"])
+def test_a_damaged_state_is_rebuilt_from_answers_that_carry_this_runs_settings(
+    built, reference, tmp_path, capsys, monkeypatch, how
+):
+    """It was refused, and the only ways out (--force, deleting the files) threw the finished
+    answers away; each answer line now records its run's settings digest, which proves them."""
+    _, ds, model, _ = built
+    out = tmp_path / "out"
+    argv = _argv(model, ds, out)
+    _interrupted(monkeypatch, capsys, argv, steps=3)
+    _damage_state(out, how)
+    calls = Calls(monkeypatch)
+    rc, err = _run(capsys, argv)
+    assert rc == 0, err
+    assert len(err) == 2, err
+    assert err[0].startswith(f"epvlm eval: note: {str(out / PARTIAL_STATE)!r} ")
+    assert err[0].endswith("rewritten from this run's settings, which every kept answer records")
+    assert err[1].startswith(f"resuming: 6 of {ANSWERS} answers done")
+    assert calls.count == STEPS - 3
+    assert _results(out) == _results(reference)
+    assert not (out / PARTIAL_STATE).exists() and not (out / PARTIAL_ANSWERS).exists()
+
+
+def test_a_rebuilt_state_survives_a_second_interrupt(
+    built, reference, tmp_path, capsys, monkeypatch
+):
+    _, ds, model, _ = built
+    out = tmp_path / "out"
+    argv = _argv(model, ds, out)
+    _interrupted(monkeypatch, capsys, argv, steps=1)
+    _damage_state(out, "gone")
+    Calls(monkeypatch, stop_after=1)
+    rc, err = _run(capsys, argv)
+    monkeypatch.undo()
+    assert rc == 130 and "note:" in err[0], err
+    assert json.loads((out / PARTIAL_STATE).read_text())["format"] == "epvlm-eval-partial"
+    rc, err = _run(capsys, argv)
+    assert rc == 0 and err == [f"resuming: 4 of {ANSWERS} answers done "
+                               f"({str(out / PARTIAL_ANSWERS)!r})"], err  # fmt: skip
+    assert _results(out) == _results(reference)
+
+
+def test_a_damaged_state_with_other_settings_stays_refused(built, tmp_path, capsys, monkeypatch):
+    """The digest is of every setting: answers of another seed, batch size or model cannot be
+    taken for this run's."""
+    _, ds, model, _ = built
+    out = tmp_path / "out"
+    _interrupted(monkeypatch, capsys, _argv(model, ds, out), steps=2)
+    _damage_state(out, "cut short")
+    before = _snapshot(out)
+    for extra in (["--seed", "1"], ["--window-ms", "10"], ["--limit", "3"]):
+        rc, err = _run(capsys, _argv(model, ds, out, *extra))
+        assert rc == 1 and len(err) == 1, err
+        assert f"{str(out / PARTIAL_STATE)!r} is cut short" in err[0]
+        assert "the kept answers do not show that they were made with this run's" in err[0]
+        assert err[0].endswith("partial-answers.jsonl there")
+        assert _snapshot(out) == before
+
+
+def test_answers_without_a_digest_do_not_rebuild_a_state(built, tmp_path, capsys, monkeypatch):
+    """Lines written before the digest was recorded (or edited to drop it) prove nothing."""
+    _, ds, model, _ = built
+    out = tmp_path / "out"
+    argv = _argv(model, ds, out)
+    _interrupted(monkeypatch, capsys, argv, steps=2)
+    path = out / PARTIAL_ANSWERS
+    lines = [json.loads(ln) for ln in path.read_text().splitlines()]
+    del lines[1]["state"]
+    path.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    _damage_state(out, "gone")
+    before = _snapshot(out)
+    rc, err = _run(capsys, argv)
+    assert rc == 1 and "is not there" in err[0], err
+    assert _snapshot(out) == before
+
+
+def test_old_lines_without_a_digest_resume_with_a_sound_state(
+    built, reference, tmp_path, capsys, monkeypatch
+):
+    _, ds, model, _ = built
+    out = tmp_path / "out"
+    argv = _argv(model, ds, out)
+    _interrupted(monkeypatch, capsys, argv, steps=2)
+    path = out / PARTIAL_ANSWERS
+    lines = [json.loads(ln) for ln in path.read_text().splitlines()]
+    path.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "state"}) + "\n"
+                            for r in lines))  # fmt: skip
+    rc, err = _run(capsys, argv)
+    assert rc == 0 and err[0].startswith(f"resuming: 4 of {ANSWERS}"), err
+    assert _results(out) == _results(reference)
+
+
+def test_a_line_of_another_run_is_refused_under_a_sound_state(built, tmp_path, capsys, monkeypatch):
+    """A partial-state.json copied in from another folder no longer vouches for answers that
+    record other settings."""
+    _, ds, model, _ = built
+    out = tmp_path / "out"
+    _interrupted(monkeypatch, capsys, _argv(model, ds, out), steps=2)
+    path = out / PARTIAL_ANSWERS
+    lines = [json.loads(ln) for ln in path.read_text().splitlines()]
+    lines[1]["state"] = "0" * 64
+    path.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    rc, err = _run(capsys, _argv(model, ds, out))
+    assert rc == 1 and len(err) == 1, err
+    assert "line 2 holds answers this evaluation does not ask for" in err[0]
+
+
+def test_a_torn_last_line_does_not_stop_a_rebuild(built, reference, tmp_path, capsys, monkeypatch):
+    _, ds, model, _ = built
+    out = tmp_path / "out"
+    argv = _argv(model, ds, out)
+    _interrupted(monkeypatch, capsys, argv, steps=3)
+    path = out / PARTIAL_ANSWERS
+    text = path.read_text()
+    last = text.rstrip("\n").rsplit("\n", 1)[1]
+    path.write_text(text[: len(text) - len(last) // 2 - 1])  # the last line torn
+    _damage_state(out, "empty")
+    rc, err = _run(capsys, argv)
+    assert rc == 0 and "note:" in err[0], err
+    assert err[1].startswith(f"resuming: 4 of {ANSWERS}"), err
+    assert _results(out) == _results(reference)
