@@ -145,3 +145,45 @@ def test_strict_names_a_build_error_of_an_earlier_split_before_a_later_splits_ba
     with pytest.raises(DatasetError, match=r"sample first-000000 .*expected a JSON object"):
         build_dataset(recipe, tmp_path / "none", strict=True, progress=False)
     assert not (tmp_path / "none").exists()
+
+
+# ----------------------------------------------------------------------------- Ctrl-C count
+
+
+def test_ctrl_c_counts_the_shards_it_knows_without_opening_them(tmp_path, monkeypatch, capsys):
+    """After Ctrl-C the count of kept shards opened every shard of the plan (thousands of HDF5
+    files for a large dataset); those the build reused or built are now counted from what it
+    knows, and only a shard it has not heard of that exists on disk is opened."""
+    from eventsim.datasets import engine
+
+    recipe = _recipe(tmp_path, "shapes", "8", shard_size=2)
+    out = tmp_path / "ds"
+    real_run, real_matches = engine.run_shard, engine.shard_matches
+    opened: list[str] = []
+
+    def matches(f, expect):
+        opened.append(Path(f.filename).name)
+        return real_matches(f, expect)
+
+    def stop_at(shard: int, publish_first: bool = False):
+        def run(task, on_sample=None):
+            if task.shard == shard:
+                if publish_first:
+                    # a worker that finished its shard just before the Ctrl-C reached the build
+                    real_run(task, on_sample)
+                raise KeyboardInterrupt
+            return real_run(task, on_sample)
+
+        return run
+
+    monkeypatch.setattr(engine, "shard_matches", matches)
+    monkeypatch.setattr(engine, "run_shard", stop_at(2))
+    args = [str(recipe), "-o", str(out), "--workers", "1", "--no-progress"]
+    assert build_main(args) == 130
+    assert "2 finished shard(s) kept" in capsys.readouterr().err
+    assert opened == []
+    # resumed: shards 0-1 reused, 2 built, 3 finished on disk before the build heard of it
+    monkeypatch.setattr(engine, "run_shard", stop_at(3, publish_first=True))
+    assert build_main(args) == 130
+    assert "4 finished shard(s) kept" in capsys.readouterr().err
+    assert opened == ["test-00003.h5"]

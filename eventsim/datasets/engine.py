@@ -188,14 +188,16 @@ def build_dataset(
     out = Path(out_dir)
     # plan first: a recipe whose inputs cannot even be listed leaves no output behind
     tasks = _plan(recipe, out, limit, strict)
+    # the paths of the shards this build knows to be finished: reused, or built by it
+    finished: set[str] = set()
     with _build_lock(out) as locked:
         try:
             summary = _build(
                 recipe, out, tasks, limit, force, workers, executor, scheduler, free, progress,
-                t_start,
+                t_start, finished,
             )  # fmt: skip
         except KeyboardInterrupt:
-            raise BuildInterrupted(_count_kept(tasks)) from None
+            raise BuildInterrupted(_count_kept(tasks, finished)) from None
     if not locked:
         summary.notes.append(
             f"built without the folder lock: the file system of {str(out)!r} has no file "
@@ -204,13 +206,20 @@ def build_dataset(
     return summary
 
 
-def _count_kept(tasks: list[ShardTask]) -> int:
+def _count_kept(tasks: list[ShardTask], finished: set[str]) -> int:
     """The shards of ``tasks`` that are finished on disk (their recorded sample range and
-    recipe are this build's), read from the shards' attributes alone."""
+    recipe are this build's): those in ``finished`` (known to the build), and of the others
+    those that exist and whose attributes say so (a worker may have finished one just before
+    the build heard of it; an earlier build's may be of another limit)."""
     import h5py
 
     kept = 0
     for task in tasks:
+        if task.path in finished:
+            kept += 1
+            continue
+        if not os.path.exists(task.path):
+            continue
         try:
             with h5py.File(task.path, "r") as f:
                 kept += shard_matches(f, task.expect())
@@ -231,7 +240,10 @@ def _build(
     free: FreeCores | None,
     progress: bool,
     t_start: float,
+    finished: set[str],
 ) -> BuildSummary:
+    """Build ``tasks`` into ``out``; ``finished`` gets the path of each shard as it is known
+    to be finished (reused or built)."""
     recorded = _prepare_output(out, recipe, tasks, limit, force)
     results: dict[tuple[str, int], dict[str, Any]] = {}
     pending: list[ShardTask] = []
@@ -260,6 +272,7 @@ def _build(
             planned = tasks[:k]
             break
         results[(task.split, task.shard)] = done
+        finished.add(task.path)
     _remove_stale_temp(out)
 
     total = sum(len(t.specs) for t in planned)
@@ -280,6 +293,7 @@ def _build(
         with contextlib.closing(runs):
             for task, result in runs:
                 results[(task.split, task.shard)] = result
+                finished.add(task.path)
     if reused_bad is not None:
         _raise_strict(*reused_bad)
 
