@@ -58,3 +58,42 @@ def test_a_dataset_being_built_is_not_called_interrupted(copy):
         EventVQADataset(copy)
     assert "still running (wait for it to finish)" in str(err.value)
     assert "rerun the same command to resume" in str(err.value)
+
+
+def test_verify_reports_an_unreadable_shard_and_checks_the_others(copy, monkeypatch):
+    import errno
+
+    import eventsim.datasets.inspection as inspection
+
+    real = inspection.file_digest
+
+    def bad_sector(path):
+        if Path(path).name == "test-00000.h5":
+            raise OSError(errno.EIO, "Input/output error")
+        return real(path)
+
+    # a read error of one shard stopped verify with a bare 'Input/output error' naming no file
+    monkeypatch.setattr(inspection, "file_digest", bad_sector)
+    (copy / "shards" / "test-00001.h5").unlink()
+    report = inspection.verify_dataset(copy)
+    assert report.problems == [
+        "shards/test-00000.h5: cannot be read: Input/output error",
+        "shards/test-00001.h5: missing",
+    ]
+
+
+def test_verify_reports_a_damaged_shard_an_older_build_has_no_checksum_for(copy):
+    import json
+
+    from eventsim.datasets import verify_dataset
+
+    manifest = json.loads((copy / "dataset.json").read_text())
+    for entry in manifest["shards"]:
+        del entry["sha256"]
+    (copy / "dataset.json").write_text(json.dumps(manifest))
+    shard = copy / "shards" / "test-00000.h5"
+    shard.write_bytes(bytes(shard.stat().st_size))
+    report = verify_dataset(copy)  # raised DatasetError: cannot open shard
+    assert len(report.problems) == 1
+    assert report.problems[0].startswith("shards/test-00000.h5: cannot be read: cannot open shard")
+    assert "no sha256 for 2 shard(s)" in report.notes[-1]

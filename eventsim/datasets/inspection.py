@@ -154,12 +154,12 @@ def verify_dataset(root: str | Path, *, progress: bool = False) -> VerifyReport:
     m = read_manifest(root)
     problems: list[str] = []
     unchecked: list[str] = []
-    width, height = m["sensor_size"]
     samples_path = root / "samples.jsonl"
+    readable = True
     try:
         lines = read_jsonl(samples_path, required=True)
     except DatasetError as exc:
-        lines = []
+        lines, readable = [], False
         problems.append(str(exc))
     records: list[dict[str, Any]] = []
     for number, line in enumerate(lines, 1):
@@ -170,7 +170,7 @@ def verify_dataset(root: str | Path, *, progress: bool = False) -> VerifyReport:
             problems.append(f"samples.jsonl record {number}: {why}")
     expected = m.get("samples_sha256")
     # without a recorded hash (older builds) the labels are still compared with the shards
-    if expected is not None and samples_path.is_file() and file_digest(samples_path)[0] != expected:
+    if expected is not None and readable and file_digest(samples_path)[0] != expected:
         problems.append("samples.jsonl was changed after the build (sha256 differs)")
     by_shard: dict[str, list[dict[str, Any]]] = {}
     for r in records:
@@ -196,37 +196,15 @@ def verify_dataset(root: str | Path, *, progress: bool = False) -> VerifyReport:
         if not path.is_file():
             problems.append(f"{entry['file']}: missing")
             continue
-        digest, size = file_digest(path)
-        if digest != entry.get("sha256", digest) or size != entry["bytes"]:
-            problems.append(f"{entry['file']}: checksum mismatch (file changed or damaged)")
-            continue
         if "sha256" not in entry:
             unchecked.append(entry["file"])
-        recs = by_shard.get(entry["file"], [])
-        if len(recs) != entry["samples"]:
-            problems.append(
-                f"{entry['file']}: {len(recs)} samples listed, manifest says {entry['samples']}"
-            )
-        problems += _compare_labels(entry["file"], read_shard_records(path), recs)
-        with open_shard(path) as f:
-            built_by = f.attrs.get("fingerprint")
-            if m.get("recipe_fingerprint") and built_by != m["recipe_fingerprint"]:
-                # a shard kept from another build of the folder (before split files were part
-                # of the fingerprint, a resumed build could mix them)
-                problems.append(
-                    f"{entry['file']}: built from another recipe or split files than "
-                    "dataset.json records; rebuild with --force"
-                )
-            built_for = [f.attrs.get("sensor_width"), f.attrs.get("sensor_height")]
-            if None not in built_for and [int(v) for v in built_for] != [width, height]:
-                problems.append(
-                    f"{entry['file']}: built for a {built_for[0]}x{built_for[1]} sensor; "
-                    f"dataset.json says {width}x{height} (the manifest was edited)"
-                )
-                # every frame and most events would be reported against the wrong size
-                continue
-            for r in recs:
-                problems += _check_sample(f, r, width, height)
+        try:
+            problems += _verify_shard(path, entry, by_shard.get(entry["file"], []), m)
+        except (OSError, DatasetError) as exc:
+            # one unreadable shard (a bad disk sector, no permission, a damaged file that an
+            # older build recorded no sha256 for) is one problem: the others are still checked
+            why = (exc.strerror or str(exc)) if isinstance(exc, OSError) else str(exc)
+            problems.append(f"{entry['file']}: cannot be read: {why}")
     return VerifyReport(
         root=root,
         n_samples=len(lines),
@@ -242,6 +220,42 @@ def verify_dataset(root: str | Path, *, progress: bool = False) -> VerifyReport:
             else []
         ),
     )
+
+
+def _verify_shard(
+    path: Path, entry: dict[str, Any], recs: list[dict[str, Any]], m: dict[str, Any]
+) -> list[str]:
+    """The problems of one shard and of its samples.jsonl lines ``recs``."""
+    width, height = m["sensor_size"]
+    digest, size = file_digest(path)
+    if digest != entry.get("sha256", digest) or size != entry["bytes"]:
+        return [f"{entry['file']}: checksum mismatch (file changed or damaged)"]
+    problems: list[str] = []
+    if len(recs) != entry["samples"]:
+        problems.append(
+            f"{entry['file']}: {len(recs)} samples listed, manifest says {entry['samples']}"
+        )
+    problems += _compare_labels(entry["file"], read_shard_records(path), recs)
+    with open_shard(path) as f:
+        built_by = f.attrs.get("fingerprint")
+        if m.get("recipe_fingerprint") and built_by != m["recipe_fingerprint"]:
+            # a shard kept from another build of the folder (before split files were part
+            # of the fingerprint, a resumed build could mix them)
+            problems.append(
+                f"{entry['file']}: built from another recipe or split files than "
+                "dataset.json records; rebuild with --force"
+            )
+        built_for = [f.attrs.get("sensor_width"), f.attrs.get("sensor_height")]
+        if None not in built_for and [int(v) for v in built_for] != [width, height]:
+            problems.append(
+                f"{entry['file']}: built for a {built_for[0]}x{built_for[1]} sensor; "
+                f"dataset.json says {width}x{height} (the manifest was edited)"
+            )
+            # every frame and most events would be reported against the wrong size
+        else:
+            for r in recs:
+                problems += _check_sample(f, r, width, height)
+    return problems
 
 
 def _is_text(v: Any) -> bool:
