@@ -97,3 +97,26 @@ def test_verify_reports_a_damaged_shard_an_older_build_has_no_checksum_for(copy)
     assert len(report.problems) == 1
     assert report.problems[0].startswith("shards/test-00000.h5: cannot be read: cannot open shard")
     assert "no sha256 for 2 shard(s)" in report.notes[-1]
+
+
+def test_a_shard_that_fails_to_read_is_named(copy, monkeypatch):
+    import errno
+
+    import eventsim.datasets.loader as loader
+
+    def bad_sector(path):
+        raise OSError(errno.EIO, "Input/output error")
+
+    # both raised the bare OSError, which names no shard (h5py's names no file either)
+    monkeypatch.setattr(loader, "file_digest", bad_sector)
+    with pytest.raises(DatasetError, match=r"shard '.*test-00000\.h5' cannot be read \(Input/output error\)"):  # fmt: skip
+        EventVQADataset(copy)[0]
+    monkeypatch.undo()
+
+    def bad_chunk(group):
+        raise OSError("Can't synchronously read data (filter returned failure during read)")
+
+    monkeypatch.setattr(loader, "read_events", bad_chunk)
+    ds = EventVQADataset(copy)
+    with pytest.raises(DatasetError, match=r"sample test-000002 cannot be read from shard '.*test-00001\.h5' \(Can't synchronously read data"):  # fmt: skip
+        ds[2]

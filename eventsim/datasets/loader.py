@@ -91,7 +91,13 @@ def check_shard(path: Path, entry: dict[str, Any], root: str | Path) -> None:
     if digest is None:
         # other processes (DataLoader workers, earlier epochs and runs) hashed it already, or
         # are hashing it now
-        digest = _digests.sha256_of(path, st, lambda: file_digest(path)[0])
+        try:
+            digest = _digests.sha256_of(path, st, lambda: file_digest(path)[0])
+        except OSError as exc:
+            # an I/O error names no file: a worker's traceback would not say which shard
+            raise DatasetError(
+                f"shard {str(path)!r} cannot be read ({exc.strerror or exc}); {how}"
+            ) from None
         _DIGESTS[key] = digest
     if digest != expected:
         raise DamagedShardError(
@@ -504,9 +510,20 @@ class EventVQADataset:
         # cannot change what the next read of it (or the next epoch) starts from
         rec = self.records[i]
         with _READ_LOCK:
-            group = self._file(rec["shard"])[rec["group"]]
-            image = group["frame"][()]
-            events = read_events(group)
+            f = self._file(rec["shard"])
+            try:
+                group = f[rec["group"]]
+                image = group["frame"][()]
+                events = read_events(group)
+            except (OSError, KeyError) as exc:
+                # h5py's read errors name neither the file nor the sample; the bytes were
+                # checked when the shard was first opened, so they changed since (bit rot a
+                # remembered digest does not see) or an older build wrote no checksum
+                raise DatasetError(
+                    f"sample {rec['id']} cannot be read from shard "
+                    f"{str(self.root / rec['shard'])!r} ({exc}); run 'eventsim verify "
+                    f"{self.root}' to see what else is damaged, then rebuild the dataset"
+                ) from None
         sample = {
             "id": rec["id"],
             "image": image,
