@@ -1,6 +1,9 @@
 """Findings of the fifth review of `eventsim build` (the dataset builder and its inputs)."""
 
 import json
+import os
+import threading
+import warnings
 from pathlib import Path
 
 import cv2
@@ -187,3 +190,61 @@ def test_ctrl_c_counts_the_shards_it_knows_without_opening_them(tmp_path, monkey
     assert build_main(args) == 130
     assert "4 finished shard(s) kept" in capsys.readouterr().err
     assert opened == ["test-00003.h5"]
+
+
+# ----------------------------------------------------------------------------- digest locks
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_child_forked_while_a_digest_lock_is_held_does_not_hold_it(tmp_path, monkeypatch):
+    """A DataLoader forking its workers while another thread hashed a shard gave each worker
+    the lock's open file description: the lock stayed held as long as a worker lived, and a
+    process waiting for it waited out its whole timeout after the hash failed."""
+    from eventsim._locks import try_lock
+    from eventsim.datasets import _digests
+
+    monkeypatch.setenv("EVENTSIM_CACHE_DIR", str(tmp_path / "cache"))
+    shard = tmp_path / "shard.h5"
+    shard.write_bytes(b"x" * 100)
+    st = os.stat(shard)
+    name = _digests.identity(shard, st)
+    lock_file = _digests.cache_folder() / f".{name}.lock"
+    hashing, finish = threading.Event(), threading.Event()
+    failed: list[BaseException] = []
+
+    def compute() -> str:
+        hashing.set()
+        finish.wait(30)
+        raise OSError("read error")  # no digest written: a waiting process must hash itself
+
+    def hash_in_thread() -> None:
+        try:
+            _digests.sha256_of(shard, st, compute)
+        except OSError as exc:
+            failed.append(exc)
+
+    thread = threading.Thread(target=hash_in_thread)
+    thread.start()
+    assert hashing.wait(30)
+    # another process waiting for the same entry has the lock file open
+    waiter = os.open(lock_file, os.O_RDWR)
+    release_r, release_w = os.pipe()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads (3.12+)
+        pid = os.fork()
+    if pid == 0:  # the child: a DataLoader worker that lives on
+        try:
+            os.read(release_r, 1)
+        finally:
+            os._exit(0)
+    try:
+        finish.set()
+        thread.join(30)
+        assert failed and not thread.is_alive()
+        assert try_lock(waiter), "the forked child still holds the digest lock"
+    finally:
+        os.write(release_w, b"x")
+        os.waitpid(pid, 0)
+        os.close(waiter)
+        os.close(release_r)
+        os.close(release_w)

@@ -40,6 +40,7 @@ import hashlib
 import json
 import os
 import re
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -62,6 +63,35 @@ _SLOW_HASH_BYTES_PER_S = 20e6
 _POLL_S = 0.05
 # its modification time is when the folder was last pruned
 _PRUNED_MARKER = ".pruned"
+
+# descriptors of the lock files this process has open. A child forked meanwhile (a DataLoader
+# starting its workers while a thread hashes) would share each held lock's open file
+# description, and so hold the lock for as long as it lives, after this process is done with
+# it; other processes waiting on it would wait out their whole timeout. The child closes its
+# copies as it starts (close-on-exec does nothing for a fork without exec). A descriptor is
+# opened and listed, or unlisted and closed, under `_LOCK_FDS_GUARD`, which a fork waits for:
+# no child gets one that is open but not listed, or listed but already another file's.
+_LOCK_FDS: set[int] = set()
+_LOCK_FDS_GUARD = threading.Lock()
+
+
+def _close_lock_fds_in_child() -> None:
+    global _LOCK_FDS_GUARD
+    for fd in _LOCK_FDS:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _LOCK_FDS.clear()
+    _LOCK_FDS_GUARD = threading.Lock()  # the parent's is held by the thread that forked
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(
+        before=lambda: _LOCK_FDS_GUARD.acquire(),
+        after_in_parent=lambda: _LOCK_FDS_GUARD.release(),
+        after_in_child=_close_lock_fds_in_child,
+    )
 
 
 def cache_folder() -> Path:
@@ -147,6 +177,7 @@ def sha256_of(path: Path, st: os.stat_result, compute: Callable[[], str]) -> str
     digest = remembered(name)
     if digest is not None:
         return digest
+    pid = os.getpid()
     lock = _lock(name, _WAIT_S + st.st_size / _SLOW_HASH_BYTES_PER_S)
     hashed = False
     try:
@@ -157,13 +188,14 @@ def sha256_of(path: Path, st: os.stat_result, compute: Callable[[], str]) -> str
             digest = compute()
             remember(name, digest, path)
     finally:
-        if lock is not None:
+        # a child forked by ``compute`` has closed its copy and holds no lock to release
+        if lock is not None and os.getpid() == pid:
             if hashed:
                 # removed while held, whether the hash was written or failed: a process
                 # waiting on it rereads the entry (or hashes) once it has the lock, one arriving
                 # later finds the entry before it needs a lock, and none is left behind
                 _unlink(lock[1])
-            os.close(lock[0])  # releases the flock
+            _close_lock(lock[0])  # releases the flock
     # only after a hash, the one way the folder grows, and with no lock held
     _prune_if_due(cache_folder())
     return digest
@@ -180,7 +212,9 @@ def _lock(name: str, wait_s: float) -> tuple[int, Path] | None:
     path = folder / f".{name}.lock"
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        with _LOCK_FDS_GUARD:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            _LOCK_FDS.add(fd)
     except OSError:
         return None
     deadline = time.monotonic() + wait_s
@@ -190,15 +224,21 @@ def _lock(name: str, wait_s: float) -> tuple[int, Path] | None:
             if try_lock(fd):
                 return fd, path
             if time.monotonic() >= deadline or remembered(name) is not None:
-                os.close(fd)
+                _close_lock(fd)
                 return None
             time.sleep(pause)
             pause = min(2 * pause, _POLL_S)
     except BaseException as exc:
-        os.close(fd)
+        _close_lock(fd)
         if isinstance(exc, OSError):  # a file system without flock (some NFS mounts)
             return None
         raise
+
+
+def _close_lock(fd: int) -> None:
+    with _LOCK_FDS_GUARD:
+        _LOCK_FDS.discard(fd)
+        os.close(fd)
 
 
 def _unlink(path: Path) -> None:
