@@ -120,3 +120,19 @@ def test_a_shard_that_fails_to_read_is_named(copy, monkeypatch):
     ds = EventVQADataset(copy)
     with pytest.raises(DatasetError, match=r"sample test-000002 cannot be read from shard '.*test-00001\.h5' \(Can't synchronously read data"):  # fmt: skip
         ds[2]
+
+
+def test_a_dataset_moved_or_being_rebuilt_while_open_is_named_so(copy):
+    ds = EventVQADataset(copy)
+    ds[0]  # opens the first shard only
+    ds.close()
+    moved = copy.with_name("moved")
+    copy.rename(moved)
+    # both said the shard could not be read and asked for a rebuild of a sound dataset
+    with pytest.raises(DatasetError, match=r"is gone since the dataset was opened \(moved"):
+        ds[2]
+    moved.rename(copy)
+    (copy / "dataset.json").rename(copy / ".build-state.json")
+    (copy / "shards" / "test-00001.h5").unlink()
+    with pytest.raises(DatasetError, match=r"lost its dataset\.json after it was opened"):
+        ds[2]

@@ -595,8 +595,20 @@ class EventVQADataset:
             )
 
     def _check_not_rebuilt(self) -> None:
-        """A shard that no longer matches may belong to a build made after this dataset was
-        opened (`eventsim build --force` over it): say so rather than call it damaged."""
+        """A shard that no longer matches, or is gone, may belong to a build made after this
+        dataset was opened (`eventsim build --force` over it), or the dataset was moved: say
+        so rather than call it damaged and ask for a rebuild."""
+        root = str(self.root)
+        if not self.root.is_dir():
+            raise DatasetError(
+                f"dataset folder {root!r} is gone since the dataset was opened (moved, renamed "
+                "or deleted); open it again where it is now"
+            )
+        if not (self.root / "dataset.json").is_file():
+            raise DatasetError(
+                f"dataset {root!r} lost its dataset.json after it was opened (it is being "
+                "rebuilt, or was deleted); open it again once it is rebuilt"
+            )
         try:
             current = read_manifest(self.root)
         except DatasetError:
