@@ -136,3 +136,14 @@ def test_a_dataset_moved_or_being_rebuilt_while_open_is_named_so(copy):
     (copy / "shards" / "test-00001.h5").unlink()
     with pytest.raises(DatasetError, match=r"lost its dataset\.json after it was opened"):
         ds[2]
+
+
+@pytest.mark.parametrize("n", [0, -1, 2.5, True])
+def test_a_preview_of_no_samples_is_refused_as_such(built, tmp_path, n):
+    from eventsim.datasets import preview_dataset
+    from eventsim.errors import ParameterError
+
+    # n=0 said "split 'test' ... has no samples to preview" of a split of 3
+    with pytest.raises(ParameterError, match=rf"n = {n!r}; expected the number of samples"):
+        preview_dataset(built, tmp_path / "p.png", n=n)
+    assert not (tmp_path / "p.png").exists()

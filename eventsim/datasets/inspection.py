@@ -12,7 +12,7 @@ import numpy as np
 
 from eventsim.datasets.loader import dataset_root, read_jsonl, read_manifest
 from eventsim.datasets.shards import file_digest, open_shard, read_events, read_shard_records
-from eventsim.errors import DatasetError
+from eventsim.errors import DatasetError, ParameterError
 from eventsim.outputs import fsync_file, publish, remove_stale_temps, temp_path
 
 _MAX_REPORTED = 50
@@ -378,6 +378,9 @@ def preview_dataset(
     from eventsim.render import overlay_events
     from eventsim.render.colors import OVERLAY_FRAME
 
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        # 0 read as "this split has no samples to preview", naming a split that has them
+        raise ParameterError(f"n = {n!r}; expected the number of samples to show, 1 or more")
     root = dataset_root(root)
     m = read_manifest(root)
     names = [s for s, info in m["splits"].items() if info["samples"]] if split is None else [split]
