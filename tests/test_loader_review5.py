@@ -147,3 +147,13 @@ def test_a_preview_of_no_samples_is_refused_as_such(built, tmp_path, n):
     with pytest.raises(ParameterError, match=rf"n = {n!r}; expected the number of samples"):
         preview_dataset(built, tmp_path / "p.png", n=n)
     assert not (tmp_path / "p.png").exists()
+
+
+def test_the_shards_folder_is_named_as_part_of_its_dataset(built, capsys):
+    from eventsim.cli.info import main as info_main
+
+    # said "is not a built dataset (no dataset.json); build one with 'eventsim build ...'"
+    with pytest.raises(DatasetError, match=r"is a folder inside the dataset '.*ds'; pass"):
+        EventVQADataset(built / "shards")
+    assert info_main([str(built / "shards")]) == 1
+    assert "is a folder inside the dataset" in capsys.readouterr().err

@@ -140,6 +140,12 @@ def read_manifest(root: str | Path) -> dict[str, Any]:
             "'eventsim build RECIPE -o DIR'"
         )
     if not path.is_file():
+        if (root.parent / "dataset.json").is_file():
+            # the shards/ folder, the natural place to look for the data
+            raise DatasetError(
+                f"{str(root)!r} is a folder inside the dataset {str(root.parent)!r}; pass "
+                "the dataset's own folder (the one that holds dataset.json)"
+            )
         raise DatasetError(
             f"{str(root)!r} is not a built dataset (no dataset.json); build one with "
             "'eventsim build RECIPE -o DIR'"
