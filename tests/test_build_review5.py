@@ -7,10 +7,11 @@ import warnings
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 
 from eventsim.cli.build import main as build_main
-from eventsim.datasets import build_dataset, load_recipe
+from eventsim.datasets import EventVQADataset, build_dataset, load_recipe
 from eventsim.errors import DatasetError, RecipeError
 
 from user_media import textured, write_jsonl, write_video
@@ -248,3 +249,46 @@ def test_a_child_forked_while_a_digest_lock_is_held_does_not_hold_it(tmp_path, m
         os.close(waiter)
         os.close(release_r)
         os.close(release_w)
+
+
+# ----------------------------------------------------------------------------- parquet images
+
+
+def test_a_16_bit_png_in_a_parquet_file_is_read_as_the_same_file_is(tmp_path):
+    """Parquet image bytes were decoded as 8-bit colour, while the same PNG as a file keeps its
+    16 bits: the two gave other events. Both are now read one way."""
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    rng = np.random.default_rng(3)
+    small = rng.integers(0, 65536, (8, 10, 3), dtype=np.uint16)
+    deep = cv2.resize(small, (80, 60), interpolation=cv2.INTER_NEAREST)
+    ok, png = cv2.imencode(".png", deep)
+    assert ok and cv2.imdecode(png, cv2.IMREAD_UNCHANGED).dtype == np.uint16
+    (tmp_path / "deep.png").write_bytes(png.tobytes())
+    record = {"question": "Q", "answer": "a", "id": "q0"}
+    write_jsonl(tmp_path / "qa.jsonl", [{**record, "image": "deep.png"}])
+    table = pa.Table.from_pylist([{**record, "image": {"bytes": png.tobytes(), "path": None}}])
+    pq.write_table(table, tmp_path / "qa.parquet")
+    built = {}
+    for name in ("qa.jsonl", "qa.parquet"):
+        out = tmp_path / name.replace(".", "-")
+        recipe = _recipe(tmp_path, "image", name, extra='motion = "pan"\nfps = 2000')
+        summary = build_dataset(recipe, out, progress=False)
+        assert summary.samples == {"test": 1}, (out / "errors.jsonl").read_text()
+        built[name] = EventVQADataset(out, "test")[0]
+    from_file, from_parquet = built["qa.jsonl"], built["qa.parquet"]
+    assert len(from_file["events"]) > 0
+    assert np.array_equal(from_file["events"], from_parquet["events"])
+    assert np.array_equal(from_file["image"], from_parquet["image"])
+
+
+def test_unreadable_parquet_image_bytes_name_the_row_and_file(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    rows = [{"image": {"bytes": b"garbage", "path": None}, "question": "Q", "answer": "a"}]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "qa.parquet")
+    out = tmp_path / "ds"
+    build_dataset(_recipe(tmp_path, "image", "qa.parquet"), out, progress=False)
+    assert _reasons(out)["test-000000"] == (
+        "image 'row 0 of qa.parquet' cannot be read (not an image OpenCV can decode)"
+    )

@@ -343,14 +343,11 @@ class SampleMaker:
         if isinstance(value, dict) and "parquet_row" in value:
             data = self._parquet_image(spec.provenance["file"], int(value["parquet_row"]))
             if isinstance(data, dict) and data.get("bytes"):
-                from eventsim.simulator.sources import apply_exif_orientation
+                from eventsim.simulator.sources import decode_image
 
-                buf = np.frombuffer(data["bytes"], np.uint8)
-                # turned upright by the one rule every image reader of the toolkit applies
-                bgr = cv2.imdecode(buf, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
-                if bgr is None:
-                    raise SampleError(f"parquet row {value['parquet_row']}: image bytes unreadable")
-                return apply_exif_orientation(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), data["bytes"])
+                # as an image file is read: 16-bit depth kept, turned upright by its EXIF tag
+                where = f"row {value['parquet_row']} of {Path(spec.provenance['file']).name}"
+                return decode_image(data["bytes"], where)
             if isinstance(data, dict) and data.get("path"):
                 value = data["path"]
             else:

@@ -87,6 +87,17 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     return _normalise_image(apply_exif_orientation(img, path), str(path), bgr=True)
 
 
+def decode_image(data: bytes, name: str) -> np.ndarray:
+    """The bytes of an image file (a parquet cell's) as `read_image` reads the file: depth
+    kept, turned upright; ``name`` says where they come from in messages."""
+    if _is_tiff(data):
+        return _decode_tiff(data, name)
+    img = _imdecode(data, quiet=False)
+    if img is None:
+        raise InputError(f"image {name!r} cannot be read (not an image OpenCV can decode)")
+    return _normalise_image(apply_exif_orientation(img, data), name, bgr=True)
+
+
 # -- TIFF ----------------------------------------------------------------------------------------
 # TIFF compressions (tag 259) that the libtiff inside every opencv-python build decodes: none,
 # CCITT, LZW, JPEG, deflate, PackBits. Others (LZMA, ZSTD, WebP, ...) it may lack.
@@ -124,6 +135,11 @@ def _read_tiff(path: Path) -> np.ndarray:
         data = path.read_bytes()
     except OSError as exc:
         raise InputError(f"image {name!r} cannot be read ({exc.strerror or exc})") from None
+    return _decode_tiff(data, name)
+
+
+def _decode_tiff(data: bytes, name: str) -> np.ndarray:
+    """The bytes of a TIFF file as `_read_tiff` reads it."""
     try:
         entries = _tiff_directory(data)
     except (_Truncated, IndexError, ValueError):
