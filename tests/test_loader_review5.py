@@ -157,3 +157,21 @@ def test_the_shards_folder_is_named_as_part_of_its_dataset(built, capsys):
         EventVQADataset(built / "shards")
     assert info_main([str(built / "shards")]) == 1
     assert "is a folder inside the dataset" in capsys.readouterr().err
+
+
+def test_collate_names_a_sample_a_transform_changed(built):
+    from eventsim.datasets import collate_event_vqa
+
+    ds = EventVQADataset(built)
+    pair = EventVQADataset(built, transform=lambda s: (s["events"], s["answer_index"]))
+    # was numpy's "only integer scalar arrays can be converted to a scalar index"
+    with pytest.raises(TypeError, match=r"sample 0 of the batch is a tuple \(a transform"):
+        collate_event_vqa([pair[0], pair[1]])
+    a, b = ds[0], ds[1]
+    del b["meta"]
+    # was KeyError: 'meta'
+    with pytest.raises(TypeError, match=r"sample 1 of the batch lacks 'meta', which sample 0 has"):
+        collate_event_vqa([a, b])
+    with pytest.raises(TypeError, match=r"sample 1 of the batch has 'meta', which sample 0 lacks"):
+        collate_event_vqa([b, a])
+    assert collate_event_vqa([ds[0], ds[1]])["image"].shape == (2, 64, 64, 3)

@@ -27,7 +27,7 @@ import json
 import operator
 import os
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, overload
 
@@ -658,6 +658,23 @@ def collate_event_vqa(batch: list[dict[str, Any]]) -> dict[str, Any]:
     """
     if not batch:
         return {}
+    for k, sample in enumerate(batch):
+        # a transform that returns a tuple or drops a key from some samples failed below with
+        # numpy's "only integer scalar arrays can be converted to a scalar index" or a KeyError
+        if not isinstance(sample, Mapping):
+            raise TypeError(
+                f"collate_event_vqa batches sample dicts; sample {k} of the batch is a "
+                f"{type(sample).__name__} (a transform changed it): use a collate_fn for what "
+                "the transform returns, such as torch's default one"
+            )
+        if sample.keys() != batch[0].keys():
+            key = sorted(sample.keys() ^ batch[0].keys(), key=str)[0]
+            lacks = key in batch[0]
+            raise TypeError(
+                f"collate_event_vqa batches samples with the same keys; sample {k} of the "
+                f"batch {'lacks' if lacks else 'has'} {key!r}, which sample 0 "
+                f"{'has' if lacks else 'lacks'} (a transform changed them)"
+            )
     out: dict[str, Any] = {key: [s[key] for s in batch] for key in batch[0]}
     images = out.get("image")
     if (
