@@ -175,3 +175,38 @@ def test_collate_names_a_sample_a_transform_changed(built):
     with pytest.raises(TypeError, match=r"sample 1 of the batch has 'meta', which sample 0 lacks"):
         collate_event_vqa([b, a])
     assert collate_event_vqa([ds[0], ds[1]])["image"].shape == (2, 64, 64, 3)
+
+
+def test_a_dataset_folder_that_cannot_be_entered_is_a_dataset_error(built, monkeypatch):
+    import errno
+
+    real = Path.is_file
+
+    def no_entry(self):
+        if self.parent == built:
+            # what stat says in a folder without execute permission for this user
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        return real(self)
+
+    monkeypatch.setattr(Path, "is_file", no_entry)
+    # was the bare PermissionError, which `except DatasetError` does not catch
+    for given in (built, built / "dataset.json"):
+        with pytest.raises(DatasetError, match=r"cannot read '.*ds/dataset\.json': Permission denied"):  # fmt: skip
+            EventVQADataset(given)
+
+
+def test_an_unreadable_samples_file_is_named_once(copy, monkeypatch):
+    import errno
+
+    real = Path.read_bytes
+
+    def denied(self):
+        if self.name == "samples.jsonl":
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", denied)
+    with pytest.raises(DatasetError) as err:
+        EventVQADataset(copy)
+    # was "cannot read 'X': [Errno 13] Permission denied: 'X'"
+    assert str(err.value) == f"cannot read {str(copy / 'samples.jsonl')!r}: Permission denied"

@@ -110,8 +110,13 @@ def dataset_root(path: str | Path) -> Path:
     """The dataset folder ``path`` names: the folder itself, or the folder of its
     ``dataset.json`` (the file is as natural a name for the dataset as its folder)."""
     path = Path(path)
-    if path.name == "dataset.json" and path.is_file():
-        return path.parent
+    if path.name == "dataset.json":
+        try:
+            if path.is_file():
+                return path.parent
+        except OSError:
+            # in a folder this user may not enter: `read_manifest` names the file it cannot read
+            return path.parent
     return path
 
 
@@ -119,6 +124,15 @@ def read_manifest(root: str | Path) -> dict[str, Any]:
     """``dataset.json`` of a built dataset (``root`` is its folder, or the file itself);
     DatasetError if it is not one, or if a field the readers use is missing or of the wrong
     kind (a hand-edited or damaged file), naming the field."""
+    try:
+        return _read_manifest(root)
+    except OSError as exc:
+        # a folder this user may not enter: even asking whether dataset.json is there fails
+        where = exc.filename if exc.filename is not None else root
+        raise DatasetError(f"cannot read {str(where)!r}: {exc.strerror or exc}") from None
+
+
+def _read_manifest(root: str | Path) -> dict[str, Any]:
     root = dataset_root(root)
     path = root / "dataset.json"
     if not path.is_file() and (root / ".build-state.json").is_file():
@@ -153,11 +167,17 @@ def read_manifest(root: str | Path) -> dict[str, Any]:
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise DatasetError(f"cannot read {str(path)!r}: {exc}") from None
+        raise DatasetError(f"cannot read {str(path)!r}: {_why(exc)}") from None
     if not isinstance(manifest, dict) or manifest.get("format") != "eventsim-vqa":
         raise DatasetError(f"{str(path)!r} is not an eventsim-vqa manifest")
     _check_manifest(manifest, path)
     return manifest
+
+
+def _why(exc: Exception) -> str:
+    """An OSError's reason without the path it repeats ("[Errno 13] Permission denied: 'x'"),
+    any other error's message."""
+    return getattr(exc, "strerror", None) or str(exc)
 
 
 def _count(value: Any) -> bool:
@@ -265,7 +285,7 @@ def read_jsonl(path: Path, *, required: bool = False) -> list[dict[str, Any]]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, ValueError) as exc:
-        raise DatasetError(f"cannot read {str(path)!r}: {exc}") from None
+        raise DatasetError(f"cannot read {str(path)!r}: {_why(exc)}") from None
     records = []
     # numbered: json's own "line 1" is the position inside one line
     for number, line in enumerate(text.split("\n"), 1):
@@ -376,7 +396,7 @@ def read_split_records(root: str | Path, manifest: dict[str, Any], split: str) -
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise DatasetError(f"cannot read {str(path)!r}: {exc}") from None
+        raise DatasetError(f"cannot read {str(path)!r}: {_why(exc)}") from None
     expected = manifest.get("samples_sha256")
     if expected is not None and hashlib.sha256(data).hexdigest() != expected:
         records: list[Any] = []
