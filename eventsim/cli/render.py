@@ -52,7 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     win.add_argument(
         "--events-per-frame", type=int, metavar="N", help="fixed event count per frame instead"
     )
-    win.add_argument("--start", type=float, metavar="MS", help="start, ms after the first event")
+    win.add_argument(
+        "--start", type=float, metavar="MS", help="start, ms after the first event (default: 0)"
+    )
     win.add_argument(
         "--end",
         type=float,
@@ -62,13 +64,17 @@ def build_parser() -> argparse.ArgumentParser:
     win.add_argument("--fps", type=float, default=30.0, help="output frame rate (default: 30)")
     look = p.add_argument_group("look")
     look.add_argument(
-        "--mode", choices=RENDER_MODES, default=DEFAULTS.mode, help="what each frame shows"
+        "--mode",
+        choices=RENDER_MODES,
+        default=DEFAULTS.mode,
+        help="what each frame shows (default: %(default)s)",
     )
     look.add_argument(
         "--background",
         choices=BACKGROUNDS,
         default=DEFAULTS.background,
-        help="dark or white with ON/OFF colours, or grey for signed grey levels",
+        help="dark or white with ON/OFF colours, or grey for signed grey levels "
+        "(default: %(default)s)",
     )
     look.add_argument("--on-color", metavar="C", help="ON colour: name, #rrggbb or r,g,b")
     look.add_argument("--off-color", metavar="C", help="OFF colour: name, #rrggbb or r,g,b")
@@ -76,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--color-by",
         choices=COLOR_BY,
         default=DEFAULTS.color_by,
-        help="pixel colour from the last event there, or from the sign of ON minus OFF counts",
+        help="pixel colour from the last event there, or from the sign of ON minus OFF counts "
+        "(default: %(default)s)",
     )
     look.add_argument(
         "--tau-ms",
@@ -85,13 +92,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="time-surface decay constant, ms (default: %(default)s)",
     )
     look.add_argument(
-        "--colormap", choices=list(COLORMAPS), default=DEFAULTS.colormap, help="heat-map colours"
+        "--colormap",
+        choices=list(COLORMAPS),
+        default=DEFAULTS.colormap,
+        help="heat-map colours (default: %(default)s)",
     )
     look.add_argument(
         "--max-count",
         type=float,
         default=DEFAULTS.max_count,
-        help="heat-map full scale in events (default: 99th percentile of each frame)",
+        help="heat-map full scale in events (default: the 99th percentile of each frame's "
+        "non-zero pixels)",
     )
     look.add_argument(
         "--no-colorbar",
@@ -102,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--heatmap-scale",
         choices=HEATMAP_SCALES,
         default=DEFAULTS.heatmap_scale,
-        help="heat-map levels from log(1 + count) or count",
+        help="heat-map levels from log(1 + count) or count (default: %(default)s)",
     )
     look.add_argument(
         "--alpha",
@@ -114,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--overlay-frame",
         choices=OVERLAY_FRAMES,
         default=DEFAULTS.overlay_frame,
-        help="show the saved frame in grey (events stand out) or in colour",
+        help="show the saved frame in grey (events stand out) or in colour (default: %(default)s)",
     )
     look.add_argument(
         "--bins",
