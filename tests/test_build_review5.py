@@ -292,3 +292,27 @@ def test_unreadable_parquet_image_bytes_name_the_row_and_file(tmp_path):
     assert _reasons(out)["test-000000"] == (
         "image 'row 0 of qa.parquet' cannot be read (not an image OpenCV can decode)"
     )
+
+
+def test_a_parquet_image_column_of_paths_or_of_bytes_is_read(tmp_path):
+    """A parquet file whose image column holds paths (strings) or raw bytes, not the Hub's
+    {bytes, path} struct, had every row skipped as 'image has no bytes or path'."""
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    cv2.imwrite(str(tmp_path / "a.png"), textured(1, 64, 48))
+    png = (tmp_path / "a.png").read_bytes()
+    record = {"question": "Q", "answer": "a"}
+    pq.write_table(pa.Table.from_pylist([{**record, "image": "a.png"}]), tmp_path / "paths.parquet")
+    pq.write_table(pa.Table.from_pylist([{**record, "image": png}]), tmp_path / "bytes.parquet")
+    pq.write_table(pa.Table.from_pylist([{**record, "image": None}]), tmp_path / "null.parquet")
+    write_jsonl(tmp_path / "qa.jsonl", [{**record, "image": {"path": "a.png"}}])
+    events = []
+    for name in ("paths.parquet", "bytes.parquet", "qa.jsonl"):
+        out = tmp_path / name.replace(".", "-")
+        summary = build_dataset(_recipe(tmp_path, "image", name), out, progress=False)
+        assert summary.samples == {"test": 1}, (out / "errors.jsonl").read_text()
+        events.append(EventVQADataset(out, "test")[0]["events"])
+    assert len(events[0]) > 0 and all(np.array_equal(events[0], e) for e in events)
+    out = tmp_path / "null"
+    build_dataset(_recipe(tmp_path, "image", "null.parquet"), out, progress=False)
+    assert _reasons(out)["test-000000"] == "parquet row 0: image has no bytes or path (got null)"

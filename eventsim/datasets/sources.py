@@ -340,19 +340,26 @@ class SampleMaker:
 
     def _load_image(self, spec: SampleSpec) -> np.ndarray:
         value = (spec.record or {})["image"]
+        row = None
         if isinstance(value, dict) and "parquet_row" in value:
-            data = self._parquet_image(spec.provenance["file"], int(value["parquet_row"]))
-            if isinstance(data, dict) and data.get("bytes"):
+            row = int(value["parquet_row"])
+            value = self._parquet_image(spec.provenance["file"], row)
+            # the Hub's image struct {bytes, path}, a column of image bytes, or one of paths
+            if isinstance(value, dict) and value.get("bytes"):
+                value = value["bytes"]
+            if isinstance(value, (bytes, bytearray)) and value:
                 from eventsim.simulator.sources import decode_image
 
                 # as an image file is read: 16-bit depth kept, turned upright by its EXIF tag
-                where = f"row {value['parquet_row']} of {Path(spec.provenance['file']).name}"
-                return decode_image(data["bytes"], where)
-            if isinstance(data, dict) and data.get("path"):
-                value = data["path"]
-            else:
-                raise SampleError(f"parquet row {value['parquet_row']}: image has no bytes or path")
-        if not isinstance(value, str):
+                return decode_image(
+                    bytes(value), f"row {row} of {Path(spec.provenance['file']).name}"
+                )
+        if isinstance(value, dict) and value.get("path"):
+            value = value["path"]
+        if not isinstance(value, str) or not value.strip():
+            if row is not None:
+                got = "null" if value is None else repr(value)
+                raise SampleError(f"parquet row {row}: image has no bytes or path (got {got})")
             raise SampleError(f"image must be a path string, got {value!r}")
         from eventsim.simulator.sources import read_image
 
