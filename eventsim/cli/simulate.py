@@ -23,7 +23,7 @@ from eventsim.errors import ParameterError
 EXAMPLES = """examples:
   eventsim simulate clip.mp4 -o clip.h5 --camera davis346 --preset clean
   eventsim simulate frames/ -o frames.h5 --fps 30            (or frames/timestamps.txt)
-  eventsim simulate seq/ -o seq.h5           (ESIM layout: seq/images/ and seq/timestamps.txt)
+  eventsim simulate seq/ -o seq.h5           (rpg_vid2e layout: seq/imgs/ + seq/timestamps.txt)
   eventsim simulate frames/ --timestamps times.txt -o frames.h5
   eventsim simulate --pair a.png b.png --interval-ms 10 -o pair.h5
   eventsim simulate --image photo.jpg --motion saccade --duration-ms 300 -o photo.h5
@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=path_arg("a timestamps file"),
         metavar="FILE",
         help="times of a frame folder's images, one per line in seconds (default: "
-        "timestamps.txt in the folder or beside its images/ subfolder)",
+        "timestamps.txt in the folder or beside its images/, imgs/ or frames/ subfolder)",
     )
     opt.add_argument("--start", type=float, metavar="S", help="video start time (s)")
     opt.add_argument("--stop", type=float, metavar="S", help="video stop time (s)")
@@ -102,13 +102,20 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="image motion / synthetic clip duration (default 300 / 1000 ms)",
     )
-    opt.add_argument("--amplitude-px", type=float, help="image motion amplitude in pixels")
+    opt.add_argument(
+        "--amplitude-px",
+        type=float,
+        help="image motion amplitude in pixels (default 2.5 %% of the sensor's longer side, "
+        "at least 2)",
+    )
     opt.add_argument(
         "--interval-ms", type=float, default=None, help="time between --pair images (default 10)"
     )
     sensor = p.add_argument_group("sensor and pixel model")
     sensor.add_argument("--camera", choices=sorted(CAMERA_NAMES), help="sensor size of a camera")
-    sensor.add_argument("--sensor-size", metavar="WxH", help="sensor size, e.g. 640x480")
+    sensor.add_argument(
+        "--sensor-size", metavar="WxH", help="sensor size, e.g. 640x480 (default: the input's)"
+    )
     add_renamed_option(p, "--size", "--sensor-size (WxH)")
     sensor.add_argument(
         "--fit",
@@ -128,7 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FIELD=VALUE",
         help="override a DVSParams field (repeatable)",
     )
-    sensor.add_argument("--seed", type=int, default=0, help="random seed (mismatch and noise)")
+    sensor.add_argument(
+        "--seed", type=int, default=0, help="random seed (mismatch and noise; default 0)"
+    )
     run = p.add_argument_group("run")
     run.add_argument(
         "--upsample",
@@ -147,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="store the source frames with frame_ts_us and frame_event_idx",
     )
-    run.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1)")
+    run.add_argument("--device", default="cpu", help="torch device: cpu (default), cuda or cuda:N")
     run.add_argument(
         "--threads",
         type=int,
