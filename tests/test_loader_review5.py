@@ -210,3 +210,18 @@ def test_an_unreadable_samples_file_is_named_once(copy, monkeypatch):
         EventVQADataset(copy)
     # was "cannot read 'X': [Errno 13] Permission denied: 'X'"
     assert str(err.value) == f"cannot read {str(copy / 'samples.jsonl')!r}: Permission denied"
+
+
+def test_verify_without_samples_file_says_so_once_and_still_checks_the_shards(copy):
+    from eventsim.datasets import verify_dataset
+
+    (copy / "samples.jsonl").unlink()
+    shard = copy / "shards" / "test-00001.h5"
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    report = verify_dataset(copy)
+    # was 9 problems: every split and shard counted short, every sample "lacking" from the file
+    assert len(report.problems) == 2, report.problems
+    assert "samples.jsonl' is missing" in report.problems[0]
+    assert report.problems[1] == "shards/test-00001.h5: checksum mismatch (file changed or damaged)"
