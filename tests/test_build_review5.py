@@ -145,7 +145,7 @@ def test_strict_names_a_build_error_of_an_earlier_split_before_a_later_splits_ba
         "first-00001.h5",
     ]
     # a bad first line of the first split is named before anything is written
-    (tmp_path / "first.jsonl").write_text("[1]\n")
+    (tmp_path / "first.jsonl").write_text('"text"\n')
     with pytest.raises(DatasetError, match=r"sample first-000000 .*expected a JSON object"):
         build_dataset(recipe, tmp_path / "none", strict=True, progress=False)
     assert not (tmp_path / "none").exists()
@@ -316,3 +316,30 @@ def test_a_parquet_image_column_of_paths_or_of_bytes_is_read(tmp_path):
     out = tmp_path / "null"
     build_dataset(_recipe(tmp_path, "image", "null.parquet"), out, progress=False)
     assert _reasons(out)["test-000000"] == "parquet row 0: image has no bytes or path (got null)"
+
+
+# ----------------------------------------------------------------------------- split files
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "expected"),
+    [
+        ("qa.csv", "image,question,answer\na.png,Q,a\n", r"is a \.csv table; the split files"),
+        (
+            "qa.json",
+            '[\n  {"image": "a.png", "question": "Q", "answer": "a"}\n]\n',
+            r"holds one JSON array of 1 item\(s\); expected JSONL",
+        ),
+        ("qa-*.jsonl", None, r"a wildcard name reads parquet files only"),
+    ],
+)
+def test_a_split_file_in_another_format_is_named_as_such(tmp_path, name, text, expected):
+    """A CSV table or a JSON array given as a split file had every line skipped as 'malformed
+    JSONL line N: Expecting value'; a JSONL wildcard was 'No such file or directory'."""
+    if text is not None:
+        (tmp_path / name).write_text(text)
+    else:
+        write_jsonl(tmp_path / "qa-1.jsonl", [{"image": "a.png", "question": "Q", "answer": "a"}])
+    with pytest.raises(DatasetError, match=expected):
+        build_dataset(_recipe(tmp_path, "image", name), tmp_path / "ds", progress=False)
+    assert not (tmp_path / "ds").exists()

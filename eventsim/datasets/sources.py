@@ -99,6 +99,14 @@ def plan_split(recipe: Recipe, split: str, limit: int | None = None) -> list[Sam
     fmt = recipe.source.get("format", "jsonl")
     if fmt == "auto":
         fmt = "parquet" if path.suffix.lower() in (".parquet", ".pq") else "jsonl"
+        if path.suffix.lower() in _TABLE_SUFFIXES:
+            # read as JSONL, every line would be skipped as malformed JSON
+            from eventsim.errors import DatasetError
+
+            raise DatasetError(
+                f"split file {str(path)!r} is a {path.suffix} table; the split files read are "
+                "JSONL (one JSON object per line) and parquet (.parquet, .pq): convert it"
+            )
     rows: list[SourceRow]
     if fmt == "parquet":
         rows = []
@@ -137,6 +145,10 @@ def plan_split(recipe: Recipe, split: str, limit: int | None = None) -> list[Sam
     return specs
 
 
+# table formats a split file may be given in that are neither JSONL nor parquet
+_TABLE_SUFFIXES = (".csv", ".tsv", ".xlsx", ".xls")
+
+
 def _place(where: dict[str, Any]) -> str:
     """``line 3`` of a JSONL file, ``row 3`` (``of test-00001.parquet``) of a parquet one."""
     if "line" in where:
@@ -155,9 +167,25 @@ def _jsonl_rows(path: Path, limit: int | None) -> list[SourceRow]:
         text = path.read_text(encoding="utf-8-sig")
         lines = [line.removesuffix("\r") for line in text.split("\n")]
     except OSError as exc:
-        raise DatasetError(f"cannot read split file {str(path)!r}: {exc.strerror or exc}") from None
+        hint = ""
+        if isinstance(exc, FileNotFoundError) and any(ch in path.name for ch in "*?["):
+            hint = " (a wildcard name reads parquet files only; name one JSONL file a split)"
+        raise DatasetError(
+            f"cannot read split file {str(path)!r}: {exc.strerror or exc}{hint}"
+        ) from None
     except UnicodeDecodeError as exc:
         raise DatasetError(f"split file {str(path)!r} is not UTF-8 text: {exc}") from None
+    if text.lstrip().startswith("["):
+        # a JSON file of one array of records: every line of it would be skipped as malformed
+        try:
+            whole = json.loads(text)
+        except json.JSONDecodeError:
+            whole = None
+        if isinstance(whole, list):
+            raise DatasetError(
+                f"split file {str(path)!r} holds one JSON array of {len(whole)} item(s); "
+                "expected JSONL, one JSON object per line (jq -c '.[]' turns one into the other)"
+            )
     rows: list[SourceRow] = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
