@@ -230,7 +230,7 @@ def build_run_parser() -> argparse.ArgumentParser:
         help="event window length before the frame (default: the whole recording, or "
         f"{RUN_WINDOW_MS:g} ms with --frame-time-us)",
     )
-    p.add_argument("--question", required=True)
+    p.add_argument("--question", required=True, help="the question to answer about the image")
     p.add_argument(
         "--choices",
         type=_choices_arg,
@@ -251,7 +251,7 @@ def build_run_parser() -> argparse.ArgumentParser:
         "the strongest image gradients (RGB only, no events); random, downsample, center: "
         "content-blind baselines; dense: every token",
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of the random selector")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random selector (default 0)")
     p.add_argument(
         "--max-new-tokens",
         type=int,
@@ -583,7 +583,10 @@ def build_eval_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--split", default="test", help="the dataset split to evaluate (default: test)")
     p.add_argument(
-        "--keep", type=_keeps_arg, default=[0.75, 0.5, 0.25], help="comma list, e.g. 0.75,0.5"
+        "--keep",
+        type=_keeps_arg,
+        default=[0.75, 0.5, 0.25],
+        help="comma list of keep fractions in (0, 1] (default 0.75,0.5,0.25)",
     )
     p.add_argument(
         "--selector",
@@ -604,14 +607,14 @@ def build_eval_parser() -> argparse.ArgumentParser:
         "--batch-size",
         type=int,
         default=16,
-        help="samples per generate() call (left-padded, one attention mask per sample)",
+        help="samples per generate() call (default 16; left-padded, one attention mask per sample)",
     )
     p.add_argument(
         "--max-new-tokens",
         type=int,
         help="generation budget (default: 32 for chat checkpoints, the longest option else)",
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of the random selector")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random selector (default 0)")
     p.add_argument(
         "-o",
         "--output",
@@ -625,7 +628,7 @@ def build_eval_parser() -> argparse.ArgumentParser:
         help="overwrite earlier results in the folder and discard an unfinished evaluation "
         "there instead of resuming it",
     )
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--json", action="store_true", help="print the rows as JSON instead of a table")
     _add_runtime(p)
     return p
@@ -746,7 +749,7 @@ def build_flops_parser() -> argparse.ArgumentParser:
         default="qwen2-vl-2b",
         type=path_arg("a preset name or a checkpoint directory"),
         help=f"preset ({', '.join(PRESETS)}) or a checkpoint directory whose config.json "
-        "model_type is qwen2_vl or qwen2_5_vl",
+        "model_type is qwen2_vl or qwen2_5_vl (default qwen2-vl-2b)",
     )
     p.add_argument(
         "--image-hw",
@@ -754,12 +757,16 @@ def build_flops_parser() -> argparse.ArgumentParser:
         nargs=2,
         metavar=("H", "W"),
         default=[448, 448],
-        help="image height and width in px (transformers' order)",
+        help="image height and width in px (transformers' order; default 448 448)",
     )
     add_renamed_option(p, "--image-size", "--image-hw (H W)")
-    p.add_argument("--text-tokens", type=int, default=32, help="non-image prompt tokens")
-    p.add_argument("--new-tokens", type=int, default=1, help="generated tokens")
-    p.add_argument("--keep", type=_keep_arg, default=0.5, help="keep fraction in (0, 1]")
+    p.add_argument(
+        "--text-tokens", type=int, default=32, help="non-image prompt tokens (default 32)"
+    )
+    p.add_argument("--new-tokens", type=int, default=1, help="generated tokens (default 1)")
+    p.add_argument(
+        "--keep", type=_keep_arg, default=0.5, help="keep fraction in (0, 1] (default 0.5)"
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     return p
 
@@ -807,7 +814,7 @@ def flops_main(args: argparse.Namespace) -> int:
         print(json.dumps(result))
         return 0
     g = 1e9
-    print(f"config {args.config}: image {h}x{w} -> {rows}x{cols} = {total} image tokens")
+    print(f"config {args.config}: image H {h} x W {w} px -> {rows}x{cols} = {total} image tokens")
     print(f"{'':16}{'dense':>12}{f'keep {args.keep:g}':>14}")
     print(f"{'image tokens':16}{total:>12}{kept:>14}")
     for name, a, b in (
@@ -858,7 +865,9 @@ def build_demo_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="model directory (default: the shipped epvlm/assets/shapes-demo-tiny)",
     )
-    p.add_argument("--workers", type=int, default=1, help="processes for the dataset build")
+    p.add_argument(
+        "--workers", type=int, default=1, help="processes for the dataset build (default 1)"
+    )
     p.add_argument(
         "--threads",
         type=int,
