@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--executor",
         choices=EXECUTORS,
         default="local",
-        help="local process pool, or Dask distributed (extra 'dask')",
+        help="local process pool (default), or Dask distributed (extra 'dask')",
     )
     p.add_argument(
         "--scheduler",
