@@ -343,3 +343,27 @@ def test_a_split_file_in_another_format_is_named_as_such(tmp_path, name, text, e
     with pytest.raises(DatasetError, match=expected):
         build_dataset(_recipe(tmp_path, "image", name), tmp_path / "ds", progress=False)
     assert not (tmp_path / "ds").exists()
+
+
+def test_a_shapes_recipe_whose_objects_never_fit_says_which_fields(tmp_path, capsys):
+    """Each sample was skipped as 'cannot fit a target and (12, 12) clutter pieces of (10.0,
+    10.6) px into (32, 32)' (Python tuples, no field names), and the command line called the
+    drawn samples 'records' that were 'rejected'."""
+    recipe = _recipe(
+        tmp_path,
+        "shapes",
+        "2",
+        extra='mode = "target"\nn_clutter = [12, 12]\nmotion_px = [2, 4]\n',
+    )
+    recipe.write_text(recipe.read_text().replace("[8, 12]", "[8, 10]"))
+    out = tmp_path / "ds"
+    sizes = ["--set", "camera.width=32", "--set", "camera.height=32"]
+    assert build_main([str(recipe), "-o", str(out), "--no-progress", *sizes]) == 1
+    reason = _reasons(out)["test-000000"]
+    assert reason.startswith(
+        "cannot fit a target (target_size_px = [8, 10]) and n_clutter = [12, 12] clutter pieces "
+        "of object_size_px = [8, 10] apart into 32x32 pixels"
+    )
+    err = capsys.readouterr().err
+    assert "split test: all 2 sample(s) could not be drawn, so it has no samples" in err
+    assert "no samples were built: 2 sample(s) could not be drawn" in err

@@ -170,6 +170,12 @@ def _report_empty_splits(recipe: Recipe, summary: BuildSummary) -> int:
     """Warn of each split that was given records (or a file) and has no samples; 1 when the
     whole dataset has none for that reason. A split the recipe asks to be empty is no news."""
     errors_file = summary.out_dir / "errors.jsonl"
+    # a shapes scene has no record: its samples are drawn, and one that cannot be is skipped
+    items, refused = (
+        ("sample(s)", "could not be drawn")
+        if recipe.source_kind == "shapes"
+        else ("record(s)", "were rejected")
+    )
     empty_files = []
     for split, n in summary.samples.items():
         if n:
@@ -177,8 +183,7 @@ def _report_empty_splits(recipe: Recipe, summary: BuildSummary) -> int:
         rejected = summary.errors.get(split, 0)
         if rejected:
             warning = (
-                f"all {rejected} record(s) were rejected, so it has no samples; "
-                f"reasons in {errors_file}"
+                f"all {rejected} {items} {refused}, so it has no samples; reasons in {errors_file}"
             )
         elif recipe.source_kind != "shapes":
             empty_files.append(split)
@@ -191,7 +196,7 @@ def _report_empty_splits(recipe: Recipe, summary: BuildSummary) -> int:
         return 0
     if summary.n_errors:
         why = (
-            f"{summary.n_errors} record(s) rejected; the dataset is still written, so "
+            f"{summary.n_errors} {items} {refused}; the dataset is still written, so "
             f"{errors_file} can be read"
         )
     else:

@@ -480,8 +480,9 @@ def _layout_vqa(rng, config: SceneConfig) -> list[SceneObject]:
         if objects is not None:
             return objects
     raise ParameterError(
-        f"cannot fit {config.n_objects} objects of {config.object_size_px} px into "
-        f"{config.sensor_size}; use smaller objects or fewer of them"
+        f"cannot fit n_objects = {_pair(config.n_objects)} objects of object_size_px = "
+        f"{_pair(config.object_size_px)} apart into {_size(config)} (50 layouts tried); use "
+        "smaller objects or fewer of them, or a larger camera"
     )
 
 
@@ -504,10 +505,27 @@ def _layout_target(
         objects = _place_all(rng, config, specs, first_size_px=config.target_size_px)
         if objects is not None:
             return objects
-    raise ParameterError(
-        f"cannot fit a target and {config.n_clutter} clutter pieces of {config.object_size_px} px "
-        f"into {config.sensor_size}; use smaller objects or fewer of them"
+    target = (
+        ""
+        if config.target_size_px is None
+        else f" (target_size_px = {_pair(config.target_size_px)})"
     )
+    raise ParameterError(
+        f"cannot fit a target{target} and n_clutter = {_pair(config.n_clutter)} clutter "
+        f"pieces of object_size_px = {_pair(config.object_size_px)} apart into "
+        f"{_size(config)} (50 layouts tried); use smaller objects or fewer of them, or a "
+        "larger camera"
+    )
+
+
+def _pair(pair: tuple[float, float]) -> str:
+    """A [low, high] range as a recipe writes it."""
+    return "[" + ", ".join(f"{v:g}" for v in pair) + "]"
+
+
+def _size(config: SceneConfig) -> str:
+    width, height = config.sensor_size
+    return f"{width}x{height} pixels"
 
 
 def _grey_level(rng, bg_level: float) -> float:
