@@ -421,7 +421,7 @@ def run_main(args: argparse.Namespace) -> int:
     )
     from epvlm.flops import vlm_flops
     from epvlm.prior import select_blocks
-    from epvlm.processing import check_image_size, grid_for_size, prompt_format
+    from epvlm.processing import check_image_size, grid_for_size, min_image_tokens, prompt_format
 
     _check_runtime(args)
     if args.selector == "event" and not args.events:
@@ -473,6 +473,7 @@ def run_main(args: argparse.Namespace) -> int:
         rule=args.rule,
         mode=args.event_mode,
         seed=args.seed,
+        min_tokens=min_image_tokens(proc),
     )
     choices = args.choices
     _, counts, seconds = answer_selections(

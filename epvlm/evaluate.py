@@ -234,7 +234,7 @@ def make_selection(
     event_mode: EventMapMode = "count",
 ) -> Selection:
     """Apply a selector to one dataset sample (image, events, meta)."""
-    from epvlm.processing import grid_for_size
+    from epvlm.processing import grid_for_size, min_image_tokens
 
     image = sample["image"]
     height, width = image.shape[:2]
@@ -257,6 +257,7 @@ def make_selection(
         rule=rule,
         mode=event_mode,
         seed=seed,
+        min_tokens=min_image_tokens(proc),
     )
 
 

@@ -311,8 +311,10 @@ def _resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
     return cv2.resize(image, (width, height), interpolation=interp)
 
 
-# Qwen2-VL's processor never makes an image smaller than 56 x 56 px (min_pixels = 56 * 56,
-# 2 x 2 merged tokens); a smaller downsampled image would come back upscaled to another grid.
+# Qwen2-VL's processor never makes an image smaller than its min_pixels (56 x 56 px, 2 x 2
+# merged tokens, by default and in the public checkpoints); a smaller downsampled image would
+# come back upscaled to another grid. A checkpoint with a larger min_pixels passes its own
+# (`select_blocks`' min_tokens).
 MIN_DOWNSAMPLE_TOKENS = 4
 
 
@@ -353,6 +355,7 @@ def select_blocks(
     seed: int | np.random.Generator = 0,
     patch_size: int = PATCH_SIZE,
     merge_size: int = MERGE_SIZE,
+    min_tokens: int = MIN_DOWNSAMPLE_TOKENS,
 ) -> Selection:
     """Choose the image tokens to keep.
 
@@ -360,7 +363,10 @@ def select_blocks(
     (`epvlm.processing.grid_for_size`). ``events`` (needed by ``event``) are in the pixel grid
     of ``sensor_size`` (default: the image's own (W, H)); ``edges`` ignores them. ``rule``
     picks the keep rule of ``event`` and ``edges``: ``topk`` (exact budget, comparable with
-    the baselines) or ``quantile`` (the paper's).
+    the baselines) or ``quantile`` (the paper's). ``min_tokens`` is the smallest token grid
+    the processor keeps as it is (`epvlm.processing.min_image_tokens`: its ``min_pixels``);
+    ``downsample`` never resizes below it, so the processor does not resize the image back up
+    to a grid its mask does not fit.
     """
     if selector not in SELECTORS:
         raise ParameterError(f"selector {selector!r} is unknown; expected one of {SELECTORS}")
@@ -379,7 +385,7 @@ def select_blocks(
         return Selection("center", keep, image, keep_mask_center((rows, cols), keep), total)
     if selector == "downsample":
         budget = keep_budget(total, keep)
-        r, c = downsample_grid((rows, cols), budget)
+        r, c = downsample_grid((rows, cols), budget, min_tokens)
         factor = patch_size * merge_size
         small = np.asarray(image)
         if (r, c) != (rows, cols):

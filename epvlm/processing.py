@@ -325,6 +325,15 @@ def tokens_per_image(proc: EPQwen2VLProcessor, height: int, width: int) -> int:
     return grid[0] * grid[1]
 
 
+def min_image_tokens(proc: EPQwen2VLProcessor) -> int:
+    """The fewest LLM image tokens the processor makes of an image: its ``min_pixels`` over
+    one token's area, rounded up. A grid of at least that many tokens (and no more than the
+    ``max_pixels`` allow) comes out of the processor's resize unchanged."""
+    ip = proc.image_processor
+    factor = ip.patch_size * ip.merge_size
+    return max(1, -(-_pixel_budget(ip)[0] // (factor * factor)))
+
+
 def grid_for_size(proc: EPQwen2VLProcessor, height: int, width: int) -> tuple[int, int]:
     """(rows, cols) of the LLM token grid for an image of ``height`` x ``width`` pixels."""
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_resize

@@ -217,3 +217,59 @@ def test_a_torn_last_line_does_not_stop_a_rebuild(built, reference, tmp_path, ca
     assert rc == 0 and "note:" in err[0], err
     assert err[1].startswith(f"resuming: 4 of {ANSWERS}"), err
     assert _results(out) == _results(reference)
+
+
+# ------------------------------------------------- downsample under a larger min_pixels
+
+
+def _with_min_tokens(model: Path, dest: Path, tokens: int) -> Path:
+    """A copy of the checkpoint whose processor never makes fewer than ``tokens`` tokens (as
+    checkpoints configured with min_pixels = 256 * 28 * 28 do)."""
+    import shutil
+
+    shutil.copytree(model, dest)
+    path = dest / "processor_config.json"
+    config = json.loads(path.read_text())
+    config["image_processor"]["size"]["shortest_edge"] = tokens * 28 * 28
+    path.write_text(json.dumps(config))
+    return dest
+
+
+def test_downsample_stays_at_or_above_the_processors_min_pixels(built, tmp_path):
+    """Downsampling 16 tokens to 4 made a 56x56 image that a processor with min_pixels of 9
+    tokens resized back up: the mask no longer fitted and the run stopped (KeepMaskError)."""
+    import numpy as np
+
+    from epvlm.evaluate import make_selection
+    from epvlm.processing import encode_batch, grid_for_size, load_processor
+
+    _, _, model, samples = built
+    proc = load_processor(_with_min_tokens(model, tmp_path / "m", 9))
+    sample = samples[0]
+    for keep in (0.25, 0.5, 0.75):
+        sel = make_selection(proc, sample, "downsample", keep)
+        rows, cols = sel.mask.shape
+        assert rows * cols >= 9
+        assert grid_for_size(proc, *sel.image.shape[:2]) == (rows, cols)
+        assert sel.kept_tokens == max(1, round(keep * 16))
+        encode_batch(proc, [sel.image], ["what?"], [[]], keep_masks=[sel.mask])
+    assert np.array_equal(sel.image.shape[:2], (rows * 28, cols * 28))
+
+
+def test_run_and_eval_downsample_with_a_larger_min_pixels(built, tmp_path, capsys):
+    import cv2
+
+    _, ds, model, samples = built
+    big = _with_min_tokens(model, tmp_path / "m", 9)
+    image = tmp_path / "frame.png"
+    cv2.imwrite(str(image), cv2.cvtColor(samples[0]["image"], cv2.COLOR_RGB2BGR))
+    argv = ["run", "--model", str(big), "--image", str(image), "--question", "what?",
+            "--selector", "downsample", "--keep", "0.25"]  # fmt: skip
+    assert main(argv) == 0, capsys.readouterr().err
+    assert "tokens: 4 of 16 image tokens kept (downsample, keep 0.25)" in capsys.readouterr().out
+    out = tmp_path / "out"
+    rc, err = _run(capsys, ["eval", "--model", str(big), "--dataset", str(ds), "--keep", "0.25",
+                            "--selector", "downsample", "--no-progress", "-o", str(out)])  # fmt: skip
+    assert rc == 0, err
+    rows = json.loads((out / "results.json").read_text())
+    assert [r["kept_tokens"] for r in rows] == [16, 4]
