@@ -225,3 +225,13 @@ def test_verify_without_samples_file_says_so_once_and_still_checks_the_shards(co
     assert len(report.problems) == 2, report.problems
     assert "samples.jsonl' is missing" in report.problems[0]
     assert report.problems[1] == "shards/test-00001.h5: checksum mismatch (file changed or damaged)"
+
+
+def test_a_dataset_opened_by_a_relative_path_survives_a_change_of_directory(built, monkeypatch):
+    monkeypatch.chdir(built.parent)
+    ds = EventVQADataset("ds")
+    first = ds[0]["id"]  # opens the first shard only
+    monkeypatch.chdir(built / "shards")
+    # the next shard was looked for under the new working directory
+    assert [ds[i]["id"] for i in range(len(ds))] == [first, "test-000001", "test-000002"]
+    assert ds.root == built

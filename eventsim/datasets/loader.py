@@ -496,7 +496,9 @@ class EventVQADataset:
         *,
         locking: bool | str | None = None,
     ) -> None:
-        self.root = dataset_root(root)
+        # absolute: shards open lazily, and a script that changes its working directory after
+        # opening the dataset (as Hydra does for each run) would find none of them
+        self.root = Path(os.path.abspath(dataset_root(root)))
         self.manifest = read_manifest(self.root)
         splits = list(self.manifest["splits"])
         if split not in splits:
