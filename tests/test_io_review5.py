@@ -102,3 +102,23 @@ def test_an_es_output_of_epoch_times_is_refused_without_blaming_faery(tmp_path):
         write_events(tmp_path / "epoch.es", ev, (64, 48))
     assert "faery" not in str(caught.value) and "absolute (epoch)" in str(caught.value)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_csv_header_in_another_column_order_is_read_as_named(tmp_path):
+    # the columns were always taken as t,x,y,on: Metavision's x,y,p,t came out with x as
+    # the time and t as the polarity column's neighbour, silently
+    pytest.importorskip("faery")
+    from eventsim.errors import EventFileError
+
+    path = tmp_path / "metavision.csv"
+    path.write_text("x,y,p,t\n1,2,1,10\n3,0,-1,20\n5,1,1,30\n")
+    with open_events(path, sensor_size=(8, 4)) as r:
+        ev = r.read()
+        assert any("header's order (x,y,p,t)" in n for n in r.notes)
+    assert ev["t"].tolist() == [10, 20, 30]
+    assert ev["x"].tolist() == [1, 3, 5] and ev["y"].tolist() == [2, 0, 1]
+    assert ev["p"].tolist() == [1, 0, 1]
+    odd = tmp_path / "odd.csv"
+    odd.write_text("a,x,y,t\n10,1,0,1\n")
+    with pytest.raises(EventFileError, match="names columns in another order"):
+        open_events(odd, sensor_size=(8, 4))

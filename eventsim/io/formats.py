@@ -182,40 +182,71 @@ def read_faery(
     return ev, file_size, notes, {"layout": layout}
 
 
+# names a CSV header gives each event column (lower case, a faery ``@size`` suffix removed)
+_CSV_NAMES = {
+    "t": ("t", "ts", "timestamp", "time", "t_us"),
+    "x": ("x",),
+    "y": ("y",),
+    "p": ("p", "on", "polarity", "pol", "ps"),
+}
+
+
 def _csv_options(
     faery: Any, path: Path, sensor_size: tuple[int, int] | None
 ) -> tuple[dict, tuple[int, int] | None, list[str]]:
-    """faery's CSV decoder options from the header (sizes as ``x@W,y@H``) and first rows."""
+    """faery's CSV decoder options from the header (column names, sizes as ``x@W,y@H``) and
+    the first rows. Without a header the columns are faery's ``t,x,y,on``."""
     with open(path, "rb") as fh:
         head = fh.read(65536).split(b"\n")
     header = head[0].strip()
     has_header = not header.replace(b",", b"").replace(b"-", b"").replace(b".", b"").isdigit()
     notes: list[str] = []
     file_size = None
+    index = {"t": 0, "x": 1, "y": 2, "p": 3}
     if has_header:
         fields = header.decode("utf-8", "replace").split(",")
         sizes = {}
+        names = []
         for fld in fields:
             name, _, size = fld.partition("@")
+            name = name.strip().strip("\"'").lower()
+            names.append(name)
             if size.strip().isdigit():
-                sizes[name.strip()] = int(size)
+                sizes[name] = int(size)
         if "x" in sizes and "y" in sizes:
             file_size = (sizes["x"], sizes["y"])
+        found = {
+            key: next((i for i, n in enumerate(names) if n in aliases), None)
+            for key, aliases in _CSV_NAMES.items()
+        }
+        if all(i is not None for i in found.values()):
+            # another tool's order (Metavision writes x,y,p,t): read it as named
+            index = {key: int(i) for key, i in found.items() if i is not None}
+            if index != {"t": 0, "x": 1, "y": 2, "p": 3}:
+                order = ",".join(sorted(index, key=index.__getitem__))
+                notes.append(f"CSV columns read in the header's order ({order})")
+        elif any(i is not None and i != index[key] for key, i in found.items()):
+            raise EventFileError(
+                f"{str(path)!r}: the CSV header {header[:80].decode('utf-8', 'replace')!r} "
+                "names columns in another order than t,x,y,p but not all four "
+                f"(t: {' / '.join(_CSV_NAMES['t'])}; p: {' / '.join(_CSV_NAMES['p'])}); "
+                "name them so, or write them as t,x,y,p"
+            )
     rows = head[1:] if has_header else head
     off = b"0"
     for row in rows[:-1]:
         cells = row.strip().split(b",")
-        if len(cells) >= 4 and cells[3].strip() == b"-1":
+        if len(cells) > index["p"] and cells[index["p"]].strip() == b"-1":
             off = b"-1"
             notes.append("polarity -1/+1 in the CSV converted to 0/1 (-1 -> 0, +1 -> 1)")
             break
     props = faery.CsvProperties(
         has_header=has_header,
         separator=b",",
-        t_index=0,
-        x_index=1,
-        y_index=2,
-        on_index=3,
+        t_index=index["t"],
+        x_index=index["x"],
+        y_index=index["y"],
+        on_index=index["p"],
         t_scale=0.0,
         on_value=b"1",
         off_value=off,
