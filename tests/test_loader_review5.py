@@ -235,3 +235,15 @@ def test_a_dataset_opened_by_a_relative_path_survives_a_change_of_directory(buil
     # the next shard was looked for under the new working directory
     assert [ds[i]["id"] for i in range(len(ds))] == [first, "test-000001", "test-000002"]
     assert ds.root == built
+
+
+def test_what_the_adapter_says_of_tonics_time_bins_holds(built):
+    tonic = pytest.importorskip("tonic")
+    from eventsim.datasets import TonicEventVQA
+
+    events, _ = TonicEventVQA(built)[0]
+    frames = tonic.transforms.ToFrame(sensor_size=(64, 64, 2), n_time_bins=3)(events)
+    t = events["t"]
+    width = (t[-1] - t[0]) // 3
+    # the last event, and those past k whole-µs bins, are in no frame
+    assert frames.sum() == np.count_nonzero(t < t[0] + 3 * width) < len(events)
