@@ -324,7 +324,11 @@ def test_a_parquet_image_column_of_paths_or_of_bytes_is_read(tmp_path):
 @pytest.mark.parametrize(
     ("name", "text", "expected"),
     [
-        ("qa.csv", "image,question,answer\na.png,Q,a\n", r"is a \.csv table; the split files"),
+        (
+            "qa.csv",
+            "image,question,answer\na.png,Q,a\n",
+            r"is a \.csv table; source kind 'image' reads JSONL .* and parquet",
+        ),
         (
             "qa.json",
             '[\n  {"image": "a.png", "question": "Q", "answer": "a"}\n]\n',
@@ -367,3 +371,28 @@ def test_a_shapes_recipe_whose_objects_never_fit_says_which_fields(tmp_path, cap
     err = capsys.readouterr().err
     assert "split test: all 2 sample(s) could not be drawn, so it has no samples" in err
     assert "no samples were built: 2 sample(s) could not be drawn" in err
+
+
+def test_a_video_source_names_a_parquet_split_file_as_one(tmp_path):
+    """Read as JSONL, a video source's parquet split file was 'not UTF-8 text'."""
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    rows = [{"video": "v.avi", "time": 0.5, "question": "Q", "answer": "a"}]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "qa.parquet")
+    with pytest.raises(DatasetError, match=r"source kind 'video' reads JSONL \(one JSON object"):
+        build_dataset(_recipe(tmp_path, "video", "qa.parquet"), tmp_path / "ds", progress=False)
+
+
+def test_a_parquet_records_question_type_and_target_motion_are_kept(tmp_path):
+    """A JSONL record's question_type and target_motion became the sample's; a parquet file's
+    columns of the same names were not read (every sample 'open', no motion)."""
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    cv2.imwrite(str(tmp_path / "a.png"), textured(1, 64, 48))
+    row = {"image": "a.png", "question": "Q", "answer": "a"}
+    labels = {"question_type": "counting", "target_motion": "moving"}
+    pq.write_table(pa.Table.from_pylist([{**row, **labels}]), tmp_path / "qa.parquet")
+    out = tmp_path / "ds"
+    build_dataset(_recipe(tmp_path, "image", "qa.parquet"), out, progress=False)
+    sample = EventVQADataset(out, "test")[0]
+    assert sample["question_type"] == "counting" and sample["meta"]["target_motion"] == "moving"

@@ -96,16 +96,23 @@ def plan_split(recipe: Recipe, split: str, limit: int | None = None) -> list[Sam
             for i in range(n)
         ]
     path = recipe.resolve_path(recipe.splits[split])
+    # a video source has no format field: its split files are JSONL
     fmt = recipe.source.get("format", "jsonl")
+    suffix = path.suffix.lower()
     if fmt == "auto":
-        fmt = "parquet" if path.suffix.lower() in (".parquet", ".pq") else "jsonl"
-        if path.suffix.lower() in _TABLE_SUFFIXES:
-            # read as JSONL, every line would be skipped as malformed JSON
+        fmt = "parquet" if suffix in _PARQUET_SUFFIXES else "jsonl"
+    if "format" not in recipe.source or recipe.source["format"] == "auto":
+        # read as JSONL, every line would be skipped as malformed JSON, or the file refused as
+        # not UTF-8 text
+        read = "JSONL (one JSON object per line)"
+        if kind == "image":
+            read += " and parquet (.parquet, .pq)"
+        if suffix in _TABLE_SUFFIXES or (kind == "video" and suffix in _PARQUET_SUFFIXES):
             from eventsim.errors import DatasetError
 
             raise DatasetError(
-                f"split file {str(path)!r} is a {path.suffix} table; the split files read are "
-                "JSONL (one JSON object per line) and parquet (.parquet, .pq): convert it"
+                f"split file {str(path)!r} is a {path.suffix} table; source kind {kind!r} reads "
+                f"{read} split files: convert it"
             )
     rows: list[SourceRow]
     if fmt == "parquet":
@@ -145,8 +152,11 @@ def plan_split(recipe: Recipe, split: str, limit: int | None = None) -> list[Sam
     return specs
 
 
+_PARQUET_SUFFIXES = (".parquet", ".pq")
 # table formats a split file may be given in that are neither JSONL nor parquet
 _TABLE_SUFFIXES = (".csv", ".tsv", ".xlsx", ".xls")
+# the fields of a record the sources use (a parquet file's other columns are not read)
+_RECORD_FIELDS = ("id", "question", "choices", "answer", "question_type", "target_motion")
 
 
 def _place(where: dict[str, Any]) -> str:
@@ -225,7 +235,7 @@ def _parquet_rows(path: Path, limit: int | None) -> list[SourceRow]:
     pq = require("pyarrow.parquet", "parquet", "reading parquet VQA files")
     try:
         schema = pq.read_schema(path)
-        wanted = [c for c in ("id", "question", "choices", "answer") if c in schema.names]
+        wanted = [c for c in _RECORD_FIELDS if c in schema.names]
         table = pq.read_table(path, columns=wanted)
     except (OSError, ValueError) as exc:
         raise DatasetError(f"cannot read parquet file {str(path)!r}: {exc}") from None
