@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from eventsim.datasets.questions import OPTION_LETTERS, options_in_question
 
 __all__ = [
+    "MAX_OPTIONS",
     "MC_INSTRUCTION",
     "ScoredAnswer",
     "clean_generation",
@@ -43,6 +44,8 @@ __all__ = [
 MC_INSTRUCTION = "Answer with the option's letter from the given choices directly."
 
 LETTERS = OPTION_LETTERS
+# options a question may have: each is asked and scored by its letter
+MAX_OPTIONS = len(LETTERS)
 
 # Qwen-style <|...|> markers plus the sentencepiece/LLaMA ones a generation may end with.
 _SPECIAL = re.compile(r"<\|[^|<>]*\|>|</s>|<s>|<unk>|<pad>|<eos>")

@@ -86,7 +86,18 @@ def _keep_arg(text: str) -> float:
 def _choices_arg(text: str) -> list[str]:
     """``--choices``: comma-separated options, or a JSON list of strings for options that hold
     commas ("1,000", "Paris, France"; a dataset's choices as samples.jsonl writes them); none
-    when the value is blank."""
+    when the value is blank. At most `epvlm.answers.MAX_OPTIONS` (one per letter)."""
+    options = _parse_choices(text)
+    from epvlm.answers import MAX_OPTIONS
+
+    if len(options) > 999:
+        raise argparse.ArgumentTypeError(
+            f"{len(options)} options given; at most {MAX_OPTIONS} (A to Z) can be asked and scored"
+        )
+    return options
+
+
+def _parse_choices(text: str) -> list[str]:
     if not text.strip():
         return []
     stripped = text.strip()
@@ -235,8 +246,8 @@ def build_run_parser() -> argparse.ArgumentParser:
         "--choices",
         type=_choices_arg,
         default=[],
-        help="comma-separated answer options, or a JSON list for options with commas: "
-        '\'["1,000", "2,000"]\'',
+        help="comma-separated answer options (at most 26, lettered A to Z), or a JSON list for "
+        'options with commas: \'["1,000", "2,000"]\'',
     )
     p.add_argument(
         "--keep",

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from epvlm.answers import MAX_OPTIONS
 from epvlm.errors import ModelDirError, ResultsFolderLockError
 from epvlm.prior import (
     SELECTORS,
@@ -645,6 +646,13 @@ def evaluate_dataset(
         empty = [r["id"] for r in ds.records[:n] if not str(r["question"]).strip()]
         if empty:
             raise ParameterError(f"sample {empty[0]!r} has an empty question")
+        many = next((r for r in ds.records[:n] if len(r["choices"]) > MAX_OPTIONS), None)
+        if many is not None:
+            # refused before the model loads: the first answer naming option 27 stopped the run
+            raise ParameterError(
+                f"sample {many['id']!r} has {len(many['choices'])} choices; at most "
+                f"{MAX_OPTIONS} (A to Z) can be asked and scored"
+            )
         used_window_ms = stored_window_ms(
             window_ms, ds.records[:n], int(ds.manifest["window_us"]), dataset_dir
         )

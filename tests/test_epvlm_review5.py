@@ -273,3 +273,69 @@ def test_run_and_eval_downsample_with_a_larger_min_pixels(built, tmp_path, capsy
     assert rc == 0, err
     rows = json.loads((out / "results.json").read_text())
     assert [r["kept_tokens"] for r in rows] == [16, 4]
+
+
+# ------------------------------------------------------------------ more than 26 options
+
+
+@pytest.fixture(scope="module")
+def many_choices(tmp_path_factory):
+    """A two-question image split whose first question has 30 options, and a tiny model."""
+    import cv2
+    import numpy as np
+
+    from epvlm.processing import vocab_from_texts
+    from epvlm.tiny import save_tiny_checkpoint
+    from eventsim.cli import main as eventsim_main
+
+    root = tmp_path_factory.mktemp("many-choices")
+    cv2.imwrite(
+        str(root / "a.png"), np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8)
+    )
+    options = [f"o{i}" for i in range(30)]
+    records = [
+        {"image": "a.png", "question": "which?", "choices": options, "answer": "o29"},
+        {"image": "a.png", "question": "which?", "choices": options[:3], "answer": "o1"},
+    ]
+    (root / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    recipe = Path(__file__).parents[1] / "datasets" / "image-vqa.example.toml"
+    sets = [f"splits.test={root / 'test.jsonl'}", "camera.width=56", "camera.height=56"]
+    argv = ["build", str(recipe), "-o", str(root / "ds"), "--no-progress"]
+    assert eventsim_main([*argv, *(w for s in sets for w in ("--set", s))]) == 0
+    model = save_tiny_checkpoint(root / "model", vocab_from_texts(["which?", *options]))
+    return root / "ds", model, root / "a.png"
+
+
+def test_eval_refuses_more_than_26_choices_before_the_model_loads(
+    many_choices, tmp_path, capsys, monkeypatch
+):
+    """The first answer naming option 27 or later stopped the run with 'internal error:
+    ValueError: option index 29 is outside 0..25' (and a chat prompt could not be built)."""
+    ds, model, _ = many_choices
+
+    def no_load(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(epvlm.evaluate, "load_model", no_load)
+    out = tmp_path / "out"
+    rc, err = _run(capsys, ["eval", "--model", str(model), "--dataset", str(ds), "--no-progress",
+                            "-o", str(out)])  # fmt: skip
+    assert rc == 1 and len(err) == 1, err
+    assert err[0] == (
+        "epvlm eval: error: sample 'test-000000' has 30 choices; at most 26 (A to Z) can be "
+        "asked and scored"
+    )
+    assert not out.exists()
+
+
+def test_run_refuses_more_than_26_choices_as_a_usage_error(many_choices, capsys):
+    _, model, image = many_choices
+    options = ",".join(f"o{i}" for i in range(27))
+    rc = main(["run", "--model", str(model), "--image", str(image), "--question", "which?",
+               "--selector", "center", "--choices", options])  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert "27 options given; at most 26 (A to Z) can be asked and scored" in err
+    options = json.dumps([f"o{i}" for i in range(26)])
+    assert main(["run", "--model", str(model), "--image", str(image), "--question", "which?",
+                 "--selector", "center", "--choices", options]) == 0  # fmt: skip
