@@ -122,3 +122,32 @@ def test_a_csv_header_in_another_column_order_is_read_as_named(tmp_path):
     odd.write_text("a,x,y,t\n10,1,0,1\n")
     with pytest.raises(EventFileError, match="names columns in another order"):
         open_events(odd, sensor_size=(8, 4))
+
+
+def test_a_forced_layout_that_does_not_fit_the_file_says_so(tmp_path):
+    # '--layout dsec' on a .npy said the file was "truncated or corrupt", '--layout npy' on
+    # any other file spoke of pickled data, and an .npz forced to npy was told to rename
+    # itself to the .npz it already was
+    from eventsim.errors import EventFileError, UnknownLayoutError
+    from eventsim.io.formats import write_events
+
+    ev = _events(50, 10_000)
+    npy, npz, txt = tmp_path / "a.npy", tmp_path / "a.npz", tmp_path / "a.txt"
+    for path in (npy, npz, txt):
+        write_events(path, ev, (64, 48))
+    cases = [
+        (npy, "dsec", "does not have the 'dsec' layout: it is not an HDF5 file"),
+        (txt, "npy", "is not a numpy .npy/.npz file"),
+        (txt, "npz", "is not a numpy .npy/.npz file"),
+        (npz, "npy", "is an .npz archive, not an .npy array"),
+        (npy, "npz", "is a single .npy array, not an .npz archive"),
+    ]
+    for path, layout, words in cases:
+        with pytest.raises(UnknownLayoutError) as caught:
+            open_events(path, layout=layout)
+        text = str(caught.value)
+        assert words in text and "corrupt" not in text and "pickle" not in text, text
+    damaged = tmp_path / "damaged.npy"
+    damaged.write_bytes(npy.read_bytes()[:100])
+    with pytest.raises(EventFileError, match="truncated or corrupt"):
+        open_events(damaged)

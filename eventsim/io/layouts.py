@@ -316,6 +316,12 @@ def open_events(
     ext = path.suffix.lower()
     if head == HDF5_SIGNATURE or ext in HDF5_EXTENSIONS or layout in HDF5_LAYOUTS:
         if head != HDF5_SIGNATURE and not h5py.is_hdf5(path):
+            if ext not in HDF5_EXTENSIONS:
+                # only the forced layout made it HDF5: nothing is damaged
+                raise UnknownLayoutError(
+                    f"{str(path)!r} does not have the {layout!r} layout: it is not an HDF5 "
+                    "file (no HDF5 signature)"
+                )
             raise EventFileError(
                 f"{str(path)!r} is not a readable HDF5 file (no HDF5 signature): it is "
                 "truncated or corrupt"
@@ -637,7 +643,19 @@ def _events_from_array(
         ) from None
 
 
+# how .npy files and .npz archives (zip) start; np.load reads anything else as a pickle
+_NUMPY_MAGICS = (b"\x93NUMPY", b"PK\x03\x04", b"PK\x05\x06")
+
+
 def _load_npy_array(path: Path) -> Any:
+    with open(path, "rb") as fh:
+        head = fh.read(6)
+    if not head.startswith(_NUMPY_MAGICS):
+        # np.load's own message would be about pickled data, which the file need not hold
+        raise UnknownLayoutError(
+            f"{str(path)!r} is not a numpy .npy/.npz file (it does not start with numpy's "
+            "header or a zip signature)"
+        )
     try:
         return np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
@@ -651,7 +669,10 @@ def _open_npy(
 ) -> ArrayReader:
     arr = _load_npy_array(path)
     if not isinstance(arr, np.ndarray):
-        raise UnknownLayoutError(f"{str(path)!r} is an .npz archive; rename it to .npz")
+        raise UnknownLayoutError(
+            f"{str(path)!r} is an .npz archive, not an .npy array: read it as one (a name "
+            "ending in .npz, or layout 'npz' / --layout npz)"
+        )
     notes: list[str] = []
     ev, unit = _events_from_array(arr, path.name, columns, time_unit, notes)
     from eventsim.io.formats import npy_sensor_size
@@ -673,7 +694,10 @@ def _open_npz(
 ) -> ArrayReader:
     archive = _load_npy_array(path)
     if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise UnknownLayoutError(f"{str(path)!r} is a single .npy array; rename it to .npy")
+        raise UnknownLayoutError(
+            f"{str(path)!r} is a single .npy array, not an .npz archive: read it as one (a "
+            "name ending in .npy, or layout 'npy' / --layout npy)"
+        )
     with archive:
         keys = set(archive.files)
         notes: list[str] = []
