@@ -87,10 +87,10 @@ def _choices_arg(text: str) -> list[str]:
     """``--choices``: comma-separated options, or a JSON list of strings for options that hold
     commas ("1,000", "Paris, France"; a dataset's choices as samples.jsonl writes them); none
     when the value is blank. At most `epvlm.answers.MAX_OPTIONS` (one per letter)."""
-    options = _parse_choices(text)
     from epvlm.answers import MAX_OPTIONS
 
-    if len(options) > 999:
+    options = _parse_choices(text)
+    if len(options) > MAX_OPTIONS:
         raise argparse.ArgumentTypeError(
             f"{len(options)} options given; at most {MAX_OPTIONS} (A to Z) can be asked and scored"
         )
