@@ -396,3 +396,20 @@ def test_a_parquet_records_question_type_and_target_motion_are_kept(tmp_path):
     build_dataset(_recipe(tmp_path, "image", "qa.parquet"), out, progress=False)
     sample = EventVQADataset(out, "test")[0]
     assert sample["question_type"] == "counting" and sample["meta"]["target_motion"] == "moving"
+
+
+def test_a_missing_source_root_is_named_before_anything_is_built(tmp_path):
+    """Each record was skipped as missing its image, and the empty dataset written had to be
+    replaced with --force once the recipe named the right folder."""
+    write_jsonl(tmp_path / "qa.jsonl", [{"image": "a.png", "question": "Q", "answer": "a"}])
+    recipe = _recipe(tmp_path, "image", "qa.jsonl", extra='root = "photos"')
+    with pytest.raises(DatasetError, match=r"source\.root = 'photos' \(.*\) does not exist"):
+        build_dataset(recipe, tmp_path / "ds", progress=False)
+    assert not (tmp_path / "ds").exists()
+
+
+def test_a_blank_dataset_name_is_refused():
+    with pytest.raises(RecipeError, match=r"dataset\.name is empty"):
+        load_recipe({"dataset": {"name": " "}, "splits": {"test": 1}})
+    with pytest.raises(RecipeError, match=r"dataset\.name is empty"):
+        load_recipe({"dataset": {"name": "x"}, "splits": {"test": 1}}, {"dataset.name": ""})

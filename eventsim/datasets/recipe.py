@@ -538,6 +538,8 @@ def _check_table(
         )
     out: dict[str, Any] = {}
     for name, spec in fields.items():
+        if spec.required and isinstance(values.get(name), str) and not values[name].strip():
+            raise RecipeError(f"{table}.{name} is empty; expected the {spec.doc}")
         if name not in values:
             if spec.required:
                 raise RecipeError(f"missing required field {table}.{name} ({spec.doc})")

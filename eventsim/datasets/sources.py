@@ -95,6 +95,16 @@ def plan_split(recipe: Recipe, split: str, limit: int | None = None) -> list[Sam
             )
             for i in range(n)
         ]
+    root = recipe.source.get("root") or ""
+    if root and not recipe.resolve_path(root).is_dir():
+        # every record with a relative path would be skipped as missing its file
+        from eventsim.errors import DatasetError
+
+        what = "is not a folder" if recipe.resolve_path(root).exists() else "does not exist"
+        raise DatasetError(
+            f"source.root = {root!r} ({str(recipe.resolve_path(root))!r}) {what}; it is the "
+            "folder relative image and video paths start from (relative to the recipe file)"
+        )
     path = recipe.resolve_path(recipe.splits[split])
     # a video source has no format field: its split files are JSONL
     fmt = recipe.source.get("format", "jsonl")
