@@ -151,3 +151,29 @@ def test_a_forced_layout_that_does_not_fit_the_file_says_so(tmp_path):
     damaged.write_bytes(npy.read_bytes()[:100])
     with pytest.raises(EventFileError, match="truncated or corrupt"):
         open_events(damaged)
+
+
+def _shapes_file(tmp_path: Path) -> Path:
+    from eventsim.io.formats import write_events
+
+    path = tmp_path / "ev.h5"
+    write_events(path, _events(5000, 500_000), (64, 48))
+    return path
+
+
+def test_render_names_a_window_given_twice_or_under_a_microsecond(tmp_path, capsys):
+    # the frame-count limit judged them first: "these settings give 100,000 frames ..." for
+    # --window-ms with --events-per-frame, instead of saying only one may be given
+    from eventsim.cli.render import main as render_main
+
+    src = _shapes_file(tmp_path)
+    out = str(tmp_path / "out.gif")
+    cases = [
+        (["--window-ms", "10", "--events-per-frame", "1"], "not both"),
+        (["--window-ms", "1e-9"], "shorter than 1 µs"),
+    ]
+    for extra, words in cases:
+        assert render_main([str(src), "-o", out, "--no-progress", *extra]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and words in err[0] and "frames for" not in err[0], err
+    assert not Path(out).exists()

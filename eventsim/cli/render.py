@@ -309,10 +309,16 @@ def _params_from(args: argparse.Namespace) -> RenderParams:
 
 @cli_command(build_parser)
 def main(args: argparse.Namespace) -> int:
+    from eventsim.render.accumulate import check_window_args
     from eventsim.render.pipeline import render_file
 
     params = _render_params(args)
     check_times(args)
+    # before the frame count is judged from them: both given, or a window under 1 µs, is
+    # the problem to name
+    check_window_args(
+        None if args.window_ms is None else args.window_ms * 1000.0, args.events_per_frame
+    )
     _check_not_a_folder(args.output)
     if Path(args.output).exists() and not args.force:
         raise OutputExistsError(f"output {args.output!r} exists; pass --force to overwrite it")
