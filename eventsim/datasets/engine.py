@@ -198,6 +198,9 @@ def build_dataset(
             )  # fmt: skip
         except KeyboardInterrupt:
             raise BuildInterrupted(_count_kept(tasks, finished)) from None
+        finally:
+            # an in-process build's sample maker (and the images it read) goes with the build
+            _MAKERS.clear()
     if not locked:
         summary.notes.append(
             f"built without the folder lock: the file system of {str(out)!r} has no file "

@@ -320,7 +320,8 @@ class SampleMaker:
     def __init__(self, recipe: Recipe) -> None:
         self.recipe = recipe
         self.params = recipe.dvs_params()
-        self._parquet: dict[str, Any] = {}
+        # the image column of one parquet row group: (file, first row, one past the last, column)
+        self._parquet_group: tuple[str, int, int, Any] | None = None
         self._scene = recipe.scene_config() if recipe.source_kind == "shapes" else None
         upsampled = recipe.data["simulator"]["upsample"] != "none"
         # the frames the simulator's upsampling holds at once count towards a sample's limit
@@ -414,12 +415,29 @@ class SampleMaker:
         return read_image(self._media_path(spec, value))
 
     def _parquet_image(self, file: str, row: int) -> Any:
-        if file not in self._parquet:
+        """Row ``row``'s image cell. Read by row group, one held at a time: the images of a
+        whole file (hundreds of MB for RealWorldQA) stayed in every worker, and in the calling
+        process after an in-process build."""
+        group = self._parquet_group
+        if group is None or group[0] != file or not group[1] <= row < group[2]:
             from eventsim.errors import require
 
             pq = require("pyarrow.parquet", "parquet", "reading parquet VQA files")
-            self._parquet[file] = pq.read_table(file, columns=["image"]).column("image")
-        return self._parquet[file][row].as_py()
+            try:
+                with pq.ParquetFile(file) as pf:
+                    start = 0
+                    for k in range(pf.metadata.num_row_groups):
+                        n = pf.metadata.row_group(k).num_rows
+                        if row < start + n:
+                            column = pf.read_row_group(k, columns=["image"]).column("image")
+                            break
+                        start += n
+                    else:
+                        raise SampleError(f"parquet row {row}: the file now has {start} rows")
+            except (OSError, ValueError) as exc:
+                raise SampleError(f"cannot read parquet file {file!r}: {exc}") from None
+            group = self._parquet_group = (file, start, start + n, column)
+        return group[3][row - group[1]].as_py()
 
     def _image(self, spec: SampleSpec) -> BuiltSample:
         from eventsim.simulator.sources import ImageMotionSource
