@@ -177,3 +177,19 @@ def test_render_names_a_window_given_twice_or_under_a_microsecond(tmp_path, caps
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and words in err[0] and "frames for" not in err[0], err
     assert not Path(out).exists()
+
+
+def test_render_refuses_voxel_frames_too_wide_for_their_bins(tmp_path, capsys):
+    # the frame-size limit counted the sensor only: --bins 100000 went on to allocate
+    # 67 GiB ("out of memory") for bins drawn side by side
+    from eventsim.cli.render import main as render_main
+
+    src = _shapes_file(tmp_path)
+    out = tmp_path / "v.png"
+    argv = [str(src), "-o", str(out), "--no-progress", "--mode", "voxel"]
+    assert render_main([*argv, "--bins", "30000"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--bins 30000 makes 1979998x48 frames" in err[0], err
+    assert not out.exists()
+    assert render_main([*argv, "--bins", "3"]) == 0
+    assert "1 frame of 196x48, voxel" in capsys.readouterr().out

@@ -192,9 +192,14 @@ def check_output_size(args: argparse.Namespace, stats: dict) -> None:
     """Refuse renders whose frame count or frame size is absurd for the input."""
     width, height = stats["sensor_size"]
     scale = max(1, args.scale)
+    what = f"--scale {args.scale} makes"
+    if args.mode == "voxel" and args.bins > 1:
+        # the bins are drawn side by side, 2 px apart (FrameRenderer.frame_wh)
+        width = args.bins * width + (args.bins - 1) * 2
+        what = f"--bins {args.bins}{f' with --scale {scale}' if scale > 1 else ''} makes"
     if width * height * scale * scale > MAX_FRAME_PIXELS:
         raise ParameterError(
-            f"--scale {args.scale} makes {width * scale}x{height * scale} frames; keep "
+            f"{what} {width * scale}x{height * scale} frames; keep "
             f"width x height under {MAX_FRAME_PIXELS:,} pixels"
         )
     from eventsim.render.writers import output_kind
