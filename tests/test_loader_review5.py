@@ -247,3 +247,32 @@ def test_what_the_adapter_says_of_tonics_time_bins_holds(built):
     width = (t[-1] - t[0]) // 3
     # the last event, and those past k whole-µs bins, are in no frame
     assert frames.sum() == np.count_nonzero(t < t[0] + 3 * width) < len(events)
+
+
+def test_verify_holds_samples_jsonl_as_bytes_not_a_dict_per_sample(copy):
+    import json
+    import tracemalloc
+
+    from eventsim.datasets import verify_dataset
+
+    # 8,000 more lines like the build's own (of a shard the manifest does not list)
+    line = (copy / "samples.jsonl").read_text().splitlines()[0]
+    rec = json.loads(line)
+    rec["shard"] = "shards/other.h5"
+    extra = "".join(
+        json.dumps({**rec, "id": f"x-{k:06d}"}, ensure_ascii=False) + "\n" for k in range(8_000)
+    )
+    with open(copy / "samples.jsonl", "a", encoding="utf-8") as fh:
+        fh.write(extra)
+    size = (copy / "samples.jsonl").stat().st_size
+    tracemalloc.start()
+    try:
+        report = verify_dataset(copy)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert "samples.jsonl refers to shards/other.h5, which the manifest does not list" in (
+        report.problems
+    )
+    # was about 7x: the file's text, its lines and a dict per sample, all at once
+    assert peak < 2.5 * size, (peak, size)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from collections import Counter
 from pathlib import Path
@@ -155,38 +156,28 @@ def verify_dataset(root: str | Path, *, progress: bool = False) -> VerifyReport:
     problems: list[str] = []
     unchecked: list[str] = []
     samples_path = root / "samples.jsonl"
-    readable = True
-    try:
-        lines = read_jsonl(samples_path, required=True)
-    except DatasetError as exc:
-        lines, readable = [], False
-        problems.append(str(exc))
-    records: list[dict[str, Any]] = []
-    for number, line in enumerate(lines, 1):
-        why = _not_a_record(line)
-        if why is None:
-            records.append(line)
-        else:
-            problems.append(f"samples.jsonl record {number}: {why}")
+    # the lines are kept as their bytes and decoded again one shard at a time: a dict per
+    # sample held for the whole run took about six times the file's size (6 GB for a million)
+    listed = _listed_samples(samples_path)
+    problems += listed.problems
+    readable = listed.readable
     expected = m.get("samples_sha256")
     # without a recorded hash (older builds) the labels are still compared with the shards
-    if expected is not None and readable and file_digest(samples_path)[0] != expected:
+    if expected is not None and readable and listed.sha256 != expected:
         problems.append("samples.jsonl was changed after the build (sha256 differs)")
-    by_shard: dict[str, list[dict[str, Any]]] = {}
-    for r in records:
-        by_shard.setdefault(str(r.get("shard")), []).append(r)
     # without the file every count below would be reported short, and every shard's samples
     # as missing from it: one problem said many times over
-    if readable and len(lines) != m["counts"]["samples"]:
+    if readable and listed.lines != m["counts"]["samples"]:
         problems.append(
-            f"samples.jsonl has {len(lines)} lines; dataset.json counts {m['counts']['samples']}"
+            f"samples.jsonl has {listed.lines} lines; dataset.json counts {m['counts']['samples']}"
         )
-    per_split = Counter(r.get("split") for r in records)
+    per_split = listed.per_split
     for split, info in m["splits"].items():
         if readable and per_split.get(split, 0) != info["samples"]:
             problems.append(
                 f"split {split}: {per_split.get(split, 0)} samples listed, manifest says {info['samples']}"
             )
+    by_shard = listed.by_shard
     known = {s["file"] for s in m["shards"]}
     for shard in sorted(set(by_shard) - known):
         problems.append(f"samples.jsonl refers to {shard}, which the manifest does not list")
@@ -201,7 +192,7 @@ def verify_dataset(root: str | Path, *, progress: bool = False) -> VerifyReport:
         if "sha256" not in entry:
             unchecked.append(entry["file"])
         try:
-            recs = by_shard.get(entry["file"], []) if readable else None
+            recs = listed.records(entry["file"]) if readable else None
             problems += _verify_shard(path, entry, recs, m)
         except (OSError, DatasetError) as exc:
             # one unreadable shard (a bad disk sector, no permission, a damaged file that an
@@ -210,7 +201,7 @@ def verify_dataset(root: str | Path, *, progress: bool = False) -> VerifyReport:
             problems.append(f"{entry['file']}: cannot be read: {why}")
     return VerifyReport(
         root=root,
-        n_samples=len(lines),
+        n_samples=listed.lines,
         n_shards=len(m["shards"]),
         problems=problems,
         notes=_skipped_splits(m, root)
@@ -223,6 +214,60 @@ def verify_dataset(root: str | Path, *, progress: bool = False) -> VerifyReport:
             else []
         ),
     )
+
+
+@dataclasses.dataclass
+class _ListedSamples:
+    """What verify needs of samples.jsonl: its non-blank lines (``lines``), the span in
+    ``data`` of each sample record by shard, the records per split, and the problems found
+    reading it; not ``readable`` when the file is missing or not JSON lines."""
+
+    readable: bool = False
+    data: bytes = b""
+    sha256: str = ""
+    lines: int = 0
+    by_shard: dict[str, list[tuple[int, int]]] = dataclasses.field(default_factory=dict)
+    per_split: Counter[str] = dataclasses.field(default_factory=Counter)
+    problems: list[str] = dataclasses.field(default_factory=list)
+
+    def records(self, shard: str) -> list[dict[str, Any]]:
+        return [json.loads(self.data[a:b]) for a, b in self.by_shard.get(shard, [])]
+
+
+def _listed_samples(path: Path) -> _ListedSamples:
+    if not path.is_file():
+        try:
+            read_jsonl(path, required=True)
+        except DatasetError as exc:
+            return _ListedSamples(problems=[str(exc)])
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return _ListedSamples(problems=[f"cannot read {str(path)!r}: {exc.strerror or exc}"])
+    out = _ListedSamples(readable=True, data=data, sha256=hashlib.sha256(data).hexdigest())
+    start, number = 0, 0
+    # split at line feeds only, as `read_jsonl` (JSON allows a raw U+2028 inside a string),
+    # and one line at a time: a list of them all would copy the whole file
+    while start < len(data):
+        end = data.find(b"\n", start)
+        end = len(data) if end < 0 else end
+        number += 1
+        line = data[start:end]
+        if line.strip(b" \t\r"):
+            try:
+                rec = json.loads(line)
+            except ValueError as exc:
+                # as `read_jsonl`: a file that is not JSON lines is one problem
+                return _ListedSamples(problems=[f"cannot read {str(path)!r}: line {number}: {exc}"])
+            out.lines += 1
+            why = _not_a_record(rec)
+            if why is None:
+                out.by_shard.setdefault(rec["shard"], []).append((start, end))
+                out.per_split[rec["split"]] += 1
+            else:
+                out.problems.append(f"samples.jsonl record {out.lines}: {why}")
+        start = end + 1
+    return out
 
 
 def _verify_shard(
