@@ -76,6 +76,7 @@ __all__ = [
     "model_files_fingerprint",
     "resolve_device",
     "resolve_dtype",
+    "selection_seed",
     "stored_window_ms",
 ]
 
@@ -398,7 +399,10 @@ def _configs(selectors: Iterable[Selector], keeps: Iterable[float]) -> list[tupl
     return configs
 
 
-def _sample_seed(seed: int, index: int, keep: float) -> np.random.Generator:
+def selection_seed(seed: int, index: int, keep: float) -> np.random.Generator:
+    """The generator of sample ``index``'s selection at ``keep`` under evaluation ``seed``:
+    the random selector's draws in `evaluate_dataset`, for an analysis or a picture of the
+    blocks the answers were given (`epvlm.demo`)."""
     return np.random.default_rng([seed, index, round(keep * 1_000_000)])
 
 
@@ -737,7 +741,7 @@ def evaluate_dataset(
                         selector,
                         keep,
                         window_ms=window_ms,
-                        seed=_sample_seed(seed, start + j, keep),
+                        seed=selection_seed(seed, start + j, keep),
                         rule=rule,
                         event_mode=event_mode,
                     )

@@ -339,3 +339,38 @@ def test_run_refuses_more_than_26_choices_as_a_usage_error(many_choices, capsys)
     options = json.dumps([f"o{i}" for i in range(26)])
     assert main(["run", "--model", str(model), "--image", str(image), "--question", "which?",
                  "--selector", "center", "--choices", options]) == 0  # fmt: skip
+
+
+# ------------------------------------------------ the demo pictures the evaluation's blocks
+
+
+def test_demo_coverage_and_preview_show_the_random_blocks_the_answers_were_given(
+    build_shapes, tmp_path, capsys, monkeypatch
+):
+    """The target-coverage table and the preview strip drew random blocks of their own (a
+    fresh generator; seed 0), so the report explained and pictured the `random` answers with
+    blocks those answers never saw (at τ = 0.75 it said most moving targets were dropped
+    while random answered every one of them right)."""
+    import numpy as np
+
+    ds = build_shapes(4)
+    masks: dict[tuple[str, float], list[np.ndarray]] = {}
+    select = epvlm.evaluate.make_selection
+
+    def spy(proc, sample, selector, keep, **kwargs):
+        sel = select(proc, sample, selector, keep, **kwargs)
+        if selector == "random":
+            masks.setdefault((sample["id"], float(keep)), []).append(sel.mask.copy())
+        return sel
+
+    monkeypatch.setattr(epvlm.evaluate, "make_selection", spy)
+    argv = ["demo", "-o", str(tmp_path / "demo"), "--dataset", str(ds), "--limit", "4",
+            "--no-progress"]  # fmt: skip
+    assert main(argv) == 0, capsys.readouterr().err
+    # each (question, keep): the evaluation's draw, then the coverage's (questions about a
+    # target) and the preview's (each scenario's first, at 0.5)
+    assert len(masks) == 4 * 3
+    assert any(len(drawn) == 3 for drawn in masks.values())
+    assert sum(len(drawn) > 1 for drawn in masks.values()) >= 6
+    for drawn in masks.values():
+        assert all(np.array_equal(drawn[0], m) for m in drawn[1:])

@@ -153,14 +153,14 @@ def target_coverage(
     The target is the scene object the question is about (``meta.objects[meta.target]``), taken
     as a disk of its size at the frame time. For each selector and τ: the mean share of the
     disk's pixels inside kept blocks and the share of questions where under half of it was kept,
-    split by scenario. The random draws here are fresh seeded draws, not the evaluation's own,
-    which have the same distribution.
+    split by scenario. The random draws are the evaluation's own under ``seed``
+    (`epvlm.evaluate.selection_seed`), so the shares describe the blocks its answers were
+    given.
     """
     import cv2
 
-    from epvlm.evaluate import make_selection
+    from epvlm.evaluate import make_selection, selection_seed
 
-    rng = np.random.default_rng(seed)
     acc: dict[tuple[Selector, float, str], list[float]] = defaultdict(list)
     for i in range(n):
         rec = ds.records[i]
@@ -181,7 +181,9 @@ def target_coverage(
             continue
         for selector in selectors:
             for keep in keeps:
-                sel = make_selection(proc, sample, selector, keep, seed=rng)
+                sel = make_selection(
+                    proc, sample, selector, keep, seed=selection_seed(seed, i, keep)
+                )
                 kept = cv2.resize(
                     sel.mask.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST
                 ).astype(bool)

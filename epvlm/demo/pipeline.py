@@ -218,7 +218,7 @@ def _run_steps(
     device: str,
     dtype: str,
 ) -> DemoResult:
-    from epvlm.evaluate import evaluate_dataset
+    from epvlm.evaluate import evaluate_dataset, selection_seed
     from epvlm.processing import load_processor
     from eventsim.datasets import EventVQADataset
 
@@ -266,7 +266,11 @@ def _run_steps(
         previews = []
         for scenario, i in pick_previews(ds, n_eval, SCENARIO_FIELD):
             sample = ds[i]
-            files = render_preview(sample, proc, out, f"preview_{scenario}")
+            # the random blocks whose answer the report shows beside the strip
+            files = render_preview(
+                sample, proc, out, f"preview_{scenario}",
+                seed=selection_seed(seed, i, PREVIEW_KEEP),
+            )  # fmt: skip
             previews.append(
                 {
                     "title": f"{scenario} ({SCENARIO_FIELD}; {sample['id']})",

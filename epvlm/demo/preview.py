@@ -45,11 +45,13 @@ def render_preview(
     *,
     keep: float = PREVIEW_KEEP,
     n_slices: int = 10,
+    seed: int | np.random.Generator = 0,
 ) -> dict[str, str]:
     """A strip (frame | events | event / random / downsample blocks at ``keep``) above the
     legend of the block overlays (the heat map's events per block from the lowest to the
     highest, kept and dropped outlines), and a GIF of the window's events in ``n_slices`` time
-    slices over the frame, in grey and dimmed."""
+    slices over the frame, in grey and dimmed. ``seed`` draws the random selector's blocks
+    (the evaluation's: `epvlm.evaluate.selection_seed`)."""
     import cv2
 
     from epvlm.evaluate import make_selection
@@ -71,7 +73,7 @@ def render_preview(
     scores = event_sel.scores if event_sel.scores is not None else np.zeros(event_sel.mask.shape)
     for name, sel, sc in (
         ("event", event_sel, scores),
-        ("random", make_selection(proc, sample, "random", keep, seed=0), scores),
+        ("random", make_selection(proc, sample, "random", keep, seed=seed), scores),
     ):
         over = patch_grid_overlay(image, sc, sel.mask.reshape(sc.shape))
         over = cv2.resize(over, (width, height), interpolation=cv2.INTER_AREA)
