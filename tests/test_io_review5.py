@@ -193,3 +193,23 @@ def test_render_refuses_voxel_frames_too_wide_for_their_bins(tmp_path, capsys):
     assert not out.exists()
     assert render_main([*argv, "--bins", "3"]) == 0
     assert "1 frame of 196x48, voxel" in capsys.readouterr().out
+
+
+def test_reads_with_fractional_bounds_agree_across_readers(tmp_path):
+    # EventReader truncated a bound (int(10.5) = 10), so read(10.5, 30.5) held the event at
+    # 10 us and not the one at 30; ArrayReader and slice_time, rightly, the other way round
+    from eventsim.events import slice_time
+    from eventsim.io.formats import write_events
+    from eventsim.io.layouts import ArrayReader
+
+    ev = np.zeros(5, dtype=EVENT_DTYPE)
+    ev["t"] = [-20, -10, 10, 20, 30]
+    ev["p"] = [0, 1, 0, 1, 1]
+    path = tmp_path / "frac.h5"
+    write_events(path, ev, (4, 4))
+    with EventReader(path) as r, ArrayReader(ev, (4, 4)) as a:
+        for lo, hi in ((10.5, 30.5), (-15.5, 9.5), (-20.0, 20.0), (9.999, 10.001)):
+            want = slice_time(ev, lo, hi)
+            np.testing.assert_array_equal(r.read(lo, hi), want, err_msg=f"{lo}..{hi}")
+            np.testing.assert_array_equal(r.read_columns(lo, hi).t, want["t"])
+            np.testing.assert_array_equal(a.read(lo, hi), want)

@@ -554,8 +554,8 @@ class EventReader:
         speed of reading the datasets with plain h5py. Use it for numeric work on columns;
         use `read` when an `EVENT_DTYPE` array is wanted.
         """
-        a = 0 if t_start_us is None else self._index_of(int(t_start_us))
-        b = self._n if t_end_us is None else self._index_of(int(t_end_us))
+        a = 0 if t_start_us is None else self._index_of(math.ceil(t_start_us))
+        b = self._n if t_end_us is None else self._index_of(math.ceil(t_end_us))
         return self.read_index_columns(a, b)
 
     def read_index_columns(self, start: int | None = None, stop: int | None = None) -> EventColumns:
@@ -637,8 +637,8 @@ class EventReader:
 
         ``out`` as in `read_index`.
         """
-        a = 0 if t_start_us is None else self._index_of(int(t_start_us))
-        b = self._n if t_end_us is None else self._index_of(int(t_end_us))
+        a = 0 if t_start_us is None else self._index_of(math.ceil(t_start_us))
+        b = self._n if t_end_us is None else self._index_of(math.ceil(t_end_us))
         return self.read_index(a, b, out=out)
 
     def iter_windows(
