@@ -276,3 +276,14 @@ def test_verify_holds_samples_jsonl_as_bytes_not_a_dict_per_sample(copy):
     )
     # was about 7x: the file's text, its lines and a dict per sample, all at once
     assert peak < 2.5 * size, (peak, size)
+
+
+def test_the_tonic_dataset_says_what_it_holds(built):
+    pytest.importorskip("tonic")
+    from eventsim.datasets import TonicEventVQA
+
+    # was 'TonicEventVQA', tonic's repr of every dataset
+    assert (
+        repr(TonicEventVQA(built))
+        == f"TonicEventVQA({str(built)!r}, split='test', n=3, sensor=64x64)"
+    )

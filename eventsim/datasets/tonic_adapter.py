@@ -102,5 +102,9 @@ class TonicEventVQA(TonicDataset):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def __repr__(self) -> str:
+        # tonic's own repr is the bare class name
+        return repr(self._data).replace("EventVQADataset(", "TonicEventVQA(", 1)
+
     def _check_exists(self) -> bool:
         return (self._data.root / "dataset.json").is_file()
