@@ -111,12 +111,29 @@ def _reap_orphans() -> None:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument(
-        "--rounds", type=int, default=1, help="repeat the worker counts, interleaved, N times"
+        "--rounds",
+        type=int,
+        default=1,
+        help="repeat the worker counts, interleaved, N times (default 1)",
     )
-    p.add_argument("--recipe", default=str(ROOT / "datasets" / "shapes-vqa.toml"))
-    p.add_argument("--samples", type=int, default=1000)
-    p.add_argument("--shard-size", type=int, default=8)
-    p.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    p.add_argument(
+        "--recipe",
+        default=str(ROOT / "datasets" / "shapes-vqa.toml"),
+        help="recipe to build (default: datasets/shapes-vqa.toml)",
+    )
+    p.add_argument(
+        "--samples", type=int, default=1000, help="samples per build (default %(default)s)"
+    )
+    p.add_argument(
+        "--shard-size", type=int, default=8, help="samples per shard (default %(default)s)"
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        nargs="+",
+        default=[1, 2],
+        help="worker counts to compare (default 1 2)",
+    )
     p.add_argument(
         "--competing-load",
         type=int,

@@ -263,15 +263,28 @@ def main(argv: list[str] | None = None) -> int:
         "--dims",
         default="qwen2-vl-2b",
         help="preset of epvlm.flops for random weights (qwen2-vl-2b, qwen2-vl-7b, "
-        "qwen2.5-vl-3b, qwen2.5-vl-7b)",
+        "qwen2.5-vl-3b, qwen2.5-vl-7b; default qwen2-vl-2b)",
     )
     p.add_argument("--model", help="a real checkpoint directory instead of random weights")
-    p.add_argument("--image-side", type=int, default=448, help="square image side in px")
+    p.add_argument(
+        "--image-side", type=int, default=448, help="square image side in px (default 448)"
+    )
     add_renamed_option(p, "--image-size", "--image-side (one side of the square image)")
-    p.add_argument("--taus", default="0.75,0.5,0.25", help="keep fractions of the event selector")
-    p.add_argument("--reps", type=int, default=2)
-    p.add_argument("--new-tokens", type=int, default=4, help="tokens generated end to end")
-    p.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float16", "float32"])
+    p.add_argument(
+        "--taus",
+        default="0.75,0.5,0.25",
+        help="keep fractions of the event selector (default 0.75,0.5,0.25)",
+    )
+    p.add_argument("--reps", type=int, default=2, help="timed repetitions (default %(default)s)")
+    p.add_argument(
+        "--new-tokens", type=int, default=4, help="tokens generated end to end (default 4)"
+    )
+    p.add_argument(
+        "--dtype",
+        default="bfloat16",
+        choices=["bfloat16", "float16", "float32"],
+        help="model dtype (default %(default)s)",
+    )
     p.add_argument(
         "--threads",
         type=int,
@@ -280,8 +293,10 @@ def main(argv: list[str] | None = None) -> int:
         "oversubscribed CPU every multi-threaded op waits at a barrier for a descheduled "
         "thread, a fixed cost per op that hides the savings; one thread measures compute",
     )
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu", help="torch device (default %(default)s)")
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed of the random weights and inputs (default 0)"
+    )
     p.add_argument(
         "--load-check",
         action="store_true",

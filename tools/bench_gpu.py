@@ -510,7 +510,9 @@ def header(device: str, report: dict) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="cuda", help="device to compare with CPU")
+    parser.add_argument(
+        "--device", default="cuda", help="device to compare with CPU (default cuda)"
+    )
     parser.add_argument("--out", type=Path, help="folder for bench_gpu.json")
     parser.add_argument("--force", action="store_true", help="overwrite bench_gpu.json")
     parser.add_argument("--quick", action="store_true", help="small clips and sizes (dry run)")
@@ -520,7 +522,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--random-frames", type=int, help="frames of the random clip (default 200 at 346x260)"
     )
-    parser.add_argument("--repeats", type=int, default=2, help="timed runs, best kept")
+    parser.add_argument("--repeats", type=int, default=2, help="timed runs, best kept (default 2)")
     parser.add_argument("--cpu-threads", type=int, help="torch CPU threads (default: torch's)")
     parser.add_argument("--no-identity", action="store_true", help="only the speed table")
     parser.add_argument("--no-speed", action="store_true", help="only the identity tables")

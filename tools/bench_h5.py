@@ -283,11 +283,21 @@ def sweep(sub: np.ndarray, path: Path, packet: int) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--events", type=float, default=20e6)
-    ap.add_argument("--duration-s", type=float, default=10.0)
-    ap.add_argument("--packet", type=int, default=50_000, help="events per write() call")
-    ap.add_argument("--windows", type=int, default=300, help="random window reads per size")
-    ap.add_argument("--repeat", type=int, default=2, help="timed runs (best is reported)")
+    ap.add_argument(
+        "--events", type=float, default=20e6, help="events in the stream (default 20e6)"
+    )
+    ap.add_argument(
+        "--duration-s", type=float, default=10.0, help="length of the stream, s (default 10)"
+    )
+    ap.add_argument(
+        "--packet", type=int, default=50_000, help="events per write() call (default 50000)"
+    )
+    ap.add_argument(
+        "--windows", type=int, default=300, help="random window reads per size (default 300)"
+    )
+    ap.add_argument(
+        "--repeat", type=int, default=2, help="timed runs (best is reported; default 2)"
+    )
     ap.add_argument("--sweep", action="store_true", help="compare codecs and chunk sizes")
     ap.add_argument(
         "--vs-h5py", action="store_true", help="read() and read_columns() against plain h5py"

@@ -177,14 +177,22 @@ def measure(root: Path, workers: int, batch_size: int, read: int | None, freeze:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--samples", type=int, default=100_000, help="records in the split")
-    p.add_argument("--workers", type=int, default=2, help="DataLoader workers (forked)")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument(
+        "--samples", type=int, default=100_000, help="records in the split (default 100000)"
+    )
+    p.add_argument("--workers", type=int, default=2, help="DataLoader workers (forked; default 2)")
+    p.add_argument("--batch-size", type=int, default=64, help="DataLoader batch size (default 64)")
     p.add_argument(
         "--read", type=int, default=None, metavar="N", help="read only the first N samples"
     )
-    p.add_argument("--recipe", default=str(ROOT / "datasets" / "shapes-vqa.toml"))
-    p.add_argument("--base", type=int, default=8, help="real samples built and replicated")
+    p.add_argument(
+        "--recipe",
+        default=str(ROOT / "datasets" / "shapes-vqa.toml"),
+        help="recipe of the real samples (default: datasets/shapes-vqa.toml)",
+    )
+    p.add_argument(
+        "--base", type=int, default=8, help="real samples built and replicated (default 8)"
+    )
     p.add_argument(
         "--gc-freeze",
         action="store_true",

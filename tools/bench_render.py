@@ -71,9 +71,17 @@ def run(argv: list[str]) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--rate-mev", type=float, default=2.0, help="event rate, Mev/s")
-    ap.add_argument("--seconds", type=float, nargs="+", default=[4.0, 16.0])
-    ap.add_argument("--window-ms", type=float, default=10.0)
+    ap.add_argument("--rate-mev", type=float, default=2.0, help="event rate, Mev/s (default 2)")
+    ap.add_argument(
+        "--seconds",
+        type=float,
+        nargs="+",
+        default=[4.0, 16.0],
+        help="recording lengths to measure, s (default 4 16)",
+    )
+    ap.add_argument(
+        "--window-ms", type=float, default=10.0, help="window per video frame, ms (default 10)"
+    )
     args = ap.parse_args(argv)
 
     rows = []

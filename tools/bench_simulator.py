@@ -567,20 +567,37 @@ def main() -> None:
     from eventsim.options import UPSAMPLE_MODES
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--sizes", nargs="*", default=list(SIZES), choices=list(SIZES))
-    ap.add_argument("--presets", nargs="*", default=list(PRESETS))
-    ap.add_argument("--repeats", type=int, default=2, help="best of N runs")
-    ap.add_argument("--threads", type=int, default=1, help="torch threads in the pipeline")
-    ap.add_argument("--rss-minutes", type=float, default=1.0, help="length of the RSS run")
-    ap.add_argument("--rss-preset", default="ideal")
-    ap.add_argument("--no-rss", action="store_true")
-    ap.add_argument("--no-kernel", action="store_true")
+    ap.add_argument(
+        "--sizes",
+        nargs="*",
+        default=list(SIZES),
+        choices=list(SIZES),
+        help="frame sizes of the end-to-end runs (default: all three)",
+    )
+    ap.add_argument(
+        "--presets",
+        nargs="*",
+        default=list(PRESETS),
+        help=f"DVSParams presets to time (default {' '.join(PRESETS)})",
+    )
+    ap.add_argument("--repeats", type=int, default=2, help="best of N runs (default 2)")
+    ap.add_argument(
+        "--threads", type=int, default=1, help="torch threads in the pipeline (default 1)"
+    )
+    ap.add_argument(
+        "--rss-minutes", type=float, default=1.0, help="length of the RSS run, minutes (default 1)"
+    )
+    ap.add_argument("--rss-preset", default="ideal", help="preset of the RSS run (default ideal)")
+    ap.add_argument("--no-rss", action="store_true", help="skip the memory (RSS) run")
+    ap.add_argument(
+        "--no-kernel", action="store_true", help="skip the kernel-only figures (frames in RAM)"
+    )
     ap.add_argument(
         "--upsample",
         default="none",
         choices=UPSAMPLE_MODES,
-        help="end-to-end runs insert frames this way (with --no-kernel: the kernel-only "
-        "figures never upsample)",
+        help="end-to-end runs insert frames this way (default none; with --no-kernel: the "
+        "kernel-only figures never upsample)",
     )
     ap.add_argument(
         "--breakdown",

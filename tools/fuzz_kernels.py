@@ -186,9 +186,13 @@ def check_case(case: int, verbose: bool = False, device: str = "cpu") -> tuple[b
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=600.0, help="how long to run (default 600)")
-    ap.add_argument("--first-case", type=int, default=0, help="number of the first case")
+    ap.add_argument(
+        "--first-case", type=int, default=0, help="number of the first case (default 0)"
+    )
     ap.add_argument("--case", type=int, help="run only this case and print it")
-    ap.add_argument("--device", default="cpu", help="where the torch path runs (cpu, cuda)")
+    ap.add_argument(
+        "--device", default="cpu", help="where the torch path runs: cpu (default) or cuda"
+    )
     args = ap.parse_args(argv)
     # no time, no case compared: a run that checked nothing must not pass
     if args.case is None and args.seconds <= 0:

@@ -173,8 +173,16 @@ def _shown(path: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--out", default="docs/gallery", help="gallery folder (relative to the repo)")
-    ap.add_argument("--work", default="build/gallery", help="where the simulated clip goes")
+    ap.add_argument(
+        "--out",
+        default="docs/gallery",
+        help="gallery folder, relative to the repo (default docs/gallery)",
+    )
+    ap.add_argument(
+        "--work",
+        default="build/gallery",
+        help="where the simulated clip goes (default build/gallery)",
+    )
     ap.add_argument(
         "--only",
         nargs="+",

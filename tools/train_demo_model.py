@@ -89,18 +89,34 @@ STATE_FILE = "trainer_state.pt"
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("-o", "--out", required=True, help="checkpoint directory to write")
-    ap.add_argument("--recipe", default=str(DEFAULT_RECIPE), help="dataset recipe (scene config)")
-    ap.add_argument("--steps", type=int, default=2500, help="optimizer steps")
-    ap.add_argument("--batch-size", type=int, default=16)
-    ap.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (AdamW)")
-    ap.add_argument("--warmup", type=int, default=100, help="linear warm-up steps")
-    ap.add_argument("--weight-decay", type=float, default=0.01)
-    ap.add_argument("--seed", type=int, default=0)
     ap.add_argument(
-        "--drop-share", type=float, default=0.4, help="share of samples with random blocks dropped"
+        "--recipe",
+        default=str(DEFAULT_RECIPE),
+        help="dataset recipe (scene config; default datasets/shapes-demo.toml)",
+    )
+    ap.add_argument("--steps", type=int, default=2500, help="optimizer steps (default 2500)")
+    ap.add_argument("--batch-size", type=int, default=16, help="samples per step (default 16)")
+    ap.add_argument(
+        "--lr", type=float, default=2e-3, help="peak learning rate (AdamW; default 2e-3)"
+    )
+    ap.add_argument("--warmup", type=int, default=100, help="linear warm-up steps (default 100)")
+    ap.add_argument(
+        "--weight-decay", type=float, default=0.01, help="AdamW weight decay (default 0.01)"
     )
     ap.add_argument(
-        "--downsample-share", type=float, default=0.1, help="share of samples downsampled"
+        "--seed", type=int, default=0, help="seed of the weights and samples (default 0)"
+    )
+    ap.add_argument(
+        "--drop-share",
+        type=float,
+        default=0.4,
+        help="share of samples with random blocks dropped (default 0.4)",
+    )
+    ap.add_argument(
+        "--downsample-share",
+        type=float,
+        default=0.1,
+        help="share of samples downsampled (default 0.1)",
     )
     ap.add_argument(
         "--sparse-from",
@@ -108,12 +124,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=0.3,
         help="fraction of --steps after which dropped/downsampled samples are mixed in "
         "(dense only before: a model that cannot yet read the image learns nothing from "
-        "samples whose target was dropped)",
+        "samples whose target was dropped; default 0.3)",
     )
-    ap.add_argument("--eval-samples", type=int, default=192, help="held-out samples per eval")
-    ap.add_argument("--eval-every", type=int, default=250)
-    ap.add_argument("--checkpoint-every", type=int, default=250)
-    ap.add_argument("--max-minutes", type=float, default=60.0, help="stop cleanly after this")
+    ap.add_argument(
+        "--eval-samples", type=int, default=192, help="held-out samples per eval (default 192)"
+    )
+    ap.add_argument("--eval-every", type=int, default=250, help="steps between evals (default 250)")
+    ap.add_argument(
+        "--checkpoint-every", type=int, default=250, help="steps between checkpoints (default 250)"
+    )
+    ap.add_argument(
+        "--max-minutes",
+        type=float,
+        default=60.0,
+        help="stop cleanly after this many minutes (default 60)",
+    )
     ap.add_argument(
         "--stop-after",
         type=int,
@@ -127,7 +152,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=1,
         help="torch threads (default 1: on a shared 2-core machine 2 threads ran 2-3x slower)",
     )
-    ap.add_argument("--workers", type=int, default=1, help="data loader processes (0: inline)")
+    ap.add_argument(
+        "--workers", type=int, default=1, help="data loader processes (0: inline; default 1)"
+    )
     ap.add_argument(
         "--device", default="cpu", help="torch device: cpu, cuda, cuda:1, mps or auto (default cpu)"
     )
@@ -198,7 +225,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         )
     ap.add_argument("--log", default=None, help="append JSON lines of loss/accuracy here")
     ap.add_argument("--force", action="store_true", help="overwrite an existing --out")
-    ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return ap.parse_args(argv)
 
 
