@@ -262,6 +262,51 @@ def test_every_option_has_help():
     assert bare == []
 
 
+class _Parsed(Exception):
+    def __init__(self, parser: argparse.ArgumentParser) -> None:
+        self.parser = parser
+
+
+def _tool_parser(tool: Path, monkeypatch: pytest.MonkeyPatch) -> argparse.ArgumentParser:
+    """The parser ``tool``'s ``main`` builds, caught as it parses (nothing runs)."""
+
+    def caught(self: argparse.ArgumentParser, *args: object, **kwargs: object) -> None:
+        raise _Parsed(self)
+
+    spec = importlib.util.spec_from_file_location(f"tool_{tool.stem}", tool)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    with monkeypatch.context() as m:
+        m.setattr(argparse.ArgumentParser, "parse_args", caught)
+        m.setattr(sys, "argv", [str(tool)])
+        try:
+            try:
+                module.main([])
+            except TypeError:  # a main() that reads sys.argv
+                module.main()
+        except _Parsed as parsed:
+            return parsed.parser
+    raise AssertionError(f"{tool.name}: main() parsed no arguments")
+
+
+def test_every_tool_option_has_help_stating_its_default(monkeypatch):
+    problems = []
+    for tool in sorted((ROOT / "tools").glob("*.py")):
+        for action in _tool_parser(tool, monkeypatch)._actions:
+            if not action.option_strings or action.help == argparse.SUPPRESS:
+                continue
+            name = f"{tool.name} {action.option_strings[-1]}"
+            if not action.help:
+                problems.append(f"{name}: no help")
+            elif (
+                action.default not in (None, False, [], argparse.SUPPRESS)
+                and "default" not in action.help
+            ):
+                problems.append(f"{name}: default {action.default!r} unstated")
+    assert problems == []
+
+
 def _headings(doc: str) -> set[str]:
     return {line.lstrip("#").strip() for line in _text(doc).splitlines() if re.match(r"#+ ", line)}
 
