@@ -287,3 +287,11 @@ def test_the_tonic_dataset_says_what_it_holds(built):
         repr(TonicEventVQA(built))
         == f"TonicEventVQA({str(built)!r}, split='test', n=3, sensor=64x64)"
     )
+
+
+def test_reading_a_sample_by_its_id_says_how(built):
+    ds = EventVQADataset(built)
+    with pytest.raises(TypeError, match=r"got str 'test-000002': samples are read by position"):
+        ds["test-000002"]
+    # the way the message gives
+    assert ds[[r["id"] for r in ds.records].index("test-000002")]["id"] == "test-000002"

@@ -531,7 +531,14 @@ class EventVQADataset:
             # ints, numpy integers and 0-d integer tensors (``Subset(ds, torch.randperm(n))``)
             i = operator.index(i)
         except TypeError:
-            raise TypeError(f"index must be an integer, got {type(i).__name__}") from None
+            hint = ""
+            if isinstance(i, str):
+                # a sample id, as eval results and samples.jsonl name samples
+                hint = (
+                    f" {i!r}: samples are read by position; find a sample id's with "
+                    "[r['id'] for r in ds.records].index(id)"
+                )
+            raise TypeError(f"index must be an integer, got {type(i).__name__}{hint}") from None
         if not -n <= i < n:
             raise IndexError(f"index {i} out of range for {n} samples")
         # a new dict on each read: a transform that edits the sample (its nested meta too)
