@@ -213,3 +213,24 @@ def test_reads_with_fractional_bounds_agree_across_readers(tmp_path):
             np.testing.assert_array_equal(r.read(lo, hi), want, err_msg=f"{lo}..{hi}")
             np.testing.assert_array_equal(r.read_columns(lo, hi).t, want["t"])
             np.testing.assert_array_equal(a.read(lo, hi), want)
+
+
+def test_iter_windows_takes_whole_microsecond_windows_and_rounds_bounds_like_read(tmp_path):
+    from eventsim.errors import ParameterError
+    from eventsim.events import slice_time
+    from eventsim.io.formats import write_events
+    from eventsim.io.layouts import ArrayReader
+
+    ev = _events(2000, 200_000)
+    path = tmp_path / "w.h5"
+    write_events(path, ev, (64, 48))
+    t = ev["t"]
+    lo = float(t[100]) + 0.5  # an event sits at t[100]: the window starts after it
+    with EventReader(path) as r, ArrayReader(ev, (64, 48)) as a:
+        for reader in (r, a):
+            for bad in (0.5, 333.3, 0, -10):
+                with pytest.raises(ParameterError, match="whole number of microseconds"):
+                    list(reader.iter_windows(bad))
+            got = np.concatenate(list(reader.iter_windows(1000, lo, lo + 50_000)))
+            np.testing.assert_array_equal(got, slice_time(ev, lo, lo + 50_000))
+            np.testing.assert_array_equal(got, reader.read(lo, lo + 50_000))

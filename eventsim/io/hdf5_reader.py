@@ -678,11 +678,15 @@ class EventReader:
 def _iter_windows(
     reader: EventFileReader, window_us: int, t_start_us: int | None, t_end_us: int | None
 ) -> Iterator[np.ndarray]:
+    if not (float(window_us).is_integer() and window_us > 0):
+        # int() made 0.5 a zero window and 333.3 windows of 333 µs without a word
+        raise ParameterError(
+            f"window_us={window_us}; expected a positive whole number of microseconds"
+        )
     window_us = int(window_us)
-    if window_us <= 0:
-        raise ParameterError(f"window_us={window_us}; expected a positive duration")
-    t0 = reader.t_start_us if t_start_us is None else int(t_start_us)
-    t1 = reader.t_end_us if t_end_us is None else int(t_end_us)
+    # rounded up as `read` rounds its bounds: t >= 10.5 is t >= 11
+    t0 = reader.t_start_us if t_start_us is None else math.ceil(t_start_us)
+    t1 = reader.t_end_us if t_end_us is None else math.ceil(t_end_us)
     if t1 <= t0:
         return
     # blocks of whole windows covering about 100 ms (at least one window)
