@@ -266,7 +266,8 @@ def build_run_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--max-new-tokens",
         type=int,
-        help="generation budget (default: 32 for chat checkpoints, the longest option else)",
+        help="generation budget (default: 32 for chat checkpoints, else the longest option, and 16 "
+        "with an open question)",
     )
     p.add_argument(
         "--overlay",
@@ -624,7 +625,8 @@ def build_eval_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--max-new-tokens",
         type=int,
-        help="generation budget (default: 32 for chat checkpoints, the longest option else)",
+        help="generation budget (default: 32 for chat checkpoints, else the longest option, and 16 "
+        "with an open question)",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the random selector (default 0)")
     p.add_argument(

@@ -273,9 +273,14 @@ def selection_flops(config: Any, sel: Selection, text_tokens: int, new_tokens: i
     return vlm_flops(config, sel.kept_tokens, text_tokens, new_tokens=new_tokens, windows=windows)
 
 
+# generation budget of a plain-format open question (one without options)
+PLAIN_OPEN_MAX_NEW_TOKENS = 16
+
+
 def plain_answer_budget(proc, choices: Sequence[Sequence[str]]) -> int:
-    """Tokens of the longest option plus its end-of-turn token (16 without options): the
-    generation budget of plain-format models, which answer with an option's words."""
+    """Tokens of the longest option plus its end-of-turn token, and at least
+    `PLAIN_OPEN_MAX_NEW_TOKENS` when a question has no options: the generation budget of
+    plain-format models, which answer with an option's words."""
     from epvlm.processing import answer_text
 
     tok = proc.tokenizer
@@ -284,7 +289,10 @@ def plain_answer_budget(proc, choices: Sequence[Sequence[str]]) -> int:
         for cs in choices
         for c in cs
     ]
-    return max(lengths, default=16)
+    # an open question among multiple-choice ones would otherwise be cut at the longest option
+    if not lengths or any(len(cs) == 0 for cs in choices):
+        lengths.append(PLAIN_OPEN_MAX_NEW_TOKENS)
+    return max(lengths)
 
 
 # models that have run one untimed `generate` in this process (see `answer_selections`)
@@ -306,7 +314,7 @@ def answer_selections(
 
     Each detail dict holds ``image_tokens``, ``text_tokens``, ``new_tokens`` (counted up to
     the first end-of-turn token) and ``raw`` (the generated text with its special tokens).
-    ``max_new_tokens`` defaults to the longest option for the plain prompt format (the tiny
+    ``max_new_tokens`` defaults to `plain_answer_budget` for the plain prompt format (the tiny
     models answer with an option's words) and to `CHAT_MAX_NEW_TOKENS` for chat checkpoints,
     which may answer in a sentence.
 

@@ -374,3 +374,20 @@ def test_demo_coverage_and_preview_show_the_random_blocks_the_answers_were_given
     assert sum(len(drawn) > 1 for drawn in masks.values()) >= 6
     for drawn in masks.values():
         assert all(np.array_equal(drawn[0], m) for m in drawn[1:])
+
+
+# ----------------------------------------------- plain-format budget of open questions
+
+
+def test_an_open_question_among_choice_questions_keeps_the_open_budget():
+    """One budget serves a whole split; with any multiple-choice question in it, an open
+    question's answer was cut at the longest option's length (2 tokens here)."""
+    from epvlm.evaluate import PLAIN_OPEN_MAX_NEW_TOKENS, plain_answer_budget
+    from epvlm.processing import build_offline_processor
+
+    proc = build_offline_processor(["red blue dark green"])
+    assert plain_answer_budget(proc, [["red", "blue"]]) == 2  # the word and <|im_end|>
+    assert plain_answer_budget(proc, [["dark green"]]) == 3
+    assert plain_answer_budget(proc, [[]]) == PLAIN_OPEN_MAX_NEW_TOKENS == 16
+    assert plain_answer_budget(proc, [["red", "blue"], []]) == 16
+    assert plain_answer_budget(proc, []) == 16
