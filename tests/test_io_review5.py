@@ -234,3 +234,17 @@ def test_iter_windows_takes_whole_microsecond_windows_and_rounds_bounds_like_rea
             got = np.concatenate(list(reader.iter_windows(1000, lo, lo + 50_000)))
             np.testing.assert_array_equal(got, slice_time(ev, lo, lo + 50_000))
             np.testing.assert_array_equal(got, reader.read(lo, lo + 50_000))
+
+
+def test_convert_says_nothing_about_reading_back_an_output_it_refuses(tmp_path, capsys):
+    # "note: out does not end in .npy; read it back with --layout npy" came before
+    # "error: output 'out' is a folder"
+    from eventsim.cli.convert import main as convert_main
+
+    src = _shapes_file(tmp_path)
+    (tmp_path / "out").mkdir()
+    assert convert_main([str(src), str(tmp_path / "out"), "--to", "npy", "--force"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is a folder" in err[0], err
+    assert convert_main([str(src), str(tmp_path / "plain"), "--to", "npy"]) == 0
+    assert "read it back with --layout npy" in capsys.readouterr().err

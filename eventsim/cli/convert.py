@@ -72,21 +72,18 @@ def main(args: argparse.Namespace) -> int:
 
     src, dst = Path(args.input), Path(args.output)
     fmt = format_from_path(dst, args.fmt)
+    if dst.exists() and src.exists() and dst.resolve() == src.resolve():
+        raise ParameterError(f"input and output are the same file {str(src)!r}")
+    check_output(dst, args.force, final=True)
     # HDF5 is recognised by its contents, faery's formats only by the right suffix (which
-    # format_from_path insists on); these three are found by suffix or by --layout
-    if (
-        fmt in ("npy", "npz", "txt")
-        and dst.suffix.lower() != f".{fmt}"
-        and not dst.is_char_device()
-    ):
+    # format_from_path insists on); these three are found by suffix or by --layout. Said
+    # once the output is known to be writable: before a refusal it only misleads
+    if fmt in ("npy", "npz", "txt") and dst.suffix.lower() != f".{fmt}":
         print(
             f"eventsim convert: note: {dst.name} does not end in .{fmt}; read it back with "
             f"--layout {fmt}",
             file=sys.stderr,
         )
-    if dst.exists() and src.exists() and dst.resolve() == src.resolve():
-        raise ParameterError(f"input and output are the same file {str(src)!r}")
-    check_output(dst, args.force, final=True)
     with open_events(
         src,
         sensor_size=args.sensor_size,
