@@ -295,3 +295,24 @@ def test_reading_a_sample_by_its_id_says_how(built):
         ds["test-000002"]
     # the way the message gives
     assert ds[[r["id"] for r in ds.records].index("test-000002")]["id"] == "test-000002"
+
+
+def test_the_package_star_imports_without_tonic(built):
+    import subprocess
+    import sys
+
+    script = f"""
+import sys
+sys.modules["tonic"] = None  # as if the extra were not installed
+from eventsim.datasets import *
+from eventsim.errors import MissingDependencyError
+assert EventVQADataset({str(built)!r})[0]["id"] == "test-000000"
+try:
+    TonicEventVQA({str(built)!r})
+except MissingDependencyError as exc:
+    print(exc)
+"""
+    # the star import raised MissingDependencyError: TonicEventVQA is in __all__
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "pip install 'eventsim[tonic]'" in done.stdout

@@ -34,15 +34,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from eventsim.datasets.loader import EventVQADataset
 from eventsim.errors import require
+from eventsim.events import EVENT_DTYPE
 
 if TYPE_CHECKING:
     from tonic import Dataset as TonicDataset
 else:
-    TonicDataset = require("tonic", "tonic", "the tonic dataset adapter").Dataset
+    try:
+        from tonic import Dataset as TonicDataset
+    except ImportError:
+        # the module stays importable without tonic: `from eventsim.datasets import *` and
+        # hasattr() reach it through __all__; making an adapter raises MissingDependencyError
+        TonicDataset = object
 
-from eventsim.datasets.loader import EventVQADataset
-from eventsim.events import EVENT_DTYPE
+_FEATURE = ("tonic", "tonic", "the tonic dataset adapter")
 
 
 class TonicEventVQA(TonicDataset):
@@ -63,6 +69,7 @@ class TonicEventVQA(TonicDataset):
         *,
         locking: bool | str | None = None,
     ) -> None:
+        require(*_FEATURE)
         super().__init__(
             save_to=str(root),
             transform=transform,
