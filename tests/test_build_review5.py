@@ -444,3 +444,30 @@ def test_parquet_images_are_read_a_row_group_at_a_time(tmp_path):
     for row in (4, 0, 3):
         maker._parquet_image(str(tmp_path / "qa.parquet"), row)
         assert maker._parquet_group is not None and len(maker._parquet_group[3]) <= 2
+
+
+def test_a_shard_is_written_sample_by_sample(tmp_path, monkeypatch):
+    """A shard's samples (frames and events) were all held until the shard was written: with
+    shard_size up to 100,000, a worker's memory grew with the shard. Each is now written
+    before the next is built."""
+    import gc
+    import weakref
+
+    from eventsim.datasets.sources import SampleMaker
+
+    alive = [0]
+    most = []
+    real = SampleMaker.make
+
+    def make(self, spec):
+        gc.collect()
+        most.append(alive[0])
+        sample = real(self, spec)
+        alive[0] += 1
+        weakref.finalize(sample, lambda: alive.__setitem__(0, alive[0] - 1))
+        return sample
+
+    monkeypatch.setattr(SampleMaker, "make", make)
+    recipe = _recipe(tmp_path, "shapes", "6", shard_size=6)
+    assert build_dataset(recipe, tmp_path / "ds", progress=False, workers=1).samples == {"test": 6}
+    assert len(most) == 6 and max(most) <= 1

@@ -637,27 +637,33 @@ def run_shard(task: ShardTask, on_sample: Callable[[], Any] | None = None) -> di
     if maker is None:
         _MAKERS.clear()
         maker = _MAKERS[key] = SampleMaker(task.recipe)
-    samples, errors = [], []
-    for spec in task.specs:
-        try:
-            samples.append((spec.index, maker.make(spec)))
-        except SampleError as exc:
-            if task.strict:
-                raise StrictStop(f"sample {spec.id} ({_where(spec)}): {exc}") from None
-            errors.append(
-                {
-                    "id": spec.id,
-                    "split": spec.split,
-                    "index": spec.index,
-                    "reason": str(exc),
-                    "source": spec.provenance,
-                }
-            )
-        if on_sample is not None:
-            on_sample()
+    errors: list[dict[str, Any]] = []
+
+    def built() -> Iterator[tuple[int, Any]]:
+        # one sample at a time, written before the next is built
+        for spec in task.specs:
+            try:
+                sample = maker.make(spec)
+            except SampleError as exc:
+                if task.strict:
+                    raise StrictStop(f"sample {spec.id} ({_where(spec)}): {exc}") from None
+                errors.append(
+                    {
+                        "id": spec.id,
+                        "split": spec.split,
+                        "index": spec.index,
+                        "reason": str(exc),
+                        "source": spec.provenance,
+                    }
+                )
+            else:
+                yield spec.index, sample
+            if on_sample is not None:
+                on_sample()
+
     width, height = task.recipe.sensor_size
     info = {**task.expect(), "sensor_width": width, "sensor_height": height}
-    return write_shard(Path(task.path), samples, errors, info)
+    return write_shard(Path(task.path), built(), errors, info)
 
 
 # glibc hands freed blocks above 128 KiB straight back to the kernel; a sample allocates and frees

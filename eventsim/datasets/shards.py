@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -97,27 +98,22 @@ def sample_record(sample: BuiltSample, split: str, index: int, shard_rel: str, p
 
 def write_shard(
     path: Path,
-    samples: list[tuple[int, BuiltSample]],
+    samples: Iterable[tuple[int, BuiltSample]],
     errors: list[dict[str, Any]],
     info: dict[str, Any],
 ) -> dict[str, Any]:
     """Write one shard atomically; returns ``{"records", "errors", "sha256", "bytes"}``.
 
-    ``samples`` are ``(index in split, sample)`` pairs in order; ``info`` holds the root
-    attributes (split, shard, start, stop, fingerprint, sensor_width, sensor_height).
+    ``samples`` are ``(index in split, sample)`` pairs in order, written as they come: an
+    iterator that builds them keeps one sample in memory, not the shard's (64 by default, up
+    to 100,000). ``errors`` is read once they are all written, so that iterator may add to it.
+    ``info`` holds the root attributes (split, shard, start, stop, fingerprint, sensor_width,
+    sensor_height). An error or Ctrl-C part-way (from the iterator too) leaves no file.
     """
     path = Path(path)
     shard_rel = f"shards/{path.name}"
-    records = [
-        sample_record(s, info["split"], index, shard_rel, pos)
-        for pos, (index, s) in enumerate(samples)
-    ]
+    records: list[dict[str, Any]] = []
     size_wh = (int(info["sensor_width"]), int(info["sensor_height"]))
-    for _, s in samples:
-        try:
-            validate_events(s.events, size_wh)
-        except InvalidEventsError as exc:
-            raise DatasetError(f"sample {s.id} has invalid events: {exc}") from None
     tmp = temp_path(path)
     try:
         with h5py.File(tmp, "w", libver=_LIBVER) as f:
@@ -127,31 +123,16 @@ def write_shard(
                 f.attrs[key] = info[key]
             f.attrs["sensor_width"] = int(info["sensor_width"])
             f.attrs["sensor_height"] = int(info["sensor_height"])
-            index = _dumps({"records": records, "errors": errors}).encode()
-            _dataset(f, "index_json", np.frombuffer(index, np.uint8), _frame_filter())
             root = f.create_group("samples")
-            for pos, (_, s) in enumerate(samples):
-                g = root.create_group(f"{pos:05d}")
-                ev = g.create_group("events")
-                for name, dtype in COLUMNS:
-                    _dataset(
-                        ev,
-                        name,
-                        np.ascontiguousarray(s.events[name]).astype(dtype),
-                        _events_filter(),
-                    )
-                _dataset(g, "frame", np.ascontiguousarray(s.image, dtype=np.uint8), _frame_filter())
-                g.attrs["id"] = s.id
-                g.attrs["question"] = s.question
-                g.attrs["choices"] = _dumps(list(s.choices))
-                g.attrs["answer"] = s.answer
-                g.attrs["answer_index"] = int(s.answer_index)
-                g.attrs["question_type"] = s.question_type
-                g.attrs["target_motion"] = s.target_motion or ""
-                g.attrs["window_us"] = np.asarray(s.window_us, np.int64)
-                g.attrs["frame_t_us"] = int(s.frame_t_us)
-                g.attrs["meta"] = _dumps(s.meta)
-                g.attrs["source"] = _dumps(s.provenance)
+            for pos, (index, s) in enumerate(samples):
+                try:
+                    validate_events(s.events, size_wh)
+                except InvalidEventsError as exc:
+                    raise DatasetError(f"sample {s.id} has invalid events: {exc}") from None
+                records.append(sample_record(s, info["split"], index, shard_rel, pos))
+                _write_sample(root.create_group(f"{pos:05d}"), s)
+            index_bytes = _dumps({"records": records, "errors": errors}).encode()
+            _dataset(f, "index_json", np.frombuffer(index_bytes, np.uint8), _frame_filter())
         fsync_file(tmp)
         digest, size = file_digest(tmp)
         publish(tmp, path)
@@ -164,7 +145,25 @@ def write_shard(
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    return {"records": records, "errors": errors, "sha256": digest, "bytes": size}
+    return {"records": records, "errors": list(errors), "sha256": digest, "bytes": size}
+
+
+def _write_sample(g: h5py.Group, s: BuiltSample) -> None:
+    ev = g.create_group("events")
+    for name, dtype in COLUMNS:
+        _dataset(ev, name, np.ascontiguousarray(s.events[name]).astype(dtype), _events_filter())
+    _dataset(g, "frame", np.ascontiguousarray(s.image, dtype=np.uint8), _frame_filter())
+    g.attrs["id"] = s.id
+    g.attrs["question"] = s.question
+    g.attrs["choices"] = _dumps(list(s.choices))
+    g.attrs["answer"] = s.answer
+    g.attrs["answer_index"] = int(s.answer_index)
+    g.attrs["question_type"] = s.question_type
+    g.attrs["target_motion"] = s.target_motion or ""
+    g.attrs["window_us"] = np.asarray(s.window_us, np.int64)
+    g.attrs["frame_t_us"] = int(s.frame_t_us)
+    g.attrs["meta"] = _dumps(s.meta)
+    g.attrs["source"] = _dumps(s.provenance)
 
 
 def file_digest(path: Path) -> tuple[str, int]:
