@@ -8,9 +8,10 @@ other transforms work on samples unchanged. Polarity is int8 0/1, so ``ToVoxelGr
 sign (a bool polarity would count every event as ON).
 
 ``ToFrame(n_time_bins=k)`` splits the span from a sample's first to its last event, so bins
-differ between samples (and tonic 1.7 leaves the last event, and any in the few µs its whole-µs
-bins fall short of the span, out of every frame). For bins on the sample's own window (``target["meta"]["window_us"]``,
-absolute µs), give ``transforms`` a function of ``(events, target)`` that applies
+differ between samples (and tonic 1.7 leaves the last event, and any in the few µs its
+whole-µs bins fall short of the span, out of every frame). For bins on the sample's own window
+(``target["meta"]["window_us"]``, absolute µs), give ``transforms`` a function of
+``(events, target)`` that applies
 ``ToFrame(sensor_size=ds.sensor_size, time_window=(w1 - w0) / k, start_time=w0, end_time=w1 + 1)``
 for ``k`` frames (events at the window's last microsecond may fall outside the last one). The
 ``+ 1`` is needed: tonic counts the bins in floating point, and with ``end_time=w1`` a third
