@@ -473,8 +473,11 @@ class EventVQADataset:
     ``ds[i]`` is a dict: ``id``, ``image`` (HxWx3 uint8 RGB), ``events`` (``EVENT_DTYPE``, same
     pixel grid as the image, absolute µs, window ending at the frame time), ``question``,
     ``choices``, ``answer``, ``answer_index`` (-1 for open questions), ``question_type`` and
-    ``meta`` (``sensor_size``, ``window_us``, ``frame_t_us``, ``target_motion``, ``split``,
-    ``index``, ``source`` and the source's own details). ``transform`` is applied to that dict.
+    ``meta`` (``sensor_size``, ``window_us`` (start, end) with both ends included,
+    ``frame_t_us``, ``target_motion``, ``split``, ``index``, ``source`` and the source's own
+    details). ``transform`` is applied to that dict. ``meta["index"]`` and the number in an
+    ``id`` count the split's planned samples, skipped ones included, so they are not positions
+    in ``ds`` once a build skipped one: find an id's with ``ds.records``.
 
     ``records`` holds the split's ``samples.jsonl`` lines (labels, ``n_events``, ``shard``...)
     as a read-only `SampleRecords`: ``records[i]`` is a new dict each time, a slice a list.
