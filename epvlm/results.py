@@ -39,6 +39,7 @@ shape the numbers, the ones table.md states: ``model``, ``dataset``, ``split``, 
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import math
@@ -1056,6 +1057,14 @@ def lock_results_folder(out_dir: str | Path) -> ResultsFolderLock:
 
 
 def _cannot_lock(out: Path, exc: OSError) -> ResultsFolderLockError:
+    if exc.errno in (errno.EEXIST, errno.ENOTDIR):
+        from eventsim.outputs import describe_os_error
+
+        # a file where the folder, or one above it, should be: "(File exists)" named no file
+        return ResultsFolderLockError(
+            f"results folder {str(out)!r} cannot be created ({describe_os_error(exc)}); pick "
+            "another output folder"
+        )
     return ResultsFolderLockError(
         f"cannot create the lock file {EVAL_LOCK} in results folder {str(out)!r} "
         f"({exc.strerror or exc}); epvlm eval writes there, so pick a folder you can write to"

@@ -391,3 +391,22 @@ def test_an_open_question_among_choice_questions_keeps_the_open_budget():
     assert plain_answer_budget(proc, [[]]) == PLAIN_OPEN_MAX_NEW_TOKENS == 16
     assert plain_answer_budget(proc, [["red", "blue"], []]) == 16
     assert plain_answer_budget(proc, []) == 16
+
+
+# ------------------------------------------------------- a file where the folder should be
+
+
+@pytest.mark.parametrize("sub", ["", "sub"])
+def test_eval_into_a_file_says_a_file_is_in_the_way(built, tmp_path, capsys, sub):
+    """It said "cannot create the lock file ... (File exists)", naming no file and suggesting
+    a permission problem."""
+    _, ds, model, _ = built
+    blocker = tmp_path / "results"
+    blocker.write_text("mine")
+    out = blocker / sub if sub else blocker
+    rc, err = _run(capsys, _argv(model, ds, out))
+    assert rc == 1 and len(err) == 1, err
+    assert err[0].startswith(f"epvlm eval: error: results folder {str(out)!r} cannot be created (")
+    assert ("a file is in the way" if not sub else "a part of the path is a file") in err[0]
+    assert err[0].endswith("pick another output folder")
+    assert blocker.read_text() == "mine"
