@@ -647,6 +647,9 @@ def evaluate_dataset(
         raise ParameterError(f"limit {limit!r} must be >= 1")
     if batch_size < 1:
         raise ParameterError(f"batch_size {batch_size!r} must be >= 1")
+    if max_new_tokens is not None and max_new_tokens < 1:
+        # refused here, not by the first generation after the model has loaded
+        raise ParameterError(f"max_new_tokens {max_new_tokens!r} must be >= 1")
     out_path = Path(out_dir) if out_dir is not None else None
     ds = EventVQADataset(dataset_dir, split=split)
     total = done = resumed = 0

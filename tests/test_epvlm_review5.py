@@ -410,3 +410,16 @@ def test_eval_into_a_file_says_a_file_is_in_the_way(built, tmp_path, capsys, sub
     assert ("a file is in the way" if not sub else "a part of the path is a file") in err[0]
     assert err[0].endswith("pick another output folder")
     assert blocker.read_text() == "mine"
+
+
+def test_eval_refuses_a_zero_budget_before_the_model_loads(built, tmp_path, capsys, monkeypatch):
+    _, ds, model, _ = built
+
+    def no_load(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(epvlm.evaluate, "load_model", no_load)
+    out = tmp_path / "out"
+    rc, err = _run(capsys, _argv(model, ds, out, "--max-new-tokens", "0"))
+    assert rc == 1 and err == ["epvlm eval: error: max_new_tokens 0 must be >= 1"], err
+    assert not out.exists()
