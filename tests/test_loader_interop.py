@@ -160,7 +160,7 @@ def test_tonic_frames_on_the_sample_window_match_a_histogram(built):
     def window_frames(events, target):
         w0, w1 = target["meta"]["window_us"]
         to_frame = tonic.transforms.ToFrame(
-            sensor_size=(48, 32, 2), time_window=(w1 - w0) / k, start_time=w0, end_time=w1
+            sensor_size=(48, 32, 2), time_window=(w1 - w0) / k, start_time=w0, end_time=w1 + 1
         )
         return to_frame(events), target
 
