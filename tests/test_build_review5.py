@@ -471,3 +471,55 @@ def test_a_shard_is_written_sample_by_sample(tmp_path, monkeypatch):
     recipe = _recipe(tmp_path, "shapes", "6", shard_size=6)
     assert build_dataset(recipe, tmp_path / "ds", progress=False, workers=1).samples == {"test": 6}
     assert len(most) == 6 and max(most) <= 1
+
+
+# ----------------------------------------------------------------------------- text
+
+
+def test_a_record_with_a_nul_or_a_lone_surrogate_is_skipped_with_its_reason(tmp_path):
+    """JSON allows "\\u0000" and "\\ud800"; HDF5 text and UTF-8 do not, and the whole build
+    stopped with an internal error (ValueError, UnicodeEncodeError) at the shard holding one."""
+    cv2.imwrite(str(tmp_path / "a.png"), textured(1, 64, 48))
+    lines = [
+        '{"image": "a.png", "question": "What\\u0000is it?", "answer": "a"}',
+        '{"image": "a.png", "question": "Q", "answer": "a", "choices": ["a", "b\\u0000"]}',
+        '{"image": "a.png", "question": "Q", "answer": "a", "id": "x\\ud800"}',
+        '{"image": "a.png", "question": "Q", "answer": "a\\udc00"}',
+        '{"image": "a.png", "question": "Q", "answer": "a"}',
+    ]
+    (tmp_path / "qa.jsonl").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "ds"
+    summary = build_dataset(_recipe(tmp_path, "image", "qa.jsonl"), out, progress=False)
+    assert summary.samples == {"test": 1}
+    reasons = _reasons(out)
+    assert reasons["test-000000"] == (
+        "question holds a NUL character (\\u0000), which HDF5 text cannot store"
+    )
+    assert reasons["test-000001"].startswith("choices holds a NUL character")
+    assert reasons["test-000002"] == (
+        "id holds '\\ud800', half of a UTF-16 surrogate pair: not text"
+    )
+    assert reasons["test-000003"].startswith("answer holds '\\udc00'")
+
+
+def test_a_split_file_path_that_is_not_utf8_is_refused(tmp_path):
+    """A split file in a folder whose name is not UTF-8 crashed OpenCV (segmentation fault)
+    reading the images below it; a recipe file there stopped the build at its end."""
+    try:
+        folder = tmp_path / os.fsdecode(b"data\xff")
+        folder.mkdir()
+    except (OSError, UnicodeError):
+        pytest.skip("this file system takes only UTF-8 names")
+    # no image: reading one there would crash this test process without the fix
+    write_jsonl(folder / "qa.jsonl", [{"image": "a.png", "question": "Q", "answer": "a"}])
+    # as `--set splits.test=...` gives it from the command line
+    recipe = load_recipe(
+        _recipe(tmp_path, "image", "x.jsonl"), {"splits.test": str(folder / "qa.jsonl")}
+    )
+    with pytest.raises(DatasetError, match=r"splits\.test path .*data\\udcff.* is not UTF-8"):
+        build_dataset(recipe, tmp_path / "ds", progress=False)
+    shapes = folder / "shapes.toml"
+    shapes.write_bytes(_recipe(tmp_path, "shapes", "1").read_bytes())
+    with pytest.raises(DatasetError, match=r"recipe file path .* is not UTF-8"):
+        build_dataset(load_recipe(shapes), tmp_path / "ds2", progress=False)
+    assert not (tmp_path / "ds").exists() and not (tmp_path / "ds2").exists()

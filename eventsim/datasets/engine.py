@@ -587,7 +587,30 @@ def _remove_stale_temp(out: Path) -> None:
 # ----------------------------------------------------------------------------- planning
 
 
+def _check_paths_are_text(recipe: Recipe) -> None:
+    """Refuse a recipe, split file or source.root path that is not UTF-8: the dataset's files
+    record them as UTF-8 text (the manifest, each sample's source), and a Linux file name may
+    hold other bytes (Python keeps them as lone surrogates). Such a name stopped the build at
+    its end, or crashed OpenCV reading an image below it."""
+    paths = [("recipe file", recipe.path)] if recipe.path is not None else []
+    if recipe.source_kind != "shapes":
+        paths += [(f"splits.{k}", recipe.resolve_path(v)) for k, v in recipe.splits.items()]
+        # the files a wildcard name matches, too
+        paths += [("split file", p) for p in recipe.split_files().values()]
+        if recipe.source.get("root"):
+            paths.append(("source.root", recipe.resolve_path(recipe.source["root"])))
+    for what, path in paths:
+        try:
+            str(path).encode("utf-8")
+        except UnicodeEncodeError:
+            raise DatasetError(
+                f"{what} path {str(path)!r} is not UTF-8 (its file system name holds other "
+                "bytes, shown as \\udcXX); the dataset records it as UTF-8 text: rename it"
+            ) from None
+
+
 def _plan(recipe: Recipe, out: Path, limit: int | None, strict: bool) -> list[ShardTask]:
+    _check_paths_are_text(recipe)
     tasks: list[ShardTask] = []
     size = recipe.shard_size
     for split in recipe.splits:

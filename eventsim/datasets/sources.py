@@ -143,8 +143,10 @@ def plan_split(recipe: Recipe, split: str, limit: int | None = None) -> list[Sam
         if record is not None and error is None:
             error = _check_record(record, media_key, kind)
         prov = {"kind": kind, "file": str(path), **where}
-        if record is not None and record.get("id") is not None:
-            prov["source_id"] = str(record["id"])
+        source_id = None if record is None or record.get("id") is None else str(record["id"])
+        # an id that cannot be written as text is named by the record's error alone
+        if source_id is not None and _unstorable(source_id) is None:
+            prov["source_id"] = source_id
             earlier = first_use.setdefault(prov["source_id"], _place(where))
             if earlier != _place(where) and error is None:
                 error = f"id {prov['source_id']!r} already used by {earlier}"
@@ -261,6 +263,19 @@ def _parquet_rows(path: Path, limit: int | None) -> list[SourceRow]:
     return rows
 
 
+def _unstorable(text: str) -> str | None:
+    """Why ``text`` cannot be stored as the shards' and samples.jsonl's UTF-8 text, if so:
+    JSON allows a NUL and unpaired surrogates (``\\u0000``, ``\\ud800``) that HDF5 strings
+    and UTF-8 do not (the whole build stopped at the shard holding one)."""
+    if "\0" in text:
+        return "holds a NUL character (\\u0000), which HDF5 text cannot store"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"holds {exc.object[exc.start]!r}, half of a UTF-16 surrogate pair: not text"
+    return None
+
+
 def _check_record(record: dict[str, Any], media_key: str, kind: str) -> str | None:
     required = [media_key, "question", "answer"] + (["time"] if kind == "video" else [])
     missing = [k for k in required if record.get(k) is None]
@@ -304,6 +319,14 @@ def _check_record(record: dict[str, Any], media_key: str, kind: str) -> str | No
             near = [c for c in choices if c.casefold() == answer.casefold()]
             hint = f" (choices are case-sensitive: {near[0]!r} differs in case)" if near else ""
             return f"answer {answer!r} is not one of the choices {choices}{hint}"
+    texts = [(key, record.get(key)) for key in (media_key, "question", "answer", "id")]
+    texts += [("question_type", record.get("question_type"))]
+    texts += [("target_motion", record.get("target_motion"))]
+    texts += [("choices", c) for c in choices or []]
+    for key, text in texts:
+        why = _unstorable(text) if isinstance(text, str) else None
+        if why is not None:
+            return f"{key} {why}"
     if kind == "video":
         t = record["time"]
         if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) or t < 0:
