@@ -94,6 +94,7 @@ __all__ = [
     "check_results_folder",
     "find_row",
     "fmt_ci",
+    "fmt_keep",
     "fmt_pct",
     "fmt_points",
     "group_name",
@@ -384,6 +385,13 @@ def _diff(entry: Mapping[str, Any] | None) -> str:
 # ----------------------------------------------------------------------------- tables
 
 
+def fmt_keep(keep: float) -> str:
+    """A keep fraction with two decimals (``0.50``), or as many as it needs (``0.125``), so
+    two fractions never print alike."""
+    text = f"{keep:.2f}"
+    return text if float(text) == keep else f"{keep:g}"
+
+
 def results_table(rows: Sequence[Mapping[str, Any]]) -> str:
     """Markdown table of evaluation rows (``epvlm eval``'s table.md and console output)."""
     types = group_values(rows, "question_type")
@@ -404,7 +412,7 @@ def results_table(rows: Sequence[Mapping[str, Any]]) -> str:
         lo, hi = r["accuracy_ci95"]
         cells = [
             r["selector"],
-            f"{r['keep']:.2f}",
+            fmt_keep(r["keep"]),
             str(r["n"]),
             f"{fmt_pct(r['accuracy'])} ({fmt_pct(lo)}–{fmt_pct(hi)})",
             fmt_pct(r["accuracy_vs_dense"]),
@@ -425,7 +433,7 @@ def _fallback_note(row: Mapping[str, Any]) -> str:
     """The answers of a row whose selector found nothing to score and used another (the event
     selector's `center` when its window scored zero everywhere)."""
     return (
-        f"Note: {row['selector']} at keep {row['keep']:.2f}: {row['fallbacks']} of {row['n']} "
+        f"Note: {row['selector']} at keep {fmt_keep(row['keep'])}: {row['fallbacks']} of {row['n']} "
         "answers fell back to the center selection (no event signal in the sample's window), "
         "so they measure center, not the event prior."
     )

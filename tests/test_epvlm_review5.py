@@ -423,3 +423,25 @@ def test_eval_refuses_a_zero_budget_before_the_model_loads(built, tmp_path, caps
     rc, err = _run(capsys, _argv(model, ds, out, "--max-new-tokens", "0"))
     assert rc == 1 and err == ["epvlm eval: error: max_new_tokens 0 must be >= 1"], err
     assert not out.exists()
+
+
+# ------------------------------------------------------------------- keep fractions in tables
+
+
+def test_table_keeps_fractions_that_two_decimals_would_merge():
+    """`--keep 0.125,0.12` gave two rows both labelled 0.12 (0.125 rounds to 0.12)."""
+    from epvlm.results import aggregate, fmt_keep, results_table
+
+    samples = [
+        {"id": str(i), "selector": sel, "keep": keep, "correct": i % 2 == 0, "flops": 10.0,
+         "latency_s": 0.1, "kept_tokens": 4, "total_tokens": 16,
+         "fallback": "center" if sel == "event" and i == 0 else None}
+        for sel, keep in (("dense", 1.0), ("event", 0.125), ("event", 0.12), ("event", 0.5))
+        for i in range(4)
+    ]  # fmt: skip
+    rows = aggregate(samples, bootstrap=False)
+    table = results_table(rows)
+    keeps = [line.split(" | ")[1] for line in table.splitlines()[2:6]]
+    assert keeps == ["1.00", "0.50", "0.125", "0.12"]
+    assert "Note: event at keep 0.125: 1 of 4 answers" in table
+    assert [fmt_keep(k) for k in (0.75, 1 / 3, 0.0625)] == ["0.75", "0.333333", "0.0625"]
