@@ -445,3 +445,40 @@ def test_table_keeps_fractions_that_two_decimals_would_merge():
     assert keeps == ["1.00", "0.50", "0.125", "0.12"]
     assert "Note: event at keep 0.125: 1 of 4 answers" in table
     assert [fmt_keep(k) for k in (0.75, 1 / 3, 0.0625)] == ["0.75", "0.333333", "0.0625"]
+
+
+# --------------------------------------------- keep-all equals stock on extreme aspect ratios
+
+
+@pytest.mark.parametrize("model_type", ["qwen2_vl", "qwen2_5_vl"])
+def test_keep_all_equals_stock_on_one_token_high_and_wide_images(model_type):
+    """1 x 29 and 29 x 1 token grids (Qwen2.5-VL: windows cut to one token across) and a
+    sub-token image, batched with an ordinary one: logits and greedy tokens are the stock
+    model's, bit for bit."""
+    import numpy as np
+    import torch
+    from transformers import Qwen2_5_VLForConditionalGeneration, Qwen2VLForConditionalGeneration
+
+    from epvlm.processing import build_offline_processor, encode_batch
+    from epvlm.tiny import tiny_config, tiny_model
+
+    stock_class = {
+        "qwen2_vl": Qwen2VLForConditionalGeneration,
+        "qwen2_5_vl": Qwen2_5_VLForConditionalGeneration,
+    }[model_type]
+    proc = build_offline_processor(["what shape square cross"])
+    model = tiny_model(tiny_config(proc, model_type=model_type), seed=0)
+    stock = stock_class(model.config).eval()
+    stock.load_state_dict(model.state_dict())
+    rng = np.random.default_rng(0)
+    for hw in [(10, 2000), (2000, 10), (3, 5)]:
+        images = [
+            rng.integers(0, 256, (*hw, 3), np.uint8),
+            rng.integers(0, 256, (84, 140, 3), np.uint8),
+        ]
+        batch = encode_batch(proc, images, ["what shape?"] * 2, [["square", "cross"]] * 2)
+        dense = {k: v for k, v in batch.items() if k != "image_keep_mask"}
+        with torch.no_grad():
+            assert torch.equal(stock(**dense).logits, model(**batch).logits), hw
+            ref = stock.generate(**dense, max_new_tokens=3, do_sample=False)
+            assert torch.equal(ref, model.generate(**batch, max_new_tokens=3, do_sample=False))
