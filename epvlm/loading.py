@@ -182,9 +182,16 @@ def checkpoint_keys(model_dir: str | Path) -> list[str]:
         return _header_keys(single)
     index = model_dir / "model.safetensors.index.json"
     if not index.is_file():
+        pickled = sorted(p.name for p in model_dir.glob("pytorch_model*.bin"))
         raise ModelDirError(
             f"model directory {str(model_dir)!r} has neither model.safetensors nor "
             "model.safetensors.index.json"
+            + (
+                f" (it has {pickled[0]}: PyTorch pickles are not read; save the model with "
+                "save_pretrained(..., safe_serialization=True) to get safetensors)"
+                if pickled
+                else ""
+            )
         )
     return sorted(_weight_map(index))
 

@@ -482,3 +482,29 @@ def test_keep_all_equals_stock_on_one_token_high_and_wide_images(model_type):
             assert torch.equal(stock(**dense).logits, model(**batch).logits), hw
             ref = stock.generate(**dense, max_new_tokens=3, do_sample=False)
             assert torch.equal(ref, model.generate(**batch, max_new_tokens=3, do_sample=False))
+
+
+# ------------------------------------------------------------ a PyTorch .bin checkpoint
+
+
+def test_a_pickled_checkpoint_is_named_with_what_to_do(built, tmp_path, capsys):
+    """It said only that model.safetensors was missing, beside a pytorch_model.bin."""
+    import shutil
+
+    import cv2
+    import torch
+    from safetensors.torch import load_file
+
+    _, _, model, samples = built
+    folder = tmp_path / "bin"
+    shutil.copytree(model, folder)
+    torch.save(load_file(folder / "model.safetensors"), folder / "pytorch_model.bin")
+    (folder / "model.safetensors").unlink()
+    image = tmp_path / "frame.png"
+    cv2.imwrite(str(image), samples[0]["image"])
+    rc = main(["run", "--model", str(folder), "--image", str(image), "--question", "what?",
+               "--selector", "center"])  # fmt: skip
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert rc == 1 and len(err) == 1, err
+    assert "has neither model.safetensors nor model.safetensors.index.json (it has " in err[0]
+    assert "pytorch_model.bin: PyTorch pickles are not read; save the model with" in err[0]
