@@ -172,7 +172,11 @@ def main(args: argparse.Namespace) -> int:
         raise EventFileError(f"{str(path)!r} does not exist")
     from eventsim.io import open_events
 
-    with open_events(path, sensor_size=args.sensor_size, layout=args.layout) as reader:
+    # bad polarity is reported below (a warning, or an error with --check) whatever the
+    # layout, not refused while reading
+    with open_events(
+        path, sensor_size=args.sensor_size, layout=args.layout, check_polarity=False
+    ) as reader:
         s = summarize(reader)
     print(json.dumps(s, indent=2) if args.json else format_summary(s))
     if s["problem"] is not None:

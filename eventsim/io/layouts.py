@@ -208,17 +208,39 @@ def times_to_us(
     return t.astype(np.int64), unit
 
 
-def polarity_01(p: np.ndarray, what: str, notes: list[str]) -> np.ndarray:
-    """Polarity to int8 {0, 1}; -1/+1 is converted and the conversion noted."""
+def polarity_01(
+    p: np.ndarray, what: str, notes: list[str], check_polarity: bool = True
+) -> np.ndarray:
+    """Polarity to int8 {0, 1}; -1/+1 is converted and the conversion noted. Other values
+    raise `InvalidEventsError`, or without ``check_polarity`` are kept (`_polarity_as_read`)."""
     p = np.asarray(p)
-    if p.dtype != np.bool_ and p.size and np.any(p == -1):
-        out = normalize_polarity(p, allow_signed=True)
-        notes.append(f"polarity -1/+1 in {what} converted to 0/1 (-1 -> 0, +1 -> 1)")
-        return out
+    signed = p.dtype != np.bool_ and bool(p.size) and bool(np.any(p == -1))
     try:
-        return normalize_polarity(p, allow_signed=False)
+        out = normalize_polarity(p, allow_signed=signed)
     except InvalidEventsError as exc:
-        raise InvalidEventsError(f"{what}: {exc}") from None
+        if check_polarity:
+            raise InvalidEventsError(f"{what}: {exc}") from None
+        return _polarity_as_read(p, what, notes)
+    if signed:
+        notes.append(f"polarity -1/+1 in {what} converted to 0/1 (-1 -> 0, +1 -> 1)")
+    return out
+
+
+def _polarity_as_read(p: np.ndarray, what: str, notes: list[str]) -> np.ndarray:
+    """Polarity as the file holds it, for a tool that reports bad events (`StreamCheck`, as the
+    readers of our HDF5 files let it) rather than refuses them: a value int8 cannot hold
+    exactly (a fraction, NaN, beyond -128..127) is read as -128, with a note naming the first."""
+    values = p.astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        exact = np.isfinite(values) & (values == np.round(values))
+        exact &= (values >= -128) & (values <= 127)
+    if not exact.all():
+        bad = int(np.flatnonzero(~exact)[0])
+        notes.append(
+            f"{what}: polarity at index {bad} is {p[bad].item()!r}, which int8 cannot hold; "
+            "read as -128"
+        )
+    return np.where(exact, values, -128).astype(np.int8)
 
 
 def build_events(
@@ -233,7 +255,10 @@ def build_events(
     for name, c in (("x", x), ("y", y)):
         if c.dtype.kind == "f" and c.size and np.any(c != np.round(c)):
             raise InvalidEventsError(f"coordinate column {name!r} holds non-integer values")
-    ev = make_events(x.astype(np.int64), y.astype(np.int64), t_us, p01)
+    # p01 comes from polarity_01, kept as read when asked to (check_polarity=False), which
+    # make_events would refuse
+    ev = make_events(x.astype(np.int64), y.astype(np.int64), t_us, np.zeros_like(p01))
+    ev["p"] = p01
     t = ev["t"]
     if t.size > 1:
         n_bad = int(np.count_nonzero(t[1:] < t[:-1]))
@@ -291,6 +316,7 @@ def open_events(
     layout: str | None = None,
     time_unit: str | None = None,
     columns: str = "txyp",
+    check_polarity: bool = True,
 ) -> EventFileReader:
     """Open any supported event file and return a reader (`EventReader` or `ArrayReader`).
 
@@ -298,6 +324,9 @@ def open_events(
     `TIME_UNITS`: ``"us"``, ``"s"``, ``"ms"``, ``"ns"``, e.g. rpg_vid2e's nanoseconds)
     overrides time-unit detection; ``columns`` is the column order of N x 4 arrays
     in ``.npy``/``.npz`` files. ``sensor_size`` is used where the file does not record one.
+    ``check_polarity=False`` reads polarity other than 0/1 and -1/+1 as the file holds it
+    instead of refusing the file, as the reader of our HDF5 files does, for tools that report
+    bad events (`eventsim.events.StreamCheck`) rather than refuse them (``eventsim info``).
     """
     path = Path(path)
     if layout is not None and layout not in LAYOUT_CHOICES:
@@ -326,14 +355,14 @@ def open_events(
                 f"{str(path)!r} is not a readable HDF5 file (no HDF5 signature): it is "
                 "truncated or corrupt"
             )
-        return _open_hdf5_layout(path, sensor_size, layout, time_unit)
+        return _open_hdf5_layout(path, sensor_size, layout, time_unit, check_polarity)
     kind = layout or ARRAY_EXTENSIONS.get(ext)
     if kind == "npy":
-        return _open_npy(path, sensor_size, time_unit, columns)
+        return _open_npy(path, sensor_size, time_unit, columns, check_polarity)
     if kind == "npz":
-        return _open_npz(path, sensor_size, time_unit, columns)
+        return _open_npz(path, sensor_size, time_unit, columns, check_polarity)
     if kind == "txt":
-        return _open_txt(path, sensor_size, time_unit)
+        return _open_txt(path, sensor_size, time_unit, check_polarity)
     from eventsim.io import formats
 
     if layout == "faery" or ext in formats.FAERY_EXTENSIONS:
@@ -389,7 +418,11 @@ def _describe_keys(f: h5py.File) -> str:
 
 
 def _open_hdf5_layout(
-    path: Path, sensor_size: tuple[int, int] | None, layout: str | None, time_unit: str | None
+    path: Path,
+    sensor_size: tuple[int, int] | None,
+    layout: str | None,
+    time_unit: str | None,
+    check_polarity: bool,
 ) -> EventFileReader:
     f = open_hdf5(path)
     try:
@@ -428,7 +461,7 @@ def _open_hdf5_layout(
             "mvsec": _load_mvsec,
         }[found]
         try:
-            return loader(f, path, sensor_size, time_unit)
+            return loader(f, path, sensor_size, time_unit, check_polarity)
         except (OSError, KeyError, RuntimeError) as exc:
             raise EventFileError(
                 f"cannot read the {found} events in {str(path)!r}: truncated or corrupt ({exc})"
@@ -448,12 +481,16 @@ def _attr_size_hw(attrs: Any, key: str) -> tuple[int, int] | None:
 
 
 def _load_event_utils(
-    f: h5py.File, path: Path, sensor_size: tuple[int, int] | None, time_unit: str | None
+    f: h5py.File,
+    path: Path,
+    sensor_size: tuple[int, int] | None,
+    time_unit: str | None,
+    check_polarity: bool,
 ) -> ArrayReader:
     g = f["events"]
     notes: list[str] = []
     t_us, unit = times_to_us(g["ts"][()], "events/ts", notes, time_unit)
-    p = polarity_01(g["ps"][()], "events/ps", notes)
+    p = polarity_01(g["ps"][()], "events/ps", notes, check_polarity)
     ev = build_events(g["xs"][()], g["ys"][()], t_us, p, notes)
     recorded = _attr_size_hw(f.attrs, "sensor_resolution")
     if recorded is not None and len(ev):
@@ -493,13 +530,17 @@ def _load_event_utils(
 
 
 def _load_v2e(
-    f: h5py.File, path: Path, sensor_size: tuple[int, int] | None, time_unit: str | None
+    f: h5py.File,
+    path: Path,
+    sensor_size: tuple[int, int] | None,
+    time_unit: str | None,
+    check_polarity: bool,
 ) -> ArrayReader:
     arr = f["events"][()]
     notes: list[str] = []
     cols = _columns_from_matrix(arr, "txyp", "/events")
     t_us, unit = times_to_us(cols["t"], "/events[:, 0]", notes, time_unit)
-    p = polarity_01(cols["p"], "/events[:, 3]", notes)
+    p = polarity_01(cols["p"], "/events[:, 3]", notes, check_polarity)
     ev = build_events(cols["x"], cols["y"], t_us, p, notes)
     recorded = None
     if "sensor_width" in f.attrs and "sensor_height" in f.attrs:
@@ -529,7 +570,11 @@ def _filters(ds: h5py.Dataset) -> list[int]:
 
 
 def _load_prophesee(
-    f: h5py.File, path: Path, sensor_size: tuple[int, int] | None, time_unit: str | None
+    f: h5py.File,
+    path: Path,
+    sensor_size: tuple[int, int] | None,
+    time_unit: str | None,
+    check_polarity: bool,
 ) -> ArrayReader:
     ds = f["CD/events"]
     if ECF_FILTER_ID in _filters(ds):
@@ -547,7 +592,7 @@ def _load_prophesee(
     arr = ds[()]
     notes: list[str] = []
     t_us, unit = times_to_us(arr["t"], "/CD/events t", notes, time_unit)
-    p = polarity_01(arr["p"], "/CD/events p", notes)
+    p = polarity_01(arr["p"], "/CD/events p", notes, check_polarity)
     ev = build_events(arr["x"], arr["y"], t_us, p, notes)
     file_size = None
     attrs = {k: _plain(v) for k, v in f.attrs.items()}
@@ -574,14 +619,18 @@ def _load_prophesee(
 
 
 def _load_mvsec(
-    f: h5py.File, path: Path, sensor_size: tuple[int, int] | None, time_unit: str | None
+    f: h5py.File,
+    path: Path,
+    sensor_size: tuple[int, int] | None,
+    time_unit: str | None,
+    check_polarity: bool,
 ) -> ArrayReader:
     side = "left" if "davis/left/events" in f else "right"
     arr = f[f"davis/{side}/events"][()]
     notes: list[str] = [f"read the {side} camera's events"]
     cols = _columns_from_matrix(arr, "xytp", f"davis/{side}/events")
     t_us, unit = times_to_us(cols["t"], f"davis/{side}/events t", notes, time_unit)
-    p = polarity_01(cols["p"], f"davis/{side}/events p", notes)
+    p = polarity_01(cols["p"], f"davis/{side}/events p", notes, check_polarity)
     ev = build_events(cols["x"], cols["y"], t_us, p, notes)
     size, inferred = resolve_sensor_size(None, sensor_size, ev, path, notes)
     return ArrayReader(
@@ -607,7 +656,12 @@ def _plain(v: Any) -> Any:
 
 # -- numpy and text files ------------------------------------------------------------------------
 def _events_from_array(
-    arr: np.ndarray, what: str, columns: str, time_unit: str | None, notes: list[str]
+    arr: np.ndarray,
+    what: str,
+    columns: str,
+    time_unit: str | None,
+    notes: list[str],
+    check_polarity: bool,
 ) -> tuple[np.ndarray, str]:
     names = arr.dtype.names
     if names:
@@ -631,7 +685,7 @@ def _events_from_array(
             t_us = cols["t"]
         else:
             t_us, unit = times_to_us(cols["t"], f"{what} t", notes, time_unit)
-        p = polarity_01(cols["p"], f"{what} p", notes)
+        p = polarity_01(cols["p"], f"{what} p", notes, check_polarity)
         return build_events(cols["x"], cols["y"], t_us, p, notes), unit
     except InvalidEventsError as exc:
         if names:
@@ -665,7 +719,11 @@ def _load_npy_array(path: Path) -> Any:
 
 
 def _open_npy(
-    path: Path, sensor_size: tuple[int, int] | None, time_unit: str | None, columns: str
+    path: Path,
+    sensor_size: tuple[int, int] | None,
+    time_unit: str | None,
+    columns: str,
+    check_polarity: bool,
 ) -> ArrayReader:
     arr = _load_npy_array(path)
     if not isinstance(arr, np.ndarray):
@@ -674,7 +732,7 @@ def _open_npy(
             "ending in .npz, or layout 'npz' / --layout npz)"
         )
     notes: list[str] = []
-    ev, unit = _events_from_array(arr, path.name, columns, time_unit, notes)
+    ev, unit = _events_from_array(arr, path.name, columns, time_unit, notes, check_polarity)
     from eventsim.io.formats import npy_sensor_size
 
     size, inferred = resolve_sensor_size(npy_sensor_size(arr.dtype), sensor_size, ev, path, notes)
@@ -690,7 +748,11 @@ def _open_npy(
 
 
 def _open_npz(
-    path: Path, sensor_size: tuple[int, int] | None, time_unit: str | None, columns: str
+    path: Path,
+    sensor_size: tuple[int, int] | None,
+    time_unit: str | None,
+    columns: str,
+    check_polarity: bool,
 ) -> ArrayReader:
     archive = _load_npy_array(path)
     if not isinstance(archive, np.lib.npyio.NpzFile):
@@ -707,7 +769,7 @@ def _open_npz(
             file_size = (int(s[0]), int(s[1]))
         if "events" in keys:
             ev, unit = _events_from_array(
-                archive["events"], f"{path.name}:events", columns, time_unit, notes
+                archive["events"], f"{path.name}:events", columns, time_unit, notes, check_polarity
             )
         else:
             picked = {}
@@ -722,12 +784,12 @@ def _open_npz(
                     picked[key] = archive[name]
             if len(picked) == 4:
                 t_us, unit = times_to_us(picked["t"], f"{path.name}:t", notes, time_unit)
-                p = polarity_01(picked["p"], f"{path.name}:p", notes)
+                p = polarity_01(picked["p"], f"{path.name}:p", notes, check_polarity)
                 ev = build_events(picked["x"], picked["y"], t_us, p, notes)
             elif len(keys) == 1:
                 (only,) = keys
                 ev, unit = _events_from_array(
-                    archive[only], f"{path.name}:{only}", columns, time_unit, notes
+                    archive[only], f"{path.name}:{only}", columns, time_unit, notes, check_polarity
                 )
             else:
                 raise UnknownLayoutError(
@@ -747,7 +809,7 @@ def _open_npz(
 
 
 def _open_txt(
-    path: Path, sensor_size: tuple[int, int] | None, time_unit: str | None
+    path: Path, sensor_size: tuple[int, int] | None, time_unit: str | None, check_polarity: bool
 ) -> ArrayReader:
     """rpg text: optional first line ``width height``, then ``t x y p`` per line (t in s)."""
     raw = path.read_bytes().removeprefix(b"\xef\xbb\xbf")  # Windows editors lead with a BOM
@@ -781,7 +843,7 @@ def _open_txt(
         notes.append("time unit detected: seconds (decimal times in rpg text)")
     else:
         t_us, unit = times_to_us(vals[:, 0], "column t", notes, time_unit)
-    p = polarity_01(vals[:, 3], "column p", notes)
+    p = polarity_01(vals[:, 3], "column p", notes, check_polarity)
     ev = build_events(vals[:, 1], vals[:, 2], t_us, p, notes) if vals.shape[0] else empty_events()
     size, inferred = resolve_sensor_size(file_size, sensor_size, ev, path, notes)
     return ArrayReader(

@@ -1,0 +1,87 @@
+"""Review 5 of the inspection commands (info, render, plot, convert) and the dataset readers:
+one rule for bad polarity in every layout, closed time ranges, a said-why missing colour bar,
+progress bars only on a terminal, the dataset format's version, and small refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from eventsim.cli import main as eventsim_main
+from eventsim.events import EVENT_DTYPE
+from eventsim.io import write_events
+
+from cli_checks import one_line
+
+
+def run(capsys, *argv: object) -> tuple[int, str, str]:
+    rc = eventsim_main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return rc, captured.out, captured.err
+
+
+def _events(t: list[int], p: list[int]) -> np.ndarray:
+    ev = np.zeros(len(t), EVENT_DTYPE)
+    ev["x"] = np.arange(len(t)) % 8
+    ev["y"] = np.arange(len(t)) % 6
+    ev["t"] = t
+    ev["p"] = p
+    return ev
+
+
+# -- 1. bad polarity: a warning from info in every layout, an error with --check ---------------
+def _bad_polarity_file(tmp_path: Path, layout: str) -> Path:
+    ev = _events([1, 2, 3], [0, 2, 1])
+    cols = np.stack([ev["t"], ev["x"], ev["y"], ev["p"]], axis=1)
+    if layout == "eventsim":
+        path = tmp_path / "bad.h5"
+        write_events(path, _events([1, 2, 3], [0, 0, 1]), (8, 6))
+        with h5py.File(path, "r+") as f:
+            f["events/p"][1] = 2
+    elif layout == "npy":
+        path = tmp_path / "bad.npy"
+        np.save(path, ev)
+    elif layout == "npz":
+        path = tmp_path / "bad.npz"
+        np.savez(path, events=cols)
+    elif layout == "txt":
+        path = tmp_path / "bad.txt"
+        np.savetxt(path, cols, fmt="%d")
+    else:  # v2e: N x 4 [t, x, y, p] in /events
+        path = tmp_path / "bad-v2e.h5"
+        with h5py.File(path, "w") as f:
+            f["events"] = cols
+    return path
+
+
+@pytest.mark.parametrize("layout", ["eventsim", "npy", "npz", "txt", "v2e"])
+def test_info_warns_on_bad_polarity_in_every_layout_and_check_fails(tmp_path, capsys, layout):
+    path = _bad_polarity_file(tmp_path, layout)
+    rc, out, err = run(capsys, "info", path, "--sensor-size", "8x6")
+    assert rc == 0, err
+    assert "events:          3" in out
+    one_line(err, "warning:", "polarity p[1] = 2; expected 0 or 1")
+    rc, _, err = run(capsys, "info", "--check", path, "--sensor-size", "8x6")
+    assert rc == 1
+    one_line(err, "error:", "polarity p[1] = 2")
+
+
+def test_info_names_a_polarity_int8_cannot_hold(tmp_path, capsys):
+    path = tmp_path / "half.txt"
+    np.savetxt(path, np.array([[1, 0, 0, 0], [2, 0, 0, 0.5], [3, 0, 0, 1]]), fmt="%g")
+    rc, out, err = run(capsys, "info", path, "--sensor-size", "8x6")
+    assert rc == 0, err
+    assert "polarity at index 1 is 0.5, which int8 cannot hold" in out
+    one_line(err, "warning:", "polarity p[1]")
+
+
+def test_other_commands_still_refuse_bad_polarity(tmp_path, capsys):
+    path = _bad_polarity_file(tmp_path, "npy")
+    out = tmp_path / "o.h5"
+    rc, _, err = run(capsys, "convert", path, out, "--sensor-size", "8x6")
+    assert rc == 1
+    one_line(err, "polarity at index 1 is 2; expected 0/1")
+    assert not out.exists()
