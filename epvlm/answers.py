@@ -104,12 +104,19 @@ def _contains_words(haystack: str, needle: str) -> int:
     return m.start() if m else -1
 
 
-def _letter_in(text: str, n: int) -> int | None:
-    """Index of an explicitly given option letter (within the first ``n``), else None."""
+def _bare_letter(text: str, n: int) -> int | None:
+    """Index of an answer that is an option letter alone (``B``, ``(b)``, ``B.``) within the
+    first ``n``, else None."""
     valid = LETTERS[:n]
     bare = re.fullmatch(r"[(\[]?\s*([A-Za-z])\s*[)\].:]?", text)
     if bare and bare.group(1).upper() in valid:
         return valid.index(bare.group(1).upper())
+    return None
+
+
+def _letter_in(text: str, n: int) -> int | None:
+    """Index of an option letter given with more text (within the first ``n``), else None."""
+    valid = LETTERS[:n]
     # "B. red", "(B) red", "B) red", "B: red" at the start
     lead = re.match(r"[(\[]?([A-Z])(?:[)\].:]|\s*[)\]])(?:\s|$)", text)
     if lead and lead.group(1) in valid:
@@ -129,16 +136,18 @@ def _letter_in(text: str, n: int) -> int | None:
 def parse_choice(generation: str, choices: Sequence[str]) -> int | None:
     """Index of the option a generation names, or None when it names none.
 
-    Order: an explicit letter; the whole answer equal to an option's text; an option's text
-    inside the answer (the earliest mention; at the same place the longer option, so "dark
-    red" wins over "red"). Case, punctuation, number words and special tokens are ignored.
+    Order: a letter alone; the whole answer equal to an option's text (so "A. Lincoln" is
+    that option, not option A); a letter with more text ("B. red", "The answer is B"); an
+    option's text inside the answer (the earliest mention; at the same place the longer
+    option, so "dark red" wins over "red"). Case, punctuation, number words and special
+    tokens are ignored.
     """
     if not choices:
         return None
     text = clean_generation(generation)
     if not text:
         return None
-    index = _letter_in(text, len(choices))
+    index = _bare_letter(text, len(choices))
     if index is not None:
         return index
     norm = normalize_text(text)
@@ -146,6 +155,9 @@ def parse_choice(generation: str, choices: Sequence[str]) -> int | None:
     for i, opt in enumerate(options):
         if opt and norm == opt:
             return i
+    index = _letter_in(text, len(choices))
+    if index is not None:
+        return index
     hits: list[tuple[int, int, int]] = []  # (start, -length, index)
     for i, opt in enumerate(options):
         start = _contains_words(norm, opt)

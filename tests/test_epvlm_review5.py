@@ -508,3 +508,26 @@ def test_a_pickled_checkpoint_is_named_with_what_to_do(built, tmp_path, capsys):
     assert rc == 1 and len(err) == 1, err
     assert "has neither model.safetensors nor model.safetensors.index.json (it has " in err[0]
     assert "pytorch_model.bin: PyTorch pickles are not read; save the model with" in err[0]
+
+
+# ------------------------------------------------------------ options that begin with an initial
+
+
+@pytest.mark.parametrize(
+    ("generation", "options", "expected"),
+    [
+        ("A. Lincoln", ["G. Washington", "A. Lincoln"], 1),
+        ("B. Obama.", ["B. Obama", "G. Bush"], 0),
+        ("b. obama", ["G. Bush", "B. Obama"], 1),
+        ("B. red", ["red", "blue"], 1),  # a letter with its text still counts
+        ("A", ["G. Washington", "A. Lincoln"], 0),  # a letter alone is a letter
+    ],
+)
+def test_an_answer_equal_to_an_option_that_starts_with_an_initial_is_that_option(
+    generation, options, expected
+):
+    """'A. Lincoln' was read as option A's letter, scoring the answer as the other option."""
+    from epvlm.answers import parse_choice, score_answer
+
+    assert parse_choice(generation, options) == expected
+    assert score_answer(generation, options[expected], options).correct
