@@ -4,6 +4,7 @@ progress bars only on a terminal, the dataset format's version, and small refusa
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import h5py
@@ -85,3 +86,23 @@ def test_other_commands_still_refuse_bad_polarity(tmp_path, capsys):
     assert rc == 1
     one_line(err, "polarity at index 1 is 2; expected 0/1")
     assert not out.exists()
+
+
+# -- 2. the time range info prints holds the first and the last event -------------------------
+def test_info_prints_the_first_and_last_event_times(tmp_path, capsys):
+    path = tmp_path / "ev.npy"
+    np.save(path, _events(list(range(3, 10)), [0, 1] * 3 + [0]))
+    rc, out, err = run(capsys, "info", path, "--sensor-size", "8x6")
+    assert rc == 0, err
+    assert "time range:      3 .. 9 us (first and last event)" in out
+    rc, out, _ = run(capsys, "info", "--json", path, "--sensor-size", "8x6")
+    summary = json.loads(out)
+    assert (summary["t_start_us"], summary["t_last_us"], summary["t_end_us"]) == (3, 9, 10)
+
+
+def test_info_time_range_of_no_events(tmp_path, capsys):
+    path = tmp_path / "none.npy"
+    np.save(path, np.zeros(0, EVENT_DTYPE))
+    rc, out, err = run(capsys, "info", path, "--sensor-size", "8x6")
+    assert rc == 0, err
+    assert "time range:      n/a (no events)" in out

@@ -71,6 +71,7 @@ def summarize(reader: EventFileReader) -> dict[str, Any]:
         "events": n,
         "t_start_us": t_start,
         "t_end_us": t_end,
+        "t_last_us": t_max,
         "duration_s": duration_s,
         # events at one time have no rate: the 1 us of the exclusive end is a convention, and
         # 1 event / 1 us would read as 1 Mev/s
@@ -102,6 +103,13 @@ def _rate(r: float | None, events: int) -> str:
     return f"{r:.3g} ev/s"
 
 
+def _time_range(s: dict[str, Any]) -> str:
+    # the first and the last event's times: t_end_us is one past the last, the readers' end
+    if s["t_last_us"] is None:
+        return "n/a (no events)"
+    return f"{s['t_start_us']} .. {s['t_last_us']} us (first and last event)"
+
+
 def format_summary(s: dict[str, Any]) -> str:
     if s["sensor_size"] is None:
         size = "unknown (not recorded, and no events to infer it from)"
@@ -116,7 +124,7 @@ def format_summary(s: dict[str, Any]) -> str:
         f"file:            {s['path']}",
         f"layout:          {s['layout']}",
         f"events:          {s['events']:,}",
-        f"time range:      {s['t_start_us']} .. {s['t_end_us']} us",
+        f"time range:      {_time_range(s)}",
         f"duration:        {s['duration_s']:.6g} s",
         f"rate:            {_rate(s['rate_ev_per_s'], s['events'])}",
         f"sensor size:     {size}",
