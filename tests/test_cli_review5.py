@@ -106,3 +106,54 @@ def test_info_time_range_of_no_events(tmp_path, capsys):
     rc, out, err = run(capsys, "info", path, "--sensor-size", "8x6")
     assert rc == 0, err
     assert "time range:      n/a (no events)" in out
+
+
+# -- 3. a heat map too small for its colour bar says so ----------------------------------------
+@pytest.fixture
+def small_h5(tmp_path) -> Path:
+    path = tmp_path / "small.h5"
+    n = 1000
+    ev = _events(list(range(0, 10 * n, 10)), [0, 1] * (n // 2))
+    ev["x"] = np.arange(n) % 64
+    ev["y"] = np.arange(n) % 48
+    write_events(path, ev, (64, 48))
+    return path
+
+
+def test_a_heatmap_without_its_colour_bar_says_why_and_how_to_get_one(tmp_path, capsys, small_h5):
+    out = tmp_path / "h.png"
+    rc, stdout, err = run(
+        capsys, "render", small_h5, "-o", out, "--mode", "heatmap", "--no-progress"
+    )
+    assert rc == 0, err
+    assert "wrote" in stdout
+    one_line(err, "note:", "no colour bar", "64x48 frames are too small", "--scale 4")
+    # the suggested scale gives frames that hold it, and no note
+    rc, _, err = run(
+        capsys,
+        "render",
+        small_h5,
+        "-o",
+        out,
+        "--mode",
+        "heatmap",
+        "--scale",
+        "4",
+        "--force",
+        "--no-progress",
+    )
+    assert rc == 0 and err == ""
+    # without a colour bar asked for, nothing to say
+    rc, _, err = run(
+        capsys,
+        "render",
+        small_h5,
+        "-o",
+        out,
+        "--mode",
+        "heatmap",
+        "--no-colorbar",
+        "--force",
+        "--no-progress",
+    )
+    assert rc == 0 and err == ""

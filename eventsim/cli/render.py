@@ -358,4 +358,14 @@ def main(args: argparse.Namespace) -> int:
         f"{'s' if result.n_frames != 1 else ''} of {width}x{height}, {params.mode}, {covered}",
         file=sys.stdout,
     )
+    if result.colorbar_left_out is not None:
+        need_w, need_h = result.colorbar_left_out
+        base_w, base_h = width // params.scale, height // params.scale
+        scale = max(-(-need_w // base_w), -(-need_h // base_h))
+        print(
+            f"eventsim render: note: the heat map has no colour bar: {width}x{height} frames are "
+            f"too small for a legible one (it needs {need_w}x{need_h}); --scale {scale} makes "
+            f"them {base_w * scale}x{base_h * scale} (--no-colorbar leaves it out quietly)",
+            file=sys.stderr,
+        )
     return 0

@@ -32,7 +32,9 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class RenderResult:
-    """What was written; ``t_start_us``/``t_end_us`` span the rendered windows (absolute µs)."""
+    """What was written; ``t_start_us``/``t_end_us`` span the rendered windows (absolute µs).
+    ``colorbar_left_out``: None, or the smallest frame (width, height) that would have held the
+    heat map's colour bar, which frames this small went without."""
 
     path: Path
     kind: str
@@ -40,6 +42,7 @@ class RenderResult:
     frame_wh: tuple[int, int]
     t_start_us: int
     t_end_us: int
+    colorbar_left_out: tuple[int, int] | None = None
 
 
 def check_range_args(start_ms: float | None, end_ms: float | None, fps: float) -> None:
@@ -160,4 +163,5 @@ def render_file(
         frame_wh=renderer.frame_wh,
         t_start_us=first_us,
         t_end_us=last_us,
+        colorbar_left_out=renderer.colorbar_left_out,
     )

@@ -47,6 +47,7 @@ from eventsim.render.scales import (
     CORNERS,
     colorbar_box,
     colorbar_fits,
+    colorbar_frame_size,
     colorbar_size,
     draw_heatmap_colorbar,
 )
@@ -149,6 +150,9 @@ class FrameRenderer:
             else None
         )
         self._bar_corner = CORNERS[0]
+        #: None while every heat-map frame had its colour bar; else the smallest frame
+        #: (width, height) that would hold the largest bar left out (`colorbar_fits`)
+        self.colorbar_left_out: tuple[int, int] | None = None
 
     @property
     def frame_wh(self) -> tuple[int, int]:
@@ -225,20 +229,25 @@ class FrameRenderer:
             )
         if p.mode == "heatmap" and p.colorbar:
             log = p.heatmap_scale == "log"
-            self._bar_corner = self._free_corner(counts, frame, full_scale)
-            frame = draw_heatmap_colorbar(
-                frame, full_scale, colormap=p.colormap, log_scale=log, corner=self._bar_corner
-            )
+            frame_wh = (frame.shape[1], frame.shape[0])
+            bar_wh = colorbar_size(full_scale, colormap=p.colormap, log_scale=log)
+            if colorbar_fits(frame_wh, bar_wh):
+                self._bar_corner = self._free_corner(counts, frame_wh, bar_wh)
+                frame = draw_heatmap_colorbar(
+                    frame, full_scale, colormap=p.colormap, log_scale=log, corner=self._bar_corner
+                )
+            else:
+                need = colorbar_frame_size(bar_wh)
+                seen = self.colorbar_left_out or need
+                self.colorbar_left_out = (max(seen[0], need[0]), max(seen[1], need[1]))
         return frame
 
-    def _free_corner(self, counts: np.ndarray, frame: np.ndarray, full_scale: float) -> str:
+    def _free_corner(
+        self, counts: np.ndarray, frame_wh: tuple[int, int], bar_wh: tuple[int, int]
+    ) -> str:
         """The colour bar's corner: the last frame's while it hides no events, else the first
         of `CORNERS` that hides none, else the last frame's (no corner is free)."""
         p = self.params
-        frame_wh = (frame.shape[1], frame.shape[0])
-        bar_wh = colorbar_size(full_scale, colormap=p.colormap, log_scale=p.heatmap_scale == "log")
-        if not colorbar_fits(frame_wh, bar_wh):
-            return self._bar_corner
 
         def hides_events(corner: str) -> bool:
             x0, y0, x1, y1 = colorbar_box(frame_wh, bar_wh, corner)

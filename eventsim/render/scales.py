@@ -109,6 +109,11 @@ def colorbar_fits(frame_wh: tuple[int, int], bar_wh: tuple[int, int]) -> bool:
     return bar_wh[0] + 2 * PAD <= frame_wh[0] // 2 and bar_wh[1] + 2 * PAD <= frame_wh[1] // 3
 
 
+def colorbar_frame_size(bar_wh: tuple[int, int]) -> tuple[int, int]:
+    """The smallest (width, height) of a frame that holds a bar of ``bar_wh`` (`colorbar_fits`)."""
+    return 2 * (bar_wh[0] + 2 * PAD), 3 * (bar_wh[1] + 2 * PAD)
+
+
 # where a heat map's colour bar may sit, in the order they are tried
 CORNERS = ("bottom-right", "bottom-left", "top-right", "top-left")
 
