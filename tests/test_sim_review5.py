@@ -174,3 +174,60 @@ def test_exif_orientation_of_tiff_still_found(tmp_path, stored):
     assert sources.exif_orientation(data) == 7
     big_endian = b"MM\x00*" + struct.pack(">IH", 8, 1) + struct.pack(">HHIHH", 274, 3, 1, 8, 0)
     assert sources.exif_orientation(big_endian + bytes(4)) == 8
+
+
+# -- DVSParams -----------------------------------------------------------------------------------
+
+
+def test_a_fractional_refractory_period_is_refused_not_switched_off():
+    from eventsim.errors import ParameterError
+    from eventsim.simulator import DVSParams
+
+    # 0.5 passed the checks and then counted as int(0.5) = 0: no refractory period at all
+    with pytest.raises(ParameterError, match=r"^refractory_period_us = 0\.5; expected an integer$"):
+        DVSParams(refractory_period_us=0.5)
+    whole = DVSParams(refractory_period_us=500.0, max_upsample_factor=np.int64(4))
+    assert whole.refractory_period_us == 500 and isinstance(whole.refractory_period_us, int)
+    assert type(whole.max_upsample_factor) is int
+    assert type(DVSParams(cutoff_hz=np.float32(30)).cutoff_hz) is float
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("pos_threshold", "0.2", "expected a number"),  # was TypeError: must be real number
+        ("cutoff_hz", True, "expected a number"),
+        ("max_upsample_factor", 2.5, "expected an integer"),
+        ("refractory_period_us", None, "expected an integer"),
+    ],
+)
+def test_params_of_the_wrong_type_are_named(field, value, expected):
+    from eventsim.errors import ParameterError
+    from eventsim.simulator import DVSParams
+
+    with pytest.raises(ParameterError, match=rf"^{field} = .*; {expected}$"):
+        DVSParams(**{field: value})
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        # the numba kernel's int64 argument: "TypingError: ... Int value is too large"
+        (
+            "refractory_period_us=1e20",
+            "refractory_period_us = 100000000000000000000; expected at most",
+        ),
+        # the log-normal normalisation: "OverflowError: (34, 'Numerical result out of range')"
+        (
+            "leak_rate_spread_decades=1e300",
+            "leak_rate_spread_decades = 1e+300; expected at most 10",
+        ),
+    ],
+)
+def test_simulate_refuses_out_of_range_settings_in_one_line(tmp_path, capfd, setting, message):
+    argv = ["--synthetic", "moving-shapes", "--duration-ms", "50", "--sensor-size", "32x24"]
+    rc = simulate_main(
+        [*argv, "--set", setting, "--set", "leak_rate_hz=1", "-o", str(tmp_path / "x.h5"), "-q"]
+    )
+    assert rc == 1
+    one_line(capfd.readouterr().err, message)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,6 +25,10 @@ CAMERAS: dict[str, tuple[int, int]] = {
 MAX_RATE_HZ = 1e6
 #: Smallest contrast threshold (log units), also the floor of mismatched thresholds.
 MIN_THRESHOLD = 0.01
+#: Longest refractory period (µs): an hour, far beyond any pixel's.
+MAX_REFRACTORY_US = 3_600_000_000
+#: Widest per-pixel spread of leak rates (decades).
+MAX_LEAK_SPREAD_DECADES = 10.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,6 +89,13 @@ class DVSParams:
     max_upsample_factor: int = 32
 
     def __post_init__(self) -> None:
+        # numbers of another type are stored as the field's (a whole float for an integer
+        # field, numpy scalars); anything else is refused: a float refractory period of 0.5
+        # used to pass and then count as 0 (off), a string failed with a bare TypeError
+        for f in dataclasses.fields(self):
+            kind = type(f.default)
+            if kind in (int, float):
+                object.__setattr__(self, f.name, _as_number(f.name, getattr(self, f.name), kind))
         self.validate()
 
     def validate(self) -> None:
@@ -128,6 +140,17 @@ class DVSParams:
                     f"{name} = {value:g} Hz; expected at most {MAX_RATE_HZ:g} Hz (one event "
                     "per pixel per microsecond, the time resolution of events)"
                 )
+        if self.refractory_period_us > MAX_REFRACTORY_US:
+            raise ParameterError(
+                f"refractory_period_us = {self.refractory_period_us!r}; expected at most "
+                f"{MAX_REFRACTORY_US} (an hour)"
+            )
+        if self.leak_rate_spread_decades > MAX_LEAK_SPREAD_DECADES:
+            # the log-normal gain's normalisation overflows a float far above this
+            raise ParameterError(
+                f"leak_rate_spread_decades = {self.leak_rate_spread_decades:g}; expected at most "
+                f"{MAX_LEAK_SPREAD_DECADES:g} (decades)"
+            )
         if not 0 <= self.hot_pixel_fraction <= 1:
             raise ParameterError(f"hot_pixel_fraction = {self.hot_pixel_fraction!r}; expected 0..1")
         if self.max_upsample_factor < 1:
@@ -189,28 +212,35 @@ _KIND_WORDS = {int: "an integer", float: "a number", str: "a string", bool: "tru
 
 
 def _parse_value(name: str, value: Any, current: Any) -> Any:
+    """A ``--set`` string as the field's type; other values go to the dataclass's check."""
     kind = type(current)
-    expected = _KIND_WORDS.get(kind, kind.__name__)
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            if kind is int:
-                as_float = float(text)
-                if not as_float.is_integer():
-                    raise ValueError
-                return int(as_float)
-            if kind is float:
-                return float(text)
-        except ValueError:
-            raise ParameterError(f"{name} = {value!r}; expected {expected}") from None
-        return text
-    if kind is int and isinstance(value, float) and value.is_integer():
-        return int(value)
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if not isinstance(value, kind) or isinstance(value, bool):
-        raise ParameterError(f"{name} = {value!r}; expected {expected}")
-    return value
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    try:
+        if kind is int:
+            as_float = float(text)
+            if not as_float.is_integer():
+                raise ValueError
+            return int(as_float)
+        if kind is float:
+            return float(text)
+    except (ValueError, OverflowError):
+        expected = _KIND_WORDS.get(kind, kind.__name__)
+        raise ParameterError(f"{name} = {value!r}; expected {expected}") from None
+    return text
+
+
+def _as_number(name: str, value: Any, kind: type) -> int | float:
+    """``value`` as an int or float field's value, or ParameterError in words."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        if kind is float:
+            return float(value)
+        if isinstance(value, numbers.Integral):
+            return int(value)
+        if math.isfinite(value) and float(value).is_integer():
+            return int(float(value))
+    raise ParameterError(f"{name} = {value!r}; expected {_KIND_WORDS[kind]}")
 
 
 PRESETS: dict[str, dict[str, Any]] = {
