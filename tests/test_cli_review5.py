@@ -5,6 +5,7 @@ progress bars only on a terminal, the dataset format's version, and small refusa
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import h5py
@@ -156,4 +157,21 @@ def test_a_heatmap_without_its_colour_bar_says_why_and_how_to_get_one(tmp_path, 
         "--force",
         "--no-progress",
     )
+    assert rc == 0 and err == ""
+
+
+# -- 4. progress bars only on a terminal, unless --no-progress ---------------------------------
+@pytest.mark.parametrize("command", ["render", "plot"])
+def test_progress_bars_are_drawn_only_on_a_terminal(
+    tmp_path, capsys, monkeypatch, small_h5, command
+):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "o.png"
+    argv = [command, small_h5, "-o", out, "--force"]
+    rc, _, err = run(capsys, *argv)
+    assert rc == 0 and err == ""  # stderr is not a terminal here: a log file, a pipe
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    rc, _, err = run(capsys, *argv)
+    assert rc == 0 and f"{command}: 100%" in err
+    rc, _, err = run(capsys, *argv, "--no-progress")
     assert rc == 0 and err == ""

@@ -9,7 +9,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from eventsim._system import usable_cores
-from eventsim.cli.common import cli_command, make_parser, parse_assignments, path_arg
+from eventsim.cli.common import (
+    add_progress_option,
+    cli_command,
+    make_parser,
+    parse_assignments,
+    path_arg,
+    show_progress,
+)
 from eventsim.errors import ParameterError
 from eventsim.options import EXECUTORS
 from eventsim.outputs import KeptInterrupt, expect_final_output
@@ -88,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--force", action="store_true", help="replace an existing different build in DIR"
     )
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_progress_option(p)
     p.add_argument(
         "--no-preview", action="store_true", help="do not write DIR/preview.png (a contact sheet)"
     )
@@ -122,7 +129,7 @@ def main(args: argparse.Namespace) -> int:
             scheduler=args.scheduler,
             strict=args.strict,
             force=args.force,
-            progress=not args.no_progress,
+            progress=show_progress(args.no_progress),
             exact_workers=args.exact_workers,
         )
     except KeyboardInterrupt as exc:

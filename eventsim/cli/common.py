@@ -23,6 +23,8 @@ Both scripts build their subcommands from these pieces, so every command behaves
   its option, as ``--sensor-size=-5x3`` would be, so the option's own check speaks; one that
   looks like an unknown option (``--on-color -red``) is refused naming the ``=`` spelling.
 - `add_renamed_option` keeps an old option spelling as a hidden one that fails naming the new.
+- `show_progress` is the one rule for progress bars: drawn on a terminal, unless
+  ``--no-progress`` (`add_progress_option`).
 
 Library errors speak Python (``pass force=True``); `cli_command` prints them in the CLI's words
 (``pass --force``), so one message serves both.
@@ -312,6 +314,27 @@ def _close_progress_bars(keep: set[int]) -> None:
         if id(bar) not in keep:
             with contextlib.suppress(Exception):
                 bar.close()
+
+
+def add_progress_option(parser: argparse.ArgumentParser) -> None:
+    """``--no-progress``, whose value `show_progress` reads."""
+    parser.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="hide the progress bar (it is drawn only when stderr is a terminal)",
+    )
+
+
+def show_progress(no_progress: bool) -> bool:
+    """Whether a command draws its progress bar: not with ``--no-progress``, nor when stderr is
+    not a terminal (a log file or a pipe would fill with redrawn bar lines), as tqdm's
+    ``disable=None`` decides."""
+    if no_progress:
+        return False
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def path_arg(expected: str) -> Callable[[str], str]:

@@ -6,11 +6,13 @@ import argparse
 from pathlib import Path
 
 from eventsim.cli.common import (
+    add_progress_option,
     check_events_file,
     cli_command,
     make_parser,
     parse_sensor_size,
     path_arg,
+    show_progress,
 )
 from eventsim.errors import OutputExistsError, ParameterError
 from eventsim.outputs import expect_final_output
@@ -42,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="sensor size for files that do not record it",
     )
     p.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_progress_option(p)
     return p
 
 
@@ -64,7 +66,7 @@ def main(args: argparse.Namespace) -> int:
         force=args.force,
         n_bins=args.bins,
         dpi=args.dpi,
-        progress=not args.no_progress,
+        progress=show_progress(args.no_progress),
         sensor_size=args.sensor_size,
     )
     print(f"wrote {out}")

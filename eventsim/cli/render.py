@@ -9,11 +9,13 @@ import sys
 from pathlib import Path
 
 from eventsim.cli.common import (
+    add_progress_option,
     check_events_file,
     cli_command,
     make_parser,
     parse_sensor_size,
     path_arg,
+    show_progress,
 )
 from eventsim.errors import OutputExistsError, ParameterError
 from eventsim.options import BACKGROUNDS, COLOR_BY, HEATMAP_SCALES, OVERLAY_FRAMES, RENDER_MODES
@@ -146,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="sensor size for files that do not record it",
     )
     p.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_progress_option(p)
     return p
 
 
@@ -340,7 +342,7 @@ def main(args: argparse.Namespace) -> int:
         end_ms=args.end,
         fps=args.fps,
         force=args.force,
-        progress=not args.no_progress,
+        progress=show_progress(args.no_progress),
         sensor_size=args.sensor_size,
     )
     width, height = result.frame_wh

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from eventsim.cli.common import cli_command, make_parser, path_arg
+from eventsim.cli.common import (
+    add_progress_option,
+    cli_command,
+    make_parser,
+    path_arg,
+    show_progress,
+)
 from eventsim.errors import InputError
 
 
@@ -17,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "dataset", type=path_arg("a dataset folder"), help="dataset folder, or its dataset.json"
     )
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_progress_option(p)
     return p
 
 
@@ -34,6 +40,6 @@ def main(args: argparse.Namespace) -> int:
             f"{args.dataset!r} is a file, not a dataset folder; check an event file with "
             f"'eventsim info --check {args.dataset}'"
         )
-    report = verify_dataset(root, progress=not args.no_progress)
+    report = verify_dataset(root, progress=show_progress(args.no_progress))
     print(report.text())
     return 0 if report.ok else 1
