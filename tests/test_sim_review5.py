@@ -231,3 +231,53 @@ def test_simulate_refuses_out_of_range_settings_in_one_line(tmp_path, capfd, set
     )
     assert rc == 1
     one_line(capfd.readouterr().err, message)
+
+
+# -- frame times from rates, intervals and durations ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        # frames less than 1 us apart all got time 0: "frame timestamps must increase
+        # strictly: frame 1 at 0 us follows 0 us", naming no option
+        (["FOLDER", "--fps", "1e9"], "fps = 1000000000.0; expected a value > 0 and at most 1e+06"),
+        (["--image", "A", "--fps", "3e6"], "fps = 3000000.0; expected a value > 0 and at most"),
+        (["--image", "A", "--duration-ms", "0.0001"], "duration_ms = 0.0001 at 5000 fps puts"),
+        (["--pair", "A", "B", "--interval-ms", "0.0001"], "interval_ms = 0.0001; expected 0.001"),
+        (["--synthetic", "moving-shapes", "--fps", "2e6", "--duration-ms", "0.01"], "fps = 2000"),
+        # the last frame's time overflowed int64: a negative time, or an internal OverflowError
+        (["FOLDER", "--fps", "1e-13"], "fps = 1e-13 puts frame 3 at 2e+13 s"),
+        (["--pair", "A", "B", "--interval-ms", "1e300"], "interval_ms = 1e+300; expected"),
+        (["--synthetic", "moving-shapes", "--fps", "1e-300"], "fps = 1e-300 puts frame 2 at"),
+    ],
+)
+def test_frame_times_finer_than_a_microsecond_or_past_int64_are_named(
+    tmp_path, capfd, argv, message
+):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        cv2.imwrite(str(folder / f"{i}.png"), rng.integers(0, 256, (12, 16), dtype=np.uint8))
+    names = {"FOLDER": str(folder), "A": str(folder / "0.png"), "B": str(folder / "1.png")}
+    argv = [names.get(a, a) for a in argv]
+    rc = simulate_main([*argv, "--sensor-size", "16x16", "-o", str(tmp_path / "x.h5"), "-q"])
+    assert rc == 1
+    one_line(capfd.readouterr().err, message)
+
+
+def test_library_sources_refuse_sub_microsecond_frames():
+    from eventsim.errors import ParameterError
+    from eventsim.simulator.sources import ArraySource, ImageMotionSource
+
+    frames = np.zeros((3, 4, 4), np.uint8)
+    with pytest.raises(
+        ParameterError, match=r"fps = 10000000\.0; expected a value > 0 and at most"
+    ):
+        ArraySource(frames, fps=1e7)
+    with pytest.raises(ParameterError, match=r"fps = 1e-300 puts frame 3 at"):
+        ArraySource(frames, fps=1e-300)
+    # a slow image motion still spans its duration with two frames
+    assert ImageMotionSource(frames[0], fps=1e-3).timestamps_us.tolist() == [0, 300_000]
+    assert ImageMotionSource(frames[0], fps=1e6, duration_ms=0.01).n_frames == 11

@@ -37,6 +37,8 @@ _MAX_DECODE_THREADS = 4
 _SLOW_FRAME_GAP_US = 1_000_000
 # the largest time a timestamps file may hold, in seconds: int64 µs with room to spare
 _MAX_TIME_S = 9e12
+#: The highest frame rate a source may be given: frames are stamped in whole microseconds.
+MAX_FPS = 1e6
 
 
 class TimestampsWarning(UserWarning):
@@ -46,6 +48,24 @@ class TimestampsWarning(UserWarning):
 class VideoDecodeWarning(UserWarning):
     """A video stopped decoding before the frame count its container gives (truncated or
     corrupt): the frames up to there were used."""
+
+
+def check_frame_rate(fps: float, n_frames: int = 1, name: str = "fps") -> float:
+    """``fps`` as a float, or ParameterError: frames closer than 1 µs would share a time
+    ("timestamps must increase strictly: frame 1 at 0 us follows 0 us"), and ``n_frames``
+    frames stamped at i / fps must end within the events' int64 µs."""
+    if not (math.isfinite(fps) and 0 < fps <= MAX_FPS):
+        raise ParameterError(
+            f"{name} = {fps!r}; expected a value > 0 and at most {MAX_FPS:g} (frames are "
+            "stamped in whole microseconds)"
+        )
+    last_s = (n_frames - 1) / fps
+    if last_s > _MAX_TIME_S:
+        raise ParameterError(
+            f"{name} = {fps!r} puts frame {n_frames} at {last_s:g} s; expected times within "
+            f"{_MAX_TIME_S:g} s"
+        )
+    return float(fps)
 
 
 def _decode_threads() -> int:
@@ -499,8 +519,9 @@ class ArraySource:
                 f"frames have shape {frames.shape}; expected a non-empty [T,H,W] or [T,H,W,3]"
             )
         if timestamps_us is None:
-            if not fps or fps <= 0:
+            if fps is None:
                 raise ParameterError("in-memory frames need timestamps_us or fps > 0")
+            check_frame_rate(fps, frames.shape[0])
             timestamps_us = np.round(np.arange(frames.shape[0]) * 1e6 / fps)
         ts = np.asarray(timestamps_us)
         if ts.shape != (frames.shape[0],):
@@ -860,8 +881,7 @@ class FolderSource:
             _warn_slow_frames(ts, ts_path)
             self.timing = str(ts_path)
         elif fps is not None:
-            if not fps > 0:
-                raise ParameterError(f"fps = {fps!r}; expected a value > 0")
+            check_frame_rate(fps, len(self.files))
             ts = np.rint(np.arange(len(self.files)) * 1e6 / fps).astype(np.int64)
             self.timing = f"{fps} fps"
         else:
@@ -933,6 +953,12 @@ class PairSource:
     ) -> None:
         if not (math.isfinite(interval_ms) and interval_ms > 0):
             raise ParameterError(f"interval_ms = {interval_ms!r}; expected a value > 0")
+        if not 1 <= round(interval_ms * 1e3) <= _MAX_TIME_S * 1e6:
+            # under half a µs both images got time 0; far above, the time overflowed int64
+            raise ParameterError(
+                f"interval_ms = {interval_ms!r}; expected 0.001 (1 us, the time resolution of "
+                f"events) to {_MAX_TIME_S * 1e3:g}"
+            )
         a = _as_image(first, "first image")
         b = _as_image(second, "second image")
         if a.shape[:2] != b.shape[:2]:
@@ -1018,13 +1044,17 @@ class ImageMotionSource:
         self._walk = self._random_walk() if motion == "random-walk" else None
         if fps is None:
             fps = min(5000.0, max(100.0, math.ceil(self._max_speed_px_per_s() / 0.45)))
-        if not (math.isfinite(fps) and fps > 0):
-            raise ParameterError(f"fps = {fps!r}; expected a value > 0")
-        self.fps = float(fps)
+        # the frames span the duration whatever the rate
+        self.fps = check_frame_rate(fps)
         self.n_frames = max(2, round(duration_s * self.fps) + 1)
         self.timestamps_us = np.rint(np.linspace(0, self.duration_ms * 1e3, self.n_frames)).astype(
             np.int64
         )
+        if np.any(np.diff(self.timestamps_us) <= 0):
+            raise ParameterError(
+                f"duration_ms = {duration_ms!r} at {self.fps:g} fps puts frames less than 1 us "
+                "apart; expected a longer duration or a lower fps"
+            )
 
     def _max_speed_px_per_s(self) -> float:
         a, duration_s = self.amplitude_px, self.duration_ms / 1e3

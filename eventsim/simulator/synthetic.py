@@ -7,6 +7,7 @@ sub-pixel warped only inside their bounding boxes).
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ import cv2
 import numpy as np
 
 from eventsim.errors import ParameterError
+from eventsim.simulator.sources import check_frame_rate
 
 
 def _texture(rng: np.random.Generator, h: int, w: int, base: np.ndarray, kind: int) -> np.ndarray:
@@ -75,8 +77,10 @@ def moving_shapes_frames(
     """Yield ``(frame HxWx3 uint8 RGB, t_us)`` of the moving-shapes clip, one at a time."""
     if width < 16 or height < 16:
         raise ParameterError(f"clip size {width}x{height} is too small; expected >= 16x16")
-    if not (duration_s > 0 and fps > 0):
+    if not (math.isfinite(duration_s) and duration_s > 0 and fps > 0):
         raise ParameterError(f"duration_s={duration_s!r}, fps={fps!r}; expected both > 0")
+    n_frames = max(2, round(duration_s * fps))
+    check_frame_rate(fps, n_frames)
     rng = np.random.default_rng(seed)
     scale = min(width, height) / 260.0
     background = _texture(rng, height, width, rng.uniform(70, 180, 3), 2)
@@ -84,7 +88,6 @@ def moving_shapes_frames(
     background[:: max(8, height // 12), :, :] *= 0.6
     background = np.clip(background + 0.5, 0, 255).astype(np.uint8)
     shapes = [_Shape(rng, width, height, scale) for _ in range(n_shapes)]
-    n_frames = max(2, round(duration_s * fps))
     for i in range(n_frames):
         t_s = i / fps
         frame = background.copy()  # uint8; shapes are blended in float inside their boxes
