@@ -281,3 +281,12 @@ def test_library_sources_refuse_sub_microsecond_frames():
     # a slow image motion still spans its duration with two frames
     assert ImageMotionSource(frames[0], fps=1e-3).timestamps_us.tolist() == [0, 300_000]
     assert ImageMotionSource(frames[0], fps=1e6, duration_ms=0.01).n_frames == 11
+
+
+def test_a_nan_pan_angle_is_refused_not_a_hang():
+    from eventsim.errors import ParameterError
+    from eventsim.simulator.sources import ImageMotionSource
+
+    # OpenCV's warpAffine never returned from the NaN shift of the first frame
+    with pytest.raises(ParameterError, match="angle_deg = nan; expected a finite angle"):
+        ImageMotionSource(np.zeros((4, 4), np.uint8), "pan", angle_deg=float("nan"))

@@ -1038,6 +1038,9 @@ class ImageMotionSource:
             amplitude_px = max(2.0, round(0.025 * max(width, height), 1))
         if not (math.isfinite(amplitude_px) and amplitude_px > 0):
             raise ParameterError(f"amplitude_px = {amplitude_px!r}; expected a value > 0")
+        if not math.isfinite(angle_deg):
+            # OpenCV's warp never returned from a NaN shift
+            raise ParameterError(f"angle_deg = {angle_deg!r}; expected a finite angle")
         self.motion, self.duration_ms, self.amplitude_px = motion, float(duration_ms), amplitude_px
         self.seed, self.angle_deg = int(seed), float(angle_deg)
         duration_s = self.duration_ms / 1e3
