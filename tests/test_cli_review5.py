@@ -5,6 +5,7 @@ progress bars only on a terminal, the dataset format's version, and small refusa
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 
 from eventsim.cli import main as eventsim_main
+from eventsim.errors import DatasetError
 from eventsim.events import EVENT_DTYPE
 from eventsim.io import write_events
 
@@ -175,3 +177,43 @@ def test_progress_bars_are_drawn_only_on_a_terminal(
     assert rc == 0 and f"{command}: 100%" in err
     rc, _, err = run(capsys, *argv, "--no-progress")
     assert rc == 0 and err == ""
+
+
+# -- 5. a dataset format this eventsim does not know is refused, naming both versions ----------
+@pytest.fixture
+def dataset_copy(build_shapes, tmp_path) -> Path:
+    return Path(shutil.copytree(build_shapes(2), tmp_path / "ds"))
+
+
+def _set_format_version(root: Path, version: object) -> None:
+    manifest = json.loads((root / "dataset.json").read_text(encoding="utf-8"))
+    manifest["format_version"] = version
+    (root / "dataset.json").write_text(json.dumps(manifest), encoding="utf-8")
+
+
+@pytest.mark.parametrize("version", ["2.0", "0.9", "one"])
+def test_a_dataset_format_version_not_known_is_refused(dataset_copy, capsys, version):
+    from eventsim.datasets import EventVQADataset, read_manifest
+    from eventsim.datasets.engine import DATASET_FORMAT_VERSION
+
+    _set_format_version(dataset_copy, version)
+    with pytest.raises(DatasetError) as err:
+        read_manifest(dataset_copy)
+    assert f"format version {version!r}" in str(err.value)
+    assert f"it writes {DATASET_FORMAT_VERSION}" in str(err.value)
+    with pytest.raises(DatasetError, match="format version"):
+        EventVQADataset(dataset_copy, "test")
+    for command in ("info", "verify"):
+        rc, _, err_text = run(capsys, command, dataset_copy)
+        assert rc == 1
+        one_line(err_text, f"format version {version!r}", "reads version 1.x")
+
+
+@pytest.mark.parametrize("version", ["1.0", "1.3", "1"])
+def test_the_current_major_format_version_is_read(dataset_copy, capsys, version):
+    from eventsim.datasets import EventVQADataset
+
+    _set_format_version(dataset_copy, version)
+    assert len(EventVQADataset(dataset_copy, "test")) == 2
+    rc, out, err = run(capsys, "info", dataset_copy)
+    assert rc == 0 and f"eventsim-vqa {version}" in out, err

@@ -170,8 +170,31 @@ def _read_manifest(root: str | Path) -> dict[str, Any]:
         raise DatasetError(f"cannot read {str(path)!r}: {_why(exc)}") from None
     if not isinstance(manifest, dict) or manifest.get("format") != "eventsim-vqa":
         raise DatasetError(f"{str(path)!r} is not an eventsim-vqa manifest")
+    # before the fields: another major version may lay them out otherwise
+    _check_format_version(manifest.get("format_version"), path)
     _check_manifest(manifest, path)
     return manifest
+
+
+def _check_format_version(version: Any, path: Path) -> None:
+    """Refuse a dataset whose format's major version this eventsim does not read (one written
+    by a later eventsim: its files may mean other things). A later minor version only adds, so
+    it is read; a version that is not a string is `_check_manifest`'s to report."""
+    # here, not at the top: the engine brings the build's modules (recipes, sources), which
+    # readers of a dataset do not need
+    from eventsim.datasets.engine import DATASET_FORMAT_VERSION
+
+    if not isinstance(version, str):
+        return
+    supported = DATASET_FORMAT_VERSION.split(".")[0]
+    major, dot, minor = version.partition(".")
+    if major == supported and (not dot or minor.isdigit()):
+        return
+    raise DatasetError(
+        f"{str(path)!r} has format version {version!r}; this eventsim reads version "
+        f"{supported}.x (it writes {DATASET_FORMAT_VERSION}): read it with the eventsim that "
+        "built it, or rebuild the dataset"
+    )
 
 
 def _why(exc: Exception) -> str:
