@@ -290,3 +290,50 @@ def test_a_nan_pan_angle_is_refused_not_a_hang():
     # OpenCV's warpAffine never returned from the NaN shift of the first frame
     with pytest.raises(ParameterError, match="angle_deg = nan; expected a finite angle"):
         ImageMotionSource(np.zeros((4, 4), np.uint8), "pan", angle_deg=float("nan"))
+
+
+# -- in-memory frames ----------------------------------------------------------------------------
+
+
+def _clip16():
+    rng = np.random.default_rng(2)
+    return rng.integers(0, 65536, (4, 8, 10), dtype=np.uint16), np.arange(4) * 1000
+
+
+def test_uint16_frames_are_16_bit_images_grey_or_colour():
+    from eventsim.simulator import simulate_frames
+
+    frames, ts = _clip16()
+    expected = simulate_frames(frames / 257.0, ts)
+    assert expected.size > 0
+    # grey uint16 was refused ("expected uint8 or float") while RGB uint16 ran as DN up to
+    # 65535, 257 times too bright: the intensity-dependent noise and low-pass saturated
+    np.testing.assert_array_equal(simulate_frames(frames, ts), expected)
+    rgb = np.repeat(frames[..., None], 3, axis=3)
+    np.testing.assert_array_equal(simulate_frames(rgb, ts), expected)
+
+
+def test_one_channel_and_alpha_frames_are_taken_and_odd_ones_named():
+    from eventsim.simulator import simulate, simulate_frames
+
+    frames, ts = _clip16()
+    grey = (frames >> 8).astype(np.uint8)
+    expected = simulate_frames(grey, ts)
+    # [T,H,W,1] was an OpenCV error from the luma conversion (cv2.error, a traceback)
+    np.testing.assert_array_equal(simulate_frames(grey[..., None], ts), expected)
+    rgba = np.stack([grey, grey, grey, np.full_like(grey, 7)], axis=3)
+    np.testing.assert_array_equal(simulate_frames(rgba, ts), expected)
+    with pytest.raises(InputError, match=r"frames have dtype bool; expected uint8, uint16"):
+        simulate_frames(grey > 100, ts)
+    with pytest.raises(InputError, match=r"frames have shape \(4, 8, 10, 2\)"):
+        simulate_frames(np.zeros((4, 8, 10, 2), np.uint8), ts)
+
+    class TwoChannels:
+        sensor_size = (10, 8)
+
+        def __iter__(self):
+            for t in ts:
+                yield np.zeros((8, 10, 2), np.uint8), int(t)
+
+    with pytest.raises(InputError, match=r"frame 0 has shape \(8, 10, 2\); expected HxW"):
+        simulate(TwoChannels())

@@ -288,6 +288,13 @@ def _batches(
     n_batch = 0
     for frame, t in frames:
         frame = np.asarray(frame)
+        if frame.ndim == 3 and frame.shape[2] in (1, 4):
+            # a source of one's own may give grey as HxWx1 and colour with alpha
+            frame = frame[..., 0] if frame.shape[2] == 1 else frame[..., :3]
+        if not (frame.ndim == 2 or (frame.ndim == 3 and frame.shape[2] == 3)):
+            raise InputError(
+                f"frame {n_in} has shape {frame.shape}; expected HxW (grey) or HxWx3 (RGB)"
+            )
         if frame.shape[:2] != (height, width):
             frame = fit_frame(frame, sensor_size)
         t = int(t)

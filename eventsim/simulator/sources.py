@@ -501,7 +501,10 @@ def _target_size(sensor_size: Sequence[int] | None, frame: np.ndarray) -> tuple[
 
 
 class ArraySource:
-    """In-memory frames ``[T,H,W]`` / ``[T,H,W,3]`` with timestamps (µs) or a frame rate."""
+    """In-memory frames ``[T,H,W]`` / ``[T,H,W,3]`` (RGB; a 4th channel, alpha, is dropped)
+    with timestamps (µs) or a frame rate. uint8 and float frames are intensities in DN (0..255
+    nominal); uint16 frames are 16-bit images (65535 = white), read as 16-bit image files are
+    (value / 257); other integer types are DN values."""
 
     def __init__(
         self,
@@ -514,9 +517,19 @@ class ArraySource:
         info: dict[str, Any] | None = None,
     ) -> None:
         frames = np.asarray(frames)
-        if frames.ndim not in (3, 4) or frames.shape[0] == 0:
+        if (
+            frames.ndim not in (3, 4)
+            or frames.shape[0] == 0
+            or (frames.ndim == 4 and frames.shape[3] not in (1, 3, 4))
+        ):
             raise InputError(
                 f"frames have shape {frames.shape}; expected a non-empty [T,H,W] or [T,H,W,3]"
+            )
+        if frames.dtype == np.bool_ or not (
+            np.issubdtype(frames.dtype, np.integer) or np.issubdtype(frames.dtype, np.floating)
+        ):
+            raise InputError(
+                f"frames have dtype {frames.dtype}; expected uint8, uint16 or float (DN)"
             )
         if timestamps_us is None:
             if fps is None:
@@ -550,7 +563,7 @@ class ArraySource:
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, int]]:
         for frame, t in zip(self.frames, self.timestamps_us):
-            yield fit_frame(frame, self.sensor_size, self.fit), int(t)
+            yield fit_frame(_array_frame(frame), self.sensor_size, self.fit), int(t)
 
     def describe(self) -> dict[str, Any]:
         """The source as stored in an output file's ``source`` attribute (JSON-ready)."""
@@ -562,6 +575,18 @@ class ArraySource:
             "fit": self.fit,
             **self.info,
         }
+
+
+def _array_frame(frame: np.ndarray) -> np.ndarray:
+    """One frame of an `ArraySource` as the simulator takes it: grey or RGB, uint8 or float
+    DN (16-bit frames as 16-bit image files are read)."""
+    if frame.ndim == 3:
+        frame = frame[..., 0] if frame.shape[2] == 1 else frame[..., :3]
+    if frame.dtype == np.uint16:
+        return frame / 257.0
+    if frame.dtype != np.uint8 and not np.issubdtype(frame.dtype, np.floating):
+        return frame.astype(np.float64)
+    return frame
 
 
 def _check_increasing(ts: np.ndarray, what: str) -> None:
