@@ -217,3 +217,59 @@ def test_the_current_major_format_version_is_read(dataset_copy, capsys, version)
     assert len(EventVQADataset(dataset_copy, "test")) == 2
     rc, out, err = run(capsys, "info", dataset_copy)
     assert rc == 0 and f"eventsim-vqa {version}" in out, err
+
+
+# -- 6. small things: an empty plot's bar, a file that is not a file, an unused --columns ------
+def test_plot_of_no_events_draws_no_progress_bar(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("matplotlib")
+    path = tmp_path / "none.npy"
+    np.save(path, np.zeros(0, EVENT_DTYPE))
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    rc, _, err = run(capsys, "plot", path, "-o", tmp_path / "p.png", "--sensor-size", "8x6")
+    assert rc == 0, err
+    assert "0.00ev" not in err and "plot:" not in err
+
+
+@pytest.mark.skipif(not Path("/dev/null").exists(), reason="no /dev/null")
+def test_info_names_a_device_not_a_regular_file(capsys):
+    rc, _, err = run(capsys, "info", "/dev/null")
+    assert rc == 1
+    one_line(err, "'/dev/null' is not a regular file", "expected an event file")
+
+
+def _inputs_with_named_columns(tmp_path: Path) -> list[Path]:
+    ev = _events([1, 2, 3], [0, 1, 1])
+    structured = tmp_path / "structured.npy"
+    np.save(structured, ev)
+    named = tmp_path / "named.npz"
+    np.savez(named, x=ev["x"], y=ev["y"], t=ev["t"], p=ev["p"])
+    text = tmp_path / "ev.txt"
+    np.savetxt(text, np.stack([ev["t"], ev["x"], ev["y"], ev["p"]], axis=1), fmt="%d")
+    h5 = tmp_path / "ev.h5"
+    write_events(h5, ev, (8, 6))
+    return [structured, named, text, h5]
+
+
+def test_convert_refuses_a_column_order_the_input_does_not_use(tmp_path, capsys):
+    for path in _inputs_with_named_columns(tmp_path):
+        out = tmp_path / "o.h5"
+        rc, _, err = run(capsys, "convert", path, out, "--columns", "xytp", "--sensor-size", "8x6")
+        assert rc == 1, path
+        one_line(err, "column order 'xytp'", "applies only to N x 4 arrays", path.name)
+        assert not out.exists()
+        # the default order is no request: the same files convert
+        rc, _, err = run(capsys, "convert", path, out, "--sensor-size", "8x6")
+        assert rc == 0, err
+        out.unlink()
+
+
+def test_convert_uses_a_column_order_on_an_n_by_4_array(tmp_path, capsys):
+    from eventsim.io import load_events
+
+    path = tmp_path / "m.npy"
+    np.save(path, np.array([[1, 2, 10, 1], [3, 4, 20, 0]]))  # esim_py's x, y, t, p
+    out = tmp_path / "o.h5"
+    rc, _, err = run(capsys, "convert", path, out, "--columns", "xytp", "--sensor-size", "8x6")
+    assert rc == 0, err
+    ev = load_events(out)
+    assert ev["t"].tolist() == [10, 20] and ev["x"].tolist() == [1, 3]

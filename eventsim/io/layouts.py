@@ -300,6 +300,15 @@ def resolve_sensor_size(
     return size, True
 
 
+def _refuse_columns(columns: str, what: str) -> None:
+    """A column order given for events whose columns are named or fixed would be ignored."""
+    if columns != "txyp":
+        raise ParameterError(
+            f"column order {columns!r} (columns= / --columns) applies only to N x 4 arrays in "
+            f".npy/.npz files; {what}"
+        )
+
+
 def _columns_from_matrix(arr: np.ndarray, columns: str, what: str) -> dict[str, np.ndarray]:
     if arr.ndim != 2 or arr.shape[1] < 4:
         raise UnknownLayoutError(f"{what} has shape {arr.shape}; expected N x 4 [{columns}]")
@@ -337,6 +346,12 @@ def open_events(
         raise EventFileError(f"event file {str(path)!r} does not exist")
     if path.is_dir():
         raise EventFileError(f"{str(path)!r} is a directory; expected an event file")
+    if not path.is_file():
+        # a device, FIFO or socket: it reports 0 bytes, or a read would wait for a writer
+        raise EventFileError(
+            f"{str(path)!r} is not a regular file (a device, pipe or socket); expected an "
+            "event file"
+        )
     size = path.stat().st_size
     if size == 0:
         raise EventFileError(f"event file {str(path)!r} is empty (0 bytes)")
@@ -355,6 +370,7 @@ def open_events(
                 f"{str(path)!r} is not a readable HDF5 file (no HDF5 signature): it is "
                 "truncated or corrupt"
             )
+        _refuse_columns(columns, f"{str(path)!r} is HDF5, whose layouts fix their columns")
         return _open_hdf5_layout(path, sensor_size, layout, time_unit, check_polarity)
     kind = layout or ARRAY_EXTENSIONS.get(ext)
     if kind == "npy":
@@ -362,10 +378,14 @@ def open_events(
     if kind == "npz":
         return _open_npz(path, sensor_size, time_unit, columns, check_polarity)
     if kind == "txt":
+        _refuse_columns(columns, f"{str(path)!r} is rpg text, whose columns are t x y p")
         return _open_txt(path, sensor_size, time_unit, check_polarity)
     from eventsim.io import formats
 
     if layout == "faery" or ext in formats.FAERY_EXTENSIONS:
+        _refuse_columns(
+            columns, f"{str(path)!r} is a {ext or 'faery'} file, whose format fixes them"
+        )
         if time_unit not in (None, "us"):
             raise ParameterError(
                 f"time_unit={time_unit!r} does not apply to {ext or 'these'} files: their "
@@ -665,6 +685,7 @@ def _events_from_array(
 ) -> tuple[np.ndarray, str]:
     names = arr.dtype.names
     if names:
+        _refuse_columns(columns, f"{what} is a structured array: its fields name the columns")
         alias = {"x": ("x", "xs"), "y": ("y", "ys"), "t": ("t", "ts"), "p": ("p", "ps", "on")}
         cols = {}
         for key, options in alias.items():
@@ -783,6 +804,7 @@ def _open_npz(
                 if name is not None:
                     picked[key] = archive[name]
             if len(picked) == 4:
+                _refuse_columns(columns, f"{str(path)!r} holds the columns as named arrays")
                 t_us, unit = times_to_us(picked["t"], f"{path.name}:t", notes, time_unit)
                 p = polarity_01(picked["p"], f"{path.name}:p", notes, check_polarity)
                 ev = build_events(picked["x"], picked["y"], t_us, p, notes)

@@ -88,7 +88,10 @@ def collect_summary(
     edges = np.linspace(t0, t1, n_bins + 1)
     bin_counts = np.zeros((2, n_bins), np.int64)
     pixel_counts = np.zeros((2, height, width), np.int64)
-    with tqdm(total=n, unit="ev", unit_scale=True, desc="plot", disable=not progress) as bar:
+    # no events, nothing to count: a bar would only show "0.00ev"
+    with tqdm(
+        total=n, unit="ev", unit_scale=True, desc="plot", disable=not progress or n == 0
+    ) as bar:
         for chunk in reader.iter_chunks(chunk_events) if n else ():
             pixel_counts += polarity_counts(chunk, (width, height))
             for p in (0, 1):
