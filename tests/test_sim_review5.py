@@ -337,3 +337,33 @@ def test_one_channel_and_alpha_frames_are_taken_and_odd_ones_named():
 
     with pytest.raises(InputError, match=r"frame 0 has shape \(8, 10, 2\); expected HxW"):
         simulate(TwoChannels())
+
+
+# -- EventSimulator arguments --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", [1.5, 2**64, -1, True, "3"])
+def test_seeds_that_cannot_be_stored_are_refused(seed):
+    from eventsim.errors import ParameterError
+    from eventsim.simulator import DVSParams, EventSimulator
+
+    # 1.5 ran as seed 1; 2**64 ran and then failed to be stored in the output file
+    # ("TypeError: Object dtype dtype('O') has no native HDF5 equivalent")
+    with pytest.raises(ParameterError, match=r"expected an integer 0\.\.2\*\*64-1"):
+        EventSimulator(DVSParams(), (4, 4), seed=seed)
+    assert EventSimulator(DVSParams(), (4, 4), seed=np.uint64(2**64 - 1)).seed == 2**64 - 1
+
+
+@pytest.mark.parametrize(
+    ("ts", "message"),
+    [
+        (np.array(["0", "1"]), "timestamps_us have dtype <U1; expected integer microseconds"),
+        (np.array([0, 2**64 - 1], np.uint64), "timestamps_us reach 18446744073709551615 us"),
+    ],
+)
+def test_timestamps_of_another_kind_are_named(ts, message):
+    from eventsim.simulator import DVSParams, EventSimulator
+
+    # strings were a TypeError from np.isfinite; 2**64-1 wrapped to -1 ("frame 1 at -1 us")
+    with pytest.raises(InputError, match=message):
+        EventSimulator(DVSParams(), (4, 4)).step(np.zeros((2, 4, 4), np.uint8), ts)

@@ -37,6 +37,7 @@ from eventsim.simulator.params import MIN_THRESHOLD, DVSParams
 if TYPE_CHECKING:
     import torch
 
+_MAX_SEED = 2**64 - 1  # output files store the seed as a 64-bit attribute
 _TOL = 1e-9  # relative slack on thresholds, far above float64 rounding, far below any signal
 _ELEMENTS_PER_BATCH = 4_000_000  # bounds the float64 working set of one batch of frames
 # BT.601 luma in 15-bit fixed point, the coefficients OpenCV uses for RGB->GRAY on uint8
@@ -195,8 +196,14 @@ class EventSimulator:
             raise ParameterError(f"params must be a DVSParams, got {type(params).__name__}")
         self.params = params
         self.sensor_size = check_sensor_size(sensor_size)
-        if int(seed) < 0:
-            raise ParameterError(f"seed {seed!r} is negative; expected an integer >= 0")
+        if (
+            isinstance(seed, bool)
+            or not isinstance(seed, (int, np.integer))
+            or not 0 <= int(seed) <= _MAX_SEED
+        ):
+            # a fractional seed was cut to an integer without a word, and one beyond 64 bits
+            # ran, then failed as a TypeError when the output file stored it
+            raise ParameterError(f"seed {seed!r}; expected an integer 0..2**64-1")
         self.seed = int(seed)
         self._scale_checked = False  # float frames' scale is looked at once (see `_check`)
         self._device = _resolve_device(device)
@@ -322,6 +329,14 @@ class EventSimulator:
                 f"frames have dtype {frames.dtype}; expected uint8 or float (HDR intensity in DN)"
             )
         ts = np.asarray(timestamps_us)
+        if ts.dtype == np.bool_ or not (
+            np.issubdtype(ts.dtype, np.integer) or np.issubdtype(ts.dtype, np.floating)
+        ):
+            raise InputError(f"timestamps_us have dtype {ts.dtype}; expected integer microseconds")
+        if ts.size and ts.dtype.kind == "u" and int(ts.max()) > np.iinfo(np.int64).max:
+            raise InputError(
+                f"timestamps_us reach {int(ts.max())} us; expected times within int64 us"
+            )
         if ts.ndim != 1 or ts.shape[0] != frames.shape[0]:
             raise InputError(
                 f"timestamps_us has shape {ts.shape}; expected ({frames.shape[0]},), one per frame"
