@@ -367,3 +367,29 @@ def test_timestamps_of_another_kind_are_named(ts, message):
     # strings were a TypeError from np.isfinite; 2**64-1 wrapped to -1 ("frame 1 at -1 us")
     with pytest.raises(InputError, match=message):
         EventSimulator(DVSParams(), (4, 4)).step(np.zeros((2, 4, 4), np.uint8), ts)
+
+
+# -- upsampling ----------------------------------------------------------------------------------
+
+
+def test_upsampled_frames_of_one_interval_go_to_the_simulator_in_batches(monkeypatch):
+    from eventsim.simulator import DVSParams, pipeline, simulate
+    from eventsim.simulator.sources import ArraySource
+    from eventsim.simulator.upsample import Upsampler
+
+    frames = np.zeros((3, 6, 8), np.uint8)
+    frames[1] = 255
+    frames[2, :, :4] = 255
+    ts = np.array([0, 10_000, 20_000])
+    params = DVSParams(max_log_change=0.01, max_upsample_factor=500)
+    upsampler = Upsampler("linear", params)
+    batches = list(pipeline._batches(ArraySource(frames, ts), (8, 6), upsampler, False, 16))
+    # every interval held all its inserted frames (here 499) before the first batch went out
+    assert max(len(b[0]) for b in batches) <= 16
+    assert sum(len(b[0]) for b in batches) == 3 + upsampler.inserted
+    assert sum(b[3] for b in batches) == 3
+    whole = simulate(ArraySource(frames, ts), params, upsample="linear").events
+    monkeypatch.setattr(pipeline, "_BATCH_FRAMES", (4, 4))
+    assert simulate(ArraySource(frames, ts), params, upsample="linear").events.tobytes() == (
+        whole.tobytes()
+    )

@@ -309,6 +309,11 @@ def _batches(
                 for mid, tm in upsampler.between(prev[0], luma, prev[1], t):
                     lumas.append(mid)
                     times.append(tm)
+                    if len(lumas) >= batch_frames:
+                        # one interval may take up to max_upsample_factor frames: held all at
+                        # once, a high factor ran out of memory
+                        yield np.stack(lumas), np.asarray(times, np.int64), originals, n_batch
+                        lumas, times, originals, n_batch = [], [], [], 0
             lumas.append(luma.astype(np.float64))
         else:
             lumas.append(luma)
