@@ -393,3 +393,33 @@ def test_upsampled_frames_of_one_interval_go_to_the_simulator_in_batches(monkeyp
     assert simulate(ArraySource(frames, ts), params, upsample="linear").events.tobytes() == (
         whole.tobytes()
     )
+
+
+def test_flow_upsampling_of_thin_or_tiny_sensors_does_not_crash(tmp_path):
+    import subprocess
+
+    # OpenCV's DIS flow killed the process (segfault) on 12x40 frames, and on 1280x24 ones
+    # once downscaled to 640x12 for the flow; under 12 px it raised (an internal error)
+    code = (
+        "import numpy as np\n"
+        "from eventsim.simulator.upsample import estimate_flow\n"
+        "rng = np.random.default_rng(0)\n"
+        "for h, w in [(12, 40), (8, 100), (24, 1280), (1, 1), (13, 300), (5, 3)]:\n"
+        "    a = rng.integers(0, 256, (h, w), dtype=np.uint8)\n"
+        "    f = estimate_flow(a, np.roll(a, 1, axis=1))\n"
+        "    assert f.shape == (h, w, 2) and f.flags.c_contiguous, (h, w, f.shape)\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout == "ok\n", (out.returncode, out.stderr[-2000:])
+    folder = tmp_path / "thin"
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    strip = rng.integers(0, 256, (12, 60), dtype=np.uint8)
+    for i in range(3):
+        cv2.imwrite(str(folder / f"{i}.png"), np.roll(strip, 3 * i, axis=1))
+    out_h5 = tmp_path / "thin.h5"
+    argv = [str(folder), "--fps", "30", "--upsample", "flow", "-o", str(out_h5), "-q"]
+    assert simulate_main(argv) == 0
+    with open_events(out_h5) as r:
+        assert r.sensor_size == (60, 12) and len(r) > 0

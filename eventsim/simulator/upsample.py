@@ -31,6 +31,9 @@ from eventsim.simulator.params import DVSParams
 _PERCENTILE = 99.9
 _FB_TOLERANCE_PX = 1.5  # forward-backward flow mismatch above this marks an occlusion
 _FLOW_MAX_SIDE = 640  # larger frames are downscaled for the flow estimate
+# OpenCV's DIS flow crashes the process (segfault) or raises on frames with a side under about
+# 16 px (12x40, 8x100, 640x13 after the downscale): such frames are padded to this first
+_DIS_MIN_SIDE = 16
 
 
 def check_mode(mode: str) -> UpsampleMode:
@@ -64,8 +67,13 @@ def estimate_flow(a: np.ndarray, b: np.ndarray, method: FlowMethod = "dis") -> n
         b8 = cv2.resize(b8, size, interpolation=cv2.INTER_AREA)
     # opencv's stubs type the output flow array as required; None asks opencv to allocate it
     if method == "dis":
+        rows, cols = a8.shape
+        pad_y, pad_x = max(0, _DIS_MIN_SIDE - rows), max(0, _DIS_MIN_SIDE - cols)
+        if pad_y or pad_x:
+            a8 = cv2.copyMakeBorder(a8, 0, pad_y, 0, pad_x, cv2.BORDER_REPLICATE)
+            b8 = cv2.copyMakeBorder(b8, 0, pad_y, 0, pad_x, cv2.BORDER_REPLICATE)
         dis = cv2.DISOpticalFlow.create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-        flow = dis.calc(a8, b8, None)  # type: ignore[call-overload]
+        flow = np.ascontiguousarray(dis.calc(a8, b8, None)[:rows, :cols])  # type: ignore[call-overload]
     else:
         flow = cv2.calcOpticalFlowFarneback(a8, b8, None, 0.5, 5, 21, 5, 7, 1.5, 0)  # type: ignore[call-overload]
     if scale < 1.0:
