@@ -423,3 +423,14 @@ def test_flow_upsampling_of_thin_or_tiny_sensors_does_not_crash(tmp_path):
     assert simulate_main(argv) == 0
     with open_events(out_h5) as r:
         assert r.sensor_size == (60, 12) and len(r) > 0
+
+
+def test_big_endian_float_frames_give_the_native_arrays_events():
+    from eventsim.simulator import DVSParams, EventSimulator
+
+    frames = np.random.default_rng(4).random((4, 8, 10)).astype(np.float32) * 255
+    ts = np.arange(4) * 1000
+    native = EventSimulator(DVSParams(), (10, 8)).step(frames, ts)
+    # torch.from_numpy refused them: "given numpy array has byte order different from ..."
+    swapped = EventSimulator(DVSParams(), (10, 8)).step(frames.astype(">f4"), ts.astype(">i8"))
+    assert native.size > 0 and swapped.tobytes() == native.tobytes()

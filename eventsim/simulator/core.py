@@ -328,6 +328,10 @@ class EventSimulator:
             raise InputError(
                 f"frames have dtype {frames.dtype}; expected uint8 or float (HDR intensity in DN)"
             )
+        if not frames.dtype.isnative:
+            # torch takes native byte order only (big-endian arrays from FITS or HDF5 files
+            # raised its ValueError)
+            frames = frames.astype(frames.dtype.newbyteorder("="))
         ts = np.asarray(timestamps_us)
         if ts.dtype == np.bool_ or not (
             np.issubdtype(ts.dtype, np.integer) or np.issubdtype(ts.dtype, np.floating)
