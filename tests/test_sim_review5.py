@@ -434,3 +434,20 @@ def test_big_endian_float_frames_give_the_native_arrays_events():
     # torch.from_numpy refused them: "given numpy array has byte order different from ..."
     swapped = EventSimulator(DVSParams(), (10, 8)).step(frames.astype(">f4"), ts.astype(">i8"))
     assert native.size > 0 and swapped.tobytes() == native.tobytes()
+
+
+def test_a_corrupt_image_is_one_line_without_opencvs_log(tmp_path, capfd, monkeypatch):
+    monkeypatch.delenv("OPENCV_LOG_LEVEL", raising=False)
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    rgb = np.random.default_rng(0).integers(0, 256, (6, 10, 3), dtype=np.uint8)
+    whole = _tiff(rgb)
+    (folder / "0.tif").write_bytes(whole)
+    (folder / "1.tif").write_bytes(whole[: len(whole) - 60])  # cut short
+    capfd.readouterr()
+    level = cv2.utils.logging.getLogLevel()
+    rc = simulate_main([str(folder), "--fps", "30", "-o", str(tmp_path / "x.h5"), "-q"])
+    assert rc == 1
+    # OpenCV's libtiff lines ("TIFFFillStrip: Read error ...") came first
+    one_line(capfd.readouterr().err, "1.tif", "cannot be read")
+    assert cv2.utils.logging.getLogLevel() == level

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 from eventsim.cli.common import (
@@ -376,6 +378,20 @@ def _make_source_and_warn(args, size):
     return source
 
 
+@contextlib.contextmanager
+def _opencv_silent() -> Iterator[None]:
+    """OpenCV's log off for the run, and back as it was."""
+    import cv2
+
+    log = cv2.utils.logging
+    level = log.getLogLevel()
+    log.setLogLevel(log.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        log.setLogLevel(level)
+
+
 @cli_command(build_parser)
 def main(args: argparse.Namespace) -> int:
     from eventsim.simulator import DVSParams
@@ -390,25 +406,29 @@ def main(args: argparse.Namespace) -> int:
     out = check_output(args.output, args.force, final=True)
     params = DVSParams.from_preset(args.preset).with_overrides(parse_assignments(args.set))
     size = _sensor_size(args)
-    source = _make_source_and_warn(args, size)
-    with warnings.catch_warnings():
-        # said below in one line, like the other warnings of this command
-        warnings.simplefilter("ignore", VideoDecodeWarning)
-        result = simulate(
-            source,
-            params,
-            sensor_size=size,
-            seed=args.seed,
-            upsample=args.upsample,
-            device=args.device,
-            out=out,
-            save_frames=args.save_frames,
-            force=args.force,
-            progress=not args.quiet,
-            threads=args.threads,
-            flow_method=args.flow_method or "dis",
-            attrs={"preset": args.preset, "overrides": parse_assignments(args.set)},
-        )
+    # so do OpenCV's image decoders on a corrupt image ("TIFFFillStrip: Read error ..."),
+    # unless OPENCV_LOG_LEVEL asks for them
+    quiet = contextlib.nullcontext() if "OPENCV_LOG_LEVEL" in os.environ else _opencv_silent()
+    with quiet:
+        source = _make_source_and_warn(args, size)
+        with warnings.catch_warnings():
+            # said below in one line, like the other warnings of this command
+            warnings.simplefilter("ignore", VideoDecodeWarning)
+            result = simulate(
+                source,
+                params,
+                sensor_size=size,
+                seed=args.seed,
+                upsample=args.upsample,
+                device=args.device,
+                out=out,
+                save_frames=args.save_frames,
+                force=args.force,
+                progress=not args.quiet,
+                threads=args.threads,
+                flow_method=args.flow_method or "dis",
+                attrs={"preset": args.preset, "overrides": parse_assignments(args.set)},
+            )
     problem = getattr(source, "decode_problem", None)
     if problem:
         print(f"eventsim simulate: warning: {problem}", file=sys.stderr)
