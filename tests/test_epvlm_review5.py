@@ -280,13 +280,15 @@ def test_run_and_eval_downsample_with_a_larger_min_pixels(built, tmp_path, capsy
 
 @pytest.fixture(scope="module")
 def many_choices(tmp_path_factory):
-    """A two-question image split whose first question has 30 options, and a tiny model."""
+    """A two-question image split whose first question has 30 options, and a tiny model. The
+    build now refuses such a record: the dataset is built as an eventsim without that check did."""
     import cv2
     import numpy as np
 
     from epvlm.processing import vocab_from_texts
     from epvlm.tiny import save_tiny_checkpoint
     from eventsim.cli import main as eventsim_main
+    from eventsim.datasets import sources
 
     root = tmp_path_factory.mktemp("many-choices")
     cv2.imwrite(
@@ -301,7 +303,9 @@ def many_choices(tmp_path_factory):
     recipe = Path(__file__).parents[1] / "datasets" / "image-vqa.example.toml"
     sets = [f"splits.test={root / 'test.jsonl'}", "camera.width=56", "camera.height=56"]
     argv = ["build", str(recipe), "-o", str(root / "ds"), "--no-progress"]
-    assert eventsim_main([*argv, *(w for s in sets for w in ("--set", s))]) == 0
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sources, "MAX_CHOICES", 1000)
+        assert eventsim_main([*argv, *(w for s in sets for w in ("--set", s))]) == 0
     model = save_tiny_checkpoint(root / "model", vocab_from_texts(["which?", *options]))
     return root / "ds", model, root / "a.png"
 

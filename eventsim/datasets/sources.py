@@ -21,6 +21,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from eventsim.datasets.questions import OPTION_LETTERS
 from eventsim.datasets.recipe import Recipe, too_many_frames
 from eventsim.errors import EventsimError, InputError
 from eventsim.events import slice_time
@@ -167,6 +168,8 @@ def plan_split(recipe: Recipe, split: str, limit: int | None = None) -> list[Sam
 _PARQUET_SUFFIXES = (".parquet", ".pq")
 # table formats a split file may be given in that are neither JSONL nor parquet
 _TABLE_SUFFIXES = (".csv", ".tsv", ".xlsx", ".xls")
+#: options a record's ``choices`` may list: one per letter (`epvlm` asks and scores by letter)
+MAX_CHOICES = len(OPTION_LETTERS)
 # the fields of a record the sources use (a parquet file's other columns are not read)
 _RECORD_FIELDS = ("id", "question", "choices", "answer", "question_type", "target_motion")
 
@@ -307,6 +310,13 @@ def _check_record(record: dict[str, Any], media_key: str, kind: str) -> str | No
         if not choices:
             return (
                 "choices is an empty list; list the options, or leave it out for an open question"
+            )
+        if len(choices) > MAX_CHOICES:
+            # a model is shown the options lettered and answers with a letter: an evaluation
+            # refused the dataset
+            return (
+                f"choices lists {len(choices)} options; at most {MAX_CHOICES} (A to Z) can be "
+                "asked and scored"
             )
         repeated = next((c for k, c in enumerate(choices) if c in choices[:k]), None)
         if repeated is not None:
