@@ -554,8 +554,8 @@ class EventReader:
         speed of reading the datasets with plain h5py. Use it for numeric work on columns;
         use `read` when an `EVENT_DTYPE` array is wanted.
         """
-        a = 0 if t_start_us is None else self._index_of(math.ceil(t_start_us))
-        b = self._n if t_end_us is None else self._index_of(math.ceil(t_end_us))
+        a = 0 if t_start_us is None else self._index_of(_ceil_us(t_start_us))
+        b = self._n if t_end_us is None else self._index_of(_ceil_us(t_end_us))
         return self.read_index_columns(a, b)
 
     def read_index_columns(self, start: int | None = None, stop: int | None = None) -> EventColumns:
@@ -637,8 +637,8 @@ class EventReader:
 
         ``out`` as in `read_index`.
         """
-        a = 0 if t_start_us is None else self._index_of(math.ceil(t_start_us))
-        b = self._n if t_end_us is None else self._index_of(math.ceil(t_end_us))
+        a = 0 if t_start_us is None else self._index_of(_ceil_us(t_start_us))
+        b = self._n if t_end_us is None else self._index_of(_ceil_us(t_end_us))
         return self.read_index(a, b, out=out)
 
     def iter_windows(
@@ -675,6 +675,15 @@ class EventReader:
         return np.asarray(frames[i])
 
 
+def _ceil_us(t: float) -> int:
+    """A time bound as whole µs, rounded up (``t >= 10.5`` is ``t >= 11`` for integer times).
+    Integers, numpy's too, are taken exactly: math.ceil turns a numpy integer into a float
+    first, which moves a time past 2**53 µs."""
+    if isinstance(t, (int, np.integer)):
+        return int(t)
+    return math.ceil(t)
+
+
 def _iter_windows(
     reader: EventFileReader, window_us: int, t_start_us: int | None, t_end_us: int | None
 ) -> Iterator[np.ndarray]:
@@ -685,8 +694,8 @@ def _iter_windows(
         )
     window_us = int(window_us)
     # rounded up as `read` rounds its bounds: t >= 10.5 is t >= 11
-    t0 = reader.t_start_us if t_start_us is None else math.ceil(t_start_us)
-    t1 = reader.t_end_us if t_end_us is None else math.ceil(t_end_us)
+    t0 = reader.t_start_us if t_start_us is None else _ceil_us(t_start_us)
+    t1 = reader.t_end_us if t_end_us is None else _ceil_us(t_end_us)
     if t1 <= t0:
         return
     # blocks of whole windows covering about 100 ms (at least one window)
