@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import cv2
+import h5py
 import pytest
 
 from eventsim.datasets import EventVQADataset, build_dataset
@@ -63,3 +64,69 @@ def test_strict_stops_at_a_record_with_more_than_26_choices(tmp_path):
     message = str(info.value)
     assert message.startswith("sample test-000001 (")
     assert "t.jsonl line 2): choices lists 27 options; at most 26 (A to Z)" in message
+
+
+# ----------------------------------------------------------------------------- shard format
+
+
+def _shapes_dataset(tmp_path: Path, n: int = 4, shard_size: int = 2) -> tuple[Path, Path]:
+    recipe = tmp_path / "shapes.toml"
+    recipe.write_text(
+        '[dataset]\nname = "f5s"\n[source]\nkind = "shapes"\nobject_size_px = [8, 12]\n'
+        "target_size_px = [8, 12]\n[camera]\nwidth = 64\nheight = 48\n[events]\nwindow_ms = 20\n"
+        f"[splits]\ntest = {n}\n[build]\nshard_size = {shard_size}\n"
+    )
+    out = tmp_path / "ds"
+    build_dataset(recipe, out, progress=False)
+    return recipe, out
+
+
+def _set_shard_version(out: Path, version: object, *, in_manifest: bool = True) -> Path:
+    """Give the first shard another format_version; with ``in_manifest``, record the new bytes
+    in dataset.json as a build would have (so the sha256 check passes)."""
+    from eventsim.datasets.shards import file_digest
+
+    shard = out / "shards" / "test-00000.h5"
+    with h5py.File(shard, "r+") as f:
+        f.attrs["format_version"] = version
+    if in_manifest:
+        manifest = json.loads((out / "dataset.json").read_text())
+        entry = manifest["shards"][0]
+        entry["sha256"], entry["bytes"] = file_digest(shard)
+        (out / "dataset.json").write_text(json.dumps(manifest))
+    return shard
+
+
+@pytest.mark.parametrize("version", ["2.0", "1.x", 3])
+def test_a_shard_of_a_format_version_not_read_is_refused(tmp_path, version):
+    """The shards' own format_version was never read: a shard of a later major format was read
+    as if it were this one's."""
+    _, out = _shapes_dataset(tmp_path)
+    shard = _set_shard_version(out, version)
+    ds = EventVQADataset(out, "test")
+    with pytest.raises(DatasetError) as info:
+        ds[0]
+    assert str(info.value) == (
+        f"shard {str(shard)!r} has format version {version!r}; this eventsim reads shard "
+        "format version 1.x (it writes 1.0): read it with the eventsim that built it, or "
+        "rebuild the dataset"
+    )
+    assert len(ds[2]["events"]) > 0  # the other shard is read
+
+
+def test_a_shard_of_a_later_minor_format_version_is_read(tmp_path):
+    _, out = _shapes_dataset(tmp_path)
+    _set_shard_version(out, "1.7")
+    assert EventVQADataset(out, "test")[0]["id"] == "test-000000"
+
+
+def test_resume_rebuilds_a_shard_of_a_format_version_not_read(tmp_path):
+    """A resumed build reused such a shard (its index read as this format's) whenever its
+    recipe fingerprint and sample range matched."""
+    recipe, out = _shapes_dataset(tmp_path)
+    shard = _set_shard_version(out, "2.0", in_manifest=False)
+    (out / "dataset.json").unlink()  # a build whose manifest was lost: its shards are resumed
+    summary = build_dataset(recipe, out, progress=False)
+    assert (summary.shards_built, summary.shards_reused) == (1, 1)
+    with h5py.File(shard, "r") as f:
+        assert f.attrs["format_version"] == "1.0"

@@ -176,10 +176,37 @@ def file_digest(path: Path) -> tuple[str, int]:
     return h.hexdigest(), size
 
 
+def _format_problem(f: h5py.File, path: Path) -> str | None:
+    """Why this eventsim does not read the shard ``f`` (at ``path``) by its own
+    ``format_version``, if so: another major version than `SHARD_FORMAT_VERSION` (a later
+    eventsim's, whose groups and attributes may mean other things), or one that is not a
+    version. A later minor version only adds, so it is read; the rule of the dataset's own
+    format_version in dataset.json."""
+    version = f.attrs.get("format_version")
+    if isinstance(version, bytes):
+        version = version.decode("utf-8", "replace")
+    supported = SHARD_FORMAT_VERSION.split(".")[0]
+    if isinstance(version, str):
+        major, dot, minor = version.partition(".")
+        if major == supported and (not dot or minor.isdigit()):
+            return None
+    found = "no format version" if version is None else f"format version {_shown(version)}"
+    return (
+        f"shard {str(path)!r} has {found}; this eventsim reads shard format version "
+        f"{supported}.x (it writes {SHARD_FORMAT_VERSION}): read it with the eventsim that "
+        "built it, or rebuild the dataset"
+    )
+
+
+def _shown(value: Any) -> str:
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
 def shard_matches(f: h5py.File, expect: dict[str, Any]) -> bool:
-    """Whether the open shard ``f`` is one of ours with the attributes ``expect`` (its recipe
-    fingerprint and sample range), read without touching its events."""
-    if f.attrs.get("format") != SHARD_FORMAT:
+    """Whether the open shard ``f`` is one of ours, in a format version this eventsim reads,
+    with the attributes ``expect`` (its recipe fingerprint and sample range), read without
+    touching its events."""
+    if f.attrs.get("format") != SHARD_FORMAT or _format_problem(f, Path(f.filename)) is not None:
         return False
     for key, value in expect.items():
         got = f.attrs.get(key)
@@ -222,9 +249,10 @@ def read_events(group: h5py.Group) -> np.ndarray:
 
 def open_shard(path: Path, locking: bool | str | None = None) -> h5py.File:
     """``path`` opened for reading; ``locking`` goes to ``h5py.File`` (None leaves HDF5's
-    default, which the ``HDF5_USE_FILE_LOCKING`` variable sets)."""
+    default, which the ``HDF5_USE_FILE_LOCKING`` variable sets). A shard whose own format
+    version this eventsim does not read is refused (`DatasetError`)."""
     try:
-        return h5py.File(path, "r", **({} if locking is None else {"locking": locking}))
+        f = h5py.File(path, "r", **({} if locking is None else {"locking": locking}))
     except OSError as exc:
         hint = ""
         if "locking flag values don't match" in str(exc):
@@ -240,3 +268,8 @@ def open_shard(path: Path, locking: bool | str | None = None) -> h5py.File:
                 "with EventVQADataset(..., locking=False) or set HDF5_USE_FILE_LOCKING=FALSE)"
             )
         raise DatasetError(f"cannot open shard {str(path)!r}: {exc}{hint}") from None
+    problem = _format_problem(f, Path(path))
+    if problem is not None:
+        f.close()
+        raise DatasetError(problem)
+    return f
