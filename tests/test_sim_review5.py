@@ -358,13 +358,15 @@ def test_seeds_that_cannot_be_stored_are_refused(seed):
     ("ts", "message"),
     [
         (np.array(["0", "1"]), "timestamps_us have dtype <U1; expected integer microseconds"),
-        (np.array([0, 2**64 - 1], np.uint64), "timestamps_us reach 18446744073709551615 us"),
+        (np.array([0, 2**64 - 1], np.uint64), r"timestamps_us reach 1\.84467e\+19 us"),
+        (np.array([0.0, 1e19]), r"timestamps_us reach 1e\+19 us; expected times within int64"),
     ],
 )
 def test_timestamps_of_another_kind_are_named(ts, message):
     from eventsim.simulator import DVSParams, EventSimulator
 
-    # strings were a TypeError from np.isfinite; 2**64-1 wrapped to -1 ("frame 1 at -1 us")
+    # strings were a TypeError from np.isfinite; 2**64-1 wrapped to -1 ("frame 1 at -1 us"),
+    # 1e19 to -2**63
     with pytest.raises(InputError, match=message):
         EventSimulator(DVSParams(), (4, 4)).step(np.zeros((2, 4, 4), np.uint8), ts)
 

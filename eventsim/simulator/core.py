@@ -337,10 +337,11 @@ class EventSimulator:
             np.issubdtype(ts.dtype, np.integer) or np.issubdtype(ts.dtype, np.floating)
         ):
             raise InputError(f"timestamps_us have dtype {ts.dtype}; expected integer microseconds")
-        if ts.size and ts.dtype.kind == "u" and int(ts.max()) > np.iinfo(np.int64).max:
-            raise InputError(
-                f"timestamps_us reach {int(ts.max())} us; expected times within int64 us"
-            )
+        if ts.size and ts.dtype.kind in "uf":
+            peak = float(np.abs(ts).max()) if ts.dtype.kind == "f" else int(ts.max())
+            if peak >= 2**63:
+                # the cast to int64 wrapped them ("frame 1 at -1 us follows ...")
+                raise InputError(f"timestamps_us reach {peak:g} us; expected times within int64 us")
         if ts.ndim != 1 or ts.shape[0] != frames.shape[0]:
             raise InputError(
                 f"timestamps_us has shape {ts.shape}; expected ({frames.shape[0]},), one per frame"
