@@ -364,10 +364,16 @@ def main(args: argparse.Namespace) -> int:
         need_w, need_h = result.colorbar_left_out
         base_w, base_h = width // params.scale, height // params.scale
         scale = max(-(-need_w // base_w), -(-need_h // base_h))
+        left_out = result.colorbar_left_out_frames
+        which = (
+            "the heat map has no colour bar"
+            if left_out >= result.n_frames
+            else f"{left_out} of {result.n_frames} heat-map frames have no colour bar"
+        )
         print(
-            f"eventsim render: note: the heat map has no colour bar: {width}x{height} frames are "
-            f"too small for a legible one (it needs {need_w}x{need_h}); --scale {scale} makes "
-            f"them {base_w * scale}x{base_h * scale} (--no-colorbar leaves it out quietly)",
+            f"eventsim render: note: {which}: {width}x{height} frames are too small for a "
+            f"legible one (it needs {need_w}x{need_h}); --scale {scale} makes them "
+            f"{base_w * scale}x{base_h * scale} (--no-colorbar leaves it out quietly)",
             file=sys.stderr,
         )
     return 0

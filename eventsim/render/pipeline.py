@@ -34,7 +34,8 @@ if TYPE_CHECKING:
 class RenderResult:
     """What was written; ``t_start_us``/``t_end_us`` span the rendered windows (absolute µs).
     ``colorbar_left_out``: None, or the smallest frame (width, height) that would have held the
-    heat map's colour bar, which frames this small went without."""
+    heat map's colour bar, which frames this small went without; ``colorbar_left_out_frames``
+    of the ``n_frames`` did (a bar is as wide as its labels need)."""
 
     path: Path
     kind: str
@@ -43,6 +44,7 @@ class RenderResult:
     t_start_us: int
     t_end_us: int
     colorbar_left_out: tuple[int, int] | None = None
+    colorbar_left_out_frames: int = 0
 
 
 def check_range_args(start_ms: float | None, end_ms: float | None, fps: float) -> None:
@@ -164,4 +166,5 @@ def render_file(
         t_start_us=first_us,
         t_end_us=last_us,
         colorbar_left_out=renderer.colorbar_left_out,
+        colorbar_left_out_frames=renderer.colorbar_left_out_frames,
     )

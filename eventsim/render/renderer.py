@@ -153,6 +153,9 @@ class FrameRenderer:
         #: None while every heat-map frame had its colour bar; else the smallest frame
         #: (width, height) that would hold the largest bar left out (`colorbar_fits`)
         self.colorbar_left_out: tuple[int, int] | None = None
+        #: how many frames went without their colour bar: a bar's width follows its labels,
+        #: so frames of one size may hold some frames' bars and not others'
+        self.colorbar_left_out_frames = 0
 
     @property
     def frame_wh(self) -> tuple[int, int]:
@@ -240,6 +243,7 @@ class FrameRenderer:
                 need = colorbar_frame_size(bar_wh)
                 seen = self.colorbar_left_out or need
                 self.colorbar_left_out = (max(seen[0], need[0]), max(seen[1], need[1]))
+                self.colorbar_left_out_frames += 1
         return frame
 
     def _free_corner(
