@@ -453,3 +453,15 @@ def test_a_corrupt_image_is_one_line_without_opencvs_log(tmp_path, capfd, monkey
     # OpenCV's libtiff lines ("TIFFFillStrip: Read error ...") came first
     one_line(capfd.readouterr().err, "1.tif", "cannot be read")
     assert cv2.utils.logging.getLogLevel() == level
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.longdouble])
+def test_half_and_long_double_frames_can_be_fitted_to_the_sensor(dtype):
+    from eventsim.simulator import simulate_frames
+
+    frames = np.random.default_rng(3).random((3, 8, 10)) * 255
+    ts = np.arange(3) * 1000
+    # OpenCV's resize raised for both ("func != 0", "Overload resolution failed")
+    got = simulate_frames(frames.astype(dtype), ts, sensor_size=(5, 4))
+    expected = simulate_frames(frames.astype(dtype).astype(np.float64), ts, sensor_size=(5, 4))
+    assert got.size > 0 and got.tobytes() == expected.tobytes()

@@ -584,7 +584,8 @@ def _array_frame(frame: np.ndarray) -> np.ndarray:
         frame = frame[..., 0] if frame.shape[2] == 1 else frame[..., :3]
     if frame.dtype == np.uint16:
         return frame / 257.0
-    if frame.dtype != np.uint8 and not np.issubdtype(frame.dtype, np.floating):
+    if frame.dtype not in (np.uint8, np.float32, np.float64):
+        # other integers are DN; OpenCV's resize takes neither float16 nor long double
         return frame.astype(np.float64)
     return frame
 
