@@ -54,3 +54,22 @@ def test_the_colour_bar_note_counts_the_frames_that_lack_it(tmp_path: Path, caps
     assert eventsim_main([*argv, "-o", str(tmp_path / "one.png")]) == 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "note: the heat map has no colour bar: 210x160" in err[0], err
+
+
+def test_info_names_the_stray_polarity_of_a_minus_one_plus_one_file(tmp_path: Path, capsys):
+    # reading bad polarity as the file holds it kept every -1 of a -1/+1 file (MVSEC's
+    # convention) too: the warning named the first -1 instead of the stray 2
+    from eventsim.cli import main as eventsim_main
+
+    path = tmp_path / "signed.npy"
+    np.save(path, np.array([[1, 0, 0, -1], [2, 1, 0, 1], [3, 2, 0, 2], [4, 3, 0, -1]]))
+    assert eventsim_main(["info", str(path), "--sensor-size", "8x6"]) == 0
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and "polarity p[2] = 2; expected 0 or 1" in err[0], err
+    assert "polarity -1/+1 in signed.npy" in captured.out and "converted to 0/1" in captured.out
+    # a column of -1, 0 and 1 follows no one convention: kept as read, -1 the first bad value
+    mixed = tmp_path / "mixed.npy"
+    np.save(mixed, np.array([[1, 0, 0, 0], [2, 1, 0, -1], [3, 2, 0, 1]]))
+    assert eventsim_main(["info", str(mixed), "--sensor-size", "8x6"]) == 0
+    assert "polarity p[1] = -1" in capsys.readouterr().err

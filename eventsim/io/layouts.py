@@ -220,17 +220,23 @@ def polarity_01(
     except InvalidEventsError as exc:
         if check_polarity:
             raise InvalidEventsError(f"{what}: {exc}") from None
-        return _polarity_as_read(p, what, notes)
+        return _polarity_as_read(p, what, notes, signed)
     if signed:
         notes.append(f"polarity -1/+1 in {what} converted to 0/1 (-1 -> 0, +1 -> 1)")
     return out
 
 
-def _polarity_as_read(p: np.ndarray, what: str, notes: list[str]) -> np.ndarray:
+def _polarity_as_read(p: np.ndarray, what: str, notes: list[str], signed: bool) -> np.ndarray:
     """Polarity as the file holds it, for a tool that reports bad events (`StreamCheck`, as the
     readers of our HDF5 files let it) rather than refuses them: a value int8 cannot hold
-    exactly (a fraction, NaN, beyond -128..127) is read as -128, with a note naming the first."""
+    exactly (a fraction, NaN, beyond -128..127) is read as -128, with a note naming the first.
+    A -1/+1 column (``signed``, no 0) still has its -1 read as 0."""
     values = p.astype(np.float64)
+    if signed and not np.any(values == 0):
+        # else each -1 of an MVSEC-style file would be reported as the bad value, not the
+        # stray one among them
+        values[values == -1] = 0
+        notes.append(f"polarity -1/+1 in {what} converted to 0/1 (-1 -> 0, +1 -> 1)")
     with np.errstate(invalid="ignore"):
         exact = np.isfinite(values) & (values == np.round(values))
         exact &= (values >= -128) & (values <= 127)
