@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from eventsim.datasets.loader import dataset_root, read_jsonl, read_manifest
+from eventsim.datasets.loader import _why, dataset_root, read_jsonl, read_manifest
 from eventsim.datasets.shards import file_digest, open_shard, read_events, read_shard_records
 from eventsim.errors import DatasetError, ParameterError
 from eventsim.outputs import fsync_file, publish, remove_stale_temps, temp_path
@@ -197,8 +197,7 @@ def verify_dataset(root: str | Path, *, progress: bool = False) -> VerifyReport:
         except (OSError, DatasetError) as exc:
             # one unreadable shard (a bad disk sector, no permission, a damaged file that an
             # older build recorded no sha256 for) is one problem: the others are still checked
-            why = (exc.strerror or str(exc)) if isinstance(exc, OSError) else str(exc)
-            problems.append(f"{entry['file']}: cannot be read: {why}")
+            problems.append(f"{entry['file']}: cannot be read: {_why(exc)}")
     return VerifyReport(
         root=root,
         n_samples=listed.lines,
@@ -243,7 +242,7 @@ def _listed_samples(path: Path) -> _ListedSamples:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        return _ListedSamples(problems=[f"cannot read {str(path)!r}: {exc.strerror or exc}"])
+        return _ListedSamples(problems=[f"cannot read {str(path)!r}: {_why(exc)}"])
     out = _ListedSamples(readable=True, data=data, sha256=hashlib.sha256(data).hexdigest())
     start, number = 0, 0
     # split at line feeds only, as `read_jsonl` (JSON allows a raw U+2028 inside a string),

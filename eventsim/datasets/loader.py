@@ -78,7 +78,7 @@ def check_shard(path: Path, entry: dict[str, Any], root: str | Path) -> None:
         st = os.stat(path)
     except OSError as exc:
         raise DatasetError(
-            f"shard {str(path)!r} cannot be read ({exc.strerror or exc}); rebuild the dataset"
+            f"shard {str(path)!r} cannot be read ({_why(exc)}); rebuild the dataset"
         ) from None
     how = f"run 'eventsim verify {root}' to see what else is damaged, then rebuild the dataset"
     if isinstance(entry.get("bytes"), int) and st.st_size != entry["bytes"]:
@@ -95,9 +95,7 @@ def check_shard(path: Path, entry: dict[str, Any], root: str | Path) -> None:
             digest = _digests.sha256_of(path, st, lambda: file_digest(path)[0])
         except OSError as exc:
             # an I/O error names no file: a worker's traceback would not say which shard
-            raise DatasetError(
-                f"shard {str(path)!r} cannot be read ({exc.strerror or exc}); {how}"
-            ) from None
+            raise DatasetError(f"shard {str(path)!r} cannot be read ({_why(exc)}); {how}") from None
         _DIGESTS[key] = digest
     if digest != expected:
         raise DamagedShardError(
@@ -129,7 +127,7 @@ def read_manifest(root: str | Path) -> dict[str, Any]:
     except OSError as exc:
         # a folder this user may not enter: even asking whether dataset.json is there fails
         where = exc.filename if exc.filename is not None else root
-        raise DatasetError(f"cannot read {str(where)!r}: {exc.strerror or exc}") from None
+        raise DatasetError(f"cannot read {str(where)!r}: {_why(exc)}") from None
 
 
 def _read_manifest(root: str | Path) -> dict[str, Any]:
