@@ -367,9 +367,9 @@ class EventReader:
         t[ms_to_idx[k] - 1]``, as far as can be told cheaply: its length, bounds and order in
         full, and every entry whose millisecond falls in the first or the last chunk of ``t``
         (decoded already for the first and last times), which catches another tool's
-        convention or an offset index. The other entries are left in ``_unchecked`` for `_entry`: checking a
-        sample of them here decoded every chunk of ``t`` on each open (14-17 ms for 2 M
-        gzip events)."""
+        convention or an offset index. The other entries are left in ``_unchecked`` for
+        `_entry`: checking a sample of them here decoded every chunk of ``t`` on each open
+        (14-17 ms for 2 M gzip events)."""
         ms = self._ms
         if ms is None or ms.ndim != 1:
             return False
