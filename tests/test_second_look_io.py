@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from eventsim.events import EVENT_DTYPE
 from eventsim.io import write_events
@@ -73,3 +74,18 @@ def test_info_names_the_stray_polarity_of_a_minus_one_plus_one_file(tmp_path: Pa
     np.save(mixed, np.array([[1, 0, 0, 0], [2, 1, 0, -1], [3, 2, 0, 1]]))
     assert eventsim_main(["info", str(mixed), "--sensor-size", "8x6"]) == 0
     assert "polarity p[1] = -1" in capsys.readouterr().err
+
+
+def test_a_column_order_for_csv_says_a_header_line_gives_one(tmp_path: Path) -> None:
+    # CSV columns follow the header's names now; the refusal said "whose format fixes them",
+    # as if a CSV in another order could not be read
+    from eventsim.errors import ParameterError
+    from eventsim.io import open_events
+
+    path = tmp_path / "ev.csv"
+    path.write_text("1,2,1,10\n3,0,0,20\n")
+    with pytest.raises(ParameterError) as caught:
+        open_events(path, sensor_size=(8, 4), columns="xypt")
+    text = str(caught.value)
+    assert "header line names its columns (such as x,y,p,t)" in text, text
+    assert "format fixes" not in text

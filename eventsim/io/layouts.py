@@ -390,7 +390,12 @@ def open_events(
 
     if layout == "faery" or ext in formats.FAERY_EXTENSIONS:
         _refuse_columns(
-            columns, f"{str(path)!r} is a {ext or 'faery'} file, whose format fixes them"
+            columns,
+            # a CSV's order is its header's: the way to give one, as Metavision's files do
+            f"{str(path)!r} is CSV, whose header line names its columns (such as x,y,p,t); "
+            "without one they are t,x,y,p"
+            if ext == ".csv"
+            else f"{str(path)!r} is a {ext or 'faery'} file, whose format fixes them",
         )
         if time_unit not in (None, "us"):
             raise ParameterError(
