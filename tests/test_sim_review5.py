@@ -465,3 +465,31 @@ def test_half_and_long_double_frames_can_be_fitted_to_the_sensor(dtype):
     got = simulate_frames(frames.astype(dtype), ts, sensor_size=(5, 4))
     expected = simulate_frames(frames.astype(dtype).astype(np.float64), ts, sensor_size=(5, 4))
     assert got.size > 0 and got.tobytes() == expected.tobytes()
+
+
+def test_an_image_array_from_read_image_gives_the_files_events(tmp_path):
+    from eventsim.simulator import simulate
+    from eventsim.simulator.sources import ImageMotionSource, PairSource
+
+    # the dataset builder reads images with read_image (16-bit files as float DN) and hands
+    # the array on: the sources took float arrays as 0..1 and scaled them by 255 again
+    rng = np.random.default_rng(6)
+    paths = []
+    for i in range(2):
+        path = tmp_path / f"{i}.png"
+        cv2.imwrite(str(path), rng.integers(0, 65536, (12, 16), dtype=np.uint16))
+        paths.append(path)
+    arrays = [read_image(p) for p in paths]
+    assert arrays[0].dtype == np.float64 and arrays[0].max() <= 255
+    for make in (
+        lambda a, b: ImageMotionSource(a, "pan", duration_ms=20),
+        lambda a, b: PairSource(a, b),
+    ):
+        from_files = simulate(make(*paths)).events
+        assert from_files.size > 0
+        assert simulate(make(*arrays)).events.tobytes() == from_files.tobytes()
+    # and a uint16 array is the 16-bit image itself
+    raw = cv2.imread(str(paths[0]), cv2.IMREAD_UNCHANGED)
+    np.testing.assert_array_equal(
+        ImageMotionSource(raw, "pan").image, ImageMotionSource(paths[0], "pan").image
+    )

@@ -485,13 +485,29 @@ def _normalise_image(img: np.ndarray, name: str, *, bgr: bool) -> np.ndarray:
 
 
 def _as_image(image: np.ndarray | str | os.PathLike, name: str) -> np.ndarray:
+    """An image file as `read_image` reads it, or an array as `ArraySource` takes frames:
+    uint8 and float in DN, as `read_image` returns them (float arrays were taken as 0..1
+    images, so a 16-bit file passed as ``read_image``'s array came out 255 times too bright),
+    uint16 as 16-bit (value / 257)."""
     if isinstance(image, np.ndarray):
         if (image.ndim == 3 and image.shape[2] in (1, 3, 4)) or image.ndim == 2:
             if image.size == 0:
                 raise InputError(f"{name} is empty")
-            return _normalise_image(image, name, bgr=False)
+            _check_frame_dtype(image.dtype, f"{name} has")
+            out = _array_frame(image)
+            if out.dtype != np.uint8 and not np.all(np.isfinite(out)):
+                raise InputError(f"{name} holds NaN or infinite values")
+            return np.ascontiguousarray(out)
         raise InputError(f"{name} has shape {image.shape}; expected HxW or HxWx3")
     return read_image(image)
+
+
+def _check_frame_dtype(dtype: np.dtype, what: str) -> None:
+    """InputError ``{what} dtype ...`` unless ``dtype`` holds intensities."""
+    if dtype == np.bool_ or not (
+        np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)
+    ):
+        raise InputError(f"{what} dtype {dtype}; expected uint8, uint16 or float (DN)")
 
 
 def _target_size(sensor_size: Sequence[int] | None, frame: np.ndarray) -> tuple[int, int]:
@@ -525,12 +541,7 @@ class ArraySource:
             raise InputError(
                 f"frames have shape {frames.shape}; expected a non-empty [T,H,W] or [T,H,W,3]"
             )
-        if frames.dtype == np.bool_ or not (
-            np.issubdtype(frames.dtype, np.integer) or np.issubdtype(frames.dtype, np.floating)
-        ):
-            raise InputError(
-                f"frames have dtype {frames.dtype}; expected uint8, uint16 or float (DN)"
-            )
+        _check_frame_dtype(frames.dtype, "frames have")
         if timestamps_us is None:
             if fps is None:
                 raise ParameterError("in-memory frames need timestamps_us or fps > 0")
