@@ -13,7 +13,9 @@ a window without event signal) and descriptive fields such as
      "n", "correct", "accuracy", "accuracy_ci95",            # 95 % Wilson interval
      "accuracy_vs_dense", "accuracy_vs_dense_ci95",           # ratio, paired bootstrap
      "diff_vs_dense_ci95",                                    # accuracy - dense, paired bootstrap
-     "paired": {"downsample": {"n", "diff", "diff_ci95"}},    # this - other at the same keep
+     "vs_dense_counts": {"both", "this_only", "dense_only", "neither"},  # right, per question
+     "paired": {"downsample": {"n", "diff", "diff_ci95",      # this - other at the same keep
+                               "this_only", "other_only"}},   # questions only one got right
      "flops", "flops_vs_dense", "latency_s", "kept_tokens", "total_tokens",
      "fallbacks",                                             # answers that used the fallback
      "prefill_flops", "prefill_flops_vs_dense",               # when the records carry them
@@ -58,6 +60,8 @@ from epvlm.errors import FolderLockWarning, ResultsFolderInUseError, ResultsFold
 from eventsim._locks import LocksUnsupported, try_lock
 
 BOOTSTRAP_RESAMPLES = 2000
+# two-sided level of the exact tests that a claim "beyond noise" also needs (`mcnemar_exact_p`)
+CLAIM_ALPHA = 0.05
 GROUP_BY: tuple[str, ...] = ("question_type", "target_motion")
 # event - edges asks whether events add anything beyond where the RGB frame has detail
 PAIRS: tuple[tuple[str, str], ...] = (
@@ -80,6 +84,7 @@ GroupSpec = str | tuple[str, ...]
 
 __all__ = [
     "BOOTSTRAP_RESAMPLES",
+    "CLAIM_ALPHA",
     "EVAL_LOCK",
     "GROUP_BY",
     "PAIRS",
@@ -100,6 +105,7 @@ __all__ = [
     "group_name",
     "group_values",
     "lock_results_folder",
+    "mcnemar_exact_p",
     "paired_bootstrap",
     "paired_table",
     "partial_state",
@@ -133,6 +139,21 @@ def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     lo = 0.0 if k == 0 else max(0.0, centre - half)
     hi = 1.0 if k == n else min(1.0, centre + half)
     return (lo, hi)
+
+
+def mcnemar_exact_p(this_only: int, other_only: int) -> float:
+    """Two-sided exact McNemar p-value: the binomial sign test of the questions two
+    configurations answered differently (``this_only`` right only under one, ``other_only``
+    only under the other), 1.0 when there are none.
+
+    The percentile bootstrap of a paired difference resamples only those questions' signs, so
+    with a handful of them its interval is too narrow, and with none it collapses to a point;
+    this test keeps its level at any count."""
+    m = this_only + other_only
+    if m == 0:
+        return 1.0
+    tail = sum(math.comb(m, i) for i in range(min(this_only, other_only) + 1))
+    return min(1.0, 2 * tail / 2**m)
 
 
 def paired_bootstrap(
@@ -204,6 +225,12 @@ def _cell(
         base = np.array([bool(dense[i]["correct"]) for i in common], dtype=bool)
         dense_acc = float(base.mean()) if base.size else math.nan
         cell["accuracy_vs_dense"] = float(a.mean()) / dense_acc if dense_acc > 0 else None
+        cell["vs_dense_counts"] = {
+            "both": int((a & base).sum()),
+            "this_only": int((a & ~base).sum()),
+            "dense_only": int((~a & base).sum()),
+            "neither": int((~a & ~base).sum()),
+        }
         if bootstrap:
             boot = paired_bootstrap(a, base, seed=_seed(name, "dense"))
             cell["accuracy_vs_dense_ci95"] = list(boot["ratio"])
@@ -216,6 +243,8 @@ def _cell(
         entry: dict[str, Any] = {
             "n": len(common),
             "diff": float(a.mean() - b.mean()) if common else math.nan,
+            "this_only": int((a & ~b).sum()),
+            "other_only": int((~a & b).sum()),
         }
         if bootstrap:
             entry["diff_ci95"] = list(paired_bootstrap(a, b, seed=_seed(name, other))["diff"])

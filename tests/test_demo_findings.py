@@ -129,7 +129,9 @@ def test_the_target_verdict_reads_the_interval():
         (line,) = [s for s in lines if "on moving-target questions (95 % CI" in s]
         return line
 
-    assert "it meets the 95 % target, its whole interval above it" in moving_line(_right(MOVING))
+    # 40 of 40 alike: the bootstrap interval is the point 100 %, but 40 questions cannot show
+    # 95 % (tests/test_epvlm_followups5.py has the claim made on enough questions)
+    assert "but too few questions (n = 40) to judge" in moving_line(_right(MOVING))
     # one miss in 40: 97.5 % of dense, an interval that reaches below 95 %
     line = moving_line(_right(MOVING, (0,)))
     assert "keeps 97.5 % of dense accuracy" in line

@@ -13,12 +13,14 @@ import numpy as np
 
 from epvlm.prior import Selector
 from epvlm.results import (
+    CLAIM_ALPHA,
     PAIRS,
     aggregate,
     find_row,
     fmt_ci,
     fmt_pct,
     fmt_points,
+    mcnemar_exact_p,
     wilson_interval,
 )
 from eventsim.errors import ParameterError
@@ -281,14 +283,12 @@ def headline(summary: Mapping[str, Any], keep: float = HEADLINE_KEEP) -> list[st
             entry = (e.get("paired") or {}).get(other)
             if not entry or not entry["n"]:
                 continue
-            lo = (entry.get("diff_ci95") or [math.nan])[0]
-            hi = (entry.get("diff_ci95") or [math.nan, math.nan])[1]
-            if math.isfinite(lo) and lo > 0:
-                verdict = "interval above 0"
-            elif math.isfinite(hi) and hi < 0:
-                verdict = f"interval below 0: `{other}` wins"
-            else:
-                verdict = "interval includes 0"
+            side = _paired_side(entry)
+            verdict = {
+                "above": "interval above 0",
+                "below": f"interval below 0: `{other}` wins",
+                "few": _too_few(entry["this_only"], entry["other_only"], entry["n"]),
+            }.get(side, "interval includes 0")
             parts.append(
                 f"event − {other} = {fmt_points(entry['diff'])} "
                 f"(paired 95 % CI {_ci_points(entry)}; {verdict})"
@@ -332,6 +332,38 @@ def _interval(ci: Sequence[float] | None) -> str:
     return "within"
 
 
+def _judged(ci: Sequence[float] | None, counts: Mapping[str, int], this: str, other: str) -> str:
+    """`_interval` of a paired difference read as a claim: ``"above"`` or ``"below"`` only
+    when the exact McNemar test of the questions answered differently (``counts[this]`` right
+    only under this configuration, ``counts[other]`` only under the other) agrees (p <
+    `CLAIM_ALPHA`), else ``"few"``. With a few such questions the percentile bootstrap's
+    interval is too narrow, and with none it is a single point, at any number of questions."""
+    side = _interval(ci)
+    if side in ("above", "below") and mcnemar_exact_p(counts[this], counts[other]) >= CLAIM_ALPHA:
+        return "few"
+    return side
+
+
+def _paired_side(entry: Mapping[str, Any]) -> str:
+    """`_judged` for a ``paired`` entry of `epvlm.results.aggregate` (this minus other)."""
+    return _judged(entry.get("diff_ci95"), entry, "this_only", "other_only")
+
+
+def _dense_side(cell: Mapping[str, Any]) -> str:
+    """`_judged` for a cell's change from dense (this minus dense)."""
+    counts = cell.get("vs_dense_counts") or {}
+    return _judged(cell.get("diff_vs_dense_ci95"), counts, "this_only", "dense_only")
+
+
+def _too_few(this_only: int, other_only: int, n: int) -> str:
+    """Why a difference whose bootstrap interval excludes 0 is not called one (`_judged`)."""
+    p = mcnemar_exact_p(this_only, other_only)
+    return (
+        f"too few questions answered differently to judge: {this_only + other_only} of {n}, "
+        f"exact McNemar p = {p:.2g}"
+    )
+
+
 _NOISE = {
     "above": "interval above 0",
     "below": "interval below 0",
@@ -351,18 +383,29 @@ def _static_sentence(
     e = _cell(event, SCENARIO_FIELD, "static")
     d = _cell(dense, SCENARIO_FIELD, "static")
     lo, hi = e.get("diff_vs_dense_ci95") or (math.nan, math.nan)
-    vs_dense = _interval((lo, hi))
+    vs_dense = _dense_side(e)
+    counts = e.get("vs_dense_counts") or {}
+    dense_noise = (
+        _too_few(counts["this_only"], counts["dense_only"], sum(counts.values()))
+        if vs_dense == "few"
+        else _NOISE[vs_dense]
+    )
     numbers = (
         f"on the {e['n']} questions about a target that did not move, `event` at τ = {keep:g} "
         f"scores {fmt_pct(e['accuracy'])} vs {fmt_pct(d.get('accuracy'))} dense, a change of "
         f"{fmt_points(e['accuracy'] - d['accuracy'])} (95 % CI {fmt_points(lo)} to "
-        f"{fmt_points(hi)}; {_NOISE[vs_dense]})"
+        f"{fmt_points(hi)}; {dense_noise})"
     )
     random = (e.get("paired") or {}).get("random") or {}
-    vs_random = _interval(random.get("diff_ci95")) if random.get("n") else "unknown"
+    vs_random = _paired_side(random) if random.get("n") else "unknown"
+    random_noise = (
+        _too_few(random["this_only"], random["other_only"], random["n"])
+        if vs_random == "few"
+        else _NOISE.get(vs_random, "")
+    )
     random_part = (
         f"event minus `random` is {fmt_points(random['diff'])} (paired 95 % CI "
-        f"{_ci_points(random)}; {_NOISE[vs_random]})"
+        f"{_ci_points(random)}; {random_noise})"
         if vs_random != "unknown"
         else ""
     )
@@ -371,10 +414,9 @@ def _static_sentence(
         others_lose = [
             _label(s)
             for s in scenarios
-            if s != "static"
-            and _interval(_cell(event, SCENARIO_FIELD, s).get("diff_vs_dense_ci95")) == "below"
+            if s != "static" and _dense_side(_cell(event, SCENARIO_FIELD, s)) == "below"
         ]
-        if vs_random in ("within", "below"):
+        if vs_random in ("within", "few", "below"):
             who = (
                 "a failure case of the event prior (so are "
                 + ", ".join(f"{s} questions" for s in others_lose)
@@ -383,9 +425,9 @@ def _static_sentence(
                 else "the event prior's failure case"
             )
             than_random = (
-                "it does no better than `random` there"
-                if vs_random == "within"
-                else "`random` beats it there"
+                "`random` beats it there"
+                if vs_random == "below"
+                else "it does no better than `random` there"
             )
             return f"Static targets are {who}: {numbers}, and {than_random}: {random_part}; {kept}."
         tail = f"; it still beats `random` there: {random_part}" if vs_random == "above" else ""
@@ -394,23 +436,51 @@ def _static_sentence(
         "within": "On static targets the event prior shows no loss beyond noise",
         "above": "On static targets the event prior scores above dense beyond noise",
         "unknown": "Static targets: no interval for the event prior's change from dense",
+        "few": "Static targets: too few questions to judge the event prior's change from dense",
     }[vs_dense]
     tail = f"; {random_part}" if random_part else ""
     return f"{lead}: {numbers}{tail}; {kept}."
 
 
+def _target_bound(cell: Mapping[str, Any], side: str) -> float:
+    """A 95 % bound on ``cell``'s share of dense accuracy that holds at any number of
+    questions (the bootstrap interval collapses to a point when every question is answered
+    alike): ``"above"`` a lower bound, the Wilson lower bound of `event`'s accuracy on the
+    questions dense answers right (the share is never below that accuracy); ``"below"`` an
+    upper bound, `event`'s Wilson upper bound over dense's Wilson lower bound."""
+    c = cell["vs_dense_counts"]
+    dense_right = c["both"] + c["dense_only"]
+    if side == "above":
+        return wilson_interval(c["both"], dense_right)[0]
+    n = sum(c.values())
+    # dense answers some question right wherever there is a share to bound, so lo_dense > 0
+    lo_dense = wilson_interval(dense_right, n)[0]
+    return wilson_interval(c["both"] + c["this_only"], n)[1] / lo_dense
+
+
 def _target_verdict(cell: Mapping[str, Any], target: float) -> str:
-    """Whether ``cell``'s share of dense accuracy meets ``target``, read with its interval."""
+    """Whether ``cell``'s share of dense accuracy meets ``target``, read with its interval: a
+    whole bootstrap interval on one side of the target is a claim only when `_target_bound`
+    agrees."""
     ratio = cell.get("accuracy_vs_dense")
     goal = f"the {fmt_pct(target, 0)} target"
     if ratio is None:
         return f"dense scores 0 % here, so no share of it can be held against {goal}"
     lo, hi = cell.get("accuracy_vs_dense_ci95") or (math.nan, math.nan)
     side = _interval((lo - target, hi - target))
-    if side == "above":
-        return f"it meets {goal}, its whole interval above it"
-    if side == "below":
-        return f"it misses {goal}, its whole interval below it"
+    if side in ("above", "below"):
+        bound = _target_bound(cell, side)
+        if side == "above" and bound > target:
+            return f"it meets {goal}, its whole interval above it"
+        if side == "below" and bound < target:
+            return f"it misses {goal}, its whole interval below it"
+        verb = "meets" if side == "above" else "misses"
+        kind = "lower" if side == "above" else "upper"
+        return (
+            f"it {verb} {goal} on the point estimate and its bootstrap interval, but too few "
+            f"questions (n = {cell['n']}) to judge: a 95 % {kind} bound valid at any n is "
+            f"{fmt_pct(bound)}"
+        )
     verb = "meets" if ratio >= target else "misses"
     if side == "within":
         return (
@@ -428,7 +498,9 @@ def findings(
 
     Every comparison is read with its 95 % interval: a difference whose interval includes 0
     (or, for the target, an interval that includes the target) is said to be within noise, and
-    no sentence claims more than its numbers show."""
+    no sentence claims more than its numbers show. An interval beyond 0 (or the target) is a
+    claim only when a check that holds on few questions agrees (`_judged`, `_target_bound`);
+    otherwise the sentence says there are too few questions to judge."""
     out: list[str] = []
     rows = summary["rows"]
     dense = find_row(rows, "dense", 1.0)
@@ -504,8 +576,11 @@ def findings(
                 continue
             entry = (e.get("paired") or {}).get(name) or {}
             gap = e["accuracy"] - o["accuracy"]
-            side = _interval(entry.get("diff_ci95"))
-            noise = {"within": " — within noise", "unknown": " — no interval"}.get(side, "")
+            side = _paired_side(entry)
+            if side == "few":
+                noise = f" — {_too_few(entry['this_only'], entry['other_only'], entry['n'])}"
+            else:
+                noise = {"within": " — within noise", "unknown": " — no interval"}.get(side, "")
             paired = f"paired 95 % CI of event minus {name}: {_ci_points(entry)}"
             if gap <= 0:
                 down_matches = down_matches or name == "downsample"

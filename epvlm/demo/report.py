@@ -18,6 +18,7 @@ from epvlm.demo.analysis import (
 )
 from epvlm.results import (
     BOOTSTRAP_RESAMPLES,
+    CLAIM_ALPHA,
     RESULT_FILES,
     SELECTOR_ORDER,
     accuracy_table,
@@ -110,7 +111,13 @@ def write_report(
         "",
         'Accuracy intervals are 95 % Wilson score intervals; "% of dense" intervals and paired '
         "differences are 95 % paired-bootstrap intervals over questions "
-        f"({BOOTSTRAP_RESAMPLES} resamples). FLOPs are analytic (`epvlm.flops`) with each "
+        f"({BOOTSTRAP_RESAMPLES} resamples). The sentences below call a difference beyond noise "
+        "only when its interval excludes 0 and the exact McNemar test of the questions the two "
+        f"answered differently agrees (p < {CLAIM_ALPHA:g}), and a share of dense accuracy "
+        "beyond the target only when a Wilson bound agrees with its interval: on few questions, "
+        "or few answered differently, the bootstrap interval is too narrow (a single point when "
+        "every question is answered alike), and they say there are too few to judge. FLOPs are "
+        "analytic (`epvlm.flops`) with each "
         "question's kept image tokens, text tokens and generated tokens. `event`, `random` and "
         "`downsample` keep the same number of image tokens at a given τ.",
         "",

@@ -1,0 +1,167 @@
+"""Follow-ups to a review of epvlm: the demo's claims on few questions."""
+
+from __future__ import annotations
+
+import pytest
+
+from epvlm.demo import findings, headline, summarize
+from epvlm.results import aggregate, mcnemar_exact_p
+
+
+def _summary(outcomes: dict[tuple[str, float], dict[str, list[int]]]):
+    """``outcomes[(selector, keep)][scenario]``: 1 (right) or 0 per question of that scenario,
+    the same questions for every configuration; odd questions ask the pattern (detail)."""
+    samples = [
+        {
+            "id": f"{scenario}{i}",
+            "selector": selector,
+            "keep": keep,
+            "correct": bool(ok),
+            "question_type": "pattern" if i % 2 else "color",
+            "target_motion": scenario,
+            "flops": 100 if selector == "dense" else 50,
+            "latency_s": 0.01,
+            "kept_tokens": 64 if selector == "dense" else 32,
+            "total_tokens": 64,
+        }
+        for (selector, keep), by_scenario in outcomes.items()
+        for scenario, answers in by_scenario.items()
+        for i, ok in enumerate(answers)
+    ]
+    return summarize(samples)
+
+
+def _all(n: int, right: int = 1) -> list[int]:
+    return [right] * n
+
+
+def _line(lines: list[str], text: str) -> str:
+    (line,) = [s for s in lines if text in s]
+    return line
+
+
+# ----------------------------------------------------------------------------- 1: claims
+
+
+def test_mcnemar_exact_p():
+    assert mcnemar_exact_p(0, 0) == 1.0
+    assert mcnemar_exact_p(2, 0) == 0.5
+    assert mcnemar_exact_p(0, 6) == pytest.approx(2 / 64)
+    assert mcnemar_exact_p(5, 1) == pytest.approx(2 * 7 / 64)
+    assert mcnemar_exact_p(3, 3) == 1.0
+
+
+def test_aggregate_counts_the_questions_answered_differently():
+    samples = [
+        {"id": str(i), "selector": sel, "keep": keep, "correct": ok, "flops": 1,
+         "latency_s": 0.0, "kept_tokens": 1, "total_tokens": 1}
+        for sel, keep, answers in (
+            ("dense", 1.0, [1, 1, 0, 0, 1]),
+            ("event", 0.5, [1, 0, 1, 0, 1]),
+            ("random", 0.5, [0, 0, 1, 0, 0]),
+        )
+        for i, ok in enumerate(answers)
+    ]  # fmt: skip
+    (event,) = [r for r in aggregate(samples) if r["selector"] == "event"]
+    assert event["vs_dense_counts"] == {"both": 2, "this_only": 1, "dense_only": 1, "neither": 1}
+    assert event["paired"]["random"] | {"diff_ci95": None} == {
+        "n": 5, "diff": pytest.approx(0.4), "diff_ci95": None, "this_only": 2, "other_only": 0,
+    }  # fmt: skip
+
+
+def test_two_questions_a_scenario_make_no_claim():
+    # the --limit case: every bootstrap interval is a single point here
+    summary = _summary(
+        {
+            ("dense", 1.0): {"moving": _all(2), "static": _all(2)},
+            ("event", 0.5): {"moving": _all(2), "static": _all(2, 0)},
+            ("random", 0.5): {"moving": _all(2, 0), "static": _all(2)},
+        }
+    )
+    lines = findings(summary)
+    text = "\n".join(lines + headline(summary))
+    assert "whole interval" not in text
+    assert "interval above 0" not in text and "interval below 0" not in text
+    assert "failure case" not in text and "beats it there" not in text
+    moving = _line(lines, "on moving-target questions (95 % CI")
+    assert "keeps 100.0 % of dense accuracy" in moving
+    assert (
+        "it meets the 95 % target on the point estimate and its bootstrap interval, but too "
+        "few questions (n = 2) to judge: a 95 % lower bound valid at any n is 34.2 %" in moving
+    )
+    static = _line(lines, "did not move")
+    assert static.startswith(
+        "Static targets: too few questions to judge the event prior's change from dense:"
+    )
+    assert "too few questions answered differently to judge: 2 of 2, exact McNemar p = 0.5" in (
+        static
+    )
+    beats = _line(lines, "`event` beats `random` at τ = 0.5 on moving-target questions")
+    assert beats.endswith(
+        "— too few questions answered differently to judge: 2 of 2, exact McNemar p = 0.5."
+    )
+    (moving_detail,) = [h for h in headline(summary) if "moving-target detail" in h]
+    assert "too few questions answered differently to judge: 1 of 1" in moving_detail
+
+
+def test_a_collapsed_interval_on_many_questions_still_makes_the_claim():
+    # 200 questions answered alike: the interval is a point, and the Wilson bound agrees
+    summary = _summary(
+        {
+            ("dense", 1.0): {"moving": _all(200)},
+            ("event", 0.5): {"moving": _all(200)},
+            ("random", 0.5): {"moving": [i % 2 for i in range(200)]},
+        }
+    )
+    lines = findings(summary)
+    moving = _line(lines, "on moving-target questions (95 % CI")
+    assert moving.endswith("it meets the 95 % target, its whole interval above it.")
+    beats = _line(lines, "`event` beats `random` at τ = 0.5 on moving-target questions")
+    assert "—" not in beats  # a claim: 100 answered differently, all one way
+
+
+def test_a_few_questions_answered_differently_make_no_claim_on_many():
+    # 4 of 300 answered differently, all one way: the bootstrap interval excludes 0 (no
+    # resample of 300 misses all 4 often enough), the exact test does not (p = 0.125)
+    random = _all(300)
+    random[:4] = [0] * 4
+    summary = _summary(
+        {
+            ("dense", 1.0): {"moving": _all(300)},
+            ("event", 0.5): {"moving": _all(300)},
+            ("random", 0.5): {"moving": random},
+        }
+    )
+    (event,) = [r for r in summary["rows"] if r["selector"] == "event"]
+    assert event["paired"]["random"]["diff_ci95"][0] > 0
+    beats = _line(findings(summary), "`event` beats `random` at τ = 0.5 on moving-target")
+    assert beats.endswith(
+        "— too few questions answered differently to judge: 4 of 300, exact McNemar p = 0.12."
+    )
+
+
+def test_the_headline_claims_a_difference_on_enough_questions_answered_differently():
+    # 40 detail (odd) questions a scenario; downsample misses every one, random every other
+    def detail(n: int, rule) -> list[int]:
+        return [rule(i) if i % 2 else 1 for i in range(n)]
+
+    summary = _summary(
+        {
+            ("dense", 1.0): {"moving": _all(80)},
+            ("event", 0.5): {"moving": _all(80)},
+            ("downsample", 0.5): {"moving": detail(80, lambda i: 0)},
+            ("random", 0.5): {"moving": detail(80, lambda i: i % 4 == 1)},
+        }
+    )
+    text = "\n".join(headline(summary))
+    assert "event − downsample = +100.0 points" in text and "interval above 0" in text
+    assert "too few" not in text
+    flipped = _summary(
+        {
+            ("dense", 1.0): {"moving": _all(80)},
+            ("event", 0.5): {"moving": detail(80, lambda i: 0)},
+            ("downsample", 0.5): {"moving": _all(80)},
+            ("random", 0.5): {"moving": _all(80)},
+        }
+    )
+    assert "interval below 0: `downsample` wins" in "\n".join(headline(flipped))
