@@ -313,7 +313,8 @@ def answer_selections(
     """Greedy answers for a left-padded batch; returns (answers, per-sample details, seconds).
 
     Each detail dict holds ``image_tokens``, ``text_tokens``, ``new_tokens`` (counted up to
-    the first end-of-turn token) and ``raw`` (the generated text with its special tokens).
+    and with the first token that ends generation, `_stop_ids`) and ``raw`` (the generated text
+    with its special tokens).
     ``max_new_tokens`` defaults to `plain_answer_budget` for the plain prompt format (the tiny
     models answer with an option's words) and to `CHAT_MAX_NEW_TOKENS` for chat checkpoints,
     which may answer in a sentence.
@@ -365,7 +366,7 @@ def answer_selections(
     out = out.cpu()
     prompt_len = batch["input_ids"].shape[1]
     image_id = tok.convert_tokens_to_ids(IMAGE_TOKEN)
-    eos = tok.eos_token_id
+    stops = _stop_ids(model, tok)
     pad = tok.pad_token_id
     texts: list[str] = []
     details: list[dict[str, Any]] = []
@@ -374,9 +375,10 @@ def answer_selections(
         ids = batch["input_ids"][i][valid]
         new = out[i, prompt_len:].tolist()
         n_new = len(new)
-        if eos in new:
-            n_new = new.index(eos) + 1
-        elif pad in new and pad != eos:
+        stop = next((j for j, t in enumerate(new) if t in stops), None)
+        if stop is not None:
+            n_new = stop + 1
+        elif pad in new:
             n_new = new.index(pad)
         answer = new[:n_new]
         texts.append(tok.decode(answer, skip_special_tokens=True).strip())
@@ -389,6 +391,16 @@ def answer_selections(
             }
         )
     return texts, details, seconds
+
+
+def _stop_ids(model, tok) -> set[int]:
+    """The tokens that end generation: the tokenizer's eos and every ``eos_token_id`` of the
+    model's generation config (a chat checkpoint lists both its end-of-turn and end-of-text
+    tokens there). The step that produced one was decoded like any other, so an answer counts
+    it whichever it was, even where it is also the padding token that fills the batch after."""
+    ids = model.generation_config.eos_token_id
+    ids = [] if ids is None else [ids] if isinstance(ids, int) else list(ids)
+    return {int(i) for i in [*ids, tok.eos_token_id] if i is not None}
 
 
 def _configs(selectors: Iterable[Selector], keeps: Iterable[float]) -> list[tuple[Selector, float]]:

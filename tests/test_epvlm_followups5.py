@@ -165,3 +165,45 @@ def test_the_headline_claims_a_difference_on_enough_questions_answered_different
         }
     )
     assert "interval below 0: `downsample` wins" in "\n".join(headline(flipped))
+
+
+# ----------------------------------------------------------------------------- 2: decode steps
+
+
+@pytest.mark.parametrize("stop_token", ["<|im_end|>", "<|endoftext|>"])
+def test_the_token_that_stopped_generation_is_counted_whichever_it_was(monkeypatch, stop_token):
+    # a chat checkpoint's generation config ends on <|im_end|> or <|endoftext|>; the latter is
+    # also the padding that fills a finished answer's row of the batch
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    import numpy as np
+    import torch
+
+    from epvlm.evaluate import answer_selections
+    from epvlm.prior import select_blocks
+    from epvlm.processing import build_offline_processor, grid_for_size
+    from epvlm.tiny import tiny_config, tiny_model
+
+    proc = build_offline_processor(["what colour is it", "red", "blue"])
+    tok = proc.tokenizer
+    model = tiny_model(tiny_config(proc))
+    end_of_text = tok.convert_tokens_to_ids("<|endoftext|>")
+    assert tok.pad_token_id == end_of_text != tok.eos_token_id
+    model.generation_config.eos_token_id = [tok.eos_token_id, end_of_text]
+    stop = tok.convert_tokens_to_ids(stop_token)
+    red, blue = tok.convert_tokens_to_ids(["red", "blue"])
+
+    def generate(**batch):
+        # the first answer stops after "red"; the second says "blue blue" and then stops
+        tail = torch.tensor([[red, stop, end_of_text], [blue, blue, stop]])
+        return torch.cat([batch["input_ids"], tail], dim=1)
+
+    monkeypatch.setattr(model, "generate", generate)
+    image = np.zeros((56, 56, 3), dtype=np.uint8)
+    sel = select_blocks("dense", image, keep=1.0, grid=grid_for_size(proc, 56, 56))
+    answers, details, _ = answer_selections(
+        model, proc, [sel, sel], ["what colour is it"] * 2, [["red", "blue"]] * 2,
+        max_new_tokens=3, warm_up=False,
+    )  # fmt: skip
+    assert answers == ["red", "blue blue"]
+    assert [d["new_tokens"] for d in details] == [2, 3]
