@@ -89,3 +89,24 @@ def test_a_column_order_for_csv_says_a_header_line_gives_one(tmp_path: Path) -> 
     text = str(caught.value)
     assert "header line names its columns (such as x,y,p,t)" in text, text
     assert "format fixes" not in text
+
+
+def test_convert_says_nothing_about_reading_back_an_output_of_an_input_it_refuses(
+    tmp_path: Path, capsys
+) -> None:
+    # the note on reading the output back was moved after the output checks only: it still
+    # came before the error about a missing or unreadable input, of an output never written
+    from eventsim.cli import main as eventsim_main
+
+    garbage = tmp_path / "g.npy"
+    garbage.write_bytes(b"garbage")
+    for src in (tmp_path / "missing.h5", garbage):
+        assert eventsim_main(["convert", str(src), str(tmp_path / "plain"), "--to", "npz"]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "error:" in err[0] and "read it back" not in err[0], err
+        assert not (tmp_path / "plain").exists()
+    good = tmp_path / "ev.h5"
+    write_events(good, np.zeros(3, EVENT_DTYPE), (4, 4))
+    assert eventsim_main(["convert", str(good), str(tmp_path / "plain"), "--to", "npz"]) == 0
+    captured = capsys.readouterr()
+    assert "read it back with --layout npz" in captured.err and "wrote 3 events" in captured.out

@@ -75,15 +75,6 @@ def main(args: argparse.Namespace) -> int:
     if dst.exists() and src.exists() and dst.resolve() == src.resolve():
         raise ParameterError(f"input and output are the same file {str(src)!r}")
     check_output(dst, args.force, final=True)
-    # HDF5 is recognised by its contents, faery's formats only by the right suffix (which
-    # format_from_path insists on); these three are found by suffix or by --layout. Said
-    # once the output is known to be writable: before a refusal it only misleads
-    if fmt in ("npy", "npz", "txt") and dst.suffix.lower() != f".{fmt}":
-        print(
-            f"eventsim convert: note: {dst.name} does not end in .{fmt}; read it back with "
-            f"--layout {fmt}",
-            file=sys.stderr,
-        )
     with open_events(
         src,
         sensor_size=args.sensor_size,
@@ -117,5 +108,14 @@ def main(args: argparse.Namespace) -> int:
             frames=frames,
         )
         w, h = reader.sensor_size
+    # HDF5 is recognised by its contents, faery's formats only by the right suffix (which
+    # format_from_path insists on); these three are found by suffix or by --layout. Said once
+    # the output is written: before an error about the output or the input it only misleads
+    if fmt in ("npy", "npz", "txt") and dst.suffix.lower() != f".{fmt}":
+        print(
+            f"eventsim convert: note: {dst.name} does not end in .{fmt}; read it back with "
+            f"--layout {fmt}",
+            file=sys.stderr,
+        )
     print(f"wrote {n:,} events ({w}x{h}) to {dst} as {fmt}")
     return 0
