@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import os
+import threading
 
 try:
     import fcntl
@@ -38,3 +39,58 @@ def try_lock(fd: int) -> bool:
             raise LocksUnsupported(exc.errno, os.strerror(exc.errno)) from None
         raise
     return True
+
+
+# descriptors of the `LockFile`s this process has open. A child forked meanwhile (a DataLoader
+# starting its workers while another thread builds or hashes; a worker a library forks) would
+# share each one's open file description, and with it the lock, for as long as it lives, after
+# this process is done with it: others would wait for it, or be refused, meanwhile. The child
+# closes its copies as it starts, the moment it first runs (close-on-exec does nothing for a
+# fork without exec). A descriptor is opened and listed, or unlisted and closed, under
+# `_HELD_GUARD`, which a fork waits for: no child gets one that is open but not listed, or
+# listed but already another file's.
+_HELD: set[int] = set()
+_HELD_GUARD = threading.Lock()
+
+
+def _close_held_in_child() -> None:
+    global _HELD_GUARD
+    for fd in _HELD:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _HELD.clear()
+    _HELD_GUARD = threading.Lock()  # the parent's is held by the thread that forked
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(
+        before=lambda: _HELD_GUARD.acquire(),
+        after_in_parent=lambda: _HELD_GUARD.release(),
+        after_in_child=_close_held_in_child,
+    )
+
+
+class LockFile:
+    """A file opened to be locked (`try_lock` on `fd`) that no child this process forks keeps
+    open: closing it here releases the lock, whatever processes were forked meanwhile. Pool
+    workers that are exec'd (spawn, a fork server) inherit none of our descriptors anyway."""
+
+    __slots__ = ("_pid", "fd")
+
+    def __init__(self, path: str | os.PathLike[str], flags: int = os.O_RDWR | os.O_CREAT) -> None:
+        with _HELD_GUARD:
+            self.fd = os.open(path, flags, 0o644)
+            _HELD.add(self.fd)
+            self._pid = os.getpid()
+
+    def close(self) -> None:
+        """Close the file, which releases a lock taken on it. Nothing in a child forked while
+        it was open: the child closed its copy as it started, and the number may be another
+        file's by now."""
+        if os.getpid() != self._pid:
+            return
+        with _HELD_GUARD:
+            _HELD.discard(self.fd)
+            os.close(self.fd)

@@ -2,6 +2,8 @@
 format is checked, its folder lock across a fork, and how a finished dataset is finished again."""
 
 import json
+import os
+import warnings
 from pathlib import Path
 
 import cv2
@@ -130,3 +132,80 @@ def test_resume_rebuilds_a_shard_of_a_format_version_not_read(tmp_path):
     assert (summary.shards_built, summary.shards_reused) == (1, 1)
     with h5py.File(shard, "r") as f:
         assert f.attrs["format_version"] == "1.0"
+
+
+# ----------------------------------------------------------------------------- build lock
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_child_forked_as_the_build_lock_is_taken_does_not_keep_it(tmp_path, monkeypatch):
+    """The folder's descriptor was listed for closing in forked children only after its lock
+    was taken: a child forked in between (by another thread: a DataLoader starting its workers)
+    kept the folder locked for as long as it lived, and every build into it was refused."""
+    from eventsim._locks import try_lock
+    from eventsim.datasets import engine
+
+    release_r, release_w = os.pipe()
+    started_r, started_w = os.pipe()
+    children: list[int] = []
+
+    def lock_then_fork(fd: int) -> bool:
+        taken = try_lock(fd)
+        # stands for another thread forking at this point
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads (3.12+)
+            pid = os.fork()
+        if pid == 0:  # a worker that outlives the build
+            try:
+                os.write(started_w, b"1")  # (the fork hooks have run by now)
+                os.read(release_r, 1)
+            finally:
+                os._exit(0)
+        children.append(pid)
+        return taken
+
+    monkeypatch.setattr(engine, "try_lock", lock_then_fork)
+    out = tmp_path / "ds"
+    try:
+        with engine._build_lock(out) as locked:
+            assert locked
+        monkeypatch.undo()
+        os.read(started_r, 1)
+        with engine._build_lock(out) as locked:  # raised 'another build is writing to ...'
+            assert locked
+    finally:
+        os.write(release_w, b"x" * len(children))
+        for pid in children:
+            os.waitpid(pid, 0)
+        for fd in (release_r, release_w, started_r, started_w):
+            os.close(fd)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_child_forked_in_the_build_lock_leaves_its_own_files_open_as_it_leaves(tmp_path):
+    """A child that returned through the lock's cleanup closed the folder's descriptor number
+    again: its copy was closed at the fork, so that number was a file of its own by then."""
+    from eventsim.datasets import engine
+
+    pid = -1
+    try:
+        with engine._build_lock(tmp_path / "ds"):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads (3.12+)
+                pid = os.fork()
+            if pid == 0:
+                # one of them takes the number the lock's descriptor had
+                own = [os.open(tmp_path, os.O_RDONLY) for _ in range(32)]
+    except BaseException:
+        if pid == 0:
+            os._exit(2)
+        raise
+    if pid == 0:
+        try:
+            for fd in own:
+                os.fstat(fd)
+        except OSError:
+            os._exit(1)
+        os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -40,12 +40,11 @@ import hashlib
 import json
 import os
 import re
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from eventsim._locks import HAVE_FLOCK, try_lock
+from eventsim._locks import HAVE_FLOCK, LockFile, try_lock
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
@@ -63,35 +62,6 @@ _SLOW_HASH_BYTES_PER_S = 20e6
 _POLL_S = 0.05
 # its modification time is when the folder was last pruned
 _PRUNED_MARKER = ".pruned"
-
-# descriptors of the lock files this process has open. A child forked meanwhile (a DataLoader
-# starting its workers while a thread hashes) would share each held lock's open file
-# description, and so hold the lock for as long as it lives, after this process is done with
-# it; other processes waiting on it would wait out their whole timeout. The child closes its
-# copies as it starts (close-on-exec does nothing for a fork without exec). A descriptor is
-# opened and listed, or unlisted and closed, under `_LOCK_FDS_GUARD`, which a fork waits for:
-# no child gets one that is open but not listed, or listed but already another file's.
-_LOCK_FDS: set[int] = set()
-_LOCK_FDS_GUARD = threading.Lock()
-
-
-def _close_lock_fds_in_child() -> None:
-    global _LOCK_FDS_GUARD
-    for fd in _LOCK_FDS:
-        try:
-            os.close(fd)
-        except OSError:
-            pass
-    _LOCK_FDS.clear()
-    _LOCK_FDS_GUARD = threading.Lock()  # the parent's is held by the thread that forked
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(
-        before=lambda: _LOCK_FDS_GUARD.acquire(),
-        after_in_parent=lambda: _LOCK_FDS_GUARD.release(),
-        after_in_child=_close_lock_fds_in_child,
-    )
 
 
 def cache_folder() -> Path:
@@ -195,50 +165,43 @@ def sha256_of(path: Path, st: os.stat_result, compute: Callable[[], str]) -> str
                 # waiting on it rereads the entry (or hashes) once it has the lock, one arriving
                 # later finds the entry before it needs a lock, and none is left behind
                 _unlink(lock[1])
-            _close_lock(lock[0])  # releases the flock
+            lock[0].close()  # releases the flock
     # only after a hash, the one way the folder grows, and with no lock held
     _prune_if_due(cache_folder())
     return digest
 
 
-def _lock(name: str, wait_s: float) -> tuple[int, Path] | None:
+def _lock(name: str, wait_s: float) -> tuple[LockFile, Path] | None:
     """An exclusive ``flock`` on ``name``'s lock file, waited for while the entry is not
     written, for ``wait_s`` at most; None where there is none, once the entry is written, and
     after that wait (its holder stopped, as by Ctrl-Z, or hung: this process hashes on its
-    own rather than wait for ever)."""
+    own rather than wait for ever). A child forked while it is held (a DataLoader starting its
+    workers while a thread hashes) does not keep it (`LockFile`)."""
     folder = cache_folder()
     if not HAVE_FLOCK or not folder.is_absolute():
         return None
     path = folder / f".{name}.lock"
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        with _LOCK_FDS_GUARD:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-            _LOCK_FDS.add(fd)
+        lock = LockFile(path)
     except OSError:
         return None
     deadline = time.monotonic() + wait_s
     pause = 0.001
     try:
         while True:
-            if try_lock(fd):
-                return fd, path
+            if try_lock(lock.fd):
+                return lock, path
             if time.monotonic() >= deadline or remembered(name) is not None:
-                _close_lock(fd)
+                lock.close()
                 return None
             time.sleep(pause)
             pause = min(2 * pause, _POLL_S)
     except BaseException as exc:
-        _close_lock(fd)
+        lock.close()
         if isinstance(exc, OSError):  # a file system without flock (some NFS mounts)
             return None
         raise
-
-
-def _close_lock(fd: int) -> None:
-    with _LOCK_FDS_GUARD:
-        _LOCK_FDS.discard(fd)
-        os.close(fd)
 
 
 def _unlink(path: Path) -> None:

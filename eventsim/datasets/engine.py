@@ -26,7 +26,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from eventsim._locks import HAVE_FLOCK, LocksUnsupported, try_lock
+from eventsim._locks import HAVE_FLOCK, LockFile, LocksUnsupported, try_lock
 from eventsim._version import __version__
 from eventsim.datasets._cpu import FreeCores
 from eventsim.datasets.recipe import Recipe, load_recipe
@@ -317,39 +317,25 @@ def _build(
 
 # ----------------------------------------------------------------------------- output folder
 
-# descriptors of the folders this process holds build locks on. Pool workers come from a fork
-# server that is exec'd and inherits none; a child the caller forks during a build closes its
-# copies, so it cannot hold the folder locked after the build ends
-_LOCK_FDS: set[int] = set()
-
-
-def _close_lock_fds() -> None:
-    for fd in _LOCK_FDS:
-        with contextlib.suppress(OSError):
-            os.close(fd)
-    _LOCK_FDS.clear()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_close_lock_fds)
-
 
 @contextlib.contextmanager
 def _build_lock(out: Path) -> Iterator[bool]:
     """Hold an exclusive lock on the folder ``out`` (made here if missing) while building into
     it: a second build into the same folder, from another terminal or a retried job, would take
     this one's temporaries for a killed run's, delete them and write the same shards. Yields
-    whether the folder is locked."""
+    whether the folder is locked. Pool workers are exec'd (fork server, spawn) and inherit no
+    descriptor; a child forked by the caller meanwhile (another thread's DataLoader) closes
+    its copy as it starts (`LockFile`), so no process keeps the folder locked after the build."""
     if not HAVE_FLOCK:  # not POSIX: builds are not locked
         yield False
         return
     if out.exists() and not out.is_dir():
         raise OutputExistsError(f"output {str(out)!r} exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
-    fd = os.open(out, os.O_RDONLY)
+    lock = LockFile(out, os.O_RDONLY)
     try:
         try:
-            locked = try_lock(fd)
+            locked = try_lock(lock.fd)
         except LocksUnsupported:
             # a file system without locks (NFS without a lock daemon) builds unlocked, as a
             # non-POSIX system does, rather than not at all
@@ -359,11 +345,9 @@ def _build_lock(out: Path) -> Iterator[bool]:
             raise DatasetError(
                 f"another build is writing to {str(out)!r}; wait for it to finish or stop it"
             )
-        _LOCK_FDS.add(fd)
         yield True
     finally:
-        _LOCK_FDS.discard(fd)
-        os.close(fd)
+        lock.close()
 
 
 def _prepare_output(
