@@ -434,6 +434,7 @@ def run_main(args: argparse.Namespace) -> int:
     from epvlm.flops import vlm_flops
     from epvlm.prior import select_blocks
     from epvlm.processing import check_image_size, grid_for_size, min_image_tokens, prompt_format
+    from epvlm.results import noun
 
     _check_runtime(args)
     if args.selector == "event" and not args.events:
@@ -554,7 +555,8 @@ def run_main(args: argparse.Namespace) -> int:
     if window is not None:
         print(f"events: window [{window[0]}, {window[1]}) µs; {fmt} prompt format")
     print(
-        f"tokens: {sel.kept_tokens} of {sel.total_tokens} image tokens kept "
+        f"tokens: {sel.kept_tokens} of {sel.total_tokens} image "
+        f"{noun(sel.total_tokens, 'token')} kept "
         f"({sel.selector}, keep {sel.keep:g})"
         + (f"; {sel.fallback_reason}, fell back to {sel.fallback}" if sel.fallback else "")
     )
@@ -693,6 +695,8 @@ def eval_main(args: argparse.Namespace) -> int:
 
 
 def _print_resume(resume: EvalResume) -> None:
+    from epvlm.results import noun
+
     if resume.rebuilt_state is not None:
         print(
             f"epvlm eval: note: {resume.rebuilt_state}; rewritten from this run's settings, "
@@ -700,7 +704,7 @@ def _print_resume(resume: EvalResume) -> None:
             file=sys.stderr,
         )
     print(
-        f"resuming: {resume.done:,} of {resume.total:,} answers done "
+        f"resuming: {resume.done:,} of {resume.total:,} {noun(resume.total, 'answer')} done "
         f"({str(resume.answers_path)!r})",
         file=sys.stderr,
     )
@@ -731,7 +735,7 @@ def _lock_warning_lines() -> Iterator[None]:
 def _resumable_interrupt(exc: EvalInterrupted, args: argparse.Namespace) -> NoReturn:
     """Ctrl-C with the finished answers kept: `cli_command` prints how many and how to resume
     (a `KeptInterrupt`) in place of "partial outputs removed", and exits 130."""
-    from epvlm.results import remove_partial
+    from epvlm.results import noun, remove_partial
     from eventsim import outputs
 
     if outputs.finished_outputs():
@@ -742,7 +746,8 @@ def _resumable_interrupt(exc: EvalInterrupted, args: argparse.Namespace) -> NoRe
         raise exc
     again = "the same command without --force" if args.force else "the same command"
     raise outputs.KeptInterrupt(
-        f"{exc.done:,} of {exc.total:,} answers kept in {str(exc.out_dir)!r}; rerun {again} to "
+        f"{exc.done:,} of {exc.total:,} {noun(exc.total, 'answer')} kept in "
+        f"{str(exc.out_dir)!r}; rerun {again} to "
         "resume"
     ) from None
 
@@ -789,6 +794,7 @@ def build_flops_parser() -> argparse.ArgumentParser:
 def flops_main(args: argparse.Namespace) -> int:
     from epvlm.flops import image_token_grid, load_dims, vlm_flops
     from epvlm.prior import keep_budget
+    from epvlm.results import noun
 
     dims = load_dims(args.config)
     if args.text_tokens < 0 or args.new_tokens < 0:
@@ -828,7 +834,10 @@ def flops_main(args: argparse.Namespace) -> int:
         print(json.dumps(result))
         return 0
     g = 1e9
-    print(f"config {args.config}: image H {h} x W {w} px -> {rows}x{cols} = {total} image tokens")
+    print(
+        f"config {args.config}: image H {h} x W {w} px -> {rows}x{cols} = {total} image "
+        f"{noun(total, 'token')}"
+    )
     print(f"{'':16}{'dense':>12}{f'keep {args.keep:g}':>14}")
     print(f"{'image tokens':16}{total:>12}{kept:>14}")
     for name, a, b in (
@@ -905,6 +914,7 @@ def demo_main(args: argparse.Namespace) -> int:
     require("transformers", "vlm", "epvlm demo")
     _check_device(args)
     from epvlm.demo import run_demo
+    from epvlm.results import noun
     from eventsim.outputs import expect_final_output
 
     # written last: once it is there, a Ctrl-C finds the demo done
@@ -925,8 +935,9 @@ def demo_main(args: argparse.Namespace) -> int:
     s = result.summary
     scenarios = ", ".join(f"{n} {v}" for v, n in s["scenarios"].items())
     print(
-        f"answered {s['n_questions']} questions ({s['scenario_field']}: {scenarios}) "
-        f"x {len(s['rows'])} configurations in {result.elapsed_s:.0f} s"
+        f"answered {s['n_questions']} {noun(s['n_questions'], 'question')} "
+        f"({s['scenario_field']}: {scenarios}) x {len(s['rows'])} "
+        f"{noun(len(s['rows']), 'configuration')} in {result.elapsed_s:.0f} s"
     )
     print(f"report: {result.report}")
     print(f"results: {result.results_json}")

@@ -46,6 +46,7 @@ from epvlm.results import (
     aggregate,
     check_results_folder,
     lock_results_folder,
+    noun,
     partial_state,
     read_partial_answers,
     rebuild_partial_state,
@@ -451,7 +452,8 @@ class EvalInterrupted(KeptInterrupt):
 
     def __init__(self, out_dir: Path, done: int, total: int) -> None:
         super().__init__(
-            f"{done} of {total} answers kept in {str(out_dir)!r}; the same call resumes"
+            f"{done} of {total} {noun(total, 'answer')} kept in {str(out_dir)!r}; the same call "
+            "resumes"
         )
         self.out_dir = out_dir
         self.done = done
@@ -819,6 +821,8 @@ def evaluate_dataset(
         rows = aggregate(samples, configs)
         _add_scoring_fields(rows, samples, fmt)
         dtype_name = str(model.dtype).removeprefix("torch.")
+        # the budget answer_selections resolves for chat checkpoints when none is given
+        budget = CHAT_MAX_NEW_TOKENS if max_new_tokens is None else max_new_tokens
         settings = {
             "model": str(model_dir),
             "dataset": str(dataset_dir),
@@ -831,8 +835,7 @@ def evaluate_dataset(
             "dtype": dtype_name,
             "batch_size": batch_size,
             "seed": seed,
-            # the budget answer_selections resolves for chat checkpoints when none is given
-            "max_new_tokens": CHAT_MAX_NEW_TOKENS if max_new_tokens is None else max_new_tokens,
+            "max_new_tokens": budget,
         }
         for row in rows:
             row.update(settings)
@@ -847,8 +850,8 @@ def evaluate_dataset(
                 f"Selectors {', '.join(dict.fromkeys(c[0] for c in configs))}; event rule "
                 f"{rule}, event map {event_mode}, events of the {used_window_ms:g} ms before "
                 f"each frame ({stored}); {fmt} prompt format; greedy decoding on "
-                f"{model.device} ({dtype_name}) of at most {settings['max_new_tokens']} new "
-                f"tokens; selection seed {seed}; latency is the "
+                f"{model.device} ({dtype_name}) of at most {budget} new "
+                f"{noun(budget, 'token')}; selection seed {seed}; latency is the "
                 f"batched generate() wall time per sample at batch size {batch_size} (vision "
                 "tower, prefill and decoding, after one untimed warm-up call); FLOPs are "
                 "analytic (epvlm.flops) with each sample's kept, text and generated tokens, so "
@@ -857,8 +860,10 @@ def evaluate_dataset(
             )
             if resumed:
                 note += (
-                    f" {resumed:,} of {total:,} answers were kept from an interrupted run of "
-                    "the same evaluation; their latency is the one measured then."
+                    f" {resumed:,} of {total:,} {noun(total, 'answer')} "
+                    f"{noun(resumed, 'was', 'were')} kept from an interrupted run of the same "
+                    f"evaluation; {noun(resumed, 'its', 'their')} latency is the one measured "
+                    "then."
                 )
             write_eval_outputs(out_path, rows, samples, title, note)
             with sigint_deferred():

@@ -106,6 +106,7 @@ __all__ = [
     "group_values",
     "lock_results_folder",
     "mcnemar_exact_p",
+    "noun",
     "paired_bootstrap",
     "paired_table",
     "partial_state",
@@ -369,6 +370,12 @@ def _subset(row: Mapping[str, Any], group: str | None, value: str | None) -> dic
 # ----------------------------------------------------------------------------- formatting
 
 
+def noun(n: int, singular: str, plural: str | None = None) -> str:
+    """The form of ``singular`` that follows the count ``n``: ``noun(1, "question")`` is
+    ``'question'``, any other count takes ``plural`` (default ``singular + "s"``)."""
+    return singular if n == 1 else plural or f"{singular}s"
+
+
 def fmt_pct(v: float | None, digits: int = 1) -> str:
     """``0.5`` -> ``'50.0 %'``; ``'–'`` for None or nan."""
     return "–" if v is None or not math.isfinite(v) else f"{100 * v:.{digits}f} %"
@@ -462,9 +469,10 @@ def _fallback_note(row: Mapping[str, Any]) -> str:
     """The answers of a row whose selector found nothing to score and used another (the event
     selector's `center` when its window scored zero everywhere)."""
     return (
-        f"Note: {row['selector']} at keep {fmt_keep(row['keep'])}: {row['fallbacks']} of {row['n']} "
-        "answers fell back to the center selection (no event signal in the sample's window), "
-        "so they measure center, not the event prior."
+        f"Note: {row['selector']} at keep {fmt_keep(row['keep'])}: {row['fallbacks']} of "
+        f"{row['n']} {noun(row['n'], 'answer')} fell back to the center selection (no event "
+        "signal in the sample's window), so "
+        f"{noun(row['fallbacks'], 'it measures', 'they measure')} center, not the event prior."
     )
 
 

@@ -738,13 +738,13 @@ def test_eval_interrupted_before_publishing_keeps_its_answers_and_the_old_result
     argv += ["--selector", "dense", "--limit", "1"]
     rc, _, err = run_epvlm(capsys, *argv, "--force")
     assert rc == 130
-    assert_one_line(err, "interrupted", "1 of 1 answers kept", "without --force to resume")
+    assert_one_line(err, "interrupted", "1 of 1 answer kept", "without --force to resume")
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.name in RESULT_FILES} == before
     assert set(PARTIAL_FILES) <= set(listing(out))
     monkeypatch.setattr(epvlm.results, "plot_accuracy_vs_flops", real_plot)
     rc, _, err = run_epvlm(capsys, *argv)
     assert rc == 0, err
-    assert "resuming: 1 of 1 answers done" in err
+    assert "resuming: 1 of 1 answer done" in err
     assert sorted(listing(out)) == sorted(RESULT_FILES)
 
 

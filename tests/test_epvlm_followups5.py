@@ -207,3 +207,105 @@ def test_the_token_that_stopped_generation_is_counted_whichever_it_was(monkeypat
     )  # fmt: skip
     assert answers == ["red", "blue blue"]
     assert [d["new_tokens"] for d in details] == [2, 3]
+
+
+# ----------------------------------------------------------------------------- 3: plurals
+
+
+def test_noun_follows_its_count():
+    from epvlm.results import noun
+
+    assert [noun(n, "question") for n in (0, 1, 2)] == ["questions", "question", "questions"]
+    assert noun(1, "was", "were") == "was" and noun(3, "was", "were") == "were"
+
+
+def test_one_question_reads_in_the_singular():
+    from epvlm.demo.analysis import coverage_scope
+
+    assert coverage_scope(1, 1) == "the 1 question"
+    assert coverage_scope(4, 4) == "all 4 questions"
+    # two questions, one of them a detail (pattern) question
+    summary = _summary(
+        {
+            ("dense", 1.0): {"moving": _all(2)},
+            ("event", 0.5): {"moving": _all(2)},
+            ("random", 0.5): {"moving": _all(2)},
+        }
+    )
+    summary["event_fallbacks"] = 1
+    text = "\n".join(headline(summary) + findings(summary))
+    assert "On the 1 detail question (pattern)," in text
+    assert "On the 1 moving-target detail question," in text
+    assert "on 2 questions" in text
+    assert (
+        "1 of 2 questions had no event in its window: `event` kept the blocks nearest the image "
+        "centre for it (its fallback)" in text
+    )
+    assert not any(w in text for w in ("1 questions", "1 detail questions", "all 1 "))
+
+
+def test_one_fallback_and_one_token_read_in_the_singular():
+    from epvlm.results import results_table
+
+    rows = aggregate(
+        [
+            {"id": "a", "selector": sel, "keep": keep, "correct": True, "flops": 1,
+             "latency_s": 0.0, "kept_tokens": 1, "total_tokens": 1,
+             "fallback": "center" if sel == "event" else None}
+            for sel, keep in (("dense", 1.0), ("event", 0.5))
+        ]
+    )  # fmt: skip
+    assert (
+        "event at keep 0.50: 1 of 1 answer fell back to the center selection (no event signal "
+        "in the sample's window), so it measures center, not the event prior."
+    ) in results_table(rows)
+
+
+def test_the_demo_says_how_many_questions_it_answered_in_the_right_number(
+    tmp_path, monkeypatch, capsys
+):
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from types import SimpleNamespace
+
+    import epvlm.demo
+    from epvlm.cli import main
+
+    def fake_demo(out, **kwargs):
+        summary = {"scenarios": {"moving": 1}, "scenario_field": "target_motion",
+                   "n_questions": 1, "rows": [{}] * 10}  # fmt: skip
+        return SimpleNamespace(summary=summary, elapsed_s=1.0, report="r", results_json="j")
+
+    monkeypatch.setattr(epvlm.demo, "run_demo", fake_demo)
+    assert main(["demo", "-o", str(tmp_path / "demo"), "--limit", "1", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "answered 1 question (target_motion: 1 moving) x 10 configurations in 1 s" in out
+
+
+def test_an_interrupted_evaluation_of_one_answer_says_so_in_the_singular(tmp_path):
+    from epvlm.evaluate import EvalInterrupted
+
+    assert str(EvalInterrupted(tmp_path, 1, 1)).startswith("1 of 1 answer kept in ")
+    assert str(EvalInterrupted(tmp_path, 1, 2)).startswith("1 of 2 answers kept in ")
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, eval_setup):
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    return eval_setup(tmp_path_factory.mktemp("followups5"), 2, "events.window_ms=20")
+
+
+def _eval(model, ds_dir, out, *extra) -> int:
+    from epvlm.cli import main
+
+    return main(["eval", "--model", str(model), "--dataset", str(ds_dir), "--keep", "0.5",
+                 "--selector", "event", "--no-progress", "-o", str(out), *extra])  # fmt: skip
+
+
+def test_a_budget_of_one_new_token_reads_in_the_singular(built, capsys):
+    root, ds_dir, model_dir, _ = built
+    out = root / "one-token"
+    assert _eval(model_dir, ds_dir, out, "--max-new-tokens", "1") == 0
+    capsys.readouterr()
+    assert "of at most 1 new token; selection seed" in (out / "table.md").read_text()

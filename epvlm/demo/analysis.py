@@ -21,6 +21,7 @@ from epvlm.results import (
     fmt_pct,
     fmt_points,
     mcnemar_exact_p,
+    noun,
     wilson_interval,
 )
 from eventsim.errors import ParameterError
@@ -53,6 +54,11 @@ __all__ = [
 
 def _label(value: str) -> str:
     return SCENARIO_LABELS.get(value, value)
+
+
+def _all_of(n: int, what: str) -> str:
+    """``"all 5 questions"``, but ``"the 1 question"``."""
+    return f"the 1 {what}" if n == 1 else f"all {n} {noun(n, what)}"
 
 
 # ----------------------------------------------------------------------------- summary
@@ -211,7 +217,7 @@ def target_coverage(
 def coverage_scope(n_coverage: int, n_questions: int) -> str:
     """Which questions `target_coverage` measured: all of them or the first ``n_coverage``."""
     if n_coverage >= n_questions:
-        return f"all {n_questions} questions"
+        return _all_of(n_questions, "question")
     return f"the first {n_coverage} of the {n_questions} questions"
 
 
@@ -274,9 +280,9 @@ def headline(summary: Mapping[str, Any], keep: float = HEADLINE_KEEP) -> list[st
         if not e.get("n"):
             continue
         where = (
-            f"all {e['n']} detail questions ({', '.join(types)})"
+            f"{_all_of(e['n'], 'detail question')} ({', '.join(types)})"
             if value is None
-            else f"the {e['n']} {_label(scenario)} detail questions"
+            else f"the {e['n']} {_label(scenario)} detail {noun(e['n'], 'question')}"
         )
         parts = []
         for other in ("downsample", "random"):
@@ -391,7 +397,8 @@ def _static_sentence(
         else _NOISE[vs_dense]
     )
     numbers = (
-        f"on the {e['n']} questions about a target that did not move, `event` at τ = {keep:g} "
+        f"on the {e['n']} {noun(e['n'], 'question')} about a target that did not move, `event` "
+        f"at τ = {keep:g} "
         f"scores {fmt_pct(e['accuracy'])} vs {fmt_pct(d.get('accuracy'))} dense, a change of "
         f"{fmt_points(e['accuracy'] - d['accuracy'])} (95 % CI {fmt_points(lo)} to "
         f"{fmt_points(hi)}; {dense_noise})"
@@ -509,7 +516,7 @@ def findings(
     base = summary.get("baselines") or {}
     line = (
         f"Dense accuracy is {fmt_pct(dense['accuracy'])} ({fmt_ci(dense['accuracy_ci95'])}) on "
-        f"{dense['n']} questions"
+        f"{dense['n']} {noun(dense['n'], 'question')}"
     )
     if base:
         line += (
@@ -520,9 +527,10 @@ def findings(
     fallbacks = summary.get("event_fallbacks", 0)
     if fallbacks:
         out.append(
-            f"{fallbacks} of {summary['n_questions']} questions had no event in their window: "
-            "`event` kept the blocks nearest the image centre for them (its fallback), so its "
-            "rows there measure `center`, not the event prior."
+            f"{fallbacks} of {summary['n_questions']} {noun(summary['n_questions'], 'question')} "
+            f"had no event in {noun(fallbacks, 'its window', 'their window')}: `event` kept the "
+            f"blocks nearest the image centre for {noun(fallbacks, 'it', 'them')} (its fallback), "
+            "so its rows there measure `center`, not the event prior."
         )
 
     event = find_row(rows, "event", keep)
@@ -554,7 +562,7 @@ def findings(
                 parts.append(
                     f"`{sel}` keeps {fmt_pct(r['mean_share_kept'])} of a {scenario} target's area "
                     f"on average and drops most of it in {fmt_pct(r['mostly_dropped'])} of "
-                    f"{r['n']} questions"
+                    f"{r['n']} {noun(r['n'], 'question')}"
                 )
     if parts:
         out.append(

@@ -24,6 +24,7 @@ from epvlm.results import (
     accuracy_table,
     fmt_ci,
     fmt_pct,
+    noun,
     paired_table,
 )
 from eventsim.outputs import publish_text
@@ -102,7 +103,8 @@ def write_report(
         "",
         f"- Model: `{model_dir}` ({model_info.get('description', 'Qwen2-VL checkpoint')})"
         + (f", run on {runtime}" if runtime else ""),
-        f"- Data: `{dataset_dir}`, split `test`: {summary['n_questions']} questions; scenarios "
+        f"- Data: `{dataset_dir}`, split `test`: {summary['n_questions']} "
+        f"{noun(summary['n_questions'], 'question')}; scenarios "
         f"({SCENARIO_FIELD}): {_counts(summary.get('scenarios', {}))}; question types: "
         f"{_counts(summary.get('question_types', {}))}",
         f"- Selectors: {', '.join(selectors)}; keep fractions τ: "
