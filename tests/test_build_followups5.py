@@ -209,3 +209,38 @@ def test_a_child_forked_in_the_build_lock_leaves_its_own_files_open_as_it_leaves
         os._exit(0)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+# ----------------------------------------------------------------------------- finishing again
+
+
+def test_finishing_again_writes_every_file_before_it_renames_one(tmp_path, monkeypatch):
+    """samples.jsonl was renamed into place before dataset.json (with its samples_sha256) was
+    even written: a reader opening the dataset meanwhile found the new samples.jsonl against
+    the old manifest, a checksum mismatch ('changed after the build'), for as long as writing
+    and flushing the other files took."""
+    import hashlib
+
+    recipe, out = _shapes_dataset(tmp_path)
+    renamed: list[str] = []
+    replace = os.replace
+
+    def watched(src, dst, *args, **kwargs):
+        name = Path(dst).name
+        if Path(dst).parent == out and name in ("samples.jsonl", "errors.jsonl", "dataset.json"):
+            if not renamed:
+                # the manifest that goes with these samples is complete on disk already
+                staged = list(out.glob(".dataset.json.*.tmp.json"))
+                assert name == "samples.jsonl" and len(staged) == 1, (name, staged)
+                manifest = json.loads(staged[0].read_text(encoding="utf-8"))
+                digest = hashlib.sha256(Path(src).read_bytes()).hexdigest()
+                assert manifest["samples_sha256"] == digest
+                assert len(list(out.glob(".errors.jsonl.*.tmp.jsonl"))) == 1
+            renamed.append(name)
+        return replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", watched)
+    build_dataset(recipe, out, progress=False)  # the same build: finishes the dataset again
+    assert renamed == ["samples.jsonl", "errors.jsonl", "dataset.json"]
+    assert not list(out.glob(".*.tmp*"))
+    assert len(EventVQADataset(out, "test")) == 4

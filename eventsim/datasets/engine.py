@@ -40,9 +40,13 @@ from eventsim.datasets.shards import (
 from eventsim.datasets.sources import SampleError, SampleMaker, SampleSpec, plan_split
 from eventsim.errors import DatasetError, OutputExistsError, ParameterError
 from eventsim.outputs import (
+    check_interrupted,
+    fsync_file,
+    publish,
     publish_text,
     remove_stale_temps,
     sigint_deferred,
+    temp_path,
 )
 
 DATASET_FORMAT = "eventsim-vqa"
@@ -1138,12 +1142,14 @@ def _finalise(out: Path, recipe: Recipe, tasks, results, limit) -> dict[str, Any
     samples_text = "".join(_jsonl_line(r) for r in records)
     # the loader and `eventsim verify` refuse labels edited after the build
     manifest["samples_sha256"] = hashlib.sha256(samples_text.encode("utf-8")).hexdigest()
-    publish_text(out / "samples.jsonl", samples_text)
-    publish_text(
-        out / "errors.jsonl",
-        "".join(_jsonl_line(e) for e in errors),
+    # dataset.json last: a reader never finds a manifest without the files it lists
+    _publish_together(
+        [
+            (out / "samples.jsonl", samples_text),
+            (out / "errors.jsonl", "".join(_jsonl_line(e) for e in errors)),
+            (out / "dataset.json", json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"),
+        ]
     )
-    publish_text(out / "dataset.json", json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
     # shards of an earlier build of this recipe that this one does not list (another --limit)
     listed = {Path(t.path).name for t in tasks}
     for path in (out / "shards").glob("*.h5"):
@@ -1155,6 +1161,31 @@ def _finalise(out: Path, recipe: Recipe, tasks, results, limit) -> dict[str, Any
         "errors": {k: v["errors"] for k, v in splits.items()},
         "notes": _sample_notes(records),
     }
+
+
+def _publish_together(files: list[tuple[Path, str]]) -> None:
+    """Publish each (path, text) of ``files`` as `publish_text` does, but all written and
+    flushed first and then renamed in order, back to back (a Ctrl-C waits for the last rename).
+
+    A reader checks samples.jsonl against dataset.json's ``samples_sha256``. When a dataset
+    finished again gets other samples.jsonl bytes, a reader whose two reads fall either side of
+    a moment when one file is new and the other old sees a mismatch; those moments held the
+    writing and flushing of errors.jsonl and dataset.json (seconds on a slow or network disk),
+    and are now the renames alone."""
+    temps: list[Path] = []
+    try:
+        for path, text in files:
+            temps.append(temp_path(path))
+            temps[-1].write_text(text, encoding="utf-8")
+            fsync_file(temps[-1])
+        check_interrupted()
+        with sigint_deferred():
+            for tmp, (path, _) in zip(temps, files):
+                publish(tmp, path)
+    except BaseException:
+        for tmp in temps:
+            tmp.unlink(missing_ok=True)
+        raise
 
 
 def _sample_notes(records: list[dict[str, Any]]) -> list[str]:
