@@ -10,6 +10,7 @@ before it starts) and ``describe()`` (a dict stored in the output file).
 from __future__ import annotations
 
 import collections
+import contextlib
 import functools
 import itertools
 import math
@@ -99,12 +100,13 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     if not path.is_file():
         what = "is a folder" if path.is_dir() else "does not exist"
         raise InputError(f"image {str(path)!r} {what}; expected an image file")
-    if _is_tiff(path):
-        return _read_tiff(path)
-    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if img is None or img.size == 0:
-        raise InputError(f"image {str(path)!r} cannot be read (not an image OpenCV can decode)")
-    return _normalise_image(apply_exif_orientation(img, path), str(path), bgr=True)
+    # read here and decoded from memory: OpenCV's imread kills the process (segfault) on a
+    # name that is not UTF-8 ('bad\udcff.png', as Python spells undecodable bytes)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"image {str(path)!r} cannot be read ({exc.strerror or exc})") from None
+    return decode_image(data, str(path))
 
 
 def decode_image(data: bytes, name: str) -> np.ndarray:
@@ -145,21 +147,11 @@ _TIFF_COMPRESSION, _TIFF_BITS = 259, 258
 _OPENCV_LOG_LOCK = threading.Lock()
 
 
-def _read_tiff(path: Path) -> np.ndarray:
-    """A TIFF file as `read_image` returns images. OpenCV decodes it from memory with its
-    orientation entry set to 1, and the EXIF rule turns it upright: OpenCV 5.0 applies
+def _decode_tiff(data: bytes, name: str) -> np.ndarray:
+    """The bytes of a TIFF file as `read_image` returns images. OpenCV decodes them with the
+    orientation entry set to 1, and the EXIF rule turns the image upright: OpenCV 5.0 applies
     orientations 2..4 itself and fails on 5..8 unless the image is square ("original_ptr ==
     real_mat.data"). A compression OpenCV cannot decode goes to Pillow where it is installed."""
-    name = str(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"image {name!r} cannot be read ({exc.strerror or exc})") from None
-    return _decode_tiff(data, name)
-
-
-def _decode_tiff(data: bytes, name: str) -> np.ndarray:
-    """The bytes of a TIFF file as `_read_tiff` reads it."""
     try:
         entries = _tiff_directory(data)
     except (_Truncated, IndexError, ValueError):
@@ -629,8 +621,7 @@ class VideoSource:
             raise InputError(f"video {str(self.path)!r} does not exist")
         if start_s is not None and stop_s is not None and stop_s <= start_s:
             raise ParameterError(f"stop ({stop_s} s) must be after start ({start_s} s)")
-        cap = self._open()
-        try:
+        with self._open() as cap:
             self.fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
             count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
             w = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0)
@@ -640,8 +631,6 @@ class VideoSource:
                 if not ok or frame is None:
                     raise InputError(f"video {str(self.path)!r} has no decodable frames")
                 h, w = frame.shape[:2]
-        finally:
-            cap.release()
         self.input_size = (w, h)
         self.sensor_size = check_sensor_size(sensor_size) if sensor_size else (w, h)
         self.fit = fit
@@ -672,28 +661,34 @@ class VideoSource:
             self.n_frames = estimate if estimate >= 2 else None
 
     def _count_up_to(self, limit: int) -> int:
-        cap = self._open()
-        try:
+        with self._open() as cap:
             n = 0
             while n < limit and cap.grab():
                 n += 1
-        finally:
-            cap.release()
         if n == 0:
             raise InputError(f"video {str(self.path)!r} has no decodable frames")
         return n
 
-    def _open(self):
-        cap = cv2.VideoCapture(str(self.path))
-        if not cap.isOpened():
-            cap.release()
-            raise InputError(
-                f"video {str(self.path)!r} cannot be opened (corrupt or an unsupported format)"
-            )
-        return cap
+    @contextlib.contextmanager
+    def _open(self) -> Iterator[cv2.VideoCapture]:
+        """The video opened by OpenCV, released when the block ends."""
+        with _opencv_file_name(self.path, "video") as name:
+            cap = cv2.VideoCapture(name)
+            try:
+                if not cap.isOpened():
+                    raise InputError(
+                        f"video {str(self.path)!r} cannot be opened (corrupt or an unsupported "
+                        "format)"
+                    )
+                yield cap
+            finally:
+                cap.release()
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, int]]:
-        cap = self._open()
+        with self._open() as cap:
+            yield from self._frames(cap)
+
+    def _frames(self, cap: cv2.VideoCapture) -> Iterator[tuple[np.ndarray, int]]:
         step_us = 1e6 / self.fps if self.fps > 0 else None
         start_us = None if self.start_s is None else round(self.start_s * 1e6)
         stop_us = None if self.stop_s is None else round(self.stop_s * 1e6)
@@ -701,28 +696,25 @@ class VideoSource:
         index = 0
         yielded = 0
         stopped = False  # by --stop, not by the end of what decodes
-        try:
-            while True:
-                if not cap.grab():
-                    break
-                t = self._frame_time(cap, index, t_prev, step_us)
-                index += 1
-                t_prev = t
-                if start_us is not None and t < start_us:
-                    continue
-                if stop_us is not None and t > stop_us:
-                    stopped = True
-                    break
-                ok, frame = cap.retrieve()
-                if not ok or frame is None:
-                    index -= 1
-                    break
-                if frame.ndim == 3:
-                    frame = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-                yielded += 1
-                yield fit_frame(frame, self.sensor_size, self.fit), t
-        finally:
-            cap.release()
+        while True:
+            if not cap.grab():
+                break
+            t = self._frame_time(cap, index, t_prev, step_us)
+            index += 1
+            t_prev = t
+            if start_us is not None and t < start_us:
+                continue
+            if stop_us is not None and t > stop_us:
+                stopped = True
+                break
+            ok, frame = cap.retrieve()
+            if not ok or frame is None:
+                index -= 1
+                break
+            if frame.ndim == 3:
+                frame = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+            yielded += 1
+            yield fit_frame(frame, self.sensor_size, self.fit), t
         if yielded == 0:
             window = self.window()
             if self.start_s is not None and self.stop_s is None and t_prev is not None:
@@ -737,7 +729,7 @@ class VideoSource:
                 f"{self.container_frames} its container lists (truncated or corrupt?); the "
                 "events end there"
             )
-            warnings.warn(self.decode_problem, VideoDecodeWarning, stacklevel=2)
+            warnings.warn(self.decode_problem, VideoDecodeWarning, stacklevel=3)
 
     def window(self) -> str:
         """The part of the video that is read, in words (`` between 1 s and 2 s``), or ``""``."""
@@ -770,6 +762,33 @@ class VideoSource:
             "stop_s": self.stop_s,
             "fit": self.fit,
         }
+
+
+@contextlib.contextmanager
+def _opencv_file_name(path: Path, what: str) -> Iterator[str]:
+    """A name by which OpenCV opens ``path``: its own, or, when that is not UTF-8 (Python
+    spells such bytes as surrogates, 'bad\\udcff.mp4'), a link with a plain name to it for the
+    block: OpenCV kills the process (segfault) on such a name."""
+    name = str(path)
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        pass
+    else:
+        yield name
+        return
+    import tempfile
+
+    suffix = path.suffix if path.suffix.isascii() else ""
+    with tempfile.TemporaryDirectory(prefix="eventsim-") as folder:
+        link = os.path.join(folder, what + suffix)
+        try:
+            os.symlink(os.path.abspath(path), link)
+        except (OSError, NotImplementedError):
+            raise InputError(
+                f"{what} {name!r}: its name is not UTF-8, which OpenCV cannot open; rename the file"
+            ) from None
+        yield link
 
 
 def _natural_key(name: str) -> list:

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from eventsim.errors import ParameterError
-from eventsim.simulator.sources import check_frame_rate
+from eventsim.simulator.sources import _opencv_file_name, check_frame_rate
 
 
 def _texture(rng: np.random.Generator, h: int, w: int, base: np.ndarray, kind: int) -> np.ndarray:
@@ -136,16 +136,18 @@ def write_video(
             f"frames have shape {frames.shape} and dtype {frames.dtype}; expected uint8 [T,H,W(,3)]"
         )
     height, width = frames.shape[1:3]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*codec), float(fps), (width, height))
-    if not writer.isOpened():
-        raise ParameterError(f"cannot write video {str(path)!r} with codec {codec!r}")
-    try:
-        for frame in frames:
-            if frame.ndim == 2:
-                frame = np.repeat(frame[..., None], 3, axis=2)
-            writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-    finally:
-        writer.release()
+    fourcc = cv2.VideoWriter.fourcc(*codec)
+    with _opencv_file_name(path, "video") as name:
+        writer = cv2.VideoWriter(name, fourcc, float(fps), (width, height))
+        if not writer.isOpened():
+            raise ParameterError(f"cannot write video {str(path)!r} with codec {codec!r}")
+        try:
+            for frame in frames:
+                if frame.ndim == 2:
+                    frame = np.repeat(frame[..., None], 3, axis=2)
+                writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+        finally:
+            writer.release()
     return path
 
 

@@ -1,0 +1,125 @@
+"""Simulator follow-ups 5: file names that are not UTF-8, progress bars, the sensor's memory and
+noise rates of `eventsim simulate`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from eventsim.io import open_events
+from eventsim.simulator.synthetic import write_video
+
+from cli_checks import one_line
+
+# -- names that are not UTF-8 --------------------------------------------------------------------
+
+# the byte 0xff cannot start a UTF-8 character: Python names such a file 'bad\udcff.png'
+_BAD = os.fsdecode(b"bad\xff")
+
+needs_bytes_names = pytest.mark.skipif(
+    sys.platform == "win32" or sys.getfilesystemencoding().lower() != "utf-8",
+    reason="file names are bytes, read as UTF-8, only on POSIX systems with a UTF-8 locale",
+)
+
+
+def _simulate(*args: str, cwd) -> subprocess.CompletedProcess:
+    """`eventsim simulate` in its own process: a segfault must not end the test run."""
+    return subprocess.run(
+        [sys.executable, "-m", "eventsim", "simulate", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
+
+
+def _image(path, shift: int = 0) -> None:
+    img = np.zeros((24, 32, 3), np.uint8)
+    img[6:18, 8 + shift : 20 + shift] = 200
+    assert cv2.imencode(".png", img)[0]
+    with open(path, "wb") as fh:
+        fh.write(cv2.imencode(".png", img)[1].tobytes())
+
+
+def _events(path) -> int:
+    with open_events(path) as r:
+        assert r.sensor_size == (32, 24)
+        return len(r)
+
+
+@needs_bytes_names
+def test_images_whose_names_are_not_utf8_are_read(tmp_path):
+    # OpenCV's imread killed the process (exit 139) on such a name: --image, --pair, a folder
+    _image(tmp_path / f"{_BAD}.png")
+    _image(tmp_path / f"{_BAD}2.png", shift=3)
+    folder = tmp_path / f"{_BAD}-frames"
+    folder.mkdir()
+    for i in range(3):
+        _image(folder / f"{i}{_BAD}.png", shift=2 * i)
+    runs = {
+        "image": ["--image", f"{_BAD}.png", "--duration-ms", "20"],
+        "pair": ["--pair", f"{_BAD}.png", f"{_BAD}2.png"],
+        "folder": [str(folder.name), "--fps", "30"],
+    }
+    for kind, args in runs.items():
+        out = _simulate(*args, "-o", f"{kind}.h5", "-q", cwd=tmp_path)
+        assert out.returncode == 0, (kind, out.returncode, out.stderr[-2000:])
+        assert _events(tmp_path / f"{kind}.h5") > 0, kind
+
+
+@needs_bytes_names
+def test_a_video_whose_name_is_not_utf8_is_read(tmp_path):
+    # OpenCV's VideoCapture (and VideoWriter) killed the process on such a name
+    frames = np.zeros((6, 24, 32, 3), np.uint8)
+    for i in range(6):
+        frames[i, 6:18, 4 + 3 * i : 14 + 3 * i] = 220
+    code = (
+        "import sys, numpy as np\n"
+        "from eventsim.simulator.synthetic import write_video\n"
+        "frames = np.load(sys.argv[1])\n"
+        "write_video(sys.argv[2], frames, fps=30)\n"
+    )
+    np.save(tmp_path / "frames.npy", frames)
+    name = f"{_BAD}.mp4"
+    written = f"{_BAD}-written.mp4"
+    made = subprocess.run(
+        [sys.executable, "-c", code, "frames.npy", written],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert made.returncode == 0, (made.returncode, made.stderr[-2000:])
+    assert (tmp_path / written).stat().st_size > 0
+    write_video(tmp_path / "plain.mp4", frames, fps=30)
+    os.rename(tmp_path / "plain.mp4", tmp_path / name)
+    out = _simulate(name, "-o", "video.h5", "-q", cwd=tmp_path)
+    assert out.returncode == 0, (out.returncode, out.stderr[-2000:])
+    assert _events(tmp_path / "video.h5") > 0
+    # and the library reads it in process
+    from eventsim.simulator.sources import VideoSource
+
+    source = VideoSource(tmp_path / name)
+    assert source.sensor_size == (32, 24) and len(list(source)) == 6
+
+
+@needs_bytes_names
+def test_an_unreadable_image_with_such_a_name_is_one_line(tmp_path):
+    (tmp_path / f"{_BAD}.png").write_bytes(b"not an image")
+    out = _simulate("--image", f"{_BAD}.png", "-o", "x.h5", cwd=tmp_path)
+    assert out.returncode == 1, (out.returncode, out.stderr[-2000:])
+    one_line(out.stderr, "cannot be read", "bad\\udcff.png")
+
+
+def test_write_video_still_writes_plain_names(tmp_path):
+    path = write_video(tmp_path / "plain.mp4", np.zeros((3, 16, 16, 3), np.uint8), fps=10)
+    cap = cv2.VideoCapture(str(path))
+    try:
+        assert cap.isOpened() and cap.read()[0]
+    finally:
+        cap.release()
