@@ -236,7 +236,9 @@ def make_selection(
     rule: KeepRule = "topk",
     event_mode: EventMapMode = "count",
 ) -> Selection:
-    """Apply a selector to one dataset sample (image, events, meta)."""
+    """Apply a selector to one dataset sample (image, events, meta). ``window_ms`` takes the
+    events of that many ms before the frame (`event_window`); a window as long as the one the
+    sample stores takes all its events, as None does."""
     from epvlm.processing import grid_for_size, min_image_tokens
 
     image = sample["image"]
@@ -248,6 +250,12 @@ def make_selection(
             meta.get("frame_t_us", sample["events"]["t"].max() if len(sample["events"]) else 0)
         )
         window = event_window(end, window_ms)
+        stored = meta.get("window_us")
+        # a dataset stores [t0, frame] with both ends, one µs more than the half-open window of
+        # the same length: asked for that length, the events are taken as stored (t0 included,
+        # as without window_ms)
+        if stored is not None and int(stored[1]) == end and window[0] == int(stored[0]) + 1:
+            window = (int(stored[0]), window[1])
     sensor = check_sensor_size(meta.get("sensor_size") or (width, height), height, width)
     return select_blocks(
         selector,

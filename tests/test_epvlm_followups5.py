@@ -309,3 +309,38 @@ def test_a_budget_of_one_new_token_reads_in_the_singular(built, capsys):
     assert _eval(model_dir, ds_dir, out, "--max-new-tokens", "1") == 0
     capsys.readouterr()
     assert "of at most 1 new token; selection seed" in (out / "table.md").read_text()
+
+
+# ----------------------------------------------------------------------------- 4: event window
+
+
+def test_a_window_as_long_as_the_stored_one_takes_the_events_as_stored():
+    # the dataset's window is [0, 20000] µs, both ends included: two events at 0 µs in the
+    # top-left token, one at the frame in the bottom-right one
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    import numpy as np
+
+    from epvlm.evaluate import make_selection
+    from epvlm.processing import build_offline_processor
+    from eventsim.events import EVENT_DTYPE
+
+    proc = build_offline_processor(["what colour is it", "red", "blue"])
+    events = np.zeros(3, dtype=EVENT_DTYPE)
+    events["x"] = events["y"] = [10, 10, 50]
+    events["p"] = 1
+    events["t"] = [0, 0, 20_000]
+    sample = {
+        "image": np.zeros((56, 56, 3), dtype=np.uint8),
+        "events": events,
+        "meta": {"frame_t_us": 20_000, "window_us": (0, 20_000), "sensor_size": (56, 56)},
+    }
+
+    def kept(window_ms):
+        sel = make_selection(proc, sample, "event", 0.25, window_ms=window_ms)
+        return sel.mask.tolist(), sel.fallback
+
+    assert kept(None) == ([[True, False], [False, False]], None)
+    assert kept(20) == kept(None)
+    # a shorter window is a sub-window: the two events at 0 µs fall out of the last 19 ms
+    assert kept(19) == ([[False, False], [False, True]], None)
