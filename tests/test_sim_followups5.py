@@ -123,3 +123,22 @@ def test_write_video_still_writes_plain_names(tmp_path):
         assert cap.isOpened() and cap.read()[0]
     finally:
         cap.release()
+
+
+@needs_bytes_names
+def test_an_output_whose_name_is_not_utf8_is_named_escaped(tmp_path):
+    # a UTF-8 locale's stdout is strict (only the C locale's escapes surrogates): the 'wrote'
+    # line failed with an internal error after the output was written
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+    args = ["--synthetic", "moving-shapes", "--duration-ms", "50", "--sensor-size", "32x24"]
+    out = subprocess.run(
+        [sys.executable, "-m", "eventsim", "simulate", *args, "-q", "-o", f"{_BAD}.h5"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=300,
+    )
+    assert out.returncode == 0, (out.returncode, out.stderr[-2000:])
+    assert out.stdout.startswith("wrote bad\\udcff.h5: "), out.stdout
+    assert _events(tmp_path / f"{_BAD}.h5") > 0
