@@ -3,6 +3,7 @@ noise rates of `eventsim simulate`."""
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
+from eventsim.cli.simulate import main as simulate_main
 from eventsim.io import open_events
 from eventsim.simulator.synthetic import write_video
 
@@ -142,3 +144,35 @@ def test_an_output_whose_name_is_not_utf8_is_named_escaped(tmp_path):
     assert out.returncode == 0, (out.returncode, out.stderr[-2000:])
     assert out.stdout.startswith("wrote bad\\udcff.h5: "), out.stdout
     assert _events(tmp_path / f"{_BAD}.h5") > 0
+
+
+# -- progress bars -------------------------------------------------------------------------------
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def _shapes(tmp_path, name: str, *flags: str) -> list[str]:
+    clip = ["--synthetic", "moving-shapes", "--duration-ms", "50", "--sensor-size", "32x24"]
+    return [*clip, *flags, "-o", str(tmp_path / name)]
+
+
+def test_simulate_draws_its_bar_on_a_terminal_only(tmp_path, capsys, monkeypatch):
+    # like every other command: it drew its bar into logs and pipes unless given -q
+    assert simulate_main(_shapes(tmp_path, "pipe.h5")) == 0
+    assert "simulate" not in capsys.readouterr().err
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert simulate_main(_shapes(tmp_path, "tty.h5")) == 0
+    assert "simulate:" in terminal.getvalue() and "frame" in terminal.getvalue()
+
+
+@pytest.mark.parametrize("flag", ["--no-progress", "-q", "--quiet"])
+def test_no_progress_and_its_old_spelling_hide_the_bar(tmp_path, capsys, monkeypatch, flag):
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert simulate_main(_shapes(tmp_path, "x.h5", flag)) == 0
+    assert terminal.getvalue() == ""
+    assert capsys.readouterr().out.startswith("wrote ")

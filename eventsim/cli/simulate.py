@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from eventsim.cli.common import (
+    add_progress_option,
     add_renamed_option,
     check_output,
     check_threads,
@@ -19,6 +20,7 @@ from eventsim.cli.common import (
     parse_assignments,
     parse_sensor_size,
     path_arg,
+    show_progress,
 )
 from eventsim.errors import ParameterError
 
@@ -165,7 +167,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         help="torch CPU threads, 1..the usable cores (default 1)",
     )
-    run.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_progress_option(p)
+    # the option's name before every command took --no-progress, kept for older scripts
+    p.add_argument(
+        "-q", "--quiet", dest="no_progress", action="store_true", help="the same as --no-progress"
+    )
     return p
 
 
@@ -424,7 +430,7 @@ def main(args: argparse.Namespace) -> int:
                 out=out,
                 save_frames=args.save_frames,
                 force=args.force,
-                progress=not args.quiet,
+                progress=show_progress(args.no_progress),
                 threads=args.threads,
                 flow_method=args.flow_method or "dis",
                 attrs={"preset": args.preset, "overrides": parse_assignments(args.set)},
