@@ -3,6 +3,7 @@ dataset.json and the shards, a dataset finished again while a reader opens it, a
 index is malformed, and the byte-order mark in samples.jsonl."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -28,6 +29,16 @@ def built(tmp_path_factory) -> tuple[Path, Path]:
     )
     build_dataset(recipe, root / "ds", progress=False)
     return recipe, root / "ds"
+
+
+@pytest.fixture(scope="module")
+def other_build(built) -> Path:
+    """The dataset of ``built``'s recipe with another seed: other samples.jsonl bytes."""
+    recipe = built[0].with_name("seeded.toml")
+    recipe.write_text(built[0].read_text().replace("[source]", "seed = 7\n[source]"))
+    out = built[0].parent / "other"
+    build_dataset(recipe, out, progress=False)
+    return out
 
 
 @pytest.fixture
@@ -102,3 +113,94 @@ def test_reading_a_dataset_does_not_import_the_build_engine(dataset):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
+
+
+# ----------------------------------------------------------------------------- finished again
+
+
+def _finish_again(root: Path, build: Path) -> None:
+    """Put ``build``'s files in ``root`` as finishing it again does: shards first, then
+    samples.jsonl, errors.jsonl and dataset.json renamed into place in that order."""
+    for src in [*sorted((build / "shards").iterdir()), *(build / n for n in _FINISHED)]:
+        dst = root / src.relative_to(build)
+        tmp = dst.with_name(dst.name + ".tmp")
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+
+
+_FINISHED = ("samples.jsonl", "errors.jsonl", "dataset.json")
+
+
+def _straddling_reads(monkeypatch, root: Path, builds: list[Path], times: int) -> list[str]:
+    """Make the first ``times`` reads of ``root``'s dataset.json each followed by the
+    dataset being finished again with the next of ``builds`` (in turn), before the reader
+    goes on to samples.jsonl; returns the list that records each read's samples_sha256."""
+    from eventsim.datasets import inspection, loader
+
+    real = loader.read_manifest
+    seen: list[str] = []
+
+    def read_manifest(path):
+        manifest = real(path)
+        seen.append(manifest["samples_sha256"])
+        if len(seen) <= times:
+            _finish_again(root, builds[(len(seen) - 1) % len(builds)])
+        return manifest
+
+    monkeypatch.setattr(loader, "read_manifest", read_manifest)
+    monkeypatch.setattr(inspection, "read_manifest", read_manifest)
+    return seen
+
+
+def test_a_dataset_finished_again_between_its_two_reads_is_read_again(
+    dataset, other_build, monkeypatch
+):
+    """The build renames samples.jsonl and dataset.json back to back; a reader that read
+    dataset.json before the renames and samples.jsonl after them called the dataset damaged
+    ('samples.jsonl was changed after the build')."""
+    expected = EventVQADataset(other_build, "test")
+    seen = _straddling_reads(monkeypatch, dataset, [other_build], 1)
+    ds = EventVQADataset(dataset, "test")
+    assert ds.manifest == expected.manifest
+    assert ds.records == expected.records
+    assert ds[3]["id"] == expected[3]["id"] and (ds[3]["events"] == expected[3]["events"]).all()
+    assert len(set(seen)) == 2  # the first manifest was the earlier build's
+
+
+def test_verify_of_a_dataset_finished_again_between_its_two_reads_verifies_it_again(
+    dataset, other_build, monkeypatch
+):
+    _straddling_reads(monkeypatch, dataset, [other_build], 1)
+    report = verify_dataset(dataset)
+    assert report.ok, report.problems
+
+
+def test_a_dataset_finished_again_twice_while_being_opened_is_named_so(
+    dataset, built, other_build, monkeypatch
+):
+    _straddling_reads(monkeypatch, dataset, [other_build, built[1]], 4)
+    with pytest.raises(DatasetError) as info:
+        EventVQADataset(dataset, "test")
+    assert str(info.value) == (
+        f"dataset {str(dataset)!r} was rebuilt while being opened (its dataset.json and "
+        "samples.jsonl were replaced between the reads of the two); open it again"
+    )
+    monkeypatch.undo()
+    _straddling_reads(monkeypatch, dataset, [other_build, built[1]], 4)
+    with pytest.raises(DatasetError, match=r"rebuilt while being opened .*; verify it again$"):
+        verify_dataset(dataset)
+
+
+def test_samples_changed_in_place_are_still_called_changed(dataset, monkeypatch):
+    """Only a dataset.json that changed between the reads is taken for a rebuild."""
+    from eventsim.datasets import loader
+
+    path = dataset / "samples.jsonl"
+    path.write_bytes(path.read_bytes().replace(b'"question": "', b'"question": "Edited: ', 1))
+    calls = []
+    real = loader.read_manifest
+    monkeypatch.setattr(loader, "read_manifest", lambda p: calls.append(p) or real(p))
+    with pytest.raises(DatasetError, match="was changed after the build: sample test-000000"):
+        EventVQADataset(dataset, "test")
+    assert len(calls) == 2  # read again once, found the same
+    assert not verify_dataset(dataset).ok

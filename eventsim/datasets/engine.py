@@ -1170,7 +1170,8 @@ def _publish_together(files: list[tuple[Path, str]]) -> None:
     finished again gets other samples.jsonl bytes, a reader whose two reads fall either side of
     a moment when one file is new and the other old sees a mismatch; those moments held the
     writing and flushing of errors.jsonl and dataset.json (seconds on a slow or network disk),
-    and are now the renames alone."""
+    and are now the renames alone; a reader that meets one finds dataset.json changed and
+    reads both again (`eventsim.datasets.loader._check_finished_again`)."""
     temps: list[Path] = []
     try:
         for path, text in files:

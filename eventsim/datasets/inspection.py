@@ -11,7 +11,14 @@ from typing import Any
 
 import numpy as np
 
-from eventsim.datasets.loader import _why, dataset_root, read_jsonl, read_manifest
+from eventsim.datasets.loader import (
+    _check_finished_again,
+    _FinishedAgain,
+    _why,
+    dataset_root,
+    read_jsonl,
+    read_manifest,
+)
 from eventsim.datasets.shards import file_digest, open_shard, read_events, read_shard_records
 from eventsim.errors import DatasetError, ParameterError
 from eventsim.outputs import fsync_file, publish, remove_stale_temps, temp_path
@@ -152,13 +159,13 @@ def verify_dataset(root: str | Path, *, progress: bool = False) -> VerifyReport:
     """Re-check shard checksums, the manifest's counts, and every sample's events (sorted in
     time, inside the sensor and the event window, polarity 0/1) and frame (HxWx3 uint8)."""
     root = dataset_root(root)
-    m = read_manifest(root)
+    try:
+        m, listed = _read_labels(root)
+    except _FinishedAgain:
+        # what is there now is one build's, unless it was finished again once more
+        m, listed = _read_labels(root)
     problems: list[str] = []
     unchecked: list[str] = []
-    samples_path = root / "samples.jsonl"
-    # the lines are kept as their bytes and decoded again one shard at a time: a dict per
-    # sample held for the whole run took about six times the file's size (6 GB for a million)
-    listed = _listed_samples(samples_path)
     problems += listed.problems
     readable = listed.readable
     expected = m.get("samples_sha256")
@@ -213,6 +220,18 @@ def verify_dataset(root: str | Path, *, progress: bool = False) -> VerifyReport:
             else []
         ),
     )
+
+
+def _read_labels(root: Path) -> tuple[dict[str, Any], _ListedSamples]:
+    """dataset.json and samples.jsonl; `_FinishedAgain` when the dataset was finished again
+    between the two reads (the samples' sha256 differs because dataset.json changed)."""
+    m = read_manifest(root)
+    # the lines are kept as their bytes and decoded again one shard at a time: a dict per
+    # sample held for the whole run took about six times the file's size (6 GB for a million)
+    listed = _listed_samples(root / "samples.jsonl")
+    if listed.readable and m.get("samples_sha256") not in (None, listed.sha256):
+        _check_finished_again(root, m, "verify it again")
+    return m, listed
 
 
 @dataclasses.dataclass

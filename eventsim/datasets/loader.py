@@ -315,8 +315,33 @@ def read_samples(root: str | Path, manifest: dict[str, Any]) -> list[dict[str, A
     records = read_jsonl(path, required=True)
     expected = manifest.get("samples_sha256")
     if expected is not None and hashlib.sha256(path.read_bytes()).hexdigest() != expected:
+        _check_finished_again(root, manifest)
         raise _changed_samples(root, manifest, records)
     return records
+
+
+class _FinishedAgain(DatasetError):
+    """The dataset was finished again (its samples.jsonl and dataset.json replaced by a build)
+    between a reader's reads of dataset.json and samples.jsonl."""
+
+
+def _check_finished_again(
+    root: str | Path, manifest: dict[str, Any], again: str = "open it again"
+) -> None:
+    """Raise `_FinishedAgain` when dataset.json no longer records the ``samples_sha256``
+    of ``manifest``, read from it before samples.jsonl was: the build renames the two back to
+    back, samples.jsonl first, so a reader whose reads straddle the renames holds the old
+    manifest and the new samples, which differ without either being damaged. ``again`` says
+    what to do then."""
+    try:
+        current = read_manifest(root)
+    except DatasetError:
+        return
+    if current.get("samples_sha256") != manifest.get("samples_sha256"):
+        raise _FinishedAgain(
+            f"dataset {str(root)!r} was rebuilt while being opened (its dataset.json and "
+            f"samples.jsonl were replaced between the reads of the two); {again}"
+        )
 
 
 def _changed_samples(
@@ -410,6 +435,7 @@ def read_split_records(root: str | Path, manifest: dict[str, Any], split: str) -
         raise DatasetError(f"cannot read {str(path)!r}: {_why(exc)}") from None
     expected = manifest.get("samples_sha256")
     if expected is not None and hashlib.sha256(data).hexdigest() != expected:
+        _check_finished_again(root, manifest)
         records: list[Any] = []
         # numbered as below: json's own "line 1" is the position inside one line
         for number, line in enumerate(data.split(b"\n"), 1):
@@ -513,28 +539,36 @@ class EventVQADataset:
         # absolute: shards open lazily, and a script that changes its working directory after
         # opening the dataset (as Hydra does for each run) would find none of them
         self.root = Path(os.path.abspath(dataset_root(root)))
-        self.manifest = read_manifest(self.root)
-        splits = list(self.manifest["splits"])
-        if split not in splits:
-            raise DatasetError(
-                f"split {split!r} is not in {str(root)!r}; splits: {', '.join(splits)}"
-            )
         # h5py's values (its strings too); 0 and 1 are refused, not read as False and True
         if not (locking is None or isinstance(locking, bool)) and locking not in _LOCKING_WORDS:
             raise ParameterError(
                 f"locking must be None, True, False, 'true', 'false' or 'best-effort', got "
                 f"{locking!r}"
             )
+        try:
+            self.manifest, self.records = self._read_split(root, split)
+        except _FinishedAgain:
+            # what is there now is one build's, unless it was finished again once more
+            self.manifest, self.records = self._read_split(root, split)
         self.split = split
         self.transform = transform
         self.locking = locking
         self.sensor_size: tuple[int, int] = tuple(self.manifest["sensor_size"])
-        self.records = read_split_records(self.root, self.manifest, split)
         self._entries = {
             e["file"]: e for e in self.manifest["shards"] if isinstance(e, dict) and "file" in e
         }
         self._files: dict[str, Any] = {}
         self._pid = os.getpid()
+
+    def _read_split(self, shown: str | Path, split: str) -> tuple[dict[str, Any], SampleRecords]:
+        """dataset.json and the records of ``split`` (``shown`` names the dataset as given)."""
+        manifest = read_manifest(self.root)
+        splits = list(manifest["splits"])
+        if split not in splits:
+            raise DatasetError(
+                f"split {split!r} is not in {str(shown)!r}; splits: {', '.join(splits)}"
+            )
+        return manifest, read_split_records(self.root, manifest, split)
 
     def __len__(self) -> int:
         return len(self.records)
