@@ -204,3 +204,65 @@ def test_samples_changed_in_place_are_still_called_changed(dataset, monkeypatch)
         EventVQADataset(dataset, "test")
     assert len(calls) == 2  # read again once, found the same
     assert not verify_dataset(dataset).ok
+
+
+# ----------------------------------------------------------------------------- shard index
+
+
+def _set_index(shard: Path, index: object) -> None:
+    import numpy as np
+
+    with h5py.File(shard, "r+") as f:
+        del f["index_json"]
+        f["index_json"] = np.frombuffer(json.dumps(index).encode(), np.uint8)
+
+
+_MALFORMED = [
+    ([], "it is not a JSON object"),
+    ({"errors": []}, "its 'records' is not a list of JSON objects"),
+    ({"records": 5, "errors": []}, "its 'records' is not a list of JSON objects"),
+    ({"records": [1], "errors": []}, "its 'records' is not a list of JSON objects"),
+    ({"records": []}, "its 'errors' is not a list of JSON objects"),
+]
+
+
+@pytest.mark.parametrize(("index", "why"), _MALFORMED)
+def test_a_shard_with_a_malformed_index_is_named_in_one_line(dataset, index, why):
+    """The index was used as read: a KeyError or TypeError, naming no shard."""
+    from eventsim.datasets.shards import read_shard_records
+
+    shard = dataset / "shards" / "test-00000.h5"
+    _set_index(shard, index)
+    with pytest.raises(DatasetError) as info:
+        read_shard_records(shard)
+    assert str(info.value) == (
+        f"shard {str(shard)!r} has no readable index: {why}; rebuild the dataset"
+    )
+
+
+@pytest.mark.parametrize(("index", "why"), _MALFORMED[:3])
+def test_verify_reports_a_shard_with_a_malformed_index(dataset, index, why):
+    """verify stopped with the KeyError or TypeError (the shard's bytes match dataset.json)."""
+    shard = dataset / "shards" / "test-00000.h5"
+    _set_index(shard, index)
+    manifest = json.loads((dataset / "dataset.json").read_text(encoding="utf-8"))
+    manifest["shards"][0]["sha256"], manifest["shards"][0]["bytes"] = file_digest(shard)
+    (dataset / "dataset.json").write_text(json.dumps(manifest), encoding="utf-8")
+    report = verify_dataset(dataset)
+    assert report.problems == [
+        f"shards/test-00000.h5: cannot be read: shard {str(shard)!r} has no readable index: "
+        f"{why}; rebuild the dataset"
+    ]
+
+
+@pytest.mark.parametrize("index", [index for index, _ in _MALFORMED])
+def test_resume_rebuilds_a_shard_with_a_malformed_index(built, dataset, index):
+    """A resumed build took such a shard for finished (its attributes match) and failed on
+    its index with a KeyError or TypeError."""
+    shard = dataset / "shards" / "test-00000.h5"
+    _set_index(shard, index)
+    (dataset / "dataset.json").unlink()  # a build whose manifest was lost: its shards resume
+    summary = build_dataset(built[0], dataset, progress=False)
+    assert (summary.shards_built, summary.shards_reused) == (1, 1)
+    assert (shard.read_bytes()) == (built[1] / "shards" / "test-00000.h5").read_bytes()
+    assert verify_dataset(dataset).ok

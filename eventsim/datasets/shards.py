@@ -204,25 +204,48 @@ def shard_matches(f: h5py.File, expect: dict[str, Any]) -> bool:
 
 def read_shard_index(path: Path, expect: dict[str, Any]) -> dict[str, Any] | None:
     """The index of a complete shard whose attributes match ``expect``; None if it does not
-    match (another recipe, another sample range) or cannot be read (then it is rebuilt)."""
+    match (another recipe, another sample range) or cannot be read, its index too (then it is
+    rebuilt)."""
     try:
         with h5py.File(path, "r") as f:
             if not shard_matches(f, expect):
                 return None
-            index = json.loads(bytes(f["index_json"][()]).decode())
-    except (OSError, KeyError, ValueError):
+            index = _shard_index(f, path)
+        digest, size = file_digest(path)
+    except (OSError, KeyError, ValueError, DatasetError):
         return None
-    digest, size = file_digest(path)
     return {"records": index["records"], "errors": index["errors"], "sha256": digest, "bytes": size}
 
 
 def read_shard_records(path: Path) -> list[dict[str, Any]]:
     """The samples.jsonl lines the build wrote for a shard (kept in the shard's index)."""
     with open_shard(path) as f:
-        try:
-            return json.loads(bytes(f["index_json"][()]).decode())["records"]
-        except (KeyError, ValueError) as exc:
-            raise DatasetError(f"shard {str(path)!r} has no readable index: {exc}") from None
+        return _shard_index(f, path)["records"]
+
+
+def _shard_index(f: h5py.File, path: Path) -> dict[str, Any]:
+    """The index of the open shard ``f`` (at ``path``): its "records" and "errors", each a
+    list of JSON objects; `DatasetError` naming the shard when it is missing or malformed."""
+    try:
+        index = json.loads(bytes(f["index_json"][()]).decode())
+    except (KeyError, TypeError, ValueError) as exc:
+        why = str(exc)
+    else:
+        bad = [
+            key
+            for key in ("records", "errors")
+            if not isinstance(index, dict)
+            or not isinstance(index.get(key), list)
+            or not all(isinstance(r, dict) for r in index[key])
+        ]
+        if not bad:
+            return index
+        why = (
+            f"its {bad[0]!r} is not a list of JSON objects"
+            if isinstance(index, dict)
+            else "it is not a JSON object"
+        )
+    raise DatasetError(f"shard {str(path)!r} has no readable index: {why}; rebuild the dataset")
 
 
 def read_events(group: h5py.Group) -> np.ndarray:
