@@ -57,7 +57,7 @@ from typing import Any
 import numpy as np
 
 from epvlm.errors import FolderLockWarning, ResultsFolderInUseError, ResultsFolderLockError
-from eventsim._locks import LocksUnsupported, try_lock
+from eventsim._locks import LockFile, LocksUnsupported, try_lock
 
 BOOTSTRAP_RESAMPLES = 2000
 # two-sided level of the exact tests that a claim "beyond noise" also needs (`mcnemar_exact_p`)
@@ -992,25 +992,34 @@ EVAL_LOCK = ".epvlm-eval.lock"
 
 class ResultsFolderLock:
     """The exclusive lock of `lock_results_folder`; `release` (or leaving a ``with`` block)
-    gives it up. ``guarded`` is False when the filesystem could not lock."""
+    gives it up. ``guarded`` is False when the filesystem could not lock.
 
-    def __init__(self, out_dir: Path, fd: int | None, created: Path | None) -> None:
+    The lock file is a `LockFile`: a child forked while it is held (DataLoader workers, a
+    library's worker) closes its copy as it starts, so it cannot keep the folder locked after
+    this process lets go."""
+
+    def __init__(self, out_dir: Path, lock: LockFile | None, created: Path | None) -> None:
         self.out_dir = out_dir
-        self.guarded = fd is not None
-        self._fd = fd
+        self.guarded = lock is not None
+        self._lock = lock
         self._created = created
+        self._pid = os.getpid()
 
     def release(self) -> None:
         """Remove the lock file (while still holding it, so a process waiting for it cannot
         lock a file that is gone) and unlock; a folder the lock created goes again when
-        nothing was written into it. Calling it again does nothing."""
-        fd, self._fd = self._fd, None
-        if fd is not None:
+        nothing was written into it. Calling it again does nothing, and so does calling it
+        in a child forked while it was held: the lock file and the folder are the parent's,
+        which still holds them."""
+        if os.getpid() != self._pid:
+            return
+        lock, self._lock = self._lock, None
+        if lock is not None:
             try:
-                if _same_file(fd, self.out_dir / EVAL_LOCK):
+                if _same_file(lock.fd, self.out_dir / EVAL_LOCK):
                     (self.out_dir / EVAL_LOCK).unlink()
             finally:
-                os.close(fd)
+                lock.close()
         created, self._created = self._created, None
         if created is not None:
             for folder in (self.out_dir, *self.out_dir.parents):
@@ -1070,35 +1079,35 @@ def lock_results_folder(out_dir: str | Path) -> ResultsFolderLock:
     path = out / EVAL_LOCK
     while True:
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            lock = LockFile(path)
         except OSError as exc:
             # no lock held: release only removes the folders this call created
             ResultsFolderLock(out, None, created).release()
             raise _cannot_lock(out, exc) from None
         try:
-            locked = try_lock(fd)
+            locked = try_lock(lock.fd)
         except LocksUnsupported as exc:
-            os.close(fd)
+            lock.close()
             path.unlink(missing_ok=True)
             return _unguarded(out, created, exc.strerror or str(exc))
         except OSError:
-            os.close(fd)
+            lock.close()
             raise
         if not locked:
-            holder = _holder(fd)
-            os.close(fd)
+            holder = _holder(lock.fd)
+            lock.close()
             raise ResultsFolderInUseError(
                 f"results folder {str(out)!r} is in use by another epvlm eval{holder}; wait "
                 "for it to end or pick another output folder"
             )
         # the holder before us removes the file as it lets go: ours may be that unlinked one
-        if _same_file(fd, path):
+        if _same_file(lock.fd, path):
             break
-        os.close(fd)
+        lock.close()
     record = json.dumps({"pid": os.getpid(), "host": socket.gethostname()})
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, (record + "\n").encode(), 0)
-    return ResultsFolderLock(out, fd, created)
+    os.ftruncate(lock.fd, 0)
+    os.pwrite(lock.fd, (record + "\n").encode(), 0)
+    return ResultsFolderLock(out, lock, created)
 
 
 def _cannot_lock(out: Path, exc: OSError) -> ResultsFolderLockError:
