@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from epvlm import __version__
 from eventsim.cli import run_script
 from eventsim.cli.common import (
+    add_progress_option,
     add_renamed_option,
     check_output,
     check_reader,
@@ -26,6 +27,7 @@ from eventsim.cli.common import (
     cli_command,
     make_parser,
     path_arg,
+    show_progress,
 )
 from eventsim.errors import InputError, ParameterError
 
@@ -644,7 +646,7 @@ def build_eval_parser() -> argparse.ArgumentParser:
         help="overwrite earlier results in the folder and discard an unfinished evaluation "
         "there instead of resuming it",
     )
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_progress_option(p)
     p.add_argument("--json", action="store_true", help="print the rows as JSON instead of a table")
     _add_runtime(p)
     return p
@@ -672,7 +674,7 @@ def eval_main(args: argparse.Namespace) -> int:
                 device=args.device,
                 dtype=args.dtype,
                 out_dir=args.output,
-                progress=not args.no_progress,
+                progress=show_progress(args.no_progress),
                 seed=args.seed,
                 batch_size=args.batch_size,
                 rule=args.rule,
@@ -898,7 +900,11 @@ def build_demo_parser() -> argparse.ArgumentParser:
         help="torch CPU threads for the model, 1..the usable cores (default 1: the tiny model "
         "gains nothing from more)",
     )
-    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="hide the progress bars (they are drawn only when stderr is a terminal)",
+    )
     # float32 on any device: the report's documented figures are float32 ones, and bfloat16
     # moves some of the tiny model's rows by several points
     _add_device(p, dtype="float32")
@@ -927,7 +933,7 @@ def demo_main(args: argparse.Namespace) -> int:
         dataset_dir=args.dataset,
         workers=args.workers,
         threads=args.threads,
-        progress=not args.no_progress,
+        progress=show_progress(args.no_progress),
         device=args.device,
         dtype=args.dtype,
         command=_demo_command(args),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 
 import pytest
 
@@ -72,3 +73,45 @@ def test_a_forked_child_releasing_the_eval_lock_leaves_the_parents(tmp_path):
     finally:
         lock.release()
     assert not out.exists()  # the folder it created goes with it, as before
+
+
+# ----------------------------------------------------------------------------- 2: progress bars
+
+
+@pytest.mark.parametrize("command", ["eval", "demo"])
+def test_progress_bars_are_drawn_only_on_a_terminal(tmp_path, monkeypatch, capsys, command):
+    """`epvlm eval` and `epvlm demo` drew their bars into a log file or a pipe (a line per
+    redraw) unless given --no-progress; eventsim's commands draw them only on a terminal."""
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from types import SimpleNamespace
+
+    import epvlm.demo
+    import epvlm.evaluate
+    from epvlm.cli import main
+
+    seen: list[bool] = []
+
+    def fake_eval(*args, progress, **kwargs):
+        seen.append(progress)
+        return {"rows": []}
+
+    def fake_demo(out, *, progress, **kwargs):
+        seen.append(progress)
+        summary = {"scenarios": {"moving": 1}, "scenario_field": "target_motion",
+                   "n_questions": 1, "rows": [{}]}  # fmt: skip
+        return SimpleNamespace(summary=summary, elapsed_s=1.0, report="r", results_json="j")
+
+    monkeypatch.setattr(epvlm.evaluate, "evaluate_dataset", fake_eval)
+    monkeypatch.setattr(epvlm.demo, "run_demo", fake_demo)
+    out = str(tmp_path / "out")
+    if command == "eval":
+        argv = ["eval", "--model", str(tmp_path), "--dataset", str(tmp_path), "-o", out]
+    else:
+        argv = ["demo", "-o", out, "--device", "cpu"]
+    assert main(argv) == 0, capsys.readouterr().err
+    assert main([*argv, "--no-progress"]) == 0
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert main(argv) == 0
+    assert main([*argv, "--no-progress"]) == 0
+    assert seen == [False, False, True, False]
