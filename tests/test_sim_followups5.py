@@ -14,6 +14,7 @@ import pytest
 
 from eventsim.cli.simulate import main as simulate_main
 from eventsim.io import open_events
+from eventsim.simulator import DVSParams
 from eventsim.simulator.synthetic import write_video
 
 from cli_checks import one_line
@@ -176,3 +177,82 @@ def test_no_progress_and_its_old_spelling_hide_the_bar(tmp_path, capsys, monkeyp
     assert simulate_main(_shapes(tmp_path, "x.h5", flag)) == 0
     assert terminal.getvalue() == ""
     assert capsys.readouterr().out.startswith("wrote ")
+
+
+# -- the sensor's memory -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def little_memory(monkeypatch):
+    """A machine with 1 MiB to spare, every estimate checked."""
+    from eventsim.simulator import core
+
+    monkeypatch.setattr(core, "_available_memory", lambda: 1 << 20)
+    monkeypatch.setattr(core, "_UNCHECKED_BYTES", 0)
+
+
+def test_a_sensor_beyond_the_memory_is_refused_before_the_run(tmp_path, capsys, little_memory):
+    # 32767x32767 (86 GB of state) ran until the machine ran out of memory
+    argv = ["--image", str(tmp_path / "a.png"), "--sensor-size", "1000x800", "-o"]
+    _image(tmp_path / "a.png")
+    assert simulate_main([*argv, str(tmp_path / "x.h5")]) == 1
+    line = one_line(capsys.readouterr().err, "sensor size 1000x800", "800,000 pixels")
+    assert "61.0 MiB of memory" in line and "80 bytes a pixel" in line
+    assert "more than the 1.0 MiB available" in line
+    assert not (tmp_path / "x.h5").exists()
+    # the leak's state is counted
+    assert simulate_main([*argv, str(tmp_path / "x.h5"), "--preset", "noisy"]) == 1
+    one_line(capsys.readouterr().err, "128 bytes a pixel with the leak on")
+
+
+def test_a_sensor_size_taken_from_the_input_is_checked(tmp_path, little_memory):
+    from eventsim.errors import ParameterError
+    from eventsim.simulator import EventSimulator, simulate
+    from eventsim.simulator.sources import ArraySource
+
+    frames = np.zeros((3, 480, 640), np.uint8)
+    with pytest.raises(ParameterError, match=r"sensor size 640x480 \(307,200 pixels\)"):
+        simulate(ArraySource(frames, fps=30))
+    with pytest.raises(ParameterError, match=r"more than the 1\.0 MiB available"):
+        EventSimulator(DVSParams(), (640, 480))
+
+
+def test_a_sensor_that_fits_is_not_refused(tmp_path, monkeypatch):
+    from eventsim.simulator import core
+
+    monkeypatch.setattr(core, "_UNCHECKED_BYTES", 0)
+    monkeypatch.setattr(core, "_available_memory", lambda: 80 * 640 * 480)
+    core.check_memory((640, 480), DVSParams())
+    monkeypatch.setattr(core, "_available_memory", lambda: None)  # cannot tell: not refused
+    core.check_memory((32767, 32767), DVSParams())
+
+
+def test_a_gpu_run_is_checked_against_the_gpu(monkeypatch):
+    torch = pytest.importorskip("torch")
+    from eventsim.errors import ParameterError
+    from eventsim.simulator import core
+
+    # the state lives on the GPU; the host holds the frames and draws the thresholds
+    monkeypatch.setattr(core, "_resolve_device", lambda device: torch.device("cuda", 0))
+    monkeypatch.setattr(core, "_UNCHECKED_BYTES", 0)
+    monkeypatch.setattr(core, "_available_memory", lambda: 40 * 1000 * 1000)
+    monkeypatch.setattr(core, "_gpu_memory", lambda device: 72 * 1000 * 1000)
+    core.check_memory((1000, 1000), DVSParams(), "cuda")
+    monkeypatch.setattr(core, "_gpu_memory", lambda device: 71 * 1000 * 1000)
+    with pytest.raises(ParameterError, match=r"needs about 68\.7 MiB on cuda:0 for"):
+        core.check_memory((1000, 1000), DVSParams(), "cuda")
+    monkeypatch.setattr(core, "_available_memory", lambda: 39 * 1000 * 1000)
+    monkeypatch.setattr(core, "_gpu_memory", lambda device: 72 * 1000 * 1000)
+    with pytest.raises(ParameterError, match=r"38\.1 MiB of memory"):
+        core.check_memory((1000, 1000), DVSParams(), "cuda")
+
+
+def test_the_largest_sensor_is_refused_on_this_machine():
+    from eventsim.errors import ParameterError
+    from eventsim.simulator.core import _available_memory, check_memory
+
+    have = _available_memory()
+    if have is None or have > 80 * 2**30:
+        pytest.skip("this machine may hold a 32767x32767 sensor's 80 GiB of state")
+    with pytest.raises(ParameterError, match="sensor size 32767x32767"):
+        check_memory((32767, 32767), DVSParams())

@@ -412,6 +412,11 @@ def main(args: argparse.Namespace) -> int:
     out = check_output(args.output, args.force, final=True)
     params = DVSParams.from_preset(args.preset).with_overrides(parse_assignments(args.set))
     size = _sensor_size(args)
+    if size is not None:
+        from eventsim.simulator.core import check_memory
+
+        # before the source: an image is fitted to the sensor as it is opened
+        check_memory(size, params, args.device)
     # so do OpenCV's image decoders on a corrupt image ("TIFFFillStrip: Read error ..."),
     # unless OPENCV_LOG_LEVEL asks for them
     quiet = contextlib.nullcontext() if "OPENCV_LOG_LEVEL" in os.environ else _opencv_silent()

@@ -23,8 +23,10 @@ Choices worth knowing:
 from __future__ import annotations
 
 import math
+import os
 import time
 import warnings
+from collections.abc import Callable
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -151,6 +153,82 @@ def _hash_normal(seed: int, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.sqrt(-2.0 * torch.log(u1)) * torch.cos(2.0 * math.pi * u2)
 
 
+# Bytes a pixel of the simulator holds at the least (the `_STATE` arrays; a measured run took
+# 76 a pixel above a fixed overhead): thresholds as given and lowered by the tolerance (4
+# float64), filter, reference and previous level (3 float64) and two last-event times (int64).
+_STATE_BYTES = 72
+# the leak's rate, phase, drift base and speed (float64), anchor and cycle (int64)
+_LEAK_BYTES = 48
+# the thresholds, drawn on the host before they move to a GPU (the leak's rate and phase too)
+_HOST_CONSTANT_BYTES, _HOST_LEAK_BYTES = 32, 16
+# the frames in flight: a batch of grey frames (4 or more) and a source's colour frame
+_FRAME_BYTES = 8
+# an estimate under this is not checked: every machine that runs torch has that much
+_UNCHECKED_BYTES = 256 << 20
+
+
+def _available_memory() -> int | None:
+    """Bytes of memory this process may still take: psutil's 'available' (free memory and
+    what the system can reclaim from caches), or without psutil the machine's physical memory
+    (the free pages os.sysconf reports leave the caches out, and refusing a sensor that fits
+    would be worse than missing one that does not); None when neither can tell."""
+    try:
+        import psutil  # type: ignore[import-untyped, unused-ignore]
+    except ImportError:
+        pass
+    else:
+        return int(psutil.virtual_memory().available)
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _gpu_memory(device: torch.device) -> int:
+    """Total memory of a CUDA device: its free memory moves with other processes and with
+    torch's cache of freed blocks, which this process can take back."""
+    return int(_torch().cuda.get_device_properties(device).total_memory)
+
+
+def check_memory(
+    sensor_size: tuple[int, int], params: DVSParams, device: str | torch.device | None = "cpu"
+) -> None:
+    """ParameterError when a simulator of ``sensor_size`` clearly cannot fit: the per-pixel
+    state it must hold (72 bytes a pixel, 120 with the leak on, and the frames in flight) is
+    more than the memory available (on a GPU: the device's memory). A 32767x32767 sensor needs
+    about 80 GiB. The estimate is a floor (events, noise draws and flow upsampling take more),
+    so a sensor it lets through may still run short."""
+    width, height = check_sensor_size(sensor_size)
+    n = width * height
+    leak = params.leak_rate_hz > 0
+    per_pixel = _STATE_BYTES + (_LEAK_BYTES if leak else 0)
+    dev = None if device is None else _resolve_device(device)
+    checks: list[tuple[int, str, Callable[[], int | None]]] = []
+    if dev is not None and dev.type == "cuda":
+        host = _FRAME_BYTES + _HOST_CONSTANT_BYTES + (_HOST_LEAK_BYTES if leak else 0)
+        checks.append((host, "of memory", _available_memory))
+        checks.append((per_pixel, f"on {dev}", lambda: _gpu_memory(dev)))
+    else:
+        checks.append((_FRAME_BYTES + per_pixel, "of memory", _available_memory))
+    for bytes_per_pixel, what, available in checks:
+        need = n * bytes_per_pixel
+        if need < _UNCHECKED_BYTES:
+            continue
+        have = available()
+        if have is not None and need > have:
+            leak_on = " with the leak on" if leak else ""
+            raise ParameterError(
+                f"sensor size {width}x{height} ({n:,} pixels) needs about {_size(need)} {what} "
+                f"for the simulator's per-pixel state ({bytes_per_pixel} bytes a pixel"
+                f"{leak_on}), more than the {_size(have)} available; expected a smaller sensor "
+                "size"
+            )
+
+
+def _size(n_bytes: int) -> str:
+    return f"{n_bytes / 2**30:.1f} GiB" if n_bytes >= 2**30 else f"{n_bytes / 2**20:.1f} MiB"
+
+
 class FrameScaleWarning(UserWarning):
     """Float frames that look scaled to 0..1, where the simulator reads DN (0..255)."""
 
@@ -207,6 +285,8 @@ class EventSimulator:
         self.seed = int(seed)
         self._scale_checked = False  # float frames' scale is looked at once (see `_check`)
         self._device = _resolve_device(device)
+        # before the arrays below: a sensor far beyond the memory was killed or swapped
+        check_memory(self.sensor_size, params, self._device)
         self._on_cpu = self._device is None or self._device.type == "cpu"
         #: where the simulator runs, as torch writes it ("cpu", "cuda:0")
         self.device_name = "cpu" if self._device is None else str(self._device)
