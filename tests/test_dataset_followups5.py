@@ -266,3 +266,61 @@ def test_resume_rebuilds_a_shard_with_a_malformed_index(built, dataset, index):
     assert (summary.shards_built, summary.shards_reused) == (1, 1)
     assert (shard.read_bytes()) == (built[1] / "shards" / "test-00000.h5").read_bytes()
     assert verify_dataset(dataset).ok
+
+
+# ----------------------------------------------------------------------------- byte-order mark
+
+
+def _with_bom(root: Path, line: int, *, recorded: bool) -> Path:
+    """samples.jsonl with a UTF-8 byte-order mark at the start of ``line``; with ``recorded``,
+    its new sha256 in dataset.json (an edit that kept the manifest in step), else none (an
+    older build recorded none)."""
+    import hashlib
+
+    path = root / "samples.jsonl"
+    lines = path.read_bytes().split(b"\n")
+    lines[line - 1] = b"\xef\xbb\xbf" + lines[line - 1]
+    path.write_bytes(b"\n".join(lines))
+    digest = hashlib.sha256(path.read_bytes()).hexdigest() if recorded else None
+    _edit_manifest(root, samples_sha256=digest)
+    return path
+
+
+@pytest.mark.parametrize("recorded", [True, False])
+@pytest.mark.parametrize("line", [1, 3])
+def test_samples_jsonl_with_a_byte_order_mark_is_refused_alike(dataset, line, recorded):
+    """The build never writes a byte-order mark into samples.jsonl. read_samples refused one
+    (json's 'Unexpected UTF-8 BOM (decode using utf-8-sig)'), while the dataset and verify
+    decoded lines from bytes and took it."""
+    from eventsim.datasets.loader import read_samples
+
+    path = _with_bom(dataset, line, recorded=recorded)
+    message = (
+        f"cannot read {str(path)!r}: line {line}: it starts with a byte-order mark (U+FEFF), "
+        "which the build never writes: the file was edited; restore it or rebuild the dataset"
+    )
+    with pytest.raises(DatasetError) as info:
+        EventVQADataset(dataset, "test")
+    assert str(info.value) == message
+    with pytest.raises(DatasetError) as info:
+        read_samples(dataset, read_manifest(dataset))
+    assert str(info.value) == message
+    assert verify_dataset(dataset).problems == [message]
+
+
+def test_a_line_that_is_not_json_whitespace_is_refused_alike(dataset):
+    """The dataset took a line of a form feed for a blank one (bytes.strip()), where
+    read_samples and verify refused it as not JSON."""
+    from eventsim.datasets.loader import read_samples
+
+    path = dataset / "samples.jsonl"
+    path.write_bytes(path.read_bytes() + b"\x0c\n")
+    _edit_manifest(dataset, samples_sha256=None)
+    message = f"cannot read {str(path)!r}: line 5: Expecting value: line 1 column 1 (char 0)"
+    with pytest.raises(DatasetError) as info:
+        EventVQADataset(dataset, "test")
+    assert str(info.value) == message
+    with pytest.raises(DatasetError) as info:
+        read_samples(dataset, read_manifest(dataset))
+    assert str(info.value) == message
+    assert verify_dataset(dataset).problems == [message]

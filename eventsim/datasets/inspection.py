@@ -14,6 +14,7 @@ import numpy as np
 from eventsim.datasets.loader import (
     _check_finished_again,
     _FinishedAgain,
+    _json_lines,
     _why,
     dataset_root,
     read_jsonl,
@@ -263,20 +264,8 @@ def _listed_samples(path: Path) -> _ListedSamples:
     except OSError as exc:
         return _ListedSamples(problems=[f"cannot read {str(path)!r}: {_why(exc)}"])
     out = _ListedSamples(readable=True, data=data, sha256=hashlib.sha256(data).hexdigest())
-    start, number = 0, 0
-    # split at line feeds only, as `read_jsonl` (JSON allows a raw U+2028 inside a string),
-    # and one line at a time: a list of them all would copy the whole file
-    while start < len(data):
-        end = data.find(b"\n", start)
-        end = len(data) if end < 0 else end
-        number += 1
-        line = data[start:end]
-        if line.strip(b" \t\r"):
-            try:
-                rec = json.loads(line)
-            except ValueError as exc:
-                # as `read_jsonl`: a file that is not JSON lines is one problem
-                return _ListedSamples(problems=[f"cannot read {str(path)!r}: line {number}: {exc}"])
+    try:
+        for _, start, end, rec in _json_lines(data, path):
             out.lines += 1
             why = _not_a_record(rec)
             if why is None:
@@ -284,7 +273,9 @@ def _listed_samples(path: Path) -> _ListedSamples:
                 out.per_split[rec["split"]] += 1
             else:
                 out.problems.append(f"samples.jsonl record {out.lines}: {why}")
-        start = end + 1
+    except DatasetError as exc:
+        # as `read_jsonl`: a file that is not JSON lines is one problem
+        return _ListedSamples(problems=[str(exc)])
     return out
 
 

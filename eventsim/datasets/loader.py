@@ -294,18 +294,43 @@ def read_jsonl(path: Path, *, required: bool = False) -> list[dict[str, Any]]:
             )
         return []
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, ValueError) as exc:
+        data = path.read_bytes()
+    except OSError as exc:
         raise DatasetError(f"cannot read {str(path)!r}: {_why(exc)}") from None
-    records = []
-    # numbered: json's own "line 1" is the position inside one line
-    for number, line in enumerate(text.split("\n"), 1):
-        if line.strip(" \t\r"):
+    return [record for _, _, _, record in _json_lines(data, path)]
+
+
+def _json_lines(data: bytes, path: Path) -> Iterator[tuple[int, int, int, Any]]:
+    """``(number, start, end, record)`` of each line of ``data``, the JSON-lines file at
+    ``path`` that the build wrote, but blank ones: its number from 1, where it lies in ``data``
+    and what it holds; `DatasetError` naming the first line that is not UTF-8 JSON.
+
+    Lines end at a line feed only (see `read_jsonl`), and each is decoded as the text the build
+    wrote: UTF-8 without a byte-order mark, which json.loads() of bytes would take (unlike a
+    str's) and the build never writes (the split files a build reads may lead with one; the
+    files it writes never do)."""
+    start, number = 0, 0
+    # one line at a time: a list of them all would copy the whole file
+    while start < len(data):
+        end = data.find(b"\n", start)
+        end = len(data) if end < 0 else end
+        number += 1
+        line = data[start:end]
+        # JSON's whitespace: bytes.strip() would also drop a form feed json.loads() refuses
+        if line.strip(b" \t\r"):
             try:
-                records.append(json.loads(line))
+                text = line.decode("utf-8")
+                if text.startswith("\ufeff"):
+                    raise ValueError(
+                        "it starts with a byte-order mark (U+FEFF), which the build never "
+                        "writes: the file was edited; restore it or rebuild the dataset"
+                    )
+                record = json.loads(text)
             except ValueError as exc:
+                # numbered here: json's own "line 1" is the position inside one line
                 raise DatasetError(f"cannot read {str(path)!r}: line {number}: {exc}") from None
-    return records
+            yield number, start, end, record
+        start = end + 1
 
 
 def read_samples(root: str | Path, manifest: dict[str, Any]) -> list[dict[str, Any]]:
@@ -436,39 +461,21 @@ def read_split_records(root: str | Path, manifest: dict[str, Any], split: str) -
     expected = manifest.get("samples_sha256")
     if expected is not None and hashlib.sha256(data).hexdigest() != expected:
         _check_finished_again(root, manifest)
-        records: list[Any] = []
-        # numbered as below: json's own "line 1" is the position inside one line
-        for number, line in enumerate(data.split(b"\n"), 1):
-            if line.strip():
-                try:
-                    records.append(json.loads(line))
-                except ValueError as exc:
-                    raise DatasetError(f"cannot read {str(path)!r}: line {number}: {exc}") from None
+        records = [record for _, _, _, record in _json_lines(data, path)]
         raise _changed_samples(root, manifest, records)
     starts: list[int] = []
     ends: list[int] = []
-    start, number = 0, 0
     # each line is decoded once, to check it and learn its split, and dropped: the records of
     # all splits never exist as dicts at the same time
-    while start < len(data):
-        end = data.find(b"\n", start)
-        end = len(data) if end < 0 else end
-        number += 1
-        line = data[start:end]
-        if line.strip():
-            try:
-                rec = json.loads(line)
-            except ValueError as exc:
-                raise DatasetError(f"cannot read {str(path)!r}: line {number}: {exc}") from None
-            if not isinstance(rec, dict) or not isinstance(rec.get("split"), str):
-                raise DatasetError(
-                    f"{str(path)!r} is damaged: line {number} is not a sample record (a JSON "
-                    "object with a 'split'); rebuild the dataset"
-                )
-            if rec["split"] == split:
-                starts.append(start)
-                ends.append(end)
-        start = end + 1
+    for number, start, end, rec in _json_lines(data, path):
+        if not isinstance(rec, dict) or not isinstance(rec.get("split"), str):
+            raise DatasetError(
+                f"{str(path)!r} is damaged: line {number} is not a sample record (a JSON "
+                "object with a 'split'); rebuild the dataset"
+            )
+        if rec["split"] == split:
+            starts.append(start)
+            ends.append(end)
     return SampleRecords.from_spans(data, starts, ends)
 
 
