@@ -230,11 +230,13 @@ def test_a_child_forked_while_a_digest_lock_is_held_does_not_hold_it(tmp_path, m
     # another process waiting for the same entry has the lock file open
     waiter = os.open(lock_file, os.O_RDWR)
     release_r, release_w = os.pipe()
+    started_r, started_w = os.pipe()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads (3.12+)
         pid = os.fork()
     if pid == 0:  # the child: a DataLoader worker that lives on
         try:
+            os.write(started_w, b"1")  # (the fork hooks have run by now)
             os.read(release_r, 1)
         finally:
             os._exit(0)
@@ -242,13 +244,14 @@ def test_a_child_forked_while_a_digest_lock_is_held_does_not_hold_it(tmp_path, m
         finish.set()
         thread.join(30)
         assert failed and not thread.is_alive()
+        # until the child first runs it holds its copy: a lock left held for a moment only
+        os.read(started_r, 1)
         assert try_lock(waiter), "the forked child still holds the digest lock"
     finally:
         os.write(release_w, b"x")
         os.waitpid(pid, 0)
-        os.close(waiter)
-        os.close(release_r)
-        os.close(release_w)
+        for fd in (waiter, release_r, release_w, started_r, started_w):
+            os.close(fd)
 
 
 # ----------------------------------------------------------------------------- parquet images
