@@ -58,52 +58,48 @@ def test_a_shapes_scene_of_too_many_frames_is_refused_up_front():
 
 
 def test_the_frames_the_upsampling_holds_count_towards_the_limit():
-    """The simulator's upsampling makes all the frames of one source interval (up to
-    max_upsample_factor) before it hands them on, as 8-byte luma: 100000 of them at 224x224 is
-    37 GiB, which the recipe's frame limit did not see."""
-    base = {"dataset": {"name": "x"}, "splits": {"test": 1}}
-    upsample = {"upsample": "linear", "params": {"max_upsample_factor": 100000}}
+    """The simulator's upsampling holds a few batches of 8-byte luma at once (20 frames at
+    4096x4096, 2.5 GiB), which the recipe's frame limit did not see. Inserted frames go out in
+    batches, so max_upsample_factor does not count."""
+    base = {"dataset": {"name": "x"}, "splits": {"test": "qa.jsonl"}}
+    video = {**base, "source": {"kind": "video"}, "camera": {"width": 4096, "height": 4096}}
+    # every source kind: a video's frame rate is not known yet, its least window is counted
     with pytest.raises(
         RecipeError,
-        match=r'simulator\.upsample = "linear" with simulator\.params\.max_upsample_factor = '
-        r"100000 needs .* up to 100015 frames at once in the simulator's upsampling .* over the "
-        r"1 GiB",
+        match=r'simulator\.upsample = "linear" needs 2 RGB frames per sample and up to 20 '
+        r"frames at once in the simulator's upsampling .* over the 1 GiB",
     ):
-        load_recipe({**base, "simulator": upsample})
-    # every source kind: a video's frame rate is not known yet, its least window is counted
-    video = {**base, "source": {"kind": "video"}, "splits": {"test": "qa.jsonl"}}
-    with pytest.raises(RecipeError, match=r"max_upsample_factor = 100000 needs 2 RGB frames"):
-        load_recipe({**video, "simulator": upsample})
-    # the default factor at common sizes is fine
+        load_recipe({**video, "simulator": {"upsample": "linear"}})
+    load_recipe(video)
+    # a high factor at a small size is fine; the default factor at common sizes too
+    upsample = {"upsample": "linear", "params": {"max_upsample_factor": 100000}}
+    load_recipe({**base, "source": {"kind": "video"}, "simulator": upsample})
+    shapes = {"dataset": {"name": "x"}, "splits": {"test": 1}}
     for size in (224, 1280):
         camera = {"width": size, "height": 720 if size > 224 else 224}
-        load_recipe({**base, "camera": camera, "simulator": {"upsample": "flow"}})
+        load_recipe({**shapes, "camera": camera, "simulator": {"upsample": "flow"}})
 
 
 def test_a_video_window_is_checked_with_the_upsampling_it_gets(tmp_path):
-    """Per sample, a video's window frames and the upsampling's frames together: 302 frames of
-    512x512 fit without upsampling, but not beside 415 upsampled ones."""
+    """Per sample, a video's window frames and the upsampling's frames together: 40 frames of
+    2048x2048 fit without upsampling, but not beside the 20 the upsampling holds."""
     write_video(tmp_path / "fast.avi", 1000, 5, step_px=1)
     write_jsonl(
         tmp_path / "qa.jsonl",
         [{"video": "fast.avi", "time": 0.003, "question": "Q", "answer": "a"}],
     )
-    settings = {"camera.width": "512", "camera.height": "512", "events.window_ms": "300"}
-    upsampled = {
-        **settings,
-        "simulator.upsample": "linear",
-        "simulator.params.max_upsample_factor": "400",
-    }
+    settings = {"camera.width": "2048", "camera.height": "2048", "events.window_ms": "38"}
+    upsampled = {**settings, "simulator.upsample": "linear"}
     recipe = load_recipe(_recipe(tmp_path, "video", "qa.jsonl"), upsampled)
     out = tmp_path / "ds"
     build_dataset(recipe, out, progress=False)
     reason = _reasons(out)["test-000000"]
-    assert reason.startswith("video fast.avi at 1000 fps over the 300 ms event window needs 302 ")
-    assert "up to 415 frames at once in the simulator's upsampling" in reason
+    assert reason.startswith("video fast.avi at 1000 fps over the 38 ms event window needs 40 ")
+    assert "up to 20 frames at once in the simulator's upsampling" in reason
     # without upsampling the same window is only too early
     plain = load_recipe(_recipe(tmp_path, "video", "qa.jsonl"), settings)
     build_dataset(plain, out, progress=False, force=True)
-    assert "is earlier than the 300 ms event window" in _reasons(out)["test-000000"]
+    assert "is earlier than the 38 ms event window" in _reasons(out)["test-000000"]
 
 
 # ----------------------------------------------------------------------------- strict order

@@ -785,59 +785,64 @@ def _check_cross(data: dict[str, Any], given_size: Mapping[str, int] | None = No
             )
         except ParameterError as exc:
             raise RecipeError(f"source.{exc}") from None
-    _check_frames(data, (cam["width"], cam["height"]), parsed)
+    _check_frames(data, (cam["width"], cam["height"]))
 
 
-#: The most memory one sample's frames may take (RGB, 8 bits, the camera's size). A build
+#: The most memory one sample's frames may take (at the camera's size). A build
 #: process holds them about twice over (the rendered frames and their stack) plus the
 #: simulator's grey copy, and each worker builds a sample of its own.
 MAX_SAMPLE_FRAME_BYTES = 1 << 30
 
 
-def max_sample_frames(sensor_size: tuple[int, int]) -> int:
-    """The most frames one sample may render at ``sensor_size`` (W, H)."""
+def upsampled_frames_held(sensor_size: tuple[int, int]) -> int:
+    """The most frames the simulator's upsampling holds at once at ``sensor_size``, each as
+    8-byte luma. Inserted frames go to the simulator in batches like source frames, however
+    many one interval takes (``max_upsample_factor`` does not count): the batch being filled
+    and its stacked copy, the one waiting for room in the queue, the batches queued ahead and
+    the one being simulated (`eventsim.simulator.pipeline`)."""
+    from eventsim.simulator.pipeline import _BATCH_FRAMES, _BATCH_PIXELS, _PREFETCH_BATCHES
+
     width, height = sensor_size
-    return MAX_SAMPLE_FRAME_BYTES // (width * height * 3)
-
-
-def upsampled_frames_held(max_upsample_factor: int) -> int:
-    """The most frames the simulator's upsampling holds at once, each as 8-byte luma: the
-    frames it inserts into one source interval (up to ``max_upsample_factor``, the second
-    source frame included) are all made before it hands on a batch, which may already hold
-    a batch's worth but one (`eventsim.simulator.pipeline`)."""
-    from eventsim.simulator.pipeline import _BATCH_FRAMES
-
-    return _BATCH_FRAMES[1] - 1 + max_upsample_factor
+    # the batch `simulate` picks for this size
+    batch = min(_BATCH_FRAMES[1], max(_BATCH_FRAMES[0], _BATCH_PIXELS // (width * height)))
+    return (_PREFETCH_BATCHES + 3) * batch
 
 
 def too_many_frames(
-    n_frames: int, sensor_size: tuple[int, int], max_upsample_factor: int | None = None
+    n_frames: int,
+    sensor_size: tuple[int, int],
+    upsampled: bool = False,
+    *,
+    bytes_per_pixel: int = 3,
 ) -> str | None:
     """Why ``n_frames`` frames of ``sensor_size`` are too many for one sample; None if not.
-    ``max_upsample_factor``: the simulator upsamples them (None: it does not), and the frames
-    it holds at once count too."""
+    ``upsampled``: the simulator upsamples them, and the frames its upsampling holds at once
+    count too. ``bytes_per_pixel``: of a frame as the sample holds it (3: RGB, 8 bits; a
+    16-bit or float image renders float32 frames, 4 bytes a channel)."""
     width, height = sensor_size
-    most = max_sample_frames(sensor_size)
+    pixels = width * height
+    frame_bytes = n_frames * pixels * bytes_per_pixel
     limit = f"the {MAX_SAMPLE_FRAME_BYTES >> 30} GiB a sample's frames may take"
-    if max_upsample_factor is None or n_frames > most:
-        if n_frames <= most:
+    frames = "RGB frames" if bytes_per_pixel == 3 else f"frames of {bytes_per_pixel} bytes a pixel"
+    if not upsampled or frame_bytes > MAX_SAMPLE_FRAME_BYTES:
+        if frame_bytes <= MAX_SAMPLE_FRAME_BYTES:
             return None
-        gib = n_frames * width * height * 3 / 2**30
+        most = MAX_SAMPLE_FRAME_BYTES // (pixels * bytes_per_pixel)
         return (
-            f"{n_frames} frames per sample ({gib:.3g} GiB of {width}x{height} RGB frames); at "
-            f"most {most} fit {limit}"
+            f"{n_frames} frames per sample ({frame_bytes / 2**30:.3g} GiB of {width}x{height} "
+            f"{frames}); at most {most} fit {limit}"
         )
-    held = upsampled_frames_held(max_upsample_factor)
-    total = n_frames * width * height * 3 + held * width * height * 8
+    held = upsampled_frames_held(sensor_size)
+    total = frame_bytes + held * pixels * 8
     if total <= MAX_SAMPLE_FRAME_BYTES:
         return None
     return (
-        f"{n_frames} RGB frames per sample and up to {held} frames at once in the simulator's "
+        f"{n_frames} {frames} per sample and up to {held} frames at once in the simulator's "
         f"upsampling (8-byte luma): {total / 2**30:.3g} GiB at {width}x{height}, over {limit}"
     )
 
 
-def _check_frames(data: dict[str, Any], sensor_size: tuple[int, int], params: DVSParams) -> None:
+def _check_frames(data: dict[str, Any], sensor_size: tuple[int, int]) -> None:
     """Refuse a recipe whose samples would take more frame memory than `MAX_SAMPLE_FRAME_BYTES`,
     from what is known before any input is read: the frames an image motion or a shapes scene
     renders (``fps = 100000`` over a 10 s window: a million frames), and those the simulator's
@@ -845,7 +850,6 @@ def _check_frames(data: dict[str, Any], sensor_size: tuple[int, int], params: DV
     are checked as each sample is built."""
     src, kind = data["source"], data["source"]["kind"]
     upsample = data["simulator"]["upsample"]
-    factor = None if upsample == "none" else int(params.max_upsample_factor)
     if kind == "image":
         n_frames, fields = _image_frames(data, sensor_size)
         remedy = "lower source.fps, events.window_ms or the camera size"
@@ -858,12 +862,11 @@ def _check_frames(data: dict[str, Any], sensor_size: tuple[int, int], params: DV
     why = too_many_frames(n_frames, sensor_size)
     if why is not None:
         raise RecipeError(f"{fields} implies {why}; {remedy}")
-    why = too_many_frames(n_frames, sensor_size, factor)
+    why = too_many_frames(n_frames, sensor_size, upsample != "none")
     if why is not None:
         raise RecipeError(
-            f"simulator.upsample = {_toml(upsample)} with simulator.params.max_upsample_factor "
-            f"= {factor} needs {why}; lower simulator.params.max_upsample_factor or the camera "
-            'size, or set simulator.upsample = "none"'
+            f"simulator.upsample = {_toml(upsample)} needs {why}; lower the camera size, or "
+            'set simulator.upsample = "none"'
         )
 
 

@@ -356,9 +356,8 @@ class SampleMaker:
         # the image column of one parquet row group: (file, first row, one past the last, column)
         self._parquet_group: tuple[str, int, int, Any] | None = None
         self._scene = recipe.scene_config() if recipe.source_kind == "shapes" else None
-        upsampled = recipe.data["simulator"]["upsample"] != "none"
         # the frames the simulator's upsampling holds at once count towards a sample's limit
-        self._upsample_factor = int(self.params.max_upsample_factor) if upsampled else None
+        self._upsampled = recipe.data["simulator"]["upsample"] != "none"
 
     def make(self, spec: SampleSpec) -> BuiltSample:
         """Build one sample; `SampleError` (the reason for errors.jsonl) when it cannot be."""
@@ -486,8 +485,14 @@ class SampleMaker:
             seed=spec.seed,
             fit=src["resize"],
         )
-        # the recipe's check drew a random walk of its own; this sample's may need more frames
-        too_many = too_many_frames(source.n_frames, self.recipe.sensor_size, self._upsample_factor)
+        # the recipe's check drew a random walk of its own; this sample's may need more frames.
+        # The frames have the fitted image's dtype: float32 for a 16-bit or float image
+        too_many = too_many_frames(
+            source.n_frames,
+            self.recipe.sensor_size,
+            self._upsampled,
+            bytes_per_pixel=source.image.itemsize * (3 if source.image.ndim == 3 else 1),
+        )
         if too_many is not None:
             raise SampleError(f"its {src['motion']} motion at {source.fps:g} fps needs {too_many}")
         frames, ts = zip(*source)
@@ -542,7 +547,7 @@ class SampleMaker:
         window = self.recipe.window_us
         # the frames of one window are held at once: a fast video over a long window at a large
         # camera size would exhaust memory (the limit of an image source's frames)
-        too_many = too_many_frames(window // max(interval, 1) + 2, size, self._upsample_factor)
+        too_many = too_many_frames(window // max(interval, 1) + 2, size, self._upsampled)
         if too_many is not None:
             raise SampleError(
                 f"video {path.name} at {whole.fps:g} fps over the {window / 1000:g} ms event "
