@@ -1,10 +1,14 @@
 """A second look at the day's fixes to `eventsim build` (the dataset builder and its inputs)."""
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 from eventsim.datasets import build_dataset, load_recipe
 from eventsim.datasets import recipe as recipe_module
@@ -83,3 +87,32 @@ def test_a_16_bit_image_counts_its_float_frames(tmp_path, monkeypatch):
         "its pan motion at 1000 fps needs 21 frames per sample (0.000721 GiB of 64x48 frames "
         "of 12 bytes a pixel); at most 10 fit the "
     )
+
+
+# ----------------------------------------------------------------------------- output names
+
+
+@pytest.mark.skipif(
+    sys.platform == "win32" or sys.getfilesystemencoding().lower() != "utf-8",
+    reason="file names are bytes, read as UTF-8, only on POSIX systems with a UTF-8 locale",
+)
+def test_a_dataset_folder_whose_name_is_not_utf8_is_named_escaped(tmp_path):
+    """A UTF-8 locale's stdout is strict (only the C locale's escapes surrogates): the summary
+    naming the folder failed with an internal error after the dataset was written, and the
+    finished build exited 1."""
+    (tmp_path / "r.toml").write_text(
+        '[dataset]\nname = "x"\n[source]\nobject_size_px = [8, 12]\ntarget_size_px = [8, 12]\n'
+        "[camera]\nwidth = 64\nheight = 48\n[splits]\ntest = 2\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "eventsim", "build", "r.toml", "-o", os.fsdecode(b"bad\xffds")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+        timeout=300,
+    )
+    assert out.returncode == 0, (out.returncode, out.stderr[-2000:])
+    assert out.stdout.startswith("built 2 samples (test 2) in "), out.stdout
+    assert "into bad\\udcffds\n" in out.stdout
+    assert out.stdout.endswith("inspect it with: eventsim info 'bad\\udcffds'\n")
