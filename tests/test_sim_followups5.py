@@ -256,3 +256,30 @@ def test_the_largest_sensor_is_refused_on_this_machine():
         pytest.skip("this machine may hold a 32767x32767 sensor's 80 GiB of state")
     with pytest.raises(ParameterError, match="sensor size 32767x32767"):
         check_memory((32767, 32767), DVSParams())
+
+
+@needs_bytes_names
+def test_render_writes_a_video_whose_name_or_folder_is_not_utf8(tmp_path):
+    # OpenCV's VideoWriter (and the VideoCapture that checks the result) killed the process
+    _image(tmp_path / "a.png")
+    made = _simulate("--image", "a.png", "--duration-ms", "20", "-o", "ev.h5", "-q", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr[-2000:]
+    (tmp_path / _BAD).mkdir()
+    for out in (f"{_BAD}.mp4", os.path.join(_BAD, "clip.mp4")):
+        run = subprocess.run(
+            [sys.executable, "-m", "eventsim", "render", "ev.h5", "-o", out, "--window-ms", "5"],
+            capture_output=True,
+            text=True,
+            errors="replace",
+            cwd=tmp_path,
+            timeout=300,
+        )
+        assert run.returncode == 0, (out, run.returncode, run.stderr[-2000:])
+        target = tmp_path / out
+        assert target.stat().st_size > 0
+        linked = tmp_path / "plain.mp4"
+        linked.unlink(missing_ok=True)
+        linked.symlink_to(target)
+        capture = cv2.VideoCapture(str(linked))
+        assert capture.get(cv2.CAP_PROP_FRAME_COUNT) >= 3, out
+        capture.release()

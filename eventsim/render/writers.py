@@ -17,6 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from eventsim._opencv import opencv_file_name
 from eventsim.errors import EventFileError, OutputExistsError, ParameterError, require
 from eventsim.outputs import (
     check_interrupted,
@@ -223,9 +224,9 @@ class VideoSink(FrameSink):
                     f"{MAX_MPEG4_SIDE} px a side); write an .avi, a .gif or a folder of PNGs"
                 )
             fourcc = cv2.VideoWriter.fourcc(*self.fourcc)
-            with _quiet_opencv():
+            with _quiet_opencv(), opencv_file_name(self.tmp, "video") as name:
                 self._writer = cv2.VideoWriter(
-                    str(self.tmp), fourcc, self.fps, (frame.shape[1], frame.shape[0])
+                    name, fourcc, self.fps, (frame.shape[1], frame.shape[0])
                 )
             if not self._writer.isOpened():
                 raise EventFileError(
@@ -247,7 +248,8 @@ class VideoSink(FrameSink):
             self._writer = None
         if self.n_frames:
             # a video whose trailer could not be written (disk full) does not open, or is short
-            capture = cv2.VideoCapture(str(self.tmp))
+            with opencv_file_name(self.tmp, "video") as name:
+                capture = cv2.VideoCapture(name)
             try:
                 count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if capture.isOpened() else 0
             finally:

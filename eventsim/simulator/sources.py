@@ -26,6 +26,7 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 
+from eventsim._opencv import opencv_file_name
 from eventsim._system import usable_cores
 from eventsim.errors import InputError, ParameterError
 from eventsim.events import check_sensor_size
@@ -672,7 +673,7 @@ class VideoSource:
     @contextlib.contextmanager
     def _open(self) -> Iterator[cv2.VideoCapture]:
         """The video opened by OpenCV, released when the block ends."""
-        with _opencv_file_name(self.path, "video") as name:
+        with opencv_file_name(self.path, "video") as name:
             cap = cv2.VideoCapture(name)
             try:
                 if not cap.isOpened():
@@ -762,33 +763,6 @@ class VideoSource:
             "stop_s": self.stop_s,
             "fit": self.fit,
         }
-
-
-@contextlib.contextmanager
-def _opencv_file_name(path: Path, what: str) -> Iterator[str]:
-    """A name by which OpenCV opens ``path``: its own, or, when that is not UTF-8 (Python
-    spells such bytes as surrogates, 'bad\\udcff.mp4'), a link with a plain name to it for the
-    block: OpenCV kills the process (segfault) on such a name."""
-    name = str(path)
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        pass
-    else:
-        yield name
-        return
-    import tempfile
-
-    suffix = path.suffix if path.suffix.isascii() else ""
-    with tempfile.TemporaryDirectory(prefix="eventsim-") as folder:
-        link = os.path.join(folder, what + suffix)
-        try:
-            os.symlink(os.path.abspath(path), link)
-        except (OSError, NotImplementedError):
-            raise InputError(
-                f"{what} {name!r}: its name is not UTF-8, which OpenCV cannot open; rename the file"
-            ) from None
-        yield link
 
 
 def _natural_key(name: str) -> list:

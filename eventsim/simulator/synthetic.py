@@ -15,8 +15,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from eventsim._opencv import opencv_file_name
 from eventsim.errors import ParameterError
-from eventsim.simulator.sources import _opencv_file_name, check_frame_rate
+from eventsim.simulator.sources import check_frame_rate
 
 
 def _texture(rng: np.random.Generator, h: int, w: int, base: np.ndarray, kind: int) -> np.ndarray:
@@ -137,7 +138,7 @@ def write_video(
         )
     height, width = frames.shape[1:3]
     fourcc = cv2.VideoWriter.fourcc(*codec)
-    with _opencv_file_name(path, "video") as name:
+    with opencv_file_name(path, "video") as name:
         writer = cv2.VideoWriter(name, fourcc, float(fps), (width, height))
         if not writer.isOpened():
             raise ParameterError(f"cannot write video {str(path)!r} with codec {codec!r}")

@@ -1,0 +1,39 @@
+"""File names OpenCV can be given safely."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from eventsim.errors import InputError
+
+
+@contextlib.contextmanager
+def opencv_file_name(path: str | os.PathLike, what: str) -> Iterator[str]:
+    """A name by which OpenCV opens ``path``: its own, or, when that is not UTF-8 (Python
+    spells such bytes as surrogates, 'bad\\udcff.mp4'), a link with a plain name to it for the
+    block: OpenCV kills the process (segfault) on such a name. The link may dangle (a video
+    OpenCV is about to write): opening it for writing creates ``path``. A file OpenCV opened
+    stays open after the block."""
+    path = Path(path)
+    name = str(path)
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        pass
+    else:
+        yield name
+        return
+    suffix = path.suffix if path.suffix.isascii() else ""
+    with tempfile.TemporaryDirectory(prefix="eventsim-") as folder:
+        link = os.path.join(folder, what + suffix)
+        try:
+            os.symlink(os.path.abspath(path), link)
+        except (OSError, NotImplementedError):
+            raise InputError(
+                f"{what} {name!r}: its name is not UTF-8, which OpenCV cannot open; rename the file"
+            ) from None
+        yield link
