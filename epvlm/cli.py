@@ -293,9 +293,11 @@ _VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mp
 
 
 def _read_image(path: str):
-    import cv2
+    import numpy as np
 
-    # checked here: OpenCV logs a warning line of its own for a path it cannot open
+    from eventsim.simulator.sources import decode_image
+
+    # checked here, in the words of epvlm run's other input errors
     if not path or not Path(path).is_file():
         what = (
             "is empty" if not path else "is a folder" if Path(path).is_dir() else "does not exist"
@@ -303,30 +305,81 @@ def _read_image(path: str):
         raise InputError(
             f"cannot read image {path!r}: the path {what}; expected an image file (PNG, JPEG, ...)"
         )
-    from eventsim.simulator.sources import apply_exif_orientation
-
-    # both reads turned upright by the one EXIF rule every image reader of the toolkit applies
-    # (OpenCV's colour read would apply it and its unchanged read not, misplacing the alpha);
-    # given the file, not its tag's value, the rule also sees where OpenCV's TIFF decoder
-    # turned the image already
-    image = cv2.imread(path, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
-    if image is None:
+    # read in Python and decoded by the reader of `eventsim simulate`, so both see the same
+    # upright pixels: OpenCV's imread kills the process on a file name that is not UTF-8, and
+    # OpenCV 5's fails on a non-square TIFF tagged with a quarter turn (EXIF 5..8)
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read image {path!r} ({exc.strerror or exc})") from None
+    try:
+        image = decode_image(data, path)
+    except InputError as exc:
+        if str(exc) != f"image {path!r} cannot be read (not an image OpenCV can decode)":
+            raise  # it says more: a TIFF compression, NaN pixels, ...
         if Path(path).suffix.lower() in _VIDEO_SUFFIXES:
             raise InputError(
                 f"cannot read image {path!r}: it is a video; give one of its frames as --image "
                 "(PNG, JPEG, ...)"
-            )
-        raise InputError(f"cannot read image {path!r} (not an image OpenCV can decode)")
-    rgb = apply_exif_orientation(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), path)
-    # OpenCV's colour read drops an alpha channel, leaving whatever colour lies under it
-    raw = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-    if raw is not None:
-        raw = apply_exif_orientation(raw, path)
-    if raw is not None and raw.ndim == 3 and raw.shape[2] == 4 and raw.shape[:2] == rgb.shape[:2]:
+            ) from None
+        raise InputError(f"cannot read image {path!r} (not an image OpenCV can decode)") from None
+    if image.dtype != np.uint8:
+        # 16-bit files come as value / 257, float ones as value * 255 (1.0 white): the 16-bit
+        # value's high byte is what PIL, and so stock transformers, reads of a 16-bit image
+        deep = np.clip(np.round(image * 257.0), 0, 65535).astype(np.uint16)
+        image = (deep >> 8).astype(np.uint8)
+    rgb = np.repeat(image[..., None], 3, axis=2) if image.ndim == 2 else image
+    # the reader drops an alpha channel, leaving whatever colour lies under it
+    alpha = _alpha_channel(data, path)
+    if alpha is not None and alpha.shape == rgb.shape[:2]:
         from epvlm.processing import composite_on_white
 
-        rgb = composite_on_white(rgb, raw[..., 3])
+        rgb = composite_on_white(rgb, alpha)
     return rgb
+
+
+def _alpha_channel(data: bytes, name: str):
+    """The alpha channel of an image file's bytes, turned upright as `decode_image` turns the
+    colour (the one EXIF rule of the toolkit); None when it has none. An image with alpha that
+    OpenCV cannot decode (a TIFF compression it lacks, whose colour `decode_image` reads with
+    Pillow) is refused: Pillow turns such a file upright as it loads it or not by version, so
+    its alpha could land on other pixels than the colour."""
+    import cv2
+    import numpy as np
+
+    from eventsim.simulator.sources import apply_exif_orientation
+
+    # quiet: the colour read decoded the file already, and said whatever was wrong with it
+    log = cv2.utils.logging
+    level = log.getLogLevel()
+    log.setLogLevel(log.LOG_LEVEL_SILENT)
+    try:
+        raw = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error:
+        raw = None
+    finally:
+        log.setLogLevel(level)
+    if raw is not None:
+        if raw.ndim == 3 and raw.shape[2] == 4:
+            # given the bytes, not the tag's value, the rule also sees where OpenCV's TIFF
+            # decoder turned the image already
+            return apply_exif_orientation(raw[..., 3], data)
+        return None
+    try:
+        import io
+
+        from PIL import Image
+
+        with Image.open(io.BytesIO(data)) as im:
+            bands = im.getbands()
+    except Exception:  # Pillow raises many types for a file it cannot read
+        return None
+    if "A" in bands:
+        raise InputError(
+            f"cannot read image {name!r}: it has transparency, and OpenCV here cannot decode "
+            "it; save it as PNG, or as a TIFF with LZW or deflate compression"
+        )
+    return None
 
 
 def _check_overlay(path: str, force: bool) -> Path:

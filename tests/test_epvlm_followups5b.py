@@ -3,10 +3,15 @@ epvlm run's image reader and the coverage note's count of one."""
 
 from __future__ import annotations
 
+import json
+import lzma
 import multiprocessing
 import os
+import struct
+import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from epvlm.errors import ResultsFolderInUseError
@@ -115,3 +120,144 @@ def test_progress_bars_are_drawn_only_on_a_terminal(tmp_path, monkeypatch, capsy
     assert main(argv) == 0
     assert main([*argv, "--no-progress"]) == 0
     assert seen == [False, False, True, False]
+
+
+# ----------------------------------------------------------------------------- 3: epvlm run's images
+
+
+def _tiff(pixels: np.ndarray, *, orientation: int = 1, compression: int = 1) -> bytes:
+    """A one-strip little-endian TIFF of ``pixels`` (grey, RGB or RGBA, uint8 or uint16),
+    written by hand: no compression (1) or LZMA (34925, which OpenCV's libtiff lacks)."""
+    h, w = pixels.shape[:2]
+    spp = 1 if pixels.ndim == 2 else pixels.shape[2]
+    bits = pixels.dtype.itemsize * 8
+    raw = np.ascontiguousarray(pixels, pixels.dtype.newbyteorder("<")).tobytes()
+    if compression == 34925:
+        raw = lzma.compress(raw, format=lzma.FORMAT_XZ, check=lzma.CHECK_NONE)
+    entries = [
+        (256, 3, 1, w),
+        (257, 3, 1, h),
+        (258, 3, spp, bits),
+        (259, 3, 1, compression),
+        (262, 3, 1, 1 if spp == 1 else 2),
+        (273, 4, 1, 0),  # the strip's offset, filled in below
+        (274, 3, 1, orientation),
+        (277, 3, 1, spp),
+        (278, 3, 1, h),
+        (279, 4, 1, len(raw)),
+        *([(338, 3, 1, 2)] if spp == 4 else []),  # the fourth sample is (unassociated) alpha
+    ]
+    extra_at = 8 + 2 + 12 * len(entries) + 4
+    extra = struct.pack(f"<{spp}H", *[bits] * spp) if spp > 1 else b""
+    ifd = b""
+    for tag, kind, count, value in entries:
+        if tag == 273:
+            value = extra_at + len(extra)
+        if tag == 258 and spp > 1:
+            ifd += struct.pack("<HHII", tag, kind, count, extra_at)
+        elif kind == 3:
+            ifd += struct.pack("<HHIHH", tag, kind, count, value, 0)
+        else:
+            ifd += struct.pack("<HHII", tag, kind, count, value)
+    return b"II*\x00" + struct.pack("<IH", 8, len(entries)) + ifd + bytes(4) + extra + raw
+
+
+def _on_white(rgba: np.ndarray) -> np.ndarray:
+    """8-bit RGBA whose alpha is 0 or 255 as an RGB image on white."""
+    return np.where(rgba[..., 3:] == 255, rgba[..., :3], 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("orientation", [5, 6, 7, 8])
+def test_a_quarter_turned_tiff_is_read_upright_by_epvlm_run(tmp_path, orientation):
+    """OpenCV 5's imread fails on a non-square TIFF tagged 5..8, so `epvlm run --image` called
+    it "not an image OpenCV can decode" where `eventsim simulate` reads it; it now reads it
+    as simulate does, its alpha blended onto white where it stands upright."""
+    from epvlm.cli import _read_image
+    from eventsim.simulator.sources import apply_exif_orientation, read_image
+
+    rng = np.random.default_rng(orientation)
+    rgb = rng.integers(0, 256, (6, 10, 3), dtype=np.uint8)
+    path = tmp_path / "turned.tif"
+    path.write_bytes(_tiff(rgb, orientation=orientation))
+    upright = apply_exif_orientation(rgb, orientation)
+    assert upright.shape == (10, 6, 3)
+    np.testing.assert_array_equal(_read_image(str(path)), upright)
+    np.testing.assert_array_equal(read_image(path), upright)
+
+    rgba = np.concatenate([rgb, np.zeros((6, 10, 1), np.uint8)], axis=2)
+    rgba[:2, :3, 3] = 255  # opaque in the stored top-left corner only
+    path.write_bytes(_tiff(rgba, orientation=orientation))
+    expected = _on_white(apply_exif_orientation(rgba, orientation))
+    np.testing.assert_array_equal(_read_image(str(path)), expected)
+
+
+def test_a_tiff_with_alpha_that_only_pillow_decodes_is_refused(tmp_path):
+    """A TIFF whose compression OpenCV lacks is read by Pillow (through `decode_image`); with
+    transparency it is refused in one line rather than read as the colour under it."""
+    pytest.importorskip("PIL")
+    import cv2
+
+    from epvlm.cli import _read_image
+    from eventsim.errors import InputError
+    from eventsim.simulator.sources import apply_exif_orientation
+
+    rgba = np.random.default_rng(2).integers(0, 256, (6, 10, 4), dtype=np.uint8)
+    path = tmp_path / "lzma.tif"
+    path.write_bytes(_tiff(rgba, orientation=6, compression=34925))
+    if cv2.imread(str(path), cv2.IMREAD_UNCHANGED) is not None:
+        pytest.skip("this OpenCV decodes LZMA TIFFs")
+    with pytest.raises(InputError, match="it has transparency, and OpenCV here cannot decode"):
+        _read_image(str(path))
+    path.write_bytes(_tiff(rgba[..., :3], orientation=6, compression=34925))
+    upright = apply_exif_orientation(rgba[..., :3], 6)
+    np.testing.assert_array_equal(_read_image(str(path)), upright)
+
+
+def test_16_bit_and_float_images_keep_the_high_byte(tmp_path):
+    """16-bit images give epvlm run the high byte of each sample, as PIL (and so stock
+    transformers) reads them; OpenCV's colour read rounded a colour TIFF's by value / 257
+    instead (one level off in places). Float TIFFs, refused before, are read with 1.0 white."""
+    import cv2
+
+    from epvlm.cli import _read_image
+
+    rgb16 = np.random.default_rng(3).integers(0, 65536, (5, 7, 3), dtype=np.uint16)
+    for suffix in (".png", ".tif"):
+        path = tmp_path / f"deep{suffix}"
+        assert cv2.imwrite(str(path), rgb16[..., ::-1])
+        np.testing.assert_array_equal(_read_image(str(path)), (rgb16 >> 8).astype(np.uint8))
+    grey = np.array([[0.0, 1.0, 2.0, -1.0]], np.float32)
+    path = tmp_path / "float.tif"
+    assert cv2.imwrite(str(path), grey)
+    np.testing.assert_array_equal(_read_image(str(path))[0, :, 0], [0, 255, 255, 0])
+
+
+def test_epvlm_run_reads_an_image_whose_name_is_not_utf8(tmp_path):
+    """cv2.imread killed `epvlm run` (exit 139, no message) on a file name that is not
+    UTF-8; it is read as `eventsim simulate` reads it."""
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    import cv2
+
+    from epvlm.processing import vocab_from_texts
+    from epvlm.tiny import save_tiny_checkpoint
+
+    question = "what colour is the square"
+    model = save_tiny_checkpoint(tmp_path / "model", vocab_from_texts([question]), seed=0)
+    image = os.fsdecode(os.fsencode(tmp_path) + b"/frame\xff.png")
+    ok, png = cv2.imencode(".png", np.full((56, 56, 3), 90, np.uint8))
+    assert ok
+    with open(image, "wb") as fh:
+        fh.write(png.tobytes())
+    argv = ["run", "--model", str(model), "--image", image, "--question", question]
+    argv += ["--selector", "dense", "--json"]
+    code = f"import sys; from epvlm.cli import main; sys.exit(main({argv!r}))"
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        errors="backslashreplace",
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["kept_tokens"] == 4  # 56x56 pixels: 2x2 merged patches
