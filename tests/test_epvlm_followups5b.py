@@ -261,3 +261,16 @@ def test_epvlm_run_reads_an_image_whose_name_is_not_utf8(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["kept_tokens"] == 4  # 56x56 pixels: 2x2 merged patches
+
+
+# ----------------------------------------------------------------------------- 4: coverage note
+
+
+def test_coverage_on_the_first_question_reads_in_the_singular():
+    """The demo report said "target coverage on the first 1 of the 5 questions"."""
+    from epvlm.demo.analysis import coverage_scope
+
+    assert coverage_scope(1, 5) == "the first question of the 5"
+    assert coverage_scope(2, 5) == "the first 2 of the 5 questions"
+    assert coverage_scope(5, 5) == "all 5 questions"
+    assert coverage_scope(1, 1) == "the 1 question"

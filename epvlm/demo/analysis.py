@@ -218,6 +218,8 @@ def coverage_scope(n_coverage: int, n_questions: int) -> str:
     """Which questions `target_coverage` measured: all of them or the first ``n_coverage``."""
     if n_coverage >= n_questions:
         return _all_of(n_questions, "question")
+    if n_coverage == 1:
+        return f"the first question of the {n_questions}"
     return f"the first {n_coverage} of the {n_questions} questions"
 
 
