@@ -400,21 +400,22 @@ def _write_overlay(path: Path, overlay_rgb) -> None:
     leaves no truncated image); a failed write is a one-line error."""
     import cv2
 
-    from eventsim.outputs import fsync_file, publish, remove_path, temp_path, with_disk_state
+    from eventsim.outputs import fsync_file, publish, remove_path, temp_path
 
+    # encoded in memory and written by Python: OpenCV's imwrite kills the process on a file
+    # name that is not UTF-8, and says only that it failed where the OS says why
+    try:
+        ok, encoded = cv2.imencode(path.suffix, cv2.cvtColor(overlay_rgb, cv2.COLOR_RGB2BGR))
+        why = ""
+    except cv2.error as exc:
+        # "OpenCV(5.0.0) /path/loadsave.cpp:1072: error: (-2:...) reason in function ..."
+        ok, why = False, ": " + " ".join(str(exc).split("error: ", 1)[-1].split())
+    if not ok:
+        raise InputError(f"cannot write overlay {str(path)!r}{why}")
     tmp = temp_path(path)
     try:
-        # OpenCV only says that it failed; creating the file first gives the OS's reason
-        # (read-only, permission)
-        open(tmp, "wb").close()
-        try:
-            ok = cv2.imwrite(str(tmp), cv2.cvtColor(overlay_rgb, cv2.COLOR_RGB2BGR))
-            why = ""
-        except cv2.error as exc:
-            # "OpenCV(5.0.0) /path/loadsave.cpp:1072: error: (-2:...) reason in function ..."
-            ok, why = False, ": " + " ".join(str(exc).split("error: ", 1)[-1].split())
-        if not ok:
-            raise with_disk_state(InputError(f"cannot write overlay {str(path)!r}{why}"), tmp)
+        with open(tmp, "wb") as fh:
+            fh.write(encoded.tobytes())
         fsync_file(tmp)
         publish(tmp, path)
     finally:

@@ -263,6 +263,38 @@ def test_epvlm_run_reads_an_image_whose_name_is_not_utf8(tmp_path):
     assert json.loads(proc.stdout)["kept_tokens"] == 4  # 56x56 pixels: 2x2 merged patches
 
 
+def test_epvlm_run_writes_an_overlay_whose_name_is_not_utf8(tmp_path):
+    """cv2.imwrite killed `epvlm run --overlay` (exit 139) on a file name that is not UTF-8,
+    after the model had answered; the overlay is encoded in memory and written by Python."""
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    import cv2
+
+    from epvlm.processing import vocab_from_texts
+    from epvlm.tiny import save_tiny_checkpoint
+
+    question = "what colour is the square"
+    model = save_tiny_checkpoint(tmp_path / "model", vocab_from_texts([question]), seed=0)
+    image = tmp_path / "frame.png"
+    assert cv2.imwrite(str(image), np.full((56, 56, 3), 90, np.uint8))
+    overlay = os.fsdecode(os.fsencode(tmp_path) + b"/mask\xff.png")
+    argv = ["run", "--model", str(model), "--image", str(image), "--question", question]
+    argv += ["--selector", "dense", "--overlay", overlay]
+    code = f"import sys; from epvlm.cli import main; sys.exit(main({argv!r}))"
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        errors="backslashreplace",
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    with open(overlay, "rb") as fh:
+        png = np.frombuffer(fh.read(), np.uint8)
+    assert cv2.imdecode(png, cv2.IMREAD_COLOR).shape[2] == 3
+    assert sorted(os.listdir(tmp_path)) == sorted(["model", "frame.png", os.path.basename(overlay)])
+
+
 # ----------------------------------------------------------------------------- 4: coverage note
 
 

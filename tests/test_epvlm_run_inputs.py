@@ -108,16 +108,16 @@ def test_overlay_write_failure_is_one_line(files, tmp_path, capsys, monkeypatch)
 
     _, model, image, _ = files
 
-    def failing_imwrite(*args, **kwargs):
+    def failing_imencode(*args, **kwargs):
         raise cv2.error("OpenCV(5.0.0) x.cpp:1: error: (-2:Unspecified error) cannot encode\n")
 
-    monkeypatch.setattr(cv2, "imwrite", failing_imwrite)
+    monkeypatch.setattr(cv2, "imencode", failing_imencode)
     overlay = tmp_path / "mask.png"
     assert main(_argv(model, image, "--selector", "dense", "--overlay", str(overlay))) == 1
     err = _one_error_line(capsys)
     assert "cannot write overlay" in err and "cannot encode" in err
     assert list(tmp_path.iterdir()) == []  # no temporary left behind
-    monkeypatch.setattr(cv2, "imwrite", lambda *a, **k: False)
+    monkeypatch.setattr(cv2, "imencode", lambda *a, **k: (False, None))
     assert main(_argv(model, image, "--selector", "dense", "--overlay", str(overlay))) == 1
     assert "cannot write overlay" in _one_error_line(capsys)
 
