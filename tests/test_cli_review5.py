@@ -5,7 +5,9 @@ progress bars only on a terminal, the dataset format's version, and small refusa
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -273,3 +275,34 @@ def test_convert_uses_a_column_order_on_an_n_by_4_array(tmp_path, capsys):
     assert rc == 0, err
     ev = load_events(out)
     assert ev["t"].tolist() == [10, 20] and ev["x"].tolist() == [1, 3]
+
+
+@pytest.mark.skipif(
+    sys.platform == "win32" or sys.getfilesystemencoding().lower() != "utf-8",
+    reason="file names are bytes, read as UTF-8, only on POSIX systems with a UTF-8 locale",
+)
+def test_every_command_names_a_file_whose_name_is_not_utf8_escaped(tmp_path):
+    # a UTF-8 locale's strict stdout refused the name's surrogates: info exited 1 with an
+    # internal error after printing half its report (build and simulate had their own fixes)
+    bad = os.fsdecode(b"bad\xff.h5")
+    events = np.zeros(3, EVENT_DTYPE)
+    events["t"] = [1, 2, 3]
+    events["p"] = [0, 1, 1]
+    np.save(tmp_path / "ok.npy", events)
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+    for argv in (
+        ["convert", "ok.npy", bad, "--sensor-size", "32x24"],
+        ["info", bad],
+        ["info", "--json", bad],
+    ):
+        run = subprocess.run(
+            [sys.executable, "-m", "eventsim", *argv],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env=env,
+            timeout=300,
+        )
+        assert run.returncode == 0, (argv, run.stderr)
+        assert "internal error" not in run.stderr
+    assert "bad\\udcff.h5" in run.stdout

@@ -283,3 +283,16 @@ def test_render_writes_a_video_whose_name_or_folder_is_not_utf8(tmp_path):
         capture = cv2.VideoCapture(str(linked))
         assert capture.get(cv2.CAP_PROP_FRAME_COUNT) >= 3, out
         capture.release()
+
+
+def test_big_endian_uint16_frames_are_16_bit_like_native_ones():
+    # '>u2' is not equal to np.uint16: big-endian 16-bit frames ran as DN, 257x too bright
+    from eventsim.simulator.sources import ArraySource, PairSource
+
+    native = np.full((2, 4, 4), 65535, np.uint16)
+    for frames in (native, native.astype(">u2")):
+        frame, _ = next(iter(ArraySource(frames, fps=100)))
+        assert frame.max() == 255.0, frames.dtype
+    pair = PairSource(native[0].astype(">u2"), native[1], interval_ms=10)
+    first, _ = next(iter(pair))
+    assert first.max() == 255.0

@@ -143,21 +143,14 @@ def main(args: argparse.Namespace) -> int:
             ) from None
         _report_kept_shards(Path(args.output), args.force, getattr(exc, "shards_kept", None))
         raise
-    _print(summary.text())
+    print(summary.text())
     if not args.no_preview and summary.n_samples:
         from eventsim.datasets.inspection import preview_dataset
 
-        _print(f"preview of the first samples: {preview_dataset(args.output)}")
+        print(f"preview of the first samples: {preview_dataset(args.output)}")
     # quoted, so a folder name with a space or a quote can be pasted back into the shell
-    _print(f"inspect it with: eventsim info {shlex.quote(str(args.output))}")
+    print(f"inspect it with: eventsim info {shlex.quote(str(args.output))}")
     return _report_empty_splits(recipe, summary)
-
-
-def _print(text: str) -> None:
-    """Print ``text`` with any surrogates escaped (as `simulate` shows its output): a folder
-    name that is not UTF-8 holds them, and a UTF-8 locale's strict stdout refused them once
-    the dataset was written, so a finished build exited 1 with an internal error."""
-    print(text.encode("utf-8", "backslashreplace").decode("utf-8"))
 
 
 def _report_kept_shards(out: Path, force: bool, kept: int | None = None) -> None:

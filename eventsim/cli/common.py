@@ -35,10 +35,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import io
 import os
 import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, NoReturn, Protocol
 
@@ -150,7 +151,7 @@ def cli_command(
                 return exc.status
             bars_before = _progress_bar_ids()
             try:
-                with sigint_flagged():
+                with sigint_flagged(), _surrogates_escaped():
                     status = run(args)
                     # an interrupt that a library callback swallowed still stops the command
                     check_interrupted()
@@ -195,6 +196,22 @@ def cli_command(
         return main
 
     return decorate
+
+
+@contextlib.contextmanager
+def _surrogates_escaped() -> Iterator[None]:
+    """Let stdout show a name that is not UTF-8 escaped (``bad\\udcff.h5``), as error
+    messages show it: Python holds such bytes as surrogates, which a UTF-8 locale's strict
+    stdout refuses, so a command failed with an internal error after writing its output."""
+    stream = sys.stdout
+    if not isinstance(stream, io.TextIOWrapper) or stream.errors != "strict":
+        yield
+        return
+    stream.reconfigure(errors="backslashreplace")
+    try:
+        yield
+    finally:
+        stream.reconfigure(errors="strict")
 
 
 # A word argparse would take for an option name (``-q``, ``--no-progress``); any other word

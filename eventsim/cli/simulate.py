@@ -446,11 +446,8 @@ def main(args: argparse.Namespace) -> int:
     width, height = result.sensor_size
     inserted = result.n_inserted_frames
     extra = f", {inserted} frames inserted" if inserted else ""
-    # a name that is not UTF-8 holds surrogates, which a UTF-8 terminal's stdout refuses
-    # (after the output was written): they are shown escaped, as the error messages show them
-    shown = str(result.path).encode("utf-8", "backslashreplace").decode("utf-8")
     print(
-        f"wrote {shown}: {result.n_events:,} events from {result.n_frames} "
+        f"wrote {result.path}: {result.n_events:,} events from {result.n_frames} "
         f"frames ({width}x{height}{extra}) in {result.seconds:.1f} s "
         f"({result.frames_per_s:.0f} frames/s)",
         file=sys.stdout,

@@ -500,7 +500,10 @@ def _check_frame_dtype(dtype: np.dtype, what: str) -> None:
     if dtype == np.bool_ or not (
         np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)
     ):
-        raise InputError(f"{what} dtype {dtype}; expected uint8, uint16 or float (DN)")
+        raise InputError(
+            f"{what} dtype {dtype}; expected uint8, uint16 (a 16-bit image), another integer "
+            "type or float (DN)"
+        )
 
 
 def _target_size(sensor_size: Sequence[int] | None, frame: np.ndarray) -> tuple[int, int]:
@@ -586,7 +589,8 @@ def _array_frame(frame: np.ndarray) -> np.ndarray:
     DN (16-bit frames as 16-bit image files are read)."""
     if frame.ndim == 3:
         frame = frame[..., 0] if frame.shape[2] == 1 else frame[..., :3]
-    if frame.dtype == np.uint16:
+    if frame.dtype.kind == "u" and frame.dtype.itemsize == 2:
+        # either byte order: a big-endian '>u2' array is not equal to np.uint16
         return frame / 257.0
     if frame.dtype not in (np.uint8, np.float32, np.float64):
         # other integers are DN; OpenCV's resize takes neither float16 nor long double
@@ -970,7 +974,9 @@ class FolderSource:
 
 
 class PairSource:
-    """Two images (paths or arrays) ``interval_ms`` apart."""
+    """Two images (paths or arrays) ``interval_ms`` apart. Arrays are taken in the units
+    `read_image` returns and `ArraySource` takes: uint8 and float in DN (0..255 nominal),
+    uint16 as 16-bit images (65535 = white)."""
 
     def __init__(
         self,
@@ -1034,6 +1040,7 @@ class ImageMotionSource:
     start), ``pan`` (a straight sweep, direction ``angle_deg``), ``zoom`` (about the centre; the
     border moves by ``amplitude_px``) or ``random-walk`` (a smooth random path within
     ``amplitude_px``). ``fps`` defaults to a rate that keeps motion at <= 0.5 px per frame.
+    An array ``image`` is taken in `PairSource`'s units (uint8 and float DN, uint16 16-bit).
     """
 
     def __init__(
