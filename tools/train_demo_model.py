@@ -53,6 +53,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
+from eventsim.cli.common import show_progress
+
 if TYPE_CHECKING:
     from transformers import Qwen2VLTextConfig
 
@@ -225,7 +227,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         )
     ap.add_argument("--log", default=None, help="append JSON lines of loss/accuracy here")
     ap.add_argument("--force", action="store_true", help="overwrite an existing --out")
-    ap.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    ap.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="hide the progress bars (drawn only when stderr is a terminal)",
+    )
     return ap.parse_args(argv)
 
 
@@ -831,14 +837,18 @@ def main(argv: list[str] | None = None) -> int:
     record({"event": "resume" if resumed else "start", **info})
     if head is not None and args.vision_pretrain_steps and resumed is None:
         info["vision_pretrain"] = pretrain_vision(
-            model, head, proc, cfg, args, device, record, not args.no_progress
+            model, head, proc, cfg, args, device, record, show_progress(args.no_progress)
         )
     t0 = time.time() - time_before
     losses: list[float] = []
     accs: list[float] = []
     step = start_step
     bar = tqdm(
-        total=args.steps, initial=start_step, disable=args.no_progress, desc="train", unit="step"
+        total=args.steps,
+        initial=start_step,
+        disable=not show_progress(args.no_progress),
+        desc="train",
+        unit="step",
     )
     stream = _worker_iter(proc, cfg, args, start_step, args.steps)
     try:
