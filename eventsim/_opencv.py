@@ -37,3 +37,21 @@ def opencv_file_name(path: str | os.PathLike, what: str) -> Iterator[str]:
                 f"{what} {name!r}: its name is not UTF-8, which OpenCV cannot open; rename the file"
             ) from None
         yield link
+
+
+@contextlib.contextmanager
+def opencv_log_silenced() -> Iterator[None]:
+    """OpenCV's own log off for the block, then back as it was: a failure is reported once,
+    by us, not also by OpenCV's (or libtiff's, FFmpeg's) lines ahead of ours."""
+    import cv2
+
+    log = getattr(getattr(cv2, "utils", None), "logging", None)
+    if log is None:
+        yield
+        return
+    level = log.getLogLevel()
+    log.setLogLevel(log.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        log.setLogLevel(level)

@@ -4,10 +4,8 @@ epvlm run's image reader and the coverage note's count of one."""
 from __future__ import annotations
 
 import json
-import lzma
 import multiprocessing
 import os
-import struct
 import subprocess
 import sys
 
@@ -16,6 +14,8 @@ import pytest
 
 from epvlm.errors import ResultsFolderInUseError
 from eventsim._locks import HAVE_FLOCK, try_lock
+
+from user_media import tiff_bytes
 
 needs_fork = pytest.mark.skipif(
     not HAVE_FLOCK or "fork" not in multiprocessing.get_all_start_methods(),
@@ -125,43 +125,6 @@ def test_progress_bars_are_drawn_only_on_a_terminal(tmp_path, monkeypatch, capsy
 # ----------------------------------------------------------------------------- 3: epvlm run's images
 
 
-def _tiff(pixels: np.ndarray, *, orientation: int = 1, compression: int = 1) -> bytes:
-    """A one-strip little-endian TIFF of ``pixels`` (grey, RGB or RGBA, uint8 or uint16),
-    written by hand: no compression (1) or LZMA (34925, which OpenCV's libtiff lacks)."""
-    h, w = pixels.shape[:2]
-    spp = 1 if pixels.ndim == 2 else pixels.shape[2]
-    bits = pixels.dtype.itemsize * 8
-    raw = np.ascontiguousarray(pixels, pixels.dtype.newbyteorder("<")).tobytes()
-    if compression == 34925:
-        raw = lzma.compress(raw, format=lzma.FORMAT_XZ, check=lzma.CHECK_NONE)
-    entries = [
-        (256, 3, 1, w),
-        (257, 3, 1, h),
-        (258, 3, spp, bits),
-        (259, 3, 1, compression),
-        (262, 3, 1, 1 if spp == 1 else 2),
-        (273, 4, 1, 0),  # the strip's offset, filled in below
-        (274, 3, 1, orientation),
-        (277, 3, 1, spp),
-        (278, 3, 1, h),
-        (279, 4, 1, len(raw)),
-        *([(338, 3, 1, 2)] if spp == 4 else []),  # the fourth sample is (unassociated) alpha
-    ]
-    extra_at = 8 + 2 + 12 * len(entries) + 4
-    extra = struct.pack(f"<{spp}H", *[bits] * spp) if spp > 1 else b""
-    ifd = b""
-    for tag, kind, count, value in entries:
-        if tag == 273:
-            value = extra_at + len(extra)
-        if tag == 258 and spp > 1:
-            ifd += struct.pack("<HHII", tag, kind, count, extra_at)
-        elif kind == 3:
-            ifd += struct.pack("<HHIHH", tag, kind, count, value, 0)
-        else:
-            ifd += struct.pack("<HHII", tag, kind, count, value)
-    return b"II*\x00" + struct.pack("<IH", 8, len(entries)) + ifd + bytes(4) + extra + raw
-
-
 def _on_white(rgba: np.ndarray) -> np.ndarray:
     """8-bit RGBA whose alpha is 0 or 255 as an RGB image on white."""
     return np.where(rgba[..., 3:] == 255, rgba[..., :3], 255).astype(np.uint8)
@@ -178,7 +141,7 @@ def test_a_quarter_turned_tiff_is_read_upright_by_epvlm_run(tmp_path, orientatio
     rng = np.random.default_rng(orientation)
     rgb = rng.integers(0, 256, (6, 10, 3), dtype=np.uint8)
     path = tmp_path / "turned.tif"
-    path.write_bytes(_tiff(rgb, orientation=orientation))
+    path.write_bytes(tiff_bytes(rgb, orientation=orientation))
     upright = apply_exif_orientation(rgb, orientation)
     assert upright.shape == (10, 6, 3)
     np.testing.assert_array_equal(_read_image(str(path)), upright)
@@ -186,7 +149,7 @@ def test_a_quarter_turned_tiff_is_read_upright_by_epvlm_run(tmp_path, orientatio
 
     rgba = np.concatenate([rgb, np.zeros((6, 10, 1), np.uint8)], axis=2)
     rgba[:2, :3, 3] = 255  # opaque in the stored top-left corner only
-    path.write_bytes(_tiff(rgba, orientation=orientation))
+    path.write_bytes(tiff_bytes(rgba, orientation=orientation))
     expected = _on_white(apply_exif_orientation(rgba, orientation))
     np.testing.assert_array_equal(_read_image(str(path)), expected)
 
@@ -203,12 +166,12 @@ def test_a_tiff_with_alpha_that_only_pillow_decodes_is_refused(tmp_path):
 
     rgba = np.random.default_rng(2).integers(0, 256, (6, 10, 4), dtype=np.uint8)
     path = tmp_path / "lzma.tif"
-    path.write_bytes(_tiff(rgba, orientation=6, compression=34925))
+    path.write_bytes(tiff_bytes(rgba, orientation=6, compression=34925))
     if cv2.imread(str(path), cv2.IMREAD_UNCHANGED) is not None:
         pytest.skip("this OpenCV decodes LZMA TIFFs")
     with pytest.raises(InputError, match="it has transparency, and OpenCV here cannot decode"):
         _read_image(str(path))
-    path.write_bytes(_tiff(rgba[..., :3], orientation=6, compression=34925))
+    path.write_bytes(tiff_bytes(rgba[..., :3], orientation=6, compression=34925))
     upright = apply_exif_orientation(rgba[..., :3], 6)
     np.testing.assert_array_equal(_read_image(str(path)), upright)
 

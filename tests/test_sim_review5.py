@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import lzma
 import struct
 import sys
 
@@ -18,47 +17,9 @@ from eventsim.simulator import sources
 from eventsim.simulator.sources import apply_exif_orientation, read_image
 
 from cli_checks import one_line
+from user_media import tiff_bytes
 
 # -- TIFF ----------------------------------------------------------------------------------------
-
-
-def _tiff(pixels: np.ndarray, *, compression: int = 1, orientation: int = 1) -> bytes:
-    """A one-strip little-endian TIFF of ``pixels`` (grey or RGB, uint8 or uint16), written by
-    hand so that the test needs no encoder: no compression (1) or LZMA (34925, as libtiff
-    writes it: an .xz stream without check)."""
-    h, w = pixels.shape[:2]
-    spp = 1 if pixels.ndim == 2 else pixels.shape[2]
-    bits = pixels.dtype.itemsize * 8
-    raw = np.ascontiguousarray(pixels, pixels.dtype.newbyteorder("<")).tobytes()
-    if compression == 34925:
-        raw = lzma.compress(raw, format=lzma.FORMAT_XZ, check=lzma.CHECK_NONE)
-    entries = [
-        (256, 3, 1, w),
-        (257, 3, 1, h),
-        (258, 3, spp, bits),
-        (259, 3, 1, compression),
-        (262, 3, 1, 2 if spp == 3 else 1),
-        (273, 4, 1, 0),  # the strip's offset, filled in below
-        (274, 3, 1, orientation),
-        (277, 3, 1, spp),
-        (278, 3, 1, h),
-        (279, 4, 1, len(raw)),
-    ]
-    extra_at = 8 + 2 + 12 * len(entries) + 4
-    extra = struct.pack(f"<{spp}H", *[bits] * spp) if spp > 1 else b""
-    data_at = extra_at + len(extra)
-    ifd = b""
-    for tag, kind, count, value in entries:
-        if tag == 273:
-            value = data_at
-        if tag == 258 and spp > 1:
-            ifd += struct.pack("<HHII", tag, kind, count, extra_at)
-        elif kind == 3:
-            ifd += struct.pack("<HHIHH", tag, kind, count, value, 0)
-        else:
-            ifd += struct.pack("<HHII", tag, kind, count, value)
-    head = b"II*\x00" + struct.pack("<IH", 8, len(entries))
-    return head + ifd + bytes(4) + extra + raw
 
 
 @pytest.fixture
@@ -81,7 +42,7 @@ def test_a_tiff_turned_by_90_degrees_reads_upright(tmp_path, stored, kind, orien
     # with every imread flag: such images were "not an image OpenCV can decode"
     pixels = stored[kind]
     path = tmp_path / "a.tif"
-    path.write_bytes(_tiff(pixels, orientation=orientation))
+    path.write_bytes(tiff_bytes(pixels, orientation=orientation))
     got = read_image(path)
     assert got.shape[:2] == (10, 6)
     np.testing.assert_array_equal(got, _as_read(apply_exif_orientation(pixels, orientation)))
@@ -92,7 +53,7 @@ def test_a_tiff_compression_opencv_lacks_is_read_by_pillow(tmp_path, stored, ori
     pytest.importorskip("PIL")
     pixels = stored["grey16"]
     path = tmp_path / "lzma.tif"
-    path.write_bytes(_tiff(pixels, compression=34925, orientation=orientation))
+    path.write_bytes(tiff_bytes(pixels, compression=34925, orientation=orientation))
     assert cv2.imread(str(path), cv2.IMREAD_UNCHANGED) is None or orientation == 1
     got = read_image(path)
     # 16-bit depth kept, turned upright by the one EXIF rule
@@ -101,7 +62,7 @@ def test_a_tiff_compression_opencv_lacks_is_read_by_pillow(tmp_path, stored, ori
 
 def test_a_tiff_compression_opencv_lacks_without_pillow_is_one_line(tmp_path, stored, monkeypatch):
     path = tmp_path / "lzma.tif"
-    path.write_bytes(_tiff(stored["rgb8"], compression=34925))
+    path.write_bytes(tiff_bytes(stored["rgb8"], compression=34925))
     if cv2.imread(str(path), cv2.IMREAD_UNCHANGED) is not None:
         pytest.skip("this OpenCV decodes LZMA TIFFs")
     monkeypatch.setitem(sys.modules, "PIL", None)
@@ -115,7 +76,7 @@ def test_16_bit_colour_that_only_pillow_decodes_is_refused(tmp_path, stored):
     pytest.importorskip("PIL")
     path = tmp_path / "rgb16.tif"
     rgb16 = np.repeat(stored["grey16"][..., None], 3, axis=2)
-    path.write_bytes(_tiff(rgb16, compression=34925))
+    path.write_bytes(tiff_bytes(rgb16, compression=34925))
     if cv2.imread(str(path), cv2.IMREAD_UNCHANGED) is not None:
         pytest.skip("this OpenCV decodes LZMA TIFFs")
     with pytest.raises(InputError, match="16-bit colour TIFF with LZMA compression"):
@@ -126,7 +87,7 @@ def test_opencv_log_level_is_restored_after_a_quiet_decode(tmp_path, stored):
     pytest.importorskip("PIL")
     level = cv2.utils.logging.getLogLevel()
     path = tmp_path / "lzma.tif"
-    path.write_bytes(_tiff(stored["rgb8"], compression=34925))
+    path.write_bytes(tiff_bytes(stored["rgb8"], compression=34925))
     read_image(path)
     assert cv2.utils.logging.getLogLevel() == level
 
@@ -139,7 +100,7 @@ def test_simulate_reads_such_tiffs_as_folder_image_and_pair(tmp_path, stored, ca
     for i in range(3):
         frame = np.clip(base.astype(np.int64) + 6000 * i, 0, 65535).astype(np.uint16)
         compression = 34925 if i % 2 else 1
-        (folder / f"{i}.tif").write_bytes(_tiff(frame, compression=compression, orientation=6))
+        (folder / f"{i}.tif").write_bytes(tiff_bytes(frame, compression=compression, orientation=6))
     runs = {
         "folder": [str(folder), "--fps", "100"],
         "image": ["--image", str(folder / "1.tif"), "--duration-ms", "20"],
@@ -158,7 +119,7 @@ def test_simulate_reads_such_tiffs_as_folder_image_and_pair(tmp_path, stored, ca
 
 def test_simulate_names_a_tiff_it_cannot_decode(tmp_path, stored, monkeypatch, capfd):
     path = tmp_path / "lzma.tif"
-    path.write_bytes(_tiff(stored["rgb8"], compression=34925))
+    path.write_bytes(tiff_bytes(stored["rgb8"], compression=34925))
     if cv2.imread(str(path), cv2.IMREAD_UNCHANGED) is not None:
         pytest.skip("this OpenCV decodes LZMA TIFFs")
     capfd.readouterr()
@@ -170,7 +131,7 @@ def test_simulate_names_a_tiff_it_cannot_decode(tmp_path, stored, monkeypatch, c
 
 def test_exif_orientation_of_tiff_still_found(tmp_path, stored):
     # the directory walk that finds compression and orientation also serves exif_orientation
-    data = _tiff(stored["rgb8"], orientation=7)
+    data = tiff_bytes(stored["rgb8"], orientation=7)
     assert sources.exif_orientation(data) == 7
     big_endian = b"MM\x00*" + struct.pack(">IH", 8, 1) + struct.pack(">HHIHH", 274, 3, 1, 8, 0)
     assert sources.exif_orientation(big_endian + bytes(4)) == 8
@@ -443,7 +404,7 @@ def test_a_corrupt_image_is_one_line_without_opencvs_log(tmp_path, capfd, monkey
     folder = tmp_path / "frames"
     folder.mkdir()
     rgb = np.random.default_rng(0).integers(0, 256, (6, 10, 3), dtype=np.uint8)
-    whole = _tiff(rgb)
+    whole = tiff_bytes(rgb)
     (folder / "0.tif").write_bytes(whole)
     (folder / "1.tif").write_bytes(whole[: len(whole) - 60])  # cut short
     capfd.readouterr()

@@ -4,6 +4,8 @@ tests."""
 from __future__ import annotations
 
 import json
+import lzma
+import struct
 from pathlib import Path
 
 import cv2
@@ -31,3 +33,41 @@ def write_video(path: Path, fps: float, n_frames: int, step_px: int) -> None:
         cv2.rectangle(frame, (5 + step_px * k, 20), (20 + step_px * k, 35), (255, 255, 255), -1)
         writer.write(frame)
     writer.release()
+
+
+def tiff_bytes(pixels: np.ndarray, *, orientation: int = 1, compression: int = 1) -> bytes:
+    """A one-strip little-endian TIFF of ``pixels`` (grey, RGB or RGBA, uint8 or uint16),
+    written by hand so that tests need no encoder: no compression (1) or LZMA (34925, as
+    libtiff writes it: an .xz stream without check, which OpenCV's libtiff lacks)."""
+    h, w = pixels.shape[:2]
+    spp = 1 if pixels.ndim == 2 else pixels.shape[2]
+    bits = pixels.dtype.itemsize * 8
+    raw = np.ascontiguousarray(pixels, pixels.dtype.newbyteorder("<")).tobytes()
+    if compression == 34925:
+        raw = lzma.compress(raw, format=lzma.FORMAT_XZ, check=lzma.CHECK_NONE)
+    entries = [
+        (256, 3, 1, w),
+        (257, 3, 1, h),
+        (258, 3, spp, bits),
+        (259, 3, 1, compression),
+        (262, 3, 1, 1 if spp == 1 else 2),
+        (273, 4, 1, 0),  # the strip's offset, filled in below
+        (274, 3, 1, orientation),
+        (277, 3, 1, spp),
+        (278, 3, 1, h),
+        (279, 4, 1, len(raw)),
+        *([(338, 3, 1, 2)] if spp == 4 else []),  # the fourth sample is (unassociated) alpha
+    ]
+    extra_at = 8 + 2 + 12 * len(entries) + 4
+    extra = struct.pack(f"<{spp}H", *[bits] * spp) if spp > 1 else b""
+    ifd = b""
+    for tag, kind, count, value in entries:
+        if tag == 273:
+            value = extra_at + len(extra)
+        if tag == 258 and spp > 1:
+            ifd += struct.pack("<HHII", tag, kind, count, extra_at)
+        elif kind == 3:
+            ifd += struct.pack("<HHIHH", tag, kind, count, value, 0)
+        else:
+            ifd += struct.pack("<HHII", tag, kind, count, value)
+    return b"II*\x00" + struct.pack("<IH", 8, len(entries)) + ifd + bytes(4) + extra + raw

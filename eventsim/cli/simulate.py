@@ -7,9 +7,9 @@ import contextlib
 import os
 import sys
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
+from eventsim._opencv import opencv_log_silenced
 from eventsim.cli.common import (
     add_progress_option,
     add_renamed_option,
@@ -384,20 +384,6 @@ def _make_source_and_warn(args, size):
     return source
 
 
-@contextlib.contextmanager
-def _opencv_silent() -> Iterator[None]:
-    """OpenCV's log off for the run, and back as it was."""
-    import cv2
-
-    log = cv2.utils.logging
-    level = log.getLogLevel()
-    log.setLogLevel(log.LOG_LEVEL_SILENT)
-    try:
-        yield
-    finally:
-        log.setLogLevel(level)
-
-
 @cli_command(build_parser)
 def main(args: argparse.Namespace) -> int:
     from eventsim.simulator import DVSParams
@@ -419,7 +405,7 @@ def main(args: argparse.Namespace) -> int:
         check_memory(size, params, args.device)
     # so do OpenCV's image decoders on a corrupt image ("TIFFFillStrip: Read error ..."),
     # unless OPENCV_LOG_LEVEL asks for them
-    quiet = contextlib.nullcontext() if "OPENCV_LOG_LEVEL" in os.environ else _opencv_silent()
+    quiet = contextlib.nullcontext() if "OPENCV_LOG_LEVEL" in os.environ else opencv_log_silenced()
     with quiet:
         source = _make_source_and_warn(args, size)
         with warnings.catch_warnings():

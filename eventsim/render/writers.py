@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from eventsim._opencv import opencv_file_name
+from eventsim._opencv import opencv_file_name, opencv_log_silenced
 from eventsim.errors import EventFileError, OutputExistsError, ParameterError, require
 from eventsim.outputs import (
     check_interrupted,
@@ -224,7 +224,7 @@ class VideoSink(FrameSink):
                     f"{MAX_MPEG4_SIDE} px a side); write an .avi, a .gif or a folder of PNGs"
                 )
             fourcc = cv2.VideoWriter.fourcc(*self.fourcc)
-            with _quiet_opencv(), opencv_file_name(self.tmp, "video") as name:
+            with opencv_log_silenced(), opencv_file_name(self.tmp, "video") as name:
                 self._writer = cv2.VideoWriter(
                     name, fourcc, self.fps, (frame.shape[1], frame.shape[0])
                 )
@@ -232,7 +232,7 @@ class VideoSink(FrameSink):
                 raise EventFileError(
                     f"OpenCV could not open a {self.fourcc} video writer for {str(self.path)!r}"
                 )
-        with _quiet_opencv():
+        with opencv_log_silenced():
             ok = self._writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
         # OpenCV < 5 returns None and gives no per-frame status; the check at the end remains
         if ok is False:
@@ -243,7 +243,7 @@ class VideoSink(FrameSink):
 
     def _finish(self) -> None:
         if self._writer is not None:
-            with _quiet_opencv():
+            with opencv_log_silenced():
                 self._writer.release()
             self._writer = None
         if self.n_frames:
@@ -262,24 +262,9 @@ class VideoSink(FrameSink):
 
     def _abort(self) -> None:
         if self._writer is not None:
-            with _quiet_opencv():
+            with opencv_log_silenced():
                 self._writer.release()
             self._writer = None
-
-
-@contextlib.contextmanager
-def _quiet_opencv():
-    """Silence OpenCV's own warnings: a failed write is reported once, by us."""
-    logging = getattr(getattr(cv2, "utils", None), "logging", None)
-    if logging is None:
-        yield
-        return
-    level = logging.getLogLevel()
-    logging.setLogLevel(logging.LOG_LEVEL_SILENT)
-    try:
-        yield
-    finally:
-        logging.setLogLevel(level)
 
 
 def _disk_state(path: Path) -> str:
