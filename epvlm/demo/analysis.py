@@ -295,7 +295,7 @@ def headline(summary: Mapping[str, Any], keep: float = HEADLINE_KEEP) -> list[st
             verdict = {
                 "above": "interval above 0",
                 "below": f"interval below 0: `{other}` wins",
-                "few": _too_few(entry["this_only"], entry["other_only"], entry["n"]),
+                "unconfirmed": _unconfirmed(entry["this_only"], entry["other_only"], entry["n"]),
             }.get(side, "interval includes 0")
             parts.append(
                 f"event − {other} = {fmt_points(entry['diff'])} "
@@ -344,11 +344,12 @@ def _judged(ci: Sequence[float] | None, counts: Mapping[str, int], this: str, ot
     """`_interval` of a paired difference read as a claim: ``"above"`` or ``"below"`` only
     when the exact McNemar test of the questions answered differently (``counts[this]`` right
     only under this configuration, ``counts[other]`` only under the other) agrees (p <
-    `CLAIM_ALPHA`), else ``"few"``. With a few such questions the percentile bootstrap's
-    interval is too narrow, and with none it is a single point, at any number of questions."""
+    `CLAIM_ALPHA`), else ``"unconfirmed"`` (`_unconfirmed` says why). With a few such
+    questions the percentile bootstrap's interval is too narrow, and with none it is a single
+    point, at any number of questions."""
     side = _interval(ci)
     if side in ("above", "below") and mcnemar_exact_p(counts[this], counts[other]) >= CLAIM_ALPHA:
-        return "few"
+        return "unconfirmed"
     return side
 
 
@@ -363,12 +364,28 @@ def _dense_side(cell: Mapping[str, Any]) -> str:
     return _judged(cell.get("diff_vs_dense_ci95"), counts, "this_only", "dense_only")
 
 
-def _too_few(this_only: int, other_only: int, n: int) -> str:
-    """Why a difference whose bootstrap interval excludes 0 is not called one (`_judged`)."""
+def _few_differ(this_only: int, other_only: int) -> bool:
+    """Whether so few questions were answered differently that not even all of them going one
+    way would reach p < `CLAIM_ALPHA` in the exact McNemar test (under 6 at 0.05): no outcome
+    of so few could be judged, where a larger count that stays short of it is a borderline
+    effect."""
+    m = this_only + other_only
+    return mcnemar_exact_p(m, 0) >= CLAIM_ALPHA
+
+
+def _unconfirmed(this_only: int, other_only: int, n: int) -> str:
+    """Why a difference whose bootstrap interval excludes 0 is not called one (`_judged`): too
+    few questions answered differently (`_few_differ`), or an effect not beyond noise."""
     p = mcnemar_exact_p(this_only, other_only)
+    m = this_only + other_only
+    if _few_differ(this_only, other_only):
+        return (
+            f"too few questions answered differently to judge: {m} of {n}, "
+            f"exact McNemar p = {p:.2g}"
+        )
     return (
-        f"too few questions answered differently to judge: {this_only + other_only} of {n}, "
-        f"exact McNemar p = {p:.2g}"
+        f"not beyond noise: exact McNemar p = {p:.2g} on the {m} of {n} questions answered "
+        "differently"
     )
 
 
@@ -394,8 +411,8 @@ def _static_sentence(
     vs_dense = _dense_side(e)
     counts = e.get("vs_dense_counts") or {}
     dense_noise = (
-        _too_few(counts["this_only"], counts["dense_only"], sum(counts.values()))
-        if vs_dense == "few"
+        _unconfirmed(counts["this_only"], counts["dense_only"], sum(counts.values()))
+        if vs_dense == "unconfirmed"
         else _NOISE[vs_dense]
     )
     numbers = (
@@ -408,8 +425,8 @@ def _static_sentence(
     random = (e.get("paired") or {}).get("random") or {}
     vs_random = _paired_side(random) if random.get("n") else "unknown"
     random_noise = (
-        _too_few(random["this_only"], random["other_only"], random["n"])
-        if vs_random == "few"
+        _unconfirmed(random["this_only"], random["other_only"], random["n"])
+        if vs_random == "unconfirmed"
         else _NOISE.get(vs_random, "")
     )
     random_part = (
@@ -425,7 +442,7 @@ def _static_sentence(
             for s in scenarios
             if s != "static" and _dense_side(_cell(event, SCENARIO_FIELD, s)) == "below"
         ]
-        if vs_random in ("within", "few", "below"):
+        if vs_random in ("within", "unconfirmed", "below"):
             who = (
                 "a failure case of the event prior (so are "
                 + ", ".join(f"{s} questions" for s in others_lose)
@@ -441,12 +458,17 @@ def _static_sentence(
             return f"Static targets are {who}: {numbers}, and {than_random}: {random_part}; {kept}."
         tail = f"; it still beats `random` there: {random_part}" if vs_random == "above" else ""
         return f"Static targets cost the event prior accuracy: {numbers}{tail}; {kept}."
-    lead = {
-        "within": "On static targets the event prior shows no loss beyond noise",
-        "above": "On static targets the event prior scores above dense beyond noise",
-        "unknown": "Static targets: no interval for the event prior's change from dense",
-        "few": "Static targets: too few questions to judge the event prior's change from dense",
-    }[vs_dense]
+    if vs_dense == "unconfirmed" and not _few_differ(counts["this_only"], counts["dense_only"]):
+        lead = "On static targets the event prior's change from dense is not beyond noise"
+    else:
+        lead = {
+            "within": "On static targets the event prior shows no loss beyond noise",
+            "above": "On static targets the event prior scores above dense beyond noise",
+            "unknown": "Static targets: no interval for the event prior's change from dense",
+            "unconfirmed": (
+                "Static targets: too few questions to judge the event prior's change from dense"
+            ),
+        }[vs_dense]
     tail = f"; {random_part}" if random_part else ""
     return f"{lead}: {numbers}{tail}; {kept}."
 
@@ -458,19 +480,28 @@ def _target_bound(cell: Mapping[str, Any], side: str) -> float:
     questions dense answers right (the share is never below that accuracy); ``"below"`` an
     upper bound, `event`'s Wilson upper bound over dense's Wilson lower bound."""
     c = cell["vs_dense_counts"]
-    dense_right = c["both"] + c["dense_only"]
+    return _share_bound(
+        c["both"], c["this_only"], c["both"] + c["dense_only"], sum(c.values()), side
+    )
+
+
+def _share_bound(both: int, this_only: int, dense_right: int, n: int, side: str) -> float:
+    """`_target_bound` of ``n`` questions shared with dense, ``dense_right`` of them answered
+    right by dense, ``both`` of those and ``this_only`` others by this configuration."""
     if side == "above":
-        return wilson_interval(c["both"], dense_right)[0]
-    n = sum(c.values())
+        return wilson_interval(both, dense_right)[0]
     # dense answers some question right wherever there is a share to bound, so lo_dense > 0
     lo_dense = wilson_interval(dense_right, n)[0]
-    return wilson_interval(c["both"] + c["this_only"], n)[1] / lo_dense
+    return wilson_interval(both + this_only, n)[1] / lo_dense
 
 
 def _target_verdict(cell: Mapping[str, Any], target: float) -> str:
     """Whether ``cell``'s share of dense accuracy meets ``target``, read with its interval: a
     whole bootstrap interval on one side of the target is a claim only when `_target_bound`
-    agrees."""
+    agrees. When it does not, the questions shared with dense are too few to judge where
+    not even the most extreme answers of this configuration on them (every one of dense's
+    right answers right, for a claim above the target; none right, below it) would give a
+    bound past the target; otherwise the share is not beyond noise."""
     ratio = cell.get("accuracy_vs_dense")
     goal = f"the {fmt_pct(target, 0)} target"
     if ratio is None:
@@ -485,10 +516,25 @@ def _target_verdict(cell: Mapping[str, Any], target: float) -> str:
             return f"it misses {goal}, its whole interval below it"
         verb = "meets" if side == "above" else "misses"
         kind = "lower" if side == "above" else "upper"
+        c = cell["vs_dense_counts"]
+        n = sum(c.values())
+        dense_right = c["both"] + c["dense_only"]
+        if side == "above":
+            few = _share_bound(dense_right, 0, dense_right, n, side) <= target
+        else:
+            few = _share_bound(0, 0, dense_right, n, side) >= target
+        # the bound counts the questions dense answered too, which the cell's n may exceed
+        shared = f"n = {n}" if n == cell.get("n") else f"n = {n} shared with dense"
+        if few:
+            return (
+                f"it {verb} {goal} on the point estimate and its bootstrap interval, but too few "
+                f"questions ({shared}) to judge: a 95 % {kind} bound valid at any n is "
+                f"{fmt_pct(bound)}"
+            )
         return (
-            f"it {verb} {goal} on the point estimate and its bootstrap interval, but too few "
-            f"questions (n = {cell['n']}) to judge: a 95 % {kind} bound valid at any n is "
-            f"{fmt_pct(bound)}"
+            f"it {verb} {goal} on the point estimate and its bootstrap interval, but not beyond "
+            f"noise ({shared}): a 95 % {kind} bound valid at any n is {fmt_pct(bound)}, not "
+            f"{side} the target"
         )
     verb = "meets" if ratio >= target else "misses"
     if side == "within":
@@ -509,7 +555,9 @@ def findings(
     (or, for the target, an interval that includes the target) is said to be within noise, and
     no sentence claims more than its numbers show. An interval beyond 0 (or the target) is a
     claim only when a check that holds on few questions agrees (`_judged`, `_target_bound`);
-    otherwise the sentence says there are too few questions to judge."""
+    otherwise the sentence says there are too few questions to judge, or, where there are
+    enough to judge, that the difference is not beyond noise (or the bound does not clear the
+    target)."""
     out: list[str] = []
     rows = summary["rows"]
     dense = find_row(rows, "dense", 1.0)
@@ -587,8 +635,8 @@ def findings(
             entry = (e.get("paired") or {}).get(name) or {}
             gap = e["accuracy"] - o["accuracy"]
             side = _paired_side(entry)
-            if side == "few":
-                noise = f" — {_too_few(entry['this_only'], entry['other_only'], entry['n'])}"
+            if side == "unconfirmed":
+                noise = f" — {_unconfirmed(entry['this_only'], entry['other_only'], entry['n'])}"
             else:
                 noise = {"within": " — within noise", "unknown": " — no interval"}.get(side, "")
             paired = f"paired 95 % CI of event minus {name}: {_ci_points(entry)}"

@@ -118,8 +118,9 @@ def write_report(
         f"answered differently agrees (p < {CLAIM_ALPHA:g}), and a share of dense accuracy "
         "beyond the target only when a Wilson bound agrees with its interval: on few questions, "
         "or few answered differently, the bootstrap interval is too narrow (a single point when "
-        "every question is answered alike), and they say there are too few to judge. FLOPs are "
-        "analytic (`epvlm.flops`) with each "
+        "every question is answered alike). Where the check disagrees they say there are too "
+        "few to judge when no outcome on so few questions could pass it, and otherwise that the "
+        "difference is not beyond noise. FLOPs are analytic (`epvlm.flops`) with each "
         "question's kept image tokens, text tokens and generated tokens. `event`, `random` and "
         "`downsample` keep the same number of image tokens at a given τ.",
         "",
