@@ -1,6 +1,6 @@
 """Findings of the fifth review of `eventsim build` (the dataset builder and its inputs)."""
 
-import json
+import functools
 import os
 import threading
 import warnings
@@ -14,26 +14,10 @@ from eventsim.cli.build import main as build_main
 from eventsim.datasets import EventVQADataset, build_dataset, load_recipe
 from eventsim.errors import DatasetError, RecipeError
 
-from user_media import textured, write_jsonl, write_video
+from user_media import error_reasons, small_recipe, textured, write_jsonl, write_video
 
-
-def _recipe(tmp_path: Path, kind: str, split: str, extra: str = "", shard_size: int = 64) -> Path:
-    path = tmp_path / f"{kind}.toml"
-    split_value = split if kind == "shapes" else f'"{split}"'
-    if kind == "shapes":
-        # scaled to the small camera
-        extra += "\nobject_size_px = [8, 12]\ntarget_size_px = [8, 12]"
-    path.write_text(
-        f'[dataset]\nname = "r5"\n[source]\nkind = "{kind}"\n{extra}\n[camera]\nwidth = 64\n'
-        f"height = 48\n[events]\nwindow_ms = 20\n[splits]\ntest = {split_value}\n"
-        f"[build]\nshard_size = {shard_size}\n"
-    )
-    return path
-
-
-def _reasons(out: Path) -> dict[str, str]:
-    lines = (out / "errors.jsonl").read_text().splitlines()
-    return {json.loads(x)["id"]: json.loads(x)["reason"] for x in lines}
+_recipe = functools.partial(small_recipe, name="r5")
+_reasons = error_reasons
 
 
 # ----------------------------------------------------------------------------- frame memory

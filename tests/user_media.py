@@ -71,3 +71,26 @@ def tiff_bytes(pixels: np.ndarray, *, orientation: int = 1, compression: int = 1
         else:
             ifd += struct.pack("<HHII", tag, kind, count, value)
     return b"II*\x00" + struct.pack("<IH", 8, len(entries)) + ifd + bytes(4) + extra + raw
+
+
+def small_recipe(
+    tmp_path: Path, kind: str, split: str, extra: str = "", shard_size: int = 64, *, name: str
+) -> Path:
+    """A recipe ``{kind}.toml`` for a 64x48 camera and 20 ms windows, one split ``test``:
+    a file name, or for ``shapes`` a sample count; shapes objects are scaled to the camera."""
+    path = tmp_path / f"{kind}.toml"
+    split_value = split if kind == "shapes" else f'"{split}"'
+    if kind == "shapes":
+        extra += "\nobject_size_px = [8, 12]\ntarget_size_px = [8, 12]"
+    path.write_text(
+        f'[dataset]\nname = "{name}"\n[source]\nkind = "{kind}"\n{extra}\n[camera]\nwidth = 64\n'
+        f"height = 48\n[events]\nwindow_ms = 20\n[splits]\ntest = {split_value}\n"
+        f"[build]\nshard_size = {shard_size}\n"
+    )
+    return path
+
+
+def error_reasons(out: Path) -> dict[str, str]:
+    """A built dataset's skipped samples: id -> reason (errors.jsonl)."""
+    lines = (out / "errors.jsonl").read_text().splitlines()
+    return {json.loads(x)["id"]: json.loads(x)["reason"] for x in lines}
