@@ -339,31 +339,34 @@ def _read_image(path: str):
 
 
 def _alpha_channel(data: bytes, name: str):
-    """The alpha channel of an image file's bytes, turned upright as `decode_image` turns the
-    colour (the one EXIF rule of the toolkit); None when it has none. An image with alpha that
-    OpenCV cannot decode (a TIFF compression it lacks, whose colour `decode_image` reads with
-    Pillow) is refused: Pillow turns such a file upright as it loads it or not by version, so
-    its alpha could land on other pixels than the colour."""
+    """The alpha channel of an image file's bytes, decoded from what `decode_image` decodes
+    the colour from (a TIFF's bytes as `tiff_decoder_input` gives them) and turned upright by
+    the same EXIF rule, so that it lands on the colour's pixels; None when it has none. An
+    image with alpha that OpenCV cannot decode (a TIFF compression it lacks, whose colour
+    `decode_image` reads with Pillow) is refused rather than answered on without its
+    transparency."""
     import cv2
     import numpy as np
 
-    from eventsim.simulator.sources import apply_exif_orientation
+    from eventsim.simulator.sources import apply_exif_orientation, tiff_decoder_input
 
+    buf: bytes | bytearray = data
+    turn: bytes | int = data
+    if data[:4] in (b"II*\x00", b"MM\x00*"):
+        buf, turn, _ = tiff_decoder_input(data)
     # quiet: the colour read decoded the file already, and said whatever was wrong with it
     log = cv2.utils.logging
     level = log.getLogLevel()
     log.setLogLevel(log.LOG_LEVEL_SILENT)
     try:
-        raw = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        raw = cv2.imdecode(np.frombuffer(buf, np.uint8), cv2.IMREAD_UNCHANGED)
     except cv2.error:
         raw = None
     finally:
         log.setLogLevel(level)
     if raw is not None:
         if raw.ndim == 3 and raw.shape[2] == 4:
-            # given the bytes, not the tag's value, the rule also sees where OpenCV's TIFF
-            # decoder turned the image already
-            return apply_exif_orientation(raw[..., 3], data)
+            return apply_exif_orientation(raw[..., 3], turn)
         return None
     try:
         import io

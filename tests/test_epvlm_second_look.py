@@ -6,7 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
+import pytest
+
 from epvlm.demo import findings, headline, summarize
+
+from user_media import tiff_bytes
 
 # ----------------------------------------------------------------------------- 1: demo words
 
@@ -104,3 +109,47 @@ def test_the_target_verdict_on_many_questions_is_not_called_too_few_and_counts_s
     assert "but too few questions (n = 72 shared with dense) to judge: a 95 % lower bound" in (
         moving
     )
+
+
+# ----------------------------------------------------------------------------- 2: alpha bytes
+
+
+def _tiff_opencv_cannot_turn(monkeypatch) -> None:
+    """cv2.imdecode as OpenCV 5.0's fails on a non-square TIFF tagged with a quarter turn (the
+    OpenCV here may decode it)."""
+    import cv2
+
+    from eventsim.simulator.sources import exif_orientation
+
+    real = cv2.imdecode
+
+    def imdecode(buf, flags):
+        img = real(buf, flags)
+        if img is not None and img.shape[0] != img.shape[1]:
+            if exif_orientation(bytes(buf)) in (5, 6, 7, 8):
+                return None
+        return img
+
+    monkeypatch.setattr(cv2, "imdecode", imdecode)
+
+
+@pytest.mark.parametrize("orientation", [5, 6, 7, 8])
+def test_the_alpha_of_a_quarter_turned_tiff_is_read_from_the_colours_bytes(
+    tmp_path, monkeypatch, orientation
+):
+    """`decode_image` decodes a TIFF with its orientation entry set to 1; the alpha was
+    decoded from the file's own bytes, which an OpenCV that cannot decode a non-square TIFF
+    tagged 5..8 refused, and the image was refused for a transparency OpenCV 'cannot
+    decode'. It is read from the same bytes as the colour, turned by the same rule."""
+    from epvlm.cli import _read_image
+    from eventsim.simulator.sources import apply_exif_orientation
+
+    _tiff_opencv_cannot_turn(monkeypatch)
+    rgba = np.random.default_rng(orientation).integers(0, 256, (6, 10, 4), dtype=np.uint8)
+    rgba[..., 3] = 0
+    rgba[:2, :3, 3] = 255  # opaque in the stored top-left corner only
+    path = tmp_path / "turned.tif"
+    path.write_bytes(tiff_bytes(rgba, orientation=orientation))
+    upright = apply_exif_orientation(rgba, orientation)
+    expected = np.where(upright[..., 3:] == 255, upright[..., :3], 255).astype(np.uint8)
+    np.testing.assert_array_equal(_read_image(str(path)), expected)

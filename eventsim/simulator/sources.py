@@ -148,16 +148,20 @@ _TIFF_COMPRESSION, _TIFF_BITS = 259, 258
 _OPENCV_LOG_LOCK = threading.Lock()
 
 
-def _decode_tiff(data: bytes, name: str) -> np.ndarray:
-    """The bytes of a TIFF file as `read_image` returns images. OpenCV decodes them with the
-    orientation entry set to 1, and the EXIF rule turns the image upright: OpenCV 5.0 applies
-    orientations 2..4 itself and fails on 5..8 unless the image is square ("original_ptr ==
-    real_mat.data"). A compression OpenCV cannot decode goes to Pillow where it is installed."""
+def tiff_decoder_input(
+    data: bytes,
+) -> tuple[bytes | bytearray, int, dict[int, tuple[int, int, int]]]:
+    """What the decoders of a TIFF file's bytes are given, and what then turns their pixels
+    upright: the bytes with the orientation entry set to 1 (OpenCV 5.0 applies orientations
+    2..4 itself and fails on 5..8 unless the image is square, "original_ptr ==
+    real_mat.data"), the orientation (1..8) for `apply_exif_orientation`, and the first
+    directory's SHORT and LONG entries ({tag: (first value, offset, size)}; empty when it
+    cannot be read). A reader of channels `decode_image` drops (epvlm's alpha) decodes these
+    same bytes, so that they land on the colour's pixels."""
     try:
         entries = _tiff_directory(data)
     except (_Truncated, IndexError, ValueError):
         entries = {}
-    compression = entries.get(_TIFF_COMPRESSION, (1, 0, 0))[0]
     orientation = entries.get(_EXIF_ORIENTATION_TAG, (1, 0, 0))[0]
     if not 1 <= orientation <= 8:
         orientation = 1
@@ -166,6 +170,15 @@ def _decode_tiff(data: bytes, name: str) -> np.ndarray:
         _, at, size = entries[_EXIF_ORIENTATION_TAG]
         buf = bytearray(data)
         buf[at : at + size] = (1).to_bytes(size, "little" if data[:2] == b"II" else "big")
+    return buf, orientation, entries
+
+
+def _decode_tiff(data: bytes, name: str) -> np.ndarray:
+    """The bytes of a TIFF file as `read_image` returns images: decoded as `tiff_decoder_input`
+    gives them, then turned upright by the EXIF rule. A compression OpenCV cannot decode goes
+    to Pillow where it is installed."""
+    buf, orientation, entries = tiff_decoder_input(data)
+    compression = entries.get(_TIFF_COMPRESSION, (1, 0, 0))[0]
     baseline = compression in _OPENCV_TIFF_CODECS
     img = _imdecode(buf, quiet=not baseline)
     if img is not None:
