@@ -344,7 +344,8 @@ def _alpha_channel(data: bytes, name: str):
     the same EXIF rule, so that it lands on the colour's pixels; None when it has none. An
     image with alpha that OpenCV cannot decode (a TIFF compression it lacks, whose colour
     `decode_image` reads with Pillow) is refused rather than answered on without its
-    transparency."""
+    transparency. A grey TIFF's alpha, which OpenCV drops, is read with Pillow where that is
+    sound (`_grey_tiff_alpha`)."""
     import cv2
     import numpy as np
 
@@ -352,8 +353,9 @@ def _alpha_channel(data: bytes, name: str):
 
     buf: bytes | bytearray = data
     turn: bytes | int = data
+    entries: dict[int, tuple[int, int, int]] = {}
     if data[:4] in (b"II*\x00", b"MM\x00*"):
-        buf, turn, _ = tiff_decoder_input(data)
+        buf, turn, entries = tiff_decoder_input(data)
     # quiet: the colour read decoded the file already, and said whatever was wrong with it
     log = cv2.utils.logging
     level = log.getLogLevel()
@@ -367,6 +369,10 @@ def _alpha_channel(data: bytes, name: str):
     if raw is not None:
         if raw.ndim == 3 and raw.shape[2] == 4:
             return apply_exif_orientation(raw[..., 3], turn)
+        grey = raw.ndim == 2 or raw.shape[2] == 1
+        # tags 277 (samples per pixel) and 338 (extra samples: 1 premultiplied alpha, 2 alpha)
+        if grey and entries.get(277, (1,))[0] == 2 and entries.get(338, (0,))[0] in (1, 2):
+            return apply_exif_orientation(_grey_tiff_alpha(buf, name), turn)
         return None
     try:
         import io
@@ -383,6 +389,42 @@ def _alpha_channel(data: bytes, name: str):
             "it; save it as PNG, or as a TIFF with LZW or deflate compression"
         )
     return None
+
+
+def _grey_tiff_alpha(buf: bytes | bytearray, name: str):
+    """The alpha of a grey TIFF with an alpha sample, which OpenCV decodes as its grey alone,
+    read by Pillow from ``buf``, the bytes the grey was decoded from: their orientation entry
+    is 1, so Pillow leaves the pixels as stored and the caller turns them once. Refused in
+    one line where Pillow does not read it as grey and alpha (16-bit samples), and where the
+    alpha is premultiplied (Pillow's ``La``): the grey read with it is premultiplied too, and
+    would be blended darker than stock transformers blends it."""
+    import io
+
+    import numpy as np
+
+    what = f"cannot read image {name!r}: it is a grey TIFF with transparency"
+    try:
+        from PIL import Image
+    except ImportError:
+        raise InputError(
+            f"{what}, which OpenCV reads without its transparency; install Pillow to read it, "
+            "or save it as PNG"
+        ) from None
+    try:
+        with Image.open(io.BytesIO(buf)) as im:
+            mode = im.mode
+            if mode == "LA":
+                return np.asarray(im.getchannel("A"))
+    except Exception as exc:  # Pillow raises many types for a file it cannot read
+        raise InputError(
+            f"{what}, which neither OpenCV nor Pillow here reads with its transparency "
+            f"({type(exc).__name__}: {exc}); save it as PNG"
+        ) from None
+    if mode == "La":
+        raise InputError(f"{what} premultiplied into the grey, which is not read; save it as PNG")
+    raise InputError(
+        f"{what}, which Pillow reads as mode {mode!r}, not grey and alpha; save it as PNG"
+    )
 
 
 def _check_overlay(path: str, force: bool) -> Path:

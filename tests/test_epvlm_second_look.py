@@ -153,3 +153,64 @@ def test_the_alpha_of_a_quarter_turned_tiff_is_read_from_the_colours_bytes(
     upright = apply_exif_orientation(rgba, orientation)
     expected = np.where(upright[..., 3:] == 255, upright[..., :3], 255).astype(np.uint8)
     np.testing.assert_array_equal(_read_image(str(path)), expected)
+
+
+# ----------------------------------------------------------------------------- 3: grey + alpha
+
+
+def _grey_alpha_tiff(la: np.ndarray, orientation: int) -> bytes:
+    """``la`` (8-bit grey and unassociated alpha) as a TIFF written by Pillow, tagged with
+    ``orientation``."""
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.fromarray(la, "LA").save(out, "TIFF", tiffinfo={274: orientation})
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_a_grey_tiff_keeps_its_transparency_as_a_png_does(tmp_path, orientation):
+    """OpenCV decodes a grey TIFF with alpha as its grey alone, so a transparent pixel gave
+    the model its grey (200) where the same image as PNG gives white; the alpha is read with
+    Pillow from the bytes the grey came from and turned upright once, with the grey."""
+    pytest.importorskip("PIL")
+    import cv2
+
+    from epvlm.cli import _read_image
+    from eventsim.simulator.sources import apply_exif_orientation
+
+    la = np.zeros((4, 7, 2), np.uint8)
+    la[..., 0] = np.arange(28, dtype=np.uint8).reshape(4, 7) * 9
+    la[0, :3, 1] = 255  # opaque in the stored top-left corner
+    la[1, :2, 1] = 128  # half transparent below it
+    path = tmp_path / "grey.tif"
+    path.write_bytes(_grey_alpha_tiff(la, orientation))
+    upright = apply_exif_orientation(la, orientation)
+    png = tmp_path / "grey.png"
+    bgra = np.concatenate([np.repeat(upright[..., :1], 3, axis=2), upright[..., 1:]], axis=2)
+    assert cv2.imwrite(str(png), bgra)
+    expected = _read_image(str(png))
+    assert expected[upright[..., 1] == 0].min() == 255
+    np.testing.assert_array_equal(_read_image(str(path)), expected)
+
+
+def test_a_grey_tiff_with_premultiplied_alpha_is_refused(tmp_path):
+    """Its grey comes premultiplied, and blended as it is would come out darker than stock
+    transformers makes it: refused in one line rather than answered on."""
+    pytest.importorskip("PIL")
+    import struct
+
+    from epvlm.cli import _read_image
+    from eventsim.errors import InputError
+
+    la = np.full((3, 5, 2), 128, np.uint8)
+    data = _grey_alpha_tiff(la, 1)
+    unassociated = struct.pack("<HHIHH", 338, 3, 1, 2, 0)
+    assert data.count(unassociated) == 1
+    path = tmp_path / "premultiplied.tif"
+    path.write_bytes(data.replace(unassociated, struct.pack("<HHIHH", 338, 3, 1, 1, 0)))
+    with pytest.raises(InputError, match="grey TIFF with transparency premultiplied") as err:
+        _read_image(str(path))
+    assert "\n" not in str(err.value)
