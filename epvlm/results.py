@@ -723,10 +723,14 @@ def check_results_folder(
     if partial and run_state is not None:
         problem = partial_state_problem(out)
         if problem is not None:
+            proof = (
+                "the kept answers do not show that they were made with this run's settings"
+                if _kept_answers(out)
+                else f"no answer was kept in {PARTIAL_ANSWERS} to show which settings it ran with"
+            )
             raise OutputExistsError(
                 f"{str(out)!r} holds an unfinished evaluation that this one cannot resume "
-                f"({PARTIAL_STATE} is missing or unreadable: {problem}; the kept answers do "
-                f"not show that they were made with this run's settings); {_WAYS_OUT}"
+                f"({PARTIAL_STATE} is missing or unreadable: {problem}; {proof}); {_WAYS_OUT}"
             )
         difference = partial_state_difference(read_partial_state(out), run_state)
         if difference is None:
@@ -738,6 +742,17 @@ def check_results_folder(
     for path in [*partial, *(out / name for name in RESULT_FILES)]:
         if path.exists():
             raise OutputExistsError(f"{str(path)!r} exists; pass force=True to overwrite")
+
+
+def _kept_answers(out: Path) -> bool:
+    """Whether `PARTIAL_ANSWERS` in ``out`` holds a whole line (a torn last line is no kept
+    answer: `read_partial_answers` drops it); True for a file that cannot be read, which may."""
+    try:
+        return b"\n" in (out / PARTIAL_ANSWERS).read_bytes()
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
 
 
 def partial_state(settings: Mapping[str, Any]) -> dict[str, Any]:

@@ -214,3 +214,29 @@ def test_a_grey_tiff_with_premultiplied_alpha_is_refused(tmp_path):
     with pytest.raises(InputError, match="grey TIFF with transparency premultiplied") as err:
         _read_image(str(path))
     assert "\n" not in str(err.value)
+
+
+# ----------------------------------------------------------------------------- 4: results folder
+
+
+@pytest.mark.parametrize("answers", [None, b"", b'{"start": 0, "sel'])
+def test_a_damaged_state_without_kept_answers_says_none_were_kept(tmp_path, answers):
+    """The refusal said 'the kept answers do not show ...' also where no answer line was
+    kept (no file, an empty one, or one torn line, which a resume drops)."""
+    from epvlm.results import PARTIAL_ANSWERS, PARTIAL_STATE, check_results_folder
+    from eventsim.errors import OutputExistsError
+
+    (tmp_path / PARTIAL_STATE).write_text("{")
+    if answers is not None:
+        (tmp_path / PARTIAL_ANSWERS).write_bytes(answers)
+    with pytest.raises(OutputExistsError) as err:
+        check_results_folder(tmp_path, None, False, {"seed": 0})
+    message = str(err.value)
+    assert f"no answer was kept in {PARTIAL_ANSWERS} to show which settings it ran with" in (
+        message
+    )
+    assert "the kept answers" not in message
+
+    (tmp_path / PARTIAL_ANSWERS).write_bytes(b'{"start": 0}\n')
+    with pytest.raises(OutputExistsError, match="the kept answers do not show that they were"):
+        check_results_folder(tmp_path, None, False, {"seed": 0})
