@@ -183,4 +183,4 @@ def test_convert_keeps_frames_in_h5_and_says_when_dropped(tmp_path, small_events
         ]
     capsys.readouterr()
     assert convert.main([str(src), str(tmp_path / "plain.npz")]) == 0
-    assert "1 frames not copied" in capsys.readouterr().err
+    assert "1 frame not copied" in capsys.readouterr().err

@@ -82,7 +82,7 @@ def test_image_jsonl_builds_and_skips_bad_samples(tmp_path):
     out = tmp_path / "ds"
     summary = build_dataset(recipe, out, progress=False)
     assert summary.samples == {"test": 2} and summary.errors == {"test": 4}
-    assert "skipped 4 bad sample(s)" in summary.text()
+    assert "skipped 4 bad samples" in summary.text()
     errors = [json.loads(x) for x in (out / "errors.jsonl").read_text().splitlines()]
     reasons = {e["id"]: e["reason"] for e in errors}
     assert "does not exist" in reasons["test-000001"] and "missing.png" in reasons["test-000001"]

@@ -143,7 +143,7 @@ def test_odd_sensor_mp4_is_padded_to_even(tmp_path):
         (["--window-ms", "10", "--events-per-frame", "100"], "not both"),
         (["--window-ms", "-5"], "must be > 0"),
         (["--events-per-frame", "0"], "must be >= 1"),
-        (["--start", "100", "--end", "50"], "not before end"),
+        (["--start", "100", "--end", "50"], "not before --end 50"),
         (["--start", "5000"], "past the last event"),
         (["--fps", "0"], "fps"),
         (["--mode", "overlay"], "no saved frames"),

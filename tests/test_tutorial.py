@@ -171,7 +171,7 @@ def test_tutorial_images_exist_and_are_small() -> None:
 QUOTED = (
     "wrote clean.h5: 714,351 events from 60 frames (346x260)",
     "(19, 2, 260, 346)",
-    "ok: 40 samples in 1 shards verified",
+    "ok: 40 samples in 1 shard verified",
     "vertical (option C)",
 )
 

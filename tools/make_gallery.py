@@ -64,26 +64,32 @@ def gallery_commands(clip: str, out: str) -> list[tuple[str, str, list[str]]]:
         (
             "polarity_dark.png",
             "20 ms of events, ON red / OFF blue on black (last event per pixel wins)",
-            render("polarity_dark.png", "--start", "300", "--window-ms", "20"),
+            render("polarity_dark.png", "--start-ms", "300", "--window-ms", "20"),
         ),
         (
             "polarity_white.png",
             "The same window on a white background",
             render(
-                "polarity_white.png", "--start", "300", "--window-ms", "20", "--background", "white"
+                "polarity_white.png",
+                "--start-ms",
+                "300",
+                "--window-ms",
+                "20",
+                "--background",
+                "white",
             ),
         ),
         (
             "signed_grey.png",
             "Signed grey: 128 + 127 · clip((ON − OFF) / 2)",
             render(
-                "signed_grey.png", "--start", "300", "--window-ms", "20", "--background", "grey"
+                "signed_grey.png", "--start-ms", "300", "--window-ms", "20", "--background", "grey"
             ),
         ),
         (
             "overlay.png",
             "Events over the saved frame at the end of the window (frame shown in grey)",
-            render("overlay.png", "--start", "300", "--window-ms", "20", "--mode", "overlay"),
+            render("overlay.png", "--start-ms", "300", "--window-ms", "20", "--mode", "overlay"),
         ),
         (
             "timesurface.png",
@@ -91,7 +97,7 @@ def gallery_commands(clip: str, out: str) -> list[tuple[str, str, list[str]]]:
             render(
                 "timesurface.png",
                 *(
-                    "--start",
+                    "--start-ms",
                     "300",
                     "--window-ms",
                     "100",
@@ -107,14 +113,14 @@ def gallery_commands(clip: str, out: str) -> list[tuple[str, str, list[str]]]:
             "Events per pixel over 200 ms (log scale). The colour bar reads 0, the count halfway "
             "up the log scale and this frame's full scale (99th percentile of its active pixels, "
             "or `--max-count`), `+` as higher counts take the top colour",
-            render("heatmap.png", "--start", "300", "--window-ms", "200", "--mode", "heatmap"),
+            render("heatmap.png", "--start-ms", "300", "--window-ms", "200", "--mode", "heatmap"),
         ),
         (
             "voxel.png",
             "Voxel grid of 50 ms in 5 time bins (oldest left; bilinear in time)",
             render(
                 "voxel.png",
-                *("--start", "300", "--window-ms", "50", "--mode", "voxel", "--bins", "5"),
+                *("--start-ms", "300", "--window-ms", "50", "--mode", "voxel", "--bins", "5"),
             ),
         ),
         (
@@ -216,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         "Regenerate everything with `python tools/make_gallery.py` from the repository root;",
         f"it first simulates the clip into `{clip_rel}` (frames saved, for the overlay) and then",
         "runs the command listed under each image (adding `--force --no-progress`).",
-        "Times (`--start`) are ms after the first event.",
+        "Times (`--start-ms`) are ms after the first event.",
         "",
     ]
     for name, caption, argv_ in gallery_commands(clip_rel, out_rel):

@@ -22,7 +22,10 @@ Both scripts build their subcommands from these pieces, so every command behaves
 - A value that starts with '-' but cannot be an option (``--sensor-size -5x3``) is given to
   its option, as ``--sensor-size=-5x3`` would be, so the option's own check speaks; one that
   looks like an unknown option (``--on-color -red``) is refused naming the ``=`` spelling.
-- `add_renamed_option` keeps an old option spelling as a hidden one that fails naming the new.
+- `add_renamed_option` keeps an old option spelling as a hidden one that fails naming the new;
+  `add_unit_option` adds an option named with its unit (``--start-s``) that its former name
+  (``--start``) still sets, recording which one was typed so that messages can name it.
+- `plural` makes a noun agree with its count (``1 sample``, ``2 samples``).
 - `show_progress` is the one rule for progress bars: drawn on a terminal, unless
   ``--no-progress`` (`add_progress_option`).
 
@@ -518,6 +521,41 @@ def add_renamed_option(parser: argparse.ArgumentParser, old: str, new: str) -> N
         help=argparse.SUPPRESS,
         default=argparse.SUPPRESS,
     )
+
+
+class _StoreTyped(argparse.Action):
+    """Store the value, and the option string it came with in ``<dest>_option``."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        setattr(namespace, self.dest, values)
+        setattr(namespace, f"{self.dest}_option", option_string)
+
+
+def add_unit_option(container: Any, name: str, former: str, **kwargs: Any) -> None:
+    """Add ``name``, an option named with its unit (``--start-s``), that ``former`` (its name
+    before, ``--start``) still sets, so older scripts keep working; ``--help`` lists ``name``
+    first. ``container`` is a parser or an argument group; ``kwargs`` go to ``add_argument``.
+
+    ``args.<dest>_option`` is the spelling the user typed, or ``name`` when neither was given,
+    for messages about the value.
+    """
+    action = container.add_argument(name, former, action=_StoreTyped, **kwargs)
+    container.set_defaults(**{f"{action.dest}_option": name})
+
+
+def plural(count: float, noun: str, nouns: str | None = None) -> str:
+    """``noun`` as it goes with ``count``: ``plural(1, "sample")`` is ``"sample"``, any other
+    count gives ``nouns`` (default: ``noun + "s"``). Only the word, so that the caller
+    formats the count (``f"{n:,} {plural(n, 'event')}"``)."""
+    if count == 1:
+        return noun
+    return noun + "s" if nouns is None else nouns
 
 
 def check_reader(reader: Any, path: str | os.PathLike) -> None:

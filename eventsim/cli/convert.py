@@ -13,6 +13,7 @@ from eventsim.cli.common import (
     make_parser,
     parse_sensor_size,
     path_arg,
+    plural,
 )
 from eventsim.errors import ParameterError
 
@@ -90,7 +91,8 @@ def main(args: argparse.Namespace) -> int:
                 frames = ((reader.read_frame(i), int(t)) for i, t in enumerate(reader.frame_ts_us))
             else:
                 print(
-                    f"eventsim convert: note: {reader.num_frames} frames not copied; "
+                    f"eventsim convert: note: {reader.num_frames} "
+                    f"{plural(reader.num_frames, 'frame')} not copied; "
                     f"{fmt} stores events only",
                     file=sys.stderr,
                 )
@@ -117,5 +119,5 @@ def main(args: argparse.Namespace) -> int:
             f"--layout {fmt}",
             file=sys.stderr,
         )
-    print(f"wrote {n:,} events ({w}x{h}) to {dst} as {fmt}")
+    print(f"wrote {n:,} {plural(n, 'event')} ({w}x{h}) to {dst} as {fmt}")
     return 0

@@ -5,16 +5,19 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 import sys
 from pathlib import Path
 
 from eventsim.cli.common import (
     add_progress_option,
+    add_unit_option,
     check_events_file,
     cli_command,
     make_parser,
     parse_sensor_size,
     path_arg,
+    plural,
     show_progress,
 )
 from eventsim.errors import OutputExistsError, ParameterError
@@ -54,10 +57,17 @@ def build_parser() -> argparse.ArgumentParser:
     win.add_argument(
         "--events-per-frame", type=int, metavar="N", help="fixed event count per frame instead"
     )
-    win.add_argument(
-        "--start", type=float, metavar="MS", help="start, ms after the first event (default: 0)"
+    add_unit_option(
+        win,
+        "--start-ms",
+        "--start",
+        type=float,
+        metavar="MS",
+        help="start, ms after the first event (default: 0)",
     )
-    win.add_argument(
+    add_unit_option(
+        win,
+        "--end-ms",
         "--end",
         type=float,
         metavar="MS",
@@ -169,8 +179,8 @@ def check_times(args: argparse.Namespace) -> None:
     video or GIF can hold."""
     for flag, value in (
         ("--window-ms", args.window_ms),
-        ("--start", args.start),
-        ("--end", args.end),
+        (args.start_ms_option, args.start_ms),
+        (args.end_ms_option, args.end_ms),
     ):
         if value is not None and math.isfinite(value) and abs(value) > MAX_SPAN_MS:
             raise ParameterError(
@@ -218,8 +228,10 @@ def check_output_size(args: argparse.Namespace, stats: dict) -> None:
         if args.window_ms is None and not args.fps > 0:
             return  # the renderer reports a bad --fps
         window_us = (args.window_ms if args.window_ms is not None else 1000.0 / args.fps) * 1000
-        lo = stats["t_start_us"] + (args.start or 0.0) * 1000.0
-        hi = stats["t_end_us"] if args.end is None else stats["t_start_us"] + args.end * 1000.0
+        lo = stats["t_start_us"] + (args.start_ms or 0.0) * 1000.0
+        hi = stats["t_end_us"]
+        if args.end_ms is not None:
+            hi = stats["t_start_us"] + args.end_ms * 1000.0
         if not (math.isfinite(window_us) and window_us > 0 and math.isfinite(hi - lo) and hi > lo):
             return  # the renderer reports these
         frames = math.ceil((hi - lo) / window_us)
@@ -227,8 +239,9 @@ def check_output_size(args: argparse.Namespace, stats: dict) -> None:
     if frames > limit:
         count = f"{frames:,}" if frames < 10**15 else f"{frames:.3g}"
         raise ParameterError(
-            f"these settings give {count} frames for {n:,} events (limit {limit:,} for "
-            f"{kind} output); use a longer --window-ms, more --events-per-frame, or --start/--end"
+            f"these settings give {count} frames for {n:,} {plural(n, 'event')} (limit "
+            f"{limit:,} for {kind} output); use a longer --window-ms, more --events-per-frame, "
+            "or --start-ms/--end-ms"
         )
 
 
@@ -254,6 +267,18 @@ _FLAGS = {
     "n_bins": "--bins",
     "scale": "--scale",
 }
+
+
+# render_file names its time range parameters; a command-line user typed these options
+_RANGE_PARAMS = re.compile(r"\b(start_ms|end_ms)\b")
+
+
+def _range_error_in_cli_words(exc: ParameterError, args: argparse.Namespace) -> ParameterError:
+    """render_file's error about ``start_ms``/``end_ms`` naming the options as typed."""
+    text = str(exc)
+    if not _RANGE_PARAMS.match(text):
+        return exc
+    return ParameterError(_RANGE_PARAMS.sub(lambda m: getattr(args, f"{m[1]}_option"), text))
 
 
 # the modes that use each look option; elsewhere a changed value would be ignored
@@ -332,19 +357,22 @@ def main(args: argparse.Namespace) -> int:
     stats = check_events_file(args.file, args.sensor_size)
     check_output_size(args, stats)
     expect_final_output(args.output)
-    result = render_file(
-        args.file,
-        args.output,
-        params,
-        window_ms=args.window_ms,
-        events_per_frame=args.events_per_frame,
-        start_ms=args.start,
-        end_ms=args.end,
-        fps=args.fps,
-        force=args.force,
-        progress=show_progress(args.no_progress),
-        sensor_size=args.sensor_size,
-    )
+    try:
+        result = render_file(
+            args.file,
+            args.output,
+            params,
+            window_ms=args.window_ms,
+            events_per_frame=args.events_per_frame,
+            start_ms=args.start_ms,
+            end_ms=args.end_ms,
+            fps=args.fps,
+            force=args.force,
+            progress=show_progress(args.no_progress),
+            sensor_size=args.sensor_size,
+        )
+    except ParameterError as exc:
+        raise _range_error_in_cli_words(exc, args) from None
     width, height = result.frame_wh
     # the frames' windows may reach past the recording (a window longer than the file)
     lo = max(result.t_start_us, stats["t_start_us"])
@@ -356,8 +384,8 @@ def main(args: argparse.Namespace) -> int:
     elif hi - lo < result.t_end_us - result.t_start_us:
         covered = f"{max(0, hi - lo) / 1000:g} ms of events in {window:g} ms of windows"
     print(
-        f"wrote {result.path} ({result.kind}): {result.n_frames} frame"
-        f"{'s' if result.n_frames != 1 else ''} of {width}x{height}, {params.mode}, {covered}",
+        f"wrote {result.path} ({result.kind}): {result.n_frames} "
+        f"{plural(result.n_frames, 'frame')} of {width}x{height}, {params.mode}, {covered}",
         file=sys.stdout,
     )
     if result.colorbar_left_out is not None:

@@ -13,6 +13,7 @@ from eventsim._opencv import opencv_log_silenced
 from eventsim.cli.common import (
     add_progress_option,
     add_renamed_option,
+    add_unit_option,
     check_output,
     check_threads,
     cli_command,
@@ -20,6 +21,7 @@ from eventsim.cli.common import (
     parse_assignments,
     parse_sensor_size,
     path_arg,
+    plural,
     show_progress,
 )
 from eventsim.errors import ParameterError
@@ -92,8 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="times of a frame folder's images, one per line in seconds (default: "
         "timestamps.txt in the folder or beside its images/, imgs/ or frames/ subfolder)",
     )
-    opt.add_argument("--start", type=float, metavar="S", help="video start time (s)")
-    opt.add_argument("--stop", type=float, metavar="S", help="video stop time (s)")
+    add_unit_option(
+        opt, "--start-s", "--start", type=float, metavar="S", help="video start time, seconds"
+    )
+    add_unit_option(
+        opt, "--stop-s", "--stop", type=float, metavar="S", help="video stop time, seconds"
+    )
     opt.add_argument(
         "--motion",
         choices=MOTIONS,
@@ -213,11 +219,12 @@ def _check_numbers(args) -> None:
     if not 0 <= args.seed <= MAX_SEED:
         # the seed is stored in the output as a 64-bit attribute
         raise ParameterError(f"--seed {args.seed} must be 0..{MAX_SEED}")
-    for name, value in (("--start", args.start), ("--stop", args.stop)):
+    start, stop = args.start_s_option, args.stop_s_option
+    for name, value in ((start, args.start_s), (stop, args.stop_s)):
         if value is not None and not (math.isfinite(value) and value >= 0):
             raise ParameterError(f"{name} {value:g} must be a time >= 0 s")
-    if args.start is not None and args.stop is not None and args.stop <= args.start:
-        raise ParameterError(f"--stop {args.stop:g} s is not after --start {args.start:g} s")
+    if args.start_s is not None and args.stop_s is not None and args.stop_s <= args.start_s:
+        raise ParameterError(f"{stop} {args.stop_s:g} s is not after {start} {args.start_s:g} s")
 
 
 def _check_output_name(output: str) -> None:
@@ -291,14 +298,15 @@ def _make_source(args, size):
         and Path(args.input).suffix.lower() in sources.IMAGE_EXTENSIONS
     )
     _check_applies(args, is_image)
-    if (args.start is not None or args.stop is not None) and not is_video:
-        raise ParameterError("--start/--stop apply to a video INPUT only")
+    for name, value in ((args.start_s_option, args.start_s), (args.stop_s_option, args.stop_s)):
+        if value is not None and not is_video:
+            raise ParameterError(f"{name} applies to a video INPUT only")
     if args.timestamps is not None and not (args.input and Path(args.input).is_dir()):
         raise ParameterError("--timestamps applies to a frame folder INPUT only")
     if args.fps is not None and is_video:
         raise ParameterError(
             f"--fps does not apply to a video: its frames keep the times stored in "
-            f"{args.input!r} (cut it with --start/--stop)"
+            f"{args.input!r} (cut it with --start-s/--stop-s)"
         )
     if args.fps is not None and args.pair:
         raise ParameterError(
@@ -354,7 +362,7 @@ def _make_source(args, size):
             )
         if path.suffix.lower() not in sources.IMAGE_EXTENSIONS:
             return sources.VideoSource(
-                path, start_s=args.start, stop_s=args.stop, sensor_size=size, fit=fit
+                path, start_s=args.start_s, stop_s=args.stop_s, sensor_size=size, fit=fit
             )
         image = path
     return sources.ImageMotionSource(
@@ -431,10 +439,11 @@ def main(args: argparse.Namespace) -> int:
         print(f"eventsim simulate: warning: {problem}", file=sys.stderr)
     width, height = result.sensor_size
     inserted = result.n_inserted_frames
-    extra = f", {inserted} frames inserted" if inserted else ""
+    extra = f", {inserted} {plural(inserted, 'frame')} inserted" if inserted else ""
+    events, frames = result.n_events, result.n_frames
     print(
-        f"wrote {result.path}: {result.n_events:,} events from {result.n_frames} "
-        f"frames ({width}x{height}{extra}) in {result.seconds:.1f} s "
+        f"wrote {result.path}: {events:,} {plural(events, 'event')} from {frames} "
+        f"{plural(frames, 'frame')} ({width}x{height}{extra}) in {result.seconds:.1f} s "
         f"({result.frames_per_s:.0f} frames/s)",
         file=sys.stdout,
     )

@@ -28,6 +28,7 @@ from typing import Any
 
 from eventsim._locks import HAVE_FLOCK, LockFile, LocksUnsupported, try_lock
 from eventsim._version import __version__
+from eventsim.cli.common import plural
 from eventsim.datasets._cpu import FreeCores
 from eventsim.datasets._formats import DATASET_FORMAT_VERSION, SHARD_FORMAT_VERSION
 from eventsim.datasets.recipe import Recipe, load_recipe
@@ -117,7 +118,8 @@ class BuildSummary:
         """The summary ``eventsim build`` prints."""
         per_split = ", ".join(f"{k} {v}" for k, v in self.samples.items())
         lines = [
-            f"built {self.n_samples} samples ({per_split}) in {self.elapsed_s:.1f} s "
+            f"built {self.n_samples} {plural(self.n_samples, 'sample')} ({per_split}) in "
+            f"{self.elapsed_s:.1f} s "
             f"into {self.out_dir}",
             f"shards: {self.shards_built} built, {self.shards_reused} reused from an earlier run",
         ]
@@ -125,7 +127,8 @@ class BuildSummary:
             lines.append(f"workers: {self.workers_note}")
         if self.n_errors:
             lines.append(
-                f"skipped {self.n_errors} bad sample(s); reasons in {self.out_dir / 'errors.jsonl'}"
+                f"skipped {self.n_errors} bad {plural(self.n_errors, 'sample')}; reasons in "
+                f"{self.out_dir / 'errors.jsonl'}"
             )
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
@@ -444,10 +447,10 @@ def _check_resumable(
         n_was = sum(v for v in built.values() if isinstance(v, int))
         n_now = sum(planned.values())
         why = (
-            f"built with {_limit_words(was)} ({n_was} samples), asked for {_limit_words(now)} "
-            f"({n_now} samples)"
+            f"built with {_limit_words(was)} ({n_was} {plural(n_was, 'sample')}), asked for "
+            f"{_limit_words(now)} ({n_now} {plural(n_now, 'sample')})"
             if was != now
-            else f"it holds {n_was} samples, this build of the same recipe and "
+            else f"it holds {n_was} {plural(n_was, 'sample')}, this build of the same recipe and "
             f"{_limit_words(now)} plans {n_now} (its split files changed)"
         )
         raise OutputExistsError(
@@ -527,7 +530,7 @@ def _recipe_difference(
         for k in keys[:most]
     ]
     if len(keys) > most:
-        parts.append(f"{len(keys) - most} more field(s)")
+        parts.append(f"{len(keys) - most} more {plural(len(keys) - most, 'field')}")
     files_now = files_now or {}
     if isinstance(files_before, dict):
         for name in sorted(files_before.keys() | files_now.keys()):

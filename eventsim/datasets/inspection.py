@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from eventsim.cli.common import plural
 from eventsim.datasets.loader import (
     _check_finished_again,
     _FinishedAgain,
@@ -82,7 +83,8 @@ def describe_dataset(root: str | Path, *, manifest: dict[str, Any] | None = None
         f"  source {kind}{f' (mode {mode})' if mode is not None else ''}; sensor "
         f"{width}x{height}; event window {d['window_ms']:g} ms; seed {seed}"
         + (f"; built with --limit {d['limit']}" if d["limit"] is not None else ""),
-        f"  {d['shards']} shard(s), {d['bytes'] / 1e6:.1f} MB; {d['samples']} samples, "
+        f"  {d['shards']} {plural(d['shards'], 'shard')}, {d['bytes'] / 1e6:.1f} MB; "
+        f"{d['samples']} {plural(d['samples'], 'sample')}, "
         f"{d['skipped']} skipped",
         "",
     ]
@@ -143,12 +145,15 @@ class VerifyReport:
 
     def text(self) -> str:
         if self.ok:
-            head = f"ok: {self.n_samples} samples in {self.n_shards} shards verified ({self.root})"
+            head = (
+                f"ok: {self.n_samples} {plural(self.n_samples, 'sample')} in {self.n_shards} "
+                f"{plural(self.n_shards, 'shard')} verified ({self.root})"
+            )
             return "\n".join([head, *(f"  note: {n}" for n in self.notes)])
         shown = self.problems[:_MAX_REPORTED]
         more = len(self.problems) - len(shown)
         lines = [
-            f"FAILED: {len(self.problems)} problem(s) in {self.root}",
+            f"FAILED: {len(self.problems)} {plural(len(self.problems), 'problem')} in {self.root}",
             *(f"  {p}" for p in shown),
         ]
         if more:
@@ -177,13 +182,16 @@ def verify_dataset(root: str | Path, *, progress: bool = False) -> VerifyReport:
     # as missing from it: one problem said many times over
     if readable and listed.lines != m["counts"]["samples"]:
         problems.append(
-            f"samples.jsonl has {listed.lines} lines; dataset.json counts {m['counts']['samples']}"
+            f"samples.jsonl has {listed.lines} {plural(listed.lines, 'line')}; dataset.json "
+            f"counts {m['counts']['samples']}"
         )
     per_split = listed.per_split
     for split, info in m["splits"].items():
-        if readable and per_split.get(split, 0) != info["samples"]:
+        listed_here = per_split.get(split, 0)
+        if readable and listed_here != info["samples"]:
             problems.append(
-                f"split {split}: {per_split.get(split, 0)} samples listed, manifest says {info['samples']}"
+                f"split {split}: {listed_here} {plural(listed_here, 'sample')} listed, manifest "
+                f"says {info['samples']}"
             )
     by_shard = listed.by_shard
     known = {s["file"] for s in m["shards"]}
@@ -295,7 +303,8 @@ def _verify_shard(
     else:
         if len(recs) != entry["samples"]:
             problems.append(
-                f"{entry['file']}: {len(recs)} samples listed, manifest says {entry['samples']}"
+                f"{entry['file']}: {len(recs)} {plural(len(recs), 'sample')} listed, manifest "
+                f"says {entry['samples']}"
             )
         problems += _compare_labels(entry["file"], built, recs)
     with open_shard(path) as f:
@@ -401,7 +410,9 @@ def _check_sample(f, rec: dict[str, Any], width: int, height: int) -> list[str]:
         )
     ev = read_events(g)
     if len(ev) != rec["n_events"]:
-        out.append(f"{where}: {len(ev)} events, samples.jsonl says {rec['n_events']}")
+        out.append(
+            f"{where}: {len(ev)} {plural(len(ev), 'event')}, samples.jsonl says {rec['n_events']}"
+        )
     if len(ev):
         t = ev["t"]
         dec = np.flatnonzero(t[1:] < t[:-1])

@@ -33,6 +33,7 @@ from typing import Any, overload
 
 import numpy as np
 
+from eventsim.cli.common import plural
 from eventsim.datasets import _digests
 from eventsim.datasets._formats import DATASET_FORMAT_VERSION, version_problem
 from eventsim.datasets.shards import file_digest, open_shard, read_events
@@ -84,7 +85,8 @@ def check_shard(path: Path, entry: dict[str, Any], root: str | Path) -> None:
     how = f"run 'eventsim verify {root}' to see what else is damaged, then rebuild the dataset"
     if isinstance(entry.get("bytes"), int) and st.st_size != entry["bytes"]:
         raise DamagedShardError(
-            f"shard {str(path)!r} has {st.st_size} bytes, the build wrote {entry['bytes']} (the "
+            f"shard {str(path)!r} has {st.st_size} {plural(st.st_size, 'byte')}, the build wrote "
+            f"{entry['bytes']} (the "
             f"file was changed or damaged); {how}"
         )
     key = (str(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
@@ -427,7 +429,7 @@ class SampleRecords(Sequence[dict[str, Any]]):
         n = len(self)
         i = operator.index(i)
         if not -n <= i < n:
-            raise IndexError(f"record {i} out of range for {n} records")
+            raise IndexError(f"record {i} out of range for {n} {plural(n, 'record')}")
         return self._decode(i % n)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
@@ -595,7 +597,7 @@ class EventVQADataset:
                 )
             raise TypeError(f"index must be an integer, got {type(i).__name__}{hint}") from None
         if not -n <= i < n:
-            raise IndexError(f"index {i} out of range for {n} samples")
+            raise IndexError(f"index {i} out of range for {n} {plural(n, 'sample')}")
         # a new dict on each read: a transform that edits the sample (its nested meta too)
         # cannot change what the next read of it (or the next epoch) starts from
         rec = self.records[i]

@@ -52,11 +52,11 @@ def check_range_args(start_ms: float | None, end_ms: float | None, fps: float) -
     if not (math.isfinite(fps) and fps > 0):
         raise ParameterError(f"fps {fps} must be > 0")
     if start_ms is not None and not (math.isfinite(start_ms) and start_ms >= 0):
-        raise ParameterError(f"start {start_ms} ms must be >= 0 (ms from the first event)")
+        raise ParameterError(f"start_ms {start_ms} must be >= 0 (ms from the first event)")
     if end_ms is not None and not (math.isfinite(end_ms) and end_ms > 0):
-        raise ParameterError(f"end {end_ms} ms must be > 0 (ms from the first event)")
+        raise ParameterError(f"end_ms {end_ms} must be > 0 (ms from the first event)")
     if start_ms is not None and end_ms is not None and start_ms >= end_ms:
-        raise ParameterError(f"start {start_ms:g} ms is not before end {end_ms:g} ms")
+        raise ParameterError(f"start_ms {start_ms:g} is not before end_ms {end_ms:g}")
 
 
 class _FrameSource:
@@ -120,7 +120,7 @@ def render_file(
         t1 = int(reader.t_end_us) if end_ms is None else origin + round(end_ms * 1000)
         if len(reader) and end_ms is None and t0 >= t1:
             raise ParameterError(
-                f"start {start_ms:g} ms is past the last event "
+                f"start_ms {start_ms:g} is past the last event "
                 f"({(reader.t_end_us - origin) / 1000:g} ms after the first)"
             )
         windows: Iterator[Window]
