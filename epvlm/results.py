@@ -421,11 +421,20 @@ def _diff(entry: Mapping[str, Any] | None) -> str:
 # ----------------------------------------------------------------------------- tables
 
 
-def fmt_keep(keep: float) -> str:
-    """A keep fraction with two decimals (``0.50``), or as many as it needs (``0.125``), so
-    two fractions never print alike."""
+def fmt_keep(keep: float, among: Iterable[float] = ()) -> str:
+    """A keep fraction with two decimals (``0.50``) where they hold it, else with 6
+    significant digits (``0.125``, ``0.333333``), or as many more as it takes to print each
+    of the fractions ``among`` (those shown with it, as in one table) apart from the others:
+    0.3333333 and 0.33333333 both read 0.333333 with 6, and print 0.3333333 and 0.33333333."""
     text = f"{keep:.2f}"
-    return text if float(text) == keep else f"{keep:g}"
+    if float(text) == keep:
+        return text
+    shown = {float(k) for k in among} | {float(keep)}
+    # 17 significant digits tell every two floats apart
+    digits = next(
+        d for d in range(6, 18) if len({float(f"{k:.{d}g}") for k in shown}) == len(shown)
+    )
+    return f"{keep:.{digits}g}"
 
 
 def results_table(rows: Sequence[Mapping[str, Any]]) -> str:
@@ -444,11 +453,12 @@ def results_table(rows: Sequence[Mapping[str, Any]]) -> str:
         *types,
     ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    keeps = [r["keep"] for r in rows]
     for r in rows:
         lo, hi = r["accuracy_ci95"]
         cells = [
             r["selector"],
-            fmt_keep(r["keep"]),
+            fmt_keep(r["keep"], keeps),
             str(r["n"]),
             f"{fmt_pct(r['accuracy'])} ({fmt_pct(lo)}–{fmt_pct(hi)})",
             fmt_pct(r["accuracy_vs_dense"]),
@@ -459,17 +469,17 @@ def results_table(rows: Sequence[Mapping[str, Any]]) -> str:
             *[fmt_pct(r["per_type"].get(t)) for t in types],
         ]
         lines.append("| " + " | ".join(cells) + " |")
-    notes = [_fallback_note(r) for r in rows if r.get("fallbacks")]
+    notes = [_fallback_note(r, keeps) for r in rows if r.get("fallbacks")]
     if notes:
         lines += ["", *notes]
     return "\n".join(lines) + "\n"
 
 
-def _fallback_note(row: Mapping[str, Any]) -> str:
+def _fallback_note(row: Mapping[str, Any], keeps: Iterable[float]) -> str:
     """The answers of a row whose selector found nothing to score and used another (the event
-    selector's `center` when its window scored zero everywhere)."""
+    selector's `center` when its window scored zero everywhere); ``keeps``: the table's."""
     return (
-        f"Note: {row['selector']} at keep {fmt_keep(row['keep'])}: {row['fallbacks']} of "
+        f"Note: {row['selector']} at keep {fmt_keep(row['keep'], keeps)}: {row['fallbacks']} of "
         f"{row['n']} {noun(row['n'], 'answer')} fell back to the center selection (no event "
         "signal in the sample's window), so "
         f"{noun(row['fallbacks'], 'it measures', 'they measure')} center, not the event prior."

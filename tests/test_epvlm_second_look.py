@@ -240,3 +240,29 @@ def test_a_damaged_state_without_kept_answers_says_none_were_kept(tmp_path, answ
     (tmp_path / PARTIAL_ANSWERS).write_bytes(b'{"start": 0}\n')
     with pytest.raises(OutputExistsError, match="the kept answers do not show that they were"):
         check_results_folder(tmp_path, None, False, {"seed": 0})
+
+
+# ----------------------------------------------------------------------------- 5: keep labels
+
+
+def test_keeps_that_differ_past_six_digits_print_apart_in_one_table():
+    """`--keep 0.3333333,0.33333333` gave two rows both labelled 0.333333; a table takes as
+    many digits as tell its keeps apart, and a keep alone still prints with 6."""
+    from epvlm.results import aggregate, fmt_keep, results_table
+
+    samples = [
+        {"id": str(i), "selector": sel, "keep": keep, "correct": i % 2 == 0, "flops": 10.0,
+         "latency_s": 0.1, "kept_tokens": 4, "total_tokens": 16,
+         "fallback": "center" if sel == "event" and i == 0 else None}
+        for sel, keep in (("dense", 1.0), ("event", 0.3333333), ("event", 0.33333333),
+                          ("event", 0.5), ("event", 0.5000000001))
+        for i in range(4)
+    ]  # fmt: skip
+    table = results_table(aggregate(samples, bootstrap=False))
+    keeps = [line.split(" | ")[1] for line in table.splitlines()[2:7]]
+    assert sorted(keeps) == sorted(["1.00", "0.50", "0.5000000001", "0.3333333", "0.33333333"])
+    assert "Note: event at keep 0.3333333: 1 of 4 answers" in table
+    assert "Note: event at keep 0.33333333: 1 of 4 answers" in table
+    assert fmt_keep(1 / 3) == "0.333333"
+    assert fmt_keep(1 / 3, [0.25, 0.5]) == "0.333333"
+    assert fmt_keep(0.3333333, [0.3333333, 0.33333333]) == "0.3333333"
