@@ -535,7 +535,7 @@ def run_main(args: argparse.Namespace) -> int:
     from epvlm.flops import vlm_flops
     from epvlm.prior import select_blocks
     from epvlm.processing import check_image_size, grid_for_size, min_image_tokens, prompt_format
-    from epvlm.results import noun
+    from eventsim._text import plural
 
     _check_runtime(args)
     if args.selector == "event" and not args.events:
@@ -657,7 +657,7 @@ def run_main(args: argparse.Namespace) -> int:
         print(f"events: window [{window[0]}, {window[1]}) µs; {fmt} prompt format")
     print(
         f"tokens: {sel.kept_tokens} of {sel.total_tokens} image "
-        f"{noun(sel.total_tokens, 'token')} kept "
+        f"{plural(sel.total_tokens, 'token')} kept "
         f"({sel.selector}, keep {sel.keep:g})"
         + (f"; {sel.fallback_reason}, fell back to {sel.fallback}" if sel.fallback else "")
     )
@@ -796,7 +796,7 @@ def eval_main(args: argparse.Namespace) -> int:
 
 
 def _print_resume(resume: EvalResume) -> None:
-    from epvlm.results import noun
+    from eventsim._text import plural
 
     if resume.rebuilt_state is not None:
         print(
@@ -805,7 +805,7 @@ def _print_resume(resume: EvalResume) -> None:
             file=sys.stderr,
         )
     print(
-        f"resuming: {resume.done:,} of {resume.total:,} {noun(resume.total, 'answer')} done "
+        f"resuming: {resume.done:,} of {resume.total:,} {plural(resume.total, 'answer')} done "
         f"({str(resume.answers_path)!r})",
         file=sys.stderr,
     )
@@ -836,8 +836,9 @@ def _lock_warning_lines() -> Iterator[None]:
 def _resumable_interrupt(exc: EvalInterrupted, args: argparse.Namespace) -> NoReturn:
     """Ctrl-C with the finished answers kept: `cli_command` prints how many and how to resume
     (a `KeptInterrupt`) in place of "partial outputs removed", and exits 130."""
-    from epvlm.results import noun, remove_partial
+    from epvlm.results import remove_partial
     from eventsim import outputs
+    from eventsim._text import plural
 
     if outputs.finished_outputs():
         # the Ctrl-C landed as the results were published: they are complete, and
@@ -847,7 +848,7 @@ def _resumable_interrupt(exc: EvalInterrupted, args: argparse.Namespace) -> NoRe
         raise exc
     again = "the same command without --force" if args.force else "the same command"
     raise outputs.KeptInterrupt(
-        f"{exc.done:,} of {exc.total:,} {noun(exc.total, 'answer')} kept in "
+        f"{exc.done:,} of {exc.total:,} {plural(exc.total, 'answer')} kept in "
         f"{str(exc.out_dir)!r}; rerun {again} to "
         "resume"
     ) from None
@@ -895,7 +896,7 @@ def build_flops_parser() -> argparse.ArgumentParser:
 def flops_main(args: argparse.Namespace) -> int:
     from epvlm.flops import image_token_grid, load_dims, vlm_flops
     from epvlm.prior import keep_budget
-    from epvlm.results import noun
+    from eventsim._text import plural
 
     dims = load_dims(args.config)
     if args.text_tokens < 0 or args.new_tokens < 0:
@@ -937,7 +938,7 @@ def flops_main(args: argparse.Namespace) -> int:
     g = 1e9
     print(
         f"config {args.config}: image H {h} x W {w} px -> {rows}x{cols} = {total} image "
-        f"{noun(total, 'token')}"
+        f"{plural(total, 'token')}"
     )
     print(f"{'':16}{'dense':>12}{f'keep {args.keep:g}':>14}")
     print(f"{'image tokens':16}{total:>12}{kept:>14}")
@@ -1019,7 +1020,7 @@ def demo_main(args: argparse.Namespace) -> int:
     require("transformers", "vlm", "epvlm demo")
     _check_device(args)
     from epvlm.demo import run_demo
-    from epvlm.results import noun
+    from eventsim._text import plural
     from eventsim.outputs import expect_final_output
 
     # written last: once it is there, a Ctrl-C finds the demo done
@@ -1040,9 +1041,9 @@ def demo_main(args: argparse.Namespace) -> int:
     s = result.summary
     scenarios = ", ".join(f"{n} {v}" for v, n in s["scenarios"].items())
     print(
-        f"answered {s['n_questions']} {noun(s['n_questions'], 'question')} "
+        f"answered {s['n_questions']} {plural(s['n_questions'], 'question')} "
         f"({s['scenario_field']}: {scenarios}) x {len(s['rows'])} "
-        f"{noun(len(s['rows']), 'configuration')} in {result.elapsed_s:.0f} s"
+        f"{plural(len(s['rows']), 'configuration')} in {result.elapsed_s:.0f} s"
     )
     print(f"report: {result.report}")
     print(f"results: {result.results_json}")

@@ -46,7 +46,6 @@ from epvlm.results import (
     aggregate,
     check_results_folder,
     lock_results_folder,
-    noun,
     partial_state,
     read_partial_answers,
     rebuild_partial_state,
@@ -54,6 +53,7 @@ from epvlm.results import (
     state_digest,
     write_eval_outputs,
 )
+from eventsim._text import plural
 from eventsim.errors import ParameterError
 from eventsim.outputs import KeptInterrupt
 
@@ -460,7 +460,7 @@ class EvalInterrupted(KeptInterrupt):
 
     def __init__(self, out_dir: Path, done: int, total: int) -> None:
         super().__init__(
-            f"{done} of {total} {noun(total, 'answer')} kept in {str(out_dir)!r}; the same call "
+            f"{done} of {total} {plural(total, 'answer')} kept in {str(out_dir)!r}; the same call "
             "resumes"
         )
         self.out_dir = out_dir
@@ -859,7 +859,7 @@ def evaluate_dataset(
                 f"{rule}, event map {event_mode}, events of the {used_window_ms:g} ms before "
                 f"each frame ({stored}); {fmt} prompt format; greedy decoding on "
                 f"{model.device} ({dtype_name}) of at most {budget} new "
-                f"{noun(budget, 'token')}; selection seed {seed}; latency is the "
+                f"{plural(budget, 'token')}; selection seed {seed}; latency is the "
                 f"batched generate() wall time per sample at batch size {batch_size} (vision "
                 "tower, prefill and decoding, after one untimed warm-up call); FLOPs are "
                 "analytic (epvlm.flops) with each sample's kept, text and generated tokens, so "
@@ -868,9 +868,9 @@ def evaluate_dataset(
             )
             if resumed:
                 note += (
-                    f" {resumed:,} of {total:,} {noun(total, 'answer')} "
-                    f"{noun(resumed, 'was', 'were')} kept from an interrupted run of the same "
-                    f"evaluation; {noun(resumed, 'its', 'their')} latency is the one measured "
+                    f" {resumed:,} of {total:,} {plural(total, 'answer')} "
+                    f"{plural(resumed, 'was', 'were')} kept from an interrupted run of the same "
+                    f"evaluation; {plural(resumed, 'its', 'their')} latency is the one measured "
                     "then."
                 )
             write_eval_outputs(out_path, rows, samples, title, note)

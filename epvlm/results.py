@@ -58,6 +58,7 @@ import numpy as np
 
 from epvlm.errors import FolderLockWarning, ResultsFolderInUseError, ResultsFolderLockError
 from eventsim._locks import LockFile, LocksUnsupported, try_lock
+from eventsim._text import plural
 
 BOOTSTRAP_RESAMPLES = 2000
 # two-sided level of the exact tests that a claim "beyond noise" also needs (`mcnemar_exact_p`)
@@ -106,7 +107,6 @@ __all__ = [
     "group_values",
     "lock_results_folder",
     "mcnemar_exact_p",
-    "noun",
     "paired_bootstrap",
     "paired_table",
     "partial_state",
@@ -370,12 +370,6 @@ def _subset(row: Mapping[str, Any], group: str | None, value: str | None) -> dic
 # ----------------------------------------------------------------------------- formatting
 
 
-def noun(n: int, singular: str, plural: str | None = None) -> str:
-    """The form of ``singular`` that follows the count ``n``: ``noun(1, "question")`` is
-    ``'question'``, any other count takes ``plural`` (default ``singular + "s"``)."""
-    return singular if n == 1 else plural or f"{singular}s"
-
-
 def fmt_pct(v: float | None, digits: int = 1) -> str:
     """``0.5`` -> ``'50.0 %'``; ``'–'`` for None or nan."""
     return "–" if v is None or not math.isfinite(v) else f"{100 * v:.{digits}f} %"
@@ -480,9 +474,9 @@ def _fallback_note(row: Mapping[str, Any], keeps: Iterable[float]) -> str:
     selector's `center` when its window scored zero everywhere); ``keeps``: the table's."""
     return (
         f"Note: {row['selector']} at keep {fmt_keep(row['keep'], keeps)}: {row['fallbacks']} of "
-        f"{row['n']} {noun(row['n'], 'answer')} fell back to the center selection (no event "
+        f"{row['n']} {plural(row['n'], 'answer')} fell back to the center selection (no event "
         "signal in the sample's window), so "
-        f"{noun(row['fallbacks'], 'it measures', 'they measure')} center, not the event prior."
+        f"{plural(row['fallbacks'], 'it measures', 'they measure')} center, not the event prior."
     )
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from eventsim._text import plural
 from eventsim.cli import convert, render, simulate
-from eventsim.cli.common import plural
 from eventsim.datasets.engine import BuildSummary
 from eventsim.datasets.inspection import VerifyReport
 from eventsim.events import EVENT_DTYPE

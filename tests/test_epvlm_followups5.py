@@ -213,10 +213,10 @@ def test_the_token_that_stopped_generation_is_counted_whichever_it_was(monkeypat
 
 
 def test_noun_follows_its_count():
-    from epvlm.results import noun
+    from eventsim._text import plural
 
-    assert [noun(n, "question") for n in (0, 1, 2)] == ["questions", "question", "questions"]
-    assert noun(1, "was", "were") == "was" and noun(3, "was", "were") == "were"
+    assert [plural(n, "question") for n in (0, 1, 2)] == ["questions", "question", "questions"]
+    assert plural(1, "was", "were") == "was" and plural(3, "was", "were") == "were"
 
 
 def test_one_question_reads_in_the_singular():

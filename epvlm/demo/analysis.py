@@ -21,9 +21,9 @@ from epvlm.results import (
     fmt_pct,
     fmt_points,
     mcnemar_exact_p,
-    noun,
     wilson_interval,
 )
+from eventsim._text import plural
 from eventsim.errors import ParameterError
 
 KEEPS: tuple[float, ...] = (0.75, 0.5, 0.25)
@@ -58,7 +58,7 @@ def _label(value: str) -> str:
 
 def _all_of(n: int, what: str) -> str:
     """``"all 5 questions"``, but ``"the 1 question"``."""
-    return f"the 1 {what}" if n == 1 else f"all {n} {noun(n, what)}"
+    return f"the 1 {what}" if n == 1 else f"all {n} {plural(n, what)}"
 
 
 # ----------------------------------------------------------------------------- summary
@@ -284,7 +284,7 @@ def headline(summary: Mapping[str, Any], keep: float = HEADLINE_KEEP) -> list[st
         where = (
             f"{_all_of(e['n'], 'detail question')} ({', '.join(types)})"
             if value is None
-            else f"the {e['n']} {_label(scenario)} detail {noun(e['n'], 'question')}"
+            else f"the {e['n']} {_label(scenario)} detail {plural(e['n'], 'question')}"
         )
         parts = []
         for other in ("downsample", "random"):
@@ -416,7 +416,7 @@ def _static_sentence(
         else _NOISE[vs_dense]
     )
     numbers = (
-        f"on the {e['n']} {noun(e['n'], 'question')} about a target that did not move, `event` "
+        f"on the {e['n']} {plural(e['n'], 'question')} about a target that did not move, `event` "
         f"at τ = {keep:g} "
         f"scores {fmt_pct(e['accuracy'])} vs {fmt_pct(d.get('accuracy'))} dense, a change of "
         f"{fmt_points(e['accuracy'] - d['accuracy'])} (95 % CI {fmt_points(lo)} to "
@@ -566,7 +566,7 @@ def findings(
     base = summary.get("baselines") or {}
     line = (
         f"Dense accuracy is {fmt_pct(dense['accuracy'])} ({fmt_ci(dense['accuracy_ci95'])}) on "
-        f"{dense['n']} {noun(dense['n'], 'question')}"
+        f"{dense['n']} {plural(dense['n'], 'question')}"
     )
     if base:
         line += (
@@ -577,9 +577,9 @@ def findings(
     fallbacks = summary.get("event_fallbacks", 0)
     if fallbacks:
         out.append(
-            f"{fallbacks} of {summary['n_questions']} {noun(summary['n_questions'], 'question')} "
-            f"had no event in {noun(fallbacks, 'its window', 'their window')}: `event` kept the "
-            f"blocks nearest the image centre for {noun(fallbacks, 'it', 'them')} (its fallback), "
+            f"{fallbacks} of {summary['n_questions']} {plural(summary['n_questions'], 'question')} "
+            f"had no event in {plural(fallbacks, 'its window', 'their window')}: `event` kept the "
+            f"blocks nearest the image centre for {plural(fallbacks, 'it', 'them')} (its fallback), "
             "so its rows there measure `center`, not the event prior."
         )
 
@@ -612,7 +612,7 @@ def findings(
                 parts.append(
                     f"`{sel}` keeps {fmt_pct(r['mean_share_kept'])} of a {scenario} target's area "
                     f"on average and drops most of it in {fmt_pct(r['mostly_dropped'])} of "
-                    f"{r['n']} {noun(r['n'], 'question')}"
+                    f"{r['n']} {plural(r['n'], 'question')}"
                 )
     if parts:
         out.append(

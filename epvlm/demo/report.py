@@ -24,9 +24,9 @@ from epvlm.results import (
     accuracy_table,
     fmt_ci,
     fmt_pct,
-    noun,
     paired_table,
 )
+from eventsim._text import plural
 from eventsim.outputs import publish_text
 
 __all__ = [
@@ -104,7 +104,7 @@ def write_report(
         f"- Model: `{model_dir}` ({model_info.get('description', 'Qwen2-VL checkpoint')})"
         + (f", run on {runtime}" if runtime else ""),
         f"- Data: `{dataset_dir}`, split `test`: {summary['n_questions']} "
-        f"{noun(summary['n_questions'], 'question')}; scenarios "
+        f"{plural(summary['n_questions'], 'question')}; scenarios "
         f"({SCENARIO_FIELD}): {_counts(summary.get('scenarios', {}))}; question types: "
         f"{_counts(summary.get('question_types', {}))}",
         f"- Selectors: {', '.join(selectors)}; keep fractions τ: "

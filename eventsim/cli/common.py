@@ -25,7 +25,6 @@ Both scripts build their subcommands from these pieces, so every command behaves
 - `add_renamed_option` keeps an old option spelling as a hidden one that fails naming the new;
   `add_unit_option` adds an option named with its unit (``--start-s``) that its former name
   (``--start``) still sets, recording which one was typed so that messages can name it.
-- `plural` makes a noun agree with its count (``1 sample``, ``2 samples``).
 - `show_progress` is the one rule for progress bars: drawn on a terminal, unless
   ``--no-progress`` (`add_progress_option`).
 
@@ -547,15 +546,6 @@ def add_unit_option(container: Any, name: str, former: str, **kwargs: Any) -> No
     """
     action = container.add_argument(name, former, action=_StoreTyped, **kwargs)
     container.set_defaults(**{f"{action.dest}_option": name})
-
-
-def plural(count: float, noun: str, nouns: str | None = None) -> str:
-    """``noun`` as it goes with ``count``: ``plural(1, "sample")`` is ``"sample"``, any other
-    count gives ``nouns`` (default: ``noun + "s"``). Only the word, so that the caller
-    formats the count (``f"{n:,} {plural(n, 'event')}"``)."""
-    if count == 1:
-        return noun
-    return noun + "s" if nouns is None else nouns
 
 
 def check_reader(reader: Any, path: str | os.PathLike) -> None:

@@ -7,13 +7,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from eventsim._text import plural
 from eventsim.cli.common import (
     check_output,
     cli_command,
     make_parser,
     parse_sensor_size,
     path_arg,
-    plural,
 )
 from eventsim.errors import ParameterError
 

@@ -9,6 +9,7 @@ import re
 import sys
 from pathlib import Path
 
+from eventsim._text import plural
 from eventsim.cli.common import (
     add_progress_option,
     add_unit_option,
@@ -17,7 +18,6 @@ from eventsim.cli.common import (
     make_parser,
     parse_sensor_size,
     path_arg,
-    plural,
     show_progress,
 )
 from eventsim.errors import OutputExistsError, ParameterError

@@ -10,6 +10,7 @@ import warnings
 from pathlib import Path
 
 from eventsim._opencv import opencv_log_silenced
+from eventsim._text import plural
 from eventsim.cli.common import (
     add_progress_option,
     add_renamed_option,
@@ -21,7 +22,6 @@ from eventsim.cli.common import (
     parse_assignments,
     parse_sensor_size,
     path_arg,
-    plural,
     show_progress,
 )
 from eventsim.errors import ParameterError

@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from eventsim._locks import HAVE_FLOCK, LockFile, LocksUnsupported, try_lock
+from eventsim._text import plural
 from eventsim._version import __version__
-from eventsim.cli.common import plural
 from eventsim.datasets._cpu import FreeCores
 from eventsim.datasets._formats import DATASET_FORMAT_VERSION, SHARD_FORMAT_VERSION
 from eventsim.datasets.recipe import Recipe, load_recipe

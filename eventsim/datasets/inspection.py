@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from eventsim.cli.common import plural
+from eventsim._text import plural
 from eventsim.datasets.loader import (
     _check_finished_again,
     _FinishedAgain,

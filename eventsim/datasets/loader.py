@@ -33,7 +33,7 @@ from typing import Any, overload
 
 import numpy as np
 
-from eventsim.cli.common import plural
+from eventsim._text import plural
 from eventsim.datasets import _digests
 from eventsim.datasets._formats import DATASET_FORMAT_VERSION, version_problem
 from eventsim.datasets.shards import file_digest, open_shard, read_events
