@@ -296,3 +296,26 @@ def test_big_endian_uint16_frames_are_16_bit_like_native_ones():
     pair = PairSource(native[0].astype(">u2"), native[1], interval_ms=10)
     first, _ = next(iter(pair))
     assert first.max() == 255.0
+
+
+def test_a_premultiplied_grey_alpha_tiff_that_goes_to_pillow_gives_its_grey(monkeypatch):
+    # Pillow cannot convert 'La' (premultiplied grey) to 'L': a ValueError escaped decode_image
+    # as an internal error for such a TIFF in a compression OpenCV lacks; OpenCV is made to
+    # lack this one's
+    pil = pytest.importorskip("PIL.Image")
+    import io
+    import struct
+
+    from eventsim.simulator import sources
+
+    monkeypatch.setattr(sources, "_imdecode", lambda buf, quiet: None)
+    monkeypatch.setattr(sources, "_OPENCV_TIFF_CODECS", frozenset())
+    la = np.zeros((3, 5, 2), np.uint8)
+    la[..., 0] = np.arange(15, dtype=np.uint8).reshape(3, 5) * 10
+    la[..., 1] = 128
+    out = io.BytesIO()
+    pil.fromarray(la, "LA").save(out, "TIFF")
+    unassociated = struct.pack("<HHIHH", 338, 3, 1, 2, 0)
+    assert out.getvalue().count(unassociated) == 1
+    data = out.getvalue().replace(unassociated, struct.pack("<HHIHH", 338, 3, 1, 1, 0))
+    np.testing.assert_array_equal(sources.decode_image(data, "premultiplied.tif"), la[..., 0])

@@ -247,8 +247,17 @@ def _pillow_tiff(data: bytes | bytearray, name: str, what: str, bits: int) -> np
             f"decode that compression and Pillow reads {bits}-bit colour as 8 bits; save it "
             "with LZW or deflate compression"
         )
-    if im.mode not in _PILLOW_MODES:
-        im = im.convert("L" if im.mode in ("LA", "La") else "RGB")
+    try:
+        if im.mode in ("LA", "La"):
+            # the grey as stored, as OpenCV reads it; Pillow cannot convert 'La' (premultiplied)
+            im = im.getchannel(0)
+        elif im.mode not in _PILLOW_MODES:
+            im = im.convert("RGB")
+    except ValueError as exc:
+        raise InputError(
+            f"image {name!r} is a TIFF with {what} whose {im.mode} pixels Pillow here cannot "
+            f"turn into grey or RGB ({exc})"
+        ) from None
     arr = np.asarray(im)
     return arr.astype(arr.dtype.newbyteorder("=")) if arr.dtype.byteorder == ">" else arr
 
