@@ -11,6 +11,16 @@ from pathlib import Path
 from eventsim.errors import InputError
 
 
+def opencv_takes_name(name: str) -> bool:
+    """Whether OpenCV may be given ``name``: it is UTF-8 (Python spells bytes that are not as
+    surrogates, which OpenCV's functions kill the process on)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 @contextlib.contextmanager
 def opencv_file_name(path: str | os.PathLike, what: str) -> Iterator[str]:
     """A name by which OpenCV opens ``path``: its own, or, when that is not UTF-8 (Python
@@ -20,11 +30,7 @@ def opencv_file_name(path: str | os.PathLike, what: str) -> Iterator[str]:
     stays open after the block."""
     path = Path(path)
     name = str(path)
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        pass
-    else:
+    if opencv_takes_name(name):
         yield name
         return
     suffix = path.suffix if path.suffix.isascii() else ""

@@ -26,7 +26,7 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 
-from eventsim._opencv import opencv_file_name
+from eventsim._opencv import opencv_file_name, opencv_takes_name
 from eventsim._system import usable_cores
 from eventsim.errors import InputError, ParameterError
 from eventsim.events import check_sensor_size
@@ -101,8 +101,16 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     if not path.is_file():
         what = "is a folder" if path.is_dir() else "does not exist"
         raise InputError(f"image {str(path)!r} {what}; expected an image file")
+    name = str(path)
+    if opencv_takes_name(name) and not _is_tiff(path):
+        # the common case, by imread: 4 % faster a frame than imdecode of the file's bytes;
+        # a file it cannot read goes on to the bytes, whose reading or decoding says why
+        img = cv2.imread(name, cv2.IMREAD_UNCHANGED)
+        if img is not None and img.size:
+            return _normalise_image(apply_exif_orientation(img, path), name, bgr=True)
     # read here and decoded from memory: OpenCV's imread kills the process (segfault) on a
-    # name that is not UTF-8 ('bad\udcff.png', as Python spells undecodable bytes)
+    # name that is not UTF-8 ('bad\udcff.png', as Python spells undecodable bytes), and a
+    # TIFF's orientation entry is set to 1 in the bytes before OpenCV sees them
     try:
         data = path.read_bytes()
     except OSError as exc:
