@@ -1124,9 +1124,15 @@ def lock_results_folder(out_dir: str | Path) -> ResultsFolderLock:
             break
         lock.close()
     record = json.dumps({"pid": os.getpid(), "host": socket.gethostname()})
-    os.ftruncate(lock.fd, 0)
-    os.pwrite(lock.fd, (record + "\n").encode(), 0)
-    return ResultsFolderLock(out, lock, created)
+    held = ResultsFolderLock(out, lock, created)
+    try:
+        os.ftruncate(lock.fd, 0)
+        os.pwrite(lock.fd, (record + "\n").encode(), 0)
+    except OSError as exc:
+        # a full disk: the eval could not write its answers either; let go of the lock now
+        held.release()
+        raise _cannot_lock(out, exc) from None
+    return held
 
 
 def _cannot_lock(out: Path, exc: OSError) -> ResultsFolderLockError:

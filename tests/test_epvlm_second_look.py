@@ -266,3 +266,26 @@ def test_keeps_that_differ_past_six_digits_print_apart_in_one_table():
     assert fmt_keep(1 / 3) == "0.333333"
     assert fmt_keep(1 / 3, [0.25, 0.5]) == "0.333333"
     assert fmt_keep(0.3333333, [0.3333333, 0.33333333]) == "0.3333333"
+
+
+def test_a_lock_whose_pid_record_cannot_be_written_is_let_go(tmp_path, monkeypatch):
+    # a full disk while writing the holder's pid raised a bare OSError and kept the lock open
+    # (and the lock file in place) until the process ended
+    import errno
+    import os
+
+    from epvlm import results
+    from epvlm.errors import ResultsFolderLockError
+
+    def full(fd, data, offset):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    out = tmp_path / "new" / "out"
+    pwrite = os.pwrite
+    monkeypatch.setattr(results.os, "pwrite", full)
+    with pytest.raises(ResultsFolderLockError, match="No space left"):
+        results.lock_results_folder(out)
+    assert not (tmp_path / "new").exists()  # the folders it made are gone again
+    monkeypatch.setattr(results.os, "pwrite", pwrite)
+    with results.lock_results_folder(out) as lock:
+        assert lock.guarded
