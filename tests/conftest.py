@@ -1,6 +1,7 @@
 import atexit
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +16,12 @@ from eventsim.events import EVENT_DTYPE
 _DIGEST_CACHE = tempfile.mkdtemp(prefix="eventsim-test-cache-")
 os.environ["EVENTSIM_CACHE_DIR"] = _DIGEST_CACHE
 atexit.register(shutil.rmtree, _DIGEST_CACHE, True)
+
+# A test run started in the background by a non-interactive shell (`pytest &`, nohup) inherits
+# SIGINT ignored, and so do the commands it starts: the Ctrl-C tests then saw no interrupt and
+# failed. Python's own handler is taken back, and the children get the default on exec.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture
