@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from demo_answers import demo_samples
 
 from epvlm.demo import findings, headline, summarize
 from epvlm.demo.analysis import shortcut_baselines
@@ -17,25 +18,7 @@ MOVING, STATIC = 40, 40
 def _summary(outcomes: dict[tuple[str, float], dict[str, list[int]]], **extra):
     """A summary of made-up answers: ``outcomes[(selector, keep)][scenario]`` lists 1 (right)
     or 0 per question of that scenario, the same questions for every configuration."""
-    samples = []
-    for (selector, keep), by_scenario in outcomes.items():
-        for scenario, answers in by_scenario.items():
-            for i, ok in enumerate(answers):
-                samples.append(
-                    {
-                        "id": f"{scenario}{i}",
-                        "selector": selector,
-                        "keep": keep,
-                        "correct": bool(ok),
-                        "question_type": "pattern" if i % 2 else "color",
-                        "target_motion": scenario,
-                        "flops": 100 if selector == "dense" else 50,
-                        "latency_s": 0.01,
-                        "kept_tokens": 64 if selector == "dense" else 32,
-                        "total_tokens": 64,
-                    }
-                )
-    return {**summarize(samples), **extra}
+    return {**summarize(demo_samples(outcomes)), **extra}
 
 
 def _right(n: int, wrong: range | tuple[int, ...] = ()) -> list[int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from demo_answers import demo_samples
 
 from epvlm.demo import findings, headline, summarize
 from epvlm.results import aggregate, mcnemar_exact_p
@@ -11,24 +12,7 @@ from epvlm.results import aggregate, mcnemar_exact_p
 def _summary(outcomes: dict[tuple[str, float], dict[str, list[int]]]):
     """``outcomes[(selector, keep)][scenario]``: 1 (right) or 0 per question of that scenario,
     the same questions for every configuration; odd questions ask the pattern (detail)."""
-    samples = [
-        {
-            "id": f"{scenario}{i}",
-            "selector": selector,
-            "keep": keep,
-            "correct": bool(ok),
-            "question_type": "pattern" if i % 2 else "color",
-            "target_motion": scenario,
-            "flops": 100 if selector == "dense" else 50,
-            "latency_s": 0.01,
-            "kept_tokens": 64 if selector == "dense" else 32,
-            "total_tokens": 64,
-        }
-        for (selector, keep), by_scenario in outcomes.items()
-        for scenario, answers in by_scenario.items()
-        for i, ok in enumerate(answers)
-    ]
-    return summarize(samples)
+    return summarize(demo_samples(outcomes))
 
 
 def _all(n: int, right: int = 1) -> list[int]:
