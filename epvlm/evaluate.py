@@ -53,6 +53,7 @@ from epvlm.results import (
     state_digest,
     write_eval_outputs,
 )
+from eventsim._gc import end_startup
 from eventsim._text import plural
 from eventsim.errors import ParameterError
 from eventsim.outputs import KeptInterrupt
@@ -156,6 +157,7 @@ def load_model(model_dir: str | Path, *, device: str = "cpu", dtype: str = "floa
         gen.pad_token_id = proc.tokenizer.pad_token_id
     if gen.eos_token_id is None:
         gen.eos_token_id = proc.tokenizer.eos_token_id
+    end_startup()
     return model, proc
 
 

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable, Mapping
 
 from eventsim import __version__
+from eventsim._gc import defer_collection
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -38,6 +39,8 @@ def run_script(
         # imported here, inside the try: a Ctrl-C at start-up is one line too, not a traceback
         from eventsim.cli.common import dispatch, exit_now, prepare_script_exit
 
+        if argv is None:
+            defer_collection()
         status = dispatch(prog, version, commands, argv, moved=moved)
         if argv is None:
             prepare_script_exit()
