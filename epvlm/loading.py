@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from epvlm.errors import CheckpointError, ModelDirError
+from eventsim._text import plural
 
 if TYPE_CHECKING:
     from transformers import PreTrainedConfig, PreTrainedModel
@@ -243,11 +244,14 @@ def _check_loading_info(model_dir: Path, cls: type, info: dict[str, Any]) -> Non
     stored = checkpoint_keys(model_dir)
     if missing:
         problems.append(
-            f"{len(missing)} missing tensor(s): {_first(_stored_names(missing, stored))}"
+            f"{len(missing)} missing {plural(len(missing), 'tensor')}: "
+            f"{_first(_stored_names(missing, stored))}"
         )
     if unexpected:
         names = _stored_names(unexpected, stored)
-        problems.append(f"{len(unexpected)} unexpected tensor(s): {_first(names)}")
+        problems.append(
+            f"{len(unexpected)} unexpected {plural(len(unexpected), 'tensor')}: {_first(names)}"
+        )
     if mismatched:
         shown = [
             f"{_stored_names([m[0]], stored)[0]} {tuple(m[1])} vs {tuple(m[2])}"
@@ -255,7 +259,10 @@ def _check_loading_info(model_dir: Path, cls: type, info: dict[str, Any]) -> Non
             else str(m)
             for m in mismatched
         ]
-        problems.append(f"{len(mismatched)} tensor(s) of the wrong shape: {_first(shown)}")
+        problems.append(
+            f"{len(mismatched)} {plural(len(mismatched), 'tensor')} of the wrong shape: "
+            f"{_first(shown)}"
+        )
     if errors:
         problems.append(" ".join(str(e) for e in errors[:1]).replace("\n", " "))
     declared = read_model_type(model_dir)

@@ -29,6 +29,7 @@ from transformers.vision_utils import get_vision_position_ids
 
 from epvlm.errors import KeepMaskError
 from epvlm.loading import register_stock_conversions
+from eventsim._text import plural
 
 __all__ = [
     "EPQwen2VLForConditionalGeneration",
@@ -69,7 +70,8 @@ def split_keep_mask(
     counts = (grid_thw.prod(-1) // spatial_merge_size**2).tolist()
     if mask.numel() != sum(counts):
         raise KeepMaskError(
-            f"image_keep_mask has {mask.numel()} entries but the {len(counts)} image(s) have "
+            f"image_keep_mask has {mask.numel()} entries but the {len(counts)} "
+            f"{plural(len(counts), 'image has', 'images have')} "
             f"{sum(counts)} LLM image tokens ({counts} per image)"
         )
     parts = list(torch.split(mask, counts))

@@ -43,6 +43,7 @@ from typing import Literal, get_args
 import numpy as np
 
 from epvlm.errors import EventsOutsideImageError, KeepMaskError
+from eventsim._text import plural
 from eventsim.errors import InvalidEventsError, ParameterError, require
 from eventsim.events import EVENT_DTYPE, check_sensor_size, slice_time
 
@@ -131,8 +132,10 @@ def event_map(
     outside = (x < 0) | (x >= width) | (y < 0) | (y >= height)
     if outside.any():
         i = int(np.flatnonzero(outside)[0])
+        n_out = int(outside.sum())
         raise EventsOutsideImageError(
-            f"{int(outside.sum())} event(s) lie outside the {width}x{height} image, first at "
+            f"{n_out} {plural(n_out, 'event lies', 'events lie')} outside the {width}x{height} "
+            "image, first at "
             f"index {i}: (x={x[i]}, y={y[i]}); events must share the image's pixel grid"
         )
     if (out_w, out_h) != (width, height):

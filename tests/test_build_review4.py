@@ -54,8 +54,8 @@ def test_a_video_that_stops_decoding_early_is_reported_per_sample(tmp_path):
     assert "short of the 60 frames its container lists" in meta["decode_problem"]
     notes = [line for line in summary.text().splitlines() if line.startswith("note:")]
     assert len(notes) == 1
-    assert "1 sample(s) come from a video that stops decoding" in notes[0]
-    assert "first test-000000 (cut.avi)" in notes[0]
+    assert "1 sample comes from a video that stops decoding" in notes[0]
+    assert "time (truncated or corrupt?), test-000000 (cut.avi); its meta" in notes[0]
 
 
 def test_an_image_source_of_too_many_frames_is_refused_up_front():
@@ -136,11 +136,11 @@ def test_ctrl_c_after_changing_the_limit_counts_only_the_shards_kept(tmp_path, m
     monkeypatch.setattr(engine, "run_shard", stop_at(2))
     args = [str(recipe), "-o", str(out), "--workers", "1", "--no-progress"]
     assert build_main(args) == 130
-    assert "2 finished shard(s) kept" in capsys.readouterr().err
+    assert "2 finished shards kept" in capsys.readouterr().err
     # --limit 3: shard 0 (samples 0-1) is kept, shard 1 is now samples 2-2 and is rebuilt
     monkeypatch.setattr(engine, "run_shard", stop_at(1))
     assert build_main([*args, "--limit", "3"]) == 130
-    assert "1 finished shard(s) kept" in capsys.readouterr().err
+    assert "1 finished shard kept" in capsys.readouterr().err
 
 
 def test_strict_names_the_first_bad_sample_in_dataset_order_with_workers(tmp_path):

@@ -164,12 +164,12 @@ def test_ctrl_c_counts_the_shards_it_knows_without_opening_them(tmp_path, monkey
     monkeypatch.setattr(engine, "run_shard", stop_at(2))
     args = [str(recipe), "-o", str(out), "--workers", "1", "--no-progress"]
     assert build_main(args) == 130
-    assert "2 finished shard(s) kept" in capsys.readouterr().err
+    assert "2 finished shards kept" in capsys.readouterr().err
     assert opened == []
     # resumed: shards 0-1 reused, 2 built, 3 finished on disk before the build heard of it
     monkeypatch.setattr(engine, "run_shard", stop_at(3, publish_first=True))
     assert build_main(args) == 130
-    assert "4 finished shard(s) kept" in capsys.readouterr().err
+    assert "4 finished shards kept" in capsys.readouterr().err
     assert opened == ["test-00003.h5"]
 
 
@@ -315,7 +315,7 @@ def test_a_parquet_image_column_of_paths_or_of_bytes_is_read(tmp_path):
         (
             "qa.json",
             '[\n  {"image": "a.png", "question": "Q", "answer": "a"}\n]\n',
-            r"holds one JSON array of 1 item\(s\); expected JSONL",
+            r"holds one JSON array of 1 item; expected JSONL",
         ),
         ("qa-*.jsonl", None, r"a wildcard name reads parquet files only"),
     ],
@@ -352,8 +352,8 @@ def test_a_shapes_recipe_whose_objects_never_fit_says_which_fields(tmp_path, cap
         "of object_size_px = [8, 10] apart into 32x32 pixels"
     )
     err = capsys.readouterr().err
-    assert "split test: all 2 sample(s) could not be drawn, so it has no samples" in err
-    assert "no samples were built: 2 sample(s) could not be drawn" in err
+    assert "split test: all 2 samples could not be drawn, so it has no samples" in err
+    assert "no samples were built: 2 samples could not be drawn" in err
 
 
 def test_a_video_source_names_a_parquet_split_file_as_one(tmp_path):

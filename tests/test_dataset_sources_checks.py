@@ -161,11 +161,11 @@ def test_build_with_no_samples_warns_and_fails(tmp_path, capsys):
     out = tmp_path / "all-bad"
     assert _build(_recipe(tmp_path, "image", {"test": "bad.jsonl"}), out) == 1
     err = capsys.readouterr().err
-    assert "warning: split test: all 2 record(s) were rejected" in err
+    assert "warning: split test: all 2 records were rejected" in err
     assert str(out / "errors.jsonl") in err
     assert "no samples were built" in err and "still written" in err
     assert (out / "dataset.json").is_file() and len(_reasons(out)) == 2
-    note = "split test has no samples: all 2 record(s) were skipped"
+    note = "split test has no samples: all 2 records were skipped"
     assert note in describe_dataset(out)
     report = verify_dataset(out)
     assert report.ok and note in report.text()
@@ -174,7 +174,7 @@ def test_build_with_no_samples_warns_and_fails(tmp_path, capsys):
     recipe = _recipe(tmp_path, "image", {"train": "good.jsonl", "test": "bad.jsonl"})
     assert _build(recipe, tmp_path / "half") == 0
     err = capsys.readouterr().err
-    assert "split test: all 2 record(s) were rejected" in err and "train" not in err
+    assert "split test: all 2 records were rejected" in err and "train" not in err
 
 
 def test_build_of_an_empty_split_file_warns(tmp_path, capsys):

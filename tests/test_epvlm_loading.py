@@ -188,7 +188,7 @@ def test_missing_unexpected_and_misshaped_tensors_raise(tmp_path, proc, model_ty
         load_pretrained_model(path)
     msg = str(exc.value)
     assert "\n" not in msg
-    assert "1 missing tensor(s): model.layers.1.mlp.up_proj.weight" in msg
+    assert "1 missing tensor: model.layers.1.mlp.up_proj.weight" in msg
 
     state = load_file(path / "model.safetensors")
     state["model.layers.1.mlp.up_proj.weight"] = torch.zeros(3, 3)
@@ -199,7 +199,7 @@ def test_missing_unexpected_and_misshaped_tensors_raise(tmp_path, proc, model_ty
     msg = str(exc.value)
     assert "\n" not in msg
     # named as the checkpoint's files spell them (here the legacy names), as missing ones are
-    assert "unexpected tensor(s): visual.extra.weight" in msg
+    assert "unexpected tensor: visual.extra.weight" in msg
     assert "wrong shape: model.layers.1.mlp.up_proj.weight (3, 3)" in msg
 
 

@@ -321,7 +321,8 @@ def test_ctrl_c_on_a_parallel_build_leaves_no_process_behind(tmp_path):
     assert len(err.splitlines()) == 1 and "interrupted" in err, err
     # the build keeps its finished shards to resume from, and says so
     kept = len([p for p in (out / "shards").glob("*.h5") if ".tmp" not in p.name])
-    said = f"{kept} finished shard(s) kept in" if kept else "no shard was finished yet"
+    shards = "shard" if kept == 1 else "shards"
+    said = f"{kept} finished {shards} kept in" if kept else "no shard was finished yet"
     assert said in err and "rerun the same command" in err, err
     assert _wait_until_gone(started, str(tmp_path), 10.0) == []
     assert not (out / "dataset.json").exists()

@@ -96,7 +96,7 @@ def test_verify_reports_a_damaged_shard_an_older_build_has_no_checksum_for(copy)
     report = verify_dataset(copy)  # raised DatasetError: cannot open shard
     assert len(report.problems) == 1
     assert report.problems[0].startswith("shards/test-00000.h5: cannot be read: cannot open shard")
-    assert "no sha256 for 2 shard(s)" in report.notes[-1]
+    assert "no sha256 for 2 shards" in report.notes[-1]
 
 
 def test_a_shard_that_fails_to_read_is_named(copy, monkeypatch):

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from eventsim._system import usable_cores
+from eventsim._text import plural
 from eventsim.cli.common import (
     add_progress_option,
     cli_command,
@@ -169,7 +170,8 @@ def _report_kept_shards(out: Path, force: bool, kept: int | None = None) -> None
     if not kept:
         raise KeptInterrupt(f"no shard was finished yet; rerun {again} to build") from None
     raise KeptInterrupt(
-        f"{kept} finished shard(s) kept in {str(out)!r}; rerun {again} to finish the build"
+        f"{kept} finished {plural(kept, 'shard')} kept in {str(out)!r}; rerun {again} to "
+        "finish the build"
     ) from None
 
 
@@ -177,12 +179,13 @@ def _report_empty_splits(recipe: Recipe, summary: BuildSummary) -> int:
     """Warn of each split that was given records (or a file) and has no samples; 1 when the
     whole dataset has none for that reason. A split the recipe asks to be empty is no news."""
     errors_file = summary.out_dir / "errors.jsonl"
+
     # a shapes scene has no record: its samples are drawn, and one that cannot be is skipped
-    items, refused = (
-        ("sample(s)", "could not be drawn")
-        if recipe.source_kind == "shapes"
-        else ("record(s)", "were rejected")
-    )
+    def skipped(n: int) -> str:
+        if recipe.source_kind == "shapes":
+            return f"{n} {plural(n, 'sample')} could not be drawn"
+        return f"{n} {plural(n, 'record')} {plural(n, 'was', 'were')} rejected"
+
     empty_files = []
     for split, n in summary.samples.items():
         if n:
@@ -190,7 +193,8 @@ def _report_empty_splits(recipe: Recipe, summary: BuildSummary) -> int:
         rejected = summary.errors.get(split, 0)
         if rejected:
             warning = (
-                f"all {rejected} {items} {refused}, so it has no samples; reasons in {errors_file}"
+                f"{'its' if rejected == 1 else 'all'} {skipped(rejected)}, so it has no samples; "
+                f"reasons in {errors_file}"
             )
         elif recipe.source_kind != "shapes":
             empty_files.append(split)
@@ -203,7 +207,7 @@ def _report_empty_splits(recipe: Recipe, summary: BuildSummary) -> int:
         return 0
     if summary.n_errors:
         why = (
-            f"{summary.n_errors} {items} {refused}; the dataset is still written, so "
+            f"{skipped(summary.n_errors)}; the dataset is still written, so "
             f"{errors_file} can be read"
         )
     else:

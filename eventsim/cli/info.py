@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from eventsim._text import plural
 from eventsim.cli.common import cli_command, make_parser, parse_sensor_size, path_arg
 from eventsim.errors import DatasetError, EventFileError
 from eventsim.events import StreamCheck
@@ -170,8 +171,8 @@ def main(args: argparse.Namespace) -> int:
         if bad:
             level = "error" if args.check else "warning"
             print(
-                f"eventsim info: {level}: {len(bad)} shard(s) missing or of the wrong size, "
-                f"first {bad[0]!r} (run 'eventsim verify {path}')",
+                f"eventsim info: {level}: {len(bad)} {plural(len(bad), 'shard')} missing or of "
+                f"the wrong size, first {bad[0]!r} (run 'eventsim verify {path}')",
                 file=sys.stderr,
             )
             return 1 if args.check else 0

@@ -803,14 +803,15 @@ class _Share:
         if not self.pool_workers:
             if self.free_cores is None:
                 return "1, this process (a single shard to build)"
+            free = f"{self.free_cores:.1f}"
             return (
-                f"1, this process: {self.free_cores:.1f} core(s) free for this build, too few "
-                f"for more of the {asked} asked for"
+                f"1, this process: {free} {plural(float(free), 'core')} free for this build, "
+                f"too few for more of the {asked} asked for"
             )
         if self.in_process:
             return (
-                f"{self.in_process} shard(s) built in this process while no second core was "
-                f"free, the rest by a pool of {self.pool_workers}"
+                f"{self.in_process} {plural(self.in_process, 'shard')} built in this process "
+                f"while no second core was free, the rest by a pool of {self.pool_workers}"
             )
         return f"a pool of {self.pool_workers}"
 
@@ -1205,8 +1206,11 @@ def _sample_notes(records: list[dict[str, Any]]) -> list[str]:
         return []
     first = damaged[0]
     video = Path(str(first["meta"].get("video", ""))).name
+    n = len(damaged)
+    whose = plural(n, "its", "each one's")
     return [
-        f"{len(damaged)} sample(s) come from a video that stops decoding after their question "
-        f"time (truncated or corrupt?), first {first['id']} ({video}); each one's "
-        "meta.decode_problem says where"
+        f"{n} {plural(n, 'sample comes', 'samples come')} from a video that stops decoding "
+        f"after {plural(n, 'its', 'their')} question time (truncated or corrupt?), "
+        f"{plural(n, '', 'first ')}{first['id']} ({video}); "
+        f"{whose} meta.decode_problem says where"
     ]

@@ -123,7 +123,8 @@ def describe_dataset(root: str | Path, *, manifest: dict[str, Any] | None = None
 def _skipped_splits(m: dict[str, Any], root: Path) -> list[str]:
     """A note for each split whose records were all skipped (a build that made nothing)."""
     return [
-        f"split {name} has no samples: all {s['errors']} record(s) were skipped; reasons in "
+        f"split {name} has no samples: {'its' if s['errors'] == 1 else 'all'} {s['errors']} "
+        f"{plural(s['errors'], 'record was', 'records were')} skipped; reasons in "
         f"{root / 'errors.jsonl'}"
         for name, s in m["splits"].items()
         if not s["samples"] and s["errors"]
@@ -222,8 +223,10 @@ def verify_dataset(root: str | Path, *, progress: bool = False) -> VerifyReport:
         notes=_skipped_splits(m, root)
         + (
             [
-                f"dataset.json records no sha256 for {len(unchecked)} shard(s) (an older "
-                f"build), first {unchecked[0]}: their sizes were checked, not their bytes"
+                f"dataset.json records no sha256 for {len(unchecked)} "
+                f"{plural(len(unchecked), 'shard')} (an older build), first {unchecked[0]}: "
+                f"{plural(len(unchecked), 'its size was', 'their sizes were')} checked, not "
+                f"{plural(len(unchecked), 'its', 'their')} bytes"
             ]
             if unchecked
             else []

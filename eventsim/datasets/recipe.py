@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from eventsim._text import plural
 from eventsim.datasets.scenes import (
     DEFAULT_QUESTION_TYPES,
     MODES,
@@ -440,7 +441,8 @@ def _validate(raw: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, An
     unknown = sorted(set(raw) - set(tables))
     if unknown:
         raise RecipeError(
-            f"unknown table(s) {', '.join(unknown)}; valid tables: {', '.join(tables)}"
+            f"unknown {plural(len(unknown), 'table')} {', '.join(unknown)}; valid tables: "
+            f"{', '.join(tables)}"
         )
     for table in tables:
         if table in raw and not isinstance(raw[table], dict):

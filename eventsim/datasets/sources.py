@@ -21,6 +21,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from eventsim._text import plural
 from eventsim.datasets.questions import OPTION_LETTERS
 from eventsim.datasets.recipe import Recipe, too_many_frames
 from eventsim.errors import EventsimError, InputError
@@ -208,7 +209,8 @@ def _jsonl_rows(path: Path, limit: int | None) -> list[SourceRow]:
             whole = None
         if isinstance(whole, list):
             raise DatasetError(
-                f"split file {str(path)!r} holds one JSON array of {len(whole)} item(s); "
+                f"split file {str(path)!r} holds one JSON array of {len(whole)} "
+                f"{plural(len(whole), 'item')}; "
                 "expected JSONL, one JSON object per line (jq -c '.[]' turns one into the other)"
             )
     rows: list[SourceRow] = []
@@ -283,7 +285,10 @@ def _check_record(record: dict[str, Any], media_key: str, kind: str) -> str | No
     required = [media_key, "question", "answer"] + (["time"] if kind == "video" else [])
     missing = [k for k in required if record.get(k) is None]
     if missing:
-        return f"record lacks field(s) {', '.join(missing)}; expected {', '.join(required)}"
+        return (
+            f"record lacks {plural(len(missing), 'field')} {', '.join(missing)}; expected "
+            f"{', '.join(required)}"
+        )
     media = record[media_key]
     if isinstance(media, str) and not media.strip():
         return f"{media_key} is an empty path"

@@ -8,6 +8,7 @@ import numbers
 from collections.abc import Mapping
 from typing import Any
 
+from eventsim._text import plural
 from eventsim.errors import ParameterError
 from eventsim.options import LOG_CURVES, LogCurve
 
@@ -187,7 +188,7 @@ class DVSParams:
         unknown = sorted(set(changes) - set(self.field_names()))
         if unknown:
             raise ParameterError(
-                f"unknown parameter(s) {', '.join(unknown)}; valid fields: "
+                f"unknown {plural(len(unknown), 'parameter')} {', '.join(unknown)}; valid fields: "
                 f"{', '.join(self.field_names())}"
             )
         return dataclasses.replace(self, **changes)
