@@ -29,6 +29,7 @@ import h5py
 import hdf5plugin
 import numpy as np
 
+from eventsim._text import plural
 from eventsim.datasets._formats import SHARD_FORMAT_VERSION, version_problem
 from eventsim.datasets.sources import BuiltSample
 from eventsim.errors import DatasetError, InvalidEventsError
@@ -225,7 +226,8 @@ def read_shard_records(path: Path) -> list[dict[str, Any]]:
 
 def _shard_index(f: h5py.File, path: Path) -> dict[str, Any]:
     """The index of the open shard ``f`` (at ``path``): its "records" and "errors", each a
-    list of JSON objects; `DatasetError` naming the shard when it is missing or malformed."""
+    list of JSON objects, one per sample of the range the shard covers; `DatasetError` naming
+    the shard when it is missing or malformed, or lists another number of samples."""
     try:
         index = json.loads(bytes(f["index_json"][()]).decode())
     except (KeyError, TypeError, ValueError) as exc:
@@ -239,6 +241,7 @@ def _shard_index(f: h5py.File, path: Path) -> dict[str, Any]:
             or not all(isinstance(r, dict) for r in index[key])
         ]
         if not bad:
+            _check_count(f, index, path)
             return index
         why = (
             f"its {bad[0]!r} is not a list of JSON objects"
@@ -246,6 +249,27 @@ def _shard_index(f: h5py.File, path: Path) -> dict[str, Any]:
             else "it is not a JSON object"
         )
     raise DatasetError(f"shard {str(path)!r} has no readable index: {why}; rebuild the dataset")
+
+
+def _check_count(f: h5py.File, index: dict[str, Any], path: Path) -> None:
+    """`DatasetError` unless the index of ``f`` lists one record or error per sample of the
+    range ``start``..``stop`` the shard covers: a build writes every planned sample of it,
+    built (a record) or skipped (an error, plan-time ones included), so a shorter or longer
+    list is an edited or damaged index, whose missing samples would silently vanish from a
+    resumed build."""
+    start, stop = (f.attrs.get(key) for key in ("start", "stop"))
+    if not all(isinstance(v, (int, np.integer)) for v in (start, stop)):
+        # no range to count against (nor is such a shard reused: `shard_matches`)
+        return
+    n_records, n_errors = len(index["records"]), len(index["errors"])
+    covers = int(stop) - int(start)
+    if n_records + n_errors != covers:
+        raise DatasetError(
+            f"shard {str(path)!r} has a damaged index: it lists {n_records} built and "
+            f"{n_errors} skipped {plural(n_errors, 'sample')}, {n_records + n_errors} in all, "
+            f"but the shard covers the {covers} {plural(covers, 'sample')} {int(start)} to "
+            f"{int(stop) - 1} of its split; rebuild the dataset"
+        )
 
 
 def read_events(group: h5py.Group) -> np.ndarray:
