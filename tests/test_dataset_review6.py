@@ -4,6 +4,7 @@ samples than its range holds, and reading a sample by its id."""
 from __future__ import annotations
 
 import json
+import pickle
 import shutil
 from pathlib import Path
 
@@ -12,7 +13,8 @@ import h5py
 import numpy as np
 import pytest
 
-from eventsim.datasets import build_dataset, verify_dataset
+from eventsim.datasets import EventVQADataset, build_dataset, verify_dataset
+from eventsim.datasets.loader import UnknownSampleError
 from eventsim.datasets.shards import file_digest, read_shard_records
 from eventsim.errors import DatasetError
 
@@ -39,14 +41,16 @@ def built(tmp_path_factory) -> tuple[Path, Path]:
     (root / "qa.jsonl").write_text(
         "".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in _LINES)
     )
+    (root / "train.jsonl").write_text(json.dumps(_LINES[0]) + "\n")
     recipe = root / "img.toml"
     recipe.write_text(
         '[dataset]\nname = "review6"\n[source]\nkind = "image"\n[camera]\nwidth = 64\n'
         'height = 48\n[events]\nwindow_ms = 10\n[splits]\ntest = "qa.jsonl"\n'
+        'train = "train.jsonl"\n'
         "[build]\nshard_size = 3\n"
     )
     summary = build_dataset(recipe, root / "ds", progress=False)
-    assert (summary.samples, summary.errors) == ({"test": 4}, {"test": 3})
+    assert (summary.samples, summary.errors) == ({"train": 1, "test": 4}, {"train": 0, "test": 3})
     return recipe, root / "ds"
 
 
@@ -79,17 +83,15 @@ def test_shards_with_skipped_samples_pass_the_count_check_and_are_reused(built, 
     """Every planned sample of a shard's range is in its index, built or skipped (the plan's
     malformed line and reused id as well as the build's missing image): the count check
     takes all three shards, and a resumed build reuses them."""
-    counts = [
-        (len(index["records"]), len(index["errors"]))
-        for index in map(_index, sorted((dataset / "shards").glob("*.h5")))
-    ]
+    shards = sorted((dataset / "shards").glob("test-*.h5"))
+    counts = [(len(index["records"]), len(index["errors"])) for index in map(_index, shards)]
     assert counts == [(2, 1), (1, 2), (1, 0)]
-    for shard in sorted((dataset / "shards").glob("*.h5")):
+    for shard in shards:
         read_shard_records(shard)
     assert verify_dataset(dataset).ok
     (dataset / "dataset.json").unlink()
     summary = build_dataset(built[0], dataset, progress=False)
-    assert (summary.shards_built, summary.shards_reused) == (0, 3)
+    assert (summary.shards_built, summary.shards_reused) == (0, 4)
 
 
 @pytest.mark.parametrize("drop", ["records", "errors"])
@@ -121,6 +123,83 @@ def test_a_shard_index_with_an_extra_record_is_rebuilt_on_resume(built, dataset)
         read_shard_records(shard)
     (dataset / "dataset.json").unlink()
     summary = build_dataset(built[0], dataset, progress=False)
-    assert (summary.shards_built, summary.shards_reused) == (1, 2)
+    assert (summary.shards_built, summary.shards_reused) == (1, 3)
     assert shard.read_bytes() == (built[1] / "shards" / shard.name).read_bytes()
     assert verify_dataset(dataset).ok
+
+
+# ----------------------------------------------------------------------------- by id
+
+
+def test_a_sample_is_read_by_its_id(built):
+    """Ids count planned samples, skipped ones included: test-000004 is the third sample."""
+    ds = EventVQADataset(built[1], "test", transform=lambda s: (s["id"], s["answer"]))
+    assert [r["id"] for r in ds.records] == [f"test-{k:06d}" for k in (0, 2, 4, 6)]
+    assert ds.index_of("test-000004") == 2
+    assert ds.by_id("test-000004") == ("test-000004", "d")
+    assert ds.by_id("test-000000") == ds[0]
+    assert EventVQADataset(built[1], "train").by_id("train-000000")["answer"] == "a"
+
+
+def test_the_ids_are_read_once(built, monkeypatch):
+    """Later lookups search the ids read by the first: no samples.jsonl line is decoded."""
+    from eventsim.datasets.loader import SampleRecords
+
+    ds = EventVQADataset(built[1], "test")
+    assert ds.index_of("test-000006") == 3
+
+    def no_decode(self, k):
+        raise AssertionError("a record was decoded")
+
+    monkeypatch.setattr(SampleRecords, "_decode", no_decode)
+    assert [ds.index_of(f"test-{k:06d}") for k in (6, 0, 2, 4)] == [3, 0, 1, 2]
+    # a DataLoader worker gets the ids with the dataset
+    assert pickle.loads(pickle.dumps(ds)).index_of("test-000002") == 1
+
+
+def _unknown(ds: EventVQADataset, sample_id: str) -> str:
+    with pytest.raises(UnknownSampleError) as info:
+        ds.by_id(sample_id)
+    assert isinstance(info.value, KeyError) and isinstance(info.value, DatasetError)
+    return str(info.value)
+
+
+def test_an_unknown_id_names_the_id_the_count_and_close_ids(built):
+    ds = EventVQADataset(built[1], "test")
+    where = f"in split 'test' of {str(built[1])!r} (4 sample ids, test-000000 to test-000006)"
+    assert _unknown(ds, "test-00004") == (
+        f"no sample has id 'test-00004' {where}; did you mean 'test-000004' or 'test-000006' "
+        "or 'test-000002'?"
+    )
+    assert _unknown(ds, "zebra") == f"no sample has id 'zebra' {where}"
+    with pytest.raises(KeyError):
+        ds.index_of("zebra")
+
+
+def test_an_unknown_id_says_why_when_it_can(built):
+    """A sample the build skipped, one of another split, and the split file's own id."""
+    ds = EventVQADataset(built[1], "test")
+    assert _unknown(ds, "test-000001").endswith(
+        ": the build skipped it (malformed JSONL line 2: Expecting property name enclosed in "
+        "double quotes; errors.jsonl)"
+    )
+    assert _unknown(ds, "train-000001").endswith(
+        f": it names a sample of split 'train'; open that one with "
+        f"EventVQADataset({str(built[1])!r}, split='train')"
+    )
+    assert _unknown(ds, "d").endswith(
+        ": it is the split file's id of sample 'test-000004', read it with ds.by_id('test-000004')"
+    )
+
+
+def test_an_id_that_is_not_a_string_and_an_id_given_as_a_position(built):
+    ds = EventVQADataset(built[1], "test")
+    with pytest.raises(TypeError, match=r"got int 4; read a sample by position with ds\[i\]"):
+        ds.by_id(4)  # type: ignore[arg-type]
+    # the message that showed how to find an id's position now names the lookup
+    with pytest.raises(TypeError) as info:
+        ds["test-000004"]
+    assert str(info.value) == (
+        "index must be an integer, got str 'test-000004': samples are read by position; read "
+        "one by its id with ds.by_id('test-000004') (ds.index_of('test-000004') is its position)"
+    )

@@ -22,6 +22,7 @@ process-wide choice to the script.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import operator
@@ -38,6 +39,16 @@ from eventsim.datasets import _digests
 from eventsim.datasets._formats import DATASET_FORMAT_VERSION, version_problem
 from eventsim.datasets.shards import file_digest, open_shard, read_events
 from eventsim.errors import DamagedShardError, DatasetError, ParameterError
+
+
+class UnknownSampleError(DatasetError, KeyError):
+    """A sample id that the split of an `EventVQADataset` does not hold (`by_id`,
+    `index_of`): a `KeyError` as a mapping's missing key is, and a `DatasetError`."""
+
+    def __str__(self) -> str:
+        # KeyError's own str() is the repr of its argument: the message would print quoted
+        return str(self.args[0]) if self.args else ""
+
 
 _MAX_OPEN_SHARDS = 32
 _LOCKING_WORDS = ("true", "false", "best-effort")
@@ -523,7 +534,13 @@ class EventVQADataset:
     ``frame_t_us``, ``target_motion``, ``split``, ``index``, ``source`` and the source's own
     details). ``transform`` is applied to that dict. ``meta["index"]`` and the number in an
     ``id`` count the split's planned samples, skipped ones included, so they are not positions
-    in ``ds`` once a build skipped one: find an id's with ``ds.records``.
+    in ``ds`` once a build skipped one.
+
+    ``ds.by_id(sample_id)`` is the sample whose ``id`` is ``sample_id`` (as eval results and
+    ``samples.jsonl`` name samples) and ``ds.index_of(sample_id)`` its position in ``ds``; the
+    first call reads the split's ids once into a sorted array, later ones search it. An id the
+    split does not hold raises `UnknownSampleError` (a ``KeyError``), which says how many ids
+    there are and suggests close ones, or says when the build skipped that sample.
 
     ``records`` holds the split's ``samples.jsonl`` lines (labels, ``n_events``, ``shard``...)
     as a read-only `SampleRecords`: ``records[i]`` is a new dict each time, a slice a list.
@@ -568,6 +585,8 @@ class EventVQADataset:
         }
         self._files: dict[str, Any] = {}
         self._pid = os.getpid()
+        # (the split's ids sorted, their positions in ds), read on the first lookup by id
+        self._ids: tuple[np.ndarray, np.ndarray] | None = None
 
     def _read_split(self, shown: str | Path, split: str) -> tuple[dict[str, Any], SampleRecords]:
         """dataset.json and the records of ``split`` (``shown`` names the dataset as given)."""
@@ -592,8 +611,8 @@ class EventVQADataset:
             if isinstance(i, str):
                 # a sample id, as eval results and samples.jsonl name samples
                 hint = (
-                    f" {i!r}: samples are read by position; find a sample id's with "
-                    "[r['id'] for r in ds.records].index(id)"
+                    f" {i!r}: samples are read by position; read one by its id with "
+                    f"ds.by_id({i!r}) (ds.index_of({i!r}) is its position)"
                 )
             raise TypeError(f"index must be an integer, got {type(i).__name__}{hint}") from None
         if not -n <= i < n:
@@ -637,6 +656,92 @@ class EventVQADataset:
             },
         }
         return self.transform(sample) if self.transform is not None else sample
+
+    def by_id(self, sample_id: str) -> Any:
+        """The sample whose ``id`` is ``sample_id`` (``"test-000042"``), as ``ds[i]`` gives
+        it (``transform`` applied); `UnknownSampleError` when the split holds none."""
+        return self[self.index_of(sample_id)]
+
+    def index_of(self, sample_id: str) -> int:
+        """The position in ``ds`` of the sample whose ``id`` is ``sample_id``: not the number
+        in the id once the build skipped a sample before it. `UnknownSampleError` (a
+        ``KeyError``) naming the id, how many the split holds and close ones, when it holds
+        none."""
+        if not isinstance(sample_id, str):
+            raise TypeError(
+                f"sample id must be a string such as 'test-000000', got "
+                f"{type(sample_id).__name__} {sample_id!r}; read a sample by position with ds[i]"
+            )
+        ids, order = self._id_table()
+        k = int(np.searchsorted(ids, sample_id))
+        # (searchsorted may cut an id longer than the longest held: the comparison does not)
+        if k < len(ids) and str(ids[k]) == sample_id:
+            return int(order[k])
+        raise self._unknown_id(sample_id, ids)
+
+    def _id_table(self) -> tuple[np.ndarray, np.ndarray]:
+        # a sorted array, not a dict of ids: no per-sample Python objects for forked
+        # DataLoader workers to copy (see the module's docstring)
+        if self._ids is None:
+            found = [
+                (rec["id"], k)
+                for k, rec in enumerate(self.records)
+                if isinstance(rec.get("id"), str)
+            ]
+            ids = np.array([sid for sid, _ in found], dtype=str)
+            positions = np.array([k for _, k in found], dtype=np.int64)
+            # stable: of ids listed twice (an edited samples.jsonl), the first is found
+            by_id = np.argsort(ids, kind="stable")
+            self._ids = (ids[by_id], positions[by_id])
+        return self._ids
+
+    def _unknown_id(self, sample_id: str, ids: np.ndarray) -> UnknownSampleError:
+        where = f"split {self.split!r} of {str(self.root)!r}"
+        n = len(ids)
+        held = f"{n} {plural(n, 'sample id')}" + (f", {ids[0]} to {ids[-1]}" if n else "")
+        hint = (
+            self._skipped(sample_id)
+            or self._other_split(sample_id)
+            or self._from_source_id(sample_id)
+        )
+        if hint is None:
+            close = difflib.get_close_matches(sample_id, ids.tolist(), n=3)
+            hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
+        return UnknownSampleError(f"no sample has id {sample_id!r} in {where} ({held}){hint}")
+
+    def _skipped(self, sample_id: str) -> str | None:
+        """Why the build skipped sample ``sample_id`` of this split (errors.jsonl), if it did."""
+        try:
+            errors = read_jsonl(self.root / "errors.jsonl")
+        except DatasetError:
+            return None
+        for e in errors:
+            if isinstance(e, dict) and e.get("id") == sample_id and e.get("split") == self.split:
+                return f": the build skipped it ({e.get('reason')}; errors.jsonl)"
+        return None
+
+    def _other_split(self, sample_id: str) -> str | None:
+        """Which other split of the dataset ``sample_id`` names (ids are ``<split>-<number>``),
+        if any."""
+        split = sample_id.rpartition("-")[0]
+        if split != self.split and split in self.manifest["splits"]:
+            return (
+                f": it names a sample of split {split!r}; open that one with "
+                f"EventVQADataset({str(self.root)!r}, split={split!r})"
+            )
+        return None
+
+    def _from_source_id(self, source_id: str) -> str | None:
+        """The sample whose split file gave it the id ``source_id``, if one did: the ids a
+        user's own records carry are kept as ``source.source_id``."""
+        for rec in self.records:
+            source = rec.get("source")
+            if isinstance(source, dict) and source.get("source_id") == source_id:
+                return (
+                    f": it is the split file's id of sample {rec['id']!r}, read it with "
+                    f"ds.by_id({rec['id']!r})"
+                )
+        return None
 
     def _file(self, shard: str):
         if os.getpid() != self._pid:
