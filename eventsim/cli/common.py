@@ -25,6 +25,9 @@ Both scripts build their subcommands from these pieces, so every command behaves
 - `add_renamed_option` keeps an old option spelling as a hidden one that fails naming the new;
   `add_unit_option` adds an option named with its unit (``--start-s``) that its former name
   (``--start``) still sets, recording which one was typed so that messages can name it.
+  An abbreviation counts the spellings of one option as one: ``--star`` is ``--start-s``,
+  ``--image-`` is ``--image-hw`` (not its renamed ``--image-size``); one that starts several
+  options is refused on one line naming each (``--st could match --start-s, --stop-s``).
 - `show_progress` is the one rule for progress bars: drawn on a terminal, unless
   ``--no-progress`` (`add_progress_option`).
 
@@ -222,29 +225,68 @@ _OPTION_LIKE = re.compile(r"--?[A-Za-z][A-Za-z0-9_-]*")
 
 
 def _names_option(parser: argparse.ArgumentParser, word: str) -> bool:
-    """Whether ``word`` is one of the parser's options as written (perhaps with ``=VALUE``)
-    or abbreviated: the user typed that flag."""
-    options = parser._option_string_actions
-    name = word.split("=", 1)[0]
-    if name in options:
-        return True
-    return word.startswith("--") and any(o.startswith(name) for o in options)
+    """Whether ``word`` is one of the parser's options (perhaps with ``=VALUE``): the user
+    typed that flag (abbreviations are written out by then, `_write_out_abbreviations`)."""
+    return word.split("=", 1)[0] in parser._option_string_actions
 
 
 def _value_option(parser: argparse.ArgumentParser, word: str) -> str | None:
-    """The option string ``word`` names (abbreviations resolved) when that option takes
-    exactly one value and none is attached to ``word``."""
+    """The option string ``word`` is when that option takes exactly one value and none is
+    attached to ``word``."""
+    action = parser._option_string_actions.get(word)
+    return word if action is not None and action.nargs is None else None
+
+
+def _meant_action(parser: argparse.ArgumentParser, action: argparse.Action) -> argparse.Action:
+    """The option ``action`` stands for: an old spelling that `add_renamed_option` keeps is
+    its new name's."""
+    if isinstance(action, _RenamedOption):
+        return parser._option_string_actions.get(action.new_name, action)
+    return action
+
+
+def _write_out_abbreviations(parser: argparse.ArgumentParser, words: list[str]) -> list[str]:
+    """``words`` with each abbreviated long option (``--star``, ``--star=5``) written out.
+
+    argparse calls an abbreviation ambiguous when it starts more than one spelling, even
+    spellings of one option: ``--star`` starts both ``--start-s`` and the ``--start`` it
+    still accepts (`add_unit_option`), and ``--image-`` both ``--image-hw`` and the renamed
+    ``--image-size`` (`add_renamed_option`). Here the spellings count by the option they set:
+    one option is that option, written as its own first matching spelling (its new name), or
+    as the old one when only that matched (so that its "was renamed" error speaks); more
+    than one is a usage error naming each option once. A word with a space is a value, as
+    argparse reads it."""
+    if not parser.allow_abbrev:
+        return words
     options = parser._option_string_actions
-    if "=" in word or not word.startswith("-"):
-        return None
-    name = word
-    if name not in options and word.startswith("--") and parser.allow_abbrev:
-        found = {o for o in options if o.startswith(word)}
-        if len(found) != 1:
-            return None
-        name = found.pop()
-    action = options.get(name)
-    return name if action is not None and action.nargs is None else None
+    out: list[str] = []
+    for i, word in enumerate(words):
+        if word == "--":
+            return out + words[i:]
+        name, sep, value = word.partition("=")
+        if not name.startswith("--") or name in options or " " in word:
+            out.append(word)
+            continue
+        meant: dict[argparse.Action, list[str]] = {}
+        for option, action in options.items():
+            if option.startswith(name):
+                meant.setdefault(_meant_action(parser, action), []).append(option)
+        if not meant:
+            out.append(word)
+            continue
+        if len(meant) == 1:
+            ((action, spellings),) = meant.items()
+            own = [o for o in action.option_strings if o in spellings]
+            out.append((own or spellings)[0] + sep + value)
+            continue
+        shown = []
+        for action, spellings in meant.items():
+            own = [o for o in action.option_strings if o in spellings]
+            shown.append(own[0] if own else f"{action.option_strings[0]} (was {spellings[0]})")
+        raise _UsageError(
+            f"{parser.prog}: error: ambiguous option: {name} could match {', '.join(shown)}"
+        )
+    return out
 
 
 def _dash_values(parser: argparse.ArgumentParser, words: list[str]) -> list[str]:
@@ -256,6 +298,7 @@ def _dash_values(parser: argparse.ArgumentParser, words: list[str]) -> list[str]
     value is missing), and one that looks like an option the parser lacks, or that argparse
     would read as a short option with its value attached, is refused here, naming the
     ``--option=-word`` spelling that passes it as the value."""
+    words = _write_out_abbreviations(parser, words)
     out: list[str] = []
     i = 0
     while i < len(words):
@@ -496,6 +539,12 @@ def parse_sensor_size(text: str) -> tuple[int, int]:
 
 
 class _RenamedOption(argparse.Action):
+    @property
+    def new_name(self) -> str:
+        """The new option string (``metavar`` is the text after "renamed", e.g.
+        ``"--image-hw (H W)"``)."""
+        return str(self.metavar).split()[0]
+
     def __call__(
         self,
         parser: argparse.ArgumentParser,
