@@ -13,6 +13,8 @@ from eventsim.simulator.sources import (
     ImageMotionSource,
     PairSource,
     VideoSource,
+    _container_time,
+    _FrameClock,
     fit_frame,
     read_timestamps_file,
 )
@@ -236,19 +238,14 @@ class _StubCapture:
         return self.msecs.pop(0)
 
 
-def test_video_frame_times_follow_the_container_and_fall_back_to_fps(video):
-    src = VideoSource(video)
+def test_video_frame_times_follow_the_container_and_fall_back_to_fps():
+    def stamp(msecs):
+        cap, clock, times = _StubCapture(msecs), _FrameClock(1e6 / 30), []
+        for _ in msecs:
+            times += [t for t, _ in clock.push(_container_time(cap), None)]
+        return times + [t for t, _ in clock.finish()]
+
     # variable frame rate: container times are used as they are
-    cap = _StubCapture([0.0, 10.0, 35.5, 36.0])
-    times, prev = [], None
-    for i in range(4):
-        prev = src._frame_time(cap, i, prev, 1e6 / 30)
-        times.append(prev)
-    assert times == [0, 10_000, 35_500, 36_000]
+    assert stamp([0.0, 10.0, 35.5, 36.0]) == [0, 10_000, 35_500, 36_000]
     # a backend without usable times (repeats, zeros): nominal frame rate from the last time
-    cap = _StubCapture([0.0, 0.0, 0.0])
-    times, prev = [], None
-    for i in range(3):
-        prev = src._frame_time(cap, i, prev, 1e6 / 30)
-        times.append(prev)
-    assert times == [0, 33_333, 66_666]
+    assert stamp([0.0, 0.0, 0.0]) == [0, 33_333, 66_666]

@@ -39,6 +39,10 @@ _MAX_DECODE_THREADS = 4
 _SLOW_FRAME_GAP_US = 1_000_000
 # the largest time a timestamps file may hold, in seconds: int64 µs with room to spare
 _MAX_TIME_S = 9e12
+# a video frame's time step where the container gives no frame rate
+_FALLBACK_STEP_US = 33_333
+# frames of a video held back waiting for a time that follows the last one (a repeated PTS)
+_MAX_HELD_FRAMES = 8
 #: The highest frame rate a source may be given: frames are stamped in whole microseconds.
 MAX_FPS = 1e6
 
@@ -50,6 +54,11 @@ class TimestampsWarning(UserWarning):
 class VideoDecodeWarning(UserWarning):
     """A video stopped decoding before the frame count its container gives (truncated or
     corrupt): the frames up to there were used."""
+
+
+class VideoTimesWarning(UserWarning):
+    """Frames of a video were left out: more of them shared a container time than there are
+    microseconds before the next time."""
 
 
 def check_frame_rate(fps: float, n_frames: int = 1, name: str = "fps") -> float:
@@ -635,6 +644,86 @@ def _check_increasing(ts: np.ndarray, what: str) -> None:
         raise InputError(f"{what} must increase strictly: entry {i} ({ts[i]}) follows {ts[i - 1]}")
 
 
+def _container_time(cap: cv2.VideoCapture) -> int | None:
+    """The grabbed frame's container time in µs, or None where the backend gives none."""
+    msec = cap.get(cv2.CAP_PROP_POS_MSEC)
+    return round(msec * 1000) if msec is not None and math.isfinite(msec) else None
+
+
+class _FrameClock:
+    """Stamps a video's frames, in decoding order, with times that increase strictly.
+
+    A frame keeps its container time where that follows the last time given. One that does not
+    (a PTS repeated, as variable-frame-rate or badly muxed files have, or one that steps back)
+    waits for the next frame whose time does, and the frames that waited are spread evenly
+    between the two: stamping each one nominal frame on from the last time instead pushed every
+    later frame back a frame too where the next time fell on that guess. Frames still waiting
+    at the end of the video, or more than `_MAX_HELD_FRAMES` in a row (a backend without
+    times, times that restart), go on at the nominal frame rate.
+    """
+
+    def __init__(self, step_us: float | None) -> None:
+        self.step = round(step_us) if step_us else _FALLBACK_STEP_US
+        #: the last time given, in µs
+        self.last: int | None = None
+        #: frames left out: more waited between two times than there are µs between them
+        self.dropped = 0
+        self._held: list[Any] = []
+        self._nominal = False
+
+    def time_now(self, raw: int | None) -> int | None:
+        """The time `push` gives a frame of container time ``raw`` (µs), or None while that
+        depends on later frames."""
+        if self.last is None:
+            return max(raw or 0, 0)
+        if raw is not None and raw > self.last:
+            return raw
+        return self.last + self.step if self._nominal else None
+
+    def push(self, raw: int | None, frame: Any) -> list[tuple[int, Any]]:
+        """The frames whose times are now known, ``(t_us, frame)`` in order, after the next
+        frame of container time ``raw`` (µs)."""
+        if self.last is None:
+            self.last = max(raw or 0, 0)
+            return [(self.last, frame)]
+        if raw is None or raw <= self.last:
+            if self._nominal:
+                self.last += self.step
+                return [(self.last, frame)]
+            self._held.append(frame)
+            if len(self._held) <= _MAX_HELD_FRAMES:
+                return []
+            self._nominal = True
+            return self.finish()
+        out = self._spread(self.last, raw)
+        self._nominal = False
+        self.last = raw
+        out.append((raw, frame))
+        return out
+
+    def finish(self) -> list[tuple[int, Any]]:
+        """The waiting frames, stamped on from the last time at the nominal frame rate."""
+        if self.last is None:  # nothing was pushed
+            return []
+        out = [(self.last + self.step * j, f) for j, f in enumerate(self._held, 1)]
+        self._held = []
+        if out:
+            self.last = out[-1][0]
+        return out
+
+    def _spread(self, t_from: int, t_next: int) -> list[tuple[int, Any]]:
+        out: list[tuple[int, Any]] = []
+        k = len(self._held)
+        for j, frame in enumerate(self._held, 1):
+            t = t_from + (t_next - t_from) * j // (k + 1)
+            if t <= (out[-1][0] if out else t_from):
+                self.dropped += 1
+            else:
+                out.append((t, frame))
+        self._held = []
+        return out
+
+
 class VideoSource:
     """A video file decoded with OpenCV, stamped with the container's per-frame times.
 
@@ -724,36 +813,55 @@ class VideoSource:
             yield from self._frames(cap)
 
     def _frames(self, cap: cv2.VideoCapture) -> Iterator[tuple[np.ndarray, int]]:
-        step_us = 1e6 / self.fps if self.fps > 0 else None
+        clock = _FrameClock(1e6 / self.fps if self.fps > 0 else None)
         start_us = None if self.start_s is None else round(self.start_s * 1e6)
         stop_us = None if self.stop_s is None else round(self.stop_s * 1e6)
-        t_prev: int | None = None
+
+        def outside(t: int) -> bool:
+            return (start_us is not None and t < start_us) or (stop_us is not None and t > stop_us)
+
         index = 0
         yielded = 0
         stopped = False  # by --stop, not by the end of what decodes
-        while True:
-            if not cap.grab():
-                break
-            t = self._frame_time(cap, index, t_prev, step_us)
+        while not stopped and cap.grab():
+            raw = _container_time(cap)
+            t_now = clock.time_now(raw)
+            frame = None
+            # a frame whose time is known to be outside the window is not converted
+            if t_now is None or not outside(t_now):
+                ok, frame = cap.retrieve()
+                if not ok or frame is None:
+                    break
+                if frame.ndim == 3:
+                    frame = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+                frame = fit_frame(frame, self.sensor_size, self.fit)
             index += 1
-            t_prev = t
-            if start_us is not None and t < start_us:
-                continue
-            if stop_us is not None and t > stop_us:
-                stopped = True
-                break
-            ok, frame = cap.retrieve()
-            if not ok or frame is None:
-                index -= 1
-                break
-            if frame.ndim == 3:
-                frame = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-            yielded += 1
-            yield fit_frame(frame, self.sensor_size, self.fit), t
+            for t, stamped in clock.push(raw, frame):
+                if stop_us is not None and t > stop_us:
+                    stopped = True
+                    break
+                if stamped is not None and not outside(t):
+                    yielded += 1
+                    yield stamped, t
+        if not stopped:
+            for t, stamped in clock.finish():
+                if stop_us is not None and t > stop_us:
+                    stopped = True
+                    break
+                if not outside(t):
+                    yielded += 1
+                    yield stamped, t
+        if clock.dropped:
+            warnings.warn(
+                f"video {str(self.path)!r}: {clock.dropped} frame(s) shared a container time "
+                "with too many others to be given times a microsecond apart; they were left out",
+                VideoTimesWarning,
+                stacklevel=3,
+            )
         if yielded == 0:
             window = self.window()
-            if self.start_s is not None and self.stop_s is None and t_prev is not None:
-                length_s = (t_prev + (step_us or 0.0)) / 1e6
+            if self.start_s is not None and self.stop_s is None and clock.last is not None:
+                length_s = (clock.last + (1e6 / self.fps if self.fps > 0 else 0.0)) / 1e6
                 window += f" (the video is {length_s:.3g} s long)"
             raise InputError(f"video {str(self.path)!r} has no decodable frames{window}")
         # a container's count may be an estimate (from duration x rate): a little slack
@@ -775,16 +883,6 @@ class VideoSource:
         if self.stop_s is not None:
             return f" before {self.stop_s:g} s"
         return ""
-
-    def _frame_time(self, cap, index: int, t_prev: int | None, step_us: float | None) -> int:
-        msec = cap.get(cv2.CAP_PROP_POS_MSEC)
-        t = round(msec * 1000) if msec is not None and math.isfinite(msec) else -1
-        if t_prev is None:
-            return max(t, 0)
-        if t <= t_prev:
-            # the container gave no usable time: fall back to the nominal frame rate
-            t = t_prev + (round(step_us) if step_us else 33_333)
-        return t
 
     def describe(self) -> dict[str, Any]:
         """The source as stored in an output file's ``source`` attribute (JSON-ready)."""
