@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
+from eventsim.errors import ParameterError
 from eventsim.simulator import DVSParams, EventSimulator, simulate
 from eventsim.simulator.sources import VideoSource, VideoTimesWarning, _FrameClock
 
@@ -165,3 +166,22 @@ def test_a_video_without_repeats_is_read_as_before(tmp_path):
         warnings.simplefilter("error")
         got = _stamped(path)
     assert got == [(t * 1000, k) for k, t in enumerate(range(0, 400, 40))]
+
+
+@pytest.mark.parametrize(
+    "window",
+    [
+        {"start_s": float("nan")},
+        {"stop_s": float("nan")},
+        {"stop_s": float("inf")},
+        {"start_s": -1.0},
+        {"stop_s": -0.5},
+        {"start_s": "0.1"},
+    ],
+)
+def test_a_window_end_that_is_not_a_time_is_a_parameter_error(tmp_path, window):
+    path = tmp_path / "plain.mkv"
+    write_mkv(path, list(range(0, 400, 40)))
+    name = next(iter(window))
+    with pytest.raises(ParameterError, match=rf"{name} = .*expected a time >= 0 s"):
+        list(VideoSource(path, **window))

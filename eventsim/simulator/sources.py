@@ -743,6 +743,13 @@ class VideoSource:
         self.path = Path(path)
         if not self.path.is_file():
             raise InputError(f"video {str(self.path)!r} does not exist")
+        for name, value in (("start_s", start_s), ("stop_s", stop_s)):
+            # NaN and infinity failed later as bare ValueError / OverflowError, and a negative
+            # start gave a frame count past the video's
+            if value is not None and not (
+                isinstance(value, (int, float)) and math.isfinite(value) and value >= 0
+            ):
+                raise ParameterError(f"{name} = {value!r}; expected a time >= 0 s")
         if start_s is not None and stop_s is not None and stop_s <= start_s:
             raise ParameterError(f"stop ({stop_s} s) must be after start ({start_s} s)")
         with self._open() as cap:
