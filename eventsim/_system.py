@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 
 def usable_cores() -> int:
@@ -11,3 +12,99 @@ def usable_cores() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux
         return os.cpu_count() or 1
+
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+_SELF_CGROUP = Path("/proc/self/cgroup")
+# cgroup v1 writes "no limit" as the largest page-aligned int64; no real limit is near it
+_V1_NO_LIMIT = 1 << 60
+
+
+def cgroup_folders(
+    cgroup_text: str, controller: str, root: Path | None = None
+) -> list[tuple[Path, bool]]:
+    """The folders of this process's cgroups that ``controller`` (``"cpu"``, ``"memory"``)
+    applies in, each hierarchy's root first, then down to the process's own group, with
+    whether each is cgroup v2. ``cgroup_text`` is /proc/self/cgroup; ``root`` where the
+    hierarchies are mounted (default `CGROUP_ROOT`).
+
+    The hierarchy's root is listed too: in a container with its own cgroup namespace the
+    process's group is mounted there and /proc/self/cgroup reads ``0::/``. A limit is set in
+    any of these folders, so a caller reads them all and keeps the strictest; the folders
+    that do not exist here (the host's path of a container's group) hold no file to read.
+    """
+    base = CGROUP_ROOT if root is None else root
+    found: list[tuple[Path, bool]] = []
+    for line in cgroup_text.splitlines():
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        _, controllers, path = parts
+        if controllers == "":
+            folders, v2 = [base], True
+        elif controller in controllers.split(","):
+            folders, v2 = [base / controllers], False
+        else:
+            continue
+        for part in Path(path.strip()).parts[1:]:
+            folders.append(folders[-1] / part)
+        found += [(folder, v2) for folder in folders]
+    return found
+
+
+def cgroup_memory_room(cgroup_text: str | None = None, root: Path | None = None) -> int | None:
+    """Bytes this process's memory cgroups let it take still, None when none sets a limit
+    (or this is not Linux). ``cgroup_text`` is /proc/self/cgroup (read when None).
+
+    For each group with a limit (v2 ``memory.max``, v1 ``memory.limit_in_bytes``): that
+    limit less the group's usage (``memory.current``, ``memory.usage_in_bytes``), of which
+    the inactive page cache (``memory.stat``) does not count, since the kernel drops it
+    before it kills a process for the limit; the least of these. A container's memory
+    limit is below what the host has free, and a process that goes past it is killed.
+    """
+    if cgroup_text is None:
+        try:
+            cgroup_text = _SELF_CGROUP.read_text()
+        except OSError:
+            return None
+    rooms = []
+    for folder, v2 in cgroup_folders(cgroup_text, "memory", root):
+        room = _memory_room(folder, v2)
+        if room is not None:
+            rooms.append(room)
+    return min(rooms) if rooms else None
+
+
+def _memory_room(folder: Path, v2: bool) -> int | None:
+    limit_file, usage_file, cache_key = (
+        ("memory.max", "memory.current", "inactive_file")
+        if v2
+        else ("memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file")
+    )
+    try:
+        limit_text = (folder / limit_file).read_text().strip()
+        if limit_text == "max":
+            return None
+        limit = int(limit_text)
+        usage = int((folder / usage_file).read_text())
+    except (OSError, ValueError):
+        return None
+    if limit >= _V1_NO_LIMIT:
+        return None
+    return max(0, limit - max(0, usage - _stat_value(folder / "memory.stat", cache_key)))
+
+
+def _stat_value(path: Path, key: str) -> int:
+    """The value of ``key`` in a cgroup's memory.stat (``KEY VALUE`` lines), 0 when absent."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return 0
+    for line in lines:
+        name, _, value = line.partition(" ")
+        if name == key:
+            try:
+                return int(value)
+            except ValueError:
+                return 0
+    return 0

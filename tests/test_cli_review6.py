@@ -163,3 +163,79 @@ def test_an_ambiguous_abbreviation_names_a_renamed_option_by_its_new_name():
         "eventsim demo: error: ambiguous option: --si could match --sensor-size (was --size), "
         "--silent"
     )
+
+
+# ----------------------------------------------------------------------------- cgroup memory
+
+GIB = 1 << 30
+
+
+def _write(folder: Path, **files: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (folder / name.replace("_", ".", 1)).write_text(text)
+
+
+def test_cgroup_v2_memory_room_is_the_strictest_limit_less_its_usage(tmp_path):
+    from eventsim._system import cgroup_memory_room
+
+    text = "0::/user.slice/job\n"
+    _write(tmp_path, memory_max="max\n", memory_current=f"{5 * GIB}\n")
+    assert cgroup_memory_room(text, tmp_path) is None
+    # the parent's limit binds: 4 GiB less 3 GiB in use, of which 0.5 GiB is inactive cache
+    _write(
+        tmp_path / "user.slice",
+        memory_max=f"{4 * GIB}\n",
+        memory_current=f"{3 * GIB}\n",
+        memory_stat=f"anon 1\ninactive_file {GIB // 2}\nactive_file 7\n",
+    )
+    _write(tmp_path / "user.slice" / "job", memory_max=f"{8 * GIB}\n", memory_current="0\n")
+    assert cgroup_memory_room(text, tmp_path) == GIB + GIB // 2
+    # a group over its limit (cache counted) has no room, not a negative one
+    _write(tmp_path / "user.slice" / "job", memory_max=f"{GIB}\n", memory_current=f"{2 * GIB}\n")
+    assert cgroup_memory_room(text, tmp_path) == 0
+    # a container with its own cgroup namespace: its group is the mounted root
+    _write(tmp_path, memory_max=f"{GIB}\n", memory_current=f"{GIB // 4}\n")
+    assert cgroup_memory_room("0::/\n", tmp_path) == 3 * GIB // 4
+
+
+def test_cgroup_v1_memory_room_and_no_limit(tmp_path):
+    from eventsim._system import cgroup_memory_room
+
+    text = "5:cpu,cpuacct:/docker/c1\n4:memory:/docker/c1\n"
+    unlimited = "9223372036854771712\n"
+    _write(tmp_path / "memory", memory_limit_in_bytes=unlimited, memory_usage_in_bytes="10\n")
+    assert cgroup_memory_room(text, tmp_path) is None
+    _write(
+        tmp_path / "memory" / "docker" / "c1",
+        memory_limit_in_bytes=f"{2 * GIB}\n",
+        memory_usage_in_bytes=f"{GIB}\n",
+        memory_stat=f"inactive_file 5\ntotal_inactive_file {GIB // 4}\n",
+    )
+    assert cgroup_memory_room(text, tmp_path) == GIB + GIB // 4
+    # no memory hierarchy (only cpu), a line that is not cgroup's, unreadable values
+    assert cgroup_memory_room("5:cpu:/docker/c1\nbogus\n", tmp_path) is None
+    _write(tmp_path / "memory" / "docker" / "c1", memory_usage_in_bytes="x\n")
+    assert cgroup_memory_room(text, tmp_path) is None
+
+
+def test_the_simulator_memory_check_heeds_the_cgroup_limit(tmp_path, monkeypatch):
+    from eventsim import _system
+    from eventsim.simulator import core
+
+    # the host has 64 GiB free; the container may take 2 GiB, of which 1 GiB is in use
+    _write(tmp_path, memory_max=f"{2 * GIB}\n", memory_current=f"{GIB}\n")
+    real = _system.cgroup_memory_room
+    monkeypatch.setattr(_system, "cgroup_memory_room", lambda: real("0::/\n", tmp_path))
+    monkeypatch.setattr(core, "_machine_memory", lambda: 64 * GIB)
+    assert core._available_memory() == GIB
+    with pytest.raises(ParameterError, match=r"sensor size 4000x4000 .* more than the 1\.0 GiB"):
+        core.check_memory((4000, 4000), DVSParams())
+    core.check_memory((3000, 3000), DVSParams())
+    # the machine's figure when it is the smaller one, and either alone when the other is unknown
+    monkeypatch.setattr(core, "_machine_memory", lambda: GIB // 2)
+    assert core._available_memory() == GIB // 2
+    monkeypatch.setattr(core, "_machine_memory", lambda: None)
+    assert core._available_memory() == GIB
+    monkeypatch.setattr(_system, "cgroup_memory_room", lambda: None)
+    assert core._available_memory() is None

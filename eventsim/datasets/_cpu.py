@@ -13,8 +13,9 @@ import os
 import time
 from pathlib import Path
 
+from eventsim._system import cgroup_folders
+
 _PROC_STAT = Path("/proc/stat")
-_CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
 def _cpu_set() -> set[int] | None:
@@ -42,25 +43,15 @@ def _idle_seconds(stat_text: str, cpus: set[int]) -> float:
     return total / ticks
 
 
-def cpu_quota_cores(cgroup_text: str, root: Path = _CGROUP_ROOT) -> float | None:
+def cpu_quota_cores(cgroup_text: str, root: Path | None = None) -> float | None:
     """The CPU limit of this process's cgroup and its ancestors in cores (cgroup v2 ``cpu.max``
-    or v1 ``cpu.cfs_quota_us``), None when there is none. ``cgroup_text`` is /proc/self/cgroup.
+    or v1 ``cpu.cfs_quota_us``), None when there is none. ``cgroup_text`` is /proc/self/cgroup;
+    ``root`` where the hierarchies are mounted (`eventsim._system.cgroup_folders`).
     """
-    limits = []
-    for line in cgroup_text.splitlines():
-        _, controllers, path = line.split(":", 2)
-        if controllers == "":
-            folders = [root]
-            quota_file = "cpu.max"
-        elif "cpu" in controllers.split(","):
-            folders = [root / controllers]
-            quota_file = "cpu.cfs_quota_us"
-        else:
-            continue
-        for part in Path(path.strip()).parts[1:]:
-            folders.append(folders[-1] / part)
-        for folder in folders:
-            limits.append(_read_quota(folder, quota_file))
+    limits = [
+        _read_quota(folder, "cpu.max" if v2 else "cpu.cfs_quota_us")
+        for folder, v2 in cgroup_folders(cgroup_text, "cpu", root)
+    ]
     found = [q for q in limits if q is not None]
     return min(found) if found else None
 

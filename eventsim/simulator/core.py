@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from eventsim import _system
 from eventsim.errors import InputError, ParameterError
 from eventsim.events import EVENT_DTYPE, check_sensor_size, concat_events, empty_events
 from eventsim.simulator.params import MIN_THRESHOLD, DVSParams
@@ -168,10 +169,19 @@ _UNCHECKED_BYTES = 256 << 20
 
 
 def _available_memory() -> int | None:
-    """Bytes of memory this process may still take: psutil's 'available' (free memory and
-    what the system can reclaim from caches), or without psutil the machine's physical memory
-    (the free pages os.sysconf reports leave the caches out, and refusing a sensor that fits
-    would be worse than missing one that does not); None when neither can tell."""
+    """Bytes of memory this process may still take: the less of what the machine has and
+    what this process's cgroups let it take (`cgroup_memory_room`: a container's limit, past
+    which the process is killed, can be far below what the host has free). The machine's
+    figure is psutil's 'available' (free memory and what the system can reclaim from
+    caches), or without psutil its physical memory (the free pages os.sysconf reports leave
+    the caches out, and refusing a sensor that fits would be worse than missing one that
+    does not); None when none of these can tell."""
+    figures = [_machine_memory(), _system.cgroup_memory_room()]
+    known = [f for f in figures if f is not None]
+    return min(known) if known else None
+
+
+def _machine_memory() -> int | None:
     try:
         import psutil  # type: ignore[import-untyped, unused-ignore]
     except ImportError:
