@@ -418,7 +418,10 @@ def _configs(selectors: Iterable[Selector], keeps: Iterable[float]) -> list[tupl
     unique = list(dict.fromkeys(selectors))
     bad = [s for s in unique if s not in SELECTORS]
     if bad:
-        raise ParameterError(f"selector(s) {bad} unknown; expected some of {SELECTORS}")
+        raise ParameterError(
+            f"{plural(len(bad), 'selector')} {', '.join(map(str, bad))} unknown; expected some "
+            f"of {', '.join(SELECTORS)}"
+        )
     fractions = [check_keep(k) for k in keeps]
     if not fractions:
         raise ParameterError("no keep fractions given")

@@ -239,3 +239,12 @@ def test_the_simulator_memory_check_heeds_the_cgroup_limit(tmp_path, monkeypatch
     assert core._available_memory() == GIB
     monkeypatch.setattr(_system, "cgroup_memory_room", lambda: None)
     assert core._available_memory() is None
+
+
+def test_unknown_evaluation_selectors_are_counted_in_words():
+    from epvlm.evaluate import _configs
+
+    with pytest.raises(ParameterError, match=r"^selector nope unknown; expected some of "):
+        _configs(["nope"], [0.5])
+    with pytest.raises(ParameterError, match=r"^selectors a, b unknown; expected some of "):
+        _configs(["a", "b", "a"], [0.5])
