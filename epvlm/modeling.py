@@ -141,6 +141,9 @@ def sparse_rope_index(
             ids, types = ids[keep_tok], types[keep_tok]
         pieces = []
         cur = 0
+        # the dense sequence's largest id: a dropped image token may hold it, and decoding
+        # continues from it when the prompt ends with the image
+        top = 0
         for modality, run in itertools.groupby(enumerate(types.tolist()), lambda x: x[1]):
             group = list(run)
             length = group[-1][0] + 1 - group[0][0]
@@ -151,6 +154,7 @@ def sparse_rope_index(
             grid = next(grids[modality])
             interval = next(intervals) if modality == 2 and intervals is not None else 1
             dense = model.get_vision_position_ids(cur, grid, 1, merge, interval, device=device)
+            top = max(top, int(dense.max()))
             if modality == 1:
                 kept = next(image_masks).to(device)
                 if int(kept.sum()) != length:
@@ -167,7 +171,7 @@ def sparse_rope_index(
             position_ids[:, b, attention_mask[b].bool()] = llm_positions.to(position_ids.dtype)
         else:
             position_ids[:, b] = llm_positions.to(position_ids.dtype)
-        deltas.append(llm_positions.max() + 1 - len(ids))
+        deltas.append(max(top, int(llm_positions.max())) + 1 - len(ids))
     return position_ids, torch.tensor(deltas, device=device).unsqueeze(1)
 
 
