@@ -349,12 +349,16 @@ def _alpha_channel(data: bytes, name: str):
     import cv2
     import numpy as np
 
-    from eventsim.simulator.sources import apply_exif_orientation, tiff_decoder_input
+    from eventsim.simulator.sources import (
+        TIFF_SIGNATURES,
+        apply_exif_orientation,
+        tiff_decoder_input,
+    )
 
     buf: bytes | bytearray = data
     turn: bytes | int = data
     entries: dict[int, tuple[int, int, int]] = {}
-    if data[:4] in (b"II*\x00", b"MM\x00*"):
+    if data[:4] in TIFF_SIGNATURES:
         buf, turn, entries = tiff_decoder_input(data)
     # quiet: the colour read decoded the file already, and said whatever was wrong with it
     log = cv2.utils.logging
@@ -395,9 +399,8 @@ def _grey_tiff_alpha(buf: bytes | bytearray, name: str):
     """The alpha of a grey TIFF with an alpha sample, which OpenCV decodes as its grey alone,
     read by Pillow from ``buf``, the bytes the grey was decoded from: their orientation entry
     is 1, so Pillow leaves the pixels as stored and the caller turns them once. Refused in
-    one line where Pillow does not read it as grey and alpha (16-bit samples), and where the
-    alpha is premultiplied (Pillow's ``La``): the grey read with it is premultiplied too, and
-    would be blended darker than stock transformers blends it."""
+    one line where Pillow does not read it as grey and alpha (16-bit samples). Premultiplied
+    alpha (Pillow's ``La``) is read too: `decode_image` gives such a grey divided by it."""
     import io
 
     import numpy as np
@@ -413,15 +416,13 @@ def _grey_tiff_alpha(buf: bytes | bytearray, name: str):
     try:
         with Image.open(io.BytesIO(buf)) as im:
             mode = im.mode
-            if mode == "LA":
-                return np.asarray(im.getchannel("A"))
+            if mode in ("LA", "La"):
+                return np.asarray(im.getchannel(1))
     except Exception as exc:  # Pillow raises many types for a file it cannot read
         raise InputError(
             f"{what}, which neither OpenCV nor Pillow here reads with its transparency "
             f"({type(exc).__name__}: {exc}); save it as PNG"
         ) from None
-    if mode == "La":
-        raise InputError(f"{what} premultiplied into the grey, which is not read; save it as PNG")
     raise InputError(
         f"{what}, which Pillow reads as mode {mode!r}, not grey and alpha; save it as PNG"
     )

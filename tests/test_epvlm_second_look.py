@@ -196,26 +196,6 @@ def test_a_grey_tiff_keeps_its_transparency_as_a_png_does(tmp_path, orientation)
     np.testing.assert_array_equal(_read_image(str(path)), expected)
 
 
-def test_a_grey_tiff_with_premultiplied_alpha_is_refused(tmp_path):
-    """Its grey comes premultiplied, and blended as it is would come out darker than stock
-    transformers makes it: refused in one line rather than answered on."""
-    pytest.importorskip("PIL")
-    import struct
-
-    from epvlm.cli import _read_image
-    from eventsim.errors import InputError
-
-    la = np.full((3, 5, 2), 128, np.uint8)
-    data = _grey_alpha_tiff(la, 1)
-    unassociated = struct.pack("<HHIHH", 338, 3, 1, 2, 0)
-    assert data.count(unassociated) == 1
-    path = tmp_path / "premultiplied.tif"
-    path.write_bytes(data.replace(unassociated, struct.pack("<HHIHH", 338, 3, 1, 1, 0)))
-    with pytest.raises(InputError, match="grey TIFF with transparency premultiplied") as err:
-        _read_image(str(path))
-    assert "\n" not in str(err.value)
-
-
 # ----------------------------------------------------------------------------- 4: results folder
 
 

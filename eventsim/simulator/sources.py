@@ -33,6 +33,9 @@ from eventsim.events import check_sensor_size
 from eventsim.options import FITS, MOTIONS, Fit, Motion
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
+#: The first four bytes of a TIFF file: classic ('*', 42) and BigTIFF ('+', 43), either byte
+#: order.
+TIFF_SIGNATURES = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 # threads that decode a frame folder's images side by side (OpenCV decodes without the GIL)
 _MAX_DECODE_THREADS = 4
 # a timestamps file whose median frame gap is this long was probably written in milliseconds
@@ -161,6 +164,10 @@ _TIFF_CODEC_NAMES = {
     50002: "JPEG XL",
 }
 _TIFF_COMPRESSION, _TIFF_BITS = 259, 258
+_TIFF_PHOTOMETRIC, _TIFF_SAMPLES, _TIFF_EXTRA_SAMPLES = 262, 277, 338
+# ExtraSamples values: the first extra sample is alpha premultiplied into the colour
+# (associated) or alpha beside it (unassociated); RGB photometric interpretation
+_ASSOCIATED_ALPHA, _UNASSOCIATED_ALPHA, _PHOTOMETRIC_RGB = 1, 2, 2
 # OpenCV's log level is global: turned off and back by one decoding thread at a time
 _OPENCV_LOG_LOCK = threading.Lock()
 
@@ -168,11 +175,14 @@ _OPENCV_LOG_LOCK = threading.Lock()
 def tiff_decoder_input(
     data: bytes,
 ) -> tuple[bytes | bytearray, int, dict[int, tuple[int, int, int]]]:
-    """What the decoders of a TIFF file's bytes are given, and what then turns their pixels
-    upright: the bytes with the orientation entry set to 1 (OpenCV 5.0 applies orientations
-    2..4 itself and fails on 5..8 unless the image is square, "original_ptr ==
-    real_mat.data"), the orientation (1..8) for `apply_exif_orientation`, and the first
-    directory's SHORT and LONG entries ({tag: (first value, offset, size)}; empty when it
+    """What the decoders of a TIFF file's bytes (classic or BigTIFF) are given, and what then
+    turns their pixels upright: the bytes with the orientation entry set to 1 (OpenCV 5.0
+    applies orientations 2..4 itself and fails on 5..8 unless the image is square,
+    "original_ptr == real_mat.data") and an RGB image's unassociated alpha marked unspecified
+    (OpenCV reads 8-bit samples through libtiff's RGBA interface, which multiplies the colour
+    by unassociated alpha and passes unspecified extra samples through as stored), the
+    orientation (1..8) for `apply_exif_orientation`, and the first directory's SHORT, LONG and
+    LONG8 entries as the file holds them ({tag: (first value, offset, size)}; empty when it
     cannot be read). A reader of channels `decode_image` drops (epvlm's alpha) decodes these
     same bytes, so that they land on the colour's pixels."""
     try:
@@ -182,11 +192,18 @@ def tiff_decoder_input(
     orientation = entries.get(_EXIF_ORIENTATION_TAG, (1, 0, 0))[0]
     if not 1 <= orientation <= 8:
         orientation = 1
+    patches = {_EXIF_ORIENTATION_TAG: 1} if orientation != 1 else {}
+    if (
+        entries.get(_TIFF_EXTRA_SAMPLES, (0,))[0] == _UNASSOCIATED_ALPHA
+        and entries.get(_TIFF_PHOTOMETRIC, (0,))[0] == _PHOTOMETRIC_RGB
+    ):
+        patches[_TIFF_EXTRA_SAMPLES] = 0
     buf: bytes | bytearray = data
-    if orientation != 1:
-        _, at, size = entries[_EXIF_ORIENTATION_TAG]
+    if patches:
         buf = bytearray(data)
-        buf[at : at + size] = (1).to_bytes(size, "little" if data[:2] == b"II" else "big")
+        for tag, value in patches.items():
+            _, at, size = entries[tag]
+            buf[at : at + size] = value.to_bytes(size, "little" if data[:2] == b"II" else "big")
     return buf, orientation, entries
 
 
@@ -199,6 +216,8 @@ def _decode_tiff(data: bytes, name: str) -> np.ndarray:
     baseline = compression in _OPENCV_TIFF_CODECS
     img = _imdecode(buf, quiet=not baseline)
     if img is not None:
+        if entries.get(_TIFF_EXTRA_SAMPLES, (0,))[0] == _ASSOCIATED_ALPHA:
+            img = _opencv_unpremultiplied(img, buf, entries, name)
         return _normalise_image(apply_exif_orientation(img, orientation), name, bgr=True)
     if baseline:
         raise InputError(f"image {name!r} cannot be read (not an image OpenCV can decode)")
@@ -211,6 +230,59 @@ def _decode_tiff(data: bytes, name: str) -> np.ndarray:
             "Pillow to read it, or save the image with LZW or deflate compression"
         )
     return _normalise_image(apply_exif_orientation(rgb, orientation), name, bgr=False)
+
+
+def _opencv_unpremultiplied(
+    img: np.ndarray, buf: bytes | bytearray, entries: dict[int, tuple[int, int, int]], name: str
+) -> np.ndarray:
+    """OpenCV's pixels of a TIFF with associated alpha (as stored: colour multiplied by the
+    alpha) with the colour divided by the alpha. OpenCV drops a grey image's alpha: that is
+    read with Pillow (`_tiff_grey_alpha`) from ``buf``, the bytes the grey was decoded from."""
+    if img.ndim == 3 and img.shape[2] == 4:
+        return np.dstack([_unpremultiply(img[..., :3], img[..., 3]), img[..., 3]])
+    if img.ndim == 2 and entries.get(_TIFF_SAMPLES, (1,))[0] == 2:
+        return _unpremultiply(img, _tiff_grey_alpha(buf, name))
+    return img
+
+
+def _unpremultiply(colour: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """``colour`` (HxW or HxWxC) stored multiplied by ``alpha`` (HxW, of the same dtype:
+    integers opaque at their maximum, floats at 1) divided by it, as Pillow divides associated
+    alpha out of 8-bit samples (and so as stock transformers sees such an image): value *
+    maximum // alpha, at most the maximum; 0 where the alpha is 0 (no colour is left)."""
+    a = alpha[..., None] if colour.ndim == 3 else alpha
+    if np.issubdtype(colour.dtype, np.integer):
+        top = int(np.iinfo(colour.dtype).max)
+        wide, a = colour.astype(np.int64), a.astype(np.int64)
+        out = np.minimum(wide * top // np.maximum(a, 1), top)
+        return np.where(a > 0, out, 0).astype(colour.dtype)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(a > 0, colour / a, 0).astype(colour.dtype)
+
+
+def _tiff_grey_alpha(buf: bytes | bytearray, name: str) -> np.ndarray:
+    """The alpha of a grey TIFF with an alpha sample (which OpenCV decodes as its grey
+    alone), read by Pillow from ``buf``, pixels as stored; a one-line InputError without
+    Pillow, or where Pillow does not read it as grey and alpha (16-bit samples)."""
+    what = f"image {name!r} is a grey TIFF with premultiplied alpha, which OpenCV reads without it"
+    try:
+        import io
+
+        from PIL import Image
+    except ImportError:
+        raise InputError(
+            f"{what} (its grey would come out darker); install Pillow to read it, or save it as PNG"
+        ) from None
+    try:
+        with Image.open(io.BytesIO(buf)) as im:
+            if im.mode in ("LA", "La"):
+                return np.asarray(im.getchannel(1))
+            mode = im.mode
+    except Exception as exc:  # Pillow raises many types for a file it cannot read
+        raise InputError(
+            f"{what}, and Pillow here cannot read it ({type(exc).__name__}: {exc}); save it as PNG"
+        ) from None
+    raise InputError(f"{what}, and Pillow reads it as mode {mode!r}, not grey and alpha")
 
 
 def _imdecode(buf: bytes | bytearray, *, quiet: bool) -> np.ndarray | None:
@@ -265,8 +337,11 @@ def _pillow_tiff(data: bytes | bytearray, name: str, what: str, bits: int) -> np
             "with LZW or deflate compression"
         )
     try:
-        if im.mode in ("LA", "La"):
-            # the grey as stored, as OpenCV reads it; Pillow cannot convert 'La' (premultiplied)
+        if im.mode == "La":
+            # premultiplied, which Pillow cannot convert: divided out as OpenCV's reading is
+            la = np.asarray(im)
+            return _unpremultiply(la[..., 0], la[..., 1])
+        if im.mode == "LA":
             im = im.getchannel(0)
         elif im.mode not in _PILLOW_MODES:
             im = im.convert("RGB")
@@ -332,7 +407,7 @@ def _orientation_of(head: bytes, *, complete: bool = True) -> int:
 
 def _exif_block(head: bytes) -> bytes | None:
     """The TIFF-structured EXIF data of an image file's first bytes, or None."""
-    if head[:4] in (b"II*\x00", b"MM\x00*"):
+    if head[:4] in TIFF_SIGNATURES:
         return head
     if head[:2] == b"\xff\xd8":  # JPEG: segments up to the first scan
         pos = 2
@@ -390,7 +465,7 @@ def _is_tiff(source: str | os.PathLike | bytes) -> bool:
                 head = fh.read(4)
         except OSError:
             return False
-    return head in (b"II*\x00", b"MM\x00*")
+    return head in TIFF_SIGNATURES
 
 
 @functools.cache
@@ -425,13 +500,14 @@ def _tiff_orientation(tiff: bytes) -> int:
     return _tiff_directory(tiff).get(_EXIF_ORIENTATION_TAG, (1, 0, 0))[0]
 
 
-# bytes of the TIFF field types read: SHORT and LONG
-_TIFF_TYPE_SIZES = {3: 2, 4: 4}
+# bytes of the TIFF field types read: SHORT, LONG and (BigTIFF's) LONG8
+_TIFF_TYPE_SIZES = {3: 2, 4: 4, 16: 8}
 
 
 def _tiff_directory(tiff: bytes) -> dict[int, tuple[int, int, int]]:
-    """The SHORT and LONG entries of a TIFF structure's first directory: {tag: (first value,
-    offset of that value, its size in bytes)}; empty when ``tiff`` is no TIFF."""
+    """The SHORT, LONG and LONG8 entries of a TIFF structure's first directory (classic or
+    BigTIFF): {tag: (first value, offset of that value, its size in bytes)}; empty when
+    ``tiff`` is no TIFF."""
     order: Literal["little", "big"]
     if tiff[:2] == b"II":
         order = "little"
@@ -439,23 +515,28 @@ def _tiff_directory(tiff: bytes) -> dict[int, tuple[int, int, int]]:
         order = "big"
     else:
         return {}
-    ifd = int.from_bytes(tiff[4:8], order)
-    if ifd + 2 > len(tiff):
+    # BigTIFF (version 43): 8-byte offsets and counts, 20-byte entries with 8-byte values
+    big = int.from_bytes(tiff[2:4], order) == 43
+    word = 8 if big else 4
+    count_size, entry_size = (8, 20) if big else (2, 12)
+    ifd = int.from_bytes(tiff[8:16] if big else tiff[4:8], order)
+    if ifd + count_size > len(tiff):
         raise _Truncated  # a TIFF file may keep its directory after the pixels
-    count = int.from_bytes(tiff[ifd : ifd + 2], order)
+    count = int.from_bytes(tiff[ifd : ifd + count_size], order)
     entries: dict[int, tuple[int, int, int]] = {}
     for i in range(count):
-        pos = ifd + 2 + 12 * i
-        entry = tiff[pos : pos + 12]
-        if len(entry) < 12:
+        pos = ifd + count_size + entry_size * i
+        entry = tiff[pos : pos + entry_size]
+        if len(entry) < entry_size:
             break
         kind = int.from_bytes(entry[2:4], order)
         size = _TIFF_TYPE_SIZES.get(kind)
-        n = int.from_bytes(entry[4:8], order)
+        n = int.from_bytes(entry[4 : 4 + word], order)
         if size is None or n < 1:
             continue
-        # values that fit the entry's 4 bytes sit there, others at the offset it holds
-        at = pos + 8 if size * n <= 4 else int.from_bytes(entry[8:12], order)
+        # values that fit the entry's value field sit there, others at the offset it holds
+        field = pos + 4 + word
+        at = field if size * n <= word else int.from_bytes(tiff[field : field + word], order)
         if at + size <= len(tiff):
             value = int.from_bytes(tiff[at : at + size], order)
             entries.setdefault(int.from_bytes(entry[:2], order), (value, at, size))
