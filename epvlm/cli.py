@@ -53,9 +53,14 @@ def _selectors_arg(text: str) -> list[str]:
 
     names = [s.strip() for s in text.split(",") if s.strip()]
     bad = [s for s in names if s not in SELECTORS]
-    if bad or not names:
+    if not names:
         raise argparse.ArgumentTypeError(
-            f"selector(s) {bad or text!r} unknown; expected a comma list of {', '.join(SELECTORS)}"
+            f"no selector in {text!r}; expected a comma list of {', '.join(SELECTORS)}"
+        )
+    if bad:
+        noun = "selector" if len(bad) == 1 else "selectors"
+        raise argparse.ArgumentTypeError(
+            f"{noun} {', '.join(bad)} unknown; expected a comma list of {', '.join(SELECTORS)}"
         )
     return names
 

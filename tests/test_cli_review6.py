@@ -248,3 +248,12 @@ def test_unknown_evaluation_selectors_are_counted_in_words():
         _configs(["nope"], [0.5])
     with pytest.raises(ParameterError, match=r"^selectors a, b unknown; expected some of "):
         _configs(["a", "b", "a"], [0.5])
+
+
+def test_eval_selector_errors_name_the_unknown_selectors(capsys) -> None:
+    from epvlm.cli import main as epvlm_main
+
+    assert epvlm_main(["eval", "--dataset", "ds", "--model", "m", "--selector", "event,nope"]) == 2
+    err = capsys.readouterr().err
+    assert "selector nope unknown; expected a comma list of" in err
+    assert "(s)" not in err and "['nope']" not in err

@@ -66,7 +66,7 @@ def test_bench_startup_exits_non_zero_when_a_row_failed(monkeypatch, capsys):
     monkeypatch.setattr(bench, "_rows", lambda tmp: rows)
     assert bench.main(["--repeats", "1"]) == 1
     out, err = capsys.readouterr()
-    assert "| broken | failed: boom |" in out and "1 row(s) failed: broken" in err
+    assert "| broken | failed: boom |" in out and "1 row failed: broken" in err
     monkeypatch.setattr(bench, "_rows", lambda tmp: {"ok": rows["ok"]})
     assert bench.main(["--repeats", "1"]) == 0
 

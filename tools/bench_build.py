@@ -35,6 +35,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from eventsim._text import plural
+
 ROOT = Path(__file__).resolve().parents[1]
 WARM_UP_SAMPLES = 2
 
@@ -181,7 +183,9 @@ def _failed(res: subprocess.CompletedProcess, what: str) -> bool:
 
 def _measure(args: argparse.Namespace) -> int:
     if args.competing_load:
-        print(f"competing load: {args.competing_load} busy loop(s), each in its own session")
+        print(
+            f"competing load: {args.competing_load} {plural(args.competing_load, 'busy loop')}, each in its own session"
+        )
     subreaper = _become_subreaper()
     load = os.getloadavg()
     print(

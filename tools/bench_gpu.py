@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from eventsim._text import plural
+
 if TYPE_CHECKING:
     import torch
 
@@ -575,7 +577,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_speed:
         speed(args, has_numba, report)
     save()
-    print(f"\n{bad} run(s) differ from the CPU reference; {report['seconds']} s in all")
+    print(
+        f"\n{bad} {plural(bad, 'run')} {'differs' if bad == 1 else 'differ'} from the CPU reference; {report['seconds']} s in all"
+    )
     if out_file is not None:
         print(f"wrote {out_file}")
     return 1 if bad else 0

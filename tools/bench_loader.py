@@ -40,6 +40,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from eventsim._text import plural
+
 ROOT = Path(__file__).resolve().parents[1]
 
 _FIELDS = {"Rss": "rss", "Pss": "pss", "Private_Clean": "uss", "Private_Dirty": "uss"}
@@ -166,11 +168,12 @@ def measure(root: Path, workers: int, batch_size: int, read: int | None, freeze:
     print(f"read {n_read} samples in {read_s:.1f} s ({n_read / read_s:.0f} samples/s)")
     for pid, b in last.items():
         start, now = b["start"] or b["now"], b["now"]
+        gcs = int(now["full_gc"] - start["full_gc"])
         print(
             f"{'no worker' if pid == os.getpid() else f'worker {pid}'}: {counts[pid]} samples; USS {start['uss']:.1f} -> {now['uss']:.1f} MiB "
             f"(+{now['uss'] - start['uss']:.1f}), PSS {start['pss']:.1f} -> {now['pss']:.1f} "
             f"(+{now['pss'] - start['pss']:.1f}), RSS {now['rss']:.1f}; "
-            f"{int(now['full_gc'] - start['full_gc'])} full garbage collection(s)"
+            f"{gcs} {plural(gcs, 'full garbage collection')}"
         )
     print(f"parent after reading:  {_fmt(smaps())}")
 

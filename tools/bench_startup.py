@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from eventsim._text import plural
+
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "epvlm" / "assets" / "shapes-demo-tiny"
 
@@ -131,7 +133,10 @@ def main(argv: list[str] | None = None) -> int:
     # a row that never ran is no figure: exit non-zero so a script using this table notices
     missing = [name for name in rows if name not in best]
     if missing:
-        print(f"bench_startup: {len(missing)} row(s) failed: {'; '.join(missing)}", file=sys.stderr)
+        print(
+            f"bench_startup: {len(missing)} {plural(len(missing), 'row')} failed: {'; '.join(missing)}",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
