@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     )
     from eventsim.datasets.loader import (
         EventVQADataset,
+        UnknownSampleError,
         collate_event_vqa,
         read_manifest,
     )
@@ -37,6 +38,7 @@ _EXPORTS = {
     "build_dataset": "eventsim.datasets.engine",
     "BuildSummary": "eventsim.datasets.engine",
     "EventVQADataset": "eventsim.datasets.loader",
+    "UnknownSampleError": "eventsim.datasets.loader",
     "DamagedShardError": "eventsim.errors",
     "collate_event_vqa": "eventsim.datasets.loader",
     "read_manifest": "eventsim.datasets.loader",
@@ -58,6 +60,7 @@ __all__ = [
     "Recipe",
     "SceneConfig",
     "TonicEventVQA",
+    "UnknownSampleError",
     "VerifyReport",
     "build_dataset",
     "collate_event_vqa",
