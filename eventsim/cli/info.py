@@ -112,6 +112,8 @@ def _time_range(s: dict[str, Any]) -> str:
 
 
 def format_summary(s: dict[str, Any]) -> str:
+    from eventsim.io.layouts import TIME_UNITS
+
     if s["sensor_size"] is None:
         size = "unknown (not recorded, and no events to infer it from)"
     else:
@@ -130,7 +132,7 @@ def format_summary(s: dict[str, Any]) -> str:
         f"rate:            {_rate(s['rate_ev_per_s'], s['events'])}",
         f"sensor size:     {size}",
         f"polarity:        {polarity}",
-        f"time unit:       {'microseconds' if s['time_unit_detected'] == 'us' else 'seconds'}"
+        f"time unit:       {TIME_UNITS.get(s['time_unit_detected'], s['time_unit_detected'])}"
         " in the file",
     ]
     if s["frames"]:

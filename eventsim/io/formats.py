@@ -2,7 +2,8 @@
 
 `write_stream` writes an iterable of event packets in any of `FORMATS`, always to a temporary
 name first and renamed on success. AEDAT4, EVT2/EVT3, DAT, ES and CSV go through faery (LGPL,
-extra ``formats``), imported only when one of them is used.
+extra ``formats``), imported only when one of them is used; CSV is read by
+`eventsim.io.text`, whose parser keeps decimal times exact.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ _CONTAINER_EXTENSIONS = {
 }
 # the largest sensor side each fixed-width format can address
 _MAX_SENSOR_SIDE = {"evt3": 2048, "evt2": 2048, "dat": 16384}
-FAERY_EXTENSIONS = (".aedat4", ".aedat", ".raw", ".evt", ".dat", ".es", ".csv")
+FAERY_EXTENSIONS = (".aedat4", ".aedat", ".raw", ".evt", ".dat", ".es")
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,7 @@ def _faery(feature: str) -> Any:
 def read_faery(
     path: Path, sensor_size: tuple[int, int] | None = None
 ) -> tuple[np.ndarray, tuple[int, int] | None, list[str], dict]:
-    """Decode an AEDAT4/EVT/DAT/ES/CSV file. Returns (events, recorded size or None, notes, meta).
+    """Decode an AEDAT4/EVT/DAT/ES file. Returns (events, recorded size or None, notes, meta).
 
     An EVT 3.0 file whose times faery would misread (a 24-bit wrap in a gap between events,
     as faery's own encoder writes them) is decoded by `eventsim.io.evt3` instead.
@@ -144,16 +145,13 @@ def read_faery(
     notes: list[str] = []
     file_size: tuple[int, int] | None = None
     kwargs: dict[str, Any] = {}
-    if ext == ".csv":
-        kwargs, file_size, csv_notes = _csv_options(faery, path, sensor_size)
-        notes += csv_notes
-    elif sensor_size is not None:
+    if sensor_size is not None:
         kwargs["dimensions_fallback"] = tuple(sensor_size)
     try:
         decoder = faery.events_stream_from_file(path, **kwargs)
         packets = [p for p in decoder if len(p)]
         # without a size in an EVT header faery reports its fallback, 1280x720 unless given
-        if ext != ".csv" and (header is None or header.size is not None):
+        if header is None or header.size is not None:
             width, height = decoder.dimensions()
             file_size = (int(width), int(height))
     except Exception as exc:  # faery raises bare Exception/RuntimeError for bad input
@@ -177,83 +175,8 @@ def read_faery(
         ".evt": "evt",
         ".dat": "dat",
         ".es": "es",
-        ".csv": "csv",
     }[ext]
     return ev, file_size, notes, {"layout": layout}
-
-
-# names a CSV header gives each event column (lower case, a faery ``@size`` suffix removed)
-_CSV_NAMES = {
-    "t": ("t", "ts", "timestamp", "time", "t_us"),
-    "x": ("x",),
-    "y": ("y",),
-    "p": ("p", "on", "polarity", "pol", "ps"),
-}
-
-
-def _csv_options(
-    faery: Any, path: Path, sensor_size: tuple[int, int] | None
-) -> tuple[dict, tuple[int, int] | None, list[str]]:
-    """faery's CSV decoder options from the header (column names, sizes as ``x@W,y@H``) and
-    the first rows. Without a header the columns are faery's ``t,x,y,on``."""
-    with open(path, "rb") as fh:
-        head = fh.read(65536).split(b"\n")
-    header = head[0].strip()
-    has_header = not header.replace(b",", b"").replace(b"-", b"").replace(b".", b"").isdigit()
-    notes: list[str] = []
-    file_size = None
-    index = {"t": 0, "x": 1, "y": 2, "p": 3}
-    if has_header:
-        fields = header.decode("utf-8", "replace").split(",")
-        sizes = {}
-        names = []
-        for fld in fields:
-            name, _, size = fld.partition("@")
-            name = name.strip().strip("\"'").lower()
-            names.append(name)
-            if size.strip().isdigit():
-                sizes[name] = int(size)
-        if "x" in sizes and "y" in sizes:
-            file_size = (sizes["x"], sizes["y"])
-        found = {
-            key: next((i for i, n in enumerate(names) if n in aliases), None)
-            for key, aliases in _CSV_NAMES.items()
-        }
-        if all(i is not None for i in found.values()):
-            # another tool's order (Metavision writes x,y,p,t): read it as named
-            index = {key: int(i) for key, i in found.items() if i is not None}
-            if index != {"t": 0, "x": 1, "y": 2, "p": 3}:
-                order = ",".join(sorted(index, key=index.__getitem__))
-                notes.append(f"CSV columns read in the header's order ({order})")
-        elif any(i is not None and i != index[key] for key, i in found.items()):
-            raise EventFileError(
-                f"{str(path)!r}: the CSV header {header[:80].decode('utf-8', 'replace')!r} "
-                "names columns in another order than t,x,y,p but not all four "
-                f"(t: {' / '.join(_CSV_NAMES['t'])}; p: {' / '.join(_CSV_NAMES['p'])}); "
-                "name them so, or write them as t,x,y,p"
-            )
-    rows = head[1:] if has_header else head
-    off = b"0"
-    for row in rows[:-1]:
-        cells = row.strip().split(b",")
-        if len(cells) > index["p"] and cells[index["p"]].strip() == b"-1":
-            off = b"-1"
-            notes.append("polarity -1/+1 in the CSV converted to 0/1 (-1 -> 0, +1 -> 1)")
-            break
-    props = faery.CsvProperties(
-        has_header=has_header,
-        separator=b",",
-        t_index=index["t"],
-        x_index=index["x"],
-        y_index=index["y"],
-        on_index=index["p"],
-        t_scale=0.0,
-        on_value=b"1",
-        off_value=off,
-        skip_errors=False,
-    )
-    fallback = file_size or sensor_size or (32767, 32767)
-    return {"csv_properties": props, "dimensions_fallback": tuple(fallback)}, file_size, notes
 
 
 # -- writing -------------------------------------------------------------------------------------

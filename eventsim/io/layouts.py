@@ -388,14 +388,19 @@ def open_events(
         return _open_txt(path, sensor_size, time_unit, check_polarity)
     from eventsim.io import formats
 
-    if layout == "faery" or ext in formats.FAERY_EXTENSIONS:
+    if ext == ".csv" and layout in (None, "faery"):
+        # a CSV's order is its header's: the way to give one, as Metavision's files do
         _refuse_columns(
             columns,
-            # a CSV's order is its header's: the way to give one, as Metavision's files do
             f"{str(path)!r} is CSV, whose header line names its columns (such as x,y,p,t); "
-            "without one they are t,x,y,p"
-            if ext == ".csv"
-            else f"{str(path)!r} is a {ext or 'faery'} file, whose format fixes them",
+            "without one they are t,x,y,p",
+        )
+        from eventsim.io import text
+
+        return text.read_csv(path, sensor_size, time_unit, check_polarity)
+    if layout == "faery" or ext in formats.FAERY_EXTENSIONS:
+        _refuse_columns(
+            columns, f"{str(path)!r} is a {ext or 'faery'} file, whose format fixes them"
         )
         if time_unit not in (None, "us"):
             raise ParameterError(
@@ -414,7 +419,7 @@ def open_events(
         )
     raise UnknownLayoutError(
         f"cannot tell the format of {str(path)!r} from its extension {ext!r} or contents; "
-        f"supported: HDF5 ({', '.join(HDF5_EXTENSIONS)}), .npy, .npz, .txt, "
+        f"supported: HDF5 ({', '.join(HDF5_EXTENSIONS)}), .npy, .npz, .txt, .csv, "
         f"{', '.join(formats.FAERY_EXTENSIONS)}"
     )
 
@@ -844,8 +849,11 @@ def _open_npz(
 def _open_txt(
     path: Path, sensor_size: tuple[int, int] | None, time_unit: str | None, check_polarity: bool
 ) -> ArrayReader:
-    """rpg text: optional first line ``width height``, then ``t x y p`` per line (t in s)."""
+    """rpg text: optional first line ``width height``, then ``t x y p`` per line (t in s),
+    separated by spaces or commas."""
     raw = path.read_bytes().removeprefix(b"\xef\xbb\xbf")  # Windows editors lead with a BOM
+    # many datasets write their text events as '0.000123,10,20,1'
+    raw = raw.replace(b",", b" ")
     lines = raw.split(b"\n", 1)
     first = lines[0].split()
     file_size = None
@@ -872,10 +880,14 @@ def _open_txt(
     notes: list[str] = []
     if time_unit is None and vals.shape[0] and b"." in body.lstrip()[:200].split(None, 1)[0]:
         # rpg text writes seconds with a decimal point; without one, fall back to detection
-        t_us, unit = seconds_to_us(vals[:, 0]), "s"
+        unit = "s"
         notes.append("time unit detected: seconds (decimal times in rpg text)")
     else:
-        t_us, unit = times_to_us(vals[:, 0], "column t", notes, time_unit)
+        unit = times_to_us(vals[:, 0], "column t", notes, time_unit)[1]
+    from eventsim.io import text
+
+    # from the digits: float64 rounds ties and long epoch times to the wrong microsecond
+    t_us = text.text_times_to_us(np.array(tokens[0::4], dtype=np.bytes_), unit, repr(str(path)))
     p = polarity_01(vals[:, 3], "column p", notes, check_polarity)
     ev = build_events(vals[:, 1], vals[:, 2], t_us, p, notes) if vals.shape[0] else empty_events()
     size, inferred = resolve_sensor_size(file_size, sensor_size, ev, path, notes)

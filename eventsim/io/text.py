@@ -1,0 +1,352 @@
+"""Event files in text: CSV with or without a header line, and exact decimal times.
+
+Times written as text (``0.000123``, ``1600000000.123456789``, ``1e-06``) are turned into
+integer microseconds from their digits, rounded half to even: parsing them as float64 first
+puts epoch times given to more than six places on the wrong microsecond near a half
+(``1755187267.63696149`` s came out as ...962 µs, not ...961).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import warnings
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from pathlib import Path
+
+import numpy as np
+
+from eventsim.errors import EventFileError, ParameterError
+from eventsim.events import empty_events
+from eventsim.io.layouts import (
+    TIME_UNITS,
+    ArrayReader,
+    build_events,
+    polarity_01,
+    resolve_sensor_size,
+)
+
+# decimal places from a time unit to microseconds (ns: three places the other way)
+_SHIFT = {"s": 6, "ms": 3, "us": 0, "ns": -3}
+_INT64_MAX = np.iinfo(np.int64).max
+_BOM = b"\xef\xbb\xbf"
+
+
+class _BadTime(Exception):
+    """Row ``index`` of a time column is not a number, or too large for int64 µs."""
+
+    def __init__(self, index: int, why: str) -> None:
+        super().__init__(index, why)
+        self.index = index
+        self.why = why
+
+
+def text_times_to_us(text: np.ndarray, unit: str, what: str) -> np.ndarray:
+    """Decimal numbers as bytes (one per event) in ``unit`` (a key of `TIME_UNITS`) to int64
+    microseconds, rounded half to even from the digits. `EventFileError` names the first
+    value that is not a number or does not fit."""
+    text = _stripped(text)
+    try:
+        return _to_int(text, _SHIFT[unit])
+    except _BadTime as bad:
+        raise EventFileError(
+            f"{what}, data row {bad.index + 1}: time {text[bad.index].decode('latin-1')!r} "
+            f"{bad.why}"
+        ) from None
+
+
+def _stripped(text: np.ndarray) -> np.ndarray:
+    return np.char.strip(np.asarray(text, dtype=np.bytes_))
+
+
+def _to_int(text: np.ndarray, shift: int) -> np.ndarray:
+    out = np.empty(text.shape[0], np.int64)
+    if not text.size:
+        return out
+    sci = (np.char.find(text, b"e") >= 0) | (np.char.find(text, b"E") >= 0)
+    plain = np.flatnonzero(~sci)
+    if plain.size:
+        try:
+            # the common case, integers, without splitting the digits
+            whole = text[plain].astype(np.int64)
+        except (ValueError, OverflowError):
+            out[plain] = _plain_to_int(text[plain], shift, plain)
+        else:
+            out[plain] = _scale_int(whole, shift, plain)
+    for i in np.flatnonzero(sci):
+        out[i] = _decimal_to_int(text[i], shift, int(i))
+    return out
+
+
+def _scale_int(whole: np.ndarray, shift: int, rows: np.ndarray) -> np.ndarray:
+    if shift >= 0:
+        factor = 10**shift
+        big = np.flatnonzero(np.abs(whole) > _INT64_MAX // factor)
+        if big.size:
+            raise _BadTime(int(rows[big[0]]), "is too large for int64 microseconds")
+        return whole * factor
+    q, r = np.divmod(np.abs(whole), 10**-shift)
+    half = 10**-shift // 2
+    q += (r > half) | ((r == half) & (q % 2 == 1))
+    return np.where(whole < 0, -q, q)
+
+
+def _plain_to_int(text: np.ndarray, shift: int, rows: np.ndarray) -> np.ndarray:
+    """``[+-]digits[.digits]`` texts times ``10**shift``, rounded half to even."""
+    body = np.char.lstrip(text, b"+-")
+    neg = np.char.startswith(text, b"-")
+    parts = np.char.partition(body, b".")
+    ip, fp = np.char.lstrip(parts[:, 0], b"0"), parts[:, 2]
+    ok = np.char.str_len(text) - np.char.str_len(body) <= 1
+    ok &= (np.char.isdigit(ip) | (ip == b"")) & (np.char.isdigit(fp) | (fp == b""))
+    ok &= (parts[:, 0] != b"") | (fp != b"")
+    if not ok.all():
+        raise _BadTime(int(rows[np.argmin(ok)]), "is not a number")
+    if np.any(np.char.str_len(ip) > 18):
+        raise _BadTime(int(rows[np.argmax(np.char.str_len(ip) > 18)]), "is too large")
+    whole = np.where(ip == b"", b"0", ip).astype(np.int64)
+    # the fraction's digits as a matrix, padded with zeros to one digit past the last kept
+    width = max(fp.dtype.itemsize, shift + 1, 1)
+    digits = np.char.ljust(fp, width, b"0").view(np.uint8).reshape(-1, width).astype(np.int64)
+    digits -= ord("0")
+    if shift >= 0:
+        factor = 10**shift
+        big = np.flatnonzero(whole > (_INT64_MAX - factor) // factor)
+        if big.size:
+            raise _BadTime(int(rows[big[0]]), "is too large for int64 microseconds")
+        kept = digits[:, :shift] @ (10 ** np.arange(shift - 1, -1, -1, dtype=np.int64))
+        mag = whole * factor + kept
+        first = digits[:, shift]
+        rest = digits[:, shift + 1 :].any(axis=1)
+    else:
+        mag, r = np.divmod(whole, 10**-shift)
+        half = 10**-shift // 2
+        # the remainder's leading digit against 5, the fraction as what follows it
+        first = np.where(r == half, 5, np.where(r > half, 6, 0))
+        rest = digits.any(axis=1)
+    mag += (first > 5) | ((first == 5) & (rest | (mag % 2 == 1)))
+    return np.where(neg, -mag, mag)
+
+
+def _decimal_to_int(value: bytes, shift: int, row: int) -> int:
+    """One value in exponent notation (``1e-06``, as Python prints small floats)."""
+    try:
+        d = Decimal(value.decode("ascii"))
+    except (InvalidOperation, UnicodeDecodeError):
+        raise _BadTime(row, "is not a number") from None
+    if not d.is_finite():
+        raise _BadTime(row, "is not a finite number")
+    out = int(d.scaleb(shift).to_integral_value(rounding=ROUND_HALF_EVEN))
+    if abs(out) > _INT64_MAX:
+        raise _BadTime(row, "is too large for int64 microseconds")
+    return out
+
+
+def has_fraction(text: np.ndarray) -> bool:
+    """Whether any of the numbers (bytes) has a non-zero fractional part; texts that are not
+    numbers count as whole (their conversion names them)."""
+    text = _stripped(text)
+    sci = (np.char.find(text, b"e") >= 0) | (np.char.find(text, b"E") >= 0)
+    plain = text[~sci]
+    if plain.size and np.any(np.char.rstrip(np.char.partition(plain, b".")[:, 2], b"0") != b""):
+        return True
+    for value in text[sci]:
+        try:
+            d = Decimal(value.decode("ascii"))
+        except (InvalidOperation, UnicodeDecodeError):
+            continue
+        if d.is_finite() and d != d.to_integral_value():
+            return True
+    return False
+
+
+def is_decimal_notation(text: np.ndarray) -> bool:
+    """Whether any number is written with a decimal point or an exponent."""
+    text = np.asarray(text, dtype=np.bytes_)
+    return bool(
+        text.size
+        and np.any(
+            (np.char.find(text, b".") >= 0)
+            | (np.char.find(text, b"e") >= 0)
+            | (np.char.find(text, b"E") >= 0)
+        )
+    )
+
+
+# -- CSV -----------------------------------------------------------------------------------------
+# names a CSV header gives each event column (lower case, a faery ``@size`` suffix removed)
+_CSV_NAMES = {
+    "t": ("t", "ts", "timestamp", "time"),
+    "x": ("x",),
+    "y": ("y",),
+    "p": ("p", "on", "polarity", "pol", "ps"),
+}
+_UNIT_WORDS = {
+    "s": ("s", "sec", "secs", "second", "seconds"),
+    "ms": ("ms", "msec", "millisecond", "milliseconds"),
+    "us": ("us", "µs", "μs", "usec", "microsecond", "microseconds"),
+    "ns": ("ns", "nsec", "nanosecond", "nanoseconds"),
+}
+_UNIT_OF_WORD = {word: unit for unit, words in _UNIT_WORDS.items() for word in words}
+# a time column's name with its unit: t_us, timestamp_s, t[us], time (ms)
+_TIMED_NAME = re.compile(
+    r"(?P<name>" + "|".join(_CSV_NAMES["t"]) + r")"
+    r"(?:[\s_-]+|\s*[\[(])\s*(?P<unit>" + "|".join(_UNIT_OF_WORD) + r")\s*[\])]?"
+)
+_ACCEPTED_TIMES = (
+    "integer microseconds (123), seconds with a fractional part (0.000123, 1.23e-04), or any "
+    "unit named in the header (t_us, t_ms, t_s, t_ns, or 't [s]')"
+)
+
+
+def _is_number(cell: bytes) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def _time_name(name: str) -> str | None:
+    """The unit a header's time column names (``t_us`` -> ``us``), ``""`` for a time column
+    without one, None for another column."""
+    if name in _CSV_NAMES["t"]:
+        return ""
+    m = _TIMED_NAME.fullmatch(name)
+    return _UNIT_OF_WORD[m["unit"]] if m else None
+
+
+def _csv_header(
+    path: Path, line: bytes
+) -> tuple[dict[str, int], str | None, tuple[int, int] | None, list[str]]:
+    """From a header line: the column of each of t, x, y, p, the unit its time column's name
+    gives, the sensor size written as ``x@W,y@H`` (faery's CSV writer), and notes."""
+    index = {"t": 0, "x": 1, "y": 2, "p": 3}
+    fields = line.decode("utf-8", "replace").split(",")
+    sizes = {}
+    names = []
+    for fld in fields:
+        name, _, size = fld.partition("@")
+        name = name.strip().strip("\"'").lower()
+        names.append(name)
+        if size.strip().isdigit():
+            sizes[name] = int(size)
+    file_size = (sizes["x"], sizes["y"]) if "x" in sizes and "y" in sizes else None
+    units = [_time_name(n) for n in names]
+    found = {
+        key: next((i for i, n in enumerate(names) if n in aliases), None)
+        for key, aliases in _CSV_NAMES.items()
+    }
+    found["t"] = next((i for i, u in enumerate(units) if u is not None), None)
+    notes: list[str] = []
+    if all(i is not None for i in found.values()):
+        # another tool's order (Metavision writes x,y,p,t): read it as named
+        index = {key: int(i) for key, i in found.items() if i is not None}
+        if index != {"t": 0, "x": 1, "y": 2, "p": 3}:
+            order = ",".join(sorted(index, key=index.__getitem__))
+            notes.append(f"CSV columns read in the header's order ({order})")
+    elif any(i is not None and i != index[key] for key, i in found.items()):
+        raise EventFileError(
+            f"{str(path)!r}: the CSV header {line[:80].decode('utf-8', 'replace')!r} "
+            "names columns in another order than t,x,y,p but not all four "
+            f"(t: {' / '.join(_CSV_NAMES['t'])}; p: {' / '.join(_CSV_NAMES['p'])}); "
+            "name them so, or write them as t,x,y,p"
+        )
+    unit = units[index["t"]] if index["t"] < len(units) else None
+    return index, unit or None, file_size, notes
+
+
+def _numbers(column: np.ndarray, what: str) -> np.ndarray:
+    try:
+        return column.astype(np.int64)
+    except (ValueError, OverflowError):
+        pass
+    try:
+        # written as floats (1.0) by some tools; build_events refuses fractional coordinates
+        return column.astype(np.float64)
+    except ValueError:
+        bad = next(i for i, v in enumerate(column) if not _is_number(v))
+        raise EventFileError(
+            f"{what}, data row {bad + 1}: {column[bad].decode('latin-1')!r} is not a number"
+        ) from None
+
+
+def read_csv(
+    path: Path,
+    sensor_size: tuple[int, int] | None,
+    time_unit: str | None = None,
+    check_polarity: bool = True,
+) -> ArrayReader:
+    """A CSV of events: a header line naming the columns (any order, ``x@W,y@H`` sizes, a
+    unit in the time column's name) or none (``t,x,y,p``). Times are integer microseconds,
+    seconds when written with a fractional part, or the unit the header or ``time_unit``
+    names; whole numbers written as decimals (``1234.0``) are refused as ambiguous."""
+    if time_unit not in (None, *TIME_UNITS):
+        raise ParameterError(
+            f"time_unit={time_unit!r}; expected {', '.join(map(repr, TIME_UNITS))} or None (detect)"
+        )
+    raw = path.read_bytes().removeprefix(_BOM)
+    first = raw[: raw.find(b"\n")] if b"\n" in raw else raw
+    first = first.strip()
+    has_header = not all(_is_number(c) for c in first.split(b","))
+    notes: list[str] = []
+    index = {"t": 0, "x": 1, "y": 2, "p": 3}
+    header_unit = file_size = None
+    if has_header:
+        index, header_unit, file_size, notes = _csv_header(path, first)
+    cols = [index[k] for k in "txyp"]
+    try:
+        with warnings.catch_warnings():
+            # loadtxt warns of blank lines and of a file with no rows; both are fine here
+            warnings.simplefilter("ignore", UserWarning)
+            table = np.loadtxt(
+                io.BytesIO(raw),
+                delimiter=",",
+                dtype=np.bytes_,
+                skiprows=int(has_header),
+                usecols=cols,
+                ndmin=2,
+                comments=None,
+            )
+    except ValueError as exc:
+        raise EventFileError(f"{str(path)!r} is not a CSV of events t,x,y,p: {exc}") from None
+    what = f"{str(path)!r}"
+    t_text = table[:, 0] if table.shape[0] else np.zeros(0, np.bytes_)
+    if time_unit is not None:
+        unit = time_unit
+        notes.append(f"time unit given: {TIME_UNITS[unit]}")
+    elif header_unit is not None:
+        unit = header_unit
+        notes.append(f"time unit from the CSV header: {TIME_UNITS[unit]}")
+    elif is_decimal_notation(t_text):
+        if not has_fraction(t_text):
+            example = next(v for v in t_text if not v.strip().lstrip(b"+-").isdigit())
+            raise EventFileError(
+                f"{what}: cannot tell the unit of the CSV's times: they are whole numbers "
+                f"written as decimals (such as {example.decode('latin-1').strip()!r}), which "
+                "may be seconds or microseconds. Accepted: "
+                f"{_ACCEPTED_TIMES}; or pass time_unit= (--time-unit to 'eventsim convert')"
+            )
+        unit = "s"
+        notes.append("time unit detected: seconds (decimal times in the CSV)")
+    else:
+        unit = "us"
+        notes.append("time unit detected: microseconds (integer times in the CSV)")
+    if not t_text.size:
+        ev = empty_events()
+    else:
+        t_us = text_times_to_us(t_text, unit, what)
+        x = _numbers(table[:, 1], f"{what} column x")
+        y = _numbers(table[:, 2], f"{what} column y")
+        p = polarity_01(_numbers(table[:, 3], f"{what} column p"), "the CSV", notes, check_polarity)
+        ev = build_events(x, y, t_us, p, notes)
+    size, inferred = resolve_sensor_size(file_size, sensor_size, ev, path, notes)
+    return ArrayReader(
+        ev,
+        size,
+        path=path,
+        layout="csv",
+        notes=notes,
+        time_unit_detected=unit,
+        sensor_size_inferred=inferred,
+    )

@@ -1,0 +1,96 @@
+"""Sixth review of eventsim's event-file I/O: each test fails without its fix."""
+
+import numpy as np
+import pytest
+
+from eventsim.errors import EventFileError
+from eventsim.io import open_events
+from eventsim.io.text import text_times_to_us
+
+
+# -- CSV and text with decimal seconds -----------------------------------------------------------
+def test_a_csv_of_decimal_seconds_is_read_to_the_microsecond(tmp_path):
+    # faery's CSV decoder refused them ('parsing field "t" ("0.000123") ... failed'); the
+    # times are rounded from their digits: float64 puts epoch seconds with more than six
+    # decimals on the wrong microsecond near a half (1755187267.63696149 on ...962)
+    path = tmp_path / "e2vid.csv"
+    path.write_text(
+        "0.000001,10,20,1\n1e-06,11,20,0\n0.0000035,1,2,1\n0.000123,3,4,0\n"
+        "1600000000.123456789,5,6,1\n1755187267.63696149,0,0,0\n"
+    )
+    with open_events(path, sensor_size=(64, 48)) as r:
+        ev = r.read()
+        assert r.time_unit_detected == "s" and r.layout == "csv"
+        assert any("seconds (decimal times in the CSV)" in n for n in r.notes)
+    assert ev["t"].tolist() == [1, 1, 4, 123, 1_600_000_000_123_457, 1_755_187_267_636_961]
+    assert ev["x"].tolist() == [10, 11, 1, 3, 5, 0] and ev["p"].tolist() == [1, 0, 1, 0, 1, 0]
+
+
+def test_decimal_times_round_half_to_even_from_their_digits():
+    cases = {
+        b"0.0000005": 0,
+        b"0.0000015": 2,
+        b"0.00000250000001": 3,
+        b"-0.0000035": -4,
+        b"1600000000.1234565": 1_600_000_000_123_456,
+        b"1.5E-05": 15,
+        b".5": 500_000,
+        b"7": 7_000_000,
+    }
+    got = text_times_to_us(np.array(list(cases)), "s", "t")
+    assert got.tolist() == list(cases.values())
+    assert text_times_to_us(np.array([b"1500", b"2500.5", b"-1500"]), "ns", "t").tolist() == [
+        2,
+        3,
+        -2,
+    ]
+    with pytest.raises(EventFileError, match=r"data row 2: time '1\.2\.3' is not a number"):
+        text_times_to_us(np.array([b"1", b"1.2.3"]), "s", "t")
+
+
+def test_a_csv_header_names_the_unit_and_the_column_order(tmp_path):
+    path = tmp_path / "metavision_ms.csv"
+    path.write_text("x,y,p,t_ms\n1,2,1,1.5\n3,0,-1,2.0005\n")
+    with open_events(path, sensor_size=(8, 4)) as r:
+        assert r.read()["t"].tolist() == [1500, 2000]
+        assert r.time_unit_detected == "ms"
+        assert any("header's order (x,y,p,t)" in n for n in r.notes)
+    path = tmp_path / "bracket.csv"
+    path.write_text("t [s],x,y,p\n1,0,0,1\n2,1,1,0\n")
+    assert open_events(path, sensor_size=(8, 4)).read()["t"].tolist() == [1_000_000, 2_000_000]
+
+
+def test_whole_numbers_written_as_decimals_are_refused_as_ambiguous(tmp_path):
+    path = tmp_path / "float_us.csv"
+    path.write_text("t,x,y,p\n1000.0,1,2,1\n2500.0,3,4,0\n")
+    with pytest.raises(EventFileError) as caught:
+        open_events(path, sensor_size=(8, 8))
+    msg = str(caught.value)
+    assert "'1000.0'" in msg and "seconds or microseconds" in msg
+    assert "integer microseconds" in msg and "t_us" in msg and "time_unit" in msg
+    assert open_events(path, sensor_size=(8, 8), time_unit="us").read()["t"].tolist() == [
+        1000,
+        2500,
+    ]
+
+
+def test_a_csv_of_unsorted_integer_times_is_sorted_not_clamped(tmp_path):
+    # faery raised each time below the one before to it, silently: 5, 3 came out as 5, 5
+    path = tmp_path / "unsorted.csv"
+    path.write_text("t,x,y,p\n5,1,1,1\n3,2,2,0\n")
+    with open_events(path, sensor_size=(8, 8)) as r:
+        ev = r.read()
+        assert any("not sorted" in n for n in r.notes)
+        assert r.time_unit_detected == "us"
+    assert ev["t"].tolist() == [3, 5] and ev["x"].tolist() == [2, 1]
+
+
+def test_rpg_text_times_are_exact_and_commas_separate_too(tmp_path):
+    path = tmp_path / "events.txt"
+    # as float64, x 1e6, 0.49 us past a microsecond came out as the next one
+    path.write_text("64 48\n0.0000035 1 2 1\n1755187267.63696149 3 4 0\n")
+    assert open_events(path).read()["t"].tolist() == [4, 1_755_187_267_636_961]
+    path = tmp_path / "commas.txt"
+    path.write_text("0.000123,10,20,1\n0.000124,11,20,0\n")
+    with open_events(path, sensor_size=(64, 48)) as r:
+        assert r.read()["t"].tolist() == [123, 124] and r.time_unit_detected == "s"
