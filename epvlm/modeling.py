@@ -183,6 +183,7 @@ def prepare_sparse_inputs(
     position_ids,
     past_key_values,
     pixel_values,
+    pixel_values_videos,
     image_grid_thw,
     video_grid_thw,
     mm_token_type_ids,
@@ -193,9 +194,11 @@ def prepare_sparse_inputs(
 ):
     """Sparse image features and kept-token M-RoPE ids for a base model's ``forward``.
 
-    Returns ``(mm_encoder_outputs, pixel_values, position_ids)`` for the stock ``forward``:
-    the image features are precomputed from the kept patches (so ``pixel_values`` becomes
-    None) and the positions are computed at prefill (decoding steps reuse ``rope_deltas``).
+    Returns ``(mm_encoder_outputs, pixel_values, pixel_values_videos, position_ids)`` for the
+    stock ``forward``: the image features are precomputed from the kept patches (so
+    ``pixel_values`` becomes None), and so are the features of whole videos given beside
+    them (the stock ``forward`` refuses raw pixels beside precomputed features); the
+    positions are computed at prefill (decoding steps reuse ``rope_deltas``).
     """
     if pixel_values is not None:
         encoded = dict(mm_encoder_outputs or {})
@@ -206,7 +209,11 @@ def prepare_sparse_inputs(
             return_dict=True,
             **kwargs,
         )
-        mm_encoder_outputs, pixel_values = encoded, None
+        if pixel_values_videos is not None:
+            encoded["video"] = model.get_video_features(
+                pixel_values_videos, video_grid_thw, return_dict=True, **kwargs
+            )
+        mm_encoder_outputs, pixel_values, pixel_values_videos = encoded, None, None
     past_length = 0 if past_key_values is None else past_key_values.get_seq_length()
     if (
         position_ids is None
@@ -224,7 +231,7 @@ def prepare_sparse_inputs(
             image_keep_mask=image_keep_mask,
             **rope_kwargs,
         )
-    return mm_encoder_outputs, pixel_values, position_ids
+    return mm_encoder_outputs, pixel_values, pixel_values_videos, position_ids
 
 
 class EPQwen2VLModel(Qwen2VLModel):
@@ -317,20 +324,23 @@ class EPQwen2VLModel(Qwen2VLModel):
         prompt carries exactly its kept count of image tokens. None: dense Qwen2-VL.
         """
         if image_keep_mask is not None:
-            mm_encoder_outputs, pixel_values, position_ids = prepare_sparse_inputs(
-                self,
-                input_ids=input_ids,
-                attention_mask=attention_mask,
-                position_ids=position_ids,
-                past_key_values=past_key_values,
-                pixel_values=pixel_values,
-                image_grid_thw=image_grid_thw,
-                video_grid_thw=video_grid_thw,
-                mm_token_type_ids=mm_token_type_ids,
-                mm_encoder_outputs=mm_encoder_outputs,
-                image_keep_mask=image_keep_mask,
-                rope_kwargs={},
-                kwargs=kwargs,
+            mm_encoder_outputs, pixel_values, pixel_values_videos, position_ids = (
+                prepare_sparse_inputs(
+                    self,
+                    input_ids=input_ids,
+                    attention_mask=attention_mask,
+                    position_ids=position_ids,
+                    past_key_values=past_key_values,
+                    pixel_values=pixel_values,
+                    pixel_values_videos=pixel_values_videos,
+                    image_grid_thw=image_grid_thw,
+                    video_grid_thw=video_grid_thw,
+                    mm_token_type_ids=mm_token_type_ids,
+                    mm_encoder_outputs=mm_encoder_outputs,
+                    image_keep_mask=image_keep_mask,
+                    rope_kwargs={},
+                    kwargs=kwargs,
+                )
             )
         return super().forward(
             input_ids=input_ids,

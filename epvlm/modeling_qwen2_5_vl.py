@@ -178,20 +178,23 @@ class EPQwen2_5_VLModel(Qwen2_5_VLModel):
         (merge = ``spatial_merge_size``, 2), one entry per LLM image token, images in batch
         order (as `epvlm.modeling.EPQwen2VLModel.forward`). None: dense Qwen2.5-VL."""
         if image_keep_mask is not None:
-            mm_encoder_outputs, pixel_values, position_ids = prepare_sparse_inputs(
-                self,
-                input_ids=input_ids,
-                attention_mask=attention_mask,
-                position_ids=position_ids,
-                past_key_values=past_key_values,
-                pixel_values=pixel_values,
-                image_grid_thw=image_grid_thw,
-                video_grid_thw=video_grid_thw,
-                mm_token_type_ids=mm_token_type_ids,
-                mm_encoder_outputs=mm_encoder_outputs,
-                image_keep_mask=image_keep_mask,
-                rope_kwargs={"second_per_grid_ts": second_per_grid_ts},
-                kwargs=kwargs,
+            mm_encoder_outputs, pixel_values, pixel_values_videos, position_ids = (
+                prepare_sparse_inputs(
+                    self,
+                    input_ids=input_ids,
+                    attention_mask=attention_mask,
+                    position_ids=position_ids,
+                    past_key_values=past_key_values,
+                    pixel_values=pixel_values,
+                    pixel_values_videos=pixel_values_videos,
+                    image_grid_thw=image_grid_thw,
+                    video_grid_thw=video_grid_thw,
+                    mm_token_type_ids=mm_token_type_ids,
+                    mm_encoder_outputs=mm_encoder_outputs,
+                    image_keep_mask=image_keep_mask,
+                    rope_kwargs={"second_per_grid_ts": second_per_grid_ts},
+                    kwargs=kwargs,
+                )
             )
         return super().forward(
             input_ids=input_ids,

@@ -5,6 +5,8 @@ where decoding continues after a prompt that ends with its image, and both float
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 
@@ -239,21 +241,78 @@ def test_both_float_types_run_sparse_down_to_one_kept_token(proc, model, dtype):
     batch = encode_batch(proc, images, QUESTIONS, CHOICES, keep_masks=masks)
     assert not bool(batch["attention_mask"].all())  # left padding in one row
     full = encode_batch(proc, images, QUESTIONS, CHOICES)
-    model = model.to(dtype)
+    # copies: casting the shared model there and back would round its rotary buffers
     stock = _stock_copy(model).to(dtype)
-    try:
-        with torch.no_grad():
-            kwargs = dict(max_new_tokens=3, min_new_tokens=3, do_sample=False)
-            cached = model.generate(**batch, **kwargs)
-            uncached = model.generate(**batch, use_cache=False, **kwargs)
-            assert torch.equal(cached, uncached)
-            logits = model(**full).logits
-            assert logits.dtype == dtype and bool(torch.isfinite(logits).all())
-            assert torch.equal(logits, stock(**_without_mask(full)).logits)
-            none = batch["image_keep_mask"].clone()
-            none[-9:] = False
-            with pytest.raises(KeepMaskError, match="keeps no token of image 1"):
-                model(**{**batch, "image_keep_mask": none})
-    finally:
-        model.to(torch.float32)
-        model.model.rope_deltas = None
+    model = copy.deepcopy(model).to(dtype)
+    with torch.no_grad():
+        kwargs = dict(max_new_tokens=3, min_new_tokens=3, do_sample=False)
+        cached = model.generate(**batch, **kwargs)
+        uncached = model.generate(**batch, use_cache=False, **kwargs)
+        assert torch.equal(cached, uncached)
+        logits = model(**full).logits
+        assert logits.dtype == dtype and bool(torch.isfinite(logits).all())
+        assert torch.equal(logits, stock(**_without_mask(full)).logits)
+        none = batch["image_keep_mask"].clone()
+        none[-9:] = False
+        with pytest.raises(KeepMaskError, match="keeps no token of image 1"):
+            model(**{**batch, "image_keep_mask": none})
+
+
+def _with_video(proc, model, batch, keep):
+    """The sample of ``batch`` with a 3-frame video (whole) before its image; the image keeps
+    the tokens of ``keep``. Returns the model inputs and the tokens the sparse prompt keeps."""
+    tok = proc.tokenizer
+    grid = torch.tensor([[3, 4, 6]])
+    n_video = int(grid.prod()) // 4
+    video = [tok.convert_tokens_to_ids("<|vision_start|>")]
+    video += [tok.convert_tokens_to_ids("<|video_pad|>")] * n_video
+    video += [tok.convert_tokens_to_ids("<|vision_end|>")]
+    ids = torch.cat([torch.tensor([video]), batch["input_ids"]], 1)
+    types = torch.cat([torch.tensor([[0] + [2] * n_video + [0]]), batch["mm_token_type_ids"]], 1)
+    kept_tokens = torch.ones(ids.shape[1], dtype=torch.bool)
+    kept_tokens[types[0] == 1] = keep
+    inputs = {
+        "input_ids": ids[:, kept_tokens],
+        "attention_mask": torch.ones_like(ids[:, kept_tokens]),
+        "mm_token_type_ids": types[:, kept_tokens],
+        "pixel_values": batch["pixel_values"],
+        "image_grid_thw": batch["image_grid_thw"],
+        "pixel_values_videos": torch.randn(
+            int(grid.prod()),
+            batch["pixel_values"].shape[1],
+            generator=torch.Generator().manual_seed(0),
+        ),
+        "video_grid_thw": grid,
+    }
+    if model.config.model_type == "qwen2_5_vl":
+        inputs["second_per_grid_ts"] = torch.tensor([0.5])
+    return inputs, kept_tokens
+
+
+def test_a_video_beside_a_sparse_image_is_encoded_whole(proc, model):
+    """A prompt with a video and an image, given as pixels to ``forward``: the sparse model
+    raised stock transformers' 'cannot specify both pixel_values/pixel_values_videos and
+    mm_encoder_outputs' (it precomputed the image features and left the video's pixels).
+    Keep-all now gives the stock logits; a sparse image leaves the video's and the text's
+    positions as dense."""
+    batch = encode_batch(proc, _images((84, 140)), QUESTIONS[:1], CHOICES[:1])
+    stock = _stock_copy(model)
+    everything = torch.ones(15, dtype=torch.bool)
+    dense, _ = _with_video(proc, model, batch, everything)
+    keep = torch.zeros(15, dtype=torch.bool)
+    keep[[0, 4, 7, 13]] = True
+    sparse, kept_tokens = _with_video(proc, model, batch, keep)
+    with torch.no_grad():
+        reference = stock(**dense).logits
+        assert torch.equal(model(**dense, image_keep_mask=everything).logits, reference)
+        out = model(**sparse, image_keep_mask=keep).logits
+        assert out.shape[1] == int(kept_tokens.sum()) and bool(torch.isfinite(out).all())
+    rope = {k: v for k, v in dense.items() if k.endswith("grid_thw") or k == "second_per_grid_ts"}
+    dense_pos, _ = stock.model.get_rope_index(
+        dense["input_ids"], dense["mm_token_type_ids"], **rope
+    )
+    sparse_pos, _ = model.model.get_rope_index(
+        sparse["input_ids"], sparse["mm_token_type_ids"], image_keep_mask=keep, **rope
+    )
+    assert torch.equal(sparse_pos, dense_pos[:, :, kept_tokens])
+    model.model.rope_deltas = None

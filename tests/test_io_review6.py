@@ -1,11 +1,17 @@
 """Sixth review of eventsim's event-file I/O: each test fails without its fix."""
 
+from pathlib import Path
+
+import h5py
 import numpy as np
 import pytest
 
 from eventsim.errors import EventFileError
-from eventsim.io import open_events
+from eventsim.events import EVENT_DTYPE
+from eventsim.io import open_events, write_events
 from eventsim.io.text import text_times_to_us
+
+DATA = Path(__file__).resolve().parent / "data"
 
 
 # -- CSV and text with decimal seconds -----------------------------------------------------------
@@ -94,3 +100,51 @@ def test_rpg_text_times_are_exact_and_commas_separate_too(tmp_path):
     path.write_text("0.000123,10,20,1\n0.000124,11,20,0\n")
     with open_events(path, sensor_size=(64, 48)) as r:
         assert r.read()["t"].tolist() == [123, 124] and r.time_unit_detected == "s"
+
+
+# -- EvQA ----------------------------------------------------------------------------------------
+def _evqa_layout(path: Path) -> dict:
+    with h5py.File(path, "r") as f:
+        return {
+            "events": {k: f["events"][k].dtype.str for k in f["events"]},
+            "attrs": {k for k in f.attrs if k not in ("camera_type",)},
+            "ts0": int(f["events/ts"][0]),
+        }
+
+
+def test_the_evqa_writer_writes_the_reference_layout_and_reads_back_absolute(tmp_path):
+    # it wrote absolute int64 ts and no base_time; EvQA's files (tests/data/evqa.h5, after
+    # its README) hold uint64 ts counting from the first event and base_time in epoch seconds
+    ev = np.zeros(5, EVENT_DTYPE)
+    ev["t"] = 1_700_000_000_123_457 + np.array([0, 3, 3, 900, 2_500_000])
+    ev["x"] = [0, 55, 3, 4, 5]
+    ev["y"] = [0, 41, 2, 1, 0]
+    ev["p"] = [1, 0, 1, 1, 0]
+    path = tmp_path / "q.h5"
+    write_events(path, ev, (56, 42), fmt="evqa")
+    ours, ref = _evqa_layout(path), _evqa_layout(DATA / "evqa.h5")
+    assert ours["events"] == ref["events"] and ours["ts0"] == ref["ts0"] == 0
+    assert ours["attrs"] == ref["attrs"]
+    with h5py.File(path, "r") as f:
+        assert f.attrs["base_time"] == pytest.approx(1_700_000_000.123457)
+    with open_events(path) as r:
+        assert r.read().tolist() == ev.tolist()
+        assert r.t_offset_us == 1_700_000_000_123_457
+        assert any("base_time" in n for n in r.notes)
+
+
+def test_evqa_times_beyond_what_a_double_holds_to_the_microsecond_stay_exact(tmp_path):
+    ev = np.zeros(2, EVENT_DTYPE)
+    ev["t"] = [5_000_000_000_000_000_123, 5_000_000_000_000_000_124]
+    path = tmp_path / "far.h5"
+    write_events(path, ev, (4, 4), fmt="evqa")
+    with h5py.File(path, "r") as f:
+        assert f["events/ts"][()].tolist() == [123, 124]  # from the whole second
+    assert open_events(path).read()["t"].tolist() == ev["t"].tolist()
+
+
+def test_the_evqa_reference_file_reads_on_its_base_time():
+    with open_events(DATA / "evqa.h5") as r:
+        assert r.t_offset_us == 1_500_000_000_250_000
+        assert r.t_start_us == 1_500_000_000_250_000
+        assert r.frame_ts_us[0] == 1_500_000_000_250_000 + 834_511

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +69,7 @@ FORMATS: dict[str, Format] = {
     for f in (
         Format("h5", (".h5", ".hdf5"), "eventsim HDF5 (DSEC layout, indexed, compressed)"),
         Format("v2e", (), "v2e HDF5: /events N x 4 int64 [t_us, x, y, p]"),
-        Format("evqa", (), "EvQA / event_utils HDF5: events/xs, ys, ts (µs), ps"),
+        Format("evqa", (), "EvQA HDF5: events/xs, ys, ts (µs from base_time), ps"),
         Format("npy", (".npy",), "numpy structured array of EVENT_DTYPE"),
         Format("npz", (".npz",), "numpy archive with x, y, t, p and sensor_size"),
         Format("txt", (".txt",), "rpg text: 'width height' line, then 't x y p' (t in s)"),
@@ -390,12 +391,14 @@ def _write_v2e(tmp: Path, packets: Iterable[np.ndarray], size: tuple[int, int], 
 
 
 def _write_evqa(tmp: Path, packets: Iterable[np.ndarray], size: tuple[int, int], fmt: str) -> int:
+    # EvQA's layout (HYLZ-2019/EvQA README, tests/data/evqa.h5): uint64 ts counting from the
+    # first event, whose epoch time is the float64 base_time in seconds
     with h5py.File(tmp, "w") as f:
         g = f.create_group("events")
         spec = (
             ("xs", np.uint16, "x"),
             ("ys", np.uint16, "y"),
-            ("ts", np.int64, "t"),
+            ("ts", np.uint64, "t"),
             ("ps", np.uint8, "p"),
         )
         ds = {
@@ -412,19 +415,31 @@ def _write_evqa(tmp: Path, packets: Iterable[np.ndarray], size: tuple[int, int],
             for name, dtype, _ in spec
         }
         n = 0
-        t_first = t_last = 0
+        t_first = t_last = base = 0
         for ev in packets:
             if n == 0:
                 t_first = int(ev["t"][0])
+                base = _evqa_base_us(t_first)
+            cols = {"x": ev["x"], "y": ev["y"], "t": ev["t"] - base, "p": ev["p"]}
             for name, dtype, field in spec:
-                _append(ds[name], ev[field].astype(dtype))
+                _append(ds[name], cols[field].astype(dtype))
             n += len(ev)
             t_last = int(ev["t"][-1])
         f.attrs["sensor_resolution"] = np.asarray([size[1], size[0]], dtype=np.int64)
         f.attrs["num_events"] = n
+        f.attrs["num_imgs"] = 0
         f.attrs["duration"] = (t_last - t_first) / 1e6
         f.attrs["data_source"] = "eventsim"
+        f.attrs["base_time"] = np.float64(base / 1e6)
         return n
+
+
+def _evqa_base_us(t_first: int) -> int:
+    """The time EvQA's ``ts`` count from: the first event's, unless the double ``base_time``
+    cannot hold it to the microsecond (beyond about 4.5e9 s), then its whole second."""
+    if round(Decimal(t_first / 1e6) * 1_000_000) == t_first:
+        return t_first
+    return t_first // 1_000_000 * 1_000_000
 
 
 def _write_faery(tmp: Path, packets: Iterable[np.ndarray], size: tuple[int, int], fmt: str) -> int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
+from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +56,11 @@ TIME_UNITS = {"us": "microseconds", "s": "seconds", "ms": "milliseconds", "ns": 
 
 
 class ArrayReader:
-    """In-memory events with the `EventReader` interface."""
+    """In-memory events with the `EventReader` interface.
+
+    ``events`` hold absolute times; ``t_offset_us`` records what was added to the file's own
+    (EvQA's ``base_time``).
+    """
 
     def __init__(
         self,
@@ -72,6 +77,7 @@ class ArrayReader:
         sensor_size_inferred: bool = False,
         frames: Sequence[np.ndarray] | np.ndarray | None = None,
         frame_ts_us: np.ndarray | None = None,
+        t_offset_us: int = 0,
     ) -> None:
         self.path = None if path is None else Path(path)
         self._ev = events
@@ -83,7 +89,7 @@ class ArrayReader:
         self.source = dict(source or {})
         self.time_unit_detected = time_unit_detected
         self.sensor_size_inferred = sensor_size_inferred
-        self.t_offset_us = 0
+        self.t_offset_us = t_offset_us
         if frames is None or frame_ts_us is None or len(frames) == 0:
             self._frames = None
             self.frame_ts_us = np.zeros(0, np.int64)
@@ -526,6 +532,14 @@ def _load_event_utils(
     g = f["events"]
     notes: list[str] = []
     t_us, unit = times_to_us(g["ts"][()], "events/ts", notes, time_unit)
+    offset = _evqa_base_time(f.attrs, path, notes)
+    if offset and t_us.size:
+        ends = int(t_us.min()) + offset, int(t_us.max()) + offset
+        if not all(np.iinfo(np.int64).min <= e <= np.iinfo(np.int64).max for e in ends):
+            raise EventFileError(
+                f"{str(path)!r}: events/ts plus base_time ({offset} us) leave int64 µs"
+            )
+        t_us = t_us + offset
     p = polarity_01(g["ps"][()], "events/ps", notes, check_polarity)
     ev = build_events(g["xs"][()], g["ys"][()], t_us, p, notes)
     recorded = _attr_size_hw(f.attrs, "sensor_resolution")
@@ -549,6 +563,8 @@ def _load_event_utils(
         if names and all("timestamp" in imgs[k].attrs for k in names):
             raw_ts = np.array([imgs[k].attrs["timestamp"] for k in names])
             frame_ts = seconds_to_us(raw_ts) if unit == "s" else np.rint(raw_ts).astype(np.int64)
+            # EvQA's image times are on the events' relative clock
+            frame_ts = frame_ts + offset
             frames = [np.asarray(imgs[k][()]) for k in names]
     attrs = {k: _plain(v) for k, v in f.attrs.items()}
     return ArrayReader(
@@ -562,7 +578,33 @@ def _load_event_utils(
         sensor_size_inferred=inferred,
         frames=frames,
         frame_ts_us=frame_ts,
+        t_offset_us=offset,
     )
+
+
+def _evqa_base_time(attrs: Any, path: Path, notes: list[str]) -> int:
+    """EvQA's ``base_time`` (epoch seconds, float64) in µs: its ``events/ts`` count from it.
+    Taken from the double's exact value, so one written from whole microseconds comes back
+    as them."""
+    if "base_time" not in attrs:
+        return 0
+    raw = np.asarray(attrs["base_time"])
+    try:
+        base = Decimal(float(raw.item()))
+    except (TypeError, ValueError):
+        base = Decimal("nan")
+    if raw.size != 1 or not base.is_finite() or abs(base) > 9e12:
+        raise EventFileError(
+            f"{str(path)!r}: attribute base_time is {raw!r}; expected the recording's start in "
+            "epoch seconds (EvQA), or 0.0"
+        )
+    offset = int((base * 1_000_000).to_integral_value(rounding=ROUND_HALF_EVEN))
+    if offset:
+        notes.append(
+            f"times in events/ts are relative to base_time {float(base)!r} s (EvQA); "
+            f"added {offset} us"
+        )
+    return offset
 
 
 def _load_v2e(
