@@ -9,6 +9,7 @@ import pytest
 from eventsim.errors import EventFileError
 from eventsim.events import EVENT_DTYPE
 from eventsim.io import open_events, write_events
+from eventsim.io.hdf5_reader import EventReader
 from eventsim.io.text import text_times_to_us
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -148,3 +149,55 @@ def test_the_evqa_reference_file_reads_on_its_base_time():
         assert r.t_offset_us == 1_500_000_000_250_000
         assert r.t_start_us == 1_500_000_000_250_000
         assert r.frame_ts_us[0] == 1_500_000_000_250_000 + 834_511
+
+
+# -- a foreign ms_to_idx wrong in the middle -----------------------------------------------------
+def _middle_bad_index_file(path: Path, bad: bool = True) -> None:
+    rng = np.random.default_rng(3)
+    n = 20_000
+    t = np.sort(rng.integers(0, 400_000 // 250, n) * 250)
+    ms = np.searchsorted(t, np.arange(t[-1] // 1000 + 2) * 1000, side="left")
+    k = len(ms) // 2 + 3
+    assert ms[k + 1] > ms[k] + 2
+    ms[k] += 2 * bad
+    with h5py.File(path, "w") as f:
+        f.create_dataset("events/x", data=rng.integers(0, 64, n).astype(np.uint16), chunks=(256,))
+        f.create_dataset("events/y", data=rng.integers(0, 48, n).astype(np.uint16), chunks=(256,))
+        f.create_dataset("events/t", data=t.astype(np.uint32), chunks=(256,))
+        f.create_dataset("events/p", data=rng.integers(0, 2, n).astype(np.uint8), chunks=(256,))
+        f["t_offset"] = np.int64(0)
+        f["ms_to_idx"] = ms.astype(np.uint64)
+
+
+def test_a_bad_ms_to_idx_entry_no_read_used_is_found_by_the_full_check(tmp_path):
+    path = tmp_path / "middle.h5"
+    _middle_bad_index_file(path)
+    with EventReader(path, sensor_size=(64, 48)) as r:
+        assert r.notes == []  # open stays cheap: the middle is not looked at
+        r.check_ms_index()
+        assert any("ms_to_idx does not match" in n and "first ms_to_idx[" in n for n in r.notes)
+        assert r._unchecked is None
+    good = tmp_path / "good.h5"
+    _middle_bad_index_file(good, bad=False)
+    with EventReader(good, sensor_size=(64, 48)) as r:
+        r.check_ms_index()
+        assert r.notes == [] and r._unchecked is None
+
+
+def test_eventsim_info_reports_a_bad_ms_to_idx_entry_in_the_middle(tmp_path, capsys):
+    from eventsim.cli import info
+
+    path = tmp_path / "middle.h5"
+    _middle_bad_index_file(path)
+    assert info.main([str(path), "--sensor-size", "64x48"]) == 0
+    out = capsys.readouterr().out
+    assert "note: the file's ms_to_idx does not match its event times" in out
+
+
+def test_eventsim_info_names_a_millisecond_unit(tmp_path, capsys):
+    from eventsim.cli import info
+
+    path = tmp_path / "ms.csv"
+    path.write_text("t_ms,x,y,p\n1.5,1,2,1\n")
+    assert info.main([str(path), "--sensor-size", "8x8"]) == 0
+    assert "time unit:       milliseconds in the file" in capsys.readouterr().out

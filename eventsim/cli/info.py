@@ -181,13 +181,17 @@ def main(args: argparse.Namespace) -> int:
         return 0
     if not path.exists():
         raise EventFileError(f"{str(path)!r} does not exist")
-    from eventsim.io import open_events
+    from eventsim.io import EventReader, open_events
 
     # bad polarity is reported below (a warning, or an error with --check) whatever the
     # layout, not refused while reading
     with open_events(
         path, sensor_size=args.sensor_size, layout=args.layout, check_polarity=False
     ) as reader:
+        if isinstance(reader, EventReader):
+            # opening checks a foreign ms_to_idx only where cheap; info reads every event
+            # anyway, so a bad entry no read would use yet is reported too
+            reader.check_ms_index()
         s = summarize(reader)
     print(json.dumps(s, indent=2) if args.json else format_summary(s))
     if s["problem"] is not None:

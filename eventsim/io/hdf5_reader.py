@@ -401,13 +401,35 @@ class EventReader:
         self._unchecked = unchecked if unchecked.any() else None
         return True
 
-    def _reindex(self) -> None:
+    def _reindex(self, built: np.ndarray | None = None, detail: str = "") -> None:
         """Replace a foreign ``ms_to_idx`` found not to match the event times."""
-        self._ms = self._build_ms_index()
+        self._ms = self._build_ms_index() if built is None else built
         self._unchecked = None
         self.notes.append(
-            "the file's ms_to_idx does not match its event times; built the index in memory"
+            f"the file's ms_to_idx does not match its event times{detail}; built the index "
+            "in memory"
         )
+
+    def check_ms_index(self) -> None:
+        """Check every entry of a foreign ``ms_to_idx`` that opening left unchecked against
+        the event times, reading all of ``t`` (``eventsim info`` does); an index that does
+        not match is replaced and noted, as on open. Opening checks the first and last chunks
+        only, and `_entry` each other entry before its first use, so reads are right either
+        way: this finds a bad entry that no read has used yet."""
+        ms, unchecked = self._ms, self._unchecked
+        if ms is None or unchecked is None:
+            return
+        built = self._build_ms_index()
+        k = min(ms.shape[0], built.shape[0])
+        # entries past the built index are the end of the file, as open's checks of order and
+        # bounds ensured
+        bad = np.flatnonzero((ms[:k] != built[:k]) & unchecked[:k])
+        if bad.size:
+            i = int(bad[0])
+            detail = f" (first ms_to_idx[{i}] = {int(ms[i])}, the event times give {int(built[i])})"
+            self._reindex(built, detail)
+        else:
+            self._unchecked = None
 
     def _entry(self, k: int) -> int:
         """``ms_to_idx[k]`` (the end of the file past the index), checked against the event
