@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=TIME_UNITS,
         default=None,
         help="unit of the input's times where its format does not fix one (npy, npz, txt, "
-        "v2e/EvQA/other HDF5 layouts; e.g. ns for rpg_vid2e's esim_torch); default: detected "
+        "csv without a unit in its header, v2e/EvQA/other HDF5 layouts; e.g. ns for rpg_vid2e's esim_torch); default: detected "
         "(integers are µs, floats s), as the note says",
     )
     p.add_argument(
