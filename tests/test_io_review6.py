@@ -201,3 +201,28 @@ def test_eventsim_info_names_a_millisecond_unit(tmp_path, capsys):
     path.write_text("t_ms,x,y,p\n1.5,1,2,1\n")
     assert info.main([str(path), "--sensor-size", "8x8"]) == 0
     assert "time unit:       milliseconds in the file" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("header", "unit"), [("t,x,y,p", None), ("t_ns,x,y,p", None), ("x,y,p,t", "ms")]
+)
+def test_integer_csv_fast_path_reads_what_the_text_path_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, header: str, unit: str | None
+) -> None:
+    from eventsim.io import text
+
+    rng = np.random.default_rng(3)
+    n = 500
+    t = np.sort(rng.integers(0, 10**9, n))
+    t[:4] = [1500, 2500, 3500, 3501]  # half-way nanoseconds round to even
+    cols = {"t": t, "x": rng.integers(0, 64, n), "y": rng.integers(0, 48, n)}
+    cols["p"] = rng.integers(0, 2, n)
+    names = [c.split("_")[0] for c in header.split(",")]
+    rows = "\n".join(",".join(str(cols[c][i]) for c in names) for i in range(n))
+    path = tmp_path / "ev.csv"
+    path.write_text(f"{header}\n{rows}\n")
+    fast = open_events(path, sensor_size=(64, 48), time_unit=unit)
+    monkeypatch.setattr(text, "_integer_table", lambda *a: None)
+    slow = open_events(path, sensor_size=(64, 48), time_unit=unit)
+    assert fast.notes == slow.notes
+    np.testing.assert_array_equal(fast.read(), slow.read())

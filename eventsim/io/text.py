@@ -271,6 +271,32 @@ def _numbers(column: np.ndarray, what: str) -> np.ndarray:
         ) from None
 
 
+def _table(raw: bytes, header: bool, cols: list[int], dtype: type) -> np.ndarray:
+    """The ``cols`` of the CSV text ``raw`` as a 2-D array of ``dtype``."""
+    with warnings.catch_warnings():
+        # loadtxt warns of blank lines and of a file with no rows; both are fine here
+        warnings.simplefilter("ignore", UserWarning)
+        return np.loadtxt(
+            io.BytesIO(raw),
+            delimiter=",",
+            dtype=dtype,
+            skiprows=int(header),
+            usecols=cols,
+            ndmin=2,
+            comments=None,
+        )
+
+
+def _integer_table(raw: bytes, header: bool, cols: list[int]) -> np.ndarray | None:
+    """The columns as int64, or None when a field is not an integer. Then the caller reads
+    text and converts it digit by digit, which takes some 7x the time of numpy's C parser on
+    the common file, integers only."""
+    try:
+        return _table(raw, header, cols, np.int64)
+    except (ValueError, OverflowError):
+        return None
+
+
 def read_csv(
     path: Path,
     sensor_size: tuple[int, int] | None,
@@ -295,30 +321,23 @@ def read_csv(
     if has_header:
         index, header_unit, file_size, notes = _csv_header(path, first)
     cols = [index[k] for k in "txyp"]
-    try:
-        with warnings.catch_warnings():
-            # loadtxt warns of blank lines and of a file with no rows; both are fine here
-            warnings.simplefilter("ignore", UserWarning)
-            table = np.loadtxt(
-                io.BytesIO(raw),
-                delimiter=",",
-                dtype=np.bytes_,
-                skiprows=int(has_header),
-                usecols=cols,
-                ndmin=2,
-                comments=None,
-            )
-    except ValueError as exc:
-        raise EventFileError(f"{str(path)!r} is not a CSV of events t,x,y,p: {exc}") from None
     what = f"{str(path)!r}"
-    t_text = table[:, 0] if table.shape[0] else np.zeros(0, np.bytes_)
+    integers = _integer_table(raw, has_header, cols)
+    if integers is not None:
+        table = integers
+    else:
+        try:
+            table = _table(raw, has_header, cols, np.bytes_)
+        except ValueError as exc:
+            raise EventFileError(f"{what} is not a CSV of events t,x,y,p: {exc}") from None
+    t_text = table[:, 0] if integers is None else np.zeros(0, np.bytes_)
     if time_unit is not None:
         unit = time_unit
         notes.append(f"time unit given: {TIME_UNITS[unit]}")
     elif header_unit is not None:
         unit = header_unit
         notes.append(f"time unit from the CSV header: {TIME_UNITS[unit]}")
-    elif is_decimal_notation(t_text):
+    elif integers is None and is_decimal_notation(t_text):
         if not has_fraction(t_text):
             example = next(v for v in t_text if not v.strip().lstrip(b"+-").isdigit())
             raise EventFileError(
@@ -332,8 +351,17 @@ def read_csv(
     else:
         unit = "us"
         notes.append("time unit detected: microseconds (integer times in the CSV)")
-    if not t_text.size:
+    if not table.shape[0]:
         ev = empty_events()
+    elif integers is not None:
+        try:
+            t_us = _scale_int(integers[:, 0], _SHIFT[unit], np.arange(len(integers)))
+        except _BadTime as bad:
+            raise EventFileError(
+                f"{what}, data row {bad.index + 1}: time {int(integers[bad.index, 0])} {bad.why}"
+            ) from None
+        p = polarity_01(integers[:, 3], "the CSV", notes, check_polarity)
+        ev = build_events(integers[:, 1], integers[:, 2], t_us, p, notes)
     else:
         t_us = text_times_to_us(t_text, unit, what)
         x = _numbers(table[:, 1], f"{what} column x")
