@@ -11,8 +11,8 @@ a window without event signal) and descriptive fields such as
 
     {"selector": "event", "keep": 0.5,
      "n", "correct", "accuracy", "accuracy_ci95",            # 95 % Wilson interval
-     "accuracy_vs_dense", "accuracy_vs_dense_ci95",           # ratio, paired bootstrap
-     "diff_vs_dense_ci95",                                    # accuracy - dense, paired bootstrap
+     "accuracy_vs_dense", "accuracy_vs_dense_ci95",           # ratio, paired interval
+     "diff_vs_dense_ci95",                                    # accuracy - dense, paired interval
      "vs_dense_counts": {"both", "this_only", "dense_only", "neither"},  # right, per question
      "paired": {"downsample": {"n", "diff", "diff_ci95",      # this - other at the same keep
                                "this_only", "other_only"}},   # questions only one got right
@@ -26,10 +26,13 @@ where CELL holds the accuracy keys of the row (``n`` ... ``paired``) for the ans
 has that value. A group spec may also be a tuple of fields, e.g. ``("question_type",
 "target_motion")`` gives ``groups["question_type+target_motion"]["color/moving"]``. Pairs are
 matched by sample ``id``, so every comparison resamples questions, keeping each question's two
-outcomes together (`paired_bootstrap`). Bootstrap seeds derive from the cell's name, so a cell's
-interval does not depend on which other cells were computed. An undefined value (a ratio to a
-dense accuracy of 0, the interval of no answers) is nan in the rows and null in results.json
-(`json_ready`).
+outcomes together (`paired_bootstrap`), where at least `BOOTSTRAP_MIN_DIFFERING` questions were
+answered differently; on fewer (or when every question was, all one way) the bootstrap interval
+is too narrow or a single point, and the paired intervals are score intervals that hold at any
+n instead (`paired_interval_method` says which from the counts in the row; `paired_intervals`).
+Bootstrap seeds derive from the cell's name, so a cell's interval does not depend on which other
+cells were computed. An undefined value (a ratio to a dense accuracy of 0, the interval of no
+answers) is nan in the rows and null in results.json (`json_ready`).
 
 `epvlm.evaluate.evaluate_dataset` adds to every row how its answers were scored
 (``prompt_format``, ``answer_modes``, ``unparsed``, ``contains_accuracy``) and the settings that
@@ -84,6 +87,7 @@ MARKERS = {
 GroupSpec = str | tuple[str, ...]
 
 __all__ = [
+    "BOOTSTRAP_MIN_DIFFERING",
     "BOOTSTRAP_RESAMPLES",
     "CLAIM_ALPHA",
     "EVAL_LOCK",
@@ -93,6 +97,7 @@ __all__ = [
     "PARTIAL_FILES",
     "PARTIAL_STATE",
     "RESULT_FILES",
+    "SCORE_MARK",
     "PartialAnswers",
     "ResultsFolderLock",
     "accuracy_table",
@@ -108,6 +113,10 @@ __all__ = [
     "lock_results_folder",
     "mcnemar_exact_p",
     "paired_bootstrap",
+    "paired_difference_interval",
+    "paired_interval_method",
+    "paired_intervals",
+    "paired_ratio_interval",
     "paired_table",
     "partial_state",
     "partial_state_difference",
@@ -157,6 +166,78 @@ def mcnemar_exact_p(this_only: int, other_only: int) -> float:
     return min(1.0, 2 * tail / 2**m)
 
 
+# The fewest questions answered differently on which a paired comparison gets the percentile
+# bootstrap's interval (6 at CLAIM_ALPHA 0.05): on fewer that interval is too narrow, a single
+# point when none differ, and not even all of them going one way would pass the exact test.
+BOOTSTRAP_MIN_DIFFERING = next(m for m in range(1, 64) if mcnemar_exact_p(m, 0) < CLAIM_ALPHA)
+
+
+def paired_interval_method(this_only: int, other_only: int, n: int) -> str:
+    """The interval a paired comparison of ``n`` questions gets (`paired_intervals`):
+    ``"bootstrap"``, the percentile bootstrap, when at least `BOOTSTRAP_MIN_DIFFERING` were
+    answered differently (``this_only`` right only under this configuration, ``other_only``
+    only under the other) and not every question was (all one way, every resample gives the
+    same difference); else ``"score"``, the score intervals that hold at any n
+    (`paired_difference_interval`, `paired_ratio_interval`)."""
+    if this_only + other_only < BOOTSTRAP_MIN_DIFFERING or n in (this_only, other_only):
+        return "score"
+    return "bootstrap"
+
+
+def paired_difference_interval(
+    both: int, this_only: int, other_only: int, neither: int, z: float = 1.96
+) -> tuple[float, float]:
+    """95 % interval of the paired difference of two accuracies (this minus other), from the
+    counts of questions both, only this, only the other and neither answered right: Newcombe's
+    square-and-add interval for paired data (Newcombe 1998, Statistics in Medicine 17:2635,
+    method 10), two Wilson intervals joined with the estimated correlation of the two
+    accuracies. It never collapses to a point and keeps its level on few questions (if
+    anything it is wide there), where the percentile bootstrap does neither. nan for no
+    question."""
+    n = both + this_only + other_only + neither
+    if n == 0:
+        return (math.nan, math.nan)
+    right, other_right = both + this_only, both + other_only
+    p1, p2 = right / n, other_right / n
+    l1, u1 = wilson_interval(right, n, z)
+    l2, u2 = wilson_interval(other_right, n, z)
+    margins = right * (n - right) * other_right * (n - other_right)
+    phi = 0.0
+    if margins:
+        cross = both * neither - this_only * other_only
+        # Newcombe's correction: a positive correlation, which narrows the interval, is
+        # shrunk by n / 2 (to none below that); a negative one is taken as it is
+        if cross > n / 2:
+            phi = (cross - n / 2) / math.sqrt(margins)
+        elif cross < 0:
+            phi = cross / math.sqrt(margins)
+    down = (p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2
+    up = (u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2
+    diff = p1 - p2
+    return (max(-1.0, diff - math.sqrt(max(0.0, down))), min(1.0, diff + math.sqrt(max(0.0, up))))
+
+
+def paired_ratio_interval(
+    both: int, this_only: int, other_only: int, z: float = 1.96
+) -> tuple[float, float]:
+    """95 % interval of the ratio of two accuracies on the same questions (this over other),
+    from the counts of questions both, only this and only the other answered right: the
+    Bonett-Price hybrid Wilson score interval (Bonett and Price 2006, Statistics in Medicine
+    25:3039). nan where the other answered none right (no ratio)."""
+    right, other_right = both + this_only, both + other_only
+    if other_right == 0:
+        return (math.nan, math.nan)
+    n = both + this_only + other_only  # questions either answered right
+    scale = math.sqrt((this_only + other_only + 2) / ((right + 1) * (other_right + 1)))
+    spread = math.sqrt((1 - (right + 1) / (n + 2)) / (right + 1)) + math.sqrt(
+        (1 - (other_right + 1) / (n + 2)) / (other_right + 1)
+    )
+    z_adj = scale / spread * z
+    l1, u1 = wilson_interval(right, n, z_adj)
+    l2, u2 = wilson_interval(other_right, n, z_adj)
+    return (l1 / u2, u1 / l2)
+
+
 def paired_bootstrap(
     a: np.ndarray, b: np.ndarray, *, seed: int = 0, resamples: int = BOOTSTRAP_RESAMPLES
 ) -> dict[str, tuple[float, float]]:
@@ -181,6 +262,26 @@ def paired_bootstrap(
     return {
         "ratio": (float(r[0]), float(r[1])),
         "diff": (float(d_lo), float(d_hi)),
+    }
+
+
+def paired_intervals(
+    a: np.ndarray, b: np.ndarray, *, seed: int = 0, resamples: int = BOOTSTRAP_RESAMPLES
+) -> dict[str, Any]:
+    """95 % intervals of mean(a)/mean(b) (``ratio``) and mean(a)-mean(b) (``diff``) for 0/1
+    outcomes of the same questions, and the ``method`` that gave them
+    (`paired_interval_method`): `paired_bootstrap` where it holds, else the score intervals."""
+    a = np.asarray(a, dtype=bool)
+    b = np.asarray(b, dtype=bool)
+    this_only, other_only = int((a & ~b).sum()), int((~a & b).sum())
+    method = paired_interval_method(this_only, other_only, int(a.size))
+    if method == "bootstrap":
+        return {**paired_bootstrap(a, b, seed=seed, resamples=resamples), "method": method}
+    both, neither = int((a & b).sum()), int((~a & ~b).sum())
+    return {
+        "ratio": paired_ratio_interval(both, this_only, other_only),
+        "diff": paired_difference_interval(both, this_only, other_only, neither),
+        "method": method,
     }
 
 
@@ -233,7 +334,7 @@ def _cell(
             "neither": int((~a & ~base).sum()),
         }
         if bootstrap:
-            boot = paired_bootstrap(a, base, seed=_seed(name, "dense"))
+            boot = paired_intervals(a, base, seed=_seed(name, "dense"))
             cell["accuracy_vs_dense_ci95"] = list(boot["ratio"])
             cell["diff_vs_dense_ci95"] = list(boot["diff"])
     paired = {}
@@ -248,7 +349,7 @@ def _cell(
             "other_only": int((~a & b).sum()),
         }
         if bootstrap:
-            entry["diff_ci95"] = list(paired_bootstrap(a, b, seed=_seed(name, other))["diff"])
+            entry["diff_ci95"] = list(paired_intervals(a, b, seed=_seed(name, other))["diff"])
         paired[other] = entry
     if paired:
         cell["paired"] = paired
@@ -396,10 +497,24 @@ def _acc(cell: Mapping[str, Any]) -> str:
     return f"{fmt_pct(cell['accuracy'])} ({fmt_ci(cell['accuracy_ci95'])})"
 
 
+# after a paired interval in a table: a score interval, not the bootstrap's
+# (`paired_interval_method`)
+SCORE_MARK = "†"
+
+
+def _mark(this_only: int, other_only: int, n: int) -> str:
+    return SCORE_MARK if paired_interval_method(this_only, other_only, n) == "score" else ""
+
+
 def _vs(cell: Mapping[str, Any]) -> str:
     if not cell.get("n") or cell.get("accuracy_vs_dense") is None:
         return "–"
-    return f"{fmt_pct(cell['accuracy_vs_dense'])} ({fmt_ci(cell.get('accuracy_vs_dense_ci95'))})"
+    ci = cell.get("accuracy_vs_dense_ci95")
+    counts = cell.get("vs_dense_counts")
+    mark = ""
+    if ci and counts and all(math.isfinite(v) for v in ci):
+        mark = _mark(counts["this_only"], counts["dense_only"], sum(counts.values()))
+    return f"{fmt_pct(cell['accuracy_vs_dense'])} ({fmt_ci(ci)}){mark}"
 
 
 def _diff(entry: Mapping[str, Any] | None) -> str:
@@ -409,6 +524,7 @@ def _diff(entry: Mapping[str, Any] | None) -> str:
     text = fmt_points(entry["diff"])
     if ci and all(math.isfinite(v) for v in ci):
         text += f" ({100 * ci[0]:+.1f} to {100 * ci[1]:+.1f})"
+        text += _mark(entry["this_only"], entry["other_only"], entry["n"])
     return text
 
 
@@ -416,18 +532,14 @@ def _diff(entry: Mapping[str, Any] | None) -> str:
 
 
 def fmt_keep(keep: float, among: Iterable[float] = ()) -> str:
-    """A keep fraction with two decimals (``0.50``) where they hold it, else with 6
-    significant digits (``0.125``, ``0.333333``), or as many more as it takes to print each
-    of the fractions ``among`` (those shown with it, as in one table) apart from the others:
-    0.3333333 and 0.33333333 both read 0.333333 with 6, and print 0.3333333 and 0.33333333."""
-    text = f"{keep:.2f}"
-    if float(text) == keep:
-        return text
+    """A keep fraction as every table, plot label and sentence prints it: 3 significant
+    digits at most, no trailing zeros (``1``, ``0.5``, ``0.125``, 1/3 as ``0.333``), or as
+    many more as it takes to print each of the fractions ``among`` (those shown with it, as
+    in one table; pass the same ones wherever the labels must agree) apart from the others:
+    0.33 and 1/3 print 0.33 and 0.333, 0.333 and 1/3 print 0.333 and 0.3333."""
     shown = {float(k) for k in among} | {float(keep)}
     # 17 significant digits tell every two floats apart
-    digits = next(
-        d for d in range(6, 18) if len({float(f"{k:.{d}g}") for k in shown}) == len(shown)
-    )
+    digits = next(d for d in range(3, 18) if len({f"{k:.{d}g}" for k in shown}) == len(shown))
     return f"{keep:.{digits}g}"
 
 
@@ -482,7 +594,9 @@ def _fallback_note(row: Mapping[str, Any], keeps: Iterable[float]) -> str:
 
 def accuracy_table(rows: Sequence[Mapping[str, Any]], group: str | None = None) -> str:
     """Markdown: one line per row. Without ``group``: accuracy, % of dense, FLOPs, tokens and
-    latency over all questions; with it: accuracy (95 % CI) per value of that group."""
+    latency over all questions; with it: accuracy (95 % CI) per value of that group. A "% of
+    dense" interval that is a score interval, not the bootstrap's, is marked `SCORE_MARK`."""
+    keeps = [r["keep"] for r in rows]
     if group is None:
         lines = [
             "| selector | τ | n | accuracy (95 % CI) | % of dense accuracy (95 % CI) "
@@ -493,8 +607,8 @@ def accuracy_table(rows: Sequence[Mapping[str, Any]], group: str | None = None) 
             latency = f"{1000 * r['latency_s']:.1f}" if r["latency_s"] is not None else "–"
             tokens = f"{r['kept_tokens']:.1f} / {r['total_tokens']:.0f}" if r["n"] else "–"
             lines.append(
-                f"| {r['selector']} | {r['keep']:g} | {r['n']} | {_acc(r)} | {_vs(r)} | "
-                f"{fmt_pct(r['flops_vs_dense'])} | {tokens} | {latency} |"
+                f"| {r['selector']} | {fmt_keep(r['keep'], keeps)} | {r['n']} | {_acc(r)} | "
+                f"{_vs(r)} | {fmt_pct(r['flops_vs_dense'])} | {tokens} | {latency} |"
             )
         return "\n".join(lines) + "\n"
     values = group_values(rows, group)
@@ -508,7 +622,7 @@ def accuracy_table(rows: Sequence[Mapping[str, Any]], group: str | None = None) 
     for r in rows:
         cells = [_acc(_subset(r, group, v)) for v in values]
         lines.append(
-            f"| {r['selector']} | {r['keep']:g} | {fmt_pct(r['flops_vs_dense'])} | "
+            f"| {r['selector']} | {fmt_keep(r['keep'], keeps)} | {fmt_pct(r['flops_vs_dense'])} | "
             + " | ".join(cells)
             + " |"
         )
@@ -520,8 +634,10 @@ def paired_table(
     group: str | None = None,
     pairs: Sequence[tuple[str, str]] = PAIRS,
 ) -> str:
-    """Markdown: paired differences a - b in points (95 % paired-bootstrap interval), one line
-    per pair and keep, one column for all questions or per value of ``group``."""
+    """Markdown: paired differences a - b in points (95 % paired interval, marked `SCORE_MARK`
+    where it is a score interval, not the bootstrap's), one line per pair and keep, one column
+    for all questions or per value of ``group``."""
+    keeps = [r["keep"] for r in rows]
     names = [] if group is None else group_values(rows, group)
     values: list[str | None] = [None] if group is None else list(names)
     heads = ["all questions"] if group is None else names
@@ -539,7 +655,9 @@ def paired_table(
                 else _diff(r["paired"][b])
                 for v in values
             ]
-            lines.append(f"| {a} − {b} | {r['keep']:g} | " + " | ".join(cells) + " |")
+            lines.append(
+                f"| {a} − {b} | {fmt_keep(r['keep'], keeps)} | " + " | ".join(cells) + " |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -601,6 +719,7 @@ def plot_accuracy_vs_flops(
     the axes, where it cannot hide the dense point or the high-accuracy end of the curves."""
     plt = _pyplot("the accuracy-vs-FLOPs plot")
     fig, ax = plt.subplots(figsize=(6.8, 4.2), dpi=120, layout="constrained")
+    keeps = [r["keep"] for r in rows]
     by_sel: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     for r in rows:
         if r["n"]:
@@ -613,7 +732,7 @@ def plot_accuracy_vs_flops(
         for r, xi, yi in zip(rs, x, y):
             if sel != "dense":
                 ax.annotate(
-                    f"τ={r['keep']:g}",
+                    f"τ={fmt_keep(r['keep'], keeps)}",
                     (xi, yi),
                     fontsize=7,
                     xytext=(3, 3),

@@ -54,7 +54,8 @@ def test_aggregate_counts_the_questions_answered_differently():
 
 
 def test_two_questions_a_scenario_make_no_claim():
-    # the --limit case: every bootstrap interval is a single point here
+    # the --limit case: every bootstrap interval would be a single point here (score ones
+    # are used)
     summary = _summary(
         {
             ("dense", 1.0): {"moving": _all(2), "static": _all(2)},
@@ -69,9 +70,9 @@ def test_two_questions_a_scenario_make_no_claim():
     assert "failure case" not in text and "beats it there" not in text
     moving = _line(lines, "on moving-target questions (95 % CI")
     assert "keeps 100.0 % of dense accuracy" in moving
-    assert (
-        "it meets the 95 % target on the point estimate and its bootstrap interval, but too "
-        "few questions (n = 2) to judge: a 95 % lower bound valid at any n is 34.2 %" in moving
+    assert moving.endswith(
+        "(95 % CI 43.8–228.1 %; 100.0 % vs 100.0 %, n = 2); it meets the 95 % target on the "
+        "point estimate only, within noise (the interval includes it)."
     )
     static = _line(lines, "did not move")
     assert static.startswith(
@@ -85,7 +86,7 @@ def test_two_questions_a_scenario_make_no_claim():
         "— too few questions answered differently to judge: 2 of 2, exact McNemar p = 0.5."
     )
     (moving_detail,) = [h for h in headline(summary) if "moving-target detail" in h]
-    assert "too few questions answered differently to judge: 1 of 1" in moving_detail
+    assert "(paired 95 % CI -12.2 points to +100.0 points; interval includes 0)" in moving_detail
 
 
 def test_a_collapsed_interval_on_many_questions_still_makes_the_claim():
@@ -105,8 +106,9 @@ def test_a_collapsed_interval_on_many_questions_still_makes_the_claim():
 
 
 def test_a_few_questions_answered_differently_make_no_claim_on_many():
-    # 4 of 300 answered differently, all one way: the bootstrap interval excludes 0 (no
-    # resample of 300 misses all 4 often enough), the exact test does not (p = 0.125)
+    # 4 of 300 answered differently, all one way: the bootstrap interval excluded 0 (no
+    # resample of 300 misses all 4 often enough), the exact test does not (p = 0.125); the
+    # score interval used on so few includes 0, as the exact test does
     random = _all(300)
     random[:4] = [0] * 4
     summary = _summary(
@@ -117,10 +119,10 @@ def test_a_few_questions_answered_differently_make_no_claim_on_many():
         }
     )
     (event,) = [r for r in summary["rows"] if r["selector"] == "event"]
-    assert event["paired"]["random"]["diff_ci95"][0] > 0
+    assert event["paired"]["random"]["diff_ci95"][0] < 0
     beats = _line(findings(summary), "`event` beats `random` at τ = 0.5 on moving-target")
     assert beats.endswith(
-        "— too few questions answered differently to judge: 4 of 300, exact McNemar p = 0.12."
+        "(paired 95 % CI of event minus random: -0.2 points to +3.4 points) — within noise."
     )
 
 
@@ -240,7 +242,7 @@ def test_one_fallback_and_one_token_read_in_the_singular():
         ]
     )  # fmt: skip
     assert (
-        "event at keep 0.50: 1 of 1 answer fell back to the center selection (no event signal "
+        "event at keep 0.5: 1 of 1 answer fell back to the center selection (no event signal "
         "in the sample's window), so it measures center, not the event prior."
     ) in results_table(rows)
 

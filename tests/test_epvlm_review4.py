@@ -97,7 +97,7 @@ def test_rows_count_the_event_selectors_fallbacks_and_the_table_says_so():
     table = results_table(rows)
     notes = [line for line in table.splitlines() if line.startswith("Note:")]
     assert notes == [
-        "Note: event at keep 0.50: 2 of 5 answers fell back to the center selection (no event "
+        "Note: event at keep 0.5: 2 of 5 answers fell back to the center selection (no event "
         "signal in the sample's window), so they measure center, not the event prior."
     ]
     # no note when nothing fell back (and for rows written before the field existed)

@@ -227,7 +227,7 @@ def test_a_damaged_state_without_kept_answers_says_none_were_kept(tmp_path, answ
 
 def test_keeps_that_differ_past_six_digits_print_apart_in_one_table():
     """`--keep 0.3333333,0.33333333` gave two rows both labelled 0.333333; a table takes as
-    many digits as tell its keeps apart, and a keep alone still prints with 6."""
+    many digits as tell its keeps apart, and a keep alone prints with 3."""
     from epvlm.results import aggregate, fmt_keep, results_table
 
     samples = [
@@ -240,11 +240,11 @@ def test_keeps_that_differ_past_six_digits_print_apart_in_one_table():
     ]  # fmt: skip
     table = results_table(aggregate(samples, bootstrap=False))
     keeps = [line.split(" | ")[1] for line in table.splitlines()[2:7]]
-    assert sorted(keeps) == sorted(["1.00", "0.50", "0.5000000001", "0.3333333", "0.33333333"])
+    assert sorted(keeps) == sorted(["1", "0.5", "0.5000000001", "0.3333333", "0.33333333"])
     assert "Note: event at keep 0.3333333: 1 of 4 answers" in table
     assert "Note: event at keep 0.33333333: 1 of 4 answers" in table
-    assert fmt_keep(1 / 3) == "0.333333"
-    assert fmt_keep(1 / 3, [0.25, 0.5]) == "0.333333"
+    assert fmt_keep(1 / 3) == "0.333"
+    assert fmt_keep(1 / 3, [0.25, 0.5]) == "0.333"
     assert fmt_keep(0.3333333, [0.3333333, 0.33333333]) == "0.3333333"
 
 

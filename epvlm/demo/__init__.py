@@ -6,7 +6,8 @@
    ``downsample`` at keep fractions τ = 0.75, 0.5, 0.25.
 3. Aggregate with `epvlm.results` per question type, per scenario (the samples'
    ``target_motion``: moving target, static target, camera motion) and for the detail questions
-   (`epvlm.demo.analysis`), with 95 % Wilson intervals and paired-bootstrap differences.
+   (`epvlm.demo.analysis`), with 95 % Wilson intervals and paired differences (bootstrap
+   intervals, score intervals where few questions were answered differently).
 4. Render a preview per scenario: the sample's events as a GIF, and the frame, its events and
    the blocks each selector keeps at τ = 0.5 as a PNG strip (`epvlm.demo.preview`).
 5. Write ``report.md`` (`epvlm.demo.report`): the headline (event − downsample and

@@ -18,9 +18,11 @@ from epvlm.results import (
     aggregate,
     find_row,
     fmt_ci,
+    fmt_keep,
     fmt_pct,
     fmt_points,
     mcnemar_exact_p,
+    paired_interval_method,
     wilson_interval,
 )
 from eventsim._text import plural
@@ -54,6 +56,11 @@ __all__ = [
 
 def _label(value: str) -> str:
     return SCENARIO_LABELS.get(value, value)
+
+
+def _tau(summary: Mapping[str, Any], keep: float) -> str:
+    """``keep`` as the summary's tables print it (`fmt_keep` among its rows' keeps)."""
+    return fmt_keep(keep, [r["keep"] for r in summary["rows"]])
 
 
 def _all_of(n: int, what: str) -> str:
@@ -230,6 +237,7 @@ def coverage_table(coverage: Mapping[str, Any]) -> str:
         {(r["selector"], r["keep"]) for r in coverage["rows"]}, key=lambda k: (k[0], -k[1])
     )
     scenarios = sorted({r[SCENARIO_FIELD] for r in coverage["rows"]})
+    keeps = [k for _, k in keys]
     head = " | ".join(
         f"{s}: target area kept | {s}: target mostly dropped (< 50 % kept)" for s in scenarios
     )
@@ -241,7 +249,7 @@ def coverage_table(coverage: Mapping[str, Any]) -> str:
             cells += ["–", "–"] if r is None else [
                 fmt_pct(r["mean_share_kept"]), f"{fmt_pct(r['mostly_dropped'])} of {r['n']}"
             ]  # fmt: skip
-        lines.append(f"| {sel} | {keep:g} | " + " | ".join(cells) + " |")
+        lines.append(f"| {sel} | {fmt_keep(keep, keeps)} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -271,6 +279,7 @@ def headline(summary: Mapping[str, Any], keep: float = HEADLINE_KEEP) -> list[st
             "where detail matters; see the tables for what it does show."
         ]
     out = []
+    tau = _tau(summary, keep)
     subsets: list[tuple[str, str | None]] = [("all", None)] + [
         (s, f"detail/{s}") for s in summary.get("scenarios", {})
     ]
@@ -302,7 +311,7 @@ def headline(summary: Mapping[str, Any], keep: float = HEADLINE_KEEP) -> list[st
                 f"(paired 95 % CI {_ci_points(entry)}; {verdict})"
             )
         out.append(
-            f"On {where}, `event` at τ = {keep:g} ({fmt_pct(event['flops_vs_dense'])} of dense "
+            f"On {where}, `event` at τ = {tau} ({fmt_pct(event['flops_vs_dense'])} of dense "
             f"FLOPs) scores {fmt_pct(e['accuracy'])} vs {fmt_pct(d.get('accuracy'))} dense: "
             + "; ".join(parts)
             + "."
@@ -344,9 +353,9 @@ def _judged(ci: Sequence[float] | None, counts: Mapping[str, int], this: str, ot
     """`_interval` of a paired difference read as a claim: ``"above"`` or ``"below"`` only
     when the exact McNemar test of the questions answered differently (``counts[this]`` right
     only under this configuration, ``counts[other]`` only under the other) agrees (p <
-    `CLAIM_ALPHA`), else ``"unconfirmed"`` (`_unconfirmed` says why). With a few such
-    questions the percentile bootstrap's interval is too narrow, and with none it is a single
-    point, at any number of questions."""
+    `CLAIM_ALPHA`), else ``"unconfirmed"`` (`_unconfirmed` says why). On so few such
+    questions that no outcome could pass the test, the interval (a score interval there,
+    `epvlm.results.paired_interval_method`) can still exclude 0."""
     side = _interval(ci)
     if side in ("above", "below") and mcnemar_exact_p(counts[this], counts[other]) >= CLAIM_ALPHA:
         return "unconfirmed"
@@ -401,7 +410,7 @@ def _static_sentence(
     event: Mapping[str, Any],
     dense: Mapping[str, Any],
     scenarios: Sequence[str],
-    keep: float,
+    tau: str,
 ) -> str:
     """What the static-target numbers show: a failure case of the event prior only where it
     loses to dense beyond noise and is no better than `random` there."""
@@ -417,7 +426,7 @@ def _static_sentence(
     )
     numbers = (
         f"on the {e['n']} {plural(e['n'], 'question')} about a target that did not move, `event` "
-        f"at τ = {keep:g} "
+        f"at τ = {tau} "
         f"scores {fmt_pct(e['accuracy'])} vs {fmt_pct(d.get('accuracy'))} dense, a change of "
         f"{fmt_points(e['accuracy'] - d['accuracy'])} (95 % CI {fmt_points(lo)} to "
         f"{fmt_points(hi)}; {dense_noise})"
@@ -475,8 +484,8 @@ def _static_sentence(
 
 def _target_bound(cell: Mapping[str, Any], side: str) -> float:
     """A 95 % bound on ``cell``'s share of dense accuracy that holds at any number of
-    questions (the bootstrap interval collapses to a point when every question is answered
-    alike): ``"above"`` a lower bound, the Wilson lower bound of `event`'s accuracy on the
+    questions (the bootstrap interval is too narrow on few questions answered differently):
+    ``"above"`` a lower bound, the Wilson lower bound of `event`'s accuracy on the
     questions dense answers right (the share is never below that accuracy); ``"below"`` an
     upper bound, `event`'s Wilson upper bound over dense's Wilson lower bound."""
     c = cell["vs_dense_counts"]
@@ -497,8 +506,7 @@ def _share_bound(both: int, this_only: int, dense_right: int, n: int, side: str)
 
 def _target_verdict(cell: Mapping[str, Any], target: float) -> str:
     """Whether ``cell``'s share of dense accuracy meets ``target``, read with its interval: a
-    whole bootstrap interval on one side of the target is a claim only when `_target_bound`
-    agrees. When it does not, the questions shared with dense are too few to judge where
+    whole interval on one side of the target is a claim only when `_target_bound` agrees. When it does not, the questions shared with dense are too few to judge where
     not even the most extreme answers of this configuration on them (every one of dense's
     right answers right, for a claim above the target; none right, below it) would give a
     bound past the target; otherwise the share is not beyond noise."""
@@ -519,6 +527,7 @@ def _target_verdict(cell: Mapping[str, Any], target: float) -> str:
         c = cell["vs_dense_counts"]
         n = sum(c.values())
         dense_right = c["both"] + c["dense_only"]
+        interval = f"its {paired_interval_method(c['this_only'], c['dense_only'], n)} interval"
         if side == "above":
             few = _share_bound(dense_right, 0, dense_right, n, side) <= target
         else:
@@ -527,12 +536,12 @@ def _target_verdict(cell: Mapping[str, Any], target: float) -> str:
         shared = f"n = {n}" if n == cell.get("n") else f"n = {n} shared with dense"
         if few:
             return (
-                f"it {verb} {goal} on the point estimate and its bootstrap interval, but too few "
+                f"it {verb} {goal} on the point estimate and {interval}, but too few "
                 f"questions ({shared}) to judge: a 95 % {kind} bound valid at any n is "
                 f"{fmt_pct(bound)}"
             )
         return (
-            f"it {verb} {goal} on the point estimate and its bootstrap interval, but not beyond "
+            f"it {verb} {goal} on the point estimate and {interval}, but not beyond "
             f"noise ({shared}): a 95 % {kind} bound valid at any n is {fmt_pct(bound)}, not "
             f"{side} the target"
         )
@@ -560,6 +569,7 @@ def findings(
     target)."""
     out: list[str] = []
     rows = summary["rows"]
+    tau = _tau(summary, keep)
     dense = find_row(rows, "dense", 1.0)
     if dense is None:
         return out
@@ -593,10 +603,10 @@ def findings(
         if not e.get("n"):
             continue
         if scenario == "static":
-            out.append(_static_sentence(event, dense, scenarios, keep))
+            out.append(_static_sentence(event, dense, scenarios, tau))
             continue
         out.append(
-            f"`event` at τ = {keep:g} costs {fmt_pct(event['flops_vs_dense'])} of the dense FLOPs "
+            f"`event` at τ = {tau} costs {fmt_pct(event['flops_vs_dense'])} of the dense FLOPs "
             f"and keeps {fmt_pct(e.get('accuracy_vs_dense'))} of dense accuracy on "
             f"{_label(scenario)} questions (95 % CI {fmt_ci(e.get('accuracy_vs_dense_ci95'))}; "
             f"{fmt_pct(e['accuracy'])} vs {fmt_pct(d['accuracy'])}, n = {e['n']}); "
@@ -616,7 +626,7 @@ def findings(
                 )
     if parts:
         out.append(
-            f"Why, at τ = {keep:g} (target coverage on "
+            f"Why, at τ = {tau} (target coverage on "
             f"{coverage_scope(coverage['n_questions'], summary['n_questions'])}): "
             + "; ".join(parts)
             + "."
@@ -643,14 +653,14 @@ def findings(
             if gap <= 0:
                 down_matches = down_matches or name == "downsample"
                 comparisons.append(
-                    f"`{name}` at τ = {keep:g} matches or beats `event` on {_label(scenario)} "
+                    f"`{name}` at τ = {tau} matches or beats `event` on {_label(scenario)} "
                     f"questions: {fmt_pct(o['accuracy'])} vs {fmt_pct(e['accuracy'])} at "
                     f"{fmt_pct(other['flops_vs_dense'])} vs {fmt_pct(event['flops_vs_dense'])} of "
                     f"dense FLOPs ({paired}){noise}."
                 )
             else:
                 comparisons.append(
-                    f"`event` beats `{name}` at τ = {keep:g} on {_label(scenario)} questions by "
+                    f"`event` beats `{name}` at τ = {tau} on {_label(scenario)} questions by "
                     f"{fmt_points(gap)}: {fmt_pct(e['accuracy'])} vs {fmt_pct(o['accuracy'])} "
                     f"({paired}){noise}."
                 )
@@ -659,7 +669,7 @@ def findings(
         out.append(
             f"`downsample` keeps every object, only at lower resolution (the whole image in "
             f"{down['kept_tokens']:.0f} instead of {down['total_tokens']:.0f} tokens "
-            f"at τ = {keep:g}), so a still target is never dropped and only what needs finer "
+            f"at τ = {tau}), so a still target is never dropped and only what needs finer "
             "detail than that is lost: where it matches or beats `event` below, that resolution "
             "was enough for those questions."
         )

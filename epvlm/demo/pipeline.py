@@ -18,7 +18,12 @@ from epvlm.demo.analysis import KEEPS, SCENARIO_FIELD, summarize, target_coverag
 from epvlm.demo.preview import PREVIEW_KEEP, pick_previews, render_preview
 from epvlm.demo.report import BY_SCENARIO_PLOT, BY_TYPE_PLOT, write_report
 from epvlm.prior import Selector
-from epvlm.results import check_results_folder, plot_accuracy_vs_flops_by, remove_partial
+from epvlm.results import (
+    check_results_folder,
+    fmt_keep,
+    plot_accuracy_vs_flops_by,
+    remove_partial,
+)
 from eventsim.errors import DatasetError, OutputExistsError, ParameterError
 from eventsim.outputs import KeptInterrupt, remove_path
 
@@ -264,6 +269,7 @@ def _run_steps(
             seed=seed,
         )
         previews = []
+        shown = [r["keep"] for r in summary["rows"]]  # the tables' keeps, for the same labels
         for scenario, i in pick_previews(ds, n_eval, SCENARIO_FIELD):
             sample = ds[i]
             # the random blocks whose answer the report shows beside the strip
@@ -280,7 +286,7 @@ def _run_steps(
                     "window_ms": (sample["meta"]["window_us"][1] - sample["meta"]["window_us"][0])
                     / 1000,
                     "predictions": {
-                        f"{sel} τ={k:g}" if sel != "dense" else "dense": preds.get(
+                        f"{sel} τ={fmt_keep(k, shown)}" if sel != "dense" else "dense": preds.get(
                             (sample["id"], sel, k), "–"
                         )
                         for sel, k in [("dense", 1.0)]

@@ -55,6 +55,7 @@ def render_preview(
     import cv2
 
     from epvlm.evaluate import make_selection
+    from epvlm.results import fmt_keep
     from eventsim.events import slice_time
     from eventsim.render import overlay_events, patch_grid_overlay, render_polarity
     from eventsim.render.colors import OVERLAY_FRAME, OVERLAY_PALETTE
@@ -77,10 +78,12 @@ def render_preview(
     ):
         over = patch_grid_overlay(image, sc, sel.mask.reshape(sc.shape))
         over = cv2.resize(over, (width, height), interpolation=cv2.INTER_AREA)
-        panels.append(_label(over, f"{name} tau={keep:g}: {sel.kept_tokens}/{sel.total_tokens}"))
+        label = f"{name} tau={fmt_keep(keep)}: {sel.kept_tokens}/{sel.total_tokens}"
+        panels.append(_label(over, label))
     down = make_selection(proc, sample, "downsample", keep)
     small = cv2.resize(down.image, (width, height), interpolation=cv2.INTER_NEAREST)
-    panels.append(_label(small, f"downsample tau={keep:g}: {down.kept_tokens}/{down.total_tokens}"))
+    label = f"downsample tau={fmt_keep(keep)}: {down.kept_tokens}/{down.total_tokens}"
+    panels.append(_label(small, label))
     gap = np.full((panels[0].shape[0], 6, 3), 255, np.uint8)
     strip = np.concatenate([p for panel in panels for p in (panel, gap)][:-1], axis=1)
     # one legend for both overlays: they colour the same scores

@@ -17,12 +17,15 @@ from epvlm.demo.analysis import (
     headline,
 )
 from epvlm.results import (
+    BOOTSTRAP_MIN_DIFFERING,
     BOOTSTRAP_RESAMPLES,
     CLAIM_ALPHA,
     RESULT_FILES,
+    SCORE_MARK,
     SELECTOR_ORDER,
     accuracy_table,
     fmt_ci,
+    fmt_keep,
     fmt_pct,
     paired_table,
 )
@@ -67,7 +70,7 @@ def report_tables(summary: Mapping[str, Any]) -> str:
     for title, group in sections:
         lines += [f"### {title}: accuracy (95 % CI)", "", accuracy_table(rows, group)]
     lines += [
-        "### Paired differences (points, 95 % paired-bootstrap CI)",
+        f"### Paired differences (points, 95 % paired CI; {SCORE_MARK} a score interval)",
         "",
         "Accuracy of `event` minus a baseline at the same τ on the same questions.",
         "",
@@ -96,6 +99,7 @@ def write_report(
         key=lambda s: SELECTOR_ORDER.index(s) if s in SELECTOR_ORDER else len(SELECTOR_ORDER),
     )
     keeps = sorted({r["keep"] for r in rows if r["selector"] != "dense"}, reverse=True)
+    shown = [r["keep"] for r in rows]
     lines = [
         "# EP-VLM demo report",
         "",
@@ -108,23 +112,28 @@ def write_report(
         f"({SCENARIO_FIELD}): {_counts(summary.get('scenarios', {}))}; question types: "
         f"{_counts(summary.get('question_types', {}))}",
         f"- Selectors: {', '.join(selectors)}; keep fractions τ: "
-        f"{', '.join(f'{k:g}' for k in keeps)}",
+        f"{', '.join(fmt_keep(k, shown) for k in keeps)}",
         "- Time: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()),
         "",
         'Accuracy intervals are 95 % Wilson score intervals; "% of dense" intervals and paired '
         "differences are 95 % paired-bootstrap intervals over questions "
-        f"({BOOTSTRAP_RESAMPLES} resamples). The sentences below call a difference beyond noise "
+        f"({BOOTSTRAP_RESAMPLES} resamples), except where fewer than {BOOTSTRAP_MIN_DIFFERING} "
+        "questions were answered differently (or every question was, all one way), where the "
+        "bootstrap interval is too narrow, a single point when none differ: there they are "
+        "score intervals that hold at any number of questions, marked "
+        f"{SCORE_MARK} in the tables (Newcombe's for a difference, Bonett and Price's for a "
+        "share of dense). The sentences below call a difference beyond noise "
         "only when its interval excludes 0 and the exact McNemar test of the questions the two "
         f"answered differently agrees (p < {CLAIM_ALPHA:g}), and a share of dense accuracy "
-        "beyond the target only when a Wilson bound agrees with its interval: on few questions, "
-        "or few answered differently, the bootstrap interval is too narrow (a single point when "
-        "every question is answered alike). Where the check disagrees they say there are too "
+        "beyond the target only when a Wilson bound agrees with its interval: an interval can "
+        "exclude 0, or the target, on fewer questions than such a check needs. Where the check "
+        "disagrees they say there are too "
         "few to judge when no outcome on so few questions could pass it, and otherwise that the "
         "difference is not beyond noise. FLOPs are analytic (`epvlm.flops`) with each "
         "question's kept image tokens, text tokens and generated tokens. `event`, `random` and "
         "`downsample` keep the same number of image tokens at a given τ.",
         "",
-        f"## Headline (τ = {HEADLINE_KEEP:g}, detail questions)",
+        f"## Headline (τ = {fmt_keep(HEADLINE_KEEP, shown)}, detail questions)",
         "",
         *[f"- {h}" for h in headline(summary)],
         "",
