@@ -541,6 +541,7 @@ def run_main(args: argparse.Namespace) -> int:
     from epvlm.flops import vlm_flops
     from epvlm.prior import select_blocks
     from epvlm.processing import check_image_size, grid_for_size, min_image_tokens, prompt_format
+    from epvlm.results import fmt_keep
     from eventsim._text import plural
 
     _check_runtime(args)
@@ -664,7 +665,7 @@ def run_main(args: argparse.Namespace) -> int:
     print(
         f"tokens: {sel.kept_tokens} of {sel.total_tokens} image "
         f"{plural(sel.total_tokens, 'token')} kept "
-        f"({sel.selector}, keep {sel.keep:g})"
+        f"({sel.selector}, keep {fmt_keep(sel.keep)})"
         + (f"; {sel.fallback_reason}, fell back to {sel.fallback}" if sel.fallback else "")
     )
     print(
@@ -902,6 +903,7 @@ def build_flops_parser() -> argparse.ArgumentParser:
 def flops_main(args: argparse.Namespace) -> int:
     from epvlm.flops import image_token_grid, load_dims, vlm_flops
     from epvlm.prior import keep_budget
+    from epvlm.results import fmt_keep
     from eventsim._text import plural
 
     dims = load_dims(args.config)
@@ -946,7 +948,7 @@ def flops_main(args: argparse.Namespace) -> int:
         f"config {args.config}: image H {h} x W {w} px -> {rows}x{cols} = {total} image "
         f"{plural(total, 'token')}"
     )
-    print(f"{'':16}{'dense':>12}{f'keep {args.keep:g}':>14}")
+    print(f"{'':16}{'dense':>12}{f'keep {fmt_keep(args.keep)}':>14}")
     print(f"{'image tokens':16}{total:>12}{kept:>14}")
     for name, a, b in (
         ("vision GFLOPs", dense.vision, sparse.vision),

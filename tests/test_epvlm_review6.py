@@ -263,3 +263,11 @@ def test_preview_labels_print_keeps_through_fmt_keep(tmp_path, monkeypatch):
     )
     taus = [t for t in labels if "tau=" in t]
     assert len(taus) == 3 and all("tau=0.333:" in t for t in taus), taus
+
+
+def test_flops_prints_the_keep_as_the_tables_do(capsys) -> None:
+    from epvlm.cli import main as epvlm_main
+
+    assert epvlm_main(["flops", "--keep", "0.3333333"]) == 0
+    out = capsys.readouterr().out
+    assert "keep 0.333" in out and "0.333333" not in out
