@@ -113,7 +113,8 @@ def render_file(
         if params.mode == "overlay" and n_frames_saved == 0:
             raise ParameterError(
                 f"{str(path)!r} has no saved frames, so --mode overlay has nothing to draw on; "
-                "simulate with saved frames, or use --mode polarity, timesurface, heatmap or voxel"
+                "simulate it with saved frames ('eventsim simulate --save-frames', save_frames=True "
+                "in Python), or use --mode polarity, timesurface, heatmap or voxel"
             )
         origin = int(reader.t_start_us)
         t0 = origin + round((start_ms or 0.0) * 1000)
