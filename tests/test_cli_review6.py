@@ -257,3 +257,11 @@ def test_eval_selector_errors_name_the_unknown_selectors(capsys) -> None:
     err = capsys.readouterr().err
     assert "selector nope unknown; expected a comma list of" in err
     assert "(s)" not in err and "['nope']" not in err
+
+
+def test_build_share_note_does_not_say_the_user_asked_for_the_default():
+    note = _Share(in_process=2, free_cores=0.6).note(2)
+    assert note.endswith(
+        "0.6 cores free for this build, too few to use more of the 2 workers allowed"
+    )
+    assert "asked for" not in note

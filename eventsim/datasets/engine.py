@@ -806,7 +806,7 @@ class _Share:
             free = f"{self.free_cores:.1f}"
             return (
                 f"1, this process: {free} {plural(float(free), 'core')} free for this build, "
-                f"too few for more of the {asked} asked for"
+                f"too few to use more of the {asked} workers allowed"
             )
         if self.in_process:
             return (
