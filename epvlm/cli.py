@@ -650,6 +650,7 @@ def run_main(args: argparse.Namespace) -> int:
         "fallback_reason": sel.fallback_reason,
         # row-major indices of the kept tokens in the selection's token grid
         "kept_indices": np.flatnonzero(sel.mask).tolist(),
+        "overlay": str(overlay_path) if overlay_path is not None else None,
     }
     if args.json:
         print(json.dumps(result))

@@ -161,6 +161,18 @@ def load_model(model_dir: str | Path, *, device: str = "cpu", dtype: str = "floa
     return model, proc
 
 
+def dataset_label(manifest: dict[str, Any], dataset_dir: str | Path, split: str) -> str:
+    """How a results title names a dataset's split: ``NAME/SPLIT`` by its folder, with the
+    recipe's name first when the folder is named otherwise (``shapes-demo/test (folder
+    demo-out/data)``: a bare ``data/test`` says little)."""
+    path = Path(dataset_dir)
+    name = manifest.get("name")
+    if not isinstance(name, str) or not name or name == path.name:
+        return f"{path.name}/{split}"
+    folder = f"{path.parent.name}/{path.name}" if path.parent.name else path.name
+    return f"{name}/{split} (folder {folder})"
+
+
 def event_window(frame_t_us: int, window_ms: float) -> tuple[int, int]:
     """Half-open µs interval ``[t0, t1)`` of the ``window_ms`` of events ending at the frame
     (the frame's own timestamp included). ``epvlm run --frame-time-us`` and ``epvlm eval``
@@ -853,7 +865,10 @@ def evaluate_dataset(
         for row in rows:
             row.update(settings)
         if out_path is not None:
-            title = f"epvlm eval: {Path(model_dir).name} on {Path(dataset_dir).name}/{split}, n={n}"
+            title = (
+                f"epvlm eval: {Path(model_dir).name} on "
+                f"{dataset_label(ds.manifest, dataset_dir, split)}, n={n}"
+            )
             stored = (
                 "the dataset's window"
                 if window_ms is None

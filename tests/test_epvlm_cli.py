@@ -142,12 +142,12 @@ def test_run_json_and_overlay(built, capsys):
     }
     assert result["kept_tokens"] == 4 and result["total_tokens"] == 16
     assert result["flops"] < result["dense_flops"]
-    assert overlay.is_file()
+    assert overlay.is_file() and result["overlay"] == str(overlay)
     assert main(argv) == 1  # overlay exists
     assert "exists" in capsys.readouterr().err
     assert main([*argv[:-2], "--window-ms", "5", "--event-mode", "signed"]) == 0
     plain = json.loads(capsys.readouterr().out)
-    assert plain["kept_tokens"] == 4
+    assert plain["kept_tokens"] == 4 and plain["overlay"] is None
 
 
 def test_run_errors(built, tmp_path, capsys):

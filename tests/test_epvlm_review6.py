@@ -271,3 +271,13 @@ def test_flops_prints_the_keep_as_the_tables_do(capsys) -> None:
     assert epvlm_main(["flops", "--keep", "0.3333333"]) == 0
     out = capsys.readouterr().out
     assert "keep 0.333" in out and "0.333333" not in out
+
+
+def test_results_title_names_the_recipe_when_the_folder_says_little() -> None:
+    from epvlm.evaluate import dataset_label
+
+    assert dataset_label({"name": "shapes-demo"}, "demo-out/data", "test") == (
+        "shapes-demo/test (folder demo-out/data)"
+    )
+    assert dataset_label({"name": "shapes-demo"}, "/x/shapes-demo", "val") == "shapes-demo/val"
+    assert dataset_label({}, "ds", "test") == "ds/test"
