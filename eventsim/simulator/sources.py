@@ -164,10 +164,11 @@ _TIFF_CODEC_NAMES = {
     50002: "JPEG XL",
 }
 _TIFF_COMPRESSION, _TIFF_BITS = 259, 258
-_TIFF_PHOTOMETRIC, _TIFF_SAMPLES, _TIFF_EXTRA_SAMPLES = 262, 277, 338
+_TIFF_PHOTOMETRIC, _TIFF_SAMPLES, _TIFF_PLANAR, _TIFF_EXTRA_SAMPLES = 262, 277, 284, 338
 # ExtraSamples values: the first extra sample is alpha premultiplied into the colour
-# (associated) or alpha beside it (unassociated); RGB photometric interpretation
-_ASSOCIATED_ALPHA, _UNASSOCIATED_ALPHA, _PHOTOMETRIC_RGB = 1, 2, 2
+# (associated) or alpha beside it (unassociated); RGB photometric interpretation; each sample
+# in a plane of its own (PlanarConfiguration 2)
+_ASSOCIATED_ALPHA, _UNASSOCIATED_ALPHA, _PHOTOMETRIC_RGB, _PLANAR_SEPARATE = 1, 2, 2, 2
 # OpenCV's log level is global: turned off and back by one decoding thread at a time
 _OPENCV_LOG_LOCK = threading.Lock()
 
@@ -178,9 +179,11 @@ def tiff_decoder_input(
     """What the decoders of a TIFF file's bytes (classic or BigTIFF) are given, and what then
     turns their pixels upright: the bytes with the orientation entry set to 1 (OpenCV 5.0
     applies orientations 2..4 itself and fails on 5..8 unless the image is square,
-    "original_ptr == real_mat.data") and an RGB image's unassociated alpha marked unspecified
-    (OpenCV reads 8-bit samples through libtiff's RGBA interface, which multiplies the colour
-    by unassociated alpha and passes unspecified extra samples through as stored), the
+    "original_ptr == real_mat.data") and the unassociated alpha of an RGB image, or of a grey
+    one in separate planes, marked unspecified (OpenCV reads 8-bit samples, and grey with
+    alpha, through libtiff's RGBA interface, which multiplies such colour by unassociated alpha
+    and passes unspecified extra samples through as stored; a contiguous grey it reads as
+    stored, and its alpha stays marked for Pillow, which reads it for epvlm), the
     orientation (1..8) for `apply_exif_orientation`, and the first directory's SHORT, LONG and
     LONG8 entries as the file holds them ({tag: (first value, offset, size)}; empty when it
     cannot be read). A reader of channels `decode_image` drops (epvlm's alpha) decodes these
@@ -193,9 +196,9 @@ def tiff_decoder_input(
     if not 1 <= orientation <= 8:
         orientation = 1
     patches = {_EXIF_ORIENTATION_TAG: 1} if orientation != 1 else {}
-    if (
-        entries.get(_TIFF_EXTRA_SAMPLES, (0,))[0] == _UNASSOCIATED_ALPHA
-        and entries.get(_TIFF_PHOTOMETRIC, (0,))[0] == _PHOTOMETRIC_RGB
+    if entries.get(_TIFF_EXTRA_SAMPLES, (0,))[0] == _UNASSOCIATED_ALPHA and (
+        entries.get(_TIFF_PHOTOMETRIC, (0,))[0] == _PHOTOMETRIC_RGB
+        or entries.get(_TIFF_PLANAR, (1,))[0] == _PLANAR_SEPARATE
     ):
         patches[_TIFF_EXTRA_SAMPLES] = 0
     buf: bytes | bytearray = data
@@ -216,6 +219,19 @@ def _decode_tiff(data: bytes, name: str) -> np.ndarray:
     baseline = compression in _OPENCV_TIFF_CODECS
     img = _imdecode(buf, quiet=not baseline)
     if img is not None:
+        samples = entries.get(_TIFF_SAMPLES, (1,))[0]
+        if (
+            img.dtype != np.uint8
+            and samples > 1
+            and entries.get(_TIFF_PLANAR, (1,))[0] == _PLANAR_SEPARATE
+            and not _opencv_reads_separate_planes()
+        ):
+            bits = entries.get(_TIFF_BITS, (8,))[0]
+            raise InputError(
+                f"image {name!r} is a {bits}-bit TIFF with its {samples} samples in separate "
+                "planes (PlanarConfiguration 2), which OpenCV here reads scrambled; save it "
+                "with the samples interleaved (PlanarConfiguration 1)"
+            )
         if entries.get(_TIFF_EXTRA_SAMPLES, (0,))[0] == _ASSOCIATED_ALPHA:
             img = _opencv_unpremultiplied(img, buf, entries, name)
         return _normalise_image(apply_exif_orientation(img, orientation), name, bgr=True)
@@ -230,6 +246,38 @@ def _decode_tiff(data: bytes, name: str) -> np.ndarray:
             "Pillow to read it, or save the image with LZW or deflate compression"
         )
     return _normalise_image(apply_exif_orientation(rgb, orientation), name, bgr=False)
+
+
+@functools.cache
+def _opencv_reads_separate_planes() -> bool:
+    """Whether this OpenCV decodes a TIFF of 16-bit samples in separate planes as stored: 5.0
+    reads samples deeper than 8 bits (which it does not read through libtiff's RGBA interface)
+    as if they were interleaved. Told by decoding a 1x2 RGB TIFF laid out so."""
+    stored = np.arange(1, 7, dtype="<u2").reshape(1, 2, 3) * 1000
+    planes = stored.transpose(2, 0, 1).tobytes()  # R R G G B B
+    # 11 entries and the next directory's offset, then the BitsPerSample, StripOffsets and
+    # StripByteCounts triples (at 146, 152, 164), then the three planes of 4 bytes (at 176)
+    head = 8 + 2 + 12 * 11 + 4
+    tags: tuple[tuple[int, int, int, int], ...] = (
+        (256, 3, 1, 2), (257, 3, 1, 1), (258, 3, 3, head), (259, 3, 1, 1), (262, 3, 1, 2),
+        (273, 4, 3, head + 6), (277, 3, 1, 3), (278, 3, 1, 1), (279, 4, 3, head + 18),
+        (284, 3, 1, 2), (339, 3, 1, 1),
+    )  # fmt: skip
+    ifd = b"".join(
+        struct.pack("<HHII", tag, kind, n, v)
+        if kind == 4 or n > 1
+        else struct.pack("<HHIHH", tag, kind, n, v, 0)
+        for tag, kind, n, v in tags
+    )
+    data = (
+        b"II*\x00" + struct.pack("<IH", 8, len(tags)) + ifd + bytes(4)
+        + struct.pack("<3H", 16, 16, 16)
+        + struct.pack("<3I", *(head + 30 + 4 * i for i in range(3)))
+        + struct.pack("<3I", 4, 4, 4)
+        + planes
+    )  # fmt: skip
+    img = _imdecode(data, quiet=True)
+    return img is not None and np.array_equal(img[..., ::-1], stored)
 
 
 def _opencv_unpremultiplied(

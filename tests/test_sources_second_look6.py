@@ -1,0 +1,274 @@
+"""A second look at review 6's image and video source changes: TIFF bytes patched for OpenCV
+(either byte order, BigTIFF, values stored out of line, several pages, separate planes, JPEG
+and float samples), `read_image`'s imread fast path, the video frame clock at its limits
+(long gaps, all-equal times, the held-frame limit, windows) and VideoSource's window checks."""
+
+from __future__ import annotations
+
+import io
+import struct
+from typing import Literal
+
+import cv2
+import numpy as np
+import pytest
+
+from eventsim.errors import InputError
+from eventsim.simulator import sources
+from eventsim.simulator.sources import (
+    apply_exif_orientation,
+    decode_image,
+    read_image,
+    tiff_decoder_input,
+)
+
+from cli_checks import one_line
+
+UNASSOCIATED, ASSOCIATED = 2, 1
+
+
+def _tiff(
+    pages: list[tuple[np.ndarray, dict[int, tuple[int, list[int]] | None]]],
+    *,
+    big: bool = False,
+    order: Literal["<", ">"] = "<",
+    planar: int = 1,
+    rows_per_strip: int | None = None,
+) -> bytes:
+    """A TIFF of ``pages`` (pixels: grey, grey+alpha, RGB or RGBA, unsigned or float; extra or
+    replaced tags {tag: (type, values)}, None to leave one out), uncompressed, classic or
+    BigTIFF, in either byte order, samples interleaved or in separate planes (``planar`` 2),
+    ``rows_per_strip`` rows to a strip; written by hand as libtiff lays files out, values
+    longer than an entry's value field out of line after the directory."""
+    codes = {3: "H", 4: "I", 16: "Q"}
+    field = 8 if big else 4
+    offset_type = 16 if big else 4
+    out = bytearray(16 if big else 8)
+    next_at = 8 if big else 4  # where the offset of the next directory goes
+    for pixels, extra in pages:
+        h, w = pixels.shape[:2]
+        spp = 1 if pixels.ndim == 2 else pixels.shape[2]
+        px = pixels.astype(pixels.dtype.newbyteorder(order))
+        rows = rows_per_strip or h
+        planes = [px[..., s] for s in range(spp)] if planar == 2 and spp > 1 else [px]
+        strips = [np.ascontiguousarray(p[y : y + rows]).tobytes() for p in planes for y in range(0, h, rows)]  # fmt: skip
+        offsets = []
+        for strip in strips:
+            offsets.append(len(out))
+            out += strip
+        out += b"\0" * (len(out) % 2)
+        tags: dict[int, tuple[int, list[int]] | None] = {
+            256: (3, [w]),
+            257: (3, [h]),
+            258: (3, [pixels.dtype.itemsize * 8] * spp),
+            259: (3, [1]),
+            262: (3, [2 if spp >= 3 else 1]),
+            273: (offset_type, offsets),
+            277: (3, [spp]),
+            278: (3, [rows]),
+            279: (offset_type, [len(s) for s in strips]),
+            284: (3, [planar]),
+            **({339: (3, [3] * spp)} if pixels.dtype.kind == "f" else {}),
+        }
+        tags.update(extra)
+        entries = sorted((tag, v) for tag, v in tags.items() if v is not None)
+        ifd_at = len(out)
+        struct.pack_into(order + ("Q" if big else "I"), out, next_at, ifd_at)
+        size = (8 if big else 2) + (20 if big else 12) * len(entries) + field
+        tail = bytearray()
+        ifd = struct.pack(order + ("Q" if big else "H"), len(entries))
+        for tag, (kind, values) in entries:
+            packed = struct.pack(order + codes[kind] * len(values), *values)
+            if len(packed) > field:
+                value = struct.pack(order + ("Q" if big else "I"), ifd_at + size + len(tail))
+                tail += packed + b"\0" * (len(packed) % 2)
+            else:
+                value = packed.ljust(field, b"\0")
+            ifd += struct.pack(order + "HH" + ("Q" if big else "I"), tag, kind, len(values))
+            ifd += value
+        next_at = ifd_at + len(ifd)
+        out += ifd + bytes(field) + tail
+    out[:4] = (b"II" if order == "<" else b"MM") + struct.pack(order + "H", 43 if big else 42)
+    if big:
+        out[4:8] = struct.pack(order + "HH", 8, 0)  # offsets of 8 bytes
+    return bytes(out)
+
+
+@pytest.fixture
+def rgba() -> np.ndarray:
+    """6x10 RGBA: random colour; opaque, half, quarter, nearly and fully transparent rows."""
+    rng = np.random.default_rng(87)
+    pixels = rng.integers(0, 256, (6, 10, 4), dtype=np.uint8)
+    pixels[..., 3] = np.array([255, 128, 64, 1, 0, 200], np.uint8)[:, None]
+    return pixels
+
+
+@pytest.fixture
+def la() -> np.ndarray:
+    pixels = np.zeros((4, 7, 2), np.uint8)
+    pixels[..., 0] = np.arange(28, dtype=np.uint8).reshape(4, 7) * 9
+    pixels[..., 1] = np.array([255, 128, 64, 0], np.uint8)[:, None]
+    return pixels
+
+
+LAYOUTS = [
+    pytest.param(dict(big=big, order=order), id=f"{'big' if big else 'classic'}{order}")
+    for big in (False, True)
+    for order in "<>"
+]
+
+
+# -- TIFF bytes handed to OpenCV -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("orientation", [1, 6])
+@pytest.mark.parametrize("planar", [1, 2])
+def test_unassociated_rgba_keeps_its_colour_in_every_layout(rgba, layout, orientation, planar):
+    data = _tiff([(rgba, {338: (3, [UNASSOCIATED]), 274: (3, [orientation])})], planar=planar, **layout)  # fmt: skip
+    got = decode_image(data, "x.tif")
+    np.testing.assert_array_equal(got, apply_exif_orientation(rgba[..., :3], orientation))
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("n_extra", [1, 2, 3, 5])
+def test_only_the_first_extra_sample_value_is_patched_inline_or_out_of_line(layout, n_extra):
+    """ExtraSamples with several values (the value field holds two SHORTs in a classic TIFF,
+    four in a BigTIFF; more sit out of line): the first value is set to 0 where the file
+    holds it, and no other byte of the file changes."""
+    pixels = np.zeros((2, 3, 3 + n_extra), np.uint8)
+    data = _tiff([(pixels, {338: (3, [UNASSOCIATED] + [0] * (n_extra - 1))})], **layout)
+    buf, orientation, entries = tiff_decoder_input(data)
+    assert orientation == 1
+    changed = np.flatnonzero(np.frombuffer(bytes(buf), np.uint8) != np.frombuffer(data, np.uint8))
+    _, at, size = entries[338]
+    assert size == 2 and changed.tolist() == [at + (1 if layout["order"] == ">" else 0)]
+    assert sources._tiff_directory(bytes(buf))[338][0] == 0
+
+
+def test_a_second_pages_tags_are_not_patched_nor_read(rgba):
+    """Only the first directory is read (OpenCV decodes the first page): a second page's
+    unassociated alpha and orientation change nothing, and the first page reads as stored."""
+    rgb = rgba[..., :3]
+    data = _tiff([(rgb, {}), (rgba, {338: (3, [UNASSOCIATED]), 274: (3, [6])})])
+    buf, orientation, _ = tiff_decoder_input(data)
+    assert orientation == 1 and buf == data
+    np.testing.assert_array_equal(decode_image(data, "two.tif"), rgb)
+    first = _tiff([(rgba, {338: (3, [UNASSOCIATED])}), (rgb, {274: (3, [6])})])
+    np.testing.assert_array_equal(decode_image(first, "two.tif"), rgb)
+
+
+@pytest.mark.parametrize("depth", [np.uint8, np.uint16])
+@pytest.mark.parametrize("layout", LAYOUTS[:2])
+def test_a_grey_with_unassociated_alpha_in_separate_planes_keeps_its_grey(la, depth, layout):
+    """libtiff's RGBA reading, which OpenCV uses for grey with alpha, multiplies a grey in
+    separate planes by its unassociated alpha (a contiguous one it leaves alone): 63 at alpha
+    128 came out 32. Its alpha is marked unspecified too."""
+    pixels = la.astype(depth) * (257 if depth == np.uint16 else 1)
+    for planar in (1, 2):
+        data = _tiff([(pixels, {338: (3, [UNASSOCIATED])})], planar=planar, **layout)
+        np.testing.assert_array_equal(decode_image(data, "g.tif"), la[..., 0])
+
+
+def test_epvlm_refuses_a_grey_alpha_in_separate_planes_in_one_line(tmp_path, la):
+    """Its alpha is read by Pillow, which does not read grey and alpha in separate planes:
+    epvlm says so rather than answering on the grey without its transparency."""
+    pytest.importorskip("PIL")
+    from epvlm.cli import _read_image
+
+    path = tmp_path / "planes.tif"
+    path.write_bytes(_tiff([(la, {338: (3, [UNASSOCIATED])})], planar=2))
+    with pytest.raises(InputError) as err:
+        _read_image(str(path))
+    one_line(str(err.value), "planes.tif", "transparency")
+
+
+@pytest.mark.parametrize("depth", ["u2", "f4"])
+@pytest.mark.parametrize("channels", [3, 4])
+def test_deep_samples_in_separate_planes_are_refused_not_scrambled(tmp_path, rgba, depth, channels):
+    """OpenCV here reads 16-bit and float samples in separate planes as if interleaved (the
+    RGBA reading of 8-bit samples handles planes): the image came back scrambled."""
+    pixels = rgba[..., :channels].astype(depth) * (257 if depth == "u2" else 1 / 255)
+    extra = {338: (3, [UNASSOCIATED])} if channels == 4 else {}
+    data = _tiff([(pixels, extra)], planar=2, rows_per_strip=4)
+    expected = rgba[..., :3].astype(np.float64)
+    if sources._opencv_reads_separate_planes():
+        np.testing.assert_allclose(decode_image(data, "planes.tif"), expected, atol=1e-4)
+        return
+    with pytest.raises(InputError) as err:
+        decode_image(data, "planes.tif")
+    one_line(str(err.value), "'planes.tif'", "separate planes", "PlanarConfiguration 1")
+    path = tmp_path / "planes.tif"
+    path.write_bytes(data)
+    with pytest.raises(InputError, match="separate planes"):
+        read_image(path)
+    # interleaved, the same samples read as stored; a grey in planes is one plane
+    interleaved = _tiff([(pixels, extra)], rows_per_strip=4)
+    np.testing.assert_allclose(decode_image(interleaved, "x.tif"), expected, atol=1e-4)
+    grey = _tiff([(pixels[..., 0], {})], planar=2, rows_per_strip=4)
+    np.testing.assert_allclose(decode_image(grey, "g.tif"), expected[..., 0], atol=1e-4)
+
+
+def test_the_separate_planes_probe_reads_8_bit_planes_and_names_16_bit_ones():
+    # the probe's layout is sound: OpenCV reads its 8-bit twin, which goes through libtiff's
+    # RGBA reading, as stored
+    stored = np.arange(1, 7, dtype=np.uint8).reshape(1, 2, 3) * 40
+    img = cv2.imdecode(np.frombuffer(_tiff([(stored, {})], planar=2), np.uint8), -1)
+    np.testing.assert_array_equal(img[..., ::-1], stored)
+    deep = stored.astype(np.uint16) * 25
+    img = cv2.imdecode(np.frombuffer(_tiff([(deep, {})], planar=2), np.uint8), -1)
+    assert sources._opencv_reads_separate_planes() == np.array_equal(img[..., ::-1], deep)
+
+
+@pytest.mark.parametrize("extra", [UNASSOCIATED, ASSOCIATED])
+def test_a_float_rgba_tiff_is_read_as_pillow_would_divide_it(rgba, extra):
+    linear = rgba.astype(np.float32) / 255
+    if extra == ASSOCIATED:
+        linear[..., :3] *= linear[..., 3:]
+    got = decode_image(_tiff([(linear, {338: (3, [extra])})], order=">"), "f.tif")
+    colour = rgba[..., :3].astype(np.float64)
+    if extra == UNASSOCIATED:
+        np.testing.assert_allclose(got, colour, rtol=1e-6)
+    else:
+        seen = rgba[..., 3] > 0
+        np.testing.assert_allclose(got[seen], colour[seen], rtol=1e-5)
+        assert (got[~seen] == 0).all()
+
+
+def test_a_jpeg_compressed_rgba_tiff_reads_as_pillow_reads_it(rgba):
+    """A JPEG TIFF with alpha (libtiff writes it Photometric RGB, ExtraSamples 2) keeps its
+    colour, as Pillow gives it, where OpenCV's RGBA reading multiplied it by the alpha."""
+    image = pytest.importorskip("PIL.Image")
+    out = io.BytesIO()
+    image.fromarray(rgba, "RGBA").save(out, "TIFF", compression="jpeg")
+    data = out.getvalue()
+    assert sources._tiff_directory(data)[259][0] == 7
+    with image.open(io.BytesIO(data)) as im:
+        pil = np.asarray(im.convert("RGBA"))[..., :3]
+    np.testing.assert_array_equal(decode_image(data, "j.tif"), pil)
+
+
+# -- read_image's fast path ----------------------------------------------------------------------
+
+
+def test_read_image_reads_a_utf8_named_png_with_imread_and_a_tiff_from_its_bytes(
+    tmp_path, monkeypatch, rgba
+):
+    """The fast path (cv2.imread of the name) stays for every UTF-8 name that is no TIFF; a
+    TIFF, classic or BigTIFF, whatever its suffix, goes to the bytes (its tags are patched)."""
+    png = tmp_path / "caf\u00e9 \u56fe.png"
+    assert cv2.imwrite(str(png), rgba[..., [2, 1, 0, 3]])
+    big = tmp_path / "big-tiff-named.png"
+    big.write_bytes(_tiff([(rgba, {338: (3, [UNASSOCIATED])})], big=True))
+    names: list[str] = []
+    real = cv2.imread
+
+    def imread(name, flags=None):
+        names.append(name)
+        return real(name, flags)
+
+    monkeypatch.setattr(cv2, "imread", imread)
+    np.testing.assert_array_equal(read_image(png), rgba[..., :3])
+    assert names == [str(png)]
+    np.testing.assert_array_equal(read_image(big), rgba[..., :3])
+    assert names == [str(png)]
