@@ -7,15 +7,19 @@ from __future__ import annotations
 
 import io
 import struct
+from pathlib import Path
 from typing import Literal
 
 import cv2
 import numpy as np
 import pytest
+from test_video_review6 import write_mkv
 
 from eventsim.errors import InputError
 from eventsim.simulator import sources
 from eventsim.simulator.sources import (
+    VideoSource,
+    _FrameClock,
     apply_exif_orientation,
     decode_image,
     read_image,
@@ -272,3 +276,121 @@ def test_read_image_reads_a_utf8_named_png_with_imread_and_a_tiff_from_its_bytes
     assert names == [str(png)]
     np.testing.assert_array_equal(read_image(big), rgba[..., :3])
     assert names == [str(png)]
+
+
+# -- the video frame clock -----------------------------------------------------------------------
+
+
+def _times(
+    path: Path, start_s: float | None = None, stop_s: float | None = None
+) -> list[tuple[int, int]]:
+    """(t_us, k) of the video's frames, k the frame's place in the file (its square's x)."""
+    out = []
+    for frame, t in VideoSource(path, start_s=start_s, stop_s=stop_s):
+        white = np.flatnonzero((frame[27] > 240).all(axis=1))
+        out.append((t, (int(white[0]) - 5) // 3))
+    return out
+
+
+def test_a_repeat_before_a_long_gap_stays_a_frame_after_its_neighbour(tmp_path):
+    """A repeated time followed by a 10 s pause: the repeat was put halfway into the pause
+    (5.04 s), its events spread over seconds; it is one nominal frame on from its neighbour,
+    where decoding order puts it, as the frames at the end of a video are."""
+    path = tmp_path / "gap.mkv"
+    write_mkv(path, [0, 40, 80, 80, 80, 10_000, 10_040])
+    assert _times(path) == [
+        *((0, 0), (40_000, 1), (80_000, 2), (120_000, 3), (160_000, 4)),
+        *((10_000_000, 5), (10_040_000, 6)),
+    ]
+    # where the next time is near, the repeats are still spread evenly up to it
+    write_mkv(path, [0, 40, 80, 80, 80, 140])
+    assert [t for t, _ in _times(path)] == [0, 40_000, 80_000, 100_000, 120_000, 140_000]
+
+
+def test_the_clock_never_steps_by_zero():
+    """A container claiming over 2 MHz rounded the nominal step to 0 µs: frames without a
+    usable time were all given the last time."""
+    clock = _FrameClock(1e6 / 3e6)
+    times = [t for raw in [0, None, None, *[0] * 12] for t, _ in clock.push(raw, None)]
+    times += [t for t, _ in clock.finish()]
+    assert len(times) == 15 and np.all(np.diff(times) > 0)
+
+
+@pytest.mark.parametrize("repeats", [8, 9])
+def test_the_held_frame_limit_boundary(tmp_path, repeats):
+    """Eight frames repeating a time wait for the next time and are spread up to it; the
+    ninth sends them on at the nominal rate, and the frames after go on from there (as every
+    repeat did before the clock): order and strictly increasing times either way."""
+    path = tmp_path / "run.mkv"
+    times = [0, 40, 80, *[80] * repeats, 120, 160]
+    write_mkv(path, times, scale_ns=1_000_000)
+    got = _times(path)
+    assert [k for _, k in got] == list(range(len(times)))
+    stamps = [t for t, _ in got]
+    assert np.all(np.diff(stamps) > 0)
+    if repeats == 8:
+        assert stamps[-2:] == [120_000, 160_000]
+        assert all(80_000 < t < 120_000 for t in stamps[3:11])
+    else:
+        assert stamps[3:] == list(range(120_000, 120_000 + 40_000 * 11, 40_000))
+
+
+@pytest.mark.parametrize("times", [[0] * 12, [0] + [40] * 11])
+def test_a_video_whose_times_are_all_equal_goes_on_at_the_nominal_rate(tmp_path, times):
+    path = tmp_path / "flat.mkv"
+    write_mkv(path, times)
+    got = _times(path)
+    assert got == [(40_000 * k, k) for k in range(12)]
+    # and a window gives the same frames' times within it
+    assert _times(path, start_s=0.1, stop_s=0.3) == [(t, k) for t, k in got if 1e5 <= t <= 3e5]
+
+
+@pytest.mark.parametrize(
+    "times",
+    [
+        [0, 40, 80, 80, 80, 10_000, 10_040, 10_040, 10_120],
+        [0, 40, 80, *[80] * 9, 120, 160, 160, 240],
+        [0, 40, 120, 80, 160, 160, 160, 160, 400, 440],
+        [0, 0, 0, 40, 80, 80, 120],
+    ],
+)
+def test_windows_give_the_whole_videos_times_inside_them(tmp_path, times):
+    path = tmp_path / "v.mkv"
+    write_mkv(path, times)
+    whole = _times(path)
+    assert [k for _, k in whole] == list(range(len(times)))
+    stamps = sorted({t for t, _ in whole})
+    for lo, hi in [(stamps[1], stamps[-2]), (stamps[3], None), (None, stamps[4])]:
+        start_s, stop_s = (None if v is None else v / 1e6 for v in (lo, hi))
+        expect = [(t, k) for t, k in whole if (lo is None or t >= lo) and (hi is None or t <= hi)]
+        assert _times(path, start_s, stop_s) == expect, (lo, hi)
+
+
+def test_the_clock_keeps_order_and_strictly_increasing_times_on_random_streams():
+    rng = np.random.default_rng(87)
+    for _ in range(300):
+        n = int(rng.integers(1, 40))
+        raw: list[int | None] = []
+        for _ in range(n):
+            pick = rng.random()
+            last = raw[-1] if raw and raw[-1] is not None else 0
+            if pick < 0.15:
+                raw.append(None)
+            elif pick < 0.45:
+                raw.append(last)  # a repeat
+            elif pick < 0.55:
+                raw.append(int(rng.integers(0, last + 1)))  # a step back
+            elif pick < 0.6:
+                raw.append(last + int(rng.integers(1, 10**10)))  # a jump
+            else:
+                raw.append(last + int(rng.integers(1, 80_000)))
+        clock = _FrameClock(float(rng.choice([0.5, 1000.0, 40_000.0])))
+        out = [item for k, r in enumerate(raw) for item in clock.push(r, k)]
+        out += clock.finish()
+        frames = [k for _, k in out]
+        assert frames == sorted(frames) and len(frames) + clock.dropped == n
+        assert np.all(np.diff([t for t, _ in out]) > 0)
+        # a frame whose container time follows every time given before it keeps that time
+        for i, (t, k) in enumerate(out[1:], 1):
+            if raw[k] is not None and raw[k] > max(u for u, _ in out[:i]):
+                assert t == raw[k]

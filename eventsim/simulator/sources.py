@@ -786,13 +786,18 @@ class _FrameClock:
     (a PTS repeated, as variable-frame-rate or badly muxed files have, or one that steps back)
     waits for the next frame whose time does, and the frames that waited are spread evenly
     between the two: stamping each one nominal frame on from the last time instead pushed every
-    later frame back a frame too where the next time fell on that guess. Frames still waiting
-    at the end of the video, or more than `_MAX_HELD_FRAMES` in a row (a backend without
-    times, times that restart), go on at the nominal frame rate.
+    later frame back a frame too where the next time fell on that guess. They are spread no
+    further apart than the nominal rate, though: where the next time is further off (a pause in
+    a variable-frame-rate file, a jump in the times) they stay by the frame before them, where
+    decoding order puts them. Frames still waiting at the end of the video, or more than
+    `_MAX_HELD_FRAMES` in a row (a backend without times, times that restart), go on at the
+    nominal frame rate.
     """
 
     def __init__(self, step_us: float | None) -> None:
-        self.step = round(step_us) if step_us else _FALLBACK_STEP_US
+        # at least 1 µs: a container claiming over 2 MHz rounded to 0, and nominal steps gave
+        # frames one time
+        self.step = max(round(step_us), 1) if step_us else _FALLBACK_STEP_US
         #: the last time given, in µs
         self.last: int | None = None
         #: frames left out: more waited between two times than there are µs between them
@@ -844,7 +849,7 @@ class _FrameClock:
         out: list[tuple[int, Any]] = []
         k = len(self._held)
         for j, frame in enumerate(self._held, 1):
-            t = t_from + (t_next - t_from) * j // (k + 1)
+            t = min(t_from + (t_next - t_from) * j // (k + 1), t_from + self.step * j)
             if t <= (out[-1][0] if out else t_from):
                 self.dropped += 1
             else:
