@@ -6,6 +6,7 @@ and float samples), `read_image`'s imread fast path, the video frame clock at it
 from __future__ import annotations
 
 import io
+import json
 import struct
 from pathlib import Path
 from typing import Literal
@@ -394,3 +395,28 @@ def test_the_clock_keeps_order_and_strictly_increasing_times_on_random_streams()
         for i, (t, k) in enumerate(out[1:], 1):
             if raw[k] is not None and raw[k] > max(u for u, _ in out[:i]):
                 assert t == raw[k]
+
+
+# -- VideoSource's window checks -----------------------------------------------------------------
+
+
+def test_numpy_times_are_a_window_and_describe_stays_json(tmp_path):
+    """start_s / stop_s given as numpy scalars (a time computed from an array) were refused
+    ('start_s = np.float32(0.1); expected a time >= 0 s')."""
+    path = tmp_path / "plain.mkv"
+    write_mkv(path, list(range(0, 400, 40)))
+    source = VideoSource(path, start_s=np.float32(0.1), stop_s=np.int64(1))
+    assert [t for t, _ in _times(path, start_s=0.1, stop_s=1.0)] == [t for _, t in source]
+    described = json.loads(json.dumps(source.describe()))
+    assert described["start_s"] == pytest.approx(0.1) and described["stop_s"] == 1.0
+    assert source.window() == " between 0.1 s and 1 s"
+
+
+@pytest.mark.parametrize("value", [True, np.float64("nan"), np.float32("-inf"), -1e-9])
+def test_a_bool_or_a_numpy_non_time_is_refused(tmp_path, value):
+    from eventsim.errors import ParameterError
+
+    path = tmp_path / "plain.mkv"
+    write_mkv(path, list(range(0, 400, 40)))
+    with pytest.raises(ParameterError, match=r"start_s = .*expected a time >= 0 s"):
+        VideoSource(path, start_s=value)

@@ -14,6 +14,7 @@ import contextlib
 import functools
 import itertools
 import math
+import numbers
 import os
 import re
 import struct
@@ -879,11 +880,17 @@ class VideoSource:
             raise InputError(f"video {str(self.path)!r} does not exist")
         for name, value in (("start_s", start_s), ("stop_s", stop_s)):
             # NaN and infinity failed later as bare ValueError / OverflowError, and a negative
-            # start gave a frame count past the video's
+            # start gave a frame count past the video's; numpy's scalars are times too
             if value is not None and not (
-                isinstance(value, (int, float)) and math.isfinite(value) and value >= 0
+                isinstance(value, numbers.Real)
+                and not isinstance(value, bool)
+                and math.isfinite(value)
+                and value >= 0
             ):
                 raise ParameterError(f"{name} = {value!r}; expected a time >= 0 s")
+        # plain floats: describe() is stored as JSON
+        start_s = None if start_s is None else float(start_s)
+        stop_s = None if stop_s is None else float(stop_s)
         if start_s is not None and stop_s is not None and stop_s <= start_s:
             raise ParameterError(f"stop ({stop_s} s) must be after start ({start_s} s)")
         with self._open() as cap:
