@@ -7,11 +7,13 @@ question, choices, answer, answer_index, question_type and meta. ``sensor_size``
 other transforms work on samples unchanged. Polarity is int8 0/1, so ``ToVoxelGrid`` keeps its
 sign (a bool polarity would count every event as ON).
 
-``ToFrame(n_time_bins=k)`` splits the span from a sample's first to its last event, so bins
-differ between samples (and tonic 1.7 leaves the last event, and any in the few µs its
-whole-µs bins fall short of the span, out of every frame). For bins on the sample's own window
-(``target["meta"]["window_us"]``, absolute µs), give ``transforms`` a function of
-``(events, target)`` that applies
+tonic's transforms start from a sample's first event, not from its window or from 0:
+``ToFrame(time_window=...)`` cuts from the first event on, ``ToTimesurface`` too, and
+``ToFrame(n_time_bins=k)`` and ``ToVoxelGrid`` split the span from the first to the last event,
+so bins differ between samples (and tonic 1.7 leaves the last event, and any in the few µs its
+whole-µs bins fall short of the span, out of every frame: tonic issue #313). For bins on the
+sample's own window (``target["meta"]["window_us"]``, absolute µs), give ``transforms`` a
+function of ``(events, target)`` that applies
 ``ToFrame(sensor_size=ds.sensor_size, time_window=(w1 - w0) / k, start_time=w0, end_time=w1 + 1)``
 for ``k`` frames (events at the window's last microsecond may fall outside the last one). The
 ``+ 1`` is needed: tonic counts the bins in floating point, and with ``end_time=w1`` a third
@@ -21,16 +23,28 @@ The target dict holds strings, lists and a nested ``meta``: torch's default coll
 ``tonic.DiskCachedDataset`` cannot batch or store it, so give ``target_transform`` (here, not to
 the cache) a function that picks what the model trains on, e.g. ``lambda t: t["answer_index"]``.
 As in tonic's datasets, ``transforms`` runs after ``target_transform`` and gets its result: with
-both window bins and a picked label, pick the label inside ``transforms`` instead.
+both window bins and a picked label, pick the label inside ``transforms`` instead. Nor can
+torch's default collate batch the events (a structured array): turn them into frames, or into
+plain arrays with ``tonic.transforms.NumpyAsType``, and batch with
+``tonic.collation.PadTensors()``. That pads with float32 zeros, so a batch of
+``NumpyAsType(int)`` events comes out float32, which rounds µs times past 2**24 (16.8 s, a
+video's later questions): use ``NumpyAsType(np.float64)`` there. ``ds.targets`` (and
+``ds.data``) stay empty, as in tonic's datasets without class labels (DSEC, MVSEC); the labels
+of every sample are in ``ds.records``, e.g. ``[r["answer_index"] for r in ds.records]``.
+
 A sample may have no events (a still scene, a high threshold). tonic 1.7 handles an empty array
-badly: ``ToVoxelGrid``, ``ToTimesurface`` and ``Denoise`` raise, and ``ToFrame`` returns float64
-zeros shaped (T, P, W, H) instead of int16 (T, P, H, W), which torch cannot stack with the other
-frames of a batch on a non-square sensor. Leave such samples out, e.g.
-``Subset(ds, [i for i, r in enumerate(ds.records) if r["n_events"]])``.
+badly: ``ToVoxelGrid``, ``ToTimesurface``, ``Denoise`` and ``RefractoryPeriod`` raise, and
+``ToFrame`` returns float64 zeros shaped (T, P, W, H) instead of int16 (T, P, H, W) (one frame
+for the window recipe above, not ``k``), which torch cannot stack with the other frames of a
+batch on a non-square sensor. Leave such samples out, e.g.
+``Subset(ds, [i for i, r in enumerate(ds.records) if r["n_events"]])``; for ``ToVoxelGrid``
+leave out those with one event too (``r["n_events"] > 1``): events that all share one time
+put NaN at their pixels (tonic divides by their span, 0), which makes a training loss NaN.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,7 +68,10 @@ _FEATURE = ("tonic", "tonic", "the tonic dataset adapter")
 
 class TonicEventVQA(TonicDataset):
     """One split of a built event-VQA dataset as a ``tonic.Dataset``; ``locking`` is
-    `EventVQADataset`'s (False opens shards without HDF5 file locks, e.g. on NFS)."""
+    `EventVQADataset`'s (False opens shards without HDF5 file locks, e.g. on NFS).
+
+    ``help(eventsim.datasets.tonic_adapter)`` says what tonic 1.7's transforms make of these
+    samples: frames on a sample's window, samples without events, batching and caching."""
 
     dtype = EVENT_DTYPE
     # tonic 1.x datasets give their dtype's field names (a tuple), not the old "xytp" string
@@ -71,13 +88,19 @@ class TonicEventVQA(TonicDataset):
         locking: bool | str | None = None,
     ) -> None:
         require(*_FEATURE)
+        # tonic's datasets expand ``~`` in save_to (tonic.Dataset does); a script written for
+        # them passes "~/data/..."
+        root = os.path.expanduser(root)
         super().__init__(
-            save_to=str(root),
+            save_to=root,
             transform=transform,
             target_transform=target_transform,
             transforms=transforms,
         )
         self._data = EventVQADataset(root, split, locking=locking)
+        # tonic.Dataset names <save_to>/<class name>, where its datasets download to: here the
+        # dataset is the folder itself, and that one does not exist
+        self.location_on_system = str(self._data.root)
         # the samples.jsonl lines of the split (n_events, labels): `EventVQADataset.records`, a
         # read-only sequence that decodes a line on access
         self.records = self._data.records
