@@ -77,9 +77,12 @@ def _square_x(frame: np.ndarray) -> int:
     return int(white[0])
 
 
-def _stamped(path: Path, **window: float) -> list[tuple[int, int]]:
+def _stamped(
+    path: Path, start_s: float | None = None, stop_s: float | None = None
+) -> list[tuple[int, int]]:
     """(t_us, k) of the video's frames, k the frame's place in the file."""
-    return [(t, (_square_x(f) - 5) // 3) for f, t in VideoSource(path, **window)]
+    video = VideoSource(path, start_s=start_s, stop_s=stop_s)
+    return [(t, (_square_x(f) - 5) // 3) for f, t in video]
 
 
 # 25 fps, one PTS written twice: the frames after it are on their own 40 ms grid again
@@ -113,9 +116,9 @@ def test_a_window_gives_the_whole_videos_times_inside_it(tmp_path):
     write_mkv(path, [0, 40, 80, 80, 80, 200, 240, 240, 320, 360])
     whole = _stamped(path)
     for start_s, stop_s in [(0.1, 0.3), (0.09, 0.21), (0.13, None), (None, 0.29), (0.27, 0.29)]:
-        window = {k: v for k, v in (("start_s", start_s), ("stop_s", stop_s)) if v is not None}
         lo, hi = (start_s or 0) * 1e6, (stop_s or 1e9) * 1e6
-        assert _stamped(path, **window) == [(t, k) for t, k in whole if lo <= t <= hi], window
+        want = [(t, k) for t, k in whole if lo <= t <= hi]
+        assert _stamped(path, start_s, stop_s) == want, (start_s, stop_s)
 
 
 def test_chunked_feeding_gives_the_events_of_feeding_the_video_whole(tmp_path):
