@@ -27,6 +27,7 @@ import hashlib
 import json
 import operator
 import os
+import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -55,6 +56,12 @@ _LOCKING_WORDS = ("true", "false", "best-effort")
 # the largest sensor side: event coordinates are int16
 _MAX_SENSOR_SIDE = 32767
 _MISSING = object()
+# An unknown id's suggestions: difflib compares the id with each id it is given (1-2 s for
+# 100,000 ids), so a larger split offers it the ids beside the unknown one in sorted order
+_SUGGEST_FROM_ALL = 10_000
+_SUGGEST_NEAR = 50
+# what json.dumps(ensure_ascii=False) leaves and the build escapes (engine._jsonl_line)
+_JSON_LINE_BREAKS = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
 
 
 # Held while a sample's arrays are read and while the open-shard cache changes: a thread must not
@@ -447,6 +454,16 @@ class SampleRecords(Sequence[dict[str, Any]]):
         for k in range(len(self)):
             yield self._decode(k)
 
+    def holding(self, text: bytes) -> Iterator[int]:
+        """The positions of the records whose line holds the bytes ``text``, in order: a
+        search of the stored lines, which decodes none."""
+        pattern = re.compile(re.escape(text))
+        data, at = self._blob.data, 0
+        while (found := pattern.search(data, at)) is not None:
+            k = int(np.searchsorted(self._offsets, found.start(), side="right")) - 1
+            yield k
+            at = int(self._offsets[k + 1])
+
     def _decode(self, k: int) -> dict[str, Any]:
         return json.loads(self._blob[self._offsets[k] : self._offsets[k + 1]].tobytes())
 
@@ -673,8 +690,7 @@ class EventVQADataset:
                 f"{type(sample_id).__name__} {sample_id!r}; read a sample by position with ds[i]"
             )
         ids, order = self._id_table()
-        k = int(np.searchsorted(ids, sample_id))
-        # (searchsorted may cut an id longer than the longest held: the comparison does not)
+        k = _insertion_point(ids, sample_id)
         if k < len(ids) and str(ids[k]) == sample_id:
             return int(order[k])
         raise self._unknown_id(sample_id, ids)
@@ -705,9 +721,29 @@ class EventVQADataset:
             or self._from_source_id(sample_id)
         )
         if hint is None:
-            close = difflib.get_close_matches(sample_id, ids.tolist(), n=3)
+            close = self._close_ids(sample_id, ids)
             hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
         return UnknownSampleError(f"no sample has id {sample_id!r} in {where} ({held}){hint}")
+
+    def _close_ids(self, sample_id: str, ids: np.ndarray) -> list[str]:
+        """Up to three ids of ``ids`` (sorted) like ``sample_id``: first the one of this split
+        with the number it ends in (``test-42``, ``tset-000042``: ``test-000042``), then
+        difflib's closest, of all ids in a split of up to `_SUGGEST_FROM_ALL`, else of those
+        beside it in sorted order."""
+        if len(ids) <= _SUGGEST_FROM_ALL:
+            pool = ids.tolist()
+        else:
+            k = _insertion_point(ids, sample_id)
+            pool = ids[max(0, k - _SUGGEST_NEAR) : k + _SUGGEST_NEAR].tolist()
+        close = difflib.get_close_matches(sample_id, pool, n=3)
+        digits = sample_id[len(sample_id.rstrip("0123456789")) :]
+        if 0 < len(digits) <= 18:
+            # the build's id of that number (``sources.sample_id``)
+            same = f"{self.split}-{int(digits):06d}"
+            k = _insertion_point(ids, same)
+            if k < len(ids) and str(ids[k]) == same:
+                close = [same, *[c for c in close if c != same][:2]]
+        return close
 
     def _skipped(self, sample_id: str) -> str | None:
         """Why the build skipped sample ``sample_id`` of this split (errors.jsonl), if it did."""
@@ -734,7 +770,16 @@ class EventVQADataset:
     def _from_source_id(self, source_id: str) -> str | None:
         """The sample whose split file gave it the id ``source_id``, if one did: the ids a
         user's own records carry are kept as ``source.source_id``."""
-        for rec in self.records:
+        # only the lines that hold the id as a JSON string are decoded (a million lines took
+        # seconds): as the build writes it (non-ASCII kept, the line breaks escaped), or all
+        # escaped
+        raw = json.dumps(source_id, ensure_ascii=False)
+        written = {raw, raw.translate(_JSON_LINE_BREAKS), json.dumps(source_id)}
+        # (a lone surrogate, which no UTF-8 line holds, is searched for as its own bytes)
+        needles = [text.encode("utf-8", "surrogatepass") for text in written]
+        lines = sorted({k for needle in needles for k in self.records.holding(needle)})
+        for k in lines:
+            rec = self.records[k]
             source = rec.get("source")
             if isinstance(source, dict) and source.get("source_id") == source_id:
                 return (
@@ -838,6 +883,18 @@ class EventVQADataset:
     def __repr__(self) -> str:
         w, h = self.sensor_size
         return f"EventVQADataset({str(self.root)!r}, split={self.split!r}, n={len(self)}, sensor={w}x{h})"
+
+
+def _insertion_point(ids: np.ndarray, text: str) -> int:
+    """Where ``text`` goes in the sorted str array ``ids``. A text longer than the array's
+    width is searched for as its first ``width`` characters, after the ids equal to those
+    (where it sorts): numpy would widen a copy of the whole array to the text's length
+    (45 MiB for 1M ids and a typo one digit too long, 37 GiB for 100,000 and a pasted
+    100,000-character text)."""
+    width = ids.dtype.itemsize // 4
+    if len(text) <= width:
+        return int(np.searchsorted(ids, np.array(text, ids.dtype)))
+    return int(np.searchsorted(ids, np.array(text[:width], ids.dtype), side="right"))
 
 
 def collate_event_vqa(batch: list[dict[str, Any]]) -> dict[str, Any]:
