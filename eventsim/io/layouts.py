@@ -265,8 +265,15 @@ def build_events(
     """Columns to `EVENT_DTYPE`, sorting by time (stable) with a note if needed."""
     x, y = np.asarray(x), np.asarray(y)
     for name, c in (("x", x), ("y", y)):
-        if c.dtype.kind == "f" and c.size and np.any(c != np.round(c)):
-            raise InvalidEventsError(f"coordinate column {name!r} holds non-integer values")
+        if c.dtype.kind != "f" or not c.size:
+            continue
+        # inf passes c == round(c), and int64 would make it INT64_MIN with a RuntimeWarning
+        whole = np.isfinite(c) & (c == np.round(c))
+        if not whole.all():
+            raise InvalidEventsError(
+                f"coordinate column {name!r} holds non-integer values (such as "
+                f"{c[np.argmin(whole)]})"
+            )
     # p01 comes from polarity_01, kept as read when asked to (check_polarity=False), which
     # make_events would refuse
     ev = make_events(x.astype(np.int64), y.astype(np.int64), t_us, np.zeros_like(p01))
@@ -504,6 +511,10 @@ def _open_hdf5_layout(
         }[found]
         try:
             return loader(f, path, sensor_size, time_unit, check_polarity)
+        except EventFileError:
+            # a loader's own refusal (EvQA's base_time, Prophesee's ECF codec) says what is
+            # wrong; EventFileError is an OSError, which the line below takes for damage
+            raise
         except (OSError, KeyError, RuntimeError) as exc:
             raise EventFileError(
                 f"cannot read the {found} events in {str(path)!r}: truncated or corrupt ({exc})"
@@ -893,43 +904,53 @@ def _open_txt(
 ) -> ArrayReader:
     """rpg text: optional first line ``width height``, then ``t x y p`` per line (t in s),
     separated by spaces or commas."""
+    from eventsim.io import text
+
     raw = path.read_bytes().removeprefix(b"\xef\xbb\xbf")  # Windows editors lead with a BOM
-    # many datasets write their text events as '0.000123,10,20,1'
-    raw = raw.replace(b",", b" ")
-    lines = raw.split(b"\n", 1)
-    first = lines[0].split()
+    if b"," in raw:
+        # many datasets write their text events as '0.000123,10,20,1'
+        raw = raw.replace(b",", b" ")
+    end = raw.find(b"\n")
+    first_line = raw if end < 0 else raw[:end]
+    first = first_line.split()
     file_size = None
-    body = raw
     if len(first) == 2:
         try:
             file_size = (int(first[0]), int(first[1]))
         except ValueError:
             raise EventFileError(
-                f"{str(path)!r}: first line {lines[0][:80]!r} is neither 'width height' "
+                f"{str(path)!r}: first line {first_line[:80]!r} is neither 'width height' "
                 "nor 't x y p'"
             ) from None
-        body = lines[1] if len(lines) > 1 else b""
-    tokens = body.split()
-    if len(tokens) % 4:
-        raise EventFileError(
-            f"{str(path)!r} is not rpg text: {len(tokens)} values is not a multiple of 4 "
-            "('t x y p' per line); the file may be truncated"
-        )
+    has_size = file_size is not None
     try:
-        vals = np.array(tokens, dtype=np.float64).reshape(-1, 4) if tokens else np.zeros((0, 4))
+        vals = text.table(raw, has_size, None, np.float64, delimiter=None)
     except ValueError as exc:
-        raise EventFileError(f"{str(path)!r} is not rpg text 't x y p': {exc}") from None
+        body = (raw[end + 1 :] if end >= 0 else b"") if has_size else raw
+        n = len(body.split())
+        why = f"{n} values is not a multiple of 4; the file may be truncated" if n % 4 else exc
+        raise EventFileError(f"{str(path)!r} is not rpg text 't x y p' per line: {why}") from None
+    if not vals.size:
+        vals = np.zeros((0, 4))
+    elif vals.shape[1] != 4:
+        raise EventFileError(
+            f"{str(path)!r} is not rpg text: its lines hold {vals.shape[1]} values; expected 4 "
+            "('t x y p')"
+        )
     notes: list[str] = []
-    if time_unit is None and vals.shape[0] and b"." in body.lstrip()[:200].split(None, 1)[0]:
+    start = end + 1 if has_size else 0
+    head = raw[start : start + 200].split(None, 1)
+    if time_unit is None and vals.shape[0] and head and b"." in head[0]:
         # rpg text writes seconds with a decimal point; without one, fall back to detection
         unit = "s"
         notes.append("time unit detected: seconds (decimal times in rpg text)")
     else:
         unit = times_to_us(vals[:, 0], "column t", notes, time_unit)[1]
-    from eventsim.io import text
-
-    # from the digits: float64 rounds ties and long epoch times to the wrong microsecond
-    t_us = text.text_times_to_us(np.array(tokens[0::4], dtype=np.bytes_), unit, repr(str(path)))
+    t_us = text.float_times_to_us(vals[:, 0], unit)
+    if t_us is None:
+        # from the digits: float64 rounds ties and long epoch times to the wrong microsecond
+        t_text = text.table(raw, has_size, [0], np.bytes_, delimiter=None)[:, 0]
+        t_us = text.text_times_to_us(t_text, unit, repr(str(path)))
     p = polarity_01(vals[:, 3], "column p", notes, check_polarity)
     ev = build_events(vals[:, 1], vals[:, 2], t_us, p, notes) if vals.shape[0] else empty_events()
     size, inferred = resolve_sensor_size(file_size, sensor_size, ev, path, notes)
