@@ -58,9 +58,11 @@ def cgroup_memory_room(cgroup_text: str | None = None, root: Path | None = None)
 
     For each group with a limit (v2 ``memory.max``, v1 ``memory.limit_in_bytes``): that
     limit less the group's usage (``memory.current``, ``memory.usage_in_bytes``), of which
-    the inactive page cache (``memory.stat``) does not count, since the kernel drops it
-    before it kills a process for the limit; the least of these. A container's memory
-    limit is below what the host has free, and a process that goes past it is killed.
+    the page cache of files (``memory.stat``'s active and inactive file pages) does not
+    count, since the kernel reclaims it, the active part too, before it kills a process for
+    the limit (psutil's 'available' counts both as free for the same reason; shared memory
+    and tmpfs files are not among them); the least of these. A container's memory limit is
+    below what the host has free, and a process that goes past it is killed.
     """
     if cgroup_text is None:
         try:
@@ -76,10 +78,14 @@ def cgroup_memory_room(cgroup_text: str | None = None, root: Path | None = None)
 
 
 def _memory_room(folder: Path, v2: bool) -> int | None:
-    limit_file, usage_file, cache_key = (
-        ("memory.max", "memory.current", "inactive_file")
+    limit_file, usage_file, cache_keys = (
+        ("memory.max", "memory.current", ("active_file", "inactive_file"))
         if v2
-        else ("memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file")
+        else (
+            "memory.limit_in_bytes",
+            "memory.usage_in_bytes",
+            ("total_active_file", "total_inactive_file"),
+        )
     )
     try:
         limit_text = (folder / limit_file).read_text().strip()
@@ -91,20 +97,22 @@ def _memory_room(folder: Path, v2: bool) -> int | None:
         return None
     if limit >= _V1_NO_LIMIT:
         return None
-    return max(0, limit - max(0, usage - _stat_value(folder / "memory.stat", cache_key)))
+    return max(0, limit - max(0, usage - _stat_sum(folder / "memory.stat", cache_keys)))
 
 
-def _stat_value(path: Path, key: str) -> int:
-    """The value of ``key`` in a cgroup's memory.stat (``KEY VALUE`` lines), 0 when absent."""
+def _stat_sum(path: Path, keys: tuple[str, ...]) -> int:
+    """The sum of the values of ``keys`` in a cgroup's memory.stat (``KEY VALUE`` lines),
+    one that is absent or not a number counting 0."""
     try:
         lines = path.read_text().splitlines()
     except OSError:
         return 0
+    total = 0
     for line in lines:
         name, _, value = line.partition(" ")
-        if name == key:
+        if name in keys:
             try:
-                return int(value)
+                total += int(value)
             except ValueError:
-                return 0
-    return 0
+                pass
+    return total

@@ -182,7 +182,8 @@ def test_cgroup_v2_memory_room_is_the_strictest_limit_less_its_usage(tmp_path):
     text = "0::/user.slice/job\n"
     _write(tmp_path, memory_max="max\n", memory_current=f"{5 * GIB}\n")
     assert cgroup_memory_room(text, tmp_path) is None
-    # the parent's limit binds: 4 GiB less 3 GiB in use, of which 0.5 GiB is inactive cache
+    # the parent's limit binds: 4 GiB less 3 GiB in use, of which 0.5 GiB (and 7 bytes) is
+    # file cache, inactive and active
     _write(
         tmp_path / "user.slice",
         memory_max=f"{4 * GIB}\n",
@@ -190,7 +191,7 @@ def test_cgroup_v2_memory_room_is_the_strictest_limit_less_its_usage(tmp_path):
         memory_stat=f"anon 1\ninactive_file {GIB // 2}\nactive_file 7\n",
     )
     _write(tmp_path / "user.slice" / "job", memory_max=f"{8 * GIB}\n", memory_current="0\n")
-    assert cgroup_memory_room(text, tmp_path) == GIB + GIB // 2
+    assert cgroup_memory_room(text, tmp_path) == GIB + GIB // 2 + 7
     # a group over its limit (cache counted) has no room, not a negative one
     _write(tmp_path / "user.slice" / "job", memory_max=f"{GIB}\n", memory_current=f"{2 * GIB}\n")
     assert cgroup_memory_room(text, tmp_path) == 0

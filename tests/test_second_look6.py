@@ -1,5 +1,6 @@
 """A second look at review 6's changes: looking a sample up by its id in a large split (a long
-or mistyped id, the suggestions' cost)."""
+or mistyped id, the suggestions' cost), and the file cache a cgroup's memory limit can take
+back."""
 
 from __future__ import annotations
 
@@ -160,3 +161,38 @@ def test_split_file_ids_written_as_utf8_or_escaped_are_still_found(built):
     # a lone surrogate (no UTF-8 text holds one) is an unknown id too
     with pytest.raises(UnknownSampleError):
         ds.index_of("test-\udcff")
+
+
+# ----------------------------------------------------------------------------- cgroup memory
+
+GIB = 1 << 30
+
+
+def _write(folder: Path, files: dict[str, str]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (folder / name).write_text(text)
+
+
+@pytest.mark.parametrize("v2", [True, False])
+def test_the_cgroup_room_leaves_out_active_file_cache_too(tmp_path, v2):
+    """The kernel reclaims a group's active file pages as well as its inactive ones before it
+    kills a process for the limit (and psutil's 'available' counts both as free): counting the
+    active ones as used refused sensors that fit a container that had read its input twice."""
+    from eventsim._system import cgroup_memory_room
+
+    if v2:
+        text, folder = "0::/job\n", tmp_path / "job"
+        names = ("memory.max", "memory.current", "")
+    else:
+        text, folder = "4:memory:/job\n", tmp_path / "memory" / "job"
+        names = ("memory.limit_in_bytes", "memory.usage_in_bytes", "total_")
+    limit, usage, prefix = names
+    stat = f"{prefix}active_file {GIB}\n{prefix}inactive_file {GIB // 2}\n"
+    if not v2:  # v1 also lists the group's own pages, without its children's
+        stat += f"active_file 1\ninactive_file 2\n{prefix}shmem {GIB}\n"
+    else:
+        stat += f"shmem {GIB}\nfile {3 * GIB}\n"
+    _write(folder, {limit: f"{4 * GIB}\n", usage: f"{3 * GIB}\n", "memory.stat": stat})
+    # 3 GiB in use, 1.5 GiB of it file cache the kernel takes back: 2.5 GiB of room
+    assert cgroup_memory_room(text, tmp_path) == 2 * GIB + GIB // 2
