@@ -95,7 +95,9 @@ def render_file(
     ``.gif`` animation, no suffix a folder of PNGs. Frames are windows of ``window_ms`` or of
     ``events_per_frame`` events (default: ``1000 / fps`` ms, i.e. real time). ``start_ms`` and
     ``end_ms`` are milliseconds from the first event. A single PNG shows the first window, or
-    the whole ``[start, end)`` range when ``end_ms`` is given without a window.
+    the whole ``[start, end)`` range when ``end_ms`` is given without a window. A window that
+    reaches past the range (the last event, or ``end_ms``) is drawn as ending there: a time
+    surface is taken at that end and a voxel grid's bins span the window up to it.
     """
     from eventsim.io import open_events
 
@@ -153,7 +155,12 @@ def render_file(
                     first_us = a
                 last_us = b
                 image = frames.at(b - 1) if frames is not None else None
-                sink.write(renderer.render(events, a, b, image))
+                # A window reaching past the range is drawn as ending with it, as its events
+                # do: a time surface at the window's end showed the range faded out (a PNG of
+                # a recording shorter than its window came out black), and a voxel grid put
+                # every event in its first bins.
+                end = max(a + 1, min(b, t1))
+                sink.write(renderer.render(events, a, end, image))
                 bar.update(1)
             if sink.n_frames == 0:
                 # A count-based render of a range without events: one blank frame, not an error.
