@@ -254,8 +254,9 @@ def _write_out_abbreviations(parser: argparse.ArgumentParser, words: list[str]) 
     ``--image-size`` (`add_renamed_option`). Here the spellings count by the option they set:
     one option is that option, written as its own first matching spelling (its new name), or
     as the old one when only that matched (so that its "was renamed" error speaks); more
-    than one is a usage error naming each option once. A word with a space is a value, as
-    argparse reads it."""
+    than one is a usage error naming each option once. A word with a space is written out
+    too (``--star=1 2``): argparse matches abbreviations before it takes such a word for a
+    value."""
     if not parser.allow_abbrev:
         return words
     options = parser._option_string_actions
@@ -264,7 +265,7 @@ def _write_out_abbreviations(parser: argparse.ArgumentParser, words: list[str]) 
         if word == "--":
             return out + words[i:]
         name, sep, value = word.partition("=")
-        if not name.startswith("--") or name in options or " " in word:
+        if not name.startswith("--") or name in options:
             out.append(word)
             continue
         meant: dict[argparse.Action, list[str]] = {}
