@@ -29,7 +29,9 @@ matched by sample ``id``, so every comparison resamples questions, keeping each 
 outcomes together (`paired_bootstrap`), where at least `BOOTSTRAP_MIN_DIFFERING` questions were
 answered differently; on fewer (or when every question was, all one way) the bootstrap interval
 is too narrow or a single point, and the paired intervals are score intervals that hold at any
-n instead (`paired_interval_method` says which from the counts in the row; `paired_intervals`).
+n instead, as is the ratio's where this configuration answered none right (every resample's
+ratio is 0); `paired_interval_method` says which from the counts in the row
+(`paired_intervals`).
 Bootstrap seeds derive from the cell's name, so a cell's interval does not depend on which other
 cells were computed. An undefined value (a ratio to a dense accuracy of 0, the interval of no
 answers) is nan in the rows and null in results.json (`json_ready`).
@@ -172,16 +174,20 @@ def mcnemar_exact_p(this_only: int, other_only: int) -> float:
 BOOTSTRAP_MIN_DIFFERING = next(m for m in range(1, 64) if mcnemar_exact_p(m, 0) < CLAIM_ALPHA)
 
 
-def paired_interval_method(this_only: int, other_only: int, n: int) -> str:
+def paired_interval_method(
+    this_only: int, other_only: int, n: int, *, right: int | None = None
+) -> str:
     """The interval a paired comparison of ``n`` questions gets (`paired_intervals`):
     ``"bootstrap"``, the percentile bootstrap, when at least `BOOTSTRAP_MIN_DIFFERING` were
     answered differently (``this_only`` right only under this configuration, ``other_only``
     only under the other) and not every question was (all one way, every resample gives the
     same difference); else ``"score"``, the score intervals that hold at any n
-    (`paired_difference_interval`, `paired_ratio_interval`)."""
+    (`paired_difference_interval`, `paired_ratio_interval`). ``right``, the questions this
+    configuration answered right, asks for the ratio's interval: where that is 0, every
+    resample's ratio is 0, so the ratio gets the score interval however many differ."""
     if this_only + other_only < BOOTSTRAP_MIN_DIFFERING or n in (this_only, other_only):
         return "score"
-    return "bootstrap"
+    return "score" if right == 0 else "bootstrap"
 
 
 def paired_difference_interval(
@@ -269,19 +275,31 @@ def paired_intervals(
     a: np.ndarray, b: np.ndarray, *, seed: int = 0, resamples: int = BOOTSTRAP_RESAMPLES
 ) -> dict[str, Any]:
     """95 % intervals of mean(a)/mean(b) (``ratio``) and mean(a)-mean(b) (``diff``) for 0/1
-    outcomes of the same questions, and the ``method`` that gave them
-    (`paired_interval_method`): `paired_bootstrap` where it holds, else the score intervals."""
+    outcomes of the same questions, and the methods that gave them (`paired_interval_method`;
+    ``method`` the difference's, ``ratio_method`` the ratio's): `paired_bootstrap` where it
+    holds, else the score intervals."""
     a = np.asarray(a, dtype=bool)
     b = np.asarray(b, dtype=bool)
     this_only, other_only = int((a & ~b).sum()), int((~a & b).sum())
-    method = paired_interval_method(this_only, other_only, int(a.size))
-    if method == "bootstrap":
-        return {**paired_bootstrap(a, b, seed=seed, resamples=resamples), "method": method}
     both, neither = int((a & b).sum()), int((~a & ~b).sum())
+    method = paired_interval_method(this_only, other_only, int(a.size))
+    ratio_method = paired_interval_method(
+        this_only, other_only, int(a.size), right=both + this_only
+    )
+    boot = (
+        paired_bootstrap(a, b, seed=seed, resamples=resamples)
+        if "bootstrap" in (method, ratio_method)
+        else {}
+    )
     return {
-        "ratio": paired_ratio_interval(both, this_only, other_only),
-        "diff": paired_difference_interval(both, this_only, other_only, neither),
+        "ratio": boot["ratio"]
+        if ratio_method == "bootstrap"
+        else paired_ratio_interval(both, this_only, other_only),
+        "diff": boot["diff"]
+        if method == "bootstrap"
+        else paired_difference_interval(both, this_only, other_only, neither),
         "method": method,
+        "ratio_method": ratio_method,
     }
 
 
@@ -502,8 +520,9 @@ def _acc(cell: Mapping[str, Any]) -> str:
 SCORE_MARK = "†"
 
 
-def _mark(this_only: int, other_only: int, n: int) -> str:
-    return SCORE_MARK if paired_interval_method(this_only, other_only, n) == "score" else ""
+def _mark(this_only: int, other_only: int, n: int, *, right: int | None = None) -> str:
+    method = paired_interval_method(this_only, other_only, n, right=right)
+    return SCORE_MARK if method == "score" else ""
 
 
 def _vs(cell: Mapping[str, Any]) -> str:
@@ -513,7 +532,12 @@ def _vs(cell: Mapping[str, Any]) -> str:
     counts = cell.get("vs_dense_counts")
     mark = ""
     if ci and counts and all(math.isfinite(v) for v in ci):
-        mark = _mark(counts["this_only"], counts["dense_only"], sum(counts.values()))
+        mark = _mark(
+            counts["this_only"],
+            counts["dense_only"],
+            sum(counts.values()),
+            right=counts["both"] + counts["this_only"],
+        )
     return f"{fmt_pct(cell['accuracy_vs_dense'])} ({fmt_ci(ci)}){mark}"
 
 
@@ -536,8 +560,9 @@ def fmt_keep(keep: float, among: Iterable[float] = ()) -> str:
     digits at most, no trailing zeros (``1``, ``0.5``, ``0.125``, 1/3 as ``0.333``), or as
     many more as it takes to print each of the fractions ``among`` (those shown with it, as
     in one table; pass the same ones wherever the labels must agree) apart from the others:
-    0.33 and 1/3 print 0.33 and 0.333, 0.333 and 1/3 print 0.333 and 0.3333."""
-    shown = {float(k) for k in among} | {float(keep)}
+    0.33 and 1/3 print 0.33 and 0.333, 0.333 and 1/3 print 0.333 and 0.3333. A keep below 1
+    never prints as dense's ``1`` (0.9996 prints 0.9996)."""
+    shown = {float(k) for k in among} | {float(keep), 1.0}
     # 17 significant digits tell every two floats apart
     digits = next(d for d in range(3, 18) if len({f"{k:.{d}g}" for k in shown}) == len(shown))
     return f"{keep:.{digits}g}"

@@ -383,7 +383,7 @@ def _few_differ(this_only: int, other_only: int) -> bool:
 
 
 def _unconfirmed(this_only: int, other_only: int, n: int) -> str:
-    """Why a difference whose bootstrap interval excludes 0 is not called one (`_judged`): too
+    """Why a difference whose interval excludes 0 is not called one (`_judged`): too
     few questions answered differently (`_few_differ`), or an effect not beyond noise."""
     p = mcnemar_exact_p(this_only, other_only)
     m = this_only + other_only
@@ -527,7 +527,10 @@ def _target_verdict(cell: Mapping[str, Any], target: float) -> str:
         c = cell["vs_dense_counts"]
         n = sum(c.values())
         dense_right = c["both"] + c["dense_only"]
-        interval = f"its {paired_interval_method(c['this_only'], c['dense_only'], n)} interval"
+        method = paired_interval_method(
+            c["this_only"], c["dense_only"], n, right=c["both"] + c["this_only"]
+        )
+        interval = f"its {method} interval"
         if side == "above":
             few = _share_bound(dense_right, 0, dense_right, n, side) <= target
         else:
