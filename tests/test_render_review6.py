@@ -4,6 +4,7 @@ the recording, long windows of big files, GIF and MP4 limits."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from eventsim.events import EVENT_DTYPE
 from eventsim.render import (
@@ -57,3 +58,37 @@ def test_voxel_png_of_a_recording_shorter_than_its_window_spreads_its_bins(tmp_p
     grid = voxel_grid(SHORT, (8, 6), 3, t_start_us=0, t_end_us=20_000)
     assert grid[2, 3, 3] == 1.0  # the last event sits in the last bin
     np.testing.assert_array_equal(_read_png(out), render_voxel_grid(grid))
+
+
+def test_mp4_of_small_frames_at_a_slow_rate_is_refused_not_aborted(tmp_path):
+    """OpenCV gives FFmpeg's MPEG-4 encoder a bit rate of width * height * fps; when that
+    rounds to 0 the encoder's assertion aborted the whole process (8x6 frames at 0.01 fps)."""
+    import subprocess
+    import sys
+
+    src = tmp_path / "short.npy"
+    np.save(src, SHORT)
+    out = tmp_path / "slow.mp4"
+    cmd = [sys.executable, "-m", "eventsim", "render", str(src), "-o", str(out)]
+    cmd += ["--fps", "0.01", "--sensor-size", "8x6", "--no-progress"]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1, run.stderr
+    assert "fps 0.01 is too slow for MPEG-4 video of 8x6 frames" in run.stderr
+    assert "below 0.0208 fps" in run.stderr and not out.exists()
+    # an AVI (Motion JPEG) plays at that rate
+    cmd[cmd.index(str(out))] = str(tmp_path / "slow.avi")
+    assert subprocess.run(cmd, capture_output=True, timeout=120).returncode == 0
+
+
+@pytest.mark.parametrize("name", ["v.mp4", "v.gif"])
+def test_library_refuses_a_playback_rate_no_video_or_gif_holds(tmp_path, name):
+    """Only the command line refused rates below 0.01 fps: render_file raised OverflowError
+    from Pillow for a GIF and a bare 'could not open a video writer' for an MP4."""
+    pytest.importorskip("PIL")
+    from eventsim.errors import ParameterError
+
+    src = tmp_path / "short.npy"
+    np.save(src, SHORT)
+    with pytest.raises(ParameterError, match=r"fps 0\.001 is not a playback rate .* 0\.01"):
+        render_file(src, tmp_path / name, fps=0.001, progress=False, sensor_size=(64, 48))
+    assert list(tmp_path.iterdir()) == [src]

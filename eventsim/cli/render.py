@@ -170,8 +170,6 @@ MAX_GIF_FRAMES = 10_000
 MAX_FRAME_PIXELS = 1 << 26
 # event times are int64 µs: a longer span cannot be a window or an offset into a recording
 MAX_SPAN_MS = (2**63 - 1) / 1000
-# below this the video encoder has no valid time base and a GIF frame outlasts its 655 s limit
-MIN_PLAYBACK_FPS = 0.01
 
 
 def check_times(args: argparse.Namespace) -> None:
@@ -187,7 +185,7 @@ def check_times(args: argparse.Namespace) -> None:
                 f"{flag} {value:g} ms is beyond the time range of events "
                 f"(at most {MAX_SPAN_MS:.3g} ms)"
             )
-    from eventsim.render.writers import output_kind
+    from eventsim.render.writers import MIN_PLAYBACK_FPS, output_kind
 
     if (
         output_kind(args.output) in ("video", "gif")

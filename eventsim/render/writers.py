@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import math
 import os
 import re
 from abc import ABC, abstractmethod
@@ -35,6 +36,21 @@ MAX_MPEG4_SIDE = 8190
 IMAGE_SUFFIXES = (".png",)
 GIF_SUFFIXES = (".gif",)
 _FRAME_NAME = re.compile(r"frame_\d{6,}\.png")
+# below this the video encoder has no valid time base and a GIF frame outlasts its 655 s limit
+MIN_PLAYBACK_FPS = 0.01
+# FFmpeg's MPEG-4 encoder, as OpenCV sets it up (bit rate = width * height * fps), aborts the
+# whole process when that rounds to 0; 1 leaves a margin
+MIN_MPEG4_BIT_RATE = 1.0
+
+
+def check_playback_fps(fps: float) -> float:
+    """``fps`` as a float when a video or GIF can play at that rate, else ParameterError."""
+    if not (math.isfinite(fps) and fps >= MIN_PLAYBACK_FPS):
+        raise ParameterError(
+            f"fps {fps:g} is not a playback rate a video or GIF can hold; expected a finite "
+            f"rate of at least {MIN_PLAYBACK_FPS:g} frames per second"
+        )
+    return float(fps)
 
 
 def output_kind(path: str | os.PathLike) -> str:
@@ -205,10 +221,8 @@ class VideoSink(FrameSink):
     by one black row/column, because the MPEG-4 encoder silently crops odd sizes."""
 
     def __init__(self, path: str | os.PathLike, *, fps: float, force: bool = False) -> None:
+        self.fps = check_playback_fps(fps)
         super().__init__(path, force=force)
-        if not fps > 0:
-            raise ParameterError(f"fps {fps} must be > 0")
-        self.fps = float(fps)
         self.fourcc = VIDEO_SUFFIXES[self.path.suffix.lower()]
         self._writer: cv2.VideoWriter | None = None
 
@@ -222,6 +236,15 @@ class VideoSink(FrameSink):
                 raise ParameterError(
                     f"{width}x{height} frames are too large for MPEG-4 video (at most "
                     f"{MAX_MPEG4_SIDE} px a side); write an .avi, a .gif or a folder of PNGs"
+                )
+            pixels = frame.shape[0] * frame.shape[1]
+            if self.fourcc == "mp4v" and pixels * self.fps < MIN_MPEG4_BIT_RATE:
+                slowest = MIN_MPEG4_BIT_RATE / pixels
+                raise ParameterError(
+                    f"fps {self.fps:g} is too slow for MPEG-4 video of {width}x{height} frames "
+                    f"(its encoder aborts below {slowest:.3g} fps for frames this small); raise "
+                    "the fps or the scale (--fps, --scale), or write an .avi, a .gif or a "
+                    "folder of PNGs"
                 )
             fourcc = cv2.VideoWriter.fourcc(*self.fourcc)
             with opencv_log_silenced(), opencv_file_name(self.tmp, "video") as name:
@@ -295,10 +318,8 @@ class GifSink(FrameSink):
 
     def __init__(self, path: str | os.PathLike, *, fps: float, force: bool = False) -> None:
         self._image = require("PIL.Image", "viz", "GIF output")
+        self.fps = check_playback_fps(fps)
         super().__init__(path, force=force)
-        if not fps > 0:
-            raise ParameterError(f"fps {fps} must be > 0")
-        self.fps = float(fps)
         self._frames: list = []
         # the last distinct frame: its colours as decoded, palette indices and palette, and
         # the two pixels whose indices are swapped in its repeats (None when no colour
