@@ -28,8 +28,8 @@ has that value. A group spec may also be a tuple of fields, e.g. ``("question_ty
 matched by sample ``id``, so every comparison resamples questions, keeping each question's two
 outcomes together (`paired_bootstrap`), where at least `BOOTSTRAP_MIN_DIFFERING` questions were
 answered differently; on fewer (or when every question was, all one way) the bootstrap interval
-is too narrow or a single point, and the paired intervals are score intervals that hold at any
-n instead, as is the ratio's where this configuration answered none right (every resample's
+is too narrow or a single point, and the paired intervals are score intervals instead (made for
+few questions: coverage near 95 %, though not at every n), as is the ratio's where this configuration answered none right (every resample's
 ratio is 0); `paired_interval_method` says which from the counts in the row
 (`paired_intervals`).
 Bootstrap seeds derive from the cell's name, so a cell's interval does not depend on which other
@@ -181,7 +181,7 @@ def paired_interval_method(
     ``"bootstrap"``, the percentile bootstrap, when at least `BOOTSTRAP_MIN_DIFFERING` were
     answered differently (``this_only`` right only under this configuration, ``other_only``
     only under the other) and not every question was (all one way, every resample gives the
-    same difference); else ``"score"``, the score intervals that hold at any n
+    same difference); else ``"score"``, the score intervals made for few questions
     (`paired_difference_interval`, `paired_ratio_interval`). ``right``, the questions this
     configuration answered right, asks for the ratio's interval: where that is 0, every
     resample's ratio is 0, so the ratio gets the score interval however many differ."""

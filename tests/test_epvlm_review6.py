@@ -131,7 +131,7 @@ def test_the_demo_findings_read_a_score_interval_with_its_name():
     (line,) = [f for f in findings(summary, target=0.9) if "moving-target" in f]
     assert line.endswith(
         "it meets the 90 % target on the point estimate and its score interval, but too few "
-        "questions (n = 30) to judge: a 95 % lower bound valid at any n is 88.6 %."
+        "questions (n = 30) to judge: a 95 % lower bound made for small n is 88.6 %."
     )
 
 

@@ -96,7 +96,7 @@ def test_the_target_verdict_on_many_questions_is_not_called_too_few_and_counts_s
     assert "n = 650);" in moving  # the cell's accuracy is of its 650
     assert moving.endswith(
         "it meets the 95 % target on the point estimate and its bootstrap interval, but not "
-        "beyond noise (n = 600 shared with dense): a 95 % lower bound valid at any n is 94.9 %, "
+        "beyond noise (n = 600 shared with dense): a 95 % lower bound made for small n is 94.9 %, "
         "not above the target."
     )
 

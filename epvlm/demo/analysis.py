@@ -483,8 +483,8 @@ def _static_sentence(
 
 
 def _target_bound(cell: Mapping[str, Any], side: str) -> float:
-    """A 95 % bound on ``cell``'s share of dense accuracy that holds at any number of
-    questions (the bootstrap interval is too narrow on few questions answered differently):
+    """A 95 % bound on ``cell``'s share of dense accuracy made for few questions as well (the
+    bootstrap interval is too narrow on few questions answered differently):
     ``"above"`` a lower bound, the Wilson lower bound of `event`'s accuracy on the
     questions dense answers right (the share is never below that accuracy); ``"below"`` an
     upper bound, `event`'s Wilson upper bound over dense's Wilson lower bound."""
@@ -540,12 +540,12 @@ def _target_verdict(cell: Mapping[str, Any], target: float) -> str:
         if few:
             return (
                 f"it {verb} {goal} on the point estimate and {interval}, but too few "
-                f"questions ({shared}) to judge: a 95 % {kind} bound valid at any n is "
+                f"questions ({shared}) to judge: a 95 % {kind} bound made for small n is "
                 f"{fmt_pct(bound)}"
             )
         return (
             f"it {verb} {goal} on the point estimate and {interval}, but not beyond "
-            f"noise ({shared}): a 95 % {kind} bound valid at any n is {fmt_pct(bound)}, not "
+            f"noise ({shared}): a 95 % {kind} bound made for small n is {fmt_pct(bound)}, not "
             f"{side} the target"
         )
     verb = "meets" if ratio >= target else "misses"

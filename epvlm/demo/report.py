@@ -120,7 +120,7 @@ def write_report(
         f"({BOOTSTRAP_RESAMPLES} resamples), except where fewer than {BOOTSTRAP_MIN_DIFFERING} "
         "questions were answered differently (or every question was, all one way), where the "
         "bootstrap interval is too narrow, a single point when none differ: there they are "
-        "score intervals that hold at any number of questions, marked "
+        "score intervals made for few questions (coverage near 95 %, though not at every n), marked "
         f"{SCORE_MARK} in the tables (Newcombe's for a difference, Bonett and Price's for a "
         "share of dense; a share is one also where the selector answered none right, whose "
         "every resample gives 0 %). The sentences below call a difference beyond noise "
