@@ -92,3 +92,30 @@ def test_library_refuses_a_playback_rate_no_video_or_gif_holds(tmp_path, name):
     with pytest.raises(ParameterError, match=r"fps 0\.001 is not a playback rate .* 0\.01"):
         render_file(src, tmp_path / name, fps=0.001, progress=False, sensor_size=(64, 48))
     assert list(tmp_path.iterdir()) == [src]
+
+
+def test_gif_too_big_to_hold_in_memory_is_refused_up_front(tmp_path, monkeypatch, capsys):
+    """Only the frame count was limited (10,000): a minute of 1280x720 at 30 fps (1,800 frames)
+    passed, and Pillow holds every frame until the file is written (about 2.2 bytes a pixel of
+    each: 3.4 GiB here; 10,000 frames would take 19 GiB)."""
+    from eventsim.cli.render import main
+    from eventsim.errors import ParameterError
+    from eventsim.render import writers
+
+    with pytest.raises(ParameterError, match=r"1,800 GIF frames of 1280x720 are too many"):
+        writers.check_gif_size(1800, (1280, 720))
+    writers.check_gif_size(10_000, (346, 260))  # a DAVIS346 clip up to the frame limit
+
+    src = tmp_path / "short.npy"
+    np.save(src, SHORT)
+    out = tmp_path / "v.gif"
+    argv = [str(src), "-o", str(out), "--window-ms", "5", "--sensor-size", "8x6", "--no-progress"]
+    monkeypatch.setattr(writers, "MAX_GIF_PIXELS", 4 * 48)
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "5 GIF frames of 8x6 are too many to write" in err and "folder of PNGs" in err
+    assert not out.exists()
+    # render_file and the sink check as the frames come
+    with pytest.raises(ParameterError, match="5 GIF frames of 8x6"):
+        render_file(src, out, window_ms=5, progress=False, sensor_size=(8, 6))
+    assert list(tmp_path.iterdir()) == [src]

@@ -163,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Beyond these, an output is refused up front: most frames would be empty, or it would not fit
-# in memory (GIF frames are held until the end) or on a typical disk.
+# on a typical disk. A GIF's frames are held until the end: writers.check_gif_size bounds them.
 MAX_FRAMES = 100_000
 MAX_FRAMES_PER_EVENT = 10
 MAX_GIF_FRAMES = 10_000
@@ -212,7 +212,7 @@ def check_output_size(args: argparse.Namespace, stats: dict) -> None:
             f"{what} {width * scale}x{height * scale} frames; keep "
             f"width x height under {MAX_FRAME_PIXELS:,} pixels"
         )
-    from eventsim.render.writers import output_kind
+    from eventsim.render.writers import check_gif_size, output_kind
 
     kind = output_kind(args.output)
     if kind == "png":
@@ -241,6 +241,8 @@ def check_output_size(args: argparse.Namespace, stats: dict) -> None:
             f"{limit:,} for {kind} output); use a longer --window-ms, more --events-per-frame, "
             "or --start-ms/--end-ms"
         )
+    if kind == "gif":
+        check_gif_size(frames, (width * scale, height * scale))
 
 
 def _check_not_a_folder(output: str) -> None:

@@ -302,6 +302,24 @@ def _disk_state(path: Path) -> str:
 
 # GIF delays are whole centiseconds and browsers slow delays under 2 cs down to 10 cs
 GIF_MIN_DELAY_CS = 2
+# Pillow writes a GIF from all its frames at once: ours (a byte a pixel) and its copies take
+# about 2.2 bytes a pixel of every frame (measured), so this many pixels in all is some 2.2 GiB
+MAX_GIF_PIXELS = 1 << 30
+GIF_BYTES_PER_PIXEL = 2.2
+
+
+def check_gif_size(n_frames: int, frame_wh: tuple[int, int]) -> None:
+    """Refuse a GIF whose frames would not fit in memory while it is written."""
+    width, height = frame_wh
+    pixels = n_frames * width * height
+    if pixels > MAX_GIF_PIXELS:
+        need = pixels * GIF_BYTES_PER_PIXEL / 2**30
+        raise ParameterError(
+            f"{n_frames:,} GIF frames of {width}x{height} are too many to write: a GIF is "
+            f"assembled in memory from all its frames (about {need:.1f} GiB for these; at "
+            f"most {MAX_GIF_PIXELS:,} pixels in all); write an .mp4 or a folder of PNGs, or "
+            "fewer frames (a longer window or a shorter range)"
+        )
 
 
 def gif_durations_ms(n_frames: int, fps: float) -> list[int]:
@@ -331,6 +349,7 @@ class GifSink(FrameSink):
         self._swapped = False
 
     def _write(self, frame: np.ndarray) -> None:
+        check_gif_size(self.n_frames + 1, (frame.shape[1], frame.shape[0]))
         # 255 colours leave the last palette slot for the twin
         img = self._image.fromarray(frame, mode="RGB").quantize(
             colors=255, method=self._image.Quantize.FASTOCTREE
