@@ -214,3 +214,22 @@ def test_the_cgroup_room_leaves_out_active_file_cache_too(tmp_path, v2):
     _write(folder, {limit: f"{4 * GIB}\n", usage: f"{3 * GIB}\n", "memory.stat": stat})
     # 3 GiB in use, 1.5 GiB of it file cache the kernel takes back: 2.5 GiB of room
     assert cgroup_memory_room(text, tmp_path) == 2 * GIB + GIB // 2
+
+
+def test_a_dataset_root_with_a_tilde_is_the_users_home(monkeypatch, build_shapes):
+    from eventsim.datasets import EventVQADataset
+
+    root = build_shapes(2)
+    monkeypatch.setenv("HOME", str(root.parent))
+    ds = EventVQADataset("~/ds", split="test")
+    assert ds.root == root.resolve() and len(ds) == len(EventVQADataset(root, split="test"))
+
+
+def test_collate_names_tonic_pairs_and_what_to_use_instead(build_shapes):
+    pytest.importorskip("tonic")
+    from eventsim.datasets import TonicEventVQA, collate_event_vqa
+
+    root = build_shapes(2)
+    items = [TonicEventVQA(root, split="test")[i] for i in range(2)]
+    with pytest.raises(TypeError, match=r"TonicEventVQA's \(events, target\) pair.*PadTensors"):
+        collate_event_vqa(items)

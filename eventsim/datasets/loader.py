@@ -22,6 +22,7 @@ process-wide choice to the script.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import hashlib
 import json
@@ -127,8 +128,11 @@ def check_shard(path: Path, entry: dict[str, Any], root: str | Path) -> None:
 
 def dataset_root(path: str | Path) -> Path:
     """The dataset folder ``path`` names: the folder itself, or the folder of its
-    ``dataset.json`` (the file is as natural a name for the dataset as its folder)."""
+    ``dataset.json`` (the file is as natural a name for the dataset as its folder). A leading
+    ``~`` is the user's home, as tonic's and torchvision's datasets take it."""
     path = Path(path)
+    with contextlib.suppress(RuntimeError):  # no home folder to expand to: the path as given
+        path = path.expanduser()
     if path.name == "dataset.json":
         try:
             if path.is_file():
@@ -897,6 +901,16 @@ def _insertion_point(ids: np.ndarray, text: str) -> int:
     return int(np.searchsorted(ids, np.array(text[:width], ids.dtype), side="right"))
 
 
+def _is_tonic_item(sample: object) -> bool:
+    return (
+        isinstance(sample, tuple)
+        and len(sample) == 2
+        and isinstance(sample[0], np.ndarray)
+        and sample[0].dtype.names is not None
+        and isinstance(sample[1], Mapping)
+    )
+
+
 def collate_event_vqa(batch: list[dict[str, Any]]) -> dict[str, Any]:
     """DataLoader ``collate_fn`` that keeps events as a list of numpy arrays (lengths differ).
 
@@ -909,6 +923,13 @@ def collate_event_vqa(batch: list[dict[str, Any]]) -> dict[str, Any]:
     for k, sample in enumerate(batch):
         # a transform that returns a tuple or drops a key from some samples failed below with
         # numpy's "only integer scalar arrays can be converted to a scalar index" or a KeyError
+        if _is_tonic_item(sample):
+            raise TypeError(
+                f"collate_event_vqa batches EventVQADataset's sample dicts; sample {k} of the "
+                "batch is TonicEventVQA's (events, target) pair: turn the events into tensors "
+                "of one shape (tonic.transforms.ToFrame, or NumpyAsType and "
+                "collate_fn=tonic.collation.PadTensors())"
+            )
         if not isinstance(sample, Mapping):
             raise TypeError(
                 f"collate_event_vqa batches sample dicts; sample {k} of the batch is a "
