@@ -119,3 +119,31 @@ def test_gif_too_big_to_hold_in_memory_is_refused_up_front(tmp_path, monkeypatch
     with pytest.raises(ParameterError, match="5 GIF frames of 8x6"):
         render_file(src, out, window_ms=5, progress=False, sensor_size=(8, 6))
     assert list(tmp_path.iterdir()) == [src]
+
+
+def test_a_gif_faster_than_50_fps_says_how_fast_it_plays(tmp_path, capsys):
+    """Frames under 20 ms are slowed to 100 ms by browsers, so every frame of a 100 fps GIF
+    gets 20 ms: it played at half the asked rate without a word."""
+    pytest.importorskip("PIL")
+    from PIL import Image
+
+    from eventsim.cli.render import main
+
+    src = tmp_path / "short.npy"
+    np.save(src, SHORT)
+    out = tmp_path / "fast.gif"
+    argv = [str(src), "--window-ms", "10", "--sensor-size", "8x6", "--no-progress"]
+    assert main([*argv, "-o", str(out), "--fps", "100"]) == 0
+    err = capsys.readouterr().err
+    assert f"{out} plays at 50 fps, 2x slower than --fps 100: a GIF frame lasts at least 20" in err
+    with Image.open(out) as im:
+        assert im.n_frames == 3
+        for k in range(3):
+            im.seek(k)
+            assert im.info["duration"] == 20
+    result = render_file(src, tmp_path / "fast2.gif", fps=100, window_ms=10, progress=False)
+    assert result.fps == 50
+    assert render_file(src, tmp_path / "v.mp4", fps=100, window_ms=10, progress=False).fps == 100
+    assert render_file(src, tmp_path / "a.gif", fps=25, window_ms=10, progress=False).fps == 25
+    assert main([*argv, "-o", str(tmp_path / "slow.gif"), "--fps", "50"]) == 0
+    assert "note" not in capsys.readouterr().err

@@ -73,7 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="MS",
         help="end, ms after the first event (for a PNG without a window: render [start, end))",
     )
-    win.add_argument("--fps", type=float, default=30.0, help="output frame rate (default: 30)")
+    win.add_argument(
+        "--fps",
+        type=float,
+        default=30.0,
+        help="output frame rate (default: 30; a GIF plays at most 50)",
+    )
     look = p.add_argument_group("look")
     look.add_argument(
         "--mode",
@@ -388,6 +393,14 @@ def main(args: argparse.Namespace) -> int:
         f"{plural(result.n_frames, 'frame')} of {width}x{height}, {params.mode}, {covered}",
         file=sys.stdout,
     )
+    if result.kind == "gif" and result.fps is not None and result.fps < args.fps:
+        print(
+            f"eventsim render: note: {result.path} plays at {result.fps:g} fps, "
+            f"{args.fps / result.fps:.3g}x slower than --fps {args.fps:g}: a GIF frame lasts at "
+            "least 20 ms (browsers show shorter ones for 100 ms); an .mp4 plays at "
+            f"{args.fps:g} fps",
+            file=sys.stderr,
+        )
     if result.colorbar_left_out is not None:
         need_w, need_h = result.colorbar_left_out
         base_w, base_h = width // params.scale, height // params.scale

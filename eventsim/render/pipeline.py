@@ -24,7 +24,7 @@ from eventsim.render.accumulate import (
     stream_by_time,
 )
 from eventsim.render.renderer import FrameRenderer, RenderParams
-from eventsim.render.writers import open_sink, output_kind
+from eventsim.render.writers import gif_playback_fps, open_sink, output_kind
 
 if TYPE_CHECKING:
     from eventsim.io.reader import EventFileReader
@@ -35,7 +35,8 @@ class RenderResult:
     """What was written; ``t_start_us``/``t_end_us`` span the rendered windows (absolute µs).
     ``colorbar_left_out``: None, or the smallest frame (width, height) that would have held the
     heat map's colour bar, which frames this small went without; ``colorbar_left_out_frames``
-    of the ``n_frames`` did (a bar is as wide as its labels need)."""
+    of the ``n_frames`` did (a bar is as wide as its labels need). ``fps``: the rate a video or
+    GIF plays at (a GIF at most 50, its frames' 20 ms floor), None for PNGs."""
 
     path: Path
     kind: str
@@ -45,6 +46,7 @@ class RenderResult:
     t_end_us: int
     colorbar_left_out: tuple[int, int] | None = None
     colorbar_left_out_frames: int = 0
+    fps: float | None = None
 
 
 def check_range_args(start_ms: float | None, end_ms: float | None, fps: float) -> None:
@@ -175,4 +177,5 @@ def render_file(
         t_end_us=last_us,
         colorbar_left_out=renderer.colorbar_left_out,
         colorbar_left_out_frames=renderer.colorbar_left_out_frames,
+        fps={"video": float(fps), "gif": gif_playback_fps(fps)}.get(kind),
     )

@@ -322,6 +322,11 @@ def check_gif_size(n_frames: int, frame_wh: tuple[int, int]) -> None:
         )
 
 
+def gif_playback_fps(fps: float) -> float:
+    """The rate a GIF made for ``fps`` plays at: at most 50, its frames' 20 ms floor."""
+    return min(float(fps), 100.0 / GIF_MIN_DELAY_CS)
+
+
 def gif_durations_ms(n_frames: int, fps: float) -> list[int]:
     """Per-frame GIF delays (ms, whole centiseconds) whose running sum stays within 5 ms of
     ``k / fps``: one rounded delay for every frame (Pillow truncates 33 ms to 30) would play a
