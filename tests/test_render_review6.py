@@ -147,3 +147,67 @@ def test_a_gif_faster_than_50_fps_says_how_fast_it_plays(tmp_path, capsys):
     assert render_file(src, tmp_path / "a.gif", fps=25, window_ms=10, progress=False).fps == 25
     assert main([*argv, "-o", str(tmp_path / "slow.gif"), "--fps", "50"]) == 0
     assert "note" not in capsys.readouterr().err
+
+
+LOOKS = [
+    RenderParams(),
+    RenderParams(color_by="net"),
+    RenderParams(background="grey"),
+    RenderParams(mode="overlay"),
+    RenderParams(mode="overlay", color_by="net"),
+    RenderParams(mode="timesurface", tau_ms=100),
+    RenderParams(mode="heatmap"),
+    RenderParams(mode="voxel", n_bins=4),
+]
+
+
+@pytest.fixture
+def long_file(tmp_path):
+    """2,000 events over 1 s on 16x12, with saved frames for the overlay."""
+    from eventsim.io import EventWriter
+
+    rng = np.random.default_rng(6)
+    ev = np.zeros(2000, EVENT_DTYPE)
+    ev["x"], ev["y"] = rng.integers(0, 16, 2000), rng.integers(0, 12, 2000)
+    ev["t"], ev["p"] = np.sort(rng.integers(0, 1_000_000, 2000)), rng.integers(0, 2, 2000)
+    path = tmp_path / "long.h5"
+    with EventWriter(path, (16, 12)) as w:
+        w.write(ev)
+        for k in range(4):
+            w.add_frame(np.full((12, 16), 50 * k, np.uint8), 250_000 * k)
+    return path
+
+
+@pytest.mark.parametrize("params", LOOKS, ids=lambda p: f"{p.mode}-{p.color_by}-{p.background}")
+def test_long_windows_are_read_and_drawn_in_parts(tmp_path, long_file, monkeypatch, params):
+    """A window was read whole: a PNG of a 1-hour 1280x720 recording of 20 M events took 0.7 GB
+    (heat map) to 1.9 GB (voxel), growing with the recording. Windows expected to hold more
+    than PART_EVENTS are read in parts of about that many and drawn as the parts come; the
+    pictures are those of the whole windows."""
+    from eventsim.io.hdf5_reader import EventReader
+    from eventsim.render import pipeline
+
+    whole = tmp_path / "whole"
+    render_file(long_file, whole / "one.png", params, end_ms=1000, progress=False)
+    render_file(long_file, whole / "frames", params, window_ms=250, progress=False)
+
+    reads: list[int] = []
+    read = EventReader.read
+
+    def spy(self, *args, **kwargs):
+        events = read(self, *args, **kwargs)
+        reads.append(len(events))
+        return events
+
+    monkeypatch.setattr(EventReader, "read", spy)
+    monkeypatch.setattr(pipeline, "PART_EVENTS", 50)
+    parted = tmp_path / "parted"
+    render_file(long_file, parted / "one.png", params, end_ms=1000, progress=False)
+    render_file(long_file, parted / "frames", params, window_ms=250, progress=False)
+    assert len(reads) > 40 and max(reads) <= 200
+    np.testing.assert_array_equal(_read_png(parted / "one.png"), _read_png(whole / "one.png"))
+    names = sorted(p.name for p in (whole / "frames").iterdir())
+    assert len(names) == 4
+    for name in names:
+        got, want = _read_png(parted / "frames" / name), _read_png(whole / "frames" / name)
+        np.testing.assert_array_equal(got, want)

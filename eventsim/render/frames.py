@@ -84,29 +84,57 @@ def render_polarity(
     (``color_by="net"``; a tie leaves the background). ``background="grey"``: signed grey,
     128 + 127 * clip((ON - OFF) / full_scale_count, -1, 1), the classic DVS "frame" look.
     """
-    bg, on, off = palette(background, on_color, off_color)
-    events, width, height = _checked(events, sensor_size)
+    palette(background, on_color, off_color)  # a bad name is reported before the events
     if background == "grey":
         if full_scale_count <= 0:
             raise ParameterError(f"full_scale_count {full_scale_count} must be > 0")
         counts = polarity_counts(events, sensor_size)
-        net = (counts[1] - counts[0]).astype(np.float32)
-        level = np.clip(net / full_scale_count, -1.0, 1.0)
-        grey = np.rint(128.0 + 127.0 * level).astype(np.uint8)
-        return np.repeat(grey[:, :, None], 3, axis=2)
+        return signed_grey(counts[1] - counts[0], full_scale_count)
     if color_by not in COLOR_BY:
         raise ParameterError(f"color_by {color_by!r} is not valid; expected one of {COLOR_BY}")
-    img = np.empty((height, width, 3), dtype=np.uint8)
-    img[:] = bg
     if color_by == "last":
-        pol = last_polarity(events, sensor_size)
-        is_on, is_off = pol == 1, pol == 0
+        is_on, is_off = polarity_masks(last=last_polarity(events, sensor_size))
     else:
-        counts = polarity_counts(events, sensor_size)
-        is_on, is_off = counts[1] > counts[0], counts[0] > counts[1]
+        is_on, is_off = polarity_masks(counts=polarity_counts(events, sensor_size))
+    return paint_polarity(
+        is_on, is_off, background=background, on_color=on_color, off_color=off_color
+    )
+
+
+def polarity_masks(
+    *, last: np.ndarray | None = None, counts: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(is_on, is_off) pixel masks from a `last_polarity` map, or from `polarity_counts` by the
+    sign of ON minus OFF (a tie is neither)."""
+    if last is not None:
+        return last == 1, last == 0
+    if counts is None:
+        raise ParameterError("polarity_masks needs a last-polarity map or polarity counts")
+    return counts[1] > counts[0], counts[0] > counts[1]
+
+
+def paint_polarity(
+    is_on: np.ndarray,
+    is_off: np.ndarray,
+    *,
+    background: str = "dark",
+    on_color: RGB | None = None,
+    off_color: RGB | None = None,
+) -> np.ndarray:
+    """An (H, W, 3) RGB uint8 frame of the background with the ON and OFF pixels coloured."""
+    bg, on, off = palette(background, on_color, off_color)
+    img = np.empty((*is_on.shape, 3), dtype=np.uint8)
+    img[:] = bg
     img[is_on] = on
     img[is_off] = off
     return img
+
+
+def signed_grey(net: np.ndarray, full_scale_count: float = 2.0) -> np.ndarray:
+    """(H, W, 3) grey from ON minus OFF counts: 128 + 127 * clip(net / full scale, -1, 1)."""
+    level = np.clip(np.asarray(net, dtype=np.float32) / full_scale_count, -1.0, 1.0)
+    grey = np.rint(128.0 + 127.0 * level).astype(np.uint8)
+    return np.repeat(grey[:, :, None], 3, axis=2)
 
 
 def count_full_scale(counts: np.ndarray) -> float:
@@ -235,6 +263,20 @@ def voxel_grid(
     (defaults: the first and last event times), as in E2VID. Summing over bins gives the net
     polarity count of each pixel.
     """
+    sums = voxel_sums(events, sensor_size, n_bins, t_start_us=t_start_us, t_end_us=t_end_us)
+    return sums.astype(np.float32)
+
+
+def voxel_sums(
+    events: np.ndarray,
+    sensor_size: SensorSize,
+    n_bins: int,
+    *,
+    t_start_us: int | None = None,
+    t_end_us: int | None = None,
+) -> np.ndarray:
+    """`voxel_grid` in float64: with the bin times given, the sums of a window's parts add up
+    to the grid of the whole window."""
     events, width, height = _checked(events, sensor_size)
     if int(n_bins) < 1:
         raise ParameterError(f"n_bins {n_bins} must be >= 1")
@@ -255,7 +297,7 @@ def voxel_grid(
         grid += np.bincount(left * plane + lin, weights=value * (1 - frac), minlength=grid.size)
         right = np.minimum(left + 1, n_bins - 1)
         grid += np.bincount(right * plane + lin, weights=value * frac, minlength=grid.size)
-    return grid.reshape(n_bins, height, width).astype(np.float32)
+    return grid.reshape(n_bins, height, width)
 
 
 def render_voxel_grid(

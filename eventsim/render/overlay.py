@@ -18,7 +18,7 @@ from eventsim.render.colors import (
     palette,
     to_rgb,
 )
-from eventsim.render.frames import COLOR_BY, last_polarity, polarity_counts
+from eventsim.render.frames import COLOR_BY, last_polarity, polarity_counts, polarity_masks
 from eventsim.render.scales import DROPPED_DIM, patch_grid_legend, score_range
 
 
@@ -41,20 +41,43 @@ def overlay_events(
     overlay``, the demo and build previews) all do, per `eventsim.render.colors.OVERLAY_FRAME`.
     """
     img = to_rgb(image)
-    if grey_frame:
-        img = to_rgb(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY))
     if not 0.0 <= alpha <= 1.0:
         raise ParameterError(f"alpha {alpha} must be in [0, 1]")
     if color_by not in COLOR_BY:
         raise ParameterError(f"color_by {color_by!r} is not valid; expected one of {COLOR_BY}")
     height, width = img.shape[:2]
-    _, on, off = palette(OVERLAY_PALETTE, on_color, off_color)
     if color_by == "last":
-        pol = last_polarity(events, (width, height))
-        is_on, is_off = pol == 1, pol == 0
+        is_on, is_off = polarity_masks(last=last_polarity(events, (width, height)))
     else:
-        counts = polarity_counts(events, (width, height))
-        is_on, is_off = counts[1] > counts[0], counts[0] > counts[1]
+        is_on, is_off = polarity_masks(counts=polarity_counts(events, (width, height)))
+    return blend_events(
+        img,
+        is_on,
+        is_off,
+        on_color=on_color,
+        off_color=off_color,
+        alpha=alpha,
+        grey_frame=grey_frame,
+    )
+
+
+def blend_events(
+    image: np.ndarray,
+    is_on: np.ndarray,
+    is_off: np.ndarray,
+    *,
+    on_color: RGB | None = None,
+    off_color: RGB | None = None,
+    alpha: float = 0.85,
+    grey_frame: bool = False,
+) -> np.ndarray:
+    """`overlay_events` with the ON and OFF pixels given as masks of the image's shape."""
+    img = to_rgb(image)
+    if grey_frame:
+        img = to_rgb(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY))
+    if not 0.0 <= alpha <= 1.0:
+        raise ParameterError(f"alpha {alpha} must be in [0, 1]")
+    _, on, off = palette(OVERLAY_PALETTE, on_color, off_color)
     out = img.astype(np.float32)
     for mask, color in ((is_on, on), (is_off, off)):
         out[mask] = alpha * np.asarray(color, dtype=np.float32) + (1 - alpha) * out[mask]

@@ -1,12 +1,13 @@
 """Render an event file to a PNG, a folder of PNGs, an MP4/AVI or a GIF, streaming window by
-window through the reader (memory does not grow with the file's length)."""
+window through the reader, and a long time window part by part (memory does not grow with the
+file's length nor with a window's)."""
 
 from __future__ import annotations
 
 import itertools
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,7 +18,7 @@ from tqdm import tqdm
 from eventsim.errors import OutputExistsError, ParameterError
 from eventsim.events import empty_events
 from eventsim.render.accumulate import (
-    Window,
+    _window_bounds,
     check_window_args,
     n_time_windows,
     stream_by_count,
@@ -28,6 +29,52 @@ from eventsim.render.writers import gif_playback_fps, open_sink, output_kind
 
 if TYPE_CHECKING:
     from eventsim.io.reader import EventFileReader
+
+
+# A time window expected (at the file's mean rate) to hold more events than this is read and
+# drawn in parts of about this many, so memory stays flat however long the window: a PNG of a
+# whole recording, minute-long windows. The kernels take some 40-100 bytes an event.
+PART_EVENTS = 1 << 20
+
+# a window and its events, whole or in consecutive parts
+PartedWindow = tuple[int, int, Iterable[np.ndarray]]
+
+
+class _PartReader:
+    """Reads time ranges of a file in parts of about ``part_events`` events. A part's length in
+    time follows the event rate of the part before (the file's mean rate at first), changing
+    at most fourfold a step, so a burst costs one large part and not a window's worth."""
+
+    def __init__(self, reader: EventFileReader, part_events: int) -> None:
+        self.reader = reader
+        self.part_events = part_events
+        mean_us = int(reader.duration_us) / max(len(reader), 1)
+        self.span_us = max(1, math.floor(part_events * mean_us))
+
+    def read(self, t_start_us: int, t_end_us: int) -> Iterator[np.ndarray]:
+        a = t_start_us
+        while a < t_end_us:
+            b = min(a + self.span_us, t_end_us)
+            part = self.reader.read(a, b)
+            fitting = math.floor((b - a) * self.part_events / max(len(part), 1))
+            self.span_us = max(1, min(4 * self.span_us, max(self.span_us // 4, fitting)))
+            yield part
+            a = b
+
+
+def _time_windows(
+    reader: EventFileReader, window_us: float, t_start_us: int, t_end_us: int
+) -> Iterator[PartedWindow]:
+    """`stream_by_time`'s windows, those expected to hold over `PART_EVENTS` read in parts."""
+    mean_events = window_us * len(reader) / max(int(reader.duration_us), 1)
+    if mean_events <= PART_EVENTS:
+        for a, b, events in stream_by_time(reader, window_us, t_start_us, t_end_us):
+            yield a, b, (events,)
+        return
+    check_window_args(window_us, None)
+    parts = _PartReader(reader, PART_EVENTS)
+    for a, b in _window_bounds(t_start_us, t_end_us, window_us):
+        yield a, b, parts.read(a, min(b, t_end_us))
 
 
 @dataclass(frozen=True)
@@ -128,18 +175,21 @@ def render_file(
                 f"start_ms {start_ms:g} is past the last event "
                 f"({(reader.t_end_us - origin) / 1000:g} ms after the first)"
             )
-        windows: Iterator[Window]
+        windows: Iterator[PartedWindow]
         if events_per_frame is not None:
             ranged = start_ms is not None or end_ms is not None
-            windows = stream_by_count(
-                reader, int(events_per_frame), t0 if ranged else None, t1 if ranged else None
+            windows = (
+                (a, b, (events,))
+                for a, b, events in stream_by_count(
+                    reader, int(events_per_frame), t0 if ranged else None, t1 if ranged else None
+                )
             )
             total = math.ceil(len(reader) / int(events_per_frame)) if not ranged else None
         else:
             if window_us is None:
                 whole_range = kind == "png" and end_ms is not None
                 window_us = max(1.0, float(t1 - t0)) if whole_range else 1e6 / fps
-            windows = stream_by_time(reader, float(window_us), t0, t1)
+            windows = _time_windows(reader, float(window_us), t0, t1)
             total = n_time_windows(t0, t1, float(window_us))
         if kind == "png":
             windows = itertools.islice(windows, 1)
@@ -152,7 +202,7 @@ def render_file(
             tqdm(total=total, unit="frame", desc="render", disable=not progress) as bar,
         ):
             first_us, last_us = t0, max(t1, t0 + 1)
-            for a, b, events in windows:
+            for a, b, parts in windows:
                 if sink.n_frames == 0:
                     first_us = a
                 last_us = b
@@ -162,7 +212,7 @@ def render_file(
                 # a recording shorter than its window came out black), and a voxel grid put
                 # every event in its first bins.
                 end = max(a + 1, min(b, t1))
-                sink.write(renderer.render(events, a, end, image))
+                sink.write(renderer.render(parts, a, end, image))
                 bar.update(1)
             if sink.n_frames == 0:
                 # A count-based render of a range without events: one blank frame, not an error.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,13 +37,17 @@ from eventsim.render.frames import (
     TimeSurface,
     count_full_scale,
     count_map,
+    last_polarity,
+    paint_polarity,
+    polarity_counts,
+    polarity_masks,
     render_heatmap,
-    render_polarity,
     render_time_surface,
     render_voxel_grid,
-    voxel_grid,
+    signed_grey,
+    voxel_sums,
 )
-from eventsim.render.overlay import overlay_events
+from eventsim.render.overlay import blend_events
 from eventsim.render.scales import (
     CORNERS,
     colorbar_box,
@@ -167,41 +172,61 @@ class FrameRenderer:
 
     def render(
         self,
-        events: np.ndarray,
+        events: np.ndarray | Iterable[np.ndarray],
         t_start_us: int,
         t_end_us: int,
         image: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Frame for the window ``[t_start_us, t_end_us)``; ``image`` is needed in overlay mode."""
+        """Frame for the window ``[t_start_us, t_end_us)``; ``image`` is needed in overlay mode.
+
+        ``events``: the window's events, or an iterable of consecutive parts of them in time
+        order, taken one at a time: what the frame needs of them (counts, the last polarity of
+        each pixel, the time surface, the voxel sums) is gathered part by part, so a window of
+        any length is drawn in the memory of one part.
+        """
+        parts = (events,) if isinstance(events, np.ndarray) else events
         p = self.params
-        if p.mode == "polarity":
-            frame = render_polarity(
-                events,
-                self.sensor_size,
-                background=p.background,
-                color_by=p.color_by,
-                on_color=p.on_color,
-                off_color=p.off_color,
-            )
-        elif p.mode == "overlay":
-            if image is None:
-                raise ParameterError("overlay mode needs the frame to draw on")
-            width, height = self.sensor_size
-            frame = to_rgb(image)
-            if frame.shape[:2] != (height, width):
-                frame = cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
-            frame = overlay_events(
-                frame,
-                events,
-                alpha=p.overlay_alpha,
-                color_by=p.color_by,
-                grey_frame=p.overlay_frame == "grey",
-                on_color=p.on_color,
-                off_color=p.off_color,
-            )
+        if p.mode == "overlay" and image is None:
+            raise ParameterError("overlay mode needs the frame to draw on")
+        width, height = self.sensor_size
+        if p.mode == "polarity" and p.background == "grey":
+            pol = self._polarity_counts(parts)
+            frame = signed_grey(pol[1] - pol[0])
+        elif p.mode in ("polarity", "overlay"):
+            if p.color_by == "net":
+                is_on, is_off = polarity_masks(counts=self._polarity_counts(parts))
+            else:
+                last = np.full((height, width), -1, np.int8)
+                for part in parts:
+                    later = last_polarity(part, self.sensor_size)
+                    np.copyto(last, later, where=later >= 0)
+                is_on, is_off = polarity_masks(last=last)
+            if p.mode == "polarity":
+                frame = paint_polarity(
+                    is_on,
+                    is_off,
+                    background=p.background,
+                    on_color=p.on_color,
+                    off_color=p.off_color,
+                )
+            else:
+                assert image is not None
+                picture = to_rgb(image)
+                if picture.shape[:2] != (height, width):
+                    picture = cv2.resize(picture, (width, height), interpolation=cv2.INTER_AREA)
+                frame = blend_events(
+                    picture,
+                    is_on,
+                    is_off,
+                    alpha=p.overlay_alpha,
+                    grey_frame=p.overlay_frame == "grey",
+                    on_color=p.on_color,
+                    off_color=p.off_color,
+                )
         elif p.mode == "timesurface":
             assert self._surface is not None
-            self._surface.update(events)
+            for part in parts:
+                self._surface.update(part)
             frame = render_time_surface(
                 self._surface.surface(t_end_us - 1),
                 background=p.background,
@@ -209,7 +234,9 @@ class FrameRenderer:
                 off_color=p.off_color,
             )
         elif p.mode == "heatmap":
-            counts = count_map(events, self.sensor_size)
+            counts = np.zeros((height, width), np.int64)
+            for part in parts:
+                counts += count_map(part, self.sensor_size)
             full_scale = count_full_scale(counts) if p.max_count is None else p.max_count
             frame = render_heatmap(
                 counts,
@@ -218,11 +245,16 @@ class FrameRenderer:
                 log_scale=p.heatmap_scale == "log",
             )
         else:
-            grid = voxel_grid(
-                events, self.sensor_size, p.n_bins, t_start_us=t_start_us, t_end_us=t_end_us - 1
-            )
+            sums = np.zeros((p.n_bins, height, width))
+            for part in parts:
+                sums += voxel_sums(
+                    part, self.sensor_size, p.n_bins, t_start_us=t_start_us, t_end_us=t_end_us - 1
+                )
             frame = render_voxel_grid(
-                grid, background=p.background, on_color=p.on_color, off_color=p.off_color
+                sums.astype(np.float32),
+                background=p.background,
+                on_color=p.on_color,
+                off_color=p.off_color,
             )
         if p.scale > 1:
             frame = cv2.resize(
@@ -245,6 +277,13 @@ class FrameRenderer:
                 self.colorbar_left_out = (max(seen[0], need[0]), max(seen[1], need[1]))
                 self.colorbar_left_out_frames += 1
         return frame
+
+    def _polarity_counts(self, parts: Iterable[np.ndarray]) -> np.ndarray:
+        width, height = self.sensor_size
+        counts = np.zeros((2, height, width), np.int64)
+        for part in parts:
+            counts += polarity_counts(part, self.sensor_size)
+        return counts
 
     def _free_corner(
         self, counts: np.ndarray, frame_wh: tuple[int, int], bar_wh: tuple[int, int]
