@@ -67,7 +67,7 @@ def test_an_interrupted_build_says_what_it_kept(tmp_path):
         _report_kept_shards(out, force=False)
     for name in ("test-00000.h5", "test-00001.h5", ".test-00002.h5.1-abcdef01.tmp.h5"):
         (out / "shards" / name).write_bytes(b"")
-    with pytest.raises(KeptInterrupt, match=r"2 finished shard\(s\) kept .* without --force"):
+    with pytest.raises(KeptInterrupt, match=r"2 finished shards kept .* without --force"):
         _report_kept_shards(out, force=True)
     (out / "dataset.json").write_text("{}")
     _report_kept_shards(out, force=False)  # finished: Ctrl-C came after the build
