@@ -108,6 +108,29 @@ def stream_by_time(
         yield a, b, reader.read(a, min(b, t_end_us))
 
 
+class PartReader:
+    """Reads time ranges of a file in parts of about ``part_events`` events. A part's length in
+    time follows the event rate of the part before (the file's mean rate at first), changing
+    at most fourfold a step, so a burst costs one large part and not a window's worth."""
+
+    def __init__(self, reader: EventFileReader, part_events: int) -> None:
+        self.reader = reader
+        self.part_events = part_events
+        mean_us = int(reader.duration_us) / max(len(reader), 1)
+        self.span_us = max(1, math.floor(part_events * mean_us))
+
+    def read(self, t_start_us: int, t_end_us: int) -> Iterator[np.ndarray]:
+        """The events of ``[t_start_us, t_end_us)`` in consecutive parts."""
+        a = t_start_us
+        while a < t_end_us:
+            b = min(a + self.span_us, t_end_us)
+            part = self.reader.read(a, b)
+            fitting = math.floor((b - a) * self.part_events / max(len(part), 1))
+            self.span_us = max(1, min(4 * self.span_us, max(self.span_us // 4, fitting)))
+            yield part
+            a = b
+
+
 def stream_by_count(
     reader: EventFileReader,
     events_per_frame: int,

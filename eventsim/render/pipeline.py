@@ -18,6 +18,7 @@ from tqdm import tqdm
 from eventsim.errors import OutputExistsError, ParameterError
 from eventsim.events import empty_events
 from eventsim.render.accumulate import (
+    PartReader,
     _window_bounds,
     check_window_args,
     n_time_windows,
@@ -40,28 +41,6 @@ PART_EVENTS = 1 << 20
 PartedWindow = tuple[int, int, Iterable[np.ndarray]]
 
 
-class _PartReader:
-    """Reads time ranges of a file in parts of about ``part_events`` events. A part's length in
-    time follows the event rate of the part before (the file's mean rate at first), changing
-    at most fourfold a step, so a burst costs one large part and not a window's worth."""
-
-    def __init__(self, reader: EventFileReader, part_events: int) -> None:
-        self.reader = reader
-        self.part_events = part_events
-        mean_us = int(reader.duration_us) / max(len(reader), 1)
-        self.span_us = max(1, math.floor(part_events * mean_us))
-
-    def read(self, t_start_us: int, t_end_us: int) -> Iterator[np.ndarray]:
-        a = t_start_us
-        while a < t_end_us:
-            b = min(a + self.span_us, t_end_us)
-            part = self.reader.read(a, b)
-            fitting = math.floor((b - a) * self.part_events / max(len(part), 1))
-            self.span_us = max(1, min(4 * self.span_us, max(self.span_us // 4, fitting)))
-            yield part
-            a = b
-
-
 def _time_windows(
     reader: EventFileReader, window_us: float, t_start_us: int, t_end_us: int
 ) -> Iterator[PartedWindow]:
@@ -72,7 +51,7 @@ def _time_windows(
             yield a, b, (events,)
         return
     check_window_args(window_us, None)
-    parts = _PartReader(reader, PART_EVENTS)
+    parts = PartReader(reader, PART_EVENTS)
     for a, b in _window_bounds(t_start_us, t_end_us, window_us):
         yield a, b, parts.read(a, min(b, t_end_us))
 

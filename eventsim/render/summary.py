@@ -18,6 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from eventsim.errors import OutputExistsError, ParameterError, require
+from eventsim.events import concat_events
 from eventsim.outputs import (
     check_replaceable,
     fsync_file,
@@ -26,6 +27,7 @@ from eventsim.outputs import (
     remove_stale_temps,
     temp_path,
 )
+from eventsim.render.accumulate import PartReader
 from eventsim.render.colors import palette
 from eventsim.render.frames import count_full_scale, polarity_counts
 
@@ -75,7 +77,7 @@ def collect_summary(
 
     The scatter window is centred on the busiest rate bin and sized to hold about five times
     ``scatter_events`` events at the mean rate (at least one bin wide); it is thinned evenly to
-    ``scatter_events``.
+    ``scatter_events``, reading it in parts of about ``chunk_events``.
     """
     if n_bins < 1 or scatter_events < 1 or chunk_events < 1:
         raise ParameterError(
@@ -108,9 +110,7 @@ def collect_summary(
     centre = (edges[busiest] + edges[busiest + 1]) / 2
     a = int(max(t0, min(centre - span / 2, t1 - span)))
     b = a + span
-    window = reader.read(a, b) if n else reader.read_index(0, 0)
-    if len(window) > scatter_events:
-        window = window[np.linspace(0, len(window) - 1, scatter_events).astype(np.int64)]
+    window = _thinned(reader, a, b, scatter_events, chunk_events) if n else reader.read_index(0, 0)
     return EventSummary(
         name=name,
         sensor_size=(width, height),
@@ -123,6 +123,25 @@ def collect_summary(
         scatter=window,
         scatter_window_us=(a, b),
     )
+
+
+def _thinned(
+    reader: EventFileReader, t_start_us: int, t_end_us: int, keep: int, part_events: int
+) -> np.ndarray:
+    """The events of ``[t_start_us, t_end_us)`` thinned evenly to at most ``keep`` (at indices
+    ``linspace(0, n - 1, keep)``), read in parts: once to count them, once to pick. The window
+    is at least a rate bin wide, so with few bins it holds much of the file."""
+    n = sum(len(part) for part in PartReader(reader, part_events).read(t_start_us, t_end_us))
+    if n <= keep:
+        return reader.read(t_start_us, t_end_us)
+    picks = np.linspace(0, n - 1, keep).astype(np.int64)
+    kept = []
+    seen = 0
+    for part in PartReader(reader, part_events).read(t_start_us, t_end_us):
+        lo, hi = np.searchsorted(picks, [seen, seen + len(part)])
+        kept.append(part[picks[lo:hi] - seen])
+        seen += len(part)
+    return concat_events(kept)
 
 
 def summary_figure(summary: EventSummary) -> Any:
