@@ -239,3 +239,21 @@ def test_plot_reads_its_scatter_window_in_parts(tmp_path, long_file, monkeypatch
     window = everything[(everything["t"] >= a) & (everything["t"] < b)]
     assert len(window) == 2000
     np.testing.assert_array_equal(s.scatter, window[np.linspace(0, 1999, 100).astype(np.int64)])
+
+
+@pytest.mark.parametrize("name", ["odd.mp4", "odd.avi"])
+def test_odd_frames_in_a_video_are_padded_with_their_edge(tmp_path, name):
+    """Odd sizes are padded to even ones (the encoders crop them); the padding was black, a
+    dark line along the right and bottom of a white frame."""
+    import cv2
+
+    src = tmp_path / "short.npy"
+    np.save(src, SHORT)
+    out = tmp_path / name
+    params = RenderParams(background="white")
+    render_file(src, out, params, window_ms=50, progress=False, sensor_size=(33, 25))
+    capture = cv2.VideoCapture(str(out))
+    ok, frame = capture.read()
+    capture.release()
+    assert ok and frame.shape == (26, 34, 3)
+    assert frame[:, 33].min() > 200 and frame[25].min() > 200  # white, as the frame's edge

@@ -217,8 +217,9 @@ def _check_only_frames(folder: Path) -> None:
 
 
 class VideoSink(FrameSink):
-    """MP4 (mp4v) or AVI (MJPG) through OpenCV. Frames with an odd width or height are padded
-    by one black row/column, because the MPEG-4 encoder silently crops odd sizes."""
+    """MP4 (mp4v) or AVI (MJPG) through OpenCV. Frames with an odd width or height get their
+    last row/column repeated, because both encoders silently crop odd sizes (a black one was a
+    dark line along the edge of a white or grey frame)."""
 
     def __init__(self, path: str | os.PathLike, *, fps: float, force: bool = False) -> None:
         self.fps = check_playback_fps(fps)
@@ -230,7 +231,7 @@ class VideoSink(FrameSink):
         height, width = frame.shape[:2]
         pad_h, pad_w = height % 2, width % 2
         if pad_h or pad_w:
-            frame = cv2.copyMakeBorder(frame, 0, pad_h, 0, pad_w, cv2.BORDER_CONSTANT, value=0)
+            frame = cv2.copyMakeBorder(frame, 0, pad_h, 0, pad_w, cv2.BORDER_REPLICATE)
         if self._writer is None:
             if self.fourcc == "mp4v" and max(frame.shape[:2]) > MAX_MPEG4_SIDE:
                 raise ParameterError(
