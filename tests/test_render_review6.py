@@ -257,3 +257,19 @@ def test_odd_frames_in_a_video_are_padded_with_their_edge(tmp_path, name):
     capture.release()
     assert ok and frame.shape == (26, 34, 3)
     assert frame[:, 33].min() > 200 and frame[25].min() > 200  # white, as the frame's edge
+
+
+@pytest.mark.parametrize("mode", ["polarity", "timesurface", "voxel"])
+@pytest.mark.parametrize("flag", ["--on-color", "--off-color"])
+def test_colours_with_a_grey_background_are_refused_not_ignored(tmp_path, capsys, mode, flag):
+    """--background grey draws signed grey levels: --on-color green gave the same picture
+    without a word, where every other option a look does not use is refused."""
+    from eventsim.cli.render import main
+
+    src = tmp_path / "short.npy"
+    np.save(src, SHORT)
+    out = tmp_path / "g.png"
+    argv = [str(src), "-o", str(out), "--mode", mode, "--background", "grey", flag, "green"]
+    assert main([*argv, "--sensor-size", "8x6", "--no-progress"]) == 1
+    assert f"{flag} does not apply to --background grey" in capsys.readouterr().err
+    assert not out.exists()

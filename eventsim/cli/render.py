@@ -304,13 +304,19 @@ _MODE_OPTIONS = (
 
 
 def _check_mode_options(args: argparse.Namespace) -> None:
-    """Refuse a look option that the chosen --mode does not use."""
+    """Refuse a look option that the chosen --mode (or --background grey) does not use."""
     for flag, name, default, modes in _MODE_OPTIONS:
         if getattr(args, name) != default and args.mode not in modes:
             raise ParameterError(
                 f"{flag} does not apply to --mode {args.mode}; it is used by --mode "
                 f"{' / '.join(modes)}"
             )
+    if args.background == "grey" and (args.on_color or args.off_color):
+        flag = "--on-color" if args.on_color else "--off-color"
+        raise ParameterError(
+            f"{flag} does not apply to --background grey, which draws signed grey levels (ON "
+            "lighter, OFF darker); use --background dark or white for ON/OFF colours"
+        )
 
 
 def _render_params(args: argparse.Namespace) -> RenderParams:

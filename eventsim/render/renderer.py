@@ -66,8 +66,9 @@ class RenderParams:
 
     mode: polarity (ON/OFF colours), overlay (events over the saved frame), timesurface
     (exponential decay, memory across frames), heatmap (event counts), voxel (time bins side
-    by side). background: dark, white or grey (signed grey). Colours None take the
-    background's palette (red ON, blue OFF). heatmap_scale: log or linear counts.
+    by side). background: dark, white or grey (signed grey levels, which take no colours).
+    Colours None take the background's palette (red ON, blue OFF). heatmap_scale: log or linear
+    counts.
     colorbar: heatmap frames carry a colour bar (events per pixel, 0 to the full scale used for
     that frame) in their bottom-right corner, or in another corner when that one would hide
     events and the other holds none (in a video it stays where it is while it hides none); it
