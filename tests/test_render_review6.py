@@ -273,3 +273,37 @@ def test_colours_with_a_grey_background_are_refused_not_ignored(tmp_path, capsys
     assert main([*argv, "--sensor-size", "8x6", "--no-progress"]) == 1
     assert f"{flag} does not apply to --background grey" in capsys.readouterr().err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("params", LOOKS, ids=lambda p: f"{p.mode}-{p.color_by}-{p.background}")
+@pytest.mark.parametrize("ranged", [False, True])
+def test_large_event_counts_per_frame_are_read_in_parts(
+    tmp_path, long_file, monkeypatch, params, ranged
+):
+    """--events-per-frame N read N events at once (a frame of 20 M events: 1.9 GB as a voxel
+    grid). Frames are cut by index and read in parts of PART_EVENTS; the same pictures."""
+    from eventsim.io.hdf5_reader import EventReader
+    from eventsim.render import pipeline
+
+    kw = {"events_per_frame": 600, "progress": False}
+    if ranged:
+        kw |= {"start_ms": 100, "end_ms": 900}
+    render_file(long_file, tmp_path / "whole", params, **kw)
+
+    reads: list[int] = []
+    read_index = EventReader.read_index
+
+    def spy(self, *args, **kwargs):
+        events = read_index(self, *args, **kwargs)
+        reads.append(len(events))
+        return events
+
+    monkeypatch.setattr(EventReader, "read_index", spy)
+    monkeypatch.setattr(pipeline, "PART_EVENTS", 50)
+    result = render_file(long_file, tmp_path / "parted", params, **kw)
+    assert result.n_frames == (3 if ranged else 4)
+    assert max(reads) <= 50
+    for k in range(result.n_frames):
+        name = f"frame_{k:06d}.png"
+        got, want = _read_png(tmp_path / "parted" / name), _read_png(tmp_path / "whole" / name)
+        np.testing.assert_array_equal(got, want)

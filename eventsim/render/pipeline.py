@@ -22,7 +22,6 @@ from eventsim.render.accumulate import (
     _window_bounds,
     check_window_args,
     n_time_windows,
-    stream_by_count,
     stream_by_time,
 )
 from eventsim.render.renderer import FrameRenderer, RenderParams
@@ -32,9 +31,10 @@ if TYPE_CHECKING:
     from eventsim.io.reader import EventFileReader
 
 
-# A time window expected (at the file's mean rate) to hold more events than this is read and
-# drawn in parts of about this many, so memory stays flat however long the window: a PNG of a
-# whole recording, minute-long windows. The kernels take some 40-100 bytes an event.
+# A window expected (at the file's mean rate) or asked to hold more events than this is read
+# and drawn in parts of about this many, so memory stays flat however long the window: a PNG
+# of a whole recording, minute-long windows, --events-per-frame in the millions. The kernels
+# take some 40-100 bytes an event.
 PART_EVENTS = 1 << 20
 
 # a window and its events, whole or in consecutive parts
@@ -54,6 +54,42 @@ def _time_windows(
     parts = PartReader(reader, PART_EVENTS)
     for a, b in _window_bounds(t_start_us, t_end_us, window_us):
         yield a, b, parts.read(a, min(b, t_end_us))
+
+
+def _index_of(reader: EventFileReader, t_us: int) -> int:
+    """The index of the first event at or after ``t_us``, by bisection over single events."""
+    lo, hi = 0, len(reader)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if int(reader.read_index(mid, mid + 1)["t"][0]) < t_us:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+def _index_parts(reader: EventFileReader, start: int, stop: int) -> Iterator[np.ndarray]:
+    for a in range(start, stop, PART_EVENTS):
+        yield reader.read_index(a, min(a + PART_EVENTS, stop))
+
+
+def _count_windows(
+    reader: EventFileReader, events_per_frame: int, t_start_us: int | None, t_end_us: int | None
+) -> Iterator[PartedWindow]:
+    """`stream_by_count`'s windows, cut by index: one of over `PART_EVENTS` events is read in
+    parts, its bounds from its first and last events."""
+    check_window_args(None, events_per_frame)
+    lo = 0 if t_start_us is None else _index_of(reader, t_start_us)
+    hi = len(reader) if t_end_us is None else _index_of(reader, t_end_us)
+    for a in range(lo, hi, events_per_frame):
+        b = min(a + events_per_frame, hi)
+        if b - a <= PART_EVENTS:
+            events = reader.read_index(a, b)
+            yield int(events["t"][0]), int(events["t"][-1]) + 1, (events,)
+        else:
+            first = int(reader.read_index(a, a + 1)["t"][0])
+            last = int(reader.read_index(b - 1, b)["t"][0])
+            yield first, last + 1, _index_parts(reader, a, b)
 
 
 @dataclass(frozen=True)
@@ -157,11 +193,8 @@ def render_file(
         windows: Iterator[PartedWindow]
         if events_per_frame is not None:
             ranged = start_ms is not None or end_ms is not None
-            windows = (
-                (a, b, (events,))
-                for a, b, events in stream_by_count(
-                    reader, int(events_per_frame), t0 if ranged else None, t1 if ranged else None
-                )
+            windows = _count_windows(
+                reader, int(events_per_frame), t0 if ranged else None, t1 if ranged else None
             )
             total = math.ceil(len(reader) / int(events_per_frame)) if not ranged else None
         else:
