@@ -12,10 +12,11 @@ import mmap
 import os
 import sys
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, NoReturn
 
 import h5py
 
@@ -203,17 +204,38 @@ def _kernel_for(n_events: int) -> ModuleType | None:
     if not _USE_NUMBA or _NO_NUMBA:
         return None
     loaded = sys.modules.get("eventsim.io._pack_kernel")
-    if loaded is not None:
+    # while another thread imports it the module is already listed, without `pack` yet
+    if loaded is not None and hasattr(loaded, "pack"):
         return loaded
-    if "eventsim.simulator._kernels" not in sys.modules and _records_read < _KERNEL_AFTER_EVENTS:
+    if (
+        loaded is None
+        and "eventsim.simulator._kernels" not in sys.modules
+        and _records_read < _KERNEL_AFTER_EVENTS
+    ):
         return None
     try:
+        # waits for an import under way in another thread
         from eventsim.io import _pack_kernel
     except (ImportError, RuntimeError, OSError):
         # no numba, or numba finds no writable cache folder (RuntimeError): numpy packs
         _NO_NUMBA = True
         return None
     return _pack_kernel
+
+
+# open readers: a forked child gets their locks free, as the parent's thread that held one at
+# the fork is not there to release it
+_OPEN_READERS: weakref.WeakSet[EventReader] = weakref.WeakSet()
+
+
+def _free_locks_in_child() -> None:
+    for reader in _OPEN_READERS:
+        reader._bufs_lock = threading.Lock()
+        reader._index_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_free_locks_in_child)
 
 
 class EventColumns(NamedTuple):
@@ -240,6 +262,12 @@ class EventReader:
     ``/ms_to_idx`` (e.g. RVT conversions) get an index built in memory on first use.
     ``sensor_size`` is taken from the file's attributes, then from the argument, and is
     otherwise inferred from the largest coordinates (``sensor_size_inferred`` is then True).
+
+    Threads may share one reader: every read returns what it would alone (h5py runs one HDF5
+    call at a time, so threads wait for each other's decoding; one reader per thread does not
+    decode faster). `close` must wait until no thread reads. A reader opened before a fork
+    reads right in the children; it cannot be pickled (spawn or forkserver workers): open one
+    in each worker from the path instead.
     """
 
     layout = "eventsim"
@@ -288,27 +316,37 @@ class EventReader:
         self._x, self._y, self._t, self._p = (
             _open_column(f, name, (self._block + c) * size if c else 0) for name, c, size in layout
         )
+        # the decode buffers of record reads, reused by one read at a time: a read that finds
+        # them in use (by another thread) decodes into buffers of its own
         self._bufs: dict[str, np.ndarray] | None = None
+        self._bufs_lock = threading.Lock()
+        # held while a foreign ms_to_idx is replaced, so threads that find it wrong together
+        # build one index and note it once
+        self._index_lock = threading.Lock()
+        _OPEN_READERS.add(self)
         self.attrs = {k: _decode_attr(v) for k, v in f.attrs.items()}
         if self.attrs.get("format") != FORMAT_NAME:
             self.layout = "dsec"
         self.t_offset_us = int(f["t_offset"][()]) if "t_offset" in f else 0
         ms = f.get("ms_to_idx")
-        self._ms = np.asarray(ms[()], dtype=np.int64) if isinstance(ms, h5py.Dataset) else None
-        # entries of a foreign ms_to_idx not yet checked against the event times (None: all
-        # trusted); `_entry` checks each before its first use
-        self._unchecked: np.ndarray | None = None
+        # (ms_to_idx, the marks of its entries not yet checked against the event times (None:
+        # all trusted)): `_entry` checks each marked entry before its first use. One attribute,
+        # replaced whole, so a thread never pairs one index with another index's marks
+        self._index: tuple[np.ndarray | None, np.ndarray | None] = (
+            np.asarray(ms[()], dtype=np.int64) if isinstance(ms, h5py.Dataset) else None,
+            None,
+        )
         if n:
             self._t_first = int(self._t[0])
             self._t_last = int(self._t[n - 1])
         else:
             self._t_first = self._t_last = 0
         if self._ms is None and n:
-            self._ms = self._build_ms_index()
+            self._index = (self._build_ms_index(), None)
             self.notes.append("file has no ms_to_idx; built the index in memory")
         elif n and self.layout == "dsec" and not self._ms_index_fits():
             # another tool's index (another convention, or cut short) would give wrong windows
-            self._reindex()
+            self._reindex(self._ms)
         self.params = _json_dict(self.attrs.get("params"))
         self.source = _json_dict(self.attrs.get("source"))
         self.sensor_size_inferred = False
@@ -398,17 +436,30 @@ class EventReader:
             if not np.array_equal(ms[k0:k1], want):
                 return False
             unchecked[k0:k1] = False
-        self._unchecked = unchecked if unchecked.any() else None
+        self._index = (ms, unchecked if unchecked.any() else None)
         return True
 
-    def _reindex(self, built: np.ndarray | None = None, detail: str = "") -> None:
-        """Replace a foreign ``ms_to_idx`` found not to match the event times."""
-        self._ms = self._build_ms_index() if built is None else built
-        self._unchecked = None
-        self.notes.append(
-            f"the file's ms_to_idx does not match its event times{detail}; built the index "
-            "in memory"
-        )
+    @property
+    def _ms(self) -> np.ndarray | None:
+        return self._index[0]
+
+    @property
+    def _unchecked(self) -> np.ndarray | None:
+        return self._index[1]
+
+    def _reindex(
+        self, stale: np.ndarray | None, built: np.ndarray | None = None, detail: str = ""
+    ) -> None:
+        """Replace the foreign ``ms_to_idx`` ``stale`` found not to match the event times,
+        unless another thread has replaced it already."""
+        with self._index_lock:
+            if self._index[0] is not stale:
+                return
+            self._index = (self._build_ms_index() if built is None else built, None)
+            self.notes.append(
+                f"the file's ms_to_idx does not match its event times{detail}; built the index "
+                "in memory"
+            )
 
     def check_ms_index(self) -> None:
         """Check every entry of a foreign ``ms_to_idx`` that opening left unchecked against
@@ -416,7 +467,7 @@ class EventReader:
         not match is replaced and noted, as on open. Opening checks the first and last chunks
         only, and `_entry` each other entry before its first use, so reads are right either
         way: this finds a bad entry that no read has used yet."""
-        ms, unchecked = self._ms, self._unchecked
+        ms, unchecked = self._index
         if ms is None or unchecked is None:
             return
         built = self._build_ms_index()
@@ -427,23 +478,26 @@ class EventReader:
         if bad.size:
             i = int(bad[0])
             detail = f" (first ms_to_idx[{i}] = {int(ms[i])}, the event times give {int(built[i])})"
-            self._reindex(built, detail)
+            self._reindex(ms, built, detail)
         else:
-            self._unchecked = None
+            with self._index_lock:
+                if self._index[0] is ms:
+                    self._index = (ms, None)
 
     def _entry(self, k: int) -> int:
         """``ms_to_idx[k]`` (the end of the file past the index), checked against the event
         times around it before its first use; a foreign index that fails is rebuilt."""
-        ms = self._ms
+        ms, unchecked = self._index
         if ms is None or k >= ms.shape[0]:
             return self._n
         i = int(ms[k])
-        if self._unchecked is not None and self._unchecked[k]:
+        if unchecked is not None and unchecked[k]:
             near = np.asarray(self._t[max(i - 1, 0) : i + 1], dtype=np.int64)
             if (i < self._n and near[-1] < 1000 * k) or (i > 0 and near[0] >= 1000 * k):
-                self._reindex()
+                self._reindex(ms)
                 return self._entry(k)
-            self._unchecked[k] = False
+            # marks the array of the index just read: no harm if another thread replaced it
+            unchecked[k] = False
         return i
 
     def _build_ms_index(self) -> np.ndarray:
@@ -460,6 +514,14 @@ class EventReader:
             pos = a + t.shape[0]
         out[done:] = pos
         return out
+
+    def __reduce__(self) -> NoReturn:
+        # h5py's own refusal, "h5py objects cannot be pickled", says neither what nor what to do
+        raise TypeError(
+            f"an EventReader cannot be pickled (it holds {str(self.path)!r} open): pass the "
+            "path and open a reader in the other process (DataLoader workers started by spawn "
+            "or forkserver: in worker_init_fn or on the worker's first item)"
+        )
 
     # -- basic properties -----------------------------------------------------------------------
     def __enter__(self) -> EventReader:
@@ -527,24 +589,33 @@ class EventReader:
     def _columns(self) -> tuple[tuple[str, h5py.Dataset], ...]:
         return (("x", self._x), ("y", self._y), ("t", self._t), ("p", self._p))
 
+    def _new_bufs(self, n: int) -> dict[str, np.ndarray]:
+        return {name: np.empty(n, dtype=ds.dtype) for name, ds in self._columns()}
+
     def _read_records(self, out: np.ndarray, a: int, b: int) -> None:
         """Events ``a:b`` into the records ``out``, one block of whole chunks at a time:
         decoded into small reused buffers, then packed while they are still in the CPU cache
         (fresh full-size column arrays would cost page faults and a second pass)."""
-        if self._bufs is None:
-            self._bufs = {
-                name: np.empty(self._block, dtype=ds.dtype) for name, ds in self._columns()
-            }
+        if not self._bufs_lock.acquire(blocking=False):
+            # another thread's read is using them
+            self._decode_records(out, a, b, self._new_bufs(min(self._block, b - a)))
+            return
+        try:
+            if self._bufs is None:
+                self._bufs = self._new_bufs(self._block)
+            self._decode_records(out, a, b, self._bufs)
+        finally:
+            self._bufs_lock.release()
+
+    def _decode_records(self, out: np.ndarray, a: int, b: int, bufs: dict[str, np.ndarray]) -> None:
         # same-width integer columns are packed as views (uint16 -> int16 copies faster than
         # a cast; values are reinterpreted exactly as a cast would)
-        views = [(name, _as_event_type(name, self._bufs[name])) for name in "xytp"]
+        views = [(name, _as_event_type(name, bufs[name])) for name in "xytp"]
         kernel = _kernel_for(b - a)
         if any(v.dtype != EVENT_DTYPE[name] for name, v in views):
             kernel = None  # compiled for the event types only
         # memory types made once: h5py would derive one from the array on every call (~4 µs)
-        reads = [
-            (ds.id, self._bufs[name], h5py.h5t.py_create(ds.dtype)) for name, ds in self._columns()
-        ]
+        reads = [(ds.id, bufs[name], h5py.h5t.py_create(ds.dtype)) for name, ds in self._columns()]
         fspace = self._t.id.get_space()
         step = self._block
         full = h5py.h5s.create_simple((step,))
