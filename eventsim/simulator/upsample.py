@@ -116,6 +116,14 @@ def _robust_max(values: np.ndarray) -> float:
     return float(np.percentile(values, _PERCENTILE))
 
 
+def _steps(change: float, per_step: float, most: int) -> int:
+    """Steps of at most ``per_step`` that cover ``change``, 1..``most``. Compared before
+    rounding up: a tiny ``per_step`` (``max_motion_px=1e-320``) made the ratio infinite, which
+    ``math.ceil`` refused with an OverflowError."""
+    ratio = change / per_step
+    return most if ratio >= most else max(1, math.ceil(ratio))
+
+
 class Upsampler:
     """Yields the intermediate frames between consecutive frames (the second one excluded)."""
 
@@ -141,9 +149,9 @@ class Upsampler:
         """Number of steps for the interval a -> b, and what the flow mode needs to synthesise."""
         p = self.params
         la, lb = self._log(a), self._log(b)
+        most = p.max_upsample_factor
         if self.mode == "linear":
-            n = math.ceil(_robust_max(np.abs(lb - la)) / p.max_log_change)
-            return max(1, min(p.max_upsample_factor, n)), {}
+            return _steps(_robust_max(np.abs(lb - la)), p.max_log_change, most), {}
         f01 = estimate_flow(a, b, self.flow_method)
         f10 = estimate_flow(b, a, self.flow_method)
         h, w = a.shape
@@ -159,9 +167,8 @@ class Upsampler:
         use_flow = float(resid.mean()) <= float(plain.mean())
         fb = _warp(f10, self._grid, f01_xy, 1.0) + f01
         occluded = np.hypot(fb[..., 0], fb[..., 1]) > _FB_TOLERANCE_PX
-        n_motion = math.ceil(motion / p.max_motion_px) if use_flow else 1
-        n_log = math.ceil(_robust_max(resid if use_flow else plain) / p.max_log_change)
-        n = max(1, min(p.max_upsample_factor, max(n_motion, n_log)))
+        n_motion = _steps(motion, p.max_motion_px, most) if use_flow else 1
+        n = max(n_motion, _steps(_robust_max(resid if use_flow else plain), p.max_log_change, most))
         return n, {
             "f01": f01_xy,
             "f10": f10_xy,
