@@ -84,8 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     opt.add_argument(
         "--fps",
         type=float,
-        help="frame rate of a folder without timestamps.txt, of an image motion or of a "
-        "synthetic clip (a video keeps its own times, --pair uses --interval-ms)",
+        help="frame rate of a folder without timestamps.txt, of an image motion (default: "
+        "at most 0.5 px of motion a frame, within 100..5000 fps) or of a synthetic clip (a "
+        "video keeps its own times, --pair uses --interval-ms)",
     )
     opt.add_argument(
         "--timestamps",

@@ -1315,7 +1315,14 @@ class ImageMotionSource:
     ``motion``: ``saccade`` (N-MNIST-style: three straight sweeps around a triangle, back to the
     start), ``pan`` (a straight sweep, direction ``angle_deg``), ``zoom`` (about the centre; the
     border moves by ``amplitude_px``) or ``random-walk`` (a smooth random path within
-    ``amplitude_px``). ``fps`` defaults to a rate that keeps motion at <= 0.5 px per frame.
+    ``amplitude_px``). ``fps`` defaults to a rate that keeps motion at <= 0.5 px per frame
+    everywhere on the sensor (a zoom's corners included), within 100..5000 fps: a motion faster
+    than 2,500 px/s (a short ``duration_ms``, a large ``amplitude_px``) moves more than 0.5 px a
+    frame at 5000 fps unless ``fps`` is given. The frames span ``duration_ms`` at about ``fps``.
+    Where the motion brings in content from beyond the image's edge, that content is the image
+    mirrored at the edge (OpenCV's BORDER_REFLECT_101): no dark band comes in and the edge makes
+    no burst of events (a little fewer than a wider scene would give there). ``seed`` draws the
+    random walk (an integer 0..2**64-1).
     An array ``image`` is taken in `PairSource`'s units (uint8 and float DN, uint16 16-bit).
     """
 
@@ -1336,6 +1343,14 @@ class ImageMotionSource:
             raise ParameterError(
                 f"motion {motion!r} is unknown; expected one of {', '.join(MOTIONS)}"
             )
+        if (
+            isinstance(seed, bool)
+            or not isinstance(seed, (int, np.integer))
+            or not 0 <= int(seed) <= 2**64 - 1
+        ):
+            # the simulator's rule: a negative seed failed in numpy as a bare ValueError (with
+            # a random walk), a fractional one was cut to an integer without a word
+            raise ParameterError(f"seed {seed!r}; expected an integer 0..2**64-1")
         if not (math.isfinite(duration_ms) and duration_ms > 0):
             raise ParameterError(f"duration_ms = {duration_ms!r}; expected a value > 0")
         img = _as_image(image, "image")
@@ -1367,6 +1382,13 @@ class ImageMotionSource:
             np.int64
         )
         if np.any(np.diff(self.timestamps_us) <= 0):
+            if self.n_frames == 2:
+                # two frames are the fewest at any rate: a lower fps would not help
+                raise ParameterError(
+                    f"duration_ms = {duration_ms!r} at {self.fps:g} fps puts its first and last "
+                    "frames less than 1 us apart; expected a duration of at least 0.001 ms (1 us, "
+                    "the time resolution of events)"
+                )
             raise ParameterError(
                 f"duration_ms = {duration_ms!r} at {self.fps:g} fps puts frames less than 1 us "
                 "apart; expected a longer duration or a lower fps"
@@ -1379,7 +1401,19 @@ class ImageMotionSource:
         if self._walk is not None:
             seg = np.hypot(*np.diff(self._walk, axis=0).T).max()
             return seg * (len(self._walk) - 1) / duration_s
+        if self.motion == "zoom":
+            # content r px from the centre moves r / half times as fast as the border that
+            # amplitude_px is given for, so the corners move fastest (1.66 times as fast on a
+            # 4:3 sensor, 2 on a 16:9 one): taking the border's speed, they moved 0.76 px a frame
+            width, height = self.sensor_size
+            corner = 0.5 * math.hypot(width - 1, height - 1)
+            return a * max(corner, self._zoom_half()) / self._zoom_half() / duration_s
         return a / duration_s
+
+    def _zoom_half(self) -> float:
+        """Half the sensor's shorter side: a zoom moves content this far from the centre by
+        ``amplitude_px``."""
+        return 0.5 * min(self.sensor_size)
 
     def _random_walk(self) -> np.ndarray:
         rng = np.random.default_rng(self.seed)
@@ -1408,8 +1442,7 @@ class ImageMotionSource:
             rad = math.radians(self.angle_deg)
             return d * math.cos(rad), d * math.sin(rad), 1.0
         if self.motion == "zoom":
-            half = 0.5 * min(self.sensor_size)
-            return 0.0, 0.0, 1.0 + a * u / half
+            return 0.0, 0.0, 1.0 + a * u / self._zoom_half()
         walk = self._walk
         assert walk is not None  # the only motion left is random-walk, whose path __init__ drew
         pos = u * (len(walk) - 1)
