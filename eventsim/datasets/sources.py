@@ -15,6 +15,7 @@ import json
 import math
 import warnings
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -360,6 +361,10 @@ class SampleMaker:
         self.params = recipe.dvs_params()
         # the image column of one parquet row group: (file, first row, one past the last, column)
         self._parquet_group: tuple[str, int, int, Any] | None = None
+        # where each video read to its end ends (by path): the questions past it are skipped
+        # without reading it again (a split given in the wrong time unit read each video whole
+        # for every record)
+        self._video_ends: dict[str, _VideoEnd] = {}
         self._scene = recipe.scene_config() if recipe.source_kind == "shapes" else None
         # the frames the simulator's upsampling holds at once count towards a sample's limit
         self._upsampled = recipe.data["simulator"]["upsample"] != "none"
@@ -528,12 +533,18 @@ class SampleMaker:
         )
 
     def _video(self, spec: SampleSpec) -> BuiltSample:
-        from eventsim.simulator.sources import VideoDecodeWarning
+        from eventsim.simulator.sources import VideoDecodeWarning, VideoTimesWarning
 
         # a video that stops decoding early is reported per sample (a skip reason, or the
-        # sample's meta.decode_problem), not as a Python warning from whichever process built it
+        # sample's meta.decode_problem), not as a Python warning from whichever process built it.
+        # Frames left out for sharing a container time lie within a few microseconds of frames
+        # kept (more shared a time than there are microseconds to the next one), so a sample's
+        # events are those of its window all the same; and the warning comes only from a read
+        # that reaches the video's end, so it would flag some of the samples of such a video
+        # and not others, from whichever process built them
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", VideoDecodeWarning)
+            warnings.simplefilter("ignore", VideoTimesWarning)
             return self._video_sample(spec)
 
     def _video_sample(self, spec: SampleSpec) -> BuiltSample:
@@ -546,9 +557,11 @@ class SampleMaker:
         t_q = round(float(rec["time"]) * 1e6)
         size, fit = self.recipe.sensor_size, self.recipe.source["resize"]
         whole = VideoSource(path, sensor_size=size, fit=fit)
-        interval = round(1e6 / whole.fps) if whole.fps > 0 else 33_333
-        if whole.n_frames and whole.fps > 0 and t_q >= whole.n_frames * interval:
-            raise SampleError(_too_short(path, whole.n_frames * interval, rec["time"]))
+        period = 1e6 / whole.fps if whole.fps > 0 else 33_333.0
+        interval = round(period)
+        ended = self._video_ends.get(str(path))
+        if ended is not None and _past(t_q, ended.end_us):
+            raise SampleError(ended.reason(path, rec["time"]))
         window = self.recipe.window_us
         # the frames of one window are held at once: a fast video over a long window at a large
         # camera size would exhaust memory (the limit of an image source's frames)
@@ -560,45 +573,37 @@ class SampleMaker:
             )
         # the window ends at the frame shown at the question time, up to a frame before it, and
         # its reference frame (which only sets the simulator's state) is at or before its start,
-        # up to a frame earlier again
+        # up to a frame earlier again. The container's frame count at its nominal rate only
+        # estimates where the video ends (a variable-frame-rate file's frames may lie further
+        # apart), so a question past that, or a window whose frames lie further apart than a
+        # frame, is read from the start: both were skipped as past the video's end or short of
+        # a reference frame
         start_us = t_q - window - 2 * interval
-        video = (
-            whole
-            if start_us <= 0
-            else VideoSource(path, start_s=start_us / 1e6, sensor_size=size, fit=fit)
-        )
-        frames: list[np.ndarray] = []
-        ts: list[int] = []
-        last_t, passed = -1, False
-        frame_iter = iter(video)
-        try:
-            for frame, t in frame_iter:
-                last_t = t
-                if t > t_q:
-                    passed = True
-                    break
-                frames.append(frame)
-                ts.append(t)
-                # the window ends at this frame or a later one: earlier references are not needed
-                drop = bisect.bisect_right(ts, t - window) - 1
-                if drop > 0:
-                    del frames[:drop], ts[:drop]
-        except InputError:
-            if video is whole:
-                raise
-            # nothing decodes after the window's start, where the container lists frames
-            raise SampleError(
-                f"video {path.name} {_decode_problem(whole, f'before {start_us / 1e6:.3f} s')}"
-                f", before the question time {_seconds(rec['time'])} s"
-            ) from None
-        if not passed and t_q >= last_t + interval:
-            if video.decode_problem is not None:
-                end = f"at {(last_t + interval) / 1e6:.3f} s"
-                raise SampleError(
-                    f"video {path.name} {_decode_problem(video, end)}, before the question "
-                    f"time {_seconds(rec['time'])} s"
-                )
-            raise SampleError(_too_short(path, last_t + interval, rec["time"]))
+        listed_us = whole.n_frames * period if whole.n_frames and whole.fps > 0 else math.inf
+        read = None
+        if start_us > 0 and not _past(t_q, listed_us):
+            try:
+                part = VideoSource(path, start_s=start_us / 1e6, sensor_size=size, fit=fit)
+                read = _read_up_to(part, t_q, window)
+            except InputError:
+                read = None  # nothing decodes after the window's start: the whole read says why
+            if read is not None and (read.passed or not _past(t_q, read.last_t + period)):
+                if not read.ts or read.ts[0] > read.ts[-1] - window:
+                    read = None
+        if read is None:
+            read = _read_up_to(whole, t_q, window)
+        video, frames, ts = read.video, read.frames, read.ts
+        if not read.passed:
+            # read to its end: a later question past it is answered without reading it again
+            ended = _VideoEnd(
+                read.last_t + period,
+                None
+                if video.decode_problem is None
+                else _decode_problem(video, f"at {(read.last_t + interval) / 1e6:.3f} s"),
+            )
+            self._video_ends[str(path)] = ended
+            if _past(t_q, ended.end_us):
+                raise SampleError(ended.reason(path, rec["time"]))
         if not frames:
             raise SampleError(
                 f"video {path.name} has no frame at or before {_seconds(rec['time'])} s"
@@ -606,13 +611,8 @@ class SampleMaker:
         t1 = int(ts[-1])
         t0 = t1 - window
         if ts[0] > t0:
-            if video is not whole:
-                raise SampleError(
-                    f"video {path.name} has no frame at or before the event window's start "
-                    f"{t0 / 1e6:.3f} s"
-                )
             # a question near the start: events would cover part of the window, or none of it
-            later = itertools.chain([last_t] if passed else [], (u for _, u in frame_iter))
+            later = itertools.chain([read.last_t] if read.passed else [], (u for _, u in read.rest))
             needed = next((u for u in later if u - window >= ts[0]), None)
             reason = _too_early(path, t_q, t1, window, ts[0], needed)
             if needed is None and video.decode_problem is not None:
@@ -625,11 +625,75 @@ class SampleMaker:
         if video.decode_problem is not None:
             # the frames up to the question time decoded: the sample is sound, but the video
             # is damaged after it
-            meta["decode_problem"] = _decode_problem(video, f"at {(last_t + interval) / 1e6:.3f} s")
+            meta["decode_problem"] = _decode_problem(
+                video, f"at {(read.last_t + interval) / 1e6:.3f} s"
+            )
         return self._qa_sample(spec, _as_rgb(frames[-1]), events, (t0, t1), meta)
 
 
-def _too_short(path: Path, duration_us: int, time_s: float) -> str:
+@dataclasses.dataclass
+class _Read:
+    """The frames of a video up to a question time, as `_read_up_to` found them."""
+
+    video: Any  # the VideoSource read
+    frames: list[np.ndarray]  # from the window's reference frame to the frame shown
+    ts: list[int]
+    last_t: int  # time of the last frame decoded (-1: none)
+    passed: bool  # a frame after the question time was decoded (the video goes on)
+    rest: Iterator[tuple[np.ndarray, int]]  # the frames after that one
+
+
+def _read_up_to(video: Any, t_q: int, window: int) -> _Read:
+    """The frames of ``video`` up to time ``t_q`` that a window of ``window`` µs ending at the
+    last of them needs (earlier ones are let go as the read goes on)."""
+    frames: list[np.ndarray] = []
+    ts: list[int] = []
+    last_t, passed = -1, False
+    frame_iter = iter(video)
+    for frame, t in frame_iter:
+        last_t = t
+        if t > t_q:
+            passed = True
+            break
+        frames.append(frame)
+        ts.append(t)
+        # the window ends at this frame or a later one: earlier references are not needed
+        drop = bisect.bisect_right(ts, t - window) - 1
+        if drop > 0:
+            del frames[:drop], ts[:drop]
+    return _Read(video, frames, ts, last_t, passed, frame_iter)
+
+
+def _past(t_q: int, end_us: float) -> bool:
+    """Whether question time ``t_q`` is after a video that ends at ``end_us`` (its last frame's
+    time and a nominal frame). Up to `_END_SLACK_US` after, the last frame is shown: containers
+    round frame times (Matroska to the millisecond by default), so a question written as
+    n_frames / fps, at the video's very end, may fall that far past its last frame's end."""
+    return t_q > end_us + _END_SLACK_US
+
+
+_END_SLACK_US = 1000
+
+
+@dataclasses.dataclass(frozen=True)
+class _VideoEnd:
+    """Where a video read to its end ends: ``end_us`` (its last frame's time and a nominal
+    frame), and ``stops_early`` (`_decode_problem`) when it stopped decoding short of the frames
+    its container lists."""
+
+    end_us: float
+    stops_early: str | None
+
+    def reason(self, path: Path, time_s: float) -> str:
+        if self.stops_early is not None:
+            return (
+                f"video {path.name} {self.stops_early}, before the question time "
+                f"{_seconds(time_s)} s"
+            )
+        return _too_short(path, self.end_us, time_s)
+
+
+def _too_short(path: Path, duration_us: float, time_s: float) -> str:
     return (
         f"video {path.name} is {duration_us / 1e6:.3f} s long, shorter than the question time "
         f"{_seconds(time_s)} s"
