@@ -17,6 +17,7 @@ from test_video_review6 import write_mkv
 
 from eventsim.datasets import EventVQADataset, build_dataset, verify_dataset
 from eventsim.datasets import sources as dataset_sources
+from eventsim.errors import DatasetError
 
 from user_media import error_reasons, small_recipe, textured, write_jsonl
 
@@ -196,6 +197,39 @@ def test_video_datasets_have_the_same_bytes_with_one_worker_and_two(tmp_path):
         digests.append([hashlib.sha256(p.read_bytes()).hexdigest() for p in files])
         assert verify_dataset(out).ok
     assert digests[0] == digests[1]
+
+
+def test_a_split_path_given_from_the_working_folder_says_where_it_is(tmp_path, monkeypatch):
+    """``--set splits.test=my/test.jsonl`` from a shell reads my/test.jsonl beside the recipe,
+    not in the current folder: the error named only the file it did not find there."""
+    from eventsim.datasets import load_recipe
+
+    (tmp_path / "recipes").mkdir()
+    recipe = _recipe(tmp_path / "recipes", "image", "none.jsonl")
+    data = tmp_path / "work" / "my"
+    data.mkdir(parents=True)
+    cv2.imwrite(str(data / "a.png"), textured(1))
+    write_jsonl(data / "test.jsonl", [{"image": "a.png", "question": "Q?", "answer": "a"}])
+    monkeypatch.chdir(tmp_path / "work")
+    out = tmp_path / "ds"
+    for value in ("my/test.jsonl", "my/test*.jsonl"):
+        r = load_recipe(recipe, {"splits.test": value})
+        with pytest.raises(DatasetError) as err:
+            build_dataset(r, out, progress=False)
+        text = str(err.value)
+        assert "relative split paths start at the recipe file's folder" in text
+        assert f"{value!r} is in the current folder: give it as " in text
+        assert str(tmp_path / "work" / value) in text
+    r = load_recipe(recipe, {"splits.test": str(data / "test.jsonl"), "source.root": "my"})
+    with pytest.raises(DatasetError, match=r"'my' is in the current folder: give it as "):
+        build_dataset(r, out, progress=False)
+    # a path found nowhere keeps its message
+    r = load_recipe(recipe, {"splits.test": "nowhere.jsonl"})
+    with pytest.raises(DatasetError, match=r"cannot read split file .*nowhere\.jsonl'"):
+        build_dataset(r, out, progress=False)
+    # given as the hint says, it builds
+    r = load_recipe(recipe, {"splits.test": str(data / "test.jsonl")})
+    assert build_dataset(r, out, progress=False).samples == {"test": 1}
 
 
 def test_parquet_images_as_bytes_and_as_paths_give_the_events_of_the_jsonl_build(tmp_path):

@@ -15,7 +15,7 @@ import json
 import math
 import warnings
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -107,8 +107,19 @@ def plan_split(recipe: Recipe, split: str, limit: int | None = None) -> list[Sam
         raise DatasetError(
             f"source.root = {root!r} ({str(recipe.resolve_path(root))!r}) {what}; it is the "
             "folder relative image and video paths start from (relative to the recipe file)"
+            + _in_working_folder(root, Path.is_dir)
         )
     path = recipe.resolve_path(recipe.splits[split])
+    if not _split_exists(path):
+        hint = _in_working_folder(recipe.splits[split], _split_exists)
+        if hint:
+            from eventsim.errors import DatasetError
+
+            what = "matches no file" if any(ch in path.name for ch in "*?[") else "does not exist"
+            raise DatasetError(
+                f"split file {str(path)!r} (splits.{split}) {what}; relative split paths start "
+                f"at the recipe file's folder{hint}"
+            )
     # a video source has no format field: its split files are JSONL
     fmt = recipe.source.get("format", "jsonl")
     suffix = path.suffix.lower()
@@ -165,6 +176,27 @@ def plan_split(recipe: Recipe, split: str, limit: int | None = None) -> list[Sam
             )
         )
     return specs
+
+
+def _split_exists(path: Path) -> bool:
+    """Whether split file ``path`` exists, or is a wildcard name that matches a file."""
+    if path.exists() or not any(ch in path.name for ch in "*?["):
+        return path.exists()
+    return any(p.is_file() for p in path.parent.glob(path.name))
+
+
+def _in_working_folder(text: str, found: Callable[[Path], bool]) -> str:
+    """``; 'data/test.jsonl' is in the current folder: give it as '/home/me/data/test.jsonl'``
+    when relative path ``text``, which the recipe reads from its own folder, is there
+    (``found(path)``): a path given with --set from a shell reads as one from there."""
+    given = Path(text).expanduser()
+    try:
+        here = Path.cwd() / given
+    except OSError:  # the working folder was deleted
+        return ""
+    if given.is_absolute() or not found(here):
+        return ""
+    return f"; {text!r} is in the current folder: give it as {str(here)!r}"
 
 
 _PARQUET_SUFFIXES = (".parquet", ".pq")
