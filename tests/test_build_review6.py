@@ -232,6 +232,21 @@ def test_a_split_path_given_from_the_working_folder_says_where_it_is(tmp_path, m
     assert build_dataset(r, out, progress=False).samples == {"test": 1}
 
 
+def test_the_manifest_names_the_recipe_file_from_anywhere(tmp_path, monkeypatch):
+    """dataset.json recorded the recipe path as typed (``r6/image.toml``), relative to the
+    folder the build ran in."""
+    from eventsim.cli.build import main as build_main
+
+    (tmp_path / "r6").mkdir()
+    cv2.imwrite(str(tmp_path / "r6" / "a.png"), textured(1))
+    write_jsonl(tmp_path / "r6" / "qa.jsonl", [{"image": "a.png", "question": "Q?", "answer": "a"}])
+    recipe = _recipe(tmp_path / "r6", "image", "qa.jsonl")
+    monkeypatch.chdir(tmp_path)
+    assert build_main(["r6/image.toml", "-o", "ds", "--no-progress", "--no-preview"]) == 0
+    manifest = json.loads((tmp_path / "ds" / "dataset.json").read_text())
+    assert manifest["recipe_file"] == str(recipe.resolve())
+
+
 def test_parquet_images_as_bytes_and_as_paths_give_the_events_of_the_jsonl_build(tmp_path):
     """The same image as a JSONL path, parquet bytes ({bytes, path} struct), a parquet
     column of bytes, and a parquet path relative to source.root: one sample, one set of events."""

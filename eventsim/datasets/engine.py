@@ -1136,7 +1136,8 @@ def _finalise(out: Path, recipe: Recipe, tasks, results, limit) -> dict[str, Any
         "shard_format_version": SHARD_FORMAT_VERSION,
         "name": recipe.name,
         "recipe": recipe.to_dict(),
-        "recipe_file": str(recipe.path) if recipe.path else None,
+        # absolute: a path relative to where the build ran names no file from anywhere else
+        "recipe_file": str(recipe.path.resolve()) if recipe.path else None,
         "recipe_fingerprint": recipe.fingerprint,
         "split_files": recipe.split_file_hashes,
         "limit": limit,
