@@ -280,3 +280,20 @@ def test_parquet_images_as_bytes_and_as_paths_give_the_events_of_the_jsonl_build
     assert events[0].size > 0
     for other in events[1:]:
         np.testing.assert_array_equal(other, events[0])
+
+
+def test_info_leaves_out_the_target_column_where_no_sample_has_a_target(tmp_path):
+    """`eventsim info` of an image or video QA dataset had a column 'target n/a' counting every
+    sample; it is left out where no sample has a target motion, kept where some do."""
+    from eventsim.datasets import describe_dataset
+    from eventsim.datasets.loader import read_manifest
+
+    cv2.imwrite(str(tmp_path / "a.png"), textured(1))
+    write_jsonl(tmp_path / "qa.jsonl", [{"image": "a.png", "question": "Q?", "answer": "a"}])
+    out = tmp_path / "ds"
+    build_dataset(_recipe(tmp_path, "image", "qa.jsonl"), out, progress=False)
+    text = describe_dataset(out)
+    assert "target" not in text and "events/sample  open" in text
+    manifest = read_manifest(out)
+    manifest["splits"]["test"]["target_motion"] = {"moving": 1, "n/a": 0}
+    assert "target moving  target n/a" in describe_dataset(out, manifest=manifest)

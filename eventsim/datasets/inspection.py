@@ -91,6 +91,10 @@ def describe_dataset(root: str | Path, *, manifest: dict[str, Any] | None = None
     splits = d["splits"]
     types = sorted({t for s in splits.values() for t in s["question_types"]})
     motions = sorted({t for s in splits.values() for t in s["target_motion"]})
+    if motions == ["n/a"]:
+        # no sample has a target motion (image and video QA, shapes' vqa mode): a column
+        # "target n/a" counting every sample said nothing
+        motions = []
     header = [
         "split",
         "samples",
