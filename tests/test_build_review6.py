@@ -297,3 +297,52 @@ def test_info_leaves_out_the_target_column_where_no_sample_has_a_target(tmp_path
     manifest = read_manifest(out)
     manifest["splits"]["test"]["target_motion"] = {"moving": 1, "n/a": 0}
     assert "target moving  target n/a" in describe_dataset(out, manifest=manifest)
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_opencv_and_ffmpeg_lines_about_bad_media_stay_out_of_a_builds_output(tmp_path, workers):
+    """A truncated PNG or a file that is no video was skipped with its reason in errors.jsonl,
+    and OpenCV's and FFmpeg's own lines came besides ('[ WARN:0@0.2] global grfmt_png.cpp ...
+    PNG input buffer is incomplete', '[png @ 0x...] Invalid PNG signature'), from whichever
+    process built the sample; as with `eventsim simulate`, they are off unless OPENCV_LOG_LEVEL
+    asks for them."""
+    import os
+    import subprocess
+    import sys
+
+    good = tmp_path / "good.png"
+    cv2.imwrite(str(good), textured(1))
+    (tmp_path / "cut.png").write_bytes(good.read_bytes()[:300])
+    (tmp_path / "text.png").write_text("hello\n")
+    write_jsonl(
+        tmp_path / "qa.jsonl",
+        [{"image": n, "question": "Q?", "answer": "a"} for n in ("cut.png", "good.png")],
+    )
+    write_jsonl(
+        tmp_path / "v.jsonl",
+        [{"video": n, "time": 0.5, "question": "Q?", "answer": "a"} for n in ("text.png",)],
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENCV_")}
+    for kind, split in (("image", "qa.jsonl"), ("video", "v.jsonl")):
+        recipe = _recipe(tmp_path, kind, split, shard_size=1)
+        command = [
+            sys.executable,
+            "-m",
+            "eventsim",
+            "build",
+            str(recipe),
+            "-o",
+            str(tmp_path / kind),
+        ]
+        options = ["--workers", workers, "--exact-workers", "--no-progress", "--no-preview"]
+        run = subprocess.run(
+            [*command, *options],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+        assert run.returncode == (0 if kind == "image" else 1), run.stderr
+        assert list(error_reasons(tmp_path / kind)) == ["test-000000"]
+        noise = [line for line in run.stderr.splitlines() if not line.startswith("eventsim")]
+        assert noise == [], run.stderr

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import shlex
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -121,18 +124,19 @@ def main(args: argparse.Namespace) -> int:
     earlier = Path(args.output, "dataset.json")
     had_dataset = earlier.is_file()
     try:
-        summary = build_dataset(
-            recipe,
-            args.output,
-            limit=args.limit,
-            workers=args.workers,
-            executor=args.executor,
-            scheduler=args.scheduler,
-            strict=args.strict,
-            force=args.force,
-            progress=show_progress(args.no_progress),
-            exact_workers=args.exact_workers,
-        )
+        with _opencv_quiet():
+            summary = build_dataset(
+                recipe,
+                args.output,
+                limit=args.limit,
+                workers=args.workers,
+                executor=args.executor,
+                scheduler=args.scheduler,
+                strict=args.strict,
+                force=args.force,
+                progress=show_progress(args.no_progress),
+                exact_workers=args.exact_workers,
+            )
     except KeyboardInterrupt as exc:
         if had_dataset and earlier.is_file():
             # a finished dataset being finished again (a damaged shard rebuilt), or one --force
@@ -152,6 +156,37 @@ def main(args: argparse.Namespace) -> int:
     # quoted, so a folder name with a space or a quote can be pasted back into the shell
     print(f"inspect it with: eventsim info {shlex.quote(str(args.output))}")
     return _report_empty_splits(recipe, summary)
+
+
+# OpenCV's own log, and the level its FFmpeg backend sets as it starts (-8: quiet)
+_OPENCV_LOG_ENV = {"OPENCV_LOG_LEVEL": "SILENT", "OPENCV_FFMPEG_LOGLEVEL": "-8"}
+
+
+@contextlib.contextmanager
+def _opencv_quiet() -> Iterator[None]:
+    """OpenCV's and FFmpeg's own lines off while the build runs, in this process and in the
+    worker processes it starts (they read the environment as they start), unless
+    OPENCV_LOG_LEVEL asks for them. A corrupt image or video is a skipped sample whose reason
+    errors.jsonl gives; their lines ('PNG input buffer is incomplete', '[png @ 0x...] Invalid
+    PNG signature') came too, from whichever process built it, as `eventsim simulate` has them
+    not."""
+    from eventsim._opencv import opencv_log_silenced
+
+    if "OPENCV_LOG_LEVEL" in os.environ:
+        yield
+        return
+    before = {name: os.environ.get(name) for name in _OPENCV_LOG_ENV}
+    for name, quiet in _OPENCV_LOG_ENV.items():
+        os.environ.setdefault(name, quiet)
+    try:
+        with opencv_log_silenced():
+            yield
+    finally:
+        for name, was in before.items():
+            if was is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = was
 
 
 def _report_kept_shards(out: Path, force: bool, kept: int | None = None) -> None:
