@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 import weakref
 from collections import defaultdict
@@ -76,6 +77,7 @@ __all__ = [
     "load_model",
     "make_selection",
     "model_files_fingerprint",
+    "model_label",
     "resolve_device",
     "resolve_dtype",
     "selection_seed",
@@ -161,11 +163,30 @@ def load_model(model_dir: str | Path, *, device: str = "cpu", dtype: str = "floa
     return model, proc
 
 
+def _named(folder: str | Path) -> Path:
+    """``folder`` as given, or made absolute when it ends in ``.`` or ``..`` (which name no
+    folder: ``--model .`` titled its results 'epvlm eval:  on ...')."""
+    path = Path(folder)
+    return Path(os.path.abspath(path)) if path.name in ("", "..") else path
+
+
+def model_label(model_dir: str | Path) -> str:
+    """How a results title names a checkpoint: its folder's name, or the repository id
+    (``Qwen/Qwen2-VL-2B-Instruct``) of a Hugging Face cache snapshot
+    (``models--Qwen--Qwen2-VL-2B-Instruct/snapshots/REVISION``), whose folder is named by
+    the revision's hash."""
+    path = Path(os.path.abspath(model_dir))
+    repo = path.parent.parent.name
+    if path.parent.name == "snapshots" and repo.startswith("models--"):
+        return repo.removeprefix("models--").replace("--", "/")
+    return path.name
+
+
 def dataset_label(manifest: dict[str, Any], dataset_dir: str | Path, split: str) -> str:
     """How a results title names a dataset's split: ``NAME/SPLIT`` by its folder, with the
     recipe's name first when the folder is named otherwise (``shapes-demo/test (folder
     demo-out/data)``: a bare ``data/test`` says little)."""
-    path = Path(dataset_dir)
+    path = _named(dataset_dir)
     name = manifest.get("name")
     if not isinstance(name, str) or not name or name == path.name:
         return f"{path.name}/{split}"
@@ -318,6 +339,18 @@ def plain_answer_budget(proc, choices: Sequence[Sequence[str]]) -> int:
     return max(lengths)
 
 
+# The decoding of every answer, whatever the checkpoint's generation_config.json asks: the
+# Instruct checkpoints ask for sampling (do_sample with temperature, top_k, top_p), and a
+# num_beams there made the "greedy" answers a beam search's, a return_dict_in_generate a
+# crash. The file's logits processors (repetition_penalty, sequence_bias) still apply, as
+# they do for the stock model.
+GREEDY: dict[str, Any] = {
+    "do_sample": False,
+    "num_beams": 1,
+    "num_return_sequences": 1,
+    "return_dict_in_generate": False,
+}
+
 # models that have run one untimed `generate` in this process (see `answer_selections`)
 _WARMED: weakref.WeakSet = weakref.WeakSet()
 
@@ -377,12 +410,12 @@ def answer_selections(
     sync = torch.cuda.synchronize if device.type == "cuda" else None
     with torch.no_grad():
         if warm_up and model not in _WARMED:
-            model.generate(**batch, max_new_tokens=1, do_sample=False)
+            model.generate(**batch, max_new_tokens=1, **GREEDY)
             _WARMED.add(model)
         if sync is not None:
             sync(device)
         start = time.perf_counter()
-        out = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False)
+        out = model.generate(**batch, max_new_tokens=max_new_tokens, **GREEDY)
         if sync is not None:
             sync(device)
         seconds = time.perf_counter() - start
@@ -414,6 +447,15 @@ def answer_selections(
             }
         )
     return texts, details, seconds
+
+
+def _penalty_note(model) -> str:
+    """The repetition penalty greedy decoding applies, as a note says it (Qwen2.5-VL Instruct
+    checkpoints ship 1.05 in generation_config.json): '' when there is none."""
+    penalty = getattr(model.generation_config, "repetition_penalty", None)
+    if penalty is None or float(penalty) == 1.0:
+        return ""
+    return f" with generation_config.json's repetition_penalty {float(penalty):g}"
 
 
 def _stop_ids(model, tok) -> set[int]:
@@ -866,7 +908,7 @@ def evaluate_dataset(
             row.update(settings)
         if out_path is not None:
             title = (
-                f"epvlm eval: {Path(model_dir).name} on "
+                f"epvlm eval: {model_label(model_dir)} on "
                 f"{dataset_label(ds.manifest, dataset_dir, split)}, n={n}"
             )
             stored = (
@@ -877,8 +919,8 @@ def evaluate_dataset(
             note = (
                 f"Selectors {', '.join(dict.fromkeys(c[0] for c in configs))}; event rule "
                 f"{rule}, event map {event_mode}, events of the {used_window_ms:g} ms before "
-                f"each frame ({stored}); {fmt} prompt format; greedy decoding on "
-                f"{model.device} ({dtype_name}) of at most {budget} new "
+                f"each frame ({stored}); {fmt} prompt format; greedy decoding"
+                f"{_penalty_note(model)} on {model.device} ({dtype_name}) of at most {budget} new "
                 f"{plural(budget, 'token')}; selection seed {seed}; latency is the "
                 f"batched generate() wall time per sample at batch size {batch_size} (vision "
                 "tower, prefill and decoding, after one untimed warm-up call); FLOPs are "

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import stat
 from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MODEL_CLASSES",
+    "check_readable",
     "check_weight_files",
     "checkpoint_keys",
     "load_pretrained_model",
@@ -136,11 +138,34 @@ def _weight_map(index: Path) -> dict[str, str]:
     return weight_map
 
 
+def check_readable(path: Path, what: str) -> None:
+    """A `ModelDirError` naming ``path`` when this user cannot open it. safetensors reports a
+    shard it may not read as 'No such file or directory', which read as a damaged download.
+    safetensors (0.8) writes its files readable by their owner only (mode 0600), so a
+    checkpoint another user saved with ``save_pretrained`` meets this first."""
+    try:
+        with open(path, "rb"):
+            pass
+    except PermissionError:
+        try:
+            st = path.stat()
+            whose = f" (mode {stat.filemode(st.st_mode)}, owner uid {st.st_uid})"
+        except OSError:
+            whose = ""
+        raise ModelDirError(
+            f"{what} {str(path)!r} cannot be read by this user{whose}: permission denied; "
+            "its owner can give read access (chmod a+r)"
+        ) from None
+    except OSError as exc:
+        raise ModelDirError(f"{what} {str(path)!r} cannot be read: {exc.strerror or exc}") from None
+
+
 def _header_keys(path: Path) -> list[str]:
     """Tensor names in a safetensors file's header; a file whose header does not read or does
     not cover the file (an interrupted download or copy) is a `CheckpointError` naming it."""
     from safetensors import SafetensorError, safe_open
 
+    check_readable(path, "weight file")
     try:
         with safe_open(str(path), framework="pt") as f:
             return sorted(f.keys())

@@ -270,7 +270,8 @@ PROCESSOR_JSON_FILES = (
 
 
 def _damaged_json(model_dir: Path) -> str | None:
-    """Which of `PROCESSOR_JSON_FILES` in ``model_dir`` does not parse, and why (None: all do)."""
+    """Which of `PROCESSOR_JSON_FILES` in ``model_dir`` cannot be read or does not parse, and
+    why (None: all parse)."""
     import json
 
     for name in PROCESSOR_JSON_FILES:
@@ -278,8 +279,18 @@ def _damaged_json(model_dir: Path) -> str | None:
         if not path.is_file():
             continue
         try:
-            json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            text = path.read_bytes()
+        except PermissionError:
+            # not a damaged file: another user's, readable by its owner only
+            return (
+                f"{name} cannot be read by this user: permission denied; its owner can give "
+                "read access (chmod a+r)"
+            )
+        except OSError as exc:
+            return f"{name} cannot be read: {exc.strerror or exc}"
+        try:
+            json.loads(text.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             return f"{name} is not valid JSON (damaged or cut short?): {exc}"
     return None
 
