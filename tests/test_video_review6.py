@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from eventsim.errors import ParameterError
+from eventsim.errors import InputError, ParameterError
 from eventsim.simulator import DVSParams, EventSimulator, simulate
 from eventsim.simulator.sources import VideoSource, VideoTimesWarning, _FrameClock
 
@@ -188,3 +188,14 @@ def test_a_window_end_that_is_not_a_time_is_a_parameter_error(tmp_path, window):
     name = next(iter(window))
     with pytest.raises(ParameterError, match=rf"{name} = .*expected a time >= 0 s"):
         list(VideoSource(path, **window))
+
+
+def test_a_start_past_the_nominal_length_of_a_variable_rate_video_reads_its_frames(tmp_path):
+    # 12 frames 80 ms apart at a nominal 25 fps: 0.48 s by count / rate, frames to 0.88 s
+    path = tmp_path / "slow.mkv"
+    write_mkv(path, list(range(0, 960, 80)))
+    assert [t for _, t in VideoSource(path, start_s=0.6)] == [640_000, 720_000, 800_000, 880_000]
+    with pytest.raises(
+        InputError, match=r"no decodable frames after 0\.95 s \(the video is 0\.92 s"
+    ):
+        list(VideoSource(path, start_s=0.95))

@@ -919,13 +919,8 @@ class VideoSource:
             decoded = self._count_up_to(3)
             self.n_frames = decoded if decoded < 3 else None
         elif count > 0 and self.fps > 0:
-            duration_s = count / self.fps
-            # one frame of slack: the count and the nominal rate only estimate the frame times
-            if start_s is not None and start_s >= duration_s + 1 / self.fps:
-                raise InputError(
-                    f"video {str(self.path)!r} has no decodable frames after {start_s:g} s "
-                    f"(the video is {duration_s:g} s long)"
-                )
+            # a start past count / fps is not refused here: a variable-rate video's frames can
+            # run well past it (reading finds out, and names the length it found)
             lo = (start_s or 0.0) * self.fps
             hi = count if stop_s is None else min(count, stop_s * self.fps)
             estimate = math.ceil(hi - lo)
