@@ -393,9 +393,9 @@ class SampleMaker:
         self.params = recipe.dvs_params()
         # the image column of one parquet row group: (file, first row, one past the last, column)
         self._parquet_group: tuple[str, int, int, Any] | None = None
-        # where each video read to its end ends (by path): the questions past it are skipped
-        # without reading it again (a split given in the wrong time unit read each video whole
-        # for every record)
+        # where each video read to its end ends (by path, for the file then there): the
+        # questions past it are skipped without reading it again (a split given in the wrong
+        # time unit read each video whole for every record)
         self._video_ends: dict[str, _VideoEnd] = {}
         self._scene = recipe.scene_config() if recipe.source_kind == "shapes" else None
         # the frames the simulator's upsampling holds at once count towards a sample's limit
@@ -588,11 +588,14 @@ class SampleMaker:
             raise SampleError(f"video {str(path)!r} is a folder, not a video file")
         t_q = round(float(rec["time"]) * 1e6)
         size, fit = self.recipe.sensor_size, self.recipe.source["resize"]
+        # taken before reading: a file replaced while it is read is not remembered as read
+        identity = _file_identity(path)
         whole = VideoSource(path, sensor_size=size, fit=fit)
         period = 1e6 / whole.fps if whole.fps > 0 else 33_333.0
         interval = round(period)
         ended = self._video_ends.get(str(path))
-        if ended is not None and _past(t_q, ended.end_us):
+        known = ended is not None and identity is not None and ended.file == identity
+        if ended is not None and known and _past(t_q, ended.end_us):
             raise SampleError(ended.reason(path, rec["time"]))
         window = self.recipe.window_us
         # the frames of one window are held at once: a fast video over a long window at a large
@@ -632,6 +635,7 @@ class SampleMaker:
                 None
                 if video.decode_problem is None
                 else _decode_problem(video, f"at {(read.last_t + interval) / 1e6:.3f} s"),
+                identity,
             )
             self._video_ends[str(path)] = ended
             if _past(t_q, ended.end_us):
@@ -711,10 +715,13 @@ _END_SLACK_US = 1000
 class _VideoEnd:
     """Where a video read to its end ends: ``end_us`` (its last frame's time and a nominal
     frame), and ``stops_early`` (`_decode_problem`) when it stopped decoding short of the frames
-    its container lists."""
+    its container lists. ``file`` (`_file_identity`) tells the file read from one put in its
+    place since: a sample maker lives as long as its worker, and a Dask worker serves one build
+    after another."""
 
     end_us: float
     stops_early: str | None
+    file: tuple[int, ...] | None
 
     def reason(self, path: Path, time_s: float) -> str:
         if self.stops_early is not None:
@@ -723,6 +730,17 @@ class _VideoEnd:
                 f"{_seconds(time_s)} s"
             )
         return _too_short(path, self.end_us, time_s)
+
+
+def _file_identity(path: Path) -> tuple[int, ...] | None:
+    """What changes when a file is replaced or rewritten: device, inode, size, modification and
+    status-change times (the status change also where a copy kept the old modification time).
+    None where it cannot be read."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def _too_short(path: Path, duration_us: float, time_s: float) -> str:
