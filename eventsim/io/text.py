@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import re
 import warnings
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation, localcontext
 from pathlib import Path
 
 import numpy as np
@@ -132,11 +132,31 @@ def _decimal_to_int(value: bytes, shift: int, row: int) -> int:
     """One value in exponent notation (``1e-06``, as Python prints small floats)."""
     try:
         d = Decimal(value.decode("ascii"))
-    except (InvalidOperation, UnicodeDecodeError):
+    except UnicodeDecodeError:
         raise _BadTime(row, "is not a number") from None
+    except InvalidOperation:
+        try:
+            # an exponent beyond Decimal's (1e99999999999999999999): 0 or inf as a float
+            tiny = float(value) == 0
+        except ValueError:
+            raise _BadTime(row, "is not a number") from None
+        if tiny:
+            return 0
+        raise _BadTime(row, "is too large for int64 microseconds") from None
     if not d.is_finite():
         raise _BadTime(row, "is not a finite number")
-    out = int(d.scaleb(shift).to_integral_value(rounding=ROUND_HALF_EVEN))
+    # the leading digit's power of ten in µs: below 0.1 µs the value rounds to 0, and
+    # decimal's default context raised Overflow for 1e999999
+    lead = d.adjusted() + shift
+    if d.is_zero() or lead < -1:
+        return 0
+    if lead > 18:
+        raise _BadTime(row, "is too large for int64 microseconds")
+    with localcontext() as ctx:
+        # every digit kept: the default 28 rounded 2.5000000000000000000000000000001e-6 s to
+        # the tie 2.5 µs, which went to 2 µs, not 3
+        ctx.prec = max(len(d.as_tuple().digits), 28)
+        out = int(d.scaleb(shift).to_integral_value(rounding=ROUND_HALF_EVEN))
     if abs(out) > _INT64_MAX:
         raise _BadTime(row, "is too large for int64 microseconds")
     return out
