@@ -1,17 +1,82 @@
 """Second look at the thread-safe EventReader (170b74a) and the float64 fast path of CSV /
 rpg text times (f505410): a shallow copy of a reader, and times float64 must not take."""
 
+import copy
+import pickle
 import random
+import sys
+import threading
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 
 import numpy as np
 import pytest
 
 from eventsim.errors import EventFileError
-from eventsim.io import open_events
+from eventsim.events import EVENT_DTYPE
+from eventsim.io import EventReader, EventWriter, open_events
 from eventsim.io import text as textmod
 
 SIZE = (320, 240)
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory):
+    rng = np.random.default_rng(1)
+    n = 60_000
+    ev = np.zeros(n, EVENT_DTYPE)
+    ev["x"] = rng.integers(0, SIZE[0], n)
+    ev["y"] = rng.integers(0, SIZE[1], n)
+    ev["t"] = 1_000_000 + np.sort(rng.integers(0, 2 * n, n))
+    ev["p"] = rng.integers(0, 2, n)
+    path = tmp_path_factory.mktemp("copy") / "ev.h5"
+    with EventWriter(path, SIZE, chunk_events=1024) as w:
+        w.write(ev)
+    return path, ev
+
+
+def test_a_shallow_copy_of_a_reader_reads_as_the_reader(recording):
+    # 0.2.1 made one (copy.copy shares the open file); refusing pickling had made it a
+    # TypeError that spoke of pickling
+    path, ev = recording
+    with EventReader(path) as r:
+        r.read(0, 10**9)  # the original's decode buffers exist and are its own
+        c = copy.copy(r)
+        assert type(c) is EventReader
+        assert c._bufs_lock is not r._bufs_lock and c._index_lock is not r._index_lock
+        assert np.array_equal(c.read(), ev)
+        assert c._bufs is not r._bufs
+        with pytest.raises(TypeError, match="cannot be pickled"):
+            pickle.dumps(c)
+
+
+def test_a_reader_and_its_copy_read_right_side_by_side(recording):
+    path, ev = recording
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    errors: list[BaseException] = []
+    try:
+        with EventReader(path) as r:
+            readers = [r, copy.copy(r)]
+
+            def work(seed: int) -> None:
+                rng = np.random.default_rng(seed)
+                reader = readers[seed % 2]
+                try:
+                    for _ in range(40):
+                        a, b = sorted(rng.integers(0, len(ev), 2).tolist())
+                        assert np.array_equal(reader.read_index(a, b), ev[a:b])
+                except BaseException as exc:
+                    errors.append(exc)
+
+            threads = [threading.Thread(target=work, args=(s,)) for s in range(4)]
+            for th in threads:
+                th.start()
+            for th in threads:
+                th.join()
+    finally:
+        sys.setswitchinterval(before)
+    if errors:
+        raise errors[0]
 
 
 def _digits_us(value: str, shift: int) -> int:

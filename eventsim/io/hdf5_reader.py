@@ -523,6 +523,18 @@ class EventReader:
             "or forkserver: in worker_init_fn or on the worker's first item)"
         )
 
+    def __copy__(self) -> EventReader:
+        # copy.copy goes through __reduce__ unless this is defined; it made a shallow copy
+        # before pickling was refused. The copy shares the open file, not the decode buffers
+        # or the locks: a child forked later frees each reader's own
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new._bufs = None
+        new._bufs_lock = threading.Lock()
+        new._index_lock = threading.Lock()
+        _OPEN_READERS.add(new)
+        return new
+
     # -- basic properties -----------------------------------------------------------------------
     def __enter__(self) -> EventReader:
         return self
