@@ -38,9 +38,18 @@ GIF_SUFFIXES = (".gif",)
 _FRAME_NAME = re.compile(r"frame_\d{6,}\.png")
 # below this the video encoder has no valid time base and a GIF frame outlasts its 655 s limit
 MIN_PLAYBACK_FPS = 0.01
-# FFmpeg's MPEG-4 encoder, as OpenCV sets it up (bit rate = width * height * fps), aborts the
-# whole process when that rounds to 0; 1 leaves a margin
-MIN_MPEG4_BIT_RATE = 1.0
+# FFmpeg's Motion JPEG encoder, as OpenCV drives it, corrupts the heap (the process aborts) on
+# frames under 8 px wide, at any rate (4x4, 2x8, 6x8 frames)
+MIN_MJPG_WIDTH = 8
+
+
+def opencv_bit_rate(fps: float, frame_wh: tuple[int, int]) -> int:
+    """The bit rate OpenCV gives FFmpeg's encoder, ``(int)(fps * width * height + 0.5)`` in its
+    order of operations. At 0 the rate control of both our encoders (mp4v, MJPG) can fail an
+    assertion that aborts the whole process (8x6 MPEG-4 frames below 0.5 / 48 fps, 8x2 Motion
+    JPEG ones at 0.01 fps); at 1 they work."""
+    width, height = frame_wh
+    return int(float(fps) * width * height + 0.5)
 
 
 def check_playback_fps(fps: float) -> float:
@@ -238,14 +247,19 @@ class VideoSink(FrameSink):
                     f"{width}x{height} frames are too large for MPEG-4 video (at most "
                     f"{MAX_MPEG4_SIDE} px a side); write an .avi, a .gif or a folder of PNGs"
                 )
-            pixels = frame.shape[0] * frame.shape[1]
-            if self.fourcc == "mp4v" and pixels * self.fps < MIN_MPEG4_BIT_RATE:
-                slowest = MIN_MPEG4_BIT_RATE / pixels
+            if self.fourcc == "MJPG" and frame.shape[1] < MIN_MJPG_WIDTH:
                 raise ParameterError(
-                    f"fps {self.fps:g} is too slow for MPEG-4 video of {width}x{height} frames "
+                    f"{width}x{height} frames are too narrow for Motion JPEG video (.avi): its "
+                    f"encoder crashes on frames under {MIN_MJPG_WIDTH} px wide; raise the scale "
+                    "(--scale), or write an .mp4, a .gif or a folder of PNGs"
+                )
+            if opencv_bit_rate(self.fps, (frame.shape[1], frame.shape[0])) == 0:
+                slowest = 0.5 / (frame.shape[0] * frame.shape[1])
+                codec = "MPEG-4" if self.fourcc == "mp4v" else "Motion JPEG"
+                raise ParameterError(
+                    f"fps {self.fps:g} is too slow for {codec} video of {width}x{height} frames "
                     f"(its encoder aborts below {slowest:.3g} fps for frames this small); raise "
-                    "the fps or the scale (--fps, --scale), or write an .avi, a .gif or a "
-                    "folder of PNGs"
+                    "the fps or the scale (--fps, --scale), or write a .gif or a folder of PNGs"
                 )
             fourcc = cv2.VideoWriter.fourcc(*self.fourcc)
             with opencv_log_silenced(), opencv_file_name(self.tmp, "video") as name:
