@@ -186,7 +186,10 @@ def dataset_label(manifest: dict[str, Any], dataset_dir: str | Path, split: str)
     """How a results title names a dataset's split: ``NAME/SPLIT`` by its folder, with the
     recipe's name first when the folder is named otherwise (``shapes-demo/test (folder
     demo-out/data)``: a bare ``data/test`` says little)."""
-    path = _named(dataset_dir)
+    from eventsim.datasets.loader import dataset_root
+
+    # ``--dataset DIR/dataset.json`` names DIR, as everywhere else
+    path = _named(dataset_root(dataset_dir))
     name = manifest.get("name")
     if not isinstance(name, str) or not name or name == path.name:
         return f"{path.name}/{split}"
@@ -342,13 +345,23 @@ def plain_answer_budget(proc, choices: Sequence[Sequence[str]]) -> int:
 # The decoding of every answer, whatever the checkpoint's generation_config.json asks: the
 # Instruct checkpoints ask for sampling (do_sample with temperature, top_k, top_p), and a
 # num_beams there made the "greedy" answers a beam search's, a return_dict_in_generate a
-# crash. The file's logits processors (repetition_penalty, sequence_bias) still apply, as
-# they do for the stock model.
+# crash. The settings that pick another search with num_beams 1 and do_sample off
+# (contrastive: penalty_alpha with top_k > 1; DoLa; constrained; assisted: prompt lookup,
+# early exit, MTP) are cleared too: each stopped the run with a ValueError (a batch over 1, or
+# a search transformers now keeps on the Hub). The file's logits processors
+# (repetition_penalty, sequence_bias) still apply, as they do for the stock model.
 GREEDY: dict[str, Any] = {
     "do_sample": False,
     "num_beams": 1,
     "num_return_sequences": 1,
     "return_dict_in_generate": False,
+    "penalty_alpha": None,
+    "dola_layers": None,
+    "constraints": None,
+    "force_words_ids": None,
+    "prompt_lookup_num_tokens": None,
+    "assistant_early_exit": None,
+    "use_mtp": None,
 }
 
 # models that have run one untimed `generate` in this process (see `answer_selections`)
