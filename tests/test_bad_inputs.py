@@ -873,7 +873,7 @@ def test_render_summary_says_how_much_of_a_long_window_holds_events(tmp_path, ca
         capsys, "render", good_h5, "-o", tmp_path / "w.png", "--window-ms", "50000", "--no-progress"
     )
     assert rc == 0
-    assert f"{span_ms:g} ms of events in 50000 ms of windows" in out
+    assert f"{span_ms:g} ms of events in 50 s of windows" in out
 
 
 def test_render_summary_of_one_event_spans_one_microsecond(tmp_path, capsys):

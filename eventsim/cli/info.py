@@ -12,7 +12,7 @@ import numpy as np
 
 from eventsim._text import plural
 from eventsim.cli.common import cli_command, make_parser, parse_sensor_size, path_arg
-from eventsim.errors import DatasetError, EventFileError
+from eventsim.errors import DatasetError, EventFileError, InvalidEventsError
 from eventsim.events import StreamCheck
 
 if TYPE_CHECKING:
@@ -147,6 +147,26 @@ def format_summary(s: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+# the note of a reader that sorted the file's events by time (eventsim.io.layouts.build_events)
+_SORTED_NOTE = "not sorted by time"
+
+
+def _problem_in_file_order(path: Path, args: argparse.Namespace, problem: str) -> str:
+    """``problem`` (`StreamCheck`'s, indexed in the time-sorted stream) as it reads in the file
+    the user will look it up in. Polarity is checked before the sort when a read refuses bad
+    polarity: that read names the file's index, as ``convert``, ``render`` and ``plot`` do.
+    The sort's permutation is not kept, so other problems say whose index they give."""
+    from eventsim.io import open_events
+
+    if problem.startswith("polarity "):
+        try:
+            with open_events(path, sensor_size=args.sensor_size, layout=args.layout):
+                pass
+        except InvalidEventsError as exc:
+            return str(exc)
+    return f"{problem} (index among the events sorted by time; the file holds them out of order)"
+
+
 @cli_command(build_parser)
 def main(args: argparse.Namespace) -> int:
     path = Path(args.path)
@@ -193,6 +213,8 @@ def main(args: argparse.Namespace) -> int:
             # anyway, so a bad entry no read would use yet is reported too
             reader.check_ms_index()
         s = summarize(reader)
+    if s["problem"] is not None and any(_SORTED_NOTE in note for note in s["notes"]):
+        s["problem"] = _problem_in_file_order(path, args, s["problem"])
     print(json.dumps(s, indent=2) if args.json else format_summary(s))
     if s["problem"] is not None:
         level = "error" if args.check else "warning"

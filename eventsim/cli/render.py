@@ -264,6 +264,16 @@ def _check_not_a_folder(output: str) -> None:
         )
 
 
+def _duration(us: float) -> str:
+    """A span for the summary line: milliseconds below 10 s (to the microsecond, as the
+    windows are: '0.001 ms', '33.333 ms'), seconds to 4 significant digits above, whole
+    ones from 1000 s ('12.35 s', '3600 s', not '3.6e+06 ms')."""
+    if us < 10_000_000:
+        return f"{us / 1000:.3f}".rstrip("0").rstrip(".") + " ms"
+    s = us / 1e6
+    return f"{s:.4g} s" if s < 1000 else f"{s:.0f} s"
+
+
 # RenderParams names its fields; a command-line user typed these flags
 _FLAGS = {
     "tau_ms": "--tau-ms",
@@ -353,7 +363,7 @@ def _params_from(args: argparse.Namespace) -> RenderParams:
 @cli_command(build_parser)
 def main(args: argparse.Namespace) -> int:
     from eventsim.render.accumulate import check_window_args
-    from eventsim.render.pipeline import render_file
+    from eventsim.render.pipeline import check_output_name, render_file
 
     params = _render_params(args)
     check_times(args)
@@ -362,6 +372,7 @@ def main(args: argparse.Namespace) -> int:
     check_window_args(
         None if args.window_ms is None else args.window_ms * 1000.0, args.events_per_frame
     )
+    check_output_name(args.output)
     _check_not_a_folder(args.output)
     if Path(args.output).exists() and not args.force:
         raise OutputExistsError(f"output {args.output!r} exists; pass --force to overwrite it")
@@ -388,12 +399,14 @@ def main(args: argparse.Namespace) -> int:
     # the frames' windows may reach past the recording (a window longer than the file)
     lo = max(result.t_start_us, stats["t_start_us"])
     hi = min(result.t_end_us, stats["t_end_us"])
-    window = (result.t_end_us - result.t_start_us) / 1000
-    covered = f"{window:g} ms of events"
+    window = _duration(result.t_end_us - result.t_start_us)
+    covered = f"{window} of events"
     if stats["events"] == 0:
-        covered = f"no events in {window:g} ms of windows"
+        covered = f"no events in {window} of windows"
     elif hi - lo < result.t_end_us - result.t_start_us:
-        covered = f"{max(0, hi - lo) / 1000:g} ms of events in {window:g} ms of windows"
+        events = _duration(max(0, hi - lo))
+        # equal as shown ('3600 s in 3600 s'), the windows add nothing worth a figure
+        covered = f"{events} of events" + ("" if events == window else f" in {window} of windows")
     print(
         f"wrote {result.path} ({result.kind}): {result.n_frames} "
         f"{plural(result.n_frames, 'frame')} of {width}x{height}, {params.mode}, {covered}",

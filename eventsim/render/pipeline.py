@@ -25,7 +25,14 @@ from eventsim.render.accumulate import (
     stream_by_time,
 )
 from eventsim.render.renderer import FrameRenderer, RenderParams
-from eventsim.render.writers import gif_playback_fps, open_sink, output_kind
+from eventsim.render.writers import (
+    GIF_SUFFIXES,
+    IMAGE_SUFFIXES,
+    VIDEO_SUFFIXES,
+    gif_playback_fps,
+    open_sink,
+    output_kind,
+)
 
 if TYPE_CHECKING:
     from eventsim.io.reader import EventFileReader
@@ -123,6 +130,36 @@ def check_range_args(start_ms: float | None, end_ms: float | None, fps: float) -
         raise ParameterError(f"start_ms {start_ms:g} is not before end_ms {end_ms:g}")
 
 
+def check_output_name(out: str | os.PathLike) -> None:
+    """Refuse the output names that would make a folder of PNGs no one asked for: a suffix
+    alone (``.png``, a hidden folder), a name ending in a dot (``out.``, a suffix left off)
+    and ``-`` (standard output to most tools; render writes files). A name ending in a
+    separator asks for a folder and is taken as one."""
+    text = str(out)
+    if text.endswith(("/", os.sep)):
+        return
+    path = Path(text)
+    name = path.name
+    suffixes = (*IMAGE_SUFFIXES, *VIDEO_SUFFIXES, *GIF_SUFFIXES)
+    if text == "-":
+        raise ParameterError(
+            "output '-' would be a folder named '-': render writes files, not standard output; "
+            "give a file name such as frame.png, or a folder name for a folder of PNGs"
+        )
+    if name.lower() in suffixes:
+        raise ParameterError(
+            f"output {text!r} is a suffix without a name and would be a hidden folder; give a "
+            f"file name such as {str(path.with_name('frame' + name))!r}, or a folder name for "
+            "a folder of PNGs"
+        )
+    if name.endswith(".") and name not in (".", ".."):
+        base = str(path.with_name(name.rstrip(".") or "frames"))
+        raise ParameterError(
+            f"output {text!r} ends in a dot and would be a folder of that name; give "
+            f"{base}.png, {base}.mp4 or {base}.gif for a file, or {base} for a folder of PNGs"
+        )
+
+
 class _FrameSource:
     """The saved frame shown under each window: the latest one at or before the window's end
     (the first frame for windows that precede every frame). Keeps one decoded frame."""
@@ -169,6 +206,7 @@ def render_file(
     window_us = None if window_ms is None else float(window_ms) * 1000.0
     check_window_args(window_us, events_per_frame)
     check_range_args(start_ms, end_ms, fps)
+    check_output_name(out)
     kind = output_kind(out)
     if Path(out).exists() and not force:
         # The sink checks again; failing here spares reading the input first.
