@@ -49,6 +49,12 @@ _FALLBACK_STEP_US = 33_333
 _MAX_HELD_FRAMES = 8
 #: The highest frame rate a source may be given: frames are stamped in whole microseconds.
 MAX_FPS = 1e6
+# the default rate of an image motion keeps its steps within this many pixels ...
+_MAX_STEP_PX = 0.5
+# ... up to this rate
+_MAX_MOTION_FPS = 5000.0
+# the most frames an image motion makes: an hour at _MAX_MOTION_FPS is 18,000,001
+_MAX_MOTION_FRAMES = 1 << 25
 
 
 class TimestampsWarning(UserWarning):
@@ -1314,6 +1320,7 @@ class ImageMotionSource:
     everywhere on the sensor (a zoom's corners included), within 100..5000 fps: a motion faster
     than 2,500 px/s (a short ``duration_ms``, a large ``amplitude_px``) moves more than 0.5 px a
     frame at 5000 fps unless ``fps`` is given. The frames span ``duration_ms`` at about ``fps``.
+    They are at most 2**25 (their times are made at once): ParameterError beyond.
     Where the motion brings in content from beyond the image's edge, that content is the image
     mirrored at the edge (OpenCV's BORDER_REFLECT_101): no dark band comes in and the edge makes
     no burst of events (a little fewer than a wider scene would give there). ``seed`` draws the
@@ -1368,11 +1375,41 @@ class ImageMotionSource:
         self.seed, self.angle_deg = int(seed), float(angle_deg)
         duration_s = self.duration_ms / 1e3
         self._walk = self._random_walk() if motion == "random-walk" else None
+        speed = None
         if fps is None:
-            fps = min(5000.0, max(100.0, math.ceil(self._max_speed_px_per_s() / 0.45)))
-        # the frames span the duration whatever the rate
+            speed = self._max_speed_px_per_s()
+            fps = min(_MAX_MOTION_FPS, max(100.0, math.ceil(speed / 0.45)))
+            # the count is rounded from the rate, down as well as up: a motion of under about
+            # 2.25 px could take fewer steps than 0.5 px each needs (a 0.6 px pan over 5 ms
+            # took one step at 267 fps); the tolerance keeps a motion of exactly 0.5 px a step
+            needed = math.ceil(speed * duration_s / _MAX_STEP_PX - 1e-9)
+            if round(duration_s * fps) < needed:
+                fps = min(_MAX_MOTION_FPS, needed / duration_s)
+        self._set_frames(fps, duration_ms)
+        # times in whole microseconds make some steps 1 us longer than the rest: over a few
+        # steps that can be more than 0.5 px (two steps of 2500 and 2501 us over a 1 px pan)
+        while (
+            speed is not None
+            and self.fps < _MAX_MOTION_FPS
+            and speed * np.diff(self.timestamps_us).max() / 1e6 > _MAX_STEP_PX + 1e-9
+        ):
+            self._set_frames(min(_MAX_MOTION_FPS, self.n_frames / duration_s), duration_ms)
+
+    def _set_frames(self, fps: float, duration_ms: float) -> None:
+        """Frames at about ``fps`` that span the duration whatever the rate, and their times;
+        ParameterError where they are too many to time at once or closer than 1 us."""
+        duration_s = self.duration_ms / 1e3
         self.fps = check_frame_rate(fps)
         self.n_frames = max(2, round(duration_s * self.fps) + 1)
+        if self.n_frames > _MAX_MOTION_FRAMES:
+            # the times are made at once, 8 bytes a frame and as much again while they are
+            # rounded: 1e6 fps over an hour asked for 54 GiB before a frame was rendered
+            raise ParameterError(
+                f"duration_ms = {duration_ms!r} at {self.fps:g} fps is {self.n_frames:,} frames "
+                f"({self.n_frames * 16 / 2**30:.3g} GiB of frame times while they are made); at "
+                f"most {_MAX_MOTION_FRAMES:,} fit the {_MAX_MOTION_FRAMES * 16 >> 20} MiB an "
+                "image motion's times may take; expected a shorter duration or a lower fps"
+            )
         self.timestamps_us = np.rint(np.linspace(0, self.duration_ms * 1e3, self.n_frames)).astype(
             np.int64
         )
