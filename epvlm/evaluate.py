@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 import time
 import weakref
 from collections import defaultdict
@@ -141,6 +142,23 @@ def resolve_dtype(dtype: str, device) -> Any:
     return getattr(torch, dtype)
 
 
+# generation_config.json flags that only add outputs to a dict return, which `GREEDY` turns off
+_OUTPUT_FLAGS = frozenset(
+    ["output_attentions", "output_hidden_states", "output_scores", "output_logits"]
+)
+
+
+def _drop_output_flags_notice(record: logging.LogRecord) -> bool:
+    """Drops transformers' 'generation flags are not valid and may be ignored' notice, logged
+    as the checkpoint's generation_config.json is read, where it names only `_OUTPUT_FLAGS`:
+    greedy decoding here ignores them always, so it only stood before the results."""
+    message = record.getMessage()
+    if "generation flags are not valid" not in message:
+        return True
+    named = set(re.findall(r"'(\w+)'", message.partition(".")[0]))
+    return not named or not named <= _OUTPUT_FLAGS
+
+
 def load_model(model_dir: str | Path, *, device: str = "cpu", dtype: str = "float32"):
     """Load the EP-VLM model (class picked from ``model_type`` in ``config.json``, every tensor
     checked, see `epvlm.loading.load_pretrained_model`) and its processor from a directory."""
@@ -153,12 +171,21 @@ def load_model(model_dir: str | Path, *, device: str = "cpu", dtype: str = "floa
     proc = load_processor(model_dir)
     if not (model_dir / "config.json").is_file():
         raise ModelDirError(f"model directory {str(model_dir)!r} has no config.json")
-    model = load_pretrained_model(model_dir, device=dev, dtype=torch_dtype)
+    notices = logging.getLogger("transformers.generation.configuration_utils")
+    notices.addFilter(_drop_output_flags_notice)
+    try:
+        model = load_pretrained_model(model_dir, device=dev, dtype=torch_dtype)
+    finally:
+        notices.removeFilter(_drop_output_flags_notice)
     gen = model.generation_config
     if gen.pad_token_id is None:
         gen.pad_token_id = proc.tokenizer.pad_token_id
     if gen.eos_token_id is None:
         gen.eos_token_id = proc.tokenizer.eos_token_id
+    # every generate() passes max_new_tokens, which takes precedence over a max_length here;
+    # transformers logged 'Both `max_new_tokens` and `max_length` seem to have been set' at
+    # each call while the model's own config held one (a kwarg of None does not count)
+    gen.max_length = None
     end_startup()
     return model, proc
 
@@ -349,7 +376,11 @@ def plain_answer_budget(proc, choices: Sequence[Sequence[str]]) -> int:
 # (contrastive: penalty_alpha with top_k > 1; DoLa; constrained; assisted: prompt lookup,
 # early exit, MTP) are cleared too: each stopped the run with a ValueError (a batch over 1, or
 # a search transformers now keeps on the Hub). The file's logits processors
-# (repetition_penalty, sequence_bias) still apply, as they do for the stock model.
+# (repetition_penalty, sequence_bias) still apply, as they do for the stock model, and so do
+# its stop_strings (generate() is given the tokenizer they need). Only the tokens are
+# returned, so the extra outputs are not computed (output_attentions also warned that sdpa
+# cannot give them), nor is a token_healing rewrite of the prompt, which decodes it without
+# its image tokens.
 GREEDY: dict[str, Any] = {
     "do_sample": False,
     "num_beams": 1,
@@ -362,6 +393,11 @@ GREEDY: dict[str, Any] = {
     "prompt_lookup_num_tokens": None,
     "assistant_early_exit": None,
     "use_mtp": None,
+    "output_attentions": False,
+    "output_hidden_states": False,
+    "output_scores": False,
+    "output_logits": False,
+    "token_healing": False,
 }
 
 # models that have run one untimed `generate` in this process (see `answer_selections`)
@@ -382,7 +418,8 @@ def answer_selections(
     """Greedy answers for a left-padded batch; returns (answers, per-sample details, seconds).
 
     Each detail dict holds ``image_tokens``, ``text_tokens``, ``new_tokens`` (counted up to
-    and with the first token that ends generation, `_stop_ids`) and ``raw`` (the generated text
+    and with the first token that ends generation, `_stop_ids` or the last of a stop string,
+    `_stop_string_ends`) and ``raw`` (the generated text
     with its special tokens).
     ``max_new_tokens`` defaults to `plain_answer_budget` for the plain prompt format (the tiny
     models answer with an option's words) and to `CHAT_MAX_NEW_TOKENS` for chat checkpoints,
@@ -423,12 +460,12 @@ def answer_selections(
     sync = torch.cuda.synchronize if device.type == "cuda" else None
     with torch.no_grad():
         if warm_up and model not in _WARMED:
-            model.generate(**batch, max_new_tokens=1, **GREEDY)
+            model.generate(**batch, max_new_tokens=1, tokenizer=tok, **GREEDY)
             _WARMED.add(model)
         if sync is not None:
             sync(device)
         start = time.perf_counter()
-        out = model.generate(**batch, max_new_tokens=max_new_tokens, **GREEDY)
+        out = model.generate(**batch, max_new_tokens=max_new_tokens, tokenizer=tok, **GREEDY)
         if sync is not None:
             sync(device)
         seconds = time.perf_counter() - start
@@ -436,6 +473,7 @@ def answer_selections(
     prompt_len = batch["input_ids"].shape[1]
     image_id = tok.convert_tokens_to_ids(IMAGE_TOKEN)
     stops = _stop_ids(model, tok)
+    string_ends = _stop_string_ends(model, tok, out, prompt_len)
     pad = tok.pad_token_id
     texts: list[str] = []
     details: list[dict[str, Any]] = []
@@ -445,6 +483,9 @@ def answer_selections(
         new = out[i, prompt_len:].tolist()
         n_new = len(new)
         stop = next((j for j, t in enumerate(new) if t in stops), None)
+        end = string_ends[i]
+        if end is not None:
+            stop = end if stop is None else min(stop, end)
         if stop is not None:
             n_new = stop + 1
         elif pad in new:
@@ -479,6 +520,26 @@ def _stop_ids(model, tok) -> set[int]:
     ids = model.generation_config.eos_token_id
     ids = [] if ids is None else [ids] if isinstance(ids, int) else list(ids)
     return {int(i) for i in [*ids, tok.eos_token_id] if i is not None}
+
+
+def _stop_string_ends(model, tok, out, prompt_len: int) -> list[int | None]:
+    """Per row of ``out``, the index among its new tokens of the first one that completes one
+    of generation_config.json's ``stop_strings`` (None where none does), found by the check
+    generate() runs after each step. A row that stops so is padded after it, and the padding
+    token may be one of `_stop_ids`: it is not part of the answer, which a batch of one never
+    sees."""
+    strings = model.generation_config.stop_strings
+    ends: list[int | None] = [None] * out.shape[0]
+    if not strings:
+        return ends
+    from transformers import StopStringCriteria
+
+    check = StopStringCriteria(tok, strings)
+    for j in range(out.shape[1] - prompt_len):
+        for i in check(out[:, : prompt_len + j + 1], None).nonzero().flatten().tolist():
+            if ends[i] is None:
+                ends[i] = j
+    return ends
 
 
 def _configs(selectors: Iterable[Selector], keeps: Iterable[float]) -> list[tuple[Selector, float]]:
