@@ -183,7 +183,7 @@ def test_an_unknown_id_says_why_when_it_can(built):
         ": the build skipped it (malformed JSONL line 2: Expecting property name enclosed in "
         "double quotes; errors.jsonl)"
     )
-    assert _unknown(ds, "train-000001").endswith(
+    assert _unknown(ds, "train-000000").endswith(
         f": it names a sample of split 'train'; open that one with "
         f"EventVQADataset({str(built[1])!r}, split='train')"
     )

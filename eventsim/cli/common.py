@@ -598,6 +598,17 @@ def add_unit_option(container: Any, name: str, former: str, **kwargs: Any) -> No
     container.set_defaults(**{f"{action.dest}_option": name})
 
 
+def sorted_index_note(reader: Any) -> str | None:
+    """What an index into ``reader``'s events counts, for a message that gives one: the events
+    sorted by time, when the reader sorted the file's on reading (the sort's permutation is not
+    kept, so the file's own index is unknown); None when they are in the file's order."""
+    from eventsim.io.layouts import SORTED_NOTE
+
+    if any(note.startswith(SORTED_NOTE) for note in getattr(reader, "notes", ())):
+        return "index among the events sorted by time; the file holds them out of order"
+    return None
+
+
 def check_reader(reader: Any, path: str | os.PathLike) -> None:
     """Raise `InvalidEventsError` when the open event reader's events break the format's rules
     (`StreamCheck`: time order, polarity 0/1, coordinates inside the sensor)."""
@@ -607,8 +618,10 @@ def check_reader(reader: Any, path: str | os.PathLike) -> None:
     check = StreamCheck(reader.sensor_size)
     for packet in reader.iter_chunks(1 << 20):
         if check.check(packet) is not None:
+            note = sorted_index_note(reader)
             raise InvalidEventsError(
-                f"{os.fspath(path)}: invalid events: {check.problem} (see 'eventsim info --check')"
+                f"{os.fspath(path)}: invalid events: {check.problem} "
+                f"({'' if note is None else note + '; '}see 'eventsim info --check')"
             )
 
 

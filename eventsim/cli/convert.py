@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,10 +15,13 @@ from eventsim.cli.common import (
     make_parser,
     parse_sensor_size,
     path_arg,
+    sorted_index_note,
 )
-from eventsim.errors import ParameterError
+from eventsim.errors import InvalidEventsError, ParameterError
 
 PACKET_EVENTS = 1 << 20
+# an event given by its index: the HDF5 writer's 'event 3 has x = 9', StreamCheck's 'x[3] = 9'
+_NAMES_AN_EVENT = re.compile(r"\bevent \d|\b[xytp]\[\d")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -99,16 +103,23 @@ def main(args: argparse.Namespace) -> int:
         source: dict[str, Any] = {"converted_from": str(src), "input_layout": reader.layout}
         if reader.source:
             source["input_source"] = reader.source
-        n = write_stream(
-            dst,
-            reader.iter_chunks(PACKET_EVENTS),
-            reader.sensor_size,
-            fmt=fmt,
-            force=args.force,
-            params=reader.params,
-            source=source,
-            frames=frames,
-        )
+        try:
+            n = write_stream(
+                dst,
+                reader.iter_chunks(PACKET_EVENTS),
+                reader.sensor_size,
+                fmt=fmt,
+                force=args.force,
+                params=reader.params,
+                source=source,
+                frames=frames,
+            )
+        except InvalidEventsError as exc:
+            # the writer counts the events it was given, which the reader may have sorted
+            counts = sorted_index_note(reader)
+            if counts is not None and _NAMES_AN_EVENT.search(str(exc)):
+                raise InvalidEventsError(f"{exc} ({counts})") from None
+            raise
         w, h = reader.sensor_size
     # HDF5 is recognised by its contents, faery's formats only by the right suffix (which
     # format_from_path insists on); these three are found by suffix or by --layout. Said once

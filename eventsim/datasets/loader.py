@@ -65,6 +65,15 @@ _SUGGEST_NEAR = 50
 _JSON_LINE_BREAKS = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
 
 
+def _json_string_forms(text: str) -> list[bytes]:
+    """``text`` as a JSON string in a samples.jsonl line: as the build writes it (non-ASCII
+    kept, the line breaks escaped), or all escaped. A lone surrogate, which no UTF-8 line
+    holds, is given as its own bytes."""
+    raw = json.dumps(text, ensure_ascii=False)
+    written = {raw, raw.translate(_JSON_LINE_BREAKS), json.dumps(text)}
+    return [form.encode("utf-8", "surrogatepass") for form in written]
+
+
 # Held while a sample's arrays are read and while the open-shard cache changes: a thread must not
 # read through a handle another thread is evicting. h5py serialises its calls under one lock
 # anyway, so this costs threads no parallel reading; transforms run outside it.
@@ -761,14 +770,32 @@ class EventVQADataset:
         return None
 
     def _other_split(self, sample_id: str) -> str | None:
-        """Which other split of the dataset ``sample_id`` names (ids are ``<split>-<number>``),
-        if any."""
+        """Which other split of the dataset holds ``sample_id``, when the id names one (ids
+        are ``<split>-<number>``) and that split's samples.jsonl lines list it."""
         split = sample_id.rpartition("-")[0]
-        if split != self.split and split in self.manifest["splits"]:
-            return (
-                f": it names a sample of split {split!r}; open that one with "
-                f"EventVQADataset({str(self.root)!r}, split={split!r})"
-            )
+        if split == self.split or split not in self.manifest["splits"]:
+            return None
+        try:
+            data = (self.root / "samples.jsonl").read_bytes()
+        except OSError:
+            return None
+        # only the lines that hold the id as a JSON string are decoded, as in _from_source_id
+        for needle in _json_string_forms(sample_id):
+            for found in re.finditer(re.escape(needle), data):
+                start = data.rfind(b"\n", 0, found.start()) + 1
+                end = data.find(b"\n", found.end())
+                try:
+                    rec = json.loads(data[start : len(data) if end < 0 else end])
+                except ValueError:
+                    continue
+                if isinstance(rec, dict) and (rec.get("id"), rec.get("split")) == (
+                    sample_id,
+                    split,
+                ):
+                    return (
+                        f": it names a sample of split {split!r}; open that one with "
+                        f"EventVQADataset({str(self.root)!r}, split={split!r})"
+                    )
         return None
 
     def _from_source_id(self, source_id: str) -> str | None:
@@ -777,10 +804,7 @@ class EventVQADataset:
         # only the lines that hold the id as a JSON string are decoded (a million lines took
         # seconds): as the build writes it (non-ASCII kept, the line breaks escaped), or all
         # escaped
-        raw = json.dumps(source_id, ensure_ascii=False)
-        written = {raw, raw.translate(_JSON_LINE_BREAKS), json.dumps(source_id)}
-        # (a lone surrogate, which no UTF-8 line holds, is searched for as its own bytes)
-        needles = [text.encode("utf-8", "surrogatepass") for text in written]
+        needles = _json_string_forms(source_id)
         lines = sorted({k for needle in needles for k in self.records.holding(needle)})
         for k in lines:
             rec = self.records[k]

@@ -53,6 +53,9 @@ HDF5_EXTENSIONS = (".h5", ".hdf5", ".hdf", ".he5")
 LAYOUT_CHOICES = (*HDF5_LAYOUTS, "npy", "npz", "txt", "faery")
 #: units `open_events` takes for times a file does not label (``time_unit``)
 TIME_UNITS = {"us": "microseconds", "s": "seconds", "ms": "milliseconds", "ns": "nanoseconds"}
+#: how a reader's note begins when it sorted the file's events by time (`build_events`): the
+#: indices of its events then count the sorted events, not the file's
+SORTED_NOTE = "events were not sorted by time"
 
 
 class ArrayReader:
@@ -283,7 +286,7 @@ def build_events(
         n_bad = int(np.count_nonzero(t[1:] < t[:-1]))
         if n_bad:
             ev = ev[np.argsort(t, kind="stable")]
-            notes.append(f"events were not sorted by time ({n_bad} decreasing steps); sorted them")
+            notes.append(f"{SORTED_NOTE} ({n_bad} decreasing steps); sorted them")
     return ev
 
 
