@@ -246,12 +246,32 @@ def load_processor(model_dir: str | Path) -> EPQwen2VLProcessor:
             f"cannot load the processor (image processor + tokenizer) of {str(model_dir)!r}: "
             + (_damaged_json(model_dir) or first)
         ) from None
+    _check_added_tokens(model_dir, proc)
     proc.tokenizer.padding_side = "left"
     if proc.tokenizer.pad_token_id is None:
         proc.tokenizer.pad_token = PAD_TOKEN
     if (model_dir / "config.json").is_file():
         check_token_ids(model_dir / "config.json", proc)
     return proc
+
+
+def _check_added_tokens(model_dir: Path, proc: EPQwen2VLProcessor) -> None:
+    """Fail naming tokenizer_config.json when it is missing and the tokenizer lacks the image
+    tokens: Qwen's special tokens are added ones, listed there (and in tokenizer.json), not in
+    vocab.json + merges.txt; config.json's token ids were otherwise called unknown."""
+    if (model_dir / "tokenizer_config.json").is_file():
+        return
+    vocab = proc.tokenizer.get_vocab()
+    missing = [t for t in (IMAGE_TOKEN, VISION_START, VISION_END) if t not in vocab]
+    if missing:
+        present = [
+            n for n in ("tokenizer.json", "vocab.json", "merges.txt") if (model_dir / n).is_file()
+        ]
+        raise ModelDirError(
+            f"model directory {str(model_dir)!r} has {' + '.join(present)} but no "
+            "tokenizer_config.json, which lists Qwen's added special tokens; the tokenizer lacks "
+            f"{', '.join(missing)}. Expected the checkpoint's tokenizer_config.json beside them"
+        )
 
 
 # the JSON files transformers reads to build a processor; its errors for a damaged one (a
