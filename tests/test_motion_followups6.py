@@ -5,27 +5,11 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+from test_motion_review6 import _largest_step_px
 
 from eventsim.cli import simulate
 from eventsim.errors import ParameterError
 from eventsim.simulator.sources import ImageMotionSource
-
-
-def _largest_step_px(src: ImageMotionSource) -> float:
-    """The furthest any content on the sensor moves between two frames (the corners' content
-    moves furthest under every motion)."""
-    width, height = src.sensor_size
-    cx, cy = (width - 1) / 2, (height - 1) / 2
-    corners = np.array([[0, 0], [width - 1, 0], [0, height - 1], [width - 1, height - 1]], float)
-    total = src.duration_ms * 1e3
-    where = []
-    for t in src.timestamps_us:
-        dx, dy, s = src.pose(float(t) / total)
-        where.append(
-            np.stack([s * (corners[:, 0] - cx) + cx + dx, s * (corners[:, 1] - cy) + cy + dy], 1)
-        )
-    steps = np.diff(np.array(where), axis=0)
-    return float(np.hypot(steps[..., 0], steps[..., 1]).max())
 
 
 def test_a_short_small_motion_takes_enough_frames_for_half_a_pixel_each():
