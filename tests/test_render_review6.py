@@ -35,6 +35,22 @@ def _read_png(path) -> np.ndarray:
 SHORT = _events([(1, 1, 0, 1), (2, 2, 1000, 0), (3, 3, 20_000, 1)])
 
 
+def _spy_reads(monkeypatch: pytest.MonkeyPatch, method: str) -> list[int]:
+    """The event counts of each call of EventReader.``method`` from now on."""
+    from eventsim.io.hdf5_reader import EventReader
+
+    reads: list[int] = []
+    original = getattr(EventReader, method)
+
+    def spy(self, *args, **kwargs):
+        events = original(self, *args, **kwargs)
+        reads.append(len(events))
+        return events
+
+    monkeypatch.setattr(EventReader, method, spy)
+    return reads
+
+
 def test_time_surface_png_of_a_recording_shorter_than_its_window_shows_it(tmp_path):
     """A time surface was taken at the window's end: a 1 s window over a 20 ms recording drew
     every event decayed to black. It is taken where the events end, as `time_surface` does."""
@@ -184,22 +200,13 @@ def test_long_windows_are_read_and_drawn_in_parts(tmp_path, long_file, monkeypat
     (heat map) to 1.9 GB (voxel), growing with the recording. Windows expected to hold more
     than PART_EVENTS are read in parts of about that many and drawn as the parts come; the
     pictures are those of the whole windows."""
-    from eventsim.io.hdf5_reader import EventReader
     from eventsim.render import pipeline
 
     whole = tmp_path / "whole"
     render_file(long_file, whole / "one.png", params, end_ms=1000, progress=False)
     render_file(long_file, whole / "frames", params, window_ms=250, progress=False)
 
-    reads: list[int] = []
-    read = EventReader.read
-
-    def spy(self, *args, **kwargs):
-        events = read(self, *args, **kwargs)
-        reads.append(len(events))
-        return events
-
-    monkeypatch.setattr(EventReader, "read", spy)
+    reads = _spy_reads(monkeypatch, "read")
     monkeypatch.setattr(pipeline, "PART_EVENTS", 50)
     parted = tmp_path / "parted"
     render_file(long_file, parted / "one.png", params, end_ms=1000, progress=False)
@@ -218,20 +225,11 @@ def test_plot_reads_its_scatter_window_in_parts(tmp_path, long_file, monkeypatch
     thinned: with --bins 1 that was the whole file (20 M events at 1280x720: 458 MB against
     283 MB with 200 bins). It is read in parts, counted, then picked: the same events."""
     from eventsim.io import open_events
-    from eventsim.io.hdf5_reader import EventReader
     from eventsim.render.summary import collect_summary
 
     with open_events(long_file) as r:
         everything = r.read()
-    reads: list[int] = []
-    read = EventReader.read
-
-    def spy(self, *args, **kwargs):
-        events = read(self, *args, **kwargs)
-        reads.append(len(events))
-        return events
-
-    monkeypatch.setattr(EventReader, "read", spy)
+    reads = _spy_reads(monkeypatch, "read")
     with open_events(long_file) as r:
         s = collect_summary(r, n_bins=1, scatter_events=100, chunk_events=100)
     assert max(reads) <= 400
@@ -282,7 +280,6 @@ def test_large_event_counts_per_frame_are_read_in_parts(
 ):
     """--events-per-frame N read N events at once (a frame of 20 M events: 1.9 GB as a voxel
     grid). Frames are cut by index and read in parts of PART_EVENTS; the same pictures."""
-    from eventsim.io.hdf5_reader import EventReader
     from eventsim.render import pipeline
 
     kw = {"events_per_frame": 600, "progress": False}
@@ -290,15 +287,7 @@ def test_large_event_counts_per_frame_are_read_in_parts(
         kw |= {"start_ms": 100, "end_ms": 900}
     render_file(long_file, tmp_path / "whole", params, **kw)
 
-    reads: list[int] = []
-    read_index = EventReader.read_index
-
-    def spy(self, *args, **kwargs):
-        events = read_index(self, *args, **kwargs)
-        reads.append(len(events))
-        return events
-
-    monkeypatch.setattr(EventReader, "read_index", spy)
+    reads = _spy_reads(monkeypatch, "read_index")
     monkeypatch.setattr(pipeline, "PART_EVENTS", 50)
     result = render_file(long_file, tmp_path / "parted", params, **kw)
     assert result.n_frames == (3 if ranged else 4)
