@@ -125,14 +125,10 @@ def eval_setup() -> Callable[..., tuple]:
     return _build_eval_setup
 
 
-def _build_eval_setup(root: Path, n_samples: int, *settings: str) -> tuple:
+def build_eval_dataset(root: Path, n_samples: int, *settings: str) -> Path:
     """A 112x112 `shapes-vqa` test split of ``n_samples`` in ``root/ds`` (recipe ``settings``
-    as FIELD=VALUE on top) and a tiny checkpoint whose vocabulary covers its questions and
-    choices in ``root/model``: (root, dataset dir, model dir, samples)."""
-    from epvlm.processing import vocab_from_texts
-    from epvlm.tiny import save_tiny_checkpoint
+    as FIELD=VALUE on top), small enough for the epvlm tests' tiny models; returns its folder."""
     from eventsim.cli.build import main as build_main
-    from eventsim.datasets import EventVQADataset
 
     ds_dir = root / "ds"
     sets = [
@@ -154,6 +150,17 @@ def _build_eval_setup(root: Path, n_samples: int, *settings: str) -> tuple:
         "--no-preview",
     ]
     assert build_main([*argv, *(a for s in sets for a in ("--set", s))]) == 0
+    return ds_dir
+
+
+def _build_eval_setup(root: Path, n_samples: int, *settings: str) -> tuple:
+    """`build_eval_dataset` and a tiny checkpoint whose vocabulary covers its questions and
+    choices in ``root/model``: (root, dataset dir, model dir, samples)."""
+    from epvlm.processing import vocab_from_texts
+    from epvlm.tiny import save_tiny_checkpoint
+    from eventsim.datasets import EventVQADataset
+
+    ds_dir = build_eval_dataset(root, n_samples, *settings)
     with EventVQADataset(ds_dir, split="test") as ds:
         samples = [ds[i] for i in range(len(ds))]
     texts = [s["question"] for s in samples] + [c for s in samples for c in s["choices"]]

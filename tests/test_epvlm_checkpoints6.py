@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import build_eval_dataset
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -38,14 +39,8 @@ REVISION = "895c3a49bc3fa70a340399125c650a463535e71c"
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    from eventsim.cli.build import main as build_main
-
     root = tmp_path_factory.mktemp("checkpoints6")
-    sets = ["camera.width=112", "camera.height=112", "source.object_size_px=[16,28]",
-            "source.motion_px=[6,12]", "splits.train=0", "splits.val=0"]  # fmt: skip
-    argv = ["shapes-vqa", "-o", str(root / "ds"), "--limit", str(N_SAMPLES), "--no-progress",
-            "--no-preview", *(a for s in sets for a in ("--set", s))]  # fmt: skip
-    assert build_main(argv) == 0
+    build_eval_dataset(root, N_SAMPLES)
     return {
         "root": root,
         "ds": root / "ds",

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import build_eval_dataset
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -34,14 +35,8 @@ from eventsim.datasets import EventVQADataset  # noqa: E402
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    from eventsim.cli.build import main as build_main
-
     root = tmp_path_factory.mktemp("genconfig6")
-    sets = ["camera.width=112", "camera.height=112", "source.object_size_px=[16,28]",
-            "source.motion_px=[6,12]", "splits.train=0", "splits.val=0"]  # fmt: skip
-    argv = ["shapes-vqa", "-o", str(root / "ds"), "--limit", "3", "--no-progress",
-            "--no-preview", *(a for s in sets for a in ("--set", s))]  # fmt: skip
-    assert build_main(argv) == 0
+    build_eval_dataset(root, 3)
     model = hub_checkpoint(root / "model", "qwen2_5_vl", tie=False, template="chat_template.json")
     samples = list(EventVQADataset(root / "ds", split="test"))
     assert len(samples) == 3

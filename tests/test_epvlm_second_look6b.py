@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import build_eval_dataset
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -20,14 +21,8 @@ from epvlm.evaluate import dataset_label, evaluate_dataset
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    from eventsim.cli.build import main as build_main
-
     root = tmp_path_factory.mktemp("second_look6b")
-    sets = ["camera.width=112", "camera.height=112", "source.object_size_px=[16,28]",
-            "source.motion_px=[6,12]", "splits.train=0", "splits.val=0"]  # fmt: skip
-    argv = ["shapes-vqa", "-o", str(root / "ds"), "--limit", "4", "--no-progress",
-            "--no-preview", *(a for s in sets for a in ("--set", s))]  # fmt: skip
-    assert build_main(argv) == 0
+    build_eval_dataset(root, 4)
     model = hub_checkpoint(root / "model", "qwen2_5_vl", tie=False, template="chat_template.json")
     return {"root": root, "ds": root / "ds", "model": model}
 
