@@ -232,6 +232,46 @@ def _free_locks_in_child() -> None:
     for reader in _OPEN_READERS:
         reader._bufs_lock = threading.Lock()
         reader._index_lock = threading.Lock()
+        reader._open_file.after_fork()
+
+
+class _OpenFile:
+    """Whether a reader's file is open, shared by the reader and its copies (they share the
+    file): counts the reads under way, so that `EventReader.close` waits for them instead of
+    pulling the file from under a thread (h5py then raised 'Invalid dataset identifier' in
+    it), and refuses a read begun after the close with a typed error. ``with`` holds it
+    around one public read."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.closed = False
+        self._active = 0
+        self._cond = threading.Condition()
+
+    def __enter__(self) -> None:
+        with self._cond:
+            if self.closed:
+                raise EventFileError(
+                    f"the reader of {str(self.path)!r} is closed; open the file again to read it"
+                )
+            self._active += 1
+
+    def __exit__(self, *exc: object) -> None:
+        with self._cond:
+            self._active -= 1
+            if not self._active:
+                self._cond.notify_all()
+
+    def close(self) -> None:
+        """Refuse new reads, then wait for those under way to finish."""
+        with self._cond:
+            self.closed = True
+            self._cond.wait_for(lambda: not self._active)
+
+    def after_fork(self) -> None:
+        # the threads whose reads were under way at the fork are not in the child
+        self._active = 0
+        self._cond = threading.Condition()
 
 
 if hasattr(os, "register_at_fork"):
@@ -265,7 +305,8 @@ class EventReader:
 
     Threads may share one reader: every read returns what it would alone (h5py runs one HDF5
     call at a time, so threads wait for each other's decoding; one reader per thread does not
-    decode faster). `close` must wait until no thread reads. A reader opened before a fork
+    decode faster). `close` waits for the reads under way in other threads, and a read begun
+    after it raises `EventFileError`. A reader opened before a fork
     reads right in the children; it cannot be pickled (spawn or forkserver workers): open one
     in each worker from the path instead.
     """
@@ -278,6 +319,7 @@ class EventReader:
     ) -> None:
         self.path = Path(path)
         self._f = open_hdf5(self.path)
+        self._open_file = _OpenFile(self.path)
         self.notes: list[str] = []
         try:
             self._open(sensor_size)
@@ -375,6 +417,8 @@ class EventReader:
         if self._frames is not None and "frame_ts_us" in f:
             self.frame_ts_us = np.asarray(f["frame_ts_us"][()], dtype=np.int64)
             self.frame_event_idx = np.asarray(f["frame_event_idx"][()], dtype=np.int64)
+            # kept: the dataset's shape cannot be asked once the file is closed
+            self._num_frames = int(self._frames.shape[0])
         else:
             self._frames = None
             self.frame_ts_us = np.zeros(0, np.int64)
@@ -470,7 +514,11 @@ class EventReader:
         ms, unchecked = self._index
         if ms is None or unchecked is None:
             return
-        built = self._build_ms_index()
+        with self._open_file:
+            try:
+                built = self._build_ms_index()
+            except OSError as exc:
+                raise self._damaged("events/t", exc) from None
         k = min(ms.shape[0], built.shape[0])
         # entries past the built index are the end of the file, as open's checks of order and
         # bounds ensured
@@ -543,8 +591,14 @@ class EventReader:
         self.close()
 
     def close(self) -> None:
-        """Close the file."""
-        self._f.close()
+        """Close the file once the reads other threads have under way are done; a read begun
+        after the close raises `EventFileError`. Copies (`copy.copy`) share the file: closing
+        one closes it for all."""
+        try:
+            self._open_file.close()
+        finally:
+            # also when Ctrl-C ends the wait: HDF5's lock on the file must not outlive it
+            self._f.close()
 
     def __len__(self) -> int:
         return self._n
@@ -573,6 +627,12 @@ class EventReader:
         ``out``: an `EVENT_DTYPE` array to fill and return a view of, so a consumer reading
         many ranges can reuse one buffer instead of allocating (and page-faulting) each time.
         """
+        with self._open_file:
+            return self._read_index(start, stop, out)
+
+    def _read_index(
+        self, start: int | None, stop: int | None, out: np.ndarray | None
+    ) -> np.ndarray:
         a, b, _ = slice(start, stop).indices(self._n)
         if b <= a:
             return empty_events()
@@ -659,12 +719,16 @@ class EventReader:
         speed of reading the datasets with plain h5py. Use it for numeric work on columns;
         use `read` when an `EVENT_DTYPE` array is wanted.
         """
-        a = 0 if t_start_us is None else self._index_of(_ceil_us(t_start_us))
-        b = self._n if t_end_us is None else self._index_of(_ceil_us(t_end_us))
-        return self.read_index_columns(a, b)
+        with self._open_file:
+            a, b = self._index_range(t_start_us, t_end_us)
+            return self._read_index_columns(a, b)
 
     def read_index_columns(self, start: int | None = None, stop: int | None = None) -> EventColumns:
         """Events ``start:stop`` by index (clipped to the file) as four arrays."""
+        with self._open_file:
+            return self._read_index_columns(start, stop)
+
+    def _read_index_columns(self, start: int | None, stop: int | None) -> EventColumns:
         a, b, _ = slice(start, stop).indices(self._n)
         k = max(b - a, 0)
         cols = {name: np.empty(k, dtype=want) for name, want in _COLUMN_DTYPES.items()}
@@ -742,9 +806,26 @@ class EventReader:
 
         ``out`` as in `read_index`.
         """
-        a = 0 if t_start_us is None else self._index_of(_ceil_us(t_start_us))
-        b = self._n if t_end_us is None else self._index_of(_ceil_us(t_end_us))
-        return self.read_index(a, b, out=out)
+        with self._open_file:
+            a, b = self._index_range(t_start_us, t_end_us)
+            return self._read_index(a, b, out)
+
+    def _index_range(self, t_start_us: int | None, t_end_us: int | None) -> tuple[int, int]:
+        """The indices of the first event at or after each bound (None: the file's ends)."""
+        t0 = None if t_start_us is None else _ceil_us(t_start_us)
+        t1 = None if t_end_us is None else _ceil_us(t_end_us)
+        try:
+            # the search decodes chunks of t, which may be as damaged as those read after it
+            a = 0 if t0 is None else self._index_of(t0)
+            b = self._n if t1 is None else self._index_of(t1)
+        except OSError as exc:
+            raise self._damaged("events/t", exc) from None
+        return a, b
+
+    def _damaged(self, what: str, exc: OSError) -> EventFileError:
+        return EventFileError(
+            f"cannot read {what} from {str(self.path)!r}: the file is truncated or corrupt ({exc})"
+        )
 
     def iter_windows(
         self,
@@ -769,7 +850,7 @@ class EventReader:
     @property
     def num_frames(self) -> int:
         """Number of saved frames."""
-        return 0 if self._frames is None else int(self._frames.shape[0])
+        return 0 if self._frames is None else self._num_frames
 
     def read_frame(self, i: int) -> np.ndarray:
         """Saved frame ``i`` (negative indices count from the end)."""
@@ -777,7 +858,11 @@ class EventReader:
         n = self.num_frames
         if frames is None or not -n <= i < n:
             raise ParameterError(f"frame index {i} is out of range; the file has {n} frames")
-        return np.asarray(frames[i])
+        with self._open_file:
+            try:
+                return np.asarray(frames[i])
+            except OSError as exc:
+                raise self._damaged(f"frame {i}", exc) from None
 
 
 def _ceil_us(t: float) -> int:
@@ -786,13 +871,23 @@ def _ceil_us(t: float) -> int:
     first, which moves a time past 2**53 µs."""
     if isinstance(t, (int, np.integer)):
         return int(t)
-    return math.ceil(t)
+    try:
+        return math.ceil(t)
+    except (TypeError, ValueError, OverflowError):
+        # NaN, inf or a string: math.ceil's 'cannot convert float NaN to integer' names no bound
+        raise ParameterError(
+            f"time bound {t!r}; expected a finite number of microseconds or None"
+        ) from None
 
 
 def _iter_windows(
     reader: EventFileReader, window_us: int, t_start_us: int | None, t_end_us: int | None
 ) -> Iterator[np.ndarray]:
-    if not (float(window_us).is_integer() and window_us > 0):
+    try:
+        whole = float(window_us).is_integer() and window_us > 0
+    except (TypeError, ValueError):
+        whole = False
+    if not whole:
         # int() made 0.5 a zero window and 333.3 windows of 333 µs without a word
         raise ParameterError(
             f"window_us={window_us}; expected a positive whole number of microseconds"
