@@ -11,9 +11,10 @@ import h5py
 import numpy as np
 import pytest
 
+from eventsim.cli import main as eventsim_main
 from eventsim.errors import EventFileError, ParameterError
 from eventsim.events import EVENT_DTYPE
-from eventsim.io import EventReader, EventWriter
+from eventsim.io import EventReader, EventWriter, open_events
 
 SIZE = (64, 48)
 
@@ -247,3 +248,44 @@ def test_a_damaged_frame_is_a_file_error(recording, monkeypatch):
         monkeypatch.setattr(r, "_frames", _FailingSlices(r._frames))
         with pytest.raises(EventFileError, match=r"cannot read frame 0 .* truncated or corrupt"):
             r.read_frame(0)
+
+
+# -- rpg text of integer times -------------------------------------------------------------------
+@pytest.mark.parametrize("size_line", ["", "64 48\n"])
+def test_rpg_text_of_integer_times_spanning_1000_or_less_is_microseconds(tmp_path, size_line):
+    # integer times took the float rule, which reads whole numbers spanning <= 1000 as
+    # seconds: 1 ms of µs became 15 minutes; spanning more, the same file was read as µs
+    path = tmp_path / "short.txt"
+    path.write_text(size_line + "5 1 2 1\n7 3 4 0\n1005 5 6 1\n")
+    with open_events(path, sensor_size=SIZE) as r:
+        assert r.read()["t"].tolist() == [5, 7, 1005] and r.time_unit_detected == "us"
+        (note,) = [n for n in r.notes if n.startswith("time unit")]
+    assert "integer times in rpg text" in note and "--time-unit" in note, note
+    path.write_text(size_line + "5 1 2 1\n7 3 4 0\n")
+    with open_events(path, sensor_size=SIZE, time_unit="s") as r:
+        assert r.read()["t"].tolist() == [5_000_000, 7_000_000]
+
+
+def test_rpg_text_with_decimals_keeps_its_rules(tmp_path):
+    path = tmp_path / "rpg.txt"
+    for rows, want, unit in (
+        ("0.000005 1 2 1\n0.000007 3 4 0\n", [5, 7], "s"),  # rpg's own: seconds
+        ("5.0 1 2 1\n7.0 3 4 0\n", [5_000_000, 7_000_000], "s"),  # a decimal point: seconds
+        ("0 1 2 1\n0.5 3 4 0\n", [0, 500_000], "s"),  # a fraction: seconds
+    ):
+        path.write_text(rows)
+        with open_events(path, sensor_size=SIZE) as r:
+            assert r.read()["t"].tolist() == want and r.time_unit_detected == unit, rows
+
+
+def test_convert_names_the_option_that_sets_a_detected_unit(tmp_path, capsys):
+    text = tmp_path / "ev.txt"
+    text.write_text("5 1 2 1\n7 3 4 0\n")
+    floats = tmp_path / "ev.npy"
+    np.save(floats, np.array([[5.0, 1, 2, 1], [7.0, 3, 4, 0]]))
+    for path, unit in ((text, "microseconds"), (floats, "seconds")):
+        out = tmp_path / f"{path.stem}-{path.suffix[1:]}.h5"
+        assert eventsim_main(["convert", str(path), str(out), "--sensor-size", "8x6"]) == 0
+        err = capsys.readouterr().err
+        line = next(n for n in err.splitlines() if "time unit detected" in n)
+        assert unit in line and "--time-unit" in line, line

@@ -53,6 +53,8 @@ HDF5_EXTENSIONS = (".h5", ".hdf5", ".hdf", ".he5")
 LAYOUT_CHOICES = (*HDF5_LAYOUTS, "npy", "npz", "txt", "faery")
 #: units `open_events` takes for times a file does not label (``time_unit``)
 TIME_UNITS = {"us": "microseconds", "s": "seconds", "ms": "milliseconds", "ns": "nanoseconds"}
+#: ends each note of a unit detected, not given: how to give another
+UNIT_HINT = "; another unit: time_unit= (--time-unit to 'eventsim convert')"
 #: how a reader's note begins when it sorted the file's events by time (`build_events`): the
 #: indices of its events then count the sorted events, not the file's
 SORTED_NOTE = "events were not sorted by time"
@@ -202,7 +204,7 @@ def times_to_us(
                 how = f"whole-number float {what} spanning 1000 or less"
             else:
                 how = f"float {what} with fractional values"
-        notes.append(f"time unit detected: {TIME_UNITS[unit]} ({how})")
+        notes.append(f"time unit detected: {TIME_UNITS[unit]} ({how}){UNIT_HINT}")
     else:
         unit = time_unit
         notes.append(f"time unit given: {TIME_UNITS[unit]}")
@@ -906,7 +908,7 @@ def _open_txt(
     path: Path, sensor_size: tuple[int, int] | None, time_unit: str | None, check_polarity: bool
 ) -> ArrayReader:
     """rpg text: optional first line ``width height``, then ``t x y p`` per line (t in s),
-    separated by spaces or commas."""
+    separated by spaces or commas. A file of integers only holds µs, as a CSV's integers."""
     from eventsim.io import text
 
     raw = path.read_bytes().removeprefix(b"\xef\xbb\xbf")  # Windows editors lead with a BOM
@@ -947,6 +949,11 @@ def _open_txt(
         # rpg text writes seconds with a decimal point; without one, fall back to detection
         unit = "s"
         notes.append("time unit detected: seconds (decimal times in rpg text)")
+    elif time_unit is None and vals.shape[0] and not any(c in raw for c in (b".", b"e", b"E")):
+        # every number written as an integer: times in whole seconds are no camera's, and the
+        # float rule read a span of up to 1000 (1 ms of µs) as seconds
+        unit = "us"
+        notes.append(f"time unit detected: microseconds (integer times in rpg text){UNIT_HINT}")
     else:
         unit = times_to_us(vals[:, 0], "column t", notes, time_unit)[1]
     t_us = text.float_times_to_us(vals[:, 0], unit)
