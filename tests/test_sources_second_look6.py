@@ -319,9 +319,9 @@ def test_the_clock_never_steps_by_zero():
 
 @pytest.mark.parametrize("repeats", [8, 9])
 def test_the_held_frame_limit_boundary(tmp_path, repeats):
-    """Eight frames repeating a time wait for the next time and are spread up to it; the
-    ninth sends them on at the nominal rate, and the frames after go on from there (as every
-    repeat did before the clock): order and strictly increasing times either way."""
+    """Eight frames repeating a time wait for the next time and are spread up to it; from the
+    ninth the times after the run are read ahead, and they are spread up to it all the same
+    (they went on at the nominal rate, and the frames after it with them)."""
     path = tmp_path / "run.mkv"
     times = [0, 40, 80, *[80] * repeats, 120, 160]
     write_mkv(path, times, scale_ns=1_000_000)
@@ -329,11 +329,8 @@ def test_the_held_frame_limit_boundary(tmp_path, repeats):
     assert [k for _, k in got] == list(range(len(times)))
     stamps = [t for t, _ in got]
     assert np.all(np.diff(stamps) > 0)
-    if repeats == 8:
-        assert stamps[-2:] == [120_000, 160_000]
-        assert all(80_000 < t < 120_000 for t in stamps[3:11])
-    else:
-        assert stamps[3:] == list(range(120_000, 120_000 + 40_000 * 11, 40_000))
+    assert stamps[-2:] == [120_000, 160_000]
+    assert all(80_000 < t < 120_000 for t in stamps[3 : 3 + repeats])
 
 
 @pytest.mark.parametrize("times", [[0] * 12, [0] + [40] * 11])
@@ -391,10 +388,13 @@ def test_the_clock_keeps_order_and_strictly_increasing_times_on_random_streams()
         frames = [k for _, k in out]
         assert frames == sorted(frames) and len(frames) + clock.dropped == n
         assert np.all(np.diff([t for t, _ in out]) > 0)
-        # a frame whose container time follows every time given before it keeps that time
+        # a frame whose container time follows every time given before it keeps that time,
+        # unless that is a wild one: the next two times fall back below it
         for i, (t, k) in enumerate(out[1:], 1):
-            if raw[k] is not None and raw[k] > max(u for u, _ in out[:i]):
-                assert t == raw[k]
+            if raw[k] is not None and raw[k] > max(u for u, _ in out[:i]) and t != raw[k]:
+                after = raw[k + 1 : k + 3]
+                assert len(after) == 2 and None not in after
+                assert max(after) < raw[k]
 
 
 # -- VideoSource's window checks -----------------------------------------------------------------

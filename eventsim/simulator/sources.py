@@ -20,7 +20,7 @@ import re
 import struct
 import threading
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -45,7 +45,8 @@ _SLOW_FRAME_GAP_US = 1_000_000
 _MAX_TIME_S = 9e12
 # a video frame's time step where the container gives no frame rate
 _FALLBACK_STEP_US = 33_333
-# frames of a video held back waiting for a time that follows the last one (a repeated PTS)
+# frames of a video held back waiting for a time that follows the last one (a repeated PTS);
+# a longer run's times after it are read ahead by a second decoder
 _MAX_HELD_FRAMES = 8
 #: The highest frame rate a source may be given: frames are stamped in whole microseconds.
 MAX_FPS = 1e6
@@ -786,22 +787,94 @@ def _container_time(cap: cv2.VideoCapture) -> int | None:
     return round(msec * 1000) if msec is not None and math.isfinite(msec) else None
 
 
+# what `_FrameClock._raw` gives for a frame past the video's last, and for one not read yet
+_END: Literal["end"] = "end"
+_WAIT: Literal["wait"] = "wait"
+# a container time more than this many nominal steps past the last time given may be a wild
+# one, which the frames after it tell
+_JUMP_STEPS = 2
+
+
+class _TimesAhead:
+    """The container times of a video's frames by decoding index, read by a capture of their
+    own (opened on first use: when the frame clock must look past the frames it holds);
+    IndexError past the last frame that decodes."""
+
+    def __init__(self, open_capture: Callable[[], cv2.VideoCapture]) -> None:
+        self._open = open_capture
+        self._cap: cv2.VideoCapture | None = None
+        self._grabbed = 0
+        # the clock asks again for at most a few frames below the furthest it asked for
+        self._recent: dict[int, int | None] = {}
+
+    def __call__(self, index: int) -> int | None:
+        if index not in self._recent:
+            if self._cap is None:
+                self._cap = self._open()
+            while self._grabbed <= index:
+                if not self._cap.grab():
+                    raise IndexError(index)
+                self._recent[self._grabbed] = _container_time(self._cap)
+                self._recent.pop(self._grabbed - 64, None)
+                self._grabbed += 1
+        return self._recent[index]
+
+
+class _Run:
+    """Frames stamped between the time before them and the time of the frame after them."""
+
+    def __init__(self, t_from: int, t_next: int | None, n: int, step: int, then_nominal: bool):
+        self.t_from, self.t_next, self.n, self.step = t_from, t_next, n, step
+        #: frames of the run stamped (or left out) so far; frame n + 1 is the one after it
+        self.done = 0
+        #: whether the frames after a run without a time after it go on at the nominal rate
+        self.then_nominal = then_nominal
+
+    def time(self) -> int:
+        """The time of the next frame: spread evenly up to the time after the run, no further
+        apart than the nominal rate; nominal steps where no time follows."""
+        j = self.done + 1
+        if j > self.n:
+            assert self.t_next is not None  # a run without a time after it ends at frame n
+            return self.t_next
+        nominal = self.t_from + self.step * j
+        if self.t_next is None:
+            return nominal
+        return min(self.t_from + (self.t_next - self.t_from) * j // (self.n + 1), nominal)
+
+
 class _FrameClock:
     """Stamps a video's frames, in decoding order, with times that increase strictly.
 
-    A frame keeps its container time where that follows the last time given. One that does not
-    (a PTS repeated, as variable-frame-rate or badly muxed files have, or one that steps back)
-    waits for the next frame whose time does, and the frames that waited are spread evenly
+    A frame keeps its container time where that follows the last time given. Frames that do
+    not (a PTS repeated, as variable-frame-rate or badly muxed files have, or one that steps
+    back) wait for the next frame whose time does, and the frames that waited are spread evenly
     between the two: stamping each one nominal frame on from the last time instead pushed every
     later frame back a frame too where the next time fell on that guess. They are spread no
     further apart than the nominal rate, though: where the next time is further off (a pause in
     a variable-frame-rate file, a jump in the times) they stay by the frame before them, where
-    decoding order puts them. Frames still waiting at the end of the video, or more than
-    `_MAX_HELD_FRAMES` in a row (a backend without times, times that restart), go on at the
-    nominal frame rate.
+    decoding order puts them.
+
+    A run of one repeated time (or of frames without a time) longer than `_MAX_HELD_FRAMES`
+    is not held in memory: ``ahead`` (decoding index -> container time, IndexError past the
+    end) reads the times after it, so that a run of any length is spread up to the time after
+    it and the frames after keep their own times (holding at most 8 frames pushed the frames
+    after a longer run up to 9 frames late). Frames of a run that lasts to the end of the
+    video, and, without ``ahead`` or where their times vary (times that restart: two videos
+    joined), of a run longer than `_MAX_HELD_FRAMES`, go on at the nominal rate until a time
+    follows the last one given.
+
+    A time more than `_JUMP_STEPS` nominal steps past the last one given that the next two
+    frames' times fall back below, the first of them after the last time given (a wild PTS,
+    then times going on as before), is that frame's error: it waits as a repeated frame does,
+    and the frames after keep their own times (given that time, the frame pushed every later
+    one past it). One frame below it, then times past it, leave it its time: one of the two
+    frames is out of place either way.
     """
 
-    def __init__(self, step_us: float | None) -> None:
+    def __init__(
+        self, step_us: float | None, ahead: Callable[[int], int | None] | None = None
+    ) -> None:
         # at least 1 µs: a container claiming over 2 MHz rounded to 0, and nominal steps gave
         # frames one time
         self.step = max(round(step_us), 1) if step_us else _FALLBACK_STEP_US
@@ -809,60 +882,157 @@ class _FrameClock:
         self.last: int | None = None
         #: frames left out: more waited between two times than there are µs between them
         self.dropped = 0
-        self._held: list[Any] = []
+        self._ahead = ahead
+        self._pushed = 0
+        # frames pushed and not stamped yet, with their container times
+        self._queue: collections.deque[tuple[int | None, Any]] = collections.deque()
+        self._run: _Run | None = None
+        # frames without a time after the last one given go on at the nominal rate
         self._nominal = False
 
     def time_now(self, raw: int | None) -> int | None:
-        """The time `push` gives a frame of container time ``raw`` (µs), or None while that
-        depends on later frames."""
+        """The time `push` gives a frame of container time ``raw`` (µs) if pushed now, or None
+        while that depends on later frames (or the frame is left out)."""
         if self.last is None:
             return max(raw or 0, 0)
-        if raw is not None and raw > self.last:
+        if self._run is not None:
+            t = self._run.time()
+            return t if t > self.last else None
+        if self._queue:
+            return None
+        if self._nominal and (raw is None or raw <= self.last):
+            return self.last + self.step
+        if raw is not None and self.last < raw <= self.last + _JUMP_STEPS * self.step:
             return raw
-        return self.last + self.step if self._nominal else None
+        return None
 
     def push(self, raw: int | None, frame: Any) -> list[tuple[int, Any]]:
         """The frames whose times are now known, ``(t_us, frame)`` in order, after the next
         frame of container time ``raw`` (µs)."""
+        self._pushed += 1
         if self.last is None:
             self.last = max(raw or 0, 0)
             return [(self.last, frame)]
-        if raw is None or raw <= self.last:
-            if self._nominal:
-                self.last += self.step
-                return [(self.last, frame)]
-            self._held.append(frame)
-            if len(self._held) <= _MAX_HELD_FRAMES:
-                return []
-            self._nominal = True
-            return self.finish()
-        out = self._spread(self.last, raw)
-        self._nominal = False
-        self.last = raw
-        out.append((raw, frame))
-        return out
+        if self._run is not None:
+            return self._stamp_run([frame])
+        if self._nominal and not self._queue and (raw is None or raw <= self.last):
+            self.last += self.step
+            return [(self.last, frame)]
+        self._queue.append((raw, frame))
+        return self._drain(final=False)
 
     def finish(self) -> list[tuple[int, Any]]:
-        """The waiting frames, stamped on from the last time at the nominal frame rate."""
-        if self.last is None:  # nothing was pushed
-            return []
-        out = [(self.last + self.step * j, f) for j, f in enumerate(self._held, 1)]
-        self._held = []
-        if out:
-            self.last = out[-1][0]
+        """The frames still waiting, at the end of the video."""
+        out = self._drain(final=True)
+        self._run = None  # a run read ahead by a decoder that got further than this one
         return out
 
-    def _spread(self, t_from: int, t_next: int) -> list[tuple[int, Any]]:
+    def _drain(self, *, final: bool) -> list[tuple[int, Any]]:
         out: list[tuple[int, Any]] = []
-        k = len(self._held)
-        for j, frame in enumerate(self._held, 1):
-            t = min(t_from + (t_next - t_from) * j // (k + 1), t_from + self.step * j)
-            if t <= (out[-1][0] if out else t_from):
-                self.dropped += 1
+        while self._queue and self.last is not None:
+            decision = self._decide(self.last, final)
+            if decision is None:
+                break
+            if decision is True:
+                raw, frame = self._queue.popleft()
+                assert raw is not None  # kept for a time after the last one given
+                self.last = raw
+                self._nominal = False
+                out.append((raw, frame))
             else:
-                out.append((t, frame))
-        self._held = []
+                self._run = decision
+                take = min(decision.n + (decision.t_next is not None), len(self._queue))
+                out += self._stamp_run([self._queue.popleft()[1] for _ in range(take)])
         return out
+
+    def _stamp_run(self, frames: list[Any]) -> list[tuple[int, Any]]:
+        """``frames``, the next ones of the run, stamped; the run ends with its last."""
+        run = self._run
+        assert run is not None and self.last is not None
+        out: list[tuple[int, Any]] = []
+        for frame in frames:
+            t = run.time()
+            if t > self.last:
+                self.last = t
+                out.append((t, frame))
+            else:
+                self.dropped += 1
+            run.done += 1
+            if run.done == run.n + (run.t_next is not None):
+                self._run = None
+                self._nominal = run.then_nominal
+        return out
+
+    def _raw(self, i: int, final: bool) -> int | Literal["end", "wait"] | None:
+        """The container time of the ``i``-th frame waiting (``i`` past them: of a frame not
+        pushed yet, read ahead once more than `_MAX_HELD_FRAMES` wait)."""
+        if i < len(self._queue):
+            return self._queue[i][0]
+        if final:
+            return _END
+        if self._ahead is None or len(self._queue) <= _MAX_HELD_FRAMES:
+            return _WAIT
+        try:
+            return self._ahead(self._pushed + i - len(self._queue))
+        except IndexError:
+            return _END
+
+    def _is_wild(self, i: int, last: int, final: bool) -> bool | None:
+        """Whether the ``i``-th frame's time, which follows ``last``, is a wild one; None while
+        that depends on frames not read."""
+        t = self._raw(i, final)
+        assert isinstance(t, int)
+        if t <= last + _JUMP_STEPS * self.step:
+            return False
+        after = self._raw(i + 1, final)
+        if after == _WAIT:
+            return None
+        if not (isinstance(after, int) and last < after < t):
+            return False
+        then = self._raw(i + 2, final)
+        if then == _WAIT:
+            return None
+        return isinstance(then, int) and then < t
+
+    def _decide(self, last: int, final: bool) -> _Run | Literal[True] | None:
+        """True where the first frame waiting keeps its time; else the run it starts, or None
+        while that depends on frames not read yet."""
+        head = self._raw(0, final)
+        if not isinstance(head, int) or head <= last:
+            if self._nominal:
+                return _Run(last, None, 1, self.step, then_nominal=True)
+        else:
+            wild = self._is_wild(0, last, final)
+            if wild is None or not wild:
+                return None if wild is None else True
+        # the times in the run that do not follow the last one: one, repeated, is read ahead
+        repeated = {head} if isinstance(head, int) and head <= last else set()
+        i = 1
+        while True:
+            if (
+                i == len(self._queue) > _MAX_HELD_FRAMES
+                and not final
+                and (self._ahead is None or len(repeated) > 1)
+            ):
+                return _Run(last, None, i, self.step, then_nominal=True)
+            t = self._raw(i, final)
+            if t == _WAIT:
+                return None
+            if t == _END:
+                return _Run(last, None, i, self.step, then_nominal=False)
+            if isinstance(t, int) and t > last:
+                wild = self._is_wild(i, last, final)
+                if wild is None:
+                    return None
+                if not wild:
+                    return _Run(last, t, i, self.step, then_nominal=False)
+            elif isinstance(t, int):
+                if i >= len(self._queue) and t not in repeated and repeated:
+                    # read ahead, a second time in the run (times that restart): the repeats
+                    # go on at the nominal rate, and the frames after are a run of their own
+                    return _Run(last, None, i, self.step, then_nominal=False)
+                repeated.add(t)
+            i += 1
 
 
 class VideoSource:
@@ -958,11 +1128,15 @@ class VideoSource:
                 cap.release()
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, int]]:
-        with self._open() as cap:
-            yield from self._frames(cap)
+        with self._open() as cap, contextlib.ExitStack() as ahead:
+            times = _TimesAhead(lambda: ahead.enter_context(self._open()))
+            yield from self._frames(
+                cap, _FrameClock(1e6 / self.fps if self.fps > 0 else None, times)
+            )
 
-    def _frames(self, cap: cv2.VideoCapture) -> Iterator[tuple[np.ndarray, int]]:
-        clock = _FrameClock(1e6 / self.fps if self.fps > 0 else None)
+    def _frames(
+        self, cap: cv2.VideoCapture, clock: _FrameClock
+    ) -> Iterator[tuple[np.ndarray, int]]:
         start_us = None if self.start_s is None else round(self.start_s * 1e6)
         stop_us = None if self.stop_s is None else round(self.stop_s * 1e6)
 
