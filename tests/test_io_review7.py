@@ -289,3 +289,73 @@ def test_convert_names_the_option_that_sets_a_detected_unit(tmp_path, capsys):
         err = capsys.readouterr().err
         line = next(n for n in err.splitlines() if "time unit detected" in n)
         assert unit in line and "--time-unit" in line, line
+
+
+# -- the file's index of an event of a file sorted on reading ------------------------------------
+_T = [10, 5, 30, 20, 40]  # sorted: file indices 1, 0, 3, 2, 4
+_X = [1, 2, 9, 4, 5]  # x = 9 is file index 2, sorted index 3
+
+
+def _unsorted_files(tmp_path: Path) -> list[Path]:
+    ev = np.zeros(len(_T), EVENT_DTYPE)
+    ev["t"], ev["x"] = _T, _X
+    cols = np.stack([ev["t"], ev["x"], ev["y"], ev["p"]], axis=1)
+    paths = [tmp_path / n for n in ("a.npy", "b.npz", "c.npz", "d.txt", "e.csv", "f.csv", "v.h5")]
+    np.save(paths[0], ev)
+    np.savez(paths[1], events=cols)
+    np.savez(paths[2], x=ev["x"], y=ev["y"], t=ev["t"], p=ev["p"])
+    np.savetxt(paths[3], cols, fmt="%d")
+    paths[4].write_text("".join(f"{t},{x},0,0\n" for t, x in zip(_T, _X, strict=True)))
+    paths[5].write_text("".join(f"{t / 1e6:.6f},{x},0,0\n" for t, x in zip(_T, _X, strict=True)))
+    with h5py.File(paths[6], "w") as f:
+        f["events"] = cols
+    return paths
+
+
+def test_a_reader_that_sorts_keeps_each_events_index_in_the_file(tmp_path):
+    for path in _unsorted_files(tmp_path):
+        with open_events(path, sensor_size=(10, 1)) as r:
+            ev = r.read()
+            assert ev["t"].tolist() == sorted(_T), path.name
+            assert r.file_index is not None, path.name
+            assert r.file_index.tolist() == [1, 0, 3, 2, 4], path.name
+            assert np.array_equal(np.asarray(_X)[r.file_index], ev["x"]), path.name
+        # in order: nothing kept
+        np.save(tmp_path / "sorted.npy", ev)
+        with open_events(tmp_path / "sorted.npy", sensor_size=(10, 1)) as r:
+            assert r.file_index is None
+    with EventReader(_write_h5(tmp_path)) as r:
+        assert r.file_index is None
+
+
+def _write_h5(tmp_path: Path) -> Path:
+    ev = np.zeros(3, EVENT_DTYPE)
+    ev["t"] = [1, 2, 3]
+    path = tmp_path / "own.h5"
+    with EventWriter(path, (4, 4)) as w:
+        w.write(ev)
+    return path
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("convert", "{f}", "{o}.h5"),
+        ("convert", "{f}", "{o}.txt"),
+        ("convert", "{f}", "{o}.npz"),
+        ("render", "{f}", "-o", "{o}.png", "--no-progress"),
+        ("plot", "{f}", "-o", "{o}.png"),
+    ],
+    ids=["convert-h5", "convert-txt", "convert-npz", "render", "plot"],
+)
+def test_commands_name_the_files_index_of_a_bad_event_of_an_unsorted_file(tmp_path, capsys, argv):
+    # the message gave index 3 'among the events sorted by time': the sort's permutation
+    # was not kept, so the file's own index was lost
+    for path in _unsorted_files(tmp_path):
+        out = tmp_path / f"out_{path.stem}{path.suffix[1:]}"
+        words = [a.format(f=path, o=out) for a in argv]
+        rc = eventsim_main([*words, "--sensor-size", "6x1"])
+        line = capsys.readouterr().err.strip().splitlines()[-1]
+        assert rc == 1, line
+        assert "x[2] = 9" in line or "event 2 has x = 9" in line, (path.name, line)
+        assert "sorted" not in line, line

@@ -598,15 +598,22 @@ def add_unit_option(container: Any, name: str, former: str, **kwargs: Any) -> No
     container.set_defaults(**{f"{action.dest}_option": name})
 
 
-def sorted_index_note(reader: Any) -> str | None:
-    """What an index into ``reader``'s events counts, for a message that gives one: the events
-    sorted by time, when the reader sorted the file's on reading (the sort's permutation is not
-    kept, so the file's own index is unknown); None when they are in the file's order."""
-    from eventsim.io.layouts import SORTED_NOTE
+# an event given by its index: StreamCheck's 'x[3] = 9', the HDF5 writer's 'event 3 has x = 9'
+_EVENT_INDEX = re.compile(r"\b(?P<before>[xytp]\[|event )(?P<index>\d+)")
 
-    if any(note.startswith(SORTED_NOTE) for note in getattr(reader, "notes", ())):
-        return "index among the events sorted by time; the file holds them out of order"
-    return None
+
+def in_file_order(reader: Any, message: str) -> str:
+    """``message`` with each index of an event in ``reader``'s stream turned into its index in
+    the file, which differs when the reader sorted the file's events by time (``file_index``)."""
+    order = getattr(reader, "file_index", None)
+    if order is None:
+        return message
+
+    def file_index(m: re.Match[str]) -> str:
+        i = int(m["index"])
+        return f"{m['before']}{int(order[i])}" if i < len(order) else m[0]
+
+    return _EVENT_INDEX.sub(file_index, message)
 
 
 def check_reader(reader: Any, path: str | os.PathLike) -> None:
@@ -617,11 +624,11 @@ def check_reader(reader: Any, path: str | os.PathLike) -> None:
 
     check = StreamCheck(reader.sensor_size)
     for packet in reader.iter_chunks(1 << 20):
-        if check.check(packet) is not None:
-            note = sorted_index_note(reader)
+        problem = check.check(packet)
+        if problem is not None:
             raise InvalidEventsError(
-                f"{os.fspath(path)}: invalid events: {check.problem} "
-                f"({'' if note is None else note + '; '}see 'eventsim info --check')"
+                f"{os.fspath(path)}: invalid events: {in_file_order(reader, problem)} "
+                "(see 'eventsim info --check')"
             )
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,16 +11,14 @@ from eventsim._text import plural
 from eventsim.cli.common import (
     check_output,
     cli_command,
+    in_file_order,
     make_parser,
     parse_sensor_size,
     path_arg,
-    sorted_index_note,
 )
 from eventsim.errors import InvalidEventsError, ParameterError
 
 PACKET_EVENTS = 1 << 20
-# an event given by its index: the HDF5 writer's 'event 3 has x = 9', StreamCheck's 'x[3] = 9'
-_NAMES_AN_EVENT = re.compile(r"\bevent \d|\b[xytp]\[\d")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -116,9 +113,8 @@ def main(args: argparse.Namespace) -> int:
             )
         except InvalidEventsError as exc:
             # the writer counts the events it was given, which the reader may have sorted
-            counts = sorted_index_note(reader)
-            if counts is not None and _NAMES_AN_EVENT.search(str(exc)):
-                raise InvalidEventsError(f"{exc} ({counts})") from None
+            if reader.file_index is not None:
+                raise InvalidEventsError(in_file_order(reader, str(exc))) from None
             raise
         w, h = reader.sensor_size
     # HDF5 is recognised by its contents, faery's formats only by the right suffix (which

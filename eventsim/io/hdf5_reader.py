@@ -313,6 +313,8 @@ class EventReader:
 
     layout = "eventsim"
     time_unit_detected = "us"
+    #: the events are read in the file's order, never sorted (`EventFileReader.file_index`)
+    file_index: np.ndarray | None = None
 
     def __init__(
         self, path: str | os.PathLike, *, sensor_size: tuple[int, int] | None = None

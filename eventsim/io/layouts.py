@@ -56,7 +56,7 @@ TIME_UNITS = {"us": "microseconds", "s": "seconds", "ms": "milliseconds", "ns": 
 #: ends each note of a unit detected, not given: how to give another
 UNIT_HINT = "; another unit: time_unit= (--time-unit to 'eventsim convert')"
 #: how a reader's note begins when it sorted the file's events by time (`build_events`): the
-#: indices of its events then count the sorted events, not the file's
+#: indices of its events then count the sorted events; its ``file_index`` maps them to the file's
 SORTED_NOTE = "events were not sorted by time"
 
 
@@ -64,7 +64,8 @@ class ArrayReader:
     """In-memory events with the `EventReader` interface.
 
     ``events`` hold absolute times; ``t_offset_us`` records what was added to the file's own
-    (EvQA's ``base_time``).
+    (EvQA's ``base_time``). ``file_index``: each event's index in the file, when the reader
+    sorted the file's events by time (`build_events`); None when they are in the file's order.
     """
 
     def __init__(
@@ -83,9 +84,11 @@ class ArrayReader:
         frames: Sequence[np.ndarray] | np.ndarray | None = None,
         frame_ts_us: np.ndarray | None = None,
         t_offset_us: int = 0,
+        file_index: np.ndarray | None = None,
     ) -> None:
         self.path = None if path is None else Path(path)
         self._ev = events
+        self.file_index = file_index
         self.sensor_size = sensor_size
         self.layout = layout
         self.notes = list(notes or [])
@@ -266,8 +269,10 @@ def build_events(
     t_us: np.ndarray,
     p01: np.ndarray,
     notes: list[str],
-) -> np.ndarray:
-    """Columns to `EVENT_DTYPE`, sorting by time (stable) with a note if needed."""
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Columns to `EVENT_DTYPE`, sorting by time (stable) with a note if needed. Returns the
+    events and, when they were sorted, each one's index in the columns given (else None): it
+    is kept only then, so messages can name the file's index of a bad event."""
     x, y = np.asarray(x), np.asarray(y)
     for name, c in (("x", x), ("y", y)):
         if c.dtype.kind != "f" or not c.size:
@@ -287,9 +292,10 @@ def build_events(
     if t.size > 1:
         n_bad = int(np.count_nonzero(t[1:] < t[:-1]))
         if n_bad:
-            ev = ev[np.argsort(t, kind="stable")]
+            order = np.argsort(t, kind="stable")
             notes.append(f"{SORTED_NOTE} ({n_bad} decreasing steps); sorted them")
-    return ev
+            return ev[order], order
+    return ev, None
 
 
 def resolve_sensor_size(
@@ -557,7 +563,7 @@ def _load_event_utils(
             )
         t_us = t_us + offset
     p = polarity_01(g["ps"][()], "events/ps", notes, check_polarity)
-    ev = build_events(g["xs"][()], g["ys"][()], t_us, p, notes)
+    ev, order = build_events(g["xs"][()], g["ys"][()], t_us, p, notes)
     recorded = _attr_size_hw(f.attrs, "sensor_resolution")
     if recorded is not None and len(ev):
         # rosbag_to_h5 records [max(ys), max(xs)] when a bag has no images: one pixel short.
@@ -595,6 +601,7 @@ def _load_event_utils(
         frames=frames,
         frame_ts_us=frame_ts,
         t_offset_us=offset,
+        file_index=order,
     )
 
 
@@ -635,7 +642,7 @@ def _load_v2e(
     cols = _columns_from_matrix(arr, "txyp", "/events")
     t_us, unit = times_to_us(cols["t"], "/events[:, 0]", notes, time_unit)
     p = polarity_01(cols["p"], "/events[:, 3]", notes, check_polarity)
-    ev = build_events(cols["x"], cols["y"], t_us, p, notes)
+    ev, order = build_events(cols["x"], cols["y"], t_us, p, notes)
     recorded = None
     if "sensor_width" in f.attrs and "sensor_height" in f.attrs:
         recorded = int(f.attrs["sensor_width"]), int(f.attrs["sensor_height"])
@@ -655,6 +662,7 @@ def _load_v2e(
         sensor_size_inferred=inferred,
         frames=frames,
         frame_ts_us=frame_ts,
+        file_index=order,
     )
 
 
@@ -687,7 +695,7 @@ def _load_prophesee(
     notes: list[str] = []
     t_us, unit = times_to_us(arr["t"], "/CD/events t", notes, time_unit)
     p = polarity_01(arr["p"], "/CD/events p", notes, check_polarity)
-    ev = build_events(arr["x"], arr["y"], t_us, p, notes)
+    ev, order = build_events(arr["x"], arr["y"], t_us, p, notes)
     file_size = None
     attrs = {k: _plain(v) for k, v in f.attrs.items()}
     geom = attrs.get("geometry")
@@ -709,6 +717,7 @@ def _load_prophesee(
         attrs=attrs,
         time_unit_detected=unit,
         sensor_size_inferred=inferred,
+        file_index=order,
     )
 
 
@@ -725,7 +734,7 @@ def _load_mvsec(
     cols = _columns_from_matrix(arr, "xytp", f"davis/{side}/events")
     t_us, unit = times_to_us(cols["t"], f"davis/{side}/events t", notes, time_unit)
     p = polarity_01(cols["p"], f"davis/{side}/events p", notes, check_polarity)
-    ev = build_events(cols["x"], cols["y"], t_us, p, notes)
+    ev, order = build_events(cols["x"], cols["y"], t_us, p, notes)
     size, inferred = resolve_sensor_size(None, sensor_size, ev, path, notes)
     return ArrayReader(
         ev,
@@ -735,6 +744,7 @@ def _load_mvsec(
         notes=notes,
         time_unit_detected=unit,
         sensor_size_inferred=inferred,
+        file_index=order,
     )
 
 
@@ -756,7 +766,8 @@ def _events_from_array(
     time_unit: str | None,
     notes: list[str],
     check_polarity: bool,
-) -> tuple[np.ndarray, str]:
+) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """The events of an array, each one's index in it when they were sorted, and the unit."""
     names = arr.dtype.names
     if names:
         _refuse_columns(columns, f"{what} is a structured array: its fields name the columns")
@@ -781,7 +792,7 @@ def _events_from_array(
         else:
             t_us, unit = times_to_us(cols["t"], f"{what} t", notes, time_unit)
         p = polarity_01(cols["p"], f"{what} p", notes, check_polarity)
-        return build_events(cols["x"], cols["y"], t_us, p, notes), unit
+        return *build_events(cols["x"], cols["y"], t_us, p, notes), unit
     except InvalidEventsError as exc:
         if names:
             raise
@@ -827,7 +838,7 @@ def _open_npy(
             "ending in .npz, or layout 'npz' / --layout npz)"
         )
     notes: list[str] = []
-    ev, unit = _events_from_array(arr, path.name, columns, time_unit, notes, check_polarity)
+    ev, order, unit = _events_from_array(arr, path.name, columns, time_unit, notes, check_polarity)
     from eventsim.io.formats import npy_sensor_size
 
     size, inferred = resolve_sensor_size(npy_sensor_size(arr.dtype), sensor_size, ev, path, notes)
@@ -839,6 +850,7 @@ def _open_npy(
         notes=notes,
         time_unit_detected=unit,
         sensor_size_inferred=inferred,
+        file_index=order,
     )
 
 
@@ -863,7 +875,7 @@ def _open_npz(
             s = np.asarray(archive["sensor_size"]).ravel()
             file_size = (int(s[0]), int(s[1]))
         if "events" in keys:
-            ev, unit = _events_from_array(
+            ev, order, unit = _events_from_array(
                 archive["events"], f"{path.name}:events", columns, time_unit, notes, check_polarity
             )
         else:
@@ -881,10 +893,10 @@ def _open_npz(
                 _refuse_columns(columns, f"{str(path)!r} holds the columns as named arrays")
                 t_us, unit = times_to_us(picked["t"], f"{path.name}:t", notes, time_unit)
                 p = polarity_01(picked["p"], f"{path.name}:p", notes, check_polarity)
-                ev = build_events(picked["x"], picked["y"], t_us, p, notes)
+                ev, order = build_events(picked["x"], picked["y"], t_us, p, notes)
             elif len(keys) == 1:
                 (only,) = keys
-                ev, unit = _events_from_array(
+                ev, order, unit = _events_from_array(
                     archive[only], f"{path.name}:{only}", columns, time_unit, notes, check_polarity
                 )
             else:
@@ -901,6 +913,7 @@ def _open_npz(
         notes=notes,
         time_unit_detected=unit,
         sensor_size_inferred=inferred,
+        file_index=order,
     )
 
 
@@ -962,7 +975,11 @@ def _open_txt(
         t_text = text.table(raw, has_size, [0], np.bytes_, delimiter=None)[:, 0]
         t_us = text.text_times_to_us(t_text, unit, repr(str(path)))
     p = polarity_01(vals[:, 3], "column p", notes, check_polarity)
-    ev = build_events(vals[:, 1], vals[:, 2], t_us, p, notes) if vals.shape[0] else empty_events()
+    ev, order = (
+        build_events(vals[:, 1], vals[:, 2], t_us, p, notes)
+        if vals.shape[0]
+        else (empty_events(), None)
+    )
     size, inferred = resolve_sensor_size(file_size, sensor_size, ev, path, notes)
     return ArrayReader(
         ev,
@@ -972,4 +989,5 @@ def _open_txt(
         notes=notes,
         time_unit_detected=unit,
         sensor_size_inferred=inferred,
+        file_index=order,
     )

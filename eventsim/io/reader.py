@@ -49,6 +49,12 @@ class EventFileReader(Protocol):
         """The description of what the events were made from (empty when not recorded)."""
 
     @property
+    def file_index(self) -> np.ndarray | None:
+        """Each event's index in the file when the reader sorted the file's events by time
+        (the indices of the events read then count the sorted ones); None when they are read
+        in the file's order."""
+
+    @property
     def time_unit_detected(self) -> str:
         """``"us"`` or ``"s"``: the unit the file's times were read in (``"ms"`` or ``"ns"``
         only when given to `open_events` as ``time_unit``)."""

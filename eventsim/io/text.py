@@ -20,6 +20,7 @@ from eventsim.errors import EventFileError, ParameterError
 from eventsim.events import empty_events
 from eventsim.io.layouts import (
     TIME_UNITS,
+    UNIT_HINT,
     ArrayReader,
     build_events,
     polarity_01,
@@ -453,12 +454,12 @@ def read_csv(
                 f"{_ACCEPTED_TIMES}; or pass time_unit= (--time-unit to 'eventsim convert')"
             )
         unit = "s"
-        notes.append("time unit detected: seconds (decimal times in the CSV)")
+        notes.append(f"time unit detected: seconds (decimal times in the CSV){UNIT_HINT}")
     else:
         unit = "us"
-        notes.append("time unit detected: microseconds (integer times in the CSV)")
+        notes.append(f"time unit detected: microseconds (integer times in the CSV){UNIT_HINT}")
     if not rows.shape[0]:
-        ev = empty_events()
+        ev, order = empty_events(), None
     elif integers is not None:
         try:
             t_us = _scale_int(integers[:, 0], _SHIFT[unit], np.arange(len(integers)))
@@ -467,10 +468,10 @@ def read_csv(
                 f"{what}, data row {bad.index + 1}: time {int(integers[bad.index, 0])} {bad.why}"
             ) from None
         p = polarity_01(integers[:, 3], "the CSV", notes, check_polarity)
-        ev = build_events(integers[:, 1], integers[:, 2], t_us, p, notes)
+        ev, order = build_events(integers[:, 1], integers[:, 2], t_us, p, notes)
     elif floats is not None:
         p = polarity_01(rows[:, 3], "the CSV", notes, check_polarity)
-        ev = build_events(rows[:, 1], rows[:, 2], floats[1], p, notes)
+        ev, order = build_events(rows[:, 1], rows[:, 2], floats[1], p, notes)
     else:
         t_us = text_times_to_us(t_text, unit, what)
         x = _numbers(rows[:, 1], f"{what} column x")
@@ -479,7 +480,7 @@ def read_csv(
         if p_read is None:
             p_read = _numbers(rows[:, 3], f"{what} column p")
         p = polarity_01(p_read, "the CSV", notes, check_polarity)
-        ev = build_events(x, y, t_us, p, notes)
+        ev, order = build_events(x, y, t_us, p, notes)
     size, inferred = resolve_sensor_size(file_size, sensor_size, ev, path, notes)
     return ArrayReader(
         ev,
@@ -489,4 +490,5 @@ def read_csv(
         notes=notes,
         time_unit_detected=unit,
         sensor_size_inferred=inferred,
+        file_index=order,
     )
