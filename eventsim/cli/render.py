@@ -8,6 +8,7 @@ import os
 import re
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from eventsim._text import plural
 from eventsim.cli.common import (
@@ -25,6 +26,9 @@ from eventsim.options import BACKGROUNDS, COLOR_BY, HEATMAP_SCALES, OVERLAY_FRAM
 from eventsim.outputs import expect_final_output
 from eventsim.render.colors import COLORMAPS
 from eventsim.render.renderer import RenderParams
+
+if TYPE_CHECKING:
+    from eventsim.render.pipeline import RenderResult
 
 DEFAULTS = RenderParams()
 
@@ -226,6 +230,13 @@ def check_output_size(args: argparse.Namespace, stats: dict) -> None:
     if args.events_per_frame is not None:
         if args.events_per_frame < 1:
             return  # the renderer reports it
+        bounds = [v for v in (args.start_ms, args.end_ms) if v is not None]
+        if kind == "gif" and bounds:
+            if not all(math.isfinite(v) for v in bounds):
+                return  # the renderer reports these
+            # only a GIF can have too many count frames (at most one an event): those of the
+            # range, not of the whole file (1 ms of a long recording was refused)
+            n = _events_in_range(args, stats)
         frames = -(-n // args.events_per_frame)
     else:
         if args.window_ms is None and not args.fps > 0:
@@ -250,6 +261,18 @@ def check_output_size(args: argparse.Namespace, stats: dict) -> None:
         check_gif_size(frames, (width * scale, height * scale))
 
 
+def _events_in_range(args: argparse.Namespace, stats: dict) -> int:
+    """The events of ``[--start-ms, --end-ms)``, found as render_file finds them."""
+    from eventsim.io import open_events
+    from eventsim.render.accumulate import index_of
+
+    origin = stats["t_start_us"]
+    t0 = origin + round((args.start_ms or 0.0) * 1000)
+    t1 = stats["t_end_us"] if args.end_ms is None else origin + round(args.end_ms * 1000)
+    with open_events(args.file, sensor_size=args.sensor_size) as reader:
+        return max(0, index_of(reader, t1) - index_of(reader, t0))
+
+
 def _check_not_a_folder(output: str) -> None:
     """An existing folder named like a file (``out.png``) is not taken for a folder-of-PNGs
     output: with --force its contents would be deleted for frames the user did not ask for."""
@@ -272,6 +295,19 @@ def _duration(us: float) -> str:
         return f"{us / 1000:.3f}".rstrip("0").rstrip(".") + " ms"
     s = us / 1e6
     return f"{s:.4g} s" if s < 1000 else f"{s:.0f} s"
+
+
+def _padding_reason(result: RenderResult) -> str:
+    """Why a video's frames were padded (`eventsim.render.writers.video_frame_wh`)."""
+    from eventsim.render.writers import MIN_MJPG_WIDTH, VIDEO_SUFFIXES
+
+    width, height = result.frame_wh
+    reasons = []
+    if width % 2 or height % 2:
+        reasons.append("video takes even sizes")
+    if VIDEO_SUFFIXES[result.path.suffix.lower()] == "MJPG" and width < MIN_MJPG_WIDTH:
+        reasons.append(f"Motion JPEG (.avi) frames are at least {MIN_MJPG_WIDTH} px wide")
+    return ", ".join(reasons)
 
 
 # RenderParams names its fields; a command-line user typed these flags
@@ -396,6 +432,11 @@ def main(args: argparse.Namespace) -> int:
     except ParameterError as exc:
         raise _range_error_in_cli_words(exc, args) from None
     width, height = result.frame_wh
+    size = "{}x{}".format(*result.written_wh)
+    if result.written_wh != result.frame_wh:
+        size += (
+            f" ({width}x{height} frames padded with their edge pixels: {_padding_reason(result)})"
+        )
     # the frames' windows may reach past the recording (a window longer than the file)
     lo = max(result.t_start_us, stats["t_start_us"])
     hi = min(result.t_end_us, stats["t_end_us"])
@@ -409,7 +450,7 @@ def main(args: argparse.Namespace) -> int:
         covered = f"{events} of events" + ("" if events == window else f" in {window} of windows")
     print(
         f"wrote {result.path} ({result.kind}): {result.n_frames} "
-        f"{plural(result.n_frames, 'frame')} of {width}x{height}, {params.mode}, {covered}",
+        f"{plural(result.n_frames, 'frame')} of {size}, {params.mode}, {covered}",
         file=sys.stdout,
     )
     if result.kind == "gif" and result.fps is not None and result.fps < args.fps:

@@ -6,6 +6,11 @@ The kernels (`render_polarity`, `count_map`, `time_surface`, `voxel_grid`, `over
 arrays of shape (height, width); their colour scales (`heatmap_colorbar`, `patch_grid_legend`)
 are drawn with OpenCV too. `render_file` and the sinks in `eventsim.render.writers` are the only
 parts that touch files.
+
+Frames are windows of fixed time or of a fixed event count (tonic's ``ToFrame(time_window=...)``
+and ``ToFrame(event_count=...)``): `split_by_time` and `split_by_count` cut an array in memory,
+`stream_by_time` and `stream_by_count` an open reader, window by window, as ``eventsim render
+--window-ms`` and ``--events-per-frame`` do.
 """
 
 from eventsim.render.accumulate import (

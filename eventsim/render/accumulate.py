@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from eventsim.errors import ParameterError
-from eventsim.events import concat_events, empty_events, slice_time
+from eventsim.events import slice_time
 
 if TYPE_CHECKING:
     from eventsim.io.reader import EventFileReader
@@ -131,37 +131,51 @@ class PartReader:
             a = b
 
 
+def index_of(reader: EventFileReader, t_us: int) -> int:
+    """The index of the first event at or after ``t_us``, by bisection over single events (a
+    reader sorted by time: every layout is, as read)."""
+    lo, hi = 0, len(reader)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if int(reader.read_index(mid, mid + 1)["t"][0]) < t_us:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+def count_bounds(
+    reader: EventFileReader,
+    events_per_frame: int,
+    t_start_us: int | None = None,
+    t_end_us: int | None = None,
+) -> Iterator[tuple[int, int]]:
+    """Index ranges ``[a, b)`` of consecutive runs of ``events_per_frame`` events of ``reader``
+    within ``[t_start_us, t_end_us)`` (None: the file's first or last event); the last run may
+    be shorter. What `stream_by_count` reads and ``render_file(events_per_frame=...)`` draws."""
+    check_window_args(None, events_per_frame)
+    n = int(events_per_frame)
+    lo = 0 if t_start_us is None else index_of(reader, int(t_start_us))
+    hi = len(reader) if t_end_us is None else index_of(reader, int(t_end_us))
+    for a in range(lo, hi, n):
+        yield a, min(a + n, hi)
+
+
 def stream_by_count(
     reader: EventFileReader,
     events_per_frame: int,
     t_start_us: int | None = None,
     t_end_us: int | None = None,
 ) -> Iterator[Window]:
-    """Runs of ``events_per_frame`` events read from ``reader`` within ``[t_start_us, t_end_us)``.
+    """Runs of ``events_per_frame`` events read from ``reader`` within ``[t_start_us, t_end_us)``
+    (absolute µs; None: from the first event, to the last), the last run possibly shorter: the
+    frames of ``eventsim render --events-per-frame N``, and tonic's ``ToFrame(event_count=N)``
+    cut, for a file of any length. Each window spans its first event's time to just after its
+    last; a range without events yields nothing.
 
-    Without a range this is the reader's own chunking; with one, events are read in time blocks
-    sized from the mean event rate (about four frames each) and re-cut, so only a few frames'
-    worth of events is ever held.
+    Runs are cut by index (`count_bounds`), so each read holds one run: a burst of events
+    costs no more memory than a quiet stretch.
     """
-    check_window_args(None, events_per_frame)
-    n = int(events_per_frame)
-    if t_start_us is None and t_end_us is None:
-        for chunk in reader.iter_chunks(n):
-            if len(chunk):
-                yield int(chunk["t"][0]), int(chunk["t"][-1]) + 1, chunk
-        return
-    if len(reader) == 0:
-        return
-    lo = int(reader.t_start_us if t_start_us is None else t_start_us)
-    hi = int(reader.t_end_us if t_end_us is None else t_end_us)
-    rate = len(reader) / max(int(reader.duration_us), 1)
-    block_us = max(1000, math.ceil(4 * n / max(rate, 1e-12)))
-    pending = empty_events()
-    for a in range(lo, hi, block_us):
-        block = reader.read(a, min(a + block_us, hi))
-        pending = concat_events([pending, block]) if len(pending) else block
-        while len(pending) >= n:
-            chunk, pending = pending[:n], pending[n:]
-            yield int(chunk["t"][0]), int(chunk["t"][-1]) + 1, chunk
-    if len(pending):
-        yield int(pending["t"][0]), int(pending["t"][-1]) + 1, pending
+    for a, b in count_bounds(reader, events_per_frame, t_start_us, t_end_us):
+        chunk = reader.read_index(a, b)
+        yield int(chunk["t"][0]), int(chunk["t"][-1]) + 1, chunk

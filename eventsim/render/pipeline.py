@@ -21,6 +21,7 @@ from eventsim.render.accumulate import (
     PartReader,
     _window_bounds,
     check_window_args,
+    count_bounds,
     n_time_windows,
     stream_by_time,
 )
@@ -29,9 +30,11 @@ from eventsim.render.writers import (
     GIF_SUFFIXES,
     IMAGE_SUFFIXES,
     VIDEO_SUFFIXES,
+    VideoSink,
     gif_playback_fps,
     open_sink,
     output_kind,
+    video_frame_wh,
 )
 
 if TYPE_CHECKING:
@@ -63,18 +66,6 @@ def _time_windows(
         yield a, b, parts.read(a, min(b, t_end_us))
 
 
-def _index_of(reader: EventFileReader, t_us: int) -> int:
-    """The index of the first event at or after ``t_us``, by bisection over single events."""
-    lo, hi = 0, len(reader)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if int(reader.read_index(mid, mid + 1)["t"][0]) < t_us:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
-
-
 def _index_parts(reader: EventFileReader, start: int, stop: int) -> Iterator[np.ndarray]:
     for a in range(start, stop, PART_EVENTS):
         yield reader.read_index(a, min(a + PART_EVENTS, stop))
@@ -83,13 +74,9 @@ def _index_parts(reader: EventFileReader, start: int, stop: int) -> Iterator[np.
 def _count_windows(
     reader: EventFileReader, events_per_frame: int, t_start_us: int | None, t_end_us: int | None
 ) -> Iterator[PartedWindow]:
-    """`stream_by_count`'s windows, cut by index: one of over `PART_EVENTS` events is read in
-    parts, its bounds from its first and last events."""
-    check_window_args(None, events_per_frame)
-    lo = 0 if t_start_us is None else _index_of(reader, t_start_us)
-    hi = len(reader) if t_end_us is None else _index_of(reader, t_end_us)
-    for a in range(lo, hi, events_per_frame):
-        b = min(a + events_per_frame, hi)
+    """`stream_by_count`'s windows (`count_bounds`): one of over `PART_EVENTS` events is read
+    in parts, its bounds from its first and last events."""
+    for a, b in count_bounds(reader, events_per_frame, t_start_us, t_end_us):
         if b - a <= PART_EVENTS:
             events = reader.read_index(a, b)
             yield int(events["t"][0]), int(events["t"][-1]) + 1, (events,)
@@ -105,12 +92,15 @@ class RenderResult:
     ``colorbar_left_out``: None, or the smallest frame (width, height) that would have held the
     heat map's colour bar, which frames this small went without; ``colorbar_left_out_frames``
     of the ``n_frames`` did (a bar is as wide as its labels need). ``fps``: the rate a video or
-    GIF plays at (a GIF at most 50, its frames' 20 ms floor), None for PNGs."""
+    GIF plays at (a GIF at most 50, its frames' 20 ms floor), None for PNGs. ``written_wh``:
+    the size of the frames in the file, ``frame_wh`` but for a video's, padded as its encoder
+    needs (`eventsim.render.writers.video_frame_wh`: even sides, MJPEG at least 8 px wide)."""
 
     path: Path
     kind: str
     n_frames: int
     frame_wh: tuple[int, int]
+    written_wh: tuple[int, int]
     t_start_us: int
     t_end_us: int
     colorbar_left_out: tuple[int, int] | None = None
@@ -273,6 +263,11 @@ def render_file(
         kind=kind,
         n_frames=sink.n_frames,
         frame_wh=renderer.frame_wh,
+        written_wh=(
+            video_frame_wh(sink.fourcc, renderer.frame_wh)
+            if isinstance(sink, VideoSink)
+            else renderer.frame_wh
+        ),
         t_start_us=first_us,
         t_end_us=last_us,
         colorbar_left_out=renderer.colorbar_left_out,

@@ -38,8 +38,16 @@ GIF_SUFFIXES = (".gif",)
 _FRAME_NAME = re.compile(r"frame_\d{6,}\.png")
 # below this the video encoder has no valid time base and a GIF frame outlasts its 655 s limit
 MIN_PLAYBACK_FPS = 0.01
-# FFmpeg's Motion JPEG encoder, as OpenCV drives it, corrupts the heap (the process aborts) on
-# frames under 8 px wide, at any rate (4x4, 2x8, 6x8 frames)
+# Motion JPEG frames are padded to at least this width. OpenCV's FFmpeg writer converts each
+# BGR frame to the encoder's YUV 4:2:0 with swscale, into a picture it mallocs packed tight
+# (cap_ffmpeg_impl.hpp: av_image_get_buffer_size(..., align 1)), without the padding that
+# FFmpeg's own frames carry for SIMD code, which stores 8 bytes at a time (swscale falls back
+# to C only for the last two luma rows: "can't use MMX here without overwriting this array's
+# tail"). For the full-range yuvj420p that MJPEG takes, narrow frames are overrun: valgrind
+# (OpenCV 5.0, swscale 9.5) shows 8-byte writes past the 24-byte picture of 4x4 and 2x8
+# frames, and glibc aborts the process on 2x8, 3x8, 4x4, 5x4, 6x8, 7x8 ones (OpenCV issue
+# #22420, closed as FFmpeg's). From 8 px wide no write left the picture (8x2 to 8x8, 10x2 to
+# 34x8, 346x260). MPEG-4 (mp4v) takes limited-range yuv420p by another path: clean from 2x2.
 MIN_MJPG_WIDTH = 8
 
 
@@ -225,10 +233,22 @@ def _check_only_frames(folder: Path) -> None:
         )
 
 
+def video_frame_wh(fourcc: str, frame_wh: tuple[int, int]) -> tuple[int, int]:
+    """The (width, height) frames of ``frame_wh`` are written at in a ``fourcc`` video: odd
+    sides one more (OpenCV's FFmpeg writer crops them to even, as 4:2:0 chroma needs), Motion
+    JPEG frames at least `MIN_MJPG_WIDTH` wide (narrower ones crash its encoder)."""
+    width, height = frame_wh
+    width, height = width + width % 2, height + height % 2
+    if fourcc == "MJPG":
+        width = max(width, MIN_MJPG_WIDTH)
+    return width, height
+
+
 class VideoSink(FrameSink):
-    """MP4 (mp4v) or AVI (MJPG) through OpenCV. Frames with an odd width or height get their
-    last row/column repeated, because both encoders silently crop odd sizes (a black one was a
-    dark line along the edge of a white or grey frame)."""
+    """MP4 (mp4v) or AVI (MJPG) through OpenCV. Frames are padded to `video_frame_wh` by
+    repeating their last column and row: both encoders silently crop odd sizes (black padding
+    was a dark line along the edge of a white or grey frame), and Motion JPEG crashes on narrow
+    frames."""
 
     def __init__(self, path: str | os.PathLike, *, fps: float, force: bool = False) -> None:
         self.fps = check_playback_fps(fps)
@@ -238,26 +258,25 @@ class VideoSink(FrameSink):
 
     def _write(self, frame: np.ndarray) -> None:
         height, width = frame.shape[:2]
-        pad_h, pad_w = height % 2, width % 2
-        if pad_h or pad_w:
-            frame = cv2.copyMakeBorder(frame, 0, pad_h, 0, pad_w, cv2.BORDER_REPLICATE)
+        out_w, out_h = video_frame_wh(self.fourcc, (width, height))
+        if (out_w, out_h) != (width, height):
+            frame = cv2.copyMakeBorder(
+                frame, 0, out_h - height, 0, out_w - width, cv2.BORDER_REPLICATE
+            )
         if self._writer is None:
             if self.fourcc == "mp4v" and max(frame.shape[:2]) > MAX_MPEG4_SIDE:
                 raise ParameterError(
                     f"{width}x{height} frames are too large for MPEG-4 video (at most "
                     f"{MAX_MPEG4_SIDE} px a side); write an .avi, a .gif or a folder of PNGs"
                 )
-            if self.fourcc == "MJPG" and frame.shape[1] < MIN_MJPG_WIDTH:
-                raise ParameterError(
-                    f"{width}x{height} frames are too narrow for Motion JPEG video (.avi): its "
-                    f"encoder crashes on frames under {MIN_MJPG_WIDTH} px wide; raise the scale "
-                    "(--scale), or write an .mp4, a .gif or a folder of PNGs"
-                )
             if opencv_bit_rate(self.fps, (frame.shape[1], frame.shape[0])) == 0:
                 slowest = 0.5 / (frame.shape[0] * frame.shape[1])
                 codec = "MPEG-4" if self.fourcc == "mp4v" else "Motion JPEG"
+                size = f"{width}x{height}"
+                if (out_w, out_h) != (width, height):
+                    size += f" (padded to {out_w}x{out_h})"
                 raise ParameterError(
-                    f"fps {self.fps:g} is too slow for {codec} video of {width}x{height} frames "
+                    f"fps {self.fps:g} is too slow for {codec} video of {size} frames "
                     f"(its encoder aborts below {slowest:.3g} fps for frames this small); raise "
                     "the fps or the scale (--fps, --scale), or write a .gif or a folder of PNGs"
                 )
