@@ -22,7 +22,7 @@ import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import cv2
 import numpy as np
@@ -223,6 +223,10 @@ def _decode_tiff(data: bytes, name: str) -> np.ndarray:
     gives them, then turned upright by the EXIF rule. A compression OpenCV cannot decode goes
     to Pillow where it is installed."""
     buf, orientation, entries = tiff_decoder_input(data)
+    if _reads_extra_samples(entries):
+        colour = _tiff_samples(data)
+        if colour is not None:
+            return _normalise_image(apply_exif_orientation(colour, orientation), name, bgr=False)
     compression = entries.get(_TIFF_COMPRESSION, (1, 0, 0))[0]
     baseline = compression in _OPENCV_TIFF_CODECS
     img = _imdecode(buf, quiet=not baseline)
@@ -244,6 +248,15 @@ def _decode_tiff(data: bytes, name: str) -> np.ndarray:
             img = _opencv_unpremultiplied(img, buf, entries, name)
         return _normalise_image(apply_exif_orientation(img, orientation), name, bgr=True)
     if baseline:
+        n = entries.get(_TIFF_SAMPLES, (1,))[0]
+        if n > 4:
+            raise InputError(
+                f"image {name!r} is a TIFF of {n} samples a pixel, which OpenCV here does not "
+                "read (it reads up to 4), in a layout eventsim does not read either (it reads "
+                "grey or RGB and extra samples, unsigned 8- or 16-bit or float, uncompressed or "
+                "LZW, deflate or PackBits compressed, interleaved or in planes of whole strips); "
+                "save it as RGB or RGBA"
+            )
         raise InputError(f"image {name!r} cannot be read (not an image OpenCV can decode)")
     codec = _TIFF_CODEC_NAMES.get(compression, "an unknown")
     what = f"{codec} compression (tag 259 = {compression})"
@@ -316,6 +329,127 @@ def _unpremultiply(colour: np.ndarray, alpha: np.ndarray) -> np.ndarray:
         return np.where(a > 0, colour / a, 0).astype(colour.dtype)
 
 
+# compressions of a strip's bytes whatever samples they hold (JPEG's are not): none, LZW,
+# deflate, PackBits
+_TIFF_BYTE_CODECS = frozenset({1, 5, 8, 32946, 32773})
+_TIFF_WIDTH, _TIFF_HEIGHT, _TIFF_ROWS_PER_STRIP, _TIFF_PREDICTOR = 256, 257, 278, 317
+_TIFF_TILE_WIDTH, _TIFF_TILE_LENGTH, _TIFF_SAMPLE_FORMAT = 322, 323, 339
+# the tags of a directory that `_tiff_samples` keeps: where the strips or tiles are and how
+# they are compressed
+_TIFF_KEPT_TAGS = frozenset({259, 273, 278, 279, 317, 322, 323, 324, 325})
+# (bits, SampleFormat) of the samples `_tiff_samples` reads: unsigned integers and floats
+_TIFF_SAMPLE_DTYPES: dict[tuple[int, int], np.dtype] = {
+    (8, 1): np.dtype(np.uint8),
+    (16, 1): np.dtype(np.uint16),
+    (32, 3): np.dtype(np.float32),
+    (64, 3): np.dtype(np.float64),
+}
+
+
+def _reads_extra_samples(entries: dict[int, tuple[int, int, int]]) -> bool:
+    """Whether `_tiff_samples` is the reader of a TIFF: a grey with extra samples (OpenCV reads
+    it through libtiff's RGBA interface: 8 bits a sample, the alpha dropped), or RGB with more
+    than one (OpenCV refuses more than 4 samples)."""
+    samples = entries.get(_TIFF_SAMPLES, (1,))[0]
+    photometric = entries.get(_TIFF_PHOTOMETRIC, (-1,))[0]
+    return (photometric == 1 and samples > 1) or (photometric == _PHOTOMETRIC_RGB and samples > 4)
+
+
+def _tiff_samples(data: bytes) -> np.ndarray | None:
+    """The colour (grey or RGB) of a TIFF that `_reads_extra_samples`, as stored, divided by its
+    alpha where that is associated (the first extra sample marked alpha by ExtraSamples); None
+    where its layout is not read here. OpenCV decodes it from a copy whose first directory
+    calls the samples one grey image: each pixel's samples side by side in rows that many
+    times as wide, or the planes one above the other; the strips or tiles, their compression
+    (none, LZW, deflate or PackBits) and predictor are the file's."""
+    try:
+        found = {e.tag: e for e in _tiff_entries(data)}
+    except (_Truncated, IndexError, ValueError):
+        return None
+    order = _tiff_byte_order(data)
+    if order is None:
+        return None
+
+    def values(tag: int) -> list[int]:
+        entry = found.get(tag)
+        if entry is None or entry.kind not in _TIFF_UINT_TYPES:
+            return []
+        size = _TIFF_TYPE_SIZES[entry.kind]
+        raw = data[entry.at : entry.at + size * entry.n]
+        return [int.from_bytes(raw[i : i + size], order) for i in range(0, len(raw), size)]
+
+    def first(tag: int, default: int) -> int:
+        return (values(tag) or [default])[0]
+
+    spp, w, h = first(_TIFF_SAMPLES, 1), first(_TIFF_WIDTH, 0), first(_TIFF_HEIGHT, 0)
+    colour = 1 if first(_TIFF_PHOTOMETRIC, -1) == 1 else 3
+    bits = set(values(_TIFF_BITS)) or {1}
+    dtype = _TIFF_SAMPLE_DTYPES.get((max(bits), first(_TIFF_SAMPLE_FORMAT, 1)))
+    predictor, planar = first(_TIFF_PREDICTOR, 1), first(_TIFF_PLANAR, 1)
+    tiled = _TIFF_TILE_WIDTH in found
+    if (
+        first(_TIFF_COMPRESSION, 1) not in _TIFF_BYTE_CODECS
+        or len(bits) > 1
+        or dtype is None
+        or predictor not in (1, 2)
+        or (predictor == 2 and (dtype.kind == "f" or (tiled and planar == 1)))
+        or not (w > 0 and h > 0)
+    ):
+        return None
+    replaced = {
+        _TIFF_WIDTH: w,
+        _TIFF_HEIGHT: h,
+        _TIFF_BITS: dtype.itemsize * 8,
+        _TIFF_PHOTOMETRIC: 1,
+        _TIFF_SAMPLES: 1,
+        _TIFF_PLANAR: 1,
+        _TIFF_SAMPLE_FORMAT: 3 if dtype.kind == "f" else 1,
+    }
+    if planar == 1:
+        replaced[_TIFF_WIDTH] = w * spp
+        if tiled:
+            replaced[_TIFF_TILE_WIDTH] = first(_TIFF_TILE_WIDTH, 0) * spp
+        # horizontal differencing runs over each sample's own values: undone below
+        replaced[_TIFF_PREDICTOR] = 1
+    else:
+        replaced[_TIFF_HEIGHT] = h * spp
+        rows = first(_TIFF_TILE_LENGTH if tiled else _TIFF_ROWS_PER_STRIP, 2**32 - 1)
+        if not tiled and rows >= h:
+            replaced[_TIFF_ROWS_PER_STRIP] = h
+        elif h % rows:
+            return None  # a plane's last strip or tiles are short: the planes do not stack
+    big = data[2:4] in (b"+\x00", b"\x00+")
+    fmt = ("<" if order == "little" else ">") + ("Q" if big else "I")
+    field, entry_size = (8, 20) if big else (4, 12)
+    tags = sorted(replaced.keys() | (found.keys() & _TIFF_KEPT_TAGS))
+    ifd = struct.pack(fmt[0] + ("Q" if big else "H"), len(tags))
+    for tag in tags:
+        if tag in replaced:
+            value = struct.pack(fmt[0] + "I", replaced[tag]).ljust(field, b"\0")
+            ifd += struct.pack(fmt[0] + "HH", tag, 4) + struct.pack(fmt, 1) + value
+        else:
+            pos = found[tag].pos
+            ifd += data[pos : pos + entry_size]
+    at = len(data) + len(data) % 2
+    buf = bytearray(data) + bytes(at - len(data)) + ifd + bytes(field)
+    buf[slice(8, 16) if big else slice(4, 8)] = struct.pack(fmt, at)
+    img = _imdecode(buf, quiet=True)
+    if img is None or img.dtype != dtype or img.size != w * h * spp:
+        return None
+    if planar == 1:
+        samples = img.reshape(h, w, spp)
+        if predictor == 2:
+            samples = np.cumsum(samples, axis=1, dtype=samples.dtype)
+    else:
+        samples = img.reshape(spp, h, w).transpose(1, 2, 0)
+    out = samples[..., :colour]
+    extras = values(_TIFF_EXTRA_SAMPLES)[: spp - colour]
+    alpha = next((i for i, kind in enumerate(extras) if kind in (1, 2)), None)
+    if alpha is not None and extras[alpha] == _ASSOCIATED_ALPHA:
+        out = _unpremultiply(out, samples[..., colour + alpha])
+    return np.ascontiguousarray(out[..., 0] if colour == 1 else out)
+
+
 def _tiff_grey_alpha(buf: bytes | bytearray, name: str) -> np.ndarray:
     """The alpha of a grey TIFF with an alpha sample (which OpenCV decodes as its grey
     alone), read by Pillow from ``buf``, pixels as stored; a one-line InputError without
@@ -379,9 +513,11 @@ def _pillow_tiff(data: bytes | bytearray, name: str, what: str, bits: int) -> np
         with Image.open(io.BytesIO(data)) as im:
             im.load()
     except Exception as exc:  # Pillow raises many types for files it cannot decode
+        # Pillow reads classic TIFF of either byte order and little-endian BigTIFF only
+        hint = "; save it little-endian or as classic TIFF" if data[:4] == b"MM\x00+" else ""
         raise InputError(
             f"image {name!r} is a TIFF with {what}, which neither OpenCV nor Pillow here "
-            f"decodes ({type(exc).__name__}: {exc})"
+            f"decodes ({type(exc).__name__}: {exc}){hint}"
         ) from None
     if im.mode == "1":
         return np.asarray(im, dtype=np.uint8) * np.uint8(255)  # as OpenCV reads bilevel
@@ -556,21 +692,32 @@ def _tiff_orientation(tiff: bytes) -> int:
     return _tiff_directory(tiff).get(_EXIF_ORIENTATION_TAG, (1, 0, 0))[0]
 
 
-# bytes of the TIFF field types read: SHORT, LONG and (BigTIFF's) LONG8
-_TIFF_TYPE_SIZES = {3: 2, 4: 4, 16: 8}
+# bytes of a value of each TIFF field type: BYTE, ASCII, SHORT, LONG, RATIONAL, SBYTE,
+# UNDEFINED, SSHORT, SLONG, SRATIONAL, FLOAT, DOUBLE, IFD, and BigTIFF's LONG8, SLONG8, IFD8
+_TIFF_TYPE_SIZES = {
+    1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4,
+    16: 8, 17: 8, 18: 8,
+}  # fmt: skip
+# the types whose values are read: SHORT, LONG and LONG8
+_TIFF_UINT_TYPES = frozenset({3, 4, 16})
 
 
-def _tiff_directory(tiff: bytes) -> dict[int, tuple[int, int, int]]:
-    """The SHORT, LONG and LONG8 entries of a TIFF structure's first directory (classic or
-    BigTIFF): {tag: (first value, offset of that value, its size in bytes)}; empty when
-    ``tiff`` is no TIFF."""
-    order: Literal["little", "big"]
-    if tiff[:2] == b"II":
-        order = "little"
-    elif tiff[:2] == b"MM":
-        order = "big"
-    else:
-        return {}
+class _TiffEntry(NamedTuple):
+    tag: int
+    kind: int
+    n: int
+    #: where its values are: in the entry's value field where they fit, else where that points
+    at: int
+    #: where the entry is
+    pos: int
+
+
+def _tiff_entries(tiff: bytes) -> list[_TiffEntry]:
+    """The entries of a TIFF structure's first directory (classic or BigTIFF) of known types
+    and at least one value; empty when ``tiff`` is no TIFF."""
+    order = _tiff_byte_order(tiff)
+    if order is None:
+        return []
     # BigTIFF (version 43): 8-byte offsets and counts, 20-byte entries with 8-byte values
     big = int.from_bytes(tiff[2:4], order) == 43
     word = 8 if big else 4
@@ -579,7 +726,7 @@ def _tiff_directory(tiff: bytes) -> dict[int, tuple[int, int, int]]:
     if ifd + count_size > len(tiff):
         raise _Truncated  # a TIFF file may keep its directory after the pixels
     count = int.from_bytes(tiff[ifd : ifd + count_size], order)
-    entries: dict[int, tuple[int, int, int]] = {}
+    entries = []
     for i in range(count):
         pos = ifd + count_size + entry_size * i
         entry = tiff[pos : pos + entry_size]
@@ -590,12 +737,29 @@ def _tiff_directory(tiff: bytes) -> dict[int, tuple[int, int, int]]:
         n = int.from_bytes(entry[4 : 4 + word], order)
         if size is None or n < 1:
             continue
-        # values that fit the entry's value field sit there, others at the offset it holds
         field = pos + 4 + word
         at = field if size * n <= word else int.from_bytes(tiff[field : field + word], order)
-        if at + size <= len(tiff):
-            value = int.from_bytes(tiff[at : at + size], order)
-            entries.setdefault(int.from_bytes(entry[:2], order), (value, at, size))
+        entries.append(_TiffEntry(int.from_bytes(entry[:2], order), kind, n, at, pos))
+    return entries
+
+
+def _tiff_byte_order(tiff: bytes) -> Literal["little", "big"] | None:
+    if tiff[:2] == b"II":
+        return "little"
+    return "big" if tiff[:2] == b"MM" else None
+
+
+def _tiff_directory(tiff: bytes) -> dict[int, tuple[int, int, int]]:
+    """The SHORT, LONG and LONG8 entries of a TIFF structure's first directory (classic or
+    BigTIFF): {tag: (first value, offset of that value, its size in bytes)}; empty when
+    ``tiff`` is no TIFF."""
+    order = _tiff_byte_order(tiff)
+    entries: dict[int, tuple[int, int, int]] = {}
+    for entry in _tiff_entries(tiff):
+        size = _TIFF_TYPE_SIZES[entry.kind]
+        if order is not None and entry.kind in _TIFF_UINT_TYPES and entry.at + size <= len(tiff):
+            value = int.from_bytes(tiff[entry.at : entry.at + size], order)
+            entries.setdefault(entry.tag, (value, entry.at, size))
     return entries
 
 
