@@ -234,17 +234,20 @@ def build_run_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--events",
         type=path_arg("an event file"),
-        help="event file aligned with the image (any supported layout)",
+        help="event file of the image's view (any supported layout); a sensor of another size "
+        "but the image's aspect ratio is rescaled onto it",
     )
     p.add_argument(
         "--frame-time-us",
         type=int,
+        metavar="US",
         help="time of the image in the event recording (µs); events are taken from the "
         f"window ending there (--window-ms, default {RUN_WINDOW_MS:g} ms)",
     )
     p.add_argument(
         "--window-ms",
         type=float,
+        metavar="MS",
         help="event window length before the frame (default: the whole recording, or "
         f"{RUN_WINDOW_MS:g} ms with --frame-time-us)",
     )
@@ -703,7 +706,8 @@ def build_eval_parser() -> argparse.ArgumentParser:
         "--dataset",
         required=True,
         type=path_arg("a dataset folder"),
-        help="dataset folder built by 'eventsim build'",
+        metavar="DIR",
+        help="dataset folder built by 'eventsim build' (or its dataset.json)",
     )
     p.add_argument("--split", default="test", help="the dataset split to evaluate (default: test)")
     p.add_argument(
@@ -723,10 +727,11 @@ def build_eval_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--window-ms",
         type=float,
+        metavar="MS",
         help="event window before the frame, at most the one the dataset stores (default: the "
         "dataset's)",
     )
-    p.add_argument("--limit", type=int, help="evaluate only the first N samples")
+    p.add_argument("--limit", type=int, metavar="N", help="evaluate only the first N samples")
     p.add_argument(
         "--batch-size",
         type=int,

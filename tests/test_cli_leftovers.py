@@ -111,8 +111,8 @@ def test_options_separated_by_dash_values_parse_as_before(tmp_path, capsys, even
 @pytest.mark.parametrize(
     "argv, name",
     [
-        (["convert", "", "o.h5"], "argument input"),
-        (["convert", "IN", ""], "argument output"),
+        (["convert", "", "o.h5"], "argument INPUT"),
+        (["convert", "IN", ""], "argument OUTPUT"),
         (["info", ""], "argument path"),
         (["render", "IN", "-o", ""], "argument -o/--output"),
         (["render", "", "-o", "out.png"], "argument file"),
@@ -120,7 +120,7 @@ def test_options_separated_by_dash_values_parse_as_before(tmp_path, capsys, even
         (["verify", ""], "argument dataset"),
         (["build", "", "-o", "ds"], "argument recipe"),
         (["build", "shapes-vqa", "-o", ""], "argument -o/--output"),
-        (["simulate", "", "-o", "o.h5"], "argument input"),
+        (["simulate", "", "-o", "o.h5"], "argument INPUT"),
         (["simulate", "--synthetic", "moving-shapes", "-o", ""], "argument -o/--output"),
         (["simulate", "--image", "", "-o", "o.h5"], "argument --image"),
         (["simulate", "--pair", "a.png", "", "-o", "o.h5"], "argument --pair"),

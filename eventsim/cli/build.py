@@ -52,10 +52,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--output",
         required=True,
         type=path_arg("a dataset folder name"),
+        metavar="DIR",
         help="output dataset folder",
     )
     p.add_argument(
-        "--limit", type=int, default=None, help="build only the first N samples of each split"
+        "--limit",
+        type=int,
+        default=None,
+        metavar="N",
+        help="build only the first N samples of each split",
     )
     p.add_argument(
         "--set",
@@ -64,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FIELD=VALUE",
         default=[],
         help="override a recipe field, e.g. dataset.seed=3, splits.test=100, "
-        "simulator.params.pos_threshold=0.25 (validated like the file)",
+        "simulator.params.pos_threshold=0.25 (validated like the file; every field is in "
+        "docs/recipes.md, and one that only one table has may drop the table: seed=3)",
     )
     p.add_argument(
         "--workers",

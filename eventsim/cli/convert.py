@@ -22,21 +22,30 @@ PACKET_EVENTS = 1 << 20
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from eventsim.io.formats import FORMATS
-    from eventsim.io.layouts import TIME_UNITS
+    from eventsim.io.formats import _CONTAINER_EXTENSIONS, FORMATS, Format
+    from eventsim.io.layouts import LAYOUT_CHOICES, TIME_UNITS
 
-    listing = "; ".join(
-        f"{f.name} ({', '.join(f.extensions) or '--to only'})" for f in FORMATS.values()
-    )
+    def named(f: Format) -> str:
+        if f.extensions:
+            return f"{f.name} ({', '.join(f.extensions)})"
+        # its files carry another format's suffix, so only --to picks it
+        return f"{f.name} ({', '.join(_CONTAINER_EXTENSIONS[f.name])} with --to {f.name})"
+
+    listing = "; ".join(named(f) for f in FORMATS.values())
     p = make_parser(
         "convert",
         "Convert an event file (any layout 'eventsim info' reads) to another format. "
-        f"Output formats: {listing}. AEDAT4, EVT, DAT, ES and CSV need eventsim[formats].",
+        f"Output formats: {listing}. Writing AEDAT4, EVT, DAT, ES and CSV needs "
+        "eventsim[formats] (CSV is read without it). v2e and evqa are the HDF5 layouts v2e and "
+        "EvQA read.",
     )
-    p.add_argument("input", type=path_arg("an event file"), help="input event file")
+    p.add_argument(
+        "input", type=path_arg("an event file"), metavar="INPUT", help="input event file"
+    )
     p.add_argument(
         "output",
         type=path_arg("an output file name"),
+        metavar="OUTPUT",
         help="output file; its extension picks the format unless --to",
     )
     p.add_argument(
@@ -48,7 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="WxH",
         help="sensor size when the input does not record one (e.g. a .npy)",
     )
-    p.add_argument("--layout", default=None, help="force the input layout instead of sniffing")
+    p.add_argument(
+        "--layout",
+        default=None,
+        help=f"force the input layout instead of sniffing it: {', '.join(LAYOUT_CHOICES)} (dsec "
+        "is eventsim's own HDF5; faery reads AEDAT4, EVT, DAT and ES)",
+    )
     p.add_argument(
         "--time-unit",
         choices=TIME_UNITS,

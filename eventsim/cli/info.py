@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from eventsim.io.layouts import LAYOUT_CHOICES
+
     p = make_parser(
         "info",
         "Print events, duration, rate, sensor size, polarity balance, parameters and source of "
@@ -36,7 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="WxH",
         help="sensor size for files that do not record one",
     )
-    p.add_argument("--layout", default=None, help="force a layout instead of sniffing it")
+    p.add_argument(
+        "--layout",
+        default=None,
+        help=f"force a layout instead of sniffing it: {', '.join(LAYOUT_CHOICES)} (dsec is "
+        "eventsim's own HDF5, which info calls eventsim; faery reads AEDAT4, EVT, DAT and ES)",
+    )
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument(
         "--check",

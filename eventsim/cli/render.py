@@ -110,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--tau-ms",
         type=float,
         default=DEFAULTS.tau_ms,
+        metavar="MS",
         help="time-surface decay constant, ms (default: %(default)s)",
     )
     look.add_argument(

@@ -55,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
         "input",
         nargs="?",
         type=path_arg("a video file, a frame folder or an image"),
-        help="video file, frame folder, or image (with --motion)",
+        metavar="INPUT",
+        help="video file, frame folder, or image (moved by --motion, default saccade)",
     )
     p.add_argument(
         "-o",
@@ -85,8 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--fps",
         type=float,
         help="frame rate of a folder without timestamps.txt, of an image motion (default: "
-        "at most 0.5 px of motion a frame, within 100..5000 fps) or of a synthetic clip (a "
-        "video keeps its own times, --pair uses --interval-ms)",
+        "at most 0.5 px of motion a frame, within 100..5000 fps) or of a synthetic clip "
+        "(default 60; a video keeps its own times, --pair uses --interval-ms)",
     )
     opt.add_argument(
         "--timestamps",
@@ -111,16 +112,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--duration-ms",
         type=float,
         default=None,
+        metavar="MS",
         help="image motion / synthetic clip duration (default 300 / 1000 ms)",
     )
     opt.add_argument(
         "--amplitude-px",
         type=float,
+        metavar="PX",
         help="image motion amplitude in pixels (default 2.5 %% of the sensor's longer side, "
         "at least 2)",
     )
     opt.add_argument(
-        "--interval-ms", type=float, default=None, help="time between --pair images (default 10)"
+        "--interval-ms",
+        type=float,
+        default=None,
+        metavar="MS",
+        help="time between --pair images (default 10)",
     )
     sensor = p.add_argument_group("sensor and pixel model")
     sensor.add_argument("--camera", choices=sorted(CAMERA_NAMES), help="sensor size of a camera")
@@ -144,7 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--set",
         action="append",
         metavar="FIELD=VALUE",
-        help="override a DVSParams field (repeatable)",
+        help="override a DVSParams field, e.g. refractory_period_us=1000 (repeatable; "
+        "'eventsim info FILE' lists the fields under parameters)",
     )
     sensor.add_argument(
         "--seed", type=int, default=0, help="random seed (mismatch and noise; default 0)"
@@ -154,7 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--upsample",
         choices=UPSAMPLE_MODES,
         default="none",
-        help="adaptive frame insertion (default none)",
+        help="insert frames so that no step changes log intensity by more than max_log_change: "
+        "linear blends frames, flow warps them along optical flow and also keeps each step "
+        "within max_motion_px (--set changes either; default none)",
     )
     run.add_argument(
         "--flow-method",
@@ -165,7 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--save-frames",
         action="store_true",
-        help="store the source frames with frame_ts_us and frame_event_idx",
+        help="store the source frames with frame_ts_us and frame_event_idx (what 'eventsim "
+        "render --mode overlay' draws on)",
     )
     run.add_argument("--device", default="cpu", help="torch device: cpu (default), cuda or cuda:N")
     run.add_argument(
