@@ -29,7 +29,9 @@ def options_in_question(question: str) -> list[str]:
 
 def answers_an_option(question: str, answer: str) -> bool:
     """Whether ``answer`` is the letter of one of the options written into ``question``
-    (``C`` or ``C.`` for a question listing A to D)."""
+    (``C`` or ``C.`` for a question listing A to D), read as `epvlm.answers` reads a
+    reference letter: one the scorer takes as an option must not be labelled open."""
     options = options_in_question(question)
-    letter = answer.strip().rstrip(".").strip("()").upper()
+    # dots and brackets in any order around the letter ("C.)", ".C"), as the scorer strips
+    letter = answer.strip().strip("().").upper()
     return len(letter) == 1 and letter in OPTION_LETTERS[: len(options)]

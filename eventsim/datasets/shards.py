@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -273,11 +274,22 @@ def _check_count(f: h5py.File, index: dict[str, Any], path: Path) -> None:
 
 
 def read_events(group: h5py.Group) -> np.ndarray:
+    """The events of the sample ``group``; `DatasetError` when its columns are not of one
+    length (numpy's "could not broadcast" named neither the sample nor the columns)."""
     ev = group["events"]
-    n = ev["t"].shape[0]
-    out = np.empty(n, dtype=EVENT_DTYPE)
-    for name, _ in COLUMNS:
-        out[name] = ev[name][()]
+    columns = {name: ev[name] for name, _ in COLUMNS}
+    shapes = [c.shape for c in columns.values()]
+    if any(len(shape) != 1 or shape != shapes[0] for shape in shapes):
+        shown = ", ".join(
+            f"{name} {c.shape[0] if len(c.shape) == 1 else c.shape}" for name, c in columns.items()
+        )
+        raise DatasetError(
+            f"the event columns of {group.name!r} are not of one length ({shown}): the shard "
+            "was changed or damaged"
+        )
+    out = np.empty(shapes[0][0], dtype=EVENT_DTYPE)
+    for name, column in columns.items():
+        out[name] = column[()]
     return out
 
 
@@ -296,13 +308,21 @@ def open_shard(path: Path, locking: bool | str | None = None) -> h5py.File:
                 "another dataset of the same files: close that one, or open both with the same "
                 "locking)"
             )
-        elif "lock" in str(exc).lower() and locking is not False:
+        elif re.search(r"\block", str(exc), re.IGNORECASE) and locking is not False:
+            # "lock" as a word's start: HDF5's other open errors name the superblock
+            # ("truncated file: eof = ..., sblock->base_addr = ..."), and sent a truncated shard
+            # to the NFS advice
             hint = (
                 " (file locking fails on some NFS mounts and read-only media: open the dataset "
                 "with EventVQADataset(..., locking=False) or set HDF5_USE_FILE_LOCKING=FALSE)"
             )
         raise DatasetError(f"cannot open shard {str(path)!r}: {exc}{hint}") from None
-    problem = _format_problem(f, Path(path))
+    try:
+        problem = _format_problem(f, Path(path))
+    except (OSError, KeyError) as exc:
+        # a damaged attribute: h5py's error names no file, and the file stayed open
+        f.close()
+        raise DatasetError(f"cannot read shard {str(path)!r}: {exc}") from None
     if problem is not None:
         f.close()
         raise DatasetError(problem)
