@@ -14,10 +14,10 @@ reports its accuracy and FLOPs relative to dense.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
-import re
 import time
 import weakref
 from collections import defaultdict
@@ -142,21 +142,29 @@ def resolve_dtype(dtype: str, device) -> Any:
     return getattr(torch, dtype)
 
 
-# generation_config.json flags that only add outputs to a dict return, which `GREEDY` turns off
-_OUTPUT_FLAGS = frozenset(
-    ["output_attentions", "output_hidden_states", "output_scores", "output_logits"]
-)
+def _without_ignored_output_flags(model_dir: Path):
+    """The folder's generation_config.json as a `transformers.GenerationConfig` without the
+    extra-output flags (output_attentions, output_scores, ...) it sets while
+    return_dict_in_generate is not: transformers ignores them there, `GREEDY` turns them off at
+    every call, and read as they are they made transformers log 'generation flags are not valid
+    and may be ignored' as the model loaded. None when it sets none of them, or cannot be read
+    or holds a setting transformers refuses (which loading reports): the file is then read as
+    it is."""
+    from transformers import GenerationConfig
 
-
-def _drop_output_flags_notice(record: logging.LogRecord) -> bool:
-    """Drops transformers' 'generation flags are not valid and may be ignored' notice, logged
-    as the checkpoint's generation_config.json is read, where it names only `_OUTPUT_FLAGS`:
-    greedy decoding here ignores them always, so it only stood before the results."""
-    message = record.getMessage()
-    if "generation flags are not valid" not in message:
-        return True
-    named = set(re.findall(r"'(\w+)'", message.partition(".")[0]))
-    return not named or not named <= _OUTPUT_FLAGS
+    try:
+        settings = json.loads((model_dir / "generation_config.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(settings, dict) or settings.get("return_dict_in_generate") is True:
+        return None
+    ignored = {f for f in GenerationConfig.extra_output_flags if settings.get(f) is True}
+    if not ignored:
+        return None
+    try:
+        return GenerationConfig.from_dict({k: v for k, v in settings.items() if k not in ignored})
+    except ValueError:
+        return None  # a setting transformers refuses: loading names the checkpoint
 
 
 def load_model(model_dir: str | Path, *, device: str = "cpu", dtype: str = "float32"):
@@ -171,12 +179,12 @@ def load_model(model_dir: str | Path, *, device: str = "cpu", dtype: str = "floa
     proc = load_processor(model_dir)
     if not (model_dir / "config.json").is_file():
         raise ModelDirError(f"model directory {str(model_dir)!r} has no config.json")
-    notices = logging.getLogger("transformers.generation.configuration_utils")
-    notices.addFilter(_drop_output_flags_notice)
-    try:
-        model = load_pretrained_model(model_dir, device=dev, dtype=torch_dtype)
-    finally:
-        notices.removeFilter(_drop_output_flags_notice)
+    model = load_pretrained_model(
+        model_dir,
+        device=dev,
+        dtype=torch_dtype,
+        generation_config=_without_ignored_output_flags(model_dir),
+    )
     gen = model.generation_config
     if gen.pad_token_id is None:
         gen.pad_token_id = proc.tokenizer.pad_token_id
@@ -230,8 +238,15 @@ def event_window(frame_t_us: int, window_ms: float) -> tuple[int, int]:
     both take their events through this."""
     if not (isinstance(window_ms, (int, float)) and math.isfinite(window_ms) and window_ms > 0):
         raise ParameterError(f"event window {window_ms!r} ms must be a number > 0")
+    length_us = round(window_ms * 1000)
+    if length_us < 1:
+        # event times are whole µs: it held no event, and the selectors fell back silently
+        raise ParameterError(
+            f"event window {window_ms:g} ms is shorter than 1 µs, the events' time step; "
+            "expected at least 0.001 ms"
+        )
     end = int(frame_t_us) + 1
-    return end - round(window_ms * 1000), end
+    return end - length_us, end
 
 
 def stored_window_ms(
@@ -380,9 +395,14 @@ def plain_answer_budget(proc, choices: Sequence[Sequence[str]]) -> int:
 # its stop_strings (generate() is given the tokenizer they need). Only the tokens are
 # returned, so the extra outputs are not computed (output_attentions also warned that sdpa
 # cannot give them), nor is a token_healing rewrite of the prompt, which decodes it without
-# its image tokens.
+# its image tokens. A min_length or min_new_tokens there would hold back the end of an answer:
+# a letter or an option's words came out padded with whatever the model said next (the stop
+# token forbidden until then), longer and dearer, and scored on that; they are cleared, and the
+# budget asked for (max_new_tokens) stays the only length setting.
 GREEDY: dict[str, Any] = {
     "do_sample": False,
+    "min_length": 0,
+    "min_new_tokens": None,
     "num_beams": 1,
     "num_return_sequences": 1,
     "return_dict_in_generate": False,

@@ -307,12 +307,20 @@ def _drop_load_report(record: logging.LogRecord) -> bool:
     return "LOAD REPORT" not in str(record.msg)
 
 
-def load_pretrained_model(model_dir: str | Path, *, device: Any = "cpu", dtype: Any = "float32"):
+def load_pretrained_model(
+    model_dir: str | Path,
+    *,
+    device: Any = "cpu",
+    dtype: Any = "float32",
+    generation_config: Any = None,
+):
     """Load the checkpoint in ``model_dir`` into the EP-VLM class its ``model_type`` names, in
     eval mode on ``device`` with floating weights in ``dtype`` (a torch dtype or its name, one
     of `epvlm.evaluate.DTYPES`; anything else is a one-line `ParameterError` listing them).
     ``"auto"`` for either means what the command line's ``--device auto`` / ``--dtype auto``
     mean (`epvlm.evaluate.resolve_device`, `epvlm.evaluate.resolve_dtype`).
+    ``generation_config`` (a `transformers.GenerationConfig`) replaces the folder's
+    generation_config.json, as for ``from_pretrained``.
 
     Every tensor equals what the stock transformers class loads from the same directory; a
     missing, unexpected or wrongly shaped tensor raises `CheckpointError` naming the first
@@ -357,6 +365,7 @@ def load_pretrained_model(model_dir: str | Path, *, device: Any = "cpu", dtype: 
             dtype=torch_dtype,
             output_loading_info=True,
             ignore_mismatched_sizes=True,
+            generation_config=generation_config,
         )
         model, info = loaded
     except (RuntimeError, ValueError, OSError) as exc:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from transformers import Qwen2VLForConditionalGeneration, Qwen2VLModel
+from transformers import GenerationMixin, Qwen2VLForConditionalGeneration, Qwen2VLModel
 from transformers.cache_utils import Cache
 from transformers.modeling_outputs import BaseModelOutputWithPooling, CausalLMOutputWithPast
 from transformers.modeling_utils import slice_logits_to_keep
@@ -32,6 +32,7 @@ from epvlm.loading import register_stock_conversions
 from eventsim._text import plural
 
 __all__ = [
+    "DecodeFromRopeDeltas",
     "EPQwen2VLForConditionalGeneration",
     "EPQwen2VLModel",
     "SparsePlan",
@@ -359,11 +360,70 @@ class EPQwen2VLModel(Qwen2VLModel):
         )
 
 
-class EPQwen2VLForConditionalGeneration(Qwen2VLForConditionalGeneration):
+class DecodeFromRopeDeltas(GenerationMixin):
+    """``generate()`` that continues a prompt ending with image tokens from ``rope_deltas``.
+
+    transformers 5.23's ``generate()`` gives every generated token the previous token's M-RoPE
+    ids + 1 on each axis. After text that is the next position, but after an image it is the
+    last image token's ``(t, h, w) + 1``, not where the stock model's own decoding with the cache
+    (``rope_deltas``) and the whole sequence run again (``get_rope_index``) put text after that
+    image: the image's largest id + 1 on every axis. With a keep mask it was the last KEPT
+    token's ids + 1, so a dropped last row or column moved the answer off the dense one's
+    positions. Rows of a batch whose prompt ends with an image token decode here at their text
+    position + ``rope_deltas`` (for a keep mask the dense sequence's largest id + 1 less the
+    kept prompt's length, `sparse_rope_index`), with or without a keep mask, so keep-all equals
+    dense; other rows (text or video last) and positions a caller passes to ``generate()`` are
+    continued as transformers does.
+    """
+
+    # (rope_deltas, rows ending with an image) of the prompt positions this generate() call
+    # computed itself; None when it was given them
+    _decode_deltas: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def generate(self, *args, **kwargs):
+        """`transformers.GenerationMixin.generate` (see the class docstring for the positions)."""
+        self._decode_deltas = None
+        return super().generate(*args, **kwargs)
+
+    def _prepare_position_ids_for_generation(self, inputs_tensor, model_kwargs):
+        position_ids = super()._prepare_position_ids_for_generation(inputs_tensor, model_kwargs)
+        types = model_kwargs.get("mm_token_type_ids")
+        # four rows (text, t, h, w): a prompt whose rope_deltas the base model just computed
+        # (one row continues a cache from rope_deltas already); left padding puts every
+        # prompt's last token in the last column
+        fresh = position_ids.ndim == 3 and position_ids.shape[0] == 4 and types is not None
+        self._decode_deltas = None
+        if fresh and self.model.rope_deltas is not None:
+            self._decode_deltas = (self.model.rope_deltas, types[:, -1:] == 1)
+        return position_ids
+
+    def _update_model_kwargs_for_generation(
+        self, outputs, model_kwargs, is_encoder_decoder=False, num_new_tokens=1
+    ):
+        model_kwargs = super()._update_model_kwargs_for_generation(
+            outputs, model_kwargs, is_encoder_decoder, num_new_tokens
+        )
+        positions = model_kwargs.get("position_ids")
+        if self._decode_deltas is None or positions is None or positions.shape[0] != 4:
+            return model_kwargs
+        deltas, image_last = self._decode_deltas
+        # beams and return sequences repeat each prompt's positions, in order
+        repeat = positions.shape[1] // deltas.shape[0]
+        deltas = deltas.to(positions.device).repeat_interleave(repeat, dim=0)
+        image_last = image_last.to(positions.device).repeat_interleave(repeat, dim=0)
+        new = positions[:, :, -num_new_tokens:]
+        from_deltas = (new[0] + deltas).to(positions.dtype).expand_as(new[1:])
+        new[1:] = torch.where(image_last, from_deltas, new[1:])
+        return model_kwargs
+
+
+class EPQwen2VLForConditionalGeneration(DecodeFromRopeDeltas, Qwen2VLForConditionalGeneration):
     """`Qwen2VLForConditionalGeneration` whose ``forward`` and ``generate`` take ``image_keep_mask``.
 
     ``from_pretrained`` loads any Qwen2-VL checkpoint (legacy or current tensor names) exactly
     as the stock class does; `epvlm.loading.load_pretrained_model` also rejects incomplete ones.
+    After a prompt that ends with image tokens ``generate()`` decodes from ``rope_deltas``
+    (`DecodeFromRopeDeltas`).
     """
 
     def __init__(self, config):

@@ -31,7 +31,13 @@ from transformers.vision_utils import get_vision_window_index
 
 from epvlm.errors import KeepMaskError
 from epvlm.loading import register_stock_conversions, vision_config
-from epvlm.modeling import SparsePlan, prepare_sparse_inputs, sparse_plan, sparse_rope_index
+from epvlm.modeling import (
+    DecodeFromRopeDeltas,
+    SparsePlan,
+    prepare_sparse_inputs,
+    sparse_plan,
+    sparse_rope_index,
+)
 
 __all__ = [
     "EPQwen2_5_VLForConditionalGeneration",
@@ -214,9 +220,13 @@ class EPQwen2_5_VLModel(Qwen2_5_VLModel):
         )
 
 
-class EPQwen2_5_VLForConditionalGeneration(Qwen2_5_VLForConditionalGeneration):
+class EPQwen2_5_VLForConditionalGeneration(
+    DecodeFromRopeDeltas, Qwen2_5_VLForConditionalGeneration
+):
     """`Qwen2_5_VLForConditionalGeneration` whose ``forward`` and ``generate`` take
-    ``image_keep_mask``. Loads stock Qwen2.5-VL checkpoints exactly as the stock class does."""
+    ``image_keep_mask``. Loads stock Qwen2.5-VL checkpoints exactly as the stock class does;
+    after a prompt that ends with image tokens ``generate()`` decodes from ``rope_deltas``
+    (`epvlm.modeling.DecodeFromRopeDeltas`)."""
 
     def __init__(self, config):
         # Skip the parent __init__ so the dense base model is not built (and initialised) twice.

@@ -156,16 +156,3 @@ def test_max_length_and_output_flags_leave_answers_and_print_nothing(setup, tmp_
     assert not [line for line in lines.lines if any(n in line for n in noise)], lines.lines
     assert not any(n in printed for n in noise), printed
     assert not [str(w.message) for w in caught if any(n in str(w.message) for n in noise)]
-
-
-def test_a_notice_naming_other_flags_is_kept():
-    """Only a notice naming nothing but the extra-output flags is dropped."""
-    from epvlm.evaluate import _drop_output_flags_notice
-
-    def record(message: str) -> logging.LogRecord:
-        return logging.LogRecord("t", logging.WARNING, "f", 1, message, None, None)
-
-    notice = "The following generation flags are not valid and may be ignored: {}. Set it."
-    assert not _drop_output_flags_notice(record(notice.format("['output_logits']")))
-    assert _drop_output_flags_notice(record(notice.format("['output_logits', 'pad_token_id']")))
-    assert _drop_output_flags_notice(record("something else"))
