@@ -242,10 +242,15 @@ class _OpenFile:
     it), and refuses a read begun after the close with a typed error. ``with`` holds it
     around one public read."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, file: h5py.File) -> None:
         self.path = path
         self.closed = False
+        self._file = file
         self._active = 0
+        # reads under way in each thread: a close in a thread that is itself reading (a signal
+        # handler or a finaliser run in the middle of the read) cannot wait for that read
+        self._mine = threading.local()
+        self._close_at_end = False
         self._cond = threading.Condition()
 
     def __enter__(self) -> None:
@@ -255,22 +260,38 @@ class _OpenFile:
                     f"the reader of {str(self.path)!r} is closed; open the file again to read it"
                 )
             self._active += 1
+            self._mine.n = getattr(self._mine, "n", 0) + 1
 
     def __exit__(self, *exc: object) -> None:
         with self._cond:
             self._active -= 1
-            if not self._active:
+            self._mine.n -= 1
+            last = not self._active
+            if last:
                 self._cond.notify_all()
+            close_now = last and self._close_at_end
+        if close_now:
+            self._file.close()
 
     def close(self) -> None:
-        """Refuse new reads, then wait for those under way to finish."""
+        """Refuse new reads, then wait for those under way to finish and close the file. A
+        close in a thread whose own read is under way leaves the file to the last read's end."""
         with self._cond:
             self.closed = True
-            self._cond.wait_for(lambda: not self._active)
+            if getattr(self._mine, "n", 0):
+                self._close_at_end = True
+                return
+        try:
+            with self._cond:
+                self._cond.wait_for(lambda: not self._active)
+        finally:
+            # also when Ctrl-C ends the wait: HDF5's lock on the file must not outlive it
+            self._file.close()
 
     def after_fork(self) -> None:
         # the threads whose reads were under way at the fork are not in the child
         self._active = 0
+        self._mine = threading.local()
         self._cond = threading.Condition()
 
 
@@ -321,7 +342,7 @@ class EventReader:
     ) -> None:
         self.path = Path(path)
         self._f = open_hdf5(self.path)
-        self._open_file = _OpenFile(self.path)
+        self._open_file = _OpenFile(self.path, self._f)
         self.notes: list[str] = []
         try:
             self._open(sensor_size)
@@ -595,12 +616,9 @@ class EventReader:
     def close(self) -> None:
         """Close the file once the reads other threads have under way are done; a read begun
         after the close raises `EventFileError`. Copies (`copy.copy`) share the file: closing
-        one closes it for all."""
-        try:
-            self._open_file.close()
-        finally:
-            # also when Ctrl-C ends the wait: HDF5's lock on the file must not outlive it
-            self._f.close()
+        one closes it for all. A close that interrupts a read of its own thread (in a signal
+        handler) returns at once, and the file closes when that read ends."""
+        self._open_file.close()
 
     def __len__(self) -> int:
         return self._n
