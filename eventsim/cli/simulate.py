@@ -65,7 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=path_arg("an .h5 file name"),
         help="output event file (.h5; convert it to other formats with 'eventsim convert')",
     )
-    p.add_argument("--force", action="store_true", help="overwrite the output")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="overwrite the output; simulate a frame folder whose timestamps put frames 1000 s "
+        "or more apart (refused: such times are usually microseconds)",
+    )
     src = p.add_argument_group("other inputs (instead of INPUT)")
     src.add_argument(
         "--image",
@@ -370,7 +375,12 @@ def _make_source(args, size):
                     f"one line per image); drop --fps{other}"
                 )
             return sources.FolderSource(
-                folder, fps=args.fps, timestamps_file=timestamps, sensor_size=size, fit=fit
+                folder,
+                fps=args.fps,
+                timestamps_file=timestamps,
+                sensor_size=size,
+                fit=fit,
+                allow_long_gaps=args.force,
             )
         if path.suffix.lower() not in sources.IMAGE_EXTENSIONS:
             return sources.VideoSource(

@@ -41,6 +41,10 @@ TIFF_SIGNATURES = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 _MAX_DECODE_THREADS = 4
 # a timestamps file whose median frame gap is this long was probably written in milliseconds
 _SLOW_FRAME_GAP_US = 1_000_000
+# ... and refused from this gap on unless asked for: frames 1000 s apart are far more often
+# times in µs or ns (DSEC's image_timestamps.txt) than a time lapse, and simulated as seconds
+# they took minutes and an index entry per ms of the span
+_LONG_FRAME_GAP_US = 1_000_000_000
 # the largest time a timestamps file may hold, in seconds: int64 µs with room to spare
 _MAX_TIME_S = 9e12
 # a video frame's time step where the container gives no frame rate
@@ -1433,12 +1437,21 @@ def read_timestamps_file(path: str | os.PathLike) -> np.ndarray:
     return ts
 
 
-def _warn_slow_frames(ts: np.ndarray, path: Path) -> None:
+def _warn_slow_frames(ts: np.ndarray, path: Path, allow_long_gaps: bool = False) -> None:
     """Warn when a timestamps file's frames are seconds apart: its times are likely in ms
-    (or, for gaps of 1000 s and more, in µs as DSEC's image_timestamps.txt, or ns)."""
+    (or, for gaps of 1000 s and more, in µs as DSEC's image_timestamps.txt, or ns); refuse
+    gaps of 1000 s and more unless ``allow_long_gaps``."""
     if ts.size < 2:
         return
     gap_us = float(np.median(np.diff(ts)))
+    if gap_us >= _LONG_FRAME_GAP_US and not allow_long_gaps:
+        factor = "1e6 (microseconds)" if gap_us < 1e6 * 1e6 else "1e9 (nanoseconds)"
+        raise InputError(
+            f"timestamps file {str(path)!r} is read as seconds and its median frame gap is "
+            f"{gap_us / 1e6:g} s ({ts.size} frames over {(ts[-1] - ts[0]) / 1e6:g} s), "
+            f"implausible for frames: it must hold seconds; divide its times by {factor}, or "
+            "if they are seconds, pass allow_long_gaps=True (--force)"
+        )
     if gap_us >= _SLOW_FRAME_GAP_US:
         # the unit that puts the gap between 1 ms and 1 s (1..1000 fps)
         gap_s = gap_us / 1e6
@@ -1484,7 +1497,8 @@ class FolderSource:
     ``fps`` is for a folder without times: with ``timestamps_file`` or a ``timestamps.txt`` in
     the folder it is refused. Times whose median gap is 1 s or more are read all the same (time
     lapses exist) with a `TimestampsWarning`, as milliseconds written where seconds belong
-    look like that.
+    look like that; from 1000 s on (microseconds written there) they are refused with an
+    InputError unless ``allow_long_gaps``.
     """
 
     def __init__(
@@ -1495,6 +1509,7 @@ class FolderSource:
         timestamps_file: str | os.PathLike | None = None,
         sensor_size: Sequence[int] | None = None,
         fit: Fit = "crop",
+        allow_long_gaps: bool = False,
     ) -> None:
         self.folder = Path(folder)
         if not self.folder.is_dir():
@@ -1527,7 +1542,7 @@ class FolderSource:
                     f"{str(ts_path)!r} has {ts.size} times for {len(self.files)} images; "
                     "expected one time per image"
                 )
-            _warn_slow_frames(ts, ts_path)
+            _warn_slow_frames(ts, ts_path, allow_long_gaps)
             self.timing = str(ts_path)
         elif fps is not None:
             check_frame_rate(fps, len(self.files))
@@ -1535,7 +1550,8 @@ class FolderSource:
             self.timing = f"{fps} fps"
         else:
             raise InputError(
-                f"frame folder {str(self.folder)!r} has no timestamps.txt; pass fps (--fps)"
+                f"frame folder {str(self.folder)!r} has no timestamps.txt; pass fps (--fps) or "
+                "timestamps_file (--timestamps FILE: one time in seconds per image)"
             )
         self.timestamps_us = ts
         first = read_image(self.files[0])
@@ -1613,9 +1629,17 @@ class PairSource:
         a = _as_image(first, "first image")
         b = _as_image(second, "second image")
         if a.shape[:2] != b.shape[:2]:
+            # fitting each to the sensor would not line them up: a crop or stretch of another
+            # scale moves every edge, and the events would be of that, not of the change
+            names = [
+                f"the {which} array" if isinstance(x, np.ndarray) else repr(str(x))
+                for which, x in (("first", first), ("second", second))
+            ]
             raise InputError(
-                f"image pair has different sizes: {a.shape[1]}x{a.shape[0]} and "
-                f"{b.shape[1]}x{b.shape[0]}"
+                f"image pair has different sizes: {a.shape[1]}x{a.shape[0]} ({names[0]}) and "
+                f"{b.shape[1]}x{b.shape[0]} ({names[1]}); the two must be one size: resize "
+                f"{names[1]} to {a.shape[1]}x{a.shape[0]} (or {names[0]} to "
+                f"{b.shape[1]}x{b.shape[0]}) first"
             )
         if (a.ndim == 3) != (b.ndim == 3):
             a, b = _to_rgb(a), _to_rgb(b)

@@ -1,0 +1,117 @@
+"""Second look 7 at the frame sources: messages a fresh user met (timestamps in microseconds
+read as seconds were simulated for minutes into a huge file; a folder without times and a pair
+of two sizes said no way out), the video frame clock and TIFF samples read by eventsim."""
+
+from __future__ import annotations
+
+import warnings
+
+import cv2
+import numpy as np
+import pytest
+
+from eventsim.cli.simulate import main
+from eventsim.errors import InputError
+from eventsim.simulator import sources
+from eventsim.simulator.sources import FolderSource, PairSource, TimestampsWarning
+
+from cli_checks import one_line
+
+
+def _frames(folder, n: int = 4, size: tuple[int, int] = (16, 12)):
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(3)
+    for i in range(n):
+        img = rng.integers(0, 256, (size[1], size[0]), dtype=np.uint8)
+        assert cv2.imwrite(str(folder / f"{i:03d}.png"), img)
+    return folder
+
+
+def _times(path, values) -> str:
+    path.write_text("".join(f"{v}\n" for v in values))
+    return str(path)
+
+
+# -- a. timestamps in microseconds read as seconds ---------------------------------------------
+
+
+def test_microsecond_timestamps_are_refused_naming_the_file_the_gap_and_the_fix(tmp_path, capsys):
+    """Read as seconds, 15 frames 50 ms apart written in µs took 84 s and a 33 MB index."""
+    folder = _frames(tmp_path / "frames", 15)
+    times = _times(tmp_path / "times_us.txt", [1_000_000 + 50_000 * i for i in range(15)])
+    out = tmp_path / "t.h5"
+    rc = main([str(folder), "--timestamps", times, "-o", str(out), "-q"])
+    assert rc == 1 and not out.exists()
+    one_line(
+        capsys.readouterr().err,
+        repr(times),
+        "median frame gap is 50000 s",
+        "divide its times by 1e6",
+        "--force",
+    )
+
+
+def test_force_simulates_long_frame_gaps_all_the_same(tmp_path, capsys, monkeypatch):
+    folder = _frames(tmp_path / "frames", 3)
+    times = _times(tmp_path / "hourly.txt", [0, 3600, 7200])
+    made = []
+
+    def folder_source(*args, **kwargs):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", TimestampsWarning)
+            made.append(FolderSource(*args, **kwargs))
+        # the source is what is checked: simulating 2 h of frames is not
+        raise InputError("stopped after the source")
+
+    monkeypatch.setattr(sources, "FolderSource", folder_source)
+    argv = [str(folder), "--timestamps", times, "-o", str(tmp_path / "t.h5"), "-q"]
+    assert main([*argv, "--force"]) == 1
+    one_line(capsys.readouterr().err, "stopped after the source")
+    assert made and made[0].timestamps_us[-1] == 7_200_000_000
+    assert main(argv) == 1
+    one_line(capsys.readouterr().err, "median frame gap is 3600 s", "--force")
+
+
+@pytest.mark.parametrize(
+    ("gap_s", "refused"), [(33, False), (999, False), (1000, True), (50_000_000, True)]
+)
+def test_the_gap_from_which_timestamps_are_refused(tmp_path, gap_s, refused):
+    folder = _frames(tmp_path / "frames", 3)
+    times = _times(tmp_path / "t.txt", [gap_s * i for i in range(3)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TimestampsWarning)
+        if refused:
+            with pytest.raises(InputError, match="allow_long_gaps=True"):
+                FolderSource(folder, timestamps_file=times)
+        else:
+            FolderSource(folder, timestamps_file=times)
+        source = FolderSource(folder, timestamps_file=times, allow_long_gaps=True)
+    assert source.timestamps_us[-1] == 2 * gap_s * 1_000_000
+    if gap_s >= 1e6:  # a gap of 1e12 us: ns read as seconds
+        with pytest.raises(InputError, match=r"by 1e9 \(nanoseconds\)"):
+            FolderSource(folder, timestamps_file=times)
+
+
+# -- b. a folder without times -------------------------------------------------------------------
+
+
+def test_a_folder_without_times_names_both_ways_to_time_it(tmp_path, capsys):
+    folder = _frames(tmp_path / "frames")
+    assert main([str(folder), "-o", str(tmp_path / "t.h5"), "-q"]) == 1
+    one_line(capsys.readouterr().err, "has no timestamps.txt", "--fps", "--timestamps FILE")
+
+
+# -- c. a pair of two sizes ----------------------------------------------------------------------
+
+
+def test_a_pair_of_two_sizes_says_which_is_which_and_what_to_do(tmp_path, capsys):
+    a = _frames(tmp_path / "a", 1, (160, 120)) / "000.png"
+    b = _frames(tmp_path / "b", 1, (224, 224)) / "000.png"
+    assert main(["--pair", str(a), str(b), "-o", str(tmp_path / "p.h5"), "-q"]) == 1
+    one_line(
+        capsys.readouterr().err,
+        f"160x120 ({str(a)!r}) and 224x224 ({str(b)!r})",
+        f"resize {str(b)!r} to 160x120",
+    )
+    with pytest.raises(InputError, match="resize the second array to 3x2"):
+        PairSource(np.zeros((2, 3)), np.zeros((3, 3)))
