@@ -9,6 +9,7 @@ import warnings
 import cv2
 import numpy as np
 import pytest
+from test_sources_second_look6 import _tiff
 
 from eventsim.cli.simulate import main
 from eventsim.errors import InputError
@@ -115,3 +116,29 @@ def test_a_pair_of_two_sizes_says_which_is_which_and_what_to_do(tmp_path, capsys
     )
     with pytest.raises(InputError, match="resize the second array to 3x2"):
         PairSource(np.zeros((2, 3)), np.zeros((3, 3)))
+
+
+# -- TIFF samples read by eventsim ---------------------------------------------------------------
+
+
+def _damaged_tiffs():
+    rng = np.random.default_rng(1)
+    five = rng.integers(0, 256, (5, 6, 5)).astype("u1")
+    grey_alpha = rng.integers(0, 256, (5, 6, 2)).astype("u1")
+    extra = {338: (3, [2, 0])}
+    return [
+        # sides whose samples side by side no LONG holds: struct.error
+        pytest.param(five, {**extra, 256: (4, [2**31])}, 1, id="wide-rgb"),
+        pytest.param(grey_alpha, {338: (3, [1]), 256: (4, [2**31 + 5])}, 1, id="wide-grey"),
+        pytest.param(five, {**extra, 322: (4, [2**31]), 323: (4, [16])}, 1, id="wide-tiles"),
+        # planes of strips of 0 rows: ZeroDivisionError
+        pytest.param(five, {**extra, 278: (3, [0])}, 2, id="rows-0"),
+        pytest.param(five, {**extra, 322: (4, [16]), 323: (4, [0])}, 2, id="tile-length-0"),
+    ]
+
+
+@pytest.mark.parametrize(("pixels", "tags", "planar"), _damaged_tiffs())
+def test_a_damaged_tiff_of_extra_samples_is_an_input_error(pixels, tags, planar):
+    data = _tiff([(pixels, tags)], planar=planar)
+    with pytest.raises(InputError, match=r"'bad\.tif'"):
+        sources.decode_image(data, "bad.tif")

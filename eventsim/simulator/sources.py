@@ -420,8 +420,10 @@ def _tiff_samples(data: bytes) -> np.ndarray | None:
         rows = first(_TIFF_TILE_LENGTH if tiled else _TIFF_ROWS_PER_STRIP, 2**32 - 1)
         if not tiled and rows >= h:
             replaced[_TIFF_ROWS_PER_STRIP] = h
-        elif h % rows:
+        elif rows < 1 or h % rows:
             return None  # a plane's last strip or tiles are short: the planes do not stack
+    if max(replaced.values()) >= 2**32:
+        return None  # sides of a damaged directory that a LONG does not hold
     big = data[2:4] in (b"+\x00", b"\x00+")
     fmt = ("<" if order == "little" else ">") + ("Q" if big else "I")
     field, entry_size = (8, 20) if big else (4, 12)
