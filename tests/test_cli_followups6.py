@@ -43,21 +43,23 @@ def test_info_names_the_file_index_of_a_bad_polarity_in_an_unsorted_file(tmp_pat
     rc, _, err = run(capsys, "info", bad)
     assert rc == 0
     line = one_line(err)
-    assert "polarity at index 2 is 2" in line and "p[3]" not in line, line
+    # the stream check's words, with the file's index (the reader's file_index)
+    assert "polarity p[2] = 2" in line and "p[3]" not in line, line
     rc, _, conv_err = run(capsys, "convert", bad, tmp_path / "out.h5")
     assert rc == 1 and "polarity at index 2 is 2" in conv_err
     rc, out, err = run(capsys, "info", bad, "--json", "--check")
     assert rc == 1
-    assert "polarity at index 2 is 2" in json.loads(out)["problem"]
+    assert "polarity p[2] = 2" in json.loads(out)["problem"]
 
 
-def test_info_says_a_coordinate_index_counts_the_sorted_events(tmp_path, capsys):
-    # no permutation is kept, so the sorted index is given and said to be one
+def test_info_names_the_file_index_of_a_coordinate_in_an_unsorted_file(tmp_path, capsys):
+    # it gave the sorted index, x[3], 'among the events sorted by time', where convert,
+    # render and plot gave the file's (test_cli_review7)
     bad = _npy(tmp_path / "badx.npy", [10, 5, 30, 20, 40], [0, 1, 1, 0, 1], [1, 2, 9, 4, 5])
     rc, _, err = run(capsys, "info", bad, "--sensor-size", "6x1")
     assert rc == 0
     line = one_line(err)
-    assert "x[3] = 9 is outside the sensor" in line and "sorted by time" in line, line
+    assert "x[2] = 9 is outside the sensor" in line and "sorted by time" not in line, line
 
 
 def test_info_of_a_sorted_file_keeps_its_index(tmp_path, capsys):

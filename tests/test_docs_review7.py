@@ -10,8 +10,9 @@
   their files must carry (a v2e file named ``out.v2e`` is refused).
 - ``eventsim simulate --help`` said an image INPUT goes "(with --motion)"; it is moved by the
   default saccade without one.
-- README: only ``convert`` takes ``--time-unit``/``--columns``; a nanosecond ``.npz`` read by
-  ``info`` showed 4961 s instead of 4.96 s with no way there to say so.
+- README: only ``convert`` took ``--time-unit``/``--columns``; a nanosecond ``.npz`` read by
+  ``info`` showed 4961 s instead of 4.96 s with no way there to say so (info, render and plot
+  now take them too).
 """
 
 from __future__ import annotations
@@ -86,11 +87,13 @@ def test_layout_help_lists_every_layout_it_takes(command):
     assert all(name in text for name in LAYOUT_CHOICES)
 
 
-def test_readme_is_right_that_only_convert_takes_a_time_unit_and_column_order():
+def test_readme_names_the_commands_that_take_a_time_unit_and_column_order():
+    # info, render and plot took neither option (test_cli_review7), as README said
     readme = " ".join(_text("README.md").split())
-    assert "Only `convert` takes `--time-unit` and `--columns`" in readme
+    assert "`info`, `convert`, `render` and `plot` take `--time-unit` and `--columns`" in readme
     for option in ("--time-unit", "--columns"):
-        assert [c for c in COMMANDS if option in _options(c)] == ["convert"]
+        takers = [c for c in COMMANDS if option in _options(c)]
+        assert takers == ["info", "convert", "render", "plot"], option
 
 
 def test_an_image_input_moves_by_the_default_saccade_without_motion(tmp_path, capsys):

@@ -19,6 +19,8 @@ Both scripts build their subcommands from these pieces, so every command behaves
 - `parse_sensor_size` and `parse_assignments` read ``WIDTHxHEIGHT`` and ``FIELD=VALUE``;
   `path_arg` is the ``type`` of every path argument (an empty one is refused, not read as
   '.'); `check_threads` bounds ``--threads`` by the cores the process may use.
+- `add_layout_option` and `add_reading_options` (``--time-unit``, ``--columns``) give the
+  commands that read event files one definition of how to read them.
 - A value that starts with '-' but cannot be an option (``--sensor-size -5x3``) is given to
   its option, as ``--sensor-size=-5x3`` would be, so the option's own check speaks; one that
   looks like an unknown option (``--on-color -red``) is refused naming the ``=`` spelling.
@@ -598,6 +600,48 @@ def add_unit_option(container: Any, name: str, former: str, **kwargs: Any) -> No
     container.set_defaults(**{f"{action.dest}_option": name})
 
 
+def add_layout_option(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--layout``: force ``what``'s layout (any name ``eventsim info`` prints works too)."""
+    from eventsim.io.layouts import LAYOUT_ALIASES, LAYOUT_CHOICES
+
+    aliases = ", ".join(a for a, c in LAYOUT_ALIASES.items() if c == "faery")
+    parser.add_argument(
+        "--layout",
+        default=None,
+        help=f"force {what}'s layout instead of sniffing it: {', '.join(LAYOUT_CHOICES)} (dsec "
+        f"is eventsim's own HDF5, also taken as eventsim; faery reads {aliases}, also taken by "
+        "those names, which 'eventsim info' prints, for files with their suffix)",
+    )
+
+
+def add_reading_options(parser: argparse.ArgumentParser) -> None:
+    """``--time-unit`` and ``--columns``, the same for every command that reads an event file:
+    how to read times and columns that the file's format does not fix (`reading_options`
+    passes them to ``open_events``)."""
+    from eventsim.io.layouts import TIME_UNITS
+
+    parser.add_argument(
+        "--time-unit",
+        choices=TIME_UNITS,
+        default=None,
+        help="unit of the input's times where its format does not fix one (npy, npz, txt, "
+        "csv without a unit in its header, v2e/EvQA/other HDF5 layouts; e.g. ns for "
+        "rpg_vid2e's esim_torch); default: detected (integers are µs, floats s), as the note "
+        "that 'eventsim info' and 'convert' print says",
+    )
+    parser.add_argument(
+        "--columns",
+        default="txyp",
+        metavar="ORDER",
+        help="column order of an N x 4 array in a .npy/.npz (default txyp; esim_py: xytp)",
+    )
+
+
+def reading_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``open_events``'s keyword arguments from the options of `add_reading_options`."""
+    return {"time_unit": args.time_unit, "columns": args.columns}
+
+
 # an event given by its index: StreamCheck's 'x[3] = 9', the HDF5 writer's 'event 3 has x = 9'
 _EVENT_INDEX = re.compile(r"\b(?P<before>[xytp]\[|event )(?P<index>\d+)")
 
@@ -632,13 +676,20 @@ def check_reader(reader: Any, path: str | os.PathLike) -> None:
             )
 
 
-def check_events_file(path: str | os.PathLike, sensor_size: tuple[int, int] | None) -> dict:
+def check_events_file(
+    path: str | os.PathLike,
+    sensor_size: tuple[int, int] | None,
+    *,
+    time_unit: str | None = None,
+    columns: str = "txyp",
+) -> dict:
     """Refuse an event file whose events break the format's rules (`StreamCheck`: time order,
     polarity 0/1, coordinates inside the sensor), before a command draws wrong figures or
-    frames from it. Returns ``events``, ``t_start_us``, ``t_end_us`` and ``sensor_size``."""
+    frames from it. Returns ``events``, ``t_start_us``, ``t_end_us`` and ``sensor_size``.
+    ``time_unit`` and ``columns`` are `open_events`'s."""
     from eventsim.io import open_events
 
-    with open_events(path, sensor_size=sensor_size) as reader:
+    with open_events(path, sensor_size=sensor_size, time_unit=time_unit, columns=columns) as reader:
         if len(reader) == 0 and getattr(reader, "sensor_size_inferred", False):
             # the size would be a guess from no coordinates at all: a 1x1 picture
             raise ParameterError(

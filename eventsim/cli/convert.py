@@ -9,12 +9,15 @@ from typing import Any
 
 from eventsim._text import plural
 from eventsim.cli.common import (
+    add_layout_option,
+    add_reading_options,
     check_output,
     cli_command,
     in_file_order,
     make_parser,
     parse_sensor_size,
     path_arg,
+    reading_options,
 )
 from eventsim.errors import InvalidEventsError, ParameterError
 
@@ -23,7 +26,6 @@ PACKET_EVENTS = 1 << 20
 
 def build_parser() -> argparse.ArgumentParser:
     from eventsim.io.formats import _CONTAINER_EXTENSIONS, FORMATS, Format
-    from eventsim.io.layouts import LAYOUT_CHOICES, TIME_UNITS
 
     def named(f: Format) -> str:
         if f.extensions:
@@ -57,26 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="WxH",
         help="sensor size when the input does not record one (e.g. a .npy)",
     )
-    p.add_argument(
-        "--layout",
-        default=None,
-        help=f"force the input layout instead of sniffing it: {', '.join(LAYOUT_CHOICES)} (dsec "
-        "is eventsim's own HDF5; faery reads AEDAT4, EVT, DAT and ES)",
-    )
-    p.add_argument(
-        "--time-unit",
-        choices=TIME_UNITS,
-        default=None,
-        help="unit of the input's times where its format does not fix one (npy, npz, txt, "
-        "csv without a unit in its header, v2e/EvQA/other HDF5 layouts; e.g. ns for rpg_vid2e's esim_torch); default: detected "
-        "(integers are µs, floats s), as the note says",
-    )
-    p.add_argument(
-        "--columns",
-        default="txyp",
-        metavar="ORDER",
-        help="column order of an N x 4 array in a .npy/.npz (default txyp; esim_py: xytp)",
-    )
+    add_layout_option(p, "the input")
+    add_reading_options(p)
     p.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
     return p
 
@@ -95,8 +79,7 @@ def main(args: argparse.Namespace) -> int:
         src,
         sensor_size=args.sensor_size,
         layout=args.layout,
-        time_unit=args.time_unit,
-        columns=args.columns,
+        **reading_options(args),
     ) as reader:
         for note in reader.notes:
             print(f"eventsim convert: note: {note}", file=sys.stderr)

@@ -11,8 +11,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from eventsim._text import plural
-from eventsim.cli.common import cli_command, make_parser, parse_sensor_size, path_arg
-from eventsim.errors import DatasetError, EventFileError, InvalidEventsError
+from eventsim.cli.common import (
+    add_layout_option,
+    add_reading_options,
+    cli_command,
+    in_file_order,
+    make_parser,
+    parse_sensor_size,
+    path_arg,
+    reading_options,
+)
+from eventsim.errors import DatasetError, EventFileError
 from eventsim.events import StreamCheck
 
 if TYPE_CHECKING:
@@ -20,8 +29,6 @@ if TYPE_CHECKING:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from eventsim.io.layouts import LAYOUT_CHOICES
-
     p = make_parser(
         "info",
         "Print events, duration, rate, sensor size, polarity balance, parameters and source of "
@@ -38,12 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="WxH",
         help="sensor size for files that do not record one",
     )
-    p.add_argument(
-        "--layout",
-        default=None,
-        help=f"force a layout instead of sniffing it: {', '.join(LAYOUT_CHOICES)} (dsec is "
-        "eventsim's own HDF5, which info calls eventsim; faery reads AEDAT4, EVT, DAT and ES)",
-    )
+    add_layout_option(p, "the file")
+    add_reading_options(p)
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument(
         "--check",
@@ -56,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def summarize(reader: EventFileReader) -> dict[str, Any]:
     """Statistics of an open reader, in one pass over packets that also validates the stream
-    (`StreamCheck`); ``problem`` is the first broken rule, or None."""
+    (`StreamCheck`); ``problem`` is the first broken rule, or None, naming an event by its
+    index in the file (a reader that sorted the file's events counts them sorted)."""
     n = len(reader)
     n_on = 0
     t_min = t_max = None
@@ -97,7 +101,7 @@ def summarize(reader: EventFileReader) -> dict[str, Any]:
         "params": reader.params,
         "source": reader.source,
         "notes": list(reader.notes),
-        "problem": check.problem,
+        "problem": None if check.problem is None else in_file_order(reader, check.problem),
     }
 
 
@@ -154,26 +158,6 @@ def format_summary(s: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-# the note of a reader that sorted the file's events by time (eventsim.io.layouts.build_events)
-_SORTED_NOTE = "not sorted by time"
-
-
-def _problem_in_file_order(path: Path, args: argparse.Namespace, problem: str) -> str:
-    """``problem`` (`StreamCheck`'s, indexed in the time-sorted stream) as it reads in the file
-    the user will look it up in. Polarity is checked before the sort when a read refuses bad
-    polarity: that read names the file's index, as ``convert``, ``render`` and ``plot`` do.
-    The sort's permutation is not kept, so other problems say whose index they give."""
-    from eventsim.io import open_events
-
-    if problem.startswith("polarity "):
-        try:
-            with open_events(path, sensor_size=args.sensor_size, layout=args.layout):
-                pass
-        except InvalidEventsError as exc:
-            return str(exc)
-    return f"{problem} (index among the events sorted by time; the file holds them out of order)"
-
-
 @cli_command(build_parser)
 def main(args: argparse.Namespace) -> int:
     path = Path(args.path)
@@ -213,15 +197,17 @@ def main(args: argparse.Namespace) -> int:
     # bad polarity is reported below (a warning, or an error with --check) whatever the
     # layout, not refused while reading
     with open_events(
-        path, sensor_size=args.sensor_size, layout=args.layout, check_polarity=False
+        path,
+        sensor_size=args.sensor_size,
+        layout=args.layout,
+        check_polarity=False,
+        **reading_options(args),
     ) as reader:
         if isinstance(reader, EventReader):
             # opening checks a foreign ms_to_idx only where cheap; info reads every event
             # anyway, so a bad entry no read would use yet is reported too
             reader.check_ms_index()
         s = summarize(reader)
-    if s["problem"] is not None and any(_SORTED_NOTE in note for note in s["notes"]):
-        s["problem"] = _problem_in_file_order(path, args, s["problem"])
     print(json.dumps(s, indent=2) if args.json else format_summary(s))
     if s["problem"] is not None:
         level = "error" if args.check else "warning"

@@ -7,11 +7,13 @@ from pathlib import Path
 
 from eventsim.cli.common import (
     add_progress_option,
+    add_reading_options,
     check_events_file,
     cli_command,
     make_parser,
     parse_sensor_size,
     path_arg,
+    reading_options,
     show_progress,
 )
 from eventsim.errors import OutputExistsError, ParameterError
@@ -43,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="WxH",
         help="sensor size for files that do not record it",
     )
+    add_reading_options(p)
     p.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
     add_progress_option(p)
     return p
@@ -58,7 +61,7 @@ def main(args: argparse.Namespace) -> int:
         raise ParameterError(f"--dpi {args.dpi} must be 10..2000")
     if Path(args.output).exists() and not args.force:
         raise OutputExistsError(f"output {args.output!r} exists; pass --force to overwrite it")
-    check_events_file(args.file, args.sensor_size)
+    check_events_file(args.file, args.sensor_size, **reading_options(args))
     expect_final_output(args.output)
     out = plot_summary(
         args.file,
@@ -68,6 +71,7 @@ def main(args: argparse.Namespace) -> int:
         dpi=args.dpi,
         progress=show_progress(args.no_progress),
         sensor_size=args.sensor_size,
+        **reading_options(args),
     )
     print(f"wrote {out}")
     return 0

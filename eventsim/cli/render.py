@@ -13,12 +13,14 @@ from typing import TYPE_CHECKING
 from eventsim._text import plural
 from eventsim.cli.common import (
     add_progress_option,
+    add_reading_options,
     add_unit_option,
     check_events_file,
     cli_command,
     make_parser,
     parse_sensor_size,
     path_arg,
+    reading_options,
     show_progress,
 )
 from eventsim.errors import OutputExistsError, ParameterError
@@ -167,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="WxH",
         help="sensor size for files that do not record it",
     )
+    add_reading_options(p)
     p.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
     add_progress_option(p)
     return p
@@ -270,7 +273,7 @@ def _events_in_range(args: argparse.Namespace, stats: dict) -> int:
     origin = stats["t_start_us"]
     t0 = origin + round((args.start_ms or 0.0) * 1000)
     t1 = stats["t_end_us"] if args.end_ms is None else origin + round(args.end_ms * 1000)
-    with open_events(args.file, sensor_size=args.sensor_size) as reader:
+    with open_events(args.file, sensor_size=args.sensor_size, **reading_options(args)) as reader:
         return max(0, index_of(reader, t1) - index_of(reader, t0))
 
 
@@ -413,7 +416,7 @@ def main(args: argparse.Namespace) -> int:
     _check_not_a_folder(args.output)
     if Path(args.output).exists() and not args.force:
         raise OutputExistsError(f"output {args.output!r} exists; pass --force to overwrite it")
-    stats = check_events_file(args.file, args.sensor_size)
+    stats = check_events_file(args.file, args.sensor_size, **reading_options(args))
     check_output_size(args, stats)
     expect_final_output(args.output)
     try:
@@ -429,6 +432,7 @@ def main(args: argparse.Namespace) -> int:
             force=args.force,
             progress=show_progress(args.no_progress),
             sensor_size=args.sensor_size,
+            **reading_options(args),
         )
     except ParameterError as exc:
         raise _range_error_in_cli_words(exc, args) from None
@@ -438,9 +442,12 @@ def main(args: argparse.Namespace) -> int:
         size += (
             f" ({width}x{height} frames padded with their edge pixels: {_padding_reason(result)})"
         )
-    # the frames' windows may reach past the recording (a window longer than the file)
+    # the frames' windows may reach past the recording (a window longer than the file) and
+    # past --end-ms, whose events render_file leaves out of the last frame
     lo = max(result.t_start_us, stats["t_start_us"])
     hi = min(result.t_end_us, stats["t_end_us"])
+    if args.end_ms is not None:
+        hi = min(hi, stats["t_start_us"] + round(args.end_ms * 1000))
     window = _duration(result.t_end_us - result.t_start_us)
     covered = f"{window} of events"
     if stats["events"] == 0:

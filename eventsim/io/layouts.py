@@ -50,11 +50,25 @@ HDF5_LAYOUTS: dict[str, str] = {
 }
 ARRAY_EXTENSIONS = {".npy": "npy", ".npz": "npz", ".txt": "txt"}
 HDF5_EXTENSIONS = (".h5", ".hdf5", ".hdf", ".he5")
-LAYOUT_CHOICES = (*HDF5_LAYOUTS, "npy", "npz", "txt", "faery")
+LAYOUT_CHOICES = (*HDF5_LAYOUTS, "npy", "npz", "txt", "csv", "faery")
+#: the suffixes by which faery tells its formats apart (`formats.read_faery`), under the name
+#: the reader's ``layout`` gives each
+FAERY_SUFFIXES = {
+    "aedat4": (".aedat4", ".aedat"),
+    "evt": (".raw", ".evt"),
+    "dat": (".dat",),
+    "es": (".es",),
+}
+#: the layouts readers report (``reader.layout``, which ``eventsim info`` prints) that are no
+#: choice of their own, and the choice that reads them: a name copied from info forces its
+#: layout too. eventsim's own HDF5 is the DSEC layout; faery's formats are read by suffix.
+LAYOUT_ALIASES = {"eventsim": "dsec", **dict.fromkeys(FAERY_SUFFIXES, "faery")}
 #: units `open_events` takes for times a file does not label (``time_unit``)
 TIME_UNITS = {"us": "microseconds", "s": "seconds", "ms": "milliseconds", "ns": "nanoseconds"}
 #: ends each note of a unit detected, not given: how to give another
-UNIT_HINT = "; another unit: time_unit= (--time-unit to 'eventsim convert')"
+UNIT_HINT = (
+    "; another unit: time_unit= (--time-unit to 'eventsim info', 'convert', 'render' or 'plot')"
+)
 #: how a reader's note begins when it sorted the file's events by time (`build_events`): the
 #: indices of its events then count the sorted events; its ``file_index`` maps them to the file's
 SORTED_NOTE = "events were not sorted by time"
@@ -294,7 +308,9 @@ def build_events(
         if n_bad:
             order = np.argsort(t, kind="stable")
             notes.append(f"{SORTED_NOTE} ({n_bad} decreasing steps); sorted them")
-            return ev[order], order
+            # kept as long as the reader: int32 halves what it adds to the events' 13 bytes
+            index_type = np.int32 if t.size <= np.iinfo(np.int32).max else np.int64
+            return ev[order], order.astype(index_type)
     return ev, None
 
 
@@ -359,17 +375,25 @@ def open_events(
 ) -> EventFileReader:
     """Open any supported event file and return a reader (`EventReader` or `ArrayReader`).
 
-    ``layout`` forces one of `LAYOUT_CHOICES` instead of sniffing; ``time_unit`` (a key of
-    `TIME_UNITS`: ``"us"``, ``"s"``, ``"ms"``, ``"ns"``, e.g. rpg_vid2e's nanoseconds)
-    overrides time-unit detection; ``columns`` is the column order of N x 4 arrays
+    ``layout`` forces one of `LAYOUT_CHOICES` instead of sniffing, or one of `LAYOUT_ALIASES`
+    that readers report (``"eventsim"``; ``"evt"`` for a file whose suffix faery reads as
+    EVT...). ``time_unit`` (a key of `TIME_UNITS`: ``"us"``, ``"s"``, ``"ms"``, ``"ns"``, e.g.
+    rpg_vid2e's nanoseconds) overrides time-unit detection; ``columns`` is the column order of N x 4 arrays
     in ``.npy``/``.npz`` files. ``sensor_size`` is used where the file does not record one.
     ``check_polarity=False`` reads polarity other than 0/1 and -1/+1 as the file holds it
     instead of refusing the file, as the reader of our HDF5 files does, for tools that report
     bad events (`eventsim.events.StreamCheck`) rather than refuse them (``eventsim info``).
     """
     path = Path(path)
+    faery_format = layout if layout in FAERY_SUFFIXES else None
     if layout is not None and layout not in LAYOUT_CHOICES:
-        raise ParameterError(f"layout {layout!r} is unknown; valid: {', '.join(LAYOUT_CHOICES)}")
+        if layout not in LAYOUT_ALIASES:
+            aliases = ", ".join(f"{a} ({c})" for a, c in LAYOUT_ALIASES.items())
+            raise ParameterError(
+                f"layout {layout!r} is unknown; valid: {', '.join(LAYOUT_CHOICES)}, or a "
+                f"layout a reader reports: {aliases}"
+            )
+        layout = LAYOUT_ALIASES[layout]
     if sensor_size is not None:
         sensor_size = check_sensor_size(sensor_size)
     if not path.exists():
@@ -388,6 +412,13 @@ def open_events(
     with open(path, "rb") as fh:
         head = fh.read(8)
     ext = path.suffix.lower()
+    if faery_format is not None and ext not in FAERY_SUFFIXES[faery_format]:
+        # faery tells its formats by the suffix alone: another one's would be read instead
+        raise UnknownLayoutError(
+            f"{str(path)!r} cannot be read with the {faery_format!r} layout: faery tells "
+            f"{faery_format} files by the suffix {' or '.join(FAERY_SUFFIXES[faery_format])}, "
+            f"and this one ends in {ext!r}"
+        )
     if head == HDF5_SIGNATURE or ext in HDF5_EXTENSIONS or layout in HDF5_LAYOUTS:
         if head != HDF5_SIGNATURE and not h5py.is_hdf5(path):
             if ext not in HDF5_EXTENSIONS:
@@ -412,7 +443,7 @@ def open_events(
         return _open_txt(path, sensor_size, time_unit, check_polarity)
     from eventsim.io import formats
 
-    if ext == ".csv" and layout in (None, "faery"):
+    if layout == "csv" or (ext == ".csv" and layout in (None, "faery")):
         # a CSV's order is its header's: the way to give one, as Metavision's files do
         _refuse_columns(
             columns,
@@ -799,7 +830,8 @@ def _events_from_array(
         # the usual cause: another tool's column order (esim_py's N x 4 arrays are x, y, t, p)
         raise InvalidEventsError(
             f"{exc} in {what}; if its columns are in another order, give it (columns= in "
-            "open_events, --columns in 'eventsim convert'; esim_py writes xytp)"
+            "open_events, --columns to 'eventsim info', 'convert', 'render' or 'plot'; "
+            "esim_py writes xytp)"
         ) from None
 
 

@@ -304,8 +304,11 @@ def plot_summary(
     dpi: int = 110,
     progress: bool = False,
     sensor_size: tuple[int, int] | None = None,
+    time_unit: str | None = None,
+    columns: str = "txyp",
 ) -> Path:
-    """Write the summary figure of the event file ``path`` to ``out`` (PNG, PDF or SVG)."""
+    """Write the summary figure of the event file ``path`` to ``out`` (PNG, PDF or SVG).
+    ``sensor_size``, ``time_unit`` and ``columns`` are `eventsim.io.open_events`'s."""
     from eventsim.io import open_events
 
     out = Path(out)
@@ -315,7 +318,7 @@ def plot_summary(
     if out.exists() and not force:
         raise OutputExistsError(f"output {str(out)!r} exists; pass force=True to overwrite it")
     require("matplotlib", "viz", "eventsim plot")
-    with open_events(path, sensor_size=sensor_size) as reader:
+    with open_events(path, sensor_size=sensor_size, time_unit=time_unit, columns=columns) as reader:
         summary = collect_summary(reader, n_bins=n_bins, name=Path(path).name, progress=progress)
     fig = summary_figure(summary)
     out.parent.mkdir(parents=True, exist_ok=True)
