@@ -10,11 +10,12 @@ import cv2
 import numpy as np
 import pytest
 from test_sources_second_look6 import _tiff
+from test_video_review6 import _stamped, write_mkv
 
 from eventsim.cli.simulate import main
 from eventsim.errors import InputError
 from eventsim.simulator import sources
-from eventsim.simulator.sources import FolderSource, PairSource, TimestampsWarning
+from eventsim.simulator.sources import FolderSource, PairSource, TimestampsWarning, _FrameClock
 
 from cli_checks import one_line
 
@@ -142,3 +143,40 @@ def test_a_damaged_tiff_of_extra_samples_is_an_input_error(pixels, tags, planar)
     data = _tiff([(pixels, tags)], planar=planar)
     with pytest.raises(InputError, match=r"'bad\.tif'"):
         sources.decode_image(data, "bad.tif")
+
+
+# -- the video frame clock -----------------------------------------------------------------------
+
+
+def _clock(raw: list[int | None], step: float = 40_000.0) -> list[tuple[int, int]]:
+    """(t_us, k) the clock gives the frames of container times ``raw`` (µs), reading ahead."""
+    clock = _FrameClock(step, raw.__getitem__)
+    out = [item for k, r in enumerate(raw) for item in clock.push(r, k)]
+    return out + clock.finish()
+
+
+def test_a_wild_time_followed_by_repeats_of_the_last_is_that_frames_error():
+    """Two frames repeating the last time after a wild one pushed every later frame past the
+    wild time (the frames after a wild one had to be after the last time to tell)."""
+    raw = [0, 40, 80, 30_000, 80, 80, 160, 200]
+    assert _clock([1000 * r for r in raw]) == [
+        (1000 * t, k) for k, t in enumerate([0, 40, 80, 100, 120, 140, 160, 200])
+    ]
+    # the same inside a run longer than the frames held
+    raw = [0, 40, *[40] * 12, 30_000, *[40] * 5, 400, 440]
+    got = _clock([1000 * r for r in raw])
+    assert [k for _, k in got] == list(range(len(raw)))
+    assert [t for t, _ in got][-2:] == [400_000, 440_000]
+    assert all(t < 400_000 for t, _ in got[:-2])
+
+
+def test_a_window_gives_the_frames_of_the_whole_video_around_a_wild_time_among_repeats(
+    tmp_path,
+):
+    path = tmp_path / "wild.mkv"
+    write_mkv(path, [0, 40, 80, 30_000, 80, 80, 160, 200])
+    whole = _stamped(path)
+    assert [k for _, k in whole] == list(range(8)) and whole[-1] == (200_000, 7)
+    for start_s, stop_s in [(0.05, 0.15), (0.01, None), (None, 0.11), (0.09, 0.1)]:
+        lo, hi = (start_s or 0) * 1e6, (stop_s or 1e9) * 1e6
+        assert _stamped(path, start_s, stop_s) == [(t, k) for t, k in whole if lo <= t <= hi]

@@ -1035,11 +1035,11 @@ class _FrameClock:
     follows the last one given.
 
     A time more than `_JUMP_STEPS` nominal steps past the last one given that the next two
-    frames' times fall back below, the first of them after the last time given (a wild PTS,
-    then times going on as before), is that frame's error: it waits as a repeated frame does,
-    and the frames after keep their own times (given that time, the frame pushed every later
-    one past it). One frame below it, then times past it, leave it its time: one of the two
-    frames is out of place either way.
+    frames' times fall back below (a wild PTS, then times going on as before, or repeating the
+    last one) is that frame's error: it waits as a repeated frame does, and the frames after
+    keep their own times (given that time, the frame pushed every later one past it). One
+    frame below it, then times past it, leave it its time: one of the two frames is out of
+    place either way.
     """
 
     def __init__(
@@ -1157,7 +1157,7 @@ class _FrameClock:
         after = self._raw(i + 1, final)
         if after == _WAIT:
             return None
-        if not (isinstance(after, int) and last < after < t):
+        if not (isinstance(after, int) and after < t):
             return False
         then = self._raw(i + 2, final)
         if then == _WAIT:
