@@ -1,10 +1,11 @@
 """Event prior and baseline token selectors for EP-VLM (numpy only).
 
 The event prior follows EP-VLM (Qin, Hu, Magno, arXiv 2506.07627): events in a window aligned
-with the RGB frame are accumulated into a map E, E is brought onto the processed image's pixel
-grid, cut into the ViT's 14-px patches, and each patch scores the L1 norm of E inside it.
-Qwen2-VL's merger fuses 2x2 patches into one LLM token, so the decision is made per 28-px
-block: a block scores the sum of its four patch scores (the L1 norm over the block).
+with the RGB frame are accumulated into a map E on the sensor, E is stretched over the processed
+image (as the processor stretches the frame), cut into the ViT's 14-px patches, and each patch
+scores the L1 norm of E inside it (each sensor pixel's |E| by the area it shares with the
+patch). Qwen2-VL's merger fuses 2x2 patches into one LLM token, so the decision is made per
+28-px block: a block scores the sum of its four patch scores (the L1 norm over the block).
 
 Two keep rules:
 
@@ -69,6 +70,7 @@ __all__ = [
     "check_keep",
     "edge_block_scores",
     "edge_map",
+    "event_block_scores",
     "event_map",
     "keep_budget",
     "keep_mask_center",
@@ -109,10 +111,31 @@ def event_map(
 
     ``mode="count"`` counts events per pixel; ``"signed"`` adds +1 for ON and -1 for OFF events
     (opposite polarities at one pixel cancel). ``window_us=(t0, t1)`` keeps ``t0 <= t < t1``
-    (needs time-sorted events). ``out_hw=(H', W')`` maps event coordinates onto another
-    pixel grid (the processed image) by scaling pixel centres, which keeps every event's mass,
-    so patch sums on the resized grid equal L1 sums over the matching sensor regions.
+    (needs time-sorted events). ``out_hw=(H', W')`` resamples the sensor's map onto another
+    pixel grid (the processed image, which the sensor's field of view is stretched over as
+    the processor stretches the image) by area: each sensor pixel's value is shared among the
+    output pixels it overlaps in proportion to the overlap, so the mass is kept and a sum over
+    any output region is the sum over the same region of the sensor. A signed map resampled
+    this way nets ON against OFF of neighbouring sensor pixels too; `select_blocks` scores
+    the L1 norm per sensor pixel before resampling.
     """
+    width, height = check_sensor_size(sensor_size)
+    out_h, out_w = (height, width) if out_hw is None else _check_hw("out_hw", out_hw)
+    sensor_map = _sensor_map(events, width, height, window_us, mode)
+    if (out_w, out_h) == (width, height):
+        return sensor_map.astype(np.float32)
+    return (_resample_area(sensor_map, out_h, out_w) / (out_h * out_w)).astype(np.float32)
+
+
+def _sensor_map(
+    events: np.ndarray,
+    width: int,
+    height: int,
+    window_us: tuple[int | None, int | None] | None,
+    mode: EventMapMode,
+) -> np.ndarray:
+    """Events per sensor pixel (``count``) or ON minus OFF (``signed``) in the window, int64
+    (H, W); events off the sensor are refused."""
     if mode not in EVENT_MAP_MODES:
         raise ParameterError(
             f"event map mode {mode!r} is unknown; expected one of {EVENT_MAP_MODES}"
@@ -120,13 +143,10 @@ def event_map(
     events = np.asarray(events)
     if events.dtype != EVENT_DTYPE:
         raise InvalidEventsError(f"events have dtype {events.dtype}; expected EVENT_DTYPE")
-    width, height = check_sensor_size(sensor_size)
-    out_h, out_w = (height, width) if out_hw is None else _check_hw("out_hw", out_hw)
     if window_us is not None:
         events = slice_time(events, window_us[0], window_us[1])
-    emap = np.zeros((out_h, out_w), dtype=np.float32)
     if events.size == 0:
-        return emap
+        return np.zeros((height, width), dtype=np.int64)
     x = events["x"].astype(np.int64)
     y = events["y"].astype(np.int64)
     outside = (x < 0) | (x >= width) | (y < 0) | (y >= height)
@@ -138,13 +158,48 @@ def event_map(
             "image, first at "
             f"index {i}: (x={x[i]}, y={y[i]}); events must share the image's pixel grid"
         )
-    if (out_w, out_h) != (width, height):
-        x = np.minimum(((x + 0.5) * out_w / width).astype(np.int64), out_w - 1)
-        y = np.minimum(((y + 0.5) * out_h / height).astype(np.int64), out_h - 1)
     weights = None if mode == "count" else np.where(events["p"] > 0, 1.0, -1.0)
-    flat = np.bincount(y * out_w + x, weights=weights, minlength=out_w * out_h)
-    emap[:] = flat.reshape(out_h, out_w)
-    return emap
+    flat = np.bincount(y * width + x, weights=weights, minlength=width * height)
+    return np.rint(flat).astype(np.int64).reshape(height, width)
+
+
+def _overlaps(n_in: int, n_cells: int, cell: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The 1-D overlaps of ``n_in`` sensor pixels with ``n_cells`` output cells of ``cell``
+    pixels each, the sensor stretched over ``n_out = n_cells * cell`` output pixels, as
+    (sensor index, cell index, overlap) with the overlap an integer in units of 1 / n_in
+    output pixel, so a sensor pixel's overlaps add up to ``n_out`` exactly; pairs come in
+    order of cell index (the mapping is monotonic)."""
+    n_out = n_cells * cell
+    # sensor pixel i spans [i * n_out, (i + 1) * n_out), cell j [j * cell * n_in, ...) in units
+    edges = np.arange(n_in + 1, dtype=np.int64) * n_out
+    step = cell * n_in
+    first = edges[:-1] // step
+    last = (edges[1:] - 1) // step
+    span = last - first + 1
+    src = np.repeat(np.arange(n_in), span)
+    dst = np.repeat(first, span) + (np.arange(span.sum()) - np.repeat(np.cumsum(span) - span, span))
+    lo = np.maximum(edges[src], dst * step)
+    hi = np.minimum(edges[src + 1], (dst + 1) * step)
+    return src, dst, hi - lo
+
+
+def _resample_area(
+    sensor_map: np.ndarray, out_rows: int, out_cols: int, cell: int = 1
+) -> np.ndarray:
+    """Sum of ``sensor_map`` (int64 (H, W)) over each of the ``out_rows x out_cols`` cells of
+    ``cell`` px of the output grid the sensor is stretched over, each sensor pixel weighted by
+    the area it shares with the cell: int64, the true sums times the output's pixel count
+    ``out_rows * out_cols * cell**2``. Integers keep equal regions exactly equal, so ties
+    between blocks stay ties for the keep rules' tie-breaking."""
+    height, width = sensor_map.shape
+    out = sensor_map
+    for axis, (n_in, n_cells) in enumerate(((height, out_rows), (width, out_cols))):
+        src, dst, weight = _overlaps(n_in, n_cells, cell)
+        moved = np.moveaxis(out, axis, -1)
+        weighted = moved[..., src] * weight
+        starts = np.flatnonzero(np.diff(dst, prepend=-1))
+        out = np.moveaxis(np.add.reduceat(weighted, starts, axis=-1), -1, axis)
+    return out
 
 
 def _check_hw(name: str, hw: Sequence[int]) -> tuple[int, int]:
@@ -180,6 +235,37 @@ def block_scores(
             f"patch grid {gh}x{gw} does not split into {merge_size}x{merge_size} merge groups"
         )
     return ps.reshape(gh // merge_size, merge_size, gw // merge_size, merge_size).sum(axis=(1, 3))
+
+
+def event_block_scores(
+    events: np.ndarray,
+    sensor_size: tuple[int, int],
+    grid: tuple[int, int],
+    *,
+    window_us: tuple[int | None, int | None] | None = None,
+    mode: EventMapMode = "count",
+    patch_size: int = PATCH_SIZE,
+    merge_size: int = MERGE_SIZE,
+) -> np.ndarray:
+    """Per-LLM-token score of the ``event`` selector on the (rows, cols) token ``grid``: the
+    L1 norm of the event map over each block's region of the sensor, the sensor's field of
+    view stretched over the processed image as the processor stretches the image.
+
+    Each sensor pixel's ``|E|`` (events, or ``|ON - OFF|``: opposite polarities cancel at one
+    sensor pixel only) counts in proportion to the part of it inside the block, so every block
+    of a uniformly active sensor scores the same whatever the two sizes (scaling pixel centres
+    gave blocks whole sensor rows and columns: 27, 28 or 29 of them when a 640x480 sensor
+    fills 644x476 px). The sums are exact integers until the one final division, so equal
+    regions tie exactly and the keep rules' tie-breaking decides between them. Without
+    rescaling this is `block_scores` of `event_map`."""
+    width, height = check_sensor_size(sensor_size)
+    rows, cols = _check_hw("token grid", grid)
+    magnitude = np.abs(_sensor_map(events, width, height, window_us, mode))
+    factor = patch_size * merge_size
+    if (cols * factor, rows * factor) == (width, height):
+        return block_scores(magnitude, patch_size, merge_size)
+    units = _resample_area(magnitude, rows, cols, factor)
+    return units / float(rows * factor * cols * factor)
 
 
 def edge_map(image: np.ndarray, out_hw: tuple[int, int] | None = None) -> np.ndarray:
@@ -401,15 +487,15 @@ def select_blocks(
     if events is None:
         raise ParameterError("the event selector needs events (got None)")
     height, width = np.asarray(image).shape[:2]
-    factor = patch_size * merge_size
-    emap = event_map(
+    scores = event_block_scores(
         events,
         sensor_size or (width, height),
+        (rows, cols),
         window_us=window_us,
         mode=mode,
-        out_hw=(rows * factor, cols * factor),
+        patch_size=patch_size,
+        merge_size=merge_size,
     )
-    scores = block_scores(emap, patch_size, merge_size)
     if not scores.any():
         in_window = events if window_us is None else slice_time(events, *window_us)
         reason = (
