@@ -37,13 +37,12 @@ def _reference_scores(events: np.ndarray, width: int, height: int, grid) -> np.n
         out = []
         for i in range(n_in):
             lo, hi = i * scale, (i + 1) * scale
-            out.append(
-                [
-                    max(Fraction(0), min(hi, (j + 1) * FACTOR) - max(lo, Fraction(j * FACTOR)))
-                    / scale
-                    for j in range(n_cells)
-                ]
-            )
+            row = []
+            for j in range(n_cells):
+                cell_lo, cell_hi = Fraction(j * FACTOR), Fraction((j + 1) * FACTOR)
+                overlap = min(hi, cell_hi) - max(lo, cell_lo)
+                row.append(max(Fraction(0), overlap) / scale)
+            out.append(row)
         return out
 
     sx, sy = shares(width, cols), shares(height, rows)
