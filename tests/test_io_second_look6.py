@@ -27,7 +27,7 @@ def test_a_first_row_with_one_bad_field_is_refused_not_taken_for_a_header(tmp_pa
     # a one-event file came out empty; with more rows, the error named the second row
     path = tmp_path / "bad.csv"
     path.write_text(row + "\n")
-    with pytest.raises(EventFileError, match=rf"data row 1: .*{bad}"):
+    with pytest.raises(EventFileError, match=rf"line 1: .*{bad}"):
         open_events(path, sensor_size=(8, 8))
 
 

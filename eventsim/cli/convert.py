@@ -25,13 +25,13 @@ PACKET_EVENTS = 1 << 20
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from eventsim.io.formats import _CONTAINER_EXTENSIONS, FORMATS, Format
+    from eventsim.io.formats import FORMATS, Format, format_extensions
 
     def named(f: Format) -> str:
         if f.extensions:
             return f"{f.name} ({', '.join(f.extensions)})"
         # its files carry another format's suffix, so only --to picks it
-        return f"{f.name} ({', '.join(_CONTAINER_EXTENSIONS[f.name])} with --to {f.name})"
+        return f"{f.name} ({', '.join(format_extensions(f.name))} with --to {f.name})"
 
     listing = "; ".join(named(f) for f in FORMATS.values())
     p = make_parser(

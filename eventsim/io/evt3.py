@@ -26,6 +26,8 @@ from eventsim.events import EVENT_DTYPE
 _CHUNK_WORDS = 1 << 20
 _ADDR_Y, _ADDR_X, _VECT_BASE_X, _VECT_12, _VECT_8, _TIME_LOW, _TIME_HIGH = 0, 2, 3, 4, 5, 6, 8
 _HALF_TIME_HIGH = 1 << 11
+# x and y are 11-bit fields; only a vector run on past the last address reaches beyond
+_ADDRESSES = 1 << 11
 
 
 @dataclass(frozen=True)
@@ -179,12 +181,17 @@ def read_evt3(
     path: str | os.PathLike, size: tuple[int, int] | None, header: Evt3Header | None = None
 ) -> np.ndarray:
     """The events of an EVT 3.0 file as `EVENT_DTYPE`; coordinates outside ``size`` (when
-    known) are an `EventFileError`."""
+    known, else outside EVT 3.0's 2048 addresses) are an `EventFileError`."""
     path = Path(path)
     header = read_header(path) if header is None else header
     st = _State()
     parts = []
-    given = "its header names" if size == header.size else "given as its sensor size"
+    if size is None:
+        # else a long run of vectors was stored modulo 2**16 in the int16 coordinates
+        limits, where = (_ADDRESSES, _ADDRESSES), f"the {_ADDRESSES} addresses of EVT 3.0"
+    else:
+        given = "its header names" if size == header.size else "given as its sensor size"
+        limits, where = size, f"the {size[0]}x{size[1]} sensor {given}"
     with open(path, "rb") as fh:
         fh.seek(header.length)
         while True:
@@ -193,12 +200,11 @@ def read_evt3(
                 break
             words = np.frombuffer(raw[: len(raw) // 2 * 2], dtype="<u2").astype(np.int64)
             t, x, y, p = _decode_chunk(words, st)
-            if size is not None and t.size:
-                for name, v, limit in (("x", x, size[0]), ("y", y, size[1])):
+            if t.size:
+                for name, v, limit in (("x", x, limits[0]), ("y", y, limits[1])):
                     if v.max() >= limit:
                         raise EventFileError(
-                            f"{str(path)!r}: an event has {name} = {int(v.max())}, outside the "
-                            f"{size[0]}x{size[1]} sensor {given}"
+                            f"{str(path)!r}: an event has {name} = {int(v.max())}, outside {where}"
                         )
             ev = np.empty(t.size, dtype=EVENT_DTYPE)
             ev["t"], ev["x"], ev["y"], ev["p"] = t + header.t0_us, x, y, p

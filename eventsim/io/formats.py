@@ -8,12 +8,13 @@ extra ``formats``), imported only when one of them is used; CSV is read by
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import h5py
 import numpy as np
@@ -37,6 +38,7 @@ from eventsim.io.hdf5 import EventWriter, strict_events
 from eventsim.outputs import (
     check_interrupted,
     check_replaceable,
+    describe_os_error,
     fsync_file,
     publish,
     remove_stale_temps,
@@ -46,7 +48,8 @@ from eventsim.outputs import (
 )
 
 FRAME_FORMATS = ("h5",)
-_CONTAINER_EXTENSIONS = {
+# the suffixes of the formats whose files carry another format's (see `format_extensions`)
+_SHARED_EXTENSIONS = {
     "v2e": (".h5", ".hdf5"),
     "evqa": (".h5", ".hdf5"),
     "evt2": (".raw", ".evt"),
@@ -83,6 +86,13 @@ FORMATS: dict[str, Format] = {
 }
 
 
+def format_extensions(fmt: str) -> tuple[str, ...]:
+    """The suffixes a file of output format ``fmt`` (a key of `FORMATS`) may end in: its own,
+    or, for the formats only ``fmt=`` picks (v2e and evqa are HDF5, EVT 2.0 shares .raw with
+    EVT 3.0), those of the format it shares them with."""
+    return _SHARED_EXTENSIONS.get(fmt, FORMATS[fmt].extensions)
+
+
 def format_from_path(path: str | os.PathLike, fmt: str | None = None) -> str:
     """The output format named by ``fmt`` or, when None, by the path's extension."""
     ext = Path(path).suffix.lower()
@@ -90,8 +100,7 @@ def format_from_path(path: str | os.PathLike, fmt: str | None = None) -> str:
         fmt = fmt.lower()
         if fmt not in FORMATS:
             raise ParameterError(f"format {fmt!r} is unknown; valid: {', '.join(FORMATS)}")
-        # v2e and evqa files are HDF5, EVT 2.0 shares .raw with EVT 3.0
-        fitting = _CONTAINER_EXTENSIONS.get(fmt, FORMATS[fmt].extensions)
+        fitting = format_extensions(fmt)
         # another format's suffix misleads every reader; faery, which reads its formats back,
         # goes by the suffix alone, so for those an unclaimed suffix is as bad
         claimed = any(ext in f.extensions for f in FORMATS.values())
@@ -200,6 +209,9 @@ def write_stream(
     path = Path(path)
     fmt = format_from_path(path, fmt)
     sensor_size = check_sensor_size(sensor_size)
+    if isinstance(packets, np.ndarray):
+        # one events array: iterated, it gave its records as packets (a bare TypeError)
+        packets = [packets]
     check_replaceable(path)
     if path.exists() and not force:
         raise OutputExistsError(f"output {str(path)!r} exists; pass force=True to replace it")
@@ -218,27 +230,32 @@ def write_stream(
             for image, t_us in frames or ():
                 w.add_frame(image, t_us)
         return w.n_events
-    writer: Callable[[Path, Iterable[np.ndarray], tuple[int, int], str], int] = {
+    writer: Callable[[Path, _Checked, tuple[int, int], str], int] = {
         "v2e": _write_v2e,
         "evqa": _write_evqa,
         "npy": _write_npy,
         "npz": _write_npz,
         "txt": _write_txt,
     }.get(fmt, _write_faery)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(path)
     tmp = temp_path(path)
-    checked = _checked(packets, sensor_size, fmt)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _write_error(exc, path, tmp) from None
+    remove_stale_temps(path)
+    checked = _Checked(packets, sensor_size, fmt)
     try:
         n = writer(tmp, checked, sensor_size, fmt)
         fsync_file(tmp)
         publish(tmp, path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        err = with_disk_state(exc, path)
-        if err is exc:
+        # where the temporary could not be made (a file for a folder), nor can it be removed
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        if exc is checked.error or isinstance(exc, EventsimError):
+            # the input's reader failed, or a writer's refusal that says why
             raise
-        raise err from exc
+        raise _write_error(cast(OSError, with_disk_state(exc, path)), path, tmp) from exc
     except BaseException:
         with sigint_deferred(deliver=False):  # a second Ctrl-C must not leave the temporary
             tmp.unlink(missing_ok=True)
@@ -251,19 +268,43 @@ _ES_US_PER_PAD_BYTE = 127
 _ES_PAD_BUDGET_BYTES = 64 << 20
 
 
-def _checked(packets: Iterable[np.ndarray], sensor_size: tuple[int, int], fmt: str):
-    """Validate the stream (`StreamCheck`), and refuse outputs whose size would be absurd."""
-    check = StreamCheck(sensor_size)
-    for packet in packets:
-        check_interrupted()
-        ev = strict_events(packet, check.n_events)
-        if not len(ev):
-            continue
-        if check.check(ev) is not None:
-            raise InvalidEventsError(check.problem)
-        if fmt == "es":
-            _check_es_size(int(ev["t"][-1]), check.n_events)
-        yield ev
+def _write_error(exc: OSError, path: Path, tmp: Path) -> EventFileError:
+    """``exc``, raised while writing ``path`` under the temporary name ``tmp``, as an error
+    that names ``path``: the hidden temporary means nothing to the user."""
+    if exc.filename is not None and os.fspath(exc.filename) == os.fspath(tmp):
+        exc = OSError(exc.errno, exc.strerror)
+    return EventFileError(f"cannot write {str(path)!r}: {describe_os_error(exc)}")
+
+
+class _Checked:
+    """The packets, validated (`StreamCheck`), refusing outputs whose size would be absurd.
+    ``error`` keeps what the packets' source or these checks raised, so that a writer that
+    fails on it reports it as it is, not as a failure to write."""
+
+    def __init__(
+        self, packets: Iterable[np.ndarray], sensor_size: tuple[int, int], fmt: str
+    ) -> None:
+        self._packets = packets
+        self._check = StreamCheck(sensor_size)
+        self._fmt = fmt
+        self.error: Exception | None = None
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        check = self._check
+        try:
+            for packet in self._packets:
+                check_interrupted()
+                ev = strict_events(packet, check.n_events)
+                if not len(ev):
+                    continue
+                if check.check(ev) is not None:
+                    raise InvalidEventsError(check.problem)
+                if self._fmt == "es":
+                    _check_es_size(int(ev["t"][-1]), check.n_events)
+                yield ev
+        except Exception as exc:
+            self.error = exc
+            raise
 
 
 def _check_es_size(t_last_us: int, n_events: int) -> None:
@@ -324,14 +365,14 @@ def npy_sensor_size(dtype: np.dtype) -> tuple[int, int] | None:
         return None
 
 
-def _write_npy(tmp: Path, packets: Iterable[np.ndarray], size: tuple[int, int], fmt: str) -> int:
+def _write_npy(tmp: Path, packets: _Checked, size: tuple[int, int], fmt: str) -> int:
     ev = concat_events(packets)
     with open(tmp, "wb") as fh:
         np.save(fh, ev.view(npy_dtype(size)))
     return len(ev)
 
 
-def _write_npz(tmp: Path, packets: Iterable[np.ndarray], size: tuple[int, int], fmt: str) -> int:
+def _write_npz(tmp: Path, packets: _Checked, size: tuple[int, int], fmt: str) -> int:
     ev = concat_events(packets)
     with open(tmp, "wb") as fh:
         np.savez_compressed(
@@ -345,7 +386,7 @@ def _write_npz(tmp: Path, packets: Iterable[np.ndarray], size: tuple[int, int], 
     return len(ev)
 
 
-def _write_txt(tmp: Path, packets: Iterable[np.ndarray], size: tuple[int, int], fmt: str) -> int:
+def _write_txt(tmp: Path, packets: _Checked, size: tuple[int, int], fmt: str) -> int:
     n = 0
     with open(tmp, "w", encoding="ascii") as fh:
         fh.write(f"{size[0]} {size[1]}\n")
@@ -369,7 +410,7 @@ def _append(ds: h5py.Dataset, values: np.ndarray) -> None:
     ds[a:] = values
 
 
-def _write_v2e(tmp: Path, packets: Iterable[np.ndarray], size: tuple[int, int], fmt: str) -> int:
+def _write_v2e(tmp: Path, packets: _Checked, size: tuple[int, int], fmt: str) -> int:
     # gzip rather than Blosc: the tools that read these layouts may not load hdf5plugin
     with h5py.File(tmp, "w") as f:
         ds = f.create_dataset(
@@ -390,7 +431,11 @@ def _write_v2e(tmp: Path, packets: Iterable[np.ndarray], size: tuple[int, int], 
         return int(ds.shape[0])
 
 
-def _write_evqa(tmp: Path, packets: Iterable[np.ndarray], size: tuple[int, int], fmt: str) -> int:
+# |base_time| up to 9e12 s is what eventsim's EvQA reader takes (layouts._evqa_base_time)
+_EVQA_MAX_BASE_US = 9 * 10**18
+
+
+def _write_evqa(tmp: Path, packets: _Checked, size: tuple[int, int], fmt: str) -> int:
     # EvQA's layout (HYLZ-2019/EvQA README, tests/data/evqa.h5): uint64 ts counting from the
     # first event, whose epoch time is the float64 base_time in seconds
     with h5py.File(tmp, "w") as f:
@@ -436,13 +481,20 @@ def _write_evqa(tmp: Path, packets: Iterable[np.ndarray], size: tuple[int, int],
 
 def _evqa_base_us(t_first: int) -> int:
     """The time EvQA's ``ts`` count from: the first event's, unless the double ``base_time``
-    cannot hold it to the microsecond (beyond about 4.5e9 s), then its whole second."""
+    cannot hold it to the microsecond (beyond about 4.5e9 s), then its whole second, and at
+    most the largest ``base_time`` readers take (`_EVQA_MAX_BASE_US`): the unsigned ``ts``
+    hold the rest."""
+    if t_first < -_EVQA_MAX_BASE_US:
+        raise InvalidEventsError(
+            f"evqa cannot store t = {t_first} us: its base_time (seconds) takes times from "
+            f"{-_EVQA_MAX_BASE_US // 1_000_000} s on, and its ts count up from there"
+        )
     if round(Decimal(t_first / 1e6) * 1_000_000) == t_first:
-        return t_first
-    return t_first // 1_000_000 * 1_000_000
+        return min(t_first, _EVQA_MAX_BASE_US)
+    return min(t_first // 1_000_000 * 1_000_000, _EVQA_MAX_BASE_US)
 
 
-def _write_faery(tmp: Path, packets: Iterable[np.ndarray], size: tuple[int, int], fmt: str) -> int:
+def _write_faery(tmp: Path, packets: _Checked, size: tuple[int, int], fmt: str) -> int:
     faery = _faery(f"writing {fmt} files")
     from faery.events_stream import EVENTS_DTYPE as FAERY_DTYPE
 
@@ -487,6 +539,9 @@ def _write_faery(tmp: Path, packets: Iterable[np.ndarray], size: tuple[int, int]
         # ES size limit): each says what is wrong, and it is not faery
         raise
     except Exception as exc:  # faery raises bare Exception/RuntimeError/AssertionError
+        if exc is packets.error:
+            # the input's reader failed (an OSError of a damaged file): not faery's doing
+            raise
         raise EventFileError(f"faery could not write {fmt}: {exc}") from None
     if fmt == "dat" and count[0] == 0:
         # faery writes a DAT's event type and size bytes with the first event, and cannot read

@@ -173,13 +173,16 @@ class EventWriter:
             remove_stale_temps(self.path)
             self._f = h5py.File(self._tmp, "w", rdcc_nbytes=0)
         except OSError as exc:
-            self._tmp.unlink(missing_ok=True)
+            # where the file could not be made (a file for a folder), nor can it be removed
+            with contextlib.suppress(OSError):
+                self._tmp.unlink(missing_ok=True)
             raise EventFileError(
                 f"cannot create {str(self.path)!r}: {describe_os_error(exc)}"
             ) from None
         except BaseException:
             # Ctrl-C while the file was being created
-            self._tmp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                self._tmp.unlink(missing_ok=True)
             raise
         self._closed = False
         try:

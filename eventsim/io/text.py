@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import re
 import warnings
+from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation, localcontext
 from pathlib import Path
 
@@ -42,17 +43,57 @@ class _BadTime(Exception):
         self.why = why
 
 
-def text_times_to_us(text: np.ndarray, unit: str, what: str) -> np.ndarray:
+# lines that hold no row of `table`: empty ones for a delimiter, blank ones for whitespace
+_EMPTY_LINE = re.compile(rb"^\r?$", re.MULTILINE)
+_BLANK_LINE = re.compile(rb"^[ \t\r]*$", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class TextLines:
+    """Where the rows `table` reads from ``raw`` lie in the file, for error messages: `table`
+    skips ``skip`` lines, then every line without data (``whitespace``: the delimiter is
+    whitespace, so a line of blanks has none), and the caller cut ``lead`` lines off the
+    file's start before ``raw``."""
+
+    raw: bytes
+    skip: int
+    whitespace: bool = False
+    lead: int = 0
+
+    def line(self, row: int) -> int:
+        """The file's 1-based line number of data row ``row`` (0-based). Scans ``raw``, so
+        only for a message: rows are counted without it."""
+        line = row + 1 + self.skip
+        number, pos = 1, 0
+        pattern = _BLANK_LINE if self.whitespace else _EMPTY_LINE
+        for m in pattern.finditer(self.raw):
+            number += self.raw.count(b"\n", pos, m.start())
+            pos = m.start()
+            if number > line:
+                break
+            if number > self.skip:
+                line += 1
+        return self.lead + line
+
+
+def _where(lines: TextLines | None, row: int) -> str:
+    return f"data row {row + 1}" if lines is None else f"line {lines.line(row)}"
+
+
+def text_times_to_us(
+    text: np.ndarray, unit: str, what: str, lines: TextLines | None = None
+) -> np.ndarray:
     """Decimal numbers as bytes (one per event) in ``unit`` (a key of `TIME_UNITS`) to int64
     microseconds, rounded half to even from the digits. `EventFileError` names the first
-    value that is not a number or does not fit."""
+    value that is not a number or does not fit, by its line in the file when ``lines`` says
+    where the rows lie, else by its data row."""
     text = _stripped(text)
     try:
         return _to_int(text, _SHIFT[unit])
     except _BadTime as bad:
         raise EventFileError(
-            f"{what}, data row {bad.index + 1}: time {text[bad.index].decode('latin-1')!r} "
-            f"{bad.why}"
+            f"{what}, {_where(lines, bad.index)}: time "
+            f"{text[bad.index].decode('latin-1')!r} {bad.why}"
         ) from None
 
 
@@ -103,30 +144,36 @@ def _plain_to_int(text: np.ndarray, shift: int, rows: np.ndarray) -> np.ndarray:
     ok &= (parts[:, 0] != b"") | (fp != b"")
     if not ok.all():
         raise _BadTime(int(rows[np.argmin(ok)]), "is not a number")
-    if np.any(np.char.str_len(ip) > 18):
-        raise _BadTime(int(rows[np.argmax(np.char.str_len(ip) > 18)]), "is too large")
-    whole = np.where(ip == b"", b"0", ip).astype(np.int64)
+    long = np.char.str_len(ip) > 19
+    if long.any():
+        raise _BadTime(int(rows[np.argmax(long)]), "is too large")
+    # unsigned: the sum below reaches past int64 for a time just under its limit
+    whole = np.where(ip == b"", b"0", ip).astype(np.uint64)
     # the fraction's digits as a matrix, padded with zeros to one digit past the last kept
     width = max(fp.dtype.itemsize, shift + 1, 1)
     digits = np.char.ljust(fp, width, b"0").view(np.uint8).reshape(-1, width).astype(np.int64)
     digits -= ord("0")
     if shift >= 0:
         factor = 10**shift
-        big = np.flatnonzero(whole > (_INT64_MAX - factor) // factor)
+        big = np.flatnonzero(whole > _INT64_MAX // factor)
         if big.size:
             raise _BadTime(int(rows[big[0]]), "is too large for int64 microseconds")
         kept = digits[:, :shift] @ (10 ** np.arange(shift - 1, -1, -1, dtype=np.int64))
-        mag = whole * factor + kept
+        mag = whole * np.uint64(factor) + kept.astype(np.uint64)
         first = digits[:, shift]
         rest = digits[:, shift + 1 :].any(axis=1)
     else:
-        mag, r = np.divmod(whole, 10**-shift)
+        mag, r = np.divmod(whole, np.uint64(10**-shift))
         half = 10**-shift // 2
         # the remainder's leading digit against 5, the fraction as what follows it
         first = np.where(r == half, 5, np.where(r > half, 6, 0))
         rest = digits.any(axis=1)
     mag += (first > 5) | ((first == 5) & (rest | (mag % 2 == 1)))
-    return np.where(neg, -mag, mag)
+    big = np.flatnonzero(mag > _INT64_MAX)
+    if big.size:
+        raise _BadTime(int(rows[big[0]]), "is too large for int64 microseconds")
+    out = mag.astype(np.int64)
+    return np.where(neg, -out, out)
 
 
 def _decimal_to_int(value: bytes, shift: int, row: int) -> int:
@@ -326,7 +373,7 @@ def _csv_header(
     return index, unit or None, file_size, notes
 
 
-def _numbers(column: np.ndarray, what: str) -> np.ndarray:
+def _numbers(column: np.ndarray, what: str, lines: TextLines) -> np.ndarray:
     try:
         return column.astype(np.int64)
     except (ValueError, OverflowError):
@@ -337,8 +384,25 @@ def _numbers(column: np.ndarray, what: str) -> np.ndarray:
     except ValueError:
         bad = next(i for i, v in enumerate(column) if not _is_number(v))
         raise EventFileError(
-            f"{what}, data row {bad + 1}: {column[bad].decode('latin-1')!r} is not a number"
+            f"{what}, {_where(lines, bad)}: {column[bad].decode('latin-1')!r} is not a number"
         ) from None
+
+
+def _short_line(raw: bytes, header: bool, fields: int, lead: int) -> str | None:
+    """Where the first data line with fewer than ``fields`` comma-separated fields is (``lead``
+    lines were cut off the file's start), and what it holds; None when there is none (the
+    table failed otherwise)."""
+    short = re.compile(rb"^(?!\r?$)[^,\n]*(?:,[^,\n]*){0,%d}$" % (fields - 2), re.MULTILINE)
+    m = short.search(raw, raw.find(b"\n") + 1 if header else 0)
+    if m is None:
+        return None
+    text = m[0].strip()
+    number = lead + raw.count(b"\n", 0, m.start()) + 1
+    return (
+        f"line {number} holds "
+        f"{text.count(b',') + 1} comma-separated field{'s' if b',' in text else ''} "
+        f"({text[:80].decode('utf-8', 'replace')!r}); expected {fields}"
+    )
 
 
 def table(
@@ -410,9 +474,16 @@ def read_csv(
             f"time_unit={time_unit!r}; expected {', '.join(map(repr, TIME_UNITS))} or None (detect)"
         )
     raw = path.read_bytes().removeprefix(_BOM)
+    lead = 0
     if raw[:1].isspace():
         # blank lines before the header: loadtxt's skiprows would count them
-        raw = raw.lstrip()
+        stripped = raw.lstrip()
+        if not stripped:
+            raise EventFileError(
+                f"{str(path)!r} holds only blank lines; expected a CSV of events t,x,y,p"
+            )
+        lead = raw.count(b"\n", 0, len(raw) - len(stripped))
+        raw = stripped
     first = raw[: raw.find(b"\n")] if b"\n" in raw else raw
     first = first.strip()
     has_header = _is_header(path, first)
@@ -423,6 +494,7 @@ def read_csv(
         index, header_unit, file_size, notes = _csv_header(path, first)
     cols = [index[k] for k in "txyp"]
     what = f"{str(path)!r}"
+    lines = TextLines(raw, int(has_header), lead=lead)
     integers = _integer_table(raw, has_header, cols)
     floats = None
     if integers is not None:
@@ -435,7 +507,9 @@ def read_csv(
             try:
                 rows = table(raw, has_header, cols, np.bytes_)
             except ValueError as exc:
-                raise EventFileError(f"{what} is not a CSV of events t,x,y,p: {exc}") from None
+                # numpy's "row N" counts rows after the header and empty lines
+                why = _short_line(raw, has_header, max(cols) + 1, lead) or exc
+                raise EventFileError(f"{what} is not a CSV of events t,x,y,p: {why}") from None
     t_text = rows[:, 0] if integers is None and floats is None else np.zeros(0, np.bytes_)
     if time_unit is not None:
         unit = time_unit
@@ -465,7 +539,7 @@ def read_csv(
             t_us = _scale_int(integers[:, 0], _SHIFT[unit], np.arange(len(integers)))
         except _BadTime as bad:
             raise EventFileError(
-                f"{what}, data row {bad.index + 1}: time {int(integers[bad.index, 0])} {bad.why}"
+                f"{what}, {_where(lines, bad.index)}: time {int(integers[bad.index, 0])} {bad.why}"
             ) from None
         p = polarity_01(integers[:, 3], "the CSV", notes, check_polarity)
         ev, order = build_events(integers[:, 1], integers[:, 2], t_us, p, notes)
@@ -473,12 +547,12 @@ def read_csv(
         p = polarity_01(rows[:, 3], "the CSV", notes, check_polarity)
         ev, order = build_events(rows[:, 1], rows[:, 2], floats[1], p, notes)
     else:
-        t_us = text_times_to_us(t_text, unit, what)
-        x = _numbers(rows[:, 1], f"{what} column x")
-        y = _numbers(rows[:, 2], f"{what} column y")
+        t_us = text_times_to_us(t_text, unit, what, lines)
+        x = _numbers(rows[:, 1], f"{what} column x", lines)
+        y = _numbers(rows[:, 2], f"{what} column y", lines)
         p_read = _bool_words(rows[:, 3], notes)
         if p_read is None:
-            p_read = _numbers(rows[:, 3], f"{what} column p")
+            p_read = _numbers(rows[:, 3], f"{what} column p", lines)
         p = polarity_01(p_read, "the CSV", notes, check_polarity)
         ev, order = build_events(x, y, t_us, p, notes)
     size, inferred = resolve_sensor_size(file_size, sensor_size, ev, path, notes)
