@@ -194,6 +194,12 @@ def load_model(model_dir: str | Path, *, device: str = "cpu", dtype: str = "floa
     # transformers logged 'Both `max_new_tokens` and `max_length` seem to have been set' at
     # each call while the model's own config held one (a kwarg of None does not count)
     gen.max_length = None
+    # transformers marks a generation config it reads from a file as read (its hash), and
+    # save_pretrained checks an unmarked or edited one strictly: the config passed in above
+    # without the ignored flags came unmarked, so saving the model refused settings a file may
+    # hold and transformers only warns about (top_p beside do_sample false). What this loader
+    # set counts as read; a caller's own edits are still checked strictly.
+    gen._original_object_hash = hash(gen)
     end_startup()
     return model, proc
 
