@@ -949,6 +949,27 @@ def _open_npz(
     )
 
 
+def _first_bad_txt_line(raw: bytes, skip: int) -> str | None:
+    """Which line of rpg text (after ``skip`` lines) does not hold four numbers, by its line
+    number in the file: numpy's own message counts rows its way (blank lines left out, from 0
+    or 1 by the kind of fault). Scans in Python, so only once reading has failed."""
+    lines = raw.splitlines()
+    last = next((i for i in range(len(lines) - 1, -1, -1) if lines[i].strip()), -1)
+    for number, line in enumerate(lines[skip:], start=skip + 1):
+        fields = line.split()
+        if not fields:
+            continue
+        if len(fields) != 4:
+            cut = "; the file may be truncated" if number == last + 1 else ""
+            return f"line {number} holds {len(fields)} values; expected 4 ('t x y p'){cut}"
+        for field in fields:
+            try:
+                float(field)
+            except ValueError:
+                return f"line {number}: {field.decode(errors='replace')!r} is not a number"
+    return None
+
+
 def _open_txt(
     path: Path, sensor_size: tuple[int, int] | None, time_unit: str | None, check_polarity: bool
 ) -> ArrayReader:
@@ -976,9 +997,7 @@ def _open_txt(
     try:
         vals = text.table(raw, has_size, None, np.float64, delimiter=None)
     except ValueError as exc:
-        body = (raw[end + 1 :] if end >= 0 else b"") if has_size else raw
-        n = len(body.split())
-        why = f"{n} values is not a multiple of 4; the file may be truncated" if n % 4 else exc
+        why = _first_bad_txt_line(raw, int(has_size)) or str(exc)
         raise EventFileError(f"{str(path)!r} is not rpg text 't x y p' per line: {why}") from None
     if not vals.size:
         vals = np.zeros((0, 4))
@@ -1005,7 +1024,9 @@ def _open_txt(
     if t_us is None:
         # from the digits: float64 rounds ties and long epoch times to the wrong microsecond
         t_text = text.table(raw, has_size, [0], np.bytes_, delimiter=None)[:, 0]
-        t_us = text.text_times_to_us(t_text, unit, repr(str(path)))
+        t_us = text.text_times_to_us(
+            t_text, unit, repr(str(path)), text.TextLines(raw, int(has_size), whitespace=True)
+        )
     p = polarity_01(vals[:, 3], "column p", notes, check_polarity)
     ev, order = (
         build_events(vals[:, 1], vals[:, 2], t_us, p, notes)
