@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from eventsim.errors import EventFileError
@@ -26,3 +27,21 @@ def test_rpg_text_errors_name_the_files_line(tmp_path: Path, body: str, expected
     path.write_text(body)
     with pytest.raises(EventFileError, match=expected):
         open_events(path).read()
+
+
+@pytest.mark.parametrize("bound", [float("nan"), float("inf"), "10"])
+def test_an_in_memory_reader_refuses_a_bound_an_hdf5_reader_refuses(tmp_path: Path, bound) -> None:
+    """`ArrayReader.read` (npy, npz, text...) sorted a NaN bound past every event and returned
+    nothing; `EventReader.read` refuses it, naming the bound."""
+    from eventsim.errors import ParameterError
+    from eventsim.events import EVENT_DTYPE
+
+    ev = np.zeros(5, EVENT_DTYPE)
+    ev["t"] = [1, 2, 3, 4, 5]
+    np.save(tmp_path / "e.npy", ev)
+    with open_events(tmp_path / "e.npy", sensor_size=(4, 4)) as r:
+        with pytest.raises(ParameterError, match="time bound"):
+            r.read(bound, None)
+        with pytest.raises(ParameterError, match="time bound"):
+            r.read(None, bound)
+        assert r.read(2.5, 4.5)["t"].tolist() == [3, 4]

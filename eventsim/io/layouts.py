@@ -35,6 +35,7 @@ from eventsim.events import (
     seconds_to_us,
 )
 from eventsim.io.hdf5 import EventReader, _iter_windows, open_hdf5
+from eventsim.io.hdf5_reader import _ceil_us
 from eventsim.io.reader import EventFileReader
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -157,8 +158,10 @@ class ArrayReader:
     def read(self, t_start_us: int | None = None, t_end_us: int | None = None) -> np.ndarray:
         """Events with ``t_start_us <= t < t_end_us`` (None means open-ended; a copy)."""
         t = self._ev["t"]
-        a = 0 if t_start_us is None else int(np.searchsorted(t, t_start_us, side="left"))
-        b = len(t) if t_end_us is None else int(np.searchsorted(t, t_end_us, side="left"))
+        # bounds checked and rounded as `EventReader.read` does: a NaN bound sorted past every
+        # event and read nothing, without a word
+        a = 0 if t_start_us is None else int(np.searchsorted(t, _ceil_us(t_start_us)))
+        b = len(t) if t_end_us is None else int(np.searchsorted(t, _ceil_us(t_end_us)))
         return self._ev[a : max(a, b)].copy()
 
     def iter_windows(
