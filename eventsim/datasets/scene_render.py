@@ -222,18 +222,40 @@ def render_pan(
     base_u8: np.ndarray,
     pan: tuple[float, float],
     phase: float,
+    background: np.ndarray,
 ) -> None:
     """Fill ``frame`` with the still scene seen by a camera that pans by ``pan`` over the
-    window and arrives at the question-time view (the borders reflect, as in
-    `eventsim.simulator.sources.ImageMotionSource`)."""
+    window and arrives at the question-time view.
+
+    ``base`` is the scene (``background`` with the objects drawn in). What comes into view from
+    beyond the question-time frame is ``background`` reflected at the border (as in
+    `eventsim.simulator.sources.ImageMotionSource`), without objects: they all lie inside that
+    frame, and reflecting the whole scene drew a mirror copy of an object near the border, a
+    phantom second target or clutter piece that the events showed sliding out of view."""
     if phase >= 1:
         frame[...] = base_u8
         return
     height, width = base.shape[:2]
-    shift = np.array([[1, 0, (1 - phase) * pan[0]], [0, 1, (1 - phase) * pan[1]]], dtype=np.float32)
+    sx, sy = (1 - phase) * pan[0], (1 - phase) * pan[1]
+    shift = np.array([[1, 0, sx], [0, 1, sy]], dtype=np.float32)
     moved = cv2.warpAffine(
         base, shift, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101
     )
+    # pixels whose source point (x - sx, y - sy) lies outside the frame; elsewhere both warps
+    # read the same pixels, so a scene with nothing near that border keeps its exact frames
+    xs, ys = np.arange(width), np.arange(height)
+    cols = (xs < sx) | (xs > width - 1 + sx)
+    rows = (ys < sy) | (ys > height - 1 + sy)
+    beyond = rows[:, None] | cols[None, :]
+    if beyond.any():
+        bare = cv2.warpAffine(
+            background,
+            shift,
+            (width, height),
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REFLECT_101,
+        )
+        moved[beyond] = bare[beyond]
     frame[...] = to_u8(moved)
 
 

@@ -23,7 +23,9 @@ Two modes:
     (``camera_share`` of the samples: nothing in the scene moves, the camera pans across the still
     scene, which lies on a smoothly shaded background, so events mark edges and texture as in
     the still-image datasets EP-VLM evaluates). Question types: ``color``, ``shape``,
-    ``position``, ``pattern`` and (optional) ``motion`` ("Is the coloured object moving?").
+    ``position``, ``pattern`` and (optional) ``motion`` ("Is the coloured object moving?", in
+    the scene: "no" for a still target passed by the camera, and with ``camera_share`` > 0 the
+    question says the camera may move).
 
 ``pattern`` questions ask for the fine pattern of the target: 1-px ``horizontal`` or
 ``vertical`` stripes, a 1-px ``checker`` board, 1-px ``dots`` on a 2-px lattice, or ``plain``.
@@ -314,6 +316,8 @@ def draw_sample(config: SceneConfig, seed: int, *, render_frames: bool = True) -
     n_frames = max(2, math.ceil(longest / config.max_step_px) + 1)
     timestamps = np.rint(np.linspace(0, window_us, n_frames)).astype(np.int64)
     steps = range(n_frames) if render_frames else [n_frames - 1]
+    # a panning camera sees the bare background beyond the question-time frame
+    bare = background.copy() if pan is not None else background
     # still objects go underneath movers, so they can be drawn once into the background
     base = background
     for obj in objects:
@@ -326,7 +330,7 @@ def draw_sample(config: SceneConfig, seed: int, *, render_frames: bool = True) -
         if pan is None:
             render_movers(frames[i], base, base_u8, movers, k / (n_frames - 1))
         else:
-            render_pan(frames[i], base, base_u8, pan, k / (n_frames - 1))
+            render_pan(frames[i], base, base_u8, pan, k / (n_frames - 1), bare)
     if not render_frames:
         timestamps = timestamps[-1:]
     meta = {
@@ -618,11 +622,14 @@ def _question(
                 list(PATTERNS),
             )
         else:
-            text, answer, pool = (
-                "Is the coloured object moving?",
-                "yes" if obj.moving else "no",
-                ["yes", "no"],
+            # with a panning camera a still target moves across the image; the answer is about
+            # the scene, and the question says so (for every sample, so it gives no scenario away)
+            text = (
+                "Is the coloured object moving in the scene (the camera may move)?"
+                if config.camera_share > 0
+                else "Is the coloured object moving?"
             )
+            answer, pool = "yes" if obj.moving else "no", ["yes", "no"]
     elif qtype == "count":
         target = None
         n_moving = sum(o.moving for o in objects)
