@@ -24,7 +24,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from eventsim.datasets.questions import OPTION_LETTERS, options_in_question
+# the reading of a reference answer is the builder's, so a sample's label and its scoring agree
+from eventsim.datasets.questions import (
+    OPTION_LETTERS,
+    clean_generation,
+    normalize_text,
+    options_in_question,
+    reference_index,
+)
 
 __all__ = [
     "MAX_OPTIONS",
@@ -47,23 +54,6 @@ LETTERS = OPTION_LETTERS
 # options a question may have: each is asked and scored by its letter
 MAX_OPTIONS = len(LETTERS)
 
-# Qwen-style <|...|> markers plus the sentencepiece/LLaMA ones a generation may end with.
-_SPECIAL = re.compile(r"<\|[^|<>]*\|>|</s>|<s>|<unk>|<pad>|<eos>")
-_NUMBER_WORDS = {
-    "zero": "0",
-    "one": "1",
-    "two": "2",
-    "three": "3",
-    "four": "4",
-    "five": "5",
-    "six": "6",
-    "seven": "7",
-    "eight": "8",
-    "nine": "9",
-    "ten": "10",
-}
-_ARTICLES = {"a", "an", "the"}
-
 
 def letter_of(index: int) -> str:
     """Option letter of a 0-based index (A, B, ...)."""
@@ -75,25 +65,6 @@ def letter_of(index: int) -> str:
 def format_options(choices: Sequence[str]) -> str:
     """``A. first\\nB. second ...``: the lettered option block of a multiple-choice prompt."""
     return "\n".join(f"{letter_of(i)}. {c}" for i, c in enumerate(choices))
-
-
-def clean_generation(text: str) -> str:
-    """The generation up to its first end-of-turn marker, special tokens removed, stripped."""
-    for stop in ("<|im_end|>", "<|endoftext|>", "</s>", "<eos>"):
-        cut = text.find(stop)
-        if cut >= 0:
-            text = text[:cut]
-    return _SPECIAL.sub(" ", text).strip()
-
-
-def normalize_text(text: str, *, drop_articles: bool = False) -> str:
-    """Lower case, punctuation as spaces, number words as digits, single spaces."""
-    text = clean_generation(text).lower()
-    text = re.sub(r"[^\w\s]", " ", text)
-    words = [_NUMBER_WORDS.get(w, w) for w in text.split()]
-    if drop_articles:
-        words = [w for w in words if w not in _ARTICLES]
-    return " ".join(words)
 
 
 def _contains_words(haystack: str, needle: str) -> int:
@@ -167,20 +138,6 @@ def parse_choice(generation: str, choices: Sequence[str]) -> int | None:
         return None
     # earliest mention wins; at the same offset the longer option ("dark red" over "red")
     return min(hits)[2]
-
-
-def reference_index(answer: str, choices: Sequence[str]) -> int | None:
-    """Index of the reference answer among the options: its text, or its letter."""
-    if answer in choices:
-        return list(choices).index(answer)
-    norm = normalize_text(answer)
-    for i, c in enumerate(choices):
-        if normalize_text(c) == norm:
-            return i
-    letter = answer.strip().strip("().").upper()
-    if len(letter) == 1 and letter in LETTERS[: len(choices)]:
-        return LETTERS.index(letter)
-    return None
 
 
 @dataclass(frozen=True)

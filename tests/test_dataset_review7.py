@@ -283,5 +283,6 @@ def test_a_letter_the_scorer_takes_is_labelled_multiple_choice(answer):
 
 def test_an_answer_that_is_no_letter_of_the_options_is_not_one():
     question = "Which way does it face?\nA. Left\nB. Right"
-    for answer in ["C", "AB", "", "(", "Left", "A B"]:
+    # ("Left", an option's text, is one: tests/test_answers_review7.py)
+    for answer in ["C", "AB", "", "(", "Up", "A B"]:
         assert not answers_an_option(question, answer), answer

@@ -135,7 +135,9 @@ def test_a_letter_answer_to_options_in_the_question_is_multiple_choice():
     assert answers_an_option(REALWORLDQA_QUESTION, "C")
     assert answers_an_option(REALWORLDQA_QUESTION, "(c).")
     assert not answers_an_option(REALWORLDQA_QUESTION, "E")  # three options: A to C
-    assert not answers_an_option(REALWORLDQA_QUESTION, "Right")
+    # an option's text is scored as that option, so it is one (tests/test_answers_review7.py)
+    assert answers_an_option(REALWORLDQA_QUESTION, "Right")
+    assert not answers_an_option(REALWORLDQA_QUESTION, "Backwards")
     assert not answers_an_option("How many cars are there?", "A")
 
 

@@ -1,11 +1,14 @@
-"""The layout of a VQA question's text that the builder and the scorer both read: answer options
-written into the question as ``A. text`` lines (RealWorldQA's layout). `epvlm.answers` scores
-generations against them; the builder labels such a record multiple-choice."""
+"""What the builder and the scorer both read in a VQA record: answer options written into the
+question as ``A. text`` lines (RealWorldQA's layout), and which option a reference answer is (its
+text or its letter, normalised). `epvlm.answers` scores generations with these and re-exports
+them; the builder labels a record multiple-choice exactly when the scorer will score it as one.
+Kept here, free of torch, so ``import eventsim`` stays light."""
 
 from __future__ import annotations
 
 import re
 import string
+from collections.abc import Sequence
 
 OPTION_LETTERS = string.ascii_uppercase
 
@@ -27,11 +30,63 @@ def options_in_question(question: str) -> list[str]:
     return found if len(found) >= 2 else []
 
 
-def answers_an_option(question: str, answer: str) -> bool:
-    """Whether ``answer`` is the letter of one of the options written into ``question``
-    (``C`` or ``C.`` for a question listing A to D), read as `epvlm.answers` reads a
-    reference letter: one the scorer takes as an option must not be labelled open."""
-    options = options_in_question(question)
-    # dots and brackets in any order around the letter ("C.)", ".C"), as the scorer strips
+# Qwen-style <|...|> markers plus the sentencepiece/LLaMA ones a generation may end with.
+_SPECIAL = re.compile(r"<\|[^|<>]*\|>|</s>|<s>|<unk>|<pad>|<eos>")
+_NUMBER_WORDS = {
+    "zero": "0",
+    "one": "1",
+    "two": "2",
+    "three": "3",
+    "four": "4",
+    "five": "5",
+    "six": "6",
+    "seven": "7",
+    "eight": "8",
+    "nine": "9",
+    "ten": "10",
+}
+_ARTICLES = {"a", "an", "the"}
+
+
+def clean_generation(text: str) -> str:
+    """The generation up to its first end-of-turn marker, special tokens removed, stripped."""
+    for stop in ("<|im_end|>", "<|endoftext|>", "</s>", "<eos>"):
+        cut = text.find(stop)
+        if cut >= 0:
+            text = text[:cut]
+    return _SPECIAL.sub(" ", text).strip()
+
+
+def normalize_text(text: str, *, drop_articles: bool = False) -> str:
+    """Lower case, punctuation as spaces, number words as digits, single spaces."""
+    text = clean_generation(text).lower()
+    text = re.sub(r"[^\w\s]", " ", text)
+    words = [_NUMBER_WORDS.get(w, w) for w in text.split()]
+    if drop_articles:
+        words = [w for w in words if w not in _ARTICLES]
+    return " ".join(words)
+
+
+def reference_index(answer: str, choices: Sequence[str]) -> int | None:
+    """Index of the reference answer among the options: its text (case, punctuation and number
+    words aside), or its letter (``C``, ``(c)``, ``C.)``), else None."""
+    if answer in choices:
+        return list(choices).index(answer)
+    norm = normalize_text(answer)
+    # an answer of punctuation alone normalises to nothing: it is no option's text
+    if norm:
+        for i, c in enumerate(choices):
+            if normalize_text(c) == norm:
+                return i
+    # dots and brackets in any order around the letter ("C.)", ".C")
     letter = answer.strip().strip("().").upper()
-    return len(letter) == 1 and letter in OPTION_LETTERS[: len(options)]
+    if len(letter) == 1 and letter in OPTION_LETTERS[: len(choices)]:
+        return OPTION_LETTERS.index(letter)
+    return None
+
+
+def answers_an_option(question: str, answer: str) -> bool:
+    """Whether ``answer`` names one of the options written into ``question``, by its text
+    (``Right``) or its letter (``C``, ``C.)``): exactly when `epvlm.answers` scores the record
+    as multiple-choice, so its label and its scoring agree."""
+    return reference_index(answer, options_in_question(question)) is not None

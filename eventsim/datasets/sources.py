@@ -798,8 +798,8 @@ def _as_rgb(frame: np.ndarray) -> np.ndarray:
 
 def _question_type(rec: dict[str, Any], choices: list[str]) -> str:
     """The answer format, all that is known of a record without its own type: options as a
-    list, or written into the question with a letter as the answer (RealWorldQA), make it
-    multiple-choice."""
+    list, or written into the question with an answer naming one by letter or text
+    (RealWorldQA), make it multiple-choice."""
     from eventsim.datasets.questions import answers_an_option
 
     if choices or answers_an_option(str(rec["question"]), str(rec["answer"])):
