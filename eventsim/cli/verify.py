@@ -18,7 +18,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = make_parser(
         "verify",
         "Re-check a built event-VQA dataset: shard checksums, counts, event order, bounds and "
-        "windows, frame shapes. Exits 1 when anything is wrong.",
+        "windows, frame shapes, the skipped samples errors.jsonl lists. Exits 1 when anything "
+        "is wrong.",
     )
     p.add_argument(
         "dataset", type=path_arg("a dataset folder"), help="dataset folder, or its dataset.json"

@@ -198,14 +198,22 @@ def verify_dataset(root: str | Path, *, progress: bool = False) -> VerifyReport:
                 f"split {split}: {listed_here} {plural(listed_here, 'sample')} listed, manifest "
                 f"says {info['samples']}"
             )
+    problems += _skipped_problems(root / "errors.jsonl", m)
     by_shard = listed.by_shard
     known = {s["file"] for s in m["shards"]}
     for shard in sorted(set(by_shard) - known):
         problems.append(f"samples.jsonl refers to {shard}, which the manifest does not list")
+    problems += _unlisted_shards(root, known | set(by_shard))
 
     from tqdm.auto import tqdm
 
+    seen: set[str] = set()
     for entry in tqdm(m["shards"], desc="verify", unit="shard", disable=not progress, leave=False):
+        if entry["file"] in seen:
+            # a build lists each shard once; checked again, its samples passed again
+            problems.append(f"{entry['file']}: listed more than once in dataset.json's shards")
+            continue
+        seen.add(entry["file"])
         path = root / entry["file"]
         if not path.is_file():
             problems.append(f"{entry['file']}: missing")
@@ -236,6 +244,93 @@ def verify_dataset(root: str | Path, *, progress: bool = False) -> VerifyReport:
             else []
         ),
     )
+
+
+def _skipped_problems(path: Path, m: dict[str, Any]) -> list[str]:
+    """errors.jsonl (a line per sample the build skipped, with its reason) against dataset.json's
+    counts of skipped samples per split: every build since the first writes it, empty when it
+    skipped nothing. Every line that is not a skipped sample's record is a problem of its own,
+    named by its line number."""
+    counted = m["counts"]["errors"]
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        fix = (
+            "restore it or rebuild the dataset" if counted else "an empty errors.jsonl restores it"
+        )
+        return [
+            "errors.jsonl is missing (every build writes it, empty when it skips no sample); "
+            f"dataset.json counts {counted} skipped {plural(counted, 'sample')}: {fix}"
+        ]
+    except OSError as exc:
+        return [f"cannot read errors.jsonl: {_why(exc)}"]
+    problems: list[str] = []
+    per_split: Counter[str] = Counter()
+    # line feeds only end a line, as in samples.jsonl (see `read_jsonl`)
+    for number, line in enumerate(data.split(b"\n"), 1):
+        if not line.strip(b" \t\r"):
+            continue
+        try:
+            rec = json.loads(line.decode("utf-8"))
+        except ValueError as exc:
+            problems.append(f"errors.jsonl line {number}: not a JSON line: {exc}")
+            continue
+        why = _not_a_skip(rec)
+        if why is None and rec["split"] not in m["splits"]:
+            why = (
+                f"split {rec['split']!r} is not one of dataset.json's "
+                f"({', '.join(m['splits']) or 'none'})"
+            )
+        if why is None:
+            per_split[rec["split"]] += 1
+        else:
+            problems.append(f"errors.jsonl line {number}: {why}")
+    differ = [
+        f"split {name}: errors.jsonl lists {per_split[name]} skipped "
+        f"{plural(per_split[name], 'sample')}, dataset.json says {info['errors']}"
+        for name, info in m["splits"].items()
+        if per_split[name] != info["errors"]
+    ]
+    listed = sum(per_split.values())
+    if not differ and listed != counted:
+        # the splits agree, so dataset.json's total disagrees with its own splits
+        differ.append(
+            f"errors.jsonl lists {listed} skipped {plural(listed, 'sample')}; dataset.json "
+            f"counts {counted}"
+        )
+    return problems + differ
+
+
+# what a skipped sample's line holds (the engine's `run_shard` adds `index` and `source`)
+_SKIP_FIELDS = (("id", "a string"), ("split", "a string"), ("reason", "a string"))
+
+
+def _not_a_skip(line: Any) -> str | None:
+    """Why an errors.jsonl line is not a skipped sample's record; None when it is."""
+    if not isinstance(line, dict):
+        return f"{json.dumps(line)[:60]} is not a skipped sample's record (a JSON object)"
+    for key, expected in _SKIP_FIELDS:
+        if not _is_text(line.get(key)):
+            got = json.dumps(line[key])[:60] if key in line else "missing"
+            return f"{key!r} is {got}; expected {expected}"
+    return None
+
+
+def _unlisted_shards(root: Path, listed: set[str]) -> list[str]:
+    """A problem for each shard file in ROOT/shards that neither dataset.json nor samples.jsonl
+    names (those samples.jsonl names are reported already): a build deletes the shards it does
+    not list, so one is a copy or another build's. Hidden names are a build's temporaries."""
+    try:
+        names = sorted(p.name for p in (root / "shards").iterdir() if p.suffix == ".h5")
+    except OSError:
+        # no shards folder: every listed shard is reported missing
+        return []
+    return [
+        f"shards/{name}: a shard file dataset.json does not list (copied in, or left by "
+        "another build)"
+        for name in names
+        if not name.startswith(".") and f"shards/{name}" not in listed
+    ]
 
 
 def _read_labels(root: Path) -> tuple[dict[str, Any], _ListedSamples]:
