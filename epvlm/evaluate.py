@@ -9,7 +9,11 @@ come from the analytic model (`epvlm.flops.vlm_flops`) with each sample's actual
 tokens, text tokens and generated tokens. Latency is wall time of the batched ``generate`` call divided by the batch size.
 
 The dense configuration is always evaluated (added when not requested) because every row
-reports its accuracy and FLOPs relative to dense.
+reports its accuracy and FLOPs relative to dense. Every selector feeds the same number of
+tokens at one keep fraction: `epvlm.prior.keep_budget` under the default top-k rule, and under
+the paper's quantile rule, where ``event`` keeps a number of its own per sample, the count
+``event`` kept for that sample (`MATCHED_BASELINES`; ``edges`` is the exception, see
+`evaluate_dataset`).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import numbers
 import os
 import time
 import weakref
@@ -65,10 +70,18 @@ DTYPES = ("float32", "bfloat16", "float16")
 # (lmms-eval uses 16 for RealWorldQA; a little more leaves room for "The answer is ...").
 CHAT_MAX_NEW_TOKENS = 32
 
+# The content-blind baselines. Under the quantile rule `event` keeps its own number of tokens
+# per sample (every block tied at the threshold); each of these keeps, per sample, the number
+# `event` kept there at the same keep, so a keep's rows are compared at equal tokens. Under
+# top-k every selector keeps keep_budget anyway. `edges` is not among them: see
+# `evaluate_dataset`.
+MATCHED_BASELINES: tuple[Selector, ...] = ("random", "center", "downsample")
+
 _log = logging.getLogger(__name__)
 
 __all__ = [
     "DTYPES",
+    "MATCHED_BASELINES",
     "EvalInterrupted",
     "EvalResume",
     "answer_selections",
@@ -241,16 +254,20 @@ def dataset_label(manifest: dict[str, Any], dataset_dir: str | Path, split: str)
 def event_window(frame_t_us: int, window_ms: float) -> tuple[int, int]:
     """Half-open µs interval ``[t0, t1)`` of the ``window_ms`` of events ending at the frame
     (the frame's own timestamp included). ``epvlm run --frame-time-us`` and ``epvlm eval``
-    both take their events through this."""
-    if not (isinstance(window_ms, (int, float)) and math.isfinite(window_ms) and window_ms > 0):
+    both take their events through this. ``window_ms`` is any real number (numpy scalars
+    included; not a bool) of at least 0.001 ms, rounded to whole µs."""
+    # a bool is an int to Python, and True would have been a 1 ms window
+    real = isinstance(window_ms, numbers.Real) and not isinstance(window_ms, bool)
+    if not (real and math.isfinite(window_ms) and window_ms > 0):
         raise ParameterError(f"event window {window_ms!r} ms must be a number > 0")
-    length_us = round(window_ms * 1000)
-    if length_us < 1:
+    if window_ms * 1000 < 1:
         # event times are whole µs: it held no event, and the selectors fell back silently
+        # (0.0006 ms also rounded up to a 1 µs window the message said was too short)
         raise ParameterError(
-            f"event window {window_ms:g} ms is shorter than 1 µs, the events' time step; "
-            "expected at least 0.001 ms"
+            f"event window {float(window_ms):g} ms is shorter than 1 µs, the events' time "
+            "step; expected at least 0.001 ms"
         )
+    length_us = round(window_ms * 1000)
     end = int(frame_t_us) + 1
     return end - length_us, end
 
@@ -321,10 +338,13 @@ def make_selection(
     seed: int | np.random.Generator = 0,
     rule: KeepRule = "topk",
     event_mode: EventMapMode = "count",
+    budget: int | None = None,
 ) -> Selection:
     """Apply a selector to one dataset sample (image, events, meta). ``window_ms`` takes the
     events of that many ms before the frame (`event_window`); a window as long as the one the
-    sample stores takes all its events, as None does."""
+    sample stores takes all its events, as None does. ``budget``: the tokens ``random``,
+    ``center`` and ``downsample`` keep (`epvlm.prior.select_blocks`; `evaluate_dataset` passes
+    the count ``event`` kept under the quantile rule)."""
     from epvlm.processing import grid_for_size, min_image_tokens
 
     image = sample["image"]
@@ -355,6 +375,7 @@ def make_selection(
         mode=event_mode,
         seed=seed,
         min_tokens=min_image_tokens(proc),
+        budget=budget,
     )
 
 
@@ -594,6 +615,34 @@ def selection_seed(seed: int, index: int, keep: float) -> np.random.Generator:
     return np.random.default_rng([seed, index, round(keep * 1_000_000)])
 
 
+def _quantile_note(rule: KeepRule, selectors: Sequence[Selector]) -> str:
+    """What a table's note says about the token counts its rows compare under the quantile
+    rule ('' under top-k, where every selector keeps the same number)."""
+    if rule != "quantile":
+        return ""
+    matched = [s for s in dict.fromkeys(selectors) if s in MATCHED_BASELINES]
+    parts = []
+    if "event" in selectors or matched:
+        parts.append(
+            "event keeps every block at or above its threshold, ties included, so its kept "
+            "tokens vary by sample (all of them where most blocks saw no event)"
+        )
+    if matched:
+        parts.append(
+            f"{', '.join(matched)} {plural(len(matched), 'keeps', 'keep')}, for each sample, "
+            "as many tokens as event kept there at the same keep, so "
+            f"{plural(len(matched), 'its rows compare', 'their rows compare')} with event's at "
+            "equal tokens"
+        )
+    if "edges" in selectors:
+        parts.append(
+            "edges applies the same rule to its own image-gradient scores, so its rows keep "
+            "the count that gives (see kept / total tokens) and compare with event's at equal "
+            "rule, not equal tokens (--rule topk compares them at equal tokens)"
+        )
+    return f" Under the quantile rule {'; '.join(parts)}." if parts else ""
+
+
 def _add_scoring_fields(rows: list[dict[str, Any]], samples, fmt: str) -> None:
     """Per row: the prompt format, how its answers were scored (choice/free counts, choice
     answers that named no option) and the free-form *contains* rule's accuracy next to the
@@ -798,6 +847,18 @@ def evaluate_dataset(
     accuracy_vs_flops.png there (refusing to replace an existing results.json unless
     ``force``).
 
+    ``rule`` is the keep rule of ``event`` and ``edges`` (`epvlm.prior.select_blocks`). Under
+    ``topk`` every selector keeps `epvlm.prior.keep_budget` tokens. Under ``quantile`` (the
+    paper's ``SE >= Q(1 - keep)``, which keeps every block tied at the threshold: all of them
+    when over ``1 - keep`` of the blocks saw no event) ``event`` keeps its own number per
+    sample, and ``random``, ``center`` and ``downsample`` (`MATCHED_BASELINES`) keep, per
+    sample, as many as ``event`` kept for it at the same keep (found whether or not ``event``
+    is among ``selectors``), so one keep's rows compare at equal tokens. ``edges`` keeps by its
+    own quantile: it is the image-only baseline, and taking ``event``'s count would make how
+    much it sees depend on the events; its gradient scores seldom tie, so it keeps about
+    ``keep`` of the tokens, and its rows (``kept_tokens``, FLOPs) report it. Rows record the
+    baselines' count as ``baseline_tokens`` (``keep`` or ``event``); table.md's note says it.
+
     With ``out_dir`` the run is resumable: each batch's answers for each configuration are
     appended to ``partial-answers.jsonl`` there and flushed to the disk, beside
     ``partial-state.json``, the settings they depend on (`epvlm.results.PARTIAL_FILES`). The
@@ -864,6 +925,10 @@ def evaluate_dataset(
                     window_ms=None if window_ms is None else float(window_ms), seed=seed,
                     batch_size=batch_size, rule=rule, event_mode=event_mode, prompt=prompt,
                     max_new_tokens=max_new_tokens, device=device, dtype=dtype,
+                    # only under quantile, where it changed: the baselines' answers of a run
+                    # stopped before they kept event's counts are refused, not mixed in, and a
+                    # top-k run (the same answers either way) still resumes
+                    **({"baseline_tokens": "event"} if rule == "quantile" else {}),
                 )
             )  # fmt: skip
             # held until the run ends: everything below reads, truncates or writes the folder
@@ -921,24 +986,44 @@ def evaluate_dataset(
             items = [ds[i] for i in range(start, stop)] if todo else []
             questions = [s["question"] for s in items]
             choices = [list(s["choices"]) for s in items]
+            # this batch's event selections per keep, which the matched baselines' counts
+            # come from (event selections draw nothing, so they are the same whenever made)
+            event_sels: dict[float, list[Selection]] = {}
             for selector, keep in configs:
                 kept = finished.get((start, selector, keep))
                 if kept is not None:
                     samples.extend(kept)
                     continue
-                sels = [
-                    make_selection(
-                        proc,
-                        s,
-                        selector,
-                        keep,
-                        window_ms=window_ms,
-                        seed=selection_seed(seed, start + j, keep),
-                        rule=rule,
-                        event_mode=event_mode,
-                    )
-                    for j, s in enumerate(items)
-                ]
+                budgets: list[int | None] = [None] * len(items)
+                if selector == "event" or (rule == "quantile" and selector in MATCHED_BASELINES):
+                    if keep not in event_sels:
+                        event_sels[keep] = [
+                            make_selection(
+                                proc, s, "event", keep, window_ms=window_ms, rule=rule,
+                                event_mode=event_mode,
+                            )
+                            for s in items
+                        ]  # fmt: skip
+                    if selector != "event":
+                        budgets = [sel.kept_tokens for sel in event_sels[keep]]
+                sels = (
+                    event_sels[keep]
+                    if selector == "event"
+                    else [
+                        make_selection(
+                            proc,
+                            s,
+                            selector,
+                            keep,
+                            window_ms=window_ms,
+                            seed=selection_seed(seed, start + j, keep),
+                            rule=rule,
+                            event_mode=event_mode,
+                            budget=budget,
+                        )
+                        for j, (s, budget) in enumerate(zip(items, budgets))
+                    ]
+                )
                 _, counts, seconds = answer_selections(
                     model,
                     proc,
@@ -997,6 +1082,9 @@ def evaluate_dataset(
             "window_ms": used_window_ms,
             "dataset_window_ms": int(ds.manifest["window_us"]) / 1000,
             "rule": rule,
+            # how many tokens random, center and downsample kept: keep_budget ("keep") or, per
+            # sample, event's count ("event")
+            "baseline_tokens": "event" if rule == "quantile" else "keep",
             "event_mode": event_mode,
             "device": str(model.device),
             "dtype": dtype_name,
@@ -1028,6 +1116,7 @@ def evaluate_dataset(
                 "a configuration that answers at more length costs more; results.json's "
                 "prefill_flops_vs_dense leaves decoding out."
             )
+            note += _quantile_note(rule, [c[0] for c in configs])
             if resumed:
                 note += (
                     f" {resumed:,} of {total:,} {plural(total, 'answer')} "

@@ -358,11 +358,17 @@ def keep_mask_center(shape: tuple[int, int], keep: float) -> np.ndarray:
 
 
 def keep_mask_random(
-    shape: tuple[int, int], keep: float, seed: int | np.random.Generator = 0
+    shape: tuple[int, int],
+    keep: float,
+    seed: int | np.random.Generator = 0,
+    *,
+    k: int | None = None,
 ) -> np.ndarray:
-    """``keep_budget`` blocks drawn uniformly without replacement (seeded)."""
+    """``k`` (default ``keep_budget``) blocks drawn uniformly without replacement (seeded)."""
     n = int(np.prod(shape))
-    k = keep_budget(n, keep)
+    k = keep_budget(n, keep) if k is None else k
+    if not 1 <= k <= n:
+        raise KeepMaskError(f"random budget k={k} is outside 1..{n} for {n} blocks")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     mask = np.zeros(n, dtype=bool)
     mask[rng.choice(n, size=k, replace=False)] = True
@@ -445,6 +451,7 @@ def select_blocks(
     patch_size: int = PATCH_SIZE,
     merge_size: int = MERGE_SIZE,
     min_tokens: int = MIN_DOWNSAMPLE_TOKENS,
+    budget: int | None = None,
 ) -> Selection:
     """Choose the image tokens to keep.
 
@@ -455,7 +462,9 @@ def select_blocks(
     the baselines) or ``quantile`` (the paper's). ``min_tokens`` is the smallest token grid
     the processor keeps as it is (`epvlm.processing.min_image_tokens`: its ``min_pixels``);
     ``downsample`` never resizes below it, so the processor does not resize the image back up
-    to a grid its mask does not fit.
+    to a grid its mask does not fit. ``budget`` is the number of tokens ``random``, ``center``
+    and ``downsample`` keep (default ``keep_budget(tokens, keep)``): an evaluation under
+    ``quantile`` gives them the count ``event`` kept, so they compare at equal cost.
     """
     if selector not in SELECTORS:
         raise ParameterError(f"selector {selector!r} is unknown; expected one of {SELECTORS}")
@@ -468,12 +477,14 @@ def select_blocks(
     total = rows * cols
     if selector == "dense":
         return Selection("dense", keep, image, np.ones((rows, cols), bool), total)
+    budget = keep_budget(total, keep) if budget is None else operator.index(budget)
     if selector == "random":
-        return Selection("random", keep, image, keep_mask_random((rows, cols), keep, seed), total)
+        mask = keep_mask_random((rows, cols), keep, seed, k=budget)
+        return Selection("random", keep, image, mask, total)
     if selector == "center":
-        return Selection("center", keep, image, keep_mask_center((rows, cols), keep), total)
+        mask = keep_mask_topk(np.zeros((rows, cols)), k=budget)
+        return Selection("center", keep, image, mask, total)
     if selector == "downsample":
-        budget = keep_budget(total, keep)
         r, c = downsample_grid((rows, cols), budget, min_tokens)
         factor = patch_size * merge_size
         small = np.asarray(image)
