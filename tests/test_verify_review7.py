@@ -159,6 +159,15 @@ def test_an_errors_jsonl_that_cannot_be_read_is_one_problem(built, tmp_path):
     assert verify_dataset(root).problems == ["cannot read errors.jsonl: Is a directory"]
 
 
+def test_a_folder_in_place_of_samples_jsonl_is_not_called_missing(built, tmp_path):
+    root = _copy(built, tmp_path)
+    (root / "samples.jsonl").unlink()
+    (root / "samples.jsonl").mkdir()
+    assert verify_dataset(root).problems == [
+        f"cannot read {str(root / 'samples.jsonl')!r}: Is a directory"
+    ]
+
+
 # ----------------------------------------------------------------------------- shard files
 
 

@@ -364,7 +364,8 @@ class _ListedSamples:
 
 
 def _listed_samples(path: Path) -> _ListedSamples:
-    if not path.is_file():
+    # only a missing file is "missing": a folder in its place was called missing too
+    if not path.exists() and not path.is_symlink():
         try:
             read_jsonl(path, required=True)
         except DatasetError as exc:
