@@ -185,7 +185,8 @@ def _add_runtime(p: argparse.ArgumentParser) -> None:
         default="topk",
         choices=KEEP_RULES,
         help="keep rule of the event and edges selectors: exact top-k budget (default) or the "
-        "paper's quantile threshold",
+        "paper's quantile threshold, which keeps every block tied at it; under quantile, eval "
+        "gives random/center/downsample as many tokens per question as event kept",
     )
     p.add_argument(
         "--event-mode",

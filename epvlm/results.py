@@ -41,7 +41,10 @@ answers) is nan in the rows and null in results.json (`json_ready`).
 shape the numbers, the ones table.md states: ``model``, ``dataset``, ``split``, ``window_ms``
 (the event window before each frame that was used; the dataset's unless asked for),
 ``dataset_window_ms`` (the window the dataset stores), ``rule``, ``event_mode``, ``device``,
-``dtype``, ``batch_size``, ``seed`` (of the random selector) and ``max_new_tokens``.
+``dtype``, ``batch_size``, ``seed`` (of the random selector), ``max_new_tokens`` and
+``baseline_tokens`` (``"keep"``: every selector keeps ``keep`` of the tokens, as ``topk`` does;
+``"event"``: under ``quantile``, random, center and downsample keep per question as many tokens
+as the event prior kept there, so a keep's rows compare at equal tokens).
 """
 
 from __future__ import annotations
