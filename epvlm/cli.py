@@ -186,7 +186,8 @@ def _add_runtime(p: argparse.ArgumentParser) -> None:
         choices=KEEP_RULES,
         help="keep rule of the event and edges selectors: exact top-k budget (default) or the "
         "paper's quantile threshold, which keeps every block tied at it; under quantile, eval "
-        "gives random/center/downsample as many tokens per question as event kept",
+        "(and run with --events) gives random/center/downsample as many tokens per question as "
+        "event kept",
     )
     p.add_argument(
         "--event-mode",
@@ -537,13 +538,14 @@ def run_main(args: argparse.Namespace) -> int:
 
     from epvlm.answers import clean_generation, letter_of, options_in_question, parse_choice
     from epvlm.evaluate import (
+        MATCHED_BASELINES,
         answer_selections,
         check_sensor_size,
         load_model,
         selection_flops,
     )
     from epvlm.flops import vlm_flops
-    from epvlm.prior import select_blocks
+    from epvlm.prior import Selection, Selector, select_blocks
     from epvlm.processing import check_image_size, grid_for_size, min_image_tokens, prompt_format
     from epvlm.results import fmt_keep
     from eventsim._text import plural
@@ -585,21 +587,39 @@ def run_main(args: argparse.Namespace) -> int:
                 f"the {width}x{height} image (same aspect ratio within 1 %)",
                 file=sys.stderr,
             )
+    # how many tokens a content-blind baseline keeps: under --rule quantile `epvlm eval` gives
+    # it the count the event prior keeps for the same question, which needs the events
+    baseline_tokens = None
+    if args.selector in MATCHED_BASELINES:
+        baseline_tokens = "event" if args.rule == "quantile" and events is not None else "keep"
+        if args.rule == "quantile" and events is None:
+            print(
+                f"epvlm run: note: without --events, {args.selector} keeps --keep of the "
+                "tokens; under --rule quantile epvlm eval gives it as many as the event prior "
+                "kept for the question (pass --events for that count)",
+                file=sys.stderr,
+            )
     model, proc = load_model(args.model, device=args.device, dtype=args.dtype)
     fmt = prompt_format(proc, args.prompt_format)
     grid = grid_for_size(proc, height, width)
-    sel = select_blocks(
-        args.selector,
-        image,
-        keep=keep,
-        grid=grid,
-        events=events,
-        sensor_size=sensor,
-        rule=args.rule,
-        mode=args.event_mode,
-        seed=args.seed,
-        min_tokens=min_image_tokens(proc),
-    )
+
+    def select(selector: Selector, budget: int | None = None) -> Selection:
+        return select_blocks(
+            selector,
+            image,
+            keep=keep,
+            grid=grid,
+            events=events,
+            sensor_size=sensor,
+            rule=args.rule,
+            mode=args.event_mode,
+            seed=args.seed,
+            min_tokens=min_image_tokens(proc),
+            budget=budget,
+        )
+
+    budget = select("event").kept_tokens if baseline_tokens == "event" else None
+    sel = select(args.selector, budget)
     choices = args.choices
     _, counts, seconds = answer_selections(
         model,
@@ -652,6 +672,9 @@ def run_main(args: argparse.Namespace) -> int:
         "keep": sel.keep,
         "fallback": sel.fallback,
         "fallback_reason": sel.fallback_reason,
+        # random, center and downsample only (else null): "keep" (keep x tokens) or "event"
+        # (under --rule quantile with --events, as many as the event prior kept, as in eval)
+        "baseline_tokens": baseline_tokens,
         # row-major indices of the kept tokens in the selection's token grid
         "kept_indices": np.flatnonzero(sel.mask).tolist(),
         "overlay": str(overlay_path) if overlay_path is not None else None,
@@ -672,6 +695,7 @@ def run_main(args: argparse.Namespace) -> int:
         f"{plural(sel.total_tokens, 'token')} kept "
         f"({sel.selector}, keep {fmt_keep(sel.keep)})"
         + (f"; {sel.fallback_reason}, fell back to {sel.fallback}" if sel.fallback else "")
+        + ("; as many as the event prior kept (--rule quantile)" if budget is not None else "")
     )
     print(
         f"FLOPs: {flops.total / 1e9:.3f} G ({100 * flops.total / dense.total:.1f} % of dense "
