@@ -286,6 +286,9 @@ def stored_window_ms(
     if window_ms is None:
         return dataset_window_us / 1000
     event_window(0, window_ms)  # a number > 0
+    # the refusal's number: a Fraction, which event_window takes, has no :g format on
+    # Python 3.11 (it raised TypeError)
+    asked = float(window_ms)
     for rec in records:
         frame_t_us = int(rec["frame_t_us"])
         t0 = int(rec["window_us"][0])
@@ -299,11 +302,11 @@ def stored_window_ms(
             f"before its frame (the dataset's window is {dataset_window_us / 1000:g} ms)"
         )
         raise ParameterError(
-            f"event window {window_ms:g} ms is longer than {where}; rebuild the dataset with "
-            f"[events] window_ms >= {window_ms:g} for a {window_ms:g} ms window, or ask for "
+            f"event window {asked:g} ms is longer than {where}; rebuild the dataset with "
+            f"[events] window_ms >= {asked:g} for a {asked:g} ms window, or ask for "
             f"{held_ms:g} ms or less"
         )
-    return float(window_ms)
+    return asked
 
 
 # relative aspect-ratio difference still treated as the same field of view (sensor sizes such

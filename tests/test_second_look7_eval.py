@@ -115,6 +115,21 @@ def test_downsample_feeds_any_budget_on_grids_of_any_aspect():
                 assert r * c >= max(budget, min(4, rows * cols)) and r <= rows and c <= cols
 
 
+# stored_window_ms -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("window", [Fraction(30), np.float32(30), np.int64(30), 30])
+def test_a_too_long_window_of_any_real_type_is_refused_in_words(window):
+    from epvlm.evaluate import stored_window_ms
+    from eventsim.errors import ParameterError
+
+    records = [{"id": "a", "frame_t_us": 50_000, "window_us": [30_000, 50_000]}]
+    # a Fraction, which event_window takes, raised TypeError from the refusal's :g format
+    with pytest.raises(ParameterError, match=r"event window 30 ms is longer than the 20 ms"):
+        stored_window_ms(window, records, 20_000, "ds")
+    assert stored_window_ms(window / 3, records, 20_000, "ds") == 10.0
+
+
 # evaluate_dataset under the quantile rule ---------------------------------------------------
 
 
