@@ -682,14 +682,17 @@ def check_events_file(
     *,
     time_unit: str | None = None,
     columns: str = "txyp",
+    layout: str | None = None,
 ) -> dict:
     """Refuse an event file whose events break the format's rules (`StreamCheck`: time order,
     polarity 0/1, coordinates inside the sensor), before a command draws wrong figures or
     frames from it. Returns ``events``, ``t_start_us``, ``t_end_us`` and ``sensor_size``.
-    ``time_unit`` and ``columns`` are `open_events`'s."""
+    ``time_unit``, ``columns`` and ``layout`` are `open_events`'s."""
     from eventsim.io import open_events
 
-    with open_events(path, sensor_size=sensor_size, time_unit=time_unit, columns=columns) as reader:
+    with open_events(
+        path, sensor_size=sensor_size, time_unit=time_unit, columns=columns, layout=layout
+    ) as reader:
         if len(reader) == 0 and getattr(reader, "sensor_size_inferred", False):
             # the size would be a guess from no coordinates at all: a 1x1 picture
             raise ParameterError(

@@ -21,7 +21,7 @@ from eventsim.cli.common import (
     path_arg,
     reading_options,
 )
-from eventsim.errors import DatasetError, EventFileError
+from eventsim.errors import DatasetError, EventFileError, ParameterError
 from eventsim.events import StreamCheck
 
 if TYPE_CHECKING:
@@ -158,12 +158,30 @@ def format_summary(s: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _refuse_reading_options(args: argparse.Namespace, path: Path) -> None:
+    """A dataset is described from its manifest: options on how to read an event file would
+    be ignored (``--time-unit ns`` on a dataset printed the same figures without a word)."""
+    for flag, value, default in (
+        ("--sensor-size", args.sensor_size, None),
+        ("--layout", args.layout, None),
+        ("--time-unit", args.time_unit, None),
+        ("--columns", args.columns, "txyp"),
+    ):
+        if value != default:
+            raise ParameterError(
+                f"{flag} applies to an event file, not to the folder {str(path)!r} (info "
+                "describes a built dataset from its manifest; its shards record how they are "
+                "stored)"
+            )
+
+
 @cli_command(build_parser)
 def main(args: argparse.Namespace) -> int:
     path = Path(args.path)
     if path.name == "dataset.json" and path.is_file():
         path = path.parent  # a dataset's manifest stands for the dataset
     if path.is_dir():
+        _refuse_reading_options(args, path)
         try:
             from eventsim.datasets import read_manifest
             from eventsim.datasets.inspection import describe_dataset, summarize_dataset

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from eventsim.cli.common import (
+    add_layout_option,
     add_progress_option,
     add_reading_options,
     check_events_file,
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="WxH",
         help="sensor size for files that do not record it",
     )
+    add_layout_option(p, "the file")
     add_reading_options(p)
     p.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
     add_progress_option(p)
@@ -61,7 +63,7 @@ def main(args: argparse.Namespace) -> int:
         raise ParameterError(f"--dpi {args.dpi} must be 10..2000")
     if Path(args.output).exists() and not args.force:
         raise OutputExistsError(f"output {args.output!r} exists; pass --force to overwrite it")
-    check_events_file(args.file, args.sensor_size, **reading_options(args))
+    check_events_file(args.file, args.sensor_size, layout=args.layout, **reading_options(args))
     expect_final_output(args.output)
     out = plot_summary(
         args.file,
@@ -71,6 +73,7 @@ def main(args: argparse.Namespace) -> int:
         dpi=args.dpi,
         progress=show_progress(args.no_progress),
         sensor_size=args.sensor_size,
+        layout=args.layout,
         **reading_options(args),
     )
     print(f"wrote {out}")

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from eventsim._text import plural
 from eventsim.cli.common import (
+    add_layout_option,
     add_progress_option,
     add_reading_options,
     add_unit_option,
@@ -169,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="WxH",
         help="sensor size for files that do not record it",
     )
+    add_layout_option(p, "the file")
     add_reading_options(p)
     p.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
     add_progress_option(p)
@@ -273,7 +275,9 @@ def _events_in_range(args: argparse.Namespace, stats: dict) -> int:
     origin = stats["t_start_us"]
     t0 = origin + round((args.start_ms or 0.0) * 1000)
     t1 = stats["t_end_us"] if args.end_ms is None else origin + round(args.end_ms * 1000)
-    with open_events(args.file, sensor_size=args.sensor_size, **reading_options(args)) as reader:
+    with open_events(
+        args.file, sensor_size=args.sensor_size, layout=args.layout, **reading_options(args)
+    ) as reader:
         return max(0, index_of(reader, t1) - index_of(reader, t0))
 
 
@@ -416,7 +420,9 @@ def main(args: argparse.Namespace) -> int:
     _check_not_a_folder(args.output)
     if Path(args.output).exists() and not args.force:
         raise OutputExistsError(f"output {args.output!r} exists; pass --force to overwrite it")
-    stats = check_events_file(args.file, args.sensor_size, **reading_options(args))
+    stats = check_events_file(
+        args.file, args.sensor_size, layout=args.layout, **reading_options(args)
+    )
     check_output_size(args, stats)
     expect_final_output(args.output)
     try:
@@ -432,6 +438,7 @@ def main(args: argparse.Namespace) -> int:
             force=args.force,
             progress=show_progress(args.no_progress),
             sensor_size=args.sensor_size,
+            layout=args.layout,
             **reading_options(args),
         )
     except ParameterError as exc:

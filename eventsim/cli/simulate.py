@@ -68,8 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--force",
         action="store_true",
-        help="overwrite the output; simulate a frame folder whose timestamps put frames 1000 s "
-        "or more apart (refused: such times are usually microseconds)",
+        help="overwrite the output; also simulates, with a warning, a frame folder whose "
+        "timestamps put frames 1000 s or more apart (refused without --force: such times are "
+        "usually microseconds)",
     )
     src = p.add_argument_group("other inputs (instead of INPUT)")
     src.add_argument(
@@ -399,6 +400,19 @@ def _make_source(args, size):
     )
 
 
+def _long_gaps_forced(args, source) -> bool:
+    """Whether --force let a frame folder's times through whose frames are so far apart that
+    they are refused without it (`FolderSource` ``allow_long_gaps``)."""
+    import numpy as np
+
+    from eventsim.simulator import sources
+
+    if not (args.force and isinstance(source, sources.FolderSource)):
+        return False
+    ts = source.timestamps_us
+    return ts.size >= 2 and float(np.median(np.diff(ts))) >= sources._LONG_FRAME_GAP_US
+
+
 def _make_source_and_warn(args, size):
     """`_make_source`, its timing warnings printed as one line each like other CLI warnings."""
     from eventsim.simulator.sources import TimestampsWarning
@@ -408,7 +422,14 @@ def _make_source_and_warn(args, size):
         source = _make_source(args, size)
     for w in caught:
         if issubclass(w.category, TimestampsWarning):
-            print(f"eventsim simulate: warning: {w.message}", file=sys.stderr)
+            text = str(w.message)
+            if _long_gaps_forced(args, source):
+                # --force also overwrites: given for that alone, it must not pass such times
+                # without saying that it did
+                text += (
+                    "; simulated as seconds because of --force (without it these gaps are refused)"
+                )
+            print(f"eventsim simulate: warning: {text}", file=sys.stderr)
         else:
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     return source

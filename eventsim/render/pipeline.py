@@ -181,6 +181,7 @@ def render_file(
     sensor_size: tuple[int, int] | None = None,
     time_unit: str | None = None,
     columns: str = "txyp",
+    layout: str | None = None,
 ) -> RenderResult:
     """Render ``path`` (any layout `eventsim.io.open_events` reads) to ``out``.
 
@@ -191,7 +192,7 @@ def render_file(
     the whole ``[start, end)`` range when ``end_ms`` is given without a window. A window that
     reaches past the range (the last event, or ``end_ms``) is drawn as ending there: a time
     surface is taken at that end and a voxel grid's bins span the window up to it.
-    ``sensor_size``, ``time_unit`` and ``columns`` are `eventsim.io.open_events`'s.
+    ``sensor_size``, ``time_unit``, ``columns`` and ``layout`` are `eventsim.io.open_events`'s.
     """
     from eventsim.io import open_events
 
@@ -205,7 +206,9 @@ def render_file(
         # The sink checks again; failing here spares reading the input first.
         raise OutputExistsError(f"output {str(out)!r} exists; pass force=True to overwrite it")
 
-    with open_events(path, sensor_size=sensor_size, time_unit=time_unit, columns=columns) as reader:
+    with open_events(
+        path, sensor_size=sensor_size, time_unit=time_unit, columns=columns, layout=layout
+    ) as reader:
         n_frames_saved = int(getattr(reader, "num_frames", 0) or 0)
         if params.mode == "overlay" and n_frames_saved == 0:
             raise ParameterError(

@@ -306,9 +306,10 @@ def plot_summary(
     sensor_size: tuple[int, int] | None = None,
     time_unit: str | None = None,
     columns: str = "txyp",
+    layout: str | None = None,
 ) -> Path:
     """Write the summary figure of the event file ``path`` to ``out`` (PNG, PDF or SVG).
-    ``sensor_size``, ``time_unit`` and ``columns`` are `eventsim.io.open_events`'s."""
+    ``sensor_size``, ``time_unit``, ``columns`` and ``layout`` are `eventsim.io.open_events`'s."""
     from eventsim.io import open_events
 
     out = Path(out)
@@ -318,7 +319,9 @@ def plot_summary(
     if out.exists() and not force:
         raise OutputExistsError(f"output {str(out)!r} exists; pass force=True to overwrite it")
     require("matplotlib", "viz", "eventsim plot")
-    with open_events(path, sensor_size=sensor_size, time_unit=time_unit, columns=columns) as reader:
+    with open_events(
+        path, sensor_size=sensor_size, time_unit=time_unit, columns=columns, layout=layout
+    ) as reader:
         summary = collect_summary(reader, n_bins=n_bins, name=Path(path).name, progress=progress)
     fig = summary_figure(summary)
     out.parent.mkdir(parents=True, exist_ok=True)

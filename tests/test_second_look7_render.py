@@ -1,0 +1,154 @@
+"""Second look at render/CLI review 7 (2cbd3e1, 7a5967c, e2b3d29, c67c312).
+
+- ``render`` and ``plot`` had no ``--layout``: a file that ``info`` and ``convert`` read with
+  ``--layout csv`` (a CSV named ``.txt``) could not be drawn without converting it first.
+- ``info`` on a dataset folder took ``--time-unit``, ``--columns``, ``--layout`` and
+  ``--sensor-size`` and printed the manifest's figures as if they applied.
+- ``simulate --force`` given to overwrite the output also let timestamps 1000 s apart through
+  (usually microseconds read as seconds), and its warning did not say that --force had.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from eventsim.cli import main as eventsim_main
+from eventsim.render import RenderParams
+from eventsim.render.pipeline import render_file
+
+
+def run(capsys, *argv: object) -> tuple[int, str, str]:
+    rc = eventsim_main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def _csv_named_txt(tmp_path: Path) -> Path:
+    path = tmp_path / "events.txt"
+    path.write_text("x,y,p,t\n1,2,1,100\n2,3,0,200\n0,1,1,300\n")
+    return path
+
+
+# -- render and plot take --layout ---------------------------------------------------------------
+def test_render_reads_a_csv_named_txt_with_layout_csv(tmp_path, capsys):
+    src = _csv_named_txt(tmp_path)
+    rc, _, err = run(capsys, "render", src, "-o", tmp_path / "a.png")
+    assert rc == 1 and "is not rpg text" in err  # sniffed by its suffix
+    rc, out, err = run(capsys, "render", src, "--layout", "csv", "-o", tmp_path / "a.png")
+    assert rc == 0, err
+    assert "1 frame of 3x4" in out
+    # the range check of a count GIF reads the file as render does
+    rc, out, err = run(
+        capsys,
+        "render",
+        src,
+        "--layout",
+        "csv",
+        "--events-per-frame",
+        "1",
+        "--start-ms",
+        "0.1",
+        "-o",
+        tmp_path / "a.gif",
+    )
+    assert rc == 0, err
+    assert "2 frames of 3x4" in out
+
+
+def test_render_file_takes_layout(tmp_path):
+    src = _csv_named_txt(tmp_path)
+    result = render_file(src, tmp_path / "b.png", RenderParams(), layout="csv", progress=False)
+    assert result.frame_wh == (3, 4)
+    frame = cv2.imread(str(result.path))
+    assert frame is not None and frame.shape[:2] == (4, 3)
+
+
+def test_plot_reads_a_csv_named_txt_with_layout_csv(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    src = _csv_named_txt(tmp_path)
+    rc, out, err = run(capsys, "plot", src, "--layout", "csv", "-o", tmp_path / "p.png")
+    assert rc == 0, err
+    assert out.startswith("wrote") and (tmp_path / "p.png").is_file()
+
+
+def test_render_and_plot_refuse_an_unknown_layout(tmp_path, capsys):
+    src = _csv_named_txt(tmp_path)
+    for command in ("render", "plot"):
+        rc, _, err = run(capsys, command, src, "--layout", "bogus", "-o", tmp_path / "x.png")
+        assert rc == 1
+        assert "layout 'bogus' is unknown" in err
+
+
+def test_layout_help_in_render_and_plot(capsys):
+    for command in ("render", "plot"):
+        assert eventsim_main([command, "--help"]) == 0
+        out = capsys.readouterr().out
+        assert "--layout LAYOUT" in out
+
+
+# -- info on a dataset folder refuses the options of event files ---------------------------------
+@pytest.mark.parametrize(
+    "option",
+    [
+        ("--time-unit", "ns"),
+        ("--columns", "xytp"),
+        ("--layout", "csv"),
+        ("--sensor-size", "4x4"),
+    ],
+)
+def test_info_refuses_event_file_options_for_a_dataset(build_shapes, capsys, option):
+    ds = build_shapes(1)
+    rc, out, _ = run(capsys, "info", ds)
+    assert rc == 0 and out
+    rc, out, err = run(capsys, "info", ds, *option)
+    assert rc == 1
+    assert out == ""
+    assert f"{option[0]} applies to an event file, not to the folder" in err
+    # its manifest stands for the folder
+    rc, _, err = run(capsys, "info", ds / "dataset.json", *option)
+    assert rc == 1 and f"{option[0]} applies to an event file" in err
+
+
+# -- simulate --force says that it passed times 1000 s apart -------------------------------------
+def _frame_folder(tmp_path: Path, times_s: list[int]) -> Path:
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in range(len(times_s)):
+        cv2.imwrite(str(folder / f"{i:03d}.png"), np.full((8, 8), 40 + 60 * i, np.uint8))
+    (folder / "timestamps.txt").write_text("".join(f"{t}\n" for t in times_s))
+    return folder
+
+
+def test_simulate_force_names_itself_when_it_passes_long_gaps(tmp_path, capsys):
+    folder = _frame_folder(tmp_path, [0, 1000, 2000])
+    out = tmp_path / "out.h5"
+    rc, _, err = run(capsys, "simulate", folder, "-o", out, "-q")
+    assert rc == 1 and "implausible for frames" in err
+    rc, _, err = run(capsys, "simulate", folder, "-o", out, "-q", "--force")
+    assert rc == 0, err
+    warning = [line for line in err.splitlines() if "warning" in line]
+    assert len(warning) == 1
+    assert "median frame gap is 1000 s" in warning[0]
+    assert "simulated as seconds because of --force" in warning[0]
+
+
+def test_simulate_force_adds_nothing_to_the_warning_of_second_gaps(tmp_path, capsys):
+    folder = _frame_folder(tmp_path, [0, 1, 2])
+    out = tmp_path / "out.h5"
+    out.write_bytes(b"")
+    rc, _, err = run(capsys, "simulate", folder, "-o", out, "-q", "--force")
+    assert rc == 0, err
+    assert "median frame gap is 1 s" in err
+    assert "--force" not in err
+
+
+def test_simulate_help_says_force_also_passes_long_gaps(capsys):
+    assert eventsim_main(["simulate", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert (
+        "also simulates, with a warning, a frame folder whose timestamps put frames 1000 s" in out
+    )
