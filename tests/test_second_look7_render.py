@@ -152,3 +152,23 @@ def test_simulate_help_says_force_also_passes_long_gaps(capsys):
     assert (
         "also simulates, with a warning, a frame folder whose timestamps put frames 1000 s" in out
     )
+
+
+# -- render's summary of a range past the last event ---------------------------------------------
+@pytest.mark.parametrize(
+    ("frames", "output", "expected"),
+    [
+        (("--window-ms", "10"), "a.gif", "10 frames of 4x3, polarity, no events in 100 ms"),
+        (("--events-per-frame", "2"), "b.gif", "1 frame of 4x3, polarity, no events in 100 ms"),
+    ],
+)
+def test_render_summary_of_a_range_past_the_last_event(tmp_path, capsys, frames, output, expected):
+    src = tmp_path / "events.csv"
+    src.write_text("x,y,p,t\n1,2,1,0\n2,1,0,5000\n3,0,1,10000\n")
+    rc, out, err = run(
+        capsys, "render", src, *frames, "--start-ms", 200, "--end-ms", 300, "-o", tmp_path / output
+    )
+    assert rc == 0, err
+    # it said '0 ms of events in 100 ms of windows', a span of the recording
+    assert expected in out
+    assert "0 ms of events" not in out

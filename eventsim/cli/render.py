@@ -457,7 +457,8 @@ def main(args: argparse.Namespace) -> int:
         hi = min(hi, stats["t_start_us"] + round(args.end_ms * 1000))
     window = _duration(result.t_end_us - result.t_start_us)
     covered = f"{window} of events"
-    if stats["events"] == 0:
+    if stats["events"] == 0 or hi <= lo:
+        # an empty file, or a range past its last event ('0 ms of events' read as a span)
         covered = f"no events in {window} of windows"
     elif hi - lo < result.t_end_us - result.t_start_us:
         events = _duration(max(0, hi - lo))
