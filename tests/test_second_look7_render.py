@@ -172,3 +172,68 @@ def test_render_summary_of_a_range_past_the_last_event(tmp_path, capsys, frames,
     # it said '0 ms of events in 100 ms of windows', a span of the recording
     assert expected in out
     assert "0 ms of events" not in out
+
+
+# -- count_bounds / stream_by_count take bounds as the readers do --------------------------------
+def _reader_file(tmp_path: Path) -> Path:
+    from eventsim.events import EVENT_DTYPE
+    from eventsim.io.hdf5 import EventWriter
+
+    ev = np.zeros(6, EVENT_DTYPE)
+    ev["t"] = [100, 200, 300, 400, 500, 600]
+    path = tmp_path / "ev.h5"
+    with EventWriter(path, sensor_size=(4, 4)) as w:
+        w.write(ev)
+    return path
+
+
+def test_count_bounds_round_a_fractional_bound_up_as_read_does(tmp_path):
+    from eventsim.io import open_events
+    from eventsim.render import stream_by_count
+    from eventsim.render.accumulate import count_bounds
+
+    with open_events(_reader_file(tmp_path)) as reader:
+        # t >= 200.5 starts at 300, as reader.read(200.5, 500.5) does (int() gave 200)
+        assert list(count_bounds(reader, 10, 200.5, 500.5)) == [(2, 5)]
+        assert len(reader.read(200.5, 500.5)) == 3
+        windows = list(stream_by_count(reader, 2, 200.5, 500.5))
+        assert [list(w[2]["t"]) for w in windows] == [[300, 400], [500]]
+        assert list(count_bounds(reader, 10, np.int64(200), np.int64(500))) == [(1, 4)]
+
+
+@pytest.mark.parametrize("bound", [float("nan"), "200"])
+def test_count_bounds_refuse_a_bound_that_is_no_time(tmp_path, bound):
+    from eventsim.errors import ParameterError
+    from eventsim.io import open_events
+    from eventsim.render.accumulate import count_bounds
+
+    with open_events(_reader_file(tmp_path)) as reader:
+        with pytest.raises(ParameterError, match="time bound"):
+            list(count_bounds(reader, 2, bound, None))  # was a bare ValueError for NaN
+
+
+@pytest.mark.parametrize("count", [2.5, float("nan"), float("inf"), True])
+def test_a_count_per_frame_must_be_a_whole_number(tmp_path, count):
+    from eventsim.errors import ParameterError
+    from eventsim.events import EVENT_DTYPE
+    from eventsim.io import open_events
+    from eventsim.render import split_by_count, stream_by_count
+
+    events = np.zeros(5, EVENT_DTYPE)
+    src = _reader_file(tmp_path)
+    with pytest.raises(ParameterError, match="expected a whole number >= 1"):
+        list(split_by_count(events, count))  # 2.5 ran as 2; NaN raised a bare ValueError
+    with open_events(src) as reader:
+        with pytest.raises(ParameterError, match="expected a whole number >= 1"):
+            list(stream_by_count(reader, count))
+    with pytest.raises(ParameterError, match="expected a whole number >= 1"):
+        render_file(src, tmp_path / "x.png", events_per_frame=count, progress=False)
+
+
+def test_a_whole_count_of_any_number_type_is_taken(tmp_path):
+    from eventsim.io import open_events
+    from eventsim.render.accumulate import count_bounds
+
+    with open_events(_reader_file(tmp_path)) as reader:
+        for count in (4, np.int32(4), 4.0, np.float64(4.0)):
+            assert list(count_bounds(reader, count)) == [(0, 4), (4, 6)]

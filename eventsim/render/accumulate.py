@@ -9,6 +9,7 @@ with half-open ``[t_start_us, t_end_us)`` windows; empty time windows are yielde
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -39,8 +40,19 @@ def check_window_args(window_us: float | None, events_per_frame: int | None) -> 
             f"window {window_us / 1000:g} ms is shorter than 1 µs (0.001 ms), "
             "the resolution of event times"
         )
-    if events_per_frame is not None and int(events_per_frame) < 1:
-        raise ParameterError(f"events per frame {events_per_frame} must be >= 1")
+    if events_per_frame is not None:
+        whole = isinstance(events_per_frame, numbers.Integral) or (
+            isinstance(events_per_frame, numbers.Real)
+            and math.isfinite(events_per_frame)
+            and float(events_per_frame).is_integer()
+        )
+        if isinstance(events_per_frame, bool) or not whole:
+            # int() cut 2.5 to 2 without a word and raised a bare ValueError for NaN
+            raise ParameterError(
+                f"events per frame {events_per_frame!r}; expected a whole number >= 1"
+            )
+        if int(events_per_frame) < 1:
+            raise ParameterError(f"events per frame {events_per_frame} must be >= 1")
 
 
 def n_time_windows(t_start_us: int, t_end_us: int, window_us: float) -> int:
@@ -153,10 +165,14 @@ def count_bounds(
     """Index ranges ``[a, b)`` of consecutive runs of ``events_per_frame`` events of ``reader``
     within ``[t_start_us, t_end_us)`` (None: the file's first or last event); the last run may
     be shorter. What `stream_by_count` reads and ``render_file(events_per_frame=...)`` draws."""
+    from eventsim.io.hdf5_reader import _ceil_us
+
     check_window_args(None, events_per_frame)
     n = int(events_per_frame)
-    lo = 0 if t_start_us is None else index_of(reader, int(t_start_us))
-    hi = len(reader) if t_end_us is None else index_of(reader, int(t_end_us))
+    # bounds as the readers' read() takes them: a fractional one rounded up (int() let an
+    # event before it in), NaN refused naming the bound
+    lo = 0 if t_start_us is None else index_of(reader, _ceil_us(t_start_us))
+    hi = len(reader) if t_end_us is None else index_of(reader, _ceil_us(t_end_us))
     for a in range(lo, hi, n):
         yield a, min(a + n, hi)
 
