@@ -155,10 +155,15 @@ def _decode_chunk(words: np.ndarray, st: _State) -> tuple[np.ndarray, ...]:
     return t[at], ex, y[at], ep
 
 
-def faery_misreads(path: str | os.PathLike, header: Evt3Header) -> bool:
-    """Whether faery would decode some time in this EVT 3.0 file wrongly: a wrap of the time
-    that skips the step from 4095 to 0, or a forward jump of time-high it ignores."""
+def faery_misreads(path: str | os.PathLike, header: Evt3Header, width: int | None = None) -> bool:
+    """Whether faery would decode some event in this EVT 3.0 file wrongly: a wrap of the time
+    that skips the step from 4095 to 0, a forward jump of time-high it ignores, or a vector
+    whose events run past ``width`` (the sensor's; None: the 2048 addresses), which faery
+    drops without a word (and puts the next vector's first event on the last column), where
+    `read_evt3` refuses the file."""
+    limit = _ADDRESSES if width is None else width
     last: int | None = None
+    x_next = 0  # where the next vector starts, carried over chunks as `_decode_chunk` does
     with open(path, "rb") as fh:
         fh.seek(header.length)
         while True:
@@ -166,7 +171,8 @@ def faery_misreads(path: str | os.PathLike, header: Evt3Header) -> bool:
             if not raw:
                 return False
             words = np.frombuffer(raw[: len(raw) // 2 * 2], dtype="<u2")
-            highs = (words[(words >> 12) == _TIME_HIGH] & 0xFFF).astype(np.int32)
+            kind = words >> 12
+            highs = (words[kind == _TIME_HIGH] & 0xFFF).astype(np.int32)
             if last is not None:
                 highs = np.concatenate(([last], highs))
             if highs.size:
@@ -175,6 +181,31 @@ def faery_misreads(path: str | os.PathLike, header: Evt3Header) -> bool:
                 if np.any(wrap & (step > -4095)) or np.any(step >= 4094):
                     return True
                 last = int(highs[-1])
+            reach, x_next = _vector_reach(words, kind, x_next)
+            if reach >= limit:
+                return True
+
+
+# the number of bits up to a 12-bit vector's highest set one (0 for none)
+_BIT_LENGTH = np.array([i.bit_length() for i in range(1 << 12)], dtype=np.int64)
+
+
+def _vector_reach(words: np.ndarray, kind: np.ndarray, x_next: int) -> tuple[int, int]:
+    """The largest x a vector's event in ``words`` has (-1 for none), as `_decode_chunk`
+    places them, and where the next vector after them starts."""
+    vector = (kind == _VECT_BASE_X) | (kind == _VECT_12) | (kind == _VECT_8)
+    if not vector.any():
+        return -1, x_next
+    kind = kind[vector]
+    val = (words[vector] & 0xFFF).astype(np.int64)
+    width = np.where(kind == _VECT_12, 12, np.where(kind == _VECT_8, 8, 0))
+    done = np.cumsum(width) - width
+    last_base = _last_index(kind == _VECT_BASE_X)
+    base = np.where(last_base >= 0, val[np.maximum(last_base, 0)] & 0x7FF, x_next)
+    x_start = base + done - np.where(last_base >= 0, done[np.maximum(last_base, 0)], 0)
+    bits = _BIT_LENGTH[np.where(kind == _VECT_8, val & 0xFF, np.where(width > 0, val, 0))]
+    reach = np.where(bits > 0, x_start + bits - 1, -1)
+    return int(reach.max()), int(x_start[-1] + width[-1])
 
 
 def read_evt3(

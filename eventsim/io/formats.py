@@ -144,11 +144,13 @@ def read_faery(
         from eventsim.io import evt3
 
         header = evt3.read_header(path)
+        size = header.size or (
+            (int(sensor_size[0]), int(sensor_size[1])) if sensor_size is not None else None
+        )
         # faery reads a raw file without a version as EVT 3.0 too
-        if header.version in (None, "3") and evt3.faery_misreads(path, header):
-            size = header.size or (
-                (int(sensor_size[0]), int(sensor_size[1])) if sensor_size is not None else None
-            )
+        if header.version in (None, "3") and evt3.faery_misreads(
+            path, header, None if size is None else size[0]
+        ):
             events = evt3.read_evt3(path, size, header)
             return events, header.size, ["time unit: microseconds"], {"layout": "evt"}
     faery = _faery(f"reading {path.suffix} files")
@@ -157,6 +159,10 @@ def read_faery(
     kwargs: dict[str, Any] = {}
     if sensor_size is not None:
         kwargs["dimensions_fallback"] = tuple(sensor_size)
+    elif header is not None:
+        # EVT's 11-bit addresses, as `evt3.read_evt3` takes them; faery's own fallback, 1280x720,
+        # refused a file without a size whose events reach past it
+        kwargs["dimensions_fallback"] = (1 << 11, 1 << 11)
     try:
         decoder = faery.events_stream_from_file(path, **kwargs)
         packets = [p for p in decoder if len(p)]

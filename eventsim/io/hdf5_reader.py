@@ -246,27 +246,36 @@ class _OpenFile:
         self.path = path
         self.closed = False
         self._file = file
-        self._active = 0
-        # reads under way in each thread: a close in a thread that is itself reading (a signal
-        # handler or a finaliser run in the middle of the read) cannot wait for that read
-        self._mine = threading.local()
+        # reads under way by thread: a close in a thread that is itself reading (a signal
+        # handler or a finaliser run in the middle of the read) cannot wait for that read. One
+        # count per thread, changed by one store: a handler (or Ctrl-C) that came between a
+        # total and a per-thread count found them disagree and waited forever
+        self._reads: dict[int, int] = {}
         self._close_at_end = False
         self._cond = threading.Condition()
 
     def __enter__(self) -> None:
+        me = threading.get_ident()
         with self._cond:
-            if self.closed:
-                raise EventFileError(
-                    f"the reader of {str(self.path)!r} is closed; open the file again to read it"
-                )
-            self._active += 1
-            self._mine.n = getattr(self._mine, "n", 0) + 1
+            # counted before the check: a close run between the two (by a signal handler)
+            # either finds this read under way or is found by the check
+            self._reads[me] = self._reads.get(me, 0) + 1
+            closed = self.closed
+        if closed:
+            self.__exit__()
+            raise EventFileError(
+                f"the reader of {str(self.path)!r} is closed; open the file again to read it"
+            )
 
     def __exit__(self, *exc: object) -> None:
+        me = threading.get_ident()
         with self._cond:
-            self._active -= 1
-            self._mine.n -= 1
-            last = not self._active
+            n = self._reads[me] - 1
+            if n:
+                self._reads[me] = n
+            else:
+                del self._reads[me]
+            last = not self._reads
             if last:
                 self._cond.notify_all()
             close_now = last and self._close_at_end
@@ -278,20 +287,19 @@ class _OpenFile:
         close in a thread whose own read is under way leaves the file to the last read's end."""
         with self._cond:
             self.closed = True
-            if getattr(self._mine, "n", 0):
+            if self._reads.get(threading.get_ident()):
                 self._close_at_end = True
                 return
         try:
             with self._cond:
-                self._cond.wait_for(lambda: not self._active)
+                self._cond.wait_for(lambda: not self._reads)
         finally:
             # also when Ctrl-C ends the wait: HDF5's lock on the file must not outlive it
             self._file.close()
 
     def after_fork(self) -> None:
         # the threads whose reads were under way at the fork are not in the child
-        self._active = 0
-        self._mine = threading.local()
+        self._reads = {}
         self._cond = threading.Condition()
 
 

@@ -388,6 +388,9 @@ def open_events(
     bad events (`eventsim.events.StreamCheck`) rather than refuse them (``eventsim info``).
     """
     path = Path(path)
+    if isinstance(layout, str):
+        # as format_from_path takes --to: 'DSEC' or 'CSV' was refused as unknown
+        layout = layout.lower()
     faery_format = layout if layout in FAERY_SUFFIXES else None
     if layout is not None and layout not in LAYOUT_CHOICES:
         if layout not in LAYOUT_ALIASES:
@@ -422,7 +425,17 @@ def open_events(
             f"{faery_format} files by the suffix {' or '.join(FAERY_SUFFIXES[faery_format])}, "
             f"and this one ends in {ext!r}"
         )
-    if head == HDF5_SIGNATURE or ext in HDF5_EXTENSIONS or layout in HDF5_LAYOUTS:
+    # a layout forced for a file of another kind is read as forced, whatever its suffix: a CSV
+    # named .h5 given --layout csv was read as HDF5 (and called corrupt)
+    forced_other = layout is not None and layout not in HDF5_LAYOUTS
+    if forced_other and head == HDF5_SIGNATURE:
+        raise UnknownLayoutError(
+            f"{str(path)!r} is an HDF5 file, which the {layout!r} layout does not read; HDF5 "
+            f"layouts: {', '.join(HDF5_LAYOUTS)}"
+        )
+    if not forced_other and (
+        head == HDF5_SIGNATURE or ext in HDF5_EXTENSIONS or layout in HDF5_LAYOUTS
+    ):
         if head != HDF5_SIGNATURE and not h5py.is_hdf5(path):
             if ext not in HDF5_EXTENSIONS:
                 # only the forced layout made it HDF5: nothing is damaged
