@@ -16,6 +16,7 @@ from eventsim.datasets.loader import (
     _check_finished_again,
     _FinishedAgain,
     _json_lines,
+    _missing,
     _why,
     dataset_root,
     read_jsonl,
@@ -201,13 +202,19 @@ def verify_dataset(root: str | Path, *, progress: bool = False) -> VerifyReport:
     problems += _skipped_problems(root / "errors.jsonl", m)
     by_shard = listed.by_shard
     known = {s["file"] for s in m["shards"]}
-    for shard in sorted(set(by_shard) - known):
+    strays = sorted(set(by_shard) - known)
+    for shard in strays:
         problems.append(f"samples.jsonl refers to {shard}, which the manifest does not list")
     problems += _unlisted_shards(root, known | set(by_shard))
 
     from tqdm.auto import tqdm
 
     seen: set[str] = set()
+    # per split, the events its shards hold by their own index (each sample's events are
+    # checked against its line, and the line against that index); splits of a shard that
+    # could not be checked are left uncounted, or all splits (None) when its split is unknown
+    held: Counter[str] = Counter()
+    uncounted: set[str | None] = set()
     for entry in tqdm(m["shards"], desc="verify", unit="shard", disable=not progress, leave=False):
         if entry["file"] in seen:
             # a build lists each shard once; checked again, its samples passed again
@@ -215,18 +222,35 @@ def verify_dataset(root: str | Path, *, progress: bool = False) -> VerifyReport:
             continue
         seen.add(entry["file"])
         path = root / entry["file"]
+        shard_split = entry.get("split") if isinstance(entry.get("split"), str) else None
         if not path.is_file():
             problems.append(f"{entry['file']}: missing")
+            uncounted.add(shard_split)
             continue
         if "sha256" not in entry:
             unchecked.append(entry["file"])
         try:
             recs = listed.records(entry["file"]) if readable else None
-            problems += _verify_shard(path, entry, recs, m)
+            found, events = _verify_shard(path, entry, recs, m)
         except (OSError, DatasetError) as exc:
             # one unreadable shard (a bad disk sector, no permission, a damaged file that an
             # older build recorded no sha256 for) is one problem: the others are still checked
             problems.append(f"{entry['file']}: cannot be read: {_why(exc)}")
+            uncounted.add(shard_split)
+            continue
+        problems += found
+        if events is None:
+            uncounted.add(shard_split)
+        else:
+            held += events
+    # a shard left out of dataset.json's list (reported above) holds some of its splits' events
+    if None not in uncounted and not strays:
+        problems += [
+            f"split {name}: its shards hold {held[name]} {plural(held[name], 'event')}, "
+            f"dataset.json says {info['events']}"
+            for name, info in m["splits"].items()
+            if name not in uncounted and held[name] != info["events"]
+        ]
     return VerifyReport(
         root=root,
         n_samples=listed.lines,
@@ -252,9 +276,7 @@ def _skipped_problems(path: Path, m: dict[str, Any]) -> list[str]:
     skipped nothing. Every line that is not a skipped sample's record is a problem of its own,
     named by its line number."""
     counted = m["counts"]["errors"]
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
+    if _missing(path):
         fix = (
             "restore it or rebuild the dataset" if counted else "an empty errors.jsonl restores it"
         )
@@ -262,6 +284,8 @@ def _skipped_problems(path: Path, m: dict[str, Any]) -> list[str]:
             "errors.jsonl is missing (every build writes it, empty when it skips no sample); "
             f"dataset.json counts {counted} skipped {plural(counted, 'sample')}: {fix}"
         ]
+    try:
+        data = path.read_bytes()
     except OSError as exc:
         return [f"cannot read errors.jsonl: {_why(exc)}"]
     problems: list[str] = []
@@ -365,7 +389,7 @@ class _ListedSamples:
 
 def _listed_samples(path: Path) -> _ListedSamples:
     # only a missing file is "missing": a folder in its place was called missing too
-    if not path.exists() and not path.is_symlink():
+    if _missing(path):
         try:
             read_jsonl(path, required=True)
         except DatasetError as exc:
@@ -392,15 +416,22 @@ def _listed_samples(path: Path) -> _ListedSamples:
 
 def _verify_shard(
     path: Path, entry: dict[str, Any], recs: list[dict[str, Any]] | None, m: dict[str, Any]
-) -> list[str]:
+) -> tuple[list[str], Counter[str] | None]:
     """The problems of one shard and of its samples.jsonl lines ``recs`` (None when
-    samples.jsonl cannot be read: the samples are found by the shard's own copy of them)."""
+    samples.jsonl cannot be read: the samples are found by the shard's own copy of them), and
+    the events its index records per split (None when they are not known)."""
     width, height = m["sensor_size"]
     digest, size = file_digest(path)
     if digest != entry.get("sha256", digest) or size != entry["bytes"]:
-        return [f"{entry['file']}: checksum mismatch (file changed or damaged)"]
+        return [f"{entry['file']}: checksum mismatch (file changed or damaged)"], None
     problems: list[str] = []
     built = read_shard_records(path)
+    events: Counter[str] | None = None
+    # not counted from a damaged index (of a shard without a sha256): its samples say how
+    if all(_is_text(r.get("split")) and _is_count(r.get("n_events")) for r in built):
+        events = Counter()
+        for r in built:
+            events[r["split"]] += r["n_events"]
     if recs is None:
         recs = built
     else:
@@ -429,7 +460,7 @@ def _verify_shard(
         else:
             for r in recs:
                 problems += _check_sample(f, r, width, height)
-    return problems
+    return problems, events
 
 
 def _is_text(v: Any) -> bool:

@@ -31,7 +31,7 @@ import os
 import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, overload
 
 import numpy as np
@@ -294,6 +294,13 @@ def _check_manifest(m: dict[str, Any], path: Path) -> None:
         name = entry.get("file")
         where = f"shard entry {k}" + (f" ({name!r})" if isinstance(name, str) else "") + " field "
         need(entry, "file", lambda v: isinstance(v, str) and v != "", "the shard's path", where)
+        if not _inside_dataset(entry["file"]):
+            # verify would hash, and the loader open, a file anywhere this user may read
+            raise DatasetError(
+                f"{str(path)!r} is refused: shard entry {k} names {entry['file']!r}, a path "
+                "outside the dataset folder (absolute, or with a '..' part); a build writes its "
+                "shards inside it, as 'shards/NAME.h5': restore the file or rebuild the dataset"
+            )
         need(entry, "samples", _count, count, where)
         need(entry, "bytes", _count, f"the shard's size, {count}", where)
         # builds before checksums were recorded have none: their shards are read unchecked
@@ -308,6 +315,18 @@ def _check_manifest(m: dict[str, Any], path: Path) -> None:
         optional(m.get("recipe", {}), key, lambda v: isinstance(v, dict), table, "'recipe' field ")
 
 
+def _inside_dataset(name: str) -> bool:
+    """Whether ``name``, a path dataset.json gives from the dataset folder, stays inside that
+    folder on POSIX and Windows alike: no root, no drive, no '..' part, no NUL (which no path
+    holds). Symbolic links are followed as the file system has them: a folder of shards linked
+    to another disk is the user's to make."""
+    if "\0" in name:
+        return False
+    return not any(
+        pure.anchor or ".." in pure.parts for pure in (PurePosixPath(name), PureWindowsPath(name))
+    )
+
+
 def _shown(value: Any) -> str:
     text = json.dumps(value, ensure_ascii=False)
     return text if len(text) <= 60 else text[:57] + "..."
@@ -319,7 +338,7 @@ def read_jsonl(path: Path, *, required: bool = False) -> list[dict[str, Any]]:
     Lines end at a line feed (after an optional carriage return) only: str.splitlines() would
     also end one at a U+2028, U+2029 or U+0085 that JSON allows unescaped inside a string, and
     datasets built before the builder escaped them hold them raw in samples.jsonl."""
-    if not path.is_file():
+    if _missing(path):
         if required:
             raise DatasetError(
                 f"{str(path)!r} is missing; the dataset's labels are gone: rebuild it with the "
@@ -331,6 +350,13 @@ def read_jsonl(path: Path, *, required: bool = False) -> list[dict[str, Any]]:
     except OSError as exc:
         raise DatasetError(f"cannot read {str(path)!r}: {_why(exc)}") from None
     return [record for _, _, _, record in _json_lines(data, path)]
+
+
+def _missing(path: Path) -> bool:
+    """Whether nothing is at ``path``: a folder (or a link to nothing) in a file's place is
+    there, and reading it says why it cannot be read ("Is a directory") instead of calling the
+    file missing."""
+    return not path.exists() and not path.is_symlink()
 
 
 def _json_lines(data: bytes, path: Path) -> Iterator[tuple[int, int, int, Any]]:
@@ -505,7 +531,7 @@ def _read_split_records(
     the checks do anyway, where decoding every line again on the first lookup took 0.7 s per
     100,000 samples."""
     path = Path(root) / "samples.jsonl"
-    if not path.is_file():
+    if _missing(path):
         read_jsonl(path, required=True)  # raises: the file is missing
     try:
         data = path.read_bytes()
