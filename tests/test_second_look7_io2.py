@@ -228,3 +228,21 @@ def test_faery_misreads_finds_vectors_past_the_width_across_chunks(tmp_path, mon
             for width in (reach - 1, reach, reach + 1):
                 assert evt3.faery_misreads(path, header, int(width)) == (reach >= width)
     assert x.max() > 1100  # vectors ran on past the bases
+
+
+# -- int64's least value as a time -------------------------------------------------------------
+@pytest.mark.parametrize("unit", ["s", "ms"])
+def test_the_least_int64_time_in_seconds_is_refused_not_wrapped(tmp_path, unit):
+    path = tmp_path / "least.csv"
+    path.write_bytes(f"t_{unit},x,y,p\n-9223372036854775808,1,2,1\n".encode())
+    # np.abs of it is itself, negative: it passed the range check and wrapped to 0 us
+    with pytest.raises(EventFileError, match="line 2: time -9223372036854775808 is too large"):
+        open_events(path)
+
+
+def test_the_least_int64_time_in_nanoseconds_keeps_its_sign(tmp_path):
+    path = tmp_path / "least_ns.csv"
+    path.write_bytes(b"t_ns,x,y,p\n-9223372036854775808,1,2,1\n-2500,1,2,1\n-3500,1,2,1\n")
+    with open_events(path) as r:
+        # sorted by time; -2.5 and -3.5 us round half to even
+        assert r.read()["t"].tolist() == [-9223372036854776, -4, -2]

@@ -121,16 +121,20 @@ def _to_int(text: np.ndarray, shift: int) -> np.ndarray:
 
 
 def _scale_int(whole: np.ndarray, shift: int, rows: np.ndarray) -> np.ndarray:
+    # both signs apart: np.abs of int64's least value is that value, negative, so -2**63 s
+    # passed the check and wrapped (to 0 us), and in ns came out positive
     if shift >= 0:
         factor = 10**shift
-        big = np.flatnonzero(np.abs(whole) > _INT64_MAX // factor)
-        if big.size:
-            raise _BadTime(int(rows[big[0]]), "is too large for int64 microseconds")
+        limit = _INT64_MAX // factor
+        if shift:
+            big = np.flatnonzero((whole > limit) | (whole < -limit))
+            if big.size:
+                raise _BadTime(int(rows[big[0]]), "is too large for int64 microseconds")
         return whole * factor
-    q, r = np.divmod(np.abs(whole), 10**-shift)
+    q, r = np.divmod(np.abs(whole).astype(np.uint64), np.uint64(10**-shift))
     half = 10**-shift // 2
     q += (r > half) | ((r == half) & (q % 2 == 1))
-    return np.where(whole < 0, -q, q)
+    return np.where(whole < 0, -q.astype(np.int64), q.astype(np.int64))
 
 
 def _plain_to_int(text: np.ndarray, shift: int, rows: np.ndarray) -> np.ndarray:
