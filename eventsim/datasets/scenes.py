@@ -15,7 +15,9 @@ Two modes:
     right, up or down) or stays still, with at least one of each when there are two or more.
     Question types: ``color`` ("What colour is the star?"), ``shape``, ``position`` (3x3 or 2x2
     region of the image at the question time), ``motion`` (direction, or "not moving") and
-    ``count``. Questions about a static object are asked as often as objects are static.
+    ``count`` (of all, the moving or the still objects, or of one colour: 0 or 1; each wording's
+    answers near uniform, its options only counts it can have). Questions about a static object
+    are asked as often as objects are static.
 ``target``
     One coloured, textured target among grey textured clutter, in one of three scenarios
     (``target_motion``): ``moving`` (the target moves), ``static`` (the target stays still while
@@ -598,6 +600,63 @@ def _choices(rng, answer: str, pool: list[str], n_choices: int) -> tuple[list[st
     return choices, choices.index(answer)
 
 
+def _count_odds(config: SceneConfig) -> tuple[dict[int, float], ...]:
+    """How often "How many objects are there / are moving / are not moving?" has each count
+    under ``config``, as `_layout_vqa` draws scenes (a uniform number of objects, each moving
+    with ``moving_share``, one of each at two or more); counts it cannot have are left out."""
+    lo, hi = config.n_objects
+    share = config.moving_share
+    total = {n: 1 / (hi - lo + 1) for n in range(lo, hi + 1)}
+    moving: dict[int, float] = {}
+    still: dict[int, float] = {}
+    for n, p_n in total.items():
+        for m in range(n + 1):
+            p = p_n * math.comb(n, m) * share**m * (1 - share) ** (n - m)
+            if p == 0:
+                continue
+            if n >= 2 and 0 < share < 1:
+                m = min(max(m, 1), n - 1)
+            moving[m] = moving.get(m, 0.0) + p
+            still[n - m] = still.get(n - m, 0.0) + p
+    return total, moving, still
+
+
+def _count_question(
+    rng, config: SceneConfig, objects: list[SceneObject]
+) -> tuple[str, str, list[str]]:
+    """A count question, its answer and its options.
+
+    Each question the scene can answer is drawn with a weight inverse to how often its wording
+    has this answer, so each wording's answers come out near uniform: drawn uniformly, "1" was
+    42 % of the answers (most scenes have one moving or one still object). "How many <colour>
+    objects are there?" about a colour the scene has (1: colours are distinct) or lacks (0)
+    adds genuine zeros. The options are only counts that the wording can have under
+    ``config``: every count from 0 was offered, so "0" was a choice in 3 of 4 count questions
+    and never right, a shortcut a trained model learns."""
+    n = len(objects)
+    n_moving = sum(o.moving for o in objects)
+    total, moving, still = _count_odds(config)
+    candidates = [
+        ("How many objects are there?", n, total),
+        ("How many objects are moving?", n_moving, moving),
+        ("How many objects are not moving?", n - n_moving, still),
+    ]
+    # a colour count of 0 needs a scene with fewer objects than colours
+    if config.n_objects[0] < len(COLORS):
+        colour_odds = {0: 0.5, 1: 0.5}
+        present = [o.color for o in objects]
+        absent = [c for c in COLORS if c not in present]
+        candidates.append((f"How many {rng.choice(present)} objects are there?", 1, colour_odds))
+        if absent:
+            text = f"How many {rng.choice(absent)} objects are there?"
+            candidates.append((text, 0, colour_odds))
+    # a wording with one possible count (no moving objects in any scene, say) is no question
+    candidates = [c for c in candidates if len(c[2]) > 1] or candidates
+    weights = np.array([1 / odds[count] for _, count, odds in candidates])
+    text, count, odds = candidates[int(rng.choice(len(candidates), p=weights / weights.sum()))]
+    return text, str(count), [str(k) for k in sorted(odds)]
+
+
 def _question(
     rng, config: SceneConfig, objects: list[SceneObject], *, camera: bool = False
 ) -> dict[str, Any]:
@@ -632,15 +691,7 @@ def _question(
             answer, pool = "yes" if obj.moving else "no", ["yes", "no"]
     elif qtype == "count":
         target = None
-        n_moving = sum(o.moving for o in objects)
-        variants = [
-            ("How many objects are there?", len(objects)),
-            ("How many objects are moving?", n_moving),
-            ("How many objects are not moving?", len(objects) - n_moving),
-        ]
-        text, count = variants[int(rng.integers(len(variants)))]
-        answer = str(count)
-        pool = [str(k) for k in range(config.n_objects[1] + 1)]
+        text, answer, pool = _count_question(rng, config, objects)
     else:
         target = int(rng.integers(len(objects)))
         obj = objects[target]
