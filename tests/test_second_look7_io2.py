@@ -246,3 +246,13 @@ def test_the_least_int64_time_in_nanoseconds_keeps_its_sign(tmp_path):
     with open_events(path) as r:
         # sorted by time; -2.5 and -3.5 us round half to even
         assert r.read()["t"].tolist() == [-9223372036854776, -4, -2]
+
+
+# -- format_extensions, public since b16f03c ------------------------------------------------------
+def test_format_extensions_refuses_an_unknown_format_by_name_and_takes_any_case():
+    from eventsim.errors import ParameterError
+    from eventsim.io.formats import format_extensions
+
+    assert format_extensions("EVQA") == (".h5", ".hdf5")
+    with pytest.raises(ParameterError, match=r"format 'bogus' is unknown; valid: .*evqa"):
+        format_extensions("bogus")

@@ -89,8 +89,12 @@ FORMATS: dict[str, Format] = {
 def format_extensions(fmt: str) -> tuple[str, ...]:
     """The suffixes a file of output format ``fmt`` (a key of `FORMATS`) may end in: its own,
     or, for the formats only ``fmt=`` picks (v2e and evqa are HDF5, EVT 2.0 shares .raw with
-    EVT 3.0), those of the format it shares them with."""
-    return _SHARED_EXTENSIONS.get(fmt, FORMATS[fmt].extensions)
+    EVT 3.0), those of the format it shares them with. Any case, as ``fmt=`` takes it."""
+    key = fmt.lower() if isinstance(fmt, str) else fmt
+    if key not in FORMATS:
+        # public: a bare KeyError named neither the argument nor the formats
+        raise ParameterError(f"format {fmt!r} is unknown; valid: {', '.join(FORMATS)}")
+    return _SHARED_EXTENSIONS.get(key, FORMATS[key].extensions)
 
 
 def format_from_path(path: str | os.PathLike, fmt: str | None = None) -> str:
