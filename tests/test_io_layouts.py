@@ -172,7 +172,7 @@ def test_rpg_text_with_and_without_size_line_and_signed_polarity(tmp_path, ev):
     assert digest(load_events(bare)) == digest(ev[:100])
     broken = tmp_path / "broken.txt"
     broken.write_text("0.1 1 2 1\n0.2 3 4\n")
-    with pytest.raises(EventFileError, match="line 2 holds 3 values.*may be truncated"):
+    with pytest.raises(EventFileError, match=r"line 2 holds 3 values.*may be truncated"):
         open_events(broken)
 
 
