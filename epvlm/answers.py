@@ -6,8 +6,11 @@ Two modes:
   ``A. ...`` lines, as RealWorldQA does): the generation is parsed into one option. A bare
   letter (``B``, ``(B)``, ``B.``), a letter with its text (``B. red``), a stated letter
   (``The answer is B``), the option's text (``red``) or the option's text inside a sentence
-  (``The object is red.``) all count; case, punctuation, number words and trailing special
-  tokens do not matter. Unparseable text scores wrong.
+  (``The object is red.``) all count; case, punctuation, number words (``two`` is ``2``),
+  trailing decimal zeros (``2.0``), Unicode forms (full-width digits, decomposed accents) and
+  trailing special tokens do not matter. Unparseable text scores wrong, and so does text that
+  names two options alike (options ``2`` and ``two``, generation ``Two``); a reference answer
+  that names two options so is scored free.
 * **free** (open questions): normalised exact match and a looser *contains* rule (the
   normalised reference appears as whole words in the normalised generation); both are
   reported, exact match is the headline.
@@ -110,8 +113,9 @@ def parse_choice(generation: str, choices: Sequence[str]) -> int | None:
     Order: a letter alone; the whole answer equal to an option's text (so "A. Lincoln" is
     that option, not option A); a letter with more text ("B. red", "The answer is B"); an
     option's text inside the answer (the earliest mention; at the same place the longer
-    option, so "dark red" wins over "red"). Case, punctuation, number words and special
-    tokens are ignored.
+    option, so "dark red" wins over "red"). Case, punctuation, number words, Unicode forms and
+    special tokens are ignored; an option's exact text is that option, and a text that names
+    two options alike (options "2" and "two", answer "Two") names none.
     """
     if not choices:
         return None
@@ -123,9 +127,14 @@ def parse_choice(generation: str, choices: Sequence[str]) -> int | None:
         return index
     norm = normalize_text(text)
     options = [normalize_text(c) for c in choices]
-    for i, opt in enumerate(options):
-        if opt and norm == opt:
-            return i
+    # an option's exact text is that option, also where another normalises alike ("2", "two");
+    # a text that only normalises like two options names neither
+    exact = [i for i, c in enumerate(choices) if c.strip() == text]
+    if len(exact) == 1:
+        return exact[0]
+    same = [i for i, opt in enumerate(options) if opt and norm == opt]
+    if same:
+        return same[0] if len(same) == 1 else None
     index = _letter_in(text, len(choices))
     if index is not None:
         return index
@@ -136,8 +145,12 @@ def parse_choice(generation: str, choices: Sequence[str]) -> int | None:
             hits.append((start, -len(opt), i))
     if not hits:
         return None
-    # earliest mention wins; at the same offset the longer option ("dark red" over "red")
-    return min(hits)[2]
+    # earliest mention wins; at the same offset the longer option ("dark red" over "red"); two
+    # options that normalise alike, mentioned there, are both named: neither is the answer
+    best = min(hits)
+    if any(hit[:2] == best[:2] for hit in hits if hit[2] != best[2]):
+        return None
+    return best[2]
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,8 @@
 """Second look at the procedural scenes: the options and answers of shapes-vqa's count questions
 (a never-right option is a shortcut a trained model learns), and the camera pan of 34f1a87 in
-every direction, at the largest pan a config allows."""
+every direction, at the largest pan a config allows. Also the answer reading that c3ca79d shares
+between the builder and the scorer: options that normalise alike, letters as option text,
+Unicode forms and decimals."""
 
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ import cv2
 import numpy as np
 import pytest
 
+from epvlm.answers import parse_choice, score_answer
+from eventsim.datasets.questions import answers_an_option, normalize_text, reference_index
 from eventsim.datasets.scene_render import render_pan, to_u8
 from eventsim.datasets.scenes import COLORS, SceneConfig, draw_sample
 
@@ -181,3 +185,49 @@ def test_the_question_image_does_not_depend_on_the_pan_frames():
         assert np.array_equal(full.image, last.image) and np.array_equal(
             full.frames[-1], full.image
         )
+
+
+# ----------------------------------------------------------------------------- answer reading
+
+
+def test_options_that_normalise_alike_are_not_picked_silently():
+    """Options '2' and 'two': the first that normalised like the answer was taken, so a
+    reference 'Two' was option A, and a generation of the reference's exact text 'two' was
+    parsed as option A while the reference was B (scored wrong)."""
+    choices = ["2", "two", "3"]
+    assert reference_index("Two", choices) is None
+    assert not answers_an_option("How many?\nA. 2\nB. two\nC. 3", "Two")
+    assert reference_index("two", choices) == 1  # its exact text
+    assert parse_choice("two", choices) == 1
+    assert score_answer("two", "two", choices).correct
+    assert parse_choice("Two.", choices) is None
+    assert parse_choice("There are two.", choices) is None
+    assert parse_choice("B", choices) == 1 and parse_choice("3", choices) == 2
+    assert reference_index("yes", ["yes", "yes"]) is None  # the same text twice
+
+
+def test_an_answer_read_as_one_options_text_and_anothers_letter_is_no_option():
+    """Letters as option text: 'a' normalises to option B's text 'A' and is option A's letter."""
+    choices = ["B", "A"]
+    assert reference_index("a", choices) is None
+    assert reference_index("(c)", ["x", "c)", "y"]) is None
+    # a choices list's answer is its exact text (the builder's answer_index), a letter is asked
+    assert reference_index("A", choices) == 1 and reference_index("B", choices) == 0
+    assert score_answer("B", "A", choices).correct and not score_answer("A", "A", choices).correct
+    # letter and text agreeing, and a plain letter, as before
+    assert reference_index("C", ["a", "b", "c"]) == 2
+    assert reference_index("c", ["Left", "Straight", "Right"]) == 2
+
+
+def test_unicode_forms_and_decimals_normalise_alike():
+    """A decomposed accent lost its combining mark ('cafe\u0301' read 'cafe', not 'café'),
+    full-width digits were no digits, and '2.0' was '2 0', no option '2'."""
+    assert normalize_text("cafe\u0301") == normalize_text("café") == "café"
+    assert reference_index("café", ["cafe\u0301", "tea"]) == 0
+    assert reference_index("２", ["1", "2"]) == 1
+    assert normalize_text("STRASSE") == normalize_text("Straße")
+    assert reference_index("2.0", ["1", "2", "3"]) == 1
+    assert reference_index("2", ["1.0", "2.0"]) == 1
+    assert normalize_text("2.50") == normalize_text("2.5") == "2 5"
+    assert normalize_text("version 2.0.1") == "version 2 0 1"  # no decimal
+    assert score_answer("2.0", "two", []).correct

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import string
+import unicodedata
 from collections.abc import Sequence
 
 OPTION_LETTERS = string.ascii_uppercase
@@ -57,9 +58,22 @@ def clean_generation(text: str) -> str:
     return _SPECIAL.sub(" ", text).strip()
 
 
+# a decimal with trailing zeros, not part of a longer dotted run ("2.0", "2.50"; not "2.0.1")
+_DECIMAL_ZEROS = re.compile(r"(?<![\d.])(\d+)\.(\d*?)0+(?![\d.])")
+
+
+def _trim_zeros(m: re.Match[str]) -> str:
+    return m.group(1) + (f".{m.group(2)}" if m.group(2) else "")
+
+
 def normalize_text(text: str, *, drop_articles: bool = False) -> str:
-    """Lower case, punctuation as spaces, number words as digits, single spaces."""
-    text = clean_generation(text).lower()
+    """Unicode compatibility forms folded (full-width digits, a decomposed accent), case
+    folded, decimals without trailing zeros ("2.0" is "2"), punctuation as spaces, number words
+    as digits, single spaces."""
+    # NFKC first: a decomposed accent's combining mark is no word character, so "cafe\u0301"
+    # lost it and differed from "café"
+    text = unicodedata.normalize("NFKC", clean_generation(text)).casefold()
+    text = _DECIMAL_ZEROS.sub(_trim_zeros, text)
     text = re.sub(r"[^\w\s]", " ", text)
     words = [_NUMBER_WORDS.get(w, w) for w in text.split()]
     if drop_articles:
@@ -68,21 +82,24 @@ def normalize_text(text: str, *, drop_articles: bool = False) -> str:
 
 
 def reference_index(answer: str, choices: Sequence[str]) -> int | None:
-    """Index of the reference answer among the options: its text (case, punctuation and number
-    words aside), or its letter (``C``, ``(c)``, ``C.)``), else None."""
-    if answer in choices:
-        return list(choices).index(answer)
+    """Index of the reference answer among the options: the one option whose text it is
+    exactly (a choices list's answer is its text, even where that is another option's letter),
+    else the one option it names normalised (its text, case, punctuation, number words and
+    Unicode forms aside, or its letter: ``C``, ``(c)``, ``C.)``). None when it names none, or
+    more than one: two options that normalise alike ("2", "two"), or its normalised text one
+    option and its letter another; picking one of them would score half the right answers
+    wrong."""
+    exact = [i for i, c in enumerate(choices) if c == answer]
+    if exact:
+        return exact[0] if len(exact) == 1 else None
     norm = normalize_text(answer)
     # an answer of punctuation alone normalises to nothing: it is no option's text
-    if norm:
-        for i, c in enumerate(choices):
-            if normalize_text(c) == norm:
-                return i
+    named = {i for i, c in enumerate(choices) if norm and normalize_text(c) == norm}
     # dots and brackets in any order around the letter ("C.)", ".C")
     letter = answer.strip().strip("().").upper()
     if len(letter) == 1 and letter in OPTION_LETTERS[: len(choices)]:
-        return OPTION_LETTERS.index(letter)
-    return None
+        named.add(OPTION_LETTERS.index(letter))
+    return named.pop() if len(named) == 1 else None
 
 
 def answers_an_option(question: str, answer: str) -> bool:
