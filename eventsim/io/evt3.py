@@ -1,12 +1,21 @@
 """Prophesee EVT 3.0 decoder (numpy, chunked), for the files faery misreads.
 
-faery 0.7.1 decodes EVT 3.0 but counts a wrap of the 24-bit time (every 16.78 s) only when the
-12-bit time-high counter steps from 4095 to 0. Its own encoder skips the time-high steps in which
-no event falls (up to 1024 at once), so in a file with gaps faery reads every event after such
-a wrap at the time before it. This decoder counts a wrap whenever time-high falls by more than
-half its range, so a wrap that skips steps is still seen, and otherwise decodes like faery: a
-time-high word resets the low 12 bits, times never decrease, and the ``% t0`` header line
-(written by faery) is added to every time.
+It follows Prophesee's EVT 3.0 specification (docs.prophesee.ai, data/encoding_formats/evt3),
+as openeb's decoder does, where faery 0.7.1 departs from it (`faery_misreads` finds the files
+where that changes an event):
+
+- A wrap of the 24-bit time (every 16.78 s) is counted whenever time-high falls by more than
+  half its range. faery counts one only when time-high steps from 4095 to 0, yet its own
+  encoder skips the steps in which no event falls (up to 1024 at once), so it read every event
+  after such a wrap at the time before it; it also ignores a time-high 4094 or more above the
+  last (from 0 at the start), and one that falls without wrapping.
+- Only VECT_BASE_X sets where vectors start and their polarity; a single event (EVT_ADDR_X)
+  carries its own. faery lets a single event set both for the vectors after it.
+- Coordinates are checked on events only: a row (EVT_ADDR_Y) or vector base (VECT_BASE_X) past
+  the sensor is no event (openeb reads such files too). faery refuses the file at the word.
+
+Otherwise it decodes like faery: a time-high word resets the low 12 bits, times never decrease,
+and the ``% t0`` header line (written by faery) is added to every time.
 """
 
 from __future__ import annotations
@@ -155,15 +164,22 @@ def _decode_chunk(words: np.ndarray, st: _State) -> tuple[np.ndarray, ...]:
     return t[at], ex, y[at], ep
 
 
-def faery_misreads(path: str | os.PathLike, header: Evt3Header, width: int | None = None) -> bool:
-    """Whether faery would decode some event in this EVT 3.0 file wrongly: a wrap of the time
-    that skips the step from 4095 to 0, a forward jump of time-high it ignores, or a vector
-    whose events run past ``width`` (the sensor's; None: the 2048 addresses), which faery
-    drops without a word (and puts the next vector's first event on the last column), where
-    `read_evt3` refuses the file."""
+def faery_misreads(
+    path: str | os.PathLike,
+    header: Evt3Header,
+    width: int | None = None,
+    height: int | None = None,
+) -> bool:
+    """Whether faery would read some event of this EVT 3.0 file otherwise than `read_evt3`, as
+    the module's docstring lists: a time-high step it ignores or a wrap it misses, a vector
+    placed after a single event, a vector whose events run past ``width`` (the sensor's; None:
+    the 2048 addresses: faery drops them without a word and puts the next vector's first event
+    on the last column, where `read_evt3` refuses the file), or a row or vector base past the
+    sensor (``height``, ``width``) that no event uses (faery refuses the file, `read_evt3`
+    reads it)."""
     limit = _ADDRESSES if width is None else width
-    last: int | None = None
-    x_next = 0  # where the next vector starts, carried over chunks as `_decode_chunk` does
+    last = 0  # faery's time-high before the first
+    carry = _Placement()
     with open(path, "rb") as fh:
         fh.seek(header.length)
         while True:
@@ -173,16 +189,15 @@ def faery_misreads(path: str | os.PathLike, header: Evt3Header, width: int | Non
             words = np.frombuffer(raw[: len(raw) // 2 * 2], dtype="<u2")
             kind = words >> 12
             highs = (words[kind == _TIME_HIGH] & 0xFFF).astype(np.int32)
-            if last is not None:
-                highs = np.concatenate(([last], highs))
             if highs.size:
-                step = np.diff(highs)
-                wrap = step < -_HALF_TIME_HIGH
-                if np.any(wrap & (step > -4095)) or np.any(step >= 4094):
+                step = np.diff(highs, prepend=last)
+                # only 4095 -> 0 falls alike in both; faery ignores any other fall
+                if np.any(((step < 0) & (step != -4095)) | (step >= 4094)):
                     return True
                 last = int(highs[-1])
-            reach, x_next = _vector_reach(words, kind, x_next)
-            if reach >= limit:
+            if height is not None and np.any((words[kind == _ADDR_Y] & 0x7FF) >= height):
+                return True
+            if _vectors_misread(words, kind, limit, carry):
                 return True
 
 
@@ -190,22 +205,46 @@ def faery_misreads(path: str | os.PathLike, header: Evt3Header, width: int | Non
 _BIT_LENGTH = np.array([i.bit_length() for i in range(1 << 12)], dtype=np.int64)
 
 
-def _vector_reach(words: np.ndarray, kind: np.ndarray, x_next: int) -> tuple[int, int]:
-    """The largest x a vector's event in ``words`` has (-1 for none), as `_decode_chunk`
-    places them, and where the next vector after them starts."""
-    vector = (kind == _VECT_BASE_X) | (kind == _VECT_12) | (kind == _VECT_8)
-    if not vector.any():
-        return -1, x_next
-    kind = kind[vector]
-    val = (words[vector] & 0xFFF).astype(np.int64)
+@dataclass
+class _Placement:
+    """Where the next vector starts and its polarity, carried over chunks: as `_decode_chunk`
+    places it (only VECT_BASE_X sets them) and as faery does (EVT_ADDR_X sets them too)."""
+
+    x: int = 0
+    p: int = 0
+    faery_x: int = 0
+    faery_p: int = 0
+
+
+def _starts(
+    val: np.ndarray, sets: np.ndarray, width: np.ndarray, x: int, p: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Where each word's vector starts and its polarity, when the words where ``sets`` holds
+    set both, from ``x`` and ``p`` before the first."""
+    done = np.cumsum(width) - width  # vector bits before each word
+    last = _last_index(sets)
+    at = np.maximum(last, 0)
+    start = np.where(last >= 0, (val[at] & 0x7FF) + done - done[at], x + done)
+    return start, np.where(last >= 0, val[at] >> 11, p)
+
+
+def _vectors_misread(words: np.ndarray, kind: np.ndarray, limit: int, carry: _Placement) -> bool:
+    """Whether faery places some vector event of ``words`` otherwise than `_decode_chunk`,
+    or refuses a vector base that no event uses; updates ``carry``."""
+    placing = (kind == _VECT_BASE_X) | (kind == _ADDR_X) | (kind == _VECT_12) | (kind == _VECT_8)
+    if not placing.any():
+        return False
+    kind = kind[placing]
+    val = (words[placing] & 0xFFF).astype(np.int64)
+    base = kind == _VECT_BASE_X
     width = np.where(kind == _VECT_12, 12, np.where(kind == _VECT_8, 8, 0))
-    done = np.cumsum(width) - width
-    last_base = _last_index(kind == _VECT_BASE_X)
-    base = np.where(last_base >= 0, val[np.maximum(last_base, 0)] & 0x7FF, x_next)
-    x_start = base + done - np.where(last_base >= 0, done[np.maximum(last_base, 0)], 0)
+    x, p = _starts(val, base, width, carry.x, carry.p)
+    fx, fp = _starts(val, base | (kind == _ADDR_X), width, carry.faery_x, carry.faery_p)
+    carry.x, carry.p = int(x[-1] + width[-1]), int(p[-1])
+    carry.faery_x, carry.faery_p = int(fx[-1] + width[-1]), int(fp[-1])
     bits = _BIT_LENGTH[np.where(kind == _VECT_8, val & 0xFF, np.where(width > 0, val, 0))]
-    reach = np.where(bits > 0, x_start + bits - 1, -1)
-    return int(reach.max()), int(x_start[-1] + width[-1])
+    placed_apart = (x != fx) | (p != fp) | (x + bits > limit)
+    return bool(np.any((bits > 0) & placed_apart) or np.any(base & ((val & 0x7FF) >= limit)))
 
 
 def read_evt3(

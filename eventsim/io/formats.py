@@ -134,11 +134,16 @@ def read_faery(
 ) -> tuple[np.ndarray, tuple[int, int] | None, list[str], dict]:
     """Decode an AEDAT4/EVT/DAT/ES file. Returns (events, recorded size or None, notes, meta).
 
-    An EVT 3.0 file whose times faery would misread (a 24-bit wrap in a gap between events,
-    as faery's own encoder writes them) is decoded by `eventsim.io.evt3` instead.
+    An EVT 3.0 file that faery would read otherwise than Prophesee's specification (a 24-bit
+    wrap in a gap between events, as faery's own encoder writes them; see
+    `eventsim.io.evt3.faery_misreads`) is decoded by `eventsim.io.evt3` instead. An EVT or DAT
+    file without a size in its header is read within the format's addresses (faery's fallback,
+    1280x720, refused events past it), its size inferred from the events.
     """
     ext = path.suffix.lower()
     header = None
+    # the addresses of a Prophesee format's coordinate fields: EVT's 11 bits, DAT's 14
+    addresses = 0
     if ext in (".raw", ".evt"):
         with open(path, "rb") as fh:
             if fh.read(1) != b"%":
@@ -148,15 +153,21 @@ def read_faery(
         from eventsim.io import evt3
 
         header = evt3.read_header(path)
+        addresses = 1 << 11
         size = header.size or (
             (int(sensor_size[0]), int(sensor_size[1])) if sensor_size is not None else None
         )
+        bounds = (None, None) if size is None else size
         # faery reads a raw file without a version as EVT 3.0 too
-        if header.version in (None, "3") and evt3.faery_misreads(
-            path, header, None if size is None else size[0]
-        ):
+        if header.version in (None, "3") and evt3.faery_misreads(path, header, *bounds):
             events = evt3.read_evt3(path, size, header)
             return events, header.size, ["time unit: microseconds"], {"layout": "evt"}
+    elif ext == ".dat":
+        from eventsim.io import evt3
+
+        # DAT's '%' header is Prophesee's too, and may be missing (or lack the size)
+        header = evt3.read_header(path)
+        addresses = 1 << 14
     faery = _faery(f"reading {path.suffix} files")
     notes: list[str] = []
     file_size: tuple[int, int] | None = None
@@ -164,13 +175,13 @@ def read_faery(
     if sensor_size is not None:
         kwargs["dimensions_fallback"] = tuple(sensor_size)
     elif header is not None:
-        # EVT's 11-bit addresses, as `evt3.read_evt3` takes them; faery's own fallback, 1280x720,
-        # refused a file without a size whose events reach past it
-        kwargs["dimensions_fallback"] = (1 << 11, 1 << 11)
+        # the format's addresses, as `evt3.read_evt3` takes EVT's; faery's own fallback,
+        # 1280x720, refused a file without a size whose events reach past it
+        kwargs["dimensions_fallback"] = (addresses, addresses)
     try:
         decoder = faery.events_stream_from_file(path, **kwargs)
         packets = [p for p in decoder if len(p)]
-        # without a size in an EVT header faery reports its fallback, 1280x720 unless given
+        # without a size in an EVT or DAT header faery reports its fallback as the file's
         if header is None or header.size is not None:
             width, height = decoder.dimensions()
             file_size = (int(width), int(height))
