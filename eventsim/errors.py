@@ -18,6 +18,22 @@ class ParameterError(EventsimError, ValueError):
     """A parameter, option or recipe field has a value outside what is accepted."""
 
 
+class ArgumentValueError(ParameterError):
+    """A keyword argument's value refused; the message starts with it as Python passes it
+    (``time_unit='ns' does not apply ...``). ``rest`` is the message after it, so that a
+    command line can name its option in its place (``--time-unit ns does not apply ...``)."""
+
+    def __init__(self, parameter: str, value: object, rest: str) -> None:
+        super().__init__(f"{parameter}={value!r}{rest}")
+        self.parameter = parameter
+        self.value = value
+        self.rest = rest
+
+    def __reduce__(self) -> tuple[type, tuple[str, object, str]]:
+        # a worker process's error reaches the parent pickled: rebuild from the parts
+        return type(self), (self.parameter, self.value, self.rest)
+
+
 class EventFileError(EventsimError, OSError):
     """An event file is missing, empty, corrupt, or cannot be written."""
 

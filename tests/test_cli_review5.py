@@ -257,7 +257,7 @@ def test_convert_refuses_a_column_order_the_input_does_not_use(tmp_path, capsys)
         out = tmp_path / "o.h5"
         rc, _, err = run(capsys, "convert", path, out, "--columns", "xytp", "--sensor-size", "8x6")
         assert rc == 1, path
-        one_line(err, "column order 'xytp'", "applies only to N x 4 arrays", path.name)
+        one_line(err, "--columns xytp", "applies only to N x 4 arrays", path.name)
         assert not out.exists()
         # the default order is no request: the same files convert
         rc, _, err = run(capsys, "convert", path, out, "--sensor-size", "8x6")

@@ -143,7 +143,7 @@ def test_an_unknown_layout_lists_the_choices_and_the_names_readers_give(tmp_path
     np.save(path, np.zeros(2, EVENT_DTYPE))
     rc, _, err = run(capsys, "info", path, "--layout", "hdf5")
     line = last_line(err)
-    assert rc == 1 and "'hdf5' is unknown" in line, line
+    assert rc == 1 and "--layout hdf5 is unknown" in line, line
     for name in ("dsec", "npy", "csv", "faery", "eventsim", "aedat4", "evt", "dat", "es"):
         assert name in line, (name, line)
 

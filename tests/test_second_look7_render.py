@@ -80,7 +80,7 @@ def test_render_and_plot_refuse_an_unknown_layout(tmp_path, capsys):
     for command in ("render", "plot"):
         rc, _, err = run(capsys, command, src, "--layout", "bogus", "-o", tmp_path / "x.png")
         assert rc == 1
-        assert "layout 'bogus' is unknown" in err
+        assert "--layout bogus is unknown" in err
 
 
 def test_layout_help_in_render_and_plot(capsys):

@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Any, NoReturn, Protocol
 
 from eventsim._system import usable_cores
-from eventsim.errors import EventsimError, OutputExistsError, ParameterError
+from eventsim.errors import ArgumentValueError, EventsimError, OutputExistsError, ParameterError
 from eventsim.outputs import (
     KeptInterrupt,
     check_interrupted,
@@ -81,9 +81,45 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def _cli_words(text: str) -> str:
-    """A library error on one line, its keyword arguments spelled as this CLI's options."""
+def _cli_words(exc: Exception, parser: argparse.ArgumentParser, args: argparse.Namespace) -> str:
+    """A library error on one line, its keyword arguments spelled as this CLI's options: a
+    refused value the user gave by an option (`ArgumentValueError`) named as typed
+    (``--time-unit ns``, not ``time_unit='ns'``)."""
+    text = str(exc)
+    if isinstance(exc, ArgumentValueError):
+        option = _option_given(parser, args, exc.parameter, exc.value)
+        if option is not None:
+            text = f"{option} {_option_value(exc.value)}{exc.rest}"
     return _one_line(text).replace("force=True", "--force")
+
+
+def _option_given(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, dest: str, value: object
+) -> str | None:
+    """The option that gave ``value`` to the library's parameter ``dest``; None when no option
+    of this command sets it, or it holds another value (the library was given this one by
+    something else, such as a recipe's field)."""
+    for action in parser._actions:
+        if action.dest != dest or not action.option_strings:
+            continue
+        given = getattr(args, dest, None)
+        # the types first: a library caller's numpy array would compare element-wise
+        if type(given) is not type(value) or given != value:
+            return None
+        typed = getattr(args, f"{dest}_option", None)  # `add_unit_option`'s record
+        long = [o for o in action.option_strings if o.startswith("--")]
+        return str(typed or (long or action.option_strings)[0])
+    return None
+
+
+def _option_value(value: object) -> str:
+    """``value`` as it would be typed: ``640x480`` for a sensor size, a text quoted only
+    where a shell needs it."""
+    import shlex
+
+    if isinstance(value, tuple) and len(value) == 2:
+        return f"{value[0]}x{value[1]}"
+    return shlex.quote(str(value))
 
 
 class _Parser(argparse.ArgumentParser):
@@ -176,7 +212,7 @@ def cli_command(
                     return EXIT_BROKEN_PIPE
                 _close_progress_bars(bars_before)
                 if isinstance(exc, EventsimError):
-                    print(f"{parser.prog}: error: {_cli_words(str(exc))}", file=sys.stderr)
+                    print(f"{parser.prog}: error: {_cli_words(exc, parser, args)}", file=sys.stderr)
                     return EXIT_ERROR
                 if isinstance(exc, OSError):
                     text = describe_os_error(exc, writing=final_output_paths())

@@ -24,7 +24,13 @@ import h5py
 import hdf5plugin  # noqa: F401
 import numpy as np
 
-from eventsim.errors import EventFileError, EventsimError, ParameterError, UnknownLayoutError
+from eventsim.errors import (
+    ArgumentValueError,
+    EventFileError,
+    EventsimError,
+    ParameterError,
+    UnknownLayoutError,
+)
 from eventsim.events import EVENT_DTYPE, check_sensor_size, empty_events
 from eventsim.io.hdf5_format import FORMAT_NAME
 from eventsim.io.reader import EventFileReader
@@ -426,10 +432,10 @@ class EventReader:
         file_size = self._file_sensor_size()
         if file_size is not None:
             if sensor_size is not None and tuple(sensor_size) != file_size:
-                raise ParameterError(
-                    f"sensor size {sensor_size[0]}x{sensor_size[1]} was given but "
-                    f"{str(self.path)!r} records "
-                    f"{file_size[0]}x{file_size[1]}"
+                raise ArgumentValueError(
+                    "sensor_size",
+                    sensor_size,
+                    f" was given but {str(self.path)!r} records {file_size[0]}x{file_size[1]}",
                 )
             self.sensor_size = file_size
         elif sensor_size is not None:

@@ -20,6 +20,7 @@ import h5py
 import numpy as np
 
 from eventsim.errors import (
+    ArgumentValueError,
     EventFileError,
     InvalidEventsError,
     ParameterError,
@@ -66,6 +67,8 @@ FAERY_SUFFIXES = {
 LAYOUT_ALIASES = {"eventsim": "dsec", **dict.fromkeys(FAERY_SUFFIXES, "faery")}
 #: units `open_events` takes for times a file does not label (``time_unit``)
 TIME_UNITS = {"us": "microseconds", "s": "seconds", "ms": "milliseconds", "ns": "nanoseconds"}
+#: what a refused ``time_unit`` is told after its value
+TIME_UNITS_EXPECTED = f"; expected {', '.join(map(repr, TIME_UNITS))} or None (detect)"
 #: ends each note of a unit detected, not given: how to give another
 UNIT_HINT = (
     "; another unit: time_unit= (--time-unit to 'eventsim info', 'convert', 'render' or 'plot')"
@@ -203,9 +206,7 @@ def times_to_us(
     """
     t = np.asarray(t)
     if time_unit not in (None, *TIME_UNITS):
-        raise ParameterError(
-            f"time_unit={time_unit!r}; expected {', '.join(map(repr, TIME_UNITS))} or None (detect)"
-        )
+        raise ArgumentValueError("time_unit", time_unit, TIME_UNITS_EXPECTED)
     if t.dtype.kind in "fc" and t.size and not np.all(np.isfinite(t)):
         bad = int(np.flatnonzero(~np.isfinite(t))[0])
         raise InvalidEventsError(f"{what}[{bad}] is {t[bad]}; expected a finite time")
@@ -328,9 +329,10 @@ def resolve_sensor_size(
     if file_size is not None:
         file_size = check_sensor_size(file_size)
         if given is not None and tuple(given) != file_size:
-            raise ParameterError(
-                f"sensor size {given[0]}x{given[1]} was given but {str(path)!r} records "
-                f"{file_size[0]}x{file_size[1]}"
+            raise ArgumentValueError(
+                "sensor_size",
+                given,
+                f" was given but {str(path)!r} records {file_size[0]}x{file_size[1]}",
             )
         return file_size, False
     if given is not None:
@@ -352,9 +354,8 @@ def resolve_sensor_size(
 def _refuse_columns(columns: str, what: str) -> None:
     """A column order given for events whose columns are named or fixed would be ignored."""
     if columns != "txyp":
-        raise ParameterError(
-            f"column order {columns!r} (columns= / --columns) applies only to N x 4 arrays in "
-            f".npy/.npz files; {what}"
+        raise ArgumentValueError(
+            "columns", columns, f" applies only to N x 4 arrays in .npy/.npz files; {what}"
         )
 
 
@@ -362,7 +363,7 @@ def _columns_from_matrix(arr: np.ndarray, columns: str, what: str) -> dict[str, 
     if arr.ndim != 2 or arr.shape[1] < 4:
         raise UnknownLayoutError(f"{what} has shape {arr.shape}; expected N x 4 [{columns}]")
     if sorted(columns) != sorted("txyp"):
-        raise ParameterError(f"columns={columns!r}; expected a permutation of 'txyp'")
+        raise ArgumentValueError("columns", columns, "; expected a permutation of 'txyp'")
     return {c: arr[:, i] for i, c in enumerate(columns)}
 
 
@@ -388,6 +389,7 @@ def open_events(
     bad events (`eventsim.events.StreamCheck`) rather than refuse them (``eventsim info``).
     """
     path = Path(path)
+    given_layout = layout
     if isinstance(layout, str):
         # as format_from_path takes --to: 'DSEC' or 'CSV' was refused as unknown
         layout = layout.lower()
@@ -395,9 +397,11 @@ def open_events(
     if layout is not None and layout not in LAYOUT_CHOICES:
         if layout not in LAYOUT_ALIASES:
             aliases = ", ".join(f"{a} ({c})" for a, c in LAYOUT_ALIASES.items())
-            raise ParameterError(
-                f"layout {layout!r} is unknown; valid: {', '.join(LAYOUT_CHOICES)}, or a "
-                f"layout a reader reports: {aliases}"
+            raise ArgumentValueError(
+                "layout",
+                given_layout,
+                f" is unknown; valid: {', '.join(LAYOUT_CHOICES)}, or a layout a reader "
+                f"reports: {aliases}",
             )
         layout = LAYOUT_ALIASES[layout]
     if sensor_size is not None:
@@ -474,9 +478,10 @@ def open_events(
             columns, f"{str(path)!r} is a {ext or 'faery'} file, whose format fixes them"
         )
         if time_unit not in (None, "us"):
-            raise ParameterError(
-                f"time_unit={time_unit!r} does not apply to {ext or 'these'} files: their "
-                "format fixes the unit (µs)"
+            raise ArgumentValueError(
+                "time_unit",
+                time_unit,
+                f" does not apply to {ext or 'these'} files: their format fixes the unit (µs)",
             )
         events, file_size, notes, meta = formats.read_faery(path, sensor_size)
         size_, inferred = resolve_sensor_size(file_size, sensor_size, events, path, notes)
@@ -556,8 +561,8 @@ def _open_hdf5_layout(
             )
         if found == "dsec":
             if time_unit not in (None, "us"):
-                raise ParameterError(
-                    f"time_unit={time_unit!r} does not apply to DSEC-layout files (µs)"
+                raise ArgumentValueError(
+                    "time_unit", time_unit, " does not apply to DSEC-layout files (µs)"
                 )
             f.close()
             return EventReader(path, sensor_size=sensor_size)
@@ -993,7 +998,8 @@ def _open_txt(
     separated by spaces or commas. A file of integers only holds µs, as a CSV's integers."""
     from eventsim.io import text
 
-    raw = path.read_bytes().removeprefix(b"\xef\xbb\xbf")  # Windows editors lead with a BOM
+    # Windows editors lead with a BOM
+    raw = text.lf_line_ends(path.read_bytes().removeprefix(b"\xef\xbb\xbf"))
     if b"," in raw:
         # many datasets write their text events as '0.000123,10,20,1'
         raw = raw.replace(b",", b" ")

@@ -17,10 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from eventsim.errors import EventFileError, ParameterError
+from eventsim.errors import ArgumentValueError, EventFileError
 from eventsim.events import empty_events
 from eventsim.io.layouts import (
     TIME_UNITS,
+    TIME_UNITS_EXPECTED,
     UNIT_HINT,
     ArrayReader,
     build_events,
@@ -46,6 +47,25 @@ class _BadTime(Exception):
 # lines that hold no row of `table`: empty ones for a delimiter, blank ones for whitespace
 _EMPTY_LINE = re.compile(rb"^\r?$", re.MULTILINE)
 _BLANK_LINE = re.compile(rb"^[ \t\r]*$", re.MULTILINE)
+# a line of blanks after the first (its newline leads, which the regex engine finds fast)
+_SPACES_LINE = re.compile(rb"\n[ \t]+(?=\r?(?:\n|\Z))")
+
+
+def lf_line_ends(raw: bytes) -> bytes:
+    """``raw`` with the bare-CR line ends of old Mac text as LF, where it has no LF: numpy's
+    parser takes a CR alone for a newline inside a line and refuses the file."""
+    if b"\r" in raw and b"\n" not in raw:
+        return raw.replace(b"\r", b"\n")
+    return raw
+
+
+def _blank_lines_emptied(raw: bytes) -> bytes:
+    """``raw`` with each line of only spaces and tabs empty, so that a CSV's table skips it as
+    it skips an empty line (with ',' for delimiter numpy reads it as one field). The lines stay,
+    for their numbers in messages."""
+    if b"\n " not in raw and b"\n\t" not in raw:
+        return raw
+    return _SPACES_LINE.sub(b"\n", raw)
 
 
 @dataclass(frozen=True)
@@ -105,6 +125,10 @@ def _to_int(text: np.ndarray, shift: int) -> np.ndarray:
     out = np.empty(text.shape[0], np.int64)
     if not text.size:
         return out
+    # numpy and Decimal read numbers as Python does, 1_0 as 10; a CSV reader takes no '_'
+    under = np.flatnonzero(np.char.find(text, b"_") >= 0)
+    if under.size:
+        raise _BadTime(int(under[0]), "is not a number")
     sci = (np.char.find(text, b"e") >= 0) | (np.char.find(text, b"E") >= 0)
     plain = np.flatnonzero(~sci)
     if plain.size:
@@ -293,6 +317,9 @@ _ACCEPTED_TIMES = (
 
 
 def _is_number(cell: bytes) -> bool:
+    if b"_" in cell:
+        # Python's float() takes 1_0 for 10; other CSV readers do not
+        return False
     try:
         float(cell)
     except ValueError:
@@ -378,18 +405,21 @@ def _csv_header(
 
 
 def _numbers(column: np.ndarray, what: str, lines: TextLines) -> np.ndarray:
-    try:
-        return column.astype(np.int64)
-    except (ValueError, OverflowError):
-        pass
-    try:
-        # written as floats (1.0) by some tools; build_events refuses fractional coordinates
-        return column.astype(np.float64)
-    except ValueError:
-        bad = next(i for i, v in enumerate(column) if not _is_number(v))
-        raise EventFileError(
-            f"{what}, {_where(lines, bad)}: {column[bad].decode('latin-1')!r} is not a number"
-        ) from None
+    # numpy converts text as Python does, which takes 1_0 for 10 (`_is_number`)
+    if not np.any(np.char.find(column, b"_") >= 0):
+        try:
+            return column.astype(np.int64)
+        except (ValueError, OverflowError):
+            pass
+        try:
+            # written as floats (1.0) by some tools; build_events refuses fractional coordinates
+            return column.astype(np.float64)
+        except ValueError:
+            pass
+    bad = next(i for i, v in enumerate(column) if not _is_number(v))
+    raise EventFileError(
+        f"{what}, {_where(lines, bad)}: {column[bad].decode('latin-1')!r} is not a number"
+    )
 
 
 def _short_line(raw: bytes, header: bool, fields: int, lead: int) -> str | None:
@@ -474,10 +504,8 @@ def read_csv(
     seconds when written with a fractional part, or the unit the header or ``time_unit``
     names; whole numbers written as decimals (``1234.0``) are refused as ambiguous."""
     if time_unit not in (None, *TIME_UNITS):
-        raise ParameterError(
-            f"time_unit={time_unit!r}; expected {', '.join(map(repr, TIME_UNITS))} or None (detect)"
-        )
-    raw = path.read_bytes().removeprefix(_BOM)
+        raise ArgumentValueError("time_unit", time_unit, TIME_UNITS_EXPECTED)
+    raw = lf_line_ends(path.read_bytes().removeprefix(_BOM))
     lead = 0
     if raw[:1].isspace():
         # blank lines before the header: loadtxt's skiprows would count them
@@ -491,6 +519,7 @@ def read_csv(
     first = raw[: raw.find(b"\n")] if b"\n" in raw else raw
     first = first.strip()
     has_header = _is_header(path, first)
+    raw = _blank_lines_emptied(raw)
     notes: list[str] = []
     index = {"t": 0, "x": 1, "y": 2, "p": 3}
     header_unit = file_size = None
@@ -529,7 +558,8 @@ def read_csv(
                 f"{what}: cannot tell the unit of the CSV's times: they are whole numbers "
                 f"written as decimals (such as {example.decode('latin-1').strip()!r}), which "
                 "may be seconds or microseconds. Accepted: "
-                f"{_ACCEPTED_TIMES}; or pass time_unit= (--time-unit to 'eventsim convert')"
+                f"{_ACCEPTED_TIMES}; or pass time_unit= (--time-unit to 'eventsim info', 'convert', "
+                "'render' or 'plot')"
             )
         unit = "s"
         notes.append(f"time unit detected: seconds (decimal times in the CSV){UNIT_HINT}")
