@@ -963,6 +963,9 @@ _WAIT: Literal["wait"] = "wait"
 # a container time more than this many nominal steps past the last time given may be a wild
 # one, which the frames after it tell
 _JUMP_STEPS = 2
+# the most frames in a row with wild times: a longer stretch of times far ahead that the times
+# then fall back from is taken as frames of their own (a short clip joined in between)
+_MAX_WILD_FRAMES = 3
 
 
 class _TimesAhead:
@@ -1039,7 +1042,18 @@ class _FrameClock:
     last one) is that frame's error: it waits as a repeated frame does, and the frames after
     keep their own times (given that time, the frame pushed every later one past it). One
     frame below it, then times past it, leave it its time: one of the two frames is out of
-    place either way.
+    place either way. Up to `_MAX_WILD_FRAMES` such times in a row are those frames' error too
+    where the next two times fall back below all of them, the first of the two after the last
+    time given (times that restart at or below it, two videos joined, keep the jump before
+    them); more are frames of their own (a short clip joined in).
+
+    The first frames are stamped once the next few are read: up to `_MAX_WILD_FRAMES` first
+    frames whose times are all above the next two frames' (FFmpeg gives a wild first time as 0
+    and every later one as negative) are those frames' error. They are placed a nominal step
+    apart, the last one step before the frame after them, and every later time is moved by as
+    much as that frame's is (where it would put the first frame before 0). They were given 0
+    and every later frame went on at the nominal rate. A video whose times start late (FFmpeg
+    gives them from 0) keeps its times.
     """
 
     def __init__(
@@ -1054,7 +1068,10 @@ class _FrameClock:
         self.dropped = 0
         self._ahead = ahead
         self._pushed = 0
-        # frames pushed and not stamped yet, with their container times
+        # added to every container time after wild first ones: the frames after are moved to
+        # follow them
+        self._shift = 0
+        # frames pushed and not stamped yet, with their container times (shifted)
         self._queue: collections.deque[tuple[int | None, Any]] = collections.deque()
         self._run: _Run | None = None
         # frames without a time after the last one given go on at the nominal rate
@@ -1064,7 +1081,9 @@ class _FrameClock:
         """The time `push` gives a frame of container time ``raw`` (µs) if pushed now, or None
         while that depends on later frames (or the frame is left out)."""
         if self.last is None:
-            return max(raw or 0, 0)
+            return None
+        if raw is not None:
+            raw += self._shift
         if self._run is not None:
             t = self._run.time()
             return t if t > self.last else None
@@ -1080,13 +1099,13 @@ class _FrameClock:
         """The frames whose times are now known, ``(t_us, frame)`` in order, after the next
         frame of container time ``raw`` (µs)."""
         self._pushed += 1
-        if self.last is None:
-            self.last = max(raw or 0, 0)
-            return [(self.last, frame)]
+        if raw is not None:
+            raw += self._shift
         if self._run is not None:
             return self._stamp_run([frame])
-        if self._nominal and not self._queue and (raw is None or raw <= self.last):
-            self.last += self.step
+        last = self.last
+        if self._nominal and last is not None and not self._queue and (raw is None or raw <= last):
+            self.last = last + self.step
             return [(self.last, frame)]
         self._queue.append((raw, frame))
         return self._drain(final=False)
@@ -1099,6 +1118,13 @@ class _FrameClock:
 
     def _drain(self, *, final: bool) -> list[tuple[int, Any]]:
         out: list[tuple[int, Any]] = []
+        if self.last is None:
+            if not self._queue:
+                return out
+            wild = self._is_wild(0, None, final)
+            if wild is None:
+                return out
+            out += self._start(wild)
         while self._queue and self.last is not None:
             decision = self._decide(self.last, final)
             if decision is None:
@@ -1113,6 +1139,23 @@ class _FrameClock:
                 self._run = decision
                 take = min(decision.n + (decision.t_next is not None), len(self._queue))
                 out += self._stamp_run([self._queue.popleft()[1] for _ in range(take)])
+        return out
+
+    def _start(self, wild: int) -> list[tuple[int, Any]]:
+        """The first frames stamped, ``wild`` of them with wild times."""
+        if not wild:
+            raw, frame = self._queue.popleft()
+            self.last = max(raw or 0, 0)
+            return [(self.last, frame)]
+        after = self._queue[wild][0]
+        assert after is not None  # the frame after wild times has one
+        self._shift = max(wild * self.step - after, 0)
+        self._queue = collections.deque(
+            (None if raw is None else raw + self._shift, frame) for raw, frame in self._queue
+        )
+        t_first = after + self._shift - wild * self.step
+        out = [(t_first + self.step * j, self._queue.popleft()[1]) for j in range(wild)]
+        self.last = out[-1][0]
         return out
 
     def _stamp_run(self, frames: list[Any]) -> list[tuple[int, Any]]:
@@ -1143,26 +1186,36 @@ class _FrameClock:
         if self._ahead is None or len(self._queue) <= _MAX_HELD_FRAMES:
             return _WAIT
         try:
-            return self._ahead(self._pushed + i - len(self._queue))
+            t = self._ahead(self._pushed + i - len(self._queue))
         except IndexError:
             return _END
+        return None if t is None else t + self._shift
 
-    def _is_wild(self, i: int, last: int, final: bool) -> bool | None:
-        """Whether the ``i``-th frame's time, which follows ``last``, is a wild one; None while
-        that depends on frames not read."""
-        t = self._raw(i, final)
-        assert isinstance(t, int)
-        if t <= last + _JUMP_STEPS * self.step:
-            return False
-        after = self._raw(i + 1, final)
-        if after == _WAIT:
-            return None
-        if not (isinstance(after, int) and after < t):
-            return False
-        then = self._raw(i + 2, final)
-        if then == _WAIT:
-            return None
-        return isinstance(then, int) and then < t
+    def _is_wild(self, i: int, last: int | None, final: bool) -> int | None:
+        """How many frames from the ``i``-th on have wild times, following ``last`` (None: the
+        first frames): the longest such burst, 0 where the ``i``-th has a time of its own; None
+        while that depends on frames not read."""
+        low: int | None = None
+        wild = 0
+        for n in range(1, _MAX_WILD_FRAMES + 1):
+            t = self._raw(i + n - 1, final)
+            if t == _WAIT:
+                return None
+            if not isinstance(t, int) or (last is not None and t <= last + _JUMP_STEPS * self.step):
+                return wild
+            low = t if low is None else min(low, t)
+            after = self._raw(i + n, final)
+            if after == _WAIT:
+                return None
+            # after more than one wild time, a time at or below the last one given is the
+            # timeline restarting
+            if isinstance(after, int) and after < low and (n == 1 or last is None or after > last):
+                then = self._raw(i + n + 1, final)
+                if then == _WAIT:
+                    return None
+                if isinstance(then, int) and then < low:
+                    wild = n
+        return wild
 
     def _decide(self, last: int, final: bool) -> _Run | Literal[True] | None:
         """True where the first frame waiting keeps its time; else the run it starts, or None
