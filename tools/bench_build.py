@@ -25,8 +25,10 @@ import argparse
 import contextlib
 import ctypes
 import datetime
+import importlib.metadata
 import json
 import os
+import platform
 import resource
 import signal
 import subprocess
@@ -36,6 +38,7 @@ import time
 from pathlib import Path
 
 from eventsim._text import plural
+from eventsim._version import __version__
 
 ROOT = Path(__file__).resolve().parents[1]
 WARM_UP_SAMPLES = 2
@@ -87,6 +90,13 @@ def _utc() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def _version(dist: str) -> str:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
 def _become_subreaper() -> bool:
     """Adopt this process's orphaned descendants (PR_SET_CHILD_SUBREAPER): the fork server
     outlives the build process, and its usage and its workers' reach RUSAGE_CHILDREN only if
@@ -110,7 +120,7 @@ def _reap_orphans() -> None:
             return
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument(
         "--rounds",
@@ -145,7 +155,17 @@ def main() -> int:
         "measuring",
     )
     p.add_argument("--one", type=int, default=None, help=argparse.SUPPRESS)
-    args = p.parse_args()
+    args = p.parse_args(argv)
+    # refused before the warm-up build: --samples 0 ended in a ZeroDivisionError at the table,
+    # --workers 0 in a build's traceback
+    if min(args.rounds, args.samples, args.shard_size, *args.workers) < 1:
+        p.error(
+            "--rounds, --samples, --shard-size and --workers must be at least 1; got "
+            f"{args.rounds}, {args.samples}, {args.shard_size} and "
+            f"{' '.join(map(str, args.workers))}"
+        )
+    if args.competing_load < 0:
+        p.error(f"--competing-load must be at least 0, got {args.competing_load}")
     if args.one is not None:
         print(json.dumps(run_one(args.recipe, args.samples, args.shard_size, args.one)))
         return 0
@@ -190,7 +210,9 @@ def _measure(args: argparse.Namespace) -> int:
     load = os.getloadavg()
     print(
         f"{_utc()}; {os.cpu_count()} CPUs; load average before: "
-        + " ".join(f"{x:.2f}" for x in load),
+        + " ".join(f"{x:.2f}" for x in load)
+        + f"; Python {platform.python_version()}, eventsim {__version__}, "
+        + ", ".join(f"{dist} {_version(dist)}" for dist in ("numpy", "numba", "h5py")),
         flush=True,
     )
     # a process of its own, as the timed builds are, so the kernels it compiles reach the

@@ -27,7 +27,9 @@ against the weight bytes.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
+import os
 import platform
 import resource
 import statistics
@@ -307,6 +309,16 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.load_check and args.model:
         p.error("--load-check saves and reloads the random model; with --model there is none")
+    # refused now, not as a traceback after the model was built (--reps 0 failed in the table)
+    if min(args.reps, args.new_tokens, args.image_side) < 1 or args.threads < 0:
+        p.error(
+            "--reps, --new-tokens and --image-side must be at least 1, --threads at least 0; "
+            f"got {args.reps}, {args.new_tokens}, {args.image_side} and {args.threads}"
+        )
+    try:
+        tau_values = [float(t) for t in args.taus.split(",")]
+    except ValueError:
+        p.error(f"--taus {args.taus!r}: expected keep fractions separated by commas, e.g. 0.5,0.25")
     # refused before the minutes of measuring, not after them
     if args.json and Path(args.json).exists() and not args.force:
         print(f"bench_epvlm: {args.json} exists; pass --force to overwrite it", file=sys.stderr)
@@ -314,6 +326,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
+    from epvlm.evaluate import resolve_device
     from epvlm.flops import vlm_flops, window_token_counts
     from epvlm.loading import load_pretrained_model
     from epvlm.prior import check_keep, select_blocks
@@ -324,23 +337,31 @@ def main(argv: list[str] | None = None) -> int:
         grid_for_size,
         load_processor,
     )
+    from eventsim.errors import EventsimError
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    taus = [check_keep(float(t)) for t in args.taus.split(",")]
     dtype = getattr(torch, args.dtype)
     rss_before = peak_rss_mib()
     t0 = time.perf_counter()
-    if args.model:
-        proc = load_processor(args.model)
-        model = load_pretrained_model(args.model, device=args.device, dtype=dtype)
-        source = f"checkpoint {args.model}"
-    else:
-        proc = build_offline_processor(
-            [QUESTION, *CHOICES], max_pixels=max(448 * 448, args.image_side**2)
-        )
-        model = build_random_model(args.dims, proc, args.seed, dtype).to(args.device)
-        source = f"{args.dims} dims, random init"
+    # a bad keep, device, preset or checkpoint is one line, not a traceback (--device cuda
+    # without a GPU failed inside torch)
+    try:
+        taus = [check_keep(t) for t in tau_values]
+        resolve_device(args.device)
+        if args.model:
+            proc = load_processor(args.model)
+            model = load_pretrained_model(args.model, device=args.device, dtype=dtype)
+            source = f"checkpoint {args.model}"
+        else:
+            proc = build_offline_processor(
+                [QUESTION, *CHOICES], max_pixels=max(448 * 448, args.image_side**2)
+            )
+            model = build_random_model(args.dims, proc, args.seed, dtype).to(args.device)
+            source = f"{args.dims} dims, random init"
+    except EventsimError as exc:
+        print(f"bench_epvlm: {exc}", file=sys.stderr)
+        return 2
     setup_s = time.perf_counter() - t0
     rss_model = peak_rss_mib()
     n_params = sum(p.numel() for p in model.parameters())
@@ -396,6 +417,7 @@ def main(argv: list[str] | None = None) -> int:
         return time.perf_counter() - start
 
     prefill(configs[-1])  # warm-up (allocator, kernels)
+    load_before = os.getloadavg()
     times: dict[tuple[str, float], dict[str, list[float]]] = {
         c: {"prefill": [], "e2e": []} for c in configs
     }
@@ -457,7 +479,10 @@ def main(argv: list[str] | None = None) -> int:
         f"ready in {setup_s:.0f} s), {side}x{side} image, {grid[0]}x{grid[1]} tokens, "
         f"{args.new_tokens} new tokens end to end, device {device}, "
         f"{torch.get_num_threads()} threads, torch {torch.__version__}, "
-        f"{platform.processor() or platform.machine()}"
+        f"transformers {importlib.metadata.version('transformers')}, "
+        f"{platform.processor() or platform.machine()} with {os.cpu_count()} CPUs, load average "
+        f"{' '.join(f'{v:.2f}' for v in load_before)} -> "
+        f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}"
     )
     print(
         "| selection | image tokens | FLOPs vs dense | prefill s | prefill vs dense "

@@ -23,6 +23,7 @@ import argparse
 import contextlib
 import importlib.util
 import json
+import os
 import platform
 import sys
 import time
@@ -389,7 +390,7 @@ def speed(args: argparse.Namespace, has_numba: bool, report: dict) -> None:
     )
     print("|---|---|---|---|---|---|---|---|---|")
     for size in args.sizes:
-        w, h = (int(v) for v in size.lower().split("x"))
+        w, h = _parse_size(size)
         frames, ts = _speed_frames(w, h, max(args.frames, args.cpu_frames))
         for preset in SPEED_PRESETS:
             params = DVSParams.from_preset(preset)
@@ -431,6 +432,14 @@ def speed(args: argparse.Namespace, has_numba: bool, report: dict) -> None:
 
 
 # ----------------------------------------------------------------------------- main
+def _parse_size(text: str) -> tuple[int, int]:
+    """``WIDTHxHEIGHT`` in px as (width, height); ValueError naming it when it is not one."""
+    parts = text.lower().split("x")
+    if len(parts) != 2 or not all(p.isascii() and p.isdigit() and int(p) > 0 for p in parts):
+        raise ValueError(f"--sizes {text}: expected WIDTHxHEIGHT in px, e.g. 640x480")
+    return int(parts[0]), int(parts[1])
+
+
 def _probe_addcmul(device: str) -> str:
     """How addcmul rounds on ``device`` (the low-pass step): once (fused), twice, or mixed."""
     import torch
@@ -495,6 +504,8 @@ def header(device: str, report: dict) -> bool:
         "torch": torch.__version__,
         "cuda": torch.version.cuda,
         "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+        "load_average": [round(v, 2) for v in os.getloadavg()],
         "numpy": np.__version__,
         "numba": has_numba,
         "cpu_threads": torch.get_num_threads(),
@@ -538,6 +549,16 @@ def main(argv: list[str] | None = None) -> int:
             "error: --frames, --cpu-frames and --repeats must be >= 1, --random-frames >= 2",
             file=sys.stderr,
         )
+        return 2
+    if args.cpu_threads is not None and args.cpu_threads < 1:
+        print(f"error: --cpu-threads must be >= 1, got {args.cpu_threads}", file=sys.stderr)
+        return 2
+    # checked now: a bad size used to fail with a traceback after the identity tables' minutes
+    try:
+        for size in args.sizes:
+            _parse_size(size)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     out_file = None if args.out is None else args.out / "bench_gpu.json"
     if out_file is not None and out_file.exists() and not args.force:

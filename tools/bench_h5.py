@@ -13,8 +13,13 @@ window reads, and the writer's peak memory for a short and the full stream (flat
 from __future__ import annotations
 
 import argparse
+import datetime
+import importlib.metadata
+import math
 import os
+import platform
 import statistics
+import sys
 import tempfile
 import time
 import tracemalloc
@@ -23,6 +28,7 @@ from typing import Literal
 
 import numpy as np
 
+from eventsim._version import __version__
 from eventsim.events import EVENT_DTYPE
 from eventsim.io import EventColumns, EventReader, EventWriter
 
@@ -281,7 +287,26 @@ def sweep(sub: np.ndarray, path: Path, packet: int) -> None:
     column_table(sub, path)
 
 
-def main() -> None:
+def machine_state() -> str:
+    """When, on how many CPUs, under what load and with which versions the figures were taken:
+    on a shared machine the same code moves by tens of percent with the load."""
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    load = " ".join(f"{v:.2f}" for v in os.getloadavg())
+    versions = ", ".join(f"{dist} {_version(dist)}" for dist in ("numpy", "h5py", "hdf5plugin"))
+    return (
+        f"{now}; {os.cpu_count()} CPUs, load average {load}; "
+        f"Python {platform.python_version()}, eventsim {__version__}, {versions}"
+    )
+
+
+def _version(dist: str) -> str:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument(
         "--events", type=float, default=20e6, help="events in the stream (default 20e6)"
@@ -309,7 +334,12 @@ def main() -> None:
         help="start the stream at this time (the file's /t_offset, which reads add to t)",
     )
     ap.add_argument("--dir", default=None, help="folder for the files (default: a temp folder)")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
+    # NaN passes every comparison below and then fails int() with a traceback
+    if not (math.isfinite(args.events) and math.isfinite(args.duration_s)):
+        ap.error(
+            f"--events and --duration-s must be finite, got {args.events:g} and {args.duration_s:g}"
+        )
     if args.events < 1 or args.packet < 1 or args.windows < 1 or args.repeat < 1:
         ap.error("--events, --packet, --windows and --repeat must be at least 1")
     # the random window reads start anywhere before the stream's last 10 ms
@@ -317,6 +347,7 @@ def main() -> None:
         ap.error(f"--duration-s must be more than 0.011 s (10 ms windows), got {args.duration_s:g}")
 
     n = int(args.events)
+    print(machine_state(), flush=True)
     t0 = time.perf_counter()
     ev = clustered_stream(n, args.duration_s)
     ev["t"] += args.t0_us
@@ -329,11 +360,11 @@ def main() -> None:
         path = Path(tmp) / "bench.h5"
         if args.sweep:
             sweep(ev[: min(len(ev), 4_000_000)], path, args.packet)
-            return
+            return 0
         if args.vs_h5py:
             write_file(path, ev, args.packet)
             vs_h5py(path, ev, max(args.repeat, 5))
-            return
+            return 0
 
         # A small write warms the process up (plugin loading, first-touch memory: fresh pages
         # are expensive in a VM); throughput is then the best of a few runs.
@@ -384,7 +415,8 @@ def main() -> None:
             f"writer memory, {label:>6} events: peak {mib(traced)} allocated (tracemalloc), "
             f"peak resident +{mib(rss)}"
         )
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

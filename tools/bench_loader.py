@@ -31,8 +31,10 @@ from __future__ import annotations
 import argparse
 import datetime
 import gc
+import importlib.metadata
 import json
 import os
+import platform
 import subprocess
 import sys
 import tempfile
@@ -41,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from eventsim._text import plural
+from eventsim._version import __version__
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -77,6 +80,13 @@ def _collate(batch: list[dict[str, Any]]) -> dict[str, Any]:
     return {"pid": os.getpid(), "n": len(batch), "start": dict(_AT_START), "now": now}
 
 
+def _version(dist: str) -> str:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
 def _utc() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
@@ -87,8 +97,13 @@ def build_base(recipe: str, n: int, out: Path) -> None:
     code = (
         "import sys\n"
         "from eventsim.datasets import build_dataset\n"
-        "build_dataset(sys.argv[1], sys.argv[2], overrides={'splits.train': 0, 'splits.val': 0,"
-        " 'splits.test': int(sys.argv[3]), 'build.shard_size': 2}, workers=1, progress=False)\n"
+        "from eventsim.errors import EventsimError\n"
+        "try:\n"
+        "    build_dataset(sys.argv[1], sys.argv[2], overrides={'splits.train': 0,"
+        " 'splits.val': 0, 'splits.test': int(sys.argv[3]), 'build.shard_size': 2}, workers=1,"
+        " progress=False)\n"
+        "except EventsimError as exc:\n"
+        "    sys.exit(f'bench_loader: {exc}')\n"
     )
     subprocess.run([sys.executable, "-c", code, recipe, str(out), str(n)], check=True)
 
@@ -203,17 +218,33 @@ def main(argv: list[str] | None = None) -> int:
         "objects it inherited alone)",
     )
     args = p.parse_args(argv)
+    # on stderr with a usage error's status (they went to stdout with status 1); --batch-size
+    # 0 and --read 0 were a DataLoader traceback after the base build
+    if args.samples < 1 or args.base < 1 or args.batch_size < 1 or args.workers < 0:
+        p.error(
+            "--samples, --base and --batch-size must be >= 1, --workers >= 0; got "
+            f"{args.samples}, {args.base}, {args.batch_size} and {args.workers}"
+        )
+    if args.read is not None and args.read < 1:
+        p.error(f"--read must be >= 1, got {args.read}")
     if not Path("/proc/self/smaps_rollup").is_file():
-        print("bench_loader: needs /proc/<pid>/smaps_rollup (Linux 4.14 or later)")
-        return 1
-    if args.samples < 1 or args.base < 1 or args.workers < 0:
-        print("bench_loader: --samples and --base must be >= 1, --workers >= 0")
+        print("bench_loader: needs /proc/<pid>/smaps_rollup (Linux 4.14 or later)", file=sys.stderr)
         return 1
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"{_utc()}; {os.cpu_count()} CPUs; load average {load}", flush=True)
+    versions = ", ".join(f"{dist} {_version(dist)}" for dist in ("torch", "numpy"))
+    print(
+        f"{_utc()}; {os.cpu_count()} CPUs; load average {load}; "
+        f"Python {platform.python_version()}, eventsim {__version__}, {versions}",
+        flush=True,
+    )
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        build_base(args.recipe, args.base, Path(tmp) / "base")
+        try:
+            build_base(args.recipe, args.base, Path(tmp) / "base")
+        except subprocess.CalledProcessError:
+            # the child said why on stderr; a traceback here would only bury it
+            print(f"bench_loader: the base build of {args.recipe} failed", file=sys.stderr)
+            return 1
         size = replicate(Path(tmp) / "base", Path(tmp) / "ds", args.samples)
         print(
             f"base: {args.base} real samples built, replicated to {args.samples} records "

@@ -9,7 +9,12 @@ Each command runs in a fresh Python process that reports its own peak RSS.
 from __future__ import annotations
 
 import argparse
+import datetime
+import importlib.metadata
 import json
+import math
+import os
+import platform
 import subprocess
 import sys
 import tempfile
@@ -17,6 +22,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from eventsim._version import __version__
 
 SENSOR = (346, 260)
 
@@ -69,6 +76,26 @@ def run(argv: list[str]) -> dict:
     return result
 
 
+def machine_state() -> str:
+    """When, on how many CPUs, under what load and with which versions the figures were taken."""
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    load = " ".join(f"{v:.2f}" for v in os.getloadavg())
+    versions = ", ".join(
+        f"{dist} {_version(dist)}" for dist in ("numpy", "opencv-python-headless", "matplotlib")
+    )
+    return (
+        f"{now}; {os.cpu_count()} CPUs, load average {load}; "
+        f"Python {platform.python_version()}, eventsim {__version__}, {versions}"
+    )
+
+
+def _version(dist: str) -> str:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rate-mev", type=float, default=2.0, help="event rate, Mev/s (default 2)")
@@ -83,6 +110,22 @@ def main(argv: list[str] | None = None) -> int:
         "--window-ms", type=float, default=10.0, help="window per video frame, ms (default 10)"
     )
     args = ap.parse_args(argv)
+    # the recording is written 100 ms at a time: a length that is not a whole number of those
+    # was cut or stretched, and frames/s counted frames of the length asked for
+    lengths = [round(seconds * 10) / 10 for seconds in args.seconds]
+    values = [args.rate_mev, args.window_ms, *args.seconds]
+    if not all(math.isfinite(v) and v > 0 for v in values) or min(lengths) <= 0:
+        ap.error(
+            "--rate-mev, --window-ms and --seconds must be finite and more than 0 (--seconds "
+            f"at least 0.1, in steps of 0.1 s); got {args.rate_mev:g}, {args.window_ms:g} and "
+            f"{' '.join(f'{v:g}' for v in args.seconds)}"
+        )
+    if lengths != args.seconds:
+        ap.error(
+            f"--seconds {' '.join(f'{v:g}' for v in args.seconds)}: the recordings are made "
+            "100 ms at a time; expected multiples of 0.1 s"
+        )
+    print(machine_state(), flush=True)
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -49,6 +49,8 @@ from typing import Any
 
 import numpy as np
 
+from eventsim._version import __version__
+
 SIZES = {"346x260": 300, "640x480": 150, "1280x720": 90}  # frames per clip (30 fps)
 PRESETS = ("ideal", "v2e-default")
 
@@ -563,7 +565,29 @@ def rss_child(minutes: float, out: str, preset: str) -> None:
     )
 
 
-def main() -> None:
+def machine_state() -> str:
+    """CPUs, load and the versions the figures depend on (read from the installed metadata,
+    so nothing is imported for them)."""
+    import importlib.metadata
+    import platform
+
+    def version(dist: str) -> str:
+        try:
+            return importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            return "not installed"
+
+    dists = ("numpy", "numba", "torch", "opencv-python-headless", "h5py")
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    versions = ", ".join(f"{dist} {version(dist)}" for dist in dists)
+    stamp = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
+    return (
+        f"{stamp} UTC, {os.cpu_count()} CPUs, load average {load}; "
+        f"Python {platform.python_version()}, eventsim {__version__}, {versions}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
     from eventsim.options import UPSAMPLE_MODES
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -625,9 +649,17 @@ def main() -> None:
         metavar=("MINUTES", "OUT"),
         help=argparse.SUPPRESS,
     )
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     if args.repeats < 1:
         ap.error(f"--repeats must be at least 1, got {args.repeats}")
+    # refused now, not after the clips were rendered and timed (a traceback from torch, or
+    # the RSS run's child failing)
+    if args.threads < 1:
+        ap.error(f"--threads must be at least 1, got {args.threads}")
+    if not 0 < args.rss_minutes < float("inf"):
+        ap.error(f"--rss-minutes must be more than 0, got {args.rss_minutes:g}")
+    if args.v2e and not args.peers:
+        ap.error("--v2e times v2e in the comparison --peers runs; add --peers")
     from eventsim.simulator import PRESETS as KNOWN_PRESETS
 
     # named now, not as a traceback after the clips were rendered and the first preset timed
@@ -636,16 +668,17 @@ def main() -> None:
         ap.error(f"unknown preset {', '.join(unknown)}; expected one of {', '.join(KNOWN_PRESETS)}")
     if args.rss_child:
         rss_child(float(args.rss_child[0]), args.rss_child[1], args.rss_preset)
-        return
+        return 0
+    print(f"# {machine_state()}", flush=True)
     if args.breakdown:
         breakdown(args.repeats)
-        return
+        return 0
     if args.peers:
         peers(args.sizes, args.repeats, args.esim_python, args.v2e)
-        return
+        return 0
     if args.noise_cost:
         noise_cost(args.sizes, args.repeats)
-        return
+        return 0
 
     from eventsim.simulator.synthetic import moving_shapes_clip, write_video
 
@@ -731,7 +764,8 @@ def main() -> None:
     if find_esim_python(args.esim_python) is not None:
         print()
         peers(args.sizes, args.repeats, args.esim_python)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

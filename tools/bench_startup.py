@@ -13,7 +13,9 @@ one question, for `epvlm run`), so their difference from the import rows is the 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import os
+import platform
 import subprocess
 import sys
 import tempfile
@@ -21,6 +23,7 @@ import time
 from pathlib import Path
 
 from eventsim._text import plural
+from eventsim._version import __version__
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "epvlm" / "assets" / "shapes-demo-tiny"
@@ -97,6 +100,13 @@ def _rows(tmp: Path) -> dict[str, list[str]]:
     }
 
 
+def _version(dist: str) -> str:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument(
@@ -108,6 +118,10 @@ def main(argv: list[str] | None = None) -> int:
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     print(f"# bench_startup: {os.cpu_count()} CPUs, load average {load} at start, best of "
           f"{args.repeats}, interleaved")  # fmt: skip
+    # the import rows depend on these versions; read from the installed metadata, so nothing
+    # is imported before the rows
+    versions = ", ".join(f"{dist} {_version(dist)}" for dist in ("torch", "transformers", "numba"))
+    print(f"# Python {platform.python_version()}, eventsim {__version__}, {versions}")
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         _prepare(tmp)

@@ -232,7 +232,39 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="hide the progress bars (drawn only when stderr is a terminal)",
     )
-    return ap.parse_args(argv)
+    args = ap.parse_args(argv)
+    _check_numbers(ap, args)
+    return args
+
+
+def _check_numbers(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse counts, shares and rates that cannot train, as a usage error: --eval-every 0
+    raised ZeroDivisionError after the first step, --steps 0 said 'trained 0 steps;
+    checkpoint: OUT' and wrote none, --threads 0 or --batch-size 0 were torch tracebacks."""
+    at_least_one = [
+        "steps", "batch_size", "eval_samples", "eval_every", "checkpoint_every", "threads",
+        *(name for name in MODEL_SIZE if name in vars(args)),
+    ]  # fmt: skip
+    bad = [
+        f"--{n.replace('_', '-')} {getattr(args, n)} (at least 1)"
+        for n in at_least_one
+        if getattr(args, n) < 1
+    ]
+    if args.stop_after is not None and args.stop_after < 1:
+        bad.append(f"--stop-after {args.stop_after} (at least 1)")
+    for name in ("warmup", "workers", "vision_pretrain_steps"):
+        if getattr(args, name) < 0:
+            bad.append(f"--{name.replace('_', '-')} {getattr(args, name)} (at least 0)")
+    for name in ("drop_share", "downsample_share", "sparse_from"):
+        if not 0.0 <= getattr(args, name) <= 1.0:  # NaN fails too
+            bad.append(f"--{name.replace('_', '-')} {getattr(args, name):g} (in [0, 1])")
+    if not 0.0 < args.lr < math.inf:
+        bad.append(f"--lr {args.lr:g} (more than 0)")
+    for name in ("weight_decay", "reinit_lr_scale", "aux_weight", "max_minutes"):
+        if not 0.0 <= getattr(args, name) < math.inf:
+            bad.append(f"--{name.replace('_', '-')} {getattr(args, name):g} (0 or more, finite)")
+    if bad:
+        ap.error(f"cannot train with {'; '.join(bad)}")
 
 
 def scene_config(recipe: str):
