@@ -470,6 +470,10 @@ def _static_sentence(
     if vs_dense == "unconfirmed" and not _few_differ(counts["this_only"], counts["dense_only"]):
         lead = "On static targets the event prior's change from dense is not beyond noise"
     else:
+        # when not even every question lost would be a loss beyond noise, "no loss beyond
+        # noise" would read as a finding where it says nothing (1 of 1 lost at --limit 1)
+        if vs_dense == "within" and _few_differ(sum(counts.values()), 0):
+            vs_dense = "unconfirmed"
         lead = {
             "within": "On static targets the event prior shows no loss beyond noise",
             "above": "On static targets the event prior scores above dense beyond noise",

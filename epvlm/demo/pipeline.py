@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import re
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,16 +18,23 @@ from typing import Any
 
 from epvlm.demo.analysis import KEEPS, SCENARIO_FIELD, summarize, target_coverage
 from epvlm.demo.preview import PREVIEW_KEEP, pick_previews, render_preview
-from epvlm.demo.report import BY_SCENARIO_PLOT, BY_TYPE_PLOT, write_report
+from epvlm.demo.report import BY_SCENARIO_PLOT, BY_TYPE_PLOT, SUMMARY_FILE, write_report
 from epvlm.prior import Selector
 from epvlm.results import (
+    RESULT_FILES,
     check_results_folder,
     fmt_keep,
     plot_accuracy_vs_flops_by,
     remove_partial,
 )
 from eventsim.errors import DatasetError, OutputExistsError, ParameterError
-from eventsim.outputs import KeptInterrupt, remove_path
+from eventsim.outputs import (
+    KeptInterrupt,
+    remove_path,
+    remove_stale_temps,
+    sigint_deferred,
+    temp_path,
+)
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 DEFAULT_MODEL = ASSETS / "shapes-demo-tiny"
@@ -169,8 +178,11 @@ def run_demo(
     created = next((p for p in reversed((out, *out.parents)) if not p.exists()), None)
     before = {p.name for p in out.iterdir()} if created is None and out.is_dir() else set()
     out.mkdir(parents=True, exist_ok=True)
+    aside: Path | None = None
     try:
-        return _run_steps(
+        if created is None:
+            aside = _set_aside(out)
+        result = _run_steps(
             out, report, t_start, model_path, dataset_dir, recipe, limit, selectors, keeps,
             progress, workers, batch_size, seed, coverage_questions, detail_types, command,
             device, dtype,
@@ -179,9 +191,12 @@ def run_demo(
         if created is not None:
             remove_path(created)
         else:
-            for p in list(out.iterdir()):
-                if p.name not in before:
-                    remove_path(p)
+            with sigint_deferred(deliver=False):
+                moved = set() if aside is None else {p.name for p in aside.iterdir()}
+                for p in list(out.iterdir()):
+                    if (p.name not in before or p.name in moved) and p != aside:
+                        remove_path(p)
+                _put_back(aside, out)
             # the demo starts its evaluation over every time (force), so the answers an
             # interrupted one kept there would only be discarded by the next
             remove_partial(out)
@@ -189,6 +204,54 @@ def run_demo(
             # the evaluation's "answers kept, rerun to resume" is untrue here: they are gone
             raise KeyboardInterrupt from None
         raise
+    # the report is published: an earlier run's file this one did not write again (a preview
+    # of a scenario it did not meet) goes back, as it was before the set-aside
+    with sigint_deferred():
+        _put_back(aside, out)
+    return result
+
+
+# what a run writes into its folder, beside the dataset it builds in data/
+_PREVIEW = re.compile(r"preview_.+(?:\.png|_events\.gif)")
+
+
+def _demo_outputs(out: Path) -> list[Path]:
+    names = {"report.md", SUMMARY_FILE, BY_SCENARIO_PLOT, BY_TYPE_PLOT, *RESULT_FILES}
+    return [p for p in out.iterdir() if p.name in names or _PREVIEW.fullmatch(p.name)]
+
+
+# the hidden folder (a `temp_path` of this name) that holds them during a rerun
+_ASIDE = "earlier-demo"
+
+
+def _set_aside(out: Path) -> Path | None:
+    """Move an earlier run's outputs in ``out`` (a --force rerun) into a hidden folder there,
+    so that a rerun stopped by an error or Ctrl-C can put them back: it would otherwise leave
+    the earlier report beside its own new results, tables and plots. None: nothing to move."""
+    remove_stale_temps(out / _ASIDE)  # left by a killed rerun
+    earlier = _demo_outputs(out)
+    if not earlier:
+        return None
+    aside = temp_path(out / _ASIDE)
+    with sigint_deferred():
+        aside.mkdir()
+        try:
+            for p in earlier:
+                os.replace(p, aside / p.name)
+        except BaseException:
+            _put_back(aside, out)
+            raise
+    return aside
+
+
+def _put_back(aside: Path | None, out: Path) -> None:
+    """Return what `_set_aside` moved, except where ``out`` holds a file of that name now."""
+    if aside is None:
+        return
+    for p in list(aside.iterdir()):
+        if not (out / p.name).exists():
+            os.replace(p, out / p.name)
+    remove_path(aside)
 
 
 def _check_model_files(model_path: Path) -> None:
@@ -302,7 +365,7 @@ def _run_steps(
     timings["preview and report"] = time.perf_counter() - t
     elapsed = time.perf_counter() - t_start
     timings["total"] = elapsed
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     model_info = {"description": _model_description(model_path)}
     write_report(
         report, summary, model_dir=model_path, dataset_dir=data, command=command,
