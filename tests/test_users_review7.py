@@ -105,3 +105,55 @@ def test_static_targets_enough_to_judge_still_show_no_loss():
     # six questions could show a loss (all six lost: p = 0.03); one lost of six is none
     line = _static_line([0, 1, 1, 1, 1, 1])
     assert line.startswith("On static targets the event prior shows no loss beyond noise:")
+
+
+OTHER = {
+    "dataset": {"name": "mine", "seed": 3},
+    "source": {"kind": "shapes", "mode": "vqa", "object_size_px": [7, 10], "motion_px": [3, 6]},
+    "camera": {"width": 48, "height": 32},
+    "events": {"window_ms": 20},
+    "splits": {"train": 2, "test": 2},
+}
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_the_demo_leaves_another_dataset_in_its_data_folder_alone(tmp_path, capsys):
+    from epvlm.cli import demo_main
+    from eventsim.datasets import build_dataset
+
+    out = tmp_path / "work"
+    build_dataset(OTHER, out / "data", progress=False)
+    mine = _tree(out / "data")
+    # `epvlm demo -o work` replaced the user's build in work/data (train split and all) with
+    # the demo's test split, without --force
+    assert demo_main(["-o", str(out), "--limit", "2", "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert f"{str(out / 'data')!r} holds a build of 'mine' (splits train, test)" in err
+    assert "pass --force to replace it" in err
+    assert _tree(out / "data") == mine
+    assert sorted(p.name for p in out.iterdir()) == ["data"]
+
+
+def test_the_demo_leaves_a_folder_of_other_files_named_data_alone(tmp_path, capsys):
+    from epvlm.demo.pipeline import prepare_dataset
+    from eventsim.errors import OutputExistsError
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "thesis.tex").write_text("precious", encoding="utf-8")
+    with pytest.raises(OutputExistsError, match="holds files that are not a dataset build"):
+        prepare_dataset(tmp_path / "data", limit=1, progress=False)
+    assert [p.name for p in (tmp_path / "data").iterdir()] == ["thesis.tex"]
+
+
+def test_the_demos_own_smaller_build_still_grows_without_force(tmp_path):
+    from epvlm.demo.pipeline import prepare_dataset
+    from eventsim.datasets import EventVQADataset
+
+    data = tmp_path / "data"
+    assert prepare_dataset(data, limit=1, progress=False) == (data, False)
+    assert prepare_dataset(data, limit=2, progress=False) == (data, False)
+    assert prepare_dataset(data, limit=2, progress=False) == (data, True)
+    assert len(EventVQADataset(data, "test")) == 2

@@ -84,6 +84,46 @@ def _manifest_count(data_dir: Path, recipe) -> int | None:
         return None
 
 
+def _foreign_contents(data_dir: Path, recipe) -> str | None:
+    """What ``data_dir`` holds that is not a build of ``recipe`` (by its name: a build of it
+    by another eventsim, or with another limit, has another fingerprint but is the demo's to
+    replace); None when it is missing, empty, not a folder (the build says so) or such a
+    build."""
+    from eventsim.datasets.engine import STATE_FILE
+
+    try:
+        entries = [p for p in data_dir.iterdir() if not p.name.startswith(".")]
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    for name in ("dataset.json", STATE_FILE):
+        try:
+            info = json.loads((data_dir / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(info, dict):
+            continue
+        recipe_info = info.get("recipe")
+        if not isinstance(recipe_info, dict):
+            recipe_info = {}
+        dataset = recipe_info.get("dataset")
+        found = dataset.get("name") if isinstance(dataset, dict) else None
+        splits = recipe_info.get("splits")
+        if name == "dataset.json":
+            found, splits = info.get("name", found), info.get("splits", splits)
+        if not isinstance(found, str):
+            continue
+        # the same name with splits the recipe lacks (a train split) is a build of the
+        # user's own from the recipe, not the demo's
+        if found == recipe.name and isinstance(splits, dict) and set(splits) <= set(recipe.splits):
+            return None
+        return f"a build of {found!r} (splits {', '.join(map(str, splits or {})) or 'none'})"
+    # a build killed before its state file was written leaves no more than an empty shards/
+    # (and hidden temporaries)
+    if all(p.name == "shards" and p.is_dir() and not any(p.iterdir()) for p in entries):
+        return None
+    return "files that are not a dataset build"
+
+
 def prepare_dataset(
     data_dir: Path,
     *,
@@ -91,9 +131,13 @@ def prepare_dataset(
     limit: int | None = None,
     progress: bool = True,
     workers: int = 1,
+    force: bool = False,
 ) -> tuple[Path, bool]:
     """Build the demo test split into ``data_dir`` unless a build of the same recipe with at
-    least the needed questions is there already. Returns (dir, reused)."""
+    least the needed questions is there already. Returns (dir, reused).
+
+    An earlier build of the recipe there (fewer questions, another eventsim) is replaced;
+    anything else (another dataset, files of the user's) only with ``force``."""
     from eventsim.datasets import build_dataset, load_recipe
 
     rec = load_recipe(recipe)
@@ -101,6 +145,14 @@ def prepare_dataset(
     have = _manifest_count(data_dir, rec)
     if have is not None and have >= wanted:
         return data_dir, True
+    foreign = None if force else _foreign_contents(data_dir, rec)
+    if foreign is not None:
+        # the build below replaces what is there: a dataset of the user's own, built into
+        # DIR/data before `epvlm demo -o DIR`, was deleted without --force
+        raise OutputExistsError(
+            f"{str(data_dir)!r} holds {foreign}; the demo builds its {rec.name!r} test split "
+            "there: pick another output folder, or pass force=True to replace it"
+        )
     build_dataset(rec, data_dir, limit=limit, force=True, progress=progress, workers=workers)
     return data_dir, False
 
@@ -185,7 +237,7 @@ def run_demo(
         result = _run_steps(
             out, report, t_start, model_path, dataset_dir, recipe, limit, selectors, keeps,
             progress, workers, batch_size, seed, coverage_questions, detail_types, command,
-            device, dtype,
+            device, dtype, force,
         )  # fmt: skip
     except BaseException as exc:
         if created is not None:
@@ -285,6 +337,7 @@ def _run_steps(
     command: str,
     device: str,
     dtype: str,
+    force: bool,
 ) -> DemoResult:
     from epvlm.evaluate import evaluate_dataset, selection_seed
     from epvlm.processing import load_processor
@@ -300,8 +353,9 @@ def _run_steps(
         timings["dataset (given)"] = 0.0
     else:
         data, reused = prepare_dataset(
-            out / "data", recipe=recipe, limit=limit, progress=progress, workers=workers
-        )
+            out / "data", recipe=recipe, limit=limit, progress=progress, workers=workers,
+            force=force,
+        )  # fmt: skip
         timings["dataset reused" if reused else "dataset build"] = time.perf_counter() - t
 
     t = time.perf_counter()
