@@ -29,9 +29,10 @@ class ArgumentValueError(ParameterError):
         self.value = value
         self.rest = rest
 
-    def __reduce__(self) -> tuple[type, tuple[str, object, str]]:
-        # a worker process's error reaches the parent pickled: rebuild from the parts
-        return type(self), (self.parameter, self.value, self.rest)
+    def __reduce__(self) -> tuple[type, tuple[str, object, str], dict[str, object]]:
+        # a worker process's error reaches the parent pickled: rebuild from the parts (and
+        # keep what was added to it since, such as notes)
+        return type(self), (self.parameter, self.value, self.rest), self.__dict__
 
 
 class EventFileError(EventsimError, OSError):
@@ -79,6 +80,12 @@ class MissingDependencyError(EventsimError, ImportError):
         )
         self.package = package
         self.extra = extra
+        self.feature = feature
+
+    def __reduce__(self) -> tuple[type, tuple[str, str, str], dict[str, object]]:
+        # Exception's own rebuilds from the message alone, which this __init__ cannot take: a
+        # build worker's error failed to unpickle in the parent, which reported the worker dead
+        return type(self), (self.package, self.extra, self.feature), self.__dict__
 
 
 # the extras that pull torch in (pyproject.toml)
