@@ -66,15 +66,25 @@ def _trim_zeros(m: re.Match[str]) -> str:
     return m.group(1) + (f".{m.group(2)}" if m.group(2) else "")
 
 
+# a decimal written without its leading 0 (".5"): read as "0.5", or its dot as a space made it "5"
+_BARE_DECIMAL = re.compile(r"(?<![\w.])\.(?=\d)")
+# a minus sign that starts a number ("-2", "(-2)"; not "1-2", "x-2" or "- 2"); as punctuation it
+# was a space, and "-2" read "2"
+_MINUS = re.compile(r"(?<!\w)[-\u2212](?=\d)")
+_PUNCTUATION = re.compile(r"(?!(?<!\w)-\d)[^\w\s]")
+
+
 def normalize_text(text: str, *, drop_articles: bool = False) -> str:
     """Unicode compatibility forms folded (full-width digits, a decomposed accent), case
-    folded, decimals without trailing zeros ("2.0" is "2"), punctuation as spaces, number words
-    as digits, single spaces."""
+    folded, decimals without trailing zeros ("2.0" is "2") or with their leading 0 (".5" is
+    "0.5"), punctuation but a number's minus sign ("-2") as spaces, number words as digits,
+    single spaces."""
     # NFKC first: a decomposed accent's combining mark is no word character, so "cafe\u0301"
     # lost it and differed from "café"
     text = unicodedata.normalize("NFKC", clean_generation(text)).casefold()
+    text = _MINUS.sub("-", _BARE_DECIMAL.sub("0.", text))
     text = _DECIMAL_ZEROS.sub(_trim_zeros, text)
-    text = re.sub(r"[^\w\s]", " ", text)
+    text = _PUNCTUATION.sub(" ", text)
     words = [_NUMBER_WORDS.get(w, w) for w in text.split()]
     if drop_articles:
         words = [w for w in words if w not in _ARTICLES]
