@@ -1048,12 +1048,12 @@ class _FrameClock:
     them); more are frames of their own (a short clip joined in).
 
     The first frames are stamped once the next few are read: up to `_MAX_WILD_FRAMES` first
-    frames whose times are all above the next two frames' (FFmpeg gives a wild first time as 0
-    and every later one as negative) are those frames' error. They are placed a nominal step
-    apart, the last one step before the frame after them, and every later time is moved by as
-    much as that frame's is (where it would put the first frame before 0). They were given 0
-    and every later frame went on at the nominal rate. A video whose times start late (FFmpeg
-    gives them from 0) keeps its times.
+    frames whose times are all above the next two frames', the second of those after the first
+    (FFmpeg gives a wild first time as 0 and every later one as negative), are those frames'
+    error. They are placed a nominal step apart, the last one step before the frame after them,
+    and every later time is moved by as much as that frame's is (where it would put the first
+    frame before 0). They were given 0 and every later frame went on at the nominal rate. A
+    video whose times start late (FFmpeg gives them from 0) keeps its times.
     """
 
     def __init__(
@@ -1213,7 +1213,11 @@ class _FrameClock:
                 then = self._raw(i + n + 1, final)
                 if then == _WAIT:
                     return None
-                if isinstance(then, int) and then < low:
+                # after the first frames, the times must go on: OpenCV gives frames without a
+                # time as 0, as it does the last frames of an H.264 AVI with B-frames (flushed
+                # from the decoder), and a short one's times (66.7, 100.1, 0, 0 ms) fell back
+                # below its first ones without those being wild
+                if isinstance(then, int) and then < low and (last is not None or then > after):
                     wild = n
         return wild
 
