@@ -58,6 +58,9 @@ def clean_generation(text: str) -> str:
     return _SPECIAL.sub(" ", text).strip()
 
 
+# a number grouped in thousands by commas ("1,000", "12,345,678"), read as the VQA scorer reads
+# it; a comma in any other place ("1,5", "1,2,3") stays punctuation, since "1,5" may be 1.5
+_THOUSANDS = re.compile(r"(?<![\w.,])\d{1,3}(?:,\d{3})+(?![\d,])")
 # a decimal with trailing zeros, not part of a longer dotted run ("2.0", "2.50"; not "2.0.1")
 _DECIMAL_ZEROS = re.compile(r"(?<![\d.])(\d+)\.(\d*?)0+(?![\d.])")
 
@@ -71,20 +74,38 @@ _BARE_DECIMAL = re.compile(r"(?<![\w.])\.(?=\d)")
 # a minus sign that starts a number ("-2", "(-2)"; not "1-2", "x-2" or "- 2"); as punctuation it
 # was a space, and "-2" read "2"
 _MINUS = re.compile(r"(?<!\w)[-\u2212](?=\d)")
+# minus zero ("-0", "-0.0" once its zeros are trimmed) is zero
+_MINUS_ZERO = re.compile(r"(?<!\w)-0(?!\d|[.,]\d)")
 _PUNCTUATION = re.compile(r"(?!(?<!\w)-\d)[^\w\s]")
+
+
+def _space_punctuation(m: re.Match[str]) -> str:
+    # a combining mark on a letter is part of the word (Devanagari vowel signs, the dot casefold
+    # leaves on "İ"): as punctuation it split the word ("हिंदी" read "ह द"); a mark on nothing
+    # (NFKC makes "´" a space and a mark) is punctuation
+    text, i = m.string, m.start()
+    if not unicodedata.category(text[i]).startswith("M"):
+        return " "
+    while i > 0 and unicodedata.category(text[i - 1]).startswith("M"):
+        i -= 1
+    return m.group() if i > 0 and (text[i - 1].isalnum() or text[i - 1] == "_") else " "
 
 
 def normalize_text(text: str, *, drop_articles: bool = False) -> str:
     """Unicode compatibility forms folded (full-width digits, a decomposed accent), case
-    folded, decimals without trailing zeros ("2.0" is "2") or with their leading 0 (".5" is
-    "0.5"), punctuation but a number's minus sign ("-2") as spaces, number words as digits,
-    single spaces."""
-    # NFKC first: a decomposed accent's combining mark is no word character, so "cafe\u0301"
-    # lost it and differed from "café"
+    folded, thousands commas dropped ("1,000" is "1000"), decimals read with a decimal point,
+    without trailing zeros ("2.0" and "1.000" are "2" and "1") and with their leading 0 (".5" is
+    "0.5"), "-0" as "0", punctuation but a number's minus sign ("-2") as spaces, number words as
+    digits, single spaces."""
+    # NFKC first: "cafe\u0301" and "café" are one word; again after casefold, which decomposes
+    # some letters ("ΐ"); casefold's "i\u0307" for "İ" has no composed form: it is the "i" of
+    # the Turkish İ, so "İstanbul" reads "istanbul"
     text = unicodedata.normalize("NFKC", clean_generation(text)).casefold()
+    text = unicodedata.normalize("NFKC", text).replace("i\u0307", "i")
+    text = _THOUSANDS.sub(lambda m: m.group().replace(",", ""), text)
     text = _MINUS.sub("-", _BARE_DECIMAL.sub("0.", text))
-    text = _DECIMAL_ZEROS.sub(_trim_zeros, text)
-    text = _PUNCTUATION.sub(" ", text)
+    text = _MINUS_ZERO.sub("0", _DECIMAL_ZEROS.sub(_trim_zeros, text))
+    text = _PUNCTUATION.sub(_space_punctuation, text)
     words = [_NUMBER_WORDS.get(w, w) for w in text.split()]
     if drop_articles:
         words = [w for w in words if w not in _ARTICLES]
@@ -99,7 +120,9 @@ def reference_index(answer: str, choices: Sequence[str]) -> int | None:
     more than one: two options that normalise alike ("2", "two"), or its normalised text one
     option and its letter another; picking one of them would score half the right answers
     wrong."""
-    exact = [i for i, c in enumerate(choices) if c == answer]
+    # surrounding spaces aside, as parse_choice reads a generation: " 2 " among "2" and "two"
+    # was no option (scored free) though a generation " 2 " was option "2"
+    exact = [i for i, c in enumerate(choices) if c.strip() == answer.strip()]
     if exact:
         return exact[0] if len(exact) == 1 else None
     norm = normalize_text(answer)
