@@ -588,10 +588,10 @@ def run_main(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
     # how many tokens a content-blind baseline keeps: under --rule quantile `epvlm eval` gives
-    # it the count the event prior keeps for the same question, which needs the events
-    baseline_tokens = None
+    # it the count the event prior keeps for the same question, which needs the events. A
+    # setting of the run, as in eval's rows, whichever selector this run is
+    baseline_tokens = "event" if args.rule == "quantile" and events is not None else "keep"
     if args.selector in MATCHED_BASELINES:
-        baseline_tokens = "event" if args.rule == "quantile" and events is not None else "keep"
         if args.rule == "quantile" and events is None:
             print(
                 f"epvlm run: note: without --events, {args.selector} keeps --keep of the "
@@ -618,7 +618,11 @@ def run_main(args: argparse.Namespace) -> int:
             budget=budget,
         )
 
-    budget = select("event").kept_tokens if baseline_tokens == "event" else None
+    budget = (
+        select("event").kept_tokens
+        if baseline_tokens == "event" and args.selector in MATCHED_BASELINES
+        else None
+    )
     sel = select(args.selector, budget)
     choices = args.choices
     _, counts, seconds = answer_selections(
@@ -672,9 +676,16 @@ def run_main(args: argparse.Namespace) -> int:
         "keep": sel.keep,
         "fallback": sel.fallback,
         "fallback_reason": sel.fallback_reason,
-        # random, center and downsample only (else null): "keep" (keep x tokens) or "event"
-        # (under --rule quantile with --events, as many as the event prior kept, as in eval)
+        # the settings eval's rows carry, with eval's names and meanings: baseline_tokens is
+        # how many tokens random, center and downsample keep, "keep" (keep x tokens) or "event"
+        # (under --rule quantile with --events, as many as the event prior kept); event_mode
+        # is null without --events, where no event is scored
+        "rule": args.rule,
         "baseline_tokens": baseline_tokens,
+        "event_mode": args.event_mode if events is not None else None,
+        "seed": args.seed,
+        "device": str(model.device),
+        "dtype": str(model.dtype).removeprefix("torch."),
         # row-major indices of the kept tokens in the selection's token grid
         "kept_indices": np.flatnonzero(sel.mask).tolist(),
         "overlay": str(overlay_path) if overlay_path is not None else None,
@@ -791,6 +802,7 @@ def build_eval_parser() -> argparse.ArgumentParser:
 
 @cli_command(build_eval_parser)
 def eval_main(args: argparse.Namespace) -> int:
+    from epvlm.errors import FolderLockWarning
     from epvlm.evaluate import EvalInterrupted, evaluate_dataset
     from epvlm.results import RESULT_FILES, json_ready, results_table
     from eventsim.outputs import expect_final_output
@@ -799,7 +811,7 @@ def eval_main(args: argparse.Namespace) -> int:
     for name in RESULT_FILES:
         expect_final_output(Path(args.output) / name)
     try:
-        with _lock_warning_lines():
+        with _warning_lines("eval", FolderLockWarning):
             result = evaluate_dataset(
                 args.model,
                 args.dataset,
@@ -850,23 +862,23 @@ def _print_resume(resume: EvalResume) -> None:
 
 
 @contextlib.contextmanager
-def _lock_warning_lines() -> Iterator[None]:
-    """A results folder that cannot be locked is said as it happens, in one warning line,
-    rather than as Python's two-line warning naming library code."""
+def _warning_lines(command: str, *categories: type[Warning]) -> Iterator[None]:
+    """Warnings of ``categories`` (a results folder that cannot be locked, a dataset the demo
+    is not made for) are said as they happen, in one warning line, rather than as Python's
+    two-line warning naming library code."""
     import warnings
-
-    from epvlm.errors import FolderLockWarning
 
     with warnings.catch_warnings():
         show = warnings.showwarning
 
         def one_line(message: Any, category: Any, *rest: Any, **kw: Any) -> None:
-            if issubclass(category, FolderLockWarning):
-                print(f"epvlm eval: warning: {message}", file=sys.stderr)
+            if issubclass(category, categories):
+                print(f"epvlm {command}: warning: {message}", file=sys.stderr)
             else:
                 show(message, category, *rest)
 
-        warnings.simplefilter("always", FolderLockWarning)
+        for category in categories:
+            warnings.simplefilter("always", category)
         warnings.showwarning = one_line
         yield
 
@@ -1020,7 +1032,8 @@ def build_demo_parser() -> argparse.ArgumentParser:
         default=None,
         type=path_arg("a dataset folder"),
         metavar="DIR",
-        help="an existing build of the demo recipe to use instead of building one",
+        help="an existing build of the demo recipe (or another target-mode shapes recipe) to "
+        "use instead of building one",
     )
     p.add_argument(
         "--model",
@@ -1059,26 +1072,33 @@ def demo_main(args: argparse.Namespace) -> int:
     require("transformers", "vlm", "epvlm demo")
     _check_device(args)
     from epvlm.demo import run_demo
+    from epvlm.demo.pipeline import DemoDatasetWarning
+    from epvlm.errors import FolderLockWarning
     from eventsim._text import plural
     from eventsim.outputs import expect_final_output
 
     # written last: once it is there, a Ctrl-C finds the demo done
     expect_final_output(Path(args.output) / "report.md")
-    result = run_demo(
-        args.output,
-        limit=args.limit,
-        force=args.force,
-        model_dir=args.model,
-        dataset_dir=args.dataset,
-        workers=args.workers,
-        threads=args.threads,
-        progress=show_progress(args.no_progress),
-        device=args.device,
-        dtype=args.dtype,
-        command=_demo_command(args),
-    )
+    with _warning_lines("demo", DemoDatasetWarning, FolderLockWarning):
+        result = run_demo(
+            args.output,
+            limit=args.limit,
+            force=args.force,
+            model_dir=args.model,
+            dataset_dir=args.dataset,
+            workers=args.workers,
+            threads=args.threads,
+            progress=show_progress(args.no_progress),
+            device=args.device,
+            dtype=args.dtype,
+            command=_demo_command(args),
+        )
     s = result.summary
-    scenarios = ", ".join(f"{n} {v}" for v, n in s["scenarios"].items())
+    parts = [f"{n} {v}" for v, n in s["scenarios"].items()]
+    untargeted = s["n_questions"] - sum(s["scenarios"].values())
+    if untargeted:
+        parts.append(f"{untargeted} without a single target")
+    scenarios = ", ".join(parts)
     print(
         f"answered {s['n_questions']} {plural(s['n_questions'], 'question')} "
         f"({s['scenario_field']}: {scenarios}) x {len(s['rows'])} "

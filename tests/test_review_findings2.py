@@ -83,7 +83,10 @@ def test_an_interrupted_demo_does_not_claim_kept_answers(
     rc, err = _run(capsys, argv)
     monkeypatch.undo()
     assert rc == 130
-    assert err == ["epvlm demo: interrupted; partial outputs removed"], err
+    # beside the warning that the build is of no target-mode recipe
+    assert [ln for ln in err if not ln.startswith("epvlm demo: warning: ")] == [
+        "epvlm demo: interrupted; partial outputs removed"
+    ], err
     left = sorted(p.name for p in out.iterdir()) if out.exists() else []
     assert left == (["mine.txt"] if existing else [])
 

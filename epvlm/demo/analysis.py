@@ -588,7 +588,8 @@ def findings(
     if base:
         line += (
             f"; answering without the image scores {fmt_pct(base['chance'])} (uniform guess among "
-            f"the choices) or {fmt_pct(base['majority'])} (most frequent answer per question type)"
+            f"the choices) or {fmt_pct(base['majority'])} (the most frequent answer per question "
+            "type, counted on these same questions, which flatters it)"
         )
     out.append(line + ".")
     fallbacks = summary.get("event_fallbacks", 0)

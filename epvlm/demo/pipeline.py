@@ -12,6 +12,7 @@ import json
 import os
 import re
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,9 @@ __all__ = [
     "DEFAULT_MODEL",
     "DEFAULT_RECIPE",
     "SELECTORS",
+    "DemoDatasetWarning",
     "DemoResult",
+    "foreign_dataset_note",
     "prepare_dataset",
     "run_demo",
 ]
@@ -222,6 +225,10 @@ def run_demo(
 
     resolve_dtype(dtype, resolve_device(device))
     _check_model_files(model_path)
+    if dataset_dir is not None:
+        note = foreign_dataset_note(Path(dataset_dir))
+        if note is not None:
+            warnings.warn(note, DemoDatasetWarning, stacklevel=2)
     if threads is not None:
         import torch
 
@@ -306,6 +313,35 @@ def _put_back(aside: Path | None, out: Path) -> None:
     remove_path(aside)
 
 
+class DemoDatasetWarning(UserWarning):
+    """The given dataset is not a build of a target-mode shapes recipe (shapes-demo's kind):
+    its questions without a single target are in no scenario of the report."""
+
+
+def foreign_dataset_note(data_dir: Path) -> str | None:
+    """What is wrong with running the demo on ``data_dir`` when it is a build of a recipe other
+    than a target-mode shapes one; None for such a build (or a manifest the loader refuses,
+    which it reports itself)."""
+    from eventsim.datasets import read_manifest
+
+    try:
+        manifest = read_manifest(data_dir)
+    except DatasetError:
+        return None
+    recipe = manifest.get("recipe")
+    source = recipe.get("source") if isinstance(recipe, dict) else None
+    source = source if isinstance(source, dict) else {}
+    if source.get("kind") == "shapes" and source.get("mode") == "target":
+        return None
+    kind = "/".join(str(source[k]) for k in ("kind", "mode") if source.get(k)) or "unknown"
+    return (
+        f"{str(data_dir)!r} is a build of {manifest.get('name')!r} (source {kind}), not of "
+        f"{DEFAULT_RECIPE!r} or another target-mode shapes recipe: its questions without a "
+        f"single target are in no {SCENARIO_FIELD} scenario of the report; 'epvlm eval "
+        "--dataset DIR' is made for other datasets"
+    )
+
+
 def _check_model_files(model_path: Path) -> None:
     """What of a checkpoint can be checked without loading its weights (processor and
     tokenizer, model type, whole weight files), before the split is built: a broken --model
@@ -343,30 +379,36 @@ def _run_steps(
     from epvlm.processing import load_processor
     from eventsim.datasets import EventVQADataset
 
+    # each part runs from the end of the one before, so the parts add up to the total
     timings: dict[str, float] = {}
+    last = t_start
 
-    t = time.perf_counter()
+    def lap(part: str) -> None:
+        nonlocal last
+        now = time.perf_counter()
+        timings[part], last = now - last, now
+
+    # run_demo's checks of the model files and the device, with the imports they need
+    lap("start-up checks and imports")
     if dataset_dir is not None:
         data = Path(dataset_dir)
         if not (data / "dataset.json").is_file():
             raise DatasetError(f"{str(data)!r} is not a built dataset (no dataset.json)")
-        timings["dataset (given)"] = 0.0
+        lap("dataset (given)")
     else:
         data, reused = prepare_dataset(
             out / "data", recipe=recipe, limit=limit, progress=progress, workers=workers,
             force=force,
         )  # fmt: skip
-        timings["dataset reused" if reused else "dataset build"] = time.perf_counter() - t
+        lap("dataset reused" if reused else "dataset build")
 
-    t = time.perf_counter()
     result = evaluate_dataset(
         model_path, data, selectors=selectors, keeps=keeps, limit=limit, out_dir=out,
         progress=progress, seed=seed, batch_size=batch_size, force=True, device=device,
         dtype=dtype,
     )  # fmt: skip
-    timings["evaluation"] = time.perf_counter() - t
+    lap("evaluation")
 
-    t = time.perf_counter()
     ds = EventVQADataset(data, split="test")
     try:
         n_eval = min(len(ds), limit) if limit is not None else len(ds)
@@ -416,8 +458,8 @@ def _run_steps(
         ds.close()
     plot_accuracy_vs_flops_by(summary["rows"], SCENARIO_FIELD, out / BY_SCENARIO_PLOT)
     plot_accuracy_vs_flops_by(summary["rows"], "question_type", out / BY_TYPE_PLOT)
-    timings["preview and report"] = time.perf_counter() - t
-    elapsed = time.perf_counter() - t_start
+    lap("preview and report")
+    elapsed = last - t_start
     timings["total"] = elapsed
     (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     model_info = {"description": _model_description(model_path)}

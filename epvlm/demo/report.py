@@ -51,6 +51,17 @@ def _counts(counts: Mapping[str, int]) -> str:
     return ", ".join(f"{n} {v}" for v, n in counts.items()) or "none"
 
 
+def _scenario_counts(summary: Mapping[str, Any]) -> str:
+    """Each scenario's questions, and those of none (no single target: a dataset that is no
+    build of a target-mode recipe), so that the counts add up to the questions."""
+    scenarios = summary.get("scenarios", {})
+    untargeted = summary["n_questions"] - sum(scenarios.values())
+    counts = _counts(scenarios)
+    if untargeted:
+        counts += f"; {untargeted} without a single target (in no scenario)"
+    return counts
+
+
 def report_tables(summary: Mapping[str, Any]) -> str:
     """The report's tables: all questions, per scenario, per question type, detail vs other,
     and the paired differences for each of those groupings."""
@@ -109,7 +120,7 @@ def write_report(
         + (f", run on {runtime}" if runtime else ""),
         f"- Data: `{dataset_dir}`, split `test`: {summary['n_questions']} "
         f"{plural(summary['n_questions'], 'question')}; scenarios "
-        f"({SCENARIO_FIELD}): {_counts(summary.get('scenarios', {}))}; question types: "
+        f"({SCENARIO_FIELD}): {_scenario_counts(summary)}; question types: "
         f"{_counts(summary.get('question_types', {}))}",
         f"- Selectors: {', '.join(selectors)}; keep fractions τ: "
         f"{', '.join(fmt_keep(k, shown) for k in keeps)}",

@@ -25,6 +25,17 @@ def version_problem(version: object, writes: str, subject: str, what: str) -> st
     if isinstance(version, str) and _VERSION.fullmatch(version):
         if version.split(".")[0] == major:
             return None
+    if (
+        isinstance(version, (int, float))
+        and not isinstance(version, bool)
+        and _VERSION.fullmatch(str(version))
+        and str(version).split(".")[0] == major
+    ):
+        # a hand-edited 1.0 (a JSON number) would read "has format version 1.0; reads 1.x"
+        return (
+            f"{subject} has format version {version!r} as a JSON number; it must be a string, "
+            f'"{version}" (this eventsim reads {what} {major}.x, it writes {writes})'
+        )
     found = "no format version" if version is None else f"format version {version!r}"
     return (
         f"{subject} has {found}; this eventsim reads {what} {major}.x (it writes {writes}): "
