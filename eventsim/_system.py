@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -116,3 +117,32 @@ def _stat_sum(path: Path, keys: tuple[str, ...]) -> int:
             except ValueError:
                 pass
     return total
+
+
+def dist_version(dist: str) -> str:
+    """An installed distribution's version from its metadata (nothing imported for it), or
+    'not installed'."""
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def machine_state(dists: Sequence[str]) -> str:
+    """When, on how many CPUs, under what load and with which versions a benchmark's figures
+    were taken (`tools/`): on a shared machine the same code moves by tens of percent with the
+    load, and the figures depend on ``dists``' versions."""
+    import datetime
+    import platform
+
+    from eventsim._version import __version__
+
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    load = " ".join(f"{v:.2f}" for v in os.getloadavg())
+    versions = "".join(f", {dist} {dist_version(dist)}" for dist in dists)
+    return (
+        f"{now}; {os.cpu_count()} CPUs, load average {load}; "
+        f"Python {platform.python_version()}, eventsim {__version__}{versions}"
+    )

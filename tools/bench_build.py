@@ -25,10 +25,8 @@ import argparse
 import contextlib
 import ctypes
 import datetime
-import importlib.metadata
 import json
 import os
-import platform
 import resource
 import signal
 import subprocess
@@ -37,8 +35,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from eventsim._system import machine_state
 from eventsim._text import plural
-from eventsim._version import __version__
 
 ROOT = Path(__file__).resolve().parents[1]
 WARM_UP_SAMPLES = 2
@@ -88,13 +86,6 @@ def run_one(recipe: str, samples: int, shard_size: int, workers: int) -> dict:
 
 def _utc() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _version(dist: str) -> str:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
 
 
 def _become_subreaper() -> bool:
@@ -207,14 +198,7 @@ def _measure(args: argparse.Namespace) -> int:
             f"competing load: {args.competing_load} {plural(args.competing_load, 'busy loop')}, each in its own session"
         )
     subreaper = _become_subreaper()
-    load = os.getloadavg()
-    print(
-        f"{_utc()}; {os.cpu_count()} CPUs; load average before: "
-        + " ".join(f"{x:.2f}" for x in load)
-        + f"; Python {platform.python_version()}, eventsim {__version__}, "
-        + ", ".join(f"{dist} {_version(dist)}" for dist in ("numpy", "numba", "h5py")),
-        flush=True,
-    )
+    print(machine_state(("numpy", "numba", "h5py")), flush=True)
     # a process of its own, as the timed builds are, so the kernels it compiles reach the
     # on-disk cache that every timed build then loads
     warm_cmd = [sys.executable, __file__, "--recipe", args.recipe, "--samples",

@@ -13,11 +13,8 @@ window reads, and the writer's peak memory for a short and the full stream (flat
 from __future__ import annotations
 
 import argparse
-import datetime
-import importlib.metadata
 import math
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -28,7 +25,7 @@ from typing import Literal
 
 import numpy as np
 
-from eventsim._version import __version__
+from eventsim._system import machine_state
 from eventsim.events import EVENT_DTYPE
 from eventsim.io import EventColumns, EventReader, EventWriter
 
@@ -287,25 +284,6 @@ def sweep(sub: np.ndarray, path: Path, packet: int) -> None:
     column_table(sub, path)
 
 
-def machine_state() -> str:
-    """When, on how many CPUs, under what load and with which versions the figures were taken:
-    on a shared machine the same code moves by tens of percent with the load."""
-    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    load = " ".join(f"{v:.2f}" for v in os.getloadavg())
-    versions = ", ".join(f"{dist} {_version(dist)}" for dist in ("numpy", "h5py", "hdf5plugin"))
-    return (
-        f"{now}; {os.cpu_count()} CPUs, load average {load}; "
-        f"Python {platform.python_version()}, eventsim {__version__}, {versions}"
-    )
-
-
-def _version(dist: str) -> str:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument(
@@ -347,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--duration-s must be more than 0.011 s (10 ms windows), got {args.duration_s:g}")
 
     n = int(args.events)
-    print(machine_state(), flush=True)
+    print(machine_state(("numpy", "h5py", "hdf5plugin")), flush=True)
     t0 = time.perf_counter()
     ev = clustered_stream(n, args.duration_s)
     ev["t"] += args.t0_us

@@ -31,10 +31,8 @@ from __future__ import annotations
 import argparse
 import datetime
 import gc
-import importlib.metadata
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -42,8 +40,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from eventsim._system import machine_state
 from eventsim._text import plural
-from eventsim._version import __version__
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -78,13 +76,6 @@ def _collate(batch: list[dict[str, Any]]) -> dict[str, Any]:
     # the samples were read and decoded; only the reading leaves the worker
     now = {**smaps(), "full_gc": _full_collections()}
     return {"pid": os.getpid(), "n": len(batch), "start": dict(_AT_START), "now": now}
-
-
-def _version(dist: str) -> str:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
 
 
 def _utc() -> str:
@@ -230,11 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     if not Path("/proc/self/smaps_rollup").is_file():
         print("bench_loader: needs /proc/<pid>/smaps_rollup (Linux 4.14 or later)", file=sys.stderr)
         return 1
-    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    versions = ", ".join(f"{dist} {_version(dist)}" for dist in ("torch", "numpy"))
     print(
-        f"{_utc()}; {os.cpu_count()} CPUs; load average {load}; "
-        f"Python {platform.python_version()}, eventsim {__version__}, {versions}",
+        machine_state(("torch", "numpy")),
         flush=True,
     )
     with tempfile.TemporaryDirectory() as tmp:

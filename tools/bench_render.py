@@ -9,12 +9,8 @@ Each command runs in a fresh Python process that reports its own peak RSS.
 from __future__ import annotations
 
 import argparse
-import datetime
-import importlib.metadata
 import json
 import math
-import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -23,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eventsim._version import __version__
+from eventsim._system import machine_state
 
 SENSOR = (346, 260)
 
@@ -76,26 +72,6 @@ def run(argv: list[str]) -> dict:
     return result
 
 
-def machine_state() -> str:
-    """When, on how many CPUs, under what load and with which versions the figures were taken."""
-    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    load = " ".join(f"{v:.2f}" for v in os.getloadavg())
-    versions = ", ".join(
-        f"{dist} {_version(dist)}" for dist in ("numpy", "opencv-python-headless", "matplotlib")
-    )
-    return (
-        f"{now}; {os.cpu_count()} CPUs, load average {load}; "
-        f"Python {platform.python_version()}, eventsim {__version__}, {versions}"
-    )
-
-
-def _version(dist: str) -> str:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rate-mev", type=float, default=2.0, help="event rate, Mev/s (default 2)")
@@ -125,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
             f"--seconds {' '.join(f'{v:g}' for v in args.seconds)}: the recordings are made "
             "100 ms at a time; expected multiples of 0.1 s"
         )
-    print(machine_state(), flush=True)
+    print(machine_state(("numpy", "opencv-python-headless", "matplotlib")), flush=True)
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

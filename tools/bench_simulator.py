@@ -49,7 +49,10 @@ from typing import Any
 
 import numpy as np
 
-from eventsim._version import __version__
+from eventsim._system import machine_state
+
+# the versions the simulator's figures depend on
+SIM_DISTS = ("numpy", "numba", "torch", "opencv-python-headless", "h5py")
 
 SIZES = {"346x260": 300, "640x480": 150, "1280x720": 90}  # frames per clip (30 fps)
 PRESETS = ("ideal", "v2e-default")
@@ -565,28 +568,6 @@ def rss_child(minutes: float, out: str, preset: str) -> None:
     )
 
 
-def machine_state() -> str:
-    """CPUs, load and the versions the figures depend on (read from the installed metadata,
-    so nothing is imported for them)."""
-    import importlib.metadata
-    import platform
-
-    def version(dist: str) -> str:
-        try:
-            return importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            return "not installed"
-
-    dists = ("numpy", "numba", "torch", "opencv-python-headless", "h5py")
-    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
-    versions = ", ".join(f"{dist} {version(dist)}" for dist in dists)
-    stamp = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
-    return (
-        f"{stamp} UTC, {os.cpu_count()} CPUs, load average {load}; "
-        f"Python {platform.python_version()}, eventsim {__version__}, {versions}"
-    )
-
-
 def main(argv: list[str] | None = None) -> int:
     from eventsim.options import UPSAMPLE_MODES
 
@@ -669,7 +650,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.rss_child:
         rss_child(float(args.rss_child[0]), args.rss_child[1], args.rss_preset)
         return 0
-    print(f"# {machine_state()}", flush=True)
+    print(f"# {machine_state(SIM_DISTS)}", flush=True)
     if args.breakdown:
         breakdown(args.repeats)
         return 0

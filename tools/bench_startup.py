@@ -13,17 +13,15 @@ one question, for `epvlm run`), so their difference from the import rows is the 
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from eventsim._system import machine_state
 from eventsim._text import plural
-from eventsim._version import __version__
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "epvlm" / "assets" / "shapes-demo-tiny"
@@ -100,13 +98,6 @@ def _rows(tmp: Path) -> dict[str, list[str]]:
     }
 
 
-def _version(dist: str) -> str:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument(
@@ -115,13 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.repeats < 1:
         ap.error(f"--repeats must be at least 1, got {args.repeats}")
-    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
-    print(f"# bench_startup: {os.cpu_count()} CPUs, load average {load} at start, best of "
-          f"{args.repeats}, interleaved")  # fmt: skip
-    # the import rows depend on these versions; read from the installed metadata, so nothing
-    # is imported before the rows
-    versions = ", ".join(f"{dist} {_version(dist)}" for dist in ("torch", "transformers", "numba"))
-    print(f"# Python {platform.python_version()}, eventsim {__version__}, {versions}")
+    print(f"# bench_startup: best of {args.repeats}, interleaved")
+    # the import rows depend on these versions (read from the metadata: nothing imported yet)
+    print(f"# {machine_state(('torch', 'transformers', 'numba'))}")
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         _prepare(tmp)
