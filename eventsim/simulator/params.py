@@ -30,6 +30,8 @@ MIN_THRESHOLD = 0.01
 MAX_REFRACTORY_US = 3_600_000_000
 #: Widest per-pixel spread of leak rates (decades).
 MAX_LEAK_SPREAD_DECADES = 10.0
+#: Largest relative jitter of a leak period (v2e's default is 0.1).
+MAX_LEAK_JITTER = 10.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,6 +154,13 @@ class DVSParams:
                 f"leak_rate_spread_decades = {self.leak_rate_spread_decades:g}; expected at most "
                 f"{MAX_LEAK_SPREAD_DECADES:g} (decades)"
             )
+        if self.leak_jitter_fraction > MAX_LEAK_JITTER:
+            # a pixel's leak speed is 1 + jitter * z times its mean (|z| < 6.2): far above this
+            # one period's event count overflowed the kernels' integers (1e30 crashed Python)
+            raise ParameterError(
+                f"leak_jitter_fraction = {self.leak_jitter_fraction:g}; expected at most "
+                f"{MAX_LEAK_JITTER:g} (a relative std. dev. of the leak period)"
+            )
         if not 0 <= self.hot_pixel_fraction <= 1:
             raise ParameterError(f"hot_pixel_fraction = {self.hot_pixel_fraction!r}; expected 0..1")
         if self.max_upsample_factor < 1:
@@ -178,7 +187,7 @@ class DVSParams:
         keeps a 0.5 ms refractory period where v2e's sets none) or ``v2e-default``."""
         try:
             values = PRESETS[name]
-        except KeyError:
+        except (KeyError, TypeError):
             raise ParameterError(
                 f"unknown preset {name!r}; valid presets: {', '.join(PRESETS)}"
             ) from None
