@@ -966,6 +966,9 @@ _JUMP_STEPS = 2
 # the most frames in a row with wild times: a longer stretch of times far ahead that the times
 # then fall back from is taken as frames of their own (a short clip joined in between)
 _MAX_WILD_FRAMES = 3
+# the most frames at the end of a video that OpenCV gives the time 0 as flushed from the
+# decoder (an H.264 AVI with B-frames): H.264 reorders at most 16 frames
+_MAX_FLUSHED_FRAMES = 16
 
 
 class _TimesAhead:
@@ -1045,7 +1048,9 @@ class _FrameClock:
     place either way. Up to `_MAX_WILD_FRAMES` such times in a row are those frames' error too
     where the next two times fall back below all of them, the first of the two after the last
     time given (times that restart at or below it, two videos joined, keep the jump before
-    them); more are frames of their own (a short clip joined in).
+    them); more are frames of their own (a short clip joined in). Times of 0 that last to the
+    end (OpenCV's for the frames an H.264 AVI with B-frames flushes from the decoder) are
+    missing times here, not times falling back: a pause before them was taken as wild.
 
     The first frames are stamped once the next few are read: up to `_MAX_WILD_FRAMES` first
     frames whose times are all above the next two frames', the second of those after the first
@@ -1207,12 +1212,24 @@ class _FrameClock:
             after = self._raw(i + n, final)
             if after == _WAIT:
                 return None
+            # times given as 0 to the end are frames flushed from the decoder without a time,
+            # not times falling back: a pause before them took the frame after it as wild
+            flushed = self._flushed(i + n, final) if after == self._shift else False
+            if flushed is None:
+                return None
+            if flushed:
+                return wild
             # after more than one wild time, a time at or below the last one given is the
             # timeline restarting
             if isinstance(after, int) and after < low and (n == 1 or last is None or after > last):
                 then = self._raw(i + n + 1, final)
                 if then == _WAIT:
                     return None
+                flushed = self._flushed(i + n + 1, final) if then == self._shift else False
+                if flushed is None:
+                    return None
+                if flushed:
+                    return wild
                 # after the first frames, the times must go on: OpenCV gives frames without a
                 # time as 0, as it does the last frames of an H.264 AVI with B-frames (flushed
                 # from the decoder), and a short one's times (66.7, 100.1, 0, 0 ms) fell back
@@ -1220,6 +1237,20 @@ class _FrameClock:
                 if isinstance(then, int) and then < low and (last is not None or then > after):
                     wild = n
         return wild
+
+    def _flushed(self, i: int, final: bool) -> bool | None:
+        """Whether the ``i``-th frame waiting and every one after it to the end, at most
+        `_MAX_FLUSHED_FRAMES`, have the time 0 (OpenCV's for frames flushed from the decoder);
+        None while that depends on frames not read."""
+        for j in range(i, i + _MAX_FLUSHED_FRAMES + 1):
+            t = self._raw(j, final)
+            if t == _WAIT:
+                return None
+            if t == _END:
+                return j > i
+            if t != self._shift:
+                return False
+        return False
 
     def _decide(self, last: int, final: bool) -> _Run | Literal[True] | None:
         """True where the first frame waiting keeps its time; else the run it starts, or None
