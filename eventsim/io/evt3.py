@@ -238,12 +238,31 @@ def _vectors_misread(words: np.ndarray, kind: np.ndarray, limit: int, carry: _Pl
     val = (words[placing] & 0xFFF).astype(np.int64)
     base = kind == _VECT_BASE_X
     width = np.where(kind == _VECT_12, 12, np.where(kind == _VECT_8, 8, 0))
+    single = kind == _ADDR_X
     x, p = _starts(val, base, width, carry.x, carry.p)
-    fx, fp = _starts(val, base | (kind == _ADDR_X), width, carry.faery_x, carry.faery_p)
+    placed_apart = np.zeros(kind.size, dtype=bool)
+    # faery's placement differs only at a vector whose last word that set one is a single
+    # event: the first vector after it follows it directly (vectors only between), or, before
+    # any such word, vectors follow a chunk that left faery's placement apart. Without either
+    # (most files) the second placement, over half the scan, is not needed.
+    setters = np.flatnonzero(base | single)
+    leading = setters[0] if setters.size else kind.size
+    if np.any(single[:-1] & (width[1:] > 0)) or (
+        (carry.x, carry.p) != (carry.faery_x, carry.faery_p) and np.any(width[:leading] > 0)
+    ):
+        fx, fp = _starts(val, base | single, width, carry.faery_x, carry.faery_p)
+        placed_apart |= (x != fx) | (p != fp)
+        carry.faery_x, carry.faery_p = int(fx[-1] + width[-1]), int(fp[-1])
+    elif setters.size:
+        # faery's placement runs on from the last word that set one, as the spec's does
+        k = setters[-1]
+        carry.faery_x = int((val[k] & 0x7FF) + width[k:].sum())
+        carry.faery_p = int(val[k] >> 11)
+    else:
+        carry.faery_x += int(width.sum())
     carry.x, carry.p = int(x[-1] + width[-1]), int(p[-1])
-    carry.faery_x, carry.faery_p = int(fx[-1] + width[-1]), int(fp[-1])
     bits = _BIT_LENGTH[np.where(kind == _VECT_8, val & 0xFF, np.where(width > 0, val, 0))]
-    placed_apart = (x != fx) | (p != fp) | (x + bits > limit)
+    placed_apart |= x + bits > limit
     return bool(np.any((bits > 0) & placed_apart) or np.any(base & ((val & 0x7FF) >= limit)))
 
 
