@@ -205,7 +205,15 @@ _TABLE_SUFFIXES = (".csv", ".tsv", ".xlsx", ".xls")
 #: options a record's ``choices`` may list: one per letter (`epvlm` asks and scores by letter)
 MAX_CHOICES = len(OPTION_LETTERS)
 # the fields of a record the sources use (a parquet file's other columns are not read)
-_RECORD_FIELDS = ("id", "question", "choices", "answer", "question_type", "target_motion")
+_RECORD_FIELDS = (
+    "id",
+    "question",
+    "choices",
+    "answer",
+    "answer_index",
+    "question_type",
+    "target_motion",
+)
 
 
 def _place(where: dict[str, Any]) -> str:
@@ -233,7 +241,11 @@ def _jsonl_rows(path: Path, limit: int | None) -> list[SourceRow]:
             f"cannot read split file {str(path)!r}: {exc.strerror or exc}{hint}"
         ) from None
     except UnicodeDecodeError as exc:
-        raise DatasetError(f"split file {str(path)!r} is not UTF-8 text: {exc}") from None
+        # the byte offset alone left the bad record to be found by hand
+        at = exc.object[: exc.start].count(b"\n") + 1
+        raise DatasetError(
+            f"split file {str(path)!r} is not UTF-8 text: line {at}: {exc}; save it as UTF-8"
+        ) from None
     if text.lstrip().startswith("["):
         # a JSON file of one array of records: every line of it would be skipped as malformed
         try:
@@ -314,6 +326,19 @@ def _unstorable(text: str) -> str | None:
     return None
 
 
+def _near(answer: str, choices: list[str]) -> str:
+    """Why an answer that is none of the choices may have been meant as one: a case
+    difference, or a letter (answer 'B' was said to differ in case from option 'b' alone)."""
+    near = [c for c in choices if c.casefold() == answer.casefold()]
+    if near:
+        return f" (choices are case-sensitive: {near[0]!r} differs in case)"
+    letter = answer.strip().strip("().").upper()
+    if len(letter) == 1 and letter in OPTION_LETTERS[: len(choices)]:
+        text = choices[OPTION_LETTERS.index(letter)]
+        return f" (give the option's text, {text!r}, not its letter)"
+    return ""
+
+
 def _check_record(record: dict[str, Any], media_key: str, kind: str) -> str | None:
     required = [media_key, "question", "answer"] + (["time"] if kind == "video" else [])
     missing = [k for k in required if record.get(k) is None]
@@ -356,17 +381,31 @@ def _check_record(record: dict[str, Any], media_key: str, kind: str) -> str | No
                 f"choices lists {len(choices)} options; at most {MAX_CHOICES} (A to Z) can be "
                 "asked and scored"
             )
-        repeated = next((c for k, c in enumerate(choices) if c in choices[:k]), None)
+        # options alike but for surrounding spaces ("Left", "Left ") are shown to a model as
+        # one, and the scorer reads a reference by its text without them: it named both, and
+        # the sample, labelled multiple-choice, was scored free-form
+        shown = [c.strip() for c in choices]
+        repeated = next((c for k, c in enumerate(shown) if c in shown[:k]), None)
         if repeated is not None:
+            same = [c for c in choices if c.strip() == repeated]
+            spaces = "" if len(set(same)) < len(same) else " (surrounding spaces aside)"
             return (
-                f"choices {choices} list {repeated!r} more than once; the answer's index would "
-                "be ambiguous"
+                f"choices {choices} list {repeated!r} more than once{spaces}; the answer's "
+                "index would be ambiguous"
             )
         answer = record["answer"]
         if answer not in choices:
-            near = [c for c in choices if c.casefold() == answer.casefold()]
-            hint = f" (choices are case-sensitive: {near[0]!r} differs in case)" if near else ""
-            return f"answer {answer!r} is not one of the choices {choices}{hint}"
+            return f"answer {answer!r} is not one of the choices {choices}{_near(answer, choices)}"
+        given = record.get("answer_index")
+        if given is not None and (isinstance(given, bool) or not isinstance(given, int)):
+            return f"answer_index must be an integer (0-based), got {given!r}"
+        if given is not None and given != choices.index(answer):
+            # the stored answer_index is the answer's: a record's own that disagrees says one
+            # of the two is wrong, and which was silently decided by the answer text
+            return (
+                f"answer_index {given!r} does not match answer {answer!r}, which is choice "
+                f"{choices.index(answer)} (0-based) of {choices}"
+            )
     texts = [(key, record.get(key)) for key in (media_key, "question", "answer", "id")]
     texts += [("question_type", record.get("question_type"))]
     texts += [("target_motion", record.get("target_motion"))]
@@ -459,7 +498,21 @@ class SampleMaker:
             return path
         root = self.recipe.source.get("root") or ""
         base = self.recipe.resolve_path(root) if root else Path(spec.provenance["file"]).parent
-        return base / path
+        found = base / path
+        if not found.exists() and not found.is_symlink():
+            # the resolved path alone did not say where relative paths start, nor that the
+            # file is where the record's writer may have meant it (the recipe's folder, the
+            # folder the build was run from)
+            what = self.recipe.source_kind
+            start = "source.root" if root else "the split file's folder"
+            hint = _in_working_folder(value, Path.exists)
+            if not hint and self.recipe.resolve_path(value).exists():
+                hint = f'; {value!r} is in the recipe file\'s folder: set source.root = "."'
+            raise SampleError(
+                f"{what} {str(found)!r} does not exist; relative {what} paths start at {start} "
+                f"({str(base)!r}){hint}"
+            )
+        return found
 
     def _load_image(self, spec: SampleSpec) -> np.ndarray:
         value = (spec.record or {})["image"]
