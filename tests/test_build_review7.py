@@ -75,18 +75,29 @@ def test_a_records_own_answer_index_must_be_its_answers(tmp_path):
             {"choices": ["a", "b"], "answer": "b", "answer_index": 5},
             {"choices": ["a", "b"], "answer": "b", "answer_index": "1"},
             {"choices": ["a", "b"], "answer": "b", "answer_index": True},
+            # as a pandas column with a gap writes them
+            {"choices": ["a", "b"], "answer": "b", "answer_index": 1.0},
+            {"choices": ["a", "b"], "answer": "b", "answer_index": float("nan")},
+            {"choices": ["a", "b"], "answer": "b", "answer_index": 0.5},
         ],
     )
     out = tmp_path / "ds"
     build_dataset(recipe, out, progress=False)
     reasons = error_reasons(out)
-    assert set(reasons) == {"test-000001", "test-000002", "test-000003", "test-000004"}
+    assert set(reasons) == {
+        "test-000001",
+        "test-000002",
+        "test-000003",
+        "test-000004",
+        "test-000007",
+    }
     assert reasons["test-000001"] == (
         "answer_index 1 does not match answer 'a', which is choice 0 (0-based) of ['a', 'b']"
     )
     assert "answer_index 5 does not match answer 'b'" in reasons["test-000002"]
     assert reasons["test-000003"] == "answer_index must be an integer (0-based), got '1'"
     assert "got True" in reasons["test-000004"]
+    assert "got 0.5" in reasons["test-000007"]
     assert _built(out)["test-000000"]["answer_index"] == 0
 
 

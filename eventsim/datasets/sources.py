@@ -397,6 +397,9 @@ def _check_record(record: dict[str, Any], media_key: str, kind: str) -> str | No
         if answer not in choices:
             return f"answer {answer!r} is not one of the choices {choices}{_near(answer, choices)}"
         given = record.get("answer_index")
+        if isinstance(given, float) and (math.isnan(given) or given.is_integer()):
+            # a pandas column of indices with a gap is float, the gap NaN
+            given = None if math.isnan(given) else int(given)
         if given is not None and (isinstance(given, bool) or not isinstance(given, int)):
             return f"answer_index must be an integer (0-based), got {given!r}"
         if given is not None and given != choices.index(answer):
