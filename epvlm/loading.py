@@ -91,6 +91,12 @@ def vision_config(config: PreTrainedConfig) -> PreTrainedConfig:
 def read_model_type(model_dir: str | Path) -> str:
     """``model_type`` of the checkpoint in ``model_dir`` (from its ``config.json``)."""
     cfg_file = Path(model_dir) / "config.json"
+    if not Path(model_dir).is_dir():
+        what = "is a file" if Path(model_dir).exists() else "does not exist"
+        raise ModelDirError(
+            f"model directory {str(model_dir)!r} {what}; expected the folder holding "
+            "config.json and the weights"
+        )
     if not cfg_file.is_file():
         raise ModelDirError(f"model directory {str(model_dir)!r} has no config.json")
     try:

@@ -236,6 +236,7 @@ def load_processor(model_dir: str | Path) -> EPQwen2VLProcessor:
             f"model directory {str(model_dir)!r} has no tokenizer ({', '.join(tokenizer_files)}); "
             "expected a Qwen2-VL checkpoint saved with its processor"
         )
+    _check_image_processor_type(model_dir)
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*torchvision.*")
@@ -246,6 +247,7 @@ def load_processor(model_dir: str | Path) -> EPQwen2VLProcessor:
             f"cannot load the processor (image processor + tokenizer) of {str(model_dir)!r}: "
             + (_damaged_json(model_dir) or first)
         ) from None
+    _settle_pixel_budget(model_dir, proc.image_processor)
     _check_added_tokens(model_dir, proc)
     proc.tokenizer.padding_side = "left"
     if proc.tokenizer.pad_token_id is None:
@@ -253,6 +255,52 @@ def load_processor(model_dir: str | Path) -> EPQwen2VLProcessor:
     if (model_dir / "config.json").is_file():
         check_token_ids(model_dir / "config.json", proc)
     return proc
+
+
+# the image processor's name in Qwen2.5-VL checkpoints saved before transformers 4.49 renamed it
+# to Qwen2-VL's (the Hub's copies were updated, older downloads and fine-tunes kept it)
+_LEGACY_IMAGE_PROCESSOR_TYPES = ("Qwen2_5_VLImageProcessor", "Qwen2_5_VLImageProcessorFast")
+
+
+def _check_image_processor_type(model_dir: Path) -> None:
+    """Name the fix for a legacy ``image_processor_type``: transformers' own error for it lists
+    every model type it knows and says nothing of the field's value."""
+    import json
+
+    try:
+        config = json.loads((model_dir / "preprocessor_config.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return  # absent or damaged: loading reports it
+    name = config.get("image_processor_type") if isinstance(config, dict) else None
+    if name in _LEGACY_IMAGE_PROCESSOR_TYPES:
+        raise ModelDirError(
+            f"{str(model_dir / 'preprocessor_config.json')!r} has image_processor_type {name!r}, "
+            "the name Qwen2.5-VL checkpoints carried before transformers 4.49; this transformers "
+            "knows that image processor as 'Qwen2VLImageProcessor': set that name there"
+        )
+
+
+def _settle_pixel_budget(model_dir: Path, ip: Any) -> None:
+    """Give the image processor the (min_pixels, max_pixels) its resize reads, or refuse the
+    folder in one line. Some saves (transformers 4.45-4.48, and fine-tunes made with them) wrote
+    ``size`` as {min_pixels, max_pixels} only: transformers 5 loads that but its resize then
+    fails on every image, and `grid_for_size` planned keep masks for a default budget."""
+    from transformers.image_utils import SizeDict
+
+    size = ip.size
+    get = size.get if isinstance(size, dict) else lambda key: getattr(size, key, None)
+    shortest, longest = get("shortest_edge"), get("longest_edge")
+    if shortest is None and longest is None:
+        shortest, longest = get("min_pixels"), get("max_pixels")
+        if shortest is not None and longest is not None:
+            ip.size = SizeDict(shortest_edge=int(shortest), longest_edge=int(longest))
+    if not shortest or not longest or shortest > longest:
+        raise ModelDirError(
+            f"{str(model_dir / 'preprocessor_config.json')!r} gives the image processor the pixel "
+            f"budget min_pixels={shortest}, max_pixels={longest} (size {dict(size)!r}); expected "
+            "0 < min_pixels <= max_pixels (as min_pixels / max_pixels, or size shortest_edge / "
+            "longest_edge)"
+        )
 
 
 def _check_added_tokens(model_dir: Path, proc: EPQwen2VLProcessor) -> None:
@@ -396,12 +444,19 @@ def check_image_size(height: int, width: int) -> None:
 
 
 def _pixel_budget(ip) -> tuple[int, int]:
+    """(min_pixels, max_pixels) the image processor's resize uses: its ``size`` edges, which it
+    refuses to resize without (so no default here could match what it does)."""
     size = ip.size
     shortest = getattr(size, "shortest_edge", None)
     longest = getattr(size, "longest_edge", None)
     if isinstance(size, dict):
         shortest, longest = size.get("shortest_edge"), size.get("longest_edge")
-    return int(shortest or DEFAULT_MIN_PIXELS), int(longest or 28 * 28 * 1280)
+    if not shortest or not longest:
+        raise ParameterError(
+            f"the image processor's size {size!r} has no shortest_edge / longest_edge (its "
+            "min_pixels / max_pixels); expected both"
+        )
+    return int(shortest), int(longest)
 
 
 def build_prompt(question: str, choices: Sequence[str], n_image_tokens: int) -> str:
