@@ -221,9 +221,19 @@ def _dims_from_dict(cfg: dict[str, Any], pixels: dict[str, Any] | None = None) -
         raise ParameterError(f"{model_type} config has a field of the wrong type: {exc}") from None
     if pixels:
         size = pixels.get("size") or {}
-        dims["min_pixels"] = int(pixels.get("min_pixels") or size.get("shortest_edge") or 56 * 56)
+        # transformers 4.45-4.48 (and some fine-tune tools) saved the budget as size's
+        # min_pixels / max_pixels, which epvlm.processing.load_processor reads too
+        dims["min_pixels"] = int(
+            pixels.get("min_pixels")
+            or size.get("shortest_edge")
+            or size.get("min_pixels")
+            or 56 * 56
+        )
         dims["max_pixels"] = int(
-            pixels.get("max_pixels") or size.get("longest_edge") or 28 * 28 * 1280
+            pixels.get("max_pixels")
+            or size.get("longest_edge")
+            or size.get("max_pixels")
+            or 28 * 28 * 1280
         )
     return VLMDims(**dims)
 
