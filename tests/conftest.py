@@ -181,3 +181,32 @@ def events_npy(tmp_path) -> Path:
     path = tmp_path / "ev.npy"
     write_events(path, ev, sensor_size=(32, 24))
     return path
+
+
+# The tiny Qwen2-VL and Qwen2.5-VL the M-RoPE decoding tests (second_look6, review7,
+# second_look7) build, each beside the stock transformers class holding its weights. Named
+# apart from other modules' `proc` fixtures, whose vocabularies differ.
+@pytest.fixture(scope="module")
+def rope_proc():
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from epvlm.processing import build_offline_processor
+
+    return build_offline_processor(["what colour is the object where is it red blue green"])
+
+
+@pytest.fixture(scope="module", params=["qwen2_vl", "qwen2_5_vl"])
+def rope_models(request, rope_proc):
+    """(the tiny model, the stock class's model with its state dict) of one model type."""
+    from transformers import Qwen2_5_VLForConditionalGeneration, Qwen2VLForConditionalGeneration
+
+    from epvlm.tiny import tiny_config, tiny_model
+
+    stock_class = {
+        "qwen2_vl": Qwen2VLForConditionalGeneration,
+        "qwen2_5_vl": Qwen2_5_VLForConditionalGeneration,
+    }[request.param]
+    model = tiny_model(tiny_config(rope_proc, model_type=request.param), seed=0)
+    stock = stock_class(model.config).eval()
+    stock.load_state_dict(model.state_dict())
+    return model, stock

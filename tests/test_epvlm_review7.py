@@ -14,31 +14,6 @@ pytest.importorskip("transformers")
 
 from test_epvlm_second_look6 import _batches  # noqa: E402
 
-MODEL_TYPES = ["qwen2_vl", "qwen2_5_vl"]
-
-
-@pytest.fixture(scope="module")
-def proc():
-    from epvlm.processing import build_offline_processor
-
-    return build_offline_processor(["what colour is the object where is it red blue green"])
-
-
-@pytest.fixture(scope="module", params=MODEL_TYPES)
-def models(request, proc):
-    from transformers import Qwen2_5_VLForConditionalGeneration, Qwen2VLForConditionalGeneration
-
-    from epvlm.tiny import tiny_config, tiny_model
-
-    stock_class = {
-        "qwen2_vl": Qwen2VLForConditionalGeneration,
-        "qwen2_5_vl": Qwen2_5_VLForConditionalGeneration,
-    }[request.param]
-    model = tiny_model(tiny_config(proc, model_type=request.param), seed=0)
-    stock = stock_class(model.config).eval()
-    stock.load_state_dict(model.state_dict())
-    return model, stock
-
 
 def _no_vision_tokens(proc) -> dict:
     # a random model may pick an image token, which a prompt run again would read as an image
@@ -76,18 +51,20 @@ def _dense_next(stock, dense: dict) -> list[int]:
 
 
 @pytest.mark.parametrize("keep_all", [False, True])
-def test_a_prompt_ending_with_its_image_generates_from_the_dense_position(proc, models, keep_all):
+def test_a_prompt_ending_with_its_image_generates_from_the_dense_position(
+    rope_proc, rope_models, keep_all
+):
     """Image 0 drops its last column (its largest id, on the width axis), image 1 its last row
     (the height axis), in a left-padded batch of two. The first generated token sits at the
     dense sequence's largest id + 1 on every axis, the next ones after it, as the stock model
     decodes with the cache and as the whole sequence run again places them; generate() put
     them at the last kept token's ids + 1 (15, 17, 19 where dense has 19, 19, 19). Keeping
     every token equals dense exactly: tokens, positions and logits."""
-    model, stock = models
-    sparse, dense = _batches(proc, "image", same_count=False)
+    model, stock = rope_models
+    sparse, dense = _batches(rope_proc, "image", same_count=False)
     if keep_all:
         sparse = {**dense, "image_keep_mask": torch.ones(15 + 15, dtype=torch.bool)}
-    kwargs = _no_vision_tokens(proc)
+    kwargs = _no_vision_tokens(rope_proc)
     out, positions = _generate(model, sparse, **kwargs)
     steps = positions.shape[-1]
     expected = torch.tensor([[n + k for k in range(steps)] for n in _dense_next(stock, dense)])
@@ -125,12 +102,12 @@ def test_a_prompt_ending_with_its_image_generates_from_the_dense_position(proc, 
     torch.testing.assert_close(logits, again, rtol=1e-4, atol=1e-4)
 
 
-def test_prompts_ending_with_text_generate_as_stock_does(proc, models):
+def test_prompts_ending_with_text_generate_as_stock_does(rope_proc, rope_models):
     """Only rows whose prompt ends with an image token change: a prompt ending with text is
     continued as transformers' generate() continues it (here equal to dense)."""
-    model, stock = models
-    sparse, dense = _batches(proc, "text", same_count=False)
-    kwargs = _no_vision_tokens(proc)
+    model, stock = rope_models
+    sparse, dense = _batches(rope_proc, "text", same_count=False)
+    kwargs = _no_vision_tokens(rope_proc)
     _, positions = _generate(model, sparse, **kwargs)
     out, stock_positions = _generate(stock, dense, **kwargs)
     assert torch.equal(positions, stock_positions)
@@ -139,12 +116,12 @@ def test_prompts_ending_with_text_generate_as_stock_does(proc, models):
     assert torch.equal(dense_positions, stock_positions)
 
 
-def test_positions_given_to_generate_are_continued_as_given(proc, models):
+def test_positions_given_to_generate_are_continued_as_given(rope_proc, rope_models):
     """A caller's own position ids are continued as transformers continues them, not moved by
     the rope_deltas an earlier call left on the model."""
-    model, stock = models
-    sparse, dense = _batches(proc, "image", same_count=False)
-    kwargs = _no_vision_tokens(proc)
+    model, stock = rope_models
+    sparse, dense = _batches(rope_proc, "image", same_count=False)
+    kwargs = _no_vision_tokens(rope_proc)
     _generate(model, sparse, **kwargs)  # leaves its rope_deltas on the model
     given = {}
     for m, batch in ((model, sparse), (stock, dense)):
@@ -166,12 +143,14 @@ def test_positions_given_to_generate_are_continued_as_given(proc, models):
     assert torch.equal(stock_positions, last + torch.arange(1, stock_positions.shape[-1] + 1))
 
 
-def test_beams_of_a_prompt_ending_with_its_image_start_from_the_dense_position(proc, models):
+def test_beams_of_a_prompt_ending_with_its_image_start_from_the_dense_position(
+    rope_proc, rope_models
+):
     """num_beams / num_return_sequences repeat each prompt: each copy decodes from its own
     prompt's dense position."""
-    model, stock = models
-    sparse, dense = _batches(proc, "image", same_count=False)
-    kwargs = {**_no_vision_tokens(proc), "num_beams": 2, "num_return_sequences": 2}
+    model, stock = rope_models
+    sparse, dense = _batches(rope_proc, "image", same_count=False)
+    kwargs = {**_no_vision_tokens(rope_proc), "num_beams": 2, "num_return_sequences": 2}
     _, positions = _generate(model, sparse, **kwargs)
     expected = torch.tensor(_dense_next(stock, dense)).repeat_interleave(2)
     assert torch.equal(positions[:, :, 0], expected.expand(3, -1))
@@ -195,7 +174,7 @@ def _eos_first(model):
 
 
 @pytest.mark.parametrize("setting", ["min_new_tokens", "min_length"])
-def test_evaluation_answers_are_not_held_open_by_a_minimum_length(proc, setting):
+def test_evaluation_answers_are_not_held_open_by_a_minimum_length(rope_proc, setting):
     """A min_new_tokens or min_length in generation_config.json forbade the stop token, so an
     answer that ends at once ran on for that many tokens (counted, paid for in FLOPs and
     scored); greedy evaluation answers as without it, in the budget it asks for."""
@@ -206,13 +185,13 @@ def test_evaluation_answers_are_not_held_open_by_a_minimum_length(proc, setting)
     from epvlm.processing import grid_for_size
     from epvlm.tiny import tiny_config, tiny_model
 
-    model = tiny_model(tiny_config(proc), seed=0)
+    model = tiny_model(tiny_config(rope_proc), seed=0)
     image = np.random.default_rng(0).integers(0, 256, (56, 56, 3), dtype=np.uint8)
-    sel = select_blocks("dense", image, keep=1.0, grid=grid_for_size(proc, 56, 56))
+    sel = select_blocks("dense", image, keep=1.0, grid=grid_for_size(rope_proc, 56, 56))
 
     def ask():
         return answer_selections(
-            model, proc, [sel], ["what colour is it"], [["red", "blue"]],
+            model, rope_proc, [sel], ["what colour is it"], [["red", "blue"]],
             max_new_tokens=8, warm_up=False,
         )  # fmt: skip
 

@@ -269,33 +269,8 @@ def test_the_coverage_table_labels_a_keep_as_the_report_tables_do():
 
 # ------------------------------------------------- 4: the sparse model's decoding positions
 
-# (torch and transformers imported here, so the tests above run without them)
-MODEL_TYPES = ["qwen2_5_vl", "qwen2_vl"]
-
-
-@pytest.fixture(scope="module")
-def proc():
-    pytest.importorskip("torch")
-    pytest.importorskip("transformers")
-    from epvlm.processing import build_offline_processor
-
-    return build_offline_processor(["what colour is the object where is it red blue green"])
-
-
-@pytest.fixture(scope="module", params=MODEL_TYPES)
-def models(request, proc):
-    from transformers import Qwen2_5_VLForConditionalGeneration, Qwen2VLForConditionalGeneration
-
-    from epvlm.tiny import tiny_config, tiny_model
-
-    stock_class = {
-        "qwen2_vl": Qwen2VLForConditionalGeneration,
-        "qwen2_5_vl": Qwen2_5_VLForConditionalGeneration,
-    }[request.param]
-    model = tiny_model(tiny_config(proc, model_type=request.param), seed=0)
-    stock = stock_class(model.config).eval()
-    stock.load_state_dict(model.state_dict())
-    return model, stock
+# (conftest's rope_proc and rope_models import torch and transformers only when asked for, so
+# the tests above run without them)
 
 
 def _images() -> list[np.ndarray]:
@@ -420,14 +395,14 @@ def _decode(model, batch: dict, steps: int = 3):
 
 
 @pytest.mark.parametrize("end", ["text", "image"])
-def test_decoding_with_the_cache_equals_decoding_without_it_and_dense(proc, models, end):
+def test_decoding_with_the_cache_equals_decoding_without_it_and_dense(rope_proc, rope_models, end):
     """Batch 2, different keeps (image 0's dropped last column held its largest id): the
     tokens decoded with the cache sit where the whole sequence puts them without it and
     where dense Qwen2-VL / Qwen2.5-VL puts them, and get the same logits."""
     import torch
 
-    model, stock = models
-    sparse, dense = _batches(proc, end, same_count=True)
+    model, stock = rope_models
+    sparse, dense = _batches(rope_proc, end, same_count=True)
     cached, uncached, cached_logits, whole_logits = _decode(model, sparse)
     dense_cached, dense_uncached, _, _ = _decode(stock, dense)
     assert torch.equal(dense_cached, dense_uncached)
@@ -437,15 +412,15 @@ def test_decoding_with_the_cache_equals_decoding_without_it_and_dense(proc, mode
 
 
 @pytest.mark.parametrize("end", ["text", "image"])
-def test_generate_with_the_cache_equals_generate_without_it(proc, models, end):
+def test_generate_with_the_cache_equals_generate_without_it(rope_proc, rope_models, end):
     """Batch 2 with different kept counts (left padding); the prompts end with text, as the
     processor writes them, or with the image. Text endings also decode at dense positions."""
     import torch
 
-    model, stock = models
-    sparse, dense = _batches(proc, end, same_count=False)
+    model, stock = rope_models
+    sparse, dense = _batches(rope_proc, end, same_count=False)
     assert not bool(sparse["attention_mask"].all())
-    tok = proc.tokenizer
+    tok = rope_proc.tokenizer
     # a random model may pick an image token, which a prompt without the cache would re-read
     kwargs = dict(
         max_new_tokens=3,
@@ -468,14 +443,14 @@ def test_generate_with_the_cache_equals_generate_without_it(proc, models, end):
             assert positions[0] == positions[1]
 
 
-def test_rope_deltas_of_prompts_ending_with_text_are_as_before(proc, models):
+def test_rope_deltas_of_prompts_ending_with_text_are_as_before(rope_proc, rope_models):
     """The dense sequence's largest id only matters where the prompt ends with the image:
     with text after it, the delta is the kept positions' largest + 1 less the prompt's length,
     as before, and the positions are the dense ones of the kept tokens."""
     import torch
 
-    model, stock = models
-    sparse, dense = _batches(proc, "text", same_count=False)
+    model, stock = rope_models
+    sparse, dense = _batches(rope_proc, "text", same_count=False)
     keep_rows = [torch.as_tensor(m).reshape(-1) for m in _keeps(same_count=False)]
     positions, deltas = model.model.get_rope_index(
         sparse["input_ids"],

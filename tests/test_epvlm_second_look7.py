@@ -17,31 +17,6 @@ pytest.importorskip("transformers")
 from test_epvlm_review7 import _generate, _load_logging, _no_vision_tokens  # noqa: E402
 from test_epvlm_second_look6 import _batches, _language_positions  # noqa: E402
 
-MODEL_TYPES = ["qwen2_vl", "qwen2_5_vl"]
-
-
-@pytest.fixture(scope="module")
-def proc():
-    from epvlm.processing import build_offline_processor
-
-    return build_offline_processor(["what colour is the object where is it red blue green"])
-
-
-@pytest.fixture(scope="module", params=MODEL_TYPES)
-def models(request, proc):
-    from transformers import Qwen2_5_VLForConditionalGeneration, Qwen2VLForConditionalGeneration
-
-    from epvlm.tiny import tiny_config, tiny_model
-
-    stock_class = {
-        "qwen2_vl": Qwen2VLForConditionalGeneration,
-        "qwen2_5_vl": Qwen2_5_VLForConditionalGeneration,
-    }[request.param]
-    model = tiny_model(tiny_config(proc, model_type=request.param), seed=0)
-    stock = stock_class(model.config).eval()
-    stock.load_state_dict(model.state_dict())
-    return model, stock
-
 
 def _mixed(first: dict, second: dict, pad: int) -> dict:
     """Row 0 of ``first`` and row 1 of ``second`` (the same images and keep masks), left-padded
@@ -89,20 +64,20 @@ def _whole_positions(model, batch: dict, sequences, copies: int = 1):
 
 @pytest.mark.parametrize("order", ["image first", "text first"])
 def test_mixed_rows_and_their_copies_generate_where_the_whole_sequence_puts_them(
-    proc, models, order
+    rope_proc, rope_models, order
 ):
     """A left-padded batch with one prompt ending with its image and one ending with text,
     sparse and dense, greedy and with 2 beams / 3 sampled return sequences: each row's
     generated tokens sit where the whole sequence run again puts them, and the text row
     decodes as the stock model's generate() decodes it."""
-    model, stock = models
-    pad = proc.tokenizer.pad_token_id
-    image_end = _batches(proc, "image", same_count=False)
-    text_end = _batches(proc, "text", same_count=False)
+    model, stock = rope_models
+    pad = rope_proc.tokenizer.pad_token_id
+    image_end = _batches(rope_proc, "image", same_count=False)
+    text_end = _batches(rope_proc, "text", same_count=False)
     pairs = (image_end, text_end) if order == "image first" else (text_end, image_end)
     sparse, dense = (_mixed(a, b, pad) for a, b in zip(*pairs))
     assert bool(sparse["mm_token_type_ids"][:, -1].ne(sparse["mm_token_type_ids"][0, -1]).any())
-    kwargs = _no_vision_tokens(proc)
+    kwargs = _no_vision_tokens(rope_proc)
     for batch in (sparse, dense):
         for extra, copies in (
             ({}, 1),
@@ -122,14 +97,14 @@ def test_mixed_rows_and_their_copies_generate_where_the_whole_sequence_puts_them
 
 @pytest.mark.parametrize("end", ["image", "text"])
 def test_a_conversation_continued_with_the_cache_keeps_the_whole_sequences_positions(
-    proc, models, end
+    rope_proc, rope_models, end
 ):
     """generate() again with the first call's cache and two more tokens per row: the uncached
     tokens and the new answer continue from rope_deltas, at the positions of the whole
     conversation run again, after either prompt end."""
-    model, _ = models
-    kwargs = _no_vision_tokens(proc)
-    for batch in _batches(proc, end, same_count=False):
+    model, _ = rope_models
+    kwargs = _no_vision_tokens(rope_proc)
+    for batch in _batches(rope_proc, end, same_count=False):
         seen, handle = _language_positions(model)
         try:
             with torch.no_grad():
@@ -154,7 +129,7 @@ def test_a_conversation_continued_with_the_cache_keeps_the_whole_sequences_posit
         assert torch.equal(positions, _whole_positions(model, batch, second))
 
 
-def test_a_prompt_ending_with_a_video_decodes_as_stock(proc, models):
+def test_a_prompt_ending_with_a_video_decodes_as_stock(rope_proc, rope_models):
     """Videos are left to transformers: a prompt ending with video tokens (Qwen2.5-VL: 2.5 s
     per temporal patch, so the temporal ids run ahead) decodes as the stock model decodes it,
     dense and beside a sparse image."""
@@ -162,9 +137,9 @@ def test_a_prompt_ending_with_a_video_decodes_as_stock(proc, models):
 
     from epvlm.processing import encode_batch
 
-    model, stock = models
-    tok = proc.tokenizer
-    batch = encode_batch(proc, _images((84, 140)), QUESTIONS[:1], CHOICES[:1])
+    model, stock = rope_models
+    tok = rope_proc.tokenizer
+    batch = encode_batch(rope_proc, _images((84, 140)), QUESTIONS[:1], CHOICES[:1])
     grid = torch.tensor([[3, 4, 6]])
     n_video = int(grid.prod()) // 4
     video = [tok.convert_tokens_to_ids("<|vision_start|>")]
@@ -197,7 +172,7 @@ def test_a_prompt_ending_with_a_video_decodes_as_stock(proc, models):
         "mm_token_type_ids": types[:, kept],
         "image_keep_mask": keep,
     }
-    kwargs = _no_vision_tokens(proc)
+    kwargs = _no_vision_tokens(rope_proc)
     stock_out, stock_positions = _generate(stock, dense, **kwargs)
     out, positions = _generate(model, dense, **kwargs)
     assert torch.equal(out, stock_out) and torch.equal(positions, stock_positions)
@@ -293,7 +268,7 @@ def test_loading_keeps_the_files_settings_every_tensor_and_says_nothing(
     assert all(torch.equal(ours[k], theirs[k]) for k in ours)
 
 
-def test_a_model_folder_without_generation_config_loads(checkpoint, tmp_path, proc):
+def test_a_model_folder_without_generation_config_loads(checkpoint, tmp_path, rope_proc):
     """No generation_config.json: the model config's and the tokenizer's ids, no notice."""
     model_dir = _with_generation(checkpoint, tmp_path / "m", None)
     model, logged = _load_logging(model_dir)
