@@ -155,6 +155,12 @@ def main(args: argparse.Namespace) -> int:
         _report_kept_shards(Path(args.output), args.force, getattr(exc, "shards_kept", None))
         raise
     print(summary.text())
+    if recipe.source_kind != "shapes" and len(summary.samples) > 1:
+        from eventsim.datasets.inspection import split_repeats
+
+        # one more read of samples.jsonl, as verify makes it: a leak is best heard of now
+        for warning in split_repeats(args.output):
+            print(f"eventsim build: warning: {warning}", file=sys.stderr)
     if not args.no_preview and summary.n_samples:
         from eventsim.datasets.inspection import preview_dataset
 

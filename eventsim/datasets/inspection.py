@@ -144,6 +144,9 @@ class VerifyReport:
     problems: list[str]
     #: splits whose records were all skipped at build time: sound files, but nothing to use
     notes: list[str] = dataclasses.field(default_factory=list)
+    #: what may be wrong with the data but not the files (a sample in two splits); shown with
+    #: the verdict, not counted as problems
+    warnings: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -155,7 +158,13 @@ class VerifyReport:
                 f"ok: {self.n_samples} {plural(self.n_samples, 'sample')} in {self.n_shards} "
                 f"{plural(self.n_shards, 'shard')} verified ({self.root})"
             )
-            return "\n".join([head, *(f"  note: {n}" for n in self.notes)])
+            return "\n".join(
+                [
+                    head,
+                    *(f"  note: {n}" for n in self.notes),
+                    *(f"  warning: {w}" for w in self.warnings),
+                ]
+            )
         shown = self.problems[:_MAX_REPORTED]
         more = len(self.problems) - len(shown)
         lines = [
@@ -164,6 +173,7 @@ class VerifyReport:
         ]
         if more:
             lines.append(f"  ... and {more} more")
+        lines += [f"  warning: {w}" for w in self.warnings]
         return "\n".join(lines)
 
 
@@ -267,6 +277,7 @@ def verify_dataset(root: str | Path, *, progress: bool = False) -> VerifyReport:
             if unchecked
             else []
         ),
+        warnings=listed.repeats.warnings(),
     )
 
 
@@ -369,6 +380,68 @@ def _read_labels(root: Path) -> tuple[dict[str, Any], _ListedSamples]:
     return m, listed
 
 
+class _SplitRepeats:
+    """Samples of one split whose source record is also another split's: the same split-file
+    id with the same question, options, answer and media, a train/test leak. Ids are unique
+    within a split only (the builder refuses a repeat there): numbering each split's records
+    from 0 is common, so an id repeated with other content is no leak. An image's path is not
+    in samples.jsonl, so two images asked the same question under the same id look alike."""
+
+    def __init__(self) -> None:
+        # a 16-byte digest of (source id, content) -> the split and sample id it was first seen
+        # under: a million samples are compared without keeping their text
+        self._first: dict[bytes, tuple[str, str]] = {}
+        self._found: set[bytes] = set()
+        self._example: str = ""
+
+    def add(self, rec: dict[str, Any]) -> None:
+        source = rec.get("source")
+        source_id = source.get("source_id") if isinstance(source, dict) else None
+        if not isinstance(source_id, str):
+            # shapes scenes are drawn from each split's own seeds
+            return
+        meta = rec.get("meta")
+        if not isinstance(meta, dict):
+            meta = {}
+        content = [
+            source_id,
+            rec.get("question"),
+            rec.get("choices"),
+            rec.get("answer"),
+            meta.get("video"),
+            meta.get("time_s"),
+        ]
+        key = hashlib.blake2b(
+            json.dumps(content, sort_keys=True, ensure_ascii=False).encode(), digest_size=16
+        ).digest()
+        first = self._first.setdefault(key, (rec["split"], rec["id"]))
+        if first[0] == rec["split"] or key in self._found:
+            return
+        self._found.add(key)
+        if not self._example:
+            self._example = (
+                f"{source_id!r}, in {first[0]} as {first[1]} and in {rec['split']} as {rec['id']}"
+            )
+
+    def warnings(self) -> list[str]:
+        n = len(self._found)
+        if not n:
+            return []
+        return [
+            f"{n} {plural(n, 'sample repeats', 'samples repeat')} another split's source record "
+            "(the same split-file id, question, options, answer and media: a train/test "
+            f"leak?); first id {self._example}"
+        ]
+
+
+def split_repeats(root: str | Path) -> list[str]:
+    """`verify_dataset`'s warning of samples whose source record is in more than one split
+    (see `_SplitRepeats`), read from ``root``'s samples.jsonl alone; [] when it cannot be
+    read (verify says why)."""
+    listed = _listed_samples(dataset_root(root) / "samples.jsonl")
+    return listed.repeats.warnings()
+
+
 @dataclasses.dataclass
 class _ListedSamples:
     """What verify needs of samples.jsonl: its non-blank lines (``lines``), the span in
@@ -382,6 +455,7 @@ class _ListedSamples:
     by_shard: dict[str, list[tuple[int, int]]] = dataclasses.field(default_factory=dict)
     per_split: Counter[str] = dataclasses.field(default_factory=Counter)
     problems: list[str] = dataclasses.field(default_factory=list)
+    repeats: _SplitRepeats = dataclasses.field(default_factory=_SplitRepeats)
 
     def records(self, shard: str) -> list[dict[str, Any]]:
         return [json.loads(self.data[a:b]) for a, b in self.by_shard.get(shard, [])]
@@ -406,6 +480,7 @@ def _listed_samples(path: Path) -> _ListedSamples:
             if why is None:
                 out.by_shard.setdefault(rec["shard"], []).append((start, end))
                 out.per_split[rec["split"]] += 1
+                out.repeats.add(rec)
             else:
                 out.problems.append(f"samples.jsonl record {out.lines}: {why}")
     except DatasetError as exc:

@@ -32,6 +32,15 @@ MAX_REFRACTORY_US = 3_600_000_000
 MAX_LEAK_SPREAD_DECADES = 10.0
 #: Largest relative jitter of a leak period (v2e's default is 0.1).
 MAX_LEAK_JITTER = 10.0
+#: Largest ``log_eps`` (a fraction of 255 DN). Published pixels use 1e-3 (ESIM) and 1e-5
+#: (rpg_vid2e's esim_torch script); at 1, ln(I/255 + eps) already spans only ln 2 over 0..255 DN,
+#: and far above it every change falls below any threshold: 1e30 gave no events and no error.
+#: An eps meant in DN (10 for 10 DN) is the likely mistake, 10/255 here.
+MAX_LOG_EPS = 1.0
+#: Most frames one source interval may be upsampled to. An interval's steps are also capped at
+#: its length in microseconds (two frames never share one), so a larger factor would only
+#: matter between frames more than a second apart, at a full simulated frame per microsecond.
+MAX_UPSAMPLE_FACTOR = 1_000_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,6 +120,11 @@ class DVSParams:
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 raise ParameterError(f"{name} = {value!r}; expected a finite value > 0")
+        if self.log_eps > MAX_LOG_EPS:
+            raise ParameterError(
+                f"log_eps = {self.log_eps:g}; expected at most {MAX_LOG_EPS:g} (a fraction of "
+                "255 DN, as in ln(I/255 + log_eps): ESIM uses 1e-3; for an eps of N DN give N/255)"
+            )
         for name in ("pos_threshold", "neg_threshold"):
             value = getattr(self, name)
             if value < MIN_THRESHOLD:
@@ -163,9 +177,11 @@ class DVSParams:
             )
         if not 0 <= self.hot_pixel_fraction <= 1:
             raise ParameterError(f"hot_pixel_fraction = {self.hot_pixel_fraction!r}; expected 0..1")
-        if self.max_upsample_factor < 1:
+        if not 1 <= self.max_upsample_factor <= MAX_UPSAMPLE_FACTOR:
             raise ParameterError(
-                f"max_upsample_factor = {self.max_upsample_factor!r}; expected an integer >= 1"
+                f"max_upsample_factor = {self.max_upsample_factor!r}; expected an integer from 1 "
+                f"to {MAX_UPSAMPLE_FACTOR} (a frame per microsecond of a 1 s interval; inserted "
+                "frames never share a microsecond)"
             )
 
     @property

@@ -77,7 +77,11 @@ def moving_shapes_frames(
 ) -> Iterator[tuple[np.ndarray, int]]:
     """Yield ``(frame HxWx3 uint8 RGB, t_us)`` of the moving-shapes clip, one at a time."""
     if width < 16 or height < 16:
-        raise ParameterError(f"clip size {width}x{height} is too small; expected >= 16x16")
+        # the only way to ask for one from the CLI is simulate --synthetic's --sensor-size
+        raise ParameterError(
+            f"clip size {width}x{height} (width x height) is too small; expected at least 16x16 "
+            "(eventsim simulate --synthetic: --sensor-size)"
+        )
     if not (math.isfinite(duration_s) and duration_s > 0 and fps > 0):
         raise ParameterError(f"duration_s={duration_s!r}, fps={fps!r}; expected both > 0")
     n_frames = max(2, round(duration_s * fps))
