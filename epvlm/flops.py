@@ -265,13 +265,16 @@ def load_dims(config: str | Path | VLMDims | dict | Any) -> VLMDims:
     if not cfg_file.is_file():
         raise ModelDirError(f"model directory {name!r} has no config.json")
     pixels = None
-    for fname in ("preprocessor_config.json", "processor_config.json"):
-        if (path / fname).is_file():
-            data = _read_json_object(path / fname)
-            pixels = data.get("image_processor", data)
-            if not isinstance(pixels, dict):
-                raise ModelDirError(f"{path / fname}: 'image_processor' is not a JSON object")
-            break
+    # transformers' order: processor_config.json's nested image_processor, else
+    # preprocessor_config.json (a folder saved anew over an older one can hold both, apart)
+    if (path / "processor_config.json").is_file():
+        pixels = _read_json_object(path / "processor_config.json").get("image_processor")
+        if pixels is not None and not isinstance(pixels, dict):
+            raise ModelDirError(
+                f"{path / 'processor_config.json'}: 'image_processor' is not a JSON object"
+            )
+    if pixels is None and (path / "preprocessor_config.json").is_file():
+        pixels = _read_json_object(path / "preprocessor_config.json")
     return _dims_from_dict(_read_json_object(cfg_file), pixels)
 
 

@@ -262,19 +262,34 @@ def load_processor(model_dir: str | Path) -> EPQwen2VLProcessor:
 _LEGACY_IMAGE_PROCESSOR_TYPES = ("Qwen2_5_VLImageProcessor", "Qwen2_5_VLImageProcessorFast")
 
 
+def _image_processor_config(model_dir: Path) -> tuple[Path, dict[str, Any] | None]:
+    """The file transformers builds the image processor from and its settings (None where
+    absent or damaged): processor_config.json's nested ``image_processor`` if it has one, else
+    preprocessor_config.json. A folder saved anew over an older one can hold both, apart."""
+    import json
+
+    def read(path: Path) -> Any:
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            return None
+
+    nested = read(model_dir / "processor_config.json")
+    if isinstance(nested, dict) and "image_processor" in nested:
+        config = nested["image_processor"]
+        return model_dir / "processor_config.json", config if isinstance(config, dict) else None
+    config = read(model_dir / "preprocessor_config.json")
+    return model_dir / "preprocessor_config.json", config if isinstance(config, dict) else None
+
+
 def _check_image_processor_type(model_dir: Path) -> None:
     """Name the fix for a legacy ``image_processor_type``: transformers' own error for it lists
     every model type it knows and says nothing of the field's value."""
-    import json
-
-    try:
-        config = json.loads((model_dir / "preprocessor_config.json").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return  # absent or damaged: loading reports it
-    name = config.get("image_processor_type") if isinstance(config, dict) else None
+    source, config = _image_processor_config(model_dir)
+    name = config.get("image_processor_type") if config is not None else None
     if name in _LEGACY_IMAGE_PROCESSOR_TYPES:
         raise ModelDirError(
-            f"{str(model_dir / 'preprocessor_config.json')!r} has image_processor_type {name!r}, "
+            f"{str(source)!r} has image_processor_type {name!r}, "
             "the name Qwen2.5-VL checkpoints carried before transformers 4.49; this transformers "
             "knows that image processor as 'Qwen2VLImageProcessor': set that name there"
         )
@@ -296,7 +311,7 @@ def _settle_pixel_budget(model_dir: Path, ip: Any) -> None:
             ip.size = SizeDict(shortest_edge=int(shortest), longest_edge=int(longest))
     if not shortest or not longest or shortest > longest:
         raise ModelDirError(
-            f"{str(model_dir / 'preprocessor_config.json')!r} gives the image processor the pixel "
+            f"{str(_image_processor_config(model_dir)[0])!r} gives the image processor the pixel "
             f"budget min_pixels={shortest}, max_pixels={longest} (size {dict(size)!r}); expected "
             "0 < min_pixels <= max_pixels (as min_pixels / max_pixels, or size shortest_edge / "
             "longest_edge)"
