@@ -411,9 +411,9 @@ class _SplitRepeats:
             meta.get("video"),
             meta.get("time_s"),
         ]
-        key = hashlib.blake2b(
-            json.dumps(content, sort_keys=True, ensure_ascii=False).encode(), digest_size=16
-        ).digest()
+        # ASCII escapes: an edited line's lone surrogate ("\ud800", valid JSON) has no UTF-8
+        # form, and verify stopped on it with an internal error
+        key = hashlib.blake2b(json.dumps(content, sort_keys=True).encode(), digest_size=16).digest()
         first = self._first.setdefault(key, (rec["split"], rec["id"]))
         if first[0] == rec["split"] or key in self._found:
             return

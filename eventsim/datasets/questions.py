@@ -77,6 +77,8 @@ _MINUS = re.compile(r"(?<!\w)[-\u2212](?=\d)")
 # minus zero ("-0", "-0.0" once its zeros are trimmed) is zero
 _MINUS_ZERO = re.compile(r"(?<!\w)-0(?!\d|[.,]\d)")
 _PUNCTUATION = re.compile(r"(?!(?<!\w)-\d)[^\w\s]")
+# casefold's "i" + U+0307 for "İ", with any further dots written after it
+_DOTTED_I = re.compile("i\u0307+")
 
 
 def _space_punctuation(m: re.Match[str]) -> str:
@@ -99,9 +101,11 @@ def normalize_text(text: str, *, drop_articles: bool = False) -> str:
     digits, single spaces."""
     # NFKC first: "cafe\u0301" and "café" are one word; again after casefold, which decomposes
     # some letters ("ΐ"); casefold's "i\u0307" for "İ" has no composed form: it is the "i" of
-    # the Turkish İ, so "İstanbul" reads "istanbul"
+    # the Turkish İ, so "İstanbul" reads "istanbul". The dot goes before that NFKC, as many as
+    # follow the "i": a mark after it ("İ\u0308") then composes ("ï"), and the result
+    # normalises to itself (dropped after NFKC, "i\u0308" and a second dot were left)
     text = unicodedata.normalize("NFKC", clean_generation(text)).casefold()
-    text = unicodedata.normalize("NFKC", text).replace("i\u0307", "i")
+    text = unicodedata.normalize("NFKC", _DOTTED_I.sub("i", text))
     text = _THOUSANDS.sub(lambda m: m.group().replace(",", ""), text)
     text = _MINUS.sub("-", _BARE_DECIMAL.sub("0.", text))
     text = _MINUS_ZERO.sub("0", _DECIMAL_ZEROS.sub(_trim_zeros, text))
