@@ -235,6 +235,12 @@ def _dims_from_dict(cfg: dict[str, Any], pixels: dict[str, Any] | None = None) -
             or size.get("max_pixels")
             or 28 * 28 * 1280
         )
+        if dims["min_pixels"] > dims["max_pixels"]:
+            # load_processor refuses such a folder, so no cost may be quoted for it either
+            raise ParameterError(
+                f"the processor's min_pixels {dims['min_pixels']} is above its max_pixels "
+                f"{dims['max_pixels']}; expected min_pixels <= max_pixels"
+            )
     return VLMDims(**dims)
 
 
