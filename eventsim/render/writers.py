@@ -35,7 +35,9 @@ VIDEO_SUFFIXES = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG"
 MAX_MPEG4_SIDE = 8190
 IMAGE_SUFFIXES = (".png",)
 GIF_SUFFIXES = (".gif",)
-_FRAME_NAME = re.compile(r"frame_\d{6,}\.png")
+# the fewest digits of a frame number in a folder of PNGs (frame_000000.png)
+FRAME_DIGITS = 6
+_FRAME_NAME = re.compile(rf"frame_\d{{{FRAME_DIGITS},}}\.png")
 # below this the video encoder has no valid time base and a GIF frame outlasts its 655 s limit
 MIN_PLAYBACK_FPS = 0.01
 # Motion JPEG frames are padded to at least this width. OpenCV's FFmpeg writer converts each
@@ -195,9 +197,18 @@ class PngSink(FrameSink):
         _imwrite_png(self.tmp, frame)
 
 
+def frame_name(index: int, n_frames: int = 0) -> str:
+    """The file name of frame ``index`` of ``n_frames`` in a folder of PNGs: its number padded
+    to `FRAME_DIGITS`, or to the last frame's digits when there are more, so that the names of
+    a folder sort in frame order and share one ``frame_%0Nd.png`` pattern."""
+    digits = max(FRAME_DIGITS, len(str(max(n_frames - 1, 0))))
+    return f"frame_{index:0{digits}d}.png"
+
+
 class FolderSink(FrameSink):
-    """frame_000000.png, frame_000001.png, ... in a folder. ``force`` replaces a folder of
-    such frames (an earlier render) and nothing else: the old folder is deleted whole."""
+    """frame_000000.png, frame_000001.png, ... in a folder (`frame_name`). ``force`` replaces
+    a folder of such frames (an earlier render) and nothing else: the old folder is deleted
+    whole."""
 
     def __init__(self, path: str | os.PathLike, *, force: bool = False) -> None:
         if not Path(path).name or Path(path).name == "..":
@@ -215,7 +226,16 @@ class FolderSink(FrameSink):
         self.tmp.mkdir(parents=True)
 
     def _write(self, frame: np.ndarray) -> None:
-        _imwrite_png(self.tmp / f"frame_{self.n_frames:06d}.png", frame)
+        _imwrite_png(self.tmp / frame_name(self.n_frames), frame)
+
+    def _finish(self) -> None:
+        # Frames are named as they come, before their count is known: past 10 ** FRAME_DIGITS
+        # of them the shorter names are padded to the last one's width (frame_1000000.png
+        # sorted before frame_999999.png).
+        digits = len(str(max(self.n_frames - 1, 0)))
+        if digits > FRAME_DIGITS:
+            for k in range(10 ** (digits - 1)):
+                os.replace(self.tmp / frame_name(k), self.tmp / frame_name(k, self.n_frames))
 
     def _sync(self) -> None:
         for png in self.tmp.iterdir():
