@@ -367,6 +367,20 @@ def _columns_from_matrix(arr: np.ndarray, columns: str, what: str) -> dict[str, 
     return {c: arr[:, i] for i, c in enumerate(columns)}
 
 
+def _has_hdf5_signature(path: Path, size: int) -> bool:
+    """Whether ``path`` holds HDF5's signature where the library looks for its superblock:
+    byte 0, or past a user block, at 512, 1024, 2048, ... bytes. Files with a user block
+    (``h5py.File(..., userblock_size=512)``) were read as text under ``--layout csv``."""
+    with open(path, "rb") as fh:
+        offset = 0
+        while offset + len(HDF5_SIGNATURE) <= size:
+            fh.seek(offset)
+            if fh.read(len(HDF5_SIGNATURE)) == HDF5_SIGNATURE:
+                return True
+            offset = 2 * offset or 512
+    return False
+
+
 # -- entry point -------------------------------------------------------------------------------
 def open_events(
     path: str | os.PathLike,
@@ -419,8 +433,7 @@ def open_events(
     size = path.stat().st_size
     if size == 0:
         raise EventFileError(f"event file {str(path)!r} is empty (0 bytes)")
-    with open(path, "rb") as fh:
-        head = fh.read(8)
+    signed = _has_hdf5_signature(path, size)
     ext = path.suffix.lower()
     if faery_format is not None and ext not in FAERY_SUFFIXES[faery_format]:
         # faery tells its formats by the suffix alone: another one's would be read instead
@@ -432,15 +445,13 @@ def open_events(
     # a layout forced for a file of another kind is read as forced, whatever its suffix: a CSV
     # named .h5 given --layout csv was read as HDF5 (and called corrupt)
     forced_other = layout is not None and layout not in HDF5_LAYOUTS
-    if forced_other and head == HDF5_SIGNATURE:
+    if forced_other and signed:
         raise UnknownLayoutError(
             f"{str(path)!r} is an HDF5 file, which the {layout!r} layout does not read; HDF5 "
             f"layouts: {', '.join(HDF5_LAYOUTS)}"
         )
-    if not forced_other and (
-        head == HDF5_SIGNATURE or ext in HDF5_EXTENSIONS or layout in HDF5_LAYOUTS
-    ):
-        if head != HDF5_SIGNATURE and not h5py.is_hdf5(path):
+    if not forced_other and (signed or ext in HDF5_EXTENSIONS or layout in HDF5_LAYOUTS):
+        if not signed and not h5py.is_hdf5(path):
             if ext not in HDF5_EXTENSIONS:
                 # only the forced layout made it HDF5: nothing is damaged
                 raise UnknownLayoutError(
@@ -974,6 +985,8 @@ def _first_bad_txt_line(raw: bytes, skip: int) -> str | None:
     """Which line of rpg text (after ``skip`` lines) does not hold four numbers, by its line
     number in the file: numpy's own message counts rows its way (blank lines left out, from 0
     or 1 by the kind of fault). Scans in Python, so only once reading has failed."""
+    from eventsim.io import text
+
     lines = raw.splitlines()
     last = next((i for i in range(len(lines) - 1, -1, -1) if lines[i].strip()), -1)
     for number, line in enumerate(lines[skip:], start=skip + 1):
@@ -984,9 +997,7 @@ def _first_bad_txt_line(raw: bytes, skip: int) -> str | None:
             cut = "; the file may be truncated" if number == last + 1 else ""
             return f"line {number} holds {len(fields)} values; expected 4 ('t x y p'){cut}"
         for field in fields:
-            try:
-                float(field)
-            except ValueError:
+            if not text.is_number(field):
                 return f"line {number}: {field.decode(errors='replace')!r} is not a number"
     return None
 
@@ -1008,13 +1019,13 @@ def _open_txt(
     first = first_line.split()
     file_size = None
     if len(first) == 2:
-        try:
-            file_size = (int(first[0]), int(first[1]))
-        except ValueError:
+        # int() would take b"64_0" for 640
+        if not (first[0].isdigit() and first[1].isdigit()):
             raise EventFileError(
                 f"{str(path)!r}: first line {first_line[:80]!r} is neither 'width height' "
                 "nor 't x y p'"
-            ) from None
+            )
+        file_size = (int(first[0]), int(first[1]))
     has_size = file_size is not None
     try:
         vals = text.table(raw, has_size, None, np.float64, delimiter=None)

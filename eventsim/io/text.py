@@ -316,7 +316,8 @@ _ACCEPTED_TIMES = (
 )
 
 
-def _is_number(cell: bytes) -> bool:
+def is_number(cell: bytes) -> bool:
+    """Whether ``cell`` is a number as a CSV reader takes one (Python's float, without ``_``)."""
     if b"_" in cell:
         # Python's float() takes 1_0 for 10; other CSV readers do not
         return False
@@ -333,7 +334,7 @@ def _is_header(path: Path, first: bytes) -> bool:
     conversion names; taken for a header, that event was dropped without a word."""
     # a trailing comma ends each line in some writers' output
     cells = first.rstrip(b", \t").split(b",")
-    numbers = sum(_is_number(c.strip().strip(b'"')) for c in cells)
+    numbers = sum(is_number(c.strip().strip(b'"')) for c in cells)
     if numbers:
         return False
     if len(cells) < 4:
@@ -405,7 +406,7 @@ def _csv_header(
 
 
 def _numbers(column: np.ndarray, what: str, lines: TextLines) -> np.ndarray:
-    # numpy converts text as Python does, which takes 1_0 for 10 (`_is_number`)
+    # numpy converts text as Python does, which takes 1_0 for 10 (`is_number`)
     if not np.any(np.char.find(column, b"_") >= 0):
         try:
             return column.astype(np.int64)
@@ -416,7 +417,7 @@ def _numbers(column: np.ndarray, what: str, lines: TextLines) -> np.ndarray:
             return column.astype(np.float64)
         except ValueError:
             pass
-    bad = next(i for i, v in enumerate(column) if not _is_number(v))
+    bad = next(i for i, v in enumerate(column) if not is_number(v))
     raise EventFileError(
         f"{what}, {_where(lines, bad)}: {column[bad].decode('latin-1')!r} is not a number"
     )
