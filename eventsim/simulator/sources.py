@@ -1225,7 +1225,10 @@ class _FrameClock:
                 then = self._raw(i + n + 1, final)
                 if then == _WAIT:
                     return None
-                flushed = self._flushed(i + n + 1, final) if then == self._shift else False
+                # a zero tail that starts at ``after`` was judged above: looked for again from
+                # its second zero, a tail of _MAX_FLUSHED_FRAMES + 1 was taken as flushed
+                zero_tail = then == self._shift and after != self._shift
+                flushed = self._flushed(i + n + 1, final) if zero_tail else False
                 if flushed is None:
                     return None
                 if flushed:
