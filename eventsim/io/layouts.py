@@ -337,7 +337,10 @@ def resolve_sensor_size(
         return file_size, False
     if given is not None:
         return check_sensor_size(given), False
-    size = infer_sensor_size(events)
+    # at least 1x1: events whose every x (or y) is negative gave 0 or less, refused as a size
+    # out of range that no one gave, where checks of the events name the bad coordinate
+    width, height = infer_sensor_size(events)
+    size = max(width, 1), max(height, 1)
     if events.size:
         notes.append(
             f"sensor size not recorded; inferred {size[0]}x{size[1]} from the largest "
@@ -981,25 +984,33 @@ def _open_npz(
     )
 
 
-def _first_bad_txt_line(raw: bytes, skip: int) -> str | None:
+def _first_bad_txt_line(raw: bytes, skip: int, lead: int) -> str | None:
     """Which line of rpg text (after ``skip`` lines) does not hold four numbers, by its line
-    number in the file: numpy's own message counts rows its way (blank lines left out, from 0
-    or 1 by the kind of fault). Scans in Python, so only once reading has failed."""
+    number in the file (``lead`` lines were cut off its start before ``raw``): numpy's own
+    message counts rows its way (blank lines left out, from 0 or 1 by the kind of fault).
+    Scans in Python, so only once reading has failed."""
     from eventsim.io import text
 
     lines = raw.splitlines()
     last = next((i for i in range(len(lines) - 1, -1, -1) if lines[i].strip()), -1)
-    for number, line in enumerate(lines[skip:], start=skip + 1):
+    for number, line in enumerate(lines[skip:], start=lead + skip + 1):
         fields = line.split()
         if not fields:
             continue
         if len(fields) != 4:
-            cut = "; the file may be truncated" if number == last + 1 else ""
+            cut = "; the file may be truncated" if number == lead + last + 1 else ""
             return f"line {number} holds {len(fields)} values; expected 4 ('t x y p'){cut}"
         for field in fields:
             if not text.is_number(field):
                 return f"line {number}: {field.decode(errors='replace')!r} is not a number"
     return None
+
+
+def _txt_times(raw: bytes, has_size: bool) -> np.ndarray:
+    """The time column of rpg text as written (bytes)."""
+    from eventsim.io import text
+
+    return text.table(raw, has_size, [0], np.bytes_, delimiter=None)[:, 0]
 
 
 def _open_txt(
@@ -1009,8 +1020,8 @@ def _open_txt(
     separated by spaces or commas. A file of integers only holds µs, as a CSV's integers."""
     from eventsim.io import text
 
-    # Windows editors lead with a BOM
-    raw = text.lf_line_ends(path.read_bytes().removeprefix(b"\xef\xbb\xbf"))
+    # the size line may follow blank lines
+    raw, lead = text.read_text(path, "rpg text 't x y p' per line")
     if b"," in raw:
         # many datasets write their text events as '0.000123,10,20,1'
         raw = raw.replace(b",", b" ")
@@ -1030,7 +1041,7 @@ def _open_txt(
     try:
         vals = text.table(raw, has_size, None, np.float64, delimiter=None)
     except ValueError as exc:
-        why = _first_bad_txt_line(raw, int(has_size)) or str(exc)
+        why = _first_bad_txt_line(raw, int(has_size), lead) or str(exc)
         raise EventFileError(f"{str(path)!r} is not rpg text 't x y p' per line: {why}") from None
     if not vals.size:
         vals = np.zeros((0, 4))
@@ -1042,12 +1053,23 @@ def _open_txt(
     notes: list[str] = []
     start = end + 1 if has_size else 0
     head = raw[start : start + 200].split(None, 1)
-    if time_unit is None and vals.shape[0] and head and b"." in head[0]:
+    decimal_head = bool(head) and b"." in head[0]
+    t_text = None
+    integer_times = False
+    if time_unit is None and vals.shape[0] and not decimal_head:
+        if any(c in raw for c in (b".", b"e", b"E")):
+            # the times alone tell: with x, y or p written as 1.0, integer times went to the
+            # float rule, and a span up to 1000 was read as seconds
+            t_text = _txt_times(raw, has_size)
+            integer_times = not text.is_decimal_notation(t_text)
+        else:
+            integer_times = True
+    if time_unit is None and vals.shape[0] and decimal_head:
         # rpg text writes seconds with a decimal point; without one, fall back to detection
         unit = "s"
         notes.append("time unit detected: seconds (decimal times in rpg text)")
-    elif time_unit is None and vals.shape[0] and not any(c in raw for c in (b".", b"e", b"E")):
-        # every number written as an integer: times in whole seconds are no camera's, and the
+    elif integer_times:
+        # every time written as an integer: times in whole seconds are no camera's, and the
         # float rule read a span of up to 1000 (1 ms of µs) as seconds
         unit = "us"
         notes.append(f"time unit detected: microseconds (integer times in rpg text){UNIT_HINT}")
@@ -1056,9 +1078,11 @@ def _open_txt(
     t_us = text.float_times_to_us(vals[:, 0], unit)
     if t_us is None:
         # from the digits: float64 rounds ties and long epoch times to the wrong microsecond
-        t_text = text.table(raw, has_size, [0], np.bytes_, delimiter=None)[:, 0]
         t_us = text.text_times_to_us(
-            t_text, unit, repr(str(path)), text.TextLines(raw, int(has_size), whitespace=True)
+            _txt_times(raw, has_size) if t_text is None else t_text,
+            unit,
+            repr(str(path)),
+            text.TextLines(raw, int(has_size), whitespace=True, lead=lead),
         )
     p = polarity_01(vals[:, 3], "column p", notes, check_polarity)
     ev, order = (

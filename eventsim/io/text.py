@@ -33,6 +33,7 @@ from eventsim.io.layouts import (
 _SHIFT = {"s": 6, "ms": 3, "us": 0, "ns": -3}
 _INT64_MAX = np.iinfo(np.int64).max
 _BOM = b"\xef\xbb\xbf"
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 
 class _BadTime(Exception):
@@ -57,6 +58,28 @@ def lf_line_ends(raw: bytes) -> bytes:
     if b"\r" in raw and b"\n" not in raw:
         return raw.replace(b"\r", b"\n")
     return raw
+
+
+def read_text(path: Path, expected: str) -> tuple[bytes, int]:
+    """A text event file from its first line that is not blank, UTF-8 without a BOM, with LF
+    line ends where it has only CR (`lf_line_ends`), and the number of lines cut off before
+    it; `EventFileError` when it holds no such line (``expected`` says what it should hold)."""
+    raw = path.read_bytes()
+    if raw.startswith(_UTF16_BOMS):
+        # PowerShell 5's '>' and Excel's "Unicode text" write UTF-16, whose NULs made each
+        # line look broken
+        try:
+            raw = raw.decode("utf-16").encode()
+        except UnicodeDecodeError as exc:
+            raise EventFileError(
+                f"{str(path)!r} starts with a UTF-16 byte-order mark but is not UTF-16 text "
+                f"({exc.reason} at byte {exc.start}); expected {expected}"
+            ) from None
+    raw = lf_line_ends(raw.removeprefix(_BOM))
+    stripped = raw.lstrip()
+    if not stripped:
+        raise EventFileError(f"{str(path)!r} holds only blank lines; expected {expected}")
+    return stripped, raw.count(b"\n", 0, len(raw) - len(stripped))
 
 
 def _blank_lines_emptied(raw: bytes) -> bytes:
@@ -506,17 +529,8 @@ def read_csv(
     names; whole numbers written as decimals (``1234.0``) are refused as ambiguous."""
     if time_unit not in (None, *TIME_UNITS):
         raise ArgumentValueError("time_unit", time_unit, TIME_UNITS_EXPECTED)
-    raw = lf_line_ends(path.read_bytes().removeprefix(_BOM))
-    lead = 0
-    if raw[:1].isspace():
-        # blank lines before the header: loadtxt's skiprows would count them
-        stripped = raw.lstrip()
-        if not stripped:
-            raise EventFileError(
-                f"{str(path)!r} holds only blank lines; expected a CSV of events t,x,y,p"
-            )
-        lead = raw.count(b"\n", 0, len(raw) - len(stripped))
-        raw = stripped
+    # without blank lines before the header: loadtxt's skiprows would count them
+    raw, lead = read_text(path, "a CSV of events t,x,y,p")
     first = raw[: raw.find(b"\n")] if b"\n" in raw else raw
     first = first.strip()
     has_header = _is_header(path, first)
