@@ -126,3 +126,27 @@ def test_convert_names_the_negative_coordinate_not_the_size(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "out of range; expected 1..32767" not in err
     assert "-2" in err
+
+
+# -- mixed line ends -----------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("name", "body"),
+    [
+        ("events.csv", b"t,x,y,p\r1,2,3,1\n2,3,4,0\r\n"),
+        ("events.txt", b"640 480\r0.000001 2 3 1\n0.000002 3 4 0\r\n"),
+    ],
+)
+def test_text_with_bare_cr_and_lf_line_ends_mixed_is_read(tmp_path, name, body):
+    # a bare CR ends a line, as in old Mac text and as Python's splitlines takes it; numpy
+    # refused a CSV with it ("unquoted embedded newline") and rpg text named a wrong line
+    path = tmp_path / name
+    path.write_bytes(body)
+    with open_events(path) as r:
+        assert r.read()["t"].tolist() == [1, 2]
+
+
+def test_text_with_mixed_line_ends_names_the_files_line(tmp_path):
+    path = tmp_path / "events.csv"
+    path.write_bytes(b"t,x,y,p\r1,2,3,1\n2,x,4,0\r\n")
+    with pytest.raises(EventFileError, match="line 3: 'x' is not a number"):
+        open_events(path)

@@ -53,10 +53,15 @@ _SPACES_LINE = re.compile(rb"\n[ \t]+(?=\r?(?:\n|\Z))")
 
 
 def lf_line_ends(raw: bytes) -> bytes:
-    """``raw`` with the bare-CR line ends of old Mac text as LF, where it has no LF: numpy's
-    parser takes a CR alone for a newline inside a line and refuses the file."""
-    if b"\r" in raw and b"\n" not in raw:
+    """``raw`` with the bare-CR line ends of old Mac text as LF, also among LF or CRLF ones
+    (text pasted together): numpy's parser takes a CR alone for a newline inside a line and
+    refuses the file."""
+    if b"\r" not in raw:
+        return raw
+    if b"\n" not in raw:
         return raw.replace(b"\r", b"\n")
+    if raw.count(b"\r") != raw.count(b"\r\n"):
+        return raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
     return raw
 
 
