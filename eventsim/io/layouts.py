@@ -1017,7 +1017,7 @@ def _open_txt(
     path: Path, sensor_size: tuple[int, int] | None, time_unit: str | None, check_polarity: bool
 ) -> ArrayReader:
     """rpg text: optional first line ``width height``, then ``t x y p`` per line (t in s),
-    separated by spaces or commas. A file of integers only holds µs, as a CSV's integers."""
+    separated by spaces or commas. Integer times are µs, as a CSV's."""
     from eventsim.io import text
 
     # the size line may follow blank lines
