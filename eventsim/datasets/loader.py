@@ -989,6 +989,15 @@ def collate_event_vqa(batch: list[dict[str, Any]]) -> dict[str, Any]:
     into a ``BxHxWx3`` array, ``answer_index`` becomes an int64 array, everything else a list
     (images a transform made into tensors too: batch those with torch's default collate).
     """
+    if isinstance(batch, Mapping) or _is_tonic_item(batch):
+        # DataLoader(batch_size=None) passes each sample alone: a dict's keys, or the pair's
+        # two parts, were taken for samples "a transform changed"
+        raise TypeError(
+            "collate_event_vqa was given one sample, not a list of them: "
+            "DataLoader(batch_size=None) passes each sample to collate_fn alone; give the "
+            "DataLoader a batch_size, or a collate_fn of one sample (torch's default one cannot "
+            "convert the events array)"
+        )
     if not batch:
         return {}
     for k, sample in enumerate(batch):
