@@ -7,8 +7,9 @@ Two modes:
   letter (``B``, ``(B)``, ``B.``), a letter with its text (``B. red``), a stated letter
   (``The answer is B``), the option's text (``red``) or the option's text inside a sentence
   (``The object is red.``) all count; case, punctuation, number words (``two`` is ``2``),
-  trailing decimal zeros (``2.0``), thousands commas (``1,000``), Unicode forms (full-width
-  digits, decomposed accents) and trailing special tokens do not matter. Unparseable text
+  trailing decimal zeros (``2.0``), thousands separators (``1,000``, ``1'000``, a no-break or
+  thin space; not a plain space), Unicode forms (full-width digits, decomposed accents) and
+  trailing special tokens do not matter. Unparseable text
   scores wrong, and so does text that names two options alike (options ``2`` and ``two``,
   generation ``Two``); a reference answer that names two options so is scored free.
 * **free** (open questions): normalised exact match and a looser *contains* rule (the

@@ -130,8 +130,13 @@ def vocab_from_texts(texts: Sequence[str]) -> list[str]:
 
 
 def normalize_answer(text: str) -> str:
-    """Canonical form for comparing a generated answer with the reference answer."""
-    return " ".join(words_of(text.replace(IM_END, " ")))
+    """Canonical form for comparing a generated answer with the reference answer: the normal
+    form the scorer (`epvlm.answers`) and the dataset builder read, so a check made with it
+    agrees with the scored result. (It was the offline tokenizer's word split, which told "2.0"
+    from "2" and counted text after ``<|endoftext|>``.)"""
+    from eventsim.datasets.questions import normalize_text
+
+    return normalize_text(text)
 
 
 def build_offline_tokenizer(vocab_words: Sequence[str], *, chat_template: str | None = None):

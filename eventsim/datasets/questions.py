@@ -59,8 +59,20 @@ def clean_generation(text: str) -> str:
 
 
 # a number grouped in thousands by commas ("1,000", "12,345,678"), read as the VQA scorer reads
-# it; a comma in any other place ("1,5", "1,2,3") stays punctuation, since "1,5" may be 1.5
-_THOUSANDS = re.compile(r"(?<![\w.,])\d{1,3}(?:,\d{3})+(?![\d,])")
+# it; a comma in any other place ("1,5", "1,2,3", "0,500") stays punctuation, since "1,5" may
+# be 1.5 and no number grouped in thousands starts with 0
+_THOUSANDS = re.compile(r"(?<![\w.,])(?!0)\d{1,3}(?:,\d{3})+(?![\d,])")
+# Thousands grouped by a no-break, narrow no-break or thin space (SI, French) or an apostrophe
+# (Swiss: "1'000", "1’000"), one separator throughout, every group after the first of exactly
+# three digits. These separators are written inside numbers only, so the grouping is
+# unambiguous. A plain space is not one: "2 100-metre lanes" or "rows 1 200" part two numbers,
+# so "1 000" stays two words (and "1 0" is never "10"). Read before NFKC, which turns the spaces
+# into plain ones.
+_GROUP_SEPARATORS = "\u00a0\u202f\u2009'\u2019"
+_SPACED_THOUSANDS = re.compile(
+    rf"(?<![\w.,])(?<!\d[{_GROUP_SEPARATORS}])(?!0)\d{{1,3}}(?P<sep>[{_GROUP_SEPARATORS}])\d{{3}}"
+    rf"(?:(?P=sep)\d{{3}})*(?!\w|[{_GROUP_SEPARATORS}]\d)"
+)
 # a decimal with trailing zeros, not part of a longer dotted run ("2.0", "2.50"; not "2.0.1")
 _DECIMAL_ZEROS = re.compile(r"(?<![\d.])(\d+)\.(\d*?)0+(?![\d.])")
 
@@ -74,8 +86,11 @@ _BARE_DECIMAL = re.compile(r"(?<![\w.])\.(?=\d)")
 # a minus sign that starts a number ("-2", "(-2)"; not "1-2", "x-2" or "- 2"); as punctuation it
 # was a space, and "-2" read "2"
 _MINUS = re.compile(r"(?<!\w)[-\u2212](?=\d)")
-# minus zero ("-0", "-0.0" once its zeros are trimmed) is zero
-_MINUS_ZERO = re.compile(r"(?<!\w)-0(?!\d|[.,]\d)")
+# minus zero ("-0", "-0.0" once its zeros are trimmed) is zero. Read on the words punctuation
+# leaves, as "-0.5" normalised is "-0 5": a "-0" followed by a number is a negative fraction
+# (read before, "-0.5" normalised to "-0 5" and that to "0 5"), and a sign that only comes to
+# stand before the 0 once another is read ("--0") is seen
+_MINUS_ZERO = re.compile(r"(?<!\S)-0(?!\d)(?!\s+\d)")
 _PUNCTUATION = re.compile(r"(?!(?<!\w)-\d)[^\w\s]")
 # casefold's "i" + U+0307 for "İ", with any further dots written after it
 _DOTTED_I = re.compile("i\u0307+")
@@ -95,7 +110,9 @@ def _space_punctuation(m: re.Match[str]) -> str:
 
 def normalize_text(text: str, *, drop_articles: bool = False) -> str:
     """Unicode compatibility forms folded (full-width digits, a decomposed accent), case
-    folded, thousands commas dropped ("1,000" is "1000"), decimals read with a decimal point,
+    folded, thousands separators dropped ("1,000", "1'000", "1’000" and "1 000" with a no-break,
+    narrow no-break or thin space are "1000"; "1 000" with a plain space, "0,500" and "1,0" are
+    no grouping and stay two numbers), decimals read with a decimal point,
     without trailing zeros ("2.0" and "1.000" are "2" and "1") and with their leading 0 (".5" is
     "0.5"), "-0" as "0", punctuation but a number's minus sign ("-2") as spaces, number words as
     digits, single spaces."""
@@ -104,12 +121,13 @@ def normalize_text(text: str, *, drop_articles: bool = False) -> str:
     # the Turkish İ, so "İstanbul" reads "istanbul". The dot goes before that NFKC, as many as
     # follow the "i": a mark after it ("İ\u0308") then composes ("ï"), and the result
     # normalises to itself (dropped after NFKC, "i\u0308" and a second dot were left)
-    text = unicodedata.normalize("NFKC", clean_generation(text)).casefold()
+    text = _SPACED_THOUSANDS.sub(lambda m: m.group().replace(m["sep"], ""), clean_generation(text))
+    text = unicodedata.normalize("NFKC", text).casefold()
     text = unicodedata.normalize("NFKC", _DOTTED_I.sub("i", text))
     text = _THOUSANDS.sub(lambda m: m.group().replace(",", ""), text)
     text = _MINUS.sub("-", _BARE_DECIMAL.sub("0.", text))
-    text = _MINUS_ZERO.sub("0", _DECIMAL_ZEROS.sub(_trim_zeros, text))
-    text = _PUNCTUATION.sub(_space_punctuation, text)
+    text = _DECIMAL_ZEROS.sub(_trim_zeros, text)
+    text = _MINUS_ZERO.sub("0", _PUNCTUATION.sub(_space_punctuation, text))
     words = [_NUMBER_WORDS.get(w, w) for w in text.split()]
     if drop_articles:
         words = [w for w in words if w not in _ARTICLES]
