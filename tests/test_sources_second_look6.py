@@ -190,23 +190,18 @@ def test_epvlm_refuses_a_grey_alpha_in_separate_planes_in_one_line(tmp_path, la)
 
 @pytest.mark.parametrize("depth", ["u2", "f4"])
 @pytest.mark.parametrize("channels", [3, 4])
-def test_deep_samples_in_separate_planes_are_refused_not_scrambled(tmp_path, rgba, depth, channels):
+def test_deep_samples_in_separate_planes_are_read_not_scrambled(tmp_path, rgba, depth, channels):
     """OpenCV here reads 16-bit and float samples in separate planes as if interleaved (the
-    RGBA reading of 8-bit samples handles planes): the image came back scrambled."""
+    RGBA reading of 8-bit samples handles planes): the image came back scrambled. Refused
+    then, they are read plane by plane since review 8 (tests/test_sources_review8_tiff.py)."""
     pixels = rgba[..., :channels].astype(depth) * (257 if depth == "u2" else 1 / 255)
     extra = {338: (3, [UNASSOCIATED])} if channels == 4 else {}
     data = _tiff([(pixels, extra)], planar=2, rows_per_strip=4)
     expected = rgba[..., :3].astype(np.float64)
-    if sources._opencv_reads_separate_planes():
-        np.testing.assert_allclose(decode_image(data, "planes.tif"), expected, atol=1e-4)
-        return
-    with pytest.raises(InputError) as err:
-        decode_image(data, "planes.tif")
-    one_line(str(err.value), "'planes.tif'", "separate planes", "PlanarConfiguration 1")
+    np.testing.assert_allclose(decode_image(data, "planes.tif"), expected, atol=1e-4)
     path = tmp_path / "planes.tif"
     path.write_bytes(data)
-    with pytest.raises(InputError, match="separate planes"):
-        read_image(path)
+    np.testing.assert_allclose(read_image(path), expected, atol=1e-4)
     # interleaved, the same samples read as stored; a grey in planes is one plane
     interleaved = _tiff([(pixels, extra)], rows_per_strip=4)
     np.testing.assert_allclose(decode_image(interleaved, "x.tif"), expected, atol=1e-4)

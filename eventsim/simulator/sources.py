@@ -181,6 +181,8 @@ _TIFF_PHOTOMETRIC, _TIFF_SAMPLES, _TIFF_PLANAR, _TIFF_EXTRA_SAMPLES = 262, 277, 
 # (associated) or alpha beside it (unassociated); RGB photometric interpretation; each sample
 # in a plane of its own (PlanarConfiguration 2)
 _ASSOCIATED_ALPHA, _UNASSOCIATED_ALPHA, _PHOTOMETRIC_RGB, _PLANAR_SEPARATE = 1, 2, 2, 2
+# the grey photometric interpretation whose 0 is white (a scanner's or fax's)
+_PHOTOMETRIC_WHITE_IS_ZERO = 0
 # OpenCV's log level is global: turned off and back by one decoding thread at a time
 _OPENCV_LOG_LOCK = threading.Lock()
 
@@ -227,6 +229,13 @@ def _decode_tiff(data: bytes, name: str) -> np.ndarray:
     gives them, then turned upright by the EXIF rule. A compression OpenCV cannot decode goes
     to Pillow where it is installed."""
     buf, orientation, entries = tiff_decoder_input(data)
+    photometric = entries.get(_TIFF_PHOTOMETRIC, (-1,))[0]
+    if photometric == _PHOTOMETRIC_WHITE_IS_ZERO and entries.get(_TIFF_SAMPLE_FORMAT, (1,))[0] == 3:
+        raise InputError(
+            f"image {name!r} is a TIFF of float samples with 0 as white (tag 262 = 0, "
+            "WhiteIsZero), whose white no float value marks; eventsim reads WhiteIsZero grey of "
+            "unsigned 1- to 16-bit samples: save it with 0 as black (tag 262 = 1)"
+        )
     if _reads_extra_samples(entries):
         colour = _tiff_samples(data)
         if colour is not None:
@@ -242,6 +251,11 @@ def _decode_tiff(data: bytes, name: str) -> np.ndarray:
             and entries.get(_TIFF_PLANAR, (1,))[0] == _PLANAR_SEPARATE
             and not _opencv_reads_separate_planes()
         ):
+            colour = _tiff_samples(data)
+            if colour is not None:
+                return _normalise_image(
+                    apply_exif_orientation(colour, orientation), name, bgr=False
+                )
             bits = entries.get(_TIFF_BITS, (8,))[0]
             raise InputError(
                 f"image {name!r} is a {bits}-bit TIFF with its {samples} samples in separate "
@@ -250,16 +264,22 @@ def _decode_tiff(data: bytes, name: str) -> np.ndarray:
             )
         if entries.get(_TIFF_EXTRA_SAMPLES, (0,))[0] == _ASSOCIATED_ALPHA:
             img = _opencv_unpremultiplied(img, buf, entries, name)
+        if (
+            photometric == _PHOTOMETRIC_WHITE_IS_ZERO
+            and img.dtype == np.uint16
+            and not _opencv_inverts_16_bit_white_is_zero()
+        ):
+            img = np.iinfo(np.uint16).max - img
         return _normalise_image(apply_exif_orientation(img, orientation), name, bgr=True)
     if baseline:
         n = entries.get(_TIFF_SAMPLES, (1,))[0]
         if n > 4:
             raise InputError(
                 f"image {name!r} is a TIFF of {n} samples a pixel, which OpenCV here does not "
-                "read (it reads up to 4), in a layout eventsim does not read either (it reads "
-                "grey or RGB and extra samples, unsigned 8- or 16-bit or float, uncompressed or "
-                "LZW, deflate or PackBits compressed, interleaved or in planes of whole strips); "
-                "save it as RGB or RGBA"
+                f"read (it reads up to 4), {_unread_tiff_layout(entries)}(it reads grey or RGB "
+                "and extra samples, unsigned 8- or 16-bit or 32- or 64-bit float, uncompressed "
+                "or LZW, deflate or PackBits compressed, predictor 1, or 2 for integers, "
+                "interleaved or in planes, in strips or tiles); save it as RGB or RGBA"
             )
         raise InputError(f"image {name!r} cannot be read (not an image OpenCV can decode)")
     codec = _TIFF_CODEC_NAMES.get(compression, "an unknown")
@@ -270,7 +290,58 @@ def _decode_tiff(data: bytes, name: str) -> np.ndarray:
             f"image {name!r} is a TIFF with {what}, which OpenCV here cannot decode; install "
             "Pillow to read it, or save the image with LZW or deflate compression"
         )
+    if photometric == _PHOTOMETRIC_WHITE_IS_ZERO and rgb.dtype == np.uint16:
+        rgb = np.iinfo(np.uint16).max - rgb  # Pillow inverts 8-bit WhiteIsZero, not 16-bit
     return _normalise_image(apply_exif_orientation(rgb, orientation), name, bgr=False)
+
+
+def _unread_tiff_layout(entries: dict[int, tuple[int, int, int]]) -> str:
+    """``"whose <what> (tag N = V) eventsim does not read either "``: the first value of a
+    TIFF's first directory that `_tiff_samples` does not read, or a sentence without it."""
+
+    def get(tag: int, default: int) -> int:
+        return entries.get(tag, (default,))[0]
+
+    compression, bits, sample_format = get(259, 1), get(_TIFF_BITS, 1), get(339, 1)
+    predictor, photometric = get(_TIFF_PREDICTOR, 1), get(_TIFF_PHOTOMETRIC, -1)
+    if compression not in _TIFF_BYTE_CODECS:
+        what = f"compression (tag 259 = {compression})"
+    elif (bits, sample_format) not in _TIFF_SAMPLE_DTYPES:
+        what = f"samples of {bits} bits (tag 258) and format {sample_format} (tag 339)"
+    elif predictor not in (1, 2) or (predictor == 2 and sample_format == 3):
+        what = f"predictor (tag 317 = {predictor})"
+    elif photometric not in (_PHOTOMETRIC_WHITE_IS_ZERO, 1, _PHOTOMETRIC_RGB):
+        what = f"photometric interpretation (tag 262 = {photometric})"
+    else:
+        return "in a layout eventsim does not read either "
+    return f"whose {what} eventsim does not read either "
+
+
+@functools.cache
+def _opencv_inverts_16_bit_white_is_zero() -> bool:
+    """Whether this OpenCV turns a 16-bit grey TIFF with 0 as white (WhiteIsZero) into 0 as
+    black, as it does 8-bit ones (through libtiff's RGBA interface): 5.0 reads 16-bit samples
+    as stored. Told by decoding a 2x1 one."""
+    # 2x1, 16-bit, uncompressed, one strip of 4 bytes at 122 (after this 9-entry directory)
+    tags: tuple[tuple[int, int], ...] = (
+        (256, 2), (257, 1), (258, 16), (259, 1), (262, 0), (273, 122), (277, 1), (278, 1),
+        (279, 4),
+    )  # fmt: skip
+    ifd = b"".join(
+        struct.pack("<HHII", tag, 4, 1, v)
+        if tag in (273, 279)
+        else struct.pack("<HHIHH", tag, 3, 1, v, 0)
+        for tag, v in tags
+    )
+    data = (
+        b"II*\x00"
+        + struct.pack("<IH", 8, len(tags))
+        + ifd
+        + bytes(4)
+        + struct.pack("<2H", 0, 65535)
+    )
+    img = _imdecode(data, quiet=True)
+    return img is not None and img.tolist() == [[65535, 0]]
 
 
 @functools.cache
@@ -351,21 +422,22 @@ _TIFF_SAMPLE_DTYPES: dict[tuple[int, int], np.dtype] = {
 
 
 def _reads_extra_samples(entries: dict[int, tuple[int, int, int]]) -> bool:
-    """Whether `_tiff_samples` is the reader of a TIFF: a grey with extra samples (OpenCV reads
-    it through libtiff's RGBA interface: 8 bits a sample, the alpha dropped), or RGB with more
-    than one (OpenCV refuses more than 4 samples)."""
+    """Whether `_tiff_samples` is the reader of a TIFF: a grey (either photometric) with extra
+    samples (OpenCV reads it through libtiff's RGBA interface: 8 bits a sample, the alpha
+    dropped), or RGB with more than one (OpenCV refuses more than 4 samples)."""
     samples = entries.get(_TIFF_SAMPLES, (1,))[0]
     photometric = entries.get(_TIFF_PHOTOMETRIC, (-1,))[0]
-    return (photometric == 1 and samples > 1) or (photometric == _PHOTOMETRIC_RGB and samples > 4)
+    grey = photometric in (_PHOTOMETRIC_WHITE_IS_ZERO, 1)
+    return (grey and samples > 1) or (photometric == _PHOTOMETRIC_RGB and samples > 4)
 
 
 def _tiff_samples(data: bytes) -> np.ndarray | None:
-    """The colour (grey or RGB) of a TIFF that `_reads_extra_samples`, as stored, divided by its
-    alpha where that is associated (the first extra sample marked alpha by ExtraSamples); None
-    where its layout is not read here. OpenCV decodes it from a copy whose first directory
-    calls the samples one grey image: each pixel's samples side by side in rows that many
-    times as wide, or the planes one above the other; the strips or tiles, their compression
-    (none, LZW, deflate or PackBits) and predictor are the file's."""
+    """The colour (grey or RGB) of a TIFF that `_reads_extra_samples`, as stored (a WhiteIsZero
+    grey inverted), divided by its alpha where that is associated (the first extra sample
+    marked alpha by ExtraSamples); None where its layout is not read here. OpenCV decodes it
+    from copies whose first directory calls the samples grey images: each pixel's samples side
+    by side in rows that many times as wide, or each plane on its own; the strips or tiles,
+    their compression (none, LZW, deflate or PackBits) and predictor are the file's."""
     try:
         found = {e.tag: e for e in _tiff_entries(data)}
     except (_Truncated, IndexError, ValueError):
@@ -386,7 +458,8 @@ def _tiff_samples(data: bytes) -> np.ndarray | None:
         return (values(tag) or [default])[0]
 
     spp, w, h = first(_TIFF_SAMPLES, 1), first(_TIFF_WIDTH, 0), first(_TIFF_HEIGHT, 0)
-    colour = 1 if first(_TIFF_PHOTOMETRIC, -1) == 1 else 3
+    photometric = first(_TIFF_PHOTOMETRIC, -1)
+    colour = 1 if photometric in (_PHOTOMETRIC_WHITE_IS_ZERO, 1) else 3
     bits = set(values(_TIFF_BITS)) or {1}
     dtype = _TIFF_SAMPLE_DTYPES.get((max(bits), first(_TIFF_SAMPLE_FORMAT, 1)))
     predictor, planar = first(_TIFF_PREDICTOR, 1), first(_TIFF_PLANAR, 1)
@@ -396,11 +469,12 @@ def _tiff_samples(data: bytes) -> np.ndarray | None:
         or len(bits) > 1
         or dtype is None
         or predictor not in (1, 2)
-        or (predictor == 2 and (dtype.kind == "f" or (tiled and planar == 1)))
+        or photometric not in (_PHOTOMETRIC_WHITE_IS_ZERO, 1, _PHOTOMETRIC_RGB)
+        or (dtype.kind == "f" and (predictor == 2 or photometric == _PHOTOMETRIC_WHITE_IS_ZERO))
         or not (w > 0 and h > 0)
     ):
         return None
-    replaced = {
+    grey: dict[int, int | list[int]] = {
         _TIFF_WIDTH: w,
         _TIFF_HEIGHT: h,
         _TIFF_BITS: dtype.itemsize * 8,
@@ -410,50 +484,92 @@ def _tiff_samples(data: bytes) -> np.ndarray | None:
         _TIFF_SAMPLE_FORMAT: 3 if dtype.kind == "f" else 1,
     }
     if planar == 1:
-        replaced[_TIFF_WIDTH] = w * spp
-        if tiled:
-            replaced[_TIFF_TILE_WIDTH] = first(_TIFF_TILE_WIDTH, 0) * spp
+        tile_w = first(_TIFF_TILE_WIDTH, 0) if tiled else w
         # horizontal differencing runs over each sample's own values: undone below
-        replaced[_TIFF_PREDICTOR] = 1
-    else:
-        replaced[_TIFF_HEIGHT] = h * spp
-        rows = first(_TIFF_TILE_LENGTH if tiled else _TIFF_ROWS_PER_STRIP, 2**32 - 1)
-        if not tiled and rows >= h:
-            replaced[_TIFF_ROWS_PER_STRIP] = h
-        elif rows < 1 or h % rows:
-            return None  # a plane's last strip or tiles are short: the planes do not stack
-    if max(replaced.values()) >= 2**32:
-        return None  # sides of a damaged directory that a LONG does not hold
-    big = data[2:4] in (b"+\x00", b"\x00+")
-    fmt = ("<" if order == "little" else ">") + ("Q" if big else "I")
-    field, entry_size = (8, 20) if big else (4, 12)
-    tags = sorted(replaced.keys() | (found.keys() & _TIFF_KEPT_TAGS))
-    ifd = struct.pack(fmt[0] + ("Q" if big else "H"), len(tags))
-    for tag in tags:
-        if tag in replaced:
-            value = struct.pack(fmt[0] + "I", replaced[tag]).ljust(field, b"\0")
-            ifd += struct.pack(fmt[0] + "HH", tag, 4) + struct.pack(fmt, 1) + value
-        else:
-            pos = found[tag].pos
-            ifd += data[pos : pos + entry_size]
-    at = len(data) + len(data) % 2
-    buf = bytearray(data) + bytes(at - len(data)) + ifd + bytes(field)
-    buf[slice(8, 16) if big else slice(4, 8)] = struct.pack(fmt, at)
-    img = _imdecode(buf, quiet=True)
-    if img is None or img.dtype != dtype or img.size != w * h * spp:
-        return None
-    if planar == 1:
+        side_by_side = {**grey, _TIFF_WIDTH: w * spp, _TIFF_PREDICTOR: 1}
+        if tiled:
+            side_by_side[_TIFF_TILE_WIDTH] = tile_w * spp
+        img = _tiff_as_grey(data, found, side_by_side)
+        if img is None or img.dtype != dtype or img.size != w * h * spp or tile_w < 1:
+            return None
         samples = img.reshape(h, w, spp)
         if predictor == 2:
-            samples = np.cumsum(samples, axis=1, dtype=samples.dtype)
+            # the differencing starts again at each strip's row, and each tile's
+            samples = np.concatenate(
+                [
+                    np.cumsum(samples[:, x : x + tile_w], axis=1, dtype=samples.dtype)
+                    for x in range(0, w, tile_w)
+                ],
+                axis=1,
+            )
     else:
-        samples = img.reshape(spp, h, w).transpose(1, 2, 0)
+        # each plane on its own: a plane's last strip (or row of tiles) may be short, so the
+        # planes one above the other would not be one image's strips
+        offsets_tag, counts_tag = (324, 325) if tiled else (273, 279)
+        offsets, counts = values(offsets_tag), values(counts_tag)
+        if not offsets or len(offsets) != len(counts) or len(offsets) % spp:
+            return None
+        k = len(offsets) // spp
+        planes = []
+        for s in range(spp):
+            img = _tiff_as_grey(
+                data,
+                found,
+                {
+                    **grey,
+                    offsets_tag: offsets[s * k : (s + 1) * k],
+                    counts_tag: counts[s * k : (s + 1) * k],
+                },
+            )
+            if img is None or img.dtype != dtype or img.shape != (h, w):
+                return None
+            planes.append(img)
+        samples = np.stack(planes, axis=-1)
     out = samples[..., :colour]
+    if photometric == _PHOTOMETRIC_WHITE_IS_ZERO:
+        out = np.iinfo(dtype).max - out
     extras = values(_TIFF_EXTRA_SAMPLES)[: spp - colour]
     alpha = next((i for i, kind in enumerate(extras) if kind in (1, 2)), None)
     if alpha is not None and extras[alpha] == _ASSOCIATED_ALPHA:
         out = _unpremultiply(out, samples[..., colour + alpha])
     return np.ascontiguousarray(out[..., 0] if colour == 1 else out)
+
+
+def _tiff_as_grey(
+    data: bytes, found: dict[int, _TiffEntry], replaced: dict[int, int | list[int]]
+) -> np.ndarray | None:
+    """OpenCV's pixels of a TIFF's bytes with a first directory of its own appended: the
+    `_TIFF_KEPT_TAGS` entries of ``found`` (the file's first directory) as the file holds
+    them, and ``replaced``'s values; None where OpenCV cannot decode that, or the values do
+    not fit their fields (sides of a damaged directory)."""
+    big = data[2:4] in (b"+\x00", b"\x00+")
+    o = "<" if data[:2] == b"II" else ">"
+    word = "Q" if big else "I"
+    field, count_size, entry_size = (8, 8, 20) if big else (4, 2, 12)
+    tags = sorted(replaced.keys() | (found.keys() & _TIFF_KEPT_TAGS))
+    at = len(data) + len(data) % 2
+    tail_at = at + count_size + entry_size * len(tags) + field
+    ifd, tail = struct.pack(o + ("Q" if big else "H"), len(tags)), b""
+    try:
+        for tag in tags:
+            if tag not in replaced:
+                pos = found[tag].pos
+                ifd += data[pos : pos + entry_size]
+                continue
+            value = replaced[tag]
+            # one value a LONG, as libtiff takes for every such tag; a list (strip or tile
+            # offsets and byte counts) as wide as the file's offsets
+            vals, code = ([value], "I") if isinstance(value, int) else (value, word)
+            packed = struct.pack(o + code * len(vals), *vals)
+            if len(packed) > field:
+                packed, tail = struct.pack(o + word, tail_at + len(tail)), tail + packed
+            kind = 4 if code == "I" else 16
+            ifd += struct.pack(o + "HH" + word, tag, kind, len(vals)) + packed.ljust(field, b"\0")
+        buf = bytearray(data) + bytes(at - len(data)) + ifd + bytes(field) + tail
+        buf[slice(8, 16) if big else slice(4, 8)] = struct.pack(o + word, at)
+    except struct.error:
+        return None
+    return _imdecode(buf, quiet=True)
 
 
 def _tiff_grey_alpha(buf: bytes | bytearray, name: str) -> np.ndarray:
