@@ -302,7 +302,8 @@ def _unread_tiff_layout(entries: dict[int, tuple[int, int, int]]) -> str:
     def get(tag: int, default: int) -> int:
         return entries.get(tag, (default,))[0]
 
-    compression, bits, sample_format = get(259, 1), get(_TIFF_BITS, 1), get(339, 1)
+    compression, bits = get(_TIFF_COMPRESSION, 1), get(_TIFF_BITS, 1)
+    sample_format = get(_TIFF_SAMPLE_FORMAT, 1)
     predictor, photometric = get(_TIFF_PREDICTOR, 1), get(_TIFF_PHOTOMETRIC, -1)
     if compression not in _TIFF_BYTE_CODECS:
         what = f"compression (tag 259 = {compression})"
@@ -407,8 +408,10 @@ def _unpremultiply(colour: np.ndarray, alpha: np.ndarray) -> np.ndarray:
 # compressions of a strip's bytes whatever samples they hold (JPEG's are not): none, LZW,
 # deflate, PackBits
 _TIFF_BYTE_CODECS = frozenset({1, 5, 8, 32946, 32773})
-_TIFF_WIDTH, _TIFF_HEIGHT, _TIFF_ROWS_PER_STRIP, _TIFF_PREDICTOR = 256, 257, 278, 317
-_TIFF_TILE_WIDTH, _TIFF_TILE_LENGTH, _TIFF_SAMPLE_FORMAT = 322, 323, 339
+_TIFF_WIDTH, _TIFF_HEIGHT, _TIFF_PREDICTOR = 256, 257, 317
+_TIFF_TILE_WIDTH, _TIFF_SAMPLE_FORMAT = 322, 339
+# where the strips or the tiles are, and their lengths in bytes
+_TIFF_STRIPS, _TIFF_TILES = (273, 279), (324, 325)
 # the tags of a directory that `_tiff_samples` keeps: where the strips or tiles are and how
 # they are compressed
 _TIFF_KEPT_TAGS = frozenset({259, 273, 278, 279, 317, 322, 323, 324, 325})
@@ -505,7 +508,7 @@ def _tiff_samples(data: bytes) -> np.ndarray | None:
     else:
         # each plane on its own: a plane's last strip (or row of tiles) may be short, so the
         # planes one above the other would not be one image's strips
-        offsets_tag, counts_tag = (324, 325) if tiled else (273, 279)
+        offsets_tag, counts_tag = _TIFF_TILES if tiled else _TIFF_STRIPS
         offsets, counts = values(offsets_tag), values(counts_tag)
         if not offsets or len(offsets) != len(counts) or len(offsets) % spp:
             return None
