@@ -33,6 +33,7 @@ from eventsim.datasets._cpu import FreeCores
 from eventsim.datasets._formats import DATASET_FORMAT_VERSION, SHARD_FORMAT_VERSION
 from eventsim.datasets.recipe import Recipe, load_recipe
 from eventsim.datasets.shards import (
+    file_digest,
     read_shard_index,
     shard_filename,
     shard_matches,
@@ -53,7 +54,12 @@ from eventsim.outputs import (
 DATASET_FORMAT = "eventsim-vqa"
 EXECUTORS = ("local", "dask")
 STATE_FILE = ".build-state.json"
-_OUR_FILES = ("dataset.json", "samples.jsonl", "errors.jsonl", "preview.png", STATE_FILE)
+#: one JSON line per finished shard: the image and video files it was built from, each with
+#: its size and modification time (ns) as they were before it was read (null: missing)
+INPUTS_FILE = ".build-inputs.jsonl"
+_OUR_FILES = (
+    "dataset.json", "samples.jsonl", "errors.jsonl", "preview.png", STATE_FILE, INPUTS_FILE,
+)  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)
@@ -203,7 +209,7 @@ def build_dataset(
                 t_start, finished,
             )  # fmt: skip
         except KeyboardInterrupt:
-            raise BuildInterrupted(_count_kept(tasks, finished)) from None
+            raise BuildInterrupted(_count_kept(tasks, finished, _read_inputs(out))) from None
         finally:
             # an in-process build's sample maker (and the images it read) goes with the build
             _MAKERS.clear()
@@ -215,11 +221,12 @@ def build_dataset(
     return summary
 
 
-def _count_kept(tasks: list[ShardTask], finished: set[str]) -> int:
+def _count_kept(tasks: list[ShardTask], finished: set[str], logged: dict[str, Any] | None) -> int:
     """The shards of ``tasks`` that are finished on disk (their recorded sample range and
     recipe are this build's): those in ``finished`` (known to the build), and of the others
     those that exist and whose attributes say so (a worker may have finished one just before
-    the build heard of it; an earlier build's may be of another limit)."""
+    the build heard of it; an earlier build's may be of another limit), but not those a re-run
+    builds again for want of their inputs in ``logged`` (`_inputs_unknown`)."""
     import h5py
 
     kept = 0
@@ -228,6 +235,8 @@ def _count_kept(tasks: list[ShardTask], finished: set[str]) -> int:
             kept += 1
             continue
         if not os.path.exists(task.path):
+            continue
+        if _inputs_unknown(task, logged):
             continue
         try:
             with h5py.File(task.path, "r") as f:
@@ -254,6 +263,8 @@ def _build(
     """Build ``tasks`` into ``out``; ``finished`` gets the path of each shard as it is known
     to be finished (reused or built)."""
     recorded = _prepare_output(out, recipe, tasks, limit, force)
+    # None: a build begun before inputs were recorded, resumed as it was, unchecked
+    logged = _read_inputs(out)
     results: dict[tuple[str, int], dict[str, Any]] = {}
     pending: list[ShardTask] = []
     # strict is not part of the fingerprint: a shard an earlier, lenient run wrote with a
@@ -268,6 +279,13 @@ def _build(
         name = Path(task.path).name
         if done is not None and name in recorded and recorded[name] != done["sha256"]:
             done = None
+        if done is not None and logged is not None:
+            if _inputs_unknown(task, logged):
+                done = None
+            else:
+                if not isinstance(logged.get(name), dict):
+                    logged[name] = {}  # its samples read no image or video file
+                _check_inputs(out, name, logged[name])
         if done is None:
             pending.append(task)
             if task.strict and any(spec.error for spec in task.specs):
@@ -302,11 +320,14 @@ def _build(
         with contextlib.closing(runs):
             for task, result in runs:
                 results[(task.split, task.shard)] = result
+                if logged is not None:
+                    logged[Path(task.path).name] = result["inputs"]
+                    _log_inputs(out, Path(task.path).name, result["inputs"])
                 finished.add(task.path)
     if reused_bad is not None:
         _raise_strict(*reused_bad)
 
-    summary = _finalise(out, recipe, tasks, results, limit)
+    summary = _finalise(out, recipe, tasks, results, limit, logged)
     return BuildSummary(
         out_dir=out,
         samples=summary["samples"],
@@ -364,10 +385,12 @@ def _prepare_output(
     if out.exists() and not out.is_dir():
         raise OutputExistsError(f"output {str(out)!r} exists and is not a folder")
     recorded: dict[str, str] = {}
+    fresh = True
     if out.is_dir() and any(out.iterdir()):
         if force:
             _remove_build(out)
         else:
+            fresh = False
             recorded = _check_resumable(out, recipe, tasks, limit)
     (out / "shards").mkdir(parents=True, exist_ok=True)
     if (out / "dataset.json").is_file():
@@ -380,7 +403,82 @@ def _prepare_output(
         "split_files": recipe.split_file_hashes,
     }
     publish_text(out / STATE_FILE, json.dumps(state, sort_keys=True, indent=1) + "\n")
+    if fresh:
+        # after the state file: a folder is never left holding only this log
+        publish_text(out / INPUTS_FILE, "")
     return recorded
+
+
+def _read_inputs(out: Path) -> dict[str, Any] | None:
+    """The inputs log of the build in ``out``: shard file name -> {file: [size, mtime_ns] or
+    None}, the last line of a shard winning (a rebuilt one); None when there is no log (a
+    build begun by an eventsim that kept none). Lines that cannot be read (a Ctrl-C while one
+    was appended, an edit) are left out: their shards are rebuilt."""
+    try:
+        text = (out / INPUTS_FILE).read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return {}
+    logged: dict[str, Any] = {}
+    for line in text.split("\n"):
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and isinstance(entry.get("shard"), str):
+            logged[entry["shard"]] = entry.get("inputs")
+    return logged
+
+
+def _inputs_unknown(task: ShardTask, logged: dict[str, Any] | None) -> bool:
+    """Whether the finished shard of ``task`` is to be built again because the build records
+    inputs (``logged``, `_read_inputs`) and has none for it while its samples read image or
+    video files: a worker finished it as the build stopped, before the build heard of it."""
+    if logged is None or isinstance(logged.get(Path(task.path).name), dict):
+        return False
+    return any(_media_file(task.recipe, spec) is not None for spec in task.specs)
+
+
+def _inputs_line(shard: str, inputs: Any) -> str:
+    return json.dumps({"shard": shard, "inputs": inputs}, sort_keys=True) + "\n"
+
+
+def _log_inputs(out: Path, shard: str, inputs: dict[str, Any]) -> None:
+    """Append the inputs of a shard just finished. Not synced: a line lost to a crash, or
+    cut short, only has its shard rebuilt."""
+    with sigint_deferred(), open(out / INPUTS_FILE, "a", encoding="utf-8") as fh:
+        fh.write(_inputs_line(shard, inputs))
+
+
+def _file_state(path: str) -> list[int] | None:
+    """What the inputs log records of an input file: [size, mtime_ns], None when missing."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns]
+
+
+def _check_inputs(out: Path, shard: str, inputs: dict[str, Any]) -> None:
+    """Refuse to reuse the finished ``shard`` when an image or video it was built from has
+    changed since (another size or modification time, removed, or created where it was
+    missing): its samples would be mixed with those built from the new file."""
+    for path, was in inputs.items():
+        now = _file_state(path)
+        if now == was:
+            continue
+        if was is None:
+            what = "did not exist when it was built and now does"
+        elif now is None:
+            what = "has been removed since it was built"
+        else:
+            what = "has changed since it was built (size or modification time)"
+        raise OutputExistsError(
+            f"output folder {str(out)!r} holds shard {shard}, built from the input file "
+            f"{path!r}, which {what}: resuming would mix samples of the old and new files"
+            f"{_REPLACE} and build it all from the files as they are now"
+        )
 
 
 _REPLACE = "; pass force=True to replace it (deletes its shards and manifest)"
@@ -643,18 +741,50 @@ class StrictStop(DatasetError):
     """The bad sample a ``strict`` build stops at (the first of its shard)."""
 
 
+def _media_file(recipe: Recipe, spec: SampleSpec) -> Path | None:
+    """The image or video file a sample is made from, where its split-file record names one
+    (an image held in a parquet cell is part of its split file, hashed in the fingerprint):
+    the path `SampleMaker` reads, found or not."""
+    kind = recipe.source_kind
+    if spec.record is None or kind == "shapes":
+        return None
+    value = spec.record.get("video" if kind == "video" else "image")
+    if isinstance(value, dict):
+        value = value.get("path")
+    if not isinstance(value, str) or not value.strip():
+        return None
+    path = Path(value).expanduser()
+    if path.is_absolute():
+        return path
+    root = recipe.source.get("root") or ""
+    return (recipe.resolve_path(root) if root else Path(spec.provenance["file"]).parent) / path
+
+
+def _file_sha256(path: Path) -> str | None:
+    try:
+        return file_digest(path)[0]
+    except OSError:
+        return None
+
+
 def run_shard(task: ShardTask, on_sample: Callable[[], Any] | None = None) -> dict[str, Any]:
-    """Build and write one shard (runs in a worker process); returns its index and checksum."""
+    """Build and write one shard (runs in a worker process); returns its index and checksum,
+    and the image and video files it was built from (``inputs``, see `INPUTS_FILE`)."""
     key = task.recipe.fingerprint
     maker = _MAKERS.get(key)
     if maker is None:
         _MAKERS.clear()
         maker = _MAKERS[key] = SampleMaker(task.recipe)
     errors: list[dict[str, Any]] = []
+    inputs: dict[str, list[int] | None] = {}
 
     def built() -> Iterator[tuple[int, Any]]:
         # one sample at a time, written before the next is built
         for spec in task.specs:
+            media = _media_file(task.recipe, spec)
+            if media is not None:
+                # before it is read: a file replaced meanwhile is not recorded as the one read
+                inputs.setdefault(str(media), _file_state(str(media)))
             try:
                 sample = maker.make(spec)
             except SampleError as exc:
@@ -670,13 +800,18 @@ def run_shard(task: ShardTask, on_sample: Callable[[], Any] | None = None) -> di
                     }
                 )
             else:
+                if media is not None and task.recipe.source_kind == "image":
+                    # what the image is, for the cross-split repeat check: two images asked
+                    # the same question under the same id are no leak, one image twice is
+                    # (a video's path is its meta.video; videos are too large to hash)
+                    sample.meta = {**sample.meta, "image_sha256": _file_sha256(media)}
                 yield spec.index, sample
             if on_sample is not None:
                 on_sample()
 
     width, height = task.recipe.sensor_size
     info = {**task.expect(), "sensor_width": width, "sensor_height": height}
-    return write_shard(Path(task.path), built(), errors, info)
+    return {**write_shard(Path(task.path), built(), errors, info), "inputs": inputs}
 
 
 # glibc hands freed blocks above 128 KiB straight back to the kernel; a sample allocates and frees
@@ -1097,7 +1232,7 @@ def _jsonl_line(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False).translate(_LINE_BREAKS) + "\n"
 
 
-def _finalise(out: Path, recipe: Recipe, tasks, results, limit) -> dict[str, Any]:
+def _finalise(out: Path, recipe: Recipe, tasks, results, limit, logged) -> dict[str, Any]:
     records: list[dict[str, Any]] = []
     errors: list[dict[str, Any]] = []
     shards = []
@@ -1152,9 +1287,21 @@ def _finalise(out: Path, recipe: Recipe, tasks, results, limit) -> dict[str, Any
     samples_text = "".join(_jsonl_line(r) for r in records)
     # the loader and `eventsim verify` refuse labels edited after the build
     manifest["samples_sha256"] = hashlib.sha256(samples_text.encode("utf-8")).hexdigest()
+    # the inputs of the listed shards alone (each reused one is listed, else it was rebuilt)
+    inputs = (
+        []
+        if logged is None
+        else [
+            (
+                out / INPUTS_FILE,
+                "".join(_inputs_line(n, logged[n]) for n in (Path(t.path).name for t in tasks)),
+            )
+        ]
+    )
     # dataset.json last: a reader never finds a manifest without the files it lists
     _publish_together(
         [
+            *inputs,
             (out / "samples.jsonl", samples_text),
             (out / "errors.jsonl", "".join(_jsonl_line(e) for e in errors)),
             (out / "dataset.json", json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"),

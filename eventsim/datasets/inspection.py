@@ -384,8 +384,10 @@ class _SplitRepeats:
     """Samples of one split whose source record is also another split's: the same split-file
     id with the same question, options, answer and media, a train/test leak. Ids are unique
     within a split only (the builder refuses a repeat there): numbering each split's records
-    from 0 is common, so an id repeated with other content is no leak. An image's path is not
-    in samples.jsonl, so two images asked the same question under the same id look alike."""
+    from 0 is common, so an id repeated with other content is no leak. Media are told apart by
+    a video's path and an image's sha256 (meta.image_sha256); an image held in a parquet cell,
+    or one of a dataset built before that was recorded, is not, so two images asked the same
+    question under the same id look alike."""
 
     def __init__(self) -> None:
         # a 16-byte digest of (source id, content) -> the split and sample id it was first seen
@@ -410,6 +412,7 @@ class _SplitRepeats:
             rec.get("answer"),
             meta.get("video"),
             meta.get("time_s"),
+            meta.get("image_sha256"),
         ]
         # ASCII escapes: an edited line's lone surrogate ("\ud800", valid JSON) has no UTF-8
         # form, and verify stopped on it with an internal error
