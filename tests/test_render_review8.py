@@ -48,3 +48,95 @@ def test_ordinary_folder_names_keep_six_digits(tmp_path):
         for _ in range(3):
             sink.write(FRAME)
     assert sorted(p.name for p in out.iterdir()) == [f"frame_00000{k}.png" for k in range(3)]
+
+
+def _save(path, rows):
+    from eventsim.events import EVENT_DTYPE
+
+    events = np.zeros(len(rows), EVENT_DTYPE)
+    for i, row in enumerate(rows):
+        events[i] = row
+    np.save(path, events)
+    return path
+
+
+def test_plot_refuses_a_sensor_too_large_to_count_before_reading(tmp_path):
+    """`eventsim plot --sensor-size 32767x32767` (a size every command accepts) was killed by
+    the out-of-memory killer, without a message: the figure takes some 120 bytes a pixel."""
+    from eventsim.errors import ParameterError
+    from eventsim.render.summary import MAX_PLOT_PIXELS, plot_summary
+
+    src = _save(tmp_path / "one.npy", [(1, 1, 5000, 1)])
+    with pytest.raises(ParameterError, match=r"32767x32767 .*at most 16,777,216 pixels"):
+        plot_summary(src, tmp_path / "big.png", sensor_size=(32767, 32767))
+    assert not (tmp_path / "big.png").exists()
+    assert MAX_PLOT_PIXELS == 4096 * 4096
+
+
+def test_plot_cap_applies_to_collect_summary_and_the_cli(tmp_path, monkeypatch, capsys):
+    from eventsim.cli.plot import main
+    from eventsim.errors import ParameterError
+    from eventsim.io import open_events
+    from eventsim.render import summary
+
+    monkeypatch.setattr(summary, "MAX_PLOT_PIXELS", 64)
+    src = _save(tmp_path / "one.npy", [(1, 1, 5000, 1)])
+    with open_events(src, sensor_size=(8, 8)) as reader:
+        assert summary.collect_summary(reader).pixel_counts.shape == (2, 8, 8)
+    with open_events(src, sensor_size=(9, 8)) as reader, pytest.raises(ParameterError):
+        summary.collect_summary(reader)
+    out = tmp_path / "p.png"
+    rc = main([str(src), "-o", str(out), "--sensor-size", "9x8", "--no-progress"])
+    assert rc != 0 and not out.exists()
+    assert "9x8" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("rows", [[(1, 1, 5000, 1)], [(1, 1, 0, 1), (2, 2, 1999, 0)]])
+def test_start_past_the_last_event_names_the_last_events_time(tmp_path, rows):
+    """'--start-ms 0.001 is past the last event (0.001 ms after the first)' for one event: the
+    end of the events (one past the last, exclusive) was given as the last event's time."""
+    from eventsim.errors import ParameterError
+    from eventsim.render import render_file
+
+    src = _save(tmp_path / "ev.npy", rows)
+    last_ms = (rows[-1][2] - rows[0][2]) / 1000
+    start = last_ms + 0.001
+    with pytest.raises(ParameterError) as info:
+        render_file(src, tmp_path / "x.png", start_ms=start, progress=False)
+    assert str(info.value) == (
+        f"start_ms {start:g} is past the last event ({last_ms:g} ms after the first)"
+    )
+    render_file(src, tmp_path / "y.png", start_ms=last_ms, progress=False)
+
+
+@pytest.mark.parametrize("fps", [float("inf"), float("nan"), 0.0, -3.0])
+def test_cli_fps_error_names_the_option_and_a_finite_rate(tmp_path, capsys, fps):
+    """'fps inf must be > 0': inf is > 0; and the option typed was --fps."""
+    from eventsim.cli.render import main
+
+    src = _save(tmp_path / "ev.npy", [(1, 1, 0, 1), (2, 2, 1999, 0)])
+    rc = main([str(src), "-o", str(tmp_path / "x.mp4"), "--fps", str(fps), "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc != 0
+    assert f"--fps {fps:g} must be > 0 and finite" in err, err
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "typed"),
+    [
+        ("--start-ms", "inf", "inf"),
+        ("--end-ms", "inf", "inf"),
+        ("--start-ms", "-1", "-1.0"),
+        ("--end-ms", "-0.5", "-0.5"),
+        ("--start", "nan", "nan"),
+    ],
+)
+def test_cli_range_error_asks_for_a_finite_time(tmp_path, capsys, option, value, typed):
+    """'--start-ms inf must be >= 0': inf is >= 0."""
+    from eventsim.cli.render import main
+
+    src = _save(tmp_path / "ev.npy", [(1, 1, 0, 1), (2, 2, 1999, 0)])
+    rc = main([str(src), "-o", str(tmp_path / "x.mp4"), option, value, "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc != 0
+    assert f"{option} {typed} must be " in err and " 0 and finite (ms" in err, err

@@ -333,8 +333,11 @@ _RANGE_PARAMS = re.compile(r"\b(start_ms|end_ms)\b")
 
 
 def _range_error_in_cli_words(exc: ParameterError, args: argparse.Namespace) -> ParameterError:
-    """render_file's error about ``start_ms``/``end_ms`` naming the options as typed."""
+    """render_file's error about ``start_ms``/``end_ms`` or ``fps`` naming the options as
+    typed."""
     text = str(exc)
+    if text.startswith("fps "):
+        return ParameterError(f"--{text}")
     if not _RANGE_PARAMS.match(text):
         return exc
     return ParameterError(_RANGE_PARAMS.sub(lambda m: getattr(args, f"{m[1]}_option"), text))

@@ -111,11 +111,13 @@ class RenderResult:
 def check_range_args(start_ms: float | None, end_ms: float | None, fps: float) -> None:
     """A positive fps and, when given, ``0 <= start_ms < end_ms`` (ms from the first event)."""
     if not (math.isfinite(fps) and fps > 0):
-        raise ParameterError(f"fps {fps} must be > 0")
+        raise ParameterError(f"fps {fps:g} must be > 0 and finite (frames per second)")
     if start_ms is not None and not (math.isfinite(start_ms) and start_ms >= 0):
-        raise ParameterError(f"start_ms {start_ms} must be >= 0 (ms from the first event)")
+        raise ParameterError(
+            f"start_ms {start_ms} must be >= 0 and finite (ms from the first event)"
+        )
     if end_ms is not None and not (math.isfinite(end_ms) and end_ms > 0):
-        raise ParameterError(f"end_ms {end_ms} must be > 0 (ms from the first event)")
+        raise ParameterError(f"end_ms {end_ms} must be > 0 and finite (ms from the first event)")
     if start_ms is not None and end_ms is not None and start_ms >= end_ms:
         raise ParameterError(f"start_ms {start_ms:g} is not before end_ms {end_ms:g}")
 
@@ -222,7 +224,8 @@ def render_file(
         if len(reader) and end_ms is None and t0 >= t1:
             raise ParameterError(
                 f"start_ms {start_ms:g} is past the last event "
-                f"({(reader.t_end_us - origin) / 1000:g} ms after the first)"
+                # t_end_us is one past the last event
+                f"({(reader.t_end_us - 1 - origin) / 1000:g} ms after the first)"
             )
         windows: Iterator[PartedWindow]
         if events_per_frame is not None:

@@ -35,6 +35,25 @@ if TYPE_CHECKING:
     from eventsim.io.reader import EventFileReader
 
 
+# The figure counts the events of every pixel, and matplotlib copies that count map several
+# times as it draws it: some 120 bytes a pixel at the peak (8 GB for 8192x8192, measured).
+# Larger sensors are refused up front; 32767x32767 was left to the out-of-memory killer.
+MAX_PLOT_PIXELS = 1 << 24
+PLOT_BYTES_PER_PIXEL = 120
+
+
+def check_plot_size(sensor_size: tuple[int, int]) -> None:
+    """Refuse a sensor with too many pixels for the summary figure to count in memory."""
+    width, height = sensor_size
+    if width * height > MAX_PLOT_PIXELS:
+        need = width * height * PLOT_BYTES_PER_PIXEL / 2**30
+        raise ParameterError(
+            f"sensor size {width}x{height} has too many pixels for the summary figure, which "
+            f"counts every pixel's events in memory (about {need:.0f} GiB for this one; at "
+            f"most {MAX_PLOT_PIXELS:,} pixels, e.g. 4096x4096)"
+        )
+
+
 @dataclass(frozen=True)
 class EventSummary:
     name: str
@@ -85,6 +104,7 @@ def collect_summary(
             "expected all >= 1"
         )
     width, height = reader.sensor_size
+    check_plot_size((width, height))
     n = len(reader)
     t0, t1 = int(reader.t_start_us), max(int(reader.t_end_us), int(reader.t_start_us) + 1)
     edges = np.linspace(t0, t1, n_bins + 1)
