@@ -94,6 +94,7 @@ __all__ = [
     "model_label",
     "resolve_device",
     "resolve_dtype",
+    "selection_scores",
     "selection_seed",
     "stored_window_ms",
 ]
@@ -342,16 +343,68 @@ def make_selection(
     rule: KeepRule = "topk",
     event_mode: EventMapMode = "count",
     budget: int | None = None,
+    scores: np.ndarray | None = None,
 ) -> Selection:
     """Apply a selector to one dataset sample (image, events, meta). ``window_ms`` takes the
     events of that many ms before the frame (`event_window`); a window as long as the one the
     sample stores takes all its events, as None does. ``budget``: the tokens ``random``,
     ``center`` and ``downsample`` keep (`epvlm.prior.select_blocks`; `evaluate_dataset` passes
-    the count ``event`` kept under the quantile rule)."""
-    from epvlm.processing import grid_for_size, min_image_tokens
+    the count ``event`` kept under the quantile rule). ``scores``: the sample's
+    `selection_scores` for ``event`` or ``edges`` at the same window and event mode, made once
+    and reused for every keep."""
+    from epvlm.processing import min_image_tokens
 
-    image = sample["image"]
-    height, width = image.shape[:2]
+    grid, sensor, window = _selection_inputs(proc, sample, window_ms)
+    return select_blocks(
+        selector,
+        sample["image"],
+        keep=keep,
+        grid=grid,
+        events=sample.get("events"),
+        sensor_size=sensor,
+        window_us=window,
+        rule=rule,
+        mode=event_mode,
+        seed=seed,
+        min_tokens=min_image_tokens(proc),
+        budget=budget,
+        scores=scores,
+    )
+
+
+def selection_scores(
+    proc,
+    sample: dict[str, Any],
+    selector: Selector,
+    *,
+    window_ms: float | None = None,
+    event_mode: EventMapMode = "count",
+) -> np.ndarray | None:
+    """The block scores ``event`` (the event prior's mass per token, `event_block_scores`) or
+    ``edges`` (`edge_block_scores`) ranks one sample's tokens by, as `make_selection` with the
+    same ``window_ms`` and ``event_mode`` computes them; None for the other selectors, which
+    score nothing. They do not depend on the keep fraction or rule."""
+    from epvlm.prior import edge_block_scores, event_block_scores
+
+    if selector not in ("event", "edges"):
+        return None
+    grid, sensor, window = _selection_inputs(proc, sample, window_ms)
+    if selector == "edges":
+        return edge_block_scores(sample["image"], grid)
+    events = sample.get("events")
+    if events is None:
+        raise ParameterError("the event selector needs events (got None)")
+    return event_block_scores(events, sensor, grid, window_us=window, mode=event_mode)
+
+
+def _selection_inputs(
+    proc, sample: dict[str, Any], window_ms: float | None
+) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int] | None]:
+    """A sample's token grid, its events' sensor (W, H) and the µs window of events
+    `make_selection` takes (None: all the stored events)."""
+    from epvlm.processing import grid_for_size
+
+    height, width = sample["image"].shape[:2]
     meta = sample.get("meta") or {}
     window = None
     if window_ms is not None:
@@ -366,20 +419,7 @@ def make_selection(
         if stored is not None and int(stored[1]) == end and window[0] == int(stored[0]) + 1:
             window = (int(stored[0]), window[1])
     sensor = check_sensor_size(meta.get("sensor_size") or (width, height), height, width)
-    return select_blocks(
-        selector,
-        image,
-        keep=keep,
-        grid=grid_for_size(proc, height, width),
-        events=sample.get("events"),
-        sensor_size=sensor,
-        window_us=window,
-        rule=rule,
-        mode=event_mode,
-        seed=seed,
-        min_tokens=min_image_tokens(proc),
-        budget=budget,
-    )
+    return grid_for_size(proc, height, width), sensor, window
 
 
 def selection_flops(config: Any, sel: Selection, text_tokens: int, new_tokens: int):
@@ -819,6 +859,24 @@ def _finished_steps(
     return steps
 
 
+def _batch_scores(
+    cache: dict[Selector, list[np.ndarray | None]],
+    selector: Selector,
+    proc,
+    items: Sequence[dict[str, Any]],
+    window_ms: float | None,
+    event_mode: EventMapMode,
+) -> list[np.ndarray | None]:
+    """The `selection_scores` of ``selector`` for each sample of a batch, from ``cache`` when
+    an earlier keep made them."""
+    if selector not in cache:
+        cache[selector] = [
+            selection_scores(proc, s, selector, window_ms=window_ms, event_mode=event_mode)
+            for s in items
+        ]
+    return cache[selector]
+
+
 def evaluate_dataset(
     model_dir: str | Path,
     dataset_dir: str | Path,
@@ -992,6 +1050,8 @@ def evaluate_dataset(
             # this batch's event selections per keep, which the matched baselines' counts
             # come from (event selections draw nothing, so they are the same whenever made)
             event_sels: dict[float, list[Selection]] = {}
+            # the batch's event and edges block scores, made once: every keep reuses them
+            scores: dict[Selector, list[np.ndarray | None]] = {}
             for selector, keep in configs:
                 kept = finished.get((start, selector, keep))
                 if kept is not None:
@@ -1000,15 +1060,17 @@ def evaluate_dataset(
                 budgets: list[int | None] = [None] * len(items)
                 if selector == "event" or (rule == "quantile" and selector in MATCHED_BASELINES):
                     if keep not in event_sels:
+                        masses = _batch_scores(scores, "event", proc, items, window_ms, event_mode)
                         event_sels[keep] = [
                             make_selection(
                                 proc, s, "event", keep, window_ms=window_ms, rule=rule,
-                                event_mode=event_mode,
+                                event_mode=event_mode, scores=mass,
                             )
-                            for s in items
+                            for s, mass in zip(items, masses)
                         ]  # fmt: skip
                     if selector != "event":
                         budgets = [sel.kept_tokens for sel in event_sels[keep]]
+                own_scores = _batch_scores(scores, selector, proc, items, window_ms, event_mode)
                 sels = (
                     event_sels[keep]
                     if selector == "event"
@@ -1023,8 +1085,11 @@ def evaluate_dataset(
                             rule=rule,
                             event_mode=event_mode,
                             budget=budget,
+                            scores=sample_scores,
                         )
-                        for j, (s, budget) in enumerate(zip(items, budgets))
+                        for j, (s, budget, sample_scores) in enumerate(
+                            zip(items, budgets, own_scores)
+                        )
                     ]
                 )
                 _, counts, seconds = answer_selections(

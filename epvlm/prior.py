@@ -452,6 +452,7 @@ def select_blocks(
     merge_size: int = MERGE_SIZE,
     min_tokens: int = MIN_DOWNSAMPLE_TOKENS,
     budget: int | None = None,
+    scores: np.ndarray | None = None,
 ) -> Selection:
     """Choose the image tokens to keep.
 
@@ -465,6 +466,11 @@ def select_blocks(
     to a grid its mask does not fit. ``budget`` is the number of tokens ``random``, ``center``
     and ``downsample`` keep (default ``keep_budget(tokens, keep)``): an evaluation under
     ``quantile`` gives them the count ``event`` kept, so they compare at equal cost.
+    ``scores`` are the block scores of ``event`` or ``edges`` made beforehand for the same
+    image, grid and (for ``event``) events, window and mode (`event_block_scores`,
+    `edge_block_scores`): they do not depend on ``keep`` or ``rule``, so an evaluation of
+    several keeps computes them once per sample; the selection is the one they would give
+    made here. Other selectors ignore them.
     """
     if selector not in SELECTORS:
         raise ParameterError(f"selector {selector!r} is unknown; expected one of {SELECTORS}")
@@ -492,21 +498,30 @@ def select_blocks(
             small = _resize(small, c * factor, r * factor)
         mask = keep_mask_topk(np.zeros((r, c)), k=budget)
         return Selection("downsample", keep, small, mask, total)
+    if scores is not None and selector in ("event", "edges"):
+        scores = np.asarray(scores)
+        if scores.shape != (rows, cols):
+            raise ParameterError(
+                f"{selector} block scores of shape {scores.shape} do not match the "
+                f"{rows}x{cols} token grid; expected shape {(rows, cols)}"
+            )
     if selector == "edges":
-        scores = edge_block_scores(image, (rows, cols), patch_size, merge_size)
+        if scores is None:
+            scores = edge_block_scores(image, (rows, cols), patch_size, merge_size)
         return Selection("edges", keep, image, _keep_mask(scores, keep, rule), total, scores)
     if events is None:
         raise ParameterError("the event selector needs events (got None)")
-    height, width = np.asarray(image).shape[:2]
-    scores = event_block_scores(
-        events,
-        sensor_size or (width, height),
-        (rows, cols),
-        window_us=window_us,
-        mode=mode,
-        patch_size=patch_size,
-        merge_size=merge_size,
-    )
+    if scores is None:
+        height, width = np.asarray(image).shape[:2]
+        scores = event_block_scores(
+            events,
+            sensor_size or (width, height),
+            (rows, cols),
+            window_us=window_us,
+            mode=mode,
+            patch_size=patch_size,
+            merge_size=merge_size,
+        )
     if not scores.any():
         in_window = events if window_us is None else slice_time(events, *window_us)
         reason = (
