@@ -6,12 +6,14 @@ Two modes:
   ``A. ...`` lines, as RealWorldQA does): the generation is parsed into one option. A bare
   letter (``B``, ``(B)``, ``B.``), a letter with its text (``B. red``), a stated letter
   (``The answer is B``), the option's text (``red``) or the option's text inside a sentence
-  (``The object is red.``) all count; case, punctuation, number words (``two`` is ``2``),
-  trailing decimal zeros (``2.0``), thousands separators (``1,000``, ``1'000``, a no-break or
-  thin space; not a plain space), Unicode forms (full-width digits, decomposed accents) and
-  trailing special tokens do not matter. Unparseable text
-  scores wrong, and so does text that names two options alike (options ``2`` and ``two``,
-  generation ``Two``); a reference answer that names two options so is scored free.
+  (``The object is red.``) all count, also in Markdown emphasis (``**B**``), and so does the
+  one Latin letter of an answer in another script (``答案是B``); case, punctuation, number
+  words (``two`` is ``2``), trailing decimal zeros (``2.0``), thousands separators
+  (``1,000``, ``1'000``, a no-break or thin space; not a plain space), Unicode forms
+  (full-width digits and letters, decomposed accents) and trailing special tokens do not
+  matter. Unparseable text scores wrong, and so does text that names two options alike
+  (options ``2`` and ``two``, generation ``Two``) or hedges between two (``blue or green``,
+  ``B or C``); a reference answer that names two options alike is scored free.
 * **free** (open questions): normalised exact match and a looser *contains* rule (the
   normalised reference appears as whole words in the normalised generation); both are
   reported, exact match is the headline.
@@ -25,6 +27,7 @@ is this project's own.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -71,62 +74,120 @@ def format_options(choices: Sequence[str]) -> str:
     return "\n".join(f"{letter_of(i)}. {c}" for i, c in enumerate(choices))
 
 
+# scripts written without spaces between words (Thai, kana, Han): a word ends where one of
+# their letters begins or ends, so "蓝色" is a word of "答案是蓝色"
+_NO_SPACE = "\u0e00-\u0e7f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f"
+_WORD_START = rf"(?:(?<!\S)|(?<=[{_NO_SPACE}])|(?=[{_NO_SPACE}]))"
+_WORD_END = rf"(?:(?!\S)|(?=[{_NO_SPACE}])|(?<=[{_NO_SPACE}]))"
+
+
 def _contains_words(haystack: str, needle: str) -> int:
     """Start offset of ``needle`` as whole words in ``haystack`` (both normalised), else -1."""
     if not needle:
         return -1
-    m = re.search(rf"(?<!\S){re.escape(needle)}(?!\S)", haystack)
+    m = re.search(_WORD_START + re.escape(needle) + _WORD_END, haystack)
     return m.start() if m else -1
 
 
+# Markdown emphasis or code around a word or phrase ("**B**", "__B__", "`B`"), as chat models
+# write an answer: a marker not inside a word ("2*3*4", "top_left_corner" stay)
+_EMPHASIS = re.compile(r"(?<!\w)(\*{1,3}|_{1,3}|`+)(?=\S)(.+?)(?<=\S)\1(?!\w)")
+
+
+def _plain(text: str) -> str:
+    """``text`` with Unicode compatibility forms folded (a full-width "Ｂ" is "B") and Markdown
+    emphasis dropped: the form letters are looked for in."""
+    text = unicodedata.normalize("NFKC", text)
+    while True:
+        plain = _EMPHASIS.sub(r"\2", text)
+        if plain == text:
+            return plain
+        text = plain
+
+
 def _bare_letter(text: str, n: int) -> int | None:
-    """Index of an answer that is an option letter alone (``B``, ``(b)``, ``B.``) within the
-    first ``n``, else None."""
+    """Index of an answer that is an option letter alone (``B``, ``(b)``, ``B.``, ``"B"``)
+    within the first ``n``, else None."""
     valid = LETTERS[:n]
-    bare = re.fullmatch(r"[(\[]?\s*([A-Za-z])\s*[)\].:]?", text)
+    bare = re.fullmatch(r"[\"'“‘«]?[(\[]?\s*([A-Za-z])\s*[)\]]?[\"'”’»]?[.:]?", text)
     if bare and bare.group(1).upper() in valid:
         return valid.index(bare.group(1).upper())
     return None
 
 
-def _letter_in(text: str, n: int) -> int | None:
-    """Index of an option letter given with more text (within the first ``n``), else None."""
+# words that join two options into a hedge ("blue or green"): the answer names both
+_HEDGES = {"or", "and", "and or", "还是", "或", "或者", "和", "与"}
+# a stated letter hedged with another ("The answer is B or C")
+_HEDGED_LETTER = re.compile(r"[)\]]?\s*(?i:or|and|and/or|/)\s*[(\[]?[A-Z]\b")
+
+
+def _starts_an_option(text: str, options: Sequence[str]) -> bool:
+    """Whether normalised ``text`` starts with the text of an option of more than one word
+    ("A car ..." among "A bus", "A car"): a letter that starts it is that text's article."""
+    norm = normalize_text(text)
+    return any(" " in opt and (norm == opt or norm.startswith(opt + " ")) for opt in options if opt)
+
+
+def _letter_in(text: str, n: int, options: Sequence[str]) -> int | None:
+    """Index of an option letter given with more text (within the first ``n``), else None.
+    ``options`` are the normalised option texts."""
     valid = LETTERS[:n]
     # "B. red", "(B) red", "B) red", "B: red" at the start
     lead = re.match(r"[(\[]?([A-Z])(?:[)\].:]|\s*[)\]])(?:\s|$)", text)
     if lead and lead.group(1) in valid:
         return valid.index(lead.group(1))
-    # "The answer is B", "Answer: (C)", "option B", "choice: D"
+    # "The answer is B", "The answer is: B", "Answer: (C)", "option B", "choice: D"; not the
+    # article of an option's text ("The answer is A car" among "A bus", "A car")
     stated = re.search(
-        r"(?i:answer|option|choice)\s*(?i:is|:)?\s*(?i:option\s+)?[(\[]?([A-Z])\b(?![’'])", text
+        r"(?i:answer|option|choice)\s*(?i:is\s*:|is|:)?\s*(?i:option\s+)?[(\[]?([A-Z])\b(?![’'])",
+        text,
     )
-    if stated and stated.group(1) in valid:
+    if (
+        stated
+        and stated.group(1) in valid
+        and not _starts_an_option(text[stated.start(1) :], options)
+        and not _HEDGED_LETTER.match(text, stated.end(1))
+    ):
         return valid.index(stated.group(1))
     paren = re.findall(r"\(([A-Z])\)", text)
     if len(set(paren)) == 1 and paren[0] in valid:
         return valid.index(paren[0])
+    # an answer in another script with one Latin letter in it ("答案是B", "Ответ: B")
+    latin = re.findall(r"[A-Za-z]", text)
+    if (
+        len(latin) == 1
+        and latin[0] in valid
+        and re.search(r"(?<![A-Za-z0-9])[A-Z](?![A-Za-z0-9])", text)
+        and any(c.isalpha() and not c.isascii() for c in text)
+    ):
+        return valid.index(latin[0])
     return None
 
 
 def parse_choice(generation: str, choices: Sequence[str]) -> int | None:
     """Index of the option a generation names, or None when it names none.
 
-    Order: a letter alone; the whole answer equal to an option's text (so "A. Lincoln" is
-    that option, not option A); a letter with more text ("B. red", "The answer is B"); an
-    option's text inside the answer (the earliest mention; at the same place the longer
-    option, so "dark red" wins over "red"). Case, punctuation, number words, Unicode forms and
-    special tokens are ignored; an option's exact text is that option, and a text that names
-    two options alike (options "2" and "two", answer "Two") names none.
+    Order: a letter alone (also in Markdown emphasis or quotes: "**B**", "`B`", '"B"'); the
+    whole answer equal to an option's text (so "A. Lincoln" is that option, not option A); a
+    letter with more text ("B. red", "The answer is: B", not "The answer is A car" among "A
+    bus", "A car", where the "A" is the option's own), or the one Latin letter of an answer in
+    another script ("答案是B"); an option's text inside the answer (the earliest mention; at
+    the same place the longer option, so "dark red" wins over "red"; in Chinese, Japanese or
+    Thai text without spaces around it). Case, punctuation, number words, Unicode forms (a
+    full-width "Ｂ"), Markdown emphasis and special tokens are ignored; an option's exact text
+    is that option. A text that names two options alike (options "2" and "two", answer "Two")
+    or hedges between two ("blue or green", "B or C") names none.
     """
     if not choices:
         return None
     text = clean_generation(generation)
     if not text:
         return None
-    index = _bare_letter(text, len(choices))
+    plain = _plain(text)
+    index = _bare_letter(plain, len(choices))
     if index is not None:
         return index
-    norm = normalize_text(text)
+    norm = normalize_text(plain)
     options = [normalize_text(c) for c in choices]
     # an option's exact text is that option, also where another normalises alike ("2", "two");
     # a text that only normalises like two options names neither
@@ -136,7 +197,7 @@ def parse_choice(generation: str, choices: Sequence[str]) -> int | None:
     same = [i for i, opt in enumerate(options) if opt and norm == opt]
     if same:
         return same[0] if len(same) == 1 else None
-    index = _letter_in(text, len(choices))
+    index = _letter_in(plain, len(choices), options)
     if index is not None:
         return index
     hits: list[tuple[int, int, int]] = []  # (start, -length, index)
@@ -150,6 +211,14 @@ def parse_choice(generation: str, choices: Sequence[str]) -> int | None:
     # options that normalise alike, mentioned there, are both named: neither is the answer
     best = min(hits)
     if any(hit[:2] == best[:2] for hit in hits if hit[2] != best[2]):
+        return None
+    # a hedge: another option joined to it by "or" / "and" ("blue or green") names both
+    end = best[0] - best[1]
+    if any(
+        norm[end : hit[0]].strip() in _HEDGES
+        for hit in hits
+        if hit[0] > end and options[hit[2]] != options[best[2]]
+    ):
         return None
     return best[2]
 
