@@ -18,7 +18,7 @@ from eventsim.datasets import build_dataset, engine
 from eventsim.datasets.inspection import split_repeats
 from eventsim.errors import OutputExistsError
 
-from user_media import small_recipe, textured, write_jsonl
+from user_media import small_recipe, textured, write_jsonl, write_video
 
 _recipe = functools.partial(small_recipe, name="r8")
 
@@ -165,3 +165,29 @@ def test_the_same_image_under_one_id_and_question_is_still_a_split_repeat(tmp_pa
     out = tmp_path / "ds"
     build_dataset(_two_splits(tmp_path, same_image=True), out, progress=False)
     assert len(split_repeats(out)) == 1
+
+
+def test_the_inputs_recorded_are_the_files_read_from_source_root(tmp_path):
+    (tmp_path / "imgs").mkdir()
+    cv2.imwrite(str(tmp_path / "imgs" / "a.png"), textured(1))
+    write_jsonl(tmp_path / "qa.jsonl", [{"image": "a.png", "question": "Q?", "answer": "yes"}])
+    recipe = _recipe(tmp_path, "image", "qa.jsonl", 'motion = "pan"\nroot = "imgs"')
+    out = tmp_path / "ds"
+    build_dataset(recipe, out, progress=False)
+    (line,) = (out / engine.INPUTS_FILE).read_text().splitlines()
+    assert list(json.loads(line)["inputs"]) == [str(tmp_path / "imgs" / "a.png")]
+
+
+def test_a_replaced_video_is_a_change_too(tmp_path):
+    write_video(tmp_path / "v.avi", 25, 20, 2)
+    write_jsonl(
+        tmp_path / "qa.jsonl", [{"video": "v.avi", "time": 0.5, "question": "Q?", "answer": "a"}]
+    )
+    recipe = _recipe(tmp_path, "video", "qa.jsonl")
+    out = tmp_path / "ds"
+    assert build_dataset(recipe, out, progress=False).n_samples == 1
+    before = (tmp_path / "v.avi").stat().st_mtime_ns
+    write_video(tmp_path / "v.avi", 25, 20, 3)
+    os.utime(tmp_path / "v.avi", ns=(before + 10**9, before + 10**9))
+    with pytest.raises(OutputExistsError, match=r"v\.avi"):
+        build_dataset(recipe, out, progress=False)
