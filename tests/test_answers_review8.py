@@ -103,6 +103,7 @@ def test_minus_zero_and_negative_fractions(text, expected):
         ("CHF 1'000.-", "chf 1000"),
         ("1\u00a0000,5", "1000 5"),
         ("\uff11\u00a0\uff10\uff10\uff10", "1000"),
+        ("\u0661\u066c\u0662\u0660\u0660", "\u0661\u0662\u0660\u0660"),  # Arabic-Indic
         # anything else is no grouping: the digits stay apart
         ("1 000", "1 000"),  # a plain space may part two numbers ("2 100-metre lanes")
         ("1\u00a00", "1 0"),

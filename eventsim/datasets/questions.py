@@ -62,13 +62,13 @@ def clean_generation(text: str) -> str:
 # it; a comma in any other place ("1,5", "1,2,3", "0,500") stays punctuation, since "1,5" may
 # be 1.5 and no number grouped in thousands starts with 0
 _THOUSANDS = re.compile(r"(?<![\w.,])(?!0)\d{1,3}(?:,\d{3})+(?![\d,])")
-# Thousands grouped by a no-break, narrow no-break or thin space (SI, French) or an apostrophe
-# (Swiss: "1'000", "1’000"), one separator throughout, every group after the first of exactly
-# three digits. These separators are written inside numbers only, so the grouping is
-# unambiguous. A plain space is not one: "2 100-metre lanes" or "rows 1 200" part two numbers,
-# so "1 000" stays two words (and "1 0" is never "10"). Read before NFKC, which turns the spaces
-# into plain ones.
-_GROUP_SEPARATORS = "\u00a0\u202f\u2009'\u2019"
+# Thousands grouped by a no-break, narrow no-break or thin space (SI, French), an apostrophe
+# (Swiss: "1'000", "1’000") or the Arabic thousands separator, one separator throughout, every
+# group after the first of exactly three digits. These separators are written inside numbers
+# only, so the grouping is unambiguous. A plain space is not one: "2 100-metre lanes" or "rows
+# 1 200" part two numbers, so "1 000" stays two words (and "1 0" is never "10"). Read before
+# NFKC, which turns the spaces into plain ones.
+_GROUP_SEPARATORS = "\u00a0\u202f\u2009'\u2019\u066c"
 _SPACED_THOUSANDS = re.compile(
     rf"(?<![\w.,])(?<!\d[{_GROUP_SEPARATORS}])(?!0)\d{{1,3}}(?P<sep>[{_GROUP_SEPARATORS}])\d{{3}}"
     rf"(?:(?P=sep)\d{{3}})*(?!\w|[{_GROUP_SEPARATORS}]\d)"
@@ -110,12 +110,13 @@ def _space_punctuation(m: re.Match[str]) -> str:
 
 def normalize_text(text: str, *, drop_articles: bool = False) -> str:
     """Unicode compatibility forms folded (full-width digits, a decomposed accent), case
-    folded, thousands separators dropped ("1,000", "1'000", "1’000" and "1 000" with a no-break,
-    narrow no-break or thin space are "1000"; "1 000" with a plain space, "0,500" and "1,0" are
-    no grouping and stay two numbers), decimals read with a decimal point,
-    without trailing zeros ("2.0" and "1.000" are "2" and "1") and with their leading 0 (".5" is
-    "0.5"), "-0" as "0", punctuation but a number's minus sign ("-2") as spaces, number words as
-    digits, single spaces."""
+    folded, thousands separators dropped ("1,000", "1'000", "1’000", and "1 000" with a
+    no-break, narrow no-break or thin space or U+066C, are "1000"; "1 000" with a plain space,
+    "0,500" and "1,0" are no grouping and stay two numbers), decimals read with a decimal
+    point, without trailing zeros ("2.0" and "1.000" are "2" and "1") and with their leading 0
+    (".5" is "0.5"), "-0" as "0" (not "-0" before a number: "-0.5" reads "-0 5"), punctuation
+    but a number's minus sign ("-2") as spaces, number words as digits, single spaces; the
+    result normalises to itself."""
     # NFKC first: "cafe\u0301" and "café" are one word; again after casefold, which decomposes
     # some letters ("ΐ"); casefold's "i\u0307" for "İ" has no composed form: it is the "i" of
     # the Turkish İ, so "İstanbul" reads "istanbul". The dot goes before that NFKC, as many as
