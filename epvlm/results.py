@@ -30,7 +30,8 @@ outcomes together (`paired_bootstrap`), where at least `BOOTSTRAP_MIN_DIFFERING`
 answered differently; on fewer (or when every question was, all one way) the bootstrap interval
 is too narrow or a single point, and the paired intervals are score intervals instead (made for
 few questions: coverage near 95 %, though not at every n), as is the ratio's where this configuration answered none right (every resample's
-ratio is 0); `paired_interval_method` says which from the counts in the row
+ratio is 0) or dense so few that many resamples hold none of them (no ratio there);
+`paired_interval_method` says which from the counts in the row
 (`paired_intervals`).
 Bootstrap seeds derive from the cell's name, so a cell's interval does not depend on which other
 cells were computed. An undefined value (a ratio to a dense accuracy of 0, the interval of no
@@ -187,10 +188,18 @@ def paired_interval_method(
     same difference); else ``"score"``, the score intervals made for few questions
     (`paired_difference_interval`, `paired_ratio_interval`). ``right``, the questions this
     configuration answered right, asks for the ratio's interval: where that is 0, every
-    resample's ratio is 0, so the ratio gets the score interval however many differ."""
+    resample's ratio is 0, so the ratio gets the score interval however many differ. So it
+    does where the other answered so few right that a resample holding none of them (no
+    ratio: an infinite one, which the bootstrap drops, narrowing its upper bound) is not
+    rarer than one in `BOOTSTRAP_RESAMPLES` (on many questions: fewer than 8 right)."""
     if this_only + other_only < BOOTSTRAP_MIN_DIFFERING or n in (this_only, other_only):
         return "score"
-    return "score" if right == 0 else "bootstrap"
+    if right is None:
+        return "bootstrap"
+    other_right = right - this_only + other_only
+    if right == 0 or (1 - other_right / n) ** n >= 1 / BOOTSTRAP_RESAMPLES:
+        return "score"
+    return "bootstrap"
 
 
 def paired_difference_interval(
