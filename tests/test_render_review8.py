@@ -140,3 +140,42 @@ def test_cli_range_error_asks_for_a_finite_time(tmp_path, capsys, option, value,
     err = capsys.readouterr().err
     assert rc != 0
     assert f"{option} {typed} must be " in err and " 0 and finite (ms" in err, err
+
+
+@pytest.mark.parametrize("n_bins", [1, 2])
+def test_plot_rate_panel_draws_its_bins_however_few(tmp_path, n_bins):
+    """`eventsim plot --bins 1` left the rate panel empty: each bin was a point of a line, and
+    a line of one point draws nothing (two were one slanted segment between bin centres). The
+    bins are drawn as steps over their whole span now."""
+    pytest.importorskip("matplotlib")
+    from eventsim.io import open_events
+    from eventsim.render.summary import collect_summary, summary_figure
+
+    src = _save(tmp_path / "ev.npy", [(1, 1, 0, 1), (2, 2, 1000, 0), (3, 3, 200_000, 1)])
+    with open_events(src) as reader:
+        s = collect_summary(reader, n_bins=n_bins)
+    fig = summary_figure(s)
+    rate_ax = fig.axes[0]
+    spans = []
+    for artist in rate_ax.patches:
+        if artist.get_label() in ("ON", "OFF"):
+            vertices = artist.get_path().vertices
+            spans.append((artist.get_label(), vertices[:, 0].min(), vertices[:, 0].max()))
+    assert sorted(label for label, _, _ in spans) == ["OFF", "ON"]
+    for _, lo, hi in spans:
+        assert lo == pytest.approx(0) and hi == pytest.approx(200.001)
+    heights = {a.get_label(): a.get_path().vertices[:, 1].max() for a in rate_ax.patches}
+    assert heights["ON"] > 0 and heights["OFF"] > 0
+
+
+def test_plot_titles_count_one_event_in_the_singular(tmp_path):
+    pytest.importorskip("matplotlib")
+    from eventsim.io import open_events
+    from eventsim.render.summary import collect_summary, summary_figure
+
+    src = _save(tmp_path / "one.npy", [(1, 1, 5000, 1)])
+    with open_events(src) as reader:
+        fig = summary_figure(collect_summary(reader))
+    titles = [fig.get_suptitle(), *(ax.get_title() for ax in fig.axes)]
+    assert not any("1 events" in t for t in titles), titles
+    assert " 1 event " in fig.get_suptitle()

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from tqdm import tqdm
 
+from eventsim._text import plural
 from eventsim.errors import OutputExistsError, ParameterError, require
 from eventsim.events import concat_events
 from eventsim.outputs import (
@@ -187,14 +188,15 @@ def summary_figure(summary: EventSummary) -> Any:
     else:
         rate_text = f"rate n/a ({s.no_rate_reason})"
     fig.suptitle(
-        f"{s.name}  ·  {width}x{height}  ·  {s.n_events:,} events  ·  {rate_text}",
+        f"{s.name}  ·  {width}x{height}  ·  {s.n_events:,} {plural(s.n_events, 'event')}  ·  "
+        f"{rate_text}",
         fontsize=13,
     )
 
     ax = fig.add_subplot(2, 2, 1)
     # milliseconds under a second: ticks of 0.000025 s run into each other
     t_unit, t_scale = ("s", 1e6) if s.duration_s >= 1 else ("ms", 1e3)
-    centres = ((s.bin_edges_us[:-1] + s.bin_edges_us[1:]) / 2 - t_origin) / t_scale
+    edges_t = (s.bin_edges_us - t_origin) / t_scale
     bin_s = (s.bin_edges_us[1] - s.bin_edges_us[0]) / 1e6
     if s.rates_known:
         peak = s.bin_counts.max() / bin_s
@@ -208,8 +210,10 @@ def summary_figure(summary: EventSummary) -> Any:
         per_bin = 1.0
         ax.set_ylabel("events")
         ax.set_title(f"Events by polarity (no rate: {s.no_rate_reason})")
-    ax.plot(centres, s.bin_counts[1] / per_bin, color=on_c, lw=1.3, label="ON")
-    ax.plot(centres, s.bin_counts[0] / per_bin, color=off_c, lw=1.3, label="OFF")
+    # each bin a step over its span: a line through the bins' centres drew nothing of one bin
+    # (--bins 1) and a slanted segment of two
+    ax.stairs(s.bin_counts[1] / per_bin, edges_t, color=on_c, lw=1.3, label="ON")
+    ax.stairs(s.bin_counts[0] / per_bin, edges_t, color=off_c, lw=1.3, label="OFF")
     ax.set_xlabel(f"time since first event [{t_unit}]")
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
@@ -284,7 +288,8 @@ def summary_figure(summary: EventSummary) -> Any:
     ax.set_ylabel("t [ms]")
     ax.set_zlabel("y [px]")
     ax.set_title(
-        f"x-y-t of {len(ev):,} events, {(a - t_origin) / 1e3:.1f}–{(b - t_origin) / 1e3:.1f} ms"
+        f"x-y-t of {len(ev):,} {plural(len(ev), 'event')}, "
+        f"{(a - t_origin) / 1e3:.1f}–{(b - t_origin) / 1e3:.1f} ms"
     )
     ax.yaxis.set_major_locator(MaxNLocator(4))
     ax.view_init(elev=18, azim=-60)
