@@ -3,6 +3,8 @@ narrow Motion JPEG padding and the edge cases a user meets."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -179,3 +181,43 @@ def test_plot_titles_count_one_event_in_the_singular(tmp_path):
     titles = [fig.get_suptitle(), *(ax.get_title() for ax in fig.axes)]
     assert not any("1 events" in t for t in titles), titles
     assert " 1 event " in fig.get_suptitle()
+
+
+def _visible_tick_labels(fig, ax):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    labels = [*ax.xaxis.get_majorticklabels(), *ax.xaxis.get_minorticklabels()]
+    lo, hi = ax.get_xlim()
+    return [
+        (t.get_text(), t.get_window_extent(renderer))
+        for t in labels
+        if t.get_visible() and t.get_text() and lo <= t.get_position()[0] <= hi
+    ]
+
+
+@pytest.mark.parametrize("seconds", [0.2, 20.0])
+def test_plot_per_pixel_rate_ticks_do_not_run_into_each_other(tmp_path, seconds):
+    """Per-pixel rates spanning about a decade and a half were ticked '3×10⁰' and '4×10⁰'
+    side by side, labels that ran into each other ('3×10⁰4×10⁰')."""
+    pytest.importorskip("matplotlib")
+    from eventsim.events import EVENT_DTYPE
+    from eventsim.io import open_events
+    from eventsim.render.summary import collect_summary, summary_figure
+
+    rng = np.random.default_rng(0)
+    n = 2000
+    events = np.zeros(n, EVENT_DTYPE)
+    events["x"], events["y"] = rng.integers(0, 32, n), rng.integers(0, 24, n)
+    events["t"] = np.sort(rng.integers(0, int(seconds * 1e6), n))
+    events["p"] = rng.integers(0, 2, n)
+    np.save(tmp_path / "ev.npy", events)
+    with open_events(tmp_path / "ev.npy") as reader:
+        fig = summary_figure(collect_summary(reader))
+    (hist_ax,) = [ax for ax in fig.axes if ax.get_title().startswith("Per-pixel rate")]
+    labels = sorted(_visible_tick_labels(fig, hist_ax), key=lambda item: item[1].x0)
+    assert len(labels) >= 2
+    for (a, box_a), (b, box_b) in itertools.pairwise(labels):
+        assert box_a.x1 < box_b.x0, f"tick labels {a!r} and {b!r} overlap"

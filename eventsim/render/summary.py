@@ -256,6 +256,7 @@ def summary_figure(summary: EventSummary) -> Any:
         unit = "ev/s" if s.rates_known else "events"
         ax.hist(active / per, bins=(edges / per).tolist(), color="0.35")
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(_minor_log_formatter())
         median = float(np.median(active)) / per
         # neutral: in this figure red means ON events, and the median counts both polarities
         ax.axvline(median, color="black", ls="--", lw=1.2, label=f"median {median:.3g} {unit}")
@@ -294,6 +295,19 @@ def summary_figure(summary: EventSummary) -> Any:
     ax.yaxis.set_major_locator(MaxNLocator(4))
     ax.view_init(elev=18, azim=-60)
     return fig
+
+
+def _minor_log_formatter() -> Any:
+    """Labels for the ticks between powers of ten on a log axis, where matplotlib labels them
+    (spans under two decades or so), as plain numbers: its own '3×10⁰' beside '4×10⁰' ran
+    into each other."""
+    from matplotlib.ticker import LogFormatterSciNotation
+
+    class MinorLogFormatter(LogFormatterSciNotation):
+        def __call__(self, x: float, pos: int | None = None) -> str:
+            return f"{x:g}" if super().__call__(x, pos) else ""
+
+    return MinorLogFormatter(labelOnlyBase=False)
 
 
 def _duration_text(seconds: float) -> str:
