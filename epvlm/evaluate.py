@@ -633,6 +633,16 @@ def _stop_string_ends(model, tok, out, prompt_len: int) -> list[int | None]:
 
 
 def _configs(selectors: Iterable[Selector], keeps: Iterable[float]) -> list[tuple[Selector, float]]:
+    for name, given, example in (
+        ("selectors", selectors, "('event',)"),
+        ("keeps", keeps, "(0.5,)"),
+    ):
+        # a bare 0.5 raised TypeError, and 'event' or '0.5' was read one character at a time
+        if isinstance(given, (str, bytes)) or not isinstance(given, Iterable):
+            what = "selector names" if name == "selectors" else "keep fractions in (0, 1]"
+            raise ParameterError(
+                f"{name} {given!r} is one value; expected a sequence of {what}, e.g. {example}"
+            )
     unique = list(dict.fromkeys(selectors))
     bad = [s for s in unique if s not in SELECTORS]
     if bad:

@@ -84,6 +84,9 @@ __all__ = [
 
 def check_keep(keep: float) -> float:
     """Validate a keep fraction: a number in (0, 1]."""
+    if isinstance(keep, (bool, np.bool_)):
+        # float(True) is 1.0: a flag passed by mistake kept every token
+        raise ParameterError(f"keep fraction {keep!r} is not a number in (0, 1]")
     try:
         value = float(keep)
     except (TypeError, ValueError):
