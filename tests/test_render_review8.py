@@ -1,5 +1,5 @@
 """Review 8 of `eventsim render` / `eventsim plot`: frame-folder names past a million frames,
-narrow Motion JPEG padding and the edge cases a user meets."""
+the plot's memory and panels, and the messages of the edge cases a user meets."""
 
 from __future__ import annotations
 
