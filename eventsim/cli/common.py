@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import functools
 import io
 import os
@@ -490,6 +491,9 @@ def _make_parents(folder: Path) -> None:
     missing: list[Path] = []
     for parent in (folder, *folder.parents):
         if parent.exists() or parent.is_symlink():
+            if not parent.is_dir():
+                # said now: a command would otherwise read its whole input before failing
+                raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(parent))
             break
         missing.append(parent)
     for parent in reversed(missing):

@@ -234,6 +234,15 @@ def _check_numbers(args) -> None:
             f"--duration-ms {args.duration_ms:g} is more than an hour ({MAX_DURATION_MS:g} ms); "
             "simulate a video for long recordings"
         )
+    if args.interval_ms is not None:
+        from eventsim.io.hdf5_writer import MAX_MS_INDEX
+
+        # the writer refuses such a span only after the simulation, blaming the events' times
+        if args.interval_ms >= MAX_MS_INDEX:
+            raise ParameterError(
+                f"--interval-ms {args.interval_ms:g} is longer than an event file can span "
+                f"({MAX_MS_INDEX:,} ms, {MAX_MS_INDEX / 86.4e6:.1f} days)"
+            )
     if not 0 <= args.seed <= MAX_SEED:
         # the seed is stored in the output as a 64-bit attribute
         raise ParameterError(f"--seed {args.seed} must be 0..{MAX_SEED}")
@@ -343,23 +352,32 @@ def _make_source(args, size):
 
         width, height = size or (346, 260)
         duration_s = (args.duration_ms or 1000.0) / 1e3
-        n_frames = duration_s * (args.fps or 60.0)
+        fps = args.fps or 60.0
+        n_frames = duration_s * fps
+        sources.check_frame_rate(fps, 2)
+        if n_frames < 1 - 1e-9:
+            # the clip is at least two frames 1/fps apart: it would outlast the duration
+            rate = f"--fps {fps:g}" if args.fps else f"{fps:g} fps (the default)"
+            longer = f" or --duration-ms to at least {1e3 / fps:g}"
+            raise ParameterError(
+                f"--duration-ms {duration_s * 1e3:g} at {rate} is shorter than one frame "
+                f"interval ({1e3 / fps:g} ms); raise --fps to at least {1 / duration_s:g}"
+                + (longer if 1e3 / fps <= MAX_DURATION_MS else "")
+            )
         # the clip is made in memory before the simulation starts
         if n_frames * width * height * 3 > SYNTHETIC_MAX_BYTES:
             raise ParameterError(
-                f"--synthetic with {duration_s:g} s at {args.fps or 60.0:g} fps is "
+                f"--synthetic with {duration_s:g} s at {fps:g} fps is "
                 f"{n_frames:,.0f} frames of {width}x{height}, more than "
                 f"{SYNTHETIC_MAX_BYTES / 2**30:g} GiB in memory; shorten --duration-ms or "
                 "lower --fps"
             )
-        frames, ts = moving_shapes_clip(
-            width, height, duration_s, fps=args.fps or 60.0, seed=args.seed
-        )
+        frames, ts = moving_shapes_clip(width, height, duration_s, fps=fps, seed=args.seed)
         info = {
             "kind": "synthetic",
             "name": "moving-shapes",
             "duration_s": duration_s,
-            "fps": args.fps or 60.0,
+            "fps": fps,
             "seed": args.seed,
         }
         return sources.ArraySource(frames, ts, sensor_size=size, fit=fit, info=info)

@@ -86,6 +86,12 @@ def moving_shapes_frames(
         raise ParameterError(f"duration_s={duration_s!r}, fps={fps!r}; expected both > 0")
     n_frames = max(2, round(duration_s * fps))
     check_frame_rate(fps, n_frames)
+    if duration_s * fps < 1 - 1e-9:
+        # two frames 1/fps apart are the shortest clip: it would be longer than asked for
+        raise ParameterError(
+            f"duration_s = {duration_s:g} at fps = {fps:g} is shorter than one frame interval "
+            f"({1 / fps:g} s); expected duration_s >= 1/fps"
+        )
     rng = np.random.default_rng(seed)
     scale = min(width, height) / 260.0
     background = _texture(rng, height, width, rng.uniform(70, 180, 3), 2)
