@@ -374,7 +374,9 @@ def _has_hdf5_signature(path: Path, size: int) -> bool:
     """Whether ``path`` holds HDF5's signature where the library looks for its superblock:
     byte 0, or past a user block, at 512, 1024, 2048, ... bytes. Files with a user block
     (``h5py.File(..., userblock_size=512)``) were read as text under ``--layout csv``."""
-    with open(path, "rb") as fh:
+    # unbuffered: a buffered read of 8 bytes fills a buffer of st_blksize (4-16 MiB on
+    # cluster file systems) at each of the ~25 offsets of a 10 GB file
+    with open(path, "rb", buffering=0) as fh:
         offset = 0
         while offset + len(HDF5_SIGNATURE) <= size:
             fh.seek(offset)
@@ -998,7 +1000,12 @@ def _first_bad_txt_line(raw: bytes, skip: int, lead: int) -> str | None:
         if not fields:
             continue
         if len(fields) != 4:
-            cut = "; the file may be truncated" if number == lead + last + 1 else ""
+            # a cut line holds fewer values, never more
+            cut = (
+                "; the file may be truncated"
+                if len(fields) < 4 and number == lead + last + 1
+                else ""
+            )
             return f"line {number} holds {len(fields)} values; expected 4 ('t x y p'){cut}"
         for field in fields:
             if not text.is_number(field):
