@@ -52,3 +52,34 @@ def test_rpg_last_line_with_too_many_values_is_not_called_truncated(tmp_path):
     path.write_bytes(b"0.1 1 2 1\n0.2 1 2\n\n")
     with pytest.raises(EventFileError, match=r"line 2 holds 3 values.*may be truncated"):
         open_events(path)
+
+
+def test_rpg_first_time_zero_reads_the_times_text_only_when_needed(tmp_path, monkeypatch):
+    # np.savetxt(fmt="%g") writes a first time of 0 as '0': the times were then parsed a
+    # second time as text to tell integer times, twice the reading time of the whole file,
+    # where any time with a fraction already says they are decimals
+    from eventsim.io import layouts
+
+    calls = []
+    real = layouts._txt_times
+
+    def counted(raw: bytes, has_size: bool):
+        calls.append(1)
+        return real(raw, has_size)
+
+    monkeypatch.setattr(layouts, "_txt_times", counted)
+    path = tmp_path / "g.txt"
+    path.write_bytes(b"0 1 2 1\n7e-06 3 2 0\n0.000123 1 1 1\n")
+    with open_events(path) as r:
+        assert r.read()["t"].tolist() == [0, 7, 123]
+        assert r.time_unit_detected == "s"
+    assert not calls
+    # whole times next to decimal x, y or p: only their text tells 100 from 100.0
+    path.write_bytes(b"0 1 2 1.0\n100 3 2 0.0\n")
+    with open_events(path) as r:
+        assert r.read()["t"].tolist() == [0, 100]
+        assert r.time_unit_detected == "us"
+    path.write_bytes(b"0 1 2 1.0\n100.0 3 2 0.0\n")
+    with open_events(path) as r:
+        assert r.read()["t"].tolist() == [0, 100_000_000]
+        assert r.time_unit_detected == "s"

@@ -1064,13 +1064,15 @@ def _open_txt(
     t_text = None
     integer_times = False
     if time_unit is None and vals.shape[0] and not decimal_head:
-        if any(c in raw for c in (b".", b"e", b"E")):
+        if not any(c in raw for c in (b".", b"e", b"E")):
+            integer_times = True
+        elif np.all(vals[:, 0] == np.rint(vals[:, 0])):
             # the times alone tell: with x, y or p written as 1.0, integer times went to the
-            # float rule, and a span up to 1000 was read as seconds
+            # float rule, and a span up to 1000 was read as seconds. Only for whole times: one
+            # with a fraction is written as a decimal, and parsing the text again doubled the
+            # time to read a file whose first time is '0' (np.savetxt's %g)
             t_text = _txt_times(raw, has_size)
             integer_times = not text.is_decimal_notation(t_text)
-        else:
-            integer_times = True
     if time_unit is None and vals.shape[0] and decimal_head:
         # rpg text writes seconds with a decimal point; without one, fall back to detection
         unit = "s"
