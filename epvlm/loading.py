@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MODEL_CLASSES",
+    "check_model_type",
     "check_readable",
     "check_weight_files",
     "checkpoint_keys",
@@ -103,10 +104,45 @@ def read_model_type(model_dir: str | Path) -> str:
         cfg = json.loads(cfg_file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelDirError(f"cannot read {str(cfg_file)!r}: {exc}") from None
-    model_type = cfg.get("model_type") if isinstance(cfg, dict) else None
-    if not isinstance(model_type, str):
+    if not isinstance(cfg, dict):
         raise CheckpointError(
-            f"{str(cfg_file)!r} has no model_type; expected one of {_supported()}"
+            f"{str(cfg_file)!r} holds a JSON {_json_kind(cfg)}, not an object; expected the "
+            f"model's config with a model_type, one of {_supported()}"
+        )
+    model_type = cfg.get("model_type")
+    if not isinstance(model_type, str):
+        what = (
+            "no model_type"
+            if model_type is None
+            else (f"model_type {model_type!r} (a {_json_kind(model_type)})")
+        )
+        raise CheckpointError(f"{str(cfg_file)!r} has {what}; expected one of {_supported()}")
+    return model_type
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return "string" if isinstance(value, str) else "null"
+
+
+def check_model_type(model_dir: str | Path) -> str:
+    """The ``model_type`` of the checkpoint in ``model_dir`` when EP-VLM runs it; a
+    `CheckpointError` naming it and its config.json otherwise. Checked before anything else
+    of a folder is read: another family's processor files (a LLaVA's CLIP image processor, a
+    text-only Qwen2's none) failed first, in words about those files."""
+    model_type = read_model_type(model_dir)
+    if model_type not in MODEL_CLASSES:
+        raise CheckpointError(
+            f"model_type {model_type!r} is not supported (in "
+            f"{str(Path(model_dir) / 'config.json')!r}); expected one of {_supported()}: "
+            "EP-VLM runs Qwen2-VL and Qwen2.5-VL checkpoints"
         )
     return model_type
 
@@ -336,7 +372,7 @@ def load_pretrained_model(
     import torch
 
     model_dir = Path(model_dir)
-    cls = model_class_for(read_model_type(model_dir))
+    cls = model_class_for(check_model_type(model_dir))
     generation = model_dir / "generation_config.json"
     if generation.is_file():
         # transformers drops an unreadable one for defaults, silently changing the stop tokens

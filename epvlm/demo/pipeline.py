@@ -346,11 +346,12 @@ def _check_model_files(model_path: Path) -> None:
     """What of a checkpoint can be checked without loading its weights (processor and
     tokenizer, model type, whole weight files), before the split is built: a broken --model
     would otherwise fail only after the build, which then goes with the failed run."""
-    from epvlm.loading import check_weight_files, model_class_for, read_model_type
+    from epvlm.loading import check_model_type, check_weight_files
     from epvlm.processing import load_processor
 
+    # first: another family's processor files fail in words about them, not its model type
+    check_model_type(model_path)
     load_processor(model_path)
-    model_class_for(read_model_type(model_path))
     check_weight_files(model_path)
 
 
