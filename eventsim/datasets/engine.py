@@ -300,6 +300,13 @@ def _build(
             break
         results[(task.split, task.shard)] = done
         finished.add(task.path)
+    if logged is not None:
+        # the lines of the shards they replace, once nothing is refused: a shard a worker
+        # finishes as the build stops, unheard of, is rebuilt then, not checked against the
+        # inputs of the one it replaced
+        for name in [Path(t.path).name for t in pending]:
+            if isinstance(logged.pop(name, None), dict):
+                _log_inputs(out, name, None)
     _remove_stale_temp(out)
 
     total = sum(len(t.specs) for t in planned)
@@ -433,22 +440,27 @@ def _read_inputs(out: Path) -> dict[str, Any] | None:
 
 def _inputs_unknown(task: ShardTask, logged: dict[str, Any] | None) -> bool:
     """Whether the finished shard of ``task`` is to be built again because the build records
-    inputs (``logged``, `_read_inputs`) and has none for it while its samples read image or
-    video files: a worker finished it as the build stopped, before the build heard of it."""
+    inputs (``logged``, `_read_inputs`) and has none for it while its samples may read image or
+    video files: a worker finished it as the build stopped, before the build heard of it.
+    Whether a parquet row names a file or holds its image is not read here: any sample of a
+    split file may."""
     if logged is None or isinstance(logged.get(Path(task.path).name), dict):
         return False
-    return any(_media_file(task.recipe, spec) is not None for spec in task.specs)
+    return task.recipe.source_kind != "shapes" and any(s.record is not None for s in task.specs)
 
 
 def _inputs_line(shard: str, inputs: Any) -> str:
     return json.dumps({"shard": shard, "inputs": inputs}, sort_keys=True) + "\n"
 
 
-def _log_inputs(out: Path, shard: str, inputs: dict[str, Any]) -> None:
-    """Append the inputs of a shard just finished. Not synced: a line lost to a crash, or
-    cut short, only has its shard rebuilt."""
-    with sigint_deferred(), open(out / INPUTS_FILE, "a", encoding="utf-8") as fh:
-        fh.write(_inputs_line(shard, inputs))
+def _log_inputs(out: Path, shard: str, inputs: dict[str, Any] | None) -> None:
+    """Append the inputs of a shard just finished (None: of one to be rebuilt). Not synced: a
+    line lost to a crash, or cut short, only has its shard rebuilt; a line cut short is ended
+    first, or the line after it would be read as part of it and lost too."""
+    with sigint_deferred(), open(out / INPUTS_FILE, "a+b") as fh:
+        end = fh.seek(0, os.SEEK_END)
+        torn = end > 0 and (fh.seek(end - 1), fh.read(1))[1] != b"\n"
+        fh.write((("\n" if torn else "") + _inputs_line(shard, inputs)).encode("utf-8"))
 
 
 def _file_state(path: str) -> list[int] | None:
@@ -741,25 +753,6 @@ class StrictStop(DatasetError):
     """The bad sample a ``strict`` build stops at (the first of its shard)."""
 
 
-def _media_file(recipe: Recipe, spec: SampleSpec) -> Path | None:
-    """The image or video file a sample is made from, where its split-file record names one
-    (an image held in a parquet cell is part of its split file, hashed in the fingerprint):
-    the path `SampleMaker` reads, found or not."""
-    kind = recipe.source_kind
-    if spec.record is None or kind == "shapes":
-        return None
-    value = spec.record.get("video" if kind == "video" else "image")
-    if isinstance(value, dict):
-        value = value.get("path")
-    if not isinstance(value, str) or not value.strip():
-        return None
-    path = Path(value).expanduser()
-    if path.is_absolute():
-        return path
-    root = recipe.source.get("root") or ""
-    return (recipe.resolve_path(root) if root else Path(spec.provenance["file"]).parent) / path
-
-
 def _file_sha256(path: Path) -> str | None:
     try:
         return file_digest(path)[0]
@@ -781,7 +774,8 @@ def run_shard(task: ShardTask, on_sample: Callable[[], Any] | None = None) -> di
     def built() -> Iterator[tuple[int, Any]]:
         # one sample at a time, written before the next is built
         for spec in task.specs:
-            media = _media_file(task.recipe, spec)
+            # an image held in a parquet cell is part of its split file, hashed in the fingerprint
+            media = maker.media_file(spec)
             if media is not None:
                 # before it is read: a file replaced meanwhile is not recorded as the one read
                 inputs.setdefault(str(media), _file_state(str(media)))

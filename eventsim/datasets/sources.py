@@ -495,12 +495,32 @@ class SampleMaker:
             provenance=spec.provenance,
         )
 
+    def media_file(self, spec: SampleSpec) -> Path | None:
+        """The image or video file `make` reads for ``spec``, found or not; None where it reads
+        none (a shapes sample, a bad record, an image held in a parquet cell as bytes)."""
+        kind = self.recipe.source_kind
+        if spec.record is None or kind == "shapes":
+            return None
+        try:
+            value = spec.record["video"] if kind == "video" else self._image_value(spec)[0]
+        except (SampleError, EventsimError):
+            # `make` says why the sample cannot be built
+            return None
+        if not isinstance(value, str) or not value.strip():
+            return None
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else self._media_base(spec) / path
+
+    def _media_base(self, spec: SampleSpec) -> Path:
+        root = self.recipe.source.get("root") or ""
+        return self.recipe.resolve_path(root) if root else Path(spec.provenance["file"]).parent
+
     def _media_path(self, spec: SampleSpec, value: str) -> Path:
         path = Path(value).expanduser()
         if path.is_absolute():
             return path
         root = self.recipe.source.get("root") or ""
-        base = self.recipe.resolve_path(root) if root else Path(spec.provenance["file"]).parent
+        base = self._media_base(spec)
         found = base / path
         if not found.exists() and not found.is_symlink():
             # the resolved path alone did not say where relative paths start, nor that the
@@ -517,7 +537,10 @@ class SampleMaker:
             )
         return found
 
-    def _load_image(self, spec: SampleSpec) -> np.ndarray:
+    def _image_value(self, spec: SampleSpec) -> tuple[Any, int | None]:
+        """The image of ``spec``'s record as `_load_image` reads it: the bytes a parquet cell
+        holds, else the path (or the bad value) its record or cell gives; and its parquet row
+        (None for a JSONL record)."""
         value = (spec.record or {})["image"]
         row = None
         if isinstance(value, dict) and "parquet_row" in value:
@@ -527,14 +550,18 @@ class SampleMaker:
             if isinstance(value, dict) and value.get("bytes"):
                 value = value["bytes"]
             if isinstance(value, (bytes, bytearray)) and value:
-                from eventsim.simulator.sources import decode_image
-
-                # as an image file is read: 16-bit depth kept, turned upright by its EXIF tag
-                return decode_image(
-                    bytes(value), f"row {row} of {Path(spec.provenance['file']).name}"
-                )
+                return bytes(value), row
         if isinstance(value, dict) and value.get("path"):
             value = value["path"]
+        return value, row
+
+    def _load_image(self, spec: SampleSpec) -> np.ndarray:
+        value, row = self._image_value(spec)
+        if isinstance(value, bytes) and value:
+            from eventsim.simulator.sources import decode_image
+
+            # as an image file is read: 16-bit depth kept, turned upright by its EXIF tag
+            return decode_image(value, f"row {row} of {Path(spec.provenance['file']).name}")
         if not isinstance(value, str) or not value.strip():
             if row is not None:
                 got = "null" if value is None else repr(value)
