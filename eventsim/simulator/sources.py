@@ -297,7 +297,8 @@ def _decode_tiff(data: bytes, name: str) -> np.ndarray:
 
 def _unread_tiff_layout(entries: dict[int, tuple[int, int, int]]) -> str:
     """``"whose <what> (tag N = V) eventsim does not read either "``: the first value of a
-    TIFF's first directory that `_tiff_samples` does not read, or a sentence without it."""
+    TIFF's first directory that `_tiff_samples` does not read (or the photometric
+    interpretation it lacks), or a sentence without it."""
 
     def get(tag: int, default: int) -> int:
         return entries.get(tag, (default,))[0]
@@ -311,6 +312,11 @@ def _unread_tiff_layout(entries: dict[int, tuple[int, int, int]]) -> str:
         what = f"samples of {bits} bits (tag 258) and format {sample_format} (tag 339)"
     elif predictor not in (1, 2) or (predictor == 2 and sample_format == 3):
         what = f"predictor (tag 317 = {predictor})"
+    elif _TIFF_PHOTOMETRIC not in entries:
+        # the one tag of these without a default: the -1 that stands for it is no file's value
+        return (
+            "without a photometric interpretation (tag 262), which eventsim does not read either "
+        )
     elif photometric not in (_PHOTOMETRIC_WHITE_IS_ZERO, 1, _PHOTOMETRIC_RGB):
         what = f"photometric interpretation (tag 262 = {photometric})"
     else:
