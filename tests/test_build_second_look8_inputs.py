@@ -92,7 +92,10 @@ def test_a_shard_rebuilt_unheard_of_is_not_checked_against_the_shard_it_replaced
 def _paths_parquet(tmp_path: Path, images: list[str], split: str = "test") -> None:
     pa = pytest.importorskip("pyarrow")
     pq = pytest.importorskip("pyarrow.parquet")
-    rows = [{"id": "0", "image": name, "question": "Q?", "answer": "yes"} for name in images]
+    rows = [
+        {"id": str(k), "image": name, "question": "Q?", "answer": "yes"}
+        for k, name in enumerate(images)
+    ]
     pq.write_table(pa.Table.from_pylist(rows), tmp_path / f"{split}.parquet")
 
 
@@ -126,3 +129,13 @@ def test_different_images_named_by_parquet_paths_are_no_split_repeat(tmp_path):
     out = tmp_path / "ds"
     build_dataset(path, out, progress=False)
     assert split_repeats(out) == []
+
+
+def test_a_parquet_path_no_file_can_have_is_a_skipped_sample(tmp_path):
+    """A NUL in a path a parquet cell gives (a JSONL record with one is refused as it is
+    planned) names no file: the sample is skipped, the build goes on."""
+    cv2.imwrite(str(tmp_path / "a.png"), textured(1))
+    _paths_parquet(tmp_path, ["a.png", "b\0.png"])
+    recipe = _recipe(tmp_path, "image", "test.parquet", 'motion = "pan"')
+    summary = build_dataset(recipe, tmp_path / "ds", progress=False)
+    assert (summary.n_samples, summary.n_errors) == (1, 1)

@@ -464,10 +464,11 @@ def _log_inputs(out: Path, shard: str, inputs: dict[str, Any] | None) -> None:
 
 
 def _file_state(path: str) -> list[int] | None:
-    """What the inputs log records of an input file: [size, mtime_ns], None when missing."""
+    """What the inputs log records of an input file: [size, mtime_ns], None when missing (or
+    when no file can have its name: a parquet cell's path may hold a NUL)."""
     try:
         st = os.stat(path)
-    except OSError:
+    except (OSError, ValueError):
         return None
     return [st.st_size, st.st_mtime_ns]
 
