@@ -139,3 +139,17 @@ def test_a_parquet_path_no_file_can_have_is_a_skipped_sample(tmp_path):
     recipe = _recipe(tmp_path, "image", "test.parquet", 'motion = "pan"')
     summary = build_dataset(recipe, tmp_path / "ds", progress=False)
     assert (summary.n_samples, summary.n_errors) == (1, 1)
+
+
+def test_a_build_stopped_before_its_log_was_written_keeps_one_when_resumed(tmp_path, monkeypatch):
+    """A Ctrl-C or kill between the state file and the (empty) inputs log left a build that
+    every resume took for one begun before the log existed: its shards were never checked."""
+    recipe = _images(tmp_path, 2)
+    out = tmp_path / "ds"
+    _interrupted(monkeypatch, recipe, out, stop_at=0)
+    assert not list((out / "shards").glob("*.h5"))
+    (out / engine.INPUTS_FILE).unlink()
+    _interrupted(monkeypatch, recipe, out, stop_at=1)
+    _replace(tmp_path / "0.png", 9)
+    with pytest.raises(OutputExistsError, match=r"test-00000\.h5.*0\.png"):
+        build_dataset(recipe, out, progress=False)

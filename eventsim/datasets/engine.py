@@ -392,12 +392,10 @@ def _prepare_output(
     if out.exists() and not out.is_dir():
         raise OutputExistsError(f"output {str(out)!r} exists and is not a folder")
     recorded: dict[str, str] = {}
-    fresh = True
     if out.is_dir() and any(out.iterdir()):
         if force:
             _remove_build(out)
         else:
-            fresh = False
             recorded = _check_resumable(out, recipe, tasks, limit)
     (out / "shards").mkdir(parents=True, exist_ok=True)
     if (out / "dataset.json").is_file():
@@ -410,8 +408,9 @@ def _prepare_output(
         "split_files": recipe.split_file_hashes,
     }
     publish_text(out / STATE_FILE, json.dumps(state, sort_keys=True, indent=1) + "\n")
-    if fresh:
-        # after the state file: a folder is never left holding only this log
+    if not (out / INPUTS_FILE).exists() and not any((out / "shards").glob("*.h5")):
+        # after the state file: a folder is never left holding only this log. Not only when
+        # the folder was empty: a build stopped between the two files has no shard to check
         publish_text(out / INPUTS_FILE, "")
     return recorded
 
