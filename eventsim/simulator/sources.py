@@ -242,7 +242,11 @@ def _decode_tiff(data: bytes, name: str) -> np.ndarray:
             return _normalise_image(apply_exif_orientation(colour, orientation), name, bgr=False)
     compression = entries.get(_TIFF_COMPRESSION, (1, 0, 0))[0]
     baseline = compression in _OPENCV_TIFF_CODECS
-    img = _imdecode(buf, quiet=not baseline)
+    # OpenCV 5 takes grey of 2 or 4 bits a sample for a palette image and refuses it, with an
+    # error line of its own: Pillow reads it below
+    bits = entries.get(_TIFF_BITS, (8,))[0]
+    low_bit_grey = bits in (2, 4) and photometric in (_PHOTOMETRIC_WHITE_IS_ZERO, 1)
+    img = _imdecode(buf, quiet=not baseline or low_bit_grey)
     if img is not None:
         samples = entries.get(_TIFF_SAMPLES, (1,))[0]
         if (
@@ -256,7 +260,6 @@ def _decode_tiff(data: bytes, name: str) -> np.ndarray:
                 return _normalise_image(
                     apply_exif_orientation(colour, orientation), name, bgr=False
                 )
-            bits = entries.get(_TIFF_BITS, (8,))[0]
             raise InputError(
                 f"image {name!r} is a {bits}-bit TIFF with its {samples} samples in separate "
                 "planes (PlanarConfiguration 2), which OpenCV here reads scrambled; save it "
@@ -281,10 +284,19 @@ def _decode_tiff(data: bytes, name: str) -> np.ndarray:
                 "or LZW, deflate or PackBits compressed, predictor 1, or 2 for integers, "
                 "interleaved or in planes, in strips or tiles); save it as RGB or RGBA"
             )
+        if low_bit_grey:
+            what = f"{bits}-bit grey samples"
+            grey = _pillow_tiff(buf, name, what, bits)
+            if grey is None:
+                raise InputError(
+                    f"image {name!r} is a TIFF of {what}, which OpenCV here cannot decode; "
+                    "install Pillow to read it, or save it with 8 bits a sample"
+                )
+            return _normalise_image(apply_exif_orientation(grey, orientation), name, bgr=False)
         raise InputError(f"image {name!r} cannot be read (not an image OpenCV can decode)")
     codec = _TIFF_CODEC_NAMES.get(compression, "an unknown")
     what = f"{codec} compression (tag 259 = {compression})"
-    rgb = _pillow_tiff(buf, name, what, entries.get(_TIFF_BITS, (8, 0, 0))[0])
+    rgb = _pillow_tiff(buf, name, what, bits)
     if rgb is None:
         raise InputError(
             f"image {name!r} is a TIFF with {what}, which OpenCV here cannot decode; install "
