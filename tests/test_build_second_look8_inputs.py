@@ -1,7 +1,8 @@
 """Second look at the build's inputs log (DIR/.build-inputs.jsonl): a line cut short by a kill
 swallowed the next shard's line, a shard rebuilt and finished unheard of before a Ctrl-C was
-checked against the inputs of the shard it replaced, and images named by a parquet column of
-paths were neither recorded nor told apart."""
+checked against the inputs of the shard it replaced, images named by a parquet column of paths
+were neither recorded nor told apart (and, once they were, a NUL in one stopped the build), and
+a build stopped before its log was written was resumed unchecked for good."""
 
 from __future__ import annotations
 
