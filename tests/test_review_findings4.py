@@ -270,10 +270,12 @@ def test_every_reader_agrees_on_a_rotated_image(tmp_path, rotated):
     np.testing.assert_array_equal(next(iter(frames))[0], upright)
 
     maker = SimpleNamespace(_parquet_image=lambda file, row: {"bytes": path.read_bytes()})
+    maker._image_value = lambda spec: SampleMaker._image_value(maker, spec)
     spec = SimpleNamespace(record={"image": {"parquet_row": 0}}, provenance={"file": "x"})
     np.testing.assert_array_equal(SampleMaker._load_image(maker, spec), upright)
     spec_file = SimpleNamespace(record={"image": str(path)}, provenance={"file": "x"})
     maker_file = SimpleNamespace(_media_path=lambda spec, value: Path(value))
+    maker_file._image_value = lambda spec: SampleMaker._image_value(maker_file, spec)
     np.testing.assert_array_equal(SampleMaker._load_image(maker_file, spec_file), upright)
 
     np.testing.assert_array_equal(_read_image(str(path)), upright)
