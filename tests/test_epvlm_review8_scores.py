@@ -1,5 +1,5 @@
 """`epvlm eval` computes each sample's event prior (and edges) block scores once, not once per
-keep fraction, and answers exactly as when every selection computed its own."""
+keep fraction, and answers exactly as when every selection computed its own, resumed or not."""
 
 from __future__ import annotations
 
@@ -13,8 +13,12 @@ from eventsim.errors import ParameterError
 from eventsim.events import EVENT_DTYPE
 
 N_SAMPLES = 3
-BATCH = 2  # two batches: 2 + 1
+BATCH = 2  # two batches: 2 + 1, so a batch's scores must not reach the next
 KEEPS = (0.75, 0.5, 0.25)
+# the evaluations' keeps: two show the scores reused; fewer configurations keep the runs short
+EVAL_KEEPS = (0.75, 0.25)
+# event and edges score; random is a matched baseline under quantile (event's counts, no scores)
+EVAL_SELECTORS = ("event", "edges", "random")
 GRID = (4, 4)
 
 
@@ -70,8 +74,8 @@ def _evaluate(built, out, **kwargs):
     return evaluate_dataset(
         model_dir,
         ds_dir,
-        selectors=("event", "edges", "random", "center", "downsample"),
-        keeps=KEEPS,
+        selectors=EVAL_SELECTORS,
+        keeps=EVAL_KEEPS,
         batch_size=BATCH,
         progress=False,
         out_dir=out,
@@ -94,8 +98,8 @@ def _outputs(out):
     return _without_latency(rows), _without_latency([json.loads(line) for line in lines])
 
 
-@pytest.mark.parametrize("rule", ["topk", "quantile"])
-def test_eval_computes_each_samples_event_mass_and_edges_once(built, tmp_path, monkeypatch, rule):
+def _count_scoring(monkeypatch) -> dict[str, int]:
+    """Counts the event maps (`_sensor_map`) and edge maps made from here on."""
     import epvlm.prior
 
     calls = {"mass": 0, "edges": 0}
@@ -111,23 +115,60 @@ def test_eval_computes_each_samples_event_mass_and_edges_once(built, tmp_path, m
 
     monkeypatch.setattr(epvlm.prior, "_sensor_map", counted_mass)
     monkeypatch.setattr(epvlm.prior, "edge_map", counted_edges)
-    _evaluate(built, tmp_path / "out", rule=rule)
-    # it was once per sample and keep (and event's again for the baselines under quantile)
-    assert calls == {"mass": N_SAMPLES, "edges": N_SAMPLES}
+    return calls
 
 
+def _interrupted_after(built, out, monkeypatch, steps: int, **kwargs) -> None:
+    """Runs the evaluation into ``out`` until a Ctrl-C after ``steps`` batch x configuration
+    steps, which it keeps there to resume."""
+    import epvlm.evaluate
+    from epvlm.evaluate import EvalInterrupted
+
+    answer = epvlm.evaluate.answer_selections
+    left = [steps]
+
+    def stop_after(*args, **kw):
+        if left[0] == 0:
+            raise KeyboardInterrupt
+        left[0] -= 1
+        return answer(*args, **kw)
+
+    monkeypatch.setattr(epvlm.evaluate, "answer_selections", stop_after)
+    with pytest.raises(EvalInterrupted):
+        _evaluate(built, out, **kwargs)
+    monkeypatch.undo()
+
+
+# one evaluation per setting serves every check of it: each is a few seconds of a tiny model
 @pytest.mark.parametrize("rule, mode", [("topk", "count"), ("quantile", "signed")])
-def test_eval_results_are_those_of_selections_scoring_themselves(
+def test_eval_scores_each_sample_once_and_answers_as_selections_scoring_themselves(
     built, tmp_path, monkeypatch, rule, mode
 ):
     import epvlm.evaluate
 
+    calls = _count_scoring(monkeypatch)
     _evaluate(built, tmp_path / "shared", rule=rule, event_mode=mode)
+    # it was once per sample and keep (and event's again for the baselines under quantile)
+    assert calls == {"mass": N_SAMPLES, "edges": N_SAMPLES}
+    monkeypatch.undo()
+
     # no scores handed over: every selection computes its own, as before they were shared
-    monkeypatch.setattr(
-        epvlm.evaluate,
-        "_batch_scores",
-        lambda cache, selector, proc, items, *a: [None] * len(items),
-    )
-    _evaluate(built, tmp_path / "own", rule=rule, event_mode=mode)
-    assert _outputs(tmp_path / "shared") == _outputs(tmp_path / "own")
+    with monkeypatch.context() as m:
+        m.setattr(
+            epvlm.evaluate,
+            "_batch_scores",
+            lambda cache, selector, proc, items, *a: [None] * len(items),
+        )
+        _evaluate(built, tmp_path / "own", rule=rule, event_mode=mode)
+    own = _outputs(tmp_path / "own")
+    assert _outputs(tmp_path / "shared") == own
+    if rule != "quantile":
+        return
+    # a resume recomputes the scores of a batch begun before the interrupt: stopped after
+    # batch 1 and batch 2's dense and event@0.75 (1 + 3 x 2 configurations, then 2), the
+    # rest of batch 2 scores its sample again, and random@0.75 takes the count of an event
+    # selection made anew from them
+    steps = 1 + len(EVAL_SELECTORS) * len(EVAL_KEEPS) + 2
+    _interrupted_after(built, tmp_path / "resumed", monkeypatch, steps, rule=rule, event_mode=mode)
+    _evaluate(built, tmp_path / "resumed", rule=rule, event_mode=mode)
+    assert _outputs(tmp_path / "resumed") == own
