@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import stat
 from importlib import import_module
 from pathlib import Path
@@ -36,6 +37,7 @@ __all__ = [
     "check_readable",
     "check_weight_files",
     "checkpoint_keys",
+    "hub_cache_hint",
     "load_pretrained_model",
     "model_class_for",
     "read_model_type",
@@ -99,7 +101,9 @@ def read_model_type(model_dir: str | Path) -> str:
             "config.json and the weights"
         )
     if not cfg_file.is_file():
-        raise ModelDirError(f"model directory {str(model_dir)!r} has no config.json")
+        raise ModelDirError(
+            f"model directory {str(model_dir)!r} has no config.json" + hub_cache_hint(model_dir)
+        )
     try:
         cfg = json.loads(cfg_file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -118,6 +122,36 @@ def read_model_type(model_dir: str | Path) -> str:
         )
         raise CheckpointError(f"{str(cfg_file)!r} has {what}; expected one of {_supported()}")
     return model_type
+
+
+def hub_cache_hint(model_dir: str | Path) -> str:
+    """What to pass instead when ``model_dir`` is a Hugging Face cache folder
+    (``models--ORG--NAME``, or its ``snapshots``), as '; ...' to end a 'no config.json' error;
+    '' for any other folder. The checkpoint is a ``snapshots/REVISION`` folder in there, which
+    is named rather than taken: which revision to run is the user's choice."""
+    from epvlm.evaluate import model_label
+
+    given = Path(model_dir)
+    snapshots = given if Path(os.path.abspath(given)).name == "snapshots" else given / "snapshots"
+    # model_label names a snapshot by its repository only in the cache's layout
+    repo = model_label(snapshots / "REVISION")
+    if repo == "REVISION" or not snapshots.is_dir():
+        return ""
+    try:
+        found = sorted(p for p in snapshots.iterdir() if (p / "config.json").is_file())
+    except OSError:
+        return ""
+    try:
+        main = (snapshots.parent / "refs" / "main").read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        main = ""
+    where = f"; it is the Hugging Face cache folder of {repo}"
+    if not found:
+        return f"{where}, with no snapshot holding a config.json (an unfinished download?)"
+    if len(found) == 1:
+        return f"{where}: pass {str(found[0])!r} instead"
+    listed = [repr(str(p)) + (" (refs/main)" if p.name == main else "") for p in found]
+    return f"{where}: pass one of its snapshots instead, {', '.join(listed)}"
 
 
 def _json_kind(value: Any) -> str:

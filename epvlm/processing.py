@@ -28,6 +28,7 @@ import torch
 from transformers import Qwen2VLProcessor
 
 from epvlm.errors import KeepMaskError, ModelDirError
+from epvlm.loading import hub_cache_hint
 from eventsim.errors import ParameterError
 
 # Qwen2-VL's added tokens in the order of their ids (151643 ... 151656 in the real vocabulary).
@@ -211,6 +212,10 @@ def build_offline_processor(
     )
 
 
+# the tokenizer files a checkpoint may hold, in the order a message lists those it has
+TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "merges.txt", "tokenizer_config.json")
+
+
 def load_processor(model_dir: str | Path) -> EPQwen2VLProcessor:
     """Load the processor saved beside a model (a tiny model of ours or a real Qwen2-VL dir)."""
     model_dir = Path(model_dir)
@@ -227,19 +232,25 @@ def load_processor(model_dir: str | Path) -> EPQwen2VLProcessor:
         raise ModelDirError(
             f"{str(model_dir)!r} is not a model checkpoint folder: it has no config.json and no "
             "preprocessor_config.json; expected a Qwen2-VL or Qwen2.5-VL checkpoint (config.json, "
-            "weights, processor and tokenizer files)"
+            "weights, processor and tokenizer files)" + hub_cache_hint(model_dir)
         )
     if not has_processor:
         raise ModelDirError(
             f"model directory {str(model_dir)!r} has no preprocessor_config.json or "
             "processor_config.json; expected a Qwen2-VL checkpoint saved with its processor"
         )
-    tokenizer_files = ("tokenizer.json", "tokenizer_config.json", "vocab.json")
-    if not any((model_dir / name).is_file() for name in tokenizer_files):
-        # transformers would otherwise build some other tokenizer, whose ids do not match
+    if not (model_dir / "tokenizer.json").is_file() and not all(
+        (model_dir / name).is_file() for name in ("vocab.json", "merges.txt")
+    ):
+        # tokenizer_config.json alone only names the class: transformers built a Qwen2Tokenizer
+        # with no vocabulary from it ('hello' encoded to []), and config.json's image_token_id
+        # was then called unknown in the tokenizer
+        present = [n for n in TOKENIZER_FILES if (model_dir / n).is_file()]
         raise ModelDirError(
-            f"model directory {str(model_dir)!r} has no tokenizer ({', '.join(tokenizer_files)}); "
-            "expected a Qwen2-VL checkpoint saved with its processor"
+            f"model directory {str(model_dir)!r} has no tokenizer ("
+            + (f"only {' + '.join(present)}" if present else "no tokenizer files")
+            + "); expected tokenizer.json, or vocab.json and merges.txt, beside "
+            "tokenizer_config.json, as a Qwen2-VL checkpoint is saved with its processor"
         )
     _check_image_processor_type(model_dir)
     try:
