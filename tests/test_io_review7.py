@@ -260,7 +260,7 @@ def test_rpg_text_of_integer_times_spanning_1000_or_less_is_microseconds(tmp_pat
     with open_events(path, sensor_size=SIZE) as r:
         assert r.read()["t"].tolist() == [5, 7, 1005] and r.time_unit_detected == "us"
         (note,) = [n for n in r.notes if n.startswith("time unit")]
-    assert "integer times in rpg text" in note and "--time-unit" in note, note
+    assert "integer times in rpg text" in note and "pass time_unit=" in note, note
     path.write_text(size_line + "5 1 2 1\n7 3 4 0\n")
     with open_events(path, sensor_size=SIZE, time_unit="s") as r:
         assert r.read()["t"].tolist() == [5_000_000, 7_000_000]

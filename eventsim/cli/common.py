@@ -34,7 +34,8 @@ Both scripts build their subcommands from these pieces, so every command behaves
   ``--no-progress`` (`add_progress_option`).
 
 Library errors speak Python (``pass force=True``); `cli_command` prints them in the CLI's words
-(``pass --force``), so one message serves both.
+(``pass --force``), so one message serves both; `option_words` does so for the event readers'
+notes (``pass time_unit='s'`` -> ``pass --time-unit s``).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ import io
 import os
 import re
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Any, NoReturn, Protocol
 
@@ -91,7 +92,28 @@ def _cli_words(exc: Exception, parser: argparse.ArgumentParser, args: argparse.N
         option = _option_given(parser, args, exc.parameter, exc.value)
         if option is not None:
             text = f"{option} {_option_value(exc.value)}{exc.rest}"
-    return _one_line(text).replace("force=True", "--force")
+    options = {o for action in parser._actions for o in action.option_strings}
+    return option_words(_one_line(text), options).replace("force=True", "--force")
+
+
+# a reader's advice to pass a keyword argument: pass time_unit='s', 'ms' or 'ns'
+_PASS_KEYWORD = re.compile(
+    r"\bpass (?P<name>time_unit|layout)=(?P<values>'[\w-]+'(?:(?:, | or )'[\w-]+')*)"
+)
+
+
+def option_words(text: str, options: Collection[str] | None = None) -> str:
+    """``text`` with the event readers' advice to pass a keyword argument (``pass
+    time_unit='s', 'ms' or 'ns'``, ``pass layout='csv'``) in the CLI's words (``pass --time-unit
+    s, ms or ns``). Advice on an option the command lacks (not among ``options``; None: it has
+    them all) names 'eventsim convert', which has both."""
+
+    def spelled(m: re.Match[str]) -> str:
+        option = "--" + m["name"].replace("_", "-")
+        where = "" if options is None or option in options else " to 'eventsim convert'"
+        return f"pass {option} {m['values'].replace(chr(39), '')}{where}"
+
+    return _PASS_KEYWORD.sub(spelled, text)
 
 
 def _option_given(

@@ -15,6 +15,7 @@ from eventsim.cli.common import (
     cli_command,
     in_file_order,
     make_parser,
+    option_words,
     parse_sensor_size,
     path_arg,
     reading_options,
@@ -82,7 +83,7 @@ def main(args: argparse.Namespace) -> int:
         **reading_options(args),
     ) as reader:
         for note in reader.notes:
-            print(f"eventsim convert: note: {note}", file=sys.stderr)
+            print(f"eventsim convert: note: {option_words(note)}", file=sys.stderr)
         frames = None
         if reader.num_frames:
             if fmt in FRAME_FORMATS:

@@ -17,6 +17,7 @@ from eventsim.cli.common import (
     cli_command,
     in_file_order,
     make_parser,
+    option_words,
     parse_sensor_size,
     path_arg,
     reading_options,
@@ -100,7 +101,7 @@ def summarize(reader: EventFileReader) -> dict[str, Any]:
         "frames": reader.num_frames,
         "params": reader.params,
         "source": reader.source,
-        "notes": list(reader.notes),
+        "notes": [option_words(n) for n in reader.notes],
         "problem": None if check.problem is None else in_file_order(reader, check.problem),
     }
 

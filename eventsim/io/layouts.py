@@ -69,13 +69,19 @@ LAYOUT_ALIASES = {"eventsim": "dsec", **dict.fromkeys(FAERY_SUFFIXES, "faery")}
 TIME_UNITS = {"us": "microseconds", "s": "seconds", "ms": "milliseconds", "ns": "nanoseconds"}
 #: what a refused ``time_unit`` is told after its value
 TIME_UNITS_EXPECTED = f"; expected {', '.join(map(repr, TIME_UNITS))} or None (detect)"
-#: ends each note of a unit detected, not given: how to give another
-UNIT_HINT = (
-    "; another unit: time_unit= (--time-unit to 'eventsim info', 'convert', 'render' or 'plot')"
-)
 #: how a reader's note begins when it sorted the file's events by time (`build_events`): the
 #: indices of its events then count the sorted events; its ``file_index`` maps them to the file's
 SORTED_NOTE = "events were not sorted by time"
+
+
+def unit_hint(detected: str) -> str:
+    """How each note of a unit detected, not given, ends: how to give another. In Python's
+    words; the CLI spells ``time_unit='s'`` as its option (``--time-unit s``)."""
+    others = [repr(u) for u in ("s", "ms", "us", "ns") if u != detected]
+    return (
+        "; if the times are in another unit, pass "
+        f"time_unit={', '.join(others[:-1])} or {others[-1]}"
+    )
 
 
 class ArrayReader:
@@ -225,7 +231,7 @@ def times_to_us(
                 how = f"whole-number float {what} spanning 1000 or less"
             else:
                 how = f"float {what} with fractional values"
-        notes.append(f"time unit detected: {TIME_UNITS[unit]} ({how}){UNIT_HINT}")
+        notes.append(f"time unit detected: {TIME_UNITS[unit]} ({how}){unit_hint(unit)}")
     else:
         unit = time_unit
         notes.append(f"time unit given: {TIME_UNITS[unit]}")
@@ -1081,7 +1087,9 @@ def _open_txt(
         # every time written as an integer: times in whole seconds are no camera's, and the
         # float rule read a span of up to 1000 (1 ms of µs) as seconds
         unit = "us"
-        notes.append(f"time unit detected: microseconds (integer times in rpg text){UNIT_HINT}")
+        notes.append(
+            f"time unit detected: microseconds (integer times in rpg text){unit_hint('us')}"
+        )
     else:
         unit = times_to_us(vals[:, 0], "column t", notes, time_unit)[1]
     t_us = text.float_times_to_us(vals[:, 0], unit)

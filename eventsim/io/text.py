@@ -22,11 +22,11 @@ from eventsim.events import empty_events
 from eventsim.io.layouts import (
     TIME_UNITS,
     TIME_UNITS_EXPECTED,
-    UNIT_HINT,
     ArrayReader,
     build_events,
     polarity_01,
     resolve_sensor_size,
+    unit_hint,
 )
 
 # decimal places from a time unit to microseconds (ns: three places the other way)
@@ -578,14 +578,15 @@ def read_csv(
                 f"{what}: cannot tell the unit of the CSV's times: they are whole numbers "
                 f"written as decimals (such as {example.decode('latin-1').strip()!r}), which "
                 "may be seconds or microseconds. Accepted: "
-                f"{_ACCEPTED_TIMES}; or pass time_unit= (--time-unit to 'eventsim info', 'convert', "
-                "'render' or 'plot')"
+                f"{_ACCEPTED_TIMES}; or pass time_unit='s' or 'us'"
             )
         unit = "s"
-        notes.append(f"time unit detected: seconds (decimal times in the CSV){UNIT_HINT}")
+        notes.append(f"time unit detected: seconds (decimal times in the CSV){unit_hint('s')}")
     else:
         unit = "us"
-        notes.append(f"time unit detected: microseconds (integer times in the CSV){UNIT_HINT}")
+        notes.append(
+            f"time unit detected: microseconds (integer times in the CSV){unit_hint('us')}"
+        )
     if not rows.shape[0]:
         ev, order = empty_events(), None
     elif integers is not None:
