@@ -128,6 +128,23 @@ def _json_dict(value: Any) -> dict:
     return out if isinstance(out, dict) else {"value": out}
 
 
+def _recorded_int(value: Any, what: str, path: Path) -> int:
+    """A whole number a file records (an attribute or a scalar dataset), as a Python int;
+    anything else (a fraction, a string, several values, beyond int64) raises
+    `EventFileError` naming the file, ``what`` and the value."""
+    raw = _decode_attr(value)
+    if isinstance(raw, list) and len(raw) == 1:
+        raw = raw[0]  # a one-element array, as some tools store a scalar
+    number: int | None = None
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        number = raw
+    elif isinstance(raw, float) and math.isfinite(raw) and raw.is_integer():
+        number = int(raw)
+    if number is None or not -(2**63) <= number < 2**63:
+        raise EventFileError(f"{str(path)!r}: {what} is {raw!r}; expected a whole number (int64)")
+    return number
+
+
 def open_hdf5(path: Path) -> h5py.File:
     """Open an HDF5 file for reading with clear errors for missing, empty and corrupt files."""
     if not path.exists():
@@ -189,6 +206,10 @@ def _as_event_type(name: str, values: np.ndarray) -> np.ndarray:
     if values.dtype.itemsize == want.itemsize and values.dtype.kind in "iu":
         return values.view(want)
     return values
+
+
+def _minus_one_to_zero(p: np.ndarray) -> None:
+    p[p == -1] = 0
 
 
 def _add_offset(values: np.ndarray, off: int, dest: np.ndarray) -> None:
@@ -406,7 +427,15 @@ class EventReader:
         self.attrs = {k: _decode_attr(v) for k, v in f.attrs.items()}
         if self.attrs.get("format") != FORMAT_NAME:
             self.layout = "dsec"
-        self.t_offset_us = int(f["t_offset"][()]) if "t_offset" in f else 0
+        toff = f.get("t_offset")
+        if toff is None:
+            self.t_offset_us = 0
+        elif isinstance(toff, h5py.Dataset):
+            self.t_offset_us = _recorded_int(toff[()], "t_offset", self.path)
+        else:
+            raise EventFileError(
+                f"{str(self.path)!r}: t_offset is a group; expected a scalar dataset (µs)"
+            )
         ms = f.get("ms_to_idx")
         # (ms_to_idx, the marks of its entries not yet checked against the event times (None:
         # all trusted)): `_entry` checks each marked entry before its first use. One attribute,
@@ -415,6 +444,18 @@ class EventReader:
             np.asarray(ms[()], dtype=np.int64) if isinstance(ms, h5py.Dataset) else None,
             None,
         )
+        # a signed polarity column without a 0 among its first block holds -1/+1, as other
+        # tools write it: each read turns -1 into 0 (OFF), as the readers of the other layouts
+        # do; a -1 among 0/1 stays, for the checks to report
+        self._p_signed = False
+        if n and self._p.dtype.kind == "i":
+            head = np.asarray(self._p[: min(n, self._block)])
+            if not np.any(head == 0):
+                self._p_signed = True
+                self.notes.append(
+                    "polarity -1/+1 in events/p (signed, no 0 among its first "
+                    f"{head.shape[0]} values) read as 0/1 (-1 -> 0, +1 -> 1)"
+                )
         if n:
             self._t_first = int(self._t[0])
             self._t_last = int(self._t[n - 1])
@@ -451,7 +492,11 @@ class EventReader:
             )
         fr = f.get("frames")
         self._frames = fr if isinstance(fr, h5py.Dataset) else None
-        if self._frames is not None and "frame_ts_us" in f:
+        missing = [k for k in ("frame_ts_us", "frame_event_idx") if k not in f]
+        if self._frames is not None and missing:
+            # the events are whole without them; another tool's frames are left out
+            self.notes.append(f"the file has frames but no {' or '.join(missing)}; frames left out")
+        if self._frames is not None and not missing:
             self.frame_ts_us = np.asarray(f["frame_ts_us"][()], dtype=np.int64)
             self.frame_event_idx = np.asarray(f["frame_event_idx"][()], dtype=np.int64)
             # kept: the dataset's shape cannot be asked once the file is closed
@@ -462,16 +507,25 @@ class EventReader:
             self.frame_event_idx = np.zeros(0, np.int64)
 
     def _file_sensor_size(self) -> tuple[int, int] | None:
+        names = ("attribute sensor_width", "attribute sensor_height")
         w, h = self.attrs.get("sensor_width"), self.attrs.get("sensor_height")
         if w is None or h is None:
             grp = self._f["events"]
             if isinstance(grp.get("width"), h5py.Dataset) and isinstance(
                 grp.get("height"), h5py.Dataset
             ):
+                names = ("events/width", "events/height")
                 w, h = grp["width"][()], grp["height"][()]
         if w is None or h is None:
             return None
-        return check_sensor_size((int(w), int(h)))
+        size = tuple(_recorded_int(v, what, self.path) for v, what in zip((w, h), names))
+        try:
+            return check_sensor_size(size)
+        except ParameterError:
+            raise EventFileError(
+                f"{str(self.path)!r}: {names[0]} = {size[0]} and {names[1]} = {size[1]}; "
+                "expected a sensor size of 1..32767 in each dimension"
+            ) from None
 
     def _infer_sensor_size(self) -> tuple[int, int]:
         w = h = 0
@@ -479,6 +533,14 @@ class EventReader:
             b = min(a + (1 << 20), self._n)
             w = max(w, int(self._x[a:b].max()) + 1)
             h = max(h, int(self._y[a:b].max()) + 1)
+        limit = int(np.iinfo(np.int16).max)
+        for name, side in (("x", w), ("y", h)):
+            if side - 1 > limit:
+                # read as int16 they would wrap to negative coordinates
+                raise EventFileError(
+                    f"{str(self.path)!r}: events/{name} holds {side - 1}, beyond the {limit} "
+                    "that event coordinates (int16) hold"
+                )
         return (max(w, 1), max(h, 1))
 
     def _ms_index_fits(self) -> bool:
@@ -733,6 +795,8 @@ class EventReader:
             fspace.select_hyperslab((lo,), (k,))
             for dsid, buf, mtype in reads:
                 dsid.read(mspace, fspace, buf[:k], mtype)
+            if self._p_signed:
+                _minus_one_to_zero(bufs["p"][:k])
             o = slice(lo - a, hi - a)
             if kernel is not None:
                 kernel.pack(out[o], *(v[:k] for _, v in views), self.t_offset_us)
@@ -771,6 +835,8 @@ class EventReader:
             if k:
                 for name, ds in self._columns():
                     self._read_column(ds, cols[name], a, b, self.t_offset_us if name == "t" else 0)
+                if self._p_signed:
+                    _minus_one_to_zero(cols["p"])
         except OSError as exc:
             raise EventFileError(
                 f"cannot read events {a}:{b} from {str(self.path)!r}: the file is truncated "
