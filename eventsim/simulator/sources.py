@@ -183,6 +183,7 @@ _TIFF_PHOTOMETRIC, _TIFF_SAMPLES, _TIFF_PLANAR, _TIFF_EXTRA_SAMPLES = 262, 277, 
 _ASSOCIATED_ALPHA, _UNASSOCIATED_ALPHA, _PHOTOMETRIC_RGB, _PLANAR_SEPARATE = 1, 2, 2, 2
 # the grey photometric interpretation whose 0 is white (a scanner's or fax's)
 _PHOTOMETRIC_WHITE_IS_ZERO = 0
+_PHOTOMETRIC_YCBCR = 6
 # OpenCV's log level is global: turned off and back by one decoding thread at a time
 _OPENCV_LOG_LOCK = threading.Lock()
 
@@ -201,7 +202,9 @@ def tiff_decoder_input(
     orientation (1..8) for `apply_exif_orientation`, and the first directory's SHORT, LONG and
     LONG8 entries as the file holds them ({tag: (first value, offset, size)}; empty when it
     cannot be read). A reader of channels `decode_image` drops (epvlm's alpha) decodes these
-    same bytes, so that they land on the colour's pixels."""
+    same bytes, so that they land on the colour's pixels. Uncompressed tiles OpenCV cannot
+    decode from memory come in strips (`_untiled`)."""
+    data = _untiled(data)
     try:
         entries = _tiff_directory(data)
     except (_Truncated, IndexError, ValueError):
@@ -228,6 +231,7 @@ def _decode_tiff(data: bytes, name: str) -> np.ndarray:
     """The bytes of a TIFF file as `read_image` returns images: decoded as `tiff_decoder_input`
     gives them, then turned upright by the EXIF rule. A compression OpenCV cannot decode goes
     to Pillow where it is installed."""
+    data = _untiled(data)
     buf, orientation, entries = tiff_decoder_input(data)
     photometric = entries.get(_TIFF_PHOTOMETRIC, (-1,))[0]
     if photometric == _PHOTOMETRIC_WHITE_IS_ZERO and entries.get(_TIFF_SAMPLE_FORMAT, (1,))[0] == 3:
@@ -427,7 +431,8 @@ def _unpremultiply(colour: np.ndarray, alpha: np.ndarray) -> np.ndarray:
 # deflate, PackBits
 _TIFF_BYTE_CODECS = frozenset({1, 5, 8, 32946, 32773})
 _TIFF_WIDTH, _TIFF_HEIGHT, _TIFF_PREDICTOR = 256, 257, 317
-_TIFF_TILE_WIDTH, _TIFF_SAMPLE_FORMAT = 322, 339
+_TIFF_TILE_WIDTH, _TIFF_TILE_LENGTH, _TIFF_SAMPLE_FORMAT = 322, 323, 339
+_TIFF_ROWS_PER_STRIP = 278
 # where the strips or the tiles are, and their lengths in bytes
 _TIFF_STRIPS, _TIFF_TILES = (273, 279), (324, 325)
 # the tags of a directory that `_tiff_samples` keeps: where the strips or tiles are and how
@@ -468,12 +473,7 @@ def _tiff_samples(data: bytes) -> np.ndarray | None:
         return None
 
     def values(tag: int) -> list[int]:
-        entry = found.get(tag)
-        if entry is None or entry.kind not in _TIFF_UINT_TYPES:
-            return []
-        size = _TIFF_TYPE_SIZES[entry.kind]
-        raw = data[entry.at : entry.at + size * entry.n]
-        return [int.from_bytes(raw[i : i + size], order) for i in range(0, len(raw), size)]
+        return _tiff_values(data, found.get(tag), order)
 
     def first(tag: int, default: int) -> int:
         return (values(tag) or [default])[0]
@@ -563,11 +563,24 @@ def _tiff_as_grey(
     `_TIFF_KEPT_TAGS` entries of ``found`` (the file's first directory) as the file holds
     them, and ``replaced``'s values; None where OpenCV cannot decode that, or the values do
     not fit their fields (sides of a damaged directory)."""
+    buf = _tiff_with_directory(data, found, found.keys() & _TIFF_KEPT_TAGS, replaced)
+    return None if buf is None else _imdecode(buf, quiet=True)
+
+
+def _tiff_with_directory(
+    data: bytes,
+    found: dict[int, _TiffEntry],
+    kept: set[int],
+    replaced: dict[int, int | list[int]],
+) -> bytearray | None:
+    """A TIFF's bytes with a first directory of their own appended: the ``kept`` entries of
+    ``found`` (the file's first directory) as the file holds them, and ``replaced``'s values;
+    None where those do not fit their fields (sides of a damaged directory)."""
     big = data[2:4] in (b"+\x00", b"\x00+")
     o = "<" if data[:2] == b"II" else ">"
     word = "Q" if big else "I"
     field, count_size, entry_size = (8, 8, 20) if big else (4, 2, 12)
-    tags = sorted(replaced.keys() | (found.keys() & _TIFF_KEPT_TAGS))
+    tags = sorted(replaced.keys() | kept)
     at = len(data) + len(data) % 2
     tail_at = at + count_size + entry_size * len(tags) + field
     ifd, tail = struct.pack(o + ("Q" if big else "H"), len(tags)), b""
@@ -590,7 +603,92 @@ def _tiff_as_grey(
         buf[slice(8, 16) if big else slice(4, 8)] = struct.pack(o + word, at)
     except struct.error:
         return None
-    return _imdecode(buf, quiet=True)
+    return buf
+
+
+# libtiff (4.5 on) reads an uncompressed tile of a file it has not mapped (OpenCV decodes from
+# memory) into a buffer of the tile's byte count rounded up to this, and refuses the tile unless
+# that is the tile's size: read through the RGBA interface, as OpenCV reads samples of 8 bits or
+# fewer, a 16x16 grey tile (256 bytes) fails ("Expected 256, got 1024"), though imread maps the
+# file and reads it
+_LIBTIFF_READ_BUFFER_STEP = 1024
+_TIFF_TILE_TAGS = frozenset({_TIFF_TILE_WIDTH, _TIFF_TILE_LENGTH, *_TIFF_TILES})
+
+
+def _untiled(data: bytes) -> bytes:
+    """A TIFF's bytes with the uncompressed tiles (of samples of 8 bits or fewer) that OpenCV
+    cannot decode from memory moved into strips of a first directory of their own, one strip a
+    row of tiles (and plane), its other entries as the file holds them: OpenCV decodes those
+    pixels as it does the tiles of a file it reads by name. ``data`` itself for every other
+    TIFF, and where a tile lies past the end of the file or is shorter than its pixels."""
+    try:
+        found = {e.tag: e for e in _tiff_entries(data)}
+    except (_Truncated, IndexError, ValueError):
+        return data
+    order = _tiff_byte_order(data)
+    if order is None or _TIFF_TILE_WIDTH not in found:
+        return data
+
+    def first(tag: int, default: int) -> int:
+        return (_tiff_values(data, found.get(tag), order) or [default])[0]
+
+    bits = set(_tiff_values(data, found.get(_TIFF_BITS), order)) or {1}
+    if (
+        first(_TIFF_COMPRESSION, 1) != 1
+        or len(bits) > 1
+        or max(bits) > 8
+        # subsampled YCbCr is stored in blocks of rows, not row by row
+        or first(_TIFF_PHOTOMETRIC, -1) == _PHOTOMETRIC_YCBCR
+    ):
+        return data
+    w, h = first(_TIFF_WIDTH, 0), first(_TIFF_HEIGHT, 0)
+    tw, tl = first(_TIFF_TILE_WIDTH, 0), first(_TIFF_TILE_LENGTH, 0)
+    spp = first(_TIFF_SAMPLES, 1)
+    planes, bpp = (
+        (spp, max(bits)) if first(_TIFF_PLANAR, 1) == _PLANAR_SEPARATE else (1, max(bits) * spp)
+    )
+    offsets = _tiff_values(data, found.get(_TIFF_TILES[0]), order)
+    counts = _tiff_values(data, found.get(_TIFF_TILES[1]), order)
+    if min(w, h, tw, tl) < 1 or tw * bpp % 8:
+        return data  # a tile width TIFF 6 forbids (not a multiple of 16): rows end in a byte
+    across, down = -(-w // tw), -(-h // tl)
+    row = tw * bpp // 8
+    size = row * tl
+    step = _LIBTIFF_READ_BUFFER_STEP
+    if (
+        len(offsets) != across * down * planes
+        or len(counts) != len(offsets)
+        or all(-(-n // step) * step == size for n in counts)
+        or min(counts) < size
+        or max(offsets) + size > len(data)
+    ):
+        return data
+    raw = np.frombuffer(data, np.uint8)
+    # each row of the image ends where its first ceil(w * bpp / 8) bytes do: the tile rows
+    # side by side hold its samples in order, and what follows them is padding
+    width = -(-w * bpp // 8)
+    strips = []
+    for p in range(planes):
+        tiles = np.stack(
+            [raw[at : at + size] for at in offsets[p * across * down :][: across * down]]
+        )
+        rows = tiles.reshape(down, across, tl, row).transpose(0, 2, 1, 3)
+        image = rows.reshape(down * tl, across * row)[:h, :width]
+        strips += [image[y : y + tl].tobytes() for y in range(0, h, tl)]
+    start = len(data) + len(data) % 2
+    body = data + bytes(start - len(data)) + b"".join(strips)
+    strip_offsets = list(itertools.accumulate((len(s) for s in strips[:-1]), initial=start))
+    buf = _tiff_with_directory(
+        body,
+        found,
+        found.keys() - _TIFF_TILE_TAGS,
+        {
+            _TIFF_STRIPS[0]: strip_offsets,
+            _TIFF_ROWS_PER_STRIP: tl,
+            _TIFF_STRIPS[1]: [len(s) for s in strips],
+        },
+    )
+    return data if buf is None else bytes(buf)
 
 
 def _tiff_grey_alpha(buf: bytes | bytearray, name: str) -> np.ndarray:
@@ -890,6 +988,18 @@ def _tiff_byte_order(tiff: bytes) -> Literal["little", "big"] | None:
     if tiff[:2] == b"II":
         return "little"
     return "big" if tiff[:2] == b"MM" else None
+
+
+def _tiff_values(
+    tiff: bytes, entry: _TiffEntry | None, order: Literal["little", "big"]
+) -> list[int]:
+    """The values of a SHORT, LONG or LONG8 entry of a TIFF structure (those in the file);
+    empty for another type, or no entry."""
+    if entry is None or entry.kind not in _TIFF_UINT_TYPES:
+        return []
+    size = _TIFF_TYPE_SIZES[entry.kind]
+    raw = tiff[entry.at : entry.at + size * entry.n]
+    return [int.from_bytes(raw[i : i + size], order) for i in range(0, len(raw), size)]
 
 
 def _tiff_directory(tiff: bytes) -> dict[int, tuple[int, int, int]]:
