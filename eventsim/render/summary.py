@@ -298,16 +298,27 @@ def summary_figure(summary: EventSummary) -> Any:
 
 
 def _minor_log_formatter() -> Any:
-    """Labels for the ticks between powers of ten on a log axis, where matplotlib labels them
-    (spans under two decades or so), as plain numbers: its own '3×10⁰' beside '4×10⁰' ran
-    into each other."""
-    from matplotlib.ticker import LogFormatterSciNotation
+    """Labels for some ticks between powers of ten on a log axis, as plain numbers ('3',
+    '0.03'; matplotlib's '3×10⁰' beside '4×10⁰' ran into each other), where at most one power
+    of ten is in view: all of 2..9 within 0.4 decades, 2, 3, 4 and 6 within one, 2 and 5 in
+    more (3 and 4 are an eighth of a decade apart, too close for '0.0003' beside '0.0004')."""
+    from matplotlib.ticker import Formatter
 
-    class MinorLogFormatter(LogFormatterSciNotation):
+    class MinorLogFormatter(Formatter):
         def __call__(self, x: float, pos: int | None = None) -> str:
-            return f"{x:g}" if super().__call__(x, pos) else ""
+            if self.axis is None or x <= 0:
+                return ""
+            low, high = sorted(self.axis.get_view_interval())
+            lo, hi = math.log10(low), math.log10(high)
+            # matplotlib's count of labelled powers of ten (a limit at one counts it once)
+            if math.floor(hi) - math.floor(math.nextafter(lo, -math.inf)) > 1:
+                return ""
+            span = hi - lo
+            keep = range(2, 10) if span <= 0.4 else (2, 3, 4, 6) if span <= 1 else (2, 5)
+            coefficient = round(x / 10 ** math.floor(math.log10(x) + 1e-9))
+            return f"{x:g}" if coefficient in keep else ""
 
-    return MinorLogFormatter(labelOnlyBase=False)
+    return MinorLogFormatter()
 
 
 def _duration_text(seconds: float) -> str:
