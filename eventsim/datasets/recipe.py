@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import difflib
 import hashlib
 import json
 import math
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -189,7 +190,10 @@ SOURCE_FIELDS: dict[str, dict[str, Field]] = {
             "str", "auto", "split file format (auto: by extension .jsonl / .parquet)", IMAGE_FORMATS
         ),
         "root": Field(
-            "str", "", "folder that relative image paths start from (default: the split file's)"
+            "str",
+            "",
+            "folder that relative image paths start from (relative to the recipe file; default: "
+            "the split file's folder)",
         ),
         "motion": Field("str", "saccade", "synthetic camera motion over the window", MOTIONS),
         "amplitude_px": _num("float", 6.0, "motion amplitude in pixels", 0.1, 1000),
@@ -205,7 +209,10 @@ SOURCE_FIELDS: dict[str, dict[str, Field]] = {
     },
     "video": {
         "root": Field(
-            "str", "", "folder that relative video paths start from (default: the split file's)"
+            "str",
+            "",
+            "folder that relative video paths start from (relative to the recipe file; default: "
+            "the split file's folder)",
         ),
         "resize": Field(
             "str",
@@ -439,14 +446,25 @@ def _read_toml(path: Path) -> dict[str, Any]:
 def _validate(raw: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
     tables = ("dataset", "source", "camera", "simulator", "events", "splits", "build")
     unknown = sorted(set(raw) - set(tables))
+    for key in unknown:
+        owners = _tables_with_field(key)
+        if not isinstance(raw[key], dict) and len(owners) == 1:
+            # TOML puts a key written before the first [table] line at the top level
+            raise RecipeError(
+                f"{key} = {_toml(raw[key])} is outside every table; it is a field of "
+                f"[{owners[0]}]: write it below the [{owners[0]}] line"
+            )
     if unknown:
+        hint = _did_you_mean(unknown[0], tables) if len(unknown) == 1 else ""
         raise RecipeError(
             f"unknown {plural(len(unknown), 'table')} {', '.join(unknown)}; valid tables: "
-            f"{', '.join(tables)}"
+            f"{', '.join(tables)}{hint}"
         )
     for table in tables:
         if table in raw and not isinstance(raw[table], dict):
-            raise RecipeError(f"[{table}] must be a table, got {type(raw[table]).__name__}")
+            raise RecipeError(
+                f"[{table}] must be a table, got {_toml(raw[table])} ({_toml_type(raw[table])})"
+            )
     raw = {t: dict(raw.get(t, {})) for t in tables}
     params = raw["simulator"].get("params", {})
     if not isinstance(params, dict):
@@ -485,6 +503,19 @@ def _all_fields(kind: str | None = None) -> dict[str, Field]:
     return out
 
 
+def _tables_with_field(name: str) -> list[str]:
+    return sorted({p.split(".")[0] for p in _all_fields() if p.split(".")[1] == name})
+
+
+def _did_you_mean(name: str, valid: Iterable[str] | Mapping[str, str]) -> str:
+    """``"; did you mean X?"`` when ``name`` looks like a misspelling of one of ``valid`` (a
+    mapping: of its keys, X being the key's value)."""
+    shown = dict(valid) if isinstance(valid, Mapping) else {v: v for v in valid}
+    folded = {k.casefold(): v for k, v in shown.items()}
+    close = difflib.get_close_matches(name.casefold(), list(folded), n=1)
+    return f"; did you mean {folded[close[0]]}?" if close else ""
+
+
 def _apply_override(raw: dict[str, Any], key: str, value: Any) -> None:
     key = key.strip()
     parts = key.split(".")
@@ -492,18 +523,23 @@ def _apply_override(raw: dict[str, Any], key: str, value: Any) -> None:
         if parts[0] in ("kind",):
             parts = ["source", "kind"]
         else:
-            owners = sorted({p.split(".")[0] for p in _all_fields() if p.split(".")[1] == key})
+            owners = _tables_with_field(key)
             if len(owners) != 1:
                 where = f"it is in {', '.join(owners)}" if owners else "no table has it"
+                hint = "" if owners else _did_you_mean(key, _unqualified_names())
                 raise RecipeError(
-                    f"--set {key}: give the table too, e.g. dataset.seed or splits.test ({where})"
+                    f"--set {key}: give the table too, e.g. dataset.seed or splits.test "
+                    f"({where}){hint}"
                 )
             parts = [owners[0], key]
     if isinstance(value, str):
         value = _Text(value)
     table = parts[0]
     if table not in raw:
-        raise RecipeError(f"--set {key}: unknown table {table!r}; valid tables: {', '.join(raw)}")
+        raise RecipeError(
+            f"--set {key}: unknown table {table!r}; valid tables: {', '.join(raw)}"
+            + _did_you_mean(table, list(raw))
+        )
     if table == "simulator" and parts[1:2] == ["params"]:
         if len(parts) != 3:
             raise RecipeError(
@@ -516,6 +552,15 @@ def _apply_override(raw: dict[str, Any], key: str, value: Any) -> None:
             f"--set {key}: expected TABLE.FIELD (or simulator.params.FIELD), e.g. dataset.seed"
         )
     raw[table][parts[1]] = value
+
+
+def _unqualified_names() -> dict[str, str]:
+    """Field name -> TABLE.FIELD, for the fields ``--set`` takes without their table."""
+    out: dict[str, str] = {}
+    for path in _all_fields():
+        name = path.split(".")[1]
+        out[name] = path if name not in out or out[name] == path else ""
+    return {name: path for name, path in out.items() if path}
 
 
 # size fields someone may put in [source] (SceneConfig.sensor_size, old or model-side names):
@@ -533,10 +578,15 @@ def _check_table(
     if unknown:
         scope = f" for source kind {kind!r}" if kind else ""
         elsewhere = _SET_ELSEWHERE.get(f"{table}.{unknown[0]}")
+        others = [k for k, fs in SOURCE_FIELDS.items() if kind and unknown[0] in fs]
         hint = f" (it is {elsewhere})" if elsewhere else ""
+        if others and not elsewhere:
+            hint = f" (a field of source kind {' and '.join(map(repr, others))})"
+        valid = sorted(set(fields) | extra)
         raise RecipeError(
             f"unknown field {table}.{unknown[0]}{scope}{hint}; valid fields: "
-            + ", ".join(sorted(set(fields) | extra))
+            + ", ".join(valid)
+            + ("" if others else _did_you_mean(unknown[0], valid))
         )
     out: dict[str, Any] = {}
     for name, spec in fields.items():
@@ -720,12 +770,18 @@ def _check_splits(splits: dict[str, Any], kind: str) -> dict[str, Any]:
         field = f"splits.{name}"
         if kind == "shapes":
             value = _check_value(field, value, Field("int", 0, "", low=0, high=10**9))
-        elif not isinstance(value, str) or not value:
+        elif not isinstance(value, str) or not value.strip():
             raise RecipeError(
                 f"{field} = {_toml(value)}; expected the path of a JSONL or parquet file for "
                 f"source kind {kind!r}"
             )
         out[name] = str(value) if isinstance(value, str) else value
+    if kind == "shapes" and not any(out.values()):
+        # an empty dataset is never what was meant (as `eventsim build --limit 0`)
+        given = ", ".join(f"splits.{name} = 0" for name in out)
+        raise RecipeError(
+            f"every split has 0 samples ({given}); give at least one split a number of samples"
+        )
     return out
 
 
@@ -763,18 +819,26 @@ def _check_cross(data: dict[str, Any], given_size: Mapping[str, int] | None = No
                     'camera.preset = "" (--set camera.preset=)'
                 )
         cam["width"], cam["height"] = size["width"], size["height"]
+    unknown: list[str] = []
     try:
         from eventsim.simulator.params import DVSParams
 
         preset = DVSParams.from_preset(data["simulator"]["preset"])
         params = data["simulator"]["params"]
+        names = preset.field_names()
+        unknown += [k for k in params if k not in names]
         for key, value in params.items():
             _check_param(f"simulator.params.{key}", value, getattr(preset, key, None))
-        # text from --set goes as plain str: with_overrides parses it
-        params = {k: str(v) if isinstance(v, _Text) else v for k, v in params.items()}
+        # text from --set goes as plain str: with_overrides parses it; unknown fields first, so
+        # that the error is about the one the suggestion is for
+        params = {
+            k: str(params[k]) if isinstance(params[k], _Text) else params[k]
+            for k in sorted(params, key=lambda k: k not in unknown)
+        }
         parsed = preset.with_overrides(params)
     except ParameterError as exc:
-        raise RecipeError(f"simulator.params: {exc}") from None
+        hint = _did_you_mean(unknown[0], DVSParams.field_names()) if unknown else ""
+        raise RecipeError(f"simulator.params: {exc}{hint}") from None
     # typed values, so "0.3" from --set and 0.3 from the file are the same recipe
     data["simulator"]["params"] = {k: getattr(parsed, k) for k in sorted(params)}
     if data["source"]["kind"] == "shapes":

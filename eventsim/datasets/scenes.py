@@ -163,6 +163,13 @@ class SceneConfig:
         _choice("mode", self.mode, MODES)
         _choice("position_grid", self.position_grid, tuple(POSITION_GRIDS))
         for qt in self.question_types:
+            modes = [m for m in MODES if qt in QUESTION_TYPES[m]]
+            if modes and qt not in QUESTION_TYPES[self.mode]:
+                # a valid type of the other mode: the docs list it, so say why it is refused
+                raise ParameterError(
+                    f"question_types = {qt!r} is asked in mode {modes[0]!r} only; allowed "
+                    f"values in mode {self.mode!r}: {', '.join(QUESTION_TYPES[self.mode])}"
+                )
             _choice("question_types", qt, QUESTION_TYPES[self.mode])
         width, height = self.sensor_size
         if not (32 <= width <= 4096 and 32 <= height <= 4096):
