@@ -10,6 +10,7 @@ Sensor sizes are always ``(width, height)``.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
@@ -71,11 +72,18 @@ def make_events(
     n = cols[0].shape[0] if cols[0].ndim else 0
     for name, c in zip("xytp", cols):
         if c.ndim != 1 or c.shape[0] != n:
-            raise InvalidEventsError(
-                f"column {name!r} has shape {c.shape}; expected 1-D of length {n} like 'x'"
-            )
-    x_, y_, t_, p_ = cols
+            like = "a 1-D column" if name == "x" else f"1-D of length {n} like 'x'"
+            raise InvalidEventsError(f"column {name!r} has shape {c.shape}; expected {like}")
+    x_, y_, t_, p_ = (_numeric_column(name, c) for name, c in zip("xytp", cols))
     for name, c in (("x", x_), ("y", y_)):
+        if c.size and c.dtype.kind == "f":
+            # the int16 cast cuts 1.5 to 1 and makes NaN 0 without a word
+            whole = np.isfinite(c) & (c == np.round(c))
+            if not whole.all():
+                raise InvalidEventsError(
+                    f"column {name!r} holds non-integer values (such as "
+                    f"{c[np.argmin(whole)]}); expected whole pixel coordinates"
+                )
         if c.size and (c.min() < np.iinfo(np.int16).min or c.max() > np.iinfo(np.int16).max):
             raise InvalidEventsError(
                 f"column {name!r} has values outside int16: {c.min()}..{c.max()}"
@@ -86,12 +94,41 @@ def make_events(
                 "column 't' holds non-integer values; expected integer microseconds "
                 "(convert seconds with eventsim.events.seconds_to_us)"
             )
+    # uint64 past 2^63 would wrap negative and a float past it become INT64_MIN; 2.0**63 is
+    # the first float beyond int64 (its largest value rounds up to it)
+    if t_.size and (
+        (t_.dtype.kind == "u" and t_.max() > np.iinfo(np.int64).max)
+        or (t_.dtype.kind == "f" and (t_.min() < -(2.0**63) or t_.max() >= 2.0**63))
+    ):
+        raise InvalidEventsError(f"column 't' has values outside int64: {t_.min()}..{t_.max()}")
     out = np.empty(n, dtype=EVENT_DTYPE)
     out["x"] = x_
     out["y"] = y_
     out["t"] = t_
     out["p"] = normalize_polarity(p_, allow_signed=allow_signed_polarity)
     return out
+
+
+def _numeric_column(name: str, c: np.ndarray) -> np.ndarray:
+    """``c`` as a numeric array; strings, complex numbers and other objects raise
+    `InvalidEventsError`. An object array of Python ints (some beyond int64) becomes int64
+    once its values are checked to fit."""
+    if c.dtype.kind == "O":
+        values = c.tolist()
+        for v in values:
+            if not isinstance(v, numbers.Real):
+                raise InvalidEventsError(f"column {name!r} holds {v!r}; expected numbers")
+        if not all(isinstance(v, numbers.Integral) for v in values):
+            return np.array(values, dtype=np.float64)
+        info = np.iinfo(np.int64)
+        if values and (min(values) < info.min or max(values) > info.max):
+            raise InvalidEventsError(
+                f"column {name!r} has values outside int64: {min(values)}..{max(values)}"
+            )
+        return np.array(values, dtype=np.int64)
+    if c.dtype.kind not in "biuf":
+        raise InvalidEventsError(f"column {name!r} holds {c.dtype} values; expected numbers")
+    return c
 
 
 def seconds_to_us(t_s: np.ndarray) -> np.ndarray:
