@@ -5,6 +5,7 @@ datasets (refused with typed errors naming the file, the dataset and the value).
 from __future__ import annotations
 
 import h5py
+import hdf5plugin
 import numpy as np
 import pytest
 
@@ -168,3 +169,43 @@ def test_frames_without_frame_event_idx_are_left_out_with_a_note(tmp_path):
     with open_events(path) as r:
         assert len(r.read()) == N and r.num_frames == 0
         assert any("frame_event_idx" in n for n in r.notes), r.notes
+
+
+def _with_unknown_filter(path, columns="xytp", size=None):
+    """A DSEC file whose named columns name an HDF5 filter no plugin provides (32999: the
+    LZ4 filter's id 32004 patched in the file's bytes; zeros keep the data free of it)."""
+    n = 1000
+    with h5py.File(path, "w") as f:
+        for k, dt in zip("xytp", (np.uint16, np.uint16, np.int64, np.uint8), strict=True):
+            kw = hdf5plugin.LZ4() if k in columns else {}
+            data = np.arange(n, dtype=dt) if k == "t" else np.zeros(n, dt)
+            f.create_dataset(f"events/{k}", data=data, chunks=(256,), **kw)
+        if size is not None:
+            f.attrs["sensor_width"], f.attrs["sensor_height"] = size
+    raw = path.read_bytes()
+    old, new = (32004).to_bytes(2, "little"), (32999).to_bytes(2, "little")
+    assert raw.count(old) == len(columns)
+    path.write_bytes(raw.replace(old, new))
+    return path
+
+
+def test_a_compression_filter_hdf5_lacks_is_named_not_called_corruption(tmp_path):
+    path = _with_unknown_filter(tmp_path / "lz.h5")
+    with pytest.raises(
+        EventFileError,
+        match=r"lz\.h5.*events/\w is compressed with HDF5 filter "
+        r"32999 \(HDF5 lz4 filter\).*cannot decode",
+    ) as info:
+        open_events(path)
+    assert "corrupt" not in str(info.value)
+
+
+def test_a_missing_filter_found_by_a_read_is_named(tmp_path):
+    # t and the recorded size let the file open; x is decoded only when events are read
+    path = _with_unknown_filter(tmp_path / "x.h5", columns="x", size=(64, 48))
+    with open_events(path) as r:
+        for read in (r.read, r.read_columns):
+            with pytest.raises(
+                EventFileError, match=r"events/x is compressed with HDF5 filter 32999"
+            ):
+                read()

@@ -385,11 +385,9 @@ class EventReader:
             self._f.close()
             raise
         except (OSError, KeyError, ValueError, RuntimeError) as exc:
+            why = self._why_unreadable(exc)
             self._f.close()
-            raise EventFileError(
-                f"cannot read events from {str(self.path)!r}: the file is truncated or "
-                f"corrupt ({exc})"
-            ) from None
+            raise EventFileError(f"cannot read events from {str(self.path)!r}: {why}") from None
         except BaseException:
             # anything else (Ctrl-C, a bug) must not keep the file open, and HDF5's lock on it,
             # for as long as its traceback lives
@@ -746,8 +744,7 @@ class EventReader:
             self._read_records(out, a, b)
         except OSError as exc:
             raise EventFileError(
-                f"cannot read events {a}:{b} from {str(self.path)!r}: the file is truncated "
-                f"or corrupt ({exc})"
+                f"cannot read events {a}:{b} from {str(self.path)!r}: {self._why_unreadable(exc)}"
             ) from None
         finally:
             if prefault is not None:
@@ -839,8 +836,7 @@ class EventReader:
                     _minus_one_to_zero(cols["p"])
         except OSError as exc:
             raise EventFileError(
-                f"cannot read events {a}:{b} from {str(self.path)!r}: the file is truncated "
-                f"or corrupt ({exc})"
+                f"cannot read events {a}:{b} from {str(self.path)!r}: {self._why_unreadable(exc)}"
             ) from None
         finally:
             if prefault is not None:
@@ -924,8 +920,32 @@ class EventReader:
 
     def _damaged(self, what: str, exc: OSError) -> EventFileError:
         return EventFileError(
-            f"cannot read {what} from {str(self.path)!r}: the file is truncated or corrupt ({exc})"
+            f"cannot read {what} from {str(self.path)!r}: {self._why_unreadable(exc)}"
         )
+
+    def _why_unreadable(self, exc: Exception) -> str:
+        """Why HDF5 failed to decode: a compression filter this installation lacks (HDF5
+        reports only that its plugin folder holds none), else damage."""
+        for name in ("events/x", "events/y", "events/t", "events/p", "frames"):
+            try:
+                ds = self._f.get(name)
+                if not isinstance(ds, h5py.Dataset):
+                    continue
+                plist = ds.id.get_create_plist()
+                filters = [plist.get_filter(i) for i in range(plist.get_nfilters())]
+            except (OSError, ValueError, RuntimeError):
+                continue
+            for code, _flags, _values, label in filters:
+                if not h5py.h5z.filter_avail(code):
+                    about = label.decode("utf-8", "replace").split(";")[0].strip()
+                    return (
+                        f"{name} is compressed with HDF5 filter {code}"
+                        f"{f' ({about})' if about else ''}, which this installation cannot "
+                        "decode; install the HDF5 plugin that provides it (hdf5plugin brings "
+                        "Blosc, Blosc2, LZ4, Zstd, Bitshuffle, BZip2 and others) or rewrite "
+                        "the file without it"
+                    )
+        return f"the file is truncated or corrupt ({exc})"
 
     def iter_windows(
         self,
