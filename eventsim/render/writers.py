@@ -27,6 +27,7 @@ from eventsim.outputs import (
     publish,
     remove_path,
     remove_stale_temps,
+    sigint_deferred,
     temp_path,
 )
 
@@ -148,6 +149,8 @@ class FrameSink(ABC):
         if self._done:
             return self.path
         self._done = True
+        old = None
+        published = False
         try:
             self._finish()
             if self.n_frames == 0:
@@ -155,12 +158,29 @@ class FrameSink(ABC):
             self._sync()
             # before the old output goes: a Ctrl-C here leaves it in place
             check_interrupted()
-            if self.path.exists() or self.path.is_symlink():
+            if self.path.is_dir() and not self.path.is_symlink():
+                # No rename replaces a folder, and deleting one of many frames takes long: a
+                # Ctrl-C or error then lost the old frames and the new. It is moved aside
+                # instead (a temporary of this run: a later run removes what is left of it).
+                old = temp_path(self.path)
+            elif self.path.exists() or self.path.is_symlink():
                 remove_path(self.path)
-            publish(self.tmp, self.path)
+            with sigint_deferred():
+                if old is not None:
+                    os.replace(self.path, old)
+                try:
+                    publish(self.tmp, self.path)
+                except BaseException:
+                    if old is not None:
+                        os.replace(old, self.path)
+                    raise
+                published = True
         except BaseException:
             remove_path(self.tmp)
             raise
+        finally:
+            if published and old is not None:
+                remove_path(old)
         return self.path
 
     def _sync(self) -> None:
