@@ -485,7 +485,7 @@ def open_events(
         return _open_txt(path, sensor_size, time_unit, check_polarity)
     from eventsim.io import formats
 
-    if layout == "csv" or (ext == ".csv" and layout in (None, "faery")):
+    if layout == "csv" or (ext in (".csv", ".tsv") and layout in (None, "faery")):
         # a CSV's order is its header's: the way to give one, as Metavision's files do
         _refuse_columns(
             columns,
@@ -517,7 +517,7 @@ def open_events(
         )
     raise UnknownLayoutError(
         f"cannot tell the format of {str(path)!r} from its extension {ext!r} or contents; "
-        f"supported: HDF5 ({', '.join(HDF5_EXTENSIONS)}), .npy, .npz, .txt, .csv, "
+        f"supported: HDF5 ({', '.join(HDF5_EXTENSIONS)}), .npy, .npz, .txt, .csv, .tsv, "
         f"{', '.join(formats.FAERY_EXTENSIONS)}"
     )
 
@@ -992,11 +992,12 @@ def _open_npz(
     )
 
 
-def _first_bad_txt_line(raw: bytes, skip: int, lead: int) -> str | None:
+def _first_bad_txt_line(raw: bytes, skip: int, lead: int, words: bool = False) -> str | None:
     """Which line of rpg text (after ``skip`` lines) does not hold four numbers, by its line
     number in the file (``lead`` lines were cut off its start before ``raw``): numpy's own
     message counts rows its way (blank lines left out, from 0 or 1 by the kind of fault).
-    Scans in Python, so only once reading has failed."""
+    With ``words``, the polarities are True or False. Scans in Python, so only once reading
+    has failed."""
     from eventsim.io import text
 
     lines = raw.splitlines()
@@ -1013,10 +1014,61 @@ def _first_bad_txt_line(raw: bytes, skip: int, lead: int) -> str | None:
                 else ""
             )
             return f"line {number} holds {len(fields)} values; expected 4 ('t x y p'){cut}"
-        for field in fields:
+        for field in fields[:3] if words else fields:
             if not text.is_number(field):
                 return f"line {number}: {field.decode(errors='replace')!r} is not a number"
+        if words and fields[3].lower() not in (b"true", b"false"):
+            return (
+                f"line {number}: polarity {fields[3].decode(errors='replace')!r} is not True or "
+                "False, as the first line's is"
+            )
     return None
+
+
+def _txt_bool_polarity(raw: bytes, has_size: bool, notes: list[str]) -> np.ndarray | None:
+    """rpg text whose polarities are True/False (as a CSV's may be) as a float table with them
+    1/0, noted; None when it is not such text. Reads the text again, so only once the table
+    of numbers failed."""
+    from eventsim.io import text
+
+    try:
+        words = text.table(raw, has_size, None, np.bytes_, delimiter=None)
+    except ValueError:
+        return None
+    if words.shape[1] != 4 or not words.shape[0]:
+        return None
+    p = text.bool_words(words[:, 3], [], "rpg text")
+    if p is None:
+        return None
+    try:
+        txy = words[:, :3].astype(np.float64)
+    except ValueError:
+        return None
+    if np.any(np.char.find(words[:, :3], b"_") >= 0):
+        # numpy reads 1_0 as 10; `_first_bad_txt_line` names it
+        return None
+    notes.append("polarity True/False in rpg text read as 1/0")
+    return np.column_stack([txy, p.astype(np.float64)])
+
+
+def _txt_refusal(raw: bytes, has_size: bool, lead: int, header: bytes, exc: Exception) -> str:
+    """Why rpg text's table of numbers failed: its first bad line, and what a first line of
+    column names (a header, which rpg text has none of) should be instead."""
+    from eventsim.io import text
+
+    lines = raw.split(b"\n", 2)
+    p_word = lines[int(has_size)].split()[3:4] if len(lines) > int(has_size) else []
+    # True/False polarity beyond the first line that gives it is named so
+    bool_p = bool(p_word) and p_word[0].lower() in (b"true", b"false")
+    why = _first_bad_txt_line(raw, int(has_size), lead, bool_p) or str(exc)
+    if has_size:
+        return why
+    if text.looks_like_csv_header(header):
+        why += f"; line {lead + 1} is a CSV header: pass layout='csv' to read the file as CSV"
+    elif text.comment_columns(header, None) is not None:
+        shown = " ".join(header.decode("utf-8", "replace").split())
+        why += f"; a line naming the columns is read as a comment: {'# ' + shown!r}"
+    return why
 
 
 def _txt_times(raw: bytes, has_size: bool) -> np.ndarray:
@@ -1030,11 +1082,21 @@ def _open_txt(
     path: Path, sensor_size: tuple[int, int] | None, time_unit: str | None, check_polarity: bool
 ) -> ArrayReader:
     """rpg text: optional first line ``width height``, then ``t x y p`` per line (t in s),
-    separated by spaces or commas. Integer times are µs, as a CSV's."""
+    separated by spaces or commas, after any ``#`` comment lines; polarity 0/1, -1/+1 or
+    True/False. Integer times are µs, as a CSV's."""
     from eventsim.io import text
 
-    # the size line may follow blank lines
-    raw, lead = text.read_text(path, "rpg text 't x y p' per line")
+    # the size line may follow blank and comment lines
+    raw, lead, comment = text.read_text(path, "rpg text 't x y p' per line")
+    named = None if comment is None else text.comment_columns(comment, None)
+    if named is not None and text.column_index(named) != {"t": 0, "x": 1, "y": 2, "p": 3}:
+        # read in rpg text's order, the columns it names would be swapped without a word
+        names = " ".join(n.decode("utf-8", "replace") for n in named)
+        raise EventFileError(
+            f"{str(path)!r}: its comment line {'# ' + names!r} names the columns in another "
+            "order than rpg text's 't x y p'; write them in that order"
+        )
+    header = raw[: raw.find(b"\n")] if b"\n" in raw else raw
     if b"," in raw:
         # many datasets write their text events as '0.000123,10,20,1'
         raw = raw.replace(b",", b" ")
@@ -1051,11 +1113,17 @@ def _open_txt(
             )
         file_size = (int(first[0]), int(first[1]))
     has_size = file_size is not None
+    notes: list[str] = []
     try:
         vals = text.table(raw, has_size, None, np.float64, delimiter=None)
     except ValueError as exc:
-        why = _first_bad_txt_line(raw, int(has_size), lead) or str(exc)
-        raise EventFileError(f"{str(path)!r} is not rpg text 't x y p' per line: {why}") from None
+        read = _txt_bool_polarity(raw, has_size, notes)
+        if read is None:
+            raise EventFileError(
+                f"{str(path)!r} is not rpg text 't x y p' per line: "
+                f"{_txt_refusal(raw, has_size, lead, header, exc)}"
+            ) from None
+        vals = read
     if not vals.size:
         vals = np.zeros((0, 4))
     elif vals.shape[1] != 4:
@@ -1063,7 +1131,6 @@ def _open_txt(
             f"{str(path)!r} is not rpg text: its lines hold {vals.shape[1]} values; expected 4 "
             "('t x y p')"
         )
-    notes: list[str] = []
     start = end + 1 if has_size else 0
     head = raw[start : start + 200].split(None, 1)
     decimal_head = bool(head) and b"." in head[0]

@@ -1,4 +1,5 @@
-"""Event files in text: CSV with or without a header line, and exact decimal times.
+"""Event files in text: CSV (comma, tab or semicolon separated, ``#`` comment lines at the top)
+with or without a header line, and exact decimal times.
 
 Times written as text (``0.000123``, ``1600000000.123456789``, ``1e-06``) are turned into
 integer microseconds from their digits, rounded half to even: parsing them as float64 first
@@ -48,6 +49,9 @@ class _BadTime(Exception):
 # lines that hold no row of `table`: empty ones for a delimiter, blank ones for whitespace
 _EMPTY_LINE = re.compile(rb"^\r?$", re.MULTILINE)
 _BLANK_LINE = re.compile(rb"^[ \t\r]*$", re.MULTILINE)
+# blank and '#' comment lines at the start of a file, and each comment's text
+_LEADING = re.compile(rb"(?:\s*#[^\n]*)*\s*")
+_COMMENT = re.compile(rb"^[ \t]*#([^\n]*)", re.MULTILINE)
 # a line of blanks after the first (its newline leads, which the regex engine finds fast)
 _SPACES_LINE = re.compile(rb"\n[ \t]+(?=\r?(?:\n|\Z))")
 
@@ -65,10 +69,11 @@ def lf_line_ends(raw: bytes) -> bytes:
     return raw
 
 
-def read_text(path: Path, expected: str) -> tuple[bytes, int]:
-    """A text event file from its first line that is not blank, UTF-8 without a BOM, with LF
-    line ends where it has only CR (`lf_line_ends`), and the number of lines cut off before
-    it; `EventFileError` when it holds no such line (``expected`` says what it should hold)."""
+def read_text(path: Path, expected: str) -> tuple[bytes, int, bytes | None]:
+    """A text event file from its first line that is neither blank nor a ``#`` comment, UTF-8
+    without a BOM, with LF line ends where it has only CR (`lf_line_ends`); the number of lines
+    cut off before it; and the last comment line cut, without its ``#`` (None: none).
+    `EventFileError` when it holds no such line (``expected`` says what it should hold)."""
     raw = path.read_bytes()
     if raw.startswith(_UTF16_BOMS):
         # PowerShell 5's '>' and Excel's "Unicode text" write UTF-16, whose NULs made each
@@ -81,10 +86,19 @@ def read_text(path: Path, expected: str) -> tuple[bytes, int]:
                 f"({exc.reason} at byte {exc.start}); expected {expected}"
             ) from None
     raw = lf_line_ends(raw.removeprefix(_BOM))
-    stripped = raw.lstrip()
-    if not stripped:
-        raise EventFileError(f"{str(path)!r} holds only blank lines; expected {expected}")
-    return stripped, raw.count(b"\n", 0, len(raw) - len(stripped))
+    # many tools open with a comment ('# t x y p', '# width height'), which numpy's C
+    # parser would take for data: only those at the top, so that data is never dropped
+    m = _LEADING.match(raw)
+    start = m.end() if m else 0
+    comments = _COMMENT.findall(raw, 0, start)
+    if start == len(raw):
+        only = "comment and blank lines" if comments else "blank lines"
+        raise EventFileError(f"{str(path)!r} holds only {only}; expected {expected}")
+    return (
+        raw[start:],
+        raw.count(b"\n", 0, start),
+        comments[-1] if comments else None,
+    )
 
 
 def _blank_lines_emptied(raw: bytes) -> bytes:
@@ -338,6 +352,8 @@ _TIMED_NAME = re.compile(
     r"(?P<name>" + "|".join(_CSV_NAMES["t"]) + r")"
     r"(?:[\s_-]+|\s*[\[(])\s*(?P<unit>" + "|".join(_UNIT_OF_WORD) + r")\s*[\])]?"
 )
+# what may separate a CSV's fields, by name
+_DELIMITERS = {b",": "comma", b"\t": "tab", b";": "semicolon"}
 _ACCEPTED_TIMES = (
     "integer microseconds (123), seconds with a fractional part (0.000123, 1.23e-04), or any "
     "unit named in the header (t_us, t_ms, t_s, t_ns, or 't [s]')"
@@ -356,31 +372,103 @@ def is_number(cell: bytes) -> bool:
     return True
 
 
-def _is_header(path: Path, first: bytes) -> bool:
+def delimiter(path: Path, line: bytes, number: int) -> bytes:
+    """The delimiter of a CSV whose first line (line ``number`` of the file) is ``line``: the
+    one of comma, tab and semicolon that separates 4 or more fields there (else the most
+    frequent, comma for none, for messages to count fields by). `EventFileError` when several
+    do: which one splits the values is a guess."""
+    counts = {d: line.count(d) for d in _DELIMITERS}
+    found = [d for d, n in counts.items() if n >= 3]
+    if len(found) > 1:
+        held = " and ".join(f"{counts[d]} {_DELIMITERS[d]}s" for d in found)
+        raise EventFileError(
+            f"{str(path)!r}, line {number}: {line[:80].decode('utf-8', 'replace')!r} holds "
+            f"{held}; expected one of comma, tab or semicolon between fields"
+        )
+    if found:
+        return found[0]
+    return max(counts, key=lambda d: counts[d]) if any(counts.values()) else b","
+
+
+def _cells(line: bytes, delim: bytes) -> list[bytes]:
+    # a trailing delimiter ends each line in some writers' output
+    return line.rstrip(delim + b" \t").split(delim)
+
+
+def _is_header(path: Path, first: bytes, delim: bytes) -> bool:
     """Whether the first line names columns: none of its fields is a number. A line of some
     numbers and some not is data with a bad value (``0x10,2,3,1``, ``1,2,3,True``), which the
     conversion names; taken for a header, that event was dropped without a word."""
-    # a trailing comma ends each line in some writers' output
-    cells = first.rstrip(b", \t").split(b",")
+    cells = _cells(first, delim)
     numbers = sum(is_number(c.strip().strip(b'"')) for c in cells)
     if numbers:
         return False
     if len(cells) < 4:
         raise EventFileError(
             f"{str(path)!r} is not a CSV of events t,x,y,p: its first line "
-            f"{first[:80].decode('utf-8', 'replace')!r} holds {len(cells)} comma-separated "
-            f"field{'s' if len(cells) > 1 else ''}; expected 4 or more"
+            f"{first[:80].decode('utf-8', 'replace')!r} holds {len(cells)} "
+            f"{_DELIMITERS[delim]}-separated field{'s' if len(cells) > 1 else ''}; expected 4 "
+            "or more (fields separated by commas, tabs or semicolons)"
         )
     return True
 
 
-def _bool_words(column: np.ndarray, notes: list[str]) -> np.ndarray | None:
+def looks_like_csv_header(line: bytes) -> bool:
+    """Whether ``line`` is a CSV header the CSV layout reads: 4 or more fields separated by
+    one of comma, tab and semicolon, none a number, naming the four columns."""
+    counts = [d for d in _DELIMITERS if line.count(d) >= 3]
+    if len(counts) != 1:
+        return False
+    cells = _cells(line.strip(), counts[0])
+    if any(is_number(c.strip().strip(b'"')) for c in cells):
+        return False
+    return _named_columns([c.decode("utf-8", "replace") for c in cells]) is not None
+
+
+def comment_columns(comment: bytes, delim: bytes | None) -> list[bytes] | None:
+    """The names of a comment line (its text after ``#``) that names the four columns (``t x
+    y p``, ``x,y,p,t``), split at ``delim`` where it holds 3 or more, else at blanks and
+    commas; None for another comment (``width height``, ``recorded 2024-01-01``)."""
+    text = comment.strip()
+    if delim is not None and text.count(delim) >= 3:
+        cells = _cells(text, delim)
+    else:
+        cells = text.replace(b",", b" ").split()
+    names = [c.decode("utf-8", "replace") for c in cells]
+    return cells if _named_columns(names) is not None else None
+
+
+def column_index(cells: list[bytes]) -> dict[str, int] | None:
+    """The column of each of t, x, y, p that header ``cells`` name, None unless all four."""
+    return _named_columns([c.decode("utf-8", "replace") for c in cells])
+
+
+def _named_columns(fields: list[str]) -> dict[str, int] | None:
+    """The column of each of t, x, y, p that header ``fields`` name, None unless all four."""
+    names = [_field_name(f)[0] for f in fields]
+    found = {
+        key: next((i for i, n in enumerate(names) if n in aliases), None)
+        for key, aliases in _CSV_NAMES.items()
+    }
+    found["t"] = next((i for i, n in enumerate(names) if _time_name(n) is not None), None)
+    if any(i is None for i in found.values()):
+        return None
+    return {key: int(i) for key, i in found.items() if i is not None}
+
+
+def _field_name(field: str) -> tuple[str, str]:
+    """A header field's name (lower case, unquoted) and what follows an ``@`` (a size)."""
+    name, _, size = field.partition("@")
+    return name.strip().strip("\"'").lower(), size
+
+
+def bool_words(column: np.ndarray, notes: list[str], what: str) -> np.ndarray | None:
     """A polarity column of True/False (pandas writes a bool column so) as 1/0, else None."""
     words = np.char.lower(np.char.strip(column))
     true = words == b"true"
     if not np.all(true | (words == b"false")):
         return None
-    notes.append("polarity True/False in the CSV read as 1/0")
+    notes.append(f"polarity True/False in {what} read as 1/0")
     return true.astype(np.int8)
 
 
@@ -394,37 +482,38 @@ def _time_name(name: str) -> str | None:
 
 
 def _csv_header(
-    path: Path, line: bytes
+    path: Path, cells: list[bytes]
 ) -> tuple[dict[str, int], str | None, tuple[int, int] | None, list[str]]:
-    """From a header line: the column of each of t, x, y, p, the unit its time column's name
-    gives, the sensor size written as ``x@W,y@H`` (faery's CSV writer), and notes."""
+    """From a header line's fields: the column of each of t, x, y, p, the unit its time
+    column's name gives, the sensor size written as ``x@W,y@H`` (faery's CSV writer), and
+    notes."""
     index = {"t": 0, "x": 1, "y": 2, "p": 3}
-    fields = line.decode("utf-8", "replace").split(",")
+    fields = [c.decode("utf-8", "replace") for c in cells]
     sizes = {}
     names = []
     for fld in fields:
-        name, _, size = fld.partition("@")
-        name = name.strip().strip("\"'").lower()
+        name, size = _field_name(fld)
         names.append(name)
         if size.strip().isdigit():
             sizes[name] = int(size)
     file_size = (sizes["x"], sizes["y"]) if "x" in sizes and "y" in sizes else None
     units = [_time_name(n) for n in names]
-    found = {
+    found: dict[str, int | None] = {
         key: next((i for i, n in enumerate(names) if n in aliases), None)
         for key, aliases in _CSV_NAMES.items()
     }
     found["t"] = next((i for i, u in enumerate(units) if u is not None), None)
     notes: list[str] = []
-    if all(i is not None for i in found.values()):
+    named = _named_columns(fields)
+    if named is not None:
         # another tool's order (Metavision writes x,y,p,t): read it as named
-        index = {key: int(i) for key, i in found.items() if i is not None}
+        index = named
         if index != {"t": 0, "x": 1, "y": 2, "p": 3}:
             order = ",".join(sorted(index, key=index.__getitem__))
             notes.append(f"CSV columns read in the header's order ({order})")
     elif any(i is not None and i != index[key] for key, i in found.items()):
         raise EventFileError(
-            f"{str(path)!r}: the CSV header {line[:80].decode('utf-8', 'replace')!r} "
+            f"{str(path)!r}: the CSV header {','.join(fields)[:80]!r} "
             "names columns in another order than t,x,y,p but not all four "
             f"(t: {' / '.join(_CSV_NAMES['t'])}; p: {' / '.join(_CSV_NAMES['p'])}); "
             "name them so, or write them as t,x,y,p"
@@ -451,19 +540,22 @@ def _numbers(column: np.ndarray, what: str, lines: TextLines) -> np.ndarray:
     )
 
 
-def _short_line(raw: bytes, header: bool, fields: int, lead: int) -> str | None:
-    """Where the first data line with fewer than ``fields`` comma-separated fields is (``lead``
-    lines were cut off the file's start), and what it holds; None when there is none (the
-    table failed otherwise)."""
-    short = re.compile(rb"^(?!\r?$)[^,\n]*(?:,[^,\n]*){0,%d}$" % (fields - 2), re.MULTILINE)
+def _short_line(raw: bytes, header: bool, fields: int, lead: int, delim: bytes) -> str | None:
+    """Where the first data line with fewer than ``fields`` fields separated by ``delim`` is
+    (``lead`` lines were cut off the file's start), and what it holds; None when there is none
+    (the table failed otherwise)."""
+    d = re.escape(delim)
+    short = re.compile(
+        rb"^(?!\r?$)[^%s\n]*(?:%s[^%s\n]*){0,%d}$" % (d, d, d, fields - 2), re.MULTILINE
+    )
     m = short.search(raw, raw.find(b"\n") + 1 if header else 0)
     if m is None:
         return None
-    text = m[0].strip()
+    text = m[0].strip(b" \r\n")
     number = lead + raw.count(b"\n", 0, m.start()) + 1
     return (
-        f"line {number} holds "
-        f"{text.count(b',') + 1} comma-separated field{'s' if b',' in text else ''} "
+        f"line {number} holds {text.count(delim) + 1} {_DELIMITERS[delim]}-separated "
+        f"field{'s' if delim in text else ''} "
         f"({text[:80].decode('utf-8', 'replace')!r}); expected {fields}"
     )
 
@@ -485,22 +577,22 @@ def table(
             usecols=cols,
             ndmin=2,
             comments=None,
-            quotechar='"' if delimiter == "," else None,
+            quotechar=None if delimiter is None else '"',
         )
 
 
-def _integer_table(raw: bytes, header: bool, cols: list[int]) -> np.ndarray | None:
+def _integer_table(raw: bytes, header: bool, cols: list[int], delim: str) -> np.ndarray | None:
     """The columns as int64, or None when a field is not an integer. Then the caller reads
     text and converts it digit by digit, which takes some 7x the time of numpy's C parser on
     the common file, integers only."""
     try:
-        return table(raw, header, cols, np.int64)
+        return table(raw, header, cols, np.int64, delim)
     except (ValueError, OverflowError):
         return None
 
 
 def _exact_float_table(
-    raw: bytes, header: bool, cols: list[int], unit: str | None
+    raw: bytes, header: bool, cols: list[int], unit: str | None, delim: str
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """The columns as float64 and the times in µs, when float64 gives each time's digits
     exactly (`float_times_to_us`) and the unit is named or, for seconds, shown by a
@@ -508,7 +600,7 @@ def _exact_float_table(
     (``1234`` or ``1234.0``: only the text tells), a time beyond float64's reach. The text
     path, every field as bytes, peaks at some 2.4x the memory (500k events: 111 MB, 47 here)."""
     try:
-        rows = table(raw, header, cols, np.float64)
+        rows = table(raw, header, cols, np.float64, delim)
     except ValueError:
         return None
     t = rows[:, 0]
@@ -528,40 +620,57 @@ def read_csv(
     time_unit: str | None = None,
     check_polarity: bool = True,
 ) -> ArrayReader:
-    """A CSV of events: a header line naming the columns (any order, ``x@W,y@H`` sizes, a
-    unit in the time column's name) or none (``t,x,y,p``). Times are integer microseconds,
+    """A CSV of events, its fields separated by commas, tabs or semicolons (the first line
+    tells which), after any ``#`` comment lines: a header line naming the columns (any order,
+    ``x@W,y@H`` sizes, a unit in the time column's name), or a last comment line naming all
+    four, or none (``t,x,y,p``). Times are integer microseconds,
     seconds when written with a fractional part, or the unit the header or ``time_unit``
     names; whole numbers written as decimals (``1234.0``) are refused as ambiguous."""
     if time_unit not in (None, *TIME_UNITS):
         raise ArgumentValueError("time_unit", time_unit, TIME_UNITS_EXPECTED)
-    # without blank lines before the header: loadtxt's skiprows would count them
-    raw, lead = read_text(path, "a CSV of events t,x,y,p")
+    # without blank or comment lines before the header: loadtxt's skiprows would count them
+    raw, lead, comment = read_text(path, "a CSV of events t,x,y,p")
     first = raw[: raw.find(b"\n")] if b"\n" in raw else raw
     first = first.strip()
-    has_header = _is_header(path, first)
+    delim = delimiter(path, first, lead + 1)
+    has_header = _is_header(path, first, delim)
     raw = _blank_lines_emptied(raw)
     notes: list[str] = []
     index = {"t": 0, "x": 1, "y": 2, "p": 3}
     header_unit = file_size = None
     if has_header:
-        index, header_unit, file_size, notes = _csv_header(path, first)
+        index, header_unit, file_size, notes = _csv_header(path, _cells(first, delim))
+    elif comment is not None and (named := comment_columns(comment, delim)) is not None:
+        # np.savetxt(header="x,y,p,t") writes its header as a comment: the columns are so
+        fields = len(_cells(first, delim))
+        if len(named) != fields:
+            raise EventFileError(
+                f"{str(path)!r}: the comment line "
+                f"{'#' + comment.decode('utf-8', 'replace').rstrip()!r} "
+                f"names the columns t, x, y and p in {len(named)} names, but line {lead + 1} "
+                f"holds {fields} fields; write the header as a line of its own without '#'"
+            )
+        index, header_unit, file_size, notes = _csv_header(path, named)
+        shown = "#" + comment.decode("utf-8", "replace").rstrip()
+        notes.insert(0, f"column names read from the comment line {shown!r}")
     cols = [index[k] for k in "txyp"]
     what = f"{str(path)!r}"
+    sep = delim.decode()
     lines = TextLines(raw, int(has_header), lead=lead)
-    integers = _integer_table(raw, has_header, cols)
+    integers = _integer_table(raw, has_header, cols, sep)
     floats = None
     if integers is not None:
         rows = integers
     else:
-        floats = _exact_float_table(raw, has_header, cols, time_unit or header_unit)
+        floats = _exact_float_table(raw, has_header, cols, time_unit or header_unit, sep)
         if floats is not None:
             rows = floats[0]
         else:
             try:
-                rows = table(raw, has_header, cols, np.bytes_)
+                rows = table(raw, has_header, cols, np.bytes_, sep)
             except ValueError as exc:
                 # numpy's "row N" counts rows after the header and empty lines
-                why = _short_line(raw, has_header, max(cols) + 1, lead) or exc
+                why = _short_line(raw, has_header, max(cols) + 1, lead, delim) or exc
                 raise EventFileError(f"{what} is not a CSV of events t,x,y,p: {why}") from None
     t_text = rows[:, 0] if integers is None and floats is None else np.zeros(0, np.bytes_)
     if time_unit is not None:
@@ -605,7 +714,7 @@ def read_csv(
         t_us = text_times_to_us(t_text, unit, what, lines)
         x = _numbers(rows[:, 1], f"{what} column x", lines)
         y = _numbers(rows[:, 2], f"{what} column y", lines)
-        p_read = _bool_words(rows[:, 3], notes)
+        p_read = bool_words(rows[:, 3], notes, "the CSV")
         if p_read is None:
             p_read = _numbers(rows[:, 3], f"{what} column p", lines)
         p = polarity_01(p_read, "the CSV", notes, check_polarity)
