@@ -101,6 +101,12 @@ def test_a_line_of_mixed_separators_is_refused_naming_them(tmp_path):
     assert "comma, tab or semicolon" in message, message
 
 
+def test_tabs_padding_comma_separated_fields_are_no_delimiter(tmp_path):
+    path = tmp_path / "ev.csv"
+    path.write_text("5,\t1,\t2,\t1\n7,\t3,\t4,\t0\n")
+    assert _read(path)[0] == [[5, 7], [1, 3], [2, 4], [1, 0]]
+
+
 def test_semicolon_csv_with_decimal_commas_names_the_value(tmp_path):
     # Excel in a decimal-comma locale: not read, but the message names the cell
     path = tmp_path / "ev.csv"

@@ -379,6 +379,11 @@ def delimiter(path: Path, line: bytes, number: int) -> bytes:
     do: which one splits the values is a guess."""
     counts = {d: line.count(d) for d in _DELIMITERS}
     found = [d for d, n in counts.items() if n >= 3]
+    if len(found) == 2 and b"\t" in found:
+        # tabs that only pad fields (1,\t2,\t3,\t1) separate nothing
+        other = found[1 - found.index(b"\t")]
+        if all(b"\t" not in cell.strip() for cell in line.split(other)):
+            found = [other]
     if len(found) > 1:
         held = " and ".join(f"{counts[d]} {_DELIMITERS[d]}s" for d in found)
         raise EventFileError(
