@@ -209,3 +209,20 @@ def test_a_missing_filter_found_by_a_read_is_named(tmp_path):
                 EventFileError, match=r"events/x is compressed with HDF5 filter 32999"
             ):
                 read()
+
+
+@pytest.mark.parametrize(
+    ("t", "match"),
+    [
+        (np.int64(5), r"events/t has shape \(\); expected a 1-D column"),
+        (np.arange(N).reshape(N, 1), r"events/t has shape \(3000, 1\); expected a 1-D column"),
+    ],
+)
+def test_a_column_that_is_not_1d_is_refused_naming_its_shape(tmp_path, t, match):
+    path = tmp_path / "shape.h5"
+    with h5py.File(path, "w") as f:
+        for k in "xyp":
+            f[f"events/{k}"] = np.zeros(N, np.uint8)
+        f["events/t"] = t
+    with pytest.raises(EventFileError, match=r"shape\.h5.*" + match):
+        open_events(path)

@@ -166,6 +166,10 @@ def _column_layout(grp: h5py.Group, path: Path) -> tuple[list[tuple[str, int, in
     and their length."""
     cols = [grp[k] for k in "xytp"]
     for name, ds in zip("xytp", cols, strict=True):
+        if ds.ndim != 1:
+            raise EventFileError(
+                f"{str(path)!r}: events/{name} has shape {ds.shape}; expected a 1-D column"
+            )
         # a float or string column would be truncated or garbled by the integer casts
         if ds.dtype.kind not in "iub":
             raise EventFileError(
