@@ -1089,8 +1089,11 @@ def _open_txt(
     # the size line may follow blank and comment lines
     raw, lead, comment = text.read_text(path, "rpg text 't x y p' per line")
     named = None if comment is None else text.comment_columns(comment, None)
-    if named is not None and text.column_index(named) != {"t": 0, "x": 1, "y": 2, "p": 3}:
-        # read in rpg text's order, the columns it names would be swapped without a word
+    index = None if named is None else text.column_index(named)
+    if named and index and sorted(index, key=index.__getitem__) != list("txyp"):
+        # read in rpg text's order, the columns it names would be swapped without a word; other
+        # words among them ('# t [s] x y p', v2e's '# Format is time (float s), x, ...') are not
+        # columns
         names = " ".join(n.decode("utf-8", "replace") for n in named)
         raise EventFileError(
             f"{str(path)!r}: its comment line {'# ' + names!r} names the columns in another "

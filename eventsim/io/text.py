@@ -69,11 +69,15 @@ def lf_line_ends(raw: bytes) -> bytes:
     return raw
 
 
-def read_text(path: Path, expected: str) -> tuple[bytes, int, bytes | None]:
+def read_text(
+    path: Path, expected: str, header_comment: bool = False
+) -> tuple[bytes, int, bytes | None]:
     """A text event file from its first line that is neither blank nor a ``#`` comment, UTF-8
     without a BOM, with LF line ends where it has only CR (`lf_line_ends`); the number of lines
     cut off before it; and the last comment line cut, without its ``#`` (None: none).
-    `EventFileError` when it holds no such line (``expected`` says what it should hold)."""
+    `EventFileError` when it holds no such line (``expected`` says what it should hold), but
+    with ``header_comment`` a last comment naming the four columns is then the file's only
+    line (the header of a CSV of no events)."""
     raw = path.read_bytes()
     if raw.startswith(_UTF16_BOMS):
         # PowerShell 5's '>' and Excel's "Unicode text" write UTF-16, whose NULs made each
@@ -92,6 +96,12 @@ def read_text(path: Path, expected: str) -> tuple[bytes, int, bytes | None]:
     start = m.end() if m else 0
     comments = _COMMENT.findall(raw, 0, start)
     if start == len(raw):
+        if header_comment and comments:
+            last = comments[-1].strip()
+            found = _separating(last)
+            if len(found) == 1 and comment_columns(last, found[0]) is not None:
+                # np.savetxt(header='t,x,y,p') of no events writes only '# t,x,y,p'
+                return last, raw.count(b"\n", 0, raw.rfind(b"#", 0, start)), None
         only = "comment and blank lines" if comments else "blank lines"
         raise EventFileError(f"{str(path)!r} holds only {only}; expected {expected}")
     return (
@@ -372,18 +382,39 @@ def is_number(cell: bytes) -> bool:
     return True
 
 
-def delimiter(path: Path, line: bytes, number: int) -> bytes:
-    """The delimiter of a CSV whose first line (line ``number`` of the file) is ``line``: the
-    one of comma, tab and semicolon that separates 4 or more fields there (else the most
-    frequent, comma for none, for messages to count fields by). `EventFileError` when several
-    do: which one splits the values is a guess."""
-    counts = {d: line.count(d) for d in _DELIMITERS}
-    found = [d for d, n in counts.items() if n >= 3]
+def _separating(line: bytes) -> list[bytes]:
+    """Those of comma, tab and semicolon that may separate the fields of a CSV's first line
+    ``line``: each that separates 4 or more fields there; of several, the one that alone
+    splits it as a first line is split, a header naming t, x, y and p or data whose first four
+    fields are numbers or a True/False polarity (a text field after them may hold another
+    delimiter: a label 'a;b;c;d', written so by pandas)."""
+    found = [d for d in _DELIMITERS if line.count(d) >= 3]
     if len(found) == 2 and b"\t" in found:
         # tabs that only pad fields (1,\t2,\t3,\t1) separate nothing
         other = found[1 - found.index(b"\t")]
         if all(b"\t" not in cell.strip() for cell in line.split(other)):
-            found = [other]
+            return [other]
+    if len(found) > 1:
+        fitting = [d for d in found if _splits_first_line(line, d)]
+        if len(fitting) == 1:
+            return fitting
+    return found
+
+
+def _splits_first_line(line: bytes, delim: bytes) -> bool:
+    cells = [c.strip().strip(b'"') for c in _cells(line, delim)]
+    if len(cells) >= 4 and all(is_number(c) for c in cells[:3]):
+        return is_number(cells[3]) or cells[3].lower() in (b"true", b"false")
+    return _named_columns([c.decode("utf-8", "replace") for c in cells]) is not None
+
+
+def delimiter(path: Path, line: bytes, number: int) -> bytes:
+    """The delimiter of a CSV whose first line (line ``number`` of the file) is ``line``: the
+    one of comma, tab and semicolon that separates 4 or more fields there (`_separating`; else
+    the most frequent, comma for none, for messages to count fields by). `EventFileError` when
+    several do: which one splits the values is a guess."""
+    counts = {d: line.count(d) for d in _DELIMITERS}
+    found = _separating(line)
     if len(found) > 1:
         held = " and ".join(f"{counts[d]} {_DELIMITERS[d]}s" for d in found)
         raise EventFileError(
@@ -421,10 +452,10 @@ def _is_header(path: Path, first: bytes, delim: bytes) -> bool:
 def looks_like_csv_header(line: bytes) -> bool:
     """Whether ``line`` is a CSV header the CSV layout reads: 4 or more fields separated by
     one of comma, tab and semicolon, none a number, naming the four columns."""
-    counts = [d for d in _DELIMITERS if line.count(d) >= 3]
-    if len(counts) != 1:
+    found = _separating(line.strip())
+    if len(found) != 1:
         return False
-    cells = _cells(line.strip(), counts[0])
+    cells = _cells(line.strip(), found[0])
     if any(is_number(c.strip().strip(b'"')) for c in cells):
         return False
     return _named_columns([c.decode("utf-8", "replace") for c in cells]) is not None
@@ -634,7 +665,7 @@ def read_csv(
     if time_unit not in (None, *TIME_UNITS):
         raise ArgumentValueError("time_unit", time_unit, TIME_UNITS_EXPECTED)
     # without blank or comment lines before the header: loadtxt's skiprows would count them
-    raw, lead, comment = read_text(path, "a CSV of events t,x,y,p")
+    raw, lead, comment = read_text(path, "a CSV of events t,x,y,p", header_comment=True)
     first = raw[: raw.find(b"\n")] if b"\n" in raw else raw
     first = first.strip()
     delim = delimiter(path, first, lead + 1)
