@@ -100,8 +100,8 @@ def test_numpy_seeds_draw_the_walk_of_the_same_python_seed():
 def test_a_duration_under_a_microsecond_says_so_not_lower_the_fps():
     with pytest.raises(
         ParameterError,
-        match=r"duration_ms = 0\.0004 at 5000 fps puts its first and last frames less than 1 us "
-        r"apart; expected a duration of at least 0\.001 ms",
+        match=r"duration_ms = 0\.0004 puts the first and last frames less than 1 us apart; "
+        r"expected a duration of at least 0\.001 ms",
     ):
         ImageMotionSource(_texture(), duration_ms=0.0004)
     with pytest.raises(ParameterError, match="lower fps"):

@@ -136,10 +136,13 @@ def _option_given(
 
 
 def _option_value(value: object) -> str:
-    """``value`` as it would be typed: ``640x480`` for a sensor size, a text quoted only
-    where a shell needs it."""
+    """``value`` as it would be typed: ``640x480`` for a sensor size, ``1e+09`` for the float
+    of ``--fps 1e9`` (not ``1000000000.0``), a text quoted only where a shell needs it."""
     import shlex
 
+    if isinstance(value, float):
+        short = f"{value:g}"
+        return short if float(short) == value else repr(value)
     if isinstance(value, tuple) and len(value) == 2:
         return f"{value[0]}x{value[1]}"
     return shlex.quote(str(value))

@@ -24,7 +24,7 @@ from eventsim.cli.common import (
     path_arg,
     show_progress,
 )
-from eventsim.errors import ParameterError
+from eventsim.errors import InputError, ParameterError
 
 EXAMPLES = """examples:
   eventsim simulate clip.mp4 -o clip.h5 --camera davis346 --preset clean
@@ -145,7 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--fit",
         choices=FITS,
         default="crop",
-        help="fit frames to the sensor by centre crop or stretch (default crop)",
+        help="fit frames of another size to the sensor: crop scales them to cover it and "
+        "keeps the centre, resize scales them to its width and height, changing their aspect "
+        "ratio (default crop)",
     )
     sensor.add_argument(
         "--preset",
@@ -237,6 +239,13 @@ def _check_numbers(args) -> None:
     if args.interval_ms is not None:
         from eventsim.io.hdf5_writer import MAX_MS_INDEX
 
+        # `PairSource`'s own rule, in this command's words (its upper bound is the events'
+        # int64 times, far beyond what an event file can span: the next check)
+        if round(args.interval_ms * 1e3) < 1:
+            raise ParameterError(
+                f"--interval-ms {args.interval_ms:g} is shorter than 1 us (0.001 ms), the time "
+                "resolution of events"
+            )
         # the writer refuses such a span only after the simulation, blaming the events' times
         if args.interval_ms >= MAX_MS_INDEX:
             raise ParameterError(
@@ -252,6 +261,36 @@ def _check_numbers(args) -> None:
             raise ParameterError(f"{name} {value:g} must be a time >= 0 s")
     if args.start_s is not None and args.stop_s is not None and args.stop_s <= args.start_s:
         raise ParameterError(f"{stop} {args.stop_s:g} s is not after {start} {args.start_s:g} s")
+
+
+def _assignment(field: str, value: str) -> str:
+    """``--set FIELD=VALUE`` as typed (quoted where a shell needs it)."""
+    import shlex
+
+    return f"--set {shlex.quote(f'{field}={value}')}"
+
+
+def _pixel_params(args):
+    """The preset with the ``--set`` overrides; a refused one is named as typed (``--set
+    pos_threshold=0; expected ...``), not as the library names it (``pos_threshold = 0.0``)."""
+    from eventsim.simulator import DVSParams
+    from eventsim.simulator.params import ParameterValueError
+
+    overrides = parse_assignments(args.set)
+    fields = DVSParams.field_names()
+    for field, value in overrides.items():
+        if field not in fields:
+            raise ParameterError(
+                f"{_assignment(field, value)}: DVSParams has no field {field}; valid fields: "
+                f"{', '.join(fields)}"
+            )
+    try:
+        return DVSParams.from_preset(args.preset).with_overrides(overrides)
+    except ParameterValueError as exc:
+        if exc.parameter not in overrides:
+            raise
+        field = exc.parameter
+        raise ParameterError(f"{_assignment(field, overrides[field])}{exc.rest}") from None
 
 
 def _check_output_name(output: str) -> None:
@@ -358,10 +397,15 @@ def _make_source(args, size):
         if n_frames < 1 - 1e-9:
             # the clip is at least two frames 1/fps apart: it would outlast the duration
             rate = f"--fps {fps:g}" if args.fps else f"{fps:g} fps (the default)"
+            duration = (
+                f"--duration-ms {args.duration_ms:g}"
+                if args.duration_ms
+                else f"{duration_s * 1e3:g} ms (the default --duration-ms)"
+            )
             longer = f" or --duration-ms to at least {1e3 / fps:g}"
             raise ParameterError(
-                f"--duration-ms {duration_s * 1e3:g} at {rate} is shorter than one frame "
-                f"interval ({1e3 / fps:g} ms); raise --fps to at least {1 / duration_s:g}"
+                f"{duration} at {rate} is shorter than one frame interval ({1e3 / fps:g} ms); "
+                f"raise --fps to at least {1 / duration_s:g}"
                 + (longer if 1e3 / fps <= MAX_DURATION_MS else "")
             )
         # the clip is made in memory before the simulation starts
@@ -393,14 +437,28 @@ def _make_source(args, size):
                     f"--fps does not apply: the images are timed by {str(times)!r} (seconds, "
                     f"one line per image); drop --fps{other}"
                 )
-            return sources.FolderSource(
-                folder,
-                fps=args.fps,
-                timestamps_file=timestamps,
-                sensor_size=size,
-                fit=fit,
-                allow_long_gaps=args.force,
-            )
+            untimed = args.timestamps is None and not times.is_file()
+            if untimed and args.fps is None and sources.folder_images(folder):
+                # said by `FolderSource` in its keywords (fps, timestamps_file)
+                raise InputError(
+                    f"frame folder {str(folder)!r} has no timestamps.txt; pass --fps or "
+                    "--timestamps FILE (one time in seconds per image)"
+                )
+            try:
+                return sources.FolderSource(
+                    folder,
+                    fps=args.fps,
+                    timestamps_file=timestamps,
+                    sensor_size=size,
+                    fit=fit,
+                    allow_long_gaps=args.force,
+                )
+            except InputError as exc:
+                # times refused as not seconds: the advice names the keyword beside the option
+                keyword = "pass allow_long_gaps=True (--force)"
+                if keyword not in str(exc):
+                    raise
+                raise InputError(str(exc).replace(keyword, "pass --force")) from None
         if path.suffix.lower() not in sources.IMAGE_EXTENSIONS:
             return sources.VideoSource(
                 path, start_s=args.start_s, stop_s=args.stop_s, sensor_size=size, fit=fit
@@ -431,6 +489,28 @@ def _long_gaps_forced(args, source) -> bool:
     return ts.size >= 2 and float(np.median(np.diff(ts))) >= sources._LONG_FRAME_GAP_US
 
 
+def _check_span(args, source) -> None:
+    """Refuse a frame folder whose first and last frames are farther apart than an event file
+    can span, before the simulation: the writer refuses its events only after it, naming
+    their times and none of this command's options."""
+    from eventsim.io.hdf5_writer import MAX_MS_INDEX
+    from eventsim.simulator import sources
+
+    if not isinstance(source, sources.FolderSource):
+        return
+    ts = source.timestamps_us
+    span_us = int(ts[-1]) - int(ts[0])
+    if span_us // 1000 < MAX_MS_INDEX:
+        return
+    span = (
+        f"the first and last of {ts.size} frames {span_us / 1e6:g} s apart, more than an event "
+        f"file can span ({MAX_MS_INDEX:,} ms, {MAX_MS_INDEX / 86.4e6:.1f} days)"
+    )
+    if args.fps is not None:
+        raise ParameterError(f"--fps {args.fps:g} puts {span}")
+    raise InputError(f"the times in {source.timing!r} put {span}; split the folder")
+
+
 def _make_source_and_warn(args, size):
     """`_make_source`, its timing warnings printed as one line each like other CLI warnings."""
     from eventsim.simulator.sources import TimestampsWarning
@@ -455,7 +535,6 @@ def _make_source_and_warn(args, size):
 
 @cli_command(build_parser)
 def main(args: argparse.Namespace) -> int:
-    from eventsim.simulator import DVSParams
     from eventsim.simulator.pipeline import simulate
     from eventsim.simulator.sources import VideoDecodeWarning
 
@@ -465,7 +544,7 @@ def main(args: argparse.Namespace) -> int:
     # of the one-line error this command prints; the user can still ask for them
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     out = check_output(args.output, args.force, final=True)
-    params = DVSParams.from_preset(args.preset).with_overrides(parse_assignments(args.set))
+    params = _pixel_params(args)
     size = _sensor_size(args)
     if size is not None:
         from eventsim.simulator.core import check_memory
@@ -477,6 +556,7 @@ def main(args: argparse.Namespace) -> int:
     quiet = contextlib.nullcontext() if "OPENCV_LOG_LEVEL" in os.environ else opencv_log_silenced()
     with quiet:
         source = _make_source_and_warn(args, size)
+        _check_span(args, source)
         with warnings.catch_warnings():
             # said below in one line, like the other warnings of this command
             warnings.simplefilter("ignore", VideoDecodeWarning)

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from eventsim._text import plural
-from eventsim.errors import ParameterError
+from eventsim.errors import ArgumentValueError, ParameterError
 from eventsim.options import LOG_CURVES, LogCurve
 
 # Sensor sizes (width, height) of common event cameras.
@@ -41,6 +41,28 @@ MAX_LOG_EPS = 1.0
 #: its length in microseconds (two frames never share one), so a larger factor would only
 #: matter between frames more than a second apart, at a full simulated frame per microsecond.
 MAX_UPSAMPLE_FACTOR = 1_000_000
+
+
+class ParameterValueError(ArgumentValueError):
+    """A refused value of a simulator parameter (a `DVSParams` field, a source's ``fps``),
+    worded ``name = value; expected ...``. As an `ArgumentValueError` it keeps ``parameter``,
+    ``value`` and ``rest`` (the message after the value), so that a command line can name its
+    option or ``--set FIELD=VALUE`` in their place. ``shown`` is the value as the message
+    shows it (default: its repr)."""
+
+    def __init__(self, parameter: str, value: object, rest: str, shown: str | None = None) -> None:
+        super().__init__(parameter, value, rest)
+        self.shown = shown
+        self.args = (str(self),)
+
+    def __setstate__(self, state: dict[str, Any] | None) -> None:
+        # unpickling (`ArgumentValueError.__reduce__`) made the message without ``shown``
+        self.__dict__.update(state or {})
+        self.args = (str(self),)
+
+    def __str__(self) -> str:
+        shown = repr(self.value) if self.shown is None else self.shown
+        return f"{self.parameter} = {shown}{self.rest}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,27 +134,32 @@ class DVSParams:
 
     def validate(self) -> None:
         if self.log_curve not in LOG_CURVES:
-            raise ParameterError(
-                f"log_curve {self.log_curve!r} is unknown; expected one of {', '.join(LOG_CURVES)}"
+            raise ParameterValueError(
+                "log_curve", self.log_curve, f"; expected one of {', '.join(LOG_CURVES)}"
             )
         positive = ("pos_threshold", "neg_threshold", "max_motion_px", "max_log_change", "log_eps")
         for name in positive:
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
-                raise ParameterError(f"{name} = {value!r}; expected a finite value > 0")
+                raise ParameterValueError(name, value, "; expected a finite value > 0")
         if self.log_eps > MAX_LOG_EPS:
-            raise ParameterError(
-                f"log_eps = {self.log_eps:g}; expected at most {MAX_LOG_EPS:g} (a fraction of "
-                "255 DN, as in ln(I/255 + log_eps): ESIM uses 1e-3; for an eps of N DN give N/255)"
+            raise ParameterValueError(
+                "log_eps",
+                self.log_eps,
+                f"; expected at most {MAX_LOG_EPS:g} (a fraction of 255 DN, as in ln(I/255 + "
+                "log_eps): ESIM uses 1e-3; for an eps of N DN give N/255)",
+                shown=f"{self.log_eps:g}",
             )
         for name in ("pos_threshold", "neg_threshold"):
             value = getattr(self, name)
             if value < MIN_THRESHOLD:
                 # the floor the mismatch clamps each pixel's threshold to; towards 0 the events
                 # per frame grow without bound (1e-30 ran out of memory)
-                raise ParameterError(
-                    f"{name} = {value!r}; expected at least {MIN_THRESHOLD} (log units), the "
-                    "floor the threshold mismatch is clamped to"
+                raise ParameterValueError(
+                    name,
+                    value,
+                    f"; expected at least {MIN_THRESHOLD} (log units), the floor the threshold "
+                    "mismatch is clamped to",
                 )
         non_negative = (
             "threshold_sigma",
@@ -148,40 +175,51 @@ class DVSParams:
         for name in non_negative:
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
-                raise ParameterError(f"{name} = {value!r}; expected a finite value >= 0")
+                raise ParameterValueError(name, value, "; expected a finite value >= 0")
         for name in ("leak_rate_hz", "shot_noise_rate_hz", "hot_pixel_rate_hz"):
             value = getattr(self, name)
             if value > MAX_RATE_HZ:
                 # events carry whole microseconds: a pixel cannot fire faster than its clock
-                raise ParameterError(
-                    f"{name} = {value:g} Hz; expected at most {MAX_RATE_HZ:g} Hz (one event "
-                    "per pixel per microsecond, the time resolution of events)"
+                raise ParameterValueError(
+                    name,
+                    value,
+                    f"; expected at most {MAX_RATE_HZ:g} Hz (one event per pixel per "
+                    "microsecond, the time resolution of events)",
+                    shown=f"{value:g} Hz",
                 )
         if self.refractory_period_us > MAX_REFRACTORY_US:
-            raise ParameterError(
-                f"refractory_period_us = {self.refractory_period_us!r}; expected at most "
-                f"{MAX_REFRACTORY_US} (an hour)"
+            raise ParameterValueError(
+                "refractory_period_us",
+                self.refractory_period_us,
+                f"; expected at most {MAX_REFRACTORY_US} (an hour)",
             )
         if self.leak_rate_spread_decades > MAX_LEAK_SPREAD_DECADES:
             # the log-normal gain's normalisation overflows a float far above this
-            raise ParameterError(
-                f"leak_rate_spread_decades = {self.leak_rate_spread_decades:g}; expected at most "
-                f"{MAX_LEAK_SPREAD_DECADES:g} (decades)"
+            raise ParameterValueError(
+                "leak_rate_spread_decades",
+                self.leak_rate_spread_decades,
+                f"; expected at most {MAX_LEAK_SPREAD_DECADES:g} (decades)",
+                shown=f"{self.leak_rate_spread_decades:g}",
             )
         if self.leak_jitter_fraction > MAX_LEAK_JITTER:
             # a pixel's leak speed is 1 + jitter * z times its mean (|z| < 6.2): far above this
             # one period's event count overflowed the kernels' integers (1e30 crashed Python)
-            raise ParameterError(
-                f"leak_jitter_fraction = {self.leak_jitter_fraction:g}; expected at most "
-                f"{MAX_LEAK_JITTER:g} (a relative std. dev. of the leak period)"
+            raise ParameterValueError(
+                "leak_jitter_fraction",
+                self.leak_jitter_fraction,
+                f"; expected at most {MAX_LEAK_JITTER:g} (a relative std. dev. of the leak period)",
+                shown=f"{self.leak_jitter_fraction:g}",
             )
         if not 0 <= self.hot_pixel_fraction <= 1:
-            raise ParameterError(f"hot_pixel_fraction = {self.hot_pixel_fraction!r}; expected 0..1")
+            raise ParameterValueError(
+                "hot_pixel_fraction", self.hot_pixel_fraction, "; expected 0..1"
+            )
         if not 1 <= self.max_upsample_factor <= MAX_UPSAMPLE_FACTOR:
-            raise ParameterError(
-                f"max_upsample_factor = {self.max_upsample_factor!r}; expected an integer from 1 "
-                f"to {MAX_UPSAMPLE_FACTOR} (a frame per microsecond of a 1 s interval; inserted "
-                "frames never share a microsecond)"
+            raise ParameterValueError(
+                "max_upsample_factor",
+                self.max_upsample_factor,
+                f"; expected an integer from 1 to {MAX_UPSAMPLE_FACTOR} (a frame per microsecond "
+                "of a 1 s interval; inserted frames never share a microsecond)",
             )
 
     @property
@@ -253,7 +291,7 @@ def _parse_value(name: str, value: Any, current: Any) -> Any:
             return float(text)
     except (ValueError, OverflowError):
         expected = _KIND_WORDS.get(kind, kind.__name__)
-        raise ParameterError(f"{name} = {value!r}; expected {expected}") from None
+        raise ParameterValueError(name, value, f"; expected {expected}") from None
     return text
 
 
@@ -266,7 +304,7 @@ def _as_number(name: str, value: Any, kind: type) -> int | float:
             return int(value)
         if math.isfinite(value) and float(value).is_integer():
             return int(float(value))
-    raise ParameterError(f"{name} = {value!r}; expected {_KIND_WORDS[kind]}")
+    raise ParameterValueError(name, value, f"; expected {_KIND_WORDS[kind]}")
 
 
 PRESETS: dict[str, dict[str, Any]] = {
