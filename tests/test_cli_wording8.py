@@ -18,6 +18,8 @@
   FILE ...)", and times refused as not seconds "pass allow_long_gaps=True (--force)": Python's
   keywords beside the options. A folder whose times span more than an event file can hold
   (one long gap) was also refused only by the writer, after the run.
+- ``--synthetic --sensor-size 8x20`` said "clip size 8x20 (width x height) is too small; ...
+  (eventsim simulate --synthetic: --sensor-size)".
 """
 
 from __future__ import annotations
@@ -196,6 +198,14 @@ def test_times_that_look_like_microseconds_name_force(tmp_path, capfd, names):
     line = _simulate(tmp_path, capfd, names, "FOLDER", "--timestamps", str(times))
     assert line.endswith("if they are seconds, pass --force"), line
     assert "allow_long_gaps" not in line
+
+
+def test_a_synthetic_clip_too_small_names_sensor_size(tmp_path, capfd, names):
+    line = _simulate(
+        tmp_path, capfd, names, "--synthetic", "moving-shapes", "--sensor-size", "8x20"
+    )
+    assert "--sensor-size 8x20 is too small for --synthetic; expected at least 16x16" in line
+    assert "clip size" not in line
 
 
 def test_library_sources_keep_python_words(names):

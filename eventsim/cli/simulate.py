@@ -390,6 +390,12 @@ def _make_source(args, size):
         from eventsim.simulator.synthetic import moving_shapes_clip
 
         width, height = size or (346, 260)
+        if width < 16 or height < 16:
+            # `moving_shapes_frames` refuses it too, as "clip size 1x1 (width x height)"
+            raise ParameterError(
+                f"--sensor-size {width}x{height} is too small for --synthetic; expected at "
+                "least 16x16"
+            )
         duration_s = (args.duration_ms or 1000.0) / 1e3
         fps = args.fps or 60.0
         n_frames = duration_s * fps
