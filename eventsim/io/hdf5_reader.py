@@ -446,18 +446,7 @@ class EventReader:
             np.asarray(ms[()], dtype=np.int64) if isinstance(ms, h5py.Dataset) else None,
             None,
         )
-        # a signed polarity column without a 0 among its first block holds -1/+1, as other
-        # tools write it: each read turns -1 into 0 (OFF), as the readers of the other layouts
-        # do; a -1 among 0/1 stays, for the checks to report
-        self._p_signed = False
-        if n and self._p.dtype.kind == "i":
-            head = np.asarray(self._p[: min(n, self._block)])
-            if not np.any(head == 0):
-                self._p_signed = True
-                self.notes.append(
-                    "polarity -1/+1 in events/p (signed, no 0 among its first "
-                    f"{head.shape[0]} values) read as 0/1 (-1 -> 0, +1 -> 1)"
-                )
+        self._p_signed = self._signed_polarity()
         if n:
             self._t_first = int(self._t[0])
             self._t_last = int(self._t[n - 1])
@@ -507,6 +496,27 @@ class EventReader:
             self._frames = None
             self.frame_ts_us = np.zeros(0, np.int64)
             self.frame_event_idx = np.zeros(0, np.int64)
+
+    def _signed_polarity(self) -> bool:
+        """Whether events/p holds -1/+1, as other tools write it: each read then turns -1
+        into 0 (OFF), as the readers of the other layouts do. The first block holding a 0 or
+        a -1 tells: a -1 and no 0. Blocks of only +1 (a burst of ON events) tell nothing, so
+        the look goes on (through the whole column only when it holds no 0 and no -1); a -1
+        among 0/1 stays, for the checks to report."""
+        if self._p.dtype.kind != "i":
+            return False
+        for a in range(0, self._n, self._block):
+            b = min(a + self._block, self._n)
+            block = np.asarray(self._p[a:b])
+            if np.any(block == 0):
+                return False
+            if np.any(block == -1):
+                self.notes.append(
+                    f"polarity -1/+1 in events/p (a -1 and no 0 among its first {b} values) "
+                    "read as 0/1 (-1 -> 0, +1 -> 1)"
+                )
+                return True
+        return False
 
     def _file_sensor_size(self) -> tuple[int, int] | None:
         names = ("attribute sensor_width", "attribute sensor_height")

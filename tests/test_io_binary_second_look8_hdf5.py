@@ -1,0 +1,68 @@
+"""Second look at the -1/+1 polarity rule of `EventReader` for DSEC-layout files: a signed
+(int8) 0/1 column that opens with a burst of ON events is not taken for -1/+1."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+
+from eventsim.io import open_events
+
+
+def _int8_polarity_file(path, p):
+    n = p.shape[0]
+    with h5py.File(path, "w") as f:
+        f["events/x"] = np.arange(n, dtype=np.uint16) % 64
+        f["events/y"] = np.arange(n, dtype=np.uint16) % 48
+        f["events/t"] = np.arange(n, dtype=np.int64) * 3
+        f.create_dataset("events/p", data=p, chunks=(min(n, 4096),))
+    return path
+
+
+def test_0_1_column_opening_with_on_events_has_no_signed_note(tmp_path):
+    # int8 0/1 whose first block (2^17 events) is all ON: there is no -1 to convert, and the
+    # note said the file held -1/+1 (eventsim info and convert print it)
+    n = (1 << 17) + 3000
+    p = np.ones(n, np.int8)
+    p[(1 << 17) + 7 :: 5] = 0
+    path = _int8_polarity_file(tmp_path / "on_burst.h5", p)
+    with open_events(path) as r:
+        assert not any("-1" in note for note in r.notes), r.notes
+        assert np.array_equal(r.read()["p"], p)
+        assert np.array_equal(r.read_columns().p, p)
+
+
+def test_short_all_on_0_1_file_has_no_signed_note(tmp_path):
+    p = np.ones(40, np.int8)
+    path = _int8_polarity_file(tmp_path / "all_on.h5", p)
+    with open_events(path) as r:
+        assert not any("-1" in note for note in r.notes), r.notes
+        assert np.array_equal(r.read()["p"], p)
+
+
+def test_stray_minus_one_after_an_on_burst_is_kept_for_the_checks(tmp_path):
+    # a 0/1 file: its first 0 comes after the first block, with a stray -1 beside it; the -1
+    # is a bad event, not an OFF one, and stays for `eventsim info --check` to report
+    n = (1 << 17) + 3000
+    p = np.ones(n, np.int8)
+    p[(1 << 17) + 7 :: 5] = 0
+    p[(1 << 17) + 100] = -1
+    path = _int8_polarity_file(tmp_path / "stray.h5", p)
+    with open_events(path) as r:
+        assert np.array_equal(r.read()["p"], p)
+        assert np.array_equal(r.read_index_columns((1 << 17) - 10).p, p[(1 << 17) - 10 :])
+        assert np.array_equal(np.concatenate(list(r.iter_windows(10_000)))["p"], p)
+        assert not any("-1/+1" in note for note in r.notes), r.notes
+
+
+def test_signed_column_opening_with_on_events_is_still_read_as_0_1(tmp_path):
+    n = (1 << 17) + 3000
+    p = np.ones(n, np.int8)
+    p[(1 << 17) + 7 :: 5] = -1
+    path = _int8_polarity_file(tmp_path / "signed_burst.h5", p)
+    want = (p > 0).astype(np.int8)
+    with open_events(path) as r:
+        assert any("-1/+1" in note for note in r.notes), r.notes
+        assert np.array_equal(r.read()["p"], want)
+        assert np.array_equal(r.read_columns().p, want)
+        assert np.array_equal(np.concatenate(list(r.iter_windows(10_000)))["p"], want)
