@@ -193,7 +193,7 @@ _OPENCV_LOG_LOCK = threading.Lock()
 
 
 def tiff_decoder_input(
-    data: bytes,
+    data: bytes | bytearray,
 ) -> tuple[bytes | bytearray, int, dict[int, tuple[int, int, int]]]:
     """What the decoders of a TIFF file's bytes (classic or BigTIFF) are given, and what then
     turns their pixels upright: the bytes with the orientation entry set to 1 (OpenCV 5.0
@@ -231,7 +231,7 @@ def tiff_decoder_input(
     return buf, orientation, entries
 
 
-def _decode_tiff(data: bytes, name: str) -> np.ndarray:
+def _decode_tiff(data: bytes | bytearray, name: str) -> np.ndarray:
     """The bytes of a TIFF file as `read_image` returns images: decoded as `tiff_decoder_input`
     gives them, then turned upright by the EXIF rule. A compression OpenCV cannot decode goes
     to Pillow where it is installed."""
@@ -461,7 +461,7 @@ def _reads_extra_samples(entries: dict[int, tuple[int, int, int]]) -> bool:
     return (grey and samples > 1) or (photometric == _PHOTOMETRIC_RGB and samples > 4)
 
 
-def _tiff_samples(data: bytes) -> np.ndarray | None:
+def _tiff_samples(data: bytes | bytearray) -> np.ndarray | None:
     """The colour (grey or RGB) of a TIFF that `_reads_extra_samples`, as stored (a WhiteIsZero
     grey inverted), divided by its alpha where that is associated (the first extra sample
     marked alpha by ExtraSamples); None where its layout is not read here. OpenCV decodes it
@@ -561,7 +561,7 @@ def _tiff_samples(data: bytes) -> np.ndarray | None:
 
 
 def _tiff_as_grey(
-    data: bytes, found: dict[int, _TiffEntry], replaced: dict[int, int | list[int]]
+    data: bytes | bytearray, found: dict[int, _TiffEntry], replaced: dict[int, int | list[int]]
 ) -> np.ndarray | None:
     """OpenCV's pixels of a TIFF's bytes with a first directory of its own appended: the
     `_TIFF_KEPT_TAGS` entries of ``found`` (the file's first directory) as the file holds
@@ -572,7 +572,7 @@ def _tiff_as_grey(
 
 
 def _tiff_with_directory(
-    data: bytes,
+    data: bytes | bytearray,
     found: dict[int, _TiffEntry],
     kept: set[int],
     replaced: dict[int, int | list[int]],
@@ -580,12 +580,29 @@ def _tiff_with_directory(
     """A TIFF's bytes with a first directory of their own appended: the ``kept`` entries of
     ``found`` (the file's first directory) as the file holds them, and ``replaced``'s values;
     None where those do not fit their fields (sides of a damaged directory)."""
+    at = len(data) + len(data) % 2
+    ifd = _tiff_appended_directory(data, found, kept, replaced, at)
+    if ifd is None:
+        return None
+    buf = bytearray(data) + bytes(at - len(data)) + ifd
+    _tiff_point_at(buf, at)
+    return buf
+
+
+def _tiff_appended_directory(
+    data: bytes | bytearray,
+    found: dict[int, _TiffEntry],
+    kept: set[int],
+    replaced: dict[int, int | list[int]],
+    at: int,
+) -> bytes | None:
+    """The bytes of `_tiff_with_directory`'s directory (and the values that do not fit its
+    fields) when placed at ``at``; None where the values do not fit their fields."""
     big = data[2:4] in (b"+\x00", b"\x00+")
     o = "<" if data[:2] == b"II" else ">"
     word = "Q" if big else "I"
     field, count_size, entry_size = (8, 8, 20) if big else (4, 2, 12)
     tags = sorted(replaced.keys() | kept)
-    at = len(data) + len(data) % 2
     tail_at = at + count_size + entry_size * len(tags) + field
     ifd, tail = struct.pack(o + ("Q" if big else "H"), len(tags)), b""
     try:
@@ -603,11 +620,17 @@ def _tiff_with_directory(
                 packed, tail = struct.pack(o + word, tail_at + len(tail)), tail + packed
             kind = 4 if code == "I" else 16
             ifd += struct.pack(o + "HH" + word, tag, kind, len(vals)) + packed.ljust(field, b"\0")
-        buf = bytearray(data) + bytes(at - len(data)) + ifd + bytes(field) + tail
-        buf[slice(8, 16) if big else slice(4, 8)] = struct.pack(o + word, at)
+        struct.pack(o + word, at)  # the header's pointer to it fits
     except struct.error:
         return None
-    return buf
+    return ifd + bytes(field) + tail
+
+
+def _tiff_point_at(buf: bytearray, at: int) -> None:
+    """Point the header of the TIFF ``buf`` (classic or BigTIFF) at its first directory ``at``."""
+    big = buf[2:4] in (b"+\x00", b"\x00+")
+    o = "<" if buf[:2] == b"II" else ">"
+    buf[slice(8, 16) if big else slice(4, 8)] = struct.pack(o + ("Q" if big else "I"), at)
 
 
 # libtiff (4.5 on) reads an uncompressed tile of a file it has not mapped (OpenCV decodes from
@@ -617,14 +640,20 @@ def _tiff_with_directory(
 # file and reads it
 _LIBTIFF_READ_BUFFER_STEP = 1024
 _TIFF_TILE_TAGS = frozenset({_TIFF_TILE_WIDTH, _TIFF_TILE_LENGTH, *_TIFF_TILES})
+# the largest image OpenCV decodes (its default CV_IO_MAX_IMAGE_WIDTH, _HEIGHT and _PIXELS)
+# and the bytes of such an image of 8-bit RGBA: the most `_untiled` writes out, as tiles may
+# share their bytes and a small file claim any number of them
+_OPENCV_MAX_SIDE, _OPENCV_MAX_PIXELS = 1 << 20, 1 << 30
+_OPENCV_MAX_BYTES = 4 * _OPENCV_MAX_PIXELS
 
 
-def _untiled(data: bytes) -> bytes:
+def _untiled(data: bytes | bytearray) -> bytes | bytearray:
     """A TIFF's bytes with the uncompressed tiles (of samples of 8 bits or fewer) that OpenCV
     cannot decode from memory moved into strips of a first directory of their own, one strip a
     row of tiles (and plane), its other entries as the file holds them: OpenCV decodes those
     pixels as it does the tiles of a file it reads by name. ``data`` itself for every other
-    TIFF, and where a tile lies past the end of the file or is shorter than its pixels."""
+    TIFF, where a tile lies past the end of the file or is shorter than its pixels, and where
+    the image is larger than OpenCV decodes."""
     try:
         found = {e.tag: e for e in _tiff_entries(data)}
     except (_Truncated, IndexError, ValueError):
@@ -658,6 +687,9 @@ def _untiled(data: bytes) -> bytes:
     across, down = -(-w // tw), -(-h // tl)
     row = tw * bpp // 8
     size = row * tl
+    # each row of the image ends where its first ceil(w * bpp / 8) bytes do: the tile rows
+    # side by side hold its samples in order, and what follows them is padding
+    width = -(-w * bpp // 8)
     step = _LIBTIFF_READ_BUFFER_STEP
     if (
         len(offsets) != across * down * planes
@@ -665,34 +697,44 @@ def _untiled(data: bytes) -> bytes:
         or all(-(-n // step) * step == size for n in counts)
         or min(counts) < size
         or max(offsets) + size > len(data)
+        or max(w, h) > _OPENCV_MAX_SIDE
+        or w * h > _OPENCV_MAX_PIXELS
+        or planes * h * width > _OPENCV_MAX_BYTES
     ):
         return data
-    raw = np.frombuffer(data, np.uint8)
-    # each row of the image ends where its first ceil(w * bpp / 8) bytes do: the tile rows
-    # side by side hold its samples in order, and what follows them is padding
-    width = -(-w * bpp // 8)
-    strips = []
-    for p in range(planes):
-        tiles = np.stack(
-            [raw[at : at + size] for at in offsets[p * across * down :][: across * down]]
-        )
-        rows = tiles.reshape(down, across, tl, row).transpose(0, 2, 1, 3)
-        image = rows.reshape(down * tl, across * row)[:h, :width]
-        strips += [image[y : y + tl].tobytes() for y in range(0, h, tl)]
     start = len(data) + len(data) % 2
-    body = data + bytes(start - len(data)) + b"".join(strips)
-    strip_offsets = list(itertools.accumulate((len(s) for s in strips[:-1]), initial=start))
-    buf = _tiff_with_directory(
-        body,
+    end = start + planes * h * width
+    at = end + end % 2
+    strips = range(0, h, tl)
+    ifd = _tiff_appended_directory(
+        data,
         found,
         found.keys() - _TIFF_TILE_TAGS,
         {
-            _TIFF_STRIPS[0]: strip_offsets,
+            _TIFF_STRIPS[0]: [start + (p * h + y) * width for p in range(planes) for y in strips],
             _TIFF_ROWS_PER_STRIP: tl,
-            _TIFF_STRIPS[1]: [len(s) for s in strips],
+            _TIFF_STRIPS[1]: [min(tl, h - y) * width for _ in range(planes) for y in strips],
         },
+        at,
     )
-    return data if buf is None else bytes(buf)
+    if ifd is None:
+        return data
+    # the strips are written where they go, a row of tiles at a time: the file's bytes and the
+    # image's once each, whatever the tiles' order in the file
+    buf = bytearray(at + len(ifd))
+    # through a memoryview: a bytearray's slice assigned bytes copies them first
+    with memoryview(buf) as view:
+        view[: len(data)] = data
+        view[at:] = ifd
+    _tiff_point_at(buf, at)
+    raw = np.frombuffer(data, np.uint8)
+    image = np.frombuffer(buf, np.uint8, planes * h * width, start).reshape(planes, h, width)
+    for i in range(planes * down):
+        p, y = divmod(i, down)
+        tiles = np.stack([raw[o : o + size] for o in offsets[i * across : (i + 1) * across]])
+        rows = tiles.reshape(across, tl, row).transpose(1, 0, 2).reshape(tl, across * row)
+        image[p, y * tl : (y + 1) * tl] = rows[: h - y * tl, :width]
+    return buf
 
 
 def _tiff_grey_alpha(buf: bytes | bytearray, name: str) -> np.ndarray:
@@ -957,7 +999,7 @@ class _TiffEntry(NamedTuple):
     pos: int
 
 
-def _tiff_entries(tiff: bytes) -> list[_TiffEntry]:
+def _tiff_entries(tiff: bytes | bytearray) -> list[_TiffEntry]:
     """The entries of a TIFF structure's first directory (classic or BigTIFF) of known types
     and at least one value; empty when ``tiff`` is no TIFF."""
     order = _tiff_byte_order(tiff)
@@ -988,14 +1030,14 @@ def _tiff_entries(tiff: bytes) -> list[_TiffEntry]:
     return entries
 
 
-def _tiff_byte_order(tiff: bytes) -> Literal["little", "big"] | None:
+def _tiff_byte_order(tiff: bytes | bytearray) -> Literal["little", "big"] | None:
     if tiff[:2] == b"II":
         return "little"
     return "big" if tiff[:2] == b"MM" else None
 
 
 def _tiff_values(
-    tiff: bytes, entry: _TiffEntry | None, order: Literal["little", "big"]
+    tiff: bytes | bytearray, entry: _TiffEntry | None, order: Literal["little", "big"]
 ) -> list[int]:
     """The values of a SHORT, LONG or LONG8 entry of a TIFF structure (those in the file);
     empty for another type, or no entry."""
@@ -1006,7 +1048,7 @@ def _tiff_values(
     return [int.from_bytes(raw[i : i + size], order) for i in range(0, len(raw), size)]
 
 
-def _tiff_directory(tiff: bytes) -> dict[int, tuple[int, int, int]]:
+def _tiff_directory(tiff: bytes | bytearray) -> dict[int, tuple[int, int, int]]:
     """The SHORT, LONG and LONG8 entries of a TIFF structure's first directory (classic or
     BigTIFF): {tag: (first value, offset of that value, its size in bytes)}; empty when
     ``tiff`` is no TIFF."""
