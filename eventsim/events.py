@@ -76,35 +76,41 @@ def make_events(
             raise InvalidEventsError(f"column {name!r} has shape {c.shape}; expected {like}")
     x_, y_, t_, p_ = (_numeric_column(name, c) for name, c in zip("xytp", cols))
     for name, c in (("x", x_), ("y", y_)):
-        if c.size and c.dtype.kind == "f":
-            # the int16 cast cuts 1.5 to 1 and makes NaN 0 without a word
-            whole = np.isfinite(c) & (c == np.round(c))
-            if not whole.all():
-                raise InvalidEventsError(
-                    f"column {name!r} holds non-integer values (such as "
-                    f"{c[np.argmin(whole)]}); expected whole pixel coordinates"
-                )
+        # NaN passes (min and max are NaN): the cast's comparison below finds it
         if c.size and (c.min() < np.iinfo(np.int16).min or c.max() > np.iinfo(np.int16).max):
             raise InvalidEventsError(
                 f"column {name!r} has values outside int16: {c.min()}..{c.max()}"
             )
-    if t_.size and np.issubdtype(t_.dtype, np.floating):
+    # uint64 past 2^63 would wrap negative
+    if t_.size and t_.dtype.kind == "u" and t_.max() > np.iinfo(np.int64).max:
+        raise InvalidEventsError(f"column 't' has values outside int64: {t_.min()}..{t_.max()}")
+    out = np.empty(n, dtype=EVENT_DTYPE)
+    # float columns are checked after their cast, in one comparison each: the cast cuts 1.5
+    # to 1 and makes NaN and a time past int64 other values, so each shows as a value that
+    # changed (integer columns are cast exactly and pay nothing). 2.0**63, the first float
+    # past int64, survives a cast that saturates to INT64_MAX (ARM), as that compares equal
+    with np.errstate(invalid="ignore"):
+        out["x"] = x_
+        out["y"] = y_
+        out["t"] = t_
+    for name, c in (("x", x_), ("y", y_)):
+        if c.size and c.dtype.kind == "f" and not np.array_equal(out[name], c):
+            whole = np.isfinite(c) & (c == np.round(c))
+            raise InvalidEventsError(
+                f"column {name!r} holds non-integer values (such as "
+                f"{c[np.argmin(whole)]}); expected whole pixel coordinates"
+            )
+    if (
+        t_.size
+        and t_.dtype.kind == "f"
+        and (not np.array_equal(out["t"], t_) or t_.max() >= 2.0**63)
+    ):
         if not np.all(np.isfinite(t_)) or np.any(t_ != np.round(t_)):
             raise InvalidEventsError(
                 "column 't' holds non-integer values; expected integer microseconds "
                 "(convert seconds with eventsim.events.seconds_to_us)"
             )
-    # uint64 past 2^63 would wrap negative and a float past it become INT64_MIN; 2.0**63 is
-    # the first float beyond int64 (its largest value rounds up to it)
-    if t_.size and (
-        (t_.dtype.kind == "u" and t_.max() > np.iinfo(np.int64).max)
-        or (t_.dtype.kind == "f" and (t_.min() < -(2.0**63) or t_.max() >= 2.0**63))
-    ):
         raise InvalidEventsError(f"column 't' has values outside int64: {t_.min()}..{t_.max()}")
-    out = np.empty(n, dtype=EVENT_DTYPE)
-    out["x"] = x_
-    out["y"] = y_
-    out["t"] = t_
     out["p"] = normalize_polarity(p_, allow_signed=allow_signed_polarity)
     return out
 
