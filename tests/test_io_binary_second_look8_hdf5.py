@@ -4,8 +4,11 @@
 from __future__ import annotations
 
 import h5py
+import hdf5plugin
 import numpy as np
+import pytest
 
+from eventsim.errors import EventFileError
 from eventsim.io import open_events
 
 
@@ -66,3 +69,60 @@ def test_signed_column_opening_with_on_events_is_still_read_as_0_1(tmp_path):
         assert np.array_equal(r.read()["p"], want)
         assert np.array_equal(r.read_columns().p, want)
         assert np.array_equal(np.concatenate(list(r.iter_windows(10_000)))["p"], want)
+
+
+def _patch_filter(path, count):
+    """The LZ4 filter's id (32004) in the file's bytes replaced by one no plugin provides."""
+    raw = path.read_bytes()
+    old, new = (32004).to_bytes(2, "little"), (32999).to_bytes(2, "little")
+    assert raw.count(old) == count
+    path.write_bytes(raw.replace(old, new))
+
+
+def test_damaged_events_are_not_blamed_on_the_frames_filter(tmp_path):
+    # the frames need a filter this installation lacks, but the read that fails is of events/x,
+    # whose own (gzip) chunk is damaged: the message said the frames could not be decoded
+    n = 1000
+    path = tmp_path / "bad_x.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset(
+            "events/x", data=np.arange(n, dtype=np.uint16) % 64, chunks=(n,), compression="gzip"
+        )
+        f["events/y"] = np.zeros(n, np.uint16)
+        f["events/t"] = np.arange(n, dtype=np.int64)
+        f["events/p"] = np.ones(n, np.uint8)
+        f.attrs["sensor_width"], f.attrs["sensor_height"] = 64, 48
+        f.create_dataset(
+            "frames", data=np.zeros((2, 48, 64), np.uint8), chunks=(1, 48, 64), **hdf5plugin.LZ4()
+        )
+        f["frame_ts_us"] = np.array([0, 500], np.int64)
+        f["frame_event_idx"] = np.array([0, 500], np.int64)
+        chunk = f["events/x"].id.get_chunk_info(0)
+    _patch_filter(path, 1)
+    raw = bytearray(path.read_bytes())
+    raw[chunk.byte_offset : chunk.byte_offset + chunk.size] = b"\xff" * chunk.size
+    path.write_bytes(bytes(raw))
+    with open_events(path) as r:
+        for read in (r.read, r.read_columns):
+            with pytest.raises(EventFileError, match=r"bad_x\.h5.*truncated or corrupt") as info:
+                read()
+            assert "frames" not in str(info.value)
+        with pytest.raises(EventFileError, match=r"frames is compressed with HDF5 filter 32999"):
+            r.read_frame(0)
+
+
+def test_a_missing_filter_on_ms_to_idx_is_named(tmp_path):
+    n = 1000
+    path = tmp_path / "ms.h5"
+    with h5py.File(path, "w") as f:
+        f["events/x"] = np.zeros(n, np.uint16)
+        f["events/y"] = np.zeros(n, np.uint16)
+        f["events/t"] = np.arange(n, dtype=np.int64) * 10
+        f["events/p"] = np.ones(n, np.uint8)
+        ms = np.searchsorted(f["events/t"][()], np.arange(11) * 1000)
+        f.create_dataset("ms_to_idx", data=ms, chunks=(11,), **hdf5plugin.LZ4())
+    _patch_filter(path, 1)
+    with pytest.raises(
+        EventFileError, match=r"ms\.h5.*ms_to_idx is compressed with HDF5 filter 32999"
+    ):
+        open_events(path)

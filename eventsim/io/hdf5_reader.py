@@ -128,6 +128,19 @@ def _json_dict(value: Any) -> dict:
     return out if isinstance(out, dict) else {"value": out}
 
 
+_COLUMNS = ("events/x", "events/y", "events/t", "events/p")
+# what opening a file reads (frames only when read)
+_OPEN_DATASETS = (
+    *_COLUMNS,
+    "t_offset",
+    "ms_to_idx",
+    "events/width",
+    "events/height",
+    "frame_ts_us",
+    "frame_event_idx",
+)
+
+
 def _recorded_int(value: Any, what: str, path: Path) -> int:
     """A whole number a file records (an attribute or a scalar dataset), as a Python int;
     anything else (a fraction, a string, several values, beyond int64) raises
@@ -389,7 +402,7 @@ class EventReader:
             self._f.close()
             raise
         except (OSError, KeyError, ValueError, RuntimeError) as exc:
-            why = self._why_unreadable(exc)
+            why = self._why_unreadable(exc, _OPEN_DATASETS)
             self._f.close()
             raise EventFileError(f"cannot read events from {str(self.path)!r}: {why}") from None
         except BaseException:
@@ -629,7 +642,7 @@ class EventReader:
             try:
                 built = self._build_ms_index()
             except OSError as exc:
-                raise self._damaged("events/t", exc) from None
+                raise self._damaged("events/t", exc, "events/t") from None
         k = min(ms.shape[0], built.shape[0])
         # entries past the built index are the end of the file, as open's checks of order and
         # bounds ensured
@@ -758,7 +771,8 @@ class EventReader:
             self._read_records(out, a, b)
         except OSError as exc:
             raise EventFileError(
-                f"cannot read events {a}:{b} from {str(self.path)!r}: {self._why_unreadable(exc)}"
+                f"cannot read events {a}:{b} from {str(self.path)!r}: "
+                f"{self._why_unreadable(exc, _COLUMNS)}"
             ) from None
         finally:
             if prefault is not None:
@@ -850,7 +864,8 @@ class EventReader:
                     _minus_one_to_zero(cols["p"])
         except OSError as exc:
             raise EventFileError(
-                f"cannot read events {a}:{b} from {str(self.path)!r}: {self._why_unreadable(exc)}"
+                f"cannot read events {a}:{b} from {str(self.path)!r}: "
+                f"{self._why_unreadable(exc, _COLUMNS)}"
             ) from None
         finally:
             if prefault is not None:
@@ -929,18 +944,20 @@ class EventReader:
             a = 0 if t0 is None else self._index_of(t0)
             b = self._n if t1 is None else self._index_of(t1)
         except OSError as exc:
-            raise self._damaged("events/t", exc) from None
+            raise self._damaged("events/t", exc, "events/t") from None
         return a, b
 
-    def _damaged(self, what: str, exc: OSError) -> EventFileError:
+    def _damaged(self, what: str, exc: OSError, dataset: str) -> EventFileError:
         return EventFileError(
-            f"cannot read {what} from {str(self.path)!r}: {self._why_unreadable(exc)}"
+            f"cannot read {what} from {str(self.path)!r}: {self._why_unreadable(exc, (dataset,))}"
         )
 
-    def _why_unreadable(self, exc: Exception) -> str:
-        """Why HDF5 failed to decode: a compression filter this installation lacks (HDF5
-        reports only that its plugin folder holds none), else damage."""
-        for name in ("events/x", "events/y", "events/t", "events/p", "frames"):
+    def _why_unreadable(self, exc: Exception, datasets: tuple[str, ...]) -> str:
+        """Why HDF5 failed to decode ``datasets`` (those the failed step read): a compression
+        filter this installation lacks (HDF5 reports only that its plugin folder holds none),
+        else damage. Only they are looked at: another dataset's missing filter would be blamed
+        for damage it did not cause."""
+        for name in datasets:
             try:
                 ds = self._f.get(name)
                 if not isinstance(ds, h5py.Dataset):
@@ -996,7 +1013,7 @@ class EventReader:
             try:
                 return np.asarray(frames[i])
             except OSError as exc:
-                raise self._damaged(f"frame {i}", exc) from None
+                raise self._damaged(f"frame {i}", exc, "frames") from None
 
 
 def _ceil_us(t: float) -> int:
