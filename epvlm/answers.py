@@ -85,13 +85,29 @@ def _contains_words(haystack: str, needle: str) -> int:
     """Start offset of ``needle`` as whole words in ``haystack`` (both normalised), else -1."""
     if not needle:
         return -1
-    m = re.search(_WORD_START + re.escape(needle) + _WORD_END, haystack)
+    if re.fullmatch(f"[{_NO_SPACE}]", needle):
+        # one character is no word of its own in such text: "是" is in "不是" and "答案是",
+        # "有" in "没有", "左" in "左右" ("about"), "红" in "粉红色" ("pink")
+        m = re.search(rf"(?<!\S){re.escape(needle)}(?!\S)", haystack)
+    else:
+        m = re.search(_WORD_START + re.escape(needle) + _WORD_END, haystack)
     return m.start() if m else -1
 
 
 # Markdown emphasis or code around a word or phrase ("**B**", "__B__", "`B`"), as chat models
-# write an answer: a marker not inside a word ("2*3*4", "top_left_corner" stay)
-_EMPHASIS = re.compile(r"(?<!\w)(\*{1,3}|_{1,3}|`+)(?=\S)(.+?)(?<=\S)\1(?!\w)")
+# write an answer: a marker not inside a word ("2*3*4", "top_left_corner" stay). What is inside
+# holds no character of its marker, so a marker never closed costs a scan to the next such
+# character, not to the end of the line (".+?" took time quadratic in the length, "`+" cubic)
+_EMPHASIS = re.compile(
+    "|".join(
+        rf"(?<!\w)(?P<{name}>{m}{{1,3}})(?=[^\s{m}])(?P<{name}_in>[^{m}\n]*?[^\s{m}])(?P={name})(?!\w)"
+        for name, m in (("star", r"\*"), ("under", "_"), ("tick", "`"))
+    )
+)
+
+
+def _emphasised(m: re.Match[str]) -> str:
+    return next(v for k, v in m.groupdict().items() if k.endswith("_in") and v is not None)
 
 
 def _plain(text: str) -> str:
@@ -99,7 +115,7 @@ def _plain(text: str) -> str:
     emphasis dropped: the form letters are looked for in."""
     text = unicodedata.normalize("NFKC", text)
     while True:
-        plain = _EMPHASIS.sub(r"\2", text)
+        plain = _EMPHASIS.sub(_emphasised, text)
         if plain == text:
             return plain
         text = plain
@@ -118,7 +134,14 @@ def _bare_letter(text: str, n: int) -> int | None:
 # words that join two options into a hedge ("blue or green"): the answer names both
 _HEDGES = {"or", "and", "and or", "还是", "或", "或者", "和", "与"}
 # a stated letter hedged with another ("The answer is B or C")
-_HEDGED_LETTER = re.compile(r"[)\]]?\s*(?i:or|and|and/or|/)\s*[(\[]?[A-Z]\b")
+_HEDGED_LETTER = re.compile(r"[)\]]?\s*(?i:or|and|and/or|/)\s*[(\[]?([A-Z])\b")
+
+
+def _hedged_letter(text: str, pos: int, valid: str) -> bool:
+    """Whether the stated letter ending at ``pos`` is joined to another option's letter ("B or
+    C"); "A and I am sure" joins no option's letter when there is no option I."""
+    m = _HEDGED_LETTER.match(text, pos)
+    return m is not None and m.group(1) in valid
 
 
 def _starts_an_option(text: str, options: Sequence[str]) -> bool:
@@ -146,19 +169,25 @@ def _letter_in(text: str, n: int, options: Sequence[str]) -> int | None:
         stated
         and stated.group(1) in valid
         and not _starts_an_option(text[stated.start(1) :], options)
-        and not _HEDGED_LETTER.match(text, stated.end(1))
+        and not _hedged_letter(text, stated.end(1), valid)
     ):
         return valid.index(stated.group(1))
     paren = re.findall(r"\(([A-Z])\)", text)
     if len(set(paren)) == 1 and paren[0] in valid:
         return valid.index(paren[0])
-    # an answer in another script with one Latin letter in it ("答案是B", "Ответ: B")
+    # an answer in another script with one Latin letter in it ("答案是B", "Ответ: B"); not a
+    # unit ("30°C", as NFKC writes "30℃") nor the letter of an option's own text found in it
+    # ("维生素C" among "维生素A", "维生素C")
     latin = re.findall(r"[A-Za-z]", text)
     if (
         len(latin) == 1
         and latin[0] in valid
-        and re.search(r"(?<![A-Za-z0-9])[A-Z](?![A-Za-z0-9])", text)
+        and re.search(r"(?<![A-Za-z0-9°])[A-Z](?![A-Za-z0-9])", text)
         and any(c.isalpha() and not c.isascii() for c in text)
+        and not any(
+            re.search("[a-z]", opt) and _contains_words(normalize_text(text), opt) >= 0
+            for opt in options
+        )
     ):
         return valid.index(latin[0])
     return None

@@ -91,7 +91,9 @@ _MINUS = re.compile(r"(?<!\w)[-\u2212](?=\d)")
 # (read before, "-0.5" normalised to "-0 5" and that to "0 5"), and a sign that only comes to
 # stand before the 0 once another is read ("--0") is seen
 _MINUS_ZERO = re.compile(r"(?<!\S)-0(?!\d)(?!\s+\d)")
-_PUNCTUATION = re.compile(r"(?!(?<!\w)-\d)[^\w\s]")
+# a run of punctuation (or combining marks) but a number's minus sign: read as one match, so a
+# long run of marks costs time linear in its length (each mark looked back over the run)
+_PUNCTUATION = re.compile(r"(?:(?!(?<!\w)-\d)[^\w\s])+")
 # casefold's "i" + U+0307 for "İ", with any further dots written after it
 _DOTTED_I = re.compile("i\u0307+")
 
@@ -99,13 +101,18 @@ _DOTTED_I = re.compile("i\u0307+")
 def _space_punctuation(m: re.Match[str]) -> str:
     # a combining mark on a letter is part of the word (Devanagari vowel signs, the dot casefold
     # leaves on "İ"): as punctuation it split the word ("हिंदी" read "ह द"); a mark on nothing
-    # (NFKC makes "´" a space and a mark) is punctuation
-    text, i = m.string, m.start()
-    if not unicodedata.category(text[i]).startswith("M"):
-        return " "
-    while i > 0 and unicodedata.category(text[i - 1]).startswith("M"):
-        i -= 1
-    return m.group() if i > 0 and (text[i - 1].isalnum() or text[i - 1] == "_") else " "
+    # (NFKC makes "´" a space and a mark) or after punctuation is punctuation. No mark is a word
+    # character, so a run starts after a word character, a space or the text's start.
+    text, start = m.string, m.start()
+    on_word = start > 0 and (text[start - 1].isalnum() or text[start - 1] == "_")
+    out = []
+    for c in m.group():
+        if unicodedata.category(c).startswith("M"):
+            out.append(c if on_word else " ")
+        else:
+            out.append(" ")
+            on_word = False
+    return "".join(out)
 
 
 def normalize_text(text: str, *, drop_articles: bool = False) -> str:
