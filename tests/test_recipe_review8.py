@@ -75,7 +75,7 @@ def test_a_misspelt_name_keeps_the_list_of_valid_ones():
         "valid fields: description, homepage, license, name, provenance, seed, version" in message
     )
     message = _error(_recipe(simulator={"params": {"pos_thresh": 0.2}}))
-    assert "unknown parameter 'pos_thresh'; valid fields: log_curve" in message
+    assert "unknown field simulator.params.pos_thresh; valid fields: log_curve" in message
 
 
 def test_a_name_far_from_every_valid_one_gets_no_guess():

@@ -53,6 +53,22 @@ class _Text(str):
     A string in the recipe itself where another type is expected is a mistake and refused."""
 
 
+class _FieldError(RecipeError):
+    """A refused value of the recipe field ``field`` (``splits.test``,
+    ``simulator.params.pos_threshold``). The message names it as the recipe holds it
+    (``splits.test = -1; expected ...``); ``rest`` is what follows when an override gave the
+    value instead, named as ``--set`` takes it (``--set splits.test=-1; expected ...``)."""
+
+    def __init__(self, field: str, message: str, rest: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+        self.rest = f": {message}" if rest is None else rest
+
+
+class _OverrideError(RecipeError):
+    """A refused override, whose message names it as typed and no recipe file."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Field:
     """One recipe field: ``kind`` is str, int, float, bool, pair (two numbers) or list (strings)."""
@@ -398,6 +414,9 @@ def load_recipe(
     base = Path(base_dir) if base_dir is not None else (path.parent if path else Path.cwd())
     try:
         data = _validate(raw, overrides or {})
+    except _OverrideError as exc:
+        # the command line's value: the file is not to blame
+        raise RecipeError(str(exc)) from None
     except RecipeError as exc:
         raise RecipeError(f"{where}: {exc}") from None
     return Recipe(data=data, base_dir=base.resolve(), path=path)
@@ -473,9 +492,26 @@ def _validate(raw: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, An
             f"{_toml(params)} ({_toml_type(params)})"
         )
     raw["simulator"]["params"] = dict(params)
-    for key, value in overrides.items():
-        _apply_override(raw, key, value)
+    # field -> the override that gave it, as given
+    given = {_apply_override(raw, key, value): (key, value) for key, value in overrides.items()}
+    try:
+        return _check_all(raw)
+    except _FieldError as exc:
+        if exc.field not in given:
+            raise
+        key, value = given[exc.field]
+        raise _OverrideError(f"{_assignment(key, value)}{exc.rest}") from None
 
+
+def _assignment(key: str, value: Any) -> str:
+    """``--set KEY=VALUE`` as typed (quoted where a shell needs it)."""
+    import shlex
+
+    text = value if isinstance(value, str) else _toml(value)
+    return f"--set {shlex.quote(f'{key.strip()}={text}')}"
+
+
+def _check_all(raw: dict[str, Any]) -> dict[str, Any]:
     data: dict[str, Any] = {}
     for table, fields in RECIPE_FIELDS.items():
         extra = {"params"} if table == "simulator" else set()
@@ -489,7 +525,9 @@ def _validate(raw: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, An
     data["splits"] = _check_splits(raw["splits"], kind)
 
     _check_cross(
-        data, given_size={k: data["camera"][k] for k in ("width", "height") if k in raw["camera"]}
+        data,
+        given_size={k: data["camera"][k] for k in ("width", "height") if k in raw["camera"]},
+        written_source=raw["source"],
     )
     return data
 
@@ -516,7 +554,9 @@ def _did_you_mean(name: str, valid: Iterable[str] | Mapping[str, str]) -> str:
     return f"; did you mean {folded[close[0]]}?" if close else ""
 
 
-def _apply_override(raw: dict[str, Any], key: str, value: Any) -> None:
+def _apply_override(raw: dict[str, Any], key: str, value: Any) -> str:
+    """Put an override into ``raw``; the field it sets (TABLE.FIELD, simulator.params.FIELD)."""
+    typed = _assignment(key, value)
     key = key.strip()
     parts = key.split(".")
     if len(parts) == 1:
@@ -525,33 +565,37 @@ def _apply_override(raw: dict[str, Any], key: str, value: Any) -> None:
         else:
             owners = _tables_with_field(key)
             if len(owners) != 1:
+                from eventsim.simulator.params import DVSParams
+
                 where = f"it is in {', '.join(owners)}" if owners else "no table has it"
                 hint = "" if owners else _did_you_mean(key, _unqualified_names())
-                raise RecipeError(
-                    f"--set {key}: give the table too, e.g. dataset.seed or splits.test "
-                    f"({where}){hint}"
+                if not owners and key in DVSParams.field_names():
+                    hint = f"; did you mean simulator.params.{key}?"
+                raise _OverrideError(
+                    f"{typed}: give the table too, e.g. dataset.seed or splits.test ({where}){hint}"
                 )
             parts = [owners[0], key]
     if isinstance(value, str):
         value = _Text(value)
     table = parts[0]
     if table not in raw:
-        raise RecipeError(
-            f"--set {key}: unknown table {table!r}; valid tables: {', '.join(raw)}"
+        raise _OverrideError(
+            f"{typed}: unknown table {table!r}; valid tables: {', '.join(raw)}"
             + _did_you_mean(table, list(raw))
         )
     if table == "simulator" and parts[1:2] == ["params"]:
         if len(parts) != 3:
-            raise RecipeError(
-                f"--set {key}: give one DVSParams field, e.g. simulator.params.pos_threshold=0.25"
+            raise _OverrideError(
+                f"{typed}: give one DVSParams field, e.g. simulator.params.pos_threshold=0.25"
             )
         raw["simulator"]["params"][parts[2]] = value
-        return
+        return ".".join(parts)
     if len(parts) != 2:
-        raise RecipeError(
-            f"--set {key}: expected TABLE.FIELD (or simulator.params.FIELD), e.g. dataset.seed"
+        raise _OverrideError(
+            f"{typed}: expected TABLE.FIELD (or simulator.params.FIELD), e.g. dataset.seed"
         )
     raw[table][parts[1]] = value
+    return ".".join(parts)
 
 
 def _unqualified_names() -> dict[str, str]:
@@ -583,15 +627,18 @@ def _check_table(
         if others and not elsewhere:
             hint = f" (a field of source kind {' and '.join(map(repr, others))})"
         valid = sorted(set(fields) | extra)
-        raise RecipeError(
+        raise _FieldError(
+            f"{table}.{unknown[0]}",
             f"unknown field {table}.{unknown[0]}{scope}{hint}; valid fields: "
             + ", ".join(valid)
-            + ("" if others else _did_you_mean(unknown[0], valid))
+            + ("" if others else _did_you_mean(unknown[0], valid)),
         )
     out: dict[str, Any] = {}
     for name, spec in fields.items():
         if spec.required and isinstance(values.get(name), str) and not values[name].strip():
-            raise RecipeError(f"{table}.{name} is empty; expected the {spec.doc}")
+            raise _FieldError(
+                f"{table}.{name}", f"{table}.{name} is empty; expected the {spec.doc}"
+            )
         if name not in values:
             if spec.required:
                 raise RecipeError(f"missing required field {table}.{name} ({spec.doc})")
@@ -628,8 +675,14 @@ def _parse_text(name: str, text: str, spec: Field) -> Any:
                 return [float(s) if "." in s or "e" in s.lower() else int(s) for s in items]
             return items
     except ValueError:
-        got = text or "nothing"  # --set camera.width=
-        raise RecipeError(f"{name}: expected {_a(_kind_text(spec))}, got {got}") from None
+        expected = _a(_kind_text(spec))
+        # camera.width= (an empty value) is named as given nothing
+        got = "" if text else ", got nothing"
+        raise _FieldError(
+            name,
+            f"{name}: expected {expected}, got {text or 'nothing'}",
+            f"; expected {expected}{got}",
+        ) from None
     return text
 
 
@@ -691,10 +744,12 @@ def _type_error(name: str, value: Any, expected: str, spec: Field) -> RecipeErro
         try:
             _parse_text(name, value, spec)
             hint = "; write it without quotes"
-        except RecipeError:
+        except _FieldError:
             pass
-    return RecipeError(
-        f"{name}: expected {_a(expected)}, got {_toml(value)} ({_toml_type(value)}){hint}"
+    return _FieldError(
+        name,
+        f"{name}: expected {_a(expected)}, got {_toml(value)} ({_toml_type(value)}){hint}",
+        f"; expected {_a(expected)}",
     )
 
 
@@ -716,13 +771,20 @@ def _check_value(name: str, value: Any, spec: Field) -> Any:
     }[spec.kind]
     if not ok:
         raise _type_error(name, value, _kind_text(spec), spec)
+
+    written = value
+
+    def refused(rest: str) -> _FieldError:
+        # the value as the recipe wrote it: window_ms = 0, not the 0.0 it is taken as
+        return _FieldError(name, f"{name} = {_toml(written)}{rest}", rest)
+
     if spec.kind == "float":
         value = float(value)
         if not math.isfinite(value):
-            raise RecipeError(f"{name} = {_toml(value)}; expected a finite number")
+            raise refused("; expected a finite number")
     if spec.kind == "pair":
         if value[0] > value[1]:
-            raise RecipeError(f"{name} = {_toml(value)}; expected [low, high] with low <= high")
+            raise refused("; expected [low, high] with low <= high")
         value = [int(v) for v in value] if _int_pair(spec) else [float(v) for v in value]
     choices = spec.choices
     if name == "camera.preset":
@@ -733,14 +795,17 @@ def _check_value(name: str, value: Any, spec: Field) -> Any:
         items = value if spec.kind == "list" else [value]
         for item in items:
             if item not in choices:
-                shown = ", ".join(repr(c) if c == "" else c for c in choices)
-                raise RecipeError(f"{name} = {_toml(item)}; allowed values: {shown}")
+                allowed = ", ".join(repr(c) if c == "" else c for c in choices)
+                if spec.kind != "list":
+                    raise refused(f"; allowed values: {allowed}")
+                raise _FieldError(
+                    name,
+                    f"{name} = {_toml(item)}; allowed values: {allowed}",
+                    f": {_toml(item)} is not one of the allowed values: {allowed}",
+                )
     if spec.kind in ("int", "float") and spec.low is not None and spec.high is not None:
         if not spec.low <= value <= spec.high:
-            raise RecipeError(
-                f"{name} = {_toml(value)}; expected {_bound(spec.low)} <= value <= "
-                f"{_bound(spec.high)}"
-            )
+            raise refused(f"; expected {_bound(spec.low)} <= value <= {_bound(spec.high)}")
     return value
 
 
@@ -755,26 +820,26 @@ def _check_splits(splits: dict[str, Any], kind: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     folded: dict[str, str] = {}
     for name, value in splits.items():
+        field = f"splits.{name}"
         if not _SPLIT_NAME.match(name):
-            raise RecipeError(
-                f"split name {name!r} is not allowed; use letters, digits, '_' or '-' (max 32)"
+            raise _FieldError(
+                field,
+                f"split name {name!r} is not allowed; use letters, digits, '_' or '-' (max 32)",
             )
         # shard files are named after the split: on a case-insensitive file system (macOS,
         # Windows) "Test" and "test" would write the same files
         other = folded.setdefault(name.casefold(), name)
         if other != name:
-            raise RecipeError(
+            raise _FieldError(
+                field,
                 f"split names {other!r} and {name!r} differ only in case; their shard files "
-                "would be the same file on macOS and Windows"
+                "would be the same file on macOS and Windows",
             )
-        field = f"splits.{name}"
         if kind == "shapes":
             value = _check_value(field, value, Field("int", 0, "", low=0, high=10**9))
         elif not isinstance(value, str) or not value.strip():
-            raise RecipeError(
-                f"{field} = {_toml(value)}; expected the path of a JSONL or parquet file for "
-                f"source kind {kind!r}"
-            )
+            rest = f"; expected the path of a JSONL or parquet file for source kind {kind!r}"
+            raise _FieldError(field, f"{field} = {_toml(value)}{rest}", rest)
         out[name] = str(value) if isinstance(value, str) else value
     if kind == "shapes" and not any(out.values()):
         # an empty dataset is never what was meant (as `eventsim build --limit 0`)
@@ -802,9 +867,14 @@ def _check_param(name: str, value: Any, current: Any) -> None:
         raise _type_error(name, value, _kind_text(spec), spec)
 
 
-def _check_cross(data: dict[str, Any], given_size: Mapping[str, int] | None = None) -> None:
+def _check_cross(
+    data: dict[str, Any],
+    given_size: Mapping[str, int] | None = None,
+    written_source: Mapping[str, Any] | None = None,
+) -> None:
     """Checks across tables. ``given_size``: camera.width/height as the recipe or --set gave
-    them (not the defaults)."""
+    them (not the defaults); ``written_source``: the [source] table as written (``[12, 24]``
+    where ``data`` holds ``[12.0, 24.0]``)."""
     cam = data["camera"]
     if cam["preset"]:
         from eventsim.simulator.params import CAMERAS
@@ -813,32 +883,38 @@ def _check_cross(data: dict[str, Any], given_size: Mapping[str, int] | None = No
         for key, value in (given_size or {}).items():
             # the preset sets the size: a width given beside it would be ignored without a word
             if value != size[key]:
-                raise RecipeError(
-                    f"camera.{key} = {value} but camera.preset = {_toml(cam['preset'])} is "
+                rest = (
+                    f" but camera.preset = {_toml(cam['preset'])} is "
                     f"{size['width']}x{size['height']}; to set the size, also set "
                     'camera.preset = "" (--set camera.preset=)'
                 )
+                raise _FieldError(f"camera.{key}", f"camera.{key} = {value}{rest}", rest)
         cam["width"], cam["height"] = size["width"], size["height"]
-    unknown: list[str] = []
-    try:
-        from eventsim.simulator.params import DVSParams
+    from eventsim.simulator.params import DVSParams, ParameterValueError
 
-        preset = DVSParams.from_preset(data["simulator"]["preset"])
-        params = data["simulator"]["params"]
-        names = preset.field_names()
-        unknown += [k for k in params if k not in names]
-        for key, value in params.items():
-            _check_param(f"simulator.params.{key}", value, getattr(preset, key, None))
-        # text from --set goes as plain str: with_overrides parses it; unknown fields first, so
-        # that the error is about the one the suggestion is for
-        params = {
-            k: str(params[k]) if isinstance(params[k], _Text) else params[k]
-            for k in sorted(params, key=lambda k: k not in unknown)
-        }
+    # the preset is one of `_preset_names`, checked with the [simulator] table
+    preset = DVSParams.from_preset(data["simulator"]["preset"])
+    written = data["simulator"]["params"]
+    names = preset.field_names()
+    for key, value in written.items():
+        field = f"simulator.params.{key}"
+        if key not in names:
+            more = f"; valid fields: {', '.join(names)}{_did_you_mean(key, names)}"
+            raise _FieldError(
+                field, f"unknown field {field}{more}", f": DVSParams has no field {key}{more}"
+            )
+        _check_param(field, value, getattr(preset, key))
+    # text from --set goes as plain str: with_overrides parses it
+    params = {k: str(v) if isinstance(v, _Text) else v for k, v in written.items()}
+    try:
         parsed = preset.with_overrides(params)
-    except ParameterError as exc:
-        hint = _did_you_mean(unknown[0], DVSParams.field_names()) if unknown else ""
-        raise RecipeError(f"simulator.params: {exc}{hint}") from None
+    except ParameterValueError as exc:
+        if exc.parameter not in written:
+            raise RecipeError(f"simulator.params: {exc}") from None
+        # named as written (pos_threshold = 0), not as the parsed field holds it (0.0)
+        field = f"simulator.params.{exc.parameter}"
+        shown = _toml(written[exc.parameter])
+        raise _FieldError(field, f"{field} = {shown}{exc.rest}", exc.rest) from None
     # typed values, so "0.3" from --set and 0.3 from the file are the same recipe
     data["simulator"]["params"] = {k: getattr(parsed, k) for k in sorted(params)}
     if data["source"]["kind"] == "shapes":
@@ -850,8 +926,22 @@ def _check_cross(data: dict[str, Any], given_size: Mapping[str, int] | None = No
                 **src,
             )
         except ParameterError as exc:
-            raise RecipeError(f"source.{exc}") from None
+            raise _scene_error(str(exc), src, written_source or {}) from None
     _check_frames(data, (cam["width"], cam["height"]))
+
+
+def _scene_error(message: str, src: Mapping[str, Any], written: Mapping[str, Any]) -> RecipeError:
+    """`SceneConfig`'s refusal (``n_objects = [9, 20]; expected ...``) as a recipe's: the field
+    named in its table, with its value as written."""
+    name = message.split(" ", 1)[0]
+    if name not in src:
+        return RecipeError(f"source.{message}")
+    field, value = f"source.{name}", src[name]
+    said = f"{name} = {value!r}"
+    if not message.startswith(said):
+        return _FieldError(field, f"source.{message}")
+    rest = message[len(said) :]
+    return _FieldError(field, f"{field} = {_toml(written.get(name, value))}{rest}", rest)
 
 
 #: The most memory one sample's frames may take (at the camera's size). A build

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from eventsim import _system
-from eventsim.errors import InputError, ParameterError
+from eventsim.errors import ArgumentValueError, InputError, ParameterError
 from eventsim.events import EVENT_DTYPE, check_sensor_size, concat_events, empty_events
 from eventsim.simulator.params import MIN_THRESHOLD, DVSParams
 
@@ -1442,18 +1442,29 @@ def _np(a: Any) -> np.ndarray:
 
 
 def _resolve_device(device: Any) -> torch.device | None:
-    """The torch device for ``device``; None for "cpu", which needs no torch (yet)."""
+    """The torch device for ``device``; None for "cpu", which needs no torch (yet). A refused
+    one is an `ArgumentValueError` (``device='foo' is ...``), which a command line names as its
+    option (``--device foo is ...``)."""
     if isinstance(device, str) and device == "cpu":
         return None
     torch = _torch()
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError):
-        raise ParameterError(
-            f"device {device!r} is not a torch device; expected e.g. 'cpu' or 'cuda'"
+        raise ArgumentValueError(
+            "device", device, " is not a torch device; expected cpu, cuda or cuda:N"
         ) from None
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ParameterError(f"device {device!r} requested but CUDA is not available here")
+        raise ArgumentValueError("device", device, " requested but CUDA is not available here")
     if dev.type not in ("cpu", "cuda"):
-        raise ParameterError(f"device {device!r} is not supported; expected 'cpu' or 'cuda'")
+        raise ArgumentValueError("device", device, " is not supported; expected cpu or cuda")
+    count = torch.cuda.device_count() if dev.type == "cuda" else 0
+    if dev.index is not None and dev.index >= count > 0:
+        # torch refuses it only at the first tensor, in its own words ("invalid device ordinal")
+        raise ArgumentValueError(
+            "device",
+            device,
+            f" names a GPU this machine lacks; it has {count} "
+            f"({'cuda:0' if count == 1 else f'cuda:0 to cuda:{count - 1}'})",
+        )
     return dev
