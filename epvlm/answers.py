@@ -133,6 +133,11 @@ def _bare_letter(text: str, n: int) -> int | None:
 
 # words that join two options into a hedge ("blue or green"): the answer names both
 _HEDGES = {"or", "and", "and or", "还是", "或", "或者", "和", "与"}
+# punctuation that ends a clause ("red, and blue ..."; not "1,000" or "2.5"; NFKC has made "，"
+# a ","), and the word that
+# stands for it where a hedge is looked for: a letter (so it stays a word) no option holds
+_CLAUSE_BREAK = re.compile(rf"[,;:.!?](?![^\s{_NO_SPACE}])|[。、]")
+_CLAUSE_MARK = "\u01c2"
 # a stated letter hedged with another ("The answer is B or C")
 _HEDGED_LETTER = re.compile(r"[)\]]?\s*(?i:or|and|and/or|/)\s*[(\[]?([A-Z])\b")
 
@@ -241,14 +246,17 @@ def parse_choice(generation: str, choices: Sequence[str]) -> int | None:
     best = min(hits)
     if any(hit[:2] == best[:2] for hit in hits if hit[2] != best[2]):
         return None
-    # a hedge: another option joined to it by "or" / "and" ("blue or green") names both
-    end = best[0] - best[1]
-    if any(
-        norm[end : hit[0]].strip() in _HEDGES
-        for hit in hits
-        if hit[0] > end and options[hit[2]] != options[best[2]]
-    ):
-        return None
+    # a hedge: another option joined to it by "or" / "and" ("blue or green") names both; read
+    # with the clause punctuation that normalising drops, as "red, and blue is the sky" is red
+    marked = normalize_text(_CLAUSE_BREAK.sub(f" {_CLAUSE_MARK} ", plain))
+    start = _contains_words(marked, options[best[2]])
+    if start < 0:
+        return best[2]
+    end = start + len(options[best[2]])
+    for i in {hit[2] for hit in hits if options[hit[2]] != options[best[2]]}:
+        other = _contains_words(marked, options[i])
+        if other > end and marked[end:other].strip() in _HEDGES:
+            return None
     return best[2]
 
 

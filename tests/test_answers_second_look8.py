@@ -83,3 +83,21 @@ def test_emphasis_is_still_dropped():
     assert parse_choice("**top_left** is blue", options) == 1
     assert normalize_text("cafe\u0301\u0301") == normalize_text("cafe\u0301\u0301 ")
     assert normalize_text("हिंदी") == "हिंदी"
+
+
+@pytest.mark.parametrize(
+    ("generation", "expected"),
+    [
+        ("It is red, and blue is wrong.", 0),
+        ("Red. Or blue, if the light is dim? No: red.", 0),
+        ("红色，和蓝色的墙", 3),
+        # a hedge within one clause still names none
+        ("red or blue", None),
+        ("It is red or blue.", None),
+        ("Red or blue, I cannot tell.", None),
+        ("红色还是蓝色？", None),
+        ("red, blue and green", 0),
+    ],
+)
+def test_a_hedge_is_within_one_clause(generation, expected):
+    assert parse_choice(generation, ["red", "blue", "green", "红色", "蓝色"]) == expected
