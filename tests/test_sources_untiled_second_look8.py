@@ -131,6 +131,7 @@ def _mutated(rng: random.Random) -> bytes:
 
 
 @pytest.mark.filterwarnings("ignore:Corrupt EXIF data")
+@pytest.mark.filterwarnings("ignore:Truncated File Read")
 def test_damaged_tile_offsets_and_counts_are_refused_or_read():
     """300 files with tile offsets and byte counts past the end of the file, zero, shared, too
     few, or the file cut: read or refused as an InputError naming the file, never another
