@@ -62,7 +62,7 @@ from epvlm.results import (
 )
 from eventsim._gc import end_startup
 from eventsim._text import plural
-from eventsim.errors import ParameterError
+from eventsim.errors import ArgumentValueError, ParameterError
 from eventsim.outputs import KeptInterrupt
 
 DTYPES = ("float32", "bfloat16", "float16")
@@ -113,7 +113,9 @@ def resolve_device(device: str = "auto"):
 
     A device this package does not run on, or one this machine lacks (``cuda`` without a GPU,
     ``cuda:5`` with two), is refused here, naming the devices there are, so that it fails
-    before a model loads rather than inside torch after."""
+    before a model loads rather than inside torch after. The refusal is an
+    `ArgumentValueError` (``device='foo' is ...``), which a command line names as its option
+    (``--device foo is ...``)."""
     import torch
 
     if device == "auto":
@@ -122,21 +124,27 @@ def resolve_device(device: str = "auto"):
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError):
-        raise ParameterError(
-            f"device {device!r} is not a torch device; expected auto, cpu or cuda[:N] ({here})"
+        raise ArgumentValueError(
+            "device",
+            device,
+            f" is not a torch device; expected auto, cpu or cuda[:N] ({here})",
         ) from None
     if dev.type not in ("cpu", "cuda"):
         # ('mps' and the like parse as devices, then fail deep inside torch)
-        raise ParameterError(
-            f"device {device!r} is not supported; expected auto, cpu, cuda or cuda:N ({here})"
+        raise ArgumentValueError(
+            "device",
+            device,
+            f" is not supported; expected auto, cpu, cuda or cuda:N ({here})",
         )
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ParameterError(f"device {device!r} requested but CUDA is not available ({here})")
+        raise ArgumentValueError("device", device, f" requested but CUDA is not available ({here})")
     if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
         count = torch.cuda.device_count()
-        raise ParameterError(
-            f"device {device!r} does not exist: this machine has {count} CUDA "
-            f"device{'s' if count != 1 else ''} ({here})"
+        raise ArgumentValueError(
+            "device",
+            device,
+            f" does not exist: this machine has {count} CUDA "
+            f"device{'s' if count != 1 else ''} ({here})",
         )
     return dev
 

@@ -253,7 +253,7 @@ def test_run_refuses_an_overlay_over_its_own_image(tmp_path, capsys, image):
     ("extra", "needle"),
     [
         (["--seed", "-1"], "--seed -1 must be 0 or more"),
-        (["--device", "mps"], "'mps' is not supported"),
+        (["--device", "mps"], "--device mps is not supported"),
     ],
 )
 def test_seed_and_device_are_checked_up_front(

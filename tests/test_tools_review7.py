@@ -80,7 +80,7 @@ def test_bench_epvlm_names_a_bad_keep_or_device_in_one_line(capsys):
     if not torch.cuda.is_available():
         assert bench.main([*base, "--device", "cuda"]) == 2
         err = capsys.readouterr().err.strip()
-        assert err.startswith("bench_epvlm: device 'cuda'") and "not available" in err
+        assert err.startswith("bench_epvlm: device='cuda'") and "not available" in err
 
 
 def test_bench_gpu_checks_sizes_and_threads_before_measuring(capsys):
