@@ -6,7 +6,6 @@ neither way are refused in one line naming the file and what is read."""
 
 from __future__ import annotations
 
-import struct
 import sys
 import zlib
 from typing import Literal
@@ -20,6 +19,7 @@ from eventsim.simulator import sources
 from eventsim.simulator.sources import apply_exif_orientation, decode_image, read_image
 
 from cli_checks import one_line
+from user_media import tiff_with_tags
 
 UNASSOCIATED, ASSOCIATED, UNSPECIFIED = 2, 1, 0
 LAYOUTS = [
@@ -86,19 +86,7 @@ def _compressed_tiff(
         (317, "H", [predictor]),
         (338, "H", extra),
     ]
-    ifd_at = 8 + sum(len(s) for s in strips)
-    ifd_at += ifd_at % 2
-    tail_at = ifd_at + 2 + 12 * len(tags) + 4
-    ifd, tail = struct.pack(order + "H", len(tags)), b""
-    for tag, code, values in tags:
-        packed = struct.pack(order + code * len(values), *values)
-        if len(packed) > 4:
-            packed, tail = struct.pack(order + "I", tail_at + len(tail)), tail + packed
-        kind = 3 if code == "H" else 4
-        ifd += struct.pack(order + "HHI", tag, kind, len(values)) + packed.ljust(4, b"\0")
-    head = (b"II" if order == "<" else b"MM") + struct.pack(order + "HI", 42, ifd_at)
-    body = head + b"".join(strips)
-    return body + bytes(ifd_at - len(body)) + ifd + bytes(4) + tail
+    return tiff_with_tags(strips, tags, order)
 
 
 # -- grey with extra samples -------------------------------------------------------------------

@@ -31,7 +31,7 @@ from eventsim.errors import InputError
 from eventsim.simulator.sources import decode_image, read_image
 
 from cli_checks import one_line
-from user_media import tiff_bytes
+from user_media import tiff_bytes, tiff_with_tags
 
 UNASSOCIATED, ASSOCIATED, UNSPECIFIED = 2, 1, 0
 WHITE_IS_ZERO: dict[int, tuple[int, list[int]] | None] = {262: (3, [0])}
@@ -94,19 +94,7 @@ def _tiled_tiff(
         (325, "I", [len(t) for t in tiles]),
         (338, "H", extra),
     ]
-    ifd_at = 8 + sum(len(t) for t in tiles)
-    ifd_at += ifd_at % 2
-    tail_at = ifd_at + 2 + 12 * len(tags) + 4
-    ifd, tail = struct.pack(order + "H", len(tags)), b""
-    for tag, code, values in tags:
-        packed = struct.pack(order + code * len(values), *values)
-        if len(packed) > 4:
-            packed, tail = struct.pack(order + "I", tail_at + len(tail)), tail + packed
-        kind = 3 if code == "H" else 4
-        ifd += struct.pack(order + "HHI", tag, kind, len(values)) + packed.ljust(4, b"\0")
-    head = (b"II" if order == "<" else b"MM") + struct.pack(order + "HI", 42, ifd_at)
-    body = head + b"".join(tiles)
-    return body + bytes(ifd_at - len(body)) + ifd + bytes(4) + tail
+    return tiff_with_tags(tiles, tags, order)
 
 
 def _big_samples(channels: int, dtype: str, h: int = 37, w: int = 21) -> np.ndarray:
