@@ -69,6 +69,22 @@ class _OverrideError(RecipeError):
     """A refused override, whose message names it as typed and no recipe file."""
 
 
+class _ZeroSplitsError(RecipeError):
+    """Every split of a shapes recipe is 0; ``fields`` are the splits (``splits.test``), so
+    that those an override gave can be named as typed."""
+
+    def __init__(self, fields: list[str]) -> None:
+        super().__init__(_zero_splits([f"{field} = 0" for field in fields]))
+        self.fields = fields
+
+
+def _zero_splits(said: list[str]) -> str:
+    return (
+        f"every split has 0 samples ({', '.join(said)}); give at least one split a number of "
+        "samples"
+    )
+
+
 @dataclasses.dataclass(frozen=True)
 class Field:
     """One recipe field: ``kind`` is str, int, float, bool, pair (two numbers) or list (strings)."""
@@ -501,6 +517,14 @@ def _validate(raw: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, An
             raise
         key, value = given[exc.field]
         raise _OverrideError(f"{_assignment(key, value)}{exc.rest}") from None
+    except _ZeroSplitsError as exc:
+        if not given.keys() & set(exc.fields):
+            raise
+        said = [
+            _assignment(*given[field]) if field in given else f"{field} = 0 in the recipe"
+            for field in exc.fields
+        ]
+        raise _OverrideError(_zero_splits(said)) from None
 
 
 def _assignment(key: str, value: Any) -> str:
@@ -550,8 +574,12 @@ def _did_you_mean(name: str, valid: Iterable[str] | Mapping[str, str]) -> str:
     mapping: of its keys, X being the key's value)."""
     shown = dict(valid) if isinstance(valid, Mapping) else {v: v for v in valid}
     folded = {k.casefold(): v for k, v in shown.items()}
-    close = difflib.get_close_matches(name.casefold(), list(folded), n=1)
-    return f"; did you mean {folded[close[0]]}?" if close else ""
+    name = name.casefold()
+    # above difflib's 0.6, which guessed source.kind for id and dataset.name for frames
+    close = difflib.get_close_matches(name, list(folded), n=1, cutoff=0.7)
+    # or the start of one name (shard: shard_size, 0.67)
+    close = close or [k for k in folded if k.startswith(f"{name}_")]
+    return f"; did you mean {folded[close[0]]}?" if len(close) == 1 else ""
 
 
 def _apply_override(raw: dict[str, Any], key: str, value: Any) -> str:
@@ -568,9 +596,8 @@ def _apply_override(raw: dict[str, Any], key: str, value: Any) -> str:
                 from eventsim.simulator.params import DVSParams
 
                 where = f"it is in {', '.join(owners)}" if owners else "no table has it"
-                hint = "" if owners else _did_you_mean(key, _unqualified_names())
-                if not owners and key in DVSParams.field_names():
-                    hint = f"; did you mean simulator.params.{key}?"
+                pixel = {name: f"simulator.params.{name}" for name in DVSParams.field_names()}
+                hint = "" if owners else _did_you_mean(key, {**_unqualified_names(), **pixel})
                 raise _OverrideError(
                     f"{typed}: give the table too, e.g. dataset.seed or splits.test ({where}){hint}"
                 )
@@ -843,10 +870,7 @@ def _check_splits(splits: dict[str, Any], kind: str) -> dict[str, Any]:
         out[name] = str(value) if isinstance(value, str) else value
     if kind == "shapes" and not any(out.values()):
         # an empty dataset is never what was meant (as `eventsim build --limit 0`)
-        given = ", ".join(f"splits.{name} = 0" for name in out)
-        raise RecipeError(
-            f"every split has 0 samples ({given}); give at least one split a number of samples"
-        )
+        raise _ZeroSplitsError([f"splits.{name}" for name in out])
     return out
 
 
