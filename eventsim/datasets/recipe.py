@@ -577,8 +577,8 @@ def _did_you_mean(name: str, valid: Iterable[str] | Mapping[str, str]) -> str:
     name = name.casefold()
     # above difflib's 0.6, which guessed source.kind for id and dataset.name for frames
     close = difflib.get_close_matches(name, list(folded), n=1, cutoff=0.7)
-    # or the start of one name (shard: shard_size, 0.67)
-    close = close or [k for k in folded if k.startswith(f"{name}_")]
+    # or the start of one name (cam: camera, shard: shard_size; 0.67)
+    close = close or [k for k in folded if len(name) >= 3 and k.startswith(name)]
     return f"; did you mean {folded[close[0]]}?" if len(close) == 1 else ""
 
 
