@@ -229,6 +229,26 @@ def _minus_one_to_zero(p: np.ndarray) -> None:
     p[p == -1] = 0
 
 
+_INT16 = np.iinfo(np.int16)
+
+
+def _holds_beyond_int16(dtype: np.dtype) -> bool:
+    """Whether a coordinate column of this type can hold values that int16 wraps."""
+    if dtype.kind not in "iu":
+        return False
+    info = np.iinfo(dtype)
+    return info.max > _INT16.max or info.min < _INT16.min
+
+
+def _beyond_int16(path: Path, name: str, value: int) -> EventFileError:
+    # read as int16 such a value would wrap to another coordinate, which checks then report
+    # instead of the file's
+    bound = "beyond the 32767" if value > 0 else "below the -32768"
+    return EventFileError(
+        f"{str(path)!r}: events/{name} holds {value}, {bound} that event coordinates (int16) hold"
+    )
+
+
 def _add_offset(values: np.ndarray, off: int, dest: np.ndarray) -> None:
     """``dest[:] = values + off`` in int64. An int64 block gets the offset in place (it is
     in the CPU cache) and is then copied: one pass over the strided ``dest`` instead of two."""
@@ -431,6 +451,12 @@ class EventReader:
         self._x, self._y, self._t, self._p = (
             _open_column(f, name, (self._block + c) * size if c else 0) for name, c, size in layout
         )
+        # coordinate columns whose values each read checks as it decodes them (a max, and a
+        # min for wide signed types, over the block just read): int16 and narrower columns
+        # cannot wrap and cost nothing
+        self._wide = frozenset(
+            name for name, ds in (("x", self._x), ("y", self._y)) if _holds_beyond_int16(ds.dtype)
+        )
         # the decode buffers of record reads, reused by one read at a time: a read that finds
         # them in use (by another thread) decodes into buffers of its own
         self._bufs: dict[str, np.ndarray] | None = None
@@ -558,14 +584,9 @@ class EventReader:
             b = min(a + (1 << 20), self._n)
             w = max(w, int(self._x[a:b].max()) + 1)
             h = max(h, int(self._y[a:b].max()) + 1)
-        limit = int(np.iinfo(np.int16).max)
         for name, side in (("x", w), ("y", h)):
-            if side - 1 > limit:
-                # read as int16 they would wrap to negative coordinates
-                raise EventFileError(
-                    f"{str(self.path)!r}: events/{name} holds {side - 1}, beyond the {limit} "
-                    "that event coordinates (int16) hold"
-                )
+            if side - 1 > _INT16.max:
+                raise _beyond_int16(self.path, name, side - 1)
         return (max(w, 1), max(h, 1))
 
     def _ms_index_fits(self) -> bool:
@@ -769,6 +790,8 @@ class EventReader:
         out = out[: b - a]
         try:
             self._read_records(out, a, b)
+        except EventsimError:
+            raise  # an EventFileError is an OSError: one that says why is no damage
         except OSError as exc:
             raise EventFileError(
                 f"cannot read events {a}:{b} from {str(self.path)!r}: "
@@ -800,6 +823,18 @@ class EventReader:
         finally:
             self._bufs_lock.release()
 
+    def _check_coordinates(self, name: str, values: np.ndarray) -> None:
+        """Refuse ``values`` of column ``name``, as the file holds them, that int16 wraps."""
+        if not values.size:
+            return
+        top = int(values.max())
+        if top > _INT16.max:
+            raise _beyond_int16(self.path, name, top)
+        if values.dtype.kind == "i":
+            bottom = int(values.min())
+            if bottom < _INT16.min:
+                raise _beyond_int16(self.path, name, bottom)
+
     def _decode_records(self, out: np.ndarray, a: int, b: int, bufs: dict[str, np.ndarray]) -> None:
         # same-width integer columns are packed as views (uint16 -> int16 copies faster than
         # a cast; values are reinterpreted exactly as a cast would)
@@ -820,6 +855,8 @@ class EventReader:
             fspace.select_hyperslab((lo,), (k,))
             for dsid, buf, mtype in reads:
                 dsid.read(mspace, fspace, buf[:k], mtype)
+            for name in self._wide:
+                self._check_coordinates(name, bufs[name][:k])
             if self._p_signed:
                 _minus_one_to_zero(bufs["p"][:k])
             o = slice(lo - a, hi - a)
@@ -859,9 +896,13 @@ class EventReader:
         try:
             if k:
                 for name, ds in self._columns():
-                    self._read_column(ds, cols[name], a, b, self.t_offset_us if name == "t" else 0)
+                    self._read_column(
+                        ds, cols[name], a, b, self.t_offset_us if name == "t" else 0, name
+                    )
                 if self._p_signed:
                     _minus_one_to_zero(cols["p"])
+        except EventsimError:
+            raise
         except OSError as exc:
             raise EventFileError(
                 f"cannot read events {a}:{b} from {str(self.path)!r}: "
@@ -872,16 +913,22 @@ class EventReader:
                 prefault.join()
         return EventColumns(**cols)
 
-    def _read_column(self, ds: h5py.Dataset, dest: np.ndarray, a: int, b: int, off: int) -> None:
-        """Values ``a:b`` of one column into ``dest``, plus ``off``. A column whose type has
-        the width of ``dest``'s is decoded straight into it: in one call without an offset,
-        else block by block with the offset added while the block is in the CPU cache. Other
-        types are decoded into a buffer and cast."""
+    def _read_column(
+        self, ds: h5py.Dataset, dest: np.ndarray, a: int, b: int, off: int, name: str
+    ) -> None:
+        """Values ``a:b`` of column ``name`` into ``dest``, plus ``off``. A column whose type
+        has the width of ``dest``'s is decoded straight into it: in one call without an
+        offset, else block by block with the offset added while the block is in the CPU
+        cache. Other types are decoded into a buffer and cast. Coordinates that int16 would
+        wrap are refused."""
         direct = dest.dtype.itemsize == ds.dtype.itemsize and ds.dtype.kind in "iu"
+        check = name in self._wide
         fspace = ds.id.get_space()
         if direct and not off:
             fspace.select_hyperslab((a,), (b - a,))
             ds.id.read(h5py.h5s.create_simple((b - a,)), fspace, dest.view(ds.dtype))
+            if check:
+                self._check_coordinates(name, dest.view(ds.dtype))
             return
         step = self._block
         buf = None if direct else np.empty(min(step, b - a), dtype=ds.dtype)
@@ -892,6 +939,8 @@ class EventReader:
             fspace.select_hyperslab((lo,), (hi - lo,))
             into = part.view(ds.dtype) if buf is None else buf[: hi - lo]
             ds.id.read(h5py.h5s.create_simple((hi - lo,)), fspace, into)
+            if check:
+                self._check_coordinates(name, into)
             if buf is not None:
                 part[...] = into
             if off:
