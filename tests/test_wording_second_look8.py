@@ -103,3 +103,13 @@ def test_the_start_of_one_valid_name_is_still_answered():
     assert _error("shapes-demo", {"sim.preset": "clean"}).endswith("; did you mean simulator?")
     # the start of several names is no guess
     assert "did you mean" not in _error("shapes-demo", {"simulator.params.leak": "1"})
+
+
+def test_a_recipe_integer_too_long_for_python_is_refused_as_toml(tmp_path):
+    # tomllib reads integers of any size, but Python converts at most 4300 digits: an internal
+    # ValueError ("use sys.set_int_max_str_digits()") instead of the recipe's error
+    recipe = tmp_path / "big.toml"
+    recipe.write_text(f'[dataset]\nname = "t"\nseed = {"9" * 5000}\n[splits]\ntest = 2\n')
+    message = _error(recipe)
+    assert message.startswith(f"{recipe}: not valid TOML: an integer too long to read"), message
+    assert "set_int_max_str_digits" not in message

@@ -473,6 +473,12 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise RecipeError(
             f"recipe {str(path)!r} is not UTF-8 text; expected a TOML recipe"
         ) from None
+    except ValueError:
+        # tomllib reads integers of any length; Python converts at most 4300 digits
+        raise RecipeError(
+            f"{path}: not valid TOML: an integer too long to read; TOML integers are 64-bit "
+            "(-2**63 to 2**63-1)"
+        ) from None
 
 
 # ----------------------------------------------------------------------------- validation
