@@ -192,7 +192,7 @@ def _without_ignored_output_flags(model_dir: Path):
 def load_model(model_dir: str | Path, *, device: str = "cpu", dtype: str = "float32"):
     """Load the EP-VLM model (class picked from ``model_type`` in ``config.json``, every tensor
     checked, see `epvlm.loading.load_pretrained_model`) and its processor from a directory."""
-    from epvlm.loading import check_model_type, load_pretrained_model
+    from epvlm.loading import check_model_type, hub_cache_hint, load_pretrained_model
     from epvlm.processing import load_processor
 
     dev = resolve_device(device)
@@ -204,7 +204,9 @@ def load_model(model_dir: str | Path, *, device: str = "cpu", dtype: str = "floa
         check_model_type(model_dir)
     proc = load_processor(model_dir)
     if not (model_dir / "config.json").is_file():
-        raise ModelDirError(f"model directory {str(model_dir)!r} has no config.json")
+        raise ModelDirError(
+            f"model directory {str(model_dir)!r} has no config.json" + hub_cache_hint(model_dir)
+        )
     model = load_pretrained_model(
         model_dir,
         device=dev,

@@ -126,14 +126,23 @@ def read_model_type(model_dir: str | Path) -> str:
 
 def hub_cache_hint(model_dir: str | Path) -> str:
     """What to pass instead when ``model_dir`` is a Hugging Face cache folder
-    (``models--ORG--NAME``, or its ``snapshots``), as '; ...' to end a 'no config.json' error;
-    '' for any other folder. The checkpoint is a ``snapshots/REVISION`` folder in there, which
-    is named rather than taken: which revision to run is the user's choice."""
+    (``models--ORG--NAME``, or its ``snapshots``) or a snapshot in there lacking config.json,
+    as '; ...' to end a 'no config.json' error; '' for any other folder. The checkpoint is a
+    ``snapshots/REVISION`` folder holding config.json, which is named rather than taken: which
+    revision to run is the user's choice. A snapshot without one (given, or the one refs/main
+    names) is said to be one, as a download cut short leaves it."""
     from epvlm.evaluate import model_label
 
     given = Path(model_dir)
-    snapshots = given if Path(os.path.abspath(given)).name == "snapshots" else given / "snapshots"
+    name = Path(os.path.abspath(given)).name
     # model_label names a snapshot by its repository only in the cache's layout
+    if model_label(given) != name:
+        snapshot: str | None = name
+        # lexically, as abspath: '.' inside a snapshot names the others '../REVISION'
+        snapshots = Path(os.path.normpath(os.path.join(given, os.pardir)))
+    else:
+        snapshot = None
+        snapshots = given if name == "snapshots" else given / "snapshots"
     repo = model_label(snapshots / "REVISION")
     if repo == "REVISION" or not snapshots.is_dir():
         return ""
@@ -145,9 +154,18 @@ def hub_cache_hint(model_dir: str | Path) -> str:
         main = (snapshots.parent / "refs" / "main").read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError):
         main = ""
-    where = f"; it is the Hugging Face cache folder of {repo}"
-    if not found:
-        return f"{where}, with no snapshot holding a config.json (an unfinished download?)"
+    unfinished = "(an unfinished download?)"
+    if snapshot is not None:
+        where = f"; it is snapshot {snapshot} of {repo} in the Hugging Face cache {unfinished}"
+        if not found:
+            return f"{where}, and no other snapshot of it holds a config.json"
+    else:
+        where = f"; it is the Hugging Face cache folder of {repo}"
+        if not found:
+            return f"{where}, with no snapshot holding a config.json {unfinished}"
+        if main and main not in {p.name for p in found}:
+            # the newest revision's download cut short: the one offered is an older revision
+            where += f", whose refs/main snapshot {main} has no config.json {unfinished}"
     if len(found) == 1:
         return f"{where}: pass {str(found[0])!r} instead"
     listed = [repr(str(p)) + (" (refs/main)" if p.name == main else "") for p in found]

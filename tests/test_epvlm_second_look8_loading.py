@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -86,3 +88,100 @@ def test_load_model_reads_the_keyword(tmp_path, two_gpus):
     (tmp_path / "config.json").write_text('{"model_type": "qwen2_vl"}')
     with pytest.raises(ArgumentValueError, match=r"^device='cuda:5' does not exist"):
         load_pretrained_model(tmp_path, device="cuda:5")
+
+
+# ------------------------------------------------- 2. Hugging Face cache: an unfinished snapshot
+#
+# - A cache folder whose refs/main names a snapshot without config.json (a newer revision's
+#   download cut short) offered the older snapshot as the one to pass, saying nothing of
+#   refs/main's.
+# - That snapshot given itself (`snapshot_download`'s path, `huggingface-cli scan-cache`'s)
+#   was only 'has no config.json', no hint; `load_model` said so even of a cache folder.
+
+
+def _cache(tmp_path, *revisions: str, main: str, without_config: tuple[str, ...] = ()):
+    import shutil
+
+    from epvlm.demo.pipeline import DEFAULT_MODEL
+
+    root = tmp_path / "hub" / "models--Qwen--Qwen2-VL-2B-Instruct"
+    for rev in revisions:
+        shutil.copytree(DEFAULT_MODEL, root / "snapshots" / rev)
+        if rev in without_config:
+            (root / "snapshots" / rev / "config.json").unlink()
+    (root / "refs").mkdir(parents=True)
+    (root / "refs" / "main").write_text(main + "\n")
+    return root
+
+
+def _refusals(folder) -> list[str]:
+    pytest.importorskip("transformers")
+    from epvlm.errors import ModelDirError
+    from epvlm.evaluate import load_model
+    from epvlm.loading import check_model_type
+
+    messages = []
+    for check in (check_model_type, load_model):
+        with pytest.raises(ModelDirError) as info:
+            check(folder)
+        messages.append(str(info.value))
+        assert "\n" not in messages[-1]
+    return messages
+
+
+def test_refs_main_without_config_json_is_said_beside_the_snapshot_offered(tmp_path):
+    root = _cache(tmp_path, "aaaa1111", "bbbb2222", main="bbbb2222", without_config=("bbbb2222",))
+    old = root / "snapshots" / "aaaa1111"
+    for message in _refusals(root):
+        assert "Hugging Face cache folder of Qwen/Qwen2-VL-2B-Instruct" in message
+        assert "refs/main snapshot bbbb2222 has no config.json (an unfinished download?)" in message
+        assert message.endswith(f"pass {str(old)!r} instead"), message
+
+
+def test_refs_main_with_config_json_gets_no_such_note(tmp_path):
+    root = _cache(tmp_path, "aaaa1111", main="aaaa1111")
+    for message in _refusals(root):
+        assert "refs/main snapshot" not in message and "unfinished" not in message
+
+
+def test_a_snapshot_without_config_json_names_the_cache_and_the_others(tmp_path):
+    root = _cache(
+        tmp_path, "aaaa1111", "bbbb2222", "cccc3333", main="bbbb2222",
+        without_config=("bbbb2222",),
+    )  # fmt: skip
+    given = root / "snapshots" / "bbbb2222"
+    for message in _refusals(given):
+        assert message.startswith(f"model directory {str(given)!r} has no config.json; "), message
+        assert (
+            "it is snapshot bbbb2222 of Qwen/Qwen2-VL-2B-Instruct in the Hugging Face cache "
+            "(an unfinished download?)" in message
+        ), message
+        assert repr(str(root / "snapshots" / "aaaa1111")) in message
+        assert repr(str(root / "snapshots" / "cccc3333")) in message
+        assert "(refs/main)" not in message
+
+
+def test_the_only_snapshot_without_config_json_says_there_is_none_to_pass(tmp_path):
+    root = _cache(tmp_path, "bbbb2222", main="bbbb2222", without_config=("bbbb2222",))
+    for message in _refusals(root / "snapshots" / "bbbb2222"):
+        assert "it is snapshot bbbb2222 of Qwen/Qwen2-VL-2B-Instruct" in message
+        assert message.endswith("no other snapshot of it holds a config.json"), message
+    for message in _refusals(root):
+        assert "with no snapshot holding a config.json (an unfinished download?)" in message
+
+
+def test_a_relative_snapshot_names_the_others_relative(tmp_path, monkeypatch):
+    root = _cache(tmp_path, "aaaa1111", "bbbb2222", main="aaaa1111", without_config=("bbbb2222",))
+    monkeypatch.chdir(root / "snapshots")
+    for message in _refusals("bbbb2222"):
+        assert message.endswith("pass 'aaaa1111' instead"), message
+    monkeypatch.chdir(root / "snapshots" / "bbbb2222")
+    for message in _refusals("."):
+        assert "it is snapshot bbbb2222 of" in message
+        assert message.endswith(f"pass {os.path.join('..', 'aaaa1111')!r} instead"), message
+
+
+def test_an_ordinary_snapshots_like_folder_gets_no_hint(tmp_path):
+    (tmp_path / "snapshots" / "x").mkdir(parents=True)
+    for message in _refusals(tmp_path / "snapshots" / "x"):
+        assert "Hugging Face" not in message
