@@ -4,10 +4,15 @@
   ``--device cuda:9`` "device 'cuda:9' ..."; the command line now names the option as typed
   (``--device foo is not a torch device; ...``), as ``eventsim simulate`` does, and a library
   caller reads ``device='foo' ...`` (an `ArgumentValueError`).
+- A Hugging Face cache folder whose refs/main snapshot lacks config.json, and such a snapshot
+  given itself, are said to be an unfinished download (see section 2).
+- Held: the config.json forms transformers 4 and 5 save pass `check_model_type`, and a
+  processor saved with ``save_pretrained`` passes `load_processor`'s tokenizer check.
 """
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -185,3 +190,42 @@ def test_an_ordinary_snapshots_like_folder_gets_no_hint(tmp_path):
     (tmp_path / "snapshots" / "x").mkdir(parents=True)
     for message in _refusals(tmp_path / "snapshots" / "x"):
         assert "Hugging Face" not in message
+
+
+# ------------------------------------------ 3. what transformers writes is accepted (held)
+
+
+@pytest.mark.parametrize("model_type", ["qwen2_vl", "qwen2_5_vl"])
+def test_check_model_type_takes_the_configs_transformers_saves(tmp_path, model_type):
+    """transformers 5 nests the text settings under text_config (whose own model_type is
+    '..._text'); transformers 4 and the Hub's first uploads wrote them flat. Both carry the
+    model_type at the top, which is what is read."""
+    transformers = pytest.importorskip("transformers")
+    from epvlm.loading import check_model_type
+
+    cls = {"qwen2_vl": transformers.Qwen2VLConfig, "qwen2_5_vl": transformers.Qwen2_5_VLConfig}
+    cls[model_type]().save_pretrained(tmp_path / "new")
+    saved = json.loads((tmp_path / "new" / "config.json").read_text())
+    assert saved["text_config"]["model_type"] == f"{model_type}_text"
+    assert check_model_type(tmp_path / "new") == model_type
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    (flat / "config.json").write_text(
+        json.dumps({"architectures": ["X"], "model_type": model_type, "hidden_size": 1536,
+                    "vision_config": {"depth": 32}, "rope_scaling": {"type": "mrope"}})
+    )  # fmt: skip
+    assert check_model_type(flat) == model_type
+
+
+def test_a_saved_processor_passes_the_tokenizer_check(tmp_path):
+    """save_pretrained writes tokenizer.json beside tokenizer_config.json (no vocab.json or
+    merges.txt): the folder loads, encoding as the processor saved did."""
+    pytest.importorskip("transformers")
+    from epvlm.processing import build_offline_processor, load_processor
+
+    proc = build_offline_processor(["what colour is the object"])
+    proc.save_pretrained(tmp_path)
+    assert (tmp_path / "tokenizer.json").is_file() and not (tmp_path / "vocab.json").exists()
+    loaded = load_processor(tmp_path)
+    text = "what colour is the object"
+    assert loaded.tokenizer(text)["input_ids"] == proc.tokenizer(text)["input_ids"] != []
