@@ -486,6 +486,12 @@ class EventReader:
             None,
         )
         self._p_signed = self._signed_polarity()
+        # whether events/t is known to be sorted: our writer sorts; another tool's file is
+        # known once the index is built from all of t (`_build_ms_index`), which also finds
+        # the first time out of order (`_disorder`: index, time before, time there); until
+        # then each read by time checks the events it read
+        self._t_sorted = self.layout == "eventsim"
+        self._disorder: tuple[int, int, int] | None = None
         if n:
             self._t_first = int(self._t[0])
             self._t_last = int(self._t[n - 1])
@@ -694,19 +700,80 @@ class EventReader:
         return i
 
     def _build_ms_index(self) -> np.ndarray:
+        """The index from all of events/t, which also tells whether t is sorted (noted when
+        it is not: reads by time then refuse the file, see `_refuse_unsorted`)."""
         last = int(self._t[self._n - 1])
         ms = np.arange(0, last // 1000 + 2, dtype=np.int64) * 1000
         out = np.empty(ms.shape[0], np.int64)
         pos = 0
         done = 0
+        before: int | None = None  # the last time of the previous block
+        disorder = self._disorder
         for a in range(0, self._n, 1 << 20):
             t = np.asarray(self._t[a : a + (1 << 20)], dtype=np.int64)
+            if disorder is None:
+                if before is not None and t[0] < before:
+                    disorder = (a, before, int(t[0]))
+                else:
+                    down = np.flatnonzero(t[1:] < t[:-1])
+                    if down.size:
+                        j = int(down[0])
+                        disorder = (a + j + 1, int(t[j]), int(t[j + 1]))
+                before = int(t[-1])
             stop = np.searchsorted(ms, t[-1], side="right")
             out[done:stop] = a + np.searchsorted(t, ms[done:stop], side="left")
             done = stop
             pos = a + t.shape[0]
         out[done:] = pos
+        if disorder is None:
+            self._t_sorted = True
+        else:
+            self._found_disorder(disorder)
         return out
+
+    def _found_disorder(self, disorder: tuple[int, int, int]) -> None:
+        # (called under `_index_lock` by a rebuild, so not locked here: two threads finding
+        # the disorder at once would at worst note it twice)
+        if self._disorder is not None:
+            return
+        self._disorder = disorder
+        self.notes.append(
+            f"{self._disorder_words(disorder)}; reads by time window refuse the file (their "
+            "windows would be wrong), reads by index and whole reads give the file's order"
+        )
+
+    @staticmethod
+    def _disorder_words(disorder: tuple[int, int, int]) -> str:
+        i, before, there = disorder
+        return (
+            f"events/t is not sorted by time (events/t[{i}] = {there} after "
+            f"events/t[{i - 1}] = {before})"
+        )
+
+    def _refuse_unsorted(self) -> None:
+        """Refuse a read by time of a file whose events/t is found not sorted."""
+        disorder = self._disorder
+        if disorder is None:
+            return
+        raise EventFileError(
+            f"{str(self.path)!r}: {self._disorder_words(disorder)}, so reads by time window "
+            "would miss or misplace events; read it whole or by index, or rewrite it sorted "
+            "(eventsim convert copies events in the file's order and refuses them): in "
+            "Python, ev = reader.read(); eventsim.io.write_events(out_path, "
+            "ev[np.argsort(ev['t'], kind='stable')], reader.sensor_size)"
+        )
+
+    def _check_window_order(self, t: np.ndarray, a: int) -> None:
+        """Check that the times ``t`` of events ``a:...``, read by time, are sorted, where
+        the file's order is not known: one pass over what was read, no scan of the file."""
+        if self._t_sorted or t.shape[0] < 2:
+            return
+        down = np.flatnonzero(t[1:] < t[:-1])
+        if down.size:
+            j = int(down[0])
+            off = self.t_offset_us
+            self._found_disorder((a + j + 1, int(t[j]) - off, int(t[j + 1]) - off))
+            self._refuse_unsorted()
 
     def __reduce__(self) -> NoReturn:
         # h5py's own refusal, "h5py objects cannot be pickled", says neither what nor what to do
@@ -881,7 +948,10 @@ class EventReader:
         """
         with self._open_file:
             a, b = self._index_range(t_start_us, t_end_us)
-            return self._read_index_columns(a, b)
+            cols = self._read_index_columns(a, b)
+            if t_start_us is not None or t_end_us is not None:
+                self._check_window_order(cols.t, a)
+            return cols
 
     def read_index_columns(self, start: int | None = None, stop: int | None = None) -> EventColumns:
         """Events ``start:stop`` by index (clipped to the file) as four arrays."""
@@ -982,7 +1052,10 @@ class EventReader:
         """
         with self._open_file:
             a, b = self._index_range(t_start_us, t_end_us)
-            return self._read_index(a, b, out)
+            events = self._read_index(a, b, out)
+            if t_start_us is not None or t_end_us is not None:
+                self._check_window_order(events["t"], a)
+            return events
 
     def _index_range(self, t_start_us: int | None, t_end_us: int | None) -> tuple[int, int]:
         """The indices of the first event at or after each bound (None: the file's ends)."""
@@ -994,6 +1067,9 @@ class EventReader:
             b = self._n if t1 is None else self._index_of(t1)
         except OSError as exc:
             raise self._damaged("events/t", exc, "events/t") from None
+        if t0 is not None or t1 is not None:
+            # also when the search itself rebuilt the index and so found t out of order
+            self._refuse_unsorted()
         return a, b
 
     def _damaged(self, what: str, exc: OSError, dataset: str) -> EventFileError:
