@@ -269,7 +269,9 @@ def load_dims(config: str | Path | VLMDims | dict | Any) -> VLMDims:
         )
     cfg_file = path / "config.json"
     if not cfg_file.is_file():
-        raise ModelDirError(f"model directory {name!r} has no config.json")
+        from epvlm.loading import hub_cache_hint
+
+        raise ModelDirError(f"model directory {name!r} has no config.json" + hub_cache_hint(path))
     pixels = None
     # transformers' order: processor_config.json's nested image_processor, else
     # preprocessor_config.json (a folder saved anew over an older one can hold both, apart)

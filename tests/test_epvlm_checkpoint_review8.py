@@ -19,6 +19,7 @@ pytest.importorskip("transformers")
 from epvlm.cli import main
 from epvlm.demo.pipeline import DEFAULT_MODEL
 from epvlm.errors import ModelDirError
+from epvlm.flops import load_dims
 from epvlm.loading import check_model_type
 from epvlm.processing import load_processor
 
@@ -107,7 +108,7 @@ def _cache(tmp_path: Path, *revisions: str, with_config: bool = True) -> Path:
 
 def _refusals(root: Path) -> list[str]:
     messages = []
-    for check in (load_processor, check_model_type):
+    for check in (load_processor, check_model_type, load_dims):
         with pytest.raises(ModelDirError) as info:
             check(root)
         messages.append(str(info.value))
