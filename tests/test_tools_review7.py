@@ -80,7 +80,7 @@ def test_bench_epvlm_names_a_bad_keep_or_device_in_one_line(capsys):
     if not torch.cuda.is_available():
         assert bench.main([*base, "--device", "cuda"]) == 2
         err = capsys.readouterr().err.strip()
-        assert err.startswith("bench_epvlm: device='cuda'") and "not available" in err
+        assert err.startswith("bench_epvlm: --device cuda ") and "not available" in err
 
 
 def test_bench_gpu_checks_sizes_and_threads_before_measuring(capsys):
@@ -268,3 +268,10 @@ def test_fuzz_kernels_compares_at_least_one_case_however_short_the_run(fuzz, mon
     assert fuzz.main(["--seconds", "1e-9", "--first-case", "5"]) == 1
     assert checked[:1] == [5]
     assert "re-run one with --case 5" in capsys.readouterr().out
+
+
+def test_the_benchmarks_name_a_refused_device_as_typed(tmp_path, capsys):
+    pytest.importorskip("torch")
+    assert _tool("bench_gpu").main(["--device", "foo", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --device foo is not a torch device"), err

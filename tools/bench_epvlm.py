@@ -337,6 +337,7 @@ def main(argv: list[str] | None = None) -> int:
         grid_for_size,
         load_processor,
     )
+    from eventsim.cli.common import cli_words
     from eventsim.errors import EventsimError
 
     if args.threads:
@@ -360,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
             model = build_random_model(args.dims, proc, args.seed, dtype).to(args.device)
             source = f"{args.dims} dims, random init"
     except EventsimError as exc:
-        print(f"bench_epvlm: {exc}", file=sys.stderr)
+        print(f"bench_epvlm: {cli_words(exc, p, args)}", file=sys.stderr)
         return 2
     setup_s = time.perf_counter() - t0
     rss_model = peak_rss_mib()

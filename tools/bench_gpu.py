@@ -567,6 +567,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
+    from eventsim.cli.common import cli_words
     from eventsim.errors import EventsimError
     from eventsim.simulator.core import _resolve_device
 
@@ -575,7 +576,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         _resolve_device(args.device)
     except EventsimError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {cli_words(exc, parser, args)}", file=sys.stderr)
         return 2
     started = time.perf_counter()
     report: dict[str, Any] = {"args": {k: str(v) for k, v in vars(args).items()}}

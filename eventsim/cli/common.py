@@ -83,7 +83,7 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def _cli_words(exc: Exception, parser: argparse.ArgumentParser, args: argparse.Namespace) -> str:
+def cli_words(exc: Exception, parser: argparse.ArgumentParser, args: argparse.Namespace) -> str:
     """A library error on one line, its keyword arguments spelled as this CLI's options: a
     refused value the user gave by an option (`ArgumentValueError`) named as typed
     (``--time-unit ns``, not ``time_unit='ns'``)."""
@@ -238,7 +238,7 @@ def cli_command(
                     return EXIT_BROKEN_PIPE
                 _close_progress_bars(bars_before)
                 if isinstance(exc, EventsimError):
-                    print(f"{parser.prog}: error: {_cli_words(exc, parser, args)}", file=sys.stderr)
+                    print(f"{parser.prog}: error: {cli_words(exc, parser, args)}", file=sys.stderr)
                     return EXIT_ERROR
                 if isinstance(exc, OSError):
                     text = describe_os_error(exc, writing=final_output_paths())
