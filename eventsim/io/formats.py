@@ -129,10 +129,71 @@ def _faery(feature: str) -> Any:
 
 
 # -- reading through faery -----------------------------------------------------------------------
+# bytes per word of each EVT version a header may name (None: none named, read as EVT 3.0)
+_EVT_WORD_BYTES = {None: 2, "3": 2, "2": 4, "2.1": 8}
+_NO_FORMAT_LINE = (
+    "the header has no '% evt' line naming the format, so it was read as EVT 3.0 (as faery "
+    "reads such files)"
+)
+
+
 def read_faery(
     path: Path, sensor_size: tuple[int, int] | None = None
 ) -> tuple[np.ndarray, tuple[int, int] | None, list[str], dict]:
     """Decode an AEDAT4/EVT/DAT/ES file. Returns (events, recorded size or None, notes, meta).
+
+    An EVT file that ends mid-word (cut short) is read up to the cut, with a note. One whose
+    header names no format is read as EVT 3.0, as faery reads it, with a note; when that
+    reading fails, or gives events outside the sensor size known, the refusal says the header
+    lacks the line and how to add it for an EVT 2.0 file.
+    """
+    if path.suffix.lower() not in (".raw", ".evt"):
+        return _read_faery(path, sensor_size)
+    from eventsim.io import evt3
+
+    try:
+        header = evt3.read_header(path)
+    except OSError as exc:
+        raise EventFileError(f"cannot read {str(path)!r}: {describe_os_error(exc)}") from None
+    # (a file without any '%' header is refused as no EVT file: no format line to blame)
+    guessed = header.version is None and header.length > 0
+    hint = f"{_NO_FORMAT_LINE}; if it is EVT 2.0, add the line '% evt 2.0' to its header"
+    try:
+        events, file_size, notes, meta = _read_faery(path, sensor_size)
+    except EventFileError as exc:
+        if guessed:
+            raise EventFileError(f"{exc}; {hint}") from None
+        raise
+    size = header.size or sensor_size
+    if guessed and size is not None and len(events):
+        for name, side in zip("xy", size):
+            top = int(events[name].max())
+            if top >= side:
+                raise EventFileError(
+                    f"{str(path)!r}: an event has {name} = {top}, outside the "
+                    f"{size[0]}x{size[1]} sensor; {hint}"
+                )
+    if guessed:
+        notes.append(f"{_NO_FORMAT_LINE}; if it is EVT 2.0, add '% evt 2.0' to its header")
+    word = _EVT_WORD_BYTES.get(header.version)
+    if word is not None:
+        left = (path.stat().st_size - header.length) % word
+        if left:
+            version = header.version or "3"
+            version += "" if "." in version else ".0"
+            notes.append(
+                f"the file ends mid-word: its last {left} "
+                f"{'bytes, after' if left > 1 else 'byte, after'} the last whole "
+                f"{8 * word}-bit word of EVT {version}, {'were' if left > 1 else 'was'} ignored "
+                "(the file is truncated)"
+            )
+    return events, file_size, notes, meta
+
+
+def _read_faery(
+    path: Path, sensor_size: tuple[int, int] | None = None
+) -> tuple[np.ndarray, tuple[int, int] | None, list[str], dict]:
+    """`read_faery` but for the notes of an EVT file's ending and missing format line.
 
     An EVT 3.0 file that faery would read otherwise than Prophesee's specification (a 24-bit
     wrap in a gap between events, as faery's own encoder writes them; see
