@@ -516,6 +516,14 @@ def _make_parents(folder: Path) -> None:
     missing: list[Path] = []
     for parent in (folder, *folder.parents):
         if parent.exists() or parent.is_symlink():
+            if not parent.exists():
+                # a link to nothing (a drive not mounted) is no file in the way: name its target
+                try:
+                    parent.stat()
+                except OSError as exc:
+                    raise type(exc)(
+                        exc.errno, exc.strerror, str(parent), None, os.readlink(parent)
+                    ) from None
             if not parent.is_dir():
                 # said now: a command would otherwise read its whole input before failing
                 raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(parent))

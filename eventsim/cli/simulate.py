@@ -387,7 +387,7 @@ def _make_source(args, size):
             fit=fit,
         )
     if args.synthetic:
-        from eventsim.simulator.synthetic import moving_shapes_clip
+        from eventsim.simulator.synthetic import moving_shapes_clip, shorter_than_one_frame
 
         width, height = size or (346, 260)
         if width < 16 or height < 16:
@@ -400,7 +400,7 @@ def _make_source(args, size):
         fps = args.fps or 60.0
         n_frames = duration_s * fps
         sources.check_frame_rate(fps, 2)
-        if n_frames < 1 - 1e-9:
+        if shorter_than_one_frame(duration_s, fps):
             # the clip is at least two frames 1/fps apart: it would outlast the duration
             rate = f"--fps {fps:g}" if args.fps else f"{fps:g} fps (the default)"
             duration = (

@@ -67,6 +67,14 @@ class _Shape:
         return np.where(folded > self.limits, period - folded, folded)
 
 
+def shorter_than_one_frame(duration_s: float, fps: float) -> bool:
+    """Whether ``duration_s`` is shorter than one frame interval at ``fps``, the shortest clip
+    (two frames). Compared in whole microseconds, the resolution the frames are stamped in: a
+    duration of 1/fps written to the microsecond, cut short or rounded (33.333 ms or 33.3333 ms
+    at 30 fps, 16.666 ms at 60 fps), is one interval."""
+    return round(duration_s * 1e6) < math.floor(1e6 / fps + 1e-6)
+
+
 def moving_shapes_frames(
     width: int = 346,
     height: int = 260,
@@ -86,7 +94,7 @@ def moving_shapes_frames(
         raise ParameterError(f"duration_s={duration_s!r}, fps={fps!r}; expected both > 0")
     n_frames = max(2, round(duration_s * fps))
     check_frame_rate(fps, n_frames)
-    if duration_s * fps < 1 - 1e-9:
+    if shorter_than_one_frame(duration_s, fps):
         # two frames 1/fps apart are the shortest clip: it would be longer than asked for
         raise ParameterError(
             f"duration_s = {duration_s:g} at fps = {fps:g} is shorter than one frame interval "
