@@ -76,5 +76,7 @@ def test_a_structured_array_of_other_types_goes_through_the_same_checks():
 
 
 def test_a_scalar_x_is_named_as_such():
-    with pytest.raises(InvalidEventsError, match=r"column 'x' has shape \(\); expected a 1-D column$"):
+    with pytest.raises(
+        InvalidEventsError, match=r"column 'x' has shape \(\); expected a 1-D column$"
+    ):
         make_events(1, [2], [3], [1])
