@@ -167,9 +167,9 @@ def build_dataset(
 
     ``recipe``: a `Recipe`, a TOML path, a built-in name or a dict (as `load_recipe` takes).
 
-    ``limit`` builds the first N samples of each split. ``workers`` processes build shards in
-    parallel (``executor="local"``: a process pool; ``"dask"``: a Dask cluster at ``scheduler``,
-    or a local one with ``workers`` processes). A local pool is sized to the cores free for the
+    ``limit`` (1 or more) builds the first N samples of each split. ``workers`` processes build
+    shards in parallel (``executor="local"``: a process pool; ``"dask"``: a Dask cluster at
+    ``scheduler``, or a local one with ``workers`` processes). A local pool is sized to the cores free for the
     build, at most ``workers``, and while fewer than two are free the shards are built in this
     process (see `_execute_local`); ``exact_workers`` starts all ``workers`` regardless.
     ``strict`` stops at the first bad sample (in dataset order, whatever the workers)
@@ -194,8 +194,11 @@ def build_dataset(
         )
     if scheduler and executor != "dask":
         raise ParameterError("a scheduler address needs executor 'dask'")
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
-        raise ParameterError(f"limit = {limit!r}; expected an integer >= 0")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        # as `eventsim build --limit 0` is: an empty dataset is never what was meant
+        raise ParameterError(
+            f"limit = {limit!r}; expected an integer >= 1 (None, the default, builds all)"
+        )
 
     out = Path(out_dir)
     # plan first: a recipe whose inputs cannot even be listed leaves no output behind
