@@ -179,8 +179,11 @@ def _refuse_reading_options(args: argparse.Namespace, path: Path) -> None:
 @cli_command(build_parser)
 def main(args: argparse.Namespace) -> int:
     path = Path(args.path)
-    if path.name == "dataset.json" and path.is_file():
-        path = path.parent  # a dataset's manifest stands for the dataset
+    if path.name == "dataset.json" and (
+        path.is_file() or (path.parent / ".build-state.json").is_file()
+    ):
+        # a dataset's manifest stands for the dataset; an unfinished build's is not there yet
+        path = path.parent
     if path.is_dir():
         _refuse_reading_options(args, path)
         try:

@@ -144,7 +144,8 @@ def dataset_root(path: str | Path) -> Path:
         path = path.expanduser()
     if path.name == "dataset.json":
         try:
-            if path.is_file():
+            # an unfinished build has none yet: its folder is what `read_manifest` describes
+            if path.is_file() or (path.parent / ".build-state.json").is_file():
                 return path.parent
         except OSError:
             # in a folder this user may not enter: `read_manifest` names the file it cannot read
@@ -168,13 +169,10 @@ def _read_manifest(root: str | Path) -> dict[str, Any]:
     root = dataset_root(root)
     path = root / "dataset.json"
     if not path.is_file() and (root / ".build-state.json").is_file():
-        # a build running now looks the same from here: saying only "interrupted" sent
-        # readers polling for the dataset to rerun a build that was still going
-        raise DatasetError(
-            f"{str(root)!r}: unfinished build: an 'eventsim build' into this folder is still "
-            "running (wait for it to finish) or was interrupted or failed (rerun the same "
-            "command to resume)"
-        )
+        raise DatasetError(_unfinished(root))
+    if not path.is_file() and (root.parent / ".build-state.json").is_file():
+        # its shards/ folder, named while the build is unfinished
+        raise DatasetError(f"{str(root)!r} is a folder inside {_unfinished(root.parent)}")
     if root.is_file():
         raise DatasetError(
             f"{str(root)!r} is a file, not a dataset folder; pass the folder that holds "
@@ -192,20 +190,49 @@ def _read_manifest(root: str | Path) -> dict[str, Any]:
                 f"{str(root)!r} is a folder inside the dataset {str(root.parent)!r}; pass "
                 "the dataset's own folder (the one that holds dataset.json)"
             )
+        if any((root / "shards").glob("*.h5")):
+            # the build resumes from shards of its own recipe that have no dataset.json
+            raise DatasetError(
+                f"{str(root)!r} holds shards but no dataset.json (deleted or lost); restore it "
+                f"from a copy, or rerun the 'eventsim build RECIPE -o DIR' that made it to "
+                "finish the dataset from its shards"
+            )
         raise DatasetError(
             f"{str(root)!r} is not a built dataset (no dataset.json); build one with "
             "'eventsim build RECIPE -o DIR'"
         )
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+    except OSError as exc:
         raise DatasetError(f"cannot read {str(path)!r}: {_why(exc)}") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != "eventsim-vqa":
+    except ValueError as exc:
+        raise DatasetError(f"cannot read {str(path)!r}: {_why(exc)}; {_DAMAGED}") from None
+    if not isinstance(manifest, dict):
+        raise DatasetError(f"{str(path)!r} is not a JSON object; {_DAMAGED}")
+    if manifest.get("format") != "eventsim-vqa":
         raise DatasetError(f"{str(path)!r} is not an eventsim-vqa manifest")
     # before the fields: another major version may lay them out otherwise
     _check_format_version(manifest.get("format_version"), path)
     _check_manifest(manifest, path)
     return manifest
+
+
+# the build refuses a damaged dataset.json (it cannot tell what it holds) but finishes a
+# dataset whose dataset.json is gone from its shards, when they are the recipe's
+_DAMAGED = (
+    "the file is damaged; restore it from a copy, or delete it and rerun the 'eventsim build "
+    "RECIPE -o DIR' that made this dataset (its shards are reused)"
+)
+
+
+def _unfinished(root: Path) -> str:
+    # a build running now looks the same from here: saying only "interrupted" sent readers
+    # polling for the dataset to rerun a build that was still going
+    return (
+        f"{str(root)!r}: unfinished build: an 'eventsim build' into this folder is still "
+        "running (wait for it to finish) or was interrupted or failed (rerun the same "
+        "command to resume)"
+    )
 
 
 def _check_format_version(version: Any, path: Path) -> None:
