@@ -7,6 +7,7 @@ import contextlib
 import os
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 from eventsim._opencv import opencv_log_silenced
@@ -151,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sensor.add_argument(
         "--preset",
+        type=_choice(PRESET_NAMES),
         choices=PRESET_NAMES,
         default="ideal",
         help="pixel model preset (default ideal: noise-free; dataset recipes default to clean)",
@@ -205,6 +207,22 @@ SYNTHETIC_MAX_BYTES = 2 << 30
 MAX_AMPLITUDE_PX = 10_000.0
 MAX_DURATION_MS = 3_600_000.0
 MAX_SEED = 2**64 - 1
+
+
+def _choice(names: tuple[str, ...]) -> Callable[[str], str]:
+    """An argparse ``type`` that refuses a value not in ``names`` as ``choices`` does, with a
+    guess at a misspelt one (argparse before Python 3.14 gives none)."""
+    from eventsim._suggest import did_you_mean
+
+    def parse(value: str) -> str:
+        if value not in names:
+            raise argparse.ArgumentTypeError(
+                f"invalid choice: {value!r} (choose from {', '.join(map(repr, names))})"
+                + did_you_mean(value, names)
+            )
+        return value
+
+    return parse
 
 
 def _check_numbers(args) -> None:
@@ -273,6 +291,7 @@ def _assignment(field: str, value: str) -> str:
 def _pixel_params(args):
     """The preset with the ``--set`` overrides; a refused one is named as typed (``--set
     pos_threshold=0; expected ...``), not as the library names it (``pos_threshold = 0.0``)."""
+    from eventsim._suggest import did_you_mean
     from eventsim.simulator import DVSParams
     from eventsim.simulator.params import ParameterValueError
 
@@ -282,7 +301,7 @@ def _pixel_params(args):
         if field not in fields:
             raise ParameterError(
                 f"{_assignment(field, value)}: DVSParams has no field {field}; valid fields: "
-                f"{', '.join(fields)}"
+                f"{', '.join(fields)}{did_you_mean(field, fields)}"
             )
     try:
         return DVSParams.from_preset(args.preset).with_overrides(overrides)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+import sys
 from collections.abc import Mapping
 from typing import Any
 
+from eventsim._suggest import did_you_mean
 from eventsim._text import plural
 from eventsim.errors import ArgumentValueError, ParameterError
 from eventsim.options import LOG_CURVES, LogCurve
@@ -51,7 +53,12 @@ class ParameterValueError(ArgumentValueError):
     shows it (default: its repr)."""
 
     def __init__(self, parameter: str, value: object, rest: str, shown: str | None = None) -> None:
-        super().__init__(parameter, value, rest)
+        # not `ArgumentValueError.__init__`: its message takes repr(value), which Python
+        # refuses for an int of over 4300 digits (and `__str__` below makes the message anyway)
+        ParameterError.__init__(self)
+        self.parameter = parameter
+        self.value = value
+        self.rest = rest
         self.shown = shown
         self.args = (str(self),)
 
@@ -61,8 +68,31 @@ class ParameterValueError(ArgumentValueError):
         self.args = (str(self),)
 
     def __str__(self) -> str:
-        shown = repr(self.value) if self.shown is None else self.shown
+        shown = _shown(self.value) if self.shown is None else self.shown
         return f"{self.parameter} = {shown}{self.rest}"
+
+
+#: Digits past which an integer is shown by its size (``1e+400 (a 401-digit integer)``).
+_MAX_SHOWN_DIGITS = 50
+
+
+def _shown(value: object) -> str:
+    """``value`` as a message shows it: its repr, a huge integer by its leading digits and
+    length, and a value too large to print (a huge Fraction) by its type."""
+    if isinstance(value, int) and not isinstance(value, bool) and value:
+        size = abs(value)
+        # log10 of an int is exact enough to be off by at most one, which the check mends
+        digits = int(math.log10(size)) + 1
+        digits += size >= 10**digits
+        digits -= size < 10 ** (digits - 1)
+        if digits > _MAX_SHOWN_DIGITS:
+            lead = size // 10 ** (digits - 4) / 1000
+            sign = "-" if value < 0 else ""
+            return f"{sign}{lead:g}e+{digits - 1} (a {digits}-digit integer)"
+    try:
+        return repr(value)
+    except ValueError:
+        return f"a {type(value).__name__} too large to print"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,7 +170,7 @@ class DVSParams:
         positive = ("pos_threshold", "neg_threshold", "max_motion_px", "max_log_change", "log_eps")
         for name in positive:
             value = getattr(self, name)
-            if not (math.isfinite(value) and value > 0):
+            if not (_finite(value) and value > 0):
                 raise ParameterValueError(name, value, "; expected a finite value > 0")
         if self.log_eps > MAX_LOG_EPS:
             raise ParameterValueError(
@@ -174,7 +204,7 @@ class DVSParams:
         )
         for name in non_negative:
             value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0):
+            if not (_finite(value) and value >= 0):
                 raise ParameterValueError(name, value, "; expected a finite value >= 0")
         for name in ("leak_rate_hz", "shot_noise_rate_hz", "hot_pixel_rate_hz"):
             value = getattr(self, name)
@@ -242,17 +272,20 @@ class DVSParams:
         try:
             values = PRESETS[name]
         except (KeyError, TypeError):
+            hint = did_you_mean(name, list(PRESETS), quote=True) if isinstance(name, str) else ""
             raise ParameterError(
-                f"unknown preset {name!r}; valid presets: {', '.join(PRESETS)}"
+                f"unknown preset {name!r}; valid presets: {', '.join(PRESETS)}{hint}"
             ) from None
         return cls(**values)
 
     def replace(self, **changes: Any) -> DVSParams:
-        unknown = sorted(set(changes) - set(self.field_names()))
+        names = self.field_names()
+        unknown = sorted(set(changes) - set(names))
         if unknown:
+            hint = did_you_mean(unknown[0], names) if len(unknown) == 1 else ""
             raise ParameterError(
                 f"unknown {plural(len(unknown), 'parameter')} {', '.join(unknown)}; valid fields: "
-                f"{', '.join(self.field_names())}"
+                f"{', '.join(names)}{hint}"
             )
         return dataclasses.replace(self, **changes)
 
@@ -262,8 +295,9 @@ class DVSParams:
         changes: dict[str, Any] = {}
         for key, value in overrides.items():
             if key not in types:
+                hint = did_you_mean(key, list(types), quote=True) if isinstance(key, str) else ""
                 raise ParameterError(
-                    f"unknown parameter {key!r}; valid fields: {', '.join(self.field_names())}"
+                    f"unknown parameter {key!r}; valid fields: {', '.join(types)}{hint}"
                 )
             changes[key] = _parse_value(key, value, getattr(self, key))
         return self.replace(**changes)
@@ -295,15 +329,27 @@ def _parse_value(name: str, value: Any, current: Any) -> Any:
     return text
 
 
+def _finite(value: float) -> bool:
+    # an int is: math.isfinite would convert it to a float, an OverflowError past 1.8e308
+    return isinstance(value, int) or math.isfinite(value)
+
+
 def _as_number(name: str, value: Any, kind: type) -> int | float:
     """``value`` as an int or float field's value, or ParameterError in words."""
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
-        if kind is float:
-            return float(value)
-        if isinstance(value, numbers.Integral):
-            return int(value)
-        if math.isfinite(value) and float(value).is_integer():
-            return int(float(value))
+        try:
+            if kind is float:
+                return float(value)
+            if isinstance(value, numbers.Integral):
+                return int(value)
+            if math.isfinite(value) and float(value).is_integer():
+                return int(float(value))
+        except OverflowError:
+            # a huge int (or Fraction) no float can hold; a bare OverflowError before
+            if kind is float:
+                raise ParameterValueError(
+                    name, value, f"; expected a number of at most {sys.float_info.max:.1e}"
+                ) from None
     raise ParameterValueError(name, value, f"; expected {_KIND_WORDS[kind]}")
 
 

@@ -1,0 +1,23 @@
+"""A did-you-mean guess for a misspelt name, shared by the messages that list valid names."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping
+
+
+def did_you_mean(name: str, valid: Iterable[str] | Mapping[str, str], quote: bool = False) -> str:
+    """``"; did you mean X?"`` when ``name`` looks like a misspelling of one of ``valid`` (a
+    mapping: of its keys, X being the key's value), else ``""``; ``quote`` shows X as its repr.
+    Case and surrounding spaces are ignored."""
+    shown = dict(valid) if isinstance(valid, Mapping) else {v: v for v in valid}
+    folded = {k.casefold(): v for k, v in shown.items()}
+    name = name.strip().casefold()
+    # above difflib's 0.6, which guessed source.kind for id and dataset.name for frames
+    close = difflib.get_close_matches(name, list(folded), n=1, cutoff=0.7)
+    # or the start of one name (cam: camera, shard: shard_size; 0.67)
+    close = close or [k for k in folded if len(name) >= 3 and k.startswith(name)]
+    if len(close) != 1:
+        return ""
+    guess = folded[close[0]]
+    return f"; did you mean {guess!r}?" if quote else f"; did you mean {guess}?"
