@@ -25,6 +25,7 @@ from eventsim.errors import (
     InvalidEventsError,
     OutputExistsError,
     ParameterError,
+    UnknownLayoutError,
     require,
 )
 from eventsim.events import (
@@ -131,21 +132,44 @@ def _faery(feature: str) -> Any:
 # -- reading through faery -----------------------------------------------------------------------
 # bytes per word of each EVT version a header may name (None: none named, read as EVT 3.0)
 _EVT_WORD_BYTES = {None: 2, "3": 2, "2": 4, "2.1": 8}
+#: the EVT version each layout of `open_events` forces (``layout='evt2'``) for a raw file whose
+#: header names none, as `evt3.read_header` spells versions
+EVT_VERSION_LAYOUTS = {"evt2": "2", "evt3": "3", "evt21": "2.1"}
+# Metavision's '% format EVT21' line, which it writes beside or instead of '% evt 2.1'
+_EVT_VERSION_ALIASES = {"21": "2.1"}
 _NO_FORMAT_LINE = (
     "the header has no '% evt' line naming the format, so it was read as EVT 3.0 (as faery "
     "reads such files)"
 )
 
 
+def _evt_name(version: str) -> str:
+    return version if "." in version else f"{version}.0"
+
+
+def _mid_word(path: Path, header_length: int, version: str | None) -> tuple[int, str]:
+    """The bytes an EVT file holds past its last whole word (0: none), and those words."""
+    word = _EVT_WORD_BYTES.get(version)
+    if word is None:
+        return 0, ""
+    left = (path.stat().st_size - header_length) % word
+    return left, (
+        f"its last {left} {'bytes, after' if left > 1 else 'byte, after'} the last whole "
+        f"{8 * word}-bit word of EVT {_evt_name(version or '3')}"
+    )
+
+
 def read_faery(
-    path: Path, sensor_size: tuple[int, int] | None = None
+    path: Path, sensor_size: tuple[int, int] | None = None, evt_version: str | None = None
 ) -> tuple[np.ndarray, tuple[int, int] | None, list[str], dict]:
     """Decode an AEDAT4/EVT/DAT/ES file. Returns (events, recorded size or None, notes, meta).
 
     An EVT file that ends mid-word (cut short) is read up to the cut, with a note. One whose
-    header names no format is read as EVT 3.0, as faery reads it, with a note; when that
-    reading fails, or gives events outside the sensor size known, the refusal says the header
-    lacks the line and how to add it for an EVT 2.0 file.
+    header names no format is read as ``evt_version`` (a value of `EVT_VERSION_LAYOUTS`) when
+    given, else as EVT 3.0, as faery reads it, with a note; when that reading fails, or gives
+    events outside the sensor size known, the refusal says the header lacks the line and how
+    to say EVT 2.0. A header naming another version than ``evt_version`` is refused, and so is
+    EVT 2.1, which faery cannot decode.
     """
     if path.suffix.lower() not in (".raw", ".evt"):
         return _read_faery(path, sensor_size)
@@ -155,11 +179,30 @@ def read_faery(
         header = evt3.read_header(path)
     except OSError as exc:
         raise EventFileError(f"cannot read {str(path)!r}: {describe_os_error(exc)}") from None
+    named = _EVT_VERSION_ALIASES.get(header.version or "", header.version)
+    forced = next((k for k, v in EVT_VERSION_LAYOUTS.items() if v == evt_version), None)
+    if forced is not None and named is not None and named != evt_version:
+        raise UnknownLayoutError(
+            f"{str(path)!r} cannot be read with the {forced!r} layout: its header names EVT "
+            f"{_evt_name(named)} (a forced version is for a header that names none)"
+        )
+    version = named or evt_version
+    left, ending = _mid_word(path, header.length, version)
+    if version == "2.1":
+        said = "as its header says" if named else f"as the layout {forced!r} says"
+        raise EventFileError(
+            f"{str(path)!r} is EVT 2.1 ({said}), which faery, eventsim's reader of raw files, "
+            "cannot decode; convert it to EVT 3.0 with Metavision first"
+            + (f"; the file ends mid-word: {ending} (it is truncated)" if left else "")
+        )
     # (a file without any '%' header is refused as no EVT file: no format line to blame)
-    guessed = header.version is None and header.length > 0
-    hint = f"{_NO_FORMAT_LINE}; if it is EVT 2.0, add the line '% evt 2.0' to its header"
+    guessed = version is None and header.length > 0
+    hint = (
+        f"{_NO_FORMAT_LINE}; if it is EVT 2.0, add the line '% evt 2.0' to its header, or "
+        "pass layout='evt2'"
+    )
     try:
-        events, file_size, notes, meta = _read_faery(path, sensor_size)
+        events, file_size, notes, meta = _read_faery(path, sensor_size, evt_version)
     except EventFileError as exc:
         if guessed:
             raise EventFileError(f"{exc}; {hint}") from None
@@ -174,24 +217,25 @@ def read_faery(
                     f"{size[0]}x{size[1]} sensor; {hint}"
                 )
     if guessed:
-        notes.append(f"{_NO_FORMAT_LINE}; if it is EVT 2.0, add '% evt 2.0' to its header")
-    word = _EVT_WORD_BYTES.get(header.version)
-    if word is not None:
-        left = (path.stat().st_size - header.length) % word
-        if left:
-            version = header.version or "3"
-            version += "" if "." in version else ".0"
-            notes.append(
-                f"the file ends mid-word: its last {left} "
-                f"{'bytes, after' if left > 1 else 'byte, after'} the last whole "
-                f"{8 * word}-bit word of EVT {version}, {'were' if left > 1 else 'was'} ignored "
-                "(the file is truncated)"
-            )
+        notes.append(
+            f"{_NO_FORMAT_LINE}; if it is EVT 2.0, add '% evt 2.0' to its header, or pass "
+            "layout='evt2'"
+        )
+    elif named is None and evt_version is not None and header.length > 0:
+        notes.append(
+            f"the header has no '% evt' line naming the format: read as EVT "
+            f"{_evt_name(evt_version)}, as the layout {forced!r} says"
+        )
+    if left:
+        notes.append(
+            f"the file ends mid-word: {ending}, {'were' if left > 1 else 'was'} ignored (the "
+            "file is truncated)"
+        )
     return events, file_size, notes, meta
 
 
 def _read_faery(
-    path: Path, sensor_size: tuple[int, int] | None = None
+    path: Path, sensor_size: tuple[int, int] | None = None, evt_version: str | None = None
 ) -> tuple[np.ndarray, tuple[int, int] | None, list[str], dict]:
     """`read_faery` but for the notes of an EVT file's ending and missing format line.
 
@@ -199,7 +243,8 @@ def _read_faery(
     wrap in a gap between events, as faery's own encoder writes them; see
     `eventsim.io.evt3.faery_misreads`) is decoded by `eventsim.io.evt3` instead. An EVT or DAT
     file without a size in its header is read within the format's addresses (faery's fallback,
-    1280x720, refused events past it), its size inferred from the events.
+    1280x720, refused events past it), its size inferred from the events. ``evt_version``
+    (a value of `EVT_VERSION_LAYOUTS`) is the version of an EVT file whose header names none.
     """
     ext = path.suffix.lower()
     header = None
@@ -220,7 +265,8 @@ def _read_faery(
         )
         bounds = (None, None) if size is None else size
         # faery reads a raw file without a version as EVT 3.0 too
-        if header.version in (None, "3") and evt3.faery_misreads(path, header, *bounds):
+        version = header.version or evt_version
+        if version in (None, "3") and evt3.faery_misreads(path, header, *bounds):
             events = evt3.read_evt3(path, size, header)
             return events, header.size, ["time unit: microseconds"], {"layout": "evt"}
     elif ext == ".dat":
@@ -239,6 +285,8 @@ def _read_faery(
         # the format's addresses, as `evt3.read_evt3` takes EVT's; faery's own fallback,
         # 1280x720, refused a file without a size whose events reach past it
         kwargs["dimensions_fallback"] = (addresses, addresses)
+    if evt_version is not None and ext in (".raw", ".evt"):
+        kwargs["version_fallback"] = f"evt{evt_version}"
     try:
         decoder = faery.events_stream_from_file(path, **kwargs)
         packets = [p for p in decoder if len(p)]
@@ -246,7 +294,11 @@ def _read_faery(
         if header is None or header.size is not None:
             width, height = decoder.dimensions()
             file_size = (int(width), int(height))
-    except Exception as exc:  # faery raises bare Exception/RuntimeError for bad input
+    except BaseException as exc:
+        # faery raises bare Exception/RuntimeError for bad input, and pyo3's PanicException,
+        # a BaseException, where its Rust decoder panics (as on input it does not implement)
+        if not isinstance(exc, Exception) and type(exc).__name__ != "PanicException":
+            raise
         raise EventFileError(f"cannot decode {str(path)!r} with faery: {exc}") from None
     if packets:
         raw = np.concatenate(packets)

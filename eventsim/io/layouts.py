@@ -35,6 +35,7 @@ from eventsim.events import (
     normalize_polarity,
     seconds_to_us,
 )
+from eventsim.io.formats import EVT_VERSION_LAYOUTS
 from eventsim.io.hdf5 import EventReader, _iter_windows, open_hdf5
 from eventsim.io.hdf5_reader import _ceil_us
 from eventsim.io.reader import EventFileReader
@@ -52,7 +53,7 @@ HDF5_LAYOUTS: dict[str, str] = {
 }
 ARRAY_EXTENSIONS = {".npy": "npy", ".npz": "npz", ".txt": "txt"}
 HDF5_EXTENSIONS = (".h5", ".hdf5", ".hdf", ".he5")
-LAYOUT_CHOICES = (*HDF5_LAYOUTS, "npy", "npz", "txt", "csv", "faery")
+LAYOUT_CHOICES = (*HDF5_LAYOUTS, "npy", "npz", "txt", "csv", "faery", *EVT_VERSION_LAYOUTS)
 #: the suffixes by which faery tells its formats apart (`formats.read_faery`), under the name
 #: the reader's ``layout`` gives each
 FAERY_SUFFIXES = {
@@ -406,8 +407,9 @@ def open_events(
 
     ``layout`` forces one of `LAYOUT_CHOICES` instead of sniffing, or one of `LAYOUT_ALIASES`
     that readers report (``"eventsim"``; ``"evt"`` for a file whose suffix faery reads as
-    EVT...). ``time_unit`` (a key of `TIME_UNITS`: ``"us"``, ``"s"``, ``"ms"``, ``"ns"``, e.g.
-    rpg_vid2e's nanoseconds) overrides time-unit detection; ``columns`` is the column order of N x 4 arrays
+    EVT...); ``"evt2"``, ``"evt3"`` or ``"evt21"`` reads a raw EVT file whose header names no
+    version as that version. ``time_unit`` (a key of `TIME_UNITS`: ``"us"``, ``"s"``, ``"ms"``,
+    ``"ns"``, e.g. rpg_vid2e's nanoseconds) overrides time-unit detection; ``columns`` is the column order of N x 4 arrays
     in ``.npy``/``.npz`` files. ``sensor_size`` is used where the file does not record one.
     ``check_polarity=False`` reads polarity other than 0/1 and -1/+1 as the file holds it
     instead of refusing the file, as the reader of our HDF5 files does, for tools that report
@@ -419,6 +421,9 @@ def open_events(
         # as format_from_path takes --to: 'DSEC' or 'CSV' was refused as unknown
         layout = layout.lower()
     faery_format = layout if layout in FAERY_SUFFIXES else None
+    evt_version = EVT_VERSION_LAYOUTS.get(layout) if isinstance(layout, str) else None
+    if evt_version is not None:
+        faery_format, layout = "evt", "faery"
     if layout is not None and layout not in LAYOUT_CHOICES:
         if layout not in LAYOUT_ALIASES:
             aliases = ", ".join(f"{a} ({c})" for a, c in LAYOUT_ALIASES.items())
@@ -449,7 +454,7 @@ def open_events(
     if faery_format is not None and ext not in FAERY_SUFFIXES[faery_format]:
         # faery tells its formats by the suffix alone: another one's would be read instead
         raise UnknownLayoutError(
-            f"{str(path)!r} cannot be read with the {faery_format!r} layout: faery tells "
+            f"{str(path)!r} cannot be read with the {given_layout!r} layout: faery tells "
             f"{faery_format} files by the suffix {' or '.join(FAERY_SUFFIXES[faery_format])}, "
             f"and this one ends in {ext!r}"
         )
@@ -505,7 +510,7 @@ def open_events(
                 time_unit,
                 f" does not apply to {ext or 'these'} files: their format fixes the unit (µs)",
             )
-        events, file_size, notes, meta = formats.read_faery(path, sensor_size)
+        events, file_size, notes, meta = formats.read_faery(path, sensor_size, evt_version)
         size_, inferred = resolve_sensor_size(file_size, sensor_size, events, path, notes)
         return ArrayReader(
             events,
