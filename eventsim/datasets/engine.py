@@ -169,9 +169,10 @@ def build_dataset(
 
     ``limit`` (1 or more) builds the first N samples of each split. ``workers`` processes build
     shards in parallel (``executor="local"``: a process pool; ``"dask"``: a Dask cluster at
-    ``scheduler``, or a local one with ``workers`` processes). A local pool is sized to the cores free for the
-    build, at most ``workers``, and while fewer than two are free the shards are built in this
-    process (see `_execute_local`); ``exact_workers`` starts all ``workers`` regardless.
+    ``scheduler``, or a local one with ``workers`` processes). A local pool is sized to the
+    cores free for the build, at most ``workers``, and while fewer than two are free the shards
+    are built in this process (see `_execute_local`); ``exact_workers`` starts all ``workers``
+    regardless.
     ``strict`` stops at the first bad sample (in dataset order, whatever the workers)
     instead of skipping it. An unfinished build of the
     same recipe in ``out_dir`` is resumed (with any ``limit``: its shards this build also plans
@@ -274,6 +275,8 @@ def _build(
     # skipped sample is reused, and would be the dataset a strict build forbids. Its sample is
     # named once the shards before it are built (one of them may hold an earlier bad sample)
     reused_bad: tuple[ShardTask, dict[str, Any]] | None = None
+    # reused shards whose log line now records an image's new mtime (its bytes the same)
+    refreshed: list[str] = []
     # the shards up to where a strict build is sure to stop
     planned = tasks
     for k, task in enumerate(tasks):
@@ -288,7 +291,8 @@ def _build(
             else:
                 if not isinstance(logged.get(name), dict):
                     logged[name] = {}  # its samples read no image or video file
-                _check_inputs(out, name, logged[name])
+                if _check_inputs(out, task, done["records"], logged[name]):
+                    refreshed.append(name)
         if done is None:
             pending.append(task)
             if task.strict and any(spec.error for spec in task.specs):
@@ -310,6 +314,8 @@ def _build(
         for name in [Path(t.path).name for t in pending]:
             if isinstance(logged.pop(name, None), dict):
                 _log_inputs(out, name, None)
+        for name in refreshed:
+            _log_inputs(out, name, logged[name])
     _remove_stale_temp(out)
 
     total = sum(len(t.specs) for t in planned)
@@ -475,10 +481,16 @@ def _file_state(path: str) -> list[int] | None:
     return [st.st_size, st.st_mtime_ns]
 
 
-def _check_inputs(out: Path, shard: str, inputs: dict[str, Any]) -> None:
-    """Refuse to reuse the finished ``shard`` when an image or video it was built from has
-    changed since (another size or modification time, removed, or created where it was
-    missing): its samples would be mixed with those built from the new file."""
+def _check_inputs(
+    out: Path, task: ShardTask, records: list[dict[str, Any]], inputs: dict[str, Any]
+) -> bool:
+    """Refuse to reuse the finished shard of ``task`` (its samples.jsonl ``records``) when an
+    image or video it was built from (``inputs``, its log entry) has changed since (another
+    size or modification time, removed, or created where it was missing): its samples would
+    be mixed with those built from the new file. An image of the same size whose time alone
+    moved (``touch``, a copy that does not keep times) is the same file when its sha256 is the
+    one its samples recorded: its new time is put in ``inputs`` and True returned."""
+    refreshed = False
     for path, was in inputs.items():
         now = _file_state(path)
         if now == was:
@@ -487,13 +499,42 @@ def _check_inputs(out: Path, shard: str, inputs: dict[str, Any]) -> None:
             what = "did not exist when it was built and now does"
         elif now is None:
             what = "has been removed since it was built"
+        elif now[0] == was[0] and _same_image(task, records, path):
+            inputs[path] = now
+            refreshed = True
+            continue
+        elif task.recipe.source_kind == "video":
+            what = (
+                "has changed since it was built (its size or modification time; videos are "
+                "not hashed, so a copy that did not keep its time counts as changed)"
+            )
+        elif now[0] != was[0]:
+            what = "has changed since it was built (another size)"
         else:
-            what = "has changed since it was built (size or modification time)"
+            what = "has changed since it was built (its sha256 is not the one its samples recorded)"
         raise OutputExistsError(
-            f"output folder {str(out)!r} holds shard {shard}, built from the input file "
-            f"{path!r}, which {what}: resuming would mix samples of the old and new files"
-            f"{_REPLACE} and build it all from the files as they are now"
+            f"output folder {str(out)!r} holds shard {Path(task.path).name}, built from the "
+            f"input file {path!r}, which {what}: resuming would mix samples of the old and new "
+            f"files{_REPLACE} and build it all from the files as they are now"
         )
+    return refreshed
+
+
+def _same_image(task: ShardTask, records: list[dict[str, Any]], path: str) -> bool:
+    """Whether the image file ``path`` holds the bytes that the samples of ``task`` built from
+    it recorded (meta.image_sha256 of its ``records``); False when none of them did (all were
+    skipped)."""
+    if task.recipe.source_kind != "image":
+        return False
+    maker = _maker(task.recipe)
+    by_index = {r.get("index"): r for r in records if isinstance(r, dict)}
+    stored: set[Any] = set()
+    for spec in task.specs:
+        media = maker.media_file(spec)
+        rec = by_index.get(spec.index)
+        if media is not None and str(media) == path and rec is not None:
+            stored.add((rec.get("meta") or {}).get("image_sha256"))
+    return None not in stored and stored == {_file_sha256(Path(path))}
 
 
 _REPLACE = "; pass force=True to replace it (deletes its shards and manifest)"
@@ -763,14 +804,19 @@ def _file_sha256(path: Path) -> str | None:
         return None
 
 
+def _maker(recipe: Recipe) -> SampleMaker:
+    """The process's `SampleMaker` of ``recipe`` (the last recipe's only)."""
+    maker = _MAKERS.get(recipe.fingerprint)
+    if maker is None:
+        _MAKERS.clear()
+        maker = _MAKERS[recipe.fingerprint] = SampleMaker(recipe)
+    return maker
+
+
 def run_shard(task: ShardTask, on_sample: Callable[[], Any] | None = None) -> dict[str, Any]:
     """Build and write one shard (runs in a worker process); returns its index and checksum,
     and the image and video files it was built from (``inputs``, see `INPUTS_FILE`)."""
-    key = task.recipe.fingerprint
-    maker = _MAKERS.get(key)
-    if maker is None:
-        _MAKERS.clear()
-        maker = _MAKERS[key] = SampleMaker(task.recipe)
+    maker = _maker(task.recipe)
     errors: list[dict[str, Any]] = []
     inputs: dict[str, list[int] | None] = {}
 
