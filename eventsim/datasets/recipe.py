@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import difflib
 import hashlib
 import json
 import math
 import re
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from eventsim._suggest import did_you_mean
 from eventsim._text import plural
 from eventsim.datasets.scenes import (
     DEFAULT_QUESTION_TYPES,
@@ -496,7 +496,7 @@ def _validate(raw: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, An
                 f"[{owners[0]}]: write it below the [{owners[0]}] line"
             )
     if unknown:
-        hint = _did_you_mean(unknown[0], tables) if len(unknown) == 1 else ""
+        hint = did_you_mean(unknown[0], tables) if len(unknown) == 1 else ""
         raise RecipeError(
             f"unknown {plural(len(unknown), 'table')} {', '.join(unknown)}; valid tables: "
             f"{', '.join(tables)}{hint}"
@@ -575,19 +575,6 @@ def _tables_with_field(name: str) -> list[str]:
     return sorted({p.split(".")[0] for p in _all_fields() if p.split(".")[1] == name})
 
 
-def _did_you_mean(name: str, valid: Iterable[str] | Mapping[str, str]) -> str:
-    """``"; did you mean X?"`` when ``name`` looks like a misspelling of one of ``valid`` (a
-    mapping: of its keys, X being the key's value)."""
-    shown = dict(valid) if isinstance(valid, Mapping) else {v: v for v in valid}
-    folded = {k.casefold(): v for k, v in shown.items()}
-    name = name.casefold()
-    # above difflib's 0.6, which guessed source.kind for id and dataset.name for frames
-    close = difflib.get_close_matches(name, list(folded), n=1, cutoff=0.7)
-    # or the start of one name (cam: camera, shard: shard_size; 0.67)
-    close = close or [k for k in folded if len(name) >= 3 and k.startswith(name)]
-    return f"; did you mean {folded[close[0]]}?" if len(close) == 1 else ""
-
-
 def _apply_override(raw: dict[str, Any], key: str, value: Any) -> str:
     """Put an override into ``raw``; the field it sets (TABLE.FIELD, simulator.params.FIELD)."""
     typed = _assignment(key, value)
@@ -603,7 +590,7 @@ def _apply_override(raw: dict[str, Any], key: str, value: Any) -> str:
 
                 where = f"it is in {', '.join(owners)}" if owners else "no table has it"
                 pixel = {name: f"simulator.params.{name}" for name in DVSParams.field_names()}
-                hint = "" if owners else _did_you_mean(key, {**_unqualified_names(), **pixel})
+                hint = "" if owners else did_you_mean(key, {**_unqualified_names(), **pixel})
                 raise _OverrideError(
                     f"{typed}: give the table too, e.g. dataset.seed or splits.test ({where}){hint}"
                 )
@@ -614,7 +601,7 @@ def _apply_override(raw: dict[str, Any], key: str, value: Any) -> str:
     if table not in raw:
         raise _OverrideError(
             f"{typed}: unknown table {table!r}; valid tables: {', '.join(raw)}"
-            + _did_you_mean(table, list(raw))
+            + did_you_mean(table, list(raw))
         )
     if table == "simulator" and parts[1:2] == ["params"]:
         if len(parts) != 3:
@@ -664,7 +651,7 @@ def _check_table(
             f"{table}.{unknown[0]}",
             f"unknown field {table}.{unknown[0]}{scope}{hint}; valid fields: "
             + ", ".join(valid)
-            + ("" if others else _did_you_mean(unknown[0], valid)),
+            + ("" if others else did_you_mean(unknown[0], valid)),
         )
     out: dict[str, Any] = {}
     for name, spec in fields.items():
@@ -929,7 +916,7 @@ def _check_cross(
     for key, value in written.items():
         field = f"simulator.params.{key}"
         if key not in names:
-            more = f"; valid fields: {', '.join(names)}{_did_you_mean(key, names)}"
+            more = f"; valid fields: {', '.join(names)}{did_you_mean(key, names)}"
             raise _FieldError(
                 field, f"unknown field {field}{more}", f": DVSParams has no field {key}{more}"
             )
