@@ -3,6 +3,7 @@ so callers (and the CLI) can catch one type and print a single readable line."""
 
 from __future__ import annotations
 
+import math
 from types import ModuleType
 
 
@@ -24,7 +25,7 @@ class ArgumentValueError(ParameterError):
     command line can name its option in its place (``--time-unit ns does not apply ...``)."""
 
     def __init__(self, parameter: str, value: object, rest: str) -> None:
-        super().__init__(f"{parameter}={value!r}{rest}")
+        super().__init__(f"{parameter}={shown_value(value)}{rest}")
         self.parameter = parameter
         self.value = value
         self.rest = rest
@@ -33,6 +34,29 @@ class ArgumentValueError(ParameterError):
         # a worker process's error reaches the parent pickled: rebuild from the parts (and
         # keep what was added to it since, such as notes)
         return type(self), (self.parameter, self.value, self.rest), self.__dict__
+
+
+#: Digits past which an integer is shown by its size (``1e+400 (a 401-digit integer)``).
+_MAX_SHOWN_DIGITS = 50
+
+
+def shown_value(value: object) -> str:
+    """``value`` as a message shows it: its repr, a huge integer by its leading digits and
+    length, and a value too large to print (a huge Fraction) by its type."""
+    if isinstance(value, int) and not isinstance(value, bool) and value:
+        size = abs(value)
+        # log10 of an int is exact enough to be off by at most one, which the check mends
+        digits = int(math.log10(size)) + 1
+        digits += size >= 10**digits
+        digits -= size < 10 ** (digits - 1)
+        if digits > _MAX_SHOWN_DIGITS:
+            lead = size // 10 ** (digits - 4) / 1000
+            sign = "-" if value < 0 else ""
+            return f"{sign}{lead:g}e+{digits - 1} (a {digits}-digit integer)"
+    try:
+        return repr(value)
+    except ValueError:
+        return f"a {type(value).__name__} too large to print"
 
 
 class EventFileError(EventsimError, OSError):

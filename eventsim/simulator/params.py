@@ -11,7 +11,7 @@ from typing import Any
 
 from eventsim._suggest import did_you_mean
 from eventsim._text import plural
-from eventsim.errors import ArgumentValueError, ParameterError
+from eventsim.errors import ArgumentValueError, ParameterError, shown_value
 from eventsim.options import LOG_CURVES, LogCurve
 
 # Sensor sizes (width, height) of common event cameras.
@@ -53,12 +53,7 @@ class ParameterValueError(ArgumentValueError):
     shows it (default: its repr)."""
 
     def __init__(self, parameter: str, value: object, rest: str, shown: str | None = None) -> None:
-        # not `ArgumentValueError.__init__`: its message takes repr(value), which Python
-        # refuses for an int of over 4300 digits (and `__str__` below makes the message anyway)
-        ParameterError.__init__(self)
-        self.parameter = parameter
-        self.value = value
-        self.rest = rest
+        super().__init__(parameter, value, rest)
         self.shown = shown
         self.args = (str(self),)
 
@@ -68,31 +63,8 @@ class ParameterValueError(ArgumentValueError):
         self.args = (str(self),)
 
     def __str__(self) -> str:
-        shown = _shown(self.value) if self.shown is None else self.shown
+        shown = shown_value(self.value) if self.shown is None else self.shown
         return f"{self.parameter} = {shown}{self.rest}"
-
-
-#: Digits past which an integer is shown by its size (``1e+400 (a 401-digit integer)``).
-_MAX_SHOWN_DIGITS = 50
-
-
-def _shown(value: object) -> str:
-    """``value`` as a message shows it: its repr, a huge integer by its leading digits and
-    length, and a value too large to print (a huge Fraction) by its type."""
-    if isinstance(value, int) and not isinstance(value, bool) and value:
-        size = abs(value)
-        # log10 of an int is exact enough to be off by at most one, which the check mends
-        digits = int(math.log10(size)) + 1
-        digits += size >= 10**digits
-        digits -= size < 10 ** (digits - 1)
-        if digits > _MAX_SHOWN_DIGITS:
-            lead = size // 10 ** (digits - 4) / 1000
-            sign = "-" if value < 0 else ""
-            return f"{sign}{lead:g}e+{digits - 1} (a {digits}-digit integer)"
-    try:
-        return repr(value)
-    except ValueError:
-        return f"a {type(value).__name__} too large to print"
 
 
 @dataclasses.dataclass(frozen=True)
