@@ -87,7 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar=("A", "B"),
         help="two images --interval-ms apart",
     )
-    src.add_argument("--synthetic", choices=SYNTHETIC_CLIPS, help="built-in synthetic clip")
+    src.add_argument(
+        "--synthetic",
+        type=_choice(SYNTHETIC_CLIPS),
+        choices=SYNTHETIC_CLIPS,
+        help="built-in synthetic clip",
+    )
     opt = p.add_argument_group("input options")
     opt.add_argument(
         "--fps",
@@ -111,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     opt.add_argument(
         "--motion",
+        type=_choice(MOTIONS),
         choices=MOTIONS,
         default=None,
         help="camera motion for an image (default saccade)",
@@ -137,13 +143,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="time between --pair images (default 10)",
     )
     sensor = p.add_argument_group("sensor and pixel model")
-    sensor.add_argument("--camera", choices=sorted(CAMERA_NAMES), help="sensor size of a camera")
+    sensor.add_argument(
+        "--camera",
+        type=_choice(tuple(sorted(CAMERA_NAMES))),
+        choices=sorted(CAMERA_NAMES),
+        help="sensor size of a camera",
+    )
     sensor.add_argument(
         "--sensor-size", metavar="WxH", help="sensor size, e.g. 640x480 (default: the input's)"
     )
     add_renamed_option(p, "--size", "--sensor-size (WxH)")
     sensor.add_argument(
         "--fit",
+        type=_choice(FITS),
         choices=FITS,
         default="crop",
         help="fit frames of another size to the sensor: crop scales them to cover it and "
@@ -170,6 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = p.add_argument_group("run")
     run.add_argument(
         "--upsample",
+        type=_choice(UPSAMPLE_MODES),
         choices=UPSAMPLE_MODES,
         default="none",
         help="insert frames so that no step changes log intensity by more than max_log_change: "
@@ -178,6 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--flow-method",
+        type=_choice(FLOW_METHODS),
         choices=FLOW_METHODS,
         default=None,
         help="optical flow of --upsample flow (default dis)",
