@@ -107,3 +107,60 @@ def test_shards_without_a_manifest_say_to_rerun_the_build(tmp_path, capsys, buil
     (tmp_path / "empty").mkdir()
     with pytest.raises(DatasetError, match=r"not a built dataset \(no dataset\.json\); build one"):
         EventVQADataset(tmp_path / "empty")
+
+
+def _remove_shard(ds: Path) -> None:
+    (ds / "shards" / "test-00001.h5").unlink()
+
+
+def _remove_shards_folder(ds: Path) -> None:
+    shutil.rmtree(ds / "shards")
+
+
+def _damage_shard(ds: Path) -> None:
+    with open(ds / "shards" / "test-00000.h5", "r+b") as f:
+        f.seek(5000)
+        f.write(b"XXXX")
+
+
+@pytest.mark.parametrize("damage", [_remove_shard, _remove_shards_folder, _damage_shard])
+def test_verify_says_the_build_repairs_missing_or_damaged_shards(tmp_path, capsys, built, damage):
+    """verify listed "shards/test-00001.h5: missing" or "checksum mismatch" and no more; the
+    same build rebuilds those shards and reuses the others, which the report now says."""
+    ds = Path(shutil.copytree(built, tmp_path / "ds"))
+    damage(ds)
+    rc, out, _ = _run(capsys, "verify", ds, "--no-progress")
+    assert rc == 1
+    last = out.splitlines()[-1]
+    assert last.startswith("  to repair: rerun the 'eventsim build RECIPE -o DIR' that made"), out
+    assert "reuses the sound ones" in last and "restore" in last, out
+
+    recipe = built.parent / "r.toml"
+    assert _run(capsys, "build", recipe, "-o", ds, "--no-progress")[0] == 0
+    assert _run(capsys, "verify", ds, "--no-progress")[0] == 0
+
+
+def test_verify_of_a_sound_dataset_or_other_problems_gives_no_repair_line(tmp_path, capsys, built):
+    assert "to repair" not in _run(capsys, "verify", built, "--no-progress")[1]
+    ds = Path(shutil.copytree(built, tmp_path / "ds"))
+    (ds / "shards" / "stray.h5").write_bytes(b"")
+    rc, out, _ = _run(capsys, "verify", ds, "--no-progress")
+    assert rc == 1 and "to repair" not in out
+
+
+def test_missing_labels_say_the_same_build_rewrites_them(tmp_path, capsys, built):
+    """It said "rebuild it with the same 'eventsim build' command (add --force)": --force is
+    not needed, and rebuilds every shard; the same command rewrites samples.jsonl from them."""
+    ds = Path(shutil.copytree(built, tmp_path / "ds"))
+    (ds / "samples.jsonl").unlink()
+    with pytest.raises(DatasetError, match="labels are gone") as err:
+        EventVQADataset(ds)
+    assert "--force" not in str(err.value)
+    assert "rerun the 'eventsim build RECIPE -o DIR' that made this dataset" in str(err.value)
+    rc, out, _ = _run(capsys, "verify", ds, "--no-progress")
+    assert rc == 1 and "--force" not in out
+
+    recipe = built.parent / "r.toml"
+    rc, out, _ = _run(capsys, "build", recipe, "-o", ds, "--no-progress")
+    assert rc == 0 and "0 built, 2 reused" in out
+    assert _run(capsys, "verify", ds, "--no-progress")[0] == 0

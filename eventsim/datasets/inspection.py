@@ -147,6 +147,8 @@ class VerifyReport:
     #: what may be wrong with the data but not the files (a sample in two splits); shown with
     #: the verdict, not counted as problems
     warnings: list[str] = dataclasses.field(default_factory=list)
+    #: how to mend the problems, where one way mends them: shown after them
+    repair: str = ""
 
     @property
     def ok(self) -> bool:
@@ -174,6 +176,8 @@ class VerifyReport:
         if more:
             lines.append(f"  ... and {more} more")
         lines += [f"  warning: {w}" for w in self.warnings]
+        if self.repair:
+            lines.append(f"  to repair: {self.repair}")
         return "\n".join(lines)
 
 
@@ -225,6 +229,7 @@ def verify_dataset(root: str | Path, *, progress: bool = False) -> VerifyReport:
     # could not be checked are left uncounted, or all splits (None) when its split is unknown
     held: Counter[str] = Counter()
     uncounted: set[str | None] = set()
+    rebuilt = 0  # shards missing or changed, which the same build rebuilds
     for entry in tqdm(m["shards"], desc="verify", unit="shard", disable=not progress, leave=False):
         if entry["file"] in seen:
             # a build lists each shard once; checked again, its samples passed again
@@ -236,6 +241,7 @@ def verify_dataset(root: str | Path, *, progress: bool = False) -> VerifyReport:
         if not path.is_file():
             problems.append(f"{entry['file']}: missing")
             uncounted.add(shard_split)
+            rebuilt += 1
             continue
         if "sha256" not in entry:
             unchecked.append(entry["file"])
@@ -249,6 +255,7 @@ def verify_dataset(root: str | Path, *, progress: bool = False) -> VerifyReport:
             uncounted.add(shard_split)
             continue
         problems += found
+        rebuilt += found == [f"{entry['file']}: {_MISMATCH}"]
         if events is None:
             uncounted.add(shard_split)
         else:
@@ -278,6 +285,13 @@ def verify_dataset(root: str | Path, *, progress: bool = False) -> VerifyReport:
             else []
         ),
         warnings=listed.repeats.warnings(),
+        repair=(
+            "rerun the 'eventsim build RECIPE -o DIR' that made this dataset: it rebuilds the "
+            f"{rebuilt} missing or damaged {plural(rebuilt, 'shard')} and reuses the sound ones "
+            f"(or restore {plural(rebuilt, 'it', 'them')} from a copy)"
+            if rebuilt
+            else ""
+        ),
     )
 
 
@@ -492,6 +506,9 @@ def _listed_samples(path: Path) -> _ListedSamples:
     return out
 
 
+_MISMATCH = "checksum mismatch (file changed or damaged)"
+
+
 def _verify_shard(
     path: Path, entry: dict[str, Any], recs: list[dict[str, Any]] | None, m: dict[str, Any]
 ) -> tuple[list[str], Counter[str] | None]:
@@ -501,7 +518,7 @@ def _verify_shard(
     width, height = m["sensor_size"]
     digest, size = file_digest(path)
     if digest != entry.get("sha256", digest) or size != entry["bytes"]:
-        return [f"{entry['file']}: checksum mismatch (file changed or damaged)"], None
+        return [f"{entry['file']}: {_MISMATCH}"], None
     problems: list[str] = []
     built = read_shard_records(path)
     events: Counter[str] | None = None

@@ -368,8 +368,9 @@ def read_jsonl(path: Path, *, required: bool = False) -> list[dict[str, Any]]:
     if _missing(path):
         if required:
             raise DatasetError(
-                f"{str(path)!r} is missing; the dataset's labels are gone: rebuild it with the "
-                "same 'eventsim build' command (add --force) or restore the file"
+                f"{str(path)!r} is missing; the dataset's labels are gone: restore the file "
+                "from a copy, or rerun the 'eventsim build RECIPE -o DIR' that made this "
+                "dataset (it writes them again from the shards)"
             )
         return []
     try:
