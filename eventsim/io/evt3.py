@@ -49,6 +49,9 @@ class Evt3Header:
     length: int
 
 
+_VERSION_ALIASES = {"21": "2.1"}
+
+
 def read_header(path: str | os.PathLike) -> Evt3Header:
     """Parse the ``%`` header of an EVT file: version, sensor size, faery's ``t0`` and the
     header's length in bytes."""
@@ -88,6 +91,8 @@ def read_header(path: str | os.PathLike) -> Evt3Header:
                 t0 = int(value)
     if version is not None and version.endswith(".0"):
         version = version[:-2]
+    # Metavision's '% format EVT21' names the version '% evt 2.1' does: one spelling for callers
+    version = _VERSION_ALIASES.get(version or "", version)
     size = (width, height) if width is not None and height is not None else None
     return Evt3Header(version, size, t0, length)
 

@@ -135,8 +135,6 @@ _EVT_WORD_BYTES = {None: 2, "3": 2, "2": 4, "2.1": 8}
 #: the EVT version each layout of `open_events` forces (``layout='evt2'``) for a raw file whose
 #: header names none, as `evt3.read_header` spells versions
 EVT_VERSION_LAYOUTS = {"evt2": "2", "evt3": "3", "evt21": "2.1"}
-# Metavision's '% format EVT21' line, which it writes beside or instead of '% evt 2.1'
-_EVT_VERSION_ALIASES = {"21": "2.1"}
 _NO_FORMAT_LINE = (
     "the header has no '% evt' line naming the format, so it was read as EVT 3.0 (as faery "
     "reads such files)"
@@ -179,7 +177,7 @@ def read_faery(
         header = evt3.read_header(path)
     except OSError as exc:
         raise EventFileError(f"cannot read {str(path)!r}: {describe_os_error(exc)}") from None
-    named = _EVT_VERSION_ALIASES.get(header.version or "", header.version)
+    named = header.version
     forced = next((k for k, v in EVT_VERSION_LAYOUTS.items() if v == evt_version), None)
     if forced is not None and named is not None and named != evt_version:
         raise UnknownLayoutError(
