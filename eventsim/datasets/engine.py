@@ -277,6 +277,8 @@ def _build(
     reused_bad: tuple[ShardTask, dict[str, Any]] | None = None
     # reused shards whose log line now records an image's new mtime (its bytes the same)
     refreshed: list[str] = []
+    # an image read by the samples of several shards is hashed once
+    hashes: dict[tuple[str, int, int], str | None] = {}
     # the shards up to where a strict build is sure to stop
     planned = tasks
     for k, task in enumerate(tasks):
@@ -291,7 +293,7 @@ def _build(
             else:
                 if not isinstance(logged.get(name), dict):
                     logged[name] = {}  # its samples read no image or video file
-                if _check_inputs(out, task, done["records"], logged[name]):
+                if _check_inputs(out, task, done["records"], logged[name], hashes):
                     refreshed.append(name)
         if done is None:
             pending.append(task)
@@ -482,15 +484,21 @@ def _file_state(path: str) -> list[int] | None:
 
 
 def _check_inputs(
-    out: Path, task: ShardTask, records: list[dict[str, Any]], inputs: dict[str, Any]
+    out: Path,
+    task: ShardTask,
+    records: list[dict[str, Any]],
+    inputs: dict[str, Any],
+    hashes: dict[tuple[str, int, int], str | None],
 ) -> bool:
     """Refuse to reuse the finished shard of ``task`` (its samples.jsonl ``records``) when an
     image or video it was built from (``inputs``, its log entry) has changed since (another
     size or modification time, removed, or created where it was missing): its samples would
     be mixed with those built from the new file. An image of the same size whose time alone
     moved (``touch``, a copy that does not keep times) is the same file when its sha256 is the
-    one its samples recorded: its new time is put in ``inputs`` and True returned."""
+    one its samples recorded: its new time is put in ``inputs`` and True returned. ``hashes``
+    keeps the sha256 of each image hashed, by path, size and mtime, for the next shards."""
     refreshed = False
+    recorded: dict[str, set[Any]] | None = None
     for path, was in inputs.items():
         now = _file_state(path)
         if now == was:
@@ -499,10 +507,6 @@ def _check_inputs(
             what = "did not exist when it was built and now does"
         elif now is None:
             what = "has been removed since it was built"
-        elif now[0] == was[0] and _same_image(task, records, path):
-            inputs[path] = now
-            refreshed = True
-            continue
         elif task.recipe.source_kind == "video":
             what = (
                 "has changed since it was built (its size or modification time; videos are "
@@ -511,7 +515,27 @@ def _check_inputs(
         elif now[0] != was[0]:
             what = "has changed since it was built (another size)"
         else:
-            what = "has changed since it was built (its sha256 is not the one its samples recorded)"
+            if recorded is None:
+                recorded = _recorded_hashes(task, records)
+            stored = recorded.get(path, set())
+            if not stored or None in stored:
+                why = "none of its samples was built" if not stored else "a sample recorded none"
+                what = (
+                    "has changed since it was built (its modification time; no sha256 of it "
+                    f"was recorded to compare: {why})"
+                )
+            else:
+                key = (path, now[0], now[1])
+                if key not in hashes:
+                    hashes[key] = _file_sha256(Path(path))
+                if stored == {hashes[key]}:
+                    inputs[path] = now
+                    refreshed = True
+                    continue
+                what = (
+                    "has changed since it was built (its sha256 is not the one its samples "
+                    "recorded)"
+                )
         raise OutputExistsError(
             f"output folder {str(out)!r} holds shard {Path(task.path).name}, built from the "
             f"input file {path!r}, which {what}: resuming would mix samples of the old and new "
@@ -520,21 +544,24 @@ def _check_inputs(
     return refreshed
 
 
-def _same_image(task: ShardTask, records: list[dict[str, Any]], path: str) -> bool:
-    """Whether the image file ``path`` holds the bytes that the samples of ``task`` built from
-    it recorded (meta.image_sha256 of its ``records``); False when none of them did (all were
-    skipped)."""
+def _recorded_hashes(task: ShardTask, records: list[dict[str, Any]]) -> dict[str, set[Any]]:
+    """The meta.image_sha256 that the built samples of ``task`` (its ``records``) recorded, by
+    the image file each was built from (None: a sample that recorded none); an image whose
+    samples were all skipped is not in it."""
+    recorded: dict[str, set[Any]] = {}
     if task.recipe.source_kind != "image":
-        return False
+        return recorded
     maker = _maker(task.recipe)
     by_index = {r.get("index"): r for r in records if isinstance(r, dict)}
-    stored: set[Any] = set()
     for spec in task.specs:
-        media = maker.media_file(spec)
         rec = by_index.get(spec.index)
-        if media is not None and str(media) == path and rec is not None:
-            stored.add((rec.get("meta") or {}).get("image_sha256"))
-    return None not in stored and stored == {_file_sha256(Path(path))}
+        if rec is None:
+            continue
+        media = maker.media_file(spec)
+        if media is not None:
+            sha = (rec.get("meta") or {}).get("image_sha256")
+            recorded.setdefault(str(media), set()).add(sha)
+    return recorded
 
 
 _REPLACE = "; pass force=True to replace it (deletes its shards and manifest)"

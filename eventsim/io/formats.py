@@ -294,8 +294,10 @@ def _read_faery(
             file_size = (int(width), int(height))
     except BaseException as exc:
         # faery raises bare Exception/RuntimeError for bad input, and pyo3's PanicException,
-        # a BaseException, where its Rust decoder panics (as on input it does not implement)
-        if not isinstance(exc, Exception) and type(exc).__name__ != "PanicException":
+        # a BaseException, where its Rust decoder panics (as on input it does not implement);
+        # running out of memory is no damaged file
+        panic = type(exc).__name__ == "PanicException"
+        if isinstance(exc, MemoryError) or not (isinstance(exc, Exception) or panic):
             raise
         raise EventFileError(f"cannot decode {str(path)!r} with faery: {exc}") from None
     if packets:
