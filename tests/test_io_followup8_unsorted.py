@@ -5,33 +5,12 @@ own events."""
 
 from __future__ import annotations
 
-import h5py
 import numpy as np
 import pytest
+from test_io_followup8_hdf5 import N, _dsec
 
 from eventsim.errors import EventFileError
 from eventsim.io import EventReader, open_events
-
-N = 3000
-
-
-def _dsec(path, *, x=None, y=None, t=None, chunks=None, attrs=None, ms_to_idx=False):
-    rng = np.random.default_rng(81)
-    cols = {
-        "x": rng.integers(0, 64, N).astype(np.uint16) if x is None else x,
-        "y": rng.integers(0, 48, N).astype(np.uint16) if y is None else y,
-        "t": np.sort(rng.integers(0, 40_000, N)).astype(np.int64) if t is None else t,
-        "p": rng.integers(0, 2, N).astype(np.uint8),
-    }
-    kw = {} if chunks is None else {"chunks": (chunks,)}
-    with h5py.File(path, "w") as f:
-        g = f.create_group("events")
-        for name, values in cols.items():
-            g.create_dataset(name, data=values, **kw)
-        if ms_to_idx is not False:
-            f["ms_to_idx"] = ms_to_idx
-        f.attrs.update(attrs or {})
-    return path, cols
 
 
 def _unsorted_t():

@@ -11,22 +11,11 @@
 from __future__ import annotations
 
 import pytest
+from test_io_text8 import SIZE, _one_line, _read
 
 from eventsim.cli import main as eventsim_main
 from eventsim.errors import EventFileError
 from eventsim.io import open_events
-
-SIZE = (64, 48)
-
-
-def _read(path, **kw):
-    with open_events(path, sensor_size=SIZE, **kw) as r:
-        ev = r.read()
-        return [ev[k].tolist() for k in "txyp"], list(r.notes)
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
 
 
 # -- CSV variants --------------------------------------------------------------------------------
