@@ -141,6 +141,14 @@ _NO_FORMAT_LINE = (
 )
 
 
+def _faery_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` is faery failing on its input: faery raises bare Exception/RuntimeError/
+    AssertionError, and pyo3's PanicException, a BaseException, where its Rust code panics (as
+    on input it does not implement); Ctrl-C, SystemExit and running out of memory are not."""
+    panic = type(exc).__name__ == "PanicException"
+    return not isinstance(exc, MemoryError) and (isinstance(exc, Exception) or panic)
+
+
 def _evt_name(version: str) -> str:
     return version if "." in version else f"{version}.0"
 
@@ -293,11 +301,7 @@ def _read_faery(
             width, height = decoder.dimensions()
             file_size = (int(width), int(height))
     except BaseException as exc:
-        # faery raises bare Exception/RuntimeError for bad input, and pyo3's PanicException,
-        # a BaseException, where its Rust decoder panics (as on input it does not implement);
-        # running out of memory is no damaged file
-        panic = type(exc).__name__ == "PanicException"
-        if isinstance(exc, MemoryError) or not (isinstance(exc, Exception) or panic):
+        if not _faery_failure(exc):
             raise
         raise EventFileError(f"cannot decode {str(path)!r} with faery: {exc}") from None
     if packets:
@@ -668,13 +672,11 @@ def _write_faery(tmp: Path, packets: _Checked, size: tuple[int, int], fmt: str) 
             zero_t0=fmt != "es",
             use_write_suffix=False,
         )
-    except (EventsimError, MemoryError, KeyboardInterrupt):
-        # raised by the packets' own checks or reading (the reader's damaged-file errors, the
-        # ES size limit): each says what is wrong, and it is not faery
-        raise
-    except Exception as exc:  # faery raises bare Exception/RuntimeError/AssertionError
-        if exc is packets.error:
-            # the input's reader failed (an OSError of a damaged file): not faery's doing
+    except BaseException as exc:
+        # the packets' own checks or reading (the reader's damaged-file errors, the ES size
+        # limit, an OSError of a damaged input) say what is wrong, and it is not faery; a panic
+        # mid-write leaves a partial temporary, which write_stream removes
+        if isinstance(exc, EventsimError) or exc is packets.error or not _faery_failure(exc):
             raise
         raise EventFileError(f"faery could not write {fmt}: {exc}") from None
     if fmt == "dat" and count[0] == 0:
