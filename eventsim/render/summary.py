@@ -47,11 +47,23 @@ def check_plot_size(sensor_size: tuple[int, int]) -> None:
     """Refuse a sensor with too many pixels for the summary figure to count in memory."""
     width, height = sensor_size
     if width * height > MAX_PLOT_PIXELS:
+        # render's frame cap is its command's (checked before reading); only refusals need it
+        from eventsim.cli.render import MAX_FRAME_PIXELS
+
         need = width * height * PLOT_BYTES_PER_PIXEL / 2**30
+        cap = f"{MAX_FRAME_PIXELS:,} pixels, e.g. 8192x8192"
+        # a PNG without --end-ms shows only the first 1000/fps ms
+        instead = (
+            "; for its spatial view, `eventsim render FILE -o heat.png --mode heatmap --end-ms "
+            "MS` draws the events of the first MS ms (past the last event: all) as one heat "
+            f"map, for sensors of up to {cap}"
+            if width * height <= MAX_FRAME_PIXELS
+            else f"; nor can `eventsim render` draw it, whose frames are at most {cap}"
+        )
         raise ParameterError(
             f"sensor size {width}x{height} has too many pixels for the summary figure, which "
             f"counts every pixel's events in memory (about {need:.0f} GiB for this one; at "
-            f"most {MAX_PLOT_PIXELS:,} pixels, e.g. 4096x4096)"
+            f"most {MAX_PLOT_PIXELS:,} pixels, e.g. 4096x4096){instead}"
         )
 
 
