@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from eventsim.cli.render import MAX_FRAME_PIXELS
 from eventsim.errors import ParameterError
+from eventsim.render.frames import MAX_FRAME_PIXELS
 from eventsim.render.summary import check_plot_size
 
 

@@ -28,6 +28,7 @@ from eventsim.errors import OutputExistsError, ParameterError
 from eventsim.options import BACKGROUNDS, COLOR_BY, HEATMAP_SCALES, OVERLAY_FRAMES, RENDER_MODES
 from eventsim.outputs import expect_final_output
 from eventsim.render.colors import COLORMAPS
+from eventsim.render.frames import MAX_FRAME_PIXELS
 from eventsim.render.renderer import RenderParams
 
 if TYPE_CHECKING:
@@ -182,7 +183,6 @@ def build_parser() -> argparse.ArgumentParser:
 MAX_FRAMES = 100_000
 MAX_FRAMES_PER_EVENT = 10
 MAX_GIF_FRAMES = 10_000
-MAX_FRAME_PIXELS = 1 << 26
 # event times are int64 µs: a longer span cannot be a window or an offset into a recording
 MAX_SPAN_MS = (2**63 - 1) / 1000
 

@@ -11,6 +11,10 @@ from eventsim.events import EVENT_DTYPE, SensorSize, check_sensor_size
 from eventsim.options import COLOR_BY
 from eventsim.render.colors import RGB, apply_colormap, palette
 
+# the most pixels a rendered frame may have (`eventsim render` refuses more up front; `eventsim
+# plot` names it when it refuses a sensor)
+MAX_FRAME_PIXELS = 1 << 26
+
 
 def _checked(events: np.ndarray, sensor_size: SensorSize) -> tuple[np.ndarray, int, int]:
     """Events as EVENT_DTYPE plus (width, height); out-of-sensor coordinates are an error

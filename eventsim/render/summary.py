@@ -30,7 +30,7 @@ from eventsim.outputs import (
 )
 from eventsim.render.accumulate import PartReader
 from eventsim.render.colors import palette
-from eventsim.render.frames import count_full_scale, polarity_counts
+from eventsim.render.frames import MAX_FRAME_PIXELS, count_full_scale, polarity_counts
 
 if TYPE_CHECKING:
     from eventsim.io.reader import EventFileReader
@@ -47,9 +47,6 @@ def check_plot_size(sensor_size: tuple[int, int]) -> None:
     """Refuse a sensor with too many pixels for the summary figure to count in memory."""
     width, height = sensor_size
     if width * height > MAX_PLOT_PIXELS:
-        # render's frame cap is its command's (checked before reading); only refusals need it
-        from eventsim.cli.render import MAX_FRAME_PIXELS
-
         need = width * height * PLOT_BYTES_PER_PIXEL / 2**30
         cap = f"{MAX_FRAME_PIXELS:,} pixels, e.g. 8192x8192"
         # a PNG without --end-ms shows only the first 1000/fps ms
