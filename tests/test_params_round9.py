@@ -57,7 +57,7 @@ def test_library_overrides_suggest_the_field():
 
 def test_library_preset_suggests_the_name():
     with pytest.raises(ParameterError, match=r"valid presets: .*; did you mean 'noisy'\?$"):
-        DVSParams.from_preset("Noisy ")
+        DVSParams.from_preset("Nosy")
     with pytest.raises(ParameterError, match=r"; did you mean 'v2e-default'\?$"):
         DVSParams.from_preset("v2e")
     with pytest.raises(ParameterError) as info:

@@ -164,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sensor.add_argument(
         "--preset",
-        type=_choice(PRESET_NAMES),
+        type=_choice(PRESET_NAMES, fold=True),
         choices=PRESET_NAMES,
         default="ideal",
         help="pixel model preset (default ideal: noise-free; dataset recipes default to clean)",
@@ -223,12 +223,15 @@ MAX_DURATION_MS = 3_600_000.0
 MAX_SEED = 2**64 - 1
 
 
-def _choice(names: tuple[str, ...]) -> Callable[[str], str]:
+def _choice(names: tuple[str, ...], *, fold: bool = False) -> Callable[[str], str]:
     """An argparse ``type`` that refuses a value not in ``names`` as ``choices`` does, with a
-    guess at a misspelt one (argparse before Python 3.14 gives none)."""
+    guess at a misspelt one (argparse before Python 3.14 gives none). With ``fold``, a name in
+    any case and with spaces around it is taken as the lower-case name, which the output records."""
     from eventsim._suggest import did_you_mean
 
     def parse(value: str) -> str:
+        if fold and value.strip().lower() in names:
+            return value.strip().lower()
         if value not in names:
             raise argparse.ArgumentTypeError(
                 f"invalid choice: {value!r} (choose from {', '.join(map(repr, names))})"

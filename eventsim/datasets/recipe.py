@@ -811,6 +811,10 @@ def _check_value(name: str, value: Any, spec: Field) -> Any:
         choices = _camera_names()
     elif name == "simulator.preset":
         choices = _preset_names()
+        # any case, as `DVSParams.from_preset` takes it; the canonical name keeps the
+        # fingerprint (and the manifest) of the lower-case spelling
+        if value.strip().lower() in choices:
+            value = value.strip().lower()
     if choices is not None:
         items = value if spec.kind == "list" else [value]
         for item in items:

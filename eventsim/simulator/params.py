@@ -240,15 +240,8 @@ class DVSParams:
     @classmethod
     def from_preset(cls, name: str) -> DVSParams:
         """``ideal`` (all off), ``clean`` / ``noisy`` (v2e's ``--dvs_params`` presets; ``noisy``
-        keeps a 0.5 ms refractory period where v2e's sets none) or ``v2e-default``."""
-        try:
-            values = PRESETS[name]
-        except (KeyError, TypeError):
-            hint = did_you_mean(name, list(PRESETS), quote=True) if isinstance(name, str) else ""
-            raise ParameterError(
-                f"unknown preset {name!r}; valid presets: {', '.join(PRESETS)}{hint}"
-            ) from None
-        return cls(**values)
+        keeps a 0.5 ms refractory period where v2e's sets none) or ``v2e-default``, in any case."""
+        return cls(**PRESETS[preset_name(name)])
 
     def replace(self, **changes: Any) -> DVSParams:
         names = self.field_names()
@@ -323,6 +316,17 @@ def _as_number(name: str, value: Any, kind: type) -> int | float:
                     name, value, f"; expected a number of at most {sys.float_info.max:.1e}"
                 ) from None
     raise ParameterValueError(name, value, f"; expected {_KIND_WORDS[kind]}")
+
+
+def preset_name(name: str) -> str:
+    """The canonical name of preset ``name``, which may be in any case and have spaces around
+    it: what files and dataset fingerprints record, so that ``Noisy`` makes the bytes ``noisy``
+    does."""
+    key = name.strip().lower() if isinstance(name, str) else None
+    if key not in PRESETS:
+        hint = did_you_mean(name, list(PRESETS), quote=True) if isinstance(name, str) else ""
+        raise ParameterError(f"unknown preset {name!r}; valid presets: {', '.join(PRESETS)}{hint}")
+    return key
 
 
 PRESETS: dict[str, dict[str, Any]] = {
