@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -86,7 +87,15 @@ _ADDCMUL_FUSED: object = _UNPROBED  # see `_addcmul_rounding`
 def _torch():
     from eventsim.errors import require
 
-    return require("torch", "sim", "the DVS simulator")
+    if "torch" in sys.modules:
+        return require("torch", "sim", "the DVS simulator")
+    from eventsim.outputs import sigint_deferred
+
+    # the first use can come mid-run (noisy's first step), under `simulate`'s Ctrl-C handler:
+    # torch's C++ initialisers call back into Python, and a KeyboardInterrupt raised in there
+    # aborts the process (pybind11's std::terminate), so Ctrl-C waits for the import's end
+    with sigint_deferred():
+        return require("torch", "sim", "the DVS simulator")
 
 
 def _sel(values, index):
