@@ -120,7 +120,7 @@ def _remove_shards_folder(ds: Path) -> None:
 def _damage_shard(ds: Path) -> None:
     with open(ds / "shards" / "test-00000.h5", "r+b") as f:
         f.seek(5000)
-        f.write(b"XXXX")
+        f.write(b"\xde\xad\xbe\xef")
 
 
 @pytest.mark.parametrize("damage", [_remove_shard, _remove_shards_folder, _damage_shard])
