@@ -847,6 +847,9 @@ def run_shard(task: ShardTask, on_sample: Callable[[], Any] | None = None) -> di
     errors: list[dict[str, Any]] = []
     inputs: dict[str, list[int] | None] = {}
 
+    # an image that several questions ask about is hashed once a shard, as its state is logged
+    hashes: dict[str, str | None] = {}
+
     def built() -> Iterator[tuple[int, Any]]:
         # one sample at a time, written before the next is built
         for spec in task.specs:
@@ -874,7 +877,9 @@ def run_shard(task: ShardTask, on_sample: Callable[[], Any] | None = None) -> di
                     # what the image is, for the cross-split repeat check: two images asked
                     # the same question under the same id are no leak, one image twice is
                     # (a video's path is its meta.video; videos are too large to hash)
-                    sample.meta = {**sample.meta, "image_sha256": _file_sha256(media)}
+                    if str(media) not in hashes:
+                        hashes[str(media)] = _file_sha256(media)
+                    sample.meta = {**sample.meta, "image_sha256": hashes[str(media)]}
                 yield spec.index, sample
             if on_sample is not None:
                 on_sample()
