@@ -434,6 +434,9 @@ def _unpremultiply(colour: np.ndarray, alpha: np.ndarray) -> np.ndarray:
 # compressions of a strip's bytes whatever samples they hold (JPEG's are not): none, LZW,
 # deflate, PackBits
 _TIFF_BYTE_CODECS = frozenset({1, 5, 8, 32946, 32773})
+# ... of those, the ones whose strips libtiff un-differences by the predictor (tag 317): LZW and
+# deflate. Beside no compression or PackBits it ignores the tag, as Pillow does
+_TIFF_PREDICTOR_CODECS = frozenset({5, 8, 32946})
 _TIFF_WIDTH, _TIFF_HEIGHT, _TIFF_PREDICTOR = 256, 257, 317
 _TIFF_TILE_WIDTH, _TIFF_TILE_LENGTH, _TIFF_SAMPLE_FORMAT = 322, 323, 339
 _TIFF_ROWS_PER_STRIP = 278
@@ -487,10 +490,11 @@ def _tiff_samples(data: bytes | bytearray) -> np.ndarray | None:
     colour = 1 if photometric in (_PHOTOMETRIC_WHITE_IS_ZERO, 1) else 3
     bits = set(values(_TIFF_BITS)) or {1}
     dtype = _TIFF_SAMPLE_DTYPES.get((max(bits), first(_TIFF_SAMPLE_FORMAT, 1)))
-    predictor, planar = first(_TIFF_PREDICTOR, 1), first(_TIFF_PLANAR, 1)
+    compression, predictor = first(_TIFF_COMPRESSION, 1), first(_TIFF_PREDICTOR, 1)
+    planar = first(_TIFF_PLANAR, 1)
     tiled = _TIFF_TILE_WIDTH in found
     if (
-        first(_TIFF_COMPRESSION, 1) not in _TIFF_BYTE_CODECS
+        compression not in _TIFF_BYTE_CODECS
         or len(bits) > 1
         or dtype is None
         or predictor not in (1, 2)
@@ -518,7 +522,7 @@ def _tiff_samples(data: bytes | bytearray) -> np.ndarray | None:
         if img is None or img.dtype != dtype or img.size != w * h * spp or tile_w < 1:
             return None
         samples = img.reshape(h, w, spp)
-        if predictor == 2:
+        if predictor == 2 and compression in _TIFF_PREDICTOR_CODECS:
             # the differencing starts again at each strip's row, and each tile's
             samples = np.concatenate(
                 [
