@@ -24,7 +24,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from eventsim._locks import HAVE_FLOCK, LockFile, LocksUnsupported, try_lock
 from eventsim._text import plural
@@ -277,6 +277,9 @@ def _build(
     reused_bad: tuple[ShardTask, dict[str, Any]] | None = None
     # reused shards whose log line now records an image's new mtime (its bytes the same)
     refreshed: list[str] = []
+    # (reused shard, input file it was built from that is missing now): refused only when a
+    # shard is left to build (`_missing_inputs`)
+    missing: list[tuple[ShardTask, str]] = []
     # an image read by the samples of several shards is hashed once
     hashes: dict[tuple[str, int, int], str | None] = {}
     # the shards up to where a strict build is sure to stop
@@ -293,8 +296,10 @@ def _build(
             else:
                 if not isinstance(logged.get(name), dict):
                     logged[name] = {}  # its samples read no image or video file
-                if _check_inputs(out, task, done["records"], logged[name], hashes):
+                moved, gone = _check_inputs(out, task, done["records"], logged[name], hashes)
+                if moved:
                     refreshed.append(name)
+                missing += [(task, path) for path in gone]
         if done is None:
             pending.append(task)
             if task.strict and any(spec.error for spec in task.specs):
@@ -309,6 +314,7 @@ def _build(
             break
         results[(task.split, task.shard)] = done
         finished.add(task.path)
+    notes = _missing_inputs(out, missing, pending, len(tasks))
     if logged is not None:
         # the lines of the shards they replace, once nothing is refused: a shard a worker
         # finishes as the build stops, unheard of, is rebuilt then, not checked against the
@@ -356,7 +362,7 @@ def _build(
         shards_in_process=share.in_process,
         pool_workers=share.pool_workers,
         workers_note=share.note(workers) if executor == "local" and workers > 1 else "",
-        notes=summary["notes"],
+        notes=notes + summary["notes"],
     )
 
 
@@ -489,15 +495,18 @@ def _check_inputs(
     records: list[dict[str, Any]],
     inputs: dict[str, Any],
     hashes: dict[tuple[str, int, int], str | None],
-) -> bool:
+) -> tuple[bool, list[str]]:
     """Refuse to reuse the finished shard of ``task`` (its samples.jsonl ``records``) when an
     image or video it was built from (``inputs``, its log entry) has changed since (another
-    size or modification time, removed, or created where it was missing): its samples would
-    be mixed with those built from the new file. An image of the same size whose time alone
-    moved (``touch``, a copy that does not keep times) is the same file when its sha256 is the
-    one its samples recorded: its new time is put in ``inputs`` and True returned. ``hashes``
-    keeps the sha256 of each image hashed, by path, size and mtime, for the next shards."""
+    size or modification time, or created where it was missing): its samples would be mixed
+    with those built from the new file. An image of the same size whose time alone moved
+    (``touch``, a copy that does not keep times) is the same file when its sha256 is the one
+    its samples recorded: its new time is put in ``inputs``. ``hashes`` keeps the sha256 of
+    each image hashed, by path, size and mtime, for the next shards. Returns whether
+    ``inputs`` was so refreshed, and the files that have been removed since (`_missing_inputs`
+    decides)."""
     refreshed = False
+    gone: list[str] = []
     recorded: dict[str, set[Any]] | None = None
     for path, was in inputs.items():
         now = _file_state(path)
@@ -506,7 +515,8 @@ def _check_inputs(
         if was is None:
             what = "did not exist when it was built and now does"
         elif now is None:
-            what = "has been removed since it was built"
+            gone.append(path)
+            continue
         elif task.recipe.source_kind == "video":
             what = (
                 "has changed since it was built (its size or modification time; videos are "
@@ -536,12 +546,37 @@ def _check_inputs(
                     "has changed since it was built (its sha256 is not the one its samples "
                     "recorded)"
                 )
-        raise OutputExistsError(
-            f"output folder {str(out)!r} holds shard {Path(task.path).name}, built from the "
-            f"input file {path!r}, which {what}: resuming would mix samples of the old and new "
-            f"files{_REPLACE} and build it all from the files as they are now"
-        )
-    return refreshed
+        _refuse_input(out, task, path, what)
+    return refreshed, gone
+
+
+def _refuse_input(out: Path, task: ShardTask, path: str, what: str) -> NoReturn:
+    raise OutputExistsError(
+        f"output folder {str(out)!r} holds shard {Path(task.path).name}, built from the "
+        f"input file {path!r}, which {what}: resuming would mix samples of the old and new "
+        f"files{_REPLACE} and build it all from the files as they are now"
+    )
+
+
+def _missing_inputs(
+    out: Path, missing: list[tuple[ShardTask, str]], pending: list[ShardTask], n_shards: int
+) -> list[str]:
+    """Refuse the build when a reused shard's input file is ``missing`` (removed since it was
+    built) and shards are ``pending``: they would be built without it, beside shards built
+    with it. With none pending nothing can be mixed (a finished dataset copied to a machine
+    without its images or videos, run again): the shards are kept, with a note."""
+    if not missing:
+        return []
+    if pending:
+        _refuse_input(out, missing[0][0], missing[0][1], "has been removed since it was built")
+    files = list(dict.fromkeys(path for _, path in missing))
+    n = len(files)
+    return [
+        f"nothing to do, {n_shards} {plural(n_shards, 'shard')} complete; "
+        f"{n} of the image or video files {plural(n_shards, 'it was', 'they were')} built from "
+        f"{plural(n, 'is', 'are')} missing here (first {files[0]!r}), so "
+        f"{plural(n, 'it', 'they')} could not be checked for changes"
+    ]
 
 
 def _recorded_hashes(task: ShardTask, records: list[dict[str, Any]]) -> dict[str, set[Any]]:
@@ -873,13 +908,19 @@ def run_shard(task: ShardTask, on_sample: Callable[[], Any] | None = None) -> di
                     }
                 )
             else:
-                if media is not None and task.recipe.source_kind == "image":
+                if task.recipe.source_kind == "image":
                     # what the image is, for the cross-split repeat check: two images asked
                     # the same question under the same id are no leak, one image twice is
-                    # (a video's path is its meta.video; videos are too large to hash)
-                    if str(media) not in hashes:
-                        hashes[str(media)] = _file_sha256(media)
-                    sample.meta = {**sample.meta, "image_sha256": hashes[str(media)]}
+                    # (a video's path is its meta.video; videos are too large to hash). The
+                    # sha256 of its encoded bytes, whether a file or a parquet cell holds them
+                    if media is not None:
+                        if str(media) not in hashes:
+                            hashes[str(media)] = _file_sha256(media)
+                        sha = hashes[str(media)]
+                    else:
+                        data = maker.image_bytes(spec)
+                        sha = None if data is None else hashlib.sha256(data).hexdigest()
+                    sample.meta = {**sample.meta, "image_sha256": sha}
                 yield spec.index, sample
             if on_sample is not None:
                 on_sample()

@@ -399,9 +399,9 @@ class _SplitRepeats:
     id with the same question, options, answer and media, a train/test leak. Ids are unique
     within a split only (the builder refuses a repeat there): numbering each split's records
     from 0 is common, so an id repeated with other content is no leak. Media are told apart by
-    a video's path and an image's sha256 (meta.image_sha256); an image held in a parquet cell,
-    or one of a dataset built before that was recorded, is not, so two images asked the same
-    question under the same id look alike."""
+    a video's path and an image's sha256 (meta.image_sha256); an image of a dataset built
+    before that was recorded (an image held in a parquet cell: by eventsim 0.2.4 and earlier)
+    is not, so two images asked the same question under the same id look alike."""
 
     def __init__(self) -> None:
         # a 16-byte digest of (source id, content) -> the split and sample id it was first seen

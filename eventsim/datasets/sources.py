@@ -511,6 +511,17 @@ class SampleMaker:
         path = Path(value).expanduser()
         return path if path.is_absolute() else self._media_base(spec) / path
 
+    def image_bytes(self, spec: SampleSpec) -> bytes | None:
+        """The encoded image a parquet cell holds for ``spec``, as `make` decodes it; None
+        where its image is a file (`media_file`) or it has none."""
+        if spec.record is None or self.recipe.source_kind != "image":
+            return None
+        try:
+            value = self._image_value(spec)[0]
+        except (SampleError, EventsimError):
+            return None
+        return value if isinstance(value, bytes) and value else None
+
     def _media_base(self, spec: SampleSpec) -> Path:
         root = self.recipe.source.get("root") or ""
         return self.recipe.resolve_path(root) if root else Path(spec.provenance["file"]).parent
