@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import cv2
@@ -200,3 +201,23 @@ def test_a_finished_dataset_whose_video_is_missing_is_kept_with_a_note(tmp_path)
     assert summary.notes[0].startswith(
         "nothing to do, 1 shard complete; 1 of the image or video files it was built from is"
     )
+
+
+def test_a_video_rewritten_with_its_size_and_mtime_kept_is_taken_as_unchanged(tmp_path):
+    """By design, as for images (test_build_round9_inputs): equal size and modification time
+    mean unchanged. Only hashing every video on every re-run would see such a rewrite, and a
+    video is read only around its question times, so that would read far more than the build
+    itself (whole files of many GB)."""
+    write_video(tmp_path / "v.avi", 25, 20, 2)
+    write_jsonl(
+        tmp_path / "qa.jsonl", [{"video": "v.avi", "time": 0.5, "question": "Q?", "answer": "a"}]
+    )
+    recipe = _recipe(tmp_path, "video", "qa.jsonl")
+    out = tmp_path / "ds"
+    build_dataset(recipe, out, progress=False)
+    st = (tmp_path / "v.avi").stat()
+    data = bytearray((tmp_path / "v.avi").read_bytes())
+    data[-1] ^= 0xFF
+    (tmp_path / "v.avi").write_bytes(bytes(data))
+    os.utime(tmp_path / "v.avi", ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert build_dataset(recipe, out, progress=False).shards_reused == 1
