@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import importlib.util
+import io
+import sys
+import warnings
+import zlib
+
 import cv2
 import numpy as np
 import pytest
+from test_sources_decode8 import _packed, _samples, _tiff
 
-from eventsim.simulator.sources import decode_image
+from eventsim.errors import InputError
+from eventsim.simulator.sources import apply_exif_orientation, decode_image
 
+from cli_checks import one_line
 from user_media import tiff_with_tags
 
 UNASSOCIATED = 2
@@ -53,3 +62,115 @@ def test_a_predictor_libtiff_ignores_is_not_undone(compression, depth, spp):
         # libtiff's own reading of the grey (OpenCV's, which drops the alpha)
         lib = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
         np.testing.assert_array_equal(lib, colour)
+
+
+# -- grey of 2 or 4 bits, and big-endian BigTIFF -------------------------------------------------
+
+
+def _low_bit_layouts() -> list:
+    return [
+        pytest.param(dict(), id="strip"),
+        pytest.param(dict(order=">"), id="strip-MM"),
+        pytest.param(dict(big=True), id="bigtiff-II"),
+        pytest.param(dict(big=True, order=">"), id="bigtiff-MM"),
+        pytest.param(dict(tile=(16, 16)), id="tiles"),
+        pytest.param(dict(tile=(32, 16), order=">"), id="tiles-MM"),
+    ]
+
+
+def _reversed_bits(raw: bytes) -> bytes:
+    return bytes(int(f"{b:08b}"[::-1], 2) for b in raw)
+
+
+def _deflate_strips(px: np.ndarray, bits: int, rows: int, fill_order: int, orientation: int) -> bytes:  # fmt: skip
+    """A classic TIFF of grey ``px`` packed ``bits`` to a sample, in deflate strips of
+    ``rows`` rows (the last one short), the bits of each stored byte reversed for FillOrder 2
+    (libtiff reverses the compressed bytes)."""
+    h, w = px.shape
+    strips = []
+    for y in range(0, h, rows):
+        packed = zlib.compress(_packed(px[y : y + rows], bits, "<"))
+        strips.append(_reversed_bits(packed) if fill_order == 2 else packed)
+    offsets = [8 + sum(len(s) for s in strips[:i]) for i in range(len(strips))]
+    tags = [
+        (256, "H", [w]),
+        (257, "H", [h]),
+        (258, "H", [bits]),
+        (259, "H", [8]),
+        (262, "H", [1]),
+        (266, "H", [fill_order]),
+        (273, "I", offsets),
+        (274, "H", [orientation]),
+        (277, "H", [1]),
+        (278, "H", [rows]),
+        (279, "I", [len(s) for s in strips]),
+    ]
+    return tiff_with_tags(strips, tags)
+
+
+@pytest.mark.parametrize("layout", _low_bit_layouts())
+@pytest.mark.parametrize("bits", [2, 4])
+@pytest.mark.parametrize("photometric", [0, 1])
+def test_low_bit_grey_is_read_without_pillow_in_every_layout(
+    monkeypatch, layout, bits, photometric
+):
+    """OpenCV 5 refuses grey of 2 or 4 bits ("should be palette"): it went to Pillow, so it was
+    refused where Pillow is not installed (an optional dependency) and in a big-endian BigTIFF,
+    which Pillow cannot open. Read now as libtiff and Pillow scale it: 21 columns, so a row
+    ends inside a byte."""
+    stored = _samples((37, 21), bits=bits)
+    data = _tiff(stored, bits=bits, extra={262: (3, [photometric])}, **layout)
+    expected = stored * np.uint8(255 // ((1 << bits) - 1))
+    expected = 255 - expected if photometric == 0 else expected
+    if importlib.util.find_spec("PIL") and data[:4] != b"MM\x00+":
+        # what Pillow reads (it cannot open a big-endian BigTIFF), and so what was read before
+        from PIL import Image
+
+        with Image.open(io.BytesIO(data)) as im:
+            np.testing.assert_array_equal(np.asarray(im), expected)
+    monkeypatch.setitem(sys.modules, "PIL", None)
+    got = decode_image(data, "low.tif")
+    assert got.dtype == np.uint8
+    np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("bits", [2, 4])
+@pytest.mark.parametrize("fill_order", [1, 2])
+@pytest.mark.parametrize("orientation", [1, 6])
+def test_low_bit_grey_in_deflate_strips_either_fill_order(
+    monkeypatch, bits, fill_order, orientation
+):
+    monkeypatch.setitem(sys.modules, "PIL", None)
+    stored = _samples((11, 13), bits=bits, seed=bits)
+    data = _deflate_strips(stored, bits, 4, fill_order, orientation)
+    expected = apply_exif_orientation(stored * np.uint8(255 // ((1 << bits) - 1)), orientation)
+    np.testing.assert_array_equal(decode_image(data, "low.tif"), expected)
+
+
+def test_low_bit_grey_of_a_codec_opencv_lacks_still_says_install_pillow(monkeypatch):
+    monkeypatch.setitem(sys.modules, "PIL", None)
+    data = _tiff(_samples((4, 6), bits=4), bits=4, extra={259: (3, [34925])})
+    with pytest.raises(InputError) as err:
+        decode_image(data, "lzma.tif")
+    one_line(str(err.value), "'lzma.tif'", "LZMA", "install Pillow")
+
+
+@pytest.mark.parametrize("pillow", [True, False])
+def test_a_big_endian_bigtiff_only_pillow_could_read_is_refused_without_install_advice(
+    monkeypatch, pillow
+):
+    """Pillow takes a big-endian BigTIFF for a classic one and cannot open it: without Pillow the
+    refusal said "install Pillow to read it", which would not have helped, and with it the
+    message held Pillow's "cannot identify image file <_io.BytesIO object at 0x...>"."""
+    if pillow:
+        pytest.importorskip("PIL")
+    else:
+        monkeypatch.setitem(sys.modules, "PIL", None)
+    rgb = _samples((4, 6, 3))
+    data = _tiff(rgb, big=True, order=">", extra={259: (3, [34925])})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Pillow's "Corrupt EXIF data" while it tries
+        with pytest.raises(InputError) as err:
+            decode_image(data, "big.tif")
+    line = one_line(str(err.value), "'big.tif'", "big-endian BigTIFF", "LZMA", "save it little-endian or as classic TIFF")  # fmt: skip
+    assert "install Pillow" not in line and "0x" not in line

@@ -254,6 +254,10 @@ def _decode_tiff(data: bytes | bytearray, name: str) -> np.ndarray:
     # error line of its own: Pillow reads it below
     bits = entries.get(_TIFF_BITS, (8,))[0]
     low_bit_grey = bits in (2, 4) and photometric in (_PHOTOMETRIC_WHITE_IS_ZERO, 1)
+    if low_bit_grey:
+        grey = _tiff_low_bit_grey(data)
+        if grey is not None:
+            return _normalise_image(apply_exif_orientation(grey, orientation), name, bgr=False)
     img = _imdecode(buf, quiet=not baseline or low_bit_grey)
     if img is not None:
         samples = entries.get(_TIFF_SAMPLES, (1,))[0]
@@ -564,6 +568,69 @@ def _tiff_samples(data: bytes | bytearray) -> np.ndarray | None:
     return np.ascontiguousarray(out[..., 0] if colour == 1 else out)
 
 
+# FillOrder (tag 266): the bits of each byte from the most significant (1) or the least (2)
+_TIFF_FILL_ORDER = 266
+
+
+def _tiff_low_bit_grey(data: bytes | bytearray) -> np.ndarray | None:
+    """The 8-bit grey of a TIFF of one 2- or 4-bit grey sample a pixel (either photometric), as
+    libtiff scales it (value * 255 / (2**bits - 1), a WhiteIsZero one inverted), without
+    Pillow: OpenCV 5 takes such a grey for a palette image and refuses it. OpenCV decodes a
+    copy whose first directory calls each row's bytes 8-bit grey pixels (the strips or tiles
+    and their compression the file's), which are then unpacked. None where the layout is not
+    read here: a compression other than none, LZW, deflate or PackBits, or a predictor libtiff
+    would apply (it refuses one below 8 bits)."""
+    try:
+        found = {e.tag: e for e in _tiff_entries(data)}
+    except (_Truncated, IndexError, ValueError):
+        return None
+    order = _tiff_byte_order(data)
+    if order is None:
+        return None
+
+    def first(tag: int, default: int) -> int:
+        return (_tiff_values(data, found.get(tag), order) or [default])[0]
+
+    bits = set(_tiff_values(data, found.get(_TIFF_BITS), order)) or {1}
+    compression, w, h = first(_TIFF_COMPRESSION, 1), first(_TIFF_WIDTH, 0), first(_TIFF_HEIGHT, 0)
+    photometric, tiled = first(_TIFF_PHOTOMETRIC, -1), _TIFF_TILE_WIDTH in found
+    tile_w = first(_TIFF_TILE_WIDTH, 0) if tiled else w
+    if (
+        len(bits) != 1
+        or (n := bits.pop()) not in (2, 4)
+        or first(_TIFF_SAMPLES, 1) != 1
+        or photometric not in (_PHOTOMETRIC_WHITE_IS_ZERO, 1)
+        or compression not in _TIFF_BYTE_CODECS
+        or (compression in _TIFF_PREDICTOR_CODECS and first(_TIFF_PREDICTOR, 1) != 1)
+        or (fill_order := first(_TIFF_FILL_ORDER, 1)) not in (1, 2)
+        or not (w > 0 and h > 0 and tile_w > 0)
+        or (tiled and tile_w * n % 8)
+    ):
+        return None
+    row = -(-w * n // 8)  # each row starts on a byte
+    replaced: dict[int, int | list[int]] = {
+        _TIFF_WIDTH: row,
+        _TIFF_HEIGHT: h,
+        _TIFF_BITS: 8,
+        _TIFF_PHOTOMETRIC: 1,
+        _TIFF_SAMPLES: 1,
+        _TIFF_PLANAR: 1,
+        _TIFF_SAMPLE_FORMAT: 1,
+        # libtiff reverses the bits of each byte it reads of a FillOrder 2 file, 8-bit too
+        _TIFF_FILL_ORDER: fill_order,
+    }
+    if tiled:
+        replaced[_TIFF_TILE_WIDTH] = tile_w * n // 8
+    packed = _tiff_as_grey(data, found, replaced)
+    if packed is None or packed.dtype != np.uint8 or packed.shape != (h, row):
+        return None
+    values = np.unpackbits(packed, axis=1).reshape(h, row * 8 // n, n)[:, :w]
+    grey = (values @ (1 << np.arange(n - 1, -1, -1))).astype(np.uint8) * np.uint8(
+        255 // ((1 << n) - 1)
+    )
+    return 255 - grey if photometric == _PHOTOMETRIC_WHITE_IS_ZERO else grey
+
+
 def _tiff_as_grey(
     data: bytes | bytearray, found: dict[int, _TiffEntry], replaced: dict[int, int | list[int]]
 ) -> np.ndarray | None:
@@ -791,24 +858,39 @@ def _imdecode(buf: bytes | bytearray, *, quiet: bool) -> np.ndarray | None:
 _PILLOW_MODES = frozenset({"L", "RGB", "RGBA", "I;16", "I;16L", "I;16B", "I;16N", "I", "F"})
 
 
+# Pillow (13 and before) takes a big-endian BigTIFF for a classic TIFF (it tells BigTIFF by the
+# version's first byte, 0 in big-endian order) and cannot open it
+_BIG_ENDIAN_BIGTIFF = b"MM\x00+"
+
+
+def _big_endian_bigtiff_refusal(name: str, what: str) -> InputError:
+    return InputError(
+        f"image {name!r} is a big-endian BigTIFF ('MM', version 43) with {what}, which OpenCV "
+        "here cannot decode and Pillow cannot open (it reads BigTIFF little-endian only); save "
+        "it little-endian or as classic TIFF (libtiff's tiffcp -L writes it little-endian)"
+    )
+
+
 def _pillow_tiff(data: bytes | bytearray, name: str, what: str, bits: int) -> np.ndarray | None:
     """The pixels of a TIFF (with orientation 1) by Pillow, as stored and in RGB order; None
-    without Pillow."""
+    without Pillow (a big-endian BigTIFF, which installing it would not read, is refused)."""
     try:
         import io
 
         from PIL import Image
     except ImportError:
+        if data[:4] == _BIG_ENDIAN_BIGTIFF:
+            raise _big_endian_bigtiff_refusal(name, what) from None
         return None
     try:
         with Image.open(io.BytesIO(data)) as im:
             im.load()
     except Exception as exc:  # Pillow raises many types for files it cannot decode
-        # Pillow reads classic TIFF of either byte order and little-endian BigTIFF only
-        hint = "; save it little-endian or as classic TIFF" if data[:4] == b"MM\x00+" else ""
+        if data[:4] == _BIG_ENDIAN_BIGTIFF:
+            raise _big_endian_bigtiff_refusal(name, what) from None
         raise InputError(
             f"image {name!r} is a TIFF with {what}, which neither OpenCV nor Pillow here "
-            f"decodes ({type(exc).__name__}: {exc}){hint}"
+            f"decodes ({type(exc).__name__}: {exc})"
         ) from None
     if im.mode == "1":
         return np.asarray(im, dtype=np.uint8) * np.uint8(255)  # as OpenCV reads bilevel
