@@ -57,7 +57,7 @@ def test_semicolon_csv_with_commas_in_a_text_field_is_read(tmp_path):
     "first",
     [
         "t,x,y,p;;;",  # neither split names the four columns
-        "0,5;1,0;2,0;1,0",  # decimal commas: neither split gives four numbers
+        "0,5;1,0;2,0;1,0,5",  # decimal commas, but the fourth field holds two: neither fits
     ],
 )
 def test_a_line_no_delimiter_fits_is_still_refused(tmp_path, first):

@@ -1105,7 +1105,19 @@ def _open_txt(
             "order than rpg text's 't x y p'; write them in that order"
         )
     header = raw[: raw.find(b"\n")] if b"\n" in raw else raw
-    if b"," in raw:
+    notes: list[str] = []
+    decimal_comma = b"," in raw and text.decimal_comma_lines(raw)
+    if decimal_comma:
+        # a spreadsheet's or a program's in a decimal-comma locale: '0,000123 10 20 1'
+        if b"." in raw:
+            line = lead + raw.count(b"\n", 0, raw.find(b".")) + 1
+            raise EventFileError(
+                f"{str(path)!r} writes numbers with decimal commas and with points (line "
+                f"{line}), where a point may group thousands; expected one decimal mark"
+            )
+        raw = raw.replace(b",", b".")
+        notes.append("decimal commas in rpg text read as decimal points")
+    elif b"," in raw:
         # many datasets write their text events as '0.000123,10,20,1'
         raw = raw.replace(b",", b" ")
     end = raw.find(b"\n")
@@ -1121,7 +1133,6 @@ def _open_txt(
             )
         file_size = (int(first[0]), int(first[1]))
     has_size = file_size is not None
-    notes: list[str] = []
     try:
         vals = text.table(raw, has_size, None, np.float64, delimiter=None)
     except ValueError as exc:
@@ -1174,7 +1185,9 @@ def _open_txt(
             _txt_times(raw, has_size) if t_text is None else t_text,
             unit,
             repr(str(path)),
-            text.TextLines(raw, int(has_size), whitespace=True, lead=lead),
+            text.TextLines(
+                raw, int(has_size), whitespace=True, lead=lead, decimal_comma=decimal_comma
+            ),
         )
     p = polarity_01(vals[:, 3], "column p", notes, check_polarity)
     ev, order = (

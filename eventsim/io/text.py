@@ -1,5 +1,6 @@
-"""Event files in text: CSV (comma, tab or semicolon separated, ``#`` comment lines at the top)
-with or without a header line, and exact decimal times.
+"""Event files in text: CSV (comma, tab or semicolon separated, ``#`` comment lines skipped)
+with or without a header line, and exact decimal times; a CSV separated by semicolons or tabs may
+write them with a decimal comma (``0,000123``), as spreadsheets in many locales do.
 
 Times written as text (``0.000123``, ``1600000000.123456789``, ``1e-06``) are turned into
 integer microseconds from their digits, rounded half to even: parsing them as float64 first
@@ -12,7 +13,7 @@ from __future__ import annotations
 import io
 import re
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation, localcontext
 from pathlib import Path
 
@@ -54,6 +55,8 @@ _LEADING = re.compile(rb"(?:\s*#[^\n]*)*\s*")
 _COMMENT = re.compile(rb"^[ \t]*#([^\n]*)", re.MULTILINE)
 # a line of blanks after the first (its newline leads, which the regex engine finds fast)
 _SPACES_LINE = re.compile(rb"\n[ \t]+(?=\r?(?:\n|\Z))")
+# a '#' comment line after the first (files pasted together, a footer)
+_COMMENT_BELOW = re.compile(rb"\n[ \t]*#[^\n]*")
 
 
 def lf_line_ends(raw: bytes) -> bytes:
@@ -73,7 +76,8 @@ def read_text(
     path: Path, expected: str, header_comment: bool = False
 ) -> tuple[bytes, int, bytes | None]:
     """A text event file from its first line that is neither blank nor a ``#`` comment, UTF-8
-    without a BOM, with LF line ends where it has only CR (`lf_line_ends`); the number of lines
+    without a BOM, with LF line ends where it has only CR (`lf_line_ends`) and the comment lines
+    below that line empty (`_comments_emptied`); the number of lines
     cut off before it; and the last comment line cut, without its ``#`` (None: none).
     `EventFileError` when it holds no such line (``expected`` says what it should hold), but
     with ``header_comment`` a last comment naming the four columns is then the file's only
@@ -105,10 +109,19 @@ def read_text(
         only = "comment and blank lines" if comments else "blank lines"
         raise EventFileError(f"{str(path)!r} holds only {only}; expected {expected}")
     return (
-        raw[start:],
+        _comments_emptied(raw[start:]),
         raw.count(b"\n", 0, start),
         comments[-1] if comments else None,
     )
+
+
+def _comments_emptied(raw: bytes) -> bytes:
+    """``raw`` with each ``#`` comment line below its first line empty, so that the tables
+    skip it as numpy's loadtxt does (a line starting with ``#`` is no event); the lines stay,
+    for their numbers in messages."""
+    if b"#" not in raw:
+        return raw
+    return _COMMENT_BELOW.sub(b"\n", raw)
 
 
 def _blank_lines_emptied(raw: bytes) -> bytes:
@@ -125,12 +138,14 @@ class TextLines:
     """Where the rows `table` reads from ``raw`` lie in the file, for error messages: `table`
     skips ``skip`` lines, then every line without data (``whitespace``: the delimiter is
     whitespace, so a line of blanks has none), and the caller cut ``lead`` lines off the
-    file's start before ``raw``."""
+    file's start before ``raw``. With ``decimal_comma`` the rows' decimal commas were read as
+    points (`_decimal_comma_rows`), and messages show them as the file writes them."""
 
     raw: bytes
     skip: int
     whitespace: bool = False
     lead: int = 0
+    decimal_comma: bool = False
 
     def line(self, row: int) -> int:
         """The file's 1-based line number of data row ``row`` (0-based). Scans ``raw``, so
@@ -152,6 +167,14 @@ def _where(lines: TextLines | None, row: int) -> str:
     return f"data row {row + 1}" if lines is None else f"line {lines.line(row)}"
 
 
+def _shown(lines: TextLines | None, value: bytes) -> str:
+    """A value of the rows as the file writes it, for a message."""
+    if lines is not None and lines.decimal_comma:
+        # such rows held no point of their own (`_decimal_comma_rows`)
+        value = value.replace(b".", b",")
+    return repr(value.decode("latin-1").strip())
+
+
 def text_times_to_us(
     text: np.ndarray, unit: str, what: str, lines: TextLines | None = None
 ) -> np.ndarray:
@@ -164,8 +187,7 @@ def text_times_to_us(
         return _to_int(text, _SHIFT[unit])
     except _BadTime as bad:
         raise EventFileError(
-            f"{what}, {_where(lines, bad.index)}: time "
-            f"{text[bad.index].decode('latin-1')!r} {bad.why}"
+            f"{what}, {_where(lines, bad.index)}: time {_shown(lines, text[bad.index])} {bad.why}"
         ) from None
 
 
@@ -362,6 +384,8 @@ _TIMED_NAME = re.compile(
     r"(?P<name>" + "|".join(_CSV_NAMES["t"]) + r")"
     r"(?:[\s_-]+|\s*[\[(])\s*(?P<unit>" + "|".join(_UNIT_OF_WORD) + r")\s*[\])]?"
 )
+# a number with a decimal comma, digits on both sides (in '5, 1, 2, 1' the commas separate)
+_DECIMAL_COMMA = re.compile(rb"[+-]?[0-9]+,[0-9]+(?:[eE][+-]?[0-9]+)?")
 # what may separate a CSV's fields, by name
 _DELIMITERS = {b",": "comma", b"\t": "tab", b";": "semicolon"}
 _ACCEPTED_TIMES = (
@@ -380,6 +404,37 @@ def is_number(cell: bytes) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _is_decimal_comma(cell: bytes) -> bool:
+    """Whether ``cell`` is a number written with a decimal comma (``0,5``, ``1,5E-03``)."""
+    return _DECIMAL_COMMA.fullmatch(cell) is not None
+
+
+def _is_number_at(cell: bytes, delim: bytes) -> bool:
+    """Whether ``cell`` is a number in a CSV separated by ``delim``: with a decimal comma too
+    where that is not a comma."""
+    return is_number(cell) or (delim != b"," and _is_decimal_comma(cell))
+
+
+def decimal_comma_lines(raw: bytes) -> bool:
+    """Whether whitespace-separated text ``raw`` writes its numbers with decimal commas
+    (``0,5 1 2 1``): its first line of other than two values (``width height``) holds 4, each
+    comma among them a decimal mark. Commas that separate values (``0.5,1,2,1``, ``5, 1, 2, 1``)
+    leave no such line."""
+    lines = raw[:4096].split(b"\n")
+    if len(raw) > 4096:
+        # the last may be cut
+        lines.pop()
+    for line in lines:
+        fields = line.split()
+        if len(fields) not in (0, 2) or b"," in line:
+            return (
+                len(fields) == 4
+                and b"," in line
+                and all(_is_decimal_comma(f) for f in fields if b"," in f)
+            )
+    return False
 
 
 def _separating(line: bytes) -> list[bytes]:
@@ -403,8 +458,8 @@ def _separating(line: bytes) -> list[bytes]:
 
 def _splits_first_line(line: bytes, delim: bytes) -> bool:
     cells = [c.strip().strip(b'"') for c in _cells(line, delim)]
-    if len(cells) >= 4 and all(is_number(c) for c in cells[:3]):
-        return is_number(cells[3]) or cells[3].lower() in (b"true", b"false")
+    if len(cells) >= 4 and all(_is_number_at(c, delim) for c in cells[:3]):
+        return _is_number_at(cells[3], delim) or cells[3].lower() in (b"true", b"false")
     return _named_columns([c.decode("utf-8", "replace") for c in cells]) is not None
 
 
@@ -436,7 +491,7 @@ def _is_header(path: Path, first: bytes, delim: bytes) -> bool:
     numbers and some not is data with a bad value (``0x10,2,3,1``, ``1,2,3,True``), which the
     conversion names; taken for a header, that event was dropped without a word."""
     cells = _cells(first, delim)
-    numbers = sum(is_number(c.strip().strip(b'"')) for c in cells)
+    numbers = sum(_is_number_at(c.strip().strip(b'"'), delim) for c in cells)
     if numbers:
         return False
     if len(cells) < 4:
@@ -572,7 +627,7 @@ def _numbers(column: np.ndarray, what: str, lines: TextLines) -> np.ndarray:
             pass
     bad = next(i for i, v in enumerate(column) if not is_number(v))
     raise EventFileError(
-        f"{what}, {_where(lines, bad)}: {column[bad].decode('latin-1')!r} is not a number"
+        f"{what}, {_where(lines, bad)}: {_shown(lines, column[bad])} is not a number"
     )
 
 
@@ -615,6 +670,55 @@ def table(
             comments=None,
             quotechar=None if delimiter is None else '"',
         )
+
+
+def _decimal_comma_rows(
+    raw: bytes, header: bool, cols: list[int], delim: bytes, lines: TextLines, what: str
+) -> np.ndarray | None:
+    """The ``cols`` as text with their decimal commas as points, when a CSV separated by
+    semicolons or tabs writes its numbers so (a spreadsheet in a decimal-comma locale:
+    ``0,5;1;2;1``); None when none of those fields holds a comma (one in another column, a
+    label, marks no decimal). `EventFileError` for a field whose comma is no decimal mark, and
+    for a file that writes points too: beside decimal commas a point groups thousands
+    (``1.500`` for 1500), so which of them each number means is a guess."""
+    if delim == b"," or b"," not in (raw[raw.find(b"\n") + 1 :] if header else raw):
+        return None
+    try:
+        rows = _stripped(table(raw, header, cols, np.bytes_, delim.decode()))
+    except ValueError:
+        # the caller's tables name what is wrong
+        return None
+    comma = np.char.find(rows, b",") >= 0
+    if not comma.any():
+        return None
+    cells = rows[comma]
+    fixed = np.char.replace(cells, b",", b".")
+    # digits on both sides of the one comma, then an optional exponent (`_DECIMAL_COMMA`)
+    whole, _, fraction = np.moveaxis(np.char.partition(cells, b","), -1, 0)
+    digits, e, _ = np.moveaxis(np.char.partition(np.char.lower(fraction), b"e"), -1, 0)
+    unsigned = np.char.lstrip(whole, b"+-")
+    ok = np.char.isdigit(unsigned) & np.char.isdigit(digits)
+    ok &= np.char.str_len(whole) - np.char.str_len(unsigned) <= 1
+    for i in np.flatnonzero(ok & (e != b"")):
+        ok[i] = _is_decimal_comma(cells[i])
+    if not ok.all():
+        row, col = np.argwhere(comma)[np.argmin(ok)]
+        raise EventFileError(
+            f"{what} column {'txyp'[col]}, {_where(lines, int(row))}: "
+            f"{rows[row, col].decode('latin-1')!r} is not a number, nor one with a decimal "
+            "comma (0,5)"
+        )
+    point = np.argwhere(np.char.find(rows, b".") >= 0)
+    if point.size:
+        (row, col), (crow, ccol) = point[0], np.argwhere(comma)[0]
+        raise EventFileError(
+            f"{what} writes numbers with decimal commas ({_where(lines, int(crow))}: "
+            f"{rows[crow, ccol].decode('latin-1')!r}) and with points ({_where(lines, int(row))}: "
+            f"{rows[row, col].decode('latin-1')!r}), where a point may group thousands; expected "
+            "one decimal mark in the columns t, x, y and p"
+        )
+    rows[comma] = fixed
+    return rows
 
 
 def _integer_table(raw: bytes, header: bool, cols: list[int], delim: str) -> np.ndarray | None:
@@ -693,9 +797,14 @@ def read_csv(
     what = f"{str(path)!r}"
     sep = delim.decode()
     lines = TextLines(raw, int(has_header), lead=lead)
-    integers = _integer_table(raw, has_header, cols, sep)
+    decimal = _decimal_comma_rows(raw, has_header, cols, delim, lines, what)
+    integers = None if decimal is not None else _integer_table(raw, has_header, cols, sep)
     floats = None
-    if integers is not None:
+    if decimal is not None:
+        rows = decimal
+        lines = replace(lines, decimal_comma=True)
+        notes.append("decimal commas in the CSV read as decimal points")
+    elif integers is not None:
         rows = integers
     else:
         floats = _exact_float_table(raw, has_header, cols, time_unit or header_unit, sep)
@@ -721,7 +830,7 @@ def read_csv(
             example = next(v for v in t_text if not v.strip().lstrip(b"+-").isdigit())
             raise EventFileError(
                 f"{what}: cannot tell the unit of the CSV's times: they are whole numbers "
-                f"written as decimals (such as {example.decode('latin-1').strip()!r}), which "
+                f"written as decimals (such as {_shown(lines, example)}), which "
                 "may be seconds or microseconds. Accepted: "
                 f"{_ACCEPTED_TIMES}; or pass time_unit='s' or 'us'"
             )
