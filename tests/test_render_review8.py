@@ -69,10 +69,11 @@ def test_plot_refuses_a_sensor_too_large_to_count_before_reading(tmp_path):
     from eventsim.render.summary import MAX_PLOT_PIXELS, plot_summary
 
     src = _save(tmp_path / "one.npy", [(1, 1, 5000, 1)])
-    with pytest.raises(ParameterError, match=r"32767x32767 .*at most 16,777,216 pixels"):
+    with pytest.raises(ParameterError, match=r"32767x32767 .*at most 67,108,864 pixels"):
         plot_summary(src, tmp_path / "big.png", sensor_size=(32767, 32767))
     assert not (tmp_path / "big.png").exists()
-    assert MAX_PLOT_PIXELS == 4096 * 4096
+    # round 9: as many as `eventsim render` draws (tests/test_render_round9.py)
+    assert MAX_PLOT_PIXELS == 8192 * 8192
 
 
 def test_plot_cap_applies_to_collect_summary_and_the_cli(tmp_path, monkeypatch, capsys):

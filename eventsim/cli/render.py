@@ -217,15 +217,16 @@ def check_output_size(args: argparse.Namespace, stats: dict) -> None:
     """Refuse renders whose frame count or frame size is absurd for the input."""
     width, height = stats["sensor_size"]
     scale = max(1, args.scale)
-    what = f"--scale {args.scale} makes"
+    # "--scale 1 makes" named an option that was not given
+    what = f"--scale {args.scale} makes" if scale > 1 else f"sensor size {width}x{height} makes"
     if args.mode == "voxel" and args.bins > 1:
         # the bins are drawn side by side, 2 px apart (FrameRenderer.frame_wh)
         width = args.bins * width + (args.bins - 1) * 2
         what = f"--bins {args.bins}{f' with --scale {scale}' if scale > 1 else ''} makes"
     if width * height * scale * scale > MAX_FRAME_PIXELS:
         raise ParameterError(
-            f"{what} {width * scale}x{height * scale} frames; keep "
-            f"width x height under {MAX_FRAME_PIXELS:,} pixels"
+            f"{what} {width * scale}x{height * scale} frames; a frame may have at most "
+            f"{MAX_FRAME_PIXELS:,} pixels (width x height), e.g. 8192x8192"
         )
     from eventsim.render.writers import check_gif_size, output_kind
 

@@ -57,6 +57,20 @@ def polarity_counts(events: np.ndarray, sensor_size: SensorSize) -> np.ndarray:
     return np.bincount(lin, minlength=2 * width * height).reshape(2, height, width)
 
 
+def add_polarity_counts(counts: np.ndarray, events: np.ndarray) -> None:
+    """Add ``events`` to a (2, H, W) `polarity_counts`-style array in place. Adding
+    ``polarity_counts(part, ...)`` instead allocates a (2, H, W) int64 array for every part:
+    1 GiB a part on an 8192x8192 sensor, however few events the part holds."""
+    if counts.ndim != 3 or counts.shape[0] != 2 or not counts.flags.c_contiguous:
+        raise ParameterError(
+            f"counts have shape {counts.shape}; expected a C-contiguous (2, H, W) array"
+        )
+    _, height, width = counts.shape
+    events, width, height = _checked(events, (width, height))
+    lin = _linear_index(events, width) + events["p"].astype(np.int64) * (width * height)
+    np.add.at(counts.reshape(-1), lin, 1)
+
+
 def last_polarity(events: np.ndarray, sensor_size: SensorSize) -> np.ndarray:
     """(H, W) int8 map: polarity of the last event (in array order) at each pixel, -1 where none.
 

@@ -30,17 +30,23 @@ from eventsim.outputs import (
 )
 from eventsim.render.accumulate import PartReader
 from eventsim.render.colors import palette
-from eventsim.render.frames import MAX_FRAME_PIXELS, count_full_scale, polarity_counts
+from eventsim.render.frames import MAX_FRAME_PIXELS, add_polarity_counts, count_full_scale
 
 if TYPE_CHECKING:
     from eventsim.io.reader import EventFileReader
 
 
-# The figure counts the events of every pixel, and matplotlib copies that count map several
-# times as it draws it: some 120 bytes a pixel at the peak (8 GB for 8192x8192, measured).
-# Larger sensors are refused up front; 32767x32767 was left to the out-of-memory killer.
-MAX_PLOT_PIXELS = 1 << 24
-PLOT_BYTES_PER_PIXEL = 120
+# The figure keeps every pixel's event count of each polarity (int32: 8 bytes a pixel), for
+# the per-pixel rate histogram, and draws the heat map from their sums over blocks of pixels,
+# at most `PANEL_MAX_SIDE` blocks a side: a figure is a few thousand pixels wide, and
+# matplotlib copies an image several times as it draws it (some 120 bytes a pixel, 8 GB for a
+# full 8192x8192, measured; 0.4 GB at 2048x2048). An 8192x8192 sensor takes some 1.6 GB in
+# all (measured, 3 million events), about PLOT_BYTES_PER_PIXEL a pixel; sensors are taken up
+# to `eventsim render`'s frame limit. 32767x32767, which every command accepts, would need
+# 24 GiB and was left to the out-of-memory killer.
+MAX_PLOT_PIXELS = MAX_FRAME_PIXELS
+PANEL_MAX_SIDE = 2048
+PLOT_BYTES_PER_PIXEL = 24
 
 
 def check_plot_size(sensor_size: tuple[int, int]) -> None:
@@ -48,19 +54,11 @@ def check_plot_size(sensor_size: tuple[int, int]) -> None:
     width, height = sensor_size
     if width * height > MAX_PLOT_PIXELS:
         need = width * height * PLOT_BYTES_PER_PIXEL / 2**30
-        cap = f"{MAX_FRAME_PIXELS:,} pixels, e.g. 8192x8192"
-        # a PNG without --end-ms shows only the first 1000/fps ms
-        instead = (
-            "; for its spatial view, `eventsim render FILE -o heat.png --mode heatmap --end-ms "
-            "MS` draws the events of the first MS ms (past the last event: all) as one heat "
-            f"map, for sensors of up to {cap}"
-            if width * height <= MAX_FRAME_PIXELS
-            else f"; nor can `eventsim render` draw it, whose frames are at most {cap}"
-        )
         raise ParameterError(
             f"sensor size {width}x{height} has too many pixels for the summary figure, which "
-            f"counts every pixel's events in memory (about {need:.0f} GiB for this one; at "
-            f"most {MAX_PLOT_PIXELS:,} pixels, e.g. 4096x4096){instead}"
+            f"counts every pixel's events in memory (about {need:.0f} GiB for this one); "
+            f"`eventsim plot`, like `eventsim render`, takes at most {MAX_PLOT_PIXELS:,} "
+            "pixels, e.g. 8192x8192"
         )
 
 
@@ -73,7 +71,9 @@ class EventSummary:
     t_end_us: int
     bin_edges_us: np.ndarray  # (n_bins + 1,) absolute µs
     bin_counts: np.ndarray  # (2, n_bins) OFF, ON events per bin
-    pixel_counts: np.ndarray  # (2, H, W) OFF, ON events per pixel
+    # (2, H, W) OFF, ON events per pixel: int32 for files of under 2**31 events (half the
+    # memory of int64 on large sensors), else int64
+    pixel_counts: np.ndarray
     scatter: np.ndarray  # events of the short window (subsampled)
     scatter_window_us: tuple[int, int]
 
@@ -119,13 +119,13 @@ def collect_summary(
     t0, t1 = int(reader.t_start_us), max(int(reader.t_end_us), int(reader.t_start_us) + 1)
     edges = np.linspace(t0, t1, n_bins + 1)
     bin_counts = np.zeros((2, n_bins), np.int64)
-    pixel_counts = np.zeros((2, height, width), np.int64)
+    pixel_counts = np.zeros((2, height, width), np.int32 if n < 2**31 else np.int64)
     # no events, nothing to count: a bar would only show "0.00ev"
     with tqdm(
         total=n, unit="ev", unit_scale=True, desc="plot", disable=not progress or n == 0
     ) as bar:
         for chunk in reader.iter_chunks(chunk_events) if n else ():
-            pixel_counts += polarity_counts(chunk, (width, height))
+            add_polarity_counts(pixel_counts, chunk)
             for p in (0, 1):
                 sel = chunk["t"][chunk["p"] == p]
                 bin_counts[p] += np.histogram(sel, bins=edges)[0]
@@ -229,20 +229,28 @@ def summary_figure(summary: EventSummary) -> Any:
     ax.legend(loc="upper right")
 
     ax = fig.add_subplot(2, 2, 2)
-    total = s.pixel_counts.sum(axis=0)
+    shown, block, active = _pixel_totals(s.pixel_counts, PANEL_MAX_SIDE)
     # the scale `eventsim render --mode heatmap` uses: log(1 + count), 0 at the colour map's
     # black bottom, so one event is a colour (LogNorm from 1 drew it black, like no event)
-    vmax = count_full_scale(total)
-    clipped = int(total.max()) > vmax
+    vmax = count_full_scale(shown)
+    clipped = int(shown.max()) > vmax
+    rows, cols = shown.shape
     im = ax.imshow(
-        np.ma.masked_equal(total, 0),
+        np.ma.masked_equal(shown, 0),
         cmap="inferno",
         norm=FuncNorm((np.log1p, np.expm1), vmin=0, vmax=vmax),
         interpolation="nearest",
+        # in sensor pixels; a block past the sensor's edge is cut off by the limits below
+        extent=(-0.5, cols * block - 0.5, rows * block - 0.5, -0.5),
     )
+    ax.set_xlim(-0.5, width - 0.5)
+    ax.set_ylim(height - 0.5, -0.5)
     ax.set_facecolor("black")
+    what = "pixel" if block == 1 else f"{block}x{block}-pixel block"
     ax.set_title(
-        "Events per pixel (log scale" + ("; top 1 % clipped" if clipped else "") + "; black = none)"
+        f"Events per {what} (log scale"
+        + ("; top 1 % clipped" if clipped else "")
+        + "; black = none)"
     )
     ax.set_xlabel("x [px]")
     ax.set_ylabel("y [px]")
@@ -252,21 +260,24 @@ def summary_figure(summary: EventSummary) -> Any:
     bar.set_ticks(_log_count_ticks(vmax))
 
     ax = fig.add_subplot(2, 2, 3)
-    counts = total.ravel()
-    active = counts[counts > 0]
-    silent = counts.size - active.size
+    silent = width * height - active.size
     if active.size:
         # Bin edges at half-integer counts: log-spaced bins that fall between small integer
         # counts would otherwise leave a comb of empty bins at the low end.
-        top = np.log10(active.max() + 1)
+        most = int(active.max())
+        top = np.log10(most + 1)
         edges = np.unique(np.round(np.logspace(0, top, 50))) - 0.5
-        edges = np.append(edges, active.max() + 0.5) if edges[-1] < active.max() else edges
+        edges = np.append(edges, most + 0.5) if edges[-1] < most else edges
         per = s.duration_s if s.rates_known else 1.0
         unit = "ev/s" if s.rates_known else "events"
-        ax.hist(active / per, bins=(edges / per).tolist(), color="0.35")
+        # counted in whole events and drawn as weights at the bins' left edges: the same bars
+        # as histogramming active / per, without a float copy of every active pixel's count
+        in_bin = np.histogram(active, bins=edges)[0]
+        rate_edges = edges / per
+        ax.hist(rate_edges[:-1], bins=rate_edges.tolist(), weights=in_bin, color="0.35")
         ax.set_xscale("log")
         ax.xaxis.set_minor_formatter(_minor_log_formatter())
-        median = float(np.median(active)) / per
+        median = float(np.median(active, overwrite_input=True)) / per
         # neutral: in this figure red means ON events, and the median counts both polarities
         ax.axvline(median, color="black", ls="--", lw=1.2, label=f"median {median:.3g} {unit}")
         ax.legend(loc="upper right")
@@ -302,8 +313,29 @@ def summary_figure(summary: EventSummary) -> Any:
         f"{(a - t_origin) / 1e3:.1f}–{(b - t_origin) / 1e3:.1f} ms"
     )
     ax.yaxis.set_major_locator(MaxNLocator(4))
+    if width > 1500:
+        # matplotlib's default nine 4-digit x ticks (0, 1000, ... 8000) run into each other
+        ax.xaxis.set_major_locator(MaxNLocator(5))
     ax.view_init(elev=18, azim=-60)
     return fig
+
+
+def _pixel_totals(pixel_counts: np.ndarray, max_side: int) -> tuple[np.ndarray, int, np.ndarray]:
+    """The events of each pixel (both polarities) as ``(shown, block, active)``: their sums
+    over square blocks of ``block`` pixels a side, the fewest that leave at most ``max_side``
+    blocks a side (those at the right and bottom edges may be cut short), and the counts of
+    the pixels with events. Taken a band of ``block`` rows at a time, so that no sensor-sized
+    array is made beside ``pixel_counts``."""
+    _, height, width = pixel_counts.shape
+    block = -(-max(height, width) // max_side)
+    shown = np.zeros((-(-height // block), -(-width // block)), pixel_counts.dtype)
+    starts = np.arange(0, width, block)
+    active = []
+    for row, top in enumerate(range(0, height, block)):
+        band = pixel_counts[0, top : top + block] + pixel_counts[1, top : top + block]
+        active.append(band[band > 0])
+        shown[row] = np.add.reduceat(band.sum(axis=0), starts)
+    return shown, block, np.concatenate(active)
 
 
 def _minor_log_formatter() -> Any:
