@@ -12,9 +12,12 @@ import cv2
 import numpy as np
 import pytest
 from test_sources_decode8 import _packed, _samples, _tiff
+from test_sources_second_look6 import _tiff as _pages
 
+from eventsim.cli.simulate import main as simulate_main
 from eventsim.errors import InputError
-from eventsim.simulator.sources import apply_exif_orientation, decode_image
+from eventsim.simulator import sources
+from eventsim.simulator.sources import apply_exif_orientation, decode_image, read_image
 
 from cli_checks import one_line
 from user_media import tiff_with_tags
@@ -174,3 +177,108 @@ def test_a_big_endian_bigtiff_only_pillow_could_read_is_refused_without_install_
             decode_image(data, "big.tif")
     line = one_line(str(err.value), "'big.tif'", "big-endian BigTIFF", "LZMA", "save it little-endian or as classic TIFF")  # fmt: skip
     assert "install Pillow" not in line and "0x" not in line
+
+
+# -- several pages -------------------------------------------------------------------------------
+
+
+def _frames(n: int, shape: tuple[int, ...] = (16, 16)) -> list[np.ndarray]:
+    rng = np.random.default_rng(n)
+    return [rng.integers(0, 256, shape, dtype=np.uint8) for _ in range(n)]
+
+
+def _tiled_first_page(pixels: np.ndarray) -> dict:
+    """Tags that turn the one 16x16 strip `_pages` writes first (at byte 8) into one tile."""
+    return {273: None, 278: None, 279: None, 322: (3, [16]), 323: (3, [16]), 324: (4, [8]), 325: (4, [256])}  # fmt: skip
+
+
+def test_the_untiled_rewrite_keeps_the_later_pages():
+    """`_untiled` moves a first page's small uncompressed tiles into strips of a directory of
+    its own, which ended the file: the pages after it were gone from the bytes every reader
+    (OpenCV, Pillow for epvlm's alpha) is given. They follow it now, and the first page reads
+    as OpenCV reads the file by name."""
+    frames = _frames(3)
+    data = _pages([(frames[0], _tiled_first_page(frames[0])), (frames[1], {}), (frames[2], {})])
+    buf = sources._untiled(data)
+    assert buf is not data
+    assert sources._tiff_frame_count(buf) == sources._tiff_frame_count(data) == 3
+    if importlib.util.find_spec("PIL"):
+        from PIL import Image, ImageSequence
+
+        with Image.open(io.BytesIO(bytes(buf))) as im:
+            got = [np.asarray(page) for page in ImageSequence.Iterator(im)]
+        np.testing.assert_array_equal(np.stack(got), np.stack(frames))
+    np.testing.assert_array_equal(decode_image(data, "stack.tif"), frames[0])
+
+
+@pytest.mark.parametrize(
+    "layout",
+    [dict(), dict(big=True, order=">")],
+    ids=["classic", "bigtiff-MM"],
+)
+def test_a_tiff_stack_is_refused_as_an_image_saying_how_to_split_it(tmp_path, layout):
+    """A TIFF of several frames (ImageJ's stack, a microscope's or a high-speed camera's) was
+    simulated as a still image of its first page, without a word."""
+    frames = _frames(3, (6, 8, 3))
+    path = tmp_path / "stack.tif"
+    path.write_bytes(_pages([(f, {}) for f in frames], **layout))
+    with pytest.raises(InputError) as err:
+        read_image(path)
+    one_line(str(err.value), f"{str(path)!r}", "3 images", "first only", "tiffsplit", "folder")
+    # the bytes (a parquet cell's, epvlm's image) are read as before: the first page
+    np.testing.assert_array_equal(decode_image(path.read_bytes(), "cell"), frames[0])
+
+
+def test_pages_that_are_no_frames_do_not_make_a_stack(tmp_path):
+    """A reduced-resolution copy (NewSubfileType 1, a thumbnail or overview), a mask (4) or a
+    page of another size is no frame: such a file is one image."""
+    first, second = _frames(2, (6, 8))
+    thumb = second[:3, :4]
+    path = tmp_path / "one.tif"
+    path.write_bytes(
+        _pages([(first, {}), (second, {254: (4, [1])}), (second, {254: (4, [4])}), (thumb, {})])
+    )
+    np.testing.assert_array_equal(read_image(path), first)
+    path.write_bytes(_pages([(first, {}), (second, {254: (4, [2])})]))  # a page of a document
+    with pytest.raises(InputError, match="2 images"):
+        read_image(path)
+
+
+def test_an_imagej_stack_of_one_directory_is_refused(tmp_path):
+    """ImageJ writes a stack past 4 GiB as one directory, its frames one after another, and
+    says how many in its description."""
+    first = _frames(1, (6, 8))[0]
+    path = tmp_path / "imagej.tif"
+    for text, images in ((b"ImageJ=1.54f\nimages=40\nslices=40\nloop=false\n\0", 40), (b"ImageJ=1.54f\nimages=1\n\0", 1)):  # fmt: skip
+        tags = [
+            (256, "H", [8]),
+            (257, "H", [6]),
+            (258, "H", [8]),
+            (259, "H", [1]),
+            (262, "H", [1]),
+            (270, "s", list(text)),
+            (273, "I", [8]),
+            (277, "H", [1]),
+            (278, "H", [6]),
+            (279, "I", [48]),
+        ]
+        path.write_bytes(tiff_with_tags([first.tobytes()], tags))
+        if images > 1:
+            with pytest.raises(InputError, match="40 images"):
+                read_image(path)
+        else:
+            np.testing.assert_array_equal(read_image(path), first)
+
+
+def test_simulate_refuses_a_tiff_stack_input_and_a_stack_in_a_frame_folder(tmp_path, capsys):
+    frames = _frames(2, (30, 40, 3))
+    stack = _pages([(f, {}) for f in frames])
+    (tmp_path / "stack.tif").write_bytes(stack)
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "0.png"), frames[0])
+    (folder / "1.tif").write_bytes(stack)
+    for argv in ([str(tmp_path / "stack.tif")], [str(folder), "--fps", "100"]):
+        assert simulate_main([*argv, "-o", str(tmp_path / "out.h5"), "-q"]) == 1
+        one_line(capsys.readouterr().err, "2 images", "tiffsplit")
+        assert not (tmp_path / "out.h5").exists()

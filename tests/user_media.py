@@ -77,17 +77,18 @@ def tiff_with_tags(
     blocks: list[bytes], tags: list[tuple[int, str, list[int]]], order: str = "<"
 ) -> bytes:
     """A classic TIFF of ``blocks`` (strips or tiles, stored from byte 8 in order) and one
-    directory of ``tags``, each (tag, struct code "H" or "I", values); values that do not fit
-    in an entry go after the directory. The caller's offsets tags count blocks from byte 8."""
+    directory of ``tags``, each (tag, struct code "H" or "I", or "s" for ASCII bytes, values);
+    values that do not fit in an entry go after the directory. The caller's offsets tags count
+    blocks from byte 8."""
     ifd_at = 8 + sum(len(b) for b in blocks)
     ifd_at += ifd_at % 2
     tail_at = ifd_at + 2 + 12 * len(tags) + 4
     ifd, tail = struct.pack(order + "H", len(tags)), b""
     for tag, code, values in tags:
-        packed = struct.pack(order + code * len(values), *values)
+        packed = struct.pack(order + ("B" if code == "s" else code) * len(values), *values)
         if len(packed) > 4:
             packed, tail = struct.pack(order + "I", tail_at + len(tail)), tail + packed
-        kind = 3 if code == "H" else 4
+        kind = {"H": 3, "I": 4, "s": 2}[code]
         ifd += struct.pack(order + "HHI", tag, kind, len(values)) + packed.ljust(4, b"\0")
     head = (b"II" if order == "<" else b"MM") + struct.pack(order + "HI", 42, ifd_at)
     body = head + b"".join(blocks)

@@ -124,7 +124,8 @@ def fit_frame(frame: np.ndarray, sensor_size: tuple[int, int], fit: Fit = "crop"
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Read an image file as uint8 RGB/grey, or float DN for 16-bit and float files, turned
-    upright by its EXIF orientation (`apply_exif_orientation`)."""
+    upright by its EXIF orientation (`apply_exif_orientation`). A TIFF file of several images
+    (`_tiff_frame_count`) is refused; `decode_image` reads its first."""
     path = Path(path)
     if not path.is_file():
         what = "is a folder" if path.is_dir() else "does not exist"
@@ -143,7 +144,18 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         data = path.read_bytes()
     except OSError as exc:
         raise InputError(f"image {str(path)!r} cannot be read ({exc.strerror or exc})") from None
-    return decode_image(data, str(path))
+    if _is_tiff(data) and (frames := _tiff_frame_count(data)) > 1:
+        # a stack (ImageJ's, a microscope's, a high-speed camera's) is a sequence of frames:
+        # simulated as one still image (OpenCV and Pillow decode the first page), the motion
+        # in it was lost without a word
+        raise InputError(
+            f"image {name!r} is a TIFF of {frames} images (a stack or a multi-page file), not "
+            "one image: eventsim would read the first only. To simulate them as frames, save "
+            "them as one file each in a folder (libtiff's tiffsplit does, or ImageJ's File > "
+            "Save As > Image Sequence) and give the folder as the input, with its frame rate "
+            "(--fps) or a timestamps.txt"
+        )
+    return decode_image(data, name)
 
 
 def decode_image(data: bytes, name: str) -> np.ndarray:
@@ -666,9 +678,11 @@ def _tiff_appended_directory(
     kept: set[int],
     replaced: dict[int, int | list[int]],
     at: int,
+    next_directory: int = 0,
 ) -> bytes | None:
     """The bytes of `_tiff_with_directory`'s directory (and the values that do not fit its
-    fields) when placed at ``at``; None where the values do not fit their fields."""
+    fields) when placed at ``at``, followed by ``next_directory`` (0: the last); None where
+    the values do not fit their fields."""
     big = data[2:4] in (b"+\x00", b"\x00+")
     o = "<" if data[:2] == b"II" else ">"
     word = "Q" if big else "I"
@@ -694,7 +708,7 @@ def _tiff_appended_directory(
         struct.pack(o + word, at)  # the header's pointer to it fits
     except struct.error:
         return None
-    return ifd + bytes(field) + tail
+    return ifd + struct.pack(o + word, next_directory) + tail
 
 
 def _tiff_point_at(buf: bytearray, at: int) -> None:
@@ -787,6 +801,8 @@ def _untiled(data: bytes | bytearray) -> bytes | bytearray:
             _TIFF_STRIPS[1]: [min(tl, h - y) * width for _ in range(planes) for y in strips],
         },
         at,
+        # the file's later pages follow, as they follow the directory it replaces
+        next(iter(_tiff_pages(data)), _TiffPage(0, 0, {})).next,
     )
     if ifd is None:
         return data
@@ -1114,6 +1130,79 @@ def _tiff_entries(tiff: bytes | bytearray) -> list[_TiffEntry]:
         at = field if size * n <= word else int.from_bytes(tiff[field : field + word], order)
         entries.append(_TiffEntry(int.from_bytes(entry[:2], order), kind, n, at, pos))
     return entries
+
+
+class _TiffPage(NamedTuple):
+    #: where its directory is, and the offset of the next one that it holds (0: the last)
+    at: int
+    next: int
+    #: the first value of its SHORT, LONG and LONG8 entries of `_TIFF_PAGE_TAGS`
+    values: dict[int, int]
+
+
+# NewSubfileType (a bit field: 1 a reduced-resolution copy of another page, 4 a transparency
+# mask), the older SubfileType (2: a reduced-resolution copy), ImageDescription and the size
+_TIFF_NEW_SUBFILE_TYPE, _TIFF_SUBFILE_TYPE, _TIFF_DESCRIPTION = 254, 255, 270
+_TIFF_PAGE_TAGS = frozenset({_TIFF_NEW_SUBFILE_TYPE, _TIFF_SUBFILE_TYPE, 256, 257})
+
+
+def _tiff_pages(tiff: bytes | bytearray) -> list[_TiffPage]:
+    """The directories of a TIFF structure (classic or BigTIFF) from the header's on, each
+    pointing at the next: up to one that lies past the end of ``tiff`` or was met before."""
+    order = _tiff_byte_order(tiff)
+    if order is None or len(tiff) < 16:
+        return []
+    big = int.from_bytes(tiff[2:4], order) == 43
+    word = 8 if big else 4
+    count_size, entry_size = (8, 20) if big else (2, 12)
+    at = int.from_bytes(tiff[8:16] if big else tiff[4:8], order)
+    pages: list[_TiffPage] = []
+    seen: set[int] = set()
+    while at and at not in seen and at + count_size <= len(tiff):
+        seen.add(at)
+        count = int.from_bytes(tiff[at : at + count_size], order)
+        end = at + count_size + entry_size * count
+        if end + word > len(tiff):
+            break
+        values: dict[int, int] = {}
+        for pos in range(at + count_size, end, entry_size):
+            tag = int.from_bytes(tiff[pos : pos + 2], order)
+            kind = int.from_bytes(tiff[pos + 2 : pos + 4], order)
+            if tag in _TIFF_PAGE_TAGS and kind in _TIFF_UINT_TYPES:
+                field = pos + 4 + word  # one value of these fits the entry's value field
+                size = _TIFF_TYPE_SIZES[kind]
+                values.setdefault(tag, int.from_bytes(tiff[field : field + size], order))
+        pages.append(_TiffPage(at, int.from_bytes(tiff[end : end + word], order), values))
+        at = pages[-1].next
+    return pages
+
+
+def _tiff_frame_count(tiff: bytes | bytearray) -> int:
+    """How many images of the first page's size a TIFF holds: its pages of that size that are
+    no reduced-resolution copy or mask (a stack's frames, a document's pages), or the
+    ``images=`` of an ImageJ description (ImageJ writes a stack past 4 GiB with one directory
+    and the frames after each other), whichever is more."""
+    pages = _tiff_pages(tiff)
+    if not pages:
+        return 1
+    size = [pages[0].values.get(tag) for tag in (256, 257)]
+    count = sum(
+        not p.values.get(_TIFF_NEW_SUBFILE_TYPE, 0) & 0b101
+        and p.values.get(_TIFF_SUBFILE_TYPE, 1) != 2
+        and [p.values.get(tag) for tag in (256, 257)] == size
+        for p in pages
+    )
+    try:
+        found = {e.tag: e for e in _tiff_entries(tiff)}
+    except (_Truncated, IndexError, ValueError):
+        return count
+    described = found.get(_TIFF_DESCRIPTION)
+    if described is not None and described.kind == 2:
+        text = bytes(tiff[described.at : described.at + described.n])
+        images = re.search(rb"^images=(\d+)\s*$", text, re.MULTILINE)
+        if text.startswith(b"ImageJ=") and images:
+            count = max(count, int(images.group(1)))
+    return count
 
 
 def _tiff_byte_order(tiff: bytes | bytearray) -> Literal["little", "big"] | None:
