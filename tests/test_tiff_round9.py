@@ -1,4 +1,6 @@
-"""TIFF inputs, round 9: read as libtiff reads them."""
+"""TIFF inputs, round 9: the predictor libtiff ignores beside no compression, grey of 2 or 4
+bits without Pillow (and in big-endian BigTIFF, which Pillow cannot open), and files of several
+images (refused as one image; kept whole by the untiled rewrite)."""
 
 from __future__ import annotations
 
