@@ -151,3 +151,45 @@ def test_comment_lines_below_the_first_row_are_skipped(tmp_path, name, body):
 def test_line_numbers_count_comment_lines_below_the_first_row(tmp_path, name, body, match):
     with pytest.raises(EventFileError, match=match):
         _read(_write(tmp_path, name, body))
+
+
+# -- Metavision's CSV ----------------------------------------------------------------------------
+def test_metavision_geometry_line_gives_the_size_and_the_order_x_y_p_t(tmp_path):
+    # metavision_file_to_csv: a '%geometry:W,H' line, then rows x,y,p,t without a header
+    path = _write(tmp_path, "rec.csv", "%geometry:1280,720\r\n100,200,1,5\r\n101,201,0,7\r\n")
+    with open_events(path) as r:
+        ev = r.read()
+        assert [ev[k].tolist() for k in "txyp"] == [[5, 7], [100, 101], [200, 201], [1, 0]]
+        assert r.sensor_size == (1280, 720)
+        assert not r.sensor_size_inferred
+        assert any("x,y,p,t" in n for n in r.notes), r.notes
+
+
+def test_metavision_geometry_line_before_a_header_keeps_the_header_order(tmp_path):
+    path = _write(tmp_path, "rec.csv", "%geometry:64,48\nt,x,y,p\n5,1,2,1\n7,3,4,0\n")
+    with open_events(path) as r:
+        ev = r.read()
+        assert [ev[k].tolist() for k in "txyp"] == EXPECTED
+        assert r.sensor_size == (64, 48)
+
+
+def test_metavision_geometry_line_numbers_count_in_messages(tmp_path):
+    path = _write(tmp_path, "rec.csv", "%geometry:64,48\n1,2,1,5\n3,4,0\n")
+    with pytest.raises(EventFileError, match="line 3 holds 3"):
+        _read(path)
+
+
+def test_a_csv_of_only_metavision_lines_is_refused(tmp_path):
+    with pytest.raises(EventFileError, match="only '%' lines"):
+        _read(_write(tmp_path, "rec.csv", "%geometry:64,48\n"))
+
+
+def test_headerless_x_y_p_t_rows_are_refused_saying_how_to_name_them(tmp_path):
+    # the same writer without its '%geometry' line: read as t,x,y,p, p is the time
+    path = _write(tmp_path, "rec.csv", "10,20,1,5\n11,21,0,7\n")
+    with pytest.raises(Exception, match="add the line 'x,y,p,t' at the top"):
+        _read(path)
+    path = _write(tmp_path, "rec.csv", "t,x,y,p\n10,20,1,5\n11,21,0,7\n")
+    with pytest.raises(Exception) as exc:
+        _read(path)
+    assert "x,y,p,t" not in str(exc.value)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eventsim.errors import ArgumentValueError, EventFileError
+from eventsim.errors import ArgumentValueError, EventFileError, InvalidEventsError
 from eventsim.events import empty_events
 from eventsim.io.layouts import (
     TIME_UNITS,
@@ -754,6 +754,47 @@ def _exact_float_table(
     return None if t_us is None else (rows, t_us)
 
 
+_GEOMETRY = re.compile(rb"%geometry:[ \t]*([0-9]+)[ \t]*,[ \t]*([0-9]+)[ \t\r]*")
+
+
+def _metavision_lines(
+    path: Path, raw: bytes, lead: int
+) -> tuple[bytes, int, tuple[int, int] | None]:
+    """``raw`` past the ``%`` lines that open a CSV of Metavision's writer, and the number of
+    lines then cut off the file's start; the width and height of its ``%geometry:W,H`` line
+    (None: none). Its rows are ``x,y,p,t`` without a header line."""
+    size = None
+    pos = 0
+    while raw.startswith(b"%", pos):
+        end = raw.find(b"\n", pos)
+        end = len(raw) if end < 0 else end
+        m = _GEOMETRY.fullmatch(raw, pos, end)
+        if m is not None:
+            size = (int(m[1]), int(m[2]))
+        pos = end + 1
+        lead += 1
+    if pos and not raw[pos:].strip():
+        raise EventFileError(
+            f"{str(path)!r} holds only '%' lines (Metavision's header); expected rows of events "
+            "x,y,p,t after them"
+        )
+    return raw[pos:], lead, size
+
+
+def _csv_polarity(p: np.ndarray, notes: list[str], check: bool, named: bool) -> np.ndarray:
+    """`polarity_01` of a CSV's p column; where no header named the columns, the refusal says
+    how to give another order: Metavision's writers put the time last (x,y,p,t) without one."""
+    try:
+        return polarity_01(p, "the CSV", notes, check)
+    except InvalidEventsError as exc:
+        if named:
+            raise
+        raise InvalidEventsError(
+            f"{exc}; without a header line the columns are read as t,x,y,p: if they are x,y,p,t "
+            "(Metavision's metavision_file_to_csv), add the line 'x,y,p,t' at the top"
+        ) from None
+
+
 def read_csv(
     path: Path,
     sensor_size: tuple[int, int] | None,
@@ -763,13 +804,15 @@ def read_csv(
     """A CSV of events, its fields separated by commas, tabs or semicolons (the first line
     tells which), after any ``#`` comment lines: a header line naming the columns (any order,
     ``x@W,y@H`` sizes, a unit in the time column's name), or a last comment line naming all
-    four, or none (``t,x,y,p``). Times are integer microseconds,
+    four, or Metavision's ``%geometry:W,H`` line (``x,y,p,t``, that sensor size), or none
+    (``t,x,y,p``). Times are integer microseconds,
     seconds when written with a fractional part, or the unit the header or ``time_unit``
     names; whole numbers written as decimals (``1234.0``) are refused as ambiguous."""
     if time_unit not in (None, *TIME_UNITS):
         raise ArgumentValueError("time_unit", time_unit, TIME_UNITS_EXPECTED)
     # without blank or comment lines before the header: loadtxt's skiprows would count them
     raw, lead, comment = read_text(path, "a CSV of events t,x,y,p", header_comment=True)
+    raw, lead, geometry = _metavision_lines(path, raw, lead)
     first = raw[: raw.find(b"\n")] if b"\n" in raw else raw
     first = first.strip()
     delim = delimiter(path, first, lead + 1)
@@ -778,6 +821,8 @@ def read_csv(
     notes: list[str] = []
     index = {"t": 0, "x": 1, "y": 2, "p": 3}
     header_unit = file_size = None
+    # whether a header, a comment line or the '%geometry' line gave the order
+    named_order = has_header or geometry is not None
     if has_header:
         index, header_unit, file_size, notes = _csv_header(path, _cells(first, delim))
     elif comment is not None and (named := comment_columns(comment, delim)) is not None:
@@ -791,8 +836,17 @@ def read_csv(
                 f"holds {fields} fields; write the header as a line of its own without '#'"
             )
         index, header_unit, file_size, notes = _csv_header(path, named)
+        named_order = True
         shown = "#" + comment.decode("utf-8", "replace").rstrip()
         notes.insert(0, f"column names read from the comment line {shown!r}")
+    elif geometry is not None:
+        index = {"x": 0, "y": 1, "p": 2, "t": 3}
+        notes.append(
+            "CSV columns read as x,y,p,t, the order Metavision's CSV writer gives the rows "
+            "after its '%geometry' line"
+        )
+    if geometry is not None and file_size is None:
+        file_size = geometry
     cols = [index[k] for k in "txyp"]
     what = f"{str(path)!r}"
     sep = delim.decode()
@@ -850,10 +904,10 @@ def read_csv(
             raise EventFileError(
                 f"{what}, {_where(lines, bad.index)}: time {int(integers[bad.index, 0])} {bad.why}"
             ) from None
-        p = polarity_01(integers[:, 3], "the CSV", notes, check_polarity)
+        p = _csv_polarity(integers[:, 3], notes, check_polarity, named_order)
         ev, order = build_events(integers[:, 1], integers[:, 2], t_us, p, notes)
     elif floats is not None:
-        p = polarity_01(rows[:, 3], "the CSV", notes, check_polarity)
+        p = _csv_polarity(rows[:, 3], notes, check_polarity, named_order)
         ev, order = build_events(rows[:, 1], rows[:, 2], floats[1], p, notes)
     else:
         t_us = text_times_to_us(t_text, unit, what, lines)
@@ -862,7 +916,7 @@ def read_csv(
         p_read = bool_words(rows[:, 3], notes, "the CSV")
         if p_read is None:
             p_read = _numbers(rows[:, 3], f"{what} column p", lines)
-        p = polarity_01(p_read, "the CSV", notes, check_polarity)
+        p = _csv_polarity(p_read, notes, check_polarity, named_order)
         ev, order = build_events(x, y, t_us, p, notes)
     size, inferred = resolve_sensor_size(file_size, sensor_size, ev, path, notes)
     return ArrayReader(
