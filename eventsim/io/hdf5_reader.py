@@ -16,7 +16,7 @@ import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Any, NamedTuple, NoReturn
+from typing import Any, NamedTuple, NoReturn, TypeVar
 
 import h5py
 
@@ -128,6 +128,15 @@ def _json_dict(value: Any) -> dict:
     return out if isinstance(out, dict) else {"value": out}
 
 
+_R = TypeVar("_R")
+
+#: Events `EventReader.iter_sorted` holds at once (~1.1 GB while they are sorted).
+SORT_MAX_EVENTS = 1 << 25
+# t is read in blocks of this many events to sort, each block's time span kept
+_SORT_BLOCK = 1 << 20
+# bins of the time counts that split a sort into ranges of at most SORT_MAX_EVENTS
+_SORT_BINS = 1 << 16
+
 _COLUMNS = ("events/x", "events/y", "events/t", "events/p")
 # what opening a file reads (frames only when read)
 _OPEN_DATASETS = (
@@ -156,6 +165,36 @@ def _recorded_int(value: Any, what: str, path: Path) -> int:
     if number is None or not -(2**63) <= number < 2**63:
         raise EventFileError(f"{str(path)!r}: {what} is {raw!r}; expected a whole number (int64)")
     return number
+
+
+class _OrderCheck:
+    """The times of a read by time, checked as they are decoded, one block at a time while it
+    is in the CPU cache: each must be at or after the one before it. A pass over the returned
+    array afterwards would read it back from memory (a strided field of records, for a long
+    window far larger than the cache); a compare of the block just decoded costs little
+    beside its decompression. Holds the first and last times seen, as the file holds them."""
+
+    __slots__ = ("_scratch", "first", "last")
+
+    def __init__(self) -> None:
+        self.first: int | None = None
+        self.last: int | None = None  # the time before the next block (set to seed the check)
+        self._scratch = np.empty(0, dtype=np.bool_)  # sized by the first block
+
+    def step_down(self, t: np.ndarray) -> tuple[int, int] | None:
+        """(index in ``t``, time before it) of its first time below the one before it, None
+        if none."""
+        if self.last is not None and t[0] < self.last:
+            return 0, self.last
+        k = t.shape[0]
+        if k > 1:
+            if k - 1 > self._scratch.shape[0]:
+                self._scratch = np.empty(k - 1, dtype=np.bool_)
+            down = np.less(t[1:], t[:-1], out=self._scratch[: k - 1])
+            if down.any():
+                j = int(down.argmax()) + 1
+                return j, int(t[j - 1])
+        return None
 
 
 def open_hdf5(path: Path) -> h5py.File:
@@ -486,12 +525,14 @@ class EventReader:
             None,
         )
         self._p_signed = self._signed_polarity()
-        # whether events/t is known to be sorted: our writer sorts; another tool's file is
-        # known once the index is built from all of t (`_build_ms_index`), which also finds
-        # the first time out of order (`_disorder`: index, time before, time there); until
-        # then each read by time checks the events it read
-        self._t_sorted = self.layout == "eventsim"
+        # whether events/t is known to be sorted: once the index is built from all of t
+        # (`_build_ms_index`), which also finds the first time out of order (`_disorder`:
+        # index, time before, time there). Until then each read by time checks the events it
+        # read and the two around them (`_read_window`), our own files too: our writer sorts,
+        # but a file edited since (h5py rewriting some t) would give wrong windows silently
+        self._t_sorted = False
         self._disorder: tuple[int, int, int] | None = None
+        self._spans: tuple[np.ndarray, np.ndarray] | None = None  # `_t_spans`
         if n:
             self._t_first = int(self._t[0])
             self._t_last = int(self._t[n - 1])
@@ -757,23 +798,93 @@ class EventReader:
             return
         raise EventFileError(
             f"{str(self.path)!r}: {self._disorder_words(disorder)}, so reads by time window "
-            "would miss or misplace events; read it whole or by index, or rewrite it sorted "
-            "(eventsim convert copies events in the file's order and refuses them): in "
-            "Python, ev = reader.read(); eventsim.io.write_events(out_path, "
-            "ev[np.argsort(ev['t'], kind='stable')], reader.sensor_size)"
+            "would miss or misplace events; read it whole or by index, or write a copy sorted "
+            f"by time: eventsim convert {str(self.path)!r} SORTED.h5 --sort"
         )
 
-    def _check_window_order(self, t: np.ndarray, a: int) -> None:
-        """Check that the times ``t`` of events ``a:...``, read by time, are sorted, where
-        the file's order is not known: one pass over what was read, no scan of the file."""
-        if self._t_sorted or t.shape[0] < 2:
+    def _step_down(self, check: _OrderCheck, t: np.ndarray, lo: int) -> None:
+        """Refuse the read by time under way when the times ``t`` of events ``lo:...``, as
+        the file holds them, fall below the ones read before them (`_OrderCheck`)."""
+        if not t.shape[0]:
             return
-        down = np.flatnonzero(t[1:] < t[:-1])
-        if down.size:
-            j = int(down[0])
-            off = self.t_offset_us
-            self._found_disorder((a + j + 1, int(t[j]) - off, int(t[j + 1]) - off))
+        step = check.step_down(t)
+        if step is not None:
+            j, before = step
+            self._found_disorder((lo + j, before, int(t[j])))
             self._refuse_unsorted()
+        check.last = int(t[-1])
+        if check.first is None:
+            check.first = int(t[0])
+
+    def _time_at(self, i: int) -> int:
+        """events/t[i] as the file holds it: one value through the low-level API (h5py's
+        indexing builds its selection in Python on each call); its chunk is usually in the
+        chunk cache, decoded by the read beside it."""
+        fspace = self._t.id.get_space()
+        fspace.select_hyperslab((i,), (1,))
+        buf = np.empty(1, dtype=self._t.dtype)
+        self._t.id.read(h5py.h5s.create_simple((1,)), fspace, buf)
+        return int(buf[0])
+
+    def _read_window(
+        self, t_start_us: int | None, t_end_us: int | None, read: Callable[..., _R]
+    ) -> _R:
+        """``read(a, b, check)`` of the events ``a:b`` a read by time wants, checked where the
+        order of events/t is not known (`_t_sorted`): the events read must be sorted and inside
+        the window (checked block by block as they are decoded, see `_OrderCheck`), and the
+        event just before and just after them outside it (two values, from chunks the read
+        decodes anyway unless an end of the range falls on a chunk's edge). A time out of
+        order farther from the window's ends goes unseen, but does not change what the window
+        returns. When an end is wrong the index is rebuilt from all of t: a file with a step
+        down in t is then refused, naming it; a wrong ms_to_idx is replaced (noted) and the
+        read done again."""
+        a, b = self._index_range(t_start_us, t_end_us)
+        if self._t_sorted:
+            return read(a, b, None)
+        stale = self._ms
+        off = self.t_offset_us
+        r0 = None if t_start_us is None else _ceil_us(t_start_us) - off
+        r1 = None if t_end_us is None else _ceil_us(t_end_us) - off
+        check = _OrderCheck()
+        after = None
+        try:
+            if a > 0 and r0 is not None:
+                # read first: its chunk is then in the cache for the read (when it is a's);
+                # a step down at ``a`` is found as one
+                check.last = self._time_at(a - 1)
+            lead = check.last
+            got = read(a, b, check)
+            if b < self._n and r1 is not None:
+                after = self._time_at(b)
+        except EventsimError:
+            raise
+        except OSError as exc:
+            raise self._damaged("events/t", exc, "events/t") from None
+        bad = None
+        if lead is not None and r0 is not None and lead >= r0:
+            bad = (a - 1, lead, "start")
+        elif check.first is not None and r0 is not None and check.first < r0:
+            bad = (a, check.first, "start")
+        elif b > a and r1 is not None and check.last is not None and check.last >= r1:
+            bad = (b - 1, check.last, "end")
+        elif after is not None and r1 is not None and after < r1:
+            bad = (b, after, "end")
+        if bad is None:
+            return got
+        i, value, edge = bad
+        try:
+            built = self._build_ms_index()
+        except OSError as exc:
+            raise self._damaged("events/t", exc, "events/t") from None
+        self._refuse_unsorted()
+        self._reindex(
+            stale,
+            built,
+            f" (a read by time found events/t[{i}] = {value} on the wrong side of its "
+            f"window's {edge})",
+        )
+        a, b = self._index_range(t_start_us, t_end_us)
+        return read(a, b, None)
 
     def __reduce__(self) -> NoReturn:
         # h5py's own refusal, "h5py objects cannot be pickled", says neither what nor what to do
@@ -840,7 +951,11 @@ class EventReader:
             return self._read_index(start, stop, out)
 
     def _read_index(
-        self, start: int | None, stop: int | None, out: np.ndarray | None
+        self,
+        start: int | None,
+        stop: int | None,
+        out: np.ndarray | None,
+        check: _OrderCheck | None = None,
     ) -> np.ndarray:
         a, b, _ = slice(start, stop).indices(self._n)
         if b <= a:
@@ -856,7 +971,7 @@ class EventReader:
             )
         out = out[: b - a]
         try:
-            self._read_records(out, a, b)
+            self._read_records(out, a, b, check)
         except EventsimError:
             raise  # an EventFileError is an OSError: one that says why is no damage
         except OSError as exc:
@@ -875,18 +990,20 @@ class EventReader:
     def _new_bufs(self, n: int) -> dict[str, np.ndarray]:
         return {name: np.empty(n, dtype=ds.dtype) for name, ds in self._columns()}
 
-    def _read_records(self, out: np.ndarray, a: int, b: int) -> None:
+    def _read_records(
+        self, out: np.ndarray, a: int, b: int, check: _OrderCheck | None = None
+    ) -> None:
         """Events ``a:b`` into the records ``out``, one block of whole chunks at a time:
         decoded into small reused buffers, then packed while they are still in the CPU cache
         (fresh full-size column arrays would cost page faults and a second pass)."""
         if not self._bufs_lock.acquire(blocking=False):
             # another thread's read is using them
-            self._decode_records(out, a, b, self._new_bufs(min(self._block, b - a)))
+            self._decode_records(out, a, b, self._new_bufs(min(self._block, b - a)), check)
             return
         try:
             if self._bufs is None:
                 self._bufs = self._new_bufs(self._block)
-            self._decode_records(out, a, b, self._bufs)
+            self._decode_records(out, a, b, self._bufs, check)
         finally:
             self._bufs_lock.release()
 
@@ -902,7 +1019,14 @@ class EventReader:
             if bottom < _INT16.min:
                 raise _beyond_int16(self.path, name, bottom)
 
-    def _decode_records(self, out: np.ndarray, a: int, b: int, bufs: dict[str, np.ndarray]) -> None:
+    def _decode_records(
+        self,
+        out: np.ndarray,
+        a: int,
+        b: int,
+        bufs: dict[str, np.ndarray],
+        check: _OrderCheck | None = None,
+    ) -> None:
         # same-width integer columns are packed as views (uint16 -> int16 copies faster than
         # a cast; values are reinterpreted exactly as a cast would)
         views = [(name, _as_event_type(name, bufs[name])) for name in "xytp"]
@@ -924,6 +1048,9 @@ class EventReader:
                 dsid.read(mspace, fspace, buf[:k], mtype)
             for name in self._wide:
                 self._check_coordinates(name, bufs[name][:k])
+            if check is not None:
+                # before the offset is added in place (`_add_offset`)
+                self._step_down(check, bufs["t"][:k], lo)
             if self._p_signed:
                 _minus_one_to_zero(bufs["p"][:k])
             o = slice(lo - a, hi - a)
@@ -947,18 +1074,18 @@ class EventReader:
         use `read` when an `EVENT_DTYPE` array is wanted.
         """
         with self._open_file:
-            a, b = self._index_range(t_start_us, t_end_us)
-            cols = self._read_index_columns(a, b)
-            if t_start_us is not None or t_end_us is not None:
-                self._check_window_order(cols.t, a)
-            return cols
+            if t_start_us is None and t_end_us is None:
+                return self._read_index_columns(None, None)
+            return self._read_window(t_start_us, t_end_us, self._read_index_columns)
 
     def read_index_columns(self, start: int | None = None, stop: int | None = None) -> EventColumns:
         """Events ``start:stop`` by index (clipped to the file) as four arrays."""
         with self._open_file:
             return self._read_index_columns(start, stop)
 
-    def _read_index_columns(self, start: int | None, stop: int | None) -> EventColumns:
+    def _read_index_columns(
+        self, start: int | None, stop: int | None, check: _OrderCheck | None = None
+    ) -> EventColumns:
         a, b, _ = slice(start, stop).indices(self._n)
         k = max(b - a, 0)
         cols = {name: np.empty(k, dtype=want) for name, want in _COLUMN_DTYPES.items()}
@@ -967,7 +1094,13 @@ class EventReader:
             if k:
                 for name, ds in self._columns():
                     self._read_column(
-                        ds, cols[name], a, b, self.t_offset_us if name == "t" else 0, name
+                        ds,
+                        cols[name],
+                        a,
+                        b,
+                        self.t_offset_us if name == "t" else 0,
+                        name,
+                        check if name == "t" else None,
                     )
                 if self._p_signed:
                     _minus_one_to_zero(cols["p"])
@@ -984,20 +1117,28 @@ class EventReader:
         return EventColumns(**cols)
 
     def _read_column(
-        self, ds: h5py.Dataset, dest: np.ndarray, a: int, b: int, off: int, name: str
+        self,
+        ds: h5py.Dataset,
+        dest: np.ndarray,
+        a: int,
+        b: int,
+        off: int,
+        name: str,
+        check: _OrderCheck | None = None,
     ) -> None:
         """Values ``a:b`` of column ``name`` into ``dest``, plus ``off``. A column whose type
         has the width of ``dest``'s is decoded straight into it: in one call without an
         offset, else block by block with the offset added while the block is in the CPU
         cache. Other types are decoded into a buffer and cast. Coordinates that int16 would
-        wrap are refused."""
+        wrap are refused. With ``check`` (times read by time), block by block, each block's
+        order checked while it is in the cache."""
         direct = dest.dtype.itemsize == ds.dtype.itemsize and ds.dtype.kind in "iu"
-        check = name in self._wide
+        wide = name in self._wide
         fspace = ds.id.get_space()
-        if direct and not off:
+        if direct and not off and check is None:
             fspace.select_hyperslab((a,), (b - a,))
             ds.id.read(h5py.h5s.create_simple((b - a,)), fspace, dest.view(ds.dtype))
-            if check:
+            if wide:
                 self._check_coordinates(name, dest.view(ds.dtype))
             return
         step = self._block
@@ -1009,8 +1150,10 @@ class EventReader:
             fspace.select_hyperslab((lo,), (hi - lo,))
             into = part.view(ds.dtype) if buf is None else buf[: hi - lo]
             ds.id.read(h5py.h5s.create_simple((hi - lo,)), fspace, into)
-            if check:
+            if wide:
                 self._check_coordinates(name, into)
+            if check is not None:
+                self._step_down(check, into, lo)
             if buf is not None:
                 part[...] = into
             if off:
@@ -1051,11 +1194,11 @@ class EventReader:
         ``out`` as in `read_index`.
         """
         with self._open_file:
-            a, b = self._index_range(t_start_us, t_end_us)
-            events = self._read_index(a, b, out)
-            if t_start_us is not None or t_end_us is not None:
-                self._check_window_order(events["t"], a)
-            return events
+            if t_start_us is None and t_end_us is None:
+                return self._read_index(None, None, out)
+            return self._read_window(
+                t_start_us, t_end_us, lambda a, b, check: self._read_index(a, b, out, check)
+            )
 
     def _index_range(self, t_start_us: int | None, t_end_us: int | None) -> tuple[int, int]:
         """The indices of the first event at or after each bound (None: the file's ends)."""
@@ -1122,6 +1265,125 @@ class EventReader:
         for a in range(0, self._n, n_events):
             yield self.read_index(a, a + n_events)
 
+    def time_disorder(self) -> tuple[int, int, int] | None:
+        """Where events/t first steps down, as (index, the time before it, the time there) in
+        the file's own times (without ``t_offset``); None when it is sorted. Reads all of t
+        once unless that is known already."""
+        if self._disorder is None and not self._t_sorted:
+            self._t_spans()
+        return self._disorder
+
+    def iter_sorted(
+        self, n_events: int, *, max_events: int = SORT_MAX_EVENTS
+    ) -> Iterator[np.ndarray]:
+        """Packets of at most ``n_events`` events in time order, for a sorted copy of a file
+        whose events/t is not sorted (``eventsim convert --sort``): a stable sort by t, so
+        events of equal time keep the file's order. A sorted file is read as `iter_chunks`
+        reads it, after a first pass over t.
+
+        At most about ``max_events`` events (~33 bytes each while sorted) are held at once: a
+        file of more is sorted one range of times at a time, each gathered from the blocks
+        of the file whose times reach into it, so a file out of order only here and there
+        costs about two passes over t and one over the file, a shuffled one one pass per
+        range. Events of one time beyond ``max_events`` go out in the file's order, unheld.
+        """
+        for name, value in (("n_events", n_events), ("max_events", max_events)):
+            if value <= 0:
+                raise ParameterError(f"{name}={value}; expected a positive count")
+        if self.time_disorder() is None:
+            yield from self.iter_chunks(n_events)
+            return
+        if self._n <= max_events:
+            yield from _in_time_order(self.read_index(), n_events)
+            return
+        lows, highs = self._t_spans()
+        for lo, hi in self._time_ranges(int(lows.min()), int(highs.max()) + 1, max_events):
+            blocks = np.flatnonzero((lows < hi) & (highs >= lo)).tolist()
+            parts = (self._times_within(j, lo, hi) for j in blocks)
+            if hi - lo == 1:
+                # one time: the file's order is the sorted order, and there may be too many
+                # to hold
+                for part in parts:
+                    for a in range(0, part.shape[0], n_events):
+                        yield part[a : a + n_events]
+            else:
+                yield from _in_time_order(np.concatenate(list(parts)), n_events)
+
+    def _t_block(self, j: int) -> np.ndarray:
+        """Block ``j`` of `_SORT_BLOCK` times as the file holds them, in int64."""
+        a = j * _SORT_BLOCK
+        with self._open_file:
+            try:
+                return np.asarray(self._t[a : a + _SORT_BLOCK], dtype=np.int64)
+            except OSError as exc:
+                raise self._damaged("events/t", exc, "events/t") from None
+
+    def _t_spans(self) -> tuple[np.ndarray, np.ndarray]:
+        """The smallest and the largest time of each block of `_SORT_BLOCK` events, the
+        file's own (read once, kept); the first step down found is kept (`_found_disorder`)."""
+        if self._spans is not None:
+            return self._spans
+        blocks = -(-self._n // _SORT_BLOCK)
+        lows = np.empty(blocks, np.int64)
+        highs = np.empty(blocks, np.int64)
+        check = _OrderCheck()
+        disorder = None
+        for j in range(blocks):
+            t = self._t_block(j)
+            lows[j], highs[j] = t.min(), t.max()
+            if disorder is None:
+                step = check.step_down(t)
+                if step is not None:
+                    disorder = (j * _SORT_BLOCK + step[0], step[1], int(t[step[0]]))
+                check.last = int(t[-1])
+        if disorder is not None:
+            self._found_disorder(disorder)
+        self._spans = (lows, highs)
+        return self._spans
+
+    def _times_within(self, j: int, lo: int, hi: int) -> np.ndarray:
+        """The events of block ``j`` (of `_SORT_BLOCK`) whose own times are in [lo, hi)."""
+        a = j * _SORT_BLOCK
+        events = self.read_index(a, a + _SORT_BLOCK)
+        # the offset comes off as it went on (int64 wraps both ways)
+        t = events["t"] - np.int64(self.t_offset_us)
+        return events[(t >= lo) & (t < hi)]
+
+    def _time_ranges(self, lo: int, hi: int, max_events: int) -> list[tuple[int, int]]:
+        """Consecutive ranges [a, b) of the file's own times within [lo, hi), together
+        holding every event there, each holding at most ``max_events`` of them or a single
+        time: found from counts of the times in `_SORT_BINS` bins (one pass over the blocks of
+        t that reach into [lo, hi)), a bin holding too many being split the same way."""
+        nbins = min(_SORT_BINS, hi - lo)
+        width = -(-(hi - lo) // nbins)
+        nbins = -(-(hi - lo) // width)
+        counts = np.zeros(nbins, np.int64)
+        lows, highs = self._t_spans()
+        for j in np.flatnonzero((lows < hi) & (highs >= lo)).tolist():
+            t = self._t_block(j)
+            t = t[(t >= lo) & (t < hi)]
+            # as unsigned: the distance from lo may not fit in int64
+            bins = (t.view(np.uint64) - np.uint64(lo % 2**64)) // np.uint64(width)
+            counts += np.bincount(bins.astype(np.intp), minlength=nbins)
+        ranges: list[tuple[int, int]] = []
+        start, total = lo, 0
+        for i, count in enumerate(counts.tolist()):
+            b0 = lo + i * width
+            b1 = min(b0 + width, hi)
+            if count > max_events and width > 1:
+                if total:
+                    ranges.append((start, b0))
+                ranges.extend(self._time_ranges(b0, b1, max_events))
+                start, total = b1, 0
+                continue
+            if total and total + count > max_events:
+                ranges.append((start, b0))
+                start, total = b0, 0
+            total += count
+        if total:
+            ranges.append((start, hi))
+        return ranges
+
     # -- frames ---------------------------------------------------------------------------------
     @property
     def num_frames(self) -> int:
@@ -1139,6 +1401,14 @@ class EventReader:
                 return np.asarray(frames[i])
             except OSError as exc:
                 raise self._damaged(f"frame {i}", exc, "frames") from None
+
+
+def _in_time_order(events: np.ndarray, n_events: int) -> Iterator[np.ndarray]:
+    """``events`` sorted stably by t, in packets of ``n_events``, gathered one packet at a
+    time (no sorted copy of them all)."""
+    order = np.argsort(events["t"], kind="stable")
+    for a in range(0, order.shape[0], n_events):
+        yield events[order[a : a + n_events]]
 
 
 def _ceil_us(t: float) -> int:
