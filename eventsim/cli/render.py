@@ -474,11 +474,16 @@ def main(args: argparse.Namespace) -> int:
         file=sys.stdout,
     )
     if result.kind == "gif" and result.fps is not None and result.fps < args.fps:
+        from eventsim.render.writers import MAX_MPEG4_TIME_BASE_DEN, opencv_time_base
+
+        slower = args.fps / result.fps
+        # an .mp4 cannot hold every rate (check_mpeg4_fps); an .avi can
+        video = ".avi" if opencv_time_base(args.fps)[1] > MAX_MPEG4_TIME_BASE_DEN else ".mp4"
         print(
             f"eventsim render: note: {result.path} plays at {result.fps:g} fps, "
-            f"{args.fps / result.fps:.3g}x slower than --fps {args.fps:g}: a GIF frame lasts at "
-            "least 20 ms (browsers show shorter ones for 100 ms); an .mp4 plays at "
-            f"{args.fps:g} fps",
+            f"{f'{slower:,.0f}' if slower >= 1000 else f'{slower:.3g}'}x slower than --fps "
+            f"{args.fps:g}: a GIF frame lasts at least 20 ms (browsers show shorter ones for "
+            f"100 ms); an {video} plays at {args.fps:g} fps",
             file=sys.stderr,
         )
     if result.colorbar_left_out is not None:

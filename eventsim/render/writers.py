@@ -52,6 +52,9 @@ MIN_PLAYBACK_FPS = 0.01
 # #22420, closed as FFmpeg's). From 8 px wide no write left the picture (8x2 to 8x8, 10x2 to
 # 34x8, 346x260). MPEG-4 (mp4v) takes limited-range yuv420p by another path: clean from 2x2.
 MIN_MJPG_WIDTH = 8
+# FFmpeg's MPEG-4 encoder refuses a time base of a larger denominator (OpenCV then fails to open
+# the writer, with FFmpeg's own message on stderr): 65536 fps, or 40000.5 (2/80001)
+MAX_MPEG4_TIME_BASE_DEN = 65535
 
 
 def opencv_bit_rate(fps: float, frame_wh: tuple[int, int]) -> int:
@@ -63,6 +66,19 @@ def opencv_bit_rate(fps: float, frame_wh: tuple[int, int]) -> int:
     return int(float(fps) * width * height + 0.5)
 
 
+def opencv_time_base(fps: float) -> tuple[int, int]:
+    """The time base OpenCV gives FFmpeg's encoder for ``fps``, as (numerator, denominator) in
+    lowest terms: ``fps`` within 0.001 as a whole number over a power of ten, inverted
+    (cap_ffmpeg_impl.hpp). MPEG-4 takes denominators of at most `MAX_MPEG4_TIME_BASE_DEN`."""
+    fps = float(fps)
+    rate, base = int(fps + 0.5), 1
+    while abs(rate / base - fps) > 0.001:
+        base *= 10
+        rate = int(fps * base + 0.5)
+    common = math.gcd(rate, base)
+    return base // common, rate // common
+
+
 def check_playback_fps(fps: float) -> float:
     """``fps`` as a float when a video or GIF can play at that rate, else ParameterError."""
     if not (math.isfinite(fps) and fps >= MIN_PLAYBACK_FPS):
@@ -71,6 +87,17 @@ def check_playback_fps(fps: float) -> float:
             f"rate of at least {MIN_PLAYBACK_FPS:g} frames per second"
         )
     return float(fps)
+
+
+def check_mpeg4_fps(fps: float) -> None:
+    """Refuse a frame rate whose `opencv_time_base` MPEG-4 cannot store."""
+    num, den = opencv_time_base(fps)
+    if den > MAX_MPEG4_TIME_BASE_DEN:
+        raise ParameterError(
+            f"fps {fps:g} cannot be stored in MPEG-4 video, whose frame rates are fractions "
+            f"with a numerator of at most {MAX_MPEG4_TIME_BASE_DEN} ({fps:g} fps is "
+            f"{den}/{num}); write an .avi (Motion JPEG) or choose another fps"
+        )
 
 
 def output_kind(path: str | os.PathLike) -> str:
@@ -292,8 +319,10 @@ class VideoSink(FrameSink):
 
     def __init__(self, path: str | os.PathLike, *, fps: float, force: bool = False) -> None:
         self.fps = check_playback_fps(fps)
+        self.fourcc = VIDEO_SUFFIXES[Path(path).suffix.lower()]
+        if self.fourcc == "mp4v":
+            check_mpeg4_fps(self.fps)
         super().__init__(path, force=force)
-        self.fourcc = VIDEO_SUFFIXES[self.path.suffix.lower()]
         self._writer: cv2.VideoWriter | None = None
 
     def _write(self, frame: np.ndarray) -> None:
