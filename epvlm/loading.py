@@ -196,7 +196,31 @@ def check_model_type(model_dir: str | Path) -> str:
             f"{str(Path(model_dir) / 'config.json')!r}); expected one of {_supported()}: "
             "EP-VLM runs Qwen2-VL and Qwen2.5-VL checkpoints"
         )
+    _refuse_quantized(model_dir)
     return model_type
+
+
+def _refuse_quantized(model_dir: str | Path) -> None:
+    """A `CheckpointError` for a quantized checkpoint (AWQ, GPTQ, bitsandbytes, FP8, ...: a
+    ``quantization_config`` in config.json). transformers swaps in the quantizer's layers
+    through an extra package (gptqmodel, optimum, bitsandbytes, ...) and failed with that
+    package's ImportError; the sparse path and its FLOP counts are made for plain weights,
+    and are not tried on quantized ones."""
+    cfg_file = Path(model_dir) / "config.json"
+    cfg = json.loads(cfg_file.read_text(encoding="utf-8"))
+    text = cfg.get("text_config")
+    quant = cfg.get("quantization_config")
+    if quant is None and isinstance(text, dict):
+        quant = text.get("quantization_config")
+    if quant is None:
+        return
+    method = quant.get("quant_method") if isinstance(quant, dict) else None
+    what = f"quant_method {method!r}" if isinstance(method, str) else "quantization_config"
+    raise CheckpointError(
+        f"checkpoint {str(model_dir)!r} is quantized ({what} in {str(cfg_file)!r}); EP-VLM "
+        "runs unquantized weights only (in float32, bfloat16 or float16): use the checkpoint "
+        "it was quantized from (the name without the -AWQ, -GPTQ-Int4 or like suffix)"
+    )
 
 
 def _supported() -> str:
@@ -214,7 +238,8 @@ def model_class_for(model_type: str) -> type[PreTrainedModel]:
 
 
 def _weight_map(index: Path) -> dict[str, str]:
-    """Tensor name -> file of a sharded checkpoint's ``model.safetensors.index.json``."""
+    """Tensor name -> file of a sharded checkpoint's index (``model.safetensors.index.json``
+    or ``pytorch_model.bin.index.json``)."""
     try:
         data = json.loads(index.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -271,49 +296,89 @@ def _header_keys(path: Path) -> list[str]:
         ) from None
 
 
+# the weight files transformers reads from a folder, in the order it looks for them
+SAFE_SINGLE, SAFE_INDEX = "model.safetensors", "model.safetensors.index.json"
+BIN_SINGLE, BIN_INDEX = "pytorch_model.bin", "pytorch_model.bin.index.json"
+
+
+def _bin_keys(path: Path) -> list[str]:
+    """Tensor names in a PyTorch ``.bin`` weight file, read as transformers reads it
+    (``torch.load(weights_only=True)``, memory-mapped when the file is in torch's zip format,
+    so no tensor data is read); a file that does not load, or holds anything but a dict of
+    tensors, is a `CheckpointError` naming it."""
+    import pickle
+    import zipfile
+
+    import torch
+
+    check_readable(path, "weight file")
+    try:
+        state = torch.load(
+            str(path), map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path)
+        )
+    except (RuntimeError, pickle.UnpicklingError, EOFError, OSError, ValueError) as exc:
+        why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(
+            f"weight file {str(path)!r} is damaged, incomplete or not a file of tensors "
+            f"(torch.load with weights_only=True failed: {why})"
+        ) from None
+    if not isinstance(state, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
+        raise CheckpointError(
+            f"weight file {str(path)!r} holds a {type(state).__name__} that is not a state "
+            "dict (tensor name -> tensor); expected the weights saved by save_pretrained"
+        )
+    return sorted(state)
+
+
+def _weight_source(model_dir: Path) -> Path:
+    """The weight file or index transformers reads in ``model_dir``: model.safetensors, else
+    its sharded index, else pytorch_model.bin, else its sharded index (so a folder holding
+    several, an older save beside a newer one, is read as transformers reads it)."""
+    for name in (SAFE_SINGLE, SAFE_INDEX, BIN_SINGLE, BIN_INDEX):
+        if (model_dir / name).is_file():
+            return model_dir / name
+    raise ModelDirError(
+        f"model directory {str(model_dir)!r} has neither model.safetensors nor "
+        f"model.safetensors.index.json (nor {BIN_SINGLE} or {BIN_INDEX}); expected the "
+        "weights saved by save_pretrained beside config.json"
+    )
+
+
 def check_weight_files(model_dir: str | Path) -> None:
-    """Every safetensors file transformers will read (model.safetensors when there is one,
-    else the shards the index names) is there and whole (`_header_keys`; tensor data is not
-    read), so a bad one is a `CheckpointError` naming it before transformers meets it."""
+    """Every weight file transformers will read (`_weight_source`: the single file, or the
+    shards its index names) is there and whole (safetensors headers, ``.bin`` pickles
+    memory-mapped; tensor data is not read), so a bad one is a `CheckpointError` naming it
+    before transformers meets it."""
     model_dir = Path(model_dir)
-    index = model_dir / "model.safetensors.index.json"
-    if (model_dir / "model.safetensors").is_file() or not index.is_file():
+    source = _weight_source(model_dir)
+    if source.name not in (SAFE_INDEX, BIN_INDEX):
         checkpoint_keys(model_dir)
         return
-    files = sorted(set(_weight_map(index).values()))
+    files = sorted(set(_weight_map(source).values()))
     missing = [f for f in files if not (model_dir / f).is_file()]
     if missing:
         raise CheckpointError(
             f"checkpoint {str(model_dir)!r} lacks {len(missing)} of the {len(files)} weight "
             f"files its index names: {_first(missing)}"
         )
+    read = _header_keys if source.name == SAFE_INDEX else _bin_keys
     for name in files:
-        _header_keys(model_dir / name)
+        read(model_dir / name)
 
 
 def checkpoint_keys(model_dir: str | Path) -> list[str]:
-    """Tensor names stored in a safetensors checkpoint (single file or sharded with an index),
-    read from the file headers without loading any tensor. A folder holding both is read as
-    transformers reads it: model.safetensors, whatever index (left from a sharded save) lies
-    beside it."""
+    """Tensor names stored in a checkpoint (`_weight_source`: safetensors or PyTorch ``.bin``,
+    single file or sharded with an index), from the file headers or the index without
+    loading any tensor."""
     model_dir = Path(model_dir)
-    single = model_dir / "model.safetensors"
-    if single.is_file():
-        return _header_keys(single)
-    index = model_dir / "model.safetensors.index.json"
-    if not index.is_file():
-        pickled = sorted(p.name for p in model_dir.glob("pytorch_model*.bin"))
-        raise ModelDirError(
-            f"model directory {str(model_dir)!r} has neither model.safetensors nor "
-            "model.safetensors.index.json"
-            + (
-                f" (it has {pickled[0]}: PyTorch pickles are not read; save the model with "
-                "save_pretrained(..., safe_serialization=True) to get safetensors)"
-                if pickled
-                else ""
-            )
-        )
-    return sorted(_weight_map(index))
+    source = _weight_source(model_dir)
+    if source.name == SAFE_SINGLE:
+        return _header_keys(source)
+    if source.name == BIN_SINGLE:
+        return _bin_keys(source)
+    return sorted(_weight_map(source))
 
 
 def _stored_names(keys: list[str], stored: list[str]) -> list[str]:
@@ -418,8 +483,9 @@ def load_pretrained_model(
 
     Every tensor equals what the stock transformers class loads from the same directory; a
     missing, unexpected or wrongly shaped tensor raises `CheckpointError` naming the first
-    ones. Weights are read straight into the model (safetensors, memory-mapped), so peak
-    memory stays near one copy of the weights.
+    ones. Weights are read straight into the model (safetensors, or PyTorch ``.bin`` files
+    through ``torch.load(weights_only=True)``, both memory-mapped), so peak memory stays near
+    one copy of the weights. A quantized checkpoint (``quantization_config``) is refused.
     """
     import torch
 
