@@ -88,3 +88,53 @@ def test_the_gif_note_counts_whole_times_and_points_to_a_video_that_holds_the_ra
     assert main([*base, "-o", str(tmp_path / "b.gif"), "--fps", "1000"]) == 0
     err = capsys.readouterr().err
     assert "20x slower than --fps 1000" in err and "an .mp4 plays at 1000 fps" in err, err
+
+
+def _summary(path, sensor_size):
+    from eventsim.io import open_events
+    from eventsim.render.summary import collect_summary, summary_figure
+
+    with open_events(path, sensor_size=sensor_size) as reader:
+        s = collect_summary(reader)
+    return s, [t for ax in summary_figure(s).axes for t in (ax.get_title(), ax.get_ylabel())]
+
+
+def test_rate_bins_are_at_least_a_microsecond(tmp_path):
+    """200 bins over a 21 µs file were 0.105 µs each, alternately empty and holding one event:
+    spikes of a made-up 9.5 Mev/s."""
+    pytest.importorskip("matplotlib")
+    src = _save(tmp_path / "ev.npy", [0, 0, 0], [0, 0, 0], [0, 10, 20], [1, 0, 1])
+    s, texts = _summary(src, (1, 1))
+    assert s.bin_counts.shape == (2, 21) and s.bin_counts.sum() == 3
+    assert (np.diff(s.bin_edges_us) == 1).all()
+    assert "Event rate by polarity (bins of 0.001 ms)" in texts, texts
+    assert "event rate [Mev/s]" in texts, texts
+    # the 21 µs scatter window was titled '0.0–0.0 ms'
+    assert "x-y-t of 3 events, 0.000–0.021 ms" in texts, texts
+
+
+def test_a_recording_of_hours_is_labelled_in_seconds(tmp_path):
+    """A 10 000 s file said 'bins of 5e+04 ms' and 'x-y-t of ..., 0.0–10000000.0 ms'."""
+    pytest.importorskip("matplotlib")
+    t = [0, 3_000_000_000, 10_000_000_000]
+    src = _save(tmp_path / "ev.npy", [1, 2, 3], [1, 2, 3], t, [1, 0, 1])
+    _, texts = _summary(src, (8, 8))
+    assert "Event rate by polarity (bins of 50 s)" in texts, texts
+    assert "x-y-t of 3 events, 0.0–10000.0 s" in texts, texts
+    assert "t [s]" in texts, texts
+
+
+def test_a_typical_recordings_labels_are_as_before(tmp_path):
+    pytest.importorskip("matplotlib")
+    rng = np.random.default_rng(0)
+    n = 2000
+    t = np.sort(rng.integers(0, 900_000, n))
+    src = _save(
+        tmp_path / "ev.npy", rng.integers(0, 8, n), rng.integers(0, 8, n), t, rng.integers(0, 2, n)
+    )
+    s, texts = _summary(src, (8, 8))
+    bins = [x for x in texts if x.startswith("Event rate by polarity (bins of ")]
+    assert bins == [f"Event rate by polarity (bins of {(t[-1] + 1 - t[0]) / 200 / 1e3:.3g} ms)"]
+    a, b = ((v - s.t_start_us) / 1e3 for v in s.scatter_window_us)
+    assert f"x-y-t of {len(s.scatter):,} events, {a:.1f}–{b:.1f} ms" in texts, texts
+    assert "t [ms]" in texts

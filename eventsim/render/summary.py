@@ -117,6 +117,9 @@ def collect_summary(
     check_plot_size((width, height))
     n = len(reader)
     t0, t1 = int(reader.t_start_us), max(int(reader.t_end_us), int(reader.t_start_us) + 1)
+    # bins of at least the 1 µs of a timestamp: 200 bins over 21 µs alternated between none
+    # and one event, drawn as spikes of a made-up 9.5 Mev/s
+    n_bins = min(n_bins, t1 - t0)
     edges = np.linspace(t0, t1, n_bins + 1)
     bin_counts = np.zeros((2, n_bins), np.int64)
     pixel_counts = np.zeros((2, height, width), np.int32 if n < 2**31 else np.int64)
@@ -214,7 +217,7 @@ def summary_figure(summary: EventSummary) -> Any:
         )
         per_bin = bin_s * scale
         ax.set_ylabel(f"event rate [{unit}]")
-        ax.set_title(f"Event rate by polarity (bins of {bin_s * 1e3:.3g} ms)")
+        ax.set_title(f"Event rate by polarity (bins of {_seconds_text(bin_s)})")
     else:
         per_bin = 1.0
         ax.set_ylabel("events")
@@ -292,13 +295,15 @@ def summary_figure(summary: EventSummary) -> Any:
     ax = fig.add_subplot(2, 2, 4, projection="3d")
     ev = s.scatter
     a, b = s.scatter_window_us
+    # seconds for a window ending 100 s or more in: '0.0–10000000.0 ms' for a 3-hour file
+    w_unit, w_scale = ("s", 1e6) if b - t_origin >= 100e6 else ("ms", 1e3)
     if len(ev):
-        t_ms = (ev["t"] - t_origin) / 1e3
+        t_rel = (ev["t"] - t_origin) / w_scale
         # One collection with per-point colours: separate ON and OFF collections are
         # depth-sorted as wholes by mplot3d, so one polarity would hide the other.
         colors = np.where(ev["p"][:, None] > 0, np.array([on_c]), np.array([off_c]))
         ax.scatter(
-            ev["x"], t_ms, ev["y"], s=1.0, c=colors, alpha=0.7, depthshade=False, linewidths=0
+            ev["x"], t_rel, ev["y"], s=1.0, c=colors, alpha=0.7, depthshade=False, linewidths=0
         )
         for color, label in ((on_c, "ON"), (off_c, "OFF")):
             ax.scatter([], [], [], s=6, color=color, label=label)
@@ -306,11 +311,11 @@ def summary_figure(summary: EventSummary) -> Any:
     ax.set_xlim(0, width)
     ax.set_zlim(height, 0)
     ax.set_xlabel("x [px]")
-    ax.set_ylabel("t [ms]")
+    ax.set_ylabel(f"t [{w_unit}]")
     ax.set_zlabel("y [px]")
     ax.set_title(
         f"x-y-t of {len(ev):,} {plural(len(ev), 'event')}, "
-        f"{(a - t_origin) / 1e3:.1f}–{(b - t_origin) / 1e3:.1f} ms"
+        f"{_window_text((a - t_origin) / w_scale, (b - t_origin) / w_scale)} {w_unit}"
     )
     ax.yaxis.set_major_locator(MaxNLocator(4))
     if width > 1500:
@@ -360,6 +365,20 @@ def _minor_log_formatter() -> Any:
             return f"{x:g}" if coefficient in keep else ""
 
     return MinorLogFormatter()
+
+
+def _seconds_text(seconds: float) -> str:
+    """A span in ms under a second, else in s, to three digits or whole past 1000 ('5e+04 ms'
+    for bins of 50 s)."""
+    value, unit = (seconds * 1e3, "ms") if seconds < 1 else (seconds, "s")
+    return f"{value:,.0f} {unit}" if value >= 1000 else f"{value:.3g} {unit}"
+
+
+def _window_text(a: float, b: float) -> str:
+    """'a–b' with decimals enough to tell them apart: one, or more for a window under a unit
+    long ('0.0–0.0 ms' for 21 µs)."""
+    decimals = max(1, 1 - math.floor(math.log10(b - a))) if b > a else 1
+    return f"{a:.{decimals}f}–{b:.{decimals}f}"
 
 
 def _duration_text(seconds: float) -> str:
