@@ -5,10 +5,14 @@ Two modes:
 * **choice** (the sample has answer options, given as a list or written into the question as
   ``A. ...`` lines, as RealWorldQA does): the generation is parsed into one option. A bare
   letter (``B``, ``(B)``, ``B.``), a letter with its text (``B. red``), a stated letter
-  (``The answer is B``), the option's text (``red``) or the option's text inside a sentence
-  (``The object is red.``) all count, also in Markdown emphasis (``**B**``), and so does the
-  one Latin letter of an answer in another script (``答案是B``); case, punctuation, number
-  words (``two`` is ``2``), trailing decimal zeros (``2.0``), thousands separators
+  (``The answer is B``, ``the answer is b``, ``It is B.``, ``\\boxed{B}``), an option's number
+  (``Option 2``, ``(2)``, ``the second option``, where no option's text is that number), the
+  option's text (``red``) or the option's text inside a sentence (``The object is red.``) all
+  count, also in Markdown emphasis (``**B**``), and so does the one Latin letter of an answer
+  in another script (``答案是B``). The last statement of the answer wins over options
+  discussed before it (``Option A shows a cat, option B a dog. The answer is B.``), and a
+  mention said not to be the answer (``not red``, ``B is wrong``) is none; case, punctuation,
+  number words (``two`` is ``2``), trailing decimal zeros (``2.0``), thousands separators
   (``1,000``, ``1'000``, a no-break or thin space; not a plain space), Unicode forms
   (full-width digits and letters, decomposed accents) and trailing special tokens do not
   matter. Unparseable text scores wrong, and so does text that names two options alike
@@ -125,7 +129,8 @@ def _bare_letter(text: str, n: int) -> int | None:
     """Index of an answer that is an option letter alone (``B``, ``(b)``, ``B.``, ``"B"``)
     within the first ``n``, else None."""
     valid = LETTERS[:n]
-    bare = re.fullmatch(r"[\"'“‘«]?[(\[]?\s*([A-Za-z])\s*[)\]]?[\"'”’»]?[.:]?", text)
+    # also as a Markdown list item ("- B") or ended by a CJK full stop ("B。")
+    bare = re.fullmatch(r"(?:[-*•]\s+)?[\"'“‘«]?[(\[]?\s*([A-Za-z])\s*[)\]]?[\"'”’»]?[.:。]?", text)
     if bare and bare.group(1).upper() in valid:
         return valid.index(bare.group(1).upper())
     return None
@@ -138,48 +143,297 @@ _HEDGES = {"or", "and", "and or", "还是", "或", "或者", "和", "与"}
 # stands for it where a hedge is looked for: a letter (so it stays a word) no option holds
 _CLAUSE_BREAK = re.compile(rf"[,;:.!?](?![^\s{_NO_SPACE}])|[。、]")
 _CLAUSE_MARK = "\u01c2"
-# a stated letter hedged with another ("The answer is B or C")
-_HEDGED_LETTER = re.compile(r"[)\]]?\s*(?i:or|and|and/or|/)\s*[(\[]?([A-Z])\b")
+# a stated letter hedged with another ("The answer is B or C", "'B' or 'C'", "b or c")
+_HEDGED_LETTER = re.compile(
+    r"[)\]\"'”’»]?\s*(?i:or|and|and/or|/)\s*[\"'“‘«]?[(\[]?([A-Za-z])(?![\w'’])"
+)
+# a letter that, unbracketed, ends its sentence: only then is an "a" the letter, not the article
+_ENDS = re.compile(r"[)\]\"'”’»]?\s*(?:$|\n|[.,;:!?](?!\w))")
 
 
-def _hedged_letter(text: str, pos: int, valid: str) -> bool:
+def _hedged_letter(text: str, pos: int, valid: str, lower: bool) -> bool:
     """Whether the stated letter ending at ``pos`` is joined to another option's letter ("B or
-    C"); "A and I am sure" joins no option's letter when there is no option I."""
+    C"); "A and I am sure" joins no option's letter when there is no option I, and after an
+    upper-case letter "B and a car" joins no lower-case one."""
     m = _HEDGED_LETTER.match(text, pos)
-    return m is not None and m.group(1) in valid
+    if m is None or m.group(1).upper() not in valid:
+        return False
+    other = m.group(1)
+    return other.isupper() or (lower and (other not in "ai" or bool(_ENDS.match(text, m.end()))))
 
 
 def _starts_an_option(text: str, options: Sequence[str]) -> bool:
     """Whether normalised ``text`` starts with the text of an option of more than one word
     ("A car ..." among "A bus", "A car"): a letter that starts it is that text's article."""
-    norm = normalize_text(text)
+    norm = normalize_text(text[:_HEAD])
     return any(" " in opt and (norm == opt or norm.startswith(opt + " ")) for opt in options if opt)
 
 
-def _letter_in(text: str, n: int, options: Sequence[str]) -> int | None:
-    """Index of an option letter given with more text (within the first ``n``), else None.
-    ``options`` are the normalised option texts."""
+# An option named by its letter or its number: "B", "(b)", "'B'", "option B", "choice #2",
+# "option two", "(2)", "the second option". Whether a match names one is `_read_reference`'s
+# decision, from what it is and where it stands.
+_REFERENCE = re.compile(
+    r"(?<![\w'’#])(?:"
+    r"(?P<opt>(?i:option|choice)\b\s*(?:(?i:number|no\.)\s*|\#\s*)?)?"
+    r"(?P<quote>[\"'“‘«])?(?P<open>[(\[]\s*)?"
+    r"(?:(?P<letter>[A-Za-z])|(?P<hash>\#\s*)?(?P<num>\d+|(?i:zero|one|two|three|four|five|six"
+    r"|seven|eight|nine|ten)))"
+    r"(?(quote)(?=[\"'”’»)\]\s.,;:!?]|$)|(?![\w'’]))(?P<close>\s*[)\]])?[\"'”’»]?"
+    r"|(?i:the\s+)?(?P<ordinal>(?i:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth"
+    r"|tenth)|\d+(?i:st|nd|rd|th))\s+(?i:option|choice)\b)"
+)
+_ORDINALS = {
+    word: i + 1
+    for i, word in enumerate(
+        "first second third fourth fifth sixth seventh eighth ninth tenth".split()
+    )
+}
+# what states the answer, so that the option named right after it is the generation's answer:
+# "The answer is", "Final answer:", "The correct option is", "I'd choose", LaTeX's "\boxed{";
+# "It is", "So", "Therefore,", "but" ("not C but B")
+_STATEMENT = re.compile(
+    r"(?i:(?:\b(?P<answer>answer\b\s*(?:(?:is|would\s+be|should\s+be|must\s+be|will\s+be)\b"
+    r"\s*:?|:|=|[-–—](?=\s))?|(?:option|choice)\s*(?:is\b\s*:?|:)"
+    r"|i(?:['’]d\s+|\s+(?:would\s+|will\s+)?)(?:choose|pick|select|go\s+with|say)\b)"
+    r"|(?P<boxed>\\boxed\s*\{)"
+    r"|\b(?:it\s+(?:is|would\s+be|must\s+be|seems\s+to\s+be|appears\s+to\s+be)\b|it['’]s\b"
+    r"|(?:so|thus|therefore|hence|but(?:\s+rather)?)\b\s*,?))\s*)"
+)
+# after a letter that "It is" or "So" precede, what makes it the subject of a sentence ("so
+# option A is red"), not the answer
+_SUBJECT = re.compile(
+    r"\s+(?i:is|was|are|were|shows?|has|had|does|did|looks?|seems?|can|could|would|will|might"
+    r"|must|should|may)\b"
+)
+# a statement of what the answer is not ("The answer is not A")
+_STATED_NOT = re.compile(r"(?i:not)\b")
+# after a reference: it is the answer ("B is the correct answer"), or it is not ("B is wrong")
+_IS_RIGHT = re.compile(
+    r"\s*(?i:(?:is|would\s+be|seems\s+to\s+be)\s+(?:the\s+)?(?:correct|right|best|answer)\b)"
+)
+_RIGHT = r"(?:correct|right|(?:the\s+)?(?:correct\s+|right\s+)?answer)"
+_IS_WRONG = re.compile(
+    rf"\s*(?i:(?:is|was)\s+(?:(?:also\s+)?(?:wrong|incorrect|false)\b|not\s+{_RIGHT}\b)"
+    rf"|(?:isn|wasn)['’]t\s+{_RIGHT}\b)"
+)
+# a negation right before a reference ("not A", "isn't (B)", "rather than option C")
+_NOT_BEFORE = re.compile(
+    r"(?i:(?<![\w'’])(?:not|nor|neither|never|rather\s+than|instead\s+of)|n['’]t|不是)\s*,?\s*$"
+)
+# the same in normalised text ("isn't" reads "isn t"), and the same after a mention
+_NOT_BEFORE_NORM = re.compile(
+    r"(?:(?<!\S)(?:not|nor|neither|never|rather than|instead of)|(?<=\w)n t|不是)"
+    r"\s*(?:(?:the|a|an) )*$"
+)
+# "no" before a mention ("there is no red car"); not before a number, where it may be "No. 2"
+_NO_BEFORE_NORM = re.compile(r"(?<!\S)no (?:(?:the|a|an) )*$")
+_RIGHT_NORM = r"(?:correct|right|(?:the )?(?:correct |right )?answer)"
+_IS_WRONG_NORM = re.compile(
+    rf" (?:(?:is|was) (?:(?:also )?(?:wrong|incorrect|false)|not {_RIGHT_NORM})"
+    rf"|(?:isn|wasn) t {_RIGHT_NORM})(?!\S)"
+)
+# how far around a mention a negation or a clause start is looked for, and how much of the
+# text after a statement is read for an option's text: bounded, so reading stays linear
+_CONTEXT = 40
+_HEAD = 400
+_STATEMENTS = 32
+# a letter at the start with a bracket or stop, a line break or a dash after it ("B. red", "(B)
+# red", "B: red", "B\nBecause ...", "B - red")
+_LEAD = re.compile(r"[(\[]?([A-Z])(?:(?:[)\].:]|\s*[)\]])(?:\s|$)|[^\S\n]*\n|\s+[-–—]\s)")
+
+
+def _read_reference(m: re.Match[str], text: str, options: Sequence[str], kind: str) -> int | None:
+    """The index the reference ``m`` in ``text`` names, -1 for two options hedged ("B or C"),
+    None when it names none: a stray letter, an article ("a red square"), a number or an
+    ordinal that an option's text holds (among "1", "2", "3", "option 2" is the text "2").
+    ``kind`` is what stands before it: "answer" (a statement with "answer" or "option"), "it"
+    ("It is", "So"), "weak" (nothing) or "after" ("... is correct" follows)."""
+    n = len(options)
+    if m["ordinal"] or m["num"]:
+        written = (m["ordinal"] or m["num"]).casefold()
+        if m["ordinal"]:
+            number = _ORDINALS.get(written) or int(written[:-2])
+        elif m["opt"] or m["hash"] or (m["open"] and m["close"]):
+            number = int(normalize_text(written))
+        else:
+            return None  # a bare number is a count, not an option's number
+        word = normalize_text(written)
+        if not 1 <= number <= n or any(_contains_words(opt, word) >= 0 for opt in options):
+            return None
+        return number - 1
+    letter = m["letter"]
     valid = LETTERS[:n]
-    # "B. red", "(B) red", "B) red", "B: red" at the start
-    lead = re.match(r"[(\[]?([A-Z])(?:[)\].:]|\s*[)\]])(?:\s|$)", text)
+    if letter.upper() not in valid or (
+        letter.casefold() in options and (letter.islower() or kind == "it")
+    ):
+        # a lower-case letter that is an option's text is that text, and so is any after "It
+        # is" or "So" (among "B", "A", "It's B." is the text "B"); after "The answer is" an
+        # upper-case one stays the letter, as it always was
+        return None
+    if not (m["open"] and m["close"]) and not m["opt"] and kind != "after":
+        if (letter.islower() or kind == "it") and re.match(
+            r"[^\s.,;:!?)\]\"'”’»}]", text[m.end() : m.end() + 1]
+        ):
+            return None  # "it is c-shaped", "b/c"
+        if (
+            letter in "aAiI"
+            and (letter.islower() or kind == "it")
+            and not _ENDS.match(text, m.end())
+        ):
+            return None  # "it is a red square", "so I think"
+        if _starts_an_option(text[m.start("letter") :], options):
+            return None
+    if _hedged_letter(text, m.end(), valid, letter.islower()):
+        return -1
+    return valid.index(letter.upper())
+
+
+def _negated(text: str, start: int, end: int) -> bool:
+    """Whether a reference at ``start``..``end`` is said not to be the answer ("not B", "B is
+    wrong"): a negated mention is no vote for its option."""
+    return bool(
+        _NOT_BEFORE.search(text[max(0, start - _CONTEXT) : start]) or _IS_WRONG.match(text, end)
+    )
+
+
+def _clause_start(text: str, pos: int) -> bool:
+    """Whether ``pos`` starts the text, a line or a clause ("Vitamin C is correct" has a C that
+    is no letter of its own)."""
+    before = text[max(0, pos - _CONTEXT) : pos]
+    kept = before.rstrip()
+    return (
+        (not kept and pos <= _CONTEXT)
+        or kept[-1:] in tuple(".;:!?,")
+        or "\n" in before[len(kept) :]
+    )
+
+
+def _mention_pattern(opt: str) -> re.Pattern[str]:
+    """An option's normalised text as whole words, a clause mark allowed between its words (so
+    "yes, it is" is found in "yes ǂ it is")."""
+    if re.fullmatch(f"[{_NO_SPACE}]", opt):
+        # one character is no word of its own in such text: "是" is in "不是" and "答案是",
+        # "有" in "没有", "左" in "左右" ("about"), "红" in "粉红色" ("pink")
+        return re.compile(rf"(?<!\S){re.escape(opt)}(?!\S)")
+    gap = f"(?: {_CLAUSE_MARK})* "
+    return re.compile(_WORD_START + gap.join(map(re.escape, opt.split(" "))) + _WORD_END)
+
+
+def _mentions(text: str, options: Sequence[str]) -> list[tuple[int, int, int | None]]:
+    """Every mention (start, end, index) of an option's text in normalised ``text``, earliest
+    first, none inside another ("red" in "dark red" is that option's); index None where two
+    options that normalise alike are both mentioned there."""
+    found = sorted(
+        (m.start(), -(m.end() - m.start()), i)
+        for i, opt in enumerate(options)
+        if opt
+        for m in _mention_pattern(opt).finditer(text)
+    )
+    out: list[tuple[int, int, int | None]] = []
+    for start, minus_len, i in found:
+        end = start - minus_len
+        if out and start < out[-1][1]:
+            if (start, end) == out[-1][:2] and out[-1][2] != i:
+                out[-1] = (start, end, None)
+            continue
+        out.append((start, end, i))
+    return out
+
+
+def _hedged(
+    text: str, found: list[tuple[int, int, int | None]], k: int, options: Sequence[str]
+) -> bool:
+    """Whether mention ``k`` is joined to the next, of another option, by "or" / "and" in one
+    clause ("blue or green"; not "red, and blue is the sky")."""
+    if k + 1 >= len(found):
+        return False
+    (_, end, i), (start, _, j) = found[k], found[k + 1]
+    if i is None or j is None or options[i] == options[j]:
+        return False
+    return text[end:start].strip() in _HEDGES
+
+
+def _final_statement(text: str, options: Sequence[str]) -> int | None:
+    """The option the last statement of the answer names ("The answer is B", "Answer: (C)
+    blue", "It is B.", "So B", "B is the correct answer"), -1 where it names two or hedges
+    between two, None without such a statement. A statement of what it is not ("It is not A")
+    names nothing."""
+    votes: list[tuple[int, int]] = []
+    for ref in _REFERENCE.finditer(text):
+        if _IS_RIGHT.match(text, ref.end()) and _clause_start(text, ref.start()):
+            index = _read_reference(ref, text, options, "after")
+            if index is not None and not _NOT_BEFORE.search(
+                text[max(0, ref.start() - _CONTEXT) : ref.start()]
+            ):
+                votes.append((ref.start(), index))
+    # the last statement that names an option wins: read from the end, and no further back
+    # than the last _STATEMENTS of them, so a text of nothing but "answer answer ..." is read in
+    # linear time
+    latest = max(votes)[0] if votes else -1
+    for m in reversed(list(_STATEMENT.finditer(text))[-_STATEMENTS:]):
+        pos = m.end()
+        if pos < latest:
+            break
+        kind = "answer" if m["answer"] is not None or m["boxed"] is not None else "it"
+        said = None if _STATED_NOT.match(text, pos) else _REFERENCE.match(text, pos)
+        index = _read_reference(said, text, options, kind) if said else None
+        if index is not None and said is not None:
+            if _IS_WRONG.match(text, said.end()) or (
+                kind == "it"
+                and _SUBJECT.match(text, said.end())
+                and not _IS_RIGHT.match(text, said.end())
+            ):
+                continue
+        elif kind == "answer":
+            # an option's text after it ("The answer is dark red"); an option's own "not" is no
+            # negation ("The answer is not moving" among "moving", "not moving")
+            index = _text_head(text[pos : pos + _HEAD], options)
+        if index is not None:
+            votes.append((pos, index))
+            break
+    return max(votes)[1] if votes else None
+
+
+def _text_head(text: str, options: Sequence[str]) -> int | None:
+    """The option whose text starts ``text`` (after articles; at one place the longest), -1
+    where two options normalise alike or it is hedged with another ("blue or green"), else
+    None."""
+    rest = normalize_text(_CLAUSE_BREAK.sub(f" {_CLAUSE_MARK} ", text))
+    articles = re.match(r"(?:(?:the|a|an) )*", rest)
+    found = _mentions(rest, options)
+    if not found or found[0][0] > (articles.end() if articles else 0):
+        return None
+    index = found[0][2]
+    return -1 if index is None or _hedged(rest, found, 0, options) else index
+
+
+def _weak_reference(text: str, options: Sequence[str]) -> int | None:
+    """Index of an option named by its letter or number without a statement: at the start
+    ("B. red", "B\\nBecause ..."), after "option" ("option B", "the second option"; the first
+    not negated), in round brackets ("(B)", when one option is bracketed), or as the one Latin
+    letter of an answer in another script ("答案是B"); else None."""
+    valid = LETTERS[: len(options)]
+    lead = _LEAD.match(text)
     if lead and lead.group(1) in valid:
         return valid.index(lead.group(1))
-    # "The answer is B", "The answer is: B", "Answer: (C)", "option B", "choice: D"; not the
-    # article of an option's text ("The answer is A car" among "A bus", "A car")
-    stated = re.search(
-        r"(?i:answer|option|choice)\s*(?i:is\s*:|is|:)?\s*(?i:option\s+)?[(\[]?([A-Z])\b(?![’'])",
-        text,
-    )
-    if (
-        stated
-        and stated.group(1) in valid
-        and not _starts_an_option(text[stated.start(1) :], options)
-        and not _hedged_letter(text, stated.end(1), valid)
-    ):
-        return valid.index(stated.group(1))
-    paren = re.findall(r"\(([A-Z])\)", text)
-    if len(set(paren)) == 1 and paren[0] in valid:
-        return valid.index(paren[0])
+    bracketed: set[int | str] = set()
+    stated: int | None = None
+    for m in _REFERENCE.finditer(text):
+        named = m["opt"] or m["ordinal"]
+        round_ = bool(m["open"] and m["close"] and m["open"].startswith("("))
+        if not (named or round_) or _negated(text, m.start(), m.end()):
+            continue
+        index = _read_reference(m, text, options, "weak")
+        if named and stated is None and index is not None:
+            stated = index
+        if round_:
+            bracketed.add(m.group() if index is None or index < 0 else index)
+    if stated is not None and stated >= 0:
+        return stated
+    if len(bracketed) == 1:
+        (only,) = bracketed
+        if isinstance(only, int):
+            return only
     # an answer in another script with one Latin letter in it ("答案是B", "Ответ: B"); not a
     # unit ("30°C", as NFKC writes "30℃") nor the letter of an option's own text found in it
     # ("维生素C" among "维生素A", "维生素C")
@@ -198,19 +452,58 @@ def _letter_in(text: str, n: int, options: Sequence[str]) -> int | None:
     return None
 
 
+def _text_choice(text: str, options: Sequence[str]) -> int | None:
+    """Index of the option whose text the answer mentions first, not counting negated mentions
+    ("not red, blue"; "neither red nor blue" negates both), else None; None too where two
+    options that normalise alike are mentioned there or it is hedged with another ("blue or
+    green")."""
+    # read with the clause punctuation that normalising drops, as "red, and blue is the sky" is
+    # red; where that finds nothing (a number read otherwise next to a stop), without it
+    marked = normalize_text(_CLAUSE_BREAK.sub(f" {_CLAUSE_MARK} ", text))
+    found = _mentions(marked, options)
+    if not found:
+        marked = normalize_text(text)
+        found = _mentions(marked, options)
+    negated = False
+    for k, (start, end, index) in enumerate(found):
+        # a negation carries over "or" / "nor" to the next mention ("not red or blue")
+        carried = negated and marked[found[k - 1][1] : start].strip() in ("or", "nor")
+        before = marked[max(0, start - _CONTEXT) : start]
+        negated = carried or bool(
+            _NOT_BEFORE_NORM.search(before)
+            or (not marked[start].isdigit() and _NO_BEFORE_NORM.search(before))
+        )
+        if negated or _IS_WRONG_NORM.match(marked, end):
+            continue
+        if index is None or _hedged(marked, found, k, options):
+            return None
+        return index
+    return None
+
+
 def parse_choice(generation: str, choices: Sequence[str]) -> int | None:
     """Index of the option a generation names, or None when it names none.
 
     Order: a letter alone (also in Markdown emphasis or quotes: "**B**", "`B`", '"B"'); the
-    whole answer equal to an option's text (so "A. Lincoln" is that option, not option A); a
-    letter with more text ("B. red", "The answer is: B", not "The answer is A car" among "A
-    bus", "A car", where the "A" is the option's own), or the one Latin letter of an answer in
-    another script ("答案是B"); an option's text inside the answer (the earliest mention; at
-    the same place the longer option, so "dark red" wins over "red"; in Chinese, Japanese or
-    Thai text without spaces around it). Case, punctuation, number words, Unicode forms (a
-    full-width "Ｂ"), Markdown emphasis and special tokens are ignored; an option's exact text
-    is that option. A text that names two options alike (options "2" and "two", answer "Two")
-    or hedges between two ("blue or green", "B or C") names none.
+    whole answer equal to an option's text (so "A. Lincoln" is that option, not option A); the
+    last statement of the answer ("The answer is B", "the answer is b", "Answer: (C) blue",
+    "It is B.", "So B", "B is the correct answer", "The answer is dark red", "The answer is
+    option 2"), so that a final answer wins over options discussed before it; a letter at the
+    start ("B. red"), after "option" ("option B", "option #2", "the second option"), in round
+    brackets, or the one Latin letter of an answer in another script ("答案是B"); an option's
+    text inside the answer (the earliest mention; at the same place the longer option, so
+    "dark red" wins over "red"; in Chinese, Japanese or Thai text without spaces around it).
+
+    A letter "a" or "A" after "It is" or a lower-case "a" after "The answer is" is the letter
+    only where it ends its sentence ("the answer is a." is A, "it is a red square" is no
+    letter); "The answer is A car" among "A bus", "A car" is the option's text. An option's
+    number ("option 2", "(2)", "the second option") is read only where no option's text holds
+    that number or word (among "1", "2", "3", "option 2" is the option "2"). A mention said
+    not to be the answer ("not red", "B is wrong", "It is not A") is no vote. Case,
+    punctuation, number words, Unicode forms (a full-width "Ｂ"), Markdown emphasis and special
+    tokens are ignored; an option's exact text is that option. A text that names two options
+    alike (options "2" and "two", answer "Two") or hedges between two ("blue or green", "B or
+    C") names none.
     """
     if not choices:
         return None
@@ -231,33 +524,11 @@ def parse_choice(generation: str, choices: Sequence[str]) -> int | None:
     same = [i for i, opt in enumerate(options) if opt and norm == opt]
     if same:
         return same[0] if len(same) == 1 else None
-    index = _letter_in(plain, len(choices), options)
-    if index is not None:
-        return index
-    hits: list[tuple[int, int, int]] = []  # (start, -length, index)
-    for i, opt in enumerate(options):
-        start = _contains_words(norm, opt)
-        if start >= 0:
-            hits.append((start, -len(opt), i))
-    if not hits:
-        return None
-    # earliest mention wins; at the same offset the longer option ("dark red" over "red"); two
-    # options that normalise alike, mentioned there, are both named: neither is the answer
-    best = min(hits)
-    if any(hit[:2] == best[:2] for hit in hits if hit[2] != best[2]):
-        return None
-    # a hedge: another option joined to it by "or" / "and" ("blue or green") names both; read
-    # with the clause punctuation that normalising drops, as "red, and blue is the sky" is red
-    marked = normalize_text(_CLAUSE_BREAK.sub(f" {_CLAUSE_MARK} ", plain))
-    start = _contains_words(marked, options[best[2]])
-    if start < 0:
-        return best[2]
-    end = start + len(options[best[2]])
-    for i in {hit[2] for hit in hits if options[hit[2]] != options[best[2]]}:
-        other = _contains_words(marked, options[i])
-        if other > end and marked[end:other].strip() in _HEDGES:
-            return None
-    return best[2]
+    for read in (_final_statement, _weak_reference, _text_choice):
+        index = read(plain, options)
+        if index is not None:
+            return index if index >= 0 else None
+    return None
 
 
 @dataclass(frozen=True)
