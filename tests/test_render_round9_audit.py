@@ -138,3 +138,35 @@ def test_a_typical_recordings_labels_are_as_before(tmp_path):
     a, b = ((v - s.t_start_us) / 1e3 for v in s.scatter_window_us)
     assert f"x-y-t of {len(s.scatter):,} events, {a:.1f}–{b:.1f} ms" in texts, texts
     assert "t [ms]" in texts
+
+
+def test_an_output_force_would_not_replace_is_refused_as_such_without_force(tmp_path, capsys):
+    """Without --force these said 'exists; pass --force to overwrite it', and with --force
+    that --force would not replace them: a folder holding a user's file, a file where a
+    folder of PNGs is asked for, a folder named like the plot's file."""
+    from eventsim.cli.plot import main as plot_main
+    from eventsim.cli.render import main as render_main
+
+    src = _save(tmp_path / "ev.npy", [1, 2], [1, 2], [0, 150_000], [1, 0])
+    base = [str(src), "--sensor-size", "8x8", "--no-progress"]
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep")
+    assert render_main([*base, "-o", str(mine)]) == 1
+    err = capsys.readouterr().err
+    assert "holds 'notes.txt', which is not a rendered frame" in err and "pass --force" not in err
+    (tmp_path / "afile").write_text("keep")
+    assert render_main([*base, "-o", str(tmp_path / "afile") + "/"]) == 1
+    err = capsys.readouterr().err
+    assert "is a file; a folder of PNGs does not replace it" in err, err
+    (tmp_path / "fig.png").mkdir()
+    pytest.importorskip("matplotlib")
+    assert plot_main([*base, "-o", str(tmp_path / "fig.png")]) == 1
+    err = capsys.readouterr().err
+    assert "is a folder; expected a regular file" in err and "pass --force" not in err, err
+    # an earlier render's folder is still only 'exists' without --force
+    frames = tmp_path / "frames"
+    assert render_main([*base, "-o", str(frames)]) == 0
+    assert render_main([*base, "-o", str(frames)]) == 1
+    assert "exists; pass --force to overwrite it" in capsys.readouterr().err
+    assert (mine / "notes.txt").read_text() == "keep"

@@ -18,7 +18,7 @@ from eventsim.cli.common import (
     show_progress,
 )
 from eventsim.errors import OutputExistsError, ParameterError
-from eventsim.outputs import expect_final_output
+from eventsim.outputs import check_replaceable, expect_final_output
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,6 +61,8 @@ def main(args: argparse.Namespace) -> int:
         raise ParameterError(f"--bins {args.bins} must be 1..100000")
     if not 10 <= args.dpi <= 2000:
         raise ParameterError(f"--dpi {args.dpi} must be 10..2000")
+    # a folder or device named OUT is refused as such, not as existing: --force would not help
+    check_replaceable(args.output)
     if Path(args.output).exists() and not args.force:
         raise OutputExistsError(f"output {args.output!r} exists; pass --force to overwrite it")
     check_events_file(args.file, args.sensor_size, layout=args.layout, **reading_options(args))

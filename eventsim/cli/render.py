@@ -422,6 +422,9 @@ def main(args: argparse.Namespace) -> int:
     )
     check_output_name(args.output)
     _check_not_a_folder(args.output)
+    from eventsim.render.writers import check_force_replaces
+
+    check_force_replaces(args.output)
     if Path(args.output).exists() and not args.force:
         raise OutputExistsError(f"output {args.output!r} exists; pass --force to overwrite it")
     stats = check_events_file(

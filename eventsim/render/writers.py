@@ -258,17 +258,9 @@ class FolderSink(FrameSink):
     whole."""
 
     def __init__(self, path: str | os.PathLike, *, force: bool = False) -> None:
-        if not Path(path).name or Path(path).name == "..":
-            raise ParameterError(
-                f"output {os.fspath(path)!r} names no folder of its own; give one, e.g. frames/"
-            )
-        if force and Path(path).is_dir():
-            _check_only_frames(Path(path))
-        elif force and Path(path).is_file():
-            raise OutputExistsError(
-                f"output {os.fspath(path)!r} is a file; a folder of PNGs does not replace it "
-                "(name a .png, video or .gif output, or a new folder)"
-            )
+        _check_folder_name(path)
+        if force:
+            _check_folder_replaceable(Path(path))
         super().__init__(path, force=force)
         self.tmp.mkdir(parents=True)
 
@@ -287,6 +279,35 @@ class FolderSink(FrameSink):
     def _sync(self) -> None:
         for png in self.tmp.iterdir():
             fsync_file(png)
+
+
+def check_force_replaces(path: str | os.PathLike) -> None:
+    """Refuse an existing output that --force would not replace either (a folder holding other
+    files, a file where a folder of PNGs is asked for, a device or pipe): refused without
+    --force as existing, the user was sent to --force only to be refused again."""
+    if output_kind(path) == "folder":
+        _check_folder_name(path)
+        check_replaceable(path, folder=True)
+        _check_folder_replaceable(Path(path))
+    else:
+        check_replaceable(path)
+
+
+def _check_folder_name(path: str | os.PathLike) -> None:
+    if not Path(path).name or Path(path).name == "..":
+        raise ParameterError(
+            f"output {os.fspath(path)!r} names no folder of its own; give one, e.g. frames/"
+        )
+
+
+def _check_folder_replaceable(path: Path) -> None:
+    if path.is_dir():
+        _check_only_frames(path)
+    elif path.is_file():
+        raise OutputExistsError(
+            f"output {os.fspath(path)!r} is a file; a folder of PNGs does not replace it "
+            "(name a .png, video or .gif output, or a new folder)"
+        )
 
 
 def _check_only_frames(folder: Path) -> None:
