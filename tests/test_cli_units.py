@@ -96,7 +96,7 @@ def test_simulate_cut_of_a_non_video_names_the_option_as_typed(tmp_path, capsys)
     [
         (["--start", "100", "--end", "50"], "--start 100 is not before --end 50"),
         (["--start-ms", "100", "--end-ms", "50"], "--start-ms 100 is not before --end-ms 50"),
-        (["--start-ms", "-1"], "--start-ms -1.0 must be >= 0"),
+        (["--start-ms", "-1"], "--start-ms -1 must be >= 0"),
         (["--start", "5000"], "--start 5000 is past the last event"),
         (["--end", "1e300"], "--end 1e+300 ms is beyond the time range"),
     ],

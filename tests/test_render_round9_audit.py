@@ -170,3 +170,30 @@ def test_an_output_force_would_not_replace_is_refused_as_such_without_force(tmp_
     assert render_main([*base, "-o", str(frames)]) == 1
     assert "exists; pass --force to overwrite it" in capsys.readouterr().err
     assert (mine / "notes.txt").read_text() == "keep"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--window-ms", "0"], "--window-ms 0 must be > 0 and finite"),
+        (["--window-ms", "inf"], "--window-ms inf must be > 0 and finite"),
+        (["--window-ms", "0.0001"], "--window-ms 0.0001 is shorter than 1 µs"),
+        (["--events-per-frame", "0"], "--events-per-frame 0 must be >= 1"),
+        (
+            ["--window-ms", "5", "--events-per-frame", "10"],
+            "not both (got --window-ms 5 and --events-per-frame 10)",
+        ),
+        (["--start-ms", "-1"], "--start-ms -1 must be >= 0"),
+        (["--end-ms", "-2"], "--end-ms -2 must be > 0"),
+    ],
+)
+def test_window_errors_name_the_options_as_typed(tmp_path, capsys, extra, message):
+    """'window 0 ms must be > 0' (and '... inf ms must be > 0', which it is), 'events per
+    frame 0', 'start_ms -1.0': the options and values as typed."""
+    from eventsim.cli.render import main
+
+    src = _save(tmp_path / "ev.npy", [1, 2], [1, 2], [0, 150_000], [1, 0])
+    argv = [str(src), "--sensor-size", "8x8", "-o", str(tmp_path / "x.png"), "--no-progress"]
+    assert main([*argv, *extra]) == 1
+    err = capsys.readouterr().err
+    assert message in err, err

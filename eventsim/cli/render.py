@@ -344,6 +344,18 @@ def _range_error_in_cli_words(exc: ParameterError, args: argparse.Namespace) -> 
     return ParameterError(_RANGE_PARAMS.sub(lambda m: getattr(args, f"{m[1]}_option"), text))
 
 
+def _window_error_in_cli_words(text: str) -> str:
+    """`check_window_args`'s error naming --window-ms and --events-per-frame, which the user
+    typed ('window 0 ms must be > 0')."""
+    text = re.sub(r"^window (\S+) ms\b", r"--window-ms \1", text)
+    text = re.sub(r"^events per frame (\S+?)(;?) ", r"--events-per-frame \1\2 ", text)
+    return re.sub(
+        r"\(got window (\S+) ms and (\S+) events per frame\)",
+        r"(got --window-ms \1 and --events-per-frame \2)",
+        text,
+    )
+
+
 # the modes that use each look option; elsewhere a changed value would be ignored
 _MODE_OPTIONS = (
     ("--background", "background", DEFAULTS.background, ("polarity", "timesurface", "voxel")),
@@ -417,9 +429,12 @@ def main(args: argparse.Namespace) -> int:
     check_times(args)
     # before the frame count is judged from them: both given, or a window under 1 µs, is
     # the problem to name
-    check_window_args(
-        None if args.window_ms is None else args.window_ms * 1000.0, args.events_per_frame
-    )
+    try:
+        check_window_args(
+            None if args.window_ms is None else args.window_ms * 1000.0, args.events_per_frame
+        )
+    except ParameterError as exc:
+        raise ParameterError(_window_error_in_cli_words(str(exc))) from None
     check_output_name(args.output)
     _check_not_a_folder(args.output)
     from eventsim.render.writers import check_force_replaces

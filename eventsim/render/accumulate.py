@@ -33,7 +33,7 @@ def check_window_args(window_us: float | None, events_per_frame: int | None) -> 
             f"(got window {window_us / 1000:g} ms and {events_per_frame} events per frame)"
         )
     if window_us is not None and not (math.isfinite(window_us) and window_us > 0):
-        raise ParameterError(f"window {window_us / 1000:g} ms must be > 0")
+        raise ParameterError(f"window {window_us / 1000:g} ms must be > 0 and finite")
     if window_us is not None and window_us < 1:
         # bounds are whole µs: shorter windows alternate between empty and one µs long
         raise ParameterError(

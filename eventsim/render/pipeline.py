@@ -114,10 +114,10 @@ def check_range_args(start_ms: float | None, end_ms: float | None, fps: float) -
         raise ParameterError(f"fps {fps:g} must be > 0 and finite (frames per second)")
     if start_ms is not None and not (math.isfinite(start_ms) and start_ms >= 0):
         raise ParameterError(
-            f"start_ms {start_ms} must be >= 0 and finite (ms from the first event)"
+            f"start_ms {start_ms:g} must be >= 0 and finite (ms from the first event)"
         )
     if end_ms is not None and not (math.isfinite(end_ms) and end_ms > 0):
-        raise ParameterError(f"end_ms {end_ms} must be > 0 and finite (ms from the first event)")
+        raise ParameterError(f"end_ms {end_ms:g} must be > 0 and finite (ms from the first event)")
     if start_ms is not None and end_ms is not None and start_ms >= end_ms:
         raise ParameterError(f"start_ms {start_ms:g} is not before end_ms {end_ms:g}")
 
