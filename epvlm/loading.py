@@ -210,8 +210,10 @@ def _refuse_quantized(model_dir: str | Path) -> None:
     cfg = json.loads(cfg_file.read_text(encoding="utf-8"))
     text = cfg.get("text_config")
     quant = cfg.get("quantization_config")
-    if quant is None and isinstance(text, dict):
-        quant = text.get("quantization_config")
+    # transformers takes an empty one as none (some configs carry "quantization_config": {})
+    # and then looks in the text config, as here
+    if quant is None or quant == {}:
+        quant = text.get("quantization_config") if isinstance(text, dict) else None
     if quant is None:
         return
     method = quant.get("quant_method") if isinstance(quant, dict) else None
