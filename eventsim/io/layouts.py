@@ -997,13 +997,21 @@ def _open_npz(
     )
 
 
-def _first_bad_txt_line(raw: bytes, skip: int, lead: int, words: bool = False) -> str | None:
+def _first_bad_txt_line(
+    raw: bytes, skip: int, lead: int, words: bool = False, decimal_comma: bool = False
+) -> str | None:
     """Which line of rpg text (after ``skip`` lines) does not hold four numbers, by its line
     number in the file (``lead`` lines were cut off its start before ``raw``): numpy's own
     message counts rows its way (blank lines left out, from 0 or 1 by the kind of fault).
-    With ``words``, the polarities are True or False. Scans in Python, so only once reading
-    has failed."""
+    With ``words``, the polarities are True or False; with ``decimal_comma``, the file's
+    commas were made points in ``raw``, and values are shown with them. Scans in Python, so
+    only once reading has failed."""
     from eventsim.io import text
+
+    def shown(field: bytes) -> str:
+        return repr(
+            (field.replace(b".", b",") if decimal_comma else field).decode(errors="replace")
+        )
 
     lines = raw.splitlines()
     last = next((i for i in range(len(lines) - 1, -1, -1) if lines[i].strip()), -1)
@@ -1021,10 +1029,10 @@ def _first_bad_txt_line(raw: bytes, skip: int, lead: int, words: bool = False) -
             return f"line {number} holds {len(fields)} values; expected 4 ('t x y p'){cut}"
         for field in fields[:3] if words else fields:
             if not text.is_number(field):
-                return f"line {number}: {field.decode(errors='replace')!r} is not a number"
+                return f"line {number}: {shown(field)} is not a number"
         if words and fields[3].lower() not in (b"true", b"false"):
             return (
-                f"line {number}: polarity {fields[3].decode(errors='replace')!r} is not True or "
+                f"line {number}: polarity {shown(fields[3])} is not True or "
                 "False, as the first line's is"
             )
     return None
@@ -1056,16 +1064,19 @@ def _txt_bool_polarity(raw: bytes, has_size: bool, notes: list[str]) -> np.ndarr
     return np.column_stack([txy, p.astype(np.float64)])
 
 
-def _txt_refusal(raw: bytes, has_size: bool, lead: int, header: bytes, exc: Exception) -> str:
+def _txt_refusal(
+    raw: bytes, has_size: bool, lead: int, header: bytes, exc: Exception, decimal_comma: bool
+) -> str:
     """Why rpg text's table of numbers failed: its first bad line, and what a first line of
-    column names (a header, which rpg text has none of) should be instead."""
+    column names (a header, which rpg text has none of) should be instead; ``decimal_comma``
+    as `_first_bad_txt_line` takes it."""
     from eventsim.io import text
 
     lines = raw.split(b"\n", 2)
     p_word = lines[int(has_size)].split()[3:4] if len(lines) > int(has_size) else []
     # True/False polarity beyond the first line that gives it is named so
     bool_p = bool(p_word) and p_word[0].lower() in (b"true", b"false")
-    why = _first_bad_txt_line(raw, int(has_size), lead, bool_p) or str(exc)
+    why = _first_bad_txt_line(raw, int(has_size), lead, bool_p, decimal_comma) or str(exc)
     if has_size:
         return why
     if text.looks_like_csv_header(header):
@@ -1140,7 +1151,7 @@ def _open_txt(
         if read is None:
             raise EventFileError(
                 f"{str(path)!r} is not rpg text 't x y p' per line: "
-                f"{_txt_refusal(raw, has_size, lead, header, exc)}"
+                f"{_txt_refusal(raw, has_size, lead, header, exc, decimal_comma)}"
             ) from None
         vals = read
     if not vals.size:

@@ -419,22 +419,16 @@ def _is_number_at(cell: bytes, delim: bytes) -> bool:
 
 def decimal_comma_lines(raw: bytes) -> bool:
     """Whether whitespace-separated text ``raw`` writes its numbers with decimal commas
-    (``0,5 1 2 1``): its first line of other than two values (``width height``) holds 4, each
-    comma among them a decimal mark. Commas that separate values (``0.5,1,2,1``, ``5, 1, 2, 1``)
-    leave no such line."""
-    lines = raw[:4096].split(b"\n")
-    if len(raw) > 4096:
-        # the last may be cut
-        lines.pop()
-    for line in lines:
-        fields = line.split()
-        if len(fields) not in (0, 2) or b"," in line:
-            return (
-                len(fields) == 4
-                and b"," in line
-                and all(_is_decimal_comma(f) for f in fields if b"," in f)
-            )
-    return False
+    (``0,5 1 2 1``): its first line holding a comma holds 4 values, each comma among them a
+    decimal mark. Lines before it tell nothing: C's printf in such a locale writes a first
+    time of zero as ``0``. Commas that separate values (``0.5,1,2,1``, ``5, 1, 2, 1``) leave
+    no such line."""
+    at = raw.find(b",")
+    if at < 0:
+        return False
+    end = raw.find(b"\n", at)
+    fields = raw[raw.rfind(b"\n", 0, at) + 1 : len(raw) if end < 0 else end].split()
+    return len(fields) == 4 and all(_is_decimal_comma(f) for f in fields if b"," in f)
 
 
 def _separating(line: bytes) -> list[bytes]:
@@ -708,6 +702,20 @@ def _decimal_comma_rows(
             f"{rows[row, col].decode('latin-1')!r} is not a number, nor one with a decimal "
             "comma (0,5)"
         )
+    grouped = np.char.str_len(unsigned) <= 3
+    grouped &= ~np.char.startswith(unsigned, b"0") & (np.char.str_len(digits) == 3) & (e == b"")
+    if grouped.all():
+        # every comma may group thousands as well (a US locale's 1,234 µs for 1234): read as a
+        # decimal mark, such a file's times came out 1000 times too late, in seconds
+        row, col = np.argwhere(comma)[0]
+        shown = rows[row, col].decode("latin-1")
+        raise EventFileError(
+            f"{what} column {'txyp'[col]}, {_where(lines, int(row))}: {shown!r} may be a "
+            f"number with a decimal comma ({shown.replace(',', '.')}) or with its thousands "
+            f"grouped ({shown.replace(',', '')}), and so may each comma of the file; expected "
+            "numbers without thousands separators; if the commas are decimal marks, write them "
+            "as points"
+        )
     point = np.argwhere(np.char.find(rows, b".") >= 0)
     if point.size:
         (row, col), (crow, ccol) = point[0], np.argwhere(comma)[0]
@@ -765,12 +773,17 @@ def _metavision_lines(
     (None: none). Its rows are ``x,y,p,t`` without a header line."""
     size = None
     pos = 0
-    while raw.startswith(b"%", pos):
+    while pos < len(raw):
         end = raw.find(b"\n", pos)
         end = len(raw) if end < 0 else end
-        m = _GEOMETRY.fullmatch(raw, pos, end)
-        if m is not None:
-            size = (int(m[1]), int(m[2]))
+        if raw.startswith(b"%", pos):
+            m = _GEOMETRY.fullmatch(raw, pos, end)
+            if m is not None:
+                size = (int(m[1]), int(m[2]))
+        elif not pos or raw[pos:end].strip():
+            break
+        # a blank line below the '%' lines (or a '#' one, `read_text` left it empty) was
+        # taken for the first row, a line of one field
         pos = end + 1
         lead += 1
     if pos and not raw[pos:].strip():
