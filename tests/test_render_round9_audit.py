@@ -197,3 +197,30 @@ def test_window_errors_name_the_options_as_typed(tmp_path, capsys, extra, messag
     assert main([*argv, *extra]) == 1
     err = capsys.readouterr().err
     assert message in err, err
+
+
+def test_a_few_events_are_seen_in_the_scatter(tmp_path):
+    """Dots of 1 pt² drew one event (or three) as nothing at all under 'x-y-t of 1 event'."""
+    pytest.importorskip("matplotlib")
+    from eventsim.io import open_events
+    from eventsim.render.summary import collect_summary, summary_figure
+
+    src = _save(tmp_path / "ev.npy", [3], [2], [123456], [1])
+    with open_events(src, sensor_size=(64, 48)) as reader:
+        fig = summary_figure(collect_summary(reader))
+    ax = next(a for a in fig.axes if a.name == "3d")
+    assert ax.collections[0].get_sizes()[0] >= 8
+    rng = np.random.default_rng(1)
+    n = 5000
+    t = np.sort(rng.integers(0, 1_000_000, n))
+    src = _save(
+        tmp_path / "many.npy",
+        rng.integers(0, 8, n),
+        rng.integers(0, 8, n),
+        t,
+        rng.integers(0, 2, n),
+    )
+    with open_events(src, sensor_size=(8, 8)) as reader:
+        fig = summary_figure(collect_summary(reader))
+    ax = next(a for a in fig.axes if a.name == "3d")
+    assert ax.collections[0].get_sizes()[0] == 1.0

@@ -302,8 +302,10 @@ def summary_figure(summary: EventSummary) -> Any:
         # One collection with per-point colours: separate ON and OFF collections are
         # depth-sorted as wholes by mplot3d, so one polarity would hide the other.
         colors = np.where(ev["p"][:, None] > 0, np.array([on_c]), np.array([off_c]))
+        # 1 pt² dots make thousands of events a cloud, but leave a few of them unseen
+        size = min(max(2000 / len(ev), 1.0), 16.0)
         ax.scatter(
-            ev["x"], t_rel, ev["y"], s=1.0, c=colors, alpha=0.7, depthshade=False, linewidths=0
+            ev["x"], t_rel, ev["y"], s=size, c=colors, alpha=0.7, depthshade=False, linewidths=0
         )
         for color, label in ((on_c, "ON"), (off_c, "OFF")):
             ax.scatter([], [], [], s=6, color=color, label=label)
