@@ -38,7 +38,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="OUT",
         help=".png, .pdf or .svg",
     )
-    p.add_argument("--bins", type=int, default=200, help="time bins of the rate plot (default 200)")
+    p.add_argument(
+        "--bins",
+        type=int,
+        default=200,
+        help="time bins of the rate plot (default 200; fewer for a recording shorter than "
+        "that many µs: a bin is at least 1 µs)",
+    )
     p.add_argument("--dpi", type=int, default=110, help="resolution of a PNG (default 110)")
     p.add_argument(
         "--sensor-size",
