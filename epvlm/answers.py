@@ -190,26 +190,34 @@ _ORDINALS = {
 }
 # what states the answer, so that the option named right after it is the generation's answer:
 # "The answer is", "Final answer:", "The correct option is", "I'd choose", LaTeX's "\boxed{";
-# "It is", "So", "Therefore,", "but" ("not C but B")
+# "It is", "So", "Therefore,", "but" ("not C but B"), "I'd say", "Probably"; each may be hedged
+# ("The answer is most likely B")
 _STATEMENT = re.compile(
     r"(?i:(?:\b(?P<answer>answer\b\s*(?:(?:is|would\s+be|should\s+be|must\s+be|will\s+be)\b"
     r"\s*:?|:|=|[-–—](?=\s))?|(?:option|choice)\s*(?:is\b\s*:?|:)"
-    r"|i(?:['’]d\s+|\s+(?:would\s+|will\s+)?)(?:choose|pick|select|go\s+with|say)\b)"
+    r"|i(?:['’]d\s+|\s+(?:would\s+|will\s+)?)(?:choose|pick|select|go\s+with)\b)"
     r"|(?P<boxed>\\boxed\s*\{)"
     r"|\b(?:it\s+(?:is|would\s+be|must\s+be|seems\s+to\s+be|appears\s+to\s+be)\b|it['’]s\b"
-    r"|(?:so|thus|therefore|hence|but(?:\s+rather)?)\b\s*,?))\s*)"
+    r"|i(?:['’]d|\s+would)\s+say\b"
+    r"|(?:so|thus|therefore|hence|but(?:\s+rather)?|(?:most\s+)?likely|probably)\b\s*,?))"
+    r"(?:\s*(?:(?:most\s+)?likely|probably|definitely|clearly|certainly)\b)?\s*)"
 )
-# after a letter that "It is" or "So" precede, what makes it the subject of a sentence ("so
-# option A is red"), not the answer
-_SUBJECT = re.compile(
-    r"\s+(?i:is|was|are|were|shows?|has|had|does|did|looks?|seems?|can|could|would|will|might"
-    r"|must|should|may)\b"
+# after an option that "It is" or "So" name, what makes it the answer: it ends the clause ("So
+# B.", "It is B, the blue one"), not as the first of a list ("Hence B, C and D are out"), or a
+# reason or its text follows ("It is B because ...", "So B (blue)"); anything else makes it the
+# subject of a sentence ("So B and C are wrong", "so option A is red", "I'd say A is less
+# likely", "It is option C that is green")
+_CLOSED = re.compile(
+    r"[)\]\"'”’»]?(?:\s*(?:$|\n|[.;:!?](?!\w)|[(\[–—]|-\s)|\s+(?i:because|since|as|given)\b"
+    r"|,(?!\s*(?:(?i:and|or)\s+)?[\"'“‘«]?[(\[]?[A-HJ-Z](?![\w'’])))"
 )
 # a statement of what the answer is not ("The answer is not A")
 _STATED_NOT = re.compile(r"(?i:not)\b")
-# after a reference: it is the answer ("B is the correct answer"), or it is not ("B is wrong")
+# after a reference: it is the answer ("B is the correct answer"), or it is not ("B is wrong");
+# not where an object an option names stands right of another or is "best-lit"
 _IS_RIGHT = re.compile(
-    r"\s*(?i:(?:is|would\s+be|seems\s+to\s+be)\s+(?:the\s+)?(?:correct|right|best|answer)\b)"
+    r"\s*(?i:(?:is|would\s+be|seems\s+to\s+be)\s+(?:the\s+)?(?:correct|right|best|answer)\b"
+    r"(?![-–])(?!\s+(?:of|side|hand|half|part|corner|edge|next|above|below|beside|behind)\b))"
 )
 _RIGHT = r"(?:correct|right|(?:the\s+)?(?:correct\s+|right\s+)?answer)"
 _IS_WRONG = re.compile(
@@ -378,10 +386,12 @@ def _final_statement(text: str, options: Sequence[str]) -> int | None:
         said = None if _STATED_NOT.match(text, pos) else _REFERENCE.match(text, pos)
         index = _read_reference(said, text, options, kind) if said else None
         if index is not None and said is not None:
+            # a hedge ("It is B or C.") is read to its second option's end
+            hedge = _HEDGED_LETTER.match(text, said.end()) if index < 0 else None
             if _IS_WRONG.match(text, said.end()) or (
                 kind == "it"
-                and _SUBJECT.match(text, said.end())
                 and not _IS_RIGHT.match(text, said.end())
+                and not _CLOSED.match(text, hedge.end() if hedge else said.end())
             ):
                 continue
         elif kind == "answer":
@@ -488,7 +498,10 @@ def parse_choice(generation: str, choices: Sequence[str]) -> int | None:
     whole answer equal to an option's text (so "A. Lincoln" is that option, not option A); the
     last statement of the answer ("The answer is B", "the answer is b", "Answer: (C) blue",
     "It is B.", "So B", "B is the correct answer", "The answer is dark red", "The answer is
-    option 2"), so that a final answer wins over options discussed before it; a letter at the
+    option 2", "The answer is most likely B"), so that a final answer wins over options
+    discussed before it; after "So", "It is" or "I'd say" only a letter that ends its clause or
+    has a reason after it ("So B.", "It is B because ..."), not the subject of a sentence ("So
+    B and C are wrong", "I'd say A is less likely"), nor "B is right of the car"; a letter at the
     start ("B. red"), after "option" ("option B", "option #2", "the second option"), in round
     brackets, or the one Latin letter of an answer in another script ("答案是B"); an option's
     text inside the answer (the earliest mention; at the same place the longer option, so
