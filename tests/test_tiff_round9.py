@@ -272,15 +272,14 @@ def test_an_imagej_stack_of_one_directory_is_refused(tmp_path):
             np.testing.assert_array_equal(read_image(path), first)
 
 
-def test_simulate_refuses_a_tiff_stack_input_and_a_stack_in_a_frame_folder(tmp_path, capsys):
+def test_simulate_refuses_a_tiff_stack_in_a_frame_folder(tmp_path, capsys):
+    """(A stack given as INPUT is simulated as frames: tests/test_tiff_stack_round9.py.)"""
     frames = _frames(2, (30, 40, 3))
     stack = _pages([(f, {}) for f in frames])
-    (tmp_path / "stack.tif").write_bytes(stack)
     folder = tmp_path / "frames"
     folder.mkdir()
     cv2.imwrite(str(folder / "0.png"), frames[0])
     (folder / "1.tif").write_bytes(stack)
-    for argv in ([str(tmp_path / "stack.tif")], [str(folder), "--fps", "100"]):
-        assert simulate_main([*argv, "-o", str(tmp_path / "out.h5"), "-q"]) == 1
-        one_line(capsys.readouterr().err, "2 images", "tiffsplit")
-        assert not (tmp_path / "out.h5").exists()
+    assert simulate_main([str(folder), "--fps", "100", "-o", str(tmp_path / "out.h5"), "-q"]) == 1
+    one_line(capsys.readouterr().err, "2 images", "tiffsplit")
+    assert not (tmp_path / "out.h5").exists()

@@ -32,6 +32,7 @@ EXAMPLES = """examples:
   eventsim simulate frames/ -o frames.h5 --fps 30            (or frames/timestamps.txt)
   eventsim simulate seq/ -o seq.h5           (rpg_vid2e layout: seq/imgs/ + seq/timestamps.txt)
   eventsim simulate frames/ --timestamps times.txt -o frames.h5
+  eventsim simulate stack.tif -o stack.h5 --fps 1000        (TIFF stack: a frame a page)
   eventsim simulate --pair a.png b.png --interval-ms 10 -o pair.h5
   eventsim simulate --image photo.jpg --motion saccade --duration-ms 300 -o photo.h5
   eventsim simulate --synthetic moving-shapes -o shapes.h5 --save-frames
@@ -57,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="?",
         type=path_arg("a video file, a frame folder or an image"),
         metavar="INPUT",
-        help="video file, frame folder, or image (moved by --motion, default saccade)",
+        help="video file, frame folder, TIFF stack (its pages the frames), or image (moved by "
+        "--motion, default saccade)",
     )
     p.add_argument(
         "-o",
@@ -97,7 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     opt.add_argument(
         "--fps",
         type=float,
-        help="frame rate of a folder without timestamps.txt, of an image motion (default: "
+        help="frame rate of a folder without timestamps.txt, of a TIFF stack (default: the "
+        "one in the file, ImageJ's or OME's), of an image motion (default: "
         "at most 0.5 px of motion a frame, within 100..5000 fps) or of a synthetic clip "
         "(default 60; a video keeps its own times, --pair uses --interval-ms)",
     )
@@ -390,12 +393,20 @@ def _make_source(args, size):
         if image is not None and Path(image).is_dir():
             raise ParameterError(f"{name} {image!r} is a folder; expected an image file")
     fit = args.fit
-    is_video = bool(args.input) and not args.image
+    # a TIFF of several images is a sequence of frames, whatever its name ends with (not only
+    # .tif: a TIFF of another name went to the video decoder): timed by --fps or by the file
+    is_stack = (
+        bool(args.input)
+        and not Path(args.input).is_dir()
+        and sources.tiff_frame_count(args.input) > 1
+    )
+    is_video = bool(args.input) and not args.image and not is_stack
     if is_video:
         path = Path(args.input)
         is_video = not path.is_dir() and path.suffix.lower() not in sources.IMAGE_EXTENSIONS
     is_image = bool(args.image) or (
         bool(args.input)
+        and not is_stack
         and not Path(args.input).is_dir()
         and Path(args.input).suffix.lower() in sources.IMAGE_EXTENSIONS
     )
@@ -501,6 +512,14 @@ def _make_source(args, size):
                 if keyword not in str(exc):
                     raise
                 raise InputError(str(exc).replace(keyword, "pass --force")) from None
+        if is_stack:
+            try:
+                return sources.TiffStackSource(path, fps=args.fps, sensor_size=size, fit=fit)
+            except InputError as exc:
+                # said by `TiffStackSource` in its keyword
+                if not str(exc).endswith("; pass fps"):
+                    raise
+                raise InputError(str(exc).removesuffix("; pass fps") + "; pass --fps") from None
         if path.suffix.lower() not in sources.IMAGE_EXTENSIONS:
             return sources.VideoSource(
                 path, start_s=args.start_s, stop_s=args.stop_s, sensor_size=size, fit=fit
@@ -532,13 +551,13 @@ def _long_gaps_forced(args, source) -> bool:
 
 
 def _check_span(args, source) -> None:
-    """Refuse a frame folder whose first and last frames are farther apart than an event file
-    can span, before the simulation: the writer refuses its events only after it, naming
-    their times and none of this command's options."""
+    """Refuse a frame folder or TIFF stack whose first and last frames are farther apart than
+    an event file can span, before the simulation: the writer refuses its events only after
+    it, naming their times and none of this command's options."""
     from eventsim.io.hdf5_writer import MAX_MS_INDEX
     from eventsim.simulator import sources
 
-    if not isinstance(source, sources.FolderSource):
+    if not isinstance(source, (sources.FolderSource, sources.TiffStackSource)):
         return
     ts = source.timestamps_us
     span_us = int(ts[-1]) - int(ts[0])
@@ -550,6 +569,8 @@ def _check_span(args, source) -> None:
     )
     if args.fps is not None:
         raise ParameterError(f"--fps {args.fps:g} puts {span}")
+    if isinstance(source, sources.TiffStackSource):
+        raise InputError(f"TIFF stack {str(source.path)!r} at {source.timing} puts {span}")
     raise InputError(f"the times in {source.timing!r} put {span}; split the folder")
 
 

@@ -31,9 +31,11 @@ from eventsim.simulator.sources import (
     ArraySource,
     FolderSource,
     ImageMotionSource,
+    TiffStackSource,
     VideoSource,
     fit_frame,
     frame_folder_layout,
+    tiff_frame_count,
 )
 from eventsim.simulator.upsample import Upsampler, check_mode
 
@@ -81,13 +83,15 @@ def open_source(
     source: Any, *, sensor_size: tuple[int, int] | None = None, fps: float | None = None
 ):
     """Turn a path into a source: folder -> FolderSource (ESIM's ``images/`` +
-    ``timestamps.txt`` layout too), image -> ImageMotionSource (saccade), anything else ->
-    VideoSource. Source objects are returned unchanged."""
+    ``timestamps.txt`` layout too), TIFF of several images -> TiffStackSource, image ->
+    ImageMotionSource (saccade), anything else -> VideoSource. Source objects are returned
+    unchanged."""
     if not isinstance(source, (str, os.PathLike)):
         if not hasattr(source, "__iter__") or not hasattr(source, "sensor_size"):
             raise ParameterError(
                 f"source {type(source).__name__} is not a frame source; pass a path or one of "
-                "VideoSource, FolderSource, PairSource, ImageMotionSource, ArraySource"
+                "VideoSource, FolderSource, TiffStackSource, PairSource, ImageMotionSource, "
+                "ArraySource"
             )
         return source
     path = Path(source)
@@ -102,6 +106,17 @@ def open_source(
         return FolderSource(folder, fps=fps, timestamps_file=timestamps, sensor_size=sensor_size)
     if not path.exists():
         raise InputError(f"input {str(path)!r} does not exist")
+    if tiff_frame_count(path) > 1:
+        try:
+            return TiffStackSource(path, fps=fps, sensor_size=sensor_size)
+        except InputError as exc:
+            if not str(exc).endswith("; pass fps"):
+                raise
+            # simulate() takes no frame rate: the stack source does
+            raise InputError(
+                str(exc).removesuffix("; pass fps") + "; give its frame rate with "
+                f"simulate(TiffStackSource({str(path)!r}, fps=...), ...)"
+            ) from None
     if path.suffix.lower() in IMAGE_EXTENSIONS:
         return ImageMotionSource(path, sensor_size=sensor_size)
     return VideoSource(path, sensor_size=sensor_size)
@@ -257,6 +272,8 @@ def _too_few_frames(src: Any, n: int) -> InputError:
         name, where = f"video {str(src.path)!r}", src.window()
     elif isinstance(src, FolderSource):
         name, where = f"frame folder {str(src.folder)!r}", ""
+    elif isinstance(src, TiffStackSource):
+        name, where = f"TIFF stack {str(src.path)!r}", ""
     else:
         name, where = "the input", ""
     if n == 0:

@@ -22,7 +22,7 @@ import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, BinaryIO, Literal, NamedTuple
 
 import cv2
 import numpy as np
@@ -69,7 +69,8 @@ class TimestampsWarning(UserWarning):
 
 class VideoDecodeWarning(UserWarning):
     """A video stopped decoding before the frame count its container gives (truncated or
-    corrupt): the frames up to there were used."""
+    corrupt), or a TIFF stack's pixels ran past the end of its file: the frames up to there
+    were used."""
 
 
 class VideoTimesWarning(UserWarning):
@@ -125,7 +126,8 @@ def fit_frame(frame: np.ndarray, sensor_size: tuple[int, int], fit: Fit = "crop"
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Read an image file as uint8 RGB/grey, or float DN for 16-bit and float files, turned
     upright by its EXIF orientation (`apply_exif_orientation`). A TIFF file of several images
-    (`_tiff_frame_count`) is refused; `decode_image` reads its first."""
+    (`tiff_frame_count`) is refused (`TiffStackSource` reads them); `decode_image` reads its
+    first."""
     path = Path(path)
     if not path.is_file():
         what = "is a folder" if path.is_dir() else "does not exist"
@@ -137,6 +139,17 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         img = cv2.imread(name, cv2.IMREAD_UNCHANGED)
         if img is not None and img.size:
             return _normalise_image(apply_exif_orientation(img, path), name, bgr=True)
+    if _is_tiff(path) and (frames := tiff_frame_count(path)) > 1:
+        # a stack (ImageJ's, a microscope's, a high-speed camera's) is a sequence of frames:
+        # simulated as one still image (OpenCV and Pillow decode the first page), the motion
+        # in it was lost without a word. Told before the file is read: stacks run to many GB
+        raise InputError(
+            f"image {name!r} is a TIFF of {frames} images (a stack or a multi-page file), not "
+            "one image: eventsim would read the first only. To simulate them as frames, give "
+            "the file itself as the input (eventsim simulate STACK.tif, with --fps where the "
+            "file gives no frame rate; TiffStackSource), or save them as one file each in a "
+            "folder (libtiff's tiffsplit does, or ImageJ's File > Save As > Image Sequence)"
+        )
     # read here and decoded from memory: OpenCV's imread kills the process (segfault) on a
     # name that is not UTF-8 ('bad\udcff.png', as Python spells undecodable bytes), and a
     # TIFF's orientation entry is set to 1 in the bytes before OpenCV sees them
@@ -144,17 +157,6 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         data = path.read_bytes()
     except OSError as exc:
         raise InputError(f"image {str(path)!r} cannot be read ({exc.strerror or exc})") from None
-    if _is_tiff(data) and (frames := _tiff_frame_count(data)) > 1:
-        # a stack (ImageJ's, a microscope's, a high-speed camera's) is a sequence of frames:
-        # simulated as one still image (OpenCV and Pillow decode the first page), the motion
-        # in it was lost without a word
-        raise InputError(
-            f"image {name!r} is a TIFF of {frames} images (a stack or a multi-page file), not "
-            "one image: eventsim would read the first only. To simulate them as frames, save "
-            "them as one file each in a folder (libtiff's tiffsplit does, or ImageJ's File > "
-            "Save As > Image Sequence) and give the folder as the input, with its frame rate "
-            "(--fps) or a timestamps.txt"
-        )
     return decode_image(data, name)
 
 
@@ -1146,7 +1148,7 @@ _TIFF_NEW_SUBFILE_TYPE, _TIFF_SUBFILE_TYPE, _TIFF_DESCRIPTION = 254, 255, 270
 _TIFF_PAGE_TAGS = frozenset({_TIFF_NEW_SUBFILE_TYPE, _TIFF_SUBFILE_TYPE, 256, 257})
 
 
-def _tiff_pages(tiff: bytes | bytearray) -> list[_TiffPage]:
+def _tiff_pages(tiff: bytes | bytearray | _FileBytes) -> list[_TiffPage]:
     """The directories of a TIFF structure (classic or BigTIFF) from the header's on, each
     pointing at the next: up to one that lies past the end of ``tiff`` or was met before."""
     order = _tiff_byte_order(tiff)
@@ -1161,23 +1163,38 @@ def _tiff_pages(tiff: bytes | bytearray) -> list[_TiffPage]:
     while at and at not in seen and at + count_size <= len(tiff):
         seen.add(at)
         count = int.from_bytes(tiff[at : at + count_size], order)
-        end = at + count_size + entry_size * count
-        if end + word > len(tiff):
+        end = count_size + entry_size * count
+        if at + end + word > len(tiff):
             break
+        # one read a directory: a stack of a file (`_FileBytes`) has thousands
+        ifd = tiff[at : at + end + word]
         values: dict[int, int] = {}
-        for pos in range(at + count_size, end, entry_size):
-            tag = int.from_bytes(tiff[pos : pos + 2], order)
-            kind = int.from_bytes(tiff[pos + 2 : pos + 4], order)
+        for pos in range(count_size, end, entry_size):
+            tag = int.from_bytes(ifd[pos : pos + 2], order)
+            kind = int.from_bytes(ifd[pos + 2 : pos + 4], order)
             if tag in _TIFF_PAGE_TAGS and kind in _TIFF_UINT_TYPES:
                 field = pos + 4 + word  # one value of these fits the entry's value field
                 size = _TIFF_TYPE_SIZES[kind]
-                values.setdefault(tag, int.from_bytes(tiff[field : field + size], order))
-        pages.append(_TiffPage(at, int.from_bytes(tiff[end : end + word], order), values))
+                values.setdefault(tag, int.from_bytes(ifd[field : field + size], order))
+        pages.append(_TiffPage(at, int.from_bytes(ifd[end : end + word], order), values))
         at = pages[-1].next
     return pages
 
 
-def _tiff_frame_count(tiff: bytes | bytearray) -> int:
+def _tiff_frame_pages(pages: list[_TiffPage]) -> list[_TiffPage]:
+    """The pages of a TIFF (`_tiff_pages`) that are frames: of the first page's size, and no
+    reduced-resolution copy or mask."""
+    size = [pages[0].values.get(tag) for tag in (256, 257)] if pages else []
+    return [
+        p
+        for p in pages
+        if not p.values.get(_TIFF_NEW_SUBFILE_TYPE, 0) & 0b101
+        and p.values.get(_TIFF_SUBFILE_TYPE, 1) != 2
+        and [p.values.get(tag) for tag in (256, 257)] == size
+    ]
+
+
+def _tiff_frame_count(tiff: bytes | bytearray | _FileBytes) -> int:
     """How many images of the first page's size a TIFF holds: its pages of that size that are
     no reduced-resolution copy or mask (a stack's frames, a document's pages), or the
     ``images=`` of an ImageJ description (ImageJ writes a stack past 4 GiB with one directory
@@ -1185,27 +1202,177 @@ def _tiff_frame_count(tiff: bytes | bytearray) -> int:
     pages = _tiff_pages(tiff)
     if not pages:
         return 1
-    size = [pages[0].values.get(tag) for tag in (256, 257)]
-    count = sum(
-        not p.values.get(_TIFF_NEW_SUBFILE_TYPE, 0) & 0b101
-        and p.values.get(_TIFF_SUBFILE_TYPE, 1) != 2
-        and [p.values.get(tag) for tag in (256, 257)] == size
-        for p in pages
-    )
+    first = _tiff_page_entries(tiff, pages[0].at) or []
+    return max(len(_tiff_frame_pages(pages)), _imagej_images(_tiff_page_description(first)))
+
+
+def tiff_frame_count(path: str | os.PathLike) -> int:
+    """How many frames a TIFF file holds (see `TiffStackSource`): more than 1 for a stack; 1
+    for a single image, a file of another kind or one that cannot be read."""
     try:
-        found = {e.tag: e for e in _tiff_entries(tiff)}
-    except (_Truncated, IndexError, ValueError):
-        return count
-    described = found.get(_TIFF_DESCRIPTION)
-    if described is not None and described.kind == 2:
-        text = bytes(tiff[described.at : described.at + described.n])
-        images = re.search(rb"^images=(\d+)\s*$", text, re.MULTILINE)
-        if text.startswith(b"ImageJ=") and images:
-            count = max(count, int(images.group(1)))
-    return count
+        with open(path, "rb") as fh:
+            tiff = _FileBytes(fh)
+            return _tiff_frame_count(tiff) if tiff[:4] in TIFF_SIGNATURES else 1
+    except OSError:
+        return 1
 
 
-def _tiff_byte_order(tiff: bytes | bytearray) -> Literal["little", "big"] | None:
+class _FileBytes:
+    """The bytes of an open file, read where sliced: a TIFF stack's directories and one page's
+    pixels at a time, never the whole file (stacks run to many GB)."""
+
+    def __init__(self, fh: BinaryIO) -> None:
+        self._fh = fh
+        self._size = os.fstat(fh.fileno()).st_size
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __getitem__(self, key: slice) -> bytes:
+        start, stop, _ = key.indices(self._size)
+        if stop <= start:
+            return b""
+        self._fh.seek(start)
+        return self._fh.read(stop - start)
+
+
+class _TiffField(NamedTuple):
+    tag: int
+    kind: int
+    n: int
+    #: its values as the file holds them
+    value: bytes
+
+
+# entries that point at structures of their own (SubIFDs; the Exif, GPS and interoperability
+# directories), at the file's free space or at an old-style JPEG stream: left out of a page
+# copied out of its file (`_tiff_page_file`), which holds none of them
+_TIFF_POINTER_TAGS = frozenset({288, 289, 330, 513, 514, 34665, 34853, 40965})
+
+
+def _tiff_page_entries(tiff: bytes | bytearray | _FileBytes, at: int) -> list[_TiffField] | None:
+    """The entries of the directory at ``at`` of known types with their values, but
+    `_TIFF_POINTER_TAGS`; None where the directory or a value runs past the end of ``tiff``."""
+    order = _tiff_byte_order(tiff)
+    if order is None:
+        return None
+    big = int.from_bytes(tiff[2:4], order) == 43
+    word = 8 if big else 4
+    count_size, entry_size = (8, 20) if big else (2, 12)
+    count = int.from_bytes(tiff[at : at + count_size], order)
+    if at + count_size + entry_size * count > len(tiff):
+        return None
+    ifd = tiff[at + count_size : at + count_size + entry_size * count]
+    fields = []
+    for pos in range(0, len(ifd), entry_size):
+        tag, kind = (int.from_bytes(ifd[i : i + 2], order) for i in (pos, pos + 2))
+        n = int.from_bytes(ifd[pos + 4 : pos + 4 + word], order)
+        size = _TIFF_TYPE_SIZES.get(kind)
+        if size is None or n < 1 or tag in _TIFF_POINTER_TAGS:
+            continue
+        value = ifd[pos + 4 + word : pos + 4 + 2 * word]
+        if size * n > word:
+            start = int.from_bytes(value, order)
+            if start + size * n > len(tiff):
+                return None
+            value = tiff[start : start + size * n]
+        fields.append(_TiffField(tag, kind, n, bytes(value[: size * n])))
+    return fields
+
+
+def _tiff_field_values(field: _TiffField | None, order: Literal["little", "big"]) -> list[int]:
+    """The values of a SHORT, LONG or LONG8 field; empty for another type, or no field."""
+    if field is None or field.kind not in _TIFF_UINT_TYPES:
+        return []
+    size = _TIFF_TYPE_SIZES[field.kind]
+    return [int.from_bytes(field.value[i : i + size], order) for i in range(0, len(field.value), size)]  # fmt: skip
+
+
+def _tiff_page_description(fields: list[_TiffField]) -> bytes:
+    """The ImageDescription (ASCII) of a page's entries; empty without one."""
+    return next((f.value for f in fields if f.tag == _TIFF_DESCRIPTION and f.kind == 2), b"")
+
+
+def _tiff_page_file(
+    tiff: bytes | bytearray | _FileBytes, fields: list[_TiffField], shift: int = 0
+) -> bytes | None:
+    """A page of ``tiff`` (its `_tiff_page_entries`) as a TIFF file of its own, of the same byte
+    order and kind (classic or BigTIFF), for the decoders of one-image files: its entries, their
+    values and its strips or tiles, read ``shift`` bytes past where the page says (an ImageJ
+    stack's later frames). None where the strips or tiles run past the end of ``tiff``."""
+    order = _tiff_byte_order(tiff)
+    if order is None:
+        return None
+    o = "<" if order == "little" else ">"
+    big = int.from_bytes(tiff[2:4], order) == 43
+    word, offset_kind = (8, 16) if big else (4, 4)
+    count_size, entry_size = (8, 20) if big else (2, 12)
+    found = {f.tag: f for f in fields}
+    chunks: list[bytes] = []
+    relocated = None  # the offsets' tag; none on a page without pixels (its decoder says so)
+    for offsets_tag, counts_tag in (_TIFF_STRIPS, _TIFF_TILES):
+        if offsets_tag in found and counts_tag in found:
+            starts = _tiff_field_values(found[offsets_tag], order)
+            lengths = _tiff_field_values(found[counts_tag], order)
+            for start, length in zip(starts, lengths):
+                if start + shift + length > len(tiff):
+                    return None
+                chunks.append(bytes(tiff[start + shift : start + shift + length]))
+            # the new offsets, of the file's widest type: SHORT offsets could not reach them
+            found[offsets_tag] = _TiffField(offsets_tag, offset_kind, len(chunks), bytes(word * len(chunks)))  # fmt: skip
+            relocated = offsets_tag
+            break
+    fields = sorted(found.values())
+    head = 16 if big else 8
+    values_at = head + count_size + entry_size * len(fields) + word
+    tail_at = values_at
+    placed: dict[int, int] = {}
+    for f in fields:
+        if len(f.value) > word:
+            placed[f.tag] = tail_at
+            tail_at += len(f.value) + len(f.value) % 2
+    if relocated is not None:
+        chunk_at = list(itertools.accumulate((len(c) for c in chunks), initial=tail_at))[:-1]
+        if not big and chunk_at and chunk_at[-1] + len(chunks[-1]) >= 1 << 32:
+            raise InputError("a TIFF page of 4 GiB or more is no frame eventsim reads")
+        found_offsets = struct.pack(o + ("Q" if big else "I") * len(chunks), *chunk_at)
+        fields = [f._replace(value=found_offsets) if f.tag == relocated else f for f in fields]
+    mark = b"II" if order == "little" else b"MM"
+    out = [mark + (struct.pack(o + "HHHQ", 43, 8, 0, head) if big else struct.pack(o + "HI", 42, head))]  # fmt: skip
+    out.append(struct.pack(o + ("Q" if big else "H"), len(fields)))
+    tail = []
+    for f in fields:
+        out.append(struct.pack(o + "HH" + ("Q" if big else "I"), f.tag, f.kind, f.n))
+        if f.tag in placed:
+            out.append(struct.pack(o + ("Q" if big else "I"), placed[f.tag]))
+            tail.append(f.value + b"\0" * (len(f.value) % 2))
+        else:
+            out.append(f.value.ljust(word, b"\0"))
+    out.append(bytes(word))  # the last directory
+    return b"".join(out + tail + chunks)
+
+
+def _imagej_value(description: bytes, key: str) -> str | None:
+    """The value of ``key=`` in an ImageJ description (one ``key=value`` a line), or None
+    where the description is no ImageJ one or lacks the key."""
+    if not description.startswith(b"ImageJ="):
+        return None
+    found = re.search(rb"^" + key.encode() + rb"=([^\r\n\0]*)", description, re.MULTILINE)
+    if found is None:
+        return None
+    try:
+        return found.group(1).decode().strip()
+    except UnicodeDecodeError:  # a unit in Latin-1 ('\xb5s')
+        return found.group(1).decode("latin-1").strip()
+
+
+def _imagej_images(description: bytes) -> int:
+    """The ``images=`` of an ImageJ description (0 without it)."""
+    images = _imagej_value(description, "images")
+    return int(images) if images is not None and images.isdecimal() else 0
+
+
+def _tiff_byte_order(tiff: bytes | bytearray | _FileBytes) -> Literal["little", "big"] | None:
     if tiff[:2] == b"II":
         return "little"
     return "big" if tiff[:2] == b"MM" else None
@@ -2164,6 +2331,217 @@ class FolderSource:
         return {
             "kind": "folder",
             "path": str(self.folder),
+            "n_frames": self.n_frames,
+            "timing": self.timing,
+            "input_size": list(self.input_size),
+            "fit": self.fit,
+        }
+
+
+# time units of ImageJ's tunit= and OME's TimeIncrementUnit, in seconds
+_TIME_UNITS = {
+    "s": 1.0, "sec": 1.0, "second": 1.0, "seconds": 1.0, "ms": 1e-3, "msec": 1e-3,
+    "us": 1e-6, "\u00b5s": 1e-6, "\u03bcs": 1e-6, "usec": 1e-6, "ns": 1e-9, "min": 60.0,
+    "h": 3600.0, "hr": 3600.0, "hour": 3600.0,
+}  # fmt: skip
+
+
+def _stack_frame_interval(description: bytes) -> tuple[float, str] | None:
+    """The seconds between frames that a TIFF stack's first description gives, and where it
+    gives them: ImageJ's ``finterval=`` (in its ``tunit=``, seconds by default) or else its
+    ``fps=``, or OME-XML's TimeIncrement; None without one (or with a time unit not known)."""
+
+    def positive(value: str | None, scale: float | None = 1.0) -> float | None:
+        """``value`` times ``scale``, where that is a finite number > 0."""
+        if value is None or scale is None:
+            return None
+        try:
+            number = float(value) * scale
+        except ValueError:
+            return None
+        return number if math.isfinite(number) and number > 0 else None
+
+    if description.startswith(b"ImageJ="):
+        interval = _imagej_value(description, "finterval")
+        unit = _imagej_value(description, "tunit") or "sec"
+        if (step := positive(interval, _TIME_UNITS.get(unit.lower()))) is not None:
+            return step, f"ImageJ finterval={interval} {unit}"
+        fps = _imagej_value(description, "fps")
+        if (rate := positive(fps)) is not None:
+            return 1 / rate, f"ImageJ fps={fps}"
+        return None
+    text = description.decode("utf-8", "replace")
+    pixels = re.search(r"<(?:\w+:)?Pixels\b[^>]*>", text)
+    if pixels is None:
+        return None
+    increment = re.search(r'\bTimeIncrement="([^"]*)"', pixels.group(0))
+    unit_found = re.search(r'\bTimeIncrementUnit="([^"]*)"', pixels.group(0))
+    unit = unit_found.group(1) if unit_found else "s"
+    value = increment.group(1) if increment else None
+    if (step := positive(value, _TIME_UNITS.get(unit.lower()))) is None:
+        return None
+    return step, f'OME TimeIncrement="{value}" {unit}'
+
+
+class TiffStackSource:
+    """A TIFF file of several images (ImageJ's or Fiji's stack, a microscope's or high-speed
+    camera's, tifffile's, an OME-TIFF) as frames in page order, decoded a page at a time: the
+    file is never held whole. Its pages of the first page's size that are no reduced-resolution
+    copy or mask are the frames (`tiff_frame_count`); ImageJ's stack of one directory (past 4
+    GiB), its frames uncompressed one after another, is read too.
+
+    Frames are ``fps`` apart where given, else as the file says: ImageJ's ``finterval=`` (in
+    its ``tunit=``) or ``fps=``, or OME's TimeIncrement; a file that says neither needs
+    ``fps``. An ImageJ hyperstack of several channels, or of slices and frames both, is
+    refused: its pages are no sequence of frames. Pixels that run past the end of the file (a
+    truncated stack) end the frames with a `VideoDecodeWarning` (``decode_problem`` says so).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        fps: float | None = None,
+        sensor_size: Sequence[int] | None = None,
+        fit: Fit = "crop",
+    ) -> None:
+        self.path = Path(path)
+        name = str(self.path)
+        if not self.path.is_file():
+            what = "is a folder" if self.path.is_dir() else "does not exist"
+            raise InputError(f"TIFF stack {name!r} {what}; expected a TIFF file")
+        #: set by a run that stopped early: what happened, in words
+        self.decode_problem: str | None = None
+        try:
+            with open(self.path, "rb") as fh:
+                tiff = _FileBytes(fh)
+                if tiff[:4] not in TIFF_SIGNATURES:
+                    raise InputError(f"TIFF stack {name!r} is no TIFF file")
+                pages = _tiff_frame_pages(_tiff_pages(tiff))
+                first = _tiff_page_entries(tiff, pages[0].at) if pages else None
+                if first is None:
+                    raise InputError(f"TIFF stack {name!r} has no readable first page")
+                description = _tiff_page_description(first)
+                self._at = np.array([p.at for p in pages], np.int64)
+                self.n_frames = len(pages)
+                # ImageJ's stack of one directory: frame k is its first page's pixels k frames on
+                self._frame_bytes = 0
+                self._images = images = _imagej_images(description)
+                if len(pages) == 1 and images > 1:
+                    self._frame_bytes, starts_at = self._imagej_frames(tiff, first, images)
+                    self.n_frames = min(images, (len(tiff) - starts_at) // self._frame_bytes)
+                frame = self._decode(tiff, 0)
+        except OSError as exc:
+            raise InputError(
+                f"TIFF stack {name!r} cannot be read ({exc.strerror or exc})"
+            ) from None
+        if frame is None:
+            raise InputError(f"TIFF stack {name!r}: its first page runs past the end of the file")
+        self._refuse_hyperstack(description)
+        if fps is not None:
+            check_frame_rate(fps, self.n_frames)
+            self.timing = f"{fps:g} fps"
+        else:
+            found = _stack_frame_interval(description)
+            if found is None:
+                raise InputError(
+                    f"TIFF stack {name!r} of {self.n_frames} frames gives no frame rate (no "
+                    "ImageJ finterval= or fps=, no OME TimeIncrement); pass fps"
+                )
+            step, where = found
+            fps = 1 / step
+            try:
+                check_frame_rate(fps, self.n_frames)
+            except ParameterError:
+                raise InputError(
+                    f"TIFF stack {name!r}: its {where} is {fps:g} frames a second, which eventsim "
+                    f"cannot time (at most {MAX_FPS:g}, and {self.n_frames} frames within "
+                    f"{_MAX_TIME_S:g} s); pass fps"
+                ) from None
+            self.timing = f"{fps:g} fps ({where})"
+        self.fps = float(fps)
+        self.timestamps_us = np.rint(np.arange(self.n_frames) * 1e6 / fps).astype(np.int64)
+        self.input_size = (frame.shape[1], frame.shape[0])
+        self.sensor_size = _target_size(sensor_size, frame)
+        self.fit = fit
+
+    def _imagej_frames(
+        self, tiff: _FileBytes, first: list[_TiffField], images: int
+    ) -> tuple[int, int]:
+        """The bytes of a frame of ImageJ's stack of one directory (``images`` frames, stored
+        after each other from its first page's), and where the first starts: its uncompressed
+        strips, which must follow each other."""
+        order = _tiff_byte_order(tiff) or "little"
+        found = {f.tag: f for f in first}
+        compression = _tiff_field_values(found.get(_TIFF_COMPRESSION), order) or [1]
+        starts = _tiff_field_values(found.get(_TIFF_STRIPS[0]), order)
+        lengths = _tiff_field_values(found.get(_TIFF_STRIPS[1]), order)
+        follow = all(a + n == b for a, n, b in zip(starts, lengths, starts[1:]))
+        if compression[0] != 1 or len(starts) != len(lengths) or not follow or not sum(lengths):
+            raise InputError(
+                f"TIFF stack {str(self.path)!r} says it holds {images} images (ImageJ's "
+                "images=) in one directory, whose pixels are compressed or scattered, so that "
+                "the frames after the first cannot be found; save it as one directory a frame "
+                "(ImageJ does under 4 GiB) or as a frame folder"
+            )
+        return sum(lengths), starts[0]
+
+    def _refuse_hyperstack(self, description: bytes) -> None:
+        counts = {
+            key: int(value) if value and value.isdecimal() else 1
+            for key in ("channels", "slices", "frames")
+            for value in [_imagej_value(description, key)]
+        }
+        if counts["channels"] > 1 or (counts["slices"] > 1 and counts["frames"] > 1):
+            layout = " x ".join(f"{n} {key}" for key, n in counts.items() if n > 1)
+            raise InputError(
+                f"TIFF stack {str(self.path)!r} is an ImageJ hyperstack of {layout}, whose "
+                "pages are no sequence of frames; keep one channel and one slice a time point "
+                "(ImageJ's Image > Hyperstacks > Reduce Dimensionality) and save that"
+            )
+
+    def _decode(self, tiff: _FileBytes, index: int) -> np.ndarray | None:
+        """Frame ``index`` decoded as `read_image` decodes a TIFF file of it alone; None where
+        its pixels run past the end of the file."""
+        fields = _tiff_page_entries(tiff, int(self._at[0 if self._frame_bytes else index]))
+        page = None if fields is None else _tiff_page_file(tiff, fields, index * self._frame_bytes)
+        if page is None:
+            return None
+        return _decode_tiff(page, f"{self.path} (page {index + 1})")
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, int]]:
+        with open(self.path, "rb") as fh:
+            tiff = _FileBytes(fh)
+            for index, t in enumerate(self.timestamps_us):
+                frame = self._decode(tiff, index)
+                if frame is None:
+                    self.decode_problem = (
+                        f"TIFF stack {str(self.path)!r}: page {index + 1} of {self.n_frames} "
+                        "runs past the end of the file (truncated?); the events end at the "
+                        "page before"
+                    )
+                    break
+                if (frame.shape[1], frame.shape[0]) != self.input_size:
+                    raise InputError(
+                        f"TIFF stack {str(self.path)!r}: page {index + 1} is "
+                        f"{frame.shape[1]}x{frame.shape[0]}; the first is "
+                        f"{self.input_size[0]}x{self.input_size[1]}"
+                    )
+                yield fit_frame(frame, self.sensor_size, self.fit), int(t)
+        if self._frame_bytes and self.n_frames < self._images and self.decode_problem is None:
+            self.decode_problem = (
+                f"TIFF stack {str(self.path)!r} says it holds {self._images} images (ImageJ's "
+                f"images=), of which its file holds {self.n_frames} (truncated?); the events "
+                "end there"
+            )
+        if self.decode_problem is not None:
+            warnings.warn(self.decode_problem, VideoDecodeWarning, stacklevel=2)
+
+    def describe(self) -> dict[str, Any]:
+        """The source as stored in an output file's ``source`` attribute (JSON-ready)."""
+        return {
+            "kind": "tiff_stack",
+            "path": str(self.path),
             "n_frames": self.n_frames,
             "timing": self.timing,
             "input_size": list(self.input_size),
