@@ -986,6 +986,14 @@ def _pool_worker_init() -> None:
     from threadpoolctl import threadpool_limits
 
     _POOL_LIMITS = threadpool_limits(limits=1)
+    # tqdm's write lock is by default a multiprocessing RLock, made at a process's first bar
+    # (the simulator makes a hidden one for upsampled frames): in a worker that is a named
+    # semaphore, which the worker unlinks only on a normal exit. Workers stopped on Ctrl-C
+    # left it to the resource tracker, which warned of "leaked semaphore objects". Workers
+    # draw no bars and share none with other processes: a thread lock serves.
+    from tqdm import tqdm
+
+    tqdm.set_lock(threading.RLock())
 
 
 def _exit_with_parent() -> None:
@@ -1134,7 +1142,7 @@ def _execute_pool(pending: list[ShardTask], workers: int, bar):
 
     pool = ProcessPoolExecutor(
         max_workers=min(workers, len(pending)),
-        mp_context=_pool_context(multiprocessing),
+        mp_context=_pool_context(multiprocessing, torch=_simulates_with_torch(pending[0].recipe)),
         initializer=_pool_worker_init,
     )
     try:
@@ -1235,21 +1243,37 @@ def _stop_fork_server() -> None:
 _HAS_SIGMASK = hasattr(signal, "pthread_sigmask")
 
 
-def _pool_context(multiprocessing: Any) -> Any:
+def _simulates_with_torch(recipe: Recipe) -> bool:
+    """Whether building ``recipe`` imports torch in every worker: upsampled frames are float
+    DN, which the simulator runs on its torch path, and on uint8 frames a low-pass filter
+    (``cutoff_hz``) has torch probed for how it rounds (see `eventsim.simulator.core`)."""
+    upsampled = recipe.data["simulator"]["upsample"] != "none"
+    return upsampled or recipe.dvs_params().cutoff_hz > 0
+
+
+def _pool_context(multiprocessing: Any, *, torch: bool = False) -> Any:
     """Workers forked from a fork server that has imported the build code and the simulator's
     numba kernels (torch where numba is missing) once, so each worker starts in milliseconds
-    instead of importing and loading them again (as spawn does). The
-    first module it imports sets the BLAS/OpenMP libraries to one thread before they load, so
-    the server holds no threads (forking it is safe) and no worker inherits a spinning BLAS
+    instead of importing and loading them again (as spawn does). ``torch``: the recipe's
+    samples need torch (`_simulates_with_torch`), which the server then imports too, with
+    the upsampling code: each worker importing it on its first sample took 1.5-2.5 s of CPU
+    there (a pool of two upsampling 32 video samples spent 6.7 s of CPU, 4.9 s so). The
+    first module the server imports sets the BLAS/OpenMP libraries to one thread before they
+    load, so it holds no threads (forking it is safe) and no worker inherits a spinning BLAS
     thread. Spawn where there is no fork server."""
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     ctx = multiprocessing.get_context("forkserver")
-    preload = ["eventsim.datasets._pool_threads", "eventsim.datasets.engine", "threadpoolctl"]
-    if importlib.util.find_spec("numba") is not None:
+    # tqdm: every worker's initializer sets its lock (`_pool_worker_init`)
+    preload = ["eventsim.datasets._pool_threads", "eventsim.datasets.engine"]
+    preload += ["threadpoolctl", "tqdm"]
+    numba = importlib.util.find_spec("numba") is not None
+    if numba:
         preload.append("eventsim.datasets._pool_kernels")
-    elif importlib.util.find_spec("torch") is not None:
+    if (torch or not numba) and importlib.util.find_spec("torch") is not None:
         preload += ["torch", "eventsim.simulator.core"]
+    if torch:
+        preload += ["tqdm.auto", "eventsim.simulator.pipeline", "eventsim.simulator.upsample"]
     ctx.set_forkserver_preload(preload)
     return ctx
 
