@@ -98,18 +98,21 @@ def cli_words(exc: Exception, parser: argparse.ArgumentParser, args: argparse.Na
 
 # a reader's advice to pass a keyword argument: pass time_unit='s', 'ms' or 'ns'
 _PASS_KEYWORD = re.compile(
-    r"\bpass (?P<name>time_unit|layout)=(?P<values>'[\w-]+'(?:(?:, | or )'[\w-]+')*)"
+    r"\bpass (?P<name>time_unit|layout|fmt)=(?P<values>'[\w-]+'(?:(?:, | or )'[\w-]+')*)"
 )
+# the keyword arguments whose option is not named after them (write_stream's fmt is --to)
+_KEYWORD_OPTIONS = {"fmt": "--to"}
 
 
 def option_words(text: str, options: Collection[str] | None = None) -> str:
-    """``text`` with the event readers' advice to pass a keyword argument (``pass
-    time_unit='s', 'ms' or 'ns'``, ``pass layout='csv'``) in the CLI's words (``pass --time-unit
-    s, ms or ns``). Advice on an option the command lacks (not among ``options``; None: it has
-    them all) names 'eventsim convert', which has both."""
+    """``text`` with the event readers' and writers' advice to pass a keyword argument (``pass
+    time_unit='s', 'ms' or 'ns'``, ``pass layout='csv'``, ``pass fmt='npy'``) in the CLI's
+    words (``pass --time-unit s, ms or ns``, ``pass --to npy``). Advice on an option the
+    command lacks (not among ``options``; None: it has them all) names 'eventsim convert',
+    which has them all."""
 
     def spelled(m: re.Match[str]) -> str:
-        option = "--" + m["name"].replace("_", "-")
+        option = _KEYWORD_OPTIONS.get(m["name"], "--" + m["name"].replace("_", "-"))
         where = "" if options is None or option in options else " to 'eventsim convert'"
         return f"pass {option} {m['values'].replace(chr(39), '')}{where}"
 
@@ -674,7 +677,8 @@ def add_unit_option(container: Any, name: str, former: str, **kwargs: Any) -> No
 
 
 def add_layout_option(parser: argparse.ArgumentParser, what: str) -> None:
-    """``--layout``: force ``what``'s layout (any name ``eventsim info`` prints works too)."""
+    """``--layout``: force ``what``'s layout (any name ``eventsim info`` prints, or ``eventsim
+    convert --to`` writes, works too)."""
     from eventsim.io.layouts import LAYOUT_ALIASES, LAYOUT_CHOICES
 
     aliases = ", ".join(a for a, c in LAYOUT_ALIASES.items() if c == "faery")
@@ -682,8 +686,9 @@ def add_layout_option(parser: argparse.ArgumentParser, what: str) -> None:
         "--layout",
         default=None,
         help=f"force {what}'s layout instead of sniffing it: {', '.join(LAYOUT_CHOICES)} (dsec "
-        f"is eventsim's own HDF5, also taken as eventsim; faery reads {aliases}, also taken by "
-        "those names, which 'eventsim info' prints, for files with their suffix)",
+        "is eventsim's own HDF5, also taken as eventsim or h5; event_utils also as evqa; faery "
+        f"reads {aliases}, also taken by those names, for files with their suffix). Every "
+        "name 'eventsim info' prints or 'eventsim convert --to' writes is taken",
     )
 
 

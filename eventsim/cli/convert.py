@@ -88,9 +88,24 @@ def main(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from eventsim.io import EventReader, open_events
-    from eventsim.io.formats import FRAME_FORMATS, format_from_path, write_stream
+    from eventsim.io.formats import (
+        FORMATS,
+        FRAME_FORMATS,
+        format_from_path,
+        frames_kind,
+        write_stream,
+    )
 
     src, dst = Path(args.input), Path(args.output)
+    kind = frames_kind(dst)
+    if kind is not None and args.fmt is None:
+        # the user wants a picture of the events, which is render's work
+        raise ParameterError(
+            f"OUTPUT {str(dst)!r} is {kind}, which holds frames, not events: convert writes "
+            f"event files; to draw the events as {kind.split(' (')[0]}, run 'eventsim render "
+            f"{src} -o {dst}'; to write an event file, give OUTPUT an event file's suffix or "
+            f"pass --to {'/'.join(FORMATS)}"
+        )
     fmt = format_from_path(dst, args.fmt)
     if dst.exists() and src.exists() and dst.resolve() == src.resolve():
         raise ParameterError(f"input and output are the same file {str(src)!r}")

@@ -3,7 +3,8 @@
 ``from eventsim.datasets import load_recipe, build_dataset, EventVQADataset, verify_dataset,
 describe_dataset``. Each name is imported on first use, so ``import eventsim.datasets`` stays
 cheap; torch is never imported here (the simulator imports it when a build runs) and tonic only by
-`TonicEventVQA`. The procedural scene generator is `eventsim.datasets.scenes` (no build needed).
+`TonicEventVQA`. The submodules load on first access too (``eventsim.datasets.tonic_adapter``).
+The procedural scene generator is `eventsim.datasets.scenes` (no build needed).
 """
 
 from __future__ import annotations
@@ -52,6 +53,21 @@ _EXPORTS = {
     "TonicEventVQA": "eventsim.datasets.tonic_adapter",
 }
 
+# the public submodules, loaded on first access as attributes too: until something imported
+# one, eventsim.datasets.tonic_adapter (as in help(...)) raised AttributeError
+_SUBMODULES = (
+    "engine",
+    "inspection",
+    "loader",
+    "questions",
+    "recipe",
+    "scene_render",
+    "scenes",
+    "shards",
+    "sources",
+    "tonic_adapter",
+)
+
 # a literal list (not derived from _EXPORTS) so linters see the names re-exported
 __all__ = [
     "BuildSummary",
@@ -76,6 +92,9 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        # importing it also binds it here, so this runs once per submodule
+        return importlib.import_module(f"{__name__}.{name}")
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'eventsim.datasets' has no attribute {name!r}")
@@ -83,4 +102,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
+    return sorted({*globals(), *_EXPORTS, *_SUBMODULES})

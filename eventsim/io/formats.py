@@ -58,6 +58,10 @@ _SHARED_EXTENSIONS = {
 # the largest sensor side each fixed-width format can address
 _MAX_SENSOR_SIDE = {"evt3": 2048, "evt2": 2048, "dat": 16384}
 FAERY_EXTENSIONS = (".aedat4", ".aedat", ".raw", ".evt", ".dat", ".es")
+# suffixes of files that hold frames, not events: named as the likely mix-up when one is given
+# where an event file belongs (simulate reads them, render writes some)
+VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".gif")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
 
 
 @dataclass(frozen=True)
@@ -119,10 +123,29 @@ def format_from_path(path: str | os.PathLike, fmt: str | None = None) -> str:
         if ext in f.extensions:
             return f.name
     known = ", ".join(e for f in FORMATS.values() for e in f.extensions)
-    raise ParameterError(
-        f"cannot tell the output format from extension {ext!r}; use one of {known} "
-        f"or pass a format ({', '.join(FORMATS)})"
-    )
+    names = [repr(name) for name in FORMATS]
+    choices = f"use one of {known}, or pass fmt={', '.join(names[:-1])} or {names[-1]}"
+    kind = frames_kind(path)
+    if kind is not None:
+        # a user after a video of the events: 'or pass a format' sent them to the event formats
+        raise ParameterError(
+            f"output {os.fspath(path)!r} is {kind}, which holds frames, not events: draw "
+            "events as frames with 'eventsim render' (eventsim.render.render_file); to "
+            f"write an event file, {choices}"
+        )
+    raise ParameterError(f"cannot tell the output format from extension {ext!r}; {choices}")
+
+
+def frames_kind(path: str | os.PathLike) -> str | None:
+    """``'a video (.mp4)'`` or ``'an image (.png)'`` when ``path``'s suffix is one of a file of
+    frames (`VIDEO_SUFFIXES`, `IMAGE_SUFFIXES`), else None: for messages where an event file
+    was expected."""
+    ext = Path(path).suffix.lower()
+    if ext in VIDEO_SUFFIXES:
+        return f"a video ({ext})"
+    if ext in IMAGE_SUFFIXES:
+        return f"an image ({ext})"
+    return None
 
 
 def _faery(feature: str) -> Any:

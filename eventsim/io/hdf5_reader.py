@@ -30,6 +30,7 @@ from eventsim.errors import (
     EventsimError,
     ParameterError,
     UnknownLayoutError,
+    shown_value,
 )
 from eventsim.events import EVENT_DTYPE, check_sensor_size, empty_events
 from eventsim.io.hdf5_format import FORMAT_NAME
@@ -1202,8 +1203,7 @@ class EventReader:
 
     def _index_range(self, t_start_us: int | None, t_end_us: int | None) -> tuple[int, int]:
         """The indices of the first event at or after each bound (None: the file's ends)."""
-        t0 = None if t_start_us is None else _ceil_us(t_start_us)
-        t1 = None if t_end_us is None else _ceil_us(t_end_us)
+        t0, t1 = time_bounds(t_start_us, t_end_us)
         try:
             # the search decodes chunks of t, which may be as damaged as those read after it
             a = 0 if t0 is None else self._index_of(t0)
@@ -1426,6 +1426,25 @@ def _ceil_us(t: float) -> int:
         ) from None
 
 
+def time_bounds(t_start_us: float | None, t_end_us: float | None) -> tuple[int | None, int | None]:
+    """A read's time bounds as whole µs (`_ceil_us`; None stays None), refusing an end before
+    the start: every reader returned nothing for it, hiding the caller's swapped or mistyped
+    bounds. Equal bounds are an empty window, read as one."""
+    t0 = None if t_start_us is None else _ceil_us(t_start_us)
+    t1 = None if t_end_us is None else _ceil_us(t_end_us)
+    # the bounds as given: 10.5 and 10.2 both round to 11, yet the end is before the start
+    if t_start_us is not None and t_end_us is not None and t_end_us < t_start_us:
+        start = t_start_us.item() if isinstance(t_start_us, np.generic) else t_start_us
+        end = t_end_us.item() if isinstance(t_end_us, np.generic) else t_end_us
+        raise ArgumentValueError(
+            "t_end_us",
+            end,
+            f" is before t_start_us={shown_value(start)}; expected an end at or after the "
+            "start (equal bounds give an empty window)",
+        )
+    return t0, t1
+
+
 def _iter_windows(
     reader: EventFileReader, window_us: int, t_start_us: int | None, t_end_us: int | None
 ) -> Iterator[np.ndarray]:
@@ -1440,8 +1459,9 @@ def _iter_windows(
         )
     window_us = int(window_us)
     # rounded up as `read` rounds its bounds: t >= 10.5 is t >= 11
-    t0 = reader.t_start_us if t_start_us is None else _ceil_us(t_start_us)
-    t1 = reader.t_end_us if t_end_us is None else _ceil_us(t_end_us)
+    t0, t1 = time_bounds(t_start_us, t_end_us)
+    t0 = reader.t_start_us if t0 is None else t0
+    t1 = reader.t_end_us if t1 is None else t1
     if t1 <= t0:
         return
     # blocks of whole windows covering about 100 ms (at least one window)

@@ -37,7 +37,7 @@ from eventsim.events import (
 )
 from eventsim.io.formats import EVT_VERSION_LAYOUTS
 from eventsim.io.hdf5 import EventReader, _iter_windows, open_hdf5
-from eventsim.io.hdf5_reader import _ceil_us
+from eventsim.io.hdf5_reader import time_bounds
 from eventsim.io.reader import EventFileReader
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -62,10 +62,17 @@ FAERY_SUFFIXES = {
     "dat": (".dat",),
     "es": (".es",),
 }
-#: the layouts readers report (``reader.layout``, which ``eventsim info`` prints) that are no
-#: choice of their own, and the choice that reads them: a name copied from info forces its
-#: layout too. eventsim's own HDF5 is the DSEC layout; faery's formats are read by suffix.
-LAYOUT_ALIASES = {"eventsim": "dsec", **dict.fromkeys(FAERY_SUFFIXES, "faery")}
+#: the names that are no choice of their own, and the choice that reads them: the layouts
+#: readers report (``reader.layout``, which ``eventsim info`` prints) and the output formats
+#: that `write_stream` writes (``eventsim convert --to``), so a name copied from info or convert
+#: forces its layout too. eventsim's own HDF5 (h5) is the DSEC layout, EvQA's event_utils';
+#: faery's formats are read by suffix.
+LAYOUT_ALIASES = {
+    "eventsim": "dsec",
+    "h5": "dsec",
+    "evqa": "event_utils",
+    **dict.fromkeys(FAERY_SUFFIXES, "faery"),
+}
 #: units `open_events` takes for times a file does not label (``time_unit``)
 TIME_UNITS = {"us": "microseconds", "s": "seconds", "ms": "milliseconds", "ns": "nanoseconds"}
 #: what a refused ``time_unit`` is told after its value
@@ -169,9 +176,10 @@ class ArrayReader:
         """Events with ``t_start_us <= t < t_end_us`` (None means open-ended; a copy)."""
         t = self._ev["t"]
         # bounds checked and rounded as `EventReader.read` does: a NaN bound sorted past every
-        # event and read nothing, without a word
-        a = 0 if t_start_us is None else int(np.searchsorted(t, _ceil_us(t_start_us)))
-        b = len(t) if t_end_us is None else int(np.searchsorted(t, _ceil_us(t_end_us)))
+        # event and read nothing, without a word, and so did an end before the start
+        t0, t1 = time_bounds(t_start_us, t_end_us)
+        a = 0 if t0 is None else int(np.searchsorted(t, t0))
+        b = len(t) if t1 is None else int(np.searchsorted(t, t1))
         return self._ev[a : max(a, b)].copy()
 
     def iter_windows(
@@ -430,8 +438,8 @@ def open_events(
             raise ArgumentValueError(
                 "layout",
                 given_layout,
-                f" is unknown; valid: {', '.join(LAYOUT_CHOICES)}, or a layout a reader "
-                f"reports: {aliases}",
+                f" is unknown; valid: {', '.join(LAYOUT_CHOICES)}, or a name for one that a "
+                f"reader reports or a format written: {aliases}",
             )
         layout = LAYOUT_ALIASES[layout]
     if sensor_size is not None:
@@ -519,6 +527,17 @@ def open_events(
             layout=meta["layout"],
             notes=notes,
             sensor_size_inferred=inferred,
+        )
+    frames = formats.frames_kind(path)
+    if frames is not None:
+        # 'cannot tell the format' left a user who gave a video no hint of what went wrong;
+        # a TIFF may be a stack of frames, which simulate reads as a video
+        still = ext in formats.IMAGE_SUFFIXES and ext not in (".tif", ".tiff")
+        given = ("--image ", " --motion saccade") if still else ("", "")
+        command = f"eventsim simulate {given[0]}{path}{given[1]} -o {path.stem}.h5"
+        raise UnknownLayoutError(
+            f"{str(path)!r} is {frames}, which holds frames, not events: simulate events from it "
+            f"('{command}'; eventsim.simulator.simulate in Python) and read the file written"
         )
     raise UnknownLayoutError(
         f"cannot tell the format of {str(path)!r} from its extension {ext!r} or contents; "

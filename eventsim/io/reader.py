@@ -2,23 +2,30 @@
 
 `EventReader` (lazy, indexed HDF5) and `ArrayReader` (events in memory, for the other
 layouts) both satisfy it without inheriting from it, so code written against it works on any
-supported file. What only the HDF5 reader offers (``read_columns``, ``read`` into a reused
-buffer) needs an ``isinstance(reader, EventReader)`` check first.
+supported file; ``isinstance(reader, EventFileReader)`` tells whether an object has all of it.
+What only the HDF5 reader offers (``read_columns``, ``read`` into a reused buffer) needs an
+``isinstance(reader, EventReader)`` check first.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 __all__ = ["EventFileReader"]
 
 
+# runtime_checkable: the README calls what open_events returns "an EventFileReader", and
+# isinstance() on a plain Protocol raised TypeError
+@runtime_checkable
 class EventFileReader(Protocol):
-    """A time-sorted event stream read from one file; times are absolute microseconds."""
+    """A time-sorted event stream read from one file; times are absolute microseconds.
+
+    ``isinstance(obj, EventFileReader)`` checks that ``obj`` has every member below (not their
+    types)."""
 
     @property
     def path(self) -> Path | None:
@@ -101,12 +108,13 @@ class EventFileReader(Protocol):
         """Events ``start:stop`` by index (clipped to the stream), as `EVENT_DTYPE`."""
 
     def read(self, t_start_us: int | None = None, t_end_us: int | None = None) -> np.ndarray:
-        """Events with ``t_start_us <= t < t_end_us`` (None means open-ended)."""
+        """Events with ``t_start_us <= t < t_end_us`` (None means open-ended). Equal bounds
+        read no events; an end before the start raises `ArgumentValueError`."""
 
     def iter_windows(
         self, window_us: int, t_start_us: int | None = None, t_end_us: int | None = None
     ) -> Iterator[np.ndarray]:
-        """Consecutive windows of ``window_us`` (empty ones too)."""
+        """Consecutive windows of ``window_us`` (empty ones too); bounds as in `read`."""
 
     def iter_chunks(self, n_events: int) -> Iterator[np.ndarray]:
         """Consecutive packets of ``n_events`` events (the last may be shorter)."""
