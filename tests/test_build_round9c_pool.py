@@ -90,15 +90,21 @@ def test_a_recipe_whose_samples_need_torch_is_known_before_the_pool_starts(tmp_p
 
 def test_pool_workers_of_an_upsampling_recipe_start_with_torch_loaded_and_one_thread():
     pytest.importorskip("torch")
+    pytest.importorskip("eventsim.simulator._kernels")  # else torch is always preloaded
     probe = "[m in __import__('sys').modules for m in ('torch', 'eventsim.simulator.upsample')]"
-    ctx = engine._pool_context(multiprocessing, torch=True)
     try:
-        with ProcessPoolExecutor(1, mp_context=ctx, initializer=engine._pool_worker_init) as pool:
-            loaded = pool.submit(eval, probe).result()
-            threads = pool.submit(os.listdir, "/proc/self/task").result()
+        # a finished pool leaves its fork server running: the next pool of another recipe
+        # must not reuse it with the first one's modules
+        for torch in (False, True):
+            ctx = engine._pool_context(multiprocessing, torch=torch)
+            with ProcessPoolExecutor(
+                1, mp_context=ctx, initializer=engine._pool_worker_init
+            ) as pool:
+                loaded = pool.submit(eval, probe).result()
+                threads = pool.submit(os.listdir, "/proc/self/task").result()
+            assert loaded == [torch, torch]
     finally:
         engine._stop_fork_server()
-    assert loaded == [True, True]
     # the worker's own thread and the one that ends it with the build process: the fork server
     # imported torch without starting a thread pool
     assert len(threads) == 2, threads

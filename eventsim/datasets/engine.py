@@ -1274,6 +1274,13 @@ def _pool_context(multiprocessing: Any, *, torch: bool = False) -> Any:
         preload += ["torch", "eventsim.simulator.core"]
     if torch:
         preload += ["tqdm.auto", "eventsim.simulator.pipeline", "eventsim.simulator.upsample"]
+    # a finished build leaves its fork server running for the next pool of this process; one
+    # that preloaded other modules (another recipe's) is replaced
+    from multiprocessing import forkserver
+
+    server = getattr(forkserver, "_forkserver", None)
+    if getattr(server, "_preload_modules", preload) != preload:
+        _stop_fork_server()
     ctx.set_forkserver_preload(preload)
     return ctx
 
