@@ -129,7 +129,7 @@ def test_cli_fps_error_names_the_option_and_a_finite_rate(tmp_path, capsys, fps)
     [
         ("--start-ms", "inf", "inf"),
         ("--end-ms", "inf", "inf"),
-        ("--start-ms", "-1", "-1.0"),
+        ("--start-ms", "-1", "-1"),
         ("--end-ms", "-0.5", "-0.5"),
         ("--start", "nan", "nan"),
     ],
