@@ -15,7 +15,8 @@ Columns are stored separately, each compressed with Blosc-lz4 and the shuffle th
 (bitshuffle for coordinates and polarity, byte shuffle for timestamps; see
 `eventsim.io.hdf5_writer.column_filters`); per-column storage lets a reader decode only the
 fields it needs. ``ms_to_idx`` has one entry per millisecond up to and including the one after
-the last event, so every window end inside the recording has an index.
+the last event, so every window end inside the recording has an index: a reader that loads it
+whole (DSEC's does) needs 8 bytes per millisecond of the recording's span, 691 MB a day.
 """
 
 from __future__ import annotations

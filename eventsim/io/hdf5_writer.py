@@ -44,6 +44,10 @@ CODEC: Codec = "lz4"
 # The writer buffers this many chunks before one append, so each flush is chunk-aligned.
 FLUSH_CHUNKS = 4
 _MS_CHUNK = 4096
+# ms_to_idx entries expanded in memory at a time (2 MiB): a whole number of its chunks, so each
+# chunk is still compressed and placed once, in order, and the file's bytes are those of one
+# write of the whole range
+_MS_BLOCK = 64 * _MS_CHUNK
 # ms_to_idx entries a file may have: 2^31 ms (24.9 days after its first event), 16 GiB
 MAX_MS_INDEX = 1 << 31
 _RESERVED_ATTRS = frozenset(
@@ -128,9 +132,11 @@ def strict_events(events: np.ndarray, base: int = 0) -> np.ndarray:
 class EventWriter:
     """Stream events into an eventsim HDF5 file.
 
-    Memory stays constant in stream length: packets go through a fixed buffer of
-    ``FLUSH_CHUNKS * chunk_events`` events that is appended chunk-aligned to the datasets, and
-    ``ms_to_idx`` is extended as soon as a millisecond is complete. The file is written under a
+    Memory stays constant in stream length and time span: packets go through a fixed buffer
+    of ``FLUSH_CHUNKS * chunk_events`` events that is appended chunk-aligned to the datasets,
+    and ``ms_to_idx`` is extended as soon as a millisecond is complete, held as runs of one
+    value until it is written in blocks (events days apart cost no entry per millisecond in
+    memory). The file is written under a
     temporary name in the same folder and renamed on `close`; leaving a ``with`` block on an
     exception (or calling `abort`) deletes it, so no half-written file ever has the final name.
 
@@ -215,7 +221,10 @@ class EventWriter:
         self._nflushed = 0
         self._t_offset = None if t_offset_us is None else int(t_offset_us)
         self._last_t: int | None = None  # absolute µs of the last event accepted
-        self._ms_pending: list[np.ndarray] = []
+        # ms_to_idx entries decided but not yet written, as runs of one value (the index is
+        # constant over milliseconds without events, so a long gap between events costs one
+        # run, not one entry per millisecond): (first millisecond of each run, its value)
+        self._ms_pending: list[tuple[np.ndarray, np.ndarray]] = []
         self._ms_count = 0  # entries of ms_to_idx decided so far (flushed + pending)
         self._ms_flushed = 0
         # frames: datasets are created with the first frame; indices resolve lazily.
@@ -339,10 +348,21 @@ class EventWriter:
                 f"millisecond) would need {stop * 8 / 2**30:,.0f} GiB; check that the times "
                 "are microseconds, or split the recording"
             )
-        ms = np.arange(self._ms_count, stop, dtype=np.int64)
-        idx = n_before + np.searchsorted(t, ms * 1000 + offset, side="left")
-        self._ms_pending.append(idx.astype(np.uint64))
+        # entry k counts the events with t - offset < 1000 k, so event i first counts at
+        # millisecond (t_i - offset) // 1000 + 1: the runs start where that changes
+        first = (t - offset) // 1000 + 1
+        inner = first[(first > self._ms_count) & (first < stop)]
+        starts = np.concatenate(
+            ([self._ms_count], inner[np.diff(inner, prepend=self._ms_count) > 0])
+        )
+        self._ms_pending.append(
+            (starts, (n_before + np.searchsorted(first, starts, side="right")).astype(np.uint64))
+        )
         self._ms_count = stop
+
+    def _pending_runs(self) -> tuple[np.ndarray, np.ndarray]:
+        starts = np.concatenate([s for s, _ in self._ms_pending])
+        return starts, np.concatenate([v for _, v in self._ms_pending])
 
     def _flush(self) -> None:
         n = self._nbuf
@@ -355,11 +375,18 @@ class EventWriter:
             self._nflushed = b
             self._nbuf = 0
         if self._ms_pending:
-            entries = np.concatenate(self._ms_pending)
+            starts, values = self._pending_runs()
+            self._ms_ds.resize((self._ms_count,))
             a = self._ms_flushed
-            self._ms_ds.resize((a + entries.shape[0],))
-            self._ms_ds[a:] = entries
-            self._ms_flushed += entries.shape[0]
+            while a < self._ms_count:
+                b = min((a // _MS_BLOCK + 1) * _MS_BLOCK, self._ms_count)
+                i = int(np.searchsorted(starts, a, side="right")) - 1
+                j = int(np.searchsorted(starts, b, side="left"))
+                ends = np.append(starts[i + 1 : j], b)
+                lengths = ends - np.maximum(starts[i:j], a)
+                self._ms_ds[a:b] = np.repeat(values[i:j], lengths)
+                a = b
+            self._ms_flushed = self._ms_count
             self._ms_pending = []
 
     # -- frames -----------------------------------------------------------------------------
@@ -436,7 +463,8 @@ class EventWriter:
     def _ms_entry(self, ms: int) -> int:
         if ms < self._ms_flushed:
             return int(self._ms_ds[ms])
-        return int(np.concatenate(self._ms_pending)[ms - self._ms_flushed])
+        starts, values = self._pending_runs()
+        return int(values[np.searchsorted(starts, ms, side="right") - 1])
 
     def _t_slice(self, lo: int, hi: int) -> np.ndarray:
         parts = []
@@ -483,10 +511,12 @@ class EventWriter:
     def _finish(self) -> None:
         if self._last_t is not None:
             # the entry after the last event's millisecond points past the end
-            self._ms_pending.append(np.array([self.n_events], dtype=np.uint64))
+            self._ms_pending.append(
+                (np.array([self._ms_count]), np.array([self.n_events], dtype=np.uint64))
+            )
             self._ms_count += 1
         elif self._ms_count == 0:
-            self._ms_pending.append(np.array([0], dtype=np.uint64))
+            self._ms_pending.append((np.array([0]), np.array([0], dtype=np.uint64)))
             self._ms_count = 1
         self._resolve_frames(final=True)
         self._flush()
