@@ -567,10 +567,25 @@ def _missing_inputs(
     without its images or videos, run again): the shards are kept, with a note."""
     if not missing:
         return []
-    if pending:
-        _refuse_input(out, missing[0][0], missing[0][1], "has been removed since it was built")
     files = list(dict.fromkeys(path for _, path in missing))
     n = len(files)
+    if pending:
+        # a dataset copied without its images and a shard left unfinished: --force alone
+        # would rebuild it with every sample skipped for want of its file
+        task, path = missing[0]
+        left = [Path(t.path).name for t in pending]
+        more = f" (as {plural(n - 1, 'has 1 other', f'have {n - 1} other')})" if n > 1 else ""
+        raise OutputExistsError(
+            f"output folder {str(out)!r} holds shard {Path(task.path).name}, built from the "
+            f"input file {path!r}, which has been removed since it was built{more}, and "
+            f"{len(left)} {plural(len(left), 'shard is', 'shards are')} left to build "
+            f"({'' if len(left) == 1 else 'first '}{left[0]}): built now, without "
+            f"{plural(n, 'it', 'them')}, the dataset would mix shards built with and without "
+            f"{plural(n, 'that file', 'those files')}. Put {plural(n, 'it', 'them')} back where "
+            f"{plural(n, 'it was', 'they were')} and run the build again to finish it, or pass "
+            "force=True to replace it (deletes its shards and manifest) and build it all from "
+            "the files as they are now"
+        )
     return [
         f"nothing to do, {n_shards} {plural(n_shards, 'shard')} complete; "
         f"{n} of the image or video files {plural(n_shards, 'it was', 'they were')} built from "
@@ -1245,10 +1260,17 @@ _HAS_SIGMASK = hasattr(signal, "pthread_sigmask")
 
 def _simulates_with_torch(recipe: Recipe) -> bool:
     """Whether building ``recipe`` imports torch in every worker: upsampled frames are float
-    DN, which the simulator runs on its torch path, and on uint8 frames a low-pass filter
-    (``cutoff_hz``) has torch probed for how it rounds (see `eventsim.simulator.core`)."""
+    DN, which the simulator runs on its torch path; on uint8 frames a low-pass filter
+    (``cutoff_hz``) has torch probed for how it rounds and makes its gain tables, and a leak
+    with jitter re-draws in torch's math the speed of each pixel that completes a leak period
+    (see `eventsim.simulator.core`), which some pixel does in nearly every sample (at 0.1 Hz,
+    a few of 64x48 in 20 ms). Images of 16 bits or floats also run the torch path; that the
+    recipe cannot tell, and workers then import torch themselves. tests/test_build_second_look9
+    checks this against what the simulator imports."""
+    params = recipe.dvs_params()
     upsampled = recipe.data["simulator"]["upsample"] != "none"
-    return upsampled or recipe.dvs_params().cutoff_hz > 0
+    leak_jitter = params.leak_rate_hz > 0 and params.leak_jitter_fraction > 0
+    return upsampled or params.cutoff_hz > 0 or leak_jitter
 
 
 def _pool_context(multiprocessing: Any, *, torch: bool = False) -> Any:
