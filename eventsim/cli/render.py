@@ -492,16 +492,21 @@ def main(args: argparse.Namespace) -> int:
         file=sys.stdout,
     )
     if result.kind == "gif" and result.fps is not None and result.fps < args.fps:
-        from eventsim.render.writers import MAX_MPEG4_TIME_BASE_DEN, opencv_time_base
+        from eventsim.render.writers import video_plays_at
 
         slower = args.fps / result.fps
-        # an .mp4 cannot hold every rate (check_mpeg4_fps); an .avi can
-        video = ".avi" if opencv_time_base(args.fps)[1] > MAX_MPEG4_TIME_BASE_DEN else ".mp4"
+        # neither video holds every rate (check_mpeg4_fps, check_avi_fps)
+        video = video_plays_at(args.fps)
         print(
             f"eventsim render: note: {result.path} plays at {result.fps:g} fps, "
             f"{f'{slower:,.0f}' if slower >= 1000 else f'{slower:.3g}'}x slower than --fps "
             f"{args.fps:g}: a GIF frame lasts at least 20 ms (browsers show shorter ones for "
-            f"100 ms); an {video} plays at {args.fps:g} fps",
+            "100 ms); "
+            + (
+                f"an {video} plays at {args.fps:g} fps"
+                if video
+                else f"neither an .mp4 nor an .avi can play at {args.fps:g} fps"
+            ),
             file=sys.stderr,
         )
     if result.colorbar_left_out is not None:

@@ -211,11 +211,15 @@ def summary_figure(summary: EventSummary) -> Any:
     edges_t = (s.bin_edges_us - t_origin) / t_scale
     bin_s = (s.bin_edges_us[1] - s.bin_edges_us[0]) / 1e6
     if s.rates_known:
-        peak = s.bin_counts.max() / bin_s
+        # each bin's rate over the whole µs it holds (np.histogram's t >= edge is t >= its
+        # ceiling): bins of 1.25 µs hold one or two timestamps, and a steady 1 Mev/s was drawn
+        # as a comb of 0.8 and 1.6 Mev/s
+        held_s = np.diff(np.ceil(s.bin_edges_us)) / 1e6
+        peak = float((s.bin_counts / held_s).max())
         unit, scale = next(
             ((u, f) for u, f in (("Mev/s", 1e6), ("kev/s", 1e3)) if peak >= f), ("ev/s", 1)
         )
-        per_bin = bin_s * scale
+        per_bin: np.ndarray | float = held_s * scale
         ax.set_ylabel(f"event rate [{unit}]")
         ax.set_title(f"Event rate by polarity (bins of {_seconds_text(bin_s)})")
     else:

@@ -55,6 +55,10 @@ MIN_MJPG_WIDTH = 8
 # FFmpeg's MPEG-4 encoder refuses a time base of a larger denominator (OpenCV then fails to open
 # the writer, with FFmpeg's own message on stderr): 65536 fps, or 40000.5 (2/80001)
 MAX_MPEG4_TIME_BASE_DEN = 65535
+# FFmpeg's AVI muxer stores a video frame rate over 1000 fps as 600 fps (avienc.c: "au_byterate
+# > 1000LL*au_scale"): frames then share a timestamp and it drops them ('non monotonically
+# increasing dts'), which surfaced as a disk-full error at frame 6 of a 5000 fps .avi
+MAX_AVI_FPS = 1000
 
 
 def opencv_bit_rate(fps: float, frame_wh: tuple[int, int]) -> int:
@@ -93,11 +97,41 @@ def check_mpeg4_fps(fps: float) -> None:
     """Refuse a frame rate whose `opencv_time_base` MPEG-4 cannot store."""
     num, den = opencv_time_base(fps)
     if den > MAX_MPEG4_TIME_BASE_DEN:
+        instead = (
+            "write an .avi (Motion JPEG) or choose another fps"
+            if den <= MAX_AVI_FPS * num
+            else f"choose another fps (an .avi holds at most {MAX_AVI_FPS}), or write a .gif or "
+            "a folder of PNGs"
+        )
         raise ParameterError(
             f"fps {fps:g} cannot be stored in MPEG-4 video, whose frame rates are fractions "
             f"with a numerator of at most {MAX_MPEG4_TIME_BASE_DEN} ({fps:g} fps is "
-            f"{den}/{num}); write an .avi (Motion JPEG) or choose another fps"
+            f"{den}/{num}); {instead}"
         )
+
+
+def check_avi_fps(fps: float) -> None:
+    """Refuse a frame rate over `MAX_AVI_FPS`, which an .avi cannot hold."""
+    num, den = opencv_time_base(fps)
+    if den > MAX_AVI_FPS * num:
+        instead = (
+            "write an .mp4 or choose a lower fps"
+            if den <= MAX_MPEG4_TIME_BASE_DEN
+            else "choose a lower fps, or write a .gif or a folder of PNGs"
+        )
+        raise ParameterError(
+            f"fps {fps:g} is too fast for an .avi, which holds at most {MAX_AVI_FPS} fps "
+            "(FFmpeg's AVI muxer stores faster rates as 600 fps, and drops the frames that "
+            f"then share a time); {instead}"
+        )
+
+
+def video_plays_at(fps: float) -> str | None:
+    """The video suffix that plays at ``fps`` (.mp4, else .avi), or None when neither can."""
+    num, den = opencv_time_base(fps)
+    if den <= MAX_MPEG4_TIME_BASE_DEN:
+        return ".mp4"
+    return ".avi" if den <= MAX_AVI_FPS * num else None
 
 
 def output_kind(path: str | os.PathLike) -> str:
@@ -343,6 +377,8 @@ class VideoSink(FrameSink):
         self.fourcc = VIDEO_SUFFIXES[Path(path).suffix.lower()]
         if self.fourcc == "mp4v":
             check_mpeg4_fps(self.fps)
+        else:
+            check_avi_fps(self.fps)
         super().__init__(path, force=force)
         self._writer: cv2.VideoWriter | None = None
 
