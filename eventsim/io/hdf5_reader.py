@@ -519,11 +519,13 @@ class EventReader:
             )
         ms = f.get("ms_to_idx")
         # (ms_to_idx, the marks of its entries not yet checked against the event times (None:
-        # all trusted)): `_entry` checks each marked entry before its first use. One attribute,
-        # replaced whole, so a thread never pairs one index with another index's marks
-        self._index: tuple[np.ndarray | None, np.ndarray | None] = (
+        # all trusted), the millisecond of its first entry: 0 but in an index built in memory,
+        # see `_build_ms_index`): `_entry` checks each marked entry before its first use. One
+        # attribute, replaced whole, so a thread never pairs one index with another's marks
+        self._index: tuple[np.ndarray | None, np.ndarray | None, int] = (
             np.asarray(ms[()], dtype=np.int64) if isinstance(ms, h5py.Dataset) else None,
             None,
+            0,
         )
         self._p_signed = self._signed_polarity()
         # whether events/t is known to be sorted: once the index is built from all of t
@@ -540,7 +542,8 @@ class EventReader:
         else:
             self._t_first = self._t_last = 0
         if self._ms is None and n:
-            self._index = (self._build_ms_index(), None)
+            ms, base = self._build_ms_index()
+            self._index = (ms, None, base)
             self.notes.append("file has no ms_to_idx; built the index in memory")
         elif n and self.layout == "dsec" and not self._ms_index_fits():
             # another tool's index (another convention, or cut short) would give wrong windows
@@ -673,7 +676,7 @@ class EventReader:
             if not np.array_equal(ms[k0:k1], want):
                 return False
             unchecked[k0:k1] = False
-        self._index = (ms, unchecked if unchecked.any() else None)
+        self._index = (ms, unchecked if unchecked.any() else None, 0)
         return True
 
     @property
@@ -685,14 +688,18 @@ class EventReader:
         return self._index[1]
 
     def _reindex(
-        self, stale: np.ndarray | None, built: np.ndarray | None = None, detail: str = ""
+        self,
+        stale: np.ndarray | None,
+        built: tuple[np.ndarray, int] | None = None,
+        detail: str = "",
     ) -> None:
-        """Replace the foreign ``ms_to_idx`` ``stale`` found not to match the event times,
-        unless another thread has replaced it already."""
+        """Replace the foreign ``ms_to_idx`` ``stale`` found not to match the event times by
+        ``built`` (`_build_ms_index`), unless another thread has replaced it already."""
         with self._index_lock:
             if self._index[0] is not stale:
                 return
-            self._index = (self._build_ms_index() if built is None else built, None)
+            ms, base = self._build_ms_index() if built is None else built
+            self._index = (ms, None, base)
             self.notes.append(
                 f"the file's ms_to_idx does not match its event times{detail}; built the index "
                 "in memory"
@@ -704,12 +711,13 @@ class EventReader:
         not match is replaced and noted, as on open. Opening checks the first and last chunks
         only, and `_entry` each other entry before its first use, so reads are right either
         way: this finds a bad entry that no read has used yet."""
-        ms, unchecked = self._index
+        ms, unchecked, _ = self._index
         if ms is None or unchecked is None:
             return
         with self._open_file:
             try:
-                built = self._build_ms_index()
+                # from 0 as the file's index is, to compare them entry by entry
+                built, _ = self._build_ms_index(from_zero=True)
             except OSError as exc:
                 raise self._damaged("events/t", exc, "events/t") from None
         k = min(ms.shape[0], built.shape[0])
@@ -719,19 +727,22 @@ class EventReader:
         if bad.size:
             i = int(bad[0])
             detail = f" (first ms_to_idx[{i}] = {int(ms[i])}, the event times give {int(built[i])})"
-            self._reindex(ms, built, detail)
+            self._reindex(ms, (built, 0), detail)
         else:
             with self._index_lock:
                 if self._index[0] is ms:
-                    self._index = (ms, None)
+                    self._index = (ms, None, 0)
 
     def _entry(self, k: int) -> int:
         """``ms_to_idx[k]`` (the end of the file past the index), checked against the event
         times around it before its first use; a foreign index that fails is rebuilt."""
-        ms, unchecked = self._index
-        if ms is None or k >= ms.shape[0]:
+        ms, unchecked, base = self._index
+        if ms is None or k - base >= ms.shape[0]:
             return self._n
-        i = int(ms[k])
+        if k < base:
+            return 0  # an index built from the first event's millisecond: all are later
+        i = int(ms[k - base])
+        # (only a file's own index, which starts at 0, has entries to check)
         if unchecked is not None and unchecked[k]:
             near = np.asarray(self._t[max(i - 1, 0) : i + 1], dtype=np.int64)
             if (i < self._n and near[-1] < 1000 * k) or (i > 0 and near[0] >= 1000 * k):
@@ -741,11 +752,15 @@ class EventReader:
             unchecked[k] = False
         return i
 
-    def _build_ms_index(self) -> np.ndarray:
-        """The index from all of events/t, which also tells whether t is sorted (noted when
-        it is not: reads by time then refuse the file, see `_refuse_unsorted`)."""
+    def _build_ms_index(self, *, from_zero: bool = False) -> tuple[np.ndarray, int]:
+        """The index from all of events/t, and the millisecond of its first entry: that of
+        the first event (0 ``from_zero`` or for times before 0). From 0, the index of times
+        that start far from it (µs since 1970 and no t_offset) took terabytes. Building it
+        also tells whether t is sorted (noted when it is not: reads by time then refuse the
+        file, see `_refuse_unsorted`)."""
         last = int(self._t[self._n - 1])
-        ms = np.arange(0, last // 1000 + 2, dtype=np.int64) * 1000
+        base = 0 if from_zero else max(self._t_first // 1000, 0)
+        ms = np.arange(base, last // 1000 + 2, dtype=np.int64) * 1000
         out = np.empty(ms.shape[0], np.int64)
         pos = 0
         done = 0
@@ -771,7 +786,7 @@ class EventReader:
             self._t_sorted = True
         else:
             self._found_disorder(disorder)
-        return out
+        return out, base
 
     def _found_disorder(self, disorder: tuple[int, int, int]) -> None:
         # (called under `_index_lock` by a rebuild, so not locked here: two threads finding
@@ -843,6 +858,33 @@ class EventReader:
         if self._t_sorted:
             return read(a, b, None)
         stale = self._ms
+        if 0 <= a <= b <= self._n:
+            got, detail = self._checked_read(a, b, t_start_us, t_end_us, read)
+            if detail is None:
+                return got
+        else:
+            # only a wrong ms_to_idx gives these (ours is trusted on opening): reading them
+            # blamed damage ('selection not within extent') or named events past the end
+            detail = f"it gave events {a}:{b} of {self._n} for a read by time"
+        try:
+            built = self._build_ms_index()
+        except OSError as exc:
+            raise self._damaged("events/t", exc, "events/t") from None
+        self._refuse_unsorted()
+        self._reindex(stale, built, f" ({detail})")
+        a, b = self._index_range(t_start_us, t_end_us)
+        return read(a, b, None)
+
+    def _checked_read(
+        self,
+        a: int,
+        b: int,
+        t_start_us: int | None,
+        t_end_us: int | None,
+        read: Callable[..., _R],
+    ) -> tuple[_R, str | None]:
+        """``read(a, b, check)`` as `_read_window` checks it, and what is wrong with the
+        range ``a:b`` the index gave for the window (None: nothing)."""
         off = self.t_offset_us
         r0 = None if t_start_us is None else _ceil_us(t_start_us) - off
         r1 = None if t_end_us is None else _ceil_us(t_end_us) - off
@@ -871,21 +913,11 @@ class EventReader:
         elif after is not None and r1 is not None and after < r1:
             bad = (b, after, "end")
         if bad is None:
-            return got
+            return got, None
         i, value, edge = bad
-        try:
-            built = self._build_ms_index()
-        except OSError as exc:
-            raise self._damaged("events/t", exc, "events/t") from None
-        self._refuse_unsorted()
-        self._reindex(
-            stale,
-            built,
-            f" (a read by time found events/t[{i}] = {value} on the wrong side of its "
-            f"window's {edge})",
+        return got, (
+            f"a read by time found events/t[{i}] = {value} on the wrong side of its window's {edge}"
         )
-        a, b = self._index_range(t_start_us, t_end_us)
-        return read(a, b, None)
 
     def __reduce__(self) -> NoReturn:
         # h5py's own refusal, "h5py objects cannot be pickled", says neither what nor what to do
@@ -1370,10 +1402,12 @@ class EventReader:
         for i, count in enumerate(counts.tolist()):
             b0 = lo + i * width
             b1 = min(b0 + width, hi)
-            if count > max_events and width > 1:
+            if count > max_events:
                 if total:
                     ranges.append((start, b0))
-                ranges.extend(self._time_ranges(b0, b1, max_events))
+                # a single time goes alone, to be streamed: joined to the empty bins after
+                # it, its range was held and sorted whole
+                ranges.extend(self._time_ranges(b0, b1, max_events) if width > 1 else [(b0, b1)])
                 start, total = b1, 0
                 continue
             if total and total + count > max_events:
@@ -1432,8 +1466,16 @@ def time_bounds(t_start_us: float | None, t_end_us: float | None) -> tuple[int |
     bounds. Equal bounds are an empty window, read as one."""
     t0 = None if t_start_us is None else _ceil_us(t_start_us)
     t1 = None if t_end_us is None else _ceil_us(t_end_us)
-    # the bounds as given: 10.5 and 10.2 both round to 11, yet the end is before the start
-    if t_start_us is not None and t_end_us is not None and t_end_us < t_start_us:
+    # the bounds as given: 10.5 and 10.2 both round to 11, yet the end is before the start;
+    # and as whole µs: numpy compares its float with an integer as floats, which cannot tell
+    # 2**60 from 2**60 + 1
+    if (
+        t_start_us is not None
+        and t_end_us is not None
+        and t0 is not None
+        and t1 is not None
+        and (t_end_us < t_start_us or t1 < t0)
+    ):
         start = t_start_us.item() if isinstance(t_start_us, np.generic) else t_start_us
         end = t_end_us.item() if isinstance(t_end_us, np.generic) else t_end_us
         raise ArgumentValueError(
