@@ -417,15 +417,17 @@ def simulate(
     prefetch = None
     started = time.perf_counter()
     try:
-        from tqdm.auto import tqdm
+        if progress:
+            # a disabled bar is no bar: tqdm would still make its multiprocessing lock (a named
+            # semaphore, in each worker of a dataset build)
+            from tqdm.auto import tqdm
 
-        bar = tqdm(
-            total=getattr(src, "n_frames", None),
-            unit="frame",
-            disable=not progress,
-            desc="simulate",
-            dynamic_ncols=True,
-        )
+            bar = tqdm(
+                total=getattr(src, "n_frames", None),
+                unit="frame",
+                desc="simulate",
+                dynamic_ncols=True,
+            )
         # Thread.start waits on a Python-level lock: no Ctrl-C in the middle of it
         with sigint_deferred():
             prefetch = _Prefetch(
@@ -461,8 +463,9 @@ def simulate(
                     if t_first is None:
                         t_first = int(ts[0])
                     t_last = int(ts[-1])
-                    n_frames, n_events = _tick(bar, upsampler, n_frames + n_src, n_events + ev.size)
-                    bar.update(n_src)
+                    n_frames, n_events = n_frames + n_src, n_events + ev.size
+                    if bar is not None:
+                        _tick(bar, upsampler, n_src, n_events)
                 if behind is not None:
                     behind.finish()
             finally:
@@ -530,12 +533,12 @@ class _TorchThreads:
             self._old = None
 
 
-def _tick(bar, upsampler, n_frames: int, n_events: int) -> tuple[int, int]:
+def _tick(bar, upsampler, n_src: int, n_events: int) -> None:
     postfix = {"events": f"{n_events:,}"}
     if upsampler is not None:
         postfix["inserted"] = upsampler.inserted
     bar.set_postfix(postfix, refresh=False)
-    return n_frames, n_events
+    bar.update(n_src)
 
 
 def simulate_frames(

@@ -1146,6 +1146,10 @@ class _TiffPage(NamedTuple):
 # mask), the older SubfileType (2: a reduced-resolution copy), ImageDescription and the size
 _TIFF_NEW_SUBFILE_TYPE, _TIFF_SUBFILE_TYPE, _TIFF_DESCRIPTION = 254, 255, 270
 _TIFF_PAGE_TAGS = frozenset({_TIFF_NEW_SUBFILE_TYPE, _TIFF_SUBFILE_TYPE, 256, 257})
+# libtiff takes a directory of more entries for a bad offset ("Sanity check on directory
+# count failed"): a BigTIFF's 8-byte count could otherwise have a damaged stack of many GB
+# read GBs as one directory
+_TIFF_MAX_ENTRIES = 4096
 
 
 def _tiff_pages(tiff: bytes | bytearray | _FileBytes) -> list[_TiffPage]:
@@ -1164,7 +1168,7 @@ def _tiff_pages(tiff: bytes | bytearray | _FileBytes) -> list[_TiffPage]:
         seen.add(at)
         count = int.from_bytes(tiff[at : at + count_size], order)
         end = count_size + entry_size * count
-        if at + end + word > len(tiff):
+        if count > _TIFF_MAX_ENTRIES or at + end + word > len(tiff):
             break
         # one read a directory: a stack of a file (`_FileBytes`) has thousands
         ifd = tiff[at : at + end + word]
@@ -1260,7 +1264,7 @@ def _tiff_page_entries(tiff: bytes | bytearray | _FileBytes, at: int) -> list[_T
     word = 8 if big else 4
     count_size, entry_size = (8, 20) if big else (2, 12)
     count = int.from_bytes(tiff[at : at + count_size], order)
-    if at + count_size + entry_size * count > len(tiff):
+    if count > _TIFF_MAX_ENTRIES or at + count_size + entry_size * count > len(tiff):
         return None
     ifd = tiff[at + count_size : at + count_size + entry_size * count]
     fields = []
@@ -1294,12 +1298,14 @@ def _tiff_page_description(fields: list[_TiffField]) -> bytes:
 
 
 def _tiff_page_file(
-    tiff: bytes | bytearray | _FileBytes, fields: list[_TiffField], shift: int = 0
+    tiff: bytes | bytearray | _FileBytes, fields: list[_TiffField], name: str, shift: int = 0
 ) -> bytes | None:
     """A page of ``tiff`` (its `_tiff_page_entries`) as a TIFF file of its own, of the same byte
     order and kind (classic or BigTIFF), for the decoders of one-image files: its entries, their
     values and its strips or tiles, read ``shift`` bytes past where the page says (an ImageJ
-    stack's later frames). None where the strips or tiles run past the end of ``tiff``."""
+    stack's later frames). None where the strips or tiles run past the end of ``tiff``; a page
+    whose strips or tiles claim more bytes than its pixels can fill (`_tiff_page_most_bytes`)
+    is refused as damaged (``name`` the page in words) before they are read."""
     order = _tiff_byte_order(tiff)
     if order is None:
         return None
@@ -1314,9 +1320,16 @@ def _tiff_page_file(
         if offsets_tag in found and counts_tag in found:
             starts = _tiff_field_values(found[offsets_tag], order)
             lengths = _tiff_field_values(found[counts_tag], order)
+            if any(start + shift + n > len(tiff) for start, n in zip(starts, lengths)):
+                return None
+            claimed, most = sum(lengths[: len(starts)]), _tiff_page_most_bytes(found, order)
+            if claimed > most:
+                raise InputError(
+                    f"{name} is damaged: its {'strips' if offsets_tag == 273 else 'tiles'} "
+                    f"claim {claimed:,} bytes, more than its pixels can fill (at most "
+                    f"{most:,}); re-save the file"
+                )
             for start, length in zip(starts, lengths):
-                if start + shift + length > len(tiff):
-                    return None
                 chunks.append(bytes(tiff[start + shift : start + shift + length]))
             # the new offsets, of the file's widest type: SHORT offsets could not reach them
             found[offsets_tag] = _TiffField(offsets_tag, offset_kind, len(chunks), bytes(word * len(chunks)))  # fmt: skip
@@ -1334,7 +1347,7 @@ def _tiff_page_file(
     if relocated is not None:
         chunk_at = list(itertools.accumulate((len(c) for c in chunks), initial=tail_at))[:-1]
         if not big and chunk_at and chunk_at[-1] + len(chunks[-1]) >= 1 << 32:
-            raise InputError("a TIFF page of 4 GiB or more is no frame eventsim reads")
+            raise InputError(f"{name} is 4 GiB or more, no frame eventsim reads")
         found_offsets = struct.pack(o + ("Q" if big else "I") * len(chunks), *chunk_at)
         fields = [f._replace(value=found_offsets) if f.tag == relocated else f for f in fields]
     mark = b"II" if order == "little" else b"MM"
@@ -1350,6 +1363,29 @@ def _tiff_page_file(
             out.append(f.value.ljust(word, b"\0"))
     out.append(bytes(word))  # the last directory
     return b"".join(out + tail + chunks)
+
+
+def _tiff_page_most_bytes(found: dict[int, _TiffField], order: Literal["little", "big"]) -> int:
+    """The most bytes a page's strips or tiles can take: 4 times its pixels uncompressed (its
+    tiles or last strip padded to full size), as no codec grows them that much (LZW at most
+    1.5 times), and 1 MiB for JPEG's headers and tiny pages. A stack's file runs to many GB:
+    a damaged byte count would have GBs read for a page of a few KB."""
+
+    def first(tag: int, default: int) -> int:
+        values = _tiff_field_values(found.get(tag), order)
+        return values[0] if values and values[0] else default
+
+    width, length, samples = first(256, 0), first(257, 0), first(277, 1)
+    bits = _tiff_field_values(found.get(_TIFF_BITS), order) or [1]
+    pixel_bits = sum(bits) if len(bits) == samples else max(bits) * samples
+    if _TIFF_TILES[0] in found:
+        across, down = first(322, 1), first(323, 1)
+        width, length = -(-width // across) * across, -(-length // down) * down
+    else:
+        rows = min(first(278, length), length) or 1
+        length = -(-length // rows) * rows
+    # each row of each plane starts on a byte (separate planes: a byte more a plane at most)
+    return 4 * (-(-width * pixel_bits // 8) + samples) * length + (1 << 20)
 
 
 def _imagej_value(description: bytes, key: str) -> str | None:
@@ -2341,9 +2377,18 @@ class FolderSource:
 # time units of ImageJ's tunit= and OME's TimeIncrementUnit, in seconds
 _TIME_UNITS = {
     "s": 1.0, "sec": 1.0, "second": 1.0, "seconds": 1.0, "ms": 1e-3, "msec": 1e-3,
-    "us": 1e-6, "\u00b5s": 1e-6, "\u03bcs": 1e-6, "usec": 1e-6, "ns": 1e-9, "min": 60.0,
-    "h": 3600.0, "hr": 3600.0, "hour": 3600.0,
+    "millisecond": 1e-3, "milliseconds": 1e-3, "us": 1e-6, "\u00b5s": 1e-6, "\u03bcs": 1e-6,
+    "usec": 1e-6, "\u00b5sec": 1e-6, "microsecond": 1e-6, "microseconds": 1e-6, "ns": 1e-9,
+    "nanosecond": 1e-9, "nanoseconds": 1e-9, "min": 60.0, "h": 3600.0, "hr": 3600.0,
+    "hour": 3600.0,
 }  # fmt: skip
+
+
+def _time_unit(unit: str) -> float | None:
+    """Seconds in a time unit of `_TIME_UNITS`, written as it is or with Java's escapes
+    ('\\u00B5s': ImageJ writes its units' 'µ' so, 'unit=\\u00B5m'); None for another."""
+    unit = re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), unit.strip())
+    return _TIME_UNITS.get(unit.lower())
 
 
 def _stack_frame_interval(description: bytes) -> tuple[float, str] | None:
@@ -2364,7 +2409,7 @@ def _stack_frame_interval(description: bytes) -> tuple[float, str] | None:
     if description.startswith(b"ImageJ="):
         interval = _imagej_value(description, "finterval")
         unit = _imagej_value(description, "tunit") or "sec"
-        if (step := positive(interval, _TIME_UNITS.get(unit.lower()))) is not None:
+        if (step := positive(interval, _time_unit(unit))) is not None:
             return step, f"ImageJ finterval={interval} {unit}"
         fps = _imagej_value(description, "fps")
         if (rate := positive(fps)) is not None:
@@ -2374,11 +2419,12 @@ def _stack_frame_interval(description: bytes) -> tuple[float, str] | None:
     pixels = re.search(r"<(?:\w+:)?Pixels\b[^>]*>", text)
     if pixels is None:
         return None
-    increment = re.search(r'\bTimeIncrement="([^"]*)"', pixels.group(0))
-    unit_found = re.search(r'\bTimeIncrementUnit="([^"]*)"', pixels.group(0))
-    unit = unit_found.group(1) if unit_found else "s"
-    value = increment.group(1) if increment else None
-    if (step := positive(value, _TIME_UNITS.get(unit.lower()))) is None:
+    # XML quotes attributes with " or '; the unit is seconds where not given (OME's default)
+    increment = re.search(r'\bTimeIncrement=(["\'])(.*?)\1', pixels.group(0))
+    unit_found = re.search(r'\bTimeIncrementUnit=(["\'])(.*?)\1', pixels.group(0))
+    unit = unit_found.group(2) if unit_found else "s"
+    value = increment.group(2) if increment else None
+    if (step := positive(value, _time_unit(unit))) is None:
         return None
     return step, f'OME TimeIncrement="{value}" {unit}'
 
@@ -2392,8 +2438,8 @@ class TiffStackSource:
 
     Frames are ``fps`` apart where given, else as the file says: ImageJ's ``finterval=`` (in
     its ``tunit=``) or ``fps=``, or OME's TimeIncrement; a file that says neither needs
-    ``fps``. An ImageJ hyperstack of several channels, or of slices and frames both, is
-    refused: its pages are no sequence of frames. Pixels that run past the end of the file (a
+    ``fps``. An ImageJ hyperstack or OME-TIFF of several channels, or of z slices and time
+    points both, is refused: its pages are no sequence of frames. Pixels that run past the end of the file (a
     truncated stack) end the frames with a `VideoDecodeWarning` (``decode_problem`` says so).
     """
 
@@ -2422,6 +2468,7 @@ class TiffStackSource:
                 if first is None:
                     raise InputError(f"TIFF stack {name!r} has no readable first page")
                 description = _tiff_page_description(first)
+                order = _tiff_byte_order(tiff) or "little"
                 self._at = np.array([p.at for p in pages], np.int64)
                 self.n_frames = len(pages)
                 # ImageJ's stack of one directory: frame k is its first page's pixels k frames on
@@ -2438,6 +2485,7 @@ class TiffStackSource:
         if frame is None:
             raise InputError(f"TIFF stack {name!r}: its first page runs past the end of the file")
         self._refuse_hyperstack(description)
+        self._refuse_ome_planes(description, first, order)
         if fps is not None:
             check_frame_rate(fps, self.n_frames)
             self.timing = f"{fps:g} fps"
@@ -2500,11 +2548,37 @@ class TiffStackSource:
                 "(ImageJ's Image > Hyperstacks > Reduce Dimensionality) and save that"
             )
 
+    def _refuse_ome_planes(
+        self, description: bytes, first: list[_TiffField], order: Literal["little", "big"]
+    ) -> None:
+        """An OME-TIFF keeps a plane a page, channels and z slices too: of several channels
+        each a page of its own, or of z slices at several time points, its pages are no
+        sequence of frames (a frame a channel would flicker between them)."""
+        pixels = re.search(rb"<(?:\w+:)?Pixels\b[^>]*>", description)
+        if pixels is None:
+            return
+        sizes = {}
+        for axis in "CZT":
+            size = re.search(rb"\bSize" + axis.encode() + rb"=[\"'](\d+)[\"']", pixels.group(0))
+            sizes[axis] = int(size.group(1)) if size else 1
+        spp = next((_tiff_field_values(f, order) for f in first if f.tag == 277), [])
+        samples = max(1, spp[0]) if spp else 1
+        # an RGB plane is three of SizeC in one page
+        channels = sizes["C"] // samples if sizes["C"] % samples == 0 else sizes["C"]
+        if channels > 1 or (sizes["Z"] > 1 and sizes["T"] > 1):
+            layout = ", ".join(f"Size{axis}={n}" for axis, n in sizes.items() if n > 1)
+            raise InputError(
+                f"TIFF stack {str(self.path)!r} is an OME-TIFF of {layout}, whose pages are "
+                "no sequence of frames; save one channel of one z slice over time (Fiji's "
+                "Image > Hyperstacks > Reduce Dimensionality, or bfconvert -channel/-z)"
+            )
+
     def _decode(self, tiff: _FileBytes, index: int) -> np.ndarray | None:
         """Frame ``index`` decoded as `read_image` decodes a TIFF file of it alone; None where
         its pixels run past the end of the file."""
         fields = _tiff_page_entries(tiff, int(self._at[0 if self._frame_bytes else index]))
-        page = None if fields is None else _tiff_page_file(tiff, fields, index * self._frame_bytes)
+        name = f"TIFF stack {str(self.path)!r}: page {index + 1}"
+        page = None if fields is None else _tiff_page_file(tiff, fields, name, index * self._frame_bytes)  # fmt: skip
         if page is None:
             return None
         return _decode_tiff(page, f"{self.path} (page {index + 1})")
