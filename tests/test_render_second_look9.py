@@ -150,3 +150,20 @@ def test_a_typical_recordings_rates_are_as_before(tmp_path):
     on = next(q for q in ax.patches if q.get_label() == "ON")
     assert ax.get_ylabel() == "event rate [kev/s]"
     assert np.allclose(on.get_data()[0], s.bin_counts[1] / 0.01 / 1e3)
+
+
+@pytest.mark.parametrize(("n", "wh"), [(50, (3, 2)), (3, (64, 48))])
+def test_add_polarity_counts_agrees_whether_it_bins_or_adds_in_place(n, wh):
+    """Chunks with more events than pixels are binned (np.add.at, taken for every chunk since
+    87771a4, made a VGA plot 2x slower); sparse ones on large sensors are added in place."""
+    from eventsim.render.frames import add_polarity_counts, polarity_counts
+
+    rng = np.random.default_rng(n)
+    ev = make_events(
+        rng.integers(0, wh[0], n), rng.integers(0, wh[1], n), np.arange(n), rng.integers(0, 2, n)
+    )
+    counts = np.zeros((2, wh[1], wh[0]), np.int32)
+    add_polarity_counts(counts, ev)
+    add_polarity_counts(counts, ev)
+    assert counts.dtype == np.int32
+    assert (counts == 2 * polarity_counts(ev, wh)).all()

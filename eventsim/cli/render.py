@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--fps",
         type=float,
         default=30.0,
-        help="output frame rate (default: 30; a GIF plays at most 50)",
+        help="output frame rate (default: 30; a GIF plays at most 50, an .avi at most 1000)",
     )
     look = p.add_argument_group("look")
     look.add_argument(
