@@ -74,6 +74,14 @@ def test_tiles_and_a_full_last_strip_are_within_the_bound(tmp_path):
     np.testing.assert_array_equal(np.stack(got), np.stack(frames))
 
 
+def test_the_bound_leaves_room_for_fax_codes_of_1_bit_noise():
+    """CCITT codes take up to 9 bits a 1-bit pixel: a 4096x4096 fax page of noise, 2 MiB of
+    pixels, may take 18 MiB."""
+    tags = {256: 4096, 257: 4096, 258: 1, 259: 4, 277: 1, 278: 4096}
+    found = {t: sources._TiffField(t, 4, 1, v.to_bytes(4, "little")) for t, v in tags.items()}
+    assert sources._tiff_page_most_bytes(found, "little") > 4096 * 4096 * 9 // 8
+
+
 def test_a_directory_count_past_libtiffs_limit_ends_the_pages(tmp_path, small_reads):
     """A BigTIFF directory's count is 8 bytes: one damaged to a million entries (20 MB) in a
     file of many GB is taken, as libtiff takes it, for no directory."""

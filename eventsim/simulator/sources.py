@@ -1367,9 +1367,10 @@ def _tiff_page_file(
 
 def _tiff_page_most_bytes(found: dict[int, _TiffField], order: Literal["little", "big"]) -> int:
     """The most bytes a page's strips or tiles can take: 4 times its pixels uncompressed (its
-    tiles or last strip padded to full size), as no codec grows them that much (LZW at most
-    1.5 times), and 1 MiB for JPEG's headers and tiny pages. A stack's file runs to many GB:
-    a damaged byte count would have GBs read for a page of a few KB."""
+    tiles or last strip padded to full size), each at least a byte, as no codec grows them
+    that much (LZW 1.5 times at most; CCITT fax codes up to 9 bits for a 1-bit pixel of
+    noise), and 1 MiB for JPEG's headers and tiny pages. A stack's file runs to many GB: a
+    damaged byte count would have GBs read for a page of a few KB."""
 
     def first(tag: int, default: int) -> int:
         values = _tiff_field_values(found.get(tag), order)
@@ -1377,7 +1378,7 @@ def _tiff_page_most_bytes(found: dict[int, _TiffField], order: Literal["little",
 
     width, length, samples = first(256, 0), first(257, 0), first(277, 1)
     bits = _tiff_field_values(found.get(_TIFF_BITS), order) or [1]
-    pixel_bits = sum(bits) if len(bits) == samples else max(bits) * samples
+    pixel_bits = max(8, sum(bits) if len(bits) == samples else max(bits) * samples)
     if _TIFF_TILES[0] in found:
         across, down = first(322, 1), first(323, 1)
         width, length = -(-width // across) * across, -(-length // down) * down
