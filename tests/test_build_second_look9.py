@@ -12,11 +12,15 @@
   old and new files'), with only --force to offer, which rebuilds it with every sample skipped
   for want of its image. The refusal now says a shard is left to build, how many files are
   missing, and to put them back to finish the build.
+- A build's pool stopped a fork server that another pool of the process had started (the
+  caller's own: forkserver is the default start method from Python 3.14) when its preloaded
+  modules were not the build's, and that pool broke. Only a server a build started is stopped.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path
 from typing import Any
 
@@ -152,3 +156,36 @@ def test_force_rebuilds_a_dataset_whose_images_are_missing(tmp_path):
     summary = build_dataset(recipe, out, progress=False, force=True)
     assert (summary.shards_built, summary.shards_reused) == (3, 0)
     assert summary.errors == {"test": 1}
+
+
+# ------------------------------------------------------ a fork server another pool started
+
+
+def test_a_build_pool_leaves_the_fork_server_of_another_pool_running(monkeypatch):
+    """A fork server left by a finished build is replaced when the next build needs other
+    modules preloaded (07ef960); one that another pool of the process started (the caller's:
+    the default start method from Python 3.14) was stopped as well, and that pool broke
+    (BrokenProcessPool: its workers report to it through the server)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import forkserver
+
+    engine._stop_fork_server()
+    monkeypatch.setattr(engine, "_BUILD_SERVER", None, raising=False)
+    monkeypatch.setattr(forkserver._forkserver, "_preload_modules", [])
+    theirs = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("forkserver"))
+    try:
+        worker = theirs.submit(os.getpid).result()
+        for torch in (False, True):
+            ctx = engine._pool_context(multiprocessing, torch=torch)
+            with ProcessPoolExecutor(
+                1, mp_context=ctx, initializer=engine._pool_worker_init
+            ) as pool:
+                pool.submit(os.getpid).result()
+        # as a stopped build's teardown does
+        engine._stop_fork_server()
+        assert theirs.submit(os.getpid).result() == worker
+    finally:
+        theirs.shutdown()
+        # theirs: later tests' pools would reuse it without the build's modules
+        forkserver._forkserver._stop()

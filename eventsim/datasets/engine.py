@@ -1225,7 +1225,7 @@ def _shard_result(fut: Any) -> dict[str, Any]:
 
 
 def _tear_down(pool: Any) -> None:
-    """Kill the pool's workers, wait until they are gone, and stop the fork server."""
+    """Kill the pool's workers, wait until they are gone, and stop the fork server (a build's)."""
     procs = list((getattr(pool, "_processes", None) or {}).values())
     for proc in procs:
         proc.terminate()
@@ -1239,20 +1239,47 @@ def _tear_down(pool: Any) -> None:
     _stop_fork_server()
 
 
-def _stop_fork_server() -> None:
-    """Stop the fork server: it holds torch and the build code (~250 MB) and would otherwise
-    live as long as this process. The next pool starts a fresh one."""
+# the fork server a build's pool started in this process: (its pid, None until the pool's first
+# worker starts it; the modules it preloads); None when the one running is not a build's
+_BUILD_SERVER: tuple[int | None, list[str]] | None = None
+
+
+def _fork_server_pid() -> int | None:
     from multiprocessing import forkserver
 
-    server = getattr(forkserver, "_forkserver", None)
-    pid = getattr(server, "_forkserver_pid", None)
-    stop = getattr(server, "_stop", None)
+    return getattr(getattr(forkserver, "_forkserver", None), "_forkserver_pid", None)
+
+
+def _build_server_pid() -> int | None:
+    """The pid of the fork server running in this process when a build's pool started it;
+    None when none runs, or another pool started it (one of the caller's: the default start
+    method from Python 3.14), which a build leaves running: that pool's workers report to it
+    through the server, and stopping it broke the pool."""
+    global _BUILD_SERVER
+    pid = _fork_server_pid()
+    if pid is None or _BUILD_SERVER is None:
+        return None
+    if _BUILD_SERVER[0] is None:
+        # `_pool_context` saw none running: the pool it was for started this one
+        _BUILD_SERVER = (pid, _BUILD_SERVER[1])
+    return pid if _BUILD_SERVER[0] == pid else None
+
+
+def _stop_fork_server() -> None:
+    """Stop the fork server a build started: it holds torch and the build code (~250 MB)
+    and would otherwise live as long as this process. The next pool starts a fresh one."""
+    global _BUILD_SERVER
+    from multiprocessing import forkserver
+
+    pid = _build_server_pid()
+    stop = getattr(getattr(forkserver, "_forkserver", None), "_stop", None)
     if pid is None or stop is None:
         return
     # it also waits for processes forked for someone else in this process: end it now
     with contextlib.suppress(OSError):
         os.kill(pid, signal.SIGTERM)
     stop()
+    _BUILD_SERVER = None
 
 
 _HAS_SIGMASK = hasattr(signal, "pthread_sigmask")
@@ -1297,13 +1324,16 @@ def _pool_context(multiprocessing: Any, *, torch: bool = False) -> Any:
     if torch:
         preload += ["tqdm.auto", "eventsim.simulator.pipeline", "eventsim.simulator.upsample"]
     # a finished build leaves its fork server running for the next pool of this process; one
-    # that preloaded other modules (another recipe's) is replaced
-    from multiprocessing import forkserver
-
-    server = getattr(forkserver, "_forkserver", None)
-    if getattr(server, "_preload_modules", preload) != preload:
+    # that preloaded other modules (another recipe's) is replaced. One that another pool
+    # started is used as it is (`_build_server_pid`): its workers import what they need
+    global _BUILD_SERVER
+    if _build_server_pid() is not None and _BUILD_SERVER and _BUILD_SERVER[1] != preload:
         _stop_fork_server()
     ctx.set_forkserver_preload(preload)
+    if _fork_server_pid() is None:
+        _BUILD_SERVER = (None, preload)
+    elif _build_server_pid() is None:
+        _BUILD_SERVER = None
     return ctx
 
 
