@@ -552,7 +552,10 @@ def run_main(args: argparse.Namespace) -> int:
 
     _check_runtime(args)
     if args.selector == "event" and not args.events:
-        raise ParameterError("the event selector needs --events FILE")
+        raise ParameterError(
+            "the event selector (the default) needs --events FILE; without events, choose "
+            "--selector edges, random, downsample, center or dense"
+        )
     if args.max_new_tokens is not None and args.max_new_tokens < 1:
         raise ParameterError(f"--max-new-tokens {args.max_new_tokens} must be >= 1")
     if not args.question.strip():
@@ -693,12 +696,16 @@ def run_main(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result))
         return 0
-    print(
-        f"answer: {result['answer']}"
-        + (f" (option {result['parsed']})" if result["parsed"] is not None else "")
-    )
-    if options and result["parsed"] is None:
-        print(f"raw output (names no option): {cnt['raw']!r}")
+    if result["answer"]:
+        print(
+            f"answer: {result['answer']}"
+            + (f" (option {result['parsed']})" if result["parsed"] is not None else "")
+        )
+    else:
+        # an end-of-turn token and nothing before it: a blank "answer: " read as a display fault
+        print("answer: (none: the model generated no text)")
+    if result["parsed"] is None and (options or not result["answer"]):
+        print(f"raw output{' (names no option)' if options else ''}: {cnt['raw']!r}")
     if window is not None:
         print(f"events: window [{window[0]}, {window[1]}) µs; {fmt} prompt format")
     print(
@@ -803,7 +810,7 @@ def build_eval_parser() -> argparse.ArgumentParser:
 @cli_command(build_eval_parser)
 def eval_main(args: argparse.Namespace) -> int:
     from epvlm.errors import FolderLockWarning
-    from epvlm.evaluate import EvalInterrupted, evaluate_dataset
+    from epvlm.evaluate import EvalInterrupted, UnreadableAnswersWarning, evaluate_dataset
     from epvlm.results import RESULT_FILES, json_ready, results_table
     from eventsim.outputs import expect_final_output
 
@@ -811,7 +818,7 @@ def eval_main(args: argparse.Namespace) -> int:
     for name in RESULT_FILES:
         expect_final_output(Path(args.output) / name)
     try:
-        with _warning_lines("eval", FolderLockWarning):
+        with _warning_lines("eval", FolderLockWarning, UnreadableAnswersWarning):
             result = evaluate_dataset(
                 args.model,
                 args.dataset,
@@ -864,8 +871,8 @@ def _print_resume(resume: EvalResume) -> None:
 @contextlib.contextmanager
 def _warning_lines(command: str, *categories: type[Warning]) -> Iterator[None]:
     """Warnings of ``categories`` (a results folder that cannot be locked, a dataset the demo
-    is not made for) are said as they happen, in one warning line, rather than as Python's
-    two-line warning naming library code."""
+    is not made for, answers the scorer could not read) are said as they happen, in one
+    warning line, rather than as Python's two-line warning naming library code."""
     import warnings
 
     with warnings.catch_warnings():
@@ -987,9 +994,19 @@ def flops_main(args: argparse.Namespace) -> int:
         print(json.dumps(result))
         return 0
     g = 1e9
+    factor = dims.patch_size * dims.merge_size
+    size_h, size_w = rows * factor, cols * factor
+    # the processor's resize, said: 10000 x 10000 px giving 127x127 tokens, or 10 x 10 px
+    # giving 2x2, read as a miscount
+    resized = (
+        f" (resized to H {size_h} x W {size_w} px: multiples of {factor} px within the "
+        "pixel budget)"
+        if (size_h, size_w) != (h, w)
+        else ""
+    )
     print(
-        f"config {args.config}: image H {h} x W {w} px -> {rows}x{cols} = {total} image "
-        f"{plural(total, 'token')}"
+        f"config {args.config}: image H {h} x W {w} px{resized} -> {rows}x{cols} = {total} "
+        f"image {plural(total, 'token')}"
     )
     print(f"{'':16}{'dense':>12}{f'keep {fmt_keep(args.keep)}':>14}")
     print(f"{'image tokens':16}{total:>12}{kept:>14}")
@@ -1074,12 +1091,13 @@ def demo_main(args: argparse.Namespace) -> int:
     from epvlm.demo import run_demo
     from epvlm.demo.pipeline import DemoDatasetWarning
     from epvlm.errors import FolderLockWarning
+    from epvlm.evaluate import UnreadableAnswersWarning
     from eventsim._text import plural
     from eventsim.outputs import expect_final_output
 
     # written last: once it is there, a Ctrl-C finds the demo done
     expect_final_output(Path(args.output) / "report.md")
-    with _warning_lines("demo", DemoDatasetWarning, FolderLockWarning):
+    with _warning_lines("demo", DemoDatasetWarning, FolderLockWarning, UnreadableAnswersWarning):
         result = run_demo(
             args.output,
             limit=args.limit,

@@ -24,6 +24,7 @@ import math
 import numbers
 import os
 import time
+import warnings
 import weakref
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -77,13 +78,21 @@ CHAT_MAX_NEW_TOKENS = 32
 # `evaluate_dataset`.
 MATCHED_BASELINES: tuple[Selector, ...] = ("random", "center", "downsample")
 
+# The share of one configuration's answers, unreadable to the scorer (a multiple-choice answer
+# naming no option, an empty one), from which `evaluate_dataset` warns: they score wrong like a
+# wrong answer, and the rows alone showed a model that never answered in a form the scorer reads
+# (an option's text outside the options, nothing at all) as 0 % with no hint why
+UNREADABLE_WARN_SHARE = 0.25
+
 _log = logging.getLogger(__name__)
 
 __all__ = [
     "DTYPES",
     "MATCHED_BASELINES",
+    "UNREADABLE_WARN_SHARE",
     "EvalInterrupted",
     "EvalResume",
+    "UnreadableAnswersWarning",
     "answer_selections",
     "available_devices",
     "evaluate_dataset",
@@ -97,6 +106,7 @@ __all__ = [
     "selection_scores",
     "selection_seed",
     "stored_window_ms",
+    "unreadable_answers_warning",
 ]
 
 
@@ -728,6 +738,81 @@ def _add_scoring_fields(rows: list[dict[str, Any]], samples, fmt: str) -> None:
         )
 
 
+class UnreadableAnswersWarning(UserWarning):
+    """Many of a configuration's answers named no option or held no text
+    (`unreadable_answers_warning`); ``epvlm eval`` and ``epvlm demo`` print it in one line."""
+
+
+def _unreadable(sample: dict[str, Any]) -> bool:
+    if sample["answer_mode"] == "choice":
+        return sample["parsed"] is None
+    return not str(sample["prediction"]).strip()
+
+
+def _clipped(text: str, length: int = 80) -> str:
+    """``text`` cut to ``length`` characters, for an example in one warning line (a question
+    with its options written in may run to many lines)."""
+    return text if len(text) <= length else text[: length - 3] + "..."
+
+
+def unreadable_answers_warning(
+    samples: Sequence[dict[str, Any]],
+    asked: dict[str, tuple[str, Sequence[str]]],
+    share: float = UNREADABLE_WARN_SHARE,
+) -> str | None:
+    """What to warn of when at least ``share`` of some configuration's answers could not be
+    read (a multiple-choice answer naming no option, or no text): which configurations, how
+    many, and two of the generations with the question and options they answered (``asked``:
+    sample id -> (question, choices)); None when no configuration comes to ``share``."""
+    from epvlm.results import fmt_keep, fmt_pct
+
+    groups: dict[tuple[str, float], list[dict[str, Any]]] = defaultdict(list)
+    for s in samples:
+        groups[(s["selector"], float(s["keep"]))].append(s)
+    keeps = [k for _, k in groups]
+    flagged = []
+    for (selector, keep), group in groups.items():
+        bad = [s for s in group if _unreadable(s)]
+        if bad and len(bad) >= share * len(group):
+            flagged.append((selector, keep, bad, len(group)))
+    if not flagged:
+        return None
+    n_bad = sum(len(bad) for *_, bad, _ in flagged)
+    n_all = sum(n for *_, n in flagged)
+    if len(flagged) == len(groups):
+        where = "every configuration"
+    else:
+        where = ", ".join(
+            f"{sel} at keep {fmt_keep(keep, keeps)} ({len(bad)} of {n})"
+            for sel, keep, bad, n in flagged
+        )
+    examples: dict[str, str] = {}
+    for *_, bad, _ in flagged:
+        for s in bad:
+            raw = str(s["raw_output"])
+            if raw in examples or len(examples) == 2:
+                continue
+            question, choices = asked.get(str(s["id"]), ("", ()))
+            options = f" with options {', '.join(map(repr, choices))}" if choices else ""
+            examples[raw] = (
+                f"{_clipped(raw)!r} to {_clipped(question)!r}{options} (sample {s['id']!r})"
+            )
+    modes = {s["answer_mode"] for *_, bad, _ in flagged for s in bad}
+    what = (
+        "named no option"
+        if modes == {"choice"}
+        else "held no text"
+        if modes == {"free"}
+        else "named no option or held no text"
+    )
+    return (
+        f"{n_bad:,} of {n_all:,} {plural(n_all, 'answer')} ({fmt_pct(n_bad / n_all)}) in "
+        f"{where} {what}, and scored wrong; e.g. "
+        f"{'; '.join(examples.values())}. The model may not answer these questions in a form "
+        "the scorer reads: samples.jsonl's raw_output holds every generation"
+    )
+
+
 class EvalInterrupted(KeptInterrupt):
     """Ctrl-C during an evaluation whose finished answers stay in its output folder
     (`PARTIAL_ANSWERS`): the same call resumes it. ``done`` of ``total`` answers are kept in
@@ -927,7 +1012,9 @@ def evaluate_dataset(
 
     ``prompt`` is the prompt format (auto: the checkpoint's chat template when it has one,
     see `epvlm.processing.prompt_format`); generations are scored by
-    `epvlm.answers.score_answer`. Returns ``dict(rows=[...], samples=[...])``; with
+    `epvlm.answers.score_answer`; when at least `UNREADABLE_WARN_SHARE` of a configuration's
+    answers name no option or hold no text, an `UnreadableAnswersWarning` says so once the
+    results are in. Returns ``dict(rows=[...], samples=[...])``; with
     ``out_dir`` also writes results.json (the rows), samples.jsonl, table.md and
     accuracy_vs_flops.png there (refusing to replace an existing results.json unless
     ``force``).
@@ -984,7 +1071,17 @@ def evaluate_dataset(
     try:
         n = len(ds) if limit is None else min(limit, len(ds))
         if n == 0:
-            raise ParameterError(f"split {split!r} of {str(dataset_dir)!r} has no samples")
+            others = {
+                name: int(info.get("samples", 0))
+                for name, info in (ds.manifest.get("splits") or {}).items()
+                if isinstance(info, dict) and info.get("samples")
+            }
+            # the split to ask for instead, rather than a hunt through dataset.json
+            held = "; ".join(f"{name} has {count:,}" for name, count in others.items())
+            raise ParameterError(
+                f"split {split!r} of {str(dataset_dir)!r} has no samples"
+                + (f" ({held})" if held else "")
+            )
         empty = [r["id"] for r in ds.records[:n] if not str(r["question"]).strip()]
         if empty:
             raise ParameterError(f"sample {empty[0]!r} has an empty question")
@@ -1164,6 +1261,9 @@ def evaluate_dataset(
 
         rows = aggregate(samples, configs)
         _add_scoring_fields(rows, samples, fmt)
+        unreadable = unreadable_answers_warning(
+            samples, {str(r["id"]): (r["question"], r["choices"]) for r in ds.records[:n]}
+        )
         dtype_name = str(model.dtype).removeprefix("torch.")
         # the budget answer_selections resolves for chat checkpoints when none is given
         budget = CHAT_MAX_NEW_TOKENS if max_new_tokens is None else max_new_tokens
@@ -1233,4 +1333,7 @@ def evaluate_dataset(
             writer.close()
         if lock is not None:
             lock.release()
+    if unreadable is not None:
+        # once the progress bar is gone and the results are written
+        warnings.warn(unreadable, UnreadableAnswersWarning, stacklevel=2)
     return {"rows": rows, "samples": samples}

@@ -583,6 +583,8 @@ def fmt_keep(keep: float, among: Iterable[float] = ()) -> str:
 def results_table(rows: Sequence[Mapping[str, Any]]) -> str:
     """Markdown table of evaluation rows (``epvlm eval``'s table.md and console output)."""
     types = group_values(rows, "question_type")
+    # only when some answer named no option: those score wrong, and a row of 0 % said no more
+    unparsed = any(r.get("unparsed") for r in rows)
     head = [
         "selector",
         "keep",
@@ -593,6 +595,7 @@ def results_table(rows: Sequence[Mapping[str, Any]]) -> str:
         "% of dense FLOPs",
         "latency ms",
         "kept / total tokens",
+        *(["named no option"] if unparsed else []),
         *types,
     ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -609,13 +612,30 @@ def results_table(rows: Sequence[Mapping[str, Any]]) -> str:
             fmt_pct(r["flops_vs_dense"]),
             f"{1000 * r['latency_s']:.1f}" if r["latency_s"] is not None else "–",
             f"{r['kept_tokens']:.1f} / {r['total_tokens']:.0f}" if r["n"] else "–",
+            *([_unparsed_cell(r)] if unparsed else []),
             *[fmt_pct(r["per_type"].get(t)) for t in types],
         ]
         lines.append("| " + " | ".join(cells) + " |")
     notes = [_fallback_note(r, keeps) for r in rows if r.get("fallbacks")]
+    if unparsed:
+        notes.append(
+            "Note: named no option: the multiple-choice answers whose generation named none of "
+            "the options, scored wrong; samples.jsonl's raw_output holds each generation."
+        )
     if notes:
         lines += ["", *notes]
     return "\n".join(lines) + "\n"
+
+
+def _unparsed_cell(row: Mapping[str, Any]) -> str:
+    """``12 of 20 (60.0 %)``: a row's answers that named no option among its multiple-choice
+    ones (all its answers when the row does not say how many were)."""
+    if row.get("unparsed") is None:
+        return "–"
+    asked = (row.get("answer_modes") or {}).get("choice", row["n"])
+    if not asked:
+        return "–"
+    return f"{row['unparsed']} of {asked} ({fmt_pct(row['unparsed'] / asked)})"
 
 
 def _fallback_note(row: Mapping[str, Any], keeps: Iterable[float]) -> str:

@@ -81,7 +81,10 @@ def _argv(model: Path, ds: Path, out: Path, *extra: str) -> list[str]:
 
 def _run(capsys, argv: list[str]) -> tuple[int, list[str]]:
     rc = main(argv)
-    return rc, [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    # the tiny random model's answers seldom name an option, which eval warns of in a line
+    # these tests are not about
+    lines = capsys.readouterr().err.splitlines()
+    return rc, [ln for ln in lines if ln.strip() and "scored wrong; e.g." not in ln]
 
 
 def _start(script: str, *args: str, ready: str) -> subprocess.Popen:

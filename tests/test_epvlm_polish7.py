@@ -188,12 +188,16 @@ def test_demo_warns_of_a_build_of_another_recipe_and_counts_every_question(
     argv = ["-o", str(out), "--dataset", str(ds), "--limit", "4", "--no-progress"]
     assert demo_main(argv) == 0
     captured = capsys.readouterr()
-    assert captured.err.splitlines() == [
+    err = captured.err.splitlines()
+    assert err[0] == (
         f"epvlm demo: warning: {str(ds)!r} is a build of 'small' (source shapes/vqa), not of "
         "'shapes-demo' or another target-mode shapes recipe: its questions without a single "
         "target are in no target_motion scenario of the report; 'epvlm eval --dataset DIR' is "
         "made for other datasets"
-    ]
+    )
+    # and the demo model, which knows colours and patterns, names no option of its questions
+    assert len(err) == 2 and err[1].startswith("epvlm demo: warning: ")
+    assert "in every configuration named no option, and scored wrong" in err[1]
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     untargeted = 4 - sum(summary["scenarios"].values())
     assert untargeted > 0  # the build has questions without a single target

@@ -70,7 +70,10 @@ class Calls:
 
 def _run(capsys, argv: list[str]) -> tuple[int, list[str]]:
     rc = main(argv)
-    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    # the tiny random model's answers seldom name an option, which eval warns of in a line
+    # these tests are not about
+    lines = capsys.readouterr().err.splitlines()
+    err = [ln for ln in lines if ln.strip() and "scored wrong; e.g." not in ln]
     return rc, err
 
 
