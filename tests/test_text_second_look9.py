@@ -102,9 +102,12 @@ def test_line_numbers_count_blank_lines_below_metavision_lines(tmp_path):
         _read(path)
 
 
-def test_only_metavision_and_blank_lines_are_refused(tmp_path):
+def test_only_metavision_and_blank_lines_are_a_file_of_no_events(tmp_path):
+    # round 9c: was refused; without the geometry it still is
+    with open_events(_write(tmp_path, "rec.csv", "%geometry:64,48\n\n# none\n")) as r:
+        assert (len(r), r.sensor_size) == (0, (64, 48))
     with pytest.raises(EventFileError, match="only '%' lines"):
-        _read(_write(tmp_path, "rec.csv", "%geometry:64,48\n\n# none\n"))
+        _read(_write(tmp_path, "rec.csv", "% date 2024\n\n# none\n"))
 
 
 def test_rpg_text_names_a_bad_value_with_its_commas(tmp_path):

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from eventsim._text import plural
 from eventsim.cli.common import (
+    _EVENT_INDEX,
     add_layout_option,
     add_progress_option,
     add_reading_options,
@@ -83,6 +87,68 @@ def _counted(chunks: Iterator[Any], bar: Any) -> Iterator[Any]:
         bar.update(len(chunk))  # once the writer has taken it
 
 
+class _Given:
+    """The packets given to the writer, the last of them kept with its place in the stream:
+    the writer names an event by that place."""
+
+    def __init__(self, packets: Iterator[np.ndarray]) -> None:
+        self._packets = packets
+        self.start = 0
+        self.last: np.ndarray | None = None
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for packet in self._packets:
+            if self.last is not None:
+                self.start += len(self.last)
+            self.last = packet
+            yield packet
+
+    def time_of(self, i: int) -> int | None:
+        """The time of the stream's event ``i``; None when it is not in the last packet."""
+        if self.last is None or not self.start <= i < self.start + len(self.last):
+            return None
+        return int(self.last["t"][i - self.start])
+
+
+def _index_in_file(reader: Any, t: int, i: int) -> int | None:
+    """The index in ``reader``'s file of the event at place ``i`` of its events sorted stably
+    by time, whose time is ``t``: a stable sort keeps the events of time ``t`` in the file's
+    order, so it is the (``i`` - k)th of them in the file, k events being earlier than ``t``.
+    One pass over the file, only once writing has failed; None if the file does not agree."""
+    before = 0
+    equal = []
+    for a in range(0, len(reader), PACKET_EVENTS):
+        times = reader.read_index_columns(a, a + PACKET_EVENTS).t
+        before += int(np.count_nonzero(times < t))
+        equal.append(int(np.count_nonzero(times == t)))
+    rank = i - before
+    if rank < 0:
+        return None
+    for j, count in enumerate(equal):
+        if rank < count:
+            a = j * PACKET_EVENTS
+            times = reader.read_index_columns(a, a + PACKET_EVENTS).t
+            return a + int(np.flatnonzero(times == t)[rank])
+        rank -= count
+    return None
+
+
+def _in_input_order(reader: Any, given: _Given, message: str) -> str:
+    """The writer's ``message`` about the events `iter_sorted` gave it, with the event it
+    names by its place in time order named by its index in the input file."""
+    m = _EVENT_INDEX.search(message)
+    place = "" if m is None else m["index"]
+    t = given.time_of(int(place)) if place else None
+    found = None if t is None else _index_in_file(reader, t, int(place))
+    if found is None:
+        return f"{message} (events counted in time order, as --sort wrote them)"
+
+    def in_file(n: re.Match[str]) -> str:
+        return f"{n['before']}{found}" if n["index"] == place else n[0]
+
+    return _EVENT_INDEX.sub(in_file, message)
+
+
 @cli_command(build_parser)
 def main(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
@@ -134,9 +200,11 @@ def main(args: argparse.Namespace) -> int:
             source["input_source"] = reader.source
         # only an HDF5 input (EventReader) is read in the file's order; the other readers
         # sort what they read
+        given = None
         if args.sort and isinstance(reader, EventReader) and reader.time_disorder() is not None:
             source["sorted_by_time"] = True
-            chunks = reader.iter_sorted(PACKET_EVENTS)
+            given = _Given(reader.iter_sorted(PACKET_EVENTS))
+            chunks: Iterator[np.ndarray] = iter(given)
         else:
             chunks = reader.iter_chunks(PACKET_EVENTS)
         try:
@@ -162,6 +230,8 @@ def main(args: argparse.Namespace) -> int:
             # the writer counts the events it was given, which the reader may have sorted
             if reader.file_index is not None:
                 raise InvalidEventsError(in_file_order(reader, str(exc))) from None
+            if given is not None:
+                raise InvalidEventsError(_in_input_order(reader, given, str(exc))) from None
             if "not sorted" in str(exc) and isinstance(reader, EventReader):
                 raise InvalidEventsError(
                     f"{exc}; pass --sort to write them sorted by time (equal times keep the "

@@ -11,6 +11,7 @@ an inferred sensor size), so tools can say what they did.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator, Sequence
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
@@ -1016,6 +1017,24 @@ def _open_npz(
     )
 
 
+# a line that surely holds four numbers (or none), as `_first_bad_txt_line` reads them: the
+# lines it need not look at itself. Only plain decimals: a line of others ('nan', '1_0') is
+# looked at in Python.
+_TXT_NUMBER = rb"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+_TXT_WORD = rb"(?:[Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee])"
+
+
+def _txt_line_not_plain(last: bytes) -> re.Pattern[bytes]:
+    """The start of the first line not of four plain values, the last of them ``last``."""
+    values = rb"[ \t]+".join([_TXT_NUMBER] * 3 + [last])
+    return re.compile(rb"^(?![ \t]*(?:" + values + rb")?[ \t\r]*$)", re.M)
+
+
+_TXT_NOT_PLAIN = _txt_line_not_plain(_TXT_NUMBER)
+_TXT_NOT_PLAIN_WORDS = _txt_line_not_plain(_TXT_WORD)
+_ONLY_SPACE = re.compile(rb"\s*")
+
+
 def _first_bad_txt_line(
     raw: bytes, skip: int, lead: int, words: bool = False, decimal_comma: bool = False
 ) -> str | None:
@@ -1023,8 +1042,11 @@ def _first_bad_txt_line(
     number in the file (``lead`` lines were cut off its start before ``raw``): numpy's own
     message counts rows its way (blank lines left out, from 0 or 1 by the kind of fault).
     With ``words``, the polarities are True or False; with ``decimal_comma``, the file's
-    commas were made points in ``raw``, and values are shown with them. Scans in Python, so
-    only once reading has failed."""
+    commas were made points in ``raw``, and values are shown with them. ``raw``'s lines end
+    in LF or CRLF (`text.read_text`). Only once reading has failed: the lines of plain numbers
+    are passed over by a regular expression, without a copy of them (splitting a 1 GB file
+    into lines took GBs and minutes to name its cut last line); the others are looked at
+    one at a time."""
     from eventsim.io import text
 
     def shown(field: bytes) -> str:
@@ -1032,26 +1054,41 @@ def _first_bad_txt_line(
             (field.replace(b".", b",") if decimal_comma else field).decode(errors="replace")
         )
 
-    lines = raw.splitlines()
-    last = next((i for i in range(len(lines) - 1, -1, -1) if lines[i].strip()), -1)
-    for number, line in enumerate(lines[skip:], start=lead + skip + 1):
-        fields = line.split()
+    plain = _TXT_NOT_PLAIN_WORDS if words else _TXT_NOT_PLAIN
+    pos = 0
+    for _ in range(skip):
+        pos = raw.find(b"\n", pos) + 1
+        if not pos:
+            return None
+    counted = number = 0  # the line number of the line at ``counted``, less ``lead`` + 1
+    while pos < len(raw):
+        found = plain.search(raw, pos)
+        if found is None:
+            return None
+        start = found.start()
+        number += raw.count(b"\n", counted, start)
+        counted = start
+        end = raw.find(b"\n", start)
+        end = len(raw) if end < 0 else end
+        fields = raw[start:end].split()
+        pos = end + 1
         if not fields:
             continue
+        at = lead + number + 1
         if len(fields) != 4:
             # a cut line holds fewer values, never more
             cut = (
                 "; the file may be truncated"
-                if len(fields) < 4 and number == lead + last + 1
+                if len(fields) < 4 and _ONLY_SPACE.fullmatch(raw, end)
                 else ""
             )
-            return f"line {number} holds {len(fields)} values; expected 4 ('t x y p'){cut}"
+            return f"line {at} holds {len(fields)} values; expected 4 ('t x y p'){cut}"
         for field in fields[:3] if words else fields:
             if not text.is_number(field):
-                return f"line {number}: {shown(field)} is not a number"
+                return f"line {at}: {shown(field)} is not a number"
         if words and fields[3].lower() not in (b"true", b"false"):
             return (
-                f"line {number}: polarity {shown(fields[3])} is not True or "
+                f"line {at}: polarity {shown(fields[3])} is not True or "
                 "False, as the first line's is"
             )
     return None

@@ -763,6 +763,8 @@ def _exact_float_table(
 
 
 _GEOMETRY = re.compile(rb"%geometry:[ \t]*([0-9]+)[ \t]*,[ \t]*([0-9]+)[ \t\r]*")
+# fullmatch from a place: whether the rest is blank, without a copy of the rest (a 1 GB file's)
+_ONLY_SPACE = re.compile(rb"\s*")
 
 
 def _metavision_lines(
@@ -786,7 +788,8 @@ def _metavision_lines(
         # taken for the first row, a line of one field
         pos = end + 1
         lead += 1
-    if pos and not raw[pos:].strip():
+    if pos and size is None and _ONLY_SPACE.fullmatch(raw, pos):
+        # without the geometry nothing says these are an event file's lines
         raise EventFileError(
             f"{str(path)!r} holds only '%' lines (Metavision's header); expected rows of events "
             "x,y,p,t after them"
@@ -808,6 +811,32 @@ def _csv_polarity(p: np.ndarray, notes: list[str], check: bool, named: bool) -> 
         ) from None
 
 
+def _no_events_csv(
+    path: Path,
+    geometry: tuple[int, int],
+    sensor_size: tuple[int, int] | None,
+    time_unit: str | None,
+) -> ArrayReader:
+    """A CSV of Metavision's writer holding no events: its ``%`` lines alone."""
+    notes = (
+        [f"time unit given: {TIME_UNITS[time_unit]}"]
+        if time_unit is not None
+        else [f"time unit detected: microseconds (integer times in the CSV){unit_hint('us')}"]
+    )
+    ev = empty_events()
+    size, inferred = resolve_sensor_size(geometry, sensor_size, ev, path, notes)
+    return ArrayReader(
+        ev,
+        size,
+        path=path,
+        layout="csv",
+        notes=notes,
+        time_unit_detected=time_unit or "us",
+        sensor_size_inferred=inferred,
+        file_index=None,
+    )
+
+
 def read_csv(
     path: Path,
     sensor_size: tuple[int, int] | None,
@@ -826,6 +855,10 @@ def read_csv(
     # without blank or comment lines before the header: loadtxt's skiprows would count them
     raw, lead, comment = read_text(path, "a CSV of events t,x,y,p", header_comment=True)
     raw, lead, geometry = _metavision_lines(path, raw, lead)
+    if geometry is not None and _ONLY_SPACE.fullmatch(raw):
+        # Metavision's header alone, as its writer leaves a recording of no events: no events,
+        # the geometry's sensor size, as a CSV of a header line alone is read
+        return _no_events_csv(path, geometry, sensor_size, time_unit)
     first = raw[: raw.find(b"\n")] if b"\n" in raw else raw
     first = first.strip()
     delim = delimiter(path, first, lead + 1)
