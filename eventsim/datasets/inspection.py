@@ -680,7 +680,7 @@ def preview_dataset(
 ) -> Path:
     """A PNG contact sheet of the first ``n`` samples: the frame, the frame with the window's
     events painted over it in grey (ON red, OFF blue, as every overlay), and the question with
-    its answer.
+    its answer (wrapped to the tile, see `_caption`).
 
     Written to ``out`` (default ``ROOT/preview.png``); ``split`` defaults to the first split
     that has samples.
@@ -709,18 +709,20 @@ def preview_dataset(
             pair = np.concatenate([s["image"], painted], axis=1)
             scale = -(-448 // pair.shape[1])  # small sensors are enlarged so the text fits
             pair = cv2.resize(pair, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
-            band = np.full((44, pair.shape[1], 3), 255, np.uint8)
-            lines = [
+            lines = _caption(
                 s["question"],
-                f"-> {s['answer']}  ({s['question_type']}, {len(s['events'])} events)",
-            ]
+                s["answer"],
+                f"  ({s['question_type']}, {len(s['events'])} events)",
+                pair.shape[1] - 2 * _TEXT_X,
+            )
+            band = np.full((4 + _LINE_STEP * len(lines), pair.shape[1], 3), 255, np.uint8)
             for k, text in enumerate(lines):
                 cv2.putText(
                     band,
-                    text[:70],
-                    (6, 17 + 20 * k),
+                    text,
+                    (_TEXT_X, 17 + _LINE_STEP * k),
                     cv2.FONT_HERSHEY_SIMPLEX,
-                    0.45,
+                    _TEXT_SCALE,
                     (0, 0, 0),
                     1,
                     cv2.LINE_AA,
@@ -728,9 +730,12 @@ def preview_dataset(
             tiles.append(np.concatenate([pair, band], axis=0))
     if not tiles:
         raise DatasetError(f"split {names[0]!r} of {str(root)!r} has no samples to preview")
+    # captions of more lines make taller tiles; the others are padded white below theirs
+    height = max(t.shape[0] for t in tiles)
     width = max(t.shape[1] for t in tiles)
     tiles = [
-        np.pad(t, ((0, 0), (0, width - t.shape[1]), (0, 0)), constant_values=255) for t in tiles
+        np.pad(t, ((0, height - t.shape[0]), (0, width - t.shape[1]), (0, 0)), constant_values=255)
+        for t in tiles
     ]
     cols = 2 if len(tiles) > 1 else 1
     while len(tiles) % cols:
@@ -751,3 +756,89 @@ def preview_dataset(
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+_TEXT_X = 6
+_TEXT_SCALE = 0.45
+_LINE_STEP = 20
+# RealWorldQA's question, its four options and its instruction line fit
+_MAX_QUESTION_LINES = 6
+
+
+def _caption(question: str, answer: str, tail: str, width: int) -> list[str]:
+    """The lines of text under a preview tile, each at most ``width`` pixels wide: the
+    question wrapped to at most ``_MAX_QUESTION_LINES`` lines (its own line breaks kept, as
+    RealWorldQA writes an option per line), then ``-> answer`` and ``tail`` on one line. Text
+    that does not fit ends in '...': drawn as it was, line breaks printed the options over the
+    answer line and long lines ran off the tile."""
+    lines = _wrap(question, width, _MAX_QUESTION_LINES) or [""]
+    return [*lines, _cut(" ".join(answer.split()), width, "-> ", tail)]
+
+
+def _wrap(text: str, width: int, max_lines: int) -> list[str]:
+    """``text``'s lines broken at spaces (inside a word where one is wider than ``width``, as
+    in text without spaces), blank lines left out; the last of ``max_lines`` ends in '...'
+    where more would follow."""
+    # gathered up to one line past the limit: enough to know that text was left out
+    lines: list[str] = []
+    for paragraph in text.splitlines():
+        line = ""
+        for word in paragraph.split():
+            if len(lines) > max_lines:
+                break
+            joined = f"{line} {word}" if line else word
+            if _text_width(joined) <= width:
+                line = joined
+                continue
+            if line:
+                lines.append(line)
+            while len(lines) <= max_lines:
+                k = _longest_prefix(word, width, "", "")
+                if k == len(word):
+                    break
+                lines.append(word[:k])
+                word = word[k:]
+            line = word
+        if line:
+            lines.append(line)
+        if len(lines) > max_lines:
+            return [*lines[: max_lines - 1], _cut(lines[max_lines - 1], width, "", "", more=True)]
+    return lines
+
+
+def _cut(text: str, width: int, head: str, tail: str, *, more: bool = False) -> str:
+    """``head``, as much of ``text`` as fits and '...', then ``tail``, within ``width``
+    pixels (``text`` whole where it fits and not ``more``)."""
+    if not more and _text_width(head + text + tail) <= width:
+        return head + text + tail
+    k = _longest_prefix(text, width, head, "..." + tail)
+    return head + text[:k].rstrip() + "..." + tail
+
+
+def _longest_prefix(text: str, width: int, head: str, tail: str) -> int:
+    """The most characters of ``text`` that fit ``width`` pixels between ``head`` and
+    ``tail``: at least one where ``tail`` is empty, so that breaking a word always advances."""
+
+    def fits(k: int) -> bool:
+        return _text_width(head + text[:k].rstrip() + tail) <= width
+
+    # doubling first: a question of a million characters without a space is measured in
+    # pieces of about a line, not whole
+    lo = 0 if tail else 1
+    hi = lo + 1
+    while hi <= len(text) and fits(hi):
+        lo, hi = hi, 2 * hi
+    hi = min(hi, len(text) + 1)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if fits(mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+def _text_width(text: str) -> int:
+    import cv2
+
+    return int(cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, _TEXT_SCALE, 1)[0][0])
