@@ -138,6 +138,121 @@ _SORT_BLOCK = 1 << 20
 # bins of the time counts that split a sort into ranges of at most SORT_MAX_EVENTS
 _SORT_BINS = 1 << 16
 
+# ms_to_idx entries loaded whole on open (32 MiB as int64): a read by time then looks its two
+# bounds up in an array. A longer index (a recording spanning over ~70 minutes; the writer's
+# limit, 2^31 entries, is 16 GiB) is read a block of entries at a time as reads need them
+# (`_LazyIndex`), and one built from the event times for such a span is kept sparse
+# (`_SparseIndex`): loaded or built whole, it did not fit in memory
+_WHOLE_INDEX_MAX = 1 << 22
+# entries of an index built or compared at a time by a pass over all of it
+_INDEX_STEP = 1 << 18
+# entries of a `_LazyIndex` compared with the event times at each end of the first and the last
+# chunks of t on open (which catches another tool's convention); the others are checked as
+# reads use them
+_LAZY_CHECK = 1 << 16
+# entries checked on use that a `_LazyMarks` remembers: past that it forgets them all, and an
+# entry used again is checked again (two times read)
+_LAZY_MARKS_MAX = 1 << 16
+# events per block of a `_SparseIndex`: the first time of each is kept
+_SPARSE_EVENTS = 1 << 16
+
+
+class _LazyIndex:
+    """A file's ms_to_idx too long to load whole (`_WHOLE_INDEX_MAX`), read as int64 as a
+    whole load reads it, a block of entries at a time; the last few blocks read are kept, so
+    windows read in order (`EventReader.iter_windows`) read each block once."""
+
+    ndim = 1
+    _KEEP = 4
+
+    def __init__(self, ds: h5py.Dataset) -> None:
+        self._ds = ds
+        self.shape: tuple[int] = (int(ds.shape[0]),)
+        # whole chunks of the dataset where they are of a usual size: a block then decodes one
+        self._step = min(max(ds.chunks[0] if ds.chunks else 0, 4096), 1 << 16)
+        # (block number, its entries), newest first: replaced whole, so threads share it
+        self._kept: tuple[tuple[int, np.ndarray], ...] = ()
+
+    def at(self, j: int) -> int:
+        """Entry ``j`` (0 <= j < its length)."""
+        b, i = divmod(j, self._step)
+        for kb, block in self._kept:
+            if kb == b:
+                return int(block[i])
+        a = b * self._step
+        block = np.asarray(self._ds[a : a + self._step], dtype=np.int64)
+        self._kept = ((b, block), *self._kept[: self._KEEP - 1])
+        return int(block[i])
+
+    def entries(self, j0: int, j1: int) -> np.ndarray:
+        """Entries ``j0:j1`` (not kept)."""
+        return np.asarray(self._ds[j0:j1], dtype=np.int64)
+
+
+class _LazyMarks:
+    """Which entries of a `_LazyIndex` are not yet checked against the event times (what an
+    array of one flag per entry holds for an index loaded whole): all but the ranges opening
+    checked and, up to `_LAZY_MARKS_MAX`, the entries checked since."""
+
+    def __init__(self, checked: list[tuple[int, int]]) -> None:
+        self._ranges = checked
+        self._seen: set[int] = set()
+
+    def __getitem__(self, k: int) -> bool:
+        return k not in self._seen and not any(k0 <= k < k1 for k0, k1 in self._ranges)
+
+    def __setitem__(self, k: int, unchecked: bool) -> None:
+        if unchecked:
+            self._seen.discard(k)
+            return
+        if len(self._seen) >= _LAZY_MARKS_MAX:
+            self._seen = set()
+        self._seen.add(k)
+
+    def block(self, k0: int, k1: int) -> np.ndarray:
+        """The flags of entries ``k0:k1`` as an array (True: not checked)."""
+        out = np.ones(k1 - k0, np.bool_)
+        for r0, r1 in self._ranges:
+            out[max(r0, k0) - k0 : max(min(r1, k1), k0) - k0] = False
+        seen = np.fromiter((k for k in tuple(self._seen) if k0 <= k < k1), np.int64)
+        out[seen - k0] = False
+        return out
+
+
+class _SparseIndex:
+    """The index an events/t that is sorted gives, for a span too long to hold one entry per
+    millisecond (`_WHOLE_INDEX_MAX`): the first time of every `_SPARSE_EVENTS` events; an
+    entry is found by a search of those, then of the one block of t it falls in (the last
+    block read is kept: a read by time looks up two entries, mostly in one block)."""
+
+    ndim = 1
+
+    def __init__(self, t: h5py.Dataset, firsts: np.ndarray, base: int, size: int) -> None:
+        self._t = t
+        self._firsts = firsts
+        self._base = base
+        self.shape: tuple[int] = (size,)
+        self._kept: tuple[int, np.ndarray] | None = None  # (first event, its block of t)
+
+    def at(self, j: int) -> int:
+        """Entry ``j``: the first event at or after millisecond ``base + j``."""
+        target = 1000 * (self._base + j)
+        g = int(np.searchsorted(self._firsts, target, side="left"))
+        if g == 0:
+            return 0
+        a = (g - 1) * _SPARSE_EVENTS
+        kept = self._kept
+        if kept is not None and kept[0] == a:
+            t = kept[1]
+        else:
+            t = np.asarray(self._t[a : a + _SPARSE_EVENTS], dtype=np.int64)
+            self._kept = (a, t)
+        return a + int(np.searchsorted(t, target, side="left"))
+
+
+_MsIndex = np.ndarray | _LazyIndex | _SparseIndex
+
+
 _COLUMNS = ("events/x", "events/y", "events/t", "events/p")
 # what opening a file reads (frames only when read)
 _OPEN_DATASETS = (
@@ -522,11 +637,13 @@ class EventReader:
         # all trusted), the millisecond of its first entry: 0 but in an index built in memory,
         # see `_build_ms_index`): `_entry` checks each marked entry before its first use. One
         # attribute, replaced whole, so a thread never pairs one index with another's marks
-        self._index: tuple[np.ndarray | None, np.ndarray | None, int] = (
-            np.asarray(ms[()], dtype=np.int64) if isinstance(ms, h5py.Dataset) else None,
-            None,
-            0,
-        )
+        index: _MsIndex | None = None
+        if isinstance(ms, h5py.Dataset):
+            if ms.ndim == 1 and ms.shape[0] > _WHOLE_INDEX_MAX:
+                index = _LazyIndex(ms)
+            else:
+                index = np.asarray(ms[()], dtype=np.int64)
+        self._index: tuple[_MsIndex | None, np.ndarray | _LazyMarks | None, int] = (index, None, 0)
         self._p_signed = self._signed_polarity()
         # whether events/t is known to be sorted: once the index is built from all of t
         # (`_build_ms_index`), which also finds the first time out of order (`_disorder`:
@@ -647,50 +764,72 @@ class EventReader:
         (decoded already for the first and last times), which catches another tool's
         convention or an offset index. The other entries are left in ``_unchecked`` for
         `_entry`: checking a sample of them here decoded every chunk of ``t`` on each open
-        (14-17 ms for 2 M gzip events)."""
+        (14-17 ms for 2 M gzip events). Of an index too long to load (`_LazyIndex`), only
+        `_LAZY_CHECK` entries at each end of those chunks' ranges are checked here, and its
+        order only there: `_entry` checks the bounds of each other entry it uses too."""
         ms = self._ms
         if ms is None or ms.ndim != 1:
             return False
+        size = ms.shape[0]
         top = self._t_last // 1000  # the last event's millisecond; negative in foreign files
-        if ms.shape[0] < top + 1:
+        if size < top + 1:
             return False
-        if ms.shape[0] == 0:
+        if size == 0:
             return True  # every event is before t = 0: no entry is needed
         n = self._n
-        if ms[0] < 0 or ms[-1] > n or np.any(np.diff(ms) < 0):
+        if isinstance(ms, np.ndarray):
+            if ms[0] < 0 or ms[-1] > n or np.any(np.diff(ms) < 0):
+                return False
+        elif not isinstance(ms, _LazyIndex) or ms.at(0) < 0 or ms.at(size - 1) > n:
             return False
         # at most 2^20 events of each chunk: a foreign file's chunk may be far longer
         span = min(self._t.chunks[0] if self._t.chunks else 1 << 16, 1 << 20)
         chunk = self._t.chunks[0] if self._t.chunks else span
-        unchecked = np.ones(ms.shape[0], np.bool_)
+        checked: list[tuple[int, int]] = []
         for a in sorted({0, max((n - 1) // chunk * chunk, n - span)}):
             b = min(a + span, n)
             seg = np.asarray(self._t[a:b], dtype=np.int64)
             # entries whose millisecond lies within this run of times: the run alone tells
             # where each belongs (t sorted: earlier times are below seg[0], later ones above)
             k0 = 0 if a == 0 else max(int(seg[0]) // 1000 + 1, 0)
-            k1 = ms.shape[0] if b == n else min(int(seg[-1]) // 1000 + 1, ms.shape[0])
+            k1 = size if b == n else min(int(seg[-1]) // 1000 + 1, size)
             if k1 <= k0:
                 continue
-            want = a + np.searchsorted(seg, np.arange(k0, k1, dtype=np.int64) * 1000, "left")
-            if not np.array_equal(ms[k0:k1], want):
-                return False
-            unchecked[k0:k1] = False
-        self._index = (ms, unchecked if unchecked.any() else None, 0)
+            ranges = [(k0, k1)]
+            if isinstance(ms, _LazyIndex):
+                # its ends: the last of them up to the end of the last event's millisecond
+                # (those after it only ever give the end of the file)
+                end = min(k1, top + 2)
+                ranges = [(k0, min(k1, k0 + _LAZY_CHECK)), (max(k0, end - _LAZY_CHECK), end)]
+            for r0, r1 in ranges:
+                if r1 <= r0:
+                    continue
+                want = a + np.searchsorted(seg, np.arange(r0, r1, dtype=np.int64) * 1000, "left")
+                held = ms[r0:r1] if isinstance(ms, np.ndarray) else ms.entries(r0, r1)
+                if not np.array_equal(held, want):
+                    return False
+                checked.append((r0, r1))
+        if isinstance(ms, np.ndarray):
+            unchecked = np.ones(size, np.bool_)
+            for r0, r1 in checked:
+                unchecked[r0:r1] = False
+            self._index = (ms, unchecked if unchecked.any() else None, 0)
+        else:
+            self._index = (ms, _LazyMarks(checked), 0)
         return True
 
     @property
-    def _ms(self) -> np.ndarray | None:
+    def _ms(self) -> _MsIndex | None:
         return self._index[0]
 
     @property
-    def _unchecked(self) -> np.ndarray | None:
+    def _unchecked(self) -> np.ndarray | _LazyMarks | None:
         return self._index[1]
 
     def _reindex(
         self,
-        stale: np.ndarray | None,
-        built: tuple[np.ndarray, int] | None = None,
+        stale: _MsIndex | None,
+        built: tuple[_MsIndex, int] | None = None,
         detail: str = "",
     ) -> None:
         """Replace the foreign ``ms_to_idx`` ``stale`` found not to match the event times by
@@ -710,25 +849,38 @@ class EventReader:
         the event times, reading all of ``t`` (``eventsim info`` does); an index that does
         not match is replaced and noted, as on open. Opening checks the first and last chunks
         only, and `_entry` each other entry before its first use, so reads are right either
-        way: this finds a bad entry that no read has used yet."""
+        way: this finds a bad entry that no read has used yet. The index is compared a
+        block of entries at a time, as the event times give them (`_built_entries`)."""
         ms, unchecked, _ = self._index
-        if ms is None or unchecked is None:
+        if ms is None or unchecked is None or isinstance(ms, _SparseIndex):
             return
+        # entries past the last event's millisecond and the one after it are the end of the
+        # file, as open's checks of order and bounds ensured (`_LazyIndex`: no read uses them)
+        k1 = min(ms.shape[0], max(self._t_last // 1000 + 2, 0))
+        detail = None
         with self._open_file:
             try:
                 # from 0 as the file's index is, to compare them entry by entry
-                built, _ = self._build_ms_index(from_zero=True)
+                for k, built in self._built_entries(0, k1):
+                    k2 = k + built.shape[0]
+                    held = ms[k:k2] if isinstance(ms, np.ndarray) else ms.entries(k, k2)
+                    if isinstance(unchecked, np.ndarray):
+                        marks = unchecked[k:k2]
+                    else:
+                        marks = unchecked.block(k, k2)
+                    bad = np.flatnonzero((held != built) & marks)
+                    if bad.size:
+                        i = int(bad[0])
+                        detail = (
+                            f" (first ms_to_idx[{k + i}] = {int(held[i])}, the event times give "
+                            f"{int(built[i])})"
+                        )
+                        break
+                if detail is not None:
+                    self._reindex(ms, None, detail)
             except OSError as exc:
                 raise self._damaged("events/t", exc, "events/t") from None
-        k = min(ms.shape[0], built.shape[0])
-        # entries past the built index are the end of the file, as open's checks of order and
-        # bounds ensured
-        bad = np.flatnonzero((ms[:k] != built[:k]) & unchecked[:k])
-        if bad.size:
-            i = int(bad[0])
-            detail = f" (first ms_to_idx[{i}] = {int(ms[i])}, the event times give {int(built[i])})"
-            self._reindex(ms, (built, 0), detail)
-        else:
+        if detail is None:
             with self._index_lock:
                 if self._index[0] is ms:
                     self._index = (ms, None, 0)
@@ -741,9 +893,13 @@ class EventReader:
             return self._n
         if k < base:
             return 0  # an index built from the first event's millisecond: all are later
-        i = int(ms[k - base])
+        i = int(ms[k - base]) if isinstance(ms, np.ndarray) else ms.at(k - base)
         # (only a file's own index, which starts at 0, has entries to check)
         if unchecked is not None and unchecked[k]:
+            # (bounds: opening checks those of a `_LazyIndex`'s ends only)
+            if not 0 <= i <= self._n:
+                self._reindex(ms)
+                return self._entry(k)
             near = np.asarray(self._t[max(i - 1, 0) : i + 1], dtype=np.int64)
             if (i < self._n and near[-1] < 1000 * k) or (i > 0 and near[0] >= 1000 * k):
                 self._reindex(ms)
@@ -752,18 +908,28 @@ class EventReader:
             unchecked[k] = False
         return i
 
-    def _build_ms_index(self, *, from_zero: bool = False) -> tuple[np.ndarray, int]:
+    def _build_ms_index(self) -> tuple[_MsIndex, int]:
         """The index from all of events/t, and the millisecond of its first entry: that of
-        the first event (0 ``from_zero`` or for times before 0). From 0, the index of times
-        that start far from it (µs since 1970 and no t_offset) took terabytes. Building it
-        also tells whether t is sorted (noted when it is not: reads by time then refuse the
-        file, see `_refuse_unsorted`)."""
+        the first event (0 for times before 0). From 0, the index of times that start far
+        from it (µs since 1970 and no t_offset) took terabytes; of more than
+        `_WHOLE_INDEX_MAX` milliseconds, it is kept sparse (`_SparseIndex`). Building it also
+        tells whether t is sorted (noted when it is not: reads by time then refuse the file,
+        see `_refuse_unsorted`)."""
         last = int(self._t[self._n - 1])
-        base = 0 if from_zero else max(self._t_first // 1000, 0)
-        ms = np.arange(base, last // 1000 + 2, dtype=np.int64) * 1000
-        out = np.empty(ms.shape[0], np.int64)
-        pos = 0
-        done = 0
+        base = max(self._t_first // 1000, 0)
+        size = max(last // 1000 + 2 - base, 0)
+        if size > _WHOLE_INDEX_MAX:
+            firsts = [t[::_SPARSE_EVENTS].copy() for _, t in self._t_pass()]
+            return _SparseIndex(self._t, np.concatenate(firsts), base, size), base
+        out = np.empty(size, np.int64)
+        for k, values in self._built_entries(base, base + size):
+            out[k - base : k - base + values.shape[0]] = values
+        return out, base
+
+    def _t_pass(self) -> Iterator[tuple[int, np.ndarray]]:
+        """(first event, times) of each block of 2^20 events of events/t, in int64, in order;
+        once all are read, t is known sorted (`_t_sorted`) or its first step down is noted
+        (`_found_disorder`)."""
         before: int | None = None  # the last time of the previous block
         disorder = self._disorder
         for a in range(0, self._n, 1 << 20):
@@ -777,16 +943,32 @@ class EventReader:
                         j = int(down[0])
                         disorder = (a + j + 1, int(t[j]), int(t[j + 1]))
                 before = int(t[-1])
-            stop = np.searchsorted(ms, t[-1], side="right")
-            out[done:stop] = a + np.searchsorted(t, ms[done:stop], side="left")
-            done = stop
-            pos = a + t.shape[0]
-        out[done:] = pos
+            yield a, t
         if disorder is None:
             self._t_sorted = True
         else:
             self._found_disorder(disorder)
-        return out, base
+
+    def _built_entries(self, k0: int, k1: int) -> Iterator[tuple[int, np.ndarray]]:
+        """Entries ``k0:k1`` of the index events/t gives (the first event at or after each
+        millisecond), as (first entry, entries) in blocks of at most `_INDEX_STEP`, from one
+        pass over t (`_t_pass`): no array of them all, which for a long span did not fit."""
+        k = k0
+        end = 0  # the end of the events read
+        for a, t in self._t_pass():
+            end = a + t.shape[0]
+            # the entries whose millisecond starts at or before this block's last time (t
+            # sorted: after the previous block's)
+            stop = min(k1, int(t[-1]) // 1000 + 1)
+            while k < stop:
+                step = min(stop, k + _INDEX_STEP)
+                ms = np.arange(k, step, dtype=np.int64) * 1000
+                yield k, a + np.searchsorted(t, ms, side="left")
+                k = step
+        while k < k1:
+            step = min(k1, k + _INDEX_STEP)
+            yield k, np.full(step - k, end, np.int64)
+            k = step
 
     def _found_disorder(self, disorder: tuple[int, int, int]) -> None:
         # (called under `_index_lock` by a rebuild, so not locked here: two threads finding
