@@ -157,6 +157,11 @@ _LAZY_MARKS_MAX = 1 << 16
 _SPARSE_EVENTS = 1 << 16
 
 
+class _IndexUnreadable(OSError):
+    """HDF5 failed to read a `_LazyIndex`'s entries: the reads by time that need them catch
+    OSError for events/t, which was then blamed for ms_to_idx's damage (or missing filter)."""
+
+
 class _LazyIndex:
     """A file's ms_to_idx too long to load whole (`_WHOLE_INDEX_MAX`), read as int64 as a
     whole load reads it, a block of entries at a time; the last few blocks read are kept, so
@@ -180,13 +185,16 @@ class _LazyIndex:
             if kb == b:
                 return int(block[i])
         a = b * self._step
-        block = np.asarray(self._ds[a : a + self._step], dtype=np.int64)
+        block = self.entries(a, a + self._step)
         self._kept = ((b, block), *self._kept[: self._KEEP - 1])
         return int(block[i])
 
     def entries(self, j0: int, j1: int) -> np.ndarray:
         """Entries ``j0:j1`` (not kept)."""
-        return np.asarray(self._ds[j0:j1], dtype=np.int64)
+        try:
+            return np.asarray(self._ds[j0:j1], dtype=np.int64)
+        except OSError as exc:
+            raise _IndexUnreadable(*exc.args) from None
 
 
 class _LazyMarks:
@@ -879,7 +887,7 @@ class EventReader:
                 if detail is not None:
                     self._reindex(ms, None, detail)
             except OSError as exc:
-                raise self._damaged("events/t", exc, "events/t") from None
+                raise self._damaged_index_read(exc) from None
         if detail is None:
             with self._index_lock:
                 if self._index[0] is ms:
@@ -1423,11 +1431,16 @@ class EventReader:
             a = 0 if t0 is None else self._index_of(t0)
             b = self._n if t1 is None else self._index_of(t1)
         except OSError as exc:
-            raise self._damaged("events/t", exc, "events/t") from None
+            raise self._damaged_index_read(exc) from None
         if t0 is not None or t1 is not None:
             # also when the search itself rebuilt the index and so found t out of order
             self._refuse_unsorted()
         return a, b
+
+    def _damaged_index_read(self, exc: OSError) -> EventFileError:
+        # a look-up reads events/t, and ms_to_idx too where it is read on demand
+        name = "ms_to_idx" if isinstance(exc, _IndexUnreadable) else "events/t"
+        return self._damaged(name, exc, name)
 
     def _damaged(self, what: str, exc: OSError, dataset: str) -> EventFileError:
         return EventFileError(
