@@ -33,6 +33,7 @@ from eventsim.errors import InputError, ParameterError
 
 if TYPE_CHECKING:
     from epvlm.evaluate import EvalInterrupted, EvalResume
+    from epvlm.prior import Selection
 
 
 def _add_model(p: argparse.ArgumentParser) -> None:
@@ -100,6 +101,15 @@ def _choices_arg(text: str) -> list[str]:
     if len(options) > MAX_OPTIONS:
         raise argparse.ArgumentTypeError(
             f"{len(options)} options given; at most {MAX_OPTIONS} (A to Z) can be asked and scored"
+        )
+    # compared as the dataset build compares a sample's choices (surrounding spaces aside): an
+    # answer naming a repeated option's text named neither of its letters
+    shown = [c.strip() for c in options]
+    repeated = next((c for k, c in enumerate(shown) if c in shown[:k]), None)
+    if repeated is not None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} lists the option {repeated!r} more than once; the answer naming it "
+            "would name no single option"
         )
     return options
 
@@ -271,7 +281,7 @@ def build_run_parser() -> argparse.ArgumentParser:
         default="event",
         choices=SELECTORS,
         help="event (default; needs --events): blocks with the most events; edges: blocks with "
-        "the strongest image gradients (RGB only, no events); random, downsample, center: "
+        "the strongest gradients of the image's luma (no events); random, downsample, center: "
         "content-blind baselines; dense: every token",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the random selector (default 0)")
@@ -482,7 +492,7 @@ def _read_events(path: str, window_ms: float | None, frame_time_us: int | None):
     """Events of the window before the frame, the sensor size, the window used and a note
     saying which window was taken from a long recording when the user did not pick one, or
     that the window was cut at the first event (the file cannot say whether its recording began
-    earlier, with no events).
+    earlier, with no events). A file of no events has no window (None) and no note.
 
     The whole file is checked first (`StreamCheck`, the check of ``eventsim convert``,
     ``render`` and ``plot``): unsorted times would make the window drop events silently."""
@@ -492,6 +502,9 @@ def _read_events(path: str, window_ms: float | None, frame_time_us: int | None):
     reader = open_events(path)
     try:
         check_reader(reader, path)
+        if not len(reader):
+            # no window to pick or check: its [0, 1) µs read as a recording starting at 0
+            return reader.read(), tuple(reader.sensor_size), None, None
         first, end = int(reader.t_start_us), int(reader.t_end_us)
         last = max(first, end - 1)
         note = None
@@ -532,6 +545,26 @@ def _read_events(path: str, window_ms: float | None, frame_time_us: int | None):
             close()
 
 
+def _quantile_reason(sel: Selection) -> str:
+    """Why ``sel`` (an event or edges selection under --rule quantile) kept more tokens than
+    its keep, as eval's note says it ('' where it kept no more): 64 of 64 tokens at keep 0.25
+    read as a fault."""
+    from epvlm.prior import keep_budget
+
+    if (
+        sel.fallback
+        or sel.scores is None
+        or sel.kept_tokens <= keep_budget(sel.total_tokens, sel.keep)
+    ):
+        return ""
+    reason = "every block scoring at or above its threshold, ties included"
+    if sel.kept_tokens == sel.total_tokens and not sel.scores.min():
+        reason += ", so all of them, as most blocks " + (
+            "saw no event" if sel.selector == "event" else "are flat (no luma gradient)"
+        )
+    return reason
+
+
 @cli_command(build_run_parser)
 def run_main(args: argparse.Namespace) -> int:
     import numpy as np
@@ -545,7 +578,7 @@ def run_main(args: argparse.Namespace) -> int:
         selection_flops,
     )
     from epvlm.flops import vlm_flops
-    from epvlm.prior import Selection, Selector, select_blocks
+    from epvlm.prior import Selector, select_blocks
     from epvlm.processing import check_image_size, grid_for_size, min_image_tokens, prompt_format
     from epvlm.results import fmt_keep
     from eventsim._text import plural
@@ -621,11 +654,12 @@ def run_main(args: argparse.Namespace) -> int:
             budget=budget,
         )
 
-    budget = (
-        select("event").kept_tokens
+    matched = (
+        select("event")
         if baseline_tokens == "event" and args.selector in MATCHED_BASELINES
         else None
     )
+    budget = matched.kept_tokens if matched is not None else None
     sel = select(args.selector, budget)
     choices = args.choices
     _, counts, seconds = answer_selections(
@@ -708,12 +742,21 @@ def run_main(args: argparse.Namespace) -> int:
         print(f"raw output{' (names no option)' if options else ''}: {cnt['raw']!r}")
     if window is not None:
         print(f"events: window [{window[0]}, {window[1]}) µs; {fmt} prompt format")
+    elif events is not None:
+        print(f"events: none, {args.events!r} holds no events; {fmt} prompt format")
+    # under --rule quantile: why more tokens than the keep were kept
+    why = _quantile_reason(matched or sel) if args.rule == "quantile" else ""
+    if matched is not None:
+        why = f"; it keeps {why}" if why else ""
+        tail = f"; as many as the event prior kept (--rule quantile{why})"
+    else:
+        tail = f"; --rule quantile keeps {why}" if why else ""
     print(
         f"tokens: {sel.kept_tokens} of {sel.total_tokens} image "
         f"{plural(sel.total_tokens, 'token')} kept "
         f"({sel.selector}, keep {fmt_keep(sel.keep)})"
         + (f"; {sel.fallback_reason}, fell back to {sel.fallback}" if sel.fallback else "")
-        + ("; as many as the event prior kept (--rule quantile)" if budget is not None else "")
+        + tail
     )
     print(
         f"FLOPs: {flops.total / 1e9:.3f} G ({100 * flops.total / dense.total:.1f} % of dense "
@@ -782,6 +825,13 @@ def build_eval_parser() -> argparse.ArgumentParser:
         help="samples per generate() call (default 16; left-padded, one attention mask per sample)",
     )
     p.add_argument(
+        "--threads",
+        type=int,
+        metavar="N",
+        help="torch CPU threads for the model, 1..the usable cores, as epvlm demo's (default: "
+        "torch's own); fewer than the cores steady the latency figures on a busy machine",
+    )
+    p.add_argument(
         "--max-new-tokens",
         type=int,
         help="generation budget (default: 32 for chat checkpoints, else the longest option, and 16 "
@@ -812,9 +862,17 @@ def eval_main(args: argparse.Namespace) -> int:
     from epvlm.errors import FolderLockWarning
     from epvlm.evaluate import EvalInterrupted, UnreadableAnswersWarning, evaluate_dataset
     from epvlm.results import RESULT_FILES, json_ready, results_table
+    from eventsim.errors import require
     from eventsim.outputs import expect_final_output
 
     _check_runtime(args)
+    if args.threads is not None:
+        check_threads(args.threads)
+        require("torch", "vlm", "epvlm eval")
+        import torch
+
+        # as epvlm demo sets them: for the whole process, before the model loads
+        torch.set_num_threads(args.threads)
     for name in RESULT_FILES:
         expect_final_output(Path(args.output) / name)
     try:
@@ -953,7 +1011,7 @@ def build_flops_parser() -> argparse.ArgumentParser:
 def flops_main(args: argparse.Namespace) -> int:
     from epvlm.flops import image_token_grid, load_dims, vlm_flops
     from epvlm.prior import keep_budget
-    from epvlm.results import fmt_keep
+    from epvlm.results import fmt_gflops, fmt_keep
     from eventsim._text import plural
 
     dims = load_dims(args.config)
@@ -993,7 +1051,6 @@ def flops_main(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result))
         return 0
-    g = 1e9
     factor = dims.patch_size * dims.merge_size
     size_h, size_w = rows * factor, cols * factor
     # the processor's resize, said: 10000 x 10000 px giving 127x127 tokens, or 10 x 10 px
@@ -1010,14 +1067,18 @@ def flops_main(args: argparse.Namespace) -> int:
     )
     print(f"{'':16}{'dense':>12}{f'keep {fmt_keep(args.keep)}':>14}")
     print(f"{'image tokens':16}{total:>12}{kept:>14}")
-    for name, a, b in (
+    parts = (
         ("vision GFLOPs", dense.vision, sparse.vision),
         ("merger GFLOPs", dense.merger, sparse.merger),
         ("LLM GFLOPs", dense.language_model, sparse.language_model),
         ("decode GFLOPs", dense.decode, sparse.decode),
         ("total GFLOPs", dense.total, sparse.total),
-    ):
-        print(f"{name:16}{a / g:>12.1f}{b / g:>14.1f}")
+    )
+    # one decimal count for the table, enough for its smallest part: at one decimal a tiny
+    # model's merger and decode read 0.1 and 0.0
+    cells = iter(fmt_gflops([f for _, a, b in parts for f in (a, b)]))
+    for name, *_ in parts:
+        print(f"{name:16}{next(cells):>12}{next(cells):>14}")
     print(f"saves {100 * (1 - sparse.total / dense.total):.1f} % of FLOPs")
     return 0
 

@@ -111,6 +111,7 @@ __all__ = [
     "check_results_folder",
     "find_row",
     "fmt_ci",
+    "fmt_gflops",
     "fmt_keep",
     "fmt_pct",
     "fmt_points",
@@ -580,6 +581,17 @@ def fmt_keep(keep: float, among: Iterable[float] = ()) -> str:
     return f"{keep:.{digits}g}"
 
 
+def fmt_gflops(flops: Sequence[float]) -> list[str]:
+    """FLOPs as GFLOPs, one column's worth: every value with the same decimals, as many as
+    give the smallest non-zero one 3 significant digits (at most 6), no exponent, thousands
+    separated (a 2B model's ``2,270`` beside ``1,135``; a tiny model's ``0.760`` beside
+    ``0.393``, where ``.3g`` printed ``2.27e+03`` and ``0.76``)."""
+    values = [f / 1e9 for f in flops]
+    smallest = min((abs(v) for v in values if v and math.isfinite(v)), default=1.0)
+    decimals = min(6, max(0, 2 - math.floor(math.log10(smallest))))
+    return [f"{v:,.{decimals}f}" for v in values]
+
+
 def results_table(rows: Sequence[Mapping[str, Any]]) -> str:
     """Markdown table of evaluation rows (``epvlm eval``'s table.md and console output)."""
     types = group_values(rows, "question_type")
@@ -600,7 +612,8 @@ def results_table(rows: Sequence[Mapping[str, Any]]) -> str:
     ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     keeps = [r["keep"] for r in rows]
-    for r in rows:
+    gflops = fmt_gflops([r["flops"] for r in rows])
+    for r, gf in zip(rows, gflops, strict=True):
         lo, hi = r["accuracy_ci95"]
         cells = [
             r["selector"],
@@ -608,7 +621,7 @@ def results_table(rows: Sequence[Mapping[str, Any]]) -> str:
             str(r["n"]),
             f"{fmt_pct(r['accuracy'])} ({fmt_pct(lo)}–{fmt_pct(hi)})",
             fmt_pct(r["accuracy_vs_dense"]),
-            f"{r['flops'] / 1e9:.3g}",
+            gf,
             fmt_pct(r["flops_vs_dense"]),
             f"{1000 * r['latency_s']:.1f}" if r["latency_s"] is not None else "–",
             f"{r['kept_tokens']:.1f} / {r['total_tokens']:.0f}" if r["n"] else "–",
@@ -752,7 +765,8 @@ MARKER_SIZES = {
 # the other selectors take matplotlib's colour cycle in plotting order (C0-C4 for five
 # series); edges has a fixed colour outside that range, so it never shares one with event
 COLORS = {"edges": "tab:olive"}
-LABELS = {"edges": "edges (RGB gradients)"}
+# edges scores the frame's luma (`epvlm.prior.edge_map`): colours of equal luma make no edge
+LABELS = {"edges": "edges (luma gradients)"}
 
 
 def _series_style(sel: str) -> dict[str, Any]:

@@ -169,11 +169,19 @@ def _answers(selector: str, keep: float, n: int, unparsed: int, mode: str = "cho
 def test_the_warning_names_only_the_configurations_over_the_share():
     from epvlm.evaluate import unreadable_answers_warning
 
-    samples = [*_answers("dense", 1.0, 8, 0), *_answers("event", 0.5, 8, 2)]
+    # (where dense ran, only when its answers come to the share: tests/test_epvlm_round9b_walk.py)
+    samples = [
+        *_answers("dense", 1.0, 8, 2),
+        *_answers("event", 0.5, 8, 2),
+        *_answers("event", 0.25, 8, 1),
+    ]
     asked = {f"q{i}": ("Left or right?", ["left", "right"]) for i in range(8)}
     text = unreadable_answers_warning(samples, asked)
     assert text is not None
-    assert text.startswith("2 of 8 answers (25.0 %) in event at keep 0.5 (2 of 8) named no option")
+    assert text.startswith(
+        "4 of 16 answers (25.0 %) in dense at keep 1 (2 of 8), event at keep 0.5 (2 of 8) "
+        "named no option"
+    )
     assert "'yellow' to 'Left or right?' with options 'left', 'right' (sample 'q0')" in text
     # one example per distinct generation
     assert text.count("'yellow'") == 1
