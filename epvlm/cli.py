@@ -559,7 +559,9 @@ def _quantile_reason(sel: Selection) -> str:
         return ""
     reason = "every block scoring at or above its threshold, ties included"
     if sel.kept_tokens == sel.total_tokens and not sel.scores.min():
-        reason += ", so all of them, as most blocks " + (
+        # counted: at keep 0.75 a quarter of the blocks at 0 puts the threshold at 0, not most
+        zero = int((sel.scores == 0).sum())
+        reason += f", so all of them, as {zero} of the {sel.scores.size} blocks " + (
             "saw no event" if sel.selector == "event" else "are flat (no luma gradient)"
         )
     return reason
@@ -1065,8 +1067,6 @@ def flops_main(args: argparse.Namespace) -> int:
         f"config {args.config}: image H {h} x W {w} px{resized} -> {rows}x{cols} = {total} "
         f"image {plural(total, 'token')}"
     )
-    print(f"{'':16}{'dense':>12}{f'keep {fmt_keep(args.keep)}':>14}")
-    print(f"{'image tokens':16}{total:>12}{kept:>14}")
     parts = (
         ("vision GFLOPs", dense.vision, sparse.vision),
         ("merger GFLOPs", dense.merger, sparse.merger),
@@ -1076,9 +1076,18 @@ def flops_main(args: argparse.Namespace) -> int:
     )
     # one decimal count for the table, enough for its smallest part: at one decimal a tiny
     # model's merger and decode read 0.1 and 0.0
-    cells = iter(fmt_gflops([f for _, a, b in parts for f in (a, b)]))
-    for name, *_ in parts:
-        print(f"{name:16}{next(cells):>12}{next(cells):>14}")
+    cells = fmt_gflops([f for _, a, b in parts for f in (a, b)])
+    table = [
+        ("", "dense", f"keep {fmt_keep(args.keep)}"),
+        ("image tokens", str(total), str(kept)),
+        *((name, cells[2 * k], cells[2 * k + 1]) for k, (name, *_) in enumerate(parts)),
+    ]
+    # columns widen to their longest cell: a long prompt's LLM GFLOPs at 4 decimals
+    # (5,319,512.1147) ran into the next column's
+    wide = max(12, 2 + max(len(a) for _, a, _ in table))
+    wide_keep = max(14, 2 + max(len(b) for *_, b in table))
+    for name, a, b in table:
+        print(f"{name:16}{a:>{wide}}{b:>{wide_keep}}")
     print(f"saves {100 * (1 - sparse.total / dense.total):.1f} % of FLOPs")
     return 0
 

@@ -702,7 +702,8 @@ def _quantile_note(rule: KeepRule, selectors: Sequence[Selector]) -> str:
     if "event" in selectors or matched:
         parts.append(
             "event keeps every block at or above its threshold, ties included, so its kept "
-            "tokens vary by sample (all of them where most blocks saw no event)"
+            "tokens vary by sample (all of them where more than a 1 - keep share of the "
+            "blocks saw no event)"
         )
     if matched:
         parts.append(

@@ -145,8 +145,8 @@ def test_run_says_why_quantile_kept_every_token(run_files, capsys):
     tokens = next(line for line in _out(capsys) if line.startswith("tokens:"))
     assert tokens == (
         "tokens: 64 of 64 image tokens kept (event, keep 0.25); --rule quantile keeps every "
-        "block scoring at or above its threshold, ties included, so all of them, as most "
-        "blocks saw no event"
+        "block scoring at or above its threshold, ties included, so all of them, as 60 of "
+        "the 64 blocks saw no event"
     )
     # random takes the event prior's count, and the reason with it
     _run(image, events, "--rule", "quantile", "--keep", "0.25", "--selector", "random")
@@ -155,10 +155,10 @@ def test_run_says_why_quantile_kept_every_token(run_files, capsys):
         "tokens: 64 of 64 image tokens kept (random, keep 0.25); as many as the event prior "
         "kept (--rule quantile; it keeps every block scoring at or above its threshold"
     )
-    assert tokens.endswith("as most blocks saw no event)")
+    assert tokens.endswith("as 60 of the 64 blocks saw no event)")
     _run(image, None, "--rule", "quantile", "--keep", "0.25", "--selector", "edges")
     tokens = next(line for line in _out(capsys) if line.startswith("tokens:"))
-    assert tokens.endswith("so all of them, as most blocks are flat (no luma gradient)")
+    assert tokens.endswith("so all of them, as 60 of the 64 blocks are flat (no luma gradient)")
     # top-k keeps its keep: nothing to explain
     _run(image, events, "--keep", "0.25")
     tokens = next(line for line in _out(capsys) if line.startswith("tokens:"))
