@@ -296,13 +296,20 @@ class _OrderCheck:
     is in the CPU cache: each must be at or after the one before it. A pass over the returned
     array afterwards would read it back from memory (a strided field of records, for a long
     window far larger than the cache); a compare of the block just decoded costs little
-    beside its decompression. Holds the first and last times seen, as the file holds them."""
+    beside its decompression. Holds the first and last times seen, as the file holds them.
+    ``lead``/``tail``: the record read also decodes the time just before its first event
+    (into ``before``, seeding ``last``) and just after its last one (into ``after``), from
+    chunks it decodes anyway: a separate one-value read of them cost HDF5 a read call each."""
 
-    __slots__ = ("_scratch", "first", "last")
+    __slots__ = ("_scratch", "after", "before", "first", "last", "lead", "tail")
 
     def __init__(self) -> None:
         self.first: int | None = None
         self.last: int | None = None  # the time before the next block (set to seed the check)
+        self.lead = False
+        self.tail = False
+        self.before: int | None = None
+        self.after: int | None = None
         self._scratch = np.empty(0, dtype=np.bool_)  # sized by the first block
 
     def step_down(self, t: np.ndarray) -> tuple[int, int] | None:
@@ -1033,7 +1040,11 @@ class EventReader:
         return int(buf[0])
 
     def _read_window(
-        self, t_start_us: int | None, t_end_us: int | None, read: Callable[..., _R]
+        self,
+        t_start_us: int | None,
+        t_end_us: int | None,
+        read: Callable[..., _R],
+        edges: bool = False,
     ) -> _R:
         """``read(a, b, check)`` of the events ``a:b`` a read by time wants, checked where the
         order of events/t is not known (`_t_sorted`): the events read must be sorted and inside
@@ -1043,13 +1054,14 @@ class EventReader:
         order farther from the window's ends goes unseen, but does not change what the window
         returns. When an end is wrong the index is rebuilt from all of t: a file with a step
         down in t is then refused, naming it; a wrong ms_to_idx is replaced (noted) and the
-        read done again."""
+        read done again. ``edges``: ``read`` decodes the two values itself where they lie in
+        the chunks it decodes (`_OrderCheck`'s ``lead`` and ``tail``)."""
         a, b = self._index_range(t_start_us, t_end_us)
         if self._t_sorted:
             return read(a, b, None)
         stale = self._ms
         if 0 <= a <= b <= self._n:
-            got, detail = self._checked_read(a, b, t_start_us, t_end_us, read)
+            got, detail = self._checked_read(a, b, t_start_us, t_end_us, read, edges)
             if detail is None:
                 return got
         else:
@@ -1072,6 +1084,7 @@ class EventReader:
         t_start_us: int | None,
         t_end_us: int | None,
         read: Callable[..., _R],
+        edges: bool,
     ) -> tuple[_R, str | None]:
         """``read(a, b, check)`` as `_read_window` checks it, and what is wrong with the
         range ``a:b`` the index gave for the window (None: nothing)."""
@@ -1079,16 +1092,26 @@ class EventReader:
         r0 = None if t_start_us is None else _ceil_us(t_start_us) - off
         r1 = None if t_end_us is None else _ceil_us(t_end_us) - off
         check = _OrderCheck()
+        if edges and b > a and self._t.chunks:
+            # where t[a - 1] lies in the chunk of a that the first block's times come from
+            # (all of them: a damaged other chunk would be blamed on it), and t[b] in the
+            # chunk and block of t[b - 1]; either in the block's buffer beside the others
+            chunk, step = self._t.chunks[0], self._block
+            first_hi = min((a // step + 1) * step, b)
+            check.lead = (
+                a % chunk != 0 and a % step != 0 and first_hi <= (a // chunk + 1) * chunk
+            ) and r0 is not None
+            check.tail = b % chunk != 0 and b % step != 0 and b < self._n and r1 is not None
         after = None
         try:
-            if a > 0 and r0 is not None:
+            if a > 0 and r0 is not None and not check.lead:
                 # read first: its chunk is then in the cache for the read (when it is a's);
                 # a step down at ``a`` is found as one
-                check.last = self._time_at(a - 1)
-            lead = check.last
+                check.before = check.last = self._time_at(a - 1)
             got = read(a, b, check)
+            lead = check.before
             if b < self._n and r1 is not None:
-                after = self._time_at(b)
+                after = check.after if check.tail else self._time_at(b)
         except EventsimError:
             raise
         except OSError as exc:
@@ -1221,7 +1244,8 @@ class EventReader:
         (fresh full-size column arrays would cost page faults and a second pass)."""
         if not self._bufs_lock.acquire(blocking=False):
             # another thread's read is using them
-            self._decode_records(out, a, b, self._new_bufs(min(self._block, b - a)), check)
+            # (room for the times either side, `_OrderCheck`)
+            self._decode_records(out, a, b, self._new_bufs(min(self._block, b - a + 2)), check)
             return
         try:
             if self._bufs is None:
@@ -1262,29 +1286,60 @@ class EventReader:
         step = self._block
         full = h5py.h5s.create_simple((step,))
         lo = a
+        lead = check is not None and check.lead
+        tail = check is not None and check.tail
+        tid, tbuf, tmtype = reads[2]  # (x, y, t, p)
         while lo < b:
             hi = min((lo // step + 1) * step, b)
             k = hi - lo
+            # the block's times are tbuf[s : s + k]: t[lo - 1] before them and t[hi] after
+            # them where the check wants them
+            s = 1 if lead and lo == a else 0
+            e = 1 if tail and hi == b else 0
             mspace = full if k == step else h5py.h5s.create_simple((k,))
+            if s:
+                # first, as the one-value read it replaces was, and from the same chunk (see
+                # `_checked_read`): a damaged one is reported as that read reported it
+                fspace.select_hyperslab((lo - 1,), (k + 1 + e,))
+                try:
+                    tid.read(
+                        h5py.h5s.create_simple((k + 1 + e,)), fspace, tbuf[: k + 1 + e], tmtype
+                    )
+                except OSError as exc:
+                    raise self._damaged("events/t", exc, "events/t") from None
             fspace.select_hyperslab((lo,), (k,))
             for dsid, buf, mtype in reads:
-                dsid.read(mspace, fspace, buf[:k], mtype)
+                if buf is not tbuf or not (s or e):
+                    dsid.read(mspace, fspace, buf[:k], mtype)
+                elif not s:
+                    fspace.select_hyperslab((lo,), (k + 1,))
+                    dsid.read(h5py.h5s.create_simple((k + 1,)), fspace, buf[: k + 1], mtype)
+                    fspace.select_hyperslab((lo,), (k,))
             for name in self._wide:
                 self._check_coordinates(name, bufs[name][:k])
             if check is not None:
+                if s:
+                    check.before = check.last = int(tbuf[0])
+                if e:
+                    check.after = int(tbuf[s + k])
                 # before the offset is added in place (`_add_offset`)
-                self._step_down(check, bufs["t"][:k], lo)
+                self._step_down(check, tbuf[s : s + k], lo)
             if self._p_signed:
                 _minus_one_to_zero(bufs["p"][:k])
             o = slice(lo - a, hi - a)
             if kernel is not None:
-                kernel.pack(out[o], *(v[:k] for _, v in views), self.t_offset_us)
+                kernel.pack(
+                    out[o],
+                    *(v[s : s + k] if name == "t" else v[:k] for name, v in views),
+                    self.t_offset_us,
+                )
             else:
                 for name, values in views:
+                    part = values[s : s + k] if name == "t" else values[:k]
                     if name == "t" and self.t_offset_us:
-                        _add_offset(values[:k], self.t_offset_us, out["t"][o])
+                        _add_offset(part, self.t_offset_us, out["t"][o])
                     else:
-                        out[name][o] = values[:k]
+                        out[name][o] = part
             lo = hi
 
     def read_columns(
@@ -1420,7 +1475,10 @@ class EventReader:
             if t_start_us is None and t_end_us is None:
                 return self._read_index(None, None, out)
             return self._read_window(
-                t_start_us, t_end_us, lambda a, b, check: self._read_index(a, b, out, check)
+                t_start_us,
+                t_end_us,
+                lambda a, b, check: self._read_index(a, b, out, check),
+                edges=True,
             )
 
     def _index_range(self, t_start_us: int | None, t_end_us: int | None) -> tuple[int, int]:
