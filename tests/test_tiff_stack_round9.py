@@ -92,7 +92,9 @@ def _folder_events(tmp_path, frames: list[np.ndarray], fps: float, params: DVSPa
     for k, frame in enumerate(frames):
         bgr = frame[..., ::-1] if frame.ndim == 3 else frame
         assert cv2.imwrite(str(folder / f"{k:03d}.png"), bgr)
-    return simulate(FolderSource(folder, fps=fps), params).events.tobytes()
+    events = simulate(FolderSource(folder, fps=fps), params).events
+    assert events is not None  # in memory: no output file was asked for
+    return events.tobytes()
 
 
 PARAMS = DVSParams(pos_threshold=0.15, neg_threshold=0.15)
