@@ -28,12 +28,11 @@ TINY = Path(__file__).resolve().parents[1] / "epvlm" / "assets" / "shapes-demo-t
 QUESTION = "What colour is the coloured object?"
 
 
-@pytest.fixture(scope="module")
-def run_files(tmp_path_factory) -> tuple[Path, Path]:
-    """A 224x224 image with a red square and events around it in the 50 ms before 0.5 s."""
+def write_run_files(root: Path) -> tuple[Path, Path]:
+    """A 224x224 image (8x8 tokens) with a red square and events on the square alone in the
+    50 ms before 0.5 s, written into ``root``."""
     import cv2
 
-    root = tmp_path_factory.mktemp("round9-run")
     image = np.full((224, 224, 3), 90, np.uint8)
     image[100:120, 100:120] = (0, 0, 255)
     cv2.imwrite(str(root / "a.png"), image)
@@ -45,6 +44,11 @@ def run_files(tmp_path_factory) -> tuple[Path, Path]:
     ev["p"] = rng.integers(0, 2, ev.size)
     write_events(root / "ev.npy", ev, sensor_size=(224, 224))
     return root / "a.png", root / "ev.npy"
+
+
+@pytest.fixture(scope="module")
+def run_files(tmp_path_factory) -> tuple[Path, Path]:
+    return write_run_files(tmp_path_factory.mktemp("round9-run"))
 
 
 @pytest.fixture

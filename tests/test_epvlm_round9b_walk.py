@@ -21,6 +21,7 @@ pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from conftest import build_eval_dataset
+from test_epvlm_round9_output import write_run_files
 
 from epvlm.cli import build_run_parser, main
 from epvlm.results import LABELS, aggregate, results_table
@@ -34,23 +35,11 @@ QUESTION = "What colour is the coloured object?"
 
 @pytest.fixture(scope="module")
 def run_files(tmp_path_factory) -> tuple[Path, Path, Path]:
-    """A 224x224 image (8x8 tokens) with a red square, events on the square alone in the 50 ms
-    before 0.5 s, and a file of no events."""
-    import cv2
-
+    """round 9's image and events (`write_run_files`), and a file of no events."""
     root = tmp_path_factory.mktemp("round9b-run")
-    image = np.full((224, 224, 3), 90, np.uint8)
-    image[100:120, 100:120] = (0, 0, 255)
-    cv2.imwrite(str(root / "a.png"), image)
-    rng = np.random.default_rng(0)
-    ev = np.zeros(3000, EVENT_DTYPE)
-    ev["x"] = rng.integers(95, 125, ev.size)
-    ev["y"] = rng.integers(95, 125, ev.size)
-    ev["t"] = np.sort(rng.integers(450_000, 500_000, ev.size))
-    ev["p"] = rng.integers(0, 2, ev.size)
-    write_events(root / "ev.npy", ev, sensor_size=(224, 224))
+    image, events = write_run_files(root)
     write_events(root / "empty.h5", np.zeros(0, EVENT_DTYPE), sensor_size=(224, 224))
-    return root / "a.png", root / "ev.npy", root / "empty.h5"
+    return image, events, root / "empty.h5"
 
 
 def _run(image: Path, events: Path | None, *extra: str) -> None:

@@ -489,13 +489,10 @@ def _tiff_samples(data: bytes | bytearray) -> np.ndarray | None:
     from copies whose first directory calls the samples grey images: each pixel's samples side
     by side in rows that many times as wide, or each plane on its own; the strips or tiles,
     their compression (none, LZW, deflate or PackBits) and predictor are the file's."""
-    try:
-        found = {e.tag: e for e in _tiff_entries(data)}
-    except (_Truncated, IndexError, ValueError):
+    parsed = _tiff_first_directory(data)
+    if parsed is None:
         return None
-    order = _tiff_byte_order(data)
-    if order is None:
-        return None
+    found, order = parsed
 
     def values(tag: int) -> list[int]:
         return _tiff_values(data, found.get(tag), order)
@@ -594,13 +591,10 @@ def _tiff_low_bit_grey(data: bytes | bytearray) -> np.ndarray | None:
     and their compression the file's), which are then unpacked. None where the layout is not
     read here: a compression other than none, LZW, deflate or PackBits, or a predictor libtiff
     would apply (it refuses one below 8 bits)."""
-    try:
-        found = {e.tag: e for e in _tiff_entries(data)}
-    except (_Truncated, IndexError, ValueError):
+    parsed = _tiff_first_directory(data)
+    if parsed is None:
         return None
-    order = _tiff_byte_order(data)
-    if order is None:
-        return None
+    found, order = parsed
 
     def first(tag: int, default: int) -> int:
         return (_tiff_values(data, found.get(tag), order) or [default])[0]
@@ -741,13 +735,10 @@ def _untiled(data: bytes | bytearray) -> bytes | bytearray:
     pixels as it does the tiles of a file it reads by name. ``data`` itself for every other
     TIFF, where a tile lies past the end of the file or is shorter than its pixels, and where
     the image is larger than OpenCV decodes."""
-    try:
-        found = {e.tag: e for e in _tiff_entries(data)}
-    except (_Truncated, IndexError, ValueError):
+    parsed = _tiff_first_directory(data)
+    if parsed is None or _TIFF_TILE_WIDTH not in parsed[0]:
         return data
-    order = _tiff_byte_order(data)
-    if order is None or _TIFF_TILE_WIDTH not in found:
-        return data
+    found, order = parsed
 
     def first(tag: int, default: int) -> int:
         return (_tiff_values(data, found.get(tag), order) or [default])[0]
@@ -1407,6 +1398,19 @@ def _imagej_images(description: bytes) -> int:
     """The ``images=`` of an ImageJ description (0 without it)."""
     images = _imagej_value(description, "images")
     return int(images) if images is not None and images.isdecimal() else 0
+
+
+def _tiff_first_directory(
+    data: bytes | bytearray,
+) -> tuple[dict[int, _TiffEntry], Literal["little", "big"]] | None:
+    """The first directory's entries by tag, and the byte order; None where the structure
+    cannot be read (the readers that ask then leave the file to OpenCV or Pillow)."""
+    try:
+        found = {e.tag: e for e in _tiff_entries(data)}
+    except (_Truncated, IndexError, ValueError):
+        return None
+    order = _tiff_byte_order(data)
+    return None if order is None else (found, order)
 
 
 def _tiff_byte_order(tiff: bytes | bytearray | _FileBytes) -> Literal["little", "big"] | None:
