@@ -1173,7 +1173,7 @@ def _open_txt(
         )
     header = raw[: raw.find(b"\n")] if b"\n" in raw else raw
     notes: list[str] = []
-    decimal_comma = b"," in raw and text.decimal_comma_lines(raw)
+    decimal_comma = b"," in raw and text.decimal_comma_lines(raw, path, lead)
     if decimal_comma:
         # a spreadsheet's or a program's in a decimal-comma locale: '0,000123 10 20 1'
         if b"." in raw:

@@ -172,7 +172,12 @@ def _shown(lines: TextLines | None, value: bytes) -> str:
     if lines is not None and lines.decimal_comma:
         # such rows held no point of their own (`_decimal_comma_rows`)
         value = value.replace(b".", b",")
-    return repr(value.decode("latin-1").strip())
+    return repr(_text(value).strip())
+
+
+def _text(value: bytes) -> str:
+    # `read_text` gives UTF-8: as Latin-1 a full-width '１' was shown as 'ï¼\x91'
+    return value.decode("utf-8", "replace")
 
 
 def text_times_to_us(
@@ -386,6 +391,13 @@ _TIMED_NAME = re.compile(
 )
 # a number with a decimal comma, digits on both sides (in '5, 1, 2, 1' the commas separate)
 _DECIMAL_COMMA = re.compile(rb"[+-]?[0-9]+,[0-9]+(?:[eE][+-]?[0-9]+)?")
+# a field of whitespace-separated text whose comma is a decimal mark and no thousands group:
+# none of 1 to 3 digits without a leading 0, a comma and 3 digits (1,234; -12,000)
+_SETTLED_COMMA = re.compile(
+    rb"(?<!\S)(?![+-]?[1-9][0-9]{0,2},[0-9]{3}(?!\S))[+-]?[0-9]+,[0-9]+(?:[eE][+-]?[0-9]+)?(?!\S)"
+)
+# a field of whitespace-separated text whose commas group thousands, more than one of them
+_THOUSANDS = re.compile(rb"(?<!\S)[+-]?[1-9][0-9]{0,2}(?:,[0-9]{3}){2,}(?!\S)")
 # what may separate a CSV's fields, by name
 _DELIMITERS = {b",": "comma", b"\t": "tab", b";": "semicolon"}
 _ACCEPTED_TIMES = (
@@ -417,18 +429,44 @@ def _is_number_at(cell: bytes, delim: bytes) -> bool:
     return is_number(cell) or (delim != b"," and _is_decimal_comma(cell))
 
 
-def decimal_comma_lines(raw: bytes) -> bool:
+def decimal_comma_lines(raw: bytes, path: Path | None = None, lead: int = 0) -> bool:
     """Whether whitespace-separated text ``raw`` writes its numbers with decimal commas
     (``0,5 1 2 1``): its first line holding a comma holds 4 values, each comma among them a
     decimal mark. Lines before it tell nothing: C's printf in such a locale writes a first
     time of zero as ``0``. Commas that separate values (``0.5,1,2,1``, ``5, 1, 2, 1``) leave
-    no such line."""
+    no such line. `EventFileError` (naming ``path``, ``lead`` lines cut off its start before
+    ``raw``) when every comma of the file may group thousands as well (``1,234``; none
+    `_SETTLED_COMMA`): read as decimal marks, 1234 µs came out as 1.234 s."""
     at = raw.find(b",")
     if at < 0:
         return False
     end = raw.find(b"\n", at)
-    fields = raw[raw.rfind(b"\n", 0, at) + 1 : len(raw) if end < 0 else end].split()
-    return len(fields) == 4 and all(_is_decimal_comma(f) for f in fields if b"," in f)
+    start = raw.rfind(b"\n", 0, at) + 1
+    fields = raw[start : len(raw) if end < 0 else end].split()
+    if len(fields) != 4 or not all(_is_decimal_comma(f) for f in fields if b"," in f):
+        return False
+    if _SETTLED_COMMA.search(raw, start) is not None:
+        return True
+    where = "rpg text" if path is None else f"{str(path)!r}"
+    grouped = _THOUSANDS.search(raw, start)
+    if grouped is not None:
+        # 1,234,567 holds no decimal comma: the file's commas group thousands
+        shown = grouped[0].decode()
+        line = lead + raw.count(b"\n", 0, grouped.start()) + 1
+        raise EventFileError(
+            f"{where}, line {line}: {shown!r} "
+            "groups its thousands with commas, and so may each comma of the file; expected "
+            f"numbers without thousands separators ({shown.replace(',', '')})"
+        )
+    col, shown = next((i, f.decode()) for i, f in enumerate(fields) if b"," in f)
+    line = lead + raw.count(b"\n", 0, at) + 1
+    raise EventFileError(
+        f"{where} column {'txyp'[col]}, line {line}: "
+        f"{shown!r} may be a number with a decimal comma ({shown.replace(',', '.')}) or with "
+        f"its thousands grouped ({shown.replace(',', '')}), and so may each comma of the "
+        "file; expected numbers without thousands separators; if the commas are decimal "
+        "marks, write them as points"
+    )
 
 
 def _separating(line: bytes) -> list[bytes]:
@@ -699,7 +737,7 @@ def _decimal_comma_rows(
         row, col = np.argwhere(comma)[np.argmin(ok)]
         raise EventFileError(
             f"{what} column {'txyp'[col]}, {_where(lines, int(row))}: "
-            f"{rows[row, col].decode('latin-1')!r} is not a number, nor one with a decimal "
+            f"{_text(rows[row, col])!r} is not a number, nor one with a decimal "
             "comma (0,5)"
         )
     grouped = np.char.str_len(unsigned) <= 3
@@ -708,7 +746,7 @@ def _decimal_comma_rows(
         # every comma may group thousands as well (a US locale's 1,234 µs for 1234): read as a
         # decimal mark, such a file's times came out 1000 times too late, in seconds
         row, col = np.argwhere(comma)[0]
-        shown = rows[row, col].decode("latin-1")
+        shown = _text(rows[row, col])
         raise EventFileError(
             f"{what} column {'txyp'[col]}, {_where(lines, int(row))}: {shown!r} may be a "
             f"number with a decimal comma ({shown.replace(',', '.')}) or with its thousands "
@@ -721,8 +759,8 @@ def _decimal_comma_rows(
         (row, col), (crow, ccol) = point[0], np.argwhere(comma)[0]
         raise EventFileError(
             f"{what} writes numbers with decimal commas ({_where(lines, int(crow))}: "
-            f"{rows[crow, ccol].decode('latin-1')!r}) and with points ({_where(lines, int(row))}: "
-            f"{rows[row, col].decode('latin-1')!r}), where a point may group thousands; expected "
+            f"{_text(rows[crow, ccol])!r}) and with points ({_where(lines, int(row))}: "
+            f"{_text(rows[row, col])!r}), where a point may group thousands; expected "
             "one decimal mark in the columns t, x, y and p"
         )
     rows[comma] = fixed
