@@ -1030,14 +1030,18 @@ class EventReader:
             check.first = int(t[0])
 
     def _time_at(self, i: int) -> int:
-        """events/t[i] as the file holds it: one value through the low-level API (h5py's
+        """events/t[i] as the file holds it (`_times_at`)."""
+        return self._times_at(i, 1)[0]
+
+    def _times_at(self, i: int, count: int) -> list[int]:
+        """events/t[i : i + count] as the file holds it, through the low-level API (h5py's
         indexing builds its selection in Python on each call); its chunk is usually in the
         chunk cache, decoded by the read beside it."""
         fspace = self._t.id.get_space()
-        fspace.select_hyperslab((i,), (1,))
-        buf = np.empty(1, dtype=self._t.dtype)
-        self._t.id.read(h5py.h5s.create_simple((1,)), fspace, buf)
-        return int(buf[0])
+        fspace.select_hyperslab((i,), (count,))
+        buf = np.empty(count, dtype=self._t.dtype)
+        self._t.id.read(h5py.h5s.create_simple((count,)), fspace, buf)
+        return [int(v) for v in buf]
 
     def _read_window(
         self,
@@ -1104,14 +1108,20 @@ class EventReader:
             check.tail = b % chunk != 0 and b % step != 0 and b < self._n and r1 is not None
         after = None
         try:
-            if a > 0 and r0 is not None and not check.lead:
-                # read first: its chunk is then in the cache for the read (when it is a's);
-                # a step down at ``a`` is found as one
-                check.before = check.last = self._time_at(a - 1)
-            got = read(a, b, check)
+            if a == b and 0 < a < self._n and r0 is not None and r1 is not None:
+                # an empty window: the times either side of it, in one read
+                check.before, after = self._times_at(a - 1, 2)
+                check.last = check.before
+                got = read(a, b, check)
+            else:
+                if a > 0 and r0 is not None and not check.lead:
+                    # read first: its chunk is then in the cache for the read (when it is
+                    # a's); a step down at ``a`` is found as one
+                    check.before = check.last = self._time_at(a - 1)
+                got = read(a, b, check)
+                if b < self._n and r1 is not None:
+                    after = check.after if check.tail else self._time_at(b)
             lead = check.before
-            if b < self._n and r1 is not None:
-                after = check.after if check.tail else self._time_at(b)
         except EventsimError:
             raise
         except OSError as exc:
@@ -1354,7 +1364,7 @@ class EventReader:
         with self._open_file:
             if t_start_us is None and t_end_us is None:
                 return self._read_index_columns(None, None)
-            return self._read_window(t_start_us, t_end_us, self._read_index_columns)
+            return self._read_window(t_start_us, t_end_us, self._read_index_columns, edges=True)
 
     def read_index_columns(self, start: int | None = None, stop: int | None = None) -> EventColumns:
         """Events ``start:stop`` by index (clipped to the file) as four arrays."""
@@ -1370,6 +1380,8 @@ class EventReader:
         prefault = _prefault(list(cols.values()))
         try:
             if k:
+                # before the other columns, as the one-value read of t[a - 1] it replaces was
+                first = self._lead_times(a, b, check) if check is not None and check.lead else None
                 for name, ds in self._columns():
                     self._read_column(
                         ds,
@@ -1379,6 +1391,7 @@ class EventReader:
                         self.t_offset_us if name == "t" else 0,
                         name,
                         check if name == "t" else None,
+                        first if name == "t" else None,
                     )
                 if self._p_signed:
                     _minus_one_to_zero(cols["p"])
@@ -1394,6 +1407,22 @@ class EventReader:
                 prefault.join()
         return EventColumns(**cols)
 
+    def _lead_times(self, a: int, b: int, check: _OrderCheck) -> np.ndarray:
+        """events/t[a - 1 : hi] (and t[b] too where ``check.tail`` and the first block, ending
+        at ``hi``, is the last) for `_read_column`: t[a - 1] and the first block's times in one
+        read, from the one chunk of ``a`` (`_checked_read`); damage is reported as the
+        one-value read of t[a - 1] reported it."""
+        hi = min((a // self._block + 1) * self._block, b)
+        count = hi - a + 1 + (1 if check.tail and hi == b else 0)
+        fspace = self._t.id.get_space()
+        fspace.select_hyperslab((a - 1,), (count,))
+        buf = np.empty(count, dtype=self._t.dtype)
+        try:
+            self._t.id.read(h5py.h5s.create_simple((count,)), fspace, buf)
+        except OSError as exc:
+            raise self._damaged("events/t", exc, "events/t") from None
+        return buf
+
     def _read_column(
         self,
         ds: h5py.Dataset,
@@ -1403,13 +1432,17 @@ class EventReader:
         off: int,
         name: str,
         check: _OrderCheck | None = None,
+        first: np.ndarray | None = None,
     ) -> None:
         """Values ``a:b`` of column ``name`` into ``dest``, plus ``off``. A column whose type
         has the width of ``dest``'s is decoded straight into it: in one call without an
         offset, else block by block with the offset added while the block is in the CPU
         cache. Other types are decoded into a buffer and cast. Coordinates that int16 would
         wrap are refused. With ``check`` (times read by time), block by block, each block's
-        order checked while it is in the cache."""
+        order checked while it is in the cache; the times just outside the read are taken
+        from the blocks beside them where ``check`` wants them (`_OrderCheck`'s ``lead`` and
+        ``tail``): the first block is then ``first`` (`_lead_times`), read already, and the
+        last one is read with t[b], both into a buffer."""
         direct = dest.dtype.itemsize == ds.dtype.itemsize and ds.dtype.kind in "iu"
         wide = name in self._wide
         fspace = ds.id.get_space()
@@ -1420,20 +1453,35 @@ class EventReader:
                 self._check_coordinates(name, dest.view(ds.dtype))
             return
         step = self._block
-        buf = None if direct else np.empty(min(step, b - a), dtype=ds.dtype)
+        tail = check is not None and check.tail
+        # room for t[b] after a block (`_OrderCheck.tail`)
+        buf = None if direct and not tail else np.empty(min(step, b - a) + 1, dtype=ds.dtype)
         lo = a
         while lo < b:
             hi = min((lo // step + 1) * step, b)
+            k = hi - lo
             part = dest[lo - a : hi - a]
-            fspace.select_hyperslab((lo,), (hi - lo,))
-            into = part.view(ds.dtype) if buf is None else buf[: hi - lo]
-            ds.id.read(h5py.h5s.create_simple((hi - lo,)), fspace, into)
+            # the block's values are into[s : s + k]: t[lo - 1] before them, t[hi] after them
+            s = 0
+            e = 1 if tail and hi == b else 0
+            if first is not None and lo == a:
+                s, into = 1, first
+            else:
+                into = part.view(ds.dtype) if buf is None or (direct and not e) else buf[: k + e]
+                fspace.select_hyperslab((lo,), (k + e,))
+                ds.id.read(h5py.h5s.create_simple((k + e,)), fspace, into)
+            values = into[s : s + k]
             if wide:
-                self._check_coordinates(name, into)
+                self._check_coordinates(name, values)
             if check is not None:
-                self._step_down(check, into, lo)
-            if buf is not None:
-                part[...] = into
+                if s:
+                    check.before = check.last = int(into[0])
+                if e:
+                    check.after = int(into[s + k])
+                self._step_down(check, values, lo)
+            if s or e or not direct:
+                # (a same-width type is reinterpreted, as a decode straight into it does)
+                (part.view(ds.dtype) if direct else part)[...] = values
             if off:
                 part += off
             lo = hi

@@ -1,0 +1,201 @@
+"""Round 10 of the HDF5 reader (`eventsim.io.hdf5_reader`): reads by time that take the times
+just outside their window from reads they make anyway, counted as HDF5 reads of events/t;
+the marks of a lazily read ms_to_idx; an ms_to_idx of another shape than 1-D."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+from test_reads_round9_edges_cost import CHUNK, N, _foreign
+
+import eventsim.io.hdf5_reader as hr
+from eventsim.errors import EventFileError
+from eventsim.io import EventReader
+from eventsim.io.hdf5_format import FORMAT_NAME
+
+
+class _CountedId:
+    """A dataset's low-level id whose reads are recorded as (first, stop) of the file's
+    selection: the reader reads events/t through it."""
+
+    def __init__(self, real, reads: list[tuple[int, int]]) -> None:
+        self._real = real
+        self._reads = reads
+
+    def read(self, mspace, fspace, arr, *args, **kwargs):
+        lo, hi = fspace.get_select_bounds()
+        self._reads.append((lo[0], hi[0] + 1))
+        return self._real.read(mspace, fspace, arr, *args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+
+class _CountedT:
+    def __init__(self, ds: h5py.Dataset, reads: list[tuple[int, int]]) -> None:
+        self._ds = ds
+        self.id = _CountedId(ds.id, reads)
+
+    def __getitem__(self, key):
+        return self._ds[key]
+
+    def __getattr__(self, name):
+        return getattr(self._ds, name)
+
+
+def _count_t_reads(r: EventReader) -> list[tuple[int, int]]:
+    """The low-level reads of events/t that ``r`` makes from now on (its searches through
+    h5py's indexing, ``t[lo:hi]``, are not among them)."""
+    reads: list[tuple[int, int]] = []
+    r._t = _CountedT(r._t, reads)  # type: ignore[assignment]
+    return reads
+
+
+# -- the times beside a window, from the reads of the window ---------------------------------
+
+
+def test_read_columns_of_a_window_inside_one_chunk_reads_t_once(tmp_path):
+    t = np.arange(N, dtype=np.int64) * 10 + 5  # event i at 10 i + 5
+    path = tmp_path / "foreign.h5"
+    ev = _foreign(path, t)
+    i, j = 3 * CHUNK + 20, 3 * CHUNK + 60  # events i:j, all inside the fourth chunk
+    with EventReader(path) as r:
+        reads = _count_t_reads(r)
+        cols = r.read_columns(10 * i, 10 * j)
+        # t[i - 1], the window's times and t[j] in one read (were three)
+        assert reads == [(i - 1, j + 1)]
+        for name in "xytp":
+            np.testing.assert_array_equal(getattr(cols, name), ev[name][i:j])
+        reads.clear()
+        np.testing.assert_array_equal(r.read(10 * i, 10 * j), ev[i:j])
+        assert reads == [(i - 1, j + 1)]
+
+
+def test_an_empty_window_reads_the_times_either_side_in_one_read(tmp_path):
+    t = np.arange(N, dtype=np.int64) * 10 + 5
+    path = tmp_path / "foreign.h5"
+    ev = _foreign(path, t)
+    for i in (5, CHUNK):  # inside a chunk, and between two chunks
+        with EventReader(path) as r:
+            reads = _count_t_reads(r)
+            # between events i - 1 (10 i - 5) and i (10 i + 5)
+            assert len(r.read(10 * i - 3, 10 * i + 3)) == 0
+            assert len(r.read_columns(10 * i - 3, 10 * i + 3).t) == 0
+            assert reads == [(i - 1, i + 1)] * 2
+    assert ev["t"][i - 1] < 10 * i - 3 and ev["t"][i] >= 10 * i + 3
+
+
+@pytest.mark.parametrize("small_blocks", [False, True])
+def test_read_columns_at_chunk_and_block_edges_reads_as_a_mask(tmp_path, monkeypatch, small_blocks):
+    t = np.arange(N, dtype=np.int64) * 10 + 5
+    path = tmp_path / "foreign.h5"
+    ev = _foreign(path, t)
+    edges = [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK, 5 * CHUNK - 1, N - 1, N]
+    if small_blocks:
+        # blocks of a few chunks: a window spans several
+        monkeypatch.setattr(hr, "_BLOCK_EVENTS", 4 * CHUNK)
+    with EventReader(path) as r:
+        notes = list(r.notes)
+        for i in edges:
+            for j in [*edges, i + 3, i + CHUNK - 1, i + 4 * CHUNK + 7]:
+                if not i <= j <= N:
+                    continue
+                cols = r.read_columns(10 * i, 10 * j)
+                for name in "xytp":
+                    np.testing.assert_array_equal(
+                        getattr(cols, name), ev[name][i:j], err_msg=f"{name} {i}:{j}"
+                    )
+                assert cols.t.flags.owndata and cols.t.dtype == np.int64
+                assert r.notes == notes  # no index found wrong
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.uint32])
+@pytest.mark.parametrize("offset", [0, 1_000_000])
+def test_read_columns_with_an_offset_or_a_narrow_t_gives_the_same_times(tmp_path, dtype, offset):
+    t = np.arange(N, dtype=np.int64) * 10 + 5
+    path = tmp_path / "foreign.h5"
+    ev = _foreign(path, t.astype(dtype))
+    with h5py.File(path, "r+") as f:
+        f["t_offset"] = np.int64(offset)
+    with EventReader(path) as r:
+        for i, j in [(3, 40), (CHUNK + 7, 3 * CHUNK + 9), (CHUNK, 2 * CHUNK - 1), (N - 9, N)]:
+            cols = r.read_columns(offset + 10 * i, offset + 10 * j)
+            np.testing.assert_array_equal(cols.t, ev["t"][i:j] + offset, err_msg=f"{i}:{j}")
+
+
+@pytest.mark.parametrize("where", ["before", "after", "inside"])
+def test_read_columns_still_finds_an_edited_time_beside_its_window(tmp_path, where):
+    t = np.arange(N, dtype=np.int64) * 10 + 5
+    path = tmp_path / "foreign.h5"
+    _foreign(path, t)
+    i, j = 3 * CHUNK + 20, 3 * CHUNK + 60
+    # a step down at k: t[k - 1] above t[k] (10 k + 5)
+    k, edited, value = {
+        "before": (i, i - 1, 10 * i + 7),
+        "after": (j, j, 10 * j - 7),
+        "inside": (i + 7, i + 6, 10 * (i + 7) + 7),
+    }[where]
+    with h5py.File(path, "r+") as f:
+        f["events/t"][edited] = value
+    with EventReader(path) as r, pytest.raises(EventFileError) as info:
+        r.read_columns(10 * i, 10 * j)
+    msg = str(info.value)
+    assert f"events/t[{k}] = " in msg and f"after events/t[{k - 1}] = " in msg, msg
+
+
+def _compressed(path, t: np.ndarray) -> None:
+    """Another tool's file with gzip chunks of CHUNK events: a damaged chunk fails to decode."""
+    rng = np.random.default_rng(4)
+    with h5py.File(path, "w") as f:
+        for name, data in (
+            ("x", rng.integers(0, 64, t.shape[0]).astype(np.uint16)),
+            ("y", rng.integers(0, 48, t.shape[0]).astype(np.uint16)),
+            ("t", t),
+            ("p", rng.integers(0, 2, t.shape[0]).astype(np.uint8)),
+        ):
+            f.create_dataset(f"events/{name}", data=data, chunks=(CHUNK,), compression="gzip")
+        f["ms_to_idx"] = np.searchsorted(t, np.arange(0, t.max() // 1000 + 2) * 1000, "left")
+
+
+def _damage(path, chunks: list[tuple[str, int]]) -> None:
+    with h5py.File(path, "r") as f:
+        infos = [f[f"events/{name}"].id.get_chunk_info(c) for name, c in chunks]
+    raw = bytearray(path.read_bytes())
+    for info in infos:
+        raw[info.byte_offset : info.byte_offset + info.size] = b"\xff" * info.size
+    path.write_bytes(bytes(raw))
+
+
+@pytest.mark.parametrize(
+    ("window", "damaged", "blamed"),
+    [
+        # events 800:1000 lie in the fourth chunk (768:1024), as t[799] does: read with them
+        ((800, 1000), [("t", 3)], "events/t"),
+        ((800, 1000), [("p", 3), ("t", 3)], "events/t"),  # t[799] read first, as before
+        ((800, 1000), [("p", 3)], "events 800:1000"),
+        # t[1100] lies in the fifth chunk with the window's last events
+        ((800, 1100), [("t", 4)], "events 800:1100"),
+        ((800, 1100), [("y", 3), ("t", 4)], "events 800:1100"),
+        # empty windows: the times either side read together
+        ((800, 800), [("t", 3)], "events/t"),
+        ((1100, 1100), [("t", 4)], "events/t"),
+        ((1000, 1000), [("p", 3), ("t", 3)], "events/t"),
+    ],
+)
+@pytest.mark.parametrize("columns", [False, True])
+def test_a_damaged_chunk_beside_a_window_is_blamed_as_before(
+    tmp_path, window, damaged, blamed, columns
+):
+    path = tmp_path / "damaged.h5"
+    _compressed(path, np.arange(N, dtype=np.int64) * 10 + 5)
+    with h5py.File(path, "r+") as f:
+        # read as ours: the index is trusted, so no search decodes t before the read does
+        f.attrs["format"] = FORMAT_NAME
+    _damage(path, damaged)
+    i, j = window
+    with EventReader(path, sensor_size=(64, 48)) as r, pytest.raises(EventFileError) as info:
+        (r.read_columns if columns else r.read)(10 * i, 10 * j)
+    msg = str(info.value)
+    assert msg.startswith(f"cannot read {blamed} from "), msg
+    assert "truncated or corrupt" in msg, msg
