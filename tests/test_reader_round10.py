@@ -4,6 +4,8 @@ the marks of a lazily read ms_to_idx; an ms_to_idx of another shape than 1-D."""
 
 from __future__ import annotations
 
+import tracemalloc
+
 import h5py
 import numpy as np
 import pytest
@@ -48,7 +50,7 @@ def _count_t_reads(r: EventReader) -> list[tuple[int, int]]:
     """The low-level reads of events/t that ``r`` makes from now on (its searches through
     h5py's indexing, ``t[lo:hi]``, are not among them)."""
     reads: list[tuple[int, int]] = []
-    r._t = _CountedT(r._t, reads)  # type: ignore[assignment]
+    r._t = _CountedT(r._t, reads)
     return reads
 
 
@@ -199,3 +201,54 @@ def test_a_damaged_chunk_beside_a_window_is_blamed_as_before(
     msg = str(info.value)
     assert msg.startswith(f"cannot read {blamed} from "), msg
     assert "truncated or corrupt" in msg, msg
+
+
+# -- the marks of a lazily read ms_to_idx -------------------------------------------------------
+
+
+def _marks_peak(marks: hr._LazyMarks, k0: int, k1: int) -> int:
+    tracemalloc.start()
+    try:
+        marks.block(k0, k1)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_lazy_marks_block_looks_only_at_the_marks_of_its_range():
+    # as after many reads: up to the most a `_LazyMarks` remembers, far from the range asked
+    marks = hr._LazyMarks([(0, 10)])
+    for k in range(1 << 30, (1 << 30) + hr._LAZY_MARKS_MAX - 1):
+        marks[k] = False
+    # the flags themselves: 4096 bytes; a copy of the marks held was 8 bytes a mark (512 KiB)
+    assert _marks_peak(marks, 1 << 20, (1 << 20) + 4096) < 64 * 1024
+
+
+def test_lazy_marks_agree_with_an_array_of_flags():
+    rng = np.random.default_rng(7)
+    size = 50_000
+    ranges = [(0, 300), (49_000, 49_900)]
+    marks = hr._LazyMarks(list(ranges))
+    want = np.ones(size, np.bool_)
+    for r0, r1 in ranges:
+        want[r0:r1] = False
+    for k in rng.integers(0, size, 3000).tolist():
+        marks[k] = False
+        want[k] = False
+    for k in rng.integers(0, size, 200).tolist():
+        marks[k] = True  # marked unchecked again (those of the ranges stay checked)
+        want[k] = not any(r0 <= k < r1 for r0, r1 in ranges)
+    for k0, k1 in [(0, size), (1, 2), (4095, 4097), (8191, 12_289), (49_500, size), (7, 7)]:
+        np.testing.assert_array_equal(marks.block(k0, k1), want[k0:k1], err_msg=f"{k0}:{k1}")
+    assert [marks[k] for k in range(size)] == want.tolist()
+
+
+def test_lazy_marks_forget_all_past_their_limit(monkeypatch):
+    monkeypatch.setattr(hr, "_LAZY_MARKS_MAX", 5)
+    marks = hr._LazyMarks([])
+    for k in (3, 3, 9000, 4, 70_000, 5):  # a mark set twice counts once
+        marks[k] = False
+    assert [marks[k] for k in (3, 4, 5, 9000, 70_000, 6)] == [False] * 5 + [True]
+    marks[6] = False  # the sixth: the others are forgotten
+    assert [marks[k] for k in (3, 4, 5, 9000, 70_000, 6)] == [True] * 5 + [False]
+    assert marks.block(0, 10).tolist() == [True] * 6 + [False] + [True] * 3

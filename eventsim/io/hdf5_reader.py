@@ -153,6 +153,8 @@ _LAZY_CHECK = 1 << 16
 # entries checked on use that a `_LazyMarks` remembers: past that it forgets them all, and an
 # entry used again is checked again (two times read)
 _LAZY_MARKS_MAX = 1 << 16
+# entries of the index per bucket of a `_LazyMarks`' checked entries
+_MARKS_BUCKET = 1 << 12
 # events per block of a `_SparseIndex`: the first time of each is kept
 _SPARSE_EVENTS = 1 << 16
 
@@ -204,26 +206,47 @@ class _LazyMarks:
 
     def __init__(self, checked: list[tuple[int, int]]) -> None:
         self._ranges = checked
-        self._seen: set[int] = set()
+        # the entries checked since, by bucket (``k // _MARKS_BUCKET``): `block` looks at the
+        # buckets of its range only (one set of them all was copied and searched whole for
+        # each block of entries `EventReader.check_ms_index` compares, up to 2^16 of them for
+        # each 2^18 entries of an index of up to 2^31)
+        self._seen: dict[int, set[int]] = {}
+        self._count = 0
 
     def __getitem__(self, k: int) -> bool:
-        return k not in self._seen and not any(k0 <= k < k1 for k0, k1 in self._ranges)
+        bucket = self._seen.get(k // _MARKS_BUCKET)
+        return (bucket is None or k not in bucket) and not any(
+            k0 <= k < k1 for k0, k1 in self._ranges
+        )
 
     def __setitem__(self, k: int, unchecked: bool) -> None:
+        bucket = self._seen.get(k // _MARKS_BUCKET)
         if unchecked:
-            self._seen.discard(k)
+            if bucket is not None and k in bucket:
+                bucket.discard(k)
+                self._count -= 1
             return
-        if len(self._seen) >= _LAZY_MARKS_MAX:
-            self._seen = set()
-        self._seen.add(k)
+        if self._count >= _LAZY_MARKS_MAX:
+            self._seen, self._count, bucket = {}, 0, None
+        if bucket is None:
+            bucket = self._seen.setdefault(k // _MARKS_BUCKET, set())
+        if k not in bucket:
+            bucket.add(k)
+            self._count += 1
 
     def block(self, k0: int, k1: int) -> np.ndarray:
         """The flags of entries ``k0:k1`` as an array (True: not checked)."""
         out = np.ones(k1 - k0, np.bool_)
         for r0, r1 in self._ranges:
             out[max(r0, k0) - k0 : max(min(r1, k1), k0) - k0] = False
-        seen = np.fromiter((k for k in tuple(self._seen) if k0 <= k < k1), np.int64)
-        out[seen - k0] = False
+        seen = self._seen
+        for key in range(k0 // _MARKS_BUCKET, (k1 - 1) // _MARKS_BUCKET + 1):
+            bucket = seen.get(key)
+            if bucket:
+                # (a copy: another thread's read may be adding to it)
+                ks = np.fromiter(tuple(bucket), np.int64)
+                ks = ks[(ks >= k0) & (ks < k1)]
+                out[ks - k0] = False
         return out
 
 
