@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import h5py
 import numpy as np
@@ -47,6 +47,9 @@ from eventsim.outputs import (
     temp_path,
     with_disk_state,
 )
+
+if TYPE_CHECKING:
+    from eventsim.io.evt3 import Evt3Header
 
 FRAME_FORMATS = ("h5",)
 # the suffixes of the formats whose files carry another format's (see `format_extensions`)
@@ -153,8 +156,9 @@ def _faery(feature: str) -> Any:
 
 
 # -- reading through faery -----------------------------------------------------------------------
-# bytes per word of each EVT version a header may name (None: none named, read as EVT 3.0)
-_EVT_WORD_BYTES = {None: 2, "3": 2, "2": 4, "2.1": 8}
+# bytes per word of each EVT version faery reads (None: none named, read as EVT 3.0); EVT 2.1's
+# own decoder refuses a file cut mid-word
+_EVT_WORD_BYTES = {None: 2, "3": 2, "2": 4}
 #: the EVT version each layout of `open_events` forces (``layout='evt2'``) for a raw file whose
 #: header names none, as `evt3.read_header` spells versions
 EVT_VERSION_LAYOUTS = {"evt2": "2", "evt3": "3", "evt21": "2.1"}
@@ -197,8 +201,8 @@ def read_faery(
     header names no format is read as ``evt_version`` (a value of `EVT_VERSION_LAYOUTS`) when
     given, else as EVT 3.0, as faery reads it, with a note; when that reading fails, or gives
     events outside the sensor size known, the refusal says the header lacks the line and how
-    to say EVT 2.0. A header naming another version than ``evt_version`` is refused, and so is
-    EVT 2.1, which faery cannot decode.
+    to say EVT 2.0. A header naming another version than ``evt_version`` is refused. EVT 2.1,
+    which faery cannot decode, is read by `eventsim.io.evt21`, without faery.
     """
     if path.suffix.lower() not in (".raw", ".evt"):
         return _read_faery(path, sensor_size)
@@ -216,14 +220,9 @@ def read_faery(
             f"{_evt_name(named)} (a forced version is for a header that names none)"
         )
     version = named or evt_version
-    left, ending = _mid_word(path, header.length, version)
     if version == "2.1":
-        said = "as its header says" if named else f"as the layout {forced!r} says"
-        raise EventFileError(
-            f"{str(path)!r} is EVT 2.1 ({said}), which faery, eventsim's reader of raw files, "
-            "cannot decode; convert it to EVT 3.0 with Metavision first"
-            + (f"; the file ends mid-word: {ending} (it is truncated)" if left else "")
-        )
+        return _read_evt21(path, header, sensor_size, forced if named is None else None)
+    left, ending = _mid_word(path, header.length, version)
     # (a file without any '%' header is refused as no EVT file: no format line to blame)
     guessed = version is None and header.length > 0
     hint = (
@@ -251,16 +250,45 @@ def read_faery(
             "layout='evt2'"
         )
     elif named is None and evt_version is not None and header.length > 0:
-        notes.append(
-            f"the header has no '% evt' line naming the format: read as EVT "
-            f"{_evt_name(evt_version)}, as the layout {forced!r} says"
-        )
+        notes.append(_forced_version_note(evt_version, forced))
     if left:
         notes.append(
             f"the file ends mid-word: {ending}, {'were' if left > 1 else 'was'} ignored (the "
             "file is truncated)"
         )
     return events, file_size, notes, meta
+
+
+def _forced_version_note(evt_version: str, forced: str | None) -> str:
+    return (
+        f"the header has no '% evt' line naming the format: read as EVT "
+        f"{_evt_name(evt_version)}, as the layout {forced!r} says"
+    )
+
+
+def _not_evt(path: Path) -> EventFileError:
+    return EventFileError(f"{str(path)!r} is not an EVT file: it does not start with a '%' header")
+
+
+def _read_evt21(
+    path: Path, header: Evt3Header, sensor_size: tuple[int, int] | None, forced: str | None
+) -> tuple[np.ndarray, tuple[int, int] | None, list[str], dict]:
+    """`read_faery` for an EVT 2.1 file (``forced``: the layout that said so, for a header that
+    names no version), read by eventsim's own decoder."""
+    from eventsim.io import evt21
+
+    if header.length == 0:
+        raise _not_evt(path)
+    notes = ["time unit: microseconds"]
+    try:
+        events = evt21.read_evt21(path, header.size or sensor_size, header, notes)
+    except EventFileError:
+        raise
+    except OSError as exc:
+        raise EventFileError(f"cannot read {str(path)!r}: {describe_os_error(exc)}") from None
+    if forced is not None:
+        notes.append(_forced_version_note("2.1", forced))
+    return events, header.size, notes, {"layout": "evt"}
 
 
 def _read_faery(
@@ -282,9 +310,7 @@ def _read_faery(
     if ext in (".raw", ".evt"):
         with open(path, "rb") as fh:
             if fh.read(1) != b"%":
-                raise EventFileError(
-                    f"{str(path)!r} is not an EVT file: it does not start with a '%' header"
-                )
+                raise _not_evt(path)
         from eventsim.io import evt3
 
         header = evt3.read_header(path)
