@@ -3,7 +3,10 @@
 - rpg text whose every comma may group thousands (``1,234 5 6 1``) is refused as ambiguous,
   as a CSV's is: it was read with decimal commas, 1.234 s where 1234 µs was as likely;
 - a value that is not a number, written with characters beyond ASCII (a full-width ``１``), is
-  named as the CSV writes it: read as Latin-1, its UTF-8 bytes were shown as ``'ï¼\\x91'``.
+  named as the CSV writes it: read as Latin-1, its UTF-8 bytes were shown as ``'ï¼\\x91'``;
+- a CSV header saved in Windows-1252 (Excel's "CSV (Comma delimited)" in a Western locale)
+  gives its time column's unit: the 'µ' of ``t [µs]`` was lost, and decimal times read as
+  seconds, a million times too late.
 """
 
 from __future__ import annotations
@@ -96,3 +99,19 @@ def test_a_bad_value_beyond_ascii_is_named_as_written(tmp_path, body, shown):
     with pytest.raises(EventFileError) as info:
         _read(_write(tmp_path, "ev.csv", body))
     assert shown in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["t [\u00b5s],x,y,p\n", "t_\u00b5s;x;y;p\n", "# t (\u00b5s),x,y,p\n"],
+)
+@pytest.mark.parametrize("encoding", ["cp1252", "utf-8"])
+def test_a_header_in_windows_1252_names_its_unit(tmp_path, header, encoding):
+    rows = "1.5,5,6,1\n2.5,7,8,0\n"
+    if ";" in header:
+        rows = rows.replace(",", ";")
+    path = tmp_path / "ev.csv"
+    path.write_bytes((header + rows).encode(encoding))
+    cols, notes = _read(path)
+    assert cols == [[2, 2], [5, 7], [6, 8], [1, 0]]
+    assert "time unit from the CSV header: microseconds" in notes

@@ -492,7 +492,7 @@ def _splits_first_line(line: bytes, delim: bytes) -> bool:
     cells = [c.strip().strip(b'"') for c in _cells(line, delim)]
     if len(cells) >= 4 and all(_is_number_at(c, delim) for c in cells[:3]):
         return _is_number_at(cells[3], delim) or cells[3].lower() in (b"true", b"false")
-    return _named_columns([c.decode("utf-8", "replace") for c in cells]) is not None
+    return _named_columns(_names(cells)) is not None
 
 
 def delimiter(path: Path, line: bytes, number: int) -> bytes:
@@ -545,7 +545,7 @@ def looks_like_csv_header(line: bytes) -> bool:
     cells = _cells(line.strip(), found[0])
     if any(is_number(c.strip().strip(b'"')) for c in cells):
         return False
-    return _named_columns([c.decode("utf-8", "replace") for c in cells]) is not None
+    return _named_columns(_names(cells)) is not None
 
 
 def comment_columns(comment: bytes, delim: bytes | None) -> list[bytes] | None:
@@ -557,13 +557,26 @@ def comment_columns(comment: bytes, delim: bytes | None) -> list[bytes] | None:
         cells = _cells(text, delim)
     else:
         cells = text.replace(b",", b" ").split()
-    names = [c.decode("utf-8", "replace") for c in cells]
+    names = _names(cells)
     return cells if _named_columns(names) is not None else None
 
 
 def column_index(cells: list[bytes]) -> dict[str, int] | None:
     """The column of each of t, x, y, p that header ``cells`` name, None unless all four."""
-    return _named_columns([c.decode("utf-8", "replace") for c in cells])
+    return _named_columns(_names(cells))
+
+
+def _names(cells: list[bytes]) -> list[str]:
+    """Header fields as text: UTF-8, else Windows-1252, as Excel saves a CSV in a Western
+    locale (read as UTF-8, the 'µ' of its 't [µs]' was lost, and the times with it read as
+    seconds)."""
+    names = []
+    for cell in cells:
+        try:
+            names.append(cell.decode("utf-8"))
+        except UnicodeDecodeError:
+            names.append(cell.decode("cp1252", "replace"))
+    return names
 
 
 def _named_columns(fields: list[str]) -> dict[str, int] | None:
@@ -611,7 +624,7 @@ def _csv_header(
     column's name gives, the sensor size written as ``x@W,y@H`` (faery's CSV writer), and
     notes."""
     index = {"t": 0, "x": 1, "y": 2, "p": 3}
-    fields = [c.decode("utf-8", "replace") for c in cells]
+    fields = _names(cells)
     sizes = {}
     names = []
     for fld in fields:
