@@ -1,6 +1,6 @@
 """TIFF stacks as INPUT, round 9: a TIFF of several images (ImageJ's or Fiji's stack, a
 microscope's or high-speed camera's, tifffile's) is simulated as frames, a page at a time,
-timed by --fps or by the file (ImageJ's finterval= / fps=, OME's TimeIncrement). Its events are
+timed by --fps or by the file (ImageJ's finterval=, OME's TimeIncrement). Its events are
 those of the same frames as a frame folder, in batches of any size."""
 
 from __future__ import annotations
@@ -210,14 +210,13 @@ def test_every_page_is_decoded_as_a_file_of_it_alone(tmp_path, layout):
             "finterval=0.002 sec",
         ),
         (b"ImageJ=1.54f\nimages=4\nframes=4\nfinterval=5\ntunit=ms\n", 5000, "finterval=5 ms"),
-        (b"ImageJ=1.54f\nimages=4\nfps=250.0\n", 4000, "fps=250.0"),
         (
             b'<?xml version="1.0"?><OME><Image><Pixels DimensionOrder="XYCZT" SizeT="4" TimeIncrement="0.01" TimeIncrementUnit="ms"/></Image></OME>',
             10,
             "TimeIncrement",
         ),
     ],
-    ids=["finterval", "finterval-ms", "fps", "ome"],
+    ids=["finterval", "finterval-ms", "ome"],
 )
 def test_the_frame_rate_comes_from_the_file(tmp_path, description, step_us, said):
     frames = [f[..., 0] for f in _moving(4)]
@@ -226,7 +225,7 @@ def test_the_frame_rate_comes_from_the_file(tmp_path, description, step_us, said
     source = TiffStackSource(path)
     np.testing.assert_array_equal(source.timestamps_us, np.arange(4) * step_us)
     assert said in source.describe()["timing"]
-    # fps given wins over the file's (ImageJ's fps= is often its animation's speed)
+    # fps given wins over the file's
     np.testing.assert_array_equal(TiffStackSource(path, fps=100).timestamps_us, np.arange(4) * 10_000)  # fmt: skip
 
 

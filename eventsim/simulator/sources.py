@@ -20,6 +20,7 @@ import re
 import struct
 import threading
 import warnings
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, Literal, NamedTuple
@@ -1176,38 +1177,71 @@ def _tiff_pages(tiff: bytes | bytearray | _FileBytes) -> list[_TiffPage]:
     return pages
 
 
-def _tiff_frame_pages(pages: list[_TiffPage]) -> list[_TiffPage]:
-    """The pages of a TIFF (`_tiff_pages`) that are frames: of the first page's size, and no
-    reduced-resolution copy or mask."""
-    size = [pages[0].values.get(tag) for tag in (256, 257)] if pages else []
-    return [
-        p
-        for p in pages
+def _tiff_page_size(page: _TiffPage) -> tuple[int | None, int | None]:
+    """A page's (width, height) as its directory says (None where it does not)."""
+    return page.values.get(256), page.values.get(257)
+
+
+def _reduced_copy(size: tuple[int | None, int | None], of: tuple[int | None, int | None]) -> bool:
+    """Whether a page of ``size`` is a reduced copy of one of size ``of``: smaller by one
+    factor of 2 or more both ways, to a pixel (a camera's thumbnail that no NewSubfileType
+    flags; a page of another shape is an image of its own)."""
+    (w, h), (full_w, full_h) = size, of
+    if not (w and h and full_w and full_h) or 2 * w > full_w or 2 * h > full_h:
+        return False
+    return abs(full_h * w / full_w - h) <= 1 and abs(full_w * h / full_h - w) <= 1
+
+
+def _tiff_full_pages(pages: list[tuple[int, _TiffPage]]) -> list[tuple[int, _TiffPage]]:
+    """The pages of a TIFF (``(index in the file, page)``) that are full-resolution images: no
+    reduced-resolution copy (NewSubfileType bit 0, SubfileType 2, or untagged but a
+    `_reduced_copy` of the first full-resolution page) or mask (NewSubfileType bit 2). A
+    pyramid's levels in SubIFDs are in no page's chain of directories."""
+    full = [
+        (k, p)
+        for k, p in pages
         if not p.values.get(_TIFF_NEW_SUBFILE_TYPE, 0) & 0b101
         and p.values.get(_TIFF_SUBFILE_TYPE, 1) != 2
-        and [p.values.get(tag) for tag in (256, 257)] == size
     ]
+    if not full:
+        return []
+    size = _tiff_page_size(full[0][1])
+    return [(k, p) for k, p in full if not _reduced_copy(_tiff_page_size(p), size)]
 
 
-def _tiff_frame_count(tiff: bytes | bytearray | _FileBytes) -> int:
-    """How many images of the first page's size a TIFF holds: its pages of that size that are
-    no reduced-resolution copy or mask (a stack's frames, a document's pages), or the
-    ``images=`` of an ImageJ description (ImageJ writes a stack past 4 GiB with one directory
-    and the frames after each other), whichever is more."""
+def _tiff_stack_pages(
+    pages: list[_TiffPage], ome: _OmeSeries | None
+) -> list[tuple[int, _TiffPage]]:
+    """The full-resolution pages (`_tiff_full_pages`) of a TIFF's first OME series (``ome``),
+    or of the file where it is no OME-TIFF, with their index in the file."""
+    if ome is None or ome.planes is None:
+        return _tiff_full_pages(list(enumerate(pages)))
+    return _tiff_full_pages([(k, pages[k]) for k in ome.planes if k < len(pages)])
+
+
+def _tiff_frame_count(tiff: bytes | bytearray | _FileBytes, name: str = "TIFF file") -> int:
+    """How many full-resolution images a TIFF holds (`_tiff_stack_pages`: a stack's frames, a
+    document's pages; of an OME-TIFF, those of its first series), or the ``images=`` of an
+    ImageJ description (ImageJ writes a stack past 4 GiB with one directory and the frames
+    after each other), whichever is more."""
     pages = _tiff_pages(tiff)
     if not pages:
         return 1
-    first = _tiff_page_entries(tiff, pages[0].at) or []
-    return max(len(_tiff_frame_pages(pages)), _imagej_images(_tiff_page_description(first)))
+    description = _tiff_page_description(_tiff_page_entries(tiff, pages[0].at, name) or [])
+    ome = _ome_series(description, len(pages))
+    return max(len(_tiff_stack_pages(pages, ome)), _imagej_images(description))
 
 
 def tiff_frame_count(path: str | os.PathLike) -> int:
-    """How many frames a TIFF file holds (see `TiffStackSource`): more than 1 for a stack; 1
-    for a single image, a file of another kind or one that cannot be read."""
+    """How many frames a TIFF file holds (see `TiffStackSource`): more than 1 for a stack (or
+    a file of several images of different sizes, which `TiffStackSource` refuses); 1 for a
+    single image, a file of another kind or one that cannot be read."""
     try:
         with open(path, "rb") as fh:
             tiff = _FileBytes(fh)
-            return _tiff_frame_count(tiff) if tiff[:4] in TIFF_SIGNATURES else 1
+            if tiff[:4] not in TIFF_SIGNATURES:
+                return 1
+            return _tiff_frame_count(tiff, f"TIFF file {str(path)!r}")
     except OSError:
         return 1
 
@@ -1245,9 +1279,23 @@ class _TiffField(NamedTuple):
 _TIFF_POINTER_TAGS = frozenset({288, 289, 330, 513, 514, 34665, 34853, 40965})
 
 
-def _tiff_page_entries(tiff: bytes | bytearray | _FileBytes, at: int) -> list[_TiffField] | None:
+# the most bytes of one entry's values read: a page's tags are a few KB, OME-XML runs to some MB
+# and a big page's strip offsets to a few; a damaged count (a 4 GB description in a stack of
+# many GB) would have that read into memory (and a description parsed as OME-XML)
+_TIFF_MAX_VALUE_BYTES = 64 << 20
+_TIFF_TAG_NAMES = {
+    258: "BitsPerSample", 270: "ImageDescription", 273: "StripOffsets", 279: "StripByteCounts",
+    305: "Software", 306: "DateTime", 320: "ColorMap", 324: "TileOffsets",
+    325: "TileByteCounts", 700: "XMP", 33723: "IPTC", 34675: "ICCProfile",
+}  # fmt: skip
+
+
+def _tiff_page_entries(
+    tiff: bytes | bytearray | _FileBytes, at: int, what: str = "TIFF file"
+) -> list[_TiffField] | None:
     """The entries of the directory at ``at`` of known types with their values, but
-    `_TIFF_POINTER_TAGS`; None where the directory or a value runs past the end of ``tiff``."""
+    `_TIFF_POINTER_TAGS`; None where the directory or a value runs past the end of ``tiff``.
+    An entry of more than `_TIFF_MAX_VALUE_BYTES` is refused, ``what`` naming the page."""
     order = _tiff_byte_order(tiff)
     if order is None:
         return None
@@ -1268,6 +1316,13 @@ def _tiff_page_entries(tiff: bytes | bytearray | _FileBytes, at: int) -> list[_T
         value = ifd[pos + 4 + word : pos + 4 + 2 * word]
         if size * n > word:
             start = int.from_bytes(value, order)
+            if size * n > _TIFF_MAX_VALUE_BYTES:
+                tag_name = f" ({_TIFF_TAG_NAMES[tag]})" if tag in _TIFF_TAG_NAMES else ""
+                raise InputError(
+                    f"{what}: its tag {tag}{tag_name} holds {size * n:,} bytes, more than the "
+                    f"{_TIFF_MAX_VALUE_BYTES:,} eventsim reads of one tag (damaged?); re-save "
+                    "the file"
+                )
             if start + size * n > len(tiff):
                 return None
             value = tiff[start : start + size * n]
@@ -1398,6 +1453,116 @@ def _imagej_images(description: bytes) -> int:
     """The ``images=`` of an ImageJ description (0 without it)."""
     images = _imagej_value(description, "images")
     return int(images) if images is not None and images.isdecimal() else 0
+
+
+class _OmeSeries(NamedTuple):
+    """What an OME-TIFF's OME-XML says of its first series (its first Image)."""
+
+    #: the names of all its series (Image elements; "" where unnamed)
+    names: list[str]
+    #: the file's directories (by index) that hold the first series' planes, in plane order,
+    #: each with its plane; None where the XML does not place them (all the file's directories)
+    planes: dict[int, int] | None
+    #: each plane's DeltaT in seconds, by plane (planes with none, or of a unit not known, absent)
+    delta_t: dict[int, float]
+    #: the DeltaTUnit of its first timed plane, as written
+    delta_t_unit: str
+    #: the files (FileName, or UUID) that hold the first series' planes that this one lacks
+    elsewhere: list[str]
+
+
+def _xml_local(tag: str) -> str:
+    """An ElementTree tag without its namespace ('{http://...}Pixels' -> 'Pixels')."""
+    return tag.rpartition("}")[2]
+
+
+def _xml_int(element: ET.Element, name: str, default: int) -> int:
+    """An attribute as an integer >= 0, or ``default`` where absent or not one."""
+    try:
+        value = int(element.get(name, default))
+    except ValueError:
+        return default
+    return value if value >= 0 else default
+
+
+def _ome_series(description: bytes, n_pages: int) -> _OmeSeries | None:
+    """The first series of an OME-XML ImageDescription (the first page's of a file of
+    ``n_pages`` directories), or None where the description is none (or a fragment or damaged
+    XML: the Pixels attributes are then read by pattern, `_stack_frame_interval`). Its size is
+    capped by `_TIFF_MAX_VALUE_BYTES`."""
+    if re.search(rb"<(?:\w+:)?OME\b", description) is None:
+        return None
+    # a DOCTYPE's entities expand a few KB of XML to GBs; OME-XML has none
+    if b"<!DOCTYPE" in description or b"<!ENTITY" in description:
+        return None
+    try:
+        root = ET.fromstring(description.rstrip(b"\0"))
+    except (ET.ParseError, LookupError):  # LookupError: an encoding Python does not know
+        return None
+    images = [e for e in root if _xml_local(e.tag) == "Image"]
+    if _xml_local(root.tag) != "OME" or not images:
+        return None
+    pixels = next((e for e in images[0] if _xml_local(e.tag) == "Pixels"), None)
+    if pixels is None:
+        return None
+    channels = sum(_xml_local(e.tag) == "Channel" for e in pixels)
+    sizes = {
+        "C": channels or _xml_int(pixels, "SizeC", 1) or 1,
+        "Z": _xml_int(pixels, "SizeZ", 1) or 1,
+        "T": _xml_int(pixels, "SizeT", 1) or 1,
+    }
+    order = pixels.get("DimensionOrder", "XYCZT")[2:]
+    if sorted(order) != ["C", "T", "Z"]:
+        order = "CZT"
+
+    def plane(element: ET.Element, prefix: str) -> int:
+        """The plane (its index in ``order``) that an element's FirstC/TheC... attributes name."""
+        index, stride = 0, 1
+        for axis in order:
+            index += _xml_int(element, prefix + axis, 0) * stride
+            stride *= sizes[axis]
+        return index
+
+    n_planes = sizes["C"] * sizes["Z"] * sizes["T"]
+    delta_t: dict[int, float] = {}
+    delta_t_unit = ""
+    for element in pixels:
+        if _xml_local(element.tag) != "Plane" or element.get("DeltaT") is None:
+            continue
+        unit = element.get("DeltaTUnit", "s")  # OME's default unit
+        try:
+            seconds = float(element.get("DeltaT", "")) * (_time_unit(unit) or math.nan)
+        except ValueError:
+            continue
+        if math.isfinite(seconds):
+            delta_t.setdefault(plane(element, "The"), seconds)
+            delta_t_unit = delta_t_unit or unit
+    tiff_data = [e for e in pixels if _xml_local(e.tag) == "TiffData"]
+    planes: dict[int, int] | None = None
+    elsewhere: list[str] = []
+    if tiff_data or len(images) > 1:
+        planes = {}
+        if not tiff_data:  # the series' planes one after another, the first series' first
+            tiff_data = [ET.Element("TiffData", {"PlaneCount": str(n_planes)})]
+        # a directory holds a plane: damaged PlaneCounts place no more than the file has
+        own, budget = root.get("UUID"), n_pages
+        # the first TiffData to place a directory places it: the later ones' go first
+        for element in reversed(tiff_data):
+            uuid = next((e for e in element if _xml_local(e.tag) == "UUID"), None)
+            if uuid is not None and own and (uuid.text or "").strip() not in ("", own):
+                where = uuid.get("FileName") or (uuid.text or "").strip()
+                if where not in elsewhere:
+                    elsewhere.append(where)
+                continue
+            ifd, start = _xml_int(element, "IFD", 0), plane(element, "First")
+            count = _xml_int(element, "PlaneCount", 1 if "IFD" in element.attrib else n_planes)
+            count = max(0, min(count, n_planes - start, n_pages - ifd, budget))
+            budget -= count
+            planes.update(zip(range(ifd, ifd + count), range(start, start + count)))
+        elsewhere.reverse()
+        planes = dict(sorted(planes.items(), key=lambda item: item[1]))
+    names = [image.get("Name", "") for image in images]
+    return _OmeSeries(names, planes, delta_t, delta_t_unit, elsewhere)
 
 
 def _tiff_first_directory(
@@ -2398,8 +2563,10 @@ def _time_unit(unit: str) -> float | None:
 
 def _stack_frame_interval(description: bytes) -> tuple[float, str] | None:
     """The seconds between frames that a TIFF stack's first description gives, and where it
-    gives them: ImageJ's ``finterval=`` (in its ``tunit=``, seconds by default) or else its
-    ``fps=``, or OME-XML's TimeIncrement; None without one (or with a time unit not known)."""
+    gives them: ImageJ's ``finterval=`` (in its ``tunit=``, seconds by default) or OME-XML's
+    TimeIncrement; None without one (or with a time unit not known). ImageJ's ``fps=`` is no
+    interval: it is the speed ImageJ plays the stack at (Animation Options, 7 unless set), saved
+    with every stack whose speed was set, whether or not that is the rate of its frames."""
 
     def positive(value: str | None, scale: float | None = 1.0) -> float | None:
         """``value`` times ``scale``, where that is a finite number > 0."""
@@ -2416,9 +2583,6 @@ def _stack_frame_interval(description: bytes) -> tuple[float, str] | None:
         unit = _imagej_value(description, "tunit") or "sec"
         if (step := positive(interval, _time_unit(unit))) is not None:
             return step, f"ImageJ finterval={interval} {unit}"
-        fps = _imagej_value(description, "fps")
-        if (rate := positive(fps)) is not None:
-            return 1 / rate, f"ImageJ fps={fps}"
         return None
     text = description.decode("utf-8", "replace")
     pixels = re.search(r"<(?:\w+:)?Pixels\b[^>]*>", text)
@@ -2434,18 +2598,29 @@ def _stack_frame_interval(description: bytes) -> tuple[float, str] | None:
     return step, f'OME TimeIncrement="{value}" {unit}'
 
 
+class TiffSeriesWarning(UserWarning):
+    """An OME-TIFF of several series (positions, or an image with its label and overview) was
+    read as its first series alone."""
+
+
 class TiffStackSource:
     """A TIFF file of several images (ImageJ's or Fiji's stack, a microscope's or high-speed
     camera's, tifffile's, an OME-TIFF) as frames in page order, decoded a page at a time: the
-    file is never held whole. Its pages of the first page's size that are no reduced-resolution
-    copy or mask are the frames (`tiff_frame_count`); ImageJ's stack of one directory (past 4
-    GiB), its frames uncompressed one after another, is read too.
+    file is never held whole. Its full-resolution pages are the frames (`tiff_frame_count`): a
+    reduced-resolution copy (NewSubfileType 1, or a thumbnail of the first page's shape) or a
+    mask is left out, and full-resolution pages of different sizes are refused, naming them.
+    ImageJ's stack of one directory (past 4 GiB), its frames uncompressed one after another,
+    is read too. Of an OME-TIFF of several series, the first series is read (its pages, as its
+    TiffData place them), with a `TiffSeriesWarning` naming the others.
 
-    Frames are ``fps`` apart where given, else as the file says: ImageJ's ``finterval=`` (in
-    its ``tunit=``) or ``fps=``, or OME's TimeIncrement; a file that says neither needs
-    ``fps``. An ImageJ hyperstack or OME-TIFF of several channels, or of z slices and time
-    points both, is refused: its pages are no sequence of frames. Pixels that run past the end of the file (a
-    truncated stack) end the frames with a `VideoDecodeWarning` (``decode_problem`` says so).
+    Frames are ``fps`` apart where given, else as the file says: an OME-TIFF's Plane DeltaT
+    (in its DeltaTUnit, seconds by default) where every frame has one and they increase, else
+    its TimeIncrement, or ImageJ's ``finterval=`` (in its ``tunit=``); a file that says none
+    needs ``fps``. ImageJ's ``fps=`` alone is refused so too: it is the speed ImageJ plays the
+    stack at, not necessarily the rate its frames were taken at. An ImageJ hyperstack or
+    OME-TIFF of several channels, or of z slices and time points both, is refused: its pages
+    are no sequence of frames. Pixels that run past the end of the file (a truncated stack) end
+    the frames with a `VideoDecodeWarning` (``decode_problem`` says so).
     """
 
     def __init__(
@@ -2468,11 +2643,26 @@ class TiffStackSource:
                 tiff = _FileBytes(fh)
                 if tiff[:4] not in TIFF_SIGNATURES:
                     raise InputError(f"TIFF stack {name!r} is no TIFF file")
-                pages = _tiff_frame_pages(_tiff_pages(tiff))
-                first = _tiff_page_entries(tiff, pages[0].at) if pages else None
+                chain = _tiff_pages(tiff)
+                head = _tiff_page_entries(tiff, chain[0].at, f"TIFF stack {name!r}: page 1") if chain else None  # fmt: skip
+                description = _tiff_page_description(head or [])
+                ome = _ome_series(description, len(chain))
+                if ome is not None and ome.elsewhere:
+                    raise InputError(
+                        f"TIFF stack {name!r} is one file of a multi-file OME-TIFF: its first "
+                        f"series has planes in {', '.join(map(repr, ome.elsewhere[:3]))}"
+                        f"{' and more' if len(ome.elsewhere) > 3 else ''}, which eventsim does "
+                        "not join; save the series as one file (bfconvert, or Fiji's Bio-Formats "
+                        "importer and File > Save As > OME-TIFF)"
+                    )
+                numbered = _tiff_stack_pages(chain, ome)
+                self._check_one_size(numbered)
+                pages = [p for _, p in numbered]
+                first = _tiff_page_entries(tiff, pages[0].at, f"TIFF stack {name!r}: page {numbered[0][0] + 1}") if pages else None  # fmt: skip
                 if first is None:
                     raise InputError(f"TIFF stack {name!r} has no readable first page")
-                description = _tiff_page_description(first)
+                if ome is None:  # ImageJ's and other descriptions are on the first frame's page
+                    description = _tiff_page_description(first)
                 order = _tiff_byte_order(tiff) or "little"
                 self._at = np.array([p.at for p in pages], np.int64)
                 self.n_frames = len(pages)
@@ -2491,16 +2681,21 @@ class TiffStackSource:
             raise InputError(f"TIFF stack {name!r}: its first page runs past the end of the file")
         self._refuse_hyperstack(description)
         self._refuse_ome_planes(description, first, order)
+        #: of an OME-TIFF of several series, which is read ("1 of 3"); None for one series
+        self.series = None if ome is None or len(ome.names) < 2 else f"1 of {len(ome.names)}"
+        times, unused = (None, "") if fps is not None or ome is None else self._delta_t_times(ome, numbered)  # fmt: skip
         if fps is not None:
             check_frame_rate(fps, self.n_frames)
             self.timing = f"{fps:g} fps"
+        elif times is not None:
+            span_s = (int(times[-1]) - int(times[0])) / 1e6
+            fps = (self.n_frames - 1) / span_s if span_s > 0 else 1.0
+            unit = ome.delta_t_unit if ome is not None else "s"
+            self.timing = f"{fps:g} fps on average (OME Plane DeltaT, {unit})"
         else:
             found = _stack_frame_interval(description)
             if found is None:
-                raise InputError(
-                    f"TIFF stack {name!r} of {self.n_frames} frames gives no frame rate (no "
-                    "ImageJ finterval= or fps=, no OME TimeIncrement); pass fps"
-                )
+                raise InputError(self._no_frame_rate(description, unused))
             step, where = found
             fps = 1 / step
             try:
@@ -2511,12 +2706,88 @@ class TiffStackSource:
                     f"cannot time (at most {MAX_FPS:g}, and {self.n_frames} frames within "
                     f"{_MAX_TIME_S:g} s); pass fps"
                 ) from None
-            self.timing = f"{fps:g} fps ({where})"
+            self.timing = f"{fps:g} fps ({where}{unused})"
+        #: the frame rate (of Plane DeltaT times, their average)
         self.fps = float(fps)
-        self.timestamps_us = np.rint(np.arange(self.n_frames) * 1e6 / fps).astype(np.int64)
+        if times is None:
+            times = np.rint(np.arange(self.n_frames) * 1e6 / fps).astype(np.int64)
+        self.timestamps_us = times
+        if ome is not None and len(ome.names) > 1:
+            listed = ", ".join(f"{k + 1}: {n!r}" if n else f"{k + 1}" for k, n in enumerate(ome.names[:6]))  # fmt: skip
+            warnings.warn(
+                f"TIFF stack {name!r} is an OME-TIFF of {len(ome.names)} series ({listed}"
+                f"{', ...' if len(ome.names) > 6 else ''}); its first is read, the others "
+                "left out: to simulate another, save it as a file of its own (bfconvert "
+                "-series N, counting from 0, or Fiji's Bio-Formats importer)",
+                TiffSeriesWarning,
+                stacklevel=2,
+            )
         self.input_size = (frame.shape[1], frame.shape[0])
         self.sensor_size = _target_size(sensor_size, frame)
         self.fit = fit
+
+    def _check_one_size(self, numbered: list[tuple[int, _TiffPage]]) -> None:
+        """Refuse full-resolution pages (``(index in the file, page)``) of different sizes:
+        frames of another size would be cropped or stretched each its own way, and the events
+        would be of that, not of the scene."""
+        if not numbered:
+            return
+        k0, size = numbered[0][0], _tiff_page_size(numbered[0][1])
+        other = next(((k, s) for k, p in numbered if (s := _tiff_page_size(p)) != size), None)
+        if other is None:
+            return
+
+        def shown(wh: tuple[int | None, int | None]) -> str:
+            return "x".join("?" if n is None else str(n) for n in wh)
+
+        raise InputError(
+            f"TIFF stack {str(self.path)!r}: its page {other[0] + 1} is {shown(other[1])} and its "
+            f"page {k0 + 1}, the first frame, {shown(size)}; the frames of a stack are of one "
+            "size (a reduced-resolution copy is left out where NewSubfileType 1 flags it); save "
+            "the pages of one size as a stack of their own, or each page as a file"
+        )
+
+    def _delta_t_times(
+        self, ome: _OmeSeries, numbered: list[tuple[int, _TiffPage]]
+    ) -> tuple[np.ndarray | None, str]:
+        """The frames' times (µs from the first) by their planes' OME DeltaT, or None and
+        why they are not used (in words, to follow a timing; empty where there are none)."""
+        if not ome.delta_t or self._frame_bytes:
+            return None, ""
+        planes = [k if ome.planes is None else ome.planes[k] for k, _ in numbered]
+        missing = next((k for k, plane in enumerate(planes) if plane not in ome.delta_t), None)
+        if missing is not None:
+            return None, f"; frame {missing + 1} has no OME Plane DeltaT, so none are used"
+        seconds = np.array([ome.delta_t[plane] for plane in planes])
+        if seconds[-1] - seconds[0] > _MAX_TIME_S:
+            return None, f"; its OME Plane DeltaT span more than {_MAX_TIME_S:g} s, not used"
+        times = np.rint((seconds - seconds[0]) * 1e6).astype(np.int64)
+        bad = np.flatnonzero(np.diff(times) <= 0)
+        if bad.size:
+            k = int(bad[0]) + 1
+            return None, (
+                f"; its OME Plane DeltaT do not increase by a microsecond or more (frame "
+                f"{k + 1} at {seconds[k]:g} s follows {seconds[k - 1]:g} s), so are not used"
+            )
+        return times, ""
+
+    def _no_frame_rate(self, description: bytes, unused: str) -> str:
+        """The refusal of a stack that gives no frame interval (``unused``: why its OME
+        DeltaT were not used), ending in '; pass fps'."""
+        name = str(self.path)
+        playback = _imagej_value(description, "fps")
+        if playback is not None:
+            return (
+                f"TIFF stack {name!r} of {self.n_frames} frames gives no frame interval (no "
+                f"ImageJ finterval=): its fps={playback} is only the speed ImageJ plays it at "
+                "(Image > Stacks > Animation Options), which need not be the rate its frames "
+                f"were taken at; give that rate ({playback} if it is that); pass fps"
+            )
+        said = f" or OME TimeIncrement{unused}" if unused else ", no OME TimeIncrement or Plane DeltaT"  # fmt: skip
+        return (
+            f"TIFF stack {name!r} of {self.n_frames} frames gives no frame rate (no ImageJ "
+            f"finterval={said}); pass fps"
+        )
 
     def _imagej_frames(
         self, tiff: _FileBytes, first: list[_TiffField], images: int
@@ -2581,8 +2852,8 @@ class TiffStackSource:
     def _decode(self, tiff: _FileBytes, index: int) -> np.ndarray | None:
         """Frame ``index`` decoded as `read_image` decodes a TIFF file of it alone; None where
         its pixels run past the end of the file."""
-        fields = _tiff_page_entries(tiff, int(self._at[0 if self._frame_bytes else index]))
         name = f"TIFF stack {str(self.path)!r}: page {index + 1}"
+        fields = _tiff_page_entries(tiff, int(self._at[0 if self._frame_bytes else index]), name)
         page = None if fields is None else _tiff_page_file(tiff, fields, name, index * self._frame_bytes)  # fmt: skip
         if page is None:
             return None
@@ -2625,6 +2896,7 @@ class TiffStackSource:
             "timing": self.timing,
             "input_size": list(self.input_size),
             "fit": self.fit,
+            **({"ome_series": self.series} if self.series is not None else {}),
         }
 
 

@@ -1,0 +1,242 @@
+"""TIFF stacks as INPUT, round 10: a reduced-resolution page is left out wherever it lies and
+full-resolution pages of different sizes are refused, naming them (they were left out, or the
+file read as one image); ImageJ's fps= alone (its playback speed) no longer times frames; an
+OME-TIFF is read as its first series, timed by its planes' DeltaT; a tag's values are capped."""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import pytest
+from test_sources_second_look6 import _tiff as _pages
+from test_tiff_stack_round9 import _grey_page, _moving, _multi
+
+from eventsim.cli.simulate import main as simulate_main
+from eventsim.errors import InputError
+from eventsim.simulator import sources
+from eventsim.simulator.sources import TiffSeriesWarning, TiffStackSource, read_image
+
+from cli_checks import one_line
+
+OME_NS = "http://www.openmicroscopy.org/Schemas/OME/2016-06"
+
+
+def _greys(n: int, w: int = 40, h: int = 30) -> list[np.ndarray]:
+    return [f[..., 1] for f in _moving(n, w, h)]
+
+
+def _stack(tmp_path, frames: list[np.ndarray], description: bytes, name: str = "s.tif"):
+    """A stack of grey ``frames``, ``description`` on its first page."""
+    path = tmp_path / name
+    pages = [_grey_page(f, description if k == 0 else b"") for k, f in enumerate(frames)]
+    path.write_bytes(_multi(pages))
+    return path
+
+
+# -- pages of other sizes ------------------------------------------------------------------
+
+
+def test_a_reduced_resolution_first_page_is_left_out(tmp_path):
+    """A thumbnail flagged NewSubfileType 1 before the frames: the frames are the rest (the
+    first page's size was taken for the frames', and no frame was found)."""
+    frames = _greys(3)
+    path = tmp_path / "s.tif"
+    path.write_bytes(_pages([(frames[0][::2, ::2], {254: (4, [1])}), *((f, {}) for f in frames)]))
+    assert sources.tiff_frame_count(path) == 3
+    source = TiffStackSource(path, fps=10)
+    assert source.n_frames == 3 and source.input_size == (40, 30)
+    np.testing.assert_array_equal(np.stack([f for f, _ in source]), np.stack(frames))
+
+
+def test_full_resolution_pages_of_another_size_are_refused_naming_them(tmp_path, capsys):
+    frames = _greys(3)
+    other = _greys(1, 36, 30)[0]
+    path = tmp_path / "s.tif"
+    # a reduced copy flagged so is still left out; the page of another size is not
+    pages = [(frames[0], {}), (frames[0][::2, ::2], {254: (4, [1])}), (frames[1], {}), (other, {}), (frames[2], {})]  # fmt: skip
+    path.write_bytes(_pages(pages))
+    assert sources.tiff_frame_count(path) == 4
+    with pytest.raises(InputError, match=r"page 4 is 36x30 and its page 1, the first frame, 40x30"):
+        TiffStackSource(path, fps=10)
+    assert simulate_main([str(path), "-o", str(tmp_path / "o.h5"), "--fps", "10", "-q"]) == 1
+    one_line(capsys.readouterr().err, "page 4 is 36x30", "40x30", "one size")
+
+
+def test_a_two_page_file_of_two_shapes_is_two_images_not_its_first(tmp_path):
+    """Two pages of different shapes are no image and its thumbnail: read as one image, the
+    second vanished; now the file is refused as an image and as a stack, saying why."""
+    rgb = _moving(1, 64, 48)[0]
+    path = tmp_path / "two.tif"
+    path.write_bytes(_pages([(rgb, {}), (rgb[:20, :30], {})]))
+    assert sources.tiff_frame_count(path) == 2
+    with pytest.raises(InputError, match="TIFF of 2 images"):
+        read_image(path)
+    with pytest.raises(InputError, match="page 2 is 30x20 and its page 1, the first frame, 64x48"):
+        TiffStackSource(path, fps=10)
+    # a copy of the first page's shape, untagged (a camera's thumbnail), stays a thumbnail
+    path.write_bytes(_pages([(rgb, {}), (rgb[::8, ::8], {})]))
+    assert sources.tiff_frame_count(path) == 1
+    np.testing.assert_array_equal(read_image(path), rgb)
+
+
+# -- ImageJ's fps= ---------------------------------------------------------------------------
+
+
+def test_imagej_fps_alone_is_a_playback_speed_and_asks_for_the_rate(tmp_path, capsys):
+    """ImageJ saves fps= (Animation Options' speed) with every stack whose speed was set, and
+    finterval= only where a frame interval was: fps= alone timed the frames at the speed it
+    was played at."""
+    frames = _greys(4)
+    path = _stack(tmp_path, frames, b"ImageJ=1.54f\nimages=4\nslices=4\nfps=7\nloop=false\n")
+    with pytest.raises(InputError, match=r"fps=7 is only the speed ImageJ plays.*\(7 if it is that\); pass fps$"):  # fmt: skip
+        TiffStackSource(path)
+    out = tmp_path / "o.h5"
+    assert simulate_main([str(path), "-o", str(out), "-q"]) == 1
+    one_line(capsys.readouterr().err, "fps=7", "Animation Options", "; pass --fps")
+    assert not out.exists()
+    # given, the rate times the frames; finterval= beside fps= times them too
+    np.testing.assert_array_equal(TiffStackSource(path, fps=7).timestamps_us, np.rint(np.arange(4) * 1e6 / 7))  # fmt: skip
+    path = _stack(tmp_path, frames, b"ImageJ=1.54f\nimages=4\nslices=4\nfps=7\nfinterval=0.002\n")  # fmt: skip
+    source = TiffStackSource(path)
+    np.testing.assert_array_equal(source.timestamps_us, np.arange(4) * 2000)
+    assert "finterval=0.002" in source.timing
+
+
+# -- OME-TIFF: series and DeltaT -------------------------------------------------------------
+
+
+def _ome(*images: str, uuid: str = "") -> bytes:
+    own = f' UUID="{uuid}"' if uuid else ""
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?><OME xmlns="{OME_NS}"{own}>{"".join(images)}</OME>'
+    ).encode()
+
+
+def _image(name: str, size_t: int, inner: str = "", **attrs: str) -> str:
+    more = "".join(f' {k}="{v}"' for k, v in attrs.items())
+    return (
+        f'<Image ID="Image:{name}" Name="{name}"><Pixels ID="Pixels:{name}" '
+        f'DimensionOrder="XYCZT" Type="uint8" SizeX="40" SizeY="30" SizeC="1" SizeZ="1" '
+        f'SizeT="{size_t}"{more}><Channel ID="Channel:{name}:0" SamplesPerPixel="1"/>'
+        f"{inner}</Pixels></Image>"
+    )
+
+
+def test_an_ome_tiff_of_several_series_is_read_as_its_first(tmp_path):
+    """Two positions of 3 time points each (6 pages of one size) were one stack of 6."""
+    frames = _greys(6)
+    text = _ome(_image("pos1", 3), _image("pos2", 3))
+    path = _stack(tmp_path, frames, text)
+    assert sources.tiff_frame_count(path) == 3
+    with pytest.warns(TiffSeriesWarning, match=r"OME-TIFF of 2 series \(1: 'pos1', 2: 'pos2'\); its first is read.*bfconvert -series"):  # fmt: skip
+        source = TiffStackSource(path, fps=10)
+    assert source.n_frames == 3 and source.describe()["ome_series"] == "1 of 2"
+    np.testing.assert_array_equal(np.stack([f for f, _ in source]), np.stack(frames[:3]))
+
+
+def test_the_first_series_is_where_its_tiff_data_place_it(tmp_path):
+    """Series stored second (IFD 3 on) and a label image of another size: the frames are
+    the first series' pages, and the label is no page of a stack of other sizes."""
+    frames = _greys(6)
+    label = _greys(1, 20, 10)[0]
+    first = _image("cells", 3, '<TiffData IFD="3" PlaneCount="3"/>')
+    second = _image("other", 3, '<TiffData IFD="0" PlaneCount="3"/>')
+    third = _image("label", 1, '<TiffData IFD="6"/>').replace('SizeX="40" SizeY="30"', 'SizeX="20" SizeY="10"')  # fmt: skip
+    path = tmp_path / "s.ome.tif"
+    pages = [_grey_page(f, _ome(first, second, third) if k == 0 else b"") for k, f in enumerate(frames)]  # fmt: skip
+    path.write_bytes(_multi([*pages, _grey_page(label)]))
+    with pytest.warns(TiffSeriesWarning, match="3 series"):
+        source = TiffStackSource(path, fps=10)
+    np.testing.assert_array_equal(np.stack([f for f, _ in source]), np.stack(frames[3:]))
+
+
+def test_tiff_data_of_one_plane_each_in_any_order_give_plane_order(tmp_path):
+    frames = _greys(3)
+    inner = "".join(f'<TiffData FirstT="{t}" IFD="{ifd}" PlaneCount="1"/>' for t, ifd in ((2, 0), (0, 1), (1, 2)))  # fmt: skip
+    path = _stack(tmp_path, frames, _ome(_image("one", 3, inner)))
+    got = [f for f, _ in TiffStackSource(path, fps=10)]
+    np.testing.assert_array_equal(np.stack(got), np.stack([frames[1], frames[2], frames[0]]))
+
+
+def _planes(times: list[str], unit: str = "") -> str:
+    said = f' DeltaTUnit="{unit}"' if unit else ""
+    return "".join(f'<Plane TheC="0" TheZ="0" TheT="{t}" DeltaT="{v}"{said}/>' for t, v in enumerate(times))  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "times, unit, expected_us",
+    [
+        (["0", "0.01", "0.03", "0.04"], "", [0, 10_000, 30_000, 40_000]),
+        (["12.5", "13", "14", "16"], "ms", [0, 500, 1500, 3500]),
+        (["1", "1.5", "2", "3"], "s", [0, 500_000, 1_000_000, 2_000_000]),
+    ],
+    ids=["seconds-by-default", "ms", "s"],
+)
+def test_plane_delta_t_times_the_frames(tmp_path, times, unit, expected_us):
+    text = _ome(_image("one", 4, _planes(times, unit), TimeIncrement="1"))
+    source = TiffStackSource(_stack(tmp_path, _greys(4), text))
+    np.testing.assert_array_equal(source.timestamps_us, expected_us)
+    assert "OME Plane DeltaT" in source.timing
+    # fps given wins over the file's times
+    np.testing.assert_array_equal(TiffStackSource(source.path, fps=100).timestamps_us, np.arange(4) * 10_000)  # fmt: skip
+
+
+def test_plane_delta_t_that_do_not_increase_or_miss_a_frame_are_not_used(tmp_path):
+    frames = _greys(4)
+    for planes, said in (
+        (_planes(["0", "0.2", "0.1", "0.3"]), "do not increase"),
+        (_planes(["0", "0.1", "0.2"]), "frame 4 has no OME Plane DeltaT"),
+    ):
+        source = TiffStackSource(_stack(tmp_path, frames, _ome(_image("one", 4, planes, TimeIncrement="0.05"))))  # fmt: skip
+        np.testing.assert_array_equal(source.timestamps_us, np.arange(4) * 50_000)
+        assert "TimeIncrement" in source.timing and said in source.timing
+        with pytest.raises(InputError, match=f"no frame rate .*{said}.*; pass fps$"):
+            TiffStackSource(_stack(tmp_path, frames, _ome(_image("one", 4, planes))))
+
+
+def test_a_multi_file_ome_tiff_is_refused_naming_the_other_files(tmp_path):
+    own, other = "urn:uuid:1111", "urn:uuid:2222"
+    inner = (
+        f'<TiffData IFD="0" PlaneCount="2"><UUID FileName="a.ome.tif">{own}</UUID></TiffData>'
+        f'<TiffData FirstT="2" IFD="0" PlaneCount="2">'
+        f'<UUID FileName="b.ome.tif">{other}</UUID></TiffData>'
+    )
+    path = _stack(tmp_path, _greys(2), _ome(_image("one", 4, inner), uuid=own), "renamed.tif")
+    with pytest.raises(InputError, match=r"multi-file OME-TIFF: .*'b\.ome\.tif'"):
+        TiffStackSource(path, fps=10)
+
+
+def test_xml_with_a_doctype_is_not_parsed(tmp_path):
+    """Entities of a DOCTYPE expand a few hundred bytes to GBs (billion laughs); OME-XML has
+    no DOCTYPE, so such a description is read as the pattern reads any (the first Pixels)."""
+    laughs = '<!DOCTYPE OME [<!ENTITY a "ha">' + "".join(f'<!ENTITY {c} "{("&" + p + ";") * 10}">' for p, c in zip("abcdefgh", "bcdefghi")) + "]>"  # fmt: skip
+    text = (laughs + f'<OME xmlns="{OME_NS}"><Image Name="&i;">' + _image("x", 3)[len('<Image ID="Image:x" Name="x">') :] + "</OME>").encode()  # fmt: skip
+    assert sources._ome_series(text, 3) is None
+    source = TiffStackSource(_stack(tmp_path, _greys(3), text), fps=10)
+    assert source.n_frames == 3 and source.series is None
+
+
+# -- tag value sizes -------------------------------------------------------------------------
+
+
+def test_a_tag_of_more_bytes_than_the_cap_is_refused_naming_it(tmp_path, monkeypatch):
+    """A damaged count (a 4 GB ImageDescription) was read whole where the file was that big."""
+    frames = _greys(3)
+    path = _stack(tmp_path, frames, b"made by a camera " * 200)
+    monkeypatch.setattr(sources, "_TIFF_MAX_VALUE_BYTES", 1000)
+    with pytest.raises(InputError, match=r"page 1: its tag 270 \(ImageDescription\) holds 3,401 bytes, more than the 1,000"):  # fmt: skip
+        TiffStackSource(path, fps=10)
+    with pytest.raises(InputError, match="tag 270"):
+        sources.tiff_frame_count(path)
+    monkeypatch.undo()
+    # a count of 4 Gi on a page of a small file: refused so, before its length is looked at
+    data = bytearray(path.read_bytes())
+    ifd = struct.unpack_from("<I", data, 4)[0]
+    for k in range(struct.unpack_from("<H", data, ifd)[0]):
+        at = ifd + 2 + 12 * k
+        if struct.unpack_from("<H", data, at)[0] == 270:
+            struct.pack_into("<I", data, at + 4, 0xFFFFFFFF)
+    path.write_bytes(bytes(data))
+    with pytest.raises(InputError, match=r"tag 270 \(ImageDescription\) holds 4,294,967,295 bytes"):  # fmt: skip
+        TiffStackSource(path, fps=10)
