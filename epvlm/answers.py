@@ -9,15 +9,19 @@ Two modes:
   (``Option 2``, ``(2)``, ``the second option``, where no option's text is that number), the
   option's text (``red``) or the option's text inside a sentence (``The object is red.``) all
   count, also in Markdown emphasis (``**B**``), and so does the one Latin letter of an answer
-  in another script (``答案是B``). The last statement of the answer wins over options
-  discussed before it (``Option A shows a cat, option B a dog. The answer is B.``), and a
-  mention said not to be the answer (``not red``, ``B is wrong``) is none; case, punctuation,
-  number words (``two`` is ``2``), trailing decimal zeros (``2.0``), thousands separators
-  (``1,000``, ``1'000``, a no-break or thin space; not a plain space), Unicode forms
-  (full-width digits and letters, decomposed accents) and trailing special tokens do not
-  matter. Unparseable text scores wrong, and so does text that names two options alike
-  (options ``2`` and ``two``, generation ``Two``) or hedges between two (``blue or green``,
-  ``B or C``); a reference answer that names two options alike is scored free.
+  in another script (``答案是B``), a Cyrillic or Greek capital drawn as an option letter
+  (``В``, U+0412, where it stands as a letter of its own) and a letter that starts a numbered
+  list's item (``1. B``). The last statement of the answer wins over options discussed before
+  it (``Option A shows a cat, option B a dog. The answer is B.``), a list of verdicts names
+  the one option it calls right (``A. red - incorrect`` / ``B. blue - correct``), and a
+  mention said not to be the answer (``not red``, ``B is wrong``) is none (``not only red but
+  also round`` rejects nothing); case, punctuation, number words (``two`` is ``2``), trailing
+  decimal zeros (``2.0``), thousands separators (``1,000``, ``1'000``, a no-break or thin
+  space; not a plain space), Unicode forms (full-width digits and letters, decomposed accents)
+  and trailing special tokens do not matter. Unparseable text scores wrong, and so does text that names two options alike
+  (options ``2`` and ``two``, generation ``Two``), hedges between two (``blue or green``,
+  ``B or C``) or gives two (``A, C``, ``not only B but also C``); a reference answer that
+  names two options alike is scored free.
 * **free** (open questions): normalised exact match and a looser *contains* rule (the
   normalised reference appears as whole words in the normalised generation); both are
   reported, exact match is the headline.
@@ -125,6 +129,37 @@ def _plain(text: str) -> str:
         text = plain
 
 
+# Cyrillic and Greek capitals drawn as Latin ones ("В" U+0412 for B, "Α" U+0391 for A), as a
+# model may write an option letter: NFKC keeps them apart
+_LOOKALIKES = dict(zip("АВСЕНКМОРТХΑΒΕΖΗΙΚΜΝΟΡΤΥΧ", "ABCEHKMOPTXABEZHIKMNOPTYX", strict=True))
+# one standing as a letter of its own: no letter or digit before it, and after it the end, a
+# stop, a bracket, a quote, a dash or a word in Latin script ("The answer is В because"); not
+# before a word in its own script, where it is one ("В машине", "in the car"; Greek "Ο", "the")
+_LOOKALIKE = re.compile(
+    rf"(?<![^\W_])([{''.join(_LOOKALIKES)}])"
+    r"(?=[^\S\n]*(?:$|\n|[.,;:!?)\]\"'”’»}。]|[-–—]\s)|[^\S\n]+[A-Za-z])"
+)
+
+
+def _latin_letters(text: str, n: int) -> str:
+    """``text`` with a look-alike of one of the first ``n`` option letters that stands as a
+    letter of its own written in Latin ("Ответ: В" is "Ответ: B")."""
+    valid = LETTERS[:n]
+    return _LOOKALIKE.sub(lambda m: latin if (latin := _LOOKALIKES[m[1]]) in valid else m[1], text)
+
+
+# "not only X but also Y" says X and Y, no rejection of X ("It is not only red but also round"
+# is red): read as "X and Y", so that "not only B but also C" names two options
+_NOT_ONLY = re.compile(
+    r"(?i:\bnot\s+(?:only|just|merely)\b)[^\S\n]*(?P<said>(?:[^.;!?\n]|[.;!?](?=\S))*?)"
+    r"(?:(?P<also>,?\s*\b(?i:but\s+(?:also|too))\b)|(?=[.;!?](?!\S)|\n|$))"
+)
+
+
+def _not_only(text: str) -> str:
+    return _NOT_ONLY.sub(lambda m: m["said"] + (" and" if m["also"] else ""), text)
+
+
 def _bare_letter(text: str, n: int) -> int | None:
     """Index of an answer that is an option letter alone (``B``, ``(b)``, ``B.``, ``"B"``)
     within the first ``n``, else None."""
@@ -143,9 +178,11 @@ _HEDGES = {"or", "and", "and or", "还是", "或", "或者", "和", "与"}
 # stands for it where a hedge is looked for: a letter (so it stays a word) no option holds
 _CLAUSE_BREAK = re.compile(rf"[,;:.!?](?![^\s{_NO_SPACE}])|[。、]")
 _CLAUSE_MARK = "\u01c2"
-# a stated letter hedged with another ("The answer is B or C", "'B' or 'C'", "b or c")
+# a stated letter hedged with another ("The answer is B or C", "'B' or 'C'", "b or c", "A & C",
+# "A, C")
 _HEDGED_LETTER = re.compile(
-    r"[)\]\"'”’»]?\s*(?i:or|and|and/or|/)\s*[\"'“‘«]?[(\[]?([A-Za-z])(?![\w'’])"
+    r"[)\]\"'”’»]?\s*(?P<join>(?i:or|and|and/or)|[/&+]|,(?:\s*(?i:and|or)\b)?)"
+    r"\s*[\"'“‘«]?[(\[]?(?P<other>[A-Za-z])(?![\w'’])"
 )
 # a letter that, unbracketed, ends its sentence: only then is an "a" the letter, not the article
 _ENDS = re.compile(r"[)\]\"'”’»]?\s*(?:$|\n|[.,;:!?](?!\w))")
@@ -153,13 +190,27 @@ _ENDS = re.compile(r"[)\]\"'”’»]?\s*(?:$|\n|[.,;:!?](?!\w))")
 
 def _hedged_letter(text: str, pos: int, valid: str, lower: bool) -> bool:
     """Whether the stated letter ending at ``pos`` is joined to another option's letter ("B or
-    C"); "A and I am sure" joins no option's letter when there is no option I, and after an
-    upper-case letter "B and a car" joins no lower-case one."""
+    C", "A, C", "A, B and C"); "A and I am sure" joins no option's letter when there is no
+    option I, and after an upper-case letter "B and a car" joins no lower-case one. A comma
+    joins letters only in a list that ends its sentence: in "B, C is wrong" C is a new
+    sentence's subject."""
     m = _HEDGED_LETTER.match(text, pos)
-    if m is None or m.group(1).upper() not in valid:
+    if m is None or m["other"].upper() not in valid:
         return False
-    other = m.group(1)
-    return other.isupper() or (lower and (other not in "ai" or bool(_ENDS.match(text, m.end()))))
+    other = m["other"]
+    if not (other.isupper() or (lower and (other not in "ai" or bool(_ENDS.match(text, m.end()))))):
+        return False
+    if not m["join"].startswith(","):
+        return True
+    # to the list's last letter; no list of distinct options is longer than the options, so
+    # a text of nothing but "A, A, A, ..." is still read in linear time
+    end = m.end()
+    for _ in valid:
+        more = _HEDGED_LETTER.match(text, end)
+        if more is None or more["other"].upper() not in valid:
+            break
+        end = more.end()
+    return bool(_ENDS.match(text, end))
 
 
 def _starts_an_option(text: str, options: Sequence[str]) -> bool:
@@ -190,7 +241,8 @@ _ORDINALS = {
 }
 # what states the answer, so that the option named right after it is the generation's answer:
 # "The answer is", "Final answer:", "The correct option is", "I'd choose", LaTeX's "\boxed{";
-# "It is", "So", "Therefore,", "but" ("not C but B"), "I'd say", "Probably"; each may be hedged
+# "It is", "So", "Therefore,", "but" ("not C but B"), "Actually," (a correction: "The answer is
+# A. Actually, C."), "I'd say", "Probably"; each may be hedged
 # ("The answer is most likely B")
 _STATEMENT = re.compile(
     r"(?i:(?:\b(?P<answer>answer\b\s*(?:(?:is|would\s+be|should\s+be|must\s+be|will\s+be)\b"
@@ -199,7 +251,7 @@ _STATEMENT = re.compile(
     r"|(?P<boxed>\\boxed\s*\{)"
     r"|\b(?:it\s+(?:is|would\s+be|must\s+be|seems\s+to\s+be|appears\s+to\s+be)\b|it['’]s\b"
     r"|i(?:['’]d|\s+would)\s+say\b"
-    r"|(?:so|thus|therefore|hence|but(?:\s+rather)?|(?:most\s+)?likely|probably)\b\s*,?))"
+    r"|(?:so|thus|therefore|hence|actually|but(?:\s+rather)?|(?:most\s+)?likely|probably)\b\s*,?))"
     r"(?:\s*(?:(?:most\s+)?likely|probably|definitely|clearly|certainly)\b)?\s*)"
 )
 # after an option that "It is" or "So" name, what makes it the answer: it ends the clause ("So
@@ -245,9 +297,31 @@ _IS_WRONG_NORM = re.compile(
 _CONTEXT = 40
 _HEAD = 400
 _STATEMENTS = 32
-# a letter at the start with a bracket or stop, a line break or a dash after it ("B. red", "(B)
-# red", "B: red", "B\nBecause ...", "B - red")
-_LEAD = re.compile(r"[(\[]?([A-Z])(?:(?:[)\].:]|\s*[)\]])(?:\s|$)|[^\S\n]*\n|\s+[-–—]\s)")
+# the number of an item of a numbered list ("1. ", "2) "): a model numbering its steps, or the
+# options as it goes through them
+_LIST_NUMBER = r"[^\S\n]*\d{1,2}[.)][^\S\n]+"
+_LIST_ITEM = re.compile(rf"^{_LIST_NUMBER}(?=\S)", re.M)
+# a letter at the start of a line, maybe of a numbered item ("1. B"), with a bracket or stop, a
+# line end or a dash after it ("B. red", "(B) red", "B: red", "B\nBecause ...", "B - red")
+_LEAD = re.compile(
+    rf"^(?P<num>{_LIST_NUMBER})?[(\[]?(?P<letter>[A-Z])"
+    r"(?:(?:[)\].:]|\s*[)\]])(?:\s|$)|[^\S\n]*$|\s+[-–—]\s)",
+    re.M,
+)
+# a verdict on one option, as a model goes through them line by line: its letter, its text or
+# both, then a verdict ("A. red - incorrect", "B: correct", "(C) green (wrong)", "2. D - no",
+# "red is wrong", "B. blue ✓")
+_VERDICT = re.compile(
+    rf"^(?:{_LIST_NUMBER}|[^\S\n]*[-*•][^\S\n]+)?(?:(?i:option|choice)\s+)?"
+    r"(?:[(\[]?(?P<letter>[A-Z])(?:[)\]][.:]?|[.:])?(?=[\s\-–—:=(]))?"
+    r"(?P<body>[^\n]{0,80}?)[^\S\n]*"
+    r"(?:(?:[-–—:=(]|->|→|\b(?i:is|was)\b)[^\S\n]*(?P<not>(?i:not)[^\S\n]+)?"
+    r"(?P<word>(?i:correct|incorrect|right|wrong|true|false|yes|no))\b"
+    r"|(?:[-–—:=(][^\S\n]*)?(?P<mark>[✓✔✅✗✘❌]))"
+    r"[)\]]?(?=[^\S\n]*(?:$|[.,;:!(–—-]|[^\S\n]+(?i:because|since|as)\b))",
+    re.M,
+)
+_RIGHT_VERDICTS = {"correct", "right", "true", "yes", "✓", "✔", "✅"}
 
 
 def _read_reference(m: re.Match[str], text: str, options: Sequence[str], kind: str) -> int | None:
@@ -421,11 +495,17 @@ def _weak_reference(text: str, options: Sequence[str]) -> int | None:
     """Index of an option named by its letter or number without a statement: at the start
     ("B. red", "B\\nBecause ..."), after "option" ("option B", "the second option"; the first
     not negated), in round brackets ("(B)", when one option is bracketed), or as the one Latin
-    letter of an answer in another script ("答案是B"); else None."""
+    letter of an answer in another script ("答案是B"); else None. A letter at the start counts
+    also at the start of a numbered list's item ("1. B"), and where items start with different
+    ones ("1. B\\n2. C") none does."""
     valid = LETTERS[: len(options)]
-    lead = _LEAD.match(text)
-    if lead and lead.group(1) in valid:
-        return valid.index(lead.group(1))
+    leads = {
+        m["letter"]
+        for m in _LEAD.finditer(text)
+        if (m.start() == 0 or m["num"]) and m["letter"] in valid
+    }
+    if len(leads) == 1:
+        return valid.index(leads.pop())
     bracketed: set[int | str] = set()
     stated: int | None = None
     for m in _REFERENCE.finditer(text):
@@ -460,6 +540,47 @@ def _weak_reference(text: str, options: Sequence[str]) -> int | None:
     ):
         return valid.index(latin[0])
     return None
+
+
+def _verdicts(text: str, options: Sequence[str]) -> tuple[int | None, str]:
+    """The option a list of verdicts calls right ("A. red - incorrect\\nB. blue - correct" is B),
+    -1 where it calls several right, else None; and ``text`` without the verdicts that call an
+    option wrong, which are no mention of it. A verdict's option is named by its letter, its
+    own text or both ("A. blue - wrong" names none); a verdict that is an option's text ("B -
+    right" among "left", "right") is that option, no verdict."""
+    valid = LETTERS[: len(options)]
+    right: set[int] = set()
+    kept: list[str] = []
+    start = 0
+    for m in _VERDICT.finditer(text):
+        said = m["mark"] or m["word"].casefold()
+        body = normalize_text(m["body"])
+        if m["letter"]:
+            index = valid.find(m["letter"])
+            named = index >= 0 and body in ("", options[index])
+        else:
+            same = [i for i, opt in enumerate(options) if opt and opt == body]
+            index = same[0] if len(same) == 1 else -1
+            named = index >= 0
+        own = normalize_text(said)
+        if not named or (own and own in options):
+            continue
+        if (said in _RIGHT_VERDICTS) != bool(m["not"]):
+            right.add(index)
+        else:
+            kept.append(text[start : m.start()])
+            start = m.end()
+    kept.append(text[start:])
+    if right:
+        return (right.pop() if len(right) == 1 else -1), text
+    return None, "".join(kept)
+
+
+def _unnumbered(text: str) -> str:
+    """``text`` without the numbers of a numbered list (two or more lines start with one):
+    they count steps, and are no option's text "1". A single "2. There are two cars." may be
+    the answer 2 with its reason, and keeps it."""
+    return _LIST_ITEM.sub("", text) if len(_LIST_ITEM.findall(text)) > 1 else text
 
 
 def _text_choice(text: str, options: Sequence[str]) -> int | None:
@@ -501,11 +622,14 @@ def parse_choice(generation: str, choices: Sequence[str]) -> int | None:
     option 2", "The answer is most likely B"), so that a final answer wins over options
     discussed before it; after "So", "It is" or "I'd say" only a letter that ends its clause or
     has a reason after it ("So B.", "It is B because ..."), not the subject of a sentence ("So
-    B and C are wrong", "I'd say A is less likely"), nor "B is right of the car"; a letter at the
-    start ("B. red"), after "option" ("option B", "option #2", "the second option"), in round
-    brackets, or the one Latin letter of an answer in another script ("答案是B"); an option's
-    text inside the answer (the earliest mention; at the same place the longer option, so
-    "dark red" wins over "red"; in Chinese, Japanese or Thai text without spaces around it).
+    B and C are wrong", "I'd say A is less likely"), nor "B is right of the car"; the one option
+    a list of verdicts calls right ("A. red - incorrect\\nB. blue - correct"); a letter at the
+    start, also of a numbered list's item ("B. red", "1. B"), after "option" ("option B",
+    "option #2", "the second option"), in round brackets, or the one Latin letter of an answer
+    in another script ("答案是B"); an option's text inside the answer (the earliest mention; at
+    the same place the longer option, so "dark red" wins over "red"; in Chinese, Japanese or
+    Thai text without spaces around it). A verdict that calls an option wrong ("A. red -
+    incorrect") is no mention of it for any of these.
 
     A letter "a" or "A" after "It is" or a lower-case "a" after "The answer is" is the letter
     only where it ends its sentence ("the answer is a." is A, "it is a red square" is no
@@ -514,16 +638,18 @@ def parse_choice(generation: str, choices: Sequence[str]) -> int | None:
     that number or word (among "1", "2", "3", "option 2" is the option "2"). A mention said
     not to be the answer ("not red", "B is wrong", "It is not A") is no vote. Case,
     punctuation, number words, Unicode forms (a full-width "Ｂ"), Markdown emphasis and special
-    tokens are ignored; an option's exact text is that option. A text that names two options
-    alike (options "2" and "two", answer "Two") or hedges between two ("blue or green", "B or
-    C") names none.
+    tokens are ignored, and so is the script of a Cyrillic or Greek capital drawn as an option
+    letter where it stands as a letter of its own ("Ответ: В", not "В машине"); an option's
+    exact text is that option. A text that names two options alike (options "2" and "two",
+    answer "Two"), hedges between two ("blue or green", "B or C") or gives two ("A, C", "not
+    only red but also blue") names none; "not only red but also round" is red.
     """
     if not choices:
         return None
     text = clean_generation(generation)
     if not text:
         return None
-    plain = _plain(text)
+    plain = _not_only(_latin_letters(_plain(text), len(choices)))
     index = _bare_letter(plain, len(choices))
     if index is not None:
         return index
@@ -537,11 +663,16 @@ def parse_choice(generation: str, choices: Sequence[str]) -> int | None:
     same = [i for i, opt in enumerate(options) if opt and norm == opt]
     if same:
         return same[0] if len(same) == 1 else None
-    for read in (_final_statement, _weak_reference, _text_choice):
-        index = read(plain, options)
-        if index is not None:
-            return index if index >= 0 else None
-    return None
+    # verdicts first: one that calls an option wrong is no mention of it for any reading
+    right, plain = _verdicts(plain, options)
+    index = _final_statement(plain, options)
+    if index is None:
+        index = right
+    if index is None:
+        index = _weak_reference(plain, options)
+    if index is None:
+        index = _text_choice(_unnumbered(plain), options)
+    return index if index is not None and index >= 0 else None
 
 
 @dataclass(frozen=True)
