@@ -6,7 +6,9 @@
   named as the CSV writes it: read as Latin-1, its UTF-8 bytes were shown as ``'ï¼\\x91'``;
 - a CSV header saved in Windows-1252 (Excel's "CSV (Comma delimited)" in a Western locale)
   gives its time column's unit: the 'µ' of ``t [µs]`` was lost, and decimal times read as
-  seconds, a million times too late.
+  seconds, a million times too late;
+- a CSV field that opens with a quote no quote closes is refused: the table read every line
+  below it as part of that field, and dropped their events without a word.
 """
 
 from __future__ import annotations
@@ -115,3 +117,36 @@ def test_a_header_in_windows_1252_names_its_unit(tmp_path, header, encoding):
     cols, notes = _read(path)
     assert cols == [[2, 2], [5, 7], [6, 8], [1, 0]]
     assert "time unit from the CSV header: microseconds" in notes
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "field"),
+    [
+        ('t,x,y,p,label\n1,5,6,1,"abc\n2,7,8,0,x\n3,9,9,1,y\n', 2, '"abc'),
+        ('t;x;y;p;label\r\n0,5;5;6;1;"abc\r\n0,6;7;8;0;x\r\n', 2, '"abc'),
+        ('# made by hand\nt,x,y,p\n1,5,6,1\n"2,7,8,0\n3,9,9,1\n', 4, '"2,7,8,0'),
+    ],
+)
+def test_a_quote_that_no_quote_closes_is_refused(tmp_path, body, line, field):
+    # the table read the rest of the file as that one field: 3 events came out as 1
+    with pytest.raises(EventFileError) as info:
+        _read(_write(tmp_path, "ev.csv", body))
+    assert f"line {line}: a field opens with a quote that no quote closes ({field!r})" in str(
+        info.value
+    )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # a quote inside a field quotes nothing; a quoted field may hold a line end
+        't,x,y,p,label\n1,5,6,1,5" screen\n2,7,8,0,x\n3,9,9,1,y\n',
+        't,x,y,p,label\n1,5,6,1,"a\nb"\n2,7,8,0,x\n3,9,9,1,"y ""z"""\n',
+        '"t","x","y","p"\n"1","5","6","1"\n"2","7","8","0"\n"3","9","9","1"\n',
+        # an unclosed quote on the last line takes no line with it
+        't,x,y,p,label\n1,5,6,1,x\n2,7,8,0,x\n3,9,9,1,"y\n\n',
+    ],
+)
+def test_quotes_that_close_or_quote_nothing_are_read(tmp_path, body):
+    cols, _ = _read(_write(tmp_path, "ev.csv", body))
+    assert cols[0] == [1, 2, 3]

@@ -676,6 +676,26 @@ def _numbers(column: np.ndarray, what: str, lines: TextLines) -> np.ndarray:
     )
 
 
+def _refuse_unclosed_quote(path: Path, raw: bytes, delim: bytes, lead: int) -> None:
+    """`EventFileError` for a field that opens with a quote no quote closes while lines with
+    values follow: the table reads it to the end of the file as one field, and the rows below
+    with it (a label '"abc' took every event after it without a word). The last quote tells
+    where the quotes number odd: a closing one would follow it."""
+    at = raw.rfind(b'"')
+    if at < 0 or raw.count(b'"') % 2 == 0 or (at and raw[at - 1 : at] not in (delim, b"\n")):
+        return
+    below = raw.find(b"\n", at)
+    if below < 0 or _ONLY_SPACE.fullmatch(raw, below):
+        return
+    shown = _text(raw[at:below].rstrip(b"\r")[:40])
+    line = lead + raw.count(b"\n", 0, at) + 1
+    raise EventFileError(
+        f"{str(path)!r}, line {line}: a field opens with a quote that no quote closes "
+        f"({shown!r}), so every line below it would be read as part of that field; expected "
+        "a quote that closes it, or none at its start"
+    )
+
+
 def _short_line(raw: bytes, header: bool, fields: int, lead: int, delim: bytes) -> str | None:
     """Where the first data line with fewer than ``fields`` fields separated by ``delim`` is
     (``lead`` lines were cut off the file's start), and what it holds; None when there is none
@@ -915,6 +935,7 @@ def read_csv(
     delim = delimiter(path, first, lead + 1)
     has_header = _is_header(path, first, delim)
     raw = _blank_lines_emptied(raw)
+    _refuse_unclosed_quote(path, raw, delim, lead)
     notes: list[str] = []
     index = {"t": 0, "x": 1, "y": 2, "p": 3}
     header_unit = file_size = None
