@@ -9,6 +9,7 @@ import tracemalloc
 import h5py
 import numpy as np
 import pytest
+import test_reads_round9_span as span
 from test_reads_round9_edges_cost import CHUNK, N, _foreign
 
 import eventsim.io.hdf5_reader as hr
@@ -252,3 +253,104 @@ def test_lazy_marks_forget_all_past_their_limit(monkeypatch):
     marks[6] = False  # the sixth: the others are forgotten
     assert [marks[k] for k in (3, 4, 5, 9000, 70_000, 6)] == [True] * 5 + [False]
     assert marks.block(0, 10).tolist() == [True] * 6 + [False] + [True] * 3
+
+
+# -- an ms_to_idx of another shape, or in huge compressed chunks -----------------------------
+
+
+def _file_with_index(path, ev: np.ndarray, ms: np.ndarray, *, ours: bool = False, **kw) -> None:
+    """A file of ``ev`` whose ms_to_idx is ``ms`` as given (any shape), stored with ``kw``."""
+    with h5py.File(path, "w") as f:
+        for c in "xytp":
+            f.create_dataset(f"events/{c}", data=ev[c], chunks=(512,))
+        f.create_dataset("ms_to_idx", data=ms, **kw)
+        if ours:
+            f.attrs["format"] = FORMAT_NAME
+
+
+def _right_index(ev: np.ndarray) -> np.ndarray:
+    t = ev["t"]
+    return np.searchsorted(t, np.arange(t[-1] // span.MS + 2) * span.MS).astype(np.uint64)
+
+
+def _check_reads(path, ev: np.ndarray) -> list[str]:
+    with EventReader(path, sensor_size=(8, 8)) as r:
+        for a, b in span._windows(ev["t"], 120, seed=11):
+            np.testing.assert_array_equal(r.read(a, b), span._want(ev, a, b), err_msg=f"{a}..{b}")
+            np.testing.assert_array_equal(r.read_columns(a, b).t, span._want(ev, a, b)["t"])
+        r.check_ms_index()
+        return list(r.notes)
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+@pytest.mark.parametrize("ours", [False, True])
+@pytest.mark.parametrize("vector", ["column", "row"])
+def test_an_index_stored_as_a_column_or_row_vector_is_read_as_1d(
+    tmp_path, monkeypatch, lazy, ours, vector
+):
+    ev = span._bursts(2, n_bursts=10)
+    ms = _right_index(ev)
+    ms = ms[:, None] if vector == "column" else ms[None, :]
+    path = tmp_path / "vector.h5"
+    _file_with_index(path, ev, ms, ours=ours, chunks=(64, 1) if vector == "column" else (1, 64))
+    if lazy:
+        monkeypatch.setattr(hr, "_WHOLE_INDEX_MAX", 64)
+        monkeypatch.setattr(hr, "_LAZY_CHECK", 5)
+    with EventReader(path, sensor_size=(8, 8)) as r:
+        assert type(r._ms) is (hr._LazyIndex if lazy else np.ndarray)
+        assert r._ms.shape == (ms.size,)
+    # used, and found right: no note (a foreign one was rebuilt, 'does not match')
+    assert _check_reads(path, ev) == []
+
+
+def test_an_index_of_two_columns_is_not_read_but_named(tmp_path):
+    ev = span._bursts(3, n_bursts=10)
+    right = _right_index(ev)
+    ms = np.stack([np.arange(right.size, dtype=np.uint64), right], axis=1)  # (ms, index) pairs
+    path = tmp_path / "pairs.h5"
+    _file_with_index(path, ev, ms, chunks=(1024, 2), compression="gzip")
+    # damaged: opening read it whole (to find it of no use), and so failed
+    _damage_dataset(path, "ms_to_idx")
+    notes = _check_reads(path, ev)
+    assert notes == [
+        f"the file's ms_to_idx has shape ({right.size}, 2); expected a 1-D index (one entry per "
+        "millisecond); built the index in memory"
+    ]
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_a_long_index_in_one_compressed_chunk_is_not_read(tmp_path, monkeypatch, compressed):
+    ev = span._bursts(4, n_bursts=10)
+    ms = _right_index(ev)
+    path = tmp_path / "one_chunk.h5"
+    kw = {"compression": "gzip"} if compressed else {}
+    _file_with_index(path, ev, ms, chunks=(ms.size,), **kw)
+    if compressed:
+        # damaged: every look-up decoded the whole chunk, so opening failed
+        _damage_dataset(path, "ms_to_idx")
+    # the index is "long", and its chunk holds more entries than a whole load
+    monkeypatch.setattr(hr, "_WHOLE_INDEX_MAX", 64)
+    monkeypatch.setattr(hr, "_INDEX_CHUNK_MAX", 64)
+    with EventReader(path, sensor_size=(8, 8)) as r:
+        # uncompressed, HDF5 reads the entries wanted from a chunk too big for its cache
+        assert type(r._ms) is (hr._SparseIndex if compressed else hr._LazyIndex)
+    notes = _check_reads(path, ev)
+    assert notes == (
+        [
+            f"the file's ms_to_idx ({ms.size} entries) is stored compressed in chunks of "
+            f"{ms.size} entries, which HDF5 decodes whole for each entry read; built the "
+            "index in memory"
+        ]
+        if compressed
+        else []
+    )
+
+
+def _damage_dataset(path, name: str) -> None:
+    with h5py.File(path, "r") as f:
+        ds = f[name]
+        infos = [ds.id.get_chunk_info(i) for i in range(ds.id.get_num_chunks())]
+    raw = bytearray(path.read_bytes())
+    for info in infos:
+        raw[info.byte_offset : info.byte_offset + info.size] = b"\xff" * info.size
+    path.write_bytes(bytes(raw))

@@ -155,6 +155,9 @@ _LAZY_CHECK = 1 << 16
 _LAZY_MARKS_MAX = 1 << 16
 # entries of the index per bucket of a `_LazyMarks`' checked entries
 _MARKS_BUCKET = 1 << 12
+# entries of a compressed chunk of an ms_to_idx read on demand beyond which it is not used
+# (`_file_ms_index`): as many as a whole load holds
+_INDEX_CHUNK_MAX = _WHOLE_INDEX_MAX
 # events per block of a `_SparseIndex`: the first time of each is kept
 _SPARSE_EVENTS = 1 << 16
 
@@ -172,11 +175,13 @@ class _LazyIndex:
     ndim = 1
     _KEEP = 4
 
-    def __init__(self, ds: h5py.Dataset) -> None:
+    def __init__(self, ds: h5py.Dataset, axis: int = 0) -> None:
+        """``axis``: that of the entries, the others of length 1 (`_file_ms_index`)."""
         self._ds = ds
-        self.shape: tuple[int] = (int(ds.shape[0]),)
+        self._axis = axis
+        self.shape: tuple[int] = (int(ds.shape[axis]),)
         # whole chunks of the dataset where they are of a usual size: a block then decodes one
-        self._step = min(max(ds.chunks[0] if ds.chunks else 0, 4096), 1 << 16)
+        self._step = min(max(ds.chunks[axis] if ds.chunks else 0, 4096), 1 << 16)
         # (block number, its entries), newest first: replaced whole, so threads share it
         self._kept: tuple[tuple[int, np.ndarray], ...] = ()
 
@@ -193,8 +198,9 @@ class _LazyIndex:
 
     def entries(self, j0: int, j1: int) -> np.ndarray:
         """Entries ``j0:j1`` (not kept)."""
+        key = tuple(slice(j0, j1) if d == self._axis else 0 for d in range(self._ds.ndim))
         try:
-            return np.asarray(self._ds[j0:j1], dtype=np.int64)
+            return np.asarray(self._ds[key], dtype=np.int64)
         except OSError as exc:
             raise _IndexUnreadable(*exc.args) from None
 
@@ -282,6 +288,34 @@ class _SparseIndex:
 
 
 _MsIndex = np.ndarray | _LazyIndex | _SparseIndex
+
+
+def _file_ms_index(ds: h5py.Dataset) -> tuple[_MsIndex | None, str]:
+    """A file's ms_to_idx as reads use it: loaded whole, or read on demand when longer than
+    `_WHOLE_INDEX_MAX` (`_LazyIndex`); else None and why not (the reader then builds one
+    from the event times). One stored with axes of length 1 beside its entries (a column or
+    row vector) is the 1-D index it holds. Any other shape is not read: it was loaded whole
+    only to be found of no use (16 GiB at 2^31 entries). Nor is a long one stored in
+    compressed chunks of more entries than a whole load holds: HDF5 decodes a compressed
+    chunk whole for any value in it, so each look-up decoded that much (uncompressed, HDF5
+    reads just the values wanted from a chunk too big for its cache)."""
+    shape = tuple(int(d) for d in ds.shape)
+    long = [d for d, size in enumerate(shape) if size != 1]
+    if not shape or len(long) > 1:
+        return None, (
+            f"the file's ms_to_idx has shape {shape}; expected a 1-D index (one entry per "
+            "millisecond)"
+        )
+    size = math.prod(shape)
+    if size <= _WHOLE_INDEX_MAX:
+        return np.asarray(ds[()], dtype=np.int64).reshape(-1), ""
+    chunk = math.prod(ds.chunks) if ds.chunks else 0
+    if chunk > _INDEX_CHUNK_MAX and ds.id.get_create_plist().get_nfilters():
+        return None, (
+            f"the file's ms_to_idx ({size} entries) is stored compressed in chunks of {chunk} "
+            "entries, which HDF5 decodes whole for each entry read"
+        )
+    return _LazyIndex(ds, long[0]), ""
 
 
 _COLUMNS = ("events/x", "events/y", "events/t", "events/p")
@@ -676,11 +710,9 @@ class EventReader:
         # see `_build_ms_index`): `_entry` checks each marked entry before its first use. One
         # attribute, replaced whole, so a thread never pairs one index with another's marks
         index: _MsIndex | None = None
+        unused = "file has no ms_to_idx"  # why no index of the file's is used
         if isinstance(ms, h5py.Dataset):
-            if ms.ndim == 1 and ms.shape[0] > _WHOLE_INDEX_MAX:
-                index = _LazyIndex(ms)
-            else:
-                index = np.asarray(ms[()], dtype=np.int64)
+            index, unused = _file_ms_index(ms)
         self._index: tuple[_MsIndex | None, np.ndarray | _LazyMarks | None, int] = (index, None, 0)
         self._p_signed = self._signed_polarity()
         # whether events/t is known to be sorted: once the index is built from all of t
@@ -699,7 +731,7 @@ class EventReader:
         if self._ms is None and n:
             ms, base = self._build_ms_index()
             self._index = (ms, None, base)
-            self.notes.append("file has no ms_to_idx; built the index in memory")
+            self.notes.append(f"{unused}; built the index in memory")
         elif n and self.layout == "dsec" and not self._ms_index_fits():
             # another tool's index (another convention, or cut short) would give wrong windows
             self._reindex(self._ms)
