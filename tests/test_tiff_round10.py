@@ -240,3 +240,112 @@ def test_a_tag_of_more_bytes_than_the_cap_is_refused_naming_it(tmp_path, monkeyp
     path.write_bytes(bytes(data))
     with pytest.raises(InputError, match=r"tag 270 \(ImageDescription\) holds 4,294,967,295 bytes"):  # fmt: skip
         TiffStackSource(path, fps=10)
+
+
+# -- second look ------------------------------------------------------------------------------
+
+
+def test_the_cli_says_the_series_warning_in_one_line(tmp_path, capsys):
+    """It came as Python's warning (file:line and the source line under it)."""
+    path = _stack(tmp_path, _greys(6), _ome(_image("pos1", 3), _image("pos2", 3)))
+    out = tmp_path / "o.h5"
+    assert simulate_main([str(path), "-o", str(out), "--fps", "10", "-q"]) == 0
+    line = one_line(capsys.readouterr().err, "OME-TIFF of 2 series", "bfconvert -series")
+    assert line.startswith("eventsim simulate: warning: TIFF stack ")
+    # said again by a second run in the same process
+    assert simulate_main([str(path), "-o", str(out), "--fps", "10", "-q", "--force"]) == 0
+    one_line(capsys.readouterr().err, "OME-TIFF of 2 series")
+
+
+def test_an_image_whose_first_page_is_its_thumbnail_reads_its_image(tmp_path):
+    """A flagged thumbnail ahead of the image (as TIFF/EP and DNG lay them out): the decoders
+    read a file's first page, and the thumbnail was returned as the image."""
+    rgb = _moving(1, 64, 48)[0]
+    path = tmp_path / "thumb-first.tif"
+    path.write_bytes(_pages([(rgb[::4, ::4], {254: (4, [1])}), (rgb, {})]))
+    assert sources.tiff_frame_count(path) == 1
+    np.testing.assert_array_equal(read_image(path), rgb)
+    np.testing.assert_array_equal(sources.decode_image(path.read_bytes(), "cell"), rgb)
+    # a mask ahead of a grey image too
+    grey = rgb[..., 1]
+    path.write_bytes(_pages([(np.full_like(grey, 255), {254: (4, [4])}), (grey, {})]))
+    np.testing.assert_array_equal(read_image(path), grey)
+    # the image's pixels past the end of the file: refused, naming the page
+    data = bytearray(_pages([(rgb[::4, ::4], {254: (4, [1])}), (rgb, {})]))
+    first = struct.unpack_from("<I", data, 4)[0]
+    second = struct.unpack_from("<I", data, first + 2 + 12 * struct.unpack_from("<H", data, first)[0])[0]  # fmt: skip
+    for k in range(struct.unpack_from("<H", data, second)[0]):
+        if struct.unpack_from("<H", data, second + 2 + 12 * k)[0] == 273:
+            struct.pack_into("<I", data, second + 2 + 12 * k + 8, len(data))
+    path.write_bytes(bytes(data))
+    with pytest.raises(InputError, match=r"thumb-first.tif': its first page is a reduced-resolution copy or mask \(NewSubfileType\) and its image, page 2, runs past the end"):  # fmt: skip
+        read_image(path)
+
+
+def test_ome_planes_placed_past_the_last_page_are_said_missing(tmp_path, capsys):
+    """TiffData placing planes at directories the file lacks (a truncated OME-TIFF) gave fewer
+    frames without a word."""
+    frames = _greys(4)
+    path = _stack(tmp_path, frames, _ome(_image("one", 6, '<TiffData IFD="0" PlaneCount="6"/>')))
+    source = TiffStackSource(path, fps=10)
+    assert source.n_frames == 4
+    with pytest.warns(sources.VideoDecodeWarning, match=r"places 2 planes of its first series past its last page \(page 4\) \(truncated\?\); the events are of the 4 frames"):  # fmt: skip
+        got = [f for f, _ in source]
+    np.testing.assert_array_equal(np.stack(got), np.stack(frames))
+    assert "truncated" in (source.decode_problem or "")
+    # so too a series of more planes than pages where no TiffData place them
+    path = _stack(tmp_path, frames, _ome(_image("one", 5)))
+    with pytest.warns(sources.VideoDecodeWarning, match="places 1 plane of"):
+        assert len(list(TiffStackSource(path, fps=10))) == 4
+    out = tmp_path / "o.h5"
+    assert simulate_main([str(path), "-o", str(out), "--fps", "10", "-q"]) == 0
+    one_line(capsys.readouterr().err, "eventsim simulate: warning: ", "past its last page")
+    # a whole file says nothing
+    path = _stack(tmp_path, frames, _ome(_image("one", 4, '<TiffData IFD="0" PlaneCount="4"/>')))
+    source = TiffStackSource(path, fps=10)
+    list(source)
+    assert source.decode_problem is None
+
+
+def test_an_untagged_smaller_page_among_frames_is_refused_not_left_out(tmp_path):
+    """Among several frames, a page of half their size is a frame of another size (binning
+    changed mid-stack), not a thumbnail: left out, the frames after it were timed a frame
+    early. A single image's untagged half-size copy stays its thumbnail."""
+    frames = _greys(4, 40, 30)
+    path = tmp_path / "s.tif"
+    path.write_bytes(_pages([(frames[0], {}), (frames[1], {}), (frames[2][::2, ::2], {}), (frames[3], {})]))  # fmt: skip
+    with pytest.raises(InputError, match=r"page 3 is 20x15 and its page 1, the first frame, 40x30"):
+        TiffStackSource(path, fps=10)
+    path.write_bytes(_pages([(frames[0], {}), (frames[2][::2, ::2], {})]))
+    assert sources.tiff_frame_count(path) == 1
+    np.testing.assert_array_equal(read_image(path), frames[0])
+
+
+def _rgb_page(rgb: np.ndarray, description: bytes = b""):
+    """An uncompressed RGB page of ``rgb`` in one strip, as `_multi` takes it."""
+    h, w = rgb.shape[:2]
+    tags = [
+        (256, "H", [w]), (257, "H", [h]), (258, "H", [8, 8, 8]), (259, "H", [1]),
+        (262, "H", [2]), (273, "I", [0]), (277, "H", [3]), (278, "H", [h]),
+        (279, "I", [rgb.size]), *([(270, "s", [*description, 0])] if description else []),
+    ]  # fmt: skip
+    return [rgb.tobytes()], tags
+
+
+def test_an_rgb_ome_tiff_whose_size_c_counts_samples_is_a_plane_a_page(tmp_path, capsys):
+    """SizeC="3" and no Channel element: each RGB page is one plane of the three samples. It
+    was taken for three planes a page, so the DeltaT of time point 1 was looked for on plane
+    3, none were used, and every such file was said to be truncated."""
+    frames = _moving(4)
+    planes = _planes(["0", "0.01", "0.03", "0.04"]).replace('TheC="0" ', "")
+    pixels = f'<Pixels DimensionOrder="XYCZT" Type="uint8" SizeX="40" SizeY="30" SizeC="3" SizeZ="1" SizeT="4"><TiffData/>{planes}</Pixels>'  # fmt: skip
+    text = _ome(f'<Image ID="Image:0" Name="rgb">{pixels}</Image>')
+    path = tmp_path / "rgb.ome.tif"
+    path.write_bytes(_multi([_rgb_page(f, text if k == 0 else b"") for k, f in enumerate(frames)]))
+    source = TiffStackSource(path)
+    np.testing.assert_array_equal(source.timestamps_us, [0, 10_000, 30_000, 40_000])
+    list(source)
+    assert source.decode_problem is None
+    out = tmp_path / "o.h5"
+    assert simulate_main([str(path), "-o", str(out), "-q"]) == 0
+    assert capsys.readouterr().err == ""

@@ -575,14 +575,18 @@ def _check_span(args, source) -> None:
 
 
 def _make_source_and_warn(args, size):
-    """`_make_source`, its timing warnings printed as one line each like other CLI warnings."""
-    from eventsim.simulator.sources import TimestampsWarning
+    """`_make_source`, its timing and TIFF series warnings printed as one line each like other
+    CLI warnings."""
+    from eventsim.simulator.sources import TiffSeriesWarning, TimestampsWarning
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", TimestampsWarning)
+        warnings.simplefilter("always", TiffSeriesWarning)
         source = _make_source(args, size)
     for w in caught:
-        if issubclass(w.category, TimestampsWarning):
+        if issubclass(w.category, TiffSeriesWarning):
+            print(f"eventsim simulate: warning: {w.message}", file=sys.stderr)
+        elif issubclass(w.category, TimestampsWarning):
             text = str(w.message)
             if _long_gaps_forced(args, source):
                 # --force also overwrites: given for that alone, it must not pass such times

@@ -222,8 +222,9 @@ def tiff_decoder_input(
     LONG8 entries as the file holds them ({tag: (first value, offset, size)}; empty when it
     cannot be read). A reader of channels `decode_image` drops (epvlm's alpha) decodes these
     same bytes, so that they land on the colour's pixels. Uncompressed tiles OpenCV cannot
-    decode from memory come in strips (`_untiled`)."""
-    data = _untiled(data)
+    decode from memory come in strips (`_untiled`). Of a file whose first page is a
+    reduced-resolution copy, its first full-resolution page is decoded (`_tiff_image_page`)."""
+    data = _untiled(_tiff_image_page(data, "TIFF file"))
     try:
         entries = _tiff_directory(data)
     except (_Truncated, IndexError, ValueError):
@@ -246,11 +247,32 @@ def tiff_decoder_input(
     return buf, orientation, entries
 
 
+def _tiff_image_page(data: bytes | bytearray, what: str) -> bytes | bytearray:
+    """A TIFF file's bytes, or where its first page is a reduced-resolution copy or mask
+    (`_tiff_full_pages`: a thumbnail written ahead of the image) its first full-resolution page
+    as a TIFF file of its own: OpenCV and Pillow decode a file's first page. ``data`` itself
+    where no page of its chain is full-resolution (the image in a SubIFD, as DNG keeps it).
+    ``what`` names the file in messages."""
+    full = _tiff_full_pages(list(enumerate(_tiff_pages(data))))
+    if not full or full[0][0] == 0:
+        return data
+    index, page = full[0]
+    name = f"{what}: page {index + 1}"
+    fields = _tiff_page_entries(data, page.at, name)
+    image = None if fields is None else _tiff_page_file(data, fields, name)
+    if image is None:
+        raise InputError(
+            f"{what}: its first page is a reduced-resolution copy or mask (NewSubfileType) and "
+            f"its image, page {index + 1}, runs past the end of the file (truncated?)"
+        )
+    return image
+
+
 def _decode_tiff(data: bytes | bytearray, name: str) -> np.ndarray:
     """The bytes of a TIFF file as `read_image` returns images: decoded as `tiff_decoder_input`
     gives them, then turned upright by the EXIF rule. A compression OpenCV cannot decode goes
     to Pillow where it is installed."""
-    data = _untiled(data)
+    data = _untiled(_tiff_image_page(data, f"image {name!r}"))
     buf, orientation, entries = tiff_decoder_input(data)
     photometric = entries.get(_TIFF_PHOTOMETRIC, (-1,))[0]
     if photometric == _PHOTOMETRIC_WHITE_IS_ZERO and entries.get(_TIFF_SAMPLE_FORMAT, (1,))[0] == 3:
@@ -1194,9 +1216,12 @@ def _reduced_copy(size: tuple[int | None, int | None], of: tuple[int | None, int
 
 def _tiff_full_pages(pages: list[tuple[int, _TiffPage]]) -> list[tuple[int, _TiffPage]]:
     """The pages of a TIFF (``(index in the file, page)``) that are full-resolution images: no
-    reduced-resolution copy (NewSubfileType bit 0, SubfileType 2, or untagged but a
-    `_reduced_copy` of the first full-resolution page) or mask (NewSubfileType bit 2). A
-    pyramid's levels in SubIFDs are in no page's chain of directories."""
+    reduced-resolution copy (NewSubfileType bit 0, SubfileType 2) or mask (NewSubfileType bit
+    2). Where the first full-resolution page is the only one of its size, an untagged
+    `_reduced_copy` of it is taken for its thumbnail too (a camera's that no NewSubfileType
+    flags); among several pages of that size, a smaller one is a frame of another size (a
+    binning changed mid-stack), not left out. A pyramid's levels in SubIFDs are in no page's
+    chain of directories."""
     full = [
         (k, p)
         for k, p in pages
@@ -1206,6 +1231,8 @@ def _tiff_full_pages(pages: list[tuple[int, _TiffPage]]) -> list[tuple[int, _Tif
     if not full:
         return []
     size = _tiff_page_size(full[0][1])
+    if sum(_tiff_page_size(p) == size for _, p in full) > 1:
+        return full
     return [(k, p) for k, p in full if not _reduced_copy(_tiff_page_size(p), size)]
 
 
@@ -1227,9 +1254,9 @@ def _tiff_frame_count(tiff: bytes | bytearray | _FileBytes, name: str = "TIFF fi
     pages = _tiff_pages(tiff)
     if not pages:
         return 1
-    description = _tiff_page_description(_tiff_page_entries(tiff, pages[0].at, name) or [])
-    ome = _ome_series(description, len(pages))
-    return max(len(_tiff_stack_pages(pages, ome)), _imagej_images(description))
+    head = _tiff_page_entries(tiff, pages[0].at, name) or []
+    ome = _ome_series(_tiff_page_description(head), len(pages), _tiff_samples_per_pixel(tiff, head))
+    return max(len(_tiff_stack_pages(pages, ome)), _imagej_images(_tiff_page_description(head)))
 
 
 def tiff_frame_count(path: str | os.PathLike) -> int:
@@ -1336,6 +1363,12 @@ def _tiff_field_values(field: _TiffField | None, order: Literal["little", "big"]
         return []
     size = _TIFF_TYPE_SIZES[field.kind]
     return [int.from_bytes(field.value[i : i + size], order) for i in range(0, len(field.value), size)]  # fmt: skip
+
+
+def _tiff_samples_per_pixel(tiff: bytes | bytearray | _FileBytes, fields: list[_TiffField]) -> int:
+    """A page's SamplesPerPixel (its entries'; 1 without one)."""
+    found = next((f for f in fields if f.tag == _TIFF_SAMPLES), None)
+    return max(1, (_tiff_field_values(found, _tiff_byte_order(tiff) or "little") or [1])[0])
 
 
 def _tiff_page_description(fields: list[_TiffField]) -> bytes:
@@ -1469,6 +1502,9 @@ class _OmeSeries(NamedTuple):
     delta_t_unit: str
     #: the files (FileName, or UUID) that hold the first series' planes that this one lacks
     elsewhere: list[str]
+    #: how many of the first series' planes it places (or, without TiffData, has) past the
+    #: file's last directory: a truncated file (or damaged XML)
+    past_end: int
 
 
 def _xml_local(tag: str) -> str:
@@ -1485,11 +1521,11 @@ def _xml_int(element: ET.Element, name: str, default: int) -> int:
     return value if value >= 0 else default
 
 
-def _ome_series(description: bytes, n_pages: int) -> _OmeSeries | None:
+def _ome_series(description: bytes, n_pages: int, samples: int = 1) -> _OmeSeries | None:
     """The first series of an OME-XML ImageDescription (the first page's of a file of
-    ``n_pages`` directories), or None where the description is none (or a fragment or damaged
-    XML: the Pixels attributes are then read by pattern, `_stack_frame_interval`). Its size is
-    capped by `_TIFF_MAX_VALUE_BYTES`."""
+    ``n_pages`` directories, of ``samples`` samples a pixel), or None where the description is
+    none (or a fragment or damaged XML: the Pixels attributes are then read by pattern,
+    `_stack_frame_interval`). Its size is capped by `_TIFF_MAX_VALUE_BYTES`."""
     if re.search(rb"<(?:\w+:)?OME\b", description) is None:
         return None
     # a DOCTYPE's entities expand a few KB of XML to GBs; OME-XML has none
@@ -1505,9 +1541,11 @@ def _ome_series(description: bytes, n_pages: int) -> _OmeSeries | None:
     pixels = next((e for e in images[0] if _xml_local(e.tag) == "Pixels"), None)
     if pixels is None:
         return None
+    # a plane a Channel element; without them, SizeC counts an RGB page's samples each
     channels = sum(_xml_local(e.tag) == "Channel" for e in pixels)
+    size_c = _xml_int(pixels, "SizeC", 1) or 1
     sizes = {
-        "C": channels or _xml_int(pixels, "SizeC", 1) or 1,
+        "C": channels or (size_c // samples if size_c % samples == 0 else size_c),
         "Z": _xml_int(pixels, "SizeZ", 1) or 1,
         "T": _xml_int(pixels, "SizeT", 1) or 1,
     }
@@ -1540,6 +1578,7 @@ def _ome_series(description: bytes, n_pages: int) -> _OmeSeries | None:
     tiff_data = [e for e in pixels if _xml_local(e.tag) == "TiffData"]
     planes: dict[int, int] | None = None
     elsewhere: list[str] = []
+    past_end = 0 if tiff_data or len(images) > 1 else max(0, n_planes - n_pages)
     if tiff_data or len(images) > 1:
         planes = {}
         if not tiff_data:  # the series' planes one after another, the first series' first
@@ -1556,13 +1595,15 @@ def _ome_series(description: bytes, n_pages: int) -> _OmeSeries | None:
                 continue
             ifd, start = _xml_int(element, "IFD", 0), plane(element, "First")
             count = _xml_int(element, "PlaneCount", 1 if "IFD" in element.attrib else n_planes)
-            count = max(0, min(count, n_planes - start, n_pages - ifd, budget))
+            count = max(0, min(count, n_planes - start))
+            past_end += max(0, count - max(0, n_pages - ifd))
+            count = max(0, min(count, n_pages - ifd, budget))
             budget -= count
             planes.update(zip(range(ifd, ifd + count), range(start, start + count)))
         elsewhere.reverse()
         planes = dict(sorted(planes.items(), key=lambda item: item[1]))
     names = [image.get("Name", "") for image in images]
-    return _OmeSeries(names, planes, delta_t, delta_t_unit, elsewhere)
+    return _OmeSeries(names, planes, delta_t, delta_t_unit, elsewhere, past_end)
 
 
 def _tiff_first_directory(
@@ -2620,7 +2661,8 @@ class TiffStackSource:
     stack at, not necessarily the rate its frames were taken at. An ImageJ hyperstack or
     OME-TIFF of several channels, or of z slices and time points both, is refused: its pages
     are no sequence of frames. Pixels that run past the end of the file (a truncated stack) end
-    the frames with a `VideoDecodeWarning` (``decode_problem`` says so).
+    the frames with a `VideoDecodeWarning` (``decode_problem`` says so), as do OME planes
+    placed past its last page, after the frames it holds.
     """
 
     def __init__(
@@ -2646,7 +2688,7 @@ class TiffStackSource:
                 chain = _tiff_pages(tiff)
                 head = _tiff_page_entries(tiff, chain[0].at, f"TIFF stack {name!r}: page 1") if chain else None  # fmt: skip
                 description = _tiff_page_description(head or [])
-                ome = _ome_series(description, len(chain))
+                ome = _ome_series(description, len(chain), _tiff_samples_per_pixel(tiff, head or []))  # fmt: skip
                 if ome is not None and ome.elsewhere:
                     raise InputError(
                         f"TIFF stack {name!r} is one file of a multi-file OME-TIFF: its first "
@@ -2657,6 +2699,8 @@ class TiffStackSource:
                     )
                 numbered = _tiff_stack_pages(chain, ome)
                 self._check_one_size(numbered)
+                # the pages its OME-XML places past the file's last: said after the frames
+                self._past_end = (0 if ome is None else ome.past_end, len(chain))
                 pages = [p for _, p in numbered]
                 first = _tiff_page_entries(tiff, pages[0].at, f"TIFF stack {name!r}: page {numbered[0][0] + 1}") if pages else None  # fmt: skip
                 if first is None:
@@ -2883,6 +2927,14 @@ class TiffStackSource:
                 f"TIFF stack {str(self.path)!r} says it holds {self._images} images (ImageJ's "
                 f"images=), of which its file holds {self.n_frames} (truncated?); the events "
                 "end there"
+            )
+        past_end, n_pages = self._past_end
+        if past_end and self.decode_problem is None:
+            self.decode_problem = (
+                f"TIFF stack {str(self.path)!r}: its OME-XML places {past_end} "
+                f"{'plane' if past_end == 1 else 'planes'} of its first series past its last "
+                f"page (page {n_pages}) (truncated?); the events are of the {self.n_frames} "
+                f"{'frame' if self.n_frames == 1 else 'frames'} it holds"
             )
         if self.decode_problem is not None:
             warnings.warn(self.decode_problem, VideoDecodeWarning, stacklevel=2)
