@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from eventsim.cli import main as eventsim_main
-from eventsim.errors import EventFileError
+from eventsim.errors import EventFileError, UnknownLayoutError
 from eventsim.events import EVENT_DTYPE, make_events
 from eventsim.io import evt21, load_events, open_events
 
@@ -137,6 +137,13 @@ def test_hand_computed_words(tmp_path):
         # Prophesee's systems before the EVK2 Saphir (0x37) wrote no endianness
         b"% evt 2.1\n% geometry 64x48\n% system_ID 40\n% end\n",
         b"% evt 2.1\n% geometry 64x48\n% system_ID 40\n% integrator_name Prophesee\n% end\n",
+        # an empty field is no field for openeb: the integrator is still Prophesee
+        b"% evt 2.1\n% geometry 64x48\n% system_ID 40\n% integrator_name\n% end\n",
+        b"% evt 2.1\n% geometry 64x48\n% endianness\n% system_ID 40\n% end\n",
+        # the format line's option over the endianness line, as openeb reads them
+        b"% format EVT21;height=48;width=64;endianness=legacy\n% endianness little\n% end\n",
+        # SYSTEM_EVK3_IMX647, the last before the EVK2 Saphir
+        b"% evt 2.1\n% geometry 64x48\n% system_ID 54\n% end\n",
     ],
 )
 def test_legacy_order_swaps_the_halves(tmp_path, header):
@@ -151,6 +158,9 @@ def test_legacy_order_swaps_the_halves(tmp_path, header):
         b"% evt 2.1\n% geometry 64x48\n% endianness little\n% end\n",
         b"% evt 2.1\n% geometry 64x48\n% system_ID 40\n% integrator_name Acme\n% end\n",
         b"% evt 2.1\n% geometry 64x48\n% system_ID 64\n% end\n",
+        # the EVK2 Saphir (0x37) and a system_ID of 0 (none set)
+        b"% evt 2.1\n% geometry 64x48\n% system_ID 55\n% end\n",
+        b"% evt 2.1\n% geometry 64x48\n% system_ID 0\n% end\n",
     ],
 )
 def test_little_endian_order(tmp_path, header):
@@ -191,12 +201,25 @@ def test_time_wraps_where_time_high_steps_to_zero(tmp_path):
     ]
 
 
-def test_time_never_falls_back(tmp_path):
-    # a small fall of time-high is no wrap: the event after it keeps the time before it
+@pytest.mark.parametrize("chunk", [None, 1, 2])
+def test_time_never_falls_back(tmp_path, monkeypatch, chunk):
+    # a small fall of time-high is no wrap: the event after it keeps the time before it, in
+    # the same chunk of words or a later one
+    if chunk is not None:
+        monkeypatch.setattr(evt21, "_CHUNK_WORDS", chunk)
     words = [time_high(10), event_word(1, 0, 0, 3, 1), time_high(9), event_word(1, 0, 0, 1, 2)]
     words += [time_high(11), event_word(0, 0, 0, 2, 4), event_word(0, 0, 0, 1, 8)]
     events = load_events(write(tmp_path, pack(words)))
     assert as_tuples(events) == [(0, 0, 643, 1), (1, 0, 643, 1), (2, 0, 706, 0), (3, 0, 706, 0)]
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+def test_the_top_addresses(tmp_path, legacy):
+    # x and y of 11 bits each, their top bits set; no size: EVT 2.1's 2048 addresses
+    words = [time_high(0), event_word(1, 2016, 2047, 0, 1 << 31), event_word(0, 1024, 1024, 1, 1)]
+    header = b"% evt 2.1\n" + (b"% endianness legacy\n" if legacy else b"") + b"% end\n"
+    events = load_events(write(tmp_path, pack(words, legacy), header))
+    assert as_tuples(events) == [(2047, 2047, 0, 1), (1024, 1024, 1, 0)]
 
 
 # -- round trips -----------------------------------------------------------------------------
@@ -269,19 +292,103 @@ def test_event_outside_the_sensor_refused(tmp_path):
         load_events(write(tmp_path, pack(words)))
 
 
+def test_vector_at_the_right_edge_of_a_1280_wide_sensor(tmp_path):
+    # x = 1248 with all 32 bits: columns 1248..1279, the last one on the sensor
+    header = b"% format EVT21;height=720;width=1280;endianness=little\n% end\n"
+    words = [time_high(1), event_word(1, 1248, 719, 3, 0xFFFF_FFFF)]
+    with open_events(write(tmp_path, pack(words), header)) as r:
+        events = r.read()
+        assert r.sensor_size == (1280, 720)
+    assert events["x"].tolist() == list(range(1248, 1280))
+    assert set(events["y"].tolist()) == {719} and set(events["t"].tolist()) == {67}
+
+
+def test_vector_past_the_last_address_is_refused_not_wrapped(tmp_path):
+    # x + i reaches 2078 without a size: refused by value, never stored modulo 2**16 or 2**11
+    words = [time_high(0), event_word(0, 2047, 0, 0, 1 << 31)]
+    with pytest.raises(EventFileError, match=r"x = 2078, outside the 2048 addresses of EVT 2\.1"):
+        load_events(write(tmp_path, pack(words), b"% evt 2.1\n% end\n"))
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        b"% format EVT21;height=48;width=64\n% geometry 32x48\n% end\n",
+        b"% geometry 64x40\n% format EVT21;height=48;width=64\n% end\n",
+    ],
+)
+def test_format_and_geometry_lines_that_disagree_refused(tmp_path, header):
+    with pytest.raises(EventFileError, match=r"two sensor sizes, 64x48 in its '% format' line"):
+        load_events(write(tmp_path, pack(HAND_WORDS), header))
+
+
+def test_format_and_geometry_lines_that_agree(tmp_path):
+    header = b"% format EVT21;height=48;width=64\n% geometry 64x48\n% end\n"
+    assert as_tuples(load_events(write(tmp_path, pack(HAND_WORDS), header))) == HAND_EVENTS
+
+
+def test_header_only(tmp_path):
+    with open_events(write(tmp_path, b"")) as r:
+        assert len(r.read()) == 0 and r.sensor_size == SIZE
+        assert not any("mid-word" in n or "time-high" in n for n in r.notes), r.notes
+
+
+def test_forced_layout_on_another_suffix_names_eventsim(tmp_path):
+    path = write(tmp_path, pack(HAND_WORDS), b"% geometry 64x48\n% end\n", name="rec.bin")
+    with pytest.raises(UnknownLayoutError) as info:
+        open_events(path, layout="evt21")
+    msg = str(info.value)
+    assert "eventsim tells EVT 2.1 files by the suffix .raw or .evt" in msg, msg
+    assert "faery" not in msg, msg
+
+
+def test_word_without_a_set_bit_does_not_move_the_time(tmp_path):
+    # it holds no event: its 6 time bits are no floor for the events after it
+    words = [time_high(2), event_word(1, 0, 0, 63, 0), event_word(0, 0, 1, 4, 1)]
+    assert as_tuples(load_events(write(tmp_path, pack(words)))) == [(0, 1, 132, 0)]
+
+
 def test_word_without_events_past_the_sensor_is_no_event(tmp_path):
     words = [time_high(0), event_word(1, 1984, 2047, 0, 0), event_word(0, 32, 47, 1, 1 << 31)]
     assert as_tuples(load_events(write(tmp_path, pack(words)))) == [(63, 47, 1, 0)]
 
 
 @pytest.mark.parametrize("extra", [1, 7])
-def test_file_cut_mid_word_refused(tmp_path, extra):
-    path = write(tmp_path, pack(HAND_WORDS) + b"\x10" * extra, name="cut.raw")
-    with pytest.raises(EventFileError) as info:
-        load_events(path)
-    msg = str(info.value)
-    assert "cut.raw" in msg and "64-bit word of EVT 2.1" in msg and "truncated" in msg, msg
-    assert ("its last 7 bytes" if extra == 7 else "its last byte") in msg, msg
+@pytest.mark.parametrize("legacy", [False, True])
+def test_file_cut_mid_word_read_up_to_the_cut(tmp_path, extra, legacy):
+    # a recording cut by a crash reads as EVT 2.0 and 3.0 ones do: the whole words, with a note
+    header = GEOMETRY.replace(b"% end", b"% endianness legacy\n% end") if legacy else GEOMETRY
+    cut_word = pack([event_word(1, 32, 9, 2, 0xFFFF_FFFF)], legacy)[:extra]
+    path = write(tmp_path, pack(HAND_WORDS, legacy) + cut_word, header, name="cut.raw")
+    with open_events(path) as r:
+        assert as_tuples(r.read()) == HAND_EVENTS
+    ending = "its last 7 bytes, after" if extra == 7 else "its last 1 byte, after"
+    note = (
+        f"the file ends mid-word: {ending} the last whole 64-bit word of EVT 2.1, "
+        f"{'were' if extra == 7 else 'was'} ignored (the file is truncated)"
+    )
+    assert note in r.notes, r.notes
+
+
+def test_cut_file_notes_as_evt3_does(tmp_path):
+    pytest.importorskip("faery")
+    # the EVT 3.0 words of one event (time high, time low, y, x), then a byte of another
+    evt3 = struct.pack("<4H", 0x8000, 0x6005, 0x0003, 0x2000 | 7) + b"\x01"
+    with open_events(write(tmp_path, evt3, b"% evt 3.0\n% geometry 64x48\n% end\n")) as r:
+        assert len(r) == 1
+    evt21_path = write(tmp_path, pack(HAND_WORDS) + b"\x01", name="evt21.raw")
+    with open_events(evt21_path) as r21:
+        assert len(r21) == len(HAND_EVENTS)
+    [cut3] = [n for n in r.notes if "mid-word" in n]
+    [cut21] = [n for n in r21.notes if "mid-word" in n]
+    assert cut21 == cut3.replace("16-bit word of EVT 3.0", "64-bit word of EVT 2.1")
+
+
+def test_cut_file_read_in_chunks(tmp_path, monkeypatch):
+    events = random_events(np.random.default_rng(13), 200)
+    path = write(tmp_path, pack(encode(events)) + b"\x00\x00\x00\x80\x10")
+    monkeypatch.setattr(evt21, "_CHUNK_WORDS", 5)
+    assert as_tuples(evt21.read_evt21(path, SIZE)) == as_tuples(events)
 
 
 def test_forced_layout_reads_a_header_without_a_version(tmp_path):

@@ -19,8 +19,13 @@ and openeb's decoder (hal/decoders/evt21), which Metavision reads these files wi
   order is taken where the header says so, by ``endianness=legacy`` in its ``% format EVT21;...``
   line or a ``% endianness legacy`` line, or, with neither, for a file that Prophesee's software
   recorded on a system older than the EVK2 Saphir (a ``% system_ID`` from 1 to 0x36); any other
-  file is in the little-endian order. A header naming another order (big-endian) is refused:
-  neither openeb nor eventsim decodes it.
+  file is in the little-endian order. The format line's option wins over the endianness line,
+  and an empty header line counts as none, as in openeb. openeb also takes a ``% format``
+  header without any ``system_ID`` as legacy (it reads the missing number as -1); eventsim
+  reads it little-endian, the order the HAL's own format strings leave unsaid (its legacy
+  devices always write ``endianness=legacy``; Metavision writes an endianness in every EVT 2.1
+  header since 4.0). A header naming another order (big-endian) is refused: neither openeb nor
+  eventsim decodes it.
 - Events before the first time-high word are dropped, as openeb drops them: their time is not
   known (a note says how many).
 - A wrap of the time is counted whenever time-high falls by more than half its range. openeb
@@ -32,8 +37,11 @@ and openeb's decoder (hal/decoders/evt21), which Metavision reads these files wi
   addresses) is an `EventFileError`, as `eventsim.io.evt3` refuses one; a word whose x or y is
   past it but has no set bit there is no event and is not checked. openeb passes such events on.
 - The ``% t0`` header line (faery writes one) is added to every time, as in `eventsim.io.evt3`.
-- A file whose data end mid-word (cut short) is an `EventFileError` saying how many bytes are
-  left over.
+- A file whose data end mid-word (cut short, as by a crash while recording) is read up to its
+  last whole word, as EVT 2.0 and 3.0 files are; `eventsim.io.formats.read_faery` notes the
+  bytes left over.
+- A header whose ``% format`` line and ``% geometry`` line give different sizes is an
+  `EventFileError`, as openeb refuses it.
 """
 
 from __future__ import annotations
@@ -66,22 +74,48 @@ _FIRST_LITTLE_ENDIAN_SYSTEM = 0x37
 _PROPHESEE = "Prophesee"
 
 
-def legacy_order(path: str | os.PathLike, header: Evt3Header | None = None) -> bool:
-    """Whether the header of the EVT 2.1 file ``path`` puts its words' 32-bit halves in the
-    legacy order (high half first), as openeb tells it (see the module's docstring)."""
-    header = read_header(path) if header is None else header
+def _header_fields(path: str | os.PathLike, header: Evt3Header) -> dict[str, str]:
+    """The ``% key value`` lines of the header, an empty value as no line (openeb's
+    ``get_field`` does not tell them apart)."""
     with open(path, "rb") as fh:
         text = fh.read(header.length).decode("latin-1")
     fields: dict[str, str] = {}
     for line in text.splitlines():
         words = line[1:].split()
-        if words:
+        if len(words) > 1:
             # a later line of a key replaces an earlier one, as in openeb's header map
             fields[words[0]] = " ".join(words[1:])
-    options = dict(
-        option.split("=", 1) for option in fields.get("format", "").split(";")[1:] if "=" in option
-    )
-    endianness = options.get("endianness") or fields.get("endianness")
+    return fields
+
+
+def _format_options(fields: dict[str, str]) -> dict[str, str]:
+    """The ``key=value`` options of the ``% format EVT21;...`` line."""
+    options = fields.get("format", "").split(";")[1:]
+    return dict(option.split("=", 1) for option in options if "=" in option)
+
+
+def _check_sizes(path: str | os.PathLike, fields: dict[str, str]) -> None:
+    """Refuse a header whose ``% format`` line and ``% geometry`` line give different sizes, as
+    openeb does: which one holds is not known (events past the smaller would be refused, or a
+    size read that the camera did not have)."""
+    options = _format_options(fields)
+    named = options.get("width", ""), options.get("height", "")
+    geometry = fields.get("geometry", "").partition("x")[::2]
+    sides = [(a, b) for a, b in zip(named, geometry) if a.isdigit() and b.isdigit()]
+    if len(sides) == 2 and any(int(a) != int(b) for a, b in sides):
+        raise EventFileError(
+            f"{str(path)!r}: its header gives two sensor sizes, {named[0]}x{named[1]} in its "
+            f"'% format' line and {geometry[0]}x{geometry[1]} in its '% geometry' line; "
+            "Metavision refuses such a file too: correct the wrong line"
+        )
+
+
+def legacy_order(path: str | os.PathLike, header: Evt3Header | None = None) -> bool:
+    """Whether the header of the EVT 2.1 file ``path`` puts its words' 32-bit halves in the
+    legacy order (high half first), as openeb tells it (see the module's docstring)."""
+    header = read_header(path) if header is None else header
+    fields = _header_fields(path, header)
+    endianness = _format_options(fields).get("endianness") or fields.get("endianness")
     if endianness is None:
         # before Metavision 4.0 one integrator_name stood for both; none at all is Prophesee's
         integrators = {fields.get("plugin_integrator_name"), fields.get("camera_integrator_name")}
@@ -160,17 +194,12 @@ def read_evt21(
 ) -> np.ndarray:
     """The events of an EVT 2.1 file as `EVENT_DTYPE`, in the file's order; coordinates
     outside ``size`` (when known, else outside EVT 2.1's 2048 addresses) are an
-    `EventFileError`, and so is a file cut mid-word. What the reading left out (events before
-    the first time-high word) is said in ``notes`` when given."""
+    `EventFileError`, and so is a header whose format and geometry lines disagree on the size.
+    A file cut mid-word is read up to its last whole word. What the reading left out (events
+    before the first time-high word) is said in ``notes`` when given."""
     path = Path(path)
     header = read_header(path) if header is None else header
-    left = (path.stat().st_size - header.length) % _WORD_BYTES
-    if left:
-        raise EventFileError(
-            f"{str(path)!r} ends mid-word: "
-            f"{f'its last {left} bytes follow' if left > 1 else 'its last byte follows'} the "
-            "last whole 64-bit word of EVT 2.1 (the file is truncated)"
-        )
+    _check_sizes(path, _header_fields(path, header))
     legacy = legacy_order(path, header)
     if size is None:
         limits, where = (_ADDRESSES, _ADDRESSES), f"the {_ADDRESSES} addresses of EVT 2.1"
@@ -185,7 +214,7 @@ def read_evt21(
             raw = fh.read(_WORD_BYTES * _CHUNK_WORDS)
             if not raw:
                 break
-            # (whole words only: the file's length was checked, but it may change meanwhile)
+            # whole words only: the bytes of a word cut short end the file (a crash cut it)
             halves = np.frombuffer(raw[: len(raw) // 8 * 8], dtype="<u4").reshape(-1, 2)
             t, x, y, p = _decode_chunk(halves, legacy, st)
             if t.size:

@@ -156,9 +156,8 @@ def _faery(feature: str) -> Any:
 
 
 # -- reading through faery -----------------------------------------------------------------------
-# bytes per word of each EVT version faery reads (None: none named, read as EVT 3.0); EVT 2.1's
-# own decoder refuses a file cut mid-word
-_EVT_WORD_BYTES = {None: 2, "3": 2, "2": 4}
+# bytes per word of each EVT version a header may name (None: none named, read as EVT 3.0)
+_EVT_WORD_BYTES = {None: 2, "3": 2, "2": 4, "2.1": 8}
 #: the EVT version each layout of `open_events` forces (``layout='evt2'``) for a raw file whose
 #: header names none, as `evt3.read_header` spells versions
 EVT_VERSION_LAYOUTS = {"evt2": "2", "evt3": "3", "evt21": "2.1"}
@@ -220,9 +219,14 @@ def read_faery(
             f"{_evt_name(named)} (a forced version is for a header that names none)"
         )
     version = named or evt_version
-    if version == "2.1":
-        return _read_evt21(path, header, sensor_size, forced if named is None else None)
     left, ending = _mid_word(path, header.length, version)
+    if version == "2.1":
+        events, file_size, notes, meta = _read_evt21(
+            path, header, sensor_size, forced if named is None else None
+        )
+        if left:
+            notes.append(_mid_word_note(left, ending))
+        return events, file_size, notes, meta
     # (a file without any '%' header is refused as no EVT file: no format line to blame)
     guessed = version is None and header.length > 0
     hint = (
@@ -252,11 +256,15 @@ def read_faery(
     elif named is None and evt_version is not None and header.length > 0:
         notes.append(_forced_version_note(evt_version, forced))
     if left:
-        notes.append(
-            f"the file ends mid-word: {ending}, {'were' if left > 1 else 'was'} ignored (the "
-            "file is truncated)"
-        )
+        notes.append(_mid_word_note(left, ending))
     return events, file_size, notes, meta
+
+
+def _mid_word_note(left: int, ending: str) -> str:
+    return (
+        f"the file ends mid-word: {ending}, {'were' if left > 1 else 'was'} ignored (the file "
+        "is truncated)"
+    )
 
 
 def _forced_version_note(evt_version: str, forced: str | None) -> str:

@@ -461,10 +461,12 @@ def open_events(
     signed = _has_hdf5_signature(path, size)
     ext = path.suffix.lower()
     if faery_format is not None and ext not in FAERY_SUFFIXES[faery_format]:
-        # faery tells its formats by the suffix alone: another one's would be read instead
+        # faery tells its formats by the suffix alone: another one's would be read instead;
+        # eventsim's EVT 2.1 decoder is reached by the same suffixes
+        reader, told = ("eventsim", "EVT 2.1") if evt_version == "2.1" else ("faery", faery_format)
         raise UnknownLayoutError(
-            f"{str(path)!r} cannot be read with the {given_layout!r} layout: faery tells "
-            f"{faery_format} files by the suffix {' or '.join(FAERY_SUFFIXES[faery_format])}, "
+            f"{str(path)!r} cannot be read with the {given_layout!r} layout: {reader} tells "
+            f"{told} files by the suffix {' or '.join(FAERY_SUFFIXES[faery_format])}, "
             f"and this one ends in {ext!r}"
         )
     # a layout forced for a file of another kind is read as forced, whatever its suffix: a CSV
