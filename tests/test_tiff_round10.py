@@ -349,3 +349,16 @@ def test_an_rgb_ome_tiff_whose_size_c_counts_samples_is_a_plane_a_page(tmp_path,
     out = tmp_path / "o.h5"
     assert simulate_main([str(path), "-o", str(out), "-q"]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_plane_delta_t_of_a_unit_not_known_are_said_so(tmp_path):
+    """DeltaT in days (OME's "d"): the refusal said the file had no Plane DeltaT at all, and
+    the fallback to TimeIncrement that a frame had none."""
+    frames = _greys(4)
+    planes = _planes(["0", "1", "2", "3"], "d")
+    text = _ome(_image("one", 4, planes))
+    with pytest.raises(InputError, match=r"OME TimeIncrement; its OME Plane DeltaTUnit='d' is no time unit eventsim knows .*; pass fps$"):  # fmt: skip
+        TiffStackSource(_stack(tmp_path, frames, text))
+    source = TiffStackSource(_stack(tmp_path, frames, _ome(_image("one", 4, planes, TimeIncrement="0.5"))))  # fmt: skip
+    np.testing.assert_array_equal(source.timestamps_us, np.arange(4) * 500_000)
+    assert "DeltaTUnit='d'" in source.timing

@@ -1500,6 +1500,8 @@ class _OmeSeries(NamedTuple):
     delta_t: dict[int, float]
     #: the DeltaTUnit of its first timed plane, as written
     delta_t_unit: str
+    #: the first DeltaTUnit of a plane that is no unit of `_TIME_UNITS` ("" where none is)
+    delta_t_unknown: str
     #: the files (FileName, or UUID) that hold the first series' planes that this one lacks
     elsewhere: list[str]
     #: how many of the first series' planes it places (or, without TiffData, has) past the
@@ -1563,11 +1565,14 @@ def _ome_series(description: bytes, n_pages: int, samples: int = 1) -> _OmeSerie
 
     n_planes = sizes["C"] * sizes["Z"] * sizes["T"]
     delta_t: dict[int, float] = {}
-    delta_t_unit = ""
+    delta_t_unit = delta_t_unknown = ""
     for element in pixels:
         if _xml_local(element.tag) != "Plane" or element.get("DeltaT") is None:
             continue
         unit = element.get("DeltaTUnit", "s")  # OME's default unit
+        if _time_unit(unit) is None:
+            delta_t_unknown = delta_t_unknown or unit
+            continue
         try:
             seconds = float(element.get("DeltaT", "")) * (_time_unit(unit) or math.nan)
         except ValueError:
@@ -1603,7 +1608,7 @@ def _ome_series(description: bytes, n_pages: int, samples: int = 1) -> _OmeSerie
         elsewhere.reverse()
         planes = dict(sorted(planes.items(), key=lambda item: item[1]))
     names = [image.get("Name", "") for image in images]
-    return _OmeSeries(names, planes, delta_t, delta_t_unit, elsewhere, past_end)
+    return _OmeSeries(names, planes, delta_t, delta_t_unit, delta_t_unknown, elsewhere, past_end)
 
 
 def _tiff_first_directory(
@@ -2796,10 +2801,15 @@ class TiffStackSource:
     ) -> tuple[np.ndarray | None, str]:
         """The frames' times (µs from the first) by their planes' OME DeltaT, or None and
         why they are not used (in words, to follow a timing; empty where there are none)."""
-        if not ome.delta_t or self._frame_bytes:
+        if not (ome.delta_t or ome.delta_t_unknown) or self._frame_bytes:
             return None, ""
         planes = [k if ome.planes is None else ome.planes[k] for k, _ in numbered]
         missing = next((k for k, plane in enumerate(planes) if plane not in ome.delta_t), None)
+        if missing is not None and ome.delta_t_unknown:
+            return None, (
+                f"; its OME Plane DeltaTUnit={ome.delta_t_unknown!r} is no time unit eventsim "
+                "knows (s, ms, µs, ns, min, h), so no DeltaT are used"
+            )
         if missing is not None:
             return None, f"; frame {missing + 1} has no OME Plane DeltaT, so none are used"
         seconds = np.array([ome.delta_t[plane] for plane in planes])
