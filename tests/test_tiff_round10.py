@@ -266,6 +266,11 @@ def test_an_image_whose_first_page_is_its_thumbnail_reads_its_image(tmp_path):
     assert sources.tiff_frame_count(path) == 1
     np.testing.assert_array_equal(read_image(path), rgb)
     np.testing.assert_array_equal(sources.decode_image(path.read_bytes(), "cell"), rgb)
+    # the first directory's orientation turns the image where its page gives none
+    path.write_bytes(_pages([(rgb[::4, ::4], {254: (4, [1]), 274: (3, [3])}), (rgb, {})]))
+    np.testing.assert_array_equal(read_image(path), rgb[::-1, ::-1])
+    path.write_bytes(_pages([(rgb[::4, ::4], {254: (4, [1]), 274: (3, [3])}), (rgb, {274: (3, [1])})]))  # fmt: skip
+    np.testing.assert_array_equal(read_image(path), rgb)
     # a mask ahead of a grey image too
     grey = rgb[..., 1]
     path.write_bytes(_pages([(np.full_like(grey, 255), {254: (4, [4])}), (grey, {})]))

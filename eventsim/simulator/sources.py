@@ -252,13 +252,18 @@ def _tiff_image_page(data: bytes | bytearray, what: str) -> bytes | bytearray:
     (`_tiff_full_pages`: a thumbnail written ahead of the image) its first full-resolution page
     as a TIFF file of its own: OpenCV and Pillow decode a file's first page. ``data`` itself
     where no page of its chain is full-resolution (the image in a SubIFD, as DNG keeps it).
-    ``what`` names the file in messages."""
-    full = _tiff_full_pages(list(enumerate(_tiff_pages(data))))
+    The first page's orientation is the image's where its own page gives none (TIFF/EP keeps
+    it in the first directory). ``what`` names the file in messages."""
+    pages = _tiff_pages(data)
+    full = _tiff_full_pages(list(enumerate(pages)))
     if not full or full[0][0] == 0:
         return data
     index, page = full[0]
     name = f"{what}: page {index + 1}"
     fields = _tiff_page_entries(data, page.at, name)
+    if fields is not None and all(f.tag != _EXIF_ORIENTATION_TAG for f in fields):
+        head = _tiff_page_entries(data, pages[0].at, f"{what}: page 1") or []
+        fields += [f for f in head if f.tag == _EXIF_ORIENTATION_TAG]
     image = None if fields is None else _tiff_page_file(data, fields, name)
     if image is None:
         raise InputError(
