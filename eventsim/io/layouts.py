@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any
@@ -303,21 +303,17 @@ def build_events(
     t_us: np.ndarray,
     p01: np.ndarray,
     notes: list[str],
+    shown: Callable[[str, int], str] | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Columns to `EVENT_DTYPE`, sorting by time (stable) with a note if needed. Returns the
     events and, when they were sorted, each one's index in the columns given (else None): it
-    is kept only then, so messages can name the file's index of a bad event."""
+    is kept only then, so messages can name the file's index of a bad event.
+    `InvalidEventsError` for a coordinate that is no whole number or does not fit int16, named
+    by ``shown(column, index)`` where given (a text reader's: its text and line), else by its
+    value and index."""
     x, y = np.asarray(x), np.asarray(y)
     for name, c in (("x", x), ("y", y)):
-        if c.dtype.kind != "f" or not c.size:
-            continue
-        # inf passes c == round(c), and int64 would make it INT64_MIN with a RuntimeWarning
-        whole = np.isfinite(c) & (c == np.round(c))
-        if not whole.all():
-            raise InvalidEventsError(
-                f"coordinate column {name!r} holds non-integer values (such as "
-                f"{c[np.argmin(whole)]})"
-            )
+        _check_coordinates(name, c, shown)
     # p01 comes from polarity_01, kept as read when asked to (check_polarity=False), which
     # make_events would refuse
     ev = make_events(x.astype(np.int64), y.astype(np.int64), t_us, np.zeros_like(p01))
@@ -332,6 +328,32 @@ def build_events(
             index_type = np.int32 if t.size <= np.iinfo(np.int32).max else np.int64
             return ev[order], order.astype(index_type)
     return ev, None
+
+
+def _check_coordinates(name: str, c: np.ndarray, shown: Callable[[str, int], str] | None) -> None:
+    """`InvalidEventsError` for the first value of coordinate column ``c`` that int16 cannot
+    hold exactly (see `build_events`). Before the int64 cast: 1e20 and inf became INT64_MIN
+    there, with a RuntimeWarning and 'outside int16: -9223372036854775808'."""
+    if not c.size or c.dtype.kind not in "iuf":
+        return
+    info = np.iinfo(np.int16)
+    if c.dtype.kind == "f":
+        with np.errstate(invalid="ignore"):
+            whole = np.isfinite(c) & (c == np.round(c))
+        if not whole.all():
+            bad = int(np.argmin(whole))
+            where = f"{c[bad]} at index {bad}" if shown is None else shown(name, bad)
+            raise InvalidEventsError(
+                f"coordinate column {name!r} holds non-integer values (such as {where})"
+            )
+    if c.min() >= info.min and c.max() <= info.max:
+        return
+    bad = int(np.argmin((c >= info.min) & (c <= info.max)))
+    where = f"{c[bad]} at index {bad}" if shown is None else shown(name, bad)
+    raise InvalidEventsError(
+        f"coordinate column {name!r} has values outside int16 ({info.min}..{info.max}), such "
+        f"as {where}"
+    )
 
 
 def resolve_sensor_size(
@@ -1245,8 +1267,14 @@ def _open_txt(
         notes.append(
             f"time unit detected: microseconds (integer times in rpg text){unit_hint('us')}"
         )
+    elif not np.all(np.isfinite(vals[:, 0])):
+        # times_to_us names a NaN by its index; the text, converted below, by its line
+        unit = time_unit or "s"
     else:
         unit = times_to_us(vals[:, 0], "column t", notes, time_unit)[1]
+    lines = text.TextLines(
+        raw, int(has_size), whitespace=True, lead=lead, decimal_comma=decimal_comma
+    )
     t_us = text.float_times_to_us(vals[:, 0], unit)
     if t_us is None:
         # from the digits: float64 rounds ties and long epoch times to the wrong microsecond
@@ -1254,13 +1282,12 @@ def _open_txt(
             _txt_times(raw, has_size) if t_text is None else t_text,
             unit,
             repr(str(path)),
-            text.TextLines(
-                raw, int(has_size), whitespace=True, lead=lead, decimal_comma=decimal_comma
-            ),
+            lines,
         )
     p = polarity_01(vals[:, 3], "column p", notes, check_polarity)
+    shown = text.row_shown(raw, has_size, [0, 1, 2, 3], None, lines, repr(str(path)))
     ev, order = (
-        build_events(vals[:, 1], vals[:, 2], t_us, p, notes)
+        build_events(vals[:, 1], vals[:, 2], t_us, p, notes, shown)
         if vals.shape[0]
         else (empty_events(), None)
     )

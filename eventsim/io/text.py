@@ -10,9 +10,11 @@ puts epoch times given to more than six places on the wrong microsecond near a h
 
 from __future__ import annotations
 
+import csv
 import io
 import re
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation, localcontext
 from pathlib import Path
@@ -676,6 +678,20 @@ def _numbers(column: np.ndarray, what: str, lines: TextLines) -> np.ndarray:
     )
 
 
+def row_shown(
+    raw: bytes, header: bool, cols: list[int], delim: str | None, lines: TextLines, what: str
+) -> Callable[[str, int], str]:
+    """For `build_events`: data row ``row``'s value in column x or y as the file writes it,
+    and its line (``'1e20' at line 3 of 'ev.csv'``). Reads that column's text again, so only
+    for a message."""
+
+    def shown(name: str, row: int) -> str:
+        column = table(raw, header, [cols["txyp".index(name)]], np.bytes_, delim)[:, 0]
+        return f"{_shown(lines, column[row])} at {_where(lines, row)} of {what}"
+
+    return shown
+
+
 def _refuse_unclosed_quote(path: Path, raw: bytes, delim: bytes, lead: int) -> None:
     """`EventFileError` for a field that opens with a quote no quote closes while lines with
     values follow: the table reads it to the end of the file as one field, and the rows below
@@ -693,6 +709,60 @@ def _refuse_unclosed_quote(path: Path, raw: bytes, delim: bytes, lead: int) -> N
         f"{str(path)!r}, line {line}: a field opens with a quote that no quote closes "
         f"({shown!r}), so every line below it would be read as part of that field; expected "
         "a quote that closes it, or none at its start"
+    )
+
+
+def _refuse_long_rows(
+    path: Path,
+    raw: bytes,
+    header: bool,
+    fields: int,
+    given: str,
+    delim: bytes,
+    lead: int,
+    rows: int,
+) -> None:
+    """`EventFileError` for a data line with a number in a field past the ``fields`` that
+    ``given`` says its lines hold (``the header names 4``): the table reads the columns it
+    names and drops the rest, so in Metavision's ``5,6,1,1,234`` (x,y,p,t with 1,234 µs) t
+    read 1. Empty fields past them (a trailing delimiter) and text (a label holding the
+    delimiter unquoted) pass. Scans the lines only where the file holds more delimiters than
+    ``rows`` lines of its first data line's would: a file of such lines pays a count."""
+    if not rows:
+        return
+    start = raw.find(b"\n") + 1 if header else 0
+    end = raw.find(b"\n", start)
+    first = raw[start : len(raw) if end < 0 else end].rstrip(b"\r").split(delim)
+    per_line = fields - 1
+    if len(first) > fields and not any(c.strip() for c in first[fields:]):
+        per_line = len(first) - 1
+    if raw.count(delim, start) <= per_line * rows:
+        return
+    text = io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8", errors="replace", newline="")
+    reader = csv.reader(text, delimiter=delim.decode())
+    line = 0
+    try:
+        for row in reader:
+            # a quoted field may hold line ends: the row starts on the line after the last one's
+            number, line = line + 1, reader.line_num
+            extra = next(
+                (c.strip() for c in row[fields:] if _is_number_at(c.strip().encode(), delim)),
+                None,
+            )
+            if extra is not None:
+                break
+        else:
+            return
+    except csv.Error:
+        # a quoted field past csv's limit (128 KiB): the table read it, so nothing to name
+        return
+    name = _DELIMITERS[delim]
+    raise EventFileError(
+        f"{str(path)!r}, line {lead + number}: {delim.decode().join(row)[:80]!r} holds "
+        f"{len(row)} {name}-separated fields, where {given}, and a field past them "
+        f"({extra!r}) is a number: the fields may stand shifted, as a number written with its "
+        f"thousands grouped (1,234) splits in two; expected {fields} fields, numbers without "
+        f"thousands separators, and a label holding a {name} in quotes"
     )
 
 
@@ -941,11 +1011,14 @@ def read_csv(
     header_unit = file_size = None
     # whether a header, a comment line or the '%geometry' line gave the order
     named_order = has_header or geometry is not None
+    # how many fields each line holds: those past them are dropped (`_refuse_long_rows`)
+    fields = len(_cells(first, delim))
+    given = f"line {lead + 1} holds {fields}"
     if has_header:
         index, header_unit, file_size, notes = _csv_header(path, _cells(first, delim))
+        given = f"the header names {fields}"
     elif comment is not None and (named := comment_columns(comment, delim)) is not None:
         # np.savetxt(header="x,y,p,t") writes its header as a comment: the columns are so
-        fields = len(_cells(first, delim))
         if len(named) != fields:
             raise EventFileError(
                 f"{str(path)!r}: the comment line "
@@ -955,10 +1028,12 @@ def read_csv(
             )
         index, header_unit, file_size, notes = _csv_header(path, named)
         named_order = True
+        given = f"the comment line names {fields}"
         shown = "#" + comment.decode("utf-8", "replace").rstrip()
         notes.insert(0, f"column names read from the comment line {shown!r}")
     elif geometry is not None:
         index = {"x": 0, "y": 1, "p": 2, "t": 3}
+        fields, given = 4, "Metavision's writer writes 4 (x,y,p,t)"
         notes.append(
             "CSV columns read as x,y,p,t, the order Metavision's CSV writer gives the rows "
             "after its '%geometry' line"
@@ -989,6 +1064,7 @@ def read_csv(
                 # numpy's "row N" counts rows after the header and empty lines
                 why = _short_line(raw, has_header, max(cols) + 1, lead, delim) or exc
                 raise EventFileError(f"{what} is not a CSV of events t,x,y,p: {why}") from None
+    _refuse_long_rows(path, raw, has_header, fields, given, delim, lead, rows.shape[0])
     t_text = rows[:, 0] if integers is None and floats is None else np.zeros(0, np.bytes_)
     if time_unit is not None:
         unit = time_unit
@@ -1013,6 +1089,7 @@ def read_csv(
         notes.append(
             f"time unit detected: microseconds (integer times in the CSV){unit_hint('us')}"
         )
+    row_text = row_shown(raw, has_header, cols, sep, lines, what)
     if not rows.shape[0]:
         ev, order = empty_events(), None
     elif integers is not None:
@@ -1023,10 +1100,10 @@ def read_csv(
                 f"{what}, {_where(lines, bad.index)}: time {int(integers[bad.index, 0])} {bad.why}"
             ) from None
         p = _csv_polarity(integers[:, 3], notes, check_polarity, named_order)
-        ev, order = build_events(integers[:, 1], integers[:, 2], t_us, p, notes)
+        ev, order = build_events(integers[:, 1], integers[:, 2], t_us, p, notes, row_text)
     elif floats is not None:
         p = _csv_polarity(rows[:, 3], notes, check_polarity, named_order)
-        ev, order = build_events(rows[:, 1], rows[:, 2], floats[1], p, notes)
+        ev, order = build_events(rows[:, 1], rows[:, 2], floats[1], p, notes, row_text)
     else:
         t_us = text_times_to_us(t_text, unit, what, lines)
         x = _numbers(rows[:, 1], f"{what} column x", lines)
@@ -1035,7 +1112,7 @@ def read_csv(
         if p_read is None:
             p_read = _numbers(rows[:, 3], f"{what} column p", lines)
         p = _csv_polarity(p_read, notes, check_polarity, named_order)
-        ev, order = build_events(x, y, t_us, p, notes)
+        ev, order = build_events(x, y, t_us, p, notes, row_text)
     size, inferred = resolve_sensor_size(file_size, sensor_size, ev, path, notes)
     return ArrayReader(
         ev,
