@@ -318,6 +318,18 @@ def test_an_index_of_two_columns_is_not_read_but_named(tmp_path):
     ]
 
 
+@pytest.mark.parametrize("ours", [False, True])
+def test_an_index_without_a_dataspace_is_named_not_a_type_error(tmp_path, ours):
+    # h5py.Empty: no shape at all (opening raised a bare TypeError)
+    ev = span._bursts(5, n_bursts=10)
+    path = tmp_path / "null.h5"
+    _file_with_index(path, ev, h5py.Empty("<i8"), ours=ours)
+    assert _check_reads(path, ev) == [
+        "the file's ms_to_idx is empty (no dataspace); expected a 1-D index; built the index "
+        "in memory"
+    ]
+
+
 @pytest.mark.parametrize("compressed", [False, True])
 def test_a_long_index_in_one_compressed_chunk_is_not_read(tmp_path, monkeypatch, compressed):
     ev = span._bursts(4, n_bursts=10)

@@ -299,6 +299,10 @@ def _file_ms_index(ds: h5py.Dataset) -> tuple[_MsIndex | None, str]:
     compressed chunks of more entries than a whole load holds: HDF5 decodes a compressed
     chunk whole for any value in it, so each look-up decoded that much (uncompressed, HDF5
     reads just the values wanted from a chunk too big for its cache)."""
+    if ds.shape is None:
+        # an empty dataspace (h5py.Empty): reading it, or asking its shape's length, raised
+        # a bare TypeError on open
+        return None, "the file's ms_to_idx is empty (no dataspace); expected a 1-D index"
     shape = tuple(int(d) for d in ds.shape)
     long = [d for d, size in enumerate(shape) if size != 1]
     if not shape or len(long) > 1:
