@@ -204,6 +204,35 @@ def test_a_damaged_chunk_beside_a_window_is_blamed_as_before(
     assert "truncated or corrupt" in msg, msg
 
 
+@pytest.mark.parametrize(("t_type", "xy_type"), [(">i8", ">u2"), (">u4", ">i4"), ("<i8", ">i2")])
+def test_big_endian_columns_are_read_as_their_values(tmp_path, t_type, xy_type):
+    # decoded into arrays of the file's byte order, then viewed as native event fields: a
+    # time 5 read as 360287970189639680
+    t = np.arange(N, dtype=np.int64) * 10 + 5
+    path = tmp_path / "big_endian.h5"
+    rng = np.random.default_rng(6)
+    x, y = rng.integers(0, 64, N), rng.integers(0, 48, N)
+    with h5py.File(path, "w") as f:
+        for name, data in (
+            ("x", x.astype(xy_type)),
+            ("y", y.astype(xy_type)),
+            ("t", t.astype(t_type)),
+        ):
+            f.create_dataset(f"events/{name}", data=data, chunks=(CHUNK,))
+        f["events/p"] = (t // 10 % 2).astype(np.uint8)
+        f["t_offset"] = np.int64(1000)
+        f["ms_to_idx"] = np.searchsorted(t, np.arange(0, t.max() // 1000 + 2) * 1000, "left")
+    with EventReader(path, sensor_size=(64, 48)) as r:
+        assert r.t_start_us == 1005
+        for i, j in [(0, N), (3 * CHUNK + 20, 3 * CHUNK + 60), (CHUNK - 1, 4 * CHUNK + 1)]:
+            records = (r.read(1000 + 10 * i, 1000 + 10 * j), r.read_index(i, j))
+            columns = (r.read_columns(1000 + 10 * i, 1000 + 10 * j), r.read_index_columns(i, j))
+            for got in (*records, *columns):
+                for name, want in (("t", t + 1000), ("x", x), ("y", y)):
+                    values = got[name] if isinstance(got, np.ndarray) else getattr(got, name)
+                    np.testing.assert_array_equal(values, want[i:j], err_msg=f"{name} {i}:{j}")
+
+
 # -- the marks of a lazily read ms_to_idx -------------------------------------------------------
 
 

@@ -456,6 +456,14 @@ def _as_event_type(name: str, values: np.ndarray) -> np.ndarray:
     return values
 
 
+def _native(dtype: np.dtype) -> np.dtype:
+    """A column's type in this machine's byte order, for the arrays it is decoded into: HDF5
+    converts a big-endian column as it reads. Arrays of the file's own type kept its order,
+    and their views as event fields (native) read the bytes swapped: a time 5 read as
+    360287970189639680."""
+    return dtype.newbyteorder("=")
+
+
 def _minus_one_to_zero(p: np.ndarray) -> None:
     p[p == -1] = 0
 
@@ -1098,7 +1106,7 @@ class EventReader:
         chunk cache, decoded by the read beside it."""
         fspace = self._t.id.get_space()
         fspace.select_hyperslab((i,), (count,))
-        buf = np.empty(count, dtype=self._t.dtype)
+        buf = np.empty(count, dtype=_native(self._t.dtype))
         self._t.id.read(h5py.h5s.create_simple((count,)), fspace, buf)
         return [int(v) for v in buf]
 
@@ -1303,7 +1311,7 @@ class EventReader:
         return (("x", self._x), ("y", self._y), ("t", self._t), ("p", self._p))
 
     def _new_bufs(self, n: int) -> dict[str, np.ndarray]:
-        return {name: np.empty(n, dtype=ds.dtype) for name, ds in self._columns()}
+        return {name: np.empty(n, dtype=_native(ds.dtype)) for name, ds in self._columns()}
 
     def _read_records(
         self, out: np.ndarray, a: int, b: int, check: _OrderCheck | None = None
@@ -1350,7 +1358,10 @@ class EventReader:
         if any(v.dtype != EVENT_DTYPE[name] for name, v in views):
             kernel = None  # compiled for the event types only
         # memory types made once: h5py would derive one from the array on every call (~4 µs)
-        reads = [(ds.id, bufs[name], h5py.h5t.py_create(ds.dtype)) for name, ds in self._columns()]
+        reads = [
+            (ds.id, bufs[name], h5py.h5t.py_create(bufs[name].dtype))
+            for name, ds in self._columns()
+        ]
         fspace = self._t.id.get_space()
         step = self._block
         full = h5py.h5s.create_simple((step,))
@@ -1475,7 +1486,7 @@ class EventReader:
         count = hi - a + 1 + (1 if check.tail and hi == b else 0)
         fspace = self._t.id.get_space()
         fspace.select_hyperslab((a - 1,), (count,))
-        buf = np.empty(count, dtype=self._t.dtype)
+        buf = np.empty(count, dtype=_native(self._t.dtype))
         try:
             self._t.id.read(h5py.h5s.create_simple((count,)), fspace, buf)
         except OSError as exc:
@@ -1502,19 +1513,20 @@ class EventReader:
         from the blocks beside them where ``check`` wants them (`_OrderCheck`'s ``lead`` and
         ``tail``): the first block is then ``first`` (`_lead_times`), read already, and the
         last one is read with t[b], both into a buffer."""
-        direct = dest.dtype.itemsize == ds.dtype.itemsize and ds.dtype.kind in "iu"
+        mem = _native(ds.dtype)
+        direct = dest.dtype.itemsize == mem.itemsize and mem.kind in "iu"
         wide = name in self._wide
         fspace = ds.id.get_space()
         if direct and not off and check is None:
             fspace.select_hyperslab((a,), (b - a,))
-            ds.id.read(h5py.h5s.create_simple((b - a,)), fspace, dest.view(ds.dtype))
+            ds.id.read(h5py.h5s.create_simple((b - a,)), fspace, dest.view(mem))
             if wide:
-                self._check_coordinates(name, dest.view(ds.dtype))
+                self._check_coordinates(name, dest.view(mem))
             return
         step = self._block
         tail = check is not None and check.tail
         # room for t[b] after a block (`_OrderCheck.tail`)
-        buf = None if direct and not tail else np.empty(min(step, b - a) + 1, dtype=ds.dtype)
+        buf = None if direct and not tail else np.empty(min(step, b - a) + 1, dtype=mem)
         lo = a
         while lo < b:
             hi = min((lo // step + 1) * step, b)
@@ -1526,7 +1538,7 @@ class EventReader:
             if first is not None and lo == a:
                 s, into = 1, first
             else:
-                into = part.view(ds.dtype) if buf is None or (direct and not e) else buf[: k + e]
+                into = part.view(mem) if buf is None or (direct and not e) else buf[: k + e]
                 fspace.select_hyperslab((lo,), (k + e,))
                 ds.id.read(h5py.h5s.create_simple((k + e,)), fspace, into)
             values = into[s : s + k]
@@ -1540,7 +1552,7 @@ class EventReader:
                 self._step_down(check, values, lo)
             if s or e or not direct:
                 # (a same-width type is reinterpreted, as a decode straight into it does)
-                (part.view(ds.dtype) if direct else part)[...] = values
+                (part.view(mem) if direct else part)[...] = values
             if off:
                 part += off
             lo = hi
