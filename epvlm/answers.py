@@ -141,11 +141,18 @@ _LOOKALIKE = re.compile(
 )
 
 
-def _latin_letters(text: str, n: int) -> str:
-    """``text`` with a look-alike of one of the first ``n`` option letters that stands as a
-    letter of its own written in Latin ("Ответ: В" is "Ответ: B")."""
-    valid = LETTERS[:n]
-    return _LOOKALIKE.sub(lambda m: latin if (latin := _LOOKALIKES[m[1]]) in valid else m[1], text)
+def _latin_letters(text: str, choices: Sequence[str]) -> str:
+    """``text`` with a look-alike of an option's letter that stands as a letter of its own
+    written in Latin ("Ответ: В" is "Ответ: B"); not one that is a word of an option's text
+    (among options "А", "Б", "В", "В" is the third)."""
+    valid = LETTERS[: len(choices)]
+    own = {word for choice in choices for word in re.findall(r"\w+", choice)}
+
+    def latin(m: re.Match[str]) -> str:
+        letter = _LOOKALIKES[m[1]]
+        return letter if letter in valid and m[1] not in own else m[1]
+
+    return _LOOKALIKE.sub(latin, text)
 
 
 # "not only X but also Y" says X and Y, no rejection of X ("It is not only red but also round"
@@ -649,7 +656,7 @@ def parse_choice(generation: str, choices: Sequence[str]) -> int | None:
     text = clean_generation(generation)
     if not text:
         return None
-    plain = _not_only(_latin_letters(_plain(text), len(choices)))
+    plain = _not_only(_latin_letters(_plain(text), choices))
     index = _bare_letter(plain, len(choices))
     if index is not None:
         return index

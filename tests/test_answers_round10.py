@@ -153,6 +153,11 @@ def test_not_only_is_no_negation(text, options, expected):
         ("\u0415", COLOURS, None),  # Cyrillic "Е"; options A to D
         # lower-case look-alikes are words ("с", "with"; "а", "and")
         ("\u0441", COLOURS, None),
+        # options in Cyrillic letters: "В" is the option "В", the third
+        ("\u0412", ["\u0410", "\u0411", "\u0412"], 2),
+        ("\u0412)", ["\u0410", "\u0411", "\u0412"], 2),
+        ("Ответ: \u0412", ["\u0410", "\u0411", "\u0412"], 2),
+        ("\u0412", ["\u0412 машине", "\u043d\u0430 \u0443\u043b\u0438\u0446\u0435"], None),
     ]
 )
 def test_cyrillic_and_greek_look_alike_letters(text, options, expected):
