@@ -233,6 +233,52 @@ def test_big_endian_columns_are_read_as_their_values(tmp_path, t_type, xy_type):
                     np.testing.assert_array_equal(values, want[i:j], err_msg=f"{name} {i}:{j}")
 
 
+def _random_foreign(path, rng: np.random.Generator, n: int) -> tuple[np.ndarray, int]:
+    """Another tool's file of random shape: chunks down to one event, times repeated across
+    chunk edges, big-endian or narrow columns, an ms_to_idx of 1-D, column or row shape or
+    none. Returns the times as the file holds them and the chunk length of t."""
+    t = np.cumsum(rng.choice([0, 0, 1, 999, 1000, 1001, 2500], n)).astype(np.int64) + 995
+    chunk = int(rng.choice([1, 3, 7, 64]))
+    with h5py.File(path, "w") as f:
+        kw = {"chunks": (min(chunk, n),)} if n else {"chunks": (4,), "maxshape": (None,)}
+        f.create_dataset("events/t", data=t.astype(str(rng.choice(["<i8", ">i8", ">u4"]))), **kw)
+        for name in "xyp":
+            dtype = ">u2" if name != "p" else "u1"
+            f.create_dataset(f"events/{name}", data=(t % 7).astype(dtype), **kw)
+        if n and rng.random() < 0.8:
+            ms = np.searchsorted(t, np.arange(t[-1] // 1000 + 2) * 1000, "left")
+            f["ms_to_idx"] = [ms, ms[:, None], ms[None, :]][int(rng.integers(0, 3))]
+    return t, chunk
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_reads_by_time_agree_with_a_search_of_all_times(tmp_path, monkeypatch, seed):
+    # the windows the reads' edge handling treats apart: ends on and beside chunk and block
+    # edges, empty windows, the file's ends; blocks of a few chunks, an index read on demand
+    rng = np.random.default_rng(seed)
+    monkeypatch.setattr(hr, "_BLOCK_EVENTS", int(rng.choice([4, 16, 1 << 17])))
+    monkeypatch.setattr(hr, "_WHOLE_INDEX_MAX", int(rng.choice([8, 1 << 22])))
+    monkeypatch.setattr(hr, "_LAZY_CHECK", 3)
+    path = tmp_path / "random.h5"
+    # three files of 0, 1, 2 events, the others of hundreds
+    t, chunk = _random_foreign(path, rng, seed if seed < 3 else int(rng.integers(100, 700)))
+    n = t.shape[0]
+    with EventReader(path, sensor_size=(8, 8)) as r:
+        edges = {0, 1, n - 1, n}
+        for step in (chunk, r._block):
+            edges.update(e + d for e in range(0, n + 1, step) for d in (-1, 0, 1))
+        times = sorted({int(t[i]) + d for i in edges if 0 <= i < n for d in (-1, 0, 1)} | {0})
+        for _ in range(40):
+            lo, hi = sorted(rng.choice(times, 2).tolist())
+            a, b = np.searchsorted(t, [lo, hi], "left").tolist()
+            got, cols = r.read(lo, hi), r.read_columns(lo, hi)
+            np.testing.assert_array_equal(got["t"], t[a:b], err_msg=f"{lo}..{hi}")
+            np.testing.assert_array_equal(got["x"], t[a:b] % 7, err_msg=f"{lo}..{hi}")
+            np.testing.assert_array_equal(cols.t, t[a:b], err_msg=f"{lo}..{hi} columns")
+            np.testing.assert_array_equal(cols.y, t[a:b] % 7, err_msg=f"{lo}..{hi} columns")
+        assert not any("does not match" in note or "not sorted" in note for note in r.notes)
+
+
 # -- the marks of a lazily read ms_to_idx -------------------------------------------------------
 
 
