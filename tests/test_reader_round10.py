@@ -405,6 +405,25 @@ def test_an_index_without_a_dataspace_is_named_not_a_type_error(tmp_path, ours):
     ]
 
 
+@pytest.mark.parametrize("ours", [False, True])
+@pytest.mark.parametrize("kind", ["strings", "records"])
+def test_an_index_of_strings_or_records_is_named_not_blamed_on_damage(tmp_path, ours, kind):
+    # strings: 'truncated or corrupt' (their int64 cast failed); records: a bare TypeError
+    ev = span._bursts(6, n_bursts=10)
+    right = _right_index(ev)
+    if kind == "strings":
+        ms = right.astype("S8")
+    else:
+        ms = np.zeros(right.size, [("ms", "<i8"), ("idx", "<u8")])
+        ms["ms"], ms["idx"] = np.arange(right.size), right
+    path = tmp_path / "typed.h5"
+    _file_with_index(path, ev, ms, ours=ours)
+    assert _check_reads(path, ev) == [
+        f"the file's ms_to_idx holds {ms.dtype} values; expected event indices; built the "
+        "index in memory"
+    ]
+
+
 @pytest.mark.parametrize("compressed", [False, True])
 def test_a_long_index_in_one_compressed_chunk_is_not_read(tmp_path, monkeypatch, compressed):
     ev = span._bursts(4, n_bursts=10)

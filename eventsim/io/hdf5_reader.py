@@ -295,7 +295,8 @@ def _file_ms_index(ds: h5py.Dataset) -> tuple[_MsIndex | None, str]:
     `_WHOLE_INDEX_MAX` (`_LazyIndex`); else None and why not (the reader then builds one
     from the event times). One stored with axes of length 1 beside its entries (a column or
     row vector) is the 1-D index it holds. Any other shape is not read: it was loaded whole
-    only to be found of no use (16 GiB at 2^31 entries). Nor is a long one stored in
+    only to be found of no use (16 GiB at 2^31 entries); nor is one of strings or records
+    (no event indices). Nor is a long one stored in
     compressed chunks of more entries than a whole load holds: HDF5 decodes a compressed
     chunk whole for any value in it, so each look-up decoded that much (uncompressed, HDF5
     reads just the values wanted from a chunk too big for its cache)."""
@@ -310,6 +311,10 @@ def _file_ms_index(ds: h5py.Dataset) -> tuple[_MsIndex | None, str]:
             f"the file's ms_to_idx has shape {shape}; expected a 1-D index (one entry per "
             "millisecond)"
         )
+    if ds.dtype.kind not in "biuf":
+        # strings failed the int64 cast as damage ('truncated or corrupt'), a compound type
+        # with a bare TypeError
+        return None, f"the file's ms_to_idx holds {ds.dtype} values; expected event indices"
     size = math.prod(shape)
     if size <= _WHOLE_INDEX_MAX:
         return np.asarray(ds[()], dtype=np.int64).reshape(-1), ""
