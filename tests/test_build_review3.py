@@ -296,11 +296,16 @@ def test_a_folder_on_a_file_system_without_locks_is_built_unlocked(tmp_path, mon
 
 
 def test_a_camera_size_beside_a_camera_preset_that_differs_is_refused():
-    # it was ignored: the dataset came out at the preset's 346x260
-    with pytest.raises(
-        RecipeError, match=r'^--set camera\.width=128 but camera\.preset = "davis346"'
-    ):
-        load_recipe("video-qa.example", {"camera.width": "128"})
+    # it was ignored: the dataset came out at the preset's 346x260. A --set size now replaces
+    # the file's preset (tests/test_build_round10.py); the file's own conflict is refused
+    with pytest.raises(RecipeError, match=r'camera\.width = 128 but camera\.preset = "davis346"'):
+        load_recipe(
+            {
+                "dataset": {"name": "r"},
+                "camera": {"preset": "davis346", "width": 128},
+                "splits": {"test": 1},
+            }
+        )
     recipe = load_recipe("video-qa.example", {"camera.width": "128", "camera.preset": ""})
     assert recipe.sensor_size == (128, 224)  # the default height: the file sets none
     assert load_recipe("video-qa.example", {"camera.width": "346"}).sensor_size == (346, 260)

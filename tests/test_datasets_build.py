@@ -259,11 +259,9 @@ def test_limit_and_output_protection(tmp_path, tiny_recipe):
     out = tmp_path / "ds"
     s = build_dataset(recipe, out, limit=2, progress=False)
     assert s.samples == {"train": 2, "test": 2}
-    # a finished dataset is not replaced by a build with another limit unless forced
-    with pytest.raises(OutputExistsError, match="built with --limit 2"):
-        build_dataset(recipe, out, progress=False)
-    s = build_dataset(recipe, out, force=True, progress=False)
-    assert s.samples == {"train": 3, "test": 7} and s.shards_built == 3
+    # a finished dataset is extended by a build with a larger limit (or none), not rebuilt
+    s = build_dataset(recipe, out, progress=False)
+    assert s.samples == {"train": 3, "test": 7} and (s.shards_built, s.shards_reused) == (3, 0)
     full = shard_bytes(out)
     s = build_dataset(recipe, out, progress=False)
     assert s.shards_built == 0 and s.shards_reused == 3 and shard_bytes(out) == full

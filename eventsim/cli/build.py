@@ -60,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         metavar="N",
-        help="build only the first N samples of each split",
+        help="build only the first N samples of each split (the same command with a larger N, "
+        "or without --limit, extends the dataset, reusing its full shards)",
     )
     p.add_argument(
         "--set",

@@ -39,7 +39,13 @@ from eventsim.datasets.shards import (
     shard_matches,
     write_shard,
 )
-from eventsim.datasets.sources import SampleError, SampleMaker, SampleSpec, plan_split
+from eventsim.datasets.sources import (
+    SampleError,
+    SampleMaker,
+    SampleSpec,
+    _split_exists,
+    plan_split,
+)
 from eventsim.errors import DatasetError, OutputExistsError, ParameterError
 from eventsim.outputs import (
     check_interrupted,
@@ -266,7 +272,7 @@ def _build(
 ) -> BuildSummary:
     """Build ``tasks`` into ``out``; ``finished`` gets the path of each shard as it is known
     to be finished (reused or built)."""
-    recorded = _prepare_output(out, recipe, tasks, limit, force)
+    recorded, extends = _prepare_output(out, recipe, tasks, limit, force)
     # None: a build begun before inputs were recorded, resumed as it was, unchecked
     logged = _read_inputs(out)
     results: dict[tuple[str, int], dict[str, Any]] = {}
@@ -315,6 +321,13 @@ def _build(
         results[(task.split, task.shard)] = done
         finished.add(task.path)
     notes = _missing_inputs(out, missing, pending, len(tasks))
+    if extends:
+        # nothing is refused now: the finished dataset becomes an unfinished build of the
+        # larger one, as a Ctrl-C from here on leaves it (its last shard may be replaced, and
+        # its manifest would list the old one)
+        _write_state(out, recipe)
+        (out / "dataset.json").unlink()
+        notes.append(extends)
     if logged is not None:
         # the lines of the shards they replace, once nothing is refused: a shard a worker
         # finishes as the build stops, unheard of, is rebuilt then, not checked against the
@@ -403,33 +416,41 @@ def _build_lock(out: Path) -> Iterator[bool]:
 
 def _prepare_output(
     out: Path, recipe: Recipe, tasks: list[ShardTask], limit: int | None, force: bool
-) -> dict[str, str]:
+) -> tuple[dict[str, str], str]:
     """Make ``out`` ready for this build; returns the sha256 of each shard (by file name) of
-    the finished dataset it finishes again, {} for any other build."""
+    the finished dataset it finishes again or extends, {} for any other build, and when it
+    extends one (a dataset built with a smaller ``limit``), a note saying so ("" if not)."""
     if out.exists() and not out.is_dir():
         raise OutputExistsError(f"output {str(out)!r} exists and is not a folder")
     recorded: dict[str, str] = {}
+    extends = ""
     if out.is_dir() and any(out.iterdir()):
         if force:
             _remove_build(out)
         else:
-            recorded = _check_resumable(out, recipe, tasks, limit)
+            recorded, extends = _check_resumable(out, recipe, tasks, limit)
     (out / "shards").mkdir(parents=True, exist_ok=True)
     if (out / "dataset.json").is_file():
         # finishing a finished dataset again: its manifest says what to resume, and a state
-        # file would be left in it by a build stopped before `_finalise` removes it
-        return recorded
+        # file would be left in it by a build stopped before `_finalise` removes it. One it
+        # extends keeps its manifest until nothing is refused (`_build`)
+        return recorded, extends
+    _write_state(out, recipe)
+    if not (out / INPUTS_FILE).exists() and not any((out / "shards").glob("*.h5")):
+        # after the state file: a folder is never left holding only this log. Not only when
+        # the folder was empty: a build stopped between the two files has no shard to check
+        publish_text(out / INPUTS_FILE, "")
+    return recorded, extends
+
+
+def _write_state(out: Path, recipe: Recipe) -> None:
+    """The state file of an unfinished build of ``recipe`` in ``out``."""
     state = {
         "fingerprint": recipe.fingerprint,
         "recipe": recipe.to_dict(),
         "split_files": recipe.split_file_hashes,
     }
     publish_text(out / STATE_FILE, json.dumps(state, sort_keys=True, indent=1) + "\n")
-    if not (out / INPUTS_FILE).exists() and not any((out / "shards").glob("*.h5")):
-        # after the state file: a folder is never left holding only this log. Not only when
-        # the folder was empty: a build stopped between the two files has no shard to check
-        publish_text(out / INPUTS_FILE, "")
-    return recorded
 
 
 def _read_inputs(out: Path) -> dict[str, Any] | None:
@@ -619,13 +640,14 @@ _REPLACE = "; pass force=True to replace it (deletes its shards and manifest)"
 
 def _check_resumable(
     out: Path, recipe: Recipe, tasks: list[ShardTask], limit: int | None
-) -> dict[str, str]:
+) -> tuple[dict[str, str], str]:
     """Refuse a non-empty ``out`` unless it holds an unfinished build of this recipe (whatever
     its limit: shards are fixed sample ranges, so those this build plans too are reused), a
-    finished dataset of this recipe with the same samples, or only this recipe's shards and
-    the files a build writes beside them (a build whose dataset.json was deleted). A finished
-    dataset is never replaced by another without ``force``, a build with another limit
-    included."""
+    finished dataset of this recipe with the same samples or fewer (built with a smaller
+    limit: this build extends it, reusing its full shards; a sample's bytes do not depend on
+    the limit), or only this recipe's shards and the files a build writes beside them (a
+    build whose dataset.json was deleted). A finished dataset is never cut down or replaced
+    by another without ``force``. Returns what `_prepare_output` does."""
     manifest = _read_json(out / "dataset.json")
     previous = manifest if manifest is not None else _read_json(out / STATE_FILE)
     if previous is None:
@@ -648,7 +670,7 @@ def _check_resumable(
             )
         # each shard records the recipe fingerprint and sample range it was built for, and is
         # reused only where both are this build's (as when an unfinished build is resumed)
-        return {}
+        return {}, ""
     what = "a finished dataset" if manifest is not None else "an unfinished build"
     key = "recipe_fingerprint" if manifest is not None else "fingerprint"
     if previous.get(key) != recipe.fingerprint:
@@ -662,7 +684,7 @@ def _check_resumable(
             f"output folder {str(out)!r} holds {what} of another recipe ({why}){_REPLACE}"
         )
     if manifest is None:
-        return {}
+        return {}, ""
     shards = manifest.get("shards")
     planned = {t.split: t.stop for t in tasks}
     if not isinstance(shards, list) or any(
@@ -673,21 +695,35 @@ def _check_resumable(
             f"readable shards{_REPLACE}"
         )
     built = {e.get("split"): e.get("stop") for e in shards}
+    was, now = manifest.get("limit"), limit
+    n_was = sum(v for v in built.values() if isinstance(v, int))
+    n_now = sum(planned.values())
+    said = f"built with {_limit_words(was)} ({n_was} {plural(n_was, 'sample')})"
+    extends = ""
     if built != planned:
-        was, now = manifest.get("limit"), limit
-        n_was = sum(v for v in built.values() if isinstance(v, int))
-        n_now = sum(planned.values())
-        why = (
-            f"built with {_limit_words(was)} ({n_was} {plural(n_was, 'sample')}), asked for "
-            f"{_limit_words(now)} ({n_now} {plural(n_now, 'sample')})"
-            if was != now
-            else f"it holds {n_was} {plural(n_was, 'sample')}, this build of the same recipe and "
-            f"{_limit_words(now)} plans {n_now} (its split files changed)"
+        grows = was != now and all(
+            isinstance(built.get(split), int) and built[split] <= stop
+            for split, stop in planned.items()
         )
-        raise OutputExistsError(
-            f"output folder {str(out)!r} holds a finished dataset {why}{_REPLACE}"
+        if not grows or set(built) != set(planned):
+            why = (
+                f"{said}, asked for {_limit_words(now)} ({n_now} {plural(n_now, 'sample')}); "
+                "a build with a smaller --limit does not cut it down: build into another folder"
+                if was != now
+                else f"it holds {n_was} {plural(n_was, 'sample')}, this build of the same recipe "
+                f"and {_limit_words(now)} plans {n_now} (its split files changed)"
+            )
+            raise OutputExistsError(
+                f"output folder {str(out)!r} holds a finished dataset {why}{_REPLACE}"
+            )
+        extends = (
+            f"extended the dataset {said} to {_limit_words(now)} ({n_now} "
+            f"{plural(n_now, 'sample')}), reusing its full shards"
         )
-    return {Path(e["file"]).name: e["sha256"] for e in shards if isinstance(e.get("sha256"), str)}
+    recorded = {
+        Path(e["file"]).name: e["sha256"] for e in shards if isinstance(e.get("sha256"), str)
+    }
+    return recorded, extends
 
 
 def _orphan_shards(out: Path, recipe: Recipe) -> str | None:
@@ -835,7 +871,10 @@ def _plan(recipe: Recipe, out: Path, limit: int | None, strict: bool) -> list[Sh
     tasks: list[ShardTask] = []
     size = recipe.shard_size
     for split in recipe.splits:
-        specs = plan_split(recipe, split, limit)
+        try:
+            specs = plan_split(recipe, split, limit)
+        except DatasetError as exc:
+            raise _split_file_hint(recipe, split, exc) from None
         if strict and not tasks and specs and specs[0].error:
             # the dataset's first sample: no sample before it can fail first, so it is named
             # before anything is written. A record found bad here after other samples is named
@@ -846,6 +885,19 @@ def _plan(recipe: Recipe, out: Path, limit: int | None, strict: bool) -> list[Sh
             path = out / "shards" / shard_filename(split, k)
             tasks.append(ShardTask(recipe, split, k, chunk, str(path), strict))
     return tasks
+
+
+def _split_file_hint(recipe: Recipe, split: str, exc: DatasetError) -> DatasetError:
+    """``exc`` (a split that cannot be planned) with, when its split file does not exist,
+    how to name one: the example recipes ship none, and their default path names no file."""
+    text = str(recipe.splits[split])
+    path = recipe.resolve_path(text)
+    if _split_exists(path) or "in the current folder" in str(exc):
+        return exc
+    return DatasetError(
+        f"{exc}; give your split file with --set splits.{split}=PATH (a relative PATH "
+        f"starts at the recipe's folder, {str(recipe.base_dir)!r})"
+    )
 
 
 def _raise_strict(task: ShardTask, error: dict[str, Any]) -> None:
@@ -1508,15 +1560,31 @@ def _finalise(out: Path, recipe: Recipe, tasks, results, limit, logged) -> dict[
     )
     # shards of an earlier build of this recipe that this one does not list (another --limit)
     listed = {Path(t.path).name for t in tasks}
-    for path in (out / "shards").glob("*.h5"):
-        if path.name not in listed:
-            path.unlink()
+    dropped = sorted(p for p in (out / "shards").glob("*.h5") if p.name not in listed)
+    for path in dropped:
+        path.unlink()
     (out / STATE_FILE).unlink(missing_ok=True)
     return {
         "samples": manifest["samples"],
         "errors": {k: v["errors"] for k, v in splits.items()},
-        "notes": _sample_notes(records),
+        "notes": _dropped_note(dropped, limit) + _sample_notes(records),
     }
+
+
+def _dropped_note(dropped: list[Path], limit: int | None) -> list[str]:
+    """Say which shards past ``limit`` an earlier build left and this one deleted: work that
+    was done, and that a build without the limit does again."""
+    if not dropped:
+        return []
+    n = len(dropped)
+    names = dropped[0].name if n == 1 else f"{dropped[0].name} to {dropped[-1].name}"
+    if limit is None:
+        return [f"deleted {n} {plural(n, 'shard')} this build does not list ({names})"]
+    return [
+        f"deleted {n} {plural(n, 'shard')} an earlier build had finished past --limit {limit} "
+        f"({names}): the dataset holds only the samples asked for; the same command without "
+        "--limit builds them again and extends it"
+    ]
 
 
 def _publish_together(files: list[tuple[Path, str]]) -> None:

@@ -134,7 +134,10 @@ RECIPE_FIELDS: dict[str, dict[str, Field]] = {
         "preset": Field(
             "str",
             "",
-            "camera preset that sets width/height (empty: use width/height; a width or height that differs from the preset is an error)",
+            "camera preset that sets width/height (empty: use width/height); a width or height "
+            "beside it that differs is an error, unless --set gave one side: the --set wins (a "
+            "preset replaces the file's size; a size replaces the file's preset, keeping its "
+            "other side)",
             None,
         ),
         "width": Field("int", 224, "sensor and stored frame width in pixels", low=32, high=4096),
@@ -442,15 +445,18 @@ def _find_recipe(recipe: str | Path) -> Path:
     path = Path(recipe).expanduser()
     if path.is_file():
         return path
-    # a bare name; built-in names may hold a dot ("image-vqa.example"), so no suffix test
-    if len(path.parts) == 1 and path.suffix != ".toml":
-        candidate = builtin_recipe_dir() / f"{path.name}.toml"
-        if candidate.is_file():
-            return candidate
     known = sorted(p.stem for p in builtin_recipe_dir().glob("*.toml"))
+    # built-in names may hold a dot ("image-vqa.example"), so a name is tried as given and,
+    # as the file in datasets/ is named, with ".toml" ("shapes-demo.toml")
+    stem = path.name.removesuffix(".toml")
+    if len(path.parts) == 1 and stem in known:
+        return builtin_recipe_dir() / f"{stem}.toml"
     hint = f"; built-in recipes: {', '.join(known)}" if known else ""
     if path.is_dir():
         raise RecipeError(f"recipe {str(recipe)!r} is a folder; expected a .toml file{hint}")
+    if stem in known:
+        # datasets/shapes-vqa.toml, as the README writes it, run outside the checkout
+        hint = f"; the built-in recipe of that name is {stem!r} (eventsim build {stem})"
     raise RecipeError(f"recipe {str(recipe)!r} not found (expected a .toml file{hint})")
 
 
@@ -517,7 +523,7 @@ def _validate(raw: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, An
     # field -> the override that gave it, as given
     given = {_apply_override(raw, key, value): (key, value) for key, value in overrides.items()}
     try:
-        return _check_all(raw)
+        return _check_all(raw, {field: _assignment(*said) for field, said in given.items()})
     except _FieldError as exc:
         if exc.field not in given:
             raise
@@ -541,7 +547,8 @@ def _assignment(key: str, value: Any) -> str:
     return f"--set {shlex.quote(f'{key.strip()}={text}')}"
 
 
-def _check_all(raw: dict[str, Any]) -> dict[str, Any]:
+def _check_all(raw: dict[str, Any], overridden: Mapping[str, str]) -> dict[str, Any]:
+    """``overridden``: field -> the override that gave it (``--set camera.width=128``)."""
     data: dict[str, Any] = {}
     for table, fields in RECIPE_FIELDS.items():
         extra = {"params"} if table == "simulator" else set()
@@ -554,12 +561,52 @@ def _check_all(raw: dict[str, Any]) -> dict[str, Any]:
     data["source"] = {"kind": kind, **_check_table("source", body, src_fields, set(), kind=kind)}
     data["splits"] = _check_splits(raw["splits"], kind)
 
-    _check_cross(
-        data,
-        given_size={k: data["camera"][k] for k in ("width", "height") if k in raw["camera"]},
-        written_source=raw["source"],
+    _camera_size(
+        data["camera"],
+        {k: data["camera"][k] for k in ("width", "height") if k in raw["camera"]},
+        overridden,
     )
+    _check_cross(data, written_source=raw["source"])
     return data
+
+
+def _camera_size(
+    cam: dict[str, Any], given_size: Mapping[str, int], overridden: Mapping[str, str]
+) -> None:
+    """Set ``cam``'s width and height from its preset. ``given_size``: camera.width/height as
+    the recipe or an override gave them (not the defaults); ``overridden``: field -> the
+    override that gave it. An override is the user's latest word: a preset given so replaces
+    the file's size, and a size given so the file's preset (its other side kept). A preset and
+    a size that differ, both in the file or both overrides, are refused: one would be ignored
+    without a word."""
+    if not cam["preset"]:
+        return
+    from eventsim.simulator.params import CAMERAS
+
+    size = dict(zip(("width", "height"), CAMERAS[cam["preset"]]))
+    preset_set = "camera.preset" in overridden
+    differ = {k: v for k, v in given_size.items() if v != size[k]}
+    for key, value in differ.items():
+        key_set = f"camera.{key}" in overridden
+        if key_set != preset_set:
+            continue  # the override wins
+        if preset_set:
+            rest = (
+                f" but {overridden['camera.preset']} is {size['width']}x{size['height']}; give "
+                "the preset or the size, not both"
+            )
+        else:
+            rest = (
+                f" but camera.preset = {_toml(cam['preset'])} is "
+                f"{size['width']}x{size['height']}; to set the size, also set "
+                'camera.preset = "" (--set camera.preset=)'
+            )
+        raise _FieldError(f"camera.{key}", f"camera.{key} = {value}{rest}", rest)
+    if differ and not preset_set:
+        # sizes given by override over the file's preset
+        cam.update({k: given_size.get(k, v) for k, v in size.items()}, preset="")
+        return
+    cam.update(size)
 
 
 def _all_fields(kind: str | None = None) -> dict[str, Field]:
@@ -888,29 +935,11 @@ def _check_param(name: str, value: Any, current: Any) -> None:
         raise _type_error(name, value, _kind_text(spec), spec)
 
 
-def _check_cross(
-    data: dict[str, Any],
-    given_size: Mapping[str, int] | None = None,
-    written_source: Mapping[str, Any] | None = None,
-) -> None:
-    """Checks across tables. ``given_size``: camera.width/height as the recipe or --set gave
-    them (not the defaults); ``written_source``: the [source] table as written (``[12, 24]``
-    where ``data`` holds ``[12.0, 24.0]``)."""
+def _check_cross(data: dict[str, Any], written_source: Mapping[str, Any] | None = None) -> None:
+    """Checks across tables (the camera's size already set by `_camera_size`).
+    ``written_source``: the [source] table as written (``[12, 24]`` where ``data`` holds
+    ``[12.0, 24.0]``)."""
     cam = data["camera"]
-    if cam["preset"]:
-        from eventsim.simulator.params import CAMERAS
-
-        size = dict(zip(("width", "height"), CAMERAS[cam["preset"]]))
-        for key, value in (given_size or {}).items():
-            # the preset sets the size: a width given beside it would be ignored without a word
-            if value != size[key]:
-                rest = (
-                    f" but camera.preset = {_toml(cam['preset'])} is "
-                    f"{size['width']}x{size['height']}; to set the size, also set "
-                    'camera.preset = "" (--set camera.preset=)'
-                )
-                raise _FieldError(f"camera.{key}", f"camera.{key} = {value}{rest}", rest)
-        cam["width"], cam["height"] = size["width"], size["height"]
     from eventsim.simulator.params import DVSParams, ParameterValueError
 
     # the preset is one of `_preset_names`, checked with the [simulator] table
