@@ -50,9 +50,31 @@ def normalize_polarity(p: np.ndarray, *, allow_signed: bool = True) -> np.ndarra
         okpm = (p == -1) | (p == 1)
         if okpm.all():
             return (p > 0).astype(np.int8)
-    bad = int(np.flatnonzero(~ok01)[0])
+        known = okpm | ok01
+        if known.all():
+            # each convention alone is expected; the mix is the problem
+            neg, zero = int(np.argmax(p == -1)), int(np.argmax(p == 0))
+            raise InvalidEventsError(_mixed_polarity(f"index {neg} is -1", f"index {zero} is 0"))
+        bad = int(np.argmin(known))
+    else:
+        bad = int(np.argmin(ok01))
     expected = "0/1 or -1/+1" if allow_signed else "0/1"
     raise InvalidEventsError(f"polarity at index {bad} is {p[bad].item()!r}; expected {expected}")
+
+
+def _mixed_polarity(negative: str, zero: str, expected: str = "0/1 or -1/+1 throughout") -> str:
+    """The refusal of polarity that holds both -1 and 0: the readers take either convention,
+    -1/+1 or 0/1, but cannot tell what a mix of the two means. ``negative`` and ``zero`` name
+    an event holding each."""
+    return f"polarity mixes the -1/+1 and 0/1 conventions ({negative}, {zero}); expected {expected}"
+
+
+def _bad_polarity(index: int, value: int) -> str:
+    return f"polarity p[{index}] = {value}; expected 0 or 1"
+
+
+def _expected_polarity(signed: bool) -> str:
+    return "0/1 or -1/+1 throughout" if signed else "0 or 1 throughout"
 
 
 def make_events(
@@ -189,8 +211,12 @@ def _first_problem(
     check_sorted: bool = True,
     base: int = 0,
     last_t: int | None = None,
+    zero_at: int | None = None,
+    signed_polarity: bool = False,
 ) -> str | None:
-    """The first broken rule of a packet (indices offset by ``base``), or None."""
+    """The first broken rule of a packet (indices offset by ``base``), or None. ``zero_at``:
+    the stream index of a polarity 0 before the packet, which a -1 is named with
+    (`StreamCheck`'s ``signed_polarity``)."""
     if events.size == 0:
         return None
     if check_sorted:
@@ -208,7 +234,14 @@ def _first_problem(
     badp = np.flatnonzero((p != 0) & (p != 1))
     if badp.size:
         i = int(badp[0])
-        return f"polarity p[{base + i}] = {p[i]}; expected 0 or 1"
+        if p[i] == -1:
+            zeros = np.flatnonzero(p == 0)
+            zero = zero_at if zero_at is not None or not zeros.size else base + int(zeros[0])
+            if zero is not None:
+                return _mixed_polarity(
+                    f"p[{base + i}] = -1", f"p[{zero}] = 0", _expected_polarity(signed_polarity)
+                )
+        return _bad_polarity(base + i, int(p[i]))
     x, y = events["x"], events["y"]
     if sensor_size is not None:
         width, height = sensor_size
@@ -239,18 +272,47 @@ class StreamCheck:
     fails with ``--check``), ``convert``, ``render``, the file writers and the dataset builder.
     """
 
-    def __init__(self, sensor_size: SensorSize | None = None) -> None:
+    def __init__(
+        self, sensor_size: SensorSize | None = None, *, signed_polarity: bool = False
+    ) -> None:
         self.sensor_size = None if sensor_size is None else check_sensor_size(sensor_size)
+        #: the stream was read from a file whose format takes -1/+1 polarity as well as 0/1
+        #: (its reader converts a -1/+1 column): a -1 left in it comes from a column mixing the
+        #: two, and is named as such in the words that refuse it on reading
+        self.signed_polarity = signed_polarity
         self.n_events = 0
         self.problem: str | None = None
         self._last_t: int | None = None
+        # the stream index of the first polarity 0, and of a -1 reported before any 0: a mix
+        # of -1/+1 and 0/1 is named by one event of each, the 0 perhaps packets later
+        self._zero_at: int | None = None
+        self._lone_negative: int | None = None
 
     def check(self, packet: np.ndarray) -> str | None:
         if self.problem is None and len(packet):
             self.problem = _first_problem(
-                packet, self.sensor_size, base=self.n_events, last_t=self._last_t
+                packet,
+                self.sensor_size,
+                base=self.n_events,
+                last_t=self._last_t,
+                zero_at=self._zero_at,
+                signed_polarity=self.signed_polarity,
             )
             self._last_t = int(packet["t"][-1])
+            if self.problem is not None and self._zero_at is None:
+                negative = int(np.argmax(packet["p"] == -1))
+                if self.problem == _bad_polarity(self.n_events + negative, -1):
+                    self._lone_negative = self.n_events + negative
+        if self._zero_at is None and len(packet):
+            zeros = np.flatnonzero(packet["p"] == 0)
+            if zeros.size:
+                self._zero_at = self.n_events + int(zeros[0])
+                if self._lone_negative is not None:
+                    self.problem = _mixed_polarity(
+                        f"p[{self._lone_negative}] = -1",
+                        f"p[{self._zero_at}] = 0",
+                        _expected_polarity(self.signed_polarity),
+                    )
         self.n_events += len(packet)
         return self.problem
 

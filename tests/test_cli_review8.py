@@ -67,6 +67,8 @@ def test_convert_refuses_an_output_below_a_file_before_reading(tmp_path, capsys,
 
     blocker = tmp_path / "afile"
     blocker.write_text("x")
+    # an input that is there: a missing one is named first
+    (tmp_path / "in.h5").write_bytes(b"x")
     opened: list[object] = []
     monkeypatch.setattr(eventsim.io, "open_events", lambda *a, **k: opened.append(a))
     rc, _, err = run(capsys, "convert", tmp_path / "in.h5", blocker / "out.npy")

@@ -69,11 +69,11 @@ def test_info_names_the_stray_polarity_of_a_minus_one_plus_one_file(tmp_path: Pa
     err = captured.err.strip().splitlines()
     assert len(err) == 1 and "polarity p[2] = 2; expected 0 or 1" in err[0], err
     assert "polarity -1/+1 in signed.npy" in captured.out and "converted to 0/1" in captured.out
-    # a column of -1, 0 and 1 follows no one convention: kept as read, -1 the first bad value
+    # a column of -1, 0 and 1 follows no one convention: kept as read, named as the mix
     mixed = tmp_path / "mixed.npy"
     np.save(mixed, np.array([[1, 0, 0, 0], [2, 1, 0, -1], [3, 2, 0, 1]]))
     assert eventsim_main(["info", str(mixed), "--sensor-size", "8x6"]) == 0
-    assert "polarity p[1] = -1" in capsys.readouterr().err
+    assert "mixes the -1/+1 and 0/1 conventions (p[1] = -1, p[0] = 0)" in capsys.readouterr().err
 
 
 def test_a_column_order_for_csv_says_a_header_line_gives_one(tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ from eventsim.cli.common import (
     reading_options,
     show_progress,
 )
-from eventsim.errors import InvalidEventsError, ParameterError
+from eventsim.errors import EventFileError, InvalidEventsError, ParameterError
 
 PACKET_EVENTS = 1 << 20
 
@@ -77,8 +77,74 @@ def build_parser() -> argparse.ArgumentParser:
         "reading. Past 33.5 M events it sorts a range of times at a time, re-reading the input",
     )
     add_progress_option(p)
-    p.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="overwrite OUTPUT if it exists; also converts, with a warning, an input whose "
+        "times are implausible for an event camera (refused without --force: a span over 30 "
+        "days, or a mean under 1 ev/s over more than a day, usually means a wrong --time-unit)",
+    )
     return p
+
+
+_DAY_S = 86_400
+# past these an input's times are almost surely read in the wrong unit (µs read as seconds): a
+# sensor's noise alone fires faster than 1 ev/s, and a span of weeks makes an HDF5 output's
+# ms_to_idx (one entry a millisecond) hundreds of MB and slow to write
+_MAX_SPAN_S = 30 * _DAY_S
+_MIN_RATE_SPAN_S = _DAY_S
+_MIN_RATE_EV_S = 1.0
+_US_PER = {"s": 1e6, "ms": 1e3, "us": 1.0, "ns": 1e-3}
+
+
+def _why_implausible(n: int, span_s: float) -> str | None:
+    """What makes ``n`` events over ``span_s`` seconds implausible for an event camera, or None."""
+    if span_s > _MAX_SPAN_S:
+        return f"a span over {_MAX_SPAN_S // _DAY_S} days"
+    if span_s > _MIN_RATE_SPAN_S and n / span_s < _MIN_RATE_EV_S:
+        return f"a mean under {_MIN_RATE_EV_S:g} ev/s over more than a day"
+    return None
+
+
+def _implausible_times(reader: Any, src: Path, given_unit: str | None) -> str | None:
+    """The refusal of an input whose times are implausible for an event camera (`_why_implausible`),
+    naming its span, rate and the smaller time units that would make them plausible; None when
+    they are plausible."""
+    from eventsim.io.layouts import TIME_UNITS
+
+    n = len(reader)
+    span_s = max(0, reader.t_end_us - reader.t_start_us) / 1e6
+    why = _why_implausible(n, span_s) if n else None
+    if why is None:
+        return None
+    unit = given_unit or reader.time_unit_detected
+    read = f"read as {TIME_UNITS.get(unit, unit)}, " if unit in _US_PER else ""
+    text = (
+        f"{src}: {read}its {n:,} {plural(n, 'event')} span {span_s:.3g} s "
+        f"({span_s / _DAY_S:.3g} days) at a mean {n / span_s:.3g} ev/s, implausible for an "
+        f"event camera ({why})"
+    )
+    chosen = given_unit is not None or any(
+        note.startswith("time unit detected") for note in reader.notes
+    )
+    if chosen and unit in _US_PER:
+        # the same numbers read in a smaller unit: each shortens the span by its factor
+        others = [
+            (u, span_s * _US_PER[u] / _US_PER[unit]) for u in _US_PER if _US_PER[u] < _US_PER[unit]
+        ]
+        fits = [(u, s) for u, s in others if _why_implausible(n, s) is None]
+        if fits:
+            spans = ", ".join(
+                f"as {u}{' they span' if i == 0 else ''} {s:.3g} s ({n / s:.3g} ev/s)"
+                for i, (u, s) in enumerate(fits)
+            )
+            units = [u for u, _ in fits]
+            listed = units[0] if len(units) == 1 else f"{', '.join(units[:-1])} or {units[-1]}"
+            text += (
+                f"; its times are likely in a smaller unit: {spans}; pass --time-unit {listed}, "
+                "whichever they are in"
+            )
+    return text + "; if the times are right, pass --force to convert them as read"
 
 
 def _counted(chunks: Iterator[Any], bar: Any) -> Iterator[Any]:
@@ -175,6 +241,14 @@ def main(args: argparse.Namespace) -> int:
     fmt = format_from_path(dst, args.fmt)
     if dst.exists() and src.exists() and dst.resolve() == src.resolve():
         raise ParameterError(f"input and output are the same file {str(src)!r}")
+    if not src.exists() or src.is_dir():
+        # said before the output is checked: 'output exists' sent the user to add --force only
+        # to be told this. The input's contents are read after it, as reading may take long
+        raise EventFileError(
+            f"{str(src)!r} is a directory; expected an event file"
+            if src.exists()
+            else f"event file {str(src)!r} does not exist"
+        )
     check_output(dst, args.force, final=True)
     with open_events(
         src,
@@ -184,6 +258,17 @@ def main(args: argparse.Namespace) -> int:
     ) as reader:
         for note in reader.notes:
             print(f"eventsim convert: note: {option_words(note)}", file=sys.stderr)
+        implausible = _implausible_times(reader, src, args.time_unit)
+        if implausible is not None:
+            if not args.force:
+                raise InvalidEventsError(implausible)
+            # --force also overwrites: given for that alone, it must not pass such times
+            # without saying that it did
+            print(
+                f"eventsim convert: warning: {implausible.rsplit('; if the times', 1)[0]}; "
+                "converted as read because of --force",
+                file=sys.stderr,
+            )
         frames = None
         if reader.num_frames:
             if fmt in FRAME_FORMATS:

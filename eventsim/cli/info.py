@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -62,10 +63,14 @@ def summarize(reader: EventFileReader) -> dict[str, Any]:
     """Statistics of an open reader, in one pass over packets that also validates the stream
     (`StreamCheck`); ``problem`` is the first broken rule, or None, naming an event by its
     index in the file (a reader that sorted the file's events counts them sorted)."""
+    from eventsim.io import EventReader
+
     n = len(reader)
     n_on = 0
     t_min = t_max = None
-    check = StreamCheck(reader.sensor_size)
+    # the readers of other layouts take -1/+1 polarity as well as 0/1 (as convert does): a -1
+    # they leave comes from a file mixing the two, and is named in convert's words
+    check = StreamCheck(reader.sensor_size, signed_polarity=not isinstance(reader, EventReader))
     for packet in reader.iter_chunks(1 << 20):
         if not len(packet):
             continue
@@ -176,6 +181,70 @@ def _refuse_reading_options(args: argparse.Namespace, path: Path) -> None:
             )
 
 
+def _build_running(folder: Path) -> bool | None:
+    """Whether an 'eventsim build' into ``folder`` is running: the build holds a lock on the
+    folder while it runs (`eventsim.datasets.engine`), which is tried here without waiting
+    and, if taken, released at once. None where it cannot be told (no file locks)."""
+    from eventsim._locks import LockFile, LocksUnsupported, try_lock
+
+    try:
+        lock = LockFile(folder, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        return not try_lock(lock.fd)
+    except (LocksUnsupported, OSError):
+        return None
+    finally:
+        lock.close()
+
+
+def _lock_holder(folder: Path) -> int | None:
+    """The process holding a flock on ``folder``, from Linux's /proc/locks (the lock itself
+    records none); None where that is not known."""
+    try:
+        st = folder.stat()
+        lines = Path("/proc/locks").read_text().splitlines()
+    except OSError:
+        return None
+    where = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    for line in lines:
+        fields = line.split()
+        # "1: FLOCK  ADVISORY  WRITE 1234 fd:00:5678 0 EOF"; a pid outside this process's
+        # namespace shows as 0 or -1
+        if len(fields) > 5 and fields[1] == "FLOCK" and fields[5] == where:
+            pid = int(fields[4]) if fields[4].isdigit() else 0
+            return pid or None
+    return None
+
+
+def _unfinished_build(path: Path) -> str | None:
+    """For a folder `read_manifest` refused: whether the build into it (or into the folder
+    above, for its shards/) is running or was stopped, told by the build's lock; None where
+    that is not the question (not a build's folder) or cannot be told (no file locks)."""
+    for folder in (path, path.parent):
+        if (folder / "dataset.json").is_file():
+            return None
+        started = (folder / ".build-state.json").is_file()
+        running = _build_running(folder) if started or folder == path else None
+        if running is None or not (running or started):
+            continue
+        inside = "" if folder == path else f"{str(path)!r} is a folder inside "
+        if running:
+            pid = _lock_holder(folder)
+            by = "" if pid is None else f" (pid {pid})"
+            return (
+                f"{inside}{str(folder)!r}: unfinished build: an 'eventsim build' into this "
+                f"folder is running{by}; wait for it to finish"
+            )
+        return (
+            f"{inside}{str(folder)!r}: unfinished build: the 'eventsim build' into this folder "
+            "was interrupted or failed (no build holds its lock); rerun the same command to "
+            "resume"
+        )
+    return None
+
+
 @cli_command(build_parser)
 def main(args: argparse.Namespace) -> int:
     path = Path(args.path)
@@ -191,7 +260,13 @@ def main(args: argparse.Namespace) -> int:
             from eventsim.datasets.inspection import describe_dataset, summarize_dataset
         except ImportError as exc:
             raise DatasetError(f"cannot describe dataset folders: {exc}") from None
-        manifest = read_manifest(path)
+        try:
+            manifest = read_manifest(path)
+        except DatasetError:
+            unfinished = _unfinished_build(path)
+            if unfinished is None:
+                raise
+            raise DatasetError(unfinished) from None
         # the summary comes from the manifest: say when the shards it lists are not all there
         bad = [
             s["file"]
