@@ -94,7 +94,7 @@ def test_simulate_of_an_empty_video_prints_only_its_own_line(tmp_path):
     assert not out.exists()
 
 
-@pytest.mark.parametrize("flag", ["--window-ms", "--end"])
+@pytest.mark.parametrize("flag", ["--window-ms", "--end-ms"])
 def test_render_refuses_times_beyond_the_event_time_range(tmp_path, capsys, events_h5, flag):
     out = tmp_path / "a.gif"
     rc, err = run(capsys, "render", events_h5, "-o", out, flag, "1e300", "--no-progress")

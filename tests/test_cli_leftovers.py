@@ -69,7 +69,8 @@ def test_a_dash_word_value_is_refused_naming_the_option_and_the_spelling_that_wo
 
 def test_real_flags_after_an_option_still_mean_a_missing_value(tmp_path, capsys, events_npy):
     out = tmp_path / "o.h5"
-    # a known flag, and an abbreviation of one, are not taken for the value
+    # a known flag, and a word like one (no abbreviation: --forc is no option), are not taken
+    # for the value
     for flag in ("--force", "--forc", "-h"):
         rc, err = run(capsys, "convert", events_npy, out, "--sensor-size", flag)
         assert rc == 2

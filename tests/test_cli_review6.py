@@ -1,12 +1,12 @@
-"""Review 6: counts that agree with their nouns, abbreviations of renamed options, and the
-simulator's memory check under a cgroup memory limit."""
+"""Review 6: counts that agree with their nouns and the simulator's memory check under a cgroup
+memory limit. (Its tests of abbreviations went when the CLI stopped taking abbreviations:
+tests/test_cli_round10.py.)"""
 
 from pathlib import Path
 
 import cv2
 import pytest
 
-from eventsim.cli import render, simulate
 from eventsim.cli.build import main as build_main
 from eventsim.datasets import describe_dataset
 from eventsim.datasets.engine import _sample_notes, _Share
@@ -78,91 +78,6 @@ def test_one_event_outside_the_image_is_told_in_the_singular():
     events["x"] = [1, 9]
     with pytest.raises(EventsOutsideImageError, match=r"^1 event lies outside the 8x8 image"):
         event_map(events, (8, 8))
-
-
-# ----------------------------------------------------------------------------- abbreviations
-
-
-def test_an_abbreviation_of_a_unit_option_sets_it_under_its_new_name(tmp_path, capsys):
-    # --star starts both --start-s and the --start it still accepts: one option, not two
-    argv = ["--synthetic", "moving-shapes", "-o", str(tmp_path / "a.h5"), "--star", "0.1"]
-    assert simulate.main(argv) == 1
-    assert capsys.readouterr().err.strip() == (
-        "eventsim simulate: error: --start-s applies to a video INPUT only"
-    )
-    assert simulate.main([*argv[:-2], "--sto=-1"]) == 1
-    assert "--stop-s -1 must be a time >= 0 s" in capsys.readouterr().err
-
-
-def test_abbreviated_render_range_draws_what_the_full_names_draw(tmp_path, events_npy):
-    full, short = tmp_path / "full.png", tmp_path / "short.png"
-    common = ["--no-progress", "--mode", "heatmap", "--sensor-size", "32x24"]
-    argv = [str(events_npy), "-o", str(full), "--start-ms", "0.2", "--end-ms", "0.8"]
-    assert render.main([*argv, *common]) == 0
-    assert (
-        render.main([str(events_npy), "-o", str(short), "--star", "0.2", "--end", "0.8", *common])
-        == 0
-    )
-    assert full.read_bytes() == short.read_bytes()
-
-
-@pytest.mark.parametrize(
-    ("command", "word", "said"),
-    [
-        (
-            simulate,
-            "--st",
-            "eventsim simulate: error: ambiguous option: --st could match --start-s, --stop-s",
-        ),
-        (
-            render,
-            "--e",
-            "eventsim render: error: ambiguous option: --e could match "
-            "--events-per-frame, --end-ms",
-        ),
-    ],
-)
-def test_a_truly_ambiguous_abbreviation_names_each_option_once(capsys, command, word, said):
-    assert command.main(["in.h5", "-o", "out.h5", word, "1"]) == 2
-    assert capsys.readouterr().err == said + "\n"
-
-
-def test_an_abbreviation_of_a_renamed_spelling_resolves_to_the_new_name():
-    from epvlm.cli import build_flops_parser
-    from eventsim.cli.common import _write_out_abbreviations
-
-    parser = build_flops_parser()
-    # --image- starts --image-hw and its former --image-size: the option is --image-hw
-    assert _write_out_abbreviations(parser, ["--image-", "4", "4"]) == ["--image-hw", "4", "4"]
-    # only the old spelling matches: it is written out, so its "was renamed" error speaks
-    assert _write_out_abbreviations(parser, ["--image-s=4"]) == ["--image-size=4"]
-    assert _write_out_abbreviations(parser, ["--", "--image-"]) == ["--", "--image-"]
-
-
-def test_an_abbreviation_of_an_old_spelling_gets_the_renamed_error(capsys):
-    assert simulate.main(["--synthetic", "moving-shapes", "-o", "a.h5", "--siz", "8x8"]) == 2
-    err = capsys.readouterr().err
-    assert err == "eventsim simulate: error: --size was renamed --sensor-size (WxH)\n"
-
-
-def test_an_ambiguous_abbreviation_names_a_renamed_option_by_its_new_name():
-    from eventsim.cli.common import (
-        _UsageError,
-        _write_out_abbreviations,
-        add_renamed_option,
-        make_parser,
-    )
-
-    parser = make_parser("demo", "a demo")
-    parser.add_argument("--sensor-size")
-    add_renamed_option(parser, "--size", "--sensor-size (WxH)")
-    parser.add_argument("--silent", action="store_true")
-    with pytest.raises(_UsageError) as exc:
-        _write_out_abbreviations(parser, ["--si", "8x8"])
-    assert str(exc.value) == (
-        "eventsim demo: error: ambiguous option: --si could match --sensor-size (was --size), "
-        "--silent"
-    )
 
 
 # ----------------------------------------------------------------------------- cgroup memory

@@ -131,7 +131,7 @@ def test_cli_fps_error_names_the_option_and_a_finite_rate(tmp_path, capsys, fps)
         ("--end-ms", "inf", "inf"),
         ("--start-ms", "-1", "-1"),
         ("--end-ms", "-0.5", "-0.5"),
-        ("--start", "nan", "nan"),
+        ("--start-ms", "nan", "nan"),
     ],
 )
 def test_cli_range_error_asks_for_a_finite_time(tmp_path, capsys, option, value, typed):

@@ -1,6 +1,7 @@
 """A second look at review 6's changes: looking a sample up by its id in a large split (a long
-or mistyped id, the suggestions' cost), abbreviations with values that hold a space, and the
-file cache a cgroup's memory limit can take back."""
+or mistyped id, the suggestions' cost), and the file cache a cgroup's memory limit can take
+back. (Its tests of abbreviations whose values hold a space went when the CLI stopped taking
+abbreviations: tests/test_cli_round10.py.)"""
 
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ import cv2
 import numpy as np
 import pytest
 
-from eventsim.cli import render, simulate
 from eventsim.datasets import EventVQADataset, UnknownSampleError, build_dataset
 from eventsim.datasets import loader as loader_module
 from eventsim.datasets.loader import SampleRecords, _insertion_point
@@ -162,23 +162,6 @@ def test_split_file_ids_written_as_utf8_or_escaped_are_still_found(built):
     # a lone surrogate (no UTF-8 text holds one) is an unknown id too
     with pytest.raises(UnknownSampleError):
         ds.index_of("test-\udcff")
-
-
-# ----------------------------------------------------------------------------- abbreviations
-
-
-@pytest.mark.parametrize(
-    ("command", "word", "said"),
-    [
-        (simulate, "--star=1 2", "argument --start-s/--start: invalid float value: '1 2'"),
-        (render, "--en=1 2", "argument --end-ms/--end: invalid float value: '1 2'"),
-    ],
-)
-def test_an_abbreviation_whose_value_holds_a_space_is_written_out(capsys, command, word, said):
-    """argparse matches an abbreviation before it takes a word with a space for a value, so
-    '--star=1 2' was still 'ambiguous option: --star=1 2 could match --start-s, --start'."""
-    assert command.main(["in.h5", "-o", "out.h5", word]) == 2
-    assert capsys.readouterr().err.strip().endswith(said)
 
 
 # ----------------------------------------------------------------------------- cgroup memory

@@ -169,7 +169,7 @@ def test_bad_inputs_are_named(tmp_path, clip, capsys):
     cases = [
         ([str(tmp_path / "missing.mp4")], "does not exist"),
         ([str(corrupt)], "cannot be opened"),
-        ([str(video), "--start", "100"], "no decodable frames"),
+        ([str(video), "--start-s", "100"], "no decodable frames"),
         ([str(empty), "--fps", "30"], "no images"),
         (["--image", str(unreadable)], "cannot be read"),
         (["--pair", small, big], "different sizes"),

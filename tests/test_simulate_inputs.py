@@ -1,6 +1,6 @@
 """`eventsim simulate` on inputs that cannot make events or whose timing options clash.
 
-An input of one frame, `--fps` where the input has its own times, a `--start` past the end:
+An input of one frame, `--fps` where the input has its own times, a `--start-s` past the end:
 each is one line on stderr, exit 1 and no output file. Times that look like milliseconds in a
 seconds file are simulated with a one-line warning.
 """
@@ -82,12 +82,12 @@ def test_video_window_of_one_frame_is_refused(tmp_path, video, capsys):
     _fails(
         tmp_path,
         capsys,
-        [video, "--start", "0.5", "--stop", "0.52"],
+        [video, "--start-s", "0.5", "--stop-s", "0.52"],
         "has 1 frame between 0.5 s and 0.52 s",
         "at least 2",
     )
     # the last frame (0.967 s) alone
-    _fails(tmp_path, capsys, [video, "--start", "0.96"], "has 1 frame after 0.96 s")
+    _fails(tmp_path, capsys, [video, "--start-s", "0.96"], "has 1 frame after 0.96 s")
 
 
 def test_one_frame_from_the_library(tmp_path, clip):
@@ -182,15 +182,15 @@ def test_second_timestamps_do_not_warn(tmp_path, clip, capsys):
         FolderSource(fine)
 
 
-# --- 4. a --start past the end -------------------------------------------------------------
+# --- 4. a --start-s past the end -----------------------------------------------------------
 
 
 def test_start_past_the_end_names_the_length(tmp_path, video, capsys):
     # no -q: the window is checked before the progress bar starts
-    msg = _fails(tmp_path, capsys, [video, "--start", "5"], "after 5 s", quiet=False)
+    msg = _fails(tmp_path, capsys, [video, "--start-s", "5"], "after 5 s", quiet=False)
     assert "the video is 1 s long" in msg and "None" not in msg
     # within the slack of the early check: found out by decoding, same words
-    msg = _fails(tmp_path, capsys, [video, "--start", "0.99"], "no decodable frames after 0.99 s")
+    msg = _fails(tmp_path, capsys, [video, "--start-s", "0.99"], "no decodable frames after 0.99 s")
     assert "the video is 1 s long" in msg
 
 

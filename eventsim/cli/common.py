@@ -25,11 +25,9 @@ Both scripts build their subcommands from these pieces, so every command behaves
   its option, as ``--sensor-size=-5x3`` would be, so the option's own check speaks; one that
   looks like an unknown option (``--on-color -red``) is refused naming the ``=`` spelling.
 - `add_renamed_option` keeps an old option spelling as a hidden one that fails naming the new;
-  `add_unit_option` adds an option named with its unit (``--start-s``) that its former name
-  (``--start``) still sets, recording which one was typed so that messages can name it.
-  An abbreviation counts the spellings of one option as one: ``--star`` is ``--start-s``,
-  ``--image-`` is ``--image-hw`` (not its renamed ``--image-size``); one that starts several
-  options is refused on one line naming each (``--st could match --start-s, --stop-s``).
+  `add_unit_option` adds an option named with its unit (``--start-s``) whose unit-less former
+  name (``--start``) fails naming it and its unit. Options are not abbreviated (``--star`` is
+  refused): a prefix of unit-named options could stand for either unit.
 - `show_progress` is the one rule for progress bars: drawn on a terminal, unless
   ``--no-progress`` (`add_progress_option`).
 
@@ -132,9 +130,8 @@ def _option_given(
         # the types first: a library caller's numpy array would compare element-wise
         if type(given) is not type(value) or given != value:
             return None
-        typed = getattr(args, f"{dest}_option", None)  # `add_unit_option`'s record
         long = [o for o in action.option_strings if o.startswith("--")]
-        return str(typed or (long or action.option_strings)[0])
+        return str((long or action.option_strings)[0])
     return None
 
 
@@ -175,7 +172,9 @@ class _ParserExit(Exception):
 
 def make_parser(command: str, description: str, prog: str = "eventsim") -> argparse.ArgumentParser:
     """A parser for ``PROG COMMAND`` whose errors reach `cli_command` as exit codes."""
-    return _Parser(prog=f"{prog} {command}", description=description)
+    # no abbreviations: '--start' was once the unit-less name of '--start-s' in one command and
+    # of '--start-ms' in another, so a prefix could mean either unit
+    return _Parser(prog=f"{prog} {command}", description=description, allow_abbrev=False)
 
 
 class CommandMain(Protocol):
@@ -293,7 +292,7 @@ _OPTION_LIKE = re.compile(r"--?[A-Za-z][A-Za-z0-9_-]*")
 
 def _names_option(parser: argparse.ArgumentParser, word: str) -> bool:
     """Whether ``word`` is one of the parser's options (perhaps with ``=VALUE``): the user
-    typed that flag (abbreviations are written out by then, `_write_out_abbreviations`)."""
+    typed that flag."""
     return word.split("=", 1)[0] in parser._option_string_actions
 
 
@@ -302,59 +301,6 @@ def _value_option(parser: argparse.ArgumentParser, word: str) -> str | None:
     attached to ``word``."""
     action = parser._option_string_actions.get(word)
     return word if action is not None and action.nargs is None else None
-
-
-def _meant_action(parser: argparse.ArgumentParser, action: argparse.Action) -> argparse.Action:
-    """The option ``action`` stands for: an old spelling that `add_renamed_option` keeps is
-    its new name's."""
-    if isinstance(action, _RenamedOption):
-        return parser._option_string_actions.get(action.new_name, action)
-    return action
-
-
-def _write_out_abbreviations(parser: argparse.ArgumentParser, words: list[str]) -> list[str]:
-    """``words`` with each abbreviated long option (``--star``, ``--star=5``) written out.
-
-    argparse calls an abbreviation ambiguous when it starts more than one spelling, even
-    spellings of one option: ``--star`` starts both ``--start-s`` and the ``--start`` it
-    still accepts (`add_unit_option`), and ``--image-`` both ``--image-hw`` and the renamed
-    ``--image-size`` (`add_renamed_option`). Here the spellings count by the option they set:
-    one option is that option, written as its own first matching spelling (its new name), or
-    as the old one when only that matched (so that its "was renamed" error speaks); more
-    than one is a usage error naming each option once. A word with a space is written out
-    too (``--star=1 2``): argparse matches abbreviations before it takes such a word for a
-    value."""
-    if not parser.allow_abbrev:
-        return words
-    options = parser._option_string_actions
-    out: list[str] = []
-    for i, word in enumerate(words):
-        if word == "--":
-            return out + words[i:]
-        name, sep, value = word.partition("=")
-        if not name.startswith("--") or name in options:
-            out.append(word)
-            continue
-        meant: dict[argparse.Action, list[str]] = {}
-        for option, action in options.items():
-            if option.startswith(name):
-                meant.setdefault(_meant_action(parser, action), []).append(option)
-        if not meant:
-            out.append(word)
-            continue
-        if len(meant) == 1:
-            ((action, spellings),) = meant.items()
-            own = [o for o in action.option_strings if o in spellings]
-            out.append((own or spellings)[0] + sep + value)
-            continue
-        shown = []
-        for action, spellings in meant.items():
-            own = [o for o in action.option_strings if o in spellings]
-            shown.append(own[0] if own else f"{action.option_strings[0]} (was {spellings[0]})")
-        raise _UsageError(
-            f"{parser.prog}: error: ambiguous option: {name} could match {', '.join(shown)}"
-        )
-    return out
 
 
 def _dash_values(parser: argparse.ArgumentParser, words: list[str]) -> list[str]:
@@ -366,7 +312,6 @@ def _dash_values(parser: argparse.ArgumentParser, words: list[str]) -> list[str]
     value is missing), and one that looks like an option the parser lacks, or that argparse
     would read as a short option with its value attached, is refused here, naming the
     ``--option=-word`` spelling that passes it as the value."""
-    words = _write_out_abbreviations(parser, words)
     out: list[str] = []
     i = 0
     while i < len(words):
@@ -617,12 +562,9 @@ def parse_sensor_size(text: str) -> tuple[int, int]:
     return width, height
 
 
-class _RenamedOption(argparse.Action):
-    @property
-    def new_name(self) -> str:
-        """The new option string (``metavar`` is the text after "renamed", e.g.
-        ``"--image-hw (H W)"``)."""
-        return str(self.metavar).split()[0]
+class _RefusedOption(argparse.Action):
+    """A hidden option that fails (exit 2) with its spelling and ``const``, whatever values
+    follow it: it takes any number, so the error names the option rather than a stray value."""
 
     def __call__(
         self,
@@ -631,49 +573,36 @@ class _RenamedOption(argparse.Action):
         values: object,
         option_string: str | None = None,
     ) -> None:
-        parser.error(f"{option_string} was renamed {self.metavar}")
+        parser.error(f"{option_string}{self.const}")
 
 
-def add_renamed_option(parser: argparse.ArgumentParser, old: str, new: str) -> None:
-    """Keep ``old`` as a hidden option that fails with "OLD was renamed NEW" (exit 2).
-
-    ``new`` is the text after "renamed", e.g. ``"--image-hw (H W)"``. It takes any number of
-    values, so the error names the rename rather than a stray value.
-    """
-    parser.add_argument(
-        old,
-        action=_RenamedOption,
+def _add_refused_option(container: Any, option: str, why: str) -> None:
+    container.add_argument(
+        option,
+        action=_RefusedOption,
         nargs="*",
-        metavar=new,
+        const=why,
         help=argparse.SUPPRESS,
         default=argparse.SUPPRESS,
     )
 
 
-class _StoreTyped(argparse.Action):
-    """Store the value, and the option string it came with in ``<dest>_option``."""
+def add_renamed_option(parser: argparse.ArgumentParser, old: str, new: str) -> None:
+    """Keep ``old`` as a hidden option that fails with "OLD was renamed NEW" (exit 2).
 
-    def __call__(
-        self,
-        parser: argparse.ArgumentParser,
-        namespace: argparse.Namespace,
-        values: object,
-        option_string: str | None = None,
-    ) -> None:
-        setattr(namespace, self.dest, values)
-        setattr(namespace, f"{self.dest}_option", option_string)
-
-
-def add_unit_option(container: Any, name: str, former: str, **kwargs: Any) -> None:
-    """Add ``name``, an option named with its unit (``--start-s``), that ``former`` (its name
-    before, ``--start``) still sets, so older scripts keep working; ``--help`` lists ``name``
-    first. ``container`` is a parser or an argument group; ``kwargs`` go to ``add_argument``.
-
-    ``args.<dest>_option`` is the spelling the user typed, or ``name`` when neither was given,
-    for messages about the value.
+    ``new`` is the text after "renamed", e.g. ``"--image-hw (H W)"``.
     """
-    action = container.add_argument(name, former, action=_StoreTyped, **kwargs)
-    container.set_defaults(**{f"{action.dest}_option": name})
+    _add_refused_option(parser, old, f" was renamed {new}")
+
+
+def add_unit_option(container: Any, name: str, former: str, unit: str, **kwargs: Any) -> None:
+    """Add ``name``, an option named with its unit (``--start-s``), and keep ``former``, its
+    unit-less name before (``--start``), as a hidden option that fails naming ``name`` and
+    ``unit`` ("--start: say the unit: --start-ms (render times are milliseconds)"): the same
+    unit-less name meant seconds in one command and milliseconds in another. ``container`` is
+    a parser or an argument group; ``kwargs`` go to ``add_argument``."""
+    container.add_argument(name, **kwargs)
+    _add_refused_option(container, former, f": say the unit: {name} ({unit})")
 
 
 def add_layout_option(parser: argparse.ArgumentParser, what: str) -> None:
@@ -761,11 +690,15 @@ def check_events_file(
     time_unit: str | None = None,
     columns: str = "txyp",
     layout: str | None = None,
+    opened: Callable[[], None] | None = None,
 ) -> dict:
     """Refuse an event file whose events break the format's rules (`StreamCheck`: time order,
     polarity 0/1, coordinates inside the sensor), before a command draws wrong figures or
     frames from it. Returns ``events``, ``t_start_us``, ``t_end_us`` and ``sensor_size``.
-    ``time_unit``, ``columns`` and ``layout`` are `open_events`'s."""
+    ``time_unit``, ``columns`` and ``layout`` are `open_events`'s. ``opened`` is called once
+    the file has opened, before its events are read through: a command's checks of its output
+    go there, so that a missing or unreadable input is named first and an output that exists
+    is refused without reading a long recording."""
     from eventsim.io import open_events
 
     with open_events(
@@ -777,6 +710,8 @@ def check_events_file(
                 f"{os.fspath(path)!r} holds no events and does not record its sensor size; "
                 "pass --sensor-size WxH"
             )
+        if opened is not None:
+            opened()
         check_reader(reader, path)
         return {
             "events": len(reader),
@@ -846,6 +781,20 @@ def exit_now(status: int) -> None:
     os._exit(status)
 
 
+def _print_out(text: str, status: int) -> int:
+    """Print ``text`` on stdout and return ``status``; a reader that left (``eventsim
+    --version | true``) ends it quietly with the SIGPIPE status, as it ends a command
+    (`cli_command`), not with Python's traceback."""
+    try:
+        print(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        with contextlib.suppress(AttributeError, OSError, ValueError):
+            _silence_stdout()
+        return EXIT_BROKEN_PIPE
+    return status
+
+
 def dispatch(
     prog: str,
     version: str,
@@ -865,22 +814,19 @@ def dispatch(
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
         width = max(len(n) for n in commands)
-        print(
-            "\n".join(
-                [
-                    f"usage: {prog} [--version] COMMAND [ARGS ...]",
-                    "",
-                    "commands:",
-                    *(f"  {name:<{width}}  {help_}" for name, (_, help_) in commands.items()),
-                    "",
-                    f"Run '{prog} COMMAND --help' for a command's options.",
-                ]
-            )
+        text = "\n".join(
+            [
+                f"usage: {prog} [--version] COMMAND [ARGS ...]",
+                "",
+                "commands:",
+                *(f"  {name:<{width}}  {help_}" for name, (_, help_) in commands.items()),
+                "",
+                f"Run '{prog} COMMAND --help' for a command's options.",
+            ]
         )
-        return EXIT_OK if argv else EXIT_USAGE
+        return _print_out(text, EXIT_OK if argv else EXIT_USAGE)
     if argv[0] == "--version":
-        print(f"{prog} {version}")
-        return EXIT_OK
+        return _print_out(f"{prog} {version}", EXIT_OK)
     name, rest = argv[0], argv[1:]
     if name not in commands:
         hint = f"; it moved to '{moved[name]}'" if moved and name in moved else ""

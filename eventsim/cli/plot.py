@@ -67,11 +67,24 @@ def main(args: argparse.Namespace) -> int:
         raise ParameterError(f"--bins {args.bins} must be 1..100000")
     if not 10 <= args.dpi <= 2000:
         raise ParameterError(f"--dpi {args.dpi} must be 10..2000")
-    # a folder or device named OUT is refused as such, not as existing: --force would not help
-    check_replaceable(args.output)
-    if Path(args.output).exists() and not args.force:
-        raise OutputExistsError(f"output {args.output!r} exists; pass --force to overwrite it")
-    check_events_file(args.file, args.sensor_size, layout=args.layout, **reading_options(args))
+
+    def check_output() -> None:
+        from eventsim.render.writers import check_creatable
+
+        # a folder or device named OUT is refused as such, not as existing: --force would not
+        # help
+        check_replaceable(args.output)
+        if Path(args.output).exists() and not args.force:
+            raise OutputExistsError(f"output {args.output!r} exists; pass --force to overwrite it")
+        check_creatable(args.output)
+
+    check_events_file(
+        args.file,
+        args.sensor_size,
+        layout=args.layout,
+        opened=check_output,
+        **reading_options(args),
+    )
     expect_final_output(args.output)
     out = plot_summary(
         args.file,

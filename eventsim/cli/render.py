@@ -69,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
         win,
         "--start-ms",
         "--start",
+        "render times are milliseconds",
         type=float,
         metavar="MS",
         help="start, ms after the first event (default: 0)",
@@ -77,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
         win,
         "--end-ms",
         "--end",
+        "render times are milliseconds",
         type=float,
         metavar="MS",
         help="end, ms after the first event (for a PNG without a window: render [start, end))",
@@ -192,8 +194,8 @@ def check_times(args: argparse.Namespace) -> None:
     video or GIF can hold."""
     for flag, value in (
         ("--window-ms", args.window_ms),
-        (args.start_ms_option, args.start_ms),
-        (args.end_ms_option, args.end_ms),
+        ("--start-ms", args.start_ms),
+        ("--end-ms", args.end_ms),
     ):
         if value is not None and math.isfinite(value) and abs(value) > MAX_SPAN_MS:
             raise ParameterError(
@@ -282,6 +284,38 @@ def _events_in_range(args: argparse.Namespace, stats: dict) -> int:
         return max(0, index_of(reader, t1) - index_of(reader, t0))
 
 
+def _check_within_recording(args: argparse.Namespace, stats: dict) -> None:
+    """Refuse a range that starts past the recording's last event, naming the recording's
+    span: its frames would all be blank. A range that reaches past the end is fine. A start
+    far past the span (over 100 times it) that, read as microseconds, lies within it is
+    likely that mistake."""
+    start, end = args.start_ms, args.end_ms
+    if start is None or stats["events"] == 0 or not (math.isfinite(start) and start >= 0):
+        return
+    if end is not None and not end > start:
+        return  # render_file reports it
+    # as render_file finds the range; t_end_us is one past the last event
+    if stats["t_start_us"] + round(start * 1000) < stats["t_end_us"]:
+        return
+    last_ms = (stats["t_end_us"] - 1 - stats["t_start_us"]) / 1000
+    asked = f"--start-ms {start:g}" + ("" if end is None else f" --end-ms {end:g}")
+    text = (
+        f"{asked} is past the last event of {args.file!r}: its events span 0 .. "
+        f"{_ms(last_ms)} ms after the first"
+    )
+    if 100 * last_ms < start <= 1000 * last_ms:
+        scaled = f"--start-ms {_ms(start / 1000)}"
+        if end is not None:
+            scaled += f" --end-ms {_ms(end / 1000)}"
+        text += f" (render times are milliseconds; if those were microseconds: {scaled})"
+    raise ParameterError(text)
+
+
+def _ms(value: float) -> str:
+    """Milliseconds to the microsecond, without trailing zeros or an exponent."""
+    return f"{value:.3f}".rstrip("0").rstrip(".")
+
+
 def _check_not_a_folder(output: str) -> None:
     """An existing folder named like a file (``out.png``) is not taken for a folder-of-PNGs
     output: with --force its contents would be deleted for frames the user did not ask for."""
@@ -333,15 +367,14 @@ _FLAGS = {
 _RANGE_PARAMS = re.compile(r"\b(start_ms|end_ms)\b")
 
 
-def _range_error_in_cli_words(exc: ParameterError, args: argparse.Namespace) -> ParameterError:
-    """render_file's error about ``start_ms``/``end_ms`` or ``fps`` naming the options as
-    typed."""
+def _range_error_in_cli_words(exc: ParameterError) -> ParameterError:
+    """render_file's error about ``start_ms``/``end_ms`` or ``fps`` naming the options."""
     text = str(exc)
     if text.startswith("fps "):
         return ParameterError(f"--{text}")
     if not _RANGE_PARAMS.match(text):
         return exc
-    return ParameterError(_RANGE_PARAMS.sub(lambda m: getattr(args, f"{m[1]}_option"), text))
+    return ParameterError(_RANGE_PARAMS.sub(lambda m: "--" + m[1].replace("_", "-"), text))
 
 
 def _window_error_in_cli_words(text: str) -> str:
@@ -436,15 +469,24 @@ def main(args: argparse.Namespace) -> int:
     except ParameterError as exc:
         raise ParameterError(_window_error_in_cli_words(str(exc))) from None
     check_output_name(args.output)
-    _check_not_a_folder(args.output)
-    from eventsim.render.writers import check_force_replaces
 
-    check_force_replaces(args.output)
-    if Path(args.output).exists() and not args.force:
-        raise OutputExistsError(f"output {args.output!r} exists; pass --force to overwrite it")
+    def check_output() -> None:
+        from eventsim.render.writers import check_creatable, check_force_replaces
+
+        _check_not_a_folder(args.output)
+        check_force_replaces(args.output)
+        if Path(args.output).exists() and not args.force:
+            raise OutputExistsError(f"output {args.output!r} exists; pass --force to overwrite it")
+        check_creatable(args.output)
+
     stats = check_events_file(
-        args.file, args.sensor_size, layout=args.layout, **reading_options(args)
+        args.file,
+        args.sensor_size,
+        layout=args.layout,
+        opened=check_output,
+        **reading_options(args),
     )
+    _check_within_recording(args, stats)
     check_output_size(args, stats)
     expect_final_output(args.output)
     try:
@@ -464,7 +506,7 @@ def main(args: argparse.Namespace) -> int:
             **reading_options(args),
         )
     except ParameterError as exc:
-        raise _range_error_in_cli_words(exc, args) from None
+        raise _range_error_in_cli_words(exc) from None
     width, height = result.frame_wh
     size = "{}x{}".format(*result.written_wh)
     if result.written_wh != result.frame_wh:

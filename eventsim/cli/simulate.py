@@ -112,10 +112,22 @@ def build_parser() -> argparse.ArgumentParser:
         "timestamps.txt in the folder or beside its images/, imgs/ or frames/ subfolder)",
     )
     add_unit_option(
-        opt, "--start-s", "--start", type=float, metavar="S", help="video start time, seconds"
+        opt,
+        "--start-s",
+        "--start",
+        "video times are seconds",
+        type=float,
+        metavar="S",
+        help="video start time, seconds",
     )
     add_unit_option(
-        opt, "--stop-s", "--stop", type=float, metavar="S", help="video stop time, seconds"
+        opt,
+        "--stop-s",
+        "--stop",
+        "video times are seconds",
+        type=float,
+        metavar="S",
+        help="video stop time, seconds",
     )
     opt.add_argument(
         "--motion",
@@ -293,7 +305,7 @@ def _check_numbers(args) -> None:
     if not 0 <= args.seed <= MAX_SEED:
         # the seed is stored in the output as a 64-bit attribute
         raise ParameterError(f"--seed {args.seed} must be 0..{MAX_SEED}")
-    start, stop = args.start_s_option, args.stop_s_option
+    start, stop = "--start-s", "--stop-s"
     for name, value in ((start, args.start_s), (stop, args.stop_s)):
         if value is not None and not (math.isfinite(value) and value >= 0):
             raise ParameterError(f"{name} {value:g} must be a time >= 0 s")
@@ -411,7 +423,7 @@ def _make_source(args, size):
         and Path(args.input).suffix.lower() in sources.IMAGE_EXTENSIONS
     )
     _check_applies(args, is_image)
-    for name, value in ((args.start_s_option, args.start_s), (args.stop_s_option, args.stop_s)):
+    for name, value in (("--start-s", args.start_s), ("--stop-s", args.stop_s)):
         if value is not None and not is_video:
             raise ParameterError(f"{name} applies to a video INPUT only")
     if args.timestamps is not None and not (args.input and Path(args.input).is_dir()):
@@ -610,7 +622,6 @@ def main(args: argparse.Namespace) -> int:
     # FFmpeg inside OpenCV logs its own lines ("moov atom not found") on a broken video, ahead
     # of the one-line error this command prints; the user can still ask for them
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
-    out = check_output(args.output, args.force, final=True)
     params = _pixel_params(args)
     size = _sensor_size(args)
     if size is not None:
@@ -624,6 +635,8 @@ def main(args: argparse.Namespace) -> int:
     with quiet:
         source = _make_source_and_warn(args, size)
         _check_span(args, source)
+        # after the input: a missing or unreadable one is the first thing to fix
+        out = check_output(args.output, args.force, final=True)
         with warnings.catch_warnings():
             # said below in one line, like the other warnings of this command
             warnings.simplefilter("ignore", VideoDecodeWarning)

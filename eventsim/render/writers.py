@@ -23,6 +23,7 @@ from eventsim.errors import EventFileError, OutputExistsError, ParameterError, r
 from eventsim.outputs import (
     check_interrupted,
     check_replaceable,
+    describe_os_error,
     fsync_file,
     publish,
     remove_path,
@@ -154,6 +155,28 @@ def output_kind(path: str | os.PathLike) -> str:
     )
 
 
+def check_creatable(path: str | os.PathLike) -> None:
+    """Refuse an output that cannot be created in its folder (read-only, no permission, a file
+    where the folder should be), naming it and its folder: the writers would fail later naming
+    only their hidden temporary file, and OpenCV's video writer gives no reason at all. A
+    folder still to be made is judged by the nearest one that exists."""
+    path = Path(path)
+    folder = path.parent
+    while not (folder.exists() or folder.is_symlink()) and folder != folder.parent:
+        folder = folder.parent
+    if folder.exists() and not folder.is_dir():
+        raise EventFileError(f"cannot create {str(path)!r}: {str(folder)!r} is not a folder")
+    probe = temp_path(folder / path.name)
+    try:
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except OSError as exc:
+        why = describe_os_error(OSError(exc.errno, exc.strerror))
+        raise EventFileError(
+            f"cannot create {str(path)!r} in folder {str(folder)!r}: {why}"
+        ) from None
+    remove_path(probe)
+
+
 def _imwrite_png(path: Path, frame_rgb: np.ndarray) -> None:
     ok, buf = cv2.imencode(".png", cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2BGR))
     if not ok:
@@ -173,6 +196,7 @@ class FrameSink(ABC):
             )
         check_replaceable(self.path, folder=isinstance(self, FolderSink))
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        check_creatable(self.path)
         remove_stale_temps(self.path)
         self.tmp = temp_path(self.path)
         self.n_frames = 0

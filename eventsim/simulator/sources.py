@@ -2336,7 +2336,12 @@ class VideoSource:
             )
         if yielded == 0:
             window = self.window()
-            if self.start_s is not None and self.stop_s is None and clock.last is not None:
+            # the length answers a start past the last frame, with or without a stop
+            if (
+                self.start_s is not None
+                and clock.last is not None
+                and (self.stop_s is None or self.start_s * 1e6 > clock.last)
+            ):
                 length_s = (clock.last + (1e6 / self.fps if self.fps > 0 else 0.0)) / 1e6
                 window += f" (the video is {length_s:.3g} s long)"
             raise InputError(f"video {str(self.path)!r} has no decodable frames{window}")
