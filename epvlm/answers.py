@@ -156,15 +156,31 @@ def _latin_letters(text: str, choices: Sequence[str]) -> str:
 
 
 # "not only X but also Y" says X and Y, no rejection of X ("It is not only red but also round"
-# is red): read as "X and Y", so that "not only B but also C" names two options
+# is red): read as "X and Y", so that "not only B but also C" names two options, and so are
+# "not only X, but Y too" and "not only X, it is also Y" (X); not "not only X" that its
+# sentence adds nothing to ("It's not just B; C also works" names no one answer)
 _NOT_ONLY = re.compile(
     r"(?i:\bnot\s+(?:only|just|merely)\b)[^\S\n]*(?P<said>(?:[^.;!?\n]|[.;!?](?=\S))*?)"
     r"(?:(?P<also>,?\s*\b(?i:but\s+(?:also|too))\b)|(?=[.;!?](?!\S)|\n|$))"
 )
+_ALSO = re.compile(r"\b(?i:also|too|as\s+well)\b")
+_BUT = re.compile(r",?\s*\b(?i:but)\b")
 
 
-def _not_only(text: str) -> str:
-    return _NOT_ONLY.sub(lambda m: m["said"] + (" and" if m["also"] else ""), text)
+def _not_only(text: str, choices: Sequence[str]) -> str:
+    """``text`` with "not only X but also Y" read as "X and Y"; left as it is where an option's
+    own text says "not only" (among "not only red", "only blue", it is that option's words)."""
+    if any(_NOT_ONLY.search(choice) for choice in choices):
+        return text
+
+    def said(m: re.Match[str]) -> str:
+        if m["also"]:
+            return m["said"] + " and"
+        if not _ALSO.search(m["said"]):
+            return m[0]
+        return _BUT.sub(" and", m["said"], count=1)
+
+    return _NOT_ONLY.sub(said, text)
 
 
 def _bare_letter(text: str, n: int) -> int | None:
@@ -502,17 +518,24 @@ def _weak_reference(text: str, options: Sequence[str]) -> int | None:
     """Index of an option named by its letter or number without a statement: at the start
     ("B. red", "B\\nBecause ..."), after "option" ("option B", "the second option"; the first
     not negated), in round brackets ("(B)", when one option is bracketed), or as the one Latin
-    letter of an answer in another script ("答案是B"); else None. A letter at the start counts
-    also at the start of a numbered list's item ("1. B"), and where items start with different
-    ones ("1. B\\n2. C") none does."""
+    letter of an answer in another script ("答案是B"); else None. A numbered list's item that
+    is a letter alone or with its option's text ("1. B", "2. B. blue") names that option, and
+    items that name different ones ("1. B\\n2. C", options listed) name none (-1); one that
+    goes on to say more ("2. A: red does not match") is a step of reasoning, no answer."""
     valid = LETTERS[: len(options)]
-    leads = {
-        m["letter"]
-        for m in _LEAD.finditer(text)
-        if (m.start() == 0 or m["num"]) and m["letter"] in valid
-    }
-    if len(leads) == 1:
-        return valid.index(leads.pop())
+    lead = _LEAD.match(text)
+    if lead and not lead["num"] and lead["letter"] in valid:
+        return valid.index(lead["letter"])
+    items: set[int] = set()
+    for m in _LEAD.finditer(text):
+        item = valid.find(m["letter"])
+        if m["num"] and item >= 0:
+            end = text.find("\n", m.end("letter"))
+            rest = normalize_text(text[m.end("letter") : end if end >= 0 else len(text)])
+            if rest in ("", options[item]):
+                items.add(item)
+    if items:
+        return items.pop() if len(items) == 1 else -1
     bracketed: set[int | str] = set()
     stated: int | None = None
     for m in _REFERENCE.finditer(text):
@@ -561,16 +584,17 @@ def _verdicts(text: str, options: Sequence[str]) -> tuple[int | None, str]:
     start = 0
     for m in _VERDICT.finditer(text):
         said = m["mark"] or m["word"].casefold()
-        body = normalize_text(m["body"])
-        if m["letter"]:
-            index = valid.find(m["letter"])
-            named = index >= 0 and body in ("", options[index])
-        else:
-            same = [i for i, opt in enumerate(options) if opt and opt == body]
+        index = valid.find(m["letter"]) if m["letter"] else -1
+        if index < 0 or normalize_text(m["body"]) not in ("", options[index]):
+            # no letter, or one that is the article of an option's text ("A car - wrong" among
+            # "A bus", "A car")
+            named = normalize_text(
+                text[m.start("letter" if m["letter"] else "body") : m.end("body")]
+            )
+            same = [i for i, opt in enumerate(options) if opt and opt == named]
             index = same[0] if len(same) == 1 else -1
-            named = index >= 0
         own = normalize_text(said)
-        if not named or (own and own in options):
+        if index < 0 or (own and own in options):
             continue
         if (said in _RIGHT_VERDICTS) != bool(m["not"]):
             right.add(index)
@@ -631,12 +655,12 @@ def parse_choice(generation: str, choices: Sequence[str]) -> int | None:
     has a reason after it ("So B.", "It is B because ..."), not the subject of a sentence ("So
     B and C are wrong", "I'd say A is less likely"), nor "B is right of the car"; the one option
     a list of verdicts calls right ("A. red - incorrect\\nB. blue - correct"); a letter at the
-    start, also of a numbered list's item ("B. red", "1. B"), after "option" ("option B",
-    "option #2", "the second option"), in round brackets, or the one Latin letter of an answer
-    in another script ("答案是B"); an option's text inside the answer (the earliest mention; at
-    the same place the longer option, so "dark red" wins over "red"; in Chinese, Japanese or
-    Thai text without spaces around it). A verdict that calls an option wrong ("A. red -
-    incorrect") is no mention of it for any of these.
+    start ("B. red"), as a numbered list's item ("1. B", not "1. A: red does not match"), after
+    "option" ("option B", "option #2", "the second option"), in round brackets, or the one Latin
+    letter of an answer in another script ("答案是B"); an option's text inside the answer (the
+    earliest mention; at the same place the longer option, so "dark red" wins over "red"; in
+    Chinese, Japanese or Thai text without spaces around it). A verdict that calls an option
+    wrong ("A. red - incorrect") is no mention of it for any of these.
 
     A letter "a" or "A" after "It is" or a lower-case "a" after "The answer is" is the letter
     only where it ends its sentence ("the answer is a." is A, "it is a red square" is no
@@ -656,7 +680,7 @@ def parse_choice(generation: str, choices: Sequence[str]) -> int | None:
     text = clean_generation(generation)
     if not text:
         return None
-    plain = _not_only(_latin_letters(_plain(text), choices))
+    plain = _not_only(_latin_letters(_plain(text), choices), choices)
     index = _bare_letter(plain, len(choices))
     if index is not None:
         return index

@@ -233,8 +233,45 @@ def test_scoring_reads_verdict_lists_and_look_alikes():
         "The answer is " + "A, " * 10_000,
         "- " * 10_000 + "correct",
         "A" + " " * 10_000 + "- correct",
+        "1. A: red\n" * 5_000,
+        "It is not only B, but " * 2_000 + "C too.",
     ],
 )
 def test_new_readings_are_linear(generation):
     # no timing is asserted; the test run's own time is the check
     parse_choice(generation, COLOURS)
+
+
+@_table(
+    [
+        # a numbered item that says more than a letter (and its option's text) is a step of
+        # reasoning about that option, no answer: the letter that starts the text, or the
+        # option the steps name, still is
+        ("B\n\n1. A: the car is not red.\n2. C: the car is not green.", COLOURS, 1),
+        ("1. The car is blue.\n2. A: red, which does not match the car.", COLOURS, 1),
+        ("Steps:\n1. D. The car's colour is not yellow.\n2. The car is blue.", COLOURS, 1),
+        ("1. Look at the car.\n2. B. blue", COLOURS, 1),
+        ("1. Look at the car.\n2. B - blue", COLOURS, 1),
+        ("1. B.\n2. The car is blue.", COLOURS, 1),
+        # items naming different options (the options listed) name none, not the first text
+        ("1. A. red\n2. B. blue", COLOURS, None),
+        ("1. A. red\n2. B. blue\nThe car is blue.", COLOURS, None),
+        # an option whose own text says "not only" keeps its words
+        ("The answer is not only red.", ["not only red", "only blue", "green"], 0),
+        ("It is not only red.", ["not only red", "only blue", "green"], 0),
+        # "not only X" that its sentence adds nothing to is no statement of X alone
+        ("It's not just B; C also works.", COLOURS, None),
+        ("The answer is not just B.", COLOURS, None),
+        ("It is not only B, it is also the brightest.", COLOURS, 1),
+        ("It is not only B, but C too.", COLOURS, None),
+        ("The answer is not only B, but C as well.", COLOURS, None),
+        ("It is not only red, but round too.", COLOURS, 0),
+        # a verdict's "A" that is the article of an option's text names that text
+        ("A car - incorrect\nA bus - correct", ["A car", "A bus", "A truck"], 1),
+        ("A car - wrong\nA bus - wrong\nIt is a truck.", ["A car", "A bus", "A truck"], 2),
+        ("A car - wrong", ["A car", "A bus", "A truck"], None),
+        ("A. blue - correct", COLOURS, 0),
+    ]
+)
+def test_second_look_false_readings(text, options, expected):
+    assert parse_choice(text, options) == expected
