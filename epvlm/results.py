@@ -16,6 +16,7 @@ a window without event signal) and descriptive fields such as
      "vs_dense_counts": {"both", "this_only", "dense_only", "neither"},  # right, per question
      "paired": {"downsample": {"n", "diff", "diff_ci95",      # this - other at the same keep
                                "this_only", "other_only"}},   # questions only one got right
+                                                  # event's rows: every baseline of the run
      "flops", "flops_vs_dense", "latency_s", "kept_tokens", "total_tokens",
      "fallbacks",                                             # answers that used the fallback
      "prefill_flops", "prefill_flops_vs_dense",               # when the records carry them
@@ -33,8 +34,11 @@ few questions: coverage near 95 %, though not at every n), as is the ratio's whe
 ratio is 0) or dense so few that many resamples hold none of them (no ratio there);
 `paired_interval_method` says which from the counts in the row
 (`paired_intervals`).
-Bootstrap seeds derive from the cell's name, so a cell's interval does not depend on which other
-cells were computed. An undefined value (a ratio to a dense accuracy of 0, the interval of no
+``aggregate`` compares ``event`` with every baseline the samples hold (`event_pairs`: `PAIRS` in
+order, center included). Each bootstrap seed derives from the comparison (the two
+configurations) and the set of questions it covers, so an interval depends neither on which
+other cells were computed nor on the cell it is shown in: a question type whose questions are
+all the detail questions gets the interval of those. An undefined value (a ratio to a dense accuracy of 0, the interval of no
 answers) is nan in the rows and null in results.json (`json_ready`).
 
 `epvlm.evaluate.evaluate_dataset` adds to every row how its answers were scored
@@ -57,7 +61,6 @@ import math
 import os
 import socket
 import warnings
-import zlib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -73,11 +76,14 @@ BOOTSTRAP_RESAMPLES = 2000
 # two-sided level of the exact tests that a claim "beyond noise" also needs (`mcnemar_exact_p`)
 CLAIM_ALPHA = 0.05
 GROUP_BY: tuple[str, ...] = ("question_type", "target_motion")
-# event - edges asks whether events add anything beyond where the RGB frame has detail
+# The paired comparisons of event with each baseline, in the order tables list them (event -
+# edges asks whether events add anything beyond where the RGB frame has detail); `event_pairs`
+# picks those of the selectors an evaluation ran, any other baseline after them
 PAIRS: tuple[tuple[str, str], ...] = (
     ("event", "downsample"),
     ("event", "random"),
     ("event", "edges"),
+    ("event", "center"),
 )
 SELECTOR_ORDER: tuple[str, ...] = ("dense", "event", "edges", "random", "downsample", "center")
 RESULT_FILES = ("results.json", "samples.jsonl", "table.md", "accuracy_vs_flops.png")
@@ -109,6 +115,7 @@ __all__ = [
     "accuracy_table",
     "aggregate",
     "check_results_folder",
+    "event_pairs",
     "find_row",
     "fmt_ci",
     "fmt_gflops",
@@ -316,8 +323,13 @@ def paired_intervals(
     }
 
 
-def _seed(*parts: object) -> int:
-    return zlib.crc32("|".join(map(str, parts)).encode())
+def _seed(comparison: Sequence[object], ids: Sequence[str]) -> int:
+    """The bootstrap seed of one comparison (this configuration against another) on the
+    questions ``ids``: the same questions give the same seed, and so the same interval, in
+    whichever cell they appear (a question type whose questions are all the detail
+    questions, a row whose questions are all one type)."""
+    text = json.dumps([[str(p) for p in comparison], sorted(ids)])
+    return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "little")
 
 
 # ----------------------------------------------------------------------------- aggregation
@@ -341,7 +353,7 @@ def _cell(
     mine: Mapping[str, Mapping[str, Any]],
     dense: Mapping[str, Mapping[str, Any]] | None,
     others: Mapping[str, Mapping[str, Mapping[str, Any]]],
-    name: str,
+    config: tuple[str, float],
     bootstrap: bool,
 ) -> dict[str, Any]:
     outcome = np.array([bool(mine[i]["correct"]) for i in ids], dtype=bool)
@@ -353,7 +365,8 @@ def _cell(
         "accuracy_ci95": list(wilson_interval(k, n)),
     }
     if dense is not None:
-        common = [i for i in ids if i in dense]
+        # in one order, so that the same questions resample alike (`_seed`)
+        common = sorted(i for i in ids if i in dense)
         a = np.array([bool(mine[i]["correct"]) for i in common], dtype=bool)
         base = np.array([bool(dense[i]["correct"]) for i in common], dtype=bool)
         dense_acc = float(base.mean()) if base.size else math.nan
@@ -365,12 +378,12 @@ def _cell(
             "neither": int((~a & ~base).sum()),
         }
         if bootstrap:
-            boot = paired_intervals(a, base, seed=_seed(name, "dense"))
+            boot = paired_intervals(a, base, seed=_seed((*config, "dense"), common))
             cell["accuracy_vs_dense_ci95"] = list(boot["ratio"])
             cell["diff_vs_dense_ci95"] = list(boot["diff"])
     paired = {}
     for other, theirs in others.items():
-        common = [i for i in ids if i in theirs]
+        common = sorted(i for i in ids if i in theirs)
         a = np.array([bool(mine[i]["correct"]) for i in common], dtype=bool)
         b = np.array([bool(theirs[i]["correct"]) for i in common], dtype=bool)
         entry: dict[str, Any] = {
@@ -380,7 +393,8 @@ def _cell(
             "other_only": int((~a & b).sum()),
         }
         if bootstrap:
-            entry["diff_ci95"] = list(paired_intervals(a, b, seed=_seed(name, other))["diff"])
+            seed = _seed((*config, other), common)
+            entry["diff_ci95"] = list(paired_intervals(a, b, seed=seed)["diff"])
         paired[other] = entry
     if paired:
         cell["paired"] = paired
@@ -392,7 +406,7 @@ def aggregate(
     configs: Sequence[tuple[str, float]] | None = None,
     *,
     group_by: Sequence[GroupSpec] = GROUP_BY,
-    pairs: Sequence[tuple[str, str]] = PAIRS,
+    pairs: Sequence[tuple[str, str]] | None = None,
     bootstrap: bool = True,
 ) -> list[dict[str, Any]]:
     """One row per (selector, keep) in the format of the module docstring.
@@ -400,7 +414,8 @@ def aggregate(
     ``configs`` fixes the rows and their order (default: the configurations found, dense first,
     then by selector and falling keep). Rows relate to dense (``("dense", 1.0)``) when the
     samples hold it. ``pairs`` lists (a, b) selector pairs whose paired difference a - b at the
-    same keep goes into a's rows and cells. ``bootstrap=False`` skips the resampled intervals.
+    same keep goes into a's rows and cells (default: `event_pairs` of the samples' selectors,
+    event against every baseline). ``bootstrap=False`` skips the resampled intervals.
     """
     by_config: dict[tuple[str, float], dict[str, Mapping[str, Any]]] = defaultdict(dict)
     for s in samples:
@@ -414,6 +429,8 @@ def aggregate(
                 -c[1],
             ),
         )
+    if pairs is None:
+        pairs = event_pairs(sel for sel, _ in by_config)
     dense = by_config.get(("dense", 1.0))
     dense_flops = _mean(dense.values(), "flops") if dense else math.nan
     dense_prefill = _prefill_mean(dense.values()) if dense else None
@@ -426,9 +443,9 @@ def aggregate(
             if a == selector and (b, float(keep)) in by_config
         }
         ref = dense if selector != "dense" or keep != 1.0 else None
-        name = f"{selector}@{keep:g}"
+        config = (selector, float(keep))
         row: dict[str, Any] = {"selector": selector, "keep": keep}
-        row.update(_cell(list(mine), mine, ref, others, name, bootstrap))
+        row.update(_cell(list(mine), mine, ref, others, config, bootstrap))
         if ref is None:
             row["accuracy_vs_dense"] = 1.0 if dense is not None and row["accuracy"] > 0 else None
         flops = _mean(mine.values(), "flops")
@@ -455,7 +472,7 @@ def aggregate(
                     members[value].append(i)
             gname = group_name(spec)
             groups[gname] = {
-                value: _cell(ids, mine, ref, others, f"{name}|{gname}={value}", bootstrap)
+                value: _cell(ids, mine, ref, others, config, bootstrap)
                 for value, ids in sorted(members.items())
             }
         row["groups"] = groups
@@ -464,6 +481,19 @@ def aggregate(
         row["per_motion"] = {v: c["accuracy"] for v, c in groups.get("target_motion", {}).items()}
         rows.append(row)
     return rows
+
+
+def event_pairs(selectors: Iterable[str]) -> list[tuple[str, str]]:
+    """The paired comparisons of ``event`` with every baseline among ``selectors`` (all but
+    dense and event): those of `PAIRS` in its order, then any other by name; none without
+    event."""
+    present = set(selectors)
+    if "event" not in present:
+        return []
+    known = [pair for pair in PAIRS if pair[1] in present]
+    listed = {b for _, b in PAIRS}
+    rest = sorted(present - listed - {"dense", "event"})
+    return [*known, *(("event", b) for b in rest)]
 
 
 def _mean(records: Iterable[Mapping[str, Any]], key: str, empty: float | None = math.nan):
@@ -702,11 +732,15 @@ def accuracy_table(rows: Sequence[Mapping[str, Any]], group: str | None = None) 
 def paired_table(
     rows: Sequence[Mapping[str, Any]],
     group: str | None = None,
-    pairs: Sequence[tuple[str, str]] = PAIRS,
+    pairs: Sequence[tuple[str, str]] | None = None,
 ) -> str:
     """Markdown: paired differences a - b in points (95 % paired interval, marked `SCORE_MARK`
     where it is a score interval, not the bootstrap's), one line per pair and keep, one column
-    for all questions or per value of ``group``."""
+    for all questions or per value of ``group``. ``pairs`` defaults to `event_pairs` of the
+    rows' selectors; a pair a row holds no comparison for (rows written before it was made)
+    has no line there."""
+    if pairs is None:
+        pairs = event_pairs(r["selector"] for r in rows)
     keeps = [r["keep"] for r in rows]
     names = [] if group is None else group_values(rows, group)
     values: list[str | None] = [None] if group is None else list(names)

@@ -14,8 +14,8 @@ import numpy as np
 from epvlm.prior import Selector
 from epvlm.results import (
     CLAIM_ALPHA,
-    PAIRS,
     aggregate,
+    event_pairs,
     find_row,
     fmt_ci,
     fmt_keep,
@@ -76,19 +76,22 @@ def summarize(
     questions: Mapping[str, Mapping[str, Any]] | None = None,
     *,
     detail_types: Sequence[str] | None = None,
-    pairs: Sequence[tuple[str, str]] = PAIRS,
+    pairs: Sequence[tuple[str, str]] | None = None,
 ) -> dict[str, Any]:
     """The demo's numbers: `epvlm.results.aggregate` rows grouped by ``question_type``, by
     scenario (``target_motion``), by ``question_kind`` (``detail`` for ``detail_types``, default
     every type but colour, else ``other``) and by kind and scenario together.
 
     ``questions`` (id -> dataset record with ``choices`` and ``answer``) adds the shortcut
-    baselines. Raises `ParameterError` when the samples hold no dense configuration.
+    baselines. ``pairs``: the paired comparisons (default: `epvlm.results.event_pairs`, event
+    against every baseline the samples hold). Raises `ParameterError` when the samples hold no dense configuration.
     """
     samples = list(samples)
     dense = [s for s in samples if s["selector"] == "dense" and float(s["keep"]) == 1.0]
     if not dense:
         raise ParameterError("the samples hold no dense configuration to compare with")
+    if pairs is None:
+        pairs = event_pairs(str(s["selector"]) for s in samples)
     types = Counter(str(s["question_type"]) for s in dense)
     if detail_types is None:
         detail_types = [t for t in sorted(types) if t not in NON_DETAIL_TYPES]

@@ -1,0 +1,162 @@
+"""Round 10: a newcomer's walk through `epvlm` results.
+
+- ``epvlm eval --selector event,edges,random,downsample,center`` wrote no event − center
+  comparison: `epvlm.results.PAIRS` was a fixed list of downsample, random and edges.
+- The demo report gave two 95 % intervals for one comparison on one set of questions: the
+  bootstrap seed came from the cell's name, so "Per question type" (pattern) and "Detail vs
+  other" (detail, every detail question a pattern question) resampled differently.
+- The unreadable-answers warning said "21 of 24 answers (87.5 %) in every configuration", which
+  read as each configuration's count; it was the sum over all six.
+- README's "98.7–100 % on the pattern" came from two 2,100-question builds; the default demo,
+  the run a reader makes, gives 98.1 % on camera-motion pattern questions, and README did not
+  say which run each figure came from.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from epvlm.demo.analysis import headline, summarize
+from epvlm.demo.report import report_tables
+from epvlm.results import (
+    PAIRS,
+    aggregate,
+    find_row,
+    json_ready,
+    paired_table,
+    results_table,
+)
+
+# per question: right (1) or wrong (0) under each configuration, drawn once with a fixed seed;
+# 60 questions, on which event and each baseline differ on many (the bootstrap's intervals,
+# not the score ones)
+N = 60
+_RNG = random.Random(10)
+OUTCOMES = {
+    (sel, keep): [int(_RNG.random() < share) for _ in range(N)]
+    for sel, keep, share in [
+        ("dense", 1.0, 0.95),
+        ("event", 0.5, 0.85),
+        ("downsample", 0.5, 0.4),
+        ("random", 0.5, 0.6),
+        ("edges", 0.5, 0.55),
+        ("center", 0.5, 0.3),
+    ]
+}
+
+
+def _samples(outcomes=OUTCOMES, types=lambda i: "pattern" if i % 2 else "color") -> list[dict]:
+    return [
+        {
+            "id": f"q{i:02d}",
+            "selector": sel,
+            "keep": keep,
+            "correct": bool(ok),
+            "question_type": types(i),
+            "target_motion": ("moving", "camera", "static")[i % 3],
+            "flops": 200 if sel == "dense" else 100,
+            "latency_s": 0.01,
+            "kept_tokens": 64 if sel == "dense" else 32,
+            "total_tokens": 64,
+        }
+        for (sel, keep), values in outcomes.items()
+        for i, ok in enumerate(values)
+    ]
+
+
+# ----------------------------------------------------------------------------- 1: center
+
+
+def test_event_rows_compare_with_center_and_every_other_baseline_in_a_fixed_order():
+    from epvlm.results import event_pairs
+
+    samples = _samples()
+    event = find_row(aggregate(samples), "event", 0.5)
+    assert list(event["paired"]) == ["downsample", "random", "edges", "center"]
+    center = event["paired"]["center"]
+    right = {sel: sum(v) for (sel, _), v in OUTCOMES.items()}
+    assert center["n"] == N
+    assert center["diff"] == pytest.approx((right["event"] - right["center"]) / N)
+    lo, hi = center["diff_ci95"]
+    assert lo < center["diff"] < hi
+    # every group cell too, and the order does not follow the samples'
+    for cell in event["groups"]["question_type"].values():
+        assert list(cell["paired"]) == ["downsample", "random", "edges", "center"]
+    shuffled = list(reversed(samples))
+    assert list(find_row(aggregate(shuffled), "event", 0.5)["paired"]) == list(event["paired"])
+    assert event_pairs(["center", "event", "dense", "random"]) == [
+        ("event", "random"),
+        ("event", "center"),
+    ]
+    assert event_pairs(["random", "downsample"]) == []
+    assert PAIRS[-1] == ("event", "center")
+
+
+def test_center_pair_reaches_the_tables_and_the_demo_report():
+    rows = aggregate(_samples())
+    table = paired_table(rows)
+    heads = [line.split(" | ")[0] for line in table.splitlines()[2:]]
+    assert heads == [
+        "| event − downsample",
+        "| event − random",
+        "| event − edges",
+        "| event − center",
+    ]
+    summary = summarize(_samples())
+    assert ["event", "center"] in summary["pairs"]
+    assert "| event − center | 0.5 |" in report_tables(summary)
+
+
+def test_results_written_before_center_was_compared_still_tabulate():
+    """0.2.5's results.json (no version field; rows as `aggregate` writes them) has event rows
+    whose ``paired`` holds downsample, random and edges only: the tables read it as it is."""
+    old_pairs = [("event", "downsample"), ("event", "random"), ("event", "edges")]
+    old = json.loads(json.dumps(json_ready(aggregate(_samples(), pairs=old_pairs))))
+    assert "center" not in find_row(old, "event", 0.5)["paired"]
+    table = paired_table(old)
+    assert "event − edges" in table and "event − center" not in table
+    assert "event − center" not in paired_table(old, "question_type")
+    assert results_table(old).count("\n|") == len(old) + 1
+
+
+# ----------------------------------------------------------------------------- 2: seeds
+
+
+def test_one_set_of_questions_gives_one_interval_wherever_it_appears():
+    summary = summarize(_samples())
+    assert summary["detail_types"] == ["pattern"]
+    event = find_row(summary["rows"], "event", 0.5)
+    pattern = event["groups"]["question_type"]["pattern"]
+    detail = event["groups"]["question_kind"]["detail"]
+    assert pattern["n"] == detail["n"] == N // 2
+    for other in ("downsample", "random", "edges", "center"):
+        assert pattern["paired"][other] == detail["paired"][other], other
+    assert pattern["accuracy_vs_dense_ci95"] == detail["accuracy_vs_dense_ci95"]
+    assert pattern["diff_vs_dense_ci95"] == detail["diff_vs_dense_ci95"]
+    # the headline quotes the interval the per-type table shows
+    lo, hi = pattern["paired"]["downsample"]["diff_ci95"]
+    assert (
+        f"(paired 95 % CI {100 * lo:+.1f} points to {100 * hi:+.1f} points;" in headline(summary)[0]
+    )
+    per_type = paired_table(summary["rows"], "question_type")
+    assert f"({100 * lo:+.1f} to {100 * hi:+.1f})" in per_type
+
+
+def test_a_row_of_one_question_type_and_its_type_cell_share_intervals():
+    rows = aggregate(_samples(types=lambda i: "pattern"))
+    event = find_row(rows, "event", 0.5)
+    cell = event["groups"]["question_type"]["pattern"]
+    assert event["paired"] == cell["paired"]
+    assert event["accuracy_vs_dense_ci95"] == cell["accuracy_vs_dense_ci95"]
+
+
+def test_intervals_do_not_depend_on_the_order_of_the_samples():
+    samples = _samples()
+    shuffled = samples[:]
+    random.Random(3).shuffle(shuffled)
+    a = find_row(aggregate(samples), "event", 0.5)
+    b = find_row(aggregate(shuffled), "event", 0.5)
+    assert a["paired"] == b["paired"] and a["groups"] == b["groups"]
