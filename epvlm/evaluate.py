@@ -788,12 +788,18 @@ def unreadable_answers_warning(
         return None
     n_bad = sum(len(bad) for *_, bad, _ in flagged)
     n_all = sum(n for *_, n in flagged)
-    if len(flagged) == len(groups):
-        where = "every configuration"
-    elif len(flagged) == 1:
-        where = f"{flagged[0][0]} at keep {fmt_keep(flagged[0][1], keeps)}"
+    share_of = f"{n_bad:,} of {n_all:,} {plural(n_all, 'answer')}"
+    # the counts are summed over the configurations named: "in every configuration" after
+    # them read as each configuration's own
+    if len(flagged) == 1:
+        counted = (
+            f"{share_of} ({fmt_pct(n_bad / n_all)}) in {flagged[0][0]} at keep "
+            f"{fmt_keep(flagged[0][1], keeps)}"
+        )
+    elif len(flagged) == len(groups):
+        counted = f"{share_of} across all {len(groups)} configurations ({fmt_pct(n_bad / n_all)})"
     else:
-        where = ", ".join(
+        counted = f"{share_of} ({fmt_pct(n_bad / n_all)}) in " + ", ".join(
             f"{sel} at keep {fmt_keep(keep, keeps)} ({len(bad)} of {n})"
             for sel, keep, bad, n in flagged
         )
@@ -817,8 +823,7 @@ def unreadable_answers_warning(
         else "named no option or held no text"
     )
     return (
-        f"{n_bad:,} of {n_all:,} {plural(n_all, 'answer')} ({fmt_pct(n_bad / n_all)}) in "
-        f"{where} {what}, and scored wrong; e.g. "
+        f"{counted} {what}, and scored wrong; e.g. "
         f"{'; '.join(examples.values())}. The model may not answer these questions in a form "
         "the scorer reads: samples.jsonl's raw_output holds every generation"
     )

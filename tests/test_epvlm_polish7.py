@@ -197,7 +197,8 @@ def test_demo_warns_of_a_build_of_another_recipe_and_counts_every_question(
     )
     # and the demo model, which knows colours and patterns, names no option of its questions
     assert len(err) == 2 and err[1].startswith("epvlm demo: warning: ")
-    assert "in every configuration named no option, and scored wrong" in err[1]
+    assert "answers across all 10 configurations (" in err[1]
+    assert "%) named no option, and scored wrong" in err[1]
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     untargeted = 4 - sum(summary["scenarios"].values())
     assert untargeted > 0  # the build has questions without a single target

@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import json
 import random
+import re
+from pathlib import Path
 
 import pytest
 
 from epvlm.demo.analysis import headline, summarize
 from epvlm.demo.report import report_tables
+from epvlm.evaluate import unreadable_answers_warning
 from epvlm.results import (
     PAIRS,
     aggregate,
@@ -29,6 +32,8 @@ from epvlm.results import (
     paired_table,
     results_table,
 )
+
+ROOT = Path(__file__).resolve().parents[1]
 
 # per question: right (1) or wrong (0) under each configuration, drawn once with a fixed seed;
 # 60 questions, on which event and each baseline differ on many (the bootstrap's intervals,
@@ -160,3 +165,45 @@ def test_intervals_do_not_depend_on_the_order_of_the_samples():
     a = find_row(aggregate(samples), "event", 0.5)
     b = find_row(aggregate(shuffled), "event", 0.5)
     assert a["paired"] == b["paired"] and a["groups"] == b["groups"]
+
+
+# ----------------------------------------------------------------------------- 3: warning
+
+
+def _answers(selector: str, keep: float, unparsed: int) -> list[dict]:
+    return [
+        {
+            "id": f"q{i}", "selector": selector, "keep": keep, "correct": i >= unparsed,
+            "answer_mode": "choice", "parsed": None if i < unparsed else "A",
+            "prediction": "" if i < unparsed else "red",
+            "raw_output": "yellow" if i < unparsed else "A",
+        }
+        for i in range(4)
+    ]  # fmt: skip
+
+
+def _pyproject_filters() -> list[str]:
+    """The quoted entries of pyproject's ``filterwarnings`` list."""
+    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    block = re.search(r"^filterwarnings = \[(.*?)^\]", text, re.M | re.S)
+    assert block, "pyproject.toml has no filterwarnings list"
+    return re.findall(r'"([^"]*)"', block.group(1))
+
+
+def test_the_answers_warning_says_its_counts_add_up_every_configuration():
+    configs = [("dense", 1.0), ("event", 0.5), ("event", 0.25)]
+    configs += [("random", 0.5), ("random", 0.25), ("downsample", 0.5)]
+    samples = [s for i, (sel, keep) in enumerate(configs) for s in _answers(sel, keep, 4 - (i < 3))]
+    asked = {f"q{i}": ("Which pattern?", ["stripes", "dots"]) for i in range(4)}
+    text = unreadable_answers_warning(samples, asked)
+    assert text is not None
+    assert text.startswith(
+        "21 of 24 answers across all 6 configurations (87.5 %) named no option, and scored "
+        "wrong; e.g. 'yellow' to 'Which pattern?'"
+    )
+    assert "every configuration" not in text
+    # pyproject's filter of these warnings in the test run still matches the new words
+    ignore = [f for f in _pyproject_filters() if "named no option" in f]
+    assert len(ignore) == 1
+    _, pattern, category = ignore[0].split(":")[:3]
+    assert category == "UserWarning" and re.match(pattern, text)

@@ -131,7 +131,7 @@ def test_eval_warns_and_tables_answers_that_named_no_option(unanswerable, tmp_pa
     warning = [line for line in captured.err.splitlines() if "warning" in line]
     assert len(warning) == 1
     assert warning[0].startswith(
-        "epvlm eval: warning: 8 of 8 answers (100.0 %) in every configuration named no option"
+        "epvlm eval: warning: 8 of 8 answers across all 2 configurations (100.0 %) named no option"
     )
     # two of the generations, with the question and the options they answered
     samples = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
@@ -192,7 +192,7 @@ def test_the_warning_names_only_the_configurations_over_the_share():
     assert unreadable_answers_warning([*_answers("event", 0.5, 8, 1)], asked) is None
     # an open question answered with nothing
     free = _answers("dense", 1.0, 2, 2, mode="free")
-    assert "2 of 2 answers (100.0 %) in every configuration held no text" in str(
+    assert "2 of 2 answers (100.0 %) in dense at keep 1 held no text" in str(
         unreadable_answers_warning(free, {})
     )
     # a long generation and question are cut short in the one line

@@ -249,7 +249,7 @@ def test_the_answers_warning_judges_the_model_by_its_dense_answers():
     )
     # without dense, every configuration is judged
     text = str(unreadable_answers_warning(_answers("event", 0.5, 8, 2), asked))
-    assert text.startswith("2 of 8 answers (25.0 %) in every configuration named no option")
+    assert text.startswith("2 of 8 answers (25.0 %) in event at keep 0.5 named no option")
 
 
 def test_the_demo_on_its_own_dataset_prints_no_answers_warning(tmp_path, capsys):
