@@ -207,3 +207,31 @@ def test_the_answers_warning_says_its_counts_add_up_every_configuration():
     assert len(ignore) == 1
     _, pattern, category = ignore[0].split(":")[:3]
     assert category == "UserWarning" and re.match(pattern, text)
+
+
+# ----------------------------------------------------------------------------- 4: README
+
+
+def _flat(path: str) -> str:
+    return " ".join((ROOT / path).read_text(encoding="utf-8").split())
+
+
+def test_readme_says_which_run_each_demo_figure_comes_from():
+    readme, bench = _flat("README.md"), _flat("docs/benchmarks.md")
+    builds = re.search(
+        r"On two held-out builds of 2,100 questions(?:(?!\. ).)*? keeps ([\d.]+–[\d.]+) %", readme
+    )
+    assert builds, "README's build figures no longer say they come from the two builds"
+    demo = re.search(
+        r"The default `make demo` run \(600 questions[^)]*\)(?:(?!\. ).)*? ([\d.]+) % on "
+        r"moving-target and ([\d.]+) % on camera-motion pattern questions",
+        readme,
+    )
+    assert demo, "README does not give the default demo's own figures"
+    measured = re.search(
+        r"The default `epvlm demo` run \(600 questions.*?moving-target detail questions at "
+        r"τ = 0\.5, event ([\d.]+) % vs dense.*?camera-motion detail questions event ([\d.]+) %",
+        bench,
+    )
+    assert measured, "docs/benchmarks.md's default-demo paragraph changed"
+    assert demo.groups() == measured.groups()
