@@ -180,7 +180,10 @@ def test_info_says_an_unfinished_build_was_stopped(tmp_path, capsys):
     folder = _unfinished(tmp_path)
     rc, _, err = _run(capsys, "info", str(folder))
     assert rc != 0
-    assert "was interrupted or failed (no build holds its lock); rerun the same command" in err
+    assert (
+        "was interrupted or failed (no process on this machine holds its lock); rerun the same"
+        in err
+    )
     assert "still running" not in err and "is running" not in err
 
 
@@ -203,6 +206,94 @@ def test_info_says_an_unfinished_build_is_running(tmp_path, capsys):
         # info took the lock for an instant only: it is still this build's
     rc, _, err = _run(capsys, "info", str(folder))
     assert "was interrupted or failed" in err
+
+
+@pytest.mark.skipif(os.name != "posix", reason="builds lock their folder on POSIX systems")
+def test_info_never_takes_the_build_lock(tmp_path, capsys, monkeypatch):
+    # a build refuses to start while its folder is locked: info taking the lock to look, even
+    # for an instant, refused a build starting in that instant ('another build is writing')
+    import fcntl
+
+    from eventsim.datasets.engine import _build_lock
+    from eventsim.errors import DatasetError
+
+    folder = _unfinished(tmp_path)
+    real_flock = fcntl.flock
+    refused: list[str] = []
+    starting = False
+
+    def flock_then_a_build_starts(fd: int, op: int) -> None:
+        nonlocal starting
+        real_flock(fd, op)
+        if starting or not op & fcntl.LOCK_EX:
+            return
+        starting = True
+        try:
+            with _build_lock(folder):
+                pass
+        except DatasetError as exc:
+            refused.append(str(exc))
+
+    monkeypatch.setattr(fcntl, "flock", flock_then_a_build_starts)
+    for given in (folder, folder / "shards"):
+        rc, _, err = _run(capsys, "info", str(given))
+        assert rc != 0 and "unfinished build" in err
+    assert refused == []
+
+
+def _fake_proc(tmp_path: Path, monkeypatch, locks: str, mountinfo: str = "") -> None:
+    import eventsim.cli.info as info
+
+    (tmp_path / "locks").write_text(locks)
+    (tmp_path / "mountinfo").write_text(mountinfo)
+    monkeypatch.setattr(info, "_PROC_LOCKS", str(tmp_path / "locks"))
+    monkeypatch.setattr(info, "_MOUNTINFO", str(tmp_path / "mountinfo"))
+
+
+def test_info_without_proc_locks_says_running_or_stopped(tmp_path, capsys, monkeypatch):
+    # no list of locks (macOS, BSD): the build's state cannot be told without taking its lock
+    import eventsim.cli.info as info
+
+    folder = _unfinished(tmp_path)
+    monkeypatch.setattr(info, "_PROC_LOCKS", str(tmp_path / "no-such-file"))
+    rc, _, err = _run(capsys, "info", str(folder))
+    assert rc != 0
+    assert "is still running (wait for it to finish) or was interrupted or failed" in err
+
+
+def test_info_reads_the_build_lock_from_proc_locks(tmp_path, capsys, monkeypatch):
+    folder = _unfinished(tmp_path)
+    st = folder.stat()
+    dev = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}"
+    other = f"{os.major(st.st_dev) + 1:02x}:{os.minor(st.st_dev):02x}"
+    # a waiter's line, a POSIX lock and another file system's file of that inode are not it
+    _fake_proc(
+        tmp_path, monkeypatch,
+        f"1: POSIX  ADVISORY  WRITE 11 {dev}:{st.st_ino} 0 EOF\n"
+        f"2: FLOCK  ADVISORY  WRITE 12 {other}:{st.st_ino} 0 EOF\n"
+        f"2: -> FLOCK  ADVISORY  WRITE 13 {dev}:{st.st_ino} 0 EOF\n",
+    )  # fmt: skip
+    rc, _, err = _run(capsys, "info", str(folder))
+    assert rc != 0 and "was interrupted or failed" in err
+    # the holder, its pid written without zero padding of the device
+    _fake_proc(
+        tmp_path, monkeypatch,
+        f"1: FLOCK  ADVISORY  WRITE 4321 {os.major(st.st_dev):x}:{os.minor(st.st_dev):x}:"
+        f"{st.st_ino} 0 EOF\n",
+    )  # fmt: skip
+    rc, _, err = _run(capsys, "info", str(folder))
+    assert rc != 0 and "is running (pid 4321); wait for it to finish" in err
+    # a holder of another pid namespace shows as pid 0 or -1: running, no pid
+    _fake_proc(tmp_path, monkeypatch, f"1: FLOCK  ADVISORY  WRITE -1 {dev}:{st.st_ino} 0 EOF\n")
+    rc, _, err = _run(capsys, "info", str(folder))
+    assert rc != 0 and "is running; wait for it to finish" in err
+    # btrfs: stat gives the subvolume's device, /proc/locks the file system's (the mount's)
+    mount = f"36 1 0:99 / {tmp_path} rw,relatime shared:1 - btrfs /dev/vda2 rw\n"
+    _fake_proc(
+        tmp_path, monkeypatch, f"1: FLOCK  ADVISORY  WRITE 77 00:63:{st.st_ino} 0 EOF\n", mount
+    )
+    rc, _, err = _run(capsys, "info", str(folder / "shards"))
+    assert rc != 0 and "is running (pid 77)" in err
 
 
 def test_info_of_a_plain_folder_is_still_not_a_dataset(tmp_path, capsys):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -181,66 +182,97 @@ def _refuse_reading_options(args: argparse.Namespace, path: Path) -> None:
             )
 
 
-def _build_running(folder: Path) -> bool | None:
-    """Whether an 'eventsim build' into ``folder`` is running: the build holds a lock on the
-    folder while it runs (`eventsim.datasets.engine`), which is tried here without waiting
-    and, if taken, released at once. None where it cannot be told (no file locks)."""
-    from eventsim._locks import LockFile, LocksUnsupported, try_lock
-
-    try:
-        lock = LockFile(folder, os.O_RDONLY)
-    except OSError:
-        return None
-    try:
-        return not try_lock(lock.fd)
-    except (LocksUnsupported, OSError):
-        return None
-    finally:
-        lock.close()
+_PROC_LOCKS = "/proc/locks"
+_MOUNTINFO = "/proc/self/mountinfo"
 
 
-def _lock_holder(folder: Path) -> int | None:
-    """The process holding a flock on ``folder``, from Linux's /proc/locks (the lock itself
-    records none); None where that is not known."""
+def _lock_holders(folder: Path) -> list[int] | None:
+    """The processes holding a flock on ``folder`` (0 for one whose pid is not known), from
+    Linux's /proc/locks; None where there is no such list. Read rather than the lock tried:
+    a build refuses to start while another process holds the lock (`eventsim.datasets.engine`),
+    so taking it to look, even for an instant, could refuse a build starting in that instant.
+    The list shows only this machine's processes (those of this pid namespace): a build on
+    another host sharing the folder is not in it."""
     try:
         st = folder.stat()
-        lines = Path("/proc/locks").read_text().splitlines()
+        lines = Path(_PROC_LOCKS).read_text().splitlines()
     except OSError:
         return None
-    where = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    # the list names a file by its file system's device, which stat gives for most file
+    # systems; btrfs's stat gives the subvolume's instead, the mount table the file system's
+    devices = {(os.major(st.st_dev), os.minor(st.st_dev)), *_mount_devices(folder)}
+    holders = []
     for line in lines:
+        # "1: FLOCK  ADVISORY  WRITE 1234 fe:00:5678 0 EOF"; a process waiting for a lock is
+        # listed as "1: -> FLOCK ..." under its holder
         fields = line.split()
-        # "1: FLOCK  ADVISORY  WRITE 1234 fd:00:5678 0 EOF"; a pid outside this process's
-        # namespace shows as 0 or -1
-        if len(fields) > 5 and fields[1] == "FLOCK" and fields[5] == where:
-            pid = int(fields[4]) if fields[4].isdigit() else 0
-            return pid or None
-    return None
+        if len(fields) < 6 or fields[1] != "FLOCK":
+            continue
+        where = fields[5].split(":")
+        try:
+            device, inode = (int(where[0], 16), int(where[1], 16)), int(where[2])
+            pid = int(fields[4])
+        except (ValueError, IndexError):
+            continue
+        if inode == st.st_ino and device in devices:
+            holders.append(max(pid, 0))
+    return holders
+
+
+def _mount_devices(folder: Path) -> set[tuple[int, int]]:
+    """The devices (major, minor) of the file systems mounted where ``folder`` is, from
+    /proc/self/mountinfo (empty where there is none)."""
+    try:
+        lines = Path(_MOUNTINFO).read_text().splitlines()
+        real = os.path.realpath(folder)
+    except OSError:
+        return set()
+    best = -1
+    devices: set[tuple[int, int]] = set()
+    for line in lines:
+        # "36 35 98:0 /mnt1 /mnt/parent rw,noatime ..."; the mount point escapes a space as
+        # \040, a tab, newline and backslash alike
+        fields = line.split()
+        if len(fields) < 5:
+            continue
+        point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), fields[4])
+        if not (real == point or real.startswith(point.rstrip("/") + "/")):
+            continue
+        try:
+            major, minor = (int(v) for v in fields[2].split(":"))
+        except ValueError:
+            continue
+        if len(point) > best:
+            best, devices = len(point), set()
+        if len(point) == best:
+            devices.add((major, minor))
+    return devices
 
 
 def _unfinished_build(path: Path) -> str | None:
     """For a folder `read_manifest` refused: whether the build into it (or into the folder
-    above, for its shards/) is running or was stopped, told by the build's lock; None where
-    that is not the question (not a build's folder) or cannot be told (no file locks)."""
+    above, for its shards/) is running or was stopped, told by who holds the build's lock
+    (`_lock_holders`); None where that is not the question (not a build's folder) or cannot be
+    told (no /proc/locks)."""
     for folder in (path, path.parent):
         if (folder / "dataset.json").is_file():
             return None
         started = (folder / ".build-state.json").is_file()
-        running = _build_running(folder) if started or folder == path else None
-        if running is None or not (running or started):
+        holders = _lock_holders(folder) if started or folder == path else None
+        if holders is None or not (holders or started):
             continue
         inside = "" if folder == path else f"{str(path)!r} is a folder inside "
-        if running:
-            pid = _lock_holder(folder)
-            by = "" if pid is None else f" (pid {pid})"
+        if holders:
+            pids = [pid for pid in holders if pid]
+            by = f" (pid {pids[0]})" if len(pids) == 1 else ""
             return (
                 f"{inside}{str(folder)!r}: unfinished build: an 'eventsim build' into this "
                 f"folder is running{by}; wait for it to finish"
             )
         return (
             f"{inside}{str(folder)!r}: unfinished build: the 'eventsim build' into this folder "
-            "was interrupted or failed (no build holds its lock); rerun the same command to "
-            "resume"
+            "was interrupted or failed (no process on this machine holds its lock); rerun the "
+            "same command to resume"
         )
     return None
 
