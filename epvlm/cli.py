@@ -12,7 +12,7 @@ import argparse
 import contextlib
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -23,7 +23,6 @@ from eventsim.cli.common import (
     add_renamed_option,
     check_output,
     check_reader,
-    check_threads,
     cli_command,
     make_parser,
     path_arg,
@@ -82,6 +81,45 @@ def _keeps_arg(text: str) -> list[float]:
         what = f"{text!r}" if len(values) == 1 else f"{bad[0]:g} in {text!r}"
         raise argparse.ArgumentTypeError(f"keep fraction {what} must lie in (0, 1]")
     return values
+
+
+def _count_arg(least: int) -> Callable[[str], int]:
+    """The argparse ``type`` of a whole-number option of at least ``least``: a value out of
+    range is a usage error naming the option (exit 2), as --keep's is, refused before
+    anything loads (library checks named the Python parameter, 'batch_size 0', and exit 1)."""
+
+    def count(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not a whole number; expected one >= {least}"
+            ) from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"{value} must be >= {least}")
+        return value
+
+    return count
+
+
+def _threads_arg(text: str) -> int:
+    """--threads: 1..the cores this process may use (`eventsim.cli.common.check_threads`'s
+    bounds), a usage error otherwise."""
+    from eventsim._system import usable_cores
+
+    cores = usable_cores()
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a whole number; expected 1..{cores}"
+        ) from None
+    if not 1 <= value <= cores:
+        raise argparse.ArgumentTypeError(
+            f"{value} must be 1..{cores}, the CPU cores this process may use (more threads "
+            "than cores only slow torch down)"
+        )
+    return value
 
 
 def _keep_arg(text: str) -> float:
@@ -149,7 +187,7 @@ def _parse_choices(text: str) -> list[str]:
 
 def _add_device(p: argparse.ArgumentParser, *, dtype: str = "auto") -> None:
     """--device and --dtype of every command that loads a model (checked by `_check_device`)."""
-    from epvlm.evaluate import DTYPES
+    from epvlm._constants import DTYPES
 
     dtype_help = (
         "model dtype; auto (default) = bfloat16 on GPUs that support it, float32 on CPU"
@@ -172,15 +210,19 @@ def _add_device(p: argparse.ArgumentParser, *, dtype: str = "auto") -> None:
 
 def _check_device(args: argparse.Namespace) -> None:
     """Refuse a --device this package does not run on or this machine lacks, before the model
-    loads (`epvlm.evaluate.resolve_device` names the devices there are)."""
+    loads (`epvlm.evaluate.resolve_device` names the devices there are). auto and cpu, which
+    every machine has, are taken without importing torch, so that the checks after this one
+    still answer at once."""
+    if args.device in ("auto", "cpu"):
+        return
     from epvlm.evaluate import resolve_device
 
     resolve_device(args.device)
 
 
 def _add_runtime(p: argparse.ArgumentParser) -> None:
+    from epvlm._constants import PROMPT_FORMATS
     from epvlm.prior import EVENT_MAP_MODES, KEEP_RULES
-    from epvlm.processing import PROMPT_FORMATS
 
     _add_device(p)
     p.add_argument(
@@ -213,6 +255,19 @@ def _check_runtime(args: argparse.Namespace) -> None:
     if args.seed < 0:
         raise ParameterError(f"--seed {args.seed} must be 0 or more")
     _check_device(args)
+
+
+def _check_model(model: str) -> None:
+    """Refuse a --model that is no checkpoint folder (a hub id said as one, `check_model_dir`)
+    or whose config.json names a model EP-VLM does not run, before torch loads: the command
+    line's path errors come in a moment, not after the 10 s that torch and transformers take
+    to import. A folder without config.json is left to `epvlm.evaluate.load_model`, whose
+    message names what it holds."""
+    from epvlm.loading import check_model_dir, check_model_type
+
+    check_model_dir(model)
+    if (Path(model) / "config.json").is_file():
+        check_model_type(model)
 
 
 # ---------------------------------------------------------------------------------------- run
@@ -287,7 +342,7 @@ def build_run_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the random selector (default 0)")
     p.add_argument(
         "--max-new-tokens",
-        type=int,
+        type=_count_arg(1),
         help="generation budget (default: 32 for chat checkpoints, else the longest option, and 16 "
         "with an open question)",
     )
@@ -571,28 +626,16 @@ def _quantile_reason(sel: Selection) -> str:
 def run_main(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from epvlm.answers import clean_generation, letter_of, options_in_question, parse_choice
-    from epvlm.evaluate import (
-        MATCHED_BASELINES,
-        answer_selections,
-        check_sensor_size,
-        load_model,
-        selection_flops,
-    )
-    from epvlm.flops import vlm_flops
-    from epvlm.prior import Selector, select_blocks
-    from epvlm.processing import check_image_size, grid_for_size, min_image_tokens, prompt_format
-    from epvlm.results import fmt_keep
-    from eventsim._text import plural
+    from epvlm.evaluate import MATCHED_BASELINES, check_sensor_size
 
+    # checked before torch and transformers load (but for a --device other than auto or cpu,
+    # which torch checks): a usage or path error comes at once
     _check_runtime(args)
     if args.selector == "event" and not args.events:
         raise ParameterError(
             "the event selector (the default) needs --events FILE; without events, choose "
             "--selector edges, random, downsample, center or dense"
         )
-    if args.max_new_tokens is not None and args.max_new_tokens < 1:
-        raise ParameterError(f"--max-new-tokens {args.max_new_tokens} must be >= 1")
     if not args.question.strip():
         raise ParameterError("--question is empty")
     if (args.frame_time_us is not None or args.window_ms is not None) and not args.events:
@@ -610,9 +653,9 @@ def run_main(args: argparse.Namespace) -> int:
     if args.overlay and Path(args.overlay).resolve() == Path(args.image).resolve():
         raise ParameterError(f"--overlay {args.overlay!r} is the input --image; name another file")
     overlay_path = _check_overlay(args.overlay, args.force) if args.overlay else None
+    _check_model(args.model)
     image = _read_image(args.image)
     height, width = image.shape[:2]
-    check_image_size(height, width)  # before the model loads
     events, sensor, window = None, None, None
     if args.events:
         events, sensor, window, note = _read_events(args.events, args.window_ms, args.frame_time_us)
@@ -633,10 +676,20 @@ def run_main(args: argparse.Namespace) -> int:
         if args.rule == "quantile" and events is None:
             print(
                 f"epvlm run: note: without --events, {args.selector} keeps --keep of the "
-                "tokens; under --rule quantile epvlm eval gives it as many as the event prior "
+                f"tokens ({keep:g} of them, rounded half up: the top-k count, as under --rule "
+                "topk); under --rule quantile epvlm eval gives it as many as the event prior "
                 "kept for the question (pass --events for that count)",
                 file=sys.stderr,
             )
+    from epvlm.answers import clean_generation, letter_of, options_in_question, parse_choice
+    from epvlm.evaluate import answer_selections, load_model, selection_flops
+    from epvlm.flops import vlm_flops
+    from epvlm.prior import Selector, select_blocks
+    from epvlm.processing import check_image_size, grid_for_size, min_image_tokens, prompt_format
+    from epvlm.results import fmt_keep
+    from eventsim._text import plural
+
+    check_image_size(height, width)  # before the model loads
     model, proc = load_model(args.model, device=args.device, dtype=args.dtype)
     fmt = prompt_format(proc, args.prompt_format)
     grid = grid_for_size(proc, height, width)
@@ -819,23 +872,25 @@ def build_eval_parser() -> argparse.ArgumentParser:
         help="event window before the frame, at most the one the dataset stores (default: the "
         "dataset's)",
     )
-    p.add_argument("--limit", type=int, metavar="N", help="evaluate only the first N samples")
+    p.add_argument(
+        "--limit", type=_count_arg(1), metavar="N", help="evaluate only the first N samples"
+    )
     p.add_argument(
         "--batch-size",
-        type=int,
+        type=_count_arg(1),
         default=16,
         help="samples per generate() call (default 16; left-padded, one attention mask per sample)",
     )
     p.add_argument(
         "--threads",
-        type=int,
+        type=_threads_arg,
         metavar="N",
         help="torch CPU threads for the model, 1..the usable cores, as epvlm demo's (default: "
         "torch's own); fewer than the cores steady the latency figures on a busy machine",
     )
     p.add_argument(
         "--max-new-tokens",
-        type=int,
+        type=_count_arg(1),
         help="generation budget (default: 32 for chat checkpoints, else the longest option, and 16 "
         "with an open question)",
     )
@@ -867,9 +922,12 @@ def eval_main(args: argparse.Namespace) -> int:
     from eventsim.errors import require
     from eventsim.outputs import expect_final_output
 
+    # checked before torch and transformers load (but for a --device other than auto or cpu,
+    # which torch checks): a usage or path error comes at once
     _check_runtime(args)
+    _check_model(args.model)
+    _note_limit(args)
     if args.threads is not None:
-        check_threads(args.threads)
         require("torch", "vlm", "epvlm eval")
         import torch
 
@@ -910,6 +968,24 @@ def eval_main(args: argparse.Namespace) -> int:
             f"results: {Path(args.output) / 'results.json'} (table.md, samples.jsonl, accuracy_vs_flops.png)"
         )
     return 0
+
+
+def _note_limit(args: argparse.Namespace) -> None:
+    """Say so when --limit is more than the split holds: the whole split is evaluated, and a
+    row's n below the limit read as samples lost. The split is opened here, before torch
+    loads, so a bad --dataset or --split is said at once too."""
+    from eventsim.datasets import EventVQADataset
+
+    with EventVQADataset(args.dataset, split=args.split) as ds:
+        held = len(ds)
+    if args.limit is not None and 0 < held < args.limit:
+        from eventsim._text import plural
+
+        print(
+            f"epvlm eval: note: --limit {args.limit:,} is more than the split's {held:,} "
+            f"{plural(held, 'sample')}: evaluating all {held:,}",
+            file=sys.stderr,
+        )
 
 
 def _print_resume(resume: EvalResume) -> None:
@@ -999,9 +1075,14 @@ def build_flops_parser() -> argparse.ArgumentParser:
     )
     add_renamed_option(p, "--image-size", "--image-hw (H W)")
     p.add_argument(
-        "--text-tokens", type=int, default=32, help="non-image prompt tokens (default 32)"
+        "--text-tokens",
+        type=_count_arg(0),
+        default=32,
+        help="non-image prompt tokens (default 32)",
     )
-    p.add_argument("--new-tokens", type=int, default=1, help="generated tokens (default 1)")
+    p.add_argument(
+        "--new-tokens", type=_count_arg(0), default=1, help="generated tokens (default 1)"
+    )
     p.add_argument(
         "--keep", type=_keep_arg, default=0.5, help="keep fraction in (0, 1] (default 0.5)"
     )
@@ -1011,14 +1092,17 @@ def build_flops_parser() -> argparse.ArgumentParser:
 
 @cli_command(build_flops_parser)
 def flops_main(args: argparse.Namespace) -> int:
-    from epvlm.flops import image_token_grid, load_dims, vlm_flops
+    from epvlm.errors import ModelDirError
+    from epvlm.flops import PRESETS, image_token_grid, load_dims, vlm_flops
+    from epvlm.loading import hub_id_message
     from epvlm.prior import keep_budget
     from epvlm.results import fmt_gflops, fmt_keep
     from eventsim._text import plural
 
+    hub_id = hub_id_message(args.config) if args.config not in PRESETS else None
+    if hub_id is not None:
+        raise ModelDirError(hub_id)
     dims = load_dims(args.config)
-    if args.text_tokens < 0 or args.new_tokens < 0:
-        raise ParameterError("--text-tokens and --new-tokens must be >= 0")
     h, w = args.image_hw
     rows, cols = image_token_grid(dims, h, w)
     total = rows * cols
@@ -1111,7 +1195,11 @@ def build_demo_parser() -> argparse.ArgumentParser:
         help="output folder (default demo-out)",
     )
     p.add_argument(
-        "--limit", type=int, default=None, metavar="N", help="use only the first N questions"
+        "--limit",
+        type=_count_arg(1),
+        default=None,
+        metavar="N",
+        help="use only the first N questions",
     )
     p.add_argument("--force", action="store_true", help="overwrite an existing report")
     p.add_argument(
@@ -1130,11 +1218,14 @@ def build_demo_parser() -> argparse.ArgumentParser:
         help="model directory (default: the shipped epvlm/assets/shapes-demo-tiny)",
     )
     p.add_argument(
-        "--workers", type=int, default=1, help="processes for the dataset build (default 1)"
+        "--workers",
+        type=_count_arg(1),
+        default=1,
+        help="processes for the dataset build (default 1)",
     )
     p.add_argument(
         "--threads",
-        type=int,
+        type=_threads_arg,
         default=1,
         help="torch CPU threads for the model, 1..the usable cores (default 1: the tiny model "
         "gains nothing from more)",
@@ -1154,7 +1245,10 @@ def build_demo_parser() -> argparse.ArgumentParser:
 def demo_main(args: argparse.Namespace) -> int:
     from eventsim.errors import require
 
-    check_threads(args.threads)
+    if args.model is not None:
+        from epvlm.loading import check_model_dir
+
+        check_model_dir(args.model)
     require("torch", "vlm", "epvlm demo")
     require("transformers", "vlm", "epvlm demo")
     _check_device(args)

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from epvlm._constants import DTYPES
 from epvlm.answers import MAX_OPTIONS
 from epvlm.errors import ModelDirError, ResultsFolderLockError
 from epvlm.prior import (
@@ -66,7 +67,6 @@ from eventsim._text import plural
 from eventsim.errors import ArgumentValueError, ParameterError
 from eventsim.outputs import KeptInterrupt
 
-DTYPES = ("float32", "bfloat16", "float16")
 # Generation budget of chat checkpoints: a letter, a short sentence, or a short free answer
 # (lmms-eval uses 16 for RealWorldQA; a little more leaves room for "The answer is ...").
 CHAT_MAX_NEW_TOKENS = 32

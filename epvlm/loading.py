@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import stat
 from importlib import import_module
 from pathlib import Path
@@ -33,11 +34,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MODEL_CLASSES",
+    "check_model_dir",
     "check_model_type",
     "check_readable",
     "check_weight_files",
     "checkpoint_keys",
     "hub_cache_hint",
+    "hub_id_message",
     "load_pretrained_model",
     "model_class_for",
     "read_model_type",
@@ -94,12 +97,7 @@ def vision_config(config: PreTrainedConfig) -> PreTrainedConfig:
 def read_model_type(model_dir: str | Path) -> str:
     """``model_type`` of the checkpoint in ``model_dir`` (from its ``config.json``)."""
     cfg_file = Path(model_dir) / "config.json"
-    if not Path(model_dir).is_dir():
-        what = "is a file" if Path(model_dir).exists() else "does not exist"
-        raise ModelDirError(
-            f"model directory {str(model_dir)!r} {what}; expected the folder holding "
-            "config.json and the weights"
-        )
+    check_model_dir(model_dir)
     if not cfg_file.is_file():
         raise ModelDirError(
             f"model directory {str(model_dir)!r} has no config.json" + hub_cache_hint(model_dir)
@@ -124,6 +122,97 @@ def read_model_type(model_dir: str | Path) -> str:
     return model_type
 
 
+def check_model_dir(model_dir: str | Path) -> None:
+    """A `ModelDirError` when ``model_dir`` is not a folder: what to pass instead when it reads
+    as a Hugging Face hub id (`hub_id_message`), else that it does not exist or is a file."""
+    if Path(model_dir).is_dir():
+        return
+    message = hub_id_message(model_dir)
+    if message is not None:
+        raise ModelDirError(message)
+    what = "is a file" if Path(model_dir).exists() else "does not exist"
+    raise ModelDirError(
+        f"model directory {str(model_dir)!r} {what}; expected the folder holding "
+        "config.json and the weights"
+    )
+
+
+# a repository id as the Hub spells them (huggingface_hub's validate_repo_id, with the owner
+# required): a model given by its id, which from_pretrained would download
+_HUB_ID = re.compile(
+    r"[A-Za-z0-9](?:[\w.-]*[A-Za-z0-9])?/[A-Za-z0-9](?:[\w.-]*[A-Za-z0-9])?", re.ASCII
+)
+
+
+def hub_id_message(model_dir: str | Path) -> str | None:
+    """Why ``model_dir`` cannot be used when it does not exist and reads as a hub id
+    (``ORG/NAME``): epvlm runs local checkpoints only. A snapshot of it in the local Hugging
+    Face cache (`hub_cache_dir`) that holds a config.json is named. None for any other path."""
+    name = os.fspath(model_dir)
+    if (
+        os.path.lexists(name)
+        or not _HUB_ID.fullmatch(name)
+        or "--" in name
+        or ".." in name
+        or len(name.split("/")[1]) > 96
+    ):
+        return None
+    message = (
+        f"{name!r} looks like a Hugging Face hub id; epvlm never downloads models: pass a local "
+        f"checkpoint directory (e.g. one `huggingface-cli download {name} --local-dir DIR` wrote)"
+    )
+    repo = hub_cache_dir() / ("models--" + name.replace("/", "--"))
+    cached = _complete_snapshots(repo / "snapshots")
+    if cached is None:
+        return message
+    found, main = cached
+    if not found:
+        return (
+            f"{message}; the Hugging Face cache folder {str(repo)!r} holds no snapshot with a "
+            "config.json (an unfinished download?)"
+        )
+    if len(found) == 1:
+        return f"{message}; a cached copy is at {str(found[0])!r}"
+    listed = [repr(str(p)) + (" (refs/main)" if p.name == main else "") for p in found]
+    return f"{message}; cached copies are at {', '.join(listed)}"
+
+
+def hub_cache_dir() -> Path:
+    """The folder of the local Hugging Face hub cache, found as huggingface_hub finds it
+    (``HF_HUB_CACHE``, the older ``HUGGINGFACE_HUB_CACHE``, else ``HF_HOME/hub``, ``HF_HOME``
+    defaulting to ``$XDG_CACHE_HOME/huggingface`` or ``~/.cache/huggingface``), without
+    importing it."""
+    home = os.environ.get(
+        "HF_HOME",
+        os.path.join(
+            os.environ.get("XDG_CACHE_HOME", os.path.join(os.path.expanduser("~"), ".cache")),
+            "huggingface",
+        ),
+    )
+    home = os.path.expandvars(os.path.expanduser(home))
+    cache = os.environ.get(
+        "HF_HUB_CACHE", os.environ.get("HUGGINGFACE_HUB_CACHE", os.path.join(home, "hub"))
+    )
+    return Path(os.path.expandvars(os.path.expanduser(cache)))
+
+
+def _complete_snapshots(snapshots: Path) -> tuple[list[Path], str] | None:
+    """The snapshots in a cache repository's ``snapshots`` folder that hold a config.json,
+    sorted, and the revision its ``refs/main`` names ('' when none can be read); None when the
+    folder does not exist or cannot be listed."""
+    if not snapshots.is_dir():
+        return None
+    try:
+        found = sorted(p for p in snapshots.iterdir() if (p / "config.json").is_file())
+    except OSError:
+        return None
+    try:
+        main = (snapshots.parent / "refs" / "main").read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        main = ""
+    return found, main
+
+
 def hub_cache_hint(model_dir: str | Path) -> str:
     """What to pass instead when ``model_dir`` is a Hugging Face cache folder
     (``models--ORG--NAME``, or its ``snapshots``) or a snapshot in there lacking config.json,
@@ -144,16 +233,10 @@ def hub_cache_hint(model_dir: str | Path) -> str:
         snapshot = None
         snapshots = given if name == "snapshots" else given / "snapshots"
     repo = model_label(snapshots / "REVISION")
-    if repo == "REVISION" or not snapshots.is_dir():
+    cached = None if repo == "REVISION" else _complete_snapshots(snapshots)
+    if cached is None:
         return ""
-    try:
-        found = sorted(p for p in snapshots.iterdir() if (p / "config.json").is_file())
-    except OSError:
-        return ""
-    try:
-        main = (snapshots.parent / "refs" / "main").read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError):
-        main = ""
+    found, main = cached
     unfinished = "(an unfinished download?)"
     if snapshot is not None:
         where = f"; it is snapshot {snapshot} of {repo} in the Hugging Face cache {unfinished}"

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from transformers import Qwen2VLProcessor
 
+from epvlm._constants import PROMPT_FORMATS
 from epvlm.errors import KeepMaskError, ModelDirError
 from epvlm.loading import hub_cache_hint
 from eventsim.errors import ParameterError
@@ -68,7 +69,6 @@ CHAT_PROMPT_WORDS: tuple[str, ...] = (
     "Answer with the option's letter from the given choices directly.",
     *"ABCDEFGHIJKLMNOPQRSTUVWXYZ",
 )
-PROMPT_FORMATS = ("chat", "plain")
 
 # A chat template with Qwen2-VL's layout (default system turn, image placeholder where the
 # content list has an image, generation prompt), for offline tokenizers in tests; real

@@ -593,7 +593,7 @@ def test_demo_checks_options_before_creating_anything(tmp_path, capsys):
     pytest.importorskip("transformers")
     for extra, needle in ((["--workers", "0"], "workers"), (["--threads", "0"], "threads")):
         rc, _, err = run_epvlm(capsys, "demo", "-o", tmp_path / "deep" / "demo", *extra)
-        assert rc == 1
+        assert rc == 2  # usage errors, as --keep's
         assert_one_line(err, needle)
         assert listing(tmp_path) == []
 

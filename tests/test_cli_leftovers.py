@@ -188,8 +188,8 @@ def test_simulate_threads_are_bounded_by_the_usable_cores(tmp_path, capsys):
 def test_demo_threads_are_bounded_by_the_usable_cores(tmp_path, capsys):
     cores = usable_cores()
     rc, err = run(capsys, "demo", "-o", tmp_path / "d", "--threads", 1_000_000, prog=epvlm_main)
-    assert rc == 1
-    one_line(err, "--threads 1000000", f"1..{cores}")
+    assert rc == 2  # a usage error, as --keep's
+    one_line(err, "--threads: 1000000", f"1..{cores}")
     assert list(tmp_path.iterdir()) == []
 
 

@@ -94,7 +94,7 @@ def test_demo_refuses_to_overwrite_and_reuses_the_split(demo_run, capsys):
 
 
 def test_demo_bad_arguments(tmp_path, capsys):
-    assert main(["-o", str(tmp_path / "x"), "--limit", "0", "--no-progress"]) == 1
+    assert main(["-o", str(tmp_path / "x"), "--limit", "0", "--no-progress"]) == 2
     assert "limit" in capsys.readouterr().err
     assert main(["-o", str(tmp_path / "y"), "--model", str(tmp_path), "--no-progress"]) == 1
     assert "config.json" in capsys.readouterr().err

@@ -46,11 +46,19 @@ def test_stored_window_limits_the_request():
         stored_window_ms(0, records, 60_000, "ds")
 
 
-def test_eval_refuses_a_longer_window_before_loading(built, capsys):
-    root, ds_dir, _, _ = built
+def test_eval_refuses_a_longer_window_before_loading(built, capsys, monkeypatch):
+    import epvlm.evaluate
+
+    root, ds_dir, model_dir, _ = built
     out = root / "refused"
-    # a model directory that does not exist: the window is refused before the model loads
-    assert main(_eval_argv(root / "no-model", ds_dir, out, "--window-ms", "200")) == 1
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    # the window is refused before the model loads (a --model that does not exist is refused
+    # before anything else is read)
+    monkeypatch.setattr(epvlm.evaluate, "load_model", no_loading)
+    assert main(_eval_argv(model_dir, ds_dir, out, "--window-ms", "200")) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("epvlm eval: error: event window 200 ms")
     assert f"the {WINDOW_MS} ms of events" in err and "window_ms >= 200" in err

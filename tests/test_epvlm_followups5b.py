@@ -91,6 +91,7 @@ def test_progress_bars_are_drawn_only_on_a_terminal(tmp_path, monkeypatch, capsy
     pytest.importorskip("transformers")
     from types import SimpleNamespace
 
+    import epvlm.cli
     import epvlm.demo
     import epvlm.evaluate
     from epvlm.cli import main
@@ -108,6 +109,8 @@ def test_progress_bars_are_drawn_only_on_a_terminal(tmp_path, monkeypatch, capsy
         return SimpleNamespace(summary=summary, elapsed_s=1.0, report="r", results_json="j")
 
     monkeypatch.setattr(epvlm.evaluate, "evaluate_dataset", fake_eval)
+    # no dataset to read: the split's size is asked for only to say when --limit is above it
+    monkeypatch.setattr(epvlm.cli, "_note_limit", lambda args: None)
     monkeypatch.setattr(epvlm.demo, "run_demo", fake_demo)
     out = str(tmp_path / "out")
     if command == "eval":

@@ -303,15 +303,23 @@ def test_encode_batch_reads_images_as_height_width_channels():
         assert batch["image_grid_thw"].tolist() == [[1, 2 * rows, 2 * cols]], hw
 
 
-def test_too_elongated_image_is_one_line_before_the_model_loads(tmp_path, capsys):
+def test_too_elongated_image_is_one_line_before_the_model_loads(tmp_path, capsys, monkeypatch):
     """Qwen2-VL's resize refuses an aspect ratio over 200 with a bare ValueError, which
     `epvlm run` printed as an internal error after loading the model."""
+    import epvlm.evaluate
+    from epvlm.demo import DEFAULT_MODEL
     from epvlm.processing import build_offline_processor, encode_batch, grid_for_size
     from eventsim.errors import ParameterError
 
     image = _png(tmp_path / "strip.png", 2, 500)
-    # no model at all: the image is refused first
-    assert main(_run(tmp_path / "no-model", image, "--selector", "dense")) == 1
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    # the image is refused before the model loads (a --model that does not exist is refused
+    # before anything else is read)
+    monkeypatch.setattr(epvlm.evaluate, "load_model", no_loading)
+    assert main(_run(DEFAULT_MODEL, image, "--selector", "dense")) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "internal error" not in err
     assert "500x2 px" in err and "aspect ratio of 250:1" in err and "200:1" in err

@@ -428,7 +428,8 @@ def test_eval_refuses_a_zero_budget_before_the_model_loads(built, tmp_path, caps
     monkeypatch.setattr(epvlm.evaluate, "load_model", no_load)
     out = tmp_path / "out"
     rc, err = _run(capsys, _argv(model, ds, out, "--max-new-tokens", "0"))
-    assert rc == 1 and err == ["epvlm eval: error: max_new_tokens 0 must be >= 1"], err
+    # a usage error naming the option, as --keep's
+    assert rc == 2 and err == ["epvlm eval: error: argument --max-new-tokens: 0 must be >= 1"], err
     assert not out.exists()
 
 

@@ -201,8 +201,8 @@ def test_eval_takes_threads_as_demo_does(eval_dataset, tmp_path, capsys, monkeyp
     assert main([*argv, "-o", str(tmp_path / "a"), "--threads", "1"]) == 0
     assert calls == [1]
     capsys.readouterr()
-    assert main([*argv, "-o", str(tmp_path / "b"), "--threads", "0"]) == 1
-    assert "--threads 0 must be 1.." in capsys.readouterr().err
+    assert main([*argv, "-o", str(tmp_path / "b"), "--threads", "0"]) == 2
+    assert "--threads: 0 must be 1.." in capsys.readouterr().err
     assert not (tmp_path / "b").exists()
     # without it, torch's own count
     assert main([*argv, "-o", str(tmp_path / "c")]) == 0
