@@ -360,3 +360,24 @@ def test_convert_checks_an_existing_output_before_reading_the_input(tmp_path, ca
     monkeypatch.setattr(eventsim.io, "open_events", lambda *a, **k: opened.append(a))
     rc, _, err = _run(capsys, "convert", str(src), str(out))
     assert rc != 0 and "exists; pass --force to overwrite it" in err and opened == []
+
+
+def test_convert_names_an_unreadable_input_before_an_existing_output(tmp_path, capsys, monkeypatch):
+    # e9976e0 named a missing input first; one this user may not read still got 'output exists',
+    # and --force then met the permission error
+    import errno
+
+    src = _clip(tmp_path / "c.npy")
+    out = tmp_path / "y.h5"
+    out.write_bytes(b"x")
+    real_open = os.open
+
+    def denied(path, flags, *rest):
+        if Path(path) == src:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+        return real_open(path, flags, *rest)
+
+    monkeypatch.setattr(os, "open", denied)
+    rc, _, err = _run(capsys, "convert", str(src), str(out), "--sensor-size", "64x48")
+    assert rc != 0 and f"cannot read {str(src)!r}: permission denied" in err.lower()
+    assert "exists; pass --force" not in err and out.read_bytes() == b"x"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from collections.abc import Iterator
@@ -28,6 +29,7 @@ from eventsim.cli.common import (
     show_progress,
 )
 from eventsim.errors import EventFileError, InvalidEventsError, ParameterError
+from eventsim.outputs import describe_os_error
 
 PACKET_EVENTS = 1 << 20
 
@@ -249,6 +251,12 @@ def main(args: argparse.Namespace) -> int:
             if src.exists()
             else f"event file {str(src)!r} does not exist"
         )
+    try:
+        # an input this user may not read is named before the output too (not blocking on
+        # a FIFO with no writer: its reading would)
+        os.close(os.open(src, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)))
+    except OSError as exc:
+        raise EventFileError(f"cannot read {describe_os_error(exc)}") from None
     check_output(dst, args.force, final=True)
     with open_events(
         src,
