@@ -69,6 +69,17 @@ def _mixed_polarity(negative: str, zero: str, expected: str = "0/1 or -1/+1 thro
     return f"polarity mixes the -1/+1 and 0/1 conventions ({negative}, {zero}); expected {expected}"
 
 
+def polarity_problem_of_file(problem: str) -> str:
+    """A `StreamCheck` ``problem`` found in events a file reader gave, said as of the file: the
+    readers take -1/+1 as well as 0/1 (an HDF5 reader too, told by its first values), so a mix
+    of the two expects either throughout, where the writers' check, of events given to them,
+    expects 0/1."""
+    tail = f"; expected {_expected_polarity(False)}"
+    if problem.startswith("polarity mixes the -1/+1 and 0/1") and problem.endswith(tail):
+        return f"{problem[: -len(tail)]}; expected {_expected_polarity(True)}"
+    return problem
+
+
 def _bad_polarity(index: int, value: int) -> str:
     return f"polarity p[{index}] = {value}; expected 0 or 1"
 

@@ -381,3 +381,24 @@ def test_convert_names_an_unreadable_input_before_an_existing_output(tmp_path, c
     rc, _, err = _run(capsys, "convert", str(src), str(out), "--sensor-size", "64x48")
     assert rc != 0 and f"cannot read {str(src)!r}: permission denied" in err.lower()
     assert "exists; pass --force" not in err and out.read_bytes() == b"x"
+
+
+def test_hdf5_polarity_mix_expects_either_convention(tmp_path, capsys):
+    # the HDF5 reader takes -1/+1 as well as 0/1, like the others: a 0 then -1s in events/p
+    # was said to expect "0 or 1 throughout" by info --check and convert alike (e9976e0)
+    import h5py
+
+    path = tmp_path / "mix.h5"
+    with h5py.File(path, "w") as f:
+        g = f.create_group("events")
+        g["x"] = g["y"] = np.ones(6, "u2")
+        g["t"] = np.arange(6, dtype="i8") * 1000
+        g["p"] = np.array([0, 1, -1, 1, 0, -1], "i1")
+    want = (
+        "polarity mixes the -1/+1 and 0/1 conventions (p[2] = -1, p[0] = 0); expected 0/1 or "
+        "-1/+1 throughout"
+    )
+    rc, _, err = _run(capsys, "info", str(path), "--check", "--sensor-size", "4x4")
+    assert rc == 1 and want in err
+    rc, _, err = _run(capsys, "convert", str(path), str(tmp_path / "o.npy"), "--sensor-size", "4x4")
+    assert rc != 0 and want in err and "expected 0 or 1" not in err

@@ -29,6 +29,7 @@ from eventsim.cli.common import (
     show_progress,
 )
 from eventsim.errors import EventFileError, InvalidEventsError, ParameterError
+from eventsim.events import polarity_problem_of_file
 from eventsim.outputs import describe_os_error
 
 PACKET_EVENTS = 1 << 20
@@ -320,16 +321,19 @@ def main(args: argparse.Namespace) -> int:
                     frames=frames,
                 )
         except InvalidEventsError as exc:
+            message = polarity_problem_of_file(str(exc))
             # the writer counts the events it was given, which the reader may have sorted
             if reader.file_index is not None:
-                raise InvalidEventsError(in_file_order(reader, str(exc))) from None
+                raise InvalidEventsError(in_file_order(reader, message)) from None
             if given is not None:
-                raise InvalidEventsError(_in_input_order(reader, given, str(exc))) from None
-            if "not sorted" in str(exc) and isinstance(reader, EventReader):
+                raise InvalidEventsError(_in_input_order(reader, given, message)) from None
+            if "not sorted" in message and isinstance(reader, EventReader):
                 raise InvalidEventsError(
-                    f"{exc}; pass --sort to write them sorted by time (equal times keep the "
+                    f"{message}; pass --sort to write them sorted by time (equal times keep the "
                     "input's order)"
                 ) from None
+            if message != str(exc):
+                raise InvalidEventsError(message) from None
             raise
         w, h = reader.sensor_size
     # HDF5 is recognised by its contents, faery's formats only by the right suffix (which

@@ -64,14 +64,12 @@ def summarize(reader: EventFileReader) -> dict[str, Any]:
     """Statistics of an open reader, in one pass over packets that also validates the stream
     (`StreamCheck`); ``problem`` is the first broken rule, or None, naming an event by its
     index in the file (a reader that sorted the file's events counts them sorted)."""
-    from eventsim.io import EventReader
-
     n = len(reader)
     n_on = 0
     t_min = t_max = None
-    # the readers of other layouts take -1/+1 polarity as well as 0/1 (as convert does): a -1
-    # they leave comes from a file mixing the two, and is named in convert's words
-    check = StreamCheck(reader.sensor_size, signed_polarity=not isinstance(reader, EventReader))
+    # every reader takes -1/+1 polarity as well as 0/1, an HDF5 one too (told by its first
+    # values): a -1 it leaves comes from a file mixing the two, named in convert's words
+    check = StreamCheck(reader.sensor_size, signed_polarity=True)
     for packet in reader.iter_chunks(1 << 20):
         if not len(packet):
             continue
