@@ -57,14 +57,16 @@ def test_a_failed_convert_removes_the_folders_it_created(tmp_path, capsys):
 
 
 def test_ctrl_c_removes_the_folders_it_created_but_keeps_others(tmp_path, capsys, monkeypatch):
-    from eventsim.simulator import DVSParams
+    from eventsim.simulator import pipeline
 
     (tmp_path / "existing").mkdir()
 
-    def interrupt(cls, name):
+    def interrupt(*args, **kwargs):
+        # the output's folders are made once the input is (input errors come first)
+        assert (tmp_path / "existing/new/deeper").is_dir()
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(DVSParams, "from_preset", classmethod(interrupt))
+    monkeypatch.setattr(pipeline, "simulate", interrupt)
     out = tmp_path / "existing/new/deeper/x.h5"
     assert simulate_main(["--synthetic", "moving-shapes", "-o", str(out), "-q"]) == 130
     assert "interrupted" in capsys.readouterr().err
@@ -72,13 +74,13 @@ def test_ctrl_c_removes_the_folders_it_created_but_keeps_others(tmp_path, capsys
 
 
 def test_a_created_folder_that_is_no_longer_empty_stays(tmp_path, capsys, monkeypatch):
-    from eventsim.simulator import DVSParams
+    from eventsim.simulator import pipeline
 
-    def someone_writes_there(cls, name):
+    def someone_writes_there(*args, **kwargs):
         (tmp_path / "new/theirs.txt").write_text("kept")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(DVSParams, "from_preset", classmethod(someone_writes_there))
+    monkeypatch.setattr(pipeline, "simulate", someone_writes_there)
     out = tmp_path / "new/sub/x.h5"
     assert simulate_main(["--synthetic", "moving-shapes", "-o", str(out), "-q"]) == 130
     capsys.readouterr()

@@ -158,15 +158,23 @@ def test_simulate_help_says_force_also_passes_long_gaps(capsys):
 @pytest.mark.parametrize(
     ("frames", "output", "expected"),
     [
-        (("--window-ms", "10"), "a.gif", "10 frames of 4x3, polarity, no events in 100 ms"),
-        (("--events-per-frame", "2"), "b.gif", "1 frame of 4x3, polarity, no events in 100 ms"),
+        (("--window-ms", "10"), "a.gif", "10 frames of 4x3, polarity, 0.001 ms of events in 100"),
+        (("--events-per-frame", "2"), "b.gif", "1 frame of 4x3, polarity, 0.001 ms of events"),
     ],
 )
 def test_render_summary_of_a_range_past_the_last_event(tmp_path, capsys, frames, output, expected):
+    """A range that starts past the last event is refused since round 10 (its frames were all
+    blank: tests/test_cli_round10.py); one that starts at the last event and reaches past it
+    says how much of it holds events."""
     src = tmp_path / "events.csv"
     src.write_text("x,y,p,t\n1,2,1,0\n2,1,0,5000\n3,0,1,10000\n")
     rc, out, err = run(
         capsys, "render", src, *frames, "--start-ms", 200, "--end-ms", 300, "-o", tmp_path / output
+    )
+    assert rc == 1
+    assert "is past the last event" in err and "its events span 0 .. 10 ms" in err
+    rc, out, err = run(
+        capsys, "render", src, *frames, "--start-ms", 10, "--end-ms", 110, "-o", tmp_path / output
     )
     assert rc == 0, err
     # it said '0 ms of events in 100 ms of windows', a span of the recording
