@@ -41,7 +41,8 @@ and openeb's decoder (hal/decoders/evt21), which Metavision reads these files wi
   last whole word, as EVT 2.0 and 3.0 files are; `eventsim.io.formats.read_faery` notes the
   bytes left over.
 - A header whose ``% format`` line and ``% geometry`` line give different sizes is an
-  `EventFileError`, as openeb refuses it.
+  `EventFileError`, as openeb refuses it (`eventsim.io.evt3.read_header`, for every EVT
+  version).
 """
 
 from __future__ import annotations
@@ -92,22 +93,6 @@ def _format_options(fields: dict[str, str]) -> dict[str, str]:
     """The ``key=value`` options of the ``% format EVT21;...`` line."""
     options = fields.get("format", "").split(";")[1:]
     return dict(option.split("=", 1) for option in options if "=" in option)
-
-
-def _check_sizes(path: str | os.PathLike, fields: dict[str, str]) -> None:
-    """Refuse a header whose ``% format`` line and ``% geometry`` line give different sizes, as
-    openeb does: which one holds is not known (events past the smaller would be refused, or a
-    size read that the camera did not have)."""
-    options = _format_options(fields)
-    named = options.get("width", ""), options.get("height", "")
-    geometry = fields.get("geometry", "").partition("x")[::2]
-    sides = [(a, b) for a, b in zip(named, geometry) if a.isdigit() and b.isdigit()]
-    if len(sides) == 2 and any(int(a) != int(b) for a, b in sides):
-        raise EventFileError(
-            f"{str(path)!r}: its header gives two sensor sizes, {named[0]}x{named[1]} in its "
-            f"'% format' line and {geometry[0]}x{geometry[1]} in its '% geometry' line; "
-            "Metavision refuses such a file too: correct the wrong line"
-        )
 
 
 def legacy_order(path: str | os.PathLike, header: Evt3Header | None = None) -> bool:
@@ -194,12 +179,12 @@ def read_evt21(
 ) -> np.ndarray:
     """The events of an EVT 2.1 file as `EVENT_DTYPE`, in the file's order; coordinates
     outside ``size`` (when known, else outside EVT 2.1's 2048 addresses) are an
-    `EventFileError`, and so is a header whose format and geometry lines disagree on the size.
+    `EventFileError`, and so is a header whose format and geometry lines disagree on the size
+    (`read_header`).
     A file cut mid-word is read up to its last whole word. What the reading left out (events
     before the first time-high word) is said in ``notes`` when given."""
     path = Path(path)
     header = read_header(path) if header is None else header
-    _check_sizes(path, _header_fields(path, header))
     legacy = legacy_order(path, header)
     if size is None:
         limits, where = (_ADDRESSES, _ADDRESSES), f"the {_ADDRESSES} addresses of EVT 2.1"

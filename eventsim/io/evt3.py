@@ -21,6 +21,7 @@ and the ``% t0`` header line (written by faery) is added to every time.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,13 +51,22 @@ class Evt3Header:
 
 
 _VERSION_ALIASES = {"21": "2.1"}
+# ASCII digits: str.isdigit also takes '²', a byte of a damaged header, which int() refuses
+_DIGITS = re.compile(r"[0-9]+")
 
 
 def read_header(path: str | os.PathLike) -> Evt3Header:
     """Parse the ``%`` header of an EVT file: version, sensor size, faery's ``t0`` and the
-    header's length in bytes."""
+    header's length in bytes. A header whose ``% format`` line (``width=``, ``height=``) and
+    ``% geometry`` line give different sizes is an `EventFileError`, as openeb refuses it:
+    which one holds is not known (events past the smaller would be refused, or a size read
+    that the camera did not have). Of lines of one key the last counts, as in openeb's header
+    map."""
     version: str | None = None
     width = height = None
+    # the sizes of the last '% format' and '% geometry' lines, None where one gives none
+    named: tuple[int, int] | None = None
+    geometry: tuple[int, int] | None = None
     t0 = 0
     length = 0
     with open(path, "rb") as fh:
@@ -77,24 +87,38 @@ def read_header(path: str | os.PathLike) -> Evt3Header:
             elif key == "format":
                 version = value.upper().removeprefix("EVT")
                 fields = dict(w.split("=", 1) for w in words[2:] if "=" in w)
-                if fields.get("width", "").isdigit() and fields.get("height", "").isdigit():
-                    width, height = int(fields["width"]), int(fields["height"])
+                named = _size(fields.get("width", ""), fields.get("height", ""))
+                if named is not None:
+                    width, height = named
             elif key == "geometry":
-                w, _, h = value.partition("x")
-                if w.isdigit() and h.isdigit():
-                    width, height = int(w), int(h)
-            elif key == "Width" and value.isdigit():
+                geometry = _size(*value.partition("x")[::2])
+                if geometry is not None:
+                    width, height = geometry
+            elif key == "Width" and _DIGITS.fullmatch(value):
                 width = int(value)
-            elif key == "Height" and value.isdigit():
+            elif key == "Height" and _DIGITS.fullmatch(value):
                 height = int(value)
-            elif key in ("t0", "T0") and value.isdigit():
+            elif key in ("t0", "T0") and _DIGITS.fullmatch(value):
                 t0 = int(value)
+    if named is not None and geometry is not None and named != geometry:
+        raise EventFileError(
+            f"{str(path)!r}: its header gives two sensor sizes, {named[0]}x{named[1]} in its "
+            f"'% format' line and {geometry[0]}x{geometry[1]} in its '% geometry' line; "
+            "Metavision refuses such a file too: correct the wrong line"
+        )
     if version is not None and version.endswith(".0"):
         version = version[:-2]
     # Metavision's '% format EVT21' names the version '% evt 2.1' does: one spelling for callers
     version = _VERSION_ALIASES.get(version or "", version)
     size = (width, height) if width is not None and height is not None else None
     return Evt3Header(version, size, t0, length)
+
+
+def _size(width: str, height: str) -> tuple[int, int] | None:
+    """The size two header fields give, None unless both are numbers."""
+    if _DIGITS.fullmatch(width) and _DIGITS.fullmatch(height):
+        return int(width), int(height)
+    return None
 
 
 @dataclass

@@ -209,6 +209,8 @@ def read_faery(
 
     try:
         header = evt3.read_header(path)
+    except EventFileError:
+        raise  # a header it refuses (an OSError too), said as it is
     except OSError as exc:
         raise EventFileError(f"cannot read {str(path)!r}: {describe_os_error(exc)}") from None
     named = header.version
