@@ -241,7 +241,11 @@ def _descendants(root: int) -> set[int]:
 
 def _cmdline(pid: int) -> str:
     try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        # another program's arguments need not be UTF-8 (a test run beside one passing
+        # b"\xff" failed here)
+        return (
+            Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        )
     except OSError:
         return ""
 
