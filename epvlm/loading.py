@@ -147,19 +147,23 @@ _HUB_ID = re.compile(
 def hub_id_message(model_dir: str | Path) -> str | None:
     """Why ``model_dir`` cannot be used when it does not exist and reads as a hub id
     (``ORG/NAME``): epvlm runs local checkpoints only. A snapshot of it in the local Hugging
-    Face cache (`hub_cache_dir`) that holds a config.json is named. None for any other path."""
+    Face cache (`hub_cache_dir`) that holds a config.json is named. None for any other path,
+    and for one whose ``ORG`` is there: a folder here that lacks ``NAME`` is a mistyped path."""
     name = os.fspath(model_dir)
     if (
         os.path.lexists(name)
         or not _HUB_ID.fullmatch(name)
+        or os.path.lexists(name.split("/")[0])
         or "--" in name
         or ".." in name
         or len(name.split("/")[1]) > 96
     ):
         return None
     message = (
-        f"{name!r} looks like a Hugging Face hub id; epvlm never downloads models: pass a local "
-        f"checkpoint directory (e.g. one `huggingface-cli download {name} --local-dir DIR` wrote)"
+        # a relative path of two parts reads the same: that it names no folder comes first
+        f"{name!r} does not exist as a folder here and looks like a Hugging Face hub id; epvlm "
+        "never downloads models: pass a local checkpoint directory (e.g. one `huggingface-cli "
+        f"download {name} --local-dir DIR` wrote)"
     )
     repo = hub_cache_dir() / ("models--" + name.replace("/", "--"))
     cached = _complete_snapshots(repo / "snapshots")
@@ -200,9 +204,11 @@ def _complete_snapshots(snapshots: Path) -> tuple[list[Path], str] | None:
     """The snapshots in a cache repository's ``snapshots`` folder that hold a config.json,
     sorted, and the revision its ``refs/main`` names ('' when none can be read); None when the
     folder does not exist or cannot be listed."""
-    if not snapshots.is_dir():
-        return None
     try:
+        # is_dir too: a cache this user may not enter (another user's HF_HOME) raises, which
+        # turned the hint into an error about the cache folder
+        if not snapshots.is_dir():
+            return None
         found = sorted(p for p in snapshots.iterdir() if (p / "config.json").is_file())
     except OSError:
         return None

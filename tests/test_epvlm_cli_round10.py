@@ -30,8 +30,9 @@ from epvlm.cli import main
 TINY = Path(__file__).resolve().parents[1] / "epvlm" / "assets" / "shapes-demo-tiny"
 HUB_ID = "Qwen/Qwen2-VL-2B-Instruct"
 SAID = (
-    f"{HUB_ID!r} looks like a Hugging Face hub id; epvlm never downloads models: pass a local "
-    f"checkpoint directory (e.g. one `huggingface-cli download {HUB_ID} --local-dir DIR` wrote)"
+    f"{HUB_ID!r} does not exist as a folder here and looks like a Hugging Face hub id; epvlm "
+    "never downloads models: pass a local checkpoint directory (e.g. one `huggingface-cli "
+    f"download {HUB_ID} --local-dir DIR` wrote)"
 )
 
 
@@ -169,6 +170,27 @@ def test_other_missing_paths_are_not_called_hub_ids(hf_cache, capsys, given):
     if expected is None:
         rc, err = _error(capsys, *COMMANDS["run"][:2], given, *COMMANDS["run"][3:])
         assert rc == 1 and "does not exist" in err and "hub id" not in err
+
+
+def test_a_two_part_path_whose_first_folder_is_here_is_a_mistyped_path(hf_cache, capsys):
+    """Second look: ``models/qwen2`` with a ``models`` folder here (holding ``qwen2-vl``) was
+    called a hub id; it is a path naming no folder, said as any other is. Where neither part
+    is here, the hub-id message says first that it names no folder."""
+    from epvlm.loading import hub_id_message
+
+    Path("models/qwen2-vl").mkdir(parents=True)
+    assert hub_id_message("models/qwen2") is None
+    rc, err = _error(capsys, *COMMANDS["run"][:2], "models/qwen2", *COMMANDS["run"][3:])
+    assert rc == 1
+    assert err == (
+        "epvlm run: error: model directory 'models/qwen2' does not exist; expected the folder "
+        "holding config.json and the weights\n"
+    )
+    rc, err = _error(capsys, "flops", "--config", "models/qwen2")
+    assert rc == 1 and "hub id" not in err and "'models/qwen2'" in err, err
+    assert hub_id_message("elsewhere/qwen2").startswith(
+        "'elsewhere/qwen2' does not exist as a folder here and looks like a Hugging Face hub id"
+    )
 
 
 def test_an_existing_folder_named_like_a_hub_id_is_used(hf_cache, capsys):
@@ -347,3 +369,54 @@ def test_eval_says_when_limit_is_more_than_the_split(setup, tmp_path, capsys):
     for limit in ("3", "2"):
         rc, err = _error(capsys, *argv, "-o", tmp_path / limit, "--limit", limit)
         assert rc == 0 and "epvlm eval: note:" not in err, err
+
+
+def test_the_limit_note_reads_the_split_once(tmp_path, monkeypatch, capsys):
+    """Second look: the note opened the split before the evaluation opened it again, reading
+    and hashing samples.jsonl twice (~0.7 s per 100,000 samples each); it now takes the count
+    from dataset.json, and a split the dataset lacks is still refused before anything loads,
+    naming the splits there are."""
+    from conftest import build_eval_dataset
+
+    import epvlm.evaluate
+    import eventsim.datasets.loader as loader
+
+    ds = build_eval_dataset(tmp_path, 3)
+    reads = []
+    real = loader._read_split_records
+
+    def counted(*args, **kwargs):
+        reads.append(args[-1])
+        return real(*args, **kwargs)
+
+    def evaluate(model, dataset, *, split, **kwargs):
+        loader.EventVQADataset(dataset, split=split).close()
+        raise epvlm.evaluate.ParameterError("stopped before the model loads")
+
+    monkeypatch.setattr(loader, "_read_split_records", counted)
+    monkeypatch.setattr(epvlm.evaluate, "evaluate_dataset", evaluate)
+    argv = ["eval", "--model", TINY, "--dataset", ds, "-o", tmp_path / "out"]
+    rc, err = _error(capsys, *argv, "--limit", "100")
+    assert rc == 1
+    assert err.splitlines() == [
+        "epvlm eval: note: --limit 100 is more than the split's 3 samples: evaluating all 3",
+        "epvlm eval: error: stopped before the model loads",
+    ]
+    assert reads == ["test"]
+    rc, err = _error(capsys, *argv, "--split", "dev", "--limit", "100")
+    assert rc == 1
+    assert err.splitlines() == [
+        f"epvlm eval: error: split 'dev' is not in {str(ds)!r}; splits: train, val, test"
+    ], err
+
+
+def test_a_cache_that_cannot_be_looked_into_leaves_the_hub_id_message(
+    hf_cache, monkeypatch, capsys
+):
+    """Second look: a hub cache whose folder cannot be looked into (another user's HF_HOME,
+    EACCES; here a name too long) made the hub-id message an error about the cache folder."""
+    hf_cache.mkdir(parents=True)
+    monkeypatch.setenv("HF_HUB_CACHE", str(hf_cache / ("a" * 300)))
+    rc, err = _error(capsys, *COMMANDS["flops"])
+    assert rc == 1
+    assert err == f"epvlm flops: error: {SAID}\n"
