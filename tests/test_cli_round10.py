@@ -249,3 +249,114 @@ def test_a_video_cut_past_its_end_tells_the_length_with_a_stop_too(tmp_path, vid
     assert "has no decodable frames between 500 s and 1500 s (the video is 0.5 s long)" in err
     assert simulate.main(argv) == 1
     assert "after 500 s (the video is 0.5 s long)" in _err(capsys)
+
+
+# ----------------------------------------------------------------------------- second look
+
+
+@pytest.fixture(scope="module")
+def still_tail(tmp_path_factory) -> Path:
+    """Events with saved frames that outlast them: a clip that ends on a still scene."""
+    import numpy as np
+
+    frames, _ = moving_shapes_clip(32, 24, duration_s=0.5, fps=30, seed=3)
+    frames = np.concatenate([frames, np.repeat(frames[-1:], 30, axis=0)])
+    folder = tmp_path_factory.mktemp("still")
+    video = write_video(folder / "still.mp4", frames, fps=30)
+    out = folder / "still.h5"
+    assert simulate.main([str(video), "-o", str(out), "--save-frames", "--no-progress"]) == 0
+    return out
+
+
+def test_an_overlay_of_saved_frames_past_the_last_event_is_drawn(tmp_path, still_tail, capsys):
+    """The frames of a still scene are there to show: the range was refused as past the
+    recording, which it is only for the events."""
+    from eventsim.io import open_events
+
+    with open_events(still_tail) as reader:
+        last_event_ms = (reader.t_end_us - reader.t_start_us) / 1000
+        last_frame_ms = (int(reader.frame_ts_us[-1]) - reader.t_start_us) / 1000
+    assert last_frame_ms > last_event_ms + 300
+    start = last_event_ms + 100
+    out = tmp_path / "o.png"
+    argv = [str(still_tail), "-o", str(out), "--mode", "overlay", "--start-ms", f"{start:.0f}"]
+    assert render.main([*argv, "--end-ms", f"{start + 100:.0f}"]) == 0
+    assert "no events in 100 ms of windows" in capsys.readouterr().out
+    # past the frames too: refused, naming both
+    argv = [str(still_tail), "-o", str(tmp_path / "p.png"), "--mode", "overlay"]
+    assert render.main([*argv, "--start-ms", f"{last_frame_ms + 100:.0f}"]) == 1
+    err = _err(capsys)
+    assert "is past the last event of" in err
+    assert f"its last saved frame at {last_frame_ms:.3f}".rstrip("0").rstrip(".") in err
+    # other modes draw no frames: still refused past the last event
+    argv = [str(still_tail), "-o", str(tmp_path / "q.png"), "--start-ms", f"{start:.0f}"]
+    assert render.main(argv) == 1
+    assert "last saved frame" not in _err(capsys)
+
+
+@pytest.mark.parametrize(
+    ("words", "said"),
+    [
+        (["--start-ms", "-5"], "--start-ms -5 must be >= 0"),
+        (["--end-ms", "0"], "--end-ms 0 must be > 0"),
+        (["--start-ms", "5", "--end-ms", "3"], "--start-ms 5 is not before --end-ms 3"),
+        (["--fps", "0"], "--fps 0 must be > 0"),
+    ],
+)
+def test_a_bad_render_range_is_named_before_an_existing_output(
+    tmp_path, events, capsys, words, said
+):
+    """The range was judged by render_file, after the output (and a read of the input)."""
+    out = tmp_path / "y.png"
+    out.write_bytes(b"old")
+    assert render.main([str(events), "-o", str(out), *words]) == 1
+    err = _err(capsys)
+    assert said in err
+    assert "pass --force" not in err
+
+
+def test_synthetic_refuses_an_existing_output_before_making_its_clip(tmp_path, capsys, monkeypatch):
+    """The clip is made in memory (up to 2 GiB) before the output was looked at."""
+    from eventsim.simulator import synthetic
+
+    def no_clip(*args, **kwargs):
+        raise AssertionError("the clip was made")
+
+    monkeypatch.setattr(synthetic, "moving_shapes_clip", no_clip)
+    out = tmp_path / "y.h5"
+    out.write_bytes(b"old")
+    assert simulate.main(["--synthetic", "moving-shapes", "-o", str(out)]) == 1
+    assert "exists; pass --force to overwrite it" in _err(capsys)
+    # its own parameters still come first
+    argv = ["--synthetic", "moving-shapes", "-o", str(out), "--sensor-size", "8x8"]
+    assert simulate.main(argv) == 1
+    err = _err(capsys)
+    assert "--sensor-size 8x8 is too small for --synthetic" in err
+    assert "pass --force" not in err
+
+
+@pytest.mark.parametrize("module", [render, simulate, plot])
+def test_a_reader_that_leaves_a_commands_help_ends_it_quietly(monkeypatch, capsys, module):
+    """argparse dropped the write error: a help text longer than stdout's buffer (render's)
+    ended with status 0, a shorter one with 141."""
+    monkeypatch.setattr("sys.stdout", _GoneReader())
+    assert module.main(["-h"]) == EXIT_BROKEN_PIPE
+    assert capsys.readouterr().err == ""
+
+
+def test_the_creatable_probe_is_removed_when_interrupted(tmp_path, monkeypatch):
+    """A Ctrl-C right after the probe was made left it, in a folder above the output's that no
+    later run looks in for its temporaries."""
+    from eventsim.render import writers
+
+    real_close = os.close
+
+    def interrupted_close(fd):
+        real_close(fd)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(writers.os, "close", interrupted_close)
+    with pytest.raises(KeyboardInterrupt):
+        writers.check_creatable(tmp_path / "new" / "x.png")
+    monkeypatch.undo()
+    assert list(tmp_path.iterdir()) == []

@@ -159,6 +159,23 @@ class _Parser(argparse.ArgumentParser):
             print(message, file=sys.stderr, end="")
         raise _ParserExit(status)
 
+    def _print_message(self, message: str, file: Any = None) -> None:
+        # argparse drops a failed write: ``--help`` to a reader that left ended with status 0
+        # when the text outgrew stdout's buffer (``eventsim render -h | true``), and with 141
+        # (the flush at exit) when it did not
+        if not message:
+            return
+        try:
+            (file or sys.stderr).write(message)
+        except BrokenPipeError:
+            if file is not sys.stdout:
+                return
+            with contextlib.suppress(AttributeError, OSError, ValueError):
+                _silence_stdout()
+            raise _ParserExit(EXIT_BROKEN_PIPE) from None
+        except (AttributeError, OSError):
+            pass
+
 
 class _UsageError(Exception):
     pass

@@ -286,22 +286,32 @@ def _events_in_range(args: argparse.Namespace, stats: dict) -> int:
 
 def _check_within_recording(args: argparse.Namespace, stats: dict) -> None:
     """Refuse a range that starts past the recording's last event, naming the recording's
-    span: its frames would all be blank. A range that reaches past the end is fine. A start
-    far past the span (over 100 times it) that, read as microseconds, lies within it is
-    likely that mistake."""
+    span: its frames would all be blank. A range that reaches past the end is fine, and so,
+    for --mode overlay, is one within the saved frames (a still scene's frames outlast its
+    events). A start far past the span (over 100 times it) that, read as microseconds, lies
+    within it is likely that mistake."""
     start, end = args.start_ms, args.end_ms
     if start is None or stats["events"] == 0 or not (math.isfinite(start) and start >= 0):
         return
     if end is not None and not end > start:
         return  # render_file reports it
     # as render_file finds the range; t_end_us is one past the last event
-    if stats["t_start_us"] + round(start * 1000) < stats["t_end_us"]:
+    t0 = stats["t_start_us"] + round(start * 1000)
+    if t0 < stats["t_end_us"]:
         return
     last_ms = (stats["t_end_us"] - 1 - stats["t_start_us"]) / 1000
+    frames = ""
+    if args.mode == "overlay":
+        last_frame_us = _last_frame_us(args)
+        if last_frame_us is not None and t0 <= last_frame_us:
+            return
+        if last_frame_us is not None:
+            frame_ms = _ms((last_frame_us - stats["t_start_us"]) / 1000)
+            frames = f", its last saved frame at {frame_ms} ms"
     asked = f"--start-ms {start:g}" + ("" if end is None else f" --end-ms {end:g}")
     text = (
         f"{asked} is past the last event of {args.file!r}: its events span 0 .. "
-        f"{_ms(last_ms)} ms after the first"
+        f"{_ms(last_ms)} ms after the first{frames}"
     )
     if 100 * last_ms < start <= 1000 * last_ms:
         scaled = f"--start-ms {_ms(start / 1000)}"
@@ -309,6 +319,17 @@ def _check_within_recording(args: argparse.Namespace, stats: dict) -> None:
             scaled += f" --end-ms {_ms(end / 1000)}"
         text += f" (render times are milliseconds; if those were microseconds: {scaled})"
     raise ParameterError(text)
+
+
+def _last_frame_us(args: argparse.Namespace) -> int | None:
+    """The time of the file's last saved frame (None without frames)."""
+    from eventsim.io import open_events
+
+    with open_events(
+        args.file, sensor_size=args.sensor_size, layout=args.layout, **reading_options(args)
+    ) as reader:
+        ts = getattr(reader, "frame_ts_us", None)
+        return int(ts[-1]) if ts is not None and len(ts) else None
 
 
 def _ms(value: float) -> str:
@@ -456,7 +477,7 @@ def _params_from(args: argparse.Namespace) -> RenderParams:
 @cli_command(build_parser)
 def main(args: argparse.Namespace) -> int:
     from eventsim.render.accumulate import check_window_args
-    from eventsim.render.pipeline import check_output_name, render_file
+    from eventsim.render.pipeline import check_output_name, check_range_args, render_file
 
     params = _render_params(args)
     check_times(args)
@@ -468,6 +489,11 @@ def main(args: argparse.Namespace) -> int:
         )
     except ParameterError as exc:
         raise ParameterError(_window_error_in_cli_words(str(exc))) from None
+    try:
+        # before the input is read through, and before an output that exists is refused
+        check_range_args(args.start_ms, args.end_ms, args.fps)
+    except ParameterError as exc:
+        raise _range_error_in_cli_words(exc) from None
     check_output_name(args.output)
 
     def check_output() -> None:

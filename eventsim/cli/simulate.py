@@ -481,6 +481,9 @@ def _make_source(args, size):
                 f"{SYNTHETIC_MAX_BYTES / 2**30:g} GiB in memory; shorten --duration-ms or "
                 "lower --fps"
             )
+        # there is no input to name first, and the clip (up to SYNTHETIC_MAX_BYTES) is made
+        # here: an output that exists is refused before that work
+        check_output(args.output, args.force, final=True)
         frames, ts = moving_shapes_clip(width, height, duration_s, fps=fps, seed=args.seed)
         info = {
             "kind": "synthetic",

@@ -168,13 +168,18 @@ def check_creatable(path: str | os.PathLike) -> None:
         raise EventFileError(f"cannot create {str(path)!r}: {str(folder)!r} is not a folder")
     probe = temp_path(folder / path.name)
     try:
-        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except OSError as exc:
         why = describe_os_error(OSError(exc.errno, exc.strerror))
         raise EventFileError(
             f"cannot create {str(path)!r} in folder {str(folder)!r}: {why}"
         ) from None
-    remove_path(probe)
+    try:
+        os.close(fd)
+    finally:
+        # also when a Ctrl-C lands here: in a folder above the output's, still to be made, no
+        # later run would take the probe for its own temporary and remove it
+        remove_path(probe)
 
 
 def _imwrite_png(path: Path, frame_rgb: np.ndarray) -> None:
