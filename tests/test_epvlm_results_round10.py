@@ -167,6 +167,39 @@ def test_intervals_do_not_depend_on_the_order_of_the_samples():
     assert a["paired"] == b["paired"] and a["groups"] == b["groups"]
 
 
+def test_results_are_the_same_bytes_under_any_string_hash_seed(tmp_path):
+    """Second look: the pairs come from a set of selector names and the seeds from sha256, so
+    nothing may follow Python's per-process string hashing; two processes with other
+    PYTHONHASHSEEDs (and baselines of other names, listed after PAIRS) write the same JSON."""
+    import os
+    import subprocess
+    import sys
+
+    outcomes = {**OUTCOMES, ("zeta", 0.5): OUTCOMES[("random", 0.5)][::-1]}
+    outcomes[("alpha", 0.5)] = OUTCOMES[("edges", 0.5)][::-1]
+    (tmp_path / "samples.json").write_text(json.dumps(_samples(outcomes)))
+    code = (
+        "import json, sys; from epvlm.results import aggregate, json_ready; "
+        "rows = aggregate(json.load(open(sys.argv[1]))); "
+        "print(json.dumps(json_ready(rows), allow_nan=False))"
+    )
+    written = []
+    # seeds under which CPython 3.11 iterates {'alpha', 'zeta'} in either order
+    for seed in ("1", "5"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        done = subprocess.run(
+            [sys.executable, "-c", code, str(tmp_path / "samples.json")],
+            capture_output=True,
+            env=env,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+        written.append(done.stdout)
+    assert written[0] == written[1]
+    event = find_row(json.loads(written[0]), "event", 0.5)
+    assert list(event["paired"]) == ["downsample", "random", "edges", "center", "alpha", "zeta"]
+
+
 # ----------------------------------------------------------------------------- 3: warning
 
 
