@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import eventsim.io.hdf5_reader as h5mod
-from eventsim.errors import EventFileError
+from eventsim.errors import EventFileError, InvalidEventsError
 from eventsim.events import slice_time
 from eventsim.io import EventReader, open_events
 
@@ -80,15 +80,19 @@ def test_signed_polarity_first_seen_after_the_first_block_is_read_as_0_1(tmp_pat
         assert any("-1/+1" in n for n in r.notes), r.notes
 
 
-def test_0_1_polarity_in_a_signed_column_is_kept_and_a_stray_minus_one_reported(tmp_path):
+def test_0_1_polarity_in_a_signed_column_is_kept_and_a_stray_minus_one_refused(tmp_path):
     p = np.random.default_rng(2).integers(0, 2, N).astype(np.int8)
     p[1234] = -1
     path, _ = _dsec(tmp_path / "int8.h5", p=p)
+    zero = int(np.argmax(p == 0))
+    mix = rf"mixes the -1/\+1 and 0/1 conventions \(p\[1234\] = -1, p\[{zero}\] = 0\)"
     with open_events(path) as r:
-        ev = r.read()
-        assert ev["p"][1234] == -1 and np.array_equal(np.delete(ev["p"], 1234), np.delete(p, 1234))
+        assert np.array_equal(r.read_index(0, 1234)["p"], p[:1234])
         assert not any("-1/+1" in n for n in r.notes)
-        assert np.array_equal(r.read_columns().p, ev["p"])
+        with pytest.raises(InvalidEventsError, match=mix):
+            r.read()
+        with pytest.raises(InvalidEventsError, match=mix):
+            r.read_columns()
 
 
 def test_bool_polarity_is_read_as_0_1(tmp_path):

@@ -8,7 +8,7 @@ import hdf5plugin
 import numpy as np
 import pytest
 
-from eventsim.errors import EventFileError
+from eventsim.errors import EventFileError, InvalidEventsError
 from eventsim.io import open_events
 
 
@@ -43,18 +43,24 @@ def test_short_all_on_0_1_file_has_no_signed_note(tmp_path):
         assert np.array_equal(r.read()["p"], p)
 
 
-def test_stray_minus_one_after_an_on_burst_is_kept_for_the_checks(tmp_path):
+def test_stray_minus_one_after_an_on_burst_is_refused_as_a_mix(tmp_path):
     # a 0/1 file: its first 0 comes after the first block, with a stray -1 beside it; the -1
-    # is a bad event, not an OFF one, and stays for `eventsim info --check` to report
+    # is a bad event, not an OFF one: the reads meeting it refuse the mix
     n = (1 << 17) + 3000
     p = np.ones(n, np.int8)
     p[(1 << 17) + 7 :: 5] = 0
     p[(1 << 17) + 100] = -1
     path = _int8_polarity_file(tmp_path / "stray.h5", p)
+    mix = r"mixes the -1/\+1 and 0/1 conventions \(p\[131172\] = -1, p\[131079\] = 0\)"
     with open_events(path) as r:
-        assert np.array_equal(r.read()["p"], p)
-        assert np.array_equal(r.read_index_columns((1 << 17) - 10).p, p[(1 << 17) - 10 :])
-        assert np.array_equal(np.concatenate(list(r.iter_windows(10_000)))["p"], p)
+        assert np.array_equal(r.read_index(0, (1 << 17) + 100)["p"], p[: (1 << 17) + 100])
+        for read in (
+            r.read,
+            lambda: r.read_index_columns((1 << 17) - 10),
+            lambda: list(r.iter_windows(10_000)),
+        ):
+            with pytest.raises(InvalidEventsError, match=mix):
+                read()
         assert not any("-1/+1" in note for note in r.notes), r.notes
 
 

@@ -28,11 +28,12 @@ from eventsim.errors import (
     ArgumentValueError,
     EventFileError,
     EventsimError,
+    InvalidEventsError,
     ParameterError,
     UnknownLayoutError,
     shown_value,
 )
-from eventsim.events import EVENT_DTYPE, check_sensor_size, empty_events
+from eventsim.events import EVENT_DTYPE, _mixed_polarity, check_sensor_size, empty_events
 from eventsim.io.hdf5_format import FORMAT_NAME
 from eventsim.io.reader import EventFileReader
 
@@ -474,6 +475,7 @@ def _minus_one_to_zero(p: np.ndarray) -> None:
 
 
 _INT16 = np.iinfo(np.int16)
+_INT8 = np.iinfo(np.int8)
 
 
 def _holds_beyond_int16(dtype: np.dtype) -> bool:
@@ -795,16 +797,20 @@ class EventReader:
         """Whether events/p holds -1/+1, as other tools write it: each read then turns -1
         into 0 (OFF), as the readers of the other layouts do. The first block holding a 0 or
         a -1 tells: a -1 and no 0. Blocks of only +1 (a burst of ON events) tell nothing, so
-        the look goes on (through the whole column only when it holds no 0 and no -1); a -1
-        among 0/1 stays, for the checks to report."""
+        the look goes on (through the whole column only when it holds no 0 and no -1). The
+        index of the OFF value that told is kept in ``_p_off_at``: a read meeting the other
+        convention's OFF value (`_check_polarity`) names it beside that one."""
+        self._p_off_at: int | None = None
         if self._p.dtype.kind != "i":
             return False
         for a in range(0, self._n, self._block):
             b = min(a + self._block, self._n)
             block = np.asarray(self._p[a:b])
             if np.any(block == 0):
+                self._p_off_at = a + int(np.argmax(block == 0))
                 return False
             if np.any(block == -1):
+                self._p_off_at = a + int(np.argmax(block == -1))
                 self.notes.append(
                     f"polarity -1/+1 in events/p (a -1 and no 0 among its first {b} values) "
                     "read as 0/1 (-1 -> 0, +1 -> 1)"
@@ -1348,6 +1354,44 @@ class EventReader:
             if bottom < _INT16.min:
                 raise _beyond_int16(self.path, name, bottom)
 
+    def _check_polarity(self, p: np.ndarray, lo: int) -> None:
+        """Refuse values of events/p ``lo : lo + len(p)``, as the file holds them, that the
+        read would turn into another's meaning: the other convention's OFF value than the
+        column's (`_signed_polarity`), a 0 in a -1/+1 column or a -1 in a 0/1 one (a mix,
+        `InvalidEventsError`), and values int8 wraps (256 read as 0, `EventFileError`, as
+        coordinates int16 wraps). Other values (a 2) are kept for the checks to report
+        (`StreamCheck`), as the readers of the other layouts keep them for ``info``."""
+        if not p.size or p.dtype.kind == "b":
+            return
+        if self._p_signed:
+            if not (np.abs(p) != 1).any():
+                return
+        # as unsigned, a negative value is beyond 1 too: one reduction, no temporary array
+        elif int(p.view(f"u{p.dtype.itemsize}").max()) <= 1:
+            return
+        if p.dtype.itemsize > 1 or p.dtype.kind == "u":
+            wraps = np.flatnonzero((p < _INT8.min) | (p > _INT8.max))
+            if wraps.size:
+                i = int(wraps[0])
+                raise EventFileError(
+                    f"{str(self.path)!r}: events/p holds {int(p[i])} (p[{lo + i}]), beyond the "
+                    "-128..127 that polarity (int8) holds; expected 0/1 or -1/+1"
+                )
+        off, other = (-1, 0) if self._p_signed else (0, -1)
+        strays = np.flatnonzero(p == other)
+        if not strays.size:
+            return
+        offs = np.flatnonzero(p == off)
+        at = lo + int(offs[0]) if offs.size else self._p_off_at
+        if at is None:
+            return  # a column changed since the look at open, which found no 0 and no -1
+        stray = lo + int(strays[0])
+        negative, zero = (at, stray) if self._p_signed else (stray, at)
+        raise InvalidEventsError(
+            f"{str(self.path)!r}: events/p: "
+            + _mixed_polarity(f"p[{negative}] = -1", f"p[{zero}] = 0")
+        )
+
     def _decode_records(
         self,
         out: np.ndarray,
@@ -1409,6 +1453,7 @@ class EventReader:
                     check.after = int(tbuf[s + k])
                 # before the offset is added in place (`_add_offset`)
                 self._step_down(check, tbuf[s : s + k], lo)
+            self._check_polarity(bufs["p"][:k], lo)
             if self._p_signed:
                 _minus_one_to_zero(bufs["p"][:k])
             o = slice(lo - a, hi - a)
@@ -1527,6 +1572,8 @@ class EventReader:
             ds.id.read(h5py.h5s.create_simple((b - a,)), fspace, dest.view(mem))
             if wide:
                 self._check_coordinates(name, dest.view(mem))
+            if name == "p":
+                self._check_polarity(dest.view(mem), a)
             return
         step = self._block
         tail = check is not None and check.tail
@@ -1549,6 +1596,8 @@ class EventReader:
             values = into[s : s + k]
             if wide:
                 self._check_coordinates(name, values)
+            if name == "p":
+                self._check_polarity(values, lo)
             if check is not None:
                 if s:
                     check.before = check.last = int(into[0])
