@@ -7,12 +7,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import cv2
 import pytest
 
 from eventsim.cli import main as eventsim_main
-from eventsim.datasets import build_dataset, engine, verify_dataset
+from eventsim.datasets import EventVQADataset, build_dataset, engine, verify_dataset
 from eventsim.datasets.recipe import load_recipe
-from eventsim.errors import RecipeError
+from eventsim.errors import DatasetError, RecipeError
+
+from user_media import small_recipe, textured
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -216,6 +219,99 @@ def test_a_ctrl_c_while_a_dataset_is_extended_keeps_its_shards_to_finish(
     assert _build(argv) == 0
     assert "shards: 2 built, 2 reused" in capsys.readouterr().out
     assert verify_dataset(out).ok
+
+
+def _full_build_bytes(out: Path) -> dict[str, bytes]:
+    """Every file of a built dataset (shards, samples.jsonl, errors.jsonl, dataset.json...)."""
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+
+
+def _extend_with_pool(recipe: Path, out: Path, **kwargs):
+    return build_dataset(recipe, out, workers=2, exact_workers=True, progress=False, **kwargs)
+
+
+def test_an_extension_by_a_pool_stopped_and_finished_is_the_full_build(
+    tmp_path, monkeypatch, shapes_recipe
+):
+    # every file, dataset.json included (it records no time, and the limit of the last build)
+    recipe = shapes_recipe(tmp_path / "r.toml", train=3, test=7, shard=2)
+    full = tmp_path / "full"
+    _extend_with_pool(recipe, full)
+    out = tmp_path / "ds"
+    build_dataset(recipe, out, limit=3, progress=False)
+    real = engine._execute
+
+    def stop_after_one(*args, **kwargs):
+        runs = real(*args, **kwargs)
+        yield next(runs)
+        runs.close()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(engine, "_execute", stop_after_one)
+    with pytest.raises(KeyboardInterrupt):
+        _extend_with_pool(recipe, out)
+    monkeypatch.undo()
+    assert not (out / "dataset.json").exists() and (out / engine.STATE_FILE).is_file()
+    summary = _extend_with_pool(recipe, out)
+    assert summary.pool_workers == 2 and summary.shards_reused == 4
+    assert _full_build_bytes(out) == _full_build_bytes(full)
+    assert verify_dataset(out).ok
+
+
+def _image_recipe(tmp_path: Path, lines: list[str]) -> Path:
+    cv2.imwrite(str(tmp_path / "a.png"), textured(1, 64, 48))
+    (tmp_path / "qa.jsonl").write_text("".join(f"{line}\n" for line in lines))
+    return small_recipe(tmp_path, "image", "qa.jsonl", shard_size=2, name="r10")
+
+
+_GOOD = json.dumps({"image": "a.png", "question": "Q", "answer": "a"})
+_MISSING = json.dumps({"image": "missing.png", "question": "Q", "answer": "a"})
+
+
+@pytest.mark.parametrize(
+    ("lines", "named"),
+    [
+        # a sample the limited build skipped, in a full shard it reuses
+        ([_GOOD, _MISSING, _GOOD, _GOOD, _GOOD], r"sample test-000001 .*skipped by an earlier"),
+        # a malformed line past the limit, in a shard still to build
+        ([_GOOD, _GOOD, _GOOD, _GOOD, "{"], r"sample test-000004 .*malformed JSONL line 5"),
+    ],
+    ids=["skipped-in-a-reused-shard", "malformed-past-the-limit"],
+)
+def test_a_strict_build_sure_to_stop_leaves_the_dataset_it_would_extend(tmp_path, lines, named):
+    # its dataset.json was deleted (the finished dataset an unfinished build) before it stopped
+    recipe = _image_recipe(tmp_path, lines)
+    out = tmp_path / "ds"
+    build_dataset(recipe, out, limit=3, progress=False)
+    before = _full_build_bytes(out)
+    with pytest.raises(DatasetError, match=named):
+        build_dataset(recipe, out, strict=True, progress=False)
+    assert _full_build_bytes(out) == before and verify_dataset(out).ok
+
+
+def test_a_dataset_opened_while_it_is_extended(tmp_path, monkeypatch, shapes_recipe):
+    recipe = shapes_recipe(tmp_path / "r.toml", test=7, shard=2)
+    out = tmp_path / "ds"
+    build_dataset(recipe, out, limit=3, progress=False)
+    opened = EventVQADataset(out, split="test")
+    seen: list[str] = []
+    real = engine.run_shard
+
+    def run(task, *args, **kwargs):
+        with pytest.raises(DatasetError) as exc:
+            EventVQADataset(out, split="test")
+        seen.append(str(exc.value))
+        return real(task, *args, **kwargs)
+
+    monkeypatch.setattr(engine, "run_shard", run)
+    build_dataset(recipe, out, workers=1, progress=False)
+    # while it is built, an unfinished build, never the limited dataset's manifest
+    assert len(seen) == 3 and all("unfinished build" in said for said in seen)
+    # one opened before: its full shard is read as it was, its rebuilt one is said to be
+    assert opened[1]["question"]
+    with pytest.raises(DatasetError, match="was rebuilt after it was opened"):
+        opened[2]
+    assert len(EventVQADataset(out, split="test")) == 7
 
 
 # ----------------------------------------------------------------------------- recipe names

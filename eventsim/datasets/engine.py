@@ -288,8 +288,10 @@ def _build(
     missing: list[tuple[ShardTask, str]] = []
     # an image read by the samples of several shards is hashed once
     hashes: dict[tuple[str, int, int], str | None] = {}
-    # the shards up to where a strict build is sure to stop
+    # the shards up to where a strict build is sure to stop, and the record the plan found bad
+    # that it stops at
     planned = tasks
+    bad_record: SampleSpec | None = None
     for k, task in enumerate(tasks):
         done = read_shard_index(Path(task.path), task.expect())
         # a shard of the finished build that changed since is rebuilt, not taken as it now is
@@ -311,6 +313,7 @@ def _build(
             if task.strict and any(spec.error for spec in task.specs):
                 # a record the plan found bad (a malformed line) stops the build in this shard,
                 # unless a sample before it fails to build first: later shards are not needed
+                bad_record = next(spec for spec in task.specs if spec.error)
                 planned = tasks[: k + 1]
                 break
             continue
@@ -321,6 +324,13 @@ def _build(
         results[(task.split, task.shard)] = done
         finished.add(task.path)
     notes = _missing_inputs(out, missing, pending, len(tasks))
+    # a strict build sure to stop is refused before the finished dataset it extends becomes an
+    # unfinished build it cannot finish, naming the bad sample known now (one in a shard still
+    # to build before it might fail first, but the build stops either way)
+    if extends and reused_bad is not None:
+        _raise_strict(*reused_bad)
+    if extends and bad_record is not None:
+        raise StrictStop(f"sample {bad_record.id} ({_where(bad_record)}): {bad_record.error}")
     if extends:
         # nothing is refused now: the finished dataset becomes an unfinished build of the
         # larger one, as a Ctrl-C from here on leaves it (its last shard may be replaced, and
