@@ -144,7 +144,8 @@ def test_the_cache_is_the_one_huggingface_hub_uses(tmp_path, env):
     """Checked against huggingface_hub itself, which reads the settings as it is imported."""
     import os
 
-    pytest.importorskip("huggingface_hub")
+    import huggingface_hub  # noqa: F401  (a dev dependency: transformers needs it)
+
     names = ("HF_HOME", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "XDG_CACHE_HOME")
     environ = {k: v for k, v in os.environ.items() if k not in names}
     environ.update(HOME=str(tmp_path), **env)
@@ -320,8 +321,6 @@ def test_threads_out_of_range_are_usage_errors(tmp_path, monkeypatch, capsys, co
 def test_run_says_what_a_baseline_keeps_under_quantile_without_events(
     tmp_path, monkeypatch, capsys
 ):
-    pytest.importorskip("torch")
-    pytest.importorskip("transformers")
     import cv2
     import numpy as np
 
@@ -351,8 +350,6 @@ def test_run_says_what_a_baseline_keeps_under_quantile_without_events(
 
 @pytest.fixture(scope="module")
 def setup(eval_setup, tmp_path_factory):
-    pytest.importorskip("torch")
-    pytest.importorskip("transformers")
     return eval_setup(tmp_path_factory.mktemp("epvlm-limit"), 3)
 
 

@@ -371,7 +371,8 @@ def test_file_cut_mid_word_read_up_to_the_cut(tmp_path, extra, legacy):
 
 
 def test_cut_file_notes_as_evt3_does(tmp_path):
-    pytest.importorskip("faery")
+    import faery  # noqa: F401  (the formats extra, installed for the tests)
+
     # the EVT 3.0 words of one event (time high, time low, y, x), then a byte of another
     evt3 = struct.pack("<4H", 0x8000, 0x6005, 0x0003, 0x2000 | 7) + b"\x01"
     with open_events(write(tmp_path, evt3, b"% evt 3.0\n% geometry 64x48\n% end\n")) as r:
