@@ -22,24 +22,10 @@ import warnings
 
 import numpy as np
 import pytest
+from test_text_round9 import _read, _write
 
 from eventsim.errors import EventFileError, InvalidEventsError
-from eventsim.io import open_events
 from eventsim.io.layouts import build_events
-
-SIZE = (64, 48)
-
-
-def _read(path, **kw):
-    with open_events(path, sensor_size=SIZE, **kw) as r:
-        ev = r.read()
-        return [ev[k].tolist() for k in "txyp"], list(r.notes)
-
-
-def _write(tmp_path, name, body):
-    path = tmp_path / name
-    path.write_bytes(body.encode())
-    return path
 
 
 @pytest.mark.parametrize(

@@ -295,6 +295,28 @@ def _vectors_misread(words: np.ndarray, kind: np.ndarray, limit: int, carry: _Pl
     return bool(np.any((bits > 0) & placed_apart) or np.any(base & ((val & 0x7FF) >= limit)))
 
 
+def sensor_events(
+    path: str | os.PathLike,
+    t: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    p: np.ndarray,
+    limits: tuple[int, int],
+    where: str,
+) -> np.ndarray:
+    """A decoded chunk's columns as events, refused where an address lies past ``limits``
+    (``where`` names that sensor in the message)."""
+    if t.size:
+        for name, v, limit in (("x", x, limits[0]), ("y", y, limits[1])):
+            if v.max() >= limit:
+                raise EventFileError(
+                    f"{str(path)!r}: an event has {name} = {int(v.max())}, outside {where}"
+                )
+    ev = np.empty(t.size, dtype=EVENT_DTYPE)
+    ev["t"], ev["x"], ev["y"], ev["p"] = t, x, y, p
+    return ev
+
+
 def read_evt3(
     path: str | os.PathLike, size: tuple[int, int] | None, header: Evt3Header | None = None
 ) -> np.ndarray:
@@ -318,15 +340,7 @@ def read_evt3(
                 break
             words = np.frombuffer(raw[: len(raw) // 2 * 2], dtype="<u2").astype(np.int64)
             t, x, y, p = _decode_chunk(words, st)
-            if t.size:
-                for name, v, limit in (("x", x, limits[0]), ("y", y, limits[1])):
-                    if v.max() >= limit:
-                        raise EventFileError(
-                            f"{str(path)!r}: an event has {name} = {int(v.max())}, outside {where}"
-                        )
-            ev = np.empty(t.size, dtype=EVENT_DTYPE)
-            ev["t"], ev["x"], ev["y"], ev["p"] = t + header.t0_us, x, y, p
-            parts.append(ev)
+            parts.append(sensor_events(path, t + header.t0_us, x, y, p, limits, where))
     if not parts:
         return np.zeros(0, dtype=EVENT_DTYPE)
     return np.concatenate(parts)
