@@ -253,7 +253,9 @@ def test_an_extension_by_a_pool_stopped_and_finished_is_the_full_build(
     monkeypatch.undo()
     assert not (out / "dataset.json").exists() and (out / engine.STATE_FILE).is_file()
     summary = _extend_with_pool(recipe, out)
-    assert summary.pool_workers == 2 and summary.shards_reused == 4
+    # the pool's other worker may finish its shard before the stop lands: then one shard is
+    # left, built in this process (CI saw it), so only a floor on the reused shards holds
+    assert summary.shards_reused >= 4
     assert _full_build_bytes(out) == _full_build_bytes(full)
     assert verify_dataset(out).ok
 
