@@ -1112,6 +1112,10 @@ class EventReader:
         return self._times_at(i, 1)[0]
 
     def _times_at(self, i: int, count: int) -> list[int]:
+        """events/t[i : i + count] as the file holds it (`_t_values`)."""
+        return [int(v) for v in self._t_values(i, count)]
+
+    def _t_values(self, i: int, count: int) -> np.ndarray:
         """events/t[i : i + count] as the file holds it, through the low-level API (h5py's
         indexing builds its selection in Python on each call); its chunk is usually in the
         chunk cache, decoded by the read beside it."""
@@ -1119,7 +1123,7 @@ class EventReader:
         fspace.select_hyperslab((i,), (count,))
         buf = np.empty(count, dtype=_native(self._t.dtype))
         self._t.id.read(h5py.h5s.create_simple((count,)), fspace, buf)
-        return [int(v) for v in buf]
+        return buf
 
     def _read_window(
         self,
@@ -1534,14 +1538,10 @@ class EventReader:
         one-value read of t[a - 1] reported it."""
         hi = min((a // self._block + 1) * self._block, b)
         count = hi - a + 1 + (1 if check.tail and hi == b else 0)
-        fspace = self._t.id.get_space()
-        fspace.select_hyperslab((a - 1,), (count,))
-        buf = np.empty(count, dtype=_native(self._t.dtype))
         try:
-            self._t.id.read(h5py.h5s.create_simple((count,)), fspace, buf)
+            return self._t_values(a - 1, count)
         except OSError as exc:
             raise self._damaged("events/t", exc, "events/t") from None
-        return buf
 
     def _read_column(
         self,
