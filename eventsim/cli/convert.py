@@ -110,9 +110,9 @@ def _why_implausible(n: int, span_s: float) -> str | None:
 
 
 def _implausible_times(reader: Any, src: Path, given_unit: str | None) -> str | None:
-    """The refusal of an input whose times are implausible for an event camera (`_why_implausible`),
+    """What is implausible about an input's times for an event camera (`_why_implausible`),
     naming its span, rate and the smaller time units that would make them plausible; None when
-    they are plausible."""
+    they are plausible. The caller ends it with what --force does."""
     from eventsim.io.layouts import TIME_UNITS
 
     n = len(reader)
@@ -147,7 +147,7 @@ def _implausible_times(reader: Any, src: Path, given_unit: str | None) -> str | 
                 f"; its times are likely in a smaller unit: {spans}; pass --time-unit {listed}, "
                 "whichever they are in"
             )
-    return text + "; if the times are right, pass --force to convert them as read"
+    return text
 
 
 def _counted(chunks: Iterator[Any], bar: Any) -> Iterator[Any]:
@@ -270,12 +270,13 @@ def main(args: argparse.Namespace) -> int:
         implausible = _implausible_times(reader, src, args.time_unit)
         if implausible is not None:
             if not args.force:
-                raise InvalidEventsError(implausible)
+                raise InvalidEventsError(
+                    f"{implausible}; if the times are right, pass --force to convert them as read"
+                )
             # --force also overwrites: given for that alone, it must not pass such times
             # without saying that it did
             print(
-                f"eventsim convert: warning: {implausible.rsplit('; if the times', 1)[0]}; "
-                "converted as read because of --force",
+                f"eventsim convert: warning: {implausible}; converted as read because of --force",
                 file=sys.stderr,
             )
         frames = None
