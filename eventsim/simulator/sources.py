@@ -224,7 +224,14 @@ def tiff_decoder_input(
     same bytes, so that they land on the colour's pixels. Uncompressed tiles OpenCV cannot
     decode from memory come in strips (`_untiled`). Of a file whose first page is a
     reduced-resolution copy, its first full-resolution page is decoded (`_tiff_image_page`)."""
-    data = _untiled(_tiff_image_page(data, "TIFF file"))
+    return _tiff_decoder_input(_untiled(_tiff_image_page(data, "TIFF file")))
+
+
+def _tiff_decoder_input(
+    data: bytes | bytearray,
+) -> tuple[bytes | bytearray, int, dict[int, tuple[int, int, int]]]:
+    """`tiff_decoder_input` of bytes already its image page, untiled: `_decode_tiff` has made
+    them so, and a stack's frames pass through it one by one."""
     try:
         entries = _tiff_directory(data)
     except (_Truncated, IndexError, ValueError):
@@ -278,7 +285,7 @@ def _decode_tiff(data: bytes | bytearray, name: str) -> np.ndarray:
     gives them, then turned upright by the EXIF rule. A compression OpenCV cannot decode goes
     to Pillow where it is installed."""
     data = _untiled(_tiff_image_page(data, f"image {name!r}"))
-    buf, orientation, entries = tiff_decoder_input(data)
+    buf, orientation, entries = _tiff_decoder_input(data)
     photometric = entries.get(_TIFF_PHOTOMETRIC, (-1,))[0]
     if photometric == _PHOTOMETRIC_WHITE_IS_ZERO and entries.get(_TIFF_SAMPLE_FORMAT, (1,))[0] == 3:
         raise InputError(
