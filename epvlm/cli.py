@@ -1097,16 +1097,11 @@ def build_flops_parser() -> argparse.ArgumentParser:
 
 @cli_command(build_flops_parser)
 def flops_main(args: argparse.Namespace) -> int:
-    from epvlm.errors import ModelDirError
-    from epvlm.flops import PRESETS, image_token_grid, load_dims, vlm_flops
-    from epvlm.loading import hub_id_message
+    from epvlm.flops import image_token_grid, load_dims, vlm_flops
     from epvlm.prior import keep_budget
     from epvlm.results import fmt_gflops, fmt_keep
     from eventsim._text import plural
 
-    hub_id = hub_id_message(args.config) if args.config not in PRESETS else None
-    if hub_id is not None:
-        raise ModelDirError(hub_id)
     dims = load_dims(args.config)
     h, w = args.image_hw
     rows, cols = image_token_grid(dims, h, w)

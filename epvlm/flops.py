@@ -248,7 +248,9 @@ def load_dims(config: str | Path | VLMDims | dict | Any) -> VLMDims:
     """Dims from a preset name (`PRESETS`: ``qwen2-vl-2b``, ``qwen2-vl-7b``,
     ``qwen2.5-vl-3b``, ``qwen2.5-vl-7b``), a checkpoint directory (``config.json``, whose
     ``model_type`` says Qwen2-VL or Qwen2.5-VL, and if present the processor's pixel budget), a
-    config dict, a transformers ``Qwen2VLConfig`` / ``Qwen2_5_VLConfig`` or `VLMDims`."""
+    config dict, a transformers ``Qwen2VLConfig`` / ``Qwen2_5_VLConfig`` or `VLMDims`. A
+    hub id given for a folder (``Qwen/Qwen2-VL-2B-Instruct``) is said to be one
+    (`epvlm.loading.hub_id_message`)."""
     if isinstance(config, VLMDims):
         return config
     if isinstance(config, dict):
@@ -264,8 +266,11 @@ def load_dims(config: str | Path | VLMDims | dict | Any) -> VLMDims:
         # budget beside it is read too)
         path = path.parent
     if not path.is_dir():
+        from epvlm.loading import hub_id_message
+
         raise ModelDirError(
-            f"config {name!r} is neither a preset ({', '.join(PRESETS)}) nor a model directory"
+            hub_id_message(name)
+            or f"config {name!r} is neither a preset ({', '.join(PRESETS)}) nor a model directory"
         )
     cfg_file = path / "config.json"
     if not cfg_file.is_file():
