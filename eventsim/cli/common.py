@@ -170,8 +170,7 @@ class _Parser(argparse.ArgumentParser):
         except BrokenPipeError:
             if file is not sys.stdout:
                 return
-            with contextlib.suppress(AttributeError, OSError, ValueError):
-                _silence_stdout()
+            _silence_stdout()
             raise _ParserExit(EXIT_BROKEN_PIPE) from None
         except (AttributeError, OSError):
             pass
@@ -378,12 +377,13 @@ def _stdout_reader_gone() -> bool:
 
 def _silence_stdout() -> None:
     """Point stdout at the null device, so that the flush at exit does not fail again and print
-    Python's "Exception ignored" lines."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, sys.stdout.fileno())
-    finally:
-        os.close(devnull)
+    Python's "Exception ignored" lines; a stdout without a descriptor is left as it is."""
+    with contextlib.suppress(AttributeError, OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, sys.stdout.fileno())
+        finally:
+            os.close(devnull)
 
 
 def _progress_bars() -> list[Any]:
@@ -806,8 +806,7 @@ def _print_out(text: str, status: int) -> int:
         print(text)
         sys.stdout.flush()
     except BrokenPipeError:
-        with contextlib.suppress(AttributeError, OSError, ValueError):
-            _silence_stdout()
+        _silence_stdout()
         return EXIT_BROKEN_PIPE
     return status
 
