@@ -2724,12 +2724,12 @@ class TiffStackSource:
                 # the pages its OME-XML places past the file's last: said after the frames
                 self._past_end = (0 if ome is None else ome.past_end, len(chain))
                 pages = [p for _, p in numbered]
-                first = _tiff_page_entries(tiff, pages[0].at, f"TIFF stack {name!r}: page {numbered[0][0] + 1}") if pages else None  # fmt: skip
+                first = (head if numbered[0][0] == 0 else _tiff_page_entries(tiff, pages[0].at, f"TIFF stack {name!r}: page {numbered[0][0] + 1}")) if pages else None  # fmt: skip
                 if first is None:
                     raise InputError(f"TIFF stack {name!r} has no readable first page")
                 if ome is None:  # ImageJ's and other descriptions are on the first frame's page
                     description = _tiff_page_description(first)
-                order = _tiff_byte_order(tiff) or "little"
+                samples = _tiff_samples_per_pixel(tiff, first)
                 self._at = np.array([p.at for p in pages], np.int64)
                 self.n_frames = len(pages)
                 # ImageJ's stack of one directory: frame k is its first page's pixels k frames on
@@ -2746,7 +2746,7 @@ class TiffStackSource:
         if frame is None:
             raise InputError(f"TIFF stack {name!r}: its first page runs past the end of the file")
         self._refuse_hyperstack(description)
-        self._refuse_ome_planes(description, first, order)
+        self._refuse_ome_planes(description, samples)
         #: of an OME-TIFF of several series, which is read ("1 of 3"); None for one series
         self.series = None if ome is None or len(ome.names) < 2 else f"1 of {len(ome.names)}"
         times, unused = (None, "") if fps is not None or ome is None else self._delta_t_times(ome, numbered)  # fmt: skip
@@ -2895,12 +2895,11 @@ class TiffStackSource:
                 "(ImageJ's Image > Hyperstacks > Reduce Dimensionality) and save that"
             )
 
-    def _refuse_ome_planes(
-        self, description: bytes, first: list[_TiffField], order: Literal["little", "big"]
-    ) -> None:
+    def _refuse_ome_planes(self, description: bytes, samples: int) -> None:
         """An OME-TIFF keeps a plane a page, channels and z slices too: of several channels
         each a page of its own, or of z slices at several time points, its pages are no
-        sequence of frames (a frame a channel would flicker between them)."""
+        sequence of frames (a frame a channel would flicker between them). ``samples``: the
+        first frame's samples a pixel."""
         pixels = re.search(rb"<(?:\w+:)?Pixels\b[^>]*>", description)
         if pixels is None:
             return
@@ -2908,8 +2907,6 @@ class TiffStackSource:
         for axis in "CZT":
             size = re.search(rb"\bSize" + axis.encode() + rb"=[\"'](\d+)[\"']", pixels.group(0))
             sizes[axis] = int(size.group(1)) if size else 1
-        spp = next((_tiff_field_values(f, order) for f in first if f.tag == 277), [])
-        samples = max(1, spp[0]) if spp else 1
         # an RGB plane is three of SizeC in one page
         channels = sizes["C"] // samples if sizes["C"] % samples == 0 else sizes["C"]
         if channels > 1 or (sizes["Z"] > 1 and sizes["T"] > 1):
