@@ -265,9 +265,10 @@ def _check_model(model: str) -> None:
     message names what it holds."""
     from epvlm.loading import check_model_dir, check_model_type
 
-    check_model_dir(model)
     if (Path(model) / "config.json").is_file():
         check_model_type(model)
+    else:
+        check_model_dir(model)
 
 
 # ---------------------------------------------------------------------------------------- run
