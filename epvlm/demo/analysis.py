@@ -90,8 +90,9 @@ def summarize(
     dense = [s for s in samples if s["selector"] == "dense" and float(s["keep"]) == 1.0]
     if not dense:
         raise ParameterError("the samples hold no dense configuration to compare with")
+    selectors = {str(s["selector"]) for s in samples}
     if pairs is None:
-        pairs = event_pairs(str(s["selector"]) for s in samples)
+        pairs = event_pairs(selectors)
     types = Counter(str(s["question_type"]) for s in dense)
     if detail_types is None:
         detail_types = [t for t in sorted(types) if t not in NON_DETAIL_TYPES]
@@ -114,7 +115,7 @@ def summarize(
         "question_types": dict(sorted(types.items())),
         "detail_types": sorted(detail),
         # the pairs these samples can compare (both selectors present)
-        "pairs": [list(p) for p in pairs if {*p} <= {str(s["selector"]) for s in samples}],
+        "pairs": [list(p) for p in pairs if {*p} <= selectors],
         # questions whose event window held no event: `event` kept the centre blocks there
         "event_fallbacks": len(
             {str(s["id"]) for s in samples if s["selector"] == "event" and s.get("fallback")}
