@@ -611,7 +611,8 @@ def _unnumbered(text: str) -> str:
     """``text`` without the numbers of a numbered list (two or more lines start with one):
     they count steps, and are no option's text "1". A single "2. There are two cars." may be
     the answer 2 with its reason, and keeps it."""
-    return _LIST_ITEM.sub("", text) if len(_LIST_ITEM.findall(text)) > 1 else text
+    unnumbered, items = _LIST_ITEM.subn("", text)
+    return unnumbered if items > 1 else text
 
 
 def _text_choice(text: str, options: Sequence[str]) -> int | None:
