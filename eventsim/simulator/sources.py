@@ -1582,11 +1582,12 @@ def _ome_series(description: bytes, n_pages: int, samples: int = 1) -> _OmeSerie
         if _xml_local(element.tag) != "Plane" or element.get("DeltaT") is None:
             continue
         unit = element.get("DeltaTUnit", "s")  # OME's default unit
-        if _time_unit(unit) is None:
+        scale = _time_unit(unit)
+        if scale is None:
             delta_t_unknown = delta_t_unknown or unit
             continue
         try:
-            seconds = float(element.get("DeltaT", "")) * (_time_unit(unit) or math.nan)
+            seconds = float(element.get("DeltaT", "")) * scale
         except ValueError:
             continue
         if math.isfinite(seconds):
@@ -2753,11 +2754,10 @@ class TiffStackSource:
         if fps is not None:
             check_frame_rate(fps, self.n_frames)
             self.timing = f"{fps:g} fps"
-        elif times is not None:
+        elif times is not None and ome is not None:
             span_s = (int(times[-1]) - int(times[0])) / 1e6
             fps = (self.n_frames - 1) / span_s if span_s > 0 else 1.0
-            unit = ome.delta_t_unit if ome is not None else "s"
-            self.timing = f"{fps:g} fps on average (OME Plane DeltaT, {unit})"
+            self.timing = f"{fps:g} fps on average (OME Plane DeltaT, {ome.delta_t_unit})"
         else:
             found = _stack_frame_interval(description)
             if found is None:
