@@ -43,7 +43,6 @@ from eventsim.datasets.sources import (
     SampleError,
     SampleMaker,
     SampleSpec,
-    _split_exists,
     plan_split,
 )
 from eventsim.errors import DatasetError, OutputExistsError, ParameterError
@@ -881,10 +880,7 @@ def _plan(recipe: Recipe, out: Path, limit: int | None, strict: bool) -> list[Sh
     tasks: list[ShardTask] = []
     size = recipe.shard_size
     for split in recipe.splits:
-        try:
-            specs = plan_split(recipe, split, limit)
-        except DatasetError as exc:
-            raise _split_file_hint(recipe, split, exc) from None
+        specs = plan_split(recipe, split, limit)
         if strict and not tasks and specs and specs[0].error:
             # the dataset's first sample: no sample before it can fail first, so it is named
             # before anything is written. A record found bad here after other samples is named
@@ -895,19 +891,6 @@ def _plan(recipe: Recipe, out: Path, limit: int | None, strict: bool) -> list[Sh
             path = out / "shards" / shard_filename(split, k)
             tasks.append(ShardTask(recipe, split, k, chunk, str(path), strict))
     return tasks
-
-
-def _split_file_hint(recipe: Recipe, split: str, exc: DatasetError) -> DatasetError:
-    """``exc`` (a split that cannot be planned) with, when its split file does not exist,
-    how to name one: the example recipes ship none, and their default path names no file."""
-    text = str(recipe.splits[split])
-    path = recipe.resolve_path(text)
-    if _split_exists(path) or "in the current folder" in str(exc):
-        return exc
-    return DatasetError(
-        f"{exc}; give your split file with --set splits.{split}=PATH (a relative PATH "
-        f"starts at the recipe's folder, {str(recipe.base_dir)!r})"
-    )
 
 
 def _raise_strict(task: ShardTask, error: dict[str, Any]) -> None:

@@ -138,16 +138,18 @@ def plan_split(recipe: Recipe, split: str, limit: int | None = None) -> list[Sam
                 f"split file {str(path)!r} is a {path.suffix} table; source kind {kind!r} reads "
                 f"{read} split files: convert it"
             )
-    rows: list[SourceRow]
-    if fmt == "parquet":
-        rows = []
-        for part in _parquet_shards(path):
-            left = None if limit is None else limit - len(rows)
-            if left is not None and left <= 0:
-                break
-            rows += [({"file": str(part), **w}, r, e) for w, r, e in _parquet_rows(part, left)]
-    else:
-        rows = _jsonl_rows(path, limit)
+    from eventsim.errors import DatasetError
+
+    try:
+        rows = _split_rows(path, fmt, limit)
+    except DatasetError as exc:
+        if _split_exists(path):
+            raise
+        # the example recipes ship no split file, and their default path names none
+        raise DatasetError(
+            f"{exc}; give your split file with --set splits.{split}=PATH (a relative PATH "
+            f"starts at the recipe's folder, {str(recipe.base_dir)!r})"
+        ) from None
     media_key = "video" if kind == "video" else "image"
     specs = []
     # each id names one record; a later record with the same id would be kept under a label
@@ -176,6 +178,18 @@ def plan_split(recipe: Recipe, split: str, limit: int | None = None) -> list[Sam
             )
         )
     return specs
+
+
+def _split_rows(path: Path, fmt: str, limit: int | None) -> list[SourceRow]:
+    if fmt != "parquet":
+        return _jsonl_rows(path, limit)
+    rows: list[SourceRow] = []
+    for part in _parquet_shards(path):
+        left = None if limit is None else limit - len(rows)
+        if left is not None and left <= 0:
+            break
+        rows += [({"file": str(part), **w}, r, e) for w, r, e in _parquet_rows(part, left)]
+    return rows
 
 
 def _split_exists(path: Path) -> bool:
