@@ -715,7 +715,8 @@ def check_events_file(
     ``time_unit``, ``columns`` and ``layout`` are `open_events`'s. ``opened`` is called once
     the file has opened, before its events are read through: a command's checks of its output
     go there, so that a missing or unreadable input is named first and an output that exists
-    is refused without reading a long recording."""
+    is refused before the events are read through (HDF5 and npy open without reading them;
+    text and faery's formats are read whole as they open)."""
     from eventsim.io import open_events
 
     with open_events(
