@@ -4,31 +4,14 @@ one range of times at a time when the file holds more events than may be held at
 
 from __future__ import annotations
 
-import h5py
 import numpy as np
 import pytest
+from test_reads_second_look9 import _dsec
 
 from eventsim.cli import convert
 from eventsim.io import EventReader, open_events
 
 W, H = 64, 48
-
-
-def _dsec(path, t, *, t_offset=None, chunks=256):
-    """A DSEC-layout file whose event i has x, y = i % W, (i // W) % H: the file's order of
-    events of equal time can be told from the output."""
-    n = t.shape[0]
-    i = np.arange(n)
-    with h5py.File(path, "w") as f:
-        g = f.create_group("events")
-        g.create_dataset("x", data=(i % W).astype(np.uint16), chunks=(chunks,))
-        g.create_dataset("y", data=((i // W) % H).astype(np.uint16), chunks=(chunks,))
-        g.create_dataset("t", data=t, chunks=(chunks,))
-        g.create_dataset("p", data=(i % 2).astype(np.uint8), chunks=(chunks,))
-        f.attrs.update({"sensor_width": W, "sensor_height": H})
-        if t_offset is not None:
-            f["t_offset"] = np.int64(t_offset)
-    return path
 
 
 def _want(t, off=0):
