@@ -695,10 +695,17 @@ def row_shown(
 def _refuse_unclosed_quote(path: Path, raw: bytes, delim: bytes, lead: int) -> None:
     """`EventFileError` for a field that opens with a quote no quote closes while lines with
     values follow: the table reads it to the end of the file as one field, and the rows below
-    with it (a label '"abc' took every event after it without a word). The last quote tells
-    where the quotes number odd: a closing one would follow it."""
-    at = raw.rfind(b'"')
-    if at < 0 or raw.count(b'"') % 2 == 0 or (at and raw[at - 1 : at] not in (delim, b"\n")):
+    with it (a label '"abc' took every event after it without a word). Quoted fields are
+    followed as a CSV reader does (a quote opens one only at a field's start, ``""`` inside
+    is a quote): counting quotes took ``"a""`` for closed and a quote inside a field for
+    opening one."""
+    if b'"' not in raw:
+        return
+    d = re.escape(delim)
+    # a quote at a field's start, with the quoted text that closes it where one does
+    opening = re.compile(rb'(?:(?<=[\n%s])|\A)"(?:[^"]*(?:""[^"]*)*"(?!"))?' % d)
+    at = next((m.start() for m in opening.finditer(raw) if m.end() - m.start() == 1), None)
+    if at is None:
         return
     below = raw.find(b"\n", at)
     if below < 0 or _ONLY_SPACE.fullmatch(raw, below):
@@ -938,9 +945,20 @@ def _metavision_lines(
     return raw[pos:], lead, size
 
 
-def _csv_polarity(p: np.ndarray, notes: list[str], check: bool, named: bool) -> np.ndarray:
+def _csv_polarity(
+    p: np.ndarray,
+    notes: list[str],
+    check: bool,
+    named: bool,
+    shown: Callable[[str, int], str],
+) -> np.ndarray:
     """`polarity_01` of a CSV's p column; where no header named the columns, the refusal says
-    how to give another order: Metavision's writers put the time last (x,y,p,t) without one."""
+    how to give another order: Metavision's writers put the time last (x,y,p,t) without one.
+    A polarity that is no finite number is named as written, by its line (``shown``, as
+    `row_shown` gives it): `polarity_01` named it by its index among the rows."""
+    if check and p.dtype.kind == "f" and not np.all(np.isfinite(p)):
+        bad = int(np.flatnonzero(~np.isfinite(p))[0])
+        raise InvalidEventsError(f"the CSV: polarity is {shown('p', bad)}; expected 0/1 or -1/+1")
     try:
         return polarity_01(p, "the CSV", notes, check)
     except InvalidEventsError as exc:
@@ -1099,10 +1117,10 @@ def read_csv(
             raise EventFileError(
                 f"{what}, {_where(lines, bad.index)}: time {int(integers[bad.index, 0])} {bad.why}"
             ) from None
-        p = _csv_polarity(integers[:, 3], notes, check_polarity, named_order)
+        p = _csv_polarity(integers[:, 3], notes, check_polarity, named_order, row_text)
         ev, order = build_events(integers[:, 1], integers[:, 2], t_us, p, notes, row_text)
     elif floats is not None:
-        p = _csv_polarity(rows[:, 3], notes, check_polarity, named_order)
+        p = _csv_polarity(rows[:, 3], notes, check_polarity, named_order, row_text)
         ev, order = build_events(rows[:, 1], rows[:, 2], floats[1], p, notes, row_text)
     else:
         t_us = text_times_to_us(t_text, unit, what, lines)
@@ -1111,7 +1129,7 @@ def read_csv(
         p_read = bool_words(rows[:, 3], notes, "the CSV")
         if p_read is None:
             p_read = _numbers(rows[:, 3], f"{what} column p", lines)
-        p = _csv_polarity(p_read, notes, check_polarity, named_order)
+        p = _csv_polarity(p_read, notes, check_polarity, named_order, row_text)
         ev, order = build_events(x, y, t_us, p, notes, row_text)
     size, inferred = resolve_sensor_size(file_size, sensor_size, ev, path, notes)
     return ArrayReader(

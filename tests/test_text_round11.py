@@ -1,0 +1,70 @@
+"""Round 11 of the text readers (eventsim/io/text.py):
+
+- a CSV field that opens with a quote no quote closes is found by CSV's quoting rules (a quote
+  opens a field only at its start, ``""`` inside a quoted field is a quote): counting quotes
+  took ``"a""`` for closed, so the table read every line below it as that one field;
+- a CSV polarity that is no finite number (``nan``, ``inf``) is named as written, by its line
+  in the file, as the other values are: it was named by its index among the rows.
+"""
+
+from __future__ import annotations
+
+import pytest
+from test_text_round9 import _read, _write
+
+from eventsim.errors import EventFileError, InvalidEventsError
+
+
+# -- quotes --------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("body", "line", "field"),
+    [
+        # an escaped quote at the end of an unclosed field: four quotes counted even
+        ('t,x,y,p,label\n1,5,6,1,"a""\n2,7,8,0,x\n3,9,9,1,y\n', 2, '"a""'),
+        ('t\tx\ty\tp\tlabel\n1\t5\t6\t1\t"a""b""\n2\t7\t8\t0\tx\n3\t9\t9\t1\t""\n', 2, '"a""b""'),
+        # a quote inside a field quotes nothing, and its count hid the unclosed one
+        ('t,x,y,p,label\n1,5,6,1,5" screen\n2,7,8,0,"abc\n3,9,9,1,y\n', 3, '"abc'),
+    ],
+)
+def test_an_unclosed_quote_is_found_by_csv_quoting_rules(tmp_path, body, line, field):
+    with pytest.raises(EventFileError) as info:
+        _read(_write(tmp_path, "ev.csv", body))
+    assert f"line {line}: a field opens with a quote that no quote closes ({field!r})" in str(
+        info.value
+    )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # a quoted field over two lines whose second starts with its closing quote: the last
+        # quote of the file stood at a line's start with the quotes odd
+        't,x,y,p,label\n1,5,6,1,a"b\n2,7,8,0,"c\n",d\n3,9,9,1,y\n',
+        # escaped quotes, and quotes inside unquoted fields
+        't,x,y,p,label\n1,5,6,1,""""\n2,7,8,0,"say ""hi"""\n3,9,9,1,a"b"c"\n',
+        # a quote in a comment line below the first is no field's
+        't,x,y,p,label\n1,5,6,1,x\n# it"s here\n2,7,8,0,"y"\n3,9,9,1,z\n',
+    ],
+)
+def test_quotes_that_csv_reads_closed_are_read(tmp_path, body):
+    cols, _ = _read(_write(tmp_path, "ev.csv", body))
+    assert cols[0] == [1, 2, 3]
+
+
+# -- polarity ------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("body", "shown"),
+    [
+        # integer times, a header, a blank line: the line counts them all
+        ("t,x,y,p\n1,2,3,1\n\n2,3,4,nan\n", "'nan' at line 4 of"),
+        ("# by hand\n0.1,2,3,1\n0.2,3,4,inf\n", "'inf' at line 3 of"),
+        ("t;x;y;p\n0,1;2;3;1\n0,2;3;4;NaN\n", "'NaN' at line 3 of"),
+    ],
+)
+def test_a_polarity_that_is_no_finite_number_is_named_by_its_line(tmp_path, body, shown):
+    path = _write(tmp_path, "ev.csv", body)
+    with pytest.raises(InvalidEventsError) as info:
+        _read(path)
+    message = str(info.value)
+    assert f"polarity is {shown} {str(path)!r}; expected 0/1 or -1/+1" in message
+    assert "index" not in message
