@@ -12,7 +12,9 @@ Two modes:
   in another script (``答案是B``), a Cyrillic or Greek capital drawn as an option letter
   (``В``, U+0412, where it stands as a letter of its own) and a letter that starts a numbered
   list's item (``1. B``). The last statement of the answer wins over options discussed before
-  it (``Option A shows a cat, option B a dog. The answer is B.``), a list of verdicts names
+  it (``Option A shows a cat, option B a dog. The answer is B.``), an explicit self-correction
+  over the choice it corrects (``A. Wait, no: C``, ``B. Correction: D``), only the answer of a
+  question-and-answer layout is read (``Q: Is it red? A: No, blue.``), a list of verdicts names
   the one option it calls right (``A. red - incorrect`` / ``B. blue - correct``), and a
   mention said not to be the answer (``not red``, ``B is wrong``) is none (``not only red but
   also round`` rejects nothing); case, punctuation, number words (``two`` is ``2``), trailing
@@ -582,7 +584,8 @@ def _verdicts(text: str, options: Sequence[str]) -> tuple[int | None, str]:
     right: set[int] = set()
     kept: list[str] = []
     start = 0
-    for m in _VERDICT.finditer(text):
+    verdicts = list(_VERDICT.finditer(text))
+    for m in verdicts:
         said = m["mark"] or m["word"].casefold()
         index = valid.find(m["letter"]) if m["letter"] else -1
         if index < 0 or normalize_text(m["body"]) not in ("", options[index]):
@@ -596,7 +599,17 @@ def _verdicts(text: str, options: Sequence[str]) -> tuple[int | None, str]:
         own = normalize_text(said)
         if index < 0 or (own and own in options):
             continue
-        if (said in _RIGHT_VERDICTS) != bool(m["not"]):
+        called_right = (said in _RIGHT_VERDICTS) != bool(m["not"])
+        if called_right or (
+            # an answer "no" that a verdict alone follows ("No - incorrect", "No: wrong") is
+            # the answer no with its reason, not the option "no" called wrong, where nothing
+            # after it names another option ("No - incorrect. Yes - correct." is a list on one
+            # line); "Yes - incorrect" says both and stays a verdict against yes
+            options[index] == "no"
+            and len(verdicts) == 1
+            and not text[: m.start()].strip()
+            and all(i == index for *_, i in _mentions(normalize_text(text[m.end() :]), options))
+        ):
             right.add(index)
         else:
             kept.append(text[start : m.start()])
@@ -644,12 +657,62 @@ def _text_choice(text: str, options: Sequence[str]) -> int | None:
     return None
 
 
+# an explicit self-correction ("Wait, no:", "No wait,", "Correction:", "On second thought,"):
+# what follows it is the answer where it states one. Only such markers: "Actually" is read
+# as a statement (it may start a remark: "The answer is A. Actually, C is green too.")
+_CORRECTION = re.compile(
+    r"(?i:\b(?:correction\s*[:\-–—]|(?:no|oh)\s*[,.!]?\s*wait\b[,.!:…]*"
+    r"|wait\b\s*[,.!:…]+(?:\s*no\b[,.!:…]*)?|on\s+second\s+thoughts?\b[,:]?"
+    r"|let\s+me\s+correct\s+(?:that|myself)\b[,.!:]*))"
+)
+
+
+def _correction(text: str, choices: Sequence[str]) -> int | None:
+    """The option an explicit self-correction states, after the last one that starts a clause
+    ("A. Wait, no: C", "B. Correction: D", "red. Correction: blue", "A. Wait, no, it's C"):
+    its last statement, else its first clause where that is a letter or an option's text
+    alone; None where it states none ("A. Wait, C is green too"), and the text is read whole."""
+    last = None
+    for m in _CORRECTION.finditer(text):
+        if _clause_start(text, m.start()):
+            last = m
+    if last is None:
+        return None
+    rest = text[last.end() :]
+    options = [normalize_text(c) for c in choices]
+    index = _final_statement(rest, options)
+    if index is None:
+        clause = re.split(r"[.;!?\n](?!\w)|,\s*(?i:because|since|as)\b", rest.strip(), maxsplit=1)[
+            0
+        ]
+        index = _bare_letter(clause.strip(), len(choices))
+        if index is None:
+            said = normalize_text(clause, drop_articles=True)
+            same = [i for i, opt in enumerate(options) if opt and said == opt]
+            index = same[0] if len(same) == 1 else None
+    return index if index is not None and index >= 0 else None
+
+
+# a generation in a question-and-answer layout, the question echoed ("Q: Is it moving? A: Yes",
+# "Question: ...\nAnswer: B"): the answer is what follows the first answer label, up to a next
+# question label (a model going on with questions of its own). "A:" answers a "Q:" only, so
+# that "Question: ...\nA: red\nB: blue\nAnswer: B" is B; the echoed question names no option
+_QA = re.compile(
+    r"\A\s*(?:(?P<short>Q)|(?i:question))\s*[:：](?P<question>.*?)(?<![^\s?.!])"
+    r"(?(short)(?:A|(?i:answer))|(?i:answer))\s*[:：]\s*"
+    r"(?P<answer>.*?)(?=(?<!\S)(?:Q|(?i:question))\s*[:：]|\Z)",
+    re.S,
+)
+
+
 def parse_choice(generation: str, choices: Sequence[str]) -> int | None:
     """Index of the option a generation names, or None when it names none.
 
-    Order: a letter alone (also in Markdown emphasis or quotes: "**B**", "`B`", '"B"'); the
-    whole answer equal to an option's text (so "A. Lincoln" is that option, not option A); the
-    last statement of the answer ("The answer is B", "the answer is b", "Answer: (C) blue",
+    In a question-and-answer layout ("Q: Is it red? A: No, blue.", "Question: ...\nAnswer: B")
+    only the answer is read, not the echoed question. Order: a letter alone (also in Markdown
+    emphasis or quotes: "**B**", "`B`", '"B"'); the whole answer equal to an option's text (so
+    "A. Lincoln" is that option, not option A); what an explicit self-correction states ("A.
+    Wait, no: C", "B. Correction: D", "red. On second thought, blue"); the last statement of the answer ("The answer is B", "the answer is b", "Answer: (C) blue",
     "It is B.", "So B", "B is the correct answer", "The answer is dark red", "The answer is
     option 2", "The answer is most likely B"), so that a final answer wins over options
     discussed before it; after "So", "It is" or "I'd say" only a letter that ends its clause or
@@ -661,7 +724,9 @@ def parse_choice(generation: str, choices: Sequence[str]) -> int | None:
     letter of an answer in another script ("答案是B"); an option's text inside the answer (the
     earliest mention; at the same place the longer option, so "dark red" wins over "red"; in
     Chinese, Japanese or Thai text without spaces around it). A verdict that calls an option
-    wrong ("A. red - incorrect") is no mention of it for any of these.
+    wrong ("A. red - incorrect") is no mention of it for any of these; a "no" that starts the
+    answer and a verdict alone follows ("No - incorrect") is the answer no ("Yes - incorrect"
+    names none).
 
     A letter "a" or "A" after "It is" or a lower-case "a" after "The answer is" is the letter
     only where it ends its sentence ("the answer is a." is A, "it is a red square" is no
@@ -681,6 +746,9 @@ def parse_choice(generation: str, choices: Sequence[str]) -> int | None:
     text = clean_generation(generation)
     if not text:
         return None
+    qa = _QA.match(_plain(text))
+    if qa is not None:
+        return parse_choice(qa["answer"], choices)
     plain = _not_only(_latin_letters(_plain(text), choices), choices)
     index = _bare_letter(plain, len(choices))
     if index is not None:
@@ -695,6 +763,9 @@ def parse_choice(generation: str, choices: Sequence[str]) -> int | None:
     same = [i for i, opt in enumerate(options) if opt and norm == opt]
     if same:
         return same[0] if len(same) == 1 else None
+    index = _correction(plain, choices)
+    if index is not None:
+        return index
     # verdicts first: one that calls an option wrong is no mention of it for any reading
     right, plain = _verdicts(plain, options)
     index = _final_statement(plain, options)
