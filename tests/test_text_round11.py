@@ -68,3 +68,43 @@ def test_a_polarity_that_is_no_finite_number_is_named_by_its_line(tmp_path, body
     message = str(info.value)
     assert f"polarity is {shown} {str(path)!r}; expected 0/1 or -1/+1" in message
     assert "index" not in message
+
+
+# -- a first line longer than the lines below ----------------------------------------------------
+@pytest.mark.parametrize(
+    ("body", "first", "below", "counts", "extra"),
+    [
+        # its 7 was dropped, and the lines below were held to 5 fields: line 3's 8 went unseen
+        ("1,2,3,1,7\n2,3,4,0\n3,4,5,1,8\n", 1, 2, (5, 4), "7"),
+        # comment and blank lines counted, a quoted field holding the delimiter one field
+        ('# by hand\n\n1;2;3;1;7;9\n\n2;3;4;0;"a;b"\n', 3, 5, (6, 5), "9"),
+        ('"1"\t"2"\t"3"\t"1"\t"7"\n"2"\t"3"\t"4"\t"0"\n', 1, 2, (5, 4), "7"),
+    ],
+)
+def test_a_first_line_with_more_fields_than_the_next_is_refused(
+    tmp_path, body, first, below, counts, extra
+):
+    with pytest.raises(EventFileError) as info:
+        _read(_write(tmp_path, "ev.csv", body))
+    message = str(info.value)
+    assert f"line {first}: " in message
+    assert f"holds {counts[0]} " in message and f"line {below} below it {counts[1]}," in message
+    assert f"past those {counts[1]} ({extra!r}) is a number" in message
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # a label on the first line only, a trailing delimiter, a quoted delimiter
+        "1,2,3,1,start\n2,3,4,0\n",
+        "1,2,3,1,\n2,3,4,0\n",
+        '1,2,3,1,"a,b"\n2,3,4,0,c\n',
+        # every line with a fifth number: a column of its own
+        "1,2,3,1,7\n2,3,4,0,8\n",
+        # a header names the fields
+        "t,x,y,p,n\n1,2,3,1,7\n2,3,4,0\n",
+    ],
+)
+def test_first_lines_whose_extra_fields_are_no_dropped_number_are_read(tmp_path, body):
+    cols, _ = _read(_write(tmp_path, "ev.csv", body))
+    assert cols[0] == [1, 2]

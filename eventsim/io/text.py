@@ -773,6 +773,52 @@ def _refuse_long_rows(
     )
 
 
+def _refuse_long_first_line(path: Path, raw: bytes, delim: bytes, lead: int) -> None:
+    """`EventFileError` for a CSV without a header whose first line holds more fields than the
+    data line below it, a number among the extra ones: that line alone told how many fields
+    each line holds, so its extra number was dropped without a word, and a number past the
+    named fields on the lines below went unseen (`_refuse_long_rows`). Fields as a CSV reader
+    splits them (quoted ones may hold the delimiter), a trailing delimiter's empty ones not
+    counted."""
+    text = io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8", errors="replace", newline="")
+    reader = csv.reader(text, delimiter=delim.decode())
+    try:
+        first = _filled(next(reader, []))
+        # a quoted field may hold line ends: a row starts on the line after the last one's
+        number, below = reader.line_num, None
+        for row in reader:
+            if any(c.strip() for c in row):
+                below = _filled(row)
+                break
+            number = reader.line_num
+    except csv.Error:
+        # a quoted field past csv's limit (128 KiB): the table names what is wrong
+        return
+    if below is None or len(first) <= len(below) or len(below) < 4:
+        return
+    extra = next(
+        (c.strip() for c in first[len(below) :] if _is_number_at(c.strip().encode(), delim)), None
+    )
+    if extra is None:
+        return
+    name = _DELIMITERS[delim]
+    shown = delim.decode().join(first)[:80]
+    raise EventFileError(
+        f"{str(path)!r}, line {lead + 1}: {shown!r} holds {len(first)} {name}-separated fields, "
+        f"line {lead + number + 1} below it {len(below)}, and a field of line {lead + 1} past "
+        f"those {len(below)} ({extra!r}) is a number, which would be dropped (without a header "
+        "line the first line tells how many fields each line holds); expected the same number "
+        "of fields on every line"
+    )
+
+
+def _filled(row: list[str]) -> list[str]:
+    """A CSV row without the empty fields a trailing delimiter leaves."""
+    while row and not row[-1].strip():
+        row = row[:-1]
+    return row
+
+
 def _short_line(raw: bytes, header: bool, fields: int, lead: int, delim: bytes) -> str | None:
     """Where the first data line with fewer than ``fields`` fields separated by ``delim`` is
     (``lead`` lines were cut off the file's start), and what it holds; None when there is none
@@ -1056,6 +1102,8 @@ def read_csv(
             "CSV columns read as x,y,p,t, the order Metavision's CSV writer gives the rows "
             "after its '%geometry' line"
         )
+    else:
+        _refuse_long_first_line(path, raw, delim, lead)
     if geometry is not None and file_size is None:
         file_size = geometry
     cols = [index[k] for k in "txyp"]
