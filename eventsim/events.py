@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from typing import Literal
 
 import numpy as np
 
@@ -212,7 +214,75 @@ def validate_events(
     size = None if sensor_size is None else check_sensor_size(sensor_size)
     problem = _first_problem(events, size, check_sorted=check_sorted)
     if problem is not None:
-        raise InvalidEventsError(problem)
+        raise InvalidEventsError(problem.message)
+
+
+ProblemKind = Literal["unsorted", "polarity", "polarity_mix", "outside", "negative"]
+
+
+@dataclass(frozen=True)
+class StreamProblem:
+    """The first broken rule of an event stream (`StreamCheck.result`), by kind, event and
+    value, so that callers need not read the message (``message``, also ``str()``).
+
+    ``kind``: ``"unsorted"`` (``t`` steps down at ``index`` from ``other_index``, the event
+    before it), ``"polarity"`` (``p`` is neither 0 nor 1), ``"polarity_mix"`` (a -1 at
+    ``index`` and a 0 at ``other_index``), ``"outside"`` (a coordinate outside
+    ``sensor_size``) or ``"negative"`` (a negative coordinate, the size not known).
+    ``field`` is the column (``t``, ``p``, ``x`` or ``y``), ``value`` the event's value in it,
+    ``other_value`` the other event's. ``signed`` (a mix): the stream was read from a format
+    taking -1/+1 polarity as well as 0/1, so either is expected throughout."""
+
+    kind: ProblemKind
+    field: str
+    index: int
+    value: int
+    other_index: int | None = None
+    other_value: int | None = None
+    sensor_size: SensorSize | None = None
+    signed: bool = False
+
+    @property
+    def at(self) -> int:
+        """The stream index at which the rule is seen broken: the later of the events named."""
+        return self.index if self.other_index is None else max(self.index, self.other_index)
+
+    @property
+    def message(self) -> str:
+        i, v, o, ov = self.index, self.value, self.other_index, self.other_value
+        if self.kind == "unsorted":
+            return f"timestamps are not sorted: t[{i}] = {v} us < t[{o}] = {ov} us"
+        if self.kind == "polarity":
+            return _bad_polarity(i, v)
+        if self.kind == "polarity_mix":
+            return _mixed_polarity(
+                f"p[{i}] = {v}", f"p[{o}] = {ov}", _expected_polarity(self.signed)
+            )
+        name = self.field
+        if self.kind == "outside" and self.sensor_size is not None:
+            width, height = self.sensor_size
+            limit = width if name == "x" else height
+            return (
+                f"{name}[{i}] = {v} is outside the sensor; expected "
+                f"0 <= {name} < {limit} for sensor size {width}x{height}"
+            )
+        return f"{name}[{i}] = {v} is negative"
+
+    def __str__(self) -> str:
+        return self.message
+
+    def renumbered(self, order: np.ndarray | None) -> StreamProblem:
+        """The problem with each stream index ``i`` turned into ``order[i]`` (an index past
+        ``order`` is kept; no ``order``, the problem itself): for a reader that sorted a file's
+        events by time, their indices in the file (its ``file_index``)."""
+        if order is None:
+            return self
+
+        def moved(i: int) -> int:
+            return int(order[i]) if i < len(order) else i
+
+        other = None if self.other_index is None else moved(self.other_index)
+        return replace(self, index=moved(self.index), other_index=other)
 
 
 def _first_problem(
@@ -224,7 +294,7 @@ def _first_problem(
     last_t: int | None = None,
     zero_at: int | None = None,
     signed_polarity: bool = False,
-) -> str | None:
+) -> StreamProblem | None:
     """The first broken rule of a packet (indices offset by ``base``), or None. ``zero_at``:
     the stream index of a polarity 0 before the packet, which a -1 is named with
     (`StreamCheck`'s ``signed_polarity``)."""
@@ -233,14 +303,11 @@ def _first_problem(
     if check_sorted:
         t = events["t"]
         if last_t is not None and t[0] < last_t:
-            return f"timestamps are not sorted: t[{base}] = {t[0]} us < t[{base - 1}] = {last_t} us"
+            return StreamProblem("unsorted", "t", base, int(t[0]), base - 1, last_t)
         dec = np.flatnonzero(t[1:] < t[:-1])
         if dec.size:
             i = int(dec[0]) + 1
-            return (
-                f"timestamps are not sorted: t[{base + i}] = {t[i]} us "
-                f"< t[{base + i - 1}] = {t[i - 1]} us"
-            )
+            return StreamProblem("unsorted", "t", base + i, int(t[i]), base + i - 1, int(t[i - 1]))
     p = events["p"]
     badp = np.flatnonzero((p != 0) & (p != 1))
     if badp.size:
@@ -249,27 +316,21 @@ def _first_problem(
             zeros = np.flatnonzero(p == 0)
             zero = zero_at if zero_at is not None or not zeros.size else base + int(zeros[0])
             if zero is not None:
-                return _mixed_polarity(
-                    f"p[{base + i}] = -1", f"p[{zero}] = 0", _expected_polarity(signed_polarity)
+                return StreamProblem(
+                    "polarity_mix", "p", base + i, -1, zero, 0, signed=signed_polarity
                 )
-        return _bad_polarity(base + i, int(p[i]))
+        return StreamProblem("polarity", "p", base + i, int(p[i]))
     x, y = events["x"], events["y"]
-    if sensor_size is not None:
-        width, height = sensor_size
-        for name, c, limit in (("x", x, width), ("y", y, height)):
+    for name, c in (("x", x), ("y", y)):
+        if sensor_size is not None:
+            limit = sensor_size[0] if name == "x" else sensor_size[1]
             bad = np.flatnonzero((c < 0) | (c >= limit))
-            if bad.size:
-                i = int(bad[0])
-                return (
-                    f"{name}[{base + i}] = {c[i]} is outside the sensor; expected "
-                    f"0 <= {name} < {limit} for sensor size {width}x{height}"
-                )
-    else:
-        for name, c in (("x", x), ("y", y)):
+        else:
             bad = np.flatnonzero(c < 0)
-            if bad.size:
-                i = int(bad[0])
-                return f"{name}[{base + i}] = {c[i]} is negative"
+        if bad.size:
+            i = int(bad[0])
+            kind: ProblemKind = "negative" if sensor_size is None else "outside"
+            return StreamProblem(kind, name, base + i, int(c[i]), sensor_size=sensor_size)
     return None
 
 
@@ -278,7 +339,8 @@ class StreamCheck:
     across packets), polarity in {0, 1}, coordinates inside the sensor.
 
     ``check(packet)`` returns the first problem of the stream so far as a message naming the
-    stream index and value (None while all is well); `checked` wraps an iterable of packets and
+    stream index and value (None while all is well), ``problem``; ``result`` is the same
+    problem as a `StreamProblem` (kind, index, value); `checked` wraps an iterable of packets and
     raises `InvalidEventsError` at the first problem. Used by ``eventsim info`` (which warns, or
     fails with ``--check``), ``convert``, ``render``, the file writers and the dataset builder.
     """
@@ -292,16 +354,21 @@ class StreamCheck:
         #: two, and is named as such in the words that refuse it on reading
         self.signed_polarity = signed_polarity
         self.n_events = 0
-        self.problem: str | None = None
+        self.result: StreamProblem | None = None
         self._last_t: int | None = None
         # the stream index of the first polarity 0, and of a -1 reported before any 0: a mix
         # of -1/+1 and 0/1 is named by one event of each, the 0 perhaps packets later
         self._zero_at: int | None = None
         self._lone_negative: int | None = None
 
+    @property
+    def problem(self) -> str | None:
+        """The first problem's message (`StreamProblem.message`), or None."""
+        return None if self.result is None else self.result.message
+
     def check(self, packet: np.ndarray) -> str | None:
-        if self.problem is None and len(packet):
-            self.problem = _first_problem(
+        if self.result is None and len(packet):
+            self.result = _first_problem(
                 packet,
                 self.sensor_size,
                 base=self.n_events,
@@ -310,19 +377,22 @@ class StreamCheck:
                 signed_polarity=self.signed_polarity,
             )
             self._last_t = int(packet["t"][-1])
-            if self.problem is not None and self._zero_at is None:
-                negative = int(np.argmax(packet["p"] == -1))
-                if self.problem == _bad_polarity(self.n_events + negative, -1):
-                    self._lone_negative = self.n_events + negative
+            r = self.result
+            if r is not None and r.kind == "polarity" and r.value == -1:
+                self._lone_negative = r.index
         if self._zero_at is None and len(packet):
             zeros = np.flatnonzero(packet["p"] == 0)
             if zeros.size:
                 self._zero_at = self.n_events + int(zeros[0])
                 if self._lone_negative is not None:
-                    self.problem = _mixed_polarity(
-                        f"p[{self._lone_negative}] = -1",
-                        f"p[{self._zero_at}] = 0",
-                        _expected_polarity(self.signed_polarity),
+                    self.result = StreamProblem(
+                        "polarity_mix",
+                        "p",
+                        self._lone_negative,
+                        -1,
+                        self._zero_at,
+                        0,
+                        signed=self.signed_polarity,
                     )
         self.n_events += len(packet)
         return self.problem

@@ -692,10 +692,11 @@ def check_reader(reader: Any, path: str | os.PathLike) -> None:
 
     check = StreamCheck(reader.sensor_size)
     for packet in reader.iter_chunks(1 << 20):
-        problem = check.check(packet)
-        if problem is not None:
+        check.check(packet)
+        if check.result is not None:
             raise InvalidEventsError(
-                f"{os.fspath(path)}: invalid events: {in_file_order(reader, problem)} "
+                f"{os.fspath(path)}: invalid events: "
+                f"{check.result.renumbered(getattr(reader, 'file_index', None))} "
                 "(see 'eventsim info --check')"
             )
 
