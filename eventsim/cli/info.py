@@ -17,7 +17,6 @@ from eventsim.cli.common import (
     add_layout_option,
     add_reading_options,
     cli_command,
-    in_file_order,
     make_parser,
     option_words,
     parse_sensor_size,
@@ -63,7 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
 def summarize(reader: EventFileReader) -> dict[str, Any]:
     """Statistics of an open reader, in one pass over packets that also validates the stream
     (`StreamCheck`); ``problem`` is the first broken rule, or None, naming an event by its
-    index in the file (a reader that sorted the file's events counts them sorted)."""
+    index in the file (a reader that sorted the file's events counts them sorted). Polarity
+    other than 1 counts as OFF: a file mixing -1/+1 with 0/1 (the problem then) has -1 and 0
+    among its OFF events."""
     n = len(reader)
     n_on = 0
     t_min = t_max = None
@@ -78,6 +79,12 @@ def summarize(reader: EventFileReader) -> dict[str, Any]:
         lo, hi = int(packet["t"].min()), int(packet["t"].max())
         t_min = lo if t_min is None else min(t_min, lo)
         t_max = hi if t_max is None else max(t_max, hi)
+    problem = check.result
+    # a mix an HDF5 reader let through unseen by the check: its -1/+1 column's stray 0 reads
+    # as 0 like each -1 (`EventReader.polarity_mix`)
+    mix = getattr(reader, "polarity_mix", None)
+    if mix is not None and (problem is None or mix.at < problem.at):
+        problem = mix
     t_start = reader.t_start_us if t_min is None else t_min
     t_end = reader.t_end_us if t_max is None else t_max + 1  # exclusive, like the readers
     duration_s = (t_end - t_start) / 1e6
@@ -106,7 +113,11 @@ def summarize(reader: EventFileReader) -> dict[str, Any]:
         "params": reader.params,
         "source": reader.source,
         "notes": [option_words(n) for n in reader.notes],
-        "problem": None if check.problem is None else in_file_order(reader, check.problem),
+        "problem": (
+            None
+            if problem is None
+            else problem.renumbered(getattr(reader, "file_index", None)).message
+        ),
     }
 
 

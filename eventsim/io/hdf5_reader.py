@@ -33,7 +33,7 @@ from eventsim.errors import (
     UnknownLayoutError,
     shown_value,
 )
-from eventsim.events import EVENT_DTYPE, _mixed_polarity, check_sensor_size, empty_events
+from eventsim.events import EVENT_DTYPE, StreamProblem, check_sensor_size, empty_events
 from eventsim.io.hdf5_format import FORMAT_NAME
 from eventsim.io.reader import EventFileReader
 
@@ -648,6 +648,11 @@ class EventReader:
     after it raises `EventFileError`. A reader opened before a fork
     reads right in the children; it cannot be pickled (spawn or forkserver workers): open one
     in each worker from the path instead.
+
+    events/p may hold 0/1 or -1/+1 (told by its first OFF value); a read meeting both raises
+    `InvalidEventsError`, or with ``check_polarity=False`` (a tool that reports bad events
+    rather than refuses them, ``eventsim info``) reads on, the other convention's OFF value
+    as the file holds it, and keeps the earliest mix met in ``polarity_mix``.
     """
 
     layout = "eventsim"
@@ -656,9 +661,18 @@ class EventReader:
     file_index: np.ndarray | None = None
 
     def __init__(
-        self, path: str | os.PathLike, *, sensor_size: tuple[int, int] | None = None
+        self,
+        path: str | os.PathLike,
+        *,
+        sensor_size: tuple[int, int] | None = None,
+        check_polarity: bool = True,
     ) -> None:
         self.path = Path(path)
+        self._refuse_mix = check_polarity
+        #: the earliest mix of -1/+1 and 0/1 polarity that a read met and, without
+        #: ``check_polarity``, let through: a -1/+1 column's stray 0 reads as 0 like each -1,
+        #: so no check of the events read can see it
+        self.polarity_mix: StreamProblem | None = None
         self._f = open_hdf5(self.path)
         self._open_file = _OpenFile(self.path, self._f)
         self.notes: list[str] = []
@@ -1362,7 +1376,8 @@ class EventReader:
         """Refuse values of events/p ``lo : lo + len(p)``, as the file holds them, that the
         read would turn into another's meaning: the other convention's OFF value than the
         column's (`_signed_polarity`), a 0 in a -1/+1 column or a -1 in a 0/1 one (a mix,
-        `InvalidEventsError`), and values int8 wraps (256 read as 0, `EventFileError`, as
+        `InvalidEventsError`, or kept in ``polarity_mix`` without ``check_polarity``), and
+        values int8 wraps (256 read as 0, `EventFileError`, as
         coordinates int16 wraps). Other values (a 2) are kept for the checks to report
         (`StreamCheck`), as the readers of the other layouts keep them for ``info``."""
         if not p.size or p.dtype.kind == "b":
@@ -1387,14 +1402,19 @@ class EventReader:
             return
         offs = np.flatnonzero(p == off)
         at = lo + int(offs[0]) if offs.size else self._p_off_at
+        if not self._refuse_mix and self._p_off_at is not None:
+            # the column's first OFF value, as a check of the stream names a mix: the mix is
+            # then seen at the stray (`StreamProblem.at`), whatever block a read began with
+            at = self._p_off_at
         if at is None:
             return  # a column changed since the look at open, which found no 0 and no -1
         stray = lo + int(strays[0])
         negative, zero = (at, stray) if self._p_signed else (stray, at)
-        raise InvalidEventsError(
-            f"{str(self.path)!r}: events/p: "
-            + _mixed_polarity(f"p[{negative}] = -1", f"p[{zero}] = 0")
-        )
+        mix = StreamProblem("polarity_mix", "p", negative, -1, zero, 0, signed=True)
+        if self._refuse_mix:
+            raise InvalidEventsError(f"{str(self.path)!r}: events/p: {mix}")
+        if self.polarity_mix is None or mix.at < self.polarity_mix.at:
+            self.polarity_mix = mix
 
     def _decode_records(
         self,

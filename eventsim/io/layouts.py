@@ -442,9 +442,10 @@ def open_events(
     version as that version. ``time_unit`` (a key of `TIME_UNITS`: ``"us"``, ``"s"``, ``"ms"``,
     ``"ns"``, e.g. rpg_vid2e's nanoseconds) overrides time-unit detection; ``columns`` is the column order of N x 4 arrays
     in ``.npy``/``.npz`` files. ``sensor_size`` is used where the file does not record one.
-    ``check_polarity=False`` reads polarity other than 0/1 and -1/+1 as the file holds it
-    instead of refusing the file, as the reader of our HDF5 files does, for tools that report
-    bad events (`eventsim.events.StreamCheck`) rather than refuse them (``eventsim info``).
+    ``check_polarity=False`` reads polarity other than 0/1 and -1/+1, or mixing the two, as
+    the file holds it instead of refusing the file, for tools that report bad events
+    (`eventsim.events.StreamCheck`) rather than refuse them (``eventsim info``); an HDF5
+    reader's -1/+1 column reads a stray 0 as 0 and names the mix in its ``polarity_mix``.
     """
     path = Path(path)
     given_layout = layout
@@ -636,7 +637,7 @@ def _open_hdf5_layout(
                     "time_unit", time_unit, " does not apply to DSEC-layout files (µs)"
                 )
             f.close()
-            return EventReader(path, sensor_size=sensor_size)
+            return EventReader(path, sensor_size=sensor_size, check_polarity=check_polarity)
         loader = {
             "event_utils": _load_event_utils,
             "v2e": _load_v2e,
