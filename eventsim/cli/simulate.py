@@ -233,6 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 SYNTHETIC_MAX_BYTES = 2 << 30
+# the simulator state a given sensor size may take before the command says so: a 4K video
+# (8.3 M pixels) holds 0.6 GiB, 10000x10000 holds 7.5 GiB
+LARGE_STATE_BYTES = 4 << 30
 MAX_AMPLITUDE_PX = 10_000.0
 MAX_DURATION_MS = 3_600_000.0
 MAX_SEED = 2**64 - 1
@@ -364,6 +367,28 @@ def _sensor_size(args) -> tuple[int, int] | None:
     if args.sensor_size is not None:
         return parse_sensor_size(args.sensor_size)
     return None
+
+
+def _warn_large_sensor(args, size: tuple[int, int], params) -> None:
+    """Say when a given sensor size makes the simulator hold more than `LARGE_STATE_BYTES`
+    (one that fits is not refused: a typo such as 12800x7200 for 1280x720 would otherwise
+    take that memory, and minutes, without a word)."""
+    from eventsim.simulator.core import state_bytes_per_pixel
+
+    width, height = size
+    n = width * height
+    for bytes_per_pixel, where in state_bytes_per_pixel(params, args.device):
+        need = n * bytes_per_pixel
+        if need > LARGE_STATE_BYTES:
+            print(
+                f"eventsim simulate: warning: --sensor-size {width}x{height} ({n:,} pixels) "
+                f"makes the simulator hold about {need / 2**30:.1f} GiB {where} "
+                f"({bytes_per_pixel} bytes a pixel), more "
+                f"than {LARGE_STATE_BYTES / 2**30:g} GiB; expected a size such as 1280x720 "
+                "(event cameras are at most about 1280x960): check it for a typo",
+                file=sys.stderr,
+            )
+            return
 
 
 def _check_applies(args, is_image: bool) -> None:
@@ -632,6 +657,7 @@ def main(args: argparse.Namespace) -> int:
 
         # before the source: an image is fitted to the sensor as it is opened
         check_memory(size, params, args.device)
+        _warn_large_sensor(args, size, params)
     # so do OpenCV's image decoders on a corrupt image ("TIFFFillStrip: Read error ..."),
     # unless OPENCV_LOG_LEVEL asks for them
     quiet = contextlib.nullcontext() if "OPENCV_LOG_LEVEL" in os.environ else opencv_log_silenced()

@@ -27,7 +27,6 @@ import os
 import sys
 import time
 import warnings
-from collections.abc import Callable
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -220,20 +219,15 @@ def check_memory(
     width, height = check_sensor_size(sensor_size)
     n = width * height
     leak = params.leak_rate_hz > 0
-    per_pixel = _STATE_BYTES + (_LEAK_BYTES if leak else 0)
     dev = None if device is None else _resolve_device(device)
-    checks: list[tuple[int, str, Callable[[], int | None]]] = []
-    if dev is not None and dev.type == "cuda":
-        host = _FRAME_BYTES + _HOST_CONSTANT_BYTES + (_HOST_LEAK_BYTES if leak else 0)
-        checks.append((host, "of memory", _available_memory))
-        checks.append((per_pixel, f"on {dev}", lambda: _gpu_memory(dev)))
-    else:
-        checks.append((_FRAME_BYTES + per_pixel, "of memory", _available_memory))
-    for bytes_per_pixel, what, available in checks:
+    for bytes_per_pixel, what in state_bytes_per_pixel(params, dev):
         need = n * bytes_per_pixel
         if need < _UNCHECKED_BYTES:
             continue
-        have = available()
+        if dev is not None and what != "of memory":
+            have: int | None = _gpu_memory(dev)
+        else:
+            have = _available_memory()
         if have is not None and need > have:
             leak_on = " with the leak on" if leak else ""
             raise ParameterError(
@@ -242,6 +236,20 @@ def check_memory(
                 f"{leak_on}), more than the {_size(have)} available; expected a smaller sensor "
                 "size"
             )
+
+
+def state_bytes_per_pixel(
+    params: DVSParams, device: str | torch.device | None = "cpu"
+) -> list[tuple[int, str]]:
+    """The bytes a pixel of a simulator holds at the least (`check_memory`'s floor), with
+    where: ``"of memory"`` (the host's), and on a GPU also ``"on cuda:N"``."""
+    leak = params.leak_rate_hz > 0
+    per_pixel = _STATE_BYTES + (_LEAK_BYTES if leak else 0)
+    dev = None if device is None else _resolve_device(device)
+    if dev is not None and dev.type == "cuda":
+        host = _FRAME_BYTES + _HOST_CONSTANT_BYTES + (_HOST_LEAK_BYTES if leak else 0)
+        return [(host, "of memory"), (per_pixel, f"on {dev}")]
+    return [(_FRAME_BYTES + per_pixel, "of memory")]
 
 
 def _size(n_bytes: int) -> str:
