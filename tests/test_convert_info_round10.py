@@ -58,7 +58,7 @@ def test_convert_refuses_microseconds_read_as_seconds(tmp_path, capsys):
     assert "at a mean 0.001 ev/s, implausible for an event camera" in err
     # the units that make the numbers plausible, each with its span
     assert "as us 2 s (1e+03 ev/s)" in err and "pass --time-unit ms, us or ns" in err
-    assert "pass --force to convert them as read" in err
+    assert "pass --allow-implausible-times to convert them as read" in err
 
 
 def test_convert_force_converts_implausible_times_with_a_warning(tmp_path, capsys):

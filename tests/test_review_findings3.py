@@ -362,10 +362,12 @@ def test_a_time_span_too_long_for_ms_to_idx_is_named(tmp_path, capsys):
     npy = tmp_path / "far.npy"
     np.save(npy, ev)
     out = tmp_path / "far.h5"
-    # such a span is refused as implausible first; --force takes the times as read, which
-    # must still end in the named error, not in numpy's allocation failure
+    # such a span is refused as implausible first; --force (deprecated for this, as
+    # --allow-implausible-times) takes the times as read, which must still end in the named
+    # error, not in numpy's allocation failure
     assert convert_main([str(npy), str(out), "--sensor-size", "64x48"]) == 1
-    one_line(capsys.readouterr().err.splitlines()[-1], "error:", "implausible", "pass --force")
+    err_line = capsys.readouterr().err.splitlines()[-1]
+    one_line(err_line, "error:", "implausible", "pass --allow-implausible-times")
     assert convert_main([str(npy), str(out), "--sensor-size", "64x48", "--force"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     one_line(err[-1], "error:", "days after the first", "ms_to_idx", "microseconds")

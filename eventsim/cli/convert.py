@@ -80,12 +80,14 @@ def build_parser() -> argparse.ArgumentParser:
         "reading. Past 33.5 M events it sorts a range of times at a time, re-reading the input",
     )
     add_progress_option(p)
+    p.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
     p.add_argument(
-        "--force",
+        "--allow-implausible-times",
         action="store_true",
-        help="overwrite OUTPUT if it exists; also converts, with a warning, an input whose "
-        "times are implausible for an event camera (refused without --force: a span over 30 "
-        "days, or a mean under 1 ev/s over more than a day, usually means a wrong --time-unit)",
+        help="convert, with a warning, an input whose times are implausible for an event "
+        "camera (refused without it: a span over 30 days, or a mean under 1 ev/s over more "
+        "than a day, usually means a wrong --time-unit). --force still does this too, with a "
+        "warning that it is deprecated for it",
     )
     return p
 
@@ -112,7 +114,7 @@ def _why_implausible(n: int, span_s: float) -> str | None:
 def _implausible_times(reader: Any, src: Path, given_unit: str | None) -> str | None:
     """What is implausible about an input's times for an event camera (`_why_implausible`),
     naming its span, rate and the smaller time units that would make them plausible; None when
-    they are plausible. The caller ends it with what --force does."""
+    they are plausible. The caller ends it with what --allow-implausible-times does."""
     from eventsim.io.layouts import TIME_UNITS
 
     n = len(reader)
@@ -230,6 +232,7 @@ def main(args: argparse.Namespace) -> int:
         frames_kind,
         write_stream,
     )
+    from eventsim.io.layouts import check_event_path
 
     src, dst = Path(args.input), Path(args.output)
     kind = frames_kind(dst)
@@ -244,14 +247,9 @@ def main(args: argparse.Namespace) -> int:
     fmt = format_from_path(dst, args.fmt)
     if dst.exists() and src.exists() and dst.resolve() == src.resolve():
         raise ParameterError(f"input and output are the same file {str(src)!r}")
-    if not src.exists() or src.is_dir():
-        # said before the output is checked: 'output exists' sent the user to add --force only
-        # to be told this. The input's contents are read after it, as reading may take long
-        raise EventFileError(
-            f"{str(src)!r} is a directory; expected an event file"
-            if src.exists()
-            else f"event file {str(src)!r} does not exist"
-        )
+    # said before the output is checked: 'output exists' sent the user to add --force only
+    # to be told this. The input's contents are read after it, as reading may take long
+    check_event_path(src)
     try:
         # an input this user may not read is named before the output too (not blocking on
         # a FIFO with no writer: its reading would)
@@ -269,16 +267,25 @@ def main(args: argparse.Namespace) -> int:
             print(f"eventsim convert: note: {option_words(note)}", file=sys.stderr)
         implausible = _implausible_times(reader, src, args.time_unit)
         if implausible is not None:
-            if not args.force:
+            if not (args.allow_implausible_times or args.force):
                 raise InvalidEventsError(
-                    f"{implausible}; if the times are right, pass --force to convert them as read"
+                    f"{implausible}; if the times are right, pass --allow-implausible-times "
+                    "to convert them as read"
                 )
-            # --force also overwrites: given for that alone, it must not pass such times
-            # without saying that it did
+            flag = "--allow-implausible-times" if args.allow_implausible_times else "--force"
             print(
-                f"eventsim convert: warning: {implausible}; converted as read because of --force",
+                f"eventsim convert: warning: {implausible}; converted as read because of {flag}",
                 file=sys.stderr,
             )
+            if not args.allow_implausible_times:
+                # --force passed these times before they had a flag of their own: scripts
+                # that relied on it keep working, told the flag to move to
+                print(
+                    "eventsim convert: warning: --force accepting implausible times is "
+                    "deprecated and will only overwrite OUTPUT in a later release; pass "
+                    "--allow-implausible-times",
+                    file=sys.stderr,
+                )
         frames = None
         if reader.num_frames:
             if fmt in FRAME_FORMATS:

@@ -425,6 +425,23 @@ def _has_hdf5_signature(path: Path, size: int) -> bool:
 
 
 # -- entry point -------------------------------------------------------------------------------
+def check_event_path(path: str | os.PathLike) -> None:
+    """`EventFileError` when ``path`` cannot be an event file (missing, a folder, a device,
+    pipe or socket), as `open_events` refuses it, without opening it: for a command that names
+    a bad input before it checks its output, and reads the input only after that."""
+    path = Path(path)
+    if not path.exists():
+        raise EventFileError(f"event file {str(path)!r} does not exist")
+    if path.is_dir():
+        raise EventFileError(f"{str(path)!r} is a directory; expected an event file")
+    if not path.is_file():
+        # a device, FIFO or socket: it reports 0 bytes, or a read would wait for a writer
+        raise EventFileError(
+            f"{str(path)!r} is not a regular file (a device, pipe or socket); expected an "
+            "event file"
+        )
+
+
 def open_events(
     path: str | os.PathLike,
     *,
@@ -468,16 +485,7 @@ def open_events(
         layout = LAYOUT_ALIASES[layout]
     if sensor_size is not None:
         sensor_size = check_sensor_size(sensor_size)
-    if not path.exists():
-        raise EventFileError(f"event file {str(path)!r} does not exist")
-    if path.is_dir():
-        raise EventFileError(f"{str(path)!r} is a directory; expected an event file")
-    if not path.is_file():
-        # a device, FIFO or socket: it reports 0 bytes, or a read would wait for a writer
-        raise EventFileError(
-            f"{str(path)!r} is not a regular file (a device, pipe or socket); expected an "
-            "event file"
-        )
+    check_event_path(path)
     size = path.stat().st_size
     if size == 0:
         raise EventFileError(f"event file {str(path)!r} is empty (0 bytes)")
