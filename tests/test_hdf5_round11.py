@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+import tracemalloc
 from pathlib import Path
 
 import h5py
@@ -194,3 +195,27 @@ def test_stream_problem_renumbered_to_the_file_order():
 def test_validate_events_message_unchanged():
     with pytest.raises(InvalidEventsError, match=r"^polarity p\[1\] = 3; expected 0 or 1$"):
         validate_events(_packet([0, 3]), (4, 4))
+
+
+# ------------------------------------------------------------ memory of a lazy index's marks
+
+
+def test_lazy_marks_at_their_limit_hold_8_bytes_a_mark():
+    # marks spread over a 600 h index, one in each 4096 entries: sets of them by bucket held
+    # 18 MB (a set each, 200+ bytes for one mark); a sorted int64 array holds 0.5 MB
+    warm = hdf5_reader._LazyMarks([])
+    for k in range(2048):  # numpy's first merge allocates caches of its own
+        warm[k] = False
+    ks = (np.arange(hdf5_reader._LAZY_MARKS_MAX - 1, dtype=np.int64) * 32_957).tolist()
+    tracemalloc.start()
+    try:
+        marks = hdf5_reader._LazyMarks([(0, 10)])
+        for k in ks:
+            marks[k + 1] = False
+        held = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert held < 2 << 20, held
+    assert not marks[32_958] and marks[32_957] and not marks[5]
+    flags = marks.block(32_950, 32_960)
+    assert flags.tolist() == [True] * 8 + [False, True]

@@ -154,8 +154,8 @@ _LAZY_CHECK = 1 << 16
 # entries checked on use that a `_LazyMarks` remembers: past that it forgets them all, and an
 # entry used again is checked again (two times read)
 _LAZY_MARKS_MAX = 1 << 16
-# entries of the index per bucket of a `_LazyMarks`' checked entries
-_MARKS_BUCKET = 1 << 12
+# entries a `_LazyMarks` gathers in a set before it merges them into its sorted array
+_MARKS_NEW = 1 << 10
 # entries of a compressed chunk of an ms_to_idx read on demand beyond which it is not used
 # (`_file_ms_index`): as many as a whole load holds
 _INDEX_CHUNK_MAX = _WHOLE_INDEX_MAX
@@ -213,47 +213,52 @@ class _LazyMarks:
 
     def __init__(self, checked: list[tuple[int, int]]) -> None:
         self._ranges = checked
-        # the entries checked since, by bucket (``k // _MARKS_BUCKET``): `block` looks at the
-        # buckets of its range only (one set of them all was copied and searched whole for
-        # each block of entries `EventReader.check_ms_index` compares, up to 2^16 of them for
-        # each 2^18 entries of an index of up to 2^31)
-        self._seen: dict[int, set[int]] = {}
-        self._count = 0
+        # the entries checked since: a sorted array, and the latest (up to `_MARKS_NEW`) in a
+        # set until they are merged into it. 8 bytes a mark: sets of them by bucket took 4-18
+        # MB at the limit, the buckets' sets holding one mark each over a long index; `block`
+        # looks at the array's slice of its range (one set of them all was copied and searched
+        # whole for each block of entries `EventReader.check_ms_index` compares). Each is
+        # replaced whole, the array first: a thread never misses a mark merged by another
+        self._held = np.zeros(0, np.int64)
+        self._new: set[int] = set()
+
+    def _marked(self, k: int) -> bool:
+        if k in self._new:
+            return True
+        held = self._held
+        j = int(held.searchsorted(k))
+        return j < held.shape[0] and int(held[j]) == k
 
     def __getitem__(self, k: int) -> bool:
-        bucket = self._seen.get(k // _MARKS_BUCKET)
-        return (bucket is None or k not in bucket) and not any(
-            k0 <= k < k1 for k0, k1 in self._ranges
-        )
+        return not self._marked(k) and not any(k0 <= k < k1 for k0, k1 in self._ranges)
 
     def __setitem__(self, k: int, unchecked: bool) -> None:
-        bucket = self._seen.get(k // _MARKS_BUCKET)
         if unchecked:
-            if bucket is not None and k in bucket:
-                bucket.discard(k)
-                self._count -= 1
+            self._new.discard(k)
+            held = self._held
+            j = int(held.searchsorted(k))
+            if j < held.shape[0] and int(held[j]) == k:
+                self._held = np.delete(held, j)
             return
-        if self._count >= _LAZY_MARKS_MAX:
-            self._seen, self._count, bucket = {}, 0, None
-        if bucket is None:
-            bucket = self._seen.setdefault(k // _MARKS_BUCKET, set())
-        if k not in bucket:
-            bucket.add(k)
-            self._count += 1
+        if self._marked(k):
+            return
+        if self._held.shape[0] + len(self._new) >= _LAZY_MARKS_MAX:
+            self._held, self._new = np.zeros(0, np.int64), set()
+        self._new.add(k)
+        if len(self._new) >= _MARKS_NEW:
+            # (a copy: another thread's read may be adding to it)
+            self._held = np.union1d(self._held, np.fromiter(tuple(self._new), np.int64))
+            self._new = set()
 
     def block(self, k0: int, k1: int) -> np.ndarray:
         """The flags of entries ``k0:k1`` as an array (True: not checked)."""
         out = np.ones(k1 - k0, np.bool_)
         for r0, r1 in self._ranges:
             out[max(r0, k0) - k0 : max(min(r1, k1), k0) - k0] = False
-        seen = self._seen
-        for key in range(k0 // _MARKS_BUCKET, (k1 - 1) // _MARKS_BUCKET + 1):
-            bucket = seen.get(key)
-            if bucket:
-                # (a copy: another thread's read may be adding to it)
-                ks = np.fromiter(tuple(bucket), np.int64)
-                ks = ks[(ks >= k0) & (ks < k1)]
-                out[ks - k0] = False
+        held = self._held
+        out[held[held.searchsorted(k0) : held.searchsorted(k1)] - k0] = False
+        ks = np.fromiter(tuple(self._new), np.int64)
+        out[ks[(ks >= k0) & (ks < k1)] - k0] = False
         return out
 
 
