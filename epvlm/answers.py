@@ -3,7 +3,8 @@
 Two modes:
 
 * **choice** (the sample has answer options, given as a list or written into the question as
-  ``A. ...`` lines, as RealWorldQA does): the generation is parsed into one option. A bare
+  ``A. ...`` lines, as RealWorldQA does, or numbered there: ``1. ...`` lines, ``(1) red (2)
+  blue``, where an option's number, ``2``, names it as a letter does): the generation is parsed into one option. A bare
   letter (``B``, ``(B)``, ``B.``), a letter with its text (``B. red``), a stated letter
   (``The answer is B``, ``the answer is b``, ``It is B.``, ``\\boxed{B}``), an option's number
   (``Option 2``, ``(2)``, ``the second option``, where no option's text is that number), the
@@ -46,6 +47,7 @@ from eventsim.datasets.questions import (
     OPTION_LETTERS,
     clean_generation,
     normalize_text,
+    options_are_numbered,
     options_in_question,
     reference_index,
 )
@@ -58,6 +60,7 @@ __all__ = [
     "format_options",
     "letter_of",
     "normalize_text",
+    "options_are_numbered",
     "options_in_question",
     "parse_choice",
     "reference_index",
@@ -183,6 +186,18 @@ def _not_only(text: str, choices: Sequence[str]) -> str:
         return _BUT.sub(" and", m["said"], count=1)
 
     return _NOT_ONLY.sub(said, text)
+
+
+def _bare_number(text: str, options: Sequence[str]) -> int | None:
+    """Index of an answer that is an option's number alone (``2``, ``(2)``, ``2.``, ``"2"``)
+    where the options are numbered, else None; None too where an option's text holds that
+    number (among "1. 2 cars", "2. 3 cars", "2" is no label)."""
+    bare = re.fullmatch(r"(?:[-*•]\s+)?[\"'“‘«]?[(\[]?\s*(\d{1,2})\s*[)\]]?[\"'”’»]?[.:。]?", text)
+    if bare is None or not 1 <= int(bare[1]) <= len(options):
+        return None
+    if any(_contains_words(opt, str(int(bare[1]))) >= 0 for opt in options):
+        return None
+    return int(bare[1]) - 1
 
 
 def _bare_letter(text: str, n: int) -> int | None:
@@ -349,24 +364,31 @@ _VERDICT = re.compile(
 _RIGHT_VERDICTS = {"correct", "right", "true", "yes", "✓", "✔", "✅"}
 
 
-def _read_reference(m: re.Match[str], text: str, options: Sequence[str], kind: str) -> int | None:
+def _read_reference(
+    m: re.Match[str], text: str, options: Sequence[str], kind: str, numbered: bool = False
+) -> int | None:
     """The index the reference ``m`` in ``text`` names, -1 for two options hedged ("B or C"),
     None when it names none: a stray letter, an article ("a red square"), a number or an
     ordinal that an option's text holds (among "1", "2", "3", "option 2" is the text "2").
     ``kind`` is what stands before it: "answer" (a statement with "answer" or "option"), "it"
-    ("It is", "So"), "weak" (nothing) or "after" ("... is correct" follows)."""
+    ("It is", "So"), "weak" (nothing) or "after" ("... is correct" follows). With
+    ``numbered`` (options numbered in the question) a number a statement names is an option's
+    ("The answer is 2"), as a letter is."""
     n = len(options)
     if m["ordinal"] or m["num"]:
         written = (m["ordinal"] or m["num"]).casefold()
         if m["ordinal"]:
             number = _ORDINALS.get(written) or int(written[:-2])
-        elif m["opt"] or m["hash"] or (m["open"] and m["close"]):
+        elif m["opt"] or m["hash"] or (m["open"] and m["close"]) or (numbered and kind != "weak"):
             number = int(normalize_text(written))
         else:
             return None  # a bare number is a count, not an option's number
         word = normalize_text(written)
         if not 1 <= number <= n or any(_contains_words(opt, word) >= 0 for opt in options):
             return None
+        other = _HEDGED_NUMBER.match(text, m.end()) if numbered else None
+        if other and 1 <= int(other["other"]) <= n:
+            return -1  # "The answer is 2 or 3"
         return number - 1
     letter = m["letter"]
     valid = LETTERS[:n]
@@ -393,6 +415,12 @@ def _read_reference(m: re.Match[str], text: str, options: Sequence[str], kind: s
     if _hedged_letter(text, m.end(), valid, letter.islower()):
         return -1
     return valid.index(letter.upper())
+
+
+# an option's number hedged with another ("2 or 3", "(2)/(3)"), where options are numbered
+_HEDGED_NUMBER = re.compile(
+    r"[)\]]?\s*(?:(?i:or|and|and/or)\b|[/&+,])\s*[(\[]?(?P<other>\d{1,2})(?![\d.,]\d)"
+)
 
 
 def _negated(text: str, start: int, end: int) -> bool:
@@ -460,7 +488,7 @@ def _hedged(
     return text[end:start].strip() in _HEDGES
 
 
-def _final_statement(text: str, options: Sequence[str]) -> int | None:
+def _final_statement(text: str, options: Sequence[str], numbered: bool = False) -> int | None:
     """The option the last statement of the answer names ("The answer is B", "Answer: (C)
     blue", "It is B.", "So B", "B is the correct answer"), -1 where it names two or hedges
     between two, None without such a statement. A statement of what it is not ("It is not A")
@@ -468,7 +496,7 @@ def _final_statement(text: str, options: Sequence[str]) -> int | None:
     votes: list[tuple[int, int]] = []
     for ref in _REFERENCE.finditer(text):
         if _IS_RIGHT.match(text, ref.end()) and _clause_start(text, ref.start()):
-            index = _read_reference(ref, text, options, "after")
+            index = _read_reference(ref, text, options, "after", numbered)
             if index is not None and not _NOT_BEFORE.search(
                 text[max(0, ref.start() - _CONTEXT) : ref.start()]
             ):
@@ -483,7 +511,7 @@ def _final_statement(text: str, options: Sequence[str]) -> int | None:
             break
         kind = "answer" if m["answer"] is not None or m["boxed"] is not None else "it"
         said = None if _STATED_NOT.match(text, pos) else _REFERENCE.match(text, pos)
-        index = _read_reference(said, text, options, kind) if said else None
+        index = _read_reference(said, text, options, kind, numbered) if said else None
         if index is not None and said is not None:
             # a hedge ("It is B or C.") is read to its second option's end
             hedge = _HEDGED_LETTER.match(text, said.end()) if index < 0 else None
@@ -667,7 +695,7 @@ _CORRECTION = re.compile(
 )
 
 
-def _correction(text: str, choices: Sequence[str]) -> int | None:
+def _correction(text: str, choices: Sequence[str], numbered: bool) -> int | None:
     """The option an explicit self-correction states, after the last one that starts a clause
     ("A. Wait, no: C", "B. Correction: D", "red. Correction: blue", "A. Wait, no, it's C"):
     its last statement, else its first clause where that is a letter or an option's text
@@ -680,12 +708,14 @@ def _correction(text: str, choices: Sequence[str]) -> int | None:
         return None
     rest = text[last.end() :]
     options = [normalize_text(c) for c in choices]
-    index = _final_statement(rest, options)
+    index = _final_statement(rest, options, numbered)
     if index is None:
         clause = re.split(r"[.;!?\n](?!\w)|,\s*(?i:because|since|as)\b", rest.strip(), maxsplit=1)[
             0
         ]
         index = _bare_letter(clause.strip(), len(choices))
+        if index is None and numbered:
+            index = _bare_number(clause.strip(), options)
         if index is None:
             said = normalize_text(clause, drop_articles=True)
             same = [i for i, opt in enumerate(options) if opt and said == opt]
@@ -705,7 +735,7 @@ _QA = re.compile(
 )
 
 
-def parse_choice(generation: str, choices: Sequence[str]) -> int | None:
+def parse_choice(generation: str, choices: Sequence[str], *, numbered: bool = False) -> int | None:
     """Index of the option a generation names, or None when it names none.
 
     In a question-and-answer layout ("Q: Is it red? A: No, blue.", "Question: ...\nAnswer: B")
@@ -740,6 +770,10 @@ def parse_choice(generation: str, choices: Sequence[str]) -> int | None:
     exact text is that option. A text that names two options alike (options "2" and "two",
     answer "Two"), hedges between two ("blue or green", "B or C") or gives two ("A, C", "not
     only red but also blue") names none; "not only red but also round" is red.
+
+    With ``numbered`` (the question numbers its options: `options_are_numbered`), an option's
+    number names it as its letter does: alone ("2", "(2)", "2."), stated ("The answer is 2",
+    "2 is correct") or corrected to ("Wait, no: 3"), where no option's text holds that number.
     """
     if not choices:
         return None
@@ -748,7 +782,7 @@ def parse_choice(generation: str, choices: Sequence[str]) -> int | None:
         return None
     qa = _QA.match(_plain(text))
     if qa is not None:
-        return parse_choice(qa["answer"], choices)
+        return parse_choice(qa["answer"], choices, numbered=numbered)
     plain = _not_only(_latin_letters(_plain(text), choices), choices)
     index = _bare_letter(plain, len(choices))
     if index is not None:
@@ -763,12 +797,16 @@ def parse_choice(generation: str, choices: Sequence[str]) -> int | None:
     same = [i for i, opt in enumerate(options) if opt and norm == opt]
     if same:
         return same[0] if len(same) == 1 else None
-    index = _correction(plain, choices)
+    if numbered:
+        index = _bare_number(plain, options)
+        if index is not None:
+            return index
+    index = _correction(plain, choices, numbered)
     if index is not None:
         return index
     # verdicts first: one that calls an option wrong is no mention of it for any reading
     right, plain = _verdicts(plain, options)
-    index = _final_statement(plain, options)
+    index = _final_statement(plain, options, numbered)
     if index is None:
         index = right
     if index is None:
@@ -798,14 +836,16 @@ def score_answer(
 ) -> ScoredAnswer:
     """Score one generation against the reference ``answer``.
 
-    Options are ``choices`` when given, else those written into ``question``; with options
-    (and a reference that is one of them, by text or letter) the sample is scored in choice
-    mode, otherwise in free mode.
+    Options are ``choices`` when given, else those written into ``question`` (lettered or
+    numbered; a numbered option is named by its number too, in the reference and in the
+    generation); with options (and a reference that is one of them, by text, letter or
+    number) the sample is scored in choice mode, otherwise in free mode.
     """
     options = list(choices) or options_in_question(question)
-    ref = reference_index(answer, options) if options else None
+    numbered = not choices and options_are_numbered(question)
+    ref = reference_index(answer, options, numbered=numbered) if options else None
     if ref is not None:
-        index = parse_choice(generation, options)
+        index = parse_choice(generation, options, numbered=numbered)
         ok = index == ref
         return ScoredAnswer(
             mode="choice",

@@ -8,7 +8,14 @@ from __future__ import annotations
 import pytest
 from test_answers_round10 import COLOURS, _table
 
-from epvlm.answers import parse_choice, score_answer
+from epvlm.answers import (
+    options_are_numbered,
+    options_in_question,
+    parse_choice,
+    reference_index,
+    score_answer,
+)
+from eventsim.datasets.questions import answers_an_option
 
 YES_NO = ["yes", "no"]
 MOTION = ["moving", "still"]
@@ -110,3 +117,106 @@ def test_scoring_reads_the_new_forms():
 def test_new_readings_are_linear(generation):
     # no timing is asserted; the test run's own time is the check
     parse_choice(generation, COLOURS)
+
+
+@pytest.mark.parametrize(
+    ("question", "options"),
+    [
+        ("What colour is the car?\n1. red\n2. blue\n3. green", ["red", "blue", "green"]),
+        ("What colour is the car?\n1) red\n2) blue", ["red", "blue"]),
+        ("What colour is the car?\n(1) red\n(2) blue\nAnswer with the number.", ["red", "blue"]),
+        ("What colour is the car?\n1. red\n\n2. blue", ["red", "blue"]),
+        ("What colour is the car? 1. red 2. blue", ["red", "blue"]),
+        ("What colour is the car? (1) red (2) blue (3) green", ["red", "blue", "green"]),
+        ("What colour is the car?\nOptions: 1) red 2) blue", ["red", "blue"]),
+        ("What colour is the car?\n(1) red (2) blue", ["red", "blue"]),
+    ],
+)
+def test_numbered_options_in_the_question(question, options):
+    assert options_in_question(question) == options
+    assert options_are_numbered(question)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        # steps a prompt numbers, sentences that end with a number, a broken run
+        "1. Look at the image.\n2. What colour is the car?",
+        "(1) red (2) blue",
+        "Look at lane 1. Then lane 2. Which is busier?",
+        "What colour is the car?\n1. red\n3. blue",
+        "What colour is the car?\n1. red\n2) blue",
+        "What colour is the car?\n1. red\n2. blue\nThen:\n3. green",
+        "What colour is the car?\n1. red",
+        "What is 1.5 plus 2.5?",
+    ],
+)
+def test_no_numbered_options(question):
+    assert options_in_question(question) == []
+    assert not options_are_numbered(question)
+
+
+def test_lettered_options_are_not_numbered():
+    question = "What colour is the car?\nA. red\nB. blue"
+    assert options_in_question(question) == ["red", "blue"]
+    assert not options_are_numbered(question)
+
+
+NUMBERED = "What colour is the car? (1) red (2) blue (3) green"
+
+
+@pytest.mark.parametrize(
+    ("generation", "expected"),
+    [
+        ("2", "B"),
+        ("(2)", "B"),
+        ("2.", "B"),
+        ("**2**", "B"),
+        ("option 2", "B"),
+        ("The answer is 2.", "B"),
+        ("Answer: 2", "B"),
+        ("2 is the correct answer.", "B"),
+        ("So 2.", "B"),
+        ("2. blue", "B"),
+        ("blue", "B"),
+        ("B", "B"),
+        ("1. Wait, no: 2", "B"),
+        ("Q: What colour is the car? A: 2", "B"),
+        # no option's number, or two
+        ("4", None),
+        ("The answer is 2 or 3", None),
+        ("It is 2 cars.", None),
+    ],
+)
+def test_numbered_answers_name_their_option(generation, expected):
+    assert score_answer(generation, "2", [], NUMBERED).parsed == expected
+    assert score_answer(generation, "blue", [], NUMBERED).parsed == expected
+
+
+def test_a_numbered_reference_is_its_option():
+    assert reference_index("2", ["red", "blue"], numbered=True) == 1
+    assert reference_index("(2).", ["red", "blue"], numbered=True) == 1
+    assert reference_index("3", ["red", "blue"], numbered=True) is None
+    # without numbered options a number is no label, as before
+    assert reference_index("2", ["red", "blue"]) is None
+    assert answers_an_option(NUMBERED, "2")
+    assert answers_an_option(NUMBERED, "green")
+    assert score_answer("blue", "2", [], NUMBERED).correct
+    assert not score_answer("red", "2", [], NUMBERED).correct
+
+
+def test_options_that_are_numbers_are_read_by_their_text():
+    """Among counts numbered in the question, an option's text wins over a label, as a
+    lettered option's text does over its letter."""
+    question = "How many cars are there?\n1. 2\n2. 3\n3. 4"
+    assert options_in_question(question) == ["2", "3", "4"]
+    assert score_answer("3", "3", [], question).parsed == "B"
+    assert score_answer("4", "4", [], question).correct
+    # a reference whose text is one option and whose number another names none
+    assert reference_index("(2)", ["2", "3", "4"], numbered=True) is None
+
+
+def test_a_choices_list_is_never_numbered():
+    # the prompt letters a choices list, so "2" is a count, not its second option
+    assert score_answer("2", "blue", ["red", "blue"], NUMBERED).parsed is None
+    assert parse_choice("2", ["red", "blue"]) is None

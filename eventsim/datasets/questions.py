@@ -14,21 +14,94 @@ from collections.abc import Sequence
 OPTION_LETTERS = string.ascii_uppercase
 
 _OPTION_LINE = re.compile(r"^\s*\(?([A-Z])[.)]\s+(\S.*?)\s*$")
+# a numbered option's label: "1.", "1)" or "(1)", followed by its text
+_NUMBER_LABEL = r"(?:\((?P<paren>\d{1,2})\)|(?P<num>\d{1,2})(?P<stop>[.)]))\s+"
+_NUMBERED_LINE = re.compile(rf"^\s*{_NUMBER_LABEL}(?P<text>\S.*?)\s*$")
+# numbered options on one line ("What colour? (1) red (2) blue", "Options: 1. red 2. blue"): the
+# first label starts the line or follows a "?" or ":", so that "lane 1. Then lane 2." is none
+_INLINE_LABEL = re.compile(rf"(?<!\S){_NUMBER_LABEL}")
+_INLINE_START = re.compile(r"(?:^|[?:])\s*$")
 
 
 def options_in_question(question: str) -> list[str]:
     """Options written into the question as lines ``A. text``, ``B. text``, ... (RealWorldQA's
     layout); empty when the lines are not a run of consecutive letters from A with at least two.
-    """
+    Without lettered lines, options numbered from 1 after the question's text (see
+    `options_are_numbered`)."""
+    return _question_options(question)[0]
+
+
+def options_are_numbered(question: str) -> bool:
+    """Whether the options written into ``question`` are numbered, not lettered: lines ``1.
+    text``, ``1) text`` or ``(1) text`` running from 1 after some text of the question, or one
+    line of them (``What colour? (1) red (2) blue``, ``Options: 1. red 2. blue``). Their
+    number is their label as a letter is a lettered option's ("2" is the second)."""
+    return _question_options(question)[1]
+
+
+def _question_options(question: str) -> tuple[list[str], bool]:
+    """The options written into ``question`` and whether they are numbered."""
     found: list[str] = []
     for line in question.splitlines():
         m = _OPTION_LINE.match(line)
         if m is None:
             continue
         if len(found) >= len(OPTION_LETTERS) or m.group(1) != OPTION_LETTERS[len(found)]:
-            return []
+            return [], False
         found.append(m.group(2))
-    return found if len(found) >= 2 else []
+    if found:
+        return (found, False) if len(found) >= 2 else ([], False)
+    numbered = _numbered_lines(question) or _numbered_inline(question)
+    return numbered, bool(numbered)
+
+
+def _label(m: re.Match[str]) -> tuple[str, int]:
+    """The style of a numbered option's label ("(", "." or ")") and its number."""
+    return ("(" if m["paren"] else m["stop"]), int(m["paren"] or m["num"])
+
+
+def _numbered_lines(question: str) -> list[str]:
+    """Options on lines of their own numbered 1, 2, ... in one style, one after another
+    (blank lines aside) and after some text of the question: a question that starts with
+    numbered lines numbers its steps, not options."""
+    lines = [line for line in question.splitlines() if line.strip()]
+    found: list[str] = []
+    style = ""
+    end = len(lines)
+    for k, line in enumerate(lines):
+        m = _NUMBERED_LINE.match(line)
+        if m is None:
+            if found:
+                end = k
+                break
+            continue
+        label, number = _label(m)
+        if k == 0 or number != len(found) + 1 or (found and label != style):
+            return []
+        style = label
+        found.append(m["text"])
+    if any(_NUMBERED_LINE.match(line) for line in lines[end:]):
+        return []  # numbered lines past the run: no one list of options
+    return found if 2 <= len(found) <= len(OPTION_LETTERS) else []
+
+
+def _numbered_inline(question: str) -> list[str]:
+    """Options numbered 1, 2, ... in one style on one line, the first after a "?" or ":" or
+    starting a line after the question's first."""
+    for k, line in enumerate(question.splitlines()):
+        labels = list(_INLINE_LABEL.finditer(line))
+        if len(labels) < 2 or not _INLINE_START.search(line[: labels[0].start()]):
+            continue
+        if k == 0 and not line[: labels[0].start()].strip():
+            continue
+        styles = [_label(m) for m in labels]
+        if any(style != (styles[0][0], i + 1) for i, style in enumerate(styles)):
+            continue
+        ends = [m.start() for m in labels[1:]] + [len(line)]
+        found = [line[m.end() : end].strip() for m, end in zip(labels, ends, strict=True)]
+        if all(found) and len(found) <= len(OPTION_LETTERS):
+            return found
+    return []
 
 
 # Qwen-style <|...|> markers plus the sentencepiece/LLaMA ones a generation may end with.
@@ -142,14 +215,15 @@ def normalize_text(text: str, *, drop_articles: bool = False) -> str:
     return " ".join(words)
 
 
-def reference_index(answer: str, choices: Sequence[str]) -> int | None:
+def reference_index(answer: str, choices: Sequence[str], *, numbered: bool = False) -> int | None:
     """Index of the reference answer among the options: the one option whose text it is
     exactly (a choices list's answer is its text, even where that is another option's letter),
     else the one option it names normalised (its text, case, punctuation, number words and
     Unicode forms aside, or its letter: ``C``, ``(c)``, ``C.)``). None when it names none, or
     more than one: two options that normalise alike ("2", "two"), or its normalised text one
     option and its letter another; picking one of them would score half the right answers
-    wrong."""
+    wrong. With ``numbered`` (options numbered in the question), an option's number (``2``,
+    ``(2)``, ``2.``) names it as its letter does."""
     # surrounding spaces aside, as parse_choice reads a generation: " 2 " among "2" and "two"
     # was no option (scored free) though a generation " 2 " was option "2"
     exact = [i for i, c in enumerate(choices) if c.strip() == answer.strip()]
@@ -162,11 +236,15 @@ def reference_index(answer: str, choices: Sequence[str]) -> int | None:
     letter = answer.strip().strip("().").upper()
     if len(letter) == 1 and letter in OPTION_LETTERS[: len(choices)]:
         named.add(OPTION_LETTERS.index(letter))
+    if numbered and re.fullmatch("[0-9]{1,2}", letter) and 1 <= int(letter) <= len(choices):
+        named.add(int(letter) - 1)
     return named.pop() if len(named) == 1 else None
 
 
 def answers_an_option(question: str, answer: str) -> bool:
     """Whether ``answer`` names one of the options written into ``question``, by its text
-    (``Right``) or its letter (``C``, ``C.)``): exactly when `epvlm.answers` scores the record
+    (``Right``) or its letter (``C``, ``C.)``; its number, ``2``, where the question numbers
+    them): exactly when `epvlm.answers` scores the record
     as multiple-choice, so its label and its scoring agree."""
-    return reference_index(answer, options_in_question(question)) is not None
+    options, numbered = _question_options(question)
+    return reference_index(answer, options, numbered=numbered) is not None
