@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from epvlm import __version__
 from eventsim.cli import run_script
 from eventsim.cli.common import (
+    CREATES_FOLDERS,
     add_progress_option,
     add_renamed_option,
     check_output,
@@ -27,6 +28,7 @@ from eventsim.cli.common import (
     make_parser,
     path_arg,
     show_progress,
+    threads_problem,
 )
 from eventsim.errors import InputError, ParameterError
 
@@ -104,21 +106,18 @@ def _count_arg(least: int) -> Callable[[str], int]:
 
 def _threads_arg(text: str) -> int:
     """--threads: 1..the cores this process may use (`eventsim.cli.common.check_threads`'s
-    bounds), a usage error otherwise."""
+    rule and words), a usage error otherwise."""
     from eventsim._system import usable_cores
 
-    cores = usable_cores()
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not a whole number; expected 1..{cores}"
+            f"{text!r} is not a whole number; expected 1..{usable_cores()}"
         ) from None
-    if not 1 <= value <= cores:
-        raise argparse.ArgumentTypeError(
-            f"{value} must be 1..{cores}, the CPU cores this process may use (more threads "
-            "than cores only slow torch down)"
-        )
+    problem = threads_problem(value)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(problem)
     return value
 
 
@@ -351,7 +350,8 @@ def build_run_parser() -> argparse.ArgumentParser:
         "--overlay",
         type=path_arg("an image file name"),
         help=f"save the kept/dropped block overlay to this image ({', '.join(OVERLAY_SUFFIXES)}; "
-        "with --selector event or edges, a heat map of the block scores and its legend below)",
+        f"with --selector event or edges, a heat map of the block scores and its legend below); "
+        f"{CREATES_FOLDERS}",
     )
     p.add_argument("--force", action="store_true", help="overwrite --overlay")
     p.add_argument(
@@ -901,7 +901,7 @@ def build_eval_parser() -> argparse.ArgumentParser:
         "--output",
         default="epvlm-eval",
         type=path_arg("a folder name"),
-        help="output folder (default epvlm-eval)",
+        help=f"output folder (default epvlm-eval); {CREATES_FOLDERS}",
     )
     p.add_argument(
         "--force",
@@ -1193,7 +1193,7 @@ def build_demo_parser() -> argparse.ArgumentParser:
         "--output",
         default="demo-out",
         type=path_arg("a folder name"),
-        help="output folder (default demo-out)",
+        help=f"output folder (default demo-out); {CREATES_FOLDERS}",
     )
     p.add_argument(
         "--limit",
@@ -1231,11 +1231,7 @@ def build_demo_parser() -> argparse.ArgumentParser:
         help="torch CPU threads for the model, 1..the usable cores (default 1: the tiny model "
         "gains nothing from more)",
     )
-    p.add_argument(
-        "--no-progress",
-        action="store_true",
-        help="hide the progress bars (they are drawn only when stderr is a terminal)",
-    )
+    add_progress_option(p, bars=True)
     # float32 on any device: the report's documented figures are float32 ones, and bfloat16
     # moves some of the tiny model's rows by several points
     _add_device(p, dtype="float32")

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from eventsim._system import usable_cores
 from eventsim._text import plural
 from eventsim.cli.common import (
+    CREATES_FOLDERS,
     add_progress_option,
     cli_command,
     make_parser,
@@ -53,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         type=path_arg("a dataset folder name"),
         metavar="DIR",
-        help="output dataset folder",
+        help=f"output dataset folder; {CREATES_FOLDERS}",
     )
     p.add_argument(
         "--limit",

@@ -18,7 +18,8 @@ Both scripts build their subcommands from these pieces, so every command behaves
   an unknown command exits 2 listing the valid ones (``moved`` names where it went).
 - `parse_sensor_size` and `parse_assignments` read ``WIDTHxHEIGHT`` and ``FIELD=VALUE``;
   `path_arg` is the ``type`` of every path argument (an empty one is refused, not read as
-  '.'); `check_threads` bounds ``--threads`` by the cores the process may use.
+  '.'); `check_threads` bounds ``--threads`` by the cores the process may use
+  (`threads_problem` words it for an argparse ``type``).
 - `add_layout_option` and `add_reading_options` (``--time-unit``, ``--columns``) give the
   commands that read event files one definition of how to read them.
 - A value that starts with '-' but cannot be an option (``--sensor-size -5x3``) is given to
@@ -29,7 +30,7 @@ Both scripts build their subcommands from these pieces, so every command behaves
   name (``--start``) fails naming it and its unit. Options are not abbreviated (``--star`` is
   refused): a prefix of unit-named options could stand for either unit.
 - `show_progress` is the one rule for progress bars: drawn on a terminal, unless
-  ``--no-progress`` (`add_progress_option`).
+  ``--no-progress`` or its short spellings ``-q``/``--quiet`` (`add_progress_option`).
 
 Library errors speak Python (``pass force=True``); `cli_command` prints them in the CLI's words
 (``pass --force``), so one message serves both; `option_words` does so for the event readers'
@@ -408,12 +409,21 @@ def _close_progress_bars(keep: set[int]) -> None:
                 bar.close()
 
 
-def add_progress_option(parser: argparse.ArgumentParser) -> None:
-    """``--no-progress``, whose value `show_progress` reads."""
+# the --help of every output option says this in these words: `check_output` creates them
+CREATES_FOLDERS = "missing folders on its path are created"
+
+
+def add_progress_option(parser: argparse.ArgumentParser, *, bars: bool = False) -> None:
+    """``--no-progress`` (or ``-q``/``--quiet``, one spelling for every command that draws a
+    bar), whose value `show_progress` reads. ``bars``: the command draws several."""
+    what = "the progress bars (they are" if bars else "the progress bar (it is"
     parser.add_argument(
         "--no-progress",
+        "-q",
+        "--quiet",
+        dest="no_progress",
         action="store_true",
-        help="hide the progress bar (it is drawn only when stderr is a terminal)",
+        help=f"hide {what} drawn only when stderr is a terminal)",
     )
 
 
@@ -446,13 +456,22 @@ def check_threads(threads: int, option: str = "--threads") -> int:
     """``threads`` when it is 1..the cores this process may run on (its affinity mask):
     torch's CPU threads beyond the cores only take turns on them, which is slower, and a
     huge count makes torch start that many threads."""
-    cores = usable_cores()
-    if not 1 <= threads <= cores:
-        raise ParameterError(
-            f"{option} {threads} must be 1..{cores}, the CPU cores this process may use "
-            "(more threads than cores only slow torch down)"
-        )
+    problem = threads_problem(threads)
+    if problem is not None:
+        raise ParameterError(f"{option} {problem}")
     return threads
+
+
+def threads_problem(threads: int) -> str | None:
+    """Why ``threads`` is refused by `check_threads`, without the option's name (an argparse
+    ``type`` gets it from argparse); None when it is accepted."""
+    cores = usable_cores()
+    if 1 <= threads <= cores:
+        return None
+    return (
+        f"{threads} must be 1..{cores}, the CPU cores this process may use (more threads than "
+        "cores only slow torch down)"
+    )
 
 
 def check_output(path: str | os.PathLike, force: bool, *, final: bool = False) -> Path:

@@ -15,6 +15,7 @@ import numpy as np
 from eventsim._text import plural
 from eventsim.cli.common import (
     _EVENT_INDEX,
+    CREATES_FOLDERS,
     add_layout_option,
     add_progress_option,
     add_reading_options,
@@ -59,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         "output",
         type=path_arg("an output file name"),
         metavar="OUTPUT",
-        help="output file; its extension picks the format unless --to",
+        help=f"output file; its extension picks the format unless --to; {CREATES_FOLDERS}",
     )
     p.add_argument(
         "--to", dest="fmt", default=None, metavar="FMT", help=f"output format: {', '.join(FORMATS)}"

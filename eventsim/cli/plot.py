@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from eventsim.cli.common import (
+    CREATES_FOLDERS,
     add_layout_option,
     add_progress_option,
     add_reading_options,
@@ -36,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         type=path_arg("a .png, .pdf or .svg file name"),
         metavar="OUT",
-        help=".png, .pdf or .svg",
+        help=f".png, .pdf or .svg; {CREATES_FOLDERS}",
     )
     p.add_argument(
         "--bins",

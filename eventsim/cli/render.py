@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from eventsim._text import plural
 from eventsim.cli.common import (
+    CREATES_FOLDERS,
     add_layout_option,
     add_progress_option,
     add_reading_options,
@@ -53,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         type=path_arg("an image, video or GIF file name, or a folder name"),
         metavar="OUT",
-        help="output path",
+        help=f"output path; {CREATES_FOLDERS}",
     )
     win = p.add_argument_group("frames")
     win.add_argument(

@@ -13,6 +13,7 @@ from pathlib import Path
 from eventsim._opencv import opencv_log_silenced
 from eventsim._text import plural
 from eventsim.cli.common import (
+    CREATES_FOLDERS,
     add_progress_option,
     add_renamed_option,
     add_unit_option,
@@ -66,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--output",
         required=True,
         type=path_arg("an .h5 file name"),
-        help="output event file (.h5; convert it to other formats with 'eventsim convert')",
+        help="output event file (.h5; convert it to other formats with 'eventsim convert'); "
+        + CREATES_FOLDERS,
     )
     p.add_argument(
         "--force",
@@ -225,10 +227,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="torch CPU threads, 1..the usable cores (default 1)",
     )
     add_progress_option(p)
-    # the option's name before every command took --no-progress, kept for older scripts
-    p.add_argument(
-        "-q", "--quiet", dest="no_progress", action="store_true", help="the same as --no-progress"
-    )
     return p
 
 
