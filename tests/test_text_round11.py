@@ -4,7 +4,14 @@
   opens a field only at its start, ``""`` inside a quoted field is a quote): counting quotes
   took ``"a""`` for closed, so the table read every line below it as that one field;
 - a CSV polarity that is no finite number (``nan``, ``inf``) is named as written, by its line
-  in the file, as the other values are: it was named by its index among the rows.
+  in the file, as the other values are: it was named by its index among the rows;
+- a headerless CSV whose first line holds more fields than the line below, a number among the
+  extra ones, is refused naming both lines and their counts: that line set the fields per line;
+- a semicolon or tab CSV whose every comma may be a decimal mark or group thousands
+  (``1,234``: times from 1 s on with three decimals, or 1234 µs) is read with decimal marks where
+  its times are in seconds, as its header or ``time_unit`` says (grouped, each would be a whole
+  second); otherwise its refusal says how to say so. Times written with points (``1.234``) were
+  never refused: they are seconds.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from __future__ import annotations
 import pytest
 from test_text_round9 import _read, _write
 
+from eventsim.cli import main as eventsim_main
 from eventsim.errors import EventFileError, InvalidEventsError
 
 
@@ -108,3 +116,60 @@ def test_a_first_line_with_more_fields_than_the_next_is_refused(
 def test_first_lines_whose_extra_fields_are_no_dropped_number_are_read(tmp_path, body):
     cols, _ = _read(_write(tmp_path, "ev.csv", body))
     assert cols[0] == [1, 2]
+
+
+# -- commas that may be decimal marks or group thousands -----------------------------------------
+_GROUPED = "1,234;10;20;1\n1,456;11;21;0\n2,001;12;22;1\n"
+
+
+@pytest.mark.parametrize(
+    ("body", "kw", "unit_note"),
+    [
+        (_GROUPED, {"time_unit": "s"}, "time unit given: seconds"),
+        ("t [s];x;y;p\n" + _GROUPED, {}, "time unit from the CSV header: seconds"),
+        ("t_s\tx\ty\tp\n" + _GROUPED.replace(";", "\t"), {}, "time unit from the CSV header"),
+        # the caller's unit over the header's
+        ("t_us;x;y;p\n" + _GROUPED, {"time_unit": "s"}, "time unit given: seconds"),
+    ],
+)
+def test_commas_of_times_in_seconds_are_read_as_decimal_marks(tmp_path, body, kw, unit_note):
+    cols, notes = _read(_write(tmp_path, "ev.csv", body), **kw)
+    assert cols[0] == [1234000, 1456000, 2001000]
+    assert unit_note in " | ".join(notes)
+    assert any("commas taken for decimal marks" in n and "whole second" in n for n in notes)
+
+
+@pytest.mark.parametrize(
+    ("body", "kw", "hint"),
+    [
+        (_GROUPED, {}, True),
+        ("t_us;x;y;p\n" + _GROUPED, {}, True),
+        (_GROUPED, {"time_unit": "ms"}, True),
+        # a comma in a coordinate too: the unit of the times tells nothing of it
+        ("1,234;1,023;20;1\n1,456;11;21;0\n", {"time_unit": "s"}, False),
+    ],
+)
+def test_commas_that_may_group_thousands_are_still_refused(tmp_path, body, kw, hint):
+    with pytest.raises(EventFileError) as info:
+        _read(_write(tmp_path, "ev.csv", body), **kw)
+    message = str(info.value)
+    assert "'1,234' may be a number with a decimal comma (1.234) or with its thousands" in message
+    said = "or, for times in seconds, pass time_unit='s' or name the time column 't [s]'"
+    assert message.endswith(said) is hint, message
+
+
+def test_the_refusal_names_the_option_in_the_cli(tmp_path, capsys):
+    path = _write(tmp_path, "ev.csv", _GROUPED)
+    argv = ["convert", str(path), str(tmp_path / "out.h5"), "--sensor-size", "64x48"]
+    assert eventsim_main(argv) != 0
+    assert "pass --time-unit s or name the time column 't [s]'" in capsys.readouterr().err
+    assert eventsim_main([*argv, "--time-unit", "s"]) == 0
+
+
+def test_times_with_points_and_three_decimals_are_seconds(tmp_path):
+    for name, body in [
+        ("ev.csv", _GROUPED.replace(",", ".").replace(";", ",")),
+        ("ev.txt", _GROUPED.replace(",", ".").replace(";", " ")),
+    ]:
+        cols, _ = _read(_write(tmp_path, name, body))
+        assert cols[0] == [1234000, 1456000, 2001000]

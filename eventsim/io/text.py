@@ -861,14 +861,23 @@ def table(
 
 
 def _decimal_comma_rows(
-    raw: bytes, header: bool, cols: list[int], delim: bytes, lines: TextLines, what: str
+    raw: bytes,
+    header: bool,
+    cols: list[int],
+    delim: bytes,
+    lines: TextLines,
+    what: str,
+    unit: str | None,
+    notes: list[str],
 ) -> np.ndarray | None:
     """The ``cols`` as text with their decimal commas as points, when a CSV separated by
     semicolons or tabs writes its numbers so (a spreadsheet in a decimal-comma locale:
     ``0,5;1;2;1``); None when none of those fields holds a comma (one in another column, a
     label, marks no decimal). `EventFileError` for a field whose comma is no decimal mark, and
     for a file that writes points too: beside decimal commas a point groups thousands
-    (``1.500`` for 1500), so which of them each number means is a guess."""
+    (``1.500`` for 1500), so which of them each number means is a guess. Where every comma may
+    group thousands as well (``1,234``), times in seconds (``unit``, as the header or the
+    caller names it) settle it, with a note in ``notes``; else `EventFileError`."""
     if delim == b"," or b"," not in (raw[raw.find(b"\n") + 1 :] if header else raw):
         return None
     try:
@@ -898,17 +907,29 @@ def _decimal_comma_rows(
         )
     grouped = np.char.str_len(unsigned) <= 3
     grouped &= ~np.char.startswith(unsigned, b"0") & (np.char.str_len(digits) == 3) & (e == b"")
-    if grouped.all():
+    only_times = not comma[:, 1:].any()
+    if grouped.all() and only_times and unit == "s":
+        # grouped, each time would be a whole second, 1,000 s or more: no event camera's
+        notes.append(
+            "the CSV's commas taken for decimal marks, not thousands separators: its times "
+            "are in seconds, and grouped, each would be a whole second"
+        )
+    elif grouped.all():
         # every comma may group thousands as well (a US locale's 1,234 µs for 1234): read as a
         # decimal mark, such a file's times came out 1000 times too late, in seconds
         row, col = np.argwhere(comma)[0]
         shown = _text(rows[row, col])
+        seconds = (
+            ", or, for times in seconds, pass time_unit='s' or name the time column 't [s]'"
+            if only_times
+            else ""
+        )
         raise EventFileError(
             f"{what} column {'txyp'[col]}, {_where(lines, int(row))}: {shown!r} may be a "
             f"number with a decimal comma ({shown.replace(',', '.')}) or with its thousands "
             f"grouped ({shown.replace(',', '')}), and so may each comma of the file; expected "
             "numbers without thousands separators; if the commas are decimal marks, write them "
-            "as points"
+            f"as points{seconds}"
         )
     point = np.argwhere(np.char.find(rows, b".") >= 0)
     if point.size:
@@ -1110,7 +1131,9 @@ def read_csv(
     what = f"{str(path)!r}"
     sep = delim.decode()
     lines = TextLines(raw, int(has_header), lead=lead)
-    decimal = _decimal_comma_rows(raw, has_header, cols, delim, lines, what)
+    decimal = _decimal_comma_rows(
+        raw, has_header, cols, delim, lines, what, time_unit or header_unit, notes
+    )
     integers = None if decimal is not None else _integer_table(raw, has_header, cols, sep)
     floats = None
     if decimal is not None:
