@@ -128,7 +128,8 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     """Read an image file as uint8 RGB/grey, or float DN for 16-bit and float files, turned
     upright by its EXIF orientation (`apply_exif_orientation`). A TIFF file of several images
     (`tiff_frame_count`) is refused (`TiffStackSource` reads them); `decode_image` reads its
-    first."""
+    first. Of a TIFF whose first page is a thumbnail, or of an OME-TIFF whose first series is
+    not stored first, the image is read (`_tiff_image_page`)."""
     path = Path(path)
     if not path.is_file():
         what = "is a folder" if path.is_dir() else "does not exist"
@@ -140,7 +141,9 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         img = cv2.imread(name, cv2.IMREAD_UNCHANGED)
         if img is not None and img.size:
             return _normalise_image(apply_exif_orientation(img, path), name, bgr=True)
-    if _is_tiff(path) and (frames := tiff_frame_count(path)) > 1:
+    # a TIFF's directories (and OME-XML) read once: for its frame count and its image's page
+    layout = _tiff_file_layout(path) if _is_tiff(path) else None
+    if layout is not None and (frames := layout.frames) > 1:
         # a stack (ImageJ's, a microscope's, a high-speed camera's) is a sequence of frames:
         # simulated as one still image (OpenCV and Pillow decode the first page), the motion
         # in it was lost without a word. Told before the file is read: stacks run to many GB
@@ -158,6 +161,8 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         data = path.read_bytes()
     except OSError as exc:
         raise InputError(f"image {str(path)!r} cannot be read ({exc.strerror or exc})") from None
+    if layout is not None and _is_tiff(data):
+        return _decode_tiff(data, name, layout)
     return decode_image(data, name)
 
 
@@ -254,15 +259,20 @@ def _tiff_decoder_input(
     return buf, orientation, entries
 
 
-def _tiff_image_page(data: bytes | bytearray, what: str) -> bytes | bytearray:
-    """A TIFF file's bytes, or where its first page is a reduced-resolution copy or mask
-    (`_tiff_full_pages`: a thumbnail written ahead of the image) its first full-resolution page
-    as a TIFF file of its own: OpenCV and Pillow decode a file's first page. ``data`` itself
-    where no page of its chain is full-resolution (the image in a SubIFD, as DNG keeps it).
-    The first page's orientation is the image's where its own page gives none (TIFF/EP keeps
-    it in the first directory). ``what`` names the file in messages."""
-    pages = _tiff_pages(data)
-    full = _tiff_full_pages(list(enumerate(pages)))
+def _tiff_image_page(
+    data: bytes | bytearray, what: str, layout: _TiffLayout | None = None
+) -> bytes | bytearray:
+    """A TIFF file's bytes, or where its image is not its first page (`_tiff_layout`: a
+    thumbnail or mask written ahead of it, `_tiff_full_pages`; or another OME series first)
+    its first full-resolution page (of its first OME series) as a TIFF file of its own: OpenCV
+    and Pillow decode a file's first page. ``data`` itself where no page of its chain is
+    full-resolution (the image in a SubIFD, as DNG keeps it). The first page's orientation
+    is the image's where its own page gives none (TIFF/EP keeps it in the first directory).
+    ``what`` names the file in messages; ``layout``: the file's, where read already."""
+    pages = _tiff_pages(data) if layout is None else layout.pages
+    if layout is None and len(pages) > 1:  # a page of a stack (one page) is its image
+        layout = _tiff_layout(data, f"{what}: page 1")
+    full = _tiff_full_pages(list(enumerate(pages))) if layout is None else layout.numbered
     if not full or full[0][0] == 0:
         return data
     index, page = full[0]
@@ -280,11 +290,13 @@ def _tiff_image_page(data: bytes | bytearray, what: str) -> bytes | bytearray:
     return image
 
 
-def _decode_tiff(data: bytes | bytearray, name: str) -> np.ndarray:
+def _decode_tiff(
+    data: bytes | bytearray, name: str, layout: _TiffLayout | None = None
+) -> np.ndarray:
     """The bytes of a TIFF file as `read_image` returns images: decoded as `tiff_decoder_input`
     gives them, then turned upright by the EXIF rule. A compression OpenCV cannot decode goes
-    to Pillow where it is installed."""
-    data = _untiled(_tiff_image_page(data, f"image {name!r}"))
+    to Pillow where it is installed. ``layout``: the file's `_tiff_layout`, where read already."""
+    data = _untiled(_tiff_image_page(data, f"image {name!r}", layout))
     buf, orientation, entries = _tiff_decoder_input(data)
     photometric = entries.get(_TIFF_PHOTOMETRIC, (-1,))[0]
     if photometric == _PHOTOMETRIC_WHITE_IS_ZERO and entries.get(_TIFF_SAMPLE_FORMAT, (1,))[0] == 3:
@@ -1258,31 +1270,68 @@ def _tiff_stack_pages(
     return _tiff_full_pages([(k, pages[k]) for k in ome.planes if k < len(pages)])
 
 
+class _TiffLayout(NamedTuple):
+    """A TIFF's directories, read once where the file is opened."""
+
+    pages: list[_TiffPage]
+    #: the first page's entries (None where they run past the end of the file)
+    head: list[_TiffField] | None
+    ome: _OmeSeries | None
+    #: the frames: `_tiff_stack_pages`
+    numbered: list[tuple[int, _TiffPage]]
+
+    @property
+    def frames(self) -> int:
+        """`_tiff_frame_count`."""
+        if not self.pages:
+            return 1
+        images = _imagej_images(_tiff_page_description(self.head or []))
+        return max(len(self.numbered), images)
+
+
+def _tiff_layout(
+    tiff: bytes | bytearray | _FileBytes, what: str, *, one_page_ome: bool = False
+) -> _TiffLayout:
+    """The `_TiffLayout` of a TIFF, ``what`` naming its first page in messages. The OME-XML
+    of a file of one page is parsed only where ``one_page_ome``: its page is its image
+    whatever the XML says (a frame of a multi-file OME-TIFF carries the whole series'), and
+    only a stack's timing and planes past its end need it."""
+    pages = _tiff_pages(tiff)
+    head = _tiff_page_entries(tiff, pages[0].at, what) if pages else None
+    ome = None
+    if len(pages) > 1 or (pages and one_page_ome):
+        description = _tiff_page_description(head or [])
+        ome = _ome_series(description, len(pages), _tiff_samples_per_pixel(tiff, head or []))
+    return _TiffLayout(pages, head, ome, _tiff_stack_pages(pages, ome))
+
+
 def _tiff_frame_count(tiff: bytes | bytearray | _FileBytes, name: str = "TIFF file") -> int:
     """How many full-resolution images a TIFF holds (`_tiff_stack_pages`: a stack's frames, a
     document's pages; of an OME-TIFF, those of its first series), or the ``images=`` of an
     ImageJ description (ImageJ writes a stack past 4 GiB with one directory and the frames
     after each other), whichever is more."""
-    pages = _tiff_pages(tiff)
-    if not pages:
-        return 1
-    head = _tiff_page_entries(tiff, pages[0].at, name) or []
-    ome = _ome_series(_tiff_page_description(head), len(pages), _tiff_samples_per_pixel(tiff, head))
-    return max(len(_tiff_stack_pages(pages, ome)), _imagej_images(_tiff_page_description(head)))
+    return _tiff_layout(tiff, name).frames
+
+
+def _tiff_file_layout(path: str | os.PathLike) -> _TiffLayout | None:
+    """The `_TiffLayout` of a TIFF file, read without reading the file whole; None for a file
+    of another kind or one that cannot be read."""
+    try:
+        with open(path, "rb") as fh:
+            tiff = _FileBytes(fh)
+            if tiff[:4] not in TIFF_SIGNATURES:
+                return None
+            return _tiff_layout(tiff, f"TIFF file {str(path)!r}")
+    except OSError:
+        return None
 
 
 def tiff_frame_count(path: str | os.PathLike) -> int:
     """How many frames a TIFF file holds (see `TiffStackSource`): more than 1 for a stack (or
     a file of several images of different sizes, which `TiffStackSource` refuses); 1 for a
     single image, a file of another kind or one that cannot be read."""
-    try:
-        with open(path, "rb") as fh:
-            tiff = _FileBytes(fh)
-            if tiff[:4] not in TIFF_SIGNATURES:
-                return 1
-            return _tiff_frame_count(tiff, f"TIFF file {str(path)!r}")
-    except OSError:
-        return 1
+    layout = _tiff_file_layout(path)
+    return 1 if layout is None else layout.frames
 
 
 class _FileBytes:
@@ -1545,6 +1594,14 @@ def _ome_series(description: bytes, n_pages: int, samples: int = 1) -> _OmeSerie
     # a DOCTYPE's entities expand a few KB of XML to GBs; OME-XML has none
     if b"<!DOCTYPE" in description or b"<!ENTITY" in description:
         return None
+    return _parsed_ome_series(description, n_pages, samples)
+
+
+# the last series parsed: a stack is looked at (`tiff_frame_count`) before it is opened
+# (`TiffStackSource`), each reading its XML, which runs to some MB
+@functools.lru_cache(maxsize=1)
+def _parsed_ome_series(description: bytes, n_pages: int, samples: int) -> _OmeSeries | None:
+    """`_ome_series` of a description that may be OME-XML, parsed."""
     try:
         root = ET.fromstring(description.rstrip(b"\0"))
     except (ET.ParseError, LookupError):  # LookupError: an encoding Python does not know
@@ -2708,10 +2765,9 @@ class TiffStackSource:
                 tiff = _FileBytes(fh)
                 if tiff[:4] not in TIFF_SIGNATURES:
                     raise InputError(f"TIFF stack {name!r} is no TIFF file")
-                chain = _tiff_pages(tiff)
-                head = _tiff_page_entries(tiff, chain[0].at, f"TIFF stack {name!r}: page 1") if chain else None  # fmt: skip
+                layout = _tiff_layout(tiff, f"TIFF stack {name!r}: page 1", one_page_ome=True)
+                chain, head, ome, numbered = layout
                 description = _tiff_page_description(head or [])
-                ome = _ome_series(description, len(chain), _tiff_samples_per_pixel(tiff, head or []))  # fmt: skip
                 if ome is not None and ome.elsewhere:
                     raise InputError(
                         f"TIFF stack {name!r} is one file of a multi-file OME-TIFF: its first "
@@ -2720,7 +2776,6 @@ class TiffStackSource:
                         "not join; save the series as one file (bfconvert, or Fiji's Bio-Formats "
                         "importer and File > Save As > OME-TIFF)"
                     )
-                numbered = _tiff_stack_pages(chain, ome)
                 self._check_one_size(numbered)
                 # the pages its OME-XML places past the file's last: said after the frames
                 self._past_end = (0 if ome is None else ome.past_end, len(chain))
