@@ -682,7 +682,13 @@ def run_main(args: argparse.Namespace) -> int:
                 "kept for the question (pass --events for that count)",
                 file=sys.stderr,
             )
-    from epvlm.answers import clean_generation, letter_of, options_in_question, parse_choice
+    from epvlm.answers import (
+        clean_generation,
+        letter_of,
+        options_are_numbered,
+        options_in_question,
+        parse_choice,
+    )
     from epvlm.evaluate import answer_selections, load_model, selection_flops
     from epvlm.flops import vlm_flops
     from epvlm.prior import Selector, select_blocks
@@ -731,7 +737,9 @@ def run_main(args: argparse.Namespace) -> int:
     )
     cnt = counts[0]
     options = choices or options_in_question(args.question)
-    index = parse_choice(cnt["raw"], options) if options else None
+    # options numbered in the question are named by their number too ("2"), as `eval` scores them
+    numbered = not choices and options_are_numbered(args.question)
+    index = parse_choice(cnt["raw"], options, numbered=numbered) if options else None
     flops = selection_flops(model.config, sel, cnt["text_tokens"], cnt["new_tokens"])
     dense = vlm_flops(
         model.config,
