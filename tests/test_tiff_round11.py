@@ -1,20 +1,26 @@
 """TIFF, round 11: a stack's OME-XML is parsed once where it is looked at and opened, and not
-at all for a frame of one page; `read_image` of a multi-series OME-TIFF decodes its first
+at all for a frame of one page; an OME-TIFF of z slices is read with a warning saying so (of
+z slices at several time points, the time points of its first slice, as its DimensionOrder
+lays them out; they were refused); `read_image` of a multi-series OME-TIFF decodes its first
 series' image."""
 
 from __future__ import annotations
 
 import uuid
+import warnings
 
 import numpy as np
 import pytest
-from test_tiff_round10 import _greys, _ome, _stack
+from test_tiff_round10 import OME_NS, _greys, _ome, _stack
 from test_tiff_stack_round9 import _grey_page, _multi
 
 from eventsim.cli.simulate import main as simulate_main
+from eventsim.errors import InputError
 from eventsim.simulator import sources
 from eventsim.simulator.pipeline import simulate
-from eventsim.simulator.sources import FolderSource, read_image
+from eventsim.simulator.sources import FolderSource, TiffSeriesWarning, TiffStackSource, read_image
+
+from cli_checks import one_line
 
 
 @pytest.fixture
@@ -70,6 +76,86 @@ def test_a_folder_of_one_page_ome_tiffs_parses_no_xml(tmp_path, parses):
     got = [f for f, _ in FolderSource(folder, fps=10)]
     np.testing.assert_array_equal(np.stack(got), np.stack(frames))
     assert parses == []
+
+
+# -- 2. z slices -------------------------------------------------------------------------------
+
+
+def test_z_slices_at_one_time_point_are_read_with_a_warning(tmp_path, capsys):
+    """SizeZ=4, SizeT=1 was read as 4 frames in time without a word: the events were of the
+    focus changing."""
+    frames = _greys(4)
+    path = _stack(tmp_path, frames, _ome(_pixels(1, 4)))
+    with pytest.warns(TiffSeriesWarning, match=r"OME-TIFF of 4 z slices at one time point \(SizeZ=4, SizeT=1\): focal planes, not frames in time"):  # fmt: skip
+        source = TiffStackSource(path, fps=10)
+    np.testing.assert_array_equal(np.stack([f for f, _ in source]), np.stack(frames))
+    assert simulate_main([str(path), "-o", str(tmp_path / "o.h5"), "--fps", "10", "-q"]) == 0
+    line = one_line(capsys.readouterr().err, "SizeZ=4, SizeT=1", "focus changing")
+    assert line.startswith("eventsim simulate: warning: TIFF stack ")
+    # a time series says nothing
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TiffSeriesWarning)
+        TiffStackSource(_stack(tmp_path, frames, _ome(_pixels(4))), fps=10)
+
+
+@pytest.mark.parametrize(
+    "order, first_slice",
+    [
+        ("XYZCT", [0, 2, 4]),  # z fastest: the slices alternate
+        ("XYCZT", [0, 2, 4]),
+        ("XYZTC", [0, 2, 4]),
+        ("XYTZC", [0, 1, 2]),  # t fastest: the first slice's time points come first
+        ("XYCTZ", [0, 1, 2]),
+    ],
+)
+def test_z_slices_over_time_read_the_first_slice_s_time_points(tmp_path, order, first_slice):
+    """SizeZ=2 at SizeT=3 was refused; its pages (6) interleave the slices as DimensionOrder
+    says: the frames are those of slice 0."""
+    frames = _greys(6)
+    path = _stack(tmp_path, frames, _ome(_pixels(3, 2, order, TimeIncrement="0.01")))
+    assert sources.tiff_frame_count(path) == 3
+    with pytest.warns(TiffSeriesWarning, match=r"OME-TIFF of 2 z slices at 3 time points \(SizeZ=2, SizeT=3\): the time points of its first z slice are read, the other 1 left out.*bfconvert -z"):  # fmt: skip
+        source = TiffStackSource(path)
+    assert source.n_frames == 3
+    np.testing.assert_array_equal(source.timestamps_us, [0, 10_000, 20_000])
+    got = [f for f, _ in source]
+    np.testing.assert_array_equal(np.stack(got), np.stack([frames[k] for k in first_slice]))
+    assert source.decode_problem is None
+
+
+def test_z_slices_over_time_by_tiff_data_and_delta_t(tmp_path):
+    """Planes placed by TiffData one a directory, in any order; the DeltaT of slice 0's."""
+    frames = _greys(6)
+    # directory k holds (z, t) = placed[k]
+    placed = [(1, 2), (0, 1), (1, 0), (0, 2), (0, 0), (1, 1)]
+    inner = "".join(f'<TiffData FirstZ="{z}" FirstT="{t}" IFD="{k}" PlaneCount="1"/>' for k, (z, t) in enumerate(placed))  # fmt: skip
+    inner += "".join(f'<Plane TheC="0" TheZ="{z}" TheT="{t}" DeltaT="{t * 0.5 + z * 0.1}"/>' for z in range(2) for t in range(3))  # fmt: skip
+    path = _stack(tmp_path, frames, _ome(_pixels(3, 2, "XYZCT", inner)))
+    with pytest.warns(TiffSeriesWarning, match="first z slice"):
+        source = TiffStackSource(path)
+    np.testing.assert_array_equal(source.timestamps_us, [0, 500_000, 1_000_000])
+    np.testing.assert_array_equal(np.stack([f for f, _ in source]), np.stack([frames[4], frames[1], frames[3]]))  # fmt: skip
+
+
+def test_z_slices_over_time_past_the_last_page_count_the_read_slice_s(tmp_path):
+    """Of 6 planes (z fastest) the file holds 5: the missing one is slice 1's, so the frames
+    read are whole; holding 4, slice 0's last time point is missing and said so."""
+    frames = _greys(6)
+    text = _ome(_pixels(3, 2, "XYZCT"))
+    with pytest.warns(TiffSeriesWarning):
+        source = TiffStackSource(_stack(tmp_path, frames[:5], text), fps=10)
+    assert len(list(source)) == 3 and source.decode_problem is None
+    with pytest.warns(TiffSeriesWarning):
+        source = TiffStackSource(_stack(tmp_path, frames[:4], text), fps=10)
+    with pytest.warns(sources.VideoDecodeWarning, match="places 1 plane of its first series past its last page"):  # fmt: skip
+        assert len(list(source)) == 2
+
+
+def test_z_slices_over_time_of_xml_not_parsed_are_still_refused(tmp_path):
+    """Where the XML cannot be parsed (a DOCTYPE), its planes cannot be placed."""
+    text = f'<!DOCTYPE OME><OME xmlns="{OME_NS}">{_pixels(2, 2)}</OME>'.encode()
+    with pytest.raises(InputError, match="OME-TIFF of SizeZ=2, SizeT=2, whose pages are no sequence"):  # fmt: skip
+        TiffStackSource(_stack(tmp_path, _greys(4), text), fps=10)
 
 
 # -- 3. read_image of a multi-series OME-TIFF -------------------------------------------------

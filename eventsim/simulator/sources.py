@@ -1264,10 +1264,22 @@ def _tiff_stack_pages(
     pages: list[_TiffPage], ome: _OmeSeries | None
 ) -> list[tuple[int, _TiffPage]]:
     """The full-resolution pages (`_tiff_full_pages`) of a TIFF's first OME series (``ome``),
-    or of the file where it is no OME-TIFF, with their index in the file."""
-    if ome is None or ome.planes is None:
+    or of the file where it is no OME-TIFF, with their index in the file. Of a series of z
+    slices at several time points, those of its first z slice (`_ome_z_slice`)."""
+    if ome is None or (ome.planes is None and _ome_z_slice(ome) is None):
         return _tiff_full_pages(list(enumerate(pages)))
-    return _tiff_full_pages([(k, pages[k]) for k in ome.planes if k < len(pages)])
+    # without TiffData, directory k holds plane k
+    planes = ome.planes if ome.planes is not None else {k: k for k in range(len(pages))}
+    if _ome_z_slice(ome) is not None:
+        planes = {k: p for k, p in planes.items() if p < math.prod(ome.sizes.values()) and ome.axis(p, "Z") == 0}  # fmt: skip
+    return _tiff_full_pages([(k, pages[k]) for k in planes if k < len(pages)])
+
+
+def _ome_z_slice(ome: _OmeSeries) -> int | None:
+    """The z slice whose time series is read of an OME series of several z slices at several
+    time points (its first), else None: its pages in plane order interleave the slices, and
+    the events were of the focus changing as much as of anything moving."""
+    return 0 if ome.sizes["Z"] > 1 and ome.sizes["T"] > 1 else None
 
 
 class _TiffLayout(NamedTuple):
@@ -1565,9 +1577,31 @@ class _OmeSeries(NamedTuple):
     delta_t_unknown: str
     #: the files (FileName, or UUID) that hold the first series' planes that this one lacks
     elsewhere: list[str]
-    #: how many of the first series' planes it places (or, without TiffData, has) past the
-    #: file's last directory: a truncated file (or damaged XML)
-    past_end: int
+    #: the first series' planes it places (or, without TiffData, has) past the file's last
+    #: directory, as ranges of planes (a plane placed twice, twice): a truncated file (or
+    #: damaged XML)
+    past_end: list[range]
+    #: the first series' planes (SizeC in planes, SizeZ, SizeT) by axis
+    sizes: dict[str, int]
+    #: its DimensionOrder's last three axes, the fastest first ("CZT" of XYCZT)
+    order: str
+
+    def axis(self, plane: int, axis: str) -> int:
+        """The index along ``axis`` ("C", "Z" or "T") of ``plane``."""
+        stride = math.prod(self.sizes[a] for a in self.order[: self.order.index(axis)])
+        return plane // stride % self.sizes[axis]
+
+    def planes_past_end(self, z: int | None = None) -> int:
+        """How many of `past_end` there are (of z slice ``z`` alone where given)."""
+        if z is None:
+            return sum(len(r) for r in self.past_end)
+        stride = math.prod(self.sizes[a] for a in self.order[: self.order.index("Z")])
+        period = stride * self.sizes["Z"]
+
+        def below(n: int) -> int:  # planes < n of slice z
+            return n // period * stride + min(max(0, n % period - z * stride), stride)
+
+        return sum(below(r.stop) - below(r.start) for r in self.past_end)
 
 
 def _xml_local(tag: str) -> str:
@@ -1653,7 +1687,7 @@ def _parsed_ome_series(description: bytes, n_pages: int, samples: int) -> _OmeSe
     tiff_data = [e for e in pixels if _xml_local(e.tag) == "TiffData"]
     planes: dict[int, int] | None = None
     elsewhere: list[str] = []
-    past_end = 0 if tiff_data or len(images) > 1 else max(0, n_planes - n_pages)
+    past_end = [] if tiff_data or len(images) > 1 else [range(n_pages, max(n_pages, n_planes))]
     if tiff_data or len(images) > 1:
         planes = {}
         if not tiff_data:  # the series' planes one after another, the first series' first
@@ -1671,14 +1705,16 @@ def _parsed_ome_series(description: bytes, n_pages: int, samples: int) -> _OmeSe
             ifd, start = _xml_int(element, "IFD", 0), plane(element, "First")
             count = _xml_int(element, "PlaneCount", 1 if "IFD" in element.attrib else n_planes)
             count = max(0, min(count, n_planes - start))
-            past_end += max(0, count - max(0, n_pages - ifd))
+            past_end.append(range(start + max(0, n_pages - ifd), start + max(count, n_pages - ifd)))
             count = max(0, min(count, n_pages - ifd, budget))
             budget -= count
             planes.update(zip(range(ifd, ifd + count), range(start, start + count)))
         elsewhere.reverse()
         planes = dict(sorted(planes.items(), key=lambda item: item[1]))
     names = [image.get("Name", "") for image in images]
-    return _OmeSeries(names, planes, delta_t, delta_t_unit, delta_t_unknown, elsewhere, past_end)
+    return _OmeSeries(
+        names, planes, delta_t, delta_t_unit, delta_t_unknown, elsewhere, past_end, sizes, order
+    )
 
 
 def _tiff_first_directory(
@@ -2721,7 +2757,8 @@ def _stack_frame_interval(description: bytes) -> tuple[float, str] | None:
 
 class TiffSeriesWarning(UserWarning):
     """An OME-TIFF of several series (positions, or an image with its label and overview) was
-    read as its first series alone."""
+    read as its first series alone, or one of z slices was read as frames (those of its
+    first slice where it holds several time points)."""
 
 
 class TiffStackSource:
@@ -2738,11 +2775,14 @@ class TiffStackSource:
     (in its DeltaTUnit, seconds by default) where every frame has one and they increase, else
     its TimeIncrement, or ImageJ's ``finterval=`` (in its ``tunit=``); a file that says none
     needs ``fps``. ImageJ's ``fps=`` alone is refused so too: it is the speed ImageJ plays the
-    stack at, not necessarily the rate its frames were taken at. An ImageJ hyperstack or
-    OME-TIFF of several channels, or of z slices and time points both, is refused: its pages
-    are no sequence of frames. Pixels that run past the end of the file (a truncated stack) end
-    the frames with a `VideoDecodeWarning` (``decode_problem`` says so), as do OME planes
-    placed past its last page, after the frames it holds.
+    stack at, not necessarily the rate its frames were taken at. An ImageJ hyperstack of
+    several channels, or of z slices and time points both, and an OME-TIFF of several
+    channels, are refused: their pages are no sequence of frames. Of an OME-TIFF of z slices
+    at several time points, the time points of its first slice are the frames (as its
+    DimensionOrder or TiffData place them); of z slices at one time point, the slices; each
+    with a `TiffSeriesWarning` saying so. Pixels that run past the end of the file (a
+    truncated stack) end the frames with a `VideoDecodeWarning` (``decode_problem`` says so),
+    as do OME planes placed past its last page, after the frames it holds.
     """
 
     def __init__(
@@ -2778,7 +2818,8 @@ class TiffStackSource:
                     )
                 self._check_one_size(numbered)
                 # the pages its OME-XML places past the file's last: said after the frames
-                self._past_end = (0 if ome is None else ome.past_end, len(chain))
+                past_end = 0 if ome is None else ome.planes_past_end(_ome_z_slice(ome))
+                self._past_end = (past_end, len(chain))
                 pages = [p for _, p in numbered]
                 first = (head if numbered[0][0] == 0 else _tiff_page_entries(tiff, pages[0].at, f"TIFF stack {name!r}: page {numbered[0][0] + 1}")) if pages else None  # fmt: skip
                 if first is None:
@@ -2802,7 +2843,7 @@ class TiffStackSource:
         if frame is None:
             raise InputError(f"TIFF stack {name!r}: its first page runs past the end of the file")
         self._refuse_hyperstack(description)
-        self._refuse_ome_planes(description, samples)
+        z_slices = self._check_ome_planes(description, samples, ome)
         #: of an OME-TIFF of several series, which is read ("1 of 3"); None for one series
         self.series = None if ome is None or len(ome.names) < 2 else f"1 of {len(ome.names)}"
         times, unused = (None, "") if fps is not None or ome is None else self._delta_t_times(ome, numbered)  # fmt: skip
@@ -2843,6 +2884,8 @@ class TiffStackSource:
                 TiffSeriesWarning,
                 stacklevel=2,
             )
+        if z_slices:
+            warnings.warn(f"TIFF stack {name!r} is an OME-TIFF of {z_slices}", TiffSeriesWarning, stacklevel=2)  # fmt: skip
         self.input_size = (frame.shape[1], frame.shape[0])
         self.sensor_size = _target_size(sensor_size, frame)
         self.fit = fit
@@ -2950,27 +2993,45 @@ class TiffStackSource:
                 "(ImageJ's Image > Hyperstacks > Reduce Dimensionality) and save that"
             )
 
-    def _refuse_ome_planes(self, description: bytes, samples: int) -> None:
+    def _check_ome_planes(self, description: bytes, samples: int, ome: _OmeSeries | None) -> str:
         """An OME-TIFF keeps a plane a page, channels and z slices too: of several channels
-        each a page of its own, or of z slices at several time points, its pages are no
-        sequence of frames (a frame a channel would flicker between them). ``samples``: the
-        first frame's samples a pixel."""
+        each a page of its own, its pages are no sequence of frames (a frame a channel would
+        flicker between them), and neither are those of z slices at several time points where
+        the XML could not be parsed (``ome`` None; where it was, `_ome_z_slice`'s are read).
+        ``samples``: the first frame's samples a pixel. Returns what the frames of a series of
+        z slices are, in words, for a `TiffSeriesWarning` ("" for a time series): read as
+        time, focal planes make events of the focus changing."""
         pixels = re.search(rb"<(?:\w+:)?Pixels\b[^>]*>", description)
         if pixels is None:
-            return
+            return ""
         sizes = {}
         for axis in "CZT":
             size = re.search(rb"\bSize" + axis.encode() + rb"=[\"'](\d+)[\"']", pixels.group(0))
             sizes[axis] = int(size.group(1)) if size else 1
         # an RGB plane is three of SizeC in one page
         channels = sizes["C"] // samples if sizes["C"] % samples == 0 else sizes["C"]
-        if channels > 1 or (sizes["Z"] > 1 and sizes["T"] > 1):
+        if channels > 1 or (sizes["Z"] > 1 and sizes["T"] > 1 and ome is None):
             layout = ", ".join(f"Size{axis}={n}" for axis, n in sizes.items() if n > 1)
             raise InputError(
                 f"TIFF stack {str(self.path)!r} is an OME-TIFF of {layout}, whose pages are "
                 "no sequence of frames; save one channel of one z slice over time (Fiji's "
                 "Image > Hyperstacks > Reduce Dimensionality, or bfconvert -channel/-z)"
             )
+        z, t = (sizes["Z"], sizes["T"]) if ome is None else (ome.sizes["Z"], ome.sizes["T"])
+        if z > 1 and t > 1:
+            return (
+                f"{z} z slices at {t} time points (SizeZ={z}, SizeT={t}): the time points of "
+                f"its first z slice are read, the other {z - 1} left out; to simulate another "
+                "slice, save it as a file of its own (bfconvert -z N, counting from 0, or "
+                "Fiji's Image > Hyperstacks > Reduce Dimensionality)"
+            )
+        if z > 1:
+            return (
+                f"{z} z slices at one time point (SizeZ={z}, SizeT={t}): focal planes, not "
+                "frames in time, read as frames, so the events are of the focus changing, "
+                "not of anything moving; simulate a time series (SizeT > 1, SizeZ=1) for that"
+            )
+        return ""
 
     def _decode(self, tiff: _FileBytes, index: int) -> np.ndarray | None:
         """Frame ``index`` decoded as `read_image` decodes a TIFF file of it alone; None where
