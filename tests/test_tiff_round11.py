@@ -2,12 +2,15 @@
 at all for a frame of one page; an OME-TIFF of z slices is read with a warning saying so (of
 z slices at several time points, the time points of its first slice, as its DimensionOrder
 lays them out; they were refused); `read_image` of a multi-series OME-TIFF decodes its first
-series' image."""
+series' image; an image kept in a SubIFD behind its thumbnail (DNG's layout) is decoded or
+refused, no longer given as its thumbnail."""
 
 from __future__ import annotations
 
+import struct
 import uuid
 import warnings
+import zlib
 
 import numpy as np
 import pytest
@@ -21,6 +24,7 @@ from eventsim.simulator.pipeline import simulate
 from eventsim.simulator.sources import FolderSource, TiffSeriesWarning, TiffStackSource, read_image
 
 from cli_checks import one_line
+from user_media import tiff_with_tags
 
 
 @pytest.fixture
@@ -174,3 +178,97 @@ def test_read_image_of_a_multi_series_ome_tiff_decodes_its_first_series(tmp_path
     np.testing.assert_array_equal(read_image(path), first)
     assert len(parses) <= 1
     np.testing.assert_array_equal(sources.decode_image(path.read_bytes(), "cell"), first)
+
+
+# -- 4. an image in a SubIFD ---------------------------------------------------------------------
+
+
+def _sub_ifd_file(
+    thumb: np.ndarray, subs: list[tuple[bytes, dict[int, int]]], orientation: int = 1
+) -> bytes:
+    """A TIFF of one page, the grey ``thumb`` flagged NewSubfileType 1 (of ``orientation``),
+    whose SubIFDs (tag 330) are ``subs``: each its pixels (one strip) and its tags, one value
+    each; the strip's offset and byte count are filled in."""
+    blocks = [thumb.tobytes() + b"\0" * (thumb.size % 2)]
+    at = 8 + len(blocks[0])
+    strips = []
+    for pixels, _ in subs:
+        strips.append(at)
+        blocks.append(pixels + b"\0" * (len(pixels) % 2))
+        at += len(blocks[-1])
+    dirs = []
+    for (pixels, sub_tags), strip in zip(subs, strips):
+        entries = {**sub_tags, 273: strip, 279: len(pixels)}
+        ifd = struct.pack("<H", len(entries))
+        for tag, value in sorted(entries.items()):
+            kind = 4 if tag in (254, 273, 279) else 3
+            ifd += struct.pack("<HHI", tag, kind, 1) + struct.pack("<I" if kind == 4 else "<H", value).ljust(4, b"\0")  # fmt: skip
+        dirs.append(at)
+        blocks.append(ifd + bytes(4))
+        at += len(blocks[-1])
+    h, w = thumb.shape
+    tags = [
+        (254, "I", [1]), (256, "H", [w]), (257, "H", [h]), (258, "H", [8]), (259, "H", [1]),
+        (262, "H", [1]), (273, "I", [8]), (277, "H", [1]), (278, "H", [h]),
+        (274, "H", [orientation]), (279, "I", [thumb.size]), (330, "I", dirs),
+    ]  # fmt: skip
+    return tiff_with_tags(blocks, tags)
+
+
+def _grey_tags(pixels: np.ndarray, **more: int) -> dict[int, int]:
+    h, w = pixels.shape
+    tags = {254: 0, 256: w, 257: h, 258: 8, 259: 1, 262: 1, 277: 1, 278: h}
+    return {**tags, **{int(k.lstrip("t")): v for k, v in more.items()}}
+
+
+def test_an_image_in_a_sub_ifd_behind_its_thumbnail_is_read_not_the_thumbnail(tmp_path):
+    image = _greys(1, 64, 48)[0]
+    thumb = image[::4, ::4].copy()
+    path = tmp_path / "sub.tif"
+    path.write_bytes(_sub_ifd_file(thumb, [(image.tobytes(), _grey_tags(image))]))
+    np.testing.assert_array_equal(read_image(path), image)
+    # deflate; among a preview (NewSubfileType 1) and the image, the image
+    preview = image[::2, ::2].copy()
+    subs = [
+        (preview.tobytes(), _grey_tags(preview, t254=1)),
+        (zlib.compress(image.tobytes()), _grey_tags(image, t259=8)),
+    ]
+    data = _sub_ifd_file(thumb, subs)
+    np.testing.assert_array_equal(sources.decode_image(data, "cell"), image)
+    assert sources.tiff_frame_count(path) == 0  # no page of its chain is an image
+    # the first page's orientation turns it, where its own gives none
+    path.write_bytes(_sub_ifd_file(thumb, subs, orientation=3))
+    np.testing.assert_array_equal(read_image(path), image[::-1, ::-1])
+
+
+@pytest.mark.parametrize(
+    "tags, said",
+    [
+        (
+            {262: 32803},
+            r"raw sensor data \(a colour filter array, CFA, photometric 32803\), which eventsim "
+            "does not read: it develops no raw images",
+        ),
+        ({262: 34892}, r"raw sensor data \(linear raw, photometric 34892\)"),
+        (
+            {259: 7},
+            r"of JPEG compression \(tag 259 = 7\), photometric 1, which eventsim does not read "
+            "from a SubIFD",
+        ),
+    ],
+    ids=["cfa", "linear-raw", "jpeg"],
+)
+def test_an_image_in_a_sub_ifd_that_is_not_read_is_refused_not_its_thumbnail(tmp_path, tags, said):  # fmt: skip
+    image = _greys(1, 64, 48)[0]
+    path = tmp_path / "raw.dng"
+    path.write_bytes(_sub_ifd_file(image[::4, ::4].copy(), [(image.tobytes(), {**_grey_tags(image), **tags})]))  # fmt: skip
+    with pytest.raises(InputError, match=r"raw\.dng': its first page is a reduced-resolution copy \(a thumbnail\) and its 64x48 image, in a SubIFD, is " + said):  # fmt: skip
+        read_image(path)
+
+
+def test_a_thumbnail_whose_sub_ifds_hold_no_full_image_is_read_as_before(tmp_path):
+    image = _greys(1, 64, 48)[0]
+    thumb = image[::4, ::4].copy()
+    preview = image[::2, ::2].copy()
+    data = _sub_ifd_file(thumb, [(preview.tobytes(), _grey_tags(preview, t254=1))])
+    np.testing.assert_array_equal(sources.decode_image(data, "cell"), thumb)

@@ -265,14 +265,17 @@ def _tiff_image_page(
     """A TIFF file's bytes, or where its image is not its first page (`_tiff_layout`: a
     thumbnail or mask written ahead of it, `_tiff_full_pages`; or another OME series first)
     its first full-resolution page (of its first OME series) as a TIFF file of its own: OpenCV
-    and Pillow decode a file's first page. ``data`` itself where no page of its chain is
-    full-resolution (the image in a SubIFD, as DNG keeps it). The first page's orientation
-    is the image's where its own page gives none (TIFF/EP keeps it in the first directory).
-    ``what`` names the file in messages; ``layout``: the file's, where read already."""
+    and Pillow decode a file's first page. Where no page of its chain is full-resolution, the
+    full-resolution image of the first page's SubIFDs (as DNG keeps it, `_tiff_sub_image`),
+    else ``data`` itself. The first page's orientation is the image's where its own page gives
+    none (TIFF/EP keeps it in the first directory). ``what`` names the file in messages;
+    ``layout``: the file's, where read already."""
     pages = _tiff_pages(data) if layout is None else layout.pages
     if layout is None and len(pages) > 1:  # a page of a stack (one page) is its image
         layout = _tiff_layout(data, f"{what}: page 1")
     full = _tiff_full_pages(list(enumerate(pages))) if layout is None else layout.numbered
+    if not full and pages and not _tiff_full_pages(list(enumerate(pages))):
+        return _tiff_sub_image(data, pages[0], what) or data
     if not full or full[0][0] == 0:
         return data
     index, page = full[0]
@@ -287,6 +290,68 @@ def _tiff_image_page(
             f"{what}: its first page is a reduced-resolution copy or mask (NewSubfileType) and "
             f"its image, page {index + 1}, runs past the end of the file (truncated?)"
         )
+    return image
+
+
+# TIFF/EP's and DNG's photometric interpretations of raw sensor data: a colour filter array
+# (a mosaic, one colour a pixel) and linear raw
+_PHOTOMETRIC_CFA, _PHOTOMETRIC_LINEAR_RAW = 32803, 34892
+_TIFF_SUB_IFDS = 330
+# what `_tiff_sub_image` reads of a SubIFD: uncompressed or deflate strips
+_TIFF_SUB_IMAGE_CODECS = frozenset({1, 8, 32946})
+
+
+def _tiff_sub_image(data: bytes | bytearray, first: _TiffPage, what: str) -> bytes | None:
+    """The largest full-resolution image (NewSubfileType 0) among the SubIFDs of a TIFF's
+    first page, a reduced-resolution copy (DNG's thumbnail, its image in a SubIFD), as a TIFF
+    file of its own: a plain image of uncompressed or deflate strips. Raw sensor data (DNG's
+    CFA or linear raw) or another layout is refused: decoded instead, the first page gave a
+    thumbnail for the image. None where the first page has no such SubIFD."""
+    order = _tiff_byte_order(data) or "little"
+    head = _tiff_page_entries(data, first.at, f"{what}: page 1", keep=_TIFF_SUB_IFDS) or []
+    pointers = next((f for f in head if f.tag == _TIFF_SUB_IFDS), None)
+    if pointers is None or pointers.kind not in (4, 13, 16, 18):  # LONG, IFD, LONG8, IFD8
+        return None
+    size = _TIFF_TYPE_SIZES[pointers.kind]
+    subs = []
+    for at in (int.from_bytes(pointers.value[i : i + size], order) for i in range(0, len(pointers.value), size)):  # fmt: skip
+        fields = _tiff_page_entries(data, at, f"{what}: SubIFD at byte {at}") if at else None
+        found = {f.tag: _tiff_field_values(f, order) for f in fields or []}
+        kind = (found.get(_TIFF_NEW_SUBFILE_TYPE) or [0])[0]
+        w, h = (found.get(_TIFF_WIDTH) or [0])[0], (found.get(_TIFF_HEIGHT) or [0])[0]
+        if fields is not None and not kind & 0b101 and w and h:
+            subs.append((w * h, at, fields, found))
+    if not subs:
+        return None
+    _, at, fields, found = max(subs, key=lambda sub: sub[0])
+    w, h = found[_TIFF_WIDTH][0], found[_TIFF_HEIGHT][0]
+    photometric = (found.get(_TIFF_PHOTOMETRIC) or [-1])[0]
+    compression = (found.get(_TIFF_COMPRESSION) or [1])[0]
+    said = f"{what}: its first page is a reduced-resolution copy (a thumbnail) and its {w}x{h} image, in a SubIFD,"  # fmt: skip
+    if photometric in (_PHOTOMETRIC_CFA, _PHOTOMETRIC_LINEAR_RAW):
+        raw = "a colour filter array, CFA" if photometric == _PHOTOMETRIC_CFA else "linear raw"
+        raise InputError(
+            f"{said} is raw sensor data ({raw}, photometric {photometric}), which eventsim does "
+            "not read: it develops no raw images; develop it to a TIFF or PNG first (dcraw -T, "
+            "darktable, RawTherapee)"
+        )
+    if (
+        compression not in _TIFF_SUB_IMAGE_CODECS
+        or photometric not in (_PHOTOMETRIC_WHITE_IS_ZERO, 1, _PHOTOMETRIC_RGB)
+        or _TIFF_STRIPS[0] not in found
+    ):
+        codec = _TIFF_CODEC_NAMES.get(compression, "an unknown")
+        tiled = ", in tiles" if _TIFF_TILES[0] in found else ""
+        raise InputError(
+            f"{said} is of {codec} compression (tag 259 = {compression}), photometric "
+            f"{photometric}{tiled}, which eventsim does not read from a SubIFD (it reads grey "
+            "or RGB in uncompressed or deflate strips there); save the image as a TIFF of its own"
+        )
+    if all(f.tag != _EXIF_ORIENTATION_TAG for f in fields):
+        fields += [f for f in head if f.tag == _EXIF_ORIENTATION_TAG]
+    image = _tiff_page_file(data, fields, f"{what}: SubIFD at byte {at}")
+    if image is None:
+        raise InputError(f"{said} runs past the end of the file (truncated?)")
     return image
 
 
@@ -1391,11 +1456,12 @@ _TIFF_TAG_NAMES = {
 
 
 def _tiff_page_entries(
-    tiff: bytes | bytearray | _FileBytes, at: int, what: str = "TIFF file"
+    tiff: bytes | bytearray | _FileBytes, at: int, what: str = "TIFF file", keep: int = 0
 ) -> list[_TiffField] | None:
     """The entries of the directory at ``at`` of known types with their values, but
-    `_TIFF_POINTER_TAGS`; None where the directory or a value runs past the end of ``tiff``.
-    An entry of more than `_TIFF_MAX_VALUE_BYTES` is refused, ``what`` naming the page."""
+    `_TIFF_POINTER_TAGS` other than ``keep``; None where the directory or a value runs past
+    the end of ``tiff``. An entry of more than `_TIFF_MAX_VALUE_BYTES` is refused, ``what``
+    naming the page."""
     order = _tiff_byte_order(tiff)
     if order is None:
         return None
@@ -1411,7 +1477,7 @@ def _tiff_page_entries(
         tag, kind = (int.from_bytes(ifd[i : i + 2], order) for i in (pos, pos + 2))
         n = int.from_bytes(ifd[pos + 4 : pos + 4 + word], order)
         size = _TIFF_TYPE_SIZES.get(kind)
-        if size is None or n < 1 or tag in _TIFF_POINTER_TAGS:
+        if size is None or n < 1 or (tag in _TIFF_POINTER_TAGS and tag != keep):
             continue
         value = ifd[pos + 4 + word : pos + 4 + 2 * word]
         if size * n > word:
