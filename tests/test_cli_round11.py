@@ -99,7 +99,7 @@ def test_a_sensor_size_whose_state_takes_gigabytes_is_named(tmp_path, capsys, mo
     assert rc == 0 and out.is_file()  # said, not refused
     (line,) = [x for x in err.splitlines() if "warning:" in x]
     assert line.startswith("eventsim simulate: warning: --sensor-size 640x480 (307,200 pixels)")
-    assert "about 0.0 GiB of memory (80 bytes a pixel)" in line
+    assert "at least 0.0 GiB of memory (80 bytes a pixel)" in line
     assert "expected a size such as 1280x720" in line
 
 

@@ -87,8 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="convert, with a warning, an input whose times are implausible for an event "
         "camera (refused without it: a span over 30 days, or a mean under 1 ev/s over more "
-        "than a day, usually means a wrong --time-unit). --force still does this too, with a "
-        "warning that it is deprecated for it",
+        "than a day, usually means a wrong --time-unit). --force does this too, deprecated: in "
+        "a later release it will only overwrite OUTPUT",
     )
     return p
 

@@ -232,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 SYNTHETIC_MAX_BYTES = 2 << 30
 # the simulator state a given sensor size may take before the command says so: a 4K video
-# (8.3 M pixels) holds 0.6 GiB, 10000x10000 holds 7.5 GiB
+# (8.3 M pixels) holds at least 0.6 GiB, 10000x10000 at least 7.5 GiB
 LARGE_STATE_BYTES = 4 << 30
 MAX_AMPLITUDE_PX = 10_000.0
 MAX_DURATION_MS = 3_600_000.0
@@ -380,7 +380,7 @@ def _warn_large_sensor(args, size: tuple[int, int], params) -> None:
         if need > LARGE_STATE_BYTES:
             print(
                 f"eventsim simulate: warning: --sensor-size {width}x{height} ({n:,} pixels) "
-                f"makes the simulator hold about {need / 2**30:.1f} GiB {where} "
+                f"makes the simulator hold at least {need / 2**30:.1f} GiB {where} "
                 f"({bytes_per_pixel} bytes a pixel), more "
                 f"than {LARGE_STATE_BYTES / 2**30:g} GiB; expected a size such as 1280x720 "
                 "(event cameras are at most about 1280x960): check it for a typo",
@@ -655,7 +655,6 @@ def main(args: argparse.Namespace) -> int:
 
         # before the source: an image is fitted to the sensor as it is opened
         check_memory(size, params, args.device)
-        _warn_large_sensor(args, size, params)
     # so do OpenCV's image decoders on a corrupt image ("TIFFFillStrip: Read error ..."),
     # unless OPENCV_LOG_LEVEL asks for them
     quiet = contextlib.nullcontext() if "OPENCV_LOG_LEVEL" in os.environ else opencv_log_silenced()
@@ -664,6 +663,9 @@ def main(args: argparse.Namespace) -> int:
         _check_span(args, source)
         # after the input: a missing or unreadable one is the first thing to fix
         out = check_output(args.output, args.force, final=True)
+        if size is not None:
+            # after the checks that refuse the run: a warning ahead of an error is noise
+            _warn_large_sensor(args, size, params)
         with warnings.catch_warnings():
             # said below in one line, like the other warnings of this command
             warnings.simplefilter("ignore", VideoDecodeWarning)
