@@ -174,6 +174,9 @@ _HOST_CONSTANT_BYTES, _HOST_LEAK_BYTES = 32, 16
 _FRAME_BYTES = 8
 # an estimate under this is not checked: every machine that runs torch has that much
 _UNCHECKED_BYTES = 256 << 20
+# `state_bytes_per_pixel`'s word for the host's memory, by which `check_memory` tells it from
+# a GPU's
+_HOST_MEMORY = "of memory"
 
 
 def _available_memory() -> int | None:
@@ -224,10 +227,7 @@ def check_memory(
         need = n * bytes_per_pixel
         if need < _UNCHECKED_BYTES:
             continue
-        if dev is not None and what != "of memory":
-            have: int | None = _gpu_memory(dev)
-        else:
-            have = _available_memory()
+        have = _available_memory() if what == _HOST_MEMORY or dev is None else _gpu_memory(dev)
         if have is not None and need > have:
             leak_on = " with the leak on" if leak else ""
             raise ParameterError(
@@ -248,8 +248,8 @@ def state_bytes_per_pixel(
     dev = None if device is None else _resolve_device(device)
     if dev is not None and dev.type == "cuda":
         host = _FRAME_BYTES + _HOST_CONSTANT_BYTES + (_HOST_LEAK_BYTES if leak else 0)
-        return [(host, "of memory"), (per_pixel, f"on {dev}")]
-    return [(_FRAME_BYTES + per_pixel, "of memory")]
+        return [(host, _HOST_MEMORY), (per_pixel, f"on {dev}")]
+    return [(_FRAME_BYTES + per_pixel, _HOST_MEMORY)]
 
 
 def _size(n_bytes: int) -> str:
