@@ -30,7 +30,7 @@ Both scripts build their subcommands from these pieces, so every command behaves
   name (``--start``) fails naming it and its unit. Options are not abbreviated (``--star`` is
   refused): a prefix of unit-named options could stand for either unit.
 - `show_progress` is the one rule for progress bars: drawn on a terminal, unless
-  ``--no-progress`` or its short spellings ``-q``/``--quiet`` (`add_progress_option`).
+  ``--no-progress``, also spelt ``-q`` and ``--quiet`` (`add_progress_option`).
 
 Library errors speak Python (``pass force=True``); `cli_command` prints them in the CLI's words
 (``pass --force``), so one message serves both; `option_words` does so for the event readers'
@@ -414,8 +414,8 @@ CREATES_FOLDERS = "missing folders on its path are created"
 
 
 def add_progress_option(parser: argparse.ArgumentParser, *, bars: bool = False) -> None:
-    """``--no-progress`` (or ``-q``/``--quiet``, one spelling for every command that draws a
-    bar), whose value `show_progress` reads. ``bars``: the command draws several."""
+    """``--no-progress``, also spelt ``-q`` and ``--quiet`` (every command that draws a bar
+    takes all three), whose value `show_progress` reads. ``bars``: the command draws several."""
     what = "the progress bars (they are" if bars else "the progress bar (it is"
     parser.add_argument(
         "--no-progress",
