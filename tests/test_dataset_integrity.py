@@ -70,7 +70,8 @@ def test_a_finished_dataset_is_not_replaced_by_a_build_with_a_smaller_limit(tmp_
 def test_the_cli_refuses_another_limit_in_one_line_naming_folder_and_force(
     tmp_path, capsys, recipe
 ):
-    path, out = recipe(train=2, test=2), tmp_path / "ds"
+    # 3 a split: a --limit 2 that leaves no sample out is recorded as none
+    path, out = recipe(train=3, test=3), tmp_path / "ds"
     argv = [str(path), "-o", str(out), "--no-progress", "--no-preview", "--workers", "1"]
     assert build_main([*argv, "--limit", "2"]) == 0
     capsys.readouterr()

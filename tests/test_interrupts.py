@@ -353,7 +353,7 @@ def test_stopped_in_process_build_stops_its_workers_and_fork_server(tmp_path):
             seen.update({pid: _cmdline(pid) for pid in _descendants(os.getpid())})
             raise Stop
 
-    tasks = engine._plan(engine.load_recipe(recipe), tmp_path / "ds", None, False)
+    tasks, _ = engine._plan(engine.load_recipe(recipe), tmp_path / "ds", None, False)
     (tmp_path / "ds" / "shards").mkdir(parents=True)
     with pytest.raises(Stop):
         for _ in engine._execute(tasks, 2, "local", None, Bar(), None, engine._Share()):

@@ -208,14 +208,14 @@ def build_dataset(
 
     out = Path(out_dir)
     # plan first: a recipe whose inputs cannot even be listed leaves no output behind
-    tasks = _plan(recipe, out, limit, strict)
+    tasks, cut = _plan(recipe, out, limit, strict)
     # the paths of the shards this build knows to be finished: reused, or built by it
     finished: set[str] = set()
     with _build_lock(out) as locked:
         try:
             summary = _build(
                 recipe, out, tasks, limit, force, workers, executor, scheduler, free, progress,
-                t_start, finished,
+                t_start, finished, limit if cut else None,
             )  # fmt: skip
         except KeyboardInterrupt:
             raise BuildInterrupted(_count_kept(tasks, finished, _read_inputs(out))) from None
@@ -268,9 +268,12 @@ def _build(
     progress: bool,
     t_start: float,
     finished: set[str],
+    recorded_limit: int | None,
 ) -> BuildSummary:
     """Build ``tasks`` into ``out``; ``finished`` gets the path of each shard as it is known
-    to be finished (reused or built)."""
+    to be finished (reused or built). ``recorded_limit``: the ``limit`` the manifest records,
+    None where it left no sample out (the dataset is then the one a build without it makes,
+    byte for byte, and says so)."""
     recorded, extends = _prepare_output(out, recipe, tasks, limit, force)
     # None: a build begun before inputs were recorded, resumed as it was, unchecked
     logged = _read_inputs(out)
@@ -373,7 +376,7 @@ def _build(
     if reused_bad is not None:
         _raise_strict(*reused_bad)
 
-    summary = _finalise(out, recipe, tasks, results, limit, logged)
+    summary = _finalise(out, recipe, tasks, results, recorded_limit, logged)
     return BuildSummary(
         out_dir=out,
         samples=summary["samples"],
@@ -875,12 +878,20 @@ def _check_paths_are_text(recipe: Recipe) -> None:
             ) from None
 
 
-def _plan(recipe: Recipe, out: Path, limit: int | None, strict: bool) -> list[ShardTask]:
+def _plan(
+    recipe: Recipe, out: Path, limit: int | None, strict: bool
+) -> tuple[list[ShardTask], bool]:
+    """The shards to build, and whether ``limit`` left samples out of a split."""
     _check_paths_are_text(recipe)
     tasks: list[ShardTask] = []
     size = recipe.shard_size
+    cut = False
     for split in recipe.splits:
-        specs = plan_split(recipe, split, limit)
+        # one sample more than the limit: whether there was more to leave out
+        specs = plan_split(recipe, split, None if limit is None else limit + 1)
+        if limit is not None and len(specs) > limit:
+            cut = True
+            specs = specs[:limit]
         if strict and not tasks and specs and specs[0].error:
             # the dataset's first sample: no sample before it can fail first, so it is named
             # before anything is written. A record found bad here after other samples is named
@@ -890,7 +901,7 @@ def _plan(recipe: Recipe, out: Path, limit: int | None, strict: bool) -> list[Sh
             chunk = tuple(specs[lo : lo + size])
             path = out / "shards" / shard_filename(split, k)
             tasks.append(ShardTask(recipe, split, k, chunk, str(path), strict))
-    return tasks
+    return tasks, cut
 
 
 def _raise_strict(task: ShardTask, error: dict[str, Any]) -> None:
