@@ -89,3 +89,134 @@ def test_a_rerun_without_the_limit_records_none(tmp_path, shapes_recipe):
     assert _manifest(out)["limit"] == 3
     assert _build(recipe, out).shards_reused == 1
     assert _manifest(out)["limit"] is None and verify_dataset(out).ok
+
+
+# ----------------------------------------------------------------------------- replaced inputs
+
+
+def _replace_keeping_times(path: Path, data: bytes) -> None:
+    """Put a file holding ``data`` at ``path`` as ``cp -p`` or ``rsync -t`` would: another
+    file, with the old one's modification time."""
+    st = path.stat()
+    other = path.with_name(f"other-{path.name}")
+    other.write_bytes(data)
+    os.utime(other, ns=(st.st_atime_ns, st.st_mtime_ns))
+    shutil.copy2(other, path.with_name(f".{path.name}.tmp"))
+    os.replace(path.with_name(f".{path.name}.tmp"), path)
+    other.unlink()
+
+
+def _same_size_other_bytes(path: Path) -> bytes:
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    return bytes(data)
+
+
+def test_an_image_replaced_by_one_of_its_size_and_time_is_refused(tmp_path):
+    recipe = _images(tmp_path)
+    out = tmp_path / "ds"
+    _build(recipe, out)
+    _replace_keeping_times(tmp_path / "b.png", _same_size_other_bytes(tmp_path / "b.png"))
+    with pytest.raises(OutputExistsError) as err:
+        _build(recipe, out)
+    text = str(err.value)
+    assert str(tmp_path / "b.png") in text and "test-00001.h5" in text
+    assert "same size and modification time" in text and "force=True" in text
+
+
+def _video_recipe(folder: Path) -> Path:
+    write_video(folder / "v.avi", 25, 20, 2)
+    write_jsonl(
+        folder / "qa.jsonl", [{"video": "v.avi", "time": 0.5, "question": "Q?", "answer": "a"}]
+    )
+    return small_recipe(folder, "video", "qa.jsonl", name="r11")
+
+
+def test_a_video_replaced_by_one_of_its_size_and_time_is_refused(tmp_path):
+    recipe = _video_recipe(tmp_path)
+    out = tmp_path / "ds"
+    _build(recipe, out)
+    _replace_keeping_times(tmp_path / "v.avi", _same_size_other_bytes(tmp_path / "v.avi"))
+    with pytest.raises(OutputExistsError, match=r"v\.avi.*first and last MiB is not the one"):
+        _build(recipe, out)
+
+
+def test_a_copy_that_kept_its_times_is_reused_and_then_not_read_again(tmp_path, monkeypatch):
+    recipe = _video_recipe(tmp_path)
+    out = tmp_path / "ds"
+    _build(recipe, out)
+    video = tmp_path / "v.avi"
+    _replace_keeping_times(video, video.read_bytes())
+    assert _build(recipe, out).shards_reused == 1
+    (line,) = (out / engine.INPUTS_FILE).read_text().splitlines()
+    st = video.stat()
+    assert json.loads(line)["inputs"][str(video)][:4] == [
+        st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino,
+    ]  # fmt: skip
+    digests: list[str] = []
+    real = engine._ends_digest
+    monkeypatch.setattr(engine, "_ends_digest", lambda p, n: digests.append(p) or real(p, n))
+    assert _build(recipe, out).shards_reused == 1
+    assert digests == []
+
+
+def test_a_resume_reads_the_ends_of_a_file_not_all_of_it(tmp_path):
+    path = tmp_path / "big.bin"
+    size = 3 * engine._ENDS_BYTES
+    path.write_bytes(bytes(size))
+    before = engine._ends_digest(str(path), size)
+    with open(path, "r+b") as fh:
+        fh.seek(size // 2)
+        fh.write(b"\1")
+    assert engine._ends_digest(str(path), size) == before
+    with open(path, "r+b") as fh:
+        fh.seek(size - 1)
+        fh.write(b"\1")
+    assert engine._ends_digest(str(path), size) != before
+
+
+def _as_old_log(out: Path) -> None:
+    """The inputs log as eventsim 0.2.6 wrote it: [size, mtime_ns] a file."""
+    lines = []
+    for text in (out / engine.INPUTS_FILE).read_text().splitlines():
+        entry = json.loads(text)
+        entry["inputs"] = {k: v[:2] for k, v in entry["inputs"].items()}
+        lines.append(json.dumps(entry, sort_keys=True) + "\n")
+    (out / engine.INPUTS_FILE).write_text("".join(lines))
+
+
+def test_a_build_whose_log_has_the_old_form_still_resumes(tmp_path, monkeypatch):
+    recipe = _images(tmp_path)
+    out = tmp_path / "ds"
+    _interrupted(monkeypatch, recipe, out, stop_at=2)
+    _as_old_log(out)
+    summary = _build(recipe, out)
+    assert (summary.shards_reused, summary.shards_built) == (2, 1)
+    _as_old_log(out)
+    assert _build(recipe, out).shards_reused == 3 and verify_dataset(out).ok
+
+
+def test_an_old_form_log_still_refuses_an_image_whose_time_moved_to_other_bytes(tmp_path):
+    recipe = _images(tmp_path)
+    out = tmp_path / "ds"
+    _build(recipe, out)
+    _as_old_log(out)
+    (tmp_path / "b.png").write_bytes(_same_size_other_bytes(tmp_path / "b.png"))
+    later = (tmp_path / "b.png").stat().st_mtime_ns + 10**9
+    os.utime(tmp_path / "b.png", ns=(later, later))
+    with pytest.raises(OutputExistsError, match=r"b\.png.*its sha256 is not the one"):
+        _build(recipe, out)
+
+
+def test_a_log_record_of_another_form_has_its_shard_rebuilt(tmp_path):
+    recipe = _images(tmp_path)
+    out = tmp_path / "ds"
+    _build(recipe, out)
+    lines = (out / engine.INPUTS_FILE).read_text().splitlines()
+    entry = json.loads(lines[1])
+    entry["inputs"] = {k: v[:3] for k, v in entry["inputs"].items()}
+    lines[1] = json.dumps(entry)
+    (out / engine.INPUTS_FILE).write_text("\n".join(lines) + "\n")
+    summary = _build(recipe, out)
+    assert (summary.shards_reused, summary.shards_built) == (2, 1)
+    assert verify_dataset(out).ok

@@ -59,9 +59,13 @@ from eventsim.outputs import (
 DATASET_FORMAT = "eventsim-vqa"
 EXECUTORS = ("local", "dask")
 STATE_FILE = ".build-state.json"
-#: one JSON line per finished shard: the image and video files it was built from, each with
-#: its size and modification time (ns) as they were before it was read (null: missing)
+#: one JSON line per finished shard: the image and video files it was built from, each as
+#: `_file_record` saw it before it was read (null: missing). eventsim 0.2.6 and earlier
+#: recorded [size, mtime_ns] alone, and such lines are still read (`_check_inputs`)
 INPUTS_FILE = ".build-inputs.jsonl"
+# what `_file_record` digests of each end of a file: a video may be many GB, and is read only
+# around its question times
+_ENDS_BYTES = 1 << 20
 _OUR_FILES = (
     "dataset.json", "samples.jsonl", "errors.jsonl", "preview.png", STATE_FILE, INPUTS_FILE,
 )  # fmt: skip
@@ -289,7 +293,7 @@ def _build(
     # shard is left to build (`_missing_inputs`)
     missing: list[tuple[ShardTask, str]] = []
     # an image read by the samples of several shards is hashed once
-    hashes: dict[tuple[str, int, int], str | None] = {}
+    hashes: dict[tuple[Any, ...], str | None] = {}
     # the shards up to where a strict build is sure to stop, and the record the plan found bad
     # that it stops at
     planned = tasks
@@ -466,8 +470,8 @@ def _write_state(out: Path, recipe: Recipe) -> None:
 
 
 def _read_inputs(out: Path) -> dict[str, Any] | None:
-    """The inputs log of the build in ``out``: shard file name -> {file: [size, mtime_ns] or
-    None}, the last line of a shard winning (a rebuilt one); None when there is no log (a
+    """The inputs log of the build in ``out``: shard file name -> {file: record (`_is_record`)}
+    or None, the last line of a shard winning (a rebuilt one); None when there is no log (a
     build begun by an eventsim that kept none). Lines that cannot be read (a Ctrl-C while one
     was appended, an edit) are left out: their shards are rebuilt."""
     try:
@@ -483,8 +487,24 @@ def _read_inputs(out: Path) -> dict[str, Any] | None:
         except ValueError:
             continue
         if isinstance(entry, dict) and isinstance(entry.get("shard"), str):
-            logged[entry["shard"]] = entry.get("inputs")
+            inputs = entry.get("inputs")
+            # a record of another form (an edit) is not compared: its shard is rebuilt
+            ok = isinstance(inputs, dict) and all(_is_record(v) for v in inputs.values())
+            logged[entry["shard"]] = inputs if ok else None
     return logged
+
+
+def _is_record(value: Any) -> bool:
+    """Whether ``value`` is a file's record in the inputs log: None (missing), `_file_record`,
+    or the [size, mtime_ns] of eventsim 0.2.6 and earlier."""
+    if value is None:
+        return True
+    if not isinstance(value, list) or len(value) not in (2, 5):
+        return False
+    ints = value[:4]
+    return all(isinstance(v, int) and not isinstance(v, bool) for v in ints) and (
+        len(value) == 2 or value[4] is None or isinstance(value[4], str)
+    )
 
 
 def _inputs_unknown(task: ShardTask, logged: dict[str, Any] | None) -> bool:
@@ -513,13 +533,39 @@ def _log_inputs(out: Path, shard: str, inputs: dict[str, Any] | None) -> None:
 
 
 def _file_state(path: str) -> list[int] | None:
-    """What the inputs log records of an input file: [size, mtime_ns], None when missing (or
-    when no file can have its name: a parquet cell's path may hold a NUL)."""
+    """[size, mtime_ns, ctime_ns, inode] of an input file, None when missing (or when no file
+    can have its name: a parquet cell's path may hold a NUL). Another file put in its place
+    with its size and modification time kept (``cp -p``, ``rsync -t``) has another change
+    time or inode: the clock cannot set those."""
     try:
         st = os.stat(path)
     except (OSError, ValueError):
         return None
-    return [st.st_size, st.st_mtime_ns]
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+
+
+def _ends_digest(path: str, size: int) -> str | None:
+    """sha256 of a file's size, first and last `_ENDS_BYTES` (the whole file when that is
+    no more); None when it cannot be read."""
+    digest = hashlib.sha256(str(size).encode())
+    try:
+        with open(path, "rb") as fh:
+            digest.update(fh.read(_ENDS_BYTES))
+            if size > _ENDS_BYTES:
+                fh.seek(max(_ENDS_BYTES, size - _ENDS_BYTES))
+                digest.update(fh.read(_ENDS_BYTES))
+    except (OSError, ValueError):
+        return None
+    return digest.hexdigest()
+
+
+def _file_record(path: str) -> list[Any] | None:
+    """What the inputs log records of an input file: `_file_state` and `_ends_digest`, to
+    tell a file of the same size and modification time whose change time or inode moved (a
+    copy that kept its times; another file put in its place) from another file; None when
+    missing."""
+    state = _file_state(path)
+    return None if state is None else [*state, _ends_digest(path, state[0])]
 
 
 def _check_inputs(
@@ -527,33 +573,56 @@ def _check_inputs(
     task: ShardTask,
     records: list[dict[str, Any]],
     inputs: dict[str, Any],
-    hashes: dict[tuple[str, int, int], str | None],
+    hashes: dict[tuple[Any, ...], str | None],
 ) -> tuple[bool, list[str]]:
     """Refuse to reuse the finished shard of ``task`` (its samples.jsonl ``records``) when an
     image or video it was built from (``inputs``, its log entry) has changed since (another
     size or modification time, or created where it was missing): its samples would be mixed
-    with those built from the new file. An image of the same size whose time alone moved
-    (``touch``, a copy that does not keep times) is the same file when its sha256 is the one
-    its samples recorded: its new time is put in ``inputs``. ``hashes`` keeps the sha256 of
-    each image hashed, by path, size and mtime, for the next shards. Returns whether
-    ``inputs`` was so refreshed, and the files that have been removed since (`_missing_inputs`
-    decides)."""
+    with those built from the new file. A file of the same size and time whose change time or
+    inode moved (a copy that kept its times, or another file put in its place so) is the same
+    file when the sha256 of its ends is the one logged (`_file_record`). An image of the same
+    size whose time alone moved (``touch``, a copy that does not keep times) is the same file
+    when its sha256 is the one its samples recorded. The record of such a file is renewed in
+    ``inputs``. ``hashes`` keeps the digests taken, by file state, for the next shards.
+    Returns whether ``inputs`` was so refreshed, and the files that have been removed since
+    (`_missing_inputs` decides)."""
     refreshed = False
     gone: list[str] = []
     recorded: dict[str, set[Any]] | None = None
     for path, was in inputs.items():
         now = _file_state(path)
-        if now == was:
+        # a line of eventsim 0.2.6 or earlier holds [size, mtime_ns] alone: equal, they are
+        # all it can compare
+        if now is None and was is None:
+            continue
+        if now is not None and was is not None and now[: min(len(was), 4)] == was[:4]:
             continue
         if was is None:
             what = "did not exist when it was built and now does"
         elif now is None:
             gone.append(path)
             continue
+        elif now[:2] == was[:2]:
+            key = ("ends", path, *now)
+            if key not in hashes:
+                hashes[key] = _ends_digest(path, now[0])
+            if was[4] is not None and hashes[key] == was[4]:
+                inputs[path] = [*now, was[4]]
+                refreshed = True
+                continue
+            what = (
+                "has been replaced since it was built by a file of the same size and "
+                "modification time (its change time or inode moved, and "
+                + (
+                    "the sha256 of its first and last MiB is not the one logged)"
+                    if was[4] is not None
+                    else "it could not be read when it was built to compare its bytes)"
+                )
+            )
         elif task.recipe.source_kind == "video":
             what = (
                 "has changed since it was built (its size or modification time; videos are "
-                "not hashed, so a copy that did not keep its time counts as changed)"
+                "not hashed whole, so a copy that did not keep its time counts as changed)"
             )
         elif now[0] != was[0]:
             what = "has changed since it was built (another size)"
@@ -568,11 +637,11 @@ def _check_inputs(
                     f"was recorded to compare: {why})"
                 )
             else:
-                key = (path, now[0], now[1])
+                key = ("sha256", path, now[0], now[1])
                 if key not in hashes:
                     hashes[key] = _file_sha256(Path(path))
                 if stored == {hashes[key]}:
-                    inputs[path] = now
+                    inputs[path] = _file_record(path)
                     refreshed = True
                     continue
                 what = (
@@ -951,7 +1020,7 @@ def run_shard(task: ShardTask, on_sample: Callable[[], Any] | None = None) -> di
     and the image and video files it was built from (``inputs``, see `INPUTS_FILE`)."""
     maker = _maker(task.recipe)
     errors: list[dict[str, Any]] = []
-    inputs: dict[str, list[int] | None] = {}
+    inputs: dict[str, list[Any] | None] = {}
 
     # an image that several questions ask about is hashed once a shard, as its state is logged
     hashes: dict[str, str | None] = {}
@@ -963,7 +1032,8 @@ def run_shard(task: ShardTask, on_sample: Callable[[], Any] | None = None) -> di
             media = maker.media_file(spec)
             if media is not None:
                 # before it is read: a file replaced meanwhile is not recorded as the one read
-                inputs.setdefault(str(media), _file_state(str(media)))
+                if str(media) not in inputs:
+                    inputs[str(media)] = _file_record(str(media))
             try:
                 sample = maker.make(spec)
             except SampleError as exc:
