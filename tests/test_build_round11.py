@@ -220,3 +220,72 @@ def test_a_log_record_of_another_form_has_its_shard_rebuilt(tmp_path):
     summary = _build(recipe, out)
     assert (summary.shards_reused, summary.shards_built) == (2, 1)
     assert verify_dataset(out).ok
+
+
+# ----------------------------------------------------------------------------- moved folders
+
+
+def test_a_moved_dataset_folder_resumes(tmp_path, monkeypatch):
+    recipe = _images(tmp_path / "rec")
+    _interrupted(monkeypatch, recipe, tmp_path / "ds")
+    shutil.move(tmp_path / "ds", tmp_path / "moved")
+    summary = _build(recipe, tmp_path / "moved")
+    assert (summary.shards_reused, summary.shards_built) == (1, 2)
+    assert verify_dataset(tmp_path / "moved").ok
+
+
+def test_a_moved_recipe_reading_its_split_file_from_the_same_place_resumes(tmp_path, monkeypatch):
+    # refused as "another recipe (same fields, but another eventsim version or recipe
+    # folder)": the recipe's folder counted, though no sample records it
+    data = tmp_path / "data"
+    recipe = _images(data)
+    where = {"splits.test": str(data / "qa.jsonl")}
+    first = tmp_path / "a" / "r.toml"
+    first.parent.mkdir()
+    first.write_text(recipe.read_text().replace('"qa.jsonl"', json.dumps(where["splits.test"])))
+    out = tmp_path / "ds"
+    _interrupted(monkeypatch, first, out)
+    moved = tmp_path / "b" / "r.toml"
+    moved.parent.mkdir()
+    shutil.move(first, moved)
+    summary = _build(moved, out)
+    assert (summary.shards_reused, summary.shards_built) == (1, 2)
+    full = tmp_path / "full"
+    _build(moved, full)
+    assert _all_bytes(out) == _all_bytes(full)
+
+
+def test_a_moved_recipe_folder_with_its_split_file_is_refused_saying_where_it_was(
+    tmp_path, monkeypatch
+):
+    # its samples record their split file by path: resumed, the dataset would name two
+    recipe = _images(tmp_path / "rec")
+    out = tmp_path / "ds"
+    _interrupted(monkeypatch, recipe, out)
+    shutil.move(tmp_path / "rec", tmp_path / "moved")
+    with pytest.raises(OutputExistsError) as err:
+        _build(tmp_path / "moved" / recipe.name, out)
+    assert (
+        f"read from another place: splits.test is {str(tmp_path / 'rec' / 'qa.jsonl')!r} "
+        f"there, {str(tmp_path / 'moved' / 'qa.jsonl')!r} here"
+    ) in str(err.value)
+
+
+def test_a_moved_recipe_whose_split_file_changed_is_refused_naming_the_file(tmp_path, monkeypatch):
+    recipe = _images(tmp_path / "rec")
+    out = tmp_path / "ds"
+    _interrupted(monkeypatch, recipe, out)
+    shutil.move(tmp_path / "rec", tmp_path / "moved")
+    with open(tmp_path / "moved" / "qa.jsonl", "a") as fh:
+        fh.write(json.dumps({"image": "a.png", "question": "Q?", "answer": "b"}) + "\n")
+    with pytest.raises(OutputExistsError, match=r"its split file 'qa\.jsonl' changed"):
+        _build(tmp_path / "moved" / recipe.name, out)
+
+
+def test_a_moved_shapes_recipe_resumes(tmp_path, monkeypatch, shapes_recipe):
+    recipe = shapes_recipe(tmp_path / "r.toml", test=4, shard=2)
+    out = tmp_path / "ds"
+    _interrupted(monkeypatch, recipe, out)
+    (tmp_path / "elsewhere").mkdir()
+    moved = Path(shutil.move(recipe, tmp_path / "elsewhere" / "r.toml"))
+    assert _build(moved, out).shards_reused == 1

@@ -465,6 +465,9 @@ def _write_state(out: Path, recipe: Recipe) -> None:
         "fingerprint": recipe.fingerprint,
         "recipe": recipe.to_dict(),
         "split_files": recipe.split_file_hashes,
+        # to say why a later build's fingerprint differs (`_place_difference`)
+        "eventsim": __version__,
+        "locations": recipe.locations,
     }
     publish_text(out / STATE_FILE, json.dumps(state, sort_keys=True, indent=1) + "\n")
 
@@ -760,7 +763,7 @@ def _check_resumable(
             recipe.to_dict(),
             previous.get("split_files"),
             recipe.split_file_hashes,
-        )
+        ) or _place_difference(previous, recipe)
         raise OutputExistsError(
             f"output folder {str(out)!r} holds {what} of another recipe ({why}){_REPLACE}"
         )
@@ -863,7 +866,8 @@ def _recipe_difference(
     most: int = 3,
 ) -> str:
     """The recipe fields and split files that differ, as ``'dataset.seed is 0 there, 3 here'``
-    and ``"its split file 'data/test.jsonl' changed"`` (files: name -> sha256)."""
+    and ``"its split file 'data/test.jsonl' changed"`` (files: name -> sha256); "" when none
+    do (`_place_difference` says why then)."""
     if not isinstance(before, dict):
         return "its recipe is not recorded"
     was, new = _flatten(before), _flatten(now)
@@ -890,12 +894,39 @@ def _recipe_difference(
                 parts.append(f"its split file {name!r} changed")
     if parts:
         return ", ".join(parts)
-    # the fingerprint also covers the eventsim version and where a file source's files are
     if files_before is None and files_now:
         # recorded before split files counted: they may have changed too
         return (
             "same fields, but another eventsim version or recipe folder, or built before "
             "split file contents were recorded"
+        )
+    # the fingerprint also covers the eventsim version and where a file source reads from
+    return ""
+
+
+def _place_difference(previous: dict[str, Any], recipe: Recipe) -> str:
+    """Why the build ``previous`` (its state or manifest) has another fingerprint than
+    ``recipe`` when their fields and split files are the same: another eventsim version, or
+    a file source reading from another place (`Recipe.locations`), which its samples record."""
+    versions = previous.get("versions")
+    was = previous.get("eventsim", versions.get("eventsim") if isinstance(versions, dict) else None)
+    if isinstance(was, str) and was != __version__:
+        return f"same fields, but built by eventsim {was}, this is {__version__}"
+    where = previous.get("locations")
+    if isinstance(where, dict):
+        now = recipe.locations
+        for key in sorted(where.keys() | now.keys()):
+            if where.get(key) != now.get(key):
+                return (
+                    f"same fields and split files, but read from another place: {key} is "
+                    f"{where.get(key)!r} there, {now.get(key)!r} here, and its samples record "
+                    "the split file they come from: move the files back to resume it"
+                )
+    recipe_file = previous.get("recipe_file")
+    if isinstance(recipe_file, str) and recipe.source_kind != "shapes":
+        return (
+            "same fields and split files, but read from another place (its recipe file was "
+            f"{recipe_file!r}), and its samples record the split file they come from"
         )
     return "same fields, but another eventsim version or recipe folder"
 

@@ -368,16 +368,32 @@ class Recipe:
         return dataclasses.replace(self, split_hashes=self.split_file_hashes)
 
     @property
+    def locations(self) -> dict[str, str]:
+        """Where a file source reads from, as its samples record it: each split's path
+        (``splits.NAME``: each sample's ``source.file``, or the folder of a wildcard's files)
+        and ``source.root`` (where relative image and video paths start, else at the split
+        file's folder); {} for a shapes source."""
+        if self.source_kind == "shapes":
+            return {}
+        out = {f"splits.{k}": str(self.resolve_path(v)) for k, v in self.splits.items()}
+        if self.source.get("root"):
+            out["source.root"] = str(self.resolve_path(self.source["root"]))
+        return out
+
+    @property
     def fingerprint(self) -> str:
         """Hash of everything that changes the built data (not where the recipe file sits):
-        the recipe, the eventsim version and, for a file source, the recipe folder and the
-        bytes of its split files."""
+        the recipe, the eventsim version and, for a file source, its `locations` and the
+        bytes of its split files. A recipe moved to another folder keeps its fingerprint
+        unless its relative paths then name other places."""
         from eventsim._version import __version__
 
         # another eventsim version may simulate other events: never mix them in one build
         payload: dict[str, Any] = {"recipe": self.data, "eventsim": __version__}
         if self.source_kind != "shapes":
-            payload["base_dir"] = str(self.base_dir.resolve())
+            # what the samples record (their source.file), not the recipe's folder: a recipe
+            # given split files by absolute path builds the same data from anywhere
+            payload["locations"] = self.locations
             # an edited split file gives other questions and answers under the same recipe
             payload["split_files"] = self.split_file_hashes
         text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
