@@ -217,8 +217,10 @@ class _LazyMarks:
         # set until they are merged into it. 8 bytes a mark: sets of them by bucket took 4-18
         # MB at the limit, the buckets' sets holding one mark each over a long index; `block`
         # looks at the array's slice of its range (one set of them all was copied and searched
-        # whole for each block of entries `EventReader.check_ms_index` compares). Each is
-        # replaced whole, the array first: a thread never misses a mark merged by another
+        # whole for each block of entries `EventReader.check_ms_index` compares). A merge
+        # replaces the array, then the set: a look at the set, then the array, sees each mark
+        # merged by another thread meanwhile. A mark added by another thread during a merge may
+        # be lost: its entry is checked again, as past the limit
         self._held = np.zeros(0, np.int64)
         self._new: set[int] = set()
 
@@ -255,9 +257,10 @@ class _LazyMarks:
         out = np.ones(k1 - k0, np.bool_)
         for r0, r1 in self._ranges:
             out[max(r0, k0) - k0 : max(min(r1, k1), k0) - k0] = False
+        # (the set before the array: `__init__`)
+        ks = np.fromiter(tuple(self._new), np.int64)
         held = self._held
         out[held[held.searchsorted(k0) : held.searchsorted(k1)] - k0] = False
-        ks = np.fromiter(tuple(self._new), np.int64)
         out[ks[(ks >= k0) & (ks < k1)] - k0] = False
         return out
 

@@ -1176,6 +1176,34 @@ def _txt_refusal(
     return why
 
 
+# a comma of rpg text that no time holds: one after a line's first field, or a second one in it
+_COMMA_OFF_TIME = re.compile(rb"(?m)^[ \t]*(?:\S+[ \t]+[^\n]*,|[^\s,]*,[^\s,]*,)")
+
+
+def _txt_decimal_comma(
+    raw: bytes, path: Path, lead: int, time_unit: str | None, notes: list[str]
+) -> bool:
+    """`text.decimal_comma_lines` of rpg text, where times in seconds (``time_unit``) settle a
+    file whose every comma may group thousands as well (``1,234``) when each comma is in a
+    time, as they do a CSV's: grouped, each time would be a whole second, 1,000 s or more.
+    Other units leave it refused, the refusal then naming ``time_unit='s'``."""
+    from eventsim.io import text
+
+    try:
+        return text.decimal_comma_lines(raw, path, lead)
+    except EventFileError as exc:
+        # (a comma off the times, or a time's second one, is refused whatever the unit)
+        if _COMMA_OFF_TIME.search(raw) is not None:
+            raise
+        if time_unit == "s":
+            notes.append(
+                "rpg text's commas taken for decimal marks, not thousands separators: its times "
+                "are in seconds, and grouped, each would be a whole second"
+            )
+            return True
+        raise EventFileError(f"{exc}, or, for times in seconds, pass time_unit='s'") from None
+
+
 def _txt_times(raw: bytes, has_size: bool) -> np.ndarray:
     """The time column of rpg text as written (bytes)."""
     from eventsim.io import text
@@ -1206,7 +1234,7 @@ def _open_txt(
         )
     header = raw[: raw.find(b"\n")] if b"\n" in raw else raw
     notes: list[str] = []
-    decimal_comma = b"," in raw and text.decimal_comma_lines(raw, path, lead)
+    decimal_comma = b"," in raw and _txt_decimal_comma(raw, path, lead, time_unit, notes)
     if decimal_comma:
         # a spreadsheet's or a program's in a decimal-comma locale: '0,000123 10 20 1'
         if b"." in raw:
@@ -1293,8 +1321,12 @@ def _open_txt(
             repr(str(path)),
             lines,
         )
-    p = polarity_01(vals[:, 3], "column p", notes, check_polarity)
     shown = text.row_shown(raw, has_size, [0, 1, 2, 3], None, lines, repr(str(path)))
+    if check_polarity and not np.all(np.isfinite(vals[:, 3])):
+        # named as written, by its line, as a CSV's is: `polarity_01` names its row index
+        bad = int(np.flatnonzero(~np.isfinite(vals[:, 3]))[0])
+        raise InvalidEventsError(f"column p: polarity is {shown('p', bad)}; expected 0/1 or -1/+1")
+    p = polarity_01(vals[:, 3], "column p", notes, check_polarity)
     ev, order = (
         build_events(vals[:, 1], vals[:, 2], t_us, p, notes, shown)
         if vals.shape[0]
