@@ -273,9 +273,10 @@ def _tiff_image_page(
     pages = _tiff_pages(data) if layout is None else layout.pages
     if layout is None and len(pages) > 1:  # a page of a stack (one page) is its image
         layout = _tiff_layout(data, f"{what}: page 1")
-    full = _tiff_full_pages(list(enumerate(pages))) if layout is None else layout.numbered
-    if not full and pages and not _tiff_full_pages(list(enumerate(pages))):
+    chain = _tiff_full_pages(list(enumerate(pages)))
+    if pages and not chain:
         return _tiff_sub_image(data, pages[0], what) or data
+    full = chain if layout is None else layout.numbered
     if not full or full[0][0] == 0:
         return data
     index, page = full[0]
@@ -297,16 +298,15 @@ def _tiff_image_page(
 # (a mosaic, one colour a pixel) and linear raw
 _PHOTOMETRIC_CFA, _PHOTOMETRIC_LINEAR_RAW = 32803, 34892
 _TIFF_SUB_IFDS = 330
-# what `_tiff_sub_image` reads of a SubIFD: uncompressed or deflate strips
-_TIFF_SUB_IMAGE_CODECS = frozenset({1, 8, 32946})
 
 
 def _tiff_sub_image(data: bytes | bytearray, first: _TiffPage, what: str) -> bytes | None:
     """The largest full-resolution image (NewSubfileType 0) among the SubIFDs of a TIFF's
     first page, a reduced-resolution copy (DNG's thumbnail, its image in a SubIFD), as a TIFF
-    file of its own: a plain image of uncompressed or deflate strips. Raw sensor data (DNG's
-    CFA or linear raw) or another layout is refused: decoded instead, the first page gave a
-    thumbnail for the image. None where the first page has no such SubIFD."""
+    file of its own, which `_decode_tiff` decodes or refuses as it does any page. Raw sensor
+    data (DNG's CFA or linear raw) is refused: no decoder here develops it, and the first
+    page, decoded instead, gave a thumbnail for the image. None where the first page has no
+    such SubIFD."""
     order = _tiff_byte_order(data) or "little"
     head = _tiff_page_entries(data, first.at, f"{what}: page 1", keep=_TIFF_SUB_IFDS) or []
     pointers = next((f for f in head if f.tag == _TIFF_SUB_IFDS), None)
@@ -326,7 +326,6 @@ def _tiff_sub_image(data: bytes | bytearray, first: _TiffPage, what: str) -> byt
     _, at, fields, found = max(subs, key=lambda sub: sub[0])
     w, h = found[_TIFF_WIDTH][0], found[_TIFF_HEIGHT][0]
     photometric = (found.get(_TIFF_PHOTOMETRIC) or [-1])[0]
-    compression = (found.get(_TIFF_COMPRESSION) or [1])[0]
     said = f"{what}: its first page is a reduced-resolution copy (a thumbnail) and its {w}x{h} image, in a SubIFD,"  # fmt: skip
     if photometric in (_PHOTOMETRIC_CFA, _PHOTOMETRIC_LINEAR_RAW):
         raw = "a colour filter array, CFA" if photometric == _PHOTOMETRIC_CFA else "linear raw"
@@ -334,18 +333,6 @@ def _tiff_sub_image(data: bytes | bytearray, first: _TiffPage, what: str) -> byt
             f"{said} is raw sensor data ({raw}, photometric {photometric}), which eventsim does "
             "not read: it develops no raw images; develop it to a TIFF or PNG first (dcraw -T, "
             "darktable, RawTherapee)"
-        )
-    if (
-        compression not in _TIFF_SUB_IMAGE_CODECS
-        or photometric not in (_PHOTOMETRIC_WHITE_IS_ZERO, 1, _PHOTOMETRIC_RGB)
-        or _TIFF_STRIPS[0] not in found
-    ):
-        codec = _TIFF_CODEC_NAMES.get(compression, "an unknown")
-        tiled = ", in tiles" if _TIFF_TILES[0] in found else ""
-        raise InputError(
-            f"{said} is of {codec} compression (tag 259 = {compression}), photometric "
-            f"{photometric}{tiled}, which eventsim does not read from a SubIFD (it reads grey "
-            "or RGB in uncompressed or deflate strips there); save the image as a TIFF of its own"
         )
     if all(f.tag != _EXIF_ORIENTATION_TAG for f in fields):
         fields += [f for f in head if f.tag == _EXIF_ORIENTATION_TAG]
@@ -1367,18 +1354,27 @@ class _TiffLayout(NamedTuple):
 
 
 def _tiff_layout(
-    tiff: bytes | bytearray | _FileBytes, what: str, *, one_page_ome: bool = False
+    tiff: bytes | bytearray | _FileBytes,
+    what: str,
+    *,
+    one_page_ome: bool = False,
+    look: bool = False,
 ) -> _TiffLayout:
     """The `_TiffLayout` of a TIFF, ``what`` naming its first page in messages. The OME-XML
     of a file of one page is parsed only where ``one_page_ome``: its page is its image
     whatever the XML says (a frame of a multi-file OME-TIFF carries the whole series'), and
-    only a stack's timing and planes past its end need it."""
+    only a stack's timing and planes past its end need it. ``look``: the file is only looked
+    at (`tiff_frame_count`), to be opened next, which reuses its parsed OME-XML; any other
+    read drops that parse (`_parsed_ome_series`)."""
     pages = _tiff_pages(tiff)
     head = _tiff_page_entries(tiff, pages[0].at, what) if pages else None
     ome = None
     if len(pages) > 1 or (pages and one_page_ome):
         description = _tiff_page_description(head or [])
         ome = _ome_series(description, len(pages), _tiff_samples_per_pixel(tiff, head or []))
+    if not look:
+        # kept, the XML (up to 64 MiB) and its series (about 3 times that) outlived the file
+        _parsed_ome_series.cache_clear()
     return _TiffLayout(pages, head, ome, _tiff_stack_pages(pages, ome))
 
 
@@ -1390,15 +1386,15 @@ def _tiff_frame_count(tiff: bytes | bytearray | _FileBytes, name: str = "TIFF fi
     return _tiff_layout(tiff, name).frames
 
 
-def _tiff_file_layout(path: str | os.PathLike) -> _TiffLayout | None:
-    """The `_TiffLayout` of a TIFF file, read without reading the file whole; None for a file
-    of another kind or one that cannot be read."""
+def _tiff_file_layout(path: str | os.PathLike, *, look: bool = False) -> _TiffLayout | None:
+    """The `_TiffLayout` of a TIFF file (``look`` as there), read without reading the file
+    whole; None for a file of another kind or one that cannot be read."""
     try:
         with open(path, "rb") as fh:
             tiff = _FileBytes(fh)
             if tiff[:4] not in TIFF_SIGNATURES:
                 return None
-            return _tiff_layout(tiff, f"TIFF file {str(path)!r}")
+            return _tiff_layout(tiff, f"TIFF file {str(path)!r}", look=look)
     except OSError:
         return None
 
@@ -1407,7 +1403,7 @@ def tiff_frame_count(path: str | os.PathLike) -> int:
     """How many frames a TIFF file holds (see `TiffStackSource`): more than 1 for a stack (or
     a file of several images of different sizes, which `TiffStackSource` refuses); 1 for a
     single image, a file of another kind or one that cannot be read."""
-    layout = _tiff_file_layout(path)
+    layout = _tiff_file_layout(path, look=True)
     return 1 if layout is None else layout.frames
 
 
@@ -1698,7 +1694,8 @@ def _ome_series(description: bytes, n_pages: int, samples: int = 1) -> _OmeSerie
 
 
 # the last series parsed: a stack is looked at (`tiff_frame_count`) before it is opened
-# (`TiffStackSource`), each reading its XML, which runs to some MB
+# (`TiffStackSource`, `read_image`), each reading its XML, which runs to some MB; the open
+# drops it (`_tiff_layout`)
 @functools.lru_cache(maxsize=1)
 def _parsed_ome_series(description: bytes, n_pages: int, samples: int) -> _OmeSeries | None:
     """`_ome_series` of a description that may be OME-XML, parsed."""
