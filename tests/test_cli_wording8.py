@@ -192,11 +192,11 @@ def test_frame_times_beyond_an_event_file_are_refused_before_the_run(tmp_path, c
     assert "ms_to_idx" not in line
 
 
-def test_times_that_look_like_microseconds_name_force(tmp_path, capfd, names):
+def test_times_that_look_like_microseconds_name_the_flag(tmp_path, capfd, names):
     times = tmp_path / "times.txt"
     times.write_text("0\n2000\n4000\n")
     line = _simulate(tmp_path, capfd, names, "FOLDER", "--timestamps", str(times))
-    assert line.endswith("if they are seconds, pass --force"), line
+    assert line.endswith("if they are seconds, pass --allow-long-gaps"), line
     assert "allow_long_gaps" not in line
 
 

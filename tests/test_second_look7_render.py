@@ -128,12 +128,19 @@ def test_simulate_force_names_itself_when_it_passes_long_gaps(tmp_path, capsys):
     out = tmp_path / "out.h5"
     rc, _, err = run(capsys, "simulate", folder, "-o", out, "-q")
     assert rc == 1 and "implausible for frames" in err
-    rc, _, err = run(capsys, "simulate", folder, "-o", out, "-q", "--force")
+    rc, _, err = run(capsys, "simulate", folder, "-o", out, "-q", "--allow-long-gaps")
     assert rc == 0, err
     warning = [line for line in err.splitlines() if "warning" in line]
     assert len(warning) == 1
     assert "median frame gap is 1000 s" in warning[0]
+    assert "simulated as seconds because of --allow-long-gaps" in warning[0]
+    # --force, which passed them before they had a flag of their own, still does, deprecated
+    rc, _, err = run(capsys, "simulate", folder, "-o", out, "-q", "--force")
+    assert rc == 0, err
+    warning = [line for line in err.splitlines() if "warning" in line]
+    assert len(warning) == 2
     assert "simulated as seconds because of --force" in warning[0]
+    assert "deprecated" in warning[1] and warning[1].endswith("pass --allow-long-gaps")
 
 
 def test_simulate_force_adds_nothing_to_the_warning_of_second_gaps(tmp_path, capsys):
@@ -146,12 +153,14 @@ def test_simulate_force_adds_nothing_to_the_warning_of_second_gaps(tmp_path, cap
     assert "--force" not in err
 
 
-def test_simulate_help_says_force_also_passes_long_gaps(capsys):
+def test_simulate_help_says_which_flag_passes_long_gaps(capsys):
     assert eventsim_main(["simulate", "--help"]) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert (
-        "also simulates, with a warning, a frame folder whose timestamps put frames 1000 s" in out
+        "--allow-long-gaps simulate, with a warning, a frame folder whose timestamps put frames "
+        "1000 s" in out
     )
+    assert "--force does this too, deprecated" in out
 
 
 # -- render's summary of a range past the last event ---------------------------------------------

@@ -49,11 +49,12 @@ def test_microsecond_timestamps_are_refused_naming_the_file_the_gap_and_the_fix(
         repr(times),
         "median frame gap is 50000 s",
         "divide its times by 1e6",
-        "--force",
+        "pass --allow-long-gaps",
     )
 
 
-def test_force_simulates_long_frame_gaps_all_the_same(tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("flag", ["--allow-long-gaps", "--force"])
+def test_the_flag_simulates_long_frame_gaps_all_the_same(tmp_path, capsys, monkeypatch, flag):
     folder = _frames(tmp_path / "frames", 3)
     times = _times(tmp_path / "hourly.txt", [0, 3600, 7200])
     made = []
@@ -67,11 +68,11 @@ def test_force_simulates_long_frame_gaps_all_the_same(tmp_path, capsys, monkeypa
 
     monkeypatch.setattr(sources, "FolderSource", folder_source)
     argv = [str(folder), "--timestamps", times, "-o", str(tmp_path / "t.h5"), "-q"]
-    assert main([*argv, "--force"]) == 1
-    one_line(capsys.readouterr().err, "stopped after the source")
+    assert main([*argv, flag]) == 1
+    assert "stopped after the source" in capsys.readouterr().err
     assert made and made[0].timestamps_us[-1] == 7_200_000_000
     assert main(argv) == 1
-    one_line(capsys.readouterr().err, "median frame gap is 3600 s", "--force")
+    one_line(capsys.readouterr().err, "median frame gap is 3600 s", "pass --allow-long-gaps")
 
 
 @pytest.mark.parametrize(

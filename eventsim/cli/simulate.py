@@ -73,9 +73,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--force",
         action="store_true",
-        help="overwrite the output; also simulates, with a warning, a frame folder whose "
-        "timestamps put frames 1000 s or more apart (refused without --force: such times are "
-        "usually microseconds)",
+        help="overwrite the output",
+    )
+    p.add_argument(
+        "--allow-long-gaps",
+        action="store_true",
+        help="simulate, with a warning, a frame folder whose timestamps put frames 1000 s or "
+        "more apart (refused without it: such times are usually microseconds). --force does "
+        "this too, deprecated: in a later release it will only overwrite the output",
     )
     src = p.add_argument_group("other inputs (instead of INPUT)")
     src.add_argument(
@@ -542,14 +547,14 @@ def _make_source(args, size):
                     timestamps_file=timestamps,
                     sensor_size=size,
                     fit=fit,
-                    allow_long_gaps=args.force,
+                    allow_long_gaps=args.allow_long_gaps or args.force,
                 )
             except InputError as exc:
                 # times refused as not seconds: the advice names the keyword beside the option
-                keyword = "pass allow_long_gaps=True (--force)"
+                keyword = "pass allow_long_gaps=True (--allow-long-gaps)"
                 if keyword not in str(exc):
                     raise
-                raise InputError(str(exc).replace(keyword, "pass --force")) from None
+                raise InputError(str(exc).replace(keyword, "pass --allow-long-gaps")) from None
         if is_stack:
             try:
                 return sources.TiffStackSource(path, fps=args.fps, sensor_size=size, fit=fit)
@@ -575,14 +580,14 @@ def _make_source(args, size):
     )
 
 
-def _long_gaps_forced(args, source) -> bool:
-    """Whether --force let a frame folder's times through whose frames are so far apart that
-    they are refused without it (`FolderSource` ``allow_long_gaps``)."""
+def _long_gaps_allowed(args, source) -> bool:
+    """Whether --allow-long-gaps (or --force) let a frame folder's times through whose frames
+    are so far apart that they are refused without it (`FolderSource` ``allow_long_gaps``)."""
     import numpy as np
 
     from eventsim.simulator import sources
 
-    if not (args.force and isinstance(source, sources.FolderSource)):
+    if not ((args.allow_long_gaps or args.force) and isinstance(source, sources.FolderSource)):
         return False
     ts = source.timestamps_us
     return ts.size >= 2 and float(np.median(np.diff(ts))) >= sources._LONG_FRAME_GAP_US
@@ -626,13 +631,22 @@ def _make_source_and_warn(args, size):
             print(f"eventsim simulate: warning: {w.message}", file=sys.stderr)
         elif issubclass(w.category, TimestampsWarning):
             text = str(w.message)
-            if _long_gaps_forced(args, source):
-                # --force also overwrites: given for that alone, it must not pass such times
-                # without saying that it did
+            allowed = _long_gaps_allowed(args, source)
+            if allowed:
+                flag = "--allow-long-gaps" if args.allow_long_gaps else "--force"
                 text += (
-                    "; simulated as seconds because of --force (without it these gaps are refused)"
+                    f"; simulated as seconds because of {flag} (without it these gaps are refused)"
                 )
             print(f"eventsim simulate: warning: {text}", file=sys.stderr)
+            if allowed and not args.allow_long_gaps:
+                # --force passed these times before they had a flag of their own: scripts that
+                # relied on it keep working, told the flag to move to
+                print(
+                    "eventsim simulate: warning: --force accepting frame gaps of 1000 s or more "
+                    "is deprecated and will only overwrite the output in a later release; pass "
+                    "--allow-long-gaps",
+                    file=sys.stderr,
+                )
         else:
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     return source

@@ -2604,7 +2604,7 @@ def _warn_slow_frames(ts: np.ndarray, path: Path, allow_long_gaps: bool = False)
             f"timestamps file {str(path)!r} is read as seconds and its median frame gap is "
             f"{gap_us / 1e6:g} s ({ts.size} frames over {(ts[-1] - ts[0]) / 1e6:g} s), "
             f"implausible for frames: it must hold seconds; divide its times by {factor}, or "
-            "if they are seconds, pass allow_long_gaps=True (--force)"
+            "if they are seconds, pass allow_long_gaps=True (--allow-long-gaps)"
         )
     if gap_us >= _SLOW_FRAME_GAP_US:
         # the unit that puts the gap between 1 ms and 1 s (1..1000 fps)
