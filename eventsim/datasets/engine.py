@@ -63,7 +63,7 @@ STATE_FILE = ".build-state.json"
 #: `_file_record` saw it before it was read (null: missing). eventsim 0.2.6 and earlier
 #: recorded [size, mtime_ns] alone, and such lines are still read (`_check_inputs`)
 INPUTS_FILE = ".build-inputs.jsonl"
-# what `_file_record` digests of each end of a file: a video may be many GB, and is read only
+# what `_file_record` digests of each end of a video: it may be many GB, and is read only
 # around its question times
 _ENDS_BYTES = 1 << 20
 _OUR_FILES = (
@@ -562,13 +562,16 @@ def _ends_digest(path: str, size: int) -> str | None:
     return digest.hexdigest()
 
 
-def _file_record(path: str) -> list[Any] | None:
-    """What the inputs log records of an input file: `_file_state` and `_ends_digest`, to
-    tell a file of the same size and modification time whose change time or inode moved (a
-    copy that kept its times; another file put in its place) from another file; None when
-    missing."""
+def _file_record(path: str, ends: bool) -> list[Any] | None:
+    """What the inputs log records of an input file: `_file_state` and, for a video
+    (``ends``), `_ends_digest`, to tell a file of the same size and modification time whose
+    change time or inode moved (a copy that kept its times; another file put in its place)
+    from another file; None when missing. An image's slot is None: its samples record its
+    whole sha256, which tells it exactly (its ends would miss an edit between them)."""
     state = _file_state(path)
-    return None if state is None else [*state, _ends_digest(path, state[0])]
+    if state is None:
+        return None
+    return [*state, _ends_digest(path, state[0]) if ends else None]
 
 
 def _check_inputs(
@@ -581,14 +584,14 @@ def _check_inputs(
     """Refuse to reuse the finished shard of ``task`` (its samples.jsonl ``records``) when an
     image or video it was built from (``inputs``, its log entry) has changed since (another
     size or modification time, or created where it was missing): its samples would be mixed
-    with those built from the new file. A file of the same size and time whose change time or
-    inode moved (a copy that kept its times, or another file put in its place so) is the same
-    file when the sha256 of its ends is the one logged (`_file_record`). An image of the same
-    size whose time alone moved (``touch``, a copy that does not keep times) is the same file
-    when its sha256 is the one its samples recorded. The record of such a file is renewed in
-    ``inputs``. ``hashes`` keeps the digests taken, by file state, for the next shards.
-    Returns whether ``inputs`` was so refreshed, and the files that have been removed since
-    (`_missing_inputs` decides)."""
+    with those built from the new file. A video of the same size and time whose change time
+    or inode moved (a copy that kept its times, or another file put in its place so) is the
+    same file when the sha256 of its ends is the one logged (`_file_record`). An image of the
+    same size whose time, change time or inode moved (``touch``, ``cp -p``, a copy) is the
+    same file when its sha256 is the one its samples recorded. The record of such a file is
+    renewed in ``inputs``. ``hashes`` keeps the digests taken, by file state, for the next
+    shards. Returns whether ``inputs`` was so refreshed, and the files that have been removed
+    since (`_missing_inputs` decides)."""
     refreshed = False
     gone: list[str] = []
     recorded: dict[str, set[Any]] | None = None
@@ -605,7 +608,7 @@ def _check_inputs(
         elif now is None:
             gone.append(path)
             continue
-        elif now[:2] == was[:2]:
+        elif now[:2] == was[:2] and task.recipe.source_kind == "video":
             key = ("ends", path, *now)
             if key not in hashes:
                 hashes[key] = _ends_digest(path, now[0])
@@ -633,24 +636,24 @@ def _check_inputs(
             if recorded is None:
                 recorded = _recorded_hashes(task, records)
             stored = recorded.get(path, set())
+            head = (
+                "has changed since it was built (its modification time"
+                if now[1] != was[1]
+                else "has been replaced since it was built by a file of the same size and "
+                "modification time (its change time or inode moved"
+            )
             if not stored or None in stored:
                 why = "none of its samples was built" if not stored else "a sample recorded none"
-                what = (
-                    "has changed since it was built (its modification time; no sha256 of it "
-                    f"was recorded to compare: {why})"
-                )
+                what = f"{head}; no sha256 of it was recorded to compare: {why})"
             else:
-                key = ("sha256", path, now[0], now[1])
+                key = ("sha256", path, *now)
                 if key not in hashes:
                     hashes[key] = _file_sha256(Path(path))
                 if stored == {hashes[key]}:
-                    inputs[path] = _file_record(path)
+                    inputs[path] = _file_record(path, ends=False)
                     refreshed = True
                     continue
-                what = (
-                    "has changed since it was built (its sha256 is not the one its samples "
-                    "recorded)"
-                )
+                what = f"{head}, and its sha256 is not the one its samples recorded)"
         _refuse_input(out, task, path, what)
     return refreshed, gone
 
@@ -1064,7 +1067,9 @@ def run_shard(task: ShardTask, on_sample: Callable[[], Any] | None = None) -> di
             if media is not None:
                 # before it is read: a file replaced meanwhile is not recorded as the one read
                 if str(media) not in inputs:
-                    inputs[str(media)] = _file_record(str(media))
+                    inputs[str(media)] = _file_record(
+                        str(media), task.recipe.source_kind == "video"
+                    )
             try:
                 sample = maker.make(spec)
             except SampleError as exc:

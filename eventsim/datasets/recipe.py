@@ -394,8 +394,12 @@ class Recipe:
             # what the samples record (their source.file), not the recipe's folder: a recipe
             # given split files by absolute path builds the same data from anywhere
             payload["locations"] = self.locations
-            # an edited split file gives other questions and answers under the same recipe
-            payload["split_files"] = self.split_file_hashes
+            # an edited split file gives other questions and answers under the same recipe.
+            # By the file's own path: the names relative to the recipe's folder change when
+            # the recipe alone moves
+            payload["split_files"] = {
+                str(self.base_dir / name): sha for name, sha in self.split_file_hashes.items()
+            }
         text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
 
