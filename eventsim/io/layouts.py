@@ -427,8 +427,8 @@ def _has_hdf5_signature(path: Path, size: int) -> bool:
 # -- entry point -------------------------------------------------------------------------------
 def check_event_path(path: str | os.PathLike) -> None:
     """`EventFileError` when ``path`` cannot be an event file (missing, a folder, a device,
-    pipe or socket), as `open_events` refuses it, without opening it: for a command that names
-    a bad input before it checks its output, and reads the input only after that."""
+    pipe or socket, empty), as `open_events` refuses it, without opening it: for a command that
+    names a bad input before it checks its output, and reads the input only after that."""
     path = Path(path)
     if not path.exists():
         raise EventFileError(f"event file {str(path)!r} does not exist")
@@ -440,6 +440,8 @@ def check_event_path(path: str | os.PathLike) -> None:
             f"{str(path)!r} is not a regular file (a device, pipe or socket); expected an "
             "event file"
         )
+    if path.stat().st_size == 0:
+        raise EventFileError(f"event file {str(path)!r} is empty (0 bytes)")
 
 
 def open_events(
@@ -487,8 +489,6 @@ def open_events(
         sensor_size = check_sensor_size(sensor_size)
     check_event_path(path)
     size = path.stat().st_size
-    if size == 0:
-        raise EventFileError(f"event file {str(path)!r} is empty (0 bytes)")
     signed = _has_hdf5_signature(path, size)
     ext = path.suffix.lower()
     if faery_format is not None and ext not in FAERY_SUFFIXES[faery_format]:
