@@ -362,6 +362,8 @@ _VERDICT = re.compile(
     re.M,
 )
 _RIGHT_VERDICTS = {"correct", "right", "true", "yes", "✓", "✔", "✅"}
+# a verdict joined by "is" ("No is incorrect"): said of its subject, the option
+_IS_WAS = re.compile(r"\b(?i:is|was)\b")
 
 
 def _read_reference(
@@ -377,9 +379,10 @@ def _read_reference(
     n = len(options)
     if m["ordinal"] or m["num"]:
         written = (m["ordinal"] or m["num"]).casefold()
+        labelled = m["opt"] or m["hash"] or (m["open"] and m["close"])
         if m["ordinal"]:
             number = _ORDINALS.get(written) or int(written[:-2])
-        elif m["opt"] or m["hash"] or (m["open"] and m["close"]) or (numbered and kind != "weak"):
+        elif labelled or (numbered and kind != "weak"):
             number = int(normalize_text(written))
         else:
             return None  # a bare number is a count, not an option's number
@@ -389,6 +392,18 @@ def _read_reference(
         other = _HEDGED_NUMBER.match(text, m.end()) if numbered else None
         if other and 1 <= int(other["other"]) <= n:
             return -1  # "The answer is 2 or 3"
+        if (
+            m["num"]
+            and not labelled
+            and kind != "after"
+            and (
+                _NUMBER_GOES_ON.match(text, m.end())
+                or not (_CLOSED.match(text, m.end()) or _IS_RIGHT.match(text, m.end()))
+            )
+        ):
+            # a stated number that the clause goes on past is a count or a quantity ("The
+            # answer is 2 cars", "2.5 m/s", "2,000"), as a letter is the subject of a sentence
+            return None
         return number - 1
     letter = m["letter"]
     valid = LETTERS[:n]
@@ -417,6 +432,8 @@ def _read_reference(
     return valid.index(letter.upper())
 
 
+# a number's decimals or thousands ("2.5", "2,000"): it goes on
+_NUMBER_GOES_ON = re.compile(r"[.,]\d")
 # an option's number hedged with another ("2 or 3", "(2)/(3)"), where options are numbered
 _HEDGED_NUMBER = re.compile(
     r"[)\]]?\s*(?:(?i:or|and|and/or)\b|[/&+,])\s*[(\[]?(?P<other>\d{1,2})(?![\d.,]\d)"
@@ -632,8 +649,11 @@ def _verdicts(text: str, options: Sequence[str]) -> tuple[int | None, str]:
             # an answer "no" that a verdict alone follows ("No - incorrect", "No: wrong") is
             # the answer no with its reason, not the option "no" called wrong, where nothing
             # after it names another option ("No - incorrect. Yes - correct." is a list on one
-            # line); "Yes - incorrect" says both and stays a verdict against yes
+            # line); "Yes - incorrect" says both and stays a verdict against yes, and so do
+            # "No is incorrect" and "B - incorrect" (B is "no"), which name the option
             options[index] == "no"
+            and not m["letter"]
+            and not _IS_WAS.search(text, m.end("body"), m.start("word" if m["word"] else "mark"))
             and len(verdicts) == 1
             and not text[: m.start()].strip()
             and all(i == index for *_, i in _mentions(normalize_text(text[m.end() :]), options))
@@ -689,8 +709,8 @@ def _text_choice(text: str, options: Sequence[str]) -> int | None:
 # what follows it is the answer where it states one. Only such markers: "Actually" is read
 # as a statement (it may start a remark: "The answer is A. Actually, C is green too.")
 _CORRECTION = re.compile(
-    r"(?i:\b(?:correction\s*[:\-–—]|(?:no|oh)\s*[,.!]?\s*wait\b[,.!:…]*"
-    r"|wait\b\s*[,.!:…]+(?:\s*no\b[,.!:…]*)?|on\s+second\s+thoughts?\b[,:]?"
+    r"(?i:\b(?:correction\s*[:\-–—]|(?:(?:no|oh)\s*[,.!]?\s*wait\b[,.!:…–—]*|wait\b\s*[,.!:…–—]+)"
+    r"(?:\s*no\b[,.!:…–—]*)?|on\s+second\s+thoughts?\b[,:]?"
     r"|let\s+me\s+correct\s+(?:that|myself)\b[,.!:]*))"
 )
 
@@ -782,7 +802,11 @@ def parse_choice(generation: str, choices: Sequence[str], *, numbered: bool = Fa
         return None
     qa = _QA.match(_plain(text))
     if qa is not None:
-        return parse_choice(qa["answer"], choices, numbered=numbered)
+        # read once: an answer that starts a layout of its own ("Q: x A:Q: x A:...", a model
+        # repeating itself) is not unwrapped again, which took a recursion and a scan per label
+        text = clean_generation(qa["answer"])
+        if not text:
+            return None
     plain = _not_only(_latin_letters(_plain(text), choices), choices)
     index = _bare_letter(plain, len(choices))
     if index is not None:

@@ -63,7 +63,7 @@ def _label(m: re.Match[str]) -> tuple[str, int]:
 def _numbered_lines(question: str) -> list[str]:
     """Options on lines of their own numbered 1, 2, ... in one style, one after another
     (blank lines aside) and after some text of the question: a question that starts with
-    numbered lines numbers its steps, not options."""
+    numbered lines, or asks its question after them, numbers its steps, not options."""
     lines = [line for line in question.splitlines() if line.strip()]
     found: list[str] = []
     style = ""
@@ -82,6 +82,8 @@ def _numbered_lines(question: str) -> list[str]:
         found.append(m["text"])
     if any(_NUMBERED_LINE.match(line) for line in lines[end:]):
         return []  # numbered lines past the run: no one list of options
+    if any(line.rstrip().endswith("?") for line in lines[end:]):
+        return []  # the question follows the run: it numbers steps or context, not options
     return found if 2 <= len(found) <= len(OPTION_LETTERS) else []
 
 
@@ -237,6 +239,10 @@ def reference_index(answer: str, choices: Sequence[str], *, numbered: bool = Fal
     if len(letter) == 1 and letter in OPTION_LETTERS[: len(choices)]:
         named.add(OPTION_LETTERS.index(letter))
     if numbered and re.fullmatch("[0-9]{1,2}", letter) and 1 <= int(letter) <= len(choices):
+        if any(str(int(letter)) in normalize_text(c).split() for c in choices):
+            # a count or a label ("2" among "2 cars", "3 cars"): parse_choice reads no
+            # generation's "2" as the label there, so as one the reference could never be met
+            return None
         named.add(int(letter) - 1)
     return named.pop() if len(named) == 1 else None
 
