@@ -71,17 +71,6 @@ def _mixed_polarity(negative: str, zero: str, expected: str = "0/1 or -1/+1 thro
     return f"polarity mixes the -1/+1 and 0/1 conventions ({negative}, {zero}); expected {expected}"
 
 
-def polarity_problem_of_file(problem: str) -> str:
-    """A `StreamCheck` ``problem`` found in events a file reader gave, said as of the file: the
-    readers take -1/+1 as well as 0/1 (an HDF5 reader too, told by its first values), so a mix
-    of the two expects either throughout, where the writers' check, of events given to them,
-    expects 0/1."""
-    tail = f"; expected {_expected_polarity(False)}"
-    if problem.startswith("polarity mixes the -1/+1 and 0/1") and problem.endswith(tail):
-        return f"{problem[: -len(tail)]}; expected {_expected_polarity(True)}"
-    return problem
-
-
 def _bad_polarity(index: int, value: int) -> str:
     return f"polarity p[{index}] = {value}; expected 0 or 1"
 
@@ -214,7 +203,7 @@ def validate_events(
     size = None if sensor_size is None else check_sensor_size(sensor_size)
     problem = _first_problem(events, size, check_sorted=check_sorted)
     if problem is not None:
-        raise InvalidEventsError(problem.message)
+        raise StreamProblemError(problem)
 
 
 ProblemKind = Literal["unsorted", "polarity", "polarity_mix", "outside", "negative"]
@@ -285,6 +274,40 @@ class StreamProblem:
         return replace(self, index=moved(self.index), other_index=other)
 
 
+class StreamProblemError(InvalidEventsError):
+    """The refusal of a `StreamProblem` (``problem``), whose indices count the events given to
+    the check that raised it: a caller that gave them in another order than the file holds
+    them (``eventsim convert``) says it again of other indices with `said_of`, rather than
+    reading the message. The message is ``prefix`` and the problem's `~StreamProblem.message`,
+    or ``words`` (a writer's own wording) filled with the problem's fields (``{index}``,
+    ``{value}``, ``{other_index}``, ``{other_value}``, ``{field}``)."""
+
+    def __init__(self, problem: StreamProblem, prefix: str = "", words: str | None = None) -> None:
+        self.problem = problem
+        self.prefix = prefix
+        self.words = words
+        if words is None:
+            text = f"{prefix}{problem.message}"
+        else:
+            p = problem
+            text = words.format(
+                index=p.index,
+                value=p.value,
+                other_index=p.other_index,
+                other_value=p.other_value,
+                field=p.field,
+            )
+        super().__init__(text)
+
+    def __reduce__(self) -> tuple[type, tuple[StreamProblem, str, str | None], dict]:
+        # a worker process's error reaches the parent pickled: rebuild from the parts
+        return type(self), (self.problem, self.prefix, self.words), self.__dict__
+
+    def said_of(self, problem: StreamProblem) -> StreamProblemError:
+        """This refusal in the same words, of ``problem`` (this one's, renumbered)."""
+        return type(self)(problem, self.prefix, self.words)
+
+
 def _first_problem(
     events: np.ndarray,
     sensor_size: SensorSize | None,
@@ -341,7 +364,7 @@ class StreamCheck:
     ``check(packet)`` returns the first problem of the stream so far as a message naming the
     stream index and value (None while all is well), ``problem``; ``result`` is the same
     problem as a `StreamProblem` (kind, index, value); `checked` wraps an iterable of packets and
-    raises `InvalidEventsError` at the first problem. Used by ``eventsim info`` (which warns, or
+    raises `StreamProblemError` (an `InvalidEventsError`) at the first problem. Used by ``eventsim info`` (which warns, or
     fails with ``--check``), ``convert``, ``render``, the file writers and the dataset builder.
     """
 
@@ -400,8 +423,9 @@ class StreamCheck:
     def checked(self, packets: Iterable[np.ndarray], what: str = "events") -> Iterator[np.ndarray]:
         """Yield the packets, raising `InvalidEventsError` (prefixed by ``what``) at a bad one."""
         for packet in packets:
-            if self.check(packet) is not None:
-                raise InvalidEventsError(f"{what}: {self.problem}")
+            self.check(packet)
+            if self.result is not None:
+                raise StreamProblemError(self.result, f"{what}: ")
             yield packet
 
 

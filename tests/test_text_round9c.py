@@ -12,6 +12,7 @@ import pytest
 
 from eventsim.cli import convert
 from eventsim.errors import EventFileError
+from eventsim.events import StreamProblem, StreamProblemError
 from eventsim.io import EventReader, open_events
 from eventsim.io.layouts import _first_bad_txt_line
 
@@ -165,7 +166,6 @@ def test_sort_says_events_are_counted_in_time_order_when_it_cannot_tell(tmp_path
     src = _dsec(tmp_path / "in.h5", np.array([20, 10]), np.array([1, 99]))
     given = convert._Given(iter([]))
     with EventReader(src) as r:
-        said = convert._in_input_order(r, given, "x[0] = 99 is outside the sensor")
-    assert said == (
-        "x[0] = 99 is outside the sensor (events counted in time order, as --sort wrote them)"
-    )
+        refused = StreamProblemError(StreamProblem("outside", "x", 0, 99, sensor_size=(W, H)))
+        said = convert._in_input_order(r, given, refused)
+    assert str(said) == f"{refused} (events counted in time order, as --sort wrote them)"

@@ -685,24 +685,6 @@ def reading_options(args: argparse.Namespace) -> dict[str, Any]:
     return {"time_unit": args.time_unit, "columns": args.columns}
 
 
-# an event given by its index: StreamCheck's 'x[3] = 9', the HDF5 writer's 'event 3 has x = 9'
-_EVENT_INDEX = re.compile(r"\b(?P<before>[xytp]\[|event )(?P<index>\d+)")
-
-
-def in_file_order(reader: Any, message: str) -> str:
-    """``message`` with each index of an event in ``reader``'s stream turned into its index in
-    the file, which differs when the reader sorted the file's events by time (``file_index``)."""
-    order = getattr(reader, "file_index", None)
-    if order is None:
-        return message
-
-    def file_index(m: re.Match[str]) -> str:
-        i = int(m["index"])
-        return f"{m['before']}{int(order[i])}" if i < len(order) else m[0]
-
-    return _EVENT_INDEX.sub(file_index, message)
-
-
 def check_reader(reader: Any, path: str | os.PathLike) -> None:
     """Raise `InvalidEventsError` when the open event reader's events break the format's rules
     (`StreamCheck`: time order, polarity 0/1, coordinates inside the sensor)."""

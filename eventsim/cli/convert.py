@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,14 +14,12 @@ import numpy as np
 
 from eventsim._text import plural
 from eventsim.cli.common import (
-    _EVENT_INDEX,
     CREATES_FOLDERS,
     add_layout_option,
     add_progress_option,
     add_reading_options,
     check_output,
     cli_command,
-    in_file_order,
     make_parser,
     option_words,
     parse_sensor_size,
@@ -30,7 +28,7 @@ from eventsim.cli.common import (
     show_progress,
 )
 from eventsim.errors import EventFileError, InvalidEventsError, ParameterError
-from eventsim.events import polarity_problem_of_file
+from eventsim.events import StreamProblemError
 from eventsim.outputs import describe_os_error
 
 PACKET_EVENTS = 1 << 20
@@ -205,20 +203,45 @@ def _index_in_file(reader: Any, t: int, i: int) -> int | None:
     return None
 
 
-def _in_input_order(reader: Any, given: _Given, message: str) -> str:
-    """The writer's ``message`` about the events `iter_sorted` gave it, with the event it
-    names by its place in time order named by its index in the input file."""
-    m = _EVENT_INDEX.search(message)
-    place = "" if m is None else m["index"]
-    t = given.time_of(int(place)) if place else None
-    found = None if t is None else _index_in_file(reader, t, int(place))
-    if found is None:
-        return f"{message} (events counted in time order, as --sort wrote them)"
+def _in_input_order(reader: Any, given: _Given, exc: StreamProblemError) -> InvalidEventsError:
+    """The writer's refusal ``exc`` of the events `iter_sorted` gave it, with the events it
+    names by their place in time order named by their index in the input file."""
+    problem = exc.problem
+    found: dict[int, int] = {}
+    for place in (problem.index, problem.other_index):
+        if place is None:
+            continue
+        t = given.time_of(place)
+        index = None if t is None else _index_in_file(reader, t, place)
+        if index is None:
+            return InvalidEventsError(f"{exc} (events counted in time order, as --sort wrote them)")
+        found[place] = index
+    other = None if problem.other_index is None else found[problem.other_index]
+    return exc.said_of(replace(problem, index=found[problem.index], other_index=other))
 
-    def in_file(n: re.Match[str]) -> str:
-        return f"{n['before']}{found}" if n["index"] == place else n[0]
 
-    return _EVENT_INDEX.sub(in_file, message)
+def _as_of_input(exc: StreamProblemError, reader: Any, given: _Given | None) -> InvalidEventsError:
+    """The writer's refusal ``exc`` of the events it was given, said of the input file: its
+    events named by their index in the file, which differs where the reader sorted them or
+    --sort did."""
+    from eventsim.io import EventReader
+
+    problem = exc.problem
+    if problem.kind == "polarity_mix":
+        # the readers take -1/+1 as well as 0/1 (an HDF5 reader too, told by its first
+        # values), so a mix in a file expects either throughout, where the writer's check of
+        # the events given to it expects 0/1
+        problem = replace(problem, signed=True)
+    if reader.file_index is not None:
+        return exc.said_of(problem.renumbered(reader.file_index))
+    if given is not None:
+        return _in_input_order(reader, given, exc.said_of(problem))
+    if problem.kind == "unsorted" and isinstance(reader, EventReader):
+        return InvalidEventsError(
+            f"{exc.said_of(problem)}; pass --sort to write them sorted by time (equal times "
+            "keep the input's order)"
+        )
+    return exc.said_of(problem)
 
 
 @cli_command(build_parser)
@@ -329,21 +352,9 @@ def main(args: argparse.Namespace) -> int:
                     source=source,
                     frames=frames,
                 )
-        except InvalidEventsError as exc:
-            message = polarity_problem_of_file(str(exc))
+        except StreamProblemError as exc:
             # the writer counts the events it was given, which the reader may have sorted
-            if reader.file_index is not None:
-                raise InvalidEventsError(in_file_order(reader, message)) from None
-            if given is not None:
-                raise InvalidEventsError(_in_input_order(reader, given, message)) from None
-            if "not sorted" in message and isinstance(reader, EventReader):
-                raise InvalidEventsError(
-                    f"{message}; pass --sort to write them sorted by time (equal times keep the "
-                    "input's order)"
-                ) from None
-            if message != str(exc):
-                raise InvalidEventsError(message) from None
-            raise
+            raise _as_of_input(exc, reader, given) from None
         w, h = reader.sensor_size
     # HDF5 is recognised by its contents, faery's formats only by the right suffix (which
     # format_from_path insists on); these three are found by suffix or by --layout. Said once

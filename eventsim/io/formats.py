@@ -31,6 +31,7 @@ from eventsim.errors import (
 from eventsim.events import (
     EVENT_DTYPE,
     StreamCheck,
+    StreamProblemError,
     check_sensor_size,
     concat_events,
     infer_sensor_size,
@@ -494,8 +495,9 @@ class _Checked:
                 ev = strict_events(packet, check.n_events)
                 if not len(ev):
                     continue
-                if check.check(ev) is not None:
-                    raise InvalidEventsError(check.problem)
+                check.check(ev)
+                if check.result is not None:
+                    raise StreamProblemError(check.result)
                 if self._fmt == "es":
                     _check_es_size(int(ev["t"][-1]), check.n_events)
                 yield ev

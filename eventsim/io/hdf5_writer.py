@@ -17,7 +17,13 @@ import numpy as np
 
 from eventsim._version import __version__
 from eventsim.errors import EventFileError, InvalidEventsError, OutputExistsError, ParameterError
-from eventsim.events import EVENT_DTYPE, as_events, check_sensor_size
+from eventsim.events import (
+    EVENT_DTYPE,
+    StreamProblem,
+    StreamProblemError,
+    as_events,
+    check_sensor_size,
+)
 from eventsim.io.hdf5_format import COLUMNS, FORMAT_NAME, FORMAT_VERSION
 from eventsim.options import CODECS, Codec
 from eventsim.outputs import (
@@ -306,9 +312,10 @@ class EventWriter:
     def _validate(self, x: np.ndarray, y: np.ndarray, t: np.ndarray, p: np.ndarray) -> None:
         base = self.n_events
         if self._last_t is not None and t[0] < self._last_t:
-            raise InvalidEventsError(
-                f"timestamps are not sorted across packets: event {base} has t = {t[0]} us "
-                f"< t = {self._last_t} us of the previous event"
+            raise StreamProblemError(
+                StreamProblem("unsorted", "t", base, int(t[0]), base - 1, self._last_t),
+                words="timestamps are not sorted across packets: event {index} has t = {value} "
+                "us < t = {other_value} us of the previous event",
             )
         if self._t_offset is not None and t[0] < self._t_offset:
             raise InvalidEventsError(
@@ -316,23 +323,31 @@ class EventWriter:
             )
         if t.shape[0] > 1 and np.any(t[1:] < t[:-1]):
             i = int(np.flatnonzero(t[1:] < t[:-1])[0]) + 1
-            raise InvalidEventsError(
-                f"timestamps are not sorted: event {base + i} has t = {t[i]} us "
-                f"< t = {t[i - 1]} us of event {base + i - 1}"
+            raise StreamProblemError(
+                StreamProblem("unsorted", "t", base + i, int(t[i]), base + i - 1, int(t[i - 1])),
+                words="timestamps are not sorted: event {index} has t = {value} us "
+                "< t = {other_value} us of event {other_index}",
             )
         width, height = self.sensor_size
         for name, c, limit in (("x", x, width), ("y", y, height)):
             # one pass: negative int16 values are >= 32768 when viewed as uint16
             if c.view(np.uint16).max() >= limit:
                 i = int(np.flatnonzero((c < 0) | (c >= limit))[0])
-                raise InvalidEventsError(
-                    f"event {base + i} has {name} = {c[i]}, outside the sensor; expected "
-                    f"0 <= {name} < {limit} for sensor size {width}x{height}"
+                problem = StreamProblem(
+                    "outside", name, base + i, int(c[i]), sensor_size=self.sensor_size
+                )
+                raise StreamProblemError(
+                    problem,
+                    words="event {index} has {field} = {value}, outside the sensor; expected "
+                    f"0 <= {name} < {limit} for sensor size {width}x{height}",
                 )
         if p.view(np.uint8).max() > 1:
             i = int(np.flatnonzero((p != 0) & (p != 1))[0])
             hint = " (convert -1/+1 with eventsim.events.normalize_polarity)" if p[i] == -1 else ""
-            raise InvalidEventsError(f"event {base + i} has p = {p[i]}; expected 0 or 1{hint}")
+            raise StreamProblemError(
+                StreamProblem("polarity", "p", base + i, int(p[i])),
+                words=f"event {{index}} has p = {{value}}; expected 0 or 1{hint}",
+            )
 
     def _extend_ms_to_idx(self, t: np.ndarray, n_before: int) -> None:
         # Entries for milliseconds that start at or before the newest event are final: every
