@@ -105,3 +105,23 @@ def test_numbered_steps_before_the_question_are_no_options():
         "red",
         "blue",
     ]
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Which colour: 1. red, 2. blue, or 3. green?",
+        "Which colour: (1) red, (2) blue and (3) green",
+        "Which colour? (1) red; (2) blue; (3) green",
+    ],
+)
+def test_what_joins_options_on_one_line_is_no_part_of_their_text(question):
+    # "blue, or" was the second option: an answer "blue" named none, and a reference "blue"
+    # was scored free
+    assert options_in_question(question) == ["red", "blue", "green"]
+    assert score_answer("blue", "blue", [], question).mode == "choice"
+    assert score_answer("blue", "2", [], question).correct
+    assert options_in_question("What? 1. black and white 2. colour") == [
+        "black and white",
+        "colour",
+    ]

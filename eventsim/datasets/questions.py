@@ -21,6 +21,11 @@ _NUMBERED_LINE = re.compile(rf"^\s*{_NUMBER_LABEL}(?P<text>\S.*?)\s*$")
 # first label starts the line or follows a "?" or ":", so that "lane 1. Then lane 2." is none
 _INLINE_LABEL = re.compile(rf"(?<!\S){_NUMBER_LABEL}")
 _INLINE_START = re.compile(r"(?:^|[?:])\s*$")
+# what joins one option on a line to the next ("1. red, 2. blue, or 3. green?"), and the "?"
+# that ends the question after the last: no part of an option's text, which an answer "blue"
+# must equal
+_INLINE_JOIN = re.compile(r"(?:\s*[,;])?(?:\s+(?i:or|and))?\s*$")
+_INLINE_END = re.compile(r"\s*\?$")
 
 
 def options_in_question(question: str) -> list[str]:
@@ -100,7 +105,11 @@ def _numbered_inline(question: str) -> list[str]:
         if any(style != (styles[0][0], i + 1) for i, style in enumerate(styles)):
             continue
         ends = [m.start() for m in labels[1:]] + [len(line)]
-        found = [line[m.end() : end].strip() for m, end in zip(labels, ends, strict=True)]
+        found = [
+            _INLINE_JOIN.sub("", line[m.end() : end]).strip()
+            for m, end in zip(labels, ends, strict=True)
+        ]
+        found[-1] = _INLINE_END.sub("", found[-1])
         if all(found) and len(found) <= len(OPTION_LETTERS):
             return found
     return []
