@@ -6,6 +6,7 @@ fingerprint naming its split files relative to the recipe's folder."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -71,7 +72,7 @@ def test_an_image_replaced_keeping_its_size_times_and_ends_is_refused(tmp_path):
         _build(recipe, out)
     text = str(err.value)
     assert str(image) in text and "same size and modification time" in text
-    assert "its sha256 is not the one its samples recorded" in text
+    assert "its sha256 is not the one it was built from" in text
 
 
 def test_an_image_copy_that_kept_its_times_is_reused_without_reading_its_ends(
@@ -87,11 +88,41 @@ def test_an_image_copy_that_kept_its_times_is_reused_without_reading_its_ends(
     assert _build(recipe, out).shards_reused == 1
     (line,) = (out / engine.INPUTS_FILE).read_text().splitlines()
     st = image.stat()
+    sha = hashlib.sha256(image.read_bytes()).hexdigest()
     assert json.loads(line)["inputs"][str(image)] == [
-        st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, None,
+        st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, sha,
     ]  # fmt: skip
-    # an image is told by the sha256 its samples record, not by its ends
+    # an image is told by its sha256, the one its samples record, not by its ends
     assert digests == []
+    (record,) = [json.loads(x) for x in (out / "samples.jsonl").read_text().splitlines()]
+    assert record["meta"]["image_sha256"] == sha
+
+
+def test_an_image_whose_samples_were_all_skipped_is_reused_after_its_change_time_moved(
+    tmp_path,
+):
+    # `chmod` moves a file's change time: an image none of whose samples was built recorded
+    # no sha256 in them, and was refused ("no sha256 of it was recorded to compare")
+    cv2.imwrite(str(tmp_path / "a.png"), textured(1, 64, 48))
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    write_jsonl(
+        tmp_path / "qa.jsonl",
+        [{"image": x, "question": "Q?", "answer": "a"} for x in ("a.png", "bad.png")],
+    )
+    recipe = small_recipe(tmp_path, "image", "qa.jsonl", shard_size=1, name="sl11")
+    out = tmp_path / "ds"
+    assert _build(recipe, out).errors == {"test": 1}
+    before = _all_bytes(out)
+    os.chmod(tmp_path / "bad.png", 0o600)
+    assert _build(recipe, out).shards_reused == 2
+    # its record renewed, the rest as it was
+    assert {k: v for k, v in _all_bytes(out).items() if k != engine.INPUTS_FILE} == {
+        k: v for k, v in before.items() if k != engine.INPUTS_FILE
+    }
+    (tmp_path / "bad.png").write_bytes(b"not an image either")  # another size
+    shutil.copystat(tmp_path / "a.png", tmp_path / "bad.png")
+    with pytest.raises(OutputExistsError, match=r"bad\.png"):
+        _build(recipe, out)
 
 
 def test_a_recipe_beside_its_split_file_named_by_absolute_path_resumes_once_moved(

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 from pathlib import Path
 
@@ -84,6 +85,14 @@ def test_touched_image_of_skipped_samples_says_none_recorded(tmp_path):
     recipe = _recipe(tmp_path, "image", "qa.jsonl", 'motion = "pan"', shard_size=2)
     out = tmp_path / "ds"
     assert sum(build_dataset(recipe, out, progress=False).errors.values()) == 1
+    _touch(tmp_path / "bad.png")
+    # the inputs log holds its sha256, taken as it was read: the same bytes are reused
+    assert build_dataset(recipe, out, progress=False).shards_reused == 1
+    # a log line of eventsim 0.2.6 or earlier holds [size, mtime] alone
+    log = out / engine.INPUTS_FILE
+    entry = json.loads(log.read_text().splitlines()[-1])
+    entry["inputs"] = {k: v[:2] for k, v in entry["inputs"].items()}
+    log.write_text(json.dumps(entry) + "\n")
     _touch(tmp_path / "bad.png")
     with pytest.raises(OutputExistsError) as info:
         build_dataset(recipe, out, progress=False)

@@ -562,16 +562,16 @@ def _ends_digest(path: str, size: int) -> str | None:
     return digest.hexdigest()
 
 
-def _file_record(path: str, ends: bool) -> list[Any] | None:
-    """What the inputs log records of an input file: `_file_state` and, for a video
-    (``ends``), `_ends_digest`, to tell a file of the same size and modification time whose
-    change time or inode moved (a copy that kept its times; another file put in its place)
-    from another file; None when missing. An image's slot is None: its samples record its
-    whole sha256, which tells it exactly (its ends would miss an edit between them)."""
+def _file_record(path: str, video: bool) -> list[Any] | None:
+    """What the inputs log records of an input file: `_file_state` and a digest of its bytes,
+    to tell a file whose times or inode moved (``touch``, a copy, another file put in its
+    place with ``cp -p``) from another file; None when missing. An image's digest is its
+    sha256 (its samples' meta.image_sha256): its ends alone would miss an edit between them.
+    A video's is `_ends_digest`: it may be many GB."""
     state = _file_state(path)
     if state is None:
         return None
-    return [*state, _ends_digest(path, state[0]) if ends else None]
+    return [*state, _ends_digest(path, state[0]) if video else _file_sha256(Path(path))]
 
 
 def _check_inputs(
@@ -588,8 +588,8 @@ def _check_inputs(
     or inode moved (a copy that kept its times, or another file put in its place so) is the
     same file when the sha256 of its ends is the one logged (`_file_record`). An image of the
     same size whose time, change time or inode moved (``touch``, ``cp -p``, a copy) is the
-    same file when its sha256 is the one its samples recorded. The record of such a file is
-    renewed in ``inputs``. ``hashes`` keeps the digests taken, by file state, for the next
+    same file when its sha256 is the one logged (for a line of 0.2.6 or earlier, the one its
+    samples recorded). The record of such a file is renewed in ``inputs``. ``hashes`` keeps the digests taken, by file state, for the next
     shards. Returns whether ``inputs`` was so refreshed, and the files that have been removed
     since (`_missing_inputs` decides)."""
     refreshed = False
@@ -633,9 +633,13 @@ def _check_inputs(
         elif now[0] != was[0]:
             what = "has changed since it was built (another size)"
         else:
-            if recorded is None:
-                recorded = _recorded_hashes(task, records)
-            stored = recorded.get(path, set())
+            if len(was) > 4 and was[4] is not None:
+                stored = {was[4]}
+            else:
+                # a line of 0.2.6 or earlier logged no sha256: its samples recorded one
+                if recorded is None:
+                    recorded = _recorded_hashes(task, records)
+                stored = recorded.get(path, set())
             head = (
                 "has changed since it was built (its modification time"
                 if now[1] != was[1]
@@ -650,10 +654,10 @@ def _check_inputs(
                 if key not in hashes:
                     hashes[key] = _file_sha256(Path(path))
                 if stored == {hashes[key]}:
-                    inputs[path] = _file_record(path, ends=False)
+                    inputs[path] = [*now, hashes[key]]
                     refreshed = True
                     continue
-                what = f"{head}, and its sha256 is not the one its samples recorded)"
+                what = f"{head}, and its sha256 is not the one it was built from)"
         _refuse_input(out, task, path, what)
     return refreshed, gone
 
@@ -1056,9 +1060,6 @@ def run_shard(task: ShardTask, on_sample: Callable[[], Any] | None = None) -> di
     errors: list[dict[str, Any]] = []
     inputs: dict[str, list[Any] | None] = {}
 
-    # an image that several questions ask about is hashed once a shard, as its state is logged
-    hashes: dict[str, str | None] = {}
-
     def built() -> Iterator[tuple[int, Any]]:
         # one sample at a time, written before the next is built
         for spec in task.specs:
@@ -1089,11 +1090,11 @@ def run_shard(task: ShardTask, on_sample: Callable[[], Any] | None = None) -> di
                     # what the image is, for the cross-split repeat check: two images asked
                     # the same question under the same id are no leak, one image twice is
                     # (a video's path is its meta.video; videos are too large to hash). The
-                    # sha256 of its encoded bytes, whether a file or a parquet cell holds them
+                    # sha256 of its encoded bytes, whether a file (logged before it was read,
+                    # once a shard) or a parquet cell holds them
                     if media is not None:
-                        if str(media) not in hashes:
-                            hashes[str(media)] = _file_sha256(media)
-                        sha = hashes[str(media)]
+                        record = inputs[str(media)]
+                        sha = None if record is None else record[4]
                     else:
                         data = maker.image_bytes(spec)
                         sha = None if data is None else hashlib.sha256(data).hexdigest()
