@@ -147,3 +147,23 @@ def test_a_recipe_beside_its_split_file_named_by_absolute_path_resumes_once_move
     full = tmp_path / "full"
     _build(moved, full)
     assert _all_bytes(out) == _all_bytes(full)
+
+
+def test_a_dataset_of_another_fingerprint_rule_from_the_same_recipe_file_is_not_called_moved(
+    tmp_path,
+):
+    # an eventsim of the same version number whose fingerprint covered the recipe's folder
+    # (0.2.6) built it: the refusal said it was read from another place, naming this very file
+    cv2.imwrite(str(tmp_path / "a.png"), textured(1, 64, 48))
+    write_jsonl(tmp_path / "qa.jsonl", [{"image": "a.png", "question": "Q?", "answer": "a"}])
+    recipe = small_recipe(tmp_path, "image", "qa.jsonl", name="sl11")
+    out = tmp_path / "ds"
+    _build(recipe, out)
+    manifest = json.loads((out / "dataset.json").read_text())
+    manifest["recipe_fingerprint"] = "0" * 64
+    (out / "dataset.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    with pytest.raises(OutputExistsError) as err:
+        _build(recipe, out)
+    text = str(err.value)
+    assert "its recipe file was" not in text
+    assert "same fields, but built by another eventsim or read from another place" in text

@@ -930,12 +930,15 @@ def _place_difference(previous: dict[str, Any], recipe: Recipe) -> str:
                     "the split file they come from: move the files back to resume it"
                 )
     recipe_file = previous.get("recipe_file")
-    if isinstance(recipe_file, str) and recipe.source_kind != "shapes":
+    # the same file: an eventsim of the same version number with another fingerprint rule
+    # (one in development) built it
+    here = str(recipe.path.resolve()) if recipe.path else None
+    if isinstance(recipe_file, str) and recipe_file != here and recipe.source_kind != "shapes":
         return (
             "same fields and split files, but read from another place (its recipe file was "
             f"{recipe_file!r}), and its samples record the split file they come from"
         )
-    return "same fields, but another eventsim version or recipe folder"
+    return "same fields, but built by another eventsim or read from another place"
 
 
 def _remove_build(out: Path) -> None:
