@@ -90,8 +90,8 @@ def test_the_bar_is_drawn_after_upscaling_and_left_out_of_tiny_frames():
 
 
 def test_heatmap_tick_labels_name_the_values_at_their_positions():
-    # log: the bar's middle is log(1 + c) / log(1 + 30) = 0.5, i.e. c = sqrt(31) - 1
-    assert heatmap_ticks(30, True) == [(0.0, "0"), (0.5, "4.57"), (1.0, "30+")]
+    # log: a count c sits at log(1 + c) / log(1 + 30); the middle (c = 4.57) is no count
+    assert heatmap_ticks(30, True) == [(0.0, "0"), (np.log(5) / np.log(31), "4"), (1.0, "30+")]
     assert heatmap_ticks(30, False) == [(0.0, "0"), (0.5, "15"), (1.0, "30+")]
     assert heatmap_ticks(2.5, False)[2] == (1.0, "2.5+")
     assert [format_value(v) for v in (0.1234, 7, 99.94, 1234.4)] == ["0.123", "7", "99.9", "1234"]

@@ -55,14 +55,53 @@ def _gradient(length: int, colormap: str) -> np.ndarray:
     return np.repeat(apply_colormap(ramp, colormap), BAR_HEIGHT, axis=0)
 
 
+# the leading digits of a round count: one significant digit, or a half step (15, 250)
+_ROUND_DIGITS = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0)
+# where on the bar its round count may sit: further out it would crowd an end label, and past
+# the middle it widens the bar
+_MIDDLE_SPAN = (0.3, 0.6)
+
+
+def _bar_position(value: float, full_scale: float, log_scale: bool) -> float:
+    """Where ``value`` sits along the bar, as `render_heatmap` colours it."""
+    if log_scale:
+        return float(np.log1p(value) / np.log1p(full_scale))
+    return value / full_scale
+
+
+def _round_middle(full_scale: float, log_scale: bool) -> float | None:
+    """The largest round whole count (`_ROUND_DIGITS` times a power of ten) at or below the
+    bar's middle, else the smallest above it, within `_MIDDLE_SPAN`; None where there is none
+    (a full scale of 1; of 2 on the log scale). Below the middle, its label leaves the
+    full-scale label as much room as a label at the middle would, so the bar is no wider."""
+    below: float | None = None
+    for exponent in range(int(np.floor(np.log10(full_scale))) + 1):
+        for digits in _ROUND_DIGITS:
+            value = digits * 10.0**exponent
+            if value != int(value) or value >= full_scale:
+                continue
+            pos = _bar_position(value, full_scale, log_scale)
+            if pos > 0.5:
+                return value if below is None and pos <= _MIDDLE_SPAN[1] else below
+            if pos >= _MIDDLE_SPAN[0]:
+                below = value
+    return below
+
+
 def heatmap_ticks(full_scale: float, log_scale: bool) -> list[tuple[float, str]]:
-    """(position along the bar in [0, 1], label) of the heat map's scale: 0, the count at the
-    bar's middle (``sqrt(1 + full) - 1`` on the log scale, ``full / 2`` on the linear one) and
-    full scale. The last label ends in "+": every count above full scale takes the top colour."""
+    """(position along the bar in [0, 1], label) of the heat map's scale: 0, a round count
+    near the bar's middle (1, 2, 5, 15, 300: events are counted whole, and ``2.46`` named no
+    count one could meet), at its own place on the log or linear scale, and full scale. The
+    last label ends in "+": every count above full scale takes the top colour. Where no round
+    count lies within `_MIDDLE_SPAN` (a full scale of 2 or less, whose 1 is near the top on the
+    log scale), there is no middle tick."""
     if not (np.isfinite(full_scale) and full_scale > 0):
         raise ParameterError(f"full scale {full_scale} must be a finite value > 0")
-    middle = float(np.sqrt(1.0 + full_scale) - 1.0) if log_scale else full_scale / 2
-    return [(0.0, "0"), (0.5, format_value(middle)), (1.0, format_value(full_scale) + "+")]
+    ticks = [(0.0, "0")]
+    middle = _round_middle(full_scale, log_scale)
+    if middle is not None:
+        ticks.append((_bar_position(middle, full_scale, log_scale), format_value(middle)))
+    return [*ticks, (1.0, format_value(full_scale) + "+")]
 
 
 def heatmap_colorbar(
@@ -81,8 +120,12 @@ def _colorbar(full_scale: float, colormap: str, log_scale: bool, unit: str) -> n
     ticks = heatmap_ticks(full_scale, log_scale)
     title_w, text_h, base = _text_size(title)
     label_ws = [_text_size(label)[0] for _, label in ticks]
-    # the middle label is centred: each half holds half of it, an end label and a gap
-    length = max(title_w, MIN_BAR_LENGTH, 2 * max(label_ws[0], label_ws[2]) + label_ws[1] + 8)
+    # each end label, a gap of 4 and its side of the middle label fit on either side of it
+    length = max(title_w, MIN_BAR_LENGTH, label_ws[0] + label_ws[-1] + 8)
+    if len(ticks) == 3:
+        pos, half = ticks[1][0], label_ws[1] / 2
+        sides = (label_ws[0] + 4 + half) / pos, (label_ws[2] + 4 + half) / (1 - pos)
+        length = max(length, int(np.ceil(max(sides))))
     row = text_h + base
     height = PAD + row + 2 + BAR_HEIGHT + 2 + row + PAD - base
     width = length + 2 * PAD
