@@ -3,9 +3,27 @@ info and verify describe it, and the heat-map colour bar's middle label."""
 
 from __future__ import annotations
 
-import numpy as np
+import os
+from pathlib import Path
 
+import numpy as np
+import pytest
+
+from eventsim.cli import main
 from eventsim.render.scales import heatmap_colorbar, heatmap_ticks
+
+
+def _run(capsys, *argv: str) -> tuple[int, str, str]:
+    rc = main([*argv])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def _error_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    return lines[0]
+
 
 # ------------------------------------------------------------ the colour bar's middle label
 
@@ -37,3 +55,47 @@ def test_colour_bar_of_a_full_scale_of_one_has_no_middle_label():
     # nor a 1 that would sit near the top of the bar (log(2) / log(3) = 0.63), crowding '2+'
     assert heatmap_ticks(2.0, True) == [(0.0, "0"), (1.0, "2+")]
     assert heatmap_ticks(2.0, False) == [(0.0, "0"), (0.5, "1"), (1.0, "2+")]
+
+
+# ---------------------------------------------- an unfinished build, as info and verify say it
+
+
+def _unfinished(tmp_path: Path) -> Path:
+    # what a killed build leaves: the state file, shards, no manifest
+    folder = tmp_path / "ds"
+    (folder / "shards").mkdir(parents=True)
+    (folder / ".build-state.json").write_text("{}\n")
+    return folder
+
+
+def test_verify_says_a_stopped_build_was_stopped_as_info_does(tmp_path, capsys):
+    """verify said 'is still running (wait for it to finish) or was interrupted', where info
+    said, from the build's lock, that no process holds it: the build was stopped."""
+    folder = _unfinished(tmp_path)
+    for given in (folder, folder / "dataset.json", folder / "shards"):
+        said = {}
+        for command in ("info", "verify"):
+            rc, _, err = _run(capsys, command, str(given))
+            assert rc == 1
+            said[command] = _error_line(err).split(": error: ", 1)[1]
+        assert said["verify"] == said["info"], said
+        assert "was interrupted or failed" in said["verify"]
+        assert "rerun the same command to resume" in said["verify"]
+        assert "running" not in said["verify"]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="builds lock their folder on POSIX systems")
+def test_verify_says_a_running_build_is_running_as_info_does(tmp_path, capsys):
+    from eventsim.datasets.engine import _build_lock
+
+    folder = _unfinished(tmp_path)
+    with _build_lock(folder) as locked:
+        assert locked
+        said = {}
+        for command in ("info", "verify"):
+            rc, _, err = _run(capsys, command, str(folder))
+            assert rc == 1
+            said[command] = _error_line(err).split(": error: ", 1)[1]
+    assert said["verify"] == said["info"], said
+    assert f"is running (pid {os.getpid()}); wait for it to finish" in said["verify"]
+    assert "interrupted" not in said["verify"]

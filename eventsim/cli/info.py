@@ -258,11 +258,11 @@ def _mount_devices(folder: Path) -> set[tuple[int, int]]:
     return devices
 
 
-def _unfinished_build(path: Path) -> str | None:
-    """For a folder `read_manifest` refused: whether the build into it (or into the folder
-    above, for its shards/) is running or was stopped, told by who holds the build's lock
-    (`_lock_holders`); None where that is not the question (not a build's folder) or cannot be
-    told (no /proc/locks)."""
+def unfinished_build(path: Path) -> str | None:
+    """For a folder `read_manifest` refused (info's, or verify's): whether the build into it
+    (or into the folder above, for its shards/) is running or was stopped, told by who holds
+    the build's lock (`_lock_holders`); None where that is not the question (not a build's
+    folder) or cannot be told (no /proc/locks)."""
     for folder in (path, path.parent):
         if (folder / "dataset.json").is_file():
             return None
@@ -304,7 +304,7 @@ def main(args: argparse.Namespace) -> int:
         try:
             manifest = read_manifest(path)
         except DatasetError:
-            unfinished = _unfinished_build(path)
+            unfinished = unfinished_build(path)
             if unfinished is None:
                 raise
             raise DatasetError(unfinished) from None

@@ -11,7 +11,7 @@ from eventsim.cli.common import (
     path_arg,
     show_progress,
 )
-from eventsim.errors import InputError
+from eventsim.errors import DatasetError, InputError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,6 +41,16 @@ def main(args: argparse.Namespace) -> int:
             f"{args.dataset!r} is a file, not a dataset folder; check an event file with "
             f"'eventsim info --check {args.dataset}'"
         )
-    report = verify_dataset(root, progress=show_progress(args.no_progress))
+    try:
+        report = verify_dataset(root, progress=show_progress(args.no_progress))
+    except DatasetError:
+        # the loader cannot tell a running build from a stopped one; who holds the build's
+        # lock can, as info says it
+        from eventsim.cli.info import unfinished_build
+
+        unfinished = unfinished_build(root)
+        if unfinished is None:
+            raise
+        raise DatasetError(unfinished) from None
     print(report.text())
     return 0 if report.ok else 1
