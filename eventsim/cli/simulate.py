@@ -239,6 +239,12 @@ SYNTHETIC_MAX_BYTES = 2 << 30
 # the simulator state a given sensor size may take before the command says so: a 4K video
 # (8.3 M pixels) holds at least 0.6 GiB, 10000x10000 at least 7.5 GiB
 LARGE_STATE_BYTES = 4 << 30
+# the largest event camera sensor (Samsung's DVS-Gen4; the largest --camera preset, gen4, is
+# 1280x720): an input with more pixels, simulated at its own size, is no camera's output
+LARGEST_EVENT_CAMERA = (1280, 960)
+# motion an image may make between two frames before the command says so: its events bunch at
+# the frame times (the default rate keeps it within 0.5 px)
+FAST_MOTION_PX = 1.0
 MAX_AMPLITUDE_PX = 10_000.0
 MAX_DURATION_MS = 3_600_000.0
 MAX_SEED = 2**64 - 1
@@ -388,10 +394,107 @@ def _warn_large_sensor(args, size: tuple[int, int], params) -> None:
                 f"makes the simulator hold at least {need / 2**30:.1f} GiB {where} "
                 f"({bytes_per_pixel} bytes a pixel), more "
                 f"than {LARGE_STATE_BYTES / 2**30:g} GiB; expected a size such as 1280x720 "
-                "(event cameras are at most about 1280x960): check it for a typo",
+                f"(event cameras are at most about {_size(LARGEST_EVENT_CAMERA)}): check it for "
+                "a typo",
                 file=sys.stderr,
             )
             return
+
+
+def _size(size: tuple[int, int]) -> str:
+    return f"{size[0]}x{size[1]}"
+
+
+def _warn_large_input(source) -> None:
+    """Say when the input, simulated at its own size (no --camera or --sensor-size), has more
+    pixels than any event camera: a phone photo of 12 MP took minutes without a word."""
+    from eventsim.simulator.params import CAMERAS
+
+    width, height = source.sensor_size
+    largest = LARGEST_EVENT_CAMERA[0] * LARGEST_EVENT_CAMERA[1]
+    if width * height <= largest:
+        return
+    name, preset = max(CAMERAS.items(), key=lambda item: item[1][0] * item[1][1])
+    print(
+        f"eventsim simulate: warning: the input is {width}x{height} ({width * height:,} pixels), "
+        f"larger than any event camera (at most about {_size(LARGEST_EVENT_CAMERA)}), and is "
+        f"simulated at that size; pass --camera NAME (e.g. {name}, {_size(preset)}) or "
+        f"--sensor-size WxH to simulate a camera's, or --sensor-size {width}x{height} to keep "
+        "this one",
+        file=sys.stderr,
+    )
+
+
+def _warn_fast_motion(args, source) -> None:
+    """Say when an image's motion moves it more than `FAST_MOTION_PX` between two frames (its
+    events then bunch at the frame times): a given --fps too low for it (30 fps moved the
+    default saccade 2.9 px a frame), or a --duration-ms so short that even the highest default
+    rate cannot follow it (0.3 ms, seconds typed as milliseconds)."""
+    import math
+
+    import numpy as np
+
+    from eventsim.simulator import sources
+
+    if not isinstance(source, sources.ImageMotionSource) or args.upsample == "flow":
+        # --upsample flow inserts frames within max_motion_px of each other
+        return
+    speed = source._max_speed_px_per_s()
+    step = speed * float(np.diff(source.timestamps_us).max()) / 1e6
+    if step <= FAST_MOTION_PX + 1e-9:
+        return
+    # the default rate's own rule: a margin below 0.5 px for frame counts rounded to the duration
+    need = math.ceil(speed / 0.45)
+    slower = "a longer --duration-ms (it is in milliseconds) or a smaller --amplitude-px"
+    faster = f"--fps {need} or more" if need <= sources.MAX_FPS else None
+    if args.fps is not None:
+        moves = f"--fps {args.fps:g} moves the image"
+        if need <= sources._MAX_MOTION_FPS:
+            advice = f"leave --fps out (the default keeps it within 0.5 px) or pass {faster}"
+        else:
+            advice = f"{faster} keeps it within 0.5 px" if faster else f"give {slower}"
+    else:
+        moves = (
+            f"the {source.motion} of {source.amplitude_px:g} px over --duration-ms "
+            f"{source.duration_ms:g} moves the image"
+        )
+        advice = f"give {slower}" + (f", or {faster}" if faster else "")
+    print(
+        f"eventsim simulate: warning: {moves} up to {step:.1f} px a frame ({source.n_frames} "
+        f"frames; more than {FAST_MOTION_PX:g} px, so its events bunch at the frame times); "
+        f"{advice}",
+        file=sys.stderr,
+    )
+
+
+def _no_events_cause(source, params, result) -> str:
+    """Why a run wrote no events, as far as the input and pixel model tell: a still input
+    (0 events is then right) looks the same as a saccade sampled at its two ends or a
+    photoreceptor too slow for the input's span, so the warning names the likely one."""
+    import math
+
+    from eventsim.simulator import sources
+
+    # a run of fewer than 2 frames is refused by `simulate`, so both times are there
+    span_s = (result.t_last_frame_us - result.t_first_frame_us) / 1e6
+    if params.cutoff_hz > 0 and 2 * math.pi * params.cutoff_hz * span_s < 1:
+        # the low-pass's time constant at full brightness (longer for darker pixels)
+        tau_ms = 1e3 / (2 * math.pi * params.cutoff_hz)
+        return (
+            f"the input spans {span_s * 1e3:g} ms, less than the photoreceptor's time constant "
+            f"(cutoff_hz {params.cutoff_hz:g}: {tau_ms:.3g} ms at full brightness), so its "
+            "response barely moves"
+        )
+    if isinstance(source, sources.ImageMotionSource):
+        if source.n_frames == 2 and source.motion == "saccade":
+            return (
+                f"--duration-ms {source.duration_ms:g} (milliseconds) gave 2 frames, and a "
+                "saccade ends where it starts"
+            )
+        return "the image may have too little contrast for its motion"
+    if isinstance(source, sources.PairSource):
+        return "the two images may be the same, or too alike"
+    return "the input may be still"
 
 
 def _check_applies(args, is_image: bool) -> None:
@@ -680,6 +783,9 @@ def main(args: argparse.Namespace) -> int:
         if size is not None:
             # after the checks that refuse the run: a warning ahead of an error is noise
             _warn_large_sensor(args, size, params)
+        else:
+            _warn_large_input(source)
+        _warn_fast_motion(args, source)
         with warnings.catch_warnings():
             # said below in one line, like the other warnings of this command
             warnings.simplefilter("ignore", VideoDecodeWarning)
@@ -701,6 +807,14 @@ def main(args: argparse.Namespace) -> int:
     problem = getattr(source, "decode_problem", None)
     if problem:
         print(f"eventsim simulate: warning: {problem}", file=sys.stderr)
+    if result.n_events == 0:
+        print(
+            "eventsim simulate: warning: no events: no pixel's log intensity changed by its "
+            f"contrast threshold ({params.pos_threshold:g} ON, {params.neg_threshold:g} OFF; "
+            "--set pos_threshold=/neg_threshold= lower them) between frames; "
+            + _no_events_cause(source, params, result),
+            file=sys.stderr,
+        )
     width, height = result.sensor_size
     inserted = result.n_inserted_frames
     extra = f", {inserted} {plural(inserted, 'frame')} inserted" if inserted else ""
