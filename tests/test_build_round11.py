@@ -175,39 +175,6 @@ def test_a_resume_reads_the_ends_of_a_file_not_all_of_it(tmp_path):
     assert engine._ends_digest(str(path), size) != before
 
 
-def _as_old_log(out: Path) -> None:
-    """The inputs log as eventsim 0.2.6 wrote it: [size, mtime_ns] a file."""
-    lines = []
-    for text in (out / engine.INPUTS_FILE).read_text().splitlines():
-        entry = json.loads(text)
-        entry["inputs"] = {k: v[:2] for k, v in entry["inputs"].items()}
-        lines.append(json.dumps(entry, sort_keys=True) + "\n")
-    (out / engine.INPUTS_FILE).write_text("".join(lines))
-
-
-def test_a_build_whose_log_has_the_old_form_still_resumes(tmp_path, monkeypatch):
-    recipe = _images(tmp_path)
-    out = tmp_path / "ds"
-    _interrupted(monkeypatch, recipe, out, stop_at=2)
-    _as_old_log(out)
-    summary = _build(recipe, out)
-    assert (summary.shards_reused, summary.shards_built) == (2, 1)
-    _as_old_log(out)
-    assert _build(recipe, out).shards_reused == 3 and verify_dataset(out).ok
-
-
-def test_an_old_form_log_still_refuses_an_image_whose_time_moved_to_other_bytes(tmp_path):
-    recipe = _images(tmp_path)
-    out = tmp_path / "ds"
-    _build(recipe, out)
-    _as_old_log(out)
-    (tmp_path / "b.png").write_bytes(_same_size_other_bytes(tmp_path / "b.png"))
-    later = (tmp_path / "b.png").stat().st_mtime_ns + 10**9
-    os.utime(tmp_path / "b.png", ns=(later, later))
-    with pytest.raises(OutputExistsError, match=r"b\.png.*its sha256 is not the one"):
-        _build(recipe, out)
-
-
 def test_a_log_record_of_another_form_has_its_shard_rebuilt(tmp_path):
     recipe = _images(tmp_path)
     out = tmp_path / "ds"

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import os
 from pathlib import Path
 
@@ -19,7 +18,6 @@ import cv2
 import pytest
 
 from eventsim.datasets import build_dataset, engine, sources
-from eventsim.errors import OutputExistsError
 from eventsim.io import open_events
 
 from user_media import small_recipe, textured, write_jsonl
@@ -75,7 +73,7 @@ def test_touched_images_are_checked_once_each(tmp_path, monkeypatch):
     assert sorted(hashed) == sorted({str(tmp_path / n) for n in names}), hashed
 
 
-def test_touched_image_of_skipped_samples_says_none_recorded(tmp_path):
+def test_touched_image_of_skipped_samples_is_reused(tmp_path):
     cv2.imwrite(str(tmp_path / "a.png"), textured(1))
     (tmp_path / "bad.png").write_bytes(b"not a png at all" * 8)
     write_jsonl(
@@ -88,14 +86,3 @@ def test_touched_image_of_skipped_samples_says_none_recorded(tmp_path):
     _touch(tmp_path / "bad.png")
     # the inputs log holds its sha256, taken as it was read: the same bytes are reused
     assert build_dataset(recipe, out, progress=False).shards_reused == 1
-    # a log line of eventsim 0.2.6 or earlier holds [size, mtime] alone
-    log = out / engine.INPUTS_FILE
-    entry = json.loads(log.read_text().splitlines()[-1])
-    entry["inputs"] = {k: v[:2] for k, v in entry["inputs"].items()}
-    log.write_text(json.dumps(entry) + "\n")
-    _touch(tmp_path / "bad.png")
-    with pytest.raises(OutputExistsError) as info:
-        build_dataset(recipe, out, progress=False)
-    msg = str(info.value)
-    assert "bad.png" in msg and "sha256 is not the one" not in msg, msg
-    assert "no sha256" in msg, msg

@@ -60,8 +60,7 @@ DATASET_FORMAT = "eventsim-vqa"
 EXECUTORS = ("local", "dask")
 STATE_FILE = ".build-state.json"
 #: one JSON line per finished shard: the image and video files it was built from, each as
-#: `_file_record` saw it before it was read (null: missing). eventsim 0.2.6 and earlier
-#: recorded [size, mtime_ns] alone, and such lines are still read (`_check_inputs`)
+#: `_file_record` saw it before it was read (null: missing)
 INPUTS_FILE = ".build-inputs.jsonl"
 # what `_file_record` digests of each end of a video: it may be many GB, and is read only
 # around its question times
@@ -310,7 +309,7 @@ def _build(
             else:
                 if not isinstance(logged.get(name), dict):
                     logged[name] = {}  # its samples read no image or video file
-                moved, gone = _check_inputs(out, task, done["records"], logged[name], hashes)
+                moved, gone = _check_inputs(out, task, logged[name], hashes)
                 if moved:
                     refreshed.append(name)
                 missing += [(task, path) for path in gone]
@@ -498,15 +497,14 @@ def _read_inputs(out: Path) -> dict[str, Any] | None:
 
 
 def _is_record(value: Any) -> bool:
-    """Whether ``value`` is a file's record in the inputs log: None (missing), `_file_record`,
-    or the [size, mtime_ns] of eventsim 0.2.6 and earlier."""
+    """Whether ``value`` is a file's record in the inputs log: None (missing) or
+    `_file_record`."""
     if value is None:
         return True
-    if not isinstance(value, list) or len(value) not in (2, 5):
+    if not isinstance(value, list) or len(value) != 5:
         return False
-    ints = value[:4]
-    return all(isinstance(v, int) and not isinstance(v, bool) for v in ints) and (
-        len(value) == 2 or value[4] is None or isinstance(value[4], str)
+    return all(isinstance(v, int) and not isinstance(v, bool) for v in value[:4]) and (
+        value[4] is None or isinstance(value[4], str)
     )
 
 
@@ -577,31 +575,26 @@ def _file_record(path: str, video: bool) -> list[Any] | None:
 def _check_inputs(
     out: Path,
     task: ShardTask,
-    records: list[dict[str, Any]],
     inputs: dict[str, Any],
     hashes: dict[tuple[Any, ...], str | None],
 ) -> tuple[bool, list[str]]:
-    """Refuse to reuse the finished shard of ``task`` (its samples.jsonl ``records``) when an
-    image or video it was built from (``inputs``, its log entry) has changed since (another
-    size or modification time, or created where it was missing): its samples would be mixed
-    with those built from the new file. A video of the same size and time whose change time
-    or inode moved (a copy that kept its times, or another file put in its place so) is the
-    same file when the sha256 of its ends is the one logged (`_file_record`). An image of the
-    same size whose time, change time or inode moved (``touch``, ``cp -p``, a copy) is the
-    same file when its sha256 is the one logged (for a line of 0.2.6 or earlier, the one its
-    samples recorded). The record of such a file is renewed in ``inputs``. ``hashes`` keeps the digests taken, by file state, for the next
-    shards. Returns whether ``inputs`` was so refreshed, and the files that have been removed
-    since (`_missing_inputs` decides)."""
+    """Refuse to reuse the finished shard of ``task`` when an image or video it was built from
+    (``inputs``, its log entry) has changed since (another size or modification time, or
+    created where it was missing): its samples would be mixed with those built from the new
+    file. A video of the same size and time whose change time or inode moved (a copy that kept
+    its times, or another file put in its place so) is the same file when the sha256 of its
+    ends is the one logged (`_file_record`). An image of the same size whose time, change time
+    or inode moved (``touch``, ``cp -p``, a copy) is the same file when its sha256 is the one
+    logged. The record of such a file is renewed in ``inputs``. ``hashes`` keeps the digests
+    taken, by file state, for the next shards. Returns whether ``inputs`` was so refreshed, and
+    the files that have been removed since (`_missing_inputs` decides)."""
     refreshed = False
     gone: list[str] = []
-    recorded: dict[str, set[Any]] | None = None
     for path, was in inputs.items():
         now = _file_state(path)
-        # a line of eventsim 0.2.6 or earlier holds [size, mtime_ns] alone: equal, they are
-        # all it can compare
         if now is None and was is None:
             continue
-        if now is not None and was is not None and now[: min(len(was), 4)] == was[:4]:
+        if now is not None and was is not None and now == was[:4]:
             continue
         if was is None:
             what = "did not exist when it was built and now does"
@@ -633,28 +626,20 @@ def _check_inputs(
         elif now[0] != was[0]:
             what = "has changed since it was built (another size)"
         else:
-            if len(was) > 4 and was[4] is not None:
-                stored = {was[4]}
-            else:
-                # a line of 0.2.6 or earlier logged no sha256: its samples recorded one
-                if recorded is None:
-                    recorded = _recorded_hashes(task, records)
-                stored = recorded.get(path, set())
             head = (
                 "has changed since it was built (its modification time"
                 if now[1] != was[1]
                 else "has been replaced since it was built by a file of the same size and "
                 "modification time (its change time or inode moved"
             )
-            if not stored or None in stored:
-                why = "none of its samples was built" if not stored else "a sample recorded none"
-                what = f"{head}; no sha256 of it was recorded to compare: {why})"
+            if was[4] is None:
+                what = f"{head}, and it could not be read when it was built to compare its bytes)"
             else:
                 key = ("sha256", path, *now)
                 if key not in hashes:
                     hashes[key] = _file_sha256(Path(path))
-                if stored == {hashes[key]}:
-                    inputs[path] = [*now, hashes[key]]
+                if hashes[key] == was[4]:
+                    inputs[path] = [*now, was[4]]
                     refreshed = True
                     continue
                 what = f"{head}, and its sha256 is not the one it was built from)"
@@ -704,26 +689,6 @@ def _missing_inputs(
         f"{plural(n, 'is', 'are')} missing here (first {files[0]!r}), so "
         f"{plural(n, 'it', 'they')} could not be checked for changes"
     ]
-
-
-def _recorded_hashes(task: ShardTask, records: list[dict[str, Any]]) -> dict[str, set[Any]]:
-    """The meta.image_sha256 that the built samples of ``task`` (its ``records``) recorded, by
-    the image file each was built from (None: a sample that recorded none); an image whose
-    samples were all skipped is not in it."""
-    recorded: dict[str, set[Any]] = {}
-    if task.recipe.source_kind != "image":
-        return recorded
-    maker = _maker(task.recipe)
-    by_index = {r.get("index"): r for r in records if isinstance(r, dict)}
-    for spec in task.specs:
-        rec = by_index.get(spec.index)
-        if rec is None:
-            continue
-        media = maker.media_file(spec)
-        if media is not None:
-            sha = (rec.get("meta") or {}).get("image_sha256")
-            recorded.setdefault(str(media), set()).add(sha)
-    return recorded
 
 
 _REPLACE = "; pass force=True to replace it (deletes its shards and manifest)"
