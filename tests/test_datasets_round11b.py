@@ -1,7 +1,8 @@
 """`eventsim build`, round 11b: the inputs log reads only the records `_file_record` writes (a
 line of another shape has its shard rebuilt; a dataset of eventsim 0.2.6 is refused by its
 fingerprint before its log is read); `epvlm demo` reuses its dataset only when its fingerprint,
-which covers the eventsim version, is this one's."""
+which covers the eventsim version, is this one's; an enumerated recipe value that is misspelt
+gets a did-you-mean."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import cv2
 import pytest
 
 from eventsim.datasets import build_dataset, engine, load_recipe, verify_dataset
-from eventsim.errors import OutputExistsError
+from eventsim.errors import OutputExistsError, RecipeError
 
 from user_media import small_recipe, textured, write_jsonl
 
@@ -122,3 +123,40 @@ def test_the_demo_rebuilds_a_dataset_of_another_eventsim_that_recorded_a_limit(
     monkeypatch.undo()
     assert prepare_dataset(data, recipe=recipe, progress=False) == (data, False)
     assert json.loads((data / "dataset.json").read_text())["limit"] is None
+
+
+# ----------------------------------------------------------------------------- did you mean
+
+
+@pytest.mark.parametrize(
+    ("override", "guess"),
+    [
+        ("camera.preset=davis", "davis346"),
+        ("camera.preset=DAVIS346", "davis346"),
+        ("simulator.preset=noise", "noisy"),
+        ("source.mode=targt", "target"),
+        ("source.question_types=colour,count", "color"),
+    ],
+)
+def test_a_misspelt_enumerated_value_gets_a_did_you_mean(tmp_path, override, guess):
+    recipe = small_recipe(tmp_path, "shapes", "4", name="dym")
+    key, value = override.split("=")
+    if key == "source.question_types":
+        recipe.write_text(
+            recipe.read_text().replace(
+                '[source]\nkind = "shapes"\n',
+                f'[source]\nkind = "shapes"\nquestion_types = {json.dumps(value.split(","))}\n',
+            )
+        )
+        with pytest.raises(RecipeError, match=f"; did you mean {guess}\\?$"):
+            load_recipe(recipe)
+        return
+    with pytest.raises(RecipeError, match=f"allowed values: .*; did you mean {guess}\\?$"):
+        load_recipe(recipe, {key: value})
+
+
+def test_an_enumerated_value_like_none_of_them_gets_no_guess(tmp_path):
+    recipe = small_recipe(tmp_path, "shapes", "4", name="dym")
+    with pytest.raises(RecipeError) as err:
+        load_recipe(recipe, {"camera.preset": "xyz"})
+    assert "allowed values" in str(err.value) and "did you mean" not in str(err.value)

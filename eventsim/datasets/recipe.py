@@ -887,6 +887,7 @@ def _check_value(name: str, value: Any, spec: Field) -> Any:
         for item in items:
             if item not in choices:
                 allowed = ", ".join(repr(c) if c == "" else c for c in choices)
+                allowed += did_you_mean(item, [c for c in choices if c])
                 if spec.kind != "list":
                     raise refused(f"; allowed values: {allowed}")
                 raise _FieldError(
