@@ -32,13 +32,13 @@ def test_numpy_integer_time_bounds_past_2_to_53_are_taken_exactly(tmp_path: Path
 
 def test_the_colour_bar_note_counts_the_frames_that_lack_it(tmp_path: Path, capsys) -> None:
     # a bar is as wide as its labels: 210x160 frames hold the bar of a window of single events
-    # but not one of 100 events a pixel, and the note said "the heat map has no colour bar"
+    # but not one of 1000 events a pixel, and the note said "the heat map has no colour bar"
     # of a render whose second frame had one
     from eventsim.cli import main as eventsim_main
 
-    busy = np.zeros(1000, EVENT_DTYPE)
-    busy["x"] = np.arange(1000) % 10
-    busy["t"] = np.arange(1000) * 10
+    busy = np.zeros(10_000, EVENT_DTYPE)
+    busy["x"] = np.arange(10_000) % 10
+    busy["t"] = np.arange(10_000)
     calm = np.zeros(100, EVENT_DTYPE)
     calm["x"] = np.arange(100)
     calm["y"] = 50
