@@ -584,21 +584,6 @@ def answer_text(answer: str) -> str:
     return f"{answer}{IM_END}"
 
 
-def composite_on_white(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """``rgb`` (HxWx3 uint8) blended onto white by ``alpha`` (HxW: unsigned ints opaque at the
-    dtype's maximum, or floats opaque at 1), rounded as transformers' image processors convert
-    an image with transparency to RGB, so a transparent PNG gives the model the pixels stock
-    Qwen2-VL gets."""
-    full = 1.0
-    if np.issubdtype(alpha.dtype, np.integer):
-        # PIL, which transformers loads images with, keeps the high byte of a deeper alpha
-        # (as OpenCV's colour read does of the colour)
-        alpha = alpha >> max(np.iinfo(alpha.dtype).bits - 8, 0)
-        full = 255
-    opacity = np.clip(alpha.astype(np.float64)[..., None] / full, 0.0, 1.0)
-    return np.round(opacity * rgb + (1 - opacity) * 255).astype(np.uint8)
-
-
 def _as_rgb(image: Any) -> np.ndarray:
     arr = np.asarray(image)
     if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype != np.uint8:

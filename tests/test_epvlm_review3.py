@@ -266,7 +266,7 @@ def test_alpha_of_any_depth_is_blended(tmp_path):
     import cv2
 
     from epvlm.cli import _read_image
-    from epvlm.processing import composite_on_white
+    from eventsim.simulator.sources import composite_on_white
 
     rgb = np.full((2, 2, 3), 100, np.uint8)
     for alpha in (

@@ -12,7 +12,12 @@ import numpy as np
 import pytest
 
 from eventsim.simulator import sources
-from eventsim.simulator.sources import apply_exif_orientation, decode_image, read_image
+from eventsim.simulator.sources import (
+    apply_exif_orientation,
+    composite_on_white,
+    decode_image,
+    read_image,
+)
 
 from user_media import tiff_bytes
 
@@ -148,13 +153,15 @@ def test_an_unassociated_alpha_tiff_in_a_codec_only_pillow_reads_keeps_its_colou
     data = tiff_bytes(rgba, compression=34925)  # ExtraSamples 2
     if cv2.imdecode(np.frombuffer(data, np.uint8), -1) is not None:
         pytest.skip("this OpenCV decodes LZMA TIFFs")
-    np.testing.assert_array_equal(decode_image(data, "lzma.tif"), rgba[..., :3])
+    on_white = composite_on_white(rgba[..., :3], rgba[..., 3])
+    np.testing.assert_array_equal(decode_image(data, "lzma.tif"), on_white)
 
 
 def test_a_16_bit_unassociated_alpha_tiff_keeps_its_colour(rgba):
     deep = rgba.astype(np.uint16) * 257
     got = decode_image(_tiff(deep, extra=UNASSOCIATED), "deep.tif")
-    np.testing.assert_array_equal(got, rgba[..., :3].astype(np.float64))
+    on_white = composite_on_white(rgba[..., :3], rgba[..., 3])
+    np.testing.assert_array_equal(got, on_white.astype(np.float64))
 
 
 @pytest.mark.parametrize("big", [False, True])
@@ -165,7 +172,8 @@ def test_an_associated_alpha_tiff_is_divided_by_its_alpha(tmp_path, rgba, big):
     tif = tmp_path / "associated.tif"
     tif.write_bytes(_tiff(stored, extra=ASSOCIATED, big=big))
     expected = _unpremultiplied(stored)
-    np.testing.assert_array_equal(read_image(tif), expected)
+    on_white = composite_on_white(expected, stored[..., 3])
+    np.testing.assert_array_equal(read_image(tif), on_white)
     pil = pytest.importorskip("PIL.Image")
     with pil.open(tif) as im:
         assert im.mode == "RGBA"
@@ -181,16 +189,18 @@ def test_an_associated_alpha_tiff_is_divided_by_its_alpha(tmp_path, rgba, big):
 def test_a_16_bit_associated_alpha_tiff_is_divided_by_its_alpha(rgba):
     stored = _premultiplied(rgba.astype(np.uint16) * 257)
     got = decode_image(_tiff(stored, extra=ASSOCIATED), "deep.tif")
-    np.testing.assert_array_equal(got, _unpremultiplied(stored) / 257.0)
+    on_white = composite_on_white(_unpremultiplied(stored), stored[..., 3])
+    np.testing.assert_array_equal(got, on_white / 257.0)
 
 
 def test_a_float_associated_alpha_tiff_is_divided_by_its_alpha(rgba):
     linear = rgba.astype(np.float32) / 255
     stored = np.concatenate([linear[..., :3] * linear[..., 3:], linear[..., 3:]], axis=2)
     got = decode_image(_tiff(stored, extra=ASSOCIATED), "float.tif")
-    opaque = linear[..., 3] > 0
-    np.testing.assert_allclose(got[opaque], linear[..., :3][opaque] * 255.0, rtol=1e-5)
-    assert (got[~opaque] == 0).all()
+    seen = linear[..., 3] > 0
+    on_white = composite_on_white(linear[..., :3], linear[..., 3]) * 255.0
+    np.testing.assert_allclose(got[seen], on_white[seen], rtol=1e-5)
+    assert (got[~seen] == 255).all()  # no colour is left: white
 
 
 def test_an_associated_alpha_tiff_that_only_pillow_decodes_reads_as_opencvs(rgba):
@@ -204,7 +214,7 @@ def test_an_associated_alpha_tiff_that_only_pillow_decodes_reads_as_opencvs(rgba
     if cv2.imdecode(np.frombuffer(data, np.uint8), -1) is not None:
         pytest.skip("this OpenCV decodes LZMA TIFFs")
     got = decode_image(data, "lzma.tif")
-    np.testing.assert_array_equal(got, _unpremultiplied(stored))
+    np.testing.assert_array_equal(got, composite_on_white(_unpremultiplied(stored), stored[..., 3]))
     np.testing.assert_array_equal(got, decode_image(_tiff(stored, extra=ASSOCIATED), "x.tif"))
 
 
@@ -232,7 +242,8 @@ def test_a_premultiplied_grey_alpha_tiff_is_read_and_divided_by_its_alpha(
     stored = _premultiplied(la)
     tif = tmp_path / "premultiplied.tif"
     tif.write_bytes(_tiff(stored, extra=ASSOCIATED, orientation=orientation))
-    expected = apply_exif_orientation(_unpremultiplied(stored)[..., 0], orientation)
+    on_white = composite_on_white(_unpremultiplied(stored)[..., 0], stored[..., 1])
+    expected = apply_exif_orientation(on_white, orientation)
     np.testing.assert_array_equal(read_image(tif), expected)
     blended = _read_image(str(tif)).astype(int)
     as_png = _read_image(str(_png(tmp_path, apply_exif_orientation(la, orientation))))
@@ -242,7 +253,8 @@ def test_a_premultiplied_grey_alpha_tiff_is_read_and_divided_by_its_alpha(
 
 def test_an_unassociated_grey_alpha_tiff_keeps_its_grey(la):
     pytest.importorskip("PIL")
-    np.testing.assert_array_equal(decode_image(_tiff(la, extra=UNASSOCIATED), "g.tif"), la[..., 0])
+    on_white = composite_on_white(la[..., 0], la[..., 1])
+    np.testing.assert_array_equal(decode_image(_tiff(la, extra=UNASSOCIATED), "g.tif"), on_white)
 
 
 def test_a_premultiplied_grey_alpha_tiff_that_only_pillow_decodes_is_divided(la, monkeypatch):
@@ -251,7 +263,8 @@ def test_a_premultiplied_grey_alpha_tiff_that_only_pillow_decodes_is_divided(la,
     monkeypatch.setattr(sources, "_OPENCV_TIFF_CODECS", frozenset())
     stored = _premultiplied(la)
     got = decode_image(_tiff(stored, extra=ASSOCIATED), "g.tif")
-    np.testing.assert_array_equal(got, _unpremultiplied(stored)[..., 0])
+    on_white = composite_on_white(_unpremultiplied(stored)[..., 0], stored[..., 1])
+    np.testing.assert_array_equal(got, on_white)
 
 
 def test_a_premultiplied_grey_alpha_tiff_without_pillow_is_divided(la, monkeypatch):
@@ -260,7 +273,8 @@ def test_a_premultiplied_grey_alpha_tiff_without_pillow_is_divided(la, monkeypat
     monkeypatch.setitem(sys.modules, "PIL", None)
     stored = _premultiplied(la)
     got = decode_image(_tiff(stored, extra=ASSOCIATED), "g.tif")
-    np.testing.assert_array_equal(got, _unpremultiplied(stored)[..., 0])
+    on_white = composite_on_white(_unpremultiplied(stored)[..., 0], stored[..., 1])
+    np.testing.assert_array_equal(got, on_white)
 
 
 # -- 2: BigTIFF orientation ----------------------------------------------------------------------

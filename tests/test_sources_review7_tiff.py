@@ -16,7 +16,12 @@ from test_sources_second_look6 import _tiff
 
 from eventsim.errors import InputError
 from eventsim.simulator import sources
-from eventsim.simulator.sources import apply_exif_orientation, decode_image, read_image
+from eventsim.simulator.sources import (
+    apply_exif_orientation,
+    composite_on_white,
+    decode_image,
+    read_image,
+)
 
 from cli_checks import one_line
 from user_media import tiff_with_tags
@@ -100,7 +105,8 @@ def test_a_16_bit_grey_with_alpha_is_read_at_16_bits(layout, planar):
     data = _tiff([(la, {338: (3, [UNASSOCIATED])})], planar=planar, **layout)
     got = decode_image(data, "g.tif")
     assert got.dtype == np.float64
-    np.testing.assert_array_equal(got, la[..., 0] / 257.0)
+    # blended onto white by its alpha since round 11
+    np.testing.assert_array_equal(got, composite_on_white(la[..., 0], la[..., 1]) / 257.0)
 
 
 @pytest.mark.parametrize("depth", ["u1", "u2"])
@@ -114,7 +120,7 @@ def test_a_grey_with_associated_alpha_is_divided_without_pillow(monkeypatch, dep
     stored = _premultiplied(la[..., 0], la[..., 1])
     pixels = np.dstack([stored, la[..., 1]])
     data = _tiff([(pixels, {338: (3, [ASSOCIATED]), 274: (3, [6])})], planar=planar)
-    expect = apply_exif_orientation(_divided(stored, la[..., 1]), 6)
+    expect = apply_exif_orientation(composite_on_white(_divided(stored, la[..., 1]), la[..., 1]), 6)
     np.testing.assert_array_equal(decode_image(data, "g.tif"), _as_read(expect))
 
 
@@ -123,7 +129,8 @@ def test_a_grey_with_three_extra_samples_keeps_its_grey_and_its_alpha_divides_it
     px[..., 0] = _premultiplied(px[..., 0], px[..., 2])
     data = _tiff([(px, {338: (3, [UNSPECIFIED, ASSOCIATED, UNSPECIFIED]), 262: (3, [1])})])
     np.testing.assert_array_equal(
-        decode_image(data, "g.tif"), _as_read(_divided(px[..., 0], px[..., 2]))
+        decode_image(data, "g.tif"),
+        _as_read(composite_on_white(_divided(px[..., 0], px[..., 2]), px[..., 2])),
     )
 
 
@@ -142,9 +149,10 @@ def test_rgb_with_two_extra_samples_is_read(tmp_path, depth, layout, planar):
     path.write_bytes(data)
     got = read_image(path)
     if depth == "f4":
-        np.testing.assert_allclose(got, pixels[..., :3] * 255.0, rtol=1e-6)
+        on_white = composite_on_white(pixels[..., :3], pixels[..., 4])
+        np.testing.assert_allclose(got, on_white * 255.0, rtol=1e-6)
     else:
-        np.testing.assert_array_equal(got, _as_read(px[..., :3]))
+        np.testing.assert_array_equal(got, _as_read(composite_on_white(px[..., :3], px[..., 4])))
 
 
 @pytest.mark.parametrize("extra", [[ASSOCIATED, UNSPECIFIED], [UNSPECIFIED, ASSOCIATED]])
@@ -154,7 +162,8 @@ def test_rgb_with_extra_samples_is_divided_by_the_one_marked_associated(extra, o
     alpha = px[..., 3 + extra.index(ASSOCIATED)]
     px[..., :3] = _premultiplied(px[..., :3], alpha)
     data = _tiff([(px, {338: (3, extra), 274: (3, [orientation])})])
-    expect = apply_exif_orientation(_divided(px[..., :3], alpha), orientation)
+    on_white = composite_on_white(_divided(px[..., :3], alpha), alpha)
+    expect = apply_exif_orientation(on_white, orientation)
     np.testing.assert_array_equal(decode_image(data, "five.tif"), expect)
 
 
@@ -170,7 +179,8 @@ def test_compressed_and_differenced_samples_are_read(predictor, planar, order):
         extra = [UNASSOCIATED] + [UNSPECIFIED] * (channels - (1 if photometric == 1 else 3) - 1)
         data = _compressed_tiff(px, extra, predictor=predictor, planar=planar, order=order)
         colour = px[..., 0] if photometric == 1 else px[..., :3]
-        np.testing.assert_array_equal(decode_image(data, "z.tif"), colour / 257.0)
+        on_white = composite_on_white(colour, px[..., 1 if photometric == 1 else 3])
+        np.testing.assert_array_equal(decode_image(data, "z.tif"), on_white / 257.0)
 
 
 def test_a_tiff_with_alpha_of_four_samples_still_goes_to_opencv(monkeypatch):
@@ -180,7 +190,7 @@ def test_a_tiff_with_alpha_of_four_samples_still_goes_to_opencv(monkeypatch):
     monkeypatch.setattr(sources, "_tiff_samples", lambda data: calls.append(1) or real(data))
     rgba = _samples(4, "u1")
     got = decode_image(_tiff([(rgba, {338: (3, [UNASSOCIATED])})]), "x.tif")
-    np.testing.assert_array_equal(got, rgba[..., :3])
+    np.testing.assert_array_equal(got, composite_on_white(rgba[..., :3], rgba[..., 3]))
     assert calls == []
 
 
@@ -201,7 +211,8 @@ def test_a_grey_with_associated_alpha_in_short_planes_no_longer_needs_pillow(mon
     monkeypatch.setitem(sys.modules, "PIL", None)
     la = _samples(2, "u1")
     data = _tiff([(la, {338: (3, [ASSOCIATED])})], planar=2, rows_per_strip=2)
-    np.testing.assert_array_equal(decode_image(data, "g.tif"), _divided(la[..., 0], la[..., 1]))
+    on_white = composite_on_white(_divided(la[..., 0], la[..., 1]), la[..., 1])
+    np.testing.assert_array_equal(decode_image(data, "g.tif"), on_white)
 
 
 # Pillow warns about the EXIF it cannot find while it tries the file, before it gives up

@@ -16,18 +16,16 @@ import numpy as np
 import pytest
 from test_video_review6 import write_mkv
 
-from eventsim.errors import InputError
 from eventsim.simulator import sources
 from eventsim.simulator.sources import (
     VideoSource,
     _FrameClock,
     apply_exif_orientation,
+    composite_on_white,
     decode_image,
     read_image,
     tiff_decoder_input,
 )
-
-from cli_checks import one_line
 
 UNASSOCIATED, ASSOCIATED = 2, 1
 
@@ -132,7 +130,8 @@ LAYOUTS = [
 def test_unassociated_rgba_keeps_its_colour_in_every_layout(rgba, layout, orientation, planar):
     data = _tiff([(rgba, {338: (3, [UNASSOCIATED]), 274: (3, [orientation])})], planar=planar, **layout)  # fmt: skip
     got = decode_image(data, "x.tif")
-    np.testing.assert_array_equal(got, apply_exif_orientation(rgba[..., :3], orientation))
+    on_white = composite_on_white(rgba[..., :3], rgba[..., 3])  # since round 11
+    np.testing.assert_array_equal(got, apply_exif_orientation(on_white, orientation))
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
@@ -160,7 +159,8 @@ def test_a_second_pages_tags_are_not_patched_nor_read(rgba):
     assert orientation == 1 and buf == data
     np.testing.assert_array_equal(decode_image(data, "two.tif"), rgb)
     first = _tiff([(rgba, {338: (3, [UNASSOCIATED])}), (rgb, {274: (3, [6])})])
-    np.testing.assert_array_equal(decode_image(first, "two.tif"), rgb)
+    on_white = composite_on_white(rgb, rgba[..., 3])
+    np.testing.assert_array_equal(decode_image(first, "two.tif"), on_white)
 
 
 @pytest.mark.parametrize("depth", [np.uint8, np.uint16])
@@ -172,20 +172,19 @@ def test_a_grey_with_unassociated_alpha_in_separate_planes_keeps_its_grey(la, de
     pixels = la.astype(depth) * (257 if depth == np.uint16 else 1)
     for planar in (1, 2):
         data = _tiff([(pixels, {338: (3, [UNASSOCIATED])})], planar=planar, **layout)
-        np.testing.assert_array_equal(decode_image(data, "g.tif"), la[..., 0])
+        on_white = composite_on_white(la[..., 0], la[..., 1])
+        np.testing.assert_array_equal(decode_image(data, "g.tif"), on_white)
 
 
-def test_epvlm_refuses_a_grey_alpha_in_separate_planes_in_one_line(tmp_path, la):
-    """Its alpha is read by Pillow, which does not read grey and alpha in separate planes:
-    epvlm says so rather than answering on the grey without its transparency."""
-    pytest.importorskip("PIL")
+def test_epvlm_reads_a_grey_alpha_in_separate_planes_on_white(tmp_path, la):
+    """Its alpha was read by Pillow, which does not read grey and alpha in separate planes,
+    and epvlm refused it; since round 11 eventsim's reader blends it onto white itself."""
     from epvlm.cli import _read_image
 
     path = tmp_path / "planes.tif"
     path.write_bytes(_tiff([(la, {338: (3, [UNASSOCIATED])})], planar=2))
-    with pytest.raises(InputError) as err:
-        _read_image(str(path))
-    one_line(str(err.value), "planes.tif", "transparency")
+    on_white = composite_on_white(la[..., 0], la[..., 1])
+    np.testing.assert_array_equal(_read_image(str(path)), np.dstack([on_white] * 3))
 
 
 @pytest.mark.parametrize("depth", ["u2", "f4"])
@@ -198,6 +197,9 @@ def test_deep_samples_in_separate_planes_are_read_not_scrambled(tmp_path, rgba, 
     extra = {338: (3, [UNASSOCIATED])} if channels == 4 else {}
     data = _tiff([(pixels, extra)], planar=2, rows_per_strip=4)
     expected = rgba[..., :3].astype(np.float64)
+    if channels == 4:  # blended onto white, at 8 bits where 16-bit pixels are not opaque
+        on_white = composite_on_white(pixels[..., :3], pixels[..., 3])
+        expected = on_white / 257.0 if depth == "u2" else on_white.astype(np.float64) * 255.0
     np.testing.assert_allclose(decode_image(data, "planes.tif"), expected, atol=1e-4)
     path = tmp_path / "planes.tif"
     path.write_bytes(data)
@@ -206,7 +208,8 @@ def test_deep_samples_in_separate_planes_are_read_not_scrambled(tmp_path, rgba, 
     interleaved = _tiff([(pixels, extra)], rows_per_strip=4)
     np.testing.assert_allclose(decode_image(interleaved, "x.tif"), expected, atol=1e-4)
     grey = _tiff([(pixels[..., 0], {})], planar=2, rows_per_strip=4)
-    np.testing.assert_allclose(decode_image(grey, "g.tif"), expected[..., 0], atol=1e-4)
+    grey_read = rgba[..., 0].astype(np.float64)
+    np.testing.assert_allclose(decode_image(grey, "g.tif"), grey_read, atol=1e-4)
 
 
 def test_the_separate_planes_probe_reads_8_bit_planes_and_names_16_bit_ones():
@@ -226,13 +229,14 @@ def test_a_float_rgba_tiff_is_read_as_pillow_would_divide_it(rgba, extra):
     if extra == ASSOCIATED:
         linear[..., :3] *= linear[..., 3:]
     got = decode_image(_tiff([(linear, {338: (3, [extra])})], order=">"), "f.tif")
-    colour = rgba[..., :3].astype(np.float64)
+    straight = rgba.astype(np.float32) / 255
+    colour = composite_on_white(straight[..., :3], straight[..., 3]).astype(np.float64) * 255
     if extra == UNASSOCIATED:
         np.testing.assert_allclose(got, colour, rtol=1e-6)
     else:
         seen = rgba[..., 3] > 0
         np.testing.assert_allclose(got[seen], colour[seen], rtol=1e-5)
-        assert (got[~seen] == 0).all()
+        assert (got[~seen] == 255).all()  # no colour is left: white
 
 
 def test_a_jpeg_compressed_rgba_tiff_reads_as_pillow_reads_it(rgba):
@@ -244,8 +248,9 @@ def test_a_jpeg_compressed_rgba_tiff_reads_as_pillow_reads_it(rgba):
     data = out.getvalue()
     assert sources._tiff_directory(data)[259][0] == 7
     with image.open(io.BytesIO(data)) as im:
-        pil = np.asarray(im.convert("RGBA"))[..., :3]
-    np.testing.assert_array_equal(decode_image(data, "j.tif"), pil)
+        pil = np.asarray(im.convert("RGBA"))
+    on_white = composite_on_white(pil[..., :3], pil[..., 3])
+    np.testing.assert_array_equal(decode_image(data, "j.tif"), on_white)
 
 
 # -- read_image's fast path ----------------------------------------------------------------------
@@ -268,9 +273,10 @@ def test_read_image_reads_a_utf8_named_png_with_imread_and_a_tiff_from_its_bytes
         return real(name, flags)
 
     monkeypatch.setattr(cv2, "imread", imread)
-    np.testing.assert_array_equal(read_image(png), rgba[..., :3])
+    on_white = composite_on_white(rgba[..., :3], rgba[..., 3])
+    np.testing.assert_array_equal(read_image(png), on_white)
     assert names == [str(png)]
-    np.testing.assert_array_equal(read_image(big), rgba[..., :3])
+    np.testing.assert_array_equal(read_image(big), on_white)
     assert names == [str(png)]
 
 

@@ -222,11 +222,11 @@ def tiff_decoder_input(
     one in separate planes, marked unspecified (OpenCV reads 8-bit samples, and grey with
     alpha, through libtiff's RGBA interface, which multiplies such colour by unassociated alpha
     and passes unspecified extra samples through as stored; a contiguous grey it reads as
-    stored, and its alpha stays marked for Pillow, which reads it for epvlm), the
-    orientation (1..8) for `apply_exif_orientation`, and the first directory's SHORT, LONG and
-    LONG8 entries as the file holds them ({tag: (first value, offset, size)}; empty when it
-    cannot be read). A reader of channels `decode_image` drops (epvlm's alpha) decodes these
-    same bytes, so that they land on the colour's pixels. Uncompressed tiles OpenCV cannot
+    stored, and its alpha stays marked for Pillow, which reads it), the orientation (1..8)
+    for `apply_exif_orientation`, and the first directory's SHORT, LONG and LONG8 entries as
+    the file holds them ({tag: (first value, offset, size)}; empty when it cannot be read):
+    whether the fourth sample OpenCV gives is alpha is read from these. A reader of another
+    channel decodes these same bytes, so that it lands on the colour's pixels. Uncompressed tiles OpenCV cannot
     decode from memory come in strips (`_untiled`). Of a file whose first page is a
     reduced-resolution copy, its first full-resolution page is decoded (`_tiff_image_page`)."""
     return _tiff_decoder_input(_untiled(_tiff_image_page(data, "TIFF file")))
@@ -390,8 +390,7 @@ def _decode_tiff(
                 "planes (PlanarConfiguration 2), which OpenCV here reads scrambled; save it "
                 "with the samples interleaved (PlanarConfiguration 1)"
             )
-        if entries.get(_TIFF_EXTRA_SAMPLES, (0,))[0] == _ASSOCIATED_ALPHA:
-            img = _opencv_unpremultiplied(img, buf, entries, name)
+        img = _opencv_with_alpha(img, buf, entries, name)
         if (
             photometric == _PHOTOMETRIC_WHITE_IS_ZERO
             and img.dtype == np.uint16
@@ -421,7 +420,7 @@ def _decode_tiff(
         raise InputError(f"image {name!r} cannot be read (not an image OpenCV can decode)")
     codec = _TIFF_CODEC_NAMES.get(compression, "an unknown")
     what = f"{codec} compression (tag 259 = {compression})"
-    rgb = _pillow_tiff(buf, name, what, bits)
+    rgb = _pillow_tiff(_alpha_marked_again(buf, entries), name, what, bits)
     if rgb is None:
         raise InputError(
             f"image {name!r} is a TIFF with {what}, which OpenCV here cannot decode; install "
@@ -430,6 +429,22 @@ def _decode_tiff(
     if photometric == _PHOTOMETRIC_WHITE_IS_ZERO and rgb.dtype == np.uint16:
         rgb = np.iinfo(np.uint16).max - rgb  # Pillow inverts 8-bit WhiteIsZero, not 16-bit
     return _normalise_image(apply_exif_orientation(rgb, orientation), name, bgr=False)
+
+
+def _alpha_marked_again(
+    buf: bytes | bytearray, entries: dict[int, tuple[int, int, int]]
+) -> bytes | bytearray:
+    """``buf`` from `tiff_decoder_input` with the unassociated alpha it marked unspecified for
+    OpenCV marked alpha again, for Pillow (which reads an unspecified fourth sample as RGBX,
+    not as transparency)."""
+    if entries.get(_TIFF_EXTRA_SAMPLES, (0,))[0] != _UNASSOCIATED_ALPHA:
+        return buf
+    _, at, size = entries[_TIFF_EXTRA_SAMPLES]
+    out = bytearray(buf)
+    out[at : at + size] = _UNASSOCIATED_ALPHA.to_bytes(
+        size, "little" if buf[:2] == b"II" else "big"
+    )
+    return out
 
 
 def _unread_tiff_layout(entries: dict[int, tuple[int, int, int]]) -> str:
@@ -520,17 +535,27 @@ def _opencv_reads_separate_planes() -> bool:
     return img is not None and np.array_equal(img[..., ::-1], stored)
 
 
-def _opencv_unpremultiplied(
+def _opencv_with_alpha(
     img: np.ndarray, buf: bytes | bytearray, entries: dict[int, tuple[int, int, int]], name: str
 ) -> np.ndarray:
-    """OpenCV's pixels of a TIFF with associated alpha (as stored: colour multiplied by the
-    alpha) with the colour divided by the alpha. OpenCV drops a grey image's alpha: that is
-    read with Pillow (`_tiff_grey_alpha`) from ``buf``, the bytes the grey was decoded from."""
-    if img.ndim == 3 and img.shape[2] == 4:
-        return np.dstack([_unpremultiply(img[..., :3], img[..., 3]), img[..., 3]])
-    if img.ndim == 2 and entries.get(_TIFF_SAMPLES, (1,))[0] == 2:
-        return _unpremultiply(img, _tiff_grey_alpha(buf, name))
-    return img
+    """OpenCV's pixels of a TIFF with its straight alpha last, where ExtraSamples marks its
+    first extra sample alpha: associated alpha's colour (stored multiplied by the alpha)
+    divided by it. OpenCV drops a grey image's alpha: that is read with Pillow
+    (`_tiff_grey_alpha`) from ``buf``, the bytes the grey was decoded from. A fourth sample
+    not marked alpha (ExtraSamples 0, as Pillow's RGBX) is dropped."""
+    kind = entries.get(_TIFF_EXTRA_SAMPLES, (0,))[0]
+    four = img.ndim == 3 and img.shape[2] == 4
+    if kind not in (_ASSOCIATED_ALPHA, _UNASSOCIATED_ALPHA):
+        return img[..., :3] if four else img
+    if four:
+        colour, alpha = img[..., :3], img[..., 3]
+    elif img.ndim == 2 and entries.get(_TIFF_SAMPLES, (1,))[0] == 2:
+        colour, alpha = img, _tiff_grey_alpha(buf, name)
+    else:
+        return img
+    if kind == _ASSOCIATED_ALPHA:
+        colour = _unpremultiply(colour, alpha)
+    return np.dstack([colour, alpha])
 
 
 def _unpremultiply(colour: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -583,9 +608,9 @@ def _reads_extra_samples(entries: dict[int, tuple[int, int, int]]) -> bool:
 
 def _tiff_samples(data: bytes | bytearray) -> np.ndarray | None:
     """The colour (grey or RGB) of a TIFF that `_reads_extra_samples`, as stored (a WhiteIsZero
-    grey inverted), divided by its alpha where that is associated (the first extra sample
-    marked alpha by ExtraSamples); None where its layout is not read here. OpenCV decodes it
-    from copies whose first directory calls the samples grey images: each pixel's samples side
+    grey inverted), and after it the first extra sample ExtraSamples marks alpha, by which
+    the colour is divided where that is associated; None where its layout is not read here.
+    OpenCV decodes it from copies whose first directory calls the samples grey images: each pixel's samples side
     by side in rows that many times as wide, or each plane on its own; the strips or tiles,
     their compression (none, LZW, deflate or PackBits) and predictor are the file's."""
     parsed = _tiff_first_directory(data)
@@ -673,9 +698,12 @@ def _tiff_samples(data: bytes | bytearray) -> np.ndarray | None:
         out = np.iinfo(dtype).max - out
     extras = values(_TIFF_EXTRA_SAMPLES)[: spp - colour]
     alpha = next((i for i, kind in enumerate(extras) if kind in (1, 2)), None)
-    if alpha is not None and extras[alpha] == _ASSOCIATED_ALPHA:
-        out = _unpremultiply(out, samples[..., colour + alpha])
-    return np.ascontiguousarray(out[..., 0] if colour == 1 else out)
+    if alpha is None:
+        return np.ascontiguousarray(out[..., 0] if colour == 1 else out)
+    opacity = samples[..., colour + alpha]
+    if extras[alpha] == _ASSOCIATED_ALPHA:
+        out = _unpremultiply(out, opacity)
+    return np.ascontiguousarray(np.dstack([out, opacity]))
 
 
 # FillOrder (tag 266): the bits of each byte from the most significant (1) or the least (2)
@@ -919,15 +947,17 @@ def _untiled(data: bytes | bytearray) -> bytes | bytearray:
 def _tiff_grey_alpha(buf: bytes | bytearray, name: str) -> np.ndarray:
     """The alpha of a grey TIFF with an alpha sample (which OpenCV decodes as its grey
     alone), read by Pillow from ``buf``, pixels as stored; a one-line InputError without
-    Pillow, or where Pillow does not read it as grey and alpha (16-bit samples)."""
-    what = f"image {name!r} is a grey TIFF with premultiplied alpha, which OpenCV reads without it"
+    Pillow, or where Pillow does not read it as grey and alpha (16-bit samples). Only layouts
+    `_tiff_samples` does not read come here (JPEG compression, for one)."""
+    what = f"image {name!r} is a grey TIFF with alpha, which OpenCV reads without it"
     try:
         import io
 
         from PIL import Image
     except ImportError:
         raise InputError(
-            f"{what} (its grey would come out darker); install Pillow to read it, or save it as PNG"
+            f"{what} (its transparency would not come out white); install Pillow to read it, "
+            "or save it as PNG"
         ) from None
     try:
         with Image.open(io.BytesIO(buf)) as im:
@@ -962,8 +992,9 @@ def _imdecode(buf: bytes | bytearray, *, quiet: bool) -> np.ndarray | None:
     return None if img is None or img.size == 0 else img
 
 
-# Pillow modes whose arrays `_normalise_image` takes as they are; others are made RGB or grey
-_PILLOW_MODES = frozenset({"L", "RGB", "RGBA", "I;16", "I;16L", "I;16B", "I;16N", "I", "F"})
+# Pillow modes whose arrays `_normalise_image` takes as they are (LA and RGBA: straight alpha
+# last); others are made RGB or grey
+_PILLOW_MODES = frozenset({"L", "LA", "RGB", "RGBA", "I;16", "I;16L", "I;16B", "I;16N", "I", "F"})
 
 
 # Pillow (13 and before) takes a big-endian BigTIFF for a classic TIFF (it tells BigTIFF by the
@@ -1013,11 +1044,12 @@ def _pillow_tiff(data: bytes | bytearray, name: str, what: str, bits: int) -> np
         if im.mode == "La":
             # premultiplied, which Pillow cannot convert: divided out as OpenCV's reading is
             la = np.asarray(im)
-            return _unpremultiply(la[..., 0], la[..., 1])
-        if im.mode == "LA":
-            im = im.getchannel(0)
-        elif im.mode not in _PILLOW_MODES:
-            im = im.convert("RGB")
+            return np.dstack([_unpremultiply(la[..., 0], la[..., 1]), la[..., 1]])
+        if im.mode not in _PILLOW_MODES:
+            # with any transparency (RGBa divided by its alpha), as transformers' processors
+            # convert an image to RGB
+            see_through = "transparency" in im.info or bool({"A", "a"} & set(im.getbands()))
+            im = im.convert("RGBA" if see_through else "RGB")
     except ValueError as exc:
         raise InputError(
             f"image {name!r} is a TIFF with {what} whose {im.mode} pixels Pillow here cannot "
@@ -1857,9 +1889,39 @@ def apply_exif_orientation(
     return np.ascontiguousarray(image)
 
 
+def composite_on_white(colour: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """``colour`` (HxW grey or HxWxC: unsigned integers white at their dtype's maximum, or
+    floats white at 1) blended onto white by ``alpha`` (HxW: unsigned integers opaque at their
+    dtype's maximum, or floats opaque at 1), of ``colour``'s dtype. Integers are blended as
+    Pillow, and so transformers' image processors, make an image with transparency RGB: at 8
+    bits a sample (a deeper sample by its high byte, as Pillow reads it), rounded to whole
+    levels. Pixels opaque at 8 bits keep ``colour``'s value, so a 16-bit image keeps its depth
+    there, its high byte at every pixel is Pillow's, and an alpha opaque everywhere leaves
+    ``colour`` as it is. Floats are blended without rounding. Straight alpha: divide
+    premultiplied colour by its alpha first (`_unpremultiply`)."""
+    if np.issubdtype(alpha.dtype, np.integer):
+        high = alpha >> max(np.iinfo(alpha.dtype).bits - 8, 0)
+        if high.min() == 255:
+            return colour  # opaque: spares the arithmetic of frame folders of opaque RGBA
+        opacity = high.astype(np.float64) / 255.0
+    else:
+        opacity = np.clip(alpha.astype(np.float64), 0.0, 1.0)
+    a = opacity[..., None] if colour.ndim == 3 else opacity
+    if not np.issubdtype(colour.dtype, np.integer):
+        return (a * colour + (1.0 - a)).astype(colour.dtype)
+    levels = np.iinfo(colour.dtype)
+    high_colour = colour >> max(levels.bits - 8, 0)
+    blended = np.round(a * high_colour + (1.0 - a) * 255.0).astype(np.int64)
+    # 257 for 16-bit samples: level v of 8 bits is v * 257, whose high byte is v
+    return np.where(a == 1.0, colour, blended * (levels.max // 255)).astype(colour.dtype)
+
+
 def _normalise_image(img: np.ndarray, name: str, *, bgr: bool) -> np.ndarray:
-    if img.ndim == 3 and img.shape[2] == 4:
-        img = img[..., :3]
+    """A decoded image (grey, or colour in BGR or RGB order; a last channel beside them is
+    its straight alpha, blended onto white by `composite_on_white`) as `read_image` returns
+    images: uint8, or float DN for deeper ones."""
+    if img.ndim == 3 and img.shape[2] in (2, 4):
+        img = composite_on_white(img[..., :-1], img[..., -1])
     if img.ndim == 3 and img.shape[2] == 1:
         img = img[..., 0]
     if not (img.ndim == 2 or (img.ndim == 3 and img.shape[2] == 3)):
