@@ -81,7 +81,8 @@ def test_info_names_a_polarity_int8_cannot_hold(tmp_path, capsys):
     rc, out, err = run(capsys, "info", path, "--sensor-size", "8x6")
     assert rc == 0, err
     assert "polarity at index 1 is 0.5, which int8 cannot hold" in out
-    one_line(err, "warning:", "polarity p[1]")
+    # the value as written, not the -128 read for it
+    one_line(err, "warning:", "polarity at index 1 is 0.5; expected 0/1")
 
 
 def test_other_commands_still_refuse_bad_polarity(tmp_path, capsys):

@@ -64,7 +64,11 @@ def summarize(reader: EventFileReader) -> dict[str, Any]:
     (`StreamCheck`); ``problem`` is the first broken rule, or None, naming an event by its
     index in the file (a reader that sorted the file's events counts them sorted). Polarity
     other than 1 counts as OFF: a file mixing -1/+1 with 0/1 (the problem then) has -1 and 0
-    among its OFF events."""
+    among its OFF events. Polarity the reader kept rather than refused (its ``polarity_kept``)
+    is said with the refusal's hint on the columns' order; where the check saw only the -128
+    read for a value int8 cannot hold, or no polarity first, in the refusal's own words
+    (`convert` and `render` refuse the file so). Those values count neither ON nor OFF: they
+    are ``unreadable_polarity``."""
     n = len(reader)
     n_on = 0
     t_min = t_max = None
@@ -85,6 +89,19 @@ def summarize(reader: EventFileReader) -> dict[str, Any]:
     mix = getattr(reader, "polarity_mix", None)
     if mix is not None and (problem is None or mix.at < problem.at):
         problem = mix
+    message = (
+        None if problem is None else problem.renumbered(getattr(reader, "file_index", None)).message
+    )
+    kept = getattr(reader, "polarity_kept", None)
+    unreadable = 0 if kept is None else kept.unreadable
+    if kept is not None:
+        if unreadable or problem is None or not problem.kind.startswith("polarity"):
+            # the check saw the -128 read for a value int8 cannot hold, or another problem
+            # first: the reader's refusal names the value as the file writes it
+            message = kept.refusal
+        else:
+            message = f"{message}{kept.hint}"
+    readable = n - unreadable
     t_start = reader.t_start_us if t_min is None else t_min
     t_end = reader.t_end_us if t_max is None else t_max + 1  # exclusive, like the readers
     duration_s = (t_end - t_start) / 1e6
@@ -106,18 +123,15 @@ def summarize(reader: EventFileReader) -> dict[str, Any]:
         "sensor_size": None if inferred and n == 0 else list(reader.sensor_size),
         "sensor_size_inferred": inferred,
         "on_events": n_on,
-        "off_events": int(n - n_on),
-        "on_fraction": n_on / n if n else None,
+        "off_events": int(readable - n_on),
+        "unreadable_polarity": unreadable,
+        "on_fraction": n_on / readable if readable else None,
         "time_unit_detected": reader.time_unit_detected,
         "frames": reader.num_frames,
         "params": reader.params,
         "source": reader.source,
         "notes": [option_words(n) for n in reader.notes],
-        "problem": (
-            None
-            if problem is None
-            else problem.renumbered(getattr(reader, "file_index", None)).message
-        ),
+        "problem": message,
     }
 
 
@@ -146,10 +160,14 @@ def format_summary(s: dict[str, Any]) -> str:
     else:
         w, h = s["sensor_size"]
         size = f"{w}x{h}" + (" (inferred from coordinates)" if s["sensor_size_inferred"] else "")
+    unreadable = s["unreadable_polarity"]
     if s["on_fraction"] is None:
-        polarity = "n/a (no events)"
+        polarity = f"n/a ({unreadable:,} unreadable)" if unreadable else "n/a (no events)"
     else:
-        polarity = f"{s['on_fraction']:.1%} ON ({s['on_events']:,} ON, {s['off_events']:,} OFF)"
+        counts = f"{s['on_events']:,} ON, {s['off_events']:,} OFF"
+        if unreadable:
+            counts += f", {unreadable:,} unreadable"
+        polarity = f"{s['on_fraction']:.1%} ON ({counts})"
     lines = [
         f"file:            {s['path']}",
         f"layout:          {s['layout']}",

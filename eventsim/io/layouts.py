@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,8 @@ class ArrayReader:
     ``events`` hold absolute times; ``t_offset_us`` records what was added to the file's own
     (EvQA's ``base_time``). ``file_index``: each event's index in the file, when the reader
     sorted the file's events by time (`build_events`); None when they are in the file's order.
+    ``polarity_kept``: the polarity a reader given ``check_polarity=False`` read on rather than
+    refused (`KeptPolarity`), else None.
     """
 
     def __init__(
@@ -118,10 +121,12 @@ class ArrayReader:
         frame_ts_us: np.ndarray | None = None,
         t_offset_us: int = 0,
         file_index: np.ndarray | None = None,
+        polarity_kept: KeptPolarity | None = None,
     ) -> None:
         self.path = None if path is None else Path(path)
         self._ev = events
         self.file_index = file_index
+        self.polarity_kept = polarity_kept
         self.sensor_size = sensor_size
         self.layout = layout
         self.notes = list(notes or [])
@@ -256,11 +261,26 @@ def times_to_us(
     return t.astype(np.int64), unit
 
 
+@dataclass(frozen=True)
+class KeptPolarity:
+    """Polarity a reader given ``check_polarity=False`` read on rather than refused.
+    ``refusal``: what the reader would have raised, naming the first bad value as the file
+    writes it; it ends in ``hint``, where the columns' order was guessed, how to give another
+    ('' where the file named it). ``unreadable``: how many values int8 cannot hold exactly (a
+    fraction, NaN, beyond -128..127) were read as -128, a stand-in the file does not hold
+    (`eventsim info` counts them neither ON nor OFF)."""
+
+    refusal: str
+    unreadable: int
+    hint: str = ""
+
+
 def polarity_01(
     p: np.ndarray, what: str, notes: list[str], check_polarity: bool = True
-) -> np.ndarray:
+) -> tuple[np.ndarray, KeptPolarity | None]:
     """Polarity to int8 {0, 1}; -1/+1 is converted and the conversion noted. Other values
-    raise `InvalidEventsError`, or without ``check_polarity`` are kept (`_polarity_as_read`)."""
+    raise `InvalidEventsError`, or without ``check_polarity`` are kept (`_polarity_as_read`)
+    and said in the `KeptPolarity` returned with them (None for good polarity)."""
     p = np.asarray(p)
     signed = p.dtype != np.bool_ and bool(p.size) and bool(np.any(p == -1))
     try:
@@ -268,17 +288,20 @@ def polarity_01(
     except InvalidEventsError as exc:
         if check_polarity:
             raise InvalidEventsError(f"{what}: {exc}") from None
-        return _polarity_as_read(p, what, notes, signed)
+        as_read, unreadable = _polarity_as_read(p, what, notes, signed)
+        return as_read, KeptPolarity(f"{what}: {exc}", unreadable)
     if signed:
         notes.append(f"polarity -1/+1 in {what} converted to 0/1 (-1 -> 0, +1 -> 1)")
-    return out
+    return out, None
 
 
-def _polarity_as_read(p: np.ndarray, what: str, notes: list[str], signed: bool) -> np.ndarray:
+def _polarity_as_read(
+    p: np.ndarray, what: str, notes: list[str], signed: bool
+) -> tuple[np.ndarray, int]:
     """Polarity as the file holds it, for a tool that reports bad events (`StreamCheck`, as the
-    readers of our HDF5 files let it) rather than refuses them: a value int8 cannot hold
-    exactly (a fraction, NaN, beyond -128..127) is read as -128, with a note naming the first.
-    A -1/+1 column (``signed``, no 0) still has its -1 read as 0."""
+    readers of our HDF5 files let it) rather than refuses them, and how many values int8
+    cannot hold exactly (a fraction, NaN, beyond -128..127): those are read as -128, with a
+    note naming the first. A -1/+1 column (``signed``, no 0) still has its -1 read as 0."""
     values = p.astype(np.float64)
     if signed and not np.any(values == 0):
         # else each -1 of an MVSEC-style file would be reported as the bad value, not the
@@ -288,13 +311,15 @@ def _polarity_as_read(p: np.ndarray, what: str, notes: list[str], signed: bool) 
     with np.errstate(invalid="ignore"):
         exact = np.isfinite(values) & (values == np.round(values))
         exact &= (values >= -128) & (values <= 127)
-    if not exact.all():
+    unreadable = int(exact.size - np.count_nonzero(exact))
+    if unreadable:
         bad = int(np.flatnonzero(~exact)[0])
+        more = f" ({unreadable:,} values so)" if unreadable > 1 else ""
         notes.append(
             f"{what}: polarity at index {bad} is {p[bad].item()!r}, which int8 cannot hold; "
-            "read as -128"
+            f"read as -128{more}"
         )
-    return np.where(exact, values, -128).astype(np.int8)
+    return np.where(exact, values, -128).astype(np.int8), unreadable
 
 
 def build_events(
@@ -694,7 +719,7 @@ def _load_event_utils(
                 f"{str(path)!r}: events/ts plus base_time ({offset} us) leave int64 µs"
             )
         t_us = t_us + offset
-    p = polarity_01(g["ps"][()], "events/ps", notes, check_polarity)
+    p, kept = polarity_01(g["ps"][()], "events/ps", notes, check_polarity)
     ev, order = build_events(g["xs"][()], g["ys"][()], t_us, p, notes)
     recorded = _attr_size_hw(f.attrs, "sensor_resolution")
     if recorded is not None and len(ev):
@@ -727,6 +752,7 @@ def _load_event_utils(
         path=path,
         layout="event_utils",
         notes=notes,
+        polarity_kept=kept,
         attrs=attrs,
         time_unit_detected=unit,
         sensor_size_inferred=inferred,
@@ -773,7 +799,7 @@ def _load_v2e(
     notes: list[str] = []
     cols = _columns_from_matrix(arr, "txyp", "/events")
     t_us, unit = times_to_us(cols["t"], "/events[:, 0]", notes, time_unit)
-    p = polarity_01(cols["p"], "/events[:, 3]", notes, check_polarity)
+    p, kept = polarity_01(cols["p"], "/events[:, 3]", notes, check_polarity)
     ev, order = build_events(cols["x"], cols["y"], t_us, p, notes)
     recorded = None
     if "sensor_width" in f.attrs and "sensor_height" in f.attrs:
@@ -790,6 +816,7 @@ def _load_v2e(
         path=path,
         layout="v2e",
         notes=notes,
+        polarity_kept=kept,
         time_unit_detected=unit,
         sensor_size_inferred=inferred,
         frames=frames,
@@ -826,7 +853,7 @@ def _load_prophesee(
     arr = ds[()]
     notes: list[str] = []
     t_us, unit = times_to_us(arr["t"], "/CD/events t", notes, time_unit)
-    p = polarity_01(arr["p"], "/CD/events p", notes, check_polarity)
+    p, kept = polarity_01(arr["p"], "/CD/events p", notes, check_polarity)
     ev, order = build_events(arr["x"], arr["y"], t_us, p, notes)
     file_size = None
     attrs = {k: _plain(v) for k, v in f.attrs.items()}
@@ -846,6 +873,7 @@ def _load_prophesee(
         path=path,
         layout="prophesee",
         notes=notes,
+        polarity_kept=kept,
         attrs=attrs,
         time_unit_detected=unit,
         sensor_size_inferred=inferred,
@@ -865,7 +893,7 @@ def _load_mvsec(
     notes: list[str] = [f"read the {side} camera's events"]
     cols = _columns_from_matrix(arr, "xytp", f"davis/{side}/events")
     t_us, unit = times_to_us(cols["t"], f"davis/{side}/events t", notes, time_unit)
-    p = polarity_01(cols["p"], f"davis/{side}/events p", notes, check_polarity)
+    p, kept = polarity_01(cols["p"], f"davis/{side}/events p", notes, check_polarity)
     ev, order = build_events(cols["x"], cols["y"], t_us, p, notes)
     size, inferred = resolve_sensor_size(None, sensor_size, ev, path, notes)
     return ArrayReader(
@@ -874,6 +902,7 @@ def _load_mvsec(
         path=path,
         layout="mvsec",
         notes=notes,
+        polarity_kept=kept,
         time_unit_detected=unit,
         sensor_size_inferred=inferred,
         file_index=order,
@@ -898,8 +927,9 @@ def _events_from_array(
     time_unit: str | None,
     notes: list[str],
     check_polarity: bool,
-) -> tuple[np.ndarray, np.ndarray | None, str]:
-    """The events of an array, each one's index in it when they were sorted, and the unit."""
+) -> tuple[np.ndarray, np.ndarray | None, str, KeptPolarity | None]:
+    """The events of an array, each one's index in it when they were sorted, the unit, and the
+    polarity kept (`polarity_01`)."""
     names = arr.dtype.names
     if names:
         _refuse_columns(columns, f"{what} is a structured array: its fields name the columns")
@@ -923,17 +953,25 @@ def _events_from_array(
             t_us = cols["t"]
         else:
             t_us, unit = times_to_us(cols["t"], f"{what} t", notes, time_unit)
-        p = polarity_01(cols["p"], f"{what} p", notes, check_polarity)
-        return *build_events(cols["x"], cols["y"], t_us, p, notes), unit
+        p, kept = polarity_01(cols["p"], f"{what} p", notes, check_polarity)
+        if kept is not None and not names:
+            hint = _order_hint(what)
+            kept = replace(kept, refusal=kept.refusal + hint, hint=hint)
+        return *build_events(cols["x"], cols["y"], t_us, p, notes), unit, kept
     except InvalidEventsError as exc:
         if names:
             raise
-        # the usual cause: another tool's column order (esim_py's N x 4 arrays are x, y, t, p)
-        raise InvalidEventsError(
-            f"{exc} in {what}; if its columns are in another order, give it (columns= in "
-            "open_events, --columns to 'eventsim info', 'convert', 'render' or 'plot'; "
-            "esim_py writes xytp)"
-        ) from None
+        raise InvalidEventsError(f"{exc}{_order_hint(what)}") from None
+
+
+def _order_hint(what: str) -> str:
+    """The end of a refusal of the events of a plain matrix ``what``: how to give another
+    order of its columns, the usual cause (esim_py's N x 4 arrays are x, y, t, p)."""
+    return (
+        f" in {what}; if its columns are in another order, give it (columns= in "
+        "open_events, --columns to 'eventsim info', 'convert', 'render' or 'plot'; "
+        "esim_py writes xytp)"
+    )
 
 
 # how .npy files and .npz archives (zip) start; np.load reads anything else as a pickle
@@ -971,7 +1009,9 @@ def _open_npy(
             "ending in .npz, or layout 'npz' / --layout npz)"
         )
     notes: list[str] = []
-    ev, order, unit = _events_from_array(arr, path.name, columns, time_unit, notes, check_polarity)
+    ev, order, unit, kept = _events_from_array(
+        arr, path.name, columns, time_unit, notes, check_polarity
+    )
     from eventsim.io.formats import npy_sensor_size
 
     size, inferred = resolve_sensor_size(npy_sensor_size(arr.dtype), sensor_size, ev, path, notes)
@@ -981,6 +1021,7 @@ def _open_npy(
         path=path,
         layout="npy",
         notes=notes,
+        polarity_kept=kept,
         time_unit_detected=unit,
         sensor_size_inferred=inferred,
         file_index=order,
@@ -1004,11 +1045,12 @@ def _open_npz(
         keys = set(archive.files)
         notes: list[str] = []
         file_size = None
+        kept = None
         if "sensor_size" in keys:
             s = np.asarray(archive["sensor_size"]).ravel()
             file_size = (int(s[0]), int(s[1]))
         if "events" in keys:
-            ev, order, unit = _events_from_array(
+            ev, order, unit, kept = _events_from_array(
                 archive["events"], f"{path.name}:events", columns, time_unit, notes, check_polarity
             )
         else:
@@ -1025,11 +1067,11 @@ def _open_npz(
             if len(picked) == 4:
                 _refuse_columns(columns, f"{str(path)!r} holds the columns as named arrays")
                 t_us, unit = times_to_us(picked["t"], f"{path.name}:t", notes, time_unit)
-                p = polarity_01(picked["p"], f"{path.name}:p", notes, check_polarity)
+                p, kept = polarity_01(picked["p"], f"{path.name}:p", notes, check_polarity)
                 ev, order = build_events(picked["x"], picked["y"], t_us, p, notes)
             elif len(keys) == 1:
                 (only,) = keys
-                ev, order, unit = _events_from_array(
+                ev, order, unit, kept = _events_from_array(
                     archive[only], f"{path.name}:{only}", columns, time_unit, notes, check_polarity
                 )
             else:
@@ -1044,6 +1086,7 @@ def _open_npz(
         path=path,
         layout="npz",
         notes=notes,
+        polarity_kept=kept,
         time_unit_detected=unit,
         sensor_size_inferred=inferred,
         file_index=order,
@@ -1322,11 +1365,16 @@ def _open_txt(
             lines,
         )
     shown = text.row_shown(raw, has_size, [0, 1, 2, 3], None, lines, repr(str(path)))
-    if check_polarity and not np.all(np.isfinite(vals[:, 3])):
+    nonfinite = None
+    if not np.all(np.isfinite(vals[:, 3])):
         # named as written, by its line, as a CSV's is: `polarity_01` names its row index
         bad = int(np.flatnonzero(~np.isfinite(vals[:, 3]))[0])
-        raise InvalidEventsError(f"column p: polarity is {shown('p', bad)}; expected 0/1 or -1/+1")
-    p = polarity_01(vals[:, 3], "column p", notes, check_polarity)
+        nonfinite = f"column p: polarity is {shown('p', bad)}; expected 0/1 or -1/+1"
+        if check_polarity:
+            raise InvalidEventsError(nonfinite)
+    p, kept = polarity_01(vals[:, 3], "column p", notes, check_polarity)
+    if kept is not None and nonfinite is not None:
+        kept = replace(kept, refusal=nonfinite)
     ev, order = (
         build_events(vals[:, 1], vals[:, 2], t_us, p, notes, shown)
         if vals.shape[0]
@@ -1339,6 +1387,7 @@ def _open_txt(
         path=path,
         layout="txt",
         notes=notes,
+        polarity_kept=kept,
         time_unit_detected=unit,
         sensor_size_inferred=inferred,
         file_index=order,

@@ -27,6 +27,7 @@ from eventsim.io.layouts import (
     TIME_UNITS,
     TIME_UNITS_EXPECTED,
     ArrayReader,
+    KeptPolarity,
     build_events,
     polarity_01,
     resolve_sensor_size,
@@ -1031,23 +1032,35 @@ def _csv_polarity(
     check: bool,
     named: bool,
     shown: Callable[[str, int], str],
-) -> np.ndarray:
+) -> tuple[np.ndarray, KeptPolarity | None]:
     """`polarity_01` of a CSV's p column; where no header named the columns, the refusal says
     how to give another order: Metavision's writers put the time last (x,y,p,t) without one.
     A polarity that is no finite number is named as written, by its line (``shown``, as
-    `row_shown` gives it): `polarity_01` named it by its index among the rows."""
-    if check and p.dtype.kind == "f" and not np.all(np.isfinite(p)):
+    `row_shown` gives it): `polarity_01` named it by its index among the rows. Without
+    ``check``, the refusal is kept in the same words (`KeptPolarity`)."""
+    nonfinite = None
+    if p.dtype.kind == "f" and not np.all(np.isfinite(p)):
         bad = int(np.flatnonzero(~np.isfinite(p))[0])
-        raise InvalidEventsError(f"the CSV: polarity is {shown('p', bad)}; expected 0/1 or -1/+1")
+        nonfinite = f"the CSV: polarity is {shown('p', bad)}; expected 0/1 or -1/+1"
+        if check:
+            raise InvalidEventsError(nonfinite)
     try:
-        return polarity_01(p, "the CSV", notes, check)
+        p01, kept = polarity_01(p, "the CSV", notes, check)
     except InvalidEventsError as exc:
         if named:
             raise
-        raise InvalidEventsError(
-            f"{exc}; without a header line the columns are read as t,x,y,p: if they are x,y,p,t "
-            "(Metavision's metavision_file_to_csv), add the line 'x,y,p,t' at the top"
-        ) from None
+        raise InvalidEventsError(f"{exc}{_CSV_ORDER_HINT}") from None
+    if kept is not None and nonfinite is not None:
+        kept = replace(kept, refusal=nonfinite)
+    elif kept is not None and not named:
+        kept = replace(kept, refusal=kept.refusal + _CSV_ORDER_HINT, hint=_CSV_ORDER_HINT)
+    return p01, kept
+
+
+_CSV_ORDER_HINT = (
+    "; without a header line the columns are read as t,x,y,p: if they are x,y,p,t "
+    "(Metavision's metavision_file_to_csv), add the line 'x,y,p,t' at the top"
+)
 
 
 def _no_events_csv(
@@ -1192,6 +1205,7 @@ def read_csv(
             f"time unit detected: microseconds (integer times in the CSV){unit_hint('us')}"
         )
     row_text = row_shown(raw, has_header, cols, sep, lines, what)
+    kept = None
     if not rows.shape[0]:
         ev, order = empty_events(), None
     elif integers is not None:
@@ -1201,10 +1215,10 @@ def read_csv(
             raise EventFileError(
                 f"{what}, {_where(lines, bad.index)}: time {int(integers[bad.index, 0])} {bad.why}"
             ) from None
-        p = _csv_polarity(integers[:, 3], notes, check_polarity, named_order, row_text)
+        p, kept = _csv_polarity(integers[:, 3], notes, check_polarity, named_order, row_text)
         ev, order = build_events(integers[:, 1], integers[:, 2], t_us, p, notes, row_text)
     elif floats is not None:
-        p = _csv_polarity(rows[:, 3], notes, check_polarity, named_order, row_text)
+        p, kept = _csv_polarity(rows[:, 3], notes, check_polarity, named_order, row_text)
         ev, order = build_events(rows[:, 1], rows[:, 2], floats[1], p, notes, row_text)
     else:
         t_us = text_times_to_us(t_text, unit, what, lines)
@@ -1213,7 +1227,7 @@ def read_csv(
         p_read = bool_words(rows[:, 3], notes, "the CSV")
         if p_read is None:
             p_read = _numbers(rows[:, 3], f"{what} column p", lines)
-        p = _csv_polarity(p_read, notes, check_polarity, named_order, row_text)
+        p, kept = _csv_polarity(p_read, notes, check_polarity, named_order, row_text)
         ev, order = build_events(x, y, t_us, p, notes, row_text)
     size, inferred = resolve_sensor_size(file_size, sensor_size, ev, path, notes)
     return ArrayReader(
@@ -1225,4 +1239,5 @@ def read_csv(
         time_unit_detected=unit,
         sensor_size_inferred=inferred,
         file_index=order,
+        polarity_kept=kept,
     )
