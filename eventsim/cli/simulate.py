@@ -467,34 +467,53 @@ def _warn_fast_motion(args, source) -> None:
     )
 
 
-def _no_events_cause(source, params, result) -> str:
-    """Why a run wrote no events, as far as the input and pixel model tell: a still input
+def _warn_no_events(args, source, params, result) -> None:
+    """Say why a run wrote no events, as far as the input and pixel model tell: a still input
     (0 events is then right) looks the same as a saccade sampled at its two ends or a
-    photoreceptor too slow for the input's span, so the warning names the likely one."""
+    photoreceptor too slow for the input's span, so the line names the likely one."""
     import math
 
     from eventsim.simulator import sources
 
+    if result.n_events:
+        return
+    said = "eventsim simulate: warning: no events: "
+    if (
+        isinstance(source, sources.ImageMotionSource)
+        and source.n_frames == 2
+        and source.motion == "saccade"
+    ):
+        # the two frames are the same image: no threshold or time constant is to blame
+        rate = f"--fps {args.fps:g}" if args.fps is not None else f"{source.fps:g} fps (default)"
+        print(
+            f"{said}{rate} over --duration-ms {source.duration_ms:g} (milliseconds) gave 2 "
+            "frames, at the saccade's start and end, which are the same place: the image did not "
+            "move between them",
+            file=sys.stderr,
+        )
+        return
+    said += (
+        f"no pixel's log intensity changed by its contrast threshold ({params.pos_threshold:g} "
+        f"ON, {params.neg_threshold:g} OFF; --set pos_threshold=/neg_threshold= lower them) "
+        "between frames; "
+    )
     # a run of fewer than 2 frames is refused by `simulate`, so both times are there
     span_s = (result.t_last_frame_us - result.t_first_frame_us) / 1e6
     if params.cutoff_hz > 0 and 2 * math.pi * params.cutoff_hz * span_s < 1:
         # the low-pass's time constant at full brightness (longer for darker pixels)
         tau_ms = 1e3 / (2 * math.pi * params.cutoff_hz)
-        return (
+        cause = (
             f"the input spans {span_s * 1e3:g} ms, less than the photoreceptor's time constant "
             f"(cutoff_hz {params.cutoff_hz:g}: {tau_ms:.3g} ms at full brightness), so its "
             "response barely moves"
         )
-    if isinstance(source, sources.ImageMotionSource):
-        if source.n_frames == 2 and source.motion == "saccade":
-            return (
-                f"--duration-ms {source.duration_ms:g} (milliseconds) gave 2 frames, and a "
-                "saccade ends where it starts"
-            )
-        return "the image may have too little contrast for its motion"
-    if isinstance(source, sources.PairSource):
-        return "the two images may be the same, or too alike"
-    return "the input may be still"
+    elif isinstance(source, sources.ImageMotionSource):
+        cause = "the image may have too little contrast for its motion"
+    elif isinstance(source, sources.PairSource):
+        cause = "the two images may be the same, or too alike"
+    else:
+        cause = "the input may be still"
+    print(said + cause, file=sys.stderr)
 
 
 def _check_applies(args, is_image: bool) -> None:
@@ -720,15 +739,23 @@ def _check_span(args, source) -> None:
     raise InputError(f"the times in {source.timing!r} put {span}; split the folder")
 
 
-def _make_source_and_warn(args, size):
-    """`_make_source`, its timing and TIFF series warnings printed as one line each like other
-    CLI warnings."""
+def _make_source_recorded(args, size):
+    """`_make_source` and the warnings it gave, to be said by `_say_source_warnings` once
+    nothing refuses the run (an existing output, a span too long, too little memory)."""
     from eventsim.simulator.sources import TiffSeriesWarning, TimestampsWarning
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", TimestampsWarning)
         warnings.simplefilter("always", TiffSeriesWarning)
         source = _make_source(args, size)
+    return source, caught
+
+
+def _say_source_warnings(args, source, caught) -> None:
+    """The source's timing and TIFF series warnings, one line each like other CLI warnings;
+    others as Python shows them."""
+    from eventsim.simulator.sources import TiffSeriesWarning, TimestampsWarning
+
     for w in caught:
         if issubclass(w.category, TiffSeriesWarning):
             print(f"eventsim simulate: warning: {w.message}", file=sys.stderr)
@@ -752,7 +779,16 @@ def _make_source_and_warn(args, size):
                 )
         else:
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
-    return source
+
+
+def _say_warnings(args, source, caught, size, params) -> None:
+    """Everything this command says of a run it is about to make."""
+    _say_source_warnings(args, source, caught)
+    if size is not None:
+        _warn_large_sensor(args, size, params)
+    else:
+        _warn_large_input(source)
+    _warn_fast_motion(args, source)
 
 
 @cli_command(build_parser)
@@ -776,16 +812,17 @@ def main(args: argparse.Namespace) -> int:
     # unless OPENCV_LOG_LEVEL asks for them
     quiet = contextlib.nullcontext() if "OPENCV_LOG_LEVEL" in os.environ else opencv_log_silenced()
     with quiet:
-        source = _make_source_and_warn(args, size)
+        source, caught = _make_source_recorded(args, size)
         _check_span(args, source)
+        if size is None:
+            from eventsim.simulator.core import check_memory
+
+            # the simulator would refuse the input's size (or --device) only after the warnings
+            check_memory(source.sensor_size, params, args.device)
         # after the input: a missing or unreadable one is the first thing to fix
         out = check_output(args.output, args.force, final=True)
-        if size is not None:
-            # after the checks that refuse the run: a warning ahead of an error is noise
-            _warn_large_sensor(args, size, params)
-        else:
-            _warn_large_input(source)
-        _warn_fast_motion(args, source)
+        # after the checks that refuse the run: a warning ahead of an error is noise
+        _say_warnings(args, source, caught, size, params)
         with warnings.catch_warnings():
             # said below in one line, like the other warnings of this command
             warnings.simplefilter("ignore", VideoDecodeWarning)
@@ -807,14 +844,7 @@ def main(args: argparse.Namespace) -> int:
     problem = getattr(source, "decode_problem", None)
     if problem:
         print(f"eventsim simulate: warning: {problem}", file=sys.stderr)
-    if result.n_events == 0:
-        print(
-            "eventsim simulate: warning: no events: no pixel's log intensity changed by its "
-            f"contrast threshold ({params.pos_threshold:g} ON, {params.neg_threshold:g} OFF; "
-            "--set pos_threshold=/neg_threshold= lower them) between frames; "
-            + _no_events_cause(source, params, result),
-            file=sys.stderr,
-        )
+    _warn_no_events(args, source, params, result)
     width, height = result.sensor_size
     inserted = result.n_inserted_frames
     extra = f", {inserted} {plural(inserted, 'frame')} inserted" if inserted else ""
