@@ -849,10 +849,13 @@ def main(args: argparse.Namespace) -> int:
     inserted = result.n_inserted_frames
     extra = f", {inserted} {plural(inserted, 'frame')} inserted" if inserted else ""
     events, frames = result.n_events, result.n_frames
+    rate = result.frames_per_s
+    # a slow run (a few large frames) read "(0 frames/s)" at whole numbers
+    rate_text = f"{rate:.0f}" if rate >= 10 else f"{rate:.2g}"
     print(
         f"wrote {result.path}: {events:,} {plural(events, 'event')} from {frames} "
         f"{plural(frames, 'frame')} ({width}x{height}{extra}) in {result.seconds:.1f} s "
-        f"({result.frames_per_s:.0f} frames/s)",
+        f"({rate_text} frames/s)",
         file=sys.stdout,
     )
     return 0
