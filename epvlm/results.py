@@ -19,6 +19,8 @@ a window without event signal) and descriptive fields such as
                                                   # event's rows: every baseline of the run
      "flops", "flops_vs_dense", "latency_s", "kept_tokens", "total_tokens",
      "fallbacks",                                             # answers that used the fallback
+     "kept_all",                                   # answers that kept every image token
+     "answer_modes", "unparsed",          # where the records carry answer_mode (see below)
      "prefill_flops", "prefill_flops_vs_dense",               # when the records carry them
      "groups": {"question_type": {"color": CELL, ...}, "target_motion": {"moving": CELL, ...}},
      "per_type": {"color": accuracy, ...}, "per_motion": {"moving": accuracy, ...}}
@@ -42,7 +44,9 @@ all the detail questions gets the interval of those. An undefined value (a ratio
 answers) is nan in the rows and null in results.json (`json_ready`).
 
 `epvlm.evaluate.evaluate_dataset` adds to every row how its answers were scored
-(``prompt_format``, ``answer_modes``, ``unparsed``, ``contains_accuracy``) and the settings that
+(``prompt_format``, ``answer_modes``, ``unparsed``, ``contains_accuracy``; `aggregate` counts
+``answer_modes`` and ``unparsed`` alike from records that carry ``answer_mode``, so the demo's
+rows have them too) and the settings that
 shape the numbers, the ones table.md states: ``model``, ``dataset``, ``split``, ``window_ms``
 (the event window before each frame that was used; the dataset's unless asked for),
 ``dataset_window_ms`` (the window the dataset stores), ``rule``, ``event_mode``, ``device``,
@@ -457,8 +461,18 @@ def aggregate(
                 "kept_tokens": _mean(mine.values(), "kept_tokens", None),
                 "total_tokens": _mean(mine.values(), "total_tokens", None),
                 "fallbacks": sum(1 for s in mine.values() if s.get("fallback")),
+                # under --rule quantile a keep below 1 can keep them all (`_kept_all_notes`)
+                "kept_all": sum(1 for s in mine.values() if s["kept_tokens"] >= s["total_tokens"]),
             }
         )
+        modes = [s.get("answer_mode") for s in mine.values()]
+        if modes and None not in modes:
+            # as `epvlm.evaluate` counts them, so that tables of these rows (the demo's) can
+            # show the answers that named no option beside the accuracy they lowered
+            row["answer_modes"] = {m: modes.count(m) for m in ("choice", "free")}
+            row["unparsed"] = sum(
+                s["answer_mode"] == "choice" and s.get("parsed") is None for s in mine.values()
+            )
         prefill = _prefill_mean(mine.values())
         if prefill is not None:
             row["prefill_flops"] = prefill
@@ -660,14 +674,75 @@ def results_table(rows: Sequence[Mapping[str, Any]]) -> str:
         ]
         lines.append("| " + " | ".join(cells) + " |")
     notes = [_fallback_note(r, keeps) for r in rows if r.get("fallbacks")]
+    notes += _kept_all_notes(rows, keeps)
     if unparsed:
-        notes.append(
-            "Note: named no option: the multiple-choice answers whose generation named none of "
-            "the options, scored wrong; samples.jsonl's raw_output holds each generation."
-        )
+        notes.append(UNPARSED_NOTE)
     if notes:
         lines += ["", *notes]
     return "\n".join(lines) + "\n"
+
+
+UNPARSED_NOTE = (
+    "Note: named no option: the multiple-choice answers whose generation named none of the "
+    "options, scored wrong; samples.jsonl's raw_output holds each generation."
+)
+
+# Why a selector kept every image token at a keep below 1 under --rule quantile, which keeps
+# every block scoring at or above the (1 - keep) quantile of a sample's scores, ties included
+_KEPT_ALL_WHY = {
+    "event": "--rule quantile keeps every block at or above the (1 - keep) quantile of its "
+    "event counts, ties included: all of them where more than a 1 - keep share of the "
+    "blocks saw no event, as that quantile is then 0",
+    "matched": "under --rule quantile {verb} as many tokens as event kept on the same sample",
+    "edges": "--rule quantile keeps every block at or above the (1 - keep) quantile of its "
+    "luma-gradient scores, ties included: all of them where more than a 1 - keep share of "
+    "the blocks are flat, with no luma gradient, as that quantile is then 0",
+}
+
+
+def _kept_all_notes(rows: Sequence[Mapping[str, Any]], keeps: Iterable[float]) -> list[str]:
+    """One note per kind of selector (event; the baselines given event's counts; edges; any
+    other) whose rows of a --rule quantile run kept every image token on some answers at a
+    keep below 1: at which keeps, on how many answers, and why. A row of 64.0 / 64 tokens and
+    100 % of dense FLOPs at keep 0.25 read as a fault. Rows that do not say how many (written
+    before ``kept_all``) have none."""
+    from epvlm.evaluate import MATCHED_BASELINES
+
+    keeps = list(keeps)
+    counts: dict[str, list[str]] = defaultdict(list)
+    for r in rows:
+        if r.get("rule") == "quantile" and r["selector"] != "dense" and r["keep"] < 1:
+            if r.get("kept_all"):
+                unit = "" if counts[r["selector"]] else f" {plural(r['n'], 'answer')}"
+                counts[r["selector"]].append(
+                    f"at keep {fmt_keep(r['keep'], keeps)} on {r['kept_all']} of {r['n']}{unit}"
+                )
+    # selectors of one kind that kept them all alike share a clause: "random and center, each
+    # at keep 0.5 on 20 of 20 answers"
+    kinds: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for sel, parts in counts.items():
+        kind = "matched" if sel in MATCHED_BASELINES else sel
+        kinds[kind][" and ".join(parts)].append(sel)
+    notes = []
+    for kind in ("event", "matched", "edges", *sorted(set(kinds) - set(_KEPT_ALL_WHY))):
+        if kind not in kinds:
+            continue
+        said = [
+            f"{_names(sels)}{', each' if len(sels) > 1 else ''} {text}"
+            for text, sels in kinds[kind].items()
+        ]
+        many = sum(map(len, kinds[kind].values())) > 1
+        why = _KEPT_ALL_WHY.get(kind, "--rule quantile keeps every block tied at its threshold")
+        notes.append(
+            f"Note: every image token kept: {'; '.join(said)} "
+            f"({why.format(verb='they keep' if many else 'it keeps')})."
+        )
+    return notes
+
+
+def _names(names: Sequence[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def _unparsed_cell(row: Mapping[str, Any]) -> str:
@@ -698,18 +773,25 @@ def accuracy_table(rows: Sequence[Mapping[str, Any]], group: str | None = None) 
     dense" interval that is a score interval, not the bootstrap's, is marked `SCORE_MARK`."""
     keeps = [r["keep"] for r in rows]
     if group is None:
-        lines = [
+        # as in `results_table`: a row's unreadable answers score wrong, and without them its
+        # accuracy read as all lost to the selection
+        unparsed = any(r.get("unparsed") for r in rows)
+        head = (
             "| selector | τ | n | accuracy (95 % CI) | % of dense accuracy (95 % CI) "
-            "| FLOPs % of dense | kept / total image tokens | latency ms / question |",
-            "|---|---|---|---|---|---|---|---|",
-        ]
+            "| FLOPs % of dense | kept / total image tokens | latency ms / question |"
+            + (" named no option |" if unparsed else "")
+        )
+        lines = [head, "|" + "---|" * head.count(" |")]
         for r in rows:
             latency = f"{1000 * r['latency_s']:.1f}" if r["latency_s"] is not None else "–"
             tokens = f"{r['kept_tokens']:.1f} / {r['total_tokens']:.0f}" if r["n"] else "–"
             lines.append(
                 f"| {r['selector']} | {fmt_keep(r['keep'], keeps)} | {r['n']} | {_acc(r)} | "
                 f"{_vs(r)} | {fmt_pct(r['flops_vs_dense'])} | {tokens} | {latency} |"
+                + (f" {_unparsed_cell(r)} |" if unparsed else "")
             )
+        if unparsed:
+            lines += ["", UNPARSED_NOTE]
         return "\n".join(lines) + "\n"
     values = group_values(rows, group)
     counts = {v: max((_subset(r, group, v)["n"] for r in rows), default=0) for v in values}

@@ -203,6 +203,13 @@ def test_the_warning_names_only_the_configurations_over_the_share():
 
 def test_the_table_adds_the_column_only_when_an_answer_named_no_option():
     rows = aggregate([*_answers("dense", 1.0, 4, 0), *_answers("event", 0.5, 4, 3)])
+    # aggregate counts them from the answers as epvlm.evaluate does (round 11)
+    assert [(r["unparsed"], r["answer_modes"]) for r in rows] == [
+        (0, {"choice": 4, "free": 0}),
+        (3, {"choice": 4, "free": 0}),
+    ]
+    for row in rows:
+        row["unparsed"] = 0
     plain = results_table(rows)
     assert "named no option" not in plain
     for row, unparsed in zip(rows, (0, 3)):
