@@ -586,6 +586,7 @@ def run_main(args: argparse.Namespace) -> int:
                 "kept for the question (pass --events for that count)",
                 file=sys.stderr,
             )
+    _check_prompt_format(args.model, args.prompt_format)
     from epvlm.answers import (
         clean_generation,
         letter_of,
@@ -836,10 +837,13 @@ def eval_main(args: argparse.Namespace) -> int:
     from eventsim.outputs import expect_final_output
 
     # checked before torch and transformers load (but for a --device other than auto or cpu,
-    # which torch checks): a usage or path error comes at once
+    # which torch checks): a usage or path error, or a refusal that dataset.json or the
+    # output folder settles, comes at once rather than after their 4-10 s import
     _check_runtime(args)
     _check_model(args.model)
-    _note_limit(args)
+    _check_dataset(args)
+    _check_results_folder(args)
+    _check_prompt_format(args.model, args.prompt_format)
     if args.threads is not None:
         require("torch", "vlm", "epvlm eval")
         import torch
@@ -883,20 +887,32 @@ def eval_main(args: argparse.Namespace) -> int:
     return 0
 
 
-def _note_limit(args: argparse.Namespace) -> None:
-    """Say so when --limit is more than the split holds: the whole split is evaluated, and a
-    row's n below the limit read as samples lost. dataset.json is read here, before torch
-    loads, so a bad --dataset or --split is said at once too; its count of the split's samples
-    is the one samples.jsonl holds (the evaluation refuses one that differs), which is read
-    once, by the evaluation (all splits' lines, decoded and hashed: ~0.7 s per 100,000)."""
+def _check_dataset(args: argparse.Namespace) -> None:
+    """Refuse what dataset.json settles (a bad --dataset or --split, a split without samples,
+    a --window-ms longer than the dataset's window) with `epvlm.evaluate.evaluate_dataset`'s
+    words, before torch loads, and say so when --limit is more than the split holds: the whole
+    split is evaluated, and a row's n below the limit read as samples lost. The split's count
+    in dataset.json is the one samples.jsonl holds (the evaluation refuses one that differs);
+    samples.jsonl, which the evaluation reads (all splits' lines, decoded and hashed: ~0.7 s
+    per 100,000), is read here only for a window the dataset's cannot hold, to name the
+    window its samples store."""
+    from epvlm.evaluate import event_window, stored_window_ms
     from eventsim.datasets import EventVQADataset, read_manifest
 
-    splits = read_manifest(args.dataset)["splits"]
+    manifest = read_manifest(args.dataset)
+    splits = manifest["splits"]
     if args.split not in splits:
         # refused there, naming the splits the dataset has
         EventVQADataset(args.dataset, split=args.split).close()
     held = int(splits[args.split]["samples"])
-    if args.limit is not None and 0 < held < args.limit:
+    if held == 0:
+        others = {name: int(info.get("samples", 0)) for name, info in splits.items()}
+        listed = "; ".join(f"{name} has {count:,}" for name, count in others.items() if count)
+        raise ParameterError(
+            f"split {args.split!r} of {str(args.dataset)!r} has no samples"
+            + (f" ({listed})" if listed else "")
+        )
+    if args.limit is not None and held < args.limit:
         from eventsim._text import plural
 
         print(
@@ -904,6 +920,63 @@ def _note_limit(args: argparse.Namespace) -> None:
             f"{plural(held, 'sample')}: evaluating all {held:,}",
             file=sys.stderr,
         )
+    if args.window_ms is None:
+        return
+    event_window(0, args.window_ms)  # a number > 0
+    window_us = int(manifest["window_us"])
+    if args.window_ms * 1000 > window_us:
+        with EventVQADataset(args.dataset, split=args.split) as ds:
+            n = len(ds) if args.limit is None else min(args.limit, len(ds))
+            stored_window_ms(args.window_ms, ds.records[:n], window_us, args.dataset)
+
+
+def _check_results_folder(args: argparse.Namespace) -> None:
+    """Refuse an output folder holding a dataset, or results without --force, and one that
+    cannot be created or written, with `epvlm.evaluate.evaluate_dataset`'s words, before
+    torch loads. A folder holding an unfinished evaluation is left to it: whether this run
+    resumes it depends on settings that need torch to tell."""
+    import os
+
+    from epvlm.results import PARTIAL_FILES, check_results_folder, lock_results_folder
+
+    out = Path(args.output)
+    unfinished = any((out / name).exists() for name in PARTIAL_FILES)
+    check_results_folder(out, args.dataset, args.force or unfinished)
+    there = next((p for p in (out, *out.parents) if p.exists()), Path("."))
+    if not there.is_dir() or not os.access(there, os.W_OK | os.X_OK):
+        # the lock the evaluation takes first says why in its words; where it can be taken
+        # after all (root, ACLs), it goes again with any folder it made
+        lock_results_folder(out).release()
+
+
+def _check_prompt_format(model: str, requested: str) -> None:
+    """Refuse --prompt-format chat for a checkpoint without a chat template in
+    `epvlm.processing.prompt_format`'s words, before transformers loads, where the folder's
+    files settle it: transformers reads a template from chat_template.jinja, chat_template.json,
+    the additional_chat_templates folder or a "chat_template" field of its JSON files, so a
+    folder with its tokenizer_config.json in which no file is named so or holds that word has
+    none. Anything less certain is left to the check after the load."""
+    if requested != "chat":
+        return
+    folder = Path(model)
+    try:
+        if not (folder / "tokenizer_config.json").is_file():
+            return
+        for entry in folder.iterdir():
+            if "chat_template" in entry.name:
+                return
+            if (
+                entry.suffix == ".json"
+                and entry.is_file()
+                and b"chat_template" in entry.read_bytes()
+            ):
+                return
+    except OSError:
+        return
+    raise ParameterError(
+        "prompt format 'chat' needs a chat template, but the checkpoint's processor and "
+        "tokenizer have none; use 'plain'"
+    )
 
 
 def _print_resume(resume: EvalResume) -> None:

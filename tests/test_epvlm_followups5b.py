@@ -109,8 +109,8 @@ def test_progress_bars_are_drawn_only_on_a_terminal(tmp_path, monkeypatch, capsy
         return SimpleNamespace(summary=summary, elapsed_s=1.0, report="r", results_json="j")
 
     monkeypatch.setattr(epvlm.evaluate, "evaluate_dataset", fake_eval)
-    # no dataset to read: the split's size is asked for only to say when --limit is above it
-    monkeypatch.setattr(epvlm.cli, "_note_limit", lambda args: None)
+    # no dataset to read: dataset.json is read before the evaluation only for what it settles
+    monkeypatch.setattr(epvlm.cli, "_check_dataset", lambda args: None)
     monkeypatch.setattr(epvlm.demo, "run_demo", fake_demo)
     out = str(tmp_path / "out")
     if command == "eval":
