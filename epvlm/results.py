@@ -921,6 +921,10 @@ def plot_accuracy_vs_flops(
     for r in rows:
         if r["n"]:
             by_sel[r["selector"]].append(r)
+    # one label per point, naming every keep there: rows that coincide (random and downsample
+    # at one keep, every row at 100 % of dense FLOPs when all tokens were kept) drew theirs
+    # one over the other, "τ=0.525"
+    points: dict[tuple[float, float], list[float]] = defaultdict(list)
     for sel, rs in by_sel.items():
         rs = sorted(rs, key=lambda r: r["flops"])
         x = [100 * (r["flops_vs_dense"] or 0) for r in rs]
@@ -928,14 +932,20 @@ def plot_accuracy_vs_flops(
         # without bars, 85 % against 60 % on 20 questions read like a settled difference
         ax.errorbar(x, y, yerr=_wilson_bars(rs), capsize=3, **_series_style(sel))
         for r, xi, yi in zip(rs, x, y):
-            if sel != "dense":
-                ax.annotate(
-                    f"τ={fmt_keep(r['keep'], keeps)}",
-                    (xi, yi),
-                    fontsize=7,
-                    xytext=(3, 3),
-                    textcoords="offset points",
-                )
+            # rounded: means of the same counts in another order can differ in the last bit
+            shown = points[(round(xi, 6), round(yi, 6))] if sel != "dense" else []
+            if r["keep"] not in shown:
+                shown.append(r["keep"])
+    labels = [
+        ax.annotate(
+            "τ=" + ", ".join(fmt_keep(k, keeps) for k in sorted(shown, reverse=True)),
+            at,
+            fontsize=7,
+            xytext=LABEL_OFFSETS[0],
+            textcoords="offset points",
+        )
+        for at, shown in points.items()
+    ]
     ax.set_xlabel("FLOPs (% of dense)")
     ax.set_ylabel("accuracy (%, 95 % Wilson CI)")
     ax.set_ylim(-2, 102)
@@ -943,10 +953,44 @@ def plot_accuracy_vs_flops(
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
     if title:
         ax.set_title(title, fontsize=9)
+    _untangle(ax, labels)
     path = Path(path)
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+# where a keep label goes beside its point (offset points), tried in this order until it
+# overlaps no label placed before it: above right first, then below, then further out
+LABEL_OFFSETS = ((3, 3), (3, -10), (3, 11), (3, -18), (3, 19), (3, -26), (3, 27))
+
+
+def _untangle(ax: Any, labels: Sequence[Any]) -> None:
+    """Move each of ``labels`` (annotations of points, at `LABEL_OFFSETS`' first) that
+    overlaps one before it to the first offset where it overlaps none, or drop it where the
+    one it overlaps there says the same (a point next to it at the same keep)."""
+    fig = ax.figure
+    renderer = fig.canvas.get_renderer()
+    # the layout, so the labels' boxes are where they go; then the axes where they were, so
+    # that saving lays the figure out as it would have without this draw
+    original, active = ax.get_position(original=True), ax.get_position()
+    fig.draw_without_rendering()
+    placed: list[tuple[str, Any]] = []
+    for label in labels:
+        text = label.get_text()
+        for offset in LABEL_OFFSETS:
+            label.xyann = offset
+            box = label.get_window_extent(renderer)
+            hit = [said for said, other in placed if box.overlaps(other)]
+            if offset == LABEL_OFFSETS[0] and text in hit:
+                label.remove()
+                break
+            if not hit or offset == LABEL_OFFSETS[-1]:
+                placed.append((text, box))
+                break
+    ax.set_position(original, which="original")
+    ax.set_position(active, which="active")
+    ax.set_in_layout(True)  # set_position takes the axes out of the layout
 
 
 def plot_accuracy_vs_flops_by(

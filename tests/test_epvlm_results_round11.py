@@ -6,9 +6,12 @@
   and why (table.md holds the same table and notes).
 - report.md's "All questions" table had no "named no option" column: a row with a quarter of
   its answers unreadable looked like pure accuracy lost to the selection.
+- accuracy_vs_flops.png drew the τ labels of coinciding rows one over the other ("τ=0.525").
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
@@ -167,3 +170,60 @@ def test_report_table_without_unreadable_answers_is_unchanged():
     overall = report_tables(summarize(_samples())).split("### Per scenario")[0]
     assert "named no option" not in overall
     assert "Note:" not in overall
+
+
+# ----------------------------------------------------------------------------- 3: τ labels
+
+
+def _labels(rows, monkeypatch, tmp_path: Path):
+    pytest.importorskip("matplotlib")
+    from matplotlib.figure import Figure
+
+    from epvlm.results import plot_accuracy_vs_flops
+
+    seen = []
+    save = Figure.savefig
+
+    def keep_figure(fig, *args, **kwargs):
+        save(fig, *args, **kwargs)
+        renderer = fig.canvas.get_renderer()
+        ax = fig.axes[0]
+        seen.extend((t.get_text(), t.get_window_extent(renderer)) for t in ax.texts)
+
+    monkeypatch.setattr(Figure, "savefig", keep_figure)
+    plot_accuracy_vs_flops(rows, tmp_path / "plot.png")
+    return seen
+
+
+def _overlapping(labels):
+    return [
+        (a, b)
+        for i, (a, box_a) in enumerate(labels)
+        for b, box_b in labels[i + 1 :]
+        if box_a.overlaps(box_b)
+    ]
+
+
+def test_coinciding_rows_get_one_label_naming_their_keeps(monkeypatch, tmp_path):
+    # every row kept every token (100 % of dense FLOPs): event at both keeps right on the
+    # same questions, so their points coincide; the baselines coincide with each other
+    def correct(sel, keep, i):
+        return i % 2 == 0 if sel in ("dense", "event") else i % 4 == 0
+
+    labels = _labels(_rows(_samples(correct=correct)), monkeypatch, tmp_path)
+    assert _overlapping(labels) == []
+    assert sorted(text for text, _ in labels) == ["τ=0.5, 0.25", "τ=0.5, 0.25"]
+
+
+def test_labels_of_nearby_points_do_not_overprint(monkeypatch, tmp_path):
+    # random and downsample at keep 0.5 on the same point; the others a point or two apart
+    def correct(sel, keep, i):
+        right = {"event": 11, "edges": 10, "random": 9, "downsample": 9, "center": 8}
+        return i < (right.get(sel, 18) if keep == 0.5 or sel == "dense" else 5)
+
+    def kept(sel, keep, i):
+        return 64 if sel == "dense" else int(64 * keep)
+
+    labels = _labels(_rows(_samples(kept, correct)), monkeypatch, tmp_path)
+    assert _overlapping(labels) == []
+    assert {text for text, _ in labels} == {"τ=0.5", "τ=0.25"}
