@@ -122,10 +122,24 @@ def _threads_arg(text: str) -> int:
 
 
 def _keep_arg(text: str) -> float:
-    values = _keeps_arg(text)
-    if len(values) != 1:
-        raise argparse.ArgumentTypeError(f"--keep takes one fraction, got {text!r}")
-    return values[0]
+    """One keep fraction (flops, run): a list or a percentage is refused saying so, not as a
+    keep list that is "not comma-separated numbers"."""
+    try:
+        value = float(text)
+    except ValueError:
+        if "," in text:
+            raise argparse.ArgumentTypeError(f"--keep takes one fraction, got {text!r}") from None
+        percent = text.strip().removesuffix("%")
+        hint = "e.g. 0.5"
+        if percent != text.strip():
+            with contextlib.suppress(ValueError):
+                hint = f"{float(percent) / 100:g} for {text.strip()}"
+        raise argparse.ArgumentTypeError(
+            f"keep fraction {text!r} is not a number; expected a fraction in (0, 1], {hint}"
+        ) from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"keep fraction {text!r} must lie in (0, 1]")
+    return value
 
 
 def _choices_arg(text: str) -> list[str]:
@@ -1231,6 +1245,11 @@ def demo_main(args: argparse.Namespace) -> int:
         from epvlm.loading import check_model_dir
 
         check_model_dir(args.model)
+    if args.dataset is not None:
+        from eventsim.datasets import read_manifest
+
+        # the loader's words for what the folder is instead (a file, a folder holding one)
+        read_manifest(args.dataset)
     require("torch", "vlm", "epvlm demo")
     require("transformers", "vlm", "epvlm demo")
     _check_device(args)
@@ -1266,7 +1285,8 @@ def demo_main(args: argparse.Namespace) -> int:
     print(
         f"answered {s['n_questions']} {plural(s['n_questions'], 'question')} "
         f"({s['scenario_field']}: {scenarios}) x {len(s['rows'])} "
-        f"{plural(len(s['rows']), 'configuration')} in {result.elapsed_s:.0f} s"
+        f"{plural(len(s['rows']), 'configuration')} in {result.elapsed_s:.0f} s in all "
+        "(start-up, dataset, answers and report: the report's Time line splits it)"
     )
     print(f"report: {result.report}")
     print(f"results: {result.results_json}")

@@ -46,7 +46,7 @@ def test_a_dash_sensor_size_reaches_the_size_check(tmp_path, capsys, events_npy,
 def test_dash_values_reach_their_checks_in_epvlm(tmp_path, capsys):
     rc, err = run(capsys, "flops", "--keep", "-0.5x", prog=epvlm_main)
     assert rc == 2
-    one_line(err, "keep list '-0.5x' is not comma-separated numbers")
+    one_line(err, "keep fraction '-0.5x' is not a number; expected a fraction in (0, 1], e.g. 0.5")
     rc, err = run(capsys, "flops", "--config", "-nope.json", prog=epvlm_main)
     assert rc == 1
     one_line(err, "-nope.json")

@@ -188,3 +188,74 @@ def test_an_unfinished_evaluation_is_left_to_the_evaluation_to_judge(dataset, tm
     (out / PARTIAL_STATE).write_text("{}\n")
     _check_results_folder(args)
     assert sorted(p.name for p in out.iterdir()) == [PARTIAL_STATE, "results.json"]
+
+
+# ------------------------------------------------------------- 2 and 3. what the dataset is
+
+
+def test_a_file_of_a_dataset_names_the_dataset(dataset, tmp_path, capsys):
+    shard = next((dataset / "shards").glob("*.h5"))
+    for given in (shard, dataset / "samples.jsonl"):
+        rc, err = _error(capsys, "eval", "--model", TINY, "--dataset", given, "-o", tmp_path / "o")
+        assert rc == 1
+        assert err.strip() == (
+            f"epvlm eval: error: {str(given)!r} is a file, not a dataset folder; pass the "
+            f"folder that holds dataset.json: the dataset it is in, {str(dataset)!r}"
+        )
+
+
+def test_a_folder_holding_a_dataset_names_it(dataset, tmp_path, capsys):
+    demo_out = tmp_path / "demo-out"
+    shutil.copytree(dataset, demo_out / "data")
+    (demo_out / "report.md").write_text("")
+    said = (
+        f"{str(demo_out)!r} is not a built dataset (no dataset.json), but holds one: pass "
+        f"{str(demo_out / 'data')!r}"
+    )
+    rc, err = _error(capsys, "eval", "--model", TINY, "--dataset", demo_out, "-o", tmp_path / "o")
+    assert rc == 1 and err.strip() == f"epvlm eval: error: {said}"
+    rc, err = _error(capsys, "demo", "--dataset", demo_out, "-o", tmp_path / "d", "--no-progress")
+    assert rc == 1 and err.strip() == f"epvlm demo: error: {said}"
+    assert not (tmp_path / "d").exists()
+
+
+# ------------------------------------------------------------------------ 4. flops --keep
+
+
+def test_flops_keep_says_it_takes_one_fraction(capsys):
+    for given, said in (
+        ("50%", "expected a fraction in (0, 1], 0.5 for 50%"),
+        ("half", "expected a fraction in (0, 1], e.g. 0.5"),
+    ):
+        rc, err = _error(capsys, "flops", "--keep", given)
+        assert rc == 2
+        assert f"keep fraction {given!r} is not a number; {said}" in err
+        assert "list" not in err and "comma" not in err
+    rc, err = _error(capsys, "flops", "--keep", "0.5,0.25")
+    assert rc == 2 and "--keep takes one fraction, got '0.5,0.25'" in err
+    rc, err = _error(capsys, "flops", "--keep", "1.5")
+    assert rc == 2 and "keep fraction '1.5' must lie in (0, 1]" in err
+
+
+# ---------------------------------------------------------------------- 5. the demo's time
+
+
+def test_the_demo_line_says_its_time_is_the_whole_commands(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from types import SimpleNamespace
+
+    import epvlm.demo
+
+    def fake_demo(out, **kwargs):
+        summary = {"scenarios": {"moving": 2}, "scenario_field": "target_motion",
+                   "n_questions": 2, "rows": [{}] * 10}  # fmt: skip
+        return SimpleNamespace(summary=summary, elapsed_s=15.2, report="r", results_json="j")
+
+    monkeypatch.setattr(epvlm.demo, "run_demo", fake_demo)
+    assert main(["demo", "-o", str(tmp_path / "demo"), "--device", "cpu"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first == (
+        "answered 2 questions (target_motion: 2 moving) x 10 configurations in 15 s in all "
+        "(start-up, dataset, answers and report: the report's Time line splits it)"
+    )

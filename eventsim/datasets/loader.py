@@ -165,6 +165,17 @@ def read_manifest(root: str | Path) -> dict[str, Any]:
         raise DatasetError(f"cannot read {str(where)!r}: {_why(exc)}") from None
 
 
+def _datasets_inside(folder: Path) -> list[Path]:
+    """The folders directly inside ``folder`` that hold a dataset.json, in name order (at most
+    three; none when it cannot be listed)."""
+    try:
+        with os.scandir(folder) as entries:
+            names = sorted(e.name for e in entries if e.is_dir())
+        return [folder / n for n in names if (folder / n / "dataset.json").is_file()][:3]
+    except OSError:
+        return []
+
+
 def _read_manifest(root: str | Path) -> dict[str, Any]:
     root = dataset_root(root)
     path = root / "dataset.json"
@@ -174,9 +185,15 @@ def _read_manifest(root: str | Path) -> dict[str, Any]:
         # its shards/ folder, named while the build is unfinished
         raise DatasetError(f"{str(root)!r} is a folder inside {_unfinished(root.parent)}")
     if root.is_file():
+        # a shard, or samples.jsonl: name the dataset it is in, as for its shards/ folder
+        holder = next((p for p in root.parents[:2] if (p / "dataset.json").is_file()), None)
         raise DatasetError(
             f"{str(root)!r} is a file, not a dataset folder; pass the folder that holds "
-            "dataset.json (the -o DIR of 'eventsim build')"
+            + (
+                f"dataset.json: the dataset it is in, {str(holder)!r}"
+                if holder is not None
+                else "dataset.json (the -o DIR of 'eventsim build')"
+            )
         )
     if not root.exists():
         raise DatasetError(
@@ -196,6 +213,15 @@ def _read_manifest(root: str | Path) -> dict[str, Any]:
                 f"{str(root)!r} holds shards but no dataset.json (deleted or lost); restore it "
                 f"from a copy, or rerun the 'eventsim build RECIPE -o DIR' that made it to "
                 "finish the dataset from its shards"
+            )
+        inside = _datasets_inside(root)
+        if inside:
+            # epvlm demo's output folder, whose dataset is its data/
+            named = " or ".join(repr(str(p)) for p in inside)
+            held = "one" if len(inside) == 1 else "several"
+            raise DatasetError(
+                f"{str(root)!r} is not a built dataset (no dataset.json), but holds {held}: "
+                f"pass {named}"
             )
         raise DatasetError(
             f"{str(root)!r} is not a built dataset (no dataset.json); build one with "
