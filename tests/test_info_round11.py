@@ -137,13 +137,13 @@ def test_info_of_a_headerless_metavision_csv_gives_convert_s_hint(tmp_path, caps
             f"{level}: {path}: invalid events, the figures above are not trustworthy: {refusal}"
         ), line
         assert "-128" not in line
-        # 3553, 3600 and 3700 are no int8: neither ON nor OFF; 95 and 1 are read as written
-        assert "polarity:        50.0% ON (1 ON, 1 OFF, 3 unreadable)" in out
+        # 3553, 3600 and 3700 are no int8 and 95 is no polarity: neither ON nor OFF
+        assert "polarity:        100.0% ON (1 ON, 0 OFF, 4 unreadable)" in out
         assert "read as -128 (3 values so)" in out
     rc, out, _ = _run(capsys, "info", "--json", str(path))
     s = json.loads(out)
-    assert (s["on_events"], s["off_events"], s["unreadable_polarity"]) == (1, 1, 3)
-    assert s["on_fraction"] == 0.5 and s["problem"] == refusal
+    assert (s["on_events"], s["off_events"], s["unreadable_polarity"]) == (1, 0, 4)
+    assert s["on_fraction"] == 1.0 and s["problem"] == refusal
 
 
 def test_info_of_polarity_none_of_which_is_readable(tmp_path, capsys):
@@ -204,7 +204,7 @@ def test_info_adds_the_readers_hint_to_a_readable_bad_polarity(tmp_path, capsys)
     rc, out, err = _run(capsys, "info", str(path))
     assert rc == 0
     assert _error_line(err).endswith(f"trustworthy: polarity p[0] = 2; expected 0 or 1; {_HINT}")
-    assert "polarity:        0.0% ON (0 ON, 2 OFF)" in out
+    assert "polarity:        0.0% ON (0 ON, 1 OFF, 1 unreadable)" in out
     named = tmp_path / "named.csv"
     named.write_text("t,x,y,p\n1,2,3,2\n2,3,1,0\n")
     rc, _, err = _run(capsys, "info", str(named))

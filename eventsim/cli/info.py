@@ -62,15 +62,16 @@ def build_parser() -> argparse.ArgumentParser:
 def summarize(reader: EventFileReader) -> dict[str, Any]:
     """Statistics of an open reader, in one pass over packets that also validates the stream
     (`StreamCheck`); ``problem`` is the first broken rule, or None, naming an event by its
-    index in the file (a reader that sorted the file's events counts them sorted). Polarity
-    other than 1 counts as OFF: a file mixing -1/+1 with 0/1 (the problem then) has -1 and 0
-    among its OFF events. Polarity the reader kept rather than refused (its ``polarity_kept``)
-    is said with the refusal's hint on the columns' order; where the check saw only the -128
-    read for a value int8 cannot hold, or no polarity first, in the refusal's own words
-    (`convert` and `render` refuse the file so). Those values count neither ON nor OFF: they
-    are ``unreadable_polarity``."""
+    index in the file (a reader that sorted the file's events counts them sorted). Polarity 1
+    counts as ON, 0 and -1 as OFF: a file mixing -1/+1 with 0/1 (the problem then) has both
+    among its OFF events. Any other value (2, the time column of a file read in the wrong
+    order, the -128 read for a value int8 cannot hold) is no polarity: it counts neither ON nor
+    OFF but as ``unreadable_polarity``. Polarity the reader kept rather than refused (its
+    ``polarity_kept``) is said with the refusal's hint on the columns' order; where the check
+    saw only the -128 read for a value int8 cannot hold, or no polarity first, in the
+    refusal's own words (`convert` and `render` refuse the file so)."""
     n = len(reader)
-    n_on = 0
+    n_on = n_off = 0
     t_min = t_max = None
     # every reader takes -1/+1 polarity as well as 0/1, an HDF5 one too (told by its first
     # values): a -1 it leaves comes from a file mixing the two, named in convert's words
@@ -79,6 +80,7 @@ def summarize(reader: EventFileReader) -> dict[str, Any]:
         if not len(packet):
             continue
         n_on += int(np.count_nonzero(packet["p"] == 1))
+        n_off += int(np.count_nonzero((packet["p"] == 0) | (packet["p"] == -1)))
         check.check(packet)
         lo, hi = int(packet["t"].min()), int(packet["t"].max())
         t_min = lo if t_min is None else min(t_min, lo)
@@ -93,15 +95,13 @@ def summarize(reader: EventFileReader) -> dict[str, Any]:
         None if problem is None else problem.renumbered(getattr(reader, "file_index", None)).message
     )
     kept = getattr(reader, "polarity_kept", None)
-    unreadable = 0 if kept is None else kept.unreadable
     if kept is not None:
-        if unreadable or problem is None or not problem.kind.startswith("polarity"):
+        if kept.unreadable or problem is None or not problem.kind.startswith("polarity"):
             # the check saw the -128 read for a value int8 cannot hold, or another problem
             # first: the reader's refusal names the value as the file writes it
             message = kept.refusal
         else:
             message = f"{message}{kept.hint}"
-    readable = n - unreadable
     t_start = reader.t_start_us if t_min is None else t_min
     t_end = reader.t_end_us if t_max is None else t_max + 1  # exclusive, like the readers
     duration_s = (t_end - t_start) / 1e6
@@ -123,9 +123,9 @@ def summarize(reader: EventFileReader) -> dict[str, Any]:
         "sensor_size": None if inferred and n == 0 else list(reader.sensor_size),
         "sensor_size_inferred": inferred,
         "on_events": n_on,
-        "off_events": int(readable - n_on),
-        "unreadable_polarity": unreadable,
-        "on_fraction": n_on / readable if readable else None,
+        "off_events": n_off,
+        "unreadable_polarity": n - n_on - n_off,
+        "on_fraction": n_on / (n_on + n_off) if n_on + n_off else None,
         "time_unit_detected": reader.time_unit_detected,
         "frames": reader.num_frames,
         "params": reader.params,

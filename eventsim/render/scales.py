@@ -72,8 +72,9 @@ def _bar_position(value: float, full_scale: float, log_scale: bool) -> float:
 def _round_middle(full_scale: float, log_scale: bool) -> float | None:
     """The largest round whole count (`_ROUND_DIGITS` times a power of ten) at or below the
     bar's middle, else the smallest above it, within `_MIDDLE_SPAN`; None where there is none
-    (a full scale of 1; of 2 on the log scale). Below the middle, its label leaves the
-    full-scale label as much room as a label at the middle would, so the bar is no wider."""
+    (a full scale under 5/3, whose 1 sits past 0.6; under about 2.2 on the log scale). Below
+    the middle, its label leaves the full-scale label as much room as a label at the middle
+    would, so the bar is no wider."""
     below: float | None = None
     for exponent in range(int(np.floor(np.log10(full_scale))) + 1):
         for digits in _ROUND_DIGITS:
@@ -93,8 +94,8 @@ def heatmap_ticks(full_scale: float, log_scale: bool) -> list[tuple[float, str]]
     near the bar's middle (1, 2, 5, 15, 300: events are counted whole, and ``2.46`` named no
     count one could meet), at its own place on the log or linear scale, and full scale. The
     last label ends in "+": every count above full scale takes the top colour. Where no round
-    count lies within `_MIDDLE_SPAN` (a full scale of 2 or less, whose 1 is near the top on the
-    log scale), there is no middle tick."""
+    count lies within `_MIDDLE_SPAN` (a full scale under 5/3; under about 2.2 on the log scale,
+    where 1 sits near the top), there is no middle tick."""
     if not (np.isfinite(full_scale) and full_scale > 0):
         raise ParameterError(f"full scale {full_scale} must be a finite value > 0")
     ticks = [(0.0, "0")]
