@@ -245,8 +245,11 @@ def test_library_sources_refuse_sub_microsecond_frames():
         ArraySource(frames, fps=1e7)
     with pytest.raises(ParameterError, match=r"fps = 1e-300 puts frame 3 at"):
         ArraySource(frames, fps=1e-300)
-    # a slow image motion still spans its duration with two frames
-    assert ImageMotionSource(frames[0], fps=1e-3).timestamps_us.tolist() == [0, 300_000]
+    # a slow image motion still spans its duration with two frames (a saccade, which ends
+    # where it starts, with four since round 11: its corners)
+    assert ImageMotionSource(frames[0], "pan", fps=1e-3).timestamps_us.tolist() == [0, 300_000]
+    saccade = ImageMotionSource(frames[0], fps=1e-3).timestamps_us.tolist()
+    assert saccade == [0, 100_000, 200_000, 300_000]
     assert ImageMotionSource(frames[0], fps=1e6, duration_ms=0.01).n_frames == 11
 
 
@@ -288,8 +291,12 @@ def test_one_channel_and_alpha_frames_are_taken_and_odd_ones_named():
     expected = simulate_frames(grey, ts)
     # [T,H,W,1] was an OpenCV error from the luma conversion (cv2.error, a traceback)
     np.testing.assert_array_equal(simulate_frames(grey[..., None], ts), expected)
-    rgba = np.stack([grey, grey, grey, np.full_like(grey, 7)], axis=3)
+    rgba = np.stack([grey, grey, grey, np.full_like(grey, 255)], axis=3)
     np.testing.assert_array_equal(simulate_frames(rgba, ts), expected)
+    # a 4th channel is alpha, blended onto white (round 11: it was dropped)
+    faint = np.stack([grey, grey, grey, np.full_like(grey, 7)], axis=3)
+    on_white = np.round(grey * (7 / 255) + 255 * (1 - 7 / 255)).astype(np.uint8)
+    np.testing.assert_array_equal(simulate_frames(faint, ts), simulate_frames(on_white, ts))
     with pytest.raises(InputError, match=r"frames have dtype bool; expected uint8, uint16"):
         simulate_frames(grey > 100, ts)
     with pytest.raises(InputError, match=r"frames have shape \(4, 8, 10, 2\)"):

@@ -24,10 +24,17 @@ from eventsim.simulator.sources import (
     composite_on_white,
     decode_image,
     read_image,
-    tiff_decoder_input,
 )
 
 UNASSOCIATED, ASSOCIATED = 2, 1
+
+
+def tiff_decoder_input(data):
+    """What `_decode_tiff` hands OpenCV of a TIFF file's bytes (tiff_decoder_input was public
+    for epvlm's alpha reader, removed in round 11)."""
+    return sources._tiff_decoder_input(
+        sources._untiled(sources._tiff_image_page(data, "TIFF file"))
+    )
 
 
 def _tiff(

@@ -14,10 +14,19 @@ import numpy as np
 import pytest
 
 from eventsim.errors import InputError
-from eventsim.simulator.sources import decode_image, tiff_decoder_input
+from eventsim.simulator import sources
+from eventsim.simulator.sources import decode_image
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_sources_decode8 import _samples, _tiff
+
+
+def tiff_decoder_input(data):
+    """What `_decode_tiff` hands OpenCV of a TIFF file's bytes (tiff_decoder_input was public
+    for epvlm's alpha reader, removed in round 11)."""
+    return sources._tiff_decoder_input(
+        sources._untiled(sources._tiff_image_page(data, "TIFF file"))
+    )
 
 
 @pytest.mark.parametrize("channels", [1, 3])

@@ -33,6 +33,7 @@ from eventsim.simulator.sources import (
     ImageMotionSource,
     TiffStackSource,
     VideoSource,
+    _array_on_white,
     fit_frame,
     frame_folder_layout,
     tiff_frame_count,
@@ -306,8 +307,9 @@ def _batches(
     for frame, t in frames:
         frame = np.asarray(frame)
         if frame.ndim == 3 and frame.shape[2] in (1, 4):
-            # a source of one's own may give grey as HxWx1 and colour with alpha
-            frame = frame[..., 0] if frame.shape[2] == 1 else frame[..., :3]
+            # a source of one's own may give grey as HxWx1 and colour with alpha, blended onto
+            # white as ArraySource's is
+            frame = frame[..., 0] if frame.shape[2] == 1 else _array_on_white(frame)
         if not (frame.ndim == 2 or (frame.ndim == 3 and frame.shape[2] == 3)):
             raise InputError(
                 f"frame {n_in} has shape {frame.shape}; expected HxW (grey) or HxWx3 (RGB)"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import functools
+import io
 import itertools
 import math
 import numbers
@@ -140,6 +141,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         # a file it cannot read goes on to the bytes, whose reading or decoding says why
         img = cv2.imread(name, cv2.IMREAD_UNCHANGED)
         if img is not None and img.size:
+            img = _with_grey_png_alpha(img, path)
             return _normalise_image(apply_exif_orientation(img, path), name, bgr=True)
     # a TIFF's directories (and OME-XML) read once: for its frame count and its image's page
     layout = _tiff_file_layout(path) if _is_tiff(path) else None
@@ -174,7 +176,63 @@ def decode_image(data: bytes, name: str) -> np.ndarray:
     img = _imdecode(data, quiet=False)
     if img is None:
         raise InputError(f"image {name!r} cannot be read (not an image OpenCV can decode)")
+    img = _with_grey_png_alpha(img, data)
     return _normalise_image(apply_exif_orientation(img, data), name, bgr=True)
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _with_grey_png_alpha(img: np.ndarray, source: bytes | Path) -> np.ndarray:
+    """``img``, OpenCV's decoding of ``source`` (a file's bytes or path), with an alpha
+    channel after it where it is a grey PNG whose tRNS chunk makes one grey level transparent:
+    OpenCV makes a palette or RGB PNG's tRNS alpha but ignores a grey one's, which image
+    optimisers (optipng, oxipng) make of a black-and-white logo with transparency; Pillow, and
+    so transformers, blend it onto white."""
+    if img.ndim != 2:
+        return img
+    try:
+        with contextlib.ExitStack() as stack:
+            fh = (
+                io.BytesIO(source)
+                if isinstance(source, (bytes, bytearray))
+                else stack.enter_context(open(source, "rb"))
+            )
+            level = _png_transparent_grey(fh)
+    except OSError:
+        return img  # decoded already: a file gone since is read without its transparency
+    if level is None:
+        return img
+    opaque = np.iinfo(img.dtype).max if np.issubdtype(img.dtype, np.integer) else 1.0
+    return np.dstack([img, np.where(img == level, 0, opaque).astype(img.dtype)])
+
+
+def _png_transparent_grey(fh: BinaryIO) -> int | None:
+    """The grey level a grey PNG's tRNS chunk makes transparent, as OpenCV decodes it (1-, 2-
+    and 4-bit grey scaled to 8 bits); None for any other file. The chunks are walked up to the
+    image data, where tRNS must come before."""
+    if fh.read(8) != _PNG_SIGNATURE:
+        return None
+    bits = None
+    while len(head := fh.read(8)) == 8:
+        size, kind = int.from_bytes(head[:4], "big"), head[4:]
+        if kind == b"IHDR":
+            ihdr = fh.read(size)
+            if len(ihdr) < 10 or ihdr[9] != 0:  # colour type 0: grey without alpha
+                return None
+            bits = ihdr[8]
+            fh.seek(4, io.SEEK_CUR)
+        elif bits is None or kind in (b"IDAT", b"IEND"):
+            return None  # IHDR comes first
+        elif kind == b"tRNS":
+            value = fh.read(2)
+            if len(value) < 2 or not 1 <= bits <= 16:
+                return None
+            level = int.from_bytes(value, "big")
+            return level * 255 // (2**bits - 1) if bits < 8 else level
+        else:
+            fh.seek(size + 4, io.SEEK_CUR)
+    return None
 
 
 # -- TIFF ----------------------------------------------------------------------------------------
@@ -212,12 +270,13 @@ _PHOTOMETRIC_YCBCR = 6
 _OPENCV_LOG_LOCK = threading.Lock()
 
 
-def tiff_decoder_input(
+def _tiff_decoder_input(
     data: bytes | bytearray,
 ) -> tuple[bytes | bytearray, int, dict[int, tuple[int, int, int]]]:
-    """What the decoders of a TIFF file's bytes (classic or BigTIFF) are given, and what then
-    turns their pixels upright: the bytes with the orientation entry set to 1 (OpenCV 5.0
-    applies orientations 2..4 itself and fails on 5..8 unless the image is square,
+    """What the decoders of a TIFF's bytes (classic or BigTIFF; its image page, untiled, as
+    `_decode_tiff` makes them, and a stack's frames one by one) are given, and what then turns
+    their pixels upright: the bytes with the orientation entry set to 1 (OpenCV 5.0 applies
+    orientations 2..4 itself and fails on 5..8 unless the image is square,
     "original_ptr == real_mat.data") and the unassociated alpha of an RGB image, or of a grey
     one in separate planes, marked unspecified (OpenCV reads 8-bit samples, and grey with
     alpha, through libtiff's RGBA interface, which multiplies such colour by unassociated alpha
@@ -226,17 +285,7 @@ def tiff_decoder_input(
     for `apply_exif_orientation`, and the first directory's SHORT, LONG and LONG8 entries as
     the file holds them ({tag: (first value, offset, size)}; empty when it cannot be read):
     whether the fourth sample OpenCV gives is alpha is read from these. A reader of another
-    channel decodes these same bytes, so that it lands on the colour's pixels. Uncompressed tiles OpenCV cannot
-    decode from memory come in strips (`_untiled`). Of a file whose first page is a
-    reduced-resolution copy, its first full-resolution page is decoded (`_tiff_image_page`)."""
-    return _tiff_decoder_input(_untiled(_tiff_image_page(data, "TIFF file")))
-
-
-def _tiff_decoder_input(
-    data: bytes | bytearray,
-) -> tuple[bytes | bytearray, int, dict[int, tuple[int, int, int]]]:
-    """`tiff_decoder_input` of bytes already its image page, untiled: `_decode_tiff` has made
-    them so, and a stack's frames pass through it one by one."""
+    channel decodes these same bytes, so that it lands on the colour's pixels."""
     try:
         entries = _tiff_directory(data)
     except (_Truncated, IndexError, ValueError):
@@ -345,8 +394,10 @@ def _tiff_sub_image(data: bytes | bytearray, first: _TiffPage, what: str) -> byt
 def _decode_tiff(
     data: bytes | bytearray, name: str, layout: _TiffLayout | None = None
 ) -> np.ndarray:
-    """The bytes of a TIFF file as `read_image` returns images: decoded as `tiff_decoder_input`
-    gives them, then turned upright by the EXIF rule. A compression OpenCV cannot decode goes
+    """The bytes of a TIFF file as `read_image` returns images: its image page (a
+    reduced-resolution first page passed over, `_tiff_image_page`), uncompressed tiles OpenCV
+    cannot decode from memory in strips (`_untiled`), decoded as `_tiff_decoder_input` gives
+    them, then turned upright by the EXIF rule. A compression OpenCV cannot decode goes
     to Pillow where it is installed. ``layout``: the file's `_tiff_layout`, where read already."""
     data = _untiled(_tiff_image_page(data, f"image {name!r}", layout))
     buf, orientation, entries = _tiff_decoder_input(data)
@@ -434,7 +485,7 @@ def _decode_tiff(
 def _alpha_marked_again(
     buf: bytes | bytearray, entries: dict[int, tuple[int, int, int]]
 ) -> bytes | bytearray:
-    """``buf`` from `tiff_decoder_input` with the unassociated alpha it marked unspecified for
+    """``buf`` from `_tiff_decoder_input` with the unassociated alpha it marked unspecified for
     OpenCV marked alpha again, for Pillow (which reads an unspecified fourth sample as RGBX,
     not as transparency)."""
     if entries.get(_TIFF_EXTRA_SAMPLES, (0,))[0] != _UNASSOCIATED_ALPHA:
@@ -542,9 +593,16 @@ def _opencv_with_alpha(
     first extra sample alpha: associated alpha's colour (stored multiplied by the alpha)
     divided by it. OpenCV drops a grey image's alpha: that is read with Pillow
     (`_tiff_grey_alpha`) from ``buf``, the bytes the grey was decoded from. A fourth sample
-    not marked alpha (ExtraSamples 0, as Pillow's RGBX) is dropped."""
-    kind = entries.get(_TIFF_EXTRA_SAMPLES, (0,))[0]
+    not marked alpha (ExtraSamples 0, as Pillow's RGBX) is dropped; an RGB image's fourth
+    sample that no ExtraSamples describes is alpha, as Pillow (and so transformers) reads it:
+    OpenCV's imwrite of BGRA writes none."""
     four = img.ndim == 3 and img.shape[2] == 4
+    undescribed = (
+        _UNASSOCIATED_ALPHA
+        if four and entries.get(_TIFF_PHOTOMETRIC, (-1,))[0] == _PHOTOMETRIC_RGB
+        else 0
+    )
+    kind = entries.get(_TIFF_EXTRA_SAMPLES, (undescribed,))[0]
     if kind not in (_ASSOCIATED_ALPHA, _UNASSOCIATED_ALPHA):
         return img[..., :3] if four else img
     if four:
@@ -951,8 +1009,6 @@ def _tiff_grey_alpha(buf: bytes | bytearray, name: str) -> np.ndarray:
     `_tiff_samples` does not read come here (JPEG compression, for one)."""
     what = f"image {name!r} is a grey TIFF with alpha, which OpenCV reads without it"
     try:
-        import io
-
         from PIL import Image
     except ImportError:
         raise InputError(
@@ -1014,8 +1070,6 @@ def _pillow_tiff(data: bytes | bytearray, name: str, what: str, bits: int) -> np
     """The pixels of a TIFF (with orientation 1) by Pillow, as stored and in RGB order; None
     without Pillow (a big-endian BigTIFF, which installing it would not read, is refused)."""
     try:
-        import io
-
         from PIL import Image
     except ImportError:
         if data[:4] == _BIG_ENDIAN_BIGTIFF:
@@ -1977,10 +2031,13 @@ def _target_size(sensor_size: Sequence[int] | None, frame: np.ndarray) -> tuple[
 
 
 class ArraySource:
-    """In-memory frames ``[T,H,W]`` / ``[T,H,W,3]`` (RGB; a 4th channel, alpha, is dropped)
-    with timestamps (µs) or a frame rate. uint8 and float frames are intensities in DN (0..255
-    nominal); uint16 frames are 16-bit images (65535 = white), read as 16-bit image files are
-    (value / 257); other integer types are DN values."""
+    """In-memory frames ``[T,H,W]`` / ``[T,H,W,3]`` (RGB) / ``[T,H,W,4]`` with timestamps (µs)
+    or a frame rate. uint8 and float frames are intensities in DN (0..255 nominal); uint16
+    frames are 16-bit images (65535 = white), read as 16-bit image files are (value / 257);
+    other integer types are DN values. A 4th channel is straight alpha in the same units
+    (opaque at 255, 65535 for uint16), blended onto white as an image file's alpha is
+    (`composite_on_white`; uint8 and uint16 frames give what the same RGBA PNG gives): it was
+    dropped, so the colour under transparent pixels (black, often) was simulated."""
 
     def __init__(
         self,
@@ -2050,7 +2107,9 @@ class ArraySource:
 
 def _array_frame(frame: np.ndarray) -> np.ndarray:
     """One frame of an `ArraySource` as the simulator takes it: grey or RGB, uint8 or float
-    DN (16-bit frames as 16-bit image files are read)."""
+    DN (16-bit frames as 16-bit image files are read), alpha blended onto white."""
+    if frame.ndim == 3 and frame.shape[2] == 4:
+        frame = _array_on_white(frame)
     if frame.ndim == 3:
         frame = frame[..., 0] if frame.shape[2] == 1 else frame[..., :3]
     if frame.dtype.kind == "u" and frame.dtype.itemsize == 2:
@@ -2060,6 +2119,18 @@ def _array_frame(frame: np.ndarray) -> np.ndarray:
         # other integers are DN; OpenCV's resize takes neither float16 nor long double
         return frame.astype(np.float64)
     return frame
+
+
+def _array_on_white(frame: np.ndarray) -> np.ndarray:
+    """An RGBA frame of `ArraySource`'s units blended onto white: uint8 and uint16 (of either
+    byte order) as image files are; other types, DN, by alpha opaque at 255 DN, kept float32
+    where they are (an opaque frame comes out as its colour, bit for bit)."""
+    colour, alpha = frame[..., :3], frame[..., 3]
+    if frame.dtype.kind == "u" and frame.dtype.itemsize in (1, 2):
+        return composite_on_white(colour, alpha)
+    opacity = np.clip(alpha.astype(np.float64) / 255.0, 0.0, 1.0)[..., None]
+    out = opacity * colour + (1.0 - opacity) * 255.0
+    return out.astype(np.float32) if frame.dtype == np.float32 else out
 
 
 def _check_increasing(ts: np.ndarray, what: str) -> None:
@@ -3220,7 +3291,7 @@ class TiffStackSource:
 class PairSource:
     """Two images (paths or arrays) ``interval_ms`` apart. Arrays are taken in the units
     `read_image` returns and `ArraySource` takes: uint8 and float in DN (0..255 nominal),
-    uint16 as 16-bit images (65535 = white)."""
+    uint16 as 16-bit images (65535 = white), a fourth channel alpha blended onto white."""
 
     def __init__(
         self,
@@ -3296,12 +3367,15 @@ class ImageMotionSource:
     everywhere on the sensor (a zoom's corners included), within 100..5000 fps: a motion faster
     than 2,500 px/s (a short ``duration_ms``, a large ``amplitude_px``) moves more than 0.5 px a
     frame at 5000 fps unless ``fps`` is given. The frames span ``duration_ms`` at about ``fps``.
-    They are at most 2**25 (their times are made at once): ParameterError beyond.
+    They are at most 2**25 (their times are made at once): ParameterError beyond; a saccade
+    takes at least 4 (its start and the triangle's other two corners, then back) where the
+    duration holds them 1 us apart.
     Where the motion brings in content from beyond the image's edge, that content is the image
     mirrored at the edge (OpenCV's BORDER_REFLECT_101): no dark band comes in and the edge makes
     no burst of events (a little fewer than a wider scene would give there). ``seed`` draws the
     random walk (an integer 0..2**64-1).
-    An array ``image`` is taken in `PairSource`'s units (uint8 and float DN, uint16 16-bit).
+    An array ``image`` is taken in `PairSource`'s units (uint8 and float DN, uint16 16-bit; a
+    fourth channel is alpha, as `ArraySource` takes it).
     """
 
     def __init__(
@@ -3376,7 +3450,10 @@ class ImageMotionSource:
         ParameterError where they are too many to time at once or closer than 1 us."""
         duration_s = self.duration_ms / 1e3
         self.fps = check_frame_rate(fps)
-        self.n_frames = max(2, round(duration_s * self.fps) + 1)
+        # a saccade ends where it starts: 2 frames, at its ends, saw no motion (0 events at a
+        # duration_ms of 0.1), 3 a line; 4 are its triangle's corners, where 1 us apart fits
+        fewest = min(4, math.floor(self.duration_ms * 1e3) + 1) if self.motion == "saccade" else 2
+        self.n_frames = max(2, fewest, round(duration_s * self.fps) + 1)
         if self.n_frames > _MAX_MOTION_FRAMES:
             # the times are made at once, 8 bytes a frame and as much again while they are
             # rounded: 1e6 fps over an hour asked for 54 GiB before a frame was rendered
@@ -3470,7 +3547,9 @@ class ImageMotionSource:
         cx, cy = (width - 1) / 2, (height - 1) / 2
         total = self.duration_ms * 1e3
         for t in self.timestamps_us:
-            dx, dy, s = self.pose(float(t) / total)
+            # the last time, rounded to whole microseconds, may be past a duration of 3.5 us:
+            # the motion ends there, not beyond its end (a saccade's past its start)
+            dx, dy, s = self.pose(min(1.0, float(t) / total))
             m = np.array(
                 [[s, 0.0, (1 - s) * cx + dx], [0.0, s, (1 - s) * cy + dy]], dtype=np.float64
             )
