@@ -722,18 +722,15 @@ def _quantile_note(rule: KeepRule, selectors: Sequence[Selector]) -> str:
 
 
 def _add_scoring_fields(rows: list[dict[str, Any]], samples, fmt: str) -> None:
-    """Per row: the prompt format, how its answers were scored (choice/free counts, choice
-    answers that named no option) and the free-form *contains* rule's accuracy next to the
-    headline accuracy (normalised exact match for free-form answers)."""
+    """Per row: the prompt format and the free-form *contains* rule's accuracy next to the
+    headline accuracy (normalised exact match for free-form answers). How its answers were
+    scored (``answer_modes``, ``unparsed``) `aggregate` counts, as for the demo's rows."""
     groups: dict[tuple[str, float], list[dict[str, Any]]] = defaultdict(list)
     for s in samples:
         groups[(s["selector"], s["keep"])].append(s)
     for row in rows:
         group = groups[(row["selector"], row["keep"])]
-        modes = [s["answer_mode"] for s in group]
         row["prompt_format"] = fmt
-        row["answer_modes"] = {m: modes.count(m) for m in ("choice", "free")}
-        row["unparsed"] = sum(s["answer_mode"] == "choice" and s["parsed"] is None for s in group)
         row["contains_accuracy"] = (
             float(np.mean([s["contains"] for s in group])) if group else float("nan")
         )

@@ -43,12 +43,11 @@ other cells were computed nor on the cell it is shown in: a question type whose 
 all the detail questions gets the interval of those. An undefined value (a ratio to a dense accuracy of 0, the interval of no
 answers) is nan in the rows and null in results.json (`json_ready`).
 
-`epvlm.evaluate.evaluate_dataset` adds to every row how its answers were scored
-(``prompt_format``, ``answer_modes``, ``unparsed``, ``contains_accuracy``; `aggregate` counts
-``answer_modes`` and ``unparsed`` alike from records that carry ``answer_mode``, so the demo's
-rows have them too) and the settings that
-shape the numbers, the ones table.md states: ``model``, ``dataset``, ``split``, ``window_ms``
-(the event window before each frame that was used; the dataset's unless asked for),
+`aggregate` counts how a row's answers were scored (``answer_modes``, ``unparsed``) where
+every record carries ``answer_mode``, as `epvlm.evaluate`'s and the demo's do;
+`epvlm.evaluate.evaluate_dataset` adds ``prompt_format``, ``contains_accuracy`` and the
+settings that shape the numbers, the ones table.md states: ``model``, ``dataset``, ``split``,
+``window_ms`` (the event window before each frame that was used; the dataset's unless asked for),
 ``dataset_window_ms`` (the window the dataset stores), ``rule``, ``event_mode``, ``device``,
 ``dtype``, ``batch_size``, ``seed`` (of the random selector), ``max_new_tokens`` and
 ``baseline_tokens`` (``"keep"``: every selector keeps ``keep`` of the tokens, as ``topk`` does;
@@ -967,25 +966,33 @@ LABEL_OFFSETS = ((3, 3), (3, -10), (3, 11), (3, -18), (3, 19), (3, -26), (3, 27)
 
 def _untangle(ax: Any, labels: Sequence[Any]) -> None:
     """Move each of ``labels`` (annotations of points, at `LABEL_OFFSETS`' first) that
-    overlaps one before it to the first offset where it overlaps none, or drop it where the
-    one it overlaps there says the same (a point next to it at the same keep)."""
+    overlaps one before it, the legend or the title to the first offset where it overlaps
+    none (at each height right of its point, then left of it), or drop it where the label it
+    overlaps there says the same (a point next to it at the same keep)."""
     fig = ax.figure
     renderer = fig.canvas.get_renderer()
     # the layout, so the labels' boxes are where they go; then the axes where they were, so
     # that saving lays the figure out as it would have without this draw
     original, active = ax.get_position(original=True), ax.get_position()
     fig.draw_without_rendering()
-    placed: list[tuple[str, Any]] = []
+    # a point at 100 % of dense FLOPs (where quantile rows that kept every token meet) is
+    # near the legend, whose box hid the right-hand labels; "" is no label's text
+    others = [ax.get_legend(), *([ax.title] if ax.get_title() else [])]
+    placed: list[tuple[str, Any]] = [("", a.get_window_extent(renderer)) for a in others if a]
+    # left of the point at a height before right of it further out: a label 27 points above
+    # a point at 100 % accuracy sits over the title, far from it
+    spots = [s for dx, dy in LABEL_OFFSETS for s in (((dx, dy), "left"), ((-dx, dy), "right"))]
     for label in labels:
         text = label.get_text()
-        for offset in LABEL_OFFSETS:
+        for offset, align in spots:
             label.xyann = offset
+            label.set_horizontalalignment(align)
             box = label.get_window_extent(renderer)
             hit = [said for said, other in placed if box.overlaps(other)]
             if offset == LABEL_OFFSETS[0] and text in hit:
                 label.remove()
                 break
-            if not hit or offset == LABEL_OFFSETS[-1]:
+            if not hit or (offset, align) == spots[-1]:
                 placed.append((text, box))
                 break
     ax.set_position(original, which="original")
