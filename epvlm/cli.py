@@ -124,16 +124,19 @@ def _threads_arg(text: str) -> int:
 def _keep_arg(text: str) -> float:
     """One keep fraction (flops, run): a list or a percentage is refused saying so, not as a
     keep list that is "not comma-separated numbers"."""
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    if len(parts) > 1:
+        raise argparse.ArgumentTypeError(f"--keep takes one fraction, got {text!r}")
+    # '0.5,' is one fraction, as eval's --keep list reads it
+    one = parts[0] if parts else text
     try:
-        value = float(text)
+        value = float(one)
     except ValueError:
-        if "," in text:
-            raise argparse.ArgumentTypeError(f"--keep takes one fraction, got {text!r}") from None
-        percent = text.strip().removesuffix("%")
+        percent = one.removesuffix("%")
         hint = "e.g. 0.5"
-        if percent != text.strip():
+        if percent != one:
             with contextlib.suppress(ValueError):
-                hint = f"{float(percent) / 100:g} for {text.strip()}"
+                hint = f"{float(percent) / 100:g} for {one}"
         raise argparse.ArgumentTypeError(
             f"keep fraction {text!r} is not a number; expected a fraction in (0, 1], {hint}"
         ) from None
@@ -968,24 +971,39 @@ def _check_prompt_format(model: str, requested: str) -> None:
     `epvlm.processing.prompt_format`'s words, before transformers loads, where the folder's
     files settle it: transformers reads a template from chat_template.jinja, chat_template.json,
     the additional_chat_templates folder or a "chat_template" field of its JSON files, so a
-    folder with its tokenizer_config.json in which no file is named so or holds that word has
-    none. Anything less certain is left to the check after the load."""
+    folder in which no file is named so or holds that word has none. Only a folder the
+    processor loads from is judged (tokenizer_config.json, a processor config and a tokenizer,
+    its JSON files whole): the load's refusal of a folder without them, or of a JSON file cut
+    short (a template may have been cut off with it), names what to fix, where 'use plain'
+    would be the wrong advice. Anything less certain is left to the check after the load."""
     if requested != "chat":
         return
     folder = Path(model)
     try:
-        if not (folder / "tokenizer_config.json").is_file():
+        loads = (
+            (folder / "tokenizer_config.json").is_file()
+            and any(
+                (folder / n).is_file()
+                for n in ("preprocessor_config.json", "processor_config.json")
+            )
+            and (
+                (folder / "tokenizer.json").is_file()
+                or all((folder / n).is_file() for n in ("vocab.json", "merges.txt"))
+            )
+        )
+        if not loads:
             return
         for entry in folder.iterdir():
             if "chat_template" in entry.name:
                 return
-            if (
-                entry.suffix == ".json"
-                and entry.is_file()
-                and b"chat_template" in entry.read_bytes()
-            ):
+            if entry.suffix != ".json" or not entry.is_file():
+                continue
+            text = entry.read_bytes()
+            if b"chat_template" in text:
                 return
-    except OSError:
+            json.loads(text)
+    except (OSError, ValueError):
+        # left to the load, which names the unreadable or damaged file
         return
     raise ParameterError(
         "prompt format 'chat' needs a chat template, but the checkpoint's processor and "

@@ -219,8 +219,12 @@ def run_demo(
         raise ParameterError(f"workers {workers!r} must be >= 1")
     if threads is not None and threads < 1:
         raise ParameterError(f"threads {threads!r} must be >= 1")
-    if dataset_dir is not None and not (Path(dataset_dir) / "dataset.json").is_file():
-        raise DatasetError(f"{str(dataset_dir)!r} is not a built dataset (no dataset.json)")
+    if dataset_dir is not None:
+        from eventsim.datasets import read_manifest
+
+        # the loader's words for what the folder is instead (a file of a dataset, a folder
+        # holding one such as an earlier demo's output, an unfinished build)
+        read_manifest(dataset_dir)
     from epvlm.evaluate import resolve_device, resolve_dtype
 
     resolve_dtype(dtype, resolve_device(device))
@@ -393,8 +397,6 @@ def _run_steps(
     lap("start-up checks and imports")
     if dataset_dir is not None:
         data = Path(dataset_dir)
-        if not (data / "dataset.json").is_file():
-            raise DatasetError(f"{str(data)!r} is not a built dataset (no dataset.json)")
         lap("dataset (given)")
     else:
         data, reused = prepare_dataset(
