@@ -63,20 +63,38 @@ def test_a_large_input_is_not_warned_of_ahead_of_its_memory_refusal(tmp_path, ca
 
 
 def test_a_saccade_of_2_frames_names_the_given_fps_not_the_thresholds(tmp_path, capsys):
+    # a saccade takes 4 frames where 1 us apart fits (98a5b3f): 2 are left below 2 us
     img = _image(tmp_path / "a.png")
-    rc, stdout, err = _run(capsys, "--image", img, "--fps", "1", "-o", str(tmp_path / "a.h5"))
+    argv = ["--image", img, "--duration-ms", "0.001", "--fps", "1"]
+    rc, stdout, err = _run(capsys, *argv, "-o", str(tmp_path / "a.h5"))
     assert rc == 0 and "0 events from 2 frames" in stdout
-    assert err.splitlines()[-1] == (
-        "eventsim simulate: warning: no events: --fps 1 over --duration-ms 300 (milliseconds) "
+    # the one line: the two frames are the same image, so no motion warning either
+    assert err.splitlines() == [
+        "eventsim simulate: warning: no events: --fps 1 over --duration-ms 0.001 (milliseconds) "
         "gave 2 frames, at the saccade's start and end, which are the same place: the image did "
         "not move between them"
-    )
+    ]
 
 
 def test_a_saccade_of_2_frames_is_named_before_the_time_constant(tmp_path, capsys):
-    argv = ["--image", _image(tmp_path / "a.png"), "--duration-ms", "0.3"]
+    argv = ["--image", _image(tmp_path / "a.png"), "--duration-ms", "0.0015"]
     rc, _, err = _run(capsys, *argv, "--preset", "v2e-default", "-o", str(tmp_path / "a.h5"))
     assert rc == 0
-    line = err.splitlines()[-1]
-    assert line.startswith("eventsim simulate: warning: no events: 5000 fps (default) over ")
+    (line,) = err.splitlines()
+    assert line.startswith(
+        "eventsim simulate: warning: no events: 5000 fps (default) over --duration-ms 0.0015 "
+        "(milliseconds) gave 2 frames"
+    )
     assert "time constant" not in line and "threshold" not in line
+
+
+def test_a_saccade_of_4_frames_at_a_given_fps_says_how_far_it_moves(tmp_path, capsys):
+    # --fps 1 over 300 ms gave 2 frames and no events before 98a5b3f; now its 4 corners
+    img = _image(tmp_path / "a.png")
+    rc, stdout, err = _run(capsys, "--image", img, "--fps", "1", "-o", str(tmp_path / "a.h5"))
+    assert rc == 0 and " events from 4 frames" in stdout and ": 0 events" not in stdout
+    assert err.splitlines() == [
+        "eventsim simulate: warning: --fps 1 moves the image up to 2.0 px a frame (4 frames; "
+        "more than 1 px, so its events bunch at the frame times); leave --fps out (the default "
+        "keeps it within 0.5 px) or pass --fps 40 or more"
+    ]

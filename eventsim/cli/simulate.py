@@ -430,29 +430,24 @@ def _warn_fast_motion(args, source) -> None:
     events then bunch at the frame times): a given --fps too low for it (30 fps moved the
     default saccade 2.9 px a frame), or a --duration-ms so short that even the highest default
     rate cannot follow it (0.3 ms, seconds typed as milliseconds)."""
-    import math
-
-    import numpy as np
-
     from eventsim.simulator import sources
 
     if not isinstance(source, sources.ImageMotionSource) or args.upsample == "flow":
         # --upsample flow inserts frames within max_motion_px of each other
         return
-    speed = source._max_speed_px_per_s()
-    step = speed * float(np.diff(source.timestamps_us).max()) / 1e6
+    step = source.max_step_px
     if step <= FAST_MOTION_PX + 1e-9:
         return
-    # the default rate's own rule: a margin below 0.5 px for frame counts rounded to the duration
-    need = math.ceil(speed / 0.45)
+    need = source.fps_within(sources.MOTION_STEP_PX)
     slower = "a longer --duration-ms (it is in milliseconds) or a smaller --amplitude-px"
-    faster = f"--fps {need} or more" if need <= sources.MAX_FPS else None
+    within = f"within {sources.MOTION_STEP_PX:g} px"
+    faster = f"--fps {need:.10g} or more" if need is not None else None
     if args.fps is not None:
         moves = f"--fps {args.fps:g} moves the image"
-        if need <= sources._MAX_MOTION_FPS:
-            advice = f"leave --fps out (the default keeps it within 0.5 px) or pass {faster}"
+        if need is not None and need <= sources.MAX_MOTION_FPS:
+            advice = f"leave --fps out (the default keeps it {within}) or pass {faster}"
         else:
-            advice = f"{faster} keeps it within 0.5 px" if faster else f"give {slower}"
+            advice = f"{faster} keeps it {within}" if faster else f"give {slower}"
     else:
         moves = (
             f"the {source.motion} of {source.amplitude_px:g} px over --duration-ms "
@@ -483,7 +478,8 @@ def _warn_no_events(args, source, params, result) -> None:
         and source.n_frames == 2
         and source.motion == "saccade"
     ):
-        # the two frames are the same image: no threshold or time constant is to blame
+        # the two frames are the same image: no threshold or time constant is to blame (a
+        # saccade of under 2 us: a longer one takes its 4 corners)
         rate = f"--fps {args.fps:g}" if args.fps is not None else f"{source.fps:g} fps (default)"
         print(
             f"{said}{rate} over --duration-ms {source.duration_ms:g} (milliseconds) gave 2 "

@@ -57,12 +57,14 @@ _FALLBACK_STEP_US = 33_333
 _MAX_HELD_FRAMES = 8
 #: The highest frame rate a source may be given: frames are stamped in whole microseconds.
 MAX_FPS = 1e6
-# the default rate of an image motion keeps its steps within this many pixels ...
-_MAX_STEP_PX = 0.5
-# ... up to this rate
-_MAX_MOTION_FPS = 5000.0
-# the most frames an image motion makes: an hour at _MAX_MOTION_FPS is 18,000,001
+#: The most an image motion's default rate lets it move the image between two frames (px) ...
+MOTION_STEP_PX = 0.5
+#: ... up to this rate (a given ``fps`` may be higher, up to `MAX_FPS`).
+MAX_MOTION_FPS = 5000.0
+# the most frames an image motion makes: an hour at MAX_MOTION_FPS is 18,000,001
 _MAX_MOTION_FRAMES = 1 << 25
+# frames whose poses are made at once when an image motion's steps are measured
+_POSE_CHUNK = 1 << 20
 
 
 class TimestampsWarning(UserWarning):
@@ -3374,6 +3376,8 @@ class ImageMotionSource:
     mirrored at the edge (OpenCV's BORDER_REFLECT_101): no dark band comes in and the edge makes
     no burst of events (a little fewer than a wider scene would give there). ``seed`` draws the
     random walk (an integer 0..2**64-1).
+    `max_step_px` is how far the motion moves content between two of its frames, `fps_within`
+    the lowest rate that keeps that within a distance.
     An array ``image`` is taken in `PairSource`'s units (uint8 and float DN, uint16 16-bit; a
     fourth channel is alpha, as `ArraySource` takes it).
     """
@@ -3428,32 +3432,28 @@ class ImageMotionSource:
         speed = None
         if fps is None:
             speed = self._max_speed_px_per_s()
-            fps = min(_MAX_MOTION_FPS, max(100.0, math.ceil(speed / 0.45)))
+            fps = min(MAX_MOTION_FPS, max(100.0, math.ceil(speed / 0.45)))
             # the count is rounded from the rate, down as well as up: a motion of under about
             # 2.25 px could take fewer steps than 0.5 px each needs (a 0.6 px pan over 5 ms
             # took one step at 267 fps); the tolerance keeps a motion of exactly 0.5 px a step
-            needed = math.ceil(speed * duration_s / _MAX_STEP_PX - 1e-9)
+            needed = math.ceil(speed * duration_s / MOTION_STEP_PX - 1e-9)
             if round(duration_s * fps) < needed:
-                fps = min(_MAX_MOTION_FPS, needed / duration_s)
+                fps = min(MAX_MOTION_FPS, needed / duration_s)
         self._set_frames(fps, duration_ms)
         # times in whole microseconds make some steps 1 us longer than the rest: over a few
         # steps that can be more than 0.5 px (two steps of 2500 and 2501 us over a 1 px pan)
         while (
             speed is not None
-            and self.fps < _MAX_MOTION_FPS
-            and speed * np.diff(self.timestamps_us).max() / 1e6 > _MAX_STEP_PX + 1e-9
+            and self.fps < MAX_MOTION_FPS
+            and speed * np.diff(self.timestamps_us).max() / 1e6 > MOTION_STEP_PX + 1e-9
         ):
-            self._set_frames(min(_MAX_MOTION_FPS, self.n_frames / duration_s), duration_ms)
+            self._set_frames(min(MAX_MOTION_FPS, self.n_frames / duration_s), duration_ms)
 
     def _set_frames(self, fps: float, duration_ms: float) -> None:
         """Frames at about ``fps`` that span the duration whatever the rate, and their times;
         ParameterError where they are too many to time at once or closer than 1 us."""
-        duration_s = self.duration_ms / 1e3
         self.fps = check_frame_rate(fps)
-        # a saccade ends where it starts: 2 frames, at its ends, saw no motion (0 events at a
-        # duration_ms of 0.1), 3 a line; 4 are its triangle's corners, where 1 us apart fits
-        fewest = min(4, math.floor(self.duration_ms * 1e3) + 1) if self.motion == "saccade" else 2
-        self.n_frames = max(2, fewest, round(duration_s * self.fps) + 1)
+        self.n_frames = self._frame_count(self.fps)
         if self.n_frames > _MAX_MOTION_FRAMES:
             # the times are made at once, 8 bytes a frame and as much again while they are
             # rounded: 1e6 fps over an hour asked for 54 GiB before a frame was rendered
@@ -3465,9 +3465,7 @@ class ImageMotionSource:
                 f"most {_MAX_MOTION_FRAMES:,} fit the {_MAX_MOTION_FRAMES * 16 >> 20} MiB an "
                 "image motion's times may take; expected a shorter duration or a lower fps",
             )
-        self.timestamps_us = np.rint(np.linspace(0, self.duration_ms * 1e3, self.n_frames)).astype(
-            np.int64
-        )
+        self.timestamps_us = self._frame_times(self.n_frames)
         if np.any(np.diff(self.timestamps_us) <= 0):
             if self.n_frames == 2:
                 # two frames are the fewest at any rate, so the rate is not named: a lower one
@@ -3484,6 +3482,83 @@ class ImageMotionSource:
                 f" at {self.fps:g} fps puts frames less than 1 us apart; expected a longer "
                 "duration or a lower fps",
             )
+
+    def _frame_count(self, fps: float) -> int:
+        """How many frames span the duration at ``fps``."""
+        # a saccade ends where it starts: 2 frames, at its ends, saw no motion (0 events at a
+        # duration_ms of 0.1), 3 a line; 4 are its triangle's corners, where 1 us apart fits
+        fewest = min(4, math.floor(self.duration_ms * 1e3) + 1) if self.motion == "saccade" else 2
+        return max(2, fewest, round(self.duration_ms / 1e3 * fps) + 1)
+
+    def _frame_times(self, n_frames: int) -> np.ndarray:
+        return np.rint(np.linspace(0, self.duration_ms * 1e3, n_frames)).astype(np.int64)
+
+    @property
+    def max_step_px(self) -> float:
+        """The furthest the motion moves content on the sensor between two consecutive frames,
+        in pixels, from the poses at the frame times (under a zoom, the content at the sensor's
+        corners): 0 where every frame is the same image (a saccade of 2 frames, at its ends)."""
+        return self._max_step(self.timestamps_us)
+
+    def _max_step(self, times_us: np.ndarray) -> float:
+        width, height = self.sensor_size
+        corner = 0.5 * math.hypot(width - 1, height - 1)
+        total = self.duration_ms * 1e3
+        step = 0.0
+        # in chunks that overlap by a frame: an hour at MAX_MOTION_FPS would make 18 M poses
+        for start in range(0, len(times_us) - 1, _POSE_CHUNK):
+            u = np.minimum(1.0, times_us[start : start + _POSE_CHUNK + 1] / total)
+            dx, dy, s = self._poses(u)
+            if self.motion == "zoom":
+                moved = corner * np.abs(np.diff(s))
+            else:
+                moved = np.hypot(np.diff(dx), np.diff(dy))
+            step = max(step, float(moved.max()))
+        return step
+
+    def fps_within(self, step_px: float = MOTION_STEP_PX) -> float | None:
+        """The lowest frame rate at which this motion moves content at most ``step_px`` between
+        two frames (`max_step_px` of the same source given that ``fps``), 3 significant digits
+        (whole frames per second from 100) rounded up, found by bisection over frame counts;
+        None where no rate the source takes does (frames 1 us apart, or `MAX_FPS`, still move
+        it further). Where the fewest frames the motion takes keep it, the rate that gives
+        them."""
+        if not (math.isfinite(step_px) and step_px > 0):
+            raise ParameterValueError("step_px", step_px, "; expected a value > 0")
+        duration_s, total_us = self.duration_ms / 1e3, self.duration_ms * 1e3
+        # the fewest frames, and the most the source takes: 1 us apart, at MAX_FPS
+        fewest = self._frame_count(0.0)
+        most = max(
+            fewest,
+            min(_MAX_MOTION_FRAMES, math.floor(total_us) + 1, self._frame_count(MAX_FPS)),
+        )
+
+        def fits(n: int) -> bool:
+            return self._max_step(self._frame_times(n)) <= step_px + 1e-9
+
+        # the fastest speed bounds every step, 1 us of rounding included: a count that keeps
+        # the bisection's frames few where the motion is slow against the duration
+        speed = self._max_speed_px_per_s()
+        bound = most
+        if speed * 1e-6 < step_px:
+            bound = min(most, math.ceil(speed * duration_s / (step_px - speed * 1e-6)) + 1)
+        low, high = fewest, max(fewest, bound)
+        if fits(low):
+            high = low
+        elif not fits(high):
+            if high == most or not fits(most):
+                return None
+            low, high = high, most
+        while high - low > 1:
+            mid = (low + high) // 2
+            low, high = (low, mid) if fits(mid) else (mid, high)
+        fps = (high - 1) / duration_s
+        decimals = max(0, 2 - math.floor(math.log10(fps))) if fps > 0 else 0
+        rounded = math.ceil(fps * 10**decimals - 1e-9) / 10**decimals
+        count = self._frame_count(rounded)
+        if rounded <= MAX_FPS and count <= most and fits(count):
+            return rounded
+        return fps
 
     def _max_speed_px_per_s(self) -> float:
         a, duration_s = self.amplitude_px, self.duration_ms / 1e3
@@ -3520,27 +3595,33 @@ class ImageMotionSource:
 
     def pose(self, u: float) -> tuple[float, float, float]:
         """(dx, dy, scale) at fraction ``u`` of the duration."""
+        dx, dy, s = self._poses(np.array([u], dtype=np.float64))
+        return float(dx[0]), float(dy[0]), float(s[0])
+
+    def _poses(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(dx, dy, scale), each an array, at fractions ``u`` of the duration."""
         a = self.amplitude_px
+        still = np.zeros_like(u)
         if self.motion == "saccade":
             verts = np.array([[0.0, 0.0], [a, 0.0], [a / 2, a * math.sqrt(3) / 2], [0.0, 0.0]])
             verts -= verts[:3].mean(axis=0)
-            seg = min(2, int(u * 3))
+            seg = np.minimum(2, (u * 3).astype(np.int64))
             f = u * 3 - seg
-            dx, dy = verts[seg] + f * (verts[seg + 1] - verts[seg])
-            return float(dx), float(dy), 1.0
+            xy = verts[seg] + f[:, None] * (verts[seg + 1] - verts[seg])
+            return xy[:, 0], xy[:, 1], still + 1.0
         if self.motion == "pan":
             d = a * (u - 0.5)
             rad = math.radians(self.angle_deg)
-            return d * math.cos(rad), d * math.sin(rad), 1.0
+            return d * math.cos(rad), d * math.sin(rad), still + 1.0
         if self.motion == "zoom":
-            return 0.0, 0.0, 1.0 + a * u / self._zoom_half()
+            return still, still, 1.0 + a * u / self._zoom_half()
         walk = self._walk
         assert walk is not None  # the only motion left is random-walk, whose path __init__ drew
         pos = u * (len(walk) - 1)
-        i = min(len(walk) - 2, int(pos))
+        i = np.minimum(len(walk) - 2, pos.astype(np.int64))
         f = pos - i
-        dx, dy = walk[i] + f * (walk[i + 1] - walk[i])
-        return float(dx), float(dy), 1.0
+        xy = walk[i] + f[:, None] * (walk[i + 1] - walk[i])
+        return xy[:, 0], xy[:, 1], still + 1.0
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, int]]:
         width, height = self.sensor_size
