@@ -569,7 +569,13 @@ def _file_record(path: str, video: bool) -> list[Any] | None:
     state = _file_state(path)
     if state is None:
         return None
-    return [*state, _ends_digest(path, state[0]) if video else _file_sha256(Path(path))]
+    return [*state, _content_digest(path, state[0], video)]
+
+
+def _content_digest(path: str, size: int, video: bool) -> str | None:
+    """The digest of a file's bytes that `_file_record` logs: a video's `_ends_digest`, an
+    image's sha256."""
+    return _ends_digest(path, size) if video else _file_sha256(Path(path))
 
 
 def _check_inputs(
@@ -590,6 +596,7 @@ def _check_inputs(
     the files that have been removed since (`_missing_inputs` decides)."""
     refreshed = False
     gone: list[str] = []
+    video = task.recipe.source_kind == "video"
     for path, was in inputs.items():
         now = _file_state(path)
         if now is None and was is None:
@@ -601,30 +608,13 @@ def _check_inputs(
         elif now is None:
             gone.append(path)
             continue
-        elif now[:2] == was[:2] and task.recipe.source_kind == "video":
-            key = ("ends", path, *now)
-            if key not in hashes:
-                hashes[key] = _ends_digest(path, now[0])
-            if was[4] is not None and hashes[key] == was[4]:
-                inputs[path] = [*now, was[4]]
-                refreshed = True
-                continue
-            what = (
-                "has been replaced since it was built by a file of the same size and "
-                "modification time (its change time or inode moved, and "
-                + (
-                    "the sha256 of its first and last MiB is not the one logged)"
-                    if was[4] is not None
-                    else "it could not be read when it was built to compare its bytes)"
-                )
-            )
-        elif task.recipe.source_kind == "video":
+        elif now[0] != was[0] or (video and now[1] != was[1]):
             what = (
                 "has changed since it was built (its size or modification time; videos are "
                 "not hashed whole, so a copy that did not keep its time counts as changed)"
+                if video
+                else "has changed since it was built (another size)"
             )
-        elif now[0] != was[0]:
-            what = "has changed since it was built (another size)"
         else:
             head = (
                 "has changed since it was built (its modification time"
@@ -635,14 +625,18 @@ def _check_inputs(
             if was[4] is None:
                 what = f"{head}, and it could not be read when it was built to compare its bytes)"
             else:
-                key = ("sha256", path, *now)
+                key = (path, *now)
                 if key not in hashes:
-                    hashes[key] = _file_sha256(Path(path))
+                    hashes[key] = _content_digest(path, now[0], video)
                 if hashes[key] == was[4]:
                     inputs[path] = [*now, was[4]]
                     refreshed = True
                     continue
-                what = f"{head}, and its sha256 is not the one it was built from)"
+                what = f"{head}, and " + (
+                    "the sha256 of its first and last MiB is not the one logged)"
+                    if video
+                    else "its sha256 is not the one it was built from)"
+                )
         _refuse_input(out, task, path, what)
     return refreshed, gone
 
