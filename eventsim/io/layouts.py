@@ -1365,16 +1365,7 @@ def _open_txt(
             lines,
         )
     shown = text.row_shown(raw, has_size, [0, 1, 2, 3], None, lines, repr(str(path)))
-    nonfinite = None
-    if not np.all(np.isfinite(vals[:, 3])):
-        # named as written, by its line, as a CSV's is: `polarity_01` names its row index
-        bad = int(np.flatnonzero(~np.isfinite(vals[:, 3]))[0])
-        nonfinite = f"column p: polarity is {shown('p', bad)}; expected 0/1 or -1/+1"
-        if check_polarity:
-            raise InvalidEventsError(nonfinite)
-    p, kept = polarity_01(vals[:, 3], "column p", notes, check_polarity)
-    if kept is not None and nonfinite is not None:
-        kept = replace(kept, refusal=nonfinite)
+    p, kept = text.polarity_by_line(vals[:, 3], "column p", notes, check_polarity, shown)
     ev, order = (
         build_events(vals[:, 1], vals[:, 2], t_us, p, notes, shown)
         if vals.shape[0]

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation, localcontext
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -33,6 +34,9 @@ from eventsim.io.layouts import (
     resolve_sensor_size,
     unit_hint,
 )
+
+if TYPE_CHECKING:
+    from _csv import Reader
 
 # decimal places from a time unit to microseconds (ns: three places the other way)
 _SHIFT = {"s": 6, "ms": 3, "us": 0, "ns": -3}
@@ -735,6 +739,19 @@ def _quotes_pair(raw: bytes, delim: bytes) -> bool:
     return bool(np.all((before == ord("\n")) | (before == delim[0])))
 
 
+def _csv_rows(raw: bytes, delim: bytes) -> Reader:
+    """The rows of ``raw`` as a CSV reader splits them (a quoted field may hold the delimiter
+    or line ends; its ``line_num`` tells where a row ends)."""
+    text = io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8", errors="replace", newline="")
+    return csv.reader(text, delimiter=delim.decode())
+
+
+def _number_past(row: list[str], fields: int, delim: bytes) -> str | None:
+    """The first field of ``row`` past its first ``fields`` that is a number, stripped; None
+    when there is none."""
+    return next((c.strip() for c in row[fields:] if _is_number_at(c.strip().encode(), delim)), None)
+
+
 def _refuse_long_rows(
     path: Path,
     raw: bytes,
@@ -761,17 +778,13 @@ def _refuse_long_rows(
         per_line = len(first) - 1
     if raw.count(delim, start) <= per_line * rows:
         return
-    text = io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8", errors="replace", newline="")
-    reader = csv.reader(text, delimiter=delim.decode())
+    reader = _csv_rows(raw, delim)
     line = 0
     try:
         for row in reader:
             # a quoted field may hold line ends: the row starts on the line after the last one's
             number, line = line + 1, reader.line_num
-            extra = next(
-                (c.strip() for c in row[fields:] if _is_number_at(c.strip().encode(), delim)),
-                None,
-            )
+            extra = _number_past(row, fields, delim)
             if extra is not None:
                 break
         else:
@@ -797,8 +810,7 @@ def _refuse_long_first_line(path: Path, raw: bytes, delim: bytes, lead: int) -> 
     splits them (quoted ones may hold the delimiter), empty ones counted: pandas writes a column
     of a number, then NaN, as ``0,1,2,1,5`` over ``1,2,3,0,``, 5 fields each. A delimiter that
     ends both lines, as some writers end every line, ends no field."""
-    text = io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8", errors="replace", newline="")
-    reader = csv.reader(text, delimiter=delim.decode())
+    reader = _csv_rows(raw, delim)
     try:
         first = next(reader, [])
         # a quoted field may hold line ends: a row starts on the line after the last one's
@@ -817,9 +829,7 @@ def _refuse_long_first_line(path: Path, raw: bytes, delim: bytes, lead: int) -> 
         first, below = first[:-1], below[:-1]
     if len(first) <= len(below) or len(below) < 4:
         return
-    extra = next(
-        (c.strip() for c in first[len(below) :] if _is_number_at(c.strip().encode(), delim)), None
-    )
+    extra = _number_past(first, len(below), delim)
     if extra is None:
         return
     name = _DELIMITERS[delim]
@@ -1026,6 +1036,37 @@ def _metavision_lines(
     return raw[pos:], lead, size
 
 
+def polarity_by_line(
+    p: np.ndarray,
+    what: str,
+    notes: list[str],
+    check: bool,
+    shown: Callable[[str, int], str],
+    hint: str = "",
+) -> tuple[np.ndarray, KeptPolarity | None]:
+    """`polarity_01` of a text file's p column, ``hint`` ending its refusal. A polarity that is
+    no finite number is named as written, by its line (``shown``, as `row_shown` gives it):
+    `polarity_01` named it by its index among the rows. Without ``check``, the refusal is kept
+    in the same words (`KeptPolarity`)."""
+    nonfinite = None
+    if p.dtype.kind == "f" and not np.all(np.isfinite(p)):
+        bad = int(np.flatnonzero(~np.isfinite(p))[0])
+        nonfinite = f"{what}: polarity is {shown('p', bad)}; expected 0/1 or -1/+1"
+        if check:
+            raise InvalidEventsError(nonfinite)
+    try:
+        p01, kept = polarity_01(p, what, notes, check)
+    except InvalidEventsError as exc:
+        if not hint:
+            raise
+        raise InvalidEventsError(f"{exc}{hint}") from None
+    if kept is not None and nonfinite is not None:
+        kept = replace(kept, refusal=nonfinite)
+    elif kept is not None and hint:
+        kept = replace(kept, refusal=kept.refusal + hint, hint=hint)
+    return p01, kept
+
+
 def _csv_polarity(
     p: np.ndarray,
     notes: list[str],
@@ -1033,28 +1074,10 @@ def _csv_polarity(
     named: bool,
     shown: Callable[[str, int], str],
 ) -> tuple[np.ndarray, KeptPolarity | None]:
-    """`polarity_01` of a CSV's p column; where no header named the columns, the refusal says
-    how to give another order: Metavision's writers put the time last (x,y,p,t) without one.
-    A polarity that is no finite number is named as written, by its line (``shown``, as
-    `row_shown` gives it): `polarity_01` named it by its index among the rows. Without
-    ``check``, the refusal is kept in the same words (`KeptPolarity`)."""
-    nonfinite = None
-    if p.dtype.kind == "f" and not np.all(np.isfinite(p)):
-        bad = int(np.flatnonzero(~np.isfinite(p))[0])
-        nonfinite = f"the CSV: polarity is {shown('p', bad)}; expected 0/1 or -1/+1"
-        if check:
-            raise InvalidEventsError(nonfinite)
-    try:
-        p01, kept = polarity_01(p, "the CSV", notes, check)
-    except InvalidEventsError as exc:
-        if named:
-            raise
-        raise InvalidEventsError(f"{exc}{_CSV_ORDER_HINT}") from None
-    if kept is not None and nonfinite is not None:
-        kept = replace(kept, refusal=nonfinite)
-    elif kept is not None and not named:
-        kept = replace(kept, refusal=kept.refusal + _CSV_ORDER_HINT, hint=_CSV_ORDER_HINT)
-    return p01, kept
+    """`polarity_by_line` of a CSV's p column; where no header named the columns, the refusal
+    says how to give another order: Metavision's writers put the time last (x,y,p,t) without
+    one."""
+    return polarity_by_line(p, "the CSV", notes, check, shown, "" if named else _CSV_ORDER_HINT)
 
 
 _CSV_ORDER_HINT = (
