@@ -74,7 +74,8 @@ def _round_middle(full_scale: float, log_scale: bool) -> float | None:
     bar's middle, else the smallest above it, within `_MIDDLE_SPAN`; None where there is none
     (a full scale under 5/3, whose 1 sits past 0.6; under about 2.2 on the log scale). Below
     the middle, its label leaves the full-scale label as much room as a label at the middle
-    would, so the bar is no wider."""
+    would, and the 0 less: a small full scale's bar (under 4; under 8 on the log scale) may
+    be up to 9 px longer than with the label at the middle."""
     below: float | None = None
     for exponent in range(int(np.floor(np.log10(full_scale))) + 1):
         for digits in _ROUND_DIGITS:
