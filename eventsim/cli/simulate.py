@@ -389,20 +389,23 @@ def _warn_large_sensor(args, size: tuple[int, int], params) -> None:
     for bytes_per_pixel, where in state_bytes_per_pixel(params, args.device):
         need = n * bytes_per_pixel
         if need > LARGE_STATE_BYTES:
-            print(
-                f"eventsim simulate: warning: --sensor-size {width}x{height} ({n:,} pixels) "
-                f"makes the simulator hold at least {need / 2**30:.1f} GiB {where} "
-                f"({bytes_per_pixel} bytes a pixel), more "
+            _warn(
+                f"--sensor-size {width}x{height} ({n:,} pixels) makes the simulator hold at "
+                f"least {need / 2**30:.1f} GiB {where} ({bytes_per_pixel} bytes a pixel), more "
                 f"than {LARGE_STATE_BYTES / 2**30:g} GiB; expected a size such as 1280x720 "
                 f"(event cameras are at most about {_size(LARGEST_EVENT_CAMERA)}): check it for "
-                "a typo",
-                file=sys.stderr,
+                "a typo"
             )
             return
 
 
 def _size(size: tuple[int, int]) -> str:
     return f"{size[0]}x{size[1]}"
+
+
+def _warn(text: str) -> None:
+    """One warning line, as this command's others are."""
+    print(f"eventsim simulate: warning: {text}", file=sys.stderr)
 
 
 def _warn_large_input(source) -> None:
@@ -415,13 +418,11 @@ def _warn_large_input(source) -> None:
     if width * height <= largest:
         return
     name, preset = max(CAMERAS.items(), key=lambda item: item[1][0] * item[1][1])
-    print(
-        f"eventsim simulate: warning: the input is {width}x{height} ({width * height:,} pixels), "
-        f"larger than any event camera (at most about {_size(LARGEST_EVENT_CAMERA)}), and is "
-        f"simulated at that size; pass --camera NAME (e.g. {name}, {_size(preset)}) or "
-        f"--sensor-size WxH to simulate a camera's, or --sensor-size {width}x{height} to keep "
-        "this one",
-        file=sys.stderr,
+    _warn(
+        f"the input is {width}x{height} ({width * height:,} pixels), larger than any event "
+        f"camera (at most about {_size(LARGEST_EVENT_CAMERA)}), and is simulated at that size; "
+        f"pass --camera NAME (e.g. {name}, {_size(preset)}) or --sensor-size WxH to simulate a "
+        f"camera's, or --sensor-size {width}x{height} to keep this one"
     )
 
 
@@ -454,11 +455,9 @@ def _warn_fast_motion(args, source) -> None:
             f"{source.duration_ms:g} moves the image"
         )
         advice = f"give {slower}" + (f", or {faster}" if faster else "")
-    print(
-        f"eventsim simulate: warning: {moves} up to {step:.1f} px a frame ({source.n_frames} "
-        f"frames; more than {FAST_MOTION_PX:g} px, so its events bunch at the frame times); "
-        f"{advice}",
-        file=sys.stderr,
+    _warn(
+        f"{moves} up to {step:.1f} px a frame ({source.n_frames} frames; more than "
+        f"{FAST_MOTION_PX:g} px, so its events bunch at the frame times); {advice}"
     )
 
 
@@ -472,7 +471,7 @@ def _warn_no_events(args, source, params, result) -> None:
 
     if result.n_events:
         return
-    said = "eventsim simulate: warning: no events: "
+    said = "no events: "
     if (
         isinstance(source, sources.ImageMotionSource)
         and source.n_frames == 2
@@ -481,11 +480,10 @@ def _warn_no_events(args, source, params, result) -> None:
         # the two frames are the same image: no threshold or time constant is to blame (a
         # saccade of under 2 us: a longer one takes its 4 corners)
         rate = f"--fps {args.fps:g}" if args.fps is not None else f"{source.fps:g} fps (default)"
-        print(
+        _warn(
             f"{said}{rate} over --duration-ms {source.duration_ms:g} (milliseconds) gave 2 "
             "frames, at the saccade's start and end, which are the same place: the image did not "
-            "move between them",
-            file=sys.stderr,
+            "move between them"
         )
         return
     said += (
@@ -509,7 +507,7 @@ def _warn_no_events(args, source, params, result) -> None:
         cause = "the two images may be the same, or too alike"
     else:
         cause = "the input may be still"
-    print(said + cause, file=sys.stderr)
+    _warn(said + cause)
 
 
 def _check_applies(args, is_image: bool) -> None:
@@ -754,7 +752,7 @@ def _say_source_warnings(args, source, caught) -> None:
 
     for w in caught:
         if issubclass(w.category, TiffSeriesWarning):
-            print(f"eventsim simulate: warning: {w.message}", file=sys.stderr)
+            _warn(str(w.message))
         elif issubclass(w.category, TimestampsWarning):
             text = str(w.message)
             allowed = _long_gaps_allowed(args, source)
@@ -763,15 +761,13 @@ def _say_source_warnings(args, source, caught) -> None:
                 text += (
                     f"; simulated as seconds because of {flag} (without it these gaps are refused)"
                 )
-            print(f"eventsim simulate: warning: {text}", file=sys.stderr)
+            _warn(text)
             if allowed and not args.allow_long_gaps:
                 # --force passed these times before they had a flag of their own: scripts that
                 # relied on it keep working, told the flag to move to
-                print(
-                    "eventsim simulate: warning: --force accepting frame gaps of 1000 s or more "
-                    "is deprecated and will only overwrite the output in a later release; pass "
-                    "--allow-long-gaps",
-                    file=sys.stderr,
+                _warn(
+                    "--force accepting frame gaps of 1000 s or more is deprecated and will only "
+                    "overwrite the output in a later release; pass --allow-long-gaps"
                 )
         else:
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
@@ -789,6 +785,7 @@ def _say_warnings(args, source, caught, size, params) -> None:
 
 @cli_command(build_parser)
 def main(args: argparse.Namespace) -> int:
+    from eventsim.simulator.core import check_memory
     from eventsim.simulator.pipeline import simulate
     from eventsim.simulator.sources import VideoDecodeWarning
 
@@ -800,8 +797,6 @@ def main(args: argparse.Namespace) -> int:
     params = _pixel_params(args)
     size = _sensor_size(args)
     if size is not None:
-        from eventsim.simulator.core import check_memory
-
         # before the source: an image is fitted to the sensor as it is opened
         check_memory(size, params, args.device)
     # so do OpenCV's image decoders on a corrupt image ("TIFFFillStrip: Read error ..."),
@@ -811,8 +806,6 @@ def main(args: argparse.Namespace) -> int:
         source, caught = _make_source_recorded(args, size)
         _check_span(args, source)
         if size is None:
-            from eventsim.simulator.core import check_memory
-
             # the simulator would refuse the input's size (or --device) only after the warnings
             check_memory(source.sensor_size, params, args.device)
         # after the input: a missing or unreadable one is the first thing to fix
@@ -839,7 +832,7 @@ def main(args: argparse.Namespace) -> int:
             )
     problem = getattr(source, "decode_problem", None)
     if problem:
-        print(f"eventsim simulate: warning: {problem}", file=sys.stderr)
+        _warn(problem)
     _warn_no_events(args, source, params, result)
     width, height = result.sensor_size
     inserted = result.n_inserted_frames
