@@ -362,10 +362,11 @@ class StreamCheck:
     across packets), polarity in {0, 1}, coordinates inside the sensor.
 
     ``check(packet)`` returns the first problem of the stream so far as a message naming the
-    stream index and value (None while all is well), ``problem``; ``result`` is the same
-    problem as a `StreamProblem` (kind, index, value); `checked` wraps an iterable of packets and
-    raises `StreamProblemError` (an `InvalidEventsError`) at the first problem. Used by ``eventsim info`` (which warns, or
-    fails with ``--check``), ``convert``, ``render``, the file writers and the dataset builder.
+    stream index and value, as ``problem`` holds it (None while all is well); ``result`` is the
+    same problem as a `StreamProblem` (kind, index, value). `checked` wraps an iterable of
+    packets and raises `StreamProblemError` (an `InvalidEventsError`) at the first problem.
+    Used by ``eventsim info`` (which warns, or fails with ``--check``), ``convert``,
+    ``render``, the file writers and the dataset builder.
     """
 
     def __init__(

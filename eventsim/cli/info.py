@@ -67,9 +67,9 @@ def summarize(reader: EventFileReader) -> dict[str, Any]:
     among its OFF events. Any other value (2, the time column of a file read in the wrong
     order, the -128 read for a value int8 cannot hold) is no polarity: it counts neither ON nor
     OFF but as ``unreadable_polarity``. Polarity the reader kept rather than refused (its
-    ``polarity_kept``) is said with the refusal's hint on the columns' order; where the check
-    saw only the -128 read for a value int8 cannot hold, or no polarity first, in the
-    refusal's own words (`convert` and `render` refuse the file so)."""
+    ``polarity_kept``) is said with the refusal's hint on the columns' order; where the reader
+    read a value as -128 (one int8 cannot hold), or the check saw no polarity problem first, in
+    the refusal's own words (`convert` and `render` refuse the file so)."""
     n = len(reader)
     n_on = n_off = 0
     t_min = t_max = None
@@ -97,8 +97,8 @@ def summarize(reader: EventFileReader) -> dict[str, Any]:
     kept = getattr(reader, "polarity_kept", None)
     if kept is not None:
         if kept.unreadable or problem is None or not problem.kind.startswith("polarity"):
-            # the check saw the -128 read for a value int8 cannot hold, or another problem
-            # first: the reader's refusal names the value as the file writes it
+            # a value read as -128 (int8 cannot hold it), which the check may name, or another
+            # problem first: the reader's refusal names the value as the file writes it
             message = kept.refusal
         else:
             message = f"{message}{kept.hint}"
