@@ -286,12 +286,12 @@ def _build(
     # skipped sample is reused, and would be the dataset a strict build forbids. Its sample is
     # named once the shards before it are built (one of them may hold an earlier bad sample)
     reused_bad: tuple[ShardTask, dict[str, Any]] | None = None
-    # reused shards whose log line now records an image's new mtime (its bytes the same)
+    # reused shards whose log line now records an input's new state (its digest the logged one)
     refreshed: list[str] = []
     # (reused shard, input file it was built from that is missing now): refused only when a
     # shard is left to build (`_missing_inputs`)
     missing: list[tuple[ShardTask, str]] = []
-    # an image read by the samples of several shards is hashed once
+    # an input read by the samples of several shards is hashed once
     hashes: dict[tuple[Any, ...], str | None] = {}
     # the shards up to where a strict build is sure to stop, and the record the plan found bad
     # that it stops at
