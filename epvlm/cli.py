@@ -68,9 +68,15 @@ def _selectors_arg(text: str) -> list[str]:
 
 
 def _keeps_arg(text: str) -> list[float]:
+    entries = [s.strip() for s in text.split(",") if s.strip()]
     try:
-        values = [float(s) for s in text.split(",") if s.strip()]
+        values = [float(s) for s in entries]
     except ValueError:
+        for entry in entries:
+            hint = _percent_hint(entry)
+            if hint is not None:
+                what = f"{text!r}" if len(entries) == 1 else f"{entry!r} in {text!r}"
+                raise argparse.ArgumentTypeError(_not_a_fraction(what, hint)) from None
         raise argparse.ArgumentTypeError(
             f"keep list {text!r} is not comma-separated numbers"
         ) from None
@@ -132,17 +138,27 @@ def _keep_arg(text: str) -> float:
     try:
         value = float(one)
     except ValueError:
-        percent = one.removesuffix("%")
-        hint = "e.g. 0.5"
-        if percent != one:
-            with contextlib.suppress(ValueError):
-                hint = f"{float(percent) / 100:g} for {one}"
-        raise argparse.ArgumentTypeError(
-            f"keep fraction {text!r} is not a number; expected a fraction in (0, 1], {hint}"
-        ) from None
+        hint = _percent_hint(one) or "e.g. 0.5"
+        raise argparse.ArgumentTypeError(_not_a_fraction(repr(text), hint)) from None
     if not 0 < value <= 1:
         raise argparse.ArgumentTypeError(f"keep fraction {text!r} must lie in (0, 1]")
     return value
+
+
+def _percent_hint(entry: str) -> str | None:
+    """'0.5 for 50%' for a percentage ``entry`` of --keep, None for anything else."""
+    percent = entry.removesuffix("%")
+    if percent == entry:
+        return None
+    try:
+        return f"{float(percent) / 100:g} for {entry}"
+    except ValueError:
+        return None
+
+
+def _not_a_fraction(what: str, hint: str) -> str:
+    # one wording for --keep's fraction (flops, run) and each of eval's --keep list
+    return f"keep fraction {what} is not a number; expected a fraction in (0, 1], {hint}"
 
 
 def _choices_arg(text: str) -> list[str]:
@@ -913,7 +929,7 @@ def _check_dataset(args: argparse.Namespace) -> None:
     samples.jsonl, which the evaluation reads (all splits' lines, decoded and hashed: ~0.7 s
     per 100,000), is read here only for a window the dataset's cannot hold, to name the
     window its samples store."""
-    from epvlm.evaluate import event_window, stored_window_ms
+    from epvlm.evaluate import empty_split_error, event_window, stored_window_ms
     from eventsim.datasets import EventVQADataset, read_manifest
 
     manifest = read_manifest(args.dataset)
@@ -923,12 +939,7 @@ def _check_dataset(args: argparse.Namespace) -> None:
         EventVQADataset(args.dataset, split=args.split).close()
     held = int(splits[args.split]["samples"])
     if held == 0:
-        others = {name: int(info.get("samples", 0)) for name, info in splits.items()}
-        listed = "; ".join(f"{name} has {count:,}" for name, count in others.items() if count)
-        raise ParameterError(
-            f"split {args.split!r} of {str(args.dataset)!r} has no samples"
-            + (f" ({listed})" if listed else "")
-        )
+        raise empty_split_error(args.split, args.dataset, splits)
     if args.limit is not None and held < args.limit:
         from eventsim._text import plural
 

@@ -95,6 +95,7 @@ __all__ = [
     "UnreadableAnswersWarning",
     "answer_selections",
     "available_devices",
+    "empty_split_error",
     "evaluate_dataset",
     "event_window",
     "load_model",
@@ -274,6 +275,20 @@ def dataset_label(manifest: dict[str, Any], dataset_dir: str | Path, split: str)
         return f"{path.name}/{split}"
     folder = f"{path.parent.name}/{path.name}" if path.parent.name else path.name
     return f"{name}/{split} (folder {folder})"
+
+
+def empty_split_error(split: str, dataset_dir: str | Path, splits: Any) -> ParameterError:
+    """The refusal of a ``split`` without samples, naming the splits of ``splits`` (dataset.json's
+    "splits") that have some: the split to ask for instead, rather than a hunt through
+    dataset.json. `evaluate_dataset` raises it, and ``epvlm eval`` before torch loads."""
+    held = "; ".join(
+        f"{name} has {int(info['samples']):,}"
+        for name, info in (splits or {}).items()
+        if isinstance(info, dict) and info.get("samples")
+    )
+    return ParameterError(
+        f"split {split!r} of {str(dataset_dir)!r} has no samples" + (f" ({held})" if held else "")
+    )
 
 
 def event_window(frame_t_us: int, window_ms: float) -> tuple[int, int]:
@@ -1084,17 +1099,7 @@ def evaluate_dataset(
     try:
         n = len(ds) if limit is None else min(limit, len(ds))
         if n == 0:
-            others = {
-                name: int(info.get("samples", 0))
-                for name, info in (ds.manifest.get("splits") or {}).items()
-                if isinstance(info, dict) and info.get("samples")
-            }
-            # the split to ask for instead, rather than a hunt through dataset.json
-            held = "; ".join(f"{name} has {count:,}" for name, count in others.items())
-            raise ParameterError(
-                f"split {split!r} of {str(dataset_dir)!r} has no samples"
-                + (f" ({held})" if held else "")
-            )
+            raise empty_split_error(split, dataset_dir, ds.manifest.get("splits"))
         empty = [r["id"] for r in ds.records[:n] if not str(r["question"]).strip()]
         if empty:
             raise ParameterError(f"sample {empty[0]!r} has an empty question")
