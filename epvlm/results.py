@@ -1067,7 +1067,8 @@ def check_results_folder(
     run_state: Mapping[str, Any] | None = None,
 ) -> None:
     """Refuse ``out_dir`` for `write_eval_outputs` when it is a dataset folder, even with
-    ``force`` (the results' samples.jsonl would replace the dataset's label index), and unless
+    ``force`` (the results' samples.jsonl would replace the dataset's label index), or a folder
+    inside one (its shards/, say: named by the dataset it is in), and unless
     ``force`` when any of `RESULT_FILES` or `PARTIAL_FILES` is there already.
 
     ``run_state`` (the settings of the evaluation about to run, see `partial_state`) accepts a
@@ -1084,6 +1085,13 @@ def check_results_folder(
         raise ParameterError(
             f"output folder {str(out)!r} holds a dataset; its samples.jsonl would be replaced by "
             "the results; pick another output folder"
+        )
+    holder = _dataset_holding(out)
+    if holder is not None:
+        # its shards/ folder, say: the results would lie among the dataset's own files
+        raise ParameterError(
+            f"output folder {str(out)!r} is inside the dataset {str(holder)!r}; the results "
+            "would be written among its files; pick another output folder"
         )
     if force:
         return
@@ -1110,6 +1118,22 @@ def check_results_folder(
     for path in [*partial, *(out / name for name in RESULT_FILES)]:
         if path.exists():
             raise OutputExistsError(f"{str(path)!r} exists; pass force=True to overwrite")
+
+
+def _dataset_holding(out: Path) -> Path | None:
+    """The dataset folder (one holding dataset.json) that ``out`` lies in, at any depth, named
+    as ``out`` spells it where one of its own parents is that folder; None when there is none
+    (or none this user may look into)."""
+    real = Path(os.path.realpath(out))
+    for parent in real.parents:
+        try:
+            if (parent / "dataset.json").is_file():
+                break
+        except OSError:
+            continue
+    else:
+        return None
+    return next((p for p in out.parents if os.path.realpath(p) == str(parent)), parent)
 
 
 def _kept_answers(out: Path) -> bool:
