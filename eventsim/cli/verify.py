@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 
 from eventsim.cli.common import (
     add_progress_option,
@@ -31,12 +32,19 @@ def build_parser() -> argparse.ArgumentParser:
 @cli_command(build_parser)
 def main(args: argparse.Namespace) -> int:
     from eventsim.datasets.inspection import verify_dataset
-    from eventsim.datasets.loader import dataset_root
+    from eventsim.datasets.loader import dataset_of_file, dataset_root
 
     root = dataset_root(args.dataset)
     if not root.exists():
         raise InputError(f"dataset folder {args.dataset!r} does not exist")
     if not root.is_dir():
+        holder = dataset_of_file(root)
+        if holder is not None:
+            # a shard or samples.jsonl, which 'eventsim info --check' cannot read as events
+            raise InputError(
+                f"{args.dataset!r} is a file, not a dataset folder; verify the dataset it is "
+                f"in: 'eventsim verify {shlex.quote(str(holder))}'"
+            )
         raise InputError(
             f"{args.dataset!r} is a file, not a dataset folder; check an event file with "
             f"'eventsim info --check {args.dataset}'"

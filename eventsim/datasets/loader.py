@@ -176,6 +176,12 @@ def _datasets_inside(folder: Path) -> list[Path]:
         return []
 
 
+def dataset_of_file(path: Path) -> Path | None:
+    """The dataset a file of one (a shard, samples.jsonl) is in: the folder holding
+    dataset.json one or two levels up; None when neither holds one."""
+    return next((p for p in path.parents[:2] if (p / "dataset.json").is_file()), None)
+
+
 def _read_manifest(root: str | Path) -> dict[str, Any]:
     root = dataset_root(root)
     path = root / "dataset.json"
@@ -186,7 +192,7 @@ def _read_manifest(root: str | Path) -> dict[str, Any]:
         raise DatasetError(f"{str(root)!r} is a folder inside {_unfinished(root.parent)}")
     if root.is_file():
         # a shard, or samples.jsonl: name the dataset it is in, as for its shards/ folder
-        holder = next((p for p in root.parents[:2] if (p / "dataset.json").is_file()), None)
+        holder = dataset_of_file(root)
         raise DatasetError(
             f"{str(root)!r} is a file, not a dataset folder; pass the folder that holds "
             + (
