@@ -1219,34 +1219,6 @@ def _txt_refusal(
     return why
 
 
-# a comma of rpg text that no time holds: one after a line's first field, or a second one in it
-_COMMA_OFF_TIME = re.compile(rb"(?m)^[ \t]*(?:\S+[ \t]+[^\n]*,|[^\s,]*,[^\s,]*,)")
-
-
-def _txt_decimal_comma(
-    raw: bytes, path: Path, lead: int, time_unit: str | None, notes: list[str]
-) -> bool:
-    """`text.decimal_comma_lines` of rpg text, where times in seconds (``time_unit``) settle a
-    file whose every comma may group thousands as well (``1,234``) when each comma is in a
-    time, as they do a CSV's: grouped, each time would be a whole second, 1,000 s or more.
-    Other units leave it refused, the refusal then naming ``time_unit='s'``."""
-    from eventsim.io import text
-
-    try:
-        return text.decimal_comma_lines(raw, path, lead)
-    except EventFileError as exc:
-        # (a comma off the times, or a time's second one, is refused whatever the unit)
-        if _COMMA_OFF_TIME.search(raw) is not None:
-            raise
-        if time_unit == "s":
-            notes.append(
-                "rpg text's commas taken for decimal marks, not thousands separators: its times "
-                "are in seconds, and grouped, each would be a whole second"
-            )
-            return True
-        raise EventFileError(f"{exc}, or, for times in seconds, pass time_unit='s'") from None
-
-
 def _txt_times(raw: bytes, has_size: bool) -> np.ndarray:
     """The time column of rpg text as written (bytes)."""
     from eventsim.io import text
@@ -1277,7 +1249,7 @@ def _open_txt(
         )
     header = raw[: raw.find(b"\n")] if b"\n" in raw else raw
     notes: list[str] = []
-    decimal_comma = b"," in raw and _txt_decimal_comma(raw, path, lead, time_unit, notes)
+    decimal_comma = b"," in raw and text.decimal_comma_lines(raw, path, lead, time_unit, notes)
     if decimal_comma:
         # a spreadsheet's or a program's in a decimal-comma locale: '0,000123 10 20 1'
         if b"." in raw:

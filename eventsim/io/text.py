@@ -405,6 +405,8 @@ _SETTLED_COMMA = re.compile(
 )
 # a field of whitespace-separated text whose commas group thousands, more than one of them
 _THOUSANDS = re.compile(rb"(?<!\S)[+-]?[1-9][0-9]{0,2}(?:,[0-9]{3}){2,}(?!\S)")
+# a comma of rpg text that no time holds: one after a line's first field, or a second one in it
+_COMMA_OFF_TIME = re.compile(rb"(?m)^[ \t]*(?:\S+[ \t]+[^\n]*,|[^\s,]*,[^\s,]*,)")
 # what may separate a CSV's fields, by name
 _DELIMITERS = {b",": "comma", b"\t": "tab", b";": "semicolon"}
 _ACCEPTED_TIMES = (
@@ -436,14 +438,23 @@ def _is_number_at(cell: bytes, delim: bytes) -> bool:
     return is_number(cell) or (delim != b"," and _is_decimal_comma(cell))
 
 
-def decimal_comma_lines(raw: bytes, path: Path | None = None, lead: int = 0) -> bool:
+def decimal_comma_lines(
+    raw: bytes,
+    path: Path | None = None,
+    lead: int = 0,
+    time_unit: str | None = None,
+    notes: list[str] | None = None,
+) -> bool:
     """Whether whitespace-separated text ``raw`` writes its numbers with decimal commas
     (``0,5 1 2 1``): its first line holding a comma holds 4 values, each comma among them a
     decimal mark. Lines before it tell nothing: C's printf in such a locale writes a first
     time of zero as ``0``. Commas that separate values (``0.5,1,2,1``, ``5, 1, 2, 1``) leave
     no such line. `EventFileError` (naming ``path``, ``lead`` lines cut off its start before
     ``raw``) when every comma of the file may group thousands as well (``1,234``; none
-    `_SETTLED_COMMA`): read as decimal marks, 1234 µs came out as 1.234 s."""
+    `_SETTLED_COMMA`): read as decimal marks, 1234 µs came out as 1.234 s. Where each such
+    comma is in a time, times in seconds (``time_unit``) settle it, with a note in ``notes``,
+    as they do a CSV's (`_decimal_comma_rows`): grouped, each time would be a whole second,
+    1,000 s or more; other units leave it refused, the refusal then naming ``time_unit='s'``."""
     at = raw.find(b",")
     if at < 0:
         return False
@@ -465,6 +476,14 @@ def decimal_comma_lines(raw: bytes, path: Path | None = None, lead: int = 0) -> 
             "groups its thousands with commas, and so may each comma of the file; expected "
             f"numbers without thousands separators ({shown.replace(',', '')})"
         )
+    in_times = _COMMA_OFF_TIME.search(raw) is None
+    if in_times and time_unit == "s":
+        if notes is not None:
+            notes.append(
+                "rpg text's commas taken for decimal marks, not thousands separators: its times "
+                "are in seconds, and grouped, each would be a whole second"
+            )
+        return True
     col, shown = next((i, f.decode()) for i, f in enumerate(fields) if b"," in f)
     line = lead + raw.count(b"\n", 0, at) + 1
     raise EventFileError(
@@ -473,6 +492,7 @@ def decimal_comma_lines(raw: bytes, path: Path | None = None, lead: int = 0) -> 
         f"its thousands grouped ({shown.replace(',', '')}), and so may each comma of the "
         "file; expected numbers without thousands separators; if the commas are decimal "
         "marks, write them as points"
+        + (", or, for times in seconds, pass time_unit='s'" if in_times else "")
     )
 
 
