@@ -209,7 +209,7 @@ def test_the_untiled_rewrite_keeps_the_later_pages():
     data = _pages([(frames[0], _tiled_first_page(frames[0])), (frames[1], {}), (frames[2], {})])
     buf = sources._untiled(data)
     assert buf is not data
-    assert sources._tiff_frame_count(buf) == sources._tiff_frame_count(data) == 3
+    assert sources._tiff_layout(buf, "buf").frames == sources._tiff_layout(data, "data").frames == 3
     if importlib.util.find_spec("PIL"):
         from PIL import Image, ImageSequence
 

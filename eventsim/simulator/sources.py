@@ -1434,7 +1434,10 @@ class _TiffLayout(NamedTuple):
 
     @property
     def frames(self) -> int:
-        """`_tiff_frame_count`."""
+        """How many full-resolution images the TIFF holds (`numbered`: a stack's frames, a
+        document's pages; of an OME-TIFF, those of its first series), or the ``images=`` of an
+        ImageJ description (ImageJ writes a stack past 4 GiB with one directory and the frames
+        after each other), whichever is more."""
         if not self.pages:
             return 1
         images = _imagej_images(_tiff_page_description(self.head or []))
@@ -1464,14 +1467,6 @@ def _tiff_layout(
         # kept, the XML (up to 64 MiB) and its series (about 3 times that) outlived the file
         _parsed_ome_series.cache_clear()
     return _TiffLayout(pages, head, ome, _tiff_stack_pages(pages, ome))
-
-
-def _tiff_frame_count(tiff: bytes | bytearray | _FileBytes, name: str = "TIFF file") -> int:
-    """How many full-resolution images a TIFF holds (`_tiff_stack_pages`: a stack's frames, a
-    document's pages; of an OME-TIFF, those of its first series), or the ``images=`` of an
-    ImageJ description (ImageJ writes a stack past 4 GiB with one directory and the frames
-    after each other), whichever is more."""
-    return _tiff_layout(tiff, name).frames
 
 
 def _tiff_file_layout(path: str | os.PathLike, *, look: bool = False) -> _TiffLayout | None:
