@@ -47,8 +47,8 @@ from eventsim.datasets.questions import (
     OPTION_LETTERS,
     clean_generation,
     normalize_text,
-    options_are_numbered,
     options_in_question,
+    question_options,
     reference_index,
 )
 
@@ -60,9 +60,9 @@ __all__ = [
     "format_options",
     "letter_of",
     "normalize_text",
-    "options_are_numbered",
     "options_in_question",
     "parse_choice",
+    "question_options",
     "reference_index",
     "score_answer",
 ]
@@ -791,7 +791,7 @@ def parse_choice(generation: str, choices: Sequence[str], *, numbered: bool = Fa
     answer "Two"), hedges between two ("blue or green", "B or C") or gives two ("A, C", "not
     only red but also blue") names none; "not only red but also round" is red.
 
-    With ``numbered`` (the question numbers its options: `options_are_numbered`), an option's
+    With ``numbered`` (the question numbers its options: `question_options`), an option's
     number names it as its letter does: alone ("2", "(2)", "2."), stated ("The answer is 2",
     "2 is correct") or corrected to ("Wait, no: 3"), where no option's text holds that number.
     """
@@ -865,8 +865,7 @@ def score_answer(
     generation); with options (and a reference that is one of them, by text, letter or
     number) the sample is scored in choice mode, otherwise in free mode.
     """
-    options = list(choices) or options_in_question(question)
-    numbered = not choices and options_are_numbered(question)
+    options, numbered = (list(choices), False) if choices else question_options(question)
     ref = reference_index(answer, options, numbered=numbered) if options else None
     if ref is not None:
         index = parse_choice(generation, options, numbered=numbered)

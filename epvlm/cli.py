@@ -623,9 +623,8 @@ def run_main(args: argparse.Namespace) -> int:
     from epvlm.answers import (
         clean_generation,
         letter_of,
-        options_are_numbered,
-        options_in_question,
         parse_choice,
+        question_options,
     )
     from epvlm.evaluate import answer_selections, load_model, selection_flops
     from epvlm.flops import vlm_flops
@@ -674,9 +673,8 @@ def run_main(args: argparse.Namespace) -> int:
         warm_up=args.warm_up,
     )
     cnt = counts[0]
-    options = choices or options_in_question(args.question)
     # options numbered in the question are named by their number too ("2"), as `eval` scores them
-    numbered = not choices and options_are_numbered(args.question)
+    options, numbered = (choices, False) if choices else question_options(args.question)
     index = parse_choice(cnt["raw"], options, numbered=numbered) if options else None
     flops = selection_flops(model.config, sel, cnt["text_tokens"], cnt["new_tokens"])
     dense = vlm_flops(

@@ -9,9 +9,9 @@ import pytest
 from test_answers_round10 import COLOURS, _table
 
 from epvlm.answers import (
-    options_are_numbered,
     options_in_question,
     parse_choice,
+    question_options,
     reference_index,
     score_answer,
 )
@@ -134,7 +134,7 @@ def test_new_readings_are_linear(generation):
 )
 def test_numbered_options_in_the_question(question, options):
     assert options_in_question(question) == options
-    assert options_are_numbered(question)
+    assert question_options(question)[1]
 
 
 @pytest.mark.parametrize(
@@ -153,13 +153,13 @@ def test_numbered_options_in_the_question(question, options):
 )
 def test_no_numbered_options(question):
     assert options_in_question(question) == []
-    assert not options_are_numbered(question)
+    assert not question_options(question)[1]
 
 
 def test_lettered_options_are_not_numbered():
     question = "What colour is the car?\nA. red\nB. blue"
     assert options_in_question(question) == ["red", "blue"]
-    assert not options_are_numbered(question)
+    assert not question_options(question)[1]
 
 
 NUMBERED = "What colour is the car? (1) red (2) blue (3) green"

@@ -7,7 +7,7 @@ import pytest
 from test_answers_round10 import COLOURS, _table
 
 from epvlm.answers import options_in_question, parse_choice, reference_index, score_answer
-from eventsim.datasets.questions import answers_an_option, options_are_numbered
+from eventsim.datasets.questions import answers_an_option, question_options
 
 YES_NO = ["yes", "no"]
 
@@ -96,7 +96,7 @@ def test_numbered_steps_before_the_question_are_no_options():
         "How many cars are there?"
     )
     assert options_in_question(question) == []
-    assert not options_are_numbered(question)
+    assert not question_options(question)[1]
     assert not answers_an_option(question, "2")
     # scored free, as before round 11: "Two" is "2"
     assert score_answer("Two", "2", [], question).correct

@@ -32,20 +32,16 @@ def options_in_question(question: str) -> list[str]:
     """Options written into the question as lines ``A. text``, ``B. text``, ... (RealWorldQA's
     layout); empty when the lines are not a run of consecutive letters from A with at least two.
     Without lettered lines, options numbered from 1 after the question's text (see
-    `options_are_numbered`)."""
-    return _question_options(question)[0]
+    `question_options`)."""
+    return question_options(question)[0]
 
 
-def options_are_numbered(question: str) -> bool:
-    """Whether the options written into ``question`` are numbered, not lettered: lines ``1.
-    text``, ``1) text`` or ``(1) text`` running from 1 after some text of the question, or one
-    line of them (``What colour? (1) red (2) blue``, ``Options: 1. red 2. blue``). Their
-    number is their label as a letter is a lettered option's ("2" is the second)."""
-    return _question_options(question)[1]
-
-
-def _question_options(question: str) -> tuple[list[str], bool]:
-    """The options written into ``question`` and whether they are numbered."""
+def question_options(question: str) -> tuple[list[str], bool]:
+    """The options written into ``question`` (`options_in_question`'s) and whether they are
+    numbered, not lettered: lines ``1. text``, ``1) text`` or ``(1) text`` running from 1 after
+    some text of the question, or one line of them (``What colour? (1) red (2) blue``,
+    ``Options: 1. red 2. blue``). A numbered option's number is its label as a letter is a
+    lettered option's ("2" is the second). One read gives both, as scoring needs both."""
     found: list[str] = []
     for line in question.splitlines():
         m = _OPTION_LINE.match(line)
@@ -261,5 +257,5 @@ def answers_an_option(question: str, answer: str) -> bool:
     (``Right``) or its letter (``C``, ``C.)``; its number, ``2``, where the question numbers
     them): exactly when `epvlm.answers` scores the record
     as multiple-choice, so its label and its scoring agree."""
-    options, numbered = _question_options(question)
+    options, numbered = question_options(question)
     return reference_index(answer, options, numbered=numbered) is not None
