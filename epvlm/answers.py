@@ -4,13 +4,13 @@ Two modes:
 
 * **choice** (the sample has answer options, given as a list or written into the question as
   ``A. ...`` lines, as RealWorldQA does, or numbered there: ``1. ...`` lines, ``(1) red (2)
-  blue``, where an option's number, ``2``, names it as a letter does): the generation is parsed into one option. A bare
-  letter (``B``, ``(B)``, ``B.``), a letter with its text (``B. red``), a stated letter
-  (``The answer is B``, ``the answer is b``, ``It is B.``, ``\\boxed{B}``), an option's number
-  (``Option 2``, ``(2)``, ``the second option``, where no option's text is that number), the
-  option's text (``red``) or the option's text inside a sentence (``The object is red.``) all
-  count, also in Markdown emphasis (``**B**``), and so does the one Latin letter of an answer
-  in another script (``答案是B``), a Cyrillic or Greek capital drawn as an option letter
+  blue``, where an option's number, ``2``, names it as a letter does): the generation is parsed
+  into one option. A bare letter (``B``, ``(B)``, ``B.``), a letter with its text (``B. red``),
+  a stated letter (``The answer is B``, ``the answer is b``, ``It is B.``, ``\\boxed{B}``), an
+  option's number (``Option 2``, ``(2)``, ``the second option``, where no option's text is that
+  number), the option's text (``red``) or the option's text inside a sentence (``The object is
+  red.``) all count, also in Markdown emphasis (``**B**``), and so does the one Latin letter of
+  an answer in another script (``答案是B``), a Cyrillic or Greek capital drawn as an option letter
   (``В``, U+0412, where it stands as a letter of its own) and a letter that starts a numbered
   list's item (``1. B``). The last statement of the answer wins over options discussed before
   it (``Option A shows a cat, option B a dog. The answer is B.``), an explicit self-correction
@@ -21,10 +21,10 @@ Two modes:
   also round`` rejects nothing); case, punctuation, number words (``two`` is ``2``), trailing
   decimal zeros (``2.0``), thousands separators (``1,000``, ``1'000``, a no-break or thin
   space; not a plain space), Unicode forms (full-width digits and letters, decomposed accents)
-  and trailing special tokens do not matter. Unparseable text scores wrong, and so does text that names two options alike
-  (options ``2`` and ``two``, generation ``Two``), hedges between two (``blue or green``,
-  ``B or C``) or gives two (``A, C``, ``not only B but also C``); a reference answer that
-  names two options alike is scored free.
+  and trailing special tokens do not matter. Unparseable text scores wrong, and so does text
+  that names two options alike (options ``2`` and ``two``, generation ``Two``), hedges between
+  two (``blue or green``, ``B or C``) or gives two (``A, C``, ``not only B but also C``); a
+  reference answer that names two options alike is scored free.
 * **free** (open questions): normalised exact match and a looser *contains* rule (the
   normalised reference appears as whole words in the normalised generation); both are
   reported, exact match is the headline.
@@ -645,19 +645,7 @@ def _verdicts(text: str, options: Sequence[str]) -> tuple[int | None, str]:
         if index < 0 or (own and own in options):
             continue
         called_right = (said in _RIGHT_VERDICTS) != bool(m["not"])
-        if called_right or (
-            # an answer "no" that a verdict alone follows ("No - incorrect", "No: wrong") is
-            # the answer no with its reason, not the option "no" called wrong, where nothing
-            # after it names another option ("No - incorrect. Yes - correct." is a list on one
-            # line); "Yes - incorrect" says both and stays a verdict against yes, and so do
-            # "No is incorrect" and "B - incorrect" (B is "no"), which name the option
-            options[index] == "no"
-            and not m["letter"]
-            and not _IS_WAS.search(text, m.end("body"), m.start("word" if m["word"] else "mark"))
-            and len(verdicts) == 1
-            and not text[: m.start()].strip()
-            and all(i == index for *_, i in _mentions(normalize_text(text[m.end() :]), options))
-        ):
+        if called_right or _answer_no(m, text, options, index, alone=len(verdicts) == 1):
             right.add(index)
         else:
             kept.append(text[start : m.start()])
@@ -666,6 +654,24 @@ def _verdicts(text: str, options: Sequence[str]) -> tuple[int | None, str]:
     if right:
         return (right.pop() if len(right) == 1 else -1), text
     return None, "".join(kept)
+
+
+def _answer_no(
+    m: re.Match[str], text: str, options: Sequence[str], index: int, *, alone: bool
+) -> bool:
+    """Whether the verdict ``m`` on option ``index`` is the answer "no" with its reason ("No -
+    incorrect", "No: wrong"), not the option "no" called wrong: it starts ``text``, is the
+    verdict ``alone`` ("No - incorrect. Yes - correct." is a list on one line) and nothing
+    after it names another option. "Yes - incorrect" says both and stays a verdict against
+    yes, and so do "No is incorrect" and "B - incorrect" (B is "no"), which name the option."""
+    return (
+        options[index] == "no"
+        and not m["letter"]
+        and not _IS_WAS.search(text, m.end("body"), m.start("word" if m["word"] else "mark"))
+        and alone
+        and not text[: m.start()].strip()
+        and all(i == index for *_, i in _mentions(normalize_text(text[m.end() :]), options))
+    )
 
 
 def _unnumbered(text: str) -> str:
@@ -709,10 +715,17 @@ def _text_choice(text: str, options: Sequence[str]) -> int | None:
 # what follows it is the answer where it states one. Only such markers: "Actually" is read
 # as a statement (it may start a remark: "The answer is A. Actually, C is green too.")
 _CORRECTION = re.compile(
-    r"(?i:\b(?:correction\s*[:\-–—]|(?:(?:no|oh)\s*[,.!]?\s*wait\b[,.!:…–—]*|wait\b\s*[,.!:…–—]+)"
-    r"(?:\s*no\b[,.!:…–—]*)?|on\s+second\s+thoughts?\b[,:]?"
-    r"|let\s+me\s+correct\s+(?:that|myself)\b[,.!:]*))"
+    r"(?i:\b(?:"
+    r"correction\s*[:\-–—]"
+    # "No, wait", "Wait," or "Wait —", and a "no" after it ("Wait, no:"), which is no answer
+    r"|(?:(?:no|oh)\s*[,.!]?\s*wait\b[,.!:…–—]*|wait\b\s*[,.!:…–—]+)(?:\s*no\b[,.!:…–—]*)?"
+    r"|on\s+second\s+thoughts?\b[,:]?"
+    r"|let\s+me\s+correct\s+(?:that|myself)\b[,.!:]*"
+    r"))"
 )
+# the end of a correction's first clause: a sentence's, or a reason after a comma ("Wait, no:
+# C, because ..."), so that "C" is read alone
+_CLAUSE_END = re.compile(r"[.;!?\n](?!\w)|,\s*(?i:because|since|as)\b")
 
 
 def _correction(text: str, choices: Sequence[str], numbered: bool) -> int | None:
@@ -730,12 +743,10 @@ def _correction(text: str, choices: Sequence[str], numbered: bool) -> int | None
     options = [normalize_text(c) for c in choices]
     index = _final_statement(rest, options, numbered)
     if index is None:
-        clause = re.split(r"[.;!?\n](?!\w)|,\s*(?i:because|since|as)\b", rest.strip(), maxsplit=1)[
-            0
-        ]
-        index = _bare_letter(clause.strip(), len(choices))
+        clause = _CLAUSE_END.split(rest.strip(), maxsplit=1)[0].strip()
+        index = _bare_letter(clause, len(choices))
         if index is None and numbered:
-            index = _bare_number(clause.strip(), options)
+            index = _bare_number(clause, options)
         if index is None:
             said = normalize_text(clause, drop_articles=True)
             same = [i for i, opt in enumerate(options) if opt and said == opt]
@@ -762,21 +773,21 @@ def parse_choice(generation: str, choices: Sequence[str], *, numbered: bool = Fa
     only the answer is read, not the echoed question. Order: a letter alone (also in Markdown
     emphasis or quotes: "**B**", "`B`", '"B"'); the whole answer equal to an option's text (so
     "A. Lincoln" is that option, not option A); what an explicit self-correction states ("A.
-    Wait, no: C", "B. Correction: D", "red. On second thought, blue"); the last statement of the answer ("The answer is B", "the answer is b", "Answer: (C) blue",
-    "It is B.", "So B", "B is the correct answer", "The answer is dark red", "The answer is
-    option 2", "The answer is most likely B"), so that a final answer wins over options
-    discussed before it; after "So", "It is" or "I'd say" only a letter that ends its clause or
-    has a reason after it ("So B.", "It is B because ..."), not the subject of a sentence ("So
-    B and C are wrong", "I'd say A is less likely"), nor "B is right of the car"; the one option
-    a list of verdicts calls right ("A. red - incorrect\\nB. blue - correct"); a letter at the
-    start ("B. red"), as a numbered list's item ("1. B", not "1. A: red does not match"), after
-    "option" ("option B", "option #2", "the second option"), in round brackets, or the one Latin
-    letter of an answer in another script ("答案是B"); an option's text inside the answer (the
-    earliest mention; at the same place the longer option, so "dark red" wins over "red"; in
-    Chinese, Japanese or Thai text without spaces around it). A verdict that calls an option
-    wrong ("A. red - incorrect") is no mention of it for any of these; a "no" that starts the
-    answer and a verdict alone follows ("No - incorrect") is the answer no ("Yes - incorrect"
-    names none).
+    Wait, no: C", "B. Correction: D", "red. On second thought, blue"); the last statement of the
+    answer ("The answer is B", "the answer is b", "Answer: (C) blue", "It is B.", "So B", "B is
+    the correct answer", "The answer is dark red", "The answer is option 2", "The answer is most
+    likely B"), so that a final answer wins over options discussed before it; after "So", "It
+    is" or "I'd say" only a letter that ends its clause or has a reason after it ("So B.", "It
+    is B because ..."), not the subject of a sentence ("So B and C are wrong", "I'd say A is
+    less likely"), nor "B is right of the car"; the one option a list of verdicts calls right
+    ("A. red - incorrect\\nB. blue - correct"); a letter at the start ("B. red"), as a numbered
+    list's item ("1. B", not "1. A: red does not match"), after "option" ("option B", "option
+    #2", "the second option"), in round brackets, or the one Latin letter of an answer in
+    another script ("答案是B"); an option's text inside the answer (the earliest mention; at the
+    same place the longer option, so "dark red" wins over "red"; in Chinese, Japanese or Thai
+    text without spaces around it). A verdict that calls an option wrong ("A. red - incorrect")
+    is no mention of it for any of these; a "no" that starts the answer and a verdict alone
+    follows ("No - incorrect") is the answer no ("Yes - incorrect" names none).
 
     A letter "a" or "A" after "It is" or a lower-case "a" after "The answer is" is the letter
     only where it ends its sentence ("the answer is a." is A, "it is a red square" is no
