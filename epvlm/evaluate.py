@@ -6,7 +6,8 @@ pair answers every sample with greedy decoding in the checkpoint's prompt format
 (`epvlm.answers.score_answer`: the option a multiple-choice answer names, or normalised exact
 match for open questions), and the raw generation is kept beside the parsed answer. FLOPs
 come from the analytic model (`epvlm.flops.vlm_flops`) with each sample's actual kept image
-tokens, text tokens and generated tokens. Latency is wall time of the batched ``generate`` call divided by the batch size.
+tokens, text tokens and generated tokens. Latency is wall time of the batched ``generate``
+call divided by the batch size.
 
 The dense configuration is always evaluated (added when not requested) because every row
 reports its accuracy and FLOPs relative to dense. Every selector feeds the same number of
@@ -1042,10 +1043,10 @@ def evaluate_dataset(
     see `epvlm.processing.prompt_format`); generations are scored by
     `epvlm.answers.score_answer`; when at least `UNREADABLE_WARN_SHARE` of a configuration's
     answers (dense's, where dense ran) name no option or hold no text, an
-    `UnreadableAnswersWarning` says so once the results are in. Returns ``dict(rows=[...], samples=[...])``; with
-    ``out_dir`` also writes results.json (the rows), samples.jsonl, table.md and
-    accuracy_vs_flops.png there (refusing to replace an existing results.json unless
-    ``force``).
+    `UnreadableAnswersWarning` says so once the results are in. Returns ``dict(rows=[...],
+    samples=[...])``; with ``out_dir`` also writes results.json (the rows), samples.jsonl,
+    table.md and accuracy_vs_flops.png there (refusing to replace an existing results.json
+    unless ``force``).
 
     ``rule`` is the keep rule of ``event`` and ``edges`` (`epvlm.prior.select_blocks`). Under
     ``topk`` every selector keeps `epvlm.prior.keep_budget` tokens. Under ``quantile`` (the

@@ -32,16 +32,17 @@ matched by sample ``id``, so every comparison resamples questions, keeping each 
 outcomes together (`paired_bootstrap`), where at least `BOOTSTRAP_MIN_DIFFERING` questions were
 answered differently; on fewer (or when every question was, all one way) the bootstrap interval
 is too narrow or a single point, and the paired intervals are score intervals instead (made for
-few questions: coverage near 95 %, though not at every n), as is the ratio's where this configuration answered none right (every resample's
-ratio is 0) or dense so few that many resamples hold none of them (no ratio there);
-`paired_interval_method` says which from the counts in the row
-(`paired_intervals`).
+few questions: coverage near 95 %, though not at every n), as is the ratio's where this
+configuration answered none right (every resample's ratio is 0) or dense so few that many
+resamples hold none of them (no ratio there); `paired_interval_method` says which from the
+counts in the row (`paired_intervals`).
 ``aggregate`` compares ``event`` with every baseline the samples hold (`event_pairs`: `PAIRS` in
 order, center included). Each bootstrap seed derives from the comparison (the two
 configurations) and the set of questions it covers, so an interval depends neither on which
 other cells were computed nor on the cell it is shown in: a question type whose questions are
-all the detail questions gets the interval of those. An undefined value (a ratio to a dense accuracy of 0, the interval of no
-answers) is nan in the rows and null in results.json (`json_ready`).
+all the detail questions gets the interval of those. An undefined value (a ratio to a dense
+accuracy of 0, the interval of no answers) is nan in the rows and null in results.json
+(`json_ready`).
 
 `aggregate` counts how a row's answers were scored (``answer_modes``, ``unparsed``) where
 every record carries ``answer_mode``, as `epvlm.evaluate`'s and the demo's do;
