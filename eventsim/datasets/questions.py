@@ -255,7 +255,7 @@ def reference_index(answer: str, choices: Sequence[str], *, numbered: bool = Fal
 def answers_an_option(question: str, answer: str) -> bool:
     """Whether ``answer`` names one of the options written into ``question``, by its text
     (``Right``) or its letter (``C``, ``C.)``; its number, ``2``, where the question numbers
-    them): exactly when `epvlm.answers` scores the record
-    as multiple-choice, so its label and its scoring agree."""
+    them): exactly when `epvlm.answers` scores the record as multiple-choice, so its label and
+    its scoring agree."""
     options, numbered = question_options(question)
     return reference_index(answer, options, numbered=numbered) is not None
