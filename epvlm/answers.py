@@ -188,11 +188,18 @@ def _not_only(text: str, choices: Sequence[str]) -> str:
     return _NOT_ONLY.sub(said, text)
 
 
+# an option's label alone (a letter or a number), also as a Markdown list item ("- B"), quoted,
+# bracketed or ended by a CJK full stop ("B。")
+_ALONE = r"(?:[-*•]\s+)?[\"'“‘«]?[(\[]?\s*({})\s*[)\]]?[\"'”’»]?[.:。]?"
+_BARE_NUMBER = re.compile(_ALONE.format(r"\d{1,2}"))
+_BARE_LETTER = re.compile(_ALONE.format("[A-Za-z]"))
+
+
 def _bare_number(text: str, options: Sequence[str]) -> int | None:
     """Index of an answer that is an option's number alone (``2``, ``(2)``, ``2.``, ``"2"``)
     where the options are numbered, else None; None too where an option's text holds that
     number (among "1. 2 cars", "2. 3 cars", "2" is no label)."""
-    bare = re.fullmatch(r"(?:[-*•]\s+)?[\"'“‘«]?[(\[]?\s*(\d{1,2})\s*[)\]]?[\"'”’»]?[.:。]?", text)
+    bare = _BARE_NUMBER.fullmatch(text)
     if bare is None or not 1 <= int(bare[1]) <= len(options):
         return None
     if any(_contains_words(opt, str(int(bare[1]))) >= 0 for opt in options):
@@ -204,8 +211,7 @@ def _bare_letter(text: str, n: int) -> int | None:
     """Index of an answer that is an option letter alone (``B``, ``(b)``, ``B.``, ``"B"``)
     within the first ``n``, else None."""
     valid = LETTERS[:n]
-    # also as a Markdown list item ("- B") or ended by a CJK full stop ("B。")
-    bare = re.fullmatch(r"(?:[-*•]\s+)?[\"'“‘«]?[(\[]?\s*([A-Za-z])\s*[)\]]?[\"'”’»]?[.:。]?", text)
+    bare = _BARE_LETTER.fullmatch(text)
     if bare and bare.group(1).upper() in valid:
         return valid.index(bare.group(1).upper())
     return None
@@ -757,7 +763,9 @@ def _correction(text: str, choices: Sequence[str], numbered: bool) -> int | None
 # a generation in a question-and-answer layout, the question echoed ("Q: Is it moving? A: Yes",
 # "Question: ...\nAnswer: B"): the answer is what follows the first answer label, up to a next
 # question label (a model going on with questions of its own). "A:" answers a "Q:" only, so
-# that "Question: ...\nA: red\nB: blue\nAnswer: B" is B; the echoed question names no option
+# that "Question: ...\nA: red\nB: blue\nAnswer: B" is B; the echoed question names no option.
+# The answer label follows a space or the question's end ("?", ".", "!"): in "Q: the USA: A: no"
+# the "A:" of "USA:" is none
 _QA = re.compile(
     r"\A\s*(?:(?P<short>Q)|(?i:question))\s*[:：](?P<question>.*?)(?<![^\s?.!])"
     r"(?(short)(?:A|(?i:answer))|(?i:answer))\s*[:：]\s*"
