@@ -258,8 +258,8 @@ def test_pillow_reads_the_test_files_as_written():
 
 
 def test_epvlm_reads_grey_with_alpha_in_small_tiles_as_in_strips(tmp_path):
-    """epvlm's reader decodes the alpha from `_tiff_decoder_input`'s bytes: the same strips, so
-    a grey with alpha in 16x16 tiles is composited on white as in strips, not refused."""
+    """epvlm's reader decodes through eventsim's `decode_image`, which untiles the page first,
+    so a grey with alpha in 16x16 tiles is composited on white as in strips, not refused."""
     from epvlm.cli import _read_image
 
     stored = _samples((37, 21, 2))
