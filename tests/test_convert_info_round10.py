@@ -242,20 +242,20 @@ def test_info_never_takes_the_build_lock(tmp_path, capsys, monkeypatch):
 
 
 def _fake_proc(tmp_path: Path, monkeypatch, locks: str, mountinfo: str = "") -> None:
-    import eventsim.cli.info as info
+    import eventsim.datasets.loader as loader
 
     (tmp_path / "locks").write_text(locks)
     (tmp_path / "mountinfo").write_text(mountinfo)
-    monkeypatch.setattr(info, "_PROC_LOCKS", str(tmp_path / "locks"))
-    monkeypatch.setattr(info, "_MOUNTINFO", str(tmp_path / "mountinfo"))
+    monkeypatch.setattr(loader, "_PROC_LOCKS", str(tmp_path / "locks"))
+    monkeypatch.setattr(loader, "_MOUNTINFO", str(tmp_path / "mountinfo"))
 
 
 def test_info_without_proc_locks_says_running_or_stopped(tmp_path, capsys, monkeypatch):
     # no list of locks (macOS, BSD): the build's state cannot be told without taking its lock
-    import eventsim.cli.info as info
+    import eventsim.datasets.loader as loader
 
     folder = _unfinished(tmp_path)
-    monkeypatch.setattr(info, "_PROC_LOCKS", str(tmp_path / "no-such-file"))
+    monkeypatch.setattr(loader, "_PROC_LOCKS", str(tmp_path / "no-such-file"))
     rc, _, err = _run(capsys, "info", str(folder))
     assert rc != 0
     assert "is still running (wait for it to finish) or was interrupted or failed" in err

@@ -12,7 +12,7 @@ from eventsim.cli.common import (
     path_arg,
     show_progress,
 )
-from eventsim.errors import DatasetError, InputError
+from eventsim.errors import InputError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
 @cli_command(build_parser)
 def main(args: argparse.Namespace) -> int:
     from eventsim.datasets.inspection import verify_dataset
-    from eventsim.datasets.loader import dataset_of_file, dataset_root
+    from eventsim.datasets.loader import dataset_of_file, dataset_root, unfinished_builds_told
 
     root = dataset_root(args.dataset)
     if not root.exists():
@@ -49,16 +49,9 @@ def main(args: argparse.Namespace) -> int:
             f"{args.dataset!r} is a file, not a dataset folder; check an event file with "
             f"'eventsim info --check {args.dataset}'"
         )
-    try:
+    # the loader cannot tell a running build from a stopped one; who holds the build's lock
+    # can, as info says it
+    with unfinished_builds_told(root):
         report = verify_dataset(root, progress=show_progress(args.no_progress))
-    except DatasetError:
-        # the loader cannot tell a running build from a stopped one; who holds the build's
-        # lock can, as info says it
-        from eventsim.cli.info import unfinished_build
-
-        unfinished = unfinished_build(root)
-        if unfinished is None:
-            raise
-        raise DatasetError(unfinished) from None
     print(report.text())
     return 0 if report.ok else 1

@@ -267,6 +267,117 @@ def _unfinished(root: Path) -> str:
     )
 
 
+_PROC_LOCKS = "/proc/locks"
+_MOUNTINFO = "/proc/self/mountinfo"
+
+
+def _lock_holders(folder: Path) -> list[int] | None:
+    """The processes holding a flock on ``folder`` (0 for one whose pid is not known), from
+    Linux's /proc/locks; None where there is no such list. Read rather than the lock tried:
+    a build refuses to start while another process holds the lock (`eventsim.datasets.engine`),
+    so taking it to look, even for an instant, could refuse a build starting in that instant.
+    The list shows only this machine's processes (those of this pid namespace): a build on
+    another host sharing the folder is not in it."""
+    try:
+        st = folder.stat()
+        lines = Path(_PROC_LOCKS).read_text().splitlines()
+    except OSError:
+        return None
+    # the list names a file by its file system's device, which stat gives for most file
+    # systems; btrfs's stat gives the subvolume's instead, the mount table the file system's
+    devices = {(os.major(st.st_dev), os.minor(st.st_dev)), *_mount_devices(folder)}
+    holders = []
+    for line in lines:
+        # "1: FLOCK  ADVISORY  WRITE 1234 fe:00:5678 0 EOF"; a process waiting for a lock is
+        # listed as "1: -> FLOCK ..." under its holder
+        fields = line.split()
+        if len(fields) < 6 or fields[1] != "FLOCK":
+            continue
+        where = fields[5].split(":")
+        try:
+            device, inode = (int(where[0], 16), int(where[1], 16)), int(where[2])
+            pid = int(fields[4])
+        except (ValueError, IndexError):
+            continue
+        if inode == st.st_ino and device in devices:
+            holders.append(max(pid, 0))
+    return holders
+
+
+def _mount_devices(folder: Path) -> set[tuple[int, int]]:
+    """The devices (major, minor) of the file systems mounted where ``folder`` is, from
+    /proc/self/mountinfo (empty where there is none)."""
+    try:
+        lines = Path(_MOUNTINFO).read_text().splitlines()
+        real = os.path.realpath(folder)
+    except OSError:
+        return set()
+    best = -1
+    devices: set[tuple[int, int]] = set()
+    for line in lines:
+        # "36 35 98:0 /mnt1 /mnt/parent rw,noatime ..."; the mount point escapes a space as
+        # \040, a tab, newline and backslash alike
+        fields = line.split()
+        if len(fields) < 5:
+            continue
+        point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), fields[4])
+        if not (real == point or real.startswith(point.rstrip("/") + "/")):
+            continue
+        try:
+            major, minor = (int(v) for v in fields[2].split(":"))
+        except ValueError:
+            continue
+        if len(point) > best:
+            best, devices = len(point), set()
+        if len(point) == best:
+            devices.add((major, minor))
+    return devices
+
+
+def unfinished_build(path: Path) -> str | None:
+    """For a folder `read_manifest` refused: whether the build into it (or into the folder
+    above, for its shards/) is running or was stopped, told by who holds the build's lock
+    (`_lock_holders`); None where that is not the question (not a build's folder) or cannot be
+    told (no /proc/locks)."""
+    for folder in (path, path.parent):
+        if (folder / "dataset.json").is_file():
+            return None
+        started = (folder / ".build-state.json").is_file()
+        holders = _lock_holders(folder) if started or folder == path else None
+        if holders is None or not (holders or started):
+            continue
+        inside = "" if folder == path else f"{str(path)!r} is a folder inside "
+        if holders:
+            pids = [pid for pid in holders if pid]
+            by = f" (pid {pids[0]})" if len(pids) == 1 else ""
+            return (
+                f"{inside}{str(folder)!r}: unfinished build: an 'eventsim build' into this "
+                f"folder is running{by}; wait for it to finish"
+            )
+        return (
+            f"{inside}{str(folder)!r}: unfinished build: the 'eventsim build' into this folder "
+            "was interrupted or failed (no process on this machine holds its lock); rerun the "
+            "same command to resume"
+        )
+    return None
+
+
+@contextlib.contextmanager
+def unfinished_builds_told(path: Path) -> Iterator[None]:
+    """Around reading the dataset ``path`` (``eventsim info``, ``eventsim verify``): a
+    `DatasetError` becomes `unfinished_build`'s running-or-stopped where it can tell, and is
+    raised as it was otherwise. Not in `read_manifest` itself: its callers are readers, which
+    it tells "running or stopped" (`_unfinished`) rather than a lock's absence (nor do a build
+    on a file system without locks, or on another host, show in this machine's list)."""
+    try:
+        yield
+    except DatasetError:
+        unfinished = unfinished_build(path)
+        if unfinished is None:
+            raise
+        raise DatasetError(unfinished) from None
+
+
 def _check_format_version(version: Any, path: Path) -> None:
     """Refuse a dataset whose format version this eventsim does not read (`version_problem`);
     a version that is not a string is `_check_manifest`'s to report."""
