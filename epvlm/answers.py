@@ -60,6 +60,7 @@ __all__ = [
     "format_options",
     "letter_of",
     "normalize_text",
+    "option_label",
     "options_in_question",
     "parse_choice",
     "question_options",
@@ -80,6 +81,13 @@ def letter_of(index: int) -> str:
     if not 0 <= index < len(LETTERS):
         raise ValueError(f"option index {index} is outside 0..{len(LETTERS) - 1}")
     return LETTERS[index]
+
+
+def option_label(index: int, numbered: bool = False) -> str:
+    """The label a question gives its option of 0-based ``index``: its letter, or its number
+    ("2") where the question numbers its options (`question_options`), so that a reader of
+    the results finds the label the question showed."""
+    return str(index + 1) if numbered else letter_of(index)
 
 
 def format_options(choices: Sequence[str]) -> str:
@@ -861,9 +869,10 @@ def parse_choice(generation: str, choices: Sequence[str], *, numbered: bool = Fa
 
 @dataclass(frozen=True)
 class ScoredAnswer:
-    """One scored generation. ``parsed`` is the option letter (choice mode, None when the
-    text names no option) or the normalised text (free mode); ``prediction`` is the option's
-    text or the cleaned generation."""
+    """One scored generation. ``parsed`` is the option's label (choice mode: its letter, or
+    its number where the question numbers its options; None when the text names no option) or
+    the normalised text (free mode); ``prediction`` is the option's text or the cleaned
+    generation."""
 
     mode: str
     raw: str
@@ -893,7 +902,7 @@ def score_answer(
             mode="choice",
             raw=generation,
             prediction=options[index] if index is not None else clean_generation(generation),
-            parsed=letter_of(index) if index is not None else None,
+            parsed=option_label(index, numbered) if index is not None else None,
             correct=ok,
             exact_match=ok,
             contains=ok,

@@ -620,12 +620,7 @@ def run_main(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
     _check_prompt_format(args.model, args.prompt_format)
-    from epvlm.answers import (
-        clean_generation,
-        letter_of,
-        parse_choice,
-        question_options,
-    )
+    from epvlm.answers import clean_generation, option_label, parse_choice, question_options
     from epvlm.evaluate import answer_selections, load_model, selection_flops
     from epvlm.flops import vlm_flops
     from epvlm.prior import Selector, select_blocks
@@ -698,7 +693,7 @@ def run_main(args: argparse.Namespace) -> int:
         _write_overlay(overlay_path, patch_grid_overlay(sel.image, scores, sel.mask, legend=legend))
     result = {
         "answer": options[index] if index is not None else clean_generation(cnt["raw"]),
-        "parsed": letter_of(index) if index is not None else None,
+        "parsed": option_label(index, numbered) if index is not None else None,
         "raw_output": cnt["raw"],
         "prompt_format": fmt,
         "event_window_us": list(window) if window is not None else None,

@@ -168,20 +168,20 @@ NUMBERED = "What colour is the car? (1) red (2) blue (3) green"
 @pytest.mark.parametrize(
     ("generation", "expected"),
     [
-        ("2", "B"),
-        ("(2)", "B"),
-        ("2.", "B"),
-        ("**2**", "B"),
-        ("option 2", "B"),
-        ("The answer is 2.", "B"),
-        ("Answer: 2", "B"),
-        ("2 is the correct answer.", "B"),
-        ("So 2.", "B"),
-        ("2. blue", "B"),
-        ("blue", "B"),
-        ("B", "B"),
-        ("1. Wait, no: 2", "B"),
-        ("Q: What colour is the car? A: 2", "B"),
+        ("2", "2"),
+        ("(2)", "2"),
+        ("2.", "2"),
+        ("**2**", "2"),
+        ("option 2", "2"),
+        ("The answer is 2.", "2"),
+        ("Answer: 2", "2"),
+        ("2 is the correct answer.", "2"),
+        ("So 2.", "2"),
+        ("2. blue", "2"),
+        ("blue", "2"),
+        ("B", "2"),
+        ("1. Wait, no: 2", "2"),
+        ("Q: What colour is the car? A: 2", "2"),
         # no option's number, or two
         ("4", None),
         ("The answer is 2 or 3", None),
@@ -210,7 +210,7 @@ def test_options_that_are_numbers_are_read_by_their_text():
     lettered option's text does over its letter."""
     question = "How many cars are there?\n1. 2\n2. 3\n3. 4"
     assert options_in_question(question) == ["2", "3", "4"]
-    assert score_answer("3", "3", [], question).parsed == "B"
+    assert score_answer("3", "3", [], question).parsed == "2"
     assert score_answer("4", "4", [], question).correct
     # a reference whose text is one option and whose number another names none
     assert reference_index("(2)", ["2", "3", "4"], numbered=True) is None

@@ -1,5 +1,6 @@
 """`epvlm run` with options numbered in the question: the model's bare "2" names the second, as
-`epvlm eval` scores it (`score_answer` turns numbered mode on for such questions)."""
+`epvlm eval` scores it (`score_answer` turns numbered mode on for such questions), and the
+option is given by its number, the label the question showed ("option 2", not "option B")."""
 
 from __future__ import annotations
 
@@ -37,4 +38,4 @@ def test_run_reads_a_number_as_the_numbered_option(tmp_path, says_two, capsys):
     ]  # fmt: skip
     assert main(argv) == 0
     result = json.loads(capsys.readouterr().out)
-    assert (result["answer"], result["parsed"]) == ("red", "B")
+    assert (result["answer"], result["parsed"]) == ("red", "2")
