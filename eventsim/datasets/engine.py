@@ -218,7 +218,7 @@ def build_dataset(
         try:
             summary = _build(
                 recipe, out, tasks, limit, force, workers, executor, scheduler, free, progress,
-                t_start, finished, limit if cut else None,
+                t_start, finished, limit if cut else None, locked,
             )  # fmt: skip
         except KeyboardInterrupt:
             raise BuildInterrupted(_count_kept(tasks, finished, _read_inputs(out))) from None
@@ -272,12 +272,14 @@ def _build(
     t_start: float,
     finished: set[str],
     recorded_limit: int | None,
+    locked: bool,
 ) -> BuildSummary:
     """Build ``tasks`` into ``out``; ``finished`` gets the path of each shard as it is known
     to be finished (reused or built). ``recorded_limit``: the ``limit`` the manifest records,
     None where it left no sample out (the dataset is then the one a build without it makes,
-    byte for byte, and says so)."""
-    recorded, extends = _prepare_output(out, recipe, tasks, limit, force)
+    byte for byte, and says so). ``locked``: whether the build holds the folder's lock
+    (`_write_state`)."""
+    recorded, extends = _prepare_output(out, recipe, tasks, limit, force, locked)
     # None: a build begun before inputs were recorded, resumed as it was, unchecked
     logged = _read_inputs(out)
     results: dict[tuple[str, int], dict[str, Any]] = {}
@@ -340,7 +342,7 @@ def _build(
         # nothing is refused now: the finished dataset becomes an unfinished build of the
         # larger one, as a Ctrl-C from here on leaves it (its last shard may be replaced, and
         # its manifest would list the old one)
-        _write_state(out, recipe)
+        _write_state(out, recipe, locked)
         (out / "dataset.json").unlink()
         notes.append(extends)
     if logged is not None:
@@ -430,7 +432,7 @@ def _build_lock(out: Path) -> Iterator[bool]:
 
 
 def _prepare_output(
-    out: Path, recipe: Recipe, tasks: list[ShardTask], limit: int | None, force: bool
+    out: Path, recipe: Recipe, tasks: list[ShardTask], limit: int | None, force: bool, locked: bool
 ) -> tuple[dict[str, str], str]:
     """Make ``out`` ready for this build; returns the sha256 of each shard (by file name) of
     the finished dataset it finishes again or extends, {} for any other build, and when it
@@ -450,7 +452,7 @@ def _prepare_output(
         # file would be left in it by a build stopped before `_finalise` removes it. One it
         # extends keeps its manifest until nothing is refused (`_build`)
         return recorded, extends
-    _write_state(out, recipe)
+    _write_state(out, recipe, locked)
     if not (out / INPUTS_FILE).exists() and not any((out / "shards").glob("*.h5")):
         # after the state file: a folder is never left holding only this log. Not only when
         # the folder was empty: a build stopped between the two files has no shard to check
@@ -458,9 +460,10 @@ def _prepare_output(
     return recorded, extends
 
 
-def _write_state(out: Path, recipe: Recipe) -> None:
-    """The state file of an unfinished build of ``recipe`` in ``out``."""
-    state = {
+def _write_state(out: Path, recipe: Recipe, locked: bool) -> None:
+    """The state file of an unfinished build of ``recipe`` in ``out``; ``locked``: whether the
+    build holds the folder's lock."""
+    state: dict[str, Any] = {
         "fingerprint": recipe.fingerprint,
         "recipe": recipe.to_dict(),
         "split_files": recipe.split_file_hashes,
@@ -468,6 +471,10 @@ def _write_state(out: Path, recipe: Recipe) -> None:
         "eventsim": __version__,
         "locations": recipe.locations,
     }
+    if not locked:
+        # no lock to read (`eventsim.datasets.loader.unfinished_build`): eventsim info cannot
+        # tell this build running from stopped, and must not send anyone to start a second one
+        state["unlocked"] = True
     publish_text(out / STATE_FILE, json.dumps(state, sort_keys=True, indent=1) + "\n")
 
 

@@ -337,14 +337,15 @@ def _mount_devices(folder: Path) -> set[tuple[int, int]]:
 def unfinished_build(path: Path) -> str | None:
     """For a folder `read_manifest` refused: whether the build into it (or into the folder
     above, for its shards/) is running or was stopped, told by who holds the build's lock
-    (`_lock_holders`); None where that is not the question (not a build's folder) or cannot be
-    told (no /proc/locks)."""
+    (`_lock_holders`), or neither where its state file says it could not lock the folder;
+    None where that is not the question (not a build's folder) or cannot be told (no
+    /proc/locks)."""
     for folder in (path, path.parent):
         if (folder / "dataset.json").is_file():
             return None
         started = (folder / ".build-state.json").is_file()
         holders = _lock_holders(folder) if started or folder == path else None
-        if holders is None or not (holders or started):
+        if not (holders or started):
             continue
         inside = "" if folder == path else f"{str(path)!r} is a folder inside "
         if holders:
@@ -354,12 +355,34 @@ def unfinished_build(path: Path) -> str | None:
                 f"{inside}{str(folder)!r}: unfinished build: an 'eventsim build' into this "
                 f"folder is running{by}; wait for it to finish"
             )
+        if started and _built_unlocked(folder):
+            # no holder says nothing of a build that could not lock: "interrupted, rerun" sent
+            # its user to start a second build into the folder beside it, which nothing refuses
+            return (
+                f"{inside}{str(folder)!r}: unfinished build: the 'eventsim build' into this "
+                "folder is still running or was interrupted or failed (it could not lock the "
+                "folder, so eventsim cannot tell which); if no build into it is running, on "
+                "this machine or another sharing the folder, rerun the same command to resume"
+            )
+        if holders is None:
+            continue
         return (
             f"{inside}{str(folder)!r}: unfinished build: the 'eventsim build' into this folder "
             "was interrupted or failed (no process on this machine holds its lock); rerun the "
-            "same command to resume"
+            "same command to resume, unless a build on another machine sharing the folder is "
+            "still at work (this machine's list of locks does not show it)"
         )
     return None
+
+
+def _built_unlocked(folder: Path) -> bool:
+    """Whether the state file of the build in ``folder`` says it builds without the folder's
+    lock (`eventsim.datasets.engine._write_state`); False where it cannot be read."""
+    try:
+        state = json.loads((folder / ".build-state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(state, dict) and state.get("unlocked") is True
 
 
 @contextlib.contextmanager
