@@ -17,7 +17,7 @@ from typing import Literal
 
 import numpy as np
 
-from eventsim.errors import InvalidEventsError, ParameterError
+from eventsim.errors import ArgumentValueError, InvalidEventsError, ParameterError, shown_value
 
 EVENT_DTYPE = np.dtype([("x", np.int16), ("y", np.int16), ("t", np.int64), ("p", np.int8)])
 
@@ -467,7 +467,20 @@ def concat_events(chunks: Iterable[np.ndarray]) -> np.ndarray:
 def slice_time(
     events: np.ndarray, t_start_us: int | None = None, t_end_us: int | None = None
 ) -> np.ndarray:
-    """Events with ``t_start_us <= t < t_end_us`` from a time-sorted array (a view, no copy)."""
+    """Events with ``t_start_us <= t < t_end_us`` from a time-sorted array (a view, no copy).
+
+    An end before the start raises `ArgumentValueError`, as the readers' ``read`` does; equal
+    bounds give an empty window."""
+    # it returned nothing for swapped or mistyped bounds, without a word
+    if t_start_us is not None and t_end_us is not None and t_end_us < t_start_us:
+        start = t_start_us.item() if isinstance(t_start_us, np.generic) else t_start_us
+        end = t_end_us.item() if isinstance(t_end_us, np.generic) else t_end_us
+        raise ArgumentValueError(
+            "t_end_us",
+            end,
+            f" is before t_start_us={shown_value(start)}; expected an end at or after the "
+            "start (equal bounds give an empty window)",
+        )
     t = events["t"]
     lo = 0 if t_start_us is None else int(np.searchsorted(t, t_start_us, side="left"))
     hi = len(events) if t_end_us is None else int(np.searchsorted(t, t_end_us, side="left"))
