@@ -181,6 +181,18 @@ def render_heatmap(
     ``log_scale`` the level is log(1 + c) / log(1 + max_count), which keeps slow edges visible
     next to busy texture; otherwise c / max_count."""
     counts = np.asarray(counts, dtype=np.float64)
+    if counts.ndim != 2:
+        # OpenCV's colormap raised its own cv2.error for a (2, H, W) per-polarity map
+        raise ParameterError(f"counts have shape {counts.shape}; expected (H, W)")
+    # NaN and negative counts were coloured as zero without a word
+    bad = ~(np.isfinite(counts) & (counts >= 0))
+    if bad.any():
+        n_bad = int(np.count_nonzero(bad))
+        y, x = (int(v) for v in np.argwhere(bad)[0])
+        raise ParameterError(
+            f"counts hold {n_bad:,} value(s) that are NaN, infinite or negative, the first "
+            f"{counts[y, x]} at (y={y}, x={x}); expected finite counts >= 0"
+        )
     if max_count is None:
         max_count = count_full_scale(counts)
     if max_count <= 0:
