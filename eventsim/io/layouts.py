@@ -38,7 +38,7 @@ from eventsim.events import (
     seconds_to_us,
 )
 from eventsim.io.formats import EVT_VERSION_LAYOUTS
-from eventsim.io.hdf5 import EventReader, _iter_windows, open_hdf5
+from eventsim.io.hdf5 import EventColumns, EventReader, _iter_windows, open_hdf5
 from eventsim.io.hdf5_reader import time_bounds
 from eventsim.io.reader import EventFileReader
 
@@ -187,6 +187,18 @@ class ArrayReader:
         a = 0 if t0 is None else int(np.searchsorted(t, t0))
         b = len(t) if t1 is None else int(np.searchsorted(t, t1))
         return self._ev[a : max(a, b)].copy()
+
+    def read_columns(
+        self, t_start_us: int | None = None, t_end_us: int | None = None
+    ) -> EventColumns:
+        """Events with ``t_start_us <= t < t_end_us`` as four arrays, as
+        `EventReader.read_columns` returns them (new contiguous arrays; empty when none)."""
+        t = self._ev["t"]
+        t0, t1 = time_bounds(t_start_us, t_end_us)
+        a = 0 if t0 is None else int(np.searchsorted(t, t0))
+        b = len(t) if t1 is None else max(a, int(np.searchsorted(t, t1)))
+        part = self._ev[a:b]
+        return EventColumns(*(part[name].astype(EVENT_DTYPE[name]) for name in "xytp"))
 
     def iter_windows(
         self, window_us: int, t_start_us: int | None = None, t_end_us: int | None = None

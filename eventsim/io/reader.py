@@ -3,7 +3,8 @@
 `EventReader` (lazy, indexed HDF5) and `ArrayReader` (events in memory, for the other
 layouts) both satisfy it without inheriting from it, so code written against it works on any
 supported file; ``isinstance(reader, EventFileReader)`` tells whether an object has all of it.
-What only the HDF5 reader offers (``read_columns``, ``read`` into a reused buffer) needs an
+Every reader has ``read_columns`` (four column arrays, for numeric work). What only the HDF5
+reader offers (``read_index_columns``, ``read`` into a reused buffer) needs an
 ``isinstance(reader, EventReader)`` check first.
 """
 
@@ -11,9 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from eventsim.io.hdf5_reader import EventColumns
 
 __all__ = ["EventFileReader"]
 
@@ -110,6 +114,12 @@ class EventFileReader(Protocol):
     def read(self, t_start_us: int | None = None, t_end_us: int | None = None) -> np.ndarray:
         """Events with ``t_start_us <= t < t_end_us`` (None means open-ended). Equal bounds
         read no events; an end before the start raises `ArgumentValueError`."""
+
+    def read_columns(
+        self, t_start_us: int | None = None, t_end_us: int | None = None
+    ) -> EventColumns:
+        """The events `read` returns, as four new arrays ``x``, ``y`` int16, ``t`` int64,
+        ``p`` int8 (`EventColumns`; empty arrays when none): no 13-byte records are packed."""
 
     def iter_windows(
         self, window_us: int, t_start_us: int | None = None, t_end_us: int | None = None
