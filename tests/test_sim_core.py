@@ -251,7 +251,7 @@ def test_no_events_is_an_empty_array_never_none():
     ("frames", "ts", "match"),
     [
         (np.zeros((2, 3, 5), np.uint8), [0, 1], "shape"),
-        (np.zeros((2, 3, 4), np.int32), [0, 1], "dtype"),
+        (np.zeros((2, 3, 4), np.bool_), [0, 1], "dtype"),
         (np.full((2, 3, 4), np.nan), [0, 1], "NaN"),
         (np.full((2, 3, 4), -1.0), [0, 1], "negative"),
         (np.zeros((2, 3, 4), np.uint8), [5, 5], "increase"),

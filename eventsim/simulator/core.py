@@ -420,25 +420,34 @@ class EventSimulator:
     def _check(self, frames: Any, timestamps_us: Any) -> tuple[np.ndarray, np.ndarray]:
         width, height = self.sensor_size
         if not isinstance(frames, np.ndarray):
-            raise InputError(f"frames must be a numpy array, got {type(frames).__name__}")
-        if frames.ndim == 4 and frames.shape[-1] == 1:
-            frames = frames[..., 0]
+            try:
+                frames = np.asarray(frames)
+            except (TypeError, ValueError) as exc:
+                raise InputError(
+                    f"frames ({type(frames).__name__}) do not make one numpy array: {exc}"
+                ) from None
+        if not (frames.ndim == 3 or (frames.ndim == 4 and frames.shape[3] in (1, 3, 4))):
+            raise InputError(
+                f"frames have shape {frames.shape}; expected [T,{height},{width}] (grey), "
+                f"[T,{height},{width},3] (RGB) or [T,{height},{width},4] (RGBA) for sensor size "
+                f"{width}x{height}"
+            )
+        if frames.shape[1:3] != (height, width):
+            raise InputError(
+                f"frames are {frames.shape[2]}x{frames.shape[1]} (shape {frames.shape}); the "
+                f"sensor is {width}x{height}: resize them to it (eventsim.simulator.sources."
+                "fit_frame), or use simulate_frames(..., sensor_size=...) or ArraySource(..., "
+                "sensor_size=...), which fit frames to the sensor"
+            )
+        user_float = frames.dtype.kind == "f"
         if not (
-            (frames.ndim == 3 and frames.shape[1:] == (height, width))
-            or (frames.ndim == 4 and frames.shape[1:] == (height, width, 3))
+            frames.dtype in (np.uint8, np.float32, np.float64) and frames.shape[3:] in ((), (3,))
         ):
-            raise InputError(
-                f"frames have shape {frames.shape}; expected [T,{height},{width}] or "
-                f"[T,{height},{width},3] for sensor size {width}x{height}"
-            )
-        if frames.dtype != np.uint8 and not np.issubdtype(frames.dtype, np.floating):
-            raise InputError(
-                f"frames have dtype {frames.dtype}; expected uint8 or float (HDR intensity in DN)"
-            )
-        if not frames.dtype.isnative:
-            # torch takes native byte order only (big-endian arrays from FITS or HDF5 files
-            # raised its ValueError)
-            frames = frames.astype(frames.dtype.newbyteorder("="))
+            # the inputs that need no conversion skip the import of OpenCV with the sources
+            from eventsim.simulator.sources import _array_frames, _check_frame_dtype
+
+            _check_frame_dtype(frames.dtype, "frames have")
+            frames = _array_frames(frames)
         ts = np.asarray(timestamps_us)
         if ts.dtype == np.bool_ or not (
             np.issubdtype(ts.dtype, np.integer) or np.issubdtype(ts.dtype, np.floating)
@@ -478,7 +487,7 @@ class EventSimulator:
                 raise InputError(f"frame {i} holds NaN or infinite intensities")
             if frames.min() < 0:
                 raise InputError("frames hold negative intensities; expected values >= 0 (DN)")
-            if not self._scale_checked:
+            if user_float and not self._scale_checked:
                 # 0..1 floats (torchvision's and skimage's convention) would run as a very dark
                 # scene: every log change compressed by log_eps, fewer events and no error
                 self._scale_checked = True

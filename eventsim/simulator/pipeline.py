@@ -553,7 +553,18 @@ def simulate_frames(
     sensor_size: tuple[int, int] | None = None,
     device: str = "cpu",
 ) -> np.ndarray:
-    """Events of an in-memory clip ``[T,H,W(,3)]`` with int64 µs timestamps."""
+    """Events (``EVENT_DTYPE``, time-sorted) of an in-memory clip with one timestamp a frame
+    in µs (integers, or floats rounded to whole µs; strictly increasing).
+
+    ``frames`` (an array, or a list of frames) are ``[T,H,W]`` grey, ``[T,H,W,3]`` RGB or
+    ``[T,H,W,4]`` RGBA, whose straight alpha (opaque at 255, 65535 for uint16) blends them onto
+    white. Their values are intensities in DN, 0..255 nominal: uint8, float (above 255 is HDR;
+    multiply 0..1 floats by 255), other integer types as they are, and uint16 as 16-bit images
+    (65535 = white, read as value / 257). ``params=None`` runs ``DVSParams()``, the noise-free
+    ``ideal`` preset. ``sensor_size`` (W, H) fits the frames to that sensor (scaled to cover it
+    and centre-cropped); None keeps their own size. Without upsampling the events are exactly
+    those of an ``EventSimulator(params, sensor_size, seed=seed)`` fed the frames in chunks of
+    any size (`EventSimulator.step` takes the same frames, at the sensor's size)."""
     src = ArraySource(frames, timestamps_us, sensor_size=sensor_size)
     result = simulate(src, params, seed=seed, upsample=upsample, device=device)
     assert result.events is not None  # no ``out``: the events stay in memory

@@ -1957,7 +1957,8 @@ def composite_on_white(colour: np.ndarray, alpha: np.ndarray) -> np.ndarray:
         opacity = high.astype(np.float64) / 255.0
     else:
         opacity = np.clip(alpha.astype(np.float64), 0.0, 1.0)
-    a = opacity[..., None] if colour.ndim == 3 else opacity
+    # colour with a channel axis, of one image or of a stack of frames
+    a = opacity[..., None] if colour.ndim > alpha.ndim else opacity
     if not np.issubdtype(colour.dtype, np.integer):
         return (a * colour + (1.0 - a)).astype(colour.dtype)
     levels = np.iinfo(colour.dtype)
@@ -2103,19 +2104,27 @@ class ArraySource:
 
 
 def _array_frame(frame: np.ndarray) -> np.ndarray:
-    """One frame of an `ArraySource` as the simulator takes it: grey or RGB, uint8 or float
-    DN (16-bit frames as 16-bit image files are read), alpha blended onto white."""
-    if frame.ndim == 3 and frame.shape[2] == 4:
-        frame = _array_on_white(frame)
-    if frame.ndim == 3:
-        frame = frame[..., 0] if frame.shape[2] == 1 else frame[..., :3]
-    if frame.dtype.kind == "u" and frame.dtype.itemsize == 2:
+    """One frame of an `ArraySource` as the simulator takes it (`_array_frames`)."""
+    return _array_frames(frame[None])[0]
+
+
+def _array_frames(frames: np.ndarray) -> np.ndarray:
+    """Frames ``[T,H,W]`` / ``[T,H,W,C]`` (C of 1, 3 or 4) of `ArraySource`'s units as the
+    simulator takes them: grey or RGB, uint8 or float DN (16-bit frames as 16-bit image files
+    are read), alpha blended onto white. Native uint8, float32 and float64 grey or RGB come
+    back as they are, not copied. `ArraySource` and `EventSimulator.step` both use it, so a
+    clip fed to the simulator in chunks gives the events of `simulate_frames`."""
+    if frames.ndim == 4 and frames.shape[3] == 4:
+        frames = _array_on_white(frames)
+    if frames.ndim == 4:
+        frames = frames[..., 0] if frames.shape[3] == 1 else frames[..., :3]
+    if frames.dtype.kind == "u" and frames.dtype.itemsize == 2:
         # either byte order: a big-endian '>u2' array is not equal to np.uint16
-        return frame / 257.0
-    if frame.dtype not in (np.uint8, np.float32, np.float64):
+        return frames / 257.0
+    if frames.dtype not in (np.uint8, np.float32, np.float64):
         # other integers are DN; OpenCV's resize takes neither float16 nor long double
-        return frame.astype(np.float64)
-    return frame
+        return frames.astype(np.float64)
+    return frames
 
 
 def _array_on_white(frame: np.ndarray) -> np.ndarray:
