@@ -342,12 +342,18 @@ def stored_window_ms(
             else f"the {held_ms:g} ms of events sample {rec['id']!r} of {str(dataset)!r} stores "
             f"before its frame (the dataset's window is {dataset_window_us / 1000:g} ms)"
         )
-        raise ParameterError(
-            f"event window {asked:g} ms is longer than {where}; rebuild the dataset with "
-            f"[events] window_ms >= {asked:g} for a {asked:g} ms window, or ask for "
-            f"{held_ms:g} ms or less"
-        )
+        raise _window_too_long(asked, held_ms, where)
     return asked
+
+
+def _window_too_long(asked_ms: float, held_ms: float, where: str) -> ParameterError:
+    """The refusal of an event window longer than the events stored (``where``: the
+    ``held_ms`` of events which sample or dataset stores)."""
+    return ParameterError(
+        f"event window {asked_ms:g} ms is longer than {where}; rebuild the dataset with "
+        f"[events] window_ms >= {asked_ms:g} for a {asked_ms:g} ms window, or ask for "
+        f"{held_ms:g} ms or less"
+    )
 
 
 # relative aspect-ratio difference still treated as the same field of view (sensor sizes such
@@ -458,6 +464,16 @@ def _selection_inputs(
         # as without window_ms)
         if stored is not None and int(stored[1]) == end and window[0] == int(stored[0]) + 1:
             window = (int(stored[0]), window[1])
+        elif stored is not None and window[0] < int(stored[0]):
+            # the events before the stored window were never simulated: the selection was
+            # silently one over the shorter window (`stored_window_ms` refuses it for a dataset)
+            held_ms = (end - int(stored[0])) / 1000
+            name = f"sample {sample['id']!r}" if sample.get("id") is not None else "the sample"
+            raise _window_too_long(
+                float(window_ms),
+                held_ms,
+                f"the {held_ms:g} ms of events {name} stores before its frame",
+            )
     sensor = check_sensor_size(meta.get("sensor_size") or (width, height), height, width)
     return grid_for_size(proc, height, width), sensor, window
 
@@ -568,6 +584,7 @@ def answer_selections(
 
     from epvlm.processing import IMAGE_TOKEN, encode_batch, prompt_format
 
+    _check_choice_lists(choices)
     fmt = prompt_format(proc, prompt)
     batch = encode_batch(
         proc,
@@ -631,6 +648,23 @@ def answer_selections(
             }
         )
     return texts, details, seconds
+
+
+def _check_choice_lists(choices: Sequence[Sequence[str]]) -> None:
+    """Refuse choice lists that are not one list of option strings per question (an open
+    question has an empty one): None stopped the batch with a bare TypeError, and a string
+    would have been asked as one option per character."""
+    if isinstance(choices, (str, bytes)) or not isinstance(choices, (Sequence, np.ndarray)):
+        raise ParameterError(
+            f"choices {choices!r} is not a sequence of choice lists; expected one list of "
+            "option strings per question ([] for an open question)"
+        )
+    for i, cs in enumerate(choices):
+        if isinstance(cs, (str, bytes)) or not isinstance(cs, (Sequence, np.ndarray)):
+            raise ParameterError(
+                f"choices[{i}] is {cs!r}; expected a list of option strings ([] for an open "
+                "question)"
+            )
 
 
 def _penalty_note(model) -> str:

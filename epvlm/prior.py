@@ -97,9 +97,17 @@ def check_keep(keep: float) -> float:
 
 
 def keep_budget(n_tokens: int, keep: float) -> int:
-    """Tokens kept at fraction ``keep`` of ``n_tokens``: round half up, at least one."""
+    """Tokens kept at fraction ``keep`` of ``n_tokens`` (a whole number >= 1): round half up,
+    at least one."""
     keep = check_keep(keep)
-    return max(1, min(n_tokens, math.floor(keep * n_tokens + 0.5)))
+    try:
+        n = -1 if isinstance(n_tokens, (bool, np.bool_)) else operator.index(n_tokens)
+    except TypeError:
+        n = -1
+    if n < 1:
+        # 0 or fewer tokens gave a budget of 1, more tokens than there were
+        raise ParameterError(f"token count {n_tokens!r} is not a whole number >= 1")
+    return max(1, min(n, math.floor(keep * n + 0.5)))
 
 
 def event_map(
@@ -480,9 +488,8 @@ def select_blocks(
     if rule not in KEEP_RULES:
         raise ParameterError(f"keep rule {rule!r} is unknown; expected one of {KEEP_RULES}")
     keep = check_keep(keep)
-    rows, cols = (int(v) for v in grid)
-    if rows < 1 or cols < 1:
-        raise ParameterError(f"token grid {grid!r} must be at least 1x1")
+    rows, cols = _check_hw("token grid", grid)
+    _check_grid_fits(np.asarray(image), rows, cols)
     total = rows * cols
     if selector == "dense":
         return Selection("dense", keep, image, np.ones((rows, cols), bool), total)
@@ -514,6 +521,8 @@ def select_blocks(
         return Selection("edges", keep, image, _keep_mask(scores, keep, rule), total, scores)
     if events is None:
         raise ParameterError("the event selector needs events (got None)")
+    # refuses a reversed window also when the scores were made beforehand
+    in_window = events if window_us is None else slice_time(events, *window_us)
     if scores is None:
         height, width = np.asarray(image).shape[:2]
         scores = event_block_scores(
@@ -526,7 +535,6 @@ def select_blocks(
             merge_size=merge_size,
         )
     if not scores.any():
-        in_window = events if window_us is None else slice_time(events, *window_us)
         reason = (
             f"the signed event mass is zero everywhere ({len(in_window)} ON and OFF events "
             "cancel at every pixel)"
@@ -536,6 +544,27 @@ def select_blocks(
         center = keep_mask_center((rows, cols), keep)
         return Selection("event", keep, image, center, total, scores, "center", reason)
     return Selection("event", keep, image, _keep_mask(scores, keep, rule), total, scores)
+
+
+def _check_grid_fits(image: np.ndarray, rows: int, cols: int) -> None:
+    """Refuse a token grid the processor cannot make of ``image``. Its resize (Qwen2-VL's
+    smart_resize) scales both sides by one factor and rounds each to whole blocks, so
+    ``rows`` and ``cols`` are within one block of the image's sides times a common scale;
+    the scale itself depends on the processor's pixel budget, which is not known here."""
+    if image.ndim < 2:
+        raise ParameterError(f"image of shape {image.shape} is not an HxW or HxWxC array")
+    height, width = image.shape[:2]
+    if height < 1 or width < 1:
+        raise ParameterError(f"image of {width}x{height} px (W x H) is empty")
+    # a scale s with |rows - s * height| <= 1 and |cols - s * width| <= 1 exists
+    if (rows - 1) * width <= (cols + 1) * height and (cols - 1) * height <= (rows + 1) * width:
+        return
+    raise ParameterError(
+        f"token grid {(rows, cols)!r} (rows, cols) does not fit the image of {width}x{height} "
+        "px (W x H): the processor keeps the image's aspect ratio within one block, so its "
+        f"grid has about {height / width:.3g} rows per column; expected the grid "
+        "epvlm.processing.grid_for_size gives for the image"
+    )
 
 
 def _keep_mask(scores: np.ndarray, keep: float, rule: KeepRule) -> np.ndarray:
