@@ -13,7 +13,7 @@ from __future__ import annotations
 import numbers
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -464,6 +464,18 @@ def concat_events(chunks: Iterable[np.ndarray]) -> np.ndarray:
     return raw.view(EVENT_DTYPE)
 
 
+def reversed_bounds_error(t_start_us: Any, t_end_us: Any) -> ArgumentValueError:
+    """The refusal of a time window whose end is before its start, in the readers' words."""
+    start = t_start_us.item() if isinstance(t_start_us, np.generic) else t_start_us
+    end = t_end_us.item() if isinstance(t_end_us, np.generic) else t_end_us
+    return ArgumentValueError(
+        "t_end_us",
+        end,
+        f" is before t_start_us={shown_value(start)}; expected an end at or after the start "
+        "(equal bounds give an empty window)",
+    )
+
+
 def slice_time(
     events: np.ndarray, t_start_us: int | None = None, t_end_us: int | None = None
 ) -> np.ndarray:
@@ -473,14 +485,7 @@ def slice_time(
     bounds give an empty window."""
     # it returned nothing for swapped or mistyped bounds, without a word
     if t_start_us is not None and t_end_us is not None and t_end_us < t_start_us:
-        start = t_start_us.item() if isinstance(t_start_us, np.generic) else t_start_us
-        end = t_end_us.item() if isinstance(t_end_us, np.generic) else t_end_us
-        raise ArgumentValueError(
-            "t_end_us",
-            end,
-            f" is before t_start_us={shown_value(start)}; expected an end at or after the "
-            "start (equal bounds give an empty window)",
-        )
+        raise reversed_bounds_error(t_start_us, t_end_us)
     t = events["t"]
     lo = 0 if t_start_us is None else int(np.searchsorted(t, t_start_us, side="left"))
     hi = len(events) if t_end_us is None else int(np.searchsorted(t, t_end_us, side="left"))

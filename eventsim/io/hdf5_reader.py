@@ -31,9 +31,14 @@ from eventsim.errors import (
     InvalidEventsError,
     ParameterError,
     UnknownLayoutError,
-    shown_value,
 )
-from eventsim.events import EVENT_DTYPE, StreamProblem, check_sensor_size, empty_events
+from eventsim.events import (
+    EVENT_DTYPE,
+    StreamProblem,
+    check_sensor_size,
+    empty_events,
+    reversed_bounds_error,
+)
 from eventsim.io.hdf5_format import FORMAT_NAME
 from eventsim.io.reader import EventFileReader
 
@@ -1930,14 +1935,7 @@ def time_bounds(t_start_us: float | None, t_end_us: float | None) -> tuple[int |
         and t1 is not None
         and (t_end_us < t_start_us or t1 < t0)
     ):
-        start = t_start_us.item() if isinstance(t_start_us, np.generic) else t_start_us
-        end = t_end_us.item() if isinstance(t_end_us, np.generic) else t_end_us
-        raise ArgumentValueError(
-            "t_end_us",
-            end,
-            f" is before t_start_us={shown_value(start)}; expected an end at or after the "
-            "start (equal bounds give an empty window)",
-        )
+        raise reversed_bounds_error(t_start_us, t_end_us)
     return t0, t1
 
 
