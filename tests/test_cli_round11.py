@@ -20,27 +20,16 @@ import os
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
+from test_convert_info_round10 import _clip
 
 from eventsim.cli import main
 from eventsim.cli.common import CREATES_FOLDERS
-from eventsim.events import EVENT_DTYPE
 
 
 class _Terminal(io.StringIO):
     def isatty(self) -> bool:
         return True
-
-
-def _clip(path: Path, n: int = 2000, span_us: int = 2_000_000) -> Path:
-    """``n`` events over ``span_us`` µs in an EVENT_DTYPE .npy (integer times: read as µs)."""
-    ev = np.zeros(n, EVENT_DTYPE)
-    ev["x"], ev["y"] = np.arange(n) % 64, np.arange(n) % 48
-    ev["t"] = np.linspace(0, span_us, n).astype(np.int64)
-    ev["p"] = np.arange(n) % 2
-    np.save(path, ev)
-    return path
 
 
 def _parsers() -> dict[str, tuple[argparse.ArgumentParser, list[str]]]:
