@@ -42,7 +42,8 @@ def _add_model(p: argparse.ArgumentParser) -> None:
         "--model",
         required=True,
         type=path_arg("a checkpoint directory"),
-        help="Qwen2-VL or Qwen2.5-VL checkpoint directory (config.json names which)",
+        help="Qwen2-VL or Qwen2.5-VL checkpoint directory (config.json names which); the "
+        "package's tiny demo model is the folder epvlm.demo.DEFAULT_MODEL names",
     )
 
 
@@ -217,6 +218,14 @@ def _parse_choices(text: str) -> list[str]:
     return options
 
 
+# --max-new-tokens of run and eval: `epvlm.evaluate.answer_selections`' default budget
+MAX_NEW_TOKENS_HELP = (
+    "generation budget (default: 32 with the chat prompt format; with the plain one, the "
+    "tokens of the longest option and its end-of-turn token, at least 16 where a question has "
+    "no options)"
+)
+
+
 def _add_device(p: argparse.ArgumentParser, *, dtype: str = "auto") -> None:
     """--device and --dtype of every command that loads a model (checked by `_check_device`)."""
     from epvlm._constants import DTYPES
@@ -348,8 +357,9 @@ def build_run_parser() -> argparse.ArgumentParser:
         "--window-ms",
         type=float,
         metavar="MS",
-        help="event window length before the frame (default: the whole recording, or "
-        f"{RUN_WINDOW_MS:g} ms with --frame-time-us)",
+        help="event window length, ending at --frame-time-us or, without it, at the "
+        f"recording's last event (default: the whole recording, or {RUN_WINDOW_MS:g} ms with "
+        "--frame-time-us)",
     )
     p.add_argument("--question", required=True, help="the question to answer about the image")
     p.add_argument(
@@ -376,8 +386,7 @@ def build_run_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--max-new-tokens",
         type=_count_arg(1),
-        help="generation budget (default: 32 for chat checkpoints, else the longest option, and 16 "
-        "with an open question)",
+        help=MAX_NEW_TOKENS_HELP,
     )
     p.add_argument(
         "--overlay",
@@ -399,6 +408,19 @@ def build_run_parser() -> argparse.ArgumentParser:
 
 
 _VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
+# event files that OpenCV cannot decode, named as the likely mix-up of --image and --events
+_EVENT_SUFFIXES = (
+    ".h5",
+    ".hdf5",
+    ".npy",
+    ".npz",
+    ".aedat4",
+    ".aedat",
+    ".raw",
+    ".evt",
+    ".dat",
+    ".es",
+)
 
 
 def _read_image(path: str):
@@ -426,12 +448,21 @@ def _read_image(path: str):
     except InputError as exc:
         if str(exc) != f"image {path!r} cannot be read (not an image OpenCV can decode)":
             raise  # it says more: a TIFF compression, NaN pixels, ...
-        if Path(path).suffix.lower() in _VIDEO_SUFFIXES:
+        suffix = Path(path).suffix.lower()
+        if suffix in _VIDEO_SUFFIXES:
             raise InputError(
                 f"cannot read image {path!r}: it is a video; give one of its frames as --image "
                 "(PNG, JPEG, ...)"
             ) from None
-        raise InputError(f"cannot read image {path!r} (not an image OpenCV can decode)") from None
+        if suffix in _EVENT_SUFFIXES:
+            raise InputError(
+                f"cannot read image {path!r}: it is named as an event file ({suffix}); pass it "
+                "as --events and the frame it goes with as --image (PNG, JPEG, ...)"
+            ) from None
+        raise InputError(
+            f"cannot read image {path!r} (not an image OpenCV can decode); expected an image "
+            "file (PNG, JPEG, ...)"
+        ) from None
     if image.dtype != np.uint8:
         # 16-bit files come as value / 257, float ones as value * 255 (1.0 white): the 16-bit
         # value's high byte is what PIL, and so stock transformers, reads of a 16-bit image
@@ -831,8 +862,7 @@ def build_eval_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--max-new-tokens",
         type=_count_arg(1),
-        help="generation budget (default: 32 for chat checkpoints, else the longest option, and 16 "
-        "with an open question)",
+        help=MAX_NEW_TOKENS_HELP,
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the random selector (default 0)")
     p.add_argument(
@@ -1094,8 +1124,8 @@ def build_flops_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--image-hw",
-        type=int,
         nargs=2,
+        type=_count_arg(1),
         metavar=("H", "W"),
         default=[448, 448],
         help="image height and width in px (transformers' order; default 448 448)",
@@ -1108,7 +1138,11 @@ def build_flops_parser() -> argparse.ArgumentParser:
         help="non-image prompt tokens (default 32)",
     )
     p.add_argument(
-        "--new-tokens", type=_count_arg(0), default=1, help="generated tokens (default 1)"
+        "--new-tokens",
+        type=_count_arg(0),
+        default=1,
+        help="generated tokens (default 1; the first comes out of the prefill, so decode "
+        "counts the rest)",
     )
     p.add_argument(
         "--keep", type=_keep_arg, default=0.5, help="keep fraction in (0, 1] (default 0.5)"

@@ -550,7 +550,9 @@ def _check_grid_fits(image: np.ndarray, rows: int, cols: int) -> None:
     """Refuse a token grid the processor cannot make of ``image``. Its resize (Qwen2-VL's
     smart_resize) scales both sides by one factor and rounds each to whole blocks, so
     ``rows`` and ``cols`` are within one block of the image's sides times a common scale;
-    the scale itself depends on the processor's pixel budget, which is not known here."""
+    the scale itself depends on the processor's pixel budget, which is not known here, and any
+    scale is one some budget gives (a 224x224 image is 4x4 tokens under max_pixels 112*112,
+    32x32 under min_pixels 896*896), so a grid of the image's aspect is taken at any size."""
     if image.ndim < 2:
         raise ParameterError(f"image of shape {image.shape} is not an HxW or HxWxC array")
     height, width = image.shape[:2]

@@ -174,9 +174,6 @@ _HOST_CONSTANT_BYTES, _HOST_LEAK_BYTES = 32, 16
 _FRAME_BYTES = 8
 # an estimate under this is not checked: every machine that runs torch has that much
 _UNCHECKED_BYTES = 256 << 20
-# `state_bytes_per_pixel`'s word for the host's memory, by which `check_memory` tells it from
-# a GPU's
-_HOST_MEMORY = "of memory"
 
 
 def _available_memory() -> int | None:
@@ -223,16 +220,16 @@ def check_memory(
     n = width * height
     leak = params.leak_rate_hz > 0
     dev = None if device is None else _resolve_device(device)
-    for bytes_per_pixel, what in state_bytes_per_pixel(params, dev):
+    for bytes_per_pixel, gpu in _state_floors(params, dev):
         need = n * bytes_per_pixel
         if need < _UNCHECKED_BYTES:
             continue
-        have = _available_memory() if what == _HOST_MEMORY or dev is None else _gpu_memory(dev)
+        have = _available_memory() if gpu is None else _gpu_memory(gpu)
         if have is not None and need > have:
             leak_on = " with the leak on" if leak else ""
             raise ParameterError(
-                f"sensor size {width}x{height} ({n:,} pixels) needs about {_size(need)} {what} "
-                f"for the simulator's per-pixel state ({bytes_per_pixel} bytes a pixel"
+                f"sensor size {width}x{height} ({n:,} pixels) needs about {_size(need)} "
+                f"{_where(gpu)} for the simulator's per-pixel state ({bytes_per_pixel} bytes a pixel"
                 f"{leak_on}), more than the {_size(have)} available; expected a smaller sensor "
                 "size"
             )
@@ -243,13 +240,25 @@ def state_bytes_per_pixel(
 ) -> list[tuple[int, str]]:
     """The bytes a pixel of a simulator holds at the least (`check_memory`'s floor), with
     where: ``"of memory"`` (the host's), and on a GPU also ``"on cuda:N"``."""
+    dev = None if device is None else _resolve_device(device)
+    return [(n, _where(gpu)) for n, gpu in _state_floors(params, dev)]
+
+
+def _state_floors(
+    params: DVSParams, dev: torch.device | None
+) -> list[tuple[int, torch.device | None]]:
+    """`state_bytes_per_pixel`'s floors, each with the CUDA device that holds it (None: the
+    host), which `check_memory` asks for its memory."""
     leak = params.leak_rate_hz > 0
     per_pixel = _STATE_BYTES + (_LEAK_BYTES if leak else 0)
-    dev = None if device is None else _resolve_device(device)
     if dev is not None and dev.type == "cuda":
         host = _FRAME_BYTES + _HOST_CONSTANT_BYTES + (_HOST_LEAK_BYTES if leak else 0)
-        return [(host, _HOST_MEMORY), (per_pixel, f"on {dev}")]
-    return [(_FRAME_BYTES + per_pixel, _HOST_MEMORY)]
+        return [(host, None), (per_pixel, dev)]
+    return [(_FRAME_BYTES + per_pixel, None)]
+
+
+def _where(gpu: torch.device | None) -> str:
+    return "of memory" if gpu is None else f"on {gpu}"
 
 
 def _size(n_bytes: int) -> str:
