@@ -1,4 +1,4 @@
-"""The sha256 of shard files, remembered across processes.
+"""The sha256 of shard files, and of the videos a build reads, remembered across processes.
 
 A loader checks each shard against the sha256 its manifest records before reading it. Kept in
 one process only, that check was repeated by every DataLoader worker, and again in every epoch
@@ -13,6 +13,10 @@ change times in ns. Any write to the shard, or a new file in its place, changes 
 or the inode, so a remembered digest is only ever used for the bytes it was computed from. Bit
 rot that leaves those untouched is not seen after the first check; ``eventsim verify`` always
 hashes in full.
+
+A build hashes each video its samples read, whole, for its inputs log
+(`eventsim.datasets.engine`): the samples of several shards, built by several workers, read the
+same video, which is hashed once so.
 
 Workers that start together and need the same digest (the first epoch) compute it once: the
 first takes a lock on the entry (``flock``, released by the kernel if its process dies) and the

@@ -29,6 +29,7 @@ from typing import Any, NoReturn
 from eventsim._locks import HAVE_FLOCK, LockFile, LocksUnsupported, try_lock
 from eventsim._text import plural
 from eventsim._version import __version__
+from eventsim.datasets import _digests
 from eventsim.datasets._cpu import FreeCores
 from eventsim.datasets._formats import DATASET_FORMAT_VERSION, SHARD_FORMAT_VERSION
 from eventsim.datasets.recipe import Recipe, load_recipe
@@ -45,7 +46,7 @@ from eventsim.datasets.sources import (
     SampleSpec,
     plan_split,
 )
-from eventsim.errors import DatasetError, OutputExistsError, ParameterError
+from eventsim.errors import DatasetError, EventsimError, OutputExistsError, ParameterError
 from eventsim.outputs import (
     check_interrupted,
     fsync_file,
@@ -62,9 +63,6 @@ STATE_FILE = ".build-state.json"
 #: one JSON line per finished shard: the image and video files it was built from, each as
 #: `_file_record` saw it before it was read (null: missing)
 INPUTS_FILE = ".build-inputs.jsonl"
-# what `_file_record` digests of each end of a video: it may be many GB, and is read only
-# around its question times
-_ENDS_BYTES = 1 << 20
 _OUR_FILES = (
     "dataset.json", "samples.jsonl", "errors.jsonl", "preview.png", STATE_FILE, INPUTS_FILE,
 )  # fmt: skip
@@ -540,49 +538,44 @@ def _log_inputs(out: Path, shard: str, inputs: dict[str, Any] | None) -> None:
         fh.write((("\n" if torn else "") + _inputs_line(shard, inputs)).encode("utf-8"))
 
 
-def _file_state(path: str) -> list[int] | None:
-    """[size, mtime_ns, ctime_ns, inode] of an input file, None when missing (or when no file
-    can have its name: a parquet cell's path may hold a NUL). Another file put in its place
-    with its size and modification time kept (``cp -p``, ``rsync -t``) has another change
-    time or inode: the clock cannot set those."""
+def _stat(path: str) -> os.stat_result | None:
+    """None when missing (or when no file can have its name: a parquet cell's path may hold a
+    NUL)."""
     try:
-        st = os.stat(path)
+        return os.stat(path)
     except (OSError, ValueError):
         return None
+
+
+def _state(st: os.stat_result) -> list[int]:
+    """[size, mtime_ns, ctime_ns, inode] of an input file. Another file put in its place with
+    its size and modification time kept (``cp -p``, ``rsync -t``) has another change time or
+    inode: the clock cannot set those."""
     return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
 
 
-def _ends_digest(path: str, size: int) -> str | None:
-    """sha256 of a file's size, first and last `_ENDS_BYTES` (the whole file when that is
-    no more); None when it cannot be read."""
-    digest = hashlib.sha256(str(size).encode())
-    try:
-        with open(path, "rb") as fh:
-            digest.update(fh.read(_ENDS_BYTES))
-            if size > _ENDS_BYTES:
-                fh.seek(max(_ENDS_BYTES, size - _ENDS_BYTES))
-                digest.update(fh.read(_ENDS_BYTES))
-    except (OSError, ValueError):
-        return None
-    return digest.hexdigest()
-
-
 def _file_record(path: str, video: bool) -> list[Any] | None:
-    """What the inputs log records of an input file: `_file_state` and a digest of its bytes,
-    to tell a file whose times or inode moved (``touch``, a copy, another file put in its
-    place with ``cp -p``) from another file; None when missing. An image's digest is its
-    sha256 (its samples' meta.image_sha256): its ends alone would miss an edit between them.
-    A video's is `_ends_digest`: it may be many GB."""
-    state = _file_state(path)
-    if state is None:
+    """What the inputs log records of an input file: its `_state` and the sha256 of its bytes
+    (`_content_sha256`), to tell a file whose times or inode moved (``touch``, a copy, another
+    file put in its place with ``cp -p``) from another file; None when missing."""
+    st = _stat(path)
+    if st is None:
         return None
-    return [*state, _content_digest(path, state[0], video)]
+    return [*_state(st), _content_sha256(path, st, video)]
 
 
-def _content_digest(path: str, size: int, video: bool) -> str | None:
-    """The digest of a file's bytes that `_file_record` logs: a video's `_ends_digest`, an
-    image's sha256."""
-    return _ends_digest(path, size) if video else _file_sha256(Path(path))
+def _content_sha256(path: str, st: os.stat_result, video: bool) -> str | None:
+    """The sha256 of the whole file (None when it cannot be read): a digest of a part misses
+    an edit outside it. An image's is its samples' meta.image_sha256. A video's is taken once
+    for the bytes ``st`` describes, whichever process or shard asks (`_digests`, as for
+    shards): the samples of several shards, in several workers, read one video, and hashing it
+    (about 0.5 GB/s) reads all of it where decoding may read only around its question times."""
+    if not video:
+        return _file_sha256(Path(path))
+    try:
+        return _digests.sha256_of(Path(path), st, lambda: file_digest(Path(path))[0])
+    except OSError:
+        return None
 
 
 def _check_inputs(
@@ -592,36 +585,29 @@ def _check_inputs(
     hashes: dict[tuple[Any, ...], str | None],
 ) -> tuple[bool, list[str]]:
     """Refuse to reuse the finished shard of ``task`` when an image or video it was built from
-    (``inputs``, its log entry) has changed since (another size or modification time, or
-    created where it was missing): its samples would be mixed with those built from the new
-    file. A video of the same size and time whose change time or inode moved (a copy that kept
-    its times, or another file put in its place so) is the same file when the sha256 of its
-    ends is the one logged (`_file_record`). An image of the same size whose time, change time
-    or inode moved (``touch``, ``cp -p``, a copy) is the same file when its sha256 is the one
-    logged. The record of such a file is renewed in ``inputs``. ``hashes`` keeps the digests
-    taken, by file state, for the next shards. Returns whether ``inputs`` was so refreshed, and
-    the files that have been removed since (`_missing_inputs` decides)."""
+    (``inputs``, its log entry) has changed since (another size or other bytes, or created
+    where it was missing): its samples would be mixed with those built from the new file. A
+    file of the same size whose modification time, change time or inode moved (``touch``,
+    ``cp -p``, a copy) is the same file when its sha256 is the one logged; its record is then
+    renewed in ``inputs``. Files whose state is the one logged are not read. ``hashes`` keeps
+    the digests taken, by file state, for the next shards. Returns whether ``inputs`` was so
+    refreshed, and the files that have been removed since (`_missing_inputs` decides)."""
     refreshed = False
     gone: list[str] = []
     video = task.recipe.source_kind == "video"
     for path, was in inputs.items():
-        now = _file_state(path)
-        if now is None and was is None:
+        st = _stat(path)
+        if st is None:
+            if was is not None:
+                gone.append(path)
             continue
-        if now is not None and was is not None and now == was[:4]:
+        now = _state(st)
+        if was is not None and now == was[:4]:
             continue
         if was is None:
             what = "did not exist when it was built and now does"
-        elif now is None:
-            gone.append(path)
-            continue
-        elif now[0] != was[0] or (video and now[1] != was[1]):
-            what = (
-                "has changed since it was built (its size or modification time; videos are "
-                "not hashed whole, so a copy that did not keep its time counts as changed)"
-                if video
-                else "has changed since it was built (another size)"
-            )
+        elif now[0] != was[0]:
+            what = "has changed since it was built (another size)"
         else:
             head = (
                 "has changed since it was built (its modification time"
@@ -634,16 +620,12 @@ def _check_inputs(
             else:
                 key = (path, *now)
                 if key not in hashes:
-                    hashes[key] = _content_digest(path, now[0], video)
+                    hashes[key] = _content_sha256(path, st, video)
                 if hashes[key] == was[4]:
                     inputs[path] = [*now, was[4]]
                     refreshed = True
                     continue
-                what = f"{head}, and " + (
-                    "the sha256 of its first and last MiB is not the one logged)"
-                    if video
-                    else "its sha256 is not the one it was built from)"
-                )
+                what = f"{head}, and its sha256 is not the one it was built from)"
         _refuse_input(out, task, path, what)
     return refreshed, gone
 
@@ -736,6 +718,7 @@ def _check_resumable(
             recipe.to_dict(),
             previous.get("split_files"),
             recipe.split_file_hashes,
+            same_places=_same_places(previous, recipe),
         ) or _place_difference(previous, recipe)
         raise OutputExistsError(
             f"output folder {str(out)!r} holds {what} of another recipe ({why}){_REPLACE}"
@@ -837,15 +820,21 @@ def _recipe_difference(
     files_before: Any = None,
     files_now: Mapping[str, str] | None = None,
     most: int = 3,
+    same_places: frozenset[str] = frozenset(),
 ) -> str:
     """The recipe fields and split files that differ, as ``'dataset.seed is 0 there, 3 here'``
     and ``"its split file 'data/test.jsonl' changed"`` (files: name -> sha256); "" when none
-    do (`_place_difference` says why then)."""
+    do (`_place_difference` says why then). ``same_places``: path fields written otherwise
+    that name the same place (`_same_places`), which are no difference."""
     if not isinstance(before, dict):
         return "its recipe is not recorded"
     was, new = _flatten(before), _flatten(now)
     missing = object()
-    keys = sorted(k for k in was.keys() | new.keys() if was.get(k, missing) != new.get(k, missing))
+    keys = sorted(
+        k
+        for k in was.keys() | new.keys()
+        if was.get(k, missing) != new.get(k, missing) and k not in same_places
+    )
 
     def show(value: Any) -> str:
         return "unset" if value is missing else json.dumps(value, ensure_ascii=False)
@@ -875,6 +864,25 @@ def _recipe_difference(
         )
     # the fingerprint also covers the eventsim version and where a file source reads from
     return ""
+
+
+def _same_places(previous: dict[str, Any], recipe: Recipe) -> frozenset[str]:
+    """The path fields of ``recipe`` (``splits.NAME``, ``source.root``) that name the place the
+    build ``previous`` (its state or manifest) read from, however each was written (relative to
+    the recipe, absolute, with ``~``). A state records its places; a manifest's are those of its
+    recipe from its recipe file's folder."""
+    where = previous.get("locations")
+    if not isinstance(where, dict):
+        recipe_file, was = previous.get("recipe_file"), previous.get("recipe")
+        if not isinstance(recipe_file, str) or not isinstance(was, dict):
+            return frozenset()
+        try:
+            where = load_recipe(was, base_dir=Path(recipe_file).parent).locations
+        except (EventsimError, ValueError, TypeError):
+            # a recipe this eventsim no longer takes, or an edited manifest: no place is the same
+            return frozenset()
+    now = recipe.locations
+    return frozenset(key for key, place in now.items() if where.get(key) == place)
 
 
 def _place_difference(previous: dict[str, Any], recipe: Recipe) -> str:
@@ -1058,7 +1066,7 @@ def run_shard(task: ShardTask, on_sample: Callable[[], Any] | None = None) -> di
                 if task.recipe.source_kind == "image":
                     # what the image is, for the cross-split repeat check: two images asked
                     # the same question under the same id are no leak, one image twice is
-                    # (a video's path is its meta.video; videos are too large to hash). The
+                    # (a video's path is its meta.video). The
                     # sha256 of its encoded bytes, whether a file (logged before it was read,
                     # once a shard) or a parquet cell holds them
                     if media is not None:

@@ -186,10 +186,12 @@ def _read_manifest(root: str | Path) -> dict[str, Any]:
     root = dataset_root(root)
     path = root / "dataset.json"
     if not path.is_file() and (root / ".build-state.json").is_file():
-        raise DatasetError(_unfinished(root))
+        raise DatasetError(unfinished_build(root) or _unfinished(root))
     if not path.is_file() and (root.parent / ".build-state.json").is_file():
         # its shards/ folder, named while the build is unfinished
-        raise DatasetError(f"{str(root)!r} is a folder inside {_unfinished(root.parent)}")
+        raise DatasetError(
+            unfinished_build(root) or f"{str(root)!r} is a folder inside {_unfinished(root.parent)}"
+        )
     if root.is_file():
         # a shard, or samples.jsonl: name the dataset it is in, as for its shards/ folder
         holder = dataset_of_file(root)
@@ -258,8 +260,9 @@ _DAMAGED = (
 
 
 def _unfinished(root: Path) -> str:
-    # a build running now looks the same from here: saying only "interrupted" sent readers
-    # polling for the dataset to rerun a build that was still going
+    # where `unfinished_build` cannot tell (no /proc/locks) a build running now looks the same
+    # as a stopped one: saying only "interrupted" sent readers polling for the dataset to rerun
+    # a build that was still going
     return (
         f"{str(root)!r}: unfinished build: an 'eventsim build' into this folder is still "
         "running (wait for it to finish) or was interrupted or failed (rerun the same "
@@ -389,9 +392,8 @@ def _built_unlocked(folder: Path) -> bool:
 def unfinished_builds_told(path: Path) -> Iterator[None]:
     """Around reading the dataset ``path`` (``eventsim info``, ``eventsim verify``): a
     `DatasetError` becomes `unfinished_build`'s running-or-stopped where it can tell, and is
-    raised as it was otherwise. Not in `read_manifest` itself: its callers are readers, which
-    it tells "running or stopped" (`_unfinished`) rather than a lock's absence (nor do a build
-    on a file system without locks, or on another host, show in this machine's list)."""
+    raised as it was otherwise. `read_manifest` tells it of a folder with a build's state file;
+    this also of one whose build holds the lock but has written none yet."""
     try:
         yield
     except DatasetError:

@@ -380,6 +380,14 @@ class Recipe:
             out["source.root"] = str(self.resolve_path(self.source["root"]))
         return out
 
+    def _places_unwritten(self) -> dict[str, Any]:
+        """`data` without the paths of a file source (the split files, ``source.root``), which
+        `locations` gives as the places they name."""
+        data = copy.deepcopy(self.data)
+        data["splits"] = dict.fromkeys(data["splits"], "")
+        data["source"].pop("root", None)
+        return data
+
     @property
     def fingerprint(self) -> str:
         """Hash of everything that changes the built data (not where the recipe file sits):
@@ -394,6 +402,9 @@ class Recipe:
             # what the samples record (their source.file), not the recipe's folder: a recipe
             # given split files by absolute path builds the same data from anywhere
             payload["locations"] = self.locations
+            # and not how a path was written: a split file given by its absolute path one day
+            # and relative to the recipe the next is the same file, and the same samples
+            payload["recipe"] = self._places_unwritten()
             # an edited split file gives other questions and answers under the same recipe.
             # By the file's own path: the names relative to the recipe's folder change when
             # the recipe alone moves
@@ -540,8 +551,10 @@ def _validate(raw: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, An
             f"{_toml(params)} ({_toml_type(params)})"
         )
     raw["simulator"]["params"] = dict(params)
+    declared = list(raw["splits"])
     # field -> the override that gave it, as given
     given = {_apply_override(raw, key, value): (key, value) for key, value in overrides.items()}
+    _check_new_splits(given, declared)
     try:
         return _check_all(raw, {field: _assignment(*said) for field, said in given.items()})
     except _FieldError as exc:
@@ -557,6 +570,22 @@ def _validate(raw: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, An
             for field in exc.fields
         ]
         raise _OverrideError(_zero_splits(said)) from None
+
+
+def _check_new_splits(given: Mapping[str, tuple[str, Any]], declared: list[str]) -> None:
+    """Refuse an override of a split the recipe does not have: overrides change the splits a
+    recipe declares, and a misspelt one (``splits.tset``) was built as one more split beside
+    the one meant, unchanged. A recipe without splits takes them from overrides."""
+    if not declared:
+        return
+    for field, said in given.items():
+        table, _, name = field.partition(".")
+        if table == "splits" and name not in declared:
+            raise _OverrideError(
+                f"{_assignment(*said)}: the recipe has no split {name!r} (a new split goes in "
+                f"its [splits] table); its splits: {', '.join(declared)}"
+                + did_you_mean(name, declared, quote=True)
+            )
 
 
 def _assignment(key: str, value: Any) -> str:
