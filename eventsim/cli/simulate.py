@@ -436,6 +436,10 @@ def _warn_fast_motion(args, source) -> None:
     if not isinstance(source, sources.ImageMotionSource) or args.upsample == "flow":
         # --upsample flow inserts frames within max_motion_px of each other
         return
+    if source.motion == "saccade" and source.n_frames == 2:
+        # its 2 frames are the same image (its start and end): no events come of the motion to
+        # bunch, and `_warn_no_events` says why
+        return
     step = source.max_step_px
     if step <= FAST_MOTION_PX + 1e-9:
         return

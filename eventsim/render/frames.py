@@ -248,7 +248,7 @@ def time_surface(
     """Exponential-decay time surface at ``t_ref_us`` (default: the last event's time).
 
     Returns (H, W) float32 from the most recent event of either polarity, or (2, H, W)
-    (OFF, ON) with ``split_polarity``.
+    (OFF, ON) with ``split_polarity``; `render_time_surface` colours either.
     """
     ts = TimeSurface(sensor_size, tau_us)
     ts.update(events)
@@ -256,6 +256,14 @@ def time_surface(
         t_ref_us = int(events["t"].max()) if events.size else 0
     surf = ts.surface(int(t_ref_us))
     return surf if split_polarity else surf.max(axis=0)
+
+
+# the colour of an (H, W) time surface's newest events: white, or black on a white background
+_UNSIGNED_SURFACE_COLORS: dict[str, RGB] = {
+    "dark": (255, 255, 255),
+    "white": (0, 0, 0),
+    "grey": (255, 255, 255),
+}
 
 
 def render_time_surface(
@@ -266,13 +274,23 @@ def render_time_surface(
     off_color: RGB | None = None,
 ) -> np.ndarray:
     """Colour a (2, H, W) OFF/ON time surface: each polarity fades from its colour to the
-    background as its events age; signed grey for ``background="grey"``."""
+    background as its events age; signed grey for ``background="grey"``. An (H, W) surface,
+    of both polarities together (`time_surface`'s default), has no polarity to colour: it
+    fades from white (black on ``background="white"``) to the background as its events age."""
     bg, on, off = palette(background, on_color, off_color)
     surface = np.asarray(surface, dtype=np.float32)
-    if surface.ndim != 3 or surface.shape[0] != 2:
-        raise ParameterError(f"surface has shape {surface.shape}; expected (2, H, W)")
-    s_off, s_on = surface[0][:, :, None], surface[1][:, :, None]
     bg_ = np.asarray(bg, dtype=np.float32)
+    if surface.ndim == 2:
+        # time_surface's default shape was refused ('expected (2, H, W)'), so the two
+        # functions did not make a picture together without split_polarity=True
+        fg = np.asarray(_UNSIGNED_SURFACE_COLORS[background], dtype=np.float32)
+        img = bg_ + surface[:, :, None] * (fg - bg_)
+        return np.clip(np.rint(img), 0, 255).astype(np.uint8)
+    if surface.ndim != 3 or surface.shape[0] != 2:
+        raise ParameterError(
+            f"surface has shape {surface.shape}; expected (2, H, W) (OFF, ON) or (H, W)"
+        )
+    s_off, s_on = surface[0][:, :, None], surface[1][:, :, None]
     if background == "grey":
         img = 128.0 + 127.0 * (s_on - s_off)
         img = np.repeat(img, 3, axis=2)

@@ -257,6 +257,29 @@ class _WriteBehind:
         self._thread.join()
 
 
+def _user_floats(src: Any) -> bool | None:
+    """Whether ``src`` gives float frames that are the user's own values, as `EventSimulator`
+    takes float frames (DN), or None for a source of one's own (its float frames are). Files
+    are not: their 16-bit and float samples come out in DN, scaled on reading."""
+    if isinstance(src, (VideoSource, FolderSource, TiffStackSource)):
+        return False
+    return getattr(src, "_user_floats", None)
+
+
+class _FloatsSeen:
+    """A source's frames, passed on, noting whether a float frame came by (`seen`)."""
+
+    def __init__(self, frames: Iterable[tuple[np.ndarray, int]]) -> None:
+        self._frames = frames
+        self.seen = False
+
+    def __iter__(self) -> Iterator[tuple[Any, int]]:
+        for frame, t in self._frames:
+            if not self.seen and np.asarray(frame).dtype.kind == "f":
+                self.seen = True
+            yield frame, t
+
+
 def _luma(frame: np.ndarray) -> np.ndarray:
     """Luma the simulator would compute itself (OpenCV's BT.601 for uint8), done with SIMD."""
     if frame.ndim == 3:
@@ -431,9 +454,12 @@ def simulate(
                 dynamic_ncols=True,
             )
         # Thread.start waits on a Python-level lock: no Ctrl-C in the middle of it
+        user_floats = _user_floats(src)
+        floats_seen = _FloatsSeen(src) if user_floats is None else None
         with sigint_deferred():
             prefetch = _Prefetch(
-                _batches(src, size, upsampler, save_frames, batch), depth=_PREFETCH_BATCHES
+                _batches(floats_seen or src, size, upsampler, save_frames, batch),
+                depth=_PREFETCH_BATCHES,
             )
         writer = None
         if out is not None:
@@ -456,6 +482,11 @@ def simulate(
                     with sigint_deferred():
                         behind = _WriteBehind(writer, _WRITE_BEHIND_BATCHES)
                 for lumas, ts, originals, n_src in prefetch:
+                    if not (user_floats or (floats_seen is not None and floats_seen.seen)):
+                        # FrameScaleWarning is about float frames of the user's own: the
+                        # lumas of 16-bit or integer frames, of files and of upsampling are
+                        # floats in DN, and a dark clip's looked like 0..1 ones
+                        sim._scale_checked = True
                     ev = sim.step(lumas, ts)
                     torch_threads.apply()
                     if behind is None:

@@ -2081,6 +2081,8 @@ class ArraySource:
             ts = rounded
         _check_increasing(ts.astype(np.int64), "timestamps_us")
         self.frames = frames
+        # float arrays are the user's DN, which the simulator's 0..1 check is about (`simulate`)
+        self._user_floats = frames.dtype.kind == "f"
         self.timestamps_us = ts.astype(np.int64)
         self.sensor_size = _target_size(sensor_size, frames[0])
         self.fit = fit
@@ -2959,8 +2961,9 @@ def _stack_frame_interval(description: bytes) -> tuple[float, str] | None:
 
 class TiffSeriesWarning(UserWarning):
     """An OME-TIFF of several series (positions, or an image with its label and overview) was
-    read as its first series alone, or one of z slices was read as frames (those of its
-    first slice where it holds several time points)."""
+    read as its first series alone, or one of z slices (an OME-TIFF's, or an ImageJ
+    hyperstack's) was read as frames (those of its first slice where it holds several time
+    points)."""
 
 
 class TiffStackSource:
@@ -2982,7 +2985,10 @@ class TiffStackSource:
     channels, are refused: their pages are no sequence of frames. Of an OME-TIFF of z slices
     at several time points, the time points of its first slice are the frames (as its
     DimensionOrder or TiffData place them); of z slices at one time point, the slices; each
-    with a `TiffSeriesWarning` saying so. Pixels that run past the end of the file (a
+    with a `TiffSeriesWarning` saying so, as is an ImageJ hyperstack of z slices alone
+    (``slices=`` without ``frames=``; tifffile's axes 'ZYX'). ImageJ's plain stack says
+    ``slices=`` too, of a video's frames as well (its stack is one dimension, z by name): read
+    as frames without a word. Pixels that run past the end of the file (a
     truncated stack) end the frames with a `VideoDecodeWarning` (``decode_problem`` says so),
     as do OME planes placed past its last page, after the frames it holds.
     """
@@ -3044,7 +3050,7 @@ class TiffStackSource:
             ) from None
         if frame is None:
             raise InputError(f"TIFF stack {name!r}: its first page runs past the end of the file")
-        self._refuse_hyperstack(description)
+        imagej_z = self._refuse_hyperstack(description)
         z_slices = self._check_ome_planes(description, samples, ome)
         #: of an OME-TIFF of several series, which is read ("1 of 3"); None for one series
         self.series = None if ome is None or len(ome.names) < 2 else f"1 of {len(ome.names)}"
@@ -3088,6 +3094,8 @@ class TiffStackSource:
             )
         if z_slices:
             warnings.warn(f"TIFF stack {name!r} is an OME-TIFF of {z_slices}", TiffSeriesWarning, stacklevel=2)  # fmt: skip
+        if imagej_z:
+            warnings.warn(f"TIFF stack {name!r} is an ImageJ hyperstack of {imagej_z}", TiffSeriesWarning, stacklevel=2)  # fmt: skip
         self.input_size = (frame.shape[1], frame.shape[0])
         self.sensor_size = _target_size(sensor_size, frame)
         self.fit = fit
@@ -3181,7 +3189,10 @@ class TiffStackSource:
             )
         return sum(lengths), starts[0]
 
-    def _refuse_hyperstack(self, description: bytes) -> None:
+    def _refuse_hyperstack(self, description: bytes) -> str:
+        """Refuse an ImageJ hyperstack of several channels, or of z slices and time points
+        both. Returns what the frames of one of z slices alone are, in words, for a
+        `TiffSeriesWarning` ("" otherwise), as `_check_ome_planes` does."""
         counts = {
             key: int(value) if value and value.isdecimal() else 1
             for key in ("channels", "slices", "frames")
@@ -3194,6 +3205,17 @@ class TiffStackSource:
                 "pages are no sequence of frames; keep one channel and one slice a time point "
                 "(ImageJ's Image > Hyperstacks > Reduce Dimensionality) and save that"
             )
+        z = counts["slices"]
+        # ImageJ names a plain stack's images slices whatever they are (a video's frames too):
+        # only a hyperstack's slices= says z, as tifffile's axes 'ZYX' write it ('TYX' frames=)
+        if z > 1 and _imagej_value(description, "hyperstack") == "true":
+            return (
+                f"{z} z slices at one time point (slices={z}, no frames=): focal planes, not "
+                "frames in time, read as frames, so the events are of the focus changing, not "
+                "of anything moving; simulate a time series (frames=) for that, or, where "
+                f"these are time points, say so (Fiji's Image > Properties: Slices 1, Frames {z})"
+            )
+        return ""
 
     def _check_ome_planes(self, description: bytes, samples: int, ome: _OmeSeries | None) -> str:
         """An OME-TIFF keeps a plane a page, channels and z slices too: of several channels
@@ -3337,6 +3359,9 @@ class PairSource:
         if a.dtype != b.dtype:
             a, b = a.astype(np.float64), b.astype(np.float64)
         self.images = (a, b)
+        self._user_floats = any(
+            isinstance(x, np.ndarray) and x.dtype.kind == "f" for x in (first, second)
+        )
         self.names = [str(x) if not isinstance(x, np.ndarray) else "array" for x in (first, second)]
         self.interval_ms = float(interval_ms)
         self.input_size = (a.shape[1], a.shape[0])
@@ -3380,8 +3405,8 @@ class ImageMotionSource:
     mirrored at the edge (OpenCV's BORDER_REFLECT_101): no dark band comes in and the edge makes
     no burst of events (a little fewer than a wider scene would give there). ``seed`` draws the
     random walk (an integer 0..2**64-1).
-    `max_step_px` is how far the motion moves content between two of its frames, `fps_within`
-    the lowest rate that keeps that within a distance.
+    `max_step_px` is how far the motion moves content between two of its frames (along its
+    path), `fps_within` the lowest rate that keeps that within a distance.
     An array ``image`` is taken in `PairSource`'s units (uint8 and float DN, uint16 16-bit; a
     fourth channel is alpha, as `ArraySource` takes it).
     """
@@ -3414,6 +3439,7 @@ class ImageMotionSource:
         if not (math.isfinite(duration_ms) and duration_ms > 0):
             raise ParameterValueError("duration_ms", duration_ms, "; expected a value > 0")
         img = _as_image(image, "image")
+        self._user_floats = isinstance(image, np.ndarray) and image.dtype.kind == "f"
         self.name = str(image) if not isinstance(image, np.ndarray) else "array"
         self.input_size = (img.shape[1], img.shape[0])
         self.sensor_size = _target_size(sensor_size, img)
@@ -3500,8 +3526,10 @@ class ImageMotionSource:
     @property
     def max_step_px(self) -> float:
         """The furthest the motion moves content on the sensor between two consecutive frames,
-        in pixels, from the poses at the frame times (under a zoom, the content at the sensor's
-        corners): 0 where every frame is the same image (a saccade of 2 frames, at its ends)."""
+        in pixels, along its path (under a zoom, the content at the sensor's corners): a path
+        that turns between two frames (a saccade's corner, a random walk) moves it further than
+        from one frame's place to the next one's, and a real sensor sees all of that move (a
+        saccade of 2 frames, its start and end, goes round its whole triangle between them)."""
         return self._max_step(self.timestamps_us)
 
     def _max_step(self, times_us: np.ndarray) -> float:
@@ -3512,13 +3540,28 @@ class ImageMotionSource:
         # in chunks that overlap by a frame: an hour at MAX_MOTION_FPS would make 18 M poses
         for start in range(0, len(times_us) - 1, _POSE_CHUNK):
             u = np.minimum(1.0, times_us[start : start + _POSE_CHUNK + 1] / total)
-            dx, dy, s = self._poses(u)
             if self.motion == "zoom":
-                moved = corner * np.abs(np.diff(s))
+                # the scale only grows: the corners' path is the distance between their places
+                moved = corner * np.abs(np.diff(self._poses(u)[2]))
             else:
-                moved = np.hypot(np.diff(dx), np.diff(dy))
+                # the distance between the frames' places missed a walk's turns: one of 1 px
+                # at 10 fps went 3.0 px between frames 0.9 px apart, and drew no warning
+                moved = np.diff(self._travelled(u))
             step = max(step, float(moved.max()))
         return step
+
+    def _travelled(self, u: np.ndarray) -> np.ndarray:
+        """How far the image has moved along its path (px) at fractions ``u`` of the duration,
+        for the motions that shift it."""
+        if self.motion == "pan":
+            return self.amplitude_px * u
+        points = self._walk if self._walk is not None else self._saccade_corners()
+        seg = np.hypot(*np.diff(points, axis=0).T)
+        along = np.concatenate([[0.0], np.cumsum(seg)])
+        # the poses' interpolation: each segment takes the same share of the duration
+        pos = u * (len(points) - 1)
+        i = np.minimum(len(points) - 2, pos.astype(np.int64))
+        return along[i] + (pos - i) * seg[i]
 
     def fps_within(self, step_px: float = MOTION_STEP_PX) -> float | None:
         """The lowest frame rate at which this motion moves content at most ``step_px`` between
@@ -3597,6 +3640,13 @@ class ImageMotionSource:
         peak = np.abs(path).max()
         return path * (self.amplitude_px / peak if peak > 0 else 0.0)
 
+    def _saccade_corners(self) -> np.ndarray:
+        """The saccade's path: its triangle's corners, from the start back to it."""
+        a = self.amplitude_px
+        verts = np.array([[0.0, 0.0], [a, 0.0], [a / 2, a * math.sqrt(3) / 2], [0.0, 0.0]])
+        verts -= verts[:3].mean(axis=0)
+        return verts
+
     def pose(self, u: float) -> tuple[float, float, float]:
         """(dx, dy, scale) at fraction ``u`` of the duration."""
         dx, dy, s = self._poses(np.array([u], dtype=np.float64))
@@ -3607,8 +3657,7 @@ class ImageMotionSource:
         a = self.amplitude_px
         still = np.zeros_like(u)
         if self.motion == "saccade":
-            verts = np.array([[0.0, 0.0], [a, 0.0], [a / 2, a * math.sqrt(3) / 2], [0.0, 0.0]])
-            verts -= verts[:3].mean(axis=0)
+            verts = self._saccade_corners()
             seg = np.minimum(2, (u * 3).astype(np.int64))
             f = u * 3 - seg
             xy = verts[seg] + f[:, None] * (verts[seg + 1] - verts[seg])
