@@ -1160,7 +1160,11 @@ def flops_main(args: argparse.Namespace) -> int:
 
     dims = load_dims(args.config)
     h, w = args.image_hw
-    rows, cols = image_token_grid(dims, h, w)
+    try:
+        rows, cols = image_token_grid(dims, h, w)
+    except ParameterError as exc:
+        # an aspect ratio over the processor's, or no token under the config's min_pixels
+        raise ParameterError(f"--image-hw {h} {w}: {exc}") from None
     total = rows * cols
     kept = keep_budget(total, args.keep)
     # Qwen2.5-VL window attention: kept tokens spread over the grid's windows by size

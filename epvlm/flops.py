@@ -313,8 +313,12 @@ def image_token_grid(dims: VLMDims, height: int, width: int) -> tuple[int, int]:
     if height <= 0 or width <= 0:
         raise ParameterError(f"image size {height}x{width} must be positive")
     factor = dims.patch_size * dims.merge_size
-    if max(height, width) / min(height, width) > 200:
-        raise ParameterError(f"image aspect ratio of {height}x{width} exceeds 200")
+    ratio = max(height, width) / min(height, width)
+    if ratio > 200:
+        raise ParameterError(
+            f"image of {height}x{width} px (H x W) has an aspect ratio of {ratio:g}:1; "
+            "expected at most 200:1"
+        )
     # no floor of one factor here: a side under factor/2 rounds to 0, which sends the image
     # through the min_pixels branch as in transformers (a floor would skip it)
     h = round(height / factor) * factor
