@@ -87,12 +87,13 @@ def build_base(recipe: str, n: int, out: Path) -> None:
     process."""
     code = (
         "import sys\n"
-        "from eventsim.datasets import build_dataset\n"
+        "from eventsim.datasets import build_dataset, load_recipe\n"
         "from eventsim.errors import EventsimError\n"
         "try:\n"
-        "    build_dataset(sys.argv[1], sys.argv[2], overrides={'splits.train': 0,"
-        " 'splits.val': 0, 'splits.test': int(sys.argv[3]), 'build.shard_size': 2}, workers=1,"
-        " progress=False)\n"
+        # a test split only: a split the recipe lacks cannot be set (shapes-demo has no train)
+        "    sets = {f'splits.{name}': 0 for name in load_recipe(sys.argv[1]).splits}\n"
+        "    sets.update({'splits.test': int(sys.argv[3]), 'build.shard_size': 2})\n"
+        "    build_dataset(sys.argv[1], sys.argv[2], overrides=sets, workers=1, progress=False)\n"
         "except EventsimError as exc:\n"
         "    sys.exit(f'bench_loader: {exc}')\n"
     )

@@ -564,6 +564,13 @@ def _file_record(path: str, video: bool) -> list[Any] | None:
     return [*_state(st), _content_sha256(path, st, video)]
 
 
+# the video digests this process took (`_digests.identity` -> sha256), the oldest dropped
+# beyond `_VIDEO_DIGESTS_KEPT`: a video's questions are mostly in neighbouring shards, and a
+# dataset of a million videos must not hold a million digests in every worker
+_VIDEO_DIGESTS: dict[str, str] = {}
+_VIDEO_DIGESTS_KEPT = 1024
+
+
 def _content_sha256(path: str, st: os.stat_result, video: bool) -> str | None:
     """The sha256 of the whole file (None when it cannot be read): a digest of a part misses
     an edit outside it. An image's is its samples' meta.image_sha256. A video's is taken once
@@ -572,10 +579,19 @@ def _content_sha256(path: str, st: os.stat_result, video: bool) -> str | None:
     (about 0.5 GB/s) reads all of it where decoding may read only around its question times."""
     if not video:
         return _file_sha256(Path(path))
-    try:
-        return _digests.sha256_of(Path(path), st, lambda: file_digest(Path(path))[0])
-    except OSError:
-        return None
+    # also kept here: where the cache folder cannot be written (no home folder, a read-only
+    # one) each shard of this process would hash the video again
+    key = _digests.identity(Path(path), st)
+    digest = _VIDEO_DIGESTS.get(key)
+    if digest is None:
+        try:
+            digest = _digests.sha256_of(Path(path), st, lambda: file_digest(Path(path))[0])
+        except OSError:
+            return None
+        if len(_VIDEO_DIGESTS) >= _VIDEO_DIGESTS_KEPT:
+            _VIDEO_DIGESTS.pop(next(iter(_VIDEO_DIGESTS)), None)
+        _VIDEO_DIGESTS[key] = digest
+    return digest
 
 
 def _check_inputs(
