@@ -33,7 +33,8 @@ from eventsim.simulator.sources import (
     ImageMotionSource,
     TiffStackSource,
     VideoSource,
-    _array_on_white,
+    _array_frame,
+    _check_frame_dtype,
     fit_frame,
     frame_folder_layout,
     tiff_frame_count,
@@ -46,6 +47,8 @@ _BATCH_FRAMES = (4, 16)
 _PREFETCH_BATCHES = 2
 # batches of events the simulation may run ahead of the HDF5 writer
 _WRITE_BEHIND_BATCHES = 2
+# the frame types the simulator takes as they are (`_array_frames` returns them unconverted)
+_SIM_DTYPES = (np.dtype(np.uint8), np.dtype(np.float32), np.dtype(np.float64))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -329,10 +332,12 @@ def _batches(
     n_batch = 0
     for frame, t in frames:
         frame = np.asarray(frame)
-        if frame.ndim == 3 and frame.shape[2] in (1, 4):
-            # a source of one's own may give grey as HxWx1 and colour with alpha, blended onto
-            # white as ArraySource's is
-            frame = frame[..., 0] if frame.shape[2] == 1 else _array_on_white(frame)
+        if frame.dtype not in _SIM_DTYPES or (frame.ndim == 3 and frame.shape[2] in (1, 4)):
+            # a source of one's own gives frames in ArraySource's units: grey as HxWx1, colour
+            # with alpha blended onto white, uint16 as 16-bit (value / 257; its colour went
+            # into the luma as 0..65535 DN, and so did its grey with upsampling)
+            _check_frame_dtype(frame.dtype, f"frame {n_in} has")
+            frame = _array_frame(frame)
         if not (frame.ndim == 2 or (frame.ndim == 3 and frame.shape[2] == 3)):
             raise InputError(
                 f"frame {n_in} has shape {frame.shape}; expected HxW (grey) or HxWx3 (RGB)"

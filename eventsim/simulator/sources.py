@@ -3200,10 +3200,21 @@ class TiffStackSource:
         }
         if counts["channels"] > 1 or (counts["slices"] > 1 and counts["frames"] > 1):
             layout = " x ".join(f"{n} {key}" for key, n in counts.items() if n > 1)
+            hint = ""
+            if counts["slices"] == counts["frames"] == 1:
+                # tifffile's imwrite(..., imagej=True) writes a [T,H,W] array given no axes as
+                # channels=T, the same bytes as real channels (axes 'CYX'): told, not guessed
+                n = counts["channels"]
+                hint = (
+                    "; where its pages are frames in time (tifffile's imwrite(..., imagej=True) "
+                    "calls the pages of an array without axes channels), write it with "
+                    "metadata={'axes': 'TYX'}, or set it in Fiji's Image > Properties "
+                    f"(Channels 1, Frames {n})"
+                )
             raise InputError(
                 f"TIFF stack {str(self.path)!r} is an ImageJ hyperstack of {layout}, whose "
                 "pages are no sequence of frames; keep one channel and one slice a time point "
-                "(ImageJ's Image > Hyperstacks > Reduce Dimensionality) and save that"
+                f"(ImageJ's Image > Hyperstacks > Reduce Dimensionality) and save that{hint}"
             )
         z = counts["slices"]
         # ImageJ names a plain stack's images slices whatever they are (a video's frames too):
