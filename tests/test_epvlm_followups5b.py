@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -199,67 +201,88 @@ def test_16_bit_and_float_images_keep_the_high_byte(tmp_path):
     np.testing.assert_array_equal(_read_image(str(path))[0, :, 0], [0, 255, 255, 0])
 
 
-def test_epvlm_run_reads_an_image_whose_name_is_not_utf8(tmp_path):
+# Both commands run in one process of their own (a crash there fails these tests, not the whole
+# session) that pays the torch and transformers import once; each prints its exit status after
+# its output.
+_RUN_EACH = """
+import sys
+from epvlm.cli import main
+
+for argv in {argvs!r}:
+    rc = main(argv)
+    print("\\n--- exit status", rc, flush=True)
+"""
+_QUESTION = "what colour is the square"
+
+
+@pytest.fixture(scope="module")
+def not_utf8_runs(
+    tmp_path_factory,
+) -> tuple[dict[str, Path], dict[str, tuple[int, str]], subprocess.CompletedProcess[str]]:
+    """`epvlm run` reading an image whose name is not UTF-8 (case "read") and writing an overlay
+    whose name is not UTF-8 (case "overlay"), each in a folder of its own beside a tiny
+    checkpoint: ({case: folder}, {case: (exit status, stdout)} of the commands that returned,
+    the finished process)."""
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    import cv2
+
+    from epvlm.processing import vocab_from_texts
+    from epvlm.tiny import save_tiny_checkpoint
+
+    root = tmp_path_factory.mktemp("not-utf8")
+    folders: dict[str, Path] = {}
+    argvs = []
+    for case in ("read", "overlay"):
+        folder = folders[case] = root / case
+        folder.mkdir()
+        model = save_tiny_checkpoint(folder / "model", vocab_from_texts([_QUESTION]), seed=0)
+        if case == "read":
+            image = os.fsdecode(os.fsencode(folder) + b"/frame\xff.png")
+            ok, png = cv2.imencode(".png", np.full((56, 56, 3), 90, np.uint8))
+            assert ok
+            with open(image, "wb") as fh:
+                fh.write(png.tobytes())
+            extra = ["--json"]
+        else:
+            image = str(folder / "frame.png")
+            assert cv2.imwrite(image, np.full((56, 56, 3), 90, np.uint8))
+            extra = ["--overlay", os.fsdecode(os.fsencode(folder) + b"/mask\xff.png")]
+        argv = ["run", "--model", str(model), "--image", image, "--question", _QUESTION]
+        argvs.append([*argv, "--selector", "dense", *extra])
+    proc = subprocess.run(
+        [sys.executable, "-c", _RUN_EACH.format(argvs=argvs)],
+        capture_output=True,
+        text=True,
+        errors="backslashreplace",
+        timeout=600,
+    )
+    parts = re.split(r"\n--- exit status (-?\d+)\n", proc.stdout)
+    done = {case: (int(rc), out) for case, out, rc in zip(folders, parts[::2], parts[1::2])}
+    return folders, done, proc
+
+
+def test_epvlm_run_reads_an_image_whose_name_is_not_utf8(not_utf8_runs):
     """cv2.imread killed `epvlm run` (exit 139, no message) on a file name that is not
     UTF-8; it is read as `eventsim simulate` reads it."""
-    pytest.importorskip("torch")
-    pytest.importorskip("transformers")
-    import cv2
-
-    from epvlm.processing import vocab_from_texts
-    from epvlm.tiny import save_tiny_checkpoint
-
-    question = "what colour is the square"
-    model = save_tiny_checkpoint(tmp_path / "model", vocab_from_texts([question]), seed=0)
-    image = os.fsdecode(os.fsencode(tmp_path) + b"/frame\xff.png")
-    ok, png = cv2.imencode(".png", np.full((56, 56, 3), 90, np.uint8))
-    assert ok
-    with open(image, "wb") as fh:
-        fh.write(png.tobytes())
-    argv = ["run", "--model", str(model), "--image", image, "--question", question]
-    argv += ["--selector", "dense", "--json"]
-    code = f"import sys; from epvlm.cli import main; sys.exit(main({argv!r}))"
-    proc = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        errors="backslashreplace",
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout)["kept_tokens"] == 4  # 56x56 pixels: 2x2 merged patches
+    _, done, proc = not_utf8_runs
+    assert proc.returncode == 0 and done.get("read", (None,))[0] == 0, proc.stderr
+    assert json.loads(done["read"][1])["kept_tokens"] == 4  # 56x56 pixels: 2x2 merged patches
 
 
-def test_epvlm_run_writes_an_overlay_whose_name_is_not_utf8(tmp_path):
+def test_epvlm_run_writes_an_overlay_whose_name_is_not_utf8(not_utf8_runs):
     """cv2.imwrite killed `epvlm run --overlay` (exit 139) on a file name that is not UTF-8,
     after the model had answered; the overlay is encoded in memory and written by Python."""
-    pytest.importorskip("torch")
-    pytest.importorskip("transformers")
     import cv2
 
-    from epvlm.processing import vocab_from_texts
-    from epvlm.tiny import save_tiny_checkpoint
-
-    question = "what colour is the square"
-    model = save_tiny_checkpoint(tmp_path / "model", vocab_from_texts([question]), seed=0)
-    image = tmp_path / "frame.png"
-    assert cv2.imwrite(str(image), np.full((56, 56, 3), 90, np.uint8))
-    overlay = os.fsdecode(os.fsencode(tmp_path) + b"/mask\xff.png")
-    argv = ["run", "--model", str(model), "--image", str(image), "--question", question]
-    argv += ["--selector", "dense", "--overlay", overlay]
-    code = f"import sys; from epvlm.cli import main; sys.exit(main({argv!r}))"
-    proc = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        errors="backslashreplace",
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr
+    folders, done, proc = not_utf8_runs
+    assert proc.returncode == 0 and done.get("overlay", (None,))[0] == 0, proc.stderr
+    folder = folders["overlay"]
+    overlay = os.fsdecode(os.fsencode(folder) + b"/mask\xff.png")
     with open(overlay, "rb") as fh:
         png = np.frombuffer(fh.read(), np.uint8)
     assert cv2.imdecode(png, cv2.IMREAD_COLOR).shape[2] == 3
-    assert sorted(os.listdir(tmp_path)) == sorted(["model", "frame.png", os.path.basename(overlay)])
+    assert sorted(os.listdir(folder)) == sorted(["model", "frame.png", os.path.basename(overlay)])
 
 
 # ----------------------------------------------------------------------------- 4: coverage note
