@@ -10,6 +10,7 @@ import fcntl
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -269,15 +270,25 @@ DAMAGED_STATES = {
 }
 
 
+@pytest.fixture(scope="module")
+def stopped_after_one(built, tmp_path_factory) -> Path:
+    """The results folder of an evaluation interrupted after its first answering step, which
+    each damage test copies (the same files an interrupted run in its own folder leaves)."""
+    _, ds, model, _ = built
+    out = tmp_path_factory.mktemp("stopped-after-one") / "out"
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _stop(monkeypatch, after=1)
+        assert main(_argv(model, ds, out)) == 130
+    return out
+
+
 @pytest.mark.parametrize("damage", list(DAMAGED_STATES))
 def test_a_damaged_state_is_refused_in_one_line_naming_it_and_the_ways_out(
-    built, tmp_path, capsys, monkeypatch, damage
+    built, stopped_after_one, tmp_path, capsys, damage
 ):
     _, ds, model, _ = built
     out = tmp_path / "out"
-    _stop(monkeypatch, after=1)
-    assert _run(capsys, _argv(model, ds, out))[0] == 130
-    monkeypatch.undo()
+    shutil.copytree(stopped_after_one, out)
     change, problem = DAMAGED_STATES[damage]
     # answers of a version that did not record the run's settings digest on each line (with
     # it, the state is rebuilt: tests/test_epvlm_review5.py)
