@@ -17,11 +17,17 @@ from eventsim.datasets import EventVQADataset, _digests
 from eventsim.errors import DamagedShardError
 
 
+@pytest.fixture(scope="module")
+def built(build_shapes):
+    return build_shapes(4)
+
+
 @pytest.fixture
-def dataset(build_shapes, tmp_path):
-    """A fresh copy of a small built dataset (its shards never hashed before)."""
+def dataset(built, tmp_path):
+    """A fresh copy of a small built dataset (its shards never hashed before: a digest is
+    remembered for a file's path, inode and times, which no other copy shares)."""
     root = tmp_path / "ds"
-    shutil.copytree(build_shapes(4), root)
+    shutil.copytree(built, root)
     return root
 
 
