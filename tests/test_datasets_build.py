@@ -131,7 +131,9 @@ def test_a_second_build_into_the_same_folder_is_refused_while_one_runs(tmp_path,
     out = tmp_path / "ds"
     with engine._build_lock(out):
         # (the lock is the folder's, so it holds against another handle in this process too)
-        with pytest.raises(DatasetError, match=r"another build is writing to .*ds'; wait"):
+        with pytest.raises(
+            DatasetError, match=r"another build is writing to .*ds' \(pid \d+\); wait"
+        ):
             build_dataset(recipe, out, progress=False)
         assert list(out.iterdir()) == []
     # a build with a pool leaves the folder unlocked, as does a finished one

@@ -32,6 +32,7 @@ from eventsim._version import __version__
 from eventsim.datasets import _digests
 from eventsim.datasets._cpu import FreeCores
 from eventsim.datasets._formats import DATASET_FORMAT_VERSION, SHARD_FORMAT_VERSION
+from eventsim.datasets.loader import build_holder
 from eventsim.datasets.recipe import Recipe, load_recipe
 from eventsim.datasets.shards import (
     file_digest,
@@ -342,7 +343,8 @@ def _build(
         # its manifest would list the old one)
         _write_state(out, recipe, locked)
         (out / "dataset.json").unlink()
-        notes.append(extends)
+        # the shards checked so far are all the finished dataset's: none is built yet
+        notes.append(_reuse_words(extends, len(results)))
     if logged is not None:
         # the lines of the shards they replace, once nothing is refused: a shard a worker
         # finishes as the build stops, unheard of, is rebuilt then, not checked against the
@@ -422,7 +424,8 @@ def _build_lock(out: Path) -> Iterator[bool]:
             return
         if not locked:
             raise DatasetError(
-                f"another build is writing to {str(out)!r}; wait for it to finish or stop it"
+                f"another build is writing to {str(out)!r}{build_holder(out)}; wait for it to "
+                "finish or stop it"
             )
         yield True
     finally:
@@ -772,14 +775,28 @@ def _check_resumable(
             raise OutputExistsError(
                 f"output folder {str(out)!r} holds a finished dataset {why}{_REPLACE}"
             )
+        # what it reuses is known once its shards are checked (`_build`)
         extends = (
             f"extended the dataset {said} to {_limit_words(now)} ({n_now} "
-            f"{plural(n_now, 'sample')}), reusing its full shards"
+            f"{plural(n_now, 'sample')})"
         )
     recorded = {
         Path(e["file"]).name: e["sha256"] for e in shards if isinstance(e.get("sha256"), str)
     }
     return recorded, extends
+
+
+def _reuse_words(extends: str, reused: int) -> str:
+    """`_check_resumable`'s note of an extended dataset, saying how many of its shards are
+    reused: a --limit below the shard size leaves each split's only shard short, and a shard
+    holding other samples than this build's is built again."""
+    if reused:
+        return f"{extends}, reusing {reused} of its shards"
+    return (
+        f"{extends}; none of its shards was reused (a shard is reused only where it holds all "
+        "the samples it holds in this build, and --limit leaves each split's last shard "
+        "part-full), so all its samples were built again"
+    )
 
 
 def _orphan_shards(out: Path, recipe: Recipe) -> str | None:

@@ -29,9 +29,11 @@ import json
 import operator
 import os
 import re
+import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path, PurePosixPath, PureWindowsPath
+from types import FrameType
 from typing import Any, overload
 
 import numpy as np
@@ -352,11 +354,9 @@ def unfinished_build(path: Path) -> str | None:
             continue
         inside = "" if folder == path else f"{str(path)!r} is a folder inside "
         if holders:
-            pids = [pid for pid in holders if pid]
-            by = f" (pid {pids[0]})" if len(pids) == 1 else ""
             return (
                 f"{inside}{str(folder)!r}: unfinished build: an 'eventsim build' into this "
-                f"folder is running{by}; wait for it to finish"
+                f"folder is running{_by(holders)}; wait for it to finish"
             )
         if started and _built_unlocked(folder):
             # no holder says nothing of a build that could not lock: "interrupted, rerun" sent
@@ -376,6 +376,17 @@ def unfinished_build(path: Path) -> str | None:
             "still at work (this machine's list of locks does not show it)"
         )
     return None
+
+
+def build_holder(folder: Path) -> str:
+    """Who holds the build lock of ``folder``, as `unfinished_build` says it: `` (pid 1234)``;
+    "" where that is not known (no /proc/locks, a holder on another host, several)."""
+    return _by(_lock_holders(folder) or [])
+
+
+def _by(holders: list[int]) -> str:
+    pids = [pid for pid in holders if pid]
+    return f" (pid {pids[0]})" if len(pids) == 1 else ""
 
 
 def _built_unlocked(folder: Path) -> bool:
@@ -939,6 +950,23 @@ class EventVQADataset:
         }
         return self.transform(sample) if self.transform is not None else sample
 
+    def __getitems__(self, indices: Sequence[int]) -> list[Any]:
+        """``[ds[i] for i in indices]``: what a ``DataLoader`` with a ``batch_size`` reads a
+        batch with. Under torch's default collate, which fails on a structured array with
+        "can't convert np.ndarray of type numpy.void" naming neither the field nor the remedy,
+        a batch whose samples hold one (the events, unless a transform made them tensors) is
+        refused here with a `TypeError` that names `collate_event_vqa`."""
+        samples = [self[i] for i in indices]
+        field = _structured_field(samples[0]) if samples else None
+        if field is not None and _default_collating(sys._getframe(1)):
+            raise TypeError(
+                f"torch's default collate cannot batch {field} of these samples (structured "
+                "numpy arrays, of another length in each sample): give the DataLoader "
+                "collate_fn=eventsim.datasets.collate_event_vqa, which keeps them as a list "
+                "of arrays, or a transform that turns them into tensors of one shape"
+            )
+        return samples
+
     def by_id(self, sample_id: str) -> Any:
         """The sample whose ``id`` is ``sample_id`` (``"test-000042"``), as ``ds[i]`` gives
         it (``transform`` applied); `UnknownSampleError` when the split holds none."""
@@ -1166,6 +1194,41 @@ def _insertion_point(ids: np.ndarray, text: str) -> int:
     if len(text) <= width:
         return int(np.searchsorted(ids, np.array(text, ids.dtype)))
     return int(np.searchsorted(ids, np.array(text[:width], ids.dtype), side="right"))
+
+
+def _structured_field(sample: object) -> str | None:
+    """How to name the first structured numpy array among the values of ``sample`` (a dict,
+    or a tuple as a transform may return): ``'events'``, ``item 0``; None if there is none."""
+    if isinstance(sample, Mapping):
+        items = [(repr(k), v) for k, v in sample.items()]
+    elif isinstance(sample, tuple):
+        items = [(f"item {k}", v) for k, v in enumerate(sample)]
+    else:
+        return None
+    return next(
+        (name for name, v in items if isinstance(v, np.ndarray) and v.dtype.names is not None),
+        None,
+    )
+
+
+def _default_collating(frame: FrameType | None) -> bool:
+    """Whether a caller of `EventVQADataset.__getitems__` a few frames up (``frame`` is its
+    caller's) is a torch DataLoader's fetcher that batches with torch's default collate. The
+    dataset is not told the DataLoader's ``collate_fn``, and registering a collate for
+    structured arrays in torch's ``default_collate_fn_map`` would change it for every dataset
+    of the process; torch is only looked for where it is imported already."""
+    collate = sys.modules.get("torch.utils.data._utils.collate")
+    default = getattr(collate, "default_collate", None)
+    # Subset.__getitems__ (and wrappers like it) stand between the fetcher and the dataset
+    for _ in range(4):
+        if frame is None or default is None:
+            return False
+        if frame.f_code.co_name == "fetch":
+            fetcher = frame.f_locals.get("self")
+            if type(fetcher).__module__ == "torch.utils.data._utils.fetch":
+                return getattr(fetcher, "collate_fn", None) is default
+        frame = frame.f_back
+    return False
 
 
 def _is_tonic_item(sample: object) -> bool:

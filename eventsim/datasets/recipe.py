@@ -1026,14 +1026,28 @@ def _check_cross(data: dict[str, Any], written_source: Mapping[str, Any] | None 
                 **src,
             )
         except ParameterError as exc:
-            raise _scene_error(str(exc), src, written_source or {}) from None
+            raise _scene_error(str(exc), src, written_source or {}, cam) from None
     _check_frames(data, (cam["width"], cam["height"]))
 
 
-def _scene_error(message: str, src: Mapping[str, Any], written: Mapping[str, Any]) -> RecipeError:
+def _scene_error(
+    message: str, src: Mapping[str, Any], written: Mapping[str, Any], cam: Mapping[str, Any]
+) -> RecipeError:
     """`SceneConfig`'s refusal (``n_objects = [9, 20]; expected ...``) as a recipe's: the field
-    named in its table, with its value as written."""
+    named in its table, with its value as written, and a limit derived from the sensor's size
+    (``a third of sensor_size width=100, its smaller side``) naming the camera field, or the
+    camera preset, that sets it (``camera`` is the recipe's checked table)."""
     name = message.split(" ", 1)[0]
+    if cam["preset"]:
+        size = f'camera.preset = "{cam["preset"]}" ({cam["width"]}x{cam["height"]})'
+        message = re.sub(
+            r"sensor_size (width|height)=\d+(, its smaller side| and height=\d+)",
+            lambda m: f"the {m[1] if m[2].startswith(',') else 'side'} of {size}",
+            message,
+        )
+    else:
+        message = re.sub(r"sensor_size (width|height)=", r"camera.\1=", message)
+        message = message.replace(" and height=", " and camera.height=")
     if name not in src:
         return RecipeError(f"source.{message}")
     field, value = f"source.{name}", src[name]

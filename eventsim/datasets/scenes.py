@@ -178,10 +178,17 @@ class SceneConfig:
             )
         _range("n_objects", self.n_objects, 1, len(SHAPES))
         _range("n_clutter", self.n_clutter, 0, 12)
-        _range("object_size_px", self.object_size_px, 6, min(width, height) / 3)
+        # bounds that follow the sensor name the side they come from: a recipe's refusal of
+        # its sizes could be caused by camera.width alone
+        side = min(width, height)
+        if width == height:
+            of = f"sensor_size width={width} and height={height}"
+        else:
+            of = f"sensor_size {'width' if width < height else 'height'}={side}, its smaller side"
+        _range("object_size_px", self.object_size_px, 6, side / 3, f"a third of {of}")
         if self.target_size_px is not None:
-            _range("target_size_px", self.target_size_px, 6, min(width, height) / 3)
-        _range("motion_px", self.motion_px, 0.5, min(width, height) / 2)
+            _range("target_size_px", self.target_size_px, 6, side / 3, f"a third of {of}")
+        _range("motion_px", self.motion_px, 0.5, side / 2, f"half of {of}")
         if not (math.isfinite(self.window_ms) and self.window_ms > 0):
             raise ParameterError(f"window_ms = {self.window_ms!r}; expected a value > 0")
         if not (math.isfinite(self.max_step_px) and 0.05 <= self.max_step_px <= 8):
@@ -213,14 +220,17 @@ def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
         raise ParameterError(f"{name} = {value!r}; allowed values: {', '.join(allowed)}")
 
 
-def _range(name: str, pair: tuple, low: float, high: float) -> None:
+def _range(name: str, pair: tuple, low: float, high: float, high_from: str = "") -> None:
+    """Refuse ``pair`` unless ``low <= pair[0] <= pair[1] <= high``; ``high_from`` says what
+    ``high`` is derived from ("a third of sensor_size width=100, its smaller side")."""
     if len(pair) != 2 or not all(isinstance(v, (int, float)) for v in pair):
         raise ParameterError(f"{name} = {list(pair)!r}; expected a [low, high] pair of numbers")
     lo, hi = pair
     if not (low <= lo <= hi <= high):
-        raise ParameterError(
-            f"{name} = {list(pair)!r}; expected {low:g} <= low <= high <= {high:g}"
-        )
+        # a derived limit is shown rounded down (33.33, not 33.3333): a value written as shown
+        # is then taken
+        shown = f"{math.floor(high * 100) / 100:g} ({high_from})" if high_from else f"{high:g}"
+        raise ParameterError(f"{name} = {list(pair)!r}; expected {low:g} <= low <= high <= {shown}")
 
 
 @dataclasses.dataclass
