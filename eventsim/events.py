@@ -10,6 +10,7 @@ Sensor sizes are always ``(width, height)``.
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -476,16 +477,52 @@ def reversed_bounds_error(t_start_us: Any, t_end_us: Any) -> ArgumentValueError:
     )
 
 
+def _ceil(t: Any) -> int:
+    # integers exactly: math.ceil takes a numpy integer through a float
+    return int(t) if isinstance(t, (int, np.integer)) else math.ceil(t)
+
+
+def windowless_bounds_error(t_start_us: Any, t_end_us: Any) -> ArgumentValueError | None:
+    """The refusal of a window whose fractional bounds hold no whole microsecond
+    (``read(0.5, 0.6)``): it can hold no event, and such bounds are mostly seconds given where
+    microseconds are expected (a v2e user's), which read nothing without a word. None for
+    any other window, among them equal bounds (an empty window by choice) and fractional ones
+    around a whole microsecond (``10.5`` to ``11.5``, rounded up as every read rounds them)."""
+    try:
+        if (
+            t_start_us is None
+            or t_end_us is None
+            or not t_start_us < t_end_us
+            or _ceil(t_start_us) < _ceil(t_end_us)
+        ):
+            return None
+    except (TypeError, ValueError, OverflowError):
+        return None  # NaN, inf or not a number: the caller's own checks name it
+    start = t_start_us.item() if isinstance(t_start_us, np.generic) else t_start_us
+    end = t_end_us.item() if isinstance(t_end_us, np.generic) else t_end_us
+    return ArgumentValueError(
+        "t_end_us",
+        end,
+        f" with t_start_us={shown_value(start)} holds no whole microsecond, so no event: "
+        f"bounds are integer microseconds (for seconds, pass int({start!r} * 1e6) and "
+        f"int({end!r} * 1e6))",
+    )
+
+
 def slice_time(
     events: np.ndarray, t_start_us: int | None = None, t_end_us: int | None = None
 ) -> np.ndarray:
     """Events with ``t_start_us <= t < t_end_us`` from a time-sorted array (a view, no copy).
 
     An end before the start raises `ArgumentValueError`, as the readers' ``read`` does; equal
-    bounds give an empty window."""
+    bounds give an empty window. Fractional bounds that hold no whole microsecond between
+    them (``0.5``, ``0.6``: seconds, most likely) raise `ArgumentValueError` too."""
     # it returned nothing for swapped or mistyped bounds, without a word
     if t_start_us is not None and t_end_us is not None and t_end_us < t_start_us:
         raise reversed_bounds_error(t_start_us, t_end_us)
+    windowless = windowless_bounds_error(t_start_us, t_end_us)
+    if windowless is not None:
+        raise windowless
     t = events["t"]
     lo = 0 if t_start_us is None else int(np.searchsorted(t, t_start_us, side="left"))
     hi = len(events) if t_end_us is None else int(np.searchsorted(t, t_end_us, side="left"))

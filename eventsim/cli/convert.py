@@ -84,9 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--allow-implausible-times",
         action="store_true",
         help="convert, with a warning, an input whose times are implausible for an event "
-        "camera (refused without it: a span over 30 days, or a mean under 1 ev/s over more "
-        "than a day, usually means a wrong --time-unit). --force does this too, deprecated: in "
-        "a later release it will only overwrite OUTPUT",
+        "camera (refused without it: a span over 30 days, a mean under 1 ev/s over more "
+        "than a day, or times with fractions given as --time-unit us or ns that rounding to "
+        "whole µs merges, usually means a wrong --time-unit). --force does this too, "
+        "deprecated: in a later release it will only overwrite OUTPUT",
     )
     return p
 
@@ -115,7 +116,13 @@ def _implausible_times(reader: Any, src: Path, given_unit: str | None) -> str | 
     naming its span, rate and the smaller time units that would make them plausible; None when
     they are plausible. The caller ends it with what --allow-implausible-times does."""
     from eventsim.io.layouts import TIME_UNITS
+    from eventsim.io.text import MERGED_TIMES_NOTE
 
+    merged = next((note for note in reader.notes if note.startswith(MERGED_TIMES_NOTE)), None)
+    if merged is not None:
+        # the span and rate of times rounded together tell nothing: 133,349 events of 2 s
+        # read as µs spanned 2 µs, at a rate no camera has
+        return f"{src}: {option_words(merged)}"
     n = len(reader)
     span_s = max(0, reader.t_end_us - reader.t_start_us) / 1e6
     why = _why_implausible(n, span_s) if n else None

@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = make_parser(
         "render",
         "Render events to images or video. The output kind follows its name: OUT.png (one "
-        "frame), OUT.mp4 / .avi / .mov (video), OUT.gif (animation), or a name without a suffix "
+        "frame: 1000/fps ms from --start-ms, or to --end-ms), OUT.mp4 / .avi / .mov (video), OUT.gif (animation), or a name without a suffix "
         "(folder of PNGs). Times are milliseconds from the first event.",
     )
     p.add_argument(
@@ -560,6 +560,24 @@ def main(args: argparse.Namespace) -> int:
         f"{plural(result.n_frames, 'frame')} of {size}, {params.mode}, {covered}",
         file=sys.stdout,
     )
+    if (
+        result.kind == "png"
+        and args.window_ms is None
+        and args.end_ms is None
+        and args.events_per_frame is None
+        and result.t_end_us < stats["t_end_us"]
+    ):
+        # an image is one frame of 1000/fps ms, as --help says: a user who wanted the whole
+        # recording saw its first 33 ms without being told the rest was left out
+        origin = stats["t_start_us"]
+        total = stats["t_end_us"] - origin
+        print(
+            f"eventsim render: note: {result.path} draws one frame, "
+            f"{_ms((result.t_start_us - origin) / 1000)}–{_ms((result.t_end_us - origin) / 1000)}"
+            f" ms of the recording's {_ms(total / 1000)} ms (a frame lasts 1000/--fps ms); "
+            f"pass --end-ms {_ms(total / 1000)} to draw up to its end, or --window-ms",
+            file=sys.stderr,
+        )
     if result.kind == "gif" and result.fps is not None and result.fps < args.fps:
         from eventsim.render.writers import video_plays_at
 

@@ -38,6 +38,7 @@ from eventsim.events import (
     check_sensor_size,
     empty_events,
     reversed_bounds_error,
+    windowless_bounds_error,
 )
 from eventsim.io.hdf5_format import FORMAT_NAME
 from eventsim.io.reader import EventFileReader
@@ -419,9 +420,46 @@ def open_hdf5(path: Path) -> h5py.File:
     try:
         return h5py.File(path, "r", rdcc_nbytes=_FILE_CACHE_BYTES, rdcc_nslots=10007)
     except OSError as exc:
+        other = _other_event_format(path)
+        if other is not None:
+            what, layout = other
+            call = f"{str(path)!r}" + (f", layout={layout!r}" if layout else "")
+            raise UnknownLayoutError(
+                f"{str(path)!r} is {what}, not HDF5: EventReader reads eventsim/DSEC HDF5 "
+                f"files only; read it with eventsim.io.open_events({call}), which reads every "
+                "supported format"
+            ) from None
         raise EventFileError(
             f"cannot read {str(path)!r} as HDF5: the file is truncated or corrupt ({exc})"
         ) from None
+
+
+def _other_event_format(path: Path) -> tuple[str, str | None] | None:
+    """(what ``path`` is, the layout `open_events` needs told or None) when it is not HDF5 but
+    a file `open_events` reads, told by its first bytes or its suffix, so a user of
+    `EventReader` is sent there rather than told the file is corrupt; None for a file with
+    HDF5's signature (damaged) or of no format we know."""
+    from eventsim.io.formats import FAERY_EXTENSIONS
+    from eventsim.io.layouts import _has_hdf5_signature
+
+    ext = path.suffix.lower()
+    try:
+        if _has_hdf5_signature(path, path.stat().st_size):
+            return None
+        with open(path, "rb") as fh:
+            head = fh.read(6)
+    except OSError:
+        return None
+    if head == b"\x93NUMPY":
+        # open_events reads an .h5 (or other) suffix as HDF5 unless told
+        return "a numpy .npy array", None if ext == ".npy" else "npy"
+    if ext == ".npz" and head.startswith(b"PK\x03\x04"):
+        return "a numpy .npz archive", None
+    if ext in (".txt", ".csv", ".tsv"):
+        return f"a text file ({ext})", None
+    if ext in FAERY_EXTENSIONS:
+        return f"a {ext} file", None
+    return None
 
 
 def _column_layout(grp: h5py.Group, path: Path) -> tuple[list[tuple[str, int, int]], int]:
@@ -710,9 +748,18 @@ class EventReader:
         if not isinstance(grp, h5py.Group) or not all(
             isinstance(grp.get(k), h5py.Dataset) for k in "xytp"
         ):
+            from eventsim.io.layouts import HDF5_LAYOUTS, _sniff_hdf5
+
+            found = _sniff_hdf5(f)
+            hint = (
+                f": it has the {found} layout ({HDF5_LAYOUTS[found]}); read it with "
+                f"eventsim.io.open_events({str(self.path)!r}), which reads every supported layout"
+                if found is not None
+                else f"; it has {sorted(f.keys())}"
+            )
             raise UnknownLayoutError(
                 f"{str(self.path)!r} does not have the DSEC layout "
-                f"(events/x, events/y, events/t, events/p); it has {sorted(f.keys())}"
+                f"(events/x, events/y, events/t, events/p){hint}"
             )
         # only names and shapes leave `_column_layout`: HDF5 shares one open dataset (and its
         # chunk cache) between all handles to it, so no other handle may be open when the
@@ -1922,7 +1969,8 @@ def _ceil_us(t: float) -> int:
 def time_bounds(t_start_us: float | None, t_end_us: float | None) -> tuple[int | None, int | None]:
     """A read's time bounds as whole µs (`_ceil_us`; None stays None), refusing an end before
     the start: every reader returned nothing for it, hiding the caller's swapped or mistyped
-    bounds. Equal bounds are an empty window, read as one."""
+    bounds. Equal bounds are an empty window, read as one; fractional ones with no whole µs
+    between them (seconds: ``read(0.5, 0.6)``) are refused (`windowless_bounds_error`)."""
     t0 = None if t_start_us is None else _ceil_us(t_start_us)
     t1 = None if t_end_us is None else _ceil_us(t_end_us)
     # the bounds as given: 10.5 and 10.2 both round to 11, yet the end is before the start;
@@ -1936,6 +1984,9 @@ def time_bounds(t_start_us: float | None, t_end_us: float | None) -> tuple[int |
         and (t_end_us < t_start_us or t1 < t0)
     ):
         raise reversed_bounds_error(t_start_us, t_end_us)
+    windowless = windowless_bounds_error(t_start_us, t_end_us)
+    if windowless is not None:
+        raise windowless
     return t0, t1
 
 

@@ -266,7 +266,13 @@ def times_to_us(
         return seconds_to_us(t), unit
     per_us = {"us": 1, "ms": 1e-3, "ns": 1e3}[unit]
     if t.dtype.kind in "fc" or unit == "ms":
-        return np.rint(np.asarray(t, dtype=np.float64) / per_us).astype(np.int64), unit
+        t_us = np.rint(np.asarray(t, dtype=np.float64) / per_us).astype(np.int64)
+        from eventsim.io.text import merged_times_note
+
+        merged = merged_times_note(t, t_us, unit)
+        if merged is not None:
+            notes.append(merged)
+        return t_us, unit
     if unit == "ns":
         # to the nearest microsecond, in integers: float64 would round large ns times
         return np.floor_divide(t.astype(np.int64) + 500, 1000), unit

@@ -345,6 +345,42 @@ def float_times_to_us(t: np.ndarray, unit: str) -> np.ndarray | None:
     return k.astype(np.int64) if exact.all() else None
 
 
+#: how a reader's note begins when times given in a unit of whole numbers (µs, ns) had
+#: fractions, and rounding them to whole µs merged most of them: times in seconds read with
+#: ``time_unit='us'`` end up a handful of distinct times. ``eventsim convert`` refuses such a
+#: file unless told ``--allow-implausible-times``
+MERGED_TIMES_NOTE = "times merged by rounding"
+
+
+def merged_times_note(t: np.ndarray, t_us: np.ndarray, unit: str) -> str | None:
+    """The note (`MERGED_TIMES_NOTE`) for times ``t`` given in ``unit`` and read as ``t_us``,
+    when ``unit`` counts whole numbers (µs, ns) yet ``t`` has fractions and rounding left at
+    most half its distinct values; None otherwise. It names the larger unit that keeps the
+    most of them apart."""
+    if unit not in ("us", "ns") or t.dtype.kind != "f" or not t.size:
+        return None
+    with np.errstate(invalid="ignore"):
+        fraction = np.flatnonzero(t != np.rint(t))
+    if not fraction.size:
+        return None
+    given = int(np.unique(t).size)
+    kept = int(np.unique(t_us).size)
+    # fractions of a ns (or µs) that fall together now and then are a sub-µs rounding; a
+    # wrong unit merges most times
+    if 2 * kept > given:
+        return None
+    larger = [u for u in ("us", "ms", "s") if _SHIFT[u] > _SHIFT[unit]]
+    with np.errstate(invalid="ignore", over="ignore"):
+        apart = {u: int(np.unique(np.rint(t * 10.0 ** _SHIFT[u])).size) for u in larger}
+    likely = max(larger, key=lambda u: (apart[u], -_SHIFT[u]))
+    return (
+        f"{MERGED_TIMES_NOTE}: {fraction.size:,} of the times given in {TIME_UNITS[unit]} "
+        f"have fractions (such as {float(t[fraction[0]])!r}), and rounded to whole microseconds "
+        f"their {given:,} distinct values became {kept:,}; they are likely in "
+        f"{TIME_UNITS[likely]}: pass time_unit={likely!r}"
+    )
+
+
 def has_fraction(text: np.ndarray) -> bool:
     """Whether any of the numbers (bytes) has a non-zero fractional part; texts that are not
     numbers count as whole (their conversion names them)."""
@@ -1272,6 +1308,10 @@ def read_csv(
             p_read = _numbers(rows[:, 3], f"{what} column p", lines)
         p, kept = _csv_polarity(p_read, notes, check_polarity, named_order, row_text)
         ev, order = build_events(x, y, t_us, p, notes, row_text)
+    if rows.shape[0] and integers is None:
+        merged = _merged_csv_times(rows[:, 0], ev["t"], unit)
+        if merged is not None:
+            notes.append(merged)
     size, inferred = resolve_sensor_size(file_size, sensor_size, ev, path, notes)
     return ArrayReader(
         ev,
@@ -1284,3 +1324,16 @@ def read_csv(
         file_index=order,
         polarity_kept=kept,
     )
+
+
+def _merged_csv_times(t: np.ndarray, t_us: np.ndarray, unit: str) -> str | None:
+    """`merged_times_note` of a CSV's time column, read as floats or as text."""
+    if t.dtype.kind != "f":
+        if unit not in ("us", "ns") or not has_fraction(t):
+            return None
+        try:
+            t = t.astype(np.float64)
+        except ValueError:
+            # a time as '1_000' or a decimal comma: its digits were read, not float()'s
+            return None
+    return merged_times_note(t, t_us, unit)
