@@ -789,13 +789,16 @@ def _check_resumable(
 def _reuse_words(extends: str, reused: int) -> str:
     """`_check_resumable`'s note of an extended dataset, saying how many of its shards are
     reused: a --limit below the shard size leaves each split's only shard short, and a shard
-    holding other samples than this build's is built again."""
+    holding other samples than this build's, or changed since, is built again."""
     if reused:
         return f"{extends}, reusing {reused} of its shards"
+    # the rule, not a cause: with a --limit that is a multiple of the shard size, a shard
+    # changed since (or the files it was built from) is why none was reused
     return (
-        f"{extends}; none of its shards was reused (a shard is reused only where it holds all "
-        "the samples it holds in this build, and --limit leaves each split's last shard "
-        "part-full), so all its samples were built again"
+        f"{extends}; none of its shards was reused, so all its samples were built again (a "
+        "shard is reused only where it holds all the samples this build puts in it and neither "
+        "it nor the files it was built from changed since: a --limit that is not a multiple "
+        "of the shard size leaves each split's last shard short)"
     )
 
 

@@ -1219,14 +1219,22 @@ def _default_collating(frame: FrameType | None) -> bool:
     of the process; torch is only looked for where it is imported already."""
     collate = sys.modules.get("torch.utils.data._utils.collate")
     default = getattr(collate, "default_collate", None)
-    # Subset.__getitems__ (and wrappers like it) stand between the fetcher and the dataset
+    # torch documents extending its default collate by editing this map in place: an array
+    # collate of the user's own there may batch structured arrays
+    arrays = getattr(collate, "default_collate_fn_map", {}).get(np.ndarray)
+    if default is None or arrays is not getattr(collate, "collate_numpy_array_fn", None):
+        return False
     for _ in range(4):
-        if frame is None or default is None:
+        if frame is None:
             return False
         if frame.f_code.co_name == "fetch":
             fetcher = frame.f_locals.get("self")
             if type(fetcher).__module__ == "torch.utils.data._utils.fetch":
                 return getattr(fetcher, "collate_fn", None) is default
+        # only torch's wrappers (Subset, StackDataset) stand between the fetcher and the dataset
+        # passing the samples on as they are: a wrapper of the user's may make them tensors
+        if not str(frame.f_globals.get("__name__")).startswith("torch.utils.data."):
+            return False
         frame = frame.f_back
     return False
 
