@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import argparse
 import re
 
 import numpy as np
@@ -59,6 +60,9 @@ def test_an_option_in_a_unit_shows_that_unit(command):
     wrong = {}
     for name, action in _options(command).items():
         unit = name.rsplit("-", 1)[-1]
+        if action.help == argparse.SUPPRESS:
+            # a hidden option (another tool's, or a former name) shows no metavar anywhere
+            continue
         if name.startswith("--") and unit in UNIT_METAVARS and action.nargs != 0:
             if action.metavar != UNIT_METAVARS[unit]:
                 wrong[name] = action.metavar

@@ -135,8 +135,12 @@ def test_folder_with_fps_and_errors(tmp_path, clip):
 
 def test_timestamps_file_parsing(tmp_path):
     path = tmp_path / "ts.txt"
-    path.write_text("# header\n0.0\n0.0333333\n\n0.0666667 extra\n")
+    path.write_text("# header\n0.0\n0.0333333\n\n0.0666667  # a comment\n")
     assert list(read_timestamps_file(path)) == [0, 33333, 66667]
+    # a word after a time is an image's name, on every line or none (test_simulate_round12)
+    path.write_text("0.0\n0.0333333\n0.0666667 extra\n")
+    with pytest.raises(InputError, match=r"line 3: '0\.0666667 extra' names image 'extra'"):
+        read_timestamps_file(path)
     path.write_text("0.0\nabc\n")
     with pytest.raises(InputError, match="line 2"):
         read_timestamps_file(path)

@@ -3,7 +3,8 @@
 Both scripts build their subcommands from these pieces, so every command behaves alike:
 
 - `make_parser` returns an argparse parser (``prog`` is ``"PROG COMMAND"``) that raises
-  instead of calling ``sys.exit``, so commands run in-process in tests.
+  instead of calling ``sys.exit``, so commands run in-process in tests; its
+  ``unrecognized_hint`` adds a command's word to "unrecognized arguments".
 - `cli_command` turns ``run(args) -> int | None`` into ``main(argv) -> int``. A usage error
   prints argparse's message and returns `EXIT_USAGE` (2); an `EventsimError` (epvlm's errors
   derive from it) or an OS error prints one line ``PROG COMMAND: error: ...`` and returns
@@ -152,6 +153,18 @@ def _option_value(value: object) -> str:
 class _Parser(argparse.ArgumentParser):
     """argparse that raises instead of calling sys.exit, so in-process tests see exit codes."""
 
+    #: a command's word on the arguments that nothing took, ``(namespace, words) -> text``
+    #: (None: nothing to add), said after argparse's "unrecognized arguments: ..." (a second
+    #: INPUT of a command that takes one names the option that takes two)
+    unrecognized_hint: Callable[[argparse.Namespace, list[str]], str | None] | None = None
+
+    def parse_args(self, args: Any = None, namespace: Any = None) -> Any:
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            hint = self.unrecognized_hint(parsed, extras) if self.unrecognized_hint else None
+            self.error(f"unrecognized arguments: {' '.join(extras)}{'; ' + hint if hint else ''}")
+        return parsed
+
     def error(self, message: str) -> NoReturn:
         raise _UsageError(f"{self.prog}: error: {message}")
 
@@ -187,11 +200,20 @@ class _ParserExit(Exception):
         self.status = status
 
 
-def make_parser(command: str, description: str, prog: str = "eventsim") -> argparse.ArgumentParser:
-    """A parser for ``PROG COMMAND`` whose errors reach `cli_command` as exit codes."""
+def make_parser(
+    command: str,
+    description: str,
+    prog: str = "eventsim",
+    *,
+    unrecognized_hint: Callable[[argparse.Namespace, list[str]], str | None] | None = None,
+) -> argparse.ArgumentParser:
+    """A parser for ``PROG COMMAND`` whose errors reach `cli_command` as exit codes;
+    ``unrecognized_hint`` adds the command's word to argparse's "unrecognized arguments"."""
     # no abbreviations: '--start' was once the unit-less name of '--start-s' in one command and
     # of '--start-ms' in another, so a prefix could mean either unit
-    return _Parser(prog=f"{prog} {command}", description=description, allow_abbrev=False)
+    parser = _Parser(prog=f"{prog} {command}", description=description, allow_abbrev=False)
+    parser.unrecognized_hint = unrecognized_hint
+    return parser
 
 
 class CommandMain(Protocol):

@@ -51,7 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
         UPSAMPLE_MODES,
     )
 
-    p = make_parser("simulate", "Simulate DVS events from a video, frames or images.")
+    p = make_parser(
+        "simulate",
+        "Simulate DVS events from a video, frames or images.",
+        unrecognized_hint=_unrecognized_hint,
+    )
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.epilog = EXAMPLES
     p.add_argument(
@@ -115,8 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--timestamps",
         type=path_arg("a timestamps file"),
         metavar="FILE",
-        help="times of a frame folder's images, one per line in seconds (default: "
-        "timestamps.txt in the folder or beside its images/, imgs/ or frames/ subfolder)",
+        help="times of a frame folder's images, one per line in seconds, each time alone "
+        "or followed by its image's file name (TIME NAME, as the Event Camera Dataset's "
+        "images.txt: the names must be the folder's images in name order); a line of two "
+        "numbers (INDEX TIME) is refused (default: timestamps.txt in the folder or beside its "
+        "images/, imgs/ or frames/ subfolder)",
     )
     add_unit_option(
         opt,
@@ -232,7 +239,145 @@ def build_parser() -> argparse.ArgumentParser:
         help="torch CPU threads, 1..the usable cores (default 1)",
     )
     add_progress_option(p)
+    _add_foreign_options(p)
     return p
+
+
+def _unrecognized_hint(args: argparse.Namespace, extras: list[str]) -> str | None:
+    """What a second INPUT (or --image) is told: two images are --pair's; anything else is
+    simulated one input at a time."""
+    import shlex
+
+    from eventsim.simulator.sources import IMAGE_EXTENSIONS
+
+    first, option = (args.input, "INPUT") if args.input else (args.image, "--image")
+    if first is None or any(w.startswith("-") for w in extras):
+        return None
+    given = [first, *extras]
+    if len(given) == 2 and all(Path(w).suffix.lower() in IMAGE_EXTENSIONS for w in given):
+        pair = " ".join(shlex.quote(w) for w in given)
+        return f"{option} is one image; two images --interval-ms apart are --pair {pair}"
+    return f"{option} is one input (got {len(given)}); simulate each in a run of its own"
+
+
+# v2e's options (v2ecore/v2e_args.py) that set a DVSParams field, and the field
+_V2E_FIELDS = {
+    "pos_thres": "pos_threshold",
+    "neg_thres": "neg_threshold",
+    "sigma_thres": "threshold_sigma",
+    "cutoff_hz": "cutoff_hz",
+    "leak_rate_hz": "leak_rate_hz",
+    "leak_jitter_fraction": "leak_jitter_fraction",
+    "noise_rate_cov_decades": "leak_rate_spread_decades",
+    "shot_noise_rate_hz": "shot_noise_rate_hz",
+}
+_TO_H5 = "write -o OUT.h5 here and convert it with 'eventsim convert OUT.h5 OTHER'"
+_DRAWN = "draw the events with 'eventsim render OUT.h5 -o OUT.mp4'"
+_UPSAMPLED = (
+    "use --upsample linear or flow, which insert frames as the change needs (--set "
+    "max_log_change=..., max_motion_px=...)"
+)
+_GIVEN_INPUT = "give INPUT without an option: eventsim simulate {} -o OUT.h5"
+# v2e's other options that something here does, and what: {} is the value given with the
+# option (VALUE where none was)
+_V2E_OPTIONS = {
+    "dvs128": "use --camera dvs128",
+    "dvs240": "use --camera dvs240",
+    "dvs346": "use --camera davis346",
+    "dvs640": "use --camera dvxplorer (640x480)",
+    "dvs1024": "use --sensor-size 1024x768",
+    "output_width": "use --sensor-size WxH",
+    "output_height": "use --sensor-size WxH",
+    "dvs_emulator_seed": "use --seed {}",
+    "input_frame_rate": "use --fps {} (the rate of a frame folder or TIFF stack; a video keeps "
+    "its own times)",
+    "start_time": "use --start-s {}",
+    "stop_time": "use --stop-s {}",
+    "overwrite": "use --force",
+    "output_folder": "-o names the event file to write here, e.g. -o OUT.h5",
+    "input": _GIVEN_INPUT,
+    "i": _GIVEN_INPUT,
+    "synthetic_input": "use --synthetic moving-shapes",
+    "timestamp_resolution": _UPSAMPLED,
+    "auto_timestamp_resolution": _UPSAMPLED,
+    "disable_slomo": "no frames are inserted here unless --upsample asks (default none)",
+    "dvs_h5": _TO_H5,
+    "dvs_aedat2": _TO_H5,
+    "dvs_aedat4": _TO_H5,
+    "dvs_text": _TO_H5,
+    "dvs_vid": _DRAWN,
+    "dvs_exposure": _DRAWN,
+}
+_PORTING = "README, 'Porting settings from v2e'"
+
+
+def _v2e_advice(name: str, value: str | None) -> str:
+    """What does the work of v2e's option ``--name`` (given ``value``) here."""
+    shown = value if value is not None else "VALUE"
+    if name in _V2E_FIELDS:
+        advice = f"use {_assignment(_V2E_FIELDS[name], shown)}"
+        if name == "shot_noise_rate_hz":
+            advice += f" (a rate defined otherwise: {_PORTING})"
+        return advice
+    if name == "refractory_period":
+        # seconds in v2e, microseconds here
+        try:
+            us = f"{float(shown) * 1e6:.10g}"
+        except ValueError:
+            us = "MICROSECONDS"
+        return f"use {_assignment('refractory_period_us', us)} (v2e's seconds x 1e6)"
+    if name == "dvs_params":
+        from eventsim.options import PRESET_NAMES
+
+        if shown.lower() in PRESET_NAMES:
+            return f"use --preset {shown.lower()} (differences: {_PORTING})"
+        # v2e's None: its own defaults
+        return "use --preset v2e-default (v2e's own defaults), clean or noisy"
+    return _V2E_OPTIONS[name].format(shown)
+
+
+class _ForeignOption(argparse.Action):
+    """A hidden option another tool has (v2e's), or a DVSParams field typed as an option: it
+    fails (exit 2) naming what does its work here, with the value given. It takes any number of
+    values, so that they are not read as INPUT or left over."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        value = values[0] if isinstance(values, list) and values else None
+        parser.error(f"{option_string} {self.const(value)}")
+
+
+def _add_foreign_options(p: argparse.ArgumentParser) -> None:
+    """v2e's options, in its spelling and with dashes, and DVSParams fields as options
+    (``--pos-threshold``), each refused naming this command's way to the same."""
+    from eventsim.simulator import DVSParams
+
+    def v2e(name: str) -> Callable[[str | None], str]:
+        return lambda value: f"is v2e's option; {_v2e_advice(name, value)}"
+
+    def field(name: str) -> Callable[[str | None], str]:
+        def advice(value: str | None) -> str:
+            shown = _assignment(name, value if value is not None else "VALUE")
+            return f"is no option; DVSParams fields are set with --set: {shown}"
+
+        return advice
+
+    hints = {
+        name: v2e(name) for name in (*_V2E_FIELDS, *_V2E_OPTIONS, "refractory_period", "dvs_params")
+    }
+    hints.update({f: field(f) for f in DVSParams.field_names() if f not in hints})
+    for name, hint in hints.items():
+        spellings = {name, name.replace("_", "-")}
+        dashed = [("-" if len(s) == 1 else "--") + s for s in sorted(spellings)]
+        free = [o for o in dashed if o not in p._option_string_actions]
+        if free:
+            p.add_argument(
+                *free,
+                action=_ForeignOption,
+                nargs="*",
+                const=hint,
+                help=argparse.SUPPRESS,
+                default=argparse.SUPPRESS,
+            )
 
 
 SYNTHETIC_MAX_BYTES = 2 << 30
@@ -356,9 +501,25 @@ def _pixel_params(args):
         raise ParameterError(f"{_assignment(field, overrides[field])}{exc.rest}") from None
 
 
-def _check_output_name(output: str) -> None:
+def _input_stem(args) -> str:
+    """The name an output of this run's input would have (``clip`` of ``clip.mp4``)."""
+    given = args.input or args.image or (args.pair[0] if args.pair else None)
+    return Path(given).stem if given and Path(given).stem else args.synthetic or "events"
+
+
+def _check_output_name(args) -> None:
+    output = args.output
+    if output.endswith(("/", os.sep)) or Path(output).is_dir():
+        # v2e's -o is a folder for its outputs; here it is the one event file written
+        where = output if output.endswith(("/", os.sep)) else output + "/"
+        raise ParameterError(
+            f"-o {output!r} names a folder; -o is the event file to write, e.g. "
+            f"-o {where}{_input_stem(args)}.h5"
+        )
+    from eventsim.simulator.pipeline import OUTPUT_SUFFIXES
+
     suffix = Path(output).suffix.lower()
-    if suffix not in (".h5", ".hdf5"):
+    if suffix not in OUTPUT_SUFFIXES:
         raise ParameterError(
             f"output {output!r}: simulate writes eventsim HDF5, so name it .h5 (not "
             f"{suffix or 'without a suffix'}) and convert it afterwards, e.g. "
@@ -531,6 +692,59 @@ def _check_applies(args, is_image: bool) -> None:
             raise ParameterError(f"{name} applies to {what} only; this input ignores it")
 
 
+# suffixes of event files (eventsim.io's readers) that no video has; .dat and .raw are also
+# video files' (a VCD's MPEG, raw frames), so they are named only where OpenCV cannot open them
+_VIDEO_DAT_SUFFIXES = (".dat", ".raw")
+
+
+def _event_file_suffixes() -> tuple[str, ...]:
+    from eventsim.io.formats import FAERY_EXTENSIONS
+    from eventsim.io.layouts import ARRAY_EXTENSIONS, HDF5_EXTENSIONS
+
+    return (*HDF5_EXTENSIONS, *ARRAY_EXTENSIONS, ".csv", ".tsv", *FAERY_EXTENSIONS)
+
+
+def _not_frames(input_: str, what: str) -> InputError:
+    """The error for an event file given as INPUT (``what`` says what it is, "which holds
+    events"): simulate makes events, it reads none."""
+    stem = Path(input_).stem or "events"
+    return InputError(
+        f"{input_!r} {what}, not frames: simulate takes a video, a frame folder, a TIFF stack "
+        f"or an image; an event file is read by 'eventsim info {input_}', 'eventsim render "
+        f"{input_} -o {stem}.png' and 'eventsim convert'"
+    )
+
+
+def _check_input(input_: str) -> None:
+    """Refuse an INPUT that does not exist, naming what its name looks like, or that is an
+    event file (which OpenCV called a corrupt video, or decoded: FFmpeg reads text as ANSI
+    art, so an event .txt became thousands of frames)."""
+    from eventsim.io.layouts import HDF5_SIGNATURE
+    from eventsim.simulator import sources
+
+    path = Path(input_)
+    if not path.exists():
+        suffix = path.suffix.lower()
+        if input_.endswith(("/", os.sep)):
+            raise InputError(f"frame folder {input_!r} does not exist")
+        if suffix in sources.IMAGE_EXTENSIONS:
+            raise InputError(f"image {input_!r} does not exist; expected an image file")
+        if not suffix:
+            raise InputError(
+                f"{input_!r} does not exist; expected a video file, a frame folder or an image"
+            )
+        raise InputError(f"video {input_!r} does not exist")
+    if not path.is_file():
+        return
+    suffix = path.suffix.lower()
+    with open(path, "rb") as fh:
+        signed = fh.read(len(HDF5_SIGNATURE)) == HDF5_SIGNATURE
+    if signed:
+        raise _not_frames(input_, "is an HDF5 file, which holds events")
+    if suffix in _event_file_suffixes() and suffix not in _VIDEO_DAT_SUFFIXES:
+        raise _not_frames(input_, f"is an event file ({suffix}), which holds events")
+
+
 def _make_source(args, size):
     from eventsim.simulator import sources
 
@@ -549,6 +763,10 @@ def _make_source(args, size):
             "give exactly one input: INPUT, --image, --pair or --synthetic"
             + (f" (got {', '.join(given)})" if given else "")
         )
+    if args.input:
+        # before the options that apply to one kind of input: a mistyped name is the first
+        # thing to fix, not --fps said not to apply to the video it was taken for
+        _check_input(args.input)
     for name, image in (("--image", args.image), *(("--pair", p) for p in args.pair or ())):
         if image is not None and Path(image).is_dir():
             raise ParameterError(f"{name} {image!r} is a folder; expected an image file")
@@ -684,9 +902,19 @@ def _make_source(args, size):
                     raise
                 raise InputError(str(exc).removesuffix("; pass fps") + "; pass --fps") from None
         if path.suffix.lower() not in sources.IMAGE_EXTENSIONS:
-            return sources.VideoSource(
-                path, start_s=args.start_s, stop_s=args.stop_s, sensor_size=size, fit=fit
-            )
+            try:
+                return sources.VideoSource(
+                    path, start_s=args.start_s, stop_s=args.stop_s, sensor_size=size, fit=fit
+                )
+            except InputError as exc:
+                suffix = path.suffix.lower()
+                if suffix not in _VIDEO_DAT_SUFFIXES or "cannot be opened" not in str(exc):
+                    raise
+                raise _not_frames(
+                    args.input,
+                    f"cannot be opened as a video: a {suffix} file is likely an event file "
+                    "(Prophesee DAT, EVT raw), which holds events",
+                ) from None
         image = path
     return sources.ImageMotionSource(
         image,
@@ -794,7 +1022,7 @@ def main(args: argparse.Namespace) -> int:
     from eventsim.simulator.sources import VideoDecodeWarning
 
     _check_numbers(args)
-    _check_output_name(args.output)
+    _check_output_name(args)
     # FFmpeg inside OpenCV logs its own lines ("moov atom not found") on a broken video, ahead
     # of the one-line error this command prints; the user can still ask for them
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")

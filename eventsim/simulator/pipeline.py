@@ -20,7 +20,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from eventsim.errors import InputError, ParameterError
+from eventsim.errors import ArgumentValueError, InputError, ParameterError
 from eventsim.events import check_sensor_size, concat_events
 from eventsim.options import FlowMethod, UpsampleMode
 from eventsim.outputs import sigint_deferred
@@ -397,6 +397,24 @@ def _as_u8_frame(frame: np.ndarray) -> np.ndarray:
     return np.clip(frame + 0.5, 0, 255).astype(np.uint8)
 
 
+#: the suffixes of `simulate`'s output, eventsim HDF5 (the only format its writer streams)
+OUTPUT_SUFFIXES = (".h5", ".hdf5")
+
+
+def check_output_suffix(out: str | os.PathLike) -> None:
+    """`ArgumentValueError` unless ``out`` ends in one of `OUTPUT_SUFFIXES`: HDF5 written into
+    ``o.npy`` is read as a corrupt NumPy file by every reader that goes by the suffix."""
+    suffix = Path(out).suffix.lower()
+    if suffix not in OUTPUT_SUFFIXES:
+        raise ArgumentValueError(
+            "out",
+            os.fspath(out),
+            f" {f'ends in {suffix}' if suffix else 'has no suffix'}; simulate writes eventsim HDF5, so expected "
+            f"{' or '.join(OUTPUT_SUFFIXES)} (eventsim.io.write_events writes other formats of "
+            "the events read back)",
+        )
+
+
 def simulate(
     source: Any,
     params: DVSParams | None = None,
@@ -416,7 +434,7 @@ def simulate(
     """Simulate events for a source (path or source object).
 
     Keeps the events in memory (``result.events``) when ``out`` is None, else streams them
-    into the HDF5 file ``out`` (``result.path``; all parameters and the source description in
+    into the HDF5 file ``out`` (named .h5 or .hdf5; ``result.path``; all parameters and the source description in
     its attributes; ``save_frames`` stores the original frames with ``frame_ts_us`` /
     ``frame_event_idx``). ``attrs`` are extra root attributes of the file. ``threads`` sets torch's CPU threads for
     the run once torch is in use (restored afterwards); one thread plus the decoding thread
@@ -435,6 +453,8 @@ def simulate(
         raise _too_few_frames(src, n_known)
     if save_frames and out is None:
         raise ParameterError("save_frames needs an output file (out=...)")
+    if out is not None:
+        check_output_suffix(out)
     sim = EventSimulator(params, size, seed=seed, device=device)
     upsampler = None if upsample == "none" else Upsampler(upsample, params, flow_method=flow_method)
     batch = min(_BATCH_FRAMES[1], max(_BATCH_FRAMES[0], _BATCH_PIXELS // (size[0] * size[1])))

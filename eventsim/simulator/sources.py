@@ -2687,8 +2687,17 @@ def _natural_key(name: str) -> list:
     return [int(tok) if tok.isdigit() else tok.lower() for tok in re.split(r"(\d+)", name)]
 
 
-def read_timestamps_file(path: str | os.PathLike) -> np.ndarray:
-    """rpg_vid2e's ``timestamps.txt``: one time in seconds per line -> int64 µs."""
+def read_timestamps_file(
+    path: str | os.PathLike, images: Sequence[str | os.PathLike] | None = None
+) -> np.ndarray:
+    """The times in a frame folder's timestamps file -> int64 µs: one time in seconds per line
+    (rpg_vid2e's ``timestamps.txt``), or on each line a time and the file name of the image it
+    times (the Event Camera Dataset's ``images.txt``: ``1468939993.067416 images/frame_0.png``).
+    ``images`` are the folder's images in the order they are read (`FolderSource` gives them):
+    the names must be theirs, in that order (matched by file name, the last part of a path);
+    a file naming them otherwise is refused, as is one of as many names as images but other
+    ones. Without ``images`` names are not checked. A line of two numbers (``0 0.033333``: a
+    frame's index and its time, or the other way round) is refused: the time is not told."""
     path = Path(path)
     if path.is_dir():
         raise InputError(f"timestamps file {str(path)!r} is a folder; expected a text file")
@@ -2701,12 +2710,30 @@ def read_timestamps_file(path: str | os.PathLike) -> np.ndarray:
         ) from None
     values: list[float] = []
     linenos: list[int] = []
+    names: list[str | None] = []
     for lineno, line in enumerate(text.splitlines(), start=1):
         field = line.split("#", 1)[0].strip()
         if not field:
             continue
+        first, *rest = field.split(None, 1)
+        name = rest[0] if rest else None
+        if name is not None and all(_is_number(word) for word in name.split()):
+            # 'INDEX TIME' lines were read as their index in seconds (a clip 30x too slow)
+            raise InputError(
+                f"{str(path)!r} line {lineno}: {field!r} holds {len(name.split()) + 1} numbers; "
+                "expected one time in seconds per line, or a time and its image's file name "
+                "(TIME NAME, as the Event Camera Dataset's images.txt); of a file of INDEX TIME "
+                f"lines keep the times, e.g. awk '{{print $2}}' {path.name} > times.txt"
+            )
+        if names and (name is None) != (names[0] is None):
+            said = "names no image" if name is None else f"names image {name!r}"
+            other = "does" if names[0] is not None else "does not"
+            raise InputError(
+                f"{str(path)!r} line {lineno}: {field!r} {said}, while line {linenos[0]} "
+                f"{other}; expected TIME or TIME NAME on every line"
+            )
         try:
-            value = float(field.split()[0])
+            value = float(first)
         except ValueError:
             raise InputError(
                 f"{str(path)!r} line {lineno}: {field!r} is not a time in seconds"
@@ -2720,6 +2747,7 @@ def read_timestamps_file(path: str | os.PathLike) -> np.ndarray:
             )
         values.append(value)
         linenos.append(lineno)
+        names.append(name)
     ts = np.rint(np.asarray(values, dtype=np.float64) * 1e6).astype(np.int64)
     bad = np.flatnonzero(np.diff(ts) <= 0)
     if bad.size:
@@ -2729,7 +2757,41 @@ def read_timestamps_file(path: str | os.PathLike) -> np.ndarray:
             f"{str(path)!r}: timestamps must increase strictly; line {linenos[i]} "
             f"({values[i]} s) follows {values[i - 1]} s{closer}"
         )
+    if images is not None and names and names[0] is not None and len(names) == len(images):
+        _check_timed_names(path, [n for n in names if n is not None], linenos, images)
     return ts
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _check_timed_names(
+    path: Path, names: list[str], linenos: list[int], images: Sequence[str | os.PathLike]
+) -> None:
+    """Refuse a TIME NAME file whose names are not ``images``' file names in their order: its
+    times would go to other images than it says (reversed names gave the same events)."""
+    files = [Path(image).name for image in images]
+    for i, (name, file) in enumerate(zip(names, files)):
+        # the last part of a path, written with either separator
+        base = name.replace("\\", "/").rsplit("/", 1)[-1]
+        if base == file:
+            continue
+        folder = str(Path(images[0]).parent)
+        where = (
+            f"{base!r} is image {files.index(base) + 1} there"
+            if base in files
+            else f"no image of {folder!r} is named {base!r}"
+        )
+        raise InputError(
+            f"{str(path)!r} line {linenos[i]} times {name!r}, but image {i + 1} of "
+            f"{folder!r} (in name order, as they are read) is {file!r} ({where}); expected the "
+            "lines to name the folder's images in that order"
+        )
 
 
 def _warn_slow_frames(ts: np.ndarray, path: Path, allow_long_gaps: bool = False) -> None:
@@ -2837,7 +2899,7 @@ class FolderSource:
                 "fps", fps, f" does not apply: the images are timed by {str(ts_path)!r}"
             )
         if timed:
-            ts = read_timestamps_file(ts_path)
+            ts = read_timestamps_file(ts_path, self.files)
             if ts.size != len(self.files):
                 raise InputError(
                     f"{str(ts_path)!r} has {ts.size} times for {len(self.files)} images; "
