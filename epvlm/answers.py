@@ -23,7 +23,11 @@ Two modes:
   space; not a plain space), Unicode forms (full-width digits and letters, decomposed accents)
   and trailing special tokens do not matter. Unparseable text scores wrong, and so does text
   that names two options alike (options ``2`` and ``two``, generation ``Two``), hedges between
-  two (``blue or green``, ``B or C``) or gives two (``A, C``, ``not only B but also C``); a
+  two (``blue or green``, ``B or C``, ``Yes/No``) or gives two (``A, C``, ``not only B but
+  also C``), and so does an echo of the option block (``A. red\nB. blue``) and an answer that
+  says it cannot tell (``No, I cannot tell``, ``No idea``) or only guesses after saying so
+  (``Not sure, maybe yes``); an ``A:`` before a letter or another option's text labels the
+  answer (``A: B``, ``A: blue``); a
   reference answer that names two options alike is scored free.
 * **free** (open questions): normalised exact match and a looser *contains* rule (the
   normalised reference appears as whole words in the normalised generation); both are
@@ -773,20 +777,154 @@ def _correction(text: str, choices: Sequence[str], numbered: bool) -> int | None
 # question label (a model going on with questions of its own). "A:" answers a "Q:" only, so
 # that "Question: ...\nA: red\nB: blue\nAnswer: B" is B; the echoed question names no option.
 # The answer label follows a space or the question's end ("?", ".", "!"): in "Q: the USA: A: no"
-# the "A:" of "USA:" is none
+# the "A:" of "USA:" is none; nor is an "A:" that labels the first of the question's options
+# ("Q: What colour? A: red B: blue\nA: B"), which some text and a "B:" follow
 _QA = re.compile(
     r"\A\s*(?:(?P<short>Q)|(?i:question))\s*[:：](?P<question>.*?)(?<![^\s?.!])"
-    r"(?(short)(?:A|(?i:answer))|(?i:answer))\s*[:：]\s*"
+    r"(?(short)(?:A(?![^\S\n]*[:：][^\S\n]*\S(?:[^\n]*?\S)?\s+B[^\S\n]*[:：])|(?i:answer))|(?i:answer))"
+    r"\s*[:：]\s*"
     r"(?P<answer>.*?)(?=(?<!\S)(?:Q|(?i:question))\s*[:：]|\Z)",
     re.S,
 )
+
+
+# an option's label as a question writes it: "A.", "A)", "A:", "(A)", "[A]"
+_LABEL = r"[(\[]?{}(?:[.):\]]|\s*[)\]])"
+# what joins one echoed option to the next: a line break, a space, a comma, "or"
+_ECHO_JOIN = r"(?:\s*[,;])?\s*(?:(?i:or|and)\s+)?"
+
+
+def _echo(text: str, choices: Sequence[str]) -> str:
+    """``text`` without an echo of the options, lettered from A in order ("A. red\\nB. blue",
+    "A: red B: blue C: green", two or more of them; a model going on with the prompt): it
+    lists them and names none. A list in another order ("B. blue\\nA. red") or with a word on
+    an option ("B. blue - correct") is no echo."""
+    if len(choices) < 2 or len(choices) > len(LETTERS):
+        return text
+    items = [
+        _LABEL.format(letter) + r"[^\S\n]*" + re.escape(choice.strip())
+        for letter, choice in zip(LETTERS, choices, strict=False)
+    ]
+    # the first two, then each further one only after the one before it
+    tail = ""
+    for item in reversed(items[2:]):
+        tail = f"(?:{_ECHO_JOIN}{item}{tail})?"
+    echo = re.compile(
+        rf"(?<![\w'’]){items[0]}{_ECHO_JOIN}{items[1]}{tail}"
+        r"(?=[^\S\n]*(?:[,;.?][^\S\n]*)?(?:\n|$))",
+        re.I,
+    )
+    return echo.sub(" ", text)
+
+
+# "A:" starting an answer labels it, as "Answer:" does, where an option's letter or another
+# option's text follows ("A: B", "A: B: blue", "A: blue" among "red", "blue"); "A: red" names
+# option A either way
+_A_LABEL = re.compile(r"\s*A\s*[:：]\s*")
+
+
+def _answer_label(text: str, choices: Sequence[str]) -> str:
+    """``text`` without an "A:" that labels the answer (`_A_LABEL`)."""
+    m = _A_LABEL.match(text)
+    if m is None or len(choices) < 2:
+        return text
+    rest = text[m.end() :]
+    options = [normalize_text(c) for c in choices]
+    said = normalize_text(rest)
+    lead = _LEAD.match(rest)
+    if said == options[0]:
+        return text
+    if (
+        _bare_letter(rest, len(choices)) is not None
+        or (lead is not None and not lead["num"] and lead["letter"] in LETTERS[: len(choices)])
+        or said in options[1:]
+    ):
+        return rest
+    return text
+
+
+# a statement that the answer cannot be told: "I cannot tell", "It's hard to say", "not sure",
+# "I don't know", "no idea", "unclear"
+_UNSURE = (
+    r"(?:(?:can\s*not|can['’]?t|could\s*n['’]?t|could\s+not|unable\s+to|impossible\s+to"
+    r"|not\s+possible\s+to|hard\s+to|difficult\s+to|no\s+way\s+to)\s+"
+    r"(?:(?:really|clearly|exactly|accurately|definitively)\s+)?"
+    r"(?:tell|say|determine|know|judge|decide|be\s+(?:sure|certain|determined|told))\b"
+    r"|(?:not|n['’]t)\s+(?:sure|certain|clear)\b|un(?:sure|certain|clear)\b"
+    r"|(?:don['’]?t|do\s+not|doesn['’]?t)\s+know\b|no\s+(?:idea|clue)\b)"
+)
+_UNSURE_ANY = re.compile(rf"(?i:\b{_UNSURE})")
+# the statement starting the answer, maybe after a "No," or "Yes," that answers "can you tell?"
+# ("No, I cannot tell", "No idea.", "I'm not sure whether it moves"): the "no" is no answer.
+# Only where it ends its clause or says what cannot be told ("... if it moves"), not "Yes, I
+# can't tell its exact speed"
+_UNSURE_START = re.compile(
+    r"(?i:\s*(?:(?:no|nope|yes|well|hmm+|sorry|honestly)\b[\s,.!:;…–—-]*)?"
+    r"(?:(?:i|we)(?:['’]m|\s+am|\s+have|\s+really|\s+honestly)*\s+|it(?:['’]s|\s+is)\s+"
+    r"|there(?:['’]s|\s+is)\s+)?"
+    rf"{_UNSURE}"
+    r"(?=\s*(?:$|[.,;:!?…]|(?:if|whether|what|which|how|for\s+(?:sure|certain)|from|with"
+    r"|without|based)\b)))"
+)
+# a guess: "maybe", "possibly", "perhaps", "might be", "could be" before what is guessed
+_GUESS = (
+    r"(?<!\S)(?:maybe|perhaps|possibly|might|could|may)(?: (?:also|be|it|s|is|the|an|option))* "
+)
+
+
+def _unsure(text: str, choices: Sequence[str]) -> str | None:
+    """None where the answer says it cannot tell and only guesses an option ("Not sure, maybe
+    yes", "Hard to say, possibly B"); else ``text`` without a statement that starts it and
+    says it cannot tell ("No, I cannot tell." is "."; "It's hard to tell, but yes." is ", but
+    yes."). A guess alone ("Maybe yes") and a statement after it ("Yes, but I'm not sure")
+    stay answers."""
+    if _UNSURE_ANY.search(text) is None:
+        return text
+    options = [normalize_text(c) for c in choices]
+    letters = LETTERS[1 : len(choices)].lower()
+    named = "|".join(
+        [re.escape(opt) for opt in options if opt]
+        + ([f"[{letters}]"] if letters else [])
+        + ["a(?![^ ])"]
+    )
+    if re.search(rf"{_GUESS}(?:{named})(?!\S)", normalize_text(text)):
+        return None
+    start = _UNSURE_START.match(text)
+    return text if start is None else text[start.end() :]
+
+
+# two words joined by a slash ("yes/no", as an instruction writes the options)
+_SLASH = re.compile(r"(?<![\w/])(\w+)/(\w+)(?![\w/])")
+
+
+def _slashed(text: str, choices: Sequence[str]) -> str:
+    """``text`` with two options' texts joined by a slash read as a hedge between them: "Yes/No"
+    is "Yes or No" (normalised, a slash was a space: "yes no" was yes). A slash in other words
+    ("km/h") stays."""
+    options = {normalize_text(c) for c in choices}
+
+    def joined(m: re.Match[str]) -> str:
+        if normalize_text(m[1]) in options and normalize_text(m[2]) in options:
+            return f"{m[1]} or {m[2]}"
+        return m[0]
+
+    return _SLASH.sub(joined, text)
 
 
 def parse_choice(generation: str, choices: Sequence[str], *, numbered: bool = False) -> int | None:
     """Index of the option a generation names, or None when it names none.
 
     In a question-and-answer layout ("Q: Is it red? A: No, blue.", "Question: ...\nAnswer: B")
-    only the answer is read, not the echoed question. Order: a letter alone (also in Markdown
+    only the answer is read, not the echoed question, whose options may be labelled "A:" too
+    ("Q: What colour? A: red B: blue\nA: B" is B). An "A:" that starts the answer and is
+    followed by a letter or another option's text labels it ("A: B", "A: blue"); "A: red" is
+    option A either way. An echo of the options in order from A ("A. red\nB. blue", "A: red
+    B: blue", a model going on with its prompt) is no answer; what follows it is read. An
+    answer that starts by saying it cannot tell ("No, I cannot tell.", "No idea", "I'm not
+    sure whether ...") names no option unless a statement follows ("..., but yes"), nor one
+    that says so and only guesses ("Not sure, maybe yes", "Hard to say, possibly B"); a guess
+    alone ("Maybe yes") and a firm answer with a remark ("Yes, but I'm not sure") are read.
+    Order: a letter alone (also in Markdown
     emphasis or quotes: "**B**", "`B`", '"B"'); the whole answer equal to an option's text (so
     "A. Lincoln" is that option, not option A); what an explicit self-correction states ("A.
     Wait, no: C", "B. Correction: D", "red. On second thought, blue"); the last statement of the
@@ -834,7 +972,15 @@ def parse_choice(generation: str, choices: Sequence[str], *, numbered: bool = Fa
         text = clean_generation(qa["answer"])
         if not text:
             return None
-    plain = _not_only(_latin_letters(_plain(text), choices), choices)
+    plain = _plain(text)
+    # what is left of an answer once an echo of the options, an "A:" label or a statement that
+    # it cannot tell is read off; the whole answer where none is there
+    said = _unsure(_answer_label(_echo(plain, choices).strip(), choices), choices)
+    if said is None or not said.strip(" .,;:!?…"):
+        return None
+    if said.strip() != plain:
+        plain = text = said.strip()
+    plain = _slashed(_not_only(_latin_letters(plain, choices), choices), choices)
     index = _bare_letter(plain, len(choices))
     if index is not None:
         return index

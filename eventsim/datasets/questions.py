@@ -13,13 +13,16 @@ from collections.abc import Sequence
 
 OPTION_LETTERS = string.ascii_uppercase
 
-_OPTION_LINE = re.compile(r"^\s*\(?([A-Z])[.)]\s+(\S.*?)\s*$")
+_OPTION_LINE = re.compile(r"^\s*\(?([A-Z])[.):]\s+(\S.*?)\s*$")
 # a numbered option's label: "1.", "1)" or "(1)", followed by its text
 _NUMBER_LABEL = r"(?:\((?P<paren>\d{1,2})\)|(?P<num>\d{1,2})(?P<stop>[.)]))\s+"
 _NUMBERED_LINE = re.compile(rf"^\s*{_NUMBER_LABEL}(?P<text>\S.*?)\s*$")
 # numbered options on one line ("What colour? (1) red (2) blue", "Options: 1. red 2. blue"): the
 # first label starts the line or follows a "?" or ":", so that "lane 1. Then lane 2." is none
 _INLINE_LABEL = re.compile(rf"(?<!\S){_NUMBER_LABEL}")
+# lettered options on one line ("What colour? A: red B: blue", "(A) red (B) blue"), read as
+# numbered ones are
+_INLINE_LETTER = re.compile(r"(?<!\S)(?:\((?P<paren>[A-Z])\)|(?P<num>[A-Z])(?P<stop>[.):]))\s+")
 _INLINE_START = re.compile(r"(?:^|[?:])\s*$")
 # what joins one option on a line to the next ("1. red, 2. blue, or 3. green?"), and the "?"
 # that ends the question after the last: no part of an option's text, which an answer "blue"
@@ -30,7 +33,9 @@ _INLINE_END = re.compile(r"\s*\?$")
 
 def options_in_question(question: str) -> list[str]:
     """Options written into the question as lines ``A. text``, ``B. text``, ... (RealWorldQA's
-    layout); empty when the lines are not a run of consecutive letters from A with at least two.
+    layout; also ``A) text``, ``(A) text``, ``A: text``), or on one line after the question's
+    text (``What colour? A: red B: blue``); empty when the lines are not a run of consecutive
+    letters from A with at least two.
     Without lettered lines, options numbered from 1 after the question's text (see
     `question_options`)."""
     return question_options(question)[0]
@@ -45,20 +50,29 @@ def question_options(question: str) -> tuple[list[str], bool]:
     found: list[str] = []
     for line in question.splitlines():
         m = _OPTION_LINE.match(line)
-        if m is None:
+        if m is None or (not found and line.lstrip().startswith("Q:")):
+            # "Q: What colour?" labels the question: no option Q
             continue
         if len(found) >= len(OPTION_LETTERS) or m.group(1) != OPTION_LETTERS[len(found)]:
             return [], False
         found.append(m.group(2))
-    if found:
-        return (found, False) if len(found) >= 2 else ([], False)
-    numbered = _numbered_lines(question) or _numbered_inline(question)
+    if len(found) >= 2:
+        return found, False
+    # one "A. ..." line may hold them all ("A: red B: blue")
+    lettered = _inline(question, _INLINE_LETTER)
+    if found or lettered:
+        return lettered, False
+    numbered = _numbered_lines(question) or _inline(question, _INLINE_LABEL)
     return numbered, bool(numbered)
 
 
 def _label(m: re.Match[str]) -> tuple[str, int]:
-    """The style of a numbered option's label ("(", "." or ")") and its number."""
-    return ("(" if m["paren"] else m["stop"]), int(m["paren"] or m["num"])
+    """The style of an option's label ("(", ".", ")" or ":") and its number (a letter's place:
+    B is 2)."""
+    label = m["paren"] or m["num"]
+    return ("(" if m["paren"] else m["stop"]), (
+        int(label) if label.isdigit() else OPTION_LETTERS.index(label) + 1
+    )
 
 
 def _numbered_lines(question: str) -> list[str]:
@@ -88,11 +102,14 @@ def _numbered_lines(question: str) -> list[str]:
     return found if 2 <= len(found) <= len(OPTION_LETTERS) else []
 
 
-def _numbered_inline(question: str) -> list[str]:
-    """Options numbered 1, 2, ... in one style on one line, the first after a "?" or ":" or
-    starting a line after the question's first."""
+def _inline(question: str, label: re.Pattern[str]) -> list[str]:
+    """Options labelled 1, 2, ... (A, B, ...) in one style on one line, the first after a "?"
+    or ":" or starting a line after the question's first."""
     for k, line in enumerate(question.splitlines()):
-        labels = list(_INLINE_LABEL.finditer(line))
+        labels = list(label.finditer(line))
+        # from the first option's label: "Q: What colour? A: red B: blue" labels its question
+        first = next((i for i, m in enumerate(labels) if _label(m)[1] == 1), len(labels))
+        labels = labels[first:]
         if len(labels) < 2 or not _INLINE_START.search(line[: labels[0].start()]):
             continue
         if k == 0 and not line[: labels[0].start()].strip():
