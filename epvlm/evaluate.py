@@ -771,6 +771,24 @@ def _quantile_note(rule: KeepRule, selectors: Sequence[Selector]) -> str:
     return f" Under the quantile rule {'; '.join(parts)}." if parts else ""
 
 
+def _questions_label(n: int, split_questions: int, limit: int | None) -> str:
+    """``n=2 of 24 (limit 2)``: how many of the split's questions were asked, and why."""
+    return f"n={n} of {split_questions} (limit {'none' if limit is None else limit})"
+
+
+def _provenance_note(settings: dict[str, Any]) -> str:
+    """table.md's sentence naming what produced the numbers: the resolved paths, the threads
+    and the versions (results.json's rows hold these and the files' fingerprints)."""
+    versions = ", ".join(f"{k} {v}" for k, v in settings["versions"].items())
+    return (
+        f" Model {settings['model']}; dataset {settings['dataset']}, split "
+        f"{settings['split']}: {settings['questions']} of {settings['split_questions']} "
+        f"{plural(settings['split_questions'], 'question')} (limit "
+        f"{'none' if settings['limit'] is None else settings['limit']}); "
+        f"{settings['threads']} torch CPU {plural(settings['threads'], 'thread')}; {versions}."
+    )
+
+
 def _add_scoring_fields(rows: list[dict[str, Any]], samples, fmt: str) -> None:
     """Per row: the prompt format and the free-form *contains* rule's accuracy next to the
     headline accuracy (normalised exact match for free-form answers). How its answers were
@@ -950,19 +968,10 @@ def _run_settings(
 
     dev = resolve_device(settings.pop("device"))
     dtype = str(resolve_dtype(settings.pop("dtype"), dev)).removeprefix("torch.")
-    shards = [e for e in manifest.get("shards", []) if isinstance(e, dict)]
     return {
         "model": str(Path(model_dir).resolve()),
         "model_files": model_files_fingerprint(model_dir),
-        # the labels (all splits) and the split's shards, as the build recorded them
-        "dataset": {
-            "samples_sha256": manifest.get("samples_sha256"),
-            **{
-                e["file"]: e.get("sha256", e.get("bytes"))
-                for e in shards
-                if e.get("split") == split
-            },
-        },
+        "dataset": dataset_digest(manifest, split),
         "split": split,
         # sets: each answer is found by its batch, selector and keep, so a resume given them in
         # another order ('random,event') writes what an uninterrupted run in that order does
@@ -976,6 +985,35 @@ def _run_settings(
             "torch": torch.__version__,
             "transformers": version("transformers"),
         },
+    }
+
+
+def dataset_digest(manifest: dict[str, Any], split: str) -> dict[str, Any]:
+    """What identifies a split's data, as the build recorded it in dataset.json:
+    ``samples_sha256`` (the labels of all splits) and ``{shard file: sha256}`` of the split's
+    shards (their size in bytes where the build recorded no hash)."""
+    shards = [e for e in manifest.get("shards", []) if isinstance(e, dict)]
+    return {
+        "samples_sha256": manifest.get("samples_sha256"),
+        **{e["file"]: e.get("sha256", e.get("bytes")) for e in shards if e.get("split") == split},
+    }
+
+
+def run_versions() -> dict[str, str]:
+    """The versions an evaluation's numbers depend on: the toolkit's (``epvlm``, which is
+    eventsim's), torch's, transformers' and Python's."""
+    import platform
+    from importlib.metadata import version
+
+    import torch
+
+    import epvlm
+
+    return {
+        "epvlm": epvlm.__version__,
+        "torch": torch.__version__,
+        "transformers": version("transformers"),
+        "python": platform.python_version(),
     }
 
 
@@ -1117,6 +1155,7 @@ def evaluate_dataset(
     from epvlm.answers import score_answer
     from epvlm.processing import prompt_format
     from eventsim.datasets import EventVQADataset
+    from eventsim.datasets.loader import dataset_root
     from eventsim.outputs import sigint_deferred
 
     configs = _configs(selectors, keeps)
@@ -1199,6 +1238,8 @@ def evaluate_dataset(
                 if on_resume is not None:
                     on_resume(resume)
             writer = PartialAnswers(out_path, state)
+        # the files as loaded, for the results (a resume's state took them before the lock)
+        model_files = model_files_fingerprint(model_dir)
         model, proc = load_model(model_dir, device=device, dtype=dtype)
         fmt = prompt_format(proc, prompt)
         if max_new_tokens is None and fmt == "plain":
@@ -1317,13 +1358,24 @@ def evaluate_dataset(
         unreadable = unreadable_answers_warning(
             samples, {str(r["id"]): (r["question"], r["choices"]) for r in ds.records[:n]}
         )
+        import torch  # loaded with the model
+
         dtype_name = str(model.dtype).removeprefix("torch.")
         # the budget answer_selections resolves for chat checkpoints when none is given
         budget = CHAT_MAX_NEW_TOKENS if max_new_tokens is None else max_new_tokens
         settings = {
-            "model": str(model_dir),
-            "dataset": str(dataset_dir),
+            # resolved, so the row names the checkpoint and the data from any folder; the
+            # paths as given beside them
+            "model": str(Path(model_dir).resolve()),
+            "model_given": str(model_dir),
+            "model_files": model_files,
+            "dataset": str(dataset_root(dataset_dir).resolve()),
+            "dataset_given": str(dataset_dir),
+            "dataset_digest": dataset_digest(ds.manifest, split),
             "split": split,
+            "split_questions": len(ds),
+            "limit": limit,
+            "questions": n,
             "window_ms": used_window_ms,
             "dataset_window_ms": int(ds.manifest["window_us"]) / 1000,
             "rule": rule,
@@ -1336,13 +1388,17 @@ def evaluate_dataset(
             "batch_size": batch_size,
             "seed": seed,
             "max_new_tokens": budget,
+            # torch's CPU threads, which the latencies depend on (epvlm eval --threads)
+            "threads": torch.get_num_threads(),
+            "versions": run_versions(),
         }
         for row in rows:
             row.update(settings)
         if out_path is not None:
             title = (
                 f"epvlm eval: {model_label(model_dir)} on "
-                f"{dataset_label(ds.manifest, dataset_dir, split)}, n={n}"
+                f"{dataset_label(ds.manifest, dataset_dir, split)}, "
+                f"{_questions_label(n, len(ds), limit)}"
             )
             stored = (
                 "the dataset's window"
@@ -1362,6 +1418,7 @@ def evaluate_dataset(
                 "prefill_flops_vs_dense leaves decoding out."
             )
             note += _quantile_note(rule, [c[0] for c in configs])
+            note += _provenance_note(settings)
             if resumed:
                 note += (
                     f" {resumed:,} of {total:,} {plural(total, 'answer')} "

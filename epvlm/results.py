@@ -53,7 +53,16 @@ settings that shape the numbers, the ones table.md states: ``model``, ``dataset`
 ``dtype``, ``batch_size``, ``seed`` (of the random selector), ``max_new_tokens`` and
 ``baseline_tokens`` (``"keep"``: every selector keeps ``keep`` of the tokens, as ``topk`` does;
 ``"event"``: under ``quantile``, random, center and downsample keep per question as many tokens
-as the event prior kept there, so a keep's rows compare at equal tokens).
+as the event prior kept there, so a keep's rows compare at equal tokens); and what produced
+them: ``model`` and ``dataset`` resolved to absolute paths, as typed in ``model_given`` and
+``dataset_given``, ``model_files`` (``{file: [bytes, mtime_ns]}`` of the checkpoint's files as
+loaded), ``dataset_digest`` (``samples_sha256`` and ``{shard file: sha256}`` of the split,
+from dataset.json), ``split_questions`` (the split's questions), ``limit`` (null: none) and
+``questions`` (those asked), ``threads`` (torch's CPU threads, which the latencies depend on)
+and ``versions`` (``epvlm``, ``torch``, ``transformers``, ``python``). results.json carries no
+format version: rows of 0.2.7 and before lack these fields and hold ``model`` and ``dataset``
+as typed (a row with ``model_given`` has them resolved); everything that reads rows takes
+the fields it needs and reads either.
 """
 
 from __future__ import annotations
@@ -67,6 +76,7 @@ import socket
 import warnings
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -913,92 +923,255 @@ def plot_accuracy_vs_flops(
 ) -> Path:
     """Accuracy against FLOPs (% of dense) with 95 % Wilson bars, one line per selector; the
     legend sits outside the axes, where it cannot hide the dense point or the high-accuracy
-    end of the curves."""
+    end of the curves. Where the rows carry their keep ``rule`` (`epvlm.evaluate`'s do) the
+    title names it; under ``quantile`` the points of one keep that stand in one column (the
+    matched baselines keep event's count, so their FLOPs are event's) share one τ label, in
+    a strip above 100 % over a dotted line down the column (`tau_columns`)."""
     plt = _pyplot("the accuracy-vs-FLOPs plot")
     fig, ax = plt.subplots(figsize=(6.8, 4.2), dpi=120, layout="constrained")
     keeps = [r["keep"] for r in rows]
+    rules = {r.get("rule") for r in rows}
+    rule = rules.pop() if len(rules) == 1 else None  # None: not recorded, or mixed
     by_sel: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     for r in rows:
         if r["n"]:
             by_sel[r["selector"]].append(r)
-    # one label per point, naming every keep there: rows that coincide (random and downsample
-    # at one keep, every row at 100 % of dense FLOPs when all tokens were kept) drew theirs
-    # one over the other, "τ=0.525"
-    points: dict[tuple[float, float], list[float]] = defaultdict(list)
+    drawn: list[tuple[float, float, float]] = []  # (x, y, keep) of every point but dense's
     for sel, rs in by_sel.items():
         rs = sorted(rs, key=lambda r: r["flops"])
         x = [100 * (r["flops_vs_dense"] or 0) for r in rs]
         y = [100 * r["accuracy"] for r in rs]
         # without bars, 85 % against 60 % on 20 questions read like a settled difference
         ax.errorbar(x, y, yerr=_wilson_bars(rs), capsize=3, **_series_style(sel))
-        for r, xi, yi in zip(rs, x, y):
-            # rounded: means of the same counts in another order can differ in the last bit
-            shown = points[(round(xi, 6), round(yi, 6))] if sel != "dense" else []
-            if r["keep"] not in shown:
-                shown.append(r["keep"])
+        if sel != "dense":
+            drawn.extend((xi, yi, r["keep"]) for r, xi, yi in zip(rs, x, y))
+    columns = tau_columns(drawn) if rule == "quantile" else []
+    in_column = {i for _, members in columns for i in members}
+    # one label per point, naming every keep there: rows that coincide (random and downsample
+    # at one keep, every row at 100 % of dense FLOPs when all tokens were kept) drew theirs
+    # one over the other, "τ=0.525"
+    points: dict[tuple[float, float], list[float]] = defaultdict(list)
+    for i, (xi, yi, keep) in enumerate(drawn):
+        # rounded: means of the same counts in another order can differ in the last bit
+        shown = points[(round(xi, 6), round(yi, 6))] if i not in in_column else []
+        if keep not in shown:
+            shown.append(keep)
     labels = [
         ax.annotate(
-            "τ=" + ", ".join(fmt_keep(k, keeps) for k in sorted(shown, reverse=True)),
+            _tau_text(shown, keeps),
             at,
             fontsize=7,
             xytext=LABEL_OFFSETS[0],
             textcoords="offset points",
         )
         for at, shown in points.items()
+        if shown
     ]
+    column_labels = []
+    for cx, members in columns:
+        ax.axvline(cx, color="0.55", lw=0.7, ls=(0, (1, 2)), zorder=1.5, gid=TAU_GUIDE)
+        column_labels.append(
+            ax.annotate(
+                _tau_text(sorted({drawn[i][2] for i in members}), keeps),
+                (cx, 1.0),
+                xycoords=("data", "axes fraction"),
+                xytext=COLUMN_OFFSETS[0],
+                textcoords="offset points",
+                fontsize=7,
+                ha="center",
+                va="top",
+            )
+        )
     ax.set_xlabel("FLOPs (% of dense)")
     ax.set_ylabel("accuracy (%, 95 % Wilson CI)")
     ax.set_ylim(-2, 102)
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
-    if title:
-        ax.set_title(title, fontsize=9)
-    _untangle(ax, labels)
+    heading = "\n".join(t for t in (title, _rule_title(rule, by_sel)) if t)
+    if heading:
+        ax.set_title(heading, fontsize=9)
+    _untangle(ax, labels, column_labels)
     path = Path(path)
     fig.savefig(path)
     plt.close(fig)
     return path
 
 
+def _rule_title(rule: str | None, selectors: Iterable[str]) -> str:
+    """The plot title's line naming the keep rule its rows were selected by ('' unknown)."""
+    if rule == "topk":
+        return "keep rule topk: every selector keeps τ of the tokens"
+    if rule != "quantile":
+        return f"keep rule {rule}" if rule else ""
+    # the baselines `epvlm.evaluate` gives event's count under quantile
+    matched = [s for s in ("random", "center", "downsample") if s in set(selectors)]
+    if not matched:
+        return "keep rule quantile"
+    verb = "keeps" if len(matched) == 1 else "keep"
+    return f"keep rule quantile: {', '.join(matched)} {verb} event's count"
+
+
+# the gid of the dotted line down a τ column, which labels may cross
+TAU_GUIDE = "tau-column"
+# a column's points lie within this share of the FLOPs axis' span of each other
+COLUMN_SPREAD = 0.01
+
+
+def _tau_text(keeps: Iterable[float], among: Sequence[float]) -> str:
+    return "τ=" + ", ".join(fmt_keep(k, among) for k in sorted(keeps, reverse=True))
+
+
+def tau_columns(points: Sequence[tuple[float, float, float]]) -> list[tuple[float, list[int]]]:
+    """The columns of ``points`` ((x, y, keep), x in % of dense FLOPs): the points of one keep
+    whose x lie within `COLUMN_SPREAD` of the x span of each other (chained), where they are
+    at least two; columns of several keeps at one x (within the same spread) merge. Returns
+    (mean x, indices of the member points), left to right."""
+    if not points:
+        return []
+    xs = [p[0] for p in points]
+    tol = COLUMN_SPREAD * max(max(xs) - min(xs), 1.0)
+    found: list[list[int]] = []
+    for keep in sorted({p[2] for p in points}):
+        idx = sorted((i for i, p in enumerate(points) if p[2] == keep), key=lambda i: xs[i])
+        run = idx[:1]
+        for i in idx[1:]:
+            if xs[i] - xs[run[-1]] > tol:
+                found.append(run)
+                run = []
+            run.append(i)
+        found.append(run)
+    found = [c for c in found if len({(xs[i], points[i][1]) for i in c}) > 1]
+    found.sort(key=lambda c: float(np.mean([xs[i] for i in c])))
+    merged: list[list[int]] = []
+    for c in found:
+        if (
+            merged
+            and abs(np.mean([xs[i] for i in c]) - np.mean([xs[i] for i in merged[-1]])) <= tol
+        ):
+            merged[-1] += c
+        else:
+            merged.append(c)
+    return [(float(np.mean([xs[i] for i in c])), sorted(c)) for c in merged]
+
+
 # where a keep label goes beside its point (offset points), tried in this order until it
 # overlaps no label placed before it: above right first, then below, then further out
 LABEL_OFFSETS = ((3, 3), (3, -10), (3, 11), (3, -18), (3, 19), (3, -26), (3, 27))
+# a τ column's label hangs from the top of the axes: the first row, or one row lower each
+# while it overlaps a column label to its left
+COLUMN_OFFSETS = ((0, -2), (0, -11), (0, -20), (0, -29), (0, -38))
 
 
-def _untangle(ax: Any, labels: Sequence[Any]) -> None:
-    """Move each of ``labels`` (annotations of points, at `LABEL_OFFSETS`' first) that
-    overlaps one before it, the legend or the title to the first offset where it overlaps
-    none (at each height right of its point, then left of it), or drop it where the label it
-    overlaps there says the same (a point next to it at the same keep)."""
+def _untangle(ax: Any, labels: Sequence[Any], column_labels: Sequence[Any] = ()) -> None:
+    """Lay out the τ labels. ``column_labels`` (one per τ column) take the first row of
+    `COLUMN_OFFSETS` where they overlap no other, and the y axis grows above 100 % by the rows
+    they took, so that no point or bar reaches them. Each of ``labels`` (annotations of points,
+    at `LABEL_OFFSETS`' first) then goes to the first offset where it overlaps no label placed
+    before it, no column label, the legend, the title, nor a marker, line or error bar (at
+    each height right of its point, then left of it), else the first where it overlaps no
+    label, or is dropped where the label it overlaps at the first says the same (a point next
+    to it at the same keep)."""
     fig = ax.figure
     renderer = fig.canvas.get_renderer()
     # the layout, so the labels' boxes are where they go; then the axes where they were, so
     # that saving lays the figure out as it would have without this draw
     original, active = ax.get_position(original=True), ax.get_position()
     fig.draw_without_rendering()
-    # a point at 100 % of dense FLOPs (where quantile rows that kept every token meet) is
-    # near the legend, whose box hid the right-hand labels; "" is no label's text
     others = [ax.get_legend(), *([ax.title] if ax.get_title() else [])]
     placed: list[tuple[str, Any]] = [("", a.get_window_extent(renderer)) for a in others if a]
+    if column_labels:
+        frame = ax.get_window_extent(renderer)
+        columns: list[Any] = []
+        for label in column_labels:
+            # centred on its column, but ending at it where it would pass the axes' edge
+            box = label.get_window_extent(renderer)
+            if box.x1 > frame.x1:
+                label.set_horizontalalignment("right")
+            elif box.x0 < frame.x0:
+                label.set_horizontalalignment("left")
+            for offset in COLUMN_OFFSETS:
+                label.xyann = offset
+                box = label.get_window_extent(renderer)
+                if (
+                    not any(box.overlaps(other) for other in columns)
+                    or offset == COLUMN_OFFSETS[-1]
+                ):
+                    columns.append(box)
+                    break
+        # the strip the column labels take below the top of the axes, in data units
+        top = ax.transAxes.transform((0, 1))[1]
+        strip = top - min(box.y0 for box in columns) + 2 * fig.dpi / 72
+        height = ax.get_window_extent(renderer).height
+        lo = ax.get_ylim()[0]
+        # the top such that 100 % sits ``strip`` pixels below it
+        ax.set_ylim(lo, 100 + (100 - lo) * strip / max(height - strip, 1.0) + 1)
+        ax.set_yticks(range(0, 101, 20))
+        placed += [("", box) for box in columns]
+    marks = _data_marks(ax)
+    inside = ax.get_window_extent(renderer)
+    # the labels that sit at the first offset, by text: one there already says what a label
+    # of a point next to its own would
+    first: dict[str, list[Any]] = defaultdict(list)
     # left of the point at a height before right of it further out: a label 27 points above
     # a point at 100 % accuracy sits over the title, far from it
     spots = [s for dx, dy in LABEL_OFFSETS for s in (((dx, dy), "left"), ((-dx, dy), "right"))]
     for label in labels:
         text = label.get_text()
+        free = None
         for offset, align in spots:
             label.xyann = offset
             label.set_horizontalalignment(align)
             box = label.get_window_extent(renderer)
             hit = [said for said, other in placed if box.overlaps(other)]
-            if offset == LABEL_OFFSETS[0] and text in hit:
+            if (
+                offset == LABEL_OFFSETS[0]
+                and text in first
+                and any(box.overlaps(other) for other in first[text])
+            ):
                 label.remove()
                 break
-            if not hit or (offset, align) == spots[-1]:
+            if hit:
+                continue
+            clear = not box.count_contains(marks) and inside.contains(box.x0, box.y0)
+            if clear and inside.contains(box.x1, box.y1):
                 placed.append((text, box))
+                if offset == LABEL_OFFSETS[0]:
+                    first[text].append(box)
                 break
+            if free is None:
+                free = (offset, align)
+        else:
+            # every spot covers some of the data: the first that covers no label, else the last
+            if free is not None:
+                label.xyann, _ = free
+                label.set_horizontalalignment(free[1])
+            placed.append((text, label.get_window_extent(renderer)))
     ax.set_position(original, which="original")
     ax.set_position(active, which="active")
     ax.set_in_layout(True)  # set_position takes the axes out of the layout
+
+
+def _data_marks(ax: Any) -> np.ndarray:
+    """Display points along every line and error bar of ``ax`` (not the τ columns' guides),
+    a few pixels apart, and at every marker: where a label would cover the data."""
+    step = 3.0 * ax.figure.dpi / 72
+    paths: list[tuple[np.ndarray, bool]] = []  # (points, joined by a drawn line)
+    for line in ax.get_lines():
+        if line.get_gid() != TAU_GUIDE and len(line.get_xdata()):
+            xy = np.column_stack(line.get_data()).astype(float)
+            paths.append((ax.transData.transform(xy), line.get_linestyle() != "None"))
+    for coll in ax.collections:
+        for seg in coll.get_segments() if hasattr(coll, "get_segments") else []:
+            if len(seg):
+                paths.append((ax.transData.transform(np.asarray(seg, dtype=float)), True))
+    found = [np.empty((0, 2))]
+    for pts, joined in paths:
+        found.append(pts)
+        for a, b in pairwise(pts) if joined else ():
+            n = int(np.hypot(*(b - a)) // step)
+            if n > 0:
+                found.append(a + np.linspace(0, 1, n + 2)[1:-1, None] * (b - a))
+    return np.concatenate(found)
 
 
 def plot_accuracy_vs_flops_by(

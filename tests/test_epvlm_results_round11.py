@@ -212,7 +212,8 @@ def test_coinciding_rows_get_one_label_naming_their_keeps(monkeypatch, tmp_path)
 
     labels = _labels(_rows(_samples(correct=correct)), monkeypatch, tmp_path)
     assert _overlapping(labels) == []
-    assert sorted(text for text, _ in labels) == ["τ=0.5, 0.25", "τ=0.5, 0.25"]
+    # under --rule quantile the two points stand in one column, which has one label (round 12)
+    assert sorted(text for text, _ in labels) == ["τ=0.5, 0.25"]
 
 
 def test_labels_of_nearby_points_do_not_overprint(monkeypatch, tmp_path):

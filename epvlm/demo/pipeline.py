@@ -469,7 +469,7 @@ def _run_steps(
     write_report(
         report, summary, model_dir=model_path, dataset_dir=data, command=command,
         timings=timings, previews=previews, model_info=model_info,
-        runtime=_runtime(result["rows"]),
+        runtime=_runtime(result["rows"]), settings=result["rows"][0] if result["rows"] else None,
     )  # fmt: skip
     return DemoResult(
         out_dir=out, report=report, results_json=out / "results.json", dataset_dir=data,

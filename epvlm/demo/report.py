@@ -102,7 +102,11 @@ def write_report(
     previews: Sequence[Mapping[str, Any]],
     model_info: Mapping[str, Any],
     runtime: str = "",
+    settings: Mapping[str, Any] | None = None,
 ) -> Path:
+    """Write the report to ``path``. ``settings`` is a row of the evaluation's results.json
+    (`epvlm.evaluate.evaluate_dataset`'s), whose split size, limit and versions the report
+    names; without it, the data line gives the questions asked alone."""
     rows = summary["rows"]
     base = summary.get("baselines") or {}
     selectors = sorted(
@@ -116,10 +120,13 @@ def write_report(
         "",
         f"Command: `{command}`",
         "",
-        f"- Model: `{model_dir}` ({model_info.get('description', 'Qwen2-VL checkpoint')})"
+        # resolved: a path as typed named a folder relative to wherever the demo ran
+        f"- Model: `{Path(model_dir).resolve()}` "
+        f"({model_info.get('description', 'Qwen2-VL checkpoint')})"
         + (f", run on {runtime}" if runtime else ""),
-        f"- Data: `{dataset_dir}`, split `test`: {summary['n_questions']} "
-        f"{plural(summary['n_questions'], 'question')}; scenarios "
+        *_software(settings),
+        f"- Data: `{Path(dataset_dir).resolve()}`, split `test`: "
+        f"{_questions(summary['n_questions'], settings)}; scenarios "
         f"({SCENARIO_FIELD}): {_scenario_counts(summary)}; question types: "
         f"{_counts(summary.get('question_types', {}))}",
         f"- Selectors: {', '.join(selectors)}; keep fractions τ: "
@@ -211,6 +218,24 @@ def write_report(
     lines += ["## Files", "", *demo_files(path, dataset_dir, previews), ""]
     publish_text(path, "\n".join(lines))
     return path
+
+
+def _questions(n: int, settings: Mapping[str, Any] | None) -> str:
+    """``24 of 24 questions (limit none)``, or ``24 questions`` without the run's settings."""
+    if settings is None or "split_questions" not in settings:
+        return f"{n} {plural(n, 'question')}"
+    of, limit = settings["split_questions"], settings.get("limit")
+    return f"{n} of {of} {plural(of, 'question')} (limit {'none' if limit is None else limit})"
+
+
+def _software(settings: Mapping[str, Any] | None) -> list[str]:
+    """``- Software: epvlm 0.2.8, torch 2.5.1, ...; 1 torch CPU thread``: what the answers and
+    latencies depend on beyond the model and data (none without the run's settings)."""
+    if settings is None or "versions" not in settings:
+        return []
+    threads = settings["threads"]
+    versions = ", ".join(f"{k} {v}" for k, v in settings["versions"].items())
+    return [f"- Software: {versions}; {threads} torch CPU {plural(threads, 'thread')}"]
 
 
 def demo_files(report: Path, dataset_dir: Path, previews: Sequence[Mapping[str, Any]]) -> list[str]:
