@@ -157,6 +157,7 @@ __all__ = [
     "remove_partial",
     "results_table",
     "state_digest",
+    "tau_columns",
     "wilson_interval",
     "write_eval_outputs",
 ]
