@@ -30,7 +30,7 @@ from eventsim.cli.common import (
     show_progress,
     threads_problem,
 )
-from eventsim.errors import InputError, ParameterError
+from eventsim.errors import DatasetError, InputError, ParameterError
 
 if TYPE_CHECKING:
     from epvlm.evaluate import EvalInterrupted, EvalResume
@@ -69,7 +69,16 @@ def _selectors_arg(text: str) -> list[str]:
 
 
 def _keeps_arg(text: str) -> list[float]:
-    entries = [s.strip() for s in text.split(",") if s.strip()]
+    parts = [s.strip() for s in text.split(",")]
+    if parts[-1] == "":
+        parts.pop()  # '0.5,' is one fraction, as flops' and run's --keep read it
+    entries = [s for s in parts if s]
+    if entries and len(entries) < len(parts):
+        # '0.5,,0.25' (a value dropped while editing the list) was evaluated as '0.5,0.25'
+        raise argparse.ArgumentTypeError(
+            f"keep list {text!r} has an empty entry; expected comma-separated fractions in "
+            "(0, 1], e.g. 0.75,0.5,0.25"
+        )
     try:
         values = [float(s) for s in entries]
     except ValueError:
@@ -169,6 +178,12 @@ def _choices_arg(text: str) -> list[str]:
     from epvlm.answers import MAX_OPTIONS
 
     options = _parse_choices(text)
+    if len(options) == 1:
+        # the answer could only name it or nothing: no question is asked of the model
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is one option; expected two or more (comma-separated), or none for a "
+            "free answer"
+        )
     if len(options) > MAX_OPTIONS:
         raise argparse.ArgumentTypeError(
             f"{len(options)} options given; at most {MAX_OPTIONS} (A to Z) can be asked and scored"
@@ -298,18 +313,46 @@ def _check_runtime(args: argparse.Namespace) -> None:
     _check_device(args)
 
 
-def _check_model(model: str) -> None:
-    """Refuse a --model that is no checkpoint folder (a hub id said as one, `check_model_dir`)
-    or whose config.json names a model EP-VLM does not run, before torch loads: the command
-    line's path errors come in a moment, not after the 10 s that torch and transformers take
-    to import. A folder without config.json is left to `epvlm.evaluate.load_model`, whose
-    message names what it holds."""
-    from epvlm.loading import check_model_dir, check_model_type
+def _check_model(model: str, *, dataset_option: bool = False) -> None:
+    """Refuse a --model that is no checkpoint folder (a hub id said as one, `check_model_dir`;
+    a folder with neither config.json nor a processor config, `check_checkpoint_folder`),
+    whose config.json names a model EP-VLM does not run, or whose weight files are missing or
+    damaged (`check_weight_files`, torch-free: the load that follows does not read them again),
+    before torch loads: the command line's path errors come in a moment, not after the
+    seconds that torch and transformers take to import. A built dataset given as --model is
+    said to be one (``dataset_option``: eval's hint to pass it as --dataset)."""
+    from epvlm.errors import ModelDirError
+    from epvlm.loading import (
+        check_checkpoint_folder,
+        check_model_dir,
+        check_model_type,
+        check_weight_files,
+    )
 
-    if (Path(model) / "config.json").is_file():
-        check_model_type(model)
-    else:
-        check_model_dir(model)
+    check_model_dir(model)
+    try:
+        check_checkpoint_folder(model)
+    except ModelDirError as exc:
+        if (Path(model) / "dataset.json").is_file():
+            where = ": pass it as --dataset, and a checkpoint as --model" if dataset_option else ""
+            raise ModelDirError(
+                f"{exc}; it holds dataset.json, a dataset built by 'eventsim build'{where}"
+            ) from None
+        raise
+    check_model_type(model)
+    check_weight_files(model, torch_free=True)
+
+
+def _checkpoint_hint(folder: str) -> str:
+    """'; it is a checkpoint ...' to end a 'not a built dataset' error of --dataset when the
+    folder holds config.json and weights (--model and --dataset swapped), else ''."""
+    from epvlm.loading import BIN_INDEX, BIN_SINGLE, SAFE_INDEX, SAFE_SINGLE
+
+    path = Path(folder)
+    weights = any((path / n).is_file() for n in (SAFE_SINGLE, SAFE_INDEX, BIN_SINGLE, BIN_INDEX))
+    if not ((path / "config.json").is_file() and weights):
+        return ""
+    return "; it holds config.json and model weights, a checkpoint: pass it as --model"
 
 
 # ---------------------------------------------------------------------------------------- run
@@ -723,6 +766,10 @@ def run_main(args: argparse.Namespace) -> int:
             legend = ("events" if args.event_mode == "count" else "|ON-OFF|") + " per token block"
         _write_overlay(overlay_path, patch_grid_overlay(sel.image, scores, sel.mask, legend=legend))
     result = {
+        # what was asked of what, resolved: a saved JSON line says which files it answers for
+        "model": str(Path(args.model).resolve()),
+        "image": str(Path(args.image).resolve()),
+        "events": str(Path(args.events).resolve()) if args.events else None,
         "answer": options[index] if index is not None else clean_generation(cnt["raw"]),
         "parsed": option_label(index, numbered) if index is not None else None,
         "raw_output": cnt["raw"],
@@ -896,10 +943,18 @@ def eval_main(args: argparse.Namespace) -> int:
     # which torch checks): a usage or path error, or a refusal that dataset.json or the
     # output folder settles, comes at once rather than after their 4-10 s import
     _check_runtime(args)
-    _check_model(args.model)
+    _check_model(args.model, dataset_option=True)
     _check_dataset(args)
     _check_results_folder(args)
     _check_prompt_format(args.model, args.prompt_format)
+    if 1.0 in args.keep and any(s != "dense" for s in args.selector):
+        # keep 1 keeps every token, whatever the selector: such rows are dense answered again
+        again = [s for s in dict.fromkeys(args.selector) if s != "dense"]
+        print(
+            f"epvlm eval: note: at --keep 1 every selector keeps all the tokens: the "
+            f"{', '.join(again)} rows at keep 1 repeat dense's answers (each costs a dense run)",
+            file=sys.stderr,
+        )
     if args.threads is not None:
         require("torch", "vlm", "epvlm eval")
         import torch
@@ -955,7 +1010,13 @@ def _check_dataset(args: argparse.Namespace) -> None:
     from epvlm.evaluate import empty_split_error, event_window, stored_window_ms
     from eventsim.datasets import EventVQADataset, read_manifest
 
-    manifest = read_manifest(args.dataset)
+    try:
+        manifest = read_manifest(args.dataset)
+    except DatasetError as exc:
+        hint = _checkpoint_hint(args.dataset)
+        if not hint:
+            raise
+        raise DatasetError(f"{exc}{hint}") from None
     splits = manifest["splits"]
     if args.split not in splits:
         # refused there, naming the splits the dataset has
@@ -1117,10 +1178,14 @@ def build_flops_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--config",
+        # --model as run and eval name a checkpoint; one option, the last given counts
+        "--model",
+        dest="config",
         default="qwen2-vl-2b",
         type=path_arg("a preset name or a checkpoint directory"),
-        help=f"preset ({', '.join(PRESETS)}) or a checkpoint directory whose config.json "
-        "model_type is qwen2_vl or qwen2_5_vl (default qwen2-vl-2b)",
+        help=f"preset ({', '.join(PRESETS)}) or a checkpoint directory (or its config.json) "
+        "whose model_type is qwen2_vl or qwen2_5_vl (default qwen2-vl-2b); --model is the "
+        "same option",
     )
     p.add_argument(
         "--image-hw",

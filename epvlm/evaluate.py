@@ -1153,9 +1153,8 @@ def evaluate_dataset(
     from tqdm.auto import tqdm
 
     from epvlm.answers import score_answer
-    from epvlm.processing import prompt_format
     from eventsim.datasets import EventVQADataset
-    from eventsim.datasets.loader import dataset_root
+    from eventsim.datasets.loader import check_shard, dataset_root
     from eventsim.outputs import sigint_deferred
 
     configs = _configs(selectors, keeps)
@@ -1187,6 +1186,13 @@ def evaluate_dataset(
         used_window_ms = stored_window_ms(
             window_ms, ds.records[:n], int(ds.manifest["window_us"]), dataset_dir
         )
+        # the shards of these samples checked as their reads check them (size, sha256), before
+        # torch loads (a deleted or damaged one was refused after the model had loaded); the
+        # digests are remembered, so the reads do not hash them again
+        entries = {e.get("file"): e for e in ds.manifest["shards"] if isinstance(e, dict)}
+        for shard in dict.fromkeys(r["shard"] for r in ds.records[:n]):
+            if shard in entries:
+                check_shard(ds.root / shard, entries[shard], ds.root)
         total = n * len(configs)
         finished: dict[StepKey, list[dict[str, Any]]] = {}
         writer: PartialAnswers | None = None
@@ -1241,6 +1247,9 @@ def evaluate_dataset(
         # the files as loaded, for the results (a resume's state took them before the lock)
         model_files = model_files_fingerprint(model_dir)
         model, proc = load_model(model_dir, device=device, dtype=dtype)
+        # imported here: it imports torch, which the checks above do without
+        from epvlm.processing import prompt_format
+
         fmt = prompt_format(proc, prompt)
         if max_new_tokens is None and fmt == "plain":
             # one budget for the whole split, so an answer cannot depend on its batch-mates

@@ -171,8 +171,14 @@ PRESETS: dict[str, VLMDims] = {
 }
 
 
-def _dims_from_dict(cfg: dict[str, Any], pixels: dict[str, Any] | None = None) -> VLMDims:
-    model_type = cfg.get("model_type") or "qwen2_vl"
+def _dims_from_dict(
+    cfg: dict[str, Any], pixels: dict[str, Any] | None = None, where: str = "the config"
+) -> VLMDims:
+    from epvlm.loading import config_model_type
+
+    # refused as epvlm run and eval refuse it: costed as Qwen2-VL's, a Qwen2.5-VL config
+    # without the field got the wrong vision tower's FLOPs
+    model_type = config_model_type(cfg, where)
     if model_type not in MODEL_TYPES:
         raise ParameterError(
             f"model_type {model_type!r} is not supported; expected one of {', '.join(MODEL_TYPES)}"
@@ -248,7 +254,7 @@ def load_dims(config: str | Path | VLMDims | dict | Any) -> VLMDims:
     """Dims from a preset name (`PRESETS`: ``qwen2-vl-2b``, ``qwen2-vl-7b``,
     ``qwen2.5-vl-3b``, ``qwen2.5-vl-7b``), a checkpoint directory (``config.json``, whose
     ``model_type`` says Qwen2-VL or Qwen2.5-VL, and if present the processor's pixel budget), a
-    config dict, a transformers ``Qwen2VLConfig`` / ``Qwen2_5_VLConfig`` or `VLMDims`. A
+    config dict (with its ``model_type``, as config.json has it), a transformers ``Qwen2VLConfig`` / ``Qwen2_5_VLConfig`` or `VLMDims`. A
     hub id given for a folder (``Qwen/Qwen2-VL-2B-Instruct``) is said to be one
     (`epvlm.loading.hub_id_message`)."""
     if isinstance(config, VLMDims):
@@ -288,7 +294,7 @@ def load_dims(config: str | Path | VLMDims | dict | Any) -> VLMDims:
             )
     if pixels is None and (path / "preprocessor_config.json").is_file():
         pixels = _read_json_object(path / "preprocessor_config.json")
-    return _dims_from_dict(_read_json_object(cfg_file), pixels)
+    return _dims_from_dict(_read_json_object(cfg_file), pixels, repr(str(cfg_file)))
 
 
 def _read_json_object(path: Path) -> dict[str, Any]:

@@ -34,11 +34,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MODEL_CLASSES",
+    "check_checkpoint_folder",
     "check_model_dir",
     "check_model_type",
     "check_readable",
     "check_weight_files",
     "checkpoint_keys",
+    "config_model_type",
     "hub_cache_hint",
     "hub_id_message",
     "load_pretrained_model",
@@ -111,6 +113,14 @@ def read_model_type(model_dir: str | Path) -> str:
             f"{str(cfg_file)!r} holds a JSON {_json_kind(cfg)}, not an object; expected the "
             f"model's config with a model_type, one of {_supported()}"
         )
+    return config_model_type(cfg, repr(str(cfg_file)))
+
+
+def config_model_type(cfg: dict[str, Any], where: str) -> str:
+    """The ``model_type`` string of a model config dict; a `CheckpointError` saying that
+    ``where`` (the config, as the message names it) has none, or one that is not a string.
+    The one check of it for `read_model_type` and `epvlm.flops.load_dims`: a config without
+    one is no more a Qwen2-VL's for costing than for loading."""
     model_type = cfg.get("model_type")
     if not isinstance(model_type, str):
         what = (
@@ -118,7 +128,7 @@ def read_model_type(model_dir: str | Path) -> str:
             if model_type is None
             else (f"model_type {model_type!r} (a {_json_kind(model_type)})")
         )
-        raise CheckpointError(f"{str(cfg_file)!r} has {what}; expected one of {_supported()}")
+        raise CheckpointError(f"{where} has {what}; expected one of {_supported()}")
     return model_type
 
 
@@ -134,6 +144,24 @@ def check_model_dir(model_dir: str | Path) -> None:
     raise ModelDirError(
         f"model directory {str(model_dir)!r} {what}; expected the folder holding "
         "config.json and the weights"
+    )
+
+
+def check_checkpoint_folder(model_dir: str | Path) -> None:
+    """A `ModelDirError` when the folder ``model_dir`` holds neither config.json nor a
+    processor config (preprocessor_config.json, processor_config.json): no checkpoint at all,
+    said as such rather than as the first file missing (with `hub_cache_hint`'s words for a
+    Hugging Face cache folder). Torch-free, so the command line says it before torch loads."""
+    folder = Path(model_dir)
+    if any(
+        (folder / name).is_file()
+        for name in ("config.json", "preprocessor_config.json", "processor_config.json")
+    ):
+        return
+    raise ModelDirError(
+        f"{str(model_dir)!r} is not a model checkpoint folder: it has no config.json and no "
+        "preprocessor_config.json; expected a Qwen2-VL or Qwen2.5-VL checkpoint (config.json, "
+        "weights, processor and tokenizer files)" + hub_cache_hint(model_dir)
     )
 
 
@@ -377,7 +405,9 @@ def _header_keys(path: Path) -> list[str]:
 
     check_readable(path, "weight file")
     try:
-        with safe_open(str(path), framework="pt") as f:
+        # the numpy framework reads the same header and checks the same coverage without
+        # importing torch, so the command line checks the files before torch loads
+        with safe_open(str(path), framework="numpy") as f:
             return sorted(f.keys())
     except (SafetensorError, OSError) as exc:
         why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -437,26 +467,51 @@ def _weight_source(model_dir: Path) -> Path:
     )
 
 
-def check_weight_files(model_dir: str | Path) -> None:
+# the weight files whose check passed, by path, inode, size and times (`_stat_key`): the command
+# line checks them before torch loads, and the load that follows does not read them again
+_WEIGHTS_CHECKED: set[tuple[Any, ...]] = set()
+
+
+def _stat_key(paths: list[Path]) -> tuple[Any, ...] | None:
+    try:
+        stats = [os.stat(p) for p in paths]
+    except OSError:
+        return None
+    return tuple(
+        (str(p.resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        for p, st in zip(paths, stats)
+    )
+
+
+def check_weight_files(model_dir: str | Path, *, torch_free: bool = False) -> None:
     """Every weight file transformers will read (`_weight_source`: the single file, or the
     shards its index names) is there and whole (safetensors headers, ``.bin`` pickles
     memory-mapped; tensor data is not read), so a bad one is a `CheckpointError` naming it
-    before transformers meets it."""
+    before transformers meets it. Files that passed and have not changed since are not read
+    again. ``torch_free``: ``.bin`` files, which only torch reads, are checked for presence
+    only (their full check comes with the load)."""
     model_dir = Path(model_dir)
     source = _weight_source(model_dir)
-    if source.name not in (SAFE_INDEX, BIN_INDEX):
-        checkpoint_keys(model_dir)
+    paths = [source]
+    if source.name in (SAFE_INDEX, BIN_INDEX):
+        files = sorted(set(_weight_map(source).values()))
+        missing = [f for f in files if not (model_dir / f).is_file()]
+        if missing:
+            raise CheckpointError(
+                f"checkpoint {str(model_dir)!r} lacks {len(missing)} of the {len(files)} weight "
+                f"files its index names: {_first(missing)}"
+            )
+        paths = [model_dir / name for name in files]
+    key = _stat_key([source, *paths])
+    if key is not None and key in _WEIGHTS_CHECKED:
         return
-    files = sorted(set(_weight_map(source).values()))
-    missing = [f for f in files if not (model_dir / f).is_file()]
-    if missing:
-        raise CheckpointError(
-            f"checkpoint {str(model_dir)!r} lacks {len(missing)} of the {len(files)} weight "
-            f"files its index names: {_first(missing)}"
-        )
-    read = _header_keys if source.name == SAFE_INDEX else _bin_keys
-    for name in files:
-        read(model_dir / name)
+    read = _header_keys if source.name in (SAFE_SINGLE, SAFE_INDEX) else _bin_keys
+    if read is _bin_keys and torch_free:
+        return
+    for path in paths:
+        read(path)
+    if key is not None:
+        _WEIGHTS_CHECKED.add(key)
 
 
 def checkpoint_keys(model_dir: str | Path) -> list[str]:

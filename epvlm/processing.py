@@ -29,7 +29,7 @@ from transformers import Qwen2VLProcessor
 
 from epvlm._constants import PROMPT_FORMATS
 from epvlm.errors import KeepMaskError, ModelDirError
-from epvlm.loading import hub_cache_hint
+from epvlm.loading import check_checkpoint_folder
 from eventsim.errors import ParameterError
 
 # Qwen2-VL's added tokens in the order of their ids (151643 ... 151656 in the real vocabulary).
@@ -225,15 +225,10 @@ def load_processor(model_dir: str | Path) -> EPQwen2VLProcessor:
             f"model directory {str(model_dir)!r} {what}; expected the folder holding "
             "config.json and the weights"
         )
+    check_checkpoint_folder(model_dir)
     has_processor = (model_dir / "preprocessor_config.json").is_file() or (
         model_dir / "processor_config.json"
     ).is_file()
-    if not has_processor and not (model_dir / "config.json").is_file():
-        raise ModelDirError(
-            f"{str(model_dir)!r} is not a model checkpoint folder: it has no config.json and no "
-            "preprocessor_config.json; expected a Qwen2-VL or Qwen2.5-VL checkpoint (config.json, "
-            "weights, processor and tokenizer files)" + hub_cache_hint(model_dir)
-        )
     if not has_processor:
         raise ModelDirError(
             f"model directory {str(model_dir)!r} has no preprocessor_config.json or "

@@ -120,7 +120,10 @@ def test_the_readme_python_block_runs(tmp_path: Path, monkeypatch: pytest.Monkey
     from eventsim.events import make_events
     from eventsim.io import write_events
 
-    (code,) = [c for lang, c in _blocks(_text("README.md")) if lang == "python"]
+    # the eventsim block; the EP-VLM one runs in test_epvlm_cli_round12
+    (code,) = [
+        c for lang, c in _blocks(_text("README.md")) if lang == "python" and "epvlm" not in c
+    ]
     write_events(
         tmp_path / "rec.h5",
         make_events([1, 2, 3], [4, 5, 6], [10, 20, 30], [1, 0, 1]),

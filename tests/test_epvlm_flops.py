@@ -133,7 +133,8 @@ def test_load_dims_from_dir_and_errors(tmp_path, setup):
     empty.mkdir()
     with pytest.raises(ModelDirError, match=r"config\.json"):
         load_dims(empty)
-    (empty / "config.json").write_text(json.dumps({"text_config": {"hidden_size": 8}}))
+    cfg = {"model_type": "qwen2_vl", "text_config": {"hidden_size": 8}}
+    (empty / "config.json").write_text(json.dumps(cfg))
     from eventsim.errors import ParameterError
 
     with pytest.raises(ParameterError, match="lacks the field"):
