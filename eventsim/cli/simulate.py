@@ -245,11 +245,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _unrecognized_hint(args: argparse.Namespace, extras: list[str]) -> str | None:
     """What a second INPUT (or --image) is told: two images are --pair's; anything else is
-    simulated one input at a time."""
+    simulated one input at a time. Words that --set (one FIELD=VALUE a time) left are told so."""
     import shlex
 
+    from eventsim.simulator import DVSParams
     from eventsim.simulator.sources import IMAGE_EXTENSIONS
 
+    fields = DVSParams.field_names()
+    loose = [w for w in (args.input, *extras) if w and w.split("=", 1)[0] in fields and "=" in w]
+    if loose:
+        said = " ".join(_assignment(*w.split("=", 1)) for w in loose)
+        return f"--set takes one FIELD=VALUE: {said}"
+    bare = [s for s in args.set or () if "=" not in s]
+    if bare:
+        return f"--set takes FIELD=VALUE as one word: {_assignment(bare[0], 'VALUE')}"
     first, option = (args.input, "INPUT") if args.input else (args.image, "--image")
     if first is None or any(w.startswith("-") for w in extras):
         return None
