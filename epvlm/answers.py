@@ -818,8 +818,8 @@ def _echo(text: str, choices: Sequence[str]) -> str:
 
 
 # "A:" starting an answer labels it, as "Answer:" does, where an option's letter or another
-# option's text follows ("A: B", "A: B: blue", "A: blue" among "red", "blue"); "A: red" names
-# option A either way
+# option's text follows ("A: B", "A: B: blue", "A: blue" among "red", "blue"; also with a reason
+# after it: "A: No, it is still" among "yes", "no"); "A: red" names option A either way
 _A_LABEL = re.compile(r"\s*A\s*[:：]\s*")
 
 
@@ -838,6 +838,7 @@ def _answer_label(text: str, choices: Sequence[str]) -> str:
         _bare_letter(rest, len(choices)) is not None
         or (lead is not None and not lead["num"] and lead["letter"] in LETTERS[: len(choices)])
         or said in options[1:]
+        or (_text_head(rest, options) or 0) > 0
     ):
         return rest
     return text
@@ -854,12 +855,13 @@ _UNSURE = (
     r"|(?:don['’]?t|do\s+not|doesn['’]?t)\s+know\b|no\s+(?:idea|clue)\b)"
 )
 _UNSURE_ANY = re.compile(rf"(?i:\b{_UNSURE})")
-# the statement starting the answer, maybe after a "No," or "Yes," that answers "can you tell?"
-# ("No, I cannot tell", "No idea.", "I'm not sure whether it moves"): the "no" is no answer.
-# Only where it ends its clause or says what cannot be told ("... if it moves"), not "Yes, I
+# the statement starting the answer, maybe after a "No," that answers "can you tell?" ("No, I
+# cannot tell", "No idea.", "I'm not sure whether it moves"): the "no" is no answer. A "Yes,"
+# before it answers the question, as in "Yes, but I'm not sure" ("Yes, I'm not sure" is yes).
+# Only where it ends its clause or says what cannot be told ("... if it moves"), not "No, I
 # can't tell its exact speed"
 _UNSURE_START = re.compile(
-    r"(?i:\s*(?:(?:no|nope|yes|well|hmm+|sorry|honestly)\b[\s,.!:;…–—-]*)?"
+    r"(?i:\s*(?:(?:no|nope|well|hmm+|sorry|honestly)\b[\s,.!:;…–—-]*)?"
     r"(?:(?:i|we)(?:['’]m|\s+am|\s+have|\s+really|\s+honestly)*\s+|it(?:['’]s|\s+is)\s+"
     r"|there(?:['’]s|\s+is)\s+)?"
     rf"{_UNSURE}"
@@ -883,11 +885,14 @@ def _unsure(text: str, choices: Sequence[str]) -> str | None:
     options = [normalize_text(c) for c in choices]
     letters = LETTERS[1 : len(choices)].lower()
     named = "|".join(
-        [re.escape(opt) for opt in options if opt]
-        + ([f"[{letters}]"] if letters else [])
-        + ["a(?![^ ])"]
+        [re.escape(opt) for opt in options if opt] + ([f"[{letters}]"] if letters else [])
     )
-    if re.search(rf"{_GUESS}(?:{named})(?!\S)", normalize_text(text)):
+    # an "a" is the letter where it ends its clause ("maybe A."), not the article of "it could
+    # be a reflection" or "it may be a still object"
+    marked = normalize_text(_CLAUSE_BREAK.sub(f" {_CLAUSE_MARK} ", text))
+    if re.search(rf"{_GUESS}(?:a )?(?:{named})(?!\S)", normalize_text(text)) or re.search(
+        rf"{_GUESS}a(?= {_CLAUSE_MARK}|$)", marked
+    ):
         return None
     start = _UNSURE_START.match(text)
     return text if start is None else text[start.end() :]
