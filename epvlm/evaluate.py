@@ -780,12 +780,15 @@ def _provenance_note(settings: dict[str, Any]) -> str:
     """table.md's sentence naming what produced the numbers: the resolved paths, the threads
     and the versions (results.json's rows hold these and the files' fingerprints)."""
     versions = ", ".join(f"{k} {v}" for k, v in settings["versions"].items())
+    built = settings["dataset_versions"]
+    simulator = built.get("eventsim") if isinstance(built, dict) else None
     return (
         f" Model {settings['model']}; dataset {settings['dataset']}, split "
         f"{settings['split']}: {settings['questions']} of {settings['split_questions']} "
         f"{plural(settings['split_questions'], 'question')} (limit "
         f"{'none' if settings['limit'] is None else settings['limit']}); "
-        f"{settings['threads']} torch CPU {plural(settings['threads'], 'thread')}; {versions}."
+        f"{settings['threads']} torch CPU {plural(settings['threads'], 'thread')}; {versions}"
+        + (f"; data built by eventsim {simulator}." if simulator else ".")
     )
 
 
@@ -1381,6 +1384,9 @@ def evaluate_dataset(
             "dataset": str(dataset_root(dataset_dir).resolve()),
             "dataset_given": str(dataset_dir),
             "dataset_digest": dataset_digest(ds.manifest, split),
+            # what built the events: dataset.json's record (eventsim, numpy, h5py, ...), which
+            # the eval's own versions need not match
+            "dataset_versions": ds.manifest.get("versions"),
             "split": split,
             "split_questions": len(ds),
             "limit": limit,

@@ -57,9 +57,12 @@ as the event prior kept there, so a keep's rows compare at equal tokens); and wh
 them: ``model`` and ``dataset`` resolved to absolute paths, as typed in ``model_given`` and
 ``dataset_given``, ``model_files`` (``{file: [bytes, mtime_ns]}`` of the checkpoint's files as
 loaded), ``dataset_digest`` (``samples_sha256`` and ``{shard file: sha256}`` of the split,
-from dataset.json), ``split_questions`` (the split's questions), ``limit`` (null: none) and
-``questions`` (those asked), ``threads`` (torch's CPU threads, which the latencies depend on)
-and ``versions`` (``epvlm``, ``torch``, ``transformers``, ``python``). results.json carries no
+from dataset.json), ``dataset_versions`` (dataset.json's ``versions``: the eventsim and the
+libraries that built the events; null where it has none), ``split_questions`` (the split's
+questions), ``limit`` (null: none) and ``questions`` (those asked), ``threads`` (torch's CPU
+threads of the run that wrote the results, which the latencies depend on; answers kept from
+an interrupted run keep the latency measured then, as table.md's note says) and ``versions``
+(``epvlm``, ``torch``, ``transformers``, ``python``). results.json carries no
 format version: rows of 0.2.7 and before lack these fields and hold ``model`` and ``dataset``
 as typed (a row with ``model_given`` has them resolved); everything that reads rows takes
 the fields it needs and reads either.
