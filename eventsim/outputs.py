@@ -13,6 +13,10 @@ finalizer the handler does not raise but runs itself again 20 ms later, and the 
 lets `check_interrupted` raise it at the next packet or before the final rename. So an interrupt
 is never lost, never prints a traceback, and no output is published after one.
 
+SIGTERM (Slurm's scancel and time limit, `timeout`, `docker stop`, systemd) is taken the same
+way within `sigint_flagged`, so a command stops at the same safe points and removes its
+temporaries; `terminated` tells it apart. Outside `sigint_flagged` its handler is left alone.
+
 A Ctrl-C can also land after a command's output was published, while it closes its threads or
 prints its summary. A command that names its output with `expect_final_output` is then done, not
 interrupted: `finished_outputs` lists what it published, and the CLI reports success rather
@@ -31,9 +35,10 @@ import signal
 import stat
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from eventsim.errors import EventFileError
 
@@ -44,6 +49,9 @@ _interrupted = False
 _retries: list[threading.Timer] = []
 _retry_lock = threading.Lock()
 _handler_active = False
+# SIGTERM arrived (within `sigint_flagged`); the signal a retry delivers again
+_terminated = False
+_retry_signal = signal.SIGINT
 # the running command's final outputs (absolute paths) and whether each has been published
 _final_outputs: dict[str, bool] = {}
 
@@ -78,8 +86,14 @@ def _pid_running(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except OSError:
-        return True  # exists, owned by someone else
-    return True
+        pass  # exists, owned by someone else
+    # a zombie has ended, and waits for a parent to read its status: a build worker whose
+    # parent (the fork server) was killed with it waits so until something reaps it
+    try:
+        stat_line = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return True  # no /proc (not Linux), or the process is out of sight
+    return stat_line[stat_line.rfind(b")") + 2 :][:1] not in (b"Z", b"X")
 
 
 def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
@@ -202,12 +216,15 @@ def _retry_interrupt() -> None:
         if _handler_active:
             # runs the Python-level handler in the main thread, like a signal, without sending
             # one (a real signal could arrive after our handler is gone and kill the process)
-            _thread.interrupt_main(signal.SIGINT)
+            _thread.interrupt_main(_retry_signal)
 
 
 def _on_sigint(signum: int, frame: FrameType | None) -> None:
-    global _interrupted
+    global _interrupted, _terminated, _retry_signal
     _interrupted = True
+    if signum == signal.SIGTERM:
+        _terminated = True
+    _retry_signal = signal.Signals(signum)
     if _in_finalizer(frame):
         # raising here would be dropped (and print a traceback): ask again in a moment, from
         # wherever the program is then; `check_interrupted` also raises it at the next packet
@@ -226,22 +243,32 @@ def _pending_handlers_run() -> None:
 
 @contextlib.contextmanager
 def sigint_flagged() -> Iterator[None]:
-    """Within the block, Ctrl-C raises KeyboardInterrupt and is also remembered (see module doc).
+    """Within the block, Ctrl-C and SIGTERM raise KeyboardInterrupt and are also remembered
+    (see module doc); the handlers in place before are restored at its end.
 
-    Outside the main thread (where handlers cannot be installed) this does nothing.
+    Outside the main thread (where handlers cannot be installed) this does nothing. A signal
+    that is ignored (Ctrl-C for a job a shell started in the background) stays ignored.
     """
-    global _handler_active, _interrupted
-    _interrupted = False
+    global _handler_active, _interrupted, _terminated
+    _interrupted = _terminated = False
     _final_outputs.clear()
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.getsignal(signal.SIGINT)
-    if previous is signal.SIG_IGN:
-        # e.g. started in the background by a shell: Ctrl-C is not meant for us
+    previous: dict[signal.Signals, Any] = {
+        signum: signal.getsignal(signum)
+        for signum in (signal.SIGINT, signal.SIGTERM)
+        if signal.getsignal(signum) is not signal.SIG_IGN
+    }
+    if not previous:
         yield
         return
-    signal.signal(signal.SIGINT, _on_sigint)
+    try:
+        for signum in previous:
+            signal.signal(signum, _on_sigint)
+    except BaseException:
+        _restore_handlers(previous)
+        raise
     _handler_active = True
     try:
         yield
@@ -255,7 +282,13 @@ def sigint_flagged() -> Iterator[None]:
             # a retry delivered just now raises here, while our handler is still installed
             _pending_handlers_run()
         finally:
-            signal.signal(signal.SIGINT, previous)
+            _restore_handlers(previous)
+
+
+def _restore_handlers(previous: Mapping[signal.Signals, Any]) -> None:
+    for signum, handler in previous.items():
+        # None: installed from C, which Python cannot put back; the default is nearest
+        signal.signal(signum, signal.SIG_DFL if handler is None else handler)
 
 
 class KeptInterrupt(KeyboardInterrupt):
@@ -265,8 +298,14 @@ class KeptInterrupt(KeyboardInterrupt):
 
 
 def interrupted() -> bool:
-    """Whether Ctrl-C arrived since `sigint_flagged` was entered (even if it was swallowed)."""
+    """Whether Ctrl-C (or SIGTERM) arrived since `sigint_flagged` was entered (even if it was
+    swallowed)."""
     return _interrupted
+
+
+def terminated() -> bool:
+    """Whether the interrupt since `sigint_flagged` was entered was (or included) SIGTERM."""
+    return _terminated
 
 
 def check_interrupted() -> None:
@@ -280,33 +319,43 @@ def check_interrupted() -> None:
 @contextlib.contextmanager
 def sigint_deferred(*, deliver: bool = True) -> Iterator[None]:
     """Hold Ctrl-C back within the block: it is raised at the block's end (by the handler that
-    was in place, so `sigint_flagged` records it), or dropped with ``deliver=False`` (cleanup
-    that runs because the program is stopping anyway).
+    was in place, so `sigint_flagged` records it), also when the block raised (the error is
+    then its context), or dropped with ``deliver=False`` (cleanup that runs because the
+    program is stopping anyway). SIGTERM is held back too where `sigint_flagged`'s handler
+    takes it; elsewhere its handler is left alone.
 
     For code that must not be cut at an arbitrary bytecode: Python-level locks (`queue.Queue`,
     `threading.Condition`, concurrent.futures' waiting) can be left held by a KeyboardInterrupt
     raised just after they were taken, and whoever needs them next waits forever; cleanup that
     a second Ctrl-C cuts short leaves files behind. Keep such blocks short: Ctrl-C waits for
-    their end. Outside the main thread, or where Ctrl-C is ignored, this does nothing.
+    their end. Outside the main thread this does nothing, and a signal that is ignored stays
+    ignored.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     caught: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
-    if previous is signal.SIG_IGN:
-        signal.signal(signal.SIGINT, previous)
-        yield
-        return
+
+    def catch(signum: int, frame: FrameType | None) -> None:
+        caught.append(signum)
+
+    previous: dict[signal.Signals, Any] = {}
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        previous[signal.SIGINT] = signal.signal(signal.SIGINT, catch)
+    if signal.getsignal(signal.SIGTERM) is _on_sigint:
+        previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, catch)
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
-    if caught and deliver:
-        if callable(previous):
-            previous(signal.SIGINT, None)
-        else:
-            signal.raise_signal(signal.SIGINT)
+        _restore_handlers(previous)
+        if caught and deliver:
+            # SIGTERM first: its handler records it (the command says it was terminated)
+            signum = signal.SIGTERM if signal.SIGTERM in caught else signal.SIGINT
+            handler = previous[signum]
+            if callable(handler):
+                handler(signum, None)
+            else:
+                signal.raise_signal(signum)
 
 
 # -- OS errors -----------------------------------------------------------------------------------

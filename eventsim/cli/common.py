@@ -8,7 +8,9 @@ Both scripts build their subcommands from these pieces, so every command behaves
 - `cli_command` turns ``run(args) -> int | None`` into ``main(argv) -> int``. A usage error
   prints argparse's message and returns `EXIT_USAGE` (2); an `EventsimError` (epvlm's errors
   derive from it) or an OS error prints one line ``PROG COMMAND: error: ...`` and returns
-  `EXIT_ERROR` (1); Ctrl-C returns `EXIT_INTERRUPTED` (130); otherwise the run's status,
+  `EXIT_ERROR` (1); Ctrl-C returns `EXIT_INTERRUPTED` (130), SIGTERM (a batch system's
+  pre-emption, `timeout`) `EXIT_TERMINATED` (143), each after one line that says what was
+  kept and how to go on; otherwise the run's status,
   `EXIT_OK` (0) when it returns ``None``.
 - `check_output` refuses to overwrite an existing output unless ``--force`` was given and
   creates its missing parent folders, which a command that then fails (error, usage of a bad
@@ -66,12 +68,15 @@ from eventsim.outputs import (
     remove_stale_temps,
     sigint_deferred,
     sigint_flagged,
+    terminated,
 )
 
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+# 128 + SIGTERM, what a shell reports for a process SIGTERM ended
+EXIT_TERMINATED = 143
 # what a shell reports for a program that SIGPIPE ended (`eventsim info x.h5 | head -1`)
 EXIT_BROKEN_PIPE = 141
 # the folders that `check_output` created for the running command's outputs, removed again
@@ -231,8 +236,9 @@ def cli_command(
     file where a folder should be...) prints one line ``eventsim CMD: error: ...`` and exits 1;
     Ctrl-C prints one line and exits 130, also when a library swallowed the KeyboardInterrupt
     (see `eventsim.outputs`), unless it came after the command's final output was published
-    (`check_output` with ``final=True``). Any other exception prints one line naming it and
-    exits 1; set ``EVENTSIM_TRACEBACK=1`` to let it propagate with its traceback.
+    (`check_output` with ``final=True``); SIGTERM stops the command the same way and exits
+    143. Any other exception prints one line naming it and exits 1; set
+    ``EVENTSIM_TRACEBACK=1`` to let it propagate with its traceback.
     """
 
     def decorate(run: Callable[[argparse.Namespace], int | None]) -> CommandMain:
@@ -561,13 +567,20 @@ def _remove_created_folders(folders: list[Path]) -> None:
 
 def _interrupt_status(prog: str, exc: BaseException) -> int:
     _free_frames(exc)
+    term = terminated()
     done = finished_outputs()
     if done:
         names = ", ".join(repr(str(p)) for p in done)
         were, them = ("was", "it") if len(done) == 1 else ("were", "them")
-        print(f"{prog}: Ctrl-C came after {names} {were} complete; kept {them}", file=sys.stderr)
+        what = "SIGTERM" if term else "Ctrl-C"
+        print(f"{prog}: {what} came after {names} {were} complete; kept {them}", file=sys.stderr)
         return EXIT_OK
     kept = exc if isinstance(exc, KeptInterrupt) else None
+    if term:
+        # a batch system's pre-emption or time limit: the log should say how to go on
+        said = kept or "partial outputs removed; rerun the same command to start again"
+        print(f"{prog}: terminated (SIGTERM); {said}", file=sys.stderr)
+        return EXIT_TERMINATED
     print(f"{prog}: interrupted; {kept or 'partial outputs removed'}", file=sys.stderr)
     return EXIT_INTERRUPTED
 

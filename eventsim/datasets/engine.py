@@ -49,6 +49,7 @@ from eventsim.datasets.sources import (
 )
 from eventsim.errors import DatasetError, EventsimError, OutputExistsError, ParameterError
 from eventsim.outputs import (
+    _pid_running,
     check_interrupted,
     fsync_file,
     publish,
@@ -1411,6 +1412,12 @@ def _tear_down(pool: Any) -> None:
         if proc.is_alive():
             proc.kill()
             proc.join(timeout=1.0)
+    # a worker whose fork server is gone (SIGTERM to the whole process group, as Slurm sends)
+    # reads as ended at once, while it may still be exiting; its temporary is removed (by the
+    # caller) only once it has
+    for proc in procs:
+        while proc.pid and _pid_running(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.01)
     pool.shutdown(wait=True, cancel_futures=True)
     _stop_fork_server()
 
@@ -1517,25 +1524,18 @@ def _pool_context(multiprocessing: Any, *, torch: bool = False) -> Any:
 def _sigint_blocked() -> Iterator[None]:
     """Hold Ctrl-C back while worker processes start: they inherit SIGINT blocked, and this
     process raises it only once every worker is registered with the pool (a worker half
-    started when the pool is torn down would print a traceback)."""
-    caught: list[int] = []
-    in_main = threading.current_thread() is threading.main_thread()
-    # another thread may take the signal; its Python handler still runs here, so replace it
-    previous = (
-        signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
-        if in_main
-        else None
-    )
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT}) if _HAS_SIGMASK else None
-    try:
-        yield
-    finally:
-        if old is not None:
-            signal.pthread_sigmask(signal.SIG_SETMASK, old)
-        if in_main:
-            signal.signal(signal.SIGINT, previous)
-    if caught:
-        raise KeyboardInterrupt
+    started when the pool is torn down would print a traceback). SIGTERM is held back here
+    too (`sigint_deferred`) but not blocked: the pool stops its workers with it."""
+    # another thread may take the signal; its Python handler still runs here, and
+    # `sigint_deferred` has replaced it
+    with sigint_deferred():
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT}) if _HAS_SIGMASK else None
+        try:
+            yield
+        finally:
+            if old is not None:
+                # a Ctrl-C that came meanwhile runs its (deferring) handler here
+                signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _execute_dask(pending: list[ShardTask], workers: int, scheduler: str | None, bar):

@@ -167,19 +167,21 @@ def check_creatable(path: str | os.PathLike) -> None:
     if folder.exists() and not folder.is_dir():
         raise EventFileError(f"cannot create {str(path)!r}: {str(folder)!r} is not a folder")
     probe = temp_path(folder / path.name)
-    try:
-        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except OSError as exc:
-        why = describe_os_error(OSError(exc.errno, exc.strerror))
-        raise EventFileError(
-            f"cannot create {str(path)!r} in folder {str(folder)!r}: {why}"
-        ) from None
-    try:
-        os.close(fd)
-    finally:
-        # also when a Ctrl-C lands here: in a folder above the output's, still to be made, no
-        # later run would take the probe for its own temporary and remove it
-        remove_path(probe)
+    # Ctrl-C (or SIGTERM) held back until the probe is gone: one landing just after it was
+    # made left it behind, and in a folder above the output's, still to be made, no later run
+    # would take it for its own temporary and remove it
+    with sigint_deferred():
+        try:
+            fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError as exc:
+            why = describe_os_error(OSError(exc.errno, exc.strerror))
+            raise EventFileError(
+                f"cannot create {str(path)!r} in folder {str(folder)!r}: {why}"
+            ) from None
+        try:
+            os.close(fd)
+        finally:
+            remove_path(probe)
 
 
 def _imwrite_png(path: Path, frame_rgb: np.ndarray) -> None:
