@@ -51,10 +51,25 @@ def _parser(command: str, description: str) -> argparse.ArgumentParser:
     return make_parser(command, description, prog="epvlm")
 
 
+def _comma_entries(text: str, what: str, expected: str) -> list[str]:
+    """The entries of a comma list, a trailing comma allowed ('0.5,' is one fraction, as flops'
+    and run's --keep read it). An empty entry inside it is refused: 'event,,random' or
+    '0.5,,0.25' is a value dropped while editing the list, and was run as the rest."""
+    parts = [s.strip() for s in text.split(",")]
+    if parts[-1] == "":
+        parts.pop()
+    entries = [s for s in parts if s]
+    if entries and len(entries) < len(parts):
+        raise argparse.ArgumentTypeError(
+            f"{what} has an empty entry; expected comma-separated {expected}"
+        )
+    return entries
+
+
 def _selectors_arg(text: str) -> list[str]:
     from epvlm.prior import SELECTORS
 
-    names = [s.strip() for s in text.split(",") if s.strip()]
+    names = _comma_entries(text, f"selector list {text!r}", f"names of {', '.join(SELECTORS)}")
     bad = [s for s in names if s not in SELECTORS]
     if not names:
         raise argparse.ArgumentTypeError(
@@ -69,16 +84,7 @@ def _selectors_arg(text: str) -> list[str]:
 
 
 def _keeps_arg(text: str) -> list[float]:
-    parts = [s.strip() for s in text.split(",")]
-    if parts[-1] == "":
-        parts.pop()  # '0.5,' is one fraction, as flops' and run's --keep read it
-    entries = [s for s in parts if s]
-    if entries and len(entries) < len(parts):
-        # '0.5,,0.25' (a value dropped while editing the list) was evaluated as '0.5,0.25'
-        raise argparse.ArgumentTypeError(
-            f"keep list {text!r} has an empty entry; expected comma-separated fractions in "
-            "(0, 1], e.g. 0.75,0.5,0.25"
-        )
+    entries = _comma_entries(text, f"keep list {text!r}", "fractions in (0, 1], e.g. 0.75,0.5,0.25")
     try:
         values = [float(s) for s in entries]
     except ValueError:

@@ -254,9 +254,9 @@ def load_dims(config: str | Path | VLMDims | dict | Any) -> VLMDims:
     """Dims from a preset name (`PRESETS`: ``qwen2-vl-2b``, ``qwen2-vl-7b``,
     ``qwen2.5-vl-3b``, ``qwen2.5-vl-7b``), a checkpoint directory (``config.json``, whose
     ``model_type`` says Qwen2-VL or Qwen2.5-VL, and if present the processor's pixel budget), a
-    config dict (with its ``model_type``, as config.json has it), a transformers ``Qwen2VLConfig`` / ``Qwen2_5_VLConfig`` or `VLMDims`. A
-    hub id given for a folder (``Qwen/Qwen2-VL-2B-Instruct``) is said to be one
-    (`epvlm.loading.hub_id_message`)."""
+    config dict (with its ``model_type``, as config.json has it), a transformers
+    ``Qwen2VLConfig`` / ``Qwen2_5_VLConfig`` or `VLMDims`. A hub id given for a folder
+    (``Qwen/Qwen2-VL-2B-Instruct``) is said to be one (`epvlm.loading.hub_id_message`)."""
     if isinstance(config, VLMDims):
         return config
     if isinstance(config, dict):
