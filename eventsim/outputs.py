@@ -15,7 +15,8 @@ is never lost, never prints a traceback, and no output is published after one.
 
 SIGTERM (Slurm's scancel and time limit, `timeout`, `docker stop`, systemd) is taken the same
 way within `sigint_flagged`, so a command stops at the same safe points and removes its
-temporaries; `terminated` tells it apart. Outside `sigint_flagged` its handler is left alone.
+temporaries; `terminated` tells it apart. Outside `sigint_flagged` its handler is left alone,
+and a handler the caller had installed is called once the command has stopped.
 
 A Ctrl-C can also land after a command's output was published, while it closes its threads or
 prints its summary. A command that names its output with `expect_final_output` is then done, not
@@ -244,7 +245,8 @@ def _pending_handlers_run() -> None:
 @contextlib.contextmanager
 def sigint_flagged() -> Iterator[None]:
     """Within the block, Ctrl-C and SIGTERM raise KeyboardInterrupt and are also remembered
-    (see module doc); the handlers in place before are restored at its end.
+    (see module doc); the handlers in place before are restored at its end, and a SIGTERM
+    handler of the caller's (a Python function) is then called if a SIGTERM came.
 
     Outside the main thread (where handlers cannot be installed) this does nothing. A signal
     that is ignored (Ctrl-C for a job a shell started in the background) stays ignored.
@@ -282,13 +284,37 @@ def sigint_flagged() -> Iterator[None]:
             # a retry delivered just now raises here, while our handler is still installed
             _pending_handlers_run()
         finally:
-            _restore_handlers(previous)
+            try:
+                _restore_handlers(previous)
+            finally:
+                _pass_on_sigterm(previous.get(signal.SIGTERM))
+
+
+def _pass_on_sigterm(handler: Any) -> None:
+    """Call the SIGTERM handler of the program that ran the command (a batch job's own
+    checkpoint-and-stop, one that exits), now that the command has stopped cleanly, when the
+    command took a SIGTERM: it must still hear of it, or the program carried on after the
+    command as if none had come."""
+    if _terminated and callable(handler) and handler is not _on_sigint:
+        handler(signal.SIGTERM, None)
 
 
 def _restore_handlers(previous: Mapping[signal.Signals, Any]) -> None:
-    for signum, handler in previous.items():
-        # None: installed from C, which Python cannot put back; the default is nearest
-        signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+    """Put ``previous`` back, every one of them even when a signal that lands meanwhile raises
+    (ours, still in place for the other signal): that one is raised once all are back. Cut
+    short, our handler stayed as SIGTERM's after the command, and a later SIGTERM raised
+    KeyboardInterrupt in the caller's program instead of ending it or reaching its handler."""
+    stopped: BaseException | None = None
+    while True:
+        try:
+            for signum, handler in previous.items():
+                # None: installed from C, which Python cannot put back; the default is nearest
+                signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+            break
+        except KeyboardInterrupt as exc:
+            stopped = exc
+    if stopped is not None:
+        raise stopped
 
 
 class KeptInterrupt(KeyboardInterrupt):
@@ -340,22 +366,34 @@ def sigint_deferred(*, deliver: bool = True) -> Iterator[None]:
         caught.append(signum)
 
     previous: dict[signal.Signals, Any] = {}
-    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
-        previous[signal.SIGINT] = signal.signal(signal.SIGINT, catch)
-    if signal.getsignal(signal.SIGTERM) is _on_sigint:
-        previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, catch)
+    try:
+        if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+            previous[signal.SIGINT] = signal.signal(signal.SIGINT, catch)
+        if signal.getsignal(signal.SIGTERM) is _on_sigint:
+            previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, catch)
+    except BaseException:
+        # a SIGTERM landing once SIGINT's handler was replaced left `catch` in place: every
+        # later Ctrl-C of the command was swallowed
+        _restore_handlers(previous)
+        raise
     try:
         yield
     finally:
-        _restore_handlers(previous)
-        if caught and deliver:
-            # SIGTERM first: its handler records it (the command says it was terminated)
-            signum = signal.SIGTERM if signal.SIGTERM in caught else signal.SIGINT
-            handler = previous[signum]
-            if callable(handler):
-                handler(signum, None)
-            else:
-                signal.raise_signal(signum)
+        try:
+            _restore_handlers(previous)
+        finally:
+            if caught and deliver:
+                _deliver(caught, previous)
+
+
+def _deliver(caught: list[int], previous: Mapping[signal.Signals, Any]) -> None:
+    # SIGTERM first: its handler records it (the command says it was terminated)
+    signum = signal.SIGTERM if signal.SIGTERM in caught else signal.SIGINT
+    handler = previous[signum]
+    if callable(handler):
+        handler(signum, None)
+    else:
+        signal.raise_signal(signum)
 
 
 # -- OS errors -----------------------------------------------------------------------------------

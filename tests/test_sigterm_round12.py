@@ -26,6 +26,11 @@ from eventsim.datasets import build_dataset, verify_dataset
 
 TERMINATED = 143
 DEADLINE_S = 120.0
+# test samples of the build tests, two to a shard: few, as each build is resumed to its end
+# and compared with an uninterrupted one, yet enough that a shard is still being built when
+# the first is done (SIGTERM is sent then)
+SAMPLES = 20
+SHARDS = SAMPLES // 2
 
 RECIPE = """
 [dataset]
@@ -52,7 +57,7 @@ window_ms = 20
 
 [splits]
 train = 0
-test = 40
+test = {samples}
 
 [build]
 shard_size = 2
@@ -104,7 +109,8 @@ def _files(folder: Path) -> dict[str, bytes]:
 # -- simulate, convert, render -------------------------------------------------------------------
 def test_simulate_terminated_removes_its_temporary_and_exits_143(tmp_path):
     out = tmp_path / "out"
-    argv = ["simulate", "--synthetic", "moving-shapes", "--duration-ms", "40000", "-q"]
+    # long enough to be mid-run when its temporary appears (the clip is made first)
+    argv = ["simulate", "--synthetic", "moving-shapes", "--duration-ms", "12000", "-q"]
     proc = _start([*argv, "-o", str(out / "s.h5")], tmp_path)
     _wait_for(proc, lambda: out.is_dir() and bool(_temporaries(out)), "the output's temporary")
     proc.send_signal(signal.SIGTERM)
@@ -165,7 +171,7 @@ def reference(tmp_path_factory) -> Path:
     """The dataset built without a stop (in this process: no start-up cost), beside its
     recipe, which the stopped builds use too (dataset.json names it)."""
     root = tmp_path_factory.mktemp("sigterm-reference")
-    (root / "r.toml").write_text(RECIPE)
+    (root / "r.toml").write_text(RECIPE.format(samples=SAMPLES))
     build_dataset(root / "r.toml", root / "ds", progress=False)
     return root / "ds"
 
@@ -233,7 +239,7 @@ def test_terminated_build_keeps_its_shards_and_resumes_to_the_same_bytes(
     err = _finish(proc)
     assert proc.returncode == TERMINATED, err
     kept = len([p for p in shards.glob("*.h5") if not p.name.startswith(".")])
-    assert 0 < kept < 20, "the build finished before SIGTERM came"
+    assert 0 < kept < SHARDS, "the build finished before SIGTERM came"
     assert err.splitlines() == [
         f"eventsim build: terminated (SIGTERM); {kept} finished "
         f"{'shard' if kept == 1 else 'shards'} kept in {str(out)!r}; rerun the same command to "
@@ -256,30 +262,30 @@ def test_terminated_build_keeps_its_shards_and_resumes_to_the_same_bytes(
 
 
 # -- the handlers: only within a command, put back after it --------------------------------------
-class Untaken(Exception):
-    """SIGTERM reached the handler in place before the command: the command did not take it."""
-
-
 @pytest.fixture
 def guarded():
-    """A SIGTERM raised in this process that the command fails to take fails the test instead
-    of ending the test run."""
+    """A SIGTERM handler of the test's own, as a program that runs a command may have (a
+    SIGTERM raised in this process then does not end the test run): it records the signals
+    it got (the handler itself is ``guarded.handler``). A command that takes a SIGTERM calls
+    it once it has stopped."""
 
-    def untaken(signum, frame):
-        raise Untaken
+    class Heard(list):
+        def handler(self, signum, frame):
+            self.append(signum)
 
-    before = signal.signal(signal.SIGTERM, untaken)
-    yield untaken
+    heard = Heard()
+    before = signal.signal(signal.SIGTERM, heard.handler)
+    yield heard
     signal.signal(signal.SIGTERM, before)
 
 
 def test_the_handlers_are_installed_by_the_command_only_and_restored(guarded):
     # library code (outside `sigint_flagged`) leaves a user's SIGTERM handler alone
     with outputs.sigint_deferred():
-        assert signal.getsignal(signal.SIGTERM) is guarded
+        assert signal.getsignal(signal.SIGTERM) == guarded.handler
     with outputs.sigint_flagged():
-        assert signal.getsignal(signal.SIGTERM) is not guarded
-    assert signal.getsignal(signal.SIGTERM) is guarded
+        assert signal.getsignal(signal.SIGTERM) is outputs._on_sigint
+    assert signal.getsignal(signal.SIGTERM) == guarded.handler
     # an ignored SIGTERM stays ignored
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     with outputs.sigint_flagged():
@@ -295,7 +301,8 @@ def test_a_held_back_sigterm_is_raised_even_when_the_block_fails(guarded):
             raise RuntimeError("a worker died")
     assert isinstance(info.value.__context__, RuntimeError)
     assert outputs.interrupted() and outputs.terminated()
-    assert signal.getsignal(signal.SIGTERM) is guarded
+    assert signal.getsignal(signal.SIGTERM) == guarded.handler
+    assert guarded == [signal.SIGTERM]
 
 
 def test_sigterm_in_a_background_job_is_taken_while_ctrl_c_stays_ignored(guarded):
@@ -321,7 +328,8 @@ def test_terminated_eval_keeps_its_answers_and_resumes(
     import epvlm.evaluate
     from epvlm.cli import main
 
-    root, ds, model, _ = eval_setup(tmp_path, 5)
+    # three samples in batches of two, dense and event: 2 x 2 + 2 x 1 answers
+    root, ds, model, _ = eval_setup(tmp_path, 3)
 
     def argv(out: Path) -> list[str]:
         return ["eval", "--model", str(model), "--dataset", str(ds), "--keep", "0.5",
@@ -343,9 +351,10 @@ def test_terminated_eval_keeps_its_answers_and_resumes(
     assert main(argv(out)) == TERMINATED
     err = [ln for ln in capsys.readouterr().err.splitlines() if "scored wrong" not in ln]
     assert len(err) == 1, err
-    assert err[0].startswith("epvlm eval: terminated (SIGTERM); 4 of 10 answers kept in ")
+    assert err[0].startswith("epvlm eval: terminated (SIGTERM); 4 of 6 answers kept in ")
     assert err[0].endswith("; rerun the same command to resume")
     assert not _temporaries(out)
+    assert guarded == [signal.SIGTERM]
     monkeypatch.undo()
 
     assert main(argv(out)) == 0

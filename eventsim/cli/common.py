@@ -522,6 +522,13 @@ def check_output(path: str | os.PathLike, force: bool, *, final: bool = False) -
     return path
 
 
+def make_parent_folders(path: str | os.PathLike) -> None:
+    """Create the missing folders above ``path`` as `check_output` does (removed again, when
+    still empty, if the command fails or is interrupted), for an output whose writer checks it
+    itself: render's frame sinks made them untracked, and a stopped render left them."""
+    _make_parents(Path(path).parent)
+
+
 def _make_parents(folder: Path) -> None:
     """``folder.mkdir(parents=True, exist_ok=True)``, remembering each folder it created so a
     command that then fails can remove them again (`_remove_created_folders`)."""

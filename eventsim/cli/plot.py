@@ -12,6 +12,7 @@ from eventsim.cli.common import (
     add_reading_options,
     check_events_file,
     cli_command,
+    make_parent_folders,
     make_parser,
     parse_sensor_size,
     path_arg,
@@ -78,6 +79,7 @@ def main(args: argparse.Namespace) -> int:
         if Path(args.output).exists() and not args.force:
             raise OutputExistsError(f"output {args.output!r} exists; pass --force to overwrite it")
         check_creatable(args.output)
+        make_parent_folders(args.output)
 
     check_events_file(
         args.file,

@@ -19,6 +19,7 @@ from eventsim.cli.common import (
     add_unit_option,
     check_events_file,
     cli_command,
+    make_parent_folders,
     make_parser,
     parse_sensor_size,
     path_arg,
@@ -505,6 +506,7 @@ def main(args: argparse.Namespace) -> int:
         if Path(args.output).exists() and not args.force:
             raise OutputExistsError(f"output {args.output!r} exists; pass --force to overwrite it")
         check_creatable(args.output)
+        make_parent_folders(args.output)
 
     stats = check_events_file(
         args.file,
