@@ -457,19 +457,6 @@ def build_run_parser() -> argparse.ArgumentParser:
 
 
 _VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
-# event files that OpenCV cannot decode, named as the likely mix-up of --image and --events
-_EVENT_SUFFIXES = (
-    ".h5",
-    ".hdf5",
-    ".npy",
-    ".npz",
-    ".aedat4",
-    ".aedat",
-    ".raw",
-    ".evt",
-    ".dat",
-    ".es",
-)
 
 
 def _read_image(path: str):
@@ -503,10 +490,16 @@ def _read_image(path: str):
                 f"cannot read image {path!r}: it is a video; give one of its frames as --image "
                 "(PNG, JPEG, ...)"
             ) from None
-        if suffix in _EVENT_SUFFIXES:
+        from eventsim.io.formats import sniff_event_file
+
+        # the likely mix-up of --image and --events
+        guess = sniff_event_file(path)
+        if guess is not None:
+            named = sniff_event_file(path, read=False) is not None
+            said = f"named as an event file ({suffix})" if named else guess.what
             raise InputError(
-                f"cannot read image {path!r}: it is named as an event file ({suffix}); pass it "
-                "as --events and the frame it goes with as --image (PNG, JPEG, ...)"
+                f"cannot read image {path!r}: it is {said}; pass it as --events and the frame "
+                "it goes with as --image (PNG, JPEG, ...)"
             ) from None
         raise InputError(
             f"cannot read image {path!r} (not an image OpenCV can decode); expected an image "

@@ -163,14 +163,51 @@ class _Parser(argparse.ArgumentParser):
     #: INPUT of a command that takes one names the option that takes two)
     unrecognized_hint: Callable[[argparse.Namespace, list[str]], str | None] | None = None
 
+    #: the words being parsed, for `error`'s option hint
+    _words: tuple[str, ...] = ()
+
     def parse_args(self, args: Any = None, namespace: Any = None) -> Any:
+        self._words = tuple(str(w) for w in (sys.argv[1:] if args is None else args))
         parsed, extras = self.parse_known_args(args, namespace)
         if extras:
-            hint = self.unrecognized_hint(parsed, extras) if self.unrecognized_hint else None
-            self.error(f"unrecognized arguments: {' '.join(extras)}{'; ' + hint if hint else ''}")
+            hints = [self.unrecognized_hint(parsed, extras) if self.unrecognized_hint else None]
+            hints.append(self._option_hint(extras))
+            said = "".join(f"; {h}" for h in hints if h)
+            self.error(f"unrecognized arguments: {' '.join(extras)}{said}")
         return parsed
 
+    def _option_hint(self, words: Collection[str]) -> str | None:
+        """'did you mean --sensor-size?' for words that are no option of this command but
+        one of its options typed with underscores (--sensor_size, v2e's and Python's
+        spelling) or close to one: argparse names none."""
+        from eventsim._suggest import did_you_mean
+
+        shown = [
+            o
+            for a in self._actions
+            if a.help != argparse.SUPPRESS
+            for o in a.option_strings
+            if o.startswith("--")
+        ]
+        guesses = []
+        for word in words:
+            name, eq, value = word.partition("=")
+            if not name.startswith("--") or name in self._option_string_actions:
+                continue
+            dashed = "--" + name[2:].replace("_", "-")
+            guess = dashed if dashed in shown else None
+            if guess is None:
+                close = did_you_mean(dashed, shown)
+                guess = close.removeprefix("; did you mean ").removesuffix("?") or None
+            if guess is not None:
+                guesses.append(f"{guess}{eq}{value}")
+        return f"did you mean {' and '.join(guesses)}?" if guesses else None
+
     def error(self, message: str) -> NoReturn:
+        if message.startswith("the following arguments are required"):
+            # a required option typed with underscores is reported missing, not mistyped
+            hint = self._option_hint(self._words)
+            message += f"; {hint}" if hint else ""
         raise _UsageError(f"{self.prog}: error: {message}")
 
     def exit(self, status: int = 0, message: str | None = None) -> NoReturn:

@@ -246,10 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _unrecognized_hint(args: argparse.Namespace, extras: list[str]) -> str | None:
     """What a second INPUT (or --image) is told: two images are --pair's; anything else is
     simulated one input at a time. Words that --set (one FIELD=VALUE a time) left are told so."""
-    import shlex
-
     from eventsim.simulator import DVSParams
-    from eventsim.simulator.sources import IMAGE_EXTENSIONS
 
     fields = DVSParams.field_names()
     loose = [w for w in (args.input, *extras) if w and w.split("=", 1)[0] in fields and "=" in w]
@@ -263,10 +260,21 @@ def _unrecognized_hint(args: argparse.Namespace, extras: list[str]) -> str | Non
     if first is None or any(w.startswith("-") for w in extras):
         return None
     given = [first, *extras]
-    if len(given) == 2 and all(Path(w).suffix.lower() in IMAGE_EXTENSIONS for w in given):
-        pair = " ".join(shlex.quote(w) for w in given)
-        return f"{option} is one image; two images --interval-ms apart are --pair {pair}"
+    if len(given) == 2 and (pair := _pair_hint(given[0], given[1], option)):
+        return pair
     return f"{option} is one input (got {len(given)}); simulate each in a run of its own"
+
+
+def _pair_hint(first: str, second: str, option: str = "--image") -> str | None:
+    """What two images given where one belongs are told, or None when they are no images."""
+    import shlex
+
+    from eventsim.simulator.sources import IMAGE_EXTENSIONS
+
+    if not all(Path(w).suffix.lower() in IMAGE_EXTENSIONS for w in (first, second)):
+        return None
+    pair = " ".join(shlex.quote(w) for w in (first, second))
+    return f"{option} is one image; two images --interval-ms apart are --pair {pair}"
 
 
 # v2e's options (v2ecore/v2e_args.py) that set a DVSParams field, and the field
@@ -397,7 +405,7 @@ LARGE_STATE_BYTES = 4 << 30
 # 1280x720): an input with more pixels, simulated at its own size, is no camera's output
 LARGEST_EVENT_CAMERA = (1280, 960)
 # motion an image may make between two frames before the command says so: its events bunch at
-# the frame times (the default rate keeps it within 0.5 px)
+# the frame times and miss the path's turns (the default rate keeps it within 0.5 px)
 FAST_MOTION_PX = 1.0
 MAX_AMPLITUDE_PX = 10_000.0
 MAX_DURATION_MS = 3_600_000.0
@@ -598,19 +606,21 @@ def _warn_large_input(source) -> None:
 
 def _warn_fast_motion(args, source) -> None:
     """Say when an image's motion moves it more than `FAST_MOTION_PX` between two frames (its
-    events then bunch at the frame times): a given --fps too low for it (30 fps moved the
-    default saccade 2.9 px a frame), or a --duration-ms so short that even the highest default
-    rate cannot follow it (0.3 ms, seconds typed as milliseconds)."""
+    events then bunch at the frame times, and miss the turns of its path between them): a
+    given --fps too low for it (30 fps moved the default saccade 2.9 px a frame), or a
+    --duration-ms so short that even the highest default rate cannot follow it (0.3 ms,
+    seconds typed as milliseconds). --upsample flow fills in the straight line between two
+    frames, so there only a path that turns off that line by more is said."""
     from eventsim.simulator import sources
 
-    if not isinstance(source, sources.ImageMotionSource) or args.upsample == "flow":
-        # --upsample flow inserts frames within max_motion_px of each other
+    if not isinstance(source, sources.ImageMotionSource):
         return
     if source.motion == "saccade" and source.n_frames == 2:
         # its 2 frames are the same image (its start and end): no events come of the motion to
         # bunch, and `_warn_no_events` says why
         return
-    step = source.max_step_px
+    flow = args.upsample == "flow"
+    step = source.max_cut_px if flow else source.max_step_px
     if step <= FAST_MOTION_PX + 1e-9:
         return
     need = source.fps_within(sources.MOTION_STEP_PX)
@@ -629,10 +639,22 @@ def _warn_fast_motion(args, source) -> None:
             f"{source.duration_ms:g} moves the image"
         )
         advice = f"give {slower}" + (f", or {faster}" if faster else "")
-    _warn(
-        f"{moves} up to {step:.1f} px a frame ({source.n_frames} frames; more than "
-        f"{FAST_MOTION_PX:g} px, so its events bunch at the frame times); {advice}"
-    )
+    # a path that turns within a frame interval (a walk, a saccade's corner between frames)
+    turns = not flow and source.max_cut_px > sources.MOTION_STEP_PX
+    if flow:
+        said = (
+            f"{moves} along a path up to {step:.1f} px longer than the straight line --upsample "
+            f"flow draws between two frames ({source.n_frames} frames; more than "
+            f"{FAST_MOTION_PX:g} px), so its events miss where the path turns"
+        )
+    else:
+        said = (
+            f"{moves} up to {step:.1f} px a frame ({source.n_frames} frames; more than "
+            f"{FAST_MOTION_PX:g} px, so its events bunch at the frame times"
+            + (" and miss where its path turns between them" if turns else "")
+            + ")"
+        )
+    _warn(f"{said}; {advice}")
 
 
 def _warn_no_events(args, source, params, result) -> None:
@@ -701,18 +723,6 @@ def _check_applies(args, is_image: bool) -> None:
             raise ParameterError(f"{name} applies to {what} only; this input ignores it")
 
 
-# suffixes of event files (eventsim.io's readers) that no video has; .dat and .raw are also
-# video files' (a VCD's MPEG, raw frames), so they are named only where OpenCV cannot open them
-_VIDEO_DAT_SUFFIXES = (".dat", ".raw")
-
-
-def _event_file_suffixes() -> tuple[str, ...]:
-    from eventsim.io.formats import FAERY_EXTENSIONS
-    from eventsim.io.layouts import ARRAY_EXTENSIONS, HDF5_EXTENSIONS
-
-    return (*HDF5_EXTENSIONS, *ARRAY_EXTENSIONS, ".csv", ".tsv", *FAERY_EXTENSIONS)
-
-
 def _not_frames(input_: str, what: str) -> InputError:
     """The error for an event file given as INPUT (``what`` says what it is, "which holds
     events"): simulate makes events, it reads none."""
@@ -728,12 +738,13 @@ def _check_input(input_: str) -> None:
     """Refuse an INPUT that does not exist, naming what its name looks like, or that is an
     event file (which OpenCV called a corrupt video, or decoded: FFmpeg reads text as ANSI
     art, so an event .txt became thousands of frames)."""
-    from eventsim.io.layouts import HDF5_SIGNATURE
+    from eventsim.io.formats import VIDEO_SHARED_SUFFIXES, sniff_event_file
     from eventsim.simulator import sources
 
     path = Path(input_)
+    suffix = path.suffix.lower()
+    guess = sniff_event_file(path)
     if not path.exists():
-        suffix = path.suffix.lower()
         if input_.endswith(("/", os.sep)):
             raise InputError(f"frame folder {input_!r} does not exist")
         if suffix in sources.IMAGE_EXTENSIONS:
@@ -742,15 +753,18 @@ def _check_input(input_: str) -> None:
             raise InputError(
                 f"{input_!r} does not exist; expected a video file, a frame folder or an image"
             )
+        if guess is not None and suffix not in VIDEO_SHARED_SUFFIXES:
+            # 'video ... does not exist' of a mistyped event file name read as if it were one
+            raise InputError(
+                f"{input_!r} does not exist (and a {suffix} file holds events: simulate takes "
+                "a video, a frame folder, a TIFF stack or an image)"
+            )
         raise InputError(f"video {input_!r} does not exist")
-    if not path.is_file():
+    if not path.is_file() or guess is None:
         return
-    suffix = path.suffix.lower()
-    with open(path, "rb") as fh:
-        signed = fh.read(len(HDF5_SIGNATURE)) == HDF5_SIGNATURE
-    if signed:
-        raise _not_frames(input_, "is an HDF5 file, which holds events")
-    if suffix in _event_file_suffixes() and suffix not in _VIDEO_DAT_SUFFIXES:
+    if guess.by_contents and (guess.layout == "hdf5" or not sniff_event_file(path, read=False)):
+        raise _not_frames(input_, f"is {guess.what}, which holds events")
+    if guess.by_contents or suffix not in VIDEO_SHARED_SUFFIXES:
         raise _not_frames(input_, f"is an event file ({suffix}), which holds events")
 
 
@@ -767,6 +781,9 @@ def _make_source(args, size):
         )
         if v
     ]
+    if given == ["INPUT", "--image"] and _pair_hint(args.image, args.input):
+        # '--image a.png b.png' took b.png for INPUT
+        raise ParameterError(_pair_hint(args.image, args.input))
     if len(given) != 1:
         raise ParameterError(
             "give exactly one input: INPUT, --image, --pair or --synthetic"
@@ -916,13 +933,15 @@ def _make_source(args, size):
                     path, start_s=args.start_s, stop_s=args.stop_s, sensor_size=size, fit=fit
                 )
             except InputError as exc:
+                from eventsim.io.formats import VIDEO_SHARED_SUFFIXES
+
                 suffix = path.suffix.lower()
-                if suffix not in _VIDEO_DAT_SUFFIXES or "cannot be opened" not in str(exc):
+                if suffix not in VIDEO_SHARED_SUFFIXES or "cannot be opened" not in str(exc):
                     raise
                 raise _not_frames(
                     args.input,
                     f"cannot be opened as a video: a {suffix} file is likely an event file "
-                    "(Prophesee DAT, EVT raw), which holds events",
+                    "(Prophesee DAT, EVT raw, Event Stream), which holds events",
                 ) from None
         image = path
     return sources.ImageMotionSource(

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 import h5py
 import numpy as np
@@ -149,6 +149,59 @@ def frames_kind(path: str | os.PathLike) -> str | None:
         return f"a video ({ext})"
     if ext in IMAGE_SUFFIXES:
         return f"an image ({ext})"
+    return None
+
+
+#: event-file suffixes that videos have too (a VCD's MPEG .dat, raw frames .raw, an MPEG
+#: elementary stream .es, ...): a file of one is an event file only where no video decoder
+#: opens it
+VIDEO_SHARED_SUFFIXES = (".dat", ".raw", ".es", ".evt")
+_TEXT_SUFFIXES = {".txt": "txt", ".csv": "csv", ".tsv": "csv"}
+
+
+class EventFileGuess(NamedTuple):
+    """What `sniff_event_file` took a path for."""
+
+    #: in words: 'an HDF5 file', 'a numpy .npy array', 'a text file (.txt)', 'a .dat file'
+    what: str
+    #: 'hdf5', 'npy', 'npz', 'txt', 'csv' or 'faery'
+    layout: str
+    #: told by the file's first bytes (else by its suffix alone, also for a missing file)
+    by_contents: bool
+
+
+def sniff_event_file(path: str | os.PathLike, *, read: bool = True) -> EventFileGuess | None:
+    """What ``path`` looks like as a file `eventsim.io.open_events` reads, told by its first
+    bytes (HDF5's signature, also past a user block; numpy's .npy magic; a zip named .npz) or
+    else its suffix (`VIDEO_SHARED_SUFFIXES` included, which the caller weighs); None for a
+    file or name like none of them. Reads a few bytes at most, none of a missing file nor with
+    ``read=False`` (the name alone): for the messages of commands and readers handed an event
+    file where something else belongs."""
+    from eventsim.io.layouts import ARRAY_EXTENSIONS, HDF5_EXTENSIONS, _has_hdf5_signature
+
+    path = Path(path)
+    ext = path.suffix.lower()
+    head = b""
+    try:
+        if read and path.is_file():
+            if _has_hdf5_signature(path, path.stat().st_size):
+                return EventFileGuess("an HDF5 file", "hdf5", True)
+            with open(path, "rb", buffering=0) as fh:
+                head = fh.read(6)
+    except OSError:
+        pass
+    if head == b"\x93NUMPY":
+        return EventFileGuess("a numpy .npy array", "npy", True)
+    if ext == ".npz" and head.startswith(b"PK\x03\x04"):
+        return EventFileGuess("a numpy .npz archive", "npz", True)
+    if ext in HDF5_EXTENSIONS:
+        return EventFileGuess(f"an HDF5 file ({ext})", "hdf5", False)
+    if ext in _TEXT_SUFFIXES:
+        return EventFileGuess(f"a text file ({ext})", _TEXT_SUFFIXES[ext], False)
+    if ext in ARRAY_EXTENSIONS:
+        return EventFileGuess(f"a {ext} file", ARRAY_EXTENSIONS[ext], False)
+    if ext in FAERY_EXTENSIONS:
+        return EventFileGuess(f"a {ext} file", "faery", False)
     return None
 
 

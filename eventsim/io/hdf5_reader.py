@@ -439,27 +439,17 @@ def _other_event_format(path: Path) -> tuple[str, str | None] | None:
     a file `open_events` reads, told by its first bytes or its suffix, so a user of
     `EventReader` is sent there rather than told the file is corrupt; None for a file with
     HDF5's signature (damaged) or of no format we know."""
-    from eventsim.io.formats import FAERY_EXTENSIONS
-    from eventsim.io.layouts import _has_hdf5_signature
+    from eventsim.io.formats import sniff_event_file
 
-    ext = path.suffix.lower()
-    try:
-        if _has_hdf5_signature(path, path.stat().st_size):
-            return None
-        with open(path, "rb") as fh:
-            head = fh.read(6)
-    except OSError:
+    guess = sniff_event_file(path)
+    # a damaged HDF5, or an .npy/.npz whose magic is missing, is told it is corrupt
+    if guess is None or guess.layout == "hdf5":
         return None
-    if head == b"\x93NUMPY":
-        # open_events reads an .h5 (or other) suffix as HDF5 unless told
-        return "a numpy .npy array", None if ext == ".npy" else "npy"
-    if ext == ".npz" and head.startswith(b"PK\x03\x04"):
-        return "a numpy .npz archive", None
-    if ext in (".txt", ".csv", ".tsv"):
-        return f"a text file ({ext})", None
-    if ext in FAERY_EXTENSIONS:
-        return f"a {ext} file", None
-    return None
+    if guess.layout in ("npy", "npz") and not guess.by_contents:
+        return None
+    # open_events reads an .h5 (or other) suffix as HDF5 unless told
+    forced = "npy" if guess.layout == "npy" and path.suffix.lower() != ".npy" else None
+    return guess.what, forced
 
 
 def _column_layout(grp: h5py.Group, path: Path) -> tuple[list[tuple[str, int, int]], int]:

@@ -2493,6 +2493,28 @@ class _FrameClock:
             i += 1
 
 
+def _unopened_video(path: Path) -> str:
+    """What a video OpenCV cannot open is told, naming an event file as one (by its suffix and
+    a few of its bytes; only on this failure, so a video costs nothing more): an HDF5 event
+    file was called a corrupt video."""
+    from eventsim.io.formats import VIDEO_SHARED_SUFFIXES, sniff_event_file
+
+    said = f"video {str(path)!r} cannot be opened (corrupt or an unsupported format)"
+    guess = sniff_event_file(path)
+    if guess is None:
+        return said
+    suffix = path.suffix.lower()
+    if not guess.by_contents and suffix in VIDEO_SHARED_SUFFIXES:
+        return (
+            f"{said}; a {suffix} file can also be an event file (Prophesee DAT, EVT raw, Event "
+            "Stream), which eventsim.io.open_events reads"
+        )
+    return (
+        f"{str(path)!r} is {guess.what}, an event file, not a video: it holds events, not "
+        "frames; read it with eventsim.io.open_events"
+    )
+
+
 class VideoSource:
     """A video file decoded with OpenCV, stamped with the container's per-frame times.
 
@@ -2577,10 +2599,7 @@ class VideoSource:
             cap = cv2.VideoCapture(name)
             try:
                 if not cap.isOpened():
-                    raise InputError(
-                        f"video {str(self.path)!r} cannot be opened (corrupt or an unsupported "
-                        "format)"
-                    )
+                    raise InputError(_unopened_video(self.path))
                 yield cap
             finally:
                 cap.release()
@@ -3605,7 +3624,16 @@ class ImageMotionSource:
         saccade of 2 frames, its start and end, goes round its whole triangle between them)."""
         return self._max_step(self.timestamps_us)
 
-    def _max_step(self, times_us: np.ndarray) -> float:
+    @property
+    def max_cut_px(self) -> float:
+        """The most the straight line between two consecutive frames' places falls short of
+        the path between them, in pixels: the turns of a random walk or saccade within a frame
+        interval, which frames interpolated along that line (``upsample="flow"``) miss."""
+        return self._max_step(self.timestamps_us, cut=True)
+
+    def _max_step(self, times_us: np.ndarray, cut: bool = False) -> float:
+        if cut and self.motion in ("pan", "zoom"):
+            return 0.0  # a straight path (pan) or a scale that only grows (zoom)
         width, height = self.sensor_size
         corner = 0.5 * math.hypot(width - 1, height - 1)
         total = self.duration_ms * 1e3
@@ -3620,6 +3648,9 @@ class ImageMotionSource:
                 # the distance between the frames' places missed a walk's turns: one of 1 px
                 # at 10 fps went 3.0 px between frames 0.9 px apart, and drew no warning
                 moved = np.diff(self._travelled(u))
+                if cut:
+                    dx, dy, _ = self._poses(u)
+                    moved -= np.hypot(np.diff(dx), np.diff(dy))
             step = max(step, float(moved.max()))
         return step
 
