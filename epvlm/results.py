@@ -874,6 +874,20 @@ def _pyplot(what: str):
     return plt
 
 
+def _save(plt: Any, fig: Any, path: str | Path) -> Path:
+    """Lay ``fig`` out by its engine, save it to ``path`` and close it. Saved with its engine,
+    the figure would be drawn twice, the first time unrendered only to lay it out, which
+    the layout alone does at a fraction of the cost."""
+    fig.get_layout_engine().execute(fig)
+    # None, not 'none': savefig lays out (draws) a figure whose engine is the placeholder
+    with plt.rc_context({"figure.autolayout": False, "figure.constrained_layout.use": False}):
+        fig.set_layout_engine(None)
+    path = Path(path)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
 # Selectors often score the same (a static scene gives `event` nothing to go on): line styles
 # and shrinking markers drawn bigger-first keep a series visible under an identical later one.
 LINESTYLES = {
@@ -995,10 +1009,8 @@ def plot_accuracy_vs_flops(
     if heading:
         ax.set_title(heading, fontsize=9)
     _untangle(ax, labels, column_labels)
-    path = Path(path)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    # laid out once more: the y axis may have grown
+    return _save(plt, fig, path)
 
 
 def _rule_title(rule: str | None, selectors: Iterable[str]) -> str:
@@ -1077,10 +1089,11 @@ def _untangle(ax: Any, labels: Sequence[Any], column_labels: Sequence[Any] = ())
     to it at the same keep)."""
     fig = ax.figure
     renderer = fig.canvas.get_renderer()
-    # the layout, so the labels' boxes are where they go; then the axes where they were, so
-    # that saving lays the figure out as it would have without this draw
+    # the layout (not a whole draw: the boxes need only it), so the labels' boxes are where
+    # they go; then the axes where they were, so that the layout for saving starts where it
+    # would have without this one
     original, active = ax.get_position(original=True), ax.get_position()
-    fig.draw_without_rendering()
+    fig.get_layout_engine().execute(fig)
     others = [ax.get_legend(), *([ax.title] if ax.get_title() else [])]
     placed: list[tuple[str, Any]] = [("", a.get_window_extent(renderer)) for a in others if a]
     if column_labels:
@@ -1220,10 +1233,7 @@ def plot_accuracy_vs_flops_by(
             labelled.setdefault(label, handle)
     if labelled:
         fig.legend(labelled.values(), labelled.keys(), loc="outside right upper", fontsize=8)
-    path = Path(path)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 # ----------------------------------------------------------------------------- files
