@@ -182,22 +182,26 @@ class _Parser(argparse.ArgumentParser):
         spelling) or close to one: argparse names none."""
         from eventsim._suggest import did_you_mean
 
-        shown = [
-            o
+        # matched without their dashes, which made '--i' close to '--fit' and a 3-letter prefix
+        # of '--o'
+        shown = {
+            o[2:]: o
             for a in self._actions
             if a.help != argparse.SUPPRESS
             for o in a.option_strings
             if o.startswith("--")
-        ]
+        }
         guesses = []
         for word in words:
+            if word == "--":
+                break  # the words after it are INPUTs, whatever they look like
             name, eq, value = word.partition("=")
             if not name.startswith("--") or name in self._option_string_actions:
                 continue
-            dashed = "--" + name[2:].replace("_", "-")
-            guess = dashed if dashed in shown else None
+            bare = name[2:].replace("_", "-")
+            guess = shown.get(bare)
             if guess is None:
-                close = did_you_mean(dashed, shown)
+                close = did_you_mean(bare, shown)
                 guess = close.removeprefix("; did you mean ").removesuffix("?") or None
             if guess is not None:
                 guesses.append(f"{guess}{eq}{value}")
