@@ -98,8 +98,9 @@ class DVSParams:
     leak_rate_hz: float = 0.0
     #: Per-pixel log-normal spread of the leak rate, in decades (mean rate is kept).
     leak_rate_spread_decades: float = 0.1
-    #: Relative jitter of each leak period: a pixel's leak speed is re-drawn (normal, this
-    #: relative std. dev.) when it fires after completing another period. v2e re-draws its
+    #: Relative jitter of each leak period: a pixel's leak speed is re-drawn when it fires
+    #: after completing another period, for a log-normal period of this relative std. dev.
+    #: whose mean keeps the pixel's rate (so no period is endless). v2e re-draws its
     #: jitter every frame interval, so its periods spread only by about jitter * sqrt(leak rate /
     #: frame rate) (README, "Porting settings from v2e").
     leak_jitter_fraction: float = 0.1
