@@ -116,7 +116,9 @@ def test_progress_bars_are_drawn_only_on_a_terminal(tmp_path, monkeypatch, capsy
     monkeypatch.setattr(epvlm.demo, "run_demo", fake_demo)
     out = str(tmp_path / "out")
     if command == "eval":
-        argv = ["eval", "--model", str(tmp_path), "--dataset", str(tmp_path), "-o", out]
+        # a real checkpoint folder: eval checks it before the (faked) evaluation
+        model = str(epvlm.demo.DEFAULT_MODEL)
+        argv = ["eval", "--model", model, "--dataset", str(tmp_path), "-o", out]
     else:
         argv = ["demo", "-o", out, "--device", "cpu"]
     assert main(argv) == 0, capsys.readouterr().err
