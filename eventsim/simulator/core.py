@@ -148,12 +148,8 @@ def _mix64(z: torch.Tensor) -> torch.Tensor:
 
 def _hash_normal(seed: int, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Standard normal per (a, b) pair, a pure function of (seed, a, b): Box-Muller on two
-    26-bit uniforms cut from one splitmix64 hash."""
+    26-bit uniforms cut from one splitmix64 hash, on the CPU (`EventSimulator._leak_gain`)."""
     torch = _torch()
-    if a.device.type != "cpu":
-        # CUDA's log and cos may differ from the CPU's in the last bit, and a leak speed that
-        # differs in the last bit can move a leak event: draw on the CPU, as the CPU path does
-        return _hash_normal(seed, a.cpu(), b.cpu()).to(a.device)
     key = (int(seed) * 1_000_003 + 7) & ((1 << 62) - 1)
     z = _mix64(_mix64(a * 0x9E3779B1 + key) ^ b)
     scale = 1.0 / 2.0**26
@@ -1004,6 +1000,11 @@ class EventSimulator:
         0.3), and a gain clamped at 0 never completed its period, silencing the pixel for good
         (half of them within 30 s at 0.5)."""
         torch = _torch()
+        if pix.device.type != "cpu":
+            # CUDA's log, cos and exp may differ from the CPU's in the last bit, and a leak speed
+            # that differs in the last bit can move a leak event: draw on the CPU, as the CPU
+            # path does (the exp too: only the normal was, so CUDA runs differed from CPU ones)
+            return self._leak_gain(pix.cpu(), n_done.cpu()).to(pix.device)
         z = _hash_normal(self.seed, pix, n_done)
         var = math.log1p(self.params.leak_jitter_fraction**2)
         return torch.exp(0.5 * var - math.sqrt(var) * z)
@@ -1014,7 +1015,7 @@ class EventSimulator:
 
     def _redraw_leak_speed(self, pix: np.ndarray, n_done: np.ndarray) -> None:
         """`_leak_speed_for` for the kernel's paused pixels, in the state's own arrays; the draw
-        stays in torch's math on the CPU, whose log and cos the torch path uses."""
+        stays in torch's math on the CPU, whose log, cos and exp the torch path uses."""
         torch = _torch()
         gain = self._leak_gain(torch.from_numpy(pix), torch.from_numpy(n_done)).numpy()
         _np(self._leak_speed)[pix] = _np(self._leak_speed0)[pix] * gain
