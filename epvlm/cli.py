@@ -456,9 +456,6 @@ def build_run_parser() -> argparse.ArgumentParser:
     return p
 
 
-_VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
-
-
 def _read_image(path: str):
     import numpy as np
 
@@ -484,14 +481,16 @@ def _read_image(path: str):
     except InputError as exc:
         if str(exc) != f"image {path!r} cannot be read (not an image OpenCV can decode)":
             raise  # it says more: a TIFF compression, NaN pixels, ...
+        from eventsim.io.formats import VIDEO_SUFFIXES, sniff_event_file
+
         suffix = Path(path).suffix.lower()
-        if suffix in _VIDEO_SUFFIXES:
+        # not a GIF: OpenCV's wheels from 4.12 on decode its first frame as a still image, so a
+        # GIF that gets here is a broken one (or any GIF under an older OpenCV), not a video
+        if suffix in VIDEO_SUFFIXES and suffix != ".gif":
             raise InputError(
                 f"cannot read image {path!r}: it is a video; give one of its frames as --image "
                 "(PNG, JPEG, ...)"
             ) from None
-        from eventsim.io.formats import sniff_event_file
-
         # the likely mix-up of --image and --events
         guess = sniff_event_file(path)
         if guess is not None:

@@ -19,6 +19,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple, cast
 import h5py
 import numpy as np
 
+# suffixes of files that hold frames, not events: named as the likely mix-up when one is given
+# where an event file belongs (simulate reads them, render writes some)
+from eventsim._suffixes import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from eventsim.errors import (
     EventFileError,
     EventsimError,
@@ -62,10 +65,6 @@ _SHARED_EXTENSIONS = {
 # the largest sensor side each fixed-width format can address
 _MAX_SENSOR_SIDE = {"evt3": 2048, "evt2": 2048, "dat": 16384}
 FAERY_EXTENSIONS = (".aedat4", ".aedat", ".raw", ".evt", ".dat", ".es")
-# suffixes of files that hold frames, not events: named as the likely mix-up when one is given
-# where an event file belongs (simulate reads them, render writes some)
-VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".gif")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
 
 
 @dataclass(frozen=True)

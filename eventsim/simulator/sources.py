@@ -30,13 +30,15 @@ import cv2
 import numpy as np
 
 from eventsim._opencv import opencv_file_name, opencv_takes_name
+from eventsim._suffixes import IMAGE_SUFFIXES
 from eventsim._system import usable_cores
 from eventsim.errors import InputError, ParameterError
 from eventsim.events import check_sensor_size
 from eventsim.options import FITS, MOTIONS, Fit, Motion
 from eventsim.simulator.params import ParameterValueError
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
+# the still images a source reads, under the name the simulator's callers import
+IMAGE_EXTENSIONS = IMAGE_SUFFIXES
 #: The first four bytes of a TIFF file: classic ('*', 42) and BigTIFF ('+', 43), either byte
 #: order.
 TIFF_SIGNATURES = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
