@@ -77,7 +77,10 @@ class DVSParams:
 
     #: ``ln``: ln(I/255 + log_eps) (ESIM; its ROS default eps is also 1e-3, rpg_vid2e's
     #: esim_torch script uses 1e-5); ``linlog``: v2e's ``lin_log``, I*ln(20)/20 up to 20 DN and
-    #: ln(I) above (``log_eps`` unused).
+    #: ln(I) above (``log_eps`` unused; 3x steeper just below 20 DN than just above, as v2e's).
+    #: ``ln`` is far steeper near black: at ``clean``'s thresholds, +-1 DN of codec noise at 0 DN
+    #: and 30 fps gives ~94 events/s per pixel, ``linlog`` almost none, so dark or compressed
+    #: video wants ``linlog``.
     log_curve: LogCurve = "ln"
     log_eps: float = 1e-3
     #: ON / OFF contrast thresholds in log units.
@@ -88,13 +91,17 @@ class DVSParams:
     #: thresholds are clamped to at least 0.01.
     threshold_sigma: float = 0.0
     #: Photoreceptor low-pass cutoff at full intensity (255 DN; 0 = off); it scales with
-    #: intensity by v2e's ``a = (I + 20) / 275``. Each frame interval gets the exact first-order
-    #: response (v2e takes one Euler step, the same only when frames come faster than ~60x this).
+    #: intensity by v2e's ``a = (I + 20) / 275``, I the new frame's (as in v2e). Each frame interval
+    #: gets the exact first-order response (v2e takes one Euler step, the same only when frames
+    #: come faster than ~60x this), but only at frame times: events within an interval are timed
+    #: linearly between them, so a lagging step's events come evenly spread, not front-loaded.
+    #: Accurate timing needs frames (or upsampling) well above the cutoff.
     cutoff_hz: float = 0.0
     #: Minimum time between two events of one pixel; events inside it are dropped but still
     #: move the reference, as in ESIM (in v2e they do not) (0 = off).
     refractory_period_us: int = 0
-    #: Mean leak (spontaneous ON) event rate per pixel (0 = off).
+    #: Mean leak (spontaneous ON) event rate per pixel (0 = off). Pixels start at a random
+    #: leak phase, which lowers each one's first ON threshold by up to one threshold.
     leak_rate_hz: float = 0.0
     #: Per-pixel log-normal spread of the leak rate, in decades (mean rate is kept).
     leak_rate_spread_decades: float = 0.1
@@ -106,11 +113,14 @@ class DVSParams:
     leak_jitter_fraction: float = 0.1
     #: Shot-noise event rate per pixel, ON and OFF together (half each), averaged over the
     #: sensor in every frame interval (0 = off): a uniform frame of any brightness gives this
-    #: rate at every pixel. Within a frame the rate is shared out by brightness (see
-    #: `shot_noise_bright_ratio`). v2e's parameter of the same name is instead the rate at the
-    #: dark end of its brightness curve (0.945 of it at 0 DN), and mid-grey content gets 0.6 of
-    #: it, times v2e's mean nominal/actual threshold (1.08 at its ``noisy`` mismatch) (README,
-    #: "Porting settings from v2e").
+    #: rate at every pixel, so noise does not grow as the whole scene darkens (in v2e and real
+    #: sensors it does). Within a frame the rate is shared out by brightness (see
+    #: `shot_noise_bright_ratio`), so a pixel's rate depends on the rest of the frame: at 5 Hz,
+    #: a frame half 0 DN and half 255 DN gives its dark pixels 7.9 Hz and its bright 2.1 Hz.
+    #: v2e's parameter of the same name is instead the rate at the dark end of its brightness
+    #: curve (0.945 of it at 0 DN), and mid-grey content gets 0.6 of it, times v2e's mean
+    #: nominal/actual threshold (1.08 at its ``noisy`` mismatch) (README, "Porting settings
+    #: from v2e").
     shot_noise_rate_hz: float = 0.0
     #: Shape of the shot-noise rate over brightness, v2e's: a pixel's share is proportional to
     #: ``1 - (1 - ratio) * a`` with ``a = min(1, (I + 20) / 275)`` (I in DN), i.e. 0.945 at
@@ -205,8 +215,9 @@ class DVSParams:
                 shown=f"{self.leak_rate_spread_decades:g}",
             )
         if self.leak_jitter_fraction > MAX_LEAK_JITTER:
-            # a pixel's leak speed is 1 + jitter * z times its mean (|z| < 6.2): far above this
-            # one period's event count overflowed the kernels' integers (1e30 crashed Python)
+            # a pixel's leak speed is up to exp(v / 2 + 6.2 * sqrt(v)) times its mean
+            # (v = ln(1 + jitter**2), |z| < 6.2 from the hash normal): far above this one
+            # period's event count overflowed the kernels' integers (1e30 crashed Python)
             raise ParameterValueError(
                 "leak_jitter_fraction",
                 self.leak_jitter_fraction,
@@ -240,8 +251,9 @@ class DVSParams:
 
     @classmethod
     def from_preset(cls, name: str) -> DVSParams:
-        """``ideal`` (all off), ``clean`` / ``noisy`` (v2e's ``--dvs_params`` presets; ``noisy``
-        keeps a 0.5 ms refractory period where v2e's sets none) or ``v2e-default``, in any case."""
+        """``ideal`` (all off), ``clean`` / ``noisy`` (v2e's ``--dvs_params`` presets on the
+        ``ln`` log curve, not v2e's lin-log; ``noisy`` keeps a 0.5 ms refractory period where
+        v2e's sets none) or ``v2e-default``, in any case."""
         return cls(**PRESETS[preset_name(name)])
 
     def replace(self, **changes: Any) -> DVSParams:
@@ -332,7 +344,8 @@ def preset_name(name: str) -> str:
 
 PRESETS: dict[str, dict[str, Any]] = {
     "ideal": {},
-    # v2e --dvs_params clean, with the `ln` log curve (v2e always uses lin-log, `linlog`)
+    # v2e --dvs_params clean, with the `ln` log curve (v2e always uses lin-log, `linlog`), which
+    # is far steeper near black: dark or compressed video gives many more events (see `log_curve`)
     "clean": {"threshold_sigma": 0.02},
     # v2e --dvs_params noisy, except the refractory period: v2e's noisy preset sets it to 0
     # (EventEmulator.set_dvs_params in v2ecore/emulator.py); this one keeps 0.5 ms, v2e's
