@@ -170,6 +170,10 @@ _HOST_CONSTANT_BYTES, _HOST_LEAK_BYTES = 32, 16
 _FRAME_BYTES = 8
 # an estimate under this is not checked: every machine that runs torch has that much
 _UNCHECKED_BYTES = 256 << 20
+# the frame types the simulator takes as they are (grey or RGB), one list for `step`,
+# `simulate`'s batches and `sources._array_frames`, which converts the others: a type in one
+# and not another would break chunked == whole
+_FRAME_DTYPES = (np.dtype(np.uint8), np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _available_memory() -> int | None:
@@ -445,9 +449,7 @@ class EventSimulator:
                 "sensor_size=...), which fit frames to the sensor"
             )
         user_float = frames.dtype.kind == "f"
-        if not (
-            frames.dtype in (np.uint8, np.float32, np.float64) and frames.shape[3:] in ((), (3,))
-        ):
+        if not (frames.dtype in _FRAME_DTYPES and frames.shape[3:] in ((), (3,))):
             # the inputs that need no conversion skip the import of OpenCV with the sources
             from eventsim.simulator.sources import _array_frames, _check_frame_dtype
 

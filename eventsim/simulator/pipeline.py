@@ -24,7 +24,7 @@ from eventsim.errors import ArgumentValueError, InputError, ParameterError
 from eventsim.events import check_sensor_size, concat_events
 from eventsim.options import FlowMethod, UpsampleMode
 from eventsim.outputs import sigint_deferred
-from eventsim.simulator.core import EventSimulator
+from eventsim.simulator.core import _FRAME_DTYPES, EventSimulator
 from eventsim.simulator.params import DVSParams
 from eventsim.simulator.sources import (
     IMAGE_EXTENSIONS,
@@ -47,8 +47,6 @@ _BATCH_FRAMES = (4, 16)
 _PREFETCH_BATCHES = 2
 # batches of events the simulation may run ahead of the HDF5 writer
 _WRITE_BEHIND_BATCHES = 2
-# the frame types the simulator takes as they are (`_array_frames` returns them unconverted)
-_SIM_DTYPES = (np.dtype(np.uint8), np.dtype(np.float32), np.dtype(np.float64))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -332,7 +330,7 @@ def _batches(
     n_batch = 0
     for frame, t in frames:
         frame = np.asarray(frame)
-        if frame.dtype not in _SIM_DTYPES or (frame.ndim == 3 and frame.shape[2] in (1, 4)):
+        if frame.dtype not in _FRAME_DTYPES or (frame.ndim == 3 and frame.shape[2] in (1, 4)):
             # a source of one's own gives frames in ArraySource's units: grey as HxWx1, colour
             # with alpha blended onto white, uint16 as 16-bit (value / 257; its colour went
             # into the luma as 0..65535 DN, and so did its grey with upsampling)

@@ -35,6 +35,7 @@ from eventsim._system import usable_cores
 from eventsim.errors import InputError, ParameterError
 from eventsim.events import check_sensor_size
 from eventsim.options import FITS, MOTIONS, Fit, Motion
+from eventsim.simulator.core import _FRAME_DTYPES
 from eventsim.simulator.params import ParameterValueError
 
 # the still images a source reads, under the name the simulator's callers import
@@ -2125,7 +2126,7 @@ def _array_frames(frames: np.ndarray) -> np.ndarray:
     if frames.dtype.kind == "u" and frames.dtype.itemsize == 2:
         # either byte order: a big-endian '>u2' array is not equal to np.uint16
         return frames / 257.0
-    if frames.dtype not in (np.uint8, np.float32, np.float64):
+    if frames.dtype not in _FRAME_DTYPES:
         # other integers are DN; OpenCV's resize takes neither float16 nor long double
         return frames.astype(np.float64)
     return frames
