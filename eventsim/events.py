@@ -465,10 +465,14 @@ def concat_events(chunks: Iterable[np.ndarray]) -> np.ndarray:
     return raw.view(EVENT_DTYPE)
 
 
+def _plain(value: Any) -> Any:
+    # a bound as the user would write it: np.float64(0.5) is shown as 0.5
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def reversed_bounds_error(t_start_us: Any, t_end_us: Any) -> ArgumentValueError:
     """The refusal of a time window whose end is before its start, in the readers' words."""
-    start = t_start_us.item() if isinstance(t_start_us, np.generic) else t_start_us
-    end = t_end_us.item() if isinstance(t_end_us, np.generic) else t_end_us
+    start, end = _plain(t_start_us), _plain(t_end_us)
     return ArgumentValueError(
         "t_end_us",
         end,
@@ -498,8 +502,7 @@ def windowless_bounds_error(t_start_us: Any, t_end_us: Any) -> ArgumentValueErro
             return None
     except (TypeError, ValueError, OverflowError):
         return None  # NaN, inf or not a number: the caller's own checks name it
-    start = t_start_us.item() if isinstance(t_start_us, np.generic) else t_start_us
-    end = t_end_us.item() if isinstance(t_end_us, np.generic) else t_end_us
+    start, end = _plain(t_start_us), _plain(t_end_us)
     return ArgumentValueError(
         "t_end_us",
         end,
