@@ -1103,9 +1103,9 @@ def run_shard(task: ShardTask, on_sample: Callable[[], Any] | None = None) -> di
                 if task.recipe.source_kind == "image":
                     # what the image is, for the cross-split repeat check: two images asked
                     # the same question under the same id are no leak, one image twice is
-                    # (a video's path is its meta.video). The
-                    # sha256 of its encoded bytes, whether a file (logged before it was read,
-                    # once a shard) or a parquet cell holds them
+                    # (a video's path is its meta.video). The sha256 of its encoded bytes,
+                    # whether a file (logged before it was read, once a shard) or a parquet
+                    # cell holds them
                     if media is not None:
                         record = inputs[str(media)]
                         sha = None if record is None else record[4]
