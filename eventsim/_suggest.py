@@ -10,6 +10,15 @@ def did_you_mean(name: str, valid: Iterable[str] | Mapping[str, str], quote: boo
     """``"; did you mean X?"`` when ``name`` looks like a misspelling of one of ``valid`` (a
     mapping: of its keys, X being the key's value), else ``""``; ``quote`` shows X as its repr.
     Case and surrounding spaces are ignored."""
+    guess = closest_name(name, valid)
+    if guess is None:
+        return ""
+    return f"; did you mean {guess!r}?" if quote else f"; did you mean {guess}?"
+
+
+def closest_name(name: str, valid: Iterable[str] | Mapping[str, str]) -> str | None:
+    """The X of `did_you_mean`'s guess, for a message that words it otherwise; None when
+    ``name`` looks like none of ``valid``."""
     shown = dict(valid) if isinstance(valid, Mapping) else {v: v for v in valid}
     folded = {k.casefold(): v for k, v in shown.items()}
     name = name.strip().casefold()
@@ -17,7 +26,4 @@ def did_you_mean(name: str, valid: Iterable[str] | Mapping[str, str], quote: boo
     close = difflib.get_close_matches(name, list(folded), n=1, cutoff=0.7)
     # or the start of one name (cam: camera, shard: shard_size; 0.67)
     close = close or [k for k in folded if len(name) >= 3 and k.startswith(name)]
-    if len(close) != 1:
-        return ""
-    guess = folded[close[0]]
-    return f"; did you mean {guess!r}?" if quote else f"; did you mean {guess}?"
+    return folded[close[0]] if len(close) == 1 else None

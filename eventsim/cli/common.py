@@ -28,7 +28,8 @@ Both scripts build their subcommands from these pieces, so every command behaves
 - A value that starts with '-' but cannot be an option (``--sensor-size -5x3``) is given to
   its option, as ``--sensor-size=-5x3`` would be, so the option's own check speaks; one that
   looks like an unknown option (``--on-color -red``) is refused naming the ``=`` spelling.
-- `add_renamed_option` keeps an old option spelling as a hidden one that fails naming the new;
+- `add_refused_option` adds hidden spellings that fail (exit 2) saying what to use instead;
+  `add_renamed_option` keeps an old option spelling as a hidden one that fails naming the new;
   `add_unit_option` adds an option named with its unit (``--start-s``) whose unit-less former
   name (``--start``) fails naming it and its unit. Options are not abbreviated (``--star`` is
   refused): a prefix of unit-named options could stand for either unit.
@@ -180,7 +181,7 @@ class _Parser(argparse.ArgumentParser):
         """'did you mean --sensor-size?' for words that are no option of this command but
         one of its options typed with underscores (--sensor_size, v2e's and Python's
         spelling) or close to one: argparse names none."""
-        from eventsim._suggest import did_you_mean
+        from eventsim._suggest import closest_name
 
         # matched without their dashes, which made '--i' close to '--fit' and a 3-letter prefix
         # of '--o'
@@ -199,10 +200,7 @@ class _Parser(argparse.ArgumentParser):
             if not name.startswith("--") or name in self._option_string_actions:
                 continue
             bare = name[2:].replace("_", "-")
-            guess = shown.get(bare)
-            if guess is None:
-                close = did_you_mean(bare, shown)
-                guess = close.removeprefix("; did you mean ").removesuffix("?") or None
+            guess = shown.get(bare) or closest_name(bare, shown)
             if guess is not None:
                 guesses.append(f"{guess}{eq}{value}")
         return f"did you mean {' and '.join(guesses)}?" if guesses else None
@@ -682,8 +680,9 @@ def parse_sensor_size(text: str) -> tuple[int, int]:
 
 
 class _RefusedOption(argparse.Action):
-    """A hidden option that fails (exit 2) with its spelling and ``const``, whatever values
-    follow it: it takes any number, so the error names the option rather than a stray value."""
+    """A hidden option that fails (exit 2) with its spelling and ``const`` (or what ``const``,
+    a function, makes of the first value given, None when none was), whatever values follow
+    it: it takes any number, so the error names the option rather than a stray value."""
 
     def __call__(
         self,
@@ -692,12 +691,20 @@ class _RefusedOption(argparse.Action):
         values: object,
         option_string: str | None = None,
     ) -> None:
-        parser.error(f"{option_string}{self.const}")
+        why = self.const
+        if callable(why):
+            why = why(values[0] if isinstance(values, list) and values else None)
+        parser.error(f"{option_string}{why}")
 
 
-def _add_refused_option(container: Any, option: str, why: str) -> None:
+def add_refused_option(
+    container: Any, *options: str, why: str | Callable[[str | None], str]
+) -> None:
+    """Add ``options``, spellings of one hidden option that fails (exit 2) with the spelling
+    given and ``why``, the text after it (``" was renamed --new"``), or a function of the first
+    value given (None when none was) that returns the text."""
     container.add_argument(
-        option,
+        *options,
         action=_RefusedOption,
         nargs="*",
         const=why,
@@ -711,7 +718,7 @@ def add_renamed_option(parser: argparse.ArgumentParser, old: str, new: str) -> N
 
     ``new`` is the text after "renamed", e.g. ``"--image-hw (H W)"``.
     """
-    _add_refused_option(parser, old, f" was renamed {new}")
+    add_refused_option(parser, old, why=f" was renamed {new}")
 
 
 def add_unit_option(container: Any, name: str, former: str, unit: str, **kwargs: Any) -> None:
@@ -721,7 +728,7 @@ def add_unit_option(container: Any, name: str, former: str, unit: str, **kwargs:
     unit-less name meant seconds in one command and milliseconds in another. ``container`` is
     a parser or an argument group; ``kwargs`` go to ``add_argument``."""
     container.add_argument(name, **kwargs)
-    _add_refused_option(container, former, f": say the unit: {name} ({unit})")
+    add_refused_option(container, former, why=f": say the unit: {name} ({unit})")
 
 
 def add_layout_option(parser: argparse.ArgumentParser, what: str) -> None:

@@ -43,8 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = make_parser(
         "render",
         "Render events to images or video. The output kind follows its name: OUT.png (one "
-        "frame: 1000/fps ms from --start-ms, or to --end-ms), OUT.mp4 / .avi / .mov (video), OUT.gif (animation), or a name without a suffix "
-        "(folder of PNGs). Times are milliseconds from the first event.",
+        "frame: 1000/fps ms from --start-ms, or to --end-ms), OUT.mp4 / .avi / .mov (video), "
+        "OUT.gif (animation), or a name without a suffix (folder of PNGs). Times are "
+        "milliseconds from the first event.",
     )
     p.add_argument(
         "file", type=path_arg("an event file"), help="event file (any layout eventsim reads)"

@@ -15,6 +15,7 @@ from eventsim._text import plural
 from eventsim.cli.common import (
     CREATES_FOLDERS,
     add_progress_option,
+    add_refused_option,
     add_renamed_option,
     add_unit_option,
     check_output,
@@ -27,6 +28,9 @@ from eventsim.cli.common import (
     show_progress,
 )
 from eventsim.errors import InputError, ParameterError
+
+# what INPUT may be, in every message that says so
+_INPUT_KINDS = "a video file, a frame folder, a TIFF stack or an image"
 
 EXAMPLES = """examples:
   eventsim simulate clip.mp4 -o clip.h5 --camera davis346 --preset clean
@@ -61,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "input",
         nargs="?",
-        type=path_arg("a video file, a frame folder or an image"),
+        type=path_arg(_INPUT_KINDS),
         metavar="INPUT",
         help="video file, frame folder, TIFF stack (its pages the frames), or image (moved by "
         "--motion, default saccade)",
@@ -353,28 +357,19 @@ def _v2e_advice(name: str, value: str | None) -> str:
     return _V2E_OPTIONS[name].format(shown)
 
 
-class _ForeignOption(argparse.Action):
-    """A hidden option another tool has (v2e's), or a DVSParams field typed as an option: it
-    fails (exit 2) naming what does its work here, with the value given. It takes any number of
-    values, so that they are not read as INPUT or left over."""
-
-    def __call__(self, parser, namespace, values, option_string=None) -> None:
-        value = values[0] if isinstance(values, list) and values else None
-        parser.error(f"{option_string} {self.const(value)}")
-
-
 def _add_foreign_options(p: argparse.ArgumentParser) -> None:
     """v2e's options, in its spelling and with dashes, and DVSParams fields as options
-    (``--pos-threshold``), each refused naming this command's way to the same."""
+    (``--pos-threshold``), each refused (exit 2) naming this command's way to the same, with
+    the value given; the values that follow are taken too, not read as INPUT or left over."""
     from eventsim.simulator import DVSParams
 
     def v2e(name: str) -> Callable[[str | None], str]:
-        return lambda value: f"is v2e's option; {_v2e_advice(name, value)}"
+        return lambda value: f" is v2e's option; {_v2e_advice(name, value)}"
 
     def field(name: str) -> Callable[[str | None], str]:
         def advice(value: str | None) -> str:
             shown = _assignment(name, value if value is not None else "VALUE")
-            return f"is no option; DVSParams fields are set with --set: {shown}"
+            return f" is no option; DVSParams fields are set with --set: {shown}"
 
         return advice
 
@@ -387,14 +382,7 @@ def _add_foreign_options(p: argparse.ArgumentParser) -> None:
         dashed = [("-" if len(s) == 1 else "--") + s for s in sorted(spellings)]
         free = [o for o in dashed if o not in p._option_string_actions]
         if free:
-            p.add_argument(
-                *free,
-                action=_ForeignOption,
-                nargs="*",
-                const=hint,
-                help=argparse.SUPPRESS,
-                default=argparse.SUPPRESS,
-            )
+            add_refused_option(p, *free, why=hint)
 
 
 SYNTHETIC_MAX_BYTES = 2 << 30
@@ -728,9 +716,9 @@ def _not_frames(input_: str, what: str) -> InputError:
     events"): simulate makes events, it reads none."""
     stem = Path(input_).stem or "events"
     return InputError(
-        f"{input_!r} {what}, not frames: simulate takes a video, a frame folder, a TIFF stack "
-        f"or an image; an event file is read by 'eventsim info {input_}', 'eventsim render "
-        f"{input_} -o {stem}.png' and 'eventsim convert'"
+        f"{input_!r} {what}, not frames: simulate takes {_INPUT_KINDS}; an event file is "
+        f"read by 'eventsim info {input_}', 'eventsim render {input_} -o {stem}.png' and "
+        "'eventsim convert'"
     )
 
 
@@ -750,14 +738,12 @@ def _check_input(input_: str) -> None:
         if suffix in sources.IMAGE_EXTENSIONS:
             raise InputError(f"image {input_!r} does not exist; expected an image file")
         if not suffix:
-            raise InputError(
-                f"{input_!r} does not exist; expected a video file, a frame folder or an image"
-            )
+            raise InputError(f"{input_!r} does not exist; expected {_INPUT_KINDS}")
         if guess is not None and suffix not in VIDEO_SHARED_SUFFIXES:
             # 'video ... does not exist' of a mistyped event file name read as if it were one
             raise InputError(
                 f"{input_!r} does not exist (and a {suffix} file holds events: simulate takes "
-                "a video, a frame folder, a TIFF stack or an image)"
+                f"{_INPUT_KINDS})"
             )
         raise InputError(f"video {input_!r} does not exist")
     if not path.is_file() or guess is None:
@@ -781,9 +767,9 @@ def _make_source(args, size):
         )
         if v
     ]
-    if given == ["INPUT", "--image"] and _pair_hint(args.image, args.input):
+    if given == ["INPUT", "--image"] and (pair := _pair_hint(args.image, args.input)):
         # '--image a.png b.png' took b.png for INPUT
-        raise ParameterError(_pair_hint(args.image, args.input))
+        raise ParameterError(pair)
     if len(given) != 1:
         raise ParameterError(
             "give exactly one input: INPUT, --image, --pair or --synthetic"
