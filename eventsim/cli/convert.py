@@ -294,8 +294,13 @@ def main(args: argparse.Namespace) -> int:
         layout=args.layout,
         **reading_options(args),
     ) as reader:
+        from eventsim.io.text import MERGED_TIMES_NOTE
+
         for note in reader.notes:
-            print(f"eventsim convert: note: {option_words(note)}", file=sys.stderr)
+            # the refusal (or warning) of implausible times below says it: printed here too, its
+            # two lines of text came twice, once as a note and once as the error
+            if not note.startswith(MERGED_TIMES_NOTE):
+                print(f"eventsim convert: note: {option_words(note)}", file=sys.stderr)
         implausible = _implausible_times(reader, src, args.time_unit)
         if implausible is not None:
             if not (args.allow_implausible_times or args.force):

@@ -276,13 +276,22 @@ def render_time_surface(
     """Colour a (2, H, W) OFF/ON time surface: each polarity fades from its colour to the
     background as its events age; signed grey for ``background="grey"``. An (H, W) surface,
     of both polarities together (`time_surface`'s default), has no polarity to colour: it
-    fades from white (black on ``background="white"``) to the background as its events age."""
+    fades from white (black on ``background="white"``) to the background as its events age,
+    and ``on_color``/``off_color`` are refused for it."""
     bg, on, off = palette(background, on_color, off_color)
     surface = np.asarray(surface, dtype=np.float32)
     bg_ = np.asarray(bg, dtype=np.float32)
     if surface.ndim == 2:
         # time_surface's default shape was refused ('expected (2, H, W)'), so the two
         # functions did not make a picture together without split_polarity=True
+        for name, color in (("on_color", on_color), ("off_color", off_color)):
+            if color is not None:
+                # drawn white regardless, the colour asked for was dropped without a word
+                raise ParameterError(
+                    f"{name}={color!r} colours a polarity, and an (H, W) surface has none; "
+                    "expected a (2, H, W) surface (time_surface(..., split_polarity=True)) "
+                    f"or {name}=None"
+                )
         fg = np.asarray(_UNSIGNED_SURFACE_COLORS[background], dtype=np.float32)
         img = bg_ + surface[:, :, None] * (fg - bg_)
         return np.clip(np.rint(img), 0, 255).astype(np.uint8)
