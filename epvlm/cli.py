@@ -326,7 +326,7 @@ def _check_model(model: str, *, dataset_option: bool = False) -> None:
     damaged (`check_weight_files`, torch-free: the load that follows does not read them again),
     before torch loads: the command line's path errors come in a moment, not after the
     seconds that torch and transformers take to import. A built dataset given as --model is
-    said to be one (``dataset_option``: eval's hint to pass it as --dataset)."""
+    said to be one (``dataset_option``: eval's and demo's hint to pass it as --dataset)."""
     from epvlm.errors import ModelDirError
     from epvlm.loading import (
         check_checkpoint_folder,
@@ -1365,9 +1365,9 @@ def demo_main(args: argparse.Namespace) -> int:
     from eventsim.errors import require
 
     if args.model is not None:
-        from epvlm.loading import check_model_dir
-
-        check_model_dir(args.model)
+        # as eval's and run's: an empty folder or a damaged weight file was refused only once
+        # torch had loaded
+        _check_model(args.model, dataset_option=True)
     if args.dataset is not None:
         from eventsim.datasets import read_manifest
 

@@ -29,7 +29,7 @@ from transformers import Qwen2VLProcessor
 
 from epvlm._constants import PROMPT_FORMATS
 from epvlm.errors import KeepMaskError, ModelDirError
-from epvlm.loading import check_checkpoint_folder
+from epvlm.loading import check_checkpoint_folder, check_model_dir
 from eventsim.errors import ParameterError
 
 # Qwen2-VL's added tokens in the order of their ids (151643 ... 151656 in the real vocabulary).
@@ -219,12 +219,7 @@ TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "merges.txt", "tokenizer_conf
 def load_processor(model_dir: str | Path) -> EPQwen2VLProcessor:
     """Load the processor saved beside a model (a tiny model of ours or a real Qwen2-VL dir)."""
     model_dir = Path(model_dir)
-    if not model_dir.is_dir():
-        what = "is a file" if model_dir.exists() else "does not exist"
-        raise ModelDirError(
-            f"model directory {str(model_dir)!r} {what}; expected the folder holding "
-            "config.json and the weights"
-        )
+    check_model_dir(model_dir)
     check_checkpoint_folder(model_dir)
     has_processor = (model_dir / "preprocessor_config.json").is_file() or (
         model_dir / "processor_config.json"
