@@ -963,12 +963,6 @@ def _run_settings(
 ) -> dict[str, Any]:
     """What an evaluation's answers and their order depend on, for `partial_state`; the first
     that differs is the one a refused resume names."""
-    from importlib.metadata import version
-
-    import torch
-
-    import epvlm
-
     dev = resolve_device(settings.pop("device"))
     dtype = str(resolve_dtype(settings.pop("dtype"), dev)).removeprefix("torch.")
     return {
@@ -983,11 +977,8 @@ def _run_settings(
         **settings,
         "dtype": dtype,
         "device": str(dev),
-        "versions": {
-            "epvlm": epvlm.__version__,
-            "torch": torch.__version__,
-            "transformers": version("transformers"),
-        },
+        # Python's own version changes no answer: a resume under another Python goes on
+        "versions": {k: v for k, v in run_versions().items() if k != "python"},
     }
 
 
