@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from eventsim._text import plural
+from eventsim._version import __version__
 from eventsim.datasets.loader import (
     _check_finished_again,
     _FinishedAgain,
@@ -285,13 +286,32 @@ def verify_dataset(root: str | Path, *, progress: bool = False) -> VerifyReport:
             else []
         ),
         warnings=listed.repeats.warnings(),
-        repair=(
-            "rerun the 'eventsim build RECIPE -o DIR' that made this dataset: it rebuilds the "
-            f"{rebuilt} missing or damaged {plural(rebuilt, 'shard')} and reuses the sound ones "
-            f"(or restore {plural(rebuilt, 'it', 'them')} from a copy)"
-            if rebuilt
-            else ""
-        ),
+        repair=_repair(m, rebuilt),
+    )
+
+
+def _repair(m: dict[str, Any], rebuilt: int) -> str:
+    """How to mend ``rebuilt`` missing or damaged shards of the dataset of manifest ``m``: the
+    build that made it rebuilds them and reuses the others, but only under the eventsim version
+    that made it (another version's build has another fingerprint and is refused without
+    --force, which rebuilds every shard)."""
+    if not rebuilt:
+        return ""
+    shards = f"{rebuilt} missing or damaged {plural(rebuilt, 'shard')}"
+    restore = f"restore {plural(rebuilt, 'it', 'them')} from a copy"
+    versions = m.get("versions")
+    was = versions.get("eventsim") if isinstance(versions, dict) else None
+    if isinstance(was, str) and was != __version__:
+        return (
+            f"this dataset was built by eventsim {was}, this is {__version__}, whose build "
+            f"refuses it: install eventsim {was} and rerun the 'eventsim build RECIPE -o DIR' "
+            f"that made it, which rebuilds the {shards} and reuses the sound ones, or rebuild "
+            f"every shard with this version's 'eventsim build RECIPE -o DIR --force' (or "
+            f"{restore})"
+        )
+    return (
+        "rerun the 'eventsim build RECIPE -o DIR' that made this dataset: it rebuilds the "
+        f"{shards} and reuses the sound ones (or {restore})"
     )
 
 

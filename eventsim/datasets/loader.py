@@ -841,8 +841,14 @@ class EventVQADataset:
     (or h5py's ``"false"``) opens shards without HDF5 file locks, for datasets on NFS or
     read-only media where taking the lock fails ("unable to lock file"); ``"best-effort"``
     locks where the file system supports it. Reading without locks is safe against a build: it
-    writes each shard under a temporary name and renames it into place, and a rebuild while
-    the dataset is open is reported as such.
+    writes each shard under a temporary name and renames it into place.
+
+    A rebuild after the dataset was opened is found when a shard is opened: its first read,
+    after `close`, in a DataLoader worker process started since, or after the cache of open
+    shards (32) closed it. A shard then gone, or whose bytes differ from the ``dataset.json``
+    read at opening, raises a `DatasetError` that says the dataset was rebuilt (open it
+    again). Until then a shard already open keeps serving the old build's samples through its
+    handle, which match the labels read at opening; nothing is checked per sample.
     """
 
     def __init__(
@@ -907,6 +913,8 @@ class EventVQADataset:
                     f" {i!r}: samples are read by position; read one by its id with "
                     f"ds.by_id({i!r}) (ds.index_of({i!r}) is its position)"
                 )
+            elif isinstance(i, slice):
+                hint = _slice_hint(i, n)
             raise TypeError(f"index must be an integer, got {type(i).__name__}{hint}") from None
         if not -n <= i < n:
             raise IndexError(f"index {i} out of range for {n} {plural(n, 'sample')}")
@@ -1249,12 +1257,29 @@ def _is_tonic_item(sample: object) -> bool:
     )
 
 
+def _slice_hint(index: slice, n: int) -> str:
+    """What to write for ``ds[index]`` on a dataset of ``n`` samples, which reads one sample at a
+    time (a DataLoader asks for them one by one): a list, or a `torch.utils.data.Subset`."""
+    try:
+        start, stop, step = index.indices(n)
+    except (TypeError, ValueError):
+        # bounds that are not integers, or a step of 0: no range to suggest
+        return ": samples are read one at a time, by an integer position"
+    span = f"{start}, {stop}" + (f", {step}" if step != 1 else "")
+    return (
+        f": samples are read one at a time; for several write [ds[i] for i in range({span})], "
+        f"or torch.utils.data.Subset(ds, range({span})) for a dataset of them"
+    )
+
+
 def collate_event_vqa(batch: list[dict[str, Any]]) -> dict[str, Any]:
     """DataLoader ``collate_fn`` that keeps events as a list of numpy arrays (lengths differ).
 
     Images that are numpy arrays of one shape and dtype (as the dataset returns them) are stacked
     into a ``BxHxWx3`` array, ``answer_index`` becomes an int64 array, everything else a list
     (images a transform made into tensors too: batch those with torch's default collate).
+    The batch holds numpy arrays, not tensors, so a DataLoader's ``pin_memory=True`` pins none
+    of it and ``.to(device)`` needs ``torch.from_numpy(batch["image"])`` (and so on) first.
     """
     if isinstance(batch, Mapping) or _is_tonic_item(batch):
         # DataLoader(batch_size=None) passes each sample alone: a dict's keys, or the pair's

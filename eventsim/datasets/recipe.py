@@ -217,7 +217,15 @@ SOURCE_FIELDS: dict[str, dict[str, Field]] = {
             "regions of position questions",
             tuple(POSITION_GRIDS),
         ),
-        "n_choices": _num("int", _scene_default("n_choices"), "answer choices per question", 2, 9),
+        "n_choices": _num(
+            "int",
+            _scene_default("n_choices"),
+            "answer choices per question, at most: a question with fewer possible answers lists "
+            "them all: a count question offers only the counts the recipe's scenes can have (2 "
+            "or 3 with the default n_objects), a yes/no question 2",
+            2,
+            9,
+        ),
         "textured": Field("bool", _scene_default("textured"), "texture the objects"),
     },
     "image": {
