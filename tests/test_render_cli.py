@@ -50,7 +50,8 @@ def test_mp4_reopens_with_expected_frame_count_and_size(tmp_path, events_file, c
     assert rc == 0, capsys.readouterr().err
     frames = read_video(out)
     assert len(frames) == 25
-    assert frames[0].shape == (H, W, 3)
+    # a video is drawn at 2x unless --scale says otherwise: its colour is kept per 2x2 block
+    assert frames[0].shape == (2 * H, 2 * W, 3)
     assert "25 frames" in capsys.readouterr().out
     assert not list(tmp_path.glob(".*partial*"))
 
@@ -132,7 +133,8 @@ def test_odd_sensor_mp4_is_padded_to_even(tmp_path):
     path = tmp_path / "odd.h5"
     write_events(path, make_events([0, 30], [0, 20], [0, 50_000], [1, 0]), (31, 21))
     out = tmp_path / "odd.mp4"
-    assert main([str(path), "-o", str(out), "--window-ms", "25", "--no-progress"]) == 0
+    argv = [str(path), "-o", str(out), "--window-ms", "25", "--scale", "1", "--no-progress"]
+    assert main(argv) == 0
     frames = read_video(out)
     assert len(frames) == 3 and frames[0].shape == (22, 32, 3)
 

@@ -86,7 +86,7 @@ def test_mp4_of_small_frames_at_a_slow_rate_is_refused_not_aborted(tmp_path):
     np.save(src, SHORT)
     out = tmp_path / "slow.mp4"
     cmd = [sys.executable, "-m", "eventsim", "render", str(src), "-o", str(out)]
-    cmd += ["--fps", "0.01", "--sensor-size", "8x6", "--no-progress"]
+    cmd += ["--fps", "0.01", "--sensor-size", "8x6", "--scale", "1", "--no-progress"]
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert run.returncode == 1, run.stderr
     assert "fps 0.01 is too slow for MPEG-4 video of 8x6 frames" in run.stderr

@@ -66,7 +66,9 @@ def test_video_frame_size_is_even_and_motion_jpeg_at_least_8_wide(fourcc, frame_
 
 def test_summary_of_an_odd_sized_mp4_names_the_size_in_the_file(tmp_path):
     """The summary said '1 frame of 33x25' for an MP4 whose frames are 34x26."""
-    run = _render_cli(tmp_path, "odd.mp4", _events(40, 33, 25), "--sensor-size", "33x25")
+    run = _render_cli(
+        tmp_path, "odd.mp4", _events(40, 33, 25), "--sensor-size", "33x25", "--scale", "1"
+    )
     assert run.returncode == 0, run.stderr
     assert (
         "1 frame of 34x26 (33x25 frames padded with their edge pixels: video takes even sizes)"
@@ -79,7 +81,9 @@ def test_narrow_avi_frames_are_padded_to_8_px_not_refused(tmp_path):
     frames under 8 px wide and the process aborted): they are padded to 8x4 with their edge
     pixels, and the summary says so."""
     ev = _events(4, 4, 4, step_us=100)
-    run = _render_cli(tmp_path, "narrow.avi", ev, "--sensor-size", "4x4", "--background", "white")
+    run = _render_cli(
+        tmp_path, "narrow.avi", ev, "--sensor-size", "4x4", "--background", "white", "--scale", "1"
+    )
     assert run.returncode == 0, run.stderr
     assert "1 frame of 8x4 (4x4 frames padded with their edge pixels: Motion JPEG (.avi) " in (
         run.stdout

@@ -76,7 +76,7 @@ def test_avi_of_small_frames_at_a_slow_rate_is_refused_not_aborted(tmp_path):
     """OpenCV gives the Motion JPEG encoder the same bit rate of width * height * fps rounded:
     at 0 its rate control failed an assertion that aborted the process (8x2 at 0.01 fps),
     while the MP4 refusal sent the user to .avi."""
-    run = _render_cli(tmp_path, "slow.avi", "--fps", "0.01", "--sensor-size", "8x2")
+    run = _render_cli(tmp_path, "slow.avi", "--fps", "0.01", "--sensor-size", "8x2", "--scale", "1")
     assert run.returncode == 1, run.stderr
     assert "fps 0.01 is too slow for Motion JPEG video of 8x2 frames" in run.stderr
     assert "below 0.0312 fps" in run.stderr and ".avi" not in run.stderr.split(";")[-1]
@@ -87,7 +87,7 @@ def test_avi_of_narrow_frames_is_padded_not_a_heap_crash(tmp_path):
     """FFmpeg's Motion JPEG encoder corrupted the heap on 4x4 frames at any rate: the whole
     process died (free(): invalid next size, exit 134). Such frames are padded to 8 px wide
     (tests/test_render_review7.py)."""
-    run = _render_cli(tmp_path, "narrow.avi", "--sensor-size", "4x4")
+    run = _render_cli(tmp_path, "narrow.avi", "--sensor-size", "4x4", "--scale", "1")
     assert run.returncode == 0, run.stderr
     assert "of 8x4 (4x4 frames padded" in run.stdout
 

@@ -111,9 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
     look.add_argument(
         "--color-by",
         choices=COLOR_BY,
-        default=DEFAULTS.color_by,
+        # None: not given, so that one given to a look that ignores it is refused
+        default=None,
         help="pixel colour from the last event there, or from the sign of ON minus OFF counts "
-        "(default: %(default)s)",
+        f"(default: {DEFAULTS.color_by}; --background grey always draws the signed count)",
     )
     look.add_argument(
         "--tau-ms",
@@ -132,8 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-count",
         type=float,
         default=DEFAULTS.max_count,
-        help="heat-map full scale in events (default: the 99th percentile of each frame's "
-        "non-zero pixels)",
+        help="heat-map full scale, a whole number of events (default: the 99th percentile of "
+        "each frame's non-zero pixels)",
     )
     look.add_argument(
         "--no-colorbar",
@@ -167,8 +168,11 @@ def build_parser() -> argparse.ArgumentParser:
     look.add_argument(
         "--scale",
         type=int,
-        default=DEFAULTS.scale,
-        help="integer upscaling, nearest neighbour (default: %(default)s)",
+        # None: not given, so that a video can take its own default
+        default=None,
+        help="integer upscaling, nearest neighbour (default: 1; 2 for .mp4/.avi/.mov video in "
+        "colour, whose encoders keep colour at half resolution: at 1 a lone event pixel "
+        "comes out grey)",
     )
     p.add_argument(
         "--sensor-size",
@@ -293,6 +297,8 @@ def _check_within_recording(args: argparse.Namespace, stats: dict) -> None:
     for --mode overlay, is one within the saved frames (a still scene's frames outlast its
     events). A start far past the span (over 100 times it) that, read as microseconds, lies
     within it is likely that mistake."""
+    from eventsim.render.pipeline import given_ms
+
     start, end = args.start_ms, args.end_ms
     if start is None or stats["events"] == 0 or not (math.isfinite(start) and start >= 0):
         return
@@ -311,7 +317,7 @@ def _check_within_recording(args: argparse.Namespace, stats: dict) -> None:
         if last_frame_us is not None:
             frame_ms = _ms((last_frame_us - stats["t_start_us"]) / 1000)
             frames = f", its last saved frame at {frame_ms} ms"
-    asked = f"--start-ms {start:g}" + ("" if end is None else f" --end-ms {end:g}")
+    asked = f"--start-ms {given_ms(start)}" + ("" if end is None else f" --end-ms {given_ms(end)}")
     text = (
         f"{asked} is past the last event of {args.file!r}: its events span 0 .. "
         f"{_ms(last_ms)} ms after the first{frames}"
@@ -418,7 +424,7 @@ _MODE_OPTIONS = (
     ("--background", "background", DEFAULTS.background, ("polarity", "timesurface", "voxel")),
     ("--on-color", "on_color", None, ("polarity", "overlay", "timesurface", "voxel")),
     ("--off-color", "off_color", None, ("polarity", "overlay", "timesurface", "voxel")),
-    ("--color-by", "color_by", DEFAULTS.color_by, ("polarity", "overlay")),
+    ("--color-by", "color_by", None, ("polarity", "overlay")),
     ("--tau-ms", "tau_ms", DEFAULTS.tau_ms, ("timesurface",)),
     ("--colormap", "colormap", DEFAULTS.colormap, ("heatmap",)),
     ("--max-count", "max_count", DEFAULTS.max_count, ("heatmap",)),
@@ -444,6 +450,13 @@ def _check_mode_options(args: argparse.Namespace) -> None:
             f"{flag} does not apply to --background grey, which draws signed grey levels (ON "
             "lighter, OFF darker); use --background dark or white for ON/OFF colours"
         )
+    if args.background == "grey" and args.color_by is not None:
+        # grey draws the signed ON - OFF count: an explicit 'last' drew the same bytes as 'net'
+        raise ParameterError(
+            f"--color-by {args.color_by} does not apply to --background grey, which draws the "
+            "signed ON minus OFF count of each pixel in grey levels; use --background dark or "
+            "white to colour pixels by their last event"
+        )
 
 
 def _render_params(args: argparse.Namespace) -> RenderParams:
@@ -464,7 +477,7 @@ def _params_from(args: argparse.Namespace) -> RenderParams:
         background=args.background,
         on_color=args.on_color,
         off_color=args.off_color,
-        color_by=args.color_by,
+        color_by=DEFAULTS.color_by if args.color_by is None else args.color_by,
         tau_ms=args.tau_ms,
         colormap=args.colormap,
         max_count=args.max_count,
@@ -473,7 +486,44 @@ def _params_from(args: argparse.Namespace) -> RenderParams:
         overlay_alpha=args.alpha,
         overlay_frame=args.overlay_frame,
         n_bins=args.bins,
-        scale=args.scale,
+        scale=DEFAULTS.scale if args.scale is None else args.scale,
+    )
+
+
+# OpenCV's video encoders (MPEG-4, Motion JPEG) keep colour at half resolution (4:2:0): one
+# colour for each 2x2 block, so a lone ON pixel (255,70,60) decoded as grey (144,113,119) and
+# most events of a noisy recording lost their polarity colour. Drawn at 2x, every sensor pixel
+# is one whole block (frames are padded at their right and bottom only, so blocks stay aligned).
+# Encoders that keep full colour (FFV1, HuffYUV, PNG in .avi) are lossless but few players
+# open them.
+VIDEO_SCALE = 2
+
+
+def _default_scale(args: argparse.Namespace, stats: dict) -> tuple[int, str | None]:
+    """The scale of a render without --scale: `VIDEO_SCALE` for a video in colour when its
+    frames fit, else 1; and, when a colour video stays at 1, why (for a note)."""
+    from eventsim.render.writers import MAX_MPEG4_SIDE, VIDEO_SUFFIXES, output_kind
+
+    if output_kind(args.output) != "video" or args.background == "grey":
+        return DEFAULTS.scale, None
+    width, height = stats["sensor_size"]
+    if args.mode == "voxel" and args.bins > 1:
+        width = args.bins * width + (args.bins - 1) * 2
+    width, height = width * VIDEO_SCALE, height * VIDEO_SCALE
+    if width * height > MAX_FRAME_PIXELS:
+        limit = f"a frame's {MAX_FRAME_PIXELS:,} pixels"
+    elif (
+        VIDEO_SUFFIXES[Path(args.output).suffix.lower()] == "mp4v"
+        and max(width, height) > MAX_MPEG4_SIDE
+    ):
+        limit = f"MPEG-4 video ({MAX_MPEG4_SIDE} px a side)"
+    else:
+        return VIDEO_SCALE, None
+    return DEFAULTS.scale, (
+        f"{Path(args.output).name} is drawn at the sensor's size: {VIDEO_SCALE}x frames "
+        f"({width}x{height}) are too large for {limit}; video keeps colour at half "
+        "resolution, so lone event pixels come out grey (a .gif or a folder of PNGs keeps "
+        "their colour)"
     )
 
 
@@ -517,6 +567,11 @@ def main(args: argparse.Namespace) -> int:
         **reading_options(args),
     )
     _check_within_recording(args, stats)
+    scale_note = None
+    defaulted_scale = args.scale is None
+    if defaulted_scale:
+        args.scale, scale_note = _default_scale(args, stats)
+        params = params.replace(scale=args.scale)
     check_output_size(args, stats)
     expect_final_output(args.output)
     try:
@@ -539,10 +594,19 @@ def main(args: argparse.Namespace) -> int:
         raise _range_error_in_cli_words(exc) from None
     width, height = result.frame_wh
     size = "{}x{}".format(*result.written_wh)
-    if result.written_wh != result.frame_wh:
-        size += (
-            f" ({width}x{height} frames padded with their edge pixels: {_padding_reason(result)})"
+    size_notes = []
+    if defaulted_scale and params.scale > 1:
+        # a video drawn larger than the sensor without being asked is said to be
+        size_notes.append(
+            f"drawn at {params.scale}x, as video keeps colour at half resolution and a lone "
+            "event pixel would come out grey; --scale 1 draws it at the sensor's size"
         )
+    if result.written_wh != result.frame_wh:
+        size_notes.append(
+            f"{width}x{height} frames padded with their edge pixels: {_padding_reason(result)}"
+        )
+    if size_notes:
+        size += f" ({'; '.join(size_notes)})"
     # the frames' windows may reach past the recording (a window longer than the file) and
     # past --end-ms, whose events render_file leaves out of the last frame
     lo = max(result.t_start_us, stats["t_start_us"])
@@ -551,8 +615,9 @@ def main(args: argparse.Namespace) -> int:
         hi = min(hi, stats["t_start_us"] + round(args.end_ms * 1000))
     window = _duration(result.t_end_us - result.t_start_us)
     covered = f"{window} of events"
-    if stats["events"] == 0 or hi <= lo:
-        # an empty file, or a range past its last event ('0 ms of events' read as a span)
+    if result.n_events == 0:
+        # an empty file, a range past its last event ('0 ms of events' read as a span), or
+        # windows between events ('1 ms of events' said the range overlapped the file's span)
         covered = f"no events in {window} of windows"
     elif hi - lo < result.t_end_us - result.t_start_us:
         events = _duration(max(0, hi - lo))
@@ -581,6 +646,25 @@ def main(args: argparse.Namespace) -> int:
             f"pass --end-ms {_ms(total / 1000)} to draw up to its end, or --window-ms",
             file=sys.stderr,
         )
+    if (
+        result.kind == "png"
+        and args.window_ms is not None
+        and args.end_ms is not None
+        and result.t_end_us < stats["t_start_us"] + round(args.end_ms * 1000)
+    ):
+        # a PNG is the first window: --end-ms was left unused without a word
+        origin = stats["t_start_us"]
+        start = _ms((result.t_start_us - origin) / 1000)
+        print(
+            f"eventsim render: note: {result.path} draws one frame, the first --window-ms "
+            f"{args.window_ms:g} window ({start}–{_ms((result.t_end_us - origin) / 1000)} ms); "
+            f"--end-ms {args.end_ms:g} is unused: leave out --window-ms to draw {start}–"
+            f"{_ms(args.end_ms)} ms in one frame, or write a video, GIF or folder of PNGs for "
+            "every window",
+            file=sys.stderr,
+        )
+    if scale_note is not None:
+        print(f"eventsim render: note: {scale_note}", file=sys.stderr)
     if result.kind == "gif" and result.fps is not None and result.fps < args.fps:
         from eventsim.render.writers import video_plays_at
 

@@ -94,7 +94,8 @@ class RenderResult:
     of the ``n_frames`` did (a bar is as wide as its labels need). ``fps``: the rate a video or
     GIF plays at (a GIF at most 50, its frames' 20 ms floor), None for PNGs. ``written_wh``:
     the size of the frames in the file, ``frame_wh`` but for a video's, padded as its encoder
-    needs (`eventsim.render.writers.video_frame_wh`: even sides, MJPEG at least 8 px wide)."""
+    needs (`eventsim.render.writers.video_frame_wh`: even sides, MJPEG at least 8 px wide).
+    ``n_events``: the events drawn in all the frames (0: the windows held none)."""
 
     path: Path
     kind: str
@@ -106,6 +107,13 @@ class RenderResult:
     colorbar_left_out: tuple[int, int] | None = None
     colorbar_left_out_frames: int = 0
     fps: float | None = None
+    n_events: int = 0
+
+
+def given_ms(value: float) -> str:
+    """A time as the user gave it: ``:g``'s six digits turned 982.0866 into 982.087, which a
+    message then compared with a span to the µs (982.086) the wrong way round."""
+    return f"{value:.15g}"
 
 
 def check_range_args(start_ms: float | None, end_ms: float | None, fps: float) -> None:
@@ -119,7 +127,24 @@ def check_range_args(start_ms: float | None, end_ms: float | None, fps: float) -
     if end_ms is not None and not (math.isfinite(end_ms) and end_ms > 0):
         raise ParameterError(f"end_ms {end_ms:g} must be > 0 and finite (ms from the first event)")
     if start_ms is not None and end_ms is not None and start_ms >= end_ms:
-        raise ParameterError(f"start_ms {start_ms:g} is not before end_ms {end_ms:g}")
+        raise ParameterError(
+            f"start_ms {given_ms(start_ms)} is not before end_ms {given_ms(end_ms)}"
+        )
+    # event times are whole µs and the range is taken as render_file rounds it: a range
+    # within one µs was [t, t), whose frame drew nothing and said nothing of why
+    if end_ms is not None:
+        t0, t1 = round((start_ms or 0.0) * 1000), round(end_ms * 1000)
+        if t1 <= t0:
+            if start_ms is None:
+                raise ParameterError(
+                    f"end_ms {given_ms(end_ms)} rounds to {t1} µs after the first event, which "
+                    "leaves no time to draw (event times are whole µs); give at least 0.001"
+                )
+            raise ParameterError(
+                f"start_ms {given_ms(start_ms)} and end_ms {given_ms(end_ms)} both round to "
+                f"{t0} µs after the first event, which leaves no time to draw (event times are "
+                "whole µs); give a range at least 0.001 ms wide"
+            )
 
 
 def check_output_name(out: str | os.PathLike) -> None:
@@ -195,6 +220,8 @@ def render_file(
     reaches past the range (the last event, or ``end_ms``) is drawn as ending there: a time
     surface is taken at that end and a voxel grid's bins span the window up to it.
     ``sensor_size``, ``time_unit``, ``columns`` and ``layout`` are `eventsim.io.open_events`'s.
+    Video keeps colour at half resolution (4:2:0): a lone event pixel comes out grey unless
+    ``params.scale`` is even (``eventsim render`` draws video at 2x when --scale is not given).
     """
     from eventsim.io import open_events
 
@@ -223,9 +250,10 @@ def render_file(
         t1 = int(reader.t_end_us) if end_ms is None else origin + round(end_ms * 1000)
         if len(reader) and end_ms is None and t0 >= t1:
             raise ParameterError(
-                f"start_ms {start_ms:g} is past the last event "
+                f"start_ms {given_ms(start_ms or 0.0)} is past the last event "
                 # t_end_us is one past the last event
-                f"({(reader.t_end_us - 1 - origin) / 1000:g} ms after the first)"
+                f"({f'{(reader.t_end_us - 1 - origin) / 1000:.3f}'.rstrip('0').rstrip('.')} ms "
+                "after the first)"
             )
         windows: Iterator[PartedWindow]
         if events_per_frame is not None:
@@ -251,6 +279,7 @@ def render_file(
             tqdm(total=total, unit="frame", desc="render", disable=not progress) as bar,
         ):
             first_us, last_us = t0, max(t1, t0 + 1)
+            drawn = [0]
             for a, b, parts in windows:
                 if sink.n_frames == 0:
                     first_us = a
@@ -261,7 +290,7 @@ def render_file(
                 # a recording shorter than its window came out black), and a voxel grid put
                 # every event in its first bins.
                 end = max(a + 1, min(b, t1))
-                sink.write(renderer.render(parts, a, end, image))
+                sink.write(renderer.render(_counted(parts, drawn), a, end, image))
                 bar.update(1)
             if sink.n_frames == 0:
                 # A count-based render of a range without events: one blank frame, not an error.
@@ -282,4 +311,12 @@ def render_file(
         colorbar_left_out=renderer.colorbar_left_out,
         colorbar_left_out_frames=renderer.colorbar_left_out_frames,
         fps={"video": float(fps), "gif": gif_playback_fps(fps)}.get(kind),
+        n_events=drawn[0],
     )
+
+
+def _counted(parts: Iterable[np.ndarray], drawn: list[int]) -> Iterator[np.ndarray]:
+    """``parts`` as they are drawn, adding up their events in ``drawn[0]``."""
+    for part in parts:
+        drawn[0] += len(part)
+        yield part

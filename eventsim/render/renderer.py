@@ -118,6 +118,12 @@ class RenderParams:
             math.isfinite(self.max_count) and self.max_count > 0
         ):
             raise ParameterError(f"max_count {self.max_count} must be a finite value > 0")
+        if self.max_count is not None and not float(self.max_count).is_integer():
+            # counts are whole: 0.5 drew every touched pixel at full scale, labelled '0.5+'
+            raise ParameterError(
+                f"max_count {self.max_count:g} must be a whole number of events (the heat map's "
+                "full scale)"
+            )
         if self.heatmap_scale not in HEATMAP_SCALES:
             raise ParameterError(
                 f"heatmap_scale {self.heatmap_scale!r} is not known; "
