@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 
 def plural(count: float, noun: str, nouns: str | None = None) -> str:
     """``noun`` as it goes with ``count``: ``plural(1, "sample")`` is ``"sample"``, any other
@@ -10,3 +12,24 @@ def plural(count: float, noun: str, nouns: str | None = None) -> str:
     if count == 1:
         return noun
     return noun + "s" if nouns is None else nouns
+
+
+def significant(value: float, digits: int = 3) -> str:
+    """``value`` to ``digits`` significant digits (a larger whole number in full) in plain
+    notation, without trailing zeros: ``:.3g`` wrote 999.6 as '1e+03' and 1e-6 as '1e-06'."""
+    if value == 0 or not math.isfinite(value):
+        return f"{value:g}"
+    # the decimals of the value as rounded: 999.6 rounds to 1.00e+03, which needs none
+    magnitude = math.floor(math.log10(abs(float(f"{value:.{digits - 1}e}"))))
+    text = f"{value:.{max(0, digits - 1 - magnitude)}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def rate_text(rate: float) -> str:
+    """An event rate to three significant digits in ev/s, kev/s or Mev/s, the larger unit from
+    where the rounded figure reaches it ('1 kev/s' for 999.6 ev/s, not '1000 ev/s')."""
+    rounded = float(f"{rate:.2e}")
+    for unit, scale in (("Mev/s", 1e6), ("kev/s", 1e3)):
+        if rounded >= scale:
+            return f"{significant(rate / scale)} {unit}"
+    return f"{significant(rate)} ev/s"

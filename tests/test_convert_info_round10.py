@@ -88,12 +88,12 @@ def test_convert_plausible_times_pass(tmp_path, capsys):
 
 
 def test_implausible_span_alone():
-    from eventsim.cli.convert import _why_implausible
+    from eventsim.cli.common import why_implausible
 
-    assert _why_implausible(10**9, 31 * 86_400) == "a span over 30 days"
-    assert _why_implausible(10**9, 29 * 86_400) is None
-    assert _why_implausible(100, 2 * 86_400) == "a mean under 1 ev/s over more than a day"
-    assert _why_implausible(100, 80_000) is None
+    assert why_implausible(10**9, 31 * 86_400) == "a span over 30 days"
+    assert why_implausible(10**9, 29 * 86_400) is None
+    assert why_implausible(100, 2 * 86_400) == "a mean under 1 ev/s over more than a day"
+    assert why_implausible(100, 80_000) is None
 
 
 def test_convert_help_says_force_passes_implausible_times(capsys):

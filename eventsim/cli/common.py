@@ -24,7 +24,9 @@ Both scripts build their subcommands from these pieces, so every command behaves
   '.'); `check_threads` bounds ``--threads`` by the cores the process may use
   (`threads_problem` words it for an argparse ``type``).
 - `add_layout_option` and `add_reading_options` (``--time-unit``, ``--columns``) give the
-  commands that read event files one definition of how to read them.
+  commands that read event files one definition of how to read them; `tell_reading` is what
+  convert, render and plot say of the file they opened (the reader's notes, a refusal of
+  implausible times that `add_implausible_times_option`'s flag lifts), in one wording.
 - A value that starts with '-' but cannot be an option (``--sensor-size -5x3``) is given to
   its option, as ``--sensor-size=-5x3`` would be, so the option's own check speaks; one that
   looks like an unknown option (``--on-color -red``) is refused naming the ``=`` spelling.
@@ -760,7 +762,7 @@ def add_reading_options(parser: argparse.ArgumentParser) -> None:
         help="unit of the input's times where its format does not fix one (npy, npz, txt, "
         "csv without a unit in its header, v2e/EvQA/other HDF5 layouts; e.g. ns for "
         "rpg_vid2e's esim_torch); default: detected (integers are µs, floats s), as the note "
-        "that 'eventsim info' and 'convert' print says",
+        "that 'eventsim info', 'convert', 'render' and 'plot' print says",
     )
     parser.add_argument(
         "--columns",
@@ -796,6 +798,8 @@ def check_events_file(
     path: str | os.PathLike,
     sensor_size: tuple[int, int] | None,
     *,
+    command: str,
+    allow_implausible_times: bool = False,
     time_unit: str | None = None,
     columns: str = "txyp",
     layout: str | None = None,
@@ -808,7 +812,8 @@ def check_events_file(
     the file has opened, before its events are read through: a command's checks of its output
     go there, so that a missing or unreadable input is named first and an output that exists
     is refused before the events are read through (HDF5 and npy open without reading them;
-    text and faery's formats are read whole as they open)."""
+    text and faery's formats are read whole as they open). Then the reader's notes are told and
+    implausible times refused as ``eventsim COMMAND`` (`tell_reading`)."""
     from eventsim.io import open_events
 
     with open_events(
@@ -822,6 +827,7 @@ def check_events_file(
             )
         if opened is not None:
             opened()
+        tell_reading(reader, path, command, time_unit=time_unit, allow=allow_implausible_times)
         check_reader(reader, path)
         return {
             "events": len(reader),
@@ -829,6 +835,142 @@ def check_events_file(
             "t_end_us": int(reader.t_end_us),
             "sensor_size": tuple(reader.sensor_size),
         }
+
+
+IMPLAUSIBLE_TIMES_HELP = (
+    "{verb}, with a warning, an input whose times are implausible for an event camera "
+    "(refused without it: a span over 30 days, a mean under 1 ev/s over more than a day, or "
+    "times with fractions given as --time-unit us or ns that rounding to whole µs merges, "
+    "usually means a wrong --time-unit)"
+)
+
+# what each command that reads an event file did to implausible times it was let read
+_DONE = {"convert": "converted", "render": "rendered", "plot": "plotted"}
+
+
+def add_implausible_times_option(
+    parser: argparse.ArgumentParser, command: str, more: str = ""
+) -> None:
+    """``--allow-implausible-times`` (`tell_reading`), worded alike for every command."""
+    parser.add_argument(
+        "--allow-implausible-times",
+        action="store_true",
+        help=IMPLAUSIBLE_TIMES_HELP.format(verb=command) + more,
+    )
+
+
+_DAY_S = 86_400
+# past these an input's times are almost surely read in the wrong unit (µs read as seconds): a
+# sensor's noise alone fires faster than 1 ev/s, and a span of weeks makes an HDF5 output's
+# ms_to_idx (one entry a millisecond) hundreds of MB and slow to write
+_MAX_SPAN_S = 30 * _DAY_S
+_MIN_RATE_SPAN_S = _DAY_S
+_MIN_RATE_EV_S = 1.0
+_US_PER = {"s": 1e6, "ms": 1e3, "us": 1.0, "ns": 1e-3}
+
+
+def why_implausible(n: int, span_s: float) -> str | None:
+    """What makes ``n`` events over ``span_s`` seconds implausible for an event camera, or None."""
+    if span_s > _MAX_SPAN_S:
+        return f"a span over {_MAX_SPAN_S // _DAY_S} days"
+    if span_s > _MIN_RATE_SPAN_S and n / span_s < _MIN_RATE_EV_S:
+        return f"a mean under {_MIN_RATE_EV_S:g} ev/s over more than a day"
+    return None
+
+
+def implausible_times(reader: Any, src: str | os.PathLike, given_unit: str | None) -> str | None:
+    """What is implausible about an input's times for an event camera (`why_implausible`, or
+    times that rounding merged), naming its span, rate and the smaller time units that would
+    make them plausible; None when they are plausible. The caller ends it with what
+    --allow-implausible-times does."""
+    from eventsim._text import plural
+    from eventsim.io.layouts import TIME_UNITS
+    from eventsim.io.text import MERGED_TIMES_NOTE
+
+    src = os.fspath(src)
+    merged = next((note for note in reader.notes if note.startswith(MERGED_TIMES_NOTE)), None)
+    if merged is not None:
+        # the span and rate of times rounded together tell nothing: 133,349 events of 2 s
+        # read as µs spanned 2 µs, at a rate no camera has
+        return f"{src}: {option_words(merged)}"
+    n = len(reader)
+    span_s = max(0, reader.t_end_us - reader.t_start_us) / 1e6
+    why = why_implausible(n, span_s) if n else None
+    if why is None:
+        return None
+    unit = given_unit or reader.time_unit_detected
+    read = f"read as {TIME_UNITS.get(unit, unit)}, " if unit in _US_PER else ""
+    text = (
+        f"{src}: {read}its {n:,} {plural(n, 'event')} span {span_s:.3g} s "
+        f"({span_s / _DAY_S:.3g} days) at a mean {n / span_s:.3g} ev/s, implausible for an "
+        f"event camera ({why})"
+    )
+    chosen = given_unit is not None or any(
+        note.startswith("time unit detected") for note in reader.notes
+    )
+    if chosen and unit in _US_PER:
+        # the same numbers read in a smaller unit: each shortens the span by its factor
+        others = [
+            (u, span_s * _US_PER[u] / _US_PER[unit]) for u in _US_PER if _US_PER[u] < _US_PER[unit]
+        ]
+        fits = [(u, s) for u, s in others if why_implausible(n, s) is None]
+        if fits:
+            spans = ", ".join(
+                f"as {u}{' they span' if i == 0 else ''} {s:.3g} s ({n / s:.3g} ev/s)"
+                for i, (u, s) in enumerate(fits)
+            )
+            units = [u for u, _ in fits]
+            listed = units[0] if len(units) == 1 else f"{', '.join(units[:-1])} or {units[-1]}"
+            text += (
+                f"; its times are likely in a smaller unit: {spans}; pass --time-unit {listed}, "
+                "whichever they are in"
+            )
+    return text
+
+
+def tell_reading(
+    reader: Any,
+    src: str | os.PathLike,
+    command: str,
+    *,
+    time_unit: str | None,
+    allow: bool,
+    force: bool = False,
+) -> None:
+    """What ``eventsim COMMAND`` (convert, render or plot) says of an event file it opened: the
+    reader's notes (a time unit detected, a sensor size inferred, events sorted...) on stderr,
+    and a refusal (`InvalidEventsError`) of implausible times (`implausible_times`) unless
+    ``allow`` (--allow-implausible-times), which reads them with a warning. ``force``: convert's
+    --force, which passes them too, deprecated."""
+    from eventsim.errors import InvalidEventsError
+    from eventsim.io.text import MERGED_TIMES_NOTE
+
+    for note in reader.notes:
+        # the refusal (or warning) of implausible times below says it: printed here too, its
+        # two lines of text came twice, once as a note and once as the error
+        if not note.startswith(MERGED_TIMES_NOTE):
+            print(f"eventsim {command}: note: {option_words(note)}", file=sys.stderr)
+    implausible = implausible_times(reader, src, time_unit)
+    if implausible is None:
+        return
+    if not (allow or force):
+        raise InvalidEventsError(
+            f"{implausible}; if the times are right, pass --allow-implausible-times "
+            f"to {command} them as read"
+        )
+    flag = "--allow-implausible-times" if allow else "--force"
+    print(
+        f"eventsim {command}: warning: {implausible}; {_DONE[command]} as read because of {flag}",
+        file=sys.stderr,
+    )
+    if not allow:
+        # --force passed these times before they had a flag of their own: scripts that
+        # relied on it keep working, told the flag to move to
+        print(
+            f"eventsim {command}: warning: --force accepting implausible times is deprecated "
+            "and will only overwrite OUTPUT in a later release; pass --allow-implausible-times",
+            file=sys.stderr,
+        )
 
 
 def parse_assignments(items: list[str] | None) -> dict[str, str]:

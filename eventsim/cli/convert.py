@@ -15,17 +15,18 @@ import numpy as np
 from eventsim._text import plural
 from eventsim.cli.common import (
     CREATES_FOLDERS,
+    add_implausible_times_option,
     add_layout_option,
     add_progress_option,
     add_reading_options,
     check_output,
     cli_command,
     make_parser,
-    option_words,
     parse_sensor_size,
     path_arg,
     reading_options,
     show_progress,
+    tell_reading,
 )
 from eventsim.errors import EventFileError, InvalidEventsError, ParameterError
 from eventsim.events import StreamProblemError
@@ -80,82 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_progress_option(p)
     p.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
-    p.add_argument(
-        "--allow-implausible-times",
-        action="store_true",
-        help="convert, with a warning, an input whose times are implausible for an event "
-        "camera (refused without it: a span over 30 days, a mean under 1 ev/s over more "
-        "than a day, or times with fractions given as --time-unit us or ns that rounding to "
-        "whole µs merges, usually means a wrong --time-unit). --force does this too, "
-        "deprecated: in a later release it will only overwrite OUTPUT",
+    add_implausible_times_option(
+        p,
+        "convert",
+        ". --force does this too, deprecated: in a later release it will only overwrite OUTPUT",
     )
     return p
-
-
-_DAY_S = 86_400
-# past these an input's times are almost surely read in the wrong unit (µs read as seconds): a
-# sensor's noise alone fires faster than 1 ev/s, and a span of weeks makes an HDF5 output's
-# ms_to_idx (one entry a millisecond) hundreds of MB and slow to write
-_MAX_SPAN_S = 30 * _DAY_S
-_MIN_RATE_SPAN_S = _DAY_S
-_MIN_RATE_EV_S = 1.0
-_US_PER = {"s": 1e6, "ms": 1e3, "us": 1.0, "ns": 1e-3}
-
-
-def _why_implausible(n: int, span_s: float) -> str | None:
-    """What makes ``n`` events over ``span_s`` seconds implausible for an event camera, or None."""
-    if span_s > _MAX_SPAN_S:
-        return f"a span over {_MAX_SPAN_S // _DAY_S} days"
-    if span_s > _MIN_RATE_SPAN_S and n / span_s < _MIN_RATE_EV_S:
-        return f"a mean under {_MIN_RATE_EV_S:g} ev/s over more than a day"
-    return None
-
-
-def _implausible_times(reader: Any, src: Path, given_unit: str | None) -> str | None:
-    """What is implausible about an input's times for an event camera (`_why_implausible`),
-    naming its span, rate and the smaller time units that would make them plausible; None when
-    they are plausible. The caller ends it with what --allow-implausible-times does."""
-    from eventsim.io.layouts import TIME_UNITS
-    from eventsim.io.text import MERGED_TIMES_NOTE
-
-    merged = next((note for note in reader.notes if note.startswith(MERGED_TIMES_NOTE)), None)
-    if merged is not None:
-        # the span and rate of times rounded together tell nothing: 133,349 events of 2 s
-        # read as µs spanned 2 µs, at a rate no camera has
-        return f"{src}: {option_words(merged)}"
-    n = len(reader)
-    span_s = max(0, reader.t_end_us - reader.t_start_us) / 1e6
-    why = _why_implausible(n, span_s) if n else None
-    if why is None:
-        return None
-    unit = given_unit or reader.time_unit_detected
-    read = f"read as {TIME_UNITS.get(unit, unit)}, " if unit in _US_PER else ""
-    text = (
-        f"{src}: {read}its {n:,} {plural(n, 'event')} span {span_s:.3g} s "
-        f"({span_s / _DAY_S:.3g} days) at a mean {n / span_s:.3g} ev/s, implausible for an "
-        f"event camera ({why})"
-    )
-    chosen = given_unit is not None or any(
-        note.startswith("time unit detected") for note in reader.notes
-    )
-    if chosen and unit in _US_PER:
-        # the same numbers read in a smaller unit: each shortens the span by its factor
-        others = [
-            (u, span_s * _US_PER[u] / _US_PER[unit]) for u in _US_PER if _US_PER[u] < _US_PER[unit]
-        ]
-        fits = [(u, s) for u, s in others if _why_implausible(n, s) is None]
-        if fits:
-            spans = ", ".join(
-                f"as {u}{' they span' if i == 0 else ''} {s:.3g} s ({n / s:.3g} ev/s)"
-                for i, (u, s) in enumerate(fits)
-            )
-            units = [u for u, _ in fits]
-            listed = units[0] if len(units) == 1 else f"{', '.join(units[:-1])} or {units[-1]}"
-            text += (
-                f"; its times are likely in a smaller unit: {spans}; pass --time-unit {listed}, "
-                "whichever they are in"
-            )
-    return text
 
 
 def _counted(chunks: Iterator[Any], bar: Any) -> Iterator[Any]:
@@ -294,34 +225,14 @@ def main(args: argparse.Namespace) -> int:
         layout=args.layout,
         **reading_options(args),
     ) as reader:
-        from eventsim.io.text import MERGED_TIMES_NOTE
-
-        for note in reader.notes:
-            # the refusal (or warning) of implausible times below says it: printed here too, its
-            # two lines of text came twice, once as a note and once as the error
-            if not note.startswith(MERGED_TIMES_NOTE):
-                print(f"eventsim convert: note: {option_words(note)}", file=sys.stderr)
-        implausible = _implausible_times(reader, src, args.time_unit)
-        if implausible is not None:
-            if not (args.allow_implausible_times or args.force):
-                raise InvalidEventsError(
-                    f"{implausible}; if the times are right, pass --allow-implausible-times "
-                    "to convert them as read"
-                )
-            flag = "--allow-implausible-times" if args.allow_implausible_times else "--force"
-            print(
-                f"eventsim convert: warning: {implausible}; converted as read because of {flag}",
-                file=sys.stderr,
-            )
-            if not args.allow_implausible_times:
-                # --force passed these times before they had a flag of their own: scripts
-                # that relied on it keep working, told the flag to move to
-                print(
-                    "eventsim convert: warning: --force accepting implausible times is "
-                    "deprecated and will only overwrite OUTPUT in a later release; pass "
-                    "--allow-implausible-times",
-                    file=sys.stderr,
-                )
+        tell_reading(
+            reader,
+            src,
+            "convert",
+            time_unit=args.time_unit,
+            allow=args.allow_implausible_times,
+            force=args.force,
+        )
         frames = None
         if reader.num_frames:
             if fmt in FRAME_FORMATS:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from eventsim._text import plural
+from eventsim._text import plural, rate_text
 from eventsim.cli.common import (
     add_layout_option,
     add_reading_options,
@@ -136,11 +136,13 @@ def summarize(reader: EventFileReader) -> dict[str, Any]:
 def _rate(r: float | None, events: int) -> str:
     if r is None:
         return "n/a (no events)" if not events else "n/a (all events at one time)"
-    if r >= 1e6:
-        return f"{r / 1e6:.3g} Mev/s"
-    if r >= 1e3:
-        return f"{r / 1e3:.3g} kev/s"
-    return f"{r:.3g} ev/s"
+    return rate_text(r)
+
+
+def _seconds(seconds: float) -> str:
+    """Seconds to the microsecond the times are in, without an exponent ('1e-06' for one µs)
+    or trailing zeros."""
+    return f"{seconds:.6f}".rstrip("0").rstrip(".")
 
 
 def _time_range(s: dict[str, Any]) -> str:
@@ -171,7 +173,7 @@ def format_summary(s: dict[str, Any]) -> str:
         f"layout:          {s['layout']}",
         f"events:          {s['events']:,}",
         f"time range:      {_time_range(s)}",
-        f"duration:        {s['duration_s']:.6g} s",
+        f"duration:        {_seconds(s['duration_s'])} s",
         f"rate:            {_rate(s['rate_ev_per_s'], s['events'])}",
         f"sensor size:     {size}",
         f"polarity:        {polarity}",

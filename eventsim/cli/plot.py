@@ -7,6 +7,7 @@ from pathlib import Path
 
 from eventsim.cli.common import (
     CREATES_FOLDERS,
+    add_implausible_times_option,
     add_layout_option,
     add_progress_option,
     add_reading_options,
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_layout_option(p, "the file")
     add_reading_options(p)
     p.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+    add_implausible_times_option(p, "plot")
     add_progress_option(p)
     return p
 
@@ -84,6 +86,8 @@ def main(args: argparse.Namespace) -> int:
     check_events_file(
         args.file,
         args.sensor_size,
+        command="plot",
+        allow_implausible_times=args.allow_implausible_times,
         layout=args.layout,
         opened=check_output,
         **reading_options(args),

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from eventsim._text import plural
 from eventsim.cli.common import (
     CREATES_FOLDERS,
+    add_implausible_times_option,
     add_layout_option,
     add_progress_option,
     add_reading_options,
@@ -183,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_layout_option(p, "the file")
     add_reading_options(p)
     p.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+    add_implausible_times_option(p, "render")
     add_progress_option(p)
     return p
 
@@ -562,6 +564,8 @@ def main(args: argparse.Namespace) -> int:
     stats = check_events_file(
         args.file,
         args.sensor_size,
+        command="render",
+        allow_implausible_times=args.allow_implausible_times,
         layout=args.layout,
         opened=check_output,
         **reading_options(args),

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from tqdm import tqdm
 
-from eventsim._text import plural
+from eventsim._text import plural, rate_text, significant
 from eventsim.errors import OutputExistsError, ParameterError, require
 from eventsim.events import concat_events
 from eventsim.outputs import (
@@ -194,14 +194,14 @@ def summary_figure(summary: EventSummary) -> Any:
     FigureCanvasAgg(fig)
     t_origin = s.t_start_us
     if s.rates_known:
-        rate_text = (
-            f"{_duration_text(s.duration_s)}  ·  mean {_rate_text(s.n_events / s.duration_s)}"
+        title_rate = (
+            f"{_duration_text(s.duration_s)}  ·  mean {rate_text(s.n_events / s.duration_s)}"
         )
     else:
-        rate_text = f"rate n/a ({s.no_rate_reason})"
+        title_rate = f"rate n/a ({s.no_rate_reason})"
     fig.suptitle(
         f"{s.name}  ·  {width}x{height}  ·  {s.n_events:,} {plural(s.n_events, 'event')}  ·  "
-        f"{rate_text}",
+        f"{title_rate}",
         fontsize=13,
     )
 
@@ -228,7 +228,9 @@ def summary_figure(summary: EventSummary) -> Any:
         ax.set_title(f"Events by polarity (no rate: {s.no_rate_reason})")
     # each bin a step over its span: a line through the bins' centres drew nothing of one bin
     # (--bins 1) and a slanted segment of two
-    ax.stairs(s.bin_counts[1] / per_bin, edges_t, color=on_c, lw=1.3, label="ON")
+    # ON dashed over OFF: where their rates are equal (a file of as many ON as OFF events in
+    # each bin) a solid ON line was drawn exactly under OFF's and never seen
+    ax.stairs(s.bin_counts[1] / per_bin, edges_t, color=on_c, lw=1.3, ls="--", zorder=3, label="ON")
     ax.stairs(s.bin_counts[0] / per_bin, edges_t, color=off_c, lw=1.3, label="OFF")
     ax.set_xlabel(f"time since first event [{t_unit}]")
     ax.set_ylim(bottom=0)
@@ -286,7 +288,10 @@ def summary_figure(summary: EventSummary) -> Any:
         ax.xaxis.set_minor_formatter(_minor_log_formatter())
         median = float(np.median(active, overwrite_input=True)) / per
         # neutral: in this figure red means ON events, and the median counts both polarities
-        ax.axvline(median, color="black", ls="--", lw=1.2, label=f"median {median:.3g} {unit}")
+        shown_median = significant(median)
+        if not s.rates_known:
+            unit = plural(float(shown_median), "event")
+        ax.axvline(median, color="black", ls="--", lw=1.2, label=f"median {shown_median} {unit}")
         ax.legend(loc="upper right")
     ax.set_yscale("log")
     ax.set_xlabel(
@@ -374,10 +379,13 @@ def _minor_log_formatter() -> Any:
 
 
 def _seconds_text(seconds: float) -> str:
-    """A span in ms under a second, else in s, to three digits or whole past 1000 ('5e+04 ms'
-    for bins of 50 s)."""
-    value, unit = (seconds * 1e3, "ms") if seconds < 1 else (seconds, "s")
-    return f"{value:,.0f} {unit}" if value >= 1000 else f"{value:.3g} {unit}"
+    """A span in ms under a second, else in s, to three digits or whole past 1000 s (not
+    '5e+04 ms' for bins of 50 s, nor '1e+03 ms' for 999.9 ms: '1 s')."""
+    ms = significant(seconds * 1e3)
+    if float(ms) < 1000:
+        return f"{ms} ms"
+    text = significant(seconds)
+    return f"{seconds:,.0f} s" if float(text) >= 1000 else f"{text} s"
 
 
 def _window_text(a: float, b: float) -> str:
@@ -388,8 +396,10 @@ def _window_text(a: float, b: float) -> str:
 
 
 def _duration_text(seconds: float) -> str:
-    """Seconds from 1 s up, milliseconds below: "0.000 s" for a 0.2 ms recording says nothing."""
-    return f"{seconds:.3f} s" if seconds >= 1 else f"{seconds * 1e3:.3g} ms"
+    """Seconds from 1 s up, milliseconds below: "0.000 s" for a 0.2 ms recording says nothing.
+    999.9996 ms, which rounds to 1000 ms, is "1.000 s"."""
+    ms = significant(seconds * 1e3)
+    return f"{seconds:.3f} s" if float(ms) >= 1000 else f"{ms} ms"
 
 
 def _log_count_ticks(vmax: float) -> list[int]:
@@ -402,13 +412,6 @@ def _log_count_ticks(vmax: float) -> list[int]:
         decade *= 10
     steps = [m * d for d in decades for m in (1, 2, 5) if m * d <= vmax]
     return [0, *(decades if len(steps) > 9 else steps)]
-
-
-def _rate_text(rate: float) -> str:
-    for unit, scale in (("Mev/s", 1e6), ("kev/s", 1e3)):
-        if rate >= scale:
-            return f"{rate / scale:.3g} {unit}"
-    return f"{rate:.3g} ev/s"
 
 
 def plot_summary(
