@@ -122,6 +122,10 @@ def main(argv: list[str] | None = None) -> int:
                     str(mp4),
                     "--window-ms",
                     str(args.window_ms),
+                    # at the sensor's size, as the figures in docs/benchmarks.md were taken
+                    # (video is drawn at 2x unless --scale is given)
+                    "--scale",
+                    "1",
                     "--no-progress",
                 ]
             )

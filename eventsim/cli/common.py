@@ -928,6 +928,11 @@ def implausible_times(reader: Any, src: str | os.PathLike, given_unit: str | Non
     return text
 
 
+# the reader's note of a time unit its format fixes ("time unit: microseconds (EVENT_DTYPE)"),
+# not one detected or given
+_FIXED_UNIT_NOTE = "time unit: "
+
+
 def tell_reading(
     reader: Any,
     src: str | os.PathLike,
@@ -948,8 +953,13 @@ def tell_reading(
     for note in reader.notes:
         # the refusal (or warning) of implausible times below says it: printed here too, its
         # two lines of text came twice, once as a note and once as the error
-        if not note.startswith(MERGED_TIMES_NOTE):
-            print(f"eventsim {command}: note: {option_words(note)}", file=sys.stderr)
+        if note.startswith(MERGED_TIMES_NOTE):
+            continue
+        if command != "convert" and note.startswith(_FIXED_UNIT_NOTE):
+            # a unit the format fixes (our .npy, aedat4, EVT) says nothing to a drawing: every
+            # render of such a file printed it; convert, which always did, still does
+            continue
+        print(f"eventsim {command}: note: {option_words(note)}", file=sys.stderr)
     implausible = implausible_times(reader, src, time_unit)
     if implausible is None:
         return

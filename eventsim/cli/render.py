@@ -532,7 +532,7 @@ def _default_scale(args: argparse.Namespace, stats: dict) -> tuple[int, str | No
 @cli_command(build_parser)
 def main(args: argparse.Namespace) -> int:
     from eventsim.render.accumulate import check_window_args
-    from eventsim.render.pipeline import check_output_name, check_range_args, render_file
+    from eventsim.render.pipeline import check_output_name, check_range_args, given_ms, render_file
 
     params = _render_params(args)
     check_times(args)
@@ -661,8 +661,8 @@ def main(args: argparse.Namespace) -> int:
         start = _ms((result.t_start_us - origin) / 1000)
         print(
             f"eventsim render: note: {result.path} draws one frame, the first --window-ms "
-            f"{args.window_ms:g} window ({start}–{_ms((result.t_end_us - origin) / 1000)} ms); "
-            f"--end-ms {args.end_ms:g} is unused: leave out --window-ms to draw {start}–"
+            f"{given_ms(args.window_ms)} window ({start}–{_ms((result.t_end_us - origin) / 1000)}"
+            f" ms); --end-ms {given_ms(args.end_ms)} is unused: leave out --window-ms to draw {start}–"
             f"{_ms(args.end_ms)} ms in one frame, or write a video, GIF or folder of PNGs for "
             "every window",
             file=sys.stderr,
