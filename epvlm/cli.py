@@ -367,8 +367,9 @@ def _checkpoint_hint(folder: str) -> str:
 RUN_WINDOW_MS = 50.0
 # Recordings at least this long get a note saying which window `epvlm run` used.
 LONG_RECORDING_US = 1_000_000
-# --overlay formats: OpenCV writes these from an RGB image (.pgm/.pbm take grey images only)
-OVERLAY_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+# --overlay formats: OpenCV writes these from an RGB image (.pgm/.pbm take grey images only;
+# .pxm it reads but has no writer for)
+OVERLAY_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pnm")
 # --keep when not given; the dense selector keeps everything whatever --keep says
 RUN_KEEP = 0.5
 

@@ -176,7 +176,10 @@ def test_image_with_a_second_image_names_pair(tmp_path, capsys):
     a, b = _image(tmp_path / "a.png"), _image(tmp_path / "b.png")
     rc, err = _run(capsys, "--image", a, b, "-o", str(tmp_path / "o.h5"))
     assert rc == 1
-    assert f"--image is one image; two images --interval-ms apart are --pair {a} {b}" in err
+    assert (
+        "--image is one image; two images --interval-ms apart are --pair FIRST SECOND, "
+        f"e.g. --pair {a} {b}"
+    ) in err
 
 
 # --- fast motion

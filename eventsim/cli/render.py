@@ -33,18 +33,21 @@ from eventsim.outputs import expect_final_output
 from eventsim.render.colors import COLORMAPS
 from eventsim.render.frames import MAX_FRAME_PIXELS
 from eventsim.render.renderer import RenderParams
+from eventsim.render.writers import VIDEO_SUFFIXES
 
 if TYPE_CHECKING:
     from eventsim.render.pipeline import RenderResult
 
 DEFAULTS = RenderParams()
+# every suffix render writes video to, in help texts
+_VIDEO_NAMES = " / ".join(VIDEO_SUFFIXES)
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = make_parser(
         "render",
         "Render events to images or video. The output kind follows its name: OUT.png (one "
-        "frame: 1000/fps ms from --start-ms, or to --end-ms), OUT.mp4 / .avi / .mov (video), "
+        f"frame: 1000/fps ms from --start-ms, or to --end-ms), OUT{_VIDEO_NAMES} (video), "
         "OUT.gif (animation), or a name without a suffix (folder of PNGs). Times are "
         "milliseconds from the first event.",
     )
@@ -171,8 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         # None: not given, so that a video can take its own default
         default=None,
-        help="integer upscaling, nearest neighbour (default: 1; 2 for .mp4/.avi/.mov video in "
-        "colour, whose encoders keep colour at half resolution: at 1 a lone event pixel "
+        help=f"integer upscaling, nearest neighbour (default: 1; 2 for {_VIDEO_NAMES} video "
+        "in colour, whose encoders keep colour at half resolution: at 1 a lone event pixel "
         "comes out grey)",
     )
     p.add_argument(
@@ -504,7 +507,7 @@ VIDEO_SCALE = 2
 def _default_scale(args: argparse.Namespace, stats: dict) -> tuple[int, str | None]:
     """The scale of a render without --scale: `VIDEO_SCALE` for a video in colour when its
     frames fit, else 1; and, when a colour video stays at 1, why (for a note)."""
-    from eventsim.render.writers import MAX_MPEG4_SIDE, VIDEO_SUFFIXES, output_kind
+    from eventsim.render.writers import MAX_MJPEG_SIDE, MAX_MPEG4_SIDE, output_kind
 
     if output_kind(args.output) != "video" or args.background == "grey":
         return DEFAULTS.scale, None
@@ -512,20 +515,24 @@ def _default_scale(args: argparse.Namespace, stats: dict) -> tuple[int, str | No
     if args.mode == "voxel" and args.bins > 1:
         width = args.bins * width + (args.bins - 1) * 2
     width, height = width * VIDEO_SCALE, height * VIDEO_SCALE
+    # the .avi suggested where only MPEG-4's limit stands in the way
+    keeps = "a .gif or a folder of PNGs keeps their colour"
     if width * height > MAX_FRAME_PIXELS:
         limit = f"a frame's {MAX_FRAME_PIXELS:,} pixels"
-    elif (
-        VIDEO_SUFFIXES[Path(args.output).suffix.lower()] == "mp4v"
-        and max(width, height) > MAX_MPEG4_SIDE
+    elif VIDEO_SUFFIXES[Path(args.output).suffix.lower()] == "mp4v" and (
+        max(width, height) > MAX_MPEG4_SIDE
     ):
         limit = f"MPEG-4 video ({MAX_MPEG4_SIDE} px a side)"
+        if max(width, height) <= MAX_MJPEG_SIDE:
+            keeps = f"an .avi (Motion JPEG) takes them at {VIDEO_SCALE}x; {keeps}"
+    elif max(width, height) > MAX_MJPEG_SIDE:
+        limit = f"Motion JPEG video ({MAX_MJPEG_SIDE} px a side)"
     else:
         return VIDEO_SCALE, None
     return DEFAULTS.scale, (
         f"{Path(args.output).name} is drawn at the sensor's size: {VIDEO_SCALE}x frames "
         f"({width}x{height}) are too large for {limit}; video keeps colour at half "
-        "resolution, so lone event pixels come out grey (a .gif or a folder of PNGs keeps "
-        "their colour)"
+        f"resolution, so lone event pixels come out grey ({keeps})"
     )
 
 

@@ -269,8 +269,11 @@ def _unrecognized_hint(args: argparse.Namespace, extras: list[str]) -> str | Non
     return f"{option} is one input (got {len(given)}); simulate each in a run of its own"
 
 
-def _pair_hint(first: str, second: str, option: str = "--image") -> str | None:
-    """What two images given where one belongs are told, or None when they are no images."""
+def _pair_hint(
+    first: str, second: str, option: str = "--image", *, ordered: bool = True
+) -> str | None:
+    """What two images given where one belongs are told, or None when they are no images.
+    Unless ``ordered`` (the order they were typed in is known), the hint names no order."""
     import shlex
 
     from eventsim.simulator.sources import IMAGE_EXTENSIONS
@@ -278,6 +281,7 @@ def _pair_hint(first: str, second: str, option: str = "--image") -> str | None:
     if not all(Path(w).suffix.lower() in IMAGE_EXTENSIONS for w in (first, second)):
         return None
     pair = " ".join(shlex.quote(w) for w in (first, second))
+    pair = pair if ordered else f"FIRST SECOND, e.g. --pair {pair}"
     return f"{option} is one image; two images --interval-ms apart are --pair {pair}"
 
 
@@ -767,8 +771,10 @@ def _make_source(args, size):
         )
         if v
     ]
-    if given == ["INPUT", "--image"] and (pair := _pair_hint(args.image, args.input)):
-        # '--image a.png b.png' took b.png for INPUT
+    if given == ["INPUT", "--image"] and (
+        pair := _pair_hint(args.image, args.input, ordered=False)
+    ):
+        # '--image a.png b.png' took b.png for INPUT, as 'b.png --image a.png' gives it
         raise ParameterError(pair)
     if len(given) != 1:
         raise ParameterError(

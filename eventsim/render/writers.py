@@ -35,6 +35,10 @@ from eventsim.outputs import (
 VIDEO_SUFFIXES = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG"}
 # FFmpeg's MPEG-4 Part 2 encoder takes at most 13-bit sizes; frames are padded to even sizes
 MAX_MPEG4_SIDE = 8190
+# JPEG stores sizes in 16 bits. FFmpeg's encoder refuses sides over 65500 and OpenCV then falls
+# back to its own Motion JPEG writer, which takes up to 65535 but writes wider frames at their
+# size modulo 65536 (98302 px came out 32766 px wide, reported as written)
+MAX_MJPEG_SIDE = 65535
 IMAGE_SUFFIXES = (".png",)
 GIF_SUFFIXES = (".gif",)
 # the fewest digits of a frame number in a folder of PNGs (frame_000000.png)
@@ -422,9 +426,15 @@ class VideoSink(FrameSink):
             )
         if self._writer is None:
             if self.fourcc == "mp4v" and max(frame.shape[:2]) > MAX_MPEG4_SIDE:
+                instead = "an .avi, a .gif" if max(out_w, out_h) <= MAX_MJPEG_SIDE else "a .gif"
                 raise ParameterError(
                     f"{width}x{height} frames are too large for MPEG-4 video (at most "
-                    f"{MAX_MPEG4_SIDE} px a side); write an .avi, a .gif or a folder of PNGs"
+                    f"{MAX_MPEG4_SIDE} px a side); write {instead} or a folder of PNGs"
+                )
+            if self.fourcc == "MJPG" and max(frame.shape[:2]) > MAX_MJPEG_SIDE:
+                raise ParameterError(
+                    f"{width}x{height} frames are too large for Motion JPEG (.avi) video (at "
+                    f"most {MAX_MJPEG_SIDE} px a side); write a .gif or a folder of PNGs"
                 )
             if opencv_bit_rate(self.fps, (frame.shape[1], frame.shape[0])) == 0:
                 slowest = 0.5 / (frame.shape[0] * frame.shape[1])
