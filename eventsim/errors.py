@@ -4,6 +4,8 @@ so callers (and the CLI) can catch one type and print a single readable line."""
 from __future__ import annotations
 
 import math
+import os
+from pathlib import Path
 from types import ModuleType
 
 
@@ -73,6 +75,22 @@ class OutputExistsError(EventsimError, FileExistsError):
 
 class InputError(EventsimError, ValueError):
     """A simulator input (video, frame folder, image) is missing, unreadable or inconsistent."""
+
+
+class UnopenedVideoError(InputError):
+    """A video OpenCV cannot open. ``path`` is the file; ``shared_suffix`` is whether its suffix
+    is one videos share with event formats (`eventsim.io.formats.VIDEO_SHARED_SUFFIXES`) while
+    its first bytes did not show an event file, so it may be either (a caller that takes no
+    event files can say it is likely one)."""
+
+    def __init__(self, message: str, path: os.PathLike[str] | str, shared_suffix: bool) -> None:
+        super().__init__(message)
+        self.path = Path(path)
+        self.shared_suffix = shared_suffix
+
+    def __reduce__(self) -> tuple[type, tuple[str, Path, bool], dict[str, object]]:
+        # pickled from a worker process, as `ArgumentValueError`
+        return type(self), (str(self), self.path, self.shared_suffix), self.__dict__
 
 
 class DatasetError(EventsimError):

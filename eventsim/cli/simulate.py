@@ -27,7 +27,7 @@ from eventsim.cli.common import (
     path_arg,
     show_progress,
 )
-from eventsim.errors import InputError, ParameterError
+from eventsim.errors import InputError, ParameterError, UnopenedVideoError
 
 # what INPUT may be, in every message that says so
 _INPUT_KINDS = "a video file, a frame folder, a TIFF stack or an image"
@@ -525,15 +525,15 @@ def _check_output_name(args) -> None:
             f"-o {output!r} names a folder; -o is the event file to write, e.g. "
             f"-o {where}{_input_stem(args)}.h5"
         )
-    from eventsim.simulator.pipeline import OUTPUT_SUFFIXES
+    from eventsim.errors import ArgumentValueError
+    from eventsim.simulator.pipeline import check_output_suffix
 
-    suffix = Path(output).suffix.lower()
-    if suffix not in OUTPUT_SUFFIXES:
-        raise ParameterError(
-            f"output {output!r}: simulate writes eventsim HDF5, so name it .h5 (not "
-            f"{suffix or 'without a suffix'}) and convert it afterwards, e.g. "
-            "'eventsim convert out.h5 out.npy'"
+    try:
+        check_output_suffix(
+            output, other_formats="convert it afterwards, e.g. 'eventsim convert out.h5 out.npy'"
         )
+    except ArgumentValueError as exc:
+        raise ParameterError(f"output {output!r}{exc.rest}") from None
 
 
 def _sensor_size(args) -> tuple[int, int] | None:
@@ -924,16 +924,15 @@ def _make_source(args, size):
                 return sources.VideoSource(
                     path, start_s=args.start_s, stop_s=args.stop_s, sensor_size=size, fit=fit
                 )
-            except InputError as exc:
-                from eventsim.io.formats import VIDEO_SHARED_SUFFIXES
+            except UnopenedVideoError as exc:
+                from eventsim.io.formats import VIDEO_SHARED_FORMATS
 
-                suffix = path.suffix.lower()
-                if suffix not in VIDEO_SHARED_SUFFIXES or "cannot be opened" not in str(exc):
+                if not exc.shared_suffix:
                     raise
                 raise _not_frames(
                     args.input,
-                    f"cannot be opened as a video: a {suffix} file is likely an event file "
-                    "(Prophesee DAT, EVT raw, Event Stream), which holds events",
+                    f"cannot be opened as a video: a {exc.path.suffix.lower()} file is likely "
+                    f"an event file ({VIDEO_SHARED_FORMATS}), which holds events",
                 ) from None
         image = path
     return sources.ImageMotionSource(

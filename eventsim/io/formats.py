@@ -155,6 +155,8 @@ def frames_kind(path: str | os.PathLike) -> str | None:
 #: elementary stream .es, ...): a file of one is an event file only where no video decoder
 #: opens it
 VIDEO_SHARED_SUFFIXES = (".dat", ".raw", ".es", ".evt")
+#: the event formats of `VIDEO_SHARED_SUFFIXES`, as messages name them
+VIDEO_SHARED_FORMATS = "Prophesee DAT, EVT raw, Event Stream"
 _TEXT_SUFFIXES = {".txt": "txt", ".csv": "csv", ".tsv": "csv"}
 
 

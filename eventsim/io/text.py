@@ -360,8 +360,9 @@ def merged_times_note(t: np.ndarray, t_us: np.ndarray, unit: str) -> str | None:
     if unit not in ("us", "ns") or t.dtype.kind != "f" or not t.size:
         return None
     with np.errstate(invalid="ignore"):
-        fraction = np.flatnonzero(t != np.rint(t))
-    if not fraction.size:
+        has_fraction = t != np.rint(t)
+    n_fractions = int(np.count_nonzero(has_fraction))
+    if not n_fractions:
         return None
     given = _distinct(t)
     kept = _distinct(t_us)
@@ -376,9 +377,9 @@ def merged_times_note(t: np.ndarray, t_us: np.ndarray, unit: str) -> str | None:
         apart = {u: _distinct(np.rint(t * 10.0 ** _SHIFT[u])) for u in larger}
     likely = max(larger, key=lambda u: (apart[u], -_SHIFT[u]))
     return (
-        f"{MERGED_TIMES_NOTE}: {fraction.size:,} of the times given in {TIME_UNITS[unit]} "
-        f"have fractions (such as {float(t[fraction[0]])!r}), and rounded to whole microseconds "
-        f"their {given:,} distinct values became {kept:,}; they are likely in "
+        f"{MERGED_TIMES_NOTE}: {n_fractions:,} of the times given in {TIME_UNITS[unit]} "
+        f"have fractions (such as {float(t[np.argmax(has_fraction)])!r}), and rounded to whole "
+        f"microseconds their {given:,} distinct values became {kept:,}; they are likely in "
         f"{TIME_UNITS[likely]}: pass time_unit={likely!r}"
     )
 

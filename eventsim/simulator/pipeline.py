@@ -399,17 +399,22 @@ def _as_u8_frame(frame: np.ndarray) -> np.ndarray:
 OUTPUT_SUFFIXES = (".h5", ".hdf5")
 
 
-def check_output_suffix(out: str | os.PathLike) -> None:
+def check_output_suffix(
+    out: str | os.PathLike,
+    *,
+    other_formats: str = "eventsim.io.write_events writes other formats of the events read back",
+) -> None:
     """`ArgumentValueError` unless ``out`` ends in one of `OUTPUT_SUFFIXES`: HDF5 written into
-    ``o.npy`` is read as a corrupt NumPy file by every reader that goes by the suffix."""
+    ``o.npy`` is read as a corrupt NumPy file by every reader that goes by the suffix. The
+    message ends in ``other_formats`` (in parentheses), how to get the events in another
+    format; the command line names its own."""
     suffix = Path(out).suffix.lower()
     if suffix not in OUTPUT_SUFFIXES:
         raise ArgumentValueError(
             "out",
             os.fspath(out),
-            f" {f'ends in {suffix}' if suffix else 'has no suffix'}; simulate writes eventsim HDF5, so expected "
-            f"{' or '.join(OUTPUT_SUFFIXES)} (eventsim.io.write_events writes other formats of "
-            "the events read back)",
+            f" {f'ends in {suffix}' if suffix else 'has no suffix'}; simulate writes eventsim "
+            f"HDF5, so expected {' or '.join(OUTPUT_SUFFIXES)} ({other_formats})",
         )
 
 

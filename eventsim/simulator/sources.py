@@ -32,7 +32,7 @@ import numpy as np
 from eventsim._opencv import opencv_file_name, opencv_takes_name
 from eventsim._suffixes import IMAGE_SUFFIXES
 from eventsim._system import usable_cores
-from eventsim.errors import InputError, ParameterError
+from eventsim.errors import InputError, ParameterError, UnopenedVideoError
 from eventsim.events import check_sensor_size
 from eventsim.options import FITS, MOTIONS, Fit, Motion
 from eventsim.simulator.core import _FRAME_DTYPES
@@ -2496,25 +2496,29 @@ class _FrameClock:
             i += 1
 
 
-def _unopened_video(path: Path) -> str:
-    """What a video OpenCV cannot open is told, naming an event file as one (by its suffix and
+def _unopened_video(path: Path) -> UnopenedVideoError:
+    """The error for a video OpenCV cannot open, naming an event file as one (by its suffix and
     a few of its bytes; only on this failure, so a video costs nothing more): an HDF5 event
     file was called a corrupt video."""
-    from eventsim.io.formats import VIDEO_SHARED_SUFFIXES, sniff_event_file
+    from eventsim.io.formats import VIDEO_SHARED_FORMATS, VIDEO_SHARED_SUFFIXES, sniff_event_file
 
     said = f"video {str(path)!r} cannot be opened (corrupt or an unsupported format)"
     guess = sniff_event_file(path)
     if guess is None:
-        return said
+        return UnopenedVideoError(said, path, shared_suffix=False)
     suffix = path.suffix.lower()
     if not guess.by_contents and suffix in VIDEO_SHARED_SUFFIXES:
-        return (
-            f"{said}; a {suffix} file can also be an event file (Prophesee DAT, EVT raw, Event "
-            "Stream), which eventsim.io.open_events reads"
+        return UnopenedVideoError(
+            f"{said}; a {suffix} file can also be an event file ({VIDEO_SHARED_FORMATS}), "
+            "which eventsim.io.open_events reads",
+            path,
+            shared_suffix=True,
         )
-    return (
+    return UnopenedVideoError(
         f"{str(path)!r} is {guess.what}, an event file, not a video: it holds events, not "
-        "frames; read it with eventsim.io.open_events"
+        "frames; read it with eventsim.io.open_events",
+        path,
+        shared_suffix=False,
     )
 
 
@@ -2602,7 +2606,7 @@ class VideoSource:
             cap = cv2.VideoCapture(name)
             try:
                 if not cap.isOpened():
-                    raise InputError(_unopened_video(self.path))
+                    raise _unopened_video(self.path)
                 yield cap
             finally:
                 cap.release()
