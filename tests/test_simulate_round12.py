@@ -179,7 +179,9 @@ def _events(folder: Path, times: Path) -> np.ndarray:
     from eventsim.simulator.sources import FolderSource
 
     source = FolderSource(folder, timestamps_file=times)
-    return simulate(source, DVSParams(pos_threshold=0.1, neg_threshold=0.1)).events
+    events = simulate(source, DVSParams(pos_threshold=0.1, neg_threshold=0.1)).events
+    assert events is not None  # no out: the events come back
+    return events
 
 
 def test_a_time_name_file_is_read_with_its_names_checked(tmp_path):
