@@ -868,6 +868,13 @@ _UNSURE_START = re.compile(
     r"(?=\s*(?:$|[.,;:!?…]|(?:if|whether|what|which|how|for\s+(?:sure|certain)|from|with"
     r"|without|based)\b)))"
 )
+# "No, it's not clear." restates a "no" to "Is it clear?" (as "No, it is not moving" does);
+# only "I" am unsure in "No, I'm not sure", and "No, it's not clear whether it moves" says
+# what cannot be told
+_NO_IT_IS_NOT = re.compile(
+    r"(?i:\s*no\b[\s,.!:;…–—-]*it(?:['’]s|\s+is)\s+not\s+(?:clear|certain|sure)"
+    r"(?=\s*(?:$|[.,;!?…])))"
+)
 # a guess: "maybe", "possibly", "perhaps", "might be", "could be" before what is guessed
 _GUESS = (
     r"(?<!\S)(?:maybe|perhaps|possibly|might|could|may)(?: (?:also|be|it|s|is|the|an|option))* "
@@ -894,6 +901,8 @@ def _unsure(text: str, choices: Sequence[str]) -> str | None:
         rf"{_GUESS}a(?= {_CLAUSE_MARK}|$)", marked
     ):
         return None
+    if _NO_IT_IS_NOT.match(text):
+        return text
     start = _UNSURE_START.match(text)
     return text if start is None else text[start.end() :]
 
