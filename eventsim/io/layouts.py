@@ -559,6 +559,16 @@ def open_events(
                     f"{str(path)!r} does not have the {layout!r} layout: it is not an HDF5 "
                     "file (no HDF5 signature)"
                 )
+            from eventsim.io.formats import sniff_event_file
+
+            # an array saved under an HDF5 name is not damaged: say what it is (as EventReader
+            # does) and how to read it
+            guess = sniff_event_file(path)
+            if guess is not None and guess.by_contents and guess.layout != "hdf5":
+                raise UnknownLayoutError(
+                    f"{str(path)!r} is {guess.what}, not HDF5, whatever its name: read it with "
+                    f"layout={guess.layout!r} (--layout {guess.layout} on the command line)"
+                )
             raise EventFileError(
                 f"{str(path)!r} is not a readable HDF5 file (no HDF5 signature): it is "
                 "truncated or corrupt"
