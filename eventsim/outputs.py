@@ -87,14 +87,19 @@ def _pid_running(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except OSError:
-        pass  # exists, owned by someone else
-    # a zombie has ended, and waits for a parent to read its status: a build worker whose
-    # parent (the fork server) was killed with it waits so until something reaps it
+        # it exists, owned by someone else (EPERM): it may still be a zombie
+        return not _zombie(pid)
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """Whether ``pid`` has ended and waits for a parent to read its status: a build worker
+    whose parent (the fork server) was killed with it waits so until something reaps it."""
     try:
         stat_line = Path(f"/proc/{pid}/stat").read_bytes()
     except OSError:
-        return True  # no /proc (not Linux), or the process is out of sight
-    return stat_line[stat_line.rfind(b")") + 2 :][:1] not in (b"Z", b"X")
+        return False  # no /proc (not Linux), or the process is out of sight
+    return stat_line[stat_line.rfind(b")") + 2 :][:1] in (b"Z", b"X")
 
 
 def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
