@@ -437,11 +437,11 @@ def simulate(
     """Simulate events for a source (path or source object).
 
     Keeps the events in memory (``result.events``) when ``out`` is None, else streams them
-    into the HDF5 file ``out`` (named .h5 or .hdf5; ``result.path``; all parameters and the source description in
-    its attributes; ``save_frames`` stores the original frames with ``frame_ts_us`` /
-    ``frame_event_idx``). ``attrs`` are extra root attributes of the file. ``threads`` sets torch's CPU threads for
-    the run once torch is in use (restored afterwards); one thread plus the decoding thread
-    uses two cores without the two competing.
+    into the HDF5 file ``out`` (named .h5 or .hdf5; ``result.path``; all parameters and the
+    source description in its attributes; ``save_frames`` stores the original frames with
+    ``frame_ts_us`` / ``frame_event_idx``). ``attrs`` are extra root attributes of the file.
+    ``threads`` sets torch's CPU threads for the run once torch is in use (restored
+    afterwards); one thread plus the decoding thread uses two cores without the two competing.
     """
     params = DVSParams() if params is None else params
     if not isinstance(params, DVSParams):
