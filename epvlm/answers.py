@@ -41,6 +41,7 @@ is this project's own.
 
 from __future__ import annotations
 
+import bisect
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -779,13 +780,53 @@ def _correction(text: str, choices: Sequence[str], numbered: bool) -> int | None
 # The answer label follows a space or the question's end ("?", ".", "!"): in "Q: the USA: A: no"
 # the "A:" of "USA:" is none; nor is an "A:" that labels the first of the question's options
 # ("Q: What colour? A: red B: blue\nA: B"), which some text and a "B:" follow
-_QA = re.compile(
-    r"\A\s*(?:(?P<short>Q)|(?i:question))\s*[:：](?P<question>.*?)(?<![^\s?.!])"
-    r"(?(short)(?:A(?![^\S\n]*[:：][^\S\n]*\S(?:[^\n]*?\S)?\s+B[^\S\n]*[:：])|(?i:answer))|(?i:answer))"
-    r"\s*[:：]\s*"
-    r"(?P<answer>.*?)(?=(?<!\S)(?:Q|(?i:question))\s*[:：]|\Z)",
-    re.S,
-)
+_QA_HEAD = re.compile(r"\s*(?:(?P<short>Q)|(?i:question))\s*[:：]")
+# an answer label after a space or the question's end; "A" only after "Q:"
+_QA_LABEL = re.compile(r"(?<![^\s?.!])(?:(?P<a>A)|(?i:answer))\s*[:：]\s*")
+_QA_LONG_LABEL = re.compile(r"(?<![^\s?.!])(?i:answer)\s*[:：]\s*")
+# the "A:" of a label followed by some text on its line
+_QA_A_TEXT = re.compile(r"[^\S\n]*[:：][^\S\n]*(?=\S)")
+# a "B:" after a space, the text before it ending on the character before that space
+_QA_B_LABEL = re.compile(r"(?<=\S)\s+B[^\S\n]*[:：]")
+_QA_NEXT = re.compile(r"(?<!\S)(?:Q|(?i:question))\s*[:：]")
+_LINE_END = re.compile("\n")
+
+
+def _qa_answer(text: str) -> str | None:
+    """The answer of a question-and-answer layout (see above), None where ``text`` is none.
+
+    An "A:" whose text goes on, on its line, to a "B:" after a space labels an option. That
+    is looked up among the positions of all "B:" labels, found in one pass, not scanned for
+    from each "A:" to its line's end: a regex lookahead did that, and a line of thousands of
+    "A:" labels took time quadratic in its length (1.7 s at 20,000 characters)."""
+    head = _QA_HEAD.match(text)
+    if head is None:
+        return None
+    short = head["short"] is not None
+    # the end of the text before each "B:" label, and each line's end: found once, when the
+    # first "A:" with text after it is met
+    before_b: list[int] | None = None
+    line_ends: list[int] = []
+    for label in (_QA_LABEL if short else _QA_LONG_LABEL).finditer(text, head.end()):
+        # its colon and the first character of its text lie within the label and one past it
+        said = (
+            _QA_A_TEXT.match(text, label.start() + 1, label.end() + 1)
+            if label.lastgroup == "a"
+            else None
+        )
+        if said is not None:
+            if before_b is None:
+                before_b = [m.start() - 1 for m in _QA_B_LABEL.finditer(text)]
+                line_ends = [m.start() for m in _LINE_END.finditer(text)]
+            start = said.end()
+            k = bisect.bisect_left(before_b, start)
+            line = bisect.bisect_left(line_ends, start)
+            line_end = line_ends[line] if line < len(line_ends) else len(text)
+            if k < len(before_b) and before_b[k] < line_end:
+                continue
+        after = _QA_NEXT.search(text, label.end())
+        return text[label.end() : after.start() if after else len(text)]
+    return None
 
 
 # an option's label as a question writes it: "A.", "A)", "A:", "(A)", "[A]"
@@ -979,11 +1020,11 @@ def parse_choice(generation: str, choices: Sequence[str], *, numbered: bool = Fa
     text = clean_generation(generation)
     if not text:
         return None
-    qa = _QA.match(_plain(text))
+    qa = _qa_answer(_plain(text))
     if qa is not None:
         # read once: an answer that starts a layout of its own ("Q: x A:Q: x A:...", a model
         # repeating itself) is not unwrapped again, which took a recursion and a scan per label
-        text = clean_generation(qa["answer"])
+        text = clean_generation(qa)
         if not text:
             return None
     plain = _plain(text)
