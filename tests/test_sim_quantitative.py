@@ -14,7 +14,7 @@ import math
 import numpy as np
 import pytest
 
-from eventsim.simulator import DVSParams, EventSimulator
+from eventsim.simulator import DVSParams, EventSimulator, ThresholdSpreadWarning
 
 IDEAL = DVSParams.from_preset("ideal")
 # Standard errors allowed on a statistical estimate: a correct model fails one of these checks
@@ -95,7 +95,8 @@ def test_thresholds_are_clamped_at_0_01():
     frames = np.broadcast_to(
         _dn(np.array([math.log(0.05), math.log(0.05) + span]), params)[:, None, None], (2, h, w)
     ).copy()
-    ev = _run(params, frames, np.array([0, dur]), seed=4)
+    with pytest.warns(ThresholdSpreadWarning, match="21 % of the ON"):
+        ev = _run(params, frames, np.array([0, dur]), seed=4)
     count = _per_pixel(ev, w, n)
     clamped = np.count_nonzero(count == 100)
     p = 0.5 * math.erfc((theta - 0.01) / sigma / math.sqrt(2))

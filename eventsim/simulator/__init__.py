@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from eventsim.simulator.core import EventSimulator, FrameScaleWarning
+from eventsim.simulator.core import EventSimulator, FrameScaleWarning, ThresholdSpreadWarning
 from eventsim.simulator.params import CAMERAS, PRESETS, DVSParams
 
 if TYPE_CHECKING:
@@ -23,6 +23,7 @@ __all__ = [
     "EventSimulator",
     "FrameScaleWarning",
     "SimulationResult",
+    "ThresholdSpreadWarning",
     "simulate",
     "simulate_frames",
 ]

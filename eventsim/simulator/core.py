@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import os
+import statistics
 import sys
 import time
 import warnings
@@ -269,6 +270,66 @@ class FrameScaleWarning(UserWarning):
     """Float frames that look scaled to 0..1, where the simulator reads DN (0..255)."""
 
 
+class ThresholdSpreadWarning(UserWarning):
+    """A ``threshold_sigma`` so wide against the contrast thresholds that many pixels'
+    thresholds are clamped to the floor (`MIN_THRESHOLD`)."""
+
+
+#: Share of pixels whose mismatched ON or OFF threshold may fall to `MIN_THRESHOLD` without a
+#: `ThresholdSpreadWarning`: a clamped pixel fires threshold / 0.01 times as often as a nominal
+#: one (20 times at 0.2), and the clamp raises the mean threshold.
+_CLAMPED_SHARE = 0.01
+
+
+def _warn_threshold_spread(params: DVSParams, stacklevel: int) -> None:
+    """`ThresholdSpreadWarning` when over `_CLAMPED_SHARE` of the pixels' ON or OFF thresholds
+    would be clamped: the share is the normal tail below the floor, whatever the seed or sensor.
+    ``stacklevel`` as `warnings.warn`'s, 1 being this function's caller."""
+    sigma = params.threshold_sigma
+    normal = statistics.NormalDist()
+    clamped = []
+    worst = 0.0
+    for name, word in (("pos_threshold", "ON"), ("neg_threshold", "OFF")):
+        threshold = getattr(params, name)
+        share = normal.cdf((MIN_THRESHOLD - threshold) / sigma)
+        if share > _CLAMPED_SHARE:
+            clamped.append(f"{100 * share:.2g} % of the {word} thresholds ({name} = {threshold:g})")
+            worst = max(worst, threshold)
+    if not clamped:
+        return
+    lowest = min(params.pos_threshold, params.neg_threshold)
+    most = (lowest - MIN_THRESHOLD) / normal.inv_cdf(1 - _CLAMPED_SHARE)
+    # two significant digits, rounded down: the value shown keeps under the share
+    digits = 1 - math.floor(math.log10(most)) if most > 0 else 0
+    most = math.floor(most * 10**digits) / 10**digits
+    faster = (
+        f", where a pixel fires {worst / MIN_THRESHOLD:.3g} times as often as at {worst:g}"
+        if worst >= 2 * MIN_THRESHOLD
+        else ""
+    )
+    warnings.warn(
+        f"threshold_sigma = {sigma:g} clamps about {' and '.join(clamped)} to the floor of "
+        f"{MIN_THRESHOLD:g}{faster}; expected at most {most:g} for these thresholds (under "
+        f"{100 * _CLAMPED_SHARE:g} % clamped; v2e's presets use 0.02 to 0.05 at 0.2)",
+        ThresholdSpreadWarning,
+        stacklevel=stacklevel + 1,
+    )
+
+
+def warn_float_scale(peak: float, stacklevel: int = 2) -> None:
+    """`FrameScaleWarning` when float frames peaking at ``peak`` look scaled to 0..1 (0 < peak
+    <= 1); ``stacklevel`` as `warnings.warn`'s, 1 being this function's caller."""
+    # 0..1 floats (torchvision's and skimage's convention) would run as a very dark scene:
+    # every log change compressed by log_eps, fewer events and no error
+    if 0 < peak <= 1.0:
+        warnings.warn(
+            f"float frames peak at {peak:g}; EventSimulator reads float frames as intensities "
+            "in DN (0..255 nominal): multiply 0..1 frames by 255",
+            FrameScaleWarning,
+            stacklevel=stacklevel + 1,
+        )
+
+
 class EventSimulator:
     """Streaming DVS simulator.
 
@@ -282,6 +343,10 @@ class EventSimulator:
     never imports torch (~1 s of start-up here). Otherwise the state lives in torch tensors and
     the torch path runs (CUDA, float input, or until the kernels pay for their load). Both
     compute the same float64 operations and give the same events, bit for bit.
+
+    The first chunk of float frames is looked at for a scale of 0..1 (`FrameScaleWarning`);
+    ``check_scale=False`` skips that, for a caller whose float frames are DN by construction
+    (converted from integer samples, interpolated) or that looks at its own, as `simulate` does.
     """
 
     # Per-recording state: `_start` sets it from the first frame after `reset`, before
@@ -305,6 +370,7 @@ class EventSimulator:
         *,
         seed: int = 0,
         device: str = "cpu",
+        check_scale: bool = True,
     ) -> None:
         if not isinstance(params, DVSParams):
             raise ParameterError(f"params must be a DVSParams, got {type(params).__name__}")
@@ -319,7 +385,8 @@ class EventSimulator:
             # ran, then failed as a TypeError when the output file stored it
             raise ParameterError(f"seed {seed!r}; expected an integer 0..2**64-1")
         self.seed = int(seed)
-        self._scale_checked = False  # float frames' scale is looked at once (see `_check`)
+        # float frames' scale is looked at once (see `_check`), unless the caller does it
+        self._scale_checked = not check_scale
         self._device = _resolve_device(device)
         # before the arrays below: a sensor far beyond the memory was killed or swapped
         check_memory(self.sensor_size, params, self._device)
@@ -335,6 +402,7 @@ class EventSimulator:
         c_on = np.full(n, params.pos_threshold)
         c_off = np.full(n, params.neg_threshold)
         if params.threshold_sigma > 0:
+            _warn_threshold_spread(params, stacklevel=2)
             c_on = np.maximum(MIN_THRESHOLD, c_on + params.threshold_sigma * rng.standard_normal(n))
             c_off = np.maximum(
                 MIN_THRESHOLD, c_off + params.threshold_sigma * rng.standard_normal(n)
@@ -495,17 +563,8 @@ class EventSimulator:
             if frames.min() < 0:
                 raise InputError("frames hold negative intensities; expected values >= 0 (DN)")
             if user_float and not self._scale_checked:
-                # 0..1 floats (torchvision's and skimage's convention) would run as a very dark
-                # scene: every log change compressed by log_eps, fewer events and no error
                 self._scale_checked = True
-                peak = float(frames.max())
-                if 0 < peak <= 1.0:
-                    warnings.warn(
-                        f"float frames peak at {peak:g}; EventSimulator reads float frames as "
-                        "intensities in DN (0..255 nominal): multiply 0..1 frames by 255",
-                        FrameScaleWarning,
-                        stacklevel=3,
-                    )
+                warn_float_scale(float(frames.max()), stacklevel=3)
         return frames, ts
 
     def _luma(self, frames: np.ndarray) -> torch.Tensor:

@@ -88,7 +88,8 @@ class DVSParams:
     neg_threshold: float = 0.2
     #: Std. dev. of the fixed per-pixel threshold mismatch (log units), ON and OFF drawn
     #: independently once, as v2e's ``--sigma_thres`` (ROS ESIM re-draws every interval);
-    #: thresholds are clamped to at least 0.01.
+    #: thresholds are clamped to at least 0.01 (the simulator warns, `ThresholdSpreadWarning`,
+    #: when over 1 % of them would be: above 0.081 at thresholds of 0.2).
     threshold_sigma: float = 0.0
     #: Photoreceptor low-pass cutoff at full intensity (255 DN; 0 = off); it scales with
     #: intensity by v2e's ``a = (I + 20) / 275``, I the new frame's (as in v2e). Each frame interval

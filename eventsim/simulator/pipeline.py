@@ -24,7 +24,7 @@ from eventsim.errors import ArgumentValueError, InputError, ParameterError
 from eventsim.events import check_sensor_size, concat_events
 from eventsim.options import FlowMethod, UpsampleMode
 from eventsim.outputs import sigint_deferred
-from eventsim.simulator.core import _FRAME_DTYPES, EventSimulator
+from eventsim.simulator.core import _FRAME_DTYPES, EventSimulator, warn_float_scale
 from eventsim.simulator.params import DVSParams
 from eventsim.simulator.sources import (
     IMAGE_EXTENSIONS,
@@ -267,20 +267,6 @@ def _user_floats(src: Any) -> bool | None:
     return getattr(src, "_user_floats", None)
 
 
-class _FloatsSeen:
-    """A source's frames, passed on, noting whether a float frame came by (`seen`)."""
-
-    def __init__(self, frames: Iterable[tuple[np.ndarray, int]]) -> None:
-        self._frames = frames
-        self.seen = False
-
-    def __iter__(self) -> Iterator[tuple[Any, int]]:
-        for frame, t in self._frames:
-            if not self.seen and np.asarray(frame).dtype.kind == "f":
-                self.seen = True
-            yield frame, t
-
-
 def _luma(frame: np.ndarray) -> np.ndarray:
     """Luma the simulator would compute itself (OpenCV's BT.601 for uint8), done with SIMD."""
     if frame.ndim == 3:
@@ -315,11 +301,15 @@ def _batches(
     upsampler: Upsampler | None,
     keep_originals: bool,
     batch_frames: int,
-) -> Iterator[tuple[np.ndarray, np.ndarray, list, int]]:
+) -> Iterator[tuple[np.ndarray, np.ndarray, list, int, float | None]]:
     """Group (luma, t) into simulator batches.
 
-    Yields (luma [B,H,W], ts [B], originals, number of source frames in the batch); with
-    upsampling B also counts the inserted frames."""
+    Yields (luma [B,H,W], ts [B], originals, number of source frames in the batch, peak);
+    with upsampling B also counts the inserted frames. ``peak`` is the highest luma of the
+    user's own float frames (`_user_floats` of the source ``frames``) in the first batch that
+    holds any, None in every other batch, for `simulate`'s 0..1 check. The lumas cannot tell:
+    those of 16-bit frames and of upsampling are floats too, and a batch whose source of
+    one's own switches from uint8 to 0..1 floats stacks both as floats peaking at 255."""
     width, height = sensor_size
     lumas: list[np.ndarray] = []
     times: list[int] = []
@@ -328,8 +318,12 @@ def _batches(
     saved_ndim: int | None = None
     n_in = 0
     n_batch = 0
+    peak: float | None = None
+    # at the user's float frames, in an earlier batch; a file's are DN, never looked at
+    looked = _user_floats(frames) is False
     for frame, t in frames:
         frame = np.asarray(frame)
+        user_float = frame.dtype.kind == "f"
         if frame.dtype not in _FRAME_DTYPES or (frame.ndim == 3 and frame.shape[2] in (1, 4)):
             # a source of one's own gives frames in ArraySource's units: grey as HxWx1, colour
             # with alpha blended onto white, uint16 as 16-bit (value / 257; its colour went
@@ -357,11 +351,15 @@ def _batches(
                     if len(lumas) >= batch_frames:
                         # one interval may take up to max_upsample_factor frames: held all at
                         # once, a high factor ran out of memory
-                        yield np.stack(lumas), np.asarray(times, np.int64), originals, n_batch
+                        yield np.stack(lumas), np.asarray(times, np.int64), originals, n_batch, peak
                         lumas, times, originals, n_batch = [], [], [], 0
+                        looked, peak = looked or peak is not None, None
             lumas.append(luma.astype(np.float64))
         else:
             lumas.append(luma)
+        if user_float and not looked:
+            frame_peak = float(luma.max())
+            peak = frame_peak if peak is None else max(peak, frame_peak)
         times.append(t)
         if keep_originals:
             saved = _as_u8_frame(frame)
@@ -380,13 +378,14 @@ def _batches(
         n_in += 1
         n_batch += 1
         if len(lumas) >= batch_frames:
-            yield np.stack(lumas), np.asarray(times, np.int64), originals, n_batch
+            yield np.stack(lumas), np.asarray(times, np.int64), originals, n_batch, peak
             lumas, times, originals, n_batch = [], [], [], 0
+            looked, peak = looked or peak is not None, None
     # raised before the last batch is handed on: a run of fewer than 2 frames writes nothing
     if n_in < 2:
         raise _too_few_frames(frames, n_in)
     if lumas:
-        yield np.stack(lumas), np.asarray(times, np.int64), originals, n_batch
+        yield np.stack(lumas), np.asarray(times, np.int64), originals, n_batch, peak
 
 
 def _as_u8_frame(frame: np.ndarray) -> np.ndarray:
@@ -458,7 +457,9 @@ def simulate(
         raise ParameterError("save_frames needs an output file (out=...)")
     if out is not None:
         check_output_suffix(out)
-    sim = EventSimulator(params, size, seed=seed, device=device)
+    # the simulator would look at the lumas, which are floats for more than the user's own
+    # float frames: `_batches` looks at those
+    sim = EventSimulator(params, size, seed=seed, device=device, check_scale=False)
     upsampler = None if upsample == "none" else Upsampler(upsample, params, flow_method=flow_method)
     batch = min(_BATCH_FRAMES[1], max(_BATCH_FRAMES[0], _BATCH_PIXELS // (size[0] * size[1])))
     describe = src.describe() if hasattr(src, "describe") else {"kind": type(src).__name__}
@@ -482,11 +483,9 @@ def simulate(
                 dynamic_ncols=True,
             )
         # Thread.start waits on a Python-level lock: no Ctrl-C in the middle of it
-        user_floats = _user_floats(src)
-        floats_seen = _FloatsSeen(src) if user_floats is None else None
         with sigint_deferred():
             prefetch = _Prefetch(
-                _batches(floats_seen or src, size, upsampler, save_frames, batch),
+                _batches(src, size, upsampler, save_frames, batch),
                 depth=_PREFETCH_BATCHES,
             )
         writer = None
@@ -509,13 +508,11 @@ def simulate(
                 if writer is not None:
                     with sigint_deferred():
                         behind = _WriteBehind(writer, _WRITE_BEHIND_BATCHES)
-                for lumas, ts, originals, n_src in prefetch:
-                    if not (user_floats or (floats_seen is not None and floats_seen.seen)):
-                        # FrameScaleWarning is about float frames of the user's own: the
-                        # lumas of 16-bit or integer frames, of files and of upsampling are
-                        # floats in DN, and a dark clip's looked like 0..1 ones
-                        sim._scale_checked = True
+                for lumas, ts, originals, n_src, peak in prefetch:
                     ev = sim.step(lumas, ts)
+                    if peak is not None:
+                        # after the step, which refuses negative or NaN frames first
+                        warn_float_scale(peak, stacklevel=2)
                     torch_threads.apply()
                     if behind is None:
                         parts.append(ev)
