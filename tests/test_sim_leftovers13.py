@@ -157,3 +157,33 @@ def test_a_float_source_is_still_looked_at_once():
     with pytest.warns(FrameScaleWarning) as caught:
         simulate(_Own(frames))
     assert len([w for w in caught if w.category is FrameScaleWarning]) == 1
+
+
+def test_cli_says_the_threshold_spread_once_in_its_own_words(tmp_path, capsys) -> None:
+    from eventsim.cli import main as eventsim_main
+
+    import cv2
+
+    frames, _ = _ramp()
+    (tmp_path / "frames").mkdir()
+    for i, frame in enumerate(frames):
+        cv2.imwrite(str(tmp_path / "frames" / f"{i:03d}.png"), frame)
+    rc = eventsim_main(
+        [
+            "simulate",
+            str(tmp_path / "frames"),
+            "-o",
+            str(tmp_path / "out.h5"),
+            "--fps",
+            "1000",
+            "--set",
+            "threshold_sigma=0.2",
+            "--no-progress",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    said = [line for line in err.splitlines() if "threshold_sigma = 0.2 clamps" in line]
+    assert len(said) == 1, err
+    assert said[0].startswith("eventsim simulate: warning: "), err
+    assert "ThresholdSpreadWarning" not in err

@@ -1026,17 +1026,22 @@ def _say_source_warnings(args, source, caught) -> None:
 
 def _say_warnings(args, source, caught, size, params) -> None:
     """Everything this command says of a run it is about to make."""
+    from eventsim.simulator.core import threshold_spread_problem
+
     _say_source_warnings(args, source, caught)
     if size is not None:
         _warn_large_sensor(args, size, params)
     else:
         _warn_large_input(source)
     _warn_fast_motion(args, source)
+    spread = threshold_spread_problem(params)
+    if spread is not None:
+        _warn(spread)
 
 
 @cli_command(build_parser)
 def main(args: argparse.Namespace) -> int:
-    from eventsim.simulator.core import check_memory
+    from eventsim.simulator.core import ThresholdSpreadWarning, check_memory
     from eventsim.simulator.pipeline import simulate
     from eventsim.simulator.sources import VideoDecodeWarning
 
@@ -1066,6 +1071,7 @@ def main(args: argparse.Namespace) -> int:
         with warnings.catch_warnings():
             # said below in one line, like the other warnings of this command
             warnings.simplefilter("ignore", VideoDecodeWarning)
+            warnings.simplefilter("ignore", ThresholdSpreadWarning)
             result = simulate(
                 source,
                 params,

@@ -281,11 +281,13 @@ class ThresholdSpreadWarning(UserWarning):
 _CLAMPED_SHARE = 0.01
 
 
-def _warn_threshold_spread(params: DVSParams, stacklevel: int) -> None:
-    """`ThresholdSpreadWarning` when over `_CLAMPED_SHARE` of the pixels' ON or OFF thresholds
-    would be clamped: the share is the normal tail below the floor, whatever the seed or sensor.
-    ``stacklevel`` as `warnings.warn`'s, 1 being this function's caller."""
+def threshold_spread_problem(params: DVSParams) -> str | None:
+    """What a `ThresholdSpreadWarning` says of ``params``, or None when under `_CLAMPED_SHARE`
+    of the pixels' ON or OFF thresholds would be clamped: the share is the normal tail below the
+    floor, whatever the seed or sensor."""
     sigma = params.threshold_sigma
+    if sigma <= 0:
+        return None
     normal = statistics.NormalDist()
     clamped = []
     worst = 0.0
@@ -296,7 +298,7 @@ def _warn_threshold_spread(params: DVSParams, stacklevel: int) -> None:
             clamped.append(f"{100 * share:.2g} % of the {word} thresholds ({name} = {threshold:g})")
             worst = max(worst, threshold)
     if not clamped:
-        return
+        return None
     lowest = min(params.pos_threshold, params.neg_threshold)
     most = (lowest - MIN_THRESHOLD) / normal.inv_cdf(1 - _CLAMPED_SHARE)
     # two significant digits, rounded down: the value shown keeps under the share
@@ -307,13 +309,19 @@ def _warn_threshold_spread(params: DVSParams, stacklevel: int) -> None:
         if worst >= 2 * MIN_THRESHOLD
         else ""
     )
-    warnings.warn(
+    return (
         f"threshold_sigma = {sigma:g} clamps about {' and '.join(clamped)} to the floor of "
         f"{MIN_THRESHOLD:g}{faster}; expected at most {most:g} for these thresholds (under "
-        f"{100 * _CLAMPED_SHARE:g} % clamped; v2e's presets use 0.02 to 0.05 at 0.2)",
-        ThresholdSpreadWarning,
-        stacklevel=stacklevel + 1,
+        f"{100 * _CLAMPED_SHARE:g} % clamped; v2e's presets use 0.02 to 0.05 at 0.2)"
     )
+
+
+def _warn_threshold_spread(params: DVSParams, stacklevel: int) -> None:
+    """`ThresholdSpreadWarning` with `threshold_spread_problem`'s text, if any; ``stacklevel``
+    as `warnings.warn`'s, 1 being this function's caller."""
+    problem = threshold_spread_problem(params)
+    if problem is not None:
+        warnings.warn(problem, ThresholdSpreadWarning, stacklevel=stacklevel + 1)
 
 
 def warn_float_scale(peak: float, stacklevel: int = 2) -> None:
