@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from eventsim._locks import HAVE_FLOCK, LockFile, LocksUnsupported, try_lock
+from eventsim._system import usable_cores
 from eventsim._text import plural
 from eventsim._version import __version__
 from eventsim.datasets import _digests
@@ -293,13 +294,11 @@ def _build(
     # (reused shard, input file it was built from that is missing now): refused only when a
     # shard is left to build (`_missing_inputs`)
     missing: list[tuple[ShardTask, str]] = []
-    # an input read by the samples of several shards is hashed once
-    hashes: dict[tuple[Any, ...], str | None] = {}
-    # the shards up to where a strict build is sure to stop, and the record the plan found bad
-    # that it stops at
-    planned = tasks
-    bad_record: SampleSpec | None = None
-    for k, task in enumerate(tasks):
+    # the finished shards found, up to where a strict build is sure to stop (as below): their
+    # inputs are checked once those that need hashing are hashed, together (`_hash_inputs`)
+    indexes: list[dict[str, Any] | None] = []
+    checked: list[tuple[ShardTask, dict[str, Any]]] = []
+    for task in tasks:
         done = read_shard_index(Path(task.path), task.expect())
         # a shard of the finished build that changed since is rebuilt, not taken as it now is
         name = Path(task.path).name
@@ -308,13 +307,28 @@ def _build(
         if done is not None and logged is not None:
             if _inputs_unknown(task, logged):
                 done = None
-            else:
-                if not isinstance(logged.get(name), dict):
-                    logged[name] = {}  # its samples read no image or video file
-                moved, gone = _check_inputs(out, task, logged[name], hashes)
-                if moved:
-                    refreshed.append(name)
-                missing += [(task, path) for path in gone]
+            elif isinstance(logged.get(name), dict):
+                checked.append((task, logged[name]))
+        indexes.append(done)
+        if task.strict and (
+            any(spec.error for spec in task.specs) if done is None else done["errors"]
+        ):
+            break
+    # an input read by the samples of several shards is hashed once
+    hashes = _hash_inputs(checked, workers, progress)
+    # the shards up to where a strict build is sure to stop, and the record the plan found bad
+    # that it stops at
+    planned = tasks
+    bad_record: SampleSpec | None = None
+    for k, (task, done) in enumerate(zip(tasks, indexes)):
+        name = Path(task.path).name
+        if done is not None and logged is not None:
+            if not isinstance(logged.get(name), dict):
+                logged[name] = {}  # its samples read no image or video file
+            moved, gone = _check_inputs(out, task, logged[name], hashes)
+            if moved:
+                refreshed.append(name)
+            missing += [(task, path) for path in gone]
         if done is None:
             pending.append(task)
             if task.strict and any(spec.error for spec in task.specs):
@@ -588,14 +602,151 @@ def _content_sha256(path: str, st: os.stat_result, video: bool) -> str | None:
     key = _digests.identity(Path(path), st)
     digest = _VIDEO_DIGESTS.get(key)
     if digest is None:
-        try:
-            digest = _digests.sha256_of(Path(path), st, lambda: file_digest(Path(path))[0])
-        except OSError:
-            return None
-        if len(_VIDEO_DIGESTS) >= _VIDEO_DIGESTS_KEPT:
-            _VIDEO_DIGESTS.pop(next(iter(_VIDEO_DIGESTS)), None)
-        _VIDEO_DIGESTS[key] = digest
+        digest = _hash_file(path, st, video)
+        _keep_video_digest(key, digest)
     return digest
+
+
+def _hash_file(path: str, st: os.stat_result, video: bool) -> str | None:
+    """`_content_sha256` without this process's `_VIDEO_DIGESTS`, which only the main thread
+    touches (`_hash_inputs` runs this in threads)."""
+    if not video:
+        return _file_sha256(Path(path))
+    try:
+        return _digests.sha256_of(Path(path), st, lambda: file_digest(Path(path))[0])
+    except OSError:
+        return None
+
+
+def _keep_video_digest(key: str, digest: str | None) -> None:
+    if digest is None:
+        return
+    if len(_VIDEO_DIGESTS) >= _VIDEO_DIGESTS_KEPT:
+        _VIDEO_DIGESTS.pop(next(iter(_VIDEO_DIGESTS)), None)
+    _VIDEO_DIGESTS[key] = digest
+
+
+def _inputs_to_hash(
+    checked: list[tuple[ShardTask, dict[str, Any]]],
+) -> dict[tuple[Any, ...], tuple[str, os.stat_result, bool, str]]:
+    """The files `_check_inputs` hashes checking ``checked`` (reused shards and their log
+    entries, in build order), by its key of ``hashes``, in the order it first asks for each,
+    with the file's stat, whether it is a video and the digest logged: the files whose state
+    moved with their size kept, up to the first it refuses without hashing (later ones are not
+    needed)."""
+    jobs: dict[tuple[Any, ...], tuple[str, os.stat_result, bool, str]] = {}
+    for task, inputs in checked:
+        video = task.recipe.source_kind == "video"
+        for path, was in inputs.items():
+            st = _stat(path)
+            if st is None:
+                continue
+            now = _state(st)
+            if was is not None and now == was[:4]:
+                continue
+            if was is None or now[0] != was[0] or was[4] is None:
+                return jobs
+            jobs.setdefault((path, *now), (path, st, video, was[4]))
+    return jobs
+
+
+def _hash_inputs(
+    checked: list[tuple[ShardTask, dict[str, Any]]], workers: int, progress: bool
+) -> dict[tuple[Any, ...], str | None]:
+    """The digests `_check_inputs` asks for checking ``checked`` (`_inputs_to_hash`), as its
+    ``hashes``: taken by up to ``workers`` threads (no more than the usable cores) at once,
+    where they were taken one after another, in this process, before any shard was built
+    (about 2000 s for a terabyte of rsynced videos). hashlib lets go of the GIL while it
+    hashes a block. The result is the same: the check still runs in order on them, and hashes
+    there any file whose state moved again meanwhile. Files after the first one whose bytes
+    are not the logged ones (the check refuses it) are not started."""
+    jobs = list(_inputs_to_hash(checked).items())
+    found: dict[int, str | None] = {}
+    todo: list[int] = []
+    for i, (_, (path, st, video, _)) in enumerate(jobs):
+        known = _VIDEO_DIGESTS.get(_digests.identity(Path(path), st)) if video else None
+        if known is None:
+            todo.append(i)
+        else:
+            found[i] = known
+    if todo:
+        found.update(_hash_in_threads(jobs, todo, min(workers, usable_cores()), progress))
+    for i, (_, (path, st, video, _)) in enumerate(jobs):
+        if video and i in found:
+            _keep_video_digest(_digests.identity(Path(path), st), found[i])
+    return {jobs[i][0]: found[i] for i in sorted(found)}
+
+
+def _hash_in_threads(
+    jobs: list[tuple[tuple[Any, ...], tuple[str, os.stat_result, bool, str]]],
+    todo: list[int],
+    threads: int,
+    progress: bool,
+) -> dict[int, str | None]:
+    """The digests of the files ``jobs[i]`` for ``i`` in ``todo`` (ascending), hashed by up to
+    ``threads`` daemon threads in that order, the main thread waiting for Ctrl-C: a stopped
+    build does not wait for the files being hashed (an interpreter waits for its
+    concurrent.futures threads as it exits), whose threads end after them. Files after the first
+    whose digest is not the logged one are not taken."""
+    import queue
+
+    from tqdm.auto import tqdm
+
+    guard = threading.Lock()
+    # the next of ``todo`` to take, and how many of them are to be taken at most
+    span = [0, len(todo)]
+    done: queue.SimpleQueue[tuple[int, str | BaseException | None]] = queue.SimpleQueue()
+
+    def work() -> None:
+        while True:
+            with guard:
+                at = span[0]
+                if at >= span[1]:
+                    return
+                span[0] += 1
+            i = todo[at]
+            path, st, video, logged = jobs[i][1]
+            try:
+                digest = _hash_file(path, st, video)
+            except BaseException as exc:  # raised in the main thread
+                done.put((i, exc))
+                return
+            if digest != logged:
+                with guard:
+                    span[1] = min(span[1], at + 1)
+            done.put((i, digest))
+
+    found: dict[int, str | None] = {}
+    waiting = set(todo)
+    size = sum(jobs[i][1][1].st_size for i in todo)
+    with tqdm(
+        total=size,
+        unit="B",
+        unit_scale=True,
+        desc="hash moved inputs",
+        disable=not progress,
+        leave=False,
+    ) as bar:
+        try:
+            for _ in range(max(1, min(threads, len(todo)))):
+                threading.Thread(target=work, name="eventsim-hash", daemon=True).start()
+            while waiting:
+                try:
+                    i, digest = done.get(timeout=_POLL_S)
+                except queue.Empty:
+                    continue
+                if isinstance(digest, BaseException):
+                    raise digest
+                found[i] = digest
+                waiting.discard(i)
+                bar.update(jobs[i][1][1].st_size)
+                if digest != jobs[i][1][3]:
+                    # the check refuses this file: those after it are not taken (`work`)
+                    waiting = {j for j in waiting if j < i}
+        finally:
+            with guard:
+                span[1] = 0
+    return found
 
 
 def _check_inputs(
