@@ -977,8 +977,10 @@ def _run_settings(
         **settings,
         "dtype": dtype,
         "device": str(dev),
-        # Python's own version changes no answer: a resume under another Python goes on
-        "versions": {k: v for k, v in run_versions().items() if k != "python"},
+        # Python's too, as results.json's rows record it: a resume under another Python (another
+        # environment, whose numpy and other libraries may differ) would record one for answers
+        # made under two
+        "versions": run_versions(),
     }
 
 
