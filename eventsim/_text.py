@@ -17,7 +17,10 @@ def plural(count: float, noun: str, nouns: str | None = None) -> str:
 def significant(value: float, digits: int = 3) -> str:
     """``value`` to ``digits`` significant digits (a larger whole number in full) in plain
     notation, without trailing zeros: ``:.3g`` wrote 999.6 as '1e+03' and 1e-6 as '1e-06'."""
-    if value == 0 or not math.isfinite(value):
+    if value == 0:
+        # -0.0 too: a difference or a product that came out negative zero printed "-0"
+        return "0"
+    if not math.isfinite(value):
         return f"{value:g}"
     # the decimals of the value as rounded: 999.6 rounds to 1.00e+03, which needs none
     magnitude = math.floor(math.log10(abs(float(f"{value:.{digits - 1}e}"))))

@@ -214,8 +214,10 @@ def test_long_windows_are_read_and_drawn_in_parts(tmp_path, long_file, monkeypat
     render_file(long_file, parted / "frames", params, window_ms=250, progress=False)
     assert len(reads) > 40 and max(reads) <= 200
     np.testing.assert_array_equal(_read_png(parted / "one.png"), _read_png(whole / "one.png"))
-    names = sorted(p.name for p in (whole / "frames").iterdir())
+    names = sorted(p.name for p in (whole / "frames").glob("frame_*.png"))
     assert len(names) == 4
+    windows = (parted / "frames" / "windows.csv").read_text()
+    assert windows == (whole / "frames" / "windows.csv").read_text()
     for name in names:
         got, want = _read_png(parted / "frames" / name), _read_png(whole / "frames" / name)
         np.testing.assert_array_equal(got, want)

@@ -48,8 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
         "render",
         "Render events to images or video. The output kind follows its name: OUT.png (one "
         f"frame: 1000/fps ms from --start-ms, or to --end-ms), OUT{_VIDEO_NAMES} (video), "
-        "OUT.gif (animation), or a name without a suffix (folder of PNGs). Times are "
-        "milliseconds from the first event.",
+        "OUT.gif (animation), or a name without a suffix (folder of PNGs, with windows.csv: "
+        "each frame's window in the file's microseconds). Times are milliseconds from the "
+        "first event.",
     )
     p.add_argument(
         "file", type=path_arg("an event file"), help="event file (any layout eventsim reads)"

@@ -354,13 +354,19 @@ MERGED_TIMES_NOTE = "times merged by rounding"
 
 def merged_times_note(t: np.ndarray, t_us: np.ndarray, unit: str) -> str | None:
     """The note (`MERGED_TIMES_NOTE`) for times ``t`` given in ``unit`` and read as ``t_us``,
-    when ``unit`` counts whole numbers (µs, ns) yet ``t`` has fractions and rounding left at
-    most a tenth of its distinct values; None otherwise. It names the larger unit that keeps the
-    most of them apart."""
-    if unit not in ("us", "ns") or t.dtype.kind != "f" or not t.size:
+    when ``t`` has fractions of its unit (µs, ns), or of a microsecond (ms), and rounding left
+    at most a tenth of its distinct values; None otherwise. It names the larger unit that keeps
+    the most of them apart."""
+    if unit not in ("us", "ns", "ms") or t.dtype.kind != "f" or not t.size:
         return None
-    with np.errstate(invalid="ignore"):
-        has_fraction = t != np.rint(t)
+    with np.errstate(invalid="ignore", over="ignore"):
+        if unit == "ms":
+            # ms have µs in their fractions; seconds read as ms have finer ones. Within two
+            # ulps of a whole µs is the product's own rounding (0.001 ms * 1000)
+            scaled = t * 1e3
+            has_fraction = np.abs(scaled - np.rint(scaled)) > 2 * np.spacing(np.abs(scaled))
+        else:
+            has_fraction = t != np.rint(t)
     n_fractions = int(np.count_nonzero(has_fraction))
     if not n_fractions:
         return None
@@ -376,9 +382,10 @@ def merged_times_note(t: np.ndarray, t_us: np.ndarray, unit: str) -> str | None:
     with np.errstate(invalid="ignore", over="ignore"):
         apart = {u: _distinct(np.rint(t * 10.0 ** _SHIFT[u])) for u in larger}
     likely = max(larger, key=lambda u: (apart[u], -_SHIFT[u]))
+    fractions = "fractions of a microsecond" if unit == "ms" else "fractions"
     return (
         f"{MERGED_TIMES_NOTE}: {n_fractions:,} of the times given in {TIME_UNITS[unit]} "
-        f"have fractions (such as {float(t[np.argmax(has_fraction)])!r}), and rounded to whole "
+        f"have {fractions} (such as {float(t[np.argmax(has_fraction)])!r}), and rounded to whole "
         f"microseconds their {given:,} distinct values became {kept:,}; they are likely in "
         f"{TIME_UNITS[likely]}: pass time_unit={likely!r}"
     )
@@ -1340,7 +1347,7 @@ def read_csv(
 def _merged_csv_times(t: np.ndarray, t_us: np.ndarray, unit: str) -> str | None:
     """`merged_times_note` of a CSV's time column, read as floats or as text."""
     if t.dtype.kind != "f":
-        if unit not in ("us", "ns") or not has_fraction(t):
+        if unit not in ("us", "ns", "ms") or not has_fraction(t):
             return None
         try:
             t = t.astype(np.float64)

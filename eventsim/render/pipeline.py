@@ -290,12 +290,14 @@ def render_file(
                 # a recording shorter than its window came out black), and a voxel grid put
                 # every event in its first bins.
                 end = max(a + 1, min(b, t1))
-                sink.write(renderer.render(_counted(parts, drawn), a, end, image))
+                sink.write(renderer.render(_counted(parts, drawn), a, end, image), (a, end))
                 bar.update(1)
             if sink.n_frames == 0:
                 # A count-based render of a range without events: one blank frame, not an error.
                 image = frames.at(t0) if frames is not None else None
-                sink.write(renderer.render(empty_events(), first_us, last_us, image))
+                sink.write(
+                    renderer.render(empty_events(), first_us, last_us, image), (first_us, last_us)
+                )
     return RenderResult(
         path=sink.path,
         kind=kind,

@@ -53,6 +53,7 @@ from eventsim.render.scales import (
     colorbar_box,
     colorbar_fits,
     colorbar_frame_size,
+    colorbar_scale,
     colorbar_size,
     draw_heatmap_colorbar,
 )
@@ -72,8 +73,9 @@ class RenderParams:
     colorbar: heatmap frames carry a colour bar (events per pixel, 0 to the full scale used for
     that frame) in their bottom-right corner, or in another corner when that one would hide
     events and the other holds none (in a video it stays where it is while it hides none); it
-    is drawn over the frame, after ``scale``, so frame sizes do not change, and left out of
-    frames too small to hold it legibly.
+    is drawn over the frame, after ``scale``, so frame sizes do not change, larger on frames
+    larger than 346x260 (`eventsim.render.scales.colorbar_scale`: up to 4 times from 1384x1040),
+    and left out of frames too small to hold it legibly.
     overlay_frame: grey (the saved frame in grey, so event colours stand out) or rgb.
     scale: integer nearest-neighbour upscaling.
     """
@@ -272,11 +274,17 @@ class FrameRenderer:
         if p.mode == "heatmap" and p.colorbar:
             log = p.heatmap_scale == "log"
             frame_wh = (frame.shape[1], frame.shape[0])
-            bar_wh = colorbar_size(full_scale, colormap=p.colormap, log_scale=log)
+            bar_scale = colorbar_scale(frame_wh, full_scale, colormap=p.colormap, log_scale=log)
+            bar_wh = colorbar_size(full_scale, colormap=p.colormap, log_scale=log, scale=bar_scale)
             if colorbar_fits(frame_wh, bar_wh):
                 self._bar_corner = self._free_corner(counts, frame_wh, bar_wh)
                 frame = draw_heatmap_colorbar(
-                    frame, full_scale, colormap=p.colormap, log_scale=log, corner=self._bar_corner
+                    frame,
+                    full_scale,
+                    colormap=p.colormap,
+                    log_scale=log,
+                    corner=self._bar_corner,
+                    scale=bar_scale,
                 )
             else:
                 need = colorbar_frame_size(bar_wh)

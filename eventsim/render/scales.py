@@ -5,6 +5,7 @@ the heat map's colour bar, drawn inside the frame, and the legend strip of the p
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Sequence
 
 import cv2
@@ -40,19 +41,29 @@ def format_value(value: float) -> str:
     return f"{value:.3g}"
 
 
-def _text_size(text: str) -> tuple[int, int, int]:
-    (w, h), base = cv2.getTextSize(text, FONT, FONT_SCALE, 1)
+def _stroke(scale: float) -> int:
+    """The text's stroke at ``scale`` times `FONT_SCALE`: 1 px strokes of larger letters read
+    faint from about 2.5 times on."""
+    return 1 if scale < 2.5 else 2
+
+
+def _text_size(text: str, scale: float = 1.0) -> tuple[int, int, int]:
+    (w, h), base = cv2.getTextSize(text, FONT, FONT_SCALE * scale, _stroke(scale))
     return w, h, base
 
 
-def _put(img: np.ndarray, text: str, x: int, y_baseline: int, color: RGB) -> None:
-    cv2.putText(img, text, (x, y_baseline), FONT, FONT_SCALE, color, 1, cv2.LINE_AA)
+def _put(
+    img: np.ndarray, text: str, x: int, y_baseline: int, color: RGB, scale: float = 1.0
+) -> None:
+    cv2.putText(
+        img, text, (x, y_baseline), FONT, FONT_SCALE * scale, color, _stroke(scale), cv2.LINE_AA
+    )
 
 
-def _gradient(length: int, colormap: str) -> np.ndarray:
-    """A (BAR_HEIGHT, length, 3) bar running through ``colormap`` from 0 to 1."""
+def _gradient(length: int, colormap: str, height: int = BAR_HEIGHT) -> np.ndarray:
+    """A (height, length, 3) bar running through ``colormap`` from 0 to 1."""
     ramp = np.linspace(0.0, 1.0, max(length, 2))[None, :length]
-    return np.repeat(apply_colormap(ramp, colormap), BAR_HEIGHT, axis=0)
+    return np.repeat(apply_colormap(ramp, colormap), height, axis=0)
 
 
 # the leading digits of a round count: one significant digit, or a half step (15, 250)
@@ -107,42 +118,90 @@ def heatmap_ticks(full_scale: float, log_scale: bool) -> list[tuple[float, str]]
 
 
 def heatmap_colorbar(
-    full_scale: float, *, colormap: str = "inferno", log_scale: bool = True, unit: str = "events/px"
+    full_scale: float,
+    *,
+    colormap: str = "inferno",
+    log_scale: bool = True,
+    unit: str = "events/px",
+    scale: float = 1.0,
 ) -> np.ndarray:
     """The heat map's colour bar as a small RGB image: a title naming ``unit`` and the scale
-    (log or linear), the colour ramp, and tick labels from `heatmap_ticks`."""
-    return _colorbar(full_scale, colormap, log_scale, unit).copy()
+    (log or linear), the colour ramp, and tick labels from `heatmap_ticks`. ``scale``: its
+    size over the smallest (`colorbar_scale` picks it for a frame), from 1 to `MAX_BAR_SCALE`."""
+    return _colorbar(full_scale, colormap, log_scale, unit, _check_bar_scale(scale)).copy()
+
+
+# the frame the colour bar is drawn smallest on, the DAVIS346's: there it takes about a quarter
+# of the width. Larger frames take it larger, so that it keeps that share of them (a 94x44 px
+# bar on a 1920x1080 frame was a speck)
+BAR_BASE_FRAME = (346, 260)
+# a bar over 4 times its smallest (some 380x180 px) would take more of a screen than it says
+MAX_BAR_SCALE = 4.0
+
+
+def _check_bar_scale(scale: float) -> float:
+    if not (math.isfinite(scale) and 1.0 <= scale <= MAX_BAR_SCALE):
+        raise ParameterError(f"colour bar scale {scale} must be from 1 to {MAX_BAR_SCALE:g}")
+    return float(scale)
+
+
+def colorbar_scale(
+    frame_wh: tuple[int, int],
+    full_scale: float,
+    *,
+    colormap: str = "inferno",
+    log_scale: bool = True,
+    unit: str = "events/px",
+) -> float:
+    """How many times its smallest size the colour bar is drawn on a frame of ``frame_wh``:
+    the frame's size over `BAR_BASE_FRAME`, in half steps, from 1 (frames up to 519x389: the
+    smallest size its labels read at) to `MAX_BAR_SCALE` (frames from 1384x1040); 1 where the
+    larger bar would not fit (`colorbar_fits`)."""
+    ratio = min(frame_wh[0] / BAR_BASE_FRAME[0], frame_wh[1] / BAR_BASE_FRAME[1])
+    scale = min(MAX_BAR_SCALE, max(1.0, math.floor(ratio * 2) / 2))
+    if scale > 1 and not colorbar_fits(
+        frame_wh,
+        colorbar_size(full_scale, colormap=colormap, log_scale=log_scale, unit=unit, scale=scale),
+    ):
+        return 1.0
+    return scale
 
 
 # a video's frames mostly share their full scale (always, with a fixed max_count): one bar is
 # drawn per scale, not per frame (its text costs ~0.25 ms, a tenth of a 346x260 heat map)
 @functools.lru_cache(maxsize=64)
-def _colorbar(full_scale: float, colormap: str, log_scale: bool, unit: str) -> np.ndarray:
+def _colorbar(
+    full_scale: float, colormap: str, log_scale: bool, unit: str, scale: float = 1.0
+) -> np.ndarray:
+    def px(n: int) -> int:
+        return max(1, round(n * scale))
+
+    pad, bar_h, gap, tick_w = px(PAD), px(BAR_HEIGHT), px(2), px(1)
     title = f"{unit} ({'log' if log_scale else 'linear'})"
     ticks = heatmap_ticks(full_scale, log_scale)
-    title_w, text_h, base = _text_size(title)
-    label_ws = [_text_size(label)[0] for _, label in ticks]
+    title_w, text_h, base = _text_size(title, scale)
+    label_ws = [_text_size(label, scale)[0] for _, label in ticks]
     # each end label, a gap of 4 and its side of the middle label fit on either side of it
-    length = max(title_w, MIN_BAR_LENGTH, label_ws[0] + label_ws[-1] + 8)
+    length = max(title_w, px(MIN_BAR_LENGTH), label_ws[0] + label_ws[-1] + px(8))
     if len(ticks) == 3:
         pos, half = ticks[1][0], label_ws[1] / 2
-        sides = (label_ws[0] + 4 + half) / pos, (label_ws[2] + 4 + half) / (1 - pos)
+        sides = (label_ws[0] + px(4) + half) / pos, (label_ws[2] + px(4) + half) / (1 - pos)
         length = max(length, int(np.ceil(max(sides))))
     row = text_h + base
-    height = PAD + row + 2 + BAR_HEIGHT + 2 + row + PAD - base
-    width = length + 2 * PAD
+    height = pad + row + gap + bar_h + gap + row + pad - base
+    width = length + 2 * pad
     box = np.empty((height, width, 3), np.uint8)
     box[:] = BOX_COLOR
-    _put(box, title, PAD, PAD + text_h, TEXT_COLOR)
-    bar_y = PAD + row + 2
-    box[bar_y : bar_y + BAR_HEIGHT, PAD : PAD + length] = _gradient(length, colormap)
-    label_y = bar_y + BAR_HEIGHT + 2 + text_h
+    _put(box, title, pad, pad + text_h, TEXT_COLOR, scale)
+    bar_y = pad + row + gap
+    box[bar_y : bar_y + bar_h, pad : pad + length] = _gradient(length, colormap, bar_h)
+    label_y = bar_y + bar_h + gap + text_h
     for (pos, label), w in zip(ticks, label_ws):
-        centre = PAD + round(pos * (length - 1))
-        x = min(max(centre - w // 2, PAD), PAD + length - w)
-        _put(box, label, x, label_y, TEXT_COLOR)
-        box[bar_y + BAR_HEIGHT : bar_y + BAR_HEIGHT + 2, centre] = TEXT_COLOR
-    cv2.rectangle(box, (0, 0), (width - 1, height - 1), EDGE_COLOR, 1)
+        centre = pad + round(pos * (length - tick_w))
+        x = min(max(centre + tick_w // 2 - w // 2, pad), pad + length - w)
+        _put(box, label, x, label_y, TEXT_COLOR, scale)
+        box[bar_y + bar_h : bar_y + bar_h + gap, centre : centre + tick_w] = TEXT_COLOR
+    cv2.rectangle(box, (0, 0), (width - 1, height - 1), EDGE_COLOR, int(scale // 2) or 1)
     box.flags.writeable = False
     return box
 
@@ -177,10 +236,15 @@ def colorbar_box(
 
 
 def colorbar_size(
-    full_scale: float, *, colormap: str = "inferno", log_scale: bool = True, unit: str = "events/px"
+    full_scale: float,
+    *,
+    colormap: str = "inferno",
+    log_scale: bool = True,
+    unit: str = "events/px",
+    scale: float = 1.0,
 ) -> tuple[int, int]:
     """(width, height) of `heatmap_colorbar` for these settings."""
-    bar = _colorbar(full_scale, colormap, log_scale, unit)
+    bar = _colorbar(full_scale, colormap, log_scale, unit, _check_bar_scale(scale))
     return bar.shape[1], bar.shape[0]
 
 
@@ -192,12 +256,18 @@ def draw_heatmap_colorbar(
     log_scale: bool = True,
     unit: str = "events/px",
     corner: str = "bottom-right",
+    scale: float | None = None,
 ) -> np.ndarray:
     """``frame`` with `heatmap_colorbar` pasted in ``corner`` (one of `CORNERS`; a copy, same
-    size, so videos and pipelines keep their frame size). Frames too small for a legible bar
-    (see `colorbar_fits`) come back unchanged."""
-    bar = _colorbar(full_scale, colormap, log_scale, unit)
+    size, so videos and pipelines keep their frame size), at ``scale`` (None: `colorbar_scale`
+    of the frame). Frames too small for a legible bar (see `colorbar_fits`) come back
+    unchanged."""
     height, width = frame.shape[:2]
+    if scale is None:
+        scale = colorbar_scale(
+            (width, height), full_scale, colormap=colormap, log_scale=log_scale, unit=unit
+        )
+    bar = _colorbar(full_scale, colormap, log_scale, unit, _check_bar_scale(scale))
     x0, y0, x1, y1 = colorbar_box((width, height), (bar.shape[1], bar.shape[0]), corner)
     out = frame.copy()
     if not colorbar_fits((width, height), (bar.shape[1], bar.shape[0])):

@@ -44,6 +44,8 @@ GIF_SUFFIXES = (".gif",)
 # the fewest digits of a frame number in a folder of PNGs (frame_000000.png)
 FRAME_DIGITS = 6
 _FRAME_NAME = re.compile(rf"frame_\d{{{FRAME_DIGITS},}}\.png")
+# a folder of PNGs' index of the time window each frame shows (`FolderSink`)
+WINDOWS_NAME = "windows.csv"
 # below this the video encoder has no valid time base and a GIF frame outlasts its 655 s limit
 MIN_PLAYBACK_FPS = 0.01
 # Motion JPEG frames are padded to at least this width. OpenCV's FFmpeg writer converts each
@@ -211,6 +213,7 @@ class FrameSink(ABC):
         remove_stale_temps(self.path)
         self.tmp = temp_path(self.path)
         self.n_frames = 0
+        self._windows: list[tuple[int, int] | None] = []
         self._size: tuple[int, int] | None = None
         self._done = False
 
@@ -225,11 +228,14 @@ class FrameSink(ABC):
         elif size != self._size:
             raise ParameterError(f"frame size {size} differs from the first frame's {self._size}")
 
-    def write(self, frame: np.ndarray) -> None:
-        """Append one RGB frame (H, W, 3) uint8; every frame must have the first one's size."""
+    def write(self, frame: np.ndarray, window: tuple[int, int] | None = None) -> None:
+        """Append one RGB frame (H, W, 3) uint8; every frame must have the first one's size.
+        ``window``: the times ``[t_start, t_end)`` (µs) the frame shows, which a folder of PNGs
+        lists (`FolderSink`); a video's or GIF's frame times follow from its rate."""
         check_interrupted()
         self._check(frame)
         self._write(frame)
+        self._windows.append(window)
         self.n_frames += 1
 
     @abstractmethod
@@ -322,9 +328,11 @@ def frame_name(index: int, n_frames: int = 0) -> str:
 
 
 class FolderSink(FrameSink):
-    """frame_000000.png, frame_000001.png, ... in a folder (`frame_name`). ``force`` replaces
-    a folder of such frames (an earlier render) and nothing else: the old folder is deleted
-    whole."""
+    """frame_000000.png, frame_000001.png, ... in a folder (`frame_name`), and `WINDOWS_NAME`
+    where every frame was written with its window: a CSV of ``file,t_start_us,t_end_us``, a
+    line a frame, the times of the event file (a frame of --events-per-frame shows a window
+    of its own length, which no frame rate tells). ``force`` replaces a folder of such frames
+    (an earlier render) and nothing else: the old folder is deleted whole."""
 
     def __init__(self, path: str | os.PathLike, *, force: bool = False) -> None:
         _check_folder_name(path)
@@ -344,6 +352,12 @@ class FolderSink(FrameSink):
         if digits > FRAME_DIGITS:
             for k in range(10 ** (digits - 1)):
                 os.replace(self.tmp / frame_name(k), self.tmp / frame_name(k, self.n_frames))
+        windows = [w for w in self._windows if w is not None]
+        if windows and len(windows) == self.n_frames:
+            with open(self.tmp / WINDOWS_NAME, "w", encoding="ascii", newline="\n") as f:
+                f.write("file,t_start_us,t_end_us\n")
+                for k, (t_start, t_end) in enumerate(windows):
+                    f.write(f"{frame_name(k, self.n_frames)},{t_start},{t_end}\n")
 
     def _sync(self) -> None:
         for png in self.tmp.iterdir():
@@ -382,11 +396,19 @@ def _check_folder_replaceable(path: Path) -> None:
 def _check_only_frames(folder: Path) -> None:
     """Refuse to replace a folder that holds anything but rendered frames: --force must not
     delete a user's files along with old frames."""
-    other = next((p for p in folder.iterdir() if not _FRAME_NAME.fullmatch(p.name)), None)
+    other = next(
+        (
+            p
+            for p in folder.iterdir()
+            if not (_FRAME_NAME.fullmatch(p.name) or p.name == WINDOWS_NAME)
+        ),
+        None,
+    )
     if other is not None:
         raise OutputExistsError(
             f"output folder {str(folder)!r} holds {other.name!r}, which is not a rendered frame; "
-            "--force replaces only a folder of frame_NNNNNN.png files: choose a new folder"
+            f"--force replaces only a folder of frame_NNNNNN.png files (and its {WINDOWS_NAME}): "
+            "choose a new folder"
         )
 
 
