@@ -160,9 +160,9 @@ def test_a_float_source_is_still_looked_at_once():
 
 
 def test_cli_says_the_threshold_spread_once_in_its_own_words(tmp_path, capsys) -> None:
-    from eventsim.cli import main as eventsim_main
-
     import cv2
+
+    from eventsim.cli import main as eventsim_main
 
     frames, _ = _ramp()
     (tmp_path / "frames").mkdir()
@@ -186,4 +186,48 @@ def test_cli_says_the_threshold_spread_once_in_its_own_words(tmp_path, capsys) -
     said = [line for line in err.splitlines() if "threshold_sigma = 0.2 clamps" in line]
     assert len(said) == 1, err
     assert said[0].startswith("eventsim simulate: warning: "), err
+    assert "ThresholdSpreadWarning" not in err
+
+
+# -- eventsim build: every sample makes its own simulator ---------------------------------------
+
+
+def test_a_build_warns_of_the_spread_once_at_its_caller(tmp_path, shapes_recipe) -> None:
+    from eventsim.datasets.engine import build_dataset
+
+    recipe = shapes_recipe(tmp_path / "r.toml", test=4, shard=2)
+    with pytest.warns(ThresholdSpreadWarning, match="threshold_sigma = 0.2 clamps") as caught:
+        build_dataset(
+            recipe,
+            tmp_path / "ds",
+            overrides={"simulator.params.threshold_sigma": 0.2},
+            progress=False,
+        )
+    # not once per sample, nor from the library line that made each sample's simulator
+    spread = [w for w in caught if w.category is ThresholdSpreadWarning]
+    assert len(spread) == 1
+    assert spread[0].filename == __file__
+
+
+def test_cli_build_says_the_spread_once_in_its_own_words(tmp_path, shapes_recipe, capsys) -> None:
+    from eventsim.cli import main as eventsim_main
+
+    recipe = shapes_recipe(tmp_path / "r.toml", test=4, shard=2)
+    rc = eventsim_main(
+        [
+            "build",
+            str(recipe),
+            "-o",
+            str(tmp_path / "ds"),
+            "--set",
+            "simulator.params.threshold_sigma=0.2",
+            "--no-progress",
+            "--no-preview",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    said = [line for line in err.splitlines() if "threshold_sigma = 0.2 clamps" in line]
+    assert len(said) == 1, err
+    assert said[0].startswith("eventsim build: warning: "), err
     assert "ThresholdSpreadWarning" not in err

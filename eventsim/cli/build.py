@@ -9,7 +9,7 @@ import shlex
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from eventsim._system import usable_cores
 from eventsim._text import plural
@@ -132,7 +132,7 @@ def main(args: argparse.Namespace) -> int:
     earlier = Path(args.output, "dataset.json")
     had_dataset = earlier.is_file()
     try:
-        with _opencv_quiet():
+        with _opencv_quiet(), _spread_in_one_line():
             summary = build_dataset(
                 recipe,
                 args.output,
@@ -201,6 +201,34 @@ def _opencv_quiet() -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = was
+
+
+@contextlib.contextmanager
+def _spread_in_one_line() -> Iterator[None]:
+    """The build's `ThresholdSpreadWarning` (once, before the shards are built) in one warning
+    line, as this command's others, not as Python's two lines naming the engine's code."""
+    import warnings
+
+    from eventsim.simulator.core import ThresholdSpreadWarning
+
+    with warnings.catch_warnings():
+        show = warnings.showwarning
+
+        def one_line(
+            message: Warning | str,
+            category: type[Warning],
+            filename: str,
+            lineno: int,
+            file: TextIO | None = None,
+            line: str | None = None,
+        ) -> None:
+            if issubclass(category, ThresholdSpreadWarning):
+                print(f"eventsim build: warning: {message}", file=sys.stderr)
+            else:
+                show(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = one_line
+        yield
 
 
 def _report_kept_shards(out: Path, force: bool, kept: int | None = None) -> None:

@@ -20,6 +20,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from importlib import metadata
@@ -234,6 +235,18 @@ def build_dataset(
     return summary
 
 
+def _warn_threshold_spread(recipe: Recipe) -> None:
+    """The simulator's `ThresholdSpreadWarning` of the recipe's pixel parameters, once a
+    build, at `build_dataset`'s caller once nothing is refused: each sample makes its own
+    simulator, whose warning every worker process printed (`run_shard` ignores those)."""
+    from eventsim.simulator.core import ThresholdSpreadWarning, threshold_spread_problem
+
+    problem = threshold_spread_problem(recipe.dvs_params())
+    if problem is not None:
+        # this function, `_build`, `build_dataset`, its caller
+        warnings.warn(problem, ThresholdSpreadWarning, stacklevel=4)
+
+
 def _count_kept(tasks: list[ShardTask], finished: set[str], logged: dict[str, Any] | None) -> int:
     """The shards of ``tasks`` that are finished on disk (their recorded sample range and
     recipe are this build's): those in ``finished`` (known to the build), and of the others
@@ -370,6 +383,7 @@ def _build(
         for name in refreshed:
             _log_inputs(out, name, logged[name])
     _remove_stale_temp(out)
+    _warn_threshold_spread(recipe)
 
     total = sum(len(t.specs) for t in planned)
     already = total - sum(len(t.specs) for t in pending)
@@ -1270,7 +1284,13 @@ def run_shard(task: ShardTask, on_sample: Callable[[], Any] | None = None) -> di
 
     width, height = task.recipe.sensor_size
     info = {**task.expect(), "sensor_width": width, "sensor_height": height}
-    return {**write_shard(Path(task.path), built(), errors, info), "inputs": inputs}
+    from eventsim.simulator.core import ThresholdSpreadWarning
+
+    with warnings.catch_warnings():
+        # said once by the build (`_warn_threshold_spread`), not by each sample's simulator
+        warnings.simplefilter("ignore", ThresholdSpreadWarning)
+        shard = write_shard(Path(task.path), built(), errors, info)
+    return {**shard, "inputs": inputs}
 
 
 # glibc hands freed blocks above 128 KiB straight back to the kernel; a sample allocates and frees
