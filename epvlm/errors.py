@@ -27,6 +27,11 @@ class ResultsFolderInUseError(EventsimError, BlockingIOError):
     `epvlm.results.EVAL_LOCK`)."""
 
 
+class ResultsFileError(EventsimError, OSError):
+    """An evaluation's results.json is missing, unreadable, or holds no result rows
+    (`epvlm.results.load_results`)."""
+
+
 class ResultsFolderLockError(EventsimError, OSError):
     """The results folder, or its lock file, cannot be created (a read-only or foreign
     folder): the evaluation cannot write there."""
@@ -43,6 +48,7 @@ __all__ = [
     "FolderLockWarning",
     "KeepMaskError",
     "ModelDirError",
+    "ResultsFileError",
     "ResultsFolderInUseError",
     "ResultsFolderLockError",
 ]

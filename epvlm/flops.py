@@ -26,13 +26,14 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+import operator
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, SupportsIndex
 
 from epvlm.errors import ModelDirError
-from eventsim.errors import ParameterError
+from eventsim.errors import ParameterError, shown_value
 
 __all__ = [
     "PRESETS",
@@ -432,6 +433,28 @@ def _spread(kept: int, sizes: list[int]) -> list[int]:
     return counts
 
 
+def _count(value: Any, what: str) -> int:
+    """``value`` as a token count: any integer (numpy's too); a float, even a whole one, is
+    refused rather than truncated, and so is a bool (an entry of a keep mask, not its sum)."""
+    if not isinstance(value, bool):  # numpy's bool has no __index__
+        try:
+            return operator.index(value)
+        except TypeError:
+            pass
+    raise ParameterError(f"{what} {shown_value(value)} is not an integer; expected a token count")
+
+
+def _counts(values: Any, what: str) -> list[int]:
+    """``values`` (one count, or one per image: a list, a numpy integer array) as counts."""
+    try:
+        return [_count(values, what)]
+    except ParameterError:
+        # not one count: a sequence of them, else it is named whole (a float, a string)
+        if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+            raise
+    return [_count(v, f"{what} entry") for v in values]
+
+
 def _window_counts(
     d: VLMDims,
     kept: list[int],
@@ -439,7 +462,7 @@ def _window_counts(
     token_grids: Sequence[tuple[int, int]] | None,
 ) -> list[list[int]]:
     if windows is not None:
-        given = [[int(n) for n in w] for w in windows]
+        given = [_counts(w, "windows") for w in windows]
         if len(given) != len(kept) or any(sum(w) != k for w, k in zip(given, kept)):
             raise ParameterError(
                 f"windows must give each image's kept tokens per window; their sums "
@@ -450,7 +473,8 @@ def _window_counts(
         if len(token_grids) != len(kept):
             raise ParameterError(f"{len(token_grids)} token grids for {len(kept)} images")
         out = []
-        for (rows, cols), k in zip(token_grids, kept):
+        for grid, k in zip(token_grids, kept):
+            rows, cols = _counts(grid, "token_grids")
             if k > rows * cols:
                 raise ParameterError(f"{k} kept tokens exceed the {rows}x{cols} grid")
             out.append(_spread(k, window_token_counts(d, rows, cols)))
@@ -462,16 +486,17 @@ def _window_counts(
 
 def vlm_flops(
     config: Any,
-    kept_tokens: int | Sequence[int],
-    text_tokens: int,
+    kept_tokens: SupportsIndex | Iterable[SupportsIndex],
+    text_tokens: SupportsIndex,
     *,
-    new_tokens: int = 1,
+    new_tokens: SupportsIndex = 1,
     windows: Sequence[Sequence[int]] | None = None,
     token_grids: Sequence[tuple[int, int]] | None = None,
 ) -> FlopsBreakdown:
     """FLOPs of answering one prompt with ``text_tokens`` non-image tokens and images of which
-    ``kept_tokens`` LLM tokens each (one int per image) enter the model; ``new_tokens``
-    generated tokens (the first comes from prefill).
+    ``kept_tokens`` LLM tokens each (one integer per image: a list, a numpy integer array)
+    enter the model; ``new_tokens`` generated tokens (the first comes from prefill). Counts
+    may be numpy integers (``mask.sum()``); a float or bool is refused, not truncated.
 
     Qwen2.5-VL's window attention needs to know where the kept tokens lie: ``windows`` gives
     each image's kept tokens per window (`window_token_counts` of its mask, exact);
@@ -479,7 +504,9 @@ def vlm_flops(
     over its windows in proportion to their sizes (exact when all are kept); with neither,
     they fill whole windows. Qwen2-VL ignores both."""
     d = load_dims(config)
-    kept = [int(kept_tokens)] if isinstance(kept_tokens, int) else [int(k) for k in kept_tokens]
+    kept = _counts(kept_tokens, "kept_tokens")
+    text_tokens = _count(text_tokens, "text_tokens")
+    new_tokens = _count(new_tokens, "new_tokens")
     if any(k < 0 for k in kept) or text_tokens < 0 or new_tokens < 0:
         raise ParameterError(
             f"token counts must be >= 0, got kept={kept}, text={text_tokens}, new={new_tokens}"

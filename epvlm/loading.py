@@ -24,13 +24,20 @@ import re
 import stat
 from importlib import import_module
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from epvlm.errors import CheckpointError, ModelDirError
 from eventsim._text import plural
 
 if TYPE_CHECKING:
     from transformers import PreTrainedConfig, PreTrainedModel
+
+    from epvlm.modeling import EPQwen2VLForConditionalGeneration
+    from epvlm.modeling_qwen2_5_vl import EPQwen2_5_VLForConditionalGeneration
+
+    # what `load_pretrained_model` returns: the class of `MODEL_CLASSES` the config names
+    # (PreTrainedModel alone has no ``generate``)
+    EPModel: TypeAlias = EPQwen2VLForConditionalGeneration | EPQwen2_5_VLForConditionalGeneration
 
 __all__ = [
     "MODEL_CLASSES",
@@ -618,7 +625,7 @@ def load_pretrained_model(
     device: Any = "cpu",
     dtype: Any = "float32",
     generation_config: Any = None,
-):
+) -> EPModel:
     """Load the checkpoint in ``model_dir`` into the EP-VLM class its ``model_type`` names, in
     eval mode on ``device`` with floating weights in ``dtype`` (a torch dtype or its name, one
     of `epvlm.evaluate.DTYPES`; anything else is a one-line `ParameterError` listing them).
@@ -666,7 +673,7 @@ def load_pretrained_model(
     try:
         # transformers annotates from_pretrained as returning the model alone; with
         # output_loading_info=True it returns (model, loading info)
-        loaded: tuple[PreTrainedModel, dict[str, Any]] = cls.from_pretrained(  # type: ignore[assignment]
+        loaded: tuple[EPModel, dict[str, Any]] = cls.from_pretrained(  # type: ignore[assignment]
             str(model_dir),
             dtype=torch_dtype,
             output_loading_info=True,

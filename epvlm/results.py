@@ -65,7 +65,7 @@ an interrupted run keep the latency measured then, as table.md's note says) and 
 (``epvlm``, ``torch``, ``transformers``, ``python``). results.json carries no
 format version: rows of 0.2.7 and before lack these fields and hold ``model`` and ``dataset``
 as typed (a row with ``model_given`` has them resolved); everything that reads rows takes
-the fields it needs and reads either.
+the fields it needs and reads either. `load_results` reads them back from a results folder.
 """
 
 from __future__ import annotations
@@ -85,9 +85,15 @@ from typing import Any
 
 import numpy as np
 
-from epvlm.errors import FolderLockWarning, ResultsFolderInUseError, ResultsFolderLockError
+from epvlm.errors import (
+    FolderLockWarning,
+    ResultsFileError,
+    ResultsFolderInUseError,
+    ResultsFolderLockError,
+)
 from eventsim._locks import LockFile, LocksUnsupported, try_lock
 from eventsim._text import plural
+from eventsim.errors import ParameterError, shown_value
 
 BOOTSTRAP_RESAMPLES = 2000
 # two-sided level of the exact tests that a claim "beyond noise" also needs (`mcnemar_exact_p`)
@@ -114,6 +120,9 @@ MARKERS = {
 }
 
 GroupSpec = str | tuple[str, ...]
+# what the tables and plots take: the rows (results.json's list, `load_results`), or a result
+# holding them under "rows" (`epvlm.evaluate.evaluate_dataset`'s, the demo's summary)
+Rows = Sequence[Mapping[str, Any]] | Mapping[str, Any]
 
 __all__ = [
     "BOOTSTRAP_MIN_DIFFERING",
@@ -125,10 +134,12 @@ __all__ = [
     "PARTIAL_ANSWERS",
     "PARTIAL_FILES",
     "PARTIAL_STATE",
+    "PLOT_SUFFIXES",
     "RESULT_FILES",
     "SCORE_MARK",
     "PartialAnswers",
     "ResultsFolderLock",
+    "Rows",
     "accuracy_table",
     "aggregate",
     "check_results_folder",
@@ -141,6 +152,7 @@ __all__ = [
     "fmt_points",
     "group_name",
     "group_values",
+    "load_results",
     "lock_results_folder",
     "mcnemar_exact_p",
     "paired_bootstrap",
@@ -551,6 +563,40 @@ def group_values(rows: Sequence[Mapping[str, Any]], group: str) -> list[str]:
     return sorted({v for r in rows for v in r.get("groups", {}).get(group, {})})
 
 
+def _as_rows(rows: Rows) -> Sequence[Mapping[str, Any]]:
+    """The rows of ``rows``: itself, or a result's ``rows``. Anything else is a
+    `ParameterError` rather than a TypeError from deep inside a table or plot."""
+    found: Any = rows
+    if isinstance(rows, Mapping):
+        if "rows" not in rows:
+            raise ParameterError(
+                f"got a mapping with keys {sorted(map(str, rows))}; expected evaluation rows (a "
+                "list, as results.json holds them) or a result holding them under 'rows'"
+            )
+        found = rows["rows"]
+    got = type(found).__name__
+    if isinstance(found, Sequence) and not isinstance(found, (str, bytes)):
+        bad = [r for r in found if not isinstance(r, Mapping)]
+        if not bad:
+            return found
+        got += f" holding {shown_value(bad[0])[:60]}"
+    raise ParameterError(
+        "expected evaluation rows, a list of dicts (`aggregate`'s, results.json's, a result's "
+        f"'rows'); got a {got}"
+    )
+
+
+def _check_group(rows: Sequence[Mapping[str, Any]], group: str) -> None:
+    """Refuse a group the rows were not aggregated by: its tables and panels were blank."""
+    present = sorted({name for r in rows for name in r.get("groups", {})})
+    if rows and group not in present:
+        raise ParameterError(
+            f"group {group!r} is not among the rows' groups ("
+            + (", ".join(present) or f"none; `aggregate` groups by {', '.join(GROUP_BY)}")
+            + ")"
+        )
+
+
 def _subset(row: Mapping[str, Any], group: str | None, value: str | None) -> dict[str, Any]:
     if group is None:
         return dict(row)
@@ -650,8 +696,9 @@ def fmt_gflops(flops: Sequence[float]) -> list[str]:
     return [f"{v:,.{decimals}f}" for v in values]
 
 
-def results_table(rows: Sequence[Mapping[str, Any]]) -> str:
+def results_table(rows: Rows) -> str:
     """Markdown table of evaluation rows (``epvlm eval``'s table.md and console output)."""
+    rows = _as_rows(rows)
     types = group_values(rows, "question_type")
     # only when some answer named no option: those score wrong, and a row of 0 % said no more
     unparsed = any(r.get("unparsed") for r in rows)
@@ -781,10 +828,14 @@ def _fallback_note(row: Mapping[str, Any], keeps: Iterable[float]) -> str:
     )
 
 
-def accuracy_table(rows: Sequence[Mapping[str, Any]], group: str | None = None) -> str:
+def accuracy_table(rows: Rows, group: str | None = None) -> str:
     """Markdown: one line per row. Without ``group``: accuracy, % of dense, FLOPs, tokens and
-    latency over all questions; with it: accuracy (95 % CI) per value of that group. A "% of
-    dense" interval that is a score interval, not the bootstrap's, is marked `SCORE_MARK`."""
+    latency over all questions; with it: accuracy (95 % CI) per value of that group (one the
+    rows were aggregated by, else a `ParameterError`). A "% of dense" interval that is a score
+    interval, not the bootstrap's, is marked `SCORE_MARK`."""
+    rows = _as_rows(rows)
+    if group is not None:
+        _check_group(rows, group)
     keeps = [r["keep"] for r in rows]
     if group is None:
         # as in `results_table`: a row's unreadable answers score wrong, and without them its
@@ -826,7 +877,7 @@ def accuracy_table(rows: Sequence[Mapping[str, Any]], group: str | None = None) 
 
 
 def paired_table(
-    rows: Sequence[Mapping[str, Any]],
+    rows: Rows,
     group: str | None = None,
     pairs: Sequence[tuple[str, str]] | None = None,
 ) -> str:
@@ -835,6 +886,9 @@ def paired_table(
     for all questions or per value of ``group``. ``pairs`` defaults to `event_pairs` of the
     rows' selectors; a pair a row holds no comparison for (rows written before it was made)
     has no line there."""
+    rows = _as_rows(rows)
+    if group is not None:
+        _check_group(rows, group)
     if pairs is None:
         pairs = event_pairs(r["selector"] for r in rows)
     keeps = [r["keep"] for r in rows]
@@ -874,7 +928,22 @@ def _pyplot(what: str):
     return plt
 
 
-def _save(plt: Any, fig: Any, path: str | Path) -> Path:
+# what matplotlib's Agg canvas writes; the format is the suffix's, so a name without one (or
+# with another) is refused before the figure is drawn, not saved under another name or failed on
+PLOT_SUFFIXES = (".png", ".pdf", ".svg")
+
+
+def _plot_path(path: str | Path) -> Path:
+    path = Path(path)
+    if path.suffix.lower() not in PLOT_SUFFIXES:
+        raise ParameterError(
+            f"plot output {str(path)!r} must end in {', '.join(PLOT_SUFFIXES[:-1])} or "
+            f"{PLOT_SUFFIXES[-1]}"
+        )
+    return path
+
+
+def _save(plt: Any, fig: Any, path: Path) -> Path:
     """Lay ``fig`` out by its engine, save it to ``path`` and close it. Saved with its engine,
     the figure would be drawn twice, the first time unrendered only to lay it out, which
     the layout alone does at a fraction of the cost."""
@@ -882,7 +951,6 @@ def _save(plt: Any, fig: Any, path: str | Path) -> Path:
     # None, not 'none': savefig lays out (draws) a figure whose engine is the placeholder
     with plt.rc_context({"figure.autolayout": False, "figure.constrained_layout.use": False}):
         fig.set_layout_engine(None)
-    path = Path(path)
     fig.savefig(path)
     plt.close(fig)
     return path
@@ -936,15 +1004,17 @@ def _wilson_bars(cells: Sequence[Mapping[str, Any]]) -> list[list[float]]:
     ]
 
 
-def plot_accuracy_vs_flops(
-    rows: Sequence[Mapping[str, Any]], path: str | Path, title: str = ""
-) -> Path:
+def plot_accuracy_vs_flops(rows: Rows, path: str | Path, title: str = "") -> Path:
     """Accuracy against FLOPs (% of dense) with 95 % Wilson bars, one line per selector; the
     legend sits outside the axes, where it cannot hide the dense point or the high-accuracy
     end of the curves. Where the rows carry their keep ``rule`` (`epvlm.evaluate`'s do) the
     title names it; under ``quantile`` the points of one keep that stand in one column (the
     matched baselines keep event's count, so their FLOPs are event's) share one τ label, in
-    a strip above 100 % over a dotted line down the column (`tau_columns`)."""
+    a strip above 100 % over a dotted line down the column (`tau_columns`).
+
+    ``path`` ends in one of `PLOT_SUFFIXES`; the path written is returned."""
+    rows = _as_rows(rows)
+    path = _plot_path(path)
     plt = _pyplot("the accuracy-vs-FLOPs plot")
     fig, ax = plt.subplots(figsize=(6.8, 4.2), dpi=120, layout="constrained")
     keeps = [r["keep"] for r in rows]
@@ -1192,15 +1262,28 @@ def _data_marks(ax: Any) -> np.ndarray:
 
 
 def plot_accuracy_vs_flops_by(
-    rows: Sequence[Mapping[str, Any]],
+    rows: Rows,
     group: str,
     path: str | Path,
     values: Sequence[str] | None = None,
 ) -> Path:
     """Accuracy vs FLOPs % of dense with 95 % Wilson bars, one panel per value of ``group``
-    and one legend beside the panels."""
+    (a group the rows were aggregated by, `GROUP_BY` by default, and values some answer has)
+    and one legend beside the panels. ``path`` ends in one of `PLOT_SUFFIXES`; the path written
+    is returned."""
+    rows = _as_rows(rows)
+    path = _plot_path(path)
+    _check_group(rows, group)
+    present = group_values(rows, group)
+    values = list(values) if values is not None else present
+    missing = [v for v in values if v not in present]
+    if not values or missing:
+        raise ParameterError(
+            f"no answer has {group} "
+            + (", ".join(map(repr, missing)) if missing else "set")
+            + f"; the rows' values are: {', '.join(present) or 'none'}"
+        )
     plt = _pyplot("the accuracy-vs-FLOPs plot")
-    values = list(values) if values is not None else group_values(rows, group)
     fig, axes = plt.subplots(
         1, max(1, len(values)), figsize=(5 * max(1, len(values)) + 1.2, 4.2), dpi=110,
         sharey=True, squeeze=False, layout="constrained",
@@ -1748,6 +1831,39 @@ def json_ready(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [json_ready(v) for v in value]
     return value
+
+
+def load_results(path: str | Path) -> list[dict[str, Any]]:
+    """The rows of an evaluation's results.json, ``path`` being the file or the folder holding
+    it (``epvlm eval --output``'s, ``epvlm demo``'s): what `aggregate` returned, each undefined
+    value (nan) read as None, as the file stores it (`json_ready`). The tables and plots here
+    take them. A missing or unreadable file, or one that holds no rows, is a
+    `epvlm.errors.ResultsFileError`."""
+    path = Path(path)
+    file = path / "results.json" if path.is_dir() else path
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ResultsFileError(
+            f"{str(file)!r} does not exist; expected the results.json of an epvlm eval, or the "
+            "folder holding it"
+        ) from None
+    except UnicodeDecodeError:
+        raise ResultsFileError(f"{str(file)!r} is not a UTF-8 text file; expected JSON") from None
+    except json.JSONDecodeError as exc:
+        raise ResultsFileError(
+            f"{str(file)!r} is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+        ) from None
+    except OSError as exc:
+        raise ResultsFileError(f"cannot read {str(file)!r}: {exc.strerror or exc}") from None
+    if not isinstance(data, list) or not all(
+        isinstance(r, dict) and "selector" in r and "keep" in r for r in data
+    ):
+        raise ResultsFileError(
+            f"{str(file)!r} holds no evaluation rows; expected a JSON list of objects with "
+            "'selector' and 'keep', as epvlm eval writes"
+        )
+    return data
 
 
 def write_eval_outputs(

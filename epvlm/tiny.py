@@ -10,12 +10,28 @@ tiny numbers) and a tiny model trained from scratch ignores the image.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from eventsim.errors import ParameterError
 
+__all__ = [
+    "MODEL_TYPES",
+    "HasTokenizer",
+    "mrope_section",
+    "save_tiny_checkpoint",
+    "tiny_config",
+    "tiny_model",
+]
+
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, Qwen2_5_VLConfig, Qwen2VLConfig
+
+
+class HasTokenizer(Protocol):
+    """What `tiny_config` reads of a processor: its ``tokenizer`` (a transformers processor,
+    `epvlm.processing.build_offline_processor`'s, or anything holding one)."""
+
+    tokenizer: Any
 
 
 def mrope_section(head_dim: int) -> list[int]:
@@ -32,7 +48,7 @@ MODEL_TYPES = ("qwen2_vl", "qwen2_5_vl")
 
 
 def tiny_config(
-    processor=None,
+    processor: HasTokenizer | None = None,
     *,
     model_type: str = "qwen2_vl",
     vocab_size: int | None = None,
@@ -164,7 +180,7 @@ def tiny_model(
 
 
 def save_tiny_checkpoint(
-    out_dir: str | Path, vocab_words: list[str], *, seed: int = 0, **config_kwargs
+    out_dir: str | Path, vocab_words: list[str], *, seed: int = 0, **config_kwargs: Any
 ) -> Path:
     """Save a random tiny model with its processor: a directory ``from_pretrained`` accepts."""
     from epvlm.processing import build_offline_processor
