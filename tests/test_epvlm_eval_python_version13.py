@@ -42,7 +42,7 @@ def _run(capsys, argv: list[str]) -> tuple[int, list[str]]:
 def _interrupted(monkeypatch, capsys, argv: list[str]) -> None:
     """Runs ``argv`` stopped by a Ctrl-C after its first batch x configuration step."""
     answer = epvlm.evaluate.answer_selections
-    calls = []
+    calls: list[int] = []
 
     def once(*args, **kwargs):
         if calls:
