@@ -5,12 +5,14 @@ same digests, the same refusals and the same inputs log as hashing them one by o
 from __future__ import annotations
 
 import os
+import signal
 import threading
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
+from eventsim import outputs
 from eventsim.datasets import build_dataset, engine
 from eventsim.errors import OutputExistsError
 
@@ -36,12 +38,17 @@ def _touch_all(folder: Path) -> None:
 
 
 class _Threads:
-    """Counts the hashing threads started, and which thread hashed each file."""
+    """Counts the hashing threads started, and which thread hashed each file: the pool's
+    (`engine._hash_file`) or the check's, one by one (`engine.file_digest`)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.started = 0
         self.hashed_in: dict[str, str] = {}
-        real_thread, real_digest = threading.Thread, engine.file_digest
+        real_thread, real_digest, real_hash = (
+            threading.Thread,
+            engine.file_digest,
+            engine._hash_file,
+        )
         outer = self
 
         class Counting(real_thread):  # type: ignore[misc, valid-type]
@@ -54,8 +61,13 @@ class _Threads:
             outer.hashed_in[str(path)] = threading.current_thread().name
             return real_digest(path)
 
+        def hash_file(path, *args):
+            outer.hashed_in[str(path)] = threading.current_thread().name
+            return real_hash(path, *args)
+
         monkeypatch.setattr(threading, "Thread", Counting)
         monkeypatch.setattr(engine, "file_digest", digest)
+        monkeypatch.setattr(engine, "_hash_file", hash_file)
 
 
 def _fresh_digest_caches(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
@@ -159,3 +171,172 @@ def test_a_file_of_another_size_is_refused_without_hashing_any(tmp_path, monkeyp
     threads = _Threads(monkeypatch)
     assert engine._hash_inputs(checked, workers=4, progress=False) == {}
     assert threads.started == 0 and threads.hashed_in == {}
+
+
+def _files(folder: Path, n: int) -> list[Path]:
+    files = []
+    for k in range(n):
+        files.append(folder / f"f{k}.bin")
+        files[-1].write_bytes(bytes([k]) * 4096)
+    return files
+
+
+def _hashing_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "eventsim-hash" and t.is_alive()]
+
+
+def test_an_error_hashing_a_file_gives_way_to_the_refusal_of_an_earlier_one(tmp_path, monkeypatch):
+    # hashed one by one, the first file (of other bytes) is refused before the second is read:
+    # its error, raised first in its thread, is not the build's
+    files = _files(tmp_path, 2)
+    checked = [_job(files[0], "0" * 64), _job(files[1], None)]
+    real = engine._hash_file
+    failed = threading.Event()
+    failing: list[threading.Thread] = []
+
+    def hash_file(path, *args):
+        if path == str(files[1]):
+            failing.append(threading.current_thread())
+            failed.set()
+            raise RuntimeError("disk on fire")
+        # the error is in before this file's digest (its thread has ended)
+        assert failed.wait(30)
+        failing[0].join(30)
+        return real(path, *args)
+
+    monkeypatch.setattr(engine, "_hash_file", hash_file)
+    monkeypatch.setattr(engine, "usable_cores", lambda: 2)
+    hashes = engine._hash_inputs(checked, workers=2, progress=False)
+    task = SimpleNamespace(
+        recipe=SimpleNamespace(source_kind="image"), path=str(tmp_path / "test-00000.h5")
+    )
+    with pytest.raises(OutputExistsError, match=r"f0\.bin.*its sha256 is not the one"):
+        engine._check_inputs(tmp_path, task, checked[0][1], hashes)
+
+
+def test_an_error_hashing_a_file_is_raised_in_this_thread_as_it_was(tmp_path, monkeypatch):
+    files = _files(tmp_path, 3)
+    checked = [_job(path, None) for path in files]
+    real = engine._hash_file
+
+    def hash_file(path, *args):
+        if path == str(files[1]):
+            raise PermissionError(13, "no entry", path)
+        return real(path, *args)
+
+    monkeypatch.setattr(engine, "_hash_file", hash_file)
+    monkeypatch.setattr(engine, "usable_cores", lambda: 3)
+    with pytest.raises(PermissionError) as err:
+        engine._hash_inputs(checked, workers=3, progress=False)
+    assert err.value.filename == str(files[1]) and err.value.strerror == "no entry"
+    assert _hashing_threads() == []
+
+
+def _hold_until_stopped(monkeypatch, on_start) -> list[str]:
+    """`engine._hash_file` calls ``on_start()`` as the second file's hash starts, then waits
+    until the pool tells it to stop, the others waiting for it to start; returns what each
+    such hash came to."""
+    real = engine._hash_file
+    ends: list[str] = []
+    started = threading.Event()
+
+    def hash_file(path, st, video, stop):
+        if not path.endswith("f1.bin"):
+            # the second file is being hashed when the first comes in
+            assert started.wait(30)
+            return real(path, st, video, stop)
+        started.set()
+        on_start()
+        stop.wait(30)
+        try:
+            return real(path, st, video, stop)
+        except engine._Stopped:
+            ends.append("stopped")
+            raise
+
+    monkeypatch.setattr(engine, "_hash_file", hash_file)
+    monkeypatch.setattr(engine, "usable_cores", lambda: 2)
+    return ends
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_while_hashing_leaves_no_thread_reading_a_file(
+    tmp_path, monkeypatch, signum
+):
+    files = _files(tmp_path, 3)
+    checked = [_job(path, None) for path in files]
+    main = threading.main_thread().ident
+    assert main is not None
+    ends = _hold_until_stopped(monkeypatch, lambda: signal.pthread_kill(main, signum))
+    # a SIGTERM of the test's own where the command's handler is not in place
+    before = signal.signal(signal.SIGTERM, lambda *_: None)
+    try:
+        with pytest.raises(KeyboardInterrupt), outputs.sigint_flagged():
+            engine._hash_inputs(checked, workers=2, progress=False)
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert outputs.terminated() == (signum == signal.SIGTERM)
+    assert ends == ["stopped"] and _hashing_threads() == []
+
+
+def test_a_refusal_leaves_no_thread_hashing_a_later_file(tmp_path, monkeypatch):
+    files = _files(tmp_path, 3)
+    checked = [_job(files[0], "0" * 64), _job(files[1], None), _job(files[2], None)]
+    ends = _hold_until_stopped(monkeypatch, lambda: None)
+    hashes = engine._hash_inputs(checked, workers=2, progress=False)
+    assert list(hashes) == [(str(files[0]), *engine._state(files[0].stat()))]
+    assert ends == ["stopped"] and _hashing_threads() == []
+
+
+def test_sigterm_while_a_resume_hashes_ends_the_build_with_143(tmp_path, monkeypatch, capsys):
+    from eventsim.cli import main
+
+    recipe = _videos(tmp_path / "media", 3)
+    out = tmp_path / "ds"
+    build_dataset(recipe, out, progress=False)
+    _touch_all(tmp_path / "media")
+    main_thread = threading.main_thread().ident
+    assert main_thread is not None
+    real = engine._hash_file
+    ends: list[str] = []
+
+    def hash_file(path, st, video, stop):
+        if path.endswith("v1.avi"):
+            signal.pthread_kill(main_thread, signal.SIGTERM)
+            stop.wait(30)
+            try:
+                return real(path, st, video, stop)
+            except engine._Stopped:
+                ends.append("stopped")
+                raise
+        return real(path, st, video, stop)
+
+    monkeypatch.setattr(engine, "_hash_file", hash_file)
+    monkeypatch.setattr(engine, "usable_cores", lambda: 2)
+    monkeypatch.setenv("EVENTSIM_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(engine, "_VIDEO_DIGESTS", {})
+    before = signal.signal(signal.SIGTERM, lambda *_: None)
+    try:
+        code = main(["build", str(recipe), "-o", str(out), "--workers", "2", "--no-progress"])
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert code == 143
+    assert "terminated (SIGTERM)" in capsys.readouterr().err
+    assert ends == ["stopped"] and _hashing_threads() == []
+    # the digest cache keeps no lock of the stopped hash
+    assert not list((tmp_path / "cache").rglob("*.lock"))
+
+
+def test_a_known_video_digest_is_not_kept_again(tmp_path, monkeypatch):
+    # it took the place of the oldest digest kept, though it was kept already
+    video = tmp_path / "v.avi"
+    video.write_bytes(b"v" * 5000)
+    task, inputs = _job(video, None)
+    task.recipe.source_kind = "video"
+    key = engine._digests.identity(video, video.stat())
+    kept = {"older": "1" * 64, key: inputs[str(video)][4]}
+    monkeypatch.setattr(engine, "_VIDEO_DIGESTS", dict(kept))
+    monkeypatch.setattr(engine, "_VIDEO_DIGESTS_KEPT", 2)
+    hashes = engine._hash_inputs([(task, inputs)], workers=2, progress=False)
+    assert list(hashes.values()) == [kept[key]]
+    assert engine._VIDEO_DIGESTS == kept

@@ -616,28 +616,43 @@ def _content_sha256(path: str, st: os.stat_result, video: bool) -> str | None:
     key = _digests.identity(Path(path), st)
     digest = _VIDEO_DIGESTS.get(key)
     if digest is None:
-        digest = _hash_file(path, st, video)
+        try:
+            digest = _digests.sha256_of(Path(path), st, lambda: file_digest(Path(path))[0])
+        except OSError:
+            return None
         _keep_video_digest(key, digest)
     return digest
 
 
-def _hash_file(path: str, st: os.stat_result, video: bool) -> str | None:
-    """`_content_sha256` without this process's `_VIDEO_DIGESTS`, which only the main thread
-    touches (`_hash_inputs` runs this in threads)."""
-    if not video:
-        return _file_sha256(Path(path))
-    try:
-        return _digests.sha256_of(Path(path), st, lambda: file_digest(Path(path))[0])
-    except OSError:
-        return None
-
-
-def _keep_video_digest(key: str, digest: str | None) -> None:
-    if digest is None:
-        return
+def _keep_video_digest(key: str, digest: str) -> None:
     if len(_VIDEO_DIGESTS) >= _VIDEO_DIGESTS_KEPT:
         _VIDEO_DIGESTS.pop(next(iter(_VIDEO_DIGESTS)), None)
     _VIDEO_DIGESTS[key] = digest
+
+
+class _Stopped(Exception):
+    """A hashing thread of `_hash_in_threads` was told to stop."""
+
+
+def _hash_file(path: str, st: os.stat_result, video: bool, stop: threading.Event) -> str | None:
+    """`_content_sha256` in a thread of `_hash_in_threads`: without `_VIDEO_DIGESTS`, which
+    only the main thread touches, and given up (`_Stopped`) between two blocks once ``stop`` is
+    set, so that a build stopped or refused meanwhile leaves no thread reading a file (a
+    video can take minutes) or holding its lock in the digest cache."""
+
+    def compute() -> str:
+        h = hashlib.sha256()
+        with open(path, "rb") as fh:
+            while block := fh.read(1 << 20):
+                if stop.is_set():
+                    raise _Stopped
+                h.update(block)
+        return h.hexdigest()
+
+    try:
+        return _digests.sha256_of(Path(path), st, compute) if video else compute()
+    except OSError:
+        return None
 
 
 def _inputs_to_hash(
@@ -647,7 +662,7 @@ def _inputs_to_hash(
     entries, in build order), by its key of ``hashes``, in the order it first asks for each,
     with the file's stat, whether it is a video and the digest logged: the files whose state
     moved with their size kept, up to the first it refuses without hashing (later ones are not
-    needed)."""
+    needed). The check stays the judge: a file this misses is hashed there, in turn."""
     jobs: dict[tuple[Any, ...], tuple[str, os.stat_result, bool, str]] = {}
     for task, inputs in checked:
         video = task.recipe.source_kind == "video"
@@ -660,6 +675,7 @@ def _inputs_to_hash(
                 continue
             if was is None or now[0] != was[0] or was[4] is None:
                 return jobs
+            # the first shard to ask compares the digest with the one it logged
             jobs.setdefault((path, *now), (path, st, video, was[4]))
     return jobs
 
@@ -668,14 +684,14 @@ def _hash_inputs(
     checked: list[tuple[ShardTask, dict[str, Any]]], workers: int, progress: bool
 ) -> dict[tuple[Any, ...], str | None]:
     """The digests `_check_inputs` asks for checking ``checked`` (`_inputs_to_hash`), as its
-    ``hashes``: taken by up to ``workers`` threads (no more than the usable cores) at once,
-    where they were taken one after another, in this process, before any shard was built
-    (about 2000 s for a terabyte of rsynced videos). hashlib lets go of the GIL while it
-    hashes a block. The result is the same: the check still runs in order on them, and hashes
-    there any file whose state moved again meanwhile. Files after the first one whose bytes
-    are not the logged ones (the check refuses it) are not started."""
+    ``hashes``, taken by up to ``workers`` threads (no more than the usable cores) at once:
+    one after another, a terabyte of rsynced videos took about 2000 s. hashlib lets go of the
+    GIL while it hashes a block. The check still runs in order on them, and hashes there any
+    file whose state moved again meanwhile, so it refuses what it refused hashing one by one,
+    first the same file: an error raised hashing a file is raised here, in this thread, only
+    where the check would have come to that file (no file before it is refused)."""
     jobs = list(_inputs_to_hash(checked).items())
-    found: dict[int, str | None] = {}
+    found: dict[int, str | BaseException | None] = {}
     todo: list[int] = []
     for i, (_, (path, st, video, _)) in enumerate(jobs):
         known = _VIDEO_DIGESTS.get(_digests.identity(Path(path), st)) if video else None
@@ -685,10 +701,18 @@ def _hash_inputs(
             found[i] = known
     if todo:
         found.update(_hash_in_threads(jobs, todo, min(workers, usable_cores()), progress))
-    for i, (_, (path, st, video, _)) in enumerate(jobs):
-        if video and i in found:
-            _keep_video_digest(_digests.identity(Path(path), st), found[i])
-    return {jobs[i][0]: found[i] for i in sorted(found)}
+    hashes: dict[tuple[Any, ...], str | None] = {}
+    hashed = set(todo)
+    for i, (key, (path, st, video, logged)) in enumerate(jobs):
+        digest = found[i]
+        if isinstance(digest, BaseException):
+            raise digest
+        hashes[key] = digest
+        if video and i in hashed and digest is not None:
+            _keep_video_digest(_digests.identity(Path(path), st), digest)
+        if digest != logged:
+            break  # the check refuses this file and asks for none after it
+    return hashes
 
 
 def _hash_in_threads(
@@ -696,17 +720,18 @@ def _hash_in_threads(
     todo: list[int],
     threads: int,
     progress: bool,
-) -> dict[int, str | None]:
-    """The digests of the files ``jobs[i]`` for ``i`` in ``todo`` (ascending), hashed by up to
-    ``threads`` daemon threads in that order, the main thread waiting for Ctrl-C: a stopped
-    build does not wait for the files being hashed (an interpreter waits for its
-    concurrent.futures threads as it exits), whose threads end after them. Files after the first
-    whose digest is not the logged one are not taken."""
+) -> dict[int, str | BaseException | None]:
+    """The digests (or the errors raised taking them) of the files ``jobs[i]`` for ``i`` in
+    ``todo`` (ascending), hashed by up to ``threads`` threads in that order, up to the first
+    whose digest is not the logged one (the check refuses it: later ones are not needed). The
+    main thread waits in slices of `_POLL_S` to take a Ctrl-C (or SIGTERM) as it comes; however
+    it leaves, the threads are told to stop and waited for, each within a block's read."""
     import queue
 
     from tqdm.auto import tqdm
 
     guard = threading.Lock()
+    stop = threading.Event()
     # the next of ``todo`` to take, and how many of them are to be taken at most
     span = [0, len(todo)]
     done: queue.SimpleQueue[tuple[int, str | BaseException | None]] = queue.SimpleQueue()
@@ -715,26 +740,28 @@ def _hash_in_threads(
         while True:
             with guard:
                 at = span[0]
-                if at >= span[1]:
+                if at >= span[1] or stop.is_set():
                     return
                 span[0] += 1
             i = todo[at]
             path, st, video, logged = jobs[i][1]
+            result: str | BaseException | None
             try:
-                digest = _hash_file(path, st, video)
-            except BaseException as exc:  # raised in the main thread
-                done.put((i, exc))
+                result = _hash_file(path, st, video, stop)
+            except _Stopped:
                 return
-            if digest != logged:
+            except BaseException as exc:  # raised by the main thread, in turn (`_hash_inputs`)
+                result = exc
+            if result != logged:
                 with guard:
                     span[1] = min(span[1], at + 1)
-            done.put((i, digest))
+            done.put((i, result))
 
-    found: dict[int, str | None] = {}
+    found: dict[int, str | BaseException | None] = {}
     waiting = set(todo)
-    size = sum(jobs[i][1][1].st_size for i in todo)
+    started: list[threading.Thread] = []
     with tqdm(
-        total=size,
+        total=sum(jobs[i][1][1].st_size for i in todo),
         unit="B",
         unit_scale=True,
         desc="hash moved inputs",
@@ -742,24 +769,25 @@ def _hash_in_threads(
         leave=False,
     ) as bar:
         try:
-            for _ in range(max(1, min(threads, len(todo)))):
-                threading.Thread(target=work, name="eventsim-hash", daemon=True).start()
+            for _ in range(min(threads, len(todo))):
+                # daemon: should a second Ctrl-C cut the wait below short, the interpreter
+                # still exits without waiting for them
+                started.append(threading.Thread(target=work, name="eventsim-hash", daemon=True))
+                started[-1].start()
             while waiting:
                 try:
-                    i, digest = done.get(timeout=_POLL_S)
+                    i, result = done.get(timeout=_POLL_S)
                 except queue.Empty:
                     continue
-                if isinstance(digest, BaseException):
-                    raise digest
-                found[i] = digest
+                found[i] = result
                 waiting.discard(i)
                 bar.update(jobs[i][1][1].st_size)
-                if digest != jobs[i][1][3]:
-                    # the check refuses this file: those after it are not taken (`work`)
+                if result != jobs[i][1][3]:
                     waiting = {j for j in waiting if j < i}
         finally:
-            with guard:
-                span[1] = 0
+            stop.set()
+            for thread in started:
+                thread.join()
     return found
 
 
