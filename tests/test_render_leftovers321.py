@@ -199,3 +199,80 @@ def test_frames_written_without_windows_get_no_windows_csv(tmp_path):
     with FolderSink(out) as sink:
         sink.write(np.zeros((2, 3, 3), np.uint8))
     assert sorted(p.name for p in out.iterdir()) == ["frame_000000.png"]
+
+
+# ------------------------------------------------------------------ review (helper 331)
+def test_a_frame_window_that_is_no_time_range_is_refused_naming_it(tmp_path):
+    """A window was kept as given: (1.5, 3) came out as '1.5' in windows.csv, and a window of
+    the wrong shape failed only when the folder was finished, after every frame was drawn."""
+    from eventsim.errors import ParameterError
+    from eventsim.render.writers import FolderSink
+
+    frame = np.zeros((2, 3, 3), np.uint8)
+    for bad, words in [
+        ((1.5, 3), r"\(1\.5, 3\) is not two whole times in µs"),
+        (7, r"7 is not two whole times"),
+        ((1, 2, 3), r"\(1, 2, 3\) is not two whole times"),
+        ((5, 5), r"\(5, 5\) is not a time range in µs: expected t_start < t_end"),
+        ((0, 2**63), r"within int64"),
+    ]:
+        sink = FolderSink(tmp_path / "frames")
+        with pytest.raises(ParameterError, match=words):
+            sink.write(frame, bad)
+        assert sink.n_frames == 0
+        sink.abort()
+    with FolderSink(tmp_path / "frames") as sink:
+        sink.write(frame, (np.int64(10), np.int64(12)))
+    assert _windows(tmp_path / "frames") == [("frame_000000.png", 10, 12)]
+
+
+def test_a_folders_windows_csv_names_the_frames_renamed_past_the_digits(tmp_path, monkeypatch):
+    """Past 10 ** FRAME_DIGITS frames the names are padded at the end; the CSV names them so."""
+    from eventsim.render import writers
+
+    monkeypatch.setattr(writers, "FRAME_DIGITS", 1)
+    with writers.FolderSink(tmp_path / "frames") as sink:
+        for k in range(11):
+            sink.write(np.zeros((2, 2, 3), np.uint8), (k, k + 1))
+    rows = _windows(tmp_path / "frames")
+    assert [r[0] for r in rows] == [f"frame_{k:02d}.png" for k in range(11)]
+    assert sorted(p.name for p in (tmp_path / "frames").glob("*.png")) == [r[0] for r in rows]
+
+
+def test_force_keeps_a_users_own_windows_csv(tmp_path, capsys, recording):
+    """--force took any file named windows.csv for a render's and deleted it with the frames."""
+    out = tmp_path / "frames"
+    assert cli_main(["render", str(recording), "-o", str(out), "--window-ms", "25"]) == 0
+    (out / "windows.csv").write_text("start,end,label\n0,10,walk\n")
+    assert cli_main(["render", str(recording), "-o", str(out), "--force", "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "holds 'windows.csv', which is not a render's" in err, err
+    assert "does not begin 'file,t_start_us,t_end_us'" in err
+    assert (out / "windows.csv").read_text() == "start,end,label\n0,10,walk\n"
+    # a render's own, with Windows line ends, is still replaced
+    (out / "windows.csv").write_bytes(b"file,t_start_us,t_end_us\r\nframe_000000.png,0,1\r\n")
+    assert cli_main(["render", str(recording), "-o", str(out), "--force", "--no-progress"]) == 0
+    assert len(_windows(out)) == 2
+
+
+def test_a_folder_keeps_its_frames_windows_compactly(tmp_path, monkeypatch):
+    """Every sink kept each window as a tuple of Python ints (some 120 bytes a frame, videos
+    and GIFs too, which write none); a folder keeps them as int64s."""
+    import tracemalloc
+
+    from eventsim.render import writers
+
+    monkeypatch.setattr(writers, "_imwrite_png", lambda path, frame: None)
+    frame = np.zeros((1, 1, 3), np.uint8)
+    base = 1_700_000_000_000_000
+    sink = writers.FolderSink(tmp_path / "frames")
+    tracemalloc.start()
+    try:
+        for k in range(100_000):
+            sink.write(frame, (base + 2 * k, base + 2 * k + 1))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        sink.abort()
+    # 1.6 MB of int64s (their arrays grow by copying); tuples took some 15 MB
+    assert peak < 8_000_000, peak

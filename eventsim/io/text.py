@@ -345,11 +345,15 @@ def float_times_to_us(t: np.ndarray, unit: str) -> np.ndarray | None:
     return k.astype(np.int64) if exact.all() else None
 
 
-#: how a reader's note begins when times given in a unit of whole numbers (µs, ns) had
-#: fractions, and rounding them to whole µs merged most of them: times in seconds read with
-#: ``time_unit='us'`` end up a handful of distinct times. ``eventsim convert`` refuses such a
-#: file unless told ``--allow-implausible-times``
+#: how a reader's note begins when times given in µs or ns had fractions, or in ms fractions
+#: of a µs, and rounding them to whole µs merged most of them: times in seconds read with
+#: ``time_unit='us'`` end up a handful of distinct times. ``eventsim convert``, ``render`` and
+#: ``plot`` refuse such a file unless told ``--allow-implausible-times``
 MERGED_TIMES_NOTE = "times merged by rounding"
+# the units whose times `merged_times_note` looks at. Not seconds: their fractions hold µs and
+# float noise alike, and times of a smaller unit read as seconds span years, which
+# `eventsim.cli.common.why_implausible` refuses
+_MERGING_UNITS = ("us", "ns", "ms")
 
 
 def merged_times_note(t: np.ndarray, t_us: np.ndarray, unit: str) -> str | None:
@@ -357,7 +361,7 @@ def merged_times_note(t: np.ndarray, t_us: np.ndarray, unit: str) -> str | None:
     when ``t`` has fractions of its unit (µs, ns), or of a microsecond (ms), and rounding left
     at most a tenth of its distinct values; None otherwise. It names the larger unit that keeps
     the most of them apart."""
-    if unit not in ("us", "ns", "ms") or t.dtype.kind != "f" or not t.size:
+    if unit not in _MERGING_UNITS or t.dtype.kind != "f" or not t.size:
         return None
     with np.errstate(invalid="ignore", over="ignore"):
         if unit == "ms":
@@ -1347,7 +1351,7 @@ def read_csv(
 def _merged_csv_times(t: np.ndarray, t_us: np.ndarray, unit: str) -> str | None:
     """`merged_times_note` of a CSV's time column, read as floats or as text."""
     if t.dtype.kind != "f":
-        if unit not in ("us", "ns", "ms") or not has_fraction(t):
+        if unit not in _MERGING_UNITS or not has_fraction(t):
             return None
         try:
             t = t.astype(np.float64)

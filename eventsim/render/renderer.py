@@ -74,8 +74,8 @@ class RenderParams:
     that frame) in their bottom-right corner, or in another corner when that one would hide
     events and the other holds none (in a video it stays where it is while it hides none); it
     is drawn over the frame, after ``scale``, so frame sizes do not change, larger on frames
-    larger than 346x260 (`eventsim.render.scales.colorbar_scale`: up to 4 times from 1384x1040),
-    and left out of frames too small to hold it legibly.
+    larger than 519x389 (`eventsim.render.scales.colorbar_scale`: 1.5 times from 519x390, up
+    to 4 times from 1384x1040), and left out of frames too small to hold it legibly.
     overlay_frame: grey (the saved frame in grey, so event colours stand out) or rgb.
     scale: integer nearest-neighbour upscaling.
     """

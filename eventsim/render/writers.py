@@ -10,9 +10,11 @@ from __future__ import annotations
 import contextlib
 import itertools
 import math
+import operator
 import os
 import re
 from abc import ABC, abstractmethod
+from array import array
 from pathlib import Path
 
 import cv2
@@ -44,8 +46,10 @@ GIF_SUFFIXES = (".gif",)
 # the fewest digits of a frame number in a folder of PNGs (frame_000000.png)
 FRAME_DIGITS = 6
 _FRAME_NAME = re.compile(rf"frame_\d{{{FRAME_DIGITS},}}\.png")
-# a folder of PNGs' index of the time window each frame shows (`FolderSink`)
+# a folder of PNGs' index of the time window each frame shows (`FolderSink`), and its first
+# line: --force takes a windows.csv for an earlier render's only when it begins so
 WINDOWS_NAME = "windows.csv"
+WINDOWS_HEADER = "file,t_start_us,t_end_us"
 # below this the video encoder has no valid time base and a GIF frame outlasts its 655 s limit
 MIN_PLAYBACK_FPS = 0.01
 # Motion JPEG frames are padded to at least this width. OpenCV's FFmpeg writer converts each
@@ -213,7 +217,6 @@ class FrameSink(ABC):
         remove_stale_temps(self.path)
         self.tmp = temp_path(self.path)
         self.n_frames = 0
-        self._windows: list[tuple[int, int] | None] = []
         self._size: tuple[int, int] | None = None
         self._done = False
 
@@ -234,13 +237,18 @@ class FrameSink(ABC):
         lists (`FolderSink`); a video's or GIF's frame times follow from its rate."""
         check_interrupted()
         self._check(frame)
+        checked = None if window is None else _check_window(window)
         self._write(frame)
-        self._windows.append(window)
+        self._keep_window(checked)
         self.n_frames += 1
 
     @abstractmethod
     def _write(self, frame: np.ndarray) -> None:
         """Write one checked frame to the temporary output."""
+
+    def _keep_window(self, window: tuple[int, int] | None) -> None:
+        """Keep the window of the frame just written, for an output that lists them."""
+        return None
 
     def _finish(self) -> None:
         """Complete the temporary output (called once, before the rename)."""
@@ -310,6 +318,22 @@ class FrameSink(ABC):
             self.abort()
 
 
+def _check_window(window: tuple[int, int]) -> tuple[int, int]:
+    """``window`` as two int64 µs times, the first before the second; else ParameterError."""
+    try:
+        start, end = (operator.index(t) for t in window)
+    except (TypeError, ValueError):
+        raise ParameterError(
+            f"frame window {window!r} is not two whole times in µs, (t_start, t_end)"
+        ) from None
+    if not -(2**63) <= start < end < 2**63:
+        raise ParameterError(
+            f"frame window {window!r} is not a time range in µs: expected t_start < t_end, "
+            "both within int64"
+        )
+    return start, end
+
+
 class PngSink(FrameSink):
     """A single PNG; a second frame is an error."""
 
@@ -340,6 +364,17 @@ class FolderSink(FrameSink):
             _check_folder_replaceable(Path(path))
         super().__init__(path, force=force)
         self.tmp.mkdir(parents=True)
+        # every frame's window, while every frame has one: 16 bytes a frame, where tuples of
+        # Python ints took some 120 (a million frames of a long --events-per-frame render)
+        self._starts: array[int] | None = array("q")
+        self._ends = array("q")
+
+    def _keep_window(self, window: tuple[int, int] | None) -> None:
+        if window is None:
+            self._starts, self._ends = None, array("q")
+        elif self._starts is not None:
+            self._starts.append(window[0])
+            self._ends.append(window[1])
 
     def _write(self, frame: np.ndarray) -> None:
         _imwrite_png(self.tmp / frame_name(self.n_frames), frame)
@@ -352,11 +387,10 @@ class FolderSink(FrameSink):
         if digits > FRAME_DIGITS:
             for k in range(10 ** (digits - 1)):
                 os.replace(self.tmp / frame_name(k), self.tmp / frame_name(k, self.n_frames))
-        windows = [w for w in self._windows if w is not None]
-        if windows and len(windows) == self.n_frames:
+        if self._starts is not None and self.n_frames:
             with open(self.tmp / WINDOWS_NAME, "w", encoding="ascii", newline="\n") as f:
-                f.write("file,t_start_us,t_end_us\n")
-                for k, (t_start, t_end) in enumerate(windows):
+                f.write(WINDOWS_HEADER + "\n")
+                for k, (t_start, t_end) in enumerate(zip(self._starts, self._ends)):
                     f.write(f"{frame_name(k, self.n_frames)},{t_start},{t_end}\n")
 
     def _sync(self) -> None:
@@ -400,16 +434,33 @@ def _check_only_frames(folder: Path) -> None:
         (
             p
             for p in folder.iterdir()
-            if not (_FRAME_NAME.fullmatch(p.name) or p.name == WINDOWS_NAME)
+            if not (_FRAME_NAME.fullmatch(p.name) or _is_windows_index(p))
         ),
         None,
     )
     if other is not None:
+        what = (
+            f"which is not a render's (it does not begin {WINDOWS_HEADER!r})"
+            if other.name == WINDOWS_NAME
+            else "which is not a rendered frame"
+        )
         raise OutputExistsError(
-            f"output folder {str(folder)!r} holds {other.name!r}, which is not a rendered frame; "
+            f"output folder {str(folder)!r} holds {other.name!r}, {what}; "
             f"--force replaces only a folder of frame_NNNNNN.png files (and its {WINDOWS_NAME}): "
             "choose a new folder"
         )
+
+
+def _is_windows_index(path: Path) -> bool:
+    """Whether ``path`` is a render's `WINDOWS_NAME`: a user's own windows.csv, which a
+    folder of frames may hold as well, is not deleted with them."""
+    if path.name != WINDOWS_NAME or path.is_symlink() or not path.is_file():
+        return False
+    try:
+        with open(path, "rb") as f:
+            return f.readline(len(WINDOWS_HEADER) + 2).rstrip(b"\r\n") == WINDOWS_HEADER.encode()
+    except OSError:
+        return False
 
 
 def video_frame_wh(fourcc: str, frame_wh: tuple[int, int]) -> tuple[int, int]:
