@@ -132,7 +132,7 @@ def test_verify_says_the_build_repairs_missing_or_damaged_shards(tmp_path, capsy
     rc, out, _ = _run(capsys, "verify", ds, "--no-progress")
     assert rc == 1
     last = out.splitlines()[-1]
-    assert last.startswith("  to repair: rerun the 'eventsim build RECIPE -o DIR' that made"), out
+    assert last.startswith("  to repair: rerun the build that made it"), out
     assert "reuses the sound ones" in last and "restore" in last, out
 
     recipe = built.parent / "r.toml"

@@ -60,7 +60,9 @@ def test_repair_advice_for_an_older_eventsims_dataset_names_both_ways(
     assert last.startswith(f"  to repair: this dataset was built by eventsim {older}, this is "), (
         out
     )
-    assert f"install eventsim {older} and rerun the 'eventsim build RECIPE -o DIR'" in last, out
+    command = f"'eventsim build {ds / 'dataset.json'} -o {ds}'"
+    assert f"install eventsim {older} and rerun the build that made it" in last, out
+    assert command in last, out
     assert "--force" in last and "restore it from a copy" in last, out
 
     # the advice holds: this version's build is refused without --force, and with it rebuilds
@@ -77,7 +79,7 @@ def test_repair_advice_for_this_versions_dataset_is_unchanged(tmp_path, capsys, 
     (ds / "shards" / "test-00001.h5").unlink()
     out = _run(capsys, "verify", ds, "--no-progress")[1]
     last = out.splitlines()[-1]
-    assert last.startswith("  to repair: rerun the 'eventsim build RECIPE -o DIR' that made"), out
+    assert last.startswith("  to repair: rerun the build that made it"), out
     assert "built by eventsim" not in last and __version__ not in last, out
 
 

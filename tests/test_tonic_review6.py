@@ -3,7 +3,9 @@ that start late, empty samples, workers, PadTensors and the disk cache, and what
 expects of a dataset object (``~`` in the root, ``location_on_system``, class attributes)."""
 
 import copy
+import json
 import operator
+import pickle
 import re
 
 import numpy as np
@@ -246,3 +248,17 @@ def test_what_the_adapter_says_of_voxel_grids_of_one_instant_holds():
     with np.errstate(all="ignore"):
         assert np.isnan(grid(one)).any() and np.isnan(grid(same)).any()
     assert not np.isnan(grid(two)).any()
+
+
+def test_caching_the_whole_target_says_to_pick_a_label(built, tmp_path):
+    """tonic.DiskCachedDataset of the target dict failed in h5py's words: "Object dtype
+    dtype('O') has no native HDF5 equivalent"."""
+    whole = tonic.DiskCachedDataset(TonicEventVQA(built), cache_path=str(tmp_path / "whole"))
+    with pytest.raises(TypeError, match=r"target_transform .*lambda t: t\['answer_index'\]"):
+        whole[0]
+    # the meta stays a dict: compared, serialised and pickled as one
+    target = TonicEventVQA(built)[0][1]
+    assert isinstance(target["meta"], dict)
+    assert json.loads(json.dumps(target["meta"]))["seed"] == target["meta"]["seed"]
+    assert pickle.loads(pickle.dumps(target))["meta"] == target["meta"]
+    assert "found <class 'NoneType'>" in TonicEventVQA.__doc__

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import shlex
 import sys
@@ -22,7 +23,7 @@ from eventsim.cli.common import (
     path_arg,
     show_progress,
 )
-from eventsim.errors import ParameterError
+from eventsim.errors import DatasetError, ParameterError, RecipeError
 from eventsim.options import EXECUTORS
 from eventsim.outputs import KeptInterrupt, expect_final_output
 
@@ -45,8 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "recipe",
-        type=path_arg("a recipe .toml file or a built-in recipe name"),
-        help=f"recipe .toml file, or the name of a built-in recipe ({_builtin_names()})",
+        type=path_arg("a recipe .toml file, a built-in recipe name or a dataset's dataset.json"),
+        help=f"recipe .toml file, the name of a built-in recipe ({_builtin_names()}), or a "
+        "built dataset's dataset.json, whose copy of the recipe (with its --set values) is "
+        "built again: 'eventsim build DIR/dataset.json -o DIR' repairs DIR",
     )
     p.add_argument(
         "-o",
@@ -117,7 +120,6 @@ def build_parser() -> argparse.ArgumentParser:
 @cli_command(build_parser)
 def main(args: argparse.Namespace) -> int:
     from eventsim.datasets.engine import build_dataset
-    from eventsim.datasets.recipe import load_recipe
 
     if args.limit is not None and args.limit < 1:
         # like 'epvlm eval --limit': an empty dataset is never what was meant
@@ -128,7 +130,7 @@ def main(args: argparse.Namespace) -> int:
     # the manifest is written last: once it is there the dataset is complete, and a Ctrl-C
     # during the summary or the preview finds the build done
     expect_final_output(Path(args.output) / "dataset.json")
-    recipe = load_recipe(args.recipe, parse_assignments(args.assign))
+    recipe = _load(args.recipe, parse_assignments(args.assign))
     earlier = Path(args.output, "dataset.json")
     had_dataset = earlier.is_file()
     try:
@@ -157,6 +159,7 @@ def main(args: argparse.Namespace) -> int:
         _report_kept_shards(Path(args.output), args.force, getattr(exc, "shards_kept", None))
         raise
     print(summary.text())
+    _report_silent_splits(recipe, summary)
     if recipe.source_kind != "shapes" and len(summary.samples) > 1:
         from eventsim.datasets.inspection import split_repeats
 
@@ -170,6 +173,68 @@ def main(args: argparse.Namespace) -> int:
     # quoted, so a folder name with a space or a quote can be pasted back into the shell
     print(f"inspect it with: eventsim info {shlex.quote(str(args.output))}")
     return _report_empty_splits(recipe, summary)
+
+
+def _load(given: str, overrides: dict[str, str]) -> Recipe:
+    """The recipe ``given`` names: a recipe file or built-in name, or a built dataset's
+    dataset.json, whose recipe copy (the file's fields with the --set values it was built with)
+    is read from where its recipe file was, so that relative split file paths name the same
+    files and the same build is recognised. A dataset folder is not taken for its manifest: a
+    folder named like a built-in recipe would make its name mean two things."""
+    from eventsim.datasets.recipe import builtin_recipe_dir, load_recipe
+
+    path = Path(given).expanduser()
+    # a bare built-in name stays the built-in recipe, as `load_recipe` reads it
+    builtin = (
+        len(path.parts) == 1
+        and (builtin_recipe_dir() / f"{path.name.removesuffix('.toml')}.toml").is_file()
+    )
+    if not builtin and path.is_dir() and (path / "dataset.json").is_file():
+        raise ParameterError(
+            f"recipe {given!r} is a dataset folder; to build it again (to repair it), give its "
+            f"manifest: 'eventsim build {shlex.quote(str(path / 'dataset.json'))} -o DIR'"
+        )
+    if path.suffix.lower() != ".json" or not path.is_file():
+        return load_recipe(given, overrides)
+    from eventsim.datasets.loader import read_manifest
+
+    manifest = read_manifest(path)
+    copy, recipe_file = manifest.get("recipe"), manifest.get("recipe_file")
+    if not isinstance(copy, dict) or not copy:
+        raise ParameterError(f"{given!r} records no recipe; build from the recipe file instead")
+    # a recipe given as a dict (Python) has none: its relative paths were the folder's it ran in
+    was = Path(recipe_file) if isinstance(recipe_file, str) else None
+    try:
+        recipe = load_recipe(copy, overrides, base_dir=None if was is None else was.parent)
+    except RecipeError as exc:
+        # a recipe an older eventsim took and this one does not
+        raise RecipeError(f"{given}: its recipe copy: {exc}") from None
+    # the rebuilt manifest names the same recipe file as the one it replaces
+    return recipe if was is None else dataclasses.replace(recipe, path=was)
+
+
+def _report_silent_splits(recipe: Recipe, summary: BuildSummary) -> None:
+    """Warn of each split whose samples all have no events: a dataset of empty event windows is
+    built without an error, but is rarely what was meant."""
+    from eventsim.datasets.loader import read_manifest
+
+    try:
+        splits = read_manifest(summary.out_dir)["splits"]
+    except DatasetError:
+        return
+    silent = [s for s, info in splits.items() if info["samples"] and not info["events"]]
+    if not silent:
+        return
+    n = sum(splits[s]["samples"] for s in silent)
+    params = recipe.dvs_params()
+    print(
+        f"eventsim build: warning: no sample of {plural(len(silent), 'split')} "
+        f"{', '.join(silent)} has an event ({n} {plural(n, 'sample')}, each an empty event "
+        "window): the contrast thresholds may be too high for the scenes' brightness changes "
+        f"(simulator.params.pos_threshold {params.pos_threshold:g}, neg_threshold "
+        f"{params.neg_threshold:g}), or nothing moves in them (static scenes, a still camera)",
+        file=sys.stderr,
+    )
 
 
 # OpenCV's own log, and the level its FFmpeg backend sets as it starts (-8: quiet)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -209,6 +210,33 @@ def _refuse_reading_options(args: argparse.Namespace, path: Path) -> None:
             )
 
 
+# the files a build writes beside its shards, and what each holds
+_DATASET_FILES = {
+    "samples.jsonl": "the labels of the dataset's samples (a JSON line each)",
+    "errors.jsonl": "the samples the build skipped and why (a JSON line each)",
+    "preview.png": "a contact sheet of the dataset's first samples",
+    ".build-inputs.jsonl": "the build's record of the images and videos it read",
+    ".build-state.json": "the state of an unfinished build",
+}
+
+
+def _refuse_dataset_files(path: Path) -> None:
+    """A file a build wrote beside its shards is not an event file: name the dataset it is in
+    and the commands that read it, as one of its shards is answered."""
+    what = _DATASET_FILES.get(path.name)
+    folder = path.parent
+    if what is None or not any(
+        (folder / n).is_file() for n in ("dataset.json", ".build-state.json")
+    ):
+        return
+    quoted = shlex.quote(str(folder))
+    raise EventFileError(
+        f"{str(path)!r} holds {what}, not events: it is a file of the eventsim dataset "
+        f"{str(folder)!r}; use 'eventsim info {quoted}' or 'eventsim verify {quoted}', and "
+        f"EventVQADataset({str(folder)!r}, split) in Python"
+    )
+
+
 @cli_command(build_parser)
 def main(args: argparse.Namespace) -> int:
     path = Path(args.path)
@@ -221,11 +249,15 @@ def main(args: argparse.Namespace) -> int:
         _refuse_reading_options(args, path)
         try:
             from eventsim.datasets import read_manifest
-            from eventsim.datasets.inspection import describe_dataset, summarize_dataset
+            from eventsim.datasets.inspection import (
+                describe_dataset,
+                shards_finished_told,
+                summarize_dataset,
+            )
             from eventsim.datasets.loader import unfinished_builds_told
         except ImportError as exc:
             raise DatasetError(f"cannot describe dataset folders: {exc}") from None
-        with unfinished_builds_told(path):
+        with shards_finished_told(path), unfinished_builds_told(path):
             manifest = read_manifest(path)
         # the summary comes from the manifest: say when the shards it lists are not all there
         bad = [
@@ -249,6 +281,7 @@ def main(args: argparse.Namespace) -> int:
         return 0
     if not path.exists():
         raise EventFileError(f"{str(path)!r} does not exist")
+    _refuse_dataset_files(path)
     from eventsim.io import EventReader, open_events
 
     # bad polarity is reported below (a warning, or an error with --check) whatever the

@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 @cli_command(build_parser)
 def main(args: argparse.Namespace) -> int:
-    from eventsim.datasets.inspection import verify_dataset
+    from eventsim.datasets.inspection import shards_finished_told, verify_dataset
     from eventsim.datasets.loader import dataset_of_file, dataset_root, unfinished_builds_told
 
     root = dataset_root(args.dataset)
@@ -51,7 +51,7 @@ def main(args: argparse.Namespace) -> int:
         )
     # the loader cannot tell a running build from a stopped one; who holds the build's lock
     # can, as info says it
-    with unfinished_builds_told(root):
+    with shards_finished_told(root), unfinished_builds_told(root):
         report = verify_dataset(root, progress=show_progress(args.no_progress))
     print(report.text())
     return 0 if report.ok else 1

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
+import shlex
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,9 +47,12 @@ def summarize_dataset(
 def _summary(m: dict[str, Any], root: Path) -> dict[str, Any]:
     recipe = m.get("recipe", {})
     src = recipe.get("source", {})
+    about = recipe.get("dataset", {})
     return {
         "path": str(root),
         "name": m["name"],
+        # the recipe's words on what the data is and on what terms it may be used
+        **{key: about.get(key, "") for key in _ABOUT},
         "format": m["format"],
         "format_version": m["format_version"],
         "source": {"kind": src.get("kind"), "mode": src.get("mode")},
@@ -71,6 +77,9 @@ def _summary(m: dict[str, Any], root: Path) -> dict[str, Any]:
     }
 
 
+_ABOUT = ("description", "license", "provenance", "homepage")
+
+
 def describe_dataset(root: str | Path, *, manifest: dict[str, Any] | None = None) -> str:
     """Readable summary: counts per split, question type and target motion, sensor, shards.
     ``manifest`` is ``root``'s `read_manifest`, when the caller has read it already."""
@@ -80,8 +89,20 @@ def describe_dataset(root: str | Path, *, manifest: dict[str, Any] | None = None
     width, height = d["sensor_size"]
     kind, mode = d["source"]["kind"] or "?", d["source"]["mode"]
     seed = "?" if d["seed"] is None else d["seed"]
+    # a provenance may hold its own semicolons: a line each
+    about = [
+        f"  {'licence' if key == 'license' else key}: {d[key]}"
+        for key in _ABOUT[1:]
+        if isinstance(d[key], str) and d[key]
+    ]
     lines = [
         f"dataset {d['name']} ({d['format']} {d['format_version']}) at {root}",
+        *(
+            [f"  {d['description']}"]
+            if isinstance(d["description"], str) and d["description"]
+            else []
+        ),
+        *about,
         f"  source {kind}{f' (mode {mode})' if mode is not None else ''}; sensor "
         f"{width}x{height}; event window {d['window_ms']:g} ms; seed {seed}"
         + (f"; built with --limit {d['limit']}" if d["limit"] is not None else ""),
@@ -182,6 +203,27 @@ class VerifyReport:
         return "\n".join(lines)
 
 
+@contextlib.contextmanager
+def shards_finished_told(root: Path) -> Iterator[None]:
+    """Around reading the dataset ``root`` (``eventsim info``, ``eventsim verify``): a
+    `DatasetError` of a folder holding an unfinished build says how many shards it has finished
+    so far, as they lie in shards/ (a build renames each into place when it is complete)."""
+    try:
+        yield
+    except DatasetError as exc:
+        if not (root / ".build-state.json").is_file():
+            raise
+        folder = root / "shards"
+        done = (
+            sum(1 for p in folder.glob("*.h5") if not p.name.startswith("."))
+            if folder.is_dir()
+            else 0
+        )
+        raise DatasetError(
+            f"{exc}; it has {done} finished {plural(done, 'shard')} (in shards/) so far"
+        ) from None
+
+
 def verify_dataset(root: str | Path, *, progress: bool = False) -> VerifyReport:
     """Re-check shard checksums, the manifest's counts, and every sample's events (sorted in
     time, inside the sensor and the event window, polarity 0/1) and frame (HxWx3 uint8)."""
@@ -247,6 +289,12 @@ def verify_dataset(root: str | Path, *, progress: bool = False) -> VerifyReport:
         if "sha256" not in entry:
             unchecked.append(entry["file"])
         try:
+            damage = _damage(path, entry)
+            if damage is not None:
+                problems.append(f"{entry['file']}: {damage}")
+                uncounted.add(shard_split)
+                rebuilt += 1
+                continue
             recs = listed.records(entry["file"]) if readable else None
             found, events = _verify_shard(path, entry, recs, m)
         except (OSError, DatasetError) as exc:
@@ -256,7 +304,6 @@ def verify_dataset(root: str | Path, *, progress: bool = False) -> VerifyReport:
             uncounted.add(shard_split)
             continue
         problems += found
-        rebuilt += found == [f"{entry['file']}: {_MISMATCH}"]
         if events is None:
             uncounted.add(shard_split)
         else:
@@ -286,33 +333,60 @@ def verify_dataset(root: str | Path, *, progress: bool = False) -> VerifyReport:
             else []
         ),
         warnings=listed.repeats.warnings(),
-        repair=_repair(m, rebuilt),
+        repair=_repair(m, rebuilt, root),
     )
 
 
-def _repair(m: dict[str, Any], rebuilt: int) -> str:
-    """How to mend ``rebuilt`` missing or damaged shards of the dataset of manifest ``m``: the
-    build that made it rebuilds them and reuses the others, but only under the eventsim version
-    that made it (another version's build has another fingerprint and is refused without
-    --force, which rebuilds every shard)."""
+def _repair(m: dict[str, Any], rebuilt: int, root: Path) -> str:
+    """How to mend ``rebuilt`` missing or damaged shards of the dataset at ``root`` (manifest
+    ``m``): its build, from the recipe copy in its dataset.json and with the limit it was built
+    with, rebuilds them and reuses the others, but only under the eventsim version that made it
+    (another version's build has another fingerprint and is refused without --force, which
+    rebuilds every shard)."""
     if not rebuilt:
         return ""
     shards = f"{rebuilt} missing or damaged {plural(rebuilt, 'shard')}"
     restore = f"restore {plural(rebuilt, 'it', 'them')} from a copy"
+    command = _rebuild_command(root, m)
     versions = m.get("versions")
     was = versions.get("eventsim") if isinstance(versions, dict) else None
     if isinstance(was, str) and was != __version__:
         return (
             f"this dataset was built by eventsim {was}, this is {__version__}, whose build "
-            f"refuses it: install eventsim {was} and rerun the 'eventsim build RECIPE -o DIR' "
-            f"that made it, which rebuilds the {shards} and reuses the sound ones, or rebuild "
-            f"every shard with this version's 'eventsim build RECIPE -o DIR --force' (or "
-            f"{restore})"
+            f"refuses it: install eventsim {was} and rerun the build that made it, from the "
+            f"recipe copy in its dataset.json, '{command}', which rebuilds the {shards} and "
+            f"reuses the sound ones, or rebuild every shard with this version's '{command} "
+            f"--force' (or {restore})"
         )
     return (
-        "rerun the 'eventsim build RECIPE -o DIR' that made this dataset: it rebuilds the "
-        f"{shards} and reuses the sound ones (or {restore})"
+        "rerun the build that made it, from the recipe copy in its dataset.json: "
+        f"'{command}' rebuilds the {shards} and reuses the sound ones (or {restore})"
     )
+
+
+def _rebuild_command(root: Path, m: dict[str, Any]) -> str:
+    """The command that builds the dataset at ``root`` (manifest ``m``) again: its dataset.json
+    as the recipe (the recipe copy with its --set values, read from its recipe file's folder)
+    and the --limit it was built with."""
+    limit = m.get("limit")
+    quoted = shlex.quote(str(root))
+    return f"eventsim build {shlex.quote(str(root / 'dataset.json'))} -o {quoted}" + (
+        f" --limit {limit}" if _is_count(limit) else ""
+    )
+
+
+def _damage(path: Path, entry: dict[str, Any]) -> str | None:
+    """How a shard's bytes differ from those the build wrote, as `check_shard` says it: its
+    size (read without hashing it) or its sha256; None when they do not."""
+    size = path.stat().st_size
+    if _is_count(entry.get("bytes")) and size != entry["bytes"]:
+        return (
+            f"has {size} {plural(size, 'byte')}, the build wrote {entry['bytes']} (the file was "
+            "changed or damaged)"
+        )
+    if "sha256" in entry and file_digest(path)[0] != entry["sha256"]:
+        return _MISMATCH
+    return None
 
 
 def _skipped_problems(path: Path, m: dict[str, Any]) -> list[str]:
@@ -536,9 +610,6 @@ def _verify_shard(
     samples.jsonl cannot be read: the samples are found by the shard's own copy of them), and
     the events its index records per split (None when they are not known)."""
     width, height = m["sensor_size"]
-    digest, size = file_digest(path)
-    if digest != entry.get("sha256", digest) or size != entry["bytes"]:
-        return [f"{entry['file']}: {_MISMATCH}"], None
     problems: list[str] = []
     built = read_shard_records(path)
     events: Counter[str] | None = None

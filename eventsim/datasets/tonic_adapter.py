@@ -66,9 +66,32 @@ else:
 _FEATURE = ("tonic", "tonic", "the tonic dataset adapter")
 
 
+class _Meta(dict):
+    """A target's ``meta``: a dict that says, when asked for an array (numpy, h5py: what
+    ``tonic.DiskCachedDataset`` stores), what to do instead of h5py's "Object dtype dtype('O')
+    has no native HDF5 equivalent". Made once per sample read, as the dict it wraps is."""
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> Any:
+        raise TypeError(
+            "a TonicEventVQA target (a dict of strings, lists and this nested 'meta' dict) has no "
+            "array form, so tonic.DiskCachedDataset (HDF5) and torch's default collate cannot "
+            "store or batch it: give TonicEventVQA target_transform a function that picks what "
+            "the model trains on, e.g. lambda t: t['answer_index'] (see "
+            "help(eventsim.datasets.tonic_adapter))"
+        )
+
+
 class TonicEventVQA(TonicDataset):
     """One split of a built event-VQA dataset as a ``tonic.Dataset``; ``locking`` is
     `EventVQADataset`'s (False opens shards without HDF5 file locks, e.g. on NFS).
+
+    The target is a dict of strings, lists and a nested ``meta`` (with None values): without a
+    ``target_transform`` that picks what the model trains on (``lambda t: t["answer_index"]``),
+    torch's default collate fails on it (``default_collate: batch must contain tensors, ...;
+    found <class 'NoneType'>``, or ``each element in list of batch should be of equal size``)
+    and ``tonic.DiskCachedDataset`` cannot store it (a ``TypeError`` that says so). Nor can
+    torch's default collate batch the events, a structured array (``can't convert np.ndarray
+    of type numpy.void``): make frames of them, or batch with ``tonic.collation.PadTensors()``.
 
     ``help(eventsim.datasets.tonic_adapter)`` says what tonic 1.7's transforms make of these
     samples: frames on a sample's window, samples without events, batching and caching."""
@@ -111,6 +134,7 @@ class TonicEventVQA(TonicDataset):
     def __getitem__(self, index: int) -> tuple[Any, Any]:
         sample = self._data[index]
         events = sample.pop("events")
+        sample["meta"] = _Meta(sample["meta"])
         target: Any = sample
         if self.transform is not None:
             events = self.transform(events)

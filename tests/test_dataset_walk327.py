@@ -1,0 +1,222 @@
+"""A walk through building and loading datasets: verify's repair command (a dataset's
+dataset.json as the recipe), a truncated shard said by its size, a build whose samples all have
+no events, `eventsim info` on a dataset's own files, an unfinished build and the recipe's
+licence, and the shard layout docs/recipes.md gives, read with h5py."""
+
+import json
+import shlex
+import shutil
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from eventsim.cli import main as eventsim_main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(capsys, *argv: object) -> tuple[int, str, str]:
+    rc = eventsim_main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+@pytest.fixture(scope="module")
+def limited(tmp_path_factory, shapes_recipe) -> Path:
+    """A dataset built with --set values and a --limit that leaves samples out: the command
+    that repairs it needs both."""
+    root = tmp_path_factory.mktemp("walk327")
+    recipe = shapes_recipe(root / "r.toml", test=6)
+    out = root / "ds"
+    argv = ["build", recipe, "-o", out, "--limit", 4, "--set", "seed=9", "--no-progress"]
+    argv += ["--set", "description=A small walk dataset", "--set", "license=CC0-1.0"]
+    assert eventsim_main([str(a) for a in argv]) == 0
+    return out
+
+
+def _repair_command(out: str) -> list[str]:
+    last = out.splitlines()[-1]
+    assert last.startswith("  to repair: "), out
+    quoted = last.split("'")[1]
+    argv = shlex.split(quoted)
+    assert argv[:2] == ["eventsim", "build"], quoted
+    return argv[1:]
+
+
+def test_verify_prints_the_command_that_repairs_the_dataset(tmp_path, capsys, limited):
+    """verify said "rerun the 'eventsim build RECIPE -o DIR' that made this dataset", but that
+    command without the build's --set and --limit is refused, and dataset.json could not be
+    given as the recipe."""
+    ds = Path(shutil.copytree(limited, tmp_path / "ds"))
+    before = (ds / "dataset.json").read_bytes()
+    (ds / "shards" / "test-00001.h5").unlink()
+    rc, out, _ = _run(capsys, "verify", ds, "--no-progress")
+    assert rc == 1
+    argv = _repair_command(out)
+    assert argv == ["build", str(ds / "dataset.json"), "-o", str(ds), "--limit", "4"], out
+
+    rc, out, err = _run(capsys, *argv, "--no-progress", "--no-preview")
+    assert rc == 0, err
+    assert "shards: 1 built, 1 reused" in out, out
+    assert _run(capsys, "verify", ds, "--no-progress")[0] == 0
+    # the same build: the manifest it writes is the one it replaces, recipe file included
+    assert (ds / "dataset.json").read_bytes() == before
+
+
+def test_a_dataset_json_recipe_keeps_relative_split_files_and_a_folder_is_pointed_to_it(
+    tmp_path, capsys
+):
+    """The recipe copy's relative split file path starts at its recipe file's folder, not at
+    the dataset's or the current one."""
+    import cv2
+
+    from user_media import textured, write_jsonl
+
+    data = tmp_path / "data"
+    (data / "img").mkdir(parents=True)
+    cv2.imwrite(str(data / "img" / "a.png"), textured(0))
+    write_jsonl(data / "t.jsonl", [{"image": "img/a.png", "question": "Q?", "answer": "a"}] * 3)
+    recipe = data / "image.toml"
+    recipe.write_text(
+        '[dataset]\nname = "w327"\n[source]\nkind = "image"\n[camera]\nwidth = 64\nheight = 48\n'
+        '[events]\nwindow_ms = 20\n[splits]\ntest = "t.jsonl"\n[build]\nshard_size = 2\n'
+    )
+    ds = tmp_path / "ds"
+    assert _run(capsys, "build", recipe, "-o", ds, "--no-progress", "--no-preview")[0] == 0
+    (ds / "shards" / "test-00000.h5").write_bytes(b"damaged")
+    rc, out, _ = _run(capsys, "verify", ds, "--no-progress")
+    assert rc == 1
+    argv = _repair_command(out)
+    assert "--limit" not in argv, out
+    rc, out, err = _run(capsys, *argv, "--no-progress", "--no-preview")
+    assert rc == 0 and "1 built, 1 reused" in out, err
+    assert _run(capsys, "verify", ds, "--no-progress")[0] == 0
+
+    # the folder is not taken for its manifest (a folder named as a built-in recipe would
+    # mean two things), but its error names the manifest
+    rc, _, err = _run(capsys, "build", ds, "-o", tmp_path / "other", "--no-progress")
+    assert rc == 1 and f"'eventsim build {ds / 'dataset.json'} -o DIR'" in err, err
+
+
+def test_verify_says_a_truncated_shard_is_short_as_the_loader_does(tmp_path, limited):
+    """It was "checksum mismatch (file changed or damaged)"; the loader says "has 1000 bytes,
+    the build wrote N"."""
+    from eventsim.datasets import verify_dataset
+
+    ds = Path(shutil.copytree(limited, tmp_path / "ds"))
+    shard = ds / "shards" / "test-00000.h5"
+    wrote = shard.stat().st_size
+    with open(shard, "r+b") as f:
+        f.truncate(1000)
+    report = verify_dataset(ds)
+    assert report.problems == [
+        f"shards/test-00000.h5: has 1000 bytes, the build wrote {wrote} (the file was changed "
+        "or damaged)"
+    ]
+    assert "rebuilds the 1 missing or damaged shard" in report.repair
+
+
+def test_a_build_whose_samples_have_no_events_warns(tmp_path, capsys, shapes_recipe):
+    """Thresholds no brightness change reaches: exit 0 and not a word."""
+    recipe = shapes_recipe(tmp_path / "r.toml", train=2, test=2)
+    sets = [
+        "--set",
+        "simulator.params.pos_threshold=50",
+        "--set",
+        "simulator.params.neg_threshold=50",
+    ]
+    rc, _, err = _run(
+        capsys, "build", recipe, "-o", tmp_path / "ds", *sets, "--no-progress", "--no-preview"
+    )
+    assert rc == 0
+    lines = [ln for ln in err.splitlines() if "warning" in ln]
+    assert len(lines) == 1, err
+    assert "no sample of splits train, test has an event (4 samples" in lines[0], err
+    assert "pos_threshold 50, neg_threshold 50" in lines[0] and "static" in lines[0], err
+    import hdf5plugin  # noqa: F401 (the Blosc filter)
+
+    # docs/recipes.md: "A sample without events has empty columns, stored without chunks or
+    # compression"
+    with h5py.File(tmp_path / "ds" / "shards" / "test-00000.h5", "r") as f:
+        for column in "xytp":
+            d = f["samples/00000/events"][column]
+            assert d.shape == (0,) and d.chunks is None and not d._filters
+    # a build with events says nothing of them
+    rc, _, err = _run(capsys, "build", recipe, "-o", tmp_path / "ok", "--no-progress")
+    assert rc == 0 and "has an event" not in err, err
+
+
+@pytest.mark.parametrize("name", ["samples.jsonl", "errors.jsonl", "preview.png"])
+def test_info_on_a_file_of_a_dataset_names_the_dataset(capsys, limited, name):
+    """samples.jsonl was "cannot tell the format ... from its extension '.jsonl'", errors.jsonl
+    "event file ... is empty"; a shard was already answered with its dataset."""
+    rc, _, err = _run(capsys, "info", limited / name)
+    assert rc == 1
+    assert f"it is a file of the eventsim dataset {str(limited)!r}" in err, err
+    assert f"'eventsim info {limited}'" in err, err
+
+
+def test_info_counts_an_unfinished_builds_shards_and_shows_the_licence(tmp_path, capsys, limited):
+    rc, out, _ = _run(capsys, "info", limited)
+    assert rc == 0
+    assert "  licence: CC0-1.0\n" in out and "  A small walk dataset\n" in out, out
+    summary = json.loads(_run(capsys, "info", limited, "--json")[1])
+    assert summary["license"] == "CC0-1.0" and summary["description"] == "A small walk dataset"
+
+    ds = Path(shutil.copytree(limited, tmp_path / "ds"))
+    # what a stopped build leaves: its state file, the shards it finished, no manifest
+    (ds / "dataset.json").unlink()
+    (ds / ".build-state.json").write_text("{}", encoding="utf-8")
+    for command in ("info", "verify"):
+        rc, _, err = _run(capsys, command, ds)
+        assert rc == 1 and "unfinished build" in err, err
+        assert err.rstrip().endswith("; it has 2 finished shards (in shards/) so far"), err
+
+
+def test_the_shard_layout_the_docs_give_is_what_is_on_disk(tmp_path, limited):
+    """docs/recipes.md did not say that the columns are Blosc-compressed (plain h5py fails
+    with "can't open directory (/usr/local/lib/plugin)" without hdf5plugin), nor how the
+    attributes, /index_json and the sample groups are stored."""
+    text = " ".join((ROOT / "docs" / "recipes.md").read_text(encoding="utf-8").split())
+    for claim in (
+        "`import hdf5plugin`",
+        "can't open directory (/usr/local/lib/plugin)",
+        "`choices`, `meta` and `source` are attributes of JSON text",
+        "`window_us` is an int64 array `[start, end]`",
+        "no `t_offset` to add and no `ms_to_idx` index",
+        '`{"records": [...], "errors": [...]}`',
+        "the event columns with zstd level 5 and bitshuffle, the frame and `/index_json` with "
+        "zstd level 1 and no shuffle",
+        "stored without chunks or compression",
+    ):
+        assert claim in text, claim
+
+    import hdf5plugin  # noqa: F401 (the Blosc filter)
+
+    lines = [json.loads(x) for x in (limited / "samples.jsonl").read_text().splitlines()]
+    second = next(r for r in lines if r["shard"] == "shards/test-00001.h5")
+    assert second["group"] == "samples/00000"  # a position in the shard, not in the split
+    blosc = "32001"
+    with h5py.File(limited / second["shard"], "r") as f:
+        g = f[second["group"]]
+        assert json.loads(g.attrs["choices"]) == second["choices"]
+        assert json.loads(g.attrs["meta"])["seed"] == second["meta"]["seed"]
+        assert isinstance(json.loads(g.attrs["source"]), dict)
+        assert g.attrs["window_us"].dtype == np.int64
+        assert g.attrs["window_us"].tolist() == second["window_us"]
+        assert "t_offset" not in f and "ms_to_idx" not in f and "t_offset" not in g["events"]
+        t = g["events/t"][:]
+        assert t.min() >= second["window_us"][0] and t.max() <= second["window_us"][1]
+        for column in "xytp":
+            d = g["events"][column]
+            assert d.chunks == d.shape and d._filters[blosc][4:] == (
+                5,
+                2,
+                5,
+            )  # level, bitshuffle, zstd
+        for d in (g["frame"], f["index_json"]):
+            assert d.chunks == d.shape and d._filters[blosc][4:] == (1, 0, 5)
+        index = json.loads(f["index_json"][()].tobytes())
+        assert f["index_json"].dtype == np.uint8 and set(index) == {"records", "errors"}
