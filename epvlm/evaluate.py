@@ -1107,6 +1107,13 @@ def evaluate_dataset(
 ) -> dict[str, Any]:
     """Evaluate every (selector, keep) on a dataset split; see the module docstring.
 
+    ``model_dir`` is a checkpoint folder (str or path), not a model in memory: the run loads
+    the model and processor from it (`load_model`) and records which files it used, so save an
+    in-memory model and its processor there first (``save_pretrained``); anything else is
+    refused with `eventsim.errors.ParameterError`. ``device`` defaults to ``"cpu"`` here,
+    while the ``epvlm eval`` CLI defaults to ``auto`` (cuda when available); pass
+    ``device="auto"`` for the same.
+
     ``prompt`` is the prompt format (auto: the checkpoint's chat template when it has one,
     see `epvlm.processing.prompt_format`); generations are scored by
     `epvlm.answers.score_answer`; when at least `UNREADABLE_WARN_SHARE` of a configuration's
@@ -1153,6 +1160,14 @@ def evaluate_dataset(
     from eventsim.datasets.loader import check_shard, dataset_root
     from eventsim.outputs import sigint_deferred
 
+    if not isinstance(model_dir, (str, os.PathLike)):
+        # a model object failed deep in Path() with a bare TypeError naming its class
+        raise ParameterError(
+            f"model_dir=<{type(model_dir).__name__} object>; expected a checkpoint folder (str or "
+            "path): evaluate_dataset loads the model from disk, so save an in-memory model "
+            "and its processor first (model.save_pretrained(folder), "
+            "processor.save_pretrained(folder)) and pass that folder"
+        )
     configs = _configs(selectors, keeps)
     if limit is not None and limit < 1:
         raise ParameterError(f"limit {limit!r} must be >= 1")

@@ -15,8 +15,11 @@ Tested with transformers 5.23 (the ``vlm`` extra pins that range).
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from transformers import GenerationMixin, Qwen2VLForConditionalGeneration, Qwen2VLModel
@@ -54,20 +57,45 @@ class SparsePlan:
     token_masks: list[torch.Tensor]  # per image, bool over its dense LLM tokens
 
 
-def _as_flat_mask(image_keep_mask, device) -> torch.Tensor:
+#: A keep mask as the model takes it: one flat bool tensor over every image's tokens, or one
+#: mask per image (flat, or (rows, cols) on its token grid), tensors or numpy arrays.
+KeepMaskLike = torch.Tensor | np.ndarray | Sequence[torch.Tensor | np.ndarray]
+
+
+def _as_flat_mask(
+    image_keep_mask: KeepMaskLike, grid_thw: torch.Tensor, spatial_merge_size: int
+) -> torch.Tensor:
+    """The batch mask flat on ``grid_thw``'s device; a 2-D mask (one per image, or the whole
+    mask of a one-image batch) must be its image's (rows, cols) token grid."""
+    grids = [
+        (int(h) // spatial_merge_size, int(w) // spatial_merge_size)
+        for _, h, w in grid_thw.tolist()
+    ]
     if isinstance(image_keep_mask, (list, tuple)):
-        image_keep_mask = torch.cat([torch.as_tensor(m).reshape(-1) for m in image_keep_mask])
-    mask = torch.as_tensor(image_keep_mask, device=device)
+        parts = [torch.as_tensor(m) for m in image_keep_mask]
+    else:
+        parts = [torch.as_tensor(image_keep_mask)]
+    # parts and images pair up only when counted alike; else the length check says so
+    for i, part in enumerate(parts if len(parts) == len(grids) else ()):
+        if part.dim() == 2 and tuple(part.shape) != grids[i]:
+            # a (cols, rows) mask has the right size and was flattened in the wrong order
+            which = "image_keep_mask" if len(parts) == 1 else f"image_keep_mask[{i}]"
+            raise KeepMaskError(
+                f"{which} has shape {tuple(part.shape)} but image {i}'s token grid is "
+                f"{grids[i]} (rows, cols); expected a mask of shape {grids[i]} or a flat one"
+            )
+    flat = parts[0].reshape(-1) if len(parts) == 1 else torch.cat([m.reshape(-1) for m in parts])
+    mask = flat.to(grid_thw.device)
     if mask.dtype != torch.bool:
         raise KeepMaskError(f"image_keep_mask must be a bool tensor, got dtype {mask.dtype}")
-    return mask.reshape(-1)
+    return mask
 
 
 def split_keep_mask(
-    image_keep_mask, grid_thw: torch.Tensor, spatial_merge_size: int
+    image_keep_mask: KeepMaskLike, grid_thw: torch.Tensor, spatial_merge_size: int
 ) -> list[torch.Tensor]:
     """Split the flat batch mask into one mask per image, checking its length and content."""
-    mask = _as_flat_mask(image_keep_mask, grid_thw.device)
+    mask = _as_flat_mask(image_keep_mask, grid_thw, spatial_merge_size)
     counts = (grid_thw.prod(-1) // spatial_merge_size**2).tolist()
     if mask.numel() != sum(counts):
         raise KeepMaskError(
@@ -82,7 +110,9 @@ def split_keep_mask(
     return parts
 
 
-def sparse_plan(image_keep_mask, grid_thw: torch.Tensor, spatial_merge_size: int) -> SparsePlan:
+def sparse_plan(
+    image_keep_mask: KeepMaskLike, grid_thw: torch.Tensor, spatial_merge_size: int
+) -> SparsePlan:
     """Rows, original rotary positions and attention segments of the kept patch groups.
 
     The processor orders pixel rows by merge group (rows ``u*g .. u*g+u-1`` form LLM token
@@ -109,13 +139,13 @@ def sparse_plan(image_keep_mask, grid_thw: torch.Tensor, spatial_merge_size: int
 
 
 def sparse_rope_index(
-    model,
+    model: Any,
     input_ids: torch.LongTensor,
     mm_token_type_ids: torch.IntTensor,
     image_grid_thw: torch.LongTensor,
     video_grid_thw: torch.LongTensor | None,
     attention_mask: torch.Tensor | None,
-    image_keep_mask,
+    image_keep_mask: KeepMaskLike,
     video_time_intervals: list[float] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Dense M-RoPE ids restricted to the kept image tokens (Qwen2-VL and Qwen2.5-VL).
@@ -177,22 +207,27 @@ def sparse_rope_index(
 
 
 def prepare_sparse_inputs(
-    model,
+    model: Any,
     *,
-    input_ids,
-    attention_mask,
-    position_ids,
-    past_key_values,
-    pixel_values,
-    pixel_values_videos,
-    image_grid_thw,
-    video_grid_thw,
-    mm_token_type_ids,
-    mm_encoder_outputs,
-    image_keep_mask,
-    rope_kwargs: dict,
-    kwargs: dict,
-):
+    input_ids: torch.Tensor | None,
+    attention_mask: torch.Tensor | None,
+    position_ids: torch.LongTensor | None,
+    past_key_values: Cache | None,
+    pixel_values: torch.Tensor | None,
+    pixel_values_videos: torch.Tensor | None,
+    image_grid_thw: torch.LongTensor | None,
+    video_grid_thw: torch.LongTensor | None,
+    mm_token_type_ids: torch.IntTensor | None,
+    mm_encoder_outputs: dict[str, Any] | None,
+    image_keep_mask: KeepMaskLike | None,
+    rope_kwargs: dict[str, Any],
+    kwargs: dict[str, Any],
+) -> tuple[
+    dict[str, Any] | None,
+    torch.Tensor | None,
+    torch.Tensor | None,
+    torch.LongTensor | None,
+]:
     """Sparse image features and kept-token M-RoPE ids for a base model's ``forward``.
 
     Returns ``(mm_encoder_outputs, pixel_values, pixel_values_videos, position_ids)`` for the

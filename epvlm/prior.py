@@ -39,14 +39,20 @@ import math
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import numpy as np
 
 from epvlm.errors import EventsOutsideImageError, KeepMaskError
 from eventsim._text import plural
-from eventsim.errors import InvalidEventsError, ParameterError, require
-from eventsim.events import EVENT_DTYPE, check_sensor_size, slice_time
+from eventsim.errors import ArgumentValueError, InvalidEventsError, ParameterError, require
+from eventsim.events import (
+    EVENT_DTYPE,
+    StreamProblem,
+    StreamProblemError,
+    check_sensor_size,
+    slice_time,
+)
 
 # the option types of token selection; their choice tuples derive from them (as eventsim.options)
 Selector = Literal["event", "edges", "random", "downsample", "center", "dense"]
@@ -67,6 +73,7 @@ __all__ = [
     "Selection",
     "Selector",
     "block_scores",
+    "check_image",
     "check_keep",
     "edge_block_scores",
     "edge_map",
@@ -84,8 +91,9 @@ __all__ = [
 
 def check_keep(keep: float) -> float:
     """Validate a keep fraction: a number in (0, 1]."""
-    if isinstance(keep, (bool, np.bool_)):
-        # float(True) is 1.0: a flag passed by mistake kept every token
+    if isinstance(keep, (bool, np.bool_, str, bytes)):
+        # float(True) is 1.0: a flag passed by mistake kept every token; float("0.5") took a
+        # string read from a file or command line as if it were the number
         raise ParameterError(f"keep fraction {keep!r} is not a number in (0, 1]")
     try:
         value = float(keep)
@@ -110,6 +118,34 @@ def keep_budget(n_tokens: int, keep: float) -> int:
     return max(1, min(n, math.floor(keep * n + 0.5)))
 
 
+def _whole(value: object) -> int | None:
+    """``value`` as an int if it is a whole number (not a bool), else None."""
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    try:
+        return operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        return None
+
+
+def check_image(image: Any, *, grey: bool = True) -> np.ndarray:
+    """``image`` as an array, refused (`ParameterError`) unless it is an HxWx3 RGB (or, with
+    ``grey``, HxW grey) uint8 array; a channels-first 3xHxW array is named as such."""
+    arr = np.asarray(image)
+    shapes = "an HxWx3 RGB or HxW grey" if grey else "an HxWx3"
+    ok_shape = (arr.ndim == 2 and grey) or (arr.ndim == 3 and arr.shape[2] == 3)
+    if arr.dtype != np.uint8 or not ok_shape:
+        hint = ""
+        if arr.ndim == 3 and arr.shape[0] == 3 and arr.shape[2] != 3:
+            hint = (
+                "; it looks channels-first (3xHxW): pass it channels-last, image.transpose(1, 2, 0)"
+            )
+        raise ParameterError(
+            f"image must be {shapes} uint8 array, got shape {arr.shape} dtype {arr.dtype}{hint}"
+        )
+    return arr
+
+
 def event_map(
     events: np.ndarray,
     sensor_size: tuple[int, int],
@@ -121,8 +157,10 @@ def event_map(
     """Accumulate events into a float32 map of shape ``out_hw`` (default: the sensor's (H, W)).
 
     ``mode="count"`` counts events per pixel; ``"signed"`` adds +1 for ON and -1 for OFF events
-    (opposite polarities at one pixel cancel). ``window_us=(t0, t1)`` keeps ``t0 <= t < t1``
-    (needs time-sorted events). ``out_hw=(H', W')`` resamples the sensor's map onto another
+    (opposite polarities at one pixel cancel). ``events`` are an `EVENT_DTYPE` array with
+    ``p`` in {0, 1} (else `InvalidEventsError`). ``window_us=(t0, t1)`` keeps
+    ``t0 <= t < t1`` (absolute microseconds); it needs events sorted by ``t`` and refuses
+    others (`eventsim.events.StreamProblemError`, naming the first step down). ``out_hw=(H', W')`` resamples the sensor's map onto another
     pixel grid (the processed image, which the sensor's field of view is stretched over as
     the processor stretches the image) by area: each sensor pixel's value is shared among the
     output pixels it overlaps in proportion to the overlap, so the mass is kept and a sum over
@@ -151,11 +189,7 @@ def _sensor_map(
         raise ParameterError(
             f"event map mode {mode!r} is unknown; expected one of {EVENT_MAP_MODES}"
         )
-    events = np.asarray(events)
-    if events.dtype != EVENT_DTYPE:
-        raise InvalidEventsError(f"events have dtype {events.dtype}; expected EVENT_DTYPE")
-    if window_us is not None:
-        events = slice_time(events, window_us[0], window_us[1])
+    events = _events_in_window(events, window_us)
     if events.size == 0:
         return np.zeros((height, width), dtype=np.int64)
     x = events["x"].astype(np.int64)
@@ -172,6 +206,44 @@ def _sensor_map(
     weights = None if mode == "count" else np.where(events["p"] > 0, 1.0, -1.0)
     flat = np.bincount(y * width + x, weights=weights, minlength=width * height)
     return np.rint(flat).astype(np.int64).reshape(height, width)
+
+
+# a time window is found by binary search: unsorted events gave another window's events, or
+# none (and the event selector's "no events" fallback), without a word
+_UNSORTED_WORDS = (
+    "events are not sorted by time: t[{index}] = {value} us after t[{other_index}] = "
+    "{other_value} us; window_us selects events by binary search over t, which needs them "
+    "sorted: sort them first, events[np.argsort(events['t'], kind='stable')]"
+)
+
+
+def _events_in_window(
+    events: np.ndarray, window_us: tuple[int | None, int | None] | None
+) -> np.ndarray:
+    """The events with ``t0 <= t < t1`` of ``window_us`` (all without one), after checking
+    their dtype, polarity and, with a window, their time order: `InvalidEventsError`
+    (`StreamProblemError`) naming the first event that breaks them. O(n), as the bincount
+    that follows."""
+    events = np.asarray(events)
+    if events.dtype != EVENT_DTYPE:
+        raise InvalidEventsError(f"events have dtype {events.dtype}; expected EVENT_DTYPE")
+    if events.ndim != 1:
+        raise InvalidEventsError(f"events have shape {events.shape}; expected a 1-D array")
+    p = events["p"]
+    # any other value was silently an ON event (an OFF one for -1 in signed mode)
+    bad = np.flatnonzero((p != 0) & (p != 1))
+    if bad.size:
+        i = int(bad[0])
+        raise StreamProblemError(StreamProblem("polarity", "p", i, int(p[i])))
+    if window_us is None:
+        return events
+    t = events["t"]
+    down = np.flatnonzero(t[1:] < t[:-1])
+    if down.size:
+        i = int(down[0]) + 1
+        problem = StreamProblem("unsorted", "t", i, int(t[i]), i - 1, int(t[i - 1]))
+        raise StreamProblemError(problem, words=_UNSORTED_WORDS)
+    return slice_time(events, window_us[0], window_us[1])
 
 
 def _overlaps(n_in: int, n_cells: int, cell: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -292,12 +364,7 @@ def edge_map(image: np.ndarray, out_hw: tuple[int, int] | None = None) -> np.nda
     float32 Sobel gave results differing in the last bits between calls on the same pixels
     (OpenCV 5.0 here, also with one thread), which would break exact ties between
     mirror-image blocks, and ties decide `keep_mask_topk`'s order."""
-    arr = np.asarray(image)
-    if arr.dtype != np.uint8 or not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] == 3)):
-        raise ParameterError(
-            f"image must be an HxWx3 RGB or HxW grey uint8 array, got shape {arr.shape} "
-            f"dtype {arr.dtype}"
-        )
+    arr = check_image(image)
     if out_hw is not None:
         out_h, out_w = _check_hw("out_hw", out_hw)
         if (out_h, out_w) != arr.shape[:2]:
@@ -336,10 +403,28 @@ def _center_distance(shape: tuple[int, int]) -> np.ndarray:
     return np.hypot(r[:, None], c[None, :])
 
 
+def _check_scores(scores: np.ndarray) -> np.ndarray:
+    """Block scores as float64, refused unless they are finite numbers: a NaN ranked as the
+    top score in `keep_mask_topk` and made `keep_mask_quantile` keep nothing, silently."""
+    arr = np.asarray(scores)
+    if arr.dtype.kind not in "biuf":
+        raise ParameterError(f"block scores have dtype {arr.dtype}; expected numbers")
+    arr = arr.astype(np.float64, copy=False)
+    bad = np.flatnonzero(~np.isfinite(arr))
+    if bad.size:
+        i = int(bad[0])
+        where = tuple(int(v) for v in np.unravel_index(i, arr.shape))
+        raise ParameterError(
+            f"block scores hold {arr.flat[i]} at {where} ({bad.size} of {arr.size} not "
+            "finite); expected finite numbers"
+        )
+    return arr
+
+
 def keep_mask_quantile(scores: np.ndarray, keep: float) -> np.ndarray:
     """The paper's rule: keep blocks with score >= the (1 - keep) quantile (ties all kept)."""
     keep = check_keep(keep)
-    scores = np.asarray(scores, dtype=np.float64)
+    scores = _check_scores(scores)
     threshold = np.quantile(scores, 1.0 - keep)
     return scores >= threshold
 
@@ -349,14 +434,13 @@ def keep_mask_topk(
 ) -> np.ndarray:
     """Exactly ``k`` blocks (or ``keep_budget(n, keep)``): highest score first, ties broken by
     distance to the centre, then by raster index."""
-    scores = np.asarray(scores, dtype=np.float64)
+    scores = _check_scores(scores)
     n = scores.size
     if k is None:
         if keep is None:
             raise ParameterError("keep_mask_topk needs keep or k")
         k = keep_budget(n, keep)
-    if not 1 <= k <= n:
-        raise KeepMaskError(f"top-k budget k={k} is outside 1..{n} for {n} blocks")
+    k = _check_budget("top-k budget k", k, n)
     order = np.lexsort((np.arange(n), _center_distance(scores.shape).ravel(), -scores.ravel()))
     mask = np.zeros(n, dtype=bool)
     mask[order[:k]] = True
@@ -377,13 +461,32 @@ def keep_mask_random(
 ) -> np.ndarray:
     """``k`` (default ``keep_budget``) blocks drawn uniformly without replacement (seeded)."""
     n = int(np.prod(shape))
-    k = keep_budget(n, keep) if k is None else k
-    if not 1 <= k <= n:
-        raise KeepMaskError(f"random budget k={k} is outside 1..{n} for {n} blocks")
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    k = keep_budget(n, keep) if k is None else _check_budget("random budget k", k, n)
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(_seed(seed))
     mask = np.zeros(n, dtype=bool)
     mask[rng.choice(n, size=k, replace=False)] = True
     return mask.reshape(shape)
+
+
+def _check_budget(name: str, k: object, n: int) -> int:
+    """A token budget ``k``, a whole number in 1..n, or `KeepMaskError` naming it (``name``)."""
+    whole = _whole(k)
+    if whole is None:
+        raise KeepMaskError(f"{name}={k!r} is not a whole number; expected 1..{n} for {n} blocks")
+    if not 1 <= whole <= n:
+        raise KeepMaskError(f"{name}={whole} is outside 1..{n} for {n} blocks")
+    return whole
+
+
+def _seed(seed: object) -> int:
+    """A seed for numpy's generator: a whole number >= 0 (numpy's own refusal of -1 or 2.5
+    was a bare ValueError or TypeError)."""
+    whole = _whole(seed)
+    if whole is None or whole < 0:
+        raise ArgumentValueError(
+            "seed", seed, " is not a whole number >= 0 or a numpy.random.Generator"
+        )
+    return whole
 
 
 @dataclass(frozen=True)
@@ -392,7 +495,16 @@ class Selection:
 
     ``image`` is what enters the processor (resized for ``downsample``); ``mask`` has one
     entry per LLM token of ``image`` on its (rows, cols) token grid; ``total_tokens`` counts
-    the tokens of the dense original image (the cost reference).
+    the tokens of the dense original image (the cost reference); `kept_tokens` counts the
+    kept entries of ``mask``, the image tokens the model is fed.
+
+    ``scores`` (``event`` and ``edges`` only, else None) are the block scores the keep rule
+    ranked, float64 on the (rows, cols) grid: for ``event`` the L1 event mass per block (events,
+    or ``|ON - OFF|`` per sensor pixel under ``mode="signed"``, each sensor pixel counted by
+    the share of it inside the block, `event_block_scores`); for ``edges`` the mean Sobel
+    gradient magnitude of the luma inside the block (`edge_block_scores`). ``fallback`` is
+    ``"center"`` when ``event`` found no event mass and kept the central blocks instead,
+    ``fallback_reason`` why, in words.
     """
 
     selector: Selector
@@ -407,6 +519,7 @@ class Selection:
 
     @property
     def kept_tokens(self) -> int:
+        """The image tokens kept (``mask.sum()``): what the model is fed of this image."""
         return int(self.mask.sum())
 
 
@@ -467,9 +580,15 @@ def select_blocks(
 ) -> Selection:
     """Choose the image tokens to keep.
 
-    ``grid`` is the (rows, cols) LLM token grid the processor makes of ``image``
-    (`epvlm.processing.grid_for_size`). ``events`` (needed by ``event``) are in the pixel grid
-    of ``sensor_size`` (default: the image's own (W, H)); ``edges`` ignores them. ``rule``
+    ``image`` is the RGB frame as the processor will get it: an HxWx3 (or HxW grey) uint8
+    array, channels last (`check_image`). ``grid`` is the (rows, cols) LLM token grid the
+    processor makes of ``image`` (`epvlm.processing.grid_for_size`). ``events`` (needed by
+    ``event``) are an `eventsim.events.EVENT_DTYPE` array (``p`` in {0, 1}) in the pixel grid
+    of ``sensor_size`` (default: the image's own (W, H)); ``edges`` ignores them.
+    ``window_us=(t0, t1)`` takes the events with ``t0 <= t < t1``, absolute microseconds on
+    the events' own clock (half-open; either bound None for open), and needs the events sorted
+    by ``t``: unsorted ones are refused, not sorted here (`epvlm.evaluate.event_window` gives
+    the window aligned with a dataset sample's frame). ``rule``
     picks the keep rule of ``event`` and ``edges``: ``topk`` (exact budget, comparable with
     the baselines) or ``quantile`` (the paper's). ``min_tokens`` is the smallest token grid
     the processor keeps as it is (`epvlm.processing.min_image_tokens`: its ``min_pixels``);
@@ -482,6 +601,14 @@ def select_blocks(
     `edge_block_scores`): they do not depend on ``keep`` or ``rule``, so an evaluation of
     several keeps computes them once per sample; the selection is the one they would give
     made here. Other selectors ignore them.
+
+    Raises `eventsim.errors.ParameterError` for an unknown selector, rule or mode, a keep
+    outside (0, 1], an image that is not HxWx3 / HxW uint8, a grid the processor cannot make
+    of it, or scores of another shape or not finite; its subclass `epvlm.errors.KeepMaskError`
+    for a budget that is not a whole number in 1..tokens; `eventsim.errors.InvalidEventsError` for
+    events of another dtype, a polarity other than 0 or 1, or, with a window, events not
+    sorted by time (`eventsim.events.StreamProblemError`, naming the first step down);
+    `epvlm.errors.EventsOutsideImageError` for events outside ``sensor_size``.
     """
     if selector not in SELECTORS:
         raise ParameterError(f"selector {selector!r} is unknown; expected one of {SELECTORS}")
@@ -489,11 +616,11 @@ def select_blocks(
         raise ParameterError(f"keep rule {rule!r} is unknown; expected one of {KEEP_RULES}")
     keep = check_keep(keep)
     rows, cols = _check_hw("token grid", grid)
-    _check_grid_fits(np.asarray(image), rows, cols)
+    _check_grid_fits(check_image(image), rows, cols)
     total = rows * cols
     if selector == "dense":
         return Selection("dense", keep, image, np.ones((rows, cols), bool), total)
-    budget = keep_budget(total, keep) if budget is None else operator.index(budget)
+    budget = keep_budget(total, keep) if budget is None else _check_budget("budget", budget, total)
     if selector == "random":
         mask = keep_mask_random((rows, cols), keep, seed, k=budget)
         return Selection("random", keep, image, mask, total)
@@ -521,19 +648,28 @@ def select_blocks(
         return Selection("edges", keep, image, _keep_mask(scores, keep, rule), total, scores)
     if events is None:
         raise ParameterError("the event selector needs events (got None)")
-    # refuses a reversed window also when the scores were made beforehand
-    in_window = events if window_us is None else slice_time(events, *window_us)
+    # refuses a reversed window, unsorted events or a bad polarity also when the scores were
+    # made beforehand
+    in_window = _events_in_window(events, window_us)
     if scores is None:
         height, width = np.asarray(image).shape[:2]
-        scores = event_block_scores(
-            events,
-            sensor_size or (width, height),
-            (rows, cols),
-            window_us=window_us,
-            mode=mode,
-            patch_size=patch_size,
-            merge_size=merge_size,
-        )
+        try:
+            scores = event_block_scores(
+                in_window,
+                sensor_size or (width, height),
+                (rows, cols),
+                mode=mode,
+                patch_size=patch_size,
+                merge_size=merge_size,
+            )
+        except EventsOutsideImageError as exc:
+            if sensor_size is not None:
+                raise
+            # the usual cause: events of a camera with another resolution than the frame's
+            raise EventsOutsideImageError(
+                f"{exc}; no sensor_size was given, so the image's own {width}x{height} was "
+                "taken: pass sensor_size=(W, H) of the camera the events come from"
+            ) from None
     if not scores.any():
         reason = (
             f"the signed event mass is zero everywhere ({len(in_window)} ON and OFF events "

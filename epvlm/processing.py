@@ -30,7 +30,49 @@ from transformers import Qwen2VLProcessor
 from epvlm._constants import PROMPT_FORMATS
 from epvlm.errors import KeepMaskError, ModelDirError
 from epvlm.loading import check_checkpoint_folder, check_model_dir
+from epvlm.prior import check_image
 from eventsim.errors import ParameterError
+
+__all__ = [
+    "CHAT_PROMPT_WORDS",
+    "CONFIG_TOKEN_FIELDS",
+    "DEFAULT_MAX_PIXELS",
+    "DEFAULT_MIN_PIXELS",
+    "DEFAULT_SYSTEM_PROMPT",
+    "IMAGE_TOKEN",
+    "IM_END",
+    "IM_START",
+    "MAX_ASPECT_RATIO",
+    "PAD_TOKEN",
+    "PROCESSOR_JSON_FILES",
+    "PROMPT_WORDS",
+    "QWEN2VL_SPECIAL_TOKENS",
+    "QWEN_STYLE_CHAT_TEMPLATE",
+    "TOKENIZER_FILES",
+    "UNK_TOKEN",
+    "VISION_END",
+    "VISION_START",
+    "EPQwen2VLProcessor",
+    "answer_text",
+    "build_chat_prompt",
+    "build_offline_processor",
+    "build_offline_tokenizer",
+    "build_prompt",
+    "chat_template_of",
+    "check_image_size",
+    "check_token_ids",
+    "decode_answers",
+    "encode_batch",
+    "grid_for_size",
+    "load_processor",
+    "min_image_tokens",
+    "normalize_answer",
+    "prompt_format",
+    "question_text",
+    "tokens_per_image",
+    "vocab_from_texts",
+    "words_of",
+]
 
 # Qwen2-VL's added tokens in the order of their ids (151643 ... 151656 in the real vocabulary).
 QWEN2VL_SPECIAL_TOKENS: tuple[str, ...] = (
@@ -488,6 +530,7 @@ def build_prompt(question: str, choices: Sequence[str], n_image_tokens: int) -> 
     """
     if n_image_tokens < 1:
         raise KeepMaskError(f"an image needs at least one kept token, got {n_image_tokens}")
+    choices = _options(choices)
     options = f"\nOptions: {', '.join(choices)}" if choices else ""
     return (
         f"{IM_START}user\n{question}{options}\n"
@@ -528,6 +571,7 @@ def question_text(question: str, choices: Sequence[str]) -> str:
     RealWorldQA's do, is used as it stands)."""
     from epvlm.answers import MC_INSTRUCTION, format_options
 
+    choices = _options(choices)
     if not choices:
         return question
     return f"{question}\n{format_options(choices)}\n{MC_INSTRUCTION}"
@@ -569,25 +613,41 @@ def build_chat_prompt(
     return text.replace(IMAGE_TOKEN, IMAGE_TOKEN * n_image_tokens)
 
 
+def _options(choices: Sequence[str], index: int | None = None) -> list[str]:
+    """A sample's choices as a list of options; a single string is refused (it was taken as
+    one option per character: "red,green" asked r, e, d, ...)."""
+    if isinstance(choices, (str, bytes)):
+        which = "choices" if index is None else f"choices {index}"
+        raise ParameterError(
+            f"{which} {choices!r} is one string; expected a list of options, e.g. "
+            f"{[c.strip() for c in str(choices).split(',')]!r} (an empty list for none)"
+        )
+    return list(choices)
+
+
 def answer_text(answer: str) -> str:
     """The target the model is trained to generate after the prompt."""
     return f"{answer}{IM_END}"
 
 
 def _as_rgb(image: Any) -> np.ndarray:
-    arr = np.asarray(image)
-    if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype != np.uint8:
-        raise ParameterError(
-            f"image must be an HxWx3 uint8 RGB array, got shape {arr.shape} dtype {arr.dtype}"
-        )
+    arr = check_image(image, grey=False)
     check_image_size(arr.shape[0], arr.shape[1])
     return arr
 
 
-def _check_mask(mask: Any, n_tokens: int, index: int) -> np.ndarray:
+def _check_mask(mask: Any, grid: tuple[int, int], index: int) -> np.ndarray:
+    """Keep mask ``index`` flat, checked against its image's (rows, cols) token ``grid``."""
     arr = np.asarray(mask)
     if arr.dtype != np.bool_:
         raise KeepMaskError(f"keep mask {index} must be boolean, got dtype {arr.dtype}")
+    if arr.ndim == 2 and arr.shape != grid:
+        # a (cols, rows) mask has the right size and was flattened in the wrong order
+        raise KeepMaskError(
+            f"keep mask {index} has shape {arr.shape} but image {index}'s token grid is "
+            f"{grid} (rows, cols); expected a mask of shape {grid} or a flat one"
+        )
+    n_tokens = grid[0] * grid[1]
     arr = arr.reshape(-1)
     if arr.size != n_tokens:
         raise KeepMaskError(
@@ -635,6 +695,7 @@ def encode_batch(
     empty = [i for i, q in enumerate(questions) if not str(q).strip()]
     if empty:
         raise ParameterError(f"question {empty[0]} is empty; every sample needs a question")
+    options = [_options(c, i) for i, c in enumerate(choices)]
     fmt = prompt_format(proc, prompt)
     rgb = [_as_rgb(im) for im in images]
     with warnings.catch_warnings():
@@ -645,13 +706,16 @@ def encode_batch(
         )
     grid_thw = vision["image_grid_thw"]
     merge = proc.image_processor.merge_size
-    n_tokens = (grid_thw.prod(-1) // (merge * merge)).tolist()
+    # images have one temporal patch: the token grid is (h, w) over merge
+    grids = [(int(h) // merge, int(w) // merge) for _, h, w in grid_thw.tolist()]
 
     masks: list[np.ndarray] = []
     for i in range(n):
         mask = None if keep_masks is None else keep_masks[i]
         masks.append(
-            np.ones(n_tokens[i], dtype=bool) if mask is None else _check_mask(mask, n_tokens[i], i)
+            np.ones(grids[i][0] * grids[i][1], dtype=bool)
+            if mask is None
+            else _check_mask(mask, grids[i], i)
         )
 
     tok = proc.tokenizer
@@ -661,11 +725,9 @@ def encode_batch(
     for i in range(n):
         n_kept = int(masks[i].sum())
         text = (
-            build_chat_prompt(
-                proc, questions[i], list(choices[i]), n_kept, system_prompt=system_prompt
-            )
+            build_chat_prompt(proc, questions[i], options[i], n_kept, system_prompt=system_prompt)
             if fmt == "chat"
-            else build_prompt(questions[i], list(choices[i]), n_kept)
+            else build_prompt(questions[i], options[i], n_kept)
         )
         ids = tok(text, add_special_tokens=False)["input_ids"]
         labels = [-100] * len(ids)
