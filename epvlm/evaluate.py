@@ -977,10 +977,7 @@ def _run_settings(
         **settings,
         "dtype": dtype,
         "device": str(dev),
-        # Python's too, as results.json's rows record it: a resume under another Python (another
-        # environment, whose numpy and other libraries may differ) would record one for answers
-        # made under two
-        "versions": run_versions(),
+        "versions": _resume_versions(),
     }
 
 
@@ -1011,6 +1008,15 @@ def run_versions() -> dict[str, str]:
         "transformers": version("transformers"),
         "python": platform.python_version(),
     }
+
+
+def _resume_versions() -> dict[str, str]:
+    """`run_versions` as a resume must match them, Python's as major.minor: another minor
+    version is another environment (its own site-packages, whose numpy and other libraries
+    may differ), refused as another torch is; a patch release (3.11.7 to 3.11.8) keeps the
+    environment and changes no answer, and refusing it would throw away hours of answers."""
+    versions = run_versions()
+    return {**versions, "python": ".".join(versions["python"].split(".")[:2])}
 
 
 StepKey = tuple[int, str, float]

@@ -462,6 +462,13 @@ def _window_counts(
     token_grids: Sequence[tuple[int, int]] | None,
 ) -> list[list[int]]:
     if windows is not None:
+        bare = [w for w in windows if isinstance(w, (str, bytes)) or not isinstance(w, Iterable)]
+        if bare:
+            # a bare count would be read as one window holding all of the image's kept tokens
+            raise ParameterError(
+                f"windows entry {shown_value(bare[0])} is not one image's kept tokens per window "
+                "(a list of counts, `window_token_counts` of its mask)"
+            )
         given = [_counts(w, "windows") for w in windows]
         if len(given) != len(kept) or any(sum(w) != k for w, k in zip(given, kept)):
             raise ParameterError(
@@ -474,7 +481,14 @@ def _window_counts(
             raise ParameterError(f"{len(token_grids)} token grids for {len(kept)} images")
         out = []
         for grid, k in zip(token_grids, kept):
-            rows, cols = _counts(grid, "token_grids")
+            sides = _counts(grid, "token_grids")
+            if len(sides) != 2:
+                # one number, or three, failed unpacking with a bare ValueError
+                raise ParameterError(
+                    f"token_grids entry {shown_value(grid)} is not one image's (rows, cols) of "
+                    "LLM tokens"
+                )
+            rows, cols = sides
             if k > rows * cols:
                 raise ParameterError(f"{k} kept tokens exceed the {rows}x{cols} grid")
             out.append(_spread(k, window_token_counts(d, rows, cols)))

@@ -928,8 +928,9 @@ def _pyplot(what: str):
     return plt
 
 
-# what matplotlib's Agg canvas writes; the format is the suffix's, so a name without one (or
-# with another) is refused before the figure is drawn, not saved under another name or failed on
+# the formats eventsim plot writes too (eventsim.render.summary); matplotlib takes the format
+# from the suffix, so a name without one (saved as name.png) or with another is refused before
+# the figure is drawn
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")
 
 
@@ -1278,11 +1279,14 @@ def plot_accuracy_vs_flops_by(
     values = list(values) if values is not None else present
     missing = [v for v in values if v not in present]
     if not values or missing:
-        raise ParameterError(
-            f"no answer has {group} "
-            + (", ".join(map(repr, missing)) if missing else "set")
-            + f"; the rows' values are: {', '.join(present) or 'none'}"
+        said = (
+            f"no answer has {group} {', '.join(map(repr, missing))}"
+            if missing
+            else f"no answer has {group} set"
+            if not present
+            else "values is empty; it names the panels"
         )
+        raise ParameterError(f"{said}; the rows' values are: {', '.join(present) or 'none'}")
     plt = _pyplot("the accuracy-vs-FLOPs plot")
     fig, axes = plt.subplots(
         1, max(1, len(values)), figsize=(5 * max(1, len(values)) + 1.2, 4.2), dpi=110,
@@ -1548,9 +1552,17 @@ def partial_state_difference(
         if isinstance(old.get(key), dict) and isinstance(new.get(key), dict):
             for sub in [*new[key], *(k for k in old[key] if k not in new[key])]:
                 if old[key].get(sub) != new[key].get(sub):
-                    return f"{key} {sub!r} was {old[key].get(sub)!r}, now {new[key].get(sub)!r}"
-        return f"{key} was {old.get(key)!r}, now {new.get(key)!r}"
+                    return f"{key} {sub!r} {_was_now(old[key], new[key], sub)}"
+        return f"{key} {_was_now(old, new, key)}"
     return None
+
+
+def _was_now(old: Mapping[str, Any], new: Mapping[str, Any], key: str) -> str:
+    """``"was 16, now 8"`` for ``key``; a value one side lacks (a state written by a version
+    that did not record it) is "not recorded", not None, which a setting may be."""
+    was = repr(old[key]) if key in old else "not recorded"
+    now = repr(new[key]) if key in new else "not recorded"
+    return f"was {was}, now {now}"
 
 
 def read_partial_answers(out_dir: str | Path) -> list[dict[str, Any]]:
@@ -1856,8 +1868,11 @@ def load_results(path: str | Path) -> list[dict[str, Any]]:
         ) from None
     except OSError as exc:
         raise ResultsFileError(f"cannot read {str(file)!r}: {exc.strerror or exc}") from None
-    if not isinstance(data, list) or not all(
-        isinstance(r, dict) and "selector" in r and "keep" in r for r in data
+    # an empty list too: epvlm eval writes a row per configuration, and a table of none is blank
+    if (
+        not isinstance(data, list)
+        or not data
+        or not all(isinstance(r, dict) and "selector" in r and "keep" in r for r in data)
     ):
         raise ResultsFileError(
             f"{str(file)!r} holds no evaluation rows; expected a JSON list of objects with "

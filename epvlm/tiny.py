@@ -31,7 +31,9 @@ class HasTokenizer(Protocol):
     """What `tiny_config` reads of a processor: its ``tokenizer`` (a transformers processor,
     `epvlm.processing.build_offline_processor`'s, or anything holding one)."""
 
-    tokenizer: Any
+    # read only: as a plain attribute, a processor whose tokenizer is a property did not match
+    @property
+    def tokenizer(self) -> Any: ...
 
 
 def mrope_section(head_dim: int) -> list[int]:

@@ -2,10 +2,13 @@
 scanned from each "A:" to its line's end, so an echo of thousands of "A:" labels on one line
 took time quadratic in its length (1.7 s at 20,000 characters). The work is counted, not timed:
 every regex call of the reader is given the stretch of text it may read, and their sum must
-stay a few times the text's length."""
+stay a few times the text's length. That count cannot see what one call reads more than once
+(the old reading was one call, over the text once), so no pattern of the reader may hold a
+lookahead of unbounded length either: the scan that made the old one quadratic."""
 
 from __future__ import annotations
 
+import importlib
 import random
 import re
 from typing import Any
@@ -62,6 +65,53 @@ def _count_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     for name in patterns:
         monkeypatch.setattr(answers, name, _Counting(getattr(answers, name), reads))
     return reads
+
+
+# the regex parser: re._parser from Python 3.11, sre_parse before
+_PARSER: Any = importlib.import_module("re._parser" if hasattr(re, "_parser") else "sre_parse")
+
+
+def _scans_ahead(pattern: str) -> bool:
+    """Whether ``pattern`` holds a lookahead with an unbounded repeat (``(?=[^\\n]*x)``): one
+    that may read to the text's end from each place it is tried."""
+
+    def unbounded(items: Any) -> bool:
+        for op, av in items:
+            if op in (_PARSER.MAX_REPEAT, _PARSER.MIN_REPEAT) and av[1] == _PARSER.MAXREPEAT:
+                return True
+            if any(unbounded(sub) for sub in _children(av)):
+                return True
+        return False
+
+    def ahead(items: Any) -> bool:
+        for op, av in items:
+            if op in (_PARSER.ASSERT, _PARSER.ASSERT_NOT) and av[0] == 1 and unbounded(av[1]):
+                return True
+            if any(ahead(sub) for sub in _children(av)):
+                return True
+        return False
+
+    return ahead(_PARSER.parse(pattern))
+
+
+def _children(av: Any) -> list[Any]:
+    """The subpatterns among a parsed node's arguments, at any depth of tuples and lists."""
+    if isinstance(av, _PARSER.SubPattern):
+        return [av]
+    if isinstance(av, (tuple, list)):
+        return [sub for item in av for sub in _children(item)]
+    return []
+
+
+def test_no_pattern_of_the_reader_scans_ahead_without_bound():
+    names = answers._qa_answer.__code__.co_names
+    patterns = [getattr(answers, n, None) for n in names]
+    patterns = [p for p in patterns if isinstance(p, re.Pattern)]
+    assert patterns
+    assert [p.pattern for p in patterns if _scans_ahead(p.pattern)] == []
+    # the check sees the old reading's scan, and a bounded lookahead is no scan
+    assert _scans_ahead(_OLD_QA.pattern)
+    assert not _scans_ahead(r"A(?=\S)(?![^\S\n]{0,3}:)")
 
 
 @pytest.mark.parametrize(

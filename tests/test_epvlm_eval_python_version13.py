@@ -1,7 +1,8 @@
-"""`epvlm eval`'s resume state records Python's version beside epvlm's, torch's and
-transformers': a resume under another Python is refused naming it, as one under another torch
-is (results.json's rows record one Python for all their answers). A state written before it was
-recorded is refused too: which Python made its answers is not known."""
+"""`epvlm eval`'s resume state records Python's version (major.minor) beside epvlm's, torch's
+and transformers': a resume under another minor Python (another environment) is refused naming
+it, as one under another torch is; one under another patch release of it (the same environment,
+the same answers) goes on. A state written before it was recorded is refused too, saying so:
+which Python made its answers is not known."""
 
 from __future__ import annotations
 
@@ -70,7 +71,8 @@ def test_the_state_records_pythons_version(built, tmp_path, capsys, monkeypatch)
     out = tmp_path / "out"
     _interrupted(monkeypatch, capsys, _argv(model, ds, out))
     state = json.loads((out / PARTIAL_STATE).read_text())
-    assert state["settings"]["versions"]["python"] == platform.python_version()
+    minor = ".".join(platform.python_version_tuple()[:2])
+    assert state["settings"]["versions"]["python"] == minor
 
 
 @pytest.mark.parametrize(
@@ -83,14 +85,31 @@ def test_a_resume_under_another_python_is_refused_as_under_another_torch(
     out = tmp_path / "out"
     _interrupted(monkeypatch, capsys, _argv(model, ds, out))
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    was = epvlm.evaluate.run_versions()[key]
+    was = epvlm.evaluate._resume_versions()[key]
     monkeypatch.setattr(epvlm.evaluate, "run_versions", _versions_with(**{key: other}))
     rc, err = _run(capsys, _argv(model, ds, out))
     assert rc == 1 and len(err) == 1, err
     assert err[0].startswith(f"epvlm eval: error: {str(out)!r} holds an unfinished evaluation")
-    assert f"versions {key!r} was {was!r}, now {other!r}" in err[0], err[0]
+    now = "2.7" if key == "python" else other
+    assert f"versions {key!r} was {was!r}, now {now!r}" in err[0], err[0]
     assert err[0].endswith("pass --force to start over")
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_a_resume_under_another_patch_release_of_python_goes_on(
+    built, tmp_path, capsys, monkeypatch
+):
+    # 3.11.7 to 3.11.8 keeps the environment: an hours-long run is not thrown away for it
+    _, ds, model, _ = built
+    out = tmp_path / "out"
+    _interrupted(monkeypatch, capsys, _argv(model, ds, out))
+    patch = ".".join(platform.python_version_tuple()[:2]) + ".99"
+    monkeypatch.setattr(epvlm.evaluate, "run_versions", _versions_with(python=patch))
+    rc, err = _run(capsys, _argv(model, ds, out))
+    assert rc == 0, err
+    rows = json.loads((out / "results.json").read_text())
+    # the rows name the Python that finished the run, in full
+    assert {r["versions"]["python"] for r in rows} == {patch}
 
 
 def _without_python(out: Path) -> None:
@@ -111,7 +130,9 @@ def test_a_state_that_did_not_record_python_is_refused(built, tmp_path, capsys, 
     _without_python(out)
     rc, err = _run(capsys, _argv(model, ds, out))
     assert rc == 1 and len(err) == 1, err
-    assert f"versions 'python' was None, now {platform.python_version()!r}" in err[0], err[0]
+    minor = ".".join(platform.python_version_tuple()[:2])
+    # "not recorded", not "was None": the old state lacks the field
+    assert f"versions 'python' was not recorded, now {minor!r}" in err[0], err[0]
     # the version that wrote it is named first where it differs, as it does after an upgrade
     monkeypatch.setattr(epvlm.evaluate, "run_versions", _versions_with(epvlm="99.0"))
     rc, err = _run(capsys, _argv(model, ds, out))

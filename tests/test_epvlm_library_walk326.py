@@ -21,6 +21,7 @@ import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -107,6 +108,19 @@ def test_flops_refuse_fractional_windows_and_grids():
         vlm_flops("qwen2.5-vl-3b", 5, 0, token_grids=[(16.0, 16)])
 
 
+@pytest.mark.parametrize("grid", [16, (4, 4, 4), (4,)])
+def test_flops_refuse_a_grid_that_is_not_rows_and_cols(grid):
+    # one number, or three, failed unpacking with a bare ValueError
+    with pytest.raises(ParameterError, match=r"^token_grids entry .* is not one image's \(rows"):
+        vlm_flops("qwen2.5-vl-3b", 5, 0, token_grids=[grid])
+
+
+def test_flops_refuse_a_bare_count_for_an_images_windows():
+    # it was read as one window holding all of the image's kept tokens
+    with pytest.raises(ParameterError, match=r"^windows entry 5 is not one image's kept tokens"):
+        vlm_flops("qwen2.5-vl-3b", 5, 0, windows=[5])
+
+
 # ----------------------------------------------------------------------------- groups
 
 
@@ -121,6 +135,9 @@ def test_plot_by_refuses_a_group_the_rows_lack(rows, tmp_path):
         plot_accuracy_vs_flops_by(bare, "question_type", tmp_path / "p.png")
     with pytest.raises(ParameterError, match=r"no answer has target_motion 'still'.*moving"):
         plot_accuracy_vs_flops_by(rows, "target_motion", tmp_path / "p.png", values=["still"])
+    # no values at all is said as such, not as a group no answer has
+    with pytest.raises(ParameterError, match=r"^values is empty; .* values are: moving, static"):
+        plot_accuracy_vs_flops_by(rows, "target_motion", tmp_path / "p.png", values=[])
     assert not (tmp_path / "p.png").exists()
     assert plot_accuracy_vs_flops_by(rows, "target_motion", tmp_path / "p.png").is_file()
 
@@ -197,6 +214,8 @@ def test_load_results_reads_a_results_folder(rows, tmp_path):
         (b"[{", "not valid JSON"),
         (b'{"rows": []}', "holds no evaluation rows"),
         (b'[{"n": 3}]', "holds no evaluation rows"),
+        # as its docstring says: a table or plot of none is blank
+        (b"[]", "holds no evaluation rows"),
     ],
 )
 def test_load_results_names_a_bad_file(tmp_path, content, said):
@@ -242,6 +261,54 @@ def test_package_exports_are_the_modules_objects():
     assert set(epvlm._EXPORTS) <= set(dir(epvlm))
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         epvlm.nope  # noqa: B018
+
+
+def test_type_checkers_see_the_lazy_names_and_no_others() -> None:
+    # annotated, so mypy (make lint) checks this body: the names resolve to their objects'
+    # types, and a misspelt one is an error (the ignore below is unused, and so an error, when
+    # mypy sees epvlm's module __getattr__, which makes any attribute an object)
+    import epvlm
+    from epvlm.flops import FlopsBreakdown
+
+    flops: FlopsBreakdown = epvlm.vlm_flops("qwen2-vl-2b", 64, 40)
+    assert flops.total > 0
+    with pytest.raises(AttributeError):
+        epvlm.vlm_flop  # type: ignore[attr-defined]  # noqa: B018
+
+
+def test_the_names_type_checkers_see_are_the_lazy_ones():
+    import ast
+
+    import epvlm
+
+    tree = ast.parse(Path(epvlm.__file__).read_text(encoding="utf-8"))
+    seen: dict[str, str] = {}
+    hidden = []
+    for node in tree.body:
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
+            for imp in node.body:
+                assert isinstance(imp, ast.ImportFrom) and imp.module
+                seen.update({alias.name: imp.module for alias in imp.names})
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "not TYPE_CHECKING":
+            hidden += [d.name for d in node.body if isinstance(d, ast.FunctionDef)]
+        assert not (isinstance(node, ast.FunctionDef) and node.name == "__getattr__")
+    assert seen == epvlm._EXPORTS
+    assert hidden == ["__getattr__"]
+    assert set(epvlm._EXPORTS) <= set(epvlm.__all__)
+
+
+def test_a_processor_with_a_read_only_tokenizer_is_one_tiny_config_takes() -> None:
+    # annotated, so mypy (make lint) checks the assignment: a protocol attribute is settable,
+    # and a class whose tokenizer is a property did not match it
+    from epvlm.tiny import HasTokenizer
+
+    class Processor:
+        @property
+        def tokenizer(self) -> str:
+            return "tokenizer"
+
+    processor: HasTokenizer = Processor()
+    assert processor.tokenizer == "tokenizer"
 
 
 def test_tiny_has_all_and_hints():
