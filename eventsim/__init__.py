@@ -73,11 +73,14 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> object:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'eventsim' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+if not TYPE_CHECKING:
+    # hidden from type checkers, which read the names above: a module __getattr__ would make
+    # any misspelt attribute (eventsim.make_event) an object to them, not an error
+    def __getattr__(name: str) -> object:
+        module = _EXPORTS.get(name)
+        if module is None:
+            raise AttributeError(f"module 'eventsim' has no attribute {name!r}")
+        return getattr(importlib.import_module(module), name)
 
 
 def __dir__() -> list[str]:
