@@ -37,11 +37,12 @@ def limited(tmp_path_factory, shapes_recipe) -> Path:
 
 
 def _repair_command(out: str) -> list[str]:
+    """The command verify's last line ends with, as a shell splits it."""
     last = out.splitlines()[-1]
     assert last.startswith("  to repair: "), out
-    quoted = last.split("'")[1]
-    argv = shlex.split(quoted)
-    assert argv[:2] == ["eventsim", "build"], quoted
+    command = last.split(" from the recipe copy in its dataset.json: ")[1]
+    argv = shlex.split(command)
+    assert argv[:2] == ["eventsim", "build"], command
     return argv[1:]
 
 
@@ -97,7 +98,7 @@ def test_a_dataset_json_recipe_keeps_relative_split_files_and_a_folder_is_pointe
     # the folder is not taken for its manifest (a folder named as a built-in recipe would
     # mean two things), but its error names the manifest
     rc, _, err = _run(capsys, "build", ds, "-o", tmp_path / "other", "--no-progress")
-    assert rc == 1 and f"'eventsim build {ds / 'dataset.json'} -o DIR'" in err, err
+    assert rc == 1 and err.rstrip().endswith(f": eventsim build {ds / 'dataset.json'} -o DIR"), err
 
 
 def test_verify_says_a_truncated_shard_is_short_as_the_loader_does(tmp_path, limited):
@@ -220,3 +221,47 @@ def test_the_shard_layout_the_docs_give_is_what_is_on_disk(tmp_path, limited):
             assert d.chunks == d.shape and d._filters[blosc][4:] == (1, 0, 5)
         index = json.loads(f["index_json"][()].tobytes())
         assert f["index_json"].dtype == np.uint8 and set(index) == {"records", "errors"}
+
+
+def test_the_repair_command_of_a_path_a_shell_quotes_is_one_command(tmp_path, capsys, limited):
+    """verify printed 'eventsim build '/a b/dataset.json' -o '/a b'': the quoted paths inside
+    the message's own quotes did not read as one command. It ends the line, unquoted."""
+    ds = Path(shutil.copytree(limited, tmp_path / "a b é" / "d s"))
+    (ds / "shards" / "test-00000.h5").unlink()
+    rc, out, _ = _run(capsys, "verify", ds, "--no-progress")
+    assert rc == 1
+    last = out.splitlines()[-1]
+    command = f"eventsim build {shlex.quote(str(ds / 'dataset.json'))} -o {shlex.quote(str(ds))}"
+    assert last.endswith(f": {command} --limit 4"), out
+    argv = _repair_command(out)
+    assert argv == ["build", str(ds / "dataset.json"), "-o", str(ds), "--limit", "4"], out
+    rc, out, err = _run(capsys, *argv, "--no-progress", "--no-preview")
+    assert rc == 0 and "1 built, 1 reused" in out, err
+
+    # the folder refused as a recipe points to its manifest in the same words
+    rc, _, err = _run(capsys, "build", ds, "-o", tmp_path / "other", "--no-progress")
+    assert rc == 1, err
+    assert err.rstrip().endswith(f": eventsim build {shlex.quote(str(ds / 'dataset.json'))} -o DIR")
+
+
+@pytest.mark.parametrize(
+    ("was", "takes_the_manifest"), [("0.2.7", False), ("0.1.0", False), ("9.0.0", True)]
+)
+def test_repair_under_another_version_says_whether_it_builds_a_manifest(
+    tmp_path, capsys, limited, was, takes_the_manifest
+):
+    """verify told the eventsim that built the dataset to build its dataset.json, which no
+    eventsim up to 0.2.8 takes as the recipe ("expected a .toml file")."""
+    ds = Path(shutil.copytree(limited, tmp_path / "ds"))
+    manifest = json.loads((ds / "dataset.json").read_text(encoding="utf-8"))
+    manifest["versions"]["eventsim"] = was
+    (ds / "dataset.json").write_text(json.dumps(manifest), encoding="utf-8")
+    (ds / "shards" / "test-00001.h5").unlink()
+    last = _run(capsys, "verify", ds, "--no-progress")[1].splitlines()[-1]
+    assert f"install eventsim {was} and rerun the build that made it" in last, last
+    assert last.endswith(f"-o {ds} --limit 4 --force"), last
+    if takes_the_manifest:
+        assert "(the command that ends this line, without --force)" in last, last
+    else:
+        assert "'eventsim build RECIPE -o DIR' with the --set values and the --limit 4" in last
+        assert f"eventsim {was} takes no dataset.json as the recipe" in last, last

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import shlex
 import shutil
 from pathlib import Path
 
@@ -60,17 +61,15 @@ def test_repair_advice_for_an_older_eventsims_dataset_names_both_ways(
     assert last.startswith(f"  to repair: this dataset was built by eventsim {older}, this is "), (
         out
     )
-    command = f"'eventsim build {ds / 'dataset.json'} -o {ds}'"
     assert f"install eventsim {older} and rerun the build that made it" in last, out
-    assert command in last, out
-    assert "--force" in last and "restore it from a copy" in last, out
+    assert last.endswith(f"dataset.json: eventsim build {ds / 'dataset.json'} -o {ds} --force")
+    assert "restore it from a copy" in last, out
 
     # the advice holds: this version's build is refused without --force, and with it rebuilds
     rc, _, err = _run(capsys, "build", recipe, "-o", ds, "--no-progress", "--no-preview")
     assert rc != 0 and "--force" in err and older in err, err
-    assert (
-        _run(capsys, "build", recipe, "-o", ds, "--no-progress", "--no-preview", "--force")[0] == 0
-    )
+    argv = shlex.split(last.split("dataset.json: ")[1])[1:]
+    assert _run(capsys, *argv, "--no-progress", "--no-preview")[0] == 0
     assert _run(capsys, "verify", ds, "--no-progress")[0] == 0
 
 

@@ -192,7 +192,7 @@ def _load(given: str, overrides: dict[str, str]) -> Recipe:
     if not builtin and path.is_dir() and (path / "dataset.json").is_file():
         raise ParameterError(
             f"recipe {given!r} is a dataset folder; to build it again (to repair it), give its "
-            f"manifest: 'eventsim build {shlex.quote(str(path / 'dataset.json'))} -o DIR'"
+            f"manifest: eventsim build {shlex.quote(str(path / 'dataset.json'))} -o DIR"
         )
     if path.suffix.lower() != ".json" or not path.is_file():
         return load_recipe(given, overrides)

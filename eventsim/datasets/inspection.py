@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import re
 import shlex
 from collections import Counter
 from collections.abc import Iterator
@@ -342,7 +343,8 @@ def _repair(m: dict[str, Any], rebuilt: int, root: Path) -> str:
     ``m``): its build, from the recipe copy in its dataset.json and with the limit it was built
     with, rebuilds them and reuses the others, but only under the eventsim version that made it
     (another version's build has another fingerprint and is refused without --force, which
-    rebuilds every shard)."""
+    rebuilds every shard). The command ends the text, unquoted: quoted paths inside quotes
+    would not read as one command."""
     if not rebuilt:
         return ""
     shards = f"{rebuilt} missing or damaged {plural(rebuilt, 'shard')}"
@@ -351,17 +353,38 @@ def _repair(m: dict[str, Any], rebuilt: int, root: Path) -> str:
     versions = m.get("versions")
     was = versions.get("eventsim") if isinstance(versions, dict) else None
     if isinstance(was, str) and was != __version__:
+        if _builds_from_manifests(was):
+            how = "the command that ends this line, without --force"
+        else:
+            limit = m.get("limit")
+            how = (
+                "'eventsim build RECIPE -o DIR' with the --set values"
+                + (f" and the --limit {limit}" if _is_count(limit) else "")
+                + f" it was built with: eventsim {was} takes no dataset.json as the recipe, "
+                'whose "recipe" holds the fields'
+            )
         return (
             f"this dataset was built by eventsim {was}, this is {__version__}, whose build "
-            f"refuses it: install eventsim {was} and rerun the build that made it, from the "
-            f"recipe copy in its dataset.json, '{command}', which rebuilds the {shards} and "
-            f"reuses the sound ones, or rebuild every shard with this version's '{command} "
-            f"--force' (or {restore})"
+            f"refuses it: install eventsim {was} and rerun the build that made it ({how}), "
+            f"which rebuilds the {shards} and reuses the sound ones, or rebuild every shard "
+            f"with this version (or {restore}), from the recipe copy in its dataset.json: "
+            f"{command} --force"
         )
     return (
-        "rerun the build that made it, from the recipe copy in its dataset.json: "
-        f"'{command}' rebuilds the {shards} and reuses the sound ones (or {restore})"
+        f"rerun the build that made it, which rebuilds the {shards} and reuses the sound ones "
+        f"(or {restore}), from the recipe copy in its dataset.json: {command}"
     )
+
+
+# the last eventsim whose build takes no dataset.json as the recipe
+_NO_MANIFEST_BUILDS = (0, 2, 8)
+
+
+def _builds_from_manifests(version: str) -> bool:
+    """Whether eventsim ``version`` (a dataset.json's) builds a dataset.json's recipe copy; a
+    version that does not read as numbers is taken not to."""
+    match = re.match(r"(\d+)\.(\d+)\.(\d+)", version)
+    return match is not None and tuple(map(int, match.groups())) > _NO_MANIFEST_BUILDS
 
 
 def _rebuild_command(root: Path, m: dict[str, Any]) -> str:
