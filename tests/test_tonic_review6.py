@@ -262,3 +262,19 @@ def test_caching_the_whole_target_says_to_pick_a_label(built, tmp_path):
     assert json.loads(json.dumps(target["meta"]))["seed"] == target["meta"]["seed"]
     assert pickle.loads(pickle.dumps(target))["meta"] == target["meta"]
     assert "found <class 'NoneType'>" in TonicEventVQA.__doc__
+
+
+def test_metas_go_into_object_arrays_as_dicts_do(built):
+    """The meta that refuses an array form for tonic.DiskCachedDataset also refused
+    np.array(metas, dtype=object) and filling an object array (pandas' columns), which hold a
+    plain dict."""
+    metas = [TonicEventVQA(built)[i][1]["meta"] for i in range(2)]
+    held = np.array(metas, dtype=object)
+    assert held.shape == (2,) and held[1] == metas[1]
+    column = np.empty(2, dtype=object)
+    column[:] = metas
+    assert column[0] is metas[0]
+    assert np.asarray(metas[0], dtype=object)[()] is metas[0]
+    # an array numpy infers the type of is refused, saying what to do
+    with pytest.raises(TypeError, match=r"target_transform.*dtype=object"):
+        np.array(metas)

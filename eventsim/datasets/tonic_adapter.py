@@ -69,15 +69,23 @@ _FEATURE = ("tonic", "tonic", "the tonic dataset adapter")
 class _Meta(dict):
     """A target's ``meta``: a dict that says, when asked for an array (numpy, h5py: what
     ``tonic.DiskCachedDataset`` stores), what to do instead of h5py's "Object dtype dtype('O')
-    has no native HDF5 equivalent". Made once per sample read, as the dict it wraps is."""
+    has no native HDF5 equivalent". Made once per sample read, as the dict it wraps is. An
+    object array (``np.array(metas, dtype=object)``, pandas' columns) holds it as one holds a
+    dict: only an array of a type numpy infers is refused."""
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> Any:
+        import numpy as np
+
+        if dtype is not None and np.dtype(dtype) == np.dtype(object):
+            held = np.empty((), dtype=object)
+            held[()] = self
+            return held
         raise TypeError(
             "a TonicEventVQA target (a dict of strings, lists and this nested 'meta' dict) has no "
             "array form, so tonic.DiskCachedDataset (HDF5) and torch's default collate cannot "
             "store or batch it: give TonicEventVQA target_transform a function that picks what "
             "the model trains on, e.g. lambda t: t['answer_index'] (see "
-            "help(eventsim.datasets.tonic_adapter))"
+            "help(eventsim.datasets.tonic_adapter)); numpy holds it in an array of dtype=object"
         )
 
 
