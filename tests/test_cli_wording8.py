@@ -184,10 +184,12 @@ def test_frame_times_beyond_an_event_file_are_refused_before_the_run(tmp_path, c
     folder.mkdir()
     for i in range(5):
         cv2.imwrite(str(folder / f"{i}.png"), np.full((12, 16), 40 * i, np.uint8))
-    # one long gap: the median gap is short, so no --force is needed for it
+    # one long gap, refused without --allow-long-gaps since helper 335 (only a median gap was)
     times = tmp_path / "times.txt"
     times.write_text("0\n0.1\n0.2\n0.3\n3000000\n")
-    line = _simulate(tmp_path, capfd, names, str(folder), "--timestamps", str(times))
+    line = _simulate(
+        tmp_path, capfd, names, str(folder), "--timestamps", str(times), "--allow-long-gaps"
+    )
     assert f"the times in {str(times)!r} put the first and last of 5 frames 3e+06 s apart" in line
     assert "ms_to_idx" not in line
 

@@ -399,6 +399,11 @@ _FLAGS = {
 }
 
 
+# the largest side of the frames a note suggests --scale for: a thin sensor (1x500) needs a
+# scale that makes them 204x102000 to hold the heat map's colour bar
+_SUGGESTED_SIDE = 4096
+
+
 # render_file names its time range parameters; a command-line user typed these options
 _RANGE_PARAMS = re.compile(r"\b(start_ms|end_ms)\b")
 
@@ -705,10 +710,27 @@ def main(args: argparse.Namespace) -> int:
             if left_out >= result.n_frames
             else f"{left_out} of {result.n_frames} heat-map frames have no colour bar"
         )
-        print(
-            f"eventsim render: note: {which}: {width}x{height} frames are too small for a "
-            f"legible one (it needs {need_w}x{need_h}); --scale {scale} makes them "
-            f"{base_w * scale}x{base_h * scale} (--no-colorbar leaves it out quietly)",
-            file=sys.stderr,
+        small = (
+            f"{which}: {width}x{height} frames are too small for a legible one (it needs "
+            f"{need_w}x{need_h})"
         )
+        if max(base_w, base_h) * scale <= _SUGGESTED_SIDE:
+            advice = (
+                f"--scale {scale} makes them {base_w * scale}x{base_h * scale} (--no-colorbar "
+                "leaves it out quietly)"
+            )
+        else:
+            # a thin sensor (1x500) needs a scale that makes frames 204x102000
+            capped = _SUGGESTED_SIDE // max(base_w, base_h)
+            larger = (
+                f" (--scale {capped} makes them {base_w * capped}x{base_h * capped}, still "
+                "without one)"
+                if capped > params.scale
+                else ""
+            )
+            advice = (
+                f"frames of this shape would need --scale {scale} ({base_w * scale}x"
+                f"{base_h * scale}): pass --no-colorbar to leave it out quietly{larger}"
+            )
+        print(f"eventsim render: note: {small}; {advice}", file=sys.stderr)
     return 0

@@ -87,8 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--allow-long-gaps",
         action="store_true",
         help="simulate, with a warning, a frame folder whose timestamps put frames 1000 s or "
-        "more apart (refused without it: such times are usually microseconds). --force does "
-        "this too, deprecated: in a later release it will only overwrite the output",
+        "more apart, all of them or any two in a row (refused without it: such times are "
+        "usually microseconds, or mistyped). --force does this too, deprecated: in a later "
+        "release it will only overwrite the output",
     )
     src = p.add_argument_group("other inputs (instead of INPUT)")
     src.add_argument(
@@ -957,7 +958,7 @@ def _long_gaps_allowed(args, source) -> bool:
     if not ((args.allow_long_gaps or args.force) and isinstance(source, sources.FolderSource)):
         return False
     ts = source.timestamps_us
-    return ts.size >= 2 and float(np.median(np.diff(ts))) >= sources._LONG_FRAME_GAP_US
+    return ts.size >= 2 and int(np.diff(ts).max()) >= sources._LONG_FRAME_GAP_US
 
 
 def _check_span(args, source) -> None:
@@ -987,22 +988,23 @@ def _check_span(args, source) -> None:
 def _make_source_recorded(args, size):
     """`_make_source` and the warnings it gave, to be said by `_say_source_warnings` once
     nothing refuses the run (an existing output, a span too long, too little memory)."""
-    from eventsim.simulator.sources import TiffSeriesWarning, TimestampsWarning
+    from eventsim.simulator.sources import ImageScaleWarning, TiffSeriesWarning, TimestampsWarning
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", TimestampsWarning)
         warnings.simplefilter("always", TiffSeriesWarning)
+        warnings.simplefilter("always", ImageScaleWarning)
         source = _make_source(args, size)
     return source, caught
 
 
 def _say_source_warnings(args, source, caught) -> None:
-    """The source's timing and TIFF series warnings, one line each like other CLI warnings;
-    others as Python shows them."""
-    from eventsim.simulator.sources import TiffSeriesWarning, TimestampsWarning
+    """The source's timing, TIFF series and image scale warnings, one line each like other CLI
+    warnings; others as Python shows them."""
+    from eventsim.simulator.sources import ImageScaleWarning, TiffSeriesWarning, TimestampsWarning
 
     for w in caught:
-        if issubclass(w.category, TiffSeriesWarning):
+        if issubclass(w.category, (TiffSeriesWarning, ImageScaleWarning)):
             _warn(str(w.message))
         elif issubclass(w.category, TimestampsWarning):
             text = str(w.message)
@@ -1043,7 +1045,7 @@ def _say_warnings(args, source, caught, size, params) -> None:
 def main(args: argparse.Namespace) -> int:
     from eventsim.simulator.core import ThresholdSpreadWarning, check_memory
     from eventsim.simulator.pipeline import simulate
-    from eventsim.simulator.sources import VideoDecodeWarning
+    from eventsim.simulator.sources import ImageScaleWarning, VideoDecodeWarning
 
     _check_numbers(args)
     _check_output_name(args)
@@ -1068,10 +1070,13 @@ def main(args: argparse.Namespace) -> int:
         out = check_output(args.output, args.force, final=True)
         # after the checks that refuse the run: a warning ahead of an error is noise
         _say_warnings(args, source, caught, size, params)
+        # a frame folder's first image was read above; a later one may draw its warning
+        scale_told = getattr(source, "scale_problem", None)
         with warnings.catch_warnings():
             # said below in one line, like the other warnings of this command
             warnings.simplefilter("ignore", VideoDecodeWarning)
             warnings.simplefilter("ignore", ThresholdSpreadWarning)
+            warnings.simplefilter("ignore", ImageScaleWarning)
             result = simulate(
                 source,
                 params,
@@ -1090,6 +1095,9 @@ def main(args: argparse.Namespace) -> int:
     problem = getattr(source, "decode_problem", None)
     if problem:
         _warn(problem)
+    scale_problem = getattr(source, "scale_problem", None)
+    if scale_problem is not None and scale_problem != scale_told:
+        _warn(scale_problem)
     _warn_no_events(args, source, params, result)
     width, height = result.sensor_size
     inserted = result.n_inserted_frames

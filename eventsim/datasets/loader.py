@@ -29,6 +29,7 @@ import json
 import operator
 import os
 import re
+import shlex
 import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -38,6 +39,7 @@ from typing import Any, overload
 
 import numpy as np
 
+from eventsim._suffixes import IMAGE_SUFFIXES
 from eventsim._text import plural
 from eventsim.datasets import _digests
 from eventsim.datasets._formats import DATASET_FORMAT_VERSION, version_problem
@@ -178,6 +180,22 @@ def _datasets_inside(folder: Path) -> list[Path]:
         return []
 
 
+def _holds_frames(folder: Path) -> bool:
+    """Whether ``folder`` is a frame folder as `eventsim simulate` reads one: images in it, or
+    in its images/, imgs/ or frames/ (ESIM's layout); False when it cannot be listed."""
+    for sub in (folder, *(folder / n for n in ("images", "imgs", "frames"))):
+        try:
+            with os.scandir(sub) as entries:
+                if any(
+                    e.name.lower().endswith(IMAGE_SUFFIXES) and not e.name.startswith(".")
+                    for e in entries
+                ):
+                    return True
+        except OSError:
+            continue
+    return False
+
+
 def dataset_of_file(path: Path) -> Path | None:
     """The dataset a file of one (a shard, samples.jsonl) is in: the folder holding
     dataset.json one or two levels up; None when neither holds one."""
@@ -232,6 +250,17 @@ def _read_manifest(root: str | Path) -> dict[str, Any]:
             raise DatasetError(
                 f"{str(root)!r} is not a built dataset (no dataset.json), but holds {held}: "
                 f"pass {named}"
+            )
+        if _holds_frames(root):
+            # a user's frames, given to the command that describes event files and datasets
+            name = shlex.quote(f"{root.resolve().name or 'events'}.h5")
+            timed = (root / "timestamps.txt").is_file()
+            raise DatasetError(
+                f"{str(root)!r} is not a built dataset (no dataset.json) but a folder of frames: "
+                f"simulate events from it ('eventsim simulate {shlex.quote(str(root))} "
+                f"{'' if timed else '--fps FPS '}-o {name}'"
+                f"{'' if timed else ', FPS its frame rate: it has no timestamps.txt'}), or "
+                "build a dataset with 'eventsim build RECIPE -o DIR'"
             )
         raise DatasetError(
             f"{str(root)!r} is not a built dataset (no dataset.json); build one with "

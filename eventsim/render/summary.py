@@ -177,6 +177,21 @@ def _thinned(
     return concat_events(kept)
 
 
+def _drawable(text: str) -> str:
+    """``text`` with each character the figure's font has no glyph for written as its Python
+    escape ('ev \\u65e5\\u672c.h5'): matplotlib drew boxes for them, with a UserWarning per
+    glyph on stderr ("Glyph 26085 ... missing from font(s) DejaVu Sans")."""
+    from matplotlib.font_manager import FontProperties, findfont, get_font
+
+    font = get_font(findfont(FontProperties()))
+    return "".join(
+        c
+        if c.isprintable() and font.get_char_index(ord(c))
+        else c.encode("ascii", "backslashreplace").decode("ascii")
+        for c in text
+    )
+
+
 def summary_figure(summary: EventSummary) -> Any:
     """A 2x2 matplotlib Figure of ``summary`` (not attached to pyplot)."""
     require("matplotlib", "viz", "eventsim plot")
@@ -200,8 +215,8 @@ def summary_figure(summary: EventSummary) -> Any:
     else:
         title_rate = f"rate n/a ({s.no_rate_reason})"
     fig.suptitle(
-        f"{s.name}  ·  {width}x{height}  ·  {s.n_events:,} {plural(s.n_events, 'event')}  ·  "
-        f"{title_rate}",
+        f"{_drawable(s.name)}  ·  {width}x{height}  ·  {s.n_events:,} "
+        f"{plural(s.n_events, 'event')}  ·  {title_rate}",
         fontsize=13,
     )
 

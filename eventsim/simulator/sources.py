@@ -35,7 +35,7 @@ from eventsim._system import usable_cores
 from eventsim.errors import InputError, ParameterError, UnopenedVideoError
 from eventsim.events import check_sensor_size
 from eventsim.options import FITS, MOTIONS, Fit, Motion
-from eventsim.simulator.core import _FRAME_DTYPES
+from eventsim.simulator.core import _FRAME_DTYPES, FrameScaleWarning
 from eventsim.simulator.params import ParameterValueError
 
 # the still images a source reads, under the name the simulator's callers import
@@ -78,6 +78,16 @@ class VideoDecodeWarning(UserWarning):
     """A video stopped decoding before the frame count its container gives (truncated or
     corrupt), or a TIFF stack's pixels ran past the end of its file: the frames up to there
     were used."""
+
+
+class ImageScaleWarning(FrameScaleWarning):
+    """A float image file whose values run far above 1.0, which float images take as white:
+    most likely DN (0..255) saved as float, simulated as a scene up to 255 times as bright."""
+
+
+# float images take 1.0 as white and brighter as HDR; one peaking above this many times white
+# is far more often DN 0..255 saved as float (an 8-bit frame converted by astype(np.float32))
+_FLOAT_IMAGE_PEAK = 2.0
 
 
 class VideoTimesWarning(UserWarning):
@@ -135,7 +145,34 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     upright by its EXIF orientation (`apply_exif_orientation`). A TIFF file of several images
     (`tiff_frame_count`) is refused (`TiffStackSource` reads them); `decode_image` reads its
     first. Of a TIFF whose first page is a thumbnail, or of an OME-TIFF whose first series is
-    not stored first, the image is read (`_tiff_image_page`)."""
+    not stored first, the image is read (`_tiff_image_page`). A float image peaking above
+    twice white (1.0) is read as it is, with an `ImageScaleWarning`: it is DN 0..255, most
+    likely, and was simulated as a scene 255 times as bright without a word."""
+    img = _read_image(path)
+    problem = _image_scale_problem(img, str(Path(path)))
+    if problem is not None:
+        warnings.warn(problem, ImageScaleWarning, stacklevel=2)
+    return img
+
+
+def _image_scale_problem(img: np.ndarray, name: str) -> str | None:
+    """What an `ImageScaleWarning` says of ``img``, `read_image`'s reading of the image file
+    ``name``, or None where it is not a float image peaking above `_FLOAT_IMAGE_PEAK`."""
+    if img.dtype == np.uint8:
+        return None
+    # float files come out of `_normalise_image` as DN (x 255) and 16-bit ones at most 255
+    peak = float(img.max()) / 255.0
+    if peak <= _FLOAT_IMAGE_PEAK:
+        return None
+    return (
+        f"float image {name!r} peaks at {peak:.4g}, but float images are read with 1.0 as white "
+        f"(HDR above): it is simulated {peak:.4g} times as bright as white. Its values look "
+        "like DN 0..255: divide them by 255 (or save the image as 8-bit)"
+    )
+
+
+def _read_image(path: str | os.PathLike) -> np.ndarray:
+    """`read_image` without its `ImageScaleWarning`."""
     path = Path(path)
     if not path.is_file():
         what = "is a folder" if path.is_dir() else "does not exist"
@@ -2823,10 +2860,26 @@ def _check_timed_names(
 def _warn_slow_frames(ts: np.ndarray, path: Path, allow_long_gaps: bool = False) -> None:
     """Warn when a timestamps file's frames are seconds apart: its times are likely in ms
     (or, for gaps of 1000 s and more, in µs as DSEC's image_timestamps.txt, or ns); refuse
-    gaps of 1000 s and more unless ``allow_long_gaps``."""
+    gaps of 1000 s and more unless ``allow_long_gaps``, also one such gap between frames
+    otherwise closer (warned of when allowed): it was simulated without a word."""
     if ts.size < 2:
         return
-    gap_us = float(np.median(np.diff(ts)))
+    gaps = np.diff(ts)
+    gap_us = float(np.median(gaps))
+    longest = int(np.argmax(gaps))
+    if _LONG_FRAME_GAP_US <= gaps[longest] and gap_us < _LONG_FRAME_GAP_US:
+        # a single pause (a time mistyped, or files of two recordings) among close frames
+        where = (
+            f"timestamps file {str(path)!r} is read as seconds and its frames {longest + 1} and "
+            f"{longest + 2} are {gaps[longest] / 1e6:g} s apart (at {ts[longest] / 1e6:g} s "
+            f"and {ts[longest + 1] / 1e6:g} s; the median gap is {gap_us / 1e6:g} s)"
+        )
+        if not allow_long_gaps:
+            raise InputError(
+                f"{where}, implausible between frames: check those times; if they are right, "
+                "pass allow_long_gaps=True (--allow-long-gaps)"
+            )
+        warnings.warn(where, TimestampsWarning, stacklevel=3)
     if gap_us >= _LONG_FRAME_GAP_US and not allow_long_gaps:
         factor = "1e6 (microseconds)" if gap_us < 1e6 * 1e6 else "1e9 (nanoseconds)"
         raise InputError(
@@ -2895,7 +2948,8 @@ class FolderSource:
     the folder it is refused. Times whose median gap is 1 s or more are read all the same (time
     lapses exist) with a `TimestampsWarning`, as milliseconds written where seconds belong
     look like that; from 1000 s on (microseconds written there) they are refused with an
-    InputError unless ``allow_long_gaps``.
+    InputError unless ``allow_long_gaps``, as is any one gap of 1000 s or more (a
+    `TimestampsWarning` with ``allow_long_gaps``).
     """
 
     def __init__(
@@ -2943,7 +2997,11 @@ class FolderSource:
                 "timestamps_file (a file of one time in seconds per image)"
             )
         self.timestamps_us = ts
-        first = read_image(self.files[0])
+        #: `read_image`'s `ImageScaleWarning` of the first image read that drew one; said once,
+        #: not for every such image of the folder
+        self.scale_problem: str | None = None
+        first = _read_image(self.files[0])
+        self._check_scale(first, self.files[0], stacklevel=3)
         self.input_size = (first.shape[1], first.shape[0])
         self.sensor_size = _target_size(sensor_size, first)
         self.fit = fit
@@ -2954,7 +3012,7 @@ class FolderSource:
         frames = zip(self.files, self.timestamps_us)
         if threads == 1:
             for path, t in frames:
-                yield self._fitted(read_image(path), path), int(t)
+                yield self._fitted(_read_image(path), path), int(t)
             return
         # decoding a large PNG takes longer than simulating it: several images are decoded at
         # once, a few ahead of the one yielded, in order
@@ -2964,11 +3022,11 @@ class FolderSource:
         try:
             ahead: collections.deque = collections.deque()
             for path, t in itertools.islice(frames, 2 * threads):
-                ahead.append((pool.submit(read_image, path), path, t))
+                ahead.append((pool.submit(_read_image, path), path, t))
             while ahead:
                 done, path, t = ahead.popleft()
                 for next_path, next_t in itertools.islice(frames, 1):
-                    ahead.append((pool.submit(read_image, next_path), next_path, next_t))
+                    ahead.append((pool.submit(_read_image, next_path), next_path, next_t))
                 yield self._fitted(done.result(), path), int(t)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
@@ -2979,7 +3037,20 @@ class FolderSource:
                 f"image {str(path)!r} is {img.shape[1]}x{img.shape[0]}; the folder's first "
                 f"image is {self.input_size[0]}x{self.input_size[1]}"
             )
+        # here, in the thread that yields the frames: the decoding threads' warnings would
+        # come in any order
+        self._check_scale(img, path, stacklevel=4)
         return fit_frame(img, self.sensor_size, self.fit)
+
+    def _check_scale(self, img: np.ndarray, path: Path, stacklevel: int) -> None:
+        """The `ImageScaleWarning` of ``img`` (of ``path``), unless one was given already;
+        ``stacklevel`` as `warnings.warn`'s, 1 being this method's caller."""
+        if self.scale_problem is not None:
+            return
+        problem = _image_scale_problem(img, str(path))
+        if problem is not None:
+            self.scale_problem = f"{problem} (the first image of the folder to do so)"
+            warnings.warn(self.scale_problem, ImageScaleWarning, stacklevel=stacklevel + 1)
 
     def describe(self) -> dict[str, Any]:
         """The source as stored in an output file's ``source`` attribute (JSON-ready)."""
