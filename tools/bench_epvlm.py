@@ -323,6 +323,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.json and Path(args.json).exists() and not args.force:
         print(f"bench_epvlm: {args.json} exists; pass --force to overwrite it", file=sys.stderr)
         return 2
+    if args.json and not Path(args.json).resolve().parent.is_dir():
+        print(
+            f"bench_epvlm: --json {args.json}: its folder does not exist; expected a file in an "
+            "existing folder",
+            file=sys.stderr,
+        )
+        return 2
 
     import torch
 

@@ -181,7 +181,8 @@ def column_table(ev: np.ndarray, path: Path) -> None:
                 ds = f.create_dataset(
                     "c",
                     data=values,
-                    chunks=(1 << 17,),
+                    # h5py refuses a chunk longer than a fixed-size dataset (--events < 2^17)
+                    chunks=(min(1 << 17, n),),
                     **hdf5plugin.Blosc(cname=cname, clevel=clevel, shuffle=shuffle),
                 )
                 bpe = ds.id.get_storage_size() / n

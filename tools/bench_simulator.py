@@ -40,6 +40,7 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -263,7 +264,14 @@ def find_esim_python(given: str | None) -> str | None:
     for cand in (given, os.environ.get("ESIM_PY_PYTHON"), sys.executable):
         if not cand:
             continue
-        ok = subprocess.run([cand, "-c", "import esim_py"], capture_output=True).returncode == 0
+        try:
+            ok = subprocess.run([cand, "-c", "import esim_py"], capture_output=True).returncode == 0
+        except OSError as exc:  # $ESIM_PY_PYTHON naming no interpreter
+            name = "--esim-python" if cand is given else "$ESIM_PY_PYTHON"
+            raise SystemExit(
+                f"bench_simulator: {name} {cand}: cannot run it ({exc.strerror}); expected an "
+                "interpreter that can import esim_py"
+            ) from None
         if ok:
             return cand
         if cand is given:
@@ -277,9 +285,13 @@ def _peer(python: str, code: str, *args: str) -> dict | None:
         [python, "-c", code, *args],
         capture_output=True,
         text=True,
-        check=True,
+        check=False,
         env={**os.environ, "OMP_NUM_THREADS": "1", "OPENCV_FOR_THREADS_NUM": "1"},
     )
+    if res.returncode != 0:
+        # the child's own error, not a CalledProcessError traceback that hides it
+        last = (res.stderr.strip().splitlines() or ["no output"])[-1]
+        raise SystemExit(f"bench_simulator: {python} failed measuring a peer: {last}")
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
@@ -641,6 +653,12 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--rss-minutes must be more than 0, got {args.rss_minutes:g}")
     if args.v2e and not args.peers:
         ap.error("--v2e times v2e in the comparison --peers runs; add --peers")
+    # checked now, not as a traceback after our side of the comparison was timed
+    for given, what in ((args.esim_python, "--esim-python"), (args.v2e and args.v2e[0], "--v2e")):
+        if given and shutil.which(given) is None:
+            ap.error(f"{what} {given}: no such interpreter; expected the Python of its venv")
+    if args.v2e and not (Path(args.v2e[1]) / "v2ecore").is_dir():
+        ap.error(f"--v2e ... {args.v2e[1]}: no v2ecore folder there; expected v2e's source folder")
     from eventsim.simulator import PRESETS as KNOWN_PRESETS
 
     # named now, not as a traceback after the clips were rendered and the first preset timed

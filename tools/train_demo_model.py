@@ -739,6 +739,19 @@ def main(argv: list[str] | None = None) -> int:
     elif out.exists() and not args.force:
         print(f"train_demo_model: {out} exists; pass --force to overwrite it", file=sys.stderr)
         return 1
+    from epvlm.loading import check_checkpoint_folder, check_model_dir
+    from eventsim.errors import EventsimError
+
+    # said in one line before torch loads: a missing recipe was a traceback, and an --init-from
+    # that is no local folder went to transformers, which reads such a name as a hub id
+    try:
+        cfg = scene_config(args.recipe)
+        if args.init_from:
+            check_model_dir(args.init_from)
+            check_checkpoint_folder(args.init_from)
+    except EventsimError as exc:
+        print(f"train_demo_model: {exc}", file=sys.stderr)
+        return 1
 
     import torch
     from tqdm import tqdm
@@ -747,7 +760,6 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    cfg = scene_config(args.recipe)
     proc = build_offline_processor(task_vocabulary(cfg))
     sizes = model_size(args)
     model = build_model(proc, sizes, args.seed)
