@@ -136,7 +136,6 @@ def test_render_suggests_no_colorbar_for_a_thin_sensor(tmp_path, capsys):
 
 
 def test_plot_of_a_name_the_font_lacks_writes_it_escaped_without_warnings(tmp_path):
-    pytest.importorskip("matplotlib")
     from eventsim.render.summary import _drawable, plot_summary
 
     ev = np.zeros(3, EVENT_DTYPE)
@@ -147,6 +146,16 @@ def test_plot_of_a_name_the_font_lacks_writes_it_escaped_without_warnings(tmp_pa
         plot_summary(path, tmp_path / "p.png")
     assert _drawable("ev 日本 é·µ.h5") == "ev \\u65e5\\u672c é·µ.h5"
     assert _drawable("bad\udcff.h5") == "bad\\udcff.h5"
+
+
+def test_plot_of_a_name_holding_dollars_is_not_read_as_mathtext(tmp_path):
+    from eventsim.render.summary import plot_summary
+
+    ev = np.zeros(3, EVENT_DTYPE)
+    ev["t"] = [0, 100, 200]
+    # matplotlib parsed '$\\frac{$' as a formula and raised ParseSyntaxException
+    path = write_events(tmp_path / "a$\\frac{$b.h5", ev, (8, 6))
+    assert plot_summary(path, tmp_path / "p.png").exists()
 
 
 # -- 4. info of a folder of frames --------------------------------------------------------------

@@ -218,6 +218,8 @@ def summary_figure(summary: EventSummary) -> Any:
         f"{_drawable(s.name)}  ·  {width}x{height}  ·  {s.n_events:,} "
         f"{plural(s.n_events, 'event')}  ·  {title_rate}",
         fontsize=13,
+        # a file's name is text: 'a$\frac{$b.h5' was read as mathtext and raised
+        parse_math=False,
     )
 
     ax = fig.add_subplot(2, 2, 1)
