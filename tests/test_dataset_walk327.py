@@ -265,3 +265,28 @@ def test_repair_under_another_version_says_whether_it_builds_a_manifest(
     else:
         assert "'eventsim build RECIPE -o DIR' with the --set values and the --limit 4" in last
         assert f"eventsim {was} takes no dataset.json as the recipe" in last, last
+
+
+def test_a_json_recipe_is_refused_in_words_that_fit_build(tmp_path, capsys, limited):
+    """Another .json as the recipe was told "pass the folder that holds dataset.json", which
+    build refuses; a --set value's error was blamed on "its recipe copy"; an edited copy's
+    error said "its recipe copy: recipe: ..."."""
+    other = tmp_path / "settings.json"
+    other.write_text("{}", encoding="utf-8")
+    rc, _, err = _run(capsys, "build", other, "-o", tmp_path / "o", "--no-progress")
+    assert rc == 1 and "is a JSON file, not a dataset's dataset.json" in err, err
+    assert "pass the folder" not in err, err
+
+    manifest = limited / "dataset.json"
+    rc, _, err = _run(capsys, "build", manifest, "-o", tmp_path / "o", "--set", "seed=abc")
+    assert rc == 1 and "--set seed=abc; expected an integer" in err, err
+    assert "recipe copy" not in err, err
+
+    ds = Path(shutil.copytree(limited, tmp_path / "ds"))
+    m = json.loads((ds / "dataset.json").read_text(encoding="utf-8"))
+    m["recipe"]["events"]["window_ms"] = -1
+    (ds / "dataset.json").write_text(json.dumps(m), encoding="utf-8")
+    rc, _, err = _run(capsys, "build", ds / "dataset.json", "-o", tmp_path / "o")
+    assert rc == 1, err
+    assert f"{ds / 'dataset.json'}: its recipe copy: events.window_ms = -1; expected" in err, err
+    assert not (tmp_path / "o").exists()

@@ -196,6 +196,13 @@ def _load(given: str, overrides: dict[str, str]) -> Recipe:
         )
     if path.suffix.lower() != ".json" or not path.is_file():
         return load_recipe(given, overrides)
+    if path.name != "dataset.json":
+        # the loader reads a manifest by that name alone, and would say to give its folder
+        raise ParameterError(
+            f"recipe {given!r} is a JSON file, not a dataset's dataset.json; a recipe is a .toml "
+            f"file, the name of a built-in recipe ({_builtin_names()}) or a built dataset's "
+            "dataset.json"
+        )
     from eventsim.datasets.loader import read_manifest
 
     manifest = read_manifest(path)
@@ -204,11 +211,16 @@ def _load(given: str, overrides: dict[str, str]) -> Recipe:
         raise ParameterError(f"{given!r} records no recipe; build from the recipe file instead")
     # a recipe given as a dict (Python) has none: its relative paths were the folder's it ran in
     was = Path(recipe_file) if isinstance(recipe_file, str) else None
+    base = None if was is None else was.parent
     try:
-        recipe = load_recipe(copy, overrides, base_dir=None if was is None else was.parent)
+        load_recipe(copy, base_dir=base)
     except RecipeError as exc:
-        # a recipe an older eventsim took and this one does not
-        raise RecipeError(f"{given}: its recipe copy: {exc}") from None
+        # a recipe an older eventsim took and this one does not, or an edited manifest; the
+        # copy, a dict, is named "recipe" by load_recipe
+        said = str(exc).removeprefix("recipe: ")
+        raise RecipeError(f"{given}: its recipe copy: {said}") from None
+    # apart: a --set value's error is the command line's, not the copy's
+    recipe = load_recipe(copy, overrides, base_dir=base)
     # the rebuilt manifest names the same recipe file as the one it replaces
     return recipe if was is None else dataclasses.replace(recipe, path=was)
 
