@@ -89,3 +89,16 @@ def test_train_demo_model_refuses_a_missing_recipe_or_checkpoint_in_one_line(
     assert _tool("train_demo_model").main(["-o", str(out), "--steps", "1", *argv]) == 1
     assert needle in _one_line(capsys.readouterr().err)
     assert not out.exists()
+
+
+def test_bench_gpu_refuses_an_out_file_and_an_empty_run_before_measuring(tmp_path, capsys):
+    bench = _tool("bench_gpu")
+    base = ["--quick", "--device", "cpu"]
+    # a file as --out failed at the first save, after the identity tables (device minutes)
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    assert bench.main([*base, "--out", str(afile)]) == 2
+    assert f"--out {afile} is a file" in _one_line(capsys.readouterr().err)
+    # both off ran nothing and reported '0 runs differ'
+    assert bench.main([*base, "--no-identity", "--no-speed"]) == 2
+    assert "nothing to measure" in _one_line(capsys.readouterr().err)

@@ -560,6 +560,16 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.no_identity and args.no_speed:
+        print("error: --no-identity with --no-speed leaves nothing to measure", file=sys.stderr)
+        return 2
+    # a file where the folder should be failed at the first save, after the identity tables
+    if args.out is not None and args.out.exists() and not args.out.is_dir():
+        print(
+            f"error: --out {args.out} is a file; expected a folder for bench_gpu.json",
+            file=sys.stderr,
+        )
+        return 2
     out_file = None if args.out is None else args.out / "bench_gpu.json"
     if out_file is not None and out_file.exists() and not args.force:
         print(f"error: {out_file} exists; pass --force to overwrite it", file=sys.stderr)
