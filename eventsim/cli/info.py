@@ -101,9 +101,10 @@ def summarize(reader: EventFileReader) -> dict[str, Any]:
             message = kept.refusal
         else:
             message = f"{message}{kept.hint}"
-    t_start = reader.t_start_us if t_min is None else t_min
-    t_end = reader.t_end_us if t_max is None else t_max + 1  # exclusive, like the readers
-    duration_s = (t_end - t_start) / 1e6
+    # no events, no times: the readers' 0 for them is a stand-in, which scripts took for t = 0
+    t_start = t_min
+    t_end = None if t_max is None else t_max + 1  # exclusive, like the readers
+    duration_s = None if t_start is None or t_end is None else (t_end - t_start) / 1e6
     inferred = bool(getattr(reader, "sensor_size_inferred", False))
     return {
         "path": str(reader.path),
@@ -116,7 +117,9 @@ def summarize(reader: EventFileReader) -> dict[str, Any]:
         # events at one time have no rate: the 1 us of the exclusive end is a convention, and
         # 1 event / 1 us would read as 1 Mev/s
         "rate_ev_per_s": (
-            n / duration_s if t_min is not None and t_max is not None and t_max > t_min else None
+            n / duration_s
+            if duration_s is not None and t_min is not None and t_max is not None and t_max > t_min
+            else None
         ),
         # an empty file that does not record its size has none: the reader's 1x1 is a stand-in
         "sensor_size": None if inferred and n == 0 else list(reader.sensor_size),
@@ -144,6 +147,10 @@ def _seconds(seconds: float) -> str:
     """Seconds to the microsecond the times are in, without an exponent ('1e-06' for one µs)
     or trailing zeros."""
     return f"{seconds:.6f}".rstrip("0").rstrip(".")
+
+
+def _duration(seconds: float | None) -> str:
+    return "n/a (no events)" if seconds is None else f"{_seconds(seconds)} s"
 
 
 def _time_range(s: dict[str, Any]) -> str:
@@ -174,7 +181,7 @@ def format_summary(s: dict[str, Any]) -> str:
         f"layout:          {s['layout']}",
         f"events:          {s['events']:,}",
         f"time range:      {_time_range(s)}",
-        f"duration:        {_seconds(s['duration_s'])} s",
+        f"duration:        {_duration(s['duration_s'])}",
         f"rate:            {_rate(s['rate_ev_per_s'], s['events'])}",
         f"sensor size:     {size}",
         f"polarity:        {polarity}",

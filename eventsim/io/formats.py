@@ -430,6 +430,11 @@ def _read_faery(
     else:
         ev = np.zeros(0, dtype=EVENT_DTYPE)
     notes.append("time unit: microseconds")
+    meta: dict[str, Any] = {}
+    if ext == ".dat" and header is not None and len(ev) > 1:
+        order = _dat_falls_sorted(path, header.length, ev, notes)
+        if order is not None:
+            meta["file_index"] = order
     layout = {
         ".aedat4": "aedat4",
         ".aedat": "aedat4",
@@ -438,7 +443,60 @@ def _read_faery(
         ".dat": "dat",
         ".es": "es",
     }[ext]
-    return ev, file_size, notes, {"layout": layout}
+    return ev, file_size, notes, {"layout": layout, **meta}
+
+
+# DAT words read at once to find falls in their times (int64 temporaries of 8 MiB each)
+_DAT_CHUNK_WORDS = 1 << 20
+
+
+def _dat_falls_sorted(
+    path: Path, header_length: int, ev: np.ndarray, notes: list[str]
+) -> np.ndarray | None:
+    """Find where a DAT file's times fall: faery reads such an event at the time before it
+    (a fall of 2^31 us or less; a larger one is a wrap of the 32-bit time), so a file written
+    out of order read as sorted. Where one does, ``ev`` gets the times the file holds, sorted
+    by time (stable) with a note naming the first fall, as the other readers of formats without
+    a time order sort theirs; returns each event's index in the file then, else None."""
+    from eventsim.io.layouts import SORTED_NOTE
+
+    n = len(ev)
+    # after the header, a byte of event type and one of event size, then 8-byte words whose
+    # low 32 bits are the time (faery decoded ``n`` of them)
+    low = np.empty(n, dtype=np.uint32)
+    with open(path, "rb") as fh:
+        fh.seek(header_length + 2)
+        for a in range(0, n, _DAT_CHUNK_WORDS):
+            words = np.fromfile(fh, dtype="<u8", count=min(_DAT_CHUNK_WORDS, n - a))
+            low[a : a + len(words)] = words & 0xFFFFFFFF
+    half = _DAT_WRAP_US // 2
+    falls = 0
+    first = -1
+    for a in range(0, n - 1, _DAT_CHUNK_WORDS):
+        seg = low[a : a + _DAT_CHUNK_WORDS + 1].astype(np.int64)
+        drop = seg[:-1] - seg[1:]
+        at = np.flatnonzero((drop > 0) & (drop <= half))
+        if at.size and first < 0:
+            first = a + int(at[0]) + 1
+        falls += int(at.size)
+    if not falls:
+        return None
+    step = np.diff(low.astype(np.int64))
+    step[step < -half] += _DAT_WRAP_US
+    t = np.empty(n, dtype=np.int64)
+    t[0] = ev["t"][0]  # faery's first time is the file's (T0 included)
+    np.cumsum(step, out=t[1:])
+    t[1:] += t[0]
+    notes.append(
+        f"{SORTED_NOTE} ({falls} decreasing steps, the first at event {first}: t = "
+        f"{int(t[first])} us after {int(t[first - 1])} us, which faery reads as "
+        f"{int(ev['t'][first])} us); sorted them"
+    )
+    order = np.argsort(t, kind="stable")
+    ev["t"] = t
+    ev[:] = ev[order]
+    # kept as long as the reader: int32 halves what it adds to the events' 13 bytes
+    return order.astype(np.int32 if n <= np.iinfo(np.int32).max else np.int64)
 
 
 # -- writing -------------------------------------------------------------------------------------
@@ -540,6 +598,33 @@ class _Checked:
         self._check = StreamCheck(sensor_size)
         self._fmt = fmt
         self.error: Exception | None = None
+        # DAT: the first event's time (the header's T0) and the last time checked
+        self._dat_t0: int | None = None
+        self._dat_last: int | None = None
+
+    def _check_dat_gaps(self, t: np.ndarray, start: int) -> None:
+        """Refuse the first gap between events that DAT's 32-bit times cannot carry
+        (`_dat_gap_lost`), across packets; ``start``: the index of ``t``'s first event."""
+        if self._dat_t0 is None:
+            if t[0] < 0:
+                return  # refused by the writer, naming the time
+            self._dat_t0 = int(t[0])
+        if self._dat_last is not None:
+            t = np.concatenate((np.asarray([self._dat_last], np.int64), t))
+            start -= 1
+        self._dat_last = int(t[-1])
+        lost = _dat_gap_lost(t - self._dat_t0)
+        if lost.size:
+            i = int(lost[0])
+            a, b = int(t[i]), int(t[i + 1])
+            raise InvalidEventsError(
+                f"dat cannot store the gap of {b - a} us ({(b - a) / 6e7:.1f} min) between the "
+                f"events at t = {a} us and t = {b} us (events {start + i} and {start + i + 1} "
+                "in time order): DAT keeps each time in 32 bits of us from the first event's, "
+                "which wrap every 2^32 us (71.6 min), and a reader tells a wrap only from a gap "
+                "under 2^31 us (35.8 min), so it would read that event and those after it at "
+                "wrong times; write h5, aedat4 or evt3 instead"
+            )
 
     def __iter__(self) -> Iterator[np.ndarray]:
         check = self._check
@@ -554,10 +639,27 @@ class _Checked:
                     raise StreamProblemError(check.result)
                 if self._fmt == "es":
                     _check_es_size(int(ev["t"][-1]), check.n_events)
+                elif self._fmt == "dat":
+                    self._check_dat_gaps(ev["t"], check.n_events - len(ev))
                 yield ev
         except Exception as exc:
             self.error = exc
             raise
+
+
+# DAT stores t - T0 modulo 2^32 us; faery's reader takes a time that falls by more than half
+# of that for a wrap, and holds the time at a smaller fall
+_DAT_WRAP_US = 1 << 32
+
+
+def _dat_gap_lost(r: np.ndarray) -> np.ndarray:
+    """Indices ``i`` of sorted times ``r`` (µs from the first) whose gap to ``r[i + 1]``
+    DAT's readers cannot recover: one of 2^32 us or more, which the 32 bits drop, or of 2^31
+    us or more across a wrap, read as a fall in time (faery holds the time there). A gap under
+    2^31 us is always read back."""
+    gap = np.diff(r)
+    wrapped = (r[1:] // _DAT_WRAP_US) != (r[:-1] // _DAT_WRAP_US)
+    return np.flatnonzero((gap >= _DAT_WRAP_US) | ((gap >= _DAT_WRAP_US // 2) & wrapped))
 
 
 def _check_es_size(t_last_us: int, n_events: int) -> None:

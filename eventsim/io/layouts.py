@@ -242,7 +242,7 @@ def times_to_us(
         raise ArgumentValueError("time_unit", time_unit, TIME_UNITS_EXPECTED)
     if t.dtype.kind in "fc" and t.size and not np.all(np.isfinite(t)):
         bad = int(np.flatnonzero(~np.isfinite(t))[0])
-        raise InvalidEventsError(f"{what}[{bad}] is {t[bad]}; expected a finite time")
+        raise InvalidEventsError(f"{what} holds {t[bad]} at index {bad}; expected a finite time")
     if time_unit is None:
         if t.dtype.kind in "iub":
             unit = "us"
@@ -614,6 +614,7 @@ def open_events(
             layout=meta["layout"],
             notes=notes,
             sensor_size_inferred=inferred,
+            file_index=meta.get("file_index"),
         )
     frames = formats.frames_kind(path)
     if frames is not None:
@@ -959,6 +960,8 @@ def _events_from_array(
     """The events of an array, each one's index in it when they were sorted, the unit, and the
     polarity kept (`polarity_01`)."""
     names = arr.dtype.names
+    # what the notes and refusals call the time and polarity columns
+    labels = {c: f"{what} {c}" for c in "tp"}
     if names:
         _refuse_columns(columns, f"{what} is a structured array: its fields name the columns")
         alias = {"x": ("x", "xs"), "y": ("y", "ys"), "t": ("t", "ts"), "p": ("p", "ps", "on")}
@@ -973,15 +976,18 @@ def _events_from_array(
     else:
         cols = _columns_from_matrix(arr, columns, what)
         # a plain matrix has no names: say which column was taken as what
-        what = f"{what} (an N x {arr.shape[1]} array read as columns {', '.join(columns)})"
+        read_as = f"an N x {arr.shape[1]} array read as columns {', '.join(columns)}"
+        # each worded for its note: the time unit's, in parentheses; polarity's, mid-sentence
+        labels = {"t": f"column t of {what}, {read_as}", "p": f"{what} column p ({read_as})"}
+        what = f"{what} ({read_as})"
     try:
         if arr.dtype == EVENT_DTYPE and time_unit in (None, "us"):
             unit = "us"
             notes.append("time unit: microseconds (EVENT_DTYPE)")
             t_us = cols["t"]
         else:
-            t_us, unit = times_to_us(cols["t"], f"{what} t", notes, time_unit)
-        p, kept = polarity_01(cols["p"], f"{what} p", notes, check_polarity)
+            t_us, unit = times_to_us(cols["t"], labels["t"], notes, time_unit)
+        p, kept = polarity_01(cols["p"], labels["p"], notes, check_polarity)
         if kept is not None and not names:
             hint = _order_hint(what)
             kept = replace(kept, refusal=kept.refusal + hint, hint=hint)
