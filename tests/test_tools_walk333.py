@@ -102,3 +102,12 @@ def test_bench_gpu_refuses_an_out_file_and_an_empty_run_before_measuring(tmp_pat
     # both off ran nothing and reported '0 runs differ'
     assert bench.main([*base, "--no-identity", "--no-speed"]) == 2
     assert "nothing to measure" in _one_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("argv", [["--case", "-1"], ["--first-case", "-3", "--seconds", "1"]])
+def test_fuzz_kernels_refuses_a_negative_case_number(argv, capsys):
+    # the case number seeds numpy's generator: a negative one was its ValueError traceback
+    with pytest.raises(SystemExit) as exc:
+        _tool("fuzz_kernels").main(argv)
+    assert exc.value.code == 2
+    assert "must be 0 or more" in _one_line(capsys.readouterr().err)

@@ -198,6 +198,10 @@ def main(argv: list[str] | None = None) -> int:
     # case and passed)
     if args.case is None and not args.seconds > 0:
         ap.error(f"--seconds must be more than 0, got {args.seconds:g}")
+    # a case number seeds numpy's generator, which takes no negative seed (a traceback)
+    for name, value in (("--case", args.case), ("--first-case", args.first_case)):
+        if value is not None and value < 0:
+            ap.error(f"{name} must be 0 or more, got {value}")
 
     from tqdm.auto import tqdm
 
