@@ -290,3 +290,38 @@ def test_a_json_recipe_is_refused_in_words_that_fit_build(tmp_path, capsys, limi
     assert rc == 1, err
     assert f"{ds / 'dataset.json'}: its recipe copy: events.window_ms = -1; expected" in err, err
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("how", [["--force"], []], ids=["force", "extend"])
+def test_a_build_from_dataset_json_stopped_after_removing_it_resumes(
+    tmp_path, capsys, monkeypatch, limited, how
+):
+    """A build from DIR/dataset.json that replaces (--force, as verify says under another
+    eventsim) or extends (no --limit) the dataset removes its dataset.json before it finishes;
+    stopped then, "rerun the same command" was "recipe '.../dataset.json' not found"."""
+    import eventsim.datasets.engine as engine
+
+    ds = Path(shutil.copytree(limited, tmp_path / "ds"))
+    argv = ["build", ds / "dataset.json", "-o", ds, *how, "--no-progress", "--no-preview"]
+    real = engine.run_shard
+
+    def stop(task, *args, **kwargs):
+        if task.shard >= 2:
+            raise KeyboardInterrupt
+        return real(task, *args, **kwargs)
+
+    monkeypatch.setattr(engine, "run_shard", stop)
+    rc, _, err = _run(capsys, *argv)
+    monkeypatch.undo()
+    assert rc != 0 and "rerun the same command" in err, err
+    assert not (ds / "dataset.json").exists()
+
+    # as it says: without --force, which would start again
+    rc, out, err = _run(capsys, *(a for a in argv if a != "--force"))
+    assert rc == 0, err
+    assert "the recipe copy its state file records" in err, err
+    assert "shards: 1 built, 2 reused" in out, out
+    manifest = json.loads((ds / "dataset.json").read_text(encoding="utf-8"))
+    before = json.loads((limited / "dataset.json").read_text(encoding="utf-8"))
+    assert manifest["counts"]["samples"] == 6 and manifest["recipe"] == before["recipe"]
+    assert _run(capsys, "verify", ds, "--no-progress")[0] == 0

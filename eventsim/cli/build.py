@@ -179,8 +179,9 @@ def _load(given: str, overrides: dict[str, str]) -> Recipe:
     """The recipe ``given`` names: a recipe file or built-in name, or a built dataset's
     dataset.json, whose recipe copy (the file's fields with the --set values it was built with)
     is read from where its recipe file was, so that relative split file paths name the same
-    files and the same build is recognised. A dataset folder is not taken for its manifest: a
-    folder named like a built-in recipe would make its name mean two things."""
+    files and the same build is recognised (while an unfinished build has removed the file,
+    `_unfinished_copy`). A dataset folder is not taken for its manifest: a folder named like a
+    built-in recipe would make its name mean two things."""
     from eventsim.datasets.recipe import builtin_recipe_dir, load_recipe
 
     path = Path(given).expanduser()
@@ -194,6 +195,10 @@ def _load(given: str, overrides: dict[str, str]) -> Recipe:
             f"recipe {given!r} is a dataset folder; to build it again (to repair it), give its "
             f"manifest: eventsim build {shlex.quote(str(path / 'dataset.json'))} -o DIR"
         )
+    if path.name == "dataset.json" and not path.is_file():
+        unfinished = _unfinished_copy(path.parent, overrides)
+        if unfinished is not None:
+            return unfinished
     if path.suffix.lower() != ".json" or not path.is_file():
         return load_recipe(given, overrides)
     if path.name != "dataset.json":
@@ -223,6 +228,50 @@ def _load(given: str, overrides: dict[str, str]) -> Recipe:
     recipe = load_recipe(copy, overrides, base_dir=base)
     # the rebuilt manifest names the same recipe file as the one it replaces
     return recipe if was is None else dataclasses.replace(recipe, path=was)
+
+
+def _unfinished_copy(folder: Path, overrides: dict[str, str]) -> Recipe | None:
+    """The recipe copy of the unfinished build in ``folder``, whose dataset.json is written when
+    it finishes (None: no build's state there). A build from its dataset.json that replaces
+    (--force) or extends it (a larger --limit) removes that file first: stopped then, "rerun
+    the same command" names a file that is gone. The state records no recipe file, but the
+    places a file source's paths named, which it is given by (the fingerprint is the same)."""
+    import json
+
+    from eventsim.datasets.engine import STATE_FILE
+    from eventsim.datasets.recipe import load_recipe
+
+    state_file = folder / STATE_FILE
+    if not state_file.is_file():
+        return None
+    try:
+        state = json.loads(state_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DatasetError(
+            f"{str(folder / 'dataset.json')!r} is not written yet, and the state file of the "
+            f"unfinished build in {str(folder)!r} cannot be read ({exc}); build from the recipe "
+            "file"
+        ) from None
+    copy = state.get("recipe") if isinstance(state, dict) else None
+    places = state.get("locations") if isinstance(state, dict) else None
+    if not isinstance(copy, dict) or not isinstance(places, dict):
+        return None
+    for key, place in places.items():
+        table, _, field = str(key).partition(".")
+        if isinstance(copy.get(table), dict) and isinstance(place, str):
+            copy[table][field] = place
+    try:
+        # its places are absolute: the folder only names the split files in the manifest
+        load_recipe(copy, base_dir=folder)
+    except RecipeError as exc:
+        said = str(exc).removeprefix("recipe: ")
+        raise RecipeError(f"{str(state_file)!r}: its recipe copy: {said}") from None
+    print(
+        f"eventsim build: note: {str(folder / 'dataset.json')!r} is written when the unfinished "
+        f"build in {str(folder)!r} finishes: building the recipe copy its state file records",
+        file=sys.stderr,
+    )
+    return load_recipe(copy, overrides, base_dir=folder)
 
 
 def _report_silent_splits(recipe: Recipe, summary: BuildSummary) -> None:
