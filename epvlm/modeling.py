@@ -32,6 +32,7 @@ from transformers.vision_utils import get_vision_position_ids
 
 from epvlm.errors import KeepMaskError
 from epvlm.loading import register_stock_conversions
+from epvlm.prior import _check_mask_shape
 from eventsim._text import plural
 
 __all__ = [
@@ -65,8 +66,9 @@ KeepMaskLike = torch.Tensor | np.ndarray | Sequence[torch.Tensor | np.ndarray]
 def _as_flat_mask(
     image_keep_mask: KeepMaskLike, grid_thw: torch.Tensor, spatial_merge_size: int
 ) -> torch.Tensor:
-    """The batch mask flat on ``grid_thw``'s device; a 2-D mask (one per image, or the whole
-    mask of a one-image batch) must be its image's (rows, cols) token grid."""
+    """The batch mask flat on ``grid_thw``'s device; a mask that is not flat (one per image,
+    or the whole mask of a one-image batch) must be its image's (rows, cols) token grid, up to
+    axes of length 1 (`epvlm.prior._check_mask_shape`)."""
     grids = [
         (int(h) // spatial_merge_size, int(w) // spatial_merge_size)
         for _, h, w in grid_thw.tolist()
@@ -75,15 +77,11 @@ def _as_flat_mask(
         parts = [torch.as_tensor(m) for m in image_keep_mask]
     else:
         parts = [torch.as_tensor(image_keep_mask)]
-    # parts and images pair up only when counted alike; else the length check says so
+    # parts and images pair up only when counted alike (a (B, tokens) stack of B > 1 images
+    # does not, and flattens in batch order); else split_keep_mask's length check says so
     for i, part in enumerate(parts if len(parts) == len(grids) else ()):
-        if part.dim() == 2 and tuple(part.shape) != grids[i]:
-            # a (cols, rows) mask has the right size and was flattened in the wrong order
-            which = "image_keep_mask" if len(parts) == 1 else f"image_keep_mask[{i}]"
-            raise KeepMaskError(
-                f"{which} has shape {tuple(part.shape)} but image {i}'s token grid is "
-                f"{grids[i]} (rows, cols); expected a mask of shape {grids[i]} or a flat one"
-            )
+        which = "image_keep_mask" if len(parts) == 1 else f"image_keep_mask[{i}]"
+        _check_mask_shape(tuple(part.shape), grids[i], which, i)
     flat = parts[0].reshape(-1) if len(parts) == 1 else torch.cat([m.reshape(-1) for m in parts])
     mask = flat.to(grid_thw.device)
     if mask.dtype != torch.bool:

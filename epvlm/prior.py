@@ -160,13 +160,14 @@ def event_map(
     (opposite polarities at one pixel cancel). ``events`` are an `EVENT_DTYPE` array with
     ``p`` in {0, 1} (else `InvalidEventsError`). ``window_us=(t0, t1)`` keeps
     ``t0 <= t < t1`` (absolute microseconds); it needs events sorted by ``t`` and refuses
-    others (`eventsim.events.StreamProblemError`, naming the first step down). ``out_hw=(H', W')`` resamples the sensor's map onto another
-    pixel grid (the processed image, which the sensor's field of view is stretched over as
-    the processor stretches the image) by area: each sensor pixel's value is shared among the
-    output pixels it overlaps in proportion to the overlap, so the mass is kept and a sum over
-    any output region is the sum over the same region of the sensor. A signed map resampled
-    this way nets ON against OFF of neighbouring sensor pixels too; `select_blocks` scores
-    the L1 norm per sensor pixel before resampling.
+    others (`eventsim.events.StreamProblemError`, naming the first step down).
+    ``out_hw=(H', W')`` resamples the sensor's map onto another pixel grid (the processed
+    image, which the sensor's field of view is stretched over as the processor stretches the
+    image) by area: each sensor pixel's value is shared among the output pixels it overlaps in
+    proportion to the overlap, so the mass is kept and a sum over any output region is the sum
+    over the same region of the sensor. A signed map resampled this way nets ON against OFF of
+    neighbouring sensor pixels too; `select_blocks` scores the L1 norm per sensor pixel before
+    resampling.
     """
     width, height = check_sensor_size(sensor_size)
     out_h, out_w = (height, width) if out_hw is None else _check_hw("out_hw", out_hw)
@@ -185,11 +186,24 @@ def _sensor_map(
 ) -> np.ndarray:
     """Events per sensor pixel (``count``) or ON minus OFF (``signed``) in the window, int64
     (H, W); events off the sensor are refused."""
+    _check_mode(mode)
+    in_window, start = _events_in_window(events, window_us)
+    return _binned(in_window, start, width, height, mode)
+
+
+def _check_mode(mode: str) -> None:
     if mode not in EVENT_MAP_MODES:
         raise ParameterError(
             f"event map mode {mode!r} is unknown; expected one of {EVENT_MAP_MODES}"
         )
-    events = _events_in_window(events, window_us)
+
+
+def _binned(
+    events: np.ndarray, start: int, width: int, height: int, mode: EventMapMode
+) -> np.ndarray:
+    """`_sensor_map` of events already checked and windowed (`_events_in_window`), which
+    begin at index ``start`` of the array the caller passed: an event off the sensor is named
+    by its index there."""
     if events.size == 0:
         return np.zeros((height, width), dtype=np.int64)
     x = events["x"].astype(np.int64)
@@ -201,7 +215,7 @@ def _sensor_map(
         raise EventsOutsideImageError(
             f"{n_out} {plural(n_out, 'event lies', 'events lie')} outside the {width}x{height} "
             "image, first at "
-            f"index {i}: (x={x[i]}, y={y[i]}); events must share the image's pixel grid"
+            f"index {start + i}: (x={x[i]}, y={y[i]}); events must share the image's pixel grid"
         )
     weights = None if mode == "count" else np.where(events["p"] > 0, 1.0, -1.0)
     flat = np.bincount(y * width + x, weights=weights, minlength=width * height)
@@ -219,11 +233,13 @@ _UNSORTED_WORDS = (
 
 def _events_in_window(
     events: np.ndarray, window_us: tuple[int | None, int | None] | None
-) -> np.ndarray:
-    """The events with ``t0 <= t < t1`` of ``window_us`` (all without one), after checking
-    their dtype, polarity and, with a window, their time order: `InvalidEventsError`
-    (`StreamProblemError`) naming the first event that breaks them. O(n), as the bincount
-    that follows."""
+) -> tuple[np.ndarray, int]:
+    """The events with ``t0 <= t < t1`` of ``window_us`` (all without one) and the index of
+    the first of them in ``events``, after checking their dtype, polarity and, with a window,
+    their time order: `InvalidEventsError` (`StreamProblemError`) naming the first event that
+    breaks them. O(n), vectorised, as the bincount that follows. eventsim's
+    `~eventsim.events.validate_events` is not reused: it refuses negative coordinates in its
+    own words, where the prior names every event off the image (`EventsOutsideImageError`)."""
     events = np.asarray(events)
     if events.dtype != EVENT_DTYPE:
         raise InvalidEventsError(f"events have dtype {events.dtype}; expected EVENT_DTYPE")
@@ -236,14 +252,16 @@ def _events_in_window(
         i = int(bad[0])
         raise StreamProblemError(StreamProblem("polarity", "p", i, int(p[i])))
     if window_us is None:
-        return events
+        return events, 0
     t = events["t"]
     down = np.flatnonzero(t[1:] < t[:-1])
     if down.size:
         i = int(down[0]) + 1
         problem = StreamProblem("unsorted", "t", i, int(t[i]), i - 1, int(t[i - 1]))
         raise StreamProblemError(problem, words=_UNSORTED_WORDS)
-    return slice_time(events, window_us[0], window_us[1])
+    in_window = slice_time(events, window_us[0], window_us[1])
+    start = 0 if window_us[0] is None else int(np.searchsorted(t, window_us[0], side="left"))
+    return in_window, start
 
 
 def _overlaps(n_in: int, n_cells: int, cell: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -344,6 +362,14 @@ def event_block_scores(
     width, height = check_sensor_size(sensor_size)
     rows, cols = _check_hw("token grid", grid)
     magnitude = np.abs(_sensor_map(events, width, height, window_us, mode))
+    return _event_blocks(magnitude, rows, cols, patch_size, merge_size)
+
+
+def _event_blocks(
+    magnitude: np.ndarray, rows: int, cols: int, patch_size: int, merge_size: int
+) -> np.ndarray:
+    """`event_block_scores` of a sensor map's magnitude (int64 (H, W))."""
+    height, width = magnitude.shape
     factor = patch_size * merge_size
     if (cols * factor, rows * factor) == (width, height):
         return block_scores(magnitude, patch_size, merge_size)
@@ -435,6 +461,12 @@ def keep_mask_topk(
     """Exactly ``k`` blocks (or ``keep_budget(n, keep)``): highest score first, ties broken by
     distance to the centre, then by raster index."""
     scores = _check_scores(scores)
+    if scores.ndim != 2:
+        # the centre tie-break needs the grid: 1-D scores failed in numpy's unpacking
+        raise ParameterError(
+            f"block scores have shape {scores.shape}; expected the (rows, cols) token grid "
+            "(reshape flat scores to it)"
+        )
     n = scores.size
     if k is None:
         if keep is None:
@@ -468,11 +500,34 @@ def keep_mask_random(
     return mask.reshape(shape)
 
 
+def _check_mask_shape(
+    shape: tuple[int, ...], grid: tuple[int, int], which: str, image: int
+) -> None:
+    """Refuse keep mask ``which`` of image ``image`` (`KeepMaskError`) when its row-major
+    order is not that of the image's (rows, cols) token ``grid``: a (cols, rows) mask has the
+    right size and was flattened in the wrong order, without a word. Flat masks and masks that
+    differ from the grid only by axes of length 1 ((1, rows * cols), (1, rows, cols)) flatten
+    in the grid's order; a wrong size is left to the caller's count."""
+    axes = [d for d in shape if d != 1]
+    if len(axes) > 1 and axes != [d for d in grid if d != 1]:
+        raise KeepMaskError(
+            f"{which} has shape {shape} but image {image}'s token grid is {grid} (rows, cols); "
+            f"expected a mask of shape {grid} or a flat one"
+        )
+
+
+def _plain(value: object) -> object:
+    # a value as the user would write it: np.float64(3.0) is shown as 3.0
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _check_budget(name: str, k: object, n: int) -> int:
     """A token budget ``k``, a whole number in 1..n, or `KeepMaskError` naming it (``name``)."""
     whole = _whole(k)
     if whole is None:
-        raise KeepMaskError(f"{name}={k!r} is not a whole number; expected 1..{n} for {n} blocks")
+        raise KeepMaskError(
+            f"{name}={_plain(k)!r} is not an integer; expected 1..{n} for {n} blocks"
+        )
     if not 1 <= whole <= n:
         raise KeepMaskError(f"{name}={whole} is outside 1..{n} for {n} blocks")
     return whole
@@ -484,7 +539,7 @@ def _seed(seed: object) -> int:
     whole = _whole(seed)
     if whole is None or whole < 0:
         raise ArgumentValueError(
-            "seed", seed, " is not a whole number >= 0 or a numpy.random.Generator"
+            "seed", _plain(seed), " is not an integer >= 0 or a numpy.random.Generator"
         )
     return whole
 
@@ -648,20 +703,16 @@ def select_blocks(
         return Selection("edges", keep, image, _keep_mask(scores, keep, rule), total, scores)
     if events is None:
         raise ParameterError("the event selector needs events (got None)")
+    _check_mode(mode)
     # refuses a reversed window, unsorted events or a bad polarity also when the scores were
-    # made beforehand
-    in_window = _events_in_window(events, window_us)
+    # made beforehand; checked once here, the scoring below takes them as they are
+    in_window, start = _events_in_window(events, window_us)
     if scores is None:
         height, width = np.asarray(image).shape[:2]
+        sensor_w, sensor_h = check_sensor_size(sensor_size or (width, height))
         try:
-            scores = event_block_scores(
-                in_window,
-                sensor_size or (width, height),
-                (rows, cols),
-                mode=mode,
-                patch_size=patch_size,
-                merge_size=merge_size,
-            )
+            sensor_map = _binned(in_window, start, sensor_w, sensor_h, mode)
+            scores = _event_blocks(np.abs(sensor_map), rows, cols, patch_size, merge_size)
         except EventsOutsideImageError as exc:
             if sensor_size is not None:
                 raise
@@ -689,8 +740,6 @@ def _check_grid_fits(image: np.ndarray, rows: int, cols: int) -> None:
     the scale itself depends on the processor's pixel budget, which is not known here, and any
     scale is one some budget gives (a 224x224 image is 4x4 tokens under max_pixels 112*112,
     32x32 under min_pixels 896*896), so a grid of the image's aspect is taken at any size."""
-    if image.ndim < 2:
-        raise ParameterError(f"image of shape {image.shape} is not an HxW or HxWxC array")
     height, width = image.shape[:2]
     if height < 1 or width < 1:
         raise ParameterError(f"image of {width}x{height} px (W x H) is empty")

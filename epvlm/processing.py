@@ -30,7 +30,7 @@ from transformers import Qwen2VLProcessor
 from epvlm._constants import PROMPT_FORMATS
 from epvlm.errors import KeepMaskError, ModelDirError
 from epvlm.loading import check_checkpoint_folder, check_model_dir
-from epvlm.prior import check_image
+from epvlm.prior import _check_mask_shape, check_image
 from eventsim.errors import ParameterError
 
 __all__ = [
@@ -618,9 +618,11 @@ def _options(choices: Sequence[str], index: int | None = None) -> list[str]:
     one option per character: "red,green" asked r, e, d, ...)."""
     if isinstance(choices, (str, bytes)):
         which = "choices" if index is None else f"choices {index}"
+        # str() of bytes is their repr ("b'red"): the example splits the text
+        text = choices.decode(errors="replace") if isinstance(choices, bytes) else choices
         raise ParameterError(
             f"{which} {choices!r} is one string; expected a list of options, e.g. "
-            f"{[c.strip() for c in str(choices).split(',')]!r} (an empty list for none)"
+            f"{[c.strip() for c in text.split(',')]!r} (an empty list for none)"
         )
     return list(choices)
 
@@ -641,12 +643,7 @@ def _check_mask(mask: Any, grid: tuple[int, int], index: int) -> np.ndarray:
     arr = np.asarray(mask)
     if arr.dtype != np.bool_:
         raise KeepMaskError(f"keep mask {index} must be boolean, got dtype {arr.dtype}")
-    if arr.ndim == 2 and arr.shape != grid:
-        # a (cols, rows) mask has the right size and was flattened in the wrong order
-        raise KeepMaskError(
-            f"keep mask {index} has shape {arr.shape} but image {index}'s token grid is "
-            f"{grid} (rows, cols); expected a mask of shape {grid} or a flat one"
-        )
+    _check_mask_shape(arr.shape, grid, f"keep mask {index}", index)
     n_tokens = grid[0] * grid[1]
     arr = arr.reshape(-1)
     if arr.size != n_tokens:

@@ -75,18 +75,21 @@ def test_polarity_outside_0_1_is_refused(p, mode):
 
 
 def test_whole_number_budgets_and_seeds_are_typed_refusals():
-    with pytest.raises(KeepMaskError, match=r"k=2\.5 is not a whole number; expected 1\.\.64"):
+    with pytest.raises(KeepMaskError, match=r"k=2\.5 is not an integer; expected 1\.\.64"):
         keep_mask_topk(np.zeros((8, 8)), k=2.5)
-    with pytest.raises(KeepMaskError, match=r"k=2\.5 is not a whole number"):
+    with pytest.raises(KeepMaskError, match=r"k=2\.5 is not an integer"):
         keep_mask_random((8, 8), 0.5, k=2.5)
     for selector in ("random", "center", "downsample"):
-        with pytest.raises(KeepMaskError, match=r"budget=2\.5 is not a whole number"):
+        with pytest.raises(KeepMaskError, match=r"budget=2\.5 is not an integer"):
             select_blocks(selector, IMG, keep=0.5, grid=(8, 8), budget=2.5)
     with pytest.raises(KeepMaskError, match="budget=True"):
         select_blocks("random", IMG, keep=0.5, grid=(8, 8), budget=True)
     for seed in (-1, 2.5, "1"):
-        with pytest.raises(ParameterError, match=rf"seed={seed!r} is not a whole number >= 0"):
+        with pytest.raises(ParameterError, match=rf"seed={seed!r} is not an integer >= 0"):
             select_blocks("random", IMG, keep=0.5, grid=(8, 8), seed=seed)
+    # a whole-valued float is not called fractional: the type is what is refused
+    with pytest.raises(KeepMaskError, match=r"k=3\.0 is not an integer"):
+        keep_mask_topk(np.zeros((8, 8)), k=np.float64(3.0))
     # whole numbers of numpy's types still go
     assert keep_mask_topk(np.zeros((8, 8)), k=np.int64(3)).sum() == 3
     assert keep_mask_random((8, 8), 0.5, np.int64(7)).sum() == 32
@@ -155,6 +158,9 @@ def test_choices_as_one_string_are_refused(proc):
         build_prompt("what colour is it?", "red, green, blue", 4)
     with pytest.raises(ParameterError, match="is one string"):
         question_text("what colour is it?", "red,green")
+    # bytes: the example splits their text, not their repr ("b'red")
+    with pytest.raises(ParameterError, match=r"e\.g\. \['red', 'green'\] "):
+        build_prompt("what colour is it?", b"red,green", 4)
     batch = encode_batch(proc, [IMG], ["what colour is it?"], [["red", "green", "blue"]])
     assert batch["input_ids"].shape[0] == 1
 
@@ -204,4 +210,64 @@ def test_evaluate_dataset_refuses_a_model_object(tmp_path):
         ParameterError,
         match=r"model_dir=<EPQwen2VL.*object>; expected a checkpoint folder.*save_pretrained",
     ):
-        evaluate_dataset(EPQwen2VLForConditionalGeneration(), tmp_path)  # type: ignore[arg-type]
+        evaluate_dataset(EPQwen2VLForConditionalGeneration(), tmp_path)
+
+
+# ---- second look (helper 337) ----
+
+
+def test_events_off_the_image_are_named_by_their_index_in_the_whole_array():
+    # 100 events in the window's past, then 60 in it, the 51st of those off the 224x224 image
+    ev = make_events(np.full(160, 3), np.full(160, 3), np.arange(160), np.ones(160))
+    ev["x"][150] = 300
+    window = (100, 200)
+    for call in (
+        lambda: event_map(ev, (224, 224), window_us=window),
+        lambda: event_block_scores(ev, (224, 224), (8, 8), window_us=window),
+        lambda: select_blocks(
+            "event", IMG, keep=0.5, grid=(8, 8), events=ev, window_us=window, sensor_size=(224, 224)
+        ),
+    ):
+        with pytest.raises(EventsOutsideImageError, match=r"first at index 150: \(x=300, y=3\)"):
+            call()
+
+
+def test_topk_of_flat_scores_is_a_typed_refusal():
+    with pytest.raises(ParameterError, match=r"shape \(64,\); expected the \(rows, cols\)"):
+        keep_mask_topk(np.zeros(64), k=3)
+    with pytest.raises(ParameterError, match=r"shape \(2, 2, 2\)"):
+        keep_mask_topk(np.zeros((2, 2, 2)), 0.5)
+
+
+def test_select_blocks_refuses_an_unknown_mode_also_with_scores_given():
+    ev = make_events([3], [3], [0], [1])
+    with pytest.raises(ParameterError, match="event map mode 'sign' is unknown"):
+        select_blocks(
+            "event", IMG, keep=0.5, grid=(8, 8), events=ev, mode="sign", scores=np.ones((8, 8))
+        )
+
+
+def test_masks_differing_from_the_grid_by_unit_axes_are_taken(proc):
+    torch = pytest.importorskip("torch")
+    from epvlm.modeling import split_keep_mask
+    from epvlm.processing import encode_batch
+
+    right = np.ones((7, 11), bool)
+    right[0, 0] = False
+    # one image: its mask stacked as a batch of one, (1, tokens) or (1, rows, cols)
+    grid_thw = torch.tensor([[1, 14, 22]])
+    for shape in ((1, 77), (77, 1), (1, 7, 11)):
+        (part,) = split_keep_mask(torch.from_numpy(right.reshape(shape)), grid_thw, 2)
+        assert torch.equal(part, torch.from_numpy(right.ravel()))
+    img = np.zeros((200, 300, 3), np.uint8)
+    batch = encode_batch(proc, [img], ["q?"], [[]], keep_masks=[right.reshape(1, 77)])
+    assert int(batch["image_keep_mask"].sum()) == 76
+    # a transposed grid with a unit axis in front is still refused
+    with pytest.raises(KeepMaskError, match=r"shape \(1, 11, 7\)"):
+        split_keep_mask(torch.ones(1, 11, 7, dtype=torch.bool), grid_thw, 2)
+    with pytest.raises(KeepMaskError, match=r"keep mask 0 has shape \(1, 11, 7\)"):
+        encode_batch(proc, [img], ["q?"], [[]], keep_masks=[np.ones((1, 11, 7), bool)])
+    # two images of one grid stacked (2, tokens) flatten in batch order, as before
+    two = torch.tensor([[1, 14, 22], [1, 14, 22]])
+    parts = split_keep_mask(torch.ones(2, 77, dtype=torch.bool), two, 2)
+    assert [p.numel() for p in parts] == [77, 77]
