@@ -446,7 +446,7 @@ def _read_faery(
     return ev, file_size, notes, {"layout": layout, **meta}
 
 
-# DAT words read at once to find falls in their times (int64 temporaries of 8 MiB each)
+# DAT times compared at once to find falls in them (int64 temporaries of 8 MiB each)
 _DAT_CHUNK_WORDS = 1 << 20
 
 
@@ -461,27 +461,25 @@ def _dat_falls_sorted(
     from eventsim.io.layouts import SORTED_NOTE
 
     n = len(ev)
-    # after the header, a byte of event type and one of event size, then 8-byte words whose
-    # low 32 bits are the time (faery decoded ``n`` of them)
-    low = np.empty(n, dtype=np.uint32)
-    with open(path, "rb") as fh:
-        fh.seek(header_length + 2)
-        for a in range(0, n, _DAT_CHUNK_WORDS):
-            words = np.fromfile(fh, dtype="<u8", count=min(_DAT_CHUNK_WORDS, n - a))
-            low[a : a + len(words)] = words & 0xFFFFFFFF
+    # after the header, a byte of event type and one of event size, then 8-byte little-endian
+    # words whose low 32 bits, their first 4 bytes, are the time (faery decoded ``n`` of them)
+    words = np.memmap(path, dtype="<u4", mode="r", offset=header_length + 2, shape=(n, 2))
     half = _DAT_WRAP_US // 2
-    falls = 0
-    first = -1
-    for a in range(0, n - 1, _DAT_CHUNK_WORDS):
-        seg = low[a : a + _DAT_CHUNK_WORDS + 1].astype(np.int64)
-        drop = seg[:-1] - seg[1:]
-        at = np.flatnonzero((drop > 0) & (drop <= half))
-        if at.size and first < 0:
-            first = a + int(at[0]) + 1
-        falls += int(at.size)
-    if not falls:
+    # faery holds its time at a fall (100, 50 read as 100, 100), the first one included (later
+    # ones it may take for a wrap from the time held): the words are read where its times
+    # repeat, not the whole file a second time, until one falls
+    t_read = ev["t"]
+    for a in range(1, n, _DAT_CHUNK_WORDS):
+        b = min(n, a + _DAT_CHUNK_WORDS)
+        held = a + np.flatnonzero(t_read[a:b] == t_read[a - 1 : b - 1])
+        drop = words[held - 1, 0].astype(np.int64) - words[held, 0]
+        if np.any((drop > 0) & (drop <= half)):
+            break
+    else:
         return None
-    step = np.diff(low.astype(np.int64))
+    step = np.diff(words[:, 0].astype(np.int64))
+    fell = np.flatnonzero((step < 0) & (step >= -half))
+    falls, first = fell.size, int(fell[0]) + 1
     step[step < -half] += _DAT_WRAP_US
     t = np.empty(n, dtype=np.int64)
     t[0] = ev["t"][0]  # faery's first time is the file's (T0 included)
