@@ -720,7 +720,6 @@ def main(args: argparse.Namespace) -> int:
                 "leaves it out quietly)"
             )
         else:
-            # a thin sensor (1x500) needs a scale that makes frames 204x102000
             capped = _SUGGESTED_SIDE // max(base_w, base_h)
             larger = (
                 f" (--scale {capped} makes them {base_w * capped}x{base_h * capped}, still "
