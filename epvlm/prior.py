@@ -105,16 +105,13 @@ def check_keep(keep: float) -> float:
 
 
 def keep_budget(n_tokens: int, keep: float) -> int:
-    """Tokens kept at fraction ``keep`` of ``n_tokens`` (a whole number >= 1): round half up,
-    at least one."""
+    """Tokens kept at fraction ``keep`` of ``n_tokens`` (an integer >= 1): round half up, at
+    least one."""
     keep = check_keep(keep)
-    try:
-        n = -1 if isinstance(n_tokens, (bool, np.bool_)) else operator.index(n_tokens)
-    except TypeError:
-        n = -1
-    if n < 1:
+    n = _whole(n_tokens)
+    if n is None or n < 1:
         # 0 or fewer tokens gave a budget of 1, more tokens than there were
-        raise ParameterError(f"token count {n_tokens!r} is not a whole number >= 1")
+        raise ParameterError(f"token count {_plain(n_tokens)!r} is not an integer >= 1")
     return max(1, min(n, math.floor(keep * n + 0.5)))
 
 
@@ -126,6 +123,11 @@ def _whole(value: object) -> int | None:
         return operator.index(value)  # type: ignore[arg-type]
     except TypeError:
         return None
+
+
+def _plain(value: object) -> object:
+    # a value as the user would write it: np.float64(3.0) is shown as 3.0
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def check_image(image: Any, *, grey: bool = True) -> np.ndarray:
@@ -305,9 +307,12 @@ def _resample_area(
 
 def _check_hw(name: str, hw: Sequence[int]) -> tuple[int, int]:
     try:
-        h, w = (operator.index(v) for v in hw)
+        h, w = (_whole(v) for v in hw)
     except (TypeError, ValueError):
-        raise ParameterError(f"{name} {hw!r} is not a (height, width) pair of ints") from None
+        h = w = None
+    if h is None or w is None:
+        # a bool passed operator.index: (True, True) was a 1x1 grid
+        raise ParameterError(f"{name} {hw!r} is not a (height, width) pair of ints")
     if h < 1 or w < 1:
         raise ParameterError(f"{name} {hw!r} must be positive (height, width)")
     return h, w
@@ -514,11 +519,6 @@ def _check_mask_shape(
             f"{which} has shape {shape} but image {image}'s token grid is {grid} (rows, cols); "
             f"expected a mask of shape {grid} or a flat one"
         )
-
-
-def _plain(value: object) -> object:
-    # a value as the user would write it: np.float64(3.0) is shown as 3.0
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def _check_budget(name: str, k: object, n: int) -> int:

@@ -121,6 +121,6 @@ def test_choice_list_of_none_is_refused(proc):
 
 @pytest.mark.parametrize("n", [0, -1, True, 2.0])
 def test_keep_budget_of_no_tokens_is_refused(n):
-    with pytest.raises(ParameterError, match=rf"token count {n!r} is not a whole number >= 1"):
+    with pytest.raises(ParameterError, match=rf"token count {n!r} is not an integer >= 1"):
         keep_budget(n, 0.5)
     assert keep_budget(np.int64(5), 0.5) == 3
