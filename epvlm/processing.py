@@ -19,7 +19,7 @@ saved by `build_offline_processor(...).save_pretrained(dir)` go through the same
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -615,9 +615,14 @@ def build_chat_prompt(
 
 def _options(choices: Sequence[str], index: int | None = None) -> list[str]:
     """A sample's choices as a list of options; a single string is refused (it was taken as
-    one option per character: "red,green" asked r, e, d, ...)."""
+    one option per character: "red,green" asked r, e, d, ...), and so is None (a bare
+    TypeError; `epvlm.evaluate` refuses it too: an open question's list is empty)."""
+    which = "choices" if index is None else f"choices {index}"
+    if not isinstance(choices, Iterable):
+        raise ParameterError(
+            f"{which} {choices!r} is not a list of options; expected one (an empty list for none)"
+        )
     if isinstance(choices, (str, bytes)):
-        which = "choices" if index is None else f"choices {index}"
         # str() of bytes is their repr ("b'red"): the example splits the text
         text = choices.decode(errors="replace") if isinstance(choices, bytes) else choices
         raise ParameterError(

@@ -1289,7 +1289,7 @@ def plot_accuracy_vs_flops_by(
         raise ParameterError(f"{said}; the rows' values are: {', '.join(present) or 'none'}")
     plt = _pyplot("the accuracy-vs-FLOPs plot")
     fig, axes = plt.subplots(
-        1, max(1, len(values)), figsize=(5 * max(1, len(values)) + 1.2, 4.2), dpi=110,
+        1, len(values), figsize=(5 * len(values) + 1.2, 4.2), dpi=110,
         sharey=True, squeeze=False, layout="constrained",
     )  # fmt: skip
     axes = axes[0]

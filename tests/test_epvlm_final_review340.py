@@ -35,3 +35,17 @@ def test_out_hw_of_bools_is_refused():
     with pytest.raises(ParameterError, match=r"out_hw .* is not a \(height, width\) pair"):
         event_map(events, (4, 4), out_hw=(True, True))
     assert event_map(events, (4, 4), out_hw=(np.int64(2), 2)).shape == (2, 2)
+
+
+def test_choices_none_is_refused_in_processing():
+    """`build_prompt(q, None, n)` failed with "'NoneType' object is not iterable" since 330
+    (before, it was taken as no options, while `epvlm.evaluate` refused it): a `ParameterError`
+    naming it, as there."""
+    pytest.importorskip("transformers")
+    from epvlm.processing import build_prompt, question_text
+
+    with pytest.raises(ParameterError, match=r"choices None is not a list of options"):
+        build_prompt("what colour is it?", None, 4)
+    with pytest.raises(ParameterError, match=r"choices None is not a list of options"):
+        question_text("what colour is it?", None)
+    assert "Options" not in build_prompt("what colour is it?", [], 4)
