@@ -42,6 +42,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
+from eventsim._text import plural
+
 if TYPE_CHECKING:
     from epvlm.prior import Selector
 
@@ -485,7 +487,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"# {source} ({model.config.model_type}, {_count(n_params)} params, {args.dtype}, "
         f"ready in {setup_s:.0f} s), {side}x{side} image, {grid[0]}x{grid[1]} tokens, "
-        f"{args.new_tokens} new tokens end to end, device {device}, "
+        f"{args.new_tokens} new {plural(args.new_tokens, 'token')} end to end, device {device}, "
         f"{torch.get_num_threads()} threads, torch {torch.__version__}, "
         f"transformers {importlib.metadata.version('transformers')}, "
         f"{platform.processor() or platform.machine()} with {os.cpu_count()} CPUs, load average "

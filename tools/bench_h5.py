@@ -26,6 +26,7 @@ from typing import Literal
 import numpy as np
 
 from eventsim._system import machine_state
+from eventsim._text import plural, rate_text, significant
 from eventsim.events import EVENT_DTYPE
 from eventsim.io import EventColumns, EventReader, EventWriter
 
@@ -79,6 +80,13 @@ def clustered_stream(n: int, duration_s: float, size=(640, 480), seed: int = 0) 
     return out[:pos]
 
 
+def _events(n: int) -> str:
+    """An event count, in millions from 100,000 up (a small stream read '0.0 M events')."""
+    if n < 100_000:
+        return f"{n:,} {plural(n, 'event')}"
+    return f"{significant(n / 1e6)} M events"
+
+
 def _vm(key: str) -> int | None:
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
@@ -109,7 +117,8 @@ class Clock:
         self.cpu = time.process_time() - self.cpu
 
     def rate(self, n: int) -> str:
-        return f"{n / self.wall / 1e6:.0f} Mev/s wall, {n / self.cpu / 1e6:.0f} per CPU-second"
+        # rate_text: a small stream read '0 Mev/s'
+        return f"{rate_text(n / self.wall)} wall, {rate_text(n / self.cpu)} per CPU-second"
 
 
 def write_file(path: Path, ev: np.ndarray, packet: int, **kw) -> Clock:
@@ -253,14 +262,14 @@ def vs_h5py(path: Path, ev: np.ndarray, rounds: int) -> None:
     base = best["plain h5py"]
     # ratios on this shared 2-core VM swing with other jobs: the load says how shared it was
     load = " -> ".join(" ".join(f"{v:.2f}" for v in la) for la in (load_before, os.getloadavg()))
-    print(f"\n{len(ev) / 1e6:.1f} M events, best of {rounds} alternating rounds (load {load}):")
+    print(f"\n{_events(len(ev))}, best of {rounds} alternating rounds (load {load}):")
     for name, wall in best.items():
         print(f"  {name:24s} {wall * 1e3:6.1f} ms  {base / wall:.2f}x plain h5py")
 
 
 def sweep(sub: np.ndarray, path: Path, packet: int) -> None:
     """Compare codecs and chunk sizes of the writer, then the per-column settings."""
-    print(f"\nsweep on {len(sub) / 1e6:.1f} M events (best of 3 runs each)")
+    print(f"\nsweep on {_events(len(sub))} (best of 3 runs each)")
     print(
         "| codec | chunk | bytes/event | write Mev/s (wall, CPU) "
         "| read Mev/s (wall, CPU) | 1 ms window ms |"
@@ -324,6 +333,9 @@ def main(argv: list[str] | None = None) -> int:
     # the random window reads start anywhere before the stream's last 10 ms
     if args.duration_s <= 0.011:
         ap.error(f"--duration-s must be more than 0.011 s (10 ms windows), got {args.duration_s:g}")
+    # tempfile's FileNotFoundError came after the stream was generated
+    if args.dir is not None and not Path(args.dir).is_dir():
+        ap.error(f"--dir {args.dir}: no such folder; expected an existing folder for the files")
 
     n = int(args.events)
     print(machine_state(("numpy", "h5py", "hdf5plugin")), flush=True)
@@ -332,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     ev["t"] += args.t0_us
     gen_s = time.perf_counter() - t0
     print(
-        f"stream: {len(ev) / 1e6:.1f} M events, 640x480, {args.duration_s:g} s "
+        f"stream: {_events(len(ev))}, 640x480, {args.duration_s:g} s "
         f"(generated in {gen_s:.1f} s); write packets of {args.packet} events"
     )
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
@@ -381,17 +393,17 @@ def main(argv: list[str] | None = None) -> int:
         f"full read:              {rt.rate(len(ev))}  ({rt.wall:.2f} s, best of {args.repeat + 1})"
     )
     print(
-        f"full read, reused out: {rt_reuse.rate(len(ev))}  ({rt_reuse.wall:.2f} s, "
+        f"full read, reused out:  {rt_reuse.rate(len(ev))}  ({rt_reuse.wall:.2f} s, "
         "no page faults for a fresh array)"
     )
     print(f"1 ms window read:       {lat1:.2f} ms median of {args.windows}")
     print(f"10 ms window read:      {lat10:.2f} ms median of {args.windows}")
     for label, (traced, rss) in (
-        (f"{len(short) / 1e6:.1f} M", mem_short),
-        (f"{len(ev) / 1e6:.1f} M", mem_full),
+        (_events(len(short)), mem_short),
+        (_events(len(ev)), mem_full),
     ):
         print(
-            f"writer memory, {label:>6} events: peak {mib(traced)} allocated (tracemalloc), "
+            f"writer memory, {label:>13}: peak {mib(traced)} allocated (tracemalloc), "
             f"peak resident +{mib(rss)}"
         )
     return 0

@@ -3,7 +3,7 @@ memory each worker ends up owning after reading its share, the parent's own size
 to open the dataset.
 
     python tools/bench_loader.py [--samples 100000] [--workers 2] [--batch-size 64] [--read N]
-                                 [--gc-freeze]
+                                 [--gc-freeze] [--no-progress]
 
 A small dataset is built for real (``--base`` samples of ``--recipe``'s test split, in a child
 process so that the build's imports do not sit in this process), then its ``samples.jsonl`` is
@@ -42,6 +42,7 @@ from typing import Any
 
 from eventsim._system import machine_state
 from eventsim._text import plural
+from eventsim.cli.common import add_progress_option, show_progress
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -133,7 +134,9 @@ def _fmt(m: dict[str, float]) -> str:
     return f"RSS {m['rss']:.1f}  PSS {m['pss']:.1f}  USS {m['uss']:.1f} MiB"
 
 
-def measure(root: Path, workers: int, batch_size: int, read: int | None, freeze: bool) -> None:
+def measure(
+    root: Path, workers: int, batch_size: int, read: int | None, freeze: bool, progress: bool
+) -> None:
     global _FREEZE
     import torch.utils.data as tud
 
@@ -167,7 +170,7 @@ def measure(root: Path, workers: int, batch_size: int, read: int | None, freeze:
     t0 = time.perf_counter()
     from tqdm import tqdm
 
-    for batch in tqdm(loader, desc="reading", unit="batch", mininterval=2.0):
+    for batch in tqdm(loader, desc="reading", unit="batch", mininterval=2.0, disable=not progress):
         last[batch["pid"]] = batch
         counts[batch["pid"]] = counts.get(batch["pid"], 0) + batch["n"]
     read_s = time.perf_counter() - t0
@@ -209,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         help="call gc.freeze() when a worker starts (its garbage collections then leave the "
         "objects it inherited alone)",
     )
+    add_progress_option(p)
     args = p.parse_args(argv)
     # on stderr with a usage error's status (they went to stdout with status 1); --batch-size
     # 0 and --read 0 were a DataLoader traceback after the base build
@@ -240,7 +244,14 @@ def main(argv: list[str] | None = None) -> int:
             f"({size / args.samples:.0f} bytes of JSON each) in {time.perf_counter() - t0:.1f} s",
             flush=True,
         )
-        measure(Path(tmp) / "ds", args.workers, args.batch_size, args.read, args.gc_freeze)
+        measure(
+            Path(tmp) / "ds",
+            args.workers,
+            args.batch_size,
+            args.read,
+            args.gc_freeze,
+            show_progress(args.no_progress),
+        )
     return 0
 
 

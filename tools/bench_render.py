@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from eventsim._system import machine_state
+from eventsim._text import significant
 
 SENSOR = (346, 260)
 
@@ -110,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
             t = time.perf_counter()
             n = make_recording(path, seconds, args.rate_mev)
             print(
-                f"made {path.name}: {n / 1e6:.1f} M events in {time.perf_counter() - t:.1f} s",
+                f"made {path.name}: {significant(n / 1e6)} M events in {time.perf_counter() - t:.1f} s",
                 file=sys.stderr,
             )
             mp4 = Path(tmp) / f"rec_{seconds:g}s.mp4"
@@ -138,11 +139,12 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print("| command | recording | events | wall s | frames/s | Mev/s | peak RSS MiB |")
     print("|---|---|---|---|---|---|---|")
+    # significant(): a small --rate-mev read '0.0 M' events at '0.0' Mev/s
     for name, seconds, n, r, frames in rows:
         fps = f"{frames / r['wall_s']:.0f}" if frames else "–"
         print(
-            f"| {name} | {seconds:g} s | {n / 1e6:.1f} M | {r['wall_s']:.2f} | {fps} | "
-            f"{n / 1e6 / r['wall_s']:.1f} | {r['peak_rss_mib']:.0f} |"
+            f"| {name} | {seconds:g} s | {significant(n / 1e6)} M | {r['wall_s']:.2f} | {fps} | "
+            f"{significant(n / 1e6 / r['wall_s'])} | {r['peak_rss_mib']:.0f} |"
         )
     return 0
 

@@ -687,12 +687,14 @@ def main(argv: list[str] | None = None) -> int:
         f"threads={args.threads}, best of {args.repeats} after an untimed warm-up of each "
         "preset; clip = moving-shapes, 30 fps MP4"
     )
-    print()
-    print(
-        "| size | preset | frames | ev/frame | end-to-end frames/s | Mev/s | CPU ms/frame "
-        "| kernel-only frames/s |"
-    )
-    print("|---|---|---|---|---|---|---|---|")
+    # --sizes with none (the RSS run alone) printed this table empty
+    if args.sizes:
+        print()
+        print(
+            "| size | preset | frames | ev/frame | end-to-end frames/s | Mev/s | CPU ms/frame "
+            "| kernel-only frames/s |"
+        )
+        print("|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         results = {}
@@ -760,7 +762,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{res['rss_at_end_mb']:.0f} MiB; file {res['file_mb']:.0f} MiB"
             )
 
-    if find_esim_python(args.esim_python) is not None:
+    if args.sizes and find_esim_python(args.esim_python) is not None:
         print()
         peers(args.sizes, args.repeats, args.esim_python)
     return 0

@@ -27,11 +27,27 @@ BUILD_PIP="${BUILD_PIP:-$ROOT/.venv/bin/pip}"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/eventsim-wheel.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
 
+# the NUL-separated paths read that exist in the work tree: a tracked file deleted there (not yet
+# committed) made tar fail, and the script stop without a word, before the build
+present_only() {
+    local path
+    while IFS= read -r -d '' path; do
+        if [ -e "$path" ] || [ -L "$path" ]; then
+            printf '%s\0' "$path"
+        else
+            echo "package check: $path is tracked but deleted in the work tree: left out" >&2
+        fi
+    done
+}
+
 echo "package check: building the wheel in $WORK"
 # build from a copy of the tracked and new files, so the checkout gets no build/ folder
 mkdir "$WORK/src"
-(cd "$ROOT" && git ls-files -z --cached --others --exclude-standard |
-    tar --null -T - -cf - 2>/dev/null) | tar -C "$WORK/src" -xf -
+if ! (cd "$ROOT" && git ls-files -z --cached --others --exclude-standard | present_only |
+    tar --null -T - -cf -) | tar -C "$WORK/src" -xf -; then
+    echo "package check: copying the checkout's files into $WORK/src failed (tar says why above)" >&2
+    exit 1
+fi
 "$BUILD_PIP" wheel --quiet --no-deps --no-build-isolation "$WORK/src" -w "$WORK/dist"
 WHEEL="$(ls "$WORK"/dist/eventsim-*.whl)"
 

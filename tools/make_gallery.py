@@ -3,6 +3,9 @@
     python tools/make_gallery.py            # writes docs/gallery/*.png and docs/gallery/README.md
     python tools/make_gallery.py --only heatmap.png   # remakes one image (and the README)
 
+The images and the README.md are overwritten without asking (they are generated files), in
+docs/gallery or any other --out folder.
+
 The clip is simulated once into build/gallery/shapes.h5 (with its frames, for the overlay);
 every image is then made by one `eventsim` command, run in-process and listed in the README
 exactly as it can be typed in a shell.
@@ -182,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--out",
         default="docs/gallery",
-        help="gallery folder, relative to the repo (default docs/gallery)",
+        help="gallery folder, relative to the repo (default docs/gallery); made if missing. The "
+        "images made and its README.md are overwritten without asking, in any folder",
     )
     ap.add_argument(
         "--work",
@@ -202,11 +206,18 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--only {', '.join(unknown)}: not a gallery image; expected some of {names}")
     wanted = set(args.only or names)
 
+    out_dir, work_dir = ROOT / args.out, ROOT / args.work
+    # a file given as a folder was mkdir's FileExistsError traceback
+    for flag, folder in (("--out", out_dir), ("--work", work_dir)):
+        if folder.exists() and not folder.is_dir():
+            ap.error(f"{flag} {folder} is a file; expected a folder")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            ap.error(f"{flag} {folder}: cannot make the folder ({exc.strerror}); expected a folder")
+
     from eventsim.cli import main as eventsim
 
-    out_dir, work_dir = ROOT / args.out, ROOT / args.work
-    out_dir.mkdir(parents=True, exist_ok=True)
-    work_dir.mkdir(parents=True, exist_ok=True)
     clip = work_dir / "shapes.h5"
     t = time.perf_counter()
     n = simulate_clip(clip)

@@ -592,7 +592,9 @@ def main(argv: list[str] | None = None) -> int:
     existing = [f for f, _ in FIXTURES.values() if (DATA / f).exists()]
     if existing and not args.force:
         print(
-            f"fixtures exist ({', '.join(existing)}); pass --force to regenerate", file=sys.stderr
+            f"make_test_fixtures: fixtures exist ({', '.join(existing)}); pass --force to "
+            "regenerate",
+            file=sys.stderr,
         )
         return 1
     # every fixture is deleted just before it is remade: a library found missing half-way would

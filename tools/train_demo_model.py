@@ -696,10 +696,16 @@ def evaluate(model, proc, cfg, n: int, batch_size: int = 32) -> dict[str, Any]:
 
 
 def save_checkpoint(
-    model, proc, out: Path, info: dict[str, Any], state: dict[str, Any] | None = None
+    model,
+    proc,
+    out: Path,
+    info: dict[str, Any],
+    state: dict[str, Any] | None = None,
+    progress: bool = True,
 ) -> None:
     """Write to a sibling temp folder, then swap it in, so ``out`` is always a whole checkpoint.
     ``state`` (optimizer, schedule, step) goes to ``trainer_state.pt`` for ``--resume``.
+    ``progress``: False hides transformers' own "Writing model shards" bar, as the tool's.
 
     The weights are written once, under the module's own tensor names
     (``model.language_model.*``, ``model.visual.*``): ``save_original_format=False`` skips
@@ -710,7 +716,17 @@ def save_checkpoint(
     tmp = out.with_name(out.name + ".tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
-    model.save_pretrained(tmp, save_original_format=False)
+    from transformers.utils import logging as hf_logging
+
+    # transformers' switch is global: turned back on afterwards, as epvlm.loading does
+    hide_bar = not progress and hf_logging.is_progress_bar_enabled()
+    if hide_bar:
+        hf_logging.disable_progress_bar()
+    try:
+        model.save_pretrained(tmp, save_original_format=False)
+    finally:
+        if hide_bar:
+            hf_logging.enable_progress_bar()
     proc.save_pretrained(tmp)
     (tmp / "training.json").write_text(json.dumps(info, indent=2) + "\n")
     if state is not None:
@@ -952,7 +968,7 @@ def main(argv: list[str] | None = None) -> int:
                         state["aux_head"] = head.state_dict()
                     if "vision_pretrain" in info:
                         state["vision_pretrain"] = info["vision_pretrain"]
-                save_checkpoint(model, proc, out, info, state)
+                save_checkpoint(model, proc, out, info, state, show_progress(args.no_progress))
             if over:
                 bar.write(f"stopping after {args.max_minutes} minutes at step {step}")
                 break
