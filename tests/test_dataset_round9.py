@@ -100,7 +100,7 @@ def test_shards_without_a_manifest_say_to_rerun_the_build(tmp_path, capsys, buil
     rc, _, err = _run(capsys, "verify", ds)
     line = _one_line(err)
     assert rc == 1 and "shards but no dataset.json" in line, line
-    assert "rerun the 'eventsim build RECIPE -o DIR' that made it" in line, line
+    assert "rerun the 'eventsim build RECIPE -o DIR' that made this dataset, with" in line, line
     with pytest.raises(DatasetError, match=r"shards but no dataset\.json"):
         EventVQADataset(ds)
     # an empty folder is still told to build one
@@ -156,7 +156,10 @@ def test_missing_labels_say_the_same_build_rewrites_them(tmp_path, capsys, built
     with pytest.raises(DatasetError, match="labels are gone") as err:
         EventVQADataset(ds)
     assert "--force" not in str(err.value)
-    assert "rerun the 'eventsim build RECIPE -o DIR' that made this dataset" in str(err.value)
+    # the command verify prints to repair a shard, with the dataset.json as the recipe
+    assert str(err.value).endswith(
+        f"from the recipe copy in its dataset.json: eventsim build {ds / 'dataset.json'} -o {ds}"
+    ), err.value
     rc, out, _ = _run(capsys, "verify", ds, "--no-progress")
     assert rc == 1 and "--force" not in out
 

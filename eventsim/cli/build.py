@@ -234,8 +234,11 @@ def _unfinished_copy(folder: Path, overrides: dict[str, str]) -> Recipe | None:
     """The recipe copy of the unfinished build in ``folder``, whose dataset.json is written when
     it finishes (None: no build's state there). A build from its dataset.json that replaces
     (--force) or extends it (a larger --limit) removes that file first: stopped then, "rerun
-    the same command" names a file that is gone. The state records no recipe file, but the
-    places a file source's paths named, which it is given by (the fingerprint is the same)."""
+    the same command" names a file that is gone. Its relative paths start at the recipe file
+    the state records, as the manifest's did (which the manifest it writes names again);
+    where they name other places now, or the state records none (an older eventsim's, a
+    recipe given as a dict), it is given the places the state records (the fingerprint is the
+    same)."""
     import json
 
     from eventsim.datasets.engine import STATE_FILE
@@ -256,6 +259,11 @@ def _unfinished_copy(folder: Path, overrides: dict[str, str]) -> Recipe | None:
     places = state.get("locations") if isinstance(state, dict) else None
     if not isinstance(copy, dict) or not isinstance(places, dict):
         return None
+    recipe_file = state.get("recipe_file")
+    if isinstance(recipe_file, str) and _places(copy, Path(recipe_file).parent) == places:
+        _note_unfinished(folder)
+        recipe = load_recipe(copy, overrides, base_dir=Path(recipe_file).parent)
+        return dataclasses.replace(recipe, path=Path(recipe_file))
     for key, place in places.items():
         table, _, field = str(key).partition(".")
         if isinstance(copy.get(table), dict) and isinstance(place, str):
@@ -266,12 +274,27 @@ def _unfinished_copy(folder: Path, overrides: dict[str, str]) -> Recipe | None:
     except RecipeError as exc:
         said = str(exc).removeprefix("recipe: ")
         raise RecipeError(f"{str(state_file)!r}: its recipe copy: {said}") from None
+    _note_unfinished(folder)
+    return load_recipe(copy, overrides, base_dir=folder)
+
+
+def _places(copy: dict[str, object], base: Path) -> dict[str, str] | None:
+    """`Recipe.locations` of the recipe copy ``copy`` read from ``base``; None where it is not
+    a recipe (an edited state, which the caller reports)."""
+    from eventsim.datasets.recipe import load_recipe
+
+    try:
+        return load_recipe(copy, base_dir=base).locations
+    except RecipeError:
+        return None
+
+
+def _note_unfinished(folder: Path) -> None:
     print(
         f"eventsim build: note: {str(folder / 'dataset.json')!r} is written when the unfinished "
         f"build in {str(folder)!r} finishes: building the recipe copy its state file records",
         file=sys.stderr,
     )
-    return load_recipe(copy, overrides, base_dir=folder)
 
 
 def _report_silent_splits(recipe: Recipe, summary: BuildSummary) -> None:

@@ -229,7 +229,8 @@ _DATASET_FILES = {
 
 def _refuse_dataset_files(path: Path) -> None:
     """A file a build wrote beside its shards is not an event file: name the dataset it is in
-    and the commands that read it, as one of its shards is answered."""
+    and the commands that read it, as one of its shards is answered. The command ends the
+    line, unquoted: a quoted path inside quotes would not read as one command."""
     what = _DATASET_FILES.get(path.name)
     folder = path.parent
     if what is None or not any(
@@ -239,8 +240,8 @@ def _refuse_dataset_files(path: Path) -> None:
     quoted = shlex.quote(str(folder))
     raise EventFileError(
         f"{str(path)!r} holds {what}, not events: it is a file of the eventsim dataset "
-        f"{str(folder)!r}; use 'eventsim info {quoted}' or 'eventsim verify {quoted}', and "
-        f"EventVQADataset({str(folder)!r}, split) in Python"
+        f"{str(folder)!r}; read it with EventVQADataset({str(folder)!r}, split) in Python, "
+        f"check it with 'eventsim verify' (of the same folder), or describe it: eventsim info {quoted}"
     )
 
 

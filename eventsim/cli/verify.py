@@ -39,15 +39,17 @@ def main(args: argparse.Namespace) -> int:
         raise InputError(f"dataset folder {args.dataset!r} does not exist")
     if not root.is_dir():
         holder = dataset_of_file(root)
+        # the command ends the line, unquoted: a quoted path inside quotes would not read as
+        # one command
         if holder is not None:
             # a shard or samples.jsonl, which 'eventsim info --check' cannot read as events
             raise InputError(
                 f"{args.dataset!r} is a file, not a dataset folder; verify the dataset it is "
-                f"in: 'eventsim verify {shlex.quote(str(holder))}'"
+                f"in: eventsim verify {shlex.quote(str(holder))}"
             )
         raise InputError(
-            f"{args.dataset!r} is a file, not a dataset folder; check an event file with "
-            f"'eventsim info --check {args.dataset}'"
+            f"{args.dataset!r} is a file, not a dataset folder; check an event file with: "
+            f"eventsim info --check {shlex.quote(args.dataset)}"
         )
     # the loader cannot tell a running build from a stopped one; who holds the build's lock
     # can, as info says it

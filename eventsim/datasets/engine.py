@@ -500,6 +500,9 @@ def _write_state(out: Path, recipe: Recipe, locked: bool) -> None:
         # to say why a later build's fingerprint differs (`_place_difference`)
         "eventsim": __version__,
         "locations": recipe.locations,
+        # a build resumed from this state's recipe copy (its dataset.json removed) writes the
+        # manifest the finished build would have: its relative paths start there
+        "recipe_file": recipe.recipe_file,
     }
     if not locked:
         # no lock to read (`eventsim.datasets.loader.unfinished_build`): eventsim info cannot
@@ -1136,8 +1139,11 @@ def _place_difference(previous: dict[str, Any], recipe: Recipe) -> str:
     recipe_file = previous.get("recipe_file")
     # the same file: an eventsim of the same version number with another fingerprint rule
     # (one in development) built it
-    here = str(recipe.path.resolve()) if recipe.path else None
-    if isinstance(recipe_file, str) and recipe_file != here and recipe.source_kind != "shapes":
+    if (
+        isinstance(recipe_file, str)
+        and recipe_file != recipe.recipe_file
+        and recipe.source_kind != "shapes"
+    ):
         return (
             "same fields and split files, but read from another place (its recipe file was "
             f"{recipe_file!r}), and its samples record the split file they come from"
@@ -1846,7 +1852,7 @@ def _finalise(out: Path, recipe: Recipe, tasks, results, limit, logged) -> dict[
         "name": recipe.name,
         "recipe": recipe.to_dict(),
         # absolute: a path relative to where the build ran names no file from anywhere else
-        "recipe_file": str(recipe.path.resolve()) if recipe.path else None,
+        "recipe_file": recipe.recipe_file,
         "recipe_fingerprint": recipe.fingerprint,
         "split_files": recipe.split_file_hashes,
         "limit": limit,

@@ -78,7 +78,22 @@ def _summary(m: dict[str, Any], root: Path) -> dict[str, Any]:
     }
 
 
-_ABOUT = ("description", "license", "provenance", "homepage")
+# the recipe's fields info shows, by the label it gives them (the description none)
+_ABOUT_LABELS = {
+    "description": "",
+    "license": "licence: ",
+    "provenance": "provenance: ",
+    "homepage": "homepage: ",
+}
+_ABOUT = tuple(_ABOUT_LABELS)
+
+
+def _about_line(label: str, text: str) -> str:
+    """A recipe's field (``description``: no label) as `describe_dataset` shows it: the lines
+    of a multi-line text (a TOML multi-line string) after the first indented under it, so that
+    they do not read as lines of the summary."""
+    first, *rest = text.strip().splitlines()
+    return "\n".join([f"  {label}{first}", *(f"    {line}".rstrip() for line in rest)])
 
 
 def describe_dataset(root: str | Path, *, manifest: dict[str, Any] | None = None) -> str:
@@ -92,17 +107,12 @@ def describe_dataset(root: str | Path, *, manifest: dict[str, Any] | None = None
     seed = "?" if d["seed"] is None else d["seed"]
     # a provenance may hold its own semicolons: a line each
     about = [
-        f"  {'licence' if key == 'license' else key}: {d[key]}"
-        for key in _ABOUT[1:]
-        if isinstance(d[key], str) and d[key]
+        _about_line(_ABOUT_LABELS[key], d[key])
+        for key in _ABOUT
+        if isinstance(d[key], str) and d[key].strip()
     ]
     lines = [
         f"dataset {d['name']} ({d['format']} {d['format_version']}) at {root}",
-        *(
-            [f"  {d['description']}"]
-            if isinstance(d["description"], str) and d["description"]
-            else []
-        ),
         *about,
         f"  source {kind}{f' (mode {mode})' if mode is not None else ''}; sensor "
         f"{width}x{height}; event window {d['window_ms']:g} ms; seed {seed}"

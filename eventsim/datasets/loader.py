@@ -239,8 +239,7 @@ def _read_manifest(root: str | Path) -> dict[str, Any]:
             # the build resumes from shards of its own recipe that have no dataset.json
             raise DatasetError(
                 f"{str(root)!r} holds shards but no dataset.json (deleted or lost); restore it "
-                f"from a copy, or rerun the 'eventsim build RECIPE -o DIR' that made it to "
-                "finish the dataset from its shards"
+                f"from a copy, or finish the dataset from its shards: rerun {_RECIPE_BUILD}"
             )
         inside = _datasets_inside(root)
         if inside:
@@ -282,11 +281,17 @@ def _read_manifest(root: str | Path) -> dict[str, Any]:
     return manifest
 
 
+# with no dataset.json to give as the recipe, the recipe file: its shards are reused only
+# for the same fields (their fingerprint)
+_RECIPE_BUILD = (
+    "the 'eventsim build RECIPE -o DIR' that made this dataset, with the --set values and "
+    "--limit it was built with"
+)
 # the build refuses a damaged dataset.json (it cannot tell what it holds) but finishes a
 # dataset whose dataset.json is gone from its shards, when they are the recipe's
 _DAMAGED = (
-    "the file is damaged; restore it from a copy, or delete it and rerun the 'eventsim build "
-    "RECIPE -o DIR' that made this dataset (its shards are reused)"
+    f"the file is damaged; restore it from a copy, or delete it and rerun {_RECIPE_BUILD} (its "
+    "shards are reused)"
 )
 
 
@@ -577,8 +582,7 @@ def read_jsonl(path: Path, *, required: bool = False) -> list[dict[str, Any]]:
         if required:
             raise DatasetError(
                 f"{str(path)!r} is missing; the dataset's labels are gone: restore the file "
-                "from a copy, or rerun the 'eventsim build RECIPE -o DIR' that made this "
-                "dataset (it writes them again from the shards)"
+                f"from a copy, or {_labels_rebuilt(path.parent)}"
             )
         return []
     try:
@@ -586,6 +590,41 @@ def read_jsonl(path: Path, *, required: bool = False) -> list[dict[str, Any]]:
     except OSError as exc:
         raise DatasetError(f"cannot read {str(path)!r}: {_why(exc)}") from None
     return [record for _, _, _, record in _json_lines(data, path)]
+
+
+def _labels_rebuilt(root: Path) -> str:
+    """How the build that made the dataset at ``root`` writes its samples.jsonl again from its
+    shards: the command `eventsim verify` prints to repair a shard (its dataset.json as the
+    recipe, with its --limit), under the eventsim that built it; the command ends the text,
+    unquoted."""
+    from eventsim._version import __version__
+    from eventsim.datasets.inspection import _builds_from_manifests, _rebuild_command
+
+    try:
+        manifest = json.loads((root / "dataset.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        manifest = None
+    if not isinstance(manifest, dict):
+        return f"rerun {_RECIPE_BUILD} (it writes them again from the shards)"
+    command = _rebuild_command(root, manifest)
+    versions = manifest.get("versions")
+    was = versions.get("eventsim") if isinstance(versions, dict) else None
+    if isinstance(was, str) and was != __version__:
+        how = (
+            "the command that ends this line, without --force"
+            if _builds_from_manifests(was)
+            else "its 'eventsim build RECIPE -o DIR' with the --set values and --limit it was "
+            "built with"
+        )
+        return (
+            f"install eventsim {was}, which built it, and rerun the build that made it ({how}), "
+            "which writes them again from the shards; this version's build refuses it, but "
+            f"rebuilds every shard and the labels with --force: {command} --force"
+        )
+    return (
+        "rerun the build that made it, which writes them again from the shards, from the "
+        f"recipe copy in its dataset.json: {command}"
+    )
 
 
 def _missing(path: Path) -> bool:

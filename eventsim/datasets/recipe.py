@@ -318,6 +318,17 @@ class Recipe:
     def splits(self) -> dict[str, Any]:
         return dict(self.data["splits"])
 
+    @property
+    def recipe_file(self) -> str | None:
+        """The recipe file as a dataset's manifest and an unfinished build's state record it:
+        absolute, by the name its relative paths start from (its folder, resolved, and the
+        file's own name), so that a build from the manifest reads the same split files. A
+        symlinked recipe's are read from the link's folder, not its target's. None for a
+        recipe given as a dict."""
+        if self.path is None:
+            return None
+        return str(self.path.parent.resolve() / self.path.name)
+
     def resolve_path(self, text: str) -> Path:
         path = Path(text).expanduser()
         return path if path.is_absolute() else (self.base_dir / path)
