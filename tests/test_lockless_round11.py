@@ -110,7 +110,8 @@ def test_a_build_with_the_lock_stopped_says_so_and_names_another_machine(
     assert "unlocked" not in _state(out)
     said = _said(capsys, out)["info"]
     assert said == f"{str(out)!r}: unfinished build: the 'eventsim build' into this folder " + (
-        _STOPPED + " (this machine's list of locks does not show it)"
+        _STOPPED + " (this machine's list of locks does not show it); it has 1 finished shard "
+        "(in shards/) so far"
     )
 
 
