@@ -197,9 +197,13 @@ def _gap_folder(tmp_path: Path) -> Path:
 
 def test_one_frame_gap_of_1000_s_is_refused_unless_allowed(tmp_path):
     folder = _gap_folder(tmp_path)
-    with pytest.raises(InputError, match=r"frames 2 and 3 are 4999\.97 s apart.*allow_long_gaps"):
+    with pytest.raises(
+        InputError, match=r"lines 2 and 3 \(frames 2 and 3\) are 4999\.97 s apart.*allow_long_gaps"
+    ):
         FolderSource(folder)
-    with pytest.warns(TimestampsWarning, match="frames 2 and 3 are 4999.97 s apart"):
+    with pytest.warns(
+        TimestampsWarning, match=r"lines 2 and 3 \(frames 2 and 3\) are 4999\.97 s apart"
+    ):
         source = FolderSource(folder, allow_long_gaps=True)
     assert source.timestamps_us[2] == 5_000_000_000
 
@@ -209,7 +213,7 @@ def test_simulate_refuses_one_long_gap_naming_the_flag(tmp_path, capsys):
     out = tmp_path / "g.h5"
     rc, _, err = run(capsys, "simulate", folder, "-o", out, "-q")
     assert rc == 1 and not out.exists()
-    assert "frames 2 and 3 are 4999.97 s apart" in err and err.rstrip().endswith(
+    assert "lines 2 and 3 (frames 2 and 3) are 4999.97 s apart" in err and err.rstrip().endswith(
         "pass --allow-long-gaps"
     )
     rc, _, err = run(capsys, "simulate", folder, "-o", out, "-q", "--allow-long-gaps")

@@ -948,19 +948,6 @@ def _make_source(args, size):
     )
 
 
-def _long_gaps_allowed(args, source) -> bool:
-    """Whether --allow-long-gaps (or --force) let a frame folder's times through whose frames
-    are so far apart that they are refused without it (`FolderSource` ``allow_long_gaps``)."""
-    import numpy as np
-
-    from eventsim.simulator import sources
-
-    if not ((args.allow_long_gaps or args.force) and isinstance(source, sources.FolderSource)):
-        return False
-    ts = source.timestamps_us
-    return ts.size >= 2 and int(np.diff(ts).max()) >= sources._LONG_FRAME_GAP_US
-
-
 def _check_span(args, source) -> None:
     """Refuse a frame folder or TIFF stack whose first and last frames are farther apart than
     an event file can span, before the simulation: the writer refuses its events only after
@@ -998,30 +985,34 @@ def _make_source_recorded(args, size):
     return source, caught
 
 
-def _say_source_warnings(args, source, caught) -> None:
+def _say_source_warnings(args, caught) -> None:
     """The source's timing, TIFF series and image scale warnings, one line each like other CLI
     warnings; others as Python shows them."""
-    from eventsim.simulator.sources import ImageScaleWarning, TiffSeriesWarning, TimestampsWarning
+    from eventsim.simulator.sources import (
+        ImageScaleWarning,
+        LongFrameGapWarning,
+        TiffSeriesWarning,
+        TimestampsWarning,
+    )
 
     for w in caught:
-        if issubclass(w.category, (TiffSeriesWarning, ImageScaleWarning)):
-            _warn(str(w.message))
-        elif issubclass(w.category, TimestampsWarning):
-            text = str(w.message)
-            allowed = _long_gaps_allowed(args, source)
-            if allowed:
-                flag = "--allow-long-gaps" if args.allow_long_gaps else "--force"
-                text += (
-                    f"; simulated as seconds because of {flag} (without it these gaps are refused)"
-                )
-            _warn(text)
-            if allowed and not args.allow_long_gaps:
+        if issubclass(w.category, LongFrameGapWarning):
+            # only these gaps are refused without the flag: a median gap of seconds beside
+            # them is said plainly
+            flag = "--allow-long-gaps" if args.allow_long_gaps else "--force"
+            _warn(
+                f"{w.message}; simulated as seconds because of {flag} (without it these gaps "
+                "are refused)"
+            )
+            if not args.allow_long_gaps:
                 # --force passed these times before they had a flag of their own: scripts that
                 # relied on it keep working, told the flag to move to
                 _warn(
                     "--force accepting frame gaps of 1000 s or more is deprecated and will only "
                     "overwrite the output in a later release; pass --allow-long-gaps"
                 )
+        elif issubclass(w.category, (TimestampsWarning, TiffSeriesWarning, ImageScaleWarning)):
+            _warn(str(w.message))
         else:
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
 
@@ -1030,7 +1021,7 @@ def _say_warnings(args, source, caught, size, params) -> None:
     """Everything this command says of a run it is about to make."""
     from eventsim.simulator.core import threshold_spread_problem
 
-    _say_source_warnings(args, source, caught)
+    _say_source_warnings(args, caught)
     if size is not None:
         _warn_large_sensor(args, size, params)
     else:

@@ -155,15 +155,15 @@ def colorbar_scale(
 ) -> float:
     """How many times its smallest size the colour bar is drawn on a frame of ``frame_wh``:
     the frame's size over `BAR_BASE_FRAME`, in half steps, from 1 (frames up to 519x389: the
-    smallest size its labels read at) to `MAX_BAR_SCALE` (frames from 1384x1040); 1 where the
-    larger bar would not fit (`colorbar_fits`)."""
+    smallest size its labels read at) to `MAX_BAR_SCALE` (frames from 1384x1040); where that
+    bar would not fit (`colorbar_fits`), the largest half step down that does, or 1."""
     ratio = min(frame_wh[0] / BAR_BASE_FRAME[0], frame_wh[1] / BAR_BASE_FRAME[1])
     scale = min(MAX_BAR_SCALE, max(1.0, math.floor(ratio * 2) / 2))
-    if scale > 1 and not colorbar_fits(
+    while scale > 1 and not colorbar_fits(
         frame_wh,
         colorbar_size(full_scale, colormap=colormap, log_scale=log_scale, unit=unit, scale=scale),
     ):
-        return 1.0
+        scale -= 0.5
     return scale
 
 

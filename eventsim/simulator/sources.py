@@ -74,6 +74,12 @@ class TimestampsWarning(UserWarning):
     """A timestamps file is read as seconds although its times look like another unit."""
 
 
+class LongFrameGapWarning(TimestampsWarning):
+    """A timestamps file's frames 1000 s or more apart (its median gap, or one gap among
+    closer frames), read as seconds because ``allow_long_gaps`` let them through: without it
+    they are refused."""
+
+
 class VideoDecodeWarning(UserWarning):
     """A video stopped decoding before the frame count its container gives (truncated or
     corrupt), or a TIFF stack's pixels ran past the end of its file: the frames up to there
@@ -2761,6 +2767,13 @@ def read_timestamps_file(
     a file naming them otherwise is refused, as is one of as many names as images but other
     ones. Without ``images`` names are not checked. A line of two numbers (``0 0.033333``: a
     frame's index and its time, or the other way round) is refused: the time is not told."""
+    return _read_timestamps(path, images)[0]
+
+
+def _read_timestamps(
+    path: str | os.PathLike, images: Sequence[str | os.PathLike] | None = None
+) -> tuple[np.ndarray, list[int]]:
+    """`read_timestamps_file`'s times and the line of the file each is on (from 1)."""
     path = Path(path)
     if path.is_dir():
         raise InputError(f"timestamps file {str(path)!r} is a folder; expected a text file")
@@ -2822,7 +2835,7 @@ def read_timestamps_file(
         )
     if images is not None and names and names[0] is not None and len(names) == len(images):
         _check_timed_names(path, [n for n in names if n is not None], linenos, images)
-    return ts
+    return ts, linenos
 
 
 def _is_number(text: str) -> bool:
@@ -2857,11 +2870,14 @@ def _check_timed_names(
         )
 
 
-def _warn_slow_frames(ts: np.ndarray, path: Path, allow_long_gaps: bool = False) -> None:
+def _warn_slow_frames(
+    ts: np.ndarray, path: Path, linenos: Sequence[int], allow_long_gaps: bool = False
+) -> None:
     """Warn when a timestamps file's frames are seconds apart: its times are likely in ms
     (or, for gaps of 1000 s and more, in µs as DSEC's image_timestamps.txt, or ns); refuse
     gaps of 1000 s and more unless ``allow_long_gaps``, also one such gap between frames
-    otherwise closer (warned of when allowed): it was simulated without a word."""
+    otherwise closer (a `LongFrameGapWarning` when allowed): it was simulated without a word.
+    ``linenos`` are the file's lines of the times, which the messages name."""
     if ts.size < 2:
         return
     gaps = np.diff(ts)
@@ -2870,8 +2886,9 @@ def _warn_slow_frames(ts: np.ndarray, path: Path, allow_long_gaps: bool = False)
     if _LONG_FRAME_GAP_US <= gaps[longest] and gap_us < _LONG_FRAME_GAP_US:
         # a single pause (a time mistyped, or files of two recordings) among close frames
         where = (
-            f"timestamps file {str(path)!r} is read as seconds and its frames {longest + 1} and "
-            f"{longest + 2} are {gaps[longest] / 1e6:g} s apart (at {ts[longest] / 1e6:g} s "
+            f"timestamps file {str(path)!r} is read as seconds and its lines "
+            f"{linenos[longest]} and {linenos[longest + 1]} (frames {longest + 1} and "
+            f"{longest + 2}) are {gaps[longest] / 1e6:g} s apart (at {ts[longest] / 1e6:g} s "
             f"and {ts[longest + 1] / 1e6:g} s; the median gap is {gap_us / 1e6:g} s)"
         )
         if not allow_long_gaps:
@@ -2879,7 +2896,7 @@ def _warn_slow_frames(ts: np.ndarray, path: Path, allow_long_gaps: bool = False)
                 f"{where}, implausible between frames: check those times; if they are right, "
                 "pass allow_long_gaps=True (--allow-long-gaps)"
             )
-        warnings.warn(where, TimestampsWarning, stacklevel=3)
+        warnings.warn(where, LongFrameGapWarning, stacklevel=3)
     if gap_us >= _LONG_FRAME_GAP_US and not allow_long_gaps:
         factor = "1e6 (microseconds)" if gap_us < 1e6 * 1e6 else "1e9 (nanoseconds)"
         raise InputError(
@@ -2901,7 +2918,8 @@ def _warn_slow_frames(ts: np.ndarray, path: Path, allow_long_gaps: bool = False)
             f"{str(path)!r} is read as seconds and its median frame gap is {gap_us / 1e6:g} s "
             f"({ts.size} frames over {(ts[-1] - ts[0]) / 1e6:g} s); if its times are in "
             f"{unit}, divide them by {factor}",
-            TimestampsWarning,
+            # only a median gap this long is refused without allow_long_gaps
+            LongFrameGapWarning if gap_us >= _LONG_FRAME_GAP_US else TimestampsWarning,
             stacklevel=3,
         )
 
@@ -2948,8 +2966,8 @@ class FolderSource:
     the folder it is refused. Times whose median gap is 1 s or more are read all the same (time
     lapses exist) with a `TimestampsWarning`, as milliseconds written where seconds belong
     look like that; from 1000 s on (microseconds written there) they are refused with an
-    InputError unless ``allow_long_gaps``, as is any one gap of 1000 s or more (a
-    `TimestampsWarning` with ``allow_long_gaps``).
+    InputError unless ``allow_long_gaps``, as is any one gap of 1000 s or more (with
+    ``allow_long_gaps``, either is a `LongFrameGapWarning`, a `TimestampsWarning`).
     """
 
     def __init__(
@@ -2979,13 +2997,13 @@ class FolderSource:
                 "fps", fps, f" does not apply: the images are timed by {str(ts_path)!r}"
             )
         if timed:
-            ts = read_timestamps_file(ts_path, self.files)
+            ts, linenos = _read_timestamps(ts_path, self.files)
             if ts.size != len(self.files):
                 raise InputError(
                     f"{str(ts_path)!r} has {ts.size} times for {len(self.files)} images; "
                     "expected one time per image"
                 )
-            _warn_slow_frames(ts, ts_path, allow_long_gaps)
+            _warn_slow_frames(ts, ts_path, linenos, allow_long_gaps)
             self.timing = str(ts_path)
         elif fps is not None:
             check_frame_rate(fps, len(self.files))
@@ -3149,7 +3167,9 @@ class TiffStackSource:
     ``slices=`` too, of a video's frames as well (its stack is one dimension, z by name): read
     as frames without a word. Pixels that run past the end of the file (a
     truncated stack) end the frames with a `VideoDecodeWarning` (``decode_problem`` says so),
-    as do OME planes placed past its last page, after the frames it holds.
+    as do OME planes placed past its last page, after the frames it holds. A float stack
+    whose pages peak above twice white draws `read_image`'s `ImageScaleWarning` once, of the
+    first such page (``scale_problem`` says it), as the pages are read.
     """
 
     def __init__(
@@ -3194,6 +3214,10 @@ class TiffStackSource:
                 if ome is None:  # ImageJ's and other descriptions are on the first frame's page
                     description = _tiff_page_description(first)
                 samples = _tiff_samples_per_pixel(tiff, first)
+                sample_format = next((f for f in first if f.tag == _TIFF_SAMPLE_FORMAT), None)
+                order = _tiff_byte_order(tiff) or "little"
+                # only float pages are checked for DN saved as float: 16-bit ones peak at 255
+                self._float_pages = _tiff_field_values(sample_format, order)[:1] == [3]
                 self._at = np.array([p.at for p in pages], np.int64)
                 self.n_frames = len(pages)
                 # ImageJ's stack of one directory: frame k is its first page's pixels k frames on
@@ -3255,9 +3279,23 @@ class TiffStackSource:
             warnings.warn(f"TIFF stack {name!r} is an OME-TIFF of {z_slices}", TiffSeriesWarning, stacklevel=2)  # fmt: skip
         if imagej_z:
             warnings.warn(f"TIFF stack {name!r} is an ImageJ hyperstack of {imagej_z}", TiffSeriesWarning, stacklevel=2)  # fmt: skip
+        #: `read_image`'s `ImageScaleWarning` of the first page that drew one (a float page
+        #: peaking above twice white); said once, not for every such page of the stack
+        self.scale_problem: str | None = None
+        self._check_scale(frame, 0, stacklevel=2)
         self.input_size = (frame.shape[1], frame.shape[0])
         self.sensor_size = _target_size(sensor_size, frame)
         self.fit = fit
+
+    def _check_scale(self, frame: np.ndarray, index: int, stacklevel: int) -> None:
+        """The `ImageScaleWarning` of page ``index``'s ``frame`` of a float stack, unless one
+        was given already; ``stacklevel`` as `warnings.warn`'s, 1 being this method's caller."""
+        if not self._float_pages or self.scale_problem is not None:
+            return
+        problem = _image_scale_problem(frame, str(self.path))
+        if problem is not None:
+            self.scale_problem = f"{problem} (page {index + 1}, the first of the stack to do so)"
+            warnings.warn(self.scale_problem, ImageScaleWarning, stacklevel=stacklevel + 1)
 
     def _check_one_size(self, numbered: list[tuple[int, _TiffPage]]) -> None:
         """Refuse full-resolution pages (``(index in the file, page)``) of different sizes:
@@ -3455,6 +3493,8 @@ class TiffStackSource:
                         f"{frame.shape[1]}x{frame.shape[0]}; the first is "
                         f"{self.input_size[0]}x{self.input_size[1]}"
                     )
+                if index:  # the first page was checked as the stack was opened
+                    self._check_scale(frame, index, stacklevel=2)
                 yield fit_frame(frame, self.sensor_size, self.fit), int(t)
         if self._frame_bytes and self.n_frames < self._images and self.decode_problem is None:
             self.decode_problem = (
