@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import shlex
+from os import PathLike
 
 
 def plural(count: float, noun: str, nouns: str | None = None) -> str:
@@ -36,3 +38,11 @@ def rate_text(rate: float) -> str:
         if rounded >= scale:
             return f"{significant(rate / scale)} {unit}"
     return f"{significant(rate)} ev/s"
+
+
+def shell_command(*words: str | PathLike[str]) -> str:
+    """``words`` as one command line to paste into a POSIX shell, each quoted only where the
+    shell needs it: ``shell_command("eventsim", "verify", "/a b")`` is ``eventsim verify
+    '/a b'``. A message puts it at the end of its line, not inside quotes of its own: a quoted
+    path inside quotes does not paste as one command."""
+    return " ".join(shlex.quote(str(word)) for word in words)

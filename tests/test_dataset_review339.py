@@ -150,7 +150,7 @@ def test_lost_labels_of_another_eventsims_dataset_say_which_builds_it(tmp_path, 
         EventVQADataset(ds)
     text = str(err.value)
     assert "install eventsim 0.2.7, which built it" in text, text
-    assert "'eventsim build RECIPE -o DIR' with the --set values and --limit" in text, text
+    assert "'eventsim build RECIPE -o DIR' with the --set values and the --limit 4" in text, text
     assert text.endswith(f"eventsim build {ds / 'dataset.json'} -o {ds} --limit 4 --force"), text
 
 

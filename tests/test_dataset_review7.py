@@ -140,7 +140,8 @@ def test_event_columns_of_two_lengths_name_the_sample(built, tmp_path):
     assert str(info.value).startswith(
         f"sample test-000000 cannot be read from shard {str(root / 'shards/test-00000.h5')!r} "
         f"(the event columns of '/samples/00000' are not of one length (x {n - 1}, y {n}, "
-        f"t {n}, p {n}): the shard was changed or damaged); run 'eventsim verify "
+        f"t {n}, p {n}): the shard was changed or damaged); see what else is damaged before "
+        "rebuilding the dataset: eventsim verify "
     )
     report = verify_dataset(root)
     assert report.problems == [

@@ -6,14 +6,13 @@ import argparse
 import contextlib
 import dataclasses
 import os
-import shlex
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from eventsim._system import usable_cores
-from eventsim._text import plural
+from eventsim._text import plural, shell_command
 from eventsim.cli.common import (
     CREATES_FOLDERS,
     add_progress_option,
@@ -171,7 +170,7 @@ def main(args: argparse.Namespace) -> int:
 
         print(f"preview of the first samples: {preview_dataset(args.output)}")
     # quoted, so a folder name with a space or a quote can be pasted back into the shell
-    print(f"inspect it with: eventsim info {shlex.quote(str(args.output))}")
+    print(f"inspect it with: {shell_command('eventsim', 'info', args.output)}")
     return _report_empty_splits(recipe, summary)
 
 
@@ -193,7 +192,7 @@ def _load(given: str, overrides: dict[str, str]) -> Recipe:
     if not builtin and path.is_dir() and (path / "dataset.json").is_file():
         raise ParameterError(
             f"recipe {given!r} is a dataset folder; to build it again (to repair it), give its "
-            f"manifest: eventsim build {shlex.quote(str(path / 'dataset.json'))} -o DIR"
+            f"manifest: {shell_command('eventsim', 'build', path / 'dataset.json', '-o', 'DIR')}"
         )
     if path.name == "dataset.json" and not path.is_file():
         unfinished = _unfinished_copy(path.parent, overrides)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from eventsim._text import plural, rate_text
+from eventsim._text import plural, rate_text, shell_command
 from eventsim.cli.common import (
     add_layout_option,
     add_reading_options,
@@ -237,11 +236,11 @@ def _refuse_dataset_files(path: Path) -> None:
         (folder / n).is_file() for n in ("dataset.json", ".build-state.json")
     ):
         return
-    quoted = shlex.quote(str(folder))
     raise EventFileError(
         f"{str(path)!r} holds {what}, not events: it is a file of the eventsim dataset "
         f"{str(folder)!r}; read it with EventVQADataset({str(folder)!r}, split) in Python, "
-        f"check it with 'eventsim verify' (of the same folder), or describe it: eventsim info {quoted}"
+        "check it with 'eventsim verify' (of the same folder), or describe it: "
+        f"{shell_command('eventsim', 'info', folder)}"
     )
 
 
@@ -282,7 +281,8 @@ def main(args: argparse.Namespace) -> int:
             level = "error" if args.check else "warning"
             print(
                 f"eventsim info: {level}: {len(bad)} {plural(len(bad), 'shard')} missing or of "
-                f"the wrong size, first {bad[0]!r} (run 'eventsim verify {path}')",
+                f"the wrong size, first {bad[0]!r}; check the dataset: "
+                f"{shell_command('eventsim', 'verify', path)}",
                 file=sys.stderr,
             )
             return 1 if args.check else 0

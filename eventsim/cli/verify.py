@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import shlex
 
+from eventsim._text import shell_command
 from eventsim.cli.common import (
     add_progress_option,
     cli_command,
@@ -45,11 +45,11 @@ def main(args: argparse.Namespace) -> int:
             # a shard or samples.jsonl, which 'eventsim info --check' cannot read as events
             raise InputError(
                 f"{args.dataset!r} is a file, not a dataset folder; verify the dataset it is "
-                f"in: eventsim verify {shlex.quote(str(holder))}"
+                f"in: {shell_command('eventsim', 'verify', holder)}"
             )
         raise InputError(
             f"{args.dataset!r} is a file, not a dataset folder; check an event file with: "
-            f"eventsim info --check {shlex.quote(args.dataset)}"
+            f"{shell_command('eventsim', 'info', '--check', args.dataset)}"
         )
     # the loader cannot tell a running build from a stopped one; who holds the build's lock
     # can, as info says it

@@ -7,7 +7,6 @@ import dataclasses
 import hashlib
 import json
 import re
-import shlex
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from eventsim._text import plural
+from eventsim._text import plural, shell_command
 from eventsim._version import __version__
 from eventsim.datasets.loader import (
     _check_finished_again,
@@ -359,20 +358,10 @@ def _repair(m: dict[str, Any], rebuilt: int, root: Path) -> str:
         return ""
     shards = f"{rebuilt} missing or damaged {plural(rebuilt, 'shard')}"
     restore = f"restore {plural(rebuilt, 'it', 'them')} from a copy"
-    command = _rebuild_command(root, m)
-    versions = m.get("versions")
-    was = versions.get("eventsim") if isinstance(versions, dict) else None
-    if isinstance(was, str) and was != __version__:
-        if _builds_from_manifests(was):
-            how = "the command that ends this line, without --force"
-        else:
-            limit = m.get("limit")
-            how = (
-                "'eventsim build RECIPE -o DIR' with the --set values"
-                + (f" and the --limit {limit}" if _is_count(limit) else "")
-                + f" it was built with: eventsim {was} takes no dataset.json as the recipe, "
-                'whose "recipe" holds the fields'
-            )
+    command = rebuild_command(root, m)
+    was = other_builder(m)
+    if was is not None:
+        how = build_under(was, m)
         return (
             f"this dataset was built by eventsim {was}, this is {__version__}, whose build "
             f"refuses it: install eventsim {was} and rerun the build that made it ({how}), "
@@ -397,14 +386,41 @@ def _builds_from_manifests(version: str) -> bool:
     return match is not None and tuple(map(int, match.groups())) > _NO_MANIFEST_BUILDS
 
 
-def _rebuild_command(root: Path, m: dict[str, Any]) -> str:
+def other_builder(m: dict[str, Any]) -> str | None:
+    """The eventsim version that built the dataset of manifest ``m``, when it is not this one
+    (whose build refuses the dataset without --force: another fingerprint); None when it is
+    this one or the manifest does not say."""
+    versions = m.get("versions")
+    was = versions.get("eventsim") if isinstance(versions, dict) else None
+    return was if isinstance(was, str) and was != __version__ else None
+
+
+def build_under(was: str, m: dict[str, Any]) -> str:
+    """Which command eventsim ``was`` (`other_builder`) builds the dataset of manifest ``m``
+    again with, to go in parentheses before `rebuild_command` ends the text with --force."""
+    if _builds_from_manifests(was):
+        return "the command that ends this line, without --force"
+    limit = m.get("limit")
+    return (
+        "'eventsim build RECIPE -o DIR' with the --set values"
+        + (f" and the --limit {limit}" if _is_count(limit) else "")
+        + f" it was built with: eventsim {was} takes no dataset.json as the recipe, "
+        'whose "recipe" holds the fields'
+    )
+
+
+def rebuild_command(root: Path, m: dict[str, Any]) -> str:
     """The command that builds the dataset at ``root`` (manifest ``m``) again: its dataset.json
     as the recipe (the recipe copy with its --set values, read from its recipe file's folder)
     and the --limit it was built with."""
     limit = m.get("limit")
-    quoted = shlex.quote(str(root))
-    return f"eventsim build {shlex.quote(str(root / 'dataset.json'))} -o {quoted}" + (
-        f" --limit {limit}" if _is_count(limit) else ""
+    return shell_command(
+        "eventsim",
+        "build",
+        root / "dataset.json",
+        "-o",
+        root,
+        *(("--limit", str(limit)) if _is_count(limit) else ()),
     )
 
 

@@ -29,7 +29,6 @@ import json
 import operator
 import os
 import re
-import shlex
 import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -40,7 +39,7 @@ from typing import Any, overload
 import numpy as np
 
 from eventsim._suffixes import IMAGE_SUFFIXES
-from eventsim._text import plural
+from eventsim._text import plural, shell_command
 from eventsim.datasets import _digests
 from eventsim.datasets._formats import DATASET_FORMAT_VERSION, version_problem
 from eventsim.datasets.shards import file_digest, open_shard, read_events
@@ -99,6 +98,9 @@ if hasattr(os, "register_at_fork"):
 # for other processes.
 _DIGESTS: dict[tuple[str, int, int, int, int, int], str] = {}
 
+# a damaged shard is seldom the only one: a rebuild from what the loader saw would miss others
+_VERIFY_THEN_REBUILD = "see what else is damaged before rebuilding the dataset: "
+
 
 def check_shard(path: Path, entry: dict[str, Any], root: str | Path) -> None:
     """Raise `DamagedShardError` unless the shard at ``path`` has the size and sha256 its
@@ -114,7 +116,7 @@ def check_shard(path: Path, entry: dict[str, Any], root: str | Path) -> None:
         raise DatasetError(
             f"shard {str(path)!r} cannot be read ({_why(exc)}); rebuild the dataset"
         ) from None
-    how = f"run 'eventsim verify {root}' to see what else is damaged, then rebuild the dataset"
+    how = _VERIFY_THEN_REBUILD + shell_command("eventsim", "verify", root)
     if isinstance(entry.get("bytes"), int) and st.st_size != entry["bytes"]:
         raise DamagedShardError(
             f"shard {str(path)!r} has {st.st_size} {plural(st.st_size, 'byte')}, the build wrote "
@@ -252,14 +254,14 @@ def _read_manifest(root: str | Path) -> dict[str, Any]:
             )
         if _holds_frames(root):
             # a user's frames, given to the command that describes event files and datasets
-            name = shlex.quote(f"{root.resolve().name or 'events'}.h5")
+            name = f"{root.resolve().name or 'events'}.h5"
             timed = (root / "timestamps.txt").is_file()
+            rate = () if timed else ("--fps", "FPS")
             raise DatasetError(
                 f"{str(root)!r} is not a built dataset (no dataset.json) but a folder of frames: "
-                f"simulate events from it ('eventsim simulate {shlex.quote(str(root))} "
-                f"{'' if timed else '--fps FPS '}-o {name}'"
-                f"{'' if timed else ', FPS its frame rate: it has no timestamps.txt'}), or "
-                "build a dataset with 'eventsim build RECIPE -o DIR'"
+                "build a dataset with 'eventsim build RECIPE -o DIR', or simulate events from it"
+                f"{'' if timed else ' (FPS its frame rate: it has no timestamps.txt)'}: "
+                f"{shell_command('eventsim', 'simulate', root, *rate, '-o', name)}"
             )
         raise DatasetError(
             f"{str(root)!r} is not a built dataset (no dataset.json); build one with "
@@ -597,8 +599,7 @@ def _labels_rebuilt(root: Path) -> str:
     shards: the command `eventsim verify` prints to repair a shard (its dataset.json as the
     recipe, with its --limit), under the eventsim that built it; the command ends the text,
     unquoted."""
-    from eventsim._version import __version__
-    from eventsim.datasets.inspection import _builds_from_manifests, _rebuild_command
+    from eventsim.datasets.inspection import build_under, other_builder, rebuild_command
 
     try:
         manifest = json.loads((root / "dataset.json").read_text(encoding="utf-8"))
@@ -606,16 +607,10 @@ def _labels_rebuilt(root: Path) -> str:
         manifest = None
     if not isinstance(manifest, dict):
         return f"rerun {_RECIPE_BUILD} (it writes them again from the shards)"
-    command = _rebuild_command(root, manifest)
-    versions = manifest.get("versions")
-    was = versions.get("eventsim") if isinstance(versions, dict) else None
-    if isinstance(was, str) and was != __version__:
-        how = (
-            "the command that ends this line, without --force"
-            if _builds_from_manifests(was)
-            else "its 'eventsim build RECIPE -o DIR' with the --set values and --limit it was "
-            "built with"
-        )
+    command = rebuild_command(root, manifest)
+    was = other_builder(manifest)
+    if was is not None:
+        how = build_under(was, manifest)
         return (
             f"install eventsim {was}, which built it, and rerun the build that made it ({how}), "
             "which writes them again from the shards; this version's build refuses it, but "
@@ -1001,8 +996,8 @@ class EventVQADataset:
                 # remembered digest does not see) or an older build wrote no checksum
                 raise DatasetError(
                     f"sample {rec['id']} cannot be read from shard "
-                    f"{str(self.root / rec['shard'])!r} ({exc}); run 'eventsim verify "
-                    f"{self.root}' to see what else is damaged, then rebuild the dataset"
+                    f"{str(self.root / rec['shard'])!r} ({exc}); {_VERIFY_THEN_REBUILD}"
+                    f"{shell_command('eventsim', 'verify', self.root)}"
                 ) from None
         sample = {
             "id": rec["id"],
@@ -1197,8 +1192,8 @@ class EventVQADataset:
             built = (f.attrs.get("sensor_width"), f.attrs.get("sensor_height"))
         except (OSError, KeyError) as exc:
             raise DatasetError(
-                f"cannot read shard {str(self.root / shard)!r} ({exc}); run 'eventsim verify "
-                f"{self.root}' to see what else is damaged, then rebuild the dataset"
+                f"cannot read shard {str(self.root / shard)!r} ({exc}); {_VERIFY_THEN_REBUILD}"
+                f"{shell_command('eventsim', 'verify', self.root)}"
             ) from None
         if built[0] is None or built[1] is None:
             return

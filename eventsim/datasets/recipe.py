@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from eventsim._suggest import did_you_mean
-from eventsim._text import plural
+from eventsim._text import plural, shell_command
 from eventsim.datasets.scenes import (
     DEFAULT_QUESTION_TYPES,
     MODES,
@@ -609,10 +609,8 @@ def _check_new_splits(given: Mapping[str, tuple[str, Any]], declared: list[str])
 
 def _assignment(key: str, value: Any) -> str:
     """``--set KEY=VALUE`` as typed (quoted where a shell needs it)."""
-    import shlex
-
     text = value if isinstance(value, str) else _toml(value)
-    return f"--set {shlex.quote(f'{key.strip()}={text}')}"
+    return shell_command("--set", f"{key.strip()}={text}")
 
 
 def _check_all(raw: dict[str, Any], overridden: Mapping[str, str]) -> dict[str, Any]:

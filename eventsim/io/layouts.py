@@ -21,6 +21,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from eventsim._text import shell_command
 from eventsim.errors import (
     ArgumentValueError,
     EventFileError,
@@ -685,8 +686,9 @@ def _open_hdf5_layout(
                 dataset = path.parent.parent
                 raise UnknownLayoutError(
                     f"{str(path)!r} is a shard of an eventsim dataset (many samples' events), not "
-                    f"one recording; use 'eventsim info {dataset}' or 'eventsim verify "
-                    f"{dataset}', and EventVQADataset({str(dataset)!r}, split) in Python"
+                    f"one recording; read the dataset with EventVQADataset({str(dataset)!r}, "
+                    "split) in Python, check it with 'eventsim verify' (of the same folder), or "
+                    f"describe it: {shell_command('eventsim', 'info', dataset)}"
                 )
             tried = "; ".join(HDF5_LAYOUTS.values())
             raise UnknownLayoutError(
