@@ -216,13 +216,8 @@ def _load(given: str, overrides: dict[str, str]) -> Recipe:
     # a recipe given as a dict (Python) has none: its relative paths were the folder's it ran in
     was = Path(recipe_file) if isinstance(recipe_file, str) else None
     base = None if was is None else was.parent
-    try:
-        load_recipe(copy, base_dir=base)
-    except RecipeError as exc:
-        # a recipe an older eventsim took and this one does not, or an edited manifest; the
-        # copy, a dict, is named "recipe" by load_recipe
-        said = str(exc).removeprefix("recipe: ")
-        raise RecipeError(f"{given}: its recipe copy: {said}") from None
+    # a recipe an older eventsim took and this one does not, or an edited manifest
+    _check_copy(copy, base, given)
     # apart: a --set value's error is the command line's, not the copy's
     recipe = load_recipe(copy, overrides, base_dir=base)
     # the rebuilt manifest names the same recipe file as the one it replaces
@@ -267,14 +262,23 @@ def _unfinished_copy(folder: Path, overrides: dict[str, str]) -> Recipe | None:
         table, _, field = str(key).partition(".")
         if isinstance(copy.get(table), dict) and isinstance(place, str):
             copy[table][field] = place
-    try:
-        # its places are absolute: the folder only names the split files in the manifest
-        load_recipe(copy, base_dir=folder)
-    except RecipeError as exc:
-        said = str(exc).removeprefix("recipe: ")
-        raise RecipeError(f"{str(state_file)!r}: its recipe copy: {said}") from None
+    # its places are absolute: the folder only names the split files in the manifest
+    _check_copy(copy, folder, repr(str(state_file)))
     _note_unfinished(folder)
     return load_recipe(copy, overrides, base_dir=folder)
+
+
+def _check_copy(copy: dict[str, object], base: Path | None, holder: str) -> None:
+    """Refuse the recipe copy ``copy`` that ``holder`` (a manifest, a state file) records when
+    it is no recipe read from ``base``, in `load_recipe`'s words after the holder's name (it
+    names a dict "recipe"), before any --set value is applied to it."""
+    from eventsim.datasets.recipe import load_recipe
+
+    try:
+        load_recipe(copy, base_dir=base)
+    except RecipeError as exc:
+        said = str(exc).removeprefix("recipe: ")
+        raise RecipeError(f"{holder}: its recipe copy: {said}") from None
 
 
 def _places(copy: dict[str, object], base: Path) -> dict[str, str] | None:

@@ -674,13 +674,25 @@ def _inputs_to_hash(
             if st is None:
                 continue
             now = _state(st)
-            if was is not None and now == was[:4]:
+            decides = _digest_decides(was, now)
+            if decides is None:
                 continue
-            if was is None or now[0] != was[0] or was[4] is None:
+            if not decides:
                 return jobs
             # the first shard to ask compares the digest with the one it logged
             jobs.setdefault((path, *now), (path, st, video, was[4]))
     return jobs
+
+
+def _digest_decides(was: list[Any] | None, now: list[int]) -> bool | None:
+    """How `_check_inputs` judges an input file logged as ``was`` whose `_state` is ``now``:
+    None, unchanged (not read); True, moved with its size kept, so its sha256 against the
+    logged one decides; False, refused without reading it (created since, another size, or
+    no digest logged to compare). `_inputs_to_hash` asks the same, to hash ahead what the
+    check will ask for."""
+    if was is not None and now == was[:4]:
+        return None
+    return was is not None and now[0] == was[0] and was[4] is not None
 
 
 def _hash_inputs(
@@ -818,8 +830,17 @@ def _check_inputs(
                 gone.append(path)
             continue
         now = _state(st)
-        if was is not None and now == was[:4]:
+        decides = _digest_decides(was, now)
+        if decides is None:
             continue
+        if decides:
+            key = (path, *now)
+            if key not in hashes:
+                hashes[key] = _content_sha256(path, st, video)
+            if hashes[key] == was[4]:
+                inputs[path] = [*now, was[4]]
+                refreshed = True
+                continue
         if was is None:
             what = "did not exist when it was built and now does"
         elif now[0] != was[0]:
@@ -831,17 +852,10 @@ def _check_inputs(
                 else "has been replaced since it was built by a file of the same size and "
                 "modification time (its change time or inode moved"
             )
-            if was[4] is None:
-                what = f"{head}, and it could not be read when it was built to compare its bytes)"
-            else:
-                key = (path, *now)
-                if key not in hashes:
-                    hashes[key] = _content_sha256(path, st, video)
-                if hashes[key] == was[4]:
-                    inputs[path] = [*now, was[4]]
-                    refreshed = True
-                    continue
+            if decides:
                 what = f"{head}, and its sha256 is not the one it was built from)"
+            else:
+                what = f"{head}, and it could not be read when it was built to compare its bytes)"
         _refuse_input(out, task, path, what)
     return refreshed, gone
 
