@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from eventsim._opencv import opencv_log_silenced
-from eventsim._text import plural
+from eventsim._text import plural, shell_command
 from eventsim.cli.common import (
     CREATES_FOLDERS,
     add_progress_option,
@@ -275,13 +275,11 @@ def _pair_hint(
 ) -> str | None:
     """What two images given where one belongs are told, or None when they are no images.
     Unless ``ordered`` (the order they were typed in is known), the hint names no order."""
-    import shlex
-
     from eventsim.simulator.sources import IMAGE_EXTENSIONS
 
     if not all(Path(w).suffix.lower() in IMAGE_EXTENSIONS for w in (first, second)):
         return None
-    pair = " ".join(shlex.quote(w) for w in (first, second))
+    pair = shell_command(first, second)
     pair = pair if ordered else f"FIRST SECOND, e.g. --pair {pair}"
     return f"{option} is one image; two images --interval-ms apart are --pair {pair}"
 
@@ -482,9 +480,7 @@ def _check_numbers(args) -> None:
 
 def _assignment(field: str, value: str) -> str:
     """``--set FIELD=VALUE`` as typed (quoted where a shell needs it)."""
-    import shlex
-
-    return f"--set {shlex.quote(f'{field}={value}')}"
+    return f"--set {shell_command(f'{field}={value}')}"
 
 
 def _pixel_params(args):
