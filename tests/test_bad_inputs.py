@@ -436,6 +436,7 @@ def big_h5(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.mark.xdist_group("signals")
 @pytest.mark.slow
 @pytest.mark.parametrize("attempt", range(4))
 @pytest.mark.parametrize("target", ["o.h5", "o.npy"])
@@ -459,6 +460,7 @@ def test_ctrl_c_during_convert(tmp_path, big_h5, attempt, target):
     assert listing(out) == []
 
 
+@pytest.mark.xdist_group("signals")
 @pytest.mark.slow
 @pytest.mark.parametrize("attempt", range(3))
 def test_ctrl_c_during_simulate(tmp_path, attempt):
@@ -472,6 +474,7 @@ def test_ctrl_c_during_simulate(tmp_path, attempt):
     assert listing(out) == []
 
 
+@pytest.mark.xdist_group("signals")
 @pytest.mark.slow
 def test_ctrl_c_during_a_parallel_build(tmp_path, shapes_recipe):
     # big enough that a quiet machine is still building when the Ctrl-C lands

@@ -44,6 +44,7 @@ def _video_recipe(tmp_path: Path, questions: int, extra: str = "") -> Path:
     return _recipe(tmp_path, "video", "qa.jsonl", extra, shard_size=1)
 
 
+@pytest.mark.xdist_group("signals")
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["linear", "flow"])
 def test_ctrl_c_on_an_upsampling_pool_build_leaves_no_semaphore_behind(tmp_path, mode):

@@ -340,6 +340,7 @@ def test_cli_build_and_errors(tmp_path, capsys, tiny_recipe):
         build_dataset(recipe, tmp_path / "w", overrides={"splits.test": -1})
 
 
+@pytest.mark.xdist_group("signals")
 def test_sigkill_mid_build_then_resume_equals_uninterrupted(tmp_path, tiny_recipe):
     # big enough samples (many frames) that the build is still running when we kill it
     recipe = tiny_recipe(tmp_path, size=160, train=0, test=16, shard=2, motion="40, 50", step=0.4)

@@ -21,6 +21,9 @@ import pytest
 
 from eventsim.datasets import build_dataset, verify_dataset
 
+# signals sent on a timer: run one at a time beside the other workers (see the Makefile)
+pytestmark = pytest.mark.xdist_group("signals")
+
 INTERRUPTED = 130
 
 RECIPE = """

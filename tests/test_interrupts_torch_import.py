@@ -12,6 +12,9 @@ import textwrap
 
 import pytest
 
+# signals sent on a timer: run one at a time beside the other workers (see the Makefile)
+pytestmark = pytest.mark.xdist_group("signals")
+
 SCRIPT = textwrap.dedent(
     """
     import importlib.abc

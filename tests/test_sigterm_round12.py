@@ -24,6 +24,9 @@ import pytest
 from eventsim import outputs
 from eventsim.datasets import build_dataset, verify_dataset
 
+# signals sent on a timer: run one at a time beside the other workers (see the Makefile)
+pytestmark = pytest.mark.xdist_group("signals")
+
 TERMINATED = 143
 DEADLINE_S = 120.0
 # test samples of the build tests, two to a shard: few, as each build is resumed to its end

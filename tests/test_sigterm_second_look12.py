@@ -21,6 +21,9 @@ import pytest
 from eventsim import outputs
 from eventsim.cli.common import cli_command, make_parser
 
+# signals sent on a timer: run one at a time beside the other workers (see the Makefile)
+pytestmark = pytest.mark.xdist_group("signals")
+
 
 @pytest.fixture
 def heard():
