@@ -1,14 +1,15 @@
-"""Prophesee EVT 3.0 decoder (numpy, chunked), for the files faery misreads.
+"""Prophesee EVT 3.0 decoder (numpy, chunked), for the files faery misreads, and encoder.
 
 It follows Prophesee's EVT 3.0 specification (docs.prophesee.ai, data/encoding_formats/evt3),
 as openeb's decoder does, where faery 0.7.1 departs from it (`faery_misreads` finds the files
 where that changes an event):
 
-- A wrap of the 24-bit time (every 16.78 s) is counted whenever time-high falls by more than
-  half its range. faery counts one only when time-high steps from 4095 to 0, yet its own
-  encoder skips the steps in which no event falls (up to 1024 at once), so it read every event
-  after such a wrap at the time before it; it also ignores a time-high 4094 or more above the
-  last (from 0 at the start), and one that falls without wrapping.
+- A wrap of the 24-bit time (every 16.78 s) is counted whenever time-high falls by half its
+  range or more, as openeb counts one (``high_prev >= 2048 + high_new``). faery counts one
+  only when time-high steps from 4095 to 0, yet its own encoder skips the steps in which no
+  event falls (up to 1024 at once), so it read every event after such a wrap at the time
+  before it; it also ignores a time-high 4094 or more above the last (from 0 at the start),
+  and one that falls without wrapping.
 - Only VECT_BASE_X sets where vectors start and their polarity; a single event (EVT_ADDR_X)
   carries its own. faery lets a single event set both for the vectors after it.
 - Coordinates are checked on events only: a row (EVT_ADDR_Y) or vector base (VECT_BASE_X) past
@@ -16,6 +17,9 @@ where that changes an event):
 
 Otherwise it decodes like faery: a time-high word resets the low 12 bits, times never decrease,
 and the ``% t0`` header line (written by faery) is added to every time.
+
+`Evt3Encoder` writes EVT 3.0 in single-event words only, which openeb, faery and this decoder
+read alike (faery's encoder writes lone VECT_12 and VECT_8 words, which openeb misreads).
 """
 
 from __future__ import annotations
@@ -57,11 +61,12 @@ _DIGITS = re.compile(r"[0-9]+")
 
 def read_header(path: str | os.PathLike) -> Evt3Header:
     """Parse the ``%`` header of an EVT file: version, sensor size, faery's ``t0`` and the
-    header's length in bytes. A header whose ``% format`` line (``width=``, ``height=``) and
-    ``% geometry`` line give different sizes is an `EventFileError`, as openeb refuses it:
-    which one holds is not known (events past the smaller would be refused, or a size read
-    that the camera did not have). Of lines of one key the last counts, as in openeb's header
-    map."""
+    header's length in bytes. As in openeb, the header is the lines that start with ``% ``
+    (percent, space), up to the first other line or the line ``% end``. A header whose
+    ``% format`` line (``width=``, ``height=``) and ``% geometry`` line give different sizes
+    is an `EventFileError`, as openeb refuses it: which one holds is not known (events past
+    the smaller would be refused, or a size read that the camera did not have). Of lines of
+    one key the last counts, as in openeb's header map."""
     version: str | None = None
     width = height = None
     # the sizes of the last '% format' and '% geometry' lines, None where one gives none
@@ -72,11 +77,15 @@ def read_header(path: str | os.PathLike) -> Evt3Header:
     with open(path, "rb") as fh:
         while True:
             line = fh.readline()
-            if not line.startswith(b"%"):
+            # openeb's rule: a header line starts with '% '; data may start with a '%' byte
+            # (a time-high word of 0x25 in its low byte), and a header without '% end' is
+            # followed by data
+            if not line.startswith(b"% "):
                 break
             length += len(line)
-            if line.rstrip(b"\r\n") == b"% end":
-                # Metavision ends its header so: the data after it may start with a '%' byte
+            head = line[2:].split(maxsplit=1)
+            if head and head[0] == b"end":
+                # Metavision ends its header so ('% end', any text after the key ignored)
                 break
             words = line[1:].decode("latin-1").replace(";", " ").split()
             if len(words) < 2:
@@ -149,7 +158,7 @@ def _decode_chunk(words: np.ndarray, st: _State) -> tuple[np.ndarray, ...]:
     highs = val[is_high]
     first = st.time_high if st.time_high is not None else highs[:1]
     before = np.concatenate((np.atleast_1d(first), highs[:-1]))[: highs.size]
-    wraps = st.wraps + np.cumsum(before - highs > _HALF_TIME_HIGH)
+    wraps = st.wraps + np.cumsum(before - highs >= _HALF_TIME_HIGH)
     high_abs = np.concatenate((highs + (wraps << 12), [st.high]))
     rank = np.cumsum(is_high) - 1
     high = np.where(rank >= 0, high_abs[rank], st.high)
@@ -344,3 +353,95 @@ def read_evt3(
     if not parts:
         return np.zeros(0, dtype=EVENT_DTYPE)
     return np.concatenate(parts)
+
+
+# -- writing -------------------------------------------------------------------------------------
+# Time-high values (of time >> 12, wraps included) written over a gap between events, 4 to a
+# 24-bit period: every step forward is under 2048 and the only fall is 4095 -> 0, so that
+# openeb counts exactly the wraps (it counts one where time-high falls by 2048 or more), its
+# validator sees no NonMonotonicTimeHigh (it allows 4095 -> 0), and faery (which counts a wrap
+# only at 4095 -> 0) and readers that take a step of under half the range as forward agree
+_GRID = np.array([0, 1365, 2730, 4095], dtype=np.int64)
+_PERIOD = 1 << 12
+
+
+def _grid_count(high: np.ndarray) -> np.ndarray:
+    """The number of `_GRID` time-highs at or before each of ``high`` (from 0)."""
+    return 4 * (high >> 12) + np.searchsorted(_GRID, high & (_PERIOD - 1), side="right")
+
+
+def _grid_value(index: np.ndarray) -> np.ndarray:
+    return (index >> 2 << 12) + _GRID[index & 3]
+
+
+def evt3_header(size: tuple[int, int], t0_us: int) -> bytes:
+    """The ``%`` header eventsim writes EVT 3.0 files with: the version and sensor size in
+    Metavision's and faery's lines, ``% t0`` (the time the file's times count from, which
+    faery and eventsim add back), and ``% end``, after which openeb reads data even where its
+    first byte is a '%'."""
+    width, height = size
+    return (
+        "% evt 3.0\n"
+        f"% format EVT3;height={height};width={width}\n"
+        f"% geometry {width}x{height}\n"
+        f"% t0 {t0_us}\n"
+        "% end\n"
+    ).encode("ascii")
+
+
+class Evt3Encoder:
+    """Encodes time-sorted events as EVT 3.0 words, chunk by chunk, in the words that every
+    decoder reads alike: EVT_TIME_HIGH, EVT_TIME_LOW, EVT_ADDR_Y (master camera) where they
+    change, then one EVT_ADDR_X per event (polarity in bit 11). No vector words: openeb reads
+    any VECT_12 as the start of a VECT_12, VECT_12, VECT_8 group and a lone VECT_8 as nothing,
+    and faery writes them alone (aestream/faery#14). Times are counted from ``t0_us``."""
+
+    def __init__(self, t0_us: int) -> None:
+        self.t0_us = t0_us
+        self._high = -1  # the last time-high written (time >> 12, wraps included); -1: none
+        self._t = -1
+        self._y = -1
+
+    def encode(self, events: np.ndarray) -> np.ndarray:
+        """The little-endian 16-bit words of ``events`` (sorted, from t0 on)."""
+        n = len(events)
+        if n == 0:
+            return np.zeros(0, dtype="<u2")
+        t = events["t"].astype(np.int64) - self.t0_us
+        y = events["y"].astype(np.int64)
+        high = t >> 12
+        t_before = np.concatenate(([self._t], t[:-1]))
+        y_before = np.concatenate(([self._y], y[:-1]))
+        high_before = np.concatenate(([self._high], high[:-1]))
+        first_high = high_before < 0
+        # where time-high changes: the grid's values past the last, then the event's
+        steps = np.where(
+            high != high_before,
+            np.where(first_high, 0, _grid_count(high - 1) - _grid_count(high_before)) + 1,
+            0,
+        )
+        new_low = t != t_before
+        new_y = y != y_before
+        size = steps + new_low + new_y + 1
+        end = np.cumsum(size)
+        start = end - size
+        words = np.empty(int(end[-1]), dtype=np.int64)
+
+        changed = np.flatnonzero(steps)
+        if changed.size:
+            count = steps[changed]
+            event = np.repeat(changed, count)
+            k = np.arange(event.size) - np.repeat(np.cumsum(count) - count, count)
+            grid = _grid_value(np.maximum(_grid_count(high_before[event]), 0) + k)
+            value = np.where(k == steps[event] - 1, high[event], grid)
+            words[start[event] + k] = (_TIME_HIGH << 12) | (value & 0xFFF)
+        low = np.flatnonzero(new_low)
+        words[start[low] + steps[low]] = (_TIME_LOW << 12) | (t[low] & 0xFFF)
+        row = np.flatnonzero(new_y)
+        words[end[row] - 2] = (_ADDR_Y << 12) | y[row]
+        words[end - 1] = (
+            (_ADDR_X << 12) | (events["p"].astype(np.int64) << 11) | events["x"].astype(np.int64)
+        )
+
+        self._high, self._t, self._y = int(high[-1]), int(t[-1]), int(y[-1])
+        return words.astype("<u2")

@@ -1,9 +1,10 @@
 """Writers for every output format, and the faery bridge for the raw camera formats.
 
 `write_stream` writes an iterable of event packets in any of `FORMATS`, always to a temporary
-name first and renamed on success. AEDAT4, EVT2/EVT3, DAT, ES and CSV go through faery (LGPL,
-extra ``formats``), imported only when one of them is used; CSV is read by
-`eventsim.io.text`, whose parser keeps decimal times exact.
+name first and renamed on success. AEDAT4, EVT 2.0, DAT, ES and CSV are written through faery
+(LGPL, extra ``formats``), imported only when one of them is used, and so are all but CSV read;
+CSV is read by `eventsim.io.text`, whose parser keeps decimal times exact. EVT 3.0 is written by
+`eventsim.io.evt3.Evt3Encoder`: faery's encoder writes vector words that Metavision misreads.
 """
 
 from __future__ import annotations
@@ -85,7 +86,8 @@ FORMATS: dict[str, Format] = {
         Format("npz", (".npz",), "numpy archive with x, y, t, p and sensor_size"),
         Format("txt", (".txt",), "rpg text: 'width height' line, then 't x y p' (t in s)"),
         Format("aedat4", (".aedat4", ".aedat"), "iniVation AEDAT4", True),
-        Format("evt3", (".raw", ".evt"), "Prophesee EVT 3.0 raw", True),
+        # written by eventsim, read back through faery
+        Format("evt3", (".raw", ".evt"), "Prophesee EVT 3.0 raw (single-event words)", True),
         Format("evt2", (), "Prophesee EVT 2.0 raw (.raw)", True),
         Format("dat", (".dat",), "Prophesee DAT", True),
         Format("es", (".es",), "Event Stream", True),
@@ -525,7 +527,7 @@ def write_stream(
         raise OutputExistsError(f"output {str(path)!r} exists; pass force=True to replace it")
     limit = _MAX_SENSOR_SIDE.get(fmt)
     if limit is not None and max(sensor_size) > limit:
-        # faery writes EVT 3.0 up to 4096 wide, but its 11-bit fields keep x mod 2048
+        # EVT's 11-bit fields would keep x mod 2048 (faery writes EVT 2.0 up to 4096 wide)
         raise ParameterError(
             f"{fmt} stores coordinates in {limit.bit_length() - 1} bits, so sensors up to "
             f"{limit}x{limit}; {sensor_size[0]}x{sensor_size[1]} does not fit: write .h5, "
@@ -544,6 +546,7 @@ def write_stream(
         "npy": _write_npy,
         "npz": _write_npz,
         "txt": _write_txt,
+        "evt3": _write_evt3,
     }.get(fmt, _write_faery)
     tmp = temp_path(path)
     try:
@@ -847,6 +850,34 @@ def _evqa_base_us(t_first: int) -> int:
     return min(t_first // 1_000_000 * 1_000_000, _EVQA_MAX_BASE_US)
 
 
+_EVT3_SLICE = 1 << 20
+
+
+def _write_evt3(tmp: Path, packets: _Checked, size: tuple[int, int], fmt: str) -> int:
+    from eventsim.io.evt3 import Evt3Encoder, evt3_header
+
+    n = 0
+    encoder: Evt3Encoder | None = None
+    with open(tmp, "wb") as fh:
+        for ev in packets:
+            if encoder is None:
+                t0 = int(ev["t"][0])
+                if t0 < 0:
+                    raise InvalidEventsError(
+                        f"{fmt} cannot store negative timestamps (first is {t0} us)"
+                    )
+                # times count from the first event's, as faery's files do: the header keeps it
+                encoder = Evt3Encoder(t0)
+                fh.write(evt3_header(size, t0))
+            # slices bound the encoder's arrays (~100 bytes an event) for one huge packet
+            for a in range(0, len(ev), _EVT3_SLICE):
+                fh.write(encoder.encode(ev[a : a + _EVT3_SLICE]).tobytes())
+            n += len(ev)
+        if encoder is None:
+            fh.write(evt3_header(size, 0))
+    return n
+
+
 def _write_faery(tmp: Path, packets: _Checked, size: tuple[int, int], fmt: str) -> int:
     faery = _faery(f"writing {fmt} files")
     from faery.events_stream import EVENTS_DTYPE as FAERY_DTYPE
@@ -869,13 +900,12 @@ def _write_faery(tmp: Path, packets: _Checked, size: tuple[int, int], fmt: str) 
 
     file_type = {
         "aedat4": "aedat",
-        "evt3": "evt",
         "evt2": "evt",
         "dat": "dat",
         "es": "es",
         "csv": "csv",
     }[fmt]
-    version = {"evt3": "evt3", "evt2": "evt2", "dat": "dat2"}.get(fmt)
+    version = {"evt2": "evt2", "dat": "dat2"}.get(fmt)
     try:
         faery.file_encoder.events_to_file(
             convert(),
