@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -37,13 +38,19 @@ if TYPE_CHECKING:
     from epvlm.prior import Selection
 
 
+# epvlm.demo.DEFAULT_MODEL, named here without importing the demo (its report modules) into
+# every command's parser
+TINY_MODEL = Path(__file__).resolve().parent / "assets" / "shapes-demo-tiny"
+
+
 def _add_model(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--model",
         required=True,
         type=path_arg("a checkpoint directory"),
+        metavar="DIR",
         help="Qwen2-VL or Qwen2.5-VL checkpoint directory (config.json names which); the "
-        "package's tiny demo model is the folder epvlm.demo.DEFAULT_MODEL names",
+        f"package's tiny model, trained for the shapes demo, is {TINY_MODEL}",
     )
 
 
@@ -67,7 +74,10 @@ def _comma_entries(text: str, what: str, expected: str) -> list[str]:
 
 
 def _selectors_arg(text: str) -> list[str]:
+    """eval's --selector: a comma list of `epvlm.prior.SELECTORS`, an unknown one named
+    quoted with a guess at the one meant, as run's --selector (`_selector_arg`) names it."""
     from epvlm.prior import SELECTORS
+    from eventsim._suggest import did_you_mean
 
     names = _comma_entries(text, f"selector list {text!r}", f"names of {', '.join(SELECTORS)}")
     bad = [s for s in names if s not in SELECTORS]
@@ -78,9 +88,48 @@ def _selectors_arg(text: str) -> list[str]:
     if bad:
         noun = "selector" if len(bad) == 1 else "selectors"
         raise argparse.ArgumentTypeError(
-            f"{noun} {', '.join(bad)} unknown; expected a comma list of {', '.join(SELECTORS)}"
+            f"{noun} {', '.join(map(repr, bad))} unknown; expected a comma list of "
+            f"{', '.join(SELECTORS)}" + (did_you_mean(bad[0], SELECTORS) if len(bad) == 1 else "")
         )
     return names
+
+
+def _selector_arg(text: str) -> str:
+    """run's --selector: one of `epvlm.prior.SELECTORS`, refused as argparse's ``choices``
+    refuses it but with a guess at a misspelt one (argparse before Python 3.14 gives none)."""
+    from epvlm.prior import SELECTORS
+    from eventsim._suggest import did_you_mean
+
+    if text not in SELECTORS:
+        raise argparse.ArgumentTypeError(
+            f"invalid choice: {text!r} (choose from {', '.join(map(repr, SELECTORS))})"
+            + did_you_mean(text, SELECTORS)
+        )
+    return text
+
+
+def _window_arg(text: str) -> float:
+    """--window-ms of run and eval: a usage error naming the value as typed (exit 2, as
+    --keep 0's is), where `epvlm.evaluate.event_window`'s refusal named the float it became
+    ('event window 0.0 ms') and not the option."""
+    from epvlm.evaluate import event_window
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number; expected a window in ms > 0, e.g. 50"
+        ) from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text} must be > 0 and finite (ms)")
+    try:
+        event_window(0, value)
+    except ParameterError as exc:
+        # shorter than the events' 1 µs time step: its words, with the value as typed
+        raise argparse.ArgumentTypeError(
+            str(exc).replace(f"event window {value:g} ms", f"{text} ms", 1)
+        ) from None
+    return value
 
 
 def _keeps_arg(text: str) -> list[float]:
@@ -107,10 +156,11 @@ def _keeps_arg(text: str) -> list[float]:
     return values
 
 
-def _count_arg(least: int) -> Callable[[str], int]:
+def _count_arg(least: int, why: str = "") -> Callable[[str], int]:
     """The argparse ``type`` of a whole-number option of at least ``least``: a value out of
     range is a usage error naming the option (exit 2), as --keep's is, refused before
-    anything loads (library checks named the Python parameter, 'batch_size 0', and exit 1)."""
+    anything loads (library checks named the Python parameter, 'batch_size 0', and exit 1).
+    ``why`` says why fewer is refused, where the bound is not plain."""
 
     def count(text: str) -> int:
         try:
@@ -120,7 +170,9 @@ def _count_arg(least: int) -> Callable[[str], int]:
                 f"{text!r} is not a whole number; expected one >= {least}"
             ) from None
         if value < least:
-            raise argparse.ArgumentTypeError(f"{value} must be >= {least}")
+            raise argparse.ArgumentTypeError(
+                f"{value} must be >= {least}" + (f" ({why})" if why else "")
+            )
         return value
 
     return count
@@ -179,8 +231,10 @@ def _not_a_fraction(what: str, hint: str) -> str:
 
 def _choices_arg(text: str) -> list[str]:
     """``--choices``: comma-separated options, or a JSON list of strings for options that hold
-    commas ("1,000", "Paris, France"; a dataset's choices as samples.jsonl writes them); none
-    when the value is blank. At most `epvlm.answers.MAX_OPTIONS` (one per letter)."""
+    commas ("1,000", "Paris, France"; a dataset's choices as samples.jsonl writes them). At
+    most `epvlm.answers.MAX_OPTIONS` (one per letter). A blank value is refused: an unset shell
+    variable gives it, and it was run as a free-answer question (leaving the option out
+    asks one)."""
     from epvlm.answers import MAX_OPTIONS
 
     options = _parse_choices(text)
@@ -208,7 +262,10 @@ def _choices_arg(text: str) -> list[str]:
 
 def _parse_choices(text: str) -> list[str]:
     if not text.strip():
-        return []
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is empty (an unset shell variable?); expected two or more "
+            "comma-separated options, or no --choices for a free answer"
+        )
     stripped = text.strip()
     if stripped.startswith('["') or (stripped.startswith("[") and stripped.endswith("]")):
         # split on commas, '["1,000", "2,000"]' became four options named after JSON fragments;
@@ -245,6 +302,16 @@ MAX_NEW_TOKENS_HELP = (
     "tokens of the longest option and its end-of-turn token, at least 16 where a question has "
     "no options)"
 )
+
+
+def _add_max_new_tokens(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-new-tokens", type=_count_arg(1), metavar="N", help=MAX_NEW_TOKENS_HELP)
+
+
+def _add_seed(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--seed", type=int, default=0, metavar="N", help="seed of the random selector (default 0)"
+    )
 
 
 def _add_device(p: argparse.ArgumentParser, *, dtype: str = "auto") -> None:
@@ -339,14 +406,21 @@ def _check_model(model: str, *, dataset_option: bool = False) -> None:
     try:
         check_checkpoint_folder(model)
     except ModelDirError as exc:
-        if (Path(model) / "dataset.json").is_file():
-            where = ": pass it as --dataset, and a checkpoint as --model" if dataset_option else ""
-            raise ModelDirError(
-                f"{exc}; it holds dataset.json, a dataset built by 'eventsim build'{where}"
-            ) from None
+        where = ": pass it as --dataset, and a checkpoint as --model" if dataset_option else ""
+        hint = _dataset_hint(model, where)
+        if hint:
+            raise ModelDirError(f"{exc}{hint}") from None
         raise
     check_model_type(model)
     check_weight_files(model, torch_free=True)
+
+
+def _dataset_hint(folder: str, where: str = "") -> str:
+    """'; it holds dataset.json, ...' (then ``where``) to end the refusal of a checkpoint
+    folder (run's, eval's, demo's --model, flops' --config) that is a built dataset, else ''."""
+    if not (Path(folder) / "dataset.json").is_file():
+        return ""
+    return f"; it holds dataset.json, a dataset built by 'eventsim build'{where}"
 
 
 def _checkpoint_hint(folder: str) -> str:
@@ -388,11 +462,13 @@ def build_run_parser() -> argparse.ArgumentParser:
         "--image",
         required=True,
         type=path_arg("an image file"),
+        metavar="FILE",
         help="RGB image file (PNG, JPEG, ...)",
     )
     p.add_argument(
         "--events",
         type=path_arg("an event file"),
+        metavar="FILE",
         help="event file of the image's view (any supported layout); a sensor of another size "
         "but the image's aspect ratio is rescaled onto it",
     )
@@ -405,44 +481,49 @@ def build_run_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--window-ms",
-        type=float,
+        type=_window_arg,
         metavar="MS",
         help="event window length, ending at --frame-time-us or, without it, at the "
         f"recording's last event (default: the whole recording, or {RUN_WINDOW_MS:g} ms with "
         "--frame-time-us)",
     )
-    p.add_argument("--question", required=True, help="the question to answer about the image")
+    p.add_argument(
+        "--question",
+        required=True,
+        metavar="TEXT",
+        help="the question to answer about the image",
+    )
     p.add_argument(
         "--choices",
         type=_choices_arg,
         default=[],
+        metavar="LIST",
         help="comma-separated answer options (at most 26, lettered A to Z), or a JSON list for "
         'options with commas: \'["1,000", "2,000"]\'',
     )
     p.add_argument(
         "--keep",
         type=_keep_arg,
+        metavar="FRACTION",
         help=f"keep fraction in (0, 1] (default {RUN_KEEP:g}; the dense selector keeps all)",
     )
     p.add_argument(
         "--selector",
         default="event",
+        type=_selector_arg,
         choices=SELECTORS,
         help="event (default; needs --events): blocks with the most events; edges: blocks with "
         "the strongest gradients of the image's luma (no events); random, downsample, center: "
         "content-blind baselines; dense: every token",
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of the random selector (default 0)")
-    p.add_argument(
-        "--max-new-tokens",
-        type=_count_arg(1),
-        help=MAX_NEW_TOKENS_HELP,
-    )
+    _add_seed(p)
+    _add_max_new_tokens(p)
     p.add_argument(
         "--overlay",
         type=path_arg("an image file name"),
+        metavar="FILE",
         help=f"save the kept/dropped block overlay to this image ({', '.join(OVERLAY_SUFFIXES)}; "
-        f"with --selector event or edges, a heat map of the block scores and its legend below); "
+        "with a legend below; with --selector event or edges, a heat map of the block scores); "
         f"{CREATES_FOLDERS}",
     )
     p.add_argument("--force", action="store_true", help="overwrite --overlay")
@@ -756,12 +837,13 @@ def run_main(args: argparse.Namespace) -> int:
         from eventsim.render import patch_grid_overlay
 
         scores = sel.scores if sel.scores is not None else sel.mask.astype(np.float64)
-        # the event and edges selectors' heat maps get a legend of what they score; other
-        # selectors' only repeats the kept mask, which the outlines show
-        legend = None
-        if sel.selector == "edges":
+        # every overlay says what its outlines and colours are: the event and edges selectors'
+        # heat map is what they score; the others' is the kept mask itself
+        if sel.scores is None:
+            legend = f"token block kept by {sel.selector} (1) or dropped (0)"
+        elif sel.selector == "edges":
             legend = "mean image gradient (Sobel, luma) per token block"
-        elif sel.scores is not None:
+        else:
             legend = ("events" if args.event_mode == "count" else "|ON-OFF|") + " per token block"
         _write_overlay(overlay_path, patch_grid_overlay(sel.image, scores, sel.mask, legend=legend))
     result = {
@@ -850,6 +932,10 @@ def run_main(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------------------- eval
 
 
+# --keep when not given
+EVAL_KEEPS = (0.75, 0.5, 0.25)
+
+
 def build_eval_parser() -> argparse.ArgumentParser:
     p = _parser(
         "eval",
@@ -867,24 +953,31 @@ def build_eval_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="dataset folder built by 'eventsim build' (or its dataset.json)",
     )
-    p.add_argument("--split", default="test", help="the dataset split to evaluate (default: test)")
+    p.add_argument(
+        "--split",
+        default="test",
+        metavar="NAME",
+        help="the dataset split to evaluate (default: test)",
+    )
     p.add_argument(
         "--keep",
         type=_keeps_arg,
-        default=[0.75, 0.5, 0.25],
-        help="comma list of keep fractions in (0, 1] (default 0.75,0.5,0.25)",
+        metavar="FRACTIONS",
+        help=f"comma list of keep fractions in (0, 1] (default {','.join(map(str, EVAL_KEEPS))}; "
+        "the dense selector keeps all)",
     )
     p.add_argument(
         "--selector",
         type=_selectors_arg,
         default=["event", "random", "downsample"],
+        metavar="NAMES",
         help="comma list of event, edges, random, downsample, center, dense (default "
         "event,random,downsample); e.g. event,edges,random,downsample adds the image-only "
         "edges baseline at the event selector's token counts",
     )
     p.add_argument(
         "--window-ms",
-        type=float,
+        type=_window_arg,
         metavar="MS",
         help="event window before the frame, at most the one the dataset stores (default: the "
         "dataset's)",
@@ -896,6 +989,7 @@ def build_eval_parser() -> argparse.ArgumentParser:
         "--batch-size",
         type=_count_arg(1),
         default=16,
+        metavar="N",
         help="samples per generate() call (default 16; left-padded, one attention mask per sample)",
     )
     p.add_argument(
@@ -905,17 +999,14 @@ def build_eval_parser() -> argparse.ArgumentParser:
         help="torch CPU threads for the model, 1..the usable cores, as epvlm demo's (default: "
         "torch's own); fewer than the cores steady the latency figures on a busy machine",
     )
-    p.add_argument(
-        "--max-new-tokens",
-        type=_count_arg(1),
-        help=MAX_NEW_TOKENS_HELP,
-    )
-    p.add_argument("--seed", type=int, default=0, help="seed of the random selector (default 0)")
+    _add_max_new_tokens(p)
+    _add_seed(p)
     p.add_argument(
         "-o",
         "--output",
         default="epvlm-eval",
         type=path_arg("a folder name"),
+        metavar="DIR",
         help=f"output folder (default epvlm-eval); {CREATES_FOLDERS}",
     )
     p.add_argument(
@@ -946,7 +1037,17 @@ def eval_main(args: argparse.Namespace) -> int:
     _check_dataset(args)
     _check_results_folder(args)
     _check_prompt_format(args.model, args.prompt_format)
-    if 1.0 in args.keep and any(s != "dense" for s in args.selector):
+    keeps = list(EVAL_KEEPS) if args.keep is None else args.keep
+    below = [k for k in keeps if k < 1]
+    if args.keep is not None and below and all(s == "dense" for s in args.selector):
+        # as epvlm run says it: with other selectors --keep is theirs, and dense is always
+        # the keep-1 reference (the command's description says so)
+        print(
+            "epvlm eval: note: the dense selector keeps every token; --keep "
+            f"{','.join(f'{k:g}' for k in below)} does not apply",
+            file=sys.stderr,
+        )
+    if 1.0 in keeps and any(s != "dense" for s in args.selector):
         # keep 1 keeps every token, whatever the selector: such rows are dense answered again
         again = [s for s in dict.fromkeys(args.selector) if s != "dense"]
         print(
@@ -969,7 +1070,7 @@ def eval_main(args: argparse.Namespace) -> int:
                 args.dataset,
                 split=args.split,
                 selectors=args.selector,
-                keeps=args.keep,
+                keeps=keeps,
                 window_ms=args.window_ms,
                 limit=args.limit,
                 device=args.device,
@@ -1006,7 +1107,7 @@ def _check_dataset(args: argparse.Namespace) -> None:
     samples.jsonl, which the evaluation reads (all splits' lines, decoded and hashed: ~0.7 s
     per 100,000), is read here only for a window the dataset's cannot hold, to name the
     window its samples store."""
-    from epvlm.evaluate import empty_split_error, event_window, stored_window_ms
+    from epvlm.evaluate import empty_split_error, stored_window_ms
     from eventsim.datasets import EventVQADataset, read_manifest
 
     try:
@@ -1033,7 +1134,6 @@ def _check_dataset(args: argparse.Namespace) -> None:
         )
     if args.window_ms is None:
         return
-    event_window(0, args.window_ms)  # a number > 0
     window_us = int(manifest["window_us"])
     if args.window_ms * 1000 > window_us:
         with EventVQADataset(args.dataset, split=args.split) as ds:
@@ -1182,6 +1282,7 @@ def build_flops_parser() -> argparse.ArgumentParser:
         dest="config",
         default="qwen2-vl-2b",
         type=path_arg("a preset name or a checkpoint directory"),
+        metavar="PRESET|DIR",
         help=f"preset ({', '.join(PRESETS)}) or a checkpoint directory (or its config.json) "
         "whose model_type is qwen2_vl or qwen2_5_vl (default qwen2-vl-2b); --model is the "
         "same option",
@@ -1199,17 +1300,24 @@ def build_flops_parser() -> argparse.ArgumentParser:
         "--text-tokens",
         type=_count_arg(0),
         default=32,
+        metavar="N",
         help="non-image prompt tokens (default 32)",
     )
     p.add_argument(
         "--new-tokens",
-        type=_count_arg(0),
+        # an answer is at least one token, and 0 dropped the LM head that makes the prefill's
+        type=_count_arg(1, "an answer has at least one token, which the prefill's LM head makes"),
         default=1,
-        help="generated tokens (default 1; the first comes out of the prefill, so decode "
-        "counts the rest)",
+        metavar="N",
+        help="generated tokens, at least 1 (default 1; the first comes out of the prefill, "
+        "so decode counts the rest)",
     )
     p.add_argument(
-        "--keep", type=_keep_arg, default=0.5, help="keep fraction in (0, 1] (default 0.5)"
+        "--keep",
+        type=_keep_arg,
+        default=0.5,
+        metavar="FRACTION",
+        help="keep fraction in (0, 1] (default 0.5)",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     return p
@@ -1217,12 +1325,19 @@ def build_flops_parser() -> argparse.ArgumentParser:
 
 @cli_command(build_flops_parser)
 def flops_main(args: argparse.Namespace) -> int:
+    from epvlm.errors import ModelDirError
     from epvlm.flops import image_token_grid, load_dims, vlm_flops
     from epvlm.prior import keep_budget
     from epvlm.results import fmt_gflops, fmt_keep
     from eventsim._text import plural
 
-    dims = load_dims(args.config)
+    try:
+        dims = load_dims(args.config)
+    except ModelDirError as exc:
+        hint = _dataset_hint(args.config)
+        if not hint:
+            raise
+        raise ModelDirError(f"{exc}{hint}") from None
     h, w = args.image_hw
     try:
         rows, cols = image_token_grid(dims, h, w)
@@ -1316,6 +1431,7 @@ def build_demo_parser() -> argparse.ArgumentParser:
         "--output",
         default="demo-out",
         type=path_arg("a folder name"),
+        metavar="DIR",
         help=f"output folder (default demo-out); {CREATES_FOLDERS}",
     )
     p.add_argument(
@@ -1339,18 +1455,20 @@ def build_demo_parser() -> argparse.ArgumentParser:
         default=None,
         type=path_arg("a model directory"),
         metavar="DIR",
-        help="model directory (default: the shipped epvlm/assets/shapes-demo-tiny)",
+        help=f"model directory (default: the package's tiny model, {TINY_MODEL})",
     )
     p.add_argument(
         "--workers",
         type=_count_arg(1),
         default=1,
+        metavar="N",
         help="processes for the dataset build (default 1)",
     )
     p.add_argument(
         "--threads",
         type=_threads_arg,
         default=1,
+        metavar="N",
         help="torch CPU threads for the model, 1..the usable cores (default 1: the tiny model "
         "gains nothing from more)",
     )

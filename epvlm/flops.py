@@ -277,13 +277,17 @@ def load_dims(config: str | Path | VLMDims | dict | Any) -> VLMDims:
 
         raise ModelDirError(
             hub_id_message(name)
-            or f"config {name!r} is neither a preset ({', '.join(PRESETS)}) nor a model directory"
+            or f"config {name!r} is neither a preset ({', '.join(PRESETS)}) nor a checkpoint folder"
         )
     cfg_file = path / "config.json"
     if not cfg_file.is_file():
         from epvlm.loading import hub_cache_hint
 
-        raise ModelDirError(f"model directory {name!r} has no config.json" + hub_cache_hint(path))
+        # a dataset folder, or any other, is as likely a mistyped preset as a checkpoint
+        raise ModelDirError(
+            f"config {name!r} is neither a preset ({', '.join(PRESETS)}) nor a checkpoint "
+            "folder: it has no config.json" + hub_cache_hint(path)
+        )
     pixels = None
     # transformers' order: processor_config.json's nested image_processor, else
     # preprocessor_config.json (a folder saved anew over an older one can hold both, apart)

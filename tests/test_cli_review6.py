@@ -171,7 +171,7 @@ def test_eval_selector_errors_name_the_unknown_selectors(capsys) -> None:
 
     assert epvlm_main(["eval", "--dataset", "ds", "--model", "m", "--selector", "event,nope"]) == 2
     err = capsys.readouterr().err
-    assert "selector nope unknown; expected a comma list of" in err
+    assert "selector 'nope' unknown; expected a comma list of" in err
     assert "(s)" not in err and "['nope']" not in err
 
 

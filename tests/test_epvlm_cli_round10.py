@@ -284,7 +284,12 @@ _EVAL = ["eval", "--model", TINY, "--dataset", "ds"]
         (["demo"], "--limit", "0", "0 must be >= 1"),
         (["demo"], "--workers", "0", "0 must be >= 1"),
         (["flops"], "--text-tokens", "-1", "-1 must be >= 0"),
-        (["flops"], "--new-tokens", "-1", "-1 must be >= 0"),
+        (
+            ["flops"],
+            "--new-tokens",
+            "-1",
+            "-1 must be >= 1 (an answer has at least one token, which the prefill's LM head makes)",
+        ),
     ],
 )
 def test_counts_out_of_range_are_usage_errors_naming_the_option(
