@@ -66,6 +66,13 @@ def test_touched_images_are_checked_once_each(tmp_path, monkeypatch):
         lambda self, spec: looked.append(spec.index) or real_media(self, spec),
     )
     monkeypatch.setattr(engine, "_file_sha256", lambda p: hashed.append(str(p)) or real_hash(p))
+    # a resume hashes touched inputs in threads of its own (`engine._hash_file`)
+    real_in_thread = engine._hash_file
+    monkeypatch.setattr(
+        engine,
+        "_hash_file",
+        lambda path, *args: hashed.append(str(path)) or real_in_thread(path, *args),
+    )
     summary = build_dataset(recipe, out, progress=False)
     assert (summary.shards_built, summary.shards_reused) == (0, 2)
     # each sample's file looked up once, each image hashed once
