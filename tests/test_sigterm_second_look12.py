@@ -129,10 +129,10 @@ def test_a_stopped_render_removes_the_folders_it_made(
 
     write = writers.FrameSink.write
 
-    def stopped_at_the_second(self, frame):
+    def stopped_at_the_second(self, frame, *window):
         if self.n_frames == 1 or isinstance(self, writers.PngSink):
             signal.raise_signal(signum)
-        write(self, frame)
+        write(self, frame, *window)
 
     monkeypatch.setattr(writers.FrameSink, "write", stopped_at_the_second)
     out = tmp_path / "a" / "b" / name
