@@ -1226,7 +1226,13 @@ def evaluate_dataset(
                     # stopped before they kept event's counts are refused, not mixed in, and a
                     # top-k run (the same answers either way) still resumes
                     **({"baseline_tokens": "event"} if rule == "quantile" else {}),
-                )
+                ),
+                # what a refused resume quotes: the dataset as given, its split's size (a
+                # --limit that asked every question) and window (no --window-ms)
+                facts={
+                    "dataset": str(dataset_dir), "split_samples": len(ds),
+                    "dataset_window_ms": int(ds.manifest["window_us"]) / 1000,
+                },
             )  # fmt: skip
             # held until the run ends: everything below reads, truncates or writes the folder
             try:

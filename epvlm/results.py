@@ -707,13 +707,13 @@ def results_table(rows: Rows) -> str:
         "keep",
         "n",
         "accuracy (95 % CI)",
-        "% of dense acc.",
+        "% of dense acc. (95 % CI)",
         "GFLOPs",
         "% of dense FLOPs",
         "latency ms",
         "kept / total tokens",
         *(["named no option"] if unparsed else []),
-        *types,
+        *(_group_head(rows, "question_type", t) for t in types),
     ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     keeps = [r["keep"] for r in rows]
@@ -725,7 +725,7 @@ def results_table(rows: Rows) -> str:
             fmt_keep(r["keep"], keeps),
             str(r["n"]),
             f"{fmt_pct(r['accuracy'])} ({fmt_pct(lo)}–{fmt_pct(hi)})",
-            fmt_pct(r["accuracy_vs_dense"]),
+            _vs(r),
             gf,
             fmt_pct(r["flops_vs_dense"]),
             f"{1000 * r['latency_s']:.1f}" if r["latency_s"] is not None else "–",
@@ -734,7 +734,9 @@ def results_table(rows: Rows) -> str:
             *[fmt_pct(r["per_type"].get(t)) for t in types],
         ]
         lines.append("| " + " | ".join(cells) + " |")
-    notes = [_fallback_note(r, keeps) for r in rows if r.get("fallbacks")]
+    # as the demo report's tables mark them (`_vs`), with the mark's meaning beside them
+    notes = [SCORE_FOOTNOTE] if any(_vs(r).endswith(SCORE_MARK) for r in rows) else []
+    notes += [_fallback_note(r, keeps) for r in rows if r.get("fallbacks")]
     notes += _kept_all_notes(rows, keeps)
     if unparsed:
         notes.append(UNPARSED_NOTE)
@@ -742,6 +744,14 @@ def results_table(rows: Rows) -> str:
         lines += ["", *notes]
     return "\n".join(lines) + "\n"
 
+
+# what `SCORE_MARK` after a "% of dense" interval of `results_table` means
+SCORE_FOOTNOTE = (
+    f"{SCORE_MARK} a score interval (Bonett and Price's) in place of the paired bootstrap's, "
+    f"which is too narrow where fewer than {BOOTSTRAP_MIN_DIFFERING} questions were answered "
+    "differently from dense (or every question was), or where the row or dense answered too "
+    "few right (epvlm.results.paired_interval_method)."
+)
 
 UNPARSED_NOTE = (
     "Note: named no option: the multiple-choice answers whose generation named none of the "
@@ -859,10 +869,9 @@ def accuracy_table(rows: Rows, group: str | None = None) -> str:
             lines += ["", UNPARSED_NOTE]
         return "\n".join(lines) + "\n"
     values = group_values(rows, group)
-    counts = {v: max((_subset(r, group, v)["n"] for r in rows), default=0) for v in values}
     lines = [
         "| selector | τ | FLOPs % of dense | "
-        + " | ".join(f"{v} (n = {counts[v]})" for v in values)
+        + " | ".join(_group_head(rows, group, v) for v in values)
         + " |",
         "|---|---|---|" + "---|" * len(values),
     ]
@@ -874,6 +883,12 @@ def accuracy_table(rows: Rows, group: str | None = None) -> str:
             + " |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _group_head(rows: Sequence[Mapping[str, Any]], group: str, value: str) -> str:
+    """A group column's heading: its value and its questions, ``color (n = 16)``."""
+    n = max((_subset(r, group, value)["n"] for r in rows), default=0)
+    return f"{value} (n = {n})"
 
 
 def paired_table(
@@ -1077,11 +1092,51 @@ def plot_accuracy_vs_flops(rows: Rows, path: str | Path, title: str = "") -> Pat
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
     heading = "\n".join(t for t in (title, _rule_title(rule, by_sel)) if t)
-    if heading:
-        ax.set_title(heading, fontsize=9)
-    _untangle(ax, labels, column_labels)
+    # over the figure, not the axes: centred over the axes, a title wider than they are ran
+    # off the figure's left edge (constrained layout makes room above for a figure's title,
+    # not beside an axes' one), and one wider than the figure is wrapped to fit it
+    shown_title = _fitted_suptitle(fig, heading, fontsize=9) if heading else None
+    point_xy = [
+        (100 * (r["flops_vs_dense"] or 0), 100 * r["accuracy"])
+        for rs in by_sel.values()
+        for r in rs
+    ]
+    _untangle(ax, labels, column_labels, point_xy, [shown_title] if shown_title else [])
     # laid out once more: the y axis may have grown
     return _save(plt, fig, path)
+
+
+def _fitted_suptitle(fig: Any, text: str, fontsize: float) -> Any:
+    """``fig``'s title (`Figure.suptitle`) reading ``text``, each line broken at spaces where
+    it would be wider than the figure (a word wider than that, a long folder name, broken
+    where it must be), so that all of it is drawn."""
+    title = fig.suptitle(text, fontsize=fontsize)
+    renderer = fig.canvas.get_renderer()
+    room = fig.bbox.width - 2 * 4 * fig.dpi / 72  # a 4-point margin each side
+
+    def fits(line: str) -> bool:
+        title.set_text(line)
+        return bool(title.get_window_extent(renderer).width <= room)
+
+    lines: list[str] = []
+    for line in text.split("\n"):
+        current = ""
+        for word in line.split(" "):
+            joined = f"{current} {word}" if current else word
+            if fits(joined):
+                current = joined
+                continue
+            if current:
+                lines.append(current)
+            # a word that alone is too wide: as much of it as fits on each line
+            while not fits(word) and len(word) > 1:
+                cut = next((i for i in range(len(word) - 1, 0, -1) if fits(word[:i])), 1)
+                lines.append(word[:cut])
+                word = word[cut:]
+            current = word
+        lines.append(current)
+    title.set_text("\n".join(lines))
+    return title
 
 
 def _rule_title(rule: str | None, selectors: Iterable[str]) -> str:
@@ -1149,15 +1204,25 @@ LABEL_OFFSETS = ((3, 3), (3, -10), (3, 11), (3, -18), (3, 19), (3, -26), (3, 27)
 COLUMN_OFFSETS = ((0, -2), (0, -11), (0, -20), (0, -29), (0, -38))
 
 
-def _untangle(ax: Any, labels: Sequence[Any], column_labels: Sequence[Any] = ()) -> None:
+def _untangle(
+    ax: Any,
+    labels: Sequence[Any],
+    column_labels: Sequence[Any] = (),
+    points: Sequence[tuple[float, float]] = (),
+    avoid: Sequence[Any] = (),
+) -> None:
     """Lay out the τ labels. ``column_labels`` (one per τ column) take the first row of
     `COLUMN_OFFSETS` where they overlap no other, and the y axis grows above 100 % by the rows
     they took, so that no point or bar reaches them. Each of ``labels`` (annotations of points,
     at `LABEL_OFFSETS`' first) then goes to the first offset where it overlaps no label placed
-    before it, no column label, the legend, the title, nor a marker, line or error bar (at
-    each height right of its point, then left of it), else the first where it overlaps no
-    label, or is dropped where the label it overlaps at the first says the same (a point next
-    to it at the same keep)."""
+    before it, no column label, the legend, the title, nor ``avoid`` (artists such as the
+    figure's title), nor a marker, line or error bar, and lies nearer its own point than any
+    other of ``points`` (the data points, x and y in data units), at each height right of its
+    point, then left of it; else the first of those that stays inside the axes and nearest its
+    point, else the first that overlaps no label; or it is dropped where the label it overlaps
+    at the first says the same (a point next to it at the same keep). A label that ends up
+    nearer another point than its own is joined to its own by a thin leader line, so that it
+    cannot be read as the other's."""
     fig = ax.figure
     renderer = fig.canvas.get_renderer()
     # the layout (not a whole draw: the boxes need only it), so the labels' boxes are where
@@ -1165,7 +1230,7 @@ def _untangle(ax: Any, labels: Sequence[Any], column_labels: Sequence[Any] = ())
     # would have without this one
     original, active = ax.get_position(original=True), ax.get_position()
     fig.get_layout_engine().execute(fig)
-    others = [ax.get_legend(), *([ax.title] if ax.get_title() else [])]
+    others = [ax.get_legend(), *([ax.title] if ax.get_title() else []), *avoid]
     placed: list[tuple[str, Any]] = [("", a.get_window_extent(renderer)) for a in others if a]
     if column_labels:
         frame = ax.get_window_extent(renderer)
@@ -1203,9 +1268,13 @@ def _untangle(ax: Any, labels: Sequence[Any], column_labels: Sequence[Any] = ())
     # left of the point at a height before right of it further out: a label 27 points above
     # a point at 100 % accuracy sits over the title, far from it
     spots = [s for dx, dy in LABEL_OFFSETS for s in (((dx, dy), "left"), ((-dx, dy), "right"))]
+    shown = ax.transData.transform(np.asarray(points, dtype=float).reshape(-1, 2))
     for label in labels:
         text = label.get_text()
-        free = None
+        own = ax.transData.transform(label.xy)
+        # the other points: one drawn where this one is (another selector's) is this one
+        rivals = shown[np.hypot(*(shown - own).T) > 1.0]
+        free = near = None
         for offset, align in spots:
             label.xyann = offset
             label.set_horizontalalignment(align)
@@ -1220,23 +1289,65 @@ def _untangle(ax: Any, labels: Sequence[Any], column_labels: Sequence[Any] = ())
                 break
             if hit:
                 continue
-            clear = not box.count_contains(marks) and inside.contains(box.x0, box.y0)
-            if clear and inside.contains(box.x1, box.y1):
+            within = inside.contains(box.x0, box.y0) and inside.contains(box.x1, box.y1)
+            nearest = _nearest_own(box, own, rivals)
+            if within and nearest and not box.count_contains(marks):
                 placed.append((text, box))
                 if offset == LABEL_OFFSETS[0]:
                     first[text].append(box)
                 break
+            if near is None and within and nearest:
+                near = (offset, align)
             if free is None:
                 free = (offset, align)
         else:
-            # every spot covers some of the data: the first that covers no label, else the last
-            if free is not None:
-                label.xyann, _ = free
-                label.set_horizontalalignment(free[1])
-            placed.append((text, label.get_window_extent(renderer)))
+            # every spot covers some of the data: the first that stays by its point, else the
+            # first that covers no label, else the last
+            spot = near or free
+            if spot is not None:
+                label.xyann, _ = spot
+                label.set_horizontalalignment(spot[1])
+            box = label.get_window_extent(renderer)
+            placed.append((text, box))
+            if box.count_contains(marks):
+                # over a line or bar: on a backing that lets the text be read
+                label.set_bbox(LABEL_BACKING)
+                label.set_zorder(6)  # above the series (`_series_style`)
+            if not _nearest_own(box, own, rivals):
+                ax.annotate(
+                    text,
+                    label.xy,
+                    xytext=label.xyann,
+                    textcoords="offset points",
+                    fontsize=label.get_fontsize(),
+                    ha=label.get_horizontalalignment(),
+                    bbox=label.get_bbox_patch() and LABEL_BACKING,
+                    zorder=label.get_zorder(),
+                    arrowprops=LEADER,
+                )
+                label.remove()
     ax.set_position(original, which="original")
     ax.set_position(active, which="active")
     ax.set_in_layout(True)  # set_position takes the axes out of the layout
+
+
+# the line from a τ label set apart from its point to that point
+LEADER = {"arrowstyle": "-", "color": "0.35", "lw": 0.6, "shrinkA": 0, "shrinkB": 3}
+# behind a τ label that could find no spot clear of the data
+LABEL_BACKING = {"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.75}
+
+
+def _nearest_own(box: Any, own: np.ndarray, rivals: np.ndarray) -> bool:
+    """Whether the label ``box`` (display units) lies nearer its point ``own`` than any of
+    ``rivals`` (display points), which a reader would otherwise attach it to."""
+
+    def gap(p: np.ndarray) -> np.ndarray:
+        p = np.atleast_2d(p)
+        dx = np.maximum.reduce([box.x0 - p[:, 0], np.zeros(len(p)), p[:, 0] - box.x1])
+        dy = np.maximum.reduce([box.y0 - p[:, 1], np.zeros(len(p)), p[:, 1] - box.y1])
+        return np.hypot(dx, dy)
+
+    return not len(rivals) or bool(gap(own)[0] < gap(rivals).min())
 
 
 def _data_marks(ax: Any) -> np.ndarray:
@@ -1422,17 +1533,27 @@ def _kept_answers(out: Path) -> bool:
         return True
 
 
-def partial_state(settings: Mapping[str, Any]) -> dict[str, Any]:
+def partial_state(
+    settings: Mapping[str, Any], facts: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """The record of an evaluation run that `PARTIAL_STATE` holds: ``settings`` (everything
     that changes an answer or the answers' order, in the order differences are reported)
-    under a format name and version."""
-    return {"format": PARTIAL_FORMAT, "version": PARTIAL_VERSION, "settings": dict(settings)}
+    under a format name and version, and ``facts`` where given: what a refused resume quotes
+    but does not compare (``dataset`` as given, the split's sample count ``split_samples``,
+    the window the dataset stores ``dataset_window_ms``), left out of `state_digest`, so that
+    a state written without them still resumes."""
+    state = {"format": PARTIAL_FORMAT, "version": PARTIAL_VERSION, "settings": dict(settings)}
+    if facts is not None:
+        state["facts"] = dict(facts)
+    return state
 
 
 def state_digest(state: Mapping[str, Any]) -> str:
-    """sha256 (hex) of a `partial_state` record as canonical JSON (keys sorted), which each
-    line of `PARTIAL_ANSWERS` carries as ``state``: equal digests, equal settings."""
-    text = json.dumps(state, sort_keys=True, separators=(",", ":"))
+    """sha256 (hex) of a `partial_state` record as canonical JSON (keys sorted), without its
+    ``facts``, which each line of `PARTIAL_ANSWERS` carries as ``state``: equal digests, equal
+    settings."""
+    compared = {k: v for k, v in state.items() if k != "facts"}
+    text = json.dumps(compared, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -1538,7 +1659,9 @@ def partial_state_difference(
     saved: Mapping[str, Any] | None, current: Mapping[str, Any]
 ) -> str | None:
     """None when the saved `partial_state` is the current run's; else what differs first, in
-    words, e.g. ``"batch_size was 16, now 8"``."""
+    words naming the ``epvlm eval`` option that sets it and its values as typed, e.g.
+    ``"--batch-size was 16, now 8"``, ``"--window-ms was the dataset's 50 ms, now 20"``, a
+    model file's new size and time, a dataset's rewritten files (`_setting_change`)."""
     if saved is None:
         return f"{PARTIAL_STATE} is missing or unreadable"
     if (saved.get("format"), saved.get("version")) != (current["format"], current["version"]):
@@ -1546,15 +1669,158 @@ def partial_state_difference(
     old, new = saved["settings"], current["settings"]
     # a JSON round trip, so tuples and lists compare alike
     new = json.loads(json.dumps(new))
+    facts = (_facts(saved), _facts(json.loads(json.dumps(current))))
     for key in [*new, *(k for k in old if k not in new)]:
-        if old.get(key) == new.get(key):
-            continue
-        if isinstance(old.get(key), dict) and isinstance(new.get(key), dict):
-            for sub in [*new[key], *(k for k in old[key] if k not in new[key])]:
-                if old[key].get(sub) != new[key].get(sub):
-                    return f"{key} {sub!r} {_was_now(old[key], new[key], sub)}"
-        return f"{key} {_was_now(old, new, key)}"
+        if old.get(key) != new.get(key):
+            return _setting_change(key, old, new, facts)
     return None
+
+
+def _facts(state: Mapping[str, Any]) -> dict[str, Any]:
+    """A state's ``facts`` (`partial_state`), none where it has none (an older run's)."""
+    facts = state.get("facts")
+    return dict(facts) if isinstance(facts, Mapping) else {}
+
+
+# the epvlm eval option that sets each setting of `partial_state` named by another name
+_SETTING_OPTIONS = {
+    "model": "--model",
+    "split": "--split",
+    "selectors": "--selector",
+    "keeps": "--keep",
+    "samples": "--limit",
+    "window_ms": "--window-ms",
+    "seed": "--seed",
+    "batch_size": "--batch-size",
+    "rule": "--rule",
+    "event_mode": "--event-mode",
+    "prompt": "--prompt-format",
+    "max_new_tokens": "--max-new-tokens",
+    "dtype": "--dtype",
+    "device": "--device",
+}
+# how the baselines chose their token counts (`epvlm.evaluate`'s baseline_tokens); a state
+# without it is of a run from before they kept event's count under --rule quantile
+_BASELINE_TOKENS = {"event": "event's token count", "keep": "τ of the tokens"}
+
+
+def _setting_change(
+    key: str,
+    old: Mapping[str, Any],
+    new: Mapping[str, Any],
+    facts: tuple[Mapping[str, Any], Mapping[str, Any]],
+) -> str:
+    """What changed in setting ``key`` from ``old`` to ``new`` (the two runs' settings), with
+    ``facts`` (the two states' `partial_state` facts) for what the settings leave implicit."""
+    was, now = old.get(key), new.get(key)
+    try:
+        if key == "model_files" and isinstance(was, dict) and isinstance(now, dict):
+            return _model_files_change(was, now)
+        if key == "dataset" and isinstance(was, dict) and isinstance(now, dict):
+            return _dataset_change(was, now, facts, str(new.get("split")))
+        if key == "baseline_tokens" and key in new:
+            keeps = _BASELINE_TOKENS[str(now)]
+            if key not in old:
+                return (
+                    "the run stopped is an older epvlm's, whose baselines under --rule quantile "
+                    f"kept τ of the tokens; now they keep {keeps}"
+                )
+            kept = _BASELINE_TOKENS[str(was)]
+            return f"the baselines under --rule quantile kept {kept}, now {keeps}"
+        if key in _SETTING_OPTIONS:
+            shown = [
+                _setting_value(key, settings[key], side) if key in settings else "not recorded"
+                for settings, side in ((old, facts[0]), (new, facts[1]))
+            ]
+            return f"{_SETTING_OPTIONS[key]} was {shown[0]}, now {shown[1]}"
+    except (TypeError, ValueError, AttributeError, KeyError):
+        pass  # a damaged value: named as the file holds it
+    if isinstance(was, dict) and isinstance(now, dict):
+        for sub in [*now, *(k for k in was if k not in now)]:
+            if was.get(sub) != now.get(sub):
+                return f"{key} {sub!r} {_was_now(was, now, sub)}"
+    return f"{key} {_was_now(old, new, key)}"
+
+
+def _setting_value(key: str, value: Any, facts: Mapping[str, Any]) -> str:
+    """A setting's value as ``epvlm eval`` takes it: ``0.75,0.5`` for the keeps, the
+    dataset's window for no --window-ms, all of them for a --limit that asked every question."""
+    if key == "keeps":
+        return ",".join(fmt_keep(k, value) for k in sorted(value, reverse=True))
+    if key == "selectors":
+        order = {s: i for i, s in enumerate(SELECTOR_ORDER)}
+        shown = sorted((s for s in value if s != "dense"), key=lambda s: order.get(s, len(order)))
+        return ",".join(shown) or "dense"
+    if key == "window_ms":
+        if value is not None:
+            return f"{value:g}"
+        held = facts.get("dataset_window_ms")
+        return "the dataset's" + (f" {held:g} ms" if isinstance(held, (int, float)) else "")
+    if key == "max_new_tokens":
+        return "the prompt format's default" if value is None else str(value)
+    if key == "samples":
+        split = facts.get("split_samples")
+        if isinstance(split, int) and value >= split:
+            return f"all {value:,} {plural(value, 'question')}"
+        return f"{value:,}"
+    if key == "model":
+        return repr(value)
+    return str(value)
+
+
+def _model_files_change(was: Mapping[str, Any], now: Mapping[str, Any]) -> str:
+    """The first of a checkpoint's files (`epvlm.evaluate.model_files_fingerprint`: name to
+    bytes and modification time in ns) that is new, gone or changed, with its size and time."""
+    import time
+
+    for name in [*now, *(k for k in was if k not in now)]:
+        if was.get(name) == now.get(name):
+            continue
+        if name not in was:
+            return f"model file {name!r} was added"
+        if name not in now:
+            return f"model file {name!r} is gone"
+        (old_size, _), (size, mtime_ns) = was[name], now[name]
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(mtime_ns / 1e9))
+        if old_size == size:
+            return f"model file {name!r} was modified at {when}, same size"
+        return f"model file {name!r} was rewritten at {when}, size {old_size:,} → {size:,} bytes"
+    return "the model's files changed"
+
+
+# the changed shards a refusal names before "and N more"
+_SHARDS_NAMED = 3
+
+
+def _dataset_change(
+    was: Mapping[str, Any],
+    now: Mapping[str, Any],
+    facts: tuple[Mapping[str, Any], Mapping[str, Any]],
+    split: str,
+) -> str:
+    """Which of a dataset's files (`epvlm.evaluate.dataset_digest`: the sha256 of
+    samples.jsonl and of each shard of the split) differ, with the split's sample counts
+    where both states record them."""
+    dataset = facts[1].get("dataset")
+    parts = []
+    if was.get("samples_sha256") != now.get("samples_sha256"):
+        before, after = (f.get("split_samples") for f in facts)
+        part = "samples.jsonl rewritten"
+        if isinstance(before, int) and isinstance(after, int):
+            change = f"{before:,} → {after:,}" if before != after else f"still {after:,}"
+            part += f" ({change} {plural(after, 'sample')} in split {split!r})"
+        parts.append(part)
+    shards = [k for k in [*now, *(k for k in was if k not in now)] if k != "samples_sha256"]
+    changed = []
+    for name in shards:
+        if was.get(name) != now.get(name):
+            how = "added" if name not in was else "removed" if name not in now else "rewritten"
+            changed.append(f"{name} {how}")
+    if len(changed) > _SHARDS_NAMED + 1:
+        changed[_SHARDS_NAMED:] = [f"{len(changed) - _SHARDS_NAMED} more shards changed"]
+    parts += changed
+    named = f"dataset {dataset!r}" if isinstance(dataset, str) else "the dataset"
+    return f"{named} was rebuilt or extended since the run stopped: {'; '.join(parts)}"
 
 
 def _was_now(old: Mapping[str, Any], new: Mapping[str, Any], key: str) -> str:

@@ -200,7 +200,11 @@ def test_an_older_quantile_run_is_not_resumed(built, tmp_path, monkeypatch):
     # a run stopped before the baselines kept event's counts recorded no such setting
     del state["settings"]["baseline_tokens"]
     (out / PARTIAL_STATE).write_text(json.dumps(state))
-    with pytest.raises(OutputExistsError, match=r"baseline_tokens was not recorded, now 'event'"):
+    with pytest.raises(
+        OutputExistsError,
+        match=r"older epvlm's, whose baselines under --rule quantile kept τ of the tokens; now they "
+        r"keep event's token count",
+    ):
         _evaluate(built, out, selectors=("event", "random"), rule="quantile")
 
 

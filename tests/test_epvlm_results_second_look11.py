@@ -60,7 +60,7 @@ def _drawn(rows, monkeypatch, tmp_path: Path):
         ax = fig.axes[0]
         seen["labels"] = [(t.get_text(), t.get_window_extent(renderer)) for t in ax.texts]
         seen["legend"] = ax.get_legend().get_window_extent(renderer)
-        seen["title"] = ax.title.get_window_extent(renderer)
+        seen["title"] = fig._suptitle.get_window_extent(renderer)
 
     monkeypatch.setattr(Figure, "savefig", keep_figure)
     plot_accuracy_vs_flops(rows, tmp_path / "plot.png", title="a title as eval gives one")

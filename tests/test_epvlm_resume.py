@@ -164,11 +164,12 @@ def test_an_interrupt_before_the_first_answer_keeps_nothing(built, tmp_path, cap
 @pytest.mark.parametrize(
     ("extra", "needle"),
     [
-        (["--batch-size", "3"], "batch_size was 2, now 3"),
-        (["--seed", "1"], "seed was 0, now 1"),
-        (["--keep", "0.25"], "keeps was [0.5], now [0.25]"),
-        (["--limit", "4"], "samples was 5, now 4"),
-        (["--max-new-tokens", "2"], "max_new_tokens was None, now 2"),
+        # the options as typed, with their values (helper 347: the state's keys and values)
+        (["--batch-size", "3"], "(--batch-size was 2, now 3)"),
+        (["--seed", "1"], "(--seed was 0, now 1)"),
+        (["--keep", "0.25"], "(--keep was 0.5, now 0.25)"),
+        (["--limit", "4"], "(--limit was all 5 questions, now 4)"),
+        (["--max-new-tokens", "2"], "(--max-new-tokens was the prompt format's default, now 2)"),
     ],
 )
 def test_other_settings_are_refused_naming_the_first_difference(
@@ -196,7 +197,8 @@ def test_a_changed_model_file_is_refused(built, tmp_path, capsys, monkeypatch):
     os.utime(weights, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
     rc, err = _run(capsys, _argv(model, ds, out))
     assert rc == 1 and len(err) == 1, err
-    assert f"model_files {weights.name!r} was [" in err[0] and "--force" in err[0]
+    assert f"(model file {weights.name!r} was modified at " in err[0], err[0]
+    assert ", same size)" in err[0] and "--force" in err[0]
 
 
 def test_force_starts_over(built, reference, tmp_path, capsys, monkeypatch):
