@@ -315,3 +315,120 @@ def test_bytes_do_not_depend_on_packets_or_slices(tmp_path, monkeypatch):
     write_stream(cut, [ev[:1], ev[1:2500], ev[2500:]], SIZE)
     assert cut.read_bytes() == one
     np.testing.assert_array_equal(_openeb_decode(one), ev)
+
+
+# -- review (helper 349): the encoder's numpy against a word-by-word statement of its rule ------
+_GRID = (0, 1365, 2730, 4095)
+
+
+def _reference_words(ev: np.ndarray, t0: int) -> list[int]:
+    """The words `Evt3Encoder` writes, event by event: over a step of time-high, the grid's
+    values after the last one written (from 0 for the first), then the event's; time-low and
+    row where they change; the column."""
+    out: list[int] = []
+    last_high, last_t, last_y = -1, None, None
+    for t_abs, x, y, p in zip(*(ev[k].tolist() for k in "txyp"), strict=True):
+        t = t_abs - t0
+        high = t >> 12
+        if high != last_high:
+            grid = (
+                q * 4096 + r
+                for q in range(max(last_high, 0) >> 12, (high >> 12) + 1)
+                for r in _GRID
+            )
+            out += [0x8000 | g & 0xFFF for g in grid if last_high < g < high]
+            out.append(0x8000 | high & 0xFFF)
+        if t != last_t:
+            out.append(0x6000 | t & 0xFFF)
+        if y != last_y:
+            out.append(y)
+        out.append(0x2000 | p << 11 | x)
+        last_high, last_t, last_y = high, t, y
+    return out
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_encoder_writes_the_words_of_its_rule(seed):
+    ev = _random_events(3_000, seed)
+    cuts = sorted({0, len(ev), *np.random.default_rng(seed).integers(0, len(ev), 4).tolist()})
+    encoder = evt3.Evt3Encoder(T0)
+    got = np.concatenate([encoder.encode(ev[a:b]) for a, b in itertools.pairwise(cuts)])
+    assert got.tolist() == _reference_words(ev, T0)
+
+
+@pytest.mark.parametrize("start", [1, 4095, 4096, 3 * (1 << 12) + 7, 5 * (1 << 24) + 12_345])
+def test_a_first_event_long_after_t0_keeps_its_wraps(tmp_path, start):
+    # Evt3Encoder(t0) of events starting 16.78 s or more after t0 wrote the first time-high
+    # alone, so every decoder lost the wraps before it (read 2**24 us early, or more)
+    ev = _random_events(500, 5)
+    ev["t"] += start
+    words = evt3.Evt3Encoder(T0).encode(ev)
+    assert words.tolist() == _reference_words(ev, T0)
+    path = tmp_path / "late.raw"
+    path.write_bytes(evt3.evt3_header(SIZE, T0) + words.tobytes())
+    np.testing.assert_array_equal(_openeb_decode(path.read_bytes()), ev)
+    np.testing.assert_array_equal(evt3.read_evt3(path, SIZE), ev)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "match"),
+    [
+        ("x", 2048, "x as 0 to 2047; an event has x = 2048"),
+        ("y", 2048, "y as 0 to 2047; an event has y = 2048"),
+        ("x", -1, "x = -1"),
+        ("p", 2, "p as 0 to 1; an event has p = 2"),
+        ("t", T0 - 1, f"event 3 has t = {T0 - 1} us, before"),
+    ],
+)
+def test_encoder_refuses_what_its_words_cannot_carry(field, value, match):
+    # x 2048 set the polarity bit, p 2 turned the column into a VECT_BASE_X word, y 2048 set
+    # the slave-camera bit, a time before the last one a wrap: all written without a word
+    from eventsim.errors import InvalidEventsError
+
+    ev = _random_events(50, 4)
+    ev[field][3] = value
+    with pytest.raises(InvalidEventsError, match=match):
+        evt3.Evt3Encoder(T0).encode(ev)
+    # and across the encoder's calls
+    encoder = evt3.Evt3Encoder(T0)
+    encoder.encode(ev[-1:])
+    early = ev[-1:].copy()
+    early["t"] -= 1
+    with pytest.raises(InvalidEventsError, match=f"event 0 has t = {early['t'][0]} us, before"):
+        encoder.encode(early)
+
+
+def test_evt3_is_written_and_read_without_faery(tmp_path, monkeypatch):
+    import sys
+
+    from eventsim.errors import MissingDependencyError, ParameterError
+    from eventsim.io.formats import format_from_path
+
+    monkeypatch.setitem(sys.modules, "faery", None)
+    ev = _random_events(2_000, 6)
+    path = write_events(tmp_path / "a.raw", ev, SIZE)
+    with open_events(path) as r:
+        np.testing.assert_array_equal(r.read(), ev)
+        assert r.sensor_size == SIZE
+    # EVT 2.0 still needs faery, and an evt3 file still needs its suffix (read by it alone)
+    with pytest.raises(MissingDependencyError, match=r"eventsim\[formats\]"):
+        write_events(tmp_path / "b.raw", ev, SIZE, fmt="evt2")
+    with pytest.raises(ParameterError, match=r"writes \.raw or \.evt files"):
+        format_from_path(tmp_path / "c.bin", "evt3")
+
+
+def test_convert_help_says_evt3_needs_no_extra():
+    from eventsim.cli.convert import build_parser
+
+    text = " ".join(build_parser().format_help().split())
+    assert "Writing AEDAT4, EVT 2.0, DAT, ES and CSV needs eventsim[formats]" in text
+    assert "EVT 3.0 is written and read without it" in text
+
+
+def test_events_before_the_first_time_high_read_at_time_high_0(tmp_path):
+    # no eventsim or faery file has any; faery reads them so, and so does eventsim's decoder,
+    # so that a file reads alike whichever decodes it (openeb skips them)
+    header = b"% evt 3.0\n% format EVT3;height=720;width=1280\n% t0 100\n% end\n"
+    path = _raw(tmp_path, [0x0003, 0x6005, 0x2004, 0x8001, 0x6000, 0x0003, 0x2007], header)
+    assert evt3.read_evt3(path, SIZE).tolist() == [(4, 3, 105, 0), (7, 3, 4196, 0)]
+    assert _openeb_decode(path.read_bytes()).tolist() == [(7, 3, 4196, 0)]

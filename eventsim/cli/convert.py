@@ -48,10 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = make_parser(
         "convert",
         "Convert an event file (any layout 'eventsim info' reads) to another format. "
-        f"Output formats: {listing}. Writing AEDAT4, EVT, DAT, ES and CSV needs "
-        "eventsim[formats] (CSV is read without it). v2e and evqa are the HDF5 layouts v2e and "
-        "EvQA read. DAT keeps 32-bit µs times: a gap between events of 35.8 min or more may "
-        "not fit, and is refused.",
+        f"Output formats: {listing}. Writing AEDAT4, EVT 2.0, DAT, ES and CSV needs "
+        "eventsim[formats] (CSV is read without it); EVT 3.0 is written and read without it. "
+        "v2e and evqa are the HDF5 layouts v2e and EvQA read. DAT keeps 32-bit µs times: a gap "
+        "between events of 35.8 min or more may not fit, and is refused.",
     )
     p.add_argument(
         "input", type=path_arg("an event file"), metavar="INPUT", help="input event file"

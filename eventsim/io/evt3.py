@@ -16,7 +16,10 @@ where that changes an event):
   the sensor is no event (openeb reads such files too). faery refuses the file at the word.
 
 Otherwise it decodes like faery: a time-high word resets the low 12 bits, times never decrease,
-and the ``% t0`` header line (written by faery) is added to every time.
+and the ``% t0`` header line (written by faery and `Evt3Encoder`) is added to every time. Events
+before the first time-high word (none in the files faery and `Evt3Encoder` write) are read at
+time-high 0, as faery reads them, so that a file reads alike whichever of the two decodes it;
+openeb skips them, having no time for them.
 
 `Evt3Encoder` writes EVT 3.0 in single-event words only, which openeb, faery and this decoder
 read alike (faery's encoder writes lone VECT_12 and VECT_8 words, which openeb misreads).
@@ -31,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eventsim.errors import EventFileError
+from eventsim.errors import EventFileError, InvalidEventsError
 from eventsim.events import EVENT_DTYPE
 
 # 16-bit words decoded at once. A vector word holds up to 12 events and the decoder keeps about
@@ -394,7 +397,9 @@ class Evt3Encoder:
     decoder reads alike: EVT_TIME_HIGH, EVT_TIME_LOW, EVT_ADDR_Y (master camera) where they
     change, then one EVT_ADDR_X per event (polarity in bit 11). No vector words: openeb reads
     any VECT_12 as the start of a VECT_12, VECT_12, VECT_8 group and a lone VECT_8 as nothing,
-    and faery writes them alone (aestream/faery#14). Times are counted from ``t0_us``."""
+    and faery writes them alone (aestream/faery#14). Times are counted from ``t0_us``; the
+    first time-high steps up from 0 as later ones do, so that the wraps before a first event
+    16.78 s or more after t0 are counted too."""
 
     def __init__(self, t0_us: int) -> None:
         self.t0_us = t0_us
@@ -403,45 +408,75 @@ class Evt3Encoder:
         self._y = -1
 
     def encode(self, events: np.ndarray) -> np.ndarray:
-        """The little-endian 16-bit words of ``events`` (sorted, from t0 on)."""
+        """The little-endian 16-bit words of ``events``: sorted, from t0 on, x and y under 2048,
+        p 0 or 1 (else bits of other fields or words: an `InvalidEventsError` names the value)."""
         n = len(events)
         if n == 0:
             return np.zeros(0, dtype="<u2")
-        t = events["t"].astype(np.int64) - self.t0_us
-        y = events["y"].astype(np.int64)
+        t = np.asarray(events["t"], dtype=np.int64) - self.t0_us
+        x, y, p = events["x"], events["y"], events["p"]
+        self._check(t, x, y, p)
         high = t >> 12
-        t_before = np.concatenate(([self._t], t[:-1]))
-        y_before = np.concatenate(([self._y], y[:-1]))
-        high_before = np.concatenate(([self._high], high[:-1]))
-        first_high = high_before < 0
-        # where time-high changes: the grid's values past the last, then the event's
-        steps = np.where(
-            high != high_before,
-            np.where(first_high, 0, _grid_count(high - 1) - _grid_count(high_before)) + 1,
-            0,
-        )
-        new_low = t != t_before
-        new_y = y != y_before
-        size = steps + new_low + new_y + 1
-        end = np.cumsum(size)
-        start = end - size
-        words = np.empty(int(end[-1]), dtype=np.int64)
+        # each event's four slots, time-high, time-low, row, column, of which a mask keeps the
+        # words that change (the column always): one compress, in the file's order
+        slots = np.empty((n, 4), dtype="<u2")
+        slots[:, 0] = high & 0xFFF
+        slots[:, 0] |= _TIME_HIGH << 12
+        slots[:, 1] = t & 0xFFF
+        slots[:, 1] |= _TIME_LOW << 12
+        slots[:, 2] = y  # _ADDR_Y is 0; bit 11 0: the master camera
+        slots[:, 3] = p
+        slots[:, 3] <<= 11
+        # (x is int16, checked to lie in 0..2047)
+        np.bitwise_or(slots[:, 3], x, out=slots[:, 3], casting="unsafe")
+        slots[:, 3] |= _ADDR_X << 12
+        keep = np.empty((n, 4), dtype=bool)
+        for slot, v, last in ((0, high, self._high), (1, t, self._t), (2, y, self._y)):
+            keep[0, slot] = v[0] != last
+            np.not_equal(v[1:], v[:-1], out=keep[1:, slot])
+        keep[:, 3] = True
+        words = slots[keep]
 
-        changed = np.flatnonzero(steps)
-        if changed.size:
-            count = steps[changed]
-            event = np.repeat(changed, count)
-            k = np.arange(event.size) - np.repeat(np.cumsum(count) - count, count)
-            grid = _grid_value(np.maximum(_grid_count(high_before[event]), 0) + k)
-            value = np.where(k == steps[event] - 1, high[event], grid)
-            words[start[event] + k] = (_TIME_HIGH << 12) | (value & 0xFFF)
-        low = np.flatnonzero(new_low)
-        words[start[low] + steps[low]] = (_TIME_LOW << 12) | (t[low] & 0xFFF)
-        row = np.flatnonzero(new_y)
-        words[end[row] - 2] = (_ADDR_Y << 12) | y[row]
-        words[end - 1] = (
-            (_ADDR_X << 12) | (events["p"].astype(np.int64) << 11) | events["x"].astype(np.int64)
-        )
+        # over a gap the grid's time-highs past the last come before the event's own (only a
+        # step of more than one can pass a grid value: the others are not looked at)
+        changed = np.flatnonzero(keep[:, 0])
+        before = high[changed - 1]
+        if changed.size and changed[0] == 0:
+            # the file's first time-high steps up from 0 as any other, so that decoders count
+            # the wraps before it too (-1: 0 itself is still to write)
+            before[0] = self._high
+        far = high[changed] - before > 1
+        event, before = changed[far], before[far]
+        count = _grid_count(high[event] - 1) - _grid_count(before)
+        if count.any():
+            event, before, count = event[count > 0], before[count > 0], count[count > 0]
+            k = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+            grid = _grid_value(np.repeat(_grid_count(before), count) + k)
+            # an event's words start after the column word of the one before
+            columns = np.flatnonzero(words >> 12 == _ADDR_X)
+            at = np.where(event > 0, columns[event - 1] + 1, 0)
+            value = ((_TIME_HIGH << 12) | (grid & 0xFFF)).astype("<u2")
+            words = np.insert(words, np.repeat(at, count), value)
 
         self._high, self._t, self._y = int(high[-1]), int(t[-1]), int(y[-1])
-        return words.astype("<u2")
+        return words
+
+    def _check(self, t: np.ndarray, x: np.ndarray, y: np.ndarray, p: np.ndarray) -> None:
+        """Refuse events that EVT 3.0 words cannot carry as they are: a time before t0 or
+        before the one before it, an address outside the 11-bit fields, a polarity not 0 or 1
+        (its one bit)."""
+        last = max(self._t, 0)
+        if t[0] < last or np.any(t[1:] < t[:-1]):
+            i = int(np.flatnonzero(np.diff(t, prepend=last) < 0)[0])
+            raise InvalidEventsError(
+                f"evt3 needs events sorted by time, from t0 = {self.t0_us} us on: event {i} "
+                f"has t = {int(t[i]) + self.t0_us} us, before "
+                f"{(int(t[i - 1]) if i else last) + self.t0_us} us"
+            )
+        for name, v, top in (("x", x, _ADDRESSES - 1), ("y", y, _ADDRESSES - 1), ("p", p, 1)):
+            low, high = int(v.min()), int(v.max())
+            if low < 0 or high > top:
+                raise InvalidEventsError(
+                    f"evt3 stores {name} as 0 to {top}; an event has {name} = "
+                    f"{low if low < 0 else high}"
+                )

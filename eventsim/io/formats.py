@@ -4,12 +4,14 @@
 name first and renamed on success. AEDAT4, EVT 2.0, DAT, ES and CSV are written through faery
 (LGPL, extra ``formats``), imported only when one of them is used, and so are all but CSV read;
 CSV is read by `eventsim.io.text`, whose parser keeps decimal times exact. EVT 3.0 is written by
-`eventsim.io.evt3.Evt3Encoder`: faery's encoder writes vector words that Metavision misreads.
+`eventsim.io.evt3.Evt3Encoder` (faery's encoder writes vector words that Metavision misreads),
+and read by faery where installed, else by `eventsim.io.evt3`, which needs no extra.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -86,8 +88,8 @@ FORMATS: dict[str, Format] = {
         Format("npz", (".npz",), "numpy archive with x, y, t, p and sensor_size"),
         Format("txt", (".txt",), "rpg text: 'width height' line, then 't x y p' (t in s)"),
         Format("aedat4", (".aedat4", ".aedat"), "iniVation AEDAT4", True),
-        # written by eventsim, read back through faery
-        Format("evt3", (".raw", ".evt"), "Prophesee EVT 3.0 raw (single-event words)", True),
+        # written by eventsim; read by faery, or by eventsim's decoder without it
+        Format("evt3", (".raw", ".evt"), "Prophesee EVT 3.0 raw (single-event words)"),
         Format("evt2", (), "Prophesee EVT 2.0 raw (.raw)", True),
         Format("dat", (".dat",), "Prophesee DAT", True),
         Format("es", (".es",), "Event Stream", True),
@@ -115,10 +117,12 @@ def format_from_path(path: str | os.PathLike, fmt: str | None = None) -> str:
         if fmt not in FORMATS:
             raise ParameterError(f"format {fmt!r} is unknown; valid: {', '.join(FORMATS)}")
         fitting = format_extensions(fmt)
-        # another format's suffix misleads every reader; faery, which reads its formats back,
-        # goes by the suffix alone, so for those an unclaimed suffix is as bad
+        # another format's suffix misleads every reader; faery's formats (EVT 3.0 too, which
+        # eventsim decodes without faery) are told by the suffix alone, so for those an
+        # unclaimed suffix is as bad
         claimed = any(ext in f.extensions for f in FORMATS.values())
-        if ext not in fitting and (claimed or FORMATS[fmt].needs_faery):
+        by_suffix = FORMATS[fmt].needs_faery or fitting[0] in FAERY_EXTENSIONS
+        if ext not in fitting and (claimed or by_suffix):
             raise ParameterError(
                 f"output {os.fspath(path)!r} ends in {ext or 'no suffix'} but format {fmt!r} "
                 f"writes {' or '.join(fitting)} files; rename the output or pick its format"
@@ -365,10 +369,11 @@ def _read_faery(
 
     An EVT 3.0 file that faery would read otherwise than Prophesee's specification (a 24-bit
     wrap in a gap between events, as faery's own encoder writes them; see
-    `eventsim.io.evt3.faery_misreads`) is decoded by `eventsim.io.evt3` instead. An EVT or DAT
-    file without a size in its header is read within the format's addresses (faery's fallback,
-    1280x720, refused events past it), its size inferred from the events. ``evt_version``
-    (a value of `EVT_VERSION_LAYOUTS`) is the version of an EVT file whose header names none.
+    `eventsim.io.evt3.faery_misreads`), or any EVT 3.0 file where faery is not installed, is
+    decoded by `eventsim.io.evt3` instead. An EVT or DAT file without a size in its header is
+    read within the format's addresses (faery's fallback, 1280x720, refused events past it), its
+    size inferred from the events. ``evt_version`` (a value of `EVT_VERSION_LAYOUTS`) is the
+    version of an EVT file whose header names none.
     """
     ext = path.suffix.lower()
     header = None
@@ -388,7 +393,9 @@ def _read_faery(
         bounds = (None, None) if size is None else size
         # faery reads a raw file without a version as EVT 3.0 too
         version = header.version or evt_version
-        if version in (None, "3") and evt3.faery_misreads(path, header, *bounds):
+        if version in (None, "3") and (
+            importlib.util.find_spec("faery") is None or evt3.faery_misreads(path, header, *bounds)
+        ):
             events = evt3.read_evt3(path, size, header)
             return events, header.size, ["time unit: microseconds"], {"layout": "evt"}
     elif ext == ".dat":
@@ -869,9 +876,9 @@ def _write_evt3(tmp: Path, packets: _Checked, size: tuple[int, int], fmt: str) -
                 # times count from the first event's, as faery's files do: the header keeps it
                 encoder = Evt3Encoder(t0)
                 fh.write(evt3_header(size, t0))
-            # slices bound the encoder's arrays (~100 bytes an event) for one huge packet
+            # slices bound the encoder's arrays (~60 bytes an event) for one huge packet
             for a in range(0, len(ev), _EVT3_SLICE):
-                fh.write(encoder.encode(ev[a : a + _EVT3_SLICE]).tobytes())
+                fh.write(encoder.encode(ev[a : a + _EVT3_SLICE]).data)
             n += len(ev)
         if encoder is None:
             fh.write(evt3_header(size, 0))
