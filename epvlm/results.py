@@ -1219,8 +1219,9 @@ def _untangle(
     figure's title), nor a marker, line or error bar, and lies nearer its own point than any
     other of ``points`` (the data points, x and y in data units), at each height right of its
     point, then left of it; else the first of those that stays inside the axes and nearest its
-    point, else the first that overlaps no label; or it is dropped where the label it overlaps
-    at the first says the same (a point next to it at the same keep). A label that ends up
+    point, else the first that overlaps no label (on a white backing where it crosses a line
+    or the axes' frame); or it is dropped where the label it overlaps at the first says the
+    same (a point next to it at the same keep). A label that ends up
     nearer another point than its own is joined to its own by a thin leader line, so that it
     cannot be read as the other's."""
     fig = ax.figure
@@ -1251,9 +1252,11 @@ def _untangle(
                 ):
                     columns.append(box)
                     break
-        # the strip the column labels take below the top of the axes, in data units
+        # the strip the column labels take below the top of the axes, and half the largest
+        # marker: with 2 points only, a marker at 100 % (event's 9-point circle) reached them
         top = ax.transAxes.transform((0, 1))[1]
-        strip = top - min(box.y0 for box in columns) + 2 * fig.dpi / 72
+        radius = max((line.get_markersize() for line in ax.lines), default=0.0) / 2
+        strip = top - min(box.y0 for box in columns) + (radius + 2) * fig.dpi / 72
         height = ax.get_window_extent(renderer).height
         lo = ax.get_ylim()[0]
         # the top such that 100 % sits ``strip`` pixels below it
@@ -1309,8 +1312,10 @@ def _untangle(
                 label.set_horizontalalignment(spot[1])
             box = label.get_window_extent(renderer)
             placed.append((text, box))
-            if box.count_contains(marks):
-                # over a line or bar: on a backing that lets the text be read
+            crossing = not (inside.contains(box.x0, box.y0) and inside.contains(box.x1, box.y1))
+            if crossing or box.count_contains(marks):
+                # over a line or bar, or across the frame (a label above a point at 100 %,
+                # struck through by the top spine): on a backing that lets the text be read
                 label.set_bbox(LABEL_BACKING)
                 label.set_zorder(6)  # above the series (`_series_style`)
             if not _nearest_own(box, own, rivals):
