@@ -55,7 +55,7 @@ import numpy as np
 
 from eventsim.errors import EventFileError
 from eventsim.events import EVENT_DTYPE
-from eventsim.io.evt3 import Evt3Header, read_header, sensor_events
+from eventsim.io.evt3 import Evt3Header, read_header, sensor_events, with_t0
 
 # 64-bit words decoded at once. A word holds up to 32 events and a chunk keeps about seven
 # arrays of 8 bytes per event (the set bits' rows and columns, the times, the coordinates)
@@ -202,7 +202,9 @@ def read_evt21(
             # whole words only: the bytes of a word cut short end the file (a crash cut it)
             halves = np.frombuffer(raw[: len(raw) // 8 * 8], dtype="<u4").reshape(-1, 2)
             t, x, y, p = _decode_chunk(halves, legacy, st)
-            parts.append(sensor_events(path, t + header.t0_us, x, y, p, limits, where))
+            parts.append(
+                sensor_events(path, with_t0(path, t, header.t0_us), x, y, p, limits, where)
+            )
     if st.dropped and notes is not None:
         notes.append(
             f"{st.dropped:,} event{'s' if st.dropped > 1 else ''} before the first time-high "

@@ -45,6 +45,7 @@ _ADDR_Y, _ADDR_X, _VECT_BASE_X, _VECT_12, _VECT_8, _TIME_LOW, _TIME_HIGH = 0, 2,
 _HALF_TIME_HIGH = 1 << 11
 # x and y are 11-bit fields; only a vector run on past the last address reaches beyond
 _ADDRESSES = 1 << 11
+_INT64_END = 1 << 63
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,12 @@ def read_header(path: str | os.PathLike) -> Evt3Header:
                 height = int(value)
             elif key in ("t0", "T0") and _DIGITS.fullmatch(value):
                 t0 = int(value)
+                if t0 >= _INT64_END:
+                    # faery ignored such a line (times from 0) and numpy raised OverflowError
+                    raise EventFileError(
+                        f"{str(path)!r}: its header's '% {key}' line gives {value}, past "
+                        "int64 µs; expected the time its events count from"
+                    )
     if named is not None and geometry is not None and named != geometry:
         raise EventFileError(
             f"{str(path)!r}: its header gives two sensor sizes, {named[0]}x{named[1]} in its "
@@ -307,6 +314,17 @@ def _vectors_misread(words: np.ndarray, kind: np.ndarray, limit: int, carry: _Pl
     return bool(np.any((bits > 0) & placed_apart) or np.any(base & ((val & 0x7FF) >= limit)))
 
 
+def with_t0(path: str | os.PathLike, t: np.ndarray, t0_us: int) -> np.ndarray:
+    """Decoded times ``t`` (from 0) plus the header's t0, `EventFileError` where the sum
+    leaves int64 (it wrapped to times far before the first, read as they were)."""
+    if t.size and t0_us + int(t.max()) >= _INT64_END:
+        raise EventFileError(
+            f"{str(path)!r}: its header's t0 {t0_us} plus its events' times (up to "
+            f"{int(t.max())} us) leaves int64 µs; the t0 line is corrupt"
+        )
+    return t + t0_us
+
+
 def sensor_events(
     path: str | os.PathLike,
     t: np.ndarray,
@@ -352,7 +370,9 @@ def read_evt3(
                 break
             words = np.frombuffer(raw[: len(raw) // 2 * 2], dtype="<u2").astype(np.int64)
             t, x, y, p = _decode_chunk(words, st)
-            parts.append(sensor_events(path, t + header.t0_us, x, y, p, limits, where))
+            parts.append(
+                sensor_events(path, with_t0(path, t, header.t0_us), x, y, p, limits, where)
+            )
     if not parts:
         return np.zeros(0, dtype=EVENT_DTYPE)
     return np.concatenate(parts)

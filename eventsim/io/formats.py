@@ -434,6 +434,13 @@ def _read_faery(
             if raw[name].max() > np.iinfo(np.int16).max:
                 raise InvalidEventsError(f"{str(path)!r}: {name} exceeds 32767")
             ev[name] = raw[name]
+        if raw["t"].dtype.kind == "u" and int(raw["t"].max()) > np.iinfo(np.int64).max:
+            # faery's uint64 times, a header's t0 included: the int64 cast wrapped them to
+            # times far before the first, read as they were
+            raise EventFileError(
+                f"{str(path)!r}: times reach {int(raw['t'].max())} us, past int64 µs; its "
+                "header's t0 line is corrupt"
+            )
         ev["t"] = raw["t"].astype(np.int64)
         ev["p"] = raw["on"]
     else:
@@ -444,6 +451,15 @@ def _read_faery(
         order = _dat_falls_sorted(path, header.length, ev, notes)
         if order is not None:
             meta["file_index"] = order
+    if ext == ".dat" and header is not None:
+        # faery drops a last event cut short silently, as a file cut while recording ends
+        data = path.stat().st_size - header.length - 2
+        left = data % _DAT_WORD_BYTES if data > 0 else 0
+        if left:
+            bytes_ = "bytes, after" if left > 1 else "byte, after"
+            notes.append(
+                _mid_word_note(left, f"its last {left} {bytes_} the last whole 64-bit word of DAT")
+            )
     layout = {
         ".aedat4": "aedat4",
         ".aedat": "aedat4",
@@ -455,6 +471,8 @@ def _read_faery(
     return ev, file_size, notes, {"layout": layout, **meta}
 
 
+# a DAT event's bytes, after the header and its event type and size bytes
+_DAT_WORD_BYTES = 8
 # DAT times compared at once to find falls in them (int64 temporaries of 8 MiB each)
 _DAT_CHUNK_WORDS = 1 << 20
 

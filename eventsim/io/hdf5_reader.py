@@ -811,6 +811,15 @@ class EventReader:
             self._t_last = int(self._t[n - 1])
         else:
             self._t_first = self._t_last = 0
+        if self.t_offset_us and n:
+            ends = (self.t_offset_us + self._t_first, self.t_offset_us + self._t_last)
+            if not all(-(2**63) <= e < 2**63 for e in ends):
+                # the sum wrapped in int64: the events read back at times far before the first
+                raise EventFileError(
+                    f"{str(self.path)!r}: t_offset {self.t_offset_us} plus events/t "
+                    f"({self._t_first}..{self._t_last}) leaves int64 µs; t_offset or the times "
+                    "are corrupt"
+                )
         if self._ms is None and n:
             ms, base = self._build_ms_index()
             self._index = (ms, None, base)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 import re
+import zipfile
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -40,7 +42,7 @@ from eventsim.events import (
 )
 from eventsim.io.formats import EVT_VERSION_LAYOUTS
 from eventsim.io.hdf5 import EventColumns, EventReader, _iter_windows, open_hdf5
-from eventsim.io.hdf5_reader import time_bounds
+from eventsim.io.hdf5_reader import _recorded_int, time_bounds
 from eventsim.io.reader import EventFileReader
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -241,6 +243,9 @@ def times_to_us(
     t = np.asarray(t)
     if time_unit not in (None, *TIME_UNITS):
         raise ArgumentValueError("time_unit", time_unit, TIME_UNITS_EXPECTED)
+    if t.dtype.kind not in "biufc":
+        # text (a damaged or foreign file) has no time: np.round raised a bare TypeError
+        raise InvalidEventsError(f"{what} holds {t.dtype} values; expected numbers (times)")
     if t.dtype.kind in "fc" and t.size and not np.all(np.isfinite(t)):
         bad = int(np.flatnonzero(~np.isfinite(t))[0])
         raise InvalidEventsError(f"{what} holds {t[bad]} at index {bad}; expected a finite time")
@@ -321,7 +326,11 @@ def _polarity_as_read(
     readers of our HDF5 files let it) rather than refuses them, and how many values int8
     cannot hold exactly (a fraction, NaN, beyond -128..127): those are read as -128, with a
     note naming the first. A -1/+1 column (``signed``, no 0) still has its -1 read as 0."""
-    values = p.astype(np.float64)
+    try:
+        values = p.astype(np.float64)
+    except (TypeError, ValueError):
+        # text that is no number: no value is a polarity (each read as -128 below)
+        values = np.full(p.shape, np.nan)
     if signed and not np.any(values == 0):
         # else each -1 of an MVSEC-style file would be reported as the bad value, not the
         # stray one among them
@@ -360,7 +369,7 @@ def build_events(
         _check_coordinates(name, c, shown)
     # p01 comes from polarity_01, kept as read when asked to (check_polarity=False), which
     # make_events would refuse
-    ev = make_events(x.astype(np.int64), y.astype(np.int64), t_us, np.zeros_like(p01))
+    ev = make_events(_as_int64("x", x), _as_int64("y", y), t_us, np.zeros_like(p01))
     ev["p"] = p01
     t = ev["t"]
     if t.size > 1:
@@ -372,6 +381,18 @@ def build_events(
             index_type = np.int32 if t.size <= np.iinfo(np.int32).max else np.int64
             return ev[order], order.astype(index_type)
     return ev, None
+
+
+def _as_int64(name: str, c: np.ndarray) -> np.ndarray:
+    """Coordinate column ``c`` as int64; `InvalidEventsError` for text that is no number (the
+    cast's bare ValueError named neither the column nor the file's fault)."""
+    try:
+        return c.astype(np.int64)
+    except (TypeError, ValueError):
+        raise InvalidEventsError(
+            f"coordinate column {name!r} holds {c.dtype} values that are not numbers; "
+            "expected integers"
+        ) from None
 
 
 def _check_coordinates(name: str, c: np.ndarray, shown: Callable[[str, int], str] | None) -> None:
@@ -658,10 +679,20 @@ def _sniff_hdf5(f: h5py.File) -> str | None:
     return None
 
 
-def _describe_keys(f: h5py.File) -> str:
+def _describe_keys(f: h5py.File, path: Path) -> str:
     names: list[str] = []
-    f.visit(lambda n: names.append(n) if len(names) < 12 else None)
+    try:
+        f.visit(lambda n: names.append(n) if len(names) < 12 else None)
+    except (OSError, KeyError, RuntimeError) as exc:
+        # h5py's bare RuntimeError ('Object visitation failed') for a damaged group
+        raise _hdf5_damaged(path, exc) from None
     return ", ".join(names) if names else "nothing"
+
+
+def _hdf5_damaged(path: Path, exc: BaseException) -> EventFileError:
+    return EventFileError(
+        f"cannot read {str(path)!r}: its HDF5 structure is truncated or corrupt ({exc})"
+    )
 
 
 def _open_hdf5_layout(
@@ -673,7 +704,12 @@ def _open_hdf5_layout(
 ) -> EventFileReader:
     f = open_hdf5(path)
     try:
-        found = _sniff_hdf5(f)
+        try:
+            found = _sniff_hdf5(f)
+        except (OSError, KeyError, RuntimeError) as exc:
+            # damaged metadata: HDF5 fails to follow a link or header while looking for the
+            # layout's objects
+            raise _hdf5_damaged(path, exc) from None
         if layout is not None and layout != found:
             what = HDF5_LAYOUTS.get(layout, "not an HDF5 layout")
             raise UnknownLayoutError(
@@ -693,7 +729,7 @@ def _open_hdf5_layout(
             tried = "; ".join(HDF5_LAYOUTS.values())
             raise UnknownLayoutError(
                 f"{str(path)!r} is HDF5 but matches no known event layout. Tried: {tried}. "
-                f"The file contains: {_describe_keys(f)}"
+                f"The file contains: {_describe_keys(f, path)}"
             )
         if found == "dsec":
             if time_unit not in (None, "us"):
@@ -722,14 +758,14 @@ def _open_hdf5_layout(
         f.close()
 
 
-def _attr_size_hw(attrs: Any, key: str) -> tuple[int, int] | None:
+def _attr_size_hw(attrs: Any, key: str, path: Path) -> tuple[int, int] | None:
     """A (height, width) attribute such as event_utils' ``sensor_resolution`` as (W, H)."""
     if key not in attrs:
         return None
     v = np.asarray(attrs[key]).ravel()
     if v.size < 2:
         return None
-    return int(v[1]), int(v[0])
+    return _recorded_int(v[1], f"{key}[1]", path), _recorded_int(v[0], f"{key}[0]", path)
 
 
 def _load_event_utils(
@@ -752,7 +788,7 @@ def _load_event_utils(
         t_us = t_us + offset
     p, kept = polarity_01(g["ps"][()], "events/ps", notes, check_polarity)
     ev, order = build_events(g["xs"][()], g["ys"][()], t_us, p, notes)
-    recorded = _attr_size_hw(f.attrs, "sensor_resolution")
+    recorded = _attr_size_hw(f.attrs, "sensor_resolution", path)
     if recorded is not None and len(ev):
         # rosbag_to_h5 records [max(ys), max(xs)] when a bag has no images: one pixel short.
         # Grow by that pixel; a larger overshoot is bad data that validation reports.
@@ -834,7 +870,10 @@ def _load_v2e(
     ev, order = build_events(cols["x"], cols["y"], t_us, p, notes)
     recorded = None
     if "sensor_width" in f.attrs and "sensor_height" in f.attrs:
-        recorded = int(f.attrs["sensor_width"]), int(f.attrs["sensor_height"])
+        recorded = (
+            _recorded_int(f.attrs["sensor_width"], "attribute sensor_width", path),
+            _recorded_int(f.attrs["sensor_height"], "attribute sensor_height", path),
+        )
     size, inferred = resolve_sensor_size(recorded, sensor_size, ev, path, notes)
     frames = frame_ts = None
     if isinstance(f.get("frame"), h5py.Dataset) and isinstance(f.get("frame_ts"), h5py.Dataset):
@@ -1012,6 +1051,9 @@ def _order_hint(what: str) -> str:
 
 # how .npy files and .npz archives (zip) start; np.load reads anything else as a pickle
 _NUMPY_MAGICS = (b"\x93NUMPY", b"PK\x03\x04", b"PK\x05\x06")
+# what np.load and an .npz archive's arrays raise for a damaged file: a cut or bad header,
+# and for an archive the zip's own errors (directory, CRC) and its deflate stream's
+_NUMPY_DAMAGE = (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error)
 
 
 def _load_npy_array(path: Path) -> Any:
@@ -1025,10 +1067,34 @@ def _load_npy_array(path: Path) -> Any:
         )
     try:
         return np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
+    except _NUMPY_DAMAGE as exc:
         raise EventFileError(
             f"cannot read {str(path)!r} as a numpy file: truncated or corrupt ({exc})"
         ) from None
+
+
+def _npz_member(archive: Any, name: str, path: Path) -> np.ndarray:
+    """Array ``name`` of an open .npz archive: np.load reads each only when asked, so a
+    damaged one raised zipfile's or zlib's own error (a bad CRC, a cut deflate stream)."""
+    try:
+        return np.asarray(archive[name])
+    except _NUMPY_DAMAGE as exc:
+        raise EventFileError(
+            f"cannot read array {name!r} of {str(path)!r}: truncated or corrupt ({exc})"
+        ) from None
+
+
+def _npz_sensor_size(value: np.ndarray, path: Path) -> tuple[int, int]:
+    """An .npz archive's ``sensor_size`` (W, H): two whole numbers, else `EventFileError`."""
+    s = value.ravel()
+    if s.size == 2 and s.dtype.kind in "iu":
+        return int(s[0]), int(s[1])
+    if s.size == 2 and s.dtype.kind == "f" and np.all(np.isfinite(s) & (s == np.round(s))):
+        return int(s[0]), int(s[1])
+    raise EventFileError(
+        f"{str(path)!r}: its sensor_size is {value.tolist()!r}; expected two whole numbers, "
+        "width and height"
+    )
 
 
 def _open_npy(
@@ -1083,11 +1149,15 @@ def _open_npz(
         file_size = None
         kept = None
         if "sensor_size" in keys:
-            s = np.asarray(archive["sensor_size"]).ravel()
-            file_size = (int(s[0]), int(s[1]))
+            file_size = _npz_sensor_size(_npz_member(archive, "sensor_size", path), path)
         if "events" in keys:
             ev, order, unit, kept = _events_from_array(
-                archive["events"], f"{path.name}:events", columns, time_unit, notes, check_polarity
+                _npz_member(archive, "events", path),
+                f"{path.name}:events",
+                columns,
+                time_unit,
+                notes,
+                check_polarity,
             )
         else:
             picked = {}
@@ -1099,7 +1169,7 @@ def _open_npz(
             }.items():
                 name = next((n for n in options if n in keys), None)
                 if name is not None:
-                    picked[key] = archive[name]
+                    picked[key] = _npz_member(archive, name, path)
             if len(picked) == 4:
                 _refuse_columns(columns, f"{str(path)!r} holds the columns as named arrays")
                 t_us, unit = times_to_us(picked["t"], f"{path.name}:t", notes, time_unit)
@@ -1108,7 +1178,12 @@ def _open_npz(
             elif len(keys) == 1:
                 (only,) = keys
                 ev, order, unit, kept = _events_from_array(
-                    archive[only], f"{path.name}:{only}", columns, time_unit, notes, check_polarity
+                    _npz_member(archive, only, path),
+                    f"{path.name}:{only}",
+                    columns,
+                    time_unit,
+                    notes,
+                    check_polarity,
                 )
             else:
                 raise UnknownLayoutError(
