@@ -1664,9 +1664,10 @@ def partial_state_difference(
     saved: Mapping[str, Any] | None, current: Mapping[str, Any]
 ) -> str | None:
     """None when the saved `partial_state` is the current run's; else what differs first, in
-    words naming the ``epvlm eval`` option that sets it and its values as typed, e.g.
-    ``"--batch-size was 16, now 8"``, ``"--window-ms was the dataset's 50 ms, now 20"``, a
-    model file's new size and time, a dataset's rewritten files (`_setting_change`)."""
+    words naming the `epvlm.evaluate.evaluate_dataset` parameter and the ``epvlm eval``
+    option that set it, and its values as typed, e.g. ``"batch_size (--batch-size) was 16,
+    now 8"``, ``"window_ms (--window-ms) was the dataset's 50 ms, now 20"``, a model file's new
+    size and time, a dataset's rewritten files (`_setting_change`)."""
     if saved is None:
         return f"{PARTIAL_STATE} is missing or unreadable"
     if (saved.get("format"), saved.get("version")) != (current["format"], current["version"]):
@@ -1687,25 +1688,29 @@ def _facts(state: Mapping[str, Any]) -> dict[str, Any]:
     return dict(facts) if isinstance(facts, Mapping) else {}
 
 
-# the epvlm eval option that sets each setting of `partial_state` named by another name
-_SETTING_OPTIONS = {
-    "model": "--model",
-    "split": "--split",
-    "selectors": "--selector",
-    "keeps": "--keep",
-    "samples": "--limit",
-    "window_ms": "--window-ms",
-    "seed": "--seed",
-    "batch_size": "--batch-size",
-    "rule": "--rule",
-    "event_mode": "--event-mode",
-    "prompt": "--prompt-format",
-    "max_new_tokens": "--max-new-tokens",
-    "dtype": "--dtype",
-    "device": "--device",
+# each setting of `partial_state` as `epvlm.evaluate.evaluate_dataset`'s parameter and
+# epvlm eval's option name it: the refusal reaches both a Python caller and the command line
+_SETTING_NAMES = {
+    key: f"{param} ({option})"
+    for key, param, option in (
+        ("model", "model_dir", "--model"),
+        ("split", "split", "--split"),
+        ("selectors", "selectors", "--selector"),
+        ("keeps", "keeps", "--keep"),
+        ("samples", "limit", "--limit"),
+        ("window_ms", "window_ms", "--window-ms"),
+        ("seed", "seed", "--seed"),
+        ("batch_size", "batch_size", "--batch-size"),
+        ("rule", "rule", "--rule"),
+        ("event_mode", "event_mode", "--event-mode"),
+        ("prompt", "prompt", "--prompt-format"),
+        ("max_new_tokens", "max_new_tokens", "--max-new-tokens"),
+        ("dtype", "dtype", "--dtype"),
+        ("device", "device", "--device"),
+    )
 }
 # how the baselines chose their token counts (`epvlm.evaluate`'s baseline_tokens); a state
-# without it is of a run from before they kept event's count under --rule quantile
+# without it is of a run from before they kept event's count under the quantile rule
 _BASELINE_TOKENS = {"event": "event's token count", "keep": "τ of the tokens"}
 
 
@@ -1727,17 +1732,17 @@ def _setting_change(
             keeps = _BASELINE_TOKENS[str(now)]
             if key not in old:
                 return (
-                    "the run stopped is an older epvlm's, whose baselines under --rule quantile "
-                    f"kept τ of the tokens; now they keep {keeps}"
+                    "the run stopped is an older epvlm's, whose baselines under the quantile "
+                    f"rule kept τ of the tokens; now they keep {keeps}"
                 )
             kept = _BASELINE_TOKENS[str(was)]
-            return f"the baselines under --rule quantile kept {kept}, now {keeps}"
-        if key in _SETTING_OPTIONS:
+            return f"the baselines under the quantile rule kept {kept}, now {keeps}"
+        if key in _SETTING_NAMES:
             shown = [
                 _setting_value(key, settings[key], side) if key in settings else "not recorded"
                 for settings, side in ((old, facts[0]), (new, facts[1]))
             ]
-            return f"{_SETTING_OPTIONS[key]} was {shown[0]}, now {shown[1]}"
+            return f"{_SETTING_NAMES[key]} was {shown[0]}, now {shown[1]}"
     except (TypeError, ValueError, AttributeError, KeyError):
         pass  # a damaged value: named as the file holds it
     if isinstance(was, dict) and isinstance(now, dict):

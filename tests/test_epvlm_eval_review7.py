@@ -202,7 +202,7 @@ def test_an_older_quantile_run_is_not_resumed(built, tmp_path, monkeypatch):
     (out / PARTIAL_STATE).write_text(json.dumps(state))
     with pytest.raises(
         OutputExistsError,
-        match=r"older epvlm's, whose baselines under --rule quantile kept τ of the tokens; now they "
+        match=r"older epvlm's, whose baselines under the quantile rule kept τ of the tokens; now they "
         r"keep event's token count",
     ):
         _evaluate(built, out, selectors=("event", "random"), rule="quantile")

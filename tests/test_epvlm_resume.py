@@ -164,12 +164,16 @@ def test_an_interrupt_before_the_first_answer_keeps_nothing(built, tmp_path, cap
 @pytest.mark.parametrize(
     ("extra", "needle"),
     [
-        # the options as typed, with their values (helper 347: the state's keys and values)
-        (["--batch-size", "3"], "(--batch-size was 2, now 3)"),
-        (["--seed", "1"], "(--seed was 0, now 1)"),
-        (["--keep", "0.25"], "(--keep was 0.5, now 0.25)"),
-        (["--limit", "4"], "(--limit was all 5 questions, now 4)"),
-        (["--max-new-tokens", "2"], "(--max-new-tokens was the prompt format's default, now 2)"),
+        # the parameter and the option as typed, with their values (helper 347: the state's keys
+        # and values; helper 351: a Python caller reads the parameter, the command line the option)
+        (["--batch-size", "3"], "(batch_size (--batch-size) was 2, now 3)"),
+        (["--seed", "1"], "(seed (--seed) was 0, now 1)"),
+        (["--keep", "0.25"], "(keeps (--keep) was 0.5, now 0.25)"),
+        (["--limit", "4"], "(limit (--limit) was all 5 questions, now 4)"),
+        (
+            ["--max-new-tokens", "2"],
+            "(max_new_tokens (--max-new-tokens) was the prompt format's default, now 2)",
+        ),
     ],
 )
 def test_other_settings_are_refused_naming_the_first_difference(

@@ -9,8 +9,9 @@
    joined to its point by a leader line.
 3. A refused resume named the state's keys and raw values ("samples was 30, now 20", "keeps
    was [0.25, 0.5, 0.75]", "window_ms was None", "model_files 'model.safetensors' was [size,
-   mtime_ns]", two hashes for a rebuilt dataset); it now names the option as typed and what
-   the values mean.
+   mtime_ns]", two hashes for a rebuilt dataset); it now names the parameter and the option
+   (a Python caller reads one, the command line the other: "limit (--limit)") and what the
+   values mean.
 4. table.md and the printed table gave each question type's accuracy without its n, and the
    share of dense accuracy without its interval, which results.json and the demo report have.
 """
@@ -157,14 +158,17 @@ def _state(facts=None, **changed):
 @pytest.mark.parametrize(
     ("changed", "said"),
     [
-        ({"samples": 20}, "--limit was all 30 questions, now 20"),
-        ({"keeps": [0.5]}, "--keep was 0.75,0.5,0.25, now 0.5"),
-        ({"window_ms": 20.0}, "--window-ms was the dataset's 50 ms, now 20"),
-        ({"max_new_tokens": 4}, "--max-new-tokens was the prompt format's default, now 4"),
-        ({"selectors": ["dense", "event"]}, "--selector was event,random, now event"),
-        ({"batch_size": 8}, "--batch-size was 16, now 8"),
-        ({"prompt": "chat"}, "--prompt-format was auto, now chat"),
-        ({"model": "/m/other"}, "--model was '/m/shapes-demo-tiny', now '/m/other'"),
+        ({"samples": 20}, "limit (--limit) was all 30 questions, now 20"),
+        ({"keeps": [0.5]}, "keeps (--keep) was 0.75,0.5,0.25, now 0.5"),
+        ({"window_ms": 20.0}, "window_ms (--window-ms) was the dataset's 50 ms, now 20"),
+        (
+            {"max_new_tokens": 4},
+            "max_new_tokens (--max-new-tokens) was the prompt format's default, now 4",
+        ),
+        ({"selectors": ["dense", "event"]}, "selectors (--selector) was event,random, now event"),
+        ({"batch_size": 8}, "batch_size (--batch-size) was 16, now 8"),
+        ({"prompt": "chat"}, "prompt (--prompt-format) was auto, now chat"),
+        ({"model": "/m/other"}, "model_dir (--model) was '/m/shapes-demo-tiny', now '/m/other'"),
     ],
 )
 def test_a_refused_resume_names_the_option_and_its_values(changed, said):
@@ -212,9 +216,9 @@ def test_a_state_without_facts_resumes_and_its_refusals_read_without_them():
     assert "facts" not in plain
     assert state_digest(plain) == state_digest(_state())
     assert partial_state_difference(plain, _state()) is None
-    assert partial_state_difference(plain, _state(samples=20)) == "--limit was 30, now 20"
+    assert partial_state_difference(plain, _state(samples=20)) == "limit (--limit) was 30, now 20"
     assert partial_state_difference(plain, _state(facts={}, window_ms=20.0)) == (
-        "--window-ms was the dataset's, now 20"
+        "window_ms (--window-ms) was the dataset's, now 20"
     )
 
 
