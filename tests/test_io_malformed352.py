@@ -219,3 +219,12 @@ def test_evqa_sensor_resolution_of_text_is_refused(tmp_path, capsys):
     with h5py.File(path, "r+") as f:
         f.attrs["sensor_resolution"] = np.array([b"a", b"b"])
     refused(path, EventFileError, capsys, "sensor_resolution", "whole number")
+
+
+@pytest.mark.parametrize("geometry", [b"99999999x48", b"32768x48"])
+def test_evt21_header_size_out_of_range_names_the_file(tmp_path, capsys, geometry):
+    words = [(0x8 << 60) | (1 << 32), (1 << 60) | (3 << 32) | 0b11]
+    path = tmp_path / "size.raw"
+    body = np.array(words, dtype="<u8").tobytes()
+    path.write_bytes(b"% evt 2.1\n% geometry " + geometry + b"\n% end\n" + body)
+    refused(path, EventFileError, capsys, "size.raw", "records a sensor size", "out of range")

@@ -430,7 +430,14 @@ def resolve_sensor_size(
 ) -> tuple[tuple[int, int], bool]:
     """The file's size, else the given one, else inferred (noted). Returns (size, inferred)."""
     if file_size is not None:
-        file_size = check_sensor_size(file_size)
+        try:
+            file_size = check_sensor_size(file_size)
+        except ParameterError as exc:
+            # the file's fault, not a parameter the caller gave: name the file
+            raise EventFileError(
+                f"{str(path)!r} records a sensor size that cannot be one: {exc}; the file is "
+                "corrupt"
+            ) from None
         if given is not None and tuple(given) != file_size:
             raise ArgumentValueError(
                 "sensor_size",
