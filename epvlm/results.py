@@ -719,12 +719,12 @@ def results_table(rows: Rows) -> str:
     keeps = [r["keep"] for r in rows]
     gflops = fmt_gflops([r["flops"] for r in rows])
     for r, gf in zip(rows, gflops, strict=True):
-        lo, hi = r["accuracy_ci95"]
         cells = [
             r["selector"],
             fmt_keep(r["keep"], keeps),
             str(r["n"]),
-            f"{fmt_pct(r['accuracy'])} ({fmt_pct(lo)}–{fmt_pct(hi)})",
+            # written as the "% of dense" interval beside it (and the demo report's tables)
+            _acc(r),
             _vs(r),
             gf,
             fmt_pct(r["flops_vs_dense"]),
@@ -749,8 +749,8 @@ def results_table(rows: Rows) -> str:
 SCORE_FOOTNOTE = (
     f"{SCORE_MARK} a score interval (Bonett and Price's) in place of the paired bootstrap's, "
     f"which is too narrow where fewer than {BOOTSTRAP_MIN_DIFFERING} questions were answered "
-    "differently from dense (or every question was), or where the row or dense answered too "
-    "few right (epvlm.results.paired_interval_method)."
+    "differently from dense (or every question was, all one way), or where the row answered "
+    "none right or dense too few (epvlm.results.paired_interval_method)."
 )
 
 UNPARSED_NOTE = (

@@ -99,3 +99,27 @@ def test_the_tau_column_labels_clear_the_markers_at_100_percent(monkeypatch, tmp
                 covered = box.x0 < x + radius and x - radius < box.x1
                 covered = covered and box.y0 < y + radius and y - radius < box.y1
                 assert not covered, (text.get_text(), line.get_label(), tuple(xy))
+
+
+def test_the_results_table_writes_both_intervals_alike_and_its_footnote_as_the_method():
+    from epvlm.results import SCORE_MARK, aggregate, results_table
+
+    samples = [
+        {"id": f"q{i}", "selector": sel, "keep": keep, "correct": right, "flops": 10 * keep,
+         "latency_s": 0.01, "kept_tokens": 64 * keep, "total_tokens": 64,
+         "question_type": "color"}
+        for i in range(8)
+        for sel, keep, right in (("dense", 1.0, True), ("event", 0.5, i < 6))
+    ]  # fmt: skip
+    rows = aggregate(samples)
+    table = results_table(rows)
+    event = next(r for r in rows if r["selector"] == "event")
+    lo, hi = event["accuracy_ci95"]
+    line = next(line for line in table.splitlines() if line.startswith("| event |"))
+    # '75.0 % (40.9–92.9 %)' beside '75.0 % (...–... %)†', not '75.0 % (40.9 %–92.9 %)'
+    assert f"| 75.0 % ({100 * lo:.1f}–{100 * hi:.1f} %) |" in line, line
+    # the score interval's cases (`paired_interval_method`): every question answered
+    # differently all one way; none right for the row, too few for dense
+    note = next(line for line in table.splitlines() if line.startswith(SCORE_MARK))
+    assert "(or every question was, all one way)" in note, note
+    assert "where the row answered none right or dense too few" in note, note
