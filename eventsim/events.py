@@ -512,6 +512,23 @@ def windowless_bounds_error(t_start_us: Any, t_end_us: Any) -> ArgumentValueErro
     )
 
 
+def check_ends_sorted(t: np.ndarray, function: str) -> None:
+    """Refuse times whose last is before their first with `StreamProblemError`: the O(1) part
+    of the time order that ``function`` needs (a binary search in an array the other way
+    round found nothing, or the wrong events, without a word)."""
+    if t.size > 1 and t[-1] < t[0]:
+        last = t.size - 1
+        raise StreamProblemError(
+            StreamProblem("unsorted", "t", last, int(t[last]), 0, int(t[0])),
+            words=(
+                "events are not sorted by time: the last, t[{index}] = {value} us, is before "
+                "the first, t[{other_index}] = {other_value} us; "
+                f"{function} needs them in time order (np.sort(events, order='t', "
+                "kind='stable') sorts them)"
+            ),
+        )
+
+
 def slice_time(
     events: np.ndarray, t_start_us: int | None = None, t_end_us: int | None = None
 ) -> np.ndarray:
@@ -519,7 +536,11 @@ def slice_time(
 
     An end before the start raises `ArgumentValueError`, as the readers' ``read`` does; equal
     bounds give an empty window. Fractional bounds that hold no whole microsecond between
-    them (``0.5``, ``0.6``: seconds, most likely) raise `ArgumentValueError` too."""
+    them (``0.5``, ``0.6``: seconds, most likely) raise `ArgumentValueError` too.
+
+    The events must be sorted by time (the window is found by binary search): an array whose
+    last event is before its first raises `StreamProblemError`; disorder between the ends is
+    not looked for, since that would take a pass over every event of every call."""
     # it returned nothing for swapped or mistyped bounds, without a word
     if t_start_us is not None and t_end_us is not None and t_end_us < t_start_us:
         raise reversed_bounds_error(t_start_us, t_end_us)
@@ -527,6 +548,7 @@ def slice_time(
     if windowless is not None:
         raise windowless
     t = events["t"]
+    check_ends_sorted(t, "slice_time")
     lo = 0 if t_start_us is None else int(np.searchsorted(t, t_start_us, side="left"))
     hi = len(events) if t_end_us is None else int(np.searchsorted(t, t_end_us, side="left"))
     return events[lo : max(lo, hi)]

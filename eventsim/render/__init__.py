@@ -11,7 +11,13 @@ Frames are windows of fixed time or of a fixed event count (tonic's ``ToFrame(ti
 and ``ToFrame(event_count=...)``): `split_by_time` and `split_by_count` cut an array in memory,
 `stream_by_time` and `stream_by_count` an open reader, window by window, as ``eventsim render
 --window-ms`` and ``--events-per-frame`` do.
+
+`collect_summary` and `summary_figure` make ``eventsim plot``'s figure (rate, heat map,
+per-pixel histogram, x-y-t scatter) of an open reader as a matplotlib Figure, for a notebook;
+they are loaded on first use, and matplotlib (the ``viz`` extra) only when a figure is drawn.
 """
+
+from typing import TYPE_CHECKING, Any
 
 from eventsim.render.accumulate import (
     split_by_count,
@@ -37,6 +43,10 @@ from eventsim.render.pipeline import RenderResult, render_file
 from eventsim.render.renderer import MODES, FrameRenderer, RenderParams
 from eventsim.render.scales import draw_heatmap_colorbar, heatmap_colorbar, patch_grid_legend
 
+if TYPE_CHECKING:
+    # what __getattr__ loads on first use, visible to type checkers and IDEs
+    from eventsim.render.summary import collect_summary, summary_figure
+
 __all__ = [
     "MODES",
     "FrameRenderer",
@@ -44,6 +54,7 @@ __all__ = [
     "RenderResult",
     "TimeSurface",
     "apply_colormap",
+    "collect_summary",
     "count_map",
     "draw_heatmap_colorbar",
     "heatmap_colorbar",
@@ -63,6 +74,21 @@ __all__ = [
     "split_by_time",
     "stream_by_count",
     "stream_by_time",
+    "summary_figure",
     "time_surface",
     "voxel_grid",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # eventsim plot's module, loaded on first use: whatever it comes to import (matplotlib is
+    # an extra) stays out of `import eventsim.render`
+    if name in ("collect_summary", "summary_figure"):
+        from eventsim.render import summary
+
+        return getattr(summary, name)
+    raise AttributeError(f"module 'eventsim.render' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from eventsim.errors import ParameterError
-from eventsim.events import slice_time
+from eventsim.errors import ArgumentValueError, ParameterError
+from eventsim.events import check_ends_sorted, slice_time
 
 if TYPE_CHECKING:
     from eventsim.io.reader import EventFileReader
@@ -69,6 +69,22 @@ def _window_bounds(t_start_us: int, t_end_us: int, window_us: float) -> Iterator
         )
 
 
+def check_window_us(window_us: float) -> None:
+    """Refuse a ``window_us`` argument that is no number of µs, or under the 1 µs of an event
+    time, naming it as given (`check_window_args` speaks of ms, as ``--window-ms`` does)."""
+    if (
+        isinstance(window_us, bool)
+        or not isinstance(window_us, numbers.Real)
+        or not (math.isfinite(window_us) and window_us > 0)
+    ):
+        raise ArgumentValueError("window_us", window_us, " must be a finite number of µs > 0")
+    if window_us < 1:
+        # bounds are whole µs: shorter windows alternate between empty and one µs long
+        raise ArgumentValueError(
+            "window_us", window_us, " is shorter than 1 µs, the resolution of event times"
+        )
+
+
 def split_by_time(
     events: np.ndarray,
     window_us: float,
@@ -76,9 +92,14 @@ def split_by_time(
     t_end_us: int | None = None,
 ) -> Iterator[Window]:
     """Consecutive time windows of a time-sorted array, from ``t_start_us`` (default: first
-    event) until ``t_end_us`` (default: just after the last event) is covered."""
-    check_window_args(window_us, None)
+    event) until ``t_end_us`` (default: just after the last event) is covered.
+
+    Each window is found by binary search, so the events must be sorted by time: an array
+    whose last event is before its first raises `StreamProblemError` (disorder between the
+    ends is not looked for)."""
+    check_window_us(window_us)
     t = events["t"]
+    check_ends_sorted(t, "split_by_time")
     if t_start_us is None:
         t0 = int(t[0]) if t.size else 0
     else:
@@ -109,7 +130,7 @@ def stream_by_time(
     Whole-µs windows go through the reader's own ``iter_windows`` (it reads blocks of many
     windows at once); fractional ones are read window by window.
     """
-    check_window_args(window_us, None)
+    check_window_us(window_us)
     bounds = _window_bounds(t_start_us, t_end_us, window_us)
     if float(window_us).is_integer() and t_end_us > t_start_us:
         windows = reader.iter_windows(int(window_us), t_start_us, t_end_us)

@@ -107,12 +107,43 @@ def check_colormap(name: str) -> int:
     return COLORMAPS[name]
 
 
-def apply_colormap(values: np.ndarray, colormap: str = "inferno") -> np.ndarray:
-    """Map a float HxW array in [0, 1] (clipped) to an HxWx3 RGB uint8 image."""
+def apply_colormap(
+    values: np.ndarray, colormap: str = "inferno", *, nan_color: RGB | str | None = None
+) -> np.ndarray:
+    """Map a float HxW array in [0, 1] (clipped) to an HxWx3 RGB uint8 image.
+
+    NaN marks a missing value, which no colour of the map stands for: with ``nan_color`` (a
+    `parse_color` colour) those pixels take it, so that they stand apart from the map's
+    colours; without it a NaN raises `ParameterError` naming the first, where it was drawn as
+    0 without a word."""
     cmap = check_colormap(colormap)
-    grey = np.clip(np.nan_to_num(np.asarray(values, dtype=np.float32)), 0.0, 1.0)
+    level = np.asarray(values, dtype=np.float32)
+    missing = np.isnan(level)
+    rgb_nan = None if nan_color is None else parse_color(nan_color)
+    if rgb_nan is None and missing.any():
+        first = tuple(int(i) for i in np.argwhere(missing)[0])
+        raise ParameterError(
+            f"values hold {int(np.count_nonzero(missing)):,} NaN(s), the first at index "
+            f"{first}; expected numbers in [0, 1], or pass nan_color= to draw missing values "
+            "in a colour of their own"
+        )
+    grey = np.clip(np.nan_to_num(level), 0.0, 1.0)
     bgr = cv2.applyColorMap(np.rint(grey * 255).astype(np.uint8), cmap)
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    if rgb_nan is not None:
+        rgb[missing.reshape(rgb.shape[:2])] = rgb_nan
+    return rgb
+
+
+def check_rgb(image: np.ndarray, name: str = "image") -> np.ndarray:
+    """``image`` as an array, refused unless HxWx3 uint8 (what a function drawing on an RGB
+    picture in place of its pixels needs; `to_rgb` turns grey into one)."""
+    img = np.asarray(image)
+    if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
+        raise ParameterError(
+            f"{name} has shape {img.shape} and dtype {img.dtype}; expected HxWx3 uint8"
+        )
+    return img
 
 
 def to_rgb(image: np.ndarray) -> np.ndarray:

@@ -4,9 +4,12 @@ returns arrays of shape (height, width[, 3])."""
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import numpy as np
 
-from eventsim.errors import InvalidEventsError, ParameterError
+from eventsim.errors import ArgumentValueError, InvalidEventsError, ParameterError, shown_value
 from eventsim.events import EVENT_DTYPE, SensorSize, check_sensor_size
 from eventsim.options import COLOR_BY
 from eventsim.render.colors import RGB, apply_colormap, palette
@@ -245,10 +248,11 @@ def time_surface(
     tau_us: float = 30_000.0,
     split_polarity: bool = False,
 ) -> np.ndarray:
-    """Exponential-decay time surface at ``t_ref_us`` (default: the last event's time).
+    """Exponential-decay time surface at ``t_ref_us`` (default: the latest event's time).
 
     Returns (H, W) float32 from the most recent event of either polarity, or (2, H, W)
-    (OFF, ON) with ``split_polarity``; `render_time_surface` colours either.
+    (OFF, ON) with ``split_polarity``; `render_time_surface` colours either. The events may
+    be in any order: each pixel keeps its latest time.
     """
     ts = TimeSurface(sensor_size, tau_us)
     ts.update(events)
@@ -324,8 +328,11 @@ def voxel_grid(
 
     Each event adds its polarity (+1 ON, -1 OFF) split between the two nearest bins, with
     ``t_start_us`` at the centre of bin 0 and ``t_end_us`` at the centre of the last bin
-    (defaults: the first and last event times), as in E2VID. Summing over bins gives the net
-    polarity count of each pixel.
+    (defaults: the earliest and latest event times), as in E2VID and tonic's ``ToVoxelGrid``.
+    Summing over bins gives the net polarity count of each pixel that has events in
+    ``[t_start_us, t_end_us]``; events outside those bounds have no bin and are left out, so
+    the grid of a window of a longer array holds that window's events only. An end before the start raises `ArgumentValueError`; equal bounds
+    put the events at that time in bin 0. The events may be in any order.
     """
     sums = voxel_sums(events, sensor_size, n_bins, t_start_us=t_start_us, t_end_us=t_end_us)
     return sums.astype(np.float32)
@@ -345,14 +352,46 @@ def voxel_sums(
     if int(n_bins) < 1:
         raise ParameterError(f"n_bins {n_bins} must be >= 1")
     n_bins = int(n_bins)
+    # a bound as the user wrote it: np.int64(5) is named 5
+    t_start_us, t_end_us = (
+        b.item() if isinstance(b, np.generic) else b for b in (t_start_us, t_end_us)
+    )
+    for name, bound in (("t_start_us", t_start_us), ("t_end_us", t_end_us)):
+        if bound is not None and not (
+            isinstance(bound, numbers.Real) and not isinstance(bound, bool) and math.isfinite(bound)
+        ):
+            raise ArgumentValueError(name, bound, " must be a finite time in µs or None")
+    if t_start_us is not None and t_end_us is not None and t_end_us < t_start_us:
+        # every event landed in bin 0 without a word
+        raise ArgumentValueError(
+            "t_end_us",
+            t_end_us,
+            f" is before t_start_us={shown_value(t_start_us)}; expected an end at or after the "
+            "start",
+        )
     grid = np.zeros(n_bins * height * width, dtype=np.float64)
     if events.size:
         t = events["t"].astype(np.float64)
         t0 = float(t.min() if t_start_us is None else t_start_us)
         t1 = float(t.max() if t_end_us is None else t_end_us)
+        if t1 < t0:
+            given, bound, other = (
+                ("t_start_us", t_start_us, f"the latest event's t = {t1:.0f}")
+                if t_end_us is None
+                else ("t_end_us", t_end_us, f"the earliest event's t = {t0:.0f}")
+            )
+            raise ArgumentValueError(
+                given,
+                bound,
+                f" leaves no time for the grid: the other bound defaults to {other} us; "
+                "expected t_start_us <= t_end_us",
+            )
+        # events outside the bounds were piled into the first and last bins
+        inside = (t >= t0) & (t <= t1)
+        if not inside.all():
+            events, t = events[inside], t[inside]
         span = t1 - t0
         pos = (t - t0) / span * (n_bins - 1) if span > 0 else np.zeros_like(t)
-        pos = np.clip(pos, 0.0, n_bins - 1)
         left = np.floor(pos).astype(np.int64)
         frac = pos - left
         value = np.where(events["p"] > 0, 1.0, -1.0)

@@ -171,6 +171,26 @@ class FrameRenderer:
         #: so frames of one size may hold some frames' bars and not others'
         self.colorbar_left_out_frames = 0
 
+    def __repr__(self) -> str:
+        # what a notebook shows of it: the parameters set away from their defaults, the sensor
+        # and the frame size; never raises, whatever state a failed __init__ left
+        try:
+            changed = ", ".join(
+                f"{f.name}={getattr(self.params, f.name)!r}"
+                for f in dataclasses.fields(RenderParams)
+                if getattr(self.params, f.name) != f.default
+            )
+            (width, height), (frame_w, frame_h) = self.sensor_size, self.frame_wh
+            text = (
+                f"<FrameRenderer RenderParams({changed}) sensor {width}x{height}, "
+                f"frames {frame_w}x{frame_h}"
+            )
+            if self.colorbar_left_out_frames:
+                text += f", {self.colorbar_left_out_frames} frame(s) without their colour bar"
+            return text + ">"
+        except Exception:
+            return f"<FrameRenderer at {id(self):#x}>"
+
     @property
     def frame_wh(self) -> tuple[int, int]:
         """(width, height) of the frames this renderer returns."""

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from eventsim.errors import ParameterError
-from eventsim.render.colors import DROPPED_COLOR, KEPT_COLOR, RGB, apply_colormap
+from eventsim.render.colors import DROPPED_COLOR, KEPT_COLOR, RGB, apply_colormap, check_rgb
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 FONT_SCALE = 0.4
@@ -261,7 +261,10 @@ def draw_heatmap_colorbar(
     """``frame`` with `heatmap_colorbar` pasted in ``corner`` (one of `CORNERS`; a copy, same
     size, so videos and pipelines keep their frame size), at ``scale`` (None: `colorbar_scale`
     of the frame). Frames too small for a legible bar (see `colorbar_fits`) come back
-    unchanged."""
+    unchanged. ``frame`` must be HxWx3 RGB uint8 (`eventsim.render.colors.to_rgb` makes one of
+    a grey frame)."""
+    # a grey or RGBA frame failed in numpy's broadcast, a float one took the bar's 0..255
+    frame = check_rgb(frame, "frame")
     height, width = frame.shape[:2]
     if scale is None:
         scale = colorbar_scale(
