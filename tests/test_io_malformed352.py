@@ -228,3 +228,36 @@ def test_evt21_header_size_out_of_range_names_the_file(tmp_path, capsys, geometr
     body = np.array(words, dtype="<u8").tobytes()
     path.write_bytes(b"% evt 2.1\n% geometry " + geometry + b"\n% end\n" + body)
     refused(path, EventFileError, capsys, "size.raw", "records a sensor size", "out of range")
+
+
+# -- a header faery cannot read -------------------------------------------------------------
+
+LATIN1_LINE = b"% camera_integrator_name Proph\xe9s\xe9e\n"
+
+
+def _with_latin1_line(raw: bytes) -> bytes:
+    # after the first header line, as a recording tool would add one
+    first = raw.index(b"\n") + 1
+    return raw[:first] + LATIN1_LINE + raw[first:]
+
+
+def test_evt3_header_not_utf8_is_read_by_eventsim(tmp_path):
+    ev = events()
+    good = tmp_path / "good.raw"
+    write_events(good, ev, SIZE, fmt="evt3")
+    path = tmp_path / "latin1.raw"
+    path.write_bytes(_with_latin1_line(good.read_bytes()))
+    with open_events(path) as r:
+        assert r.sensor_size == SIZE
+        assert np.array_equal(r.read(), ev)
+
+
+@pytest.mark.parametrize("fmt", ["evt2", "dat"])
+def test_faery_header_not_utf8_is_refused(tmp_path, capsys, fmt):
+    pytest.importorskip("faery")
+    ext = ".dat" if fmt == "dat" else ".raw"
+    good = tmp_path / f"good{ext}"
+    write_events(good, events(), SIZE, fmt=fmt)
+    path = tmp_path / f"latin1{ext}"
+    path.write_bytes(_with_latin1_line(good.read_bytes()))
+    refused(path, EventFileError, capsys, "line 2", "not UTF-8", "faery cannot read")

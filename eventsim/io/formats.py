@@ -377,6 +377,7 @@ def _read_faery(
     """
     ext = path.suffix.lower()
     header = None
+    not_utf8: str | None = None  # where an EVT or DAT header is not UTF-8
     # the addresses of a Prophesee format's coordinate fields: EVT's 11 bits, DAT's 14
     addresses = 0
     if ext in (".raw", ".evt"):
@@ -393,8 +394,11 @@ def _read_faery(
         bounds = (None, None) if size is None else size
         # faery reads a raw file without a version as EVT 3.0 too
         version = header.version or evt_version
+        not_utf8 = _header_not_utf8(path, header)
         if version in (None, "3") and (
-            importlib.util.find_spec("faery") is None or evt3.faery_misreads(path, header, *bounds)
+            importlib.util.find_spec("faery") is None
+            or not_utf8 is not None
+            or evt3.faery_misreads(path, header, *bounds)
         ):
             events = evt3.read_evt3(path, size, header)
             return events, header.size, ["time unit: microseconds"], {"layout": "evt"}
@@ -404,6 +408,14 @@ def _read_faery(
         # DAT's '%' header is Prophesee's too, and may be missing (or lack the size)
         header = evt3.read_header(path)
         addresses = 1 << 14
+        not_utf8 = _header_not_utf8(path, header)
+    if header is not None and not_utf8 is not None:
+        # faery then reads the whole file, header included, as events (at time 0, on a
+        # 2048x2048 sensor for EVT): garbage that passed as the file's events
+        raise EventFileError(
+            f"{str(path)!r}: its header's {not_utf8}, which faery cannot read (it would take "
+            "the header's bytes for events); correct or remove that line"
+        )
     faery = _faery(f"reading {path.suffix} files")
     notes: list[str] = []
     file_size: tuple[int, int] | None = None
@@ -473,6 +485,21 @@ def _read_faery(
 
 # a DAT event's bytes, after the header and its event type and size bytes
 _DAT_WORD_BYTES = 8
+
+
+def _header_not_utf8(path: Path, header: Evt3Header) -> str | None:
+    """Where the '%' header of an EVT or DAT file is not UTF-8 (``line N holds ...``), else
+    None."""
+    with open(path, "rb") as fh:
+        head = fh.read(header.length)
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = head[: exc.start].count(b"\n") + 1
+        return f"line {line} holds bytes that are not UTF-8 ({head[exc.start : exc.end]!r})"
+    return None
+
+
 # DAT times compared at once to find falls in them (int64 temporaries of 8 MiB each)
 _DAT_CHUNK_WORDS = 1 << 20
 
