@@ -28,6 +28,7 @@ import statistics
 import sys
 import time
 import warnings
+from collections.abc import Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +37,7 @@ import numpy as np
 from eventsim import _system
 from eventsim.errors import ArgumentValueError, InputError, ParameterError
 from eventsim.events import EVENT_DTYPE, check_sensor_size, concat_events, empty_events
-from eventsim.simulator.params import MIN_THRESHOLD, DVSParams
+from eventsim.simulator.params import MIN_THRESHOLD, DVSParams, check_params, params_expression
 
 if TYPE_CHECKING:
     import torch
@@ -175,6 +176,40 @@ _UNCHECKED_BYTES = 256 << 20
 # `simulate`'s batches and `sources._array_frames`, which converts the others: a type in one
 # and not another would break chunked == whole
 _FRAME_DTYPES = (np.dtype(np.uint8), np.dtype(np.float32), np.dtype(np.float64))
+
+
+def stack_frames(frames: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
+    """``frames`` as one numpy array; InputError where they make none, naming the first frame
+    whose size differs from frame 0's (numpy said only "setting an array element with a
+    sequence")."""
+    if isinstance(frames, np.ndarray):
+        return frames
+    try:
+        return np.asarray(frames)
+    except (TypeError, ValueError) as exc:
+        said = f"frames ({type(frames).__name__}) do not make one numpy array"
+        raise InputError(f"{said}: {_odd_frame(frames) or exc}") from None
+
+
+def _odd_frame(frames: Any) -> str | None:
+    """The first frame of ``frames`` whose shape is not frame 0's, in words; None when there
+    is none to name."""
+    try:
+        shapes = [np.shape(f) for f in frames]
+    except (TypeError, ValueError):
+        return None
+    for i, shape in enumerate(shapes[1:], 1):
+        if shape != shapes[0]:
+            return (
+                f"frame {i} is {_frame_size(shape)} and frame 0 is {_frame_size(shapes[0])}; "
+                "expected frames of one size (eventsim.simulator.sources.fit_frame resizes one)"
+            )
+    return None
+
+
+def _frame_size(shape: tuple[int, ...]) -> str:
+    size = f"{shape[1]}x{shape[0]} " if len(shape) >= 2 else ""
+    return f"{size}(shape {shape})"
 
 
 def _available_memory() -> int | None:
@@ -346,6 +381,12 @@ class EventSimulator:
     events up to the last frame's time. The first frame after `reset` only sets the state.
     Feeding a video in chunks gives exactly the events of feeding it whole.
 
+    Grey uint8 and float frames of the same DN give the same events; RGB frames do not quite:
+    uint8 RGB is reduced to 8-bit luma with rounding (BT.601 in fixed point, as OpenCV's
+    RGB-to-grey), float RGB to float luma, so the two differ by up to half a DN a pixel (and
+    in the events near a threshold). Give grey frames, or one dtype throughout, where that
+    matters.
+
     On CPU with numba installed, uint8 input runs through numba kernels over numpy state, and
     a process that has not imported torch loads those kernels at once: a noise-free run then
     never imports torch (~1 s of start-up here). Otherwise the state lives in torch tensors and
@@ -374,15 +415,13 @@ class EventSimulator:
     def __init__(
         self,
         params: DVSParams,
-        sensor_size: tuple[int, int],
+        sensor_size: Sequence[int],
         *,
         seed: int = 0,
         device: str = "cpu",
         check_scale: bool = True,
     ) -> None:
-        if not isinstance(params, DVSParams):
-            raise ParameterError(f"params must be a DVSParams, got {type(params).__name__}")
-        self.params = params
+        self.params = check_params(params)
         self.sensor_size = check_sensor_size(sensor_size)
         if (
             isinstance(seed, bool)
@@ -454,6 +493,24 @@ class EventSimulator:
         self._a_lut = self._a_lut_np
         self.reset()
 
+    def __repr__(self) -> str:
+        # from the plain attributes only: no torch import, no work on the state
+        try:
+            width, height = self.sensor_size
+            seen = self._k + 1 if self._started else 0
+            shown = [
+                f"sensor={width}x{height}",
+                f"params={params_expression(self.params)}",
+                f"seed={self.seed}",
+                f"device={self.device_name!r}",
+                f"frames_seen={seen}",
+            ]
+            if self._t_prev is not None:
+                shown.append(f"t_last_us={self._t_prev}")
+        except Exception:  # a half-built simulator (its __init__ raised) still shows
+            return f"<{type(self).__name__} (incomplete)>"
+        return f"{type(self).__name__}({', '.join(shown)})"
+
     @property
     def device(self) -> torch.device:
         """The torch device the simulator runs on (importing torch: see `device_name`)."""
@@ -504,20 +561,27 @@ class EventSimulator:
     # ------------------------------------------------------------------ input
     def _check(self, frames: Any, timestamps_us: Any) -> tuple[np.ndarray, np.ndarray]:
         width, height = self.sensor_size
-        if not isinstance(frames, np.ndarray):
-            try:
-                frames = np.asarray(frames)
-            except (TypeError, ValueError) as exc:
-                raise InputError(
-                    f"frames ({type(frames).__name__}) do not make one numpy array: {exc}"
-                ) from None
+        frames = stack_frames(frames)
         if not (frames.ndim == 3 or (frames.ndim == 4 and frames.shape[3] in (1, 3, 4))):
+            one = " (one frame? pass frames[None])" if frames.shape == (height, width) else ""
             raise InputError(
-                f"frames have shape {frames.shape}; expected [T,{height},{width}] (grey), "
+                f"frames have shape {frames.shape}{one}; expected [T,{height},{width}] (grey), "
                 f"[T,{height},{width},3] (RGB) or [T,{height},{width},4] (RGBA) for sensor size "
                 f"{width}x{height}"
             )
         if frames.shape[1:3] != (height, width):
+            if (
+                frames.ndim == 3
+                and frames.shape[2] in (3, 4)
+                and frames.shape[:2] == (height, width)
+            ):
+                # else named as H frames of 3xW pixels ("frames are 3x80")
+                kind = "RGB" if frames.shape[2] == 3 else "RGBA"
+                raise InputError(
+                    f"frames have shape {frames.shape}, which looks like one {kind} frame of the "
+                    f"sensor's {width}x{height}; frames are [T,H,W,{frames.shape[2]}]: pass "
+                    "frames[None] for one frame"
+                )
             raise InputError(
                 f"frames are {frames.shape[2]}x{frames.shape[1]} (shape {frames.shape}); the "
                 f"sensor is {width}x{height}: resize them to it (eventsim.simulator.sources."
@@ -546,8 +610,13 @@ class EventSimulator:
                 f"timestamps_us has shape {ts.shape}; expected ({frames.shape[0]},), one per frame"
             )
         if ts.size and not np.issubdtype(ts.dtype, np.integer):
-            if not np.all(np.isfinite(ts)) or np.any(ts != np.round(ts)):
-                raise InputError("timestamps_us must be integer microseconds")
+            fractional = ~np.isfinite(ts) | (ts != np.round(ts))
+            if fractional.any():
+                i = int(np.flatnonzero(fractional)[0])
+                raise InputError(
+                    f"timestamps_us must be integer microseconds: entry {i} is {float(ts[i])!r}; "
+                    "round them first (np.rint), as simulate_frames and ArraySource do"
+                )
         ts = ts.astype(np.int64)
         if ts.size:
             steps = np.diff(ts)
@@ -646,8 +715,14 @@ class EventSimulator:
         return base + speed * (t_us - anchor).to(speed.dtype)
 
     # ------------------------------------------------------------------ main
-    def step(self, frames: np.ndarray, timestamps_us: np.ndarray) -> np.ndarray:
-        """Simulate a chunk of frames; returns the events (EVENT_DTYPE, time-sorted)."""
+    def step(
+        self,
+        frames: np.ndarray | Sequence[np.ndarray],
+        timestamps_us: np.ndarray | Sequence[int],
+    ) -> np.ndarray:
+        """Simulate a chunk of frames (an array, or a list of frames of one size) at
+        ``timestamps_us`` (integer µs, one a frame, increasing across chunks); returns the
+        events (EVENT_DTYPE, time-sorted)."""
         frames, ts = self._check(frames, timestamps_us)
         if frames.shape[0] == 0:
             return empty_events()

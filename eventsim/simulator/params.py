@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import numbers
 import sys
@@ -65,6 +66,23 @@ class ParameterValueError(ArgumentValueError):
     def __str__(self) -> str:
         shown = shown_value(self.value) if self.shown is None else self.shown
         return f"{self.parameter} = {shown}{self.rest}"
+
+
+class UnknownParameterError(ParameterError, TypeError):
+    """A `DVSParams` field name that is none of its fields (``DVSParams(pos_treshold=0.2)``,
+    ``replace``, ``with_overrides``), with a did-you-mean guess. A `ParameterError`, and a
+    TypeError as Python's own refusal of an unknown keyword argument is."""
+
+
+def _unknown_fields(
+    unknown: list[str], names: list[str], quote: bool = False
+) -> UnknownParameterError:
+    hint = did_you_mean(unknown[0], names, quote=quote) if len(unknown) == 1 else ""
+    shown = ", ".join(repr(u) if quote else u for u in unknown)
+    return UnknownParameterError(
+        f"unknown {plural(len(unknown), 'parameter')} {shown}; valid fields: "
+        f"{', '.join(names)}{hint}"
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -147,6 +165,8 @@ class DVSParams:
         self.validate()
 
     def validate(self) -> None:
+        """ParameterValueError naming the first field outside its range (the constructor, and
+        so `replace` and `with_overrides`, call this)."""
         if self.log_curve not in LOG_CURVES:
             raise ParameterValueError(
                 "log_curve", self.log_curve, f"; expected one of {', '.join(LOG_CURVES)}"
@@ -248,6 +268,7 @@ class DVSParams:
 
     @classmethod
     def field_names(cls) -> list[str]:
+        """The fields' names, in order."""
         return [f.name for f in dataclasses.fields(cls)]
 
     @classmethod
@@ -258,14 +279,8 @@ class DVSParams:
         return cls(**PRESETS[preset_name(name)])
 
     def replace(self, **changes: Any) -> DVSParams:
-        names = self.field_names()
-        unknown = sorted(set(changes) - set(names))
-        if unknown:
-            hint = did_you_mean(unknown[0], names) if len(unknown) == 1 else ""
-            raise ParameterError(
-                f"unknown {plural(len(unknown), 'parameter')} {', '.join(unknown)}; valid fields: "
-                f"{', '.join(names)}{hint}"
-            )
+        """A copy with ``changes`` (``field=value``) applied and checked; an unknown field is an
+        `UnknownParameterError` with a did-you-mean guess."""
         return dataclasses.replace(self, **changes)
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> DVSParams:
@@ -274,15 +289,34 @@ class DVSParams:
         changes: dict[str, Any] = {}
         for key, value in overrides.items():
             if key not in types:
-                hint = did_you_mean(key, list(types), quote=True) if isinstance(key, str) else ""
-                raise ParameterError(
-                    f"unknown parameter {key!r}; valid fields: {', '.join(types)}{hint}"
+                if isinstance(key, str):
+                    raise _unknown_fields([key], list(types), quote=True)
+                raise UnknownParameterError(
+                    f"unknown parameter {key!r}; valid fields: {', '.join(types)}"
                 )
             changes[key] = _parse_value(key, value, getattr(self, key))
         return self.replace(**changes)
 
     def to_dict(self) -> dict[str, Any]:
+        """Every field as ``{name: value}`` (plain Python values, JSON-ready): what output
+        files store, and ``DVSParams(**d)`` rebuilds."""
         return dataclasses.asdict(self)
+
+
+_DATACLASS_INIT = DVSParams.__init__
+_FIELD_NAMES = DVSParams.field_names()
+
+
+@functools.wraps(_DATACLASS_INIT)
+def _init(self: DVSParams, *args: Any, **kwargs: Any) -> None:
+    # the generated __init__ said only "got an unexpected keyword argument 'pos_treshold'"
+    unknown = sorted(set(kwargs) - set(_FIELD_NAMES))
+    if unknown:
+        raise _unknown_fields(unknown, _FIELD_NAMES)
+    _DATACLASS_INIT(self, *args, **kwargs)
+
+
+DVSParams.__init__ = _init  # type: ignore[method-assign]
 
 
 _KIND_WORDS = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
@@ -330,6 +364,52 @@ def _as_number(name: str, value: Any, kind: type) -> int | float:
                     name, value, f"; expected a number of at most {sys.float_info.max:.1e}"
                 ) from None
     raise ParameterValueError(name, value, f"; expected {_KIND_WORDS[kind]}")
+
+
+def params_expression(params: DVSParams) -> str:
+    """``params`` as a short expression that rebuilds it, for reprs: ``DVSParams()``, a preset
+    (``DVSParams.from_preset('clean')``), or whichever of those is fewest changes away with
+    them (``DVSParams.from_preset('noisy').replace(cutoff_hz=0.0)``)."""
+    best: tuple[int, str] | None = None
+    for name in PRESETS:
+        made = "DVSParams(" if name == "ideal" else f"DVSParams.from_preset({name!r})"
+        base = DVSParams.from_preset(name)
+        changes = [
+            f"{f}={getattr(params, f)!r}"
+            for f in _FIELD_NAMES
+            if getattr(params, f) != getattr(base, f)
+        ]
+        if name == "ideal":
+            text = f"{made}{', '.join(changes)})"
+        else:
+            text = f"{made}.replace({', '.join(changes)})" if changes else made
+        if best is None or len(changes) < best[0]:
+            best = (len(changes), text)
+    assert best is not None  # PRESETS is not empty
+    return best[1]
+
+
+def check_params(params: object) -> DVSParams:
+    """``params`` when it is a `DVSParams`, else ParameterError saying how to make one: a preset
+    name is not taken in its place (``params`` is one type everywhere, and a preset is one
+    call away), but it is pointed at ``DVSParams.from_preset``, a dict at ``DVSParams(**d)``."""
+    if isinstance(params, DVSParams):
+        return params
+    said = f"params must be a DVSParams, got {type(params).__name__}"
+    if isinstance(params, str):
+        try:
+            name = preset_name(params)
+        except ParameterError:
+            hint = did_you_mean(params, list(PRESETS), quote=True)
+            said += (
+                f" {params!r}, which names no preset (valid presets: {', '.join(PRESETS)}"
+                f"{hint}); a preset is DVSParams.from_preset(NAME)"
+            )
+        else:
+            said += f" {params!r}; for that preset pass DVSParams.from_preset({name!r})"
+    elif isinstance(params, Mapping):
+        said += "; for these fields pass DVSParams(**params)"
+    raise ParameterError(said)
 
 
 def preset_name(name: str) -> str:

@@ -13,7 +13,7 @@ import queue
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from eventsim.events import check_sensor_size, concat_events
 from eventsim.options import FlowMethod, UpsampleMode
 from eventsim.outputs import sigint_deferred
 from eventsim.simulator.core import _FRAME_DTYPES, EventSimulator, warn_float_scale
-from eventsim.simulator.params import DVSParams
+from eventsim.simulator.params import DVSParams, check_params
 from eventsim.simulator.sources import (
     IMAGE_EXTENSIONS,
     ArraySource,
@@ -81,9 +81,7 @@ class SimulationResult:
         return self.n_events / self.seconds if self.seconds > 0 else float("inf")
 
 
-def open_source(
-    source: Any, *, sensor_size: tuple[int, int] | None = None, fps: float | None = None
-):
+def open_source(source: Any, *, sensor_size: Sequence[int] | None = None, fps: float | None = None):
     """Turn a path into a source: folder -> FolderSource (ESIM's ``images/`` +
     ``timestamps.txt`` layout too), TIFF of several images -> TiffStackSource, image ->
     ImageMotionSource (saccade), anything else -> VideoSource. Source objects are returned
@@ -421,7 +419,7 @@ def simulate(
     source: Any,
     params: DVSParams | None = None,
     *,
-    sensor_size: tuple[int, int] | None = None,
+    sensor_size: Sequence[int] | None = None,
     seed: int = 0,
     upsample: UpsampleMode = "none",
     device: str = "cpu",
@@ -441,10 +439,12 @@ def simulate(
     ``frame_ts_us`` / ``frame_event_idx``). ``attrs`` are extra root attributes of the file.
     ``threads`` sets torch's CPU threads for the run once torch is in use (restored
     afterwards); one thread plus the decoding thread uses two cores without the two competing.
+
+    ``params`` is a `DVSParams` (None: ``DVSParams()``, the ``ideal`` preset); a preset's name
+    is not taken in its place, but refused with the call that makes it
+    (``DVSParams.from_preset('clean')``).
     """
-    params = DVSParams() if params is None else params
-    if not isinstance(params, DVSParams):
-        raise ParameterError(f"params must be a DVSParams, got {type(params).__name__}")
+    params = DVSParams() if params is None else check_params(params)
     upsample = check_mode(upsample)
     if sensor_size is not None:
         sensor_size = check_sensor_size(sensor_size)
@@ -600,13 +600,13 @@ def _tick(bar, upsampler, n_src: int, n_events: int) -> None:
 
 
 def simulate_frames(
-    frames: np.ndarray,
-    timestamps_us: np.ndarray,
+    frames: np.ndarray | Sequence[np.ndarray],
+    timestamps_us: np.ndarray | Sequence[float],
     params: DVSParams | None = None,
     *,
     seed: int = 0,
     upsample: UpsampleMode = "none",
-    sensor_size: tuple[int, int] | None = None,
+    sensor_size: Sequence[int] | None = None,
     device: str = "cpu",
 ) -> np.ndarray:
     """Events (``EVENT_DTYPE``, time-sorted) of an in-memory clip with one timestamp a frame
@@ -616,7 +616,9 @@ def simulate_frames(
     ``[T,H,W,4]`` RGBA, whose straight alpha (opaque at 255, 65535 for uint16) blends them onto
     white. Their values are intensities in DN, 0..255 nominal: uint8, float (above 255 is HDR;
     multiply 0..1 floats by 255), other integer types as they are, and uint16 as 16-bit images
-    (65535 = white, read as value / 257). ``params=None`` runs ``DVSParams()``, the noise-free
+    (65535 = white, read as value / 257). Grey frames of equal DN give the same events in any
+    type; uint8 RGB frames become 8-bit luma, rounded, other RGB float luma, so the same colour
+    picture as uint8 and as float differs slightly (see `EventSimulator`). ``params=None`` runs ``DVSParams()``, the noise-free
     ``ideal`` preset. ``sensor_size`` (W, H) fits the frames to that sensor (scaled to cover it
     and centre-cropped); None keeps their own size. Without upsampling the events are exactly
     those of an ``EventSimulator(params, sensor_size, seed=seed)`` fed the frames in chunks of

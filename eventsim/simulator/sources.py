@@ -31,12 +31,45 @@ import numpy as np
 
 from eventsim._opencv import opencv_file_name, opencv_takes_name
 from eventsim._suffixes import IMAGE_SUFFIXES
+from eventsim._suggest import did_you_mean
 from eventsim._system import usable_cores
 from eventsim.errors import InputError, ParameterError, UnopenedVideoError
 from eventsim.events import check_sensor_size
 from eventsim.options import FITS, MOTIONS, Fit, Motion
-from eventsim.simulator.core import _FRAME_DTYPES, FrameScaleWarning
+from eventsim.simulator.core import _FRAME_DTYPES, FrameScaleWarning, stack_frames
 from eventsim.simulator.params import ParameterValueError
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "MAX_FPS",
+    "MAX_MOTION_FPS",
+    "MOTION_STEP_PX",
+    "TIFF_SIGNATURES",
+    "ArraySource",
+    "FolderSource",
+    "ImageMotionSource",
+    "ImageScaleWarning",
+    "LongFrameGapWarning",
+    "PairSource",
+    "TiffSeriesWarning",
+    "TiffStackSource",
+    "TimestampsWarning",
+    "VideoDecodeWarning",
+    "VideoSource",
+    "VideoTimesWarning",
+    "apply_exif_orientation",
+    "check_fit",
+    "check_frame_rate",
+    "composite_on_white",
+    "decode_image",
+    "exif_orientation",
+    "fit_frame",
+    "folder_images",
+    "frame_folder_layout",
+    "read_image",
+    "read_timestamps_file",
+    "tiff_frame_count",
+]
 
 # the still images a source reads, under the name the simulator's callers import
 IMAGE_EXTENSIONS = IMAGE_SUFFIXES
@@ -122,6 +155,36 @@ def check_frame_rate(fps: float, n_frames: int = 1, name: str = "fps") -> float:
     return float(fps)
 
 
+def check_fit(fit: object) -> Fit:
+    """``fit`` if it is one of `FITS`, else ParameterError listing them: a source checks it when
+    made, whether or not its frames need fitting (a misspelt fit passed until a frame did)."""
+    if fit not in FITS:
+        hint = did_you_mean(fit, FITS, quote=True) if isinstance(fit, str) else ""
+        raise ParameterError(f"fit {fit!r} is unknown; expected one of {', '.join(FITS)}{hint}")
+    return fit
+
+
+def _repr_of(obj: object, parts: Callable[[], list[str]]) -> str:
+    """``Name(part, ...)`` of a source, from attributes it holds (no decoding or file access);
+    a half-made one (its __init__ raised) shows as ``<Name (incomplete)>`` rather than raise."""
+    try:
+        shown = parts()
+    except Exception:
+        return f"<{type(obj).__name__} (incomplete)>"
+    return f"{type(obj).__name__}({', '.join(shown)})"
+
+
+def _size(size: Sequence[int]) -> str:
+    return f"{size[0]}x{size[1]}"
+
+
+def _fitted_to(input_size: Sequence[int], sensor_size: Sequence[int], fit: str) -> list[str]:
+    """The sensor and fit of a source's repr, where its frames are fitted to another size."""
+    if tuple(input_size) == tuple(sensor_size):
+        return []
+    return [f"sensor={_size(sensor_size)}", f"fit={fit!r}"]
+
+
 def _decode_threads() -> int:
     return min(_MAX_DECODE_THREADS, usable_cores())
 
@@ -136,7 +199,7 @@ def fit_frame(frame: np.ndarray, sensor_size: tuple[int, int], fit: Fit = "crop"
         interp = cv2.INTER_AREA if w * h > width * height else cv2.INTER_LINEAR
         return cv2.resize(frame, (width, height), interpolation=interp)
     if fit != "crop":
-        raise ParameterError(f"fit {fit!r} is unknown; expected one of {', '.join(FITS)}")
+        check_fit(fit)
     scale = max(width / w, height / h)
     new_w, new_h = max(width, round(w * scale)), max(height, round(h * scale))
     interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
@@ -2075,25 +2138,34 @@ def _target_size(sensor_size: Sequence[int] | None, frame: np.ndarray) -> tuple[
 
 
 class ArraySource:
-    """In-memory frames ``[T,H,W]`` / ``[T,H,W,3]`` (RGB) / ``[T,H,W,4]`` with timestamps (µs)
-    or a frame rate. uint8 and float frames are intensities in DN (0..255 nominal); uint16
+    """In-memory frames ``[T,H,W]`` / ``[T,H,W,3]`` (RGB) / ``[T,H,W,4]`` (an array, or a list
+    of frames of one size) with timestamps (µs; floats are rounded to whole µs) or a frame rate
+    ``fps``, not both. uint8 and float frames are intensities in DN (0..255 nominal); uint16
     frames are 16-bit images (65535 = white), read as 16-bit image files are (value / 257);
-    other integer types are DN values. A 4th channel is straight alpha in the same units
+    other integer types are DN values. Grey frames of equal DN give the same events in any of
+    these types; RGB frames do not quite: uint8 RGB becomes 8-bit luma, rounded, the others
+    float luma (see `EventSimulator`). A 4th channel is straight alpha in the same units
     (opaque at 255, 65535 for uint16), blended onto white as an image file's alpha is
     (`composite_on_white`; uint8 and uint16 frames give what the same RGBA PNG gives): it was
     dropped, so the colour under transparent pixels (black, often) was simulated."""
 
     def __init__(
         self,
-        frames: np.ndarray,
-        timestamps_us: np.ndarray | Sequence[int] | None = None,
+        frames: np.ndarray | Sequence[np.ndarray],
+        timestamps_us: np.ndarray | Sequence[float] | None = None,
         *,
         fps: float | None = None,
         sensor_size: Sequence[int] | None = None,
         fit: Fit = "crop",
         info: dict[str, Any] | None = None,
     ) -> None:
-        frames = np.asarray(frames)
+        fit = check_fit(fit)
+        if timestamps_us is not None and fps is not None:
+            # it was ignored, the frames timed by timestamps_us (FolderSource refuses it too)
+            raise ParameterValueError(
+                "fps", fps, " does not apply: the frames are timed by timestamps_us; pass one"
+            )
+        frames = stack_frames(frames)
         if (
             frames.ndim not in (3, 4)
             or frames.shape[0] == 0
@@ -2138,6 +2210,18 @@ class ArraySource:
     def __iter__(self) -> Iterator[tuple[np.ndarray, int]]:
         for frame, t in zip(self.frames, self.timestamps_us):
             yield fit_frame(_array_frame(frame), self.sensor_size, self.fit), int(t)
+
+    def __repr__(self) -> str:
+        def parts() -> list[str]:
+            f, ts = self.frames, self.timestamps_us
+            kind = "grey" if f.ndim == 3 else {1: "grey", 3: "RGB", 4: "RGBA"}[f.shape[3]]
+            return [
+                f"{self.n_frames} frames {f.shape[2]}x{f.shape[1]} {kind} {f.dtype}",
+                f"{int(ts[0])}..{int(ts[-1])} us",
+                *_fitted_to((f.shape[2], f.shape[1]), self.sensor_size, self.fit),
+            ]
+
+        return _repr_of(self, parts)
 
     def describe(self) -> dict[str, Any]:
         """The source as stored in an output file's ``source`` attribute (JSON-ready)."""
@@ -2581,6 +2665,7 @@ class VideoSource:
         sensor_size: Sequence[int] | None = None,
         fit: Fit = "crop",
     ) -> None:
+        fit = check_fit(fit)
         self.path = Path(path)
         if not self.path.is_file():
             raise InputError(f"video {str(self.path)!r} does not exist")
@@ -2728,6 +2813,20 @@ class VideoSource:
                 "events end there"
             )
             warnings.warn(self.decode_problem, VideoDecodeWarning, stacklevel=3)
+
+    def __repr__(self) -> str:
+        def parts() -> list[str]:
+            n = self.n_frames
+            return [
+                repr(str(self.path)),
+                _size(self.input_size),
+                f"{self.fps:g} fps" if self.fps > 0 else "fps unknown",
+                f"{n} frames" if n is not None else "frame count unknown",
+                *([self.window().strip()] if self.window() else []),
+                *_fitted_to(self.input_size, self.sensor_size, self.fit),
+            ]
+
+        return _repr_of(self, parts)
 
     def window(self) -> str:
         """The part of the video that is read, in words (`` between 1 s and 2 s``), or ``""``."""
@@ -2980,6 +3079,7 @@ class FolderSource:
         fit: Fit = "crop",
         allow_long_gaps: bool = False,
     ) -> None:
+        fit = check_fit(fit)
         self.folder = Path(folder)
         if not self.folder.is_dir():
             raise InputError(f"frame folder {str(self.folder)!r} does not exist")
@@ -3048,6 +3148,17 @@ class FolderSource:
                 yield self._fitted(done.result(), path), int(t)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+
+    def __repr__(self) -> str:
+        def parts() -> list[str]:
+            return [
+                repr(str(self.folder)),
+                f"{self.n_frames} images {_size(self.input_size)}",
+                self.timing if self.timing.endswith(" fps") else f"timed by {self.timing!r}",
+                *_fitted_to(self.input_size, self.sensor_size, self.fit),
+            ]
+
+        return _repr_of(self, parts)
 
     def _fitted(self, img: np.ndarray, path: Path) -> np.ndarray:
         if (img.shape[1], img.shape[0]) != self.input_size:
@@ -3180,6 +3291,7 @@ class TiffStackSource:
         sensor_size: Sequence[int] | None = None,
         fit: Fit = "crop",
     ) -> None:
+        fit = check_fit(fit)
         self.path = Path(path)
         name = str(self.path)
         if not self.path.is_file():
@@ -3286,6 +3398,18 @@ class TiffStackSource:
         self.input_size = (frame.shape[1], frame.shape[0])
         self.sensor_size = _target_size(sensor_size, frame)
         self.fit = fit
+
+    def __repr__(self) -> str:
+        def parts() -> list[str]:
+            return [
+                repr(str(self.path)),
+                f"{self.n_frames} frames {_size(self.input_size)}",
+                self.timing,
+                *([f"series {self.series}"] if self.series else []),
+                *_fitted_to(self.input_size, self.sensor_size, self.fit),
+            ]
+
+        return _repr_of(self, parts)
 
     def _check_scale(self, frame: np.ndarray, index: int, stacklevel: int) -> None:
         """The `ImageScaleWarning` of page ``index``'s ``frame`` of a float stack, unless one
@@ -3540,6 +3664,7 @@ class PairSource:
         sensor_size: Sequence[int] | None = None,
         fit: Fit = "crop",
     ) -> None:
+        fit = check_fit(fit)
         if not (math.isfinite(interval_ms) and interval_ms > 0):
             raise ParameterValueError("interval_ms", interval_ms, "; expected a value > 0")
         if not 1 <= round(interval_ms * 1e3) <= _MAX_TIME_S * 1e6:
@@ -3578,6 +3703,17 @@ class PairSource:
         self.sensor_size = _target_size(sensor_size, a)
         self.fit = fit
         self.n_frames = 2
+
+    def __repr__(self) -> str:
+        def parts() -> list[str]:
+            return [
+                *(repr(n) if n != "array" else "array" for n in self.names),
+                f"{self.interval_ms:g} ms apart",
+                _size(self.input_size),
+                *_fitted_to(self.input_size, self.sensor_size, self.fit),
+            ]
+
+        return _repr_of(self, parts)
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, int]]:
         yield fit_frame(self.images[0], self.sensor_size, self.fit), 0
@@ -3638,6 +3774,7 @@ class ImageMotionSource:
             raise ParameterError(
                 f"motion {motion!r} is unknown; expected one of {', '.join(MOTIONS)}"
             )
+        fit = check_fit(fit)
         if (
             isinstance(seed, bool)
             or not isinstance(seed, (int, np.integer))
@@ -3688,6 +3825,18 @@ class ImageMotionSource:
             and speed * np.diff(self.timestamps_us).max() / 1e6 > MOTION_STEP_PX + 1e-9
         ):
             self._set_frames(min(MAX_MOTION_FPS, self.n_frames / duration_s), duration_ms)
+
+    def __repr__(self) -> str:
+        def parts() -> list[str]:
+            return [
+                repr(self.name) if self.name != "array" else "array",
+                repr(self.motion),
+                f"{self.duration_ms:g} ms at {self.fps:g} fps ({self.n_frames} frames)",
+                f"amplitude {self.amplitude_px:g} px",
+                *_fitted_to(self.input_size, self.sensor_size, self.fit),
+            ]
+
+        return _repr_of(self, parts)
 
     def _set_frames(self, fps: float, duration_ms: float) -> None:
         """Frames at about ``fps`` that span the duration whatever the rate, and their times;
