@@ -1215,15 +1215,15 @@ def _untangle(
     `COLUMN_OFFSETS` where they overlap no other, and the y axis grows above 100 % by the rows
     they took, so that no point or bar reaches them. Each of ``labels`` (annotations of points,
     at `LABEL_OFFSETS`' first) then goes to the first offset where it overlaps no label placed
-    before it, no column label, the legend, the title, nor ``avoid`` (artists such as the
-    figure's title), nor a marker, line or error bar, and lies nearer its own point than any
-    other of ``points`` (the data points, x and y in data units), at each height right of its
-    point, then left of it; else the first of those that stays inside the axes and nearest its
+    before it, no column label, the legend, nor ``avoid`` (artists such as the figure's
+    title), nor a marker, line or error bar, and lies nearer its own point than any other of
+    ``points`` (the data points, x and y in data units), at each height right of its point,
+    then left of it; else the first of those that stays inside the axes and nearest its
     point, else the first that overlaps no label (on a white backing where it crosses a line
     or the axes' frame); or it is dropped where the label it overlaps at the first says the
-    same (a point next to it at the same keep). A label that ends up
-    nearer another point than its own is joined to its own by a thin leader line, so that it
-    cannot be read as the other's."""
+    same (a point next to it at the same keep). A label that ends up nearer another point than
+    its own is joined to its own by a thin leader line, so that it cannot be read as the
+    other's."""
     fig = ax.figure
     renderer = fig.canvas.get_renderer()
     # the layout (not a whole draw: the boxes need only it), so the labels' boxes are where
@@ -1231,7 +1231,7 @@ def _untangle(
     # would have without this one
     original, active = ax.get_position(original=True), ax.get_position()
     fig.get_layout_engine().execute(fig)
-    others = [ax.get_legend(), *([ax.title] if ax.get_title() else []), *avoid]
+    others = [ax.get_legend(), *avoid]
     placed: list[tuple[str, Any]] = [("", a.get_window_extent(renderer)) for a in others if a]
     if column_labels:
         frame = ax.get_window_extent(renderer)
@@ -1326,7 +1326,7 @@ def _untangle(
                     textcoords="offset points",
                     fontsize=label.get_fontsize(),
                     ha=label.get_horizontalalignment(),
-                    bbox=label.get_bbox_patch() and LABEL_BACKING,
+                    bbox=LABEL_BACKING if label.get_bbox_patch() is not None else None,
                     zorder=label.get_zorder(),
                     arrowprops=LEADER,
                 )
