@@ -203,9 +203,10 @@ def test_the_budget_the_help_names_is_the_one_used():
 def test_help_says_where_the_shipped_model_is(capsys, command):
     from epvlm.demo import DEFAULT_MODEL
 
-    assert "the package's tiny demo model is the folder epvlm.demo.DEFAULT_MODEL names" in (
-        _help(capsys, command)
-    )
+    # the folder itself, not the name of the constant that holds it (1d196e3); argparse may
+    # break a long path at a hyphen, so the words are compared without their spaces
+    said = f"the package's tiny model, trained for the shapes demo, is {DEFAULT_MODEL}"
+    assert "".join(said.split()) in "".join(_help(capsys, command).split())
     assert DEFAULT_MODEL == TINY and (DEFAULT_MODEL / "config.json").is_file()
 
 
@@ -218,8 +219,8 @@ def test_run_help_says_where_the_window_ends_without_a_frame_time(capsys):
 
 def test_flops_help_says_the_first_new_token_comes_from_the_prefill(capsys):
     assert (
-        "generated tokens (default 1; the first comes out of the prefill, so decode counts "
-        "the rest)"
+        "generated tokens, at least 1 (default 1; the first comes out of the prefill, so decode "
+        "counts the rest)"
     ) in _help(capsys, "flops")
 
 
