@@ -741,9 +741,44 @@ def write_events(
     ``sensor_size`` None is inferred from the largest coordinates.
     """
     events = strict_events(events)
-    size = infer_sensor_size(events) if sensor_size is None else sensor_size
-    write_stream(path, [events], size, fmt=fmt, force=force, params=params, source=source)
+    if sensor_size is not None:
+        write_stream(
+            path, [events], sensor_size, fmt=fmt, force=force, params=params, source=source
+        )
+        return Path(path)
+    # at least 1x1: a column of only negative values made a 0-wide size, refused as 'sensor
+    # size 0x3 is out of range' though none was given, rather than naming the value
+    width, height = infer_sensor_size(events)
+    size = (max(width, 1), max(height, 1))
+    try:
+        write_stream(path, [events], size, fmt=fmt, force=force, params=params, source=source)
+    except StreamProblemError as exc:
+        if exc.problem.kind != "outside":
+            raise
+        raise _outside_inferred_size(exc) from None
     return Path(path)
+
+
+def _outside_inferred_size(exc: StreamProblemError) -> StreamProblemError:
+    """``exc`` (a coordinate outside a sensor size `write_events` inferred) saying that the
+    size was inferred: the refusal named a size the caller never gave. Within the largest
+    coordinates only a negative one can be outside."""
+    p = exc.problem
+    width, height = p.sensor_size or (0, 0)
+    words = exc.words
+    if words is None:
+        # StreamProblem.message's words, as a template (`StreamProblemError.said_of` renumbers)
+        prefix = exc.prefix.replace("{", "{{").replace("}", "}}")
+        limit = width if p.field == "x" else height
+        words = (
+            f"{prefix}{{field}}[{{index}}] = {{value}} is outside the sensor; expected "
+            f"0 <= {{field}} < {limit} for sensor size {width}x{height}"
+        )
+    note = (
+        " (inferred from the events; pass sensor_size=(width, height) to set it, though no "
+        "sensor takes a negative {field})"
+    )
+    return StreamProblemError(p, exc.prefix, words + note)
 
 
 def npy_dtype(sensor_size: tuple[int, int]) -> np.dtype:

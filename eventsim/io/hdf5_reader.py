@@ -586,6 +586,15 @@ def _free_locks_in_child() -> None:
         reader._open_file.after_fork()
 
 
+def closed_reader_error(path: Path | None) -> EventFileError:
+    """The refusal of a read from a reader after its `close`, the same from every reader."""
+    if path is None:
+        return EventFileError(
+            "the reader of events in memory is closed; make a new reader of them to read them"
+        )
+    return EventFileError(f"the reader of {str(path)!r} is closed; open the file again to read it")
+
+
 class _OpenFile:
     """Whether a reader's file is open, shared by the reader and its copies (they share the
     file): counts the reads under way, so that `EventReader.close` waits for them instead of
@@ -614,9 +623,7 @@ class _OpenFile:
             closed = self.closed
         if closed:
             self.__exit__()
-            raise EventFileError(
-                f"the reader of {str(self.path)!r} is closed; open the file again to read it"
-            )
+            raise closed_reader_error(self.path)
 
     def __exit__(self, *exc: object) -> None:
         me = threading.get_ident()
@@ -1324,6 +1331,18 @@ class EventReader:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def __repr__(self) -> str:
+        # what a notebook shows: all from what open read already, no read, never raising
+        try:
+            return _reader_repr(self, self._n, self._open_file.closed)
+        except Exception:  # a reader whose __init__ raised
+            return f"<{type(self).__name__} (incomplete)>"
+
+    @property
+    def closed(self) -> bool:
+        """Whether `close` was called (on this reader or a copy): reads then raise."""
+        return self._open_file.closed
+
     def close(self) -> None:
         """Close the file once the reads other threads have under way are done; a read begun
         after the close raises `EventFileError`. Copies (`copy.copy`) share the file: closing
@@ -1827,6 +1846,12 @@ class EventReader:
         for name, value in (("n_events", n_events), ("max_events", max_events)):
             if value <= 0:
                 raise ParameterError(f"{name}={value}; expected a positive count")
+        for packet in self._sorted_packets(n_events, max_events):
+            # packets are cut from events held in memory: a close must stop them too
+            _refuse_closed(self)
+            yield packet
+
+    def _sorted_packets(self, n_events: int, max_events: int) -> Iterator[np.ndarray]:
         if self.time_disorder() is None:
             yield from self.iter_chunks(n_events)
             return
@@ -1942,6 +1967,22 @@ class EventReader:
                 raise self._damaged(f"frame {i}", exc, "frames") from None
 
 
+def _reader_repr(reader: EventFileReader, n: int, closed: bool) -> str:
+    """``Name('path', layout=..., n=..., sensor=WxH, t=first..last us, closed=...)``: the
+    times are the first and the last event's (inclusive), left out without events."""
+    width, height = reader.sensor_size
+    shown = [] if reader.path is None else [repr(str(reader.path))]
+    shown += [f"layout={reader.layout!r}", f"n={n}", f"sensor={width}x{height}"]
+    if reader.sensor_size_inferred:
+        shown[-1] += " (inferred)"
+    if n:
+        shown.append(f"t={reader.t_start_us}..{reader.t_end_us - 1} us")
+    if reader.num_frames:
+        shown.append(f"frames={reader.num_frames}")
+    shown.append(f"closed={closed}")
+    return f"{type(reader).__name__}({', '.join(shown)})"
+
+
 def _in_time_order(events: np.ndarray, n_events: int) -> Iterator[np.ndarray]:
     """``events`` sorted stably by t, in packets of ``n_events``, gathered one packet at a
     time (no sorted copy of them all)."""
@@ -2004,6 +2045,7 @@ def _iter_windows(
     window_us = int(window_us)
     # rounded up as `read` rounds its bounds: t >= 10.5 is t >= 11
     t0, t1 = time_bounds(t_start_us, t_end_us)
+    _refuse_closed(reader)
     t0 = reader.t_start_us if t0 is None else t0
     t1 = reader.t_end_us if t1 is None else t1
     if t1 <= t0:
@@ -2019,5 +2061,13 @@ def _iter_windows(
         # one contiguous copy and one vectorised search per block, not per window
         idx = np.searchsorted(np.ascontiguousarray(block["t"]), edges, side="left")
         for a, b in zip(idx[:-1].tolist(), idx[1:].tolist()):
+            # each window, not only each block read: a reader closed mid-iteration served
+            # the rest of its block, then raised at the next read
+            _refuse_closed(reader)
             yield block[a:b]
         start = block_end
+
+
+def _refuse_closed(reader: EventFileReader) -> None:
+    if reader.closed:
+        raise closed_reader_error(reader.path)

@@ -238,6 +238,18 @@ class EventWriter:
         self._frame_ts: list[int] = []
         self._frame_idx: list[int | None] = []
 
+    def __repr__(self) -> str:
+        # what a notebook shows: counters only, never raising (a failed __init__ too)
+        try:
+            width, height = self.sensor_size
+            shown = (
+                f"{str(self.path)!r}, sensor={width}x{height}, n_written={self.n_events}, "
+                f"closed={self._closed}"
+            )
+        except Exception:
+            return f"<{type(self).__name__} (incomplete)>"
+        return f"{type(self).__name__}({shown})"
+
     # -- context manager -------------------------------------------------------------------
     def __enter__(self) -> EventWriter:
         return self

@@ -42,7 +42,12 @@ from eventsim.events import (
 )
 from eventsim.io.formats import EVT_VERSION_LAYOUTS
 from eventsim.io.hdf5 import EventColumns, EventReader, _iter_windows, open_hdf5
-from eventsim.io.hdf5_reader import _recorded_int, time_bounds
+from eventsim.io.hdf5_reader import (
+    _reader_repr,
+    _recorded_int,
+    closed_reader_error,
+    time_bounds,
+)
 from eventsim.io.reader import EventFileReader
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -128,6 +133,7 @@ class ArrayReader:
     ) -> None:
         self.path = None if path is None else Path(path)
         self._ev = events
+        self._closed = False
         self.file_index = file_index
         self.polarity_kept = polarity_kept
         self.sensor_size = sensor_size
@@ -156,8 +162,27 @@ class ArrayReader:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def __repr__(self) -> str:
+        # what a notebook shows, as EventReader's: no copy of the events, never raising
+        try:
+            return _reader_repr(self, len(self), self._closed)
+        except Exception:  # a reader whose __init__ raised
+            return f"<{type(self).__name__} (incomplete)>"
+
+    @property
+    def closed(self) -> bool:
+        """Whether `close` was called: reads then raise."""
+        return self._closed
+
     def close(self) -> None:
-        """Nothing to release; present for interface parity with `EventReader`."""
+        """Refuse every read from now on with `EventFileError`, as `EventReader` does: reads
+        after a close returned the events, so code reading a closed reader worked here and
+        failed on an HDF5 file."""
+        self._closed = True
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise closed_reader_error(self.path)
 
     def __len__(self) -> int:
         return int(self._ev.shape[0])
@@ -179,10 +204,12 @@ class ArrayReader:
 
     def read_index(self, start: int | None = None, stop: int | None = None) -> np.ndarray:
         """Events ``start:stop`` by index (a copy)."""
+        self._check_open()
         return self._ev[start:stop].copy()
 
     def read(self, t_start_us: int | None = None, t_end_us: int | None = None) -> np.ndarray:
         """Events with ``t_start_us <= t < t_end_us`` (None means open-ended; a copy)."""
+        self._check_open()
         t = self._ev["t"]
         # bounds checked and rounded as `EventReader.read` does: a NaN bound sorted past every
         # event and read nothing, without a word, and so did an end before the start
@@ -196,6 +223,7 @@ class ArrayReader:
     ) -> EventColumns:
         """Events with ``t_start_us <= t < t_end_us`` as four arrays, as
         `EventReader.read_columns` returns them (new contiguous arrays; empty when none)."""
+        self._check_open()
         t = self._ev["t"]
         t0, t1 = time_bounds(t_start_us, t_end_us)
         a = 0 if t0 is None else int(np.searchsorted(t, t0))
@@ -214,6 +242,7 @@ class ArrayReader:
         if n_events <= 0:
             raise ParameterError(f"n_events={n_events}; expected a positive count")
         for a in range(0, len(self), n_events):
+            self._check_open()
             yield self._ev[a : a + n_events].copy()
 
     @property
@@ -227,6 +256,7 @@ class ArrayReader:
         n = 0 if frames is None else len(frames)
         if frames is None or not -n <= i < n:
             raise ParameterError(f"frame index {i} is out of range; the file has {n} frames")
+        self._check_open()
         return np.asarray(frames[i])
 
 

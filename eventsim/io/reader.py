@@ -102,10 +102,16 @@ class EventFileReader(Protocol):
     def num_frames(self) -> int:
         """Number of saved frames."""
 
+    @property
+    def closed(self) -> bool:
+        """Whether `close` was called: every read then raises `EventFileError`."""
+
     def __enter__(self) -> EventFileReader: ...
     def __exit__(self, *exc: object) -> None: ...
     def close(self) -> None:
-        """Release the file; the reader cannot be used afterwards."""
+        """Release the file; every read afterwards (a window or packet of an iterator made
+        before too) raises `EventFileError`. What was read when it opened (``len``, the times,
+        ``sensor_size``) stays."""
 
     def __len__(self) -> int: ...
     def read_index(self, start: int | None = None, stop: int | None = None) -> np.ndarray:
