@@ -402,8 +402,8 @@ def _check_model(model: str, *, dataset_option: bool = False) -> None:
         check_weight_files,
     )
 
-    check_model_dir(model)
     try:
+        check_model_dir(model)
         check_checkpoint_folder(model)
     except ModelDirError as exc:
         where = ": pass it as --dataset, and a checkpoint as --model" if dataset_option else ""
@@ -417,8 +417,12 @@ def _check_model(model: str, *, dataset_option: bool = False) -> None:
 
 def _dataset_hint(folder: str, where: str = "") -> str:
     """'; it holds dataset.json, ...' (then ``where``) to end the refusal of a checkpoint
-    folder (run's, eval's, demo's --model, flops' --config) that is a built dataset, else ''."""
-    if not (Path(folder) / "dataset.json").is_file():
+    folder (run's, eval's, demo's --model, flops' --config) that is a built dataset or its
+    dataset.json (which eval and demo take as --dataset too), else ''."""
+    path = Path(folder)
+    if path.name == "dataset.json" and path.is_file():
+        return f"; it is the dataset.json of a dataset built by 'eventsim build'{where}"
+    if not (path / "dataset.json").is_file():
         return ""
     return f"; it holds dataset.json, a dataset built by 'eventsim build'{where}"
 
@@ -836,16 +840,17 @@ def run_main(args: argparse.Namespace) -> int:
     if overlay_path is not None:
         from eventsim.render import patch_grid_overlay
 
-        scores = sel.scores if sel.scores is not None else sel.mask.astype(np.float64)
-        # every overlay says what its outlines and colours are: the event and edges selectors'
-        # heat map is what they score; the others' is the kept mask itself
+        # the event and edges selectors' heat map is what they score; the others score nothing,
+        # so they get no heat map (one of the kept mask drew dense's blocks black beside a
+        # one-value colour bar) and a legend of the outlines only
         if sel.scores is None:
-            legend = f"token block kept by {sel.selector} (1) or dropped (0)"
+            legend = f"token blocks of the {sel.selector} selector"
         elif sel.selector == "edges":
             legend = "mean image gradient (Sobel, luma) per token block"
         else:
             legend = ("events" if args.event_mode == "count" else "|ON-OFF|") + " per token block"
-        _write_overlay(overlay_path, patch_grid_overlay(sel.image, scores, sel.mask, legend=legend))
+        drawn = patch_grid_overlay(sel.image, sel.scores, sel.mask, legend=legend)
+        _write_overlay(overlay_path, drawn)
     result = {
         # what was asked of what, resolved: a saved JSON line says which files it answers for
         "model": str(Path(args.model).resolve()),
@@ -1305,7 +1310,6 @@ def build_flops_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--new-tokens",
-        # an answer is at least one token, and 0 dropped the LM head that makes the prefill's
         type=_count_arg(1, "an answer has at least one token, which the prefill's LM head makes"),
         default=1,
         metavar="N",

@@ -274,10 +274,12 @@ def load_dims(config: str | Path | VLMDims | dict | Any) -> VLMDims:
         path = path.parent
     if not path.is_dir():
         from epvlm.loading import hub_id_message
+        from eventsim._suggest import did_you_mean
 
         raise ModelDirError(
             hub_id_message(name)
             or f"config {name!r} is neither a preset ({', '.join(PRESETS)}) nor a checkpoint folder"
+            + did_you_mean(name, list(PRESETS))
         )
     cfg_file = path / "config.json"
     if not cfg_file.is_file():

@@ -95,7 +95,7 @@ def _grid_geometry(height: int, width: int, rows: int, cols: int) -> tuple[int, 
 
 def patch_grid_overlay(
     image: np.ndarray,
-    scores: np.ndarray,
+    scores: np.ndarray | None,
     keep: np.ndarray,
     *,
     alpha: float = 0.45,
@@ -111,37 +111,46 @@ def patch_grid_overlay(
     image is resized to ``rows * block_h`` by ``cols * block_w`` (unchanged when it already fits).
     ``legend`` (what a score is, e.g. "events per block") appends `patch_grid_legend` below:
     the colour ramp from the lowest to the highest score, and the kept and dropped outlines.
+    ``scores=None`` draws no heat map and no ramp, for a selection that scores nothing (random,
+    fixed or every block): a map of its kept mask only repeats the outlines, and when every
+    block is kept it tints the whole image the ramp's bottom colour beside a one-value ramp.
     Returns an RGB uint8 image.
     """
     img = to_rgb(image)
-    scores = np.asarray(scores, dtype=np.float64)
     keep = np.asarray(keep)
-    if scores.ndim != 2:
-        raise ParameterError(f"scores have shape {scores.shape}; expected (rows, cols)")
-    if keep.shape != scores.shape:
-        raise ParameterError(
-            f"keep mask has shape {keep.shape}; expected the scores' shape {scores.shape}"
-        )
+    if scores is not None:
+        scores = np.asarray(scores, dtype=np.float64)
+        if scores.ndim != 2:
+            raise ParameterError(f"scores have shape {scores.shape}; expected (rows, cols)")
+        if keep.shape != scores.shape:
+            raise ParameterError(
+                f"keep mask has shape {keep.shape}; expected the scores' shape {scores.shape}"
+            )
+    elif keep.ndim != 2:
+        raise ParameterError(f"keep mask has shape {keep.shape}; expected (rows, cols)")
     if keep.dtype != np.bool_:
         if not np.isin(keep, (0, 1)).all():
             raise ParameterError("keep mask must be boolean (or 0/1)")
         keep = keep.astype(bool)
     if not 0.0 <= alpha <= 1.0:
         raise ParameterError(f"alpha {alpha} must be in [0, 1]")
-    rows, cols = scores.shape
+    rows, cols = keep.shape
     if rows == 0 or cols == 0:
-        raise ParameterError(f"scores have shape {scores.shape}; expected a non-empty grid")
+        what = "keep mask has" if scores is None else "scores have"
+        raise ParameterError(f"{what} shape {keep.shape}; expected a non-empty grid")
     height, width = img.shape[:2]
     bh, bw = _grid_geometry(height, width, rows, cols)
     out_h, out_w = rows * bh, cols * bw
     if (out_h, out_w) != (height, width):
         img = cv2.resize(img, (out_w, out_h), interpolation=cv2.INTER_LINEAR)
 
-    lo, hi = score_range(scores)
-    norm = np.where(np.isfinite(scores), (scores - lo) / (hi - lo) if hi > lo else 0.0, 0.0)
-    heat = apply_colormap(norm, colormap)
-    heat = cv2.resize(heat, (out_w, out_h), interpolation=cv2.INTER_NEAREST)
-    out = (1 - alpha) * img.astype(np.float32) + alpha * heat.astype(np.float32)
+    out = img.astype(np.float32)
+    lo, hi = (0.0, 0.0) if scores is None else score_range(scores)
+    if scores is not None:
+        norm = np.where(np.isfinite(scores), (scores - lo) / (hi - lo) if hi > lo else 0.0, 0.0)
+        heat = apply_colormap(norm, colormap)
+        heat = cv2.resize(heat, (out_w, out_h), interpolation=cv2.INTER_NEAREST)
+        out = (1 - alpha) * out + alpha * heat.astype(np.float32)
 
     keep_px = np.repeat(np.repeat(keep, bh, axis=0), bw, axis=1)
     out[~keep_px] *= DROPPED_DIM
@@ -154,6 +163,8 @@ def patch_grid_overlay(
             y0, x0 = r * bh, c * bw
             cv2.rectangle(out, (x0, y0), (x0 + bw - 1, y0 + bh - 1), color, thick)
     if legend is not None:
-        strip = patch_grid_legend(out_w, lo, hi, label=legend, colormap=colormap)
+        strip = patch_grid_legend(
+            out_w, lo, hi, label=legend, colormap=colormap, ramp=scores is not None
+        )
         out = np.concatenate([out, strip], axis=0)
     return out

@@ -298,12 +298,14 @@ def patch_grid_legend(
         ("kept", KEPT_COLOR, 1.0),
         ("dropped", DROPPED_COLOR, DROPPED_DIM),
     ),
+    ramp: bool = True,
 ) -> np.ndarray:
     """A white legend strip ``width`` px wide for `patch_grid_overlay`: ``label`` (what the
     score is), the colour ramp from ``lo`` to ``hi``, and per (name, outline colour, dimming)
     key a grey swatch dimmed and outlined like such a block. Words flow left to right and wrap
     onto further rows when the strip is narrow. When ``lo == hi`` the ramp is one flat colour,
-    the one every block takes, with the one value."""
+    the one every block takes, with the one value; ``ramp=False`` leaves it out (no heat map:
+    ``lo`` and ``hi`` are unused)."""
     if width < 1:
         raise ParameterError(f"legend width {width} must be >= 1")
     _, text_h, base = _text_size("Ag")
@@ -325,7 +327,7 @@ def patch_grid_legend(
             lambda img, x, top: _put(img, text, x, baseline(top), LEGEND_TEXT),
         )
 
-    def ramp(img: np.ndarray, x: int, top: int) -> None:
+    def draw_ramp(img: np.ndarray, x: int, top: int) -> None:
         _put(img, lo_text, x, baseline(top), LEGEND_TEXT)
         bx, by = x + lo_w + 4, top + (row_h - BAR_HEIGHT) // 2
         bar = _gradient(MIN_BAR_LENGTH, colormap)
@@ -347,7 +349,8 @@ def patch_grid_legend(
     words = (label + ":").split()
     items: list[Item] = [word(w) for w in words]
     items[-1] = (items[-1][0], 12, items[-1][2])
-    items.append((lo_w + 4 + MIN_BAR_LENGTH + (4 + hi_w if hi_text else 0), 12, ramp))
+    if ramp:
+        items.append((lo_w + 4 + MIN_BAR_LENGTH + (4 + hi_w if hi_text else 0), 12, draw_ramp))
     items += [swatch(name, color, dim) for name, color, dim in keys]
     rows: list[list[tuple[int, Item]]] = [[]]
     x = PAD
