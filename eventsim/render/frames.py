@@ -331,8 +331,9 @@ def voxel_grid(
     (defaults: the earliest and latest event times), as in E2VID and tonic's ``ToVoxelGrid``.
     Summing over bins gives the net polarity count of each pixel that has events in
     ``[t_start_us, t_end_us]``; events outside those bounds have no bin and are left out, so
-    the grid of a window of a longer array holds that window's events only. An end before the start raises `ArgumentValueError`; equal bounds
-    put the events at that time in bin 0. The events may be in any order.
+    the grid of a window of a longer array holds that window's events only. An end before the
+    start raises `ArgumentValueError`; equal bounds put the events at that time in bin 0. The
+    events may be in any order.
     """
     sums = voxel_sums(events, sensor_size, n_bins, t_start_us=t_start_us, t_end_us=t_end_us)
     return sums.astype(np.float32)

@@ -33,6 +33,7 @@ from eventsim.outputs import (
     sigint_deferred,
     temp_path,
 )
+from eventsim.render.colors import check_rgb
 
 VIDEO_SUFFIXES = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG"}
 # FFmpeg's MPEG-4 Part 2 encoder takes at most 13-bit sizes; frames are padded to even sizes
@@ -221,10 +222,7 @@ class FrameSink(ABC):
         self._done = False
 
     def _check(self, frame: np.ndarray) -> None:
-        if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
-            raise ParameterError(
-                f"frame has shape {frame.shape} and dtype {frame.dtype}; expected HxWx3 uint8"
-            )
+        check_rgb(frame, "frame")
         size = (frame.shape[1], frame.shape[0])
         if self._size is None:
             self._size = size

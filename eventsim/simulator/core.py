@@ -613,9 +613,15 @@ class EventSimulator:
             fractional = ~np.isfinite(ts) | (ts != np.round(ts))
             if fractional.any():
                 i = int(np.flatnonzero(fractional)[0])
+                # rounding, which simulate_frames and ArraySource do, cannot mend NaN
+                fix = (
+                    "round them first (np.rint), as simulate_frames and ArraySource do"
+                    if np.isfinite(ts[i])
+                    else "expected finite times"
+                )
                 raise InputError(
                     f"timestamps_us must be integer microseconds: entry {i} is {float(ts[i])!r}; "
-                    "round them first (np.rint), as simulate_frames and ArraySource do"
+                    f"{fix}"
                 )
         ts = ts.astype(np.int64)
         if ts.size:

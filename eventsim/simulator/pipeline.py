@@ -618,11 +618,12 @@ def simulate_frames(
     multiply 0..1 floats by 255), other integer types as they are, and uint16 as 16-bit images
     (65535 = white, read as value / 257). Grey frames of equal DN give the same events in any
     type; uint8 RGB frames become 8-bit luma, rounded, other RGB float luma, so the same colour
-    picture as uint8 and as float differs slightly (see `EventSimulator`). ``params=None`` runs ``DVSParams()``, the noise-free
-    ``ideal`` preset. ``sensor_size`` (W, H) fits the frames to that sensor (scaled to cover it
-    and centre-cropped); None keeps their own size. Without upsampling the events are exactly
-    those of an ``EventSimulator(params, sensor_size, seed=seed)`` fed the frames in chunks of
-    any size (`EventSimulator.step` takes the same frames, at the sensor's size)."""
+    picture as uint8 and as float differs slightly (see `EventSimulator`). ``params=None`` runs
+    ``DVSParams()``, the noise-free ``ideal`` preset. ``sensor_size`` (W, H) fits the frames to
+    that sensor (scaled to cover it and centre-cropped); None keeps their own size. Without
+    upsampling the events are exactly those of an ``EventSimulator(params, sensor_size,
+    seed=seed)`` fed the frames in chunks of any size (`EventSimulator.step` takes the same
+    frames, at the sensor's size)."""
     src = ArraySource(frames, timestamps_us, sensor_size=sensor_size)
     result = simulate(src, params, seed=seed, upsample=upsample, device=device)
     assert result.events is not None  # no ``out``: the events stay in memory
