@@ -318,11 +318,17 @@ def with_t0(path: str | os.PathLike, t: np.ndarray, t0_us: int) -> np.ndarray:
     """Decoded times ``t`` (from 0) plus the header's t0, `EventFileError` where the sum
     leaves int64 (it wrapped to times far before the first, read as they were)."""
     if t.size and t0_us + int(t.max()) >= _INT64_END:
-        raise EventFileError(
-            f"{str(path)!r}: its header's t0 {t0_us} plus its events' times (up to "
-            f"{int(t.max())} us) leaves int64 µs; the t0 line is corrupt"
-        )
+        raise t0_overflow(path, t0_us, int(t.max()))
     return t + t0_us
+
+
+def t0_overflow(path: str | os.PathLike, t0_us: int, t_max: int) -> EventFileError:
+    """The refusal of a file whose header's t0 plus its largest time ``t_max`` (from 0)
+    leaves int64, whichever decoder (eventsim's or faery's) added them."""
+    return EventFileError(
+        f"{str(path)!r}: its header's t0 {t0_us} plus its events' times (up to {t_max} us) "
+        "leaves int64 µs; the t0 line is corrupt"
+    )
 
 
 def sensor_events(

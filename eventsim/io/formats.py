@@ -241,15 +241,13 @@ def _evt_name(version: str) -> str:
 
 
 def _mid_word(path: Path, header_length: int, version: str | None) -> tuple[int, str]:
-    """The bytes an EVT file holds past its last whole word (0: none), and those words."""
+    """The bytes an EVT file holds past its last whole word (0: none), and its word, as
+    `_mid_word_note` names it."""
     word = _EVT_WORD_BYTES.get(version)
     if word is None:
         return 0, ""
     left = (path.stat().st_size - header_length) % word
-    return left, (
-        f"its last {left} {'bytes, after' if left > 1 else 'byte, after'} the last whole "
-        f"{8 * word}-bit word of EVT {_evt_name(version or '3')}"
-    )
+    return left, f"{8 * word}-bit word of EVT {_evt_name(version or '3')}"
 
 
 def read_faery(
@@ -282,13 +280,13 @@ def read_faery(
             f"{_evt_name(named)} (a forced version is for a header that names none)"
         )
     version = named or evt_version
-    left, ending = _mid_word(path, header.length, version)
+    left, word = _mid_word(path, header.length, version)
     if version == "2.1":
         events, file_size, notes, meta = _read_evt21(
             path, header, sensor_size, forced if named is None else None
         )
         if left:
-            notes.append(_mid_word_note(left, ending))
+            notes.append(_mid_word_note(left, word))
         return events, file_size, notes, meta
     # (a file without any '%' header is refused as no EVT file: no format line to blame)
     guessed = version is None and header.length > 0
@@ -319,14 +317,15 @@ def read_faery(
     elif named is None and evt_version is not None and header.length > 0:
         notes.append(_forced_version_note(evt_version, forced))
     if left:
-        notes.append(_mid_word_note(left, ending))
+        notes.append(_mid_word_note(left, word))
     return events, file_size, notes, meta
 
 
-def _mid_word_note(left: int, ending: str) -> str:
+def _mid_word_note(left: int, word: str) -> str:
+    """The note of a file whose last ``left`` bytes make no whole ``word`` (EVT's, DAT's)."""
     return (
-        f"the file ends mid-word: {ending}, {'were' if left > 1 else 'was'} ignored (the file "
-        "is truncated)"
+        f"the file ends mid-word: its last {left} {'bytes, after' if left > 1 else 'byte, after'}"
+        f" the last whole {word}, {'were' if left > 1 else 'was'} ignored (the file is truncated)"
     )
 
 
@@ -446,12 +445,17 @@ def _read_faery(
             if raw[name].max() > np.iinfo(np.int16).max:
                 raise InvalidEventsError(f"{str(path)!r}: {name} exceeds 32767")
             ev[name] = raw[name]
-        if raw["t"].dtype.kind == "u" and int(raw["t"].max()) > np.iinfo(np.int64).max:
-            # faery's uint64 times, a header's t0 included: the int64 cast wrapped them to
-            # times far before the first, read as they were
+        t_max = int(raw["t"].max())
+        if t_max > np.iinfo(np.int64).max:
+            # faery's uint64 times: the int64 cast wrapped them to times far before the first,
+            # read as they were. Those of EVT 2.0 and DAT include the header's t0, which alone
+            # is under 2**63 (`evt3.read_header`); AEDAT4 and ES have no t0 to blame
+            if header is not None:
+                from eventsim.io.evt3 import t0_overflow
+
+                raise t0_overflow(path, header.t0_us, t_max - header.t0_us)
             raise EventFileError(
-                f"{str(path)!r}: times reach {int(raw['t'].max())} us, past int64 µs; its "
-                "header's t0 line is corrupt"
+                f"{str(path)!r}: times reach {t_max} us, past int64 µs; the file is corrupt"
             )
         ev["t"] = raw["t"].astype(np.int64)
         ev["p"] = raw["on"]
@@ -468,10 +472,7 @@ def _read_faery(
         data = path.stat().st_size - header.length - 2
         left = data % _DAT_WORD_BYTES if data > 0 else 0
         if left:
-            bytes_ = "bytes, after" if left > 1 else "byte, after"
-            notes.append(
-                _mid_word_note(left, f"its last {left} {bytes_} the last whole 64-bit word of DAT")
-            )
+            notes.append(_mid_word_note(left, f"{8 * _DAT_WORD_BYTES}-bit word of DAT"))
     layout = {
         ".aedat4": "aedat4",
         ".aedat": "aedat4",
