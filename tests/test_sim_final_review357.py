@@ -20,3 +20,14 @@ def test_a_nan_timestamp_is_not_told_to_be_rounded():
     msg = str(err.value)
     assert "entry 1 is nan" in msg and "expected finite times" in msg, msg
     assert "np.rint" not in msg, msg
+
+
+def test_a_voxel_frame_of_an_empty_window_is_drawn_blank():
+    # voxel_sums refuses an end before its start since 50de6ab; the renderer passed t - 1 as
+    # the last µs of the empty window [t, t)
+    from eventsim.events import empty_events
+    from eventsim.render import FrameRenderer, RenderParams
+
+    renderer = FrameRenderer(RenderParams(mode="voxel", n_bins=3), (8, 6))
+    frame = renderer.render(empty_events(), 1000, 1000)
+    assert np.array_equal(frame, renderer.render(empty_events(), 1000, 1001))

@@ -276,8 +276,11 @@ class FrameRenderer:
         else:
             sums = np.zeros((p.n_bins, height, width))
             for part in parts:
+                # the window's last µs; an empty window [t, t) has none, and voxel_sums refuses
+                # an end before its start
+                last_us = max(t_start_us, t_end_us - 1)
                 sums += voxel_sums(
-                    part, self.sensor_size, p.n_bins, t_start_us=t_start_us, t_end_us=t_end_us - 1
+                    part, self.sensor_size, p.n_bins, t_start_us=t_start_us, t_end_us=last_us
                 )
             frame = render_voxel_grid(
                 sums.astype(np.float32),
