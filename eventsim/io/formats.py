@@ -368,8 +368,10 @@ def _read_faery(
 
     An EVT 3.0 file that faery would read otherwise than Prophesee's specification (a 24-bit
     wrap in a gap between events, as faery's own encoder writes them; see
-    `eventsim.io.evt3.faery_misreads`), or any EVT 3.0 file where faery is not installed, is
-    decoded by `eventsim.io.evt3` instead. An EVT or DAT file without a size in its header is
+    `eventsim.io.evt3.faery_misreads`), any EVT 3.0 file where faery is not installed, and one
+    whose header is not UTF-8 (faery would read that header as events) are decoded by
+    `eventsim.io.evt3` instead; an EVT 2.0 or DAT file whose header is not UTF-8 is an
+    `EventFileError` naming the line. An EVT or DAT file without a size in its header is
     read within the format's addresses (faery's fallback, 1280x720, refused events past it), its
     size inferred from the events. ``evt_version`` (a value of `EVT_VERSION_LAYOUTS`) is the
     version of an EVT file whose header names none.
