@@ -20,7 +20,6 @@ import pytest
 from eventsim.errors import EventFileError
 from eventsim.events import StreamProblemError, make_events
 from eventsim.io import EventReader, EventWriter, open_events, write_events
-from eventsim.io.formats import FORMATS, format_from_path
 from eventsim.io.layouts import ArrayReader
 
 
@@ -31,8 +30,6 @@ def _events(n: int = 3000) -> np.ndarray:
 
 def _written(tmp_path: Path, ext: str) -> Path:
     path = tmp_path / f"b.{ext}"
-    if FORMATS[format_from_path(path)].needs_faery:
-        pytest.importorskip("faery")  # the formats extra writes aedat4 and CSV
     write_events(path, _events(), (80, 64))
     return path
 
@@ -173,8 +170,6 @@ def test_iter_sorted_raises_at_the_next_step_after_close(tmp_path):
 
 @pytest.mark.parametrize("ext", ["h5", "npy", "csv"])
 def test_write_events_names_an_inferred_size_as_inferred(tmp_path, ext):
-    if ext == "csv":
-        pytest.importorskip("faery")
     ev = make_events([-1, 3], [0, 2], [0, 5], [1, 0])
     with pytest.raises(StreamProblemError) as info:
         write_events(tmp_path / f"a.{ext}", ev)
