@@ -157,8 +157,6 @@ def test_run_refuses_empty_choices(capsys, value):
 
 @pytest.mark.parametrize("selector", ["random", "center", "downsample", "dense"])
 def test_every_selectors_overlay_has_a_legend(tmp_path, capsys, selector):
-    pytest.importorskip("torch")
-    pytest.importorskip("transformers")
     import cv2
     import numpy as np
 

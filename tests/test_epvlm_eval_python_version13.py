@@ -12,9 +12,6 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("torch")
-pytest.importorskip("transformers")
-
 import epvlm.evaluate
 from epvlm.cli import main
 from epvlm.results import PARTIAL_ANSWERS, PARTIAL_STATE, state_digest

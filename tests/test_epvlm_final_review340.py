@@ -41,7 +41,6 @@ def test_choices_none_is_refused_in_processing():
     """`build_prompt(q, None, n)` failed with "'NoneType' object is not iterable" since 330
     (before, it was taken as no options, while `epvlm.evaluate` refused it): a `ParameterError`
     naming it, as there."""
-    pytest.importorskip("transformers")
     from epvlm.processing import build_prompt, question_text
 
     with pytest.raises(ParameterError, match=r"choices None is not a list of options"):

@@ -117,8 +117,6 @@ def test_patch_grid_overlay_without_scores_checks_the_mask():
 
 @pytest.mark.parametrize("selector", ["dense", "random"])
 def test_run_overlay_of_a_selector_without_scores_is_not_tinted(tmp_path, capsys, selector):
-    pytest.importorskip("torch")
-    pytest.importorskip("transformers")
     from PIL import Image
 
     image = tmp_path / "frame.png"

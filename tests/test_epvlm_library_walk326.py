@@ -125,7 +125,6 @@ def test_flops_refuse_a_bare_count_for_an_images_windows():
 
 
 def test_plot_by_refuses_a_group_the_rows_lack(rows, tmp_path):
-    pytest.importorskip("matplotlib")
     with pytest.raises(ParameterError) as info:
         plot_accuracy_vs_flops_by(rows, "colour", tmp_path / "p.png")
     assert "'colour'" in str(info.value) and "question_type, target_motion" in str(info.value)
@@ -162,7 +161,6 @@ def test_plot_refuses_a_name_it_would_not_write(rows, tmp_path, name):
 
 
 def test_plot_returns_the_file_it_wrote(rows, tmp_path):
-    pytest.importorskip("matplotlib")
     for name in ("p.png", "p.SVG", "p.pdf"):
         out = plot_accuracy_vs_flops(rows, tmp_path / name)
         assert out == tmp_path / name and out.is_file()
@@ -172,7 +170,6 @@ def test_plot_returns_the_file_it_wrote(rows, tmp_path):
 
 
 def test_tables_and_plots_take_a_result_dict(rows, tmp_path):
-    pytest.importorskip("matplotlib")
     result = {"rows": rows, "samples": _samples()}
     assert results_table(result) == results_table(rows)
     assert accuracy_table(result, "question_type") == accuracy_table(rows, "question_type")
@@ -196,7 +193,6 @@ def test_tables_refuse_what_holds_no_rows(given, said):
 
 
 def test_load_results_reads_a_results_folder(rows, tmp_path):
-    pytest.importorskip("matplotlib")
     text = json.dumps(json_ready(rows), indent=2, allow_nan=False)
     (tmp_path / "results.json").write_text(text, encoding="utf-8")
     for given in (tmp_path, tmp_path / "results.json", str(tmp_path)):

@@ -143,7 +143,6 @@ def test_events_off_the_image_hint_at_sensor_size_only_when_it_was_omitted():
 
 @pytest.fixture(scope="module")
 def proc():
-    pytest.importorskip("transformers")
     from epvlm.processing import build_offline_processor
 
     return build_offline_processor(["what colour is it?", "red", "green", "blue"])
@@ -182,7 +181,8 @@ def test_2d_keep_mask_of_the_transposed_grid_is_refused(proc):
 
 
 def test_model_split_keep_mask_checks_2d_shapes():
-    torch = pytest.importorskip("torch")
+    import torch
+
     from epvlm.modeling import split_keep_mask
 
     grid_thw = torch.tensor([[1, 14, 22], [1, 4, 4]])
@@ -200,7 +200,6 @@ def test_model_split_keep_mask_checks_2d_shapes():
 
 
 def test_evaluate_dataset_refuses_a_model_object(tmp_path):
-    pytest.importorskip("torch")
     from epvlm.evaluate import evaluate_dataset
 
     class EPQwen2VLForConditionalGeneration:
@@ -248,7 +247,8 @@ def test_select_blocks_refuses_an_unknown_mode_also_with_scores_given():
 
 
 def test_masks_differing_from_the_grid_by_unit_axes_are_taken(proc):
-    torch = pytest.importorskip("torch")
+    import torch
+
     from epvlm.modeling import split_keep_mask
     from epvlm.processing import encode_batch
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from epvlm.results import plot_accuracy_vs_flops, wilson_interval
 
 # (selector, keep, FLOPs share of dense, right of 30): a top-k run of shapes-demo-tiny on 30
@@ -46,7 +44,6 @@ def _rows(run, rule: str, n: int = 30) -> list[dict]:
 
 def _figure(rows, monkeypatch, tmp_path: Path):
     """The figure as `plot_accuracy_vs_flops` saves it, and its renderer."""
-    pytest.importorskip("matplotlib")
     from matplotlib.figure import Figure
 
     seen: dict = {}

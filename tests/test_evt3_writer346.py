@@ -208,7 +208,8 @@ def test_eventsim_reads_it_back_exactly(written):
 
 
 def test_faery_reads_it_back_exactly(written):
-    faery = pytest.importorskip("faery")
+    import faery
+
     ev, path = written
     got = np.concatenate(list(faery.events_stream_from_file(path)))
     np.testing.assert_array_equal(got["t"].astype(np.int64), ev["t"])
@@ -218,7 +219,7 @@ def test_faery_reads_it_back_exactly(written):
 
 
 def _faery_file(path, ev):
-    faery = pytest.importorskip("faery")
+    import faery
     from faery.events_stream import EVENTS_DTYPE
 
     out = np.empty(len(ev), dtype=EVENTS_DTYPE)

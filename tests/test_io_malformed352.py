@@ -151,8 +151,6 @@ def _with_t0(raw: bytes, t0: str) -> bytes:
 @pytest.mark.parametrize("fmt", ["evt3", "evt2"])
 @pytest.mark.parametrize("t0", [str(INT64_MAX - 5), "99999999999999999999999"])
 def test_evt_t0_past_int64_is_refused(tmp_path, capsys, fmt, t0):
-    if fmt == "evt2":
-        pytest.importorskip("faery")
     good = tmp_path / "good.raw"
     write_events(good, events(), SIZE, fmt=fmt)
     path = tmp_path / "t0.raw"
@@ -184,7 +182,6 @@ def test_evt21_t0_past_int64_is_refused(tmp_path, capsys):
 
 
 def test_dat_cut_mid_event_is_noted(tmp_path):
-    pytest.importorskip("faery")
     ev = events()
     good = tmp_path / "good.dat"
     write_events(good, ev, SIZE, fmt="dat")
@@ -254,7 +251,6 @@ def test_evt3_header_not_utf8_is_read_by_eventsim(tmp_path):
 
 @pytest.mark.parametrize("fmt", ["evt2", "dat"])
 def test_faery_header_not_utf8_is_refused(tmp_path, capsys, fmt):
-    pytest.importorskip("faery")
     ext = ".dat" if fmt == "dat" else ".raw"
     good = tmp_path / f"good{ext}"
     write_events(good, events(), SIZE, fmt=fmt)

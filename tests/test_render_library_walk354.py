@@ -199,7 +199,6 @@ def test_the_summary_figure_is_in_eventsim_render_and_loaded_on_first_use():
 
 
 def test_the_summary_figure_draws_from_eventsim_render(tmp_path, events):
-    pytest.importorskip("matplotlib")
     from eventsim.io import open_events, write_events
     from eventsim.render import collect_summary, summary_figure
 

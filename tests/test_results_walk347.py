@@ -58,7 +58,6 @@ def _rows(run, rule: str) -> list[dict]:
 
 def _figure(rows, title: str, monkeypatch, tmp_path: Path):
     """The figure as `plot_accuracy_vs_flops` saves it, and its renderer."""
-    pytest.importorskip("matplotlib")
     from matplotlib.figure import Figure
 
     seen: dict = {}

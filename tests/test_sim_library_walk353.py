@@ -78,7 +78,8 @@ def test_array_source_repr():
 
 
 def test_file_source_reprs_name_the_file_size_and_timing(tmp_path):
-    cv2 = pytest.importorskip("cv2")
+    import cv2
+
     img = np.random.default_rng(1).integers(0, 256, (48, 64, 3), dtype=np.uint8)
     a, b = tmp_path / "a.png", tmp_path / "b.png"
     cv2.imwrite(str(a), img)

@@ -120,7 +120,6 @@ def test_train_demo_model_hides_transformers_bar_while_saving(tmp_path, capfd):
 
 
 def test_fuzz_kernels_keeps_the_threshold_spread_warning_of_its_wide_cases_quiet(recwarn):
-    pytest.importorskip("numba")
     from eventsim.simulator.core import ThresholdSpreadWarning, preload_kernels
 
     assert preload_kernels()  # as the tool's main does before its cases
