@@ -288,7 +288,8 @@ def test_a_json_recipe_is_refused_in_words_that_fit_build(tmp_path, capsys, limi
     (ds / "dataset.json").write_text(json.dumps(m), encoding="utf-8")
     rc, _, err = _run(capsys, "build", ds / "dataset.json", "-o", tmp_path / "o")
     assert rc == 1, err
-    assert f"{ds / 'dataset.json'}: its recipe copy: events.window_ms = -1; expected" in err, err
+    said = f"{str(ds / 'dataset.json')!r}: its recipe copy: events.window_ms = -1; expected"
+    assert said in err, err
     assert not (tmp_path / "o").exists()
 
 

@@ -172,7 +172,8 @@ def test_model_and_dataset_refusals_come_before_torch(tmp_path, build_shapes):
         f"model directory {str(no_weights)!r} has neither model.safetensors",
         f"weight file {str(cut / 'model.safetensors')!r} is damaged or incomplete",
         "lacks 1 of the 2 weight files its index names: model-00002-of-00002.safetensors",
-        "cannot be read (No such file or directory); rebuild the dataset",
+        "cannot be read (No such file or directory); see what else is damaged before "
+        "rebuilding the dataset: eventsim verify ",
         "does not match the sha256 in dataset.json",
         "samples.jsonl' was changed after the build",
     ):

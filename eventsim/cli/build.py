@@ -263,22 +263,22 @@ def _unfinished_copy(folder: Path, overrides: dict[str, str]) -> Recipe | None:
         if isinstance(copy.get(table), dict) and isinstance(place, str):
             copy[table][field] = place
     # its places are absolute: the folder only names the split files in the manifest
-    _check_copy(copy, folder, repr(str(state_file)))
+    _check_copy(copy, folder, state_file)
     _note_unfinished(folder)
     return load_recipe(copy, overrides, base_dir=folder)
 
 
-def _check_copy(copy: dict[str, object], base: Path | None, holder: str) -> None:
-    """Refuse the recipe copy ``copy`` that ``holder`` (a manifest, a state file) records when
-    it is no recipe read from ``base``, in `load_recipe`'s words after the holder's name (it
-    names a dict "recipe"), before any --set value is applied to it."""
+def _check_copy(copy: dict[str, object], base: Path | None, holder: str | Path) -> None:
+    """Refuse the recipe copy ``copy`` that ``holder`` (the path of a manifest, a state file)
+    records when it is no recipe read from ``base``, in `load_recipe`'s words after the
+    holder's quoted path (it names a dict "recipe"), before any --set value is applied to it."""
     from eventsim.datasets.recipe import load_recipe
 
     try:
         load_recipe(copy, base_dir=base)
     except RecipeError as exc:
         said = str(exc).removeprefix("recipe: ")
-        raise RecipeError(f"{holder}: its recipe copy: {said}") from None
+        raise RecipeError(f"{str(holder)!r}: its recipe copy: {said}") from None
 
 
 def _places(copy: dict[str, object], base: Path) -> dict[str, str] | None:
@@ -389,13 +389,13 @@ def _report_kept_shards(out: Path, force: bool, kept: int | None = None) -> None
     prints that in place of "partial outputs removed"). ``kept``: the finished shards the
     build counted as its own (None: stopped before it planned them; then the shard files)."""
     from eventsim.datasets.engine import STATE_FILE
+    from eventsim.datasets.inspection import finished_shards
 
     if not (out / STATE_FILE).is_file() or (out / "dataset.json").is_file():
         return
     again = "the same command without --force" if force else "the same command"
-    shards = out / "shards"
     if kept is None:
-        kept = len([p for p in shards.glob("*.h5") if not p.name.startswith(".")])
+        kept = finished_shards(out)
     if not kept:
         raise KeptInterrupt(f"no shard was finished yet; rerun {again} to build") from None
     raise KeptInterrupt(

@@ -21,6 +21,7 @@ from eventsim.cli.common import (
     path_arg,
     reading_options,
 )
+from eventsim.datasets._formats import INPUTS_FILE, STATE_FILE
 from eventsim.errors import DatasetError, EventFileError, ParameterError
 from eventsim.events import StreamCheck
 
@@ -221,8 +222,8 @@ _DATASET_FILES = {
     "samples.jsonl": "the labels of the dataset's samples (a JSON line each)",
     "errors.jsonl": "the samples the build skipped and why (a JSON line each)",
     "preview.png": "a contact sheet of the dataset's first samples",
-    ".build-inputs.jsonl": "the build's record of the images and videos it read",
-    ".build-state.json": "the state of an unfinished build",
+    INPUTS_FILE: "the build's record of the images and videos it read",
+    STATE_FILE: "the state of an unfinished build",
 }
 
 
@@ -232,9 +233,7 @@ def _refuse_dataset_files(path: Path) -> None:
     line, unquoted: a quoted path inside quotes would not read as one command."""
     what = _DATASET_FILES.get(path.name)
     folder = path.parent
-    if what is None or not any(
-        (folder / n).is_file() for n in ("dataset.json", ".build-state.json")
-    ):
+    if what is None or not any((folder / n).is_file() for n in ("dataset.json", STATE_FILE)):
         return
     raise EventFileError(
         f"{str(path)!r} holds {what}, not events: it is a file of the eventsim dataset "
@@ -247,9 +246,7 @@ def _refuse_dataset_files(path: Path) -> None:
 @cli_command(build_parser)
 def main(args: argparse.Namespace) -> int:
     path = Path(args.path)
-    if path.name == "dataset.json" and (
-        path.is_file() or (path.parent / ".build-state.json").is_file()
-    ):
+    if path.name == "dataset.json" and (path.is_file() or (path.parent / STATE_FILE).is_file()):
         # a dataset's manifest stands for the dataset; an unfinished build's is not there yet
         path = path.parent
     if path.is_dir():

@@ -1,7 +1,9 @@
-"""The format versions a build writes and the one rule by which readers accept a version.
+"""The format versions a build writes, the one rule by which readers accept a version, and the
+names of the files an unfinished build keeps beside its shards.
 
-Kept apart from the engine and the shard code: the loader checks dataset.json's version
-without importing what a build needs (recipes, sources).
+Kept apart from the engine and the shard code: the loader checks dataset.json's version, and
+``eventsim info`` recognises a build's files, without importing what a build needs (recipes,
+sources, cv2, h5py).
 """
 
 from __future__ import annotations
@@ -10,6 +12,10 @@ import re
 
 DATASET_FORMAT_VERSION = "1.0"
 SHARD_FORMAT_VERSION = "1.0"
+STATE_FILE = ".build-state.json"
+#: one JSON line per finished shard: the image and video files it was built from, each as
+#: the engine's `_file_record` saw it before it was read (null: missing)
+INPUTS_FILE = ".build-inputs.jsonl"
 
 # ASCII digits only: str.isdigit() also takes superscripts and other scripts' digits
 _VERSION = re.compile(r"[0-9]+(?:\.[0-9]+)*")

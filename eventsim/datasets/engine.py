@@ -33,7 +33,12 @@ from eventsim._text import plural
 from eventsim._version import __version__
 from eventsim.datasets import _digests
 from eventsim.datasets._cpu import FreeCores
-from eventsim.datasets._formats import DATASET_FORMAT_VERSION, SHARD_FORMAT_VERSION
+from eventsim.datasets._formats import (
+    DATASET_FORMAT_VERSION,
+    INPUTS_FILE,
+    SHARD_FORMAT_VERSION,
+    STATE_FILE,
+)
 from eventsim.datasets.loader import build_holder
 from eventsim.datasets.recipe import Recipe, load_recipe
 from eventsim.datasets.shards import (
@@ -63,10 +68,6 @@ from eventsim.outputs import (
 
 DATASET_FORMAT = "eventsim-vqa"
 EXECUTORS = ("local", "dask")
-STATE_FILE = ".build-state.json"
-#: one JSON line per finished shard: the image and video files it was built from, each as
-#: `_file_record` saw it before it was read (null: missing)
-INPUTS_FILE = ".build-inputs.jsonl"
 _OUR_FILES = (
     "dataset.json", "samples.jsonl", "errors.jsonl", "preview.png", STATE_FILE, INPUTS_FILE,
 )  # fmt: skip

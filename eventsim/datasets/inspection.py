@@ -16,6 +16,7 @@ import numpy as np
 
 from eventsim._text import plural, shell_command
 from eventsim._version import __version__
+from eventsim.datasets._formats import STATE_FILE
 from eventsim.datasets.loader import (
     _check_finished_again,
     _FinishedAgain,
@@ -213,6 +214,12 @@ class VerifyReport:
         return "\n".join(lines)
 
 
+def finished_shards(root: Path) -> int:
+    """How many shards a build has finished in the dataset folder ``root``, as they lie in
+    shards/: a build writes each under a dot-name and renames it into place when complete."""
+    return sum(1 for p in (root / "shards").glob("*.h5") if not p.name.startswith("."))
+
+
 @contextlib.contextmanager
 def shards_finished_told(root: Path) -> Iterator[None]:
     """Around reading the dataset ``root`` (``eventsim info``, ``eventsim verify``): a
@@ -221,14 +228,9 @@ def shards_finished_told(root: Path) -> Iterator[None]:
     try:
         yield
     except DatasetError as exc:
-        if not (root / ".build-state.json").is_file():
+        if not (root / STATE_FILE).is_file():
             raise
-        folder = root / "shards"
-        done = (
-            sum(1 for p in folder.glob("*.h5") if not p.name.startswith("."))
-            if folder.is_dir()
-            else 0
-        )
+        done = finished_shards(root)
         raise DatasetError(
             f"{exc}; it has {done} finished {plural(done, 'shard')} (in shards/) so far"
         ) from None

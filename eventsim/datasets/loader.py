@@ -41,7 +41,7 @@ import numpy as np
 from eventsim._suffixes import IMAGE_SUFFIXES
 from eventsim._text import plural, shell_command
 from eventsim.datasets import _digests
-from eventsim.datasets._formats import DATASET_FORMAT_VERSION, version_problem
+from eventsim.datasets._formats import DATASET_FORMAT_VERSION, STATE_FILE, version_problem
 from eventsim.datasets.shards import file_digest, open_shard, read_events
 from eventsim.errors import DamagedShardError, DatasetError, ParameterError
 
@@ -110,13 +110,11 @@ def check_shard(path: Path, entry: dict[str, Any], root: str | Path) -> None:
     expected = entry.get("sha256")
     if not isinstance(expected, str):
         return
+    how = _VERIFY_THEN_REBUILD + shell_command("eventsim", "verify", root)
     try:
         st = os.stat(path)
     except OSError as exc:
-        raise DatasetError(
-            f"shard {str(path)!r} cannot be read ({_why(exc)}); rebuild the dataset"
-        ) from None
-    how = _VERIFY_THEN_REBUILD + shell_command("eventsim", "verify", root)
+        raise DatasetError(f"shard {str(path)!r} cannot be read ({_why(exc)}); {how}") from None
     if isinstance(entry.get("bytes"), int) and st.st_size != entry["bytes"]:
         raise DamagedShardError(
             f"shard {str(path)!r} has {st.st_size} {plural(st.st_size, 'byte')}, the build wrote "
@@ -151,7 +149,7 @@ def dataset_root(path: str | Path) -> Path:
     if path.name == "dataset.json":
         try:
             # an unfinished build has none yet: its folder is what `read_manifest` describes
-            if path.is_file() or (path.parent / ".build-state.json").is_file():
+            if path.is_file() or (path.parent / STATE_FILE).is_file():
                 return path.parent
         except OSError:
             # in a folder this user may not enter: `read_manifest` names the file it cannot read
@@ -207,9 +205,9 @@ def dataset_of_file(path: Path) -> Path | None:
 def _read_manifest(root: str | Path) -> dict[str, Any]:
     root = dataset_root(root)
     path = root / "dataset.json"
-    if not path.is_file() and (root / ".build-state.json").is_file():
+    if not path.is_file() and (root / STATE_FILE).is_file():
         raise DatasetError(unfinished_build(root) or _unfinished(root))
-    if not path.is_file() and (root.parent / ".build-state.json").is_file():
+    if not path.is_file() and (root.parent / STATE_FILE).is_file():
         # its shards/ folder, named while the build is unfinished
         raise DatasetError(
             unfinished_build(root) or f"{str(root)!r} is a folder inside {_unfinished(root.parent)}"
@@ -384,7 +382,7 @@ def unfinished_build(path: Path) -> str | None:
     for folder in (path, path.parent):
         if (folder / "dataset.json").is_file():
             return None
-        started = (folder / ".build-state.json").is_file()
+        started = (folder / STATE_FILE).is_file()
         holders = _lock_holders(folder) if started or folder == path else None
         if not (holders or started):
             continue
@@ -429,7 +427,7 @@ def _built_unlocked(folder: Path) -> bool:
     """Whether the state file of the build in ``folder`` says it builds without the folder's
     lock (`eventsim.datasets.engine._write_state`); False where it cannot be read."""
     try:
-        state = json.loads((folder / ".build-state.json").read_text(encoding="utf-8"))
+        state = json.loads((folder / STATE_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
     return isinstance(state, dict) and state.get("unlocked") is True
