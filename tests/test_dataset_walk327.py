@@ -303,7 +303,10 @@ def test_a_build_from_dataset_json_stopped_after_removing_it_resumes(
     import eventsim.datasets.engine as engine
 
     ds = Path(shutil.copytree(limited, tmp_path / "ds"))
+    # one worker: the stand-in for run_shard is a local function, which a pool cannot pickle
+    # (an idle machine's build starts one)
     argv = ["build", ds / "dataset.json", "-o", ds, *how, "--no-progress", "--no-preview"]
+    argv += ["--workers", "1"]
     real = engine.run_shard
 
     def stop(task, *args, **kwargs):
