@@ -45,6 +45,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -546,7 +547,11 @@ def rss_child(minutes: float, out: str, preset: str) -> None:
     class _Progress(pipeline.EventSimulator):
         done = 0
 
-        def step(self, frames: np.ndarray, timestamps_us: np.ndarray) -> np.ndarray:
+        def step(
+            self,
+            frames: np.ndarray | Sequence[np.ndarray],
+            timestamps_us: np.ndarray | Sequence[int],
+        ) -> np.ndarray:
             ev = super().step(frames, timestamps_us)
             _Progress.done += len(frames)
             for key, share in RSS_POINTS.items():
