@@ -41,8 +41,9 @@ def test_v2e_layout(tmp_path, ev):
         s = int(ev["t"][2000])
         assert np.array_equal(r.read(s, s + 3000), slice_time(ev, s, s + 3000))
     with open_events(path) as r:
-        assert r.sensor_size_inferred
-        assert any("inferred" in n for n in r.notes)
+        # v2e records the sensor's size only in its frames' shape
+        assert r.sensor_size == (64, 48) and not r.sensor_size_inferred
+        assert any("/frame" in n for n in r.notes)
 
 
 def test_event_utils_float_seconds_is_detected_and_said(tmp_path, ev):
@@ -239,7 +240,8 @@ DATA = Path(__file__).resolve().parent / "data"
 FIXTURES = json.loads((DATA / "fixtures.json").read_text())
 # name: (layout, sensor size recorded in the file or None, time unit in the file)
 HDF5_FIXTURES = {
-    "v2e": ("v2e", None, "us"),
+    # v2e records no size attribute: the reader takes it from its frames' shape
+    "v2e": ("v2e", (64, 48), "us"),
     "event-utils": ("event_utils", (48, 40), "s"),
     "evqa": ("event_utils", (56, 42), "us"),
     "prophesee": ("prophesee", (1280, 720), "us"),

@@ -911,6 +911,8 @@ def _load_v2e(
             _recorded_int(f.attrs["sensor_width"], "attribute sensor_width", path),
             _recorded_int(f.attrs["sensor_height"], "attribute sensor_height", path),
         )
+    elif sensor_size is None:
+        recorded = _v2e_frame_size(f.get("frame"), ev, notes)
     size, inferred = resolve_sensor_size(recorded, sensor_size, ev, path, notes)
     frames = frame_ts = None
     if isinstance(f.get("frame"), h5py.Dataset) and isinstance(f.get("frame_ts"), h5py.Dataset):
@@ -930,6 +932,25 @@ def _load_v2e(
         frame_ts_us=frame_ts,
         file_index=order,
     )
+
+
+def _v2e_frame_size(frame: Any, ev: np.ndarray, notes: list[str]) -> tuple[int, int] | None:
+    """(W, H) of v2e's ``/frame`` (n_frames x H x W), which v2e writes at the sensor's size and
+    records nowhere else; None when there is no such dataset or the events reach past it (the
+    size is then inferred from the events, as for a file without frames)."""
+    if not isinstance(frame, h5py.Dataset) or frame.ndim != 3:
+        return None
+    try:
+        size = check_sensor_size((frame.shape[2], frame.shape[1]))
+    except ParameterError:
+        return None
+    if len(ev) and (int(ev["x"].max()) >= size[0] or int(ev["y"].max()) >= size[1]):
+        return None
+    notes.append(
+        f"sensor size not recorded; took {size[0]}x{size[1]} from the shape of /frame "
+        "(pass sensor_size / --sensor-size to set it)"
+    )
+    return size
 
 
 def _filters(ds: h5py.Dataset) -> list[int]:
