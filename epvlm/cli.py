@@ -310,7 +310,13 @@ def _add_max_new_tokens(p: argparse.ArgumentParser) -> None:
 
 def _add_seed(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--seed", type=int, default=0, metavar="N", help="seed of the random selector (default 0)"
+        "--seed",
+        # a negative seed is a usage error naming the option (exit 2), as --keep 0 is; numpy's
+        # generator raised a bare ValueError on it
+        type=_count_arg(0),
+        default=0,
+        metavar="N",
+        help="seed of the random selector (default 0)",
     )
 
 
@@ -379,10 +385,7 @@ def _add_runtime(p: argparse.ArgumentParser) -> None:
 
 
 def _check_runtime(args: argparse.Namespace) -> None:
-    """Refuse a negative --seed (numpy's generator raises a bare ValueError on it) and a device
-    this package does not run on, before the model loads."""
-    if args.seed < 0:
-        raise ParameterError(f"--seed {args.seed} must be 0 or more")
+    """Refuse a device this package does not run on, before the model loads."""
     _check_device(args)
 
 

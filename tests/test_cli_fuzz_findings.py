@@ -250,14 +250,15 @@ def test_run_refuses_an_overlay_over_its_own_image(tmp_path, capsys, image):
 
 @pytest.mark.parametrize("command", ["run", "eval"])
 @pytest.mark.parametrize(
-    ("extra", "needle"),
+    ("extra", "needle", "status"),
     [
-        (["--seed", "-1"], "--seed -1 must be 0 or more"),
-        (["--device", "mps"], "--device mps is not supported"),
+        # a usage error, as --keep 0 is (it was exit 1 beside the other options' exit 2)
+        (["--seed", "-1"], "argument --seed: -1 must be >= 0", 2),
+        (["--device", "mps"], "--device mps is not supported", 1),
     ],
 )
 def test_seed_and_device_are_checked_up_front(
-    tmp_path, capsys, image, dataset, command, extra, needle
+    tmp_path, capsys, image, dataset, command, extra, needle, status
 ):
     pytest.importorskip("transformers")
     if command == "run":
@@ -267,7 +268,7 @@ def test_seed_and_device_are_checked_up_front(
 
         argv = ["eval", "--model", DEFAULT_MODEL, "--dataset", dataset, "-o", tmp_path / "e"]
     rc, err = run_epvlm(capsys, *argv, *extra)
-    assert rc == 1
+    assert rc == status
     # both were internal errors (numpy's ValueError, torch's RuntimeError)
     one_line(err, needle)
     assert not (tmp_path / "e").exists()
