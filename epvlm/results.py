@@ -1724,32 +1724,48 @@ def _setting_change(
     ``facts`` (the two states' `partial_state` facts) for what the settings leave implicit."""
     was, now = old.get(key), new.get(key)
     try:
-        if key == "model_files" and isinstance(was, dict) and isinstance(now, dict):
-            return _model_files_change(was, now)
-        if key == "dataset" and isinstance(was, dict) and isinstance(now, dict):
-            return _dataset_change(was, now, facts, str(new.get("split")))
-        if key == "baseline_tokens" and key in new:
-            keeps = _BASELINE_TOKENS[str(now)]
-            if key not in old:
-                return (
-                    "the run stopped is an older epvlm's, whose baselines under the quantile "
-                    f"rule kept τ of the tokens; now they keep {keeps}"
-                )
-            kept = _BASELINE_TOKENS[str(was)]
-            return f"the baselines under the quantile rule kept {kept}, now {keeps}"
-        if key in _SETTING_NAMES:
-            shown = [
-                _setting_value(key, settings[key], side) if key in settings else "not recorded"
-                for settings, side in ((old, facts[0]), (new, facts[1]))
-            ]
-            return f"{_SETTING_NAMES[key]} was {shown[0]}, now {shown[1]}"
+        readable = _readable_change(key, old, new, facts)
     except (TypeError, ValueError, AttributeError, KeyError):
-        pass  # a damaged value: named as the file holds it
+        # a damaged value: named below as the file holds it
+        readable = None
+    if readable is not None:
+        return readable
     if isinstance(was, dict) and isinstance(now, dict):
         for sub in [*now, *(k for k in was if k not in now)]:
             if was.get(sub) != now.get(sub):
                 return f"{key} {sub!r} {_was_now(was, now, sub)}"
     return f"{key} {_was_now(old, new, key)}"
+
+
+def _readable_change(
+    key: str,
+    old: Mapping[str, Any],
+    new: Mapping[str, Any],
+    facts: tuple[Mapping[str, Any], Mapping[str, Any]],
+) -> str | None:
+    """`_setting_change`'s wording in the option's own terms, or None for a setting that has
+    none; raises what a damaged value raises (TypeError, ValueError, AttributeError, KeyError)."""
+    was, now = old.get(key), new.get(key)
+    if key == "model_files" and isinstance(was, dict) and isinstance(now, dict):
+        return _model_files_change(was, now)
+    if key == "dataset" and isinstance(was, dict) and isinstance(now, dict):
+        return _dataset_change(was, now, facts, str(new.get("split")))
+    if key == "baseline_tokens" and key in new:
+        keeps = _BASELINE_TOKENS[str(now)]
+        if key not in old:
+            return (
+                "the run stopped is an older epvlm's, whose baselines under the quantile "
+                f"rule kept τ of the tokens; now they keep {keeps}"
+            )
+        kept = _BASELINE_TOKENS[str(was)]
+        return f"the baselines under the quantile rule kept {kept}, now {keeps}"
+    if key in _SETTING_NAMES:
+        shown = [
+            _setting_value(key, settings[key], side) if key in settings else "not recorded"
+            for settings, side in ((old, facts[0]), (new, facts[1]))
+        ]
+        return f"{_SETTING_NAMES[key]} was {shown[0]}, now {shown[1]}"
+    return None
 
 
 def _setting_value(key: str, value: Any, facts: Mapping[str, Any]) -> str:
